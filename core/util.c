@@ -1,0 +1,230 @@
+/* util.c - logging sink, bounded buffers, JSON scalar formatting and time.
+ * Nothing here knows about the store, images or FUSE. */
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static log_sink_fn g_sink;
+static void *g_sink_ud;
+static enum log_level g_min = LOG_LVL_WARN;
+
+void log_set_sink(log_sink_fn fn, void *ud, enum log_level min_level)
+{
+  g_sink = fn;
+  g_sink_ud = ud;
+  g_min = min_level;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+  char line[1024];
+  va_list ap;
+
+  if (lvl < g_min)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (g_sink)
+    g_sink(lvl, line, g_sink_ud);
+  else
+    fprintf(stderr, "%s\n", line);
+}
+
+void buf_init(struct buf *b, size_t max)
+{
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+  b->max = max;
+}
+
+void buf_free(struct buf *b)
+{
+  free(b->data);
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+  b->len = 0;
+  if (b->data)
+    b->data[0] = '\0';
+}
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+  size_t need, ncap;
+  char *p;
+
+  if (extra > b->max || b->len > b->max - extra)
+    return -E2BIG;
+  need = b->len + extra + 1;
+  if (need <= b->cap)
+    return 0;
+  ncap = b->cap ? b->cap : 256;
+  while (ncap < need)
+    ncap *= 2;
+  p = realloc(b->data, ncap);
+  if (!p)
+    return -ENOMEM;
+  b->data = p;
+  b->cap = ncap;
+  return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+  int r = buf_reserve(b, n);
+
+  if (r < 0)
+    return r;
+  if (n)
+    memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+  return buf_append(b, s, strlen(s));
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  int n, r;
+
+  va_start(ap, fmt);
+  n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return -EINVAL;
+  r = buf_reserve(b, (size_t)n);
+  if (r < 0)
+    return r;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+char *buf_steal(struct buf *b, size_t *ret_len)
+{
+  char *p = b->data;
+
+  if (!p)
+    p = calloc(1, 1);
+  if (ret_len)
+    *ret_len = b->len;
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+  return p;
+}
+
+int64_t time_now_ns(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+double time_mono(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *path_join(const char *dir, const char *rel)
+{
+  size_t a = strlen(dir), c = strlen(rel);
+  char *p = malloc(a + c + 2);
+
+  if (!p)
+    return NULL;
+  memcpy(p, dir, a);
+  if (a && dir[a - 1] != '/')
+    p[a++] = '/';
+  memcpy(p + a, rel, c + 1);
+  return p;
+}
+
+int buf_json_str(struct buf *b, const char *s, size_t n)
+{
+  static const char hex[] = "0123456789abcdef";
+  int r = buf_append(b, "\"", 1);
+  size_t i, start = 0;
+
+  for (i = 0; r == 0 && i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[7];
+    const char *e = NULL;
+    size_t elen = 2;
+
+    if (c == '"')
+      e = "\\\"";
+    else if (c == '\\')
+      e = "\\\\";
+    else if (c == '\n')
+      e = "\\n";
+    else if (c == '\r')
+      e = "\\r";
+    else if (c == '\t')
+      e = "\\t";
+    else if (c < 0x20) {
+      memcpy(esc, "\\u00", 4);
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      esc[6] = 0;
+      e = esc;
+      elen = 6;
+    }
+    if (!e)
+      continue;
+    r = buf_append(b, s + start, i - start);
+    if (r == 0)
+      r = buf_append(b, e, elen);
+    start = i + 1;
+  }
+  if (r == 0)
+    r = buf_append(b, s + start, n - start);
+  if (r == 0)
+    r = buf_append(b, "\"", 1);
+  return r;
+}
+
+int buf_json_double(struct buf *b, double v)
+{
+  char tmp[40];
+  int prec;
+
+  if (!isfinite(v))
+    return buf_puts(b, "null");
+  if (v == floor(v) && fabs(v) < 1e15) {
+    snprintf(tmp, sizeof(tmp), "%.1f", v);
+    /* "12.0" reads as a real in every JSON reader; keep integers short. */
+    tmp[strlen(tmp) - 2] = '\0';
+    return buf_puts(b, tmp);
+  }
+  /* Shortest representation that round-trips: try increasing precision. */
+  for (prec = 6; prec <= 17; prec++) {
+    snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+    if (strtod(tmp, NULL) == v)
+      break;
+  }
+  return buf_puts(b, tmp);
+}

@@ -1,0 +1,71 @@
+/* util.h - small helpers shared by every module: logging, a bounded
+ * growable buffer, time and string helpers.
+ *
+ * Error convention for all of core/: functions that can fail return an int,
+ * >= 0 on success and a negative errno on failure.  Pointer-returning
+ * functions return NULL only when the failure has one meaning (no memory).
+ *
+ * Logging: core never prints.  It reports through log_msg(), which forwards
+ * to a sink installed by the program (the daemon writes to its log file and
+ * keeps recent errors for `status`; tools print to stderr).
+ */
+#ifndef CURATE_UTIL_H
+#define CURATE_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+
+/* The sink gets one formatted line without a trailing newline. */
+typedef void (*log_sink_fn)(enum log_level lvl, const char *line, void *ud);
+
+/* Install the process-wide sink (NULL restores the default: stderr for
+ * WARN and above).  Not thread-safe against concurrent log_msg(); call it
+ * once at startup. */
+void log_set_sink(log_sink_fn fn, void *ud, enum log_level min_level);
+void log_msg(enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* struct buf: a growable byte buffer with a hard maximum (after curl's
+ * dynbuf).  Appending past `max` fails with -E2BIG and leaves the buffer as
+ * it was; running out of memory gives -ENOMEM.  The buffer always keeps a
+ * NUL after its content, so `data` can be used as a C string. */
+struct buf {
+  char *data;   /* owned; NULL until the first append */
+  size_t len;
+  size_t cap;
+  size_t max;
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);             /* frees data, keeps max */
+void buf_reset(struct buf *b);            /* len = 0, keeps memory */
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes ownership of the content; the buffer becomes empty. */
+char *buf_steal(struct buf *b, size_t *ret_len);
+
+/* Wall-clock time in nanoseconds since the epoch. */
+int64_t time_now_ns(void);
+/* Monotonic time in seconds. */
+double time_mono(void);
+
+/* Join a directory and a relative path into a new string (owned). */
+char *path_join(const char *dir, const char *rel);
+
+/* Appends `s` as a JSON string literal (with quotes and escapes). */
+int buf_json_str(struct buf *b, const char *s, size_t n);
+/* Appends the shortest decimal form of `v` that reads back exactly. */
+int buf_json_double(struct buf *b, double v);
+
+#endif

@@ -1,0 +1,86 @@
+/* testlib.h - a tiny test harness for the C suites.
+ *
+ * A test program is a list of TEST(name) functions run by TEST_MAIN().  Each
+ * CHECK_* prints both values and file:line on failure and marks the current
+ * test failed; the program exits 1 if any test failed, 0 otherwise.  Each test
+ * prints one "ok"/"not ok" line, so a suite's output reads like TAP.
+ */
+#ifndef CURATE_TESTLIB_H
+#define CURATE_TESTLIB_H
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int tl_failed;      /* current test failed */
+static int tl_total_failed;
+static int tl_count;
+
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__,     \
+              #cond);                                                      \
+      tl_failed = 1;                                                       \
+    }                                                                      \
+  } while (0)
+
+#define CHECK_INT_EQ(a, b)                                                 \
+  do {                                                                     \
+    long long va_ = (long long)(a), vb_ = (long long)(b);                  \
+    if (va_ != vb_) {                                                      \
+      fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,  \
+              __LINE__, #a, #b, va_, vb_);                                 \
+      tl_failed = 1;                                                       \
+    }                                                                      \
+  } while (0)
+
+#define CHECK_STR_EQ(a, b)                                                 \
+  do {                                                                     \
+    const char *sa_ = (a), *sb_ = (b);                                     \
+    if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) {                           \
+      fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n",        \
+              __FILE__, __LINE__, #a, #b, sa_ ? sa_ : "(null)",            \
+              sb_ ? sb_ : "(null)");                                       \
+      tl_failed = 1;                                                       \
+    }                                                                      \
+  } while (0)
+
+#define CHECK_NEAR(a, b, eps)                                              \
+  do {                                                                     \
+    double da_ = (double)(a), db_ = (double)(b);                           \
+    if (!(fabs(da_ - db_) <= (eps))) {                                     \
+      fprintf(stderr, "%s:%d: %s ~= %s failed: %.9g != %.9g\n", __FILE__,  \
+              __LINE__, #a, #b, da_, db_);                                 \
+      tl_failed = 1;                                                       \
+    }                                                                      \
+  } while (0)
+
+typedef void (*tl_fn)(void);
+struct tl_case {
+  const char *name;
+  tl_fn fn;
+};
+
+#define TEST(name) static void test_##name(void)
+#define T(name) { #name, test_##name }
+
+#define TEST_MAIN(...)                                                     \
+  int main(void)                                                           \
+  {                                                                        \
+    static const struct tl_case cases[] = { __VA_ARGS__ };                 \
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {       \
+      tl_failed = 0;                                                       \
+      cases[i].fn();                                                       \
+      tl_count++;                                                          \
+      printf("%s %zu - %s\n", tl_failed ? "not ok" : "ok", i + 1,          \
+             cases[i].name);                                               \
+      tl_total_failed += tl_failed;                                        \
+    }                                                                      \
+    printf("# %d tests, %d failed\n", tl_count, tl_total_failed);          \
+    return tl_total_failed ? 1 : 0;                                        \
+  }
+
+#endif
