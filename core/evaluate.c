@@ -1,0 +1,2 @@
+/* evaluate.c - placeholder; being written. */
+#include "evaluate.h"

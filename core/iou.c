@@ -1,0 +1,2 @@
+/* iou.c - placeholder; being written. */
+#include "iou.h"

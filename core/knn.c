@@ -1,0 +1,2 @@
+/* knn.c - placeholder; being written. */
+#include "knn.h"

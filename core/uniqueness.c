@@ -1,0 +1,2 @@
+/* uniqueness.c - placeholder; being written. */
+#include "uniqueness.h"

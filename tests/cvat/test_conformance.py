@@ -1,0 +1,3 @@
+#!/usr/bin/python3
+# placeholder; being written.
+print("ok 1 - placeholder")
