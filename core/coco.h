@@ -1,0 +1,29 @@
+/* coco.h - COCO detection JSON import into a label field.
+ *
+ * Images are matched to samples by `file_name`: first as a path relative to
+ * the dataset root, then by its last component when that is unique among
+ * the samples.  `file_name` values that are absolute or contain ".." are
+ * refused.  Boxes become detections of the field (default ground_truth),
+ * replacing that field of every matched sample; `iscrowd`, `score` (as
+ * confidence) and any extra annotation keys (as attributes) are kept.
+ * The whole file lands in one transaction, or nothing does.
+ */
+#ifndef CURATE_COCO_H
+#define CURATE_COCO_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+struct coco_stats {
+  uint64_t images, matched, unmatched, refused;
+  uint64_t boxes, clipped, bad_boxes, categories;
+};
+
+/* `report` gets one line per problem (image not on disk, refused path,
+ * bad box); may be NULL. */
+int coco_import(struct store *s, const char *json_path, const char *field,
+                void (*report)(const char *what, const char *reason, void *ud),
+                void *ud, struct coco_stats *ret);
+
+#endif

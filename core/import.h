@@ -1,0 +1,59 @@
+/* import.h - brings a folder of JPEG files into a store.
+ *
+ * Walks the dataset root recursively (hidden files and folders are skipped),
+ * reads each JPEG's header without decoding it, checks the file is whole,
+ * and records the sample.  Re-running imports only new or changed files
+ * (size or mtime differ) and marks samples whose file vanished as missing
+ * (their labels and tags are kept; a file that comes back is restored).
+ * Then content hashes are computed for new and changed files on worker
+ * threads.  Problem files are reported one line each through `report` and
+ * skipped.  Writes are committed in batches, each one transaction, so a
+ * killed import keeps what it committed and a re-run finishes the job.
+ *
+ * It does not read labels (see coco.h) and never decodes pixels.
+ */
+#ifndef CURATE_IMPORT_H
+#define CURATE_IMPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+enum import_phase { IMPORT_SCAN, IMPORT_HASH, IMPORT_DONE };
+
+struct import_progress {
+  enum import_phase phase;
+  uint64_t done;   /* files handled in this phase */
+  uint64_t total;  /* files known so far (SCAN: grows as the walk goes) */
+};
+
+struct import_stats {
+  uint64_t files;      /* JPEG candidates found */
+  uint64_t added, updated, unchanged, skipped;
+  uint64_t missing;    /* samples whose file is gone */
+  uint64_t restored;   /* missing samples whose file came back */
+  uint64_t hashed;
+  uint64_t ignored;    /* other files (not images) */
+};
+
+struct import_opts {
+  bool no_hash;        /* skip the content-hash phase */
+  int threads;         /* hash workers; 0 = number of CPUs */
+  /* Called for each problem file with its path relative to the root. */
+  void (*report)(const char *relpath, const char *reason, void *ud);
+  /* Called now and then (at most ~10 times a second, and at phase ends). */
+  void (*progress)(const struct import_progress *p, void *ud);
+  void *ud;
+};
+
+/* Imports `root` into store s.  The store remembers its root (setting
+ * "root"); importing another folder into it is refused with -EINVAL.
+ * Returns 0 or a negative errno (the stats count what was committed). */
+int import_dir(struct store *s, const char *root, const struct import_opts *o,
+               struct import_stats *ret);
+
+/* The dataset root recorded in the store, as an owned string. */
+int import_root_get(struct store *s, char **ret);
+
+#endif

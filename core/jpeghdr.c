@@ -1,0 +1,202 @@
+/* jpeghdr.c - JPEG marker walk (SOFn, APP1 EXIF orientation, SOS) and
+ * whole-file checks.  Pure functions over byte buffers: no I/O. */
+#include "jpeghdr.h"
+
+#include <errno.h>
+#include <string.h>
+
+static uint16_t rd16(const uint8_t *p, bool le)
+{
+  return le ? (uint16_t)(p[0] | (p[1] << 8)) : (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static uint32_t rd32(const uint8_t *p, bool le)
+{
+  return le ? (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+                  ((uint32_t)p[3] << 24)
+            : ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+                  ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+/* EXIF: "Exif\0\0", then a TIFF header and IFD0; we want tag 0x0112. */
+static uint8_t exif_orientation(const uint8_t *p, size_t n)
+{
+  const uint8_t *tiff;
+  size_t tn;
+  bool le;
+  uint32_t ifd;
+  uint16_t count;
+
+  if (n < 14 || memcmp(p, "Exif\0\0", 6) != 0)
+    return 1;
+  tiff = p + 6;
+  tn = n - 6;
+  if (memcmp(tiff, "II*\0", 4) == 0)
+    le = true;
+  else if (memcmp(tiff, "MM\0*", 4) == 0)
+    le = false;
+  else
+    return 1;
+  ifd = rd32(tiff + 4, le);
+  if (ifd > tn || tn - ifd < 2)
+    return 1;
+  count = rd16(tiff + ifd, le);
+  for (uint32_t i = 0; i < count; i++) {
+    size_t e = ifd + 2 + (size_t)i * 12;
+    if (e + 12 > tn)
+      break;
+    if (rd16(tiff + e, le) == 0x0112 && rd16(tiff + e + 2, le) == 3) {
+      uint16_t v = rd16(tiff + e + 8, le);
+      return v >= 1 && v <= 8 ? (uint8_t)v : 1;
+    }
+  }
+  return 1;
+}
+
+static const char *not_jpeg_reason(const uint8_t *p, size_t n)
+{
+  if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
+    return "not a JPEG: PNG data";
+  if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
+    return "not a JPEG: GIF data";
+  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+    return "not a JPEG: WebP data";
+  if (n >= 2 && (memcmp(p, "BM", 2) == 0))
+    return "not a JPEG: BMP data";
+  if (n >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0))
+    return "not a JPEG: TIFF data";
+  return "not a JPEG: no start-of-image marker";
+}
+
+int jpeg_header_parse(const uint8_t *p, size_t n, struct jpeg_info *ret,
+                      size_t *ret_need, const char **reason)
+{
+  size_t i = 2;
+  bool have_sof = false;
+
+  memset(ret, 0, sizeof(*ret));
+  ret->orientation = 1;
+  *ret_need = 0;
+  if (n == 0) {
+    *reason = "empty file";
+    return -EBADMSG;
+  }
+  if (n < 3 || p[0] != 0xFF || p[1] != 0xD8) {
+    *reason = n < 3 ? "too short to be a JPEG" : not_jpeg_reason(p, n);
+    return -EBADMSG;
+  }
+  for (;;) {
+    uint8_t m;
+    size_t len;
+
+    /* Markers may be preceded by any number of 0xFF fill bytes. */
+    while (i < n && p[i] == 0xFF && i + 1 < n && p[i + 1] == 0xFF)
+      i++;
+    if (i + 4 > n) {
+      *ret_need = n * 2 + 4096;
+      return -ENODATA;
+    }
+    if (p[i] != 0xFF) {
+      *reason = "corrupt header: marker expected";
+      return -EBADMSG;
+    }
+    m = p[i + 1];
+    if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+      i += 2;  /* standalone markers carry no length */
+      continue;
+    }
+    if (m == 0xD9) {
+      *reason = "corrupt: end of image before any scan";
+      return -EBADMSG;
+    }
+    len = (size_t)((p[i + 2] << 8) | p[i + 3]);
+    if (len < 2) {
+      *reason = "corrupt header: bad segment length";
+      return -EBADMSG;
+    }
+    if (i + 2 + len > n && m != 0xDA) {
+      *ret_need = i + 2 + len + 4096;
+      return -ENODATA;
+    }
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+      const uint8_t *s = p + i + 4;
+      unsigned sof = m - 0xC0;
+
+      if (len < 8) {
+        *reason = "corrupt header: short frame header";
+        return -EBADMSG;
+      }
+      if (sof == 3 || sof == 7 || sof == 11 || sof == 15) {
+        *reason = "lossless JPEG is not supported";
+        return -EBADMSG;
+      }
+      if (sof == 5 || sof == 6 || sof == 13 || sof == 14) {
+        *reason = "hierarchical JPEG is not supported";
+        return -EBADMSG;
+      }
+      ret->sof = (uint8_t)sof;
+      ret->precision = s[0];
+      ret->height = (uint32_t)((s[1] << 8) | s[2]);
+      ret->width = (uint32_t)((s[3] << 8) | s[4]);
+      ret->components = s[5];
+      ret->progressive = sof == 2 || sof == 10;
+      ret->arithmetic = sof >= 9;
+      have_sof = true;
+      if (ret->precision == 12) {
+        *reason = "12-bit JPEG (sample precision 12) is not supported by "
+                  "common image loaders";
+        return -EBADMSG;
+      }
+      if (ret->precision != 8) {
+        *reason = "unsupported sample precision";
+        return -EBADMSG;
+      }
+      if (ret->width == 0 || ret->height == 0) {
+        *reason = "zero image dimensions";
+        return -EBADMSG;
+      }
+      if (ret->components != 1 && ret->components != 3 &&
+          ret->components != 4) {
+        *reason = "unsupported number of colour components";
+        return -EBADMSG;
+      }
+    } else if (m == 0xE1 && ret->orientation == 1) {
+      ret->orientation = exif_orientation(p + i + 4, len - 2);
+    } else if (m == 0xDA) {
+      if (!have_sof) {
+        *reason = "corrupt: scan before frame header";
+        return -EBADMSG;
+      }
+      ret->scan_offset = (uint32_t)i;
+      return 0;
+    }
+    i += 2 + len;
+  }
+}
+
+bool jpeg_tail_has_eoi(const uint8_t *tail, size_t n)
+{
+  /* Tolerate a little trailing padding (NULs, newlines) some tools add. */
+  size_t end = n;
+  for (int k = 0; k < 16 && end > 0 &&
+                  (tail[end - 1] == 0 || tail[end - 1] == '\n' ||
+                   tail[end - 1] == '\r' || tail[end - 1] == ' ');
+       k++)
+    end--;
+  return end >= 2 && tail[end - 2] == 0xFF && tail[end - 1] == 0xD9;
+}
+
+bool jpeg_scan_has_eoi(const uint8_t *p, size_t n)
+{
+  const uint8_t *q = p, *end = p + n;
+
+  while (q < end) {
+    q = memchr(q, 0xFF, (size_t)(end - q));
+    if (!q || q + 1 >= end)
+      return false;
+    if (q[1] == 0xD9)
+      return true;
+    q += 1;
+  }
+  return false;
+}

@@ -1,0 +1,45 @@
+/* jpeghdr.h - reads a JPEG file's header without decoding it: dimensions,
+ * sample precision, components, coding (baseline, progressive,
+ * arithmetic) and the EXIF orientation; and checks that the file is whole.
+ *
+ * It does not decode pixels (see image.h for that) and never allocates.
+ */
+#ifndef CURATE_JPEGHDR_H
+#define CURATE_JPEGHDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct jpeg_info {
+  uint32_t width, height;
+  uint8_t precision;    /* 8 or 12 */
+  uint8_t components;
+  uint8_t orientation;  /* EXIF 1..8; 1 when absent or unreadable */
+  uint8_t sof;          /* SOF marker index: 0 baseline, 1 extended, 2
+                         * progressive, 9/10 arithmetic ... */
+  bool progressive, arithmetic;
+  uint32_t scan_offset; /* byte offset of the first SOS marker */
+};
+
+/* Parses the header from the first n bytes of a file.
+ * Returns 0 with *ret filled; -ENODATA when more bytes are needed (the
+ * header is longer than n; *ret_need holds a size that will do, or 0 if
+ * unknown); -EBADMSG when the file is not a usable JPEG, with a one-line
+ * reason in *reason (a static string).  Rejected on purpose: non-JPEG data
+ * (PNG and others are named), lossless and hierarchical JPEG, 12-bit
+ * precision (most image loaders cannot read it), zero dimensions. */
+int jpeg_header_parse(const uint8_t *p, size_t n, struct jpeg_info *ret,
+                      size_t *ret_need, const char **reason);
+
+/* Does the tail of the file end with an EOI marker (FF D9), ignoring a few
+ * bytes of padding?  A false answer is not final: some writers append data
+ * after EOI, see jpeg_scan_has_eoi(). */
+bool jpeg_tail_has_eoi(const uint8_t *tail, size_t n);
+
+/* Searches entropy-coded data (from the first SOS on) for an EOI marker.
+ * Inside scans a 0xFF byte is always followed by 0x00 or a marker, so the
+ * first FF D9 found is the real end of the image. */
+bool jpeg_scan_has_eoi(const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,85 @@
+/* labels.h - the label model: named fields of detections, their compact
+ * binary encoding for the store, and their JSON form for labels/<name>.json.
+ *
+ * Boxes are in PIXEL space, COCO style: x, y = top-left corner, w, h = size,
+ * doubles, no "+1" inclusive-edge convention.  A box lies inside the image
+ * when 0 <= x, 0 <= y, x + w <= width, y + h <= height.
+ *
+ * Ownership: a struct labels owns its fields, their names and detections,
+ * and each detection owns its `label` and `attributes` strings.  Functions
+ * that add a detection copy the strings they are given.
+ */
+#ifndef CURATE_LABELS_H
+#define CURATE_LABELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define LABELS_MAX_FIELD_NAME 64
+#define LABELS_MAX_CLASS_NAME 200
+/* Largest labels/<name>.json accepted by a write. */
+#define LABELS_MAX_JSON (16u << 20)
+
+struct detection {
+  uint64_t id;          /* stable label id; 0 = not yet stored */
+  uint32_t class_id;    /* 0 = resolve from `label` when stored */
+  char *label;          /* class name (owned) */
+  double x, y, w, h;    /* pixels */
+  double confidence;    /* NAN when absent */
+  bool iscrowd;
+  char *attributes;     /* compact JSON object text (owned), NULL if none */
+};
+
+struct label_field {
+  char *name;           /* owned */
+  size_t n, cap;
+  struct detection *d;  /* owned array */
+};
+
+struct labels {
+  size_t n, cap;
+  struct label_field *f;  /* owned array */
+};
+
+void labels_init(struct labels *l);
+void labels_free(struct labels *l);
+/* Finds a field by name; with create, appends an empty one.  NULL when
+ * absent (or out of memory with create). */
+struct label_field *labels_field(struct labels *l, const char *name,
+                                 bool create);
+/* Appends a copy of *d (strings copied).  Returns 0 or -ENOMEM. */
+int labels_field_add(struct label_field *f, const struct detection *d);
+void detection_clear(struct detection *d);
+
+/* Field names: 1..64 bytes of [A-Za-z0-9_.-]. */
+bool labels_field_name_valid(const char *name);
+/* Class names: 1..200 bytes, no control characters. */
+bool labels_class_name_valid(const char *name);
+/* Is the box finite, non-negative in size and inside a w x h image? */
+bool labels_box_inside(const struct detection *d, uint32_t width,
+                       uint32_t height);
+
+/* Binary codec of one field (see docs/STORE-FORMAT.md).  Encoding appends to
+ * `out`; decoding fills `f` (whose name is left alone) and leaves `label`
+ * NULL: class names live in the class table.  -EBADMSG on a bad record. */
+int labels_field_encode(const struct label_field *f, struct buf *out);
+int labels_field_decode(const void *p, size_t n, struct label_field *f);
+
+/* Renders the documented JSON for labels/<name>.json into `out`.
+ * Detections must have `label` set. */
+int labels_to_json(const struct labels *l, const char *sample_name,
+                   uint32_t width, uint32_t height, struct buf *out);
+
+/* Parses and validates a labels JSON document written by a user.
+ * On success fills *ret (owned) and returns 0.  On failure returns -EINVAL
+ * and writes a one-line reason into err (always NUL-terminated); *ret is
+ * left empty.  If the text is valid JSON so far but ends early, returns
+ * -ENODATA (the writer may still be sending it). */
+int labels_from_json(const char *text, size_t len, uint32_t width,
+                     uint32_t height, struct labels *ret, char *err,
+                     size_t errlen);
+
+#endif

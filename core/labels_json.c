@@ -1,0 +1,259 @@
+/* labels_json.c - labels/<name>.json: rendering and strict parsing.
+ *
+ * Rendering writes a stable, diff-friendly document (one detection per
+ * line, keys in a fixed order) with our own emitter, so numbers print in
+ * their shortest exact form.  Parsing uses jansson and rejects anything not
+ * in the documented schema (docs/FS-LAYOUT.md): unknown keys, wrong types,
+ * boxes outside the image, duplicate ids.  It never touches the store.
+ */
+#include "labels.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int labels_to_json(const struct labels *l, const char *sample_name,
+                   uint32_t width, uint32_t height, struct buf *out)
+{
+  int r = 0;
+  size_t nonempty = 0;
+
+  r |= buf_puts(out, "{\n  \"sample\": ");
+  r |= buf_json_str(out, sample_name, strlen(sample_name));
+  r |= buf_printf(out, ",\n  \"width\": %u,\n  \"height\": %u,\n"
+                       "  \"fields\": {", width, height);
+  for (size_t i = 0; i < l->n && r == 0; i++) {
+    const struct label_field *f = &l->f[i];
+
+    r |= buf_puts(out, nonempty++ ? ",\n    " : "\n    ");
+    r |= buf_json_str(out, f->name, strlen(f->name));
+    r |= buf_puts(out, f->n ? ": [\n" : ": []");
+    for (size_t j = 0; j < f->n && r == 0; j++) {
+      const struct detection *d = &f->d[j];
+      const char *lab = d->label ? d->label : "";
+
+      r |= buf_printf(out, "      {\"id\": %llu, \"label\": ",
+                      (unsigned long long)d->id);
+      r |= buf_json_str(out, lab, strlen(lab));
+      r |= buf_puts(out, ", \"bbox\": [");
+      r |= buf_json_double(out, d->x);
+      r |= buf_puts(out, ", ");
+      r |= buf_json_double(out, d->y);
+      r |= buf_puts(out, ", ");
+      r |= buf_json_double(out, d->w);
+      r |= buf_puts(out, ", ");
+      r |= buf_json_double(out, d->h);
+      r |= buf_puts(out, "]");
+      if (!isnan(d->confidence)) {
+        r |= buf_puts(out, ", \"confidence\": ");
+        r |= buf_json_double(out, d->confidence);
+      }
+      r |= buf_printf(out, ", \"iscrowd\": %d", d->iscrowd ? 1 : 0);
+      if (d->attributes && strcmp(d->attributes, "{}") != 0) {
+        r |= buf_puts(out, ", \"attributes\": ");
+        r |= buf_puts(out, d->attributes);
+      }
+      r |= buf_puts(out, j + 1 < f->n ? "},\n" : "}\n    ]");
+    }
+  }
+  r |= buf_puts(out, nonempty ? "\n  }\n}\n" : "}\n}\n");
+  /* Every helper returns 0 or a negative errno; OR-ing keeps "failed". */
+  return r ? -E2BIG : 0;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return -EINVAL;
+}
+
+static int parse_detection(json_t *o, const char *field, size_t idx,
+                           uint32_t width, uint32_t height,
+                           struct detection *d, char *err, size_t errlen)
+{
+  const char *key;
+  json_t *v;
+  bool have_label = false, have_box = false;
+
+  memset(d, 0, sizeof(*d));
+  d->confidence = NAN;
+  if (!json_is_object(o))
+    return fail(err, errlen, "fields.%s[%zu]: expected an object", field,
+                idx);
+  json_object_foreach(o, key, v) {
+    if (strcmp(key, "id") == 0) {
+      if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return fail(err, errlen, "fields.%s[%zu].id: expected a positive "
+                    "integer", field, idx);
+      d->id = (uint64_t)json_integer_value(v);
+    } else if (strcmp(key, "label") == 0) {
+      if (!json_is_string(v) || !labels_class_name_valid(json_string_value(v)))
+        return fail(err, errlen, "fields.%s[%zu].label: expected a class "
+                    "name (1-200 characters)", field, idx);
+      d->label = strdup(json_string_value(v));
+      if (!d->label)
+        return -ENOMEM;
+      have_label = true;
+    } else if (strcmp(key, "bbox") == 0) {
+      double b[4];
+      if (!json_is_array(v) || json_array_size(v) != 4)
+        return fail(err, errlen, "fields.%s[%zu].bbox: expected [x, y, w, h]",
+                    field, idx);
+      for (size_t k = 0; k < 4; k++) {
+        json_t *e = json_array_get(v, k);
+        if (!json_is_number(e))
+          return fail(err, errlen, "fields.%s[%zu].bbox[%zu]: expected a "
+                      "number", field, idx, k);
+        b[k] = json_number_value(e);
+      }
+      d->x = b[0], d->y = b[1], d->w = b[2], d->h = b[3];
+      have_box = true;
+    } else if (strcmp(key, "confidence") == 0) {
+      if (json_is_null(v))
+        continue;
+      if (!json_is_number(v) || json_number_value(v) < 0 ||
+          json_number_value(v) > 1)
+        return fail(err, errlen, "fields.%s[%zu].confidence: expected a "
+                    "number in [0, 1] or null", field, idx);
+      d->confidence = json_number_value(v);
+    } else if (strcmp(key, "iscrowd") == 0) {
+      if (json_is_boolean(v))
+        d->iscrowd = json_is_true(v);
+      else if (json_is_integer(v) && (json_integer_value(v) == 0 ||
+                                      json_integer_value(v) == 1))
+        d->iscrowd = json_integer_value(v) == 1;
+      else
+        return fail(err, errlen, "fields.%s[%zu].iscrowd: expected 0 or 1",
+                    field, idx);
+    } else if (strcmp(key, "attributes") == 0) {
+      if (!json_is_object(v))
+        return fail(err, errlen, "fields.%s[%zu].attributes: expected an "
+                    "object", field, idx);
+      if (json_object_size(v)) {
+        d->attributes = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+                                          JSON_ENCODE_ANY);
+        if (!d->attributes)
+          return -ENOMEM;
+      }
+    } else {
+      return fail(err, errlen, "fields.%s[%zu]: unknown key \"%s\"", field,
+                  idx, key);
+    }
+  }
+  if (!have_label || !have_box)
+    return fail(err, errlen, "fields.%s[%zu]: \"label\" and \"bbox\" are "
+                "required", field, idx);
+  if (!labels_box_inside(d, width, height))
+    return fail(err, errlen, "fields.%s[%zu].bbox [%g, %g, %g, %g] is not "
+                "inside the %ux%u image", field, idx, d->x, d->y, d->w, d->h,
+                width, height);
+  return 0;
+}
+
+static int parse_root(json_t *root, uint32_t width, uint32_t height,
+                      struct labels *l, char *err, size_t errlen)
+{
+  const char *key, *fname;
+  json_t *v, *fields = NULL, *arr;
+
+  if (!json_is_object(root))
+    return fail(err, errlen, "expected a JSON object at the top level");
+  json_object_foreach(root, key, v) {
+    if (strcmp(key, "sample") == 0) {
+      if (!json_is_string(v))
+        return fail(err, errlen, "\"sample\": expected a string");
+    } else if (strcmp(key, "width") == 0 || strcmp(key, "height") == 0) {
+      uint32_t want = key[0] == 'w' ? width : height;
+      if (!json_is_integer(v) || json_integer_value(v) != (json_int_t)want)
+        return fail(err, errlen, "\"%s\" is read-only and must be %u", key,
+                    want);
+    } else if (strcmp(key, "fields") == 0) {
+      if (!json_is_object(v))
+        return fail(err, errlen, "\"fields\": expected an object of "
+                    "field name -> list of detections");
+      fields = v;
+    } else {
+      return fail(err, errlen, "unknown key \"%s\" at the top level", key);
+    }
+  }
+  if (!fields)
+    return fail(err, errlen, "\"fields\" is required");
+  json_object_foreach(fields, fname, arr) {
+    struct label_field *f;
+    size_t i;
+    json_t *o;
+
+    if (!labels_field_name_valid(fname))
+      return fail(err, errlen, "field name \"%s\" is not valid (1-64 of "
+                  "A-Z a-z 0-9 _ . -)", fname);
+    if (!json_is_array(arr))
+      return fail(err, errlen, "fields.%s: expected a list of detections",
+                  fname);
+    f = labels_field(l, fname, true);
+    if (!f)
+      return -ENOMEM;
+    json_array_foreach(arr, i, o) {
+      struct detection d;
+      int r = parse_detection(o, fname, i, width, height, &d, err, errlen);
+      if (r == 0)
+        r = labels_field_add(f, &d);
+      detection_clear(&d);
+      if (r < 0)
+        return r;
+    }
+  }
+  /* Label ids must be unique across the whole document. */
+  for (size_t a = 0; a < l->n; a++)
+    for (size_t i = 0; i < l->f[a].n; i++) {
+      uint64_t id = l->f[a].d[i].id;
+      if (!id)
+        continue;
+      for (size_t b = a; b < l->n; b++)
+        for (size_t j = (b == a ? i + 1 : 0); j < l->f[b].n; j++)
+          if (l->f[b].d[j].id == id)
+            return fail(err, errlen, "label id %llu appears twice",
+                        (unsigned long long)id);
+    }
+  return 0;
+}
+
+int labels_from_json(const char *text, size_t len, uint32_t width,
+                     uint32_t height, struct labels *ret, char *err,
+                     size_t errlen)
+{
+  json_error_t jerr;
+  json_t *root;
+  int r;
+
+  labels_init(ret);
+  err[0] = '\0';
+  if (len > LABELS_MAX_JSON)
+    return fail(err, errlen, "document larger than %u bytes", LABELS_MAX_JSON);
+  root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    /* jansson reports running out of input as its own error code; the
+     * writer may simply not have sent the rest yet. */
+    if (json_error_code(&jerr) == json_error_premature_end_of_input)
+      return -ENODATA;
+    return fail(err, errlen, "malformed JSON at line %d column %d: %s",
+                jerr.line, jerr.column, jerr.text);
+  }
+  r = parse_root(root, width, height, ret, err, errlen);
+  json_decref(root);
+  if (r < 0)
+    labels_free(ret);
+  if (r == -ENOMEM)
+    fail(err, errlen, "out of memory");
+  return r;
+}

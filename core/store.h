@@ -1,0 +1,188 @@
+/* store.h - the dataset store: one LMDB environment per dataset.
+ *
+ * What it holds (see docs/STORE-FORMAT.md for the byte layout): samples
+ * (stable id, unique display name, source path relative to the dataset root,
+ * size, mtime, JPEG properties, content hash), per-sample labels in named
+ * fields, classes, tags and their members, settings, and a schema version.
+ *
+ * Every change happens inside one write transaction (struct store_txn).  A
+ * transaction carries a sticky error: after the first failure every further
+ * call on it is a no-op returning that error, and store_txn_commit() aborts
+ * and returns it.  So a multi-step change either lands whole or not at all,
+ * and callers can write straight-line code with one check at the end.
+ *
+ * Strings inside records returned by *_get functions are BORROWED: they point
+ * into LMDB's map and stay valid until the transaction ends.  Functions named
+ * *_copy or filling caller structs with "owned" fields say so.
+ *
+ * Thread-safety: a struct store may be shared by threads; a transaction
+ * belongs to the thread that uses it (the environment is opened with
+ * MDB_NOTLS, so a read transaction is not tied to a thread, but it must not
+ * be used by two threads at once).  One writer at a time: LMDB serialises
+ * write transactions.
+ *
+ * This is the only module that includes lmdb.h.
+ */
+#ifndef CURATE_STORE_H
+#define CURATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labels.h"
+
+#define STORE_SCHEMA_VERSION 1
+/* Default LMDB map size: room for well over 1,000,000 samples with labels.
+ * The map is sparse; the file only grows with what is stored. */
+#define STORE_DEFAULT_MAP_SIZE (64ULL << 30)
+
+/* Sample flags. */
+#define SAMPLE_PROGRESSIVE 0x01u
+#define SAMPLE_ARITHMETIC 0x02u
+#define SAMPLE_MISSING 0x04u   /* source file vanished at the last import */
+#define SAMPLE_HASHED 0x08u    /* content hash is set */
+
+struct store;
+struct store_txn;
+
+struct store_opts {
+  uint64_t map_size;  /* 0 = STORE_DEFAULT_MAP_SIZE */
+  bool readonly;
+  bool nosync;        /* skip fsync at commit (tests, bulk loads) */
+};
+
+/* A sample record.  `name` and `relpath` are borrowed (see above) when the
+ * record came from the store. */
+struct sample {
+  uint64_t id;
+  uint64_t size;
+  int64_t mtime_ns;
+  uint32_t width, height;
+  uint8_t precision;      /* bits per sample: 8 or 12 */
+  uint8_t components;     /* 1 = gray, 3 = colour, 4 = CMYK */
+  uint8_t orientation;    /* EXIF orientation 1..8, 1 when absent */
+  uint8_t flags;          /* SAMPLE_* */
+  uint8_t hash[16];       /* XXH3-128 of the file bytes, when HASHED */
+  uint64_t labels_version;/* bumped by every label change of this sample */
+  int64_t labels_mtime_ns;
+  const char *name;       /* unique display name (file stem in the mount) */
+  const char *relpath;    /* source path relative to the dataset root */
+};
+
+/* Opens (creating if needed) the store in directory `dir`.
+ * Returns 0 and an owned store in *ret, or -errno (-ENOENT when dir does
+ * not exist, -EPROTO when the schema version is newer than this build). */
+int store_open(const char *dir, const struct store_opts *opts,
+               struct store **ret);
+/* Closes the store; NULL is fine.  All transactions must be finished. */
+void store_close(struct store *s);
+
+/* Begins a transaction.  Read transactions see one consistent snapshot. */
+int store_txn_begin(struct store *s, bool write, struct store_txn **ret);
+/* Commits (write) or ends (read) the transaction and frees it.  If any call
+ * on it failed, aborts instead and returns that error; nothing is changed.
+ * -ENOSPC when the map is full. */
+int store_txn_commit(struct store_txn *t);
+/* Aborts and frees; NULL is fine. */
+void store_txn_abort(struct store_txn *t);
+/* The sticky error of the transaction (0 if none). */
+int store_txn_error(const struct store_txn *t);
+
+/* ---- settings (small string values; "key" namespaced by the caller) ---- */
+
+/* Copies the value into an owned string in *ret; -ENOENT if unset. */
+int store_setting_get(struct store_txn *t, const char *key, char **ret);
+int store_setting_set(struct store_txn *t, const char *key, const char *val);
+int store_setting_del(struct store_txn *t, const char *key);
+
+/* ---- samples ---- */
+
+int store_sample_get(struct store_txn *t, uint64_t id, struct sample *ret);
+int store_sample_by_name(struct store_txn *t, const char *name,
+                         struct sample *ret);
+int store_sample_by_path(struct store_txn *t, const char *relpath,
+                         struct sample *ret);
+/* Inserts (s->id == 0: a new id is assigned and written to *ret_id) or
+ * replaces a sample.  On insert, s->name is the wanted name; if it is taken
+ * the stored name gets a "~<id>" suffix.  On replace the name and relpath
+ * stay as they were (names are stable).  s's strings are copied. */
+int store_sample_put(struct store_txn *t, const struct sample *s,
+                     uint64_t *ret_id);
+/* Deletes a sample with its labels and tag memberships. */
+int store_sample_delete(struct store_txn *t, uint64_t id);
+/* Number of samples (including missing ones). */
+int store_sample_count(struct store_txn *t, uint64_t *ret);
+
+/* Sample iteration in id order: fills *ret with the first sample whose id is
+ * >= from_id.  Returns 0, or -ENOENT past the end.  An iterator reuses one
+ * cursor, so listing N samples is O(N). */
+struct store_iter;
+int store_iter_new(struct store_txn *t, struct store_iter **ret);
+void store_iter_free(struct store_iter *it);
+int store_iter_samples(struct store_iter *it, uint64_t from_id,
+                       struct sample *ret);
+/* Members of a tag in sample-id order, from from_id. */
+int store_iter_tag(struct store_iter *it, uint64_t tag_id, uint64_t from_id,
+                   uint64_t *ret_sample_id);
+/* Tags in id order, from from_id; *ret_name borrowed. */
+int store_iter_tags(struct store_iter *it, uint64_t from_id,
+                    uint64_t *ret_tag_id, const char **ret_name);
+
+/* ---- tags ---- */
+
+/* Tag names: 1..200 bytes, no '/', no NUL, not "." or "..". */
+bool store_tag_name_valid(const char *name);
+int store_tag_create(struct store_txn *t, const char *name, uint64_t *ret_id);
+int store_tag_lookup(struct store_txn *t, const char *name, uint64_t *ret_id);
+/* *ret_name borrowed. */
+int store_tag_get(struct store_txn *t, uint64_t id, const char **ret_name,
+                  uint64_t *ret_count, int64_t *ret_mtime_ns);
+/* -EEXIST if `to` exists, -ENOENT if `from` does not. */
+int store_tag_rename(struct store_txn *t, const char *from, const char *to);
+/* -ENOTEMPTY if the tag has members. */
+int store_tag_delete(struct store_txn *t, const char *name);
+/* Returns 1 if the membership changed, 0 if it already was so. */
+int store_tag_add(struct store_txn *t, uint64_t tag_id, uint64_t sample_id);
+int store_tag_remove(struct store_txn *t, uint64_t tag_id, uint64_t sample_id);
+/* Returns 1 if tagged, 0 if not. */
+int store_tag_has(struct store_txn *t, uint64_t tag_id, uint64_t sample_id);
+/* Calls fn for each tag of a sample; stops early if fn returns non-zero. */
+int store_sample_tags(struct store_txn *t, uint64_t sample_id,
+                      int (*fn)(uint64_t tag_id, void *ud), void *ud);
+
+/* ---- classes ---- */
+
+/* Finds (or with create, adds) a class by name.  Class ids start at 1 and
+ * never change, so exports keep stable category ids. */
+int store_class_id(struct store_txn *t, const char *name, bool create,
+                   uint32_t *ret_id);
+/* *ret_name borrowed. */
+int store_class_name(struct store_txn *t, uint32_t id, const char **ret_name);
+/* Number of classes ever created (ids are 1..n). */
+int store_class_count(struct store_txn *t, uint32_t *ret_n);
+
+/* ---- labels ---- */
+
+/* Reads all label fields of a sample into *ret (owned; labels_free()).
+ * A sample with no labels gives an empty set. */
+int store_labels_get(struct store_txn *t, uint64_t sample_id,
+                     struct labels *ret);
+/* Replaces all label fields of a sample with *l.  Detections with id 0 get
+ * new ids (written back into l).  Class ids must exist.  Bumps the sample's
+ * labels_version and keeps the per-class box counts. */
+int store_labels_put(struct store_txn *t, uint64_t sample_id,
+                     struct labels *l);
+/* Box count of one class in one field (for status). */
+int store_count_get(struct store_txn *t, const char *field, uint32_t class_id,
+                    uint64_t *ret);
+/* Calls fn for each (field, class, count) with count > 0. */
+int store_counts_each(struct store_txn *t,
+                      int (*fn)(const char *field, uint32_t class_id,
+                                uint64_t count, void *ud),
+                      void *ud);
+
+/* Path of the store directory (borrowed for the store's lifetime). */
+const char *store_dir(const struct store *s);
+
+#endif

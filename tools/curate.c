@@ -1,0 +1,240 @@
+/* curate - the command-line tool over core/: import a folder (and COCO
+ * labels) into a store, and print what a store holds.  It never mounts
+ * anything; curatefs (fs/) is the daemon.
+ *
+ * Errors: one line on stderr and a non-zero exit status; nothing half-done
+ * is left in the store (every change is one transaction).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coco.h"
+#include "import.h"
+#include "store.h"
+#include "util.h"
+
+static const char *prog = "curate";
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash] DIR\n"
+    "       %s info --store STORE\n"
+    "\n"
+    "import  walk DIR for JPEG files and record them in STORE (created if\n"
+    "        needed); re-running imports only new or changed files.  With\n"
+    "        --coco, a COCO detection JSON becomes the label field NAME\n"
+    "        (default ground_truth).\n"
+    "info    print sample, tag and class counts of STORE.\n",
+    prog, prog);
+}
+
+static bool tty;
+static uint64_t problems;
+
+static void on_report(const char *rel, const char *reason, void *ud)
+{
+  (void)ud;
+  problems++;
+  if (tty)
+    fprintf(stderr, "\r\033[K");
+  fprintf(stderr, "skipped %s: %s\n", rel, reason);
+}
+
+static void on_progress(const struct import_progress *p, void *ud)
+{
+  static const char *names[] = { "scanning", "hashing", "done" };
+  int width = 30, fill;
+  (void)ud;
+
+  if (!tty)
+    return;
+  fill = p->total ? (int)((double)p->done / (double)p->total * width) : 0;
+  fprintf(stderr, "\r\033[K%-8s [%.*s%*s] %" PRIu64 "/%" PRIu64,
+          names[p->phase], fill, "##############################",
+          width - fill, "", p->done, p->total);
+  if (p->phase == IMPORT_DONE)
+    fprintf(stderr, "\r\033[K");
+}
+
+static void on_coco(const char *what, const char *reason, void *ud)
+{
+  (void)ud;
+  problems++;
+  fprintf(stderr, "coco: %s: %s\n", what, reason);
+}
+
+static int open_store(const char *dir, bool create, bool ro, struct store **s)
+{
+  struct store_opts o = { .readonly = ro };
+  int r;
+
+  if (create && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+    fprintf(stderr, "%s: cannot create store '%s': %s\n", prog, dir,
+            strerror(errno));
+    return -errno;
+  }
+  r = store_open(dir, &o, s);
+  if (r < 0)
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
+            strerror(-r));
+  return r;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "store", required_argument, NULL, 's' },
+    { "coco", required_argument, NULL, 'c' },
+    { "field", required_argument, NULL, 'f' },
+    { "no-hash", no_argument, NULL, 'H' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *store_dir = NULL, *coco = NULL, *field = "ground_truth";
+  struct import_opts io = { .report = on_report, .progress = on_progress };
+  struct import_stats st;
+  struct store *s;
+  int c, r;
+
+  while ((c = getopt_long(argc, argv, "s:c:f:Hh", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': store_dir = optarg; break;
+    case 'c': coco = optarg; break;
+    case 'f': field = optarg; break;
+    case 'H': io.no_hash = true; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (!store_dir || optind != argc - 1) {
+    usage(stderr);
+    return 2;
+  }
+  if (!labels_field_name_valid(field)) {
+    fprintf(stderr, "%s: invalid field name '%s'\n", prog, field);
+    return 2;
+  }
+  if (open_store(store_dir, true, false, &s) < 0)
+    return 1;
+  tty = isatty(2);
+  r = import_dir(s, argv[optind], &io, &st);
+  if (r < 0) {
+    fprintf(stderr, "%s: import of '%s' failed: %s\n", prog, argv[optind],
+            strerror(-r));
+    store_close(s);
+    return 1;
+  }
+  printf("imported %" PRIu64 " JPEG files: %" PRIu64 " new, %" PRIu64
+         " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
+         " missing, %" PRIu64 " restored, %" PRIu64 " hashed; %" PRIu64
+         " other files ignored\n",
+         st.files, st.added, st.updated, st.unchanged, st.skipped,
+         st.missing, st.restored, st.hashed, st.ignored);
+  if (coco) {
+    struct coco_stats cs;
+    r = coco_import(s, coco, field, on_coco, NULL, &cs);
+    if (r < 0) {
+      fprintf(stderr, "%s: COCO import of '%s' failed: %s; labels unchanged\n",
+              prog, coco, strerror(-r));
+      store_close(s);
+      return 1;
+    }
+    printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
+           " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %" PRIu64
+           " categories (%" PRIu64 " clipped to the image, %" PRIu64
+           " invalid)\n", field, cs.images, cs.matched, cs.unmatched,
+           cs.refused, cs.boxes, cs.categories, cs.clipped, cs.bad_boxes);
+  }
+  store_close(s);
+  return 0;
+}
+
+static int print_count(const char *field, uint32_t class_id, uint64_t count,
+                       void *ud)
+{
+  struct store_txn *t = ud;
+  const char *name = "?";
+
+  store_class_name(t, class_id, &name);
+  printf("  %s/%s: %" PRIu64 "\n", field, name, count);
+  return 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "store", required_argument, NULL, 's' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *store_dir = NULL;
+  struct store *s;
+  struct store_txn *t;
+  struct store_iter *it;
+  uint64_t n = 0, next = 1, tid;
+  const char *tname;
+  int c, r;
+
+  while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+    if (c == 's')
+      store_dir = optarg;
+    else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!store_dir) {
+    usage(stderr);
+    return 2;
+  }
+  if (open_store(store_dir, false, true, &s) < 0)
+    return 1;
+  r = store_txn_begin(s, false, &t);
+  if (r == 0)
+    r = store_sample_count(t, &n);
+  if (r == 0) {
+    printf("samples: %" PRIu64 "\ntags:\n", n);
+    r = store_iter_new(t, &it);
+    while (r == 0 && store_iter_tags(it, next, &tid, &tname) == 0) {
+      uint64_t cnt = 0;
+      store_tag_get(t, tid, NULL, &cnt, NULL);
+      printf("  %s: %" PRIu64 "\n", tname, cnt);
+      next = tid + 1;
+    }
+    store_iter_free(it);
+    printf("boxes:\n");
+    r = store_counts_each(t, print_count, t);
+  }
+  store_txn_abort(t);
+  store_close(s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot read store: %s\n", prog, strerror(-r));
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "import") == 0)
+    return cmd_import(argc - 1, argv + 1);
+  if (strcmp(argv[1], "info") == 0)
+    return cmd_info(argc - 1, argv + 1);
+  fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
+  usage(stderr);
+  return 2;
+}
