@@ -393,6 +393,10 @@ static int hash_pass(struct store *s, const char *root,
   store_txn_abort(t);
   for (size_t i = 0; r == 0 && i < n; i += BATCH) {
     size_t m = n - i < BATCH ? n - i : BATCH;
+    if (o->cancel && *o->cancel) {
+      r = -ECANCELED;
+      break;
+    }
     r = hash_batch(s, jobs + i, m, threads, st);
     done += m;
     progress(o, IMPORT_HASH, done, n, last, false);
@@ -459,6 +463,11 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
 
     if (!abs) {
       r = -ENOMEM;
+      break;
+    }
+    if (o->cancel && *o->cancel) {
+      free(abs);
+      r = -ECANCELED;
       break;
     }
     if (!t) {

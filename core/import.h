@@ -45,6 +45,9 @@ struct import_opts {
   /* Called now and then (at most ~10 times a second, and at phase ends). */
   void (*progress)(const struct import_progress *p, void *ud);
   void *ud;
+  /* When non-NULL and set to non-zero by another thread, the import stops
+   * at the next file and returns -ECANCELED (committed batches stay). */
+  const volatile int *cancel;
 };
 
 /* Imports `root` into store s.  The store remembers its root (setting

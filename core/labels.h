@@ -74,10 +74,11 @@ int labels_to_json(const struct labels *l, const char *sample_name,
                    uint32_t width, uint32_t height, struct buf *out);
 
 /* Parses and validates a labels JSON document written by a user.
- * On success fills *ret (owned) and returns 0.  On failure returns -EINVAL
- * and writes a one-line reason into err (always NUL-terminated); *ret is
- * left empty.  If the text is valid JSON so far but ends early, returns
- * -ENODATA (the writer may still be sending it). */
+ * On success fills *ret (owned) and returns 0.  On failure writes a
+ * one-line reason into err (always NUL-terminated), leaves *ret empty and
+ * returns -EINVAL (valid JSON, but not a valid labels document), -EBADMSG
+ * (not valid JSON) or -ENODATA (valid so far but ends early: a writer may
+ * still be sending the rest). */
 int labels_from_json(const char *text, size_t len, uint32_t width,
                      uint32_t height, struct labels *ret, char *err,
                      size_t errlen);

@@ -244,10 +244,13 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
   if (!root) {
     /* jansson reports running out of input as its own error code; the
      * writer may simply not have sent the rest yet. */
-    if (json_error_code(&jerr) == json_error_premature_end_of_input)
+    if (json_error_code(&jerr) == json_error_premature_end_of_input) {
+      fail(err, errlen, "incomplete JSON: the document ends early");
       return -ENODATA;
-    return fail(err, errlen, "malformed JSON at line %d column %d: %s",
-                jerr.line, jerr.column, jerr.text);
+    }
+    fail(err, errlen, "malformed JSON at line %d column %d: %s", jerr.line,
+         jerr.column, jerr.text);
+    return -EBADMSG;
   }
   r = parse_root(root, width, height, ret, err, errlen);
   json_decref(root);

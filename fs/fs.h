@@ -1,0 +1,76 @@
+/* fs.h - the daemon's shared state and the interfaces between fs/ files.
+ *
+ *   main.c    options, store opening, mount and session loop, import thread
+ *   ops.c     the FUSE low-level operations table (every path is served
+ *             here; see the map at the top of ops.c)
+ *   notify.c  kernel cache invalidation, off the request threads
+ *   render.c  text of README.txt and status
+ *   node.h    inode numbering
+ */
+#ifndef CURATE_FS_H
+#define CURATE_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "import.h"
+#include "store.h"
+#include "util.h"
+
+struct fuse_session;
+struct notify_queue;
+
+#define FS_ERR_RING 16
+
+struct fs_ctx {
+  struct store *store;
+  char *root;                 /* dataset root (absolute) */
+  char *store_dir;
+  uid_t uid;
+  gid_t gid;
+  int64_t mount_ns;
+  double ttl;                 /* entry/attr timeout for versioned content */
+  struct fuse_session *se;
+  struct notify_queue *nq;
+
+  pthread_mutex_t mu;         /* guards the fields below */
+  struct import_progress imp; /* background import of a plain folder */
+  bool importing;
+  int import_err;
+  uint64_t import_skipped;
+  char errs[FS_ERR_RING][256];/* recent errors, newest at errs_head - 1 */
+  unsigned errs_head, errs_n;
+  char last_err[200];
+  int64_t last_err_time;
+};
+
+/* Records an error for `status` and the log. */
+void fs_error(struct fs_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- notify.c ---- */
+
+/* Starts the invalidation thread.  Notifications must never be sent from
+ * a request's own thread (libfuse's deadlock rule), so ops queue them here
+ * after replying. */
+int notify_start(struct fs_ctx *c);
+void notify_stop(struct fs_ctx *c);
+/* Drop cached attributes and data (len 0 = all) of an inode; for a
+ * directory also its cached listing. */
+void notify_inode(struct fs_ctx *c, uint64_t ino);
+/* Drop the dentry parent/name. */
+void notify_entry(struct fs_ctx *c, uint64_t parent, const char *name);
+
+/* ---- render.c ---- */
+
+/* Text of README.txt and of status into out (reset first). */
+int render_readme(struct fs_ctx *c, struct buf *out);
+int render_status(struct fs_ctx *c, struct buf *out);
+
+/* ---- ops.c ---- */
+
+extern const struct fuse_lowlevel_ops curatefs_ops;
+
+#endif

@@ -1,0 +1,368 @@
+/* main.c - the curatefs daemon: options, opening the store (or importing a
+ * plain folder of images into a default store first), mounting, and the
+ * multi-threaded session loop.  Operations live in ops.c.
+ *
+ * usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT
+ *
+ * Order matters: LMDB environments must not cross fork(), so the store is
+ * checked before daemonizing (to fail early with a message) and opened for
+ * real afterwards; threads are started after the fork too.
+ */
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "node.h"
+
+struct options {
+  char *map_size;
+  double ttl;
+  int nosync;
+};
+
+#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+static const struct fuse_opt option_spec[] = {
+  OPT("map_size=%s", map_size),
+  OPT("ttl=%lf", ttl),
+  OPT("store_nosync", nosync),
+  FUSE_OPT_END
+};
+
+static FILE *g_logf;
+static struct fs_ctx *g_ctx;
+
+static void log_sink(enum log_level lvl, const char *line, void *ud)
+{
+  static const char *lv[] = { "debug", "info", "warning", "error" };
+  char when[32];
+  time_t now = time(NULL);
+  struct tm tm;
+
+  (void)ud;
+  localtime_r(&now, &tm);
+  strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+  fprintf(stderr, "curatefs: %s: %s\n", lv[lvl], line);
+  if (g_logf) {
+    fprintf(g_logf, "%s %s: %s\n", when, lv[lvl], line);
+    fflush(g_logf);
+  }
+}
+
+void fs_error(struct fs_ctx *c, const char *fmt, ...)
+{
+  char line[200];
+  char when[16];
+  time_t now = time(NULL);
+  struct tm tm;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  pthread_mutex_lock(&c->mu);
+  /* A client that retries a rejected write repeats the same error. */
+  if (strcmp(line, c->last_err) == 0 && now - c->last_err_time < 2) {
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  snprintf(c->last_err, sizeof(c->last_err), "%s", line);
+  c->last_err_time = now;
+  pthread_mutex_unlock(&c->mu);
+  log_msg(LOG_LVL_ERROR, "%s", line);
+  localtime_r(&now, &tm);
+  strftime(when, sizeof(when), "%H:%M:%S", &tm);
+  pthread_mutex_lock(&c->mu);
+  snprintf(c->errs[c->errs_head], sizeof(c->errs[0]), "%s %s", when, line);
+  c->errs_head = (c->errs_head + 1) % FS_ERR_RING;
+  if (c->errs_n < FS_ERR_RING)
+    c->errs_n++;
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- plain-folder mode: background import ---- */
+
+static volatile int g_cancel;
+
+static void imp_report(const char *rel, const char *reason, void *ud)
+{
+  struct fs_ctx *c = ud;
+
+  pthread_mutex_lock(&c->mu);
+  c->import_skipped++;
+  pthread_mutex_unlock(&c->mu);
+  fs_error(c, "import: skipped %s: %s", rel, reason);
+}
+
+static void imp_progress(const struct import_progress *p, void *ud)
+{
+  struct fs_ctx *c = ud;
+
+  pthread_mutex_lock(&c->mu);
+  c->imp = *p;
+  pthread_mutex_unlock(&c->mu);
+  /* New samples were committed: let listings see them. */
+  notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0));
+  notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0));
+}
+
+static void *import_main(void *arg)
+{
+  struct fs_ctx *c = arg;
+  struct import_opts o = { .report = imp_report, .progress = imp_progress,
+                           .ud = c, .cancel = &g_cancel };
+  struct import_stats st;
+  int r = import_dir(c->store, c->root, &o, &st);
+
+  pthread_mutex_lock(&c->mu);
+  c->importing = false;
+  c->import_err = r < 0 && r != -ECANCELED ? r : 0;
+  c->imp.phase = IMPORT_DONE;
+  pthread_mutex_unlock(&c->mu);
+  if (r < 0 && r != -ECANCELED)
+    fs_error(c, "import of %s failed: %s", c->root, strerror(-r));
+  else if (r == 0)
+    log_msg(LOG_LVL_INFO, "imported %s: %llu new, %llu skipped", c->root,
+            (unsigned long long)st.added, (unsigned long long)st.skipped);
+  notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0));
+  notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0));
+  return NULL;
+}
+
+/* Where a plain folder's store lives: $CURATEFS_STORE_HOME, else
+ * $XDG_DATA_HOME/curatefs, else ~/.local/share/curatefs; one folder per
+ * dataset, named after it plus a hash of its absolute path. */
+static char *default_store_dir(const char *root)
+{
+  const char *home = getenv("CURATEFS_STORE_HOME"), *base;
+  char parent[PATH_MAX], out[PATH_MAX + 300];
+  uint64_t h = 1469598103934665603ULL;
+
+  for (const char *p = root; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  if (home && *home) {
+    snprintf(parent, sizeof(parent), "%s", home);
+  } else if ((base = getenv("XDG_DATA_HOME")) && *base) {
+    snprintf(parent, sizeof(parent), "%s/curatefs", base);
+  } else {
+    const char *hd = getenv("HOME");
+    snprintf(parent, sizeof(parent), "%s/.local/share/curatefs",
+             hd && *hd ? hd : "/tmp");
+  }
+  {
+    /* mkdir -p */
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", parent);
+    for (char *p = tmp + 1; *p; p++)
+      if (*p == '/') {
+        *p = '\0';
+        mkdir(tmp, 0755);
+        *p = '/';
+      }
+    mkdir(tmp, 0755);
+  }
+  base = strrchr(root, '/');
+  snprintf(out, sizeof(out), "%s/%s-%08llx", parent,
+           base && base[1] ? base + 1 : "dataset",
+           (unsigned long long)(h & 0xffffffffULL));
+  if (strlen(out) >= PATH_MAX)
+    return NULL;
+  mkdir(out, 0755);
+  return strdup(out);
+}
+
+static void usage(void)
+{
+  fprintf(stderr,
+    "usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT\n"
+    "\n"
+    "Mounts a dataset store (made by `curate import`), or a plain folder of\n"
+    "JPEG images (imported first into a store under\n"
+    "~/.local/share/curatefs/, progress in <mount>/status).\n"
+    "\n"
+    "options:\n"
+    "  -f                 stay in the foreground\n"
+    "  -d                 debug: print every FUSE request\n"
+    "  -o map_size=BYTES  LMDB map size (default 64 GiB, sparse)\n"
+    "  -o ttl=SECONDS     kernel cache time for names and attributes\n"
+    "                     (default 86400; changes are invalidated explicitly)\n"
+    "  -o store_nosync    do not fsync each commit (faster, loses the last\n"
+    "                     changes on power loss, never on a crash)\n"
+    "  and the usual FUSE mount options (allow_other, ...)\n");
+}
+
+int main(int argc, char **argv)
+{
+  struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+  struct fuse_cmdline_opts cl;
+  struct options opts = { .ttl = 86400 };
+  struct fuse_loop_config *lc = NULL;
+  struct fuse_session *se = NULL;
+  struct fs_ctx c;
+  struct store_opts so = { 0 };
+  pthread_t imp_thread;
+  bool imp_started = false, folder_mode = false;
+  char *positional[2] = { NULL, NULL };
+  int npos = 0, ret = 1, r;
+  char path[PATH_MAX];
+  struct stat st;
+
+  memset(&c, 0, sizeof(c));
+  pthread_mutex_init(&c.mu, NULL);
+  g_ctx = &c;
+
+  /* Split off our two positional arguments; the rest goes to libfuse. */
+  fuse_opt_add_arg(&args, argv[0]);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+      fuse_opt_add_arg(&args, argv[i]);
+      fuse_opt_add_arg(&args, argv[++i]);
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+        usage();
+        return 0;
+      }
+      fuse_opt_add_arg(&args, argv[i]);
+    } else if (npos < 2) {
+      positional[npos++] = argv[i];
+    } else {
+      usage();
+      return 2;
+    }
+  }
+  if (npos != 2) {
+    usage();
+    return 2;
+  }
+  fuse_opt_add_arg(&args, positional[1]);
+  if (fuse_opt_parse(&args, &opts, option_spec, NULL) < 0 ||
+      fuse_parse_cmdline(&args, &cl) != 0) {
+    usage();
+    return 2;
+  }
+  if (!cl.mountpoint) {
+    usage();
+    return 2;
+  }
+  if (opts.map_size) {
+    char *end;
+    so.map_size = strtoull(opts.map_size, &end, 10);
+    if (*end || so.map_size < (1 << 20)) {
+      fprintf(stderr, "curatefs: map_size must be a byte count >= 1 MiB\n");
+      return 2;
+    }
+  }
+  so.nosync = opts.nosync;
+  c.ttl = opts.ttl;
+  c.uid = getuid();
+  c.gid = getgid();
+  c.mount_ns = time_now_ns();
+
+  /* Store or plain folder? */
+  snprintf(path, sizeof(path), "%s/data.mdb", positional[0]);
+  if (stat(positional[0], &st) < 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "curatefs: '%s' is not a directory\n", positional[0]);
+    goto out_args;
+  }
+  if (stat(path, &st) == 0) {
+    c.store_dir = realpath(positional[0], NULL);
+  } else {
+    char *root = realpath(positional[0], NULL);
+    folder_mode = true;
+    c.root = root;
+    c.store_dir = root ? default_store_dir(root) : NULL;
+  }
+  if (!c.store_dir) {
+    fprintf(stderr, "curatefs: cannot resolve '%s'\n", positional[0]);
+    goto out_args;
+  }
+  /* Fail before mounting if the store cannot be opened. */
+  r = store_open(c.store_dir, &so, &c.store);
+  if (r == 0 && !folder_mode) {
+    r = import_root_get(c.store, &c.root);
+    if (r == -ENOENT)
+      fprintf(stderr, "curatefs: store '%s' has no dataset yet; run `curate "
+              "import --store %s FOLDER` first\n", c.store_dir, c.store_dir);
+  }
+  store_close(c.store);
+  c.store = NULL;
+  if (r < 0) {
+    if (r != -ENOENT)
+      fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c.store_dir,
+              strerror(-r));
+    goto out_args;
+  }
+
+  snprintf(path, sizeof(path), "%s/curatefs.log", c.store_dir);
+  g_logf = fopen(path, "a");
+  log_set_sink(log_sink, NULL, LOG_LVL_INFO);
+
+  se = fuse_session_new(&args, &curatefs_ops, sizeof(curatefs_ops), &c);
+  if (!se)
+    goto out_args;
+  if (fuse_set_signal_handlers(se) != 0)
+    goto out_session;
+  if (fuse_session_mount(se, cl.mountpoint) != 0)
+    goto out_signals;
+  fuse_daemonize(cl.foreground);
+
+  r = store_open(c.store_dir, &so, &c.store);
+  if (r < 0) {
+    log_msg(LOG_LVL_ERROR, "cannot open store '%s': %s", c.store_dir,
+            strerror(-r));
+    goto out_unmount;
+  }
+  c.se = se;
+  if (notify_start(&c) < 0)
+    goto out_unmount;
+  if (folder_mode) {
+    c.importing = true;
+    if (pthread_create(&imp_thread, NULL, import_main, &c) == 0)
+      imp_started = true;
+    else
+      c.importing = false;
+  }
+  log_msg(LOG_LVL_INFO, "mounted %s at %s (store %s)", c.root, cl.mountpoint,
+          c.store_dir);
+
+  lc = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
+  fuse_loop_cfg_set_max_threads(lc, cl.max_threads);
+  ret = cl.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
+  ret = ret < 0 ? 1 : 0;
+  fuse_loop_cfg_destroy(lc);
+
+  g_cancel = 1;
+  if (imp_started)
+    pthread_join(imp_thread, NULL);
+  c.se = NULL;
+  notify_stop(&c);
+  log_msg(LOG_LVL_INFO, "unmounting %s", cl.mountpoint);
+out_unmount:
+  fuse_session_unmount(se);
+out_signals:
+  fuse_remove_signal_handlers(se);
+out_session:
+  fuse_session_destroy(se);
+out_args:
+  store_close(c.store);
+  if (g_logf)
+    fclose(g_logf);
+  free(c.root);
+  free(c.store_dir);
+  free(cl.mountpoint);
+  free(opts.map_size);
+  fuse_opt_free_args(&args);
+  return ret;
+}

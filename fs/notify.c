@@ -1,0 +1,144 @@
+/* notify.c - kernel cache invalidation on a dedicated thread.
+ *
+ * libfuse forbids sending a notification from the thread of a "related"
+ * request (the kernel may hold the directory lock that the notification
+ * waits for, while the request waits for us).  So operations reply first
+ * and queue invalidations here; this thread sends them in order, holding no
+ * lock while it talks to the kernel.  -ENOENT from the kernel ("never saw
+ * that inode/name") is normal and ignored.
+ */
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+struct nq_item {
+  struct nq_item *next;
+  uint64_t ino;        /* NOTIFY_INODE: the inode; ENTRY: the parent */
+  bool entry;
+  char name[];
+};
+
+struct notify_queue {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_cond_t idle;
+  struct nq_item *head, *tail;
+  bool stop, busy;
+};
+
+static void *notify_main(void *arg)
+{
+  struct fs_ctx *c = arg;
+  struct notify_queue *q = c->nq;
+
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    struct nq_item *it;
+
+    while (!q->head && !q->stop) {
+      q->busy = false;
+      pthread_cond_broadcast(&q->idle);
+      pthread_cond_wait(&q->cv, &q->mu);
+    }
+    if (!q->head && q->stop)
+      break;
+    it = q->head;
+    q->head = it->next;
+    if (!q->head)
+      q->tail = NULL;
+    q->busy = true;
+    pthread_mutex_unlock(&q->mu);
+    if (c->se) {
+      if (it->entry)
+        fuse_lowlevel_notify_inval_entry(c->se, it->ino, it->name,
+                                         strlen(it->name));
+      else
+        fuse_lowlevel_notify_inval_inode(c->se, it->ino, 0, 0);
+    }
+    free(it);
+    pthread_mutex_lock(&q->mu);
+  }
+  q->busy = false;
+  pthread_cond_broadcast(&q->idle);
+  pthread_mutex_unlock(&q->mu);
+  return NULL;
+}
+
+int notify_start(struct fs_ctx *c)
+{
+  struct notify_queue *q = calloc(1, sizeof(*q));
+
+  if (!q)
+    return -ENOMEM;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->cv, NULL);
+  pthread_cond_init(&q->idle, NULL);
+  c->nq = q;
+  if (pthread_create(&q->thread, NULL, notify_main, c) != 0) {
+    c->nq = NULL;
+    free(q);
+    return -EAGAIN;
+  }
+  return 0;
+}
+
+void notify_stop(struct fs_ctx *c)
+{
+  struct notify_queue *q = c->nq;
+
+  if (!q)
+    return;
+  pthread_mutex_lock(&q->mu);
+  q->stop = true;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  pthread_join(q->thread, NULL);
+  while (q->head) {
+    struct nq_item *n = q->head->next;
+    free(q->head);
+    q->head = n;
+  }
+  c->nq = NULL;
+  free(q);
+}
+
+static void push(struct fs_ctx *c, uint64_t ino, bool entry, const char *name)
+{
+  struct notify_queue *q = c->nq;
+  size_t nl = name ? strlen(name) : 0;
+  struct nq_item *it;
+
+  if (!q)
+    return;
+  it = malloc(sizeof(*it) + nl + 1);
+  if (!it)
+    return;  /* the TTL still bounds staleness */
+  it->next = NULL;
+  it->ino = ino;
+  it->entry = entry;
+  memcpy(it->name, name ? name : "", nl + 1);
+  pthread_mutex_lock(&q->mu);
+  if (q->tail)
+    q->tail->next = it;
+  else
+    q->head = it;
+  q->tail = it;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+}
+
+void notify_inode(struct fs_ctx *c, uint64_t ino)
+{
+  push(c, ino, false, NULL);
+}
+
+void notify_entry(struct fs_ctx *c, uint64_t parent, const char *name)
+{
+  push(c, parent, true, name);
+}

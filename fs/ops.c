@@ -1,0 +1,1098 @@
+/* ops.c - every path of the mounted tree is served here, through the FUSE
+ * low-level operations table at the bottom of this file.
+ *
+ *   path                    node (node.h)   data comes from
+ *   /README.txt             NODE_CTL        render_readme()
+ *   /status                 NODE_CTL        render_status()
+ *   /samples/<n>.jpg        NODE_SAMPLE     the source file (root + relpath)
+ *   /labels/<n>.json        NODE_LABEL      store_labels_get -> labels_to_json
+ *   /tags/<t>/              NODE_TAG        store tag members
+ *   /tags/<t>/<n>.jpg       NODE_TAGFILE    the source file
+ *
+ * Gestures: mkdir/rmdir/rename under tags/ manage tags; rename of a sample
+ * file into tags/<t>/ tags it; unlink in tags/<t>/ untags; writing a whole
+ * JSON to labels/<n>.json replaces the labels (committed at close).
+ *
+ * Every request runs in its own short LMDB transaction; no transaction
+ * outlives a request.  Errors are negative errno inside this file and are
+ * sent with fuse_reply_err(req, -r) at the end of each operation.
+ * Cache invalidations are queued to notify.c, never sent from here.
+ */
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "names.h"
+#include "node.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)  /* linux/fs.h */
+#endif
+
+static struct fs_ctx *ctx(fuse_req_t req)
+{
+  return fuse_req_userdata(req);
+}
+
+/* ---- node helpers ---- */
+
+struct fixed_entry {
+  const char *name;
+  enum node_kind kind;
+  uint64_t id;
+};
+
+static const struct fixed_entry root_entries[] = {
+  { "README.txt", NODE_CTL, CTL_README },
+  { "status", NODE_CTL, CTL_STATUS },
+  { "samples", NODE_DIR, DIR_SAMPLES },
+  { "labels", NODE_DIR, DIR_LABELS },
+  { "tags", NODE_DIR, DIR_TAGS },
+};
+
+static uint64_t ino_of(const struct node *n)
+{
+  return node_ino(n->kind, n->id, n->sample);
+}
+
+/* A sample that is listed: present in the store and its file not missing. */
+static int visible_sample(struct store_txn *t, uint64_t id, struct sample *s)
+{
+  int r = store_sample_get(t, id, s);
+
+  if (r == 0 && (s->flags & SAMPLE_MISSING))
+    r = -ENOENT;
+  return r;
+}
+
+static int sample_by_file(struct store_txn *t, const char *name,
+                          const char *ext, struct sample *s)
+{
+  char stem[NAME_MAX + 1];
+  int r;
+
+  if (name_strip_ext(name, ext, stem, sizeof(stem)) < 0)
+    return -ENOENT;
+  r = store_sample_by_name(t, stem, s);
+  if (r == 0 && (s->flags & SAMPLE_MISSING))
+    r = -ENOENT;
+  return r;
+}
+
+static int render_label(struct store_txn *t, const struct sample *s,
+                        struct buf *out)
+{
+  struct labels l;
+  int r = store_labels_get(t, s->id, &l);
+
+  if (r < 0)
+    return r;
+  buf_reset(out);
+  r = labels_to_json(&l, s->name, s->width, s->height, out);
+  labels_free(&l);
+  return r;
+}
+
+static void ts(struct timespec *t, int64_t ns)
+{
+  t->tv_sec = ns / 1000000000LL;
+  t->tv_nsec = ns % 1000000000LL;
+}
+
+/* Fills *st for node n.  Sizes are exact: the kernel sizes reads by them. */
+static int node_stat(struct fs_ctx *c, struct store_txn *t,
+                     const struct node *n, struct stat *st)
+{
+  struct sample s;
+  struct buf b;
+  int64_t mt = c->mount_ns;
+  int r = 0;
+
+  memset(st, 0, sizeof(*st));
+  st->st_ino = ino_of(n);
+  st->st_uid = c->uid;
+  st->st_gid = c->gid;
+  st->st_blksize = 65536;
+  switch (n->kind) {
+  case NODE_ROOT:
+  case NODE_DIR:
+    st->st_mode = S_IFDIR | 0755;
+    st->st_nlink = 2;
+    break;
+  case NODE_TAG: {
+    uint64_t cnt;
+    r = store_tag_get(t, n->id, NULL, &cnt, &mt);
+    st->st_mode = S_IFDIR | 0755;
+    st->st_nlink = 2;
+    break;
+  }
+  case NODE_CTL:
+    buf_init(&b, 1 << 24);
+    r = n->id == CTL_README ? render_readme(c, &b) : render_status(c, &b);
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = (off_t)b.len;
+    if (n->id == CTL_STATUS)
+      mt = time_now_ns();
+    buf_free(&b);
+    break;
+  case NODE_SAMPLE:
+  case NODE_TAGFILE:
+    r = visible_sample(t, n->kind == NODE_SAMPLE ? n->id : n->sample, &s);
+    if (r == 0 && n->kind == NODE_TAGFILE && store_tag_has(t, n->id, s.id) != 1)
+      r = -ENOENT;
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = (off_t)s.size;
+    mt = s.mtime_ns;
+    break;
+  case NODE_LABEL:
+    r = visible_sample(t, n->id, &s);
+    if (r < 0)
+      break;
+    buf_init(&b, LABELS_MAX_JSON * 4);
+    r = render_label(t, &s, &b);
+    st->st_mode = S_IFREG | 0644;
+    st->st_nlink = 1;
+    st->st_size = (off_t)b.len;
+    mt = s.labels_mtime_ns ? s.labels_mtime_ns : s.mtime_ns;
+    buf_free(&b);
+    break;
+  }
+  st->st_blocks = (st->st_size + 511) / 512;
+  ts(&st->st_mtim, mt);
+  st->st_ctim = st->st_mtim;
+  st->st_atim = st->st_mtim;
+  return r;
+}
+
+static double node_ttl(struct fs_ctx *c, const struct node *n)
+{
+  /* status changes without any request of ours: never cache it. */
+  return n->kind == NODE_CTL && n->id == CTL_STATUS ? 0 : c->ttl;
+}
+
+/* Resolves name in directory p into *ret. */
+static int node_lookup(struct store_txn *t, const struct node *p,
+                       const char *name, struct node *ret)
+{
+  struct sample s;
+  uint64_t id;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  switch (p->kind) {
+  case NODE_ROOT:
+    for (size_t i = 0; i < ARRAY_SIZE(root_entries); i++)
+      if (strcmp(name, root_entries[i].name) == 0) {
+        ret->kind = root_entries[i].kind;
+        ret->id = root_entries[i].id;
+        return 0;
+      }
+    return -ENOENT;
+  case NODE_DIR:
+    if (p->id == DIR_SAMPLES || p->id == DIR_LABELS) {
+      r = sample_by_file(t, name, p->id == DIR_SAMPLES ? ".jpg" : ".json", &s);
+      if (r < 0)
+        return r;
+      ret->kind = p->id == DIR_SAMPLES ? NODE_SAMPLE : NODE_LABEL;
+      ret->id = s.id;
+      return s.id > NODE_SAMPLE_MAX ? -EOVERFLOW : 0;
+    }
+    r = store_tag_lookup(t, name, &id);
+    if (r < 0)
+      return r;
+    ret->kind = NODE_TAG;
+    ret->id = id;
+    return 0;
+  case NODE_TAG:
+    r = sample_by_file(t, name, ".jpg", &s);
+    if (r < 0)
+      return r;
+    r = store_tag_has(t, p->id, s.id);
+    if (r <= 0)
+      return r < 0 ? r : -ENOENT;
+    ret->kind = NODE_TAGFILE;
+    ret->id = p->id;
+    ret->sample = s.id;
+    return 0;
+  default:
+    return -ENOTDIR;
+  }
+}
+
+static int entry_for(struct fs_ctx *c, struct store_txn *t,
+                     const struct node *n, struct fuse_entry_param *e)
+{
+  memset(e, 0, sizeof(*e));
+  e->ino = ino_of(n);
+  e->attr_timeout = node_ttl(c, n);
+  e->entry_timeout = node_ttl(c, n) > 0 ? c->ttl : 1.0;
+  return node_stat(c, t, n, &e->attr);
+}
+
+static int begin(struct fs_ctx *c, bool write, struct store_txn **t)
+{
+  return store_txn_begin(c->store, write, t);
+}
+
+/* ---- lookup / getattr ---- */
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  struct fs_ctx *c = ctx(req);
+  struct fuse_entry_param e;
+  struct store_txn *t;
+  struct node p, n;
+  int r;
+
+  if (!node_from_ino(parent, &p)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  r = begin(c, false, &t);
+  if (r == 0) {
+    r = node_lookup(t, &p, name, &n);
+    if (r == 0)
+      r = entry_for(c, t, &n, &e);
+    store_txn_abort(t);
+  }
+  if (r < 0)
+    fuse_reply_err(req, -r);
+  else
+    fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+  struct fs_ctx *c = ctx(req);
+  struct store_txn *t;
+  struct stat st;
+  struct node n;
+  int r;
+
+  (void)fi;
+  if (!node_from_ino(ino, &n)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  r = begin(c, false, &t);
+  if (r == 0) {
+    r = node_stat(c, t, &n, &st);
+    store_txn_abort(t);
+  }
+  if (r < 0)
+    fuse_reply_err(req, -r);
+  else
+    fuse_reply_attr(req, &st, node_ttl(c, &n));
+}
+
+/* ---- directories ---- */
+
+/* Listing state for one READDIR(PLUS) reply. */
+struct dirfill {
+  fuse_req_t req;
+  struct fs_ctx *c;
+  struct store_txn *t;
+  char *buf;
+  size_t size, used;
+  bool plus, full;
+};
+
+/* Adds one entry; `next` is the cookie that resumes after it.  Returns
+ * false once the reply buffer is full. */
+static bool add_entry(struct dirfill *d, const char *name,
+                      const struct node *n, off_t next)
+{
+  size_t need;
+
+  if (d->plus) {
+    struct fuse_entry_param e;
+    if (n) {
+      if (entry_for(d->c, d->t, n, &e) < 0)
+        return true;  /* vanished meanwhile: skip it */
+    } else {
+      memset(&e, 0, sizeof(e));
+      e.attr.st_mode = S_IFDIR;
+    }
+    need = fuse_add_direntry_plus(d->req, d->buf + d->used,
+                                  d->size - d->used, name, &e, next);
+  } else {
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    st.st_ino = n ? ino_of(n) : 0;
+    st.st_mode = (n && (n->kind == NODE_ROOT || n->kind == NODE_DIR ||
+                        n->kind == NODE_TAG)) || !n ? S_IFDIR : S_IFREG;
+    need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used,
+                             name, &st, next);
+  }
+  if (need > d->size - d->used) {
+    d->full = true;
+    return false;
+  }
+  d->used += need;
+  return true;
+}
+
+/* Cookies: 1 and 2 are "." and ".."; fixed entries use 3..; store-backed
+ * listings use id + 2 (ids start at 1), so a cookie stays valid while
+ * other entries come and go. */
+static int fill_dir(struct dirfill *d, const struct node *dir, off_t off)
+{
+  struct store_iter *it = NULL;
+  char name[NAME_MAX + 1];
+  struct node n;
+  uint64_t from;
+  int r = 0;
+
+  if (off < 1 && !add_entry(d, ".", NULL, 1))
+    return 0;
+  if (off < 2 && !add_entry(d, "..", NULL, 2))
+    return 0;
+  from = off <= 2 ? 1 : (uint64_t)off - 1;
+  if (dir->kind == NODE_ROOT) {
+    for (size_t i = off < 3 ? 0 : (size_t)off - 2; i < ARRAY_SIZE(root_entries);
+         i++) {
+      n.kind = root_entries[i].kind;
+      n.id = root_entries[i].id;
+      n.sample = 0;
+      if (!add_entry(d, root_entries[i].name, &n, (off_t)i + 3))
+        break;
+    }
+    return 0;
+  }
+  r = store_iter_new(d->t, &it);
+  if (r < 0)
+    return r;
+  if (dir->kind == NODE_DIR && dir->id != DIR_TAGS) {
+    bool lab = dir->id == DIR_LABELS;
+    struct sample s;
+    while ((r = store_iter_samples(it, from, &s)) == 0) {
+      from = s.id + 1;
+      if (s.flags & SAMPLE_MISSING)
+        continue;
+      snprintf(name, sizeof(name), "%s%s", s.name, lab ? ".json" : ".jpg");
+      n.kind = lab ? NODE_LABEL : NODE_SAMPLE;
+      n.id = s.id;
+      n.sample = 0;
+      if (!add_entry(d, name, &n, (off_t)s.id + 2))
+        break;
+    }
+  } else if (dir->kind == NODE_DIR) {
+    uint64_t tid;
+    const char *tname;
+    while ((r = store_iter_tags(it, from, &tid, &tname)) == 0) {
+      from = tid + 1;
+      snprintf(name, sizeof(name), "%s", tname);
+      n.kind = NODE_TAG;
+      n.id = tid;
+      n.sample = 0;
+      if (!add_entry(d, name, &n, (off_t)tid + 2))
+        break;
+    }
+  } else if (dir->kind == NODE_TAG) {
+    uint64_t sid;
+    struct sample s;
+    while ((r = store_iter_tag(it, dir->id, from, &sid)) == 0) {
+      from = sid + 1;
+      if (visible_sample(d->t, sid, &s) < 0)
+        continue;
+      snprintf(name, sizeof(name), "%s.jpg", s.name);
+      n.kind = NODE_TAGFILE;
+      n.id = dir->id;
+      n.sample = sid;
+      if (!add_entry(d, name, &n, (off_t)sid + 2))
+        break;
+    }
+  } else {
+    r = -ENOTDIR;
+  }
+  store_iter_free(it);
+  return r == -ENOENT ? 0 : r;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       bool plus)
+{
+  struct dirfill d = { .req = req, .c = ctx(req), .size = size, .plus = plus };
+  struct node n;
+  int r;
+
+  if (!node_from_ino(ino, &n)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  d.buf = malloc(size);
+  if (!d.buf) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  r = begin(d.c, false, &d.t);
+  if (r == 0) {
+    r = fill_dir(&d, &n, off);
+    store_txn_abort(d.t);
+  }
+  /* An error may only be returned before any entry was added. */
+  if (r < 0 && d.used == 0)
+    fuse_reply_err(req, -r);
+  else
+    fuse_reply_buf(req, d.buf, d.used);
+  free(d.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+  (void)fi;
+  do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                           off_t off, struct fuse_file_info *fi)
+{
+  (void)fi;
+  do_readdir(req, ino, size, off, true);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+  struct node n;
+
+  if (!node_from_ino(ino, &n)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (n.kind != NODE_ROOT && n.kind != NODE_DIR && n.kind != NODE_TAG) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  /* Listings are cached by the kernel until the directory changes: the
+   * kernel itself drops the cache on mkdir/rename/unlink here, and
+   * notify_inode() does it for changes made by the daemon. */
+  fi->cache_readdir = 1;
+  fi->keep_cache = 1;
+  fuse_reply_open(req, fi);
+}
+
+/* ---- files ---- */
+
+/* Per-open state, in fi->fh. */
+struct fh {
+  struct node node;
+  int fd;              /* source image, or -1 */
+  struct buf buf;      /* rendered content, or the JSON being written */
+  bool writable, dirty;
+  int bad;             /* a write was already rejected: -EINVAL */
+};
+
+static struct fh *fh_of(struct fuse_file_info *fi)
+{
+  return (struct fh *)(uintptr_t)fi->fh;
+}
+
+static void fh_free(struct fh *h)
+{
+  if (!h)
+    return;
+  if (h->fd >= 0)
+    close(h->fd);
+  buf_free(&h->buf);
+  free(h);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct fs_ctx *c = ctx(req);
+  int acc = fi->flags & O_ACCMODE;
+  struct store_txn *t = NULL;
+  struct sample s;
+  struct fh *h;
+  struct node n;
+  int r;
+
+  if (!node_from_ino(ino, &n)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  h = calloc(1, sizeof(*h));
+  if (!h) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  h->node = n;
+  h->fd = -1;
+  buf_init(&h->buf, LABELS_MAX_JSON);
+  r = begin(c, false, &t);
+  if (r < 0)
+    goto out;
+  switch (n.kind) {
+  case NODE_SAMPLE:
+  case NODE_TAGFILE: {
+    char *path;
+    if (acc != O_RDONLY) {
+      r = -EACCES;  /* images are read-only; tag with mv instead */
+      break;
+    }
+    r = visible_sample(t, n.kind == NODE_SAMPLE ? n.id : n.sample, &s);
+    if (r < 0)
+      break;
+    path = path_join(c->root, s.relpath);
+    if (!path) {
+      r = -ENOMEM;
+      break;
+    }
+    h->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (h->fd < 0) {
+      r = -errno;
+      fs_error(c, "samples/%s.jpg: cannot open source %s: %s", s.name, path,
+               strerror(errno));
+    }
+    free(path);
+    /* The source is immutable while its size and mtime match the store:
+     * keep the page cache across opens. */
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    break;
+  }
+  case NODE_LABEL:
+    r = visible_sample(t, n.id, &s);
+    if (r < 0)
+      break;
+    if (acc == O_RDONLY) {
+      r = render_label(t, &s, &h->buf);
+      break;
+    }
+    h->writable = true;
+    /* Writers talk to us directly; readers open a fresh snapshot. */
+    fi->direct_io = 1;
+    if (fi->flags & O_TRUNC)
+      h->dirty = true;
+    else
+      r = render_label(t, &s, &h->buf);
+    break;
+  case NODE_CTL:
+    if (acc != O_RDONLY) {
+      r = -EACCES;
+      break;
+    }
+    r = n.id == CTL_README ? render_readme(c, &h->buf)
+                           : render_status(c, &h->buf);
+    /* status may change size between stat and read: bypass the cache. */
+    fi->direct_io = n.id == CTL_STATUS;
+    fi->noflush = 1;
+    break;
+  default:
+    r = -EISDIR;
+  }
+out:
+  store_txn_abort(t);
+  if (r < 0) {
+    fh_free(h);
+    fuse_reply_err(req, -r);
+    return;
+  }
+  fi->fh = (uint64_t)(uintptr_t)h;
+  if (fuse_reply_open(req, fi) == -ENOENT)
+    fh_free(h);  /* the open was interrupted */
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+  struct fh *h = fh_of(fi);
+
+  (void)ino;
+  if (h->fd >= 0) {
+    /* Hand libfuse the source fd: it can splice straight to the kernel. */
+    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+    bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    bv.buf[0].fd = h->fd;
+    bv.buf[0].pos = off;
+    fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+    return;
+  }
+  if (off < 0 || (size_t)off >= h->buf.len) {
+    fuse_reply_buf(req, NULL, 0);
+    return;
+  }
+  fuse_reply_buf(req, h->buf.data + off, MIN(size, h->buf.len - (size_t)off));
+}
+
+/* Checks a labels document against the sample and stores it. */
+static int commit_labels(struct fs_ctx *c, struct fh *h)
+{
+  struct store_txn *t;
+  struct labels cur, l;
+  struct sample s;
+  char err[300], name[NAME_MAX + 1] = "?";
+  int r;
+
+  r = begin(c, true, &t);
+  if (r < 0)
+    return r;
+  r = visible_sample(t, h->node.id, &s);
+  if (r < 0) {
+    store_txn_abort(t);
+    return r;
+  }
+  snprintf(name, sizeof(name), "%s", s.name);
+  r = labels_from_json(h->buf.data ? h->buf.data : "", h->buf.len, s.width,
+                       s.height, &l, err, sizeof(err));
+  if (r == 0) {
+    /* Ids in the document must be ids of this sample's current labels. */
+    r = store_labels_get(t, s.id, &cur);
+    for (size_t i = 0; r == 0 && i < l.n; i++)
+      for (size_t j = 0; r == 0 && j < l.f[i].n; j++) {
+        uint64_t id = l.f[i].d[j].id;
+        bool found = false;
+        for (size_t a = 0; id && !found && a < cur.n; a++)
+          for (size_t b = 0; !found && b < cur.f[a].n; b++)
+            found = cur.f[a].d[b].id == id;
+        if (id && !found) {
+          snprintf(err, sizeof(err), "label id %llu is not a label of this "
+                   "sample (leave \"id\" out for new boxes)",
+                   (unsigned long long)id);
+          r = -EINVAL;
+        }
+      }
+    labels_free(&cur);
+  }
+  if (r == 0)
+    r = store_labels_put(t, s.id, &l);
+  labels_free(&l);
+  if (r == 0)
+    r = store_txn_commit(t);
+  else
+    store_txn_abort(t);
+  if (r == -EBADMSG || r == -ENODATA)
+    r = -EINVAL;
+  if (r == -EINVAL)
+    fs_error(c, "labels/%s.json: write rejected, labels unchanged: %s", name,
+             err);
+  else if (r < 0)
+    fs_error(c, "labels/%s.json: write failed, labels unchanged: %s", name,
+             strerror(-r));
+  return r;
+}
+
+/* Validates the handle's document against its sample without storing it.
+ * Returns 0, -EINVAL (schema; reason logged), or -EBADMSG/-ENODATA. */
+static int check_labels(struct fs_ctx *c, struct fh *h)
+{
+  struct store_txn *t;
+  struct labels l;
+  struct sample s;
+  char err[300];
+  int r = begin(c, false, &t);
+
+  if (r < 0)
+    return r;
+  r = visible_sample(t, h->node.id, &s);
+  if (r == 0) {
+    r = labels_from_json(h->buf.data, h->buf.len, s.width, s.height, &l, err,
+                         sizeof(err));
+    labels_free(&l);
+    if (r == -EINVAL)
+      fs_error(c, "labels/%s.json: write rejected, labels unchanged: %s",
+               s.name, err);
+  }
+  store_txn_abort(t);
+  return r;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
+                     size_t size, off_t off, struct fuse_file_info *fi)
+{
+  struct fh *h = fh_of(fi);
+  int r;
+
+  (void)ino;
+  if (!h->writable) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  if (off < 0 || (uint64_t)off + size > LABELS_MAX_JSON) {
+    fuse_reply_err(req, EFBIG);
+    return;
+  }
+  if ((size_t)off > h->buf.len) {
+    r = buf_reserve(&h->buf, (size_t)off - h->buf.len);
+    if (r == 0) {
+      memset(h->buf.data + h->buf.len, ' ', (size_t)off - h->buf.len);
+      h->buf.len = (size_t)off;
+    }
+  } else {
+    r = 0;
+  }
+  if (r == 0 && (size_t)off + size > h->buf.len)
+    r = buf_reserve(&h->buf, (size_t)off + size - h->buf.len);
+  if (r < 0) {
+    fuse_reply_err(req, -r);
+    return;
+  }
+  memcpy(h->buf.data + off, data, size);
+  if ((size_t)off + size > h->buf.len) {
+    h->buf.len = (size_t)off + size;
+    h->buf.data[h->buf.len] = '\0';
+  }
+  h->dirty = true;
+  /* A document that already parses but breaks the schema fails this very
+   * write, so even `echo ... >` reports it.  Syntax errors wait for close:
+   * the rest of the document may still be on its way. */
+  if (h->buf.len <= (1u << 20)) {
+    r = check_labels(ctx(req), h);
+    if (r == -EINVAL) {
+      h->bad = r;
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+  }
+  fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct fs_ctx *c = ctx(req);
+  struct fh *h = fh_of(fi);
+  int r = 0;
+
+  if (h->writable && h->bad) {
+    r = h->bad;  /* already rejected and logged at write */
+    h->dirty = false;
+  } else if (h->writable && h->dirty) {
+    h->dirty = false;
+    r = commit_labels(c, h);
+    if (r == 0)
+      notify_inode(c, ino);
+  }
+  fuse_reply_err(req, r < 0 ? -r : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+  (void)ino;
+  fh_free(fh_of(fi));
+  fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+  /* Label writes are durable when close() returns (flush commits). */
+  (void)ino;
+  (void)datasync;
+  (void)fi;
+  fuse_reply_err(req, 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                       int to_set, struct fuse_file_info *fi)
+{
+  struct fs_ctx *c = ctx(req);
+  struct store_txn *t;
+  struct stat st;
+  struct node n;
+  int r = 0;
+
+  if (!node_from_ino(ino, &n)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    struct fh *h = fi ? fh_of(fi) : NULL;
+    if (!h || !h->writable) {
+      fuse_reply_err(req, n.kind == NODE_LABEL ? EINVAL : EACCES);
+      return;
+    }
+    if ((uint64_t)attr->st_size > LABELS_MAX_JSON) {
+      fuse_reply_err(req, EFBIG);
+      return;
+    }
+    if ((size_t)attr->st_size < h->buf.len) {
+      h->buf.len = (size_t)attr->st_size;
+      h->buf.data[h->buf.len] = '\0';
+    }
+    h->dirty = true;
+  }
+  /* Modes and times are not stored; accept them so cp -p and touch work. */
+  r = begin(c, false, &t);
+  if (r == 0) {
+    r = node_stat(c, t, &n, &st);
+    store_txn_abort(t);
+  }
+  if (r < 0)
+    fuse_reply_err(req, -r);
+  else
+    fuse_reply_attr(req, &st, node_ttl(c, &n));
+}
+
+/* ---- tag gestures ---- */
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode)
+{
+  struct fs_ctx *c = ctx(req);
+  struct fuse_entry_param e;
+  struct store_txn *t;
+  struct node p, n = { NODE_TAG, 0, 0 };
+  int r;
+
+  (void)mode;
+  if (!node_from_ino(parent, &p) || p.kind != NODE_DIR || p.id != DIR_TAGS) {
+    fuse_reply_err(req, EPERM);  /* only tags/ takes new directories */
+    return;
+  }
+  if (!store_tag_name_valid(name)) {
+    fs_error(c, "mkdir tags/%s: not a valid tag name", name);
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  r = begin(c, true, &t);
+  if (r == 0) {
+    r = store_tag_create(t, name, &n.id);
+    r = r == 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
+  }
+  if (r == 0 && (r = begin(c, false, &t)) == 0) {
+    r = entry_for(c, t, &n, &e);
+    store_txn_abort(t);
+  }
+  if (r < 0) {
+    if (r != -EEXIST)
+      fs_error(c, "mkdir tags/%s: %s", name, strerror(-r));
+    fuse_reply_err(req, -r);
+    return;
+  }
+  fuse_reply_entry(req, &e);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  struct fs_ctx *c = ctx(req);
+  struct store_txn *t;
+  struct node p;
+  int r;
+
+  if (!node_from_ino(parent, &p) || p.kind != NODE_DIR || p.id != DIR_TAGS) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  r = begin(c, true, &t);
+  if (r == 0) {
+    r = store_tag_delete(t, name);
+    r = r == 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
+  }
+  fuse_reply_err(req, r < 0 ? -r : 0);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  struct fs_ctx *c = ctx(req);
+  struct store_txn *t;
+  struct sample s;
+  struct node p;
+  int r;
+
+  if (!node_from_ino(parent, &p) || p.kind != NODE_TAG) {
+    fs_error(c, "rm %s: only files in tags/<tag>/ can be removed (it "
+             "untags them); samples stay in the dataset", name);
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  r = begin(c, true, &t);
+  if (r == 0) {
+    r = sample_by_file(t, name, ".jpg", &s);
+    /* Untagging is idempotent, so `rm -r` never trips over a race. */
+    if (r == 0)
+      r = store_tag_remove(t, p.id, s.id);
+    r = r >= 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
+  }
+  fuse_reply_err(req, r < 0 ? -r : 0);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      fuse_ino_t newparent, const char *newname,
+                      unsigned int flags)
+{
+  struct fs_ctx *c = ctx(req);
+  struct store_txn *t = NULL;
+  struct node src, dst;
+  struct sample s;
+  int r;
+
+  if (flags & ~(unsigned)RENAME_NOREPLACE) {
+    fuse_reply_err(req, EINVAL);  /* no exchange or whiteout */
+    return;
+  }
+  if (!node_from_ino(parent, &src) || !node_from_ino(newparent, &dst)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  r = begin(c, true, &t);
+  if (r < 0)
+    goto out;
+
+  if (src.kind == NODE_DIR && src.id == DIR_TAGS && dst.kind == NODE_DIR &&
+      dst.id == DIR_TAGS) {
+    /* mv tags/a tags/b: rename the tag. */
+    r = store_tag_rename(t, name, newname);
+    if (r == -EINVAL)
+      fs_error(c, "mv tags/%s tags/%s: not a valid tag name", name, newname);
+    goto done;
+  }
+  if (dst.kind == NODE_TAG ||
+      (dst.kind == NODE_DIR && dst.id == DIR_SAMPLES && src.kind == NODE_TAG)) {
+    if (!node_lists_samples(&src)) {
+      r = -EPERM;
+      fs_error(c, "mv %s: only image files can be moved into tags/", name);
+      goto done;
+    }
+    r = sample_by_file(t, name, ".jpg", &s);
+    if (r == 0 && src.kind == NODE_TAG && store_tag_has(t, src.id, s.id) != 1)
+      r = -ENOENT;
+    if (r < 0)
+      goto done;
+    if (strcmp(name, newname) != 0) {
+      r = -EINVAL;
+      fs_error(c, "mv %s -> %s: samples keep their names; move into the "
+               "tag directory without renaming", name, newname);
+      goto done;
+    }
+    if (dst.kind == NODE_DIR) {
+      /* mv tags/t/x.jpg samples/: take the tag off.  samples/x.jpg is
+       * always there, so a NOREPLACE rename reports it. */
+      r = flags & RENAME_NOREPLACE ? -EEXIST : store_tag_remove(t, src.id, s.id);
+      goto done;
+    }
+    if (src.kind == NODE_TAG && src.id == dst.id) {
+      r = 0;
+      goto done;
+    }
+    r = store_tag_has(t, dst.id, s.id);
+    if (r == 1 && (flags & RENAME_NOREPLACE)) {
+      r = -EEXIST;
+      goto done;
+    }
+    if (r >= 0)
+      r = store_tag_add(t, dst.id, s.id);
+    if (r >= 0 && src.kind == NODE_TAG)
+      r = store_tag_remove(t, src.id, s.id);
+    goto done;
+  }
+  r = -EPERM;
+  fs_error(c, "mv %s -> %s: not a supported move (move image files into "
+           "tags/<tag>/, or rename tags)", name, newname);
+done:
+  if (r >= 0) {
+    r = store_txn_commit(t);
+    t = NULL;
+  }
+out:
+  store_txn_abort(t);
+  fuse_reply_err(req, r < 0 ? -r : 0);
+  if (r >= 0 && dst.kind != NODE_DIR)
+    /* The kernel moved the source dentry, with the source's inode, to the
+     * new name; a fresh lookup gives the right inode for the new place. */
+    notify_entry(c, newparent, newname);
+  else if (r >= 0 && dst.id == DIR_SAMPLES)
+    notify_entry(c, newparent, newname);
+}
+
+static void refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  struct fs_ctx *c = ctx(req);
+  struct node p;
+
+  if (node_from_ino(parent, &p) && p.kind == NODE_TAG)
+    fs_error(c, "copy into a tag refused (%s): files cannot be added from "
+             "outside; use mv samples/<name>.jpg tags/<tag>/ inside the mount",
+             name);
+  else
+    fs_error(c, "create %s refused: the mount does not take new files", name);
+  fuse_reply_err(req, EPERM);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, struct fuse_file_info *fi)
+{
+  (void)mode;
+  (void)fi;
+  refuse_create(req, parent, name);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode, dev_t rdev)
+{
+  (void)mode;
+  (void)rdev;
+  refuse_create(req, parent, name);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+  struct fs_ctx *c = ctx(req);
+  struct statvfs sv;
+  struct store_txn *t;
+  uint64_t n = 0;
+
+  (void)ino;
+  memset(&sv, 0, sizeof(sv));
+  if (begin(c, false, &t) == 0) {
+    store_sample_count(t, &n);
+    store_txn_abort(t);
+  }
+  sv.f_bsize = 4096;
+  sv.f_frsize = 4096;
+  sv.f_files = n;
+  sv.f_namemax = 255;
+  fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+  (void)userdata;
+  /* Replies for images come from the source fd: let libfuse splice them. */
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+    conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+    conn->want |= FUSE_CAP_SPLICE_MOVE;
+  /* Label and control writes stay synchronous: no writeback cache. */
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+}
+
+const struct fuse_lowlevel_ops curatefs_ops = {
+  .init = op_init,
+  .lookup = op_lookup,
+  .getattr = op_getattr,
+  .setattr = op_setattr,
+  .opendir = op_opendir,
+  .readdir = op_readdir,
+  .readdirplus = op_readdirplus,
+  .open = op_open,
+  .read = op_read,
+  .write = op_write,
+  .flush = op_flush,
+  .release = op_release,
+  .fsync = op_fsync,
+  .mkdir = op_mkdir,
+  .rmdir = op_rmdir,
+  .unlink = op_unlink,
+  .rename = op_rename,
+  .create = op_create,
+  .mknod = op_mknod,
+  .statfs = op_statfs,
+};

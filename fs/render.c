@@ -1,0 +1,107 @@
+/* render.c - the text of the generated files at the root of the mount:
+ * README.txt (what this tree is and how to use it) and status (counts,
+ * import state, recent errors).  Reads the store; writes nothing. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fs.h"
+
+int render_readme(struct fs_ctx *c, struct buf *out)
+{
+  (void)c;
+  buf_reset(out);
+  return buf_puts(out,
+    "curatefs - this folder is an image dataset\n"
+    "==========================================\n"
+    "\n"
+    "samples/<name>.jpg    every image, the original bytes\n"
+    "labels/<name>.json    its labels; write a whole new JSON to replace them\n"
+    "tags/<tag>/           the samples carrying a tag\n"
+    "status                counts per tag and class, import state, errors\n"
+    "\n"
+    "Tagging\n"
+    "  mkdir tags/reannotate                 create a tag\n"
+    "  mv samples/x.jpg tags/reannotate/     tag a sample (samples/ keeps it)\n"
+    "  mv tags/a/x.jpg tags/b/               move the tag a -> b\n"
+    "  rm tags/reannotate/x.jpg              untag (rm -r tags/t/* untags all)\n"
+    "  rmdir tags/reannotate                 delete an empty tag\n"
+    "  mv tags/old tags/new                  rename a tag\n"
+    "\n"
+    "Labels\n"
+    "  Boxes are pixels: \"bbox\": [x, y, width, height] from the top-left.\n"
+    "  Keep \"id\" on boxes you edit; leave it out for new boxes.  A write\n"
+    "  that is not valid (bad JSON, unknown keys, boxes outside the image)\n"
+    "  fails with EINVAL and changes nothing; the reason is in status.\n"
+    "\n"
+    "Names come from the source path: a/b/c.jpg is samples/a__b__c.jpg.\n"
+    "Unmount with: fusermount3 -u <mountpoint>\n");
+}
+
+struct status_ctx {
+  struct store_txn *t;
+  struct buf *out;
+};
+
+static int status_count(const char *field, uint32_t class_id, uint64_t count,
+                        void *ud)
+{
+  struct status_ctx *sc = ud;
+  const char *name = "?";
+
+  store_class_name(sc->t, class_id, &name);
+  return buf_printf(sc->out, "  %-16s %-24s %" PRIu64 "\n", field, name,
+                    count) < 0;
+}
+
+int render_status(struct fs_ctx *c, struct buf *out)
+{
+  static const char *phases[] = { "scanning", "hashing", "done" };
+  struct store_txn *t;
+  struct store_iter *it = NULL;
+  struct status_ctx sc;
+  uint64_t n = 0, next = 1, tid;
+  const char *tname;
+  int r;
+
+  buf_reset(out);
+  r = store_txn_begin(c->store, false, &t);
+  if (r < 0)
+    return r;
+  store_sample_count(t, &n);
+  buf_printf(out, "dataset: %s\nstore:   %s\nsamples: %" PRIu64 "\n\n",
+             c->root ? c->root : "(none)", c->store_dir, n);
+  pthread_mutex_lock(&c->mu);
+  if (c->importing || c->imp.phase != IMPORT_SCAN || c->imp.total)
+    buf_printf(out, "import: %s %" PRIu64 "/%" PRIu64 "%s%s\n\n",
+               c->importing ? phases[c->imp.phase] : "done", c->imp.done,
+               c->imp.total, c->import_err ? ", failed: " : "",
+               c->import_err ? strerror(-c->import_err) : "");
+  pthread_mutex_unlock(&c->mu);
+
+  buf_puts(out, "tags:\n");
+  r = store_iter_new(t, &it);
+  while (r == 0 && store_iter_tags(it, next, &tid, &tname) == 0) {
+    uint64_t cnt = 0;
+    store_tag_get(t, tid, NULL, &cnt, NULL);
+    buf_printf(out, "  %-40s %" PRIu64 "\n", tname, cnt);
+    next = tid + 1;
+  }
+  store_iter_free(it);
+  buf_puts(out, "\nboxes per field and class:\n");
+  sc.t = t;
+  sc.out = out;
+  store_counts_each(t, status_count, &sc);
+  store_txn_abort(t);
+
+  buf_puts(out, "\nrecent errors:\n");
+  pthread_mutex_lock(&c->mu);
+  if (c->errs_n == 0)
+    buf_puts(out, "  none\n");
+  for (unsigned i = 0; i < c->errs_n; i++) {
+    unsigned k = (c->errs_head + FS_ERR_RING - c->errs_n + i) % FS_ERR_RING;
+    buf_printf(out, "  %s\n", c->errs[k]);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return 0;
+}
