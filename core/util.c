@@ -209,7 +209,7 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
 
 int buf_json_double(struct buf *b, double v)
 {
-  char tmp[40];
+  char tmp[40], *e;
   int prec;
 
   if (!isfinite(v))
@@ -225,6 +225,19 @@ int buf_json_double(struct buf *b, double v)
     snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
     if (strtod(tmp, NULL) == v)
       break;
+  }
+  /* printf writes a '+' and at least two exponent digits ("1e-07",
+   * "1e+21"); JSON needs neither, so drop them: "1e-7", "1e21". */
+  e = strchr(tmp, 'e');
+  if (e) {
+    char *d = e + 1, *s = e + 1;
+    if (*s == '+')
+      s++;
+    else if (*s == '-')
+      *d++ = *s++;
+    while (*s == '0' && s[1])
+      s++;
+    memmove(d, s, strlen(s) + 1);
   }
   return buf_puts(b, tmp);
 }

@@ -1,0 +1,637 @@
+/* test_jpeghdr.c - the JPEG header reader (core/jpeghdr.h).
+ *
+ * Builds small JPEG byte streams by hand, marker by marker (SOI, APP0/JFIF,
+ * APP1/Exif with an Orientation tag in Intel and Motorola byte order, DQT,
+ * COM, SOFn with chosen dimensions, SOS), and checks what
+ * jpeg_header_parse() reports for them: size, precision, components, coding
+ * flags, orientation and the offset of the first scan.  Then the refusals
+ * and their reasons (empty, PNG, GIF, 12-bit, lossless, hierarchical, zero
+ * size, odd component counts, broken structure), -ENODATA with a sufficient
+ * size hint for every cut inside a header, and the two end-of-image checks
+ * (trailing padding; FF00 stuffing and RSTn markers inside scans).  No
+ * pixels are ever decoded.
+ */
+#include <errno.h>
+
+#include "jpeghdr.h"
+#include "testlib.h"
+
+struct jb {
+  uint8_t b[70000];
+  size_t n;
+};
+
+static void put(struct jb *j, const void *p, size_t n)
+{
+  memcpy(j->b + j->n, p, n);
+  j->n += n;
+}
+
+static void u8(struct jb *j, unsigned v)
+{
+  j->b[j->n++] = (uint8_t)v;
+}
+
+static void u16be(struct jb *j, unsigned v)
+{
+  u8(j, (v >> 8) & 0xff);
+  u8(j, v & 0xff);
+}
+
+/* TIFF integers in the byte order of the Exif block. */
+static void u16t(struct jb *j, bool le, unsigned v)
+{
+  if (le) {
+    u8(j, v & 0xff);
+    u8(j, (v >> 8) & 0xff);
+  } else {
+    u16be(j, v);
+  }
+}
+
+static void u32t(struct jb *j, bool le, uint32_t v)
+{
+  if (le) {
+    u16t(j, true, v & 0xffff);
+    u16t(j, true, v >> 16);
+  } else {
+    u16t(j, false, v >> 16);
+    u16t(j, false, v & 0xffff);
+  }
+}
+
+static void soi(struct jb *j)
+{
+  u8(j, 0xFF);
+  u8(j, 0xD8);
+}
+
+static void app0_jfif(struct jb *j)
+{
+  static const uint8_t seg[] = {
+    0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0x01, 0x01,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
+  };
+  put(j, seg, sizeof(seg));
+}
+
+/* One 8-bit quantisation table of 64 ones. */
+static void dqt(struct jb *j)
+{
+  u8(j, 0xFF);
+  u8(j, 0xDB);
+  u16be(j, 2 + 1 + 64);
+  u8(j, 0x00);
+  for (int i = 0; i < 64; i++)
+    u8(j, 1);
+}
+
+static void com(struct jb *j, const char *text)
+{
+  size_t n = strlen(text);
+
+  u8(j, 0xFF);
+  u8(j, 0xFE);
+  u16be(j, (unsigned)(2 + n));
+  put(j, text, n);
+}
+
+/* APP1 Exif block with IFD0 holding a Make entry and then Orientation. */
+static void app1_exif(struct jb *j, bool le, unsigned orientation)
+{
+  size_t lenpos;
+  unsigned len;
+
+  u8(j, 0xFF);
+  u8(j, 0xE1);
+  lenpos = j->n;
+  u16be(j, 0);                    /* patched below */
+  put(j, "Exif\0\0", 6);
+  put(j, le ? "II*\0" : "MM\0*", 4);
+  u32t(j, le, 8);                 /* IFD0 right after the TIFF header */
+  u16t(j, le, 2);                 /* two entries */
+  u16t(j, le, 0x010F);            /* Make, ASCII, 4 bytes inline */
+  u16t(j, le, 2);
+  u32t(j, le, 4);
+  put(j, "abc\0", 4);
+  u16t(j, le, 0x0112);            /* Orientation, SHORT, 1 value */
+  u16t(j, le, 3);
+  u32t(j, le, 1);
+  u16t(j, le, orientation);       /* left-justified in the 4-byte field */
+  u16t(j, le, 0);
+  u32t(j, le, 0);                 /* no next IFD */
+  len = (unsigned)(j->n - lenpos);
+  j->b[lenpos] = (uint8_t)(len >> 8);
+  j->b[lenpos + 1] = (uint8_t)len;
+}
+
+static void sof(struct jb *j, unsigned idx, unsigned prec, unsigned w,
+                unsigned h, unsigned comps)
+{
+  u8(j, 0xFF);
+  u8(j, 0xC0 + idx);
+  u16be(j, 8 + 3 * comps);
+  u8(j, prec);
+  u16be(j, h);
+  u16be(j, w);
+  u8(j, comps);
+  for (unsigned c = 0; c < comps; c++) {
+    u8(j, c + 1);
+    u8(j, c == 0 ? 0x22 : 0x11);
+    u8(j, c == 0 ? 0 : 1);
+  }
+}
+
+static void sos(struct jb *j, unsigned comps)
+{
+  u8(j, 0xFF);
+  u8(j, 0xDA);
+  u16be(j, 6 + 2 * comps);
+  u8(j, comps);
+  for (unsigned c = 0; c < comps; c++) {
+    u8(j, c + 1);
+    u8(j, c == 0 ? 0x00 : 0x11);
+  }
+  u8(j, 0x00);
+  u8(j, 0x3F);
+  u8(j, 0x00);
+}
+
+static void entropy_and_eoi(struct jb *j)
+{
+  static const uint8_t d[] = { 0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9 };
+  put(j, d, sizeof(d));
+}
+
+/* SOI APP0 SOFn SOS <data> EOI */
+static void simple(struct jb *j, unsigned idx, unsigned prec, unsigned w,
+                   unsigned h, unsigned comps)
+{
+  j->n = 0;
+  soi(j);
+  app0_jfif(j);
+  sof(j, idx, prec, w, h, comps);
+  sos(j, comps);
+  entropy_and_eoi(j);
+}
+
+static int parse(const struct jb *j, struct jpeg_info *info, size_t *need,
+                 const char **reason)
+{
+  *reason = NULL;
+  return jpeg_header_parse(j->b, j->n, info, need, reason);
+}
+
+/* Parses and expects a rejection whose reason contains `word`. */
+#define CHECK_REJECT(j, word)                                              \
+  do {                                                                     \
+    struct jpeg_info i_;                                                   \
+    size_t need_ = 12345;                                                  \
+    const char *why_;                                                      \
+    CHECK_INT_EQ(parse((j), &i_, &need_, &why_), -EBADMSG);                \
+    CHECK(why_);                                                           \
+    if (why_ && !strstr(why_, (word))) {                                   \
+      fprintf(stderr, "%s:%d: reason \"%s\" lacks \"%s\"\n", __FILE__,     \
+              __LINE__, why_, (word));                                     \
+      tl_failed = 1;                                                       \
+    }                                                                      \
+  } while (0)
+
+static struct jb J;  /* one builder, too large for the stack */
+
+TEST(baseline)
+{
+  struct jpeg_info info;
+  size_t need = 99;
+  const char *why;
+
+  simple(&J, 0, 8, 640, 480, 3);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.width, 640);
+  CHECK_INT_EQ(info.height, 480);
+  CHECK_INT_EQ(info.precision, 8);
+  CHECK_INT_EQ(info.components, 3);
+  CHECK_INT_EQ(info.sof, 0);
+  CHECK(!info.progressive);
+  CHECK(!info.arithmetic);
+  CHECK_INT_EQ(info.orientation, 1);
+  /* SOI (2) + APP0 (2 + 16) + SOF0 with 3 components (2 + 17) = 39. */
+  CHECK_INT_EQ(info.scan_offset, 39);
+}
+
+TEST(width_and_height_not_swapped)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+
+  /* SOF stores height first; 1 x 65535 and 65535 x 1 must stay apart. */
+  simple(&J, 0, 8, 1, 65535, 1);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.width, 1);
+  CHECK_INT_EQ(info.height, 65535);
+  CHECK_INT_EQ(info.components, 1);
+  simple(&J, 0, 8, 65535, 2, 4);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.width, 65535);
+  CHECK_INT_EQ(info.height, 2);
+  CHECK_INT_EQ(info.components, 4);
+  simple(&J, 0, 8, 0x1234, 0x0ABC, 3);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.width, 0x1234);
+  CHECK_INT_EQ(info.height, 0x0ABC);
+}
+
+TEST(other_segments_skipped)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+
+  J.n = 0;
+  soi(&J);
+  app0_jfif(&J);
+  com(&J, "made by hand");
+  dqt(&J);
+  sof(&J, 0, 8, 32, 16, 3);
+  /* DHT-like filler segment between SOF and SOS. */
+  u8(&J, 0xFF);
+  u8(&J, 0xC4);
+  u16be(&J, 2 + 3);
+  u8(&J, 0x00);
+  u8(&J, 0xFF);
+  u8(&J, 0xD9);  /* EOI bytes inside a segment body are just data */
+  sos(&J, 3);
+  entropy_and_eoi(&J);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.width, 32);
+  CHECK_INT_EQ(info.height, 16);
+  /* 2 + 18 + (4 + 12) + (4 + 65) + 19 + 7 = 131 */
+  CHECK_INT_EQ(info.scan_offset, 131);
+}
+
+TEST(fill_bytes_before_markers)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+
+  J.n = 0;
+  soi(&J);
+  u8(&J, 0xFF);
+  u8(&J, 0xFF);
+  u8(&J, 0xFF);
+  sof(&J, 0, 8, 10, 20, 1);
+  u8(&J, 0xFF);
+  sos(&J, 1);
+  entropy_and_eoi(&J);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.width, 10);
+  CHECK_INT_EQ(info.height, 20);
+}
+
+TEST(coding_processes)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+
+  simple(&J, 1, 8, 100, 50, 3);  /* extended sequential, 8-bit */
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.sof, 1);
+  CHECK(!info.progressive);
+  CHECK(!info.arithmetic);
+  CHECK_INT_EQ(info.width, 100);
+
+  simple(&J, 2, 8, 100, 50, 3);  /* progressive, Huffman */
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.sof, 2);
+  CHECK(info.progressive);
+  CHECK(!info.arithmetic);
+
+  simple(&J, 9, 8, 100, 50, 3);  /* sequential, arithmetic */
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.sof, 9);
+  CHECK(!info.progressive);
+  CHECK(info.arithmetic);
+
+  simple(&J, 10, 8, 100, 50, 3);  /* progressive, arithmetic */
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.sof, 10);
+  CHECK(info.progressive);
+  CHECK(info.arithmetic);
+}
+
+TEST(exif_orientation_both_byte_orders)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+
+  for (int le = 0; le < 2; le++) {
+    for (unsigned o = 1; o <= 8; o++) {
+      J.n = 0;
+      soi(&J);
+      app1_exif(&J, le, o);
+      sof(&J, 0, 8, 64, 48, 3);
+      sos(&J, 3);
+      entropy_and_eoi(&J);
+      CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+      CHECK_INT_EQ(info.orientation, o);
+      CHECK_INT_EQ(info.width, 64);
+      CHECK_INT_EQ(info.height, 48);
+    }
+  }
+  /* Exif after JFIF, as most cameras write it. */
+  J.n = 0;
+  soi(&J);
+  app0_jfif(&J);
+  app1_exif(&J, false, 6);
+  sof(&J, 2, 8, 4000, 3000, 3);
+  sos(&J, 3);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.orientation, 6);
+  CHECK(info.progressive);
+}
+
+TEST(exif_orientation_out_of_range)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+
+  static const unsigned bad[] = { 0, 9, 0x100, 0xFFFF };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    J.n = 0;
+    soi(&J);
+    app1_exif(&J, true, bad[k]);
+    sof(&J, 0, 8, 8, 8, 1);
+    sos(&J, 1);
+    CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+    CHECK_INT_EQ(info.orientation, 1);
+  }
+}
+
+TEST(exif_without_orientation)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+  static const uint8_t xmp[] = "http://ns.adobe.com/xap/1.0/\0<x/>";
+
+  /* An APP1 that is not Exif (XMP) is ignored. */
+  J.n = 0;
+  soi(&J);
+  u8(&J, 0xFF);
+  u8(&J, 0xE1);
+  u16be(&J, 2 + sizeof(xmp));
+  put(&J, xmp, sizeof(xmp));
+  sof(&J, 0, 8, 8, 8, 1);
+  sos(&J, 1);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.orientation, 1);
+
+  /* An Exif block with a bad TIFF header is ignored too. */
+  J.n = 0;
+  soi(&J);
+  u8(&J, 0xFF);
+  u8(&J, 0xE1);
+  u16be(&J, 2 + 6 + 8);
+  put(&J, "Exif\0\0XX*\0\0\0\0\x08", 14);
+  sof(&J, 0, 8, 8, 8, 1);
+  sos(&J, 1);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.orientation, 1);
+
+  /* An IFD offset pointing past the block. */
+  J.n = 0;
+  soi(&J);
+  u8(&J, 0xFF);
+  u8(&J, 0xE1);
+  u16be(&J, 2 + 6 + 8);
+  put(&J, "Exif\0\0II*\0\xff\xff\0\0", 14);
+  sof(&J, 0, 8, 8, 8, 1);
+  sos(&J, 1);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.orientation, 1);
+}
+
+TEST(reject_not_jpeg)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why = NULL;
+  static const uint8_t png[] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                                 0, 0, 0, 13, 'I', 'H', 'D', 'R' };
+
+  CHECK_INT_EQ(jpeg_header_parse(J.b, 0, &info, &need, &why), -EBADMSG);
+  CHECK(why && strstr(why, "empty"));
+
+  J.n = 0;
+  put(&J, png, sizeof(png));
+  CHECK_REJECT(&J, "PNG");
+  J.n = 0;
+  put(&J, "GIF89a\x01\x00\x01\x00\x00\x00\x00", 13);
+  CHECK_REJECT(&J, "GIF");
+  J.n = 0;
+  put(&J, "GIF87a\x01\x00\x01\x00\x00\x00\x00", 13);
+  CHECK_REJECT(&J, "GIF");
+  J.n = 0;
+  put(&J, "RIFF\x10\0\0\0WEBPVP8 ", 16);
+  CHECK_REJECT(&J, "WebP");
+  J.n = 0;
+  put(&J, "hello, world", 12);
+  CHECK_REJECT(&J, "not a JPEG");
+}
+
+TEST(reject_unsupported_frames)
+{
+  simple(&J, 1, 12, 100, 100, 3);  /* 12-bit extended sequential */
+  CHECK_REJECT(&J, "12-bit");
+  simple(&J, 3, 8, 100, 100, 3);   /* lossless */
+  CHECK_REJECT(&J, "lossless");
+  simple(&J, 11, 8, 100, 100, 3);  /* lossless, arithmetic */
+  CHECK_REJECT(&J, "lossless");
+  simple(&J, 5, 8, 100, 100, 3);   /* differential sequential */
+  CHECK_REJECT(&J, "hierarchical");
+  simple(&J, 0, 16, 100, 100, 3);
+  CHECK_REJECT(&J, "precision");
+  simple(&J, 0, 8, 0, 100, 3);
+  CHECK_REJECT(&J, "zero");
+  simple(&J, 0, 8, 100, 0, 3);
+  CHECK_REJECT(&J, "zero");
+  simple(&J, 0, 8, 100, 100, 2);
+  CHECK_REJECT(&J, "component");
+  simple(&J, 0, 8, 100, 100, 0);
+  CHECK_REJECT(&J, "component");
+}
+
+TEST(reject_broken_structure)
+{
+  /* SOS before any SOF. */
+  J.n = 0;
+  soi(&J);
+  sos(&J, 1);
+  entropy_and_eoi(&J);
+  CHECK_REJECT(&J, "scan before frame");
+
+  /* EOI right after SOI. */
+  J.n = 0;
+  soi(&J);
+  u8(&J, 0xFF);
+  u8(&J, 0xD9);
+  u8(&J, 0);
+  u8(&J, 0);
+  CHECK_REJECT(&J, "end of image");
+
+  /* A byte that is not a marker where a marker must be. */
+  J.n = 0;
+  soi(&J);
+  app0_jfif(&J);
+  put(&J, "\x12\x34\x56\x78", 4);
+  CHECK_REJECT(&J, "marker");
+
+  /* Segment length below 2. */
+  J.n = 0;
+  soi(&J);
+  put(&J, "\xFF\xE0\x00\x01\x00\x00", 6);
+  CHECK_REJECT(&J, "length");
+
+  /* A frame header too short to hold its fields. */
+  J.n = 0;
+  soi(&J);
+  put(&J, "\xFF\xC0\x00\x05\x08\x00\x10\x00\x10", 9);
+  CHECK_REJECT(&J, "frame header");
+}
+
+TEST(cut_short_needs_more)
+{
+  struct jpeg_info info, full;
+  size_t need, fneed;
+  const char *why;
+  size_t complete;
+
+  J.n = 0;
+  soi(&J);
+  app0_jfif(&J);
+  app1_exif(&J, false, 3);
+  dqt(&J);
+  sof(&J, 2, 8, 300, 200, 3);
+  sos(&J, 3);
+  entropy_and_eoi(&J);
+  CHECK_INT_EQ(parse(&J, &full, &fneed, &why), 0);
+  CHECK_INT_EQ(full.orientation, 3);
+  /* The header is known once the SOS marker and its length are in. */
+  complete = full.scan_offset + 4;
+  CHECK(complete < J.n);
+
+  for (size_t n = 3; n < complete; n++) {
+    int r;
+    need = 0;
+    why = NULL;
+    r = jpeg_header_parse(J.b, n, &info, &need, &why);
+    if (r != -ENODATA || need <= n) {
+      fprintf(stderr, "cut at %zu: r=%d need=%zu reason=%s\n", n, r, need,
+              why ? why : "-");
+      tl_failed = 1;
+      continue;
+    }
+    /* The hint is enough: parsing that many bytes finishes the job. */
+    r = jpeg_header_parse(J.b, need < J.n ? need : J.n, &info, &need, &why);
+    CHECK_INT_EQ(r, 0);
+    CHECK_INT_EQ(info.width, 300);
+    CHECK_INT_EQ(info.orientation, 3);
+  }
+  CHECK_INT_EQ(jpeg_header_parse(J.b, complete, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.scan_offset, full.scan_offset);
+}
+
+TEST(cut_inside_large_segment)
+{
+  struct jpeg_info info;
+  size_t need = 0;
+  const char *why = NULL;
+
+  /* A 60000-byte APP2 segment (an ICC profile, say) of which only 100
+   * bytes have been read: the hint must cover the whole segment. */
+  J.n = 0;
+  soi(&J);
+  u8(&J, 0xFF);
+  u8(&J, 0xE2);
+  u16be(&J, 60000);
+  memset(J.b + J.n, 0x41, 60000 - 2);
+  J.n += 60000 - 2;
+  sof(&J, 0, 8, 7, 5, 3);
+  sos(&J, 3);
+  CHECK_INT_EQ(jpeg_header_parse(J.b, 100, &info, &need, &why), -ENODATA);
+  CHECK(need >= 2 + 2 + 60000 - 2 + 19 + 4);
+  CHECK_INT_EQ(jpeg_header_parse(J.b, J.n, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.width, 7);
+  CHECK_INT_EQ(info.height, 5);
+  CHECK_INT_EQ(info.scan_offset, 2 + 60002 + 19);
+}
+
+TEST(tail_has_eoi)
+{
+  static const uint8_t plain[] = { 0x12, 0x34, 0xFF, 0xD9 };
+  static const uint8_t nul_pad[] = { 0x12, 0xFF, 0xD9, 0, 0, 0 };
+  static const uint8_t text_pad[] = { 0xFF, 0xD9, '\r', '\n', ' ', '\n' };
+  static const uint8_t data_after[] = { 0xFF, 0xD9, 0x12, 0x34 };
+  static const uint8_t cut[] = { 0x12, 0x34, 0x56, 0xFF };
+  static const uint8_t wrong_order[] = { 0x12, 0xD9, 0xFF };
+  static const uint8_t only_pad[] = { 0, 0, '\n', 0 };
+  uint8_t big[64];
+
+  CHECK(jpeg_tail_has_eoi(plain, sizeof(plain)));
+  CHECK(jpeg_tail_has_eoi(plain + 2, 2));
+  CHECK(jpeg_tail_has_eoi(nul_pad, sizeof(nul_pad)));
+  CHECK(jpeg_tail_has_eoi(text_pad, sizeof(text_pad)));
+  CHECK(!jpeg_tail_has_eoi(data_after, sizeof(data_after)));
+  CHECK(!jpeg_tail_has_eoi(cut, sizeof(cut)));
+  CHECK(!jpeg_tail_has_eoi(wrong_order, sizeof(wrong_order)));
+  CHECK(!jpeg_tail_has_eoi(only_pad, sizeof(only_pad)));
+  CHECK(!jpeg_tail_has_eoi(plain, 0));
+  CHECK(!jpeg_tail_has_eoi(plain + 3, 1));
+  /* Padding is "a few bytes": 8 NULs pass, a tail of 62 NULs does not. */
+  memset(big, 0, sizeof(big));
+  big[0] = 0xFF;
+  big[1] = 0xD9;
+  CHECK(jpeg_tail_has_eoi(big, 10));
+  CHECK(!jpeg_tail_has_eoi(big, sizeof(big)));
+}
+
+TEST(scan_has_eoi)
+{
+  /* SOS header, then entropy data with stuffed FF00 (an FF00 followed by
+   * D9 is data, not EOI), RST0 and RST7 markers, fill bytes, and EOI. */
+  static const uint8_t whole[] = {
+    0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00,
+    0x12, 0xFF, 0x00, 0xD9, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0x00,
+    0xFF, 0xD7, 0x78, 0xFF, 0xFF, 0xD9,
+  };
+  /* Data after EOI (a trailer some cameras append) is fine. */
+  static const uint8_t trailer[] = {
+    0x12, 0x34, 0xFF, 0xD9, 'T', 'R', 'A', 'I', 'L', 0x00,
+  };
+  static const uint8_t stuffed_only[] = {
+    0x12, 0xFF, 0x00, 0xD9, 0xFF, 0xD0, 0xD9, 0xFF, 0x00,
+  };
+
+  CHECK(jpeg_scan_has_eoi(whole, sizeof(whole)));
+  CHECK(jpeg_scan_has_eoi(trailer, sizeof(trailer)));
+  /* The same stream cut before its EOI. */
+  CHECK(!jpeg_scan_has_eoi(whole, sizeof(whole) - 1));
+  CHECK(!jpeg_scan_has_eoi(whole, sizeof(whole) - 2));
+  CHECK(!jpeg_scan_has_eoi(stuffed_only, sizeof(stuffed_only)));
+  /* A lone FF at the very end is not a marker yet. */
+  CHECK(!jpeg_scan_has_eoi(stuffed_only, 2));
+  CHECK(!jpeg_scan_has_eoi(whole, 0));
+}
+
+TEST_MAIN(T(baseline), T(width_and_height_not_swapped),
+          T(other_segments_skipped), T(fill_bytes_before_markers),
+          T(coding_processes), T(exif_orientation_both_byte_orders),
+          T(exif_orientation_out_of_range), T(exif_without_orientation),
+          T(reject_not_jpeg), T(reject_unsupported_frames),
+          T(reject_broken_structure), T(cut_short_needs_more),
+          T(cut_inside_large_segment), T(tail_has_eoi), T(scan_has_eoi))
