@@ -12,8 +12,8 @@
  * Determinism: every query row meets the database rows in ascending index
  * order (tiles in order, columns in order), and a candidate enters a full
  * top-k list only if strictly closer than its last entry, so equal
- * distances keep the lower index.  Which worker handles a block, and how
- * big the tiles are, changes nothing.
+ * distances keep the lower index.  Which worker handles a block changes
+ * nothing: each tile is the same sgemm call whoever runs it.
  *
  * Not here: approximate indexes (HNSW), other metrics, reading or storing
  * vectors, and the symmetric half-matrix trick (each ordered pair is

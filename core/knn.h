@@ -26,7 +26,9 @@
  *
  * Apart from that one-time setting there are no globals: concurrent calls
  * on different outputs are safe.  Results do not depend on the number of
- * threads or on the block sizes.
+ * threads, bit for bit.  Different tile sizes (knn_opts) run different
+ * sgemm edge kernels and can change distances in the last bit, and hence
+ * the order of neighbours whose distances are that close.
  *
  * Indices are uint32_t: N must be < KNN_NONE.
  */
@@ -58,13 +60,15 @@ struct knn_opts {
  * infinite entry; x is unchanged then), -ENOMEM. */
 int knn_center_normalize(float *x, size_t n, size_t d);
 
-/* For every row i of the normalised x, its k nearest OTHER rows.
+/* For every row i of x, its k nearest OTHER rows.  x must have been through
+ * knn_center_normalize() (not checked: other rows give 1 - dot, clamped).
  * ret_idx / ret_dist (n × k, row-major, caller-allocated): neighbour
  * indices and distances, ascending distance, ties broken by lower index.
  * Self (j == i) is excluded; duplicates of row i are not (distance 0).
  * When n - 1 < k the tail of each row holds KNN_NONE / INFINITY.
  * Returns 0, -EINVAL (NULL arrays, k == 0 or > KNN_MAX_K, d == 0 or
- * > INT_MAX, n >= KNN_NONE, bad opts), -ENOMEM. */
+ * > INT_MAX, n >= KNN_NONE, bad opts), -ENOMEM; on failure the outputs may
+ * be partly written. */
 int knn_exact(const float *x, size_t n, size_t d, size_t k,
               const struct knn_opts *opts, uint32_t *ret_idx,
               float *ret_dist);

@@ -18,7 +18,12 @@
  * The greedy result at threshold t is exact when every neighbour within t
  * of each kept sample is reported.  A knn_radius() graph built at radius R
  * is exact for every t <= R; for t > R it behaves as if the distances
- * beyond R were infinite.
+ * beyond R were infinite.  uniq_find_unique() probes thresholds from 1 (or
+ * init_thresh) upwards and downwards, so it is exact only if R covers
+ * every probe; a graph with R >= 1 holds about half of all pairs, which is
+ * fine for a few thousand samples.  For large N, build the graph at the
+ * largest affordable R, pass init_thresh <= R, and treat probes above R
+ * (taken only when even R keeps too many) as approximate.
  */
 #ifndef CURATE_UNIQUENESS_H
 #define CURATE_UNIQUENESS_H
@@ -77,7 +82,8 @@ int uniq_nbr_graph(void *ud, size_t i, double t, const uint32_t **ret_idx,
  * ret_keep (n, caller-allocated): true for kept samples.
  * *ret_kept (may be NULL): number kept.
  * Returns 0, -EINVAL (NULL arguments with n > 0, t NaN, n >= 2^32 - 1, a
- * neighbour index >= n), or the callback's error. */
+ * neighbour index >= n), or the callback's error; ret_keep is then
+ * unspecified.  Calls nbr once per kept sample, in ascending order. */
 int uniq_greedy(size_t n, uniq_nbr_fn nbr, void *ud, double t,
                 bool *ret_keep, size_t *ret_kept);
 
@@ -107,7 +113,8 @@ size_t uniq_keep_count(size_t n, double fraction);
  * The kept set is the greedy result at the last threshold tried, reported
  * in index order in ret_keep (n flags); *ret_kept its size and *ret_thresh
  * that threshold.  Use uniq_rank() to order it "most unique first".
- * Returns 0 or uniq_greedy()'s errors. */
+ * Returns 0, -EINVAL (NULL outputs), or uniq_greedy()'s errors (outputs
+ * unspecified then). */
 int uniq_find_unique(size_t n, uniq_nbr_fn nbr, void *ud, int64_t num_keep,
                      double init_thresh, bool *ret_keep, size_t *ret_kept,
                      double *ret_thresh);
