@@ -21,6 +21,7 @@
 
 struct fuse_session;
 struct notify_queue;
+struct gen_map;
 
 #define FS_ERR_RING 16
 
@@ -34,6 +35,7 @@ struct fs_ctx {
   double ttl;                 /* entry/attr timeout for versioned content */
   struct fuse_session *se;
   struct notify_queue *nq;
+  struct gen_map *gens;        /* gen.c */
 
   pthread_mutex_t mu;         /* guards the fields below */
   struct import_progress imp; /* background import of a plain folder */
@@ -57,11 +59,16 @@ void fs_error(struct fs_ctx *c, const char *fmt, ...)
  * after replying. */
 int notify_start(struct fs_ctx *c);
 void notify_stop(struct fs_ctx *c);
-/* Drop cached attributes and data (len 0 = all) of an inode; for a
- * directory also its cached listing. */
-void notify_inode(struct fs_ctx *c, uint64_t ino);
-/* Drop the dentry parent/name. */
-void notify_entry(struct fs_ctx *c, uint64_t parent, const char *name);
+/* Drop the cached attributes of an inode, and with `data` its cached pages
+ * (for a directory: its cached listing). */
+void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
+
+/* ---- gen.c ---- */
+
+/* Generation of a sample's inode in samples/ (see node.h). */
+uint16_t fs_sample_gen(struct fs_ctx *c, uint64_t sample_id);
+void fs_sample_gen_bump(struct fs_ctx *c, uint64_t sample_id);
+void fs_gen_free(struct fs_ctx *c);
 
 /* ---- render.c ---- */
 

@@ -113,8 +113,8 @@ static void imp_progress(const struct import_progress *p, void *ud)
   c->imp = *p;
   pthread_mutex_unlock(&c->mu);
   /* New samples were committed: let listings see them. */
-  notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0));
-  notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0));
+  notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
+  notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
 }
 
 static void *import_main(void *arg)
@@ -135,8 +135,8 @@ static void *import_main(void *arg)
   else if (r == 0)
     log_msg(LOG_LVL_INFO, "imported %s: %llu new, %llu skipped", c->root,
             (unsigned long long)st.added, (unsigned long long)st.skipped);
-  notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0));
-  notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0));
+  notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
+  notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
   return NULL;
 }
 
@@ -357,6 +357,7 @@ out_session:
   fuse_session_destroy(se);
 out_args:
   store_close(c.store);
+  fs_gen_free(&c);
   if (g_logf)
     fclose(g_logf);
   free(c.root);

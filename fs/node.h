@@ -8,8 +8,15 @@
  * Files under tags/<t>/ get their own inode per (tag, sample), bits 55..40
  * the tag id and 39..0 the sample id: the kernel turns a rename between two
  * names of one inode into a silent no-op, so `mv tags/a/x.jpg tags/b/` must
- * see two different inodes to reach us.  Files in samples/ share the
- * sample's inode (one page cache for every view of the same image).
+ * see two different inodes to reach us.
+ *
+ * Files in samples/ use bits 55..40 for a generation: after
+ * `mv samples/x.jpg tags/t/` the kernel keeps the moved dentry, with the
+ * samples/ inode, under tags/t/; the next samples/x.jpg gets the next
+ * generation, so a later move into another tag can never carry the same
+ * inode twice.  (Re-looking the moved name up instead would need an entry
+ * invalidation, which can deadlock against a rename in flight when the
+ * daemon is killed.)
  *
  * Pure header: no libfuse, no store; unit-tested in tests/unit.
  */
@@ -40,14 +47,20 @@ struct node {
   enum node_kind kind;
   uint64_t id;       /* dir/ctl id, sample id or tag id */
   uint64_t sample;   /* NODE_TAGFILE only */
+  uint16_t gen;      /* NODE_SAMPLE only */
 };
 
 static inline uint64_t node_ino(enum node_kind k, uint64_t id, uint64_t sample)
 {
   if (k == NODE_ROOT)
     return NODE_ROOT_INO;
+  /* NODE_TAGFILE: id = tag, sample = sample id.
+   * NODE_SAMPLE: id = sample id, sample = generation. */
   if (k == NODE_TAGFILE)
     return ((uint64_t)k << 56) | (id << 40) | (sample & NODE_SAMPLE_MAX);
+  if (k == NODE_SAMPLE)
+    return ((uint64_t)k << 56) | ((sample & 0xffff) << 40) |
+           (id & NODE_SAMPLE_MAX);
   return ((uint64_t)k << 56) | (id & ((1ULL << 56) - 1));
 }
 
@@ -55,6 +68,7 @@ static inline uint64_t node_ino(enum node_kind k, uint64_t id, uint64_t sample)
 static inline bool node_from_ino(uint64_t ino, struct node *n)
 {
   n->sample = 0;
+  n->gen = 0;
   if (ino == NODE_ROOT_INO) {
     n->kind = NODE_ROOT;
     n->id = 0;
@@ -68,6 +82,9 @@ static inline bool node_from_ino(uint64_t ino, struct node *n)
   case NODE_CTL:
     return n->id >= CTL_README && n->id <= CTL_STATUS;
   case NODE_SAMPLE:
+    n->gen = (uint16_t)(n->id >> 40);
+    n->id &= NODE_SAMPLE_MAX;
+    return n->id != 0;
   case NODE_LABEL:
   case NODE_TAG:
     return n->id != 0;

@@ -5,7 +5,13 @@
  * waits for, while the request waits for us).  So operations reply first
  * and queue invalidations here; this thread sends them in order, holding no
  * lock while it talks to the kernel.  -ENOENT from the kernel ("never saw
- * that inode/name") is normal and ignored.
+ * that inode") is normal and ignored.
+ *
+ * Only inode invalidations are sent, never entry invalidations: those wait
+ * for the parent directory's lock, which a rename in flight holds while it
+ * waits for us, and if the daemon is then killed neither side can finish
+ * (the mount hangs until aborted through fusectl).  Dentries stay right by
+ * other means (see node.h).
  */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -18,9 +24,8 @@
 
 struct nq_item {
   struct nq_item *next;
-  uint64_t ino;        /* NOTIFY_INODE: the inode; ENTRY: the parent */
-  bool entry;
-  char name[];
+  uint64_t ino;
+  bool data;           /* drop cached data too, not only attributes */
 };
 
 struct notify_queue {
@@ -54,13 +59,8 @@ static void *notify_main(void *arg)
       q->tail = NULL;
     q->busy = true;
     pthread_mutex_unlock(&q->mu);
-    if (c->se) {
-      if (it->entry)
-        fuse_lowlevel_notify_inval_entry(c->se, it->ino, it->name,
-                                         strlen(it->name));
-      else
-        fuse_lowlevel_notify_inval_inode(c->se, it->ino, 0, 0);
-    }
+    if (c->se)
+      fuse_lowlevel_notify_inval_inode(c->se, it->ino, it->data ? 0 : -1, 0);
     free(it);
     pthread_mutex_lock(&q->mu);
   }
@@ -108,21 +108,19 @@ void notify_stop(struct fs_ctx *c)
   free(q);
 }
 
-static void push(struct fs_ctx *c, uint64_t ino, bool entry, const char *name)
+void notify_inode(struct fs_ctx *c, uint64_t ino, bool data)
 {
   struct notify_queue *q = c->nq;
-  size_t nl = name ? strlen(name) : 0;
   struct nq_item *it;
 
   if (!q)
     return;
-  it = malloc(sizeof(*it) + nl + 1);
+  it = malloc(sizeof(*it));
   if (!it)
     return;  /* the TTL still bounds staleness */
   it->next = NULL;
   it->ino = ino;
-  it->entry = entry;
-  memcpy(it->name, name ? name : "", nl + 1);
+  it->data = data;
   pthread_mutex_lock(&q->mu);
   if (q->tail)
     q->tail->next = it;
@@ -131,14 +129,4 @@ static void push(struct fs_ctx *c, uint64_t ino, bool entry, const char *name)
   q->tail = it;
   pthread_cond_signal(&q->cv);
   pthread_mutex_unlock(&q->mu);
-}
-
-void notify_inode(struct fs_ctx *c, uint64_t ino)
-{
-  push(c, ino, false, NULL);
-}
-
-void notify_entry(struct fs_ctx *c, uint64_t parent, const char *name)
-{
-  push(c, parent, true, name);
 }

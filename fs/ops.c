@@ -62,7 +62,7 @@ static const struct fixed_entry root_entries[] = {
 
 static uint64_t ino_of(const struct node *n)
 {
-  return node_ino(n->kind, n->id, n->sample);
+  return node_ino(n->kind, n->id, n->kind == NODE_SAMPLE ? n->gen : n->sample);
 }
 
 /* A sample that is listed: present in the store and its file not missing. */
@@ -183,8 +183,9 @@ static double node_ttl(struct fs_ctx *c, const struct node *n)
 }
 
 /* Resolves name in directory p into *ret. */
-static int node_lookup(struct store_txn *t, const struct node *p,
-                       const char *name, struct node *ret)
+static int node_lookup(struct fs_ctx *c, struct store_txn *t,
+                       const struct node *p, const char *name,
+                       struct node *ret)
 {
   struct sample s;
   uint64_t id;
@@ -207,6 +208,8 @@ static int node_lookup(struct store_txn *t, const struct node *p,
         return r;
       ret->kind = p->id == DIR_SAMPLES ? NODE_SAMPLE : NODE_LABEL;
       ret->id = s.id;
+      if (ret->kind == NODE_SAMPLE)
+        ret->gen = fs_sample_gen(c, s.id);
       return s.id > NODE_SAMPLE_MAX ? -EOVERFLOW : 0;
     }
     r = store_tag_lookup(t, name, &id);
@@ -262,7 +265,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
   }
   r = begin(c, false, &t);
   if (r == 0) {
-    r = node_lookup(t, &p, name, &n);
+    r = node_lookup(c, t, &p, name, &n);
     if (r == 0)
       r = entry_for(c, t, &n, &e);
     store_txn_abort(t);
@@ -352,7 +355,7 @@ static int fill_dir(struct dirfill *d, const struct node *dir, off_t off)
 {
   struct store_iter *it = NULL;
   char name[NAME_MAX + 1];
-  struct node n;
+  struct node n = { 0 };
   uint64_t from;
   int r = 0;
 
@@ -386,6 +389,7 @@ static int fill_dir(struct dirfill *d, const struct node *dir, off_t off)
       n.kind = lab ? NODE_LABEL : NODE_SAMPLE;
       n.id = s.id;
       n.sample = 0;
+      n.gen = lab ? 0 : fs_sample_gen(d->c, s.id);
       if (!add_entry(d, name, &n, (off_t)s.id + 2))
         break;
     }
@@ -775,7 +779,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     h->dirty = false;
     r = commit_labels(c, h);
     if (r == 0)
-      notify_inode(c, ino);
+      notify_inode(c, ino, false);
   }
   fuse_reply_err(req, r < 0 ? -r : 0);
 }
@@ -847,7 +851,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
   struct fs_ctx *c = ctx(req);
   struct fuse_entry_param e;
   struct store_txn *t;
-  struct node p, n = { NODE_TAG, 0, 0 };
+  struct node p, n = { .kind = NODE_TAG };
   int r;
 
   (void)mode;
@@ -1001,13 +1005,9 @@ done:
   }
 out:
   store_txn_abort(t);
+  if (r >= 0 && src.kind == NODE_DIR && src.id == DIR_SAMPLES)
+    fs_sample_gen_bump(c, s.id);  /* see node.h: before the reply */
   fuse_reply_err(req, r < 0 ? -r : 0);
-  if (r >= 0 && dst.kind != NODE_DIR)
-    /* The kernel moved the source dentry, with the source's inode, to the
-     * new name; a fresh lookup gives the right inode for the new place. */
-    notify_entry(c, newparent, newname);
-  else if (r >= 0 && dst.id == DIR_SAMPLES)
-    notify_entry(c, newparent, newname);
 }
 
 static void refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -182,7 +182,7 @@ TEST(invalid_inodes_rejected)
 
 TEST(lists_samples)
 {
-  struct node n = { NODE_DIR, DIR_SAMPLES, 0 };
+  struct node n = { .kind = NODE_DIR, .id = DIR_SAMPLES };
 
   CHECK(node_lists_samples(&n));
   n.id = DIR_LABELS;

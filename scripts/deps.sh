@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Debian 12 packages curatefs needs to build, test and run.
+set -e
+PKGS="meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblmdb-dev
+lmdb-utils libjansson-dev libturbojpeg0-dev libcurl4-openssl-dev
+libxxhash-dev libopenblas-dev libjpeg-turbo-progs python3 python3-numpy"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+    --no-install-recommends $missing
+fi

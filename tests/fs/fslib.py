@@ -1,0 +1,193 @@
+"""fslib - helpers for the fs suite: make a dataset of real JPEG files,
+import it, mount curatefs in the foreground, run checks, always unmount.
+
+Each check prints "ok N - name" or "not ok N - name" with the reason; the
+program exits 1 if any check failed.  Paths to the binaries come from the
+environment that meson sets (CURATEFS, CURATE, MKJPEG).
+"""
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+CURATEFS = os.environ.get("CURATEFS", "build/fs/curatefs")
+CURATE = os.environ.get("CURATE", "build/tools/curate")
+MKJPEG = os.environ.get("MKJPEG", "build/tests/mkjpeg")
+
+
+class Checks:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def run(self, name, fn, *args):
+        self.n += 1
+        try:
+            fn(*args)
+            print("ok %d - %s" % (self.n, name), flush=True)
+        except Exception as e:  # a check failed or crashed: report both
+            self.failed += 1
+            print("not ok %d - %s: %s" % (self.n, name, e), flush=True)
+            traceback.print_exc(file=sys.stdout)
+
+    def finish(self):
+        print("# %d checks, %d failed" % (self.n, self.failed), flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+def expect_errno(code, fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        if e.errno != code:
+            raise AssertionError("expected %s, got %s" % (
+                errno.errorcode[code], errno.errorcode.get(e.errno, e.errno)))
+        return
+    raise AssertionError("expected %s, call succeeded" % errno.errorcode[code])
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError("%s: %r != %r" % (what, a, b))
+
+
+def make_jpegs(dest, n, subdirs=0, seed=1, extra=()):
+    args = [MKJPEG, "-n", str(n), "-s", str(seed)] + list(extra)
+    if subdirs:
+        args += ["-d", str(subdirs)]
+    subprocess.run(args + [dest], check=True)
+
+
+def make_12bit(src, dst):
+    """A copy of a baseline JPEG whose frame header says 12-bit (SOF1)."""
+    b = bytearray(open(src, "rb").read())
+    i = b.find(b"\xff\xc0")
+    assert i > 0
+    b[i + 1] = 0xC1
+    b[i + 4] = 12
+    open(dst, "wb").write(bytes(b))
+
+
+class Mount:
+    """curatefs -f STORE MNT, with its log captured; always cleaned up."""
+
+    def __init__(self, store, mnt, opts=()):
+        self.store, self.mnt, self.opts = store, mnt, list(opts)
+        self.proc = None
+        self.log = None
+        self.conn = None
+
+    def start(self):
+        os.makedirs(self.mnt, exist_ok=True)
+        self.log = tempfile.NamedTemporaryFile(
+            "w+", prefix="curatefs-log-", delete=False)
+        self.proc = subprocess.Popen(
+            [CURATEFS, "-f"] + self.opts + [self.store, self.mnt],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            if self.proc.poll() is not None:
+                raise RuntimeError("curatefs exited %d: %s" % (
+                    self.proc.returncode, self.logtext()))
+            if os.path.ismount(self.mnt):
+                self.check_single_mount()
+                # The FUSE connection id, to abort a hung mount (fusectl).
+                self.conn = os.minor(os.stat(self.mnt).st_dev)
+                return self
+            time.sleep(0.02)
+        raise RuntimeError("mount did not appear")
+
+    def check_single_mount(self):
+        n = sum(1 for line in open("/proc/mounts")
+                if line.split()[1] == os.path.realpath(self.mnt))
+        if n != 1:
+            raise RuntimeError("%d mounts stacked on %s" % (n, self.mnt))
+
+    def logtext(self):
+        if not self.log:
+            return ""
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def umount(self):
+        """fusermount3 -u; the daemon must exit 0."""
+        subprocess.run(["fusermount3", "-u", self.mnt], check=True)
+        rc = self.proc.wait(timeout=30)
+        if rc != 0:
+            raise RuntimeError("curatefs exited %d: %s" % (rc, self.logtext()))
+        self.check_log()
+
+    def check_log(self):
+        text = self.logtext()
+        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            if bad in text:
+                raise RuntimeError("sanitizer report in daemon log:\n" + text)
+
+    def abort(self):
+        """Abort the FUSE connection, as a last resort for a hung mount."""
+        ctl = "/sys/fs/fuse/connections"
+        if not os.listdir(ctl):
+            subprocess.run(["mount", "-t", "fusectl", "none", ctl],
+                           stderr=subprocess.DEVNULL)
+        try:
+            with open(os.path.join(ctl, str(self.conn), "abort"), "w") as f:
+                f.write("1")
+        except OSError:
+            pass
+
+    def kill(self, sig=signal.SIGKILL):
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.abort()
+            self.proc.wait(timeout=20)
+            raise RuntimeError("daemon hung after signal %d; aborted" % sig)
+        finally:
+            subprocess.run(["fusermount3", "-uz", self.mnt],
+                           stderr=subprocess.DEVNULL)
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            subprocess.run(["fusermount3", "-uz", self.mnt],
+                           stderr=subprocess.DEVNULL)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.abort()
+                    self.proc.wait(timeout=10)
+        elif os.path.ismount(self.mnt):
+            subprocess.run(["fusermount3", "-uz", self.mnt],
+                           stderr=subprocess.DEVNULL)
+        if self.log:
+            os.unlink(self.log.name)
+            self.log = None
+
+
+class Workdir:
+    def __init__(self, prefix):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+
+    def sub(self, *p):
+        return os.path.join(self.path, *p)
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def curate(*args, check=True):
+    p = subprocess.run([CURATE] + list(args), capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise RuntimeError("curate %s failed (%d): %s" % (
+            " ".join(args), p.returncode, p.stderr))
+    return p
