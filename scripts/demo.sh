@@ -1,0 +1,45 @@
+#!/bin/sh
+# The main job: installs what is missing, builds, imports a demo dataset of
+# real photographs (from Debian packages that ship them; generated
+# photographic images if those cannot be fetched) and mounts it at
+# ./demo/mnt, then prints what to try.
+set -e
+cd "$(dirname "$0")/.."
+sh scripts/deps.sh
+[ -d build ] || meson setup build >/dev/null
+ninja -C build
+D=$PWD/demo
+mkdir -p "$D/photos" "$D/debs"
+if [ -z "$(ls -A "$D/photos")" ]; then
+  (cd "$D/debs" && apt-get download scratch tuxpaint-data darknet \
+      palapeli-data labelme-examples >/dev/null 2>&1) || true
+  for f in "$D"/debs/*.deb; do
+    [ -e "$f" ] && dpkg -x "$f" "$D/debs/x"
+  done
+  if [ -d "$D/debs/x" ]; then
+    find "$D/debs/x" -iname '*.jp*g' -size +20k -exec cp {} "$D/photos/" \;
+  fi
+  if [ -z "$(ls -A "$D/photos")" ]; then
+    echo "no photo packages reachable: generating photographic images"
+    build/tests/mkjpeg -n 200 -d 4 "$D/photos"
+  fi
+fi
+build/tools/curate import --store "$D/store" "$D/photos"
+mkdir -p "$D/mnt"
+if mountpoint -q "$D/mnt"; then fusermount3 -u "$D/mnt"; fi
+build/fs/curatefs "$D/store" "$D/mnt"
+M=$D/mnt
+cat <<TOUR
+
+curatefs is mounted at $M
+
+  cat $M/README.txt                  what this tree is
+  ls $M/samples | head               every image (open them in any viewer)
+  cat $M/labels/\$(ls $M/labels | head -1)
+  mkdir $M/tags/reannotate
+  mv $M/samples/\$(ls $M/samples | head -1) $M/tags/reannotate/
+  ls $M/tags/reannotate
+  cat $M/status                      counts, import state, recent errors
+
+Unmount with: fusermount3 -u $M
+TOUR

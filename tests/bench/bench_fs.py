@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Foundation benchmarks; every figure is a ratio against a baseline measured
+in the same run on the same files.
+
+  ls -l samples/ of 100,000 samples  vs  ls -l of a tmpfs folder of 100,000
+  read all of 10,000 ~150 KB JPEGs through samples/  vs  from the source
+  import (curate import)  vs  stat + header read of the same files
+  daemon resident memory after ls -l of 100,000 samples
+
+usage: bench_fs.py BUILD_DIR [--small]   (--small: 10x fewer files)
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fs"))
+from fslib import Mount  # noqa: E402
+
+build = sys.argv[1]
+small = "--small" in sys.argv
+N_LS = 10000 if small else 100000
+N_READ = 1000 if small else 10000
+BIN = {k: os.path.join(build, v) for k, v in {
+    "curate": "tools/curate", "curatefs": "fs/curatefs",
+    "mkjpeg": "tests/mkjpeg", "benchtool": "tests/benchtool"}.items()}
+os.environ["CURATEFS"] = BIN["curatefs"]
+
+
+def timed(cmd, reps=3, **kw):
+    best = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return best
+
+
+def replicate(src_dir, dst, n, per_dir=10000):
+    srcs = sorted(os.path.join(src_dir, f) for f in os.listdir(src_dir))
+    for i in range(n):
+        d = os.path.join(dst, "p%03d" % (i // per_dir))
+        if i % per_dir == 0:
+            os.makedirs(d, exist_ok=True)
+        shutil.copyfile(srcs[i % len(srcs)], os.path.join(d, "im%07d.jpg" % i))
+
+
+def rss_kb(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="curatefs-bench-", dir="/var/tmp")
+    tmpfs = tempfile.mkdtemp(prefix="curatefs-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2g", "tmpfs", tmpfs],
+                   check=True)
+    rows = []
+    try:
+        # --- data: ~150 KB COCO-sized photos, and small ones for listing
+        subprocess.run([BIN["mkjpeg"], "-n", "64", "-q", "97", "-W", "640",
+                        "-H", "480", os.path.join(work, "seed_big")],
+                       check=True)
+        subprocess.run([BIN["mkjpeg"], "-n", "64", "-W", "32", "-H", "32",
+                        os.path.join(work, "seed_small")], check=True)
+        big = os.path.join(work, "big")
+        replicate(os.path.join(work, "seed_big"), big, N_READ)
+        many = os.path.join(work, "many")
+        replicate(os.path.join(work, "seed_small"), many, N_LS,
+                  per_dir=N_LS)
+        avg = sum(os.path.getsize(os.path.join(work, "seed_big", f))
+                  for f in os.listdir(os.path.join(work, "seed_big"))) / 64
+
+        # --- import vs stat + header read (warm page cache for both)
+        timed([BIN["benchtool"], "hdr", big], reps=1)
+        base = timed([BIN["benchtool"], "hdr", big])
+        imps = []
+        for i in range(3):
+            st = os.path.join(work, "store_imp%d" % i)
+            imps.append(timed([BIN["curate"], "import", "--no-hash",
+                               "--store", st, big], reps=1))
+        imp = min(imps)
+        full = timed([BIN["curate"], "import", "--store",
+                      os.path.join(work, "store_full"), big], reps=1)
+        rows.append(("import rate (headers) vs stat+header read",
+                     base / imp, ">= 0.8", "%d files: %.0f/s vs %.0f/s" % (
+                         N_READ, N_READ / imp, N_READ / base)))
+        rows.append(("import incl. content hash vs stat+header read",
+                     base / full, "(info)", "%.0f files/s" % (N_READ / full)))
+
+        # --- warm reads through samples/ vs the source folder
+        mnt = os.path.join(work, "mnt_big")
+        m = Mount(os.path.join(work, "store_full"), mnt).start()
+        try:
+            timed([BIN["benchtool"], "read", big], reps=1)
+            timed([BIN["benchtool"], "read", os.path.join(mnt, "samples")],
+                  reps=1)
+            src = timed([BIN["benchtool"], "read", big])
+            fus = timed([BIN["benchtool"], "read",
+                         os.path.join(mnt, "samples")])
+            rows.append(("warm read of every file: samples/ vs source",
+                         src / fus, ">= 0.8", "%d x %.0f KB: %.0f vs %.0f "
+                         "files/s" % (N_READ, avg / 1024, N_READ / fus,
+                                      N_READ / src)))
+            m.umount()
+        finally:
+            m.cleanup()
+
+        # --- ls -l of N_LS samples vs tmpfs
+        st = os.path.join(work, "store_many")
+        subprocess.run([BIN["curate"], "import", "--no-hash", "--store", st,
+                        many], check=True, stdout=subprocess.DEVNULL)
+        shutil.copytree(os.path.join(many, "p000"), os.path.join(tmpfs, "d"))
+        mnt = os.path.join(work, "mnt_many")
+        m = Mount(st, mnt).start()
+        try:
+            env = dict(os.environ, LC_ALL="C")
+            cold = timed(["ls", "-l", os.path.join(mnt, "samples")], reps=1,
+                         env=env)
+            fus = timed(["ls", "-l", os.path.join(mnt, "samples")], env=env)
+            tmp = timed(["ls", "-l", os.path.join(tmpfs, "d")], env=env)
+            rows.append(("ls -l samples/ vs ls -l tmpfs (warm)", fus / tmp,
+                         "<= 1.5", "%d entries: %.3f s vs %.3f s (first "
+                         "listing %.3f s)" % (N_LS, fus, tmp, cold)))
+            rows.append(("daemon RSS after ls -l (MB)",
+                         rss_kb(m.proc.pid) / 1024.0, "<= 64", ""))
+            m.umount()
+        finally:
+            m.cleanup()
+    finally:
+        subprocess.run(["umount", tmpfs])
+        os.rmdir(tmpfs)
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("%-48s %8s %8s  %s" % ("figure", "value", "goal", "detail"))
+    for name, val, goal, detail in rows:
+        print("%-48s %8.2f %8s  %s" % (name, val, goal, detail))
+
+
+if __name__ == "__main__":
+    main()
