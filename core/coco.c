@@ -319,8 +319,30 @@ int coco_import(struct store *s, const char *json_path, const char *field,
     free(d.attributes);
     st->boxes++;
   }
-  for (i = 0; r == 0 && i < nimg; i++)
-    r = store_labels_put(t, imgs[i].sample_id, &imgs[i].l);
+  for (i = 0; r == 0 && i < nimg; i++) {
+    /* Replace only `field`; the sample's other fields stay as they are. */
+    struct labels cur;
+    struct label_field *dst, *src = labels_field(&imgs[i].l, field, false);
+    r = store_labels_get(t, imgs[i].sample_id, &cur);
+    if (r < 0)
+      break;
+    dst = labels_field(&cur, field, true);
+    if (!dst) {
+      labels_free(&cur);
+      r = -ENOMEM;
+      break;
+    }
+    for (size_t j = 0; j < dst->n; j++)
+      detection_clear(&dst->d[j]);
+    free(dst->d);
+    dst->d = src->d;
+    dst->n = src->n;
+    dst->cap = src->cap;
+    src->d = NULL;
+    src->n = src->cap = 0;
+    r = store_labels_put(t, imgs[i].sample_id, &cur);
+    labels_free(&cur);
+  }
   free(catmap);
   free(catname);
   if (r == 0) {
