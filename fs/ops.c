@@ -276,29 +276,35 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     fuse_reply_entry(req, &e);
 }
 
+/* Replies to a getattr-like request with the node's current attributes. */
+static void reply_attr(fuse_req_t req, struct fs_ctx *c, const struct node *n)
+{
+  struct store_txn *t;
+  struct stat st;
+  int r = begin(c, false, &t);
+
+  if (r == 0) {
+    r = node_stat(c, t, n, &st);
+    store_txn_abort(t);
+  }
+  if (r < 0)
+    fuse_reply_err(req, -r);
+  else
+    fuse_reply_attr(req, &st, node_ttl(c, n));
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
   struct fs_ctx *c = ctx(req);
-  struct store_txn *t;
-  struct stat st;
   struct node n;
-  int r;
 
   (void)fi;
   if (!node_from_ino(ino, &n)) {
     fuse_reply_err(req, ENOENT);
     return;
   }
-  r = begin(c, false, &t);
-  if (r == 0) {
-    r = node_stat(c, t, &n, &st);
-    store_txn_abort(t);
-  }
-  if (r < 0)
-    fuse_reply_err(req, -r);
-  else
-    fuse_reply_attr(req, &st, node_ttl(c, &n));
+  reply_attr(req, c, &n);
 }
 
 /* ---- directories ---- */
@@ -806,10 +812,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                        int to_set, struct fuse_file_info *fi)
 {
   struct fs_ctx *c = ctx(req);
-  struct store_txn *t;
-  struct stat st;
   struct node n;
-  int r = 0;
 
   if (!node_from_ino(ino, &n)) {
     fuse_reply_err(req, ENOENT);
@@ -832,15 +835,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     h->dirty = true;
   }
   /* Modes and times are not stored; accept them so cp -p and touch work. */
-  r = begin(c, false, &t);
-  if (r == 0) {
-    r = node_stat(c, t, &n, &st);
-    store_txn_abort(t);
-  }
-  if (r < 0)
-    fuse_reply_err(req, -r);
-  else
-    fuse_reply_attr(req, &st, node_ttl(c, &n));
+  reply_attr(req, c, &n);
 }
 
 /* ---- tag gestures ---- */
