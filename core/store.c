@@ -17,12 +17,13 @@
 
 enum {
   DB_META, DB_SAMPLES, DB_NAMES, DB_PATHS, DB_TAGS, DB_TAGIDS, DB_TAGMEM,
-  DB_SAMPLETAGS, DB_CLASSES, DB_CLASSIDS, DB_LABELS, DB_COUNTS, DB_MAX
+  DB_SAMPLETAGS, DB_CLASSES, DB_CLASSIDS, DB_LABELS, DB_COUNTS, DB_RECORDS,
+  DB_MAX
 };
 
 static const char *const db_names[DB_MAX] = {
   "meta", "samples", "names", "paths", "tags", "tagids", "tagmem",
-  "sampletags", "classes", "classids", "labels", "counts",
+  "sampletags", "classes", "classids", "labels", "counts", "records",
 };
 
 struct store {
@@ -36,6 +37,7 @@ struct store_txn {
   MDB_txn *txn;
   int err;
   bool write;
+  bool dirty;     /* something was written: bump the dataset version */
 };
 
 struct store_iter {
@@ -261,6 +263,14 @@ int store_txn_commit(struct store_txn *t)
 {
   int r;
 
+  if (!t->err && t->dirty) {
+    uint64_t v = 0;
+    int g = get_u64(t->txn, t->s->dbi[DB_META], "version", &v);
+    if (g < 0 && g != -ENOENT)
+      t->err = g;
+    else
+      txn_fail(t, put_u64(t->txn, t->s->dbi[DB_META], "version", v + 1));
+  }
   if (t->err) {
     r = t->err;
     mdb_txn_abort(t->txn);
@@ -304,6 +314,7 @@ static int t_put(struct store_txn *t, int db, MDB_val *k, MDB_val *v,
                  unsigned flags)
 {
   int rc = mdb_put(t->txn, t->s->dbi[db], k, v, flags);
+  t->dirty = true;
   if (rc == MDB_KEYEXIST)
     return -EEXIST;
   return txn_fail(t, store_errno(rc));
@@ -312,6 +323,7 @@ static int t_put(struct store_txn *t, int db, MDB_val *k, MDB_val *v,
 static int t_del(struct store_txn *t, int db, MDB_val *k)
 {
   int rc = mdb_del(t->txn, t->s->dbi[db], k, NULL);
+  t->dirty = true;
   return rc == MDB_NOTFOUND ? -ENOENT : txn_fail(t, store_errno(rc));
 }
 
@@ -609,6 +621,7 @@ static int del_prefix(struct store_txn *t, int db, const uint8_t pre[8],
   rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c);
   if (rc)
     return txn_fail(t, store_errno(rc));
+  t->dirty = true;
   rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
   while (rc == 0 && k.mv_size >= 8 && memcmp(k.mv_data, pre, 8) == 0) {
     if (fn) {
@@ -1352,4 +1365,135 @@ int store_labels_put(struct store_txn *t, uint64_t sample_id,
     }
   }
   return txn_fail(t, r);
+}
+
+/* ---- dataset version ---- */
+
+int store_version(struct store_txn *t, uint64_t *ret)
+{
+  int r;
+
+  TXN_GUARD(t, false);
+  *ret = 0;
+  r = get_u64(t->txn, t->s->dbi[DB_META], "version", ret);
+  return r == -ENOENT ? 0 : txn_fail(t, r);
+}
+
+/* ---- records ---- */
+
+/* Record keys are "<ns>\0<key bytes>" in one table. */
+static int rec_key(const char *ns, const void *key, size_t klen,
+                   uint8_t *out, MDB_val *k)
+{
+  size_t nl = strlen(ns);
+
+  if (nl == 0 || nl + 1 + klen > STORE_REC_KEY_MAX)
+    return -ENAMETOOLONG;
+  memcpy(out, ns, nl + 1);
+  if (klen)
+    memcpy(out + nl + 1, key, klen);
+  k->mv_size = nl + 1 + klen;
+  k->mv_data = out;
+  return 0;
+}
+
+int store_rec_get(struct store_txn *t, const char *ns, const void *key,
+                  size_t klen, const void **ret_val, size_t *ret_len)
+{
+  uint8_t kb[STORE_REC_KEY_MAX];
+  MDB_val k, v;
+  int r;
+
+  TXN_GUARD(t, false);
+  if ((r = rec_key(ns, key, klen, kb, &k)) < 0)
+    return r;
+  r = t_get(t, DB_RECORDS, &k, &v);
+  if (r < 0)
+    return r;
+  *ret_val = v.mv_data;
+  *ret_len = v.mv_size;
+  return 0;
+}
+
+int store_rec_put(struct store_txn *t, const char *ns, const void *key,
+                  size_t klen, const void *val, size_t vlen)
+{
+  uint8_t kb[STORE_REC_KEY_MAX];
+  MDB_val k, v = { vlen, (void *)val };
+  int r;
+
+  TXN_GUARD(t, true);
+  if ((r = rec_key(ns, key, klen, kb, &k)) < 0)
+    return txn_fail(t, r == -ENAMETOOLONG ? -EINVAL : r);
+  return t_put(t, DB_RECORDS, &k, &v, 0);
+}
+
+int store_rec_del(struct store_txn *t, const char *ns, const void *key,
+                  size_t klen)
+{
+  uint8_t kb[STORE_REC_KEY_MAX];
+  MDB_val k;
+  int r;
+
+  TXN_GUARD(t, true);
+  if ((r = rec_key(ns, key, klen, kb, &k)) < 0)
+    return r;
+  return t_del(t, DB_RECORDS, &k);
+}
+
+int store_rec_each(struct store_txn *t, const char *ns, const void *prefix,
+                   size_t plen, bool del,
+                   int (*fn)(const void *key, size_t klen, const void *val,
+                             size_t vlen, void *ud),
+                   void *ud)
+{
+  uint8_t kb[STORE_REC_KEY_MAX];
+  MDB_val k, v;
+  MDB_cursor *c;
+  size_t pl;
+  int rc, r = 0;
+
+  TXN_GUARD(t, del);
+  if ((r = rec_key(ns, prefix, plen, kb, &k)) < 0)
+    return r;
+  pl = k.mv_size;
+  rc = mdb_cursor_open(t->txn, t->s->dbi[DB_RECORDS], &c);
+  if (rc)
+    return txn_fail(t, store_errno(rc));
+  if (del)
+    t->dirty = true;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  while (rc == 0 && k.mv_size >= pl && memcmp(k.mv_data, kb, pl) == 0) {
+    size_t nl = strlen(ns) + 1;
+    if (fn) {
+      r = fn((const uint8_t *)k.mv_data + nl, k.mv_size - nl, v.mv_data,
+             v.mv_size, ud);
+      if (r)
+        break;
+    }
+    if (del) {
+      rc = mdb_cursor_del(c, 0);
+      if (rc)
+        break;
+      rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+    } else {
+      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+  }
+  mdb_cursor_close(c);
+  if (r)
+    return r < 0 ? txn_fail(t, r) : r;
+  if (rc && rc != MDB_NOTFOUND && rc != EINVAL)
+    return txn_fail(t, store_errno(rc));
+  return 0;
+}
+
+void store_key_u64(uint8_t out[8], uint64_t v)
+{
+  be64(out, v);
+}
+
+uint64_t store_key_rd_u64(const void *p)
+{
+  return rd_be64(p);
 }

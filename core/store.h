@@ -182,6 +182,44 @@ int store_counts_each(struct store_txn *t,
                                 uint64_t count, void *ud),
                       void *ud);
 
+/* ---- dataset version ---- */
+
+/* A counter bumped by every committed write transaction that changed
+ * anything.  Generated content (views, exports, reports) is cached per
+ * version: equal versions mean equal content. */
+int store_version(struct store_txn *t, uint64_t *ret);
+
+/* ---- records: namespaced values whose format another module owns ----
+ *
+ * Modules that keep their own data (features, runs, evaluations, computed
+ * views) store it here under a namespace of their own ("feat", "cvat.run",
+ * ...), so they need no table of their own and this module needs no
+ * knowledge of their formats.  Keys are bytes; use store_key_u64() for
+ * integer keys so that key order is numeric order.  Namespace + key must
+ * fit STORE_REC_KEY_MAX bytes (-EINVAL otherwise). */
+#define STORE_REC_KEY_MAX 480
+
+/* *ret_val is borrowed (valid until the transaction ends); -ENOENT if
+ * absent. */
+int store_rec_get(struct store_txn *t, const char *ns, const void *key,
+                  size_t klen, const void **ret_val, size_t *ret_len);
+int store_rec_put(struct store_txn *t, const char *ns, const void *key,
+                  size_t klen, const void *val, size_t vlen);
+int store_rec_del(struct store_txn *t, const char *ns, const void *key,
+                  size_t klen);
+/* Calls fn, in key order, for each record of ns whose key starts with
+ * prefix (key and value borrowed, key without the namespace).  Stops when
+ * fn returns non-zero and returns that value.  With del (write
+ * transactions only) each visited record is deleted after fn. */
+int store_rec_each(struct store_txn *t, const char *ns, const void *prefix,
+                   size_t plen, bool del,
+                   int (*fn)(const void *key, size_t klen, const void *val,
+                             size_t vlen, void *ud),
+                   void *ud);
+/* Big-endian 8-byte keys. */
+void store_key_u64(uint8_t out[8], uint64_t v);
+uint64_t store_key_rd_u64(const void *p);
+
 /* Path of the store directory (borrowed for the store's lifetime). */
 const char *store_dir(const struct store *s);
 

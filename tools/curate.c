@@ -14,12 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "curate.h"
 #include "coco.h"
 #include "import.h"
 #include "store.h"
 #include "util.h"
 
-static const char *prog = "curate";
+const char *prog = "curate";
 
 static void usage(FILE *f)
 {
@@ -87,7 +88,7 @@ static int open_store(const char *dir, bool create, bool ro, struct store **s)
   return r;
 }
 
-static int cmd_import(int argc, char **argv)
+int cmd_import(int argc, char **argv)
 {
   static const struct option opts[] = {
     { "store", required_argument, NULL, 's' },
@@ -167,7 +168,7 @@ static int print_count(const char *field, uint32_t class_id, uint64_t count,
   return 0;
 }
 
-static int cmd_info(int argc, char **argv)
+int cmd_info(int argc, char **argv)
 {
   static const struct option opts[] = {
     { "store", required_argument, NULL, 's' },
@@ -220,6 +221,13 @@ static int cmd_info(int argc, char **argv)
   return 0;
 }
 
+/* Subcommands: each lives in its own file (tools/cmd_*.c) and is declared
+ * in curate.h; add one row here to register another. */
+static const struct command commands[] = {
+  { "import", cmd_import },
+  { "info", cmd_info },
+};
+
 int main(int argc, char **argv)
 {
   if (argc < 2) {
@@ -230,10 +238,9 @@ int main(int argc, char **argv)
     usage(stdout);
     return 0;
   }
-  if (strcmp(argv[1], "import") == 0)
-    return cmd_import(argc - 1, argv + 1);
-  if (strcmp(argv[1], "info") == 0)
-    return cmd_info(argc - 1, argv + 1);
+  for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
   usage(stderr);
   return 2;

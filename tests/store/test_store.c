@@ -1464,7 +1464,77 @@ TEST(settings)
   fx_done(&f);
 }
 
-TEST_MAIN(T(open_create_and_schema), T(open_errors), T(sample_put_get),
+static int count_rec(const void *key, size_t klen, const void *val,
+                     size_t vlen, void *ud)
+{
+  (void)key;
+  (void)val;
+  (void)vlen;
+  CHECK(klen == 8);
+  (*(int *)ud)++;
+  return 0;
+}
+
+TEST(records_and_version)
+{
+  struct fx f;
+  struct store_txn *t;
+  uint8_t k[8];
+  const void *v;
+  size_t vl;
+  uint64_t v0, v1;
+  int n = 0;
+  char big[STORE_REC_KEY_MAX + 1];
+
+  if (fx_init(&f, &fast) < 0)
+    return;
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_version(t, &v0), 0);
+  store_txn_abort(t);
+  t = wbegin(&f);
+  for (uint64_t i = 1; i <= 5; i++) {
+    store_key_u64(k, i * 300);
+    CHECK_INT_EQ(store_rec_put(t, "feat", k, 8, &i, sizeof(i)), 0);
+  }
+  CHECK_INT_EQ(store_rec_put(t, "other", k, 8, "x", 1), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_version(t, &v1), 0);
+  CHECK(v1 == v0 + 1);
+  store_key_u64(k, 600);
+  CHECK_INT_EQ(store_rec_get(t, "feat", k, 8, &v, &vl), 0);
+  CHECK(vl == 8 && *(const uint64_t *)v == 2);
+  CHECK(store_key_rd_u64(k) == 600);
+  CHECK_INT_EQ(store_rec_each(t, "feat", NULL, 0, false, count_rec, &n), 0);
+  CHECK_INT_EQ(n, 5);
+  /* Deleting needs a write transaction. */
+  CHECK_INT_EQ(store_rec_each(t, "feat", NULL, 0, true, NULL, NULL), -EROFS);
+  store_txn_abort(t);
+
+  /* A read-only transaction leaves the version alone; a deleting one
+   * bumps it; an over-long key is refused. */
+  t = wbegin(&f);
+  memset(big, 'a', sizeof(big));
+  CHECK_INT_EQ(store_rec_put(t, "feat", big, sizeof(big), "x", 1), -EINVAL);
+  CHECK_INT_EQ(store_txn_commit(t), -EINVAL);
+  t = wbegin(&f);
+  CHECK_INT_EQ(store_rec_each(t, "feat", NULL, 0, true, NULL, NULL), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_version(t, &v0), 0);
+  CHECK(v0 == v1 + 1);
+  n = 0;
+  CHECK_INT_EQ(store_rec_each(t, "feat", NULL, 0, false, count_rec, &n), 0);
+  CHECK_INT_EQ(n, 0);
+  CHECK_INT_EQ(store_rec_get(t, "other", k, 8, &v, &vl), -ENOENT);
+  store_key_u64(k, 1500);
+  CHECK_INT_EQ(store_rec_get(t, "other", k, 8, &v, &vl), 0);
+  store_txn_abort(t);
+  fx_done(&f);
+}
+
+TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(sample_put_get),
           T(sample_put_refusals), T(sample_name_collision),
           T(sample_replace_keeps_name), T(sample_iteration),
           T(tags_create_and_names), T(tags_membership),

@@ -1,0 +1,19 @@
+/* curate.h - what the subcommand files of the `curate` tool share.
+ *
+ * Each subcommand is `int cmd_<name>(int argc, char **argv)` with argv[0]
+ * the subcommand's name; it returns the process exit status (0 ok, 1 a
+ * failure reported on stderr in one line, 2 a usage error). */
+#ifndef CURATE_TOOL_H
+#define CURATE_TOOL_H
+
+extern const char *prog;
+
+struct command {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+};
+
+int cmd_import(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif
