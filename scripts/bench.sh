@@ -1,9 +1,21 @@
 #!/bin/sh
 # Benchmarks: builds (release) and prints every figure as a ratio against a
-# baseline measured in the same run.  Pass --small for a quick run.
+# baseline measured in the same run.
+#   sh scripts/bench.sh [AREA] [--small]
+# AREA is one of the names below (default: all).  --small runs a quick,
+# scaled-down version.
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
 [ -d build-bench ] || meson setup build-bench -Dbuildtype=release >/dev/null
 ninja -C build-bench
-/usr/bin/python3 tests/bench/bench_fs.py build-bench "$@"
+area=all
+case "${1:-}" in --*|"") ;; *) area=$1; shift ;; esac
+run() {
+  [ "$area" = all ] || [ "$area" = "$1" ] || return 0
+  shift
+  echo "== $*"
+  "$@"
+}
+# One line per area: name, then the command.
+run fs /usr/bin/python3 tests/bench/bench_fs.py build-bench "$@"
