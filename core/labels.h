@@ -31,6 +31,12 @@ struct detection {
   double confidence;    /* NAN when absent */
   bool iscrowd;
   char *attributes;     /* compact JSON object text (owned), NULL if none */
+  /* Derived, never stored: the box's max IoU with another box of its
+   * field and that box's id, filled in by the reader (views.h) so the
+   * JSON shows it; the JSON parser accepts and ignores them. */
+  bool has_max_iou;
+  double max_iou;
+  uint64_t max_iou_id;
 };
 
 struct label_field {

@@ -53,6 +53,13 @@ int labels_to_json(const struct labels *l, const char *sample_name,
         r |= buf_json_double(out, d->confidence);
       }
       r |= buf_printf(out, ", \"iscrowd\": %d", d->iscrowd ? 1 : 0);
+      if (d->has_max_iou && d->max_iou >= 0) {
+        r |= buf_puts(out, ", \"max_iou\": ");
+        r |= buf_json_double(out, round(d->max_iou * 1e6) / 1e6);
+        if (d->max_iou_id)
+          r |= buf_printf(out, ", \"max_iou_id\": %llu",
+                          (unsigned long long)d->max_iou_id);
+      }
       if (d->attributes && strcmp(d->attributes, "{}") != 0) {
         r |= buf_puts(out, ", \"attributes\": ");
         r |= buf_puts(out, d->attributes);
@@ -136,6 +143,12 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
       else
         return fail(err, errlen, "fields.%s[%zu].iscrowd: expected 0 or 1",
                     field, idx);
+    } else if (strcmp(key, "max_iou") == 0 || strcmp(key, "max_iou_id") == 0) {
+      /* Derived values shown on read; reading a file and writing it back
+       * must work, so they are accepted (if numbers) and ignored. */
+      if (!json_is_number(v) && !json_is_null(v))
+        return fail(err, errlen, "fields.%s[%zu].%s: expected a number",
+                    field, idx, key);
     } else if (strcmp(key, "attributes") == 0) {
       if (!json_is_object(v))
         return fail(err, errlen, "fields.%s[%zu].attributes: expected an "

@@ -6,6 +6,8 @@
  *   notify.c  kernel cache invalidation, off the request threads
  *   render.c  text of README.txt and status
  *   node.h    inode numbering
+ *   vtree.h   generated subtrees (config, views/, export/, cvat/, eval/,
+ *             plots/): providers prov_*.c, vnode.c, gencache.c
  */
 #ifndef CURATE_FS_H
 #define CURATE_FS_H
@@ -22,6 +24,9 @@
 struct fuse_session;
 struct notify_queue;
 struct gen_map;
+struct vnode_table;
+struct gen_cache;
+struct views;
 
 #define FS_ERR_RING 16
 
@@ -36,6 +41,9 @@ struct fs_ctx {
   struct fuse_session *se;
   struct notify_queue *nq;
   struct gen_map *gens;        /* gen.c */
+  struct vnode_table *vt;      /* vnode.c */
+  struct gen_cache *gc;        /* gencache.c */
+  struct views *views;         /* core/views.c: lists behind views/ */
 
   pthread_mutex_t mu;         /* guards the fields below */
   struct import_progress imp; /* background import of a plain folder */

@@ -23,7 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fs.h"
+#include "views.h"
+#include "vtree.h"
 #include "node.h"
 
 struct options {
@@ -324,7 +327,7 @@ int main(int argc, char **argv)
     goto out_unmount;
   }
   c.se = se;
-  if (notify_start(&c) < 0)
+  if (views_new(c.store, &c.views) < 0 || notify_start(&c) < 0)
     goto out_unmount;
   if (folder_mode) {
     c.importing = true;
@@ -356,6 +359,10 @@ out_signals:
 out_session:
   fuse_session_destroy(se);
 out_args:
+  views_free(c.views);
+  gen_cache_free(&c);
+  vnode_free_all(&c);
+  config_secret_clear();
   store_close(c.store);
   fs_gen_free(&c);
   if (g_logf)

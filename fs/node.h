@@ -34,6 +34,7 @@ enum node_kind {
   NODE_LABEL = 4,    /* labels/<name>.json: sample id */
   NODE_TAG = 5,      /* tags/<t>/: tag id */
   NODE_TAGFILE = 6,  /* tags/<t>/<name>.jpg: tag id + sample id */
+  NODE_VNODE = 7,    /* a provider path (vtree.h): vnode table number */
 };
 
 enum node_dir { DIR_SAMPLES = 1, DIR_LABELS, DIR_TAGS };
@@ -87,6 +88,7 @@ static inline bool node_from_ino(uint64_t ino, struct node *n)
     return n->id != 0;
   case NODE_LABEL:
   case NODE_TAG:
+  case NODE_VNODE:
     return n->id != 0;
   case NODE_TAGFILE:
     n->sample = ino & NODE_SAMPLE_MAX;

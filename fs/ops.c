@@ -8,6 +8,9 @@
  *   /labels/<n>.json        NODE_LABEL      store_labels_get -> labels_to_json
  *   /tags/<t>/              NODE_TAG        store tag members
  *   /tags/<t>/<n>.jpg       NODE_TAGFILE    the source file
+ *   /config, /views/...,    NODE_VNODE      a provider (vtree.h): the
+ *   /export/..., /cvat/...,                 table there says which file
+ *   /eval/..., /plots/...                   serves which path
  *
  * Gestures: mkdir/rmdir/rename under tags/ manage tags; rename of a sample
  * file into tags/<t>/ tags it; unlink in tags/<t>/ untags; writing a whole
@@ -34,6 +37,13 @@
 #include "fs.h"
 #include "names.h"
 #include "node.h"
+#include "views.h"
+#include "vtree.h"
+
+/* Attribute and entry lifetime of provider paths: their content follows
+ * store changes without per-inode invalidations, so keep it short. */
+#define VNODE_TTL 1.0
+#define VPATH_MAX 4096
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)  /* linux/fs.h */
@@ -98,8 +108,58 @@ static int render_label(struct store_txn *t, const struct sample *s,
   if (r < 0)
     return r;
   buf_reset(out);
+  {
+    /* Show each box's max IoU with its closest other box (views.h). */
+    double *iou;
+    uint64_t *partner;
+    size_t n, k = 0;
+    if (views_max_iou(t, &l, &iou, &partner, &n) == 0) {
+      for (size_t f = 0; f < l.n; f++)
+        for (size_t i = 0; i < l.f[f].n && k < n; i++, k++) {
+          l.f[f].d[i].has_max_iou = true;
+          l.f[f].d[i].max_iou = iou[k];
+          l.f[f].d[i].max_iou_id = partner[k];
+        }
+      free(iou);
+      free(partner);
+    }
+  }
   r = labels_to_json(&l, s->name, s->width, s->height, out);
   labels_free(&l);
+  return r;
+}
+
+/* A provider path: the vnode's full path, its provider and the rest. */
+struct vres {
+  char path[VPATH_MAX];
+  const struct provider *p;
+  const char *rest;
+};
+
+static int vresolve(struct fs_ctx *c, uint64_t ino, struct vres *v)
+{
+  int r = vnode_path(c, ino, v->path, sizeof(v->path));
+
+  if (r < 0)
+    return -ENOENT;  /* forgotten: a stale handle */
+  v->p = vtree_provider_of(v->path, &v->rest);
+  return v->p ? 0 : -ENOENT;
+}
+
+int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
+{
+  char *path = path_join(c->root, s->relpath);
+  int r = 0;
+
+  if (!path)
+    return -ENOMEM;
+  *ret_fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (*ret_fd < 0) {
+    r = -errno;
+    fs_error(c, "%s.jpg: cannot open source %s: %s", s->name, path,
+             strerror(errno));
+  }
+  free(path);
   return r;
 }
 
@@ -168,6 +228,38 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
     mt = s.labels_mtime_ns ? s.labels_mtime_ns : s.mtime_ns;
     buf_free(&b);
     break;
+  case NODE_VNODE: {
+    struct vres v;
+    struct vent e;
+    r = vresolve(c, st->st_ino, &v);
+    if (r == 0)
+      r = v.p->stat(c, t, v.rest, &e);
+    if (r < 0)
+      break;
+    st->st_nlink = e.kind == VENT_DIR ? 2 : 1;
+    if (e.mtime_ns)
+      mt = e.mtime_ns;
+    if (e.kind == VENT_DIR) {
+      st->st_mode = S_IFDIR | 0755;
+    } else if (e.kind == VENT_SAMPLE) {
+      r = visible_sample(t, e.sample_id, &s);
+      st->st_mode = S_IFREG | 0444;
+      st->st_size = (off_t)s.size;
+      mt = e.mtime_ns ? e.mtime_ns : s.mtime_ns;
+    } else {
+      struct gen_content *g;
+      r = gen_get(c, v.p, t, v.path, v.rest, e.key, &g);
+      if (r < 0)
+        break;
+      st->st_mode = S_IFREG | (e.kind == VENT_CTL ? 0644 : 0444);
+      st->st_size = (off_t)gen_size(g);
+      if (e.key == 0)
+        mt = time_now_ns();
+      vnode_content_changed(c, st->st_ino, e.key, gen_size(g), true);
+      gen_put(g);
+    }
+    break;
+  }
   }
   st->st_blocks = (st->st_size + 511) / 512;
   ts(&st->st_mtim, mt);
@@ -179,7 +271,9 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
 static double node_ttl(struct fs_ctx *c, const struct node *n)
 {
   /* status changes without any request of ours: never cache it. */
-  return n->kind == NODE_CTL && n->id == CTL_STATUS ? 0 : c->ttl;
+  if (n->kind == NODE_CTL && n->id == CTL_STATUS)
+    return 0;
+  return n->kind == NODE_VNODE ? MIN(VNODE_TTL, c->ttl) : c->ttl;
 }
 
 /* Resolves name in directory p into *ret. */
@@ -200,7 +294,41 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
         ret->id = root_entries[i].id;
         return 0;
       }
-    return -ENOENT;
+    /* fall through - to the provider tops */
+  case NODE_VNODE: {
+    struct vres v;
+    struct vent e;
+    const char *rest;
+    const struct provider *pv;
+    uint64_t ino;
+    if (p->kind == NODE_ROOT) {
+      if (strlen(name) >= sizeof(v.path))
+        return -ENAMETOOLONG;
+      strcpy(v.path, name);
+    } else {
+      size_t l;
+      r = vresolve(c, ino_of(p), &v);
+      if (r < 0)
+        return r;
+      l = strlen(v.path);
+      if (l + 1 + strlen(name) >= sizeof(v.path))
+        return -ENAMETOOLONG;
+      v.path[l] = '/';
+      strcpy(v.path + l + 1, name);
+    }
+    pv = vtree_provider_of(v.path, &rest);
+    if (!pv)
+      return -ENOENT;
+    r = pv->stat(c, t, rest, &e);
+    if (r < 0)
+      return r;
+    ino = vnode_ino(c, v.path);
+    if (!ino)
+      return -ENOMEM;
+    ret->kind = NODE_VNODE;
+    node_from_ino(ino, ret);
+    return 0;
+  }
   case NODE_DIR:
     if (p->id == DIR_SAMPLES || p->id == DIR_LABELS) {
       r = sample_by_file(t, name, p->id == DIR_SAMPLES ? ".jpg" : ".json", &s);
@@ -266,8 +394,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
   r = begin(c, false, &t);
   if (r == 0) {
     r = node_lookup(c, t, &p, name, &n);
-    if (r == 0)
+    if (r == 0) {
       r = entry_for(c, t, &n, &e);
+      if (r < 0 && n.kind == NODE_VNODE)
+        vnode_forget(c, ino_of(&n), 1);  /* the lookup it counted */
+    }
     store_txn_abort(t);
   }
   if (r < 0)
@@ -317,7 +448,41 @@ struct dirfill {
   char *buf;
   size_t size, used;
   bool plus, full;
+  mode_t vmode;        /* type of the provider entry being added */
+  char *vbase;         /* listing a provider directory: its full path */
 };
+
+static bool add_entry(struct dirfill *d, const char *name,
+                      const struct node *n, off_t next);
+
+/* One entry of a provider directory. */
+static int add_vent(const char *name, const struct vent *e, uint64_t cookie,
+                    void *ud)
+{
+  struct dirfill *d = ud;
+  struct node n = { .kind = NODE_VNODE };
+  char path[VPATH_MAX];
+  bool ok;
+
+  (void)e;
+  if ((size_t)snprintf(path, sizeof(path), "%s%s%s", d->vbase,
+                       *d->vbase ? "/" : "", name) >= sizeof(path))
+    return 0;  /* unreachable name: skip */
+  d->vmode = e->kind == VENT_DIR ? S_IFDIR : S_IFREG;
+  if (d->plus) {
+    uint64_t ino = vnode_ino(d->c, path);
+    if (!ino)
+      return 1;
+    node_from_ino(ino, &n);
+    ok = add_entry(d, name, &n, (off_t)(cookie + 2));
+  } else {
+    /* Plain readdir only reports a type; no inode needs to exist yet. */
+    n.id = 0;
+    ok = add_entry(d, name, NULL, (off_t)(cookie + 2));
+  }
+  d->vmode = 0;
+  return ok ? 0 : 1;
+}
 
 /* Adds one entry; `next` is the cookie that resumes after it.  Returns
  * false once the reply buffer is full. */
@@ -329,8 +494,11 @@ static bool add_entry(struct dirfill *d, const char *name,
   if (d->plus) {
     struct fuse_entry_param e;
     if (n) {
-      if (entry_for(d->c, d->t, n, &e) < 0)
+      if (entry_for(d->c, d->t, n, &e) < 0) {
+        if (n->kind == NODE_VNODE)
+          vnode_forget(d->c, ino_of(n), 1);
         return true;  /* vanished meanwhile: skip it */
+      }
     } else {
       memset(&e, 0, sizeof(e));
       e.attr.st_mode = S_IFDIR;
@@ -341,12 +509,18 @@ static bool add_entry(struct dirfill *d, const char *name,
     struct stat st;
     memset(&st, 0, sizeof(st));
     st.st_ino = n ? ino_of(n) : 0;
-    st.st_mode = (n && (n->kind == NODE_ROOT || n->kind == NODE_DIR ||
-                        n->kind == NODE_TAG)) || !n ? S_IFDIR : S_IFREG;
+    if (d->vmode)
+      st.st_mode = d->vmode;  /* a provider entry */
+    else
+      st.st_mode = !n || n->kind == NODE_ROOT || n->kind == NODE_DIR ||
+                   n->kind == NODE_TAG || n->kind == NODE_VNODE
+                       ? S_IFDIR : S_IFREG;
     need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used,
                              name, &st, next);
   }
   if (need > d->size - d->used) {
+    if (d->plus && n && n->kind == NODE_VNODE)
+      vnode_forget(d->c, ino_of(n), 1);  /* not sent: not looked up */
     d->full = true;
     return false;
   }
@@ -377,9 +551,31 @@ static int fill_dir(struct dirfill *d, const struct node *dir, off_t off)
       n.id = root_entries[i].id;
       n.sample = 0;
       if (!add_entry(d, root_entries[i].name, &n, (off_t)i + 3))
+        return 0;
+    }
+    /* Then the provider tops, as provider entries of the root. */
+    d->vbase = "";
+    for (size_t i = 0; vtree_providers[i]; i++) {
+      uint64_t cookie = ARRAY_SIZE(root_entries) + 1 + i;
+      struct vent e;
+      if ((uint64_t)off >= cookie + 2 ||
+          vtree_providers[i]->stat(d->c, d->t, "", &e) < 0)
+        continue;
+      if (add_vent(vtree_providers[i]->name, &e, cookie, d))
         break;
     }
     return 0;
+  }
+  if (dir->kind == NODE_VNODE) {
+    struct vres v;
+    r = vresolve(d->c, ino_of(dir), &v);
+    if (r < 0)
+      return r;
+    d->vbase = v.path;
+    r = v.p->list(d->c, d->t, v.rest, off <= 2 ? 0 : (uint64_t)off - 2,
+                  add_vent, d);
+    d->vbase = NULL;
+    return r < 0 ? r : 0;
   }
   r = store_iter_new(d->t, &it);
   if (r < 0)
@@ -484,6 +680,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
     fuse_reply_err(req, ENOENT);
     return;
   }
+  if (n.kind == NODE_VNODE) {
+    /* Provider listings follow store changes with no invalidation of
+     * their own: always ask us. */
+    fuse_reply_open(req, fi);
+    return;
+  }
   if (n.kind != NODE_ROOT && n.kind != NODE_DIR && n.kind != NODE_TAG) {
     fuse_reply_err(req, ENOTDIR);
     return;
@@ -505,6 +707,10 @@ struct fh {
   struct buf buf;      /* rendered content, or the JSON being written */
   bool writable, dirty;
   int bad;             /* a write was already rejected: -EINVAL */
+  struct gen_content *gen;          /* generated content being read */
+  const struct provider *prov;      /* writable control file: its provider */
+  char *vpath;                      /* ... and its path below it (owned) */
+  bool ctl_done;                    /* the command was already carried out */
 };
 
 static struct fh *fh_of(struct fuse_file_info *fi)
@@ -519,7 +725,70 @@ static void fh_free(struct fh *h)
   if (h->fd >= 0)
     close(h->fd);
   buf_free(&h->buf);
+  gen_put(h->gen);
+  free(h->vpath);
   free(h);
+}
+
+static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
+                      struct fh *h, struct fuse_file_info *fi)
+{
+  int acc = fi->flags & O_ACCMODE;
+  struct sample s;
+  struct vres v;
+  struct vent e;
+  int r = vresolve(c, ino, &v);
+
+  if (r == 0)
+    r = v.p->stat(c, t, v.rest, &e);
+  if (r < 0)
+    return r;
+  switch (e.kind) {
+  case VENT_DIR:
+    return -EISDIR;
+  case VENT_SAMPLE:
+    if (acc != O_RDONLY)
+      return -EACCES;
+    r = visible_sample(t, e.sample_id, &s);
+    if (r == 0)
+      r = open_sample_source(c, &s, &h->fd);
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    return r;
+  case VENT_CTL:
+    if (acc != O_RDONLY) {
+      if (!v.p->write)
+        return -EACCES;
+      h->prov = v.p;
+      h->vpath = strdup(v.rest);
+      if (!h->vpath)
+        return -ENOMEM;
+      h->writable = true;
+      buf_init(&h->buf, 1 << 20);
+      fi->direct_io = 1;
+      return 0;
+    }
+    /* fall through - reading a control file shows its generated text */
+  case VENT_FILE:
+    if (acc != O_RDONLY)
+      return -EACCES;
+    r = gen_get(c, v.p, t, v.path, v.rest, e.key, &h->gen);
+    if (r < 0)
+      return r;
+    fi->noflush = 1;
+    if (e.key == 0 || e.kind == VENT_CTL) {
+      fi->direct_io = 1;
+    } else if (vnode_content_changed(c, ino, e.key, gen_size(h->gen), true)) {
+      /* The kernel may hold the old size and pages: read this open
+       * directly and have the cached attributes and pages dropped. */
+      fi->direct_io = 1;
+      notify_inode(c, ino, true);
+    } else {
+      fi->keep_cache = 1;
+    }
+    return 0;
+  }
+  return -EIO;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -550,7 +819,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   switch (n.kind) {
   case NODE_SAMPLE:
   case NODE_TAGFILE: {
-    char *path;
     if (acc != O_RDONLY) {
       r = -EACCES;  /* images are read-only; tag with mv instead */
       break;
@@ -558,18 +826,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     r = visible_sample(t, n.kind == NODE_SAMPLE ? n.id : n.sample, &s);
     if (r < 0)
       break;
-    path = path_join(c->root, s.relpath);
-    if (!path) {
-      r = -ENOMEM;
-      break;
-    }
-    h->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (h->fd < 0) {
-      r = -errno;
-      fs_error(c, "samples/%s.jpg: cannot open source %s: %s", s.name, path,
-               strerror(errno));
-    }
-    free(path);
+    r = open_sample_source(c, &s, &h->fd);
     /* The source is immutable while its size and mtime match the store:
      * keep the page cache across opens. */
     fi->keep_cache = 1;
@@ -603,6 +860,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fi->direct_io = n.id == CTL_STATUS;
     fi->noflush = 1;
     break;
+  case NODE_VNODE:
+    r = open_vnode(c, t, ino, h, fi);
+    break;
   default:
     r = -EISDIR;
   }
@@ -631,6 +891,22 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     bv.buf[0].fd = h->fd;
     bv.buf[0].pos = off;
     fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+    return;
+  }
+  if (h->gen) {
+    uint64_t gs = gen_size(h->gen);
+    if (off < 0 || (uint64_t)off >= gs) {
+      fuse_reply_buf(req, NULL, 0);
+    } else if (gen_fd(h->gen) >= 0) {
+      struct fuse_bufvec bv = FUSE_BUFVEC_INIT(MIN(size, gs - (uint64_t)off));
+      bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+      bv.buf[0].fd = gen_fd(h->gen);
+      bv.buf[0].pos = off;
+      fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+    } else {
+      fuse_reply_buf(req, gen_mem(h->gen) + off,
+                     MIN(size, gs - (uint64_t)off));
+    }
     return;
   }
   if (off < 0 || (size_t)off >= h->buf.len) {
@@ -722,6 +998,47 @@ static int check_labels(struct fs_ctx *c, struct fh *h)
   return r;
 }
 
+/* Control files take a whole document.  A command file (cvat/push, ...)
+ * acts on the first write that ends a line, so `echo x > file` gets its
+ * answer from write(2); other documents (config) are checked there and
+ * applied at close. */
+static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
+                      size_t size, off_t off)
+{
+  struct fs_ctx *c = ctx(req);
+  int r = 0;
+
+  if (h->ctl_done || h->bad) {
+    fuse_reply_err(req, h->bad ? -h->bad : EBUSY);
+    return;
+  }
+  if (off < 0 || (size_t)off != h->buf.len) {
+    fuse_reply_err(req, EINVAL);  /* documents are written front to back */
+    return;
+  }
+  r = buf_append(&h->buf, data, size);
+  if (r < 0) {
+    fuse_reply_err(req, r == -E2BIG ? EFBIG : -r);
+    return;
+  }
+  h->dirty = true;
+  if (h->buf.len && h->buf.data[h->buf.len - 1] == '\n') {
+    if (h->prov->command) {
+      r = h->prov->write(c, h->vpath, h->buf.data, h->buf.len);
+      h->ctl_done = true;
+      h->dirty = false;
+    } else if (h->prov->check) {
+      r = h->prov->check(c, h->vpath, h->buf.data, h->buf.len);
+      if (r < 0)
+        h->bad = r;
+    }
+  }
+  if (r < 0)
+    fuse_reply_err(req, -r);
+  else
+    fuse_reply_write(req, size);
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
                      size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -731,6 +1048,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
   (void)ino;
   if (!h->writable) {
     fuse_reply_err(req, EBADF);
+    return;
+  }
+  if (h->prov) {
+    write_ctl(req, h, data, size, off);
     return;
   }
   if (off < 0 || (uint64_t)off + size > LABELS_MAX_JSON) {
@@ -781,6 +1102,11 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   if (h->writable && h->bad) {
     r = h->bad;  /* already rejected and logged at write */
     h->dirty = false;
+  } else if (h->prov && h->dirty) {
+    h->dirty = false;
+    h->ctl_done = true;
+    r = h->prov->write(c, h->vpath, h->buf.data ? h->buf.data : "",
+                       h->buf.len);
   } else if (h->writable && h->dirty) {
     h->dirty = false;
     r = commit_labels(c, h);
@@ -822,6 +1148,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     struct fh *h = fi ? fh_of(fi) : NULL;
     if (!h || !h->writable) {
       fuse_reply_err(req, n.kind == NODE_LABEL ? EINVAL : EACCES);
+      return;
+    }
+    if (h->prov) {
+      if (attr->st_size != 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+      }
+      buf_reset(&h->buf);
+      reply_attr(req, c, &n);
       return;
     }
     if ((uint64_t)attr->st_size > LABELS_MAX_JSON) {
@@ -929,6 +1264,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
   struct store_txn *t = NULL;
   struct node src, dst;
   struct sample s;
+  char *moved_vpath = NULL;
   int r;
 
   if (flags & ~(unsigned)RENAME_NOREPLACE) {
@@ -949,6 +1285,48 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     r = store_tag_rename(t, name, newname);
     if (r == -EINVAL)
       fs_error(c, "mv tags/%s tags/%s: not a valid tag name", name, newname);
+    goto done;
+  }
+  if (dst.kind == NODE_TAG && src.kind == NODE_VNODE) {
+    /* mv views/<v>/<file> tags/t/ (or any provider file that shows a
+     * sample): tag the sample; the view keeps showing it. */
+    struct vres v;
+    struct vent e;
+    char want[NAME_MAX + 2];
+    size_t l;
+    r = vresolve(c, parent, &v);
+    l = strlen(v.path);
+    if (r == 0 && l + 1 + strlen(name) >= sizeof(v.path))
+      r = -ENAMETOOLONG;
+    if (r < 0)
+      goto done;
+    v.path[l] = '/';
+    strcpy(v.path + l + 1, name);
+    v.p = vtree_provider_of(v.path, &v.rest);
+    r = v.p ? v.p->stat(c, t, v.rest, &e) : -ENOENT;
+    if (r == 0 && (e.kind == VENT_DIR || e.kind == VENT_CTL || !e.sample_id))
+      r = -EPERM;
+    if (r == 0)
+      r = visible_sample(t, e.sample_id, &s);
+    if (r < 0) {
+      if (r == -EPERM)
+        fs_error(c, "mv %s: only image files can be moved into tags/", name);
+      goto done;
+    }
+    snprintf(want, sizeof(want), "%s.jpg", s.name);
+    if (strcmp(newname, name) != 0 && strcmp(newname, want) != 0) {
+      r = -EINVAL;
+      fs_error(c, "mv %s -> %s: move into the tag directory without "
+               "renaming", name, newname);
+      goto done;
+    }
+    r = store_tag_has(t, dst.id, s.id);
+    if (r == 1 && (flags & RENAME_NOREPLACE))
+      r = -EEXIST;
+    else if (r >= 0)
+      r = store_tag_add(t, dst.id, s.id);
+    if (r >= 0)
+      moved_vpath = strdup(v.path);
     goto done;
   }
   if (dst.kind == NODE_TAG ||
@@ -1002,6 +1380,9 @@ out:
   store_txn_abort(t);
   if (r >= 0 && src.kind == NODE_DIR && src.id == DIR_SAMPLES)
     fs_sample_gen_bump(c, s.id);  /* see node.h: before the reply */
+  if (r >= 0 && moved_vpath)
+    vnode_detach(c, moved_vpath);  /* likewise for provider files */
+  free(moved_vpath);
   fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
@@ -1033,6 +1414,27 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
   (void)mode;
   (void)rdev;
   refuse_create(req, parent, name);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+  struct node n;
+
+  /* Only provider paths hold per-inode state. */
+  if (node_from_ino(ino, &n) && n.kind == NODE_VNODE)
+    vnode_forget(ctx(req), ino, nlookup);
+  fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+                            struct fuse_forget_data *forgets)
+{
+  struct node n;
+
+  for (size_t i = 0; i < count; i++)
+    if (node_from_ino(forgets[i].ino, &n) && n.kind == NODE_VNODE)
+      vnode_forget(ctx(req), forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1072,6 +1474,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 const struct fuse_lowlevel_ops curatefs_ops = {
   .init = op_init,
   .lookup = op_lookup,
+  .forget = op_forget,
+  .forget_multi = op_forget_multi,
   .getattr = op_getattr,
   .setattr = op_setattr,
   .opendir = op_opendir,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "views.h"
 
 int render_readme(struct fs_ctx *c, struct buf *out)
 {
@@ -18,6 +19,10 @@ int render_readme(struct fs_ctx *c, struct buf *out)
     "samples/<name>.jpg    every image, the original bytes\n"
     "labels/<name>.json    its labels; write a whole new JSON to replace them\n"
     "tags/<tag>/           the samples carrying a tag\n"
+    "views/unique/         the most unique images, ranked (0001-<name>.jpg)\n"
+    "views/near-duplicates/ groups of near-identical images (<group>-<name>)\n"
+    "views/dupes/          images with overlapping boxes, drawn on the image\n"
+    "config                settings: cat it; echo 'key = value' > config\n"
     "status                counts per tag and class, import state, errors\n"
     "\n"
     "Tagging\n"
@@ -27,6 +32,7 @@ int render_readme(struct fs_ctx *c, struct buf *out)
     "  rm tags/reannotate/x.jpg              untag (rm -r tags/t/* untags all)\n"
     "  rmdir tags/reannotate                 delete an empty tag\n"
     "  mv tags/old tags/new                  rename a tag\n"
+    "  mv views/dupes/x.jpg tags/reannotate/ any view file tags its sample\n"
     "\n"
     "Labels\n"
     "  Boxes are pixels: \"bbox\": [x, y, width, height] from the top-left.\n"
@@ -93,6 +99,10 @@ int render_status(struct fs_ctx *c, struct buf *out)
   sc.out = out;
   store_counts_each(t, status_count, &sc);
   store_txn_abort(t);
+
+  buf_puts(out, "\nviews:\n");
+  if (c->views)
+    views_progress(c->views, out);
 
   buf_puts(out, "\nrecent errors:\n");
   pthread_mutex_lock(&c->mu);

@@ -51,6 +51,11 @@ def expect_errno(code, fn, *args):
     raise AssertionError("expected %s, call succeeded" % errno.errorcode[code])
 
 
+# Every entry of the mount's root, sorted.
+ROOT_ENTRIES = sorted(["README.txt", "config", "labels", "samples", "status",
+                       "tags", "views"])
+
+
 def eq(a, b, what=""):
     if a != b:
         raise AssertionError("%s: %r != %r" % (what, a, b))

@@ -165,7 +165,8 @@ TEST(invalid_inodes_rejected)
     0x0600000000000001ULL,  /* tag file with tag 0 */
     0x0600010000000000ULL,  /* tag file with sample 0 */
     0x0600000000000000ULL,
-    0x0700000000000001ULL,  /* unknown kinds */
+    0x0700000000000000ULL,  /* a vnode number 0 is never handed out */
+    0x0900000000000001ULL,  /* unknown kinds */
     0x0800000000000001ULL,
     0xFF00000000000001ULL,
     0xFFFFFFFFFFFFFFFFULL,

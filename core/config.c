@@ -1,0 +1,427 @@
+/* config.c - the settings table, its validation and its text form (see
+ * config.h).  Stored values live in store settings under "cfg:<key>";
+ * secrets live in a mutex-guarded table in memory only. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every key of the program.  Defaults are documented in docs/USER-GUIDE.md;
+ * the near-duplicate threshold comes from the measurement in core/neardup.h. */
+static const struct config_key keys[] = {
+  { "unique.count", CFG_INT, "100", 0, 10000000, NULL,
+    "samples in views/unique (0 = all, ranked)" },
+  { "neardup.threshold", CFG_FLOAT, "0.06", 0, 2, NULL,
+    "cosine distance at or below which two images are near-duplicates" },
+  { "dupes.iou", CFG_FLOAT, "0.75", 0, 1, NULL,
+    "IoU above which two boxes of one sample count as duplicates" },
+  { "dupes.classes", CFG_ENUM, "same", 0, 0, "same|all",
+    "compare boxes of the same class only, or of all classes" },
+  { "dupes.field", CFG_STRING, "", 0, 0, NULL,
+    "label field searched for duplicate boxes (empty = every field)" },
+  { "export.field", CFG_STRING, "ground_truth", 0, 0, NULL,
+    "label field written by export/" },
+  { "export.train", CFG_STRING, "train", 0, 0, NULL,
+    "tag that makes the train subset of exports" },
+  { "export.val", CFG_STRING, "val", 0, 0, NULL,
+    "tag that makes the val subset of exports" },
+  { "export.test", CFG_STRING, "test", 0, 0, NULL,
+    "tag that makes the test subset of exports" },
+  { "eval.gt_field", CFG_STRING, "ground_truth", 0, 0, NULL,
+    "ground-truth field of evaluations" },
+  { "eval.pred_field", CFG_STRING, "predictions", 0, 0, NULL,
+    "prediction field of evaluations" },
+  { "eval.iou", CFG_FLOAT, "0.5", 0.05, 0.95, NULL,
+    "IoU at which a prediction matches a ground-truth box" },
+  { "plots.color_by", CFG_ENUM, "tag", 0, 0, "tag|class",
+    "colour of points in plots/embeddings.jpg" },
+  { "cvat.url", CFG_STRING, "", 0, 0, NULL,
+    "CVAT server, e.g. https://app.cvat.ai (or CVAT_URL)" },
+  { "cvat.username", CFG_STRING, "", 0, 0, NULL,
+    "CVAT user for password login (or CVAT_USERNAME)" },
+  { "cvat.password", CFG_SECRET, "", 0, 0, NULL,
+    "write-only, kept in memory only (or CVAT_PASSWORD)" },
+  { "cvat.token", CFG_SECRET, "", 0, 0, NULL,
+    "personal access token, write-only, memory only (or CVAT_TOKEN)" },
+  { "cvat.org", CFG_STRING, "", 0, 0, NULL,
+    "CVAT organization slug (empty = personal workspace)" },
+  { "cvat.ca_bundle", CFG_STRING, "", 0, 0, NULL,
+    "CA bundle file for TLS verification (empty = system CAs)" },
+  { "cvat.project", CFG_STRING, "curatefs", 0, 0, NULL,
+    "CVAT project that receives pushed tasks" },
+  { "cvat.segment_size", CFG_INT, "100", 1, 100000, NULL,
+    "frames per CVAT job" },
+  { "cvat.assignees", CFG_STRING, "", 0, 0, NULL,
+    "comma-separated CVAT users, jobs assigned round-robin" },
+  { "cvat.field", CFG_STRING, "ground_truth", 0, 0, NULL,
+    "label field pushed to and pulled from CVAT" },
+};
+
+const struct config_key *config_keys(size_t *ret_n)
+{
+  *ret_n = ARRAY_SIZE(keys);
+  return keys;
+}
+
+const struct config_key *config_key_find(const char *name)
+{
+  for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+    if (strcmp(keys[i].name, name) == 0)
+      return &keys[i];
+  return NULL;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (err && errlen) {
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -EINVAL;
+}
+
+int config_check(const struct config_key *k, const char *val, char *err,
+                 size_t errlen)
+{
+  char *end;
+
+  if (strlen(val) > 1000)
+    return fail(err, errlen, "%s: value too long (at most 1000 bytes)",
+                k->name);
+  for (const char *p = val; *p; p++)
+    if ((unsigned char)*p < 0x20)
+      return fail(err, errlen, "%s: control character in value", k->name);
+  switch (k->type) {
+  case CFG_INT: {
+    long long v;
+    errno = 0;
+    v = strtoll(val, &end, 10);
+    if (!*val || *end || errno || v < k->min || v > k->max)
+      return fail(err, errlen, "%s: \"%s\" is not an integer in [%.0f, %.0f]",
+                  k->name, val, k->min, k->max);
+    return 0;
+  }
+  case CFG_FLOAT: {
+    double v = strtod(val, &end);
+    if (!*val || *end || !isfinite(v) || v < k->min || v > k->max)
+      return fail(err, errlen, "%s: \"%s\" is not a number in [%g, %g]",
+                  k->name, val, k->min, k->max);
+    return 0;
+  }
+  case CFG_BOOL:
+    if (strcmp(val, "true") && strcmp(val, "false"))
+      return fail(err, errlen, "%s: \"%s\" is not true or false", k->name,
+                  val);
+    return 0;
+  case CFG_ENUM: {
+    size_t vl = strlen(val);
+    for (const char *p = k->choices; *p;) {
+      const char *e = strchr(p, '|');
+      size_t l = e ? (size_t)(e - p) : strlen(p);
+      if (l == vl && strncmp(p, val, l) == 0)
+        return 0;
+      p += l + (e ? 1 : 0);
+    }
+    return fail(err, errlen, "%s: \"%s\" is not one of %s", k->name, val,
+                k->choices);
+  }
+  case CFG_STRING:
+  case CFG_SECRET:
+    return 0;
+  }
+  return -EINVAL;
+}
+
+static void setting_key(const char *name, char *out, size_t outlen)
+{
+  snprintf(out, outlen, "cfg:%s", name);
+}
+
+int config_get(struct store_txn *t, const char *name, char **ret)
+{
+  const struct config_key *k = config_key_find(name);
+  char sk[128];
+  int r;
+
+  *ret = NULL;
+  if (!k)
+    return -ENOENT;
+  if (k->type == CFG_SECRET)
+    return -EPERM;
+  setting_key(name, sk, sizeof(sk));
+  r = store_setting_get(t, sk, ret);
+  if (r == 0 && config_check(k, *ret, NULL, 0) < 0) {
+    free(*ret);  /* damaged or from an older build: fall back */
+    *ret = NULL;
+    r = -ENOENT;
+  }
+  if (r == -ENOENT) {
+    *ret = strdup(k->def);
+    return *ret ? 0 : -ENOMEM;
+  }
+  return r;
+}
+
+int64_t config_get_int(struct store_txn *t, const char *name)
+{
+  char *v = NULL;
+  int64_t x = 0;
+
+  if (config_get(t, name, &v) == 0)
+    x = strtoll(v, NULL, 10);
+  free(v);
+  return x;
+}
+
+double config_get_float(struct store_txn *t, const char *name)
+{
+  char *v = NULL;
+  double x = 0;
+
+  if (config_get(t, name, &v) == 0)
+    x = strtod(v, NULL);
+  free(v);
+  return x;
+}
+
+bool config_get_bool(struct store_txn *t, const char *name)
+{
+  char *v = NULL;
+  bool x = false;
+
+  if (config_get(t, name, &v) == 0)
+    x = strcmp(v, "true") == 0;
+  free(v);
+  return x;
+}
+
+void config_get_str(struct store_txn *t, const char *name, char *out,
+                    size_t outlen)
+{
+  char *v = NULL;
+
+  if (outlen)
+    out[0] = '\0';
+  if (config_get(t, name, &v) == 0 && outlen)
+    snprintf(out, outlen, "%s", v);
+  free(v);
+}
+
+int config_render(struct store_txn *t, struct buf *out)
+{
+  int r = buf_puts(out,
+    "# curatefs settings: write \"key = value\" lines to change them\n"
+    "# (a bad line refuses the whole write; \"key =\" restores the default).\n"
+    "\n");
+
+  for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(keys); i++) {
+    const struct config_key *k = &keys[i];
+    char *v = NULL;
+    char sv[8];
+    if (k->type == CFG_SECRET) {
+      r = buf_printf(out, "%s = %s  # %s\n", k->name,
+                     config_secret_get(k->name, sv, sizeof(sv)) ? "(set)"
+                                                                 : "(unset)",
+                     k->comment);
+      continue;
+    }
+    r = config_get(t, k->name, &v);
+    if (r >= 0)
+      r = buf_printf(out, "%s = %s  # %s\n", k->name, v, k->comment);
+    free(v);
+  }
+  return r < 0 ? r : 0;
+}
+
+static char *trim(char *s)
+{
+  char *e;
+
+  while (*s == ' ' || *s == '\t')
+    s++;
+  e = s + strlen(s);
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+    *--e = '\0';
+  return s;
+}
+
+/* One parsed line. */
+struct cfg_line {
+  const struct config_key *k;
+  char *val;
+};
+
+int config_apply(struct store_txn *t, const char *doc, size_t len,
+                 char *err, size_t errlen, unsigned *ret_changed)
+{
+  struct cfg_line *lines = NULL;
+  size_t nl = 0, cap = 0, lineno = 0;
+  char *copy, *p, *save = NULL;
+  unsigned changed = 0;
+  int r = 0;
+
+  *ret_changed = 0;
+  if (memchr(doc, '\0', len))
+    return fail(err, errlen, "NUL byte in config text");
+  copy = malloc(len + 1);
+  if (!copy)
+    return -ENOMEM;
+  memcpy(copy, doc, len);
+  copy[len] = '\0';
+  /* Pass 1: parse and check every line; nothing is applied yet. */
+  for (p = copy; r == 0 && p; p = save) {
+    char *line = p, *eq, *name, *val, *hash;
+    save = strchr(p, '\n');
+    if (save)
+      *save++ = '\0';
+    lineno++;
+    line = trim(line);
+    if (!*line || *line == '#')
+      continue;
+    eq = strchr(line, '=');
+    if (!eq) {
+      r = fail(err, errlen, "line %zu: expected \"key = value\"", lineno);
+      break;
+    }
+    *eq = '\0';
+    name = trim(line);
+    val = eq + 1;
+    /* A trailing "  # comment" (as `config` shows) is not part of the
+     * value; a '#' inside a value needs no space before it. */
+    hash = strstr(val, " #");
+    if (!hash)
+      hash = strstr(val, "\t#");
+    if (hash)
+      *hash = '\0';
+    val = trim(val);
+    const struct config_key *k = config_key_find(name);
+    if (!k) {
+      r = fail(err, errlen, "line %zu: unknown key \"%.100s\"", lineno, name);
+      break;
+    }
+    /* Reading `config` and writing it back must work: a rendered secret
+     * placeholder leaves the secret as it is. */
+    if (k->type == CFG_SECRET &&
+        (strcmp(val, "(set)") == 0 || strcmp(val, "(unset)") == 0))
+      continue;
+    if (*val && (r = config_check(k, val, err, errlen)) < 0) {
+      char tmp[300];
+      snprintf(tmp, sizeof(tmp), "line %zu: %s", lineno, err);
+      snprintf(err, errlen, "%s", tmp);
+      break;
+    }
+    if (nl == cap) {
+      struct cfg_line *nlp;
+      cap = cap ? cap * 2 : 16;
+      nlp = realloc(lines, cap * sizeof(*lines));
+      if (!nlp) {
+        r = -ENOMEM;
+        break;
+      }
+      lines = nlp;
+    }
+    lines[nl].k = k;
+    lines[nl].val = val;
+    nl++;
+  }
+  /* Pass 2: store. */
+  for (size_t i = 0; r == 0 && i < nl; i++) {
+    const struct config_key *k = lines[i].k;
+    char sk[128], *old = NULL;
+    if (k->type == CFG_SECRET) {
+      char cur[8];
+      bool was = config_secret_get(k->name, cur, sizeof(cur));
+      if (was || *lines[i].val)
+        changed++;
+      continue;  /* applied after the transaction is known good */
+    }
+    if (config_get(t, k->name, &old) == 0 && strcmp(old, *lines[i].val ? lines[i].val : k->def))
+      changed++;
+    free(old);
+    setting_key(k->name, sk, sizeof(sk));
+    r = *lines[i].val ? store_setting_set(t, sk, lines[i].val)
+                      : store_setting_del(t, sk);
+  }
+  if (r == 0)
+    for (size_t i = 0; i < nl; i++)
+      if (lines[i].k->type == CFG_SECRET)
+        config_secret_set(lines[i].k->name, lines[i].val);
+  free(lines);
+  /* The copy held the values, secrets included: wipe before freeing. */
+  memset(copy, 0, len);
+  free(copy);
+  *ret_changed = changed;
+  return r;
+}
+
+/* ---- secrets ---- */
+
+static pthread_mutex_t secret_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *secret_vals[ARRAY_SIZE(keys)];
+
+static ptrdiff_t secret_index(const char *name)
+{
+  for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+    if (keys[i].type == CFG_SECRET && strcmp(keys[i].name, name) == 0)
+      return (ptrdiff_t)i;
+  return -1;
+}
+
+static void wipe_free(char *s)
+{
+  if (s) {
+    memset(s, 0, strlen(s));
+    free(s);
+  }
+}
+
+void config_secret_set(const char *name, const char *val)
+{
+  ptrdiff_t i = secret_index(name);
+
+  if (i < 0)
+    return;
+  pthread_mutex_lock(&secret_mu);
+  wipe_free(secret_vals[i]);
+  secret_vals[i] = val && *val ? strdup(val) : NULL;
+  pthread_mutex_unlock(&secret_mu);
+}
+
+bool config_secret_get(const char *name, char *out, size_t outlen)
+{
+  ptrdiff_t i = secret_index(name);
+  bool set = false;
+
+  if (outlen)
+    out[0] = '\0';
+  if (i < 0)
+    return false;
+  pthread_mutex_lock(&secret_mu);
+  if (secret_vals[i]) {
+    set = true;
+    if (outlen)
+      snprintf(out, outlen, "%s", secret_vals[i]);
+  }
+  pthread_mutex_unlock(&secret_mu);
+  return set;
+}
+
+void config_secret_clear(void)
+{
+  pthread_mutex_lock(&secret_mu);
+  for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+    wipe_free(secret_vals[i]);
+    secret_vals[i] = NULL;
+  }
+  pthread_mutex_unlock(&secret_mu);
+}

@@ -1,0 +1,586 @@
+/* views.c - computes and caches the lists behind views/ (see views.h).
+ * Reads the store, settings (config.h), labels and embeddings; knows
+ * nothing of files or FUSE. */
+#include "views.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "iou.h"
+#include "knn.h"
+#include "uniqueness.h"
+#include "labels.h"
+
+struct view_slot {
+  struct view_list *cur;   /* last result, or NULL */
+  uint64_t fp;             /* the inputs it was computed from */
+  bool busy;               /* a computation is running */
+  uint64_t done, total;    /* its progress */
+  double seconds;          /* how long the last computation took */
+};
+
+struct views {
+  struct store *s;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct view_slot slot[VIEW_KINDS];
+};
+
+static const char *const view_names[VIEW_KINDS] = {
+  "unique", "near-duplicates", "dupes",
+};
+
+int views_new(struct store *s, struct views **ret)
+{
+  struct views *v = calloc(1, sizeof(*v));
+
+  if (!v)
+    return -ENOMEM;
+  v->s = s;
+  pthread_mutex_init(&v->mu, NULL);
+  pthread_cond_init(&v->cv, NULL);
+  *ret = v;
+  return 0;
+}
+
+static void list_free(struct view_list *l)
+{
+  if (!l)
+    return;
+  free(l->items);
+  free(l->by_sample);
+  free(l->pos);
+  free(l);
+}
+
+void view_list_put(struct view_list *l)
+{
+  if (l && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    list_free(l);
+}
+
+void views_free(struct views *v)
+{
+  if (!v)
+    return;
+  for (int i = 0; i < VIEW_KINDS; i++)
+    view_list_put(v->slot[i].cur);
+  pthread_mutex_destroy(&v->mu);
+  pthread_cond_destroy(&v->cv);
+  free(v);
+}
+
+/* ---- list helpers ---- */
+
+static struct view_list *list_new(void)
+{
+  struct view_list *l = calloc(1, sizeof(*l));
+  if (l)
+    l->refs = 1;
+  return l;
+}
+
+static int list_add(struct view_list *l, size_t *cap, uint64_t sid,
+                    uint32_t rank)
+{
+  if (l->n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 64;
+    struct view_item *ni = realloc(l->items, nc * sizeof(*ni));
+    if (!ni)
+      return -ENOMEM;
+    l->items = ni;
+    *cap = nc;
+  }
+  l->items[l->n].sample_id = sid;
+  l->items[l->n].rank = rank;
+  l->n++;
+  return 0;
+}
+
+static const struct view_list *sort_ctx;
+
+static int cmp_pos(const void *a, const void *b)
+{
+  uint64_t x = sort_ctx->items[*(const uint32_t *)a].sample_id;
+  uint64_t y = sort_ctx->items[*(const uint32_t *)b].sample_id;
+  return x < y ? -1 : x > y;
+}
+
+/* Builds the sample -> position index. */
+static int list_index(struct view_list *l)
+{
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+  if (l->n == 0)
+    return 0;
+  l->pos = malloc(l->n * sizeof(*l->pos));
+  l->by_sample = malloc(l->n * sizeof(*l->by_sample));
+  if (!l->pos || !l->by_sample)
+    return -ENOMEM;
+  for (size_t i = 0; i < l->n; i++)
+    l->pos[i] = (uint32_t)i;
+  /* qsort has no context argument; the sort is short, so serialise. */
+  pthread_mutex_lock(&mu);
+  sort_ctx = l;
+  qsort(l->pos, l->n, sizeof(*l->pos), cmp_pos);
+  pthread_mutex_unlock(&mu);
+  for (size_t i = 0; i < l->n; i++)
+    l->by_sample[i] = l->items[l->pos[i]].sample_id;
+  return 0;
+}
+
+ptrdiff_t view_list_find(const struct view_list *l, uint64_t sid)
+{
+  size_t lo = 0, hi = l->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (l->by_sample[mid] < sid)
+      lo = mid + 1;
+    else if (l->by_sample[mid] > sid)
+      hi = mid;
+    else
+      return (ptrdiff_t)l->pos[mid];
+  }
+  return -1;
+}
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+  h ^= x + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdULL;
+}
+
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+  for (; *s; s++)
+    h = mix(h, (unsigned char)*s);
+  return h;
+}
+
+/* ---- duplicate boxes ---- */
+
+struct iou_settings {
+  double thresh;
+  bool all_classes;
+  char field[LABELS_MAX_FIELD_NAME + 1];
+};
+
+static void iou_settings(struct store_txn *t, struct iou_settings *is)
+{
+  char cls[16];
+
+  is->thresh = config_get_float(t, "dupes.iou");
+  config_get_str(t, "dupes.classes", cls, sizeof(cls));
+  is->all_classes = strcmp(cls, "all") == 0;
+  config_get_str(t, "dupes.field", is->field, sizeof(is->field));
+}
+
+/* Max IoU within each field of l, flattened. */
+static int max_iou_flat(const struct labels *l, bool all_classes,
+                        double *iou, ptrdiff_t *partner_flat)
+{
+  size_t base = 0;
+
+  for (size_t f = 0; f < l->n; f++) {
+    const struct label_field *lf = &l->f[f];
+    struct iou_rect *rects;
+    int *cls;
+    ptrdiff_t *part;
+    int r;
+    if (lf->n == 0)
+      continue;
+    rects = malloc(lf->n * sizeof(*rects));
+    cls = malloc(lf->n * sizeof(*cls));
+    part = malloc(lf->n * sizeof(*part));
+    if (!rects || !cls || !part) {
+      free(rects);
+      free(cls);
+      free(part);
+      return -ENOMEM;
+    }
+    for (size_t i = 0; i < lf->n; i++) {
+      rects[i] = (struct iou_rect){ lf->d[i].x, lf->d[i].y, lf->d[i].w,
+                                    lf->d[i].h };
+      cls[i] = (int)lf->d[i].class_id;
+    }
+    r = iou_max_within(rects, cls, lf->n, all_classes ? IOU_ALL_CLASSES : 0,
+                       iou + base, part);
+    for (size_t i = 0; r == 0 && i < lf->n; i++)
+      partner_flat[base + i] = part[i] < 0 ? -1 : (ptrdiff_t)base + part[i];
+    free(rects);
+    free(cls);
+    free(part);
+    if (r < 0)
+      return r;
+    base += lf->n;
+  }
+  return 0;
+}
+
+static size_t count_boxes(const struct labels *l)
+{
+  size_t n = 0;
+  for (size_t f = 0; f < l->n; f++)
+    n += l->f[f].n;
+  return n;
+}
+
+static const struct detection *flat_det(const struct labels *l, size_t i)
+{
+  for (size_t f = 0; f < l->n; f++) {
+    if (i < l->f[f].n)
+      return &l->f[f].d[i];
+    i -= l->f[f].n;
+  }
+  return NULL;
+}
+
+int views_max_iou(struct store_txn *t, const struct labels *l,
+                  double **ret_iou, uint64_t **ret_partner, size_t *ret_n)
+{
+  struct iou_settings is;
+  size_t n = count_boxes(l);
+  double *iou = malloc((n ? n : 1) * sizeof(*iou));
+  ptrdiff_t *part = malloc((n ? n : 1) * sizeof(*part));
+  uint64_t *pid = malloc((n ? n : 1) * sizeof(*pid));
+  int r;
+
+  *ret_iou = NULL;
+  *ret_partner = NULL;
+  *ret_n = 0;
+  if (!iou || !part || !pid) {
+    free(iou);
+    free(part);
+    free(pid);
+    return -ENOMEM;
+  }
+  iou_settings(t, &is);
+  r = max_iou_flat(l, is.all_classes, iou, part);
+  for (size_t i = 0; r == 0 && i < n; i++)
+    pid[i] = part[i] < 0 ? 0 : flat_det(l, (size_t)part[i])->id;
+  free(part);
+  if (r < 0) {
+    free(iou);
+    free(pid);
+    return r;
+  }
+  *ret_iou = iou;
+  *ret_partner = pid;
+  *ret_n = n;
+  return 0;
+}
+
+int views_dupe_flags(struct store_txn *t, const struct labels *l,
+                     bool **ret_flags, size_t *ret_n)
+{
+  struct iou_settings is;
+  size_t n = count_boxes(l), base = 0;
+  double *iou = malloc((n ? n : 1) * sizeof(*iou));
+  ptrdiff_t *part = malloc((n ? n : 1) * sizeof(*part));
+  bool *flags = calloc(n ? n : 1, sizeof(*flags));
+  int r;
+
+  *ret_flags = NULL;
+  *ret_n = 0;
+  if (!iou || !part || !flags) {
+    free(iou);
+    free(part);
+    free(flags);
+    return -ENOMEM;
+  }
+  iou_settings(t, &is);
+  r = max_iou_flat(l, is.all_classes, iou, part);
+  for (size_t f = 0; r == 0 && f < l->n; f++) {
+    bool field_on = !is.field[0] || strcmp(is.field, l->f[f].name) == 0;
+    for (size_t i = 0; i < l->f[f].n; i++)
+      flags[base + i] = field_on && iou[base + i] > is.thresh;
+    base += l->f[f].n;
+  }
+  free(iou);
+  free(part);
+  if (r < 0) {
+    free(flags);
+    return r;
+  }
+  *ret_flags = flags;
+  *ret_n = n;
+  return 0;
+}
+
+static int compute_dupes(struct views *v, struct store_txn *t,
+                         struct view_list *out)
+{
+  struct view_slot *sl = &v->slot[VIEW_DUPES];
+  struct store_iter *it;
+  struct sample s;
+  uint64_t from = 1, total = 0;
+  size_t cap = 0;
+  int r;
+
+  store_sample_count(t, &total);
+  pthread_mutex_lock(&v->mu);
+  sl->total = total;
+  pthread_mutex_unlock(&v->mu);
+  r = store_iter_new(t, &it);
+  if (r < 0)
+    return r;
+  while ((r = store_iter_samples(it, from, &s)) == 0) {
+    struct labels l;
+    bool *flags;
+    size_t n;
+    bool any = false;
+    from = s.id + 1;
+    if (s.flags & SAMPLE_MISSING)
+      continue;
+    r = store_labels_get(t, s.id, &l);
+    if (r < 0)
+      break;
+    r = views_dupe_flags(t, &l, &flags, &n);
+    labels_free(&l);
+    if (r < 0)
+      break;
+    for (size_t i = 0; i < n; i++)
+      any |= flags[i];
+    free(flags);
+    if (any && (r = list_add(out, &cap, s.id, 0)) < 0)
+      break;
+    if ((from & 1023) == 0) {
+      pthread_mutex_lock(&v->mu);
+      sl->done = from;
+      pthread_mutex_unlock(&v->mu);
+    }
+  }
+  store_iter_free(it);
+  if (r == -ENOENT)
+    r = 0;
+  if (r == 0 && out->n == 0)
+    snprintf(out->note, sizeof(out->note),
+             "no sample has two boxes with IoU above dupes.iou");
+  return r;
+}
+
+/* ---- embedding views ---- */
+
+/* The embedding matrix of all listed samples (rows in sample-id order),
+ * owned by the caller; -ENODATA when there are none yet. */
+static int load_embeddings(struct store_txn *t, float **ret_x,
+                           uint64_t **ret_ids, size_t *ret_n, size_t *ret_dim)
+{
+  (void)t;
+  *ret_x = NULL;
+  *ret_ids = NULL;
+  *ret_n = *ret_dim = 0;
+  return -ENODATA;
+}
+
+static uint64_t views_embedding_fp(struct store_txn *t)
+{
+  (void)t;
+  return 0;
+}
+
+/* Neighbours per sample kept for find_unique: its greedy removal only
+ * needs pairs within the bisected threshold, and with a few dozen nearest
+ * neighbours per sample every count the view is asked for in practice is
+ * reachable (the incomplete lists are guarded in uniq_find_unique). */
+#define UNIQUE_K 32
+
+static int compute_unique(struct views *v, struct store_txn *t,
+                          struct view_list *out)
+{
+  struct view_slot *sl = &v->slot[VIEW_UNIQUE];
+  float *x = NULL, *dist = NULL;
+  uint64_t *ids = NULL;
+  uint32_t *idx = NULL;
+  double *scores = NULL, thresh;
+  bool *keep = NULL;
+  size_t *order = NULL, n, dim, k, kept, cnt;
+  struct knn_graph g = { 0 };
+  int64_t want = config_get_int(t, "unique.count");
+  size_t cap = 0;
+  int r = load_embeddings(t, &x, &ids, &n, &dim);
+
+  if (r == -ENODATA) {
+    snprintf(out->note, sizeof(out->note), "no embeddings yet (import "
+             "computes them; see status)");
+    return 0;
+  }
+  if (r < 0)
+    return r;
+  pthread_mutex_lock(&v->mu);
+  sl->total = n;
+  pthread_mutex_unlock(&v->mu);
+  k = n > 1 ? MIN(n - 1, (size_t)UNIQUE_K) : 1;
+  scores = malloc(n * sizeof(*scores));
+  keep = malloc(n * sizeof(*keep));
+  order = malloc(n * sizeof(*order));
+  idx = malloc(n * k * sizeof(*idx));
+  dist = malloc(n * k * sizeof(*dist));
+  if (!scores || !keep || !order || !idx || !dist) {
+    r = -ENOMEM;
+    goto out;
+  }
+  if (n > UNIQ_K) {
+    r = knn_center_normalize(x, n, dim);
+    if (r == 0)
+      r = knn_exact(x, n, dim, k, NULL, idx, dist);
+    if (r == 0)
+      r = uniq_scores(dist, n, k, scores);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      scores[i] = 1.0;
+  }
+  if (r < 0)
+    goto out;
+  if (want > 0 && (size_t)want < n) {
+    r = knn_graph_from_lists(idx, dist, n, k, &g);
+    if (r == 0)
+      r = uniq_find_unique(n, uniq_nbr_graph, &g, want, NAN, keep, &kept,
+                           &thresh);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      keep[i] = true;
+  }
+  if (r == 0)
+    r = uniq_rank(scores, keep, n, order, &cnt);
+  for (size_t i = 0; r == 0 && i < cnt; i++)
+    r = list_add(out, &cap, ids[order[i]], (uint32_t)(i + 1));
+  pthread_mutex_lock(&v->mu);
+  sl->done = n;
+  pthread_mutex_unlock(&v->mu);
+out:
+  knn_graph_free(&g);
+  free(x);
+  free(ids);
+  free(idx);
+  free(dist);
+  free(scores);
+  free(keep);
+  free(order);
+  return r;
+}
+
+static int compute_neardup(struct views *v, struct store_txn *t,
+                           struct view_list *out)
+{
+  (void)v;
+  (void)t;
+  snprintf(out->note, sizeof(out->note), "no embeddings yet (import "
+           "computes them; see status)");
+  return 0;
+}
+
+/* Fingerprint of a view's inputs: recompute when it changes. */
+static int inputs_fp(struct store_txn *t, enum view_kind k, uint64_t *ret)
+{
+  uint64_t h = 0x1234567ULL + (uint64_t)k;
+  char sv[64];
+
+  if (k == VIEW_DUPES) {
+    uint64_t ver = 0;
+    int r = store_version(t, &ver);
+    *ret = mix(h, ver);
+    return r;
+  }
+  /* Embedding views: the embedding set plus their settings. */
+  *ret = mix(h, views_embedding_fp(t));
+  config_get_str(t, k == VIEW_UNIQUE ? "unique.count" : "neardup.threshold",
+                 sv, sizeof(sv));
+  *ret = mix_str(*ret, sv);
+  return 0;
+}
+
+int views_get(struct views *v, enum view_kind kind, struct view_list **ret)
+{
+  struct view_slot *sl = &v->slot[kind];
+  struct store_txn *t;
+  struct view_list *l;
+  uint64_t fp;
+  double t0;
+  int r;
+
+  *ret = NULL;
+  r = store_txn_begin(v->s, false, &t);
+  if (r < 0)
+    return r;
+  r = inputs_fp(t, kind, &fp);
+  if (r < 0) {
+    store_txn_abort(t);
+    return r;
+  }
+  pthread_mutex_lock(&v->mu);
+  for (;;) {
+    if (sl->cur && sl->fp == fp) {
+      __atomic_add_fetch(&sl->cur->refs, 1, __ATOMIC_ACQ_REL);
+      *ret = sl->cur;
+      pthread_mutex_unlock(&v->mu);
+      store_txn_abort(t);
+      return 0;
+    }
+    if (!sl->busy)
+      break;
+    pthread_cond_wait(&v->cv, &v->mu);
+  }
+  sl->busy = true;
+  sl->done = sl->total = 0;
+  pthread_mutex_unlock(&v->mu);
+
+  t0 = time_mono();
+  l = list_new();
+  r = l ? 0 : -ENOMEM;
+  if (r == 0) {
+    l->key = fp ? fp : 1;
+    r = kind == VIEW_DUPES    ? compute_dupes(v, t, l)
+        : kind == VIEW_UNIQUE ? compute_unique(v, t, l)
+                              : compute_neardup(v, t, l);
+  }
+  if (r == 0)
+    r = list_index(l);
+  store_txn_abort(t);
+
+  pthread_mutex_lock(&v->mu);
+  sl->busy = false;
+  sl->seconds = time_mono() - t0;
+  if (r == 0) {
+    struct view_list *old = sl->cur;
+    sl->cur = l;
+    sl->fp = fp;
+    __atomic_add_fetch(&l->refs, 1, __ATOMIC_ACQ_REL);  /* the slot's */
+    *ret = l;
+    pthread_mutex_unlock(&v->mu);
+    view_list_put(old);
+  } else {
+    pthread_mutex_unlock(&v->mu);
+    list_free(l);
+  }
+  pthread_mutex_lock(&v->mu);
+  pthread_cond_broadcast(&v->cv);
+  pthread_mutex_unlock(&v->mu);
+  return r;
+}
+
+void views_progress(struct views *v, struct buf *out)
+{
+  pthread_mutex_lock(&v->mu);
+  for (int i = 0; i < VIEW_KINDS; i++) {
+    struct view_slot *sl = &v->slot[i];
+    if (sl->busy)
+      buf_printf(out, "  %-16s computing %" PRIu64 "/%" PRIu64 "\n",
+                 view_names[i], sl->done, sl->total);
+    else if (sl->cur)
+      buf_printf(out, "  %-16s %zu samples (computed in %.2f s)%s%s\n",
+                 view_names[i], sl->cur->n, sl->seconds,
+                 sl->cur->note[0] ? ": " : "", sl->cur->note);
+    else
+      buf_printf(out, "  %-16s not computed yet (computed when listed)\n",
+                 view_names[i]);
+  }
+  pthread_mutex_unlock(&v->mu);
+}

@@ -1,0 +1,78 @@
+/* views.h - the content of views/: which samples each view lists, in which
+ * order, computed from the store.  No FUSE here: fs/prov_views.c turns the
+ * lists into directories.
+ *
+ *   VIEW_UNIQUE           find_unique(unique.count) over the embeddings,
+ *                         most unique first (uniqueness.h, similarity.h)
+ *   VIEW_NEARDUP          near-duplicate groups: same content hash, or
+ *                         embeddings within neardup.threshold (neardup.h)
+ *   VIEW_DUPES            samples with a pair of boxes whose IoU exceeds
+ *                         dupes.iou (iou.h), per label field
+ *
+ * Results are cached in struct views and shared by reference: the
+ * embedding-based views are recomputed only when the embeddings or their
+ * settings change (a fingerprint of the embedding set), the label-based
+ * one when the store version changes.  Computation runs in the caller's
+ * thread, one computation per view at a time; others wait for it, and its
+ * progress is readable (views_progress) for `status`.
+ */
+#ifndef CURATE_VIEWS_H
+#define CURATE_VIEWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "util.h"
+
+enum view_kind { VIEW_UNIQUE, VIEW_NEARDUP, VIEW_DUPES, VIEW_KINDS };
+
+struct view_item {
+  uint64_t sample_id;
+  uint32_t rank;        /* 1-based rank (unique) or group number (neardup);
+                           0 for dupes */
+};
+
+/* A computed list (shared, read-only, reference-counted). */
+struct view_list {
+  unsigned refs;
+  uint64_t key;         /* changes whenever the content may have changed */
+  size_t n;
+  struct view_item *items;   /* in listing order */
+  uint64_t *by_sample;       /* sorted sample ids ... */
+  uint32_t *pos;             /* ... and their index in items */
+  char note[200];            /* why the list is empty, if it is */
+};
+
+struct views;
+
+int views_new(struct store *s, struct views **ret);
+void views_free(struct views *v);
+
+/* The current list of a view (computed if needed).  Returns a reference
+ * in *ret (view_list_put() when done) or -errno. */
+int views_get(struct views *v, enum view_kind kind, struct view_list **ret);
+void view_list_put(struct view_list *l);
+/* Index of a sample in the list, or -1. */
+ptrdiff_t view_list_find(const struct view_list *l, uint64_t sample_id);
+
+/* One line of progress per view for `status`. */
+void views_progress(struct views *v, struct buf *out);
+
+/* The duplicate box pairs of one sample under the current settings:
+ * for each box of `l` whose max IoU with another box of its field exceeds
+ * the threshold, dup[i] = true (fields flattened in order).  Also used to
+ * draw views/dupes images. */
+struct labels;
+int views_dupe_flags(struct store_txn *t, const struct labels *l,
+                     bool **ret_flags, size_t *ret_n);
+
+/* Max IoU of every box with another box of its field, and that partner's
+ * label id, under the current settings (dupes.classes); IOU_NONE (-1) and
+ * 0 when a field has fewer than two boxes.  Arrays are flattened over the
+ * fields in order, owned by the caller. */
+int views_max_iou(struct store_txn *t, const struct labels *l,
+                  double **ret_iou, uint64_t **ret_partner, size_t *ret_n);
+
+#endif

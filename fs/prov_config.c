@@ -1,0 +1,92 @@
+/* prov_config.c - the `config` file at the root: reading shows every
+ * setting with its value and a comment (core/config), writing "key = value"
+ * lines changes them in one transaction, or fails with EINVAL and changes
+ * nothing.  The reason goes to the log and `status`. */
+#include <errno.h>
+#include <string.h>
+
+#include "config.h"
+#include "vtree.h"
+
+static int cfg_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
+                    struct vent *ret)
+{
+  (void)c;
+  if (*path)
+    return -ENOTDIR;
+  memset(ret, 0, sizeof(*ret));
+  ret->kind = VENT_CTL;
+  ret->key = vtree_version_key(t);
+  return 0;
+}
+
+static int cfg_list(struct fs_ctx *c, struct store_txn *t, const char *path,
+                    uint64_t from, vent_fn fn, void *ud)
+{
+  (void)c; (void)t; (void)path; (void)from; (void)fn; (void)ud;
+  return -ENOTDIR;
+}
+
+static int cfg_generate(struct fs_ctx *c, struct store_txn *t,
+                        const char *path, const struct gen_sink *out)
+{
+  struct buf b;
+  int r;
+
+  (void)c;
+  (void)path;
+  buf_init(&b, 1 << 20);
+  r = config_render(t, &b);
+  if (r == 0)
+    r = out->write(out->ud, b.data, b.len);
+  buf_free(&b);
+  return r;
+}
+
+/* Applies (commit) or only checks the document. */
+static int cfg_apply(struct fs_ctx *c, const char *data, size_t len,
+                     bool commit)
+{
+  struct store_txn *t;
+  char err[400] = "";
+  unsigned changed = 0;
+  int r = store_txn_begin(c->store, true, &t);
+
+  if (r < 0)
+    return r;
+  r = config_apply(t, data, len, err, sizeof(err), &changed);
+  if (r == 0 && commit)
+    r = store_txn_commit(t);
+  else
+    store_txn_abort(t);
+  if (r == -EINVAL)
+    fs_error(c, "config: write rejected, nothing changed: %s", err);
+  else if (r < 0)
+    fs_error(c, "config: write failed, nothing changed: %s", strerror(-r));
+  else if (commit && changed)
+    log_msg(LOG_LVL_INFO, "config: %u setting(s) changed", changed);
+  return r;
+}
+
+static int cfg_write(struct fs_ctx *c, const char *path, const char *data,
+                     size_t len)
+{
+  (void)path;
+  return cfg_apply(c, data, len, true);
+}
+
+static int cfg_check(struct fs_ctx *c, const char *path, const char *data,
+                     size_t len)
+{
+  (void)path;
+  return cfg_apply(c, data, len, false);
+}
+
+const struct provider prov_config = {
+  .name = "config",
+  .stat = cfg_stat,
+  .list = cfg_list,
+  .generate = cfg_generate,
+  .write = cfg_write,
+  .check = cfg_check,
+};

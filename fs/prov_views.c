@@ -1,0 +1,316 @@
+/* prov_views.c - views/: directories of samples chosen by a computation.
+ *
+ *   views/unique/<rank>-<name>.jpg            original bytes, most unique
+ *                                             first (core/views VIEW_UNIQUE)
+ *   views/near-duplicates/<group>-<name>.jpg  original bytes, members of a
+ *                                             group sort together
+ *   views/dupes/<name>.jpg                    the image with its duplicate
+ *                                             boxes drawn (dupes_render)
+ *
+ * Lists come from core/views.c, which caches them; this file only names
+ * and resolves entries.  Every file shows one sample, so `mv` of any of
+ * them into tags/<t>/ tags it (ops.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include "config.h"
+#include "draw.h"
+#include "labels.h"
+#include "names.h"
+#include "views.h"
+#include "vtree.h"
+
+struct vdir {
+  const char *name;
+  enum view_kind kind;
+  bool prefixed;     /* names carry "<rank or group>-" */
+};
+
+static const struct vdir vdirs[] = {
+  { "unique", VIEW_UNIQUE, true },
+  { "near-duplicates", VIEW_NEARDUP, true },
+  { "dupes", VIEW_DUPES, false },
+};
+
+static const struct vdir *vdir_of(const char *path, const char **rest)
+{
+  const char *slash = strchr(path, '/');
+  size_t l = slash ? (size_t)(slash - path) : strlen(path);
+
+  for (size_t i = 0; i < ARRAY_SIZE(vdirs); i++)
+    if (strlen(vdirs[i].name) == l && memcmp(vdirs[i].name, path, l) == 0) {
+      *rest = slash ? slash + 1 : NULL;
+      return &vdirs[i];
+    }
+  return NULL;
+}
+
+/* Width of the rank/group prefix: at least 4 digits, so names sort. */
+static int prefix_width(const struct view_list *l)
+{
+  uint32_t max = 0;
+  int w = 1;
+
+  for (size_t i = 0; i < l->n; i++)
+    max = l->items[i].rank > max ? l->items[i].rank : max;
+  for (; max >= 10; max /= 10)
+    w++;
+  return w < 4 ? 4 : w;
+}
+
+static int entry_name(const struct vdir *vd, const struct view_list *l,
+                      size_t i, const struct sample *s, char *out,
+                      size_t outlen)
+{
+  int n = vd->prefixed
+              ? snprintf(out, outlen, "%0*" PRIu32 "-%s.jpg", prefix_width(l),
+                         l->items[i].rank, s->name)
+              : snprintf(out, outlen, "%s.jpg", s->name);
+  return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+/* Content key of a drawn dupes image: its labels and the settings. */
+static uint64_t dupes_key(struct store_txn *t, const struct sample *s)
+{
+  char buf[256];
+  uint64_t h = s->labels_version * 0x9E3779B97F4A7C15ULL ^ s->id;
+
+  config_get_str(t, "dupes.iou", buf, 64);
+  for (const char *p = buf; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  config_get_str(t, "dupes.classes", buf, 64);
+  for (const char *p = buf; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  config_get_str(t, "dupes.field", buf, sizeof(buf));
+  for (const char *p = buf; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  return h ? h : 1;
+}
+
+static void fill_file(const struct vdir *vd, struct store_txn *t,
+                      const struct sample *s, struct vent *e)
+{
+  memset(e, 0, sizeof(*e));
+  e->sample_id = s->id;
+  e->mtime_ns = s->mtime_ns;
+  if (vd->kind == VIEW_DUPES) {
+    e->kind = VENT_FILE;
+    e->key = dupes_key(t, s);
+    if (s->labels_mtime_ns > e->mtime_ns)
+      e->mtime_ns = s->labels_mtime_ns;
+  } else {
+    e->kind = VENT_SAMPLE;
+  }
+}
+
+/* Resolves "<prefix>-<name>.jpg" or "<name>.jpg" in a view. */
+static int resolve(struct fs_ctx *c, struct store_txn *t,
+                   const struct vdir *vd, const char *file,
+                   struct view_list **ret_l, struct sample *s)
+{
+  char stem[NAME_MAX + 1];
+  const char *name = file;
+  struct view_list *l;
+  ptrdiff_t i;
+  int r;
+
+  if (vd->prefixed) {
+    const char *dash = strchr(file, '-');
+    if (!dash || dash == file)
+      return -ENOENT;
+    for (const char *p = file; p < dash; p++)
+      if (*p < '0' || *p > '9')
+        return -ENOENT;
+    name = dash + 1;
+  }
+  if (name_strip_ext(name, ".jpg", stem, sizeof(stem)) < 0)
+    return -ENOENT;
+  r = store_sample_by_name(t, stem, s);
+  if (r < 0)
+    return r;
+  if (s->flags & SAMPLE_MISSING)
+    return -ENOENT;
+  r = views_get(c->views, vd->kind, &l);
+  if (r < 0)
+    return r;
+  i = view_list_find(l, s->id);
+  if (i >= 0 && vd->prefixed) {
+    char want[NAME_MAX + 1];
+    if (entry_name(vd, l, (size_t)i, s, want, sizeof(want)) < 0 ||
+        strcmp(want, file) != 0)
+      i = -1;  /* the right sample under a stale rank */
+  }
+  if (i < 0) {
+    view_list_put(l);
+    return -ENOENT;
+  }
+  *ret_l = l;
+  return 0;
+}
+
+static int v_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
+                  struct vent *ret)
+{
+  const struct vdir *vd;
+  const char *rest;
+  struct view_list *l;
+  struct sample s;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  if (!*path) {
+    ret->kind = VENT_DIR;
+    return 0;
+  }
+  vd = vdir_of(path, &rest);
+  if (!vd)
+    return -ENOENT;
+  if (!rest) {
+    ret->kind = VENT_DIR;
+    return 0;
+  }
+  if (strchr(rest, '/'))
+    return -ENOENT;
+  r = resolve(c, t, vd, rest, &l, &s);
+  if (r < 0)
+    return r;
+  view_list_put(l);
+  fill_file(vd, t, &s, ret);
+  return 0;
+}
+
+static int v_list(struct fs_ctx *c, struct store_txn *t, const char *path,
+                  uint64_t from, vent_fn fn, void *ud)
+{
+  const struct vdir *vd;
+  const char *rest;
+  struct view_list *l;
+  int r = 0;
+
+  if (!*path) {
+    for (size_t i = from; i < ARRAY_SIZE(vdirs); i++) {
+      struct vent e = { .kind = VENT_DIR };
+      if (fn(vdirs[i].name, &e, i + 1, ud))
+        break;
+    }
+    return 0;
+  }
+  vd = vdir_of(path, &rest);
+  if (!vd || rest)
+    return -ENOTDIR;
+  r = views_get(c->views, vd->kind, &l);
+  if (r < 0) {
+    fs_error(c, "views/%s: %s", vd->name, strerror(-r));
+    return r;
+  }
+  for (size_t i = from; i < l->n; i++) {
+    struct sample s;
+    struct vent e;
+    char name[NAME_MAX + 1];
+    if (store_sample_get(t, l->items[i].sample_id, &s) < 0 ||
+        (s.flags & SAMPLE_MISSING))
+      continue;  /* deleted since the list was computed */
+    if (entry_name(vd, l, i, &s, name, sizeof(name)) < 0)
+      continue;
+    fill_file(vd, t, &s, &e);
+    if (fn(name, &e, i + 1, ud))
+      break;
+  }
+  view_list_put(l);
+  return 0;
+}
+
+/* views/dupes/<name>.jpg: the image with every box that has a duplicate
+ * partner drawn in its class colour and captioned with its class name and
+ * IoU, so a viewer is enough to judge the pair. */
+static int dupes_render(struct fs_ctx *c, struct store_txn *t,
+                        const struct sample *s, const struct gen_sink *out)
+{
+  struct labels l;
+  struct draw_box *boxes = NULL;
+  char (*caps)[96] = NULL;
+  double *iou = NULL;
+  uint64_t *partner = NULL;
+  bool *flags = NULL;
+  uint8_t *src = NULL, *jpg = NULL;
+  size_t n = 0, nb = 0, srclen = 0, jlen = 0, fi = 0;
+  int r, fd = -1;
+
+  r = store_labels_get(t, s->id, &l);
+  if (r < 0)
+    return r;
+  r = views_dupe_flags(t, &l, &flags, &n);
+  if (r == 0)
+    r = views_max_iou(t, &l, &iou, &partner, &n);
+  if (r == 0) {
+    boxes = calloc(n ? n : 1, sizeof(*boxes));
+    caps = calloc(n ? n : 1, sizeof(*caps));
+    if (!boxes || !caps)
+      r = -ENOMEM;
+  }
+  for (size_t f = 0; r == 0 && f < l.n; f++)
+    for (size_t i = 0; i < l.f[f].n; i++, fi++) {
+      const struct detection *d = &l.f[f].d[i];
+      if (!flags[fi])
+        continue;
+      snprintf(caps[nb], sizeof(caps[nb]), "%s %.2f", d->label ? d->label : "?",
+               iou[fi]);
+      boxes[nb] = (struct draw_box){ d->x, d->y, d->w, d->h,
+                                     draw_palette(d->class_id), caps[nb] };
+      nb++;
+    }
+  if (r == 0)
+    r = open_sample_source(c, s, &fd);
+  if (r == 0)
+    r = read_whole(fd, s->size, &src, &srclen);
+  if (fd >= 0)
+    close(fd);
+  if (r == 0)
+    r = draw_boxes_jpeg(src, srclen, boxes, nb, 90, &jpg, &jlen);
+  if (r == 0)
+    r = out->write(out->ud, jpg, jlen);
+  else
+    fs_error(c, "views/dupes/%s.jpg: cannot draw: %s", s->name, strerror(-r));
+  free(jpg);
+  free(src);
+  free(boxes);
+  free(caps);
+  free(iou);
+  free(partner);
+  free(flags);
+  labels_free(&l);
+  return r;
+}
+
+static int v_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
+                      const struct gen_sink *out)
+{
+  const struct vdir *vd;
+  const char *rest;
+  struct view_list *l;
+  struct sample s;
+  int r;
+
+  vd = vdir_of(path, &rest);
+  if (!vd || !rest || vd->kind != VIEW_DUPES)
+    return -EISDIR;
+  r = resolve(c, t, vd, rest, &l, &s);
+  if (r < 0)
+    return r;
+  view_list_put(l);
+  return dupes_render(c, t, &s, out);
+}
+
+const struct provider prov_views = {
+  .name = "views",
+  .stat = v_stat,
+  .list = v_list,
+  .generate = v_generate,
+};

@@ -1,0 +1,262 @@
+/* vnode.c - inode numbers for provider paths (see vtree.h).
+ *
+ * Two chained hash tables over one set of records: by inode and by full
+ * path.  A record lives while the kernel holds a lookup reference; inode
+ * numbers are never reused within a mount, so a stale handle can never
+ * reach another path.  Memory is bounded by what the kernel caches.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node.h"
+#include "vtree.h"
+
+struct vnode {
+  struct vnode *next_ino, *next_path;
+  uint64_t ino;
+  uint64_t nlookup;
+  uint64_t key, size;    /* content last reported (vnode_content_changed) */
+  bool attached;         /* reachable by path */
+  char path[];
+};
+
+struct vnode_table {
+  pthread_mutex_t mu;
+  struct vnode **by_ino, **by_path;
+  size_t cap, n;
+  uint64_t next;
+};
+
+static uint64_t hash_str(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static size_t ino_slot(const struct vnode_table *t, uint64_t ino)
+{
+  return (size_t)((ino * 0x9E3779B97F4A7C15ULL) >> 17) & (t->cap - 1);
+}
+
+static struct vnode_table *table(struct fs_ctx *c)
+{
+  pthread_mutex_lock(&c->mu);
+  if (!c->vt) {
+    struct vnode_table *t = calloc(1, sizeof(*t));
+    if (t) {
+      t->cap = 1024;
+      t->by_ino = calloc(t->cap, sizeof(*t->by_ino));
+      t->by_path = calloc(t->cap, sizeof(*t->by_path));
+      if (!t->by_ino || !t->by_path) {
+        free(t->by_ino);
+        free(t->by_path);
+        free(t);
+        t = NULL;
+      } else {
+        pthread_mutex_init(&t->mu, NULL);
+        t->next = 1;
+        c->vt = t;
+      }
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return c->vt;
+}
+
+static void grow(struct vnode_table *t)
+{
+  size_t ncap = t->cap * 2;
+  struct vnode **bi = calloc(ncap, sizeof(*bi)), **bp = calloc(ncap, sizeof(*bp));
+  struct vnode **obi = t->by_ino, **obp = t->by_path;
+  size_t ocap = t->cap;
+
+  if (!bi || !bp) {
+    free(bi);
+    free(bp);
+    return;  /* keep the old, longer chains */
+  }
+  t->by_ino = bi;
+  t->by_path = bp;
+  t->cap = ncap;
+  for (size_t i = 0; i < ocap; i++) {
+    for (struct vnode *v = obi[i], *nx; v; v = nx) {
+      size_t s = ino_slot(t, v->ino);
+      nx = v->next_ino;
+      v->next_ino = bi[s];
+      bi[s] = v;
+    }
+    for (struct vnode *v = obp[i], *nx; v; v = nx) {
+      size_t s = hash_str(v->path) & (ncap - 1);
+      nx = v->next_path;
+      v->next_path = bp[s];
+      bp[s] = v;
+    }
+  }
+  free(obi);
+  free(obp);
+}
+
+static struct vnode *find_ino(struct vnode_table *t, uint64_t ino)
+{
+  struct vnode *v = t->by_ino[ino_slot(t, ino)];
+  while (v && v->ino != ino)
+    v = v->next_ino;
+  return v;
+}
+
+static struct vnode *find_path(struct vnode_table *t, const char *path)
+{
+  struct vnode *v = t->by_path[hash_str(path) & (t->cap - 1)];
+  while (v && strcmp(v->path, path) != 0)
+    v = v->next_path;
+  return v;
+}
+
+static void unlink_path(struct vnode_table *t, struct vnode *v)
+{
+  struct vnode **pp = &t->by_path[hash_str(v->path) & (t->cap - 1)];
+  while (*pp && *pp != v)
+    pp = &(*pp)->next_path;
+  if (*pp)
+    *pp = v->next_path;
+  v->attached = false;
+}
+
+uint64_t vnode_ino(struct fs_ctx *c, const char *path)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+  uint64_t ino = 0;
+  size_t pl = strlen(path);
+
+  if (!t)
+    return 0;
+  pthread_mutex_lock(&t->mu);
+  v = find_path(t, path);
+  if (!v) {
+    v = calloc(1, sizeof(*v) + pl + 1);
+    if (v) {
+      size_t s;
+      if (t->n + 1 > t->cap)
+        grow(t);
+      memcpy(v->path, path, pl + 1);
+      v->ino = node_ino(NODE_VNODE, t->next++, 0);
+      v->attached = true;
+      s = ino_slot(t, v->ino);
+      v->next_ino = t->by_ino[s];
+      t->by_ino[s] = v;
+      s = hash_str(path) & (t->cap - 1);
+      v->next_path = t->by_path[s];
+      t->by_path[s] = v;
+      t->n++;
+    }
+  }
+  if (v) {
+    v->nlookup++;
+    ino = v->ino;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return ino;
+}
+
+int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+  int r = -ENOENT;
+
+  if (!t)
+    return -ENOMEM;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v) {
+    size_t l = strlen(v->path);
+    r = l < outlen ? 0 : -ENAMETOOLONG;
+    if (r == 0)
+      memcpy(out, v->path, l + 1);
+  }
+  pthread_mutex_unlock(&t->mu);
+  return r;
+}
+
+void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v, **pp;
+
+  if (!t)
+    return;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v) {
+    v->nlookup = v->nlookup > nlookup ? v->nlookup - nlookup : 0;
+    if (v->nlookup == 0) {
+      if (v->attached)
+        unlink_path(t, v);
+      pp = &t->by_ino[ino_slot(t, ino)];
+      while (*pp != v)
+        pp = &(*pp)->next_ino;
+      *pp = v->next_ino;
+      t->n--;
+      free(v);
+    }
+  }
+  pthread_mutex_unlock(&t->mu);
+}
+
+void vnode_detach(struct fs_ctx *c, const char *path)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+
+  if (!t)
+    return;
+  pthread_mutex_lock(&t->mu);
+  v = find_path(t, path);
+  if (v)
+    unlink_path(t, v);
+  pthread_mutex_unlock(&t->mu);
+}
+
+bool vnode_content_changed(struct fs_ctx *c, uint64_t ino, uint64_t key,
+                           uint64_t size, bool remember)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+  bool changed = true;
+
+  if (!t)
+    return true;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v) {
+    changed = v->key != key || v->size != size;
+    if (remember) {
+      v->key = key;
+      v->size = size;
+    }
+  }
+  pthread_mutex_unlock(&t->mu);
+  return changed;
+}
+
+void vnode_free_all(struct fs_ctx *c)
+{
+  struct vnode_table *t = c->vt;
+
+  if (!t)
+    return;
+  for (size_t i = 0; i < t->cap; i++)
+    for (struct vnode *v = t->by_ino[i], *nx; v; v = nx) {
+      nx = v->next_ino;
+      free(v);
+    }
+  free(t->by_ino);
+  free(t->by_path);
+  pthread_mutex_destroy(&t->mu);
+  free(t);
+  c->vt = NULL;
+}

@@ -1,0 +1,139 @@
+/* vtree.h - the generated parts of the tree (config, views/, export/,
+ * cvat/, eval/, plots/) as "providers": each owns one top-level name and
+ * answers stat / list / generate / write for paths below it, in plain path
+ * terms.  Providers never see FUSE: ops.c turns their answers into replies.
+ *
+ *   top-level name    provider file      data comes from
+ *   config            prov_config.c      core/config (store settings)
+ *   views/            prov_views.c       fs/compute.c (core similarity,
+ *                                        neardup, iou) + store labels/tags
+ *   export/           prov_export.c      core/export
+ *   cvat/             prov_cvat.c        core/cvat_sync (runs in the store)
+ *   eval/, plots/     prov_eval.c        core/evalrun, core/draw
+ *
+ * Inodes of provider paths come from a table (vnode.c): a path gets an
+ * inode when the kernel first looks it up and keeps it until the kernel
+ * forgets it, so providers need no inode scheme of their own.
+ *
+ * Generated file content is produced once per (path, key) and cached
+ * (gencache.c): small content in memory, large content in an unlinked
+ * temporary file of the store directory, streamed as it is generated.  An
+ * open file keeps the content it opened, so a reader of a changing export
+ * sees one coherent version; the next open sees the new one.
+ */
+#ifndef CURATE_VTREE_H
+#define CURATE_VTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs.h"
+
+enum vent_kind {
+  VENT_DIR,
+  VENT_SAMPLE,  /* the original bytes of sample_id (served from source) */
+  VENT_FILE,    /* generated, read-only */
+  VENT_CTL,     /* generated on read, writable: writes go to ->write */
+};
+
+struct vent {
+  enum vent_kind kind;
+  uint64_t sample_id;   /* VENT_SAMPLE; for VENT_FILE the sample it shows
+                           (a rename source for tagging), or 0 */
+  uint64_t key;         /* VENT_FILE/CTL: same path + same key = same
+                           bytes; 0 = volatile, regenerated at every open
+                           and read with direct I/O */
+  int64_t mtime_ns;     /* 0 = mount time */
+  uint64_t size;        /* filled in by the layer for generated files */
+};
+
+/* Output of generation: a byte sink (write returns 0 or -errno). */
+struct gen_sink {
+  int (*write)(void *ud, const void *p, size_t n);
+  void *ud;
+};
+
+/* Listing callback: returns non-zero to stop (reply buffer full).  cookie
+ * is the provider's resume point after this entry (> 0, increasing). */
+typedef int (*vent_fn)(const char *name, const struct vent *e,
+                       uint64_t cookie, void *ud);
+
+struct provider {
+  const char *name;    /* top-level entry */
+  /* path is relative to the provider's top ("" = the top itself).
+   * Returns 0 or -ENOENT (or another -errno). */
+  int (*stat)(struct fs_ctx *c, struct store_txn *t, const char *path,
+              struct vent *ret);
+  /* Lists directory `path` starting after cookie `from` (0 = start). */
+  int (*list)(struct fs_ctx *c, struct store_txn *t, const char *path,
+              uint64_t from, vent_fn fn, void *ud);
+  /* Streams the content of a VENT_FILE / VENT_CTL. */
+  int (*generate)(struct fs_ctx *c, struct store_txn *t, const char *path,
+                  const struct gen_sink *out);
+  /* VENT_CTL only: a whole written document.  Returns 0 or -errno with
+   * the reason already reported through fs_error(). */
+  int (*write)(struct fs_ctx *c, const char *path, const char *data,
+               size_t len);
+  /* Optional: validates a document at each write that ends a line, so a
+   * bad `echo ... >` fails at write(2); ->write applies it at close. */
+  int (*check)(struct fs_ctx *c, const char *path, const char *data,
+               size_t len);
+  /* The control files are commands: ->write runs at the first write that
+   * ends a line (its errno is write(2)'s), not at close. */
+  bool command;
+};
+
+/* The registered providers (vtree.c), NULL-terminated. */
+extern const struct provider *const vtree_providers[];
+/* Finds the provider of a full path ("views/unique/x.jpg") and sets *rest
+ * to the path below it ("unique/x.jpg", or "" for "views"). */
+const struct provider *vtree_provider_of(const char *path, const char **rest);
+
+/* The store version as a content key (never 0): for content that may
+ * change with any change of the store. */
+uint64_t vtree_version_key(struct store_txn *t);
+
+/* Opens a sample's source file read-only (ops.c); reports failures
+ * through fs_error(). */
+int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
+/* Reads up to `size` bytes of fd into a new buffer (vtree.c). */
+int read_whole(int fd, uint64_t size, uint8_t **ret, size_t *ret_len);
+
+/* ---- vnode.c: inode numbers of provider paths ---- */
+
+/* Inode for a full path, created if needed; each call counts one kernel
+ * lookup (the kernel forgets it later).  0 on out of memory. */
+uint64_t vnode_ino(struct fs_ctx *c, const char *path);
+/* The full path of an inode into out; -ENOENT if unknown. */
+int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen);
+/* The kernel dropped nlookup references. */
+void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
+/* The path's dentry was moved away by a rename: its next lookup gets a
+ * fresh inode (see node.h on why moved dentries need that). */
+void vnode_detach(struct fs_ctx *c, const char *path);
+/* Remembers the (key, size) last reported for an inode, and tells whether
+ * it differs from what was remembered (so a changed content is opened
+ * with direct I/O rather than from stale pages). */
+bool vnode_content_changed(struct fs_ctx *c, uint64_t ino, uint64_t key,
+                           uint64_t size, bool remember);
+void vnode_free_all(struct fs_ctx *c);
+
+/* ---- gencache.c: generated content ---- */
+
+struct gen_content;
+
+/* Content of a generated file, generated (once, other callers wait) when
+ * (path, key) is not cached.  key == 0 generates uncached.  Returns a
+ * reference (gen_put() when done). */
+int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
+            const char *fullpath, const char *ppath, uint64_t key,
+            struct gen_content **ret);
+void gen_put(struct gen_content *g);
+uint64_t gen_size(const struct gen_content *g);
+/* Either a file descriptor (large content) or memory. */
+int gen_fd(const struct gen_content *g);
+const char *gen_mem(const struct gen_content *g);
+void gen_cache_free(struct fs_ctx *c);
+
+#endif
