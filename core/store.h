@@ -200,7 +200,8 @@ int store_version(struct store_txn *t, uint64_t *ret);
 #define STORE_REC_KEY_MAX 480
 
 /* *ret_val is borrowed (valid until the transaction ends); -ENOENT if
- * absent. */
+ * absent.  Values have NO alignment guarantee: memcpy them out rather than
+ * casting to wider types. */
 int store_rec_get(struct store_txn *t, const char *ns, const void *key,
                   size_t klen, const void **ret_val, size_t *ret_len);
 int store_rec_put(struct store_txn *t, const char *ns, const void *key,

@@ -711,6 +711,7 @@ struct fh {
   const struct provider *prov;      /* writable control file: its provider */
   char *vpath;                      /* ... and its path below it (owned) */
   bool ctl_done;                    /* the command was already carried out */
+  unsigned refs;                    /* release + replies in flight */
 };
 
 static struct fh *fh_of(struct fuse_file_info *fi)
@@ -718,9 +719,18 @@ static struct fh *fh_of(struct fuse_file_info *fi)
   return (struct fh *)(uintptr_t)fi->fh;
 }
 
+/* The kernel may process a READ reply, drop its file reference and send
+ * RELEASE, which another worker handles, before the replying thread is
+ * back from writev(): so replies hold a reference of their own. */
+static struct fh *fh_ref(struct fh *h)
+{
+  __atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
+  return h;
+}
+
 static void fh_free(struct fh *h)
 {
-  if (!h)
+  if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) != 0)
     return;
   if (h->fd >= 0)
     close(h->fd);
@@ -812,6 +822,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   }
   h->node = n;
   h->fd = -1;
+  h->refs = 1;
   buf_init(&h->buf, LABELS_MAX_JSON);
   r = begin(c, false, &t);
   if (r < 0)
@@ -878,12 +889,20 @@ out:
     fh_free(h);  /* the open was interrupted */
 }
 
+static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off);
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-  struct fh *h = fh_of(fi);
+  struct fh *h = fh_ref(fh_of(fi));
 
   (void)ino;
+  do_read(req, h, size, off);
+  fh_free(h);
+}
+
+static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
+{
   if (h->fd >= 0) {
     /* Hand libfuse the source fd: it can splice straight to the kernel. */
     struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
