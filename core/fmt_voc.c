@@ -399,9 +399,10 @@ static int one_xml(struct limp *L, struct lsrc *src, size_t i, struct buf *b)
     return r == -ENOMEM ? r : limp_fail(L, "%s: malformed XML: %s", fn, why);
   }
   if (strcmp(root.name, "annotation") != 0) {
+    r = limp_fail(L, "%s: root element is <%s>, not <annotation>", fn,
+                  root.name);
     xnode_free(&root);
-    return limp_fail(L, "%s: root element is <%s>, not <annotation>", fn,
-                     root.name);
+    return r;
   }
   L->st->files++;
   limp_stem(fn, stem, sizeof(stem));
