@@ -98,6 +98,24 @@ static int build_base_index(struct store_txn *t, struct base_ent **ret,
   return r;
 }
 
+/* Exports (core/export.h) name images "<sample name>.jpg": match that too,
+ * so an exported COCO file comes back onto its own samples. */
+static int by_export_name(struct store_txn *t, const char *fn,
+                          struct sample *smp)
+{
+  const char *b = strrchr(fn, '/');
+  char name[256];
+  size_t n;
+
+  b = b ? b + 1 : fn;
+  n = strlen(b);
+  if (n <= 4 || n - 4 >= sizeof(name) || strcmp(b + n - 4, ".jpg") != 0)
+    return -ENOENT;
+  memcpy(name, b, n - 4);
+  name[n - 4] = '\0';
+  return store_sample_by_name(t, name, smp);
+}
+
 static void rep(void (*report)(const char *, const char *, void *), void *ud,
                 const char *what, const char *reason)
 {
@@ -117,27 +135,20 @@ static bool is_known(const char *k)
   return false;
 }
 
-int coco_import(struct store *s, const char *json_path, const char *field,
-                void (*report)(const char *, const char *, void *), void *ud,
-                struct coco_stats *st)
+/* Imports one parsed COCO document inside transaction t (nothing is
+ * committed here).  Stats are added to *st. */
+static int import_json(struct store_txn *t, json_t *root,
+                       const char *json_path, const char *field,
+                       void (*report)(const char *, const char *, void *),
+                       void *ud, struct coco_stats *st)
 {
-  json_error_t jerr;
-  json_t *root, *images, *anns, *cats, *o;
+  json_t *images, *anns, *cats, *o;
   struct img *imgs = NULL;
   struct base_ent *bases = NULL;
   size_t nimg = 0, nbase = 0, i;
   bool have_bases = false;
-  struct store_txn *t = NULL;
-  char msg[512];
   int r = 0;
 
-  memset(st, 0, sizeof(*st));
-  root = json_load_file(json_path, 0, &jerr);
-  if (!root) {
-    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line, jerr.text);
-    rep(report, ud, json_path, msg);
-    return -EINVAL;
-  }
   images = json_object_get(root, "images");
   anns = json_object_get(root, "annotations");
   cats = json_object_get(root, "categories");
@@ -145,12 +156,8 @@ int coco_import(struct store *s, const char *json_path, const char *field,
       (anns && !json_is_array(anns))) {
     rep(report, ud, json_path, "not a COCO detection file: \"images\" and "
         "\"categories\" lists are required");
-    json_decref(root);
     return -EINVAL;
   }
-  r = store_txn_begin(s, true, &t);
-  if (r < 0)
-    goto out;
   imgs = calloc(json_array_size(images) + 1, sizeof(*imgs));
   if (!imgs) {
     r = -ENOMEM;
@@ -176,7 +183,8 @@ int coco_import(struct store *s, const char *json_path, const char *field,
     }
     im = &imgs[nimg];
     im->coco_id = json_integer_value(id);
-    if (store_sample_by_path(t, fn, &smp) < 0) {
+    if (store_sample_by_path(t, fn, &smp) < 0 &&
+        by_export_name(t, fn, &smp) < 0) {
       const char *b = strrchr(fn, '/');
       struct base_ent key = { (char *)(b ? b + 1 : fn), 0 }, *hit;
       if (!have_bases) {
@@ -345,18 +353,61 @@ int coco_import(struct store *s, const char *json_path, const char *field,
   }
   free(catmap);
   free(catname);
-  if (r == 0) {
-    r = store_txn_commit(t);
-    t = NULL;
-  }
 out:
-  store_txn_abort(t);
   for (i = 0; i < nimg; i++)
     labels_free(&imgs[i].l);
   free(imgs);
   for (i = 0; i < nbase; i++)
     free(bases[i].base);
   free(bases);
+  return r;
+}
+
+int coco_import_txn(struct store_txn *t, const char *json, size_t len,
+                    const char *what, const char *field,
+                    void (*report)(const char *, const char *, void *),
+                    void *ud, struct coco_stats *st)
+{
+  json_error_t jerr;
+  json_t *root = json_loadb(json, len, 0, &jerr);
+  char msg[512];
+  int r;
+
+  if (!root) {
+    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line, jerr.text);
+    rep(report, ud, what, msg);
+    return -EINVAL;
+  }
+  r = import_json(t, root, what, field, report, ud, st);
+  json_decref(root);
+  return r;
+}
+
+int coco_import(struct store *s, const char *json_path, const char *field,
+                void (*report)(const char *, const char *, void *), void *ud,
+                struct coco_stats *st)
+{
+  json_error_t jerr;
+  json_t *root;
+  struct store_txn *t = NULL;
+  char msg[512];
+  int r;
+
+  memset(st, 0, sizeof(*st));
+  root = json_load_file(json_path, 0, &jerr);
+  if (!root) {
+    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line, jerr.text);
+    rep(report, ud, json_path, msg);
+    return -EINVAL;
+  }
+  r = store_txn_begin(s, true, &t);
+  if (r == 0)
+    r = import_json(t, root, json_path, field, report, ud, st);
+  if (r == 0) {
+    r = store_txn_commit(t);
+    t = NULL;
+  }
+  store_txn_abort(t);
   json_decref(root);
   return r;
 }

@@ -1,8 +1,8 @@
 /* coco.h - COCO detection JSON import into a label field.
  *
  * Images are matched to samples by `file_name`: first as a path relative to
- * the dataset root, then by its last component when that is unique among
- * the samples.  `file_name` values that are absolute or contain ".." are
+ * the dataset root, then as "<sample name>.jpg" (the names exports use),
+ * then by its last component when that is unique among the samples.  `file_name` values that are absolute or contain ".." are
  * refused.  Boxes become detections of the field (default ground_truth),
  * replacing that field of every matched sample; `iscrowd`, `score` (as
  * confidence) and any extra annotation keys (as attributes) are kept.
@@ -25,5 +25,14 @@ struct coco_stats {
 int coco_import(struct store *s, const char *json_path, const char *field,
                 void (*report)(const char *what, const char *reason, void *ud),
                 void *ud, struct coco_stats *ret);
+
+/* The same for a document in memory, inside the caller's write
+ * transaction t (nothing is committed; on failure the caller aborts).
+ * `what` names the document in reports.  Stats are added to *ret. */
+int coco_import_txn(struct store_txn *t, const char *json, size_t len,
+                    const char *what, const char *field,
+                    void (*report)(const char *what, const char *reason,
+                                   void *ud),
+                    void *ud, struct coco_stats *ret);
 
 #endif

@@ -226,6 +226,8 @@ int cmd_info(int argc, char **argv)
 static const struct command commands[] = {
   { "import", cmd_import },
   { "info", cmd_info },
+  { "export", cmd_export },
+  { "import-labels", cmd_import_labels },
 };
 
 int main(int argc, char **argv)

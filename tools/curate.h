@@ -15,5 +15,7 @@ struct command {
 
 int cmd_import(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import_labels(int argc, char **argv);
 
 #endif

@@ -1,0 +1,241 @@
+/* export_coco.c - the COCO detection tree (CVAT "COCO 1.0" layout):
+ *   annotations/instances_<subset>.json
+ *   images/<subset>/<name>.jpg            (the sample's bytes)
+ *
+ * The JSON is written by hand, sample by sample, in two passes over the
+ * subset (images, then annotations), so memory stays flat however many
+ * boxes there are.  Key order and value forms follow formats.md §1 and §5:
+ * categories = every store class with its stable id (>= 1); image id =
+ * sample id; annotation id = label id (64-bit); bbox = [x, y, w, h] in
+ * float pixels written as the shortest text that reads back exactly;
+ * area = w * h; iscrowd 0/1; score when the box has a confidence; then the
+ * box's attributes as top-level keys (keys that would clash with the ones
+ * above are left out).  "annotations" is always present, possibly empty.
+ * No segmentation: the store holds boxes only. */
+#include "export_i.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* "instances_<subset>.json" -> SUB_*, or -1. */
+static int json_subset(const char *file)
+{
+  static const char pre[] = "instances_", suf[] = ".json";
+  size_t n = strlen(file);
+
+  if (n <= sizeof(pre) - 1 + sizeof(suf) - 1 ||
+      strncmp(file, pre, sizeof(pre) - 1) != 0 ||
+      strcmp(file + n - (sizeof(suf) - 1), suf) != 0)
+    return -1;
+  return x_subset_parse(file + sizeof(pre) - 1,
+                        n - (sizeof(pre) - 1) - (sizeof(suf) - 1));
+}
+
+int coco_list(struct xctx *x, const char *dir,
+              int (*fn)(const struct export_ent *, void *), void *ud)
+{
+  static const struct export_ent top[] = {
+    { .name = "annotations", .dir = true },
+    { .name = "images", .dir = true },
+  };
+  char head[64];
+  const char *rest;
+  int sub;
+
+  if (!*dir)
+    return x_list_fixed(top, ARRAY_SIZE(top), fn, ud);
+  if (strcmp(dir, "annotations") == 0)
+    return x_list_subsets(x, "instances_", ".json", false, fn, ud);
+  if (strcmp(dir, "images") == 0)
+    return x_list_subsets(x, "", "", true, fn, ud);
+  if (x_split(dir, head, sizeof(head), &rest) < 0 ||
+      strcmp(head, "images") != 0 || strchr(rest, '/'))
+    return -ENOENT;
+  sub = x_subset_parse(rest, strlen(rest));
+  if (x_has_subset(x, sub) != 1)
+    return -ENOENT;
+  return x_list_samples(x, sub, ".jpg", true, fn, ud);
+}
+
+int coco_stat(struct xctx *x, const char *path, struct export_ent *e)
+{
+  char head[64], sname[16];
+  const char *rest, *file;
+  struct sample smp;
+  int sub, r;
+
+  if (strcmp(path, "annotations") == 0 || strcmp(path, "images") == 0)
+    return x_ent(e, path, true, 0, 0);
+  if (x_split(path, head, sizeof(head), &rest) < 0)
+    return -ENOENT;
+  if (strcmp(head, "annotations") == 0) {
+    if (strchr(rest, '/') || x_has_subset(x, json_subset(rest)) != 1)
+      return -ENOENT;
+    return x_ent(e, rest, false, 0, 0);
+  }
+  if (strcmp(head, "images") != 0 ||
+      x_split(rest, sname, sizeof(sname), &file) < 0)
+    return -ENOENT;
+  sub = x_subset_parse(sname, strlen(sname));
+  if (sub < 0)
+    return -ENOENT;
+  if (!*file)
+    return x_has_subset(x, sub) == 1 ? x_ent(e, sname, true, 0, 0) : -ENOENT;
+  if (strchr(file, '/'))
+    return -ENOENT;
+  r = x_sample_file(x, file, ".jpg", &smp, &sub);
+  if (r < 0)
+    return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
+  if (strcmp(export_subset_names[sub], sname) != 0)
+    return -ENOENT;
+  return x_ent(e, file, false, smp.id, 0);
+}
+
+static int put_image(struct xctx *x, const struct sample *smp, int sub,
+                     void *ud)
+{
+  bool *first = ud;
+  int r = x_room(x, 64);
+
+  (void)sub;
+  if (r < 0)
+    return r;
+  if (!*first)
+    X_LIT(x, ",\n");
+  *first = false;
+  X_LIT(x, "{\"id\":");
+  r = x_u64(x, smp->id);
+  r = r ? r : x_put(x, ",\"file_name\":", 13);
+  r = r ? r : x_json_str(x, smp->name);
+  /* The name already ends the string; splice ".jpg" inside its quotes. */
+  if (r == 0) {
+    x->b.len--;
+    r = x_put(x, ".jpg\",\"width\":", 14);
+  }
+  r = r ? r : x_u64(x, smp->width);
+  r = r ? r : x_put(x, ",\"height\":", 10);
+  r = r ? r : x_u64(x, smp->height);
+  r = r ? r : x_put(x, "}", 1);
+  return r;
+}
+
+/* Keys of an annotation that attributes must not repeat. */
+static bool reserved_key(const char *k, size_t n)
+{
+  static const char *const keys[] = {
+    "\"id\"", "\"image_id\"", "\"category_id\"", "\"bbox\"", "\"area\"",
+    "\"iscrowd\"", "\"score\"", "\"segmentation\"" };
+  for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+    if (strlen(keys[i]) == n && memcmp(keys[i], k, n) == 0)
+      return true;
+  return false;
+}
+
+static int put_attrs(struct xctx *x, const char *attrs)
+{
+  struct attr_iter it;
+  const char *k, *v;
+  size_t kn, vn;
+  int r = 0, m;
+
+  attr_iter_init(&it, attrs);
+  while (r == 0 && (m = attr_next(&it, &k, &kn, &v, &vn)) == 1) {
+    if (reserved_key(k, kn))
+      continue;
+    r = x_room(x, kn + vn + 2);
+    if (r == 0) {
+      X_LIT(x, ",");
+      x_raw(x, k, kn);
+      X_LIT(x, ":");
+      x_raw(x, v, vn);
+    }
+  }
+  return r;
+}
+
+struct ann_ctx {
+  bool first;
+};
+
+static int put_anns(struct xctx *x, const struct sample *smp, int sub,
+                    void *ud)
+{
+  struct ann_ctx *c = ud;
+  struct labels l;
+  const struct label_field *f = x_labels(x, smp->id, &l);
+  int r = store_txn_error(x->t);
+
+  (void)sub;
+  for (size_t i = 0; f && r == 0 && i < f->n; i++) {
+    const struct detection *d = &f->d[i];
+    r = x_room(x, 128);
+    if (r < 0)
+      break;
+    if (!c->first)
+      X_LIT(x, ",\n");
+    c->first = false;
+    X_LIT(x, "{\"id\":");
+    r = x_u64(x, d->id);
+    r = r ? r : x_put(x, ",\"image_id\":", 12);
+    r = r ? r : x_u64(x, smp->id);
+    r = r ? r : x_put(x, ",\"category_id\":", 15);
+    r = r ? r : x_u64(x, d->class_id);
+    r = r ? r : x_put(x, ",\"bbox\":[", 9);
+    r = r ? r : x_num(x, d->x);
+    r = r ? r : x_put(x, ",", 1);
+    r = r ? r : x_num(x, d->y);
+    r = r ? r : x_put(x, ",", 1);
+    r = r ? r : x_num(x, d->w);
+    r = r ? r : x_put(x, ",", 1);
+    r = r ? r : x_num(x, d->h);
+    r = r ? r : x_put(x, "],\"area\":", 9);
+    r = r ? r : x_num(x, d->w * d->h);
+    r = r ? r : x_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
+    if (r == 0 && d->confidence == d->confidence) {
+      r = x_put(x, ",\"score\":", 9);
+      r = r ? r : x_num(x, d->confidence);
+    }
+    if (r == 0 && d->attributes)
+      r = put_attrs(x, d->attributes);
+    r = r ? r : x_put(x, "}", 1);
+  }
+  labels_free(&l);
+  return r;
+}
+
+int coco_gen(struct xctx *x, const char *path)
+{
+  uint32_t ncls = 0;
+  uint64_t ver = 0;
+  bool first = true;
+  struct ann_ctx ac = { true };
+  int sub = json_subset(path + strlen("annotations/"));
+  int r;
+
+  r = store_class_count(x->t, &ncls);
+  r = r ? r : store_version(x->t, &ver);
+  if (r < 0)
+    return r;
+  r = x_printf(x, "{\"info\":{\"description\":\"curatefs export\","
+               "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
+               "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
+               ver);
+  for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
+    const char *name;
+    r = store_class_name(x->t, c, &name);
+    r = r ? r : x_put(x, c == 1 ? "\n{\"id\":" : ",\n{\"id\":",
+                      c == 1 ? 7 : 8);
+    r = r ? r : x_u64(x, c);
+    r = r ? r : x_put(x, ",\"name\":", 8);
+    r = r ? r : x_json_str(x, name);
+    r = r ? r : x_puts(x, ",\"supercategory\":\"\"}");
+  }
+  r = r ? r : x_puts(x, "],\n\"images\":[\n");
+  r = r ? r : x_each(x, sub, put_image, &first);
+  r = r ? r : x_puts(x, "],\n\"annotations\":[\n");
+  r = r ? r : x_each(x, sub, put_anns, &ac);
+  r = r ? r : x_puts(x, "]}\n");
+  return r;
+}

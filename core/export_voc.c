@@ -1,0 +1,296 @@
+/* export_voc.c - the Pascal VOC tree (CVAT "PASCAL VOC 1.1" layout):
+ *   Annotations/<name>.xml                one per selected sample
+ *   JPEGImages/<name>.jpg                 (the sample's bytes)
+ *   ImageSets/Main/<subset>.txt           sample names, one per line;
+ *                                         trainval.txt = train + val
+ *   labelmap.txt                          every class ("name:::")
+ *
+ * Boxes are integer corners truncated as formats.md §3 says:
+ * xmin = int(x), ymin = int(y), xmax = int(x + w), ymax = int(y + h).
+ * Every object carries <truncated> and <difficult> (0 unless an attribute
+ * says otherwise), because common VOC readers require them; then the box's
+ * other attributes with a scalar value as elements of their own, then
+ * <confidence> and <iscrowd>1</iscrowd> when set.  Every image has an XML
+ * (with no <object> when it has no box): readers such as torchvision's
+ * open the XML of every id in the image set.  Pixels are not read: size
+ * comes from the JPEG header recorded at import. */
+#include "export_i.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* "<subset>.txt" or "trainval.txt" -> SUB_* or SUB_N for trainval; -1. */
+static int set_subset(const char *file)
+{
+  size_t n = strlen(file);
+
+  if (n < 5 || strcmp(file + n - 4, ".txt") != 0)
+    return -1;
+  if (strcmp(file, "trainval.txt") == 0)
+    return SUB_N;
+  return x_subset_parse(file, n - 4);
+}
+
+static int set_present(struct xctx *x, int set)
+{
+  int r;
+
+  if (set != SUB_N)
+    return x_has_subset(x, set);
+  r = x_has_subset(x, SUB_TRAIN);
+  return r != 0 ? r : x_has_subset(x, SUB_VAL);
+}
+
+static int list_sets(struct xctx *x,
+                     int (*fn)(const struct export_ent *, void *), void *ud)
+{
+  bool present[SUB_N];
+  struct export_ent e;
+  int r = x_subsets(x, present);
+
+  for (int i = 0; r == 0 && i < SUB_N; i++)
+    if (present[i]) {
+      x_ent2(&e, export_subset_names[i], ".txt");
+      r = fn(&e, ud);
+    }
+  if (r == 0 && (present[SUB_TRAIN] || present[SUB_VAL])) {
+    x_ent(&e, "trainval.txt", false, 0, 0);
+    r = fn(&e, ud);
+  }
+  return r;
+}
+
+int voc_list(struct xctx *x, const char *dir,
+             int (*fn)(const struct export_ent *, void *), void *ud)
+{
+  static const struct export_ent top[] = {
+    { .name = "Annotations", .dir = true },
+    { .name = "ImageSets", .dir = true },
+    { .name = "JPEGImages", .dir = true },
+    { .name = "labelmap.txt" },
+  };
+  static const struct export_ent main_dir[] = {
+    { .name = "Main", .dir = true },
+  };
+
+  if (!*dir)
+    return x_list_fixed(top, ARRAY_SIZE(top), fn, ud);
+  if (strcmp(dir, "Annotations") == 0)
+    return x_list_samples(x, -1, ".xml", false, fn, ud);
+  if (strcmp(dir, "JPEGImages") == 0)
+    return x_list_samples(x, -1, ".jpg", true, fn, ud);
+  if (strcmp(dir, "ImageSets") == 0)
+    return x_list_fixed(main_dir, 1, fn, ud);
+  if (strcmp(dir, "ImageSets/Main") == 0)
+    return list_sets(x, fn, ud);
+  return -ENOENT;
+}
+
+int voc_stat(struct xctx *x, const char *path, struct export_ent *e)
+{
+  static const char *const dirs[] = { "Annotations", "ImageSets",
+                                      "JPEGImages", "ImageSets/Main" };
+  char head[64];
+  const char *rest;
+  struct sample smp;
+  int sub, r;
+
+  for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+    if (strcmp(path, dirs[i]) == 0)
+      return x_ent(e, strrchr(path, '/') ? "Main" : path, true, 0, 0);
+  if (strcmp(path, "labelmap.txt") == 0)
+    return x_ent(e, path, false, 0, 0);
+  if (strncmp(path, "ImageSets/Main/", 15) == 0) {
+    rest = path + 15;
+    if (strchr(rest, '/') || set_present(x, set_subset(rest)) != 1)
+      return -ENOENT;
+    return x_ent(e, rest, false, 0, 0);
+  }
+  if (x_split(path, head, sizeof(head), &rest) < 0 || !*rest ||
+      strchr(rest, '/'))
+    return -ENOENT;
+  if (strcmp(head, "Annotations") == 0)
+    r = x_sample_file(x, rest, ".xml", &smp, &sub);
+  else if (strcmp(head, "JPEGImages") == 0)
+    r = x_sample_file(x, rest, ".jpg", &smp, &sub);
+  else
+    return -ENOENT;
+  if (r < 0)
+    return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
+  return x_ent(e, rest, false, head[0] == 'J' ? smp.id : 0, 0);
+}
+
+static int put_name(struct xctx *x, const struct sample *smp, int sub,
+                    void *ud)
+{
+  int set = *(int *)ud;
+  int r;
+
+  if (set == SUB_N && sub != SUB_TRAIN && sub != SUB_VAL)
+    return 0;
+  r = x_puts(x, smp->name);
+  return r ? r : x_put(x, "\n", 1);
+}
+
+static bool xml_name_ok(const char *k, size_t n)
+{
+  /* k is a JSON key with its quotes: accept plain XML names only. */
+  if (n < 3)
+    return false;
+  for (size_t i = 1; i + 1 < n; i++) {
+    char c = k[i];
+    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    bool other = (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!alpha && (i == 1 || !other))
+      return false;
+  }
+  return true;
+}
+
+static bool is_key(const char *k, size_t n, const char *name)
+{
+  size_t m = strlen(name);
+  return n == m + 2 && memcmp(k + 1, name, m) == 0;
+}
+
+/* Can this attribute be written as an element?  Only plain XML names with
+ * a scalar value; strings with escapes are left out too. */
+static bool attr_elem_ok(const char *k, size_t kn, const char *v, size_t vn)
+{
+  return xml_name_ok(k, kn) && *v != '{' && *v != '[' &&
+         !(*v == '"' && memchr(v, '\\', vn));
+}
+
+/* "    <key>value</key>\n" for an attribute that attr_elem_ok() accepts. */
+static int put_attr_elem(struct xctx *x, const char *k, size_t kn,
+                         const char *v, size_t vn)
+{
+  int r = x_room(x, 2 * kn + 12);
+
+  if (r < 0)
+    return r;
+  X_LIT(x, "    <");
+  x_raw(x, k + 1, kn - 2);
+  X_LIT(x, ">");
+  if (*v == '"') {
+    char tmp[1024];
+    size_t n = MIN(vn - 2, sizeof(tmp) - 1);
+    memcpy(tmp, v + 1, n);
+    tmp[n] = '\0';
+    r = x_xml_str(x, tmp);
+  } else if (!(vn == 4 && memcmp(v, "null", 4) == 0)) {
+    r = x_put(x, v, vn);
+  }
+  r = r ? r : x_room(x, kn + 8);
+  if (r < 0)
+    return r;
+  X_LIT(x, "</");
+  x_raw(x, k + 1, kn - 2);
+  X_LIT(x, ">\n");
+  return 0;
+}
+
+static bool voc_own_key(const char *k, size_t kn)
+{
+  static const char *const own[] = { "truncated", "difficult", "name",
+                                     "bndbox", "confidence", "iscrowd" };
+  for (size_t i = 0; i < ARRAY_SIZE(own); i++)
+    if (is_key(k, kn, own[i]))
+      return true;
+  return false;
+}
+
+static int put_object(struct xctx *x, const struct detection *d)
+{
+  static const char *const fixed[] = { "truncated", "difficult" };
+  struct attr_iter it;
+  const char *k, *v;
+  size_t kn, vn;
+  int r;
+
+  r = x_puts(x, "  <object>\n    <name>");
+  r = r ? r : x_xml_str(x, d->label ? d->label : "");
+  r = r ? r : x_puts(x, "</name>\n");
+  for (size_t i = 0; r == 0 && i < ARRAY_SIZE(fixed); i++) {
+    bool found = false;
+    attr_iter_init(&it, d->attributes);
+    while (attr_next(&it, &k, &kn, &v, &vn) == 1)
+      if (is_key(k, kn, fixed[i])) {
+        if (attr_elem_ok(k, kn, v, vn)) {
+          found = true;
+          r = put_attr_elem(x, k, kn, v, vn);
+        }
+        break;
+      }
+    if (r == 0 && !found)
+      r = x_printf(x, "    <%s>0</%s>\n", fixed[i], fixed[i]);
+  }
+  attr_iter_init(&it, d->attributes);
+  while (r == 0 && attr_next(&it, &k, &kn, &v, &vn) == 1)
+    if (!voc_own_key(k, kn) && attr_elem_ok(k, kn, v, vn))
+      r = put_attr_elem(x, k, kn, v, vn);
+  if (r == 0 && d->confidence == d->confidence) {
+    r = x_puts(x, "    <confidence>");
+    r = r ? r : x_num(x, d->confidence);
+    r = r ? r : x_puts(x, "</confidence>\n");
+  }
+  if (r == 0 && d->iscrowd)
+    r = x_puts(x, "    <iscrowd>1</iscrowd>\n");
+  r = r ? r : x_printf(x, "    <bndbox>\n      <xmin>%lld</xmin>\n"
+                       "      <ymin>%lld</ymin>\n      <xmax>%lld</xmax>\n"
+                       "      <ymax>%lld</ymax>\n    </bndbox>\n"
+                       "  </object>\n",
+                       (long long)d->x, (long long)d->y,
+                       (long long)(d->x + d->w), (long long)(d->y + d->h));
+  return r;
+}
+
+static int gen_xml(struct xctx *x, const char *file)
+{
+  struct sample smp;
+  struct labels l;
+  const struct label_field *f;
+  int sub, r = x_sample_file(x, file, ".xml", &smp, &sub);
+
+  if (r < 0)
+    return r;
+  f = x_labels(x, smp.id, &l);
+  r = store_txn_error(x->t);
+  r = r ? r : x_puts(x, "<annotation>\n  <folder>JPEGImages</folder>\n"
+                     "  <filename>");
+  r = r ? r : x_xml_str(x, smp.name);
+  r = r ? r : x_printf(x, ".jpg</filename>\n  <source>\n"
+                       "    <database>curatefs</database>\n  </source>\n"
+                       "  <size>\n    <width>%u</width>\n"
+                       "    <height>%u</height>\n    <depth>%u</depth>\n"
+                       "  </size>\n  <segmented>0</segmented>\n",
+                       smp.width, smp.height,
+                       smp.components == 1 ? 1u : 3u);
+  for (size_t i = 0; f && r == 0 && i < f->n; i++)
+    r = put_object(x, &f->d[i]);
+  r = r ? r : x_puts(x, "</annotation>\n");
+  labels_free(&l);
+  return r;
+}
+
+int voc_gen(struct xctx *x, const char *path)
+{
+  if (strcmp(path, "labelmap.txt") == 0) {
+    uint32_t ncls = 0;
+    int r = store_class_count(x->t, &ncls);
+    r = r ? r : x_puts(x, "# label:color_rgb:parts:actions\n");
+    for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
+      const char *name;
+      r = store_class_name(x->t, c, &name);
+      r = r ? r : x_puts(x, name);
+      r = r ? r : x_puts(x, ":::\n");
+    }
+    return r;
+  }
+  if (strncmp(path, "ImageSets/Main/", 15) == 0) {
+    int set = set_subset(path + 15);
+    return x_each(x, set == SUB_N ? -1 : set, put_name, &set);
+  }
+  return gen_xml(x, path + strlen("Annotations/"));
+}

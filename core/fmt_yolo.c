@@ -1,0 +1,383 @@
+/* fmt_yolo.c - YOLO labels into a field (see labelimport.h).
+ *
+ * Class list: data.yaml's `names` (a block or inline list, or a block or
+ * inline map "index: name"), else obj.names (darknet, CVAT "YOLO 1.1"),
+ * one name per line.  Label files: every *.txt under a `labels/` folder
+ * (Ultralytics) or an `obj_<subset>_data/` folder (darknet).  Each row is
+ * "class cx cy w h" relative to the image, optionally a 6th value, the
+ * confidence; empty lines are skipped.  Values may overshoot [0, 1] by
+ * rounding (1e-6), and boxes are clipped to the image.  The whole import
+ * fails on the first malformed row, with file and line in the reason.
+ * Only the YAML this format uses is understood, not YAML in general. */
+#include "labelimport_i.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct names {
+  char **v;
+  size_t n, cap;
+};
+
+static void names_free(struct names *c)
+{
+  for (size_t i = 0; i < c->n; i++)
+    free(c->v[i]);
+  free(c->v);
+}
+
+/* Sets v[idx] = s (copied). */
+static int names_set(struct names *c, size_t idx, const char *s, size_t n)
+{
+  if (idx > 100000)
+    return -E2BIG;
+  if (idx >= c->cap) {
+    size_t nc = MAX(idx + 1, c->cap * 2);
+    char **p = realloc(c->v, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    memset(p + c->cap, 0, (nc - c->cap) * sizeof(*p));
+    c->v = p;
+    c->cap = nc;
+  }
+  free(c->v[idx]);
+  c->v[idx] = strndup(s, n);
+  if (!c->v[idx])
+    return -ENOMEM;
+  if (idx >= c->n)
+    c->n = idx + 1;
+  return 0;
+}
+
+/* One YAML scalar starting at p (up to end of line or a flow delimiter
+ * when flow is set): quoted ("..." with \-escapes, '...' with '') or plain
+ * (trailing " #comment" and spaces dropped).  Writes the value into out
+ * and returns the position after it, or NULL on a malformed scalar. */
+static const char *yaml_scalar(const char *p, bool flow, char *out,
+                               size_t outlen)
+{
+  size_t o = 0;
+
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p == '"' || *p == '\'') {
+    char q = *p++;
+    for (; *p && *p != '\n'; p++) {
+      char c = *p;
+      if (c == q) {
+        if (q == '\'' && p[1] == '\'') {
+          p++;
+        } else {
+          out[o] = '\0';
+          return p + 1;
+        }
+      } else if (q == '"' && c == '\\') {
+        p++;
+        switch (*p) {
+        case 'n': c = '\n'; break;
+        case 't': c = '\t'; break;
+        case '"': case '\\': case '/': c = *p; break;
+        case 'u': {
+          unsigned cp;
+          if (sscanf(p + 1, "%4x", &cp) != 1)
+            return NULL;
+          p += 4;
+          if (o + 4 >= outlen)
+            return NULL;
+          if (cp < 0x80) {
+            out[o++] = (char)cp;
+          } else if (cp < 0x800) {
+            out[o++] = (char)(0xc0 | cp >> 6);
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+          } else {
+            out[o++] = (char)(0xe0 | cp >> 12);
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+          }
+          continue;
+        }
+        default: return NULL;
+        }
+      }
+      if (o + 1 >= outlen)
+        return NULL;
+      out[o++] = c;
+    }
+    return NULL;   /* unterminated */
+  }
+  while (*p && *p != '\n' && !(flow && (*p == ',' || *p == ']' || *p == '}')) &&
+         !(*p == '#' && o && (out[o - 1] == ' ' || out[o - 1] == '\t'))) {
+    if (o + 1 >= outlen)
+      return NULL;
+    out[o++] = *p++;
+  }
+  while (o && (out[o - 1] == ' ' || out[o - 1] == '\t' || out[o - 1] == '\r'))
+    o--;
+  out[o] = '\0';
+  return p;
+}
+
+static int parse_index(const char *s, size_t *ret)
+{
+  char *e;
+  long v = strtol(s, &e, 10);
+
+  if (e == s || *e || v < 0)
+    return -1;
+  *ret = (size_t)v;
+  return 0;
+}
+
+/* `names:` of data.yaml. */
+static int yaml_names(struct limp *L, const char *text, struct names *c)
+{
+  const char *p = text;
+  char val[512], key[64];
+  size_t idx = 0;
+  int r;
+
+  while (*p && !(strncmp(p, "names:", 6) == 0))
+    p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p);
+  if (!*p)
+    return limp_fail(L, "data.yaml: no \"names\"");
+  p += 6;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p == '[' || *p == '{') {
+    bool map = *p == '{';
+    p++;
+    for (;;) {
+      while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+        p++;
+      if (*p == (map ? '}' : ']'))
+        return 0;
+      if (map) {
+        p = yaml_scalar(p, true, key, sizeof(key));
+        if (!p || *p != ':' || parse_index(key, &idx) < 0)
+          return limp_fail(L, "data.yaml: bad \"names\" map");
+        p++;
+      }
+      p = yaml_scalar(p, true, val, sizeof(val));
+      if (!p)
+        return limp_fail(L, "data.yaml: bad class name");
+      if ((r = names_set(c, idx++, val, strlen(val))) < 0)
+        return r;
+      while (*p == ' ')
+        p++;
+      if (*p == ',')
+        p++;
+      else if (*p != (map ? '}' : ']'))
+        return limp_fail(L, "data.yaml: bad \"names\" list");
+    }
+  }
+  /* Block: indented "- name" or "N: name" lines. */
+  p = strchr(p, '\n');
+  while (p && *++p && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+    const char *q = p;
+    while (*q == ' ' || *q == '\t')
+      q++;
+    if (*q == '\n' || *q == '\r' || *q == '#') {
+      p = strchr(q, '\n');
+      continue;
+    }
+    if (*q == '-') {
+      q = yaml_scalar(q + 1, false, val, sizeof(val));
+    } else {
+      const char *colon = strchr(q, ':');
+      size_t kn = colon ? (size_t)(colon - q) : 0;
+      if (!colon || kn >= sizeof(key))
+        return limp_fail(L, "data.yaml: bad \"names\" entry");
+      memcpy(key, q, kn);
+      key[kn] = '\0';
+      while (kn && key[kn - 1] == ' ')
+        key[--kn] = '\0';
+      if (parse_index(key, &idx) < 0)
+        return limp_fail(L, "data.yaml: bad class index '%s'", key);
+      q = yaml_scalar(colon + 1, false, val, sizeof(val));
+    }
+    if (!q)
+      return limp_fail(L, "data.yaml: bad class name");
+    if ((r = names_set(c, idx++, val, strlen(val))) < 0)
+      return r;
+    p = strchr(q, '\n');
+  }
+  return 0;
+}
+
+static int obj_names(const char *text, struct names *c)
+{
+  const char *p = text;
+  int r = 0;
+
+  while (r == 0 && *p) {
+    const char *e = strchr(p, '\n');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    while (n && (p[n - 1] == '\r' || p[n - 1] == ' '))
+      n--;
+    if (n)
+      r = names_set(c, c->n, p, n);
+    p += e ? (size_t)(e - p) + 1 : strlen(p);
+  }
+  return r;
+}
+
+static bool is_label_file(const char *name)
+{
+  size_t n = strlen(name);
+  const char *slash = strrchr(name, '/');
+
+  if (n < 5 || strcmp(name + n - 4, ".txt") != 0 || !slash)
+    return false;
+  /* .../labels/... anywhere above, or a parent named obj_*_data */
+  if (strncmp(name, "labels/", 7) == 0 || strstr(name, "/labels/"))
+    return true;
+  const char *par = slash;
+  while (par > name && par[-1] != '/')
+    par--;
+  return strncmp(par, "obj_", 4) == 0 && slash - par > 9 &&
+         strncmp(slash - 5, "_data", 5) == 0;
+}
+
+static int num(const char *tok, double lo, double hi, double *ret)
+{
+  char *e;
+  double v = strtod(tok, &e);
+
+  if (e == tok || *e || !isfinite(v) || v < lo || v > hi)
+    return -1;
+  *ret = v;
+  return 0;
+}
+
+static int one_file(struct limp *L, struct lsrc *src, size_t i,
+                    const uint32_t *cls, size_t ncls, struct buf *b)
+{
+  const double eps = 1e-6;
+  struct label_field f = { 0 };
+  struct sample smp;
+  char stem[256], *line, *save = NULL;
+  int r, lineno = 0;
+
+  limp_stem(src->names[i], stem, sizeof(stem));
+  r = limp_match(L, stem, &smp);
+  if (r == -ENOENT) {
+    limp_report(L, src->names[i], "no sample with this name");
+    L->st->unmatched++;
+    return 0;
+  }
+  if (r < 0)
+    return r;
+  buf_reset(b);
+  r = lsrc_read(src, i, LIMP_FILE_MAX, b);
+  if (r < 0)
+    return limp_fail(L, "%s: %s", src->names[i], strerror(-r));
+  if (b->len && memchr(b->data, '\0', b->len))
+    return limp_fail(L, "%s: binary data", src->names[i]);
+  L->st->files++;
+  for (line = strtok_r(b->data ? b->data : (char[]){ 0 }, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *tok[8], *s2 = NULL, *t;
+    int nt = 0;
+    double v[5];
+    long c;
+    char *e;
+    struct detection d = { 0 };
+
+    lineno++;
+    for (t = strtok_r(line, " \t\r", &s2); t && nt < 8;
+         t = strtok_r(NULL, " \t\r", &s2))
+      tok[nt++] = t;
+    if (nt == 0)
+      continue;
+    if (nt != 5 && nt != 6) {
+      r = limp_fail(L, "%s:%d: expected 5 values (class cx cy w h), got %d",
+                    src->names[i], lineno, nt);
+      break;
+    }
+    c = strtol(tok[0], &e, 10);
+    if (e == tok[0] || *e || c < 0 || (size_t)c >= ncls) {
+      r = limp_fail(L, "%s:%d: class '%s' is not an index of the %zu "
+                    "names", src->names[i], lineno, tok[0], ncls);
+      break;
+    }
+    for (int k = 1; k < 5 && r == 0; k++)
+      if (num(tok[k], -eps, 1 + eps, &v[k]) < 0)
+        r = limp_fail(L, "%s:%d: '%s' is not a number in [0, 1]",
+                      src->names[i], lineno, tok[k]);
+    if (r == 0 && nt == 6 && num(tok[5], 0, 1, &d.confidence) < 0)
+      r = limp_fail(L, "%s:%d: confidence '%s' is not in [0, 1]",
+                    src->names[i], lineno, tok[5]);
+    if (r < 0)
+      break;
+    if (nt == 5)
+      d.confidence = NAN;
+    d.class_id = cls[c];
+    d.w = v[3] * smp.width;
+    d.h = v[4] * smp.height;
+    d.x = v[1] * smp.width - d.w / 2;
+    d.y = v[2] * smp.height - d.h / 2;
+    limp_clip(&d, smp.width, smp.height);
+    r = labels_field_add(&f, &d);
+    if (r < 0)
+      break;
+  }
+  if (r == 0)
+    r = limp_put(L, smp.id, &f);
+  for (size_t k = 0; k < f.n; k++)
+    detection_clear(&f.d[k]);
+  free(f.d);
+  return r;
+}
+
+int yolo_import(struct limp *L, struct lsrc *src)
+{
+  struct names c = { 0 };
+  struct buf b;
+  uint32_t *cls = NULL;
+  long yi = lsrc_find(src, "data.yaml"), ni = lsrc_find(src, "obj.names");
+  int r;
+
+  buf_init(&b, LIMP_FILE_MAX);
+  if (yi < 0 && ni < 0) {
+    r = limp_fail(L, "no class list: neither data.yaml nor obj.names");
+    goto out;
+  }
+  r = lsrc_read(src, (size_t)(yi >= 0 ? yi : ni), LIMP_FILE_MAX, &b);
+  if (r < 0) {
+    limp_fail(L, "%s: %s", yi >= 0 ? "data.yaml" : "obj.names", strerror(-r));
+    goto out;
+  }
+  r = yi >= 0 ? yaml_names(L, b.data ? b.data : "", &c)
+              : obj_names(b.data ? b.data : "", &c);
+  if (r < 0)
+    goto out;
+  if (c.n == 0) {
+    r = limp_fail(L, "the class list is empty");
+    goto out;
+  }
+  cls = calloc(c.n, sizeof(*cls));
+  if (!cls) {
+    r = -ENOMEM;
+    goto out;
+  }
+  /* Classes in list order, so a fresh store keeps the file's order. */
+  for (size_t k = 0; r == 0 && k < c.n; k++) {
+    if (!c.v[k] || !labels_class_name_valid(c.v[k])) {
+      r = limp_fail(L, "class %zu has no valid name", k);
+      break;
+    }
+    r = store_class_id(L->t, c.v[k], true, &cls[k]);
+  }
+  for (size_t i = 0; r == 0 && i < src->n; i++)
+    if (is_label_file(src->names[i]))
+      r = one_file(L, src, i, cls, c.n, &b);
+out:
+  free(cls);
+  names_free(&c);
+  buf_free(&b);
+  return r;
+}

@@ -1,0 +1,30 @@
+/* zipread.h - read-only access to the members of a ZIP archive (CVAT's
+ * export zips).  The only module that uses libzip.
+ *
+ * Member names are as stored; names that are absolute or contain ".."
+ * components are hidden (never listed), so callers cannot be led outside
+ * the archive's own tree.  Errors: -EBADMSG for a file that is not a
+ * readable ZIP, -EFBIG for a member larger than the caller's limit, -ENOMEM,
+ * -errno from opening the file.
+ */
+#ifndef CURATE_ZIPREAD_H
+#define CURATE_ZIPREAD_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+struct zipr;
+
+/* Opens the archive; *ret owned (zipr_close). */
+int zipr_open(const char *path, struct zipr **ret);
+void zipr_close(struct zipr *z);   /* NULL is fine */
+/* Number of members (directories included, hidden names excluded). */
+size_t zipr_count(const struct zipr *z);
+/* Name of member i (borrowed until zipr_close). */
+const char *zipr_name(const struct zipr *z, size_t i);
+/* Appends the uncompressed bytes of member i to out; -EFBIG when they
+ * exceed max bytes. */
+int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out);
+
+#endif

@@ -1,0 +1,95 @@
+"""Bad label input: each case fails with exit 1 and one line on stderr
+naming the reason, and leaves the store's labels as they were."""
+import os
+import shutil
+import sys
+import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xlib  # noqa: E402
+from xlib import check, curate  # noqa: E402
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    ds = xlib.Dataset(n=6, tags=False)
+    yolo = ds.export("yolo", ds.path("yolo"))
+    voc = ds.export("voc", ds.path("voc"))
+    before = ds.dump()
+    one = ds.names[0]
+    cases = []
+
+    def yolo_case(label, text, what, yaml=None):
+        d = ds.path("y-" + label)
+        shutil.copytree(yolo, d)
+        if text is not None:
+            write(os.path.join(d, "labels", "default", one + ".txt"), text)
+        if yaml is not None:
+            write(os.path.join(d, "data.yaml"), yaml)
+        cases.append((label, "yolo", d, what))
+
+    yolo_case("4-fields", "0 0.5 0.5 0.1\n", "expected 5 values")
+    yolo_case("class-range", "9 0.5 0.5 0.1 0.1\n", "not an index")
+    yolo_case("not-number", "0 0.5 abc 0.1 0.1\n", "not a number")
+    yolo_case("out-of-range", "0 0.5 1.7 0.1 0.1\n", "not a number in [0, 1]")
+    yolo_case("no-names", None, "no \"names\"", yaml="path: .\n")
+    d = ds.path("y-nolist")
+    shutil.copytree(yolo, d)
+    os.remove(os.path.join(d, "data.yaml"))
+    cases.append(("no-class-list", "yolo", d, "no class list"))
+
+    def voc_case(label, text, what):
+        d = ds.path("v-" + label)
+        shutil.copytree(voc, d)
+        write(os.path.join(d, "Annotations", one + ".xml"), text)
+        cases.append((label, "voc", d, what))
+
+    voc_case("malformed-xml", "<annotation><object><name>x</name>",
+             "malformed XML")
+    voc_case("wrong-root", "<notvoc/>", "not <annotation>")
+    voc_case("inverted", "<annotation><object><name>car</name><bndbox>"
+             "<xmin>50</xmin><ymin>5</ymin><xmax>10</xmax><ymax>9</ymax>"
+             "</bndbox></object></annotation>", "xmax < xmin")
+    voc_case("no-bndbox", "<annotation><object><name>car</name></object>"
+             "</annotation>", "needs a <bndbox>")
+    voc_case("bad-entity", "<annotation><object><name>a&bogus;</name>"
+             "</object></annotation>", "entity")
+    d = ds.path("v-empty")
+    os.makedirs(d)
+    cases.append(("no-annotations", "voc", d, "no Annotations"))
+
+    notzip = ds.path("notzip.zip")
+    write(notzip, "this is not a zip\n")
+    cases.append(("not-a-zip", "cvat-zip", notzip, "not a readable zip"))
+    z = ds.path("other.zip")
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("readme.txt", "hello")
+    cases.append(("unknown-zip", "cvat-zip", z, "not a CVAT"))
+    z = ds.path("badcoco.zip")
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("annotations/instances_default.json", "{\"images\": [")
+    cases.append(("coco-bad-json", "cvat-zip", z, "instances_default.json"))
+    j = ds.path("nomatch.json")
+    write(j, '{"images":[{"id":1,"file_name":"nope.jpg","width":1,'
+          '"height":1}],"categories":[],"annotations":[]}')
+    cases.append(("coco-nothing-matches", "coco", j, "matched"))
+
+    for label, fmt, path, what in cases:
+        p = curate("import-labels", "--store", ds.store, "--format", fmt,
+                   path, ok=False)
+        err = p.stderr.decode().strip().splitlines()
+        last = err[-1] if err else ""
+        check(p.returncode == 1 and what in last and
+              "nothing changed" in last,
+              "%s: exit %d, %r" % (label, p.returncode, last))
+        check(ds.dump() == before, "%s: labels unchanged" % label)
+    xlib.finish()
+
+
+if __name__ == "__main__":
+    main()

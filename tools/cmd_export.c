@@ -1,0 +1,330 @@
+/* cmd_export.c - `curate export`: writes an export tree (core/export.h) to
+ * a real folder, for machines without FUSE.  It walks the same
+ * export_list / export_generate calls the mount serves, inside one read
+ * transaction, so the folder is byte-identical to the mounted tree of the
+ * same store version: generated files come from export_generate, image
+ * files are copies of the source files.
+ *
+ * OUT must not exist or be an empty directory; its parent must exist.  On
+ * failure the partly written folder is left for inspection and the exit
+ * status is 1. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <stdarg.h>
+
+#include "curate.h"
+#include "export.h"
+#include "store.h"
+#include "util.h"
+
+struct walk {
+  struct store_txn *t;
+  const struct export_spec *spec;
+  const char *out;          /* output root */
+  char *root;               /* dataset root (owned) */
+  char err[512];            /* first failure, one line */
+  uint64_t files, images, bytes;
+};
+
+static void usage_export(FILE *f)
+{
+  fprintf(f,
+    "usage: %s export --store STORE --format coco|yolo|voc|imagenet\n"
+    "                 [--tag TAG] [--field NAME] OUT\n"
+    "Writes the export tree of the whole dataset (or of the samples tagged\n"
+    "TAG) to the new folder OUT, identical to the mounted export.\n", prog);
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+  const char *c = p;
+
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int sink_fd(void *ud, const void *p, size_t n)
+{
+  return write_all(*(int *)ud, p, n);
+}
+
+static int copy_file(const char *src, int dst, uint64_t *bytes)
+{
+  static char blk[1 << 18];
+  int fd = open(src, O_RDONLY | O_CLOEXEC), r = 0;
+  ssize_t n;
+
+  if (fd < 0)
+    return -errno;
+  while ((n = read(fd, blk, sizeof(blk))) != 0) {
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      r = -errno;
+      break;
+    }
+    r = write_all(dst, blk, (size_t)n);
+    if (r < 0)
+      break;
+    *bytes += (uint64_t)n;
+  }
+  close(fd);
+  return r;
+}
+
+static int walk_dir(struct walk *w, const char *dir);
+
+__attribute__((format(printf, 2, 3)))
+static void fail_msg(struct walk *w, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (w->err[0])
+    return;   /* keep the first reason */
+  va_start(ap, fmt);
+  vsnprintf(w->err, sizeof(w->err), fmt, ap);
+  va_end(ap);
+}
+
+struct ent_ctx {
+  struct walk *w;
+  const char *dir;
+};
+
+static int on_ent(const struct export_ent *e, void *ud)
+{
+  struct ent_ctx *c = ud;
+  struct walk *w = c->w;
+  char rel[4096], dst[4096];
+  int fd, r;
+
+  if ((size_t)snprintf(rel, sizeof(rel), "%s%s%s", c->dir,
+                       *c->dir ? "/" : "", e->name) >= sizeof(rel) ||
+      (size_t)snprintf(dst, sizeof(dst), "%s/%s", w->out, rel) >=
+          sizeof(dst)) {
+    fail_msg(w, "path too long under '%s'", w->out);
+    return -ENAMETOOLONG;
+  }
+  if (e->dir) {
+    if (mkdir(dst, 0755) < 0) {
+      fail_msg(w, "cannot create '%s': %s", dst,
+               strerror(errno));
+      return -errno;
+    }
+    return walk_dir(w, rel);
+  }
+  fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fail_msg(w, "cannot create '%s': %s", dst,
+             strerror(errno));
+    return -errno;
+  }
+  if (e->sample_id) {
+    struct sample smp;
+    char *src = NULL;
+    r = store_sample_get(w->t, e->sample_id, &smp);
+    if (r == 0 && !(src = path_join(w->root, smp.relpath)))
+      r = -ENOMEM;
+    r = r ? r : copy_file(src, fd, &w->bytes);
+    if (r < 0)
+      fail_msg(w, "cannot copy '%s': %s",
+               src ? src : rel, strerror(-r));
+    free(src);
+    w->images++;
+  } else {
+    struct export_sink sink = { sink_fd, &fd };
+    int64_t n = export_generate(w->t, w->spec, rel, &sink);
+    r = n < 0 ? (int)n : 0;
+    if (r < 0)
+      fail_msg(w, "cannot generate '%s': %s", rel,
+               strerror(-r));
+    else
+      w->bytes += (uint64_t)n;
+    w->files++;
+  }
+  if (close(fd) < 0 && r == 0) {
+    r = -errno;
+    fail_msg(w, "cannot write '%s': %s", dst,
+             strerror(errno));
+  }
+  return r;
+}
+
+static int walk_dir(struct walk *w, const char *dir)
+{
+  struct ent_ctx c = { w, dir };
+  int r = export_list(w->t, w->spec, dir, on_ent, &c);
+
+  if (r < 0)
+    fail_msg(w, "cannot list '%s': %s", dir,
+             strerror(-r));
+  return r;
+}
+
+/* OUT: created, or an existing empty directory. */
+static int make_out(const char *out)
+{
+  DIR *d;
+  struct dirent *de;
+  int n = 0;
+
+  if (mkdir(out, 0755) == 0)
+    return 0;
+  if (errno != EEXIST)
+    return -errno;
+  d = opendir(out);
+  if (!d)
+    return -errno;
+  while ((de = readdir(d)))
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+      n++;
+  closedir(d);
+  return n ? -ENOTEMPTY : 0;
+}
+
+static int tag_ids(struct store_txn *t, const char *tag, uint64_t **ret,
+                   size_t *ret_n)
+{
+  struct store_iter *it;
+  uint64_t tid, next = 1, id, *v = NULL;
+  size_t n = 0, cap = 0;
+  int r = store_tag_lookup(t, tag, &tid);
+
+  if (r < 0)
+    return r;
+  r = store_iter_new(t, &it);
+  while (r == 0 && (r = store_iter_tag(it, tid, next, &id)) == 0) {
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 256;
+      uint64_t *p = realloc(v, nc * sizeof(*p));
+      if (!p) {
+        r = -ENOMEM;
+        break;
+      }
+      v = p;
+      cap = nc;
+    }
+    v[n++] = id;
+    next = id + 1;
+  }
+  store_iter_free(it);
+  if (r == -ENOENT)
+    r = 0;
+  if (r < 0) {
+    free(v);
+    return r;
+  }
+  /* An empty tag is an empty selection, not "everything". */
+  *ret = v ? v : calloc(1, sizeof(*v));
+  *ret_n = n;
+  return *ret ? 0 : -ENOMEM;
+}
+
+int cmd_export(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "store", required_argument, NULL, 's' },
+    { "format", required_argument, NULL, 'F' },
+    { "tag", required_argument, NULL, 't' },
+    { "field", required_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *store_path = NULL, *fmt = NULL, *tag = NULL;
+  struct export_spec spec = { .field = "ground_truth" };
+  struct store_opts so = { .readonly = true };
+  struct walk w = { 0 };
+  uint64_t *ids = NULL;
+  struct store *s = NULL;
+  int c, r;
+
+  while ((c = getopt_long(argc, argv, "s:F:t:f:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': store_path = optarg; break;
+    case 'F': fmt = optarg; break;
+    case 't': tag = optarg; break;
+    case 'f': spec.field = optarg; break;
+    case 'h': usage_export(stdout); return 0;
+    default: usage_export(stderr); return 2;
+    }
+  }
+  if (!store_path || !fmt || optind != argc - 1) {
+    usage_export(stderr);
+    return 2;
+  }
+  if (export_format_parse(fmt, &spec.fmt) < 0) {
+    fprintf(stderr, "%s: unknown export format '%s' (coco, yolo, voc, "
+            "imagenet)\n", prog, fmt);
+    return 2;
+  }
+  if (!labels_field_name_valid(spec.field)) {
+    fprintf(stderr, "%s: invalid field name '%s'\n", prog, spec.field);
+    return 2;
+  }
+  r = store_open(store_path, &so, &s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_path,
+            strerror(-r));
+    return 1;
+  }
+  r = store_txn_begin(s, false, &w.t);
+  if (r == 0 && tag) {
+    r = tag_ids(w.t, tag, &ids, &spec.n_ids);
+    spec.ids = ids;
+    if (r == -ENOENT) {
+      fprintf(stderr, "%s: no tag '%s' in '%s'\n", prog, tag, store_path);
+      goto fail;
+    }
+  }
+  r = r ? r : store_setting_get(w.t, "root", &w.root);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot read store '%s': %s\n", prog, store_path,
+            strerror(-r));
+    goto fail;
+  }
+  r = make_out(argv[optind]);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot export to '%s': %s\n", prog, argv[optind],
+            r == -ENOTEMPTY ? "folder exists and is not empty"
+                            : strerror(-r));
+    goto fail;
+  }
+  w.spec = &spec;
+  w.out = argv[optind];
+  r = walk_dir(&w, "");
+  if (r < 0) {
+    fprintf(stderr, "%s: export failed: %s\n", prog, w.err);
+    goto fail;
+  }
+  printf("exported %s to %s: %" PRIu64 " images, %" PRIu64
+         " generated files, %" PRIu64 " bytes\n", fmt, argv[optind],
+         w.images, w.files, w.bytes);
+  store_txn_abort(w.t);
+  store_close(s);
+  free(ids);
+  free(w.root);
+  return 0;
+fail:
+  store_txn_abort(w.t);
+  store_close(s);
+  free(ids);
+  free(w.root);
+  return 1;
+}
