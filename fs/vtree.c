@@ -7,11 +7,12 @@
 
 #include "vtree.h"
 
-extern const struct provider prov_config, prov_views;
+extern const struct provider prov_config, prov_views, prov_export;
 
 const struct provider *const vtree_providers[] = {
   &prov_config,
   &prov_views,
+  &prov_export,
   NULL,
 };
 

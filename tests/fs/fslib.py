@@ -53,7 +53,7 @@ def expect_errno(code, fn, *args):
 
 # Every entry of the mount's root, sorted.
 ROOT_ENTRIES = sorted(["README.txt", "config", "labels", "samples", "status",
-                       "tags", "views"])
+                       "tags", "views", "export"])
 
 
 def eq(a, b, what=""):
