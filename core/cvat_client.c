@@ -286,13 +286,19 @@ int cvat_config_set(struct cvat_config *c, const char *key,
                         "separated list of user names");
       }
       nl = realloc(list, (n + 1) * sizeof(*nl));
-      if (!nl || !(nl[n] = strndup(p, l))) {
+      if (!nl) {
         for (size_t i = 0; i < n; i++)
-          free((nl ? nl : list)[i]);
-        free(nl ? nl : list);
+          free(list[i]);
+        free(list);
         return -ENOMEM;
       }
       list = nl;
+      if (!(list[n] = strndup(p, l))) {
+        for (size_t i = 0; i < n; i++)
+          free(list[i]);
+        free(list);
+        return -ENOMEM;
+      }
       n++;
       p = e ? e + 1 : p + l;
       if (!e)
@@ -1097,7 +1103,7 @@ static int upload_batch(struct cvat_client *c, const char *path,
 {
   static const char *const hdr[] = { "Upload-Multiple: true", NULL };
   struct http_part *parts;
-  char (*names)[32];
+  char (*names)[48];
   char q[16];
   struct call k = { .method = "POST", .path = path, .headers = hdr };
   size_t n = to - from;

@@ -124,6 +124,7 @@ void cvat_run_free(struct cvat_run *r)
   free(r->samples);
   free(r->jobs);
   free(r->last_pull);
+  free(r->url);
   memset(r, 0, sizeof(*r));
 }
 
@@ -143,6 +144,7 @@ static int run_from_json(json_t *o, struct cvat_run *r)
   r->field = sdup(jgets(o, "field"));
   r->error = sdup(jgets(o, "error"));
   r->last_pull = sdup(jgets(o, "last_pull"));
+  r->url = sdup(jgets(o, "url"));
   r->phase = (enum cvat_phase)jget(o, "phase");
   r->done = (uint64_t)jget(o, "done");
   r->total = (uint64_t)jget(o, "total");
@@ -484,6 +486,7 @@ int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
     char tn[128];
     snprintf(tn, sizeof(tn), "curatefs-%s-%s", uid, name);
     json_object_set_new(o, "task_name", json_string(tn));
+    json_object_set_new(o, "url", json_string(cfg->url));
   }
   arr = json_object_get(o, "samples");
   for (size_t i = 0; i < nu; i++)
@@ -1583,7 +1586,7 @@ int cvat_pull(struct store *s, const struct cvat_config *cfg, const char *run,
   if (r == 0) {
     uint8_t k[CVAT_RUN_NAME_MAX + 9];
     uint64_t seq = (uint64_t)jget(o, "pulls") + 1;
-    char sum[300];
+    char sum[640];
 
     r = store_rec_put(t, NS_UNDO, k, undo_key(k, run, seq), snap.data,
                       snap.len);
@@ -1632,12 +1635,14 @@ int cvat_run_info(struct store *s, const struct cvat_config *cfg,
                   const char *run, struct buf *out)
 {
   struct cvat_run r;
-  const char *base = cfg && cfg->url ? cfg->url : NULL;
+  const char *base;
   int rc;
 
   rc = cvat_run_get(s, run, &r);
   if (rc < 0)
     return rc;
+  /* Links use the server the run was pushed to. */
+  base = r.url ? r.url : cfg && cfg->url ? cfg->url : "";
   rc = buf_printf(out, "run: %s\nsource: %s\nfield: %s\nsamples: %zu\n"
                   "phase: %s\n", r.name, r.source, r.field, r.n_samples,
                   cvat_phase_name(r.phase));
@@ -1645,17 +1650,15 @@ int cvat_run_info(struct store *s, const struct cvat_config *cfg,
     rc = buf_printf(out, "progress: %" PRIu64 "/%" PRIu64 "\n", r.done,
                     r.total);
   if (rc == 0 && r.project_id)
-    rc = buf_printf(out, "project: %lld%s%s%s%lld\n", (long long)r.project_id,
-                    base ? "  " : "", base ? base : "",
-                    base ? "/projects/" : "", base ? (long long)r.project_id
-                                                   : 0LL);
+    rc = buf_printf(out, "project: %lld  %s/projects/%lld\n",
+                    (long long)r.project_id, base, (long long)r.project_id);
   if (rc == 0 && r.task_id)
     rc = buf_printf(out, "task: %lld  %s/tasks/%lld\n", (long long)r.task_id,
-                    base ? base : "", (long long)r.task_id);
+                    base, (long long)r.task_id);
   for (size_t i = 0; rc == 0 && i < r.n_jobs; i++)
     rc = buf_printf(out, "job: %lld  frames %lld-%lld  %s/tasks/%lld/jobs/"
                     "%lld\n", (long long)r.jobs[i][0], (long long)r.jobs[i][1],
-                    (long long)r.jobs[i][2], base ? base : "",
+                    (long long)r.jobs[i][2], base,
                     (long long)r.task_id, (long long)r.jobs[i][0]);
   if (rc == 0)
     rc = buf_printf(out, "pulls: %" PRIu64 "\nundo: %" PRIu64 "\n", r.pulls,
@@ -1666,6 +1669,33 @@ int cvat_run_info(struct store *s, const struct cvat_config *cfg,
     rc = buf_printf(out, "error: %s\n", r.error);
   cvat_run_free(&r);
   return rc;
+}
+
+int cvat_run_labels_json(struct store *s, const char *run, struct buf *out)
+{
+  struct cvat_run rn;
+  struct store_txn *t;
+  int r;
+
+  r = cvat_run_get(s, run, &rn);
+  if (r < 0)
+    return r;
+  r = store_txn_begin(s, false, &t);
+  for (size_t i = 0; r == 0 && i < rn.n_samples; i++) {
+    struct sample sm;
+    struct labels l;
+
+    labels_init(&l);
+    r = store_sample_get(t, rn.samples[i], &sm);
+    if (r == 0)
+      r = store_labels_get(t, rn.samples[i], &l);
+    if (r == 0)
+      r = labels_to_json(&l, sm.name, sm.width, sm.height, out);
+    labels_free(&l);
+  }
+  store_txn_abort(t);
+  cvat_run_free(&rn);
+  return r;
 }
 
 static int job_check(struct store *s, const char *run, int64_t job_id,

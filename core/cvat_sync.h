@@ -75,6 +75,7 @@ struct cvat_run {
   uint64_t pulls;            /* completed pulls */
   uint64_t undo_depth;       /* pulls that can be undone */
   char *last_pull;           /* summary of the last pull, NULL if none */
+  char *url;                 /* the server it was pushed to */
 };
 
 void cvat_run_free(struct cvat_run *r);
@@ -139,8 +140,13 @@ int cvat_pull(struct store *s, const struct cvat_config *cfg, const char *run,
  * undo.  Labels render byte for byte as before the pull. */
 int cvat_undo(struct store *s, const char *run, char *err, size_t errlen);
 
+/* Appends labels/<name>.json of every sample of the run, in frame order
+ * (what a pull changes and an undo restores). */
+int cvat_run_labels_json(struct store *s, const char *run, struct buf *out);
+
 /* The text of cvat/runs/<run>/info: source, phase, progress, project,
- * task and job ids with their URLs (base from cfg, may be NULL), pulls,
+ * task and job ids with their URLs (on the server the run was pushed
+ * to; cfg, may be NULL, for older records), pulls,
  * last error.  Reads only the store. */
 int cvat_run_info(struct store *s, const struct cvat_config *cfg,
                   const char *run, struct buf *out);

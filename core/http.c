@@ -357,7 +357,7 @@ static int attempt(struct http_client *c, const struct http_req *rq,
 {
   CURL *h = c->curl;
   struct sink sink = { &resp->body, rq->max_response ? rq->max_response
-                                                     : (size_t)1 << 30 };
+                                                     : (size_t)1 << 30, false };
   struct curl_slist *hl;
   curl_mime *mime = NULL;
   CURLcode rc;
@@ -387,6 +387,12 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  /* libcurl silently re-sends a request once when a reused connection
+   * dies before any answer.  For a request that must not be repeated (it
+   * may have been handled), start on a fresh connection, where it does
+   * not. */
+  if (rq->no_retry)
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
   if (rq->parts) {
     mime = curl_mime_init(h);
     for (size_t i = 0; mime && i < rq->nparts; i++) {
