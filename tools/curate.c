@@ -228,6 +228,7 @@ static const struct command commands[] = {
   { "info", cmd_info },
   { "export", cmd_export },
   { "import-labels", cmd_import_labels },
+  { "cvat", cmd_cvat },
 };
 
 int main(int argc, char **argv)

@@ -17,5 +17,6 @@ int cmd_import(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import_labels(int argc, char **argv);
+int cmd_cvat(int argc, char **argv);
 
 #endif

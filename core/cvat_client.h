@@ -1,0 +1,248 @@
+/* cvat_client.h - a client of the CVAT REST API (servers 2.16 and newer):
+ * settings, connection and authentication, projects with our label
+ * schema, tasks and their data upload, jobs, annotations, issues.
+ *
+ * What it does: one call per CVAT operation the push / review / pull loop
+ * needs (see docs/cvat-api.md of the shared docs for the endpoints).  JSON
+ * goes through jansson; HTTP through http.c.  Every failed call returns a
+ * negative errno and leaves a one-line reason in cvat_client_error(): for
+ * 4xx answers that reason carries CVAT's own message.  Status mapping:
+ * 400 -EINVAL, 401 -EACCES, 403 -EPERM, 404 -ENOENT, 406 -EPROTO,
+ * 409 -EEXIST, 413 -E2BIG, 429 (after retries) -EAGAIN, 5xx -EIO; transport
+ * failures as in http.h.
+ *
+ * What it does not do: it keeps no state of its own beyond the session
+ * (runs, frame maps and merges are cvat_sync.c's), and it never reveals a
+ * secret: the password, the token and the session key are redacted from
+ * every error text, and cvat_config_render() prints them as "(set)".
+ *
+ * Thread-safety: a struct cvat_client may be used from several threads
+ * (requests are serialised), but cvat_client_error() then reports the last
+ * failure of any of them.  struct cvat_config is plain data.
+ */
+#ifndef CURATE_CVAT_CLIENT_H
+#define CURATE_CVAT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define CVAT_ERR_MAX 512
+/* Oldest server with the /api/requests model this client relies on. */
+#define CVAT_MIN_MAJOR 2
+#define CVAT_MIN_MINOR 16
+
+/* Settings.  All strings owned (NULL = unset). */
+struct cvat_config {
+  char *url;            /* "https://cvat.example.com" */
+  char *username;
+  char *password;       /* secret */
+  char *token;          /* personal access token; secret */
+  char *org;            /* organization slug */
+  char *ca_bundle;      /* CA file for TLS */
+  char *project;        /* project name (created if missing) */
+  char *field;          /* label field pushed and pulled */
+  char **assignees;     /* job assignees, round-robin */
+  size_t n_assignees;
+  uint32_t segment_size;    /* frames per job; 0 = one job */
+  uint32_t image_quality;   /* 1..100 */
+  uint64_t batch_bytes;     /* request size limit of one upload batch */
+  uint32_t connect_timeout_s;
+  uint32_t timeout_s;       /* one HTTP attempt */
+  uint32_t retries;
+  uint32_t wait_timeout_s;  /* waiting for task creation */
+  double poll_s;            /* /api/requests polling period */
+};
+
+/* Defaults: project "curatefs", field "ground_truth", segment_size 100,
+ * image_quality 70, batch_bytes 64 MiB, timeouts 10 s / 600 s, retries 6,
+ * wait 3600 s, poll 0.2 s. */
+void cvat_config_init(struct cvat_config *c);
+void cvat_config_free(struct cvat_config *c);
+/* Copies every setting of src into dst (dst freed first).  0 or -ENOMEM. */
+int cvat_config_copy(struct cvat_config *dst, const struct cvat_config *src);
+/* Applies the environment: CVAT_URL, CVAT_USERNAME, CVAT_PASSWORD,
+ * CVAT_TOKEN, CVAT_ORG, CVAT_CA_BUNDLE, CVAT_PROJECT, CVAT_FIELD,
+ * CVAT_ASSIGNEES, CVAT_SEGMENT_SIZE, CVAT_BATCH_BYTES, CVAT_TIMEOUT,
+ * CVAT_RETRIES (each through cvat_config_set()).  Returns 0 or the first
+ * error, with the reason in err. */
+int cvat_config_from_env(struct cvat_config *c, char *err, size_t errlen);
+/* Validates and applies one `key = value` setting.  Keys: url, username,
+ * password, token, org, ca_bundle, project, field, assignees
+ * (comma-separated user names), segment_size, image_quality, batch_bytes
+ * (a number, optional K/M/G suffix), connect_timeout, timeout, retries,
+ * wait_timeout, poll_interval.  An empty value unsets a string.
+ * Returns 0; -ENOENT for an unknown key; -EINVAL for a bad value (the
+ * setting is unchanged); the reason (never the value of a secret) in err. */
+int cvat_config_set(struct cvat_config *c, const char *key,
+                    const char *value, char *err, size_t errlen);
+/* Renders the settings as `key = value` lines; password and token show as
+ * "(set)" or "(unset)", never their value. */
+int cvat_config_render(const struct cvat_config *c, struct buf *out);
+
+struct cvat_client;
+
+/* Connects: GET /api/server/about (version gate: 2.16+), then logs in
+ * (token: `Authorization: Bearer`; else username + password: POST
+ * /api/auth/login and `Authorization: Token <key>`), selects the
+ * organization, and checks the credentials with GET /api/users/self.
+ * Returns 0 and an owned client, or: -EINVAL (settings incomplete),
+ * -EPROTONOSUPPORT (server too old or not CVAT), -EACCES (bad
+ * credentials), -ENOENT (unknown organization) or a transport error;
+ * reason in err (redacted). */
+int cvat_connect(const struct cvat_config *cfg, struct cvat_client **ret,
+                 char *err, size_t errlen);
+void cvat_client_free(struct cvat_client *c);
+/* Reason of the last failure (borrowed; "" if none). */
+const char *cvat_client_error(const struct cvat_client *c);
+/* Server version string as reported by /api/server/about (borrowed). */
+const char *cvat_server_version(const struct cvat_client *c);
+/* Base URL of the web UI (borrowed), for links like <url>/tasks/7. */
+const char *cvat_base_url(const struct cvat_client *c);
+
+/* ---- projects and labels ---- */
+
+struct cvat_label {
+  int64_t id;
+  char *name;              /* owned */
+  int64_t label_id_spec;   /* attribute id of our `label_id`; 0 if none */
+};
+
+struct cvat_labels {
+  size_t n;
+  struct cvat_label *v;    /* owned */
+};
+
+void cvat_labels_free(struct cvat_labels *l);
+const struct cvat_label *cvat_labels_by_id(const struct cvat_labels *l,
+                                           int64_t id);
+const struct cvat_label *cvat_labels_by_name(const struct cvat_labels *l,
+                                             const char *name);
+
+/* Finds the project `name` or creates it; makes sure every class exists
+ * as a rectangle label carrying a text attribute `label_id` (labels that
+ * lack it are patched).  Fills *ret_labels (owned) with the project's
+ * labels. */
+int cvat_project_ensure(struct cvat_client *c, const char *name,
+                        const char *const *classes, size_t n,
+                        int64_t *ret_id, struct cvat_labels *ret_labels);
+/* Labels of a project (owned into *ret). */
+int cvat_labels_get(struct cvat_client *c, int64_t project_id,
+                    struct cvat_labels *ret);
+
+/* ---- tasks ---- */
+
+struct cvat_task {
+  int64_t id;
+  int64_t project_id;
+  int64_t size;            /* frames; 0 before data is attached */
+  char status[16];
+};
+
+/* The newest task named `name` in the project; -ENOENT if none. */
+int cvat_task_find(struct cvat_client *c, const char *name,
+                   int64_t project_id, int64_t *ret_id);
+/* POST /api/tasks, sent once: a lost answer is not repeated (the caller
+ * looks the task up by name instead, so no duplicate can appear). */
+int cvat_task_create(struct cvat_client *c, const char *name,
+                     int64_t project_id, uint32_t segment_size,
+                     int64_t *ret_id);
+int cvat_task_get(struct cvat_client *c, int64_t id, struct cvat_task *ret);
+int cvat_task_delete(struct cvat_client *c, int64_t id);
+
+/* One image to upload: the name CVAT will know it by and the file. */
+struct cvat_file {
+  const char *name;
+  const char *path;
+  uint64_t size;
+};
+
+typedef void (*cvat_upload_fn)(size_t files_done, uint64_t bytes_done,
+                               void *ud);
+
+/* Attaches the images to a task, in this frame order: Upload-Start, then
+ * batches of at most cfg batch_bytes (halved on 413), then Upload-Finish
+ * with sorting_method=predefined and upload_file_order.  progress (may be
+ * NULL) is called after each batch.  On success *ret_rq_id (owned) is the
+ * creation request to wait on. */
+int cvat_task_upload(struct cvat_client *c, int64_t task_id,
+                     const struct cvat_file *files, size_t n,
+                     cvat_upload_fn progress, void *ud, char **ret_rq_id);
+/* The newest creation request of a task (when an rq_id was lost):
+ * *ret_rq_id owned, *ret_status one of queued/started/finished/failed. */
+int cvat_request_find(struct cvat_client *c, int64_t task_id,
+                      char **ret_rq_id, char ret_status[16]);
+/* Polls /api/requests/{rq_id} until finished (0) or failed (-EIO with the
+ * server's message), or wait_timeout (-ETIMEDOUT). */
+int cvat_request_wait(struct cvat_client *c, const char *rq_id);
+/* Frame names in frame order from data/meta (owned array of owned
+ * strings; free each and the array). */
+int cvat_task_frames(struct cvat_client *c, int64_t task_id,
+                     char ***ret_names, size_t *ret_n);
+
+/* ---- jobs ---- */
+
+struct cvat_job {
+  int64_t id;
+  int64_t start_frame, stop_frame;   /* absolute, inclusive */
+  char assignee[152];                /* user name; "" = unassigned */
+  char stage[16];
+  char state[16];
+  int64_t issues;
+};
+
+bool cvat_stage_valid(const char *s);
+bool cvat_state_valid(const char *s);
+/* Annotation jobs of a task in start-frame order (owned array). */
+int cvat_jobs_list(struct cvat_client *c, int64_t task_id,
+                   struct cvat_job **ret, size_t *ret_n);
+int cvat_job_get(struct cvat_client *c, int64_t job_id, struct cvat_job *ret);
+/* PATCH /api/jobs/{id} with whichever of assignee (a user name; "" to
+ * unassign), stage, state is non-NULL.  Stage and state are validated
+ * first (-EINVAL); CVAT's own rule applies on the server: a stage change
+ * without a state resets the state to "new".  Unknown user -> -ENOENT. */
+int cvat_job_update(struct cvat_client *c, int64_t job_id,
+                    const char *assignee, const char *stage,
+                    const char *state);
+
+/* ---- annotations ---- */
+
+struct cvat_shape {
+  int64_t id;              /* CVAT's id (0 when sending) */
+  int64_t frame;
+  int64_t label;           /* CVAT label id */
+  double x1, y1, x2, y2;   /* pixels, top-left and bottom-right */
+  char *label_id;          /* value of our `label_id` attribute; owned,
+                              NULL if absent or empty */
+  bool rect;               /* a rectangle (other shape types are kept but
+                              not merged) */
+};
+
+void cvat_shapes_free(struct cvat_shape *s, size_t n);
+/* Replaces the task's annotations with these rectangles (PUT: repeating
+ * it is harmless).  label_id values go into each label's `label_id`
+ * attribute.  The server's copies, with their ids, come back in *ret
+ * (owned; may be NULL to skip). */
+int cvat_annotations_put(struct cvat_client *c, int64_t task_id,
+                         const struct cvat_shape *s, size_t n,
+                         const struct cvat_labels *labels,
+                         struct cvat_shape **ret, size_t *ret_n);
+/* All shapes of a task (owned).  `labels` maps attribute ids to find the
+ * `label_id` values. */
+int cvat_annotations_get(struct cvat_client *c, int64_t task_id,
+                         const struct cvat_labels *labels,
+                         struct cvat_shape **ret, size_t *ret_n);
+
+/* ---- review ---- */
+
+/* Appends the job's issues with all their comments as text:
+ *   issue 5: frame 3, open, at [x1, y1, x2, y2], by alice, assigned to bob
+ *     alice: the box is too loose
+ * frame_name (may be NULL) names a frame for the text. */
+int cvat_issues_text(struct cvat_client *c, int64_t job_id,
+                     const char *(*frame_name)(int64_t frame, void *ud),
+                     void *ud, struct buf *out);
+
+#endif

@@ -1,0 +1,530 @@
+/* http.c - the HTTP client behind cvat_client.c, over libcurl.
+ *
+ * One easy handle per client: curl_easy_reset() between requests clears
+ * the options but keeps the connection cache, so a push of thousands of
+ * images or a pull of many pages runs over one kept-alive connection.
+ * Retries, backoff and redaction are described in http.h.  This module
+ * never logs: all it knows goes back to the caller as a status or a
+ * redacted error text.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct hdr {
+  char *name;
+  char *value;
+};
+
+struct http_client {
+  pthread_mutex_t mu;
+  CURL *curl;
+  char *base;
+  struct http_opts o;
+  char *ca_bundle;
+  struct hdr *hdrs;
+  size_t nhdrs;
+  char **secrets;
+  size_t nsecrets;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+  global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int http_client_new(const char *base_url, const struct http_opts *o,
+                    struct http_client **ret)
+{
+  struct http_client *c;
+  size_t n;
+
+  *ret = NULL;
+  if (!base_url || (strncmp(base_url, "http://", 7) != 0 &&
+                    strncmp(base_url, "https://", 8) != 0))
+    return -EINVAL;
+  pthread_once(&global_once, global_init);
+  if (global_rc != CURLE_OK)
+    return -ENOMEM;
+  c = calloc(1, sizeof(*c));
+  if (!c)
+    return -ENOMEM;
+  pthread_mutex_init(&c->mu, NULL);
+  if (o)
+    c->o = *o;
+  if (c->o.connect_timeout_ms <= 0)
+    c->o.connect_timeout_ms = 10000;
+  if (c->o.timeout_ms <= 0)
+    c->o.timeout_ms = 600000;
+  if (c->o.max_retries < 0)
+    c->o.max_retries = 6;
+  if (c->o.retry_base_s <= 0)
+    c->o.retry_base_s = 0.25;
+  if (c->o.retry_max_s <= 0)
+    c->o.retry_max_s = 30;
+  c->base = strdup(base_url);
+  c->ca_bundle = o && o->ca_bundle ? strdup(o->ca_bundle) : NULL;
+  c->o.ca_bundle = NULL;
+  c->curl = curl_easy_init();
+  if (!c->base || !c->curl || (o && o->ca_bundle && !c->ca_bundle)) {
+    http_client_free(c);
+    return -ENOMEM;
+  }
+  n = strlen(c->base);
+  while (n > 0 && c->base[n - 1] == '/')
+    c->base[--n] = '\0';
+  *ret = c;
+  return 0;
+}
+
+static void wipe_free(char *s)
+{
+  if (s) {
+    /* Secrets should not linger in freed memory either. */
+    volatile char *p = s;
+    while (*p)
+      *p++ = 0;
+    free(s);
+  }
+}
+
+void http_client_free(struct http_client *c)
+{
+  if (!c)
+    return;
+  if (c->curl)
+    curl_easy_cleanup(c->curl);
+  for (size_t i = 0; i < c->nhdrs; i++) {
+    free(c->hdrs[i].name);
+    wipe_free(c->hdrs[i].value);
+  }
+  free(c->hdrs);
+  for (size_t i = 0; i < c->nsecrets; i++)
+    wipe_free(c->secrets[i]);
+  free(c->secrets);
+  free(c->base);
+  free(c->ca_bundle);
+  pthread_mutex_destroy(&c->mu);
+  free(c);
+}
+
+const char *http_base_url(const struct http_client *c)
+{
+  return c->base;
+}
+
+int http_client_secret(struct http_client *c, const char *secret)
+{
+  char **p, *s;
+
+  if (!secret || !*secret)
+    return 0;
+  pthread_mutex_lock(&c->mu);
+  for (size_t i = 0; i < c->nsecrets; i++)
+    if (strcmp(c->secrets[i], secret) == 0) {
+      pthread_mutex_unlock(&c->mu);
+      return 0;
+    }
+  p = realloc(c->secrets, (c->nsecrets + 1) * sizeof(*p));
+  s = strdup(secret);
+  if (p)
+    c->secrets = p;
+  if (!p || !s) {
+    free(s);
+    pthread_mutex_unlock(&c->mu);
+    return -ENOMEM;
+  }
+  c->secrets[c->nsecrets++] = s;
+  pthread_mutex_unlock(&c->mu);
+  return 0;
+}
+
+int http_client_header(struct http_client *c, const char *name,
+                       const char *value, bool secret)
+{
+  int r = 0;
+
+  if (secret && value) {
+    r = http_client_secret(c, value);
+    if (r < 0)
+      return r;
+  }
+  pthread_mutex_lock(&c->mu);
+  for (size_t i = 0; i < c->nhdrs; i++) {
+    if (strcasecmp(c->hdrs[i].name, name) != 0)
+      continue;
+    if (value) {
+      char *v = strdup(value);
+      if (!v) {
+        r = -ENOMEM;
+      } else {
+        wipe_free(c->hdrs[i].value);
+        c->hdrs[i].value = v;
+      }
+    } else {
+      free(c->hdrs[i].name);
+      wipe_free(c->hdrs[i].value);
+      c->hdrs[i] = c->hdrs[--c->nhdrs];
+    }
+    pthread_mutex_unlock(&c->mu);
+    return r;
+  }
+  if (value) {
+    struct hdr *p = realloc(c->hdrs, (c->nhdrs + 1) * sizeof(*p));
+    char *n = strdup(name), *v = strdup(value);
+    if (p)
+      c->hdrs = p;
+    if (!p || !n || !v) {
+      free(n);
+      wipe_free(v);
+      r = -ENOMEM;
+    } else {
+      c->hdrs[c->nhdrs].name = n;
+      c->hdrs[c->nhdrs++].value = v;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return r;
+}
+
+/* Caller holds c->mu (or owns c exclusively). */
+static void redact_locked(const struct http_client *c, char *s)
+{
+  for (size_t i = 0; i < c->nsecrets; i++) {
+    const char *sec = c->secrets[i];
+    size_t sl = strlen(sec);
+    char *p;
+
+    while ((p = strstr(s, sec)) != NULL) {
+      /* "***" is never longer than a non-empty secret of >= 3 bytes; for
+       * shorter ones, blank the bytes instead of growing the string. */
+      if (sl >= 3) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + sl, strlen(p + sl) + 1);
+      } else {
+        memset(p, '*', sl);
+        break;  /* '*' cannot match again unless the secret is '*' */
+      }
+    }
+  }
+}
+
+void http_redact(const struct http_client *c, char *s)
+{
+  if (!c || !s)
+    return;
+  pthread_mutex_lock((pthread_mutex_t *)&c->mu);
+  redact_locked(c, s);
+  pthread_mutex_unlock((pthread_mutex_t *)&c->mu);
+}
+
+void http_resp_init(struct http_resp *r)
+{
+  memset(r, 0, sizeof(*r));
+  buf_init(&r->body, 1u << 30);
+}
+
+void http_resp_free(struct http_resp *r)
+{
+  if (r)
+    buf_free(&r->body);
+}
+
+struct sink {
+  struct buf *b;
+  size_t max;
+  bool over;
+};
+
+static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
+{
+  struct sink *s = ud;
+  size_t n = sz * nm;
+
+  if (s->b->len + n > s->max || buf_append(s->b, p, n) < 0) {
+    s->over = true;
+    return 0;  /* aborts the transfer with CURLE_WRITE_ERROR */
+  }
+  return n;
+}
+
+static int map_curl(CURLcode rc, bool over)
+{
+  switch (rc) {
+  case CURLE_OK: return 0;
+  case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY: return -EHOSTUNREACH;
+  case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM: return -ECONNRESET;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_ENGINE_NOTFOUND: return -EPROTO;
+  case CURLE_WRITE_ERROR: return over ? -E2BIG : -EIO;
+  case CURLE_READ_ERROR: return -ENOENT;
+  case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_URL_MALFORMAT: return -EINVAL;
+  default: return -EIO;
+  }
+}
+
+static bool retryable_status(long st)
+{
+  return st == 429 || st == 500 || st == 502 || st == 503 || st == 504;
+}
+
+static bool retryable_errno(int r)
+{
+  /* A refused connection means nothing listens: the server is down, and
+   * waiting a minute would only delay the error. */
+  return r == -ECONNRESET || r == -ETIMEDOUT;
+}
+
+static void sleep_s(double s)
+{
+  struct timespec ts;
+
+  if (s <= 0)
+    return;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
+
+/* Builds the header list of one attempt.  Caller holds c->mu. */
+static struct curl_slist *build_headers(struct http_client *c,
+                                        const struct http_req *rq)
+{
+  struct curl_slist *l = NULL, *t;
+  struct buf b;
+  bool fail = false;
+
+  buf_init(&b, 64 * 1024);
+  for (size_t i = 0; i < c->nhdrs && !fail; i++) {
+    buf_reset(&b);
+    fail = buf_printf(&b, "%s: %s", c->hdrs[i].name, c->hdrs[i].value) < 0 ||
+           !(t = curl_slist_append(l, b.data));
+    if (!fail)
+      l = t;
+  }
+  if (!fail && rq->body && !rq->parts) {
+    buf_reset(&b);
+    fail = buf_printf(&b, "Content-Type: %s", rq->content_type ?
+                      rq->content_type : "application/json") < 0 ||
+           !(t = curl_slist_append(l, b.data));
+    if (!fail)
+      l = t;
+  }
+  for (const char *const *h = rq->headers; h && *h && !fail; h++) {
+    fail = !(t = curl_slist_append(l, *h));
+    if (!fail)
+      l = t;
+  }
+  if (b.data) {
+    memset(b.data, 0, b.len);  /* held an Authorization value */
+    buf_free(&b);
+  }
+  if (fail) {
+    curl_slist_free_all(l);
+    return NULL;
+  }
+  return l;
+}
+
+static int attempt(struct http_client *c, const struct http_req *rq,
+                   const char *url, struct http_resp *resp, char *cerr,
+                   curl_off_t *ret_retry_after)
+{
+  CURL *h = c->curl;
+  struct sink sink = { &resp->body, rq->max_response ? rq->max_response
+                                                     : (size_t)1 << 30, false };
+  struct curl_slist *hl;
+  curl_mime *mime = NULL;
+  CURLcode rc;
+  int r;
+
+  buf_reset(&resp->body);
+  resp->status = 0;
+  *ret_retry_after = 0;
+  hl = build_headers(c, rq);
+  if (!hl && (c->nhdrs || rq->headers))
+    return -ENOMEM;
+  curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
+  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* Verification stays on; only the CA file can change. */
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (c->ca_bundle)
+    curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  /* libcurl silently re-sends a request once when a reused connection
+   * dies before any answer.  For a request that must not be repeated (it
+   * may have been handled), start on a fresh connection, where it does
+   * not. */
+  if (rq->no_retry)
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+  if (rq->parts) {
+    mime = curl_mime_init(h);
+    for (size_t i = 0; mime && i < rq->nparts; i++) {
+      const struct http_part *p = &rq->parts[i];
+      curl_mimepart *mp = curl_mime_addpart(mime);
+      if (!mp || curl_mime_name(mp, p->name) != CURLE_OK ||
+          (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
+          (p->path ? curl_mime_filedata(mp, p->path)
+                   : curl_mime_data(mp, p->data ? p->data : "",
+                                    p->len)) != CURLE_OK) {
+        curl_mime_free(mime);
+        curl_slist_free_all(hl);
+        return -ENOMEM;
+      }
+      if (p->path) {
+        /* filedata names the part after the path; keep ours. */
+        if (p->filename)
+          curl_mime_filename(mp, p->filename);
+        curl_mime_type(mp, "application/octet-stream");
+      }
+    }
+    if (!mime) {
+      curl_slist_free_all(hl);
+      return -ENOMEM;
+    }
+    curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
+    if (strcmp(rq->method, "POST") != 0)
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+  } else if (rq->body || strcmp(rq->method, "POST") == 0) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(rq->body ? rq->body_len : 0));
+    if (strcmp(rq->method, "POST") != 0)
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+  } else if (strcmp(rq->method, "HEAD") == 0) {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if (strcmp(rq->method, "GET") != 0)
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+  }
+  rc = curl_easy_perform(h);
+  r = map_curl(rc, sink.over);
+  if (r == 0) {
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, ret_retry_after);
+  } else if (!cerr[0]) {
+    snprintf(cerr, CURL_ERROR_SIZE, "%s", curl_easy_strerror(rc));
+  }
+  /* The options point at these; drop them before they are freed. */
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(h, CURLOPT_MIMEPOST, NULL);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+  curl_mime_free(mime);
+  curl_slist_free_all(hl);
+  return r;
+}
+
+int http_do(struct http_client *c, const struct http_req *rq,
+            struct http_resp *resp, char *err, size_t errlen)
+{
+  char cerr[CURL_ERROR_SIZE];
+  struct buf url;
+  int r = 0;
+
+  if (err && errlen)
+    err[0] = '\0';
+  for (size_t i = 0; i < rq->nparts; i++) {
+    struct stat st;
+    if (rq->parts[i].path && stat(rq->parts[i].path, &st) < 0) {
+      r = -errno;
+      if (err)
+        snprintf(err, errlen, "cannot read '%s': %s",
+                 rq->parts[i].filename ? rq->parts[i].filename : "file",
+                 strerror(errno));
+      return r;
+    }
+  }
+  buf_init(&url, 64 * 1024);
+  if (buf_puts(&url, c->base) < 0 || buf_puts(&url, rq->path) < 0) {
+    buf_free(&url);
+    return -ENOMEM;
+  }
+  pthread_mutex_lock(&c->mu);
+  resp->attempts = 0;
+  for (int a = 0;; a++) {
+    curl_off_t ra = 0;
+    double wait;
+
+    cerr[0] = '\0';
+    resp->attempts++;
+    r = attempt(c, rq, url.data, resp, cerr, &ra);
+    if (r == 0 && !retryable_status(resp->status))
+      break;
+    if (r < 0 && !retryable_errno(r))
+      break;
+    if (rq->no_retry || a >= c->o.max_retries)
+      break;
+    wait = c->o.retry_base_s * (double)(1u << (a < 16 ? a : 16));
+    if (ra > 0)
+      wait = (double)ra;
+    if (wait > c->o.retry_max_s)
+      wait = c->o.retry_max_s;
+    /* Other threads may use the client while this one waits. */
+    pthread_mutex_unlock(&c->mu);
+    sleep_s(wait);
+    pthread_mutex_lock(&c->mu);
+  }
+  if (r < 0 && err) {
+    snprintf(err, errlen, "%s %s: %s", rq->method, url.data, cerr);
+    redact_locked(c, err);
+  }
+  pthread_mutex_unlock(&c->mu);
+  buf_free(&url);
+  return r;
+}
+
+int http_escape(struct buf *out, const char *s)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  int r = 0;
+
+  for (; *s && r == 0; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+        ch == '~') {
+      r = buf_append(out, s, 1);
+    } else {
+      char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+      r = buf_append(out, e, 3);
+    }
+  }
+  return r;
+}

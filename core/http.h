@@ -1,0 +1,118 @@
+/* http.h - a small HTTP client for talking to one server (CVAT): one
+ * connection kept alive across requests, timeouts, retries with backoff,
+ * JSON bodies and multipart uploads.
+ *
+ * What it does: each struct http_client owns one libcurl easy handle, so
+ * consecutive requests reuse the TCP (and TLS) connection.  TLS peer and
+ * host verification are always on; `ca_bundle` points at another CA file
+ * (there is deliberately no "insecure" switch).  A request is retried, with
+ * exponential backoff and honouring `Retry-After`, when the server answers
+ * 429, 500, 502, 503 or 504 or when the connection drops before a response
+ * arrives - unless the request says `no_retry` (a POST whose repetition
+ * could create a second object: the caller decides how to recover).
+ *
+ * What it does not do: it never logs or returns request headers or
+ * bodies.  Header values given with http_client_header(..., secret=true)
+ * and strings registered with http_client_secret() are replaced by "***"
+ * in every error text this module produces (http_redact() does the same for
+ * callers), so an Authorization header, a password or a token never leaks
+ * into logs or errors.  It knows nothing about CVAT; status codes are
+ * returned, not interpreted (see cvat_client.c).
+ *
+ * Thread-safety: a client may be shared; requests on one client are
+ * serialised by an internal mutex.
+ *
+ * This is the only file (with http.c) that includes curl/curl.h.
+ */
+#ifndef CURATE_HTTP_H
+#define CURATE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define HTTP_ERR_MAX 512
+
+struct http_opts {
+  const char *ca_bundle;     /* CA file for TLS; NULL = the system's */
+  long connect_timeout_ms;   /* 0 = 10 s */
+  long timeout_ms;           /* whole attempt; 0 = 600 s */
+  int max_retries;           /* retries after the first attempt; <0 = 6 */
+  double retry_base_s;       /* first backoff; 0 = 0.25 s, doubling */
+  double retry_max_s;        /* cap of one wait (also Retry-After); 0 = 30 s */
+};
+
+/* One part of a multipart/form-data body: either in-memory data (data,
+ * len) or a file streamed from disk (path).  filename (optional) is the
+ * part's file name.  All strings are borrowed for the call. */
+struct http_part {
+  const char *name;
+  const char *filename;
+  const char *path;
+  const void *data;
+  size_t len;
+};
+
+struct http_req {
+  const char *method;        /* "GET", "POST", ... */
+  const char *path;          /* appended to the base URL ("/api/tasks?x=1") */
+  const char *const *headers;/* extra "Name: value" lines, NULL-terminated */
+  const char *content_type;  /* of body; NULL = application/json */
+  const void *body;          /* NULL = no body */
+  size_t body_len;
+  const struct http_part *parts;  /* multipart body instead of `body` */
+  size_t nparts;
+  bool no_retry;             /* never repeat this request */
+  size_t max_response;       /* response body limit; 0 = 1 GiB */
+};
+
+struct http_resp {
+  long status;               /* HTTP status of the last attempt */
+  struct buf body;           /* owned; NUL-terminated */
+  int attempts;              /* how many attempts were made */
+};
+
+struct http_client;
+
+/* Creates a client for base_url ("https://host:port", no trailing path
+ * needed).  Options are copied.  Returns 0, -EINVAL (not an http(s) URL)
+ * or -ENOMEM. */
+int http_client_new(const char *base_url, const struct http_opts *o,
+                    struct http_client **ret);
+/* Frees the client and closes its connection; NULL is fine. */
+void http_client_free(struct http_client *c);
+/* Sets (value != NULL) or removes a header sent with every request.  With
+ * secret, the value is also registered for redaction.  0 or -ENOMEM. */
+int http_client_header(struct http_client *c, const char *name,
+                       const char *value, bool secret);
+/* Registers a string that must never appear in error texts.  0 or
+ * -ENOMEM.  Empty strings are ignored. */
+int http_client_secret(struct http_client *c, const char *secret);
+/* Replaces every registered secret inside s (NUL-terminated, edited in
+ * place) with "***".  NULL client: nothing to do. */
+void http_redact(const struct http_client *c, char *s);
+
+/* Performs a request, retrying as described above.  Returns 0 when a
+ * response arrived (whatever its status: check resp->status), or a
+ * negative errno when none did after the retries: -ECONNREFUSED (nothing
+ * listening), -EHOSTUNREACH (name or route), -ETIMEDOUT, -ECONNRESET
+ * (connection dropped), -EPROTO (TLS failure, bad certificate), -E2BIG
+ * (response over max_response), -ENOENT (a multipart file is missing),
+ * -ENOMEM or -EIO.  On failure err (if given) gets a one-line, redacted
+ * reason.  resp must be initialised with http_resp_init() and is
+ * overwritten; free it with http_resp_free(). */
+int http_do(struct http_client *c, const struct http_req *rq,
+            struct http_resp *resp, char *err, size_t errlen);
+
+void http_resp_init(struct http_resp *r);
+void http_resp_free(struct http_resp *r);
+
+/* Appends s percent-encoded (RFC 3986 unreserved kept) to out. */
+int http_escape(struct buf *out, const char *s);
+
+/* The base URL the client was created with (borrowed). */
+const char *http_base_url(const struct http_client *c);
+
+#endif

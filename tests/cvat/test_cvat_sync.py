@@ -1,0 +1,495 @@
+"""test_cvat_sync - the CVAT loop end to end through the `curate cvat` tool:
+a real LMDB store made by `curate import` of real JPEGs (tests/gen/mkjpeg),
+real loopback HTTP to the CVAT-compatible test server (cvat_server.py, run
+in this process on its own thread), annotator and reviewer edits made on
+the server side, faults injected by the server.
+
+Each check prints "ok N - name" or "not ok N - name"; exit 1 if any failed.
+Binaries come from the environment (CURATE, MKJPEG), as meson sets them.
+"""
+import base64
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "fs"))
+import cvat_server  # noqa: E402
+from fslib import Checks, eq  # noqa: E402
+
+CURATE = os.environ.get("CURATE", "build/tools/curate")
+MKJPEG = os.environ.get("MKJPEG", "build/tests/mkjpeg")
+
+PASSWORD = "pw-Secr3t-%d" % os.getpid()
+PAT = "pat-T0ken-%d-xyzzy" % os.getpid()
+SECRETS = (PASSWORD, PAT)
+OUTPUT = []          # every stdout/stderr of the tool, for the secret check
+
+
+def curate(*args, env=None, check=True, timeout=60):
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("CVAT_"):
+            del e[k]
+    e.update(env or {})
+    p = subprocess.run([CURATE] + [str(a) for a in args], env=e,
+                       capture_output=True, text=True, timeout=timeout)
+    OUTPUT.append(p.stdout + p.stderr)
+    if check and p.returncode != 0:
+        raise AssertionError("curate %s: exit %d: %s" % (
+            " ".join(map(str, args)), p.returncode, p.stderr.strip()))
+    return p
+
+
+class World:
+    """A dataset of n JPEGs with two COCO boxes each, its store, a server
+    and a config file."""
+
+    def __init__(self, root, n=12, segment=5, **srv_kw):
+        self.root = root
+        self.imgs = os.path.join(root, "imgs")
+        self.store = os.path.join(root, "store")
+        os.makedirs(self.imgs)
+        subprocess.run([MKJPEG, "-n", str(n), "-W", "320", "-H", "240",
+                        "-s", "7", self.imgs], check=True,
+                       stdout=subprocess.DEVNULL)
+        files = sorted(f for f in os.listdir(self.imgs) if f.endswith(".jpg"))
+        rnd = random.Random(5)
+        coco = {"images": [], "annotations": [], "categories": [
+            {"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
+        aid = 1
+        for i, f in enumerate(files):
+            coco["images"].append({"id": i + 1, "file_name": f,
+                                   "width": 320, "height": 240})
+            for k in range(2):
+                x, y = rnd.randint(0, 200), rnd.randint(0, 150)
+                coco["annotations"].append({
+                    "id": aid, "image_id": i + 1, "category_id": 1 + k % 2,
+                    "bbox": [x + 0.5, y, 40.25, 30], "area": 1207.5,
+                    "iscrowd": 0})
+                aid += 1
+        cj = os.path.join(root, "coco.json")
+        with open(cj, "w") as f:
+            json.dump(coco, f)
+        curate("import", "--store", self.store, "--coco", cj, self.imgs)
+        self.srv = cvat_server.CvatTestServer(password=PASSWORD,
+                                              **srv_kw).start()
+        self.srv.add_user("alice", "alice-pw")
+        self.conf = os.path.join(root, "cvat.conf")
+        self.write_conf(segment_size=segment, assignees="alice,admin")
+
+    def write_conf(self, **extra):
+        kv = {"url": self.srv.url, "username": "admin", "password": PASSWORD,
+              "poll_interval": "0.05", "retries": "6"}
+        kv.update(extra)
+        with open(self.conf, "w") as f:
+            f.write("# test settings\n")
+            for k, v in kv.items():
+                if v is not None:
+                    f.write("%s = %s\n" % (k, v))
+
+    def cvat(self, *args, **kw):
+        sub = args[0]
+        return curate("cvat", sub, "--store", self.store, "--config",
+                      self.conf, *args[1:], **kw)
+
+    def labels(self, run):
+        return self.cvat("labels", run).stdout
+
+    def api(self, path):
+        rq = urllib.request.Request(self.srv.url + path)
+        rq.add_header("Authorization", "Basic " + base64.b64encode(
+            ("admin:" + PASSWORD).encode()).decode())
+        with urllib.request.urlopen(rq) as r:
+            return json.loads(r.read())
+
+    def close(self):
+        self.srv.stop()
+
+
+def sample_docs(text):
+    """labels text of a run -> {sample name: parsed document}."""
+    out, dec, i = {}, json.JSONDecoder(), 0
+    while i < len(text):
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        d, i = dec.raw_decode(text, i)
+        out[d["sample"]] = d
+    return out
+
+
+def main():
+    ck = Checks()
+    tmp = tempfile.mkdtemp(prefix="cvat-sync-")
+    try:
+        run_main(ck, tmp)
+        run_faults(ck, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ck.finish()
+
+
+def run_main(ck, tmp):
+    w = World(os.path.join(tmp, "main"))
+    st = {}
+    try:
+        def push():
+            p = w.cvat("push", "--run", "r1", "--wait")
+            eq(p.stdout.strip(), "r1", "run name")
+            snap = w.srv.snapshot()
+            eq(len(snap["tasks"]), 1, "tasks")
+            tid = snap["tasks"][0]
+            st["task"] = tid
+            imgs = w.srv.task_images(tid)
+            eq(len(imgs), 12, "frames")
+            for im in imgs:
+                with open(os.path.join(w.imgs, im["name"]), "rb") as f:
+                    eq(im["sha256"], hashlib.sha256(f.read()).hexdigest(),
+                       "bytes of " + im["name"])
+            names = [im["name"] for im in sorted(imgs,
+                                                 key=lambda x: x["frame"])]
+            eq(names, sorted(names), "frame order = sample order")
+            ann = w.srv.list_annotations(task_id=tid)
+            eq(len(ann["shapes"]), 24, "boxes uploaded")
+            st["before"] = w.labels("r1")
+            docs = sample_docs(st["before"])
+            ours = {str(d["id"]) for doc in docs.values()
+                    for d in doc["fields"]["ground_truth"]}
+            labs = {l["id"]: l for l in w.api(
+                "/api/labels?project_id=%d&page_size=all" %
+                w.api("/api/tasks/%d" % tid)["project_id"])["results"]}
+            got = set()
+            for s in ann["shapes"]:
+                spec = [a["id"] for a in labs[s["label_id"]]["attributes"]
+                        if a["name"] == "label_id"][0]
+                got |= {a["value"] for a in s["attributes"]
+                        if a["spec_id"] == spec}
+            eq(got, ours, "label_id attributes")
+            jobs = w.api("/api/jobs?task_id=%d&page_size=all" % tid)["results"]
+            jobs.sort(key=lambda j: j["start_frame"])
+            eq(len(jobs), 3, "jobs of 5 frames")
+            eq([j["assignee"]["username"] for j in jobs],
+               ["alice", "admin", "alice"], "round-robin assignees")
+            st["jobs"] = [j["id"] for j in jobs]
+            st["labs"] = labs
+            info = w.cvat("status", "r1").stdout
+            assert "phase: ready" in info, info
+            assert "/tasks/%d/jobs/%d" % (tid, jobs[0]["id"]) in info, info
+        ck.run("push uploads images, boxes with label_id, jobs", push)
+
+        def edits_and_pull():
+            tid = st["task"]
+            shapes = sorted(w.srv.list_annotations(task_id=tid)["shapes"],
+                            key=lambda s: s["id"])
+            by_name = {l["name"]: l["id"] for l in st["labs"].values()}
+            moved, deleted, recls = shapes[0], shapes[3], shapes[6]
+            assert len({moved["frame"], deleted["frame"],
+                        recls["frame"]}) == 3
+            w.srv.edit_annotation("shapes", moved["id"],
+                                  points=[10, 20, 110.5, 90])
+            w.srv.delete_annotation("shapes", deleted["id"])
+            new_cls = "dog" if recls["label_id"] == by_name["cat"] else "cat"
+            w.srv.edit_annotation("shapes", recls["id"],
+                                  label_id=by_name[new_cls])
+            w.srv.add_annotations(task_id=tid, shapes=[{
+                "type": "rectangle", "frame": 9, "label_id": by_name["cat"],
+                "points": [5, 6, 55, 66]}])
+            p = w.cvat("pull", "r1")
+            assert "1 updated" not in p.stdout  # two were updated
+            assert "2 updated, 1 deleted, 1 added, 21 unchanged" in \
+                p.stdout, p.stdout
+            before, after = sample_docs(st["before"]), \
+                sample_docs(w.labels("r1"))
+            frames = sorted(before)            # frame i = i-th name
+            changed = {frames[moved["frame"]], frames[deleted["frame"]],
+                       frames[recls["frame"]], frames[9]}
+            for name in frames:
+                if name not in changed:
+                    eq(after[name], before[name], "untouched " + name)
+            b = before[frames[moved["frame"]]]["fields"]["ground_truth"]
+            a = after[frames[moved["frame"]]]["fields"]["ground_truth"]
+            eq(len(a), 2, "moved: count")
+            mv = [d for d in a if d["id"] == b[0]["id"]][0]
+            eq(mv["bbox"], [10, 20, 100.5, 70], "moved box")
+            eq(mv["label"], b[0]["label"], "moved: class kept")
+            eq(a[1], b[1], "moved: other box untouched")
+            b = before[frames[deleted["frame"]]]["fields"]["ground_truth"]
+            a = after[frames[deleted["frame"]]]["fields"]["ground_truth"]
+            eq(a, [b[0]], "deleted box gone, the other kept")
+            b = before[frames[recls["frame"]]]["fields"]["ground_truth"]
+            a = after[frames[recls["frame"]]]["fields"]["ground_truth"]
+            eq([d["id"] for d in a], [d["id"] for d in b], "class change "
+               "keeps the id")
+            eq(a[0]["label"], new_cls, "class changed")
+            eq(a[0]["bbox"], b[0]["bbox"], "class change keeps the box")
+            b = before[frames[9]]["fields"]["ground_truth"]
+            a = after[frames[9]]["fields"]["ground_truth"]
+            eq(a[:2], b, "added: old boxes kept")
+            eq(len(a), 3, "added: one more")
+            eq((a[2]["label"], a[2]["bbox"]), ("cat", [5, 6, 50, 60]),
+               "added box")
+            assert a[2]["id"] not in {d["id"] for d in b}
+            st["after"] = w.labels("r1")
+            # A second pull with nothing new changes nothing.
+            p = w.cvat("pull", "r1")
+            assert "0 updated, 0 deleted, 0 added" in p.stdout, p.stdout
+            eq(w.labels("r1"), st["after"], "second pull is a no-op")
+        ck.run("annotator edits land exactly on pull", edits_and_pull)
+
+        def review():
+            j = st["jobs"][1]
+            w.cvat("job", "r1", j, "stage", "validation")
+            eq(w.api("/api/jobs/%d" % j)["stage"], "validation", "stage")
+            eq(w.api("/api/jobs/%d" % j)["state"], "new", "stage resets")
+            w.cvat("job", "r1", j, "state", "in progress")
+            eq(w.api("/api/jobs/%d" % j)["state"], "in progress", "state")
+            w.cvat("job", "r1", j, "assignee", "alice\n")
+            eq(w.api("/api/jobs/%d" % j)["assignee"]["username"], "alice",
+               "assignee")
+            eq(w.cvat("job", "r1", j, "stage").stdout, "validation\n", "get")
+            eq(w.cvat("job", "r1", j, "assignee").stdout, "alice\n", "get")
+            p = w.cvat("job", "r1", j, "stage", "done", check=False)
+            eq(p.returncode, 1, "bad stage refused")
+            assert "stage must be" in p.stderr, p.stderr
+            eq(w.api("/api/jobs/%d" % j)["stage"], "validation", "unchanged")
+            p = w.cvat("job", "r1", 999999, "stage", "validation",
+                       check=False)
+            eq(p.returncode, 1, "unknown job refused")
+            iss = w.srv.open_issue(j, 6, [1, 2, 30, 40], "box too loose",
+                                   owner="alice")
+            w.srv.add_comment(iss["id"] if isinstance(iss, dict) else iss,
+                              "fixed it", owner="admin")
+            t = w.cvat("issues", "r1", j).stdout
+            assert "frame 6" in t and "open" in t, t
+            assert "alice: box too loose" in t and "admin: fixed it" in t, t
+        ck.run("review loop: stage, state, assignee, issues", review)
+
+        def undo():
+            w.cvat("undo", "r1")                # the no-op pull
+            eq(w.labels("r1"), st["after"], "undo of the no-op pull")
+            w.cvat("undo", "r1")
+            eq(w.labels("r1"), st["before"], "labels byte for byte")
+            p = w.cvat("undo", "r1", check=False)
+            eq(p.returncode, 1, "nothing left to undo")
+            eq(w.labels("r1"), st["before"], "still the old labels")
+            w.cvat("pull", "r1")
+            # The same result, except that the box drawn in CVAT gets a
+            # fresh id (ids are never reused).
+            again, after = sample_docs(w.labels("r1")), \
+                sample_docs(st["after"])
+            for name in after:
+                for d in after[name]["fields"]["ground_truth"]:
+                    d.pop("id") if d["bbox"] == [5, 6, 50, 60] else None
+                for d in again[name]["fields"]["ground_truth"]:
+                    d.pop("id") if d["bbox"] == [5, 6, 50, 60] else None
+            eq(again, after, "pull again after undo")
+        ck.run("undo restores the labels byte for byte", undo)
+
+        def deleted_task():
+            before = w.labels("r1")
+            w.srv.delete_task(st["task"])
+            p = w.cvat("pull", "r1", check=False)
+            eq(p.returncode, 1, "exit")
+            assert "deleted in CVAT" in p.stderr, p.stderr
+            eq(w.labels("r1"), before, "labels unchanged")
+            assert "deleted" in w.cvat("status", "r1").stdout
+        ck.run("a task deleted in CVAT is reported, nothing deleted",
+               deleted_task)
+
+        def config_render():
+            out = w.cvat("config").stdout
+            assert "password = (set)" in out, out
+            assert PASSWORD not in out
+        ck.run("config shows secrets as (set)", config_render)
+    finally:
+        w.close()
+
+
+def run_faults(ck, tmp):
+    w = World(os.path.join(tmp, "faults"), n=10, segment=0,
+              max_request_bytes=400000)
+
+    def reset_server():
+        w.srv.clear_faults()
+
+    try:
+        def wrong_password():
+            w.write_conf(password="not-the-password")
+            p = w.cvat("push", "--wait", check=False)
+            eq(p.returncode, 1, "exit")
+            assert "login" in p.stderr and "Unable to log in" in p.stderr, \
+                p.stderr
+            assert "not-the-password" not in p.stdout + p.stderr
+            eq(w.cvat("status").stdout, "no runs\n", "no run recorded")
+            w.write_conf()
+        ck.run("wrong password: clear error, nothing recorded", wrong_password)
+
+        def server_down():
+            w.write_conf(url="http://127.0.0.1:9")
+            t0 = time.monotonic()
+            p = w.cvat("push", "--wait", check=False)
+            eq(p.returncode, 1, "exit")
+            assert time.monotonic() - t0 < 10, "fails fast"
+            assert "onnect" in p.stderr, p.stderr
+            eq(w.cvat("status").stdout, "no runs\n", "no run recorded")
+            w.write_conf()
+        ck.run("server down: clear error, nothing recorded", server_down)
+
+        def version_gate():
+            w.srv.configure(version="2.15.0")
+            p = w.cvat("push", "--wait", check=False)
+            w.srv.configure(version="2.39.0")
+            eq(p.returncode, 1, "exit")
+            assert "2.16" in p.stderr, p.stderr
+        ck.run("servers older than 2.16 are refused", version_gate)
+
+        def storm_and_500():
+            # A storm of 429s on every kind of call, then a 500 in the
+            # middle of the upload (the 3rd data POST), and the task
+            # creation answer lost after the task was made.
+            w.srv.add_fault("throttle", times=5, retry_after=0)
+            w.srv.add_fault("error", status=500, method="POST",
+                            path=r"^/api/tasks/\d+/data$", nth=3)
+            w.srv.add_fault("drop", method="POST", path=r"^/api/tasks$",
+                            when="after")
+            p = w.cvat("push", "--run", "f1", "--wait", timeout=120)
+            c = w.srv.counters()
+            eq(c.get("tasks_created"), 1, "one task")
+            assert c["statuses"].get("429", 0) >= 5, c["statuses"]
+            assert c["statuses"].get("500", 0) >= 1, c["statuses"]
+            assert c.get("max_batch_bytes", 0) <= 400000, c
+            assert c.get("upload_batches", 0) >= 3, c
+            snap = w.srv.snapshot()
+            eq(len(snap["tasks"]), 1, "tasks on the server")
+            eq(len(w.srv.task_images(snap["tasks"][0])), 10, "images")
+            assert "ready" in w.cvat("status", "f1").stdout
+            reset_server()
+            return p
+        ck.run("429 storm, 500 mid-upload, lost create answer: one task",
+               storm_and_500)
+
+        def retried_push():
+            w.srv.add_fault("error", status=503, method="POST",
+                            path=r"^/api/tasks/\d+/data$", times=-1)
+            p = w.cvat("push", "--run", "f2", "--wait", check=False,
+                       timeout=120)
+            eq(p.returncode, 1, "first push fails")
+            assert "f2" in w.cvat("status").stdout
+            assert "failed" in w.cvat("status", "f2").stdout
+            reset_server()
+            n0 = len(w.srv.snapshot()["tasks"])
+            w.cvat("push", "--run", "f2", "--wait")
+            eq(len(w.srv.snapshot()["tasks"]), n0, "no duplicate task")
+            assert "ready" in w.cvat("status", "f2").stdout
+        ck.run("a retried push creates no duplicate task", retried_push)
+
+        def drop_during_pull():
+            tid = w.srv.snapshot()["tasks"][-1]
+            shapes = w.srv.list_annotations(task_id=tid)["shapes"]
+            w.srv.edit_annotation("shapes", shapes[0]["id"],
+                                  points=[1, 2, 3, 4])
+            before = w.labels("f2")
+            w.srv.add_fault("drop", method="GET",
+                            path=r"^/api/tasks/\d+/annotations$", times=-1)
+            p = w.cvat("pull", "f2", check=False, timeout=120)
+            eq(p.returncode, 1, "pull fails when every try drops")
+            eq(w.labels("f2"), before, "labels unchanged")
+            reset_server()
+            w.srv.add_fault("drop", method="GET",
+                            path=r"^/api/tasks/\d+/annotations$", rst=True)
+            p = w.cvat("pull", "f2")
+            assert "1 updated" in p.stdout, p.stdout
+            reset_server()
+            w.cvat("undo", "f2")
+            eq(w.labels("f2"), before, "undo")
+        ck.run("dropped connection during pull: retried, or nothing "
+               "changes", drop_during_pull)
+
+        def killed_during_pull():
+            before = w.labels("f2")
+            w.srv.add_fault("delay", method="GET",
+                            path=r"^/api/tasks/\d+/annotations$",
+                            seconds=2.0)
+            e = dict(os.environ)
+            e = {k: v for k, v in e.items() if not k.startswith("CVAT_")}
+            p = subprocess.Popen([CURATE, "cvat", "pull", "--store", w.store,
+                                  "--config", w.conf, "f2"], env=e,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            time.sleep(1.0)
+            p.send_signal(signal.SIGKILL)
+            out, err = p.communicate()
+            OUTPUT.append((out + err).decode(errors="replace"))
+            eq(w.labels("f2"), before, "wholly old labels")
+            reset_server()
+            # Kill at random moments of whole pulls: always old or new.
+            after = None
+            for i in range(6):
+                p = subprocess.Popen([CURATE, "cvat", "pull", "--store",
+                                      w.store, "--config", w.conf, "f2"],
+                                     env=e, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+                time.sleep(0.02 * i)
+                p.send_signal(signal.SIGKILL)
+                p.communicate()
+                now = w.labels("f2")
+                if now != before:
+                    after = after or now
+                    eq(now, after, "wholly new labels")
+            w.cvat("pull", "f2")
+            assert w.labels("f2") != before
+        ck.run("client killed during pull: labels wholly old or new",
+               killed_during_pull)
+
+        def pat_auth():
+            w.srv.add_access_token("admin", value=PAT)
+            w.write_conf(password=None, username=None, token=PAT)
+            w.cvat("pull", "f2")
+            log = w.srv.get_log(path="^/api/tasks/")
+            assert any(e["auth"] and "ear" in str(e["auth"]) for e in log) \
+                or log, log
+            w.write_conf()
+        ck.run("personal access token (Bearer) works", pat_auth)
+
+        def background_push():
+            p = w.cvat("push", "--run", "bg")
+            eq(p.stdout.strip(), "bg", "accepted at once")
+            for _ in range(200):
+                if "ready" in w.cvat("status", "bg").stdout:
+                    break
+                time.sleep(0.1)
+            assert "phase: ready" in w.cvat("status", "bg").stdout
+        ck.run("push without --wait finishes in the background",
+               background_push)
+
+        def no_secrets():
+            texts = list(OUTPUT)
+            for root, _, files in os.walk(tmp):
+                for f in files:
+                    if f.endswith(".conf"):
+                        continue     # the settings file itself
+                    with open(os.path.join(root, f), "rb") as fh:
+                        texts.append(fh.read().decode("latin-1"))
+            for s in SECRETS:
+                for t in texts:
+                    assert s not in t, "secret leaked"
+            for e in w.srv.get_log():
+                assert PASSWORD not in json.dumps(e)
+        ck.run("no secret in any output, log or store file", no_secrets)
+    finally:
+        w.close()
+
+
+if __name__ == "__main__":
+    main()

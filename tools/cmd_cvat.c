@@ -1,0 +1,554 @@
+/* cmd_cvat.c - `curate cvat`: push samples to CVAT, follow a run, pull the
+ * labels back, undo a pull, and read or set a job's assignee, stage and
+ * state - the same operations the mount's cvat/ files trigger, from a
+ * shell.
+ *
+ * Settings come from a config file (--config, `key = value` lines), then
+ * the environment (CVAT_URL, CVAT_USERNAME, CVAT_PASSWORD, CVAT_TOKEN, ...),
+ * then -o key=value options.  Secrets are never taken on the command line
+ * (other users could read them in the process list) and never printed.
+ *
+ * Without --wait, a push returns once the run is accepted and a detached
+ * child process does the upload; its log goes to STORE/cvat.log and its
+ * progress to the run record (`curate cvat status`).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "curate.h"
+#include "cvat_client.h"
+#include "cvat_sync.h"
+#include "store.h"
+#include "util.h"
+
+#define ERRLEN 600
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: %s cvat push --store S [--tag T] [--run NAME] [--wait] [OPTS]\n"
+    "       %s cvat pull --store S [OPTS] RUN\n"
+    "       %s cvat undo --store S RUN\n"
+    "       %s cvat status --store S [RUN]\n"
+    "       %s cvat labels --store S RUN\n"
+    "       %s cvat job --store S [OPTS] RUN JOB assignee|stage|state [VALUE]\n"
+    "       %s cvat issues --store S [OPTS] RUN JOB\n"
+    "       %s cvat config [OPTS]\n"
+    "OPTS: --config FILE (key = value lines), -o key=value; the environment\n"
+    "      (CVAT_URL, CVAT_USERNAME, CVAT_PASSWORD, CVAT_TOKEN, CVAT_ORG, ...)\n"
+    "      applies between the two.  push sends all samples, or those of\n"
+    "      tag T; without --wait it returns once the run is accepted.\n",
+    prog, prog, prog, prog, prog, prog, prog, prog);
+}
+
+static int load_file(struct cvat_config *cfg, const char *path)
+{
+  char line[4352], err[ERRLEN];
+  unsigned no = 0;
+  FILE *f = fopen(path, "r");
+
+  if (!f) {
+    fprintf(stderr, "%s: cvat: cannot read config '%s': %s\n", prog, path,
+            strerror(errno));
+    return -errno;
+  }
+  while (fgets(line, sizeof(line), f)) {
+    char *k = line, *eq, *v, *e;
+    int r;
+
+    no++;
+    line[strcspn(line, "\r\n")] = 0;
+    while (*k == ' ' || *k == '\t')
+      k++;
+    if (!*k || *k == '#')
+      continue;
+    eq = strchr(k, '=');
+    if (!eq) {
+      fprintf(stderr, "%s: cvat: %s:%u: expected key = value\n", prog, path,
+              no);
+      fclose(f);
+      return -EINVAL;
+    }
+    for (e = eq; e > k && (e[-1] == ' ' || e[-1] == '\t'); e--)
+      ;
+    *e = 0;
+    v = eq + 1;
+    while (*v == ' ' || *v == '\t')
+      v++;
+    for (e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t'); e--)
+      ;
+    *e = 0;
+    r = cvat_config_set(cfg, k, v, err, sizeof(err));
+    if (r < 0) {
+      fprintf(stderr, "%s: cvat: %s:%u: %s\n", prog, path, no, err);
+      fclose(f);
+      return r;
+    }
+  }
+  fclose(f);
+  return 0;
+}
+
+struct opts {
+  const char *store, *tag, *run;
+  bool wait;
+  const char *config;
+  char **sets;
+  size_t nsets;
+};
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+  static const struct option lo[] = {
+    { "store", required_argument, NULL, 's' },
+    { "tag", required_argument, NULL, 't' },
+    { "run", required_argument, NULL, 'r' },
+    { "wait", no_argument, NULL, 'w' },
+    { "config", required_argument, NULL, 'c' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+
+  memset(o, 0, sizeof(*o));
+  o->sets = calloc((size_t)argc + 1, sizeof(char *));
+  if (!o->sets)
+    return -ENOMEM;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "s:t:r:wc:o:h", lo, NULL)) != -1) {
+    switch (c) {
+    case 's': o->store = optarg; break;
+    case 't': o->tag = optarg; break;
+    case 'r': o->run = optarg; break;
+    case 'w': o->wait = true; break;
+    case 'c': o->config = optarg; break;
+    case 'o': o->sets[o->nsets++] = optarg; break;
+    case 'h': usage(stdout); return 1;
+    default: usage(stderr); return -EINVAL;
+    }
+  }
+  return 0;
+}
+
+static int make_config(const struct opts *o, struct cvat_config *cfg)
+{
+  char err[ERRLEN];
+  int r;
+
+  cvat_config_init(cfg);
+  if (o->config && (r = load_file(cfg, o->config)) < 0)
+    return r;
+  r = cvat_config_from_env(cfg, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "%s: cvat: environment: %s\n", prog, err);
+    return r;
+  }
+  for (size_t i = 0; i < o->nsets; i++) {
+    char *eq = strchr(o->sets[i], '='), key[64];
+    size_t kl = eq ? (size_t)(eq - o->sets[i]) : 0;
+    if (!eq || kl == 0 || kl >= sizeof(key)) {
+      fprintf(stderr, "%s: cvat: -o expects key=value\n", prog);
+      return -EINVAL;
+    }
+    memcpy(key, o->sets[i], kl);
+    key[kl] = 0;
+    if (strcmp(key, "password") == 0 || strcmp(key, "token") == 0) {
+      fprintf(stderr, "%s: cvat: give %s in the config file or the "
+              "environment, not on the command line\n", prog, key);
+      return -EINVAL;
+    }
+    r = cvat_config_set(cfg, key, eq + 1, err, sizeof(err));
+    if (r < 0) {
+      fprintf(stderr, "%s: cvat: %s\n", prog, err);
+      return r;
+    }
+  }
+  return 0;
+}
+
+static int open_store(const char *dir, bool ro, struct store **s)
+{
+  struct store_opts so = { .readonly = ro };
+  int r = store_open(dir, &so, s);
+
+  if (r < 0)
+    fprintf(stderr, "%s: cvat: cannot open store '%s': %s\n", prog, dir,
+            strerror(-r));
+  return r;
+}
+
+/* Sample ids of the source: all present samples, or a tag's members. */
+static int collect(struct store *s, const char *tag, uint64_t **ret,
+                   size_t *ret_n)
+{
+  struct store_txn *t;
+  struct store_iter *it = NULL;
+  uint64_t *v = NULL, next = 1, tid = 0;
+  size_t n = 0, cap = 0;
+  int r;
+
+  r = store_txn_begin(s, false, &t);
+  if (r < 0)
+    return r;
+  if (tag)
+    r = store_tag_lookup(t, tag, &tid);
+  if (r == 0)
+    r = store_iter_new(t, &it);
+  while (r == 0) {
+    uint64_t id;
+    struct sample sm;
+
+    if (tag) {
+      if (store_iter_tag(it, tid, next, &id) < 0)
+        break;
+    } else {
+      if (store_iter_samples(it, next, &sm) < 0)
+        break;
+      id = sm.id;
+      if (sm.flags & SAMPLE_MISSING) {
+        next = id + 1;
+        continue;
+      }
+    }
+    if (n == cap) {
+      uint64_t *p;
+      cap = cap ? cap * 2 : 1024;
+      p = realloc(v, cap * sizeof(*p));
+      if (!p) {
+        r = -ENOMEM;
+        break;
+      }
+      v = p;
+    }
+    v[n++] = id;
+    next = id + 1;
+  }
+  store_iter_free(it);
+  store_txn_abort(t);
+  if (r < 0) {
+    free(v);
+    return r;
+  }
+  *ret = v;
+  *ret_n = n;
+  return 0;
+}
+
+static bool tty;
+
+static void on_progress(const struct cvat_run *run, void *ud)
+{
+  int width = 30, fill;
+
+  (void)ud;
+  if (!tty)
+    return;
+  fill = run->total ? (int)((double)run->done / (double)run->total * width)
+                    : 0;
+  if (fill > width)
+    fill = width;
+  fprintf(stderr, "\r\033[K%-10s [%.*s%*s] %" PRIu64 "/%" PRIu64,
+          cvat_phase_name(run->phase), fill, "##############################",
+          width - fill, "", run->done, run->total);
+  if (run->phase == CVAT_PHASE_READY || run->phase == CVAT_PHASE_FAILED)
+    fprintf(stderr, "\r\033[K");
+}
+
+/* The detached uploader: a new process with its own store environment
+ * (an LMDB environment must not cross fork()). */
+static void background_push(const char *store_dir, const struct cvat_config *cfg,
+                            const char *run)
+{
+  pid_t pid = fork();
+
+  if (pid < 0) {
+    fprintf(stderr, "%s: cvat: cannot start the upload: %s\n", prog,
+            strerror(errno));
+    return;
+  }
+  if (pid > 0) {
+    waitpid(pid, NULL, 0);
+    return;
+  }
+  /* Child: detach twice so the caller never waits for the upload. */
+  if (setsid() < 0 || fork() != 0)
+    _exit(0);
+  {
+    char *logp = path_join(store_dir, "cvat.log"), err[ERRLEN];
+    int fd = open("/dev/null", O_RDWR), lfd;
+    struct store *s;
+
+    lfd = logp ? open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+    free(logp);
+    if (fd >= 0) {
+      dup2(fd, 0);
+      dup2(fd, 1);
+      dup2(lfd >= 0 ? lfd : fd, 2);
+    }
+    log_set_sink(NULL, NULL, LOG_LVL_INFO);
+    if (open_store(store_dir, false, &s) < 0)
+      _exit(1);
+    if (cvat_push_run(s, cfg, run, NULL, NULL, NULL, err, sizeof(err)) < 0)
+      fprintf(stderr, "cvat: run %s: %s\n", run, err);
+    store_close(s);
+    _exit(0);
+  }
+}
+
+static int do_push(const struct opts *o, const struct cvat_config *cfg)
+{
+  struct store *s;
+  uint64_t *ids = NULL;
+  size_t n = 0;
+  char err[ERRLEN], src[300], *run = NULL;
+  int r;
+
+  if (open_store(o->store, false, &s) < 0)
+    return 1;
+  r = collect(s, o->tag, &ids, &n);
+  if (r < 0) {
+    fprintf(stderr, "%s: cvat push: %s: %s\n", prog,
+            o->tag ? o->tag : "samples",
+            r == -ENOENT ? "no such tag" : strerror(-r));
+    store_close(s);
+    return 1;
+  }
+  snprintf(src, sizeof(src), "%s%s", o->tag ? "tags/" : "samples",
+           o->tag ? o->tag : "");
+  r = cvat_push_begin(s, cfg, src, ids, n, o->run, &run, err, sizeof(err));
+  free(ids);
+  if (r < 0) {
+    fprintf(stderr, "%s: cvat push: %s\n", prog, err);
+    store_close(s);
+    return 1;
+  }
+  printf("%s\n", run);
+  fflush(stdout);
+  if (!o->wait) {
+    store_close(s);
+    background_push(o->store, cfg, run);
+    free(run);
+    return 0;
+  }
+  tty = isatty(2);
+  r = cvat_push_run(s, cfg, run, NULL, on_progress, NULL, err, sizeof(err));
+  if (r < 0)
+    fprintf(stderr, "%s: cvat push: run %s: %s\n", prog, run, err);
+  free(run);
+  store_close(s);
+  return r < 0 ? 1 : 0;
+}
+
+static int do_pull(const char *store_dir, const struct cvat_config *cfg,
+                   const char *run)
+{
+  struct cvat_pull_report rep;
+  struct store *s;
+  char err[ERRLEN];
+  int r;
+
+  if (open_store(store_dir, false, &s) < 0)
+    return 1;
+  r = cvat_pull(s, cfg, run, &rep, err, sizeof(err));
+  store_close(s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cvat pull: %s\n", prog, err);
+    return 1;
+  }
+  printf("pulled %s: %" PRIu64 " updated, %" PRIu64 " deleted, %" PRIu64
+         " added, %" PRIu64 " unchanged in %" PRIu64 " samples\n", run,
+         rep.updated, rep.deleted, rep.added, rep.unchanged, rep.samples);
+  if (rep.unknown)
+    printf("not imported: %" PRIu64 " boxes of unknown classes: %s\n",
+           rep.unknown, rep.unknown_classes);
+  if (rep.other_shapes)
+    printf("ignored: %" PRIu64 " shapes that are not rectangles\n",
+           rep.other_shapes);
+  if (rep.clipped)
+    printf("clipped to the image: %" PRIu64 " boxes\n", rep.clipped);
+  return 0;
+}
+
+static int do_undo(const char *store_dir, const char *run)
+{
+  struct store *s;
+  char err[ERRLEN];
+  int r;
+
+  if (open_store(store_dir, false, &s) < 0)
+    return 1;
+  r = cvat_undo(s, run, err, sizeof(err));
+  store_close(s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cvat undo: %s\n", prog, err);
+    return 1;
+  }
+  printf("restored the labels of %s from before its last pull\n", run);
+  return 0;
+}
+
+static int do_status(const char *store_dir, const struct cvat_config *cfg,
+                     const char *run)
+{
+  struct store *s;
+  struct buf b;
+  int r = 0;
+
+  if (open_store(store_dir, true, &s) < 0)
+    return 1;
+  buf_init(&b, 16u << 20);
+  if (run) {
+    r = cvat_run_info(s, cfg, run, &b);
+    if (r == -ENOENT)
+      fprintf(stderr, "%s: cvat status: no run '%s'\n", prog, run);
+  } else {
+    char **names;
+    size_t n;
+    r = cvat_runs_list(s, &names, &n);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+      struct cvat_run rn;
+      if (cvat_run_get(s, names[i], &rn) == 0) {
+        buf_printf(&b, "%s  %s  %s  task %lld%s%s\n", rn.name, rn.source,
+                   cvat_phase_name(rn.phase), (long long)rn.task_id,
+                   rn.error ? "  error: " : "", rn.error ? rn.error : "");
+        cvat_run_free(&rn);
+      }
+    }
+    if (r == 0)
+      cvat_names_free(names, n);
+    if (r == 0 && n == 0)
+      buf_puts(&b, "no runs\n");
+  }
+  if (r == 0)
+    fwrite(b.data, 1, b.len, stdout);
+  else if (r != -ENOENT)
+    fprintf(stderr, "%s: cvat status: %s\n", prog, strerror(-r));
+  buf_free(&b);
+  store_close(s);
+  return r < 0 ? 1 : 0;
+}
+
+static int parse_job(const char *s, int64_t *ret)
+{
+  char *end;
+  long long v;
+
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (errno || *end || v <= 0)
+    return -EINVAL;
+  *ret = v;
+  return 0;
+}
+
+static int do_job(const char *store_dir, const struct cvat_config *cfg,
+                  int argc, char **argv, bool issues)
+{
+  struct store *s;
+  struct buf b;
+  char err[ERRLEN];
+  int64_t job;
+  int r;
+
+  if (parse_job(argv[1], &job) < 0) {
+    fprintf(stderr, "%s: cvat: bad job id '%s'\n", prog, argv[1]);
+    return 2;
+  }
+  if (open_store(store_dir, true, &s) < 0)
+    return 1;
+  buf_init(&b, 16u << 20);
+  if (issues)
+    r = cvat_job_issues(s, cfg, argv[0], job, &b, err, sizeof(err));
+  else if (argc == 3)
+    r = cvat_job_attr_get(s, cfg, argv[0], job, argv[2], &b, err,
+                          sizeof(err));
+  else
+    r = cvat_job_attr_set(s, cfg, argv[0], job, argv[2], argv[3], err,
+                          sizeof(err));
+  store_close(s);
+  if (r < 0)
+    fprintf(stderr, "%s: cvat %s: %s\n", prog, issues ? "issues" : "job",
+            err);
+  else
+    fwrite(b.data ? b.data : "", 1, b.len, stdout);
+  buf_free(&b);
+  return r < 0 ? 1 : 0;
+}
+
+int cmd_cvat(int argc, char **argv)
+{
+  struct cvat_config cfg;
+  struct opts o;
+  const char *sub;
+  char **rest;
+  int nrest, r, rc = 2;
+
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  sub = argv[1];
+  r = parse(argc - 1, argv + 1, &o);
+  if (r != 0) {
+    free(o.sets);
+    return r > 0 ? 0 : 2;
+  }
+  rest = argv + 1 + optind;
+  nrest = argc - 1 - optind;
+  log_set_sink(NULL, NULL, LOG_LVL_ERROR);
+  if (make_config(&o, &cfg) < 0) {
+    cvat_config_free(&cfg);
+    free(o.sets);
+    return 1;
+  }
+  if (strcmp(sub, "config") == 0 && nrest == 0) {
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    cvat_config_render(&cfg, &b);
+    fwrite(b.data, 1, b.len, stdout);
+    buf_free(&b);
+    rc = 0;
+  } else if (!o.store) {
+    usage(stderr);
+  } else if (strcmp(sub, "push") == 0 && nrest == 0) {
+    rc = do_push(&o, &cfg);
+  } else if (strcmp(sub, "pull") == 0 && nrest == 1) {
+    rc = do_pull(o.store, &cfg, rest[0]);
+  } else if (strcmp(sub, "undo") == 0 && nrest == 1) {
+    rc = do_undo(o.store, rest[0]);
+  } else if (strcmp(sub, "status") == 0 && nrest <= 1) {
+    rc = do_status(o.store, &cfg, nrest ? rest[0] : NULL);
+  } else if (strcmp(sub, "labels") == 0 && nrest == 1) {
+    struct store *s;
+    struct buf b;
+    buf_init(&b, (size_t)1 << 32);
+    rc = 1;
+    if (open_store(o.store, true, &s) == 0) {
+      r = cvat_run_labels_json(s, rest[0], &b);
+      if (r < 0)
+        fprintf(stderr, "%s: cvat labels: %s: %s\n", prog, rest[0],
+                r == -ENOENT ? "no such run" : strerror(-r));
+      else
+        fwrite(b.data ? b.data : "", 1, b.len, stdout);
+      rc = r < 0 ? 1 : 0;
+      store_close(s);
+    }
+    buf_free(&b);
+  } else if (strcmp(sub, "job") == 0 && (nrest == 3 || nrest == 4)) {
+    rc = do_job(o.store, &cfg, nrest, rest, false);
+  } else if (strcmp(sub, "issues") == 0 && nrest == 2) {
+    rc = do_job(o.store, &cfg, nrest, rest, true);
+  } else {
+    usage(stderr);
+  }
+  cvat_config_free(&cfg);
+  free(o.sets);
+  return rc;
+}
