@@ -172,6 +172,17 @@ int config_get(struct store_txn *t, const char *name, char **ret)
   return r;
 }
 
+bool config_is_set(struct store_txn *t, const char *name)
+{
+  char sk[128], *v = NULL;
+  bool set;
+
+  setting_key(name, sk, sizeof(sk));
+  set = store_setting_get(t, sk, &v) == 0;
+  free(v);
+  return set;
+}
+
 int64_t config_get_int(struct store_txn *t, const char *name)
 {
   char *v = NULL;
@@ -368,6 +379,7 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
 
 static pthread_mutex_t secret_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *secret_vals[ARRAY_SIZE(keys)];
+static uint64_t secret_gen;
 
 static ptrdiff_t secret_index(const char *name)
 {
@@ -394,6 +406,7 @@ void config_secret_set(const char *name, const char *val)
   pthread_mutex_lock(&secret_mu);
   wipe_free(secret_vals[i]);
   secret_vals[i] = val && *val ? strdup(val) : NULL;
+  secret_gen++;
   pthread_mutex_unlock(&secret_mu);
 }
 
@@ -414,6 +427,16 @@ bool config_secret_get(const char *name, char *out, size_t outlen)
   }
   pthread_mutex_unlock(&secret_mu);
   return set;
+}
+
+uint64_t config_secret_generation(void)
+{
+  uint64_t g;
+
+  pthread_mutex_lock(&secret_mu);
+  g = secret_gen;
+  pthread_mutex_unlock(&secret_mu);
+  return g;
 }
 
 void config_secret_clear(void)

@@ -47,6 +47,8 @@ int config_check(const struct config_key *k, const char *val, char *err,
 
 /* Current value of a key (stored or default) into an owned string. */
 int config_get(struct store_txn *t, const char *name, char **ret);
+/* Whether a key has a stored value (rather than its default). */
+bool config_is_set(struct store_txn *t, const char *name);
 /* Typed getters: stored value or default; on a damaged stored value the
  * default is used. */
 int64_t config_get_int(struct store_txn *t, const char *name);
@@ -72,6 +74,9 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
  * returns true if set. */
 void config_secret_set(const char *name, const char *val);
 bool config_secret_get(const char *name, char *out, size_t outlen);
+/* Bumped by every secret change: what a rendering of the settings
+ * depends on besides the store. */
+uint64_t config_secret_generation(void);
 /* Wipes every secret from memory (at exit). */
 void config_secret_clear(void);
 

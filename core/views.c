@@ -36,6 +36,25 @@ static const char *const view_names[VIEW_KINDS] = {
   "unique", "near-duplicates", "dupes",
 };
 
+const char *views_kind_name(enum view_kind k)
+{
+  return (unsigned)k < VIEW_KINDS ? view_names[k] : "?";
+}
+
+int views_kind_parse(const char *name, enum view_kind *ret)
+{
+  size_t l = strlen(name);
+
+  if (l && name[l - 1] == '/')
+    l--;  /* "views/dupes/" as a shell completes it */
+  for (int i = 0; i < VIEW_KINDS; i++)
+    if (strlen(view_names[i]) == l && strncmp(view_names[i], name, l) == 0) {
+      *ret = (enum view_kind)i;
+      return 0;
+    }
+  return -ENOENT;
+}
+
 int views_new(struct store *s, struct views **ret)
 {
   struct views *v = calloc(1, sizeof(*v));

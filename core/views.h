@@ -47,6 +47,11 @@ struct view_list {
 
 struct views;
 
+/* Directory name of a view ("unique", "near-duplicates", "dupes") and
+ * back; -ENOENT for an unknown name. */
+const char *views_kind_name(enum view_kind k);
+int views_kind_parse(const char *name, enum view_kind *ret);
+
 int views_new(struct store *s, struct views **ret);
 void views_free(struct views *v);
 

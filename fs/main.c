@@ -329,6 +329,7 @@ int main(int argc, char **argv)
   c.se = se;
   if (views_new(c.store, &c.views) < 0 || notify_start(&c) < 0)
     goto out_unmount;
+  vtree_start(&c);
   if (folder_mode) {
     c.importing = true;
     if (pthread_create(&imp_thread, NULL, import_main, &c) == 0)
@@ -349,6 +350,7 @@ int main(int argc, char **argv)
   g_cancel = 1;
   if (imp_started)
     pthread_join(imp_thread, NULL);
+  vtree_stop(&c);
   c.se = NULL;
   notify_stop(&c);
   log_msg(LOG_LVL_INFO, "unmounting %s", cl.mountpoint);

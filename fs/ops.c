@@ -1046,6 +1046,10 @@ static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
       r = h->prov->write(c, h->vpath, h->buf.data, h->buf.len);
       h->ctl_done = true;
       h->dirty = false;
+      /* A writer that retries (buffered I/O flushing again at close)
+       * gets the same answer, not a new one. */
+      if (r < 0)
+        h->bad = r;
     } else if (h->prov->check) {
       r = h->prov->check(c, h->vpath, h->buf.data, h->buf.len);
       if (r < 0)

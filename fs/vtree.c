@@ -1,18 +1,21 @@
 /* vtree.c - the registry of providers (see vtree.h for the table of which
  * file serves which top-level name). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "views.h"
 #include "vtree.h"
 
-extern const struct provider prov_config, prov_views, prov_export;
+extern const struct provider prov_config, prov_views, prov_export, prov_cvat;
 
 const struct provider *const vtree_providers[] = {
   &prov_config,
   &prov_views,
   &prov_export,
+  &prov_cvat,
   NULL,
 };
 
@@ -65,5 +68,92 @@ int read_whole(int fd, uint64_t size, uint8_t **ret, size_t *ret_len)
   }
   *ret = p;
   *ret_len = got;
+  return 0;
+}
+
+void vtree_start(struct fs_ctx *c)
+{
+  for (size_t i = 0; vtree_providers[i]; i++)
+    if (vtree_providers[i]->start)
+      vtree_providers[i]->start(c);
+}
+
+void vtree_stop(struct fs_ctx *c)
+{
+  for (size_t i = 0; vtree_providers[i]; i++)
+    if (vtree_providers[i]->stop)
+      vtree_providers[i]->stop(c);
+}
+
+static int push_id(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
+{
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 256;
+    uint64_t *p = realloc(*v, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    *v = p;
+    *cap = nc;
+  }
+  (*v)[(*n)++] = id;
+  return 0;
+}
+
+int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
+                    uint64_t **ret, size_t *ret_n)
+{
+  struct store_iter *it = NULL;
+  uint64_t *v = NULL;
+  size_t n = 0, cap = 0;
+  int r;
+
+  *ret = NULL;
+  *ret_n = 0;
+  if (strncmp(spec, "views/", 6) == 0) {
+    struct view_list *l;
+    enum view_kind k;
+    r = views_kind_parse(spec + 6, &k);
+    if (r < 0)
+      return r;
+    r = views_get(c->views, k, &l);
+    if (r < 0)
+      return r;
+    for (size_t i = 0; r == 0 && i < l->n; i++)
+      r = push_id(&v, &n, &cap, l->items[i].sample_id);
+    view_list_put(l);
+  } else if (strcmp(spec, "samples") == 0 || strcmp(spec, "samples/") == 0) {
+    struct sample s;
+    uint64_t next = 1;
+    r = store_iter_new(t, &it);
+    while (r == 0 && store_iter_samples(it, next, &s) == 0) {
+      next = s.id + 1;
+      if (!(s.flags & SAMPLE_MISSING))
+        r = push_id(&v, &n, &cap, s.id);
+    }
+  } else if (strncmp(spec, "tags/", 5) == 0) {
+    uint64_t tid, next = 1, sid;
+    char tag[256];
+    snprintf(tag, sizeof(tag), "%s", spec + 5);
+    if (*tag && tag[strlen(tag) - 1] == '/')
+      tag[strlen(tag) - 1] = '\0';
+    r = store_tag_lookup(t, tag, &tid);
+    if (r == 0)
+      r = store_iter_new(t, &it);
+    while (r == 0 && store_iter_tag(it, tid, next, &sid) == 0) {
+      struct sample s;
+      next = sid + 1;
+      if (store_sample_get(t, sid, &s) == 0 && !(s.flags & SAMPLE_MISSING))
+        r = push_id(&v, &n, &cap, sid);
+    }
+  } else {
+    r = -ENOENT;
+  }
+  store_iter_free(it);
+  if (r < 0) {
+    free(v);
+    return r;
+  }
+  *ret = v;
+  *ret_n = n;
   return 0;
 }

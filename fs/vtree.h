@@ -82,7 +82,21 @@ struct provider {
   /* The control files are commands: ->write runs at the first write that
    * ends a line (its errno is write(2)'s), not at close. */
   bool command;
+  /* Optional: called once the store is open (background work to resume)
+   * and at unmount, before the store closes. */
+  void (*start)(struct fs_ctx *c);
+  void (*stop)(struct fs_ctx *c);
 };
+
+/* Starts and stops the providers' background work (main.c). */
+void vtree_start(struct fs_ctx *c);
+void vtree_stop(struct fs_ctx *c);
+
+/* Sample ids of a selection named as in the tree: "samples", "tags/<t>",
+ * "views/<v>" (views in their listed order, the others by id).  *ret is
+ * owned by the caller.  -ENOENT for an unknown name. */
+int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
+                    uint64_t **ret, size_t *ret_n);
 
 /* The registered providers (vtree.c), NULL-terminated. */
 extern const struct provider *const vtree_providers[];

@@ -53,7 +53,7 @@ def expect_errno(code, fn, *args):
 
 # Every entry of the mount's root, sorted.
 ROOT_ENTRIES = sorted(["README.txt", "config", "labels", "samples", "status",
-                       "tags", "views", "export"])
+                       "tags", "views", "export", "cvat"])
 
 
 def eq(a, b, what=""):

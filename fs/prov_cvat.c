@@ -1,0 +1,710 @@
+/* prov_cvat.c - cvat/: the annotation loop from the filesystem.
+ *
+ *   cvat/push      echo 'views/unique [run]' > cvat/push   (or samples,
+ *                  tags/<t>, views/<v>): accepted when the server and the
+ *                  credentials check out; the upload continues in the
+ *                  background (progress in cvat/status and the run's info)
+ *   cvat/pull      echo <run> > cvat/pull: merge the run's annotations
+ *   cvat/undo      echo <run> > cvat/undo: labels as before the last pull
+ *   cvat/status    recent commands with their results, and every run
+ *   cvat/runs/<run>/info, labels.json
+ *   cvat/runs/<run>/jobs/<id>/assignee|stage|state   read and write
+ *   cvat/runs/<run>/jobs/<id>/issues.txt             review issues
+ *
+ * The work is core/cvat_sync's; this file parses commands, builds the
+ * CVAT settings (config file keys cvat.*, then the environment for what
+ * the config leaves empty; secrets from memory only) and runs pushes on
+ * one background worker, which also resumes unfinished runs at mount.
+ * Reasons of failures go to cvat/status and the log, never a secret.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <time.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "cvat_sync.h"
+#include "views.h"
+#include "vtree.h"
+
+#define ERRLEN 512
+#define LOG_LINES 16
+
+/* ---- state: recent results and the push worker ---- */
+
+struct pushq {
+  struct pushq *next;
+  char run[CVAT_RUN_NAME_MAX + 1];
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static char results[LOG_LINES][600];
+static unsigned res_head, res_n;
+static struct pushq *qhead, *qtail;
+static bool worker_on, worker_stop, worker_busy;
+static pthread_t worker;
+static char busy_run[CVAT_RUN_NAME_MAX + 1];
+
+static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
+{
+  char line[540];
+  va_list ap;
+  time_t now = time(NULL);
+  struct tm tm;
+
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  localtime_r(&now, &tm);
+  pthread_mutex_lock(&mu);
+  snprintf(results[res_head], sizeof(results[0]), "%02d:%02d:%02d %s %s",
+           tm.tm_hour, tm.tm_min, tm.tm_sec, ok ? "ok    " : "FAILED", line);
+  res_head = (res_head + 1) % LOG_LINES;
+  if (res_n < LOG_LINES)
+    res_n++;
+  pthread_mutex_unlock(&mu);
+  if (ok)
+    log_msg(LOG_LVL_INFO, "cvat: %s", line);
+  else
+    fs_error(c, "cvat: %s", line);
+}
+
+/* The settings of this mount: config keys cvat.* that are set, the
+ * environment for the rest, secrets from memory or the environment. */
+static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
+                        size_t errlen)
+{
+  static const char *const keys[] = {
+    "url", "username", "org", "ca_bundle", "project", "segment_size",
+    "assignees", "field",
+  };
+  struct store_txn *t;
+  char val[1100], name[64];
+  int r;
+
+  cvat_config_init(cfg);
+  r = cvat_config_from_env(cfg, err, errlen);
+  if (r < 0)
+    return r;
+  r = store_txn_begin(c->store, false, &t);
+  if (r < 0)
+    return r;
+  for (size_t i = 0; r == 0 && i < ARRAY_SIZE(keys); i++) {
+    snprintf(name, sizeof(name), "cvat.%s", keys[i]);
+    if (!config_is_set(t, name))
+      continue;
+    config_get_str(t, name, val, sizeof(val));
+    r = cvat_config_set(cfg, keys[i], val, err, errlen);
+  }
+  store_txn_abort(t);
+  if (r == 0 && config_secret_get("cvat.password", val, sizeof(val)))
+    r = cvat_config_set(cfg, "password", val, err, errlen);
+  if (r == 0 && config_secret_get("cvat.token", val, sizeof(val)))
+    r = cvat_config_set(cfg, "token", val, err, errlen);
+  memset(val, 0, sizeof(val));
+  return r;
+}
+
+static void *worker_main(void *arg)
+{
+  struct fs_ctx *c = arg;
+
+  pthread_mutex_lock(&mu);
+  for (;;) {
+    struct pushq *q;
+    struct cvat_config cfg;
+    char err[ERRLEN] = "";
+    int r;
+
+    while (!qhead && !worker_stop)
+      pthread_cond_wait(&cv, &mu);
+    if (worker_stop)
+      break;
+    q = qhead;
+    qhead = q->next;
+    if (!qhead)
+      qtail = NULL;
+    worker_busy = true;
+    snprintf(busy_run, sizeof(busy_run), "%s", q->run);
+    pthread_mutex_unlock(&mu);
+
+    r = build_config(c, &cfg, err, sizeof(err));
+    if (r == 0)
+      r = cvat_push_run(c->store, &cfg, q->run, c->root, NULL, NULL, err,
+                        sizeof(err));
+    cvat_config_free(&cfg);
+    if (r < 0)
+      result(c, false, "push %s: %s", q->run, err);
+    else
+      result(c, true, "push %s: ready for annotation", q->run);
+    free(q);
+
+    pthread_mutex_lock(&mu);
+    worker_busy = false;
+    busy_run[0] = '\0';
+    pthread_cond_broadcast(&cv);
+  }
+  pthread_mutex_unlock(&mu);
+  return NULL;
+}
+
+static int enqueue(struct fs_ctx *c, const char *run)
+{
+  struct pushq *q = calloc(1, sizeof(*q));
+
+  if (!q)
+    return -ENOMEM;
+  snprintf(q->run, sizeof(q->run), "%s", run);
+  pthread_mutex_lock(&mu);
+  if (!worker_on) {
+    worker_stop = false;
+    if (pthread_create(&worker, NULL, worker_main, c) != 0) {
+      pthread_mutex_unlock(&mu);
+      free(q);
+      return -EAGAIN;
+    }
+    worker_on = true;
+  }
+  if (qtail)
+    qtail->next = q;
+  else
+    qhead = q;
+  qtail = q;
+  pthread_cond_signal(&cv);
+  pthread_mutex_unlock(&mu);
+  return 0;
+}
+
+static void cvat_start(struct fs_ctx *c)
+{
+  char **names = NULL;
+  size_t n = 0;
+
+  /* Runs whose upload was interrupted (unmount, crash) continue. */
+  if (cvat_runs_list(c->store, &names, &n) < 0)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    struct cvat_run run;
+    if (cvat_run_get(c->store, names[i], &run) < 0)
+      continue;
+    if (run.phase < CVAT_PHASE_READY) {
+      log_msg(LOG_LVL_INFO, "cvat: resuming the push of run %s", run.name);
+      enqueue(c, run.name);
+    }
+    cvat_run_free(&run);
+  }
+  cvat_names_free(names, n);
+}
+
+static void cvat_stop(struct fs_ctx *c)
+{
+  (void)c;
+  pthread_mutex_lock(&mu);
+  if (!worker_on) {
+    pthread_mutex_unlock(&mu);
+    return;
+  }
+  worker_stop = true;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  /* A push in progress finishes its current request first; the run is
+   * resumed at the next mount. */
+  pthread_join(worker, NULL);
+  worker_on = false;
+  while (qhead) {
+    struct pushq *q = qhead;
+    qhead = q->next;
+    free(q);
+  }
+  qtail = NULL;
+}
+
+/* ---- commands ---- */
+
+/* One line: trims the newline and spaces; splits off a second word. */
+static int parse_line(const char *data, size_t len, char *a, size_t alen,
+                      char *b, size_t blen)
+{
+  char line[1100];
+  char *p, *e, *sp;
+
+  if (len >= sizeof(line))
+    return -EINVAL;
+  memcpy(line, data, len);
+  line[len] = '\0';
+  e = strchr(line, '\n');
+  if (e && e[1] && strspn(e + 1, " \t\r\n") != strlen(e + 1))
+    return -EINVAL;  /* one command per write */
+  if (e)
+    *e = '\0';
+  for (p = line; *p == ' ' || *p == '\t'; p++)
+    ;
+  e = p + strlen(p);
+  while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+    *--e = '\0';
+  sp = strpbrk(p, " \t");
+  if (sp) {
+    *sp++ = '\0';
+    sp += strspn(sp, " \t");
+  }
+  if (!*p || strlen(p) >= alen || (sp && strlen(sp) >= blen))
+    return -EINVAL;
+  snprintf(a, alen, "%s", p);
+  snprintf(b, blen, "%s", sp ? sp : "");
+  if (strpbrk(b, " \t"))
+    return -EINVAL;
+  return 0;
+}
+
+/* The written text as one trimmed line. */
+static int whole_line(const char *data, size_t len, char *out, size_t outlen)
+{
+  size_t b = 0, e = len;
+
+  while (e > 0 && (data[e - 1] == '\n' || data[e - 1] == '\r' ||
+                   data[e - 1] == ' ' || data[e - 1] == '\t'))
+    e--;
+  while (b < e && (data[b] == ' ' || data[b] == '\t'))
+    b++;
+  if (b == e || e - b >= outlen || memchr(data + b, '\n', e - b))
+    return -EINVAL;
+  memcpy(out, data + b, e - b);
+  out[e - b] = '\0';
+  return 0;
+}
+
+static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
+{
+  char src[600], run[CVAT_RUN_NAME_MAX + 2], err[ERRLEN] = "", *name = NULL;
+  struct cvat_config cfg;
+  struct store_txn *t;
+  uint64_t *ids = NULL;
+  size_t n = 0;
+  int r = parse_line(data, len, src, sizeof(src), run, sizeof(run));
+
+  if (r < 0) {
+    result(c, false, "push: expected \"<samples|tags/T|views/V> [run]\"");
+    return -EINVAL;
+  }
+  if (run[0] && !cvat_run_name_valid(run)) {
+    result(c, false, "push: bad run name (1-64 of A-Z a-z 0-9 _ . -)");
+    return -EINVAL;
+  }
+  r = store_txn_begin(c->store, false, &t);
+  if (r == 0) {
+    r = vtree_selection(c, t, src, &ids, &n);
+    store_txn_abort(t);
+  }
+  if (r < 0) {
+    result(c, false, "push %s: %s", src,
+           r == -ENOENT ? "no such source (samples, tags/<tag>, views/<view>)"
+                        : strerror(-r));
+    return r == -ENOENT ? -ENOENT : r;
+  }
+  if (n == 0) {
+    free(ids);
+    result(c, false, "push %s: nothing to push (no samples)", src);
+    return -ENODATA;
+  }
+  r = build_config(c, &cfg, err, sizeof(err));
+  if (r == 0)
+    r = cvat_push_begin(c->store, &cfg, src, ids, n, run[0] ? run : NULL,
+                        &name, err, sizeof(err));
+  cvat_config_free(&cfg);
+  free(ids);
+  if (r < 0) {
+    result(c, false, "push %s: %s", src, err);
+    return r;
+  }
+  r = enqueue(c, name);
+  result(c, r == 0, "push %s: accepted as run %s (%zu samples), uploading",
+         src, name, n);
+  free(name);
+  return r;
+}
+
+static int pull_cmd(struct fs_ctx *c, const char *data, size_t len,
+                    bool undo)
+{
+  char run[CVAT_RUN_NAME_MAX + 2], extra[8], err[ERRLEN] = "";
+  struct cvat_pull_report rep;
+  struct cvat_config cfg;
+  int r = parse_line(data, len, run, sizeof(run), extra, sizeof(extra));
+
+  if (r < 0 || extra[0] || !cvat_run_name_valid(run)) {
+    result(c, false, "%s: expected a run name", undo ? "undo" : "pull");
+    return -EINVAL;
+  }
+  if (undo) {
+    r = cvat_undo(c->store, run, err, sizeof(err));
+    result(c, r == 0, "undo %s: %s", run, r == 0 ? "labels restored" : err);
+    return r;
+  }
+  memset(&rep, 0, sizeof(rep));
+  r = build_config(c, &cfg, err, sizeof(err));
+  if (r == 0)
+    r = cvat_pull(c->store, &cfg, run, &rep, err, sizeof(err));
+  cvat_config_free(&cfg);
+  if (r < 0) {
+    result(c, false, "pull %s: %s", run, err);
+    return r;
+  }
+  result(c, true, "pull %s: %" PRIu64 " samples changed: %" PRIu64
+         " updated, %" PRIu64 " deleted, %" PRIu64 " added, %" PRIu64
+         " unchanged%s%s", run, rep.samples, rep.updated, rep.deleted,
+         rep.added, rep.unchanged, rep.unknown ? "; unknown classes: " : "",
+         rep.unknown ? rep.unknown_classes : "");
+  return 0;
+}
+
+/* ---- paths ---- */
+
+enum cfile { CF_NONE, CF_PUSH, CF_PULL, CF_UNDO, CF_STATUS, CF_RUNS,
+             CF_RUN, CF_INFO, CF_LABELS, CF_JOBS, CF_JOB, CF_JOBATTR,
+             CF_ISSUES };
+
+struct cpath {
+  enum cfile f;
+  char run[CVAT_RUN_NAME_MAX + 1];
+  int64_t job;
+  char attr[16];
+};
+
+static const char *const job_files[] = { "assignee", "stage", "state",
+                                         "issues.txt" };
+
+static int parse(const char *path, struct cpath *p)
+{
+  char comp[5][128];
+  int n = 0;
+  const char *s = path;
+
+  memset(p, 0, sizeof(*p));
+  if (!*path) {
+    p->f = CF_NONE;
+    return 0;
+  }
+  while (*s && n < 5) {
+    const char *e = strchr(s, '/');
+    size_t l = e ? (size_t)(e - s) : strlen(s);
+    if (l == 0 || l >= sizeof(comp[0]))
+      return -ENOENT;
+    memcpy(comp[n], s, l);
+    comp[n][l] = '\0';
+    n++;
+    s = e ? e + 1 : s + l;
+  }
+  if (*s)
+    return -ENOENT;
+  if (n == 1) {
+    static const struct { const char *n; enum cfile f; } top[] = {
+      { "push", CF_PUSH }, { "pull", CF_PULL }, { "undo", CF_UNDO },
+      { "status", CF_STATUS }, { "runs", CF_RUNS },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(top); i++)
+      if (strcmp(comp[0], top[i].n) == 0) {
+        p->f = top[i].f;
+        return 0;
+      }
+    return -ENOENT;
+  }
+  if (strcmp(comp[0], "runs") != 0 || !cvat_run_name_valid(comp[1]))
+    return -ENOENT;
+  snprintf(p->run, sizeof(p->run), "%.64s", comp[1]);
+  if (n == 2) {
+    p->f = CF_RUN;
+    return 0;
+  }
+  if (n == 3) {
+    p->f = strcmp(comp[2], "info") == 0          ? CF_INFO
+           : strcmp(comp[2], "labels.json") == 0 ? CF_LABELS
+           : strcmp(comp[2], "jobs") == 0        ? CF_JOBS
+                                                 : CF_NONE;
+    return p->f == CF_NONE ? -ENOENT : 0;
+  }
+  if (strcmp(comp[2], "jobs") != 0)
+    return -ENOENT;
+  {
+    char *end;
+    long long j = strtoll(comp[3], &end, 10);
+    if (*end || j <= 0)
+      return -ENOENT;
+    p->job = j;
+  }
+  if (n == 4) {
+    p->f = CF_JOB;
+    return 0;
+  }
+  for (size_t i = 0; i < ARRAY_SIZE(job_files); i++)
+    if (strcmp(comp[4], job_files[i]) == 0) {
+      p->f = i == 3 ? CF_ISSUES : CF_JOBATTR;
+      snprintf(p->attr, sizeof(p->attr), "%.15s", comp[4]);
+      return 0;
+    }
+  return -ENOENT;
+}
+
+static bool run_has_job(const struct cvat_run *r, int64_t job)
+{
+  for (size_t i = 0; i < r->n_jobs; i++)
+    if (r->jobs[i][0] == job)
+      return true;
+  return false;
+}
+
+static int c_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
+                  struct vent *ret)
+{
+  struct cpath p;
+  struct cvat_run run;
+  int r = parse(path, &p);
+
+  (void)t;
+  memset(ret, 0, sizeof(*ret));
+  if (r < 0)
+    return r;
+  switch (p.f) {
+  case CF_NONE:
+  case CF_RUNS:
+    ret->kind = VENT_DIR;
+    return 0;
+  case CF_PUSH:
+  case CF_PULL:
+  case CF_UNDO:
+    ret->kind = VENT_CTL;
+    ret->key = 1;   /* fixed help text */
+    return 0;
+  case CF_STATUS:
+    ret->kind = VENT_FILE;
+    return 0;      /* key 0: changes on its own */
+  default:
+    break;
+  }
+  r = cvat_run_get(c->store, p.run, &run);
+  if (r < 0)
+    return r;
+  if (p.job && !run_has_job(&run, p.job))
+    r = -ENOENT;
+  cvat_run_free(&run);
+  if (r < 0)
+    return r;
+  ret->kind = p.f == CF_RUN || p.f == CF_JOBS || p.f == CF_JOB ? VENT_DIR
+              : p.f == CF_JOBATTR ? VENT_CTL : VENT_FILE;
+  return 0;
+}
+
+static int c_list(struct fs_ctx *c, struct store_txn *t, const char *path,
+                  uint64_t from, vent_fn fn, void *ud)
+{
+  struct cpath p;
+  struct vent d = { .kind = VENT_DIR }, f = { .kind = VENT_FILE },
+              ctl = { .kind = VENT_CTL, .key = 1 };
+  int r = parse(path, &p);
+
+  (void)t;
+  if (r < 0)
+    return r;
+  if (p.f == CF_NONE) {
+    const char *names[] = { "push", "pull", "undo", "status", "runs" };
+    for (size_t i = from; i < ARRAY_SIZE(names); i++)
+      if (fn(names[i], i < 3 ? &ctl : i == 3 ? &f : &d, i + 1, ud))
+        break;
+    return 0;
+  }
+  if (p.f == CF_RUNS) {
+    char **names;
+    size_t n;
+    r = cvat_runs_list(c->store, &names, &n);
+    if (r < 0)
+      return r;
+    for (size_t i = from; i < n; i++)
+      if (fn(names[i], &d, i + 1, ud))
+        break;
+    cvat_names_free(names, n);
+    return 0;
+  }
+  if (p.f == CF_RUN) {
+    const char *names[] = { "info", "labels.json", "jobs" };
+    for (size_t i = from; i < ARRAY_SIZE(names); i++)
+      if (fn(names[i], i < 2 ? &f : &d, i + 1, ud))
+        break;
+    return 0;
+  }
+  if (p.f == CF_JOBS) {
+    struct cvat_run run;
+    r = cvat_run_get(c->store, p.run, &run);
+    if (r < 0)
+      return r;
+    for (size_t i = from; i < run.n_jobs; i++) {
+      char name[32];
+      snprintf(name, sizeof(name), "%" PRId64, run.jobs[i][0]);
+      if (fn(name, &d, i + 1, ud))
+        break;
+    }
+    cvat_run_free(&run);
+    return 0;
+  }
+  if (p.f == CF_JOB) {
+    for (size_t i = from; i < ARRAY_SIZE(job_files); i++) {
+      struct vent ctl0 = { .kind = i < 3 ? VENT_CTL : VENT_FILE };
+      if (fn(job_files[i], &ctl0, i + 1, ud))
+        break;
+    }
+    return 0;
+  }
+  return -ENOTDIR;
+}
+
+static int render_cvat_status(struct buf *b, struct fs_ctx *c)
+{
+  char **names = NULL;
+  size_t n = 0;
+
+  buf_puts(b, "recent commands (newest last):\n");
+  pthread_mutex_lock(&mu);
+  if (!res_n)
+    buf_puts(b, "  none\n");
+  for (unsigned i = 0; i < res_n; i++)
+    buf_printf(b, "  %s\n",
+               results[(res_head + LOG_LINES - res_n + i) % LOG_LINES]);
+  if (worker_busy)
+    buf_printf(b, "\nuploading: run %s\n", busy_run);
+  pthread_mutex_unlock(&mu);
+  buf_puts(b, "\nruns:\n");
+  if (cvat_runs_list(c->store, &names, &n) == 0) {
+    if (!n)
+      buf_puts(b, "  none\n");
+    for (size_t i = 0; i < n; i++) {
+      struct cvat_run run;
+      if (cvat_run_get(c->store, names[i], &run) < 0)
+        continue;
+      buf_printf(b, "  %-20s %-10s %" PRIu64 "/%" PRIu64 "  %zu samples  "
+                 "task %" PRId64 "  from %s%s%s\n", run.name,
+                 cvat_phase_name(run.phase), run.done, run.total,
+                 run.n_samples, run.task_id, run.source,
+                 run.error ? "  error: " : "", run.error ? run.error : "");
+      cvat_run_free(&run);
+    }
+    cvat_names_free(names, n);
+  }
+  return 0;
+}
+
+static int c_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
+                      const struct gen_sink *out)
+{
+  struct cpath p;
+  struct buf b;
+  struct cvat_config cfg;
+  char err[ERRLEN] = "";
+  int r = parse(path, &p);
+
+  (void)t;
+  if (r < 0)
+    return r;
+  buf_init(&b, 64u << 20);
+  switch (p.f) {
+  case CF_PUSH:
+    r = buf_puts(&b, "Write a source and an optional run name to push it to "
+                 "CVAT:\n  echo views/unique > cvat/push\n  echo "
+                 "'tags/reannotate fix-1' > cvat/push\nSources: samples, "
+                 "tags/<tag>, views/<view>.  Progress: cvat/status.\n");
+    break;
+  case CF_PULL:
+    r = buf_puts(&b, "Write a run name to merge its CVAT annotations into "
+                 "the labels:\n  echo fix-1 > cvat/pull\n");
+    break;
+  case CF_UNDO:
+    r = buf_puts(&b, "Write a run name to restore the labels as they were "
+                 "before its last pull:\n  echo fix-1 > cvat/undo\n");
+    break;
+  case CF_STATUS:
+    r = render_cvat_status(&b, c);
+    break;
+  case CF_INFO:
+    r = build_config(c, &cfg, err, sizeof(err));
+    r = cvat_run_info(c->store, r == 0 ? &cfg : NULL, p.run, &b);
+    cvat_config_free(&cfg);
+    break;
+  case CF_LABELS:
+    r = cvat_run_labels_json(c->store, p.run, &b);
+    break;
+  case CF_JOBATTR:
+  case CF_ISSUES:
+    r = build_config(c, &cfg, err, sizeof(err));
+    if (r == 0)
+      r = p.f == CF_ISSUES
+              ? cvat_job_issues(c->store, &cfg, p.run, p.job, &b, err,
+                                sizeof(err))
+              : cvat_job_attr_get(c->store, &cfg, p.run, p.job, p.attr, &b,
+                                  err, sizeof(err));
+    cvat_config_free(&cfg);
+    if (r < 0)
+      result(c, false, "runs/%s/jobs/%" PRId64 "/%s: %s", p.run, p.job,
+             p.attr, err);
+    break;
+  default:
+    r = -EISDIR;
+  }
+  if (r == 0)
+    r = out->write(out->ud, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  return r;
+}
+
+static int c_write(struct fs_ctx *c, const char *path, const char *data,
+                   size_t len)
+{
+  struct cpath p;
+  char val[200], extra[8], err[ERRLEN] = "";
+  struct cvat_config cfg;
+  int r = parse(path, &p);
+
+  if (r < 0)
+    return r;
+  switch (p.f) {
+  case CF_PUSH:
+    return push_cmd(c, data, len);
+  case CF_PULL:
+    return pull_cmd(c, data, len, false);
+  case CF_UNDO:
+    return pull_cmd(c, data, len, true);
+  case CF_JOBATTR:
+    /* One value, which may contain spaces ("in progress"). */
+    (void)extra;
+    if (whole_line(data, len, val, sizeof(val)) < 0) {
+      result(c, false, "runs/%s/jobs/%" PRId64 "/%s: expected one value",
+             p.run, p.job, p.attr);
+      return -EINVAL;
+    }
+    r = build_config(c, &cfg, err, sizeof(err));
+    if (r == 0)
+      r = cvat_job_attr_set(c->store, &cfg, p.run, p.job, p.attr, val, err,
+                            sizeof(err));
+    cvat_config_free(&cfg);
+    result(c, r == 0, "runs/%s/jobs/%" PRId64 "/%s = %s%s%s", p.run, p.job,
+           p.attr, val, r ? ": " : "", r ? err : "");
+    return r;
+  default:
+    return -EACCES;
+  }
+}
+
+const struct provider prov_cvat = {
+  .name = "cvat",
+  .stat = c_stat,
+  .list = c_list,
+  .generate = c_generate,
+  .write = c_write,
+  .command = true,
+  .start = cvat_start,
+  .stop = cvat_stop,
+};
