@@ -226,6 +226,8 @@ int cmd_info(int argc, char **argv)
 static const struct command commands[] = {
   { "import", cmd_import },
   { "info", cmd_info },
+  { "predictions", cmd_predictions },
+  { "eval", cmd_eval },
 };
 
 int main(int argc, char **argv)

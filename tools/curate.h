@@ -15,5 +15,7 @@ struct command {
 
 int cmd_import(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_predictions(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -1,0 +1,340 @@
+/* draw.c - raster drawing on struct image (see draw.h).
+ *
+ * Every primitive reduces to draw_fill() on an integer rectangle that is
+ * clipped once, so no primitive writes outside the pixel buffer whatever
+ * the coordinates.  Doubles are clamped to a small margin around the image
+ * before they become ints: a box at x = 1e300 or NaN must neither overflow
+ * an int nor loop over a billion pixels.  The font lives in font5x7.h.
+ */
+#include "draw.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "font5x7.h"
+
+struct draw_scale draw_scale_for(int w, int h)
+{
+  int s = w < h ? w : h;
+  struct draw_scale d;
+
+  if (s < 0)
+    s = 0;
+  /* Glyph height 7 * text ~ 2.5 % of the short side: 480 px -> 2 (14 px
+   * glyphs), 3000 px -> 11 (77 px). */
+  d.text = (s + 140) / 280;
+  d.line = (s + 160) / 320;
+  if (d.text < 1)
+    d.text = 1;
+  if (d.line < 1)
+    d.line = 1;
+  return d;
+}
+
+static inline uint8_t luma(struct rgb c)
+{
+  return (uint8_t)((77 * c.r + 150 * c.g + 29 * c.b) >> 8);
+}
+
+void draw_fill(struct image *im, int x0, int y0, int x1, int y1,
+               struct rgb c)
+{
+  if (!im || !im->px)
+    return;
+  if (x0 < 0)
+    x0 = 0;
+  if (y0 < 0)
+    y0 = 0;
+  if (x1 > im->w)
+    x1 = im->w;
+  if (y1 > im->h)
+    y1 = im->h;
+  if (x0 >= x1 || y0 >= y1)
+    return;
+  for (int y = y0; y < y1; y++) {
+    uint8_t *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x0) *
+                              (size_t)im->channels;
+    if (im->channels == 3) {
+      for (int x = x0; x < x1; x++, p += 3) {
+        p[0] = c.r;
+        p[1] = c.g;
+        p[2] = c.b;
+      }
+    } else if (im->channels == 1) {
+      memset(p, luma(c), (size_t)(x1 - x0));
+    }
+  }
+}
+
+void draw_pixel(struct image *im, int x, int y, struct rgb c)
+{
+  if (x < INT32_MAX && y < INT32_MAX)
+    draw_fill(im, x, y, x + 1, y + 1, c);
+}
+
+/* Clamps a coordinate into [-margin, limit + margin] and converts it;
+ * NaN gives -margin (callers check finiteness first where it matters). */
+static int clamp_coord(double v, int limit, int margin)
+{
+  double lo = -(double)margin, hi = (double)limit + margin;
+  if (!(v > lo))
+    return -margin;
+  if (v > hi)
+    return limit + margin;
+  return (int)v;
+}
+
+void draw_rect(struct image *im, double x, double y, double w, double h,
+               int thickness, struct rgb c)
+{
+  if (!im || !isfinite(x) || !isfinite(y) || !isfinite(w) || !isfinite(h) ||
+      w < 0 || h < 0)
+    return;
+  int t = thickness < 1 ? 1 : thickness;
+  int x0 = clamp_coord(floor(x), im->w, 1);
+  int y0 = clamp_coord(floor(y), im->h, 1);
+  int x1 = clamp_coord(ceil(x + w), im->w, 1);
+  int y1 = clamp_coord(ceil(y + h), im->h, 1);
+  if (x1 <= x0)
+    x1 = x0 + 1; /* a zero-width box still shows as a line */
+  if (y1 <= y0)
+    y1 = y0 + 1;
+  /* Only borders that lie inside the image are drawn: an edge of a box
+   * that sticks out of the image is clipped away with it. */
+  if (y0 >= 0)
+    draw_fill(im, x0, y0, x1, y0 + t, c);
+  if (y1 <= im->h)
+    draw_fill(im, x0, y1 - t, x1, y1, c);
+  if (x0 >= 0)
+    draw_fill(im, x0, y0, x0 + t, y1, c);
+  if (x1 <= im->w)
+    draw_fill(im, x1 - t, y0, x1, y1, c);
+}
+
+/* Liang-Barsky: clips the segment to [lo_x, hi_x] x [lo_y, hi_y].
+ * Returns 0 if nothing is left. */
+static int clip_segment(double *x0, double *y0, double *x1, double *y1,
+                        double lo_x, double lo_y, double hi_x, double hi_y)
+{
+  double dx = *x1 - *x0, dy = *y1 - *y0, t0 = 0, t1 = 1;
+  double p[4] = { -dx, dx, -dy, dy };
+  double q[4] = { *x0 - lo_x, hi_x - *x0, *y0 - lo_y, hi_y - *y0 };
+
+  for (int i = 0; i < 4; i++) {
+    if (p[i] == 0) {
+      if (q[i] < 0)
+        return 0;
+      continue;
+    }
+    double r = q[i] / p[i];
+    if (p[i] < 0) {
+      if (r > t1)
+        return 0;
+      if (r > t0)
+        t0 = r;
+    } else {
+      if (r < t0)
+        return 0;
+      if (r < t1)
+        t1 = r;
+    }
+  }
+  double ox = *x0, oy = *y0;
+  *x0 = ox + t0 * dx;
+  *y0 = oy + t0 * dy;
+  *x1 = ox + t1 * dx;
+  *y1 = oy + t1 * dy;
+  return 1;
+}
+
+void draw_line(struct image *im, double x0, double y0, double x1, double y1,
+               int thickness, struct rgb c)
+{
+  if (!im || !isfinite(x0) || !isfinite(y0) || !isfinite(x1) ||
+      !isfinite(y1))
+    return;
+  int t = thickness < 1 ? 1 : thickness;
+  int lo = t / 2, hi = t - lo; /* pen covers [p - lo, p + hi) */
+  /* Clip to the image grown by the pen, so only visible parts are
+   * walked. */
+  if (!clip_segment(&x0, &y0, &x1, &y1, -(double)hi, -(double)hi,
+                    (double)im->w + lo, (double)im->h + lo))
+    return;
+  int ax = (int)lround(x0), ay = (int)lround(y0);
+  int bx = (int)lround(x1), by = (int)lround(y1);
+  int dx = abs(bx - ax), dy = -abs(by - ay);
+  int sx = ax < bx ? 1 : -1, sy = ay < by ? 1 : -1;
+  int err = dx + dy;
+
+  for (;;) {
+    draw_fill(im, ax - lo, ay - lo, ax + hi, ay + hi, c);
+    if (ax == bx && ay == by)
+      break;
+    int e2 = 2 * err;
+    if (e2 >= dy) {
+      err += dy;
+      ax += sx;
+    }
+    if (e2 <= dx) {
+      err += dx;
+      ay += sy;
+    }
+  }
+}
+
+void draw_polyline(struct image *im, const double *xy, size_t n,
+                   int thickness, struct rgb c)
+{
+  for (size_t k = 1; xy && k < n; k++)
+    draw_line(im, xy[2 * k - 2], xy[2 * k - 1], xy[2 * k], xy[2 * k + 1],
+              thickness, c);
+}
+
+void draw_point(struct image *im, double x, double y, int r, struct rgb c)
+{
+  if (!im || !isfinite(x) || !isfinite(y))
+    return;
+  if (r < 0)
+    r = 0;
+  if (r > 4096)
+    r = 4096;
+  int cx = clamp_coord(floor(x), im->w, r + 1);
+  int cy = clamp_coord(floor(y), im->h, r + 1);
+  /* One span per row of the disc. */
+  for (int dy = -r; dy <= r; dy++) {
+    int half = (int)floor(sqrt((double)r * r - (double)dy * dy) + 0.5);
+    draw_fill(im, cx - half, cy + dy, cx + half + 1, cy + dy + 1, c);
+  }
+}
+
+/*---- Text -----------------------------------------------------------------*/
+
+int draw_text_width(const char *s, int scale)
+{
+  size_t n = s ? strlen(s) : 0;
+  if (scale < 1)
+    scale = 1;
+  if (n == 0)
+    return 0;
+  if (n > (size_t)(INT32_MAX / (DRAW_CELL_W * scale)))
+    n = (size_t)(INT32_MAX / (DRAW_CELL_W * scale));
+  return (int)n * DRAW_CELL_W * scale - scale;
+}
+
+int draw_text_height(int scale)
+{
+  return DRAW_GLYPH_H * (scale < 1 ? 1 : scale);
+}
+
+int draw_text(struct image *im, int x, int y, const char *s, int scale,
+              struct rgb c)
+{
+  if (!s)
+    return 0;
+  if (scale < 1)
+    scale = 1;
+  int cx = x;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (im && cx >= im->w)
+      break; /* the rest is off the image */
+    unsigned ch = *p >= 32 && *p <= 126 ? *p : '?';
+    const char(*g)[6] = font5x7[ch - 32];
+    for (int row = 0; im && row < DRAW_GLYPH_H; row++)
+      for (int col = 0; col < DRAW_GLYPH_W; col++)
+        if (g[row][col] == '#')
+          draw_fill(im, cx + col * scale, y + row * scale,
+                    cx + (col + 1) * scale, y + (row + 1) * scale, c);
+    cx += DRAW_CELL_W * scale;
+  }
+  return draw_text_width(s, scale);
+}
+
+void draw_label_box(struct image *im, int x, int y, const char *s, int scale,
+                    struct rgb fg, struct rgb bg)
+{
+  if (!im || !s || !*s)
+    return;
+  if (scale < 1)
+    scale = 1;
+  int m = scale;
+  int bw = draw_text_width(s, scale) + 2 * m;
+  int bh = draw_text_height(scale) + 2 * m;
+  int bx = x, by = y - bh;
+  if (by < 0)
+    by = y; /* no room above the anchor: hang below it */
+  if (bx > im->w - bw)
+    bx = im->w - bw;
+  if (by > im->h - bh)
+    by = im->h - bh;
+  if (bx < 0)
+    bx = 0;
+  if (by < 0)
+    by = 0;
+  draw_fill(im, bx, by, bx + bw, by + bh, bg);
+  draw_text(im, bx + m, by + m, s, scale, fg);
+}
+
+/*---- Colours --------------------------------------------------------------*/
+
+struct rgb draw_palette(uint32_t class_id)
+{
+  /* Hues a golden-ratio step apart: consecutive ids are far apart on the
+   * colour wheel and no two of the first dozens coincide. */
+  double hue = fmod((double)class_id * 0.618033988749895, 1.0) * 6.0;
+  double s = 0.85, v = 0.95;
+  int i = (int)hue;
+  double f = hue - i;
+  double p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+  double r, g, b;
+
+  switch (i % 6) {
+  case 0: r = v, g = t, b = p; break;
+  case 1: r = q, g = v, b = p; break;
+  case 2: r = p, g = v, b = t; break;
+  case 3: r = p, g = q, b = v; break;
+  case 4: r = t, g = p, b = v; break;
+  default: r = v, g = p, b = q; break;
+  }
+  return (struct rgb){ (uint8_t)lround(r * 255), (uint8_t)lround(g * 255),
+                       (uint8_t)lround(b * 255) };
+}
+
+struct rgb draw_text_colour(struct rgb bg)
+{
+  return luma(bg) > 140 ? (struct rgb){ 0, 0, 0 }
+                        : (struct rgb){ 255, 255, 255 };
+}
+
+/*---- JPEG -----------------------------------------------------------------*/
+
+int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
+                    size_t n, int quality, uint8_t **ret_data,
+                    size_t *ret_len)
+{
+  struct image im = { 0 };
+  int r;
+
+  if (!jpeg || !len || (n && !boxes) || !ret_data || !ret_len ||
+      quality < 0 || quality > 100)
+    return -EINVAL;
+  r = jpeg_decode(jpeg, len, 0, &im);
+  if (r < 0)
+    return r;
+  struct draw_scale sc = draw_scale_for(im.w, im.h);
+  for (size_t i = 0; i < n; i++)
+    draw_rect(&im, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, sc.line,
+              boxes[i].colour);
+  for (size_t i = 0; i < n; i++) {
+    const struct draw_box *b = &boxes[i];
+    if (!b->caption || !*b->caption || !isfinite(b->x) || !isfinite(b->y))
+      continue;
+    draw_label_box(&im, clamp_coord(floor(b->x), im.w, 0),
+                   clamp_coord(floor(b->y), im.h, 0), b->caption, sc.text,
+                   draw_text_colour(b->colour), b->colour);
+  }
+  r = jpeg_encode(&im, quality ? quality : 90, ret_data, ret_len);
+  image_free(&im);
+  return r;
+}
