@@ -25,6 +25,7 @@ static const struct rgb BLACK = { 0, 0, 0 },
 struct frame {
   int x0, y0, x1, y1; /* plot area, pixels (inclusive-exclusive) */
   int legend_x;       /* left edge of the legend panel */
+  int rows;           /* legend rows that fit */
   struct draw_scale sc;
 };
 
@@ -49,16 +50,18 @@ static void layout(struct image *im, const char *title, struct frame *f)
   f->sc = draw_scale_for(im->w, im->h);
   /* Text in charts is smaller than captions on photos: charts are viewed
    * whole. */
-  if (f->sc.text > 1 && im->h < 1200)
-    f->sc.text = (f->sc.text + 1) / 2 + 1;
+  f->sc.text = f->sc.text * 2 / 3;
+  if (f->sc.text < 1)
+    f->sc.text = 1;
   int s = f->sc.text, th = draw_text_height(s);
   f->legend_x = im->w - im->w / 4;
   f->x0 = draw_text_width("0.0", s) + th * 3;
-  f->x1 = f->legend_x - th;
-  f->y0 = th * 3;
+  f->x1 = f->legend_x - th * 3;
+  f->y0 = th * 5;
   f->y1 = im->h - th * 4;
   if (title)
     draw_text(im, f->x0, th, title, s, BLACK);
+  f->rows = (f->y1 - f->y0) / (th + s * 3);
 }
 
 /* Maps unit coordinates into the frame. */
@@ -99,8 +102,7 @@ static void axes(struct image *im, const struct frame *f, double xlo,
               f->y1 + th + s * 5, xt, s, BLACK);
   if (yt) {
     /* No rotated text: the y title sits above the axis. */
-    draw_text(im, s * 2, f->y0 - th - s * 3 > 0 ? f->y0 - th - s * 3 : 0, yt,
-              s, BLACK);
+    draw_text(im, s * 2, f->y0 - th - s * 4, yt, s, BLACK);
   }
 }
 
@@ -149,9 +151,10 @@ int plot_lines_jpeg(const struct plot_series *s, size_t n, const char *title,
                 s[k].colour);
     }
   }
-  size_t shown = n < PLOT_MAX_LEGEND ? n : PLOT_MAX_LEGEND - 1;
-  if (n <= PLOT_MAX_LEGEND)
-    shown = n;
+  size_t cap = (size_t)(f.rows > 1 ? f.rows : 1);
+  if (cap > PLOT_MAX_LEGEND)
+    cap = PLOT_MAX_LEGEND;
+  size_t shown = n <= cap ? n : cap - 1;
   for (size_t k = 0; k < shown; k++)
     legend_entry(&im, &f, (int)k, s[k].colour, s[k].label ? s[k].label : "");
   if (shown < n) {
@@ -396,7 +399,8 @@ int plot_embeddings_jpeg(const float *X, size_t n, size_t dim,
     for (size_t k = 0; k <= n_keys && kc[k].n; k++) {
       char txt[128];
       bool other = kc[k].key == n_keys;
-      if (row == PLOT_MAX_LEGEND - 1 && k + 1 <= n_keys && kc[k + 1].n) {
+      int cap = f.rows < PLOT_MAX_LEGEND ? f.rows : PLOT_MAX_LEGEND;
+      if (row >= cap - 1 && k + 1 <= n_keys && kc[k + 1].n) {
         size_t rest = 0;
         for (size_t j = k; j <= n_keys; j++)
           rest += kc[j].n ? 1 : 0;

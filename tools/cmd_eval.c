@@ -17,11 +17,13 @@ static void usage(FILE *f)
 {
   fprintf(f,
     "usage: %s eval --store STORE --name NAME [--gt FIELD] [--pred FIELD]\n"
-    "                   [--iou T] [--json] [--list mistakes|missing|spurious]\n"
+    "                   [--iou T] [--json] [--plot FILE.jpg]\n"
+    "                   [--list mistakes|missing|spurious]\n"
     "\n"
     "Evaluates field --pred (default predictions) against --gt (default\n"
     "ground_truth) at IoU T (default 0.5), keeps the result in STORE as NAME\n"
-    "and prints the report (--json: metrics.json).  With --list, prints that\n"
+    "and prints the report (--json: metrics.json; --plot also writes the\n"
+    "precision-recall curves as a JPEG).  With --list, prints that\n"
     "ranked sample list of the evaluation (\"name score\" lines) instead,\n"
     "re-running it first only if labels changed since.\n",
     prog);
@@ -84,18 +86,19 @@ int cmd_eval(int argc, char **argv)
     { "iou", required_argument, NULL, 'i' },
     { "json", no_argument, NULL, 'j' },
     { "list", required_argument, NULL, 'l' },
+    { "plot", required_argument, NULL, 'P' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   struct evalrun_opts eo = { 0 };
-  const char *store_dir = NULL, *name = NULL, *list = NULL;
+  const char *store_dir = NULL, *name = NULL, *list = NULL, *plot = NULL;
   bool json = false;
   struct store *s;
   char err[512];
   int c, r;
 
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:N:g:p:i:jl:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:N:g:p:i:jl:P:h", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'N': name = optarg; break;
@@ -112,6 +115,7 @@ int cmd_eval(int argc, char **argv)
     }
     case 'j': json = true; break;
     case 'l': list = optarg; break;
+    case 'P': plot = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -149,6 +153,20 @@ int cmd_eval(int argc, char **argv)
   if (r == 0)
     r = json ? evalrun_metrics_json(t, name, &b)
              : evalrun_report_txt(t, name, &b);
+  if (r == 0 && plot) {
+    uint8_t *jpg = NULL;
+    size_t jlen = 0;
+    r = evalrun_pr_curves_jpeg(t, name, 0, 0, &jpg, &jlen);
+    FILE *f = r == 0 ? fopen(plot, "wb") : NULL;
+    if (r == 0 && (!f || fwrite(jpg, 1, jlen, f) != jlen)) {
+      r = -errno;
+      if (!r)
+        r = -EIO;
+    }
+    if (f && fclose(f) != 0 && r == 0)
+      r = -errno;
+    free(jpg);
+  }
   store_txn_abort(t);
   store_close(s);
   if (r < 0) {
