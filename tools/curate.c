@@ -229,6 +229,8 @@ static const struct command commands[] = {
   { "export", cmd_export },
   { "import-labels", cmd_import_labels },
   { "cvat", cmd_cvat },
+  { "predictions", cmd_predictions },
+  { "eval", cmd_eval },
 };
 
 int main(int argc, char **argv)

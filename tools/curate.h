@@ -18,5 +18,7 @@ int cmd_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import_labels(int argc, char **argv);
 int cmd_cvat(int argc, char **argv);
+int cmd_predictions(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -1,0 +1,182 @@
+/* evalrun.h - named evaluations of a prediction field against a
+ * ground-truth field, kept in the store, and what the mount shows of them.
+ *
+ * What it does: evalrun_run() reads both label fields of every present
+ * sample, runs core/evaluate (COCO-style matching at an IoU threshold,
+ * classwise; mAP over IoU 0.50:0.05:0.95 with 101-point interpolation) and
+ * eval_mistakenness() (algorithms.md §4), and stores, in one transaction:
+ * the summary with per-class metrics and PR curves, a per-sample record
+ * (tp/fp/fn counts, mistakenness, per-box outcome and matched label ids),
+ * and three ranked sample lists.  The renderers below turn a stored
+ * evaluation into report.txt, metrics.json, pr-curves.jpg, ranked lists
+ * for views/mistakes, views/possible-missing and views/possible-spurious,
+ * and a sample's JPEG with the boxes of interest drawn.
+ *
+ * What it does not do: it never re-runs by itself.  A stored evaluation
+ * describes the labels at the time it ran; evalrun_fresh() says whether
+ * labels changed since (the daemon then calls evalrun_refresh()).
+ *
+ * Store layout (records API; formats private to evalrun.c, see
+ * docs/STORE-FORMAT.md): namespace "eval" key <name> = summary;
+ * "eval.s" key <name> NUL be64(sample id) = per-sample record (only samples
+ * with boxes in either field); "eval.r" key <name> NUL <list byte> = ranked
+ * list.  Deleting or re-running an evaluation replaces all three.
+ *
+ * Classes: class ids of the store (labels.h class_id); names come from the
+ * store's class table.  Box coordinates are pixels (labels.h).
+ *
+ * Errors: negative errno.  -ENOENT: no evaluation of that name (or sample
+ * not evaluated); -EINVAL: bad name or options, or a prediction without a
+ * confidence (reason in err); -ESTALE: evalrun_sample_jpeg() on a sample
+ * whose labels changed since the run.  Thread-safety: like the store
+ * (a transaction belongs to one thread).
+ */
+#ifndef CURATE_EVALRUN_H
+#define CURATE_EVALRUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "util.h"
+
+#define EVALRUN_MAX_NAME 64
+/* Predictions below this confidence are not drawn in views/mistakes
+ * images: low-confidence false positives would bury the real mistakes. */
+#define EVALRUN_DRAW_MIN_CONF 0.3
+
+struct evalrun_opts {
+  const char *gt_field;   /* NULL = "ground_truth" */
+  const char *pred_field; /* NULL = "predictions" */
+  double iou;             /* per-box matching threshold; 0 = 0.5 */
+  int n_threads;          /* 0 = 2 */
+};
+
+/* Summary of a stored evaluation (all fields owned, no pointers). */
+struct evalrun_info {
+  char name[EVALRUN_MAX_NAME + 1];
+  char gt_field[LABELS_MAX_FIELD_NAME + 1];
+  char pred_field[LABELS_MAX_FIELD_NAME + 1];
+  double iou;
+  uint64_t store_version;  /* dataset version right after the run */
+  uint64_t labels_fp;      /* fingerprint of the samples' label versions */
+  int64_t created_ns;
+  double seconds;          /* wall time of the run */
+  uint64_t n_samples;      /* present samples evaluated */
+  uint64_t n_gt, n_pred;   /* boxes */
+  int64_t tp, fp, fn;      /* at `iou` */
+  double precision, recall;/* micro: tp/(tp+fp), tp/(tp+fn); 0 if empty */
+  double map;              /* -1 when no class has ground truth */
+  uint32_t n_classes;      /* classes with boxes in either field */
+  uint64_t n_mistakes, n_missing, n_spurious; /* ranked list lengths */
+};
+
+/* Evaluation names: 1..64 bytes of [A-Za-z0-9_.-], not "." or "..". */
+bool evalrun_name_valid(const char *name);
+
+/* Runs (or re-runs, replacing) evaluation `name`.  One write transaction.
+ * On failure nothing changes; err (errlen > 0) gets a one-line reason.
+ * *ret may be NULL. */
+int evalrun_run(struct store *s, const char *name,
+                const struct evalrun_opts *o, struct evalrun_info *ret,
+                char *err, size_t errlen);
+/* Re-runs `name` with its stored options if evalrun_fresh() says it is
+ * stale.  Returns 1 if it re-ran, 0 if it was fresh. */
+int evalrun_refresh(struct store *s, const char *name, char *err,
+                    size_t errlen);
+/* Deletes an evaluation and all its records. */
+int evalrun_delete(struct store *s, const char *name);
+
+int evalrun_get(struct store_txn *t, const char *name,
+                struct evalrun_info *ret);
+/* Calls fn for each stored evaluation in name order; stops when fn returns
+ * non-zero and returns that value.  `name` is borrowed for the call. */
+int evalrun_each(struct store_txn *t,
+                 int (*fn)(const char *name, void *ud), void *ud);
+/* 1 if the labels of the evaluated samples are unchanged since the run
+ * (equal dataset version, or else equal label fingerprint: an O(samples)
+ * walk), 0 if stale. */
+int evalrun_fresh(struct store_txn *t, const char *name);
+
+/* ---- renderers for eval/<name>/ ---- */
+
+/* Per-class precision, recall, AP, support and counts, plus totals. */
+int evalrun_report_txt(struct store_txn *t, const char *name,
+                       struct buf *out);
+/* The same as JSON (AP null where undefined). */
+int evalrun_metrics_json(struct store_txn *t, const char *name,
+                         struct buf *out);
+/* One precision-recall curve per class with ground truth, at the sweep
+ * threshold nearest the run's IoU; legend "class AP".  w, h: 0 = 1024x768.
+ * *ret_data malloc'd, owned by the caller. */
+int evalrun_pr_curves_jpeg(struct store_txn *t, const char *name, int w,
+                           int h, uint8_t **ret_data, size_t *ret_len);
+
+/* ---- ranked sample lists for views/ ---- */
+
+enum evalrun_list {
+  /* samples with a matched ground-truth box, by sample mistakenness
+   * (max class term over its matched GT) descending */
+  EVALRUN_MISTAKES,
+  /* samples with unmatched predictions of confidence > 0.95, by their
+   * count descending (then highest such confidence) */
+  EVALRUN_MISSING,
+  /* samples with unmatched ground truth, by their count descending */
+  EVALRUN_SPURIOUS,
+};
+
+struct evalrun_entry {
+  uint64_t sample_id;
+  double score; /* mistakenness, or the count for the other two lists */
+};
+
+/* Copies up to `max` entries from rank `offset` on into out; *ret_n gets
+ * the number copied and *ret_total (may be NULL) the list length.  Ties
+ * are broken by sample id, so ranks are stable. */
+int evalrun_ranked(struct store_txn *t, const char *name,
+                   enum evalrun_list which, size_t offset, size_t max,
+                   struct evalrun_entry *out, size_t *ret_n,
+                   size_t *ret_total);
+
+/* Per-sample results (zeros and mistakenness -1 for samples without
+ * boxes: they have no record and this returns 0 for them). */
+struct evalrun_sample {
+  uint64_t labels_version; /* of the sample at the run */
+  int64_t tp, fp, fn;
+  double mistakenness;     /* -1 when no GT was matched */
+  uint32_t n_missing, n_spurious;
+  uint32_t n_gt, n_pred;
+};
+int evalrun_sample(struct store_txn *t, const char *name, uint64_t sample_id,
+                   struct evalrun_sample *ret);
+
+/* Box outcome of one label id at the run (for tests and tools). */
+struct evalrun_box {
+  bool is_gt;
+  int outcome;            /* enum eval_outcome (evaluate.h) */
+  uint64_t match_label_id;/* 0 if unmatched */
+  double iou;             /* NaN if unmatched */
+  bool possible_missing;  /* predictions only */
+  bool possible_spurious; /* GT only */
+  double mistakenness, mistakenness_loc; /* GT only; NaN if unmatched */
+};
+int evalrun_box(struct store_txn *t, const char *name, uint64_t sample_id,
+                uint64_t label_id, struct evalrun_box *ret);
+
+/* The sample's JPEG (`jpeg`, the original bytes, read by the caller) with
+ * the boxes of one view drawn, ground truth in green ("GT: class") and
+ * predictions in magenta ("class 0.87"):
+ *   EVALRUN_MISTAKES: GT marked fn and predictions marked fp (confidence
+ *     >= EVALRUN_DRAW_MIN_CONF) at the run's IoU;
+ *   EVALRUN_MISSING: the possible-missing predictions, with all GT;
+ *   EVALRUN_SPURIOUS: the possible-spurious GT, with all predictions of
+ *     confidence >= EVALRUN_DRAW_MIN_CONF.
+ * Same size as the original.  -ESTALE if the sample's labels changed since
+ * the run. */
+int evalrun_sample_jpeg(struct store_txn *t, const char *name,
+                        uint64_t sample_id, enum evalrun_list view,
+                        const void *jpeg, size_t len, uint8_t **ret_data,
+                        size_t *ret_len);
+
+#endif

@@ -1,0 +1,1013 @@
+/* predictions.c - COCO results JSON and YOLO txt predictions -> one label
+ * field (see predictions.h for the formats and matching rules).
+ *
+ * Flow: one write transaction for everything.  First an index of all
+ * samples (id, size, source path) is read; then the input is parsed into a
+ * flat list of (sample, detection) with every check done before anything
+ * is written; only then is the field replaced sample by sample.  Any error
+ * aborts the transaction, so a bad input changes nothing.  jansson parses
+ * the JSON (coco.c is the other jansson user); the YAML subset needed for
+ * data.yaml "names" is parsed here by hand.
+ */
+#define _GNU_SOURCE
+#include "predictions.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/*---- Sample index ---------------------------------------------------------*/
+
+struct sref {
+  uint64_t id;
+  uint32_t w, h;
+  char *rel; /* owned copy of the source path */
+};
+
+struct kent {
+  const char *key; /* points into an sref's rel or into keybuf */
+  size_t len;
+  size_t ref;      /* index into refs; SIZE_MAX = ambiguous */
+};
+
+struct nument {
+  uint64_t num;
+  size_t ref;
+};
+
+struct index {
+  struct sref *refs;
+  size_t n;
+  struct kent *by_rel, *by_base, *by_relstem, *by_basestem;
+  struct nument *by_num;
+  size_t n_num;
+};
+
+struct ctx {
+  struct store_txn *t;
+  struct index ix;
+  const char *field;
+  char *err;
+  size_t errlen;
+  struct pred_stats st;
+  /* collected predictions */
+  struct item *items;
+  size_t n_items, cap_items;
+  /* class names by input class index (COCO category id or YOLO index) */
+  char **cls_name;
+  uint32_t *cls_id; /* store class id, 0 = unknown */
+  size_t n_cls;
+  /* without a category table: copies of store class names by class id */
+  char **sname;
+  size_t n_sname;
+};
+
+struct item {
+  size_t ref;   /* index into ix.refs */
+  size_t order; /* input order, to keep it within a sample */
+  struct detection d;
+};
+
+static int fail(struct ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(struct ctx *c, const char *fmt, ...)
+{
+  va_list ap;
+  if (c->errlen) {
+    va_start(ap, fmt);
+    vsnprintf(c->err, c->errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -EINVAL;
+}
+
+static const char *base_of(const char *p)
+{
+  const char *b = strrchr(p, '/');
+  return b ? b + 1 : p;
+}
+
+/* Length of p without its extension (after the last '.' of the last
+ * component). */
+static size_t stem_len(const char *p)
+{
+  const char *b = base_of(p), *dot = strrchr(b, '.');
+  return dot && dot != b ? (size_t)(dot - p) : strlen(p);
+}
+
+static int cmp_kent(const void *a, const void *b)
+{
+  const struct kent *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int r = memcmp(x->key, y->key, n);
+  if (r)
+    return r;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+  const struct nument *x = a, *y = b;
+  return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* Sorts and marks duplicate keys ambiguous. */
+static void finish_keys(struct kent *k, size_t n)
+{
+  qsort(k, n, sizeof(*k), cmp_kent);
+  for (size_t i = 0; i + 1 < n; i++)
+    if (cmp_kent(&k[i], &k[i + 1]) == 0)
+      k[i].ref = k[i + 1].ref = SIZE_MAX;
+}
+
+static size_t find_key(const struct kent *k, size_t n, const char *key,
+                       size_t len)
+{
+  struct kent q = { key, len, 0 };
+  const struct kent *hit = bsearch(&q, k, n, sizeof(*k), cmp_kent);
+  return hit ? hit->ref : SIZE_MAX - 1; /* SIZE_MAX - 1: not found */
+}
+
+static void index_free(struct index *ix)
+{
+  for (size_t i = 0; i < ix->n; i++)
+    free(ix->refs[i].rel);
+  free(ix->refs);
+  free(ix->by_rel);
+  free(ix->by_base);
+  free(ix->by_relstem);
+  free(ix->by_basestem);
+  free(ix->by_num);
+  memset(ix, 0, sizeof(*ix));
+}
+
+static int index_build(struct store_txn *t, struct index *ix)
+{
+  struct store_iter *it = NULL;
+  struct sample s;
+  size_t cap = 0;
+  uint64_t next = 1;
+  int r = store_iter_new(t, &it);
+
+  while (r == 0 && (r = store_iter_samples(it, next, &s)) == 0) {
+    next = s.id + 1;
+    if (s.flags & SAMPLE_MISSING)
+      continue; /* predictions for a vanished file are skipped */
+    if (ix->n == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      struct sref *p = realloc(ix->refs, nc * sizeof(*p));
+      if (!p) {
+        r = -ENOMEM;
+        break;
+      }
+      ix->refs = p;
+      cap = nc;
+    }
+    ix->refs[ix->n] = (struct sref){ s.id, s.width, s.height,
+                                     strdup(s.relpath) };
+    if (!ix->refs[ix->n].rel) {
+      r = -ENOMEM;
+      break;
+    }
+    ix->n++;
+  }
+  store_iter_free(it);
+  if (r != -ENOENT && r != 0)
+    return r;
+
+  size_t n = ix->n ? ix->n : 1;
+  ix->by_rel = malloc(n * sizeof(struct kent));
+  ix->by_base = malloc(n * sizeof(struct kent));
+  ix->by_relstem = malloc(n * sizeof(struct kent));
+  ix->by_basestem = malloc(n * sizeof(struct kent));
+  ix->by_num = malloc(n * sizeof(struct nument));
+  if (!ix->by_rel || !ix->by_base || !ix->by_relstem || !ix->by_basestem ||
+      !ix->by_num)
+    return -ENOMEM;
+  for (size_t i = 0; i < ix->n; i++) {
+    const char *rel = ix->refs[i].rel, *b = base_of(rel);
+    size_t sl = stem_len(rel);
+    ix->by_rel[i] = (struct kent){ rel, strlen(rel), i };
+    ix->by_base[i] = (struct kent){ b, strlen(b), i };
+    ix->by_relstem[i] = (struct kent){ rel, sl, i };
+    ix->by_basestem[i] = (struct kent){ b, sl - (size_t)(b - rel), i };
+    size_t bl = sl - (size_t)(b - rel);
+    if (bl > 0 && bl <= 19) {
+      uint64_t v = 0;
+      bool digits = true;
+      for (size_t k = 0; k < bl; k++) {
+        if (!isdigit((unsigned char)b[k])) {
+          digits = false;
+          break;
+        }
+        v = v * 10 + (uint64_t)(b[k] - '0');
+      }
+      if (digits)
+        ix->by_num[ix->n_num++] = (struct nument){ v, i };
+    }
+  }
+  finish_keys(ix->by_rel, ix->n);
+  finish_keys(ix->by_base, ix->n);
+  finish_keys(ix->by_relstem, ix->n);
+  finish_keys(ix->by_basestem, ix->n);
+  qsort(ix->by_num, ix->n_num, sizeof(*ix->by_num), cmp_num);
+  for (size_t i = 0; i + 1 < ix->n_num; i++)
+    if (ix->by_num[i].num == ix->by_num[i + 1].num)
+      ix->by_num[i].ref = ix->by_num[i + 1].ref = SIZE_MAX;
+  return 0;
+}
+
+/* Sample for a file_name: exact relative path, else unique basename.
+ * Returns SIZE_MAX when none matches. */
+static size_t match_file_name(const struct index *ix, const char *fn)
+{
+  size_t r = find_key(ix->by_rel, ix->n, fn, strlen(fn));
+  if (r < SIZE_MAX - 1)
+    return r;
+  const char *b = base_of(fn);
+  r = find_key(ix->by_base, ix->n, b, strlen(b));
+  return r < SIZE_MAX - 1 ? r : SIZE_MAX;
+}
+
+static size_t match_stem(const struct index *ix, const char *rel, size_t len)
+{
+  size_t r = find_key(ix->by_relstem, ix->n, rel, len);
+  if (r < SIZE_MAX - 1)
+    return r;
+  const char *b = rel, *e = rel + len;
+  for (const char *p = rel; p < e; p++)
+    if (*p == '/')
+      b = p + 1;
+  r = find_key(ix->by_basestem, ix->n, b, (size_t)(e - b));
+  return r < SIZE_MAX - 1 ? r : SIZE_MAX;
+}
+
+static size_t match_number(const struct index *ix, uint64_t num)
+{
+  struct nument q = { num, 0 };
+  const struct nument *hit =
+      bsearch(&q, ix->by_num, ix->n_num, sizeof(q), cmp_num);
+  return hit ? hit->ref : SIZE_MAX;
+}
+
+/*---- Collected predictions ------------------------------------------------*/
+
+/* Class index (COCO category id or YOLO index) -> store class id, created
+ * on first use. */
+static int class_of(struct ctx *c, size_t k, uint32_t *ret)
+{
+  if (k >= c->n_cls || !c->cls_name[k])
+    return -ENOENT;
+  if (!c->cls_id[k]) {
+    int r = store_class_id(c->t, c->cls_name[k], true, &c->cls_id[k]);
+    if (r < 0)
+      return r;
+  }
+  *ret = c->cls_id[k];
+  return 0;
+}
+
+static int set_classes(struct ctx *c, size_t n)
+{
+  c->cls_name = calloc(n ? n : 1, sizeof(char *));
+  c->cls_id = calloc(n ? n : 1, sizeof(uint32_t));
+  c->n_cls = n;
+  return c->cls_name && c->cls_id ? 0 : -ENOMEM;
+}
+
+static int set_class_name(struct ctx *c, size_t k, const char *name,
+                          size_t len)
+{
+  char *p = strndup(name, len);
+  if (!p)
+    return -ENOMEM;
+  if (!labels_class_name_valid(p)) {
+    int r = fail(c, "class name \"%.60s\" is not valid (1..200 bytes, no "
+                 "control characters)", p);
+    free(p);
+    return r;
+  }
+  free(c->cls_name[k]);
+  c->cls_name[k] = p;
+  return 0;
+}
+
+/* Adds a prediction in pixels for sample ref, clipping it to the image. */
+static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
+                    const char *name, double x, double y, double w, double h,
+                    double score)
+{
+  const struct sref *s = &c->ix.refs[ref];
+  if (c->n_items == c->cap_items) {
+    size_t nc = c->cap_items ? c->cap_items * 2 : 4096;
+    struct item *p = realloc(c->items, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    c->items = p;
+    c->cap_items = nc;
+  }
+  struct detection d = { 0 };
+  d.class_id = class_id;
+  d.label = (char *)name; /* borrowed from cls_name; copied at the end */
+  d.x = x, d.y = y, d.w = w, d.h = h;
+  d.confidence = score;
+  if (!labels_box_inside(&d, s->w, s->h)) {
+    double x2 = fmin(x + w, s->w), y2 = fmin(y + h, s->h);
+    d.x = fmax(0, fmin(x, s->w));
+    d.y = fmax(0, fmin(y, s->h));
+    d.w = fmax(0, x2 - d.x);
+    d.h = fmax(0, y2 - d.y);
+    c->st.clipped++;
+  }
+  c->items[c->n_items] = (struct item){ ref, c->n_items, d };
+  c->n_items++;
+  c->st.boxes++;
+  return 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+  const struct item *x = a, *y = b;
+  if (x->ref != y->ref)
+    return x->ref < y->ref ? -1 : 1;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Replaces the field on every sample of the index with the collected
+ * items (refs are in sample-id order, so this walks the store once). */
+static int apply(struct ctx *c)
+{
+  size_t k = 0;
+  int r = 0;
+
+  qsort(c->items, c->n_items, sizeof(*c->items), cmp_item);
+  for (size_t i = 0; i < c->ix.n && r == 0; i++) {
+    size_t k0 = k;
+    while (k < c->n_items && c->items[k].ref == i)
+      k++;
+    struct labels cur;
+    r = store_labels_get(c->t, c->ix.refs[i].id, &cur);
+    if (r < 0)
+      break;
+    struct label_field *f = labels_field(&cur, c->field, false);
+    if (k == k0 && (!f || f->n == 0)) {
+      labels_free(&cur);
+      continue; /* nothing before, nothing now */
+    }
+    if (k == k0)
+      c->st.cleared++;
+    else
+      c->st.samples++;
+    if (!f)
+      f = labels_field(&cur, c->field, true);
+    if (!f) {
+      labels_free(&cur);
+      r = -ENOMEM;
+      break;
+    }
+    for (size_t j = 0; j < f->n; j++)
+      detection_clear(&f->d[j]);
+    f->n = 0;
+    for (size_t j = k0; j < k && r == 0; j++)
+      r = labels_field_add(f, &c->items[j].d);
+    if (r == 0)
+      r = store_labels_put(c->t, c->ix.refs[i].id, &cur);
+    labels_free(&cur);
+  }
+  return r;
+}
+
+/*---- COCO results ---------------------------------------------------------*/
+
+struct idmap {
+  json_int_t id;
+  size_t ref; /* SIZE_MAX: file not in the store */
+};
+
+static int cmp_idmap(const void *a, const void *b)
+{
+  const struct idmap *x = a, *y = b;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Reads "images" (id -> sample) and "categories" (id -> name) of a COCO
+ * object into the context; `what` names the file in messages. */
+static int coco_tables(struct ctx *c, json_t *root, const char *what,
+                       struct idmap **ret_map, size_t *ret_n)
+{
+  json_t *images = json_object_get(root, "images");
+  json_t *cats = json_object_get(root, "categories");
+  json_t *o;
+  size_t i;
+  int r;
+
+  if (json_is_array(images) && json_array_size(images)) {
+    struct idmap *m = calloc(json_array_size(images), sizeof(*m));
+    if (!m)
+      return -ENOMEM;
+    json_array_foreach(images, i, o) {
+      json_t *id = json_object_get(o, "id");
+      const char *fn = json_string_value(json_object_get(o, "file_name"));
+      if (!json_is_integer(id) || !fn) {
+        free(m);
+        return fail(c, "%s: images[%zu] needs an integer \"id\" and a "
+                    "\"file_name\"", what, i);
+      }
+      m[i] = (struct idmap){ json_integer_value(id),
+                             match_file_name(&c->ix, fn) };
+    }
+    qsort(m, json_array_size(images), sizeof(*m), cmp_idmap);
+    *ret_map = m;
+    *ret_n = json_array_size(images);
+  }
+  if (json_is_array(cats) && json_array_size(cats)) {
+    json_int_t max = -1;
+    json_array_foreach(cats, i, o) {
+      json_t *id = json_object_get(o, "id");
+      if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+          json_integer_value(id) > 10000000 ||
+          !json_is_string(json_object_get(o, "name")))
+        return fail(c, "%s: categories[%zu] needs an \"id\" in "
+                    "0..10000000 and a \"name\"", what, i);
+      if (json_integer_value(id) > max)
+        max = json_integer_value(id);
+    }
+    r = set_classes(c, (size_t)max + 1);
+    if (r < 0)
+      return r;
+    json_array_foreach(cats, i, o) {
+      const char *name = json_string_value(json_object_get(o, "name"));
+      r = set_class_name(c, (size_t)json_integer_value(
+                                json_object_get(o, "id")),
+                         name, strlen(name));
+      if (r < 0)
+        return r;
+    }
+  }
+  return 0;
+}
+
+/* A stable copy of a store class name (borrowed names die at the next
+ * write of the transaction). */
+static int store_name_copy(struct ctx *c, uint32_t id, const char *name,
+                           const char **ret)
+{
+  if (id >= c->n_sname) {
+    size_t nn = (size_t)id + 1;
+    char **p = realloc(c->sname, nn * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    for (size_t k = c->n_sname; k < nn; k++)
+      p[k] = NULL;
+    c->sname = p;
+    c->n_sname = nn;
+  }
+  if (!c->sname[id] && !(c->sname[id] = strdup(name)))
+    return -ENOMEM;
+  *ret = c->sname[id];
+  return 0;
+}
+
+static int import_coco(struct ctx *c, const char *path, const char *gt_path)
+{
+  json_error_t jerr;
+  json_t *root = NULL, *gt = NULL, *list, *o;
+  struct idmap *map = NULL;
+  size_t nmap = 0, i;
+  int r = 0;
+
+  root = json_load_file(path, 0, &jerr);
+  if (!root) {
+    r = fail(c, "%s: line %d: %s", path, jerr.line, jerr.text);
+    goto out;
+  }
+  list = json_is_array(root) ? root : json_object_get(root, "annotations");
+  if (!json_is_array(list)) {
+    r = fail(c, "%s: not COCO results (a list of predictions, or an object "
+             "with \"annotations\")", path);
+    goto out;
+  }
+  if (gt_path) {
+    gt = json_load_file(gt_path, 0, &jerr);
+    if (!gt) {
+      r = fail(c, "%s: line %d: %s", gt_path, jerr.line, jerr.text);
+      goto out;
+    }
+    if (!json_is_object(gt)) {
+      r = fail(c, "%s: not a COCO file (an object with \"images\")", gt_path);
+      goto out;
+    }
+    r = coco_tables(c, gt, gt_path, &map, &nmap);
+  } else if (json_is_object(root)) {
+    r = coco_tables(c, root, path, &map, &nmap);
+  }
+  if (r < 0)
+    goto out;
+
+  json_array_foreach(list, i, o) {
+    json_t *iid = json_object_get(o, "image_id");
+    json_t *cid = json_object_get(o, "category_id");
+    json_t *bb = json_object_get(o, "bbox");
+    json_t *sc = json_object_get(o, "score");
+    const char *fn = json_string_value(json_object_get(o, "file_name"));
+    double b[4];
+    size_t ref = SIZE_MAX;
+
+    c->st.entries++;
+    if (!json_is_object(o) || (!fn && !json_is_integer(iid)) ||
+        !json_is_integer(cid) || !json_is_array(bb) ||
+        json_array_size(bb) != 4) {
+      r = fail(c, "%s: prediction %zu needs an integer \"image_id\" (or a "
+               "\"file_name\"), an integer \"category_id\" and a 4-number "
+               "\"bbox\"", path, i);
+      goto out;
+    }
+    for (int k = 0; k < 4; k++) {
+      json_t *e = json_array_get(bb, (size_t)k);
+      b[k] = json_is_number(e) ? json_number_value(e) : NAN;
+    }
+    if (!isfinite(b[0]) || !isfinite(b[1]) || !isfinite(b[2]) ||
+        !isfinite(b[3]) || b[2] < 0 || b[3] < 0) {
+      r = fail(c, "%s: prediction %zu: bbox is not [x, y, w, h] with finite "
+               "numbers and non-negative size", path, i);
+      goto out;
+    }
+    double score = json_is_number(sc) ? json_number_value(sc) : NAN;
+    if (!(score >= 0 && score <= 1)) {
+      r = fail(c, "%s: prediction %zu: \"score\" must be a number in "
+               "[0, 1]", path, i);
+      goto out;
+    }
+    json_int_t cat = json_integer_value(cid);
+    uint32_t class_id = 0;
+    const char *name = NULL;
+    if (c->n_cls) {
+      r = cat < 0 ? -ENOENT : class_of(c, (size_t)cat, &class_id);
+      if (r == -ENOENT) {
+        r = fail(c, "%s: prediction %zu: category_id %lld is not among the "
+                 "categories", path, i, (long long)cat);
+        goto out;
+      }
+      if (r < 0)
+        goto out;
+      name = c->cls_name[cat];
+    } else {
+      /* No category table: ids are the store's class ids. */
+      if (cat < 1 || cat > UINT32_MAX ||
+          store_class_name(c->t, (uint32_t)cat, &name) < 0) {
+        r = fail(c, "%s: prediction %zu: category_id %lld is not a class of "
+                 "the store; give the COCO ground truth for category names",
+                 path, i, (long long)cat);
+        goto out;
+      }
+      class_id = (uint32_t)cat;
+      /* Borrowed names die at the next write: keep a copy. */
+      r = store_name_copy(c, class_id, name, &name);
+      if (r < 0)
+        goto out;
+    }
+    if (fn) {
+      ref = match_file_name(&c->ix, fn);
+    } else if (map) {
+      struct idmap q = { json_integer_value(iid), 0 };
+      struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
+      ref = hit ? hit->ref : SIZE_MAX;
+    } else if (json_integer_value(iid) >= 0) {
+      ref = match_number(&c->ix, (uint64_t)json_integer_value(iid));
+    }
+    if (ref == SIZE_MAX) {
+      c->st.skipped++;
+      continue;
+    }
+    r = add_item(c, ref, class_id, name, b[0], b[1], b[2], b[3], score);
+    if (r < 0)
+      goto out;
+  }
+out:
+  free(map);
+  json_decref(gt);
+  json_decref(root);
+  return r;
+}
+
+/*---- YOLO -----------------------------------------------------------------*/
+
+static int read_text(struct ctx *c, const char *path, char **ret, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  struct stat st;
+  if (!f) {
+    int e = errno;
+    fail(c, "%s: %s", path, strerror(e));
+    return -e;
+  }
+  if (fstat(fileno(f), &st) < 0 || (uint64_t)st.st_size > PRED_MAX_FILE) {
+    fclose(f);
+    return fail(c, "%s: not a readable file of at most 2 GiB", path);
+  }
+  char *p = malloc((size_t)st.st_size + 1);
+  if (!p) {
+    fclose(f);
+    return -ENOMEM;
+  }
+  size_t n = fread(p, 1, (size_t)st.st_size, f);
+  fclose(f);
+  p[n] = 0;
+  if (memchr(p, 0, n)) {
+    free(p);
+    return fail(c, "%s: binary data in a text file", path);
+  }
+  *ret = p;
+  *len = n;
+  return 0;
+}
+
+/* Trims blanks and one level of matching quotes in place; returns the
+ * start, *len updated. */
+static const char *trim(const char *s, size_t *len)
+{
+  size_t n = *len;
+  while (n && isspace((unsigned char)*s))
+    s++, n--;
+  while (n && isspace((unsigned char)s[n - 1]))
+    n--;
+  if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0])
+    s++, n -= 2;
+  *len = n;
+  return s;
+}
+
+static int add_name(struct ctx *c, size_t k, const char *s, size_t n,
+                    const char *path)
+{
+  if (k >= 100000)
+    return fail(c, "%s: more than 100000 class names", path);
+  if (k >= c->n_cls) {
+    size_t nn = k + 1;
+    char **pn = realloc(c->cls_name, nn * sizeof(char *));
+    if (!pn)
+      return -ENOMEM;
+    c->cls_name = pn;
+    uint32_t *pi = realloc(c->cls_id, nn * sizeof(uint32_t));
+    if (!pi)
+      return -ENOMEM;
+    c->cls_id = pi;
+    for (size_t j = c->n_cls; j < nn; j++) {
+      c->cls_name[j] = NULL;
+      c->cls_id[j] = 0;
+    }
+    c->n_cls = nn;
+  }
+  return set_class_name(c, k, s, n);
+}
+
+/* names: a plain list (one per line) or a data.yaml "names" entry. */
+static int read_names(struct ctx *c, const char *path)
+{
+  char *text;
+  size_t len;
+  int r = read_text(c, path, &text, &len);
+  if (r < 0)
+    return r;
+  size_t plen = strlen(path);
+  bool yaml = (plen > 5 && strcmp(path + plen - 5, ".yaml") == 0) ||
+              (plen > 4 && strcmp(path + plen - 4, ".yml") == 0);
+  char *line = text, *end = text + len;
+  size_t k = 0;
+  bool in_names = false, found = false;
+
+  while (line < end && r == 0) {
+    char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    char *next = nl ? nl + 1 : end;
+    if (!yaml) {
+      size_t tn = n;
+      const char *s = trim(line, &tn);
+      if (tn)
+        r = add_name(c, k, s, tn, path);
+      else if (memchr(next, '\n', (size_t)(end - next)) ||
+               (next < end && !isspace((unsigned char)*next)))
+        r = fail(c, "%s: empty line %zu in the class names", path, k + 1);
+      k++;
+      line = next;
+      continue;
+    }
+    /* YAML subset: "names: [a, b]", or "names:" followed by indented
+     * "- a" or "0: a" lines. */
+    char *hash = memchr(line, '#', n);
+    if (hash)
+      n = (size_t)(hash - line);
+    if (!in_names) {
+      if (n >= 6 && strncmp(line, "names:", 6) == 0) {
+        found = true;
+        size_t rn = n - 6;
+        const char *rest = trim(line + 6, &rn);
+        if (rn && rest[0] == '[') {
+          /* Flow list, possibly over several lines: up to ']'. */
+          char *close = memchr(line, ']', (size_t)(end - line));
+          if (!close) {
+            r = fail(c, "%s: \"names: [\" without \"]\"", path);
+            break;
+          }
+          const char *p = rest + 1;
+          while (p < close && r == 0) {
+            const char *comma = memchr(p, ',', (size_t)(close - p));
+            const char *e = comma ? comma : close;
+            size_t tn = (size_t)(e - p);
+            const char *s = trim(p, &tn);
+            if (tn)
+              r = add_name(c, k++, s, tn, path);
+            p = e + 1;
+          }
+          next = close + 1;
+          nl = memchr(next, '\n', (size_t)(end - next));
+          next = nl ? nl + 1 : end;
+        } else if (rn) {
+          r = fail(c, "%s: \"names:\" must be a list or a map", path);
+        } else {
+          in_names = true;
+        }
+      }
+    } else {
+      size_t tn = n;
+      const char *s = trim(line, &tn);
+      if (n && !isspace((unsigned char)line[0]) && tn) {
+        in_names = false; /* next top-level key */
+      } else if (tn && s[0] == '-') {
+        size_t vn = tn - 1;
+        const char *v = trim(s + 1, &vn);
+        r = add_name(c, k++, v, vn, path);
+      } else if (tn) {
+        char *colon = memchr(s, ':', tn);
+        char *e;
+        unsigned long idx = strtoul(s, &e, 10);
+        if (!colon || e != colon || e == s) {
+          r = fail(c, "%s: cannot read names entry \"%.*s\"", path,
+                   (int)(tn > 60 ? 60 : tn), s);
+          break;
+        }
+        size_t vn = tn - (size_t)(colon + 1 - s);
+        const char *v = trim(colon + 1, &vn);
+        r = add_name(c, idx, v, vn, path);
+      }
+    }
+    line = next;
+  }
+  free(text);
+  if (r == 0 && yaml && !found)
+    r = fail(c, "%s: no \"names\" entry", path);
+  for (size_t j = 0; r == 0 && j < c->n_cls; j++)
+    if (!c->cls_name[j])
+      r = fail(c, "%s: class %zu has no name", path, j);
+  if (r == 0 && c->n_cls == 0)
+    r = fail(c, "%s: no class names", path);
+  return r;
+}
+
+static int yolo_file(struct ctx *c, const char *path, const char *rel)
+{
+  size_t rl = strlen(rel) - 4; /* without ".txt" */
+  size_t ref = match_stem(&c->ix, rel, rl);
+  char *text;
+  size_t len;
+  int r;
+
+  c->st.files++;
+  r = read_text(c, path, &text, &len);
+  if (r < 0)
+    return r;
+  char *line = text, *end = text + len;
+  size_t lineno = 0;
+  while (line < end && r == 0) {
+    char *nl = memchr(line, '\n', (size_t)(end - line));
+    if (nl)
+      *nl = 0;
+    lineno++;
+    double v[7];
+    int nv = 0;
+    char *p = line, *e;
+    while (nv < 7) {
+      while (*p == ' ' || *p == '\t' || *p == '\r')
+        p++;
+      if (!*p)
+        break;
+      v[nv] = strtod(p, &e);
+      if (e == p || (*e && !isspace((unsigned char)*e))) {
+        r = fail(c, "%s:%zu: not a number", path, lineno);
+        break;
+      }
+      nv++;
+      p = e;
+    }
+    if (r < 0)
+      break;
+    if (nv != 0) {
+      c->st.entries++;
+      if (nv != 6) {
+        r = fail(c, "%s:%zu: expected \"class cx cy w h confidence\", got %d "
+                 "values%s", path, lineno, nv,
+                 nv == 5 ? " (no confidence column)" : "");
+        break;
+      }
+      for (int k = 1; k < 6; k++)
+        if (!isfinite(v[k])) {
+          r = fail(c, "%s:%zu: non-finite value", path, lineno);
+          break;
+        }
+      if (r < 0)
+        break;
+      if (v[0] != floor(v[0]) || v[0] < 0 || v[0] >= (double)c->n_cls) {
+        r = fail(c, "%s:%zu: class %g is not an index into the %zu class "
+                 "names", path, lineno, v[0], c->n_cls);
+        break;
+      }
+      if (v[3] < 0 || v[4] < 0) {
+        r = fail(c, "%s:%zu: negative box size", path, lineno);
+        break;
+      }
+      if (!(v[5] >= 0 && v[5] <= 1)) {
+        r = fail(c, "%s:%zu: confidence must be in [0, 1]", path, lineno);
+        break;
+      }
+      if (ref == SIZE_MAX) {
+        c->st.skipped++;
+      } else {
+        size_t k = (size_t)v[0];
+        uint32_t cid;
+        r = class_of(c, k, &cid);
+        if (r == 0) {
+          double W = c->ix.refs[ref].w, H = c->ix.refs[ref].h;
+          r = add_item(c, ref, cid, c->cls_name[k], (v[1] - v[3] / 2) * W,
+                       (v[2] - v[4] / 2) * H, v[3] * W, v[4] * H, v[5]);
+        }
+      }
+    }
+    line = nl ? nl + 1 : end;
+  }
+  free(text);
+  return r;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walks dir/rel recursively in name order; txt files go to yolo_file. */
+static int yolo_walk(struct ctx *c, const char *root, const char *rel,
+                     const char *skip, int depth)
+{
+  char *dir = rel[0] ? path_join(root, rel) : strdup(root);
+  DIR *d;
+  struct dirent *e;
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  int r = 0;
+
+  if (!dir)
+    return -ENOMEM;
+  if (depth > 32) {
+    free(dir);
+    return fail(c, "%s: folders nested too deeply", root);
+  }
+  d = opendir(dir);
+  if (!d) {
+    int err = errno;
+    fail(c, "%s: %s", dir, strerror(err));
+    free(dir);
+    return err == ENOTDIR ? -ENOTDIR : -err;
+  }
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      char **p = realloc(names, nc * sizeof(*p));
+      if (!p) {
+        r = -ENOMEM;
+        break;
+      }
+      names = p;
+      cap = nc;
+    }
+    names[n] = strdup(e->d_name);
+    if (!names[n]) {
+      r = -ENOMEM;
+      break;
+    }
+    n++;
+  }
+  closedir(d);
+  if (r == 0)
+    qsort(names, n, sizeof(*names), cmp_str);
+  for (size_t i = 0; i < n && r == 0; i++) {
+    char *sub = rel[0] ? path_join(rel, names[i]) : strdup(names[i]);
+    char *full = sub ? path_join(root, sub) : NULL;
+    struct stat st;
+    if (!sub || !full) {
+      r = -ENOMEM;
+    } else if (stat(full, &st) == 0) {
+      size_t l = strlen(sub);
+      if (S_ISDIR(st.st_mode))
+        r = yolo_walk(c, root, sub, skip, depth + 1);
+      else if (S_ISREG(st.st_mode) && l > 4 &&
+               strcmp(sub + l - 4, ".txt") == 0 &&
+               !(skip && strcmp(full, skip) == 0))
+        r = yolo_file(c, full, sub);
+    }
+    free(sub);
+    free(full);
+  }
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  free(dir);
+  return r;
+}
+
+static int import_yolo(struct ctx *c, const char *dir, const char *names)
+{
+  if (!names)
+    return fail(c, "YOLO predictions need the class names (a names file or "
+                "data.yaml)");
+  int r = read_names(c, names);
+  if (r < 0)
+    return r;
+  /* A names file inside the folder is not a prediction file. */
+  char *skip = realpath(names, NULL);
+  char *root = realpath(dir, NULL);
+  if (!root) {
+    r = -errno;
+    fail(c, "%s: %s", dir, strerror(-r));
+  } else {
+    /* Walk the canonical root so the skip path compares equal. */
+    r = yolo_walk(c, root, "", skip, 0);
+  }
+  free(skip);
+  free(root);
+  return r;
+}
+
+/*---- Entry point ----------------------------------------------------------*/
+
+int pred_import(struct store *s, const char *path, const struct pred_opts *o,
+                struct pred_stats *ret, char *err, size_t errlen)
+{
+  struct ctx c;
+  int r;
+
+  memset(&c, 0, sizeof(c));
+  c.err = err;
+  c.errlen = errlen;
+  if (errlen)
+    err[0] = 0;
+  if (!s || !path || !o)
+    return fail(&c, "missing argument");
+  c.field = o->field ? o->field : PRED_DEFAULT_FIELD;
+  if (!labels_field_name_valid(c.field))
+    return fail(&c, "invalid field name \"%.64s\"", c.field);
+  if (o->format != PRED_FORMAT_COCO && o->format != PRED_FORMAT_YOLO)
+    return fail(&c, "unknown predictions format");
+
+  r = store_txn_begin(s, true, &c.t);
+  if (r < 0) {
+    fail(&c, "cannot write the store: %s", strerror(-r));
+    return r;
+  }
+  r = index_build(c.t, &c.ix);
+  if (r == 0)
+    r = o->format == PRED_FORMAT_COCO ? import_coco(&c, path, o->coco_gt)
+                                      : import_yolo(&c, path, o->names);
+  if (r == 0 && c.st.entries && !c.st.boxes)
+    r = fail(&c, "none of the %llu predictions matched a sample of the "
+             "store", (unsigned long long)c.st.entries);
+  if (r == 0)
+    r = apply(&c);
+  if (r == 0) {
+    r = store_txn_commit(c.t);
+    c.t = NULL;
+  }
+  if (r < 0 && errlen && !err[0])
+    snprintf(err, errlen, "%s", strerror(-r));
+  store_txn_abort(c.t);
+  if (r == 0 && ret)
+    *ret = c.st;
+  index_free(&c.ix);
+  free(c.items);
+  for (size_t i = 0; i < c.n_cls; i++)
+    free(c.cls_name[i]);
+  free(c.cls_name);
+  free(c.cls_id);
+  for (size_t i = 0; i < c.n_sname; i++)
+    free(c.sname[i]);
+  free(c.sname);
+  return r;
+}

@@ -1,0 +1,82 @@
+/* predictions.h - import model predictions into a label field.
+ *
+ * Formats:
+ * - COCO results JSON: a list of {"image_id", "category_id", "bbox":
+ *   [x, y, w, h] in pixels, "score"} (extra keys are ignored).  A COCO
+ *   object with "annotations" (and optionally "images", "categories") is
+ *   accepted too.  An entry's image is found, in this order:
+ *     1. by its own "file_name" (not standard, but some tools write it):
+ *        the path relative to the dataset root, else its last component
+ *        when that is unique among the samples;
+ *     2. by "image_id" through an id -> file_name table: the "images" of
+ *        the COCO ground-truth file given as `coco_gt`, or else the
+ *        "images" of the results file itself; then as in 1;
+ *     3. without such a table, by the sample whose file name stem (last
+ *        path component without extension) is that number, as in COCO's
+ *        own files ("000000000139.jpg" is image 139); a number shared by
+ *        several samples matches none.
+ *   Category names come from the "categories" of `coco_gt` (or of the
+ *   file); without any, category_id must be a class id of the store (the
+ *   ids the store gives classes, as in its exports).
+ * - YOLO txt: a folder (searched recursively) of <stem>.txt files, one line
+ *   per box: "class cx cy w h confidence", coordinates relative to the
+ *   image size, class an index into `names`: a names file (one class name
+ *   per line) or a data.yaml whose "names" is a list ("[a, b]" or "- a"
+ *   lines) or a map ("0: a" lines).  A file matches the sample whose source
+ *   path without extension equals the file's path (relative to the folder)
+ *   without ".txt", else the sample whose file name stem is the same when
+ *   that is unique.
+ *
+ * Semantics: the import is one prediction run for the whole dataset: the
+ * field is replaced on every sample, and samples without predictions in the
+ * input get an empty field.  Scores must lie in [0, 1].  Boxes overshooting
+ * the image are clipped to it (counted).  Predictions for images that are
+ * not in the store, or whose files are missing, are skipped (counted).
+ *
+ * Errors: any malformed entry, unknown class, or an input in which no
+ * prediction matches a sample refuses the whole import: -EINVAL with a
+ * one-line reason in err, and the store is unchanged.  Other failures:
+ * -ENOENT / -errno reading files, -ENOMEM, store errors.  Everything lands
+ * in one transaction.
+ */
+#ifndef CURATE_PREDICTIONS_H
+#define CURATE_PREDICTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define PRED_DEFAULT_FIELD "predictions"
+/* Largest predictions input read (JSON file, names file, one txt file). */
+#define PRED_MAX_FILE (1ull << 31)
+
+enum pred_format {
+  PRED_FORMAT_COCO,
+  PRED_FORMAT_YOLO,
+};
+
+struct pred_opts {
+  enum pred_format format;
+  const char *field;   /* NULL = PRED_DEFAULT_FIELD */
+  const char *coco_gt; /* COCO: ground-truth JSON for ids and names; NULL */
+  const char *names;   /* YOLO: names file or data.yaml; required */
+};
+
+struct pred_stats {
+  uint64_t entries;  /* predictions read */
+  uint64_t boxes;    /* predictions stored */
+  uint64_t skipped;  /* predictions whose image is not in the store */
+  uint64_t clipped;  /* boxes clipped to their image */
+  uint64_t samples;  /* samples that got at least one prediction */
+  uint64_t cleared;  /* samples whose old predictions were removed */
+  uint64_t files;    /* YOLO: txt files read */
+};
+
+/* Imports `path` (COCO: the results JSON; YOLO: the folder) into the field.
+ * `err` (errlen > 0) receives a one-line reason on failure.  *ret may be
+ * NULL. */
+int pred_import(struct store *s, const char *path, const struct pred_opts *o,
+                struct pred_stats *ret, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""test_store_eval.py - the store-backed evaluation end to end, against the
+independent Python reference (reference_eval.py).
+
+A generated detection set (the generator of test_eval_vs_reference.py, boxes
+clipped to 640x480) becomes real JPEG files (mkjpeg), a COCO ground-truth
+JSON imported with `curate import --coco`, and a COCO results JSON imported
+with `curate predictions --format coco --coco-gt`.  `curate eval --json`
+must then agree with the reference: per-class AP and mAP to 1e-4, per-class
+tp/fp/fn/support exactly, precision/recall to 1e-12, at IoU 0.5 and 0.75.
+`curate eval --list` must give exactly the reference's per-image
+mistakenness (mistakes), possible-missing and possible-spurious counts,
+ranked.  A YOLO import of the same predictions (relative coordinates)
+must agree with the reference run on the boxes as converted.
+
+Usage: test_store_eval.py  (env: CURATE, MKJPEG)
+Exit 0 = pass, 1 = mismatch.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import reference_eval as ref  # noqa: E402
+import test_eval_vs_reference as gen  # noqa: E402
+
+W, H = 640, 480
+N_IMAGES = 150
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        if len(failures) <= 20:
+            print("MISMATCH", what)
+
+
+def clip(box):
+    x, y, w, h = (float(v) for v in box)
+    x2, y2 = min(x + w, W), min(y + h, H)
+    x, y = max(0.0, min(x, W)), max(0.0, min(y, H))
+    return (x, y, max(0.0, x2 - x), max(0.0, y2 - y))
+
+
+def from_yolo(box):
+    """The pixel box core/predictions.c computes from the YOLO line."""
+    x, y, w, h = box
+    cx, cy, wn, hn = (x + w / 2) / W, (y + h / 2) / H, w / W, h / H
+    x, y, w, h = (cx - wn / 2) * W, (cy - hn / 2) * H, wn * W, hn * H
+    if x < -1e-6 or y < -1e-6 or x + w > W + 1e-6 or y + h > H + 1e-6:
+        return clip((x, y, w, h))
+    return (x, y, w, h)
+
+
+def run(args, **kw):
+    return subprocess.run(args, check=True, stdout=subprocess.PIPE,
+                          universal_newlines=True, **kw).stdout
+
+
+def compare_metrics(tag, m, r, names):
+    check(abs((m["map"] if m["map"] is not None else -1) - r["map"]) <= 1e-4,
+          "%s mAP %r vs %r" % (tag, m["map"], r["map"]))
+    seen = set()
+    for c in m["classes"]:
+        k = names.index(c["name"])
+        seen.add(k)
+        rc = r["classes"][k]
+        ap = c["ap"] if c["ap"] is not None else -1.0
+        check(abs(ap - rc["ap"]) <= 1e-4,
+              "%s %s AP %r vs %r" % (tag, c["name"], ap, rc["ap"]))
+        for key in ("tp", "fp", "fn", "support", "num_gt"):
+            check(c[key] == rc[key], "%s %s %s %r vs %r"
+                  % (tag, c["name"], key, c[key], rc[key]))
+        for key in ("precision", "recall"):
+            check(abs(c[key] - rc[key]) <= 1e-12, "%s %s %s" %
+                  (tag, c["name"], key))
+    for k, rc in enumerate(r["classes"]):
+        if k not in seen:
+            check(rc["tp"] == rc["fp"] == rc["fn"] == 0,
+                  "%s class %d missing from metrics.json" % (tag, k))
+
+
+def main():
+    curate, mkjpeg = os.environ["CURATE"], os.environ["MKJPEG"]
+    images = gen.generate(N_IMAGES, 7)
+    images = [([(clip(b), l, c) for b, l, c in g],
+               [(clip(b), l, s) for b, l, s in p]) for g, p in images]
+    names = ["c%d" % k for k in range(gen.N_CLASSES)]
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = os.path.join(tmp, "photos")
+        store = os.path.join(tmp, "store")
+        run([mkjpeg, "-n", str(len(images)), "-W", str(W), "-H", str(H),
+             photos])
+        files = sorted(os.listdir(photos))
+        check(len(files) == len(images), "mkjpeg file count")
+        gt = {"images": [], "annotations": [],
+              "categories": [{"id": k + 1, "name": n}
+                             for k, n in enumerate(names)]}
+        res = []
+        for i, (g, p) in enumerate(images):
+            gt["images"].append({"id": i + 1, "file_name": files[i],
+                                 "width": W, "height": H})
+            for b, l, crowd in g:
+                gt["annotations"].append({
+                    "id": len(gt["annotations"]) + 1, "image_id": i + 1,
+                    "category_id": l + 1, "bbox": list(b),
+                    "iscrowd": int(crowd), "area": b[2] * b[3]})
+            for b, l, s in p:
+                res.append({"image_id": i + 1, "category_id": l + 1,
+                            "bbox": list(b), "score": s})
+        gt_path = os.path.join(tmp, "gt.json")
+        res_path = os.path.join(tmp, "res.json")
+        with open(gt_path, "w") as f:
+            json.dump(gt, f)
+        with open(res_path, "w") as f:
+            json.dump(res, f)
+        run([curate, "import", "--store", store, "--coco", gt_path, photos])
+        run([curate, "predictions", "--store", store, "--format", "coco",
+             "--coco-gt", gt_path, res_path])
+
+        # The reference reads the same numbers through its own parser.
+        path = os.path.join(tmp, "set.txt")
+        with open(path, "w") as f:
+            gen.write_input(images, f)
+        with open(path) as f:
+            n_classes, parsed = ref.read_input(f)
+
+        for iou in (0.5, 0.75):
+            m = json.loads(run([curate, "eval", "--store", store, "--name",
+                                "e", "--iou", str(iou), "--json"]))
+            compare_metrics("iou %g" % iou, m,
+                            ref.evaluate(parsed, n_classes, iou=iou), names)
+
+        mk = ref.mistakenness(parsed, n_classes)
+        stem = [os.path.splitext(f)[0] for f in files]
+        for lst, key, want in (
+                ("mistakes", "image_mistakenness", lambda v: v > -1),
+                ("missing", "image_missing", lambda v: v > 0),
+                ("spurious", "image_spurious", lambda v: v > 0)):
+            out = run([curate, "eval", "--store", store, "--name", "e",
+                       "--list", lst]).split("\n")
+            got = [(ln.split()[0], float(ln.split()[1])) for ln in out if ln]
+            exp = {stem[i]: float(v) for i, v in enumerate(mk[key])
+                   if want(v)}
+            check(len(got) == len(exp), "%s list length %d vs %d"
+                  % (lst, len(got), len(exp)))
+            for name, v in got:
+                check(name in exp and abs(exp[name] - v) <= 1e-12,
+                      "%s %s %r vs %r" % (lst, name, v, exp.get(name)))
+            scores = [v for _, v in got]
+            check(scores == sorted(scores, reverse=True), lst + " ranked")
+
+        # The same predictions as YOLO txt files give the same evaluation.
+        ydir = os.path.join(tmp, "yolo")
+        os.mkdir(ydir)
+        with open(os.path.join(tmp, "names.txt"), "w") as f:
+            f.write("\n".join(names) + "\n")
+        for i, (g, p) in enumerate(images):
+            with open(os.path.join(ydir, stem[i] + ".txt"), "w") as f:
+                for (x, y, w, h), l, s in p:
+                    f.write("%d %r %r %r %r %r\n" % (
+                        l, (x + w / 2) / W, (y + h / 2) / H, w / W, h / H, s))
+        run([curate, "predictions", "--store", store, "--format", "yolo",
+             "--names", os.path.join(tmp, "names.txt"), "--field", "yolo",
+             ydir])
+        m = json.loads(run([curate, "eval", "--store", store, "--name", "y",
+                            "--pred", "yolo", "--json"]))
+        # Relative coordinates round: the reference gets the boxes as the
+        # import computes them (same double operations, same clipping).
+        yimages = [(g, [(from_yolo(b), l, s) for b, l, s in p])
+                   for g, p in images]
+        ypath = os.path.join(tmp, "yset.txt")
+        with open(ypath, "w") as f:
+            gen.write_input(yimages, f)
+        with open(ypath) as f:
+            _, yparsed = ref.read_input(f)
+        r = ref.evaluate(yparsed, n_classes)
+        compare_metrics("yolo", m, r, names)
+        print("compared %d images, %d GT, %d predictions"
+              % (len(images), sum(len(g) for g, _ in images),
+                 sum(len(p) for _, p in images)))
+    if failures:
+        print("FAILED: %d mismatches" % len(failures))
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+/* test_evalrun.c - named evaluations (core/evalrun) and the predictions
+ * import (core/predictions) on a real LMDB store.
+ *
+ * The hand-built set (4 samples, classes cat and dog, 100 x 100 images):
+ *   s1  GT cat [10,10,20,20]; pred dog same box, conf 0.9
+ *       -> classwise: GT fn, pred fp; mistakenness (0.9 + 1) / 2 = 0.95,
+ *          localisation (0.9 * (2 * 0 - 1) + 1) / 2 = 0.05
+ *   s2  GT cat [0,0,10,10], pred cat same box conf 0.8 (tp,
+ *       mistakenness (1 - 0.8) / 2 = 0.1); pred dog [50,50,10,10] conf 0.97
+ *       unmatched -> possible missing; GT dog [80,80,10,10] unmatched ->
+ *       possible spurious
+ *   s3  GT cat [0,0,10,10], pred cat [0,0,10,5] conf 0.6: IoU exactly 0.5
+ *       -> tp at 0.5 only; mistakenness 0.2, localisation (0.6 + 1) / 2
+ *   s4  no labels
+ * AP(cat) by hand: 2 tp of 3 GT at IoU 0.50 -> 67 of 101 recall points at
+ * precision 1; at 0.55 .. 0.95 only s2 -> 34 points: (67 + 9 * 34) / 1010.
+ * AP(dog) = 0 (1 GT, no tp); mAP = AP(cat) / 2.
+ * Then a label change makes the evaluation stale and a re-run follows it.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "evalrun.h"
+#include "evaluate.h"
+#include "jpegcodec.h"
+#include "predictions.h"
+#include "store.h"
+#include "testlib.h"
+
+static char dir[64];
+static struct store *st;
+static uint64_t sid[5];
+
+static void rm_rf(const char *d)
+{
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+  if (system(cmd) != 0)
+    fprintf(stderr, "cannot remove %s\n", d);
+}
+
+static void put_file(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "w");
+  if (!f)
+    abort();
+  fputs(text, f);
+  fclose(f);
+}
+
+static void add_det(struct labels *l, const char *field, const char *cls,
+                    double x, double y, double w, double h, double conf)
+{
+  struct detection d = { 0 };
+  d.label = (char *)cls;
+  d.x = x, d.y = y, d.w = w, d.h = h;
+  d.confidence = conf;
+  CHECK_INT_EQ(labels_field_add(labels_field(l, field, true), &d), 0);
+}
+
+static void put_labels(uint64_t id, struct labels *l)
+{
+  struct store_txn *t;
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (size_t i = 0; i < l->n; i++)
+    for (size_t j = 0; j < l->f[i].n; j++)
+      CHECK_INT_EQ(store_class_id(t, l->f[i].d[j].label, true,
+                                  &l->f[i].d[j].class_id), 0);
+  CHECK_INT_EQ(store_labels_put(t, id, l), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  labels_free(l);
+}
+
+static void setup(void)
+{
+  snprintf(dir, sizeof(dir), "/tmp/curatefs-test-evalrun-XXXXXX");
+  if (!mkdtemp(dir))
+    abort();
+  struct store_opts o = { .nosync = true };
+  CHECK_INT_EQ(store_open(dir, &o, &st), 0);
+  struct store_txn *t;
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 1; i <= 4; i++) {
+    char name[32], rel[64];
+    snprintf(name, sizeof(name), "%012d", i);
+    snprintf(rel, sizeof(rel), "val/%012d.jpg", i);
+    struct sample s = { 0 };
+    s.width = s.height = 100;
+    s.name = name;
+    s.relpath = rel;
+    CHECK_INT_EQ(store_sample_put(t, &s, &sid[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+
+  struct labels l;
+  labels_init(&l);
+  add_det(&l, "ground_truth", "cat", 10, 10, 20, 20, NAN);
+  add_det(&l, "predictions", "dog", 10, 10, 20, 20, 0.9);
+  put_labels(sid[1], &l);
+  labels_init(&l);
+  add_det(&l, "ground_truth", "cat", 0, 0, 10, 10, NAN);
+  add_det(&l, "ground_truth", "dog", 80, 80, 10, 10, NAN);
+  add_det(&l, "predictions", "cat", 0, 0, 10, 10, 0.8);
+  add_det(&l, "predictions", "dog", 50, 50, 10, 10, 0.97);
+  put_labels(sid[2], &l);
+  labels_init(&l);
+  add_det(&l, "ground_truth", "cat", 0, 0, 10, 10, NAN);
+  add_det(&l, "predictions", "cat", 0, 0, 10, 5, 0.6);
+  put_labels(sid[3], &l);
+}
+
+static void teardown(void)
+{
+  store_close(st);
+  st = NULL;
+  rm_rf(dir);
+}
+
+static uint32_t class_of(const char *name)
+{
+  struct store_txn *t;
+  uint32_t id = 0;
+  store_txn_begin(st, false, &t);
+  store_class_id(t, name, false, &id);
+  store_txn_abort(t);
+  return id;
+}
+
+static void check_list(struct store_txn *t, enum evalrun_list which,
+                       const uint64_t *ids, const double *scores, size_t n)
+{
+  struct evalrun_entry e[8];
+  size_t got = 0, total = 0;
+  CHECK_INT_EQ(evalrun_ranked(t, "e", which, 0, 8, e, &got, &total), 0);
+  CHECK_INT_EQ(got, n);
+  CHECK_INT_EQ(total, n);
+  for (size_t i = 0; i < n && i < got; i++) {
+    CHECK_INT_EQ(e[i].sample_id, ids[i]);
+    CHECK_NEAR(e[i].score, scores[i], 1e-12);
+  }
+}
+
+TEST(hand_built_evaluation)
+{
+  char err[256];
+  struct evalrun_info info;
+  setup();
+  CHECK_INT_EQ(evalrun_run(st, "e", NULL, &info, err, sizeof(err)), 0);
+  CHECK_INT_EQ(info.n_samples, 4);
+  CHECK_INT_EQ(info.n_gt, 4);
+  CHECK_INT_EQ(info.n_pred, 4);
+  CHECK_INT_EQ(info.tp, 2);   /* s2 cat, s3 cat */
+  CHECK_INT_EQ(info.fp, 2);   /* s1 dog, s2 dog */
+  CHECK_INT_EQ(info.fn, 2);   /* s1 cat, s2 dog */
+  double ap_cat = (67.0 + 9 * 34) / 1010;
+  CHECK_NEAR(info.map, ap_cat / 2, 1e-12);
+
+  struct store_txn *t;
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(evalrun_fresh(t, "e"), 1);
+  uint64_t m_ids[] = { sid[1], sid[3], sid[2] };
+  double m_sc[] = { 0.95, 0.2, 0.1 };
+  check_list(t, EVALRUN_MISTAKES, m_ids, m_sc, 3);
+  uint64_t one[] = { sid[2] };
+  double cnt[] = { 1 };
+  check_list(t, EVALRUN_MISSING, one, cnt, 1);
+  check_list(t, EVALRUN_SPURIOUS, one, cnt, 1);
+
+  struct evalrun_sample smp;
+  CHECK_INT_EQ(evalrun_sample(t, "e", sid[2], &smp), 0);
+  CHECK(smp.tp == 1 && smp.fp == 1 && smp.fn == 1);
+  CHECK(smp.n_missing == 1 && smp.n_spurious == 1);
+  CHECK_INT_EQ(evalrun_sample(t, "e", sid[4], &smp), 0);
+  CHECK(smp.mistakenness == -1 && smp.n_gt == 0);
+
+  /* Per-box results of s1 and s3. */
+  struct labels l;
+  CHECK_INT_EQ(store_labels_get(t, sid[1], &l), 0);
+  struct evalrun_box b;
+  uint64_t g1 = labels_field(&l, "ground_truth", false)->d[0].id;
+  uint64_t p1 = labels_field(&l, "predictions", false)->d[0].id;
+  labels_free(&l);
+  CHECK_INT_EQ(evalrun_box(t, "e", sid[1], g1, &b), 0);
+  CHECK(b.is_gt && b.outcome == EVAL_FN && b.match_label_id == 0);
+  CHECK_NEAR(b.mistakenness, 0.95, 1e-6);
+  CHECK_NEAR(b.mistakenness_loc, 0.05, 1e-6);
+  CHECK_INT_EQ(evalrun_box(t, "e", sid[1], p1, &b), 0);
+  CHECK(!b.is_gt && b.outcome == EVAL_FP && !b.possible_missing);
+  CHECK_INT_EQ(store_labels_get(t, sid[3], &l), 0);
+  uint64_t g3 = labels_field(&l, "ground_truth", false)->d[0].id;
+  uint64_t p3 = labels_field(&l, "predictions", false)->d[0].id;
+  labels_free(&l);
+  CHECK_INT_EQ(evalrun_box(t, "e", sid[3], g3, &b), 0);
+  CHECK(b.outcome == EVAL_TP && b.match_label_id == p3);
+  CHECK_NEAR(b.iou, 0.5, 1e-7);
+  CHECK_NEAR(b.mistakenness, 0.2, 1e-6);
+  CHECK_NEAR(b.mistakenness_loc, 0.8, 1e-6);
+
+  /* Renderers. */
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  CHECK_INT_EQ(evalrun_report_txt(t, "e", &out), 0);
+  CHECK(strstr(out.data, "cat") && strstr(out.data, "dog"));
+  char line[64];
+  snprintf(line, sizeof(line), "%.4f", ap_cat);
+  CHECK(strstr(out.data, line) != NULL);
+  buf_reset(&out);
+  CHECK_INT_EQ(evalrun_metrics_json(t, "e", &out), 0);
+  CHECK(strstr(out.data, "\"name\":\"cat\"") != NULL);
+  CHECK(strstr(out.data, "\"tp\":2,\"fp\":2,\"fn\":2") != NULL);
+  buf_free(&out);
+  uint8_t *jpg = NULL;
+  size_t jlen = 0;
+  CHECK_INT_EQ(evalrun_pr_curves_jpeg(t, "e", 0, 0, &jpg, &jlen), 0);
+  struct image im;
+  CHECK_INT_EQ(jpeg_decode(jpg, jlen, 0, &im), 0);
+  CHECK(im.w == 1024 && im.h == 768);
+  image_free(&im);
+  free(jpg);
+
+  /* A sample image with its disagreeing boxes. */
+  struct image src;
+  CHECK_INT_EQ(image_alloc(&src, 100, 100, 3), 0);
+  memset(src.px, 90, 100 * 100 * 3);
+  uint8_t *orig = NULL;
+  size_t olen = 0;
+  CHECK_INT_EQ(jpeg_encode(&src, 90, &orig, &olen), 0);
+  image_free(&src);
+  CHECK_INT_EQ(evalrun_sample_jpeg(t, "e", sid[1], EVALRUN_MISTAKES, orig,
+                                   olen, &jpg, &jlen), 0);
+  CHECK_INT_EQ(jpeg_decode(jpg, jlen, 0, &im), 0);
+  CHECK(im.w == 100 && im.h == 100);
+  /* Both boxes share the edge at x = 10: the outline there is drawn
+   * (green GT first, magenta prediction over it). */
+  const uint8_t *px = im.px + (20 * 100 + 10) * 3;
+  CHECK(abs(px[0] - 90) + abs(px[1] - 90) + abs(px[2] - 90) > 100);
+  image_free(&im);
+  free(jpg);
+  store_txn_abort(t);
+
+  /* Labels change: s1's prediction becomes a cat.  Stale until re-run. */
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(store_labels_get(t, sid[1], &l), 0);
+  store_txn_abort(t);
+  struct label_field *pf = labels_field(&l, "predictions", false);
+  pf->d[0].class_id = class_of("cat");
+  free(pf->d[0].label);
+  pf->d[0].label = strdup("cat");
+  put_labels(sid[1], &l);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(evalrun_fresh(t, "e"), 0);
+  CHECK_INT_EQ(evalrun_sample_jpeg(t, "e", sid[1], EVALRUN_MISTAKES, orig,
+                                   olen, &jpg, &jlen), -ESTALE);
+  store_txn_abort(t);
+  CHECK_INT_EQ(evalrun_refresh(st, "e", err, sizeof(err)), 1);
+  CHECK_INT_EQ(evalrun_refresh(st, "e", err, sizeof(err)), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(evalrun_get(t, "e", &info), 0);
+  CHECK_INT_EQ(info.tp, 3);
+  CHECK_INT_EQ(info.fp, 1);
+  uint64_t m2[] = { sid[2], sid[1], sid[3] };
+  double s2[] = { 0.1, 0.05, 0.2 };
+  /* Now ranked: s3 0.2, s2 0.1, s1 0.05. */
+  uint64_t m2r[] = { m2[2], m2[0], m2[1] };
+  double s2r[] = { s2[2], s2[0], s2[1] };
+  check_list(t, EVALRUN_MISTAKES, m2r, s2r, 3);
+  store_txn_abort(t);
+  free(orig);
+
+  /* A tag-only write bumps the dataset version but not the labels. */
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  uint64_t tag;
+  CHECK_INT_EQ(store_tag_create(t, "x", &tag), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(evalrun_fresh(t, "e"), 1);
+  store_txn_abort(t);
+
+  /* Bad requests. */
+  CHECK_INT_EQ(evalrun_run(st, "../x", NULL, NULL, err, sizeof(err)), -EINVAL);
+  struct evalrun_opts bad = { .iou = 1.5 };
+  CHECK_INT_EQ(evalrun_run(st, "e2", &bad, NULL, err, sizeof(err)), -EINVAL);
+  struct evalrun_opts nofield = { .pred_field = "nothing" };
+  CHECK_INT_EQ(evalrun_run(st, "e2", &nofield, NULL, err, sizeof(err)), 0);
+  CHECK_INT_EQ(evalrun_delete(st, "e2"), 0);
+  CHECK_INT_EQ(evalrun_delete(st, "e2"), -ENOENT);
+  teardown();
+}
+
+static size_t field_size(uint64_t id, const char *field)
+{
+  struct store_txn *t;
+  struct labels l;
+  size_t n = 0;
+  store_txn_begin(st, false, &t);
+  if (store_labels_get(t, id, &l) == 0) {
+    struct label_field *f = labels_field(&l, field, false);
+    n = f ? f->n : 0;
+    labels_free(&l);
+  }
+  store_txn_abort(t);
+  return n;
+}
+
+TEST(predictions_import)
+{
+  char err[256], path[256], path2[256];
+  struct pred_stats ps;
+  setup();
+  struct pred_opts o = { .format = PRED_FORMAT_COCO };
+
+  /* Without a GT file, image ids are the numeric file names. */
+  snprintf(path, sizeof(path), "%s/res.json", dir);
+  put_file(path, "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [1,2,3,4],"
+                 " \"score\": 0.5},"
+                 " {\"image_id\": 4, \"category_id\": 2, \"bbox\": [90,90,30,30],"
+                 " \"score\": 0.25},"
+                 " {\"image_id\": 99, \"category_id\": 1, \"bbox\": [1,2,3,4],"
+                 " \"score\": 0.5}]");
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(ps.boxes, 2);
+  CHECK_INT_EQ(ps.skipped, 1);
+  CHECK_INT_EQ(ps.clipped, 1);
+  CHECK_INT_EQ(ps.samples, 2);
+  CHECK_INT_EQ(ps.cleared, 2); /* s2, s3 had predictions */
+  CHECK_INT_EQ(field_size(sid[1], "predictions"), 1);
+  CHECK_INT_EQ(field_size(sid[2], "predictions"), 0);
+  CHECK_INT_EQ(field_size(sid[4], "predictions"), 1);
+  CHECK_INT_EQ(field_size(sid[1], "ground_truth"), 1); /* untouched */
+
+  /* Bad inputs: reason given, nothing changed. */
+  const char *bad[] = {
+    "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [1,2,-3,4], \"score\": 0.5}]",
+    "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [1,2,3,4]}]",
+    "[{\"image_id\": 1, \"category_id\": 77, \"bbox\": [1,2,3,4], \"score\": 0.5}]",
+    "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [1,2,3], \"score\": 0.5}]",
+    "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [1,2,3,4], \"score\": 1.5}]",
+    "[{\"image_id\": 55, \"category_id\": 1, \"bbox\": [1,2,3,4], \"score\": 0.5}]",
+    "{\"not\": \"results\"}",
+    "[{\"image_id\": 1,",
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
+    put_file(path, bad[k]);
+    err[0] = 0;
+    CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), -EINVAL);
+    CHECK(err[0] != 0 && !strchr(err, '\n'));
+    CHECK_INT_EQ(field_size(sid[1], "predictions"), 1);
+    CHECK_INT_EQ(field_size(sid[4], "predictions"), 1);
+  }
+
+  /* With a GT file: ids and category names come from it. */
+  snprintf(path2, sizeof(path2), "%s/gt.json", dir);
+  put_file(path2, "{\"images\": [{\"id\": 7, \"file_name\": \"val/000000000002.jpg\"}],"
+                  " \"categories\": [{\"id\": 3, \"name\": \"bird\"}]}");
+  put_file(path, "[{\"image_id\": 7, \"category_id\": 3, \"bbox\": [1,2,3,4],"
+                 " \"score\": 0.5}]");
+  o.coco_gt = path2;
+  o.field = "p2";
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(field_size(sid[2], "p2"), 1);
+  CHECK(class_of("bird") != 0);
+
+  /* YOLO: names from data.yaml in its three forms. */
+  char ydir[96], cmd[300];
+  snprintf(ydir, sizeof(ydir), "%s/yolo", dir);
+  snprintf(cmd, sizeof(cmd), "mkdir -p '%s/sub'", ydir);
+  CHECK_INT_EQ(system(cmd), 0);
+  snprintf(path, sizeof(path), "%s/sub/000000000003.txt", ydir);
+  put_file(path, "1 0.5 0.5 0.2 0.2 0.9\n0 0.1 0.1 0.1 0.1 0.3\n");
+  const char *yamls[] = {
+    "path: x\nnames: [cat, 'dog']\nnc: 2\n",
+    "names:\n  - cat\n  - dog\nnc: 2\n",
+    "names:\n  0: cat\n  1: \"dog\"\n",
+  };
+  struct pred_opts y = { .format = PRED_FORMAT_YOLO, .field = "yolo" };
+  snprintf(path2, sizeof(path2), "%s/data.yaml", dir);
+  y.names = path2;
+  for (size_t k = 0; k < 3; k++) {
+    put_file(path2, yamls[k]);
+    CHECK_INT_EQ(pred_import(st, ydir, &y, &ps, err, sizeof(err)), 0);
+    CHECK_INT_EQ(ps.files, 1);
+    CHECK_INT_EQ(field_size(sid[3], "yolo"), 2);
+    struct store_txn *t;
+    struct labels l;
+    store_txn_begin(st, false, &t);
+    store_labels_get(t, sid[3], &l);
+    store_txn_abort(t);
+    struct detection *d = &labels_field(&l, "yolo", false)->d[0];
+    CHECK_STR_EQ(d->label, "dog");
+    CHECK_NEAR(d->x, 40, 1e-9);
+    CHECK_NEAR(d->w, 20, 1e-9);
+    CHECK_NEAR(d->confidence, 0.9, 1e-12);
+    labels_free(&l);
+  }
+  put_file(path, "1 0.5 0.5 0.2 0.2\n");
+  CHECK_INT_EQ(pred_import(st, ydir, &y, &ps, err, sizeof(err)), -EINVAL);
+  CHECK(strstr(err, "no confidence column") != NULL);
+  put_file(path, "5 0.5 0.5 0.2 0.2 0.4\n");
+  CHECK_INT_EQ(pred_import(st, ydir, &y, &ps, err, sizeof(err)), -EINVAL);
+  CHECK_INT_EQ(field_size(sid[3], "yolo"), 2);
+  y.names = NULL;
+  CHECK_INT_EQ(pred_import(st, ydir, &y, &ps, err, sizeof(err)), -EINVAL);
+  teardown();
+}
+
+TEST_MAIN(T(hand_built_evaluation), T(predictions_import))

@@ -1,0 +1,306 @@
+/* test_draw.c - core/draw (raster primitives, font, draw_boxes_jpeg) and
+ * core/plot (charts, PCA).
+ *
+ * Pixel tests compare against masks computed here from the documented
+ * conventions (a rectangle covers floor(x) .. ceil(x + w) - 1, borders grow
+ * inwards, everything clipped); JPEG tests encode a real image with
+ * jpegcodec, draw on it and decode the result.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "util.h"
+
+#include "draw.h"
+#include "plot.h"
+#include "testlib.h"
+
+static const struct rgb RED = { 255, 0, 0 };
+
+static struct image blank(int w, int h)
+{
+  struct image im;
+  if (image_alloc(&im, w, h, 3) < 0)
+    abort();
+  memset(im.px, 0, (size_t)w * h * 3);
+  return im;
+}
+
+static bool lit(const struct image *im, int x, int y)
+{
+  const uint8_t *p = im->px + ((size_t)y * im->w + x) * 3;
+  return p[0] || p[1] || p[2];
+}
+
+static int count_lit(const struct image *im)
+{
+  int n = 0;
+  for (int y = 0; y < im->h; y++)
+    for (int x = 0; x < im->w; x++)
+      n += lit(im, x, y);
+  return n;
+}
+
+/* Expected outline mask of draw_rect for integer boxes. */
+static bool in_outline(int x, int y, int x0, int y0, int x1, int y1, int t,
+                       int W, int H)
+{
+  if (x < x0 || x >= x1 || y < y0 || y >= y1)
+    return false;
+  return (y0 >= 0 && y < y0 + t) || (y1 <= H && y >= y1 - t) ||
+         (x0 >= 0 && x < x0 + t) || (x1 <= W && x >= x1 - t);
+}
+
+static void check_rect(double x, double y, double w, double h, int t)
+{
+  struct image im = blank(20, 20);
+  draw_rect(&im, x, y, w, h, t, RED);
+  int x0 = (int)floor(x), y0 = (int)floor(y);
+  int x1 = (int)ceil(x + w), y1 = (int)ceil(y + h);
+  int bad = 0;
+  for (int py = 0; py < 20; py++)
+    for (int px = 0; px < 20; px++)
+      bad += lit(&im, px, py) != in_outline(px, py, x0, y0, x1, y1, t, 20, 20);
+  CHECK_INT_EQ(bad, 0);
+  image_free(&im);
+}
+
+TEST(rect_exact_pixels)
+{
+  struct image im = blank(20, 20);
+  draw_rect(&im, 2, 3, 10, 5, 1, RED);
+  /* Rows 3 and 7 for x 2..11, columns 2 and 11 for y 3..7. */
+  CHECK_INT_EQ(count_lit(&im), 2 * 10 + 2 * 3);
+  CHECK(lit(&im, 2, 3) && lit(&im, 11, 7) && lit(&im, 11, 5));
+  CHECK(!lit(&im, 12, 3) && !lit(&im, 5, 5) && !lit(&im, 2, 8));
+  const uint8_t *p = im.px + (3 * 20 + 2) * 3;
+  CHECK(p[0] == 255 && p[1] == 0 && p[2] == 0);
+  image_free(&im);
+  check_rect(2, 3, 10, 5, 1);
+  check_rect(2.5, 3.2, 9.1, 5.5, 2);
+  check_rect(0, 0, 20, 20, 3);
+}
+
+TEST(rect_clipped_at_edges)
+{
+  check_rect(-5, -5, 10, 10, 1);  /* top and left edges off the image */
+  check_rect(15, 12, 10, 10, 2);  /* bottom and right off */
+  check_rect(-3, 4, 30, 5, 1);    /* wider than the image */
+  struct image im = blank(20, 20);
+  draw_rect(&im, 1e300, 5, 10, 10, 1, RED);
+  draw_rect(&im, NAN, 5, 10, 10, 1, RED);
+  draw_rect(&im, -1e300, -1e300, 1e300, 1e300, 1, RED);
+  draw_rect(&im, 5, 5, -1, 3, 1, RED);
+  CHECK_INT_EQ(count_lit(&im), 0);
+  draw_line(&im, -1e9, 10, 1e9, 10, 1, RED); /* clipped, not walked */
+  CHECK_INT_EQ(count_lit(&im), 20);
+  image_free(&im);
+}
+
+TEST(lines_points_polyline)
+{
+  struct image im = blank(20, 20);
+  draw_line(&im, 1, 5, 10, 5, 1, RED);
+  CHECK_INT_EQ(count_lit(&im), 10);
+  memset(im.px, 0, 20 * 20 * 3);
+  draw_line(&im, 0, 0, 9, 9, 1, RED);
+  CHECK_INT_EQ(count_lit(&im), 10);
+  for (int k = 0; k < 10; k++)
+    CHECK(lit(&im, k, k));
+  memset(im.px, 0, 20 * 20 * 3);
+  draw_point(&im, 10, 10, 0, RED);
+  CHECK_INT_EQ(count_lit(&im), 1);
+  draw_point(&im, 10, 10, 3, RED);
+  CHECK(lit(&im, 13, 10) && lit(&im, 10, 7) && !lit(&im, 13, 13));
+  memset(im.px, 0, 20 * 20 * 3);
+  double xy[] = { 1, 1, 1, 10, 10, 10 };
+  draw_polyline(&im, xy, 3, 1, RED);
+  CHECK_INT_EQ(count_lit(&im), 19);
+  image_free(&im);
+}
+
+TEST(text_glyphs)
+{
+  /* Every printable glyph but space has ink, inside its cell. */
+  for (char ch = 33; ch <= 126; ch++) {
+    struct image im = blank(12, 16);
+    char s[2] = { ch, 0 };
+    int w = draw_text(&im, 1, 1, s, 2, RED);
+    CHECK_INT_EQ(w, 10);
+    int n = count_lit(&im);
+    if (n == 0)
+      fprintf(stderr, "glyph '%c' is empty\n", ch);
+    CHECK(n > 0);
+    for (int y = 0; y < 16; y++)
+      for (int x = 0; x < 12; x++)
+        if (lit(&im, x, y) && (x < 1 || x >= 11 || y < 1 || y >= 15))
+          CHECK(!"ink outside the glyph cell");
+    image_free(&im);
+  }
+  /* Similar glyphs differ. */
+  const char *pairs[] = { "O0", "Il", "1l", "S5", "B8", "rn" };
+  for (size_t k = 0; k < sizeof(pairs) / sizeof(*pairs); k++) {
+    struct image a = blank(6, 8), b = blank(6, 8);
+    char s1[2] = { pairs[k][0], 0 }, s2[2] = { pairs[k][1], 0 };
+    draw_text(&a, 0, 0, s1, 1, RED);
+    draw_text(&b, 0, 0, s2, 1, RED);
+    CHECK(memcmp(a.px, b.px, 6 * 8 * 3) != 0);
+    image_free(&a);
+    image_free(&b);
+  }
+  CHECK_INT_EQ(draw_text_width("abc", 3), 3 * 6 * 3 - 3);
+  CHECK_INT_EQ(draw_text_width("", 3), 0);
+  struct draw_scale s = draw_scale_for(640, 480), big = draw_scale_for(4000, 3000);
+  CHECK(s.text >= 2 && big.text > s.text && big.line > s.line);
+  /* Glyphs of a large photo are at least 2 % of its short side. */
+  CHECK(draw_text_height(big.text) >= 3000 / 50);
+}
+
+TEST(label_box_inside_image)
+{
+  struct image im = blank(40, 30);
+  /* Anchored at the top right corner: must be moved inside. */
+  draw_label_box(&im, 39, 0, "cat", 1, (struct rgb){ 0, 0, 0 }, RED);
+  int n = count_lit(&im);
+  CHECK(n > 0);
+  int bw = draw_text_width("cat", 1) + 2, bh = draw_text_height(1) + 2;
+  /* Fill minus black text pixels: the box is 40 - bw .. 39, 0 .. bh - 1. */
+  CHECK(lit(&im, 39, 0) && lit(&im, 40 - bw, bh - 1));
+  CHECK(!lit(&im, 40 - bw - 1, 0) && !lit(&im, 39, bh));
+  image_free(&im);
+}
+
+TEST(palette)
+{
+  for (uint32_t a = 0; a < 24; a++)
+    for (uint32_t b = a + 1; b < 24; b++) {
+      struct rgb x = draw_palette(a), y = draw_palette(b);
+      int d = abs(x.r - y.r) + abs(x.g - y.g) + abs(x.b - y.b);
+      CHECK(d > 20);
+    }
+  struct rgb c = draw_palette(7), c2 = draw_palette(7);
+  CHECK(c.r == c2.r && c.g == c2.g && c.b == c2.b);
+}
+
+static int make_jpeg(int w, int h, uint8_t **data, size_t *len)
+{
+  struct image im;
+  if (image_alloc(&im, w, h, 3) < 0)
+    return -1;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      uint8_t *p = im.px + ((size_t)y * w + x) * 3;
+      p[0] = (uint8_t)(x * 255 / w);
+      p[1] = (uint8_t)(y * 255 / h);
+      p[2] = (uint8_t)(128 + 60 * sin(x / 17.0) * cos(y / 23.0));
+    }
+  int r = jpeg_encode(&im, 95, data, len);
+  image_free(&im);
+  return r;
+}
+
+TEST(boxes_jpeg)
+{
+  uint8_t *orig = NULL, *out = NULL;
+  size_t olen = 0, len = 0;
+  CHECK_INT_EQ(make_jpeg(320, 240, &orig, &olen), 0);
+  struct draw_box b[] = {
+    { 100, 80, 60, 40, RED, "cat 0.87" },
+    { 300, 200, 100, 100, { 0, 200, 0 }, "GT: dog" }, /* past the edge */
+  };
+  CHECK_INT_EQ(draw_boxes_jpeg(orig, olen, b, 2, 90, &out, &len), 0);
+  struct image a, d;
+  CHECK_INT_EQ(jpeg_decode(orig, olen, 0, &a), 0);
+  CHECK_INT_EQ(jpeg_decode(out, len, 0, &d), 0);
+  CHECK_INT_EQ(d.w, 320);
+  CHECK_INT_EQ(d.h, 240);
+  /* Around the boxes (and their captions above): 8 px margin for JPEG
+   * blocks.  Elsewhere only re-encoding noise. */
+  int maxdiff = 0, red_edge = 0;
+  for (int y = 0; y < 240; y++)
+    for (int x = 0; x < 320; x++) {
+      bool near1 = x >= 100 - 8 && x < 160 + 8 + 40 && y >= 80 - 12 - 8 &&
+                   y < 120 + 8;
+      bool near2 = x >= 300 - 8 - 60 && y >= 200 - 12 - 8;
+      const uint8_t *p = a.px + ((size_t)y * 320 + x) * 3;
+      const uint8_t *q = d.px + ((size_t)y * 320 + x) * 3;
+      if (!near1 && !near2)
+        for (int k = 0; k < 3; k++)
+          maxdiff = MAX(maxdiff, abs(p[k] - q[k]));
+    }
+  for (int x = 104; x < 156; x++) {
+    const uint8_t *q = d.px + ((size_t)120 * 0 + 80 * 320 + x) * 3;
+    red_edge += q[0] > 170 && q[1] < 110;
+  }
+  CHECK(maxdiff <= 16);
+  CHECK(red_edge > 40); /* the top edge of the first box is red */
+  /* Caption above the first box: white text on red. */
+  int white = 0;
+  for (int y = 70; y < 80; y++)
+    for (int x = 100; x < 150; x++) {
+      const uint8_t *q = d.px + ((size_t)y * 320 + x) * 3;
+      white += q[0] > 200 && q[1] > 170 && q[2] > 170;
+    }
+  CHECK(white > 10);
+  image_free(&a);
+  image_free(&d);
+  free(out);
+  CHECK_INT_EQ(draw_boxes_jpeg("not a jpeg", 10, b, 1, 90, &out, &len),
+               -EBADMSG);
+  free(orig);
+}
+
+TEST(pca_and_plots)
+{
+  /* Points on a line in 5-d plus a little noise in one other direction:
+   * PC1 follows the line. */
+  enum { N = 500, D = 5 };
+  static float X[N * D], P[N * 2];
+  for (int i = 0; i < N; i++) {
+    double t = (i - N / 2) / 10.0, s = (i % 7 - 3) * 0.01;
+    X[i * D + 0] = (float)(t + 1);
+    X[i * D + 1] = (float)(2 * t);
+    X[i * D + 2] = (float)s;
+    X[i * D + 3] = 5;
+    X[i * D + 4] = (float)(-t);
+  }
+  double var2 = 0;
+  CHECK_INT_EQ(plot_pca2(X, N, D, P, &var2), 0);
+  CHECK(var2 > 0.999);
+  /* PC1 = (1, 2, 0, 0, -1) / sqrt 6 up to sign: projection is t sqrt 6. */
+  CHECK_NEAR(fabs(P[2 * 0] - P[2 * (N - 1)]), (N - 1) / 10.0 * sqrt(6.0),
+             1e-2);
+  CHECK(fabs(P[1]) < 0.1);
+
+  uint32_t key[N];
+  for (int i = 0; i < N; i++)
+    key[i] = (uint32_t)(i % 3);
+  const char *names[] = { "cat", "dog", "bird" };
+  uint8_t *out = NULL;
+  size_t len = 0;
+  CHECK_INT_EQ(plot_embeddings_jpeg(X, N, D, key, names, 3, 800, 600, &out,
+                                    &len), 0);
+  struct image im;
+  CHECK_INT_EQ(jpeg_decode(out, len, 0, &im), 0);
+  CHECK(im.w == 800 && im.h == 600);
+  image_free(&im);
+  free(out);
+
+  double xs[3] = { 0, 0.5, 1 }, ys[3] = { 1, 0.8, 0.2 };
+  struct plot_series s = { xs, ys, 3, RED, "cat AP 0.5" };
+  CHECK_INT_EQ(plot_lines_jpeg(&s, 1, "pr", "recall", "precision", 0, 0,
+                               &out, &len), 0);
+  CHECK_INT_EQ(jpeg_decode(out, len, 0, &im), 0);
+  CHECK(im.w == 1024 && im.h == 768);
+  image_free(&im);
+  free(out);
+  CHECK_INT_EQ(plot_lines_jpeg(&s, 1, "pr", NULL, NULL, 10, 10, &out, &len),
+               -EINVAL);
+  CHECK_INT_EQ(plot_embeddings_jpeg(X, 0, D, NULL, NULL, 0, 0, 0, &out,
+                                    &len), 0);
+  free(out);
+}
+
+TEST_MAIN(T(rect_exact_pixels), T(rect_clipped_at_edges),
+          T(lines_points_polyline), T(text_glyphs), T(label_box_inside_image),
+          T(palette), T(boxes_jpeg), T(pca_and_plots))

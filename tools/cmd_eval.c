@@ -1,0 +1,181 @@
+/* cmd_eval.c - `curate eval`: run a named evaluation of a prediction field
+ * against a ground-truth field (core/evalrun.h), keep it in the store and
+ * print its report; or print one of its ranked sample lists.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "curate.h"
+#include "evalrun.h"
+#include "store.h"
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: %s eval --store STORE --name NAME [--gt FIELD] [--pred FIELD]\n"
+    "                   [--iou T] [--json] [--plot FILE.jpg]\n"
+    "                   [--list mistakes|missing|spurious]\n"
+    "\n"
+    "Evaluates field --pred (default predictions) against --gt (default\n"
+    "ground_truth) at IoU T (default 0.5), keeps the result in STORE as NAME\n"
+    "and prints the report (--json: metrics.json; --plot also writes the\n"
+    "precision-recall curves as a JPEG).  With --list, prints that\n"
+    "ranked sample list of the evaluation (\"name score\" lines) instead,\n"
+    "re-running it first only if labels changed since.\n",
+    prog);
+}
+
+static int print_list(struct store *s, const char *name, const char *which)
+{
+  enum evalrun_list l;
+  struct store_txn *t;
+  int r;
+
+  if (strcmp(which, "mistakes") == 0)
+    l = EVALRUN_MISTAKES;
+  else if (strcmp(which, "missing") == 0)
+    l = EVALRUN_MISSING;
+  else if (strcmp(which, "spurious") == 0)
+    l = EVALRUN_SPURIOUS;
+  else {
+    fprintf(stderr, "%s: unknown list '%s'\n", prog, which);
+    return 2;
+  }
+  char err[512] = "";
+  r = evalrun_refresh(s, name, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "%s: evaluation '%s': %s\n", prog, name,
+            r == -ENOENT ? "no such evaluation" : err[0] ? err : strerror(-r));
+    return 1;
+  }
+  r = store_txn_begin(s, false, &t);
+  size_t off = 0, n = 0;
+  struct evalrun_entry e[256];
+  while (r == 0) {
+    r = evalrun_ranked(t, name, l, off, 256, e, &n, NULL);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+      struct sample smp;
+      r = store_sample_get(t, e[i].sample_id, &smp);
+      if (r == 0)
+        printf("%s %.17g\n", smp.name, e[i].score);
+    }
+    if (n < 256)
+      break;
+    off += n;
+  }
+  store_txn_abort(t);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot read evaluation '%s': %s\n", prog, name,
+            strerror(-r));
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "store", required_argument, NULL, 's' },
+    { "name", required_argument, NULL, 'N' },
+    { "gt", required_argument, NULL, 'g' },
+    { "pred", required_argument, NULL, 'p' },
+    { "iou", required_argument, NULL, 'i' },
+    { "json", no_argument, NULL, 'j' },
+    { "list", required_argument, NULL, 'l' },
+    { "plot", required_argument, NULL, 'P' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  struct evalrun_opts eo = { 0 };
+  const char *store_dir = NULL, *name = NULL, *list = NULL, *plot = NULL;
+  bool json = false;
+  struct store *s;
+  char err[512];
+  int c, r;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "s:N:g:p:i:jl:P:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': store_dir = optarg; break;
+    case 'N': name = optarg; break;
+    case 'g': eo.gt_field = optarg; break;
+    case 'p': eo.pred_field = optarg; break;
+    case 'i': {
+      char *end;
+      eo.iou = strtod(optarg, &end);
+      if (end == optarg || *end || !(eo.iou > 0 && eo.iou <= 1)) {
+        fprintf(stderr, "%s: --iou must be a number in (0, 1]\n", prog);
+        return 2;
+      }
+      break;
+    }
+    case 'j': json = true; break;
+    case 'l': list = optarg; break;
+    case 'P': plot = optarg; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (!store_dir || !name || optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  if (!evalrun_name_valid(name)) {
+    fprintf(stderr, "%s: invalid evaluation name '%s'\n", prog, name);
+    return 2;
+  }
+  struct store_opts so = { 0 };
+  r = store_open(store_dir, &so, &s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_dir,
+            strerror(-r));
+    return 1;
+  }
+  if (list) {
+    r = print_list(s, name, list);
+    store_close(s);
+    return r;
+  }
+  r = evalrun_run(s, name, &eo, NULL, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "%s: evaluation '%s' failed: %s\n", prog, name, err);
+    store_close(s);
+    return 1;
+  }
+  struct store_txn *t;
+  struct buf b;
+  buf_init(&b, 64u << 20);
+  r = store_txn_begin(s, false, &t);
+  if (r == 0)
+    r = json ? evalrun_metrics_json(t, name, &b)
+             : evalrun_report_txt(t, name, &b);
+  if (r == 0 && plot) {
+    uint8_t *jpg = NULL;
+    size_t jlen = 0;
+    r = evalrun_pr_curves_jpeg(t, name, 0, 0, &jpg, &jlen);
+    FILE *f = r == 0 ? fopen(plot, "wb") : NULL;
+    if (r == 0 && (!f || fwrite(jpg, 1, jlen, f) != jlen)) {
+      r = -errno;
+      if (!r)
+        r = -EIO;
+    }
+    if (f && fclose(f) != 0 && r == 0)
+      r = -errno;
+    free(jpg);
+  }
+  store_txn_abort(t);
+  store_close(s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot render evaluation '%s': %s\n", prog, name,
+            strerror(-r));
+    buf_free(&b);
+    return 1;
+  }
+  fwrite(b.data, 1, b.len, stdout);
+  buf_free(&b);
+  return 0;
+}

@@ -1,0 +1,93 @@
+/* cmd_predictions.c - `curate predictions`: import model predictions (COCO
+ * results JSON or YOLO txt with a confidence column) into a label field of
+ * a store.  The format rules live in core/predictions.h; this file only
+ * parses arguments and prints the outcome.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "curate.h"
+#include "predictions.h"
+#include "store.h"
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: %s predictions --store STORE --format coco|yolo [--field NAME]\n"
+    "                          [--coco-gt FILE] [--names FILE] PATH\n"
+    "\n"
+    "Replaces label field NAME (default predictions) of every sample with the\n"
+    "predictions in PATH; samples without predictions get an empty field.\n"
+    "coco  PATH is a COCO results JSON (image_id, category_id, bbox, score);\n"
+    "      --coco-gt gives the ground-truth JSON whose images and categories\n"
+    "      map image ids to files and category ids to names.\n"
+    "yolo  PATH is a folder of <name>.txt files with lines\n"
+    "      \"class cx cy w h confidence\"; --names is required (a names file\n"
+    "      or data.yaml).\n",
+    prog);
+}
+
+int cmd_predictions(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "store", required_argument, NULL, 's' },
+    { "format", required_argument, NULL, 'F' },
+    { "field", required_argument, NULL, 'f' },
+    { "coco-gt", required_argument, NULL, 'g' },
+    { "names", required_argument, NULL, 'n' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  struct pred_opts po = { .format = PRED_FORMAT_COCO };
+  const char *store_dir = NULL, *format = NULL;
+  struct pred_stats st;
+  struct store *s;
+  char err[512];
+  int c, r;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "s:F:f:g:n:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': store_dir = optarg; break;
+    case 'F': format = optarg; break;
+    case 'f': po.field = optarg; break;
+    case 'g': po.coco_gt = optarg; break;
+    case 'n': po.names = optarg; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (!store_dir || !format || optind != argc - 1) {
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(format, "coco") == 0) {
+    po.format = PRED_FORMAT_COCO;
+  } else if (strcmp(format, "yolo") == 0) {
+    po.format = PRED_FORMAT_YOLO;
+  } else {
+    fprintf(stderr, "%s: unknown format '%s' (coco or yolo)\n", prog, format);
+    return 2;
+  }
+  struct store_opts so = { 0 };
+  r = store_open(store_dir, &so, &s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_dir,
+            strerror(-r));
+    return 1;
+  }
+  r = pred_import(s, argv[optind], &po, &st, err, sizeof(err));
+  store_close(s);
+  if (r < 0) {
+    fprintf(stderr, "%s: predictions not imported: %s\n", prog, err);
+    return 1;
+  }
+  printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
+         " samples (%" PRIu64 " clipped to the image), %" PRIu64
+         " for images not in the store; %" PRIu64 " samples cleared\n",
+         po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
+         st.samples, st.clipped, st.skipped, st.cleared);
+  return 0;
+}
