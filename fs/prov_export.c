@@ -78,19 +78,16 @@ static int parse(const char *path, struct xpath *x)
   return 0;
 }
 
-static const struct { const char *name; enum view_kind kind; } export_views[] = {
-  { "unique", VIEW_UNIQUE },
-  { "near-duplicates", VIEW_NEARDUP },
-  { "dupes", VIEW_DUPES },
+static const char *const export_views[] = {
+  "unique", "near-duplicates", "dupes", "mistakes", "possible-missing",
+  "possible-spurious",
 };
 
-static int view_kind_of(const char *name, enum view_kind *ret)
+static int view_known(const char *name)
 {
   for (size_t i = 0; i < ARRAY_SIZE(export_views); i++)
-    if (strcmp(export_views[i].name, name) == 0) {
-      *ret = export_views[i].kind;
+    if (strcmp(export_views[i], name) == 0)
       return 0;
-    }
   return -ENOENT;
 }
 
@@ -108,6 +105,12 @@ static void xsel_free(struct xsel *s)
   s->ids = NULL;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static int xsel_init(struct fs_ctx *c, struct store_txn *t,
                      const struct xpath *x, struct xsel *s)
 {
@@ -121,60 +124,21 @@ static int xsel_init(struct fs_ctx *c, struct store_txn *t,
   s->spec.field = s->field;
   for (int i = 0; i < 3; i++)
     s->spec.subset_tags[i] = s->sub[i];
-  if (x->scope == 1) {
-    struct store_iter *it;
-    uint64_t tid, next = 1, sid;
-    size_t n = 0, cap = 0;
-    int r = store_tag_lookup(t, x->who, &tid);
+  if (x->scope) {
+    char spec[300];
+    size_t n = 0;
+    int r;
+    snprintf(spec, sizeof(spec), "%s/%s", x->scope == 1 ? "tags" : "views",
+             x->who);
+    r = vtree_selection(c, t, spec, &s->ids, &n);
     if (r < 0)
       return r;
-    r = store_iter_new(t, &it);
-    if (r < 0)
-      return r;
-    while ((r = store_iter_tag(it, tid, next, &sid)) == 0) {
-      if (n == cap) {
-        uint64_t *p;
-        cap = cap ? cap * 2 : 256;
-        p = realloc(s->ids, cap * sizeof(*p));
-        if (!p) {
-          r = -ENOMEM;
-          break;
-        }
-        s->ids = p;
-      }
-      s->ids[n++] = sid;
-      next = sid + 1;
-    }
-    store_iter_free(it);
-    if (r != -ENOENT) {
-      xsel_free(s);
-      return r < 0 ? r : -EIO;
-    }
-    /* An empty tag selects nothing (ids must not be NULL for that). */
+    /* Exports want ascending ids; an empty selection is not "all". */
+    qsort(s->ids, n, sizeof(*s->ids), cmp_u64);
     if (!s->ids && !(s->ids = malloc(sizeof(*s->ids))))
       return -ENOMEM;
     s->spec.ids = s->ids;
     s->spec.n_ids = n;
-  } else if (x->scope == 2) {
-    struct view_list *l;
-    enum view_kind k;
-    int r = view_kind_of(x->who, &k);
-    if (r < 0)
-      return r;
-    r = views_get(c->views, k, &l);
-    if (r < 0)
-      return r;
-    s->ids = malloc((l->n ? l->n : 1) * sizeof(*s->ids));
-    if (!s->ids) {
-      view_list_put(l);
-      return -ENOMEM;
-    }
-    if (l->n)
-      memcpy(s->ids, l->by_sample, l->n * sizeof(*s->ids));
-    s->spec.ids = s->ids;
-    s->spec.n_ids = l->n;
-    s->key = s->key * 31 + l->key;
-    view_list_put(l);
   }
   if (!s->key)
     s->key = 1;
@@ -310,10 +274,9 @@ static int x_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   }
   if (x.depth == 2) {
     uint64_t tid;
-    enum view_kind k;
     ret->kind = VENT_DIR;
     return x.scope == 1 ? store_tag_lookup(t, x.who, &tid)
-                        : view_kind_of(x.who, &k);
+                        : view_known(x.who);
   }
   r = xsel_init(c, t, &x, &s);
   if (r < 0)
@@ -353,7 +316,7 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
       /* export/tags/ or export/views/ */
       if (x.scope == 2) {
         for (size_t i = from; i < ARRAY_SIZE(export_views); i++)
-          if (fn(export_views[i].name, &d, i + 1, ud))
+          if (fn(export_views[i], &d, i + 1, ud))
             break;
         return 0;
       }

@@ -6,6 +6,10 @@
  *                                             group sort together
  *   views/dupes/<name>.jpg                    the image with its duplicate
  *                                             boxes drawn (dupes_render)
+ *   views/mistakes/<rank>-<name>.jpg          the latest evaluation's
+ *   views/possible-missing/<rank>-<name>.jpg  ranked lists (core/evalrun),
+ *   views/possible-spurious/<rank>-<name>.jpg with ground truth and
+ *                                             predictions drawn
  *
  * Lists come from core/views.c, which caches them; this file only names
  * and resolves entries.  Every file shows one sample, so `mv` of any of
@@ -22,6 +26,8 @@
 
 #include "config.h"
 #include "draw.h"
+#include "evalrun.h"
+#include "evalsel.h"
 #include "labels.h"
 #include "names.h"
 #include "views.h"
@@ -31,12 +37,16 @@ struct vdir {
   const char *name;
   enum view_kind kind;
   bool prefixed;     /* names carry "<rank or group>-" */
+  int eval;          /* -1, or the enum evalrun_list of an eval view */
 };
 
 static const struct vdir vdirs[] = {
-  { "unique", VIEW_UNIQUE, true },
-  { "near-duplicates", VIEW_NEARDUP, true },
-  { "dupes", VIEW_DUPES, false },
+  { "unique", VIEW_UNIQUE, true, -1 },
+  { "near-duplicates", VIEW_NEARDUP, true, -1 },
+  { "dupes", VIEW_DUPES, false, -1 },
+  { "mistakes", VIEW_DUPES, true, EVALRUN_MISTAKES },
+  { "possible-missing", VIEW_DUPES, true, EVALRUN_MISSING },
+  { "possible-spurious", VIEW_DUPES, true, EVALRUN_SPURIOUS },
 };
 
 static const struct vdir *vdir_of(const char *path, const char **rest)
@@ -155,6 +165,167 @@ static int resolve(struct fs_ctx *c, struct store_txn *t,
   return 0;
 }
 
+/* ---- eval views: ranked lists of the latest evaluation ---- */
+
+/* Opens a read transaction on the latest evaluation, refreshed first so
+ * the list follows label edits.  -ENOENT when there is no evaluation. */
+static int eval_begin(struct fs_ctx *c, char *name, size_t namelen,
+                      struct store_txn **t)
+{
+  int r = evalsel_latest(c, name, namelen);
+
+  if (r == 0)
+    r = evalsel_refresh(c, name);
+  if (r == 0)
+    r = store_txn_begin(c->store, false, t);
+  return r;
+}
+
+static uint64_t eval_key(struct store_txn *t, const char *name,
+                         const struct sample *s)
+{
+  struct evalrun_info info;
+  uint64_t h = s->labels_version * 0x9E3779B97F4A7C15ULL ^ s->id;
+
+  if (evalrun_get(t, name, &info) == 0)
+    h = h * 31 + (uint64_t)info.created_ns + info.store_version;
+  return h ? h : 1;
+}
+
+static int eval_name(uint32_t rank, size_t total, const struct sample *s,
+                     char *out, size_t outlen)
+{
+  int w = 4, n;
+
+  for (size_t m = total; m >= 10000; m /= 10)
+    w++;
+  n = snprintf(out, outlen, "%0*" PRIu32 "-%s.jpg", w, rank, s->name);
+  return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+/* Resolves "<rank>-<name>.jpg" of an eval view. */
+static int eval_resolve(struct store_txn *t, const char *ev,
+                        const struct vdir *vd, const char *file,
+                        struct sample *s)
+{
+  struct evalrun_entry e;
+  size_t n, total;
+  char want[NAME_MAX + 1];
+  unsigned long rank;
+  char *end;
+  int r;
+
+  rank = strtoul(file, &end, 10);
+  if (end == file || *end != '-' || rank == 0)
+    return -ENOENT;
+  r = evalrun_ranked(t, ev, (enum evalrun_list)vd->eval, rank - 1, 1, &e, &n,
+                     &total);
+  if (r < 0 || n != 1)
+    return r < 0 ? r : -ENOENT;
+  r = store_sample_get(t, e.sample_id, s);
+  if (r < 0 || (s->flags & SAMPLE_MISSING))
+    return -ENOENT;
+  if (eval_name((uint32_t)rank, total, s, want, sizeof(want)) < 0 ||
+      strcmp(want, file) != 0)
+    return -ENOENT;
+  return 0;
+}
+
+static int eval_stat(struct fs_ctx *c, const struct vdir *vd,
+                     const char *file, struct vent *ret)
+{
+  char ev[EVALRUN_MAX_NAME + 1];
+  struct store_txn *t;
+  struct sample s;
+  int r = eval_begin(c, ev, sizeof(ev), &t);
+
+  if (r < 0)
+    return r == -ENOENT ? -ENOENT : r;
+  r = eval_resolve(t, ev, vd, file, &s);
+  if (r == 0) {
+    ret->kind = VENT_FILE;
+    ret->sample_id = s.id;
+    ret->key = eval_key(t, ev, &s);
+    ret->mtime_ns = s.labels_mtime_ns > s.mtime_ns ? s.labels_mtime_ns
+                                                   : s.mtime_ns;
+  }
+  store_txn_abort(t);
+  return r;
+}
+
+static int eval_list(struct fs_ctx *c, const struct vdir *vd, uint64_t from,
+                     vent_fn fn, void *ud)
+{
+  char ev[EVALRUN_MAX_NAME + 1];
+  struct evalrun_entry chunk[256];
+  struct store_txn *t;
+  size_t n, total;
+  int r = eval_begin(c, ev, sizeof(ev), &t);
+
+  if (r == -ENOENT)
+    return 0;  /* no evaluation yet: an empty view */
+  if (r < 0)
+    return r;
+  for (;;) {
+    bool stop = false;
+    r = evalrun_ranked(t, ev, (enum evalrun_list)vd->eval, from,
+                       ARRAY_SIZE(chunk), chunk, &n, &total);
+    if (r < 0 || n == 0)
+      break;
+    for (size_t i = 0; i < n && !stop; i++) {
+      struct sample s;
+      struct vent e = { .kind = VENT_FILE };
+      char name[NAME_MAX + 1];
+      from++;
+      if (store_sample_get(t, chunk[i].sample_id, &s) < 0 ||
+          (s.flags & SAMPLE_MISSING) ||
+          eval_name((uint32_t)from, total, &s, name, sizeof(name)) < 0)
+        continue;
+      e.sample_id = s.id;
+      e.key = eval_key(t, ev, &s);
+      e.mtime_ns = s.mtime_ns;
+      stop = fn(name, &e, from, ud) != 0;
+    }
+    if (stop)
+      break;
+  }
+  store_txn_abort(t);
+  return r < 0 ? r : 0;
+}
+
+static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
+                         const char *file, const struct gen_sink *out)
+{
+  char ev[EVALRUN_MAX_NAME + 1];
+  struct store_txn *t;
+  struct sample s;
+  uint8_t *src = NULL, *jpg = NULL;
+  size_t srclen = 0, jlen = 0;
+  int fd = -1, r = eval_begin(c, ev, sizeof(ev), &t);
+
+  if (r < 0)
+    return r;
+  r = eval_resolve(t, ev, vd, file, &s);
+  if (r == 0)
+    r = open_sample_source(c, &s, &fd);
+  if (r == 0)
+    r = read_whole(fd, s.size, &src, &srclen);
+  if (fd >= 0)
+    close(fd);
+  if (r == 0)
+    r = evalrun_sample_jpeg(t, ev, s.id, (enum evalrun_list)vd->eval, src,
+                            srclen, &jpg, &jlen);
+  store_txn_abort(t);
+  if (r == 0)
+    r = out->write(out->ud, jpg, jlen);
+  else
+    fs_error(c, "views/%s/%s: cannot draw: %s", vd->name, file,
+             strerror(-r));
+  free(jpg);
+  free(src);
+  return r;
+}
+
 static int v_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
                   struct vent *ret)
 {
@@ -178,6 +349,8 @@ static int v_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   }
   if (strchr(rest, '/'))
     return -ENOENT;
+  if (vd->eval >= 0)
+    return eval_stat(c, vd, rest, ret);
   r = resolve(c, t, vd, rest, &l, &s);
   if (r < 0)
     return r;
@@ -205,6 +378,8 @@ static int v_list(struct fs_ctx *c, struct store_txn *t, const char *path,
   vd = vdir_of(path, &rest);
   if (!vd || rest)
     return -ENOTDIR;
+  if (vd->eval >= 0)
+    return eval_list(c, vd, from, fn, ud);
   r = views_get(c->views, vd->kind, &l);
   if (r < 0) {
     fs_error(c, "views/%s: %s", vd->name, strerror(-r));
@@ -299,6 +474,8 @@ static int v_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
   int r;
 
   vd = vdir_of(path, &rest);
+  if (vd && rest && vd->eval >= 0)
+    return eval_generate(c, vd, rest, out);
   if (!vd || !rest || vd->kind != VIEW_DUPES)
     return -EISDIR;
   r = resolve(c, t, vd, rest, &l, &s);

@@ -6,16 +6,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evalrun.h"
+#include "evalsel.h"
 #include "views.h"
 #include "vtree.h"
 
-extern const struct provider prov_config, prov_views, prov_export, prov_cvat;
+extern const struct provider prov_config, prov_views, prov_export, prov_cvat,
+    prov_eval;
 
 const struct provider *const vtree_providers[] = {
   &prov_config,
   &prov_views,
   &prov_export,
   &prov_cvat,
+  &prov_eval,
   NULL,
 };
 
@@ -85,6 +89,24 @@ void vtree_stop(struct fs_ctx *c)
       vtree_providers[i]->stop(c);
 }
 
+/* The eval view of a name ("mistakes", ...), or -ENOENT. */
+static int eval_view_of(const char *name)
+{
+  static const char *const names[] = { "mistakes", "possible-missing",
+                                       "possible-spurious" };
+  static const enum evalrun_list lists[] = { EVALRUN_MISTAKES,
+                                             EVALRUN_MISSING,
+                                             EVALRUN_SPURIOUS };
+  size_t l = strlen(name);
+
+  if (l && name[l - 1] == '/')
+    l--;
+  for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+    if (strlen(names[i]) == l && strncmp(names[i], name, l) == 0)
+      return (int)lists[i];
+  return -ENOENT;
+}
+
 static int push_id(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
 {
   if (*n == *cap) {
@@ -109,7 +131,34 @@ int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
 
   *ret = NULL;
   *ret_n = 0;
-  if (strncmp(spec, "views/", 6) == 0) {
+  if (strncmp(spec, "views/", 6) == 0 &&
+      (r = eval_view_of(spec + 6)) >= 0) {
+    /* The latest evaluation's ranked list, refreshed first. */
+    char ev[EVALRUN_MAX_NAME + 1];
+    struct store_txn *et = NULL;
+    struct evalrun_entry chunk[256];
+    size_t got, total, from = 0;
+    enum evalrun_list which = (enum evalrun_list)r;
+    r = evalsel_latest(c, ev, sizeof(ev));
+    if (r == -ENOENT) {
+      *ret = NULL;
+      return 0;   /* no evaluation: an empty selection */
+    }
+    if (r == 0)
+      r = evalsel_refresh(c, ev);
+    if (r == 0)
+      r = store_txn_begin(c->store, false, &et);
+    while (r == 0) {
+      r = evalrun_ranked(et, ev, which, from, ARRAY_SIZE(chunk), chunk, &got,
+                         &total);
+      if (r < 0 || got == 0)
+        break;
+      for (size_t i = 0; r == 0 && i < got; i++)
+        r = push_id(&v, &n, &cap, chunk[i].sample_id);
+      from += got;
+    }
+    store_txn_abort(et);
+  } else if (strncmp(spec, "views/", 6) == 0) {
     struct view_list *l;
     enum view_kind k;
     r = views_kind_parse(spec + 6, &k);

@@ -17,6 +17,7 @@
 #include "curate.h"
 #include "coco.h"
 #include "import.h"
+#include "predictions.h"
 #include "store.h"
 #include "util.h"
 
@@ -25,13 +26,17 @@ const char *prog = "curate";
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash] DIR\n"
+    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash]\n"
+    "                 [--predictions FILE|DIR [--names FILE]] DIR\n"
     "       %s info --store STORE\n"
     "\n"
     "import  walk DIR for JPEG files and record them in STORE (created if\n"
     "        needed); re-running imports only new or changed files.  With\n"
     "        --coco, a COCO detection JSON becomes the label field NAME\n"
-    "        (default ground_truth).\n"
+    "        (default ground_truth).  --predictions imports model output\n"
+    "        into the field `predictions`: COCO results JSON, or a folder of\n"
+    "        YOLO txt files with a confidence column (class names from\n"
+    "        --names, a names file or data.yaml).\n"
     "info    print sample, tag and class counts of STORE.\n",
     prog, prog);
 }
@@ -95,18 +100,23 @@ int cmd_import(int argc, char **argv)
     { "coco", required_argument, NULL, 'c' },
     { "field", required_argument, NULL, 'f' },
     { "no-hash", no_argument, NULL, 'H' },
+    { "predictions", required_argument, NULL, 'p' },
+    { "names", required_argument, NULL, 'n' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   const char *store_dir = NULL, *coco = NULL, *field = "ground_truth";
+  const char *preds = NULL, *names = NULL;
   struct import_opts io = { .report = on_report, .progress = on_progress };
   struct import_stats st;
   struct store *s;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:Hh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:Hp:n:h", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
+    case 'p': preds = optarg; break;
+    case 'n': names = optarg; break;
     case 'c': coco = optarg; break;
     case 'f': field = optarg; break;
     case 'H': io.no_hash = true; break;
@@ -152,6 +162,29 @@ int cmd_import(int argc, char **argv)
            " categories (%" PRIu64 " clipped to the image, %" PRIu64
            " invalid)\n", field, cs.images, cs.matched, cs.unmatched,
            cs.refused, cs.boxes, cs.categories, cs.clipped, cs.bad_boxes);
+  }
+  if (preds) {
+    /* A folder is YOLO txt with a confidence column, a file COCO
+     * results; ids and names come from the --coco file when given. */
+    struct pred_opts po = { 0 };
+    struct pred_stats ps;
+    struct stat sb;
+    char err[400] = "";
+    po.format = stat(preds, &sb) == 0 && S_ISDIR(sb.st_mode)
+                    ? PRED_FORMAT_YOLO : PRED_FORMAT_COCO;
+    po.coco_gt = coco;
+    po.names = names;
+    r = pred_import(s, preds, &po, &ps, err, sizeof(err));
+    if (r < 0) {
+      fprintf(stderr, "%s: predictions '%s': %s; labels unchanged\n", prog,
+              preds, err);
+      store_close(s);
+      return 1;
+    }
+    printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%" PRIu64
+           " entries, %" PRIu64 " for unknown images, %" PRIu64
+           " clipped)\n", ps.boxes, ps.samples, ps.entries, ps.skipped,
+           ps.clipped);
   }
   store_close(s);
   return 0;

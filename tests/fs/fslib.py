@@ -53,7 +53,12 @@ def expect_errno(code, fn, *args):
 
 # Every entry of the mount's root, sorted.
 ROOT_ENTRIES = sorted(["README.txt", "config", "labels", "samples", "status",
-                       "tags", "views", "export", "cvat"])
+                       "tags", "views", "export", "cvat", "eval"])
+
+
+# Every directory of views/.
+VIEWS = ["unique", "near-duplicates", "dupes", "mistakes", "possible-missing",
+         "possible-spurious"]
 
 
 def eq(a, b, what=""):

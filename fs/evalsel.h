@@ -1,0 +1,23 @@
+/* evalsel.h - which stored evaluation the mount shows, kept fresh.
+ *
+ * eval/<name>/ shows any evaluation; views/mistakes, views/possible-missing
+ * and views/possible-spurious show the most recent one.  Before either is
+ * served, evalsel_refresh() re-runs the evaluation if the labels changed
+ * since (core/evalrun's freshness check), so what is shown always follows
+ * label edits.  A refresh is a write transaction of its own, so callers
+ * must call it before they open the read transaction they serve from.
+ */
+#ifndef CURATE_EVALSEL_H
+#define CURATE_EVALSEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fs.h"
+
+/* Name of the most recently created evaluation into out; -ENOENT if none. */
+int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen);
+/* Re-runs `name` if stale (errors are logged and returned). */
+int evalsel_refresh(struct fs_ctx *c, const char *name);
+
+#endif
