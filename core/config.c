@@ -31,6 +31,8 @@ static const struct config_key keys[] = {
     "tag that makes the val subset of exports" },
   { "export.test", CFG_STRING, "test", 0, 0, NULL,
     "tag that makes the test subset of exports" },
+  { "export.prewarm", CFG_BOOL, "true", 0, 0, NULL,
+    "generate the COCO JSON of export/coco/ ahead, after each change" },
   { "eval.gt_field", CFG_STRING, "ground_truth", 0, 0, NULL,
     "ground-truth field of evaluations" },
   { "eval.pred_field", CFG_STRING, "predictions", 0, 0, NULL,

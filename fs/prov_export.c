@@ -26,6 +26,8 @@
 #include "views.h"
 #include "vtree.h"
 
+extern const struct provider prov_export;
+
 static const char *const formats[] = { "coco", "yolo", "voc", "imagenet" };
 
 /* A parsed export path. */
@@ -402,9 +404,47 @@ static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
   return n < 0 ? (int)n : 0;
 }
 
+/* Generates the JSON files of export/coco/annotations/ (whole dataset) into the
+ * content cache: the large files a training job opens first. */
+static int warm_one(const char *name, const struct vent *e, uint64_t cookie,
+                    void *ud)
+{
+  struct fs_ctx *c = ((void **)ud)[0];
+  struct store_txn *t = ((void **)ud)[1];
+  char full[512], rel[300];
+  struct gen_content *g;
+
+  (void)cookie;
+  if (e->kind != VENT_FILE)
+    return 0;
+  snprintf(rel, sizeof(rel), "coco/annotations/%s", name);
+  snprintf(full, sizeof(full), "export/%s", rel);
+  double t0 = time_mono();
+  if (gen_get(c, &prov_export, t, full, rel, e->key, &g) == 0) {
+    log_msg(LOG_LVL_INFO, "prepared %s (%llu bytes, %.2f s)", full,
+            (unsigned long long)gen_size(g), time_mono() - t0);
+    gen_put(g);
+  }
+  return 0;
+}
+
+static void x_warm(struct fs_ctx *c)
+{
+  struct store_txn *t;
+  void *ud[2];
+
+  if (store_txn_begin(c->store, false, &t) < 0)
+    return;
+  ud[0] = c;
+  ud[1] = t;
+  x_list(c, t, "coco/annotations", 0, warm_one, ud);
+  store_txn_abort(t);
+}
+
 const struct provider prov_export = {
   .name = "export",
   .stat = x_stat,
   .list = x_list,
   .generate = x_generate,
+  .warm = x_warm,
 };

@@ -80,10 +80,12 @@ void vtree_start(struct fs_ctx *c)
   for (size_t i = 0; vtree_providers[i]; i++)
     if (vtree_providers[i]->start)
       vtree_providers[i]->start(c);
+  warm_start(c);
 }
 
 void vtree_stop(struct fs_ctx *c)
 {
+  warm_stop_join(c);
   for (size_t i = 0; vtree_providers[i]; i++)
     if (vtree_providers[i]->stop)
       vtree_providers[i]->stop(c);

@@ -86,7 +86,14 @@ struct provider {
    * and at unmount, before the store closes. */
   void (*start)(struct fs_ctx *c);
   void (*stop)(struct fs_ctx *c);
+  /* Optional: generate ahead what readers will want, after the store
+   * settled on a new version (warm.c's thread). */
+  void (*warm)(struct fs_ctx *c);
 };
+
+/* ---- warm.c ---- */
+void warm_start(struct fs_ctx *c);
+void warm_stop_join(struct fs_ctx *c);
 
 /* Starts and stops the providers' background work (main.c). */
 void vtree_start(struct fs_ctx *c);

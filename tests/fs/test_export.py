@@ -153,6 +153,29 @@ def main():
         ck.run("an open export stays coherent; the next open is new",
                t_coherent_under_change)
 
+        def t_prewarm():
+            import time
+            lab = os.path.join(mnt, "labels", stems[2] + ".json")
+            doc = json.loads(read(lab))
+            doc["fields"]["ground_truth"].append(
+                {"label": "cat", "bbox": [1, 1, 9, 9]})
+            with open(lab, "w") as g:
+                g.write(json.dumps(doc))
+            n0 = m.logtext().count("prepared export/coco/annotations/"
+                                   "instances_train.json")
+            t0 = time.time()
+            while time.time() - t0 < 10:
+                if m.logtext().count("prepared export/coco/annotations/"
+                                     "instances_train.json") > n0:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("not prepared after a change")
+            p = os.path.join(X, "coco", "annotations", "instances_train.json")
+            if b"[1,1,9,9]" not in read(p):
+                raise AssertionError("prepared file lacks the change")
+        ck.run("after a change the COCO JSON is prepared ahead", t_prewarm)
+
         m.umount()
         m = None
     finally:

@@ -1,0 +1,105 @@
+/* warm.c - prepares expensive generated files before anyone asks.
+ *
+ * Some generated files take a while: the COCO JSON of a large dataset is
+ * a second or more of work.  A training job that opens it right after a
+ * curation step should not wait for that, so this thread watches the store
+ * version and, once it has been still for WARM_QUIET seconds (a burst of
+ * tag moves is one change, not a thousand), asks each provider with a
+ * ->warm hook to generate what it knows readers will want.  The content
+ * lands in the content cache (gencache.c), where the next open finds it; a
+ * reader arriving during the work waits for it instead of starting again.
+ *
+ * Settings: `export.prewarm` (config) turns it off.  The thread holds no
+ * lock while it works and stops at unmount.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "config.h"
+#include "vtree.h"
+
+#define WARM_QUIET 1.0      /* seconds without a change before warming */
+#define WARM_TICK_NS 200000000L
+
+static pthread_t warm_thread;
+static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
+static bool warm_on, warm_stop;
+
+static uint64_t version(struct fs_ctx *c, bool *enabled)
+{
+  struct store_txn *t;
+  uint64_t v = 0;
+
+  *enabled = false;
+  if (store_txn_begin(c->store, false, &t) < 0)
+    return 0;
+  store_version(t, &v);
+  *enabled = config_get_bool(t, "export.prewarm");
+  store_txn_abort(t);
+  return v;
+}
+
+static void *warm_main(void *arg)
+{
+  struct fs_ctx *c = arg;
+  uint64_t warmed = UINT64_MAX, seen = UINT64_MAX;
+  double seen_at = time_mono();
+
+  pthread_mutex_lock(&warm_mu);
+  while (!warm_stop) {
+    struct timespec ts;
+    bool enabled;
+    uint64_t v;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += WARM_TICK_NS;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&warm_cv, &warm_mu, &ts);
+    if (warm_stop)
+      break;
+    pthread_mutex_unlock(&warm_mu);
+    v = version(c, &enabled);
+    if (v != seen) {
+      seen = v;
+      seen_at = time_mono();
+    } else if (enabled && v != warmed && time_mono() - seen_at >= WARM_QUIET) {
+      for (size_t i = 0; vtree_providers[i]; i++)
+        if (vtree_providers[i]->warm)
+          vtree_providers[i]->warm(c);
+      warmed = v;
+    }
+    pthread_mutex_lock(&warm_mu);
+  }
+  pthread_mutex_unlock(&warm_mu);
+  return NULL;
+}
+
+void warm_start(struct fs_ctx *c)
+{
+  pthread_mutex_lock(&warm_mu);
+  warm_stop = false;
+  if (!warm_on && pthread_create(&warm_thread, NULL, warm_main, c) == 0)
+    warm_on = true;
+  pthread_mutex_unlock(&warm_mu);
+}
+
+void warm_stop_join(struct fs_ctx *c)
+{
+  (void)c;
+  pthread_mutex_lock(&warm_mu);
+  if (!warm_on) {
+    pthread_mutex_unlock(&warm_mu);
+    return;
+  }
+  warm_stop = true;
+  pthread_cond_broadcast(&warm_cv);
+  pthread_mutex_unlock(&warm_mu);
+  pthread_join(warm_thread, NULL);
+  warm_on = false;
+}
