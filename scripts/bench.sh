@@ -20,3 +20,4 @@ run() {
 # One line per area: name, then the command.
 run fs /usr/bin/python3 tests/bench/bench_fs.py build-bench "$@"
 run eval /usr/bin/python3 tests/bench/bench_eval.py build-bench "$@"
+run cvat /usr/bin/python3 tests/bench/bench_cvat.py build-bench "$@"
