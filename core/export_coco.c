@@ -8,7 +8,7 @@
  * categories = every store class with its stable id (>= 1); image id =
  * sample id; annotation id = label id (64-bit); bbox = [x, y, w, h] in
  * float pixels written as the shortest text that reads back exactly;
- * area = w * h; iscrowd 0/1; score when the box has a confidence; then the
+ * area = w * h (rounded to 1e-6 px^2); iscrowd 0/1; score when the box has a confidence; then the
  * box's attributes as top-level keys (keys that would clash with the ones
  * above are left out).  "annotations" is always present, possibly empty.
  * No segmentation: the store holds boxes only. */
@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -191,7 +192,10 @@ static int put_anns(struct xctx *x, const struct sample *smp, int sub,
     r = r ? r : x_put(x, ",", 1);
     r = r ? r : x_num(x, d->h);
     r = r ? r : x_put(x, "],\"area\":", 9);
-    r = r ? r : x_num(x, d->w * d->h);
+    /* Rounded to 1e-6 px^2: the exact product of two short decimals
+     * needs 17 digits to read back, and printing those costs more than
+     * the rest of the annotation; no reader needs them. */
+    r = r ? r : x_num(x, nearbyint(d->w * d->h * 1e6) / 1e6);
     r = r ? r : x_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
     if (r == 0 && d->confidence == d->confidence) {
       r = x_put(x, ",\"score\":", 9);

@@ -21,3 +21,4 @@ run() {
 run fs /usr/bin/python3 tests/bench/bench_fs.py build-bench "$@"
 run eval /usr/bin/python3 tests/bench/bench_eval.py build-bench "$@"
 run cvat /usr/bin/python3 tests/bench/bench_cvat.py build-bench "$@"
+run export /usr/bin/python3 tests/bench/bench_export.py build-bench "$@"
