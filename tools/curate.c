@@ -226,6 +226,7 @@ int cmd_info(int argc, char **argv)
 static const struct command commands[] = {
   { "import", cmd_import },
   { "info", cmd_info },
+  { "embeddings", cmd_embeddings },
 };
 
 int main(int argc, char **argv)

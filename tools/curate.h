@@ -15,5 +15,6 @@ struct command {
 
 int cmd_import(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_embeddings(int argc, char **argv);
 
 #endif
