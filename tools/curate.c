@@ -25,15 +25,21 @@ const char *prog = "curate";
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash] DIR\n"
+    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash]\n"
+    "              [--no-features] DIR\n"
     "       %s info --store STORE\n"
+    "       %s embeddings --store STORE (--npy F.npy --names F.txt | --clear)\n"
     "\n"
     "import  walk DIR for JPEG files and record them in STORE (created if\n"
-    "        needed); re-running imports only new or changed files.  With\n"
+    "        needed); re-running imports only new or changed files.  Content\n"
+    "        hashes and image features (for duplicates and similarity) are\n"
+    "        computed unless --no-hash / --no-features.  With\n"
     "        --coco, a COCO detection JSON becomes the label field NAME\n"
     "        (default ground_truth).\n"
-    "info    print sample, tag and class counts of STORE.\n",
-    prog, prog);
+    "info    print sample, tag and class counts of STORE.\n"
+    "embeddings  import external embeddings (used instead of the computed\n"
+    "        features), or drop them; see embeddings --help.\n",
+    prog, prog, prog);
 }
 
 static bool tty;
@@ -50,7 +56,6 @@ static void on_report(const char *rel, const char *reason, void *ud)
 
 static void on_progress(const struct import_progress *p, void *ud)
 {
-  static const char *names[] = { "scanning", "hashing", "done" };
   int width = 30, fill;
   (void)ud;
 
@@ -58,7 +63,7 @@ static void on_progress(const struct import_progress *p, void *ud)
     return;
   fill = p->total ? (int)((double)p->done / (double)p->total * width) : 0;
   fprintf(stderr, "\r\033[K%-8s [%.*s%*s] %" PRIu64 "/%" PRIu64,
-          names[p->phase], fill, "##############################",
+          import_phase_name(p->phase), fill, "##############################",
           width - fill, "", p->done, p->total);
   if (p->phase == IMPORT_DONE)
     fprintf(stderr, "\r\033[K");
@@ -95,6 +100,7 @@ int cmd_import(int argc, char **argv)
     { "coco", required_argument, NULL, 'c' },
     { "field", required_argument, NULL, 'f' },
     { "no-hash", no_argument, NULL, 'H' },
+    { "no-features", no_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -104,12 +110,13 @@ int cmd_import(int argc, char **argv)
   struct store *s;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:Hh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:HFh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'c': coco = optarg; break;
     case 'f': field = optarg; break;
     case 'H': io.no_hash = true; break;
+    case 'F': io.no_features = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -134,10 +141,10 @@ int cmd_import(int argc, char **argv)
   }
   printf("imported %" PRIu64 " JPEG files: %" PRIu64 " new, %" PRIu64
          " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
-         " missing, %" PRIu64 " restored, %" PRIu64 " hashed; %" PRIu64
-         " other files ignored\n",
+         " missing, %" PRIu64 " restored, %" PRIu64 " hashed, %" PRIu64
+         " with new features; %" PRIu64 " other files ignored\n",
          st.files, st.added, st.updated, st.unchanged, st.skipped,
-         st.missing, st.restored, st.hashed, st.ignored);
+         st.missing, st.restored, st.hashed, st.featured, st.ignored);
   if (coco) {
     struct coco_stats cs;
     r = coco_import(s, coco, field, on_coco, NULL, &cs);
