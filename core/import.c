@@ -29,6 +29,11 @@
 #include "workpool.h"
 
 #define BATCH 2048
+/* Scan and content writes commit when a batch has run this long or holds
+ * BATCH_MAX files: commits (each an fsync) stay rare on fast imports, and
+ * a slow one still shows its progress in the store every second. */
+#define BATCH_SECONDS 1.0
+#define BATCH_MAX 65536
 #define HEAD_BYTES 16384
 #define MAX_HEADER (4u << 20)
 
@@ -221,26 +226,38 @@ int import_root_get(struct store *s, char **ret)
   return r;
 }
 
-static int set_root(struct store *s, const char *root)
+/* Checks that the store belongs to `root`; with set (a write transaction)
+ * records it when the store has none yet.  The first import records it in
+ * its first batch, so a new store costs no extra commit (each is an
+ * fsync). */
+static int root_check(struct store_txn *t, const char *root, bool set)
 {
-  struct store_txn *t;
   char *cur = NULL;
-  int r = store_txn_begin(s, true, &t);
+  int r = store_setting_get(t, "root", &cur);
 
-  if (r < 0)
-    return r;
-  r = store_setting_get(t, "root", &cur);
-  if (r == -ENOENT) {
-    r = store_setting_set(t, "root", root);
-    if (r == 0)
-      return store_txn_commit(t);
-  } else if (r == 0 && strcmp(cur, root) != 0) {
+  if (r == -ENOENT)
+    return set ? store_setting_set(t, "root", root) : 0;
+  if (r == 0 && strcmp(cur, root) != 0) {
     log_msg(LOG_LVL_ERROR, "this store belongs to the dataset at '%s'", cur);
     r = -EINVAL;
   }
   free(cur);
-  store_txn_abort(t);
   return r;
+}
+
+static int set_root(struct store *s, const char *root, bool set)
+{
+  struct store_txn *t;
+  int r = store_txn_begin(s, set, &t);
+
+  if (r < 0)
+    return r;
+  r = root_check(t, root, set);
+  if (r < 0 || !set) {
+    store_txn_abort(t);
+    return r;
+  }
+  return store_txn_commit(t);
 }
 
 static void progress(const struct import_opts *o, enum import_phase ph,
@@ -272,8 +289,8 @@ static int64_t st_mtime_ns(const struct stat *sb)
  * Workers open each file relative to the root, stat it, and look its path
  * up in a read snapshot of the store: a file whose size and mtime are
  * unchanged needs no header read.  The calling thread applies the results
- * in sorted path order (so ids are deterministic) in batches of BATCH
- * files, one write transaction each. */
+ * in sorted path order (so ids are deterministic) in batches (see
+ * BATCH_SECONDS), one write transaction each. */
 
 struct scan_slot {
   int r;               /* < 0: the file could not be used */
@@ -295,6 +312,9 @@ struct scan {
   size_t nslots;
   struct store_txn *t;   /* the writer's open transaction, or NULL */
   size_t pending;        /* files in t */
+  double t_begin;        /* when t began */
+  const char *root;      /* recorded by the first batch (root_check) */
+  bool root_done;
   uint8_t *seen;         /* sample ids met in this walk */
   uint64_t maxid;
   double *last;
@@ -375,8 +395,16 @@ static int scan_consume(void *ud, size_t first, size_t count)
     uint64_t id = 0;
     bool exists;
 
-    if (!sc->t && (r = store_txn_begin(sc->s, true, &sc->t)) < 0)
-      return r;
+    if (!sc->t) {
+      if ((r = store_txn_begin(sc->s, true, &sc->t)) < 0)
+        return r;
+      sc->t_begin = time_mono();
+      if (!sc->root_done) {
+        if ((r = root_check(sc->t, sc->root, true)) < 0)
+          return r;
+        sc->root_done = true;
+      }
+    }
     if (sl->r == -ENOMEM)
       return -ENOMEM;
     exists = sl->r == 0 && store_sample_by_path(sc->t, rel, &old) == 0;
@@ -432,7 +460,8 @@ static int scan_consume(void *ud, size_t first, size_t count)
     }
     if (r < 0 || (r = mark_seen(sc, id)) < 0)
       return r;
-    if (++sc->pending >= BATCH) {
+    if (++sc->pending >= BATCH_MAX ||
+        (sc->pending % 64 == 0 && time_mono() - sc->t_begin >= BATCH_SECONDS)) {
       r = store_txn_commit(sc->t);
       sc->t = NULL;
       sc->pending = 0;
@@ -483,6 +512,7 @@ struct content {
   struct wbuf buf[64];    /* one read buffer per worker */
   struct store_txn *t;
   size_t pending;
+  double t_begin;
   enum import_phase phase;
   double *last;
 };
@@ -598,8 +628,11 @@ static int content_consume(void *ud, size_t first, size_t count)
       report(c->o, j->rel, strerror(-sl->r));
       continue;
     }
-    if (!c->t && (r = store_txn_begin(c->s, true, &c->t)) < 0)
-      return r;
+    if (!c->t) {
+      if ((r = store_txn_begin(c->s, true, &c->t)) < 0)
+        return r;
+      c->t_begin = time_mono();
+    }
     if (j->hash && store_sample_get(c->t, j->id, &smp) == 0 &&
         smp.size == j->size && smp.mtime_ns == j->mtime_ns) {
       memcpy(smp.hash, sl->hash, 16);
@@ -619,7 +652,8 @@ static int content_consume(void *ud, size_t first, size_t count)
     }
     if (r < 0)
       return r;
-    if (++c->pending >= BATCH) {
+    if (++c->pending >= BATCH_MAX ||
+        (c->pending % 16 == 0 && time_mono() - c->t_begin >= BATCH_SECONDS)) {
       r = store_txn_commit(c->t);
       c->t = NULL;
       c->pending = 0;
@@ -781,7 +815,7 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
     o = &none;
   if (!realpath(root_in, root))
     return -errno;
-  r = set_root(s, root);
+  r = set_root(s, root, false);
   if (r < 0)
     return r;
   w = calloc(1, sizeof(*w));
@@ -810,6 +844,7 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
   sc.rootfd = rootfd;
   sc.paths = w->jpegs.v;
   sc.n = w->jpegs.n;
+  sc.root = root;
   sc.nslots = SCAN_CHUNK * SCAN_WINDOW;
   sc.slots = calloc(sc.nslots, sizeof(*sc.slots));
   sc.last = &last;
@@ -829,6 +864,8 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
     r = r < 0 ? r : c;
     sc.t = NULL;
   }
+  if (r == 0 && !sc.root_done)   /* no file: no batch recorded the root */
+    r = set_root(s, root, true);
   if (r < 0)
     goto out;
   progress(o, IMPORT_SCAN, w->jpegs.n, w->jpegs.n, &last, true);
