@@ -5,12 +5,20 @@
  * and records the sample.  Re-running imports only new or changed files
  * (size or mtime differ) and marks samples whose file vanished as missing
  * (their labels and tags are kept; a file that comes back is restored).
- * Then content hashes are computed for new and changed files on worker
- * threads.  Problem files are reported one line each through `report` and
- * skipped.  Writes are committed in batches, each one transaction, so a
- * killed import keeps what it committed and a re-run finishes the job.
+ * Then one content pass reads each file that needs it once, on worker
+ * threads (one per core): its XXH3-128 content hash (samples without one)
+ * and its image features (featstore.h; samples without current ones, i.e.
+ * new or changed files; decoded at the feature scale).
  *
- * It does not read labels (see coco.h) and never decodes pixels.
+ * Threads: headers, hashes and decoding run on `threads` workers; all
+ * store writes happen on the calling thread, in sorted path order, so
+ * sample ids are deterministic and LMDB has one writer (workpool.h).
+ * Problem files are reported one line each through `report` (always from
+ * the calling thread) and skipped.  Writes are committed in batches (about
+ * one per second), each one transaction, so a killed import keeps what it
+ * committed and a re-run finishes the job.
+ *
+ * It does not read labels (see coco.h).
  */
 #ifndef CURATE_IMPORT_H
 #define CURATE_IMPORT_H
