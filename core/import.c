@@ -1,5 +1,6 @@
-/* import.c - folder walk, header reads, batched store writes and the
- * parallel content-hash pass (see import.h).
+/* import.c - folder walk, parallel header reads with batched store writes,
+ * and the parallel content pass: content hash and image features from one
+ * read of each file (see import.h).
  *
  * XXH3-128 (libxxhash) is the content hash: it runs at memory speed, so the
  * hash pass costs little more than reading the files once.  This file is
@@ -11,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +21,19 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "featstore.h"
+#include "imgfeat.h"
+#include "jpegcodec.h"
 #include "jpeghdr.h"
 #include "names.h"
+#include "workpool.h"
 
 #define BATCH 2048
+/* Scan and content writes commit when a batch has run this long or holds
+ * BATCH_MAX files: commits (each an fsync) stay rare on fast imports, and
+ * a slow one still shows its progress in the store every second. */
+#define BATCH_SECONDS 1.0
+#define BATCH_MAX 65536
 #define HEAD_BYTES 16384
 #define MAX_HEADER (4u << 20)
 
@@ -217,26 +226,38 @@ int import_root_get(struct store *s, char **ret)
   return r;
 }
 
-static int set_root(struct store *s, const char *root)
+/* Checks that the store belongs to `root`; with set (a write transaction)
+ * records it when the store has none yet.  The first import records it in
+ * its first batch, so a new store costs no extra commit (each is an
+ * fsync). */
+static int root_check(struct store_txn *t, const char *root, bool set)
 {
-  struct store_txn *t;
   char *cur = NULL;
-  int r = store_txn_begin(s, true, &t);
+  int r = store_setting_get(t, "root", &cur);
 
-  if (r < 0)
-    return r;
-  r = store_setting_get(t, "root", &cur);
-  if (r == -ENOENT) {
-    r = store_setting_set(t, "root", root);
-    if (r == 0)
-      return store_txn_commit(t);
-  } else if (r == 0 && strcmp(cur, root) != 0) {
+  if (r == -ENOENT)
+    return set ? store_setting_set(t, "root", root) : 0;
+  if (r == 0 && strcmp(cur, root) != 0) {
     log_msg(LOG_LVL_ERROR, "this store belongs to the dataset at '%s'", cur);
     r = -EINVAL;
   }
   free(cur);
-  store_txn_abort(t);
   return r;
+}
+
+static int set_root(struct store *s, const char *root, bool set)
+{
+  struct store_txn *t;
+  int r = store_txn_begin(s, set, &t);
+
+  if (r < 0)
+    return r;
+  r = root_check(t, root, set);
+  if (r < 0 || !set) {
+    store_txn_abort(t);
+    return r;
+  }
+  return store_txn_commit(t);
 }
 
 static void progress(const struct import_opts *o, enum import_phase ph,
@@ -251,335 +272,486 @@ static void progress(const struct import_opts *o, enum import_phase ph,
   o->progress(&p, o->ud);
 }
 
-/* ---- hash pass ---- */
-
-struct hash_job {
-  uint64_t id;
-  char *path;        /* absolute */
-  uint8_t hash[16];
-  int r;
-};
-
-struct hash_pool {
-  struct hash_job *jobs;
-  size_t n;
-  size_t next;       /* next job to take */
-  size_t done;
-  pthread_mutex_t mu;
-};
-
-static int hash_file(const char *path, uint8_t out[16])
+static int nthreads(const struct import_opts *o)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  XXH128_hash_t h;
-  void *m;
+  long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
 
-  if (fd < 0)
-    return -errno;
-  if (fstat(fd, &st) < 0) {
-    close(fd);
-    return -errno;
-  }
-  if (st.st_size == 0) {
-    h = XXH3_128bits("", 0);
-  } else {
-    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED) {
+  return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+static int64_t st_mtime_ns(const struct stat *sb)
+{
+  return (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
+}
+
+/* ---- scan pass: stat + header on workers, store writes on the caller ----
+ *
+ * Workers open each file relative to the root, stat it, and look its path
+ * up in a read snapshot of the store: a file whose size and mtime are
+ * unchanged needs no header read.  The calling thread applies the results
+ * in sorted path order (so ids are deterministic) in batches (see
+ * BATCH_SECONDS), one write transaction each. */
+
+struct scan_slot {
+  int r;               /* < 0: the file could not be used */
+  const char *reason;  /* static text for r, or NULL for strerror(-r) */
+  bool known;          /* stored with this size and mtime (no header read) */
+  uint64_t size;
+  int64_t mtime_ns;
+  struct jpeg_info info;
+};
+
+struct scan {
+  struct store *s;
+  const struct import_opts *o;
+  struct import_stats *st;
+  int rootfd;
+  char **paths;
+  size_t n;
+  struct scan_slot *slots;
+  size_t nslots;
+  struct store_txn *t;   /* the writer's open transaction, or NULL */
+  size_t pending;        /* files in t */
+  double t_begin;        /* when t began */
+  const char *root;      /* recorded by the first batch (root_check) */
+  bool root_done;
+  uint8_t *seen;         /* sample ids met in this walk */
+  uint64_t maxid;
+  double *last;
+};
+
+#define SCAN_CHUNK 64
+#define SCAN_WINDOW 64
+
+/* rt may be NULL: then the header is always read. */
+static void scan_file(int rootfd, const char *rel, struct store_txn *rt,
+                      struct scan_slot *sl)
+{
+  struct sample old;
+  struct stat sb;
+  int fd;
+
+  memset(sl, 0, sizeof(*sl));
+  fd = openat(rootfd, rel, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &sb) < 0) {
+    sl->r = -errno;
+    if (fd >= 0)
       close(fd);
-      return -errno;
-    }
-    madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-    h = XXH3_128bits(m, (size_t)st.st_size);
-    munmap(m, (size_t)st.st_size);
+    return;
   }
+  sl->size = (uint64_t)sb.st_size;
+  sl->mtime_ns = st_mtime_ns(&sb);
+  if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
+      old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
+    sl->known = true;
+    close(fd);
+    return;
+  }
+  sl->r = read_header(fd, sl->size, &sl->info, &sl->reason);
   close(fd);
-  XXH128_canonicalFromHash((XXH128_canonical_t *)out, h);
+}
+
+static void scan_work(void *ud, int w, size_t first, size_t count)
+{
+  struct scan *sc = ud;
+  struct store_txn *rt = NULL;
+
+  (void)w;
+  /* A short read snapshot per chunk: long-lived readers would keep LMDB
+   * from reusing pages while the writer commits. */
+  if (store_txn_begin(sc->s, false, &rt) < 0)
+    rt = NULL;
+  for (size_t i = first; i < first + count; i++)
+    scan_file(sc->rootfd, sc->paths[i], rt, &sc->slots[i % sc->nslots]);
+  store_txn_abort(rt);
+}
+
+static int mark_seen(struct scan *sc, uint64_t id)
+{
+  if (id >= sc->maxid) {
+    uint64_t nm = (id + 1) * 2;
+    uint8_t *p = realloc(sc->seen, nm);
+    if (!p)
+      return -ENOMEM;
+    memset(p + sc->maxid, 0, nm - sc->maxid);
+    sc->seen = p;
+    sc->maxid = nm;
+  }
+  sc->seen[id] = 1;
   return 0;
 }
 
-static void *hash_worker(void *arg)
+static int scan_consume(void *ud, size_t first, size_t count)
 {
-  struct hash_pool *p = arg;
+  struct scan *sc = ud;
+  struct import_stats *st = sc->st;
+  int r = 0;
 
-  for (;;) {
-    size_t i;
-    pthread_mutex_lock(&p->mu);
-    i = p->next++;
-    pthread_mutex_unlock(&p->mu);
-    if (i >= p->n)
-      break;
-    p->jobs[i].r = hash_file(p->jobs[i].path, p->jobs[i].hash);
-    pthread_mutex_lock(&p->mu);
-    p->done++;
-    pthread_mutex_unlock(&p->mu);
-  }
-  return NULL;
-}
-
-static int hash_batch(struct store *s, struct hash_job *jobs, size_t n,
-                      int threads, struct import_stats *st)
-{
-  struct hash_pool pool = { jobs, n, 0, 0, PTHREAD_MUTEX_INITIALIZER };
-  pthread_t tid[16];
-  int nt = threads < 1 ? 1 : threads > 16 ? 16 : threads, started = 0;
-  struct store_txn *t;
-  int r;
-
-  for (int i = 1; i < nt; i++)
-    if (pthread_create(&tid[started], NULL, hash_worker, &pool) == 0)
-      started++;
-  hash_worker(&pool);
-  for (int i = 0; i < started; i++)
-    pthread_join(tid[i], NULL);
-  r = store_txn_begin(s, true, &t);
-  if (r < 0)
-    return r;
-  for (size_t i = 0; i < n; i++) {
-    struct sample smp;
-    if (jobs[i].r < 0 || store_sample_get(t, jobs[i].id, &smp) < 0)
-      continue;
-    memcpy(smp.hash, jobs[i].hash, 16);
-    smp.flags |= SAMPLE_HASHED;
-    store_sample_put(t, &smp, NULL);
-    st->hashed++;
-  }
-  return store_txn_commit(t);
-}
-
-static int hash_pass(struct store *s, const char *root,
-                     const struct import_opts *o, struct import_stats *st,
-                     double *last)
-{
-  struct store_txn *t = NULL;
-  struct store_iter *it = NULL;
-  struct hash_job *jobs = NULL;
-  size_t n = 0, cap = 0, done = 0;
-  uint64_t next = 1;
-  struct sample smp;
-  int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-  int r;
-
-  /* Collect the samples that need a hash first, then hash in batches. */
-  r = store_txn_begin(s, false, &t);
-  if (r == 0)
-    r = store_iter_new(t, &it);
-  while (r == 0 && (r = store_iter_samples(it, next, &smp)) == 0) {
-    next = smp.id + 1;
-    if (smp.flags & (SAMPLE_HASHED | SAMPLE_MISSING))
-      continue;
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : 1024;
-      struct hash_job *p = realloc(jobs, nc * sizeof(*p));
-      if (!p) {
-        r = -ENOMEM;
-        break;
-      }
-      jobs = p;
-      cap = nc;
-    }
-    jobs[n].id = smp.id;
-    jobs[n].r = 0;
-    jobs[n].path = path_join(root, smp.relpath);
-    if (!jobs[n].path) {
-      r = -ENOMEM;
-      break;
-    }
-    n++;
-  }
-  if (r == -ENOENT)
-    r = 0;
-  store_iter_free(it);
-  store_txn_abort(t);
-  for (size_t i = 0; r == 0 && i < n; i += BATCH) {
-    size_t m = n - i < BATCH ? n - i : BATCH;
-    if (o->cancel && *o->cancel) {
-      r = -ECANCELED;
-      break;
-    }
-    r = hash_batch(s, jobs + i, m, threads, st);
-    done += m;
-    progress(o, IMPORT_HASH, done, n, last, false);
-  }
-  for (size_t i = 0; i < n; i++)
-    free(jobs[i].path);
-  free(jobs);
-  return r;
-}
-
-/* ---- scan pass ---- */
-
-int import_dir(struct store *s, const char *root_in, const struct import_opts *o,
-               struct import_stats *st)
-{
-  struct import_opts none = { 0 };
-  struct walk *w;
-  struct store_txn *t = NULL;
-  uint8_t *seen = NULL;
-  uint64_t maxid = 0, next;
-  char root[PATH_MAX];
-  double last = 0;
-  size_t rootlen, pending = 0;
-  int dfd, r;
-
-  memset(st, 0, sizeof(*st));
-  if (!o)
-    o = &none;
-  if (!realpath(root_in, root))
-    return -errno;
-  r = set_root(s, root);
-  if (r < 0)
-    return r;
-  w = calloc(1, sizeof(*w));
-  if (!w)
-    return -ENOMEM;
-  w->o = o;
-  rootlen = strlen(root);
-  memcpy(w->path, root, rootlen + 1);
-  dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) {
-    free(w);
-    return -errno;
-  }
-  r = walk_dir(w, dfd, rootlen, rootlen + 1, 0);
-  if (r < 0)
-    goto out;
-  /* Sorted order gives the same ids and names on every machine. */
-  qsort(w->jpegs.v, w->jpegs.n, sizeof(char *), cmp_str);
-  st->files = w->jpegs.n;
-  st->ignored = w->ignored;
-
-  for (size_t i = 0; i < w->jpegs.n; i++) {
-    const char *rel = w->jpegs.v[i];
-    char *abs = path_join(root, rel);
+  for (size_t i = first; i < first + count; i++) {
+    struct scan_slot *sl = &sc->slots[i % sc->nslots];
+    const char *rel = sc->paths[i];
     struct sample old, smp;
-    struct jpeg_info info;
-    const char *reason = NULL;
-    struct stat sb;
-    bool exists;
     char name[NAME_STEM_MAX + 1];
-    uint64_t id;
-    int fd;
+    uint64_t id = 0;
+    bool exists;
 
-    if (!abs) {
-      r = -ENOMEM;
-      break;
-    }
-    if (o->cancel && *o->cancel) {
-      free(abs);
-      r = -ECANCELED;
-      break;
-    }
-    if (!t) {
-      r = store_txn_begin(s, true, &t);
-      if (r < 0) {
-        free(abs);
-        break;
+    if (!sc->t) {
+      if ((r = store_txn_begin(sc->s, true, &sc->t)) < 0)
+        return r;
+      sc->t_begin = time_mono();
+      if (!sc->root_done) {
+        if ((r = root_check(sc->t, sc->root, true)) < 0)
+          return r;
+        sc->root_done = true;
       }
     }
-    fd = open(abs, O_RDONLY | O_CLOEXEC);
-    free(abs);
-    if (fd < 0 || fstat(fd, &sb) < 0) {
-      report(o, rel, strerror(errno));
-      if (fd >= 0)
-        close(fd);
-      st->skipped++;
-      continue;
-    }
-    exists = store_sample_by_path(t, rel, &old) == 0;
-    if (exists && old.size == (uint64_t)sb.st_size &&
-        old.mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000LL +
-                            sb.st_mtim.tv_nsec) {
-      close(fd);
+    if (sl->r == -ENOMEM)
+      return -ENOMEM;
+    exists = sl->r == 0 && store_sample_by_path(sc->t, rel, &old) == 0;
+    if (exists && old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
       if (old.flags & SAMPLE_MISSING) {
         smp = old;
         smp.flags &= (uint8_t)~SAMPLE_MISSING;
-        r = store_sample_put(t, &smp, NULL);
+        r = store_sample_put(sc->t, &smp, NULL);
         st->restored++;
       } else {
         st->unchanged++;
       }
       id = old.id;
-      goto mark_seen;
-    }
-    r = read_header(fd, (uint64_t)sb.st_size, &info, &reason);
-    close(fd);
-    if (r == -ENOMEM)
-      break;
-    if (r < 0) {
-      report(o, rel, reason ? reason : strerror(-r));
-      st->skipped++;
-      r = 0;
-      continue;
-    }
-    memset(&smp, 0, sizeof(smp));
-    if (exists) {
-      smp = old;
-      smp.flags = 0;
-      memset(smp.hash, 0, sizeof(smp.hash));
-    }
-    smp.size = (uint64_t)sb.st_size;
-    smp.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000LL +
-                   sb.st_mtim.tv_nsec;
-    smp.width = info.width;
-    smp.height = info.height;
-    smp.precision = info.precision;
-    smp.components = info.components;
-    smp.orientation = info.orientation;
-    smp.flags |= (info.progressive ? SAMPLE_PROGRESSIVE : 0) |
-                 (info.arithmetic ? SAMPLE_ARITHMETIC : 0);
-    if (!exists) {
-      if (name_from_relpath(rel, name, sizeof(name)) < 0) {
-        report(o, rel, "cannot derive a name");
+    } else {
+      if (sl->known)   /* changed since the worker looked: rare */
+        scan_file(sc->rootfd, rel, NULL, sl);
+      if (sl->r == -ENOMEM)
+        return -ENOMEM;
+      if (sl->r < 0) {
+        report(sc->o, rel, sl->reason ? sl->reason : strerror(-sl->r));
         st->skipped++;
         continue;
       }
-      smp.name = name;
-      smp.relpath = rel;
+      memset(&smp, 0, sizeof(smp));
+      if (exists) {
+        smp = old;
+        smp.flags = 0;
+        memset(smp.hash, 0, sizeof(smp.hash));
+      }
+      smp.size = sl->size;
+      smp.mtime_ns = sl->mtime_ns;
+      smp.width = sl->info.width;
+      smp.height = sl->info.height;
+      smp.precision = sl->info.precision;
+      smp.components = sl->info.components;
+      smp.orientation = sl->info.orientation;
+      smp.flags |= (sl->info.progressive ? SAMPLE_PROGRESSIVE : 0) |
+                   (sl->info.arithmetic ? SAMPLE_ARITHMETIC : 0);
+      if (!exists) {
+        if (name_from_relpath(rel, name, sizeof(name)) < 0) {
+          report(sc->o, rel, "cannot derive a name");
+          st->skipped++;
+          continue;
+        }
+        smp.name = name;
+        smp.relpath = rel;
+      }
+      r = store_sample_put(sc->t, &smp, &id);
+      if (r == 0 && exists)
+        st->updated++;
+      else if (r == 0)
+        st->added++;
     }
-    r = store_sample_put(t, &smp, &id);
+    if (r < 0 || (r = mark_seen(sc, id)) < 0)
+      return r;
+    if (++sc->pending >= BATCH_MAX ||
+        (sc->pending % 64 == 0 && time_mono() - sc->t_begin >= BATCH_SECONDS)) {
+      r = store_txn_commit(sc->t);
+      sc->t = NULL;
+      sc->pending = 0;
+      if (r < 0)
+        return r;
+    }
+  }
+  progress(sc->o, IMPORT_SCAN, first + count, sc->n, sc->last, false);
+  return 0;
+}
+
+/* ---- content pass: hash and features, one read of each file ----
+ *
+ * Collects the samples that lack a content hash or current features, then
+ * workers read each file once, hash it (XXH3-128) and decode it at the
+ * feature scale (jpegcodec keeps one TurboJPEG handle per thread), and the
+ * calling thread writes hashes and feature records in batches. */
+
+struct cjob {
+  uint64_t id;
+  char *rel;
+  uint64_t size;
+  int64_t mtime_ns;
+  bool hash, feat;
+};
+
+struct cslot {
+  int r;          /* reading the file: < 0 failed, -ESTALE changed */
+  int feat_r;     /* decoding: < 0 failed */
+  uint8_t hash[16];
+  struct imgfeat f;
+};
+
+struct wbuf {
+  uint8_t *p;
+  size_t cap;
+};
+
+struct content {
+  struct store *s;
+  const struct import_opts *o;
+  struct import_stats *st;
+  int rootfd;
+  struct cjob *jobs;
+  size_t n;
+  struct cslot *slots;
+  size_t nslots;
+  struct wbuf buf[64];    /* one read buffer per worker */
+  struct store_txn *t;
+  size_t pending;
+  double t_begin;
+  enum import_phase phase;
+  double *last;
+};
+
+#define CONTENT_CHUNK 16
+#define CONTENT_WINDOW 64
+/* Files above this are mapped rather than read into a buffer. */
+#define READ_MAX (64u << 20)
+
+static int read_all(int fd, uint8_t *p, size_t n)
+{
+  size_t got = 0;
+
+  while (got < n) {
+    ssize_t k = pread(fd, p + got, n - got, (off_t)got);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0)
+      return -errno;
+    if (k == 0)
+      return -ESTALE;   /* shrank under us */
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+static void content_file(struct content *c, int w, const struct cjob *j,
+                         struct cslot *sl)
+{
+  struct wbuf *b = &c->buf[w];
+  struct stat sb;
+  const uint8_t *data = NULL;
+  void *map = NULL;
+  size_t size;
+  int fd;
+
+  sl->r = sl->feat_r = 0;
+  fd = openat(c->rootfd, j->rel, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &sb) < 0) {
+    sl->r = -errno;
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  if ((uint64_t)sb.st_size != j->size || st_mtime_ns(&sb) != j->mtime_ns) {
+    sl->r = -ESTALE;   /* changed since the scan; the next import sees it */
+    close(fd);
+    return;
+  }
+  size = (size_t)sb.st_size;
+  if (size > READ_MAX) {
+    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+      sl->r = -errno;
+      close(fd);
+      return;
+    }
+    data = map;
+  } else if (size > 0) {
+    if (b->cap < size) {
+      size_t nc = size + size / 4;
+      uint8_t *p = realloc(b->p, nc);
+      if (!p) {
+        sl->r = -ENOMEM;
+        close(fd);
+        return;
+      }
+      b->p = p;
+      b->cap = nc;
+    }
+    sl->r = read_all(fd, b->p, size);
+    data = b->p;
+  }
+  close(fd);
+  if (sl->r == 0 && j->hash) {
+    XXH128_hash_t h = XXH3_128bits(size ? data : (const uint8_t *)"", size);
+    XXH128_canonicalFromHash((XXH128_canonical_t *)sl->hash, h);
+  }
+  if (sl->r == 0 && j->feat) {
+    struct image im;
+    sl->feat_r = jpeg_decode(data, size, IMGFEAT_MIN_SHORT, &im);
+    if (sl->feat_r == 0)
+      sl->feat_r = imgfeat_compute(&im, &sl->f);
+    image_free(&im);
+  }
+  if (map)
+    munmap(map, size);
+}
+
+static void content_work(void *ud, int w, size_t first, size_t count)
+{
+  struct content *c = ud;
+
+  for (size_t i = first; i < first + count; i++)
+    content_file(c, w, &c->jobs[i], &c->slots[i % c->nslots]);
+}
+
+static int content_consume(void *ud, size_t first, size_t count)
+{
+  struct content *c = ud;
+  int r = 0;
+
+  for (size_t i = first; i < first + count; i++) {
+    const struct cjob *j = &c->jobs[i];
+    const struct cslot *sl = &c->slots[i % c->nslots];
+    struct sample smp;
+
+    if (sl->r == -ENOMEM)
+      return -ENOMEM;
+    if (sl->r == -ESTALE)
+      continue;
+    if (sl->r < 0) {
+      report(c->o, j->rel, strerror(-sl->r));
+      continue;
+    }
+    if (!c->t) {
+      if ((r = store_txn_begin(c->s, true, &c->t)) < 0)
+        return r;
+      c->t_begin = time_mono();
+    }
+    if (j->hash && store_sample_get(c->t, j->id, &smp) == 0 &&
+        smp.size == j->size && smp.mtime_ns == j->mtime_ns) {
+      memcpy(smp.hash, sl->hash, 16);
+      smp.flags |= SAMPLE_HASHED;
+      r = store_sample_put(c->t, &smp, NULL);
+      c->st->hashed++;
+    }
+    if (r == 0 && j->feat) {
+      if (sl->feat_r == -ENOMEM)
+        return -ENOMEM;
+      if (sl->feat_r < 0) {
+        report(c->o, j->rel, "no features: the image data cannot be decoded");
+      } else {
+        r = featstore_put(c->t, j->id, j->size, j->mtime_ns, &sl->f);
+        c->st->featured++;
+      }
+    }
     if (r < 0)
-      break;
-    if (exists)
-      st->updated++;
-    else
-      st->added++;
-  mark_seen:
-    if (r < 0)
-      break;
-    if (id >= maxid) {
-      uint64_t nm = (id + 1) * 2;
-      uint8_t *p = realloc(seen, nm);
+      return r;
+    if (++c->pending >= BATCH_MAX ||
+        (c->pending % 16 == 0 && time_mono() - c->t_begin >= BATCH_SECONDS)) {
+      r = store_txn_commit(c->t);
+      c->t = NULL;
+      c->pending = 0;
+      if (r < 0)
+        return r;
+    }
+  }
+  progress(c->o, c->phase, first + count, c->n, c->last, false);
+  return 0;
+}
+
+static int content_pass(struct store *s, int rootfd,
+                        const struct import_opts *o, struct import_stats *st,
+                        double *last)
+{
+  struct content c = { .s = s, .o = o, .st = st, .rootfd = rootfd,
+                       .phase = IMPORT_HASH, .last = last };
+  struct store_txn *t = NULL;
+  struct store_iter *it = NULL;
+  struct sample smp;
+  size_t cap = 0;
+  uint64_t next = 1;
+  int r;
+
+  r = store_txn_begin(s, false, &t);
+  if (r == 0)
+    r = store_iter_new(t, &it);
+  while (r == 0 && (r = store_iter_samples(it, next, &smp)) == 0) {
+    struct cjob j = { smp.id, NULL, smp.size, smp.mtime_ns, false, false };
+    next = smp.id + 1;
+    if (smp.flags & SAMPLE_MISSING)
+      continue;
+    j.hash = !o->no_hash && !(smp.flags & SAMPLE_HASHED);
+    if (!o->no_features) {
+      r = featstore_current(t, smp.id, smp.size, smp.mtime_ns);
+      if (r < 0)
+        break;
+      j.feat = r == 0;
+      r = 0;
+    }
+    if (!j.hash && !j.feat)
+      continue;
+    if (c.n == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      struct cjob *p = realloc(c.jobs, nc * sizeof(*p));
       if (!p) {
         r = -ENOMEM;
         break;
       }
-      memset(p + maxid, 0, nm - maxid);
-      seen = p;
-      maxid = nm;
+      c.jobs = p;
+      cap = nc;
     }
-    seen[id] = 1;
-    if (++pending >= BATCH) {
-      r = store_txn_commit(t);
-      t = NULL;
-      pending = 0;
-      if (r < 0)
-        break;
+    if (!(j.rel = strdup(smp.relpath))) {
+      r = -ENOMEM;
+      break;
     }
-    progress(o, IMPORT_SCAN, i + 1, w->jpegs.n, &last, false);
+    if (j.feat)
+      c.phase = IMPORT_FEATURES;
+    c.jobs[c.n++] = j;
   }
-  if (t) {
-    int c = r < 0 ? (store_txn_abort(t), r) : store_txn_commit(t);
-    r = r < 0 ? r : c;
-    t = NULL;
+  if (r == -ENOENT)
+    r = 0;
+  store_iter_free(it);
+  store_txn_abort(t);
+  if (r == 0 && c.n > 0) {
+    struct workpool wp = { .n = c.n, .chunk = CONTENT_CHUNK,
+                           .window = CONTENT_WINDOW, .nthreads = nthreads(o),
+                           .work = content_work, .consume = content_consume,
+                           .cancel = o->cancel, .ud = &c };
+    c.nslots = CONTENT_CHUNK * CONTENT_WINDOW;
+    c.slots = calloc(c.nslots, sizeof(*c.slots));
+    r = c.slots ? workpool_run(&wp) : -ENOMEM;
+    if (c.t) {
+      int k = r < 0 ? (store_txn_abort(c.t), r) : store_txn_commit(c.t);
+      r = r < 0 ? r : k;
+    }
+    if (r == 0)
+      progress(o, c.phase, c.n, c.n, last, true);
   }
-  if (r < 0)
-    goto out;
-  progress(o, IMPORT_SCAN, w->jpegs.n, w->jpegs.n, &last, true);
+  for (size_t i = 0; i < c.n; i++)
+    free(c.jobs[i].rel);
+  for (size_t i = 0; i < ARRAY_SIZE(c.buf); i++)
+    free(c.buf[i].p);
+  free(c.jobs);
+  free(c.slots);
+  return r;
+}
 
-  /* Samples not seen in this walk: their file is gone. */
-  r = store_txn_begin(s, true, &t);
-  next = 1;
+/* ---- missing pass ---- */
+
+/* Samples not seen in this walk: their file is gone. */
+static int mark_missing(struct store *s, const uint8_t *seen, uint64_t maxid,
+                        struct import_stats *st)
+{
+  struct store_txn *t = NULL;
+  uint64_t next = 1;
+  int r = store_txn_begin(s, true, &t);
+
   while (r == 0) {
     struct store_iter *it;
     struct sample smp;
@@ -612,16 +784,101 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
         r = store_txn_begin(s, true, &t);
     }
   }
-  if (t) {
-    store_txn_abort(t);
-    t = NULL;
+  store_txn_abort(t);
+  return r;
+}
+
+const char *import_phase_name(enum import_phase ph)
+{
+  switch (ph) {
+  case IMPORT_SCAN: return "scanning";
+  case IMPORT_HASH: return "hashing";
+  case IMPORT_FEATURES: return "features";
+  case IMPORT_DONE: return "done";
   }
-  if (r == 0 && !o->no_hash)
-    r = hash_pass(s, root, o, st, &last);
+  return "?";
+}
+
+int import_dir(struct store *s, const char *root_in, const struct import_opts *o,
+               struct import_stats *st)
+{
+  struct import_opts none = { 0 };
+  struct scan sc = { 0 };
+  struct walk *w;
+  char root[PATH_MAX];
+  double last = 0;
+  size_t rootlen;
+  int dfd, rootfd = -1, r;
+
+  memset(st, 0, sizeof(*st));
+  if (!o)
+    o = &none;
+  if (!realpath(root_in, root))
+    return -errno;
+  r = set_root(s, root, false);
+  if (r < 0)
+    return r;
+  w = calloc(1, sizeof(*w));
+  if (!w)
+    return -ENOMEM;
+  w->o = o;
+  rootlen = strlen(root);
+  memcpy(w->path, root, rootlen + 1);
+  rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dfd = rootfd < 0 ? -1 : dup(rootfd);
+  if (dfd < 0) {
+    r = -errno;
+    goto out;
+  }
+  r = walk_dir(w, dfd, rootlen, rootlen + 1, 0);
+  if (r < 0)
+    goto out;
+  /* Sorted order gives the same ids and names on every machine. */
+  qsort(w->jpegs.v, w->jpegs.n, sizeof(char *), cmp_str);
+  st->files = w->jpegs.n;
+  st->ignored = w->ignored;
+
+  sc.s = s;
+  sc.o = o;
+  sc.st = st;
+  sc.rootfd = rootfd;
+  sc.paths = w->jpegs.v;
+  sc.n = w->jpegs.n;
+  sc.root = root;
+  sc.nslots = SCAN_CHUNK * SCAN_WINDOW;
+  sc.slots = calloc(sc.nslots, sizeof(*sc.slots));
+  sc.last = &last;
+  if (!sc.slots) {
+    r = -ENOMEM;
+    goto out;
+  }
+  {
+    struct workpool wp = { .n = sc.n, .chunk = SCAN_CHUNK,
+                           .window = SCAN_WINDOW, .nthreads = nthreads(o),
+                           .work = scan_work, .consume = scan_consume,
+                           .cancel = o->cancel, .ud = &sc };
+    r = workpool_run(&wp);
+  }
+  if (sc.t) {
+    int c = r < 0 ? (store_txn_abort(sc.t), r) : store_txn_commit(sc.t);
+    r = r < 0 ? r : c;
+    sc.t = NULL;
+  }
+  if (r == 0 && !sc.root_done)   /* no file: no batch recorded the root */
+    r = set_root(s, root, true);
+  if (r < 0)
+    goto out;
+  progress(o, IMPORT_SCAN, w->jpegs.n, w->jpegs.n, &last, true);
+  r = mark_missing(s, sc.seen, sc.maxid, st);
+  if (r == 0 && !(o->no_hash && o->no_features))
+    r = content_pass(s, rootfd, o, st, &last);
   if (r == 0)
     progress(o, IMPORT_DONE, st->files, st->files, &last, true);
 out:
-  free(seen);
+  if (rootfd >= 0)
+    close(rootfd);
+  free(sc.slots);
+  free(sc.seen);
   pv_free(&w->jpegs);
   free(w);
   return r;

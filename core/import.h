@@ -5,12 +5,20 @@
  * and records the sample.  Re-running imports only new or changed files
  * (size or mtime differ) and marks samples whose file vanished as missing
  * (their labels and tags are kept; a file that comes back is restored).
- * Then content hashes are computed for new and changed files on worker
- * threads.  Problem files are reported one line each through `report` and
- * skipped.  Writes are committed in batches, each one transaction, so a
- * killed import keeps what it committed and a re-run finishes the job.
+ * Then one content pass reads each file that needs it once, on worker
+ * threads (one per core): its XXH3-128 content hash (samples without one)
+ * and its image features (featstore.h; samples without current ones, i.e.
+ * new or changed files; decoded at the feature scale).
  *
- * It does not read labels (see coco.h) and never decodes pixels.
+ * Threads: headers, hashes and decoding run on `threads` workers; all
+ * store writes happen on the calling thread, in sorted path order, so
+ * sample ids are deterministic and LMDB has one writer (workpool.h).
+ * Problem files are reported one line each through `report` (always from
+ * the calling thread) and skipped.  Writes are committed in batches (about
+ * one per second), each one transaction, so a killed import keeps what it
+ * committed and a re-run finishes the job.
+ *
+ * It does not read labels (see coco.h).
  */
 #ifndef CURATE_IMPORT_H
 #define CURATE_IMPORT_H
@@ -20,7 +28,11 @@
 
 #include "store.h"
 
-enum import_phase { IMPORT_SCAN, IMPORT_HASH, IMPORT_DONE };
+/* Phases in order: SCAN (walk, stat, headers), then the content pass,
+ * reported as FEATURES when it computes features (it also hashes) or as
+ * HASH when it only hashes, then DONE.  FEATURES is last in the enum so
+ * that the older values keep their numbers. */
+enum import_phase { IMPORT_SCAN, IMPORT_HASH, IMPORT_DONE, IMPORT_FEATURES };
 
 struct import_progress {
   enum import_phase phase;
@@ -34,12 +46,14 @@ struct import_stats {
   uint64_t missing;    /* samples whose file is gone */
   uint64_t restored;   /* missing samples whose file came back */
   uint64_t hashed;
+  uint64_t featured;   /* samples whose features were computed */
   uint64_t ignored;    /* other files (not images) */
 };
 
 struct import_opts {
-  bool no_hash;        /* skip the content-hash phase */
-  int threads;         /* hash workers; 0 = number of CPUs */
+  bool no_hash;        /* skip content hashes */
+  bool no_features;    /* skip image features (featstore.h) */
+  int threads;         /* worker threads; 0 = number of CPUs */
   /* Called for each problem file with its path relative to the root. */
   void (*report)(const char *relpath, const char *reason, void *ud);
   /* Called now and then (at most ~10 times a second, and at phase ends). */
@@ -55,6 +69,9 @@ struct import_opts {
  * Returns 0 or a negative errno (the stats count what was committed). */
 int import_dir(struct store *s, const char *root, const struct import_opts *o,
                struct import_stats *ret);
+
+/* "scanning", "hashing", "features", "done" (static strings). */
+const char *import_phase_name(enum import_phase ph);
 
 /* The dataset root recorded in the store, as an owned string. */
 int import_root_get(struct store *s, char **ret);

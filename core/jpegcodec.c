@@ -81,7 +81,7 @@ int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret)
 {
   struct tj_pair *tp = tj_get();
-  int w, h, sub, cs, nsf, sw, sh, r;
+  int w = 0, h = 0, sub, cs, nsf, sw, sh, r;
   tjscalingfactor *sf, best = { 1, 1 };
 
   memset(ret, 0, sizeof(*ret));
@@ -92,8 +92,8 @@ int jpeg_decode(const void *data, size_t len, int min_short,
   if (len == 0 || len > (size_t)LONG_MAX)
     return -EBADMSG;
   if (tjDecompressHeader3(tp->dec, data, (unsigned long)len, &w, &h, &sub,
-                          &cs) != 0)
-    return -EBADMSG;
+                          &cs) != 0 || w <= 0 || h <= 0)
+    return -EBADMSG;   /* a cut header can "succeed" with no dimensions */
   if (min_short > 0) {
     int shortside = w < h ? w : h;
     sf = tjGetScalingFactors(&nsf);

@@ -13,7 +13,9 @@
 
 #include "config.h"
 #include "iou.h"
+#include "featstore.h"
 #include "knn.h"
+#include "neardup.h"
 #include "uniqueness.h"
 #include "labels.h"
 
@@ -389,20 +391,49 @@ static int compute_dupes(struct views *v, struct store_txn *t,
 
 /* The embedding matrix of all listed samples (rows in sample-id order),
  * owned by the caller; -ENODATA when there are none yet. */
-static int load_embeddings(struct store_txn *t, float **ret_x,
-                           uint64_t **ret_ids, size_t *ret_n, size_t *ret_dim)
+static int load_embeddings(struct store_txn *t, struct feat_matrix *m)
 {
-  (void)t;
-  *ret_x = NULL;
-  *ret_ids = NULL;
-  *ret_n = *ret_dim = 0;
-  return -ENODATA;
+  int r = featstore_load_matrix(t, m);
+
+  if (r == 0 && m->n == 0)
+    r = -ENODATA;
+  return r;
+}
+
+/* Fingerprint of the embedding set: which samples have which feature
+ * records.  A walk over the records' keys and sizes plus a few bytes of
+ * each, much cheaper than the k-NN it guards. */
+struct fp_ctx {
+  uint64_t h;
+};
+
+static int fp_rec(const void *key, size_t klen, const void *val, size_t vlen,
+                  void *ud)
+{
+  struct fp_ctx *f = ud;
+  const uint8_t *k = key, *v = val;
+
+  for (size_t i = 0; i < klen; i++)
+    f->h = mix(f->h, k[i]);
+  f->h = mix(f->h, vlen);
+  /* The record starts with its version, file size and mtime: a changed
+   * file changes them. */
+  for (size_t i = 0; i < vlen && i < 32; i++)
+    f->h = mix(f->h, v[i]);
+  return 0;
 }
 
 static uint64_t views_embedding_fp(struct store_txn *t)
 {
-  (void)t;
-  return 0;
+  struct fp_ctx f = { 0x5eed };
+  uint64_t n = 0;
+
+  store_rec_each(t, FEATSTORE_NS_EXT, NULL, 0, false, fp_rec, &f);
+  f.h = mix(f.h, 0xe47);
+  store_rec_each(t, FEATSTORE_NS, NULL, 0, false, fp_rec, &f);
+  /* Missing samples leave the matrix. */
+  store_sample_count(t, &n);
+  return mix(f.h, n);
 }
 
 /* Neighbours per sample kept for find_unique: its greedy removal only
@@ -415,16 +446,16 @@ static int compute_unique(struct views *v, struct store_txn *t,
                           struct view_list *out)
 {
   struct view_slot *sl = &v->slot[VIEW_UNIQUE];
-  float *x = NULL, *dist = NULL;
-  uint64_t *ids = NULL;
+  struct feat_matrix m = { 0 };
+  float *dist = NULL;
   uint32_t *idx = NULL;
   double *scores = NULL, thresh;
   bool *keep = NULL;
-  size_t *order = NULL, n, dim, k, kept, cnt;
+  size_t *order = NULL, n, k, kept, cnt;
   struct knn_graph g = { 0 };
   int64_t want = config_get_int(t, "unique.count");
   size_t cap = 0;
-  int r = load_embeddings(t, &x, &ids, &n, &dim);
+  int r = load_embeddings(t, &m);
 
   if (r == -ENODATA) {
     snprintf(out->note, sizeof(out->note), "no embeddings yet (import "
@@ -433,6 +464,7 @@ static int compute_unique(struct views *v, struct store_txn *t,
   }
   if (r < 0)
     return r;
+  n = m.n;
   pthread_mutex_lock(&v->mu);
   sl->total = n;
   pthread_mutex_unlock(&v->mu);
@@ -447,9 +479,11 @@ static int compute_unique(struct views *v, struct store_txn *t,
     goto out;
   }
   if (n > UNIQ_K) {
-    r = knn_center_normalize(x, n, dim);
+    /* One k-NN pass serves both: its first 3 columns give the scores,
+     * the whole lists the greedy removal of find_unique. */
+    r = knn_center_normalize(m.x, n, m.dim);
     if (r == 0)
-      r = knn_exact(x, n, dim, k, NULL, idx, dist);
+      r = knn_exact(m.x, n, m.dim, k, NULL, idx, dist);
     if (r == 0)
       r = uniq_scores(dist, n, k, scores);
   } else {
@@ -470,14 +504,13 @@ static int compute_unique(struct views *v, struct store_txn *t,
   if (r == 0)
     r = uniq_rank(scores, keep, n, order, &cnt);
   for (size_t i = 0; r == 0 && i < cnt; i++)
-    r = list_add(out, &cap, ids[order[i]], (uint32_t)(i + 1));
+    r = list_add(out, &cap, m.ids[order[i]], (uint32_t)(i + 1));
   pthread_mutex_lock(&v->mu);
   sl->done = n;
   pthread_mutex_unlock(&v->mu);
 out:
   knn_graph_free(&g);
-  free(x);
-  free(ids);
+  feat_matrix_free(&m);
   free(idx);
   free(dist);
   free(scores);
@@ -486,14 +519,174 @@ out:
   return r;
 }
 
+/* ---- near-duplicate groups: embeddings within the threshold, or equal
+ * content hashes, joined by union-find over sample ids ---- */
+
+struct uf {
+  uint64_t *id;     /* sorted sample ids */
+  uint32_t *parent;
+  size_t n;
+};
+
+static size_t uf_find_idx(const struct uf *u, uint64_t id)
+{
+  size_t lo = 0, hi = u->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (u->id[mid] < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static uint32_t uf_root(struct uf *u, uint32_t i)
+{
+  while (u->parent[i] != i) {
+    u->parent[i] = u->parent[u->parent[i]];
+    i = u->parent[i];
+  }
+  return i;
+}
+
+static void uf_join_groups(struct uf *u, const struct neardup_groups *g)
+{
+  for (size_t k = 0; k < g->ngroups; k++)
+    for (size_t j = g->off[k] + 1; j < g->off[k + 1]; j++) {
+      uint32_t a = uf_root(u, (uint32_t)uf_find_idx(u, g->ids[g->off[k]]));
+      uint32_t b = uf_root(u, (uint32_t)uf_find_idx(u, g->ids[j]));
+      if (a != b)
+        u->parent[a > b ? a : b] = a < b ? a : b;  /* smallest id is root */
+    }
+}
+
 static int compute_neardup(struct views *v, struct store_txn *t,
                            struct view_list *out)
 {
-  (void)v;
-  (void)t;
-  snprintf(out->note, sizeof(out->note), "no embeddings yet (import "
-           "computes them; see status)");
-  return 0;
+  struct view_slot *sl = &v->slot[VIEW_NEARDUP];
+  struct feat_matrix m = { 0 };
+  struct neardup_groups near = { 0 }, exact = { 0 };
+  struct store_iter *it = NULL;
+  uint64_t *hid = NULL, next = 1, total = 0;
+  uint8_t (*hash)[16] = NULL;
+  struct uf u = { 0 };
+  uint32_t *gno = NULL, ng = 0;
+  size_t nh = 0, cap = 0, lcap = 0;
+  struct sample s;
+  int r;
+
+  /* Every present sample: the universe of the union-find, and hashes. */
+  store_sample_count(t, &total);
+  pthread_mutex_lock(&v->mu);
+  sl->total = total;
+  pthread_mutex_unlock(&v->mu);
+  r = store_iter_new(t, &it);
+  while (r == 0 && store_iter_samples(it, next, &s) == 0) {
+    next = s.id + 1;
+    if (s.flags & SAMPLE_MISSING)
+      continue;
+    if (u.n == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      uint64_t *a = realloc(u.id, nc * sizeof(*a));
+      uint64_t *b = a ? realloc(hid, nc * sizeof(*b)) : NULL;
+      uint8_t (*c)[16] = b ? realloc(hash, nc * sizeof(*c)) : NULL;
+      if (a)
+        u.id = a;
+      if (b)
+        hid = b;
+      if (c)
+        hash = c;
+      if (!a || !b || !c) {
+        r = -ENOMEM;
+        break;
+      }
+      cap = nc;
+    }
+    u.id[u.n++] = s.id;
+    if (s.flags & SAMPLE_HASHED) {
+      hid[nh] = s.id;
+      memcpy(hash[nh], s.hash, 16);
+      nh++;
+    }
+  }
+  store_iter_free(it);
+  if (r == 0)
+    r = neardup_exact(hid, (const uint8_t (*)[16])hash, nh, &exact);
+  if (r == 0) {
+    r = load_embeddings(t, &m);
+    if (r == -ENODATA) {
+      r = 0;
+      snprintf(out->note, sizeof(out->note), "no embeddings yet: exact "
+               "copies only");
+    } else if (r == 0) {
+      r = neardup_near(m.x, m.n, m.dim, m.ids,
+                       config_get_float(t, "neardup.threshold"), NULL, &near);
+      if (r == -E2BIG)
+        snprintf(out->note, sizeof(out->note), "neardup.threshold links "
+                 "too many pairs: lower it");
+    }
+  }
+  if (r == 0 && u.n) {
+    u.parent = malloc(u.n * sizeof(*u.parent));
+    gno = calloc(u.n, sizeof(*gno));
+    if (!u.parent || !gno)
+      r = -ENOMEM;
+  }
+  if (r == 0) {
+    for (size_t i = 0; i < u.n; i++)
+      u.parent[i] = (uint32_t)i;
+    uf_join_groups(&u, &exact);
+    uf_join_groups(&u, &near);
+    /* Groups numbered by their smallest member; members in id order. */
+    for (size_t i = 0; i < u.n; i++) {
+      uint32_t root = uf_root(&u, (uint32_t)i);
+      if (root != i && gno[root] == 0)
+        gno[root] = ++ng;
+    }
+    /* Counting sort by group: members stay in id order within one. */
+    if (ng) {
+      size_t *start = calloc((size_t)ng + 2, sizeof(*start));
+      uint64_t *slot = NULL;
+      size_t members = 0;
+      if (!start)
+        r = -ENOMEM;
+      for (size_t i = 0; r == 0 && i < u.n; i++) {
+        uint32_t g = gno[uf_root(&u, (uint32_t)i)];
+        if (g) {
+          start[g + 1]++;
+          members++;
+        }
+      }
+      if (r == 0 && !(slot = malloc(members * sizeof(*slot))))
+        r = -ENOMEM;
+      for (uint32_t g = 1; r == 0 && g <= ng; g++)
+        start[g + 1] += start[g];
+      for (size_t i = 0; r == 0 && i < u.n; i++) {
+        uint32_t g = gno[uf_root(&u, (uint32_t)i)];
+        if (g)
+          slot[start[g]++] = u.id[i];
+      }
+      /* start[g] now ends group g; walk again from the beginning. */
+      for (uint32_t g = 1, j = 0; r == 0 && g <= ng; g++)
+        for (; r == 0 && j < start[g]; j++)
+          r = list_add(out, &lcap, slot[j], g);
+      free(slot);
+      free(start);
+    }
+  }
+  pthread_mutex_lock(&v->mu);
+  sl->done = total;
+  pthread_mutex_unlock(&v->mu);
+  neardup_groups_free(&near);
+  neardup_groups_free(&exact);
+  feat_matrix_free(&m);
+  free(u.id);
+  free(u.parent);
+  free(gno);
+  free(hid);
+  free(hash);
+  return r;
 }
 
 /* Fingerprint of a view's inputs: recompute when it changes. */

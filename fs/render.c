@@ -62,7 +62,6 @@ static int status_count(const char *field, uint32_t class_id, uint64_t count,
 
 int render_status(struct fs_ctx *c, struct buf *out)
 {
-  static const char *phases[] = { "scanning", "hashing", "done" };
   struct store_txn *t;
   struct store_iter *it = NULL;
   struct status_ctx sc;
@@ -80,7 +79,7 @@ int render_status(struct fs_ctx *c, struct buf *out)
   pthread_mutex_lock(&c->mu);
   if (c->importing || c->imp.phase != IMPORT_SCAN || c->imp.total)
     buf_printf(out, "import: %s %" PRIu64 "/%" PRIu64 "%s%s\n\n",
-               c->importing ? phases[c->imp.phase] : "done", c->imp.done,
+               c->importing ? import_phase_name(c->imp.phase) : "done", c->imp.done,
                c->imp.total, c->import_err ? ", failed: " : "",
                c->import_err ? strerror(-c->import_err) : "");
   pthread_mutex_unlock(&c->mu);

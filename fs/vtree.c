@@ -12,7 +12,7 @@
 #include "vtree.h"
 
 extern const struct provider prov_config, prov_views, prov_export, prov_cvat,
-    prov_eval;
+    prov_eval, prov_plots;
 
 const struct provider *const vtree_providers[] = {
   &prov_config,
@@ -20,6 +20,7 @@ const struct provider *const vtree_providers[] = {
   &prov_export,
   &prov_cvat,
   &prov_eval,
+  &prov_plots,
   NULL,
 };
 

@@ -18,7 +18,7 @@ run_suites() {
   fi
   if ! ninja -C "$dir"; then failed=$((failed + 1)); return; fi
   meson test -C "$dir" --print-errorlogs --num-processes 2 \
-    --suite unit --suite store --suite fs --suite cvat --suite export
+    --suite unit --suite store --suite fs --suite cvat --suite export --suite quality
   log="$dir/meson-logs/testlog.json"
   p=$(grep -c '"result": "OK"' "$log" 2>/dev/null || true)
   f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" 2>/dev/null || true)

@@ -27,18 +27,27 @@ static void usage(FILE *f)
 {
   fprintf(f,
     "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash]\n"
-    "                 [--predictions FILE|DIR [--names FILE]] DIR\n"
+    "                 [--no-features] [--predictions FILE|DIR [--names FILE]] DIR\n"
     "       %s info --store STORE\n"
+    "       %s embeddings --store STORE (--npy F.npy --names F.txt | --clear)\n"
+    "       %s export --store STORE --format coco|yolo|voc|imagenet OUT\n"
+    "       %s import-labels --store STORE --format FMT PATH\n"
+    "       %s predictions --store STORE --format coco|yolo PATH\n"
+    "       %s eval --store STORE --name NAME\n"
+    "       %s cvat push|pull|undo|status|job|issues ...\n"
     "\n"
     "import  walk DIR for JPEG files and record them in STORE (created if\n"
-    "        needed); re-running imports only new or changed files.  With\n"
-    "        --coco, a COCO detection JSON becomes the label field NAME\n"
-    "        (default ground_truth).  --predictions imports model output\n"
-    "        into the field `predictions`: COCO results JSON, or a folder of\n"
-    "        YOLO txt files with a confidence column (class names from\n"
-    "        --names, a names file or data.yaml).\n"
-    "info    print sample, tag and class counts of STORE.\n",
-    prog, prog);
+    "        needed); re-running imports only new or changed files.  Content\n"
+    "        hashes and image features (for duplicates and similarity) are\n"
+    "        computed unless --no-hash / --no-features.  With --coco, a COCO\n"
+    "        detection JSON becomes the label field NAME (default\n"
+    "        ground_truth).  --predictions imports model output into the\n"
+    "        field `predictions`: COCO results JSON, or a folder of YOLO txt\n"
+    "        files with a confidence column (class names from --names, a\n"
+    "        names file or data.yaml).\n"
+    "info    print sample, tag and class counts of STORE.\n"
+    "Every other command explains itself with --help.\n",
+    prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static bool tty;
@@ -55,7 +64,6 @@ static void on_report(const char *rel, const char *reason, void *ud)
 
 static void on_progress(const struct import_progress *p, void *ud)
 {
-  static const char *names[] = { "scanning", "hashing", "done" };
   int width = 30, fill;
   (void)ud;
 
@@ -63,7 +71,7 @@ static void on_progress(const struct import_progress *p, void *ud)
     return;
   fill = p->total ? (int)((double)p->done / (double)p->total * width) : 0;
   fprintf(stderr, "\r\033[K%-8s [%.*s%*s] %" PRIu64 "/%" PRIu64,
-          names[p->phase], fill, "##############################",
+          import_phase_name(p->phase), fill, "##############################",
           width - fill, "", p->done, p->total);
   if (p->phase == IMPORT_DONE)
     fprintf(stderr, "\r\033[K");
@@ -102,6 +110,7 @@ int cmd_import(int argc, char **argv)
     { "no-hash", no_argument, NULL, 'H' },
     { "predictions", required_argument, NULL, 'p' },
     { "names", required_argument, NULL, 'n' },
+    { "no-features", no_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -112,7 +121,7 @@ int cmd_import(int argc, char **argv)
   struct store *s;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:Hp:n:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:HFp:n:h", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'p': preds = optarg; break;
@@ -120,6 +129,7 @@ int cmd_import(int argc, char **argv)
     case 'c': coco = optarg; break;
     case 'f': field = optarg; break;
     case 'H': io.no_hash = true; break;
+    case 'F': io.no_features = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -144,10 +154,10 @@ int cmd_import(int argc, char **argv)
   }
   printf("imported %" PRIu64 " JPEG files: %" PRIu64 " new, %" PRIu64
          " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
-         " missing, %" PRIu64 " restored, %" PRIu64 " hashed; %" PRIu64
-         " other files ignored\n",
+         " missing, %" PRIu64 " restored, %" PRIu64 " hashed, %" PRIu64
+         " with new features; %" PRIu64 " other files ignored\n",
          st.files, st.added, st.updated, st.unchanged, st.skipped,
-         st.missing, st.restored, st.hashed, st.ignored);
+         st.missing, st.restored, st.hashed, st.featured, st.ignored);
   if (coco) {
     struct coco_stats cs;
     r = coco_import(s, coco, field, on_coco, NULL, &cs);
@@ -264,6 +274,7 @@ static const struct command commands[] = {
   { "cvat", cmd_cvat },
   { "predictions", cmd_predictions },
   { "eval", cmd_eval },
+  { "embeddings", cmd_embeddings },
 };
 
 int main(int argc, char **argv)

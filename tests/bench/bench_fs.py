@@ -83,9 +83,9 @@ def main():
         for i in range(3):
             st = os.path.join(work, "store_imp%d" % i)
             imps.append(timed([BIN["curate"], "import", "--no-hash",
-                               "--store", st, big], reps=1))
+                               "--no-features", "--store", st, big], reps=1))
         imp = min(imps)
-        full = timed([BIN["curate"], "import", "--store",
+        full = timed([BIN["curate"], "import", "--no-features", "--store",
                       os.path.join(work, "store_full"), big], reps=1)
         rows.append(("import rate (headers) vs stat+header read",
                      base / imp, ">= 0.8", "%d files: %.0f/s vs %.0f/s" % (
@@ -113,8 +113,8 @@ def main():
 
         # --- ls -l of N_LS samples vs tmpfs
         st = os.path.join(work, "store_many")
-        subprocess.run([BIN["curate"], "import", "--no-hash", "--store", st,
-                        many], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([BIN["curate"], "import", "--no-hash", "--no-features",
+                        "--store", st, many], check=True, stdout=subprocess.DEVNULL)
         shutil.copytree(os.path.join(many, "p000"), os.path.join(tmpfs, "d"))
         mnt = os.path.join(work, "mnt_many")
         m = Mount(st, mnt).start()

@@ -17,62 +17,7 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
-static uint64_t rng;
-
-static uint32_t rnd(void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)(rng >> 11);
-}
-
-static double frand(void)
-{
-  return (rnd() & 0xffffff) / (double)0x1000000;
-}
-
-static void paint(uint8_t *px, int w, int h)
-{
-  double c0[3], c1[3], ang = frand() * 6.283;
-  double ca = cos(ang), sa = sin(ang);
-  struct { double x, y, r, c[3], hard; } blobs[12];
-  int nb = 4 + (int)(rnd() % 8);
-
-  for (int k = 0; k < 3; k++) {
-    c0[k] = 30 + frand() * 200;
-    c1[k] = 30 + frand() * 200;
-  }
-  for (int b = 0; b < nb; b++) {
-    blobs[b].x = frand() * w;
-    blobs[b].y = frand() * h;
-    blobs[b].r = (0.05 + frand() * 0.3) * (w < h ? w : h);
-    blobs[b].hard = frand() < 0.5 ? 1 : 0;
-    for (int k = 0; k < 3; k++)
-      blobs[b].c[k] = frand() * 255;
-  }
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++) {
-      double t = ((x - w / 2.0) * ca + (y - h / 2.0) * sa) / (w + h) + 0.5;
-      double v[3];
-      for (int k = 0; k < 3; k++)
-        v[k] = c0[k] * (1 - t) + c1[k] * t;
-      for (int b = 0; b < nb; b++) {
-        double dx = x - blobs[b].x, dy = y - blobs[b].y;
-        double d = sqrt(dx * dx + dy * dy) / blobs[b].r;
-        double a = blobs[b].hard ? (d < 1 ? 0.9 : 0)
-                                 : exp(-d * d * 2) * 0.8;
-        for (int k = 0; k < 3; k++)
-          v[k] = v[k] * (1 - a) + blobs[b].c[k] * a;
-      }
-      for (int k = 0; k < 3; k++) {
-        double n = ((double)(rnd() % 17) - 8) * 0.8;
-        double q = v[k] + n;
-        px[((size_t)y * w + x) * 3 + k] =
-            (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
-      }
-    }
-}
+#include "paint.h"
 
 int main(int argc, char **argv)
 {

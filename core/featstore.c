@@ -1,0 +1,651 @@
+/* featstore.c - feature records and the .npy import (see featstore.h).
+ *
+ * Records are encoded and decoded here byte by byte (little-endian, values
+ * are only 2-byte aligned in LMDB, so nothing is cast in place).  The .npy
+ * reader is a minimal one for what NumPy's np.save writes for a 2-D float
+ * array: format versions 1-3, a Python-dict header with 'descr',
+ * 'fortran_order' and 'shape'; everything else is refused with a reason.
+ */
+#include "featstore.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define HDR 32
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+  return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+  uint64_t v = 0;
+
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static void wrf(uint8_t *p, float f)
+{
+  uint32_t u;
+
+  memcpy(&u, &f, 4);
+  wr16(p, (uint16_t)u);
+  wr16(p + 2, (uint16_t)(u >> 16));
+}
+
+static float rdf(const uint8_t *p)
+{
+  uint32_t u = rd32(p);
+  float f;
+
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static int rec_put(struct store_txn *t, const char *ns, uint64_t id,
+                   uint8_t fver, uint64_t size, int64_t mtime_ns,
+                   uint64_t phash, const float *v, size_t dim)
+{
+  uint8_t key[8], stackbuf[HDR + 4 * IMGFEAT_DIM], *b = stackbuf;
+  size_t len = HDR + 4 * dim;
+  int r;
+
+  if (dim == 0 || dim > FEATSTORE_MAX_DIM)
+    return -EINVAL;
+  if (len > sizeof(stackbuf) && !(b = malloc(len)))
+    return -ENOMEM;
+  memset(b, 0, HDR);
+  b[0] = FEATSTORE_REC_VERSION;
+  b[1] = fver;
+  wr16(b + 2, (uint16_t)dim);
+  wr64(b + 8, size);
+  wr64(b + 16, (uint64_t)mtime_ns);
+  wr64(b + 24, phash);
+  for (size_t i = 0; i < dim; i++)
+    wrf(b + HDR + 4 * i, v[i]);
+  store_key_u64(key, id);
+  r = store_rec_put(t, ns, key, sizeof(key), b, len);
+  if (b != stackbuf)
+    free(b);
+  return r;
+}
+
+/* Checks a record's framing; returns its dim or -EIO. */
+static int rec_check(const uint8_t *b, size_t len)
+{
+  size_t dim;
+
+  if (len < HDR || b[0] != FEATSTORE_REC_VERSION)
+    return -EIO;
+  dim = rd16(b + 2);
+  if (dim == 0 || len != HDR + 4 * dim)
+    return -EIO;
+  return (int)dim;
+}
+
+int featstore_put(struct store_txn *t, uint64_t id, uint64_t size,
+                  int64_t mtime_ns, const struct imgfeat *f)
+{
+  return rec_put(t, FEATSTORE_NS, id, IMGFEAT_VERSION, size, mtime_ns,
+                 f->phash, f->v, IMGFEAT_DIM);
+}
+
+int featstore_get(struct store_txn *t, uint64_t id, struct imgfeat *ret,
+                  uint64_t *ret_size, int64_t *ret_mtime_ns)
+{
+  uint8_t key[8];
+  const void *val;
+  const uint8_t *b;
+  size_t len;
+  int r;
+
+  store_key_u64(key, id);
+  r = store_rec_get(t, FEATSTORE_NS, key, sizeof(key), &val, &len);
+  if (r < 0)
+    return r;
+  b = val;
+  r = rec_check(b, len);
+  if (r < 0)
+    return r;
+  if (b[1] != IMGFEAT_VERSION || r != IMGFEAT_DIM)
+    return -ENOENT;
+  if (ret) {
+    ret->phash = rd64(b + 24);
+    for (size_t i = 0; i < IMGFEAT_DIM; i++)
+      ret->v[i] = rdf(b + HDR + 4 * i);
+  }
+  if (ret_size)
+    *ret_size = rd64(b + 8);
+  if (ret_mtime_ns)
+    *ret_mtime_ns = (int64_t)rd64(b + 16);
+  return 0;
+}
+
+int featstore_current(struct store_txn *t, uint64_t id, uint64_t size,
+                      int64_t mtime_ns)
+{
+  uint64_t sz;
+  int64_t mt;
+  int r = featstore_get(t, id, NULL, &sz, &mt);
+
+  if (r == -ENOENT || r == -EIO)
+    return 0;   /* a damaged record is simply recomputed */
+  if (r < 0)
+    return r;
+  return sz == size && mt == mtime_ns;
+}
+
+/* ---- matrix ---- */
+
+void feat_matrix_free(struct feat_matrix *m)
+{
+  if (!m)
+    return;
+  free(m->x);
+  free(m->ids);
+  memset(m, 0, sizeof(*m));
+}
+
+struct load {
+  struct store_txn *t;
+  struct feat_matrix *m;
+  size_t cap;
+  bool external;
+};
+
+static int any_fn(const void *k, size_t kl, const void *v, size_t vl,
+                  void *ud)
+{
+  (void)k; (void)kl; (void)v; (void)vl; (void)ud;
+  return 1;
+}
+
+static int load_fn(const void *key, size_t klen, const void *val, size_t vlen,
+                   void *ud)
+{
+  struct load *l = ud;
+  struct feat_matrix *m = l->m;
+  const uint8_t *b = val;
+  struct sample smp;
+  uint64_t id;
+  int dim, r;
+
+  if (klen != 8)
+    return -EIO;
+  id = store_key_rd_u64(key);
+  dim = rec_check(b, vlen);
+  if (dim < 0)
+    return dim;
+  if (!l->external && (b[1] != IMGFEAT_VERSION || dim != IMGFEAT_DIM))
+    return 0;
+  r = store_sample_get(l->t, id, &smp);
+  if (r == -ENOENT)
+    return 0;   /* sample deleted: its record is left behind */
+  if (r < 0)
+    return r;
+  if (smp.flags & SAMPLE_MISSING)
+    return 0;
+  if (!l->external &&
+      (rd64(b + 8) != smp.size || (int64_t)rd64(b + 16) != smp.mtime_ns))
+    return 0;   /* stale: the file changed after they were computed */
+  if (m->n == 0)
+    m->dim = (size_t)dim;
+  else if (m->dim != (size_t)dim)
+    return -EIO;
+  if (m->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 1024;
+    float *x = realloc(m->x, nc * m->dim * sizeof(float));
+    uint64_t *ids;
+    if (!x)
+      return -ENOMEM;
+    m->x = x;
+    ids = realloc(m->ids, nc * sizeof(*ids));
+    if (!ids)
+      return -ENOMEM;
+    m->ids = ids;
+    l->cap = nc;
+  }
+  for (int i = 0; i < dim; i++)
+    m->x[m->n * m->dim + (size_t)i] = rdf(b + HDR + 4 * i);
+  m->ids[m->n++] = id;
+  return 0;
+}
+
+int featstore_load_matrix(struct store_txn *t, struct feat_matrix *ret)
+{
+  struct load l = { t, ret, 0, false };
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  r = store_rec_each(t, FEATSTORE_NS_EXT, "", 0, false, any_fn, NULL);
+  if (r < 0)
+    return r;
+  l.external = r == 1;
+  r = store_rec_each(t, l.external ? FEATSTORE_NS_EXT : FEATSTORE_NS, "", 0,
+                     false, load_fn, &l);
+  if (r < 0) {
+    feat_matrix_free(ret);
+    return r;
+  }
+  ret->external = l.external;
+  return 0;
+}
+
+/* ---- .npy import ---- */
+
+static void say(void (*report)(const char *, void *), void *ud,
+                const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(void (*report)(const char *, void *), void *ud,
+                const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+
+  if (!report)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  report(msg, ud);
+}
+
+/* Finds the value after 'key': in a NumPy header dict. */
+static const char *dict_val(const char *h, const char *key)
+{
+  char pat[32];
+  const char *p;
+
+  snprintf(pat, sizeof(pat), "'%s'", key);
+  p = strstr(h, pat);
+  if (!p)
+    return NULL;
+  p += strlen(pat);
+  while (*p == ' ')
+    p++;
+  if (*p != ':')
+    return NULL;
+  p++;
+  while (*p == ' ')
+    p++;
+  return p;
+}
+
+struct npy {
+  size_t rows, cols, elsize;
+  long data_off;
+};
+
+/* Parses the header; returns 0 or -EINVAL with *why set. */
+static int npy_header(FILE *f, struct npy *n, const char **why)
+{
+  uint8_t pre[12];
+  size_t hl, pre_len;
+  char *h = NULL, *end;
+  const char *p;
+  unsigned long long a, b;
+  int r = -EINVAL;
+
+  if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+    *why = "not a .npy file (no \\x93NUMPY magic)";
+    return -EINVAL;
+  }
+  if (pre[6] == 1) {
+    hl = rd16(pre + 8);
+    pre_len = 10;
+  } else if (pre[6] == 2 || pre[6] == 3) {
+    if (fread(pre + 10, 1, 2, f) != 2) {
+      *why = "truncated .npy header";
+      return -EINVAL;
+    }
+    hl = rd32(pre + 8);
+    pre_len = 12;
+  } else {
+    *why = "unsupported .npy format version";
+    return -EINVAL;
+  }
+  if (hl == 0 || hl > 65536) {
+    *why = "bad .npy header length";
+    return -EINVAL;
+  }
+  h = malloc(hl + 1);
+  if (!h)
+    return -ENOMEM;
+  if (fread(h, 1, hl, f) != hl) {
+    *why = "truncated .npy header";
+    goto out;
+  }
+  h[hl] = '\0';
+  if (!(p = dict_val(h, "descr"))) {
+    *why = "bad .npy header: no 'descr'";
+    goto out;
+  }
+  if (strncmp(p, "'<f4'", 5) == 0)
+    n->elsize = 4;
+  else if (strncmp(p, "'<f8'", 5) == 0)
+    n->elsize = 8;
+  else {
+    *why = "unsupported dtype: need float32 or float64, little-endian "
+           "('<f4' or '<f8')";
+    goto out;
+  }
+  if (!(p = dict_val(h, "fortran_order"))) {
+    *why = "bad .npy header: no 'fortran_order'";
+    goto out;
+  }
+  if (strncmp(p, "False", 5) != 0) {
+    *why = "Fortran-order arrays are not supported (save C order)";
+    goto out;
+  }
+  if (!(p = dict_val(h, "shape")) || *p != '(') {
+    *why = "bad .npy header: no 'shape'";
+    goto out;
+  }
+  p++;
+  a = strtoull(p, &end, 10);
+  if (end == p) {
+    *why = "shape must be (rows, dims)";
+    goto out;
+  }
+  p = end;
+  while (*p == ' ')
+    p++;
+  if (*p++ != ',') {
+    *why = "shape must be (rows, dims)";
+    goto out;
+  }
+  while (*p == ' ')
+    p++;
+  b = strtoull(p, &end, 10);
+  if (end == p) {
+    *why = "shape must be (rows, dims), not a vector";
+    goto out;
+  }
+  p = end;
+  while (*p == ' ' || *p == ',')
+    p++;
+  if (*p != ')') {
+    *why = "shape must be (rows, dims), 2 dimensions";
+    goto out;
+  }
+  if (b == 0 || b > FEATSTORE_MAX_DIM) {
+    *why = "embedding dimension must be 1..8192";
+    goto out;
+  }
+  if (a > ((size_t)1 << 32)) {
+    *why = "too many rows";
+    goto out;
+  }
+  n->rows = (size_t)a;
+  n->cols = (size_t)b;
+  n->data_off = (long)(pre_len + hl);
+  r = 0;
+out:
+  free(h);
+  return r;
+}
+
+/* Reads the names file: one name per line, "\n" or "\r\n" endings; a final
+ * newline is optional.  *ret is an owned array of owned strings. */
+static int read_names(const char *path, char ***ret, size_t *ret_n,
+                      void (*report)(const char *, void *), void *ud)
+{
+  FILE *f = fopen(path, "r");
+  char **v = NULL, *line = NULL;
+  size_t n = 0, cap = 0, lcap = 0;
+  ssize_t len;
+  int r = 0;
+
+  if (!f) {
+    r = -errno;
+    say(report, ud, "cannot open names file '%s': %s", path, strerror(-r));
+    return r;
+  }
+  while ((len = getline(&line, &lcap, f)) >= 0) {
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      line[--len] = '\0';
+    if (len == 0) {
+      say(report, ud, "names file line %zu is empty", n + 1);
+      r = -EINVAL;
+      break;
+    }
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      char **p = realloc(v, nc * sizeof(*p));
+      if (!p) {
+        r = -ENOMEM;
+        break;
+      }
+      v = p;
+      cap = nc;
+    }
+    if (!(v[n] = strdup(line))) {
+      r = -ENOMEM;
+      break;
+    }
+    n++;
+  }
+  if (r == 0 && ferror(f)) {
+    r = -EIO;
+    say(report, ud, "cannot read names file '%s'", path);
+  }
+  free(line);
+  fclose(f);
+  if (r < 0) {
+    for (size_t i = 0; i < n; i++)
+      free(v[i]);
+    free(v);
+    return r;
+  }
+  *ret = v;
+  *ret_n = n;
+  return 0;
+}
+
+static int lookup_name(struct store_txn *t, const char *name, uint64_t *id)
+{
+  struct sample smp;
+  size_t len = strlen(name);
+  int r;
+
+  if (len > 4 && strcasecmp(name + len - 4, ".jpg") == 0) {
+    char stem[1024];
+    if (len - 4 < sizeof(stem)) {
+      memcpy(stem, name, len - 4);
+      stem[len - 4] = '\0';
+      r = store_sample_by_name(t, stem, &smp);
+      if (r == 0) {
+        *id = smp.id;
+        return 0;
+      }
+      if (r != -ENOENT)
+        return r;
+    }
+  }
+  r = store_sample_by_name(t, name, &smp);
+  if (r == 0)
+    *id = smp.id;
+  return r;
+}
+
+int featstore_import_npy(struct store *s, const char *npy_path,
+                         const char *names_path,
+                         void (*report)(const char *reason, void *ud),
+                         void *ud, size_t *ret_rows)
+{
+  struct npy n = { 0 };
+  struct store_txn *t = NULL;
+  struct stat st;
+  char **names = NULL;
+  size_t nn = 0;
+  const char *why = NULL;
+  uint8_t *row = NULL;
+  float *v = NULL;
+  FILE *f;
+  int r;
+
+  if (ret_rows)
+    *ret_rows = 0;
+  f = fopen(npy_path, "rb");
+  if (!f) {
+    r = -errno;
+    say(report, ud, "cannot open '%s': %s", npy_path, strerror(-r));
+    return r;
+  }
+  r = npy_header(f, &n, &why);
+  if (r < 0) {
+    if (why)
+      say(report, ud, "%s: %s", npy_path, why);
+    goto out;
+  }
+  if (fstat(fileno(f), &st) < 0) {
+    r = -errno;
+    goto out;
+  }
+  if ((uint64_t)st.st_size !=
+      (uint64_t)n.data_off + (uint64_t)n.rows * n.cols * n.elsize) {
+    say(report, ud, "%s: file size %lld does not match shape (%zu, %zu)",
+        npy_path, (long long)st.st_size, n.rows, n.cols);
+    r = -EINVAL;
+    goto out;
+  }
+  r = read_names(names_path, &names, &nn, report, ud);
+  if (r < 0)
+    goto out;
+  if (nn != n.rows) {
+    say(report, ud, "shape (%zu, %zu) but %zu names in '%s'", n.rows, n.cols,
+        nn, names_path);
+    r = -EINVAL;
+    goto out;
+  }
+  row = malloc(n.cols * n.elsize);
+  v = malloc(n.cols * sizeof(float));
+  if (!row || !v) {
+    r = -ENOMEM;
+    goto out;
+  }
+  r = store_txn_begin(s, true, &t);
+  if (r < 0)
+    goto out;
+  /* Replace the whole external set: one import = one dimension. */
+  r = store_rec_each(t, FEATSTORE_NS_EXT, "", 0, true, NULL, NULL);
+  for (size_t i = 0; r == 0 && i < n.rows; i++) {
+    uint8_t key[8];
+    const void *old;
+    size_t olen;
+    uint64_t id = 0;
+
+    if (fread(row, n.elsize, n.cols, f) != n.cols) {
+      say(report, ud, "%s: short read at row %zu", npy_path, i);
+      r = -EIO;
+      break;
+    }
+    for (size_t c = 0; c < n.cols; c++) {
+      double d;
+      if (n.elsize == 4) {
+        d = rdf(row + 4 * c);
+      } else {
+        uint64_t u = rd64(row + 8 * c);
+        memcpy(&d, &u, 8);
+      }
+      v[c] = (float)d;
+      if (!isfinite(v[c])) {
+        say(report, ud, "%s: row %zu, column %zu is %s", npy_path, i, c,
+            isnan(d) ? "NaN" : "infinite (or too large for float32)");
+        r = -EINVAL;
+        break;
+      }
+    }
+    if (r < 0)
+      break;
+    r = lookup_name(t, names[i], &id);
+    if (r == -ENOENT) {
+      say(report, ud, "%s line %zu: no sample named '%s'", names_path, i + 1,
+          names[i]);
+      r = -EINVAL;
+      break;
+    }
+    if (r < 0)
+      break;
+    store_key_u64(key, id);
+    if (store_rec_get(t, FEATSTORE_NS_EXT, key, sizeof(key), &old, &olen) ==
+        0) {
+      say(report, ud, "%s line %zu: sample '%s' is listed twice", names_path,
+          i + 1, names[i]);
+      r = -EINVAL;
+      break;
+    }
+    r = rec_put(t, FEATSTORE_NS_EXT, id, 0, 0, 0, 0, v, n.cols);
+  }
+  if (r < 0) {
+    store_txn_abort(t);
+    goto out;
+  }
+  r = store_txn_commit(t);
+  if (r == 0 && ret_rows)
+    *ret_rows = n.rows;
+out:
+  for (size_t i = 0; i < nn; i++)
+    free(names[i]);
+  free(names);
+  free(row);
+  free(v);
+  fclose(f);
+  return r;
+}
+
+static int count_fn(const void *k, size_t kl, const void *v, size_t vl,
+                    void *ud)
+{
+  (void)k; (void)kl; (void)v; (void)vl;
+  (*(size_t *)ud)++;
+  return 0;
+}
+
+int featstore_clear_external(struct store *s, size_t *ret_n)
+{
+  struct store_txn *t;
+  size_t n = 0;
+  int r = store_txn_begin(s, true, &t);
+
+  if (ret_n)
+    *ret_n = 0;
+  if (r < 0)
+    return r;
+  r = store_rec_each(t, FEATSTORE_NS_EXT, "", 0, true, count_fn, &n);
+  if (r < 0) {
+    store_txn_abort(t);
+    return r;
+  }
+  r = store_txn_commit(t);
+  if (r == 0 && ret_n)
+    *ret_n = n;
+  return r;
+}

@@ -1,0 +1,96 @@
+/* featstore.h - image features in the store: the embeddings and hashes
+ * computed at import (imgfeat.h), and external embeddings imported from a
+ * NumPy .npy file (e.g. from a CNN), which take precedence when present.
+ *
+ * Records (store records API, keys store_key_u64(sample id)):
+ *   "feat"      computed features: imgfeat version, the source file's size
+ *               and mtime they were computed from, phash, 128 floats;
+ *   "feat.ext"  external embeddings: any dimension (all records of one
+ *               import share it), no hash.
+ * Layout, little-endian (docs/STORE-FORMAT.md "Feature records"):
+ *   0 u8 record version (1) | 1 u8 imgfeat version (0 = external) |
+ *   2 u16 dim | 4 u32 reserved (0) | 8 u64 file size | 16 i64 mtime ns |
+ *   24 u64 phash | 32 dim x float32.
+ *
+ * Computed features count as current only when their imgfeat version is
+ * this build's IMGFEAT_VERSION and their size/mtime equal the sample's;
+ * anything else is treated as missing (import recomputes it).
+ *
+ * What it does not do: compute features (import.c does, with imgfeat.c) or
+ * compare them (neardup.h, knn.h).  Records of deleted samples are ignored
+ * by the readers, not deleted.
+ */
+#ifndef CURATE_FEATSTORE_H
+#define CURATE_FEATSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imgfeat.h"
+#include "store.h"
+
+#define FEATSTORE_NS "feat"
+#define FEATSTORE_NS_EXT "feat.ext"
+#define FEATSTORE_REC_VERSION 1
+/* Largest external embedding accepted. */
+#define FEATSTORE_MAX_DIM 8192
+
+/* Writes the computed features of sample `id`, with the size and mtime of
+ * the file they were computed from.  Returns 0 or a negative errno (sticky
+ * on t, like every store write). */
+int featstore_put(struct store_txn *t, uint64_t id, uint64_t size,
+                  int64_t mtime_ns, const struct imgfeat *f);
+
+/* Reads the computed features of sample `id` into *ret (a copy), with the
+ * size/mtime they were computed from (either pointer may be NULL).
+ * Returns 0; -ENOENT when absent or of another imgfeat version; -EIO for a
+ * malformed record. */
+int featstore_get(struct store_txn *t, uint64_t id, struct imgfeat *ret,
+                  uint64_t *ret_size, int64_t *ret_mtime_ns);
+
+/* 1 when sample `id` has computed features of this version for a file of
+ * this size and mtime, 0 when not, or a negative errno. */
+int featstore_current(struct store_txn *t, uint64_t id, uint64_t size,
+                      int64_t mtime_ns);
+
+/* An embedding matrix: row i (x + i * dim, dim floats) belongs to sample
+ * ids[i]; rows in ascending id order.  x and ids are owned by the struct:
+ * release with feat_matrix_free(). */
+struct feat_matrix {
+  size_t n, dim;
+  float *x;
+  uint64_t *ids;
+  bool external;   /* rows are imported embeddings, not computed ones */
+};
+
+/* Loads the embeddings of every sample that exists, is not missing and
+ * has one: the external embeddings if any were imported, else the current
+ * computed ones (stale or other-version records are left out).  The
+ * matrix is a copy: it stays valid after t ends.  n may be 0 (x and ids
+ * NULL then).  Returns 0 with *ret filled, or -ENOMEM, -EIO (a malformed
+ * record) or a store error; on failure *ret is empty. */
+int featstore_load_matrix(struct store_txn *t, struct feat_matrix *ret);
+
+/* Frees the arrays and empties *m; NULL is fine. */
+void feat_matrix_free(struct feat_matrix *m);
+
+/* Replaces all external embeddings with the rows of a .npy file (float32
+ * or float64, little-endian, C order, shape (N, D) with 1 <= D <=
+ * FEATSTORE_MAX_DIM) and a text file of N sample names, one per line, in
+ * row order (names as in the mount: the sample name, with or without
+ * ".jpg").  One write transaction: on any problem nothing changes and
+ * `report` (may be NULL) gets one line saying why: bad header, shape
+ * mismatch, unknown or repeated name, NaN or infinite value, short file.
+ * Returns 0 and the row count in *ret_rows (may be NULL), -EINVAL for bad
+ * input, -errno for I/O, -ENOMEM, or a store error. */
+int featstore_import_npy(struct store *s, const char *npy_path,
+                         const char *names_path,
+                         void (*report)(const char *reason, void *ud),
+                         void *ud, size_t *ret_rows);
+
+/* Deletes every external embedding (computed features are used again).
+ * One transaction; *ret_n (may be NULL) gets the number deleted. */
+int featstore_clear_external(struct store *s, size_t *ret_n);
+
+#endif

@@ -1,0 +1,284 @@
+/* imgfeat.c - the embedding and perceptual hash of imgfeat.h.
+ *
+ * Steps: area-average RGB to a 32x32 grid (no allocation: source rows are
+ * summed into one 32-cell row and spread over the output rows they
+ * overlap), convert the grid to Y/Cb/Cr, take a separable DCT-II of the
+ * low frequencies only, and assemble the vector and the hash.  Knows
+ * nothing about files, JPEG or the store.
+ */
+#include "imgfeat.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define G 32          /* grid side */
+#define NU 11         /* DCT frequencies kept per axis: 0..10 */
+#define LUMA_MAX 10   /* luma terms: 1 <= u+v <= LUMA_MAX */
+#define CHROMA_MAX 3  /* chroma terms: u+v <= CHROMA_MAX */
+#define N_LUMA 65
+#define N_CHROMA 20
+#define N_HUE 12
+#define N_SAT 3
+#define N_GRAY 7
+#define N_HIST (N_HUE * N_SAT + N_GRAY)
+
+/* Block weights before the final normalisation: luma structure dominates;
+ * the histogram only nudges (it ignores layout, so on its own it would
+ * pair unrelated pictures of similar colours). */
+#define FEAT_W_LUMA 1.0f
+#define FEAT_W_CHROMA 1.0f
+#define FEAT_W_HIST 0.35f
+
+_Static_assert(N_LUMA + N_CHROMA + N_HIST == IMGFEAT_DIM, "layout");
+
+static float cos_tab[NU][G];
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(void)
+{
+  for (int u = 0; u < NU; u++)
+    for (int x = 0; x < G; x++)
+      cos_tab[u][x] = (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
+}
+
+/* Area average of the image into g (R, G, B means per grid cell). */
+static void grid_rgb(const struct image *im, float g[3][G][G])
+{
+  float row[3][G];
+  double sx = (double)G / im->w, sy = (double)G / im->h;
+  int ch = im->channels;
+
+  memset(g, 0, sizeof(float) * 3 * G * G);
+  for (int y = 0; y < im->h; y++) {
+    const uint8_t *p = im->px + (size_t)y * (size_t)im->w * (size_t)ch;
+    double y0 = y * sy, y1 = (y + 1) * sy;
+
+    memset(row, 0, sizeof(row));
+    /* Source pixel x covers grid columns [x*sx, (x+1)*sx). */
+    for (int x = 0; x < im->w; x++) {
+      double x0 = x * sx, x1 = (x + 1) * sx;
+      int c0 = (int)x0, c1 = (int)ceil(x1) - 1;
+      float r = p[x * ch], gg = p[x * ch + (ch == 3)],
+            b = p[x * ch + 2 * (ch == 3)];
+      if (c1 >= G)
+        c1 = G - 1;
+      for (int c = c0; c <= c1; c++) {
+        double lo = x0 > c ? x0 : c, hi = x1 < c + 1 ? x1 : c + 1;
+        float wgt = (float)(hi - lo);
+        row[0][c] += wgt * r;
+        row[1][c] += wgt * gg;
+        row[2][c] += wgt * b;
+      }
+    }
+    {
+      int r0 = (int)y0, r1 = (int)ceil(y1) - 1;
+      if (r1 >= G)
+        r1 = G - 1;
+      for (int rr = r0; rr <= r1; rr++) {
+        double lo = y0 > rr ? y0 : rr, hi = y1 < rr + 1 ? y1 : rr + 1;
+        float wgt = (float)(hi - lo);
+        for (int k = 0; k < 3; k++)
+          for (int c = 0; c < G; c++)
+            g[k][rr][c] += wgt * row[k][c];
+      }
+    }
+  }
+}
+
+/* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < NU, where
+ * u is the horizontal frequency. */
+static void dct_low(const float in[G][G], float out[NU][NU])
+{
+  float tmp[G][NU];
+
+  for (int y = 0; y < G; y++)
+    for (int u = 0; u < NU; u++) {
+      float s = 0;
+      for (int x = 0; x < G; x++)
+        s += in[y][x] * cos_tab[u][x];
+      tmp[y][u] = s;
+    }
+  for (int v = 0; v < NU; v++)
+    for (int u = 0; u < NU; u++) {
+      float s = 0;
+      for (int y = 0; y < G; y++)
+        s += tmp[y][u] * cos_tab[v][y];
+      out[v][u] = s;
+    }
+}
+
+static void normalize(float *v, int n)
+{
+  double ss = 0;
+
+  for (int i = 0; i < n; i++)
+    ss += (double)v[i] * v[i];
+  if (ss > 0) {
+    float k = (float)(1.0 / sqrt(ss));
+    for (int i = 0; i < n; i++)
+      v[i] *= k;
+  }
+}
+
+/* Soft assignment of value t (in bin units) to a linear (clamped) or
+ * circular set of n bins. */
+static void soft_bin(float *h, int n, float t, float w, int circular)
+{
+  int i = (int)floorf(t);
+  float f = t - (float)i;
+
+  if (circular) {
+    i = ((i % n) + n) % n;
+    h[i] += w * (1 - f);
+    h[(i + 1) % n] += w * f;
+    return;
+  }
+  if (t <= 0) {
+    h[0] += w;
+  } else if (t >= n - 1) {
+    h[n - 1] += w;
+  } else {
+    h[i] += w * (1 - f);
+    h[i + 1] += w * f;
+  }
+}
+
+static float median(float *a, int n)
+{
+  /* n <= 64: insertion sort is enough. */
+  for (int i = 1; i < n; i++) {
+    float x = a[i];
+    int j = i;
+    for (; j > 0 && a[j - 1] > x; j--)
+      a[j] = a[j - 1];
+    a[j] = x;
+  }
+  return n % 2 ? a[n / 2] : 0.5f * (a[n / 2 - 1] + a[n / 2]);
+}
+
+static uint64_t hash_from(const float dy[NU][NU])
+{
+  float even[64], odd[64], te[64], to[64];
+  int ne = 0, no = 0, bit = 0;
+  float me, mo;
+  uint64_t h = 0;
+
+  /* Terms: u, v < 8 without DC, then (u=8, v=0): 64 in all. */
+  for (int v = 0; v < 8; v++)
+    for (int u = 0; u < 9; u++) {
+      if ((u == 0 && v == 0) || (u == 8 && v != 0))
+        continue;
+      if (u % 2)
+        odd[no++] = fabsf(dy[v][u]);
+      else
+        even[ne++] = dy[v][u];
+    }
+  memcpy(te, even, sizeof(float) * (size_t)ne);
+  memcpy(to, odd, sizeof(float) * (size_t)no);
+  me = median(te, ne);
+  mo = median(to, no);
+  ne = no = 0;
+  for (int v = 0; v < 8; v++)
+    for (int u = 0; u < 9; u++) {
+      if ((u == 0 && v == 0) || (u == 8 && v != 0))
+        continue;
+      if (u % 2 ? odd[no++] > mo : even[ne++] > me)
+        h |= 1ull << bit;
+      bit++;
+    }
+  return h;
+}
+
+int imgfeat_compute(const struct image *im, struct imgfeat *ret)
+{
+  float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
+  float *v = ret->v, *hist = ret->v + N_LUMA + N_CHROMA;
+  double ysum = 0;
+  float ymean, cnorm;
+  int k = 0;
+
+  memset(ret, 0, sizeof(*ret));
+  if (!im || !im->px || im->w < 1 || im->h < 1 ||
+      (im->channels != 1 && im->channels != 3))
+    return -EINVAL;
+  pthread_once(&tab_once, tab_init);
+  {
+    float rgb[3][G][G];
+    grid_rgb(im, rgb);
+    for (int y = 0; y < G; y++)
+      for (int x = 0; x < G; x++) {
+        /* Weights are overlaps in grid units, so each cell's weights sum
+         * to 1 and the sums are already means. */
+        float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
+        yy[y][x] = 0.299f * r + 0.587f * gg + 0.114f * b;
+        cb[y][x] = -0.168736f * r - 0.331264f * gg + 0.5f * b;
+        cr[y][x] = 0.5f * r - 0.418688f * gg - 0.081312f * b;
+        ysum += yy[y][x];
+      }
+  }
+  ymean = (float)(ysum / (G * G));
+  dct_low(yy, dy);
+  dct_low(cb, dcb);
+  dct_low(cr, dcr);
+
+  /* Luma structure; odd horizontal frequencies as magnitudes. */
+  for (int v2 = 0; v2 < NU; v2++)
+    for (int u = 0; u < NU; u++) {
+      if (u + v2 < 1 || u + v2 > LUMA_MAX)
+        continue;
+      v[k++] = u % 2 ? fabsf(dy[v2][u]) : dy[v2][u];
+    }
+  normalize(v, N_LUMA);
+  for (int i = 0; i < N_LUMA; i++)
+    v[i] *= FEAT_W_LUMA;
+
+  /* Chroma layout relative to mean luma (+16 keeps near-black images from
+   * blowing up). */
+  cnorm = 1.0f / ((float)(G * G) * (ymean + 16.0f));
+  for (int v2 = 0; v2 <= CHROMA_MAX; v2++)
+    for (int u = 0; u + v2 <= CHROMA_MAX; u++) {
+      float a = dcb[v2][u] * cnorm, b = dcr[v2][u] * cnorm;
+      v[k++] = FEAT_W_CHROMA * (u % 2 ? fabsf(a) : a);
+      v[k++] = FEAT_W_CHROMA * (u % 2 ? fabsf(b) : b);
+    }
+
+  /* Colour histogram over the grid cells. */
+  for (int y = 0; y < G; y++)
+    for (int x = 0; x < G; x++) {
+      float c = sqrtf(cb[y][x] * cb[y][x] + cr[y][x] * cr[y][x]);
+      float s = c / (yy[y][x] + 16.0f);       /* relative saturation */
+      float sw = s < 0.05f ? 0 : s > 0.15f ? 1 : (s - 0.05f) / 0.10f;
+      if (sw > 0) {
+        float hue = atan2f(cr[y][x], cb[y][x]) * (float)(N_HUE / (2 * M_PI));
+        float sb = s < 0.15f ? 0 : s > 0.55f ? 2 : (s - 0.15f) / 0.2f;
+        float hs[N_HUE] = { 0 }, ss[N_SAT] = { 0 };
+        soft_bin(hs, N_HUE, hue, 1, 1);
+        soft_bin(ss, N_SAT, sb, sw, 0);
+        for (int a = 0; a < N_HUE; a++)
+          if (hs[a] > 0)
+            for (int b = 0; b < N_SAT; b++)
+              hist[a * N_SAT + b] += hs[a] * ss[b];
+      }
+      if (sw < 1) {
+        float t = yy[y][x] / (ymean + 1.0f) * (N_GRAY - 1) / 2.0f;
+        soft_bin(hist + N_HUE * N_SAT, N_GRAY, t, 1 - sw, 0);
+      }
+    }
+  for (int i = 0; i < N_HIST; i++)
+    hist[i] = sqrtf(hist[i] / (G * G));
+  normalize(hist, N_HIST);
+  for (int i = 0; i < N_HIST; i++)
+    hist[i] *= FEAT_W_HIST;
+
+  normalize(v, IMGFEAT_DIM);
+  ret->phash = hash_from((const float(*)[NU])dy);
+  return 0;
+}
+
+int imgfeat_hamming(uint64_t a, uint64_t b)
+{
+  return __builtin_popcountll(a ^ b);
+}

@@ -1,0 +1,211 @@
+/* neardup.c - duplicate groups (see neardup.h): sort-and-scan for equal
+ * hashes, knn_radius() + union-find for embeddings, then one routine that
+ * turns (row -> root) labels into ordered groups.  No store, no I/O.
+ */
+#include "neardup.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void neardup_groups_free(struct neardup_groups *g)
+{
+  if (!g)
+    return;
+  free(g->off);
+  free(g->ids);
+  memset(g, 0, sizeof(*g));
+}
+
+/* (label, id) pairs sorted by label then id give each group's members in
+ * order; groups are then ordered by their first (smallest) id. */
+struct lab {
+  size_t label;
+  uint64_t id;
+};
+
+static int cmp_lab(const void *a, const void *b)
+{
+  const struct lab *x = a, *y = b;
+
+  if (x->label != y->label)
+    return x->label < y->label ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+struct grp {
+  uint64_t first;
+  size_t start, len;
+};
+
+static int cmp_grp(const void *a, const void *b)
+{
+  const struct grp *x = a, *y = b;
+
+  return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Builds groups from labels[i] (any size_t; equal labels = one group). */
+static int groups_from_labels(const size_t *labels, const uint64_t *ids,
+                              size_t n, struct neardup_groups *ret)
+{
+  struct lab *l = NULL;
+  struct grp *g = NULL;
+  size_t ng = 0, nm = 0;
+  int r = -ENOMEM;
+
+  if (n == 0)
+    return 0;
+  l = malloc(n * sizeof(*l));
+  g = malloc((n / 2 + 1) * sizeof(*g));
+  if (!l || !g)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    l[i].label = labels[i];
+    l[i].id = ids[i];
+  }
+  qsort(l, n, sizeof(*l), cmp_lab);
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && l[j].label == l[i].label)
+      j++;
+    if (j - i >= 2) {
+      g[ng].first = l[i].id;
+      g[ng].start = i;
+      g[ng].len = j - i;
+      ng++;
+      nm += j - i;
+    }
+    i = j;
+  }
+  if (ng == 0) {
+    r = 0;
+    goto out;
+  }
+  qsort(g, ng, sizeof(*g), cmp_grp);
+  ret->off = malloc((ng + 1) * sizeof(*ret->off));
+  ret->ids = malloc(nm * sizeof(*ret->ids));
+  if (!ret->off || !ret->ids) {
+    neardup_groups_free(ret);
+    goto out;
+  }
+  ret->off[0] = 0;
+  for (size_t k = 0; k < ng; k++) {
+    for (size_t m = 0; m < g[k].len; m++)
+      ret->ids[ret->off[k] + m] = l[g[k].start + m].id;
+    ret->off[k + 1] = ret->off[k] + g[k].len;
+  }
+  ret->ngroups = ng;
+  r = 0;
+out:
+  free(l);
+  free(g);
+  return r;
+}
+
+/* Hash ordering for the exact pass. */
+struct hrow {
+  const uint8_t *h;
+  size_t row;
+};
+
+static int cmp_hrow(const void *a, const void *b)
+{
+  const struct hrow *x = a, *y = b;
+  int c = memcmp(x->h, y->h, 16);
+
+  return c ? c : (x->row < y->row ? -1 : x->row > y->row);
+}
+
+int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
+                  struct neardup_groups *ret)
+{
+  struct hrow *h;
+  size_t *labels;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  if (n > 0 && (!ids || !hash))
+    return -EINVAL;
+  if (n == 0)
+    return 0;
+  h = malloc(n * sizeof(*h));
+  labels = malloc(n * sizeof(*labels));
+  if (!h || !labels) {
+    free(h);
+    free(labels);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    h[i].h = hash[i];
+    h[i].row = i;
+  }
+  qsort(h, n, sizeof(*h), cmp_hrow);
+  for (size_t i = 0, lab = 0; i < n; i++) {
+    if (i > 0 && memcmp(h[i].h, h[i - 1].h, 16) != 0)
+      lab = i;
+    labels[h[i].row] = lab;
+  }
+  r = groups_from_labels(labels, ids, n, ret);
+  free(h);
+  free(labels);
+  return r;
+}
+
+static size_t uf_find(size_t *p, size_t i)
+{
+  while (p[i] != i) {
+    p[i] = p[p[i]];   /* path halving */
+    i = p[i];
+  }
+  return i;
+}
+
+int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
+                 double thresh, const struct knn_opts *opts,
+                 struct neardup_groups *ret)
+{
+  struct knn_graph gr = { 0 };
+  float *c = NULL;
+  size_t *parent = NULL, max_pairs;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  if ((n > 0 && (!x || !ids || d == 0)) || !(thresh >= 0 && thresh <= 2))
+    return -EINVAL;
+  if (n < 2)
+    return 0;
+  if (n > SIZE_MAX / d / sizeof(float))
+    return -ENOMEM;
+  c = malloc(n * d * sizeof(float));
+  parent = malloc(n * sizeof(*parent));
+  if (!c || !parent) {
+    r = -ENOMEM;
+    goto out;
+  }
+  memcpy(c, x, n * d * sizeof(float));
+  r = knn_center_normalize(c, n, d);
+  if (r < 0)
+    goto out;
+  max_pairs = 64 * n > ((size_t)1 << 22) ? 64 * n : ((size_t)1 << 22);
+  r = knn_radius(c, n, d, thresh, max_pairs, opts, &gr);
+  if (r < 0)
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    parent[i] = i;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = gr.off[i]; k < gr.off[i + 1]; k++) {
+      size_t a = uf_find(parent, i), b = uf_find(parent, gr.idx[k]);
+      if (a != b)
+        parent[a < b ? b : a] = a < b ? a : b;
+    }
+  for (size_t i = 0; i < n; i++)
+    parent[i] = uf_find(parent, i);
+  r = groups_from_labels(parent, ids, n, ret);
+out:
+  knn_graph_free(&gr);
+  free(c);
+  free(parent);
+  return r;
+}

@@ -1,0 +1,149 @@
+/* test_neardup.c - image features (unit norm, flip invariance, different
+ * pictures far apart) and duplicate grouping (exact hashes, near groups,
+ * deterministic order whatever the input order, bad arguments). */
+#include "testlib.h"
+#include "imgfeat.h"
+#include "neardup.h"
+
+#include "../gen/paint.h"
+
+#include <errno.h>
+
+static void picture(struct image *im, uint64_t seed)
+{
+  CHECK_INT_EQ(image_alloc(im, 160, 120, 3), 0);
+  rng = seed * 0x9E3779B97F4A7C15ull | 1;
+  paint(im->px, 160, 120);
+}
+
+static double dist(const struct imgfeat *a, const struct imgfeat *b)
+{
+  double d = 0;
+
+  for (int i = 0; i < IMGFEAT_DIM; i++)
+    d += (double)a->v[i] * b->v[i];
+  return 1 - d;
+}
+
+TEST(features_basic)
+{
+  struct image a, b, f;
+  struct imgfeat fa, fb, ff;
+  double n = 0;
+
+  picture(&a, 1);
+  picture(&b, 2);
+  CHECK_INT_EQ(image_alloc(&f, 160, 120, 3), 0);
+  for (int y = 0; y < 120; y++)
+    for (int x = 0; x < 160; x++)
+      memcpy(f.px + ((size_t)y * 160 + x) * 3,
+             a.px + ((size_t)y * 160 + 159 - x) * 3, 3);
+  CHECK_INT_EQ(imgfeat_compute(&a, &fa), 0);
+  CHECK_INT_EQ(imgfeat_compute(&b, &fb), 0);
+  CHECK_INT_EQ(imgfeat_compute(&f, &ff), 0);
+  for (int i = 0; i < IMGFEAT_DIM; i++)
+    n += (double)fa.v[i] * fa.v[i];
+  CHECK_NEAR(n, 1.0, 1e-5);
+  CHECK(dist(&fa, &ff) < 1e-4);                  /* flip: same terms */
+  CHECK(imgfeat_hamming(fa.phash, ff.phash) <= 2);
+  CHECK(dist(&fa, &fb) > 0.05);                  /* another picture */
+  CHECK(imgfeat_hamming(fa.phash, fb.phash) > 10);
+  image_free(&a);
+  image_free(&b);
+  image_free(&f);
+}
+
+TEST(features_bad_and_tiny)
+{
+  struct image im = { 0 }, one;
+  struct imgfeat f;
+
+  CHECK_INT_EQ(imgfeat_compute(&im, &f), -EINVAL);
+  CHECK_INT_EQ(imgfeat_compute(NULL, &f), -EINVAL);
+  CHECK_INT_EQ(image_alloc(&one, 1, 1, 1), 0);   /* 1x1 gray: defined */
+  one.px[0] = 77;
+  CHECK_INT_EQ(imgfeat_compute(&one, &f), 0);
+  for (int i = 0; i < IMGFEAT_DIM; i++)
+    CHECK(isfinite(f.v[i]));
+  image_free(&one);
+}
+
+TEST(exact_groups)
+{
+  uint8_t h[6][16] = { { 0 } };
+  uint64_t ids[6] = { 50, 10, 40, 30, 20, 60 };
+  struct neardup_groups g;
+
+  /* 50, 30 share hash A; 10, 20, 60 share hash B; 40 alone. */
+  h[0][0] = h[3][0] = 0xAA;
+  h[1][0] = h[4][0] = h[5][0] = 0xBB;
+  h[2][0] = 0xCC;
+  CHECK_INT_EQ(neardup_exact(ids, (const uint8_t(*)[16])h, 6, &g), 0);
+  CHECK_INT_EQ(g.ngroups, 2);
+  if (g.ngroups == 2) {
+    CHECK_INT_EQ(g.off[1] - g.off[0], 3);      /* smallest id 10 first */
+    CHECK_INT_EQ(g.ids[0], 10);
+    CHECK_INT_EQ(g.ids[1], 20);
+    CHECK_INT_EQ(g.ids[2], 60);
+    CHECK_INT_EQ(g.ids[3], 30);
+    CHECK_INT_EQ(g.ids[4], 50);
+    CHECK_INT_EQ(g.off[2], 5);
+  }
+  neardup_groups_free(&g);
+  CHECK_INT_EQ(neardup_exact(NULL, NULL, 0, &g), 0);
+  CHECK_INT_EQ(g.ngroups, 0);
+  CHECK_INT_EQ(neardup_exact(NULL, NULL, 3, &g), -EINVAL);
+}
+
+/* Three clusters of 4 (tight noise around a centre) plus 8 loners, fed in
+ * two different orders: same groups, same order. */
+TEST(near_groups_order)
+{
+  enum { D = 16, N = 20 };
+  float x[N][D], y[N][D];
+  uint64_t ids[N], ids2[N];
+  struct neardup_groups a, b;
+  uint64_t s = 12345;
+
+  for (int i = 0; i < N; i++) {
+    int c = i < 12 ? i / 4 : 3 + i;
+    for (int k = 0; k < D; k++) {
+      uint64_t z = (uint64_t)(c + 1) * 2654435761u * (uint64_t)(k + 7);
+      s = s * 6364136223846793005ull + 1;
+      x[i][k] = (float)((z % 1000) / 500.0 - 1.0) +
+                (float)((s >> 40) % 1000) * 1e-5f;
+    }
+    ids[i] = 100 + (uint64_t)((i * 7) % N);   /* scrambled ids */
+  }
+  for (int i = 0; i < N; i++) {             /* reversed input */
+    memcpy(y[i], x[N - 1 - i], sizeof(y[i]));
+    ids2[i] = ids[N - 1 - i];
+  }
+  CHECK_INT_EQ(neardup_near(&x[0][0], N, D, ids, 0.01, NULL, &a), 0);
+  CHECK_INT_EQ(neardup_near(&y[0][0], N, D, ids2, 0.01, NULL, &b), 0);
+  CHECK_INT_EQ(a.ngroups, 3);
+  CHECK_INT_EQ(b.ngroups, a.ngroups);
+  if (a.ngroups == 3 && b.ngroups == 3) {
+    CHECK_INT_EQ(a.off[3], 12);
+    for (size_t i = 0; i < 12; i++)
+      CHECK_INT_EQ(a.ids[i], b.ids[i]);
+    for (size_t g = 0; g < 3; g++) {
+      CHECK_INT_EQ(a.off[g + 1] - a.off[g], 4);
+      for (size_t k = a.off[g] + 1; k < a.off[g + 1]; k++)
+        CHECK(a.ids[k] > a.ids[k - 1]);
+      if (g)
+        CHECK(a.ids[a.off[g]] > a.ids[a.off[g - 1]]);
+    }
+  }
+  neardup_groups_free(&a);
+  neardup_groups_free(&b);
+  x[3][2] = NAN;
+  CHECK_INT_EQ(neardup_near(&x[0][0], N, D, ids, 0.1, NULL, &a), -EINVAL);
+  CHECK_INT_EQ(neardup_near(&y[0][0], N, D, ids2, -1, NULL, &a), -EINVAL);
+  CHECK_INT_EQ(neardup_near(&y[0][0], 1, D, ids2, 0.1, NULL, &a), 0);
+  CHECK_INT_EQ(a.ngroups, 0);
+  neardup_groups_free(NULL);
+}
+
+TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(exact_groups),
+          T(near_groups_order))

@@ -1,0 +1,94 @@
+/* cmd_embeddings.c - `curate embeddings`: import external embeddings (a
+ * NumPy .npy matrix plus a file of sample names, one per row) into a
+ * store, or drop them.  While external embeddings are present they are
+ * used instead of the computed features (featstore.h).  All checking is
+ * done by featstore_import_npy(); this file only parses arguments and
+ * prints its one-line reason.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "curate.h"
+#include "featstore.h"
+#include "store.h"
+
+static void emb_usage(FILE *f)
+{
+  fprintf(f,
+    "usage: %s embeddings --store STORE --npy FILE.npy --names FILE.txt\n"
+    "       %s embeddings --store STORE --clear\n"
+    "\n"
+    "Replaces the external embeddings of STORE with the rows of FILE.npy\n"
+    "(float32 or float64, shape (N, D)); FILE.txt names the sample of each\n"
+    "row, one per line (as in samples/, with or without .jpg).  --clear\n"
+    "drops them, so the features computed at import are used again.\n",
+    prog, prog);
+}
+
+static void on_reason(const char *reason, void *ud)
+{
+  const char **first = ud;
+
+  if (!*first)
+    fprintf(stderr, "%s embeddings: %s\n", prog, reason);
+  *first = reason;
+}
+
+int cmd_embeddings(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "store", required_argument, NULL, 's' },
+    { "npy", required_argument, NULL, 'n' },
+    { "names", required_argument, NULL, 'm' },
+    { "clear", no_argument, NULL, 'c' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *store_dir = NULL, *npy = NULL, *names = NULL, *said = NULL;
+  struct store_opts so = { 0 };
+  bool clear = false;
+  struct store *s;
+  size_t n = 0;
+  int c, r;
+
+  while ((c = getopt_long(argc, argv, "s:n:m:ch", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': store_dir = optarg; break;
+    case 'n': npy = optarg; break;
+    case 'm': names = optarg; break;
+    case 'c': clear = true; break;
+    case 'h': emb_usage(stdout); return 0;
+    default: emb_usage(stderr); return 2;
+    }
+  }
+  if (!store_dir || optind != argc || (clear ? (npy || names)
+                                             : (!npy || !names))) {
+    emb_usage(stderr);
+    return 2;
+  }
+  r = store_open(store_dir, &so, &s);
+  if (r < 0) {
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_dir,
+            strerror(-r));
+    return 1;
+  }
+  if (clear)
+    r = featstore_clear_external(s, &n);
+  else
+    r = featstore_import_npy(s, npy, names, on_reason, &said, &n);
+  store_close(s);
+  if (r < 0) {
+    if (!said)
+      fprintf(stderr, "%s embeddings: %s\n", prog, strerror(-r));
+    else if (!clear)
+      fprintf(stderr, "%s embeddings: nothing changed\n", prog);
+    return 1;
+  }
+  if (clear)
+    printf("removed %zu external embeddings\n", n);
+  else
+    printf("imported %zu external embeddings from %s\n", n, npy);
+  return 0;
+}
