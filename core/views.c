@@ -445,6 +445,7 @@ static uint64_t views_embedding_fp(struct store_txn *t)
 static int compute_unique(struct views *v, struct store_txn *t,
                           struct view_list *out)
 {
+  struct store_txn *txn = t;
   struct view_slot *sl = &v->slot[VIEW_UNIQUE];
   struct feat_matrix m = { 0 };
   float *dist = NULL;
@@ -503,6 +504,49 @@ static int compute_unique(struct views *v, struct store_txn *t,
   }
   if (r == 0)
     r = uniq_rank(scores, keep, n, order, &cnt);
+  /* Near-copies share low scores, so a plain score order can list two
+   * copies of one picture before a copy of another.  So representatives
+   * first: walking the ranked list, a sample within neardup.threshold of
+   * an earlier representative (in its k-NN list) waits for the second
+   * tier; both tiers keep the score order. */
+  if (r == 0 && n > UNIQ_K) {
+    double thr = config_get_float(txn, "neardup.threshold");
+    bool *rep = calloc(n, sizeof(*rep)), *seen = calloc(n, sizeof(*seen));
+    size_t *tiered = malloc(cnt * sizeof(*tiered)), nt = 0;
+    if (!rep || !seen || !tiered) {
+      r = -ENOMEM;
+    } else {
+      for (size_t i = 0; i < cnt; i++) {
+        size_t a = order[i];
+        bool near_rep = false;
+        for (size_t j = 0; j < k && !near_rep; j++) {
+          uint32_t b = idx[a * k + j];
+          near_rep = b != KNN_NONE && dist[a * k + j] <= thr && rep[b];
+        }
+        /* Neighbour lists are not symmetric: also look from the other
+         * side through `seen` (marked below for a representative's
+         * neighbours). */
+        if (!near_rep && !seen[a]) {
+          rep[a] = true;
+          for (size_t j = 0; j < k; j++) {
+            uint32_t b = idx[a * k + j];
+            if (b != KNN_NONE && dist[a * k + j] <= thr)
+              seen[b] = true;
+          }
+        }
+      }
+      for (size_t i = 0; i < cnt; i++)
+        if (rep[order[i]])
+          tiered[nt++] = order[i];
+      for (size_t i = 0; i < cnt; i++)
+        if (!rep[order[i]])
+          tiered[nt++] = order[i];
+      memcpy(order, tiered, cnt * sizeof(*order));
+    }
+    free(rep);
+    free(seen);
+    free(tiered);
+  }
   for (size_t i = 0; r == 0 && i < cnt; i++)
     r = list_add(out, &cap, m.ids[order[i]], (uint32_t)(i + 1));
   pthread_mutex_lock(&v->mu);
