@@ -19,3 +19,4 @@ run() {
 }
 # One line per area: name, then the command.
 run fs /usr/bin/python3 tests/bench/bench_fs.py build-bench "$@"
+run compute build-bench/tests/bench_knn "$@"

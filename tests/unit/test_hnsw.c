@@ -112,7 +112,7 @@ TEST(recall_clustered)
 
       CHECK(j < n && j != i);
       if (j >= n)
-        return;
+        goto out;
       if (a)
         CHECK(ad[i * K + a - 1] <= ad[i * K + a]);
       for (size_t b = 0; b < a; b++)
@@ -171,6 +171,7 @@ out:
   free(i2);
   free(d1);
   free(d2);
+  free(x);
 }
 
 /* n - 1 < k: every other row, in exact order, then NONE / INFINITY; the
