@@ -288,6 +288,7 @@ int main(int argc, char **argv)
   size_t ex[2] = { small ? 20000 : 50000, small ? 50000 : 200000 };
   int r = 0;
 
+  setvbuf(stdout, NULL, _IOLBF, 0); /* figures appear as they are measured */
   if (argc > 1 && !small && strcmp(argv[1], "--full") != 0) {
     fprintf(stderr, "usage: bench_knn [--small|--full] [hnsw]\n");
     return 2;
