@@ -9,18 +9,19 @@
  *   - approximate: an HNSW graph (hnsw.h) built for this call and freed
  *     before returning.
  * SIM_AUTO takes the exact path up to SIM_EXACT_MAX rows and HNSW above.
- * The threshold comes from the compute benchmark (scripts/bench.sh
- * compute, 128-d clustered data, 2 cores): exact k-NN costs ~2.3 ns per
- * ordered pair, 11-12 s at 100,000 rows and growing as n², while HNSW
- * (build + one query per row) grows as ~n·log n and passes the exact path
- * between 50,000 and 100,000 rows; up to 100,000 the exact answer costs at
- * most a few seconds more and is exact, so that is the threshold.  Above it
- * the results are approximate (recall@10 ~0.99 on clustered data, worse on
- * unstructured vectors: algorithms.md §8).
+ * The threshold is the measured crossover (scripts/bench.sh compute,
+ * 128-d clustered data, CPU seconds over both workers): exact uniqueness
+ * costs ~3 ns per ordered pair (8.5 cpu-s at 50,000 rows, 118.5 cpu-s at
+ * 200,000; it grows as n²), while HNSW build + one query per row costs
+ * ~0.38-0.40 ms per row (383 cpu-s at 1,000,000 rows, 40 at 100,000;
+ * ~n·log n).  The two meet near 130,000 rows (~50 cpu-s, ~25 s on 2
+ * cores); below that exact is both cheaper and exact.  Above it the
+ * results are approximate: recall@10 0.984 at 1,000,000 clustered rows with
+ * the defaults, worse on unstructured vectors (algorithms.md §8).
  *
  * Memory beyond the caller's arrays: the normalised copy (n·dim·4 bytes),
- * plus ~142 bytes per row for the HNSW graph (default M = 16) or ~10 MB of
- * tiles for the exact path.  At 1,000,000 × 128: ~512 MB + ~142 MB.
+ * plus ~153 bytes per row for the HNSW graph (default M = 16) or ~10 MB of
+ * tiles for the exact path.  At 1,000,000 × 128: ~512 MB + ~153 MB.
  *
  * Threads: no globals (beyond knn.c's one-time OpenBLAS setting);
  * concurrent calls on different outputs are safe.  Results are
@@ -37,7 +38,7 @@
 #define SIM_NONE UINT32_MAX
 
 /* SIM_AUTO: exact k-NN up to this many rows, HNSW above (see above). */
-#define SIM_EXACT_MAX 100000
+#define SIM_EXACT_MAX 130000
 
 enum sim_method {
   SIM_AUTO = 0, /* by size: exact up to exact_max rows */
@@ -52,7 +53,7 @@ struct sim_opts {
   unsigned nthreads;            /* workers: default 2 */
   unsigned hnsw_m;              /* hnsw.h defaults: 16 */
   unsigned hnsw_ef_construction; /* 100 */
-  unsigned hnsw_ef_search;      /* 64 */
+  unsigned hnsw_ef_search;      /* 96 */
   uint64_t seed;                /* HNSW level draws */
 };
 

@@ -17,7 +17,8 @@
  *    Goal: exact k-NN + uniqueness <= 1.3 × (a).
  * 2. Approximate path.  HNSW (defaults: M 16, ef_construction 100, seed 1)
  *    at 1,000,000 × 128 (--small: 100,000): build, then every row queried
- *    for its k = 10 nearest others (ef 64) - the k-NN-graph workload;
+ *    for its k = 10 nearest others (default ef, HNSW_DEF_EF_SEARCH) - the
+ *    k-NN-graph workload;
  *    uniqueness needs only k = 3, so this is the harder case.  Recall@10
  *    against knn_exact_rows() on 1,000 sampled rows.  Baseline: the exact
  *    search of those sampled rows, scaled to all n rows (exact cost is
@@ -214,7 +215,7 @@ static int exact_part(size_t n)
 
 static int hnsw_part(size_t n)
 {
-  const size_t k = 10, ef = 64;
+  const size_t k = 10, ef = HNSW_DEF_EF_SEARCH;
   float *x = gen(n, 77);
   uint32_t *ai = xmalloc(n * k * sizeof(*ai));
   float *ad = xmalloc(n * k * sizeof(*ad));
