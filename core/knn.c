@@ -160,6 +160,10 @@ struct job {
   enum job_kind kind;
   const float *x;
   size_t n, d;
+  /* Query rows: rows[0 .. nq) when rows is set (knn_exact_rows()), else
+   * all n rows in order. */
+  const size_t *rows;
+  size_t nq;
   struct tiling tl;
   size_t nblocks;
   atomic_size_t next; /* next query block to take */
@@ -188,6 +192,7 @@ struct trip {
 struct worker {
   struct job *job;
   float *tile;
+  float *qbuf; /* gathered query rows (knn_exact_rows()) */
   /* JOB_KNN: running lists, qblock × k */
   float *topd;
   uint32_t *topi;
@@ -389,10 +394,17 @@ static int run_block(struct worker *w, size_t blk)
   const size_t n = job->n, d = job->d, k = job->k;
   size_t q0 = blk * job->tl.qblock;
   size_t qn = job->tl.qblock;
+  const float *qx = job->x + q0 * d;
   int r;
 
-  if (qn > n - q0)
-    qn = n - q0;
+  if (qn > job->nq - q0)
+    qn = job->nq - q0;
+  if (job->rows) {
+    for (size_t q = 0; q < qn; q++)
+      memcpy(w->qbuf + q * d, job->x + job->rows[q0 + q] * d,
+             d * sizeof(*qx));
+    qx = w->qbuf;
+  }
   if (job->kind == JOB_KNN)
     for (size_t e = 0; e < qn * k; e++) {
       w->topd[e] = INFINITY;
@@ -408,14 +420,15 @@ static int run_block(struct worker *w, size_t blk)
     if (atomic_load_explicit(&job->err, memory_order_relaxed))
       return 0;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
-                (int)d, 1.0f, job->x + q0 * d, (int)d, job->x + b0 * d,
+                (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
                 (int)d, 0.0f, w->tile, (int)bn);
 
     for (size_t q = 0; q < qn; q++) {
       const float *s = w->tile + q * bn;
 
       if (job->kind == JOB_KNN) {
-        knn_row(s, bn, b0, q0 + q, w->topd + q * k, w->topi + q * k, k);
+        knn_row(s, bn, b0, job->rows ? job->rows[q0 + q] : q0 + q,
+                w->topd + q * k, w->topi + q * k, k);
       } else {
         r = radius_row(w, s, bn, b0, q0 + q, (uint32_t)q);
         if (r < 0)
@@ -470,6 +483,7 @@ static void worker_free(struct worker *w)
   free(w->topi);
   free(w->topd);
   free(w->tile);
+  free(w->qbuf);
 }
 
 /* Allocates every worker's buffers up front (so a k-NN worker cannot fail
@@ -492,6 +506,13 @@ static int job_run(struct job *job)
     if (!w[i].tile) {
       r = -ENOMEM;
       goto out;
+    }
+    if (job->rows) {
+      w[i].qbuf = malloc(job->tl.qblock * job->d * sizeof(*w[i].qbuf));
+      if (!w[i].qbuf) {
+        r = -ENOMEM;
+        goto out;
+      }
     }
     if (job->kind == JOB_KNN) {
       w[i].topd = malloc(job->tl.qblock * job->k * sizeof(*w[i].topd));
@@ -524,6 +545,7 @@ static void job_init(struct job *job, enum job_kind kind, const float *x,
   job->n = n;
   job->d = d;
   job->tl = *tl;
+  job->nq = n;
   job->nblocks = (n + tl->qblock - 1) / tl->qblock;
   atomic_init(&job->next, 0);
   atomic_init(&job->err, 0);
@@ -554,6 +576,48 @@ int knn_exact(const float *x, size_t n, size_t d, size_t k,
     return -EINVAL;
 
   job_init(&job, JOB_KNN, x, n, d, &tl);
+  job.k = k;
+  job.out_idx = ret_idx;
+  job.out_dist = ret_dist;
+  return job_run(&job);
+}
+
+int knn_exact_rows(const float *x, size_t n, size_t d, const size_t *rows,
+                   size_t nrows, size_t k, const struct knn_opts *opts,
+                   uint32_t *ret_idx, float *ret_dist)
+{
+  struct tiling tl, tq;
+  struct job job;
+  int r;
+
+  if (k == 0 || k > KNN_MAX_K)
+    return -EINVAL;
+  r = check_dims(x, n, d);
+  if (r < 0)
+    return r;
+  r = tiling_get(opts, n, &tl);
+  if (r < 0)
+    return r;
+  if (nrows == 0)
+    return 0;
+  if (!rows || !ret_idx || !ret_dist || nrows > SIZE_MAX / k ||
+      nrows >= KNN_NONE)
+    return -EINVAL;
+  for (size_t q = 0; q < nrows; q++)
+    if (rows[q] >= n)
+      return -EINVAL;
+  /* Query blocks and threads sized by the query rows, database tiles by
+   * the database. */
+  r = tiling_get(opts, nrows, &tq);
+  if (r < 0)
+    return r;
+  tl.qblock = tq.qblock;
+  tl.nthreads = tq.nthreads;
+
+  job_init(&job, JOB_KNN, x, n, d, &tl);
+  job.rows = rows;
+  job.nq = nrows;
+  job.nblocks = (nrows + tl.qblock - 1) / tl.qblock;
   job.k = k;
   job.out_idx = ret_idx;
   job.out_dist = ret_dist;

@@ -73,6 +73,18 @@ int knn_exact(const float *x, size_t n, size_t d, size_t k,
               const struct knn_opts *opts, uint32_t *ret_idx,
               float *ret_dist);
 
+/* knn_exact() for some rows only: for each rows[q] (q < nrows, each < n,
+ * repeats allowed), its k nearest OTHER rows of all n, written to row q of
+ * ret_idx / ret_dist (nrows × k).  Same ordering, ties and tail rules as
+ * knn_exact(), and the same values it gives for those rows up to the last
+ * bit (query tiles are gathered copies, so sgemm may round differently).
+ * Used to measure an approximate index's recall on a sample.
+ * Returns 0, -EINVAL (as knn_exact(), rows NULL or out of range), -ENOMEM.
+ */
+int knn_exact_rows(const float *x, size_t n, size_t d, const size_t *rows,
+                   size_t nrows, size_t k, const struct knn_opts *opts,
+                   uint32_t *ret_idx, float *ret_dist);
+
 /* Sparse neighbour lists in CSR form: the neighbours of row i are
  * idx[off[i] .. off[i+1]) with distances dist[same range], sorted by
  * ascending distance then index.  All three arrays are owned by the

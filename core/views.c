@@ -16,6 +16,7 @@
 #include "featstore.h"
 #include "knn.h"
 #include "neardup.h"
+#include "similarity.h"
 #include "uniqueness.h"
 #include "labels.h"
 
@@ -482,9 +483,7 @@ static int compute_unique(struct views *v, struct store_txn *t,
   if (n > UNIQ_K) {
     /* One k-NN pass serves both: its first 3 columns give the scores,
      * the whole lists the greedy removal of find_unique. */
-    r = knn_center_normalize(m.x, n, m.dim);
-    if (r == 0)
-      r = knn_exact(m.x, n, m.dim, k, NULL, idx, dist);
+    r = sim_knn(m.x, n, m.dim, k, idx, dist, NULL);
     if (r == 0)
       r = uniq_scores(dist, n, k, scores);
   } else {
@@ -521,7 +520,7 @@ static int compute_unique(struct views *v, struct store_txn *t,
         bool near_rep = false;
         for (size_t j = 0; j < k && !near_rep; j++) {
           uint32_t b = idx[a * k + j];
-          near_rep = b != KNN_NONE && dist[a * k + j] <= thr && rep[b];
+          near_rep = b != SIM_NONE && dist[a * k + j] <= thr && rep[b];
         }
         /* Neighbour lists are not symmetric: also look from the other
          * side through `seen` (marked below for a representative's
@@ -530,7 +529,7 @@ static int compute_unique(struct views *v, struct store_txn *t,
           rep[a] = true;
           for (size_t j = 0; j < k; j++) {
             uint32_t b = idx[a * k + j];
-            if (b != KNN_NONE && dist[a * k + j] <= thr)
+            if (b != SIM_NONE && dist[a * k + j] <= thr)
               seen[b] = true;
           }
         }

@@ -514,7 +514,40 @@ TEST(greedy_on_radius_graph)
   free(x);
 }
 
+/* knn_exact_rows(): the listed rows (out of order, repeated, spanning
+ * several query blocks) get the same neighbours as in knn_exact(). */
+TEST(exact_rows_subset)
+{
+  enum { N = 1300, D = 24, K = 5, NR = 9 };
+  static const size_t rows[NR] = { 1299, 0, 700, 700, 5, 1024, 511, 512, 13 };
+  struct knn_opts o = { .qblock = 4, .dblock = 300 };
+  float *x = random_rows(N, D);
+  uint32_t *ai = malloc(N * K * sizeof(*ai)), ri[NR * K];
+  float *ad = malloc(N * K * sizeof(*ad)), rd[NR * K];
+
+  CHECK_INT_EQ(knn_center_normalize(x, N, D), 0);
+  CHECK_INT_EQ(knn_exact(x, N, D, K, NULL, ai, ad), 0);
+  CHECK_INT_EQ(knn_exact_rows(x, N, D, rows, NR, K, &o, ri, rd), 0);
+  for (size_t q = 0; q < NR; q++)
+    for (size_t a = 0; a < K; a++) {
+      CHECK_INT_EQ(ri[q * K + a], ai[rows[q] * K + a]);
+      CHECK_NEAR(rd[q * K + a], ad[rows[q] * K + a], 1e-6);
+    }
+  CHECK_INT_EQ(knn_exact_rows(x, N, D, rows, 0, K, NULL, ri, rd), 0);
+  {
+    size_t bad = N;
+
+    CHECK_INT_EQ(knn_exact_rows(x, N, D, &bad, 1, K, NULL, ri, rd),
+                 -EINVAL);
+    CHECK_INT_EQ(knn_exact_rows(x, N, D, NULL, 1, K, NULL, ri, rd),
+                 -EINVAL);
+  }
+  free(ai);
+  free(ad);
+  free(x);
+}
+
 TEST_MAIN(T(hand_normalize), T(hand_knn), T(hand_zero_row_and_padding),
           T(bad_args), T(random_vs_bruteforce), T(duplicates_in_random),
           T(radius_vs_bruteforce), T(graph_from_lists),
-          T(greedy_on_radius_graph))
+          T(greedy_on_radius_graph), T(exact_rows_subset))
