@@ -25,6 +25,7 @@
 #include "http.h"
 
 struct cvat_client {
+  unsigned refs;               /* guarded by sess_mu */
   struct http_client *h;
   struct cvat_config cfg;      /* a private copy */
   char version[32];
@@ -734,8 +735,92 @@ static int parse_version(const char *v, int *maj, int *min)
   return sscanf(v, "%d.%d", maj, min) == 2 ? 0 : -EINVAL;
 }
 
+/* ---- sessions: a logged-in client reused by later connects ----
+ *
+ * Logging in costs anonymous requests (server/about, auth/login), which
+ * CVAT throttles per minute; a daemon that connects for every job file it
+ * shows would soon wait out 429s.  So, when enabled, the last connected
+ * client is kept and handed out again to connects with identical settings
+ * for SESSION_TTL seconds.  A client is reference-counted; free drops one
+ * reference. */
+#define SESSION_TTL 600.0
+
+static pthread_mutex_t sess_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool sess_on;
+static struct cvat_client *sess;
+static double sess_at;
+
+static bool str_eq(const char *a, const char *b)
+{
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool cfg_equal(const struct cvat_config *a, const struct cvat_config *b)
+{
+  if (!str_eq(a->url, b->url) || !str_eq(a->username, b->username) ||
+      !str_eq(a->password, b->password) || !str_eq(a->token, b->token) ||
+      !str_eq(a->org, b->org) || !str_eq(a->ca_bundle, b->ca_bundle) ||
+      !str_eq(a->project, b->project) || !str_eq(a->field, b->field) ||
+      a->n_assignees != b->n_assignees || a->segment_size != b->segment_size ||
+      a->image_quality != b->image_quality ||
+      a->batch_bytes != b->batch_bytes ||
+      a->connect_timeout_s != b->connect_timeout_s ||
+      a->timeout_s != b->timeout_s || a->retries != b->retries ||
+      a->wait_timeout_s != b->wait_timeout_s || a->poll_s != b->poll_s)
+    return false;
+  for (size_t i = 0; i < a->n_assignees; i++)
+    if (!str_eq(a->assignees[i], b->assignees[i]))
+      return false;
+  return true;
+}
+
+void cvat_sessions(bool on)
+{
+  struct cvat_client *old;
+
+  pthread_mutex_lock(&sess_mu);
+  sess_on = on;
+  old = sess;
+  sess = NULL;
+  pthread_mutex_unlock(&sess_mu);
+  cvat_client_free(old);
+}
+
+static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
+                       char *err, size_t errlen);
+
 int cvat_connect(const struct cvat_config *cfg, struct cvat_client **ret,
                  char *err, size_t errlen)
+{
+  struct cvat_client *old = NULL;
+  int r;
+
+  pthread_mutex_lock(&sess_mu);
+  if (sess_on && sess && time_mono() - sess_at < SESSION_TTL &&
+      cfg_equal(&sess->cfg, cfg)) {
+    sess->refs++;
+    *ret = sess;
+    pthread_mutex_unlock(&sess_mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&sess_mu);
+  r = connect_new(cfg, ret, err, errlen);
+  if (r < 0)
+    return r;
+  pthread_mutex_lock(&sess_mu);
+  if (sess_on) {
+    old = sess;
+    sess = *ret;
+    sess->refs++;
+    sess_at = time_mono();
+  }
+  pthread_mutex_unlock(&sess_mu);
+  cvat_client_free(old);
+  return 0;
+}
+
+static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
+                       char *err, size_t errlen)
 {
   struct http_opts ho = { 0 };
   struct cvat_client *c;
@@ -752,6 +837,7 @@ int cvat_connect(const struct cvat_config *cfg, struct cvat_client **ret,
   c = calloc(1, sizeof(*c));
   if (!c)
     return -ENOMEM;
+  c->refs = 1;
   pthread_mutex_init(&c->mu, NULL);
   cvat_config_init(&c->cfg);
   r = cvat_config_copy(&c->cfg, cfg);
@@ -834,7 +920,14 @@ out:
 
 void cvat_client_free(struct cvat_client *c)
 {
+  bool last;
+
   if (!c)
+    return;
+  pthread_mutex_lock(&sess_mu);
+  last = --c->refs == 0;
+  pthread_mutex_unlock(&sess_mu);
+  if (!last)
     return;
   /* No logout: it would delete the user's key for every other client. */
   http_client_free(c->h);

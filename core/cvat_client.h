@@ -92,6 +92,13 @@ struct cvat_client;
  * -EPROTONOSUPPORT (server too old or not CVAT), -EACCES (bad
  * credentials), -ENOENT (unknown organization) or a transport error;
  * reason in err (redacted). */
+/* Sessions (off by default): when on, a connected client is kept and
+ * returned again by cvat_connect() with identical settings for ten
+ * minutes, so a long-running program logs in once instead of per call
+ * (CVAT throttles the anonymous login requests).  Turning it off (also
+ * at exit) drops the kept client. */
+void cvat_sessions(bool on);
+
 int cvat_connect(const struct cvat_config *cfg, struct cvat_client **ret,
                  char *err, size_t errlen);
 void cvat_client_free(struct cvat_client *c);

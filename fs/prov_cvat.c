@@ -188,6 +188,7 @@ static void cvat_start(struct fs_ctx *c)
   char **names = NULL;
   size_t n = 0;
 
+  cvat_sessions(true);  /* log in once, not for every file read */
   /* Runs whose upload was interrupted (unmount, crash) continue. */
   if (cvat_runs_list(c->store, &names, &n) < 0)
     return;
@@ -210,6 +211,7 @@ static void cvat_stop(struct fs_ctx *c)
   pthread_mutex_lock(&mu);
   if (!worker_on) {
     pthread_mutex_unlock(&mu);
+    cvat_sessions(false);
     return;
   }
   worker_stop = true;
@@ -225,6 +227,7 @@ static void cvat_stop(struct fs_ctx *c)
     free(q);
   }
   qtail = NULL;
+  cvat_sessions(false);
 }
 
 /* ---- commands ---- */
