@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "evalrun.h"
 #include "iou.h"
 #include "featstore.h"
 #include "knn.h"
@@ -838,4 +839,175 @@ void views_progress(struct views *v, struct buf *out)
                  view_names[i]);
   }
   pthread_mutex_unlock(&v->mu);
+}
+
+/* ---- selections ---- */
+
+struct latest_ctx {
+  struct store_txn *t;
+  char *out;
+  size_t outlen;
+  int64_t best;
+};
+
+static int pick_latest(const char *name, void *ud)
+{
+  struct latest_ctx *l = ud;
+  struct evalrun_info info;
+
+  if (evalrun_get(l->t, name, &info) == 0 && info.created_ns >= l->best) {
+    l->best = info.created_ns;
+    snprintf(l->out, l->outlen, "%s", name);
+  }
+  return 0;
+}
+
+int views_eval_latest(struct store *s, char *out, size_t outlen)
+{
+  struct latest_ctx l = { NULL, out, outlen, INT64_MIN };
+  int r = store_txn_begin(s, false, &l.t);
+
+  if (r < 0)
+    return r;
+  out[0] = '\0';
+  r = evalrun_each(l.t, pick_latest, &l);
+  store_txn_abort(l.t);
+  if (r < 0)
+    return r;
+  return out[0] ? 0 : -ENOENT;
+}
+
+static int push_id(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
+{
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 256;
+    uint64_t *p = realloc(*v, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    *v = p;
+    *cap = nc;
+  }
+  (*v)[(*n)++] = id;
+  return 0;
+}
+
+/* The evaluation list of a view name ("mistakes", ...), or -ENOENT. */
+static int eval_list_of(const char *name, size_t l)
+{
+  static const char *const names[] = { "mistakes", "possible-missing",
+                                       "possible-spurious" };
+  static const enum evalrun_list lists[] = { EVALRUN_MISTAKES,
+                                             EVALRUN_MISSING,
+                                             EVALRUN_SPURIOUS };
+
+  for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+    if (strlen(names[i]) == l && strncmp(names[i], name, l) == 0)
+      return (int)lists[i];
+  return -ENOENT;
+}
+
+static int eval_selection(struct views *v, enum evalrun_list which,
+                          uint64_t **ids, size_t *n, size_t *cap, char *err,
+                          size_t errlen)
+{
+  char ev[EVALRUN_MAX_NAME + 1];
+  struct evalrun_entry chunk[256];
+  struct store_txn *t = NULL;
+  size_t got, total, from = 0;
+  int r = views_eval_latest(v->s, ev, sizeof(ev));
+
+  if (r == -ENOENT)
+    return 0;  /* no evaluation yet: an empty selection */
+  if (r == 0 && (r = evalrun_refresh(v->s, ev, err, errlen)) > 0)
+    r = 0;
+  if (r == 0)
+    r = store_txn_begin(v->s, false, &t);
+  while (r == 0) {
+    r = evalrun_ranked(t, ev, which, from, ARRAY_SIZE(chunk), chunk, &got,
+                       &total);
+    if (r < 0 || got == 0)
+      break;
+    for (size_t i = 0; r == 0 && i < got; i++)
+      r = push_id(ids, n, cap, chunk[i].sample_id);
+    from += got;
+  }
+  store_txn_abort(t);
+  return r;
+}
+
+int views_selection(struct views *v, const char *spec, uint64_t **ret,
+                    size_t *ret_n, char *err, size_t errlen)
+{
+  struct store_txn *t = NULL;
+  struct store_iter *it = NULL;
+  uint64_t *ids = NULL;
+  size_t n = 0, cap = 0, l = strlen(spec);
+  int r;
+
+  *ret = NULL;
+  *ret_n = 0;
+  if (errlen)
+    err[0] = '\0';
+  if (l && spec[l - 1] == '/')
+    l--;  /* "tags/t/" as a shell completes it */
+  if (l > 6 && strncmp(spec, "views/", 6) == 0) {
+    int which = eval_list_of(spec + 6, l - 6);
+    if (which >= 0) {
+      r = eval_selection(v, (enum evalrun_list)which, &ids, &n, &cap, err,
+                         errlen);
+    } else {
+      char name[64];
+      enum view_kind k;
+      struct view_list *vl = NULL;
+      snprintf(name, sizeof(name), "%.*s", (int)(l - 6), spec + 6);
+      r = views_kind_parse(name, &k);
+      if (r == 0)
+        r = views_get(v, k, &vl);
+      for (size_t i = 0; r == 0 && i < vl->n; i++)
+        r = push_id(&ids, &n, &cap, vl->items[i].sample_id);
+      view_list_put(vl);
+    }
+  } else if ((l == 7 && strncmp(spec, "samples", 7) == 0) ||
+             (l > 5 && strncmp(spec, "tags/", 5) == 0)) {
+    bool all = spec[0] == 's';
+    uint64_t tid = 0, next = 1, sid;
+    char tag[256];
+    struct sample s;
+    r = store_txn_begin(v->s, false, &t);
+    if (r == 0 && !all) {
+      snprintf(tag, sizeof(tag), "%.*s", (int)(l - 5), spec + 5);
+      r = store_tag_lookup(t, tag, &tid);
+    }
+    if (r == 0)
+      r = store_iter_new(t, &it);
+    while (r == 0) {
+      if (all) {
+        if (store_iter_samples(it, next, &s) < 0)
+          break;
+        sid = s.id;
+      } else {
+        if (store_iter_tag(it, tid, next, &sid) < 0)
+          break;
+        if (store_sample_get(t, sid, &s) < 0)
+          s.flags = SAMPLE_MISSING;
+      }
+      next = sid + 1;
+      if (!(s.flags & SAMPLE_MISSING))
+        r = push_id(&ids, &n, &cap, sid);
+    }
+    store_iter_free(it);
+    store_txn_abort(t);
+  } else {
+    r = -ENOENT;
+  }
+  if (r == -ENOENT && errlen && !err[0])
+    snprintf(err, errlen, "no such selection '%s' (samples, tags/<tag>, "
+             "views/<view>)", spec);
+  if (r < 0) {
+    free(ids);
+    return r;
+  }
+  *ret = ids;
+  *ret_n = n;
+  return 0;
 }

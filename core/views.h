@@ -62,6 +62,19 @@ void view_list_put(struct view_list *l);
 /* Index of a sample in the list, or -1. */
 ptrdiff_t view_list_find(const struct view_list *l, uint64_t sample_id);
 
+/* Sample ids of a selection named as in the mount: "samples", "tags/<t>"
+ * or "views/<v>" for every view, including the evaluation views
+ * "mistakes", "possible-missing" and "possible-spurious" of the latest
+ * evaluation (re-run first if its labels changed).  Views come in their
+ * listed order, the others by id; missing samples are left out.  *ret is
+ * owned by the caller (NULL with *ret_n 0 for an empty selection).
+ * -ENOENT for an unknown tag, view or form; err gets a reason. */
+int views_selection(struct views *v, const char *spec, uint64_t **ret,
+                    size_t *ret_n, char *err, size_t errlen);
+
+/* Name of the most recently created evaluation; -ENOENT if none. */
+int views_eval_latest(struct store *s, char *out, size_t outlen);
+
 /* One line of progress per view for `status`. */
 void views_progress(struct views *v, struct buf *out);
 

@@ -30,38 +30,9 @@
 
 /* ---- evalsel ---- */
 
-struct latest {
-  struct store_txn *t;
-  char *out;
-  size_t outlen;
-  int64_t best;
-};
-
-static int pick_latest(const char *name, void *ud)
-{
-  struct latest *l = ud;
-  struct evalrun_info info;
-
-  if (evalrun_get(l->t, name, &info) == 0 && info.created_ns >= l->best) {
-    l->best = info.created_ns;
-    snprintf(l->out, l->outlen, "%s", name);
-  }
-  return 0;
-}
-
 int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen)
 {
-  struct latest l = { NULL, out, outlen, INT64_MIN };
-  int r = store_txn_begin(c->store, false, &l.t);
-
-  if (r < 0)
-    return r;
-  out[0] = '\0';
-  r = evalrun_each(l.t, pick_latest, &l);
-  store_txn_abort(l.t);
-  if (r < 0)
-    return r;
-  return out[0] ? 0 : -ENOENT;
+  return views_eval_latest(c->store, out, outlen);
 }
 
 int evalsel_refresh(struct fs_ctx *c, const char *name)

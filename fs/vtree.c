@@ -6,8 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "evalrun.h"
-#include "evalsel.h"
 #include "views.h"
 #include "vtree.h"
 
@@ -92,120 +90,15 @@ void vtree_stop(struct fs_ctx *c)
       vtree_providers[i]->stop(c);
 }
 
-/* The eval view of a name ("mistakes", ...), or -ENOENT. */
-static int eval_view_of(const char *name)
-{
-  static const char *const names[] = { "mistakes", "possible-missing",
-                                       "possible-spurious" };
-  static const enum evalrun_list lists[] = { EVALRUN_MISTAKES,
-                                             EVALRUN_MISSING,
-                                             EVALRUN_SPURIOUS };
-  size_t l = strlen(name);
-
-  if (l && name[l - 1] == '/')
-    l--;
-  for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-    if (strlen(names[i]) == l && strncmp(names[i], name, l) == 0)
-      return (int)lists[i];
-  return -ENOENT;
-}
-
-static int push_id(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
-{
-  if (*n == *cap) {
-    size_t nc = *cap ? *cap * 2 : 256;
-    uint64_t *p = realloc(*v, nc * sizeof(*p));
-    if (!p)
-      return -ENOMEM;
-    *v = p;
-    *cap = nc;
-  }
-  (*v)[(*n)++] = id;
-  return 0;
-}
-
 int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
                     uint64_t **ret, size_t *ret_n)
 {
-  struct store_iter *it = NULL;
-  uint64_t *v = NULL;
-  size_t n = 0, cap = 0;
+  char err[300];
   int r;
 
-  *ret = NULL;
-  *ret_n = 0;
-  if (strncmp(spec, "views/", 6) == 0 &&
-      (r = eval_view_of(spec + 6)) >= 0) {
-    /* The latest evaluation's ranked list, refreshed first. */
-    char ev[EVALRUN_MAX_NAME + 1];
-    struct store_txn *et = NULL;
-    struct evalrun_entry chunk[256];
-    size_t got, total, from = 0;
-    enum evalrun_list which = (enum evalrun_list)r;
-    r = evalsel_latest(c, ev, sizeof(ev));
-    if (r == -ENOENT) {
-      *ret = NULL;
-      return 0;   /* no evaluation: an empty selection */
-    }
-    if (r == 0)
-      r = evalsel_refresh(c, ev);
-    if (r == 0)
-      r = store_txn_begin(c->store, false, &et);
-    while (r == 0) {
-      r = evalrun_ranked(et, ev, which, from, ARRAY_SIZE(chunk), chunk, &got,
-                         &total);
-      if (r < 0 || got == 0)
-        break;
-      for (size_t i = 0; r == 0 && i < got; i++)
-        r = push_id(&v, &n, &cap, chunk[i].sample_id);
-      from += got;
-    }
-    store_txn_abort(et);
-  } else if (strncmp(spec, "views/", 6) == 0) {
-    struct view_list *l;
-    enum view_kind k;
-    r = views_kind_parse(spec + 6, &k);
-    if (r < 0)
-      return r;
-    r = views_get(c->views, k, &l);
-    if (r < 0)
-      return r;
-    for (size_t i = 0; r == 0 && i < l->n; i++)
-      r = push_id(&v, &n, &cap, l->items[i].sample_id);
-    view_list_put(l);
-  } else if (strcmp(spec, "samples") == 0 || strcmp(spec, "samples/") == 0) {
-    struct sample s;
-    uint64_t next = 1;
-    r = store_iter_new(t, &it);
-    while (r == 0 && store_iter_samples(it, next, &s) == 0) {
-      next = s.id + 1;
-      if (!(s.flags & SAMPLE_MISSING))
-        r = push_id(&v, &n, &cap, s.id);
-    }
-  } else if (strncmp(spec, "tags/", 5) == 0) {
-    uint64_t tid, next = 1, sid;
-    char tag[256];
-    snprintf(tag, sizeof(tag), "%s", spec + 5);
-    if (*tag && tag[strlen(tag) - 1] == '/')
-      tag[strlen(tag) - 1] = '\0';
-    r = store_tag_lookup(t, tag, &tid);
-    if (r == 0)
-      r = store_iter_new(t, &it);
-    while (r == 0 && store_iter_tag(it, tid, next, &sid) == 0) {
-      struct sample s;
-      next = sid + 1;
-      if (store_sample_get(t, sid, &s) == 0 && !(s.flags & SAMPLE_MISSING))
-        r = push_id(&v, &n, &cap, sid);
-    }
-  } else {
-    r = -ENOENT;
-  }
-  store_iter_free(it);
-  if (r < 0) {
-    free(v);
-    return r;
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
+  (void)t;
+  r = views_selection(c->views, spec, ret, ret_n, err, sizeof(err));
+  if (r < 0 && r != -ENOENT)
+    fs_error(c, "%s: %s", spec, err[0] ? err : strerror(-r));
+  return r;
 }

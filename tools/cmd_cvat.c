@@ -27,13 +27,14 @@
 #include "cvat_sync.h"
 #include "store.h"
 #include "util.h"
+#include "views.h"
 
 #define ERRLEN 600
 
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: %s cvat push --store S [--tag T] [--run NAME] [--wait] [OPTS]\n"
+    "usage: %s cvat push --store S [--tag T | --view V] [--run NAME] [--wait]\n"
     "       %s cvat pull --store S [OPTS] RUN\n"
     "       %s cvat undo --store S RUN\n"
     "       %s cvat status --store S [RUN]\n"
@@ -44,7 +45,8 @@ static void usage(FILE *f)
     "OPTS: --config FILE (key = value lines), -o key=value; the environment\n"
     "      (CVAT_URL, CVAT_USERNAME, CVAT_PASSWORD, CVAT_TOKEN, CVAT_ORG, ...)\n"
     "      applies between the two.  push sends all samples, or those of\n"
-    "      tag T; without --wait it returns once the run is accepted.\n",
+    "      tag T, or the samples of views/V; without --wait it returns once\n"
+    "      the run is accepted.\n",
     prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
@@ -97,7 +99,7 @@ static int load_file(struct cvat_config *cfg, const char *path)
 }
 
 struct opts {
-  const char *store, *tag, *run;
+  const char *store, *tag, *view, *run;
   bool wait;
   const char *config;
   char **sets;
@@ -109,6 +111,7 @@ static int parse(int argc, char **argv, struct opts *o)
   static const struct option lo[] = {
     { "store", required_argument, NULL, 's' },
     { "tag", required_argument, NULL, 't' },
+    { "view", required_argument, NULL, 'V' },
     { "run", required_argument, NULL, 'r' },
     { "wait", no_argument, NULL, 'w' },
     { "config", required_argument, NULL, 'c' },
@@ -122,10 +125,11 @@ static int parse(int argc, char **argv, struct opts *o)
   if (!o->sets)
     return -ENOMEM;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:t:r:wc:o:h", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:t:V:r:wc:o:h", lo, NULL)) != -1) {
     switch (c) {
     case 's': o->store = optarg; break;
     case 't': o->tag = optarg; break;
+    case 'V': o->view = optarg; break;
     case 'r': o->run = optarg; break;
     case 'w': o->wait = true; break;
     case 'c': o->config = optarg; break;
@@ -182,63 +186,6 @@ static int open_store(const char *dir, bool ro, struct store **s)
     fprintf(stderr, "%s: cvat: cannot open store '%s': %s\n", prog, dir,
             strerror(-r));
   return r;
-}
-
-/* Sample ids of the source: all present samples, or a tag's members. */
-static int collect(struct store *s, const char *tag, uint64_t **ret,
-                   size_t *ret_n)
-{
-  struct store_txn *t;
-  struct store_iter *it = NULL;
-  uint64_t *v = NULL, next = 1, tid = 0;
-  size_t n = 0, cap = 0;
-  int r;
-
-  r = store_txn_begin(s, false, &t);
-  if (r < 0)
-    return r;
-  if (tag)
-    r = store_tag_lookup(t, tag, &tid);
-  if (r == 0)
-    r = store_iter_new(t, &it);
-  while (r == 0) {
-    uint64_t id;
-    struct sample sm;
-
-    if (tag) {
-      if (store_iter_tag(it, tid, next, &id) < 0)
-        break;
-    } else {
-      if (store_iter_samples(it, next, &sm) < 0)
-        break;
-      id = sm.id;
-      if (sm.flags & SAMPLE_MISSING) {
-        next = id + 1;
-        continue;
-      }
-    }
-    if (n == cap) {
-      uint64_t *p;
-      cap = cap ? cap * 2 : 1024;
-      p = realloc(v, cap * sizeof(*p));
-      if (!p) {
-        r = -ENOMEM;
-        break;
-      }
-      v = p;
-    }
-    v[n++] = id;
-    next = id + 1;
-  }
-  store_iter_free(it);
-  store_txn_abort(t);
-  if (r < 0) {
-    free(v);
-    return r;
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
 }
 
 static bool tty;
@@ -307,21 +254,33 @@ static int do_push(const struct opts *o, const struct cvat_config *cfg)
   struct store *s;
   uint64_t *ids = NULL;
   size_t n = 0;
-  char err[ERRLEN], src[300], *run = NULL;
+  char err[ERRLEN] = "", src[300], *run = NULL;
   int r;
 
+  if (o->tag && o->view) {
+    fprintf(stderr, "%s: cvat push: give --tag or --view, not both\n", prog);
+    return 1;
+  }
   if (open_store(o->store, false, &s) < 0)
     return 1;
-  r = collect(s, o->tag, &ids, &n);
+  /* The same selections as the mount's cvat/push: samples, tags/<t>,
+   * views/<v>. */
+  snprintf(src, sizeof(src), "%s%s", o->tag ? "tags/" : o->view ? "views/"
+           : "samples", o->tag ? o->tag : o->view ? o->view : "");
+  {
+    struct views *v;
+    r = views_new(s, &v);
+    if (r == 0) {
+      r = views_selection(v, src, &ids, &n, err, sizeof(err));
+      views_free(v);
+    }
+  }
   if (r < 0) {
-    fprintf(stderr, "%s: cvat push: %s: %s\n", prog,
-            o->tag ? o->tag : "samples",
-            r == -ENOENT ? "no such tag" : strerror(-r));
+    fprintf(stderr, "%s: cvat push: %s\n", prog,
+            err[0] ? err : strerror(-r));
     store_close(s);
     return 1;
   }
-  snprintf(src, sizeof(src), "%s%s", o->tag ? "tags/" : "samples",
-           o->tag ? o->tag : "");
   r = cvat_push_begin(s, cfg, src, ids, n, o->run, &run, err, sizeof(err));
   free(ids);
   if (r < 0) {

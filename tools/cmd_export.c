@@ -20,10 +20,12 @@
 #include <dirent.h>
 #include <stdarg.h>
 
+#include "config.h"
 #include "curate.h"
 #include "export.h"
 #include "store.h"
 #include "util.h"
+#include "views.h"
 
 struct walk {
   struct store_txn *t;
@@ -38,9 +40,11 @@ static void usage_export(FILE *f)
 {
   fprintf(f,
     "usage: %s export --store STORE --format coco|yolo|voc|imagenet\n"
-    "                 [--tag TAG] [--field NAME] OUT\n"
+    "                 [--tag TAG | --view VIEW] [--field NAME] OUT\n"
     "Writes the export tree of the whole dataset (or of the samples tagged\n"
-    "TAG) to the new folder OUT, identical to the mounted export.\n", prog);
+    "TAG, or listed by views/VIEW) to the new folder OUT, identical to the\n"
+    "mounted export/ (export/tags/TAG/, export/views/VIEW/).  The field and\n"
+    "the subset tags come from the store's config (export.*).\n", prog);
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -199,42 +203,30 @@ static int make_out(const char *out)
   return n ? -ENOTEMPTY : 0;
 }
 
-static int tag_ids(struct store_txn *t, const char *tag, uint64_t **ret,
-                   size_t *ret_n)
+static int cmp_u64(const void *a, const void *b)
 {
-  struct store_iter *it;
-  uint64_t tid, next = 1, id, *v = NULL;
-  size_t n = 0, cap = 0;
-  int r = store_tag_lookup(t, tag, &tid);
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The ids of a tag or view, as the mount's export/tags/<t>/ and
+ * export/views/<v>/ select them (ascending; empty is not "all"). */
+static int selection_ids(struct store *s, const char *spec, uint64_t **ret,
+                         size_t *ret_n, char *err, size_t errlen)
+{
+  struct views *v;
+  int r = views_new(s, &v);
 
   if (r < 0)
     return r;
-  r = store_iter_new(t, &it);
-  while (r == 0 && (r = store_iter_tag(it, tid, next, &id)) == 0) {
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : 256;
-      uint64_t *p = realloc(v, nc * sizeof(*p));
-      if (!p) {
-        r = -ENOMEM;
-        break;
-      }
-      v = p;
-      cap = nc;
-    }
-    v[n++] = id;
-    next = id + 1;
-  }
-  store_iter_free(it);
-  if (r == -ENOENT)
-    r = 0;
-  if (r < 0) {
-    free(v);
+  r = views_selection(v, spec, ret, ret_n, err, errlen);
+  views_free(v);
+  if (r < 0)
     return r;
-  }
-  /* An empty tag is an empty selection, not "everything". */
-  *ret = v ? v : calloc(1, sizeof(*v));
-  *ret_n = n;
-  return *ret ? 0 : -ENOMEM;
+  qsort(*ret, *ret_n, sizeof(**ret), cmp_u64);
+  if (!*ret && !(*ret = calloc(1, sizeof(**ret))))
+    return -ENOMEM;
+  return 0;
 }
 
 int cmd_export(int argc, char **argv)
@@ -243,29 +235,32 @@ int cmd_export(int argc, char **argv)
     { "store", required_argument, NULL, 's' },
     { "format", required_argument, NULL, 'F' },
     { "tag", required_argument, NULL, 't' },
+    { "view", required_argument, NULL, 'v' },
     { "field", required_argument, NULL, 'f' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *store_path = NULL, *fmt = NULL, *tag = NULL;
-  struct export_spec spec = { .field = "ground_truth" };
+  const char *store_path = NULL, *fmt = NULL, *tag = NULL, *view = NULL;
+  struct export_spec spec = { .field = NULL };
   struct store_opts so = { .readonly = true };
+  char field[80], sub[3][210], sel[300], err[300] = "";
   struct walk w = { 0 };
   uint64_t *ids = NULL;
   struct store *s = NULL;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:F:t:f:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:t:v:f:h", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
     case 'F': fmt = optarg; break;
     case 't': tag = optarg; break;
+    case 'v': view = optarg; break;
     case 'f': spec.field = optarg; break;
     case 'h': usage_export(stdout); return 0;
     default: usage_export(stderr); return 2;
     }
   }
-  if (!store_path || !fmt || optind != argc - 1) {
+  if (!store_path || !fmt || optind != argc - 1 || (tag && view)) {
     usage_export(stderr);
     return 2;
   }
@@ -274,24 +269,40 @@ int cmd_export(int argc, char **argv)
             "imagenet)\n", prog, fmt);
     return 2;
   }
-  if (!labels_field_name_valid(spec.field)) {
+  if (spec.field && !labels_field_name_valid(spec.field)) {
     fprintf(stderr, "%s: invalid field name '%s'\n", prog, spec.field);
     return 2;
   }
+  /* An evaluation view may re-run its evaluation first: that writes. */
+  so.readonly = !view;
   r = store_open(store_path, &so, &s);
   if (r < 0) {
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_path,
             strerror(-r));
     return 1;
   }
-  r = store_txn_begin(s, false, &w.t);
-  if (r == 0 && tag) {
-    r = tag_ids(w.t, tag, &ids, &spec.n_ids);
+  if (tag || view) {
+    snprintf(sel, sizeof(sel), "%s/%s", tag ? "tags" : "views",
+             tag ? tag : view);
+    r = selection_ids(s, sel, &ids, &spec.n_ids, err, sizeof(err));
     spec.ids = ids;
-    if (r == -ENOENT) {
-      fprintf(stderr, "%s: no tag '%s' in '%s'\n", prog, tag, store_path);
+    if (r < 0) {
+      fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-r));
       goto fail;
     }
+  }
+  r = store_txn_begin(s, false, &w.t);
+  if (r == 0) {
+    /* The same settings as the mount's export/, so both give the same
+     * bytes: field and subset tags from the store's config. */
+    config_get_str(w.t, "export.field", field, sizeof(field));
+    config_get_str(w.t, "export.train", sub[0], sizeof(sub[0]));
+    config_get_str(w.t, "export.val", sub[1], sizeof(sub[1]));
+    config_get_str(w.t, "export.test", sub[2], sizeof(sub[2]));
+    if (!spec.field)
+      spec.field = field;
+    for (int i = 0; i < 3; i++)
+      spec.subset_tags[i] = sub[i];
   }
   r = r ? r : store_setting_get(w.t, "root", &w.root);
   if (r < 0) {

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -266,6 +267,64 @@ def main():
             eq(len(srv.snapshot()["tasks"]), 2, "no task from failed pushes")
         ck.run("bad sources, runs and credentials fail with precise errnos",
                t_errors)
+
+        def remount():
+            os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
+                               "CVAT_PASSWORD": PASSWORD})
+            try:
+                return Mount(store, mnt).start()
+            finally:
+                for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
+                    del os.environ[k]
+
+        def t_daemon_killed_during_pull():
+            nonlocal m
+            tid = st["task_r2"]
+            shapes = srv.list_annotations(task_id=tid)["shapes"]
+            srv.add_annotations(task_id=tid, shapes=[{
+                "type": "rectangle", "frame": shapes[0]["frame"],
+                "label_id": shapes[0]["label_id"],
+                "points": [30, 30, 90, 80]}])
+            before = labels_all(mnt)
+            fid = srv.add_fault("delay", method="GET",
+                                path=r"^/api/tasks/\d+/annotations$",
+                                seconds=2.0)
+            res = {}
+
+            def pull():
+                try:
+                    write(os.path.join(C, "pull"), "r2\n")
+                    res["ok"] = True
+                except OSError as e:
+                    res["err"] = e.errno
+            th = threading.Thread(target=pull)
+            th.start()
+            time.sleep(1.0)
+            m.kill()
+            th.join(30)
+            m = remount()
+            eq(labels_all(mnt), before, "wholly old labels after the kill")
+            srv.remove_fault(fid)
+            after = None
+            for i in range(5):
+                th = threading.Thread(target=pull)
+                th.start()
+                time.sleep(0.01 * i)
+                m.kill()
+                th.join(30)
+                m = remount()
+                now = labels_all(mnt)
+                if now != before:
+                    after = after or now
+                    eq(now, after, "wholly new labels")
+            write(os.path.join(C, "pull"), "r2\n")
+            if labels_all(mnt) == before:
+                raise AssertionError("the pull after the kills changed "
+                                     "nothing")
+            if after is not None:
+                eq(labels_all(mnt), after, "same result as a killed pull")
+        ck.run("daemon killed during pull: labels wholly old or wholly new",
+               t_daemon_killed_during_pull)
 
         def t_no_secret():
             for d, dirs, files in os.walk(mnt):

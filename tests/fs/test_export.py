@@ -117,6 +117,14 @@ def main():
                    "val", out)
             a, b = tree(out), tree(os.path.join(X, "tags", "val", "yolo"))
             eq(a, b, "tag export")
+            out = w.sub("out-view")
+            curate("export", "--store", store, "--format", "coco", "--view",
+                   "unique", out)
+            a, b = tree(out), tree(os.path.join(X, "views", "unique", "coco"))
+            eq(sorted(a), sorted(b), "view export file list")
+            if not any(k.startswith("images/") for k in a):
+                raise AssertionError("view export has no images")
+            eq(a, b, "view export")
         ck.run("the mounted trees equal `curate export` byte for byte",
                t_identical_to_tool)
 
