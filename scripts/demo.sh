@@ -39,7 +39,12 @@ curatefs is mounted at $M
   mkdir $M/tags/reannotate
   mv $M/samples/\$(ls $M/samples | head -1) $M/tags/reannotate/
   ls $M/tags/reannotate
-  cat $M/status                      counts, import state, recent errors
+  ls $M/views                        unique, near-duplicates, dupes, ...
+  cat $M/config                      settings; echo 'key = value' > $M/config
+  ls $M/export/coco/annotations      training-ready COCO (also yolo, voc, imagenet)
+  cat $M/eval/run                    how to evaluate predictions
+  cat $M/cvat/push                   how to send samples to CVAT (needs CVAT_URL ...)
+  cat $M/status                      counts, import state, views, recent errors
 
 Unmount with: fusermount3 -u $M
 TOUR
