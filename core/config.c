@@ -77,52 +77,37 @@ const struct config_key *config_key_find(const char *name)
   return NULL;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (err && errlen) {
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -EINVAL;
-}
-
 int config_check(const struct config_key *k, const char *val, char *err,
                  size_t errlen)
 {
   char *end;
 
   if (strlen(val) > 1000)
-    return fail(err, errlen, "%s: value too long (at most 1000 bytes)",
+    return errf(err, errlen, -EINVAL, "%s: value too long (at most 1000 bytes)",
                 k->name);
   for (const char *p = val; *p; p++)
     if ((unsigned char)*p < 0x20)
-      return fail(err, errlen, "%s: control character in value", k->name);
+      return errf(err, errlen, -EINVAL, "%s: control character in value", k->name);
   switch (k->type) {
   case CFG_INT: {
     long long v;
     errno = 0;
     v = strtoll(val, &end, 10);
     if (!*val || *end || errno || v < k->min || v > k->max)
-      return fail(err, errlen, "%s: \"%s\" is not an integer in [%.0f, %.0f]",
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not an integer in [%.0f, %.0f]",
                   k->name, val, k->min, k->max);
     return 0;
   }
   case CFG_FLOAT: {
     double v = strtod(val, &end);
     if (!*val || *end || !isfinite(v) || v < k->min || v > k->max)
-      return fail(err, errlen, "%s: \"%s\" is not a number in [%g, %g]",
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a number in [%g, %g]",
                   k->name, val, k->min, k->max);
     return 0;
   }
   case CFG_BOOL:
     if (strcmp(val, "true") && strcmp(val, "false"))
-      return fail(err, errlen, "%s: \"%s\" is not true or false", k->name,
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not true or false", k->name,
                   val);
     return 0;
   case CFG_ENUM: {
@@ -134,7 +119,7 @@ int config_check(const struct config_key *k, const char *val, char *err,
         return 0;
       p += l + (e ? 1 : 0);
     }
-    return fail(err, errlen, "%s: \"%s\" is not one of %s", k->name, val,
+    return errf(err, errlen, -EINVAL, "%s: \"%s\" is not one of %s", k->name, val,
                 k->choices);
   }
   case CFG_STRING:
@@ -285,7 +270,7 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
 
   *ret_changed = 0;
   if (memchr(doc, '\0', len))
-    return fail(err, errlen, "NUL byte in config text");
+    return errf(err, errlen, -EINVAL, "NUL byte in config text");
   copy = malloc(len + 1);
   if (!copy)
     return -ENOMEM;
@@ -303,7 +288,7 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
       continue;
     eq = strchr(line, '=');
     if (!eq) {
-      r = fail(err, errlen, "line %zu: expected \"key = value\"", lineno);
+      r = errf(err, errlen, -EINVAL, "line %zu: expected \"key = value\"", lineno);
       break;
     }
     *eq = '\0';
@@ -319,7 +304,7 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
     val = trim(val);
     const struct config_key *k = config_key_find(name);
     if (!k) {
-      r = fail(err, errlen, "line %zu: unknown key \"%.100s\"", lineno, name);
+      r = errf(err, errlen, -EINVAL, "line %zu: unknown key \"%.100s\"", lineno, name);
       break;
     }
     /* Reading `config` and writing it back must work: a rendered secret

@@ -125,21 +125,6 @@ int cvat_config_copy(struct cvat_config *dst, const struct cvat_config *src)
   return 0;
 }
 
-static int cfg_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int cfg_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (err && errlen) {
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return r;
-}
-
 static int parse_u64(const char *v, bool suffix, uint64_t max, uint64_t *ret)
 {
   char *end;
@@ -208,24 +193,24 @@ int cvat_config_set(struct cvat_config *c, const char *key,
   size_t vl = strlen(value);
 
   if (vl > 4096)
-    return cfg_fail(err, errlen, -EINVAL, "%s: value too long", key);
+    return errf(err, errlen, -EINVAL, "%s: value too long", key);
   for (size_t i = 0; i < vl; i++)
     if ((unsigned char)value[i] < ' ' || value[i] == 0x7f)
-      return cfg_fail(err, errlen, -EINVAL,
+      return errf(err, errlen, -EINVAL,
                       "%s: control characters are not allowed", key);
   if (strcmp(key, "url") == 0) {
     if (*value && strncmp(value, "http://", 7) != 0 &&
         strncmp(value, "https://", 8) != 0)
-      return cfg_fail(err, errlen, -EINVAL,
+      return errf(err, errlen, -EINVAL,
                       "url: expected http://HOST[:PORT] or https://...");
     if (strchr(value, '@'))
-      return cfg_fail(err, errlen, -EINVAL, "url: put credentials in "
+      return errf(err, errlen, -EINVAL, "url: put credentials in "
                       "username/password or token, not in the URL");
     return set_string(&c->url, value, false);
   }
   if (strcmp(key, "username") == 0) {
     if (*value && !user_name_ok(value, vl))
-      return cfg_fail(err, errlen, -EINVAL, "username: 1-150 characters, "
+      return errf(err, errlen, -EINVAL, "username: 1-150 characters, "
                       "no spaces or commas");
     return set_string(&c->username, value, false);
   }
@@ -234,7 +219,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
   if (strcmp(key, "token") == 0) {
     for (size_t i = 0; i < vl; i++)
       if (value[i] == ' ')
-        return cfg_fail(err, errlen, -EINVAL, "token: must not contain "
+        return errf(err, errlen, -EINVAL, "token: must not contain "
                         "spaces");
     return set_string(&c->token, value, true);
   }
@@ -244,7 +229,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
             (value[i] >= 'a' && value[i] <= 'z') ||
             (value[i] >= 'A' && value[i] <= 'Z') ||
             (value[i] >= '0' && value[i] <= '9')))
-        return cfg_fail(err, errlen, -EINVAL, "org: an organization slug "
+        return errf(err, errlen, -EINVAL, "org: an organization slug "
                         "([A-Za-z0-9_-])");
     return set_string(&c->org, value, false);
   }
@@ -252,7 +237,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
     return set_string(&c->ca_bundle, value, false);
   if (strcmp(key, "project") == 0) {
     if (vl > 256)
-      return cfg_fail(err, errlen, -EINVAL, "project: at most 256 "
+      return errf(err, errlen, -EINVAL, "project: at most 256 "
                       "characters");
     return set_string(&c->project, value, false);
   }
@@ -260,7 +245,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
     if (*value && (vl > 64 || strspn(value, "abcdefghijklmnopqrstuvwxyz"
                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                                      "_.-") != vl))
-      return cfg_fail(err, errlen, -EINVAL, "field: 1-64 characters of "
+      return errf(err, errlen, -EINVAL, "field: 1-64 characters of "
                       "[A-Za-z0-9_.-]");
     return set_string(&c->field, value, false);
   }
@@ -283,7 +268,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
         for (size_t i = 0; i < n; i++)
           free(list[i]);
         free(list);
-        return cfg_fail(err, errlen, -EINVAL, "assignees: a comma-"
+        return errf(err, errlen, -EINVAL, "assignees: a comma-"
                         "separated list of user names");
       }
       nl = realloc(list, (n + 1) * sizeof(*nl));
@@ -312,20 +297,20 @@ int cvat_config_set(struct cvat_config *c, const char *key,
   }
   if (strcmp(key, "segment_size") == 0) {
     if (parse_u64(value, false, 1000000, &x) < 0)
-      return cfg_fail(err, errlen, -EINVAL, "segment_size: a number of "
+      return errf(err, errlen, -EINVAL, "segment_size: a number of "
                       "frames per job, 0 = one job");
     c->segment_size = (uint32_t)x;
     return 0;
   }
   if (strcmp(key, "image_quality") == 0) {
     if (parse_u64(value, false, 100, &x) < 0 || x == 0)
-      return cfg_fail(err, errlen, -EINVAL, "image_quality: 1-100");
+      return errf(err, errlen, -EINVAL, "image_quality: 1-100");
     c->image_quality = (uint32_t)x;
     return 0;
   }
   if (strcmp(key, "batch_bytes") == 0) {
     if (parse_u64(value, true, 1ull << 40, &x) < 0 || x < 4096)
-      return cfg_fail(err, errlen, -EINVAL, "batch_bytes: a size of at "
+      return errf(err, errlen, -EINVAL, "batch_bytes: a size of at "
                       "least 4096 (K, M, G suffixes allowed)");
     c->batch_bytes = x;
     return 0;
@@ -333,7 +318,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
   if (strcmp(key, "connect_timeout") == 0 || strcmp(key, "timeout") == 0 ||
       strcmp(key, "wait_timeout") == 0) {
     if (parse_u64(value, false, 86400 * 7, &x) < 0 || x == 0)
-      return cfg_fail(err, errlen, -EINVAL, "%s: seconds, at least 1", key);
+      return errf(err, errlen, -EINVAL, "%s: seconds, at least 1", key);
     if (key[0] == 'c')
       c->connect_timeout_s = (uint32_t)x;
     else if (key[0] == 't')
@@ -344,7 +329,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
   }
   if (strcmp(key, "retries") == 0) {
     if (parse_u64(value, false, 100, &x) < 0)
-      return cfg_fail(err, errlen, -EINVAL, "retries: 0-100");
+      return errf(err, errlen, -EINVAL, "retries: 0-100");
     c->retries = (uint32_t)x;
     return 0;
   }
@@ -352,12 +337,12 @@ int cvat_config_set(struct cvat_config *c, const char *key,
     char *end;
     double d = strtod(value, &end);
     if (end == value || *end || !(d >= 0.01 && d <= 60))
-      return cfg_fail(err, errlen, -EINVAL, "poll_interval: seconds, "
+      return errf(err, errlen, -EINVAL, "poll_interval: seconds, "
                       "0.01-60");
     c->poll_s = d;
     return 0;
   }
-  return cfg_fail(err, errlen, -ENOENT, "unknown setting '%.64s' (known: "
+  return errf(err, errlen, -ENOENT, "unknown setting '%.64s' (known: "
                   "url, username, password, token, org, ca_bundle, project, "
                   "field, assignees, segment_size, image_quality, "
                   "batch_bytes, connect_timeout, timeout, retries, "
@@ -829,10 +814,10 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
 
   *ret = NULL;
   if (!cfg->url)
-    return cfg_fail(err, errlen, -EINVAL, "no CVAT server configured "
+    return errf(err, errlen, -EINVAL, "no CVAT server configured "
                     "(set url or CVAT_URL)");
   if (!cfg->token && !(cfg->username && cfg->password))
-    return cfg_fail(err, errlen, -EINVAL, "no CVAT credentials configured "
+    return errf(err, errlen, -EINVAL, "no CVAT credentials configured "
                     "(set token, or username and password)");
   c = calloc(1, sizeof(*c));
   if (!c)
@@ -849,7 +834,7 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
     r = http_client_new(cfg->url, &ho, &c->h);
   if (r < 0) {
     cvat_client_free(c);
-    return cfg_fail(err, errlen, r, "cannot set up the CVAT client: %s",
+    return errf(err, errlen, r, "cannot set up the CVAT client: %s",
                     strerror(-r));
   }
   http_client_secret(c->h, cfg->password);
@@ -910,7 +895,7 @@ out:
   json_decref(about);
   json_decref(self);
   if (r < 0) {
-    cfg_fail(err, errlen, r, "%s", c->err[0] ? c->err : strerror(-r));
+    errf(err, errlen, r, "%s", c->err[0] ? c->err : strerror(-r));
     cvat_client_free(c);
     return r;
   }
@@ -1015,7 +1000,12 @@ static json_t *label_id_attr(void)
                    "default_value", "");
 }
 
-static int project_find(struct cvat_client *c, const char *name,
+/* Finds the highest id among the objects of a list endpoint whose `key`
+ * equals name exactly: `query` is the list path with its filters, ending
+ * in "<key>=" (CVAT filters by substring, so the exact match is ours).
+ * -ENOENT if none. */
+static int find_by_name(struct cvat_client *c, const char *query,
+                        const char *key, const char *name, const char *what,
                         int64_t *ret_id)
 {
   struct buf p;
@@ -1025,22 +1015,29 @@ static int project_find(struct cvat_client *c, const char *name,
 
   *ret_id = 0;
   buf_init(&p, 4096);
-  r = buf_puts(&p, "/api/projects?name=");
+  r = buf_puts(&p, query);
   if (r == 0)
     r = http_escape(&p, name);
   if (r < 0) {
     buf_free(&p);
-    return fail(c, -ENAMETOOLONG, "project name too long");
+    return fail(c, -ENAMETOOLONG, "%s name too long", what);
   }
   r = get_list(c, p.data, &arr);
   buf_free(&p);
   if (r < 0)
     return r;
   json_array_foreach(arr, i, o)
-    if (strcmp(jstr(o, "name"), name) == 0 && jint(o, "id") > *ret_id)
+    if (strcmp(jstr(o, key), name) == 0 && jint(o, "id") > *ret_id)
       *ret_id = jint(o, "id");
   json_decref(arr);
   return *ret_id ? 0 : -ENOENT;
+}
+
+static int project_find(struct cvat_client *c, const char *name,
+                        int64_t *ret_id)
+{
+  return find_by_name(c, "/api/projects?name=", "name", name, "project",
+                      ret_id);
 }
 
 int cvat_project_ensure(struct cvat_client *c, const char *name,
@@ -1115,30 +1112,11 @@ int cvat_project_ensure(struct cvat_client *c, const char *name,
 int cvat_task_find(struct cvat_client *c, const char *name,
                    int64_t project_id, int64_t *ret_id)
 {
-  struct buf p;
-  json_t *arr, *o;
-  size_t i;
-  int r;
+  char q[96];
 
-  *ret_id = 0;
-  buf_init(&p, 4096);
-  r = buf_printf(&p, "/api/tasks?project_id=%lld&name=",
-                 (long long)project_id);
-  if (r == 0)
-    r = http_escape(&p, name);
-  if (r < 0) {
-    buf_free(&p);
-    return fail(c, -ENAMETOOLONG, "task name too long");
-  }
-  r = get_list(c, p.data, &arr);
-  buf_free(&p);
-  if (r < 0)
-    return r;
-  json_array_foreach(arr, i, o)
-    if (strcmp(jstr(o, "name"), name) == 0 && jint(o, "id") > *ret_id)
-      *ret_id = jint(o, "id");
-  json_decref(arr);
-  return *ret_id ? 0 : -ENOENT;
+  snprintf(q, sizeof(q), "/api/tasks?project_id=%lld&name=",
+           (long long)project_id);
+  return find_by_name(c, q, "name", name, "task", ret_id);
 }
 
 int cvat_task_create(struct cvat_client *c, const char *name,
@@ -1485,29 +1463,11 @@ int cvat_job_get(struct cvat_client *c, int64_t job_id, struct cvat_job *ret)
 
 static int user_id(struct cvat_client *c, const char *name, int64_t *ret)
 {
-  struct buf p;
-  json_t *arr, *o;
-  size_t i;
-  int r;
+  int r = find_by_name(c, "/api/users?username=", "username", name, "user",
+                       ret);
 
-  *ret = 0;
-  buf_init(&p, 4096);
-  r = buf_puts(&p, "/api/users?username=");
-  if (r == 0)
-    r = http_escape(&p, name);
-  if (r < 0) {
-    buf_free(&p);
-    return fail(c, -ENAMETOOLONG, "user name too long");
-  }
-  r = get_list(c, p.data, &arr);
-  buf_free(&p);
-  if (r < 0)
-    return r;
-  json_array_foreach(arr, i, o)
-    if (strcmp(jstr(o, "username"), name) == 0)
-      *ret = jint(o, "id");
-  json_decref(arr);
-  return *ret ? 0 : fail(c, -ENOENT, "no CVAT user named '%s'", name);
+  return r == -ENOENT ? fail(c, -ENOENT, "no CVAT user named '%s'", name)
+                      : r;
 }
 
 int cvat_job_update(struct cvat_client *c, int64_t job_id,

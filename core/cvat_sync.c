@@ -31,21 +31,6 @@
 #define NS_UNDO "cvat.undo"
 #define UNDO_MAGIC 0x43565531u  /* "CVU1" */
 
-static int errf(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int errf(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (err && errlen) {
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return r;
-}
-
 const char *cvat_phase_name(enum cvat_phase p)
 {
   static const char *const n[] = { "accepted", "project", "task", "upload",

@@ -72,19 +72,6 @@ int labels_to_json(const struct labels *l, const char *sample_name,
   return r ? -E2BIG : 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
 static int parse_detection(json_t *o, const char *field, size_t idx,
                            uint32_t width, uint32_t height,
                            struct detection *d, char *err, size_t errlen)
@@ -96,17 +83,17 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
   memset(d, 0, sizeof(*d));
   d->confidence = NAN;
   if (!json_is_object(o))
-    return fail(err, errlen, "fields.%s[%zu]: expected an object", field,
+    return errf(err, errlen, -EINVAL, "fields.%s[%zu]: expected an object", field,
                 idx);
   json_object_foreach(o, key, v) {
     if (strcmp(key, "id") == 0) {
       if (!json_is_integer(v) || json_integer_value(v) < 1)
-        return fail(err, errlen, "fields.%s[%zu].id: expected a positive "
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].id: expected a positive "
                     "integer", field, idx);
       d->id = (uint64_t)json_integer_value(v);
     } else if (strcmp(key, "label") == 0) {
       if (!json_is_string(v) || !labels_class_name_valid(json_string_value(v)))
-        return fail(err, errlen, "fields.%s[%zu].label: expected a class "
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].label: expected a class "
                     "name (1-200 characters)", field, idx);
       d->label = strdup(json_string_value(v));
       if (!d->label)
@@ -115,12 +102,12 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
     } else if (strcmp(key, "bbox") == 0) {
       double b[4];
       if (!json_is_array(v) || json_array_size(v) != 4)
-        return fail(err, errlen, "fields.%s[%zu].bbox: expected [x, y, w, h]",
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox: expected [x, y, w, h]",
                     field, idx);
       for (size_t k = 0; k < 4; k++) {
         json_t *e = json_array_get(v, k);
         if (!json_is_number(e))
-          return fail(err, errlen, "fields.%s[%zu].bbox[%zu]: expected a "
+          return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox[%zu]: expected a "
                       "number", field, idx, k);
         b[k] = json_number_value(e);
       }
@@ -131,7 +118,7 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
         continue;
       if (!json_is_number(v) || json_number_value(v) < 0 ||
           json_number_value(v) > 1)
-        return fail(err, errlen, "fields.%s[%zu].confidence: expected a "
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].confidence: expected a "
                     "number in [0, 1] or null", field, idx);
       d->confidence = json_number_value(v);
     } else if (strcmp(key, "iscrowd") == 0) {
@@ -141,17 +128,17 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
                                       json_integer_value(v) == 1))
         d->iscrowd = json_integer_value(v) == 1;
       else
-        return fail(err, errlen, "fields.%s[%zu].iscrowd: expected 0 or 1",
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].iscrowd: expected 0 or 1",
                     field, idx);
     } else if (strcmp(key, "max_iou") == 0 || strcmp(key, "max_iou_id") == 0) {
       /* Derived values shown on read; reading a file and writing it back
        * must work, so they are accepted (if numbers) and ignored. */
       if (!json_is_number(v) && !json_is_null(v))
-        return fail(err, errlen, "fields.%s[%zu].%s: expected a number",
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].%s: expected a number",
                     field, idx, key);
     } else if (strcmp(key, "attributes") == 0) {
       if (!json_is_object(v))
-        return fail(err, errlen, "fields.%s[%zu].attributes: expected an "
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].attributes: expected an "
                     "object", field, idx);
       if (json_object_size(v)) {
         d->attributes = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
@@ -160,15 +147,15 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
           return -ENOMEM;
       }
     } else {
-      return fail(err, errlen, "fields.%s[%zu]: unknown key \"%s\"", field,
+      return errf(err, errlen, -EINVAL, "fields.%s[%zu]: unknown key \"%s\"", field,
                   idx, key);
     }
   }
   if (!have_label || !have_box)
-    return fail(err, errlen, "fields.%s[%zu]: \"label\" and \"bbox\" are "
+    return errf(err, errlen, -EINVAL, "fields.%s[%zu]: \"label\" and \"bbox\" are "
                 "required", field, idx);
   if (!labels_box_inside(d, width, height))
-    return fail(err, errlen, "fields.%s[%zu].bbox [%g, %g, %g, %g] is not "
+    return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox [%g, %g, %g, %g] is not "
                 "inside the %ux%u image", field, idx, d->x, d->y, d->w, d->h,
                 width, height);
   return 0;
@@ -181,37 +168,37 @@ static int parse_root(json_t *root, uint32_t width, uint32_t height,
   json_t *v, *fields = NULL, *arr;
 
   if (!json_is_object(root))
-    return fail(err, errlen, "expected a JSON object at the top level");
+    return errf(err, errlen, -EINVAL, "expected a JSON object at the top level");
   json_object_foreach(root, key, v) {
     if (strcmp(key, "sample") == 0) {
       if (!json_is_string(v))
-        return fail(err, errlen, "\"sample\": expected a string");
+        return errf(err, errlen, -EINVAL, "\"sample\": expected a string");
     } else if (strcmp(key, "width") == 0 || strcmp(key, "height") == 0) {
       uint32_t want = key[0] == 'w' ? width : height;
       if (!json_is_integer(v) || json_integer_value(v) != (json_int_t)want)
-        return fail(err, errlen, "\"%s\" is read-only and must be %u", key,
+        return errf(err, errlen, -EINVAL, "\"%s\" is read-only and must be %u", key,
                     want);
     } else if (strcmp(key, "fields") == 0) {
       if (!json_is_object(v))
-        return fail(err, errlen, "\"fields\": expected an object of "
+        return errf(err, errlen, -EINVAL, "\"fields\": expected an object of "
                     "field name -> list of detections");
       fields = v;
     } else {
-      return fail(err, errlen, "unknown key \"%s\" at the top level", key);
+      return errf(err, errlen, -EINVAL, "unknown key \"%s\" at the top level", key);
     }
   }
   if (!fields)
-    return fail(err, errlen, "\"fields\" is required");
+    return errf(err, errlen, -EINVAL, "\"fields\" is required");
   json_object_foreach(fields, fname, arr) {
     struct label_field *f;
     size_t i;
     json_t *o;
 
     if (!labels_field_name_valid(fname))
-      return fail(err, errlen, "field name \"%s\" is not valid (1-64 of "
+      return errf(err, errlen, -EINVAL, "field name \"%s\" is not valid (1-64 of "
                   "A-Z a-z 0-9 _ . -)", fname);
     if (!json_is_array(arr))
-      return fail(err, errlen, "fields.%s: expected a list of detections",
+      return errf(err, errlen, -EINVAL, "fields.%s: expected a list of detections",
                   fname);
     f = labels_field(l, fname, true);
     if (!f)
@@ -235,7 +222,7 @@ static int parse_root(json_t *root, uint32_t width, uint32_t height,
       for (size_t b = a; b < l->n; b++)
         for (size_t j = (b == a ? i + 1 : 0); j < l->f[b].n; j++)
           if (l->f[b].d[j].id == id)
-            return fail(err, errlen, "label id %llu appears twice",
+            return errf(err, errlen, -EINVAL, "label id %llu appears twice",
                         (unsigned long long)id);
     }
   return 0;
@@ -252,16 +239,16 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
   labels_init(ret);
   err[0] = '\0';
   if (len > LABELS_MAX_JSON)
-    return fail(err, errlen, "document larger than %u bytes", LABELS_MAX_JSON);
+    return errf(err, errlen, -EINVAL, "document larger than %u bytes", LABELS_MAX_JSON);
   root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
     /* jansson reports running out of input as its own error code; the
      * writer may simply not have sent the rest yet. */
     if (json_error_code(&jerr) == json_error_premature_end_of_input) {
-      fail(err, errlen, "incomplete JSON: the document ends early");
+      errf(err, errlen, -EINVAL, "incomplete JSON: the document ends early");
       return -ENODATA;
     }
-    fail(err, errlen, "malformed JSON at line %d column %d: %s", jerr.line,
+    errf(err, errlen, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
          jerr.column, jerr.text);
     return -EBADMSG;
   }
@@ -270,6 +257,6 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
   if (r < 0)
     labels_free(ret);
   if (r == -ENOMEM)
-    fail(err, errlen, "out of memory");
+    errf(err, errlen, -EINVAL, "out of memory");
   return r;
 }

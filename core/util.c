@@ -241,3 +241,15 @@ int buf_json_double(struct buf *b, double v)
   }
   return buf_puts(b, tmp);
 }
+
+int errf(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (err && errlen) {
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return r;
+}

@@ -55,6 +55,12 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 /* Takes ownership of the content; the buffer becomes empty. */
 char *buf_steal(struct buf *b, size_t *ret_len);
 
+/* The error-reason convention: writes a one-line reason into err (if
+ * errlen > 0) and returns r, so `return errf(err, errlen, -EINVAL, ...)`
+ * reports and fails in one step. */
+int errf(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t time_now_ns(void);
 /* Monotonic time in seconds. */

@@ -304,34 +304,30 @@ int views_dupe_flags(struct store_txn *t, const struct labels *l,
                      bool **ret_flags, size_t *ret_n)
 {
   struct iou_settings is;
-  size_t n = count_boxes(l), base = 0;
-  double *iou = malloc((n ? n : 1) * sizeof(*iou));
-  ptrdiff_t *part = malloc((n ? n : 1) * sizeof(*part));
-  bool *flags = calloc(n ? n : 1, sizeof(*flags));
-  int r;
+  uint64_t *partner;
+  double *iou;
+  bool *flags;
+  size_t n, base = 0;
+  int r = views_max_iou(t, l, &iou, &partner, &n);
 
   *ret_flags = NULL;
   *ret_n = 0;
-  if (!iou || !part || !flags) {
+  if (r < 0)
+    return r;
+  free(partner);
+  flags = calloc(n ? n : 1, sizeof(*flags));
+  if (!flags) {
     free(iou);
-    free(part);
-    free(flags);
     return -ENOMEM;
   }
   iou_settings(t, &is);
-  r = max_iou_flat(l, is.all_classes, iou, part);
-  for (size_t f = 0; r == 0 && f < l->n; f++) {
+  for (size_t f = 0; f < l->n; f++) {
     bool field_on = !is.field[0] || strcmp(is.field, l->f[f].name) == 0;
     for (size_t i = 0; i < l->f[f].n; i++)
       flags[base + i] = field_on && iou[base + i] > is.thresh;
     base += l->f[f].n;
   }
   free(iou);
-  free(part);
-  if (r < 0) {
-    free(flags);
-    return r;
-  }
   *ret_flags = flags;
   *ret_n = n;
   return 0;
@@ -682,12 +678,15 @@ static int compute_neardup(struct views *v, struct store_txn *t,
       u.parent[i] = (uint32_t)i;
     uf_join_groups(&u, &exact);
     uf_join_groups(&u, &near);
-    /* Groups numbered by their smallest member; members in id order. */
+    /* Groups numbered by their smallest member (the root: unions keep
+     * the smaller index), members in id order; singletons are no group. */
     for (size_t i = 0; i < u.n; i++) {
       uint32_t root = uf_root(&u, (uint32_t)i);
-      if (root != i && gno[root] == 0)
-        gno[root] = ++ng;
+      if (root != i)
+        gno[root] = 1;          /* has a second member */
     }
+    for (size_t i = 0; i < u.n; i++)
+      gno[i] = uf_root(&u, (uint32_t)i) == i && gno[i] ? ++ng : 0;
     /* Counting sort by group: members stay in id order within one. */
     if (ng) {
       size_t *start = calloc((size_t)ng + 2, sizeof(*start));

@@ -71,6 +71,11 @@ void notify_stop(struct fs_ctx *c);
  * (for a directory: its cached listing). */
 void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
 
+/* Labels changed by the daemon outside a write of labels/<n>.json (a CVAT
+ * pull or undo, a predictions import): drop the kernel's cached size and
+ * pages of those labels files.  ids NULL means every sample. */
+void notify_labels(struct fs_ctx *c, const uint64_t *ids, size_t n);
+
 /* ---- gen.c ---- */
 
 /* Generation of a sample's inode in samples/ (see node.h). */

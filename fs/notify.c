@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "node.h"
 
 struct nq_item {
   struct nq_item *next;
@@ -129,4 +130,28 @@ void notify_inode(struct fs_ctx *c, uint64_t ino, bool data)
   q->tail = it;
   pthread_cond_signal(&q->cv);
   pthread_mutex_unlock(&q->mu);
+}
+
+void notify_labels(struct fs_ctx *c, const uint64_t *ids, size_t n)
+{
+  struct store_txn *t;
+  struct store_iter *it;
+  struct sample s;
+  uint64_t next = 1;
+
+  if (ids) {
+    for (size_t i = 0; i < n; i++)
+      notify_inode(c, node_ino(NODE_LABEL, ids[i], 0), true);
+    return;
+  }
+  if (store_txn_begin(c->store, false, &t) < 0)
+    return;
+  if (store_iter_new(t, &it) == 0) {
+    while (store_iter_samples(it, next, &s) == 0) {
+      next = s.id + 1;
+      notify_inode(c, node_ino(NODE_LABEL, s.id, 0), true);
+    }
+    store_iter_free(it);
+  }
+  store_txn_abort(t);
 }

@@ -255,7 +255,7 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
       st->st_size = (off_t)gen_size(g);
       if (e.key == 0)
         mt = time_now_ns();
-      vnode_content_changed(c, st->st_ino, e.key, gen_size(g), true);
+      vnode_attr_reported(c, st->st_ino, e.key);
       gen_put(g);
     }
     break;
@@ -788,13 +788,17 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
     fi->noflush = 1;
     if (e.key == 0 || e.kind == VENT_CTL) {
       fi->direct_io = 1;
-    } else if (vnode_content_changed(c, ino, e.key, gen_size(h->gen), true)) {
-      /* The kernel may hold the old size and pages: read this open
-       * directly and have the cached attributes and pages dropped. */
-      fi->direct_io = 1;
-      notify_inode(c, ino, true);
     } else {
-      fi->keep_cache = 1;
+      unsigned how = vnode_open_content(c, ino, e.key);
+      /* Pages of this very content: keep them.  Otherwise the kernel
+       * drops its pages at this open (keep_cache 0) and reads anew; if
+       * even its size is of another version, this open reads directly
+       * (exact EOF) while the attributes are refreshed. */
+      fi->keep_cache = (how & VNODE_PAGES_VALID) != 0;
+      if (how & VNODE_STALE_SIZE) {
+        fi->direct_io = 1;
+        notify_inode(c, ino, true);
+      }
     }
     return 0;
   }

@@ -232,6 +232,17 @@ static void cvat_stop(struct fs_ctx *c)
 
 /* ---- commands ---- */
 
+/* The labels of a run's samples changed: the kernel must see it. */
+static void run_labels_changed(struct fs_ctx *c, const char *name)
+{
+  struct cvat_run run;
+
+  if (cvat_run_get(c->store, name, &run) == 0) {
+    notify_labels(c, run.samples, run.n_samples);
+    cvat_run_free(&run);
+  }
+}
+
 /* One line: trims the newline and spaces; splits off a second word. */
 static int parse_line(const char *data, size_t len, char *a, size_t alen,
                       char *b, size_t blen)
@@ -349,6 +360,8 @@ static int pull_cmd(struct fs_ctx *c, const char *data, size_t len,
   if (undo) {
     r = cvat_undo(c->store, run, err, sizeof(err));
     result(c, r == 0, "undo %s: %s", run, r == 0 ? "labels restored" : err);
+    if (r == 0)
+      run_labels_changed(c, run);
     return r;
   }
   memset(&rep, 0, sizeof(rep));
@@ -360,6 +373,7 @@ static int pull_cmd(struct fs_ctx *c, const char *data, size_t len,
     result(c, false, "pull %s: %s", run, err);
     return r;
   }
+  run_labels_changed(c, run);
   result(c, true, "pull %s: %" PRIu64 " samples changed: %" PRIu64
          " updated, %" PRIu64 " deleted, %" PRIu64 " added, %" PRIu64
          " unchanged%s%s", run, rep.samples, rep.updated, rep.deleted,

@@ -207,6 +207,7 @@ static int import_cmd(struct fs_ctx *c, const char *data, size_t len)
   }
   log_msg(LOG_LVL_INFO, "predictions: %" PRIu64 " boxes on %" PRIu64
           " samples from %s", st.boxes, st.samples, a.word);
+  notify_labels(c, NULL, 0);
   return 0;
 }
 

@@ -16,7 +16,8 @@ struct vnode {
   struct vnode *next_ino, *next_path;
   uint64_t ino;
   uint64_t nlookup;
-  uint64_t key, size;    /* content last reported (vnode_content_changed) */
+  uint64_t attr_key;     /* content whose size the kernel was last told */
+  uint64_t page_key;     /* content whose pages the kernel may cache */
   bool attached;         /* reachable by path */
   char path[];
 };
@@ -221,26 +222,41 @@ void vnode_detach(struct fs_ctx *c, const char *path)
   pthread_mutex_unlock(&t->mu);
 }
 
-bool vnode_content_changed(struct fs_ctx *c, uint64_t ino, uint64_t key,
-                           uint64_t size, bool remember)
+void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key)
 {
   struct vnode_table *t = table(c);
   struct vnode *v;
-  bool changed = true;
 
   if (!t)
-    return true;
+    return;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v)
+    v->attr_key = key;
+  pthread_mutex_unlock(&t->mu);
+}
+
+unsigned vnode_open_content(struct fs_ctx *c, uint64_t ino, uint64_t key)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+  unsigned how = VNODE_STALE_SIZE;
+
+  if (!t)
+    return how;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v) {
-    changed = v->key != key || v->size != size;
-    if (remember) {
-      v->key = key;
-      v->size = size;
-    }
+    how = 0;
+    if (v->page_key == key)
+      how |= VNODE_PAGES_VALID;
+    if (v->attr_key != key)
+      how |= VNODE_STALE_SIZE;
+    v->page_key = key;
+    v->attr_key = key;  /* the caller has the attributes refreshed */
   }
   pthread_mutex_unlock(&t->mu);
-  return changed;
+  return how;
 }
 
 void vnode_free_all(struct fs_ctx *c)

@@ -5,11 +5,13 @@
  *
  *   top-level name    provider file      data comes from
  *   config            prov_config.c      core/config (store settings)
- *   views/            prov_views.c       fs/compute.c (core similarity,
- *                                        neardup, iou) + store labels/tags
+ *   views/            prov_views.c       core/views (similarity, neardup,
+ *                                        iou), core/evalrun for the
+ *                                        evaluation views, core/draw
  *   export/           prov_export.c      core/export
  *   cvat/             prov_cvat.c        core/cvat_sync (runs in the store)
- *   eval/, plots/     prov_eval.c        core/evalrun, core/draw
+ *   eval/             prov_eval.c        core/evalrun, core/predictions
+ *   plots/            prov_plots.c       core/featstore, core/plot
  *
  * Inodes of provider paths come from a table (vnode.c): a path gets an
  * inode when the kernel first looks it up and keeps it until the kernel
@@ -133,11 +135,17 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
 /* The path's dentry was moved away by a rename: its next lookup gets a
  * fresh inode (see node.h on why moved dentries need that). */
 void vnode_detach(struct fs_ctx *c, const char *path);
-/* Remembers the (key, size) last reported for an inode, and tells whether
- * it differs from what was remembered (so a changed content is opened
- * with direct I/O rather than from stale pages). */
-bool vnode_content_changed(struct fs_ctx *c, uint64_t ino, uint64_t key,
-                           uint64_t size, bool remember);
+/* Generated content versions as the kernel knows them.  Attributes
+ * (getattr, lookup) report a size: vnode_attr_reported() records for
+ * which content key.  At open, vnode_open_content() says whether the
+ * kernel's cached pages belong to this very content (VNODE_PAGES_VALID:
+ * keep them) and whether the size it holds is for another content
+ * (VNODE_STALE_SIZE: read this open directly and refresh the attributes),
+ * and records that the kernel now has this content. */
+#define VNODE_PAGES_VALID 1u
+#define VNODE_STALE_SIZE 2u
+void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key);
+unsigned vnode_open_content(struct fs_ctx *c, uint64_t ino, uint64_t key);
 void vnode_free_all(struct fs_ctx *c);
 
 /* ---- gencache.c: generated content ---- */

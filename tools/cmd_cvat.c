@@ -177,16 +177,6 @@ static int make_config(const struct opts *o, struct cvat_config *cfg)
   return 0;
 }
 
-static int open_store(const char *dir, bool ro, struct store **s)
-{
-  struct store_opts so = { .readonly = ro };
-  int r = store_open(dir, &so, s);
-
-  if (r < 0)
-    fprintf(stderr, "%s: cvat: cannot open store '%s': %s\n", prog, dir,
-            strerror(-r));
-  return r;
-}
 
 static bool tty;
 
@@ -240,7 +230,7 @@ static void background_push(const char *store_dir, const struct cvat_config *cfg
       dup2(lfd >= 0 ? lfd : fd, 2);
     }
     log_set_sink(NULL, NULL, LOG_LVL_INFO);
-    if (open_store(store_dir, false, &s) < 0)
+    if (tool_open_store(store_dir, false, false, &s) < 0)
       _exit(1);
     if (cvat_push_run(s, cfg, run, NULL, NULL, NULL, err, sizeof(err)) < 0)
       fprintf(stderr, "cvat: run %s: %s\n", run, err);
@@ -261,7 +251,7 @@ static int do_push(const struct opts *o, const struct cvat_config *cfg)
     fprintf(stderr, "%s: cvat push: give --tag or --view, not both\n", prog);
     return 1;
   }
-  if (open_store(o->store, false, &s) < 0)
+  if (tool_open_store(o->store, false, false, &s) < 0)
     return 1;
   /* The same selections as the mount's cvat/push: samples, tags/<t>,
    * views/<v>. */
@@ -313,7 +303,7 @@ static int do_pull(const char *store_dir, const struct cvat_config *cfg,
   char err[ERRLEN];
   int r;
 
-  if (open_store(store_dir, false, &s) < 0)
+  if (tool_open_store(store_dir, false, false, &s) < 0)
     return 1;
   r = cvat_pull(s, cfg, run, &rep, err, sizeof(err));
   store_close(s);
@@ -341,7 +331,7 @@ static int do_undo(const char *store_dir, const char *run)
   char err[ERRLEN];
   int r;
 
-  if (open_store(store_dir, false, &s) < 0)
+  if (tool_open_store(store_dir, false, false, &s) < 0)
     return 1;
   r = cvat_undo(s, run, err, sizeof(err));
   store_close(s);
@@ -360,7 +350,7 @@ static int do_status(const char *store_dir, const struct cvat_config *cfg,
   struct buf b;
   int r = 0;
 
-  if (open_store(store_dir, true, &s) < 0)
+  if (tool_open_store(store_dir, false, true, &s) < 0)
     return 1;
   buf_init(&b, 16u << 20);
   if (run) {
@@ -420,7 +410,7 @@ static int do_job(const char *store_dir, const struct cvat_config *cfg,
     fprintf(stderr, "%s: cvat: bad job id '%s'\n", prog, argv[1]);
     return 2;
   }
-  if (open_store(store_dir, true, &s) < 0)
+  if (tool_open_store(store_dir, false, true, &s) < 0)
     return 1;
   buf_init(&b, 16u << 20);
   if (issues)
@@ -489,7 +479,7 @@ int cmd_cvat(int argc, char **argv)
     struct buf b;
     buf_init(&b, (size_t)1 << 32);
     rc = 1;
-    if (open_store(o.store, true, &s) == 0) {
+    if (tool_open_store(o.store, false, true, &s) == 0) {
       r = cvat_run_labels_json(s, rest[0], &b);
       if (r < 0)
         fprintf(stderr, "%s: cvat labels: %s: %s\n", prog, rest[0],

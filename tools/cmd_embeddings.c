@@ -47,7 +47,6 @@ int cmd_embeddings(int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *store_dir = NULL, *npy = NULL, *names = NULL, *said = NULL;
-  struct store_opts so = { 0 };
   bool clear = false;
   struct store *s;
   size_t n = 0;
@@ -68,12 +67,9 @@ int cmd_embeddings(int argc, char **argv)
     emb_usage(stderr);
     return 2;
   }
-  r = store_open(store_dir, &so, &s);
-  if (r < 0) {
-    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_dir,
-            strerror(-r));
+  r = tool_open_store(store_dir, false, false, &s);
+  if (r < 0)
     return 1;
-  }
   if (clear)
     r = featstore_clear_external(s, &n);
   else

@@ -128,13 +128,9 @@ int cmd_eval(int argc, char **argv)
     fprintf(stderr, "%s: invalid evaluation name '%s'\n", prog, name);
     return 2;
   }
-  struct store_opts so = { 0 };
-  r = store_open(store_dir, &so, &s);
-  if (r < 0) {
-    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_dir,
-            strerror(-r));
+  r = tool_open_store(store_dir, false, false, &s);
+  if (r < 0)
     return 1;
-  }
   if (list) {
     r = print_list(s, name, list);
     store_close(s);

@@ -242,7 +242,6 @@ int cmd_export(int argc, char **argv)
   };
   const char *store_path = NULL, *fmt = NULL, *tag = NULL, *view = NULL;
   struct export_spec spec = { .field = NULL };
-  struct store_opts so = { .readonly = true };
   char field[80], sub[3][210], sel[300], err[300] = "";
   struct walk w = { 0 };
   uint64_t *ids = NULL;
@@ -274,13 +273,9 @@ int cmd_export(int argc, char **argv)
     return 2;
   }
   /* An evaluation view may re-run its evaluation first: that writes. */
-  so.readonly = !view;
-  r = store_open(store_path, &so, &s);
-  if (r < 0) {
-    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_path,
-            strerror(-r));
+  r = tool_open_store(store_path, false, !view, &s);
+  if (r < 0)
     return 1;
-  }
   if (tag || view) {
     snprintf(sel, sizeof(sel), "%s/%s", tag ? "tags" : "views",
              tag ? tag : view);

@@ -40,7 +40,6 @@ int cmd_import_labels(int argc, char **argv)
   };
   const char *store_path = NULL, *fmt = NULL, *field = "ground_truth";
   enum limport_format lf;
-  struct store_opts so = { 0 };
   struct limport_stats st;
   struct store *s;
   char err[512];
@@ -64,12 +63,9 @@ int cmd_import_labels(int argc, char **argv)
             "cvat-zip)\n", prog, fmt);
     return 2;
   }
-  r = store_open(store_path, &so, &s);
-  if (r < 0) {
-    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_path,
-            strerror(-r));
+  r = tool_open_store(store_path, false, false, &s);
+  if (r < 0)
     return 1;
-  }
   r = labels_import(s, lf, argv[optind], field, on_skip, NULL, err,
                     sizeof(err), &st);
   store_close(s);

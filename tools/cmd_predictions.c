@@ -71,13 +71,9 @@ int cmd_predictions(int argc, char **argv)
     fprintf(stderr, "%s: unknown format '%s' (coco or yolo)\n", prog, format);
     return 2;
   }
-  struct store_opts so = { 0 };
-  r = store_open(store_dir, &so, &s);
-  if (r < 0) {
-    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, store_dir,
-            strerror(-r));
+  r = tool_open_store(store_dir, false, false, &s);
+  if (r < 0)
     return 1;
-  }
   r = pred_import(s, argv[optind], &po, &st, err, sizeof(err));
   store_close(s);
   if (r < 0) {

@@ -84,7 +84,7 @@ static void on_coco(const char *what, const char *reason, void *ud)
   fprintf(stderr, "coco: %s: %s\n", what, reason);
 }
 
-static int open_store(const char *dir, bool create, bool ro, struct store **s)
+int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
 {
   struct store_opts o = { .readonly = ro };
   int r;
@@ -142,7 +142,7 @@ int cmd_import(int argc, char **argv)
     fprintf(stderr, "%s: invalid field name '%s'\n", prog, field);
     return 2;
   }
-  if (open_store(store_dir, true, false, &s) < 0)
+  if (tool_open_store(store_dir, true, false, &s) < 0)
     return 1;
   tty = isatty(2);
   r = import_dir(s, argv[optind], &io, &st);
@@ -237,7 +237,7 @@ int cmd_info(int argc, char **argv)
     usage(stderr);
     return 2;
   }
-  if (open_store(store_dir, false, true, &s) < 0)
+  if (tool_open_store(store_dir, false, true, &s) < 0)
     return 1;
   r = store_txn_begin(s, false, &t);
   if (r == 0)

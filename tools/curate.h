@@ -6,7 +6,15 @@
 #ifndef CURATE_TOOL_H
 #define CURATE_TOOL_H
 
+#include <stdbool.h>
+
 extern const char *prog;
+
+struct store;
+
+/* Opens STORE (creating the folder with create), printing the one-line
+ * error itself; returns 0 or -errno. */
+int tool_open_store(const char *dir, bool create, bool ro, struct store **s);
 
 struct command {
   const char *name;

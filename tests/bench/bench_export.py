@@ -6,6 +6,11 @@ the same run on the same data.
       vs Python's json.dump of the same structure (goal >= 10x faster)
       vs cat of a materialised copy of the same bytes (for reference)
   peak resident memory of the generator (goal <= 128 MB)
+  through the mount (export/coco/annotations/instances_default.json):
+      first read, generated on demand, vs cat of the copy (goal <= 3x)
+      first read after a change, prepared ahead (export.prewarm) vs cat
+      later reads vs cat (goal <= 1.2x)
+      the daemon's peak resident memory (goal <= 128 MB)
 
 usage: bench_export.py BUILD_DIR [--small]   (--small: 10x fewer)
 """
@@ -22,6 +27,68 @@ small = "--small" in sys.argv
 N_IMG = 10000 if small else 100000
 N_BOX = 100000 if small else 1000000
 BENCH = os.path.join(build, "tests", "bench_export")
+CURATEFS = os.path.join(build, "fs", "curatefs")
+
+
+def timed_cat(path, reps=1):
+    best = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run(["cat", path], check=True, stdout=subprocess.DEVNULL)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return best
+
+
+def status_kb(pid, key):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def mounted(store, cat):
+    """Reads through a real mount of the same store."""
+    mnt = os.path.join(tmp, "mnt")
+    os.makedirs(mnt, exist_ok=True)
+    log = open(os.path.join(tmp, "daemon.log"), "w")
+    d = subprocess.Popen([CURATEFS, "-f", store, mnt], stdout=log,
+                         stderr=subprocess.STDOUT)
+    try:
+        t0 = time.time()
+        while not os.path.ismount(mnt):
+            if time.time() - t0 > 30 or d.poll() is not None:
+                raise RuntimeError("mount failed")
+            time.sleep(0.05)
+        cfg = os.path.join(mnt, "config")
+        with open(cfg, "w") as f:
+            f.write("export.prewarm = false\n")
+        p = os.path.join(mnt, "export", "coco", "annotations",
+                         "instances_default.json")
+        first = timed_cat(p)
+        later = timed_cat(p, reps=3)
+        # A change, then the file is prepared ahead once the store settles.
+        with open(cfg, "w") as f:
+            f.write("export.prewarm = true\n")
+        t0 = time.time()
+        while "prepared export/coco" not in open(log.name).read():
+            if time.time() - t0 > 120:
+                raise RuntimeError("not prepared")
+            time.sleep(0.1)
+        warm = timed_cat(p)
+        hwm = status_kb(d.pid, "VmHWM")
+        print("through the mount (%s):" % os.path.relpath(p, mnt))
+        print("  first read, generated on demand %.2f s: %.1fx cat "
+              "(goal <= 3x)" % (first, first / cat))
+        print("  first read after a change, prepared ahead %.3f s: %.2fx cat"
+              " (goal <= 3x)" % (warm, warm / cat))
+        print("  later reads %.3f s: %.2fx cat (goal <= 1.2x)" %
+              (later, later / cat))
+        print("  daemon peak RSS %.1f MB (goal <= 128 MB)" % (hwm / 1024))
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt])
+        d.wait(timeout=60)
+        log.close()
 
 tmp = tempfile.mkdtemp(prefix="curate-bench-export-")
 try:
@@ -70,5 +137,6 @@ try:
     print("  generator peak RSS %.1f MB (goal <= 128 MB): %.1f MB anonymous,"
           " %.1f MB of mapped store pages at the end" %
           (hwm / 1024, anon / 1024, filekb / 1024))
+    mounted(store, cat)
 finally:
     shutil.rmtree(tmp)

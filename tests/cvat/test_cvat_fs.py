@@ -13,10 +13,7 @@ server and credentials from its environment, as a user would."""
 import errno
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -24,22 +21,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from fslib import (Checks, Mount, curate, eq, expect_errno,  # noqa: E402
-                   make_jpegs)
+from fslib import (Mount, curate, eq, expect_errno,  # noqa: E402
+                   make_jpegs, read, run_suite, write)
 
 PASSWORD = "fs-Secr3t-pw-%d" % os.getpid()
 W, H = 320, 240
 N = 10
-
-
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
-
-
-def write(p, text):
-    with open(p, "w") as f:
-        f.write(text)
 
 
 def labels_all(mnt):
@@ -64,294 +51,295 @@ def wait_ready(mnt, run, timeout=60):
     raise AssertionError("push not ready: " + info)
 
 
-def main():
-    ck = Checks()
-    tmp = tempfile.mkdtemp(prefix="cvat-fs-")
+def body(ck, w):
+    tmp = w.path
     srv = cvat_server.CvatTestServer(password=PASSWORD).start()
     srv.add_user("alice", "alice-pw")
-    m = None
     try:
-        data = os.path.join(tmp, "data")
-        make_jpegs(data, N, extra=["-W", str(W), "-H", str(H)])
-        names = sorted(os.listdir(data))
-        stems = [n[:-4] for n in names]
-        coco = {"images": [], "annotations": [], "categories": [
-            {"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
-        for i, n in enumerate(names):
-            coco["images"].append({"id": i + 1, "file_name": n,
-                                   "width": W, "height": H})
-            coco["annotations"].append({
-                "id": i + 1, "image_id": i + 1, "category_id": 1 + i % 2,
-                "bbox": [10 + i, 20, 60, 50], "area": 3000, "iscrowd": 0})
-        cj = os.path.join(tmp, "coco.json")
-        json.dump(coco, open(cj, "w"))
-        store = os.path.join(tmp, "store")
-        curate("import", "--store", store, "--coco", cj, data)
-        mnt = os.path.join(tmp, "mnt")
+        run_checks(ck, tmp, srv)
+    finally:
+        srv.stop()
+
+
+def run_checks(ck, tmp, srv):
+    data = os.path.join(tmp, "data")
+    make_jpegs(data, N, extra=["-W", str(W), "-H", str(H)])
+    names = sorted(os.listdir(data))
+    stems = [n[:-4] for n in names]
+    coco = {"images": [], "annotations": [], "categories": [
+        {"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
+    for i, n in enumerate(names):
+        coco["images"].append({"id": i + 1, "file_name": n,
+                               "width": W, "height": H})
+        coco["annotations"].append({
+            "id": i + 1, "image_id": i + 1, "category_id": 1 + i % 2,
+            "bbox": [10 + i, 20, 60, 50], "area": 3000, "iscrowd": 0})
+    cj = os.path.join(tmp, "coco.json")
+    json.dump(coco, open(cj, "w"))
+    store = os.path.join(tmp, "store")
+    curate("import", "--store", store, "--coco", cj, data)
+    mnt = os.path.join(tmp, "mnt")
+    os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
+                       "CVAT_PASSWORD": PASSWORD})
+    m = Mount(store, mnt).start()
+    for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
+        del os.environ[k]
+    C = os.path.join(mnt, "cvat")
+    write(os.path.join(mnt, "config"),
+          "cvat.segment_size = 4\ncvat.assignees = alice,admin\n")
+    st = {}
+
+    def t_push_unique():
+        uniq = sorted(os.listdir(os.path.join(mnt, "views", "unique")))
+        if not uniq:
+            raise AssertionError("views/unique is empty")
+        write(os.path.join(C, "push"), "views/unique u1\n")
+        info = wait_ready(mnt, "u1")
+        tid = srv.snapshot()["tasks"][0]
+        st["task_u1"] = tid
+        imgs = srv.task_images(tid)
+        eq(len(imgs), len(uniq), "frames = views/unique")
+        if "/tasks/%d" % tid not in info:
+            raise AssertionError("task URL missing: " + info)
+        jobs = sorted(os.listdir(os.path.join(C, "runs", "u1", "jobs")))
+        eq(len(jobs), (len(uniq) + 3) // 4, "jobs of 4 frames")
+    ck.run("echo views/unique > cvat/push creates the task", t_push_unique)
+
+    def t_pull_added():
+        tid = st["task_u1"]
+        imgs = sorted(srv.task_images(tid), key=lambda x: x["frame"])
+        first = imgs[0]
+        stem = first["name"][:-4]
+        st["dup_stem"] = stem
+        old = boxes(mnt, stem)
+        b = old[0]["bbox"]
+        lab_id = [s for s in srv.list_annotations(task_id=tid)["shapes"]
+                  if s["frame"] == first["frame"]][0]["label_id"]
+        # A near-copy of the existing box: a duplicate pair.
+        srv.add_annotations(task_id=tid, shapes=[{
+            "type": "rectangle", "frame": first["frame"],
+            "label_id": lab_id,
+            "points": [b[0] + 1, b[1] + 1, b[0] + b[2] + 1,
+                       b[1] + b[3] + 1]}])
+        before = labels_all(mnt)
+        write(os.path.join(C, "pull"), "u1\n")
+        new = boxes(mnt, stem)
+        eq(len(new), 2, "box added")
+        eq(new[0], old[0] | {"max_iou": new[0]["max_iou"],
+                             "max_iou_id": new[1]["id"]}, "old box kept")
+        eq(new[1]["bbox"], [b[0] + 1, b[1] + 1, b[2], b[3]], "new box")
+        after = labels_all(mnt)
+        for n in after:
+            if n != stem + ".json":
+                eq(after[n], before[n], "untouched " + n)
+        dupes = os.listdir(os.path.join(mnt, "views", "dupes"))
+        eq(dupes, [stem + ".jpg"], "views/dupes after pull")
+    ck.run("annotators add a box; pull; labels and views/dupes follow",
+           t_pull_added)
+
+    def t_push_tag():
+        T = os.path.join(mnt, "tags", "reannotate")
+        os.mkdir(T)
+        stem = st["dup_stem"]
+        os.rename(os.path.join(mnt, "views", "dupes", stem + ".jpg"),
+                  os.path.join(T, stem + ".jpg"))
+        other = [s for s in stems if s != stem][0]
+        os.rename(os.path.join(mnt, "samples", other + ".jpg"),
+                  os.path.join(T, other + ".jpg"))
+        st["r_stems"] = sorted([stem, other])
+        write(os.path.join(C, "push"), "tags/reannotate r2\n")
+        wait_ready(mnt, "r2")
+        tid = [t for t in srv.snapshot()["tasks"] if t != st["task_u1"]][0]
+        st["task_r2"] = tid
+        imgs = sorted(srv.task_images(tid), key=lambda x: x["frame"])
+        eq(sorted(i["name"][:-4] for i in imgs), st["r_stems"], "frames")
+        shapes = srv.list_annotations(task_id=tid)["shapes"]
+        eq(len(shapes), 3, "the tag's boxes went with it")
+    ck.run("mv duplicates into tags/reannotate, push the tag with boxes",
+           t_push_tag)
+
+    def t_edits_land_exactly():
+        tid = st["task_r2"]
+        imgs = {i["frame"]: i["name"][:-4] for i in srv.task_images(tid)}
+        shapes = sorted(srv.list_annotations(task_id=tid)["shapes"],
+                        key=lambda s: s["id"])
+        by_frame = {}
+        for s in shapes:
+            by_frame.setdefault(s["frame"], []).append(s)
+        dup_frame = [f for f, n in imgs.items() if n == st["dup_stem"]][0]
+        one_frame = [f for f in imgs if f != dup_frame][0]
+        a, b = by_frame[dup_frame]
+        c = by_frame[one_frame][0]
+        srv.edit_annotation("shapes", a["id"], points=[100, 100, 150, 140])
+        srv.delete_annotation("shapes", b["id"])
+        other_label = [s["label_id"] for s in shapes
+                       if s["label_id"] != c["label_id"]]
+        lab2 = other_label[0] if other_label else c["label_id"]
+        srv.edit_annotation("shapes", c["id"], label_id=lab2)
+        srv.add_annotations(task_id=tid, shapes=[{
+            "type": "rectangle", "frame": one_frame, "label_id": lab2,
+            "points": [200, 150, 260, 200]}])
+        before = labels_all(mnt)
+        old_dup = boxes(mnt, imgs[dup_frame])
+        old_one = boxes(mnt, imgs[one_frame])
+        st["before_r2"] = labels_all(mnt)
+        write(os.path.join(C, "pull"), "r2\n")
+        new_dup = boxes(mnt, imgs[dup_frame])
+        eq(len(new_dup), 1, "deleted one of the pair")
+        eq(new_dup[0]["id"], old_dup[0]["id"], "moved keeps its id")
+        eq(new_dup[0]["bbox"], [100, 100, 50, 40], "moved box")
+        new_one = boxes(mnt, imgs[one_frame])
+        eq(len(new_one), 2, "added one")
+        eq(new_one[0]["id"], old_one[0]["id"], "re-classed keeps its id")
+        eq(new_one[0]["bbox"], old_one[0]["bbox"], "re-classed keeps box")
+        if new_one[0]["label"] == old_one[0]["label"] and other_label:
+            raise AssertionError("class not changed")
+        eq(new_one[1]["bbox"], [200, 150, 60, 50], "added box")
+        after = labels_all(mnt)
+        for n in after:
+            if n[:-5] not in imgs.values():
+                eq(after[n], before[n], "untouched " + n)
+        eq(os.listdir(os.path.join(mnt, "views", "dupes")), [],
+           "no duplicates left")
+    ck.run("move, delete, add and re-class in CVAT land exactly on pull",
+           t_edits_land_exactly)
+
+    def t_review_files():
+        J = os.path.join(C, "runs", "r2", "jobs")
+        job = sorted(os.listdir(J))[0]
+        write(os.path.join(J, job, "stage"), "validation\n")
+        eq(srv.snapshot()["jobs"][int(job)]["stage"]
+           if isinstance(srv.snapshot().get("jobs"), dict) else
+           read(os.path.join(J, job, "stage")).decode().strip(),
+           "validation", "server stage")
+        eq(read(os.path.join(J, job, "stage")).decode(), "validation\n",
+           "stage file")
+        write(os.path.join(J, job, "state"), "in progress\n")
+        eq(read(os.path.join(J, job, "state")).decode(), "in progress\n",
+           "state file")
+        write(os.path.join(J, job, "assignee"), "alice\n")
+        eq(read(os.path.join(J, job, "assignee")).decode(), "alice\n",
+           "assignee file")
+        expect_errno(errno.EINVAL, write, os.path.join(J, job, "stage"),
+                     "finished\n")
+        eq(read(os.path.join(J, job, "stage")).decode(), "validation\n",
+           "bad stage changed nothing")
+        srv.open_issue(int(job), 0, [1, 2, 30, 40], "box too loose",
+                       owner="alice")
+        text = read(os.path.join(J, job, "issues.txt")).decode()
+        if "box too loose" not in text:
+            raise AssertionError("issues: " + text)
+    ck.run("review loop through the run's files follows the server",
+           t_review_files)
+
+    def t_undo():
+        write(os.path.join(C, "undo"), "r2\n")
+        eq(labels_all(mnt), st["before_r2"], "labels byte for byte")
+        expect_errno(errno.ENOENT, write, os.path.join(C, "undo"), "r2\n")
+    ck.run("echo r2 > cvat/undo restores the labels byte for byte", t_undo)
+
+    def t_errors():
+        expect_errno(errno.ENOENT, write, os.path.join(C, "push"),
+                     "tags/nope\n")
+        expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
+                     "samples bad/name\n")
+        expect_errno(errno.ENOENT, write, os.path.join(C, "pull"),
+                     "no-such-run\n")
+        cfg = os.path.join(mnt, "config")
+        write(cfg, "cvat.password = wrong-password\n")
+        expect_errno(errno.EACCES, write, os.path.join(C, "push"),
+                     "samples r3\n")
+        status = read(os.path.join(C, "status")).decode()
+        if "r3" not in status and "credentials" not in status.lower():
+            raise AssertionError("no reason in cvat/status: " + status)
+        write(cfg, "cvat.password = %s\n" % PASSWORD)
+        if "cvat.password = (set)" not in read(cfg).decode():
+            raise AssertionError("password not shown as (set)")
+        eq(len(srv.snapshot()["tasks"]), 2, "no task from failed pushes")
+    ck.run("bad sources, runs and credentials fail with precise errnos",
+           t_errors)
+
+    def remount():
         os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
                            "CVAT_PASSWORD": PASSWORD})
-        m = Mount(store, mnt).start()
-        for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
-            del os.environ[k]
-        C = os.path.join(mnt, "cvat")
-        write(os.path.join(mnt, "config"),
-              "cvat.segment_size = 4\ncvat.assignees = alice,admin\n")
-        st = {}
+        try:
+            return Mount(store, mnt).start()
+        finally:
+            for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
+                del os.environ[k]
 
-        def t_push_unique():
-            uniq = sorted(os.listdir(os.path.join(mnt, "views", "unique")))
-            if not uniq:
-                raise AssertionError("views/unique is empty")
-            write(os.path.join(C, "push"), "views/unique u1\n")
-            info = wait_ready(mnt, "u1")
-            tid = srv.snapshot()["tasks"][0]
-            st["task_u1"] = tid
-            imgs = srv.task_images(tid)
-            eq(len(imgs), len(uniq), "frames = views/unique")
-            if "/tasks/%d" % tid not in info:
-                raise AssertionError("task URL missing: " + info)
-            jobs = sorted(os.listdir(os.path.join(C, "runs", "u1", "jobs")))
-            eq(len(jobs), (len(uniq) + 3) // 4, "jobs of 4 frames")
-        ck.run("echo views/unique > cvat/push creates the task", t_push_unique)
+    def t_daemon_killed_during_pull():
+        nonlocal m
+        tid = st["task_r2"]
+        shapes = srv.list_annotations(task_id=tid)["shapes"]
+        srv.add_annotations(task_id=tid, shapes=[{
+            "type": "rectangle", "frame": shapes[0]["frame"],
+            "label_id": shapes[0]["label_id"],
+            "points": [30, 30, 90, 80]}])
+        before = labels_all(mnt)
+        fid = srv.add_fault("delay", method="GET",
+                            path=r"^/api/tasks/\d+/annotations$",
+                            seconds=2.0)
+        res = {}
 
-        def t_pull_added():
-            tid = st["task_u1"]
-            imgs = sorted(srv.task_images(tid), key=lambda x: x["frame"])
-            first = imgs[0]
-            stem = first["name"][:-4]
-            st["dup_stem"] = stem
-            old = boxes(mnt, stem)
-            b = old[0]["bbox"]
-            lab_id = [s for s in srv.list_annotations(task_id=tid)["shapes"]
-                      if s["frame"] == first["frame"]][0]["label_id"]
-            # A near-copy of the existing box: a duplicate pair.
-            srv.add_annotations(task_id=tid, shapes=[{
-                "type": "rectangle", "frame": first["frame"],
-                "label_id": lab_id,
-                "points": [b[0] + 1, b[1] + 1, b[0] + b[2] + 1,
-                           b[1] + b[3] + 1]}])
-            before = labels_all(mnt)
-            write(os.path.join(C, "pull"), "u1\n")
-            new = boxes(mnt, stem)
-            eq(len(new), 2, "box added")
-            eq(new[0], old[0] | {"max_iou": new[0]["max_iou"],
-                                 "max_iou_id": new[1]["id"]}, "old box kept")
-            eq(new[1]["bbox"], [b[0] + 1, b[1] + 1, b[2], b[3]], "new box")
-            after = labels_all(mnt)
-            for n in after:
-                if n != stem + ".json":
-                    eq(after[n], before[n], "untouched " + n)
-            dupes = os.listdir(os.path.join(mnt, "views", "dupes"))
-            eq(dupes, [stem + ".jpg"], "views/dupes after pull")
-        ck.run("annotators add a box; pull; labels and views/dupes follow",
-               t_pull_added)
-
-        def t_push_tag():
-            T = os.path.join(mnt, "tags", "reannotate")
-            os.mkdir(T)
-            stem = st["dup_stem"]
-            os.rename(os.path.join(mnt, "views", "dupes", stem + ".jpg"),
-                      os.path.join(T, stem + ".jpg"))
-            other = [s for s in stems if s != stem][0]
-            os.rename(os.path.join(mnt, "samples", other + ".jpg"),
-                      os.path.join(T, other + ".jpg"))
-            st["r_stems"] = sorted([stem, other])
-            write(os.path.join(C, "push"), "tags/reannotate r2\n")
-            wait_ready(mnt, "r2")
-            tid = [t for t in srv.snapshot()["tasks"] if t != st["task_u1"]][0]
-            st["task_r2"] = tid
-            imgs = sorted(srv.task_images(tid), key=lambda x: x["frame"])
-            eq(sorted(i["name"][:-4] for i in imgs), st["r_stems"], "frames")
-            shapes = srv.list_annotations(task_id=tid)["shapes"]
-            eq(len(shapes), 3, "the tag's boxes went with it")
-        ck.run("mv duplicates into tags/reannotate, push the tag with boxes",
-               t_push_tag)
-
-        def t_edits_land_exactly():
-            tid = st["task_r2"]
-            imgs = {i["frame"]: i["name"][:-4] for i in srv.task_images(tid)}
-            shapes = sorted(srv.list_annotations(task_id=tid)["shapes"],
-                            key=lambda s: s["id"])
-            by_frame = {}
-            for s in shapes:
-                by_frame.setdefault(s["frame"], []).append(s)
-            dup_frame = [f for f, n in imgs.items() if n == st["dup_stem"]][0]
-            one_frame = [f for f in imgs if f != dup_frame][0]
-            a, b = by_frame[dup_frame]
-            c = by_frame[one_frame][0]
-            srv.edit_annotation("shapes", a["id"], points=[100, 100, 150, 140])
-            srv.delete_annotation("shapes", b["id"])
-            other_label = [s["label_id"] for s in shapes
-                           if s["label_id"] != c["label_id"]]
-            lab2 = other_label[0] if other_label else c["label_id"]
-            srv.edit_annotation("shapes", c["id"], label_id=lab2)
-            srv.add_annotations(task_id=tid, shapes=[{
-                "type": "rectangle", "frame": one_frame, "label_id": lab2,
-                "points": [200, 150, 260, 200]}])
-            before = labels_all(mnt)
-            old_dup = boxes(mnt, imgs[dup_frame])
-            old_one = boxes(mnt, imgs[one_frame])
-            st["before_r2"] = labels_all(mnt)
-            write(os.path.join(C, "pull"), "r2\n")
-            new_dup = boxes(mnt, imgs[dup_frame])
-            eq(len(new_dup), 1, "deleted one of the pair")
-            eq(new_dup[0]["id"], old_dup[0]["id"], "moved keeps its id")
-            eq(new_dup[0]["bbox"], [100, 100, 50, 40], "moved box")
-            new_one = boxes(mnt, imgs[one_frame])
-            eq(len(new_one), 2, "added one")
-            eq(new_one[0]["id"], old_one[0]["id"], "re-classed keeps its id")
-            eq(new_one[0]["bbox"], old_one[0]["bbox"], "re-classed keeps box")
-            if new_one[0]["label"] == old_one[0]["label"] and other_label:
-                raise AssertionError("class not changed")
-            eq(new_one[1]["bbox"], [200, 150, 60, 50], "added box")
-            after = labels_all(mnt)
-            for n in after:
-                if n[:-5] not in imgs.values():
-                    eq(after[n], before[n], "untouched " + n)
-            eq(os.listdir(os.path.join(mnt, "views", "dupes")), [],
-               "no duplicates left")
-        ck.run("move, delete, add and re-class in CVAT land exactly on pull",
-               t_edits_land_exactly)
-
-        def t_review_files():
-            J = os.path.join(C, "runs", "r2", "jobs")
-            job = sorted(os.listdir(J))[0]
-            write(os.path.join(J, job, "stage"), "validation\n")
-            eq(srv.snapshot()["jobs"][int(job)]["stage"]
-               if isinstance(srv.snapshot().get("jobs"), dict) else
-               read(os.path.join(J, job, "stage")).decode().strip(),
-               "validation", "server stage")
-            eq(read(os.path.join(J, job, "stage")).decode(), "validation\n",
-               "stage file")
-            write(os.path.join(J, job, "state"), "in progress\n")
-            eq(read(os.path.join(J, job, "state")).decode(), "in progress\n",
-               "state file")
-            write(os.path.join(J, job, "assignee"), "alice\n")
-            eq(read(os.path.join(J, job, "assignee")).decode(), "alice\n",
-               "assignee file")
-            expect_errno(errno.EINVAL, write, os.path.join(J, job, "stage"),
-                         "finished\n")
-            eq(read(os.path.join(J, job, "stage")).decode(), "validation\n",
-               "bad stage changed nothing")
-            srv.open_issue(int(job), 0, [1, 2, 30, 40], "box too loose",
-                           owner="alice")
-            text = read(os.path.join(J, job, "issues.txt")).decode()
-            if "box too loose" not in text:
-                raise AssertionError("issues: " + text)
-        ck.run("review loop through the run's files follows the server",
-               t_review_files)
-
-        def t_undo():
-            write(os.path.join(C, "undo"), "r2\n")
-            eq(labels_all(mnt), st["before_r2"], "labels byte for byte")
-            expect_errno(errno.ENOENT, write, os.path.join(C, "undo"), "r2\n")
-        ck.run("echo r2 > cvat/undo restores the labels byte for byte", t_undo)
-
-        def t_errors():
-            expect_errno(errno.ENOENT, write, os.path.join(C, "push"),
-                         "tags/nope\n")
-            expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
-                         "samples bad/name\n")
-            expect_errno(errno.ENOENT, write, os.path.join(C, "pull"),
-                         "no-such-run\n")
-            cfg = os.path.join(mnt, "config")
-            write(cfg, "cvat.password = wrong-password\n")
-            expect_errno(errno.EACCES, write, os.path.join(C, "push"),
-                         "samples r3\n")
-            status = read(os.path.join(C, "status")).decode()
-            if "r3" not in status and "credentials" not in status.lower():
-                raise AssertionError("no reason in cvat/status: " + status)
-            write(cfg, "cvat.password = %s\n" % PASSWORD)
-            if "cvat.password = (set)" not in read(cfg).decode():
-                raise AssertionError("password not shown as (set)")
-            eq(len(srv.snapshot()["tasks"]), 2, "no task from failed pushes")
-        ck.run("bad sources, runs and credentials fail with precise errnos",
-               t_errors)
-
-        def remount():
-            os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
-                               "CVAT_PASSWORD": PASSWORD})
+        def pull():
             try:
-                return Mount(store, mnt).start()
-            finally:
-                for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
-                    del os.environ[k]
-
-        def t_daemon_killed_during_pull():
-            nonlocal m
-            tid = st["task_r2"]
-            shapes = srv.list_annotations(task_id=tid)["shapes"]
-            srv.add_annotations(task_id=tid, shapes=[{
-                "type": "rectangle", "frame": shapes[0]["frame"],
-                "label_id": shapes[0]["label_id"],
-                "points": [30, 30, 90, 80]}])
-            before = labels_all(mnt)
-            fid = srv.add_fault("delay", method="GET",
-                                path=r"^/api/tasks/\d+/annotations$",
-                                seconds=2.0)
-            res = {}
-
-            def pull():
-                try:
-                    write(os.path.join(C, "pull"), "r2\n")
-                    res["ok"] = True
-                except OSError as e:
-                    res["err"] = e.errno
+                write(os.path.join(C, "pull"), "r2\n")
+                res["ok"] = True
+            except OSError as e:
+                res["err"] = e.errno
+        th = threading.Thread(target=pull)
+        th.start()
+        time.sleep(1.0)
+        m.kill()
+        th.join(30)
+        m = remount()
+        eq(labels_all(mnt), before, "wholly old labels after the kill")
+        srv.remove_fault(fid)
+        after = None
+        for i in range(5):
             th = threading.Thread(target=pull)
             th.start()
-            time.sleep(1.0)
+            time.sleep(0.01 * i)
             m.kill()
             th.join(30)
             m = remount()
-            eq(labels_all(mnt), before, "wholly old labels after the kill")
-            srv.remove_fault(fid)
-            after = None
-            for i in range(5):
-                th = threading.Thread(target=pull)
-                th.start()
-                time.sleep(0.01 * i)
-                m.kill()
-                th.join(30)
-                m = remount()
-                now = labels_all(mnt)
-                if now != before:
-                    after = after or now
-                    eq(now, after, "wholly new labels")
-            write(os.path.join(C, "pull"), "r2\n")
-            if labels_all(mnt) == before:
-                raise AssertionError("the pull after the kills changed "
-                                     "nothing")
-            if after is not None:
-                eq(labels_all(mnt), after, "same result as a killed pull")
-        ck.run("daemon killed during pull: labels wholly old or wholly new",
-               t_daemon_killed_during_pull)
+            now = labels_all(mnt)
+            if now != before:
+                after = after or now
+                eq(now, after, "wholly new labels")
+        write(os.path.join(C, "pull"), "r2\n")
+        if labels_all(mnt) == before:
+            raise AssertionError("the pull after the kills changed "
+                                 "nothing")
+        if after is not None:
+            eq(labels_all(mnt), after, "same result as a killed pull")
+    ck.run("daemon killed during pull: labels wholly old or wholly new",
+           t_daemon_killed_during_pull)
 
-        def t_no_secret():
-            for d, dirs, files in os.walk(mnt):
-                rel = os.path.relpath(d, mnt)
-                if rel.split(os.sep)[0] in ("samples", "tags", "export",
-                                            "views"):
-                    dirs[:] = []
-                    continue
-                for f in files:
-                    if PASSWORD.encode() in read(os.path.join(d, f)):
-                        raise AssertionError("secret in " + os.path.join(
-                            rel, f))
-            if PASSWORD in m.logtext():
-                raise AssertionError("secret in the daemon log")
-            logf = os.path.join(store, "curatefs.log")
-            if PASSWORD in open(logf).read():
-                raise AssertionError("secret in curatefs.log")
-        ck.run("no secret in any file of the mount or in the logs",
-               t_no_secret)
-        m.umount()
-        m = None
-    finally:
-        if m:
-            m.cleanup()
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    ck.finish()
+    def t_no_secret():
+        for d, dirs, files in os.walk(mnt):
+            rel = os.path.relpath(d, mnt)
+            if rel.split(os.sep)[0] in ("samples", "tags", "export",
+                                        "views"):
+                dirs[:] = []
+                continue
+            for f in files:
+                if PASSWORD.encode() in read(os.path.join(d, f)):
+                    raise AssertionError("secret in " + os.path.join(
+                        rel, f))
+        if PASSWORD in m.logtext():
+            raise AssertionError("secret in the daemon log")
+        logf = os.path.join(store, "curatefs.log")
+        if PASSWORD in open(logf).read():
+            raise AssertionError("secret in curatefs.log")
+    ck.run("no secret in any file of the mount or in the logs",
+           t_no_secret)
+    m.umount()
+
+
+def main():
+    run_suite("cvat-fs-", body)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,42 @@ def make_12bit(src, dst):
     open(dst, "wb").write(bytes(b))
 
 
+def read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+def write(p, text):
+    """Writes text to p in one open/write/close, as `echo ... >` does."""
+    with open(p, "w") as f:
+        f.write(text)
+
+
+# Mounts started and not yet cleaned up, for run_suite().
+_live = []
+
+
+def run_suite(prefix, body):
+    """Runs body(ck, w) with fresh Checks and a Workdir named after
+    prefix, then cleans up every mount the body started (whatever
+    happened), removes the work folder and exits with the checks'
+    status."""
+    ck = Checks()
+    w = Workdir(prefix)
+    try:
+        body(ck, w)
+    except Exception as e:  # a crash outside a check is a failed check
+        ck.n += 1
+        ck.failed += 1
+        print("not ok %d - suite aborted: %s" % (ck.n, e), flush=True)
+        traceback.print_exc(file=sys.stdout)
+    finally:
+        while _live:
+            _live.pop().cleanup()
+        w.cleanup()
+    ck.finish()
+
+
 class Mount:
     """curatefs -f STORE MNT, with its log captured; always cleaned up."""
 
@@ -93,6 +129,7 @@ class Mount:
         self.conn = None
 
     def start(self):
+        _live.append(self)
         os.makedirs(self.mnt, exist_ok=True)
         self.log = tempfile.NamedTemporaryFile(
             "w+", prefix="curatefs-log-", delete=False)
@@ -164,6 +201,8 @@ class Mount:
                            stderr=subprocess.DEVNULL)
 
     def cleanup(self):
+        if self in _live:
+            _live.remove(self)
         if self.proc and self.proc.poll() is None:
             subprocess.run(["fusermount3", "-uz", self.mnt],
                            stderr=subprocess.DEVNULL)

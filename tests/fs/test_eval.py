@@ -12,8 +12,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Checks, Mount, Workdir, curate, eq, expect_errno,  # noqa
+from fslib import (Mount, curate, eq, expect_errno,  # noqa
                    make_jpegs)
+from fslib import read, run_suite, write  # noqa: E402
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 W, H = 320, 240
@@ -31,155 +32,139 @@ AP_CAT = (9 * 1.0 + 51 / 101) / 10
 MAP = AP_CAT / 2
 
 
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
-
-
-def write(p, text):
-    with open(p, "w") as f:
-        f.write(text)
-
-
 def near(a, b, what):
     if abs(a - b) > 1e-4:
         raise AssertionError("%s: %r != %r" % (what, a, b))
 
 
+def body(ck, w):
+    data = w.sub("data")
+    make_jpegs(data, 4, extra=["-W", str(W), "-H", str(H)])
+    names = sorted(os.listdir(data))
+    stems = [n[:-4] for n in names]
+    gt = {"images": [{"id": i + 1, "file_name": n, "width": W,
+                      "height": H} for i, n in enumerate(names)],
+          "categories": [{"id": 1, "name": "cat"},
+                         {"id": 2, "name": "dog"}],
+          "annotations": []}
+    for i, boxes in GT.items():
+        for c, b in boxes:
+            gt["annotations"].append({
+                "id": len(gt["annotations"]) + 1, "image_id": i + 1,
+                "category_id": c, "bbox": b, "area": b[2] * b[3],
+                "iscrowd": 0})
+    preds = [{"image_id": i + 1, "category_id": c, "bbox": b, "score": s}
+             for i, bs in PRED.items() for c, b, s in bs]
+    gtf, pf = w.sub("gt.json"), w.sub("preds.json")
+    json.dump(gt, open(gtf, "w"))
+    json.dump(preds, open(pf, "w"))
+    store = w.sub("store")
+    p = curate("import", "--store", store, "--coco", gtf,
+               "--predictions", pf, data)
+    if "predictions: 3 boxes on 3 samples" not in p.stdout:
+        raise AssertionError(p.stdout)
+    mnt = w.sub("mnt")
+    m = Mount(store, mnt).start()
+    E = os.path.join(mnt, "eval")
+    V = os.path.join(mnt, "views")
+
+    def t_run_and_report():
+        eq(sorted(os.listdir(E)), ["import-predictions", "run"], "eval/")
+        eq(os.listdir(os.path.join(V, "mistakes")), [], "no eval yet")
+        write(os.path.join(E, "run"), "e1\n")
+        eq(sorted(os.listdir(os.path.join(E, "e1"))),
+           ["metrics.json", "pr-curves.jpg", "report.txt"], "files")
+        mj = json.loads(read(os.path.join(E, "e1", "metrics.json")))
+        near(mj["map"], MAP, "mAP")
+        cls = {c["name"]: c for c in mj["classes"]}
+        near(cls["cat"]["ap"], AP_CAT, "AP cat")
+        near(cls["dog"]["ap"], 0.0, "AP dog")
+        eq((mj["tp"], mj["fp"], mj["fn"]), (2, 1, 1), "counts")
+        rep = read(os.path.join(E, "e1", "report.txt")).decode()
+        for want in ("cat", "dog", "%.4f" % AP_CAT, "%.4f" % MAP):
+            if want not in rep:
+                raise AssertionError("report lacks %r:\n%s" % (want, rep))
+        out = subprocess.run([JPEGCMP] + [os.path.join(E, "e1",
+                                                       "pr-curves.jpg")] * 2,
+                             capture_output=True, text=True, check=True)
+        if not out.stdout.startswith("1024x768"):
+            raise AssertionError("pr-curves.jpg: " + out.stdout)
+    ck.run("eval/run, report.txt and metrics.json match hand-computed AP",
+           t_run_and_report)
+
+    def t_views():
+        eq(sorted(os.listdir(os.path.join(V, "mistakes"))),
+           sorted(["0001-%s.jpg" % stems[2], "0002-%s.jpg" % stems[0]]),
+           "mistakes: matched samples, worst first")
+        eq(os.listdir(os.path.join(V, "possible-missing")),
+           ["0001-%s.jpg" % stems[1]], "possible-missing")
+        eq(os.listdir(os.path.join(V, "possible-spurious")),
+           ["0001-%s.jpg" % stems[1]], "possible-spurious")
+        got = os.path.join(V, "possible-missing", "0001-%s.jpg" % stems[1])
+        tmp = w.sub("pm.jpg")
+        open(tmp, "wb").write(read(got))
+        out = subprocess.run(
+            [JPEGCMP, os.path.join(data, names[1]), tmp,
+             "50,50,80,80", "200,150,60,60"],
+            capture_output=True, text=True, check=True).stdout.split()
+        eq(out[1], "%dx%d" % (W, H), "original size")
+        if int(out[2].split("=")[1]) > 40 or int(out[3].split("=")[1]) < 50:
+            raise AssertionError("boxes not drawn where expected: %r" % out)
+        os.mkdir(os.path.join(mnt, "tags", "fix"))
+        os.rename(got, os.path.join(mnt, "tags", "fix", names[1]))
+        eq(os.listdir(os.path.join(mnt, "tags", "fix")), [names[1]],
+           "tagged from an eval view")
+    ck.run("mistakes, possible-missing and possible-spurious views",
+           t_views)
+
+    def t_follow_labels():
+        lab = os.path.join(mnt, "labels", stems[1] + ".json")
+        doc = json.loads(read(lab))
+        doc["fields"]["ground_truth"][0]["bbox"] = [200, 150, 60, 60]
+        write(lab, json.dumps(doc))
+        eq(os.listdir(os.path.join(V, "possible-missing")), [],
+           "possible-missing after the fix")
+        eq(os.listdir(os.path.join(V, "possible-spurious")), [],
+           "possible-spurious after the fix")
+        mj = json.loads(read(os.path.join(E, "e1", "metrics.json")))
+        cls = {c["name"]: c for c in mj["classes"]}
+        near(cls["dog"]["ap"], 1.0, "AP dog after the fix")
+        eq((mj["tp"], mj["fp"], mj["fn"]), (3, 0, 0), "counts after")
+    ck.run("evaluation and views follow a label edit", t_follow_labels)
+
+    def t_import_through_mount():
+        write(os.path.join(E, "import-predictions"),
+              "%s coco_gt=%s field=preds2\n" % (pf, gtf))
+        doc = json.loads(read(os.path.join(mnt, "labels",
+                                           stems[0] + ".json")))
+        eq([d["bbox"] for d in doc["fields"]["preds2"]],
+           [[10, 10, 100, 100]], "imported field")
+        write(os.path.join(E, "run"), "e2 pred=preds2 iou=0.5\n")
+        mj = json.loads(read(os.path.join(E, "e2", "metrics.json")))
+        eq(mj["pred_field"], "preds2", "field used")
+        expect_errno(errno.ENOENT, write,
+                     os.path.join(E, "import-predictions"),
+                     "/nonexistent/preds.json\n")
+        expect_errno(errno.EINVAL, write, os.path.join(E, "run"),
+                     "bad/name\n")
+        expect_errno(errno.EINVAL, write, os.path.join(E, "run"),
+                     "e3 colour=blue\n")
+        bad = w.sub("bad.json")
+        write(bad, '[{"image_id": 1, "category_id": 1, "bbox": [1,2]}]')
+        before = read(os.path.join(mnt, "labels", stems[0] + ".json"))
+        expect_errno(errno.EINVAL, write,
+                     os.path.join(E, "import-predictions"),
+                     "%s coco_gt=%s field=preds2\n" % (bad, gtf))
+        eq(read(os.path.join(mnt, "labels", stems[0] + ".json")), before,
+           "labels unchanged by a bad import")
+    ck.run("predictions through eval/import-predictions; bad commands "
+           "fail and change nothing", t_import_through_mount)
+
+    m.umount()
+
+
 def main():
-    ck = Checks()
-    w = Workdir("curatefs-eval-")
-    m = None
-    try:
-        data = w.sub("data")
-        make_jpegs(data, 4, extra=["-W", str(W), "-H", str(H)])
-        names = sorted(os.listdir(data))
-        stems = [n[:-4] for n in names]
-        gt = {"images": [{"id": i + 1, "file_name": n, "width": W,
-                          "height": H} for i, n in enumerate(names)],
-              "categories": [{"id": 1, "name": "cat"},
-                             {"id": 2, "name": "dog"}],
-              "annotations": []}
-        for i, boxes in GT.items():
-            for c, b in boxes:
-                gt["annotations"].append({
-                    "id": len(gt["annotations"]) + 1, "image_id": i + 1,
-                    "category_id": c, "bbox": b, "area": b[2] * b[3],
-                    "iscrowd": 0})
-        preds = [{"image_id": i + 1, "category_id": c, "bbox": b, "score": s}
-                 for i, bs in PRED.items() for c, b, s in bs]
-        gtf, pf = w.sub("gt.json"), w.sub("preds.json")
-        json.dump(gt, open(gtf, "w"))
-        json.dump(preds, open(pf, "w"))
-        store = w.sub("store")
-        p = curate("import", "--store", store, "--coco", gtf,
-                   "--predictions", pf, data)
-        if "predictions: 3 boxes on 3 samples" not in p.stdout:
-            raise AssertionError(p.stdout)
-        mnt = w.sub("mnt")
-        m = Mount(store, mnt).start()
-        E = os.path.join(mnt, "eval")
-        V = os.path.join(mnt, "views")
-
-        def t_run_and_report():
-            eq(sorted(os.listdir(E)), ["import-predictions", "run"], "eval/")
-            eq(os.listdir(os.path.join(V, "mistakes")), [], "no eval yet")
-            write(os.path.join(E, "run"), "e1\n")
-            eq(sorted(os.listdir(os.path.join(E, "e1"))),
-               ["metrics.json", "pr-curves.jpg", "report.txt"], "files")
-            mj = json.loads(read(os.path.join(E, "e1", "metrics.json")))
-            near(mj["map"], MAP, "mAP")
-            cls = {c["name"]: c for c in mj["classes"]}
-            near(cls["cat"]["ap"], AP_CAT, "AP cat")
-            near(cls["dog"]["ap"], 0.0, "AP dog")
-            eq((mj["tp"], mj["fp"], mj["fn"]), (2, 1, 1), "counts")
-            rep = read(os.path.join(E, "e1", "report.txt")).decode()
-            for want in ("cat", "dog", "%.4f" % AP_CAT, "%.4f" % MAP):
-                if want not in rep:
-                    raise AssertionError("report lacks %r:\n%s" % (want, rep))
-            out = subprocess.run([JPEGCMP] + [os.path.join(E, "e1",
-                                                           "pr-curves.jpg")] * 2,
-                                 capture_output=True, text=True, check=True)
-            if not out.stdout.startswith("1024x768"):
-                raise AssertionError("pr-curves.jpg: " + out.stdout)
-        ck.run("eval/run, report.txt and metrics.json match hand-computed AP",
-               t_run_and_report)
-
-        def t_views():
-            eq(sorted(os.listdir(os.path.join(V, "mistakes"))),
-               sorted(["0001-%s.jpg" % stems[2], "0002-%s.jpg" % stems[0]]),
-               "mistakes: matched samples, worst first")
-            eq(os.listdir(os.path.join(V, "possible-missing")),
-               ["0001-%s.jpg" % stems[1]], "possible-missing")
-            eq(os.listdir(os.path.join(V, "possible-spurious")),
-               ["0001-%s.jpg" % stems[1]], "possible-spurious")
-            got = os.path.join(V, "possible-missing", "0001-%s.jpg" % stems[1])
-            tmp = w.sub("pm.jpg")
-            open(tmp, "wb").write(read(got))
-            out = subprocess.run(
-                [JPEGCMP, os.path.join(data, names[1]), tmp,
-                 "50,50,80,80", "200,150,60,60"],
-                capture_output=True, text=True, check=True).stdout.split()
-            eq(out[1], "%dx%d" % (W, H), "original size")
-            if int(out[2].split("=")[1]) > 40 or int(out[3].split("=")[1]) < 50:
-                raise AssertionError("boxes not drawn where expected: %r" % out)
-            os.mkdir(os.path.join(mnt, "tags", "fix"))
-            os.rename(got, os.path.join(mnt, "tags", "fix", names[1]))
-            eq(os.listdir(os.path.join(mnt, "tags", "fix")), [names[1]],
-               "tagged from an eval view")
-        ck.run("mistakes, possible-missing and possible-spurious views",
-               t_views)
-
-        def t_follow_labels():
-            lab = os.path.join(mnt, "labels", stems[1] + ".json")
-            doc = json.loads(read(lab))
-            doc["fields"]["ground_truth"][0]["bbox"] = [200, 150, 60, 60]
-            write(lab, json.dumps(doc))
-            eq(os.listdir(os.path.join(V, "possible-missing")), [],
-               "possible-missing after the fix")
-            eq(os.listdir(os.path.join(V, "possible-spurious")), [],
-               "possible-spurious after the fix")
-            mj = json.loads(read(os.path.join(E, "e1", "metrics.json")))
-            cls = {c["name"]: c for c in mj["classes"]}
-            near(cls["dog"]["ap"], 1.0, "AP dog after the fix")
-            eq((mj["tp"], mj["fp"], mj["fn"]), (3, 0, 0), "counts after")
-        ck.run("evaluation and views follow a label edit", t_follow_labels)
-
-        def t_import_through_mount():
-            write(os.path.join(E, "import-predictions"),
-                  "%s coco_gt=%s field=preds2\n" % (pf, gtf))
-            doc = json.loads(read(os.path.join(mnt, "labels",
-                                               stems[0] + ".json")))
-            eq([d["bbox"] for d in doc["fields"]["preds2"]],
-               [[10, 10, 100, 100]], "imported field")
-            write(os.path.join(E, "run"), "e2 pred=preds2 iou=0.5\n")
-            mj = json.loads(read(os.path.join(E, "e2", "metrics.json")))
-            eq(mj["pred_field"], "preds2", "field used")
-            expect_errno(errno.ENOENT, write,
-                         os.path.join(E, "import-predictions"),
-                         "/nonexistent/preds.json\n")
-            expect_errno(errno.EINVAL, write, os.path.join(E, "run"),
-                         "bad/name\n")
-            expect_errno(errno.EINVAL, write, os.path.join(E, "run"),
-                         "e3 colour=blue\n")
-            bad = w.sub("bad.json")
-            write(bad, '[{"image_id": 1, "category_id": 1, "bbox": [1,2]}]')
-            before = read(os.path.join(mnt, "labels", stems[0] + ".json"))
-            expect_errno(errno.EINVAL, write,
-                         os.path.join(E, "import-predictions"),
-                         "%s coco_gt=%s field=preds2\n" % (bad, gtf))
-            eq(read(os.path.join(mnt, "labels", stems[0] + ".json")), before,
-               "labels unchanged by a bad import")
-        ck.run("predictions through eval/import-predictions; bad commands "
-               "fail and change nothing", t_import_through_mount)
-
-        m.umount()
-        m = None
-    finally:
-        if m:
-            m.cleanup()
-        w.cleanup()
-    ck.finish()
+    run_suite("curatefs-eval-", body)
 
 
 if __name__ == "__main__":

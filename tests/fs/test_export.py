@@ -9,7 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import VIEWS, Checks, Mount, Workdir, curate, eq, make_jpegs  # noqa
+from fslib import VIEWS, Mount, curate, eq, make_jpegs  # noqa
+from fslib import read, run_suite  # noqa: E402
 
 W, H = 320, 240
 N = 12
@@ -29,11 +30,6 @@ def write_coco(path, names):
         {"id": 3, "name": "bird"}]}, open(path, "w"))
 
 
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
-
-
 def tree(root):
     out = {}
     for d, _, files in os.walk(root):
@@ -43,154 +39,148 @@ def tree(root):
     return out
 
 
+def body(ck, w):
+    data = w.sub("data")
+    make_jpegs(data, N, extra=["-W", str(W), "-H", str(H)])
+    names = sorted(os.listdir(data))
+    stems = [n[:-4] for n in names]
+    coco = w.sub("coco.json")
+    write_coco(coco, names)
+    store = w.sub("store")
+    curate("import", "--store", store, "--coco", coco, data)
+    mnt = w.sub("mnt")
+    m = Mount(store, mnt).start()
+    X = os.path.join(mnt, "export")
+    T = os.path.join(mnt, "tags")
+    os.mkdir(os.path.join(T, "train"))
+    os.mkdir(os.path.join(T, "val"))
+    for i, n in enumerate(names):
+        if i < 8:
+            os.rename(os.path.join(mnt, "samples", n),
+                      os.path.join(T, "train" if i < 6 else "val", n))
+
+    def t_layout():
+        eq(sorted(os.listdir(X)),
+           ["coco", "imagenet", "tags", "views", "voc", "yolo"], "export/")
+        eq(sorted(os.listdir(os.path.join(X, "coco", "annotations"))),
+           ["instances_default.json", "instances_train.json",
+            "instances_val.json"], "coco annotations")
+        tr = json.loads(read(os.path.join(
+            X, "coco", "annotations", "instances_train.json")))
+        eq(sorted(i["file_name"] for i in tr["images"]),
+           sorted(names[:6]), "train images")
+        eq(sorted(os.listdir(os.path.join(X, "coco", "images", "val"))),
+           sorted(names[6:8]), "val image files")
+        for n in names[:6]:
+            eq(read(os.path.join(X, "coco", "images", "train", n)),
+               read(os.path.join(data, n)), "bytes of " + n)
+        eq(sorted(os.listdir(os.path.join(X, "yolo", "labels", "train"))),
+           sorted(s + ".txt" for s in stems[:6]), "yolo labels")
+        ys = read(os.path.join(X, "yolo", "data.yaml")).decode()
+        for k in ("train: images/train", "val: images/val"):
+            if k not in ys:
+                raise AssertionError("data.yaml lacks %r" % k)
+        eq(sorted(os.listdir(os.path.join(X, "voc", "Annotations"))),
+           sorted(s + ".xml" for s in stems), "voc annotations")
+        tv = read(os.path.join(X, "voc", "ImageSets", "Main", "val.txt"))
+        eq(tv.decode().split(), stems[6:8], "voc val set")
+    ck.run("COCO, YOLO and VOC trees with subsets from tags", t_layout)
+
+    def t_sizes_exact():
+        for rel in ("coco/annotations/instances_train.json",
+                    "yolo/data.yaml", "voc/labelmap.txt",
+                    "yolo/labels/train/%s.txt" % stems[1]):
+            p = os.path.join(X, rel)
+            eq(os.stat(p).st_size, len(read(p)), "size of " + rel)
+    ck.run("generated files have their exact size at lookup",
+           t_sizes_exact)
+
+    def t_identical_to_tool():
+        for fmt in ("coco", "yolo", "voc", "imagenet"):
+            out = w.sub("out-" + fmt)
+            curate("export", "--store", store, "--format", fmt, out)
+            a, b = tree(out), tree(os.path.join(X, fmt))
+            eq(sorted(a), sorted(b), fmt + " file list")
+            for k in a:
+                if a[k] != b[k]:
+                    raise AssertionError("%s/%s differs" % (fmt, k))
+        out = w.sub("out-tag")
+        curate("export", "--store", store, "--format", "yolo", "--tag",
+               "val", out)
+        a, b = tree(out), tree(os.path.join(X, "tags", "val", "yolo"))
+        eq(a, b, "tag export")
+        out = w.sub("out-view")
+        curate("export", "--store", store, "--format", "coco", "--view",
+               "unique", out)
+        a, b = tree(out), tree(os.path.join(X, "views", "unique", "coco"))
+        eq(sorted(a), sorted(b), "view export file list")
+        if not any(k.startswith("images/") for k in a):
+            raise AssertionError("view export has no images")
+        eq(a, b, "view export")
+    ck.run("the mounted trees equal `curate export` byte for byte",
+           t_identical_to_tool)
+
+    def t_scopes():
+        eq(sorted(os.listdir(os.path.join(X, "tags"))), ["train", "val"],
+           "export/tags")
+        eq(sorted(os.listdir(os.path.join(X, "tags", "val", "coco",
+                                          "images", "val"))),
+           sorted(names[6:8]), "tag scope")
+        eq(sorted(os.listdir(os.path.join(X, "views"))),
+           sorted(VIEWS), "export/views")
+    ck.run("tags/<t>/ and views/<v>/ scopes", t_scopes)
+
+    def t_coherent_under_change():
+        p = os.path.join(X, "coco", "annotations", "instances_train.json")
+        before = read(p)
+        f = open(p, "rb")
+        head = f.read(64)
+        lab = os.path.join(mnt, "labels", stems[0] + ".json")
+        doc = json.loads(read(lab))
+        doc["fields"]["ground_truth"].append(
+            {"label": "dog", "bbox": [100, 100, 30, 30]})
+        with open(lab, "w") as g:
+            g.write(json.dumps(doc))
+        rest = f.read()
+        f.close()
+        eq(head + rest, before, "open reader sees one version")
+        after = json.loads(read(p))
+        boxes = [a for a in after["annotations"] if a["image_id"] ==
+                 json.loads(before)["images"][0]["id"]]
+        if not any(a["bbox"] == [100, 100, 30, 30] for a in boxes):
+            raise AssertionError("next open lacks the new box")
+        eq(os.stat(p).st_size, len(read(p)), "new size")
+    ck.run("an open export stays coherent; the next open is new",
+           t_coherent_under_change)
+
+    def t_prewarm():
+        import time
+        lab = os.path.join(mnt, "labels", stems[2] + ".json")
+        doc = json.loads(read(lab))
+        doc["fields"]["ground_truth"].append(
+            {"label": "cat", "bbox": [1, 1, 9, 9]})
+        with open(lab, "w") as g:
+            g.write(json.dumps(doc))
+        n0 = m.logtext().count("prepared export/coco/annotations/"
+                               "instances_train.json")
+        t0 = time.time()
+        while time.time() - t0 < 10:
+            if m.logtext().count("prepared export/coco/annotations/"
+                                 "instances_train.json") > n0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("not prepared after a change")
+        p = os.path.join(X, "coco", "annotations", "instances_train.json")
+        if b"[1,1,9,9]" not in read(p):
+            raise AssertionError("prepared file lacks the change")
+    ck.run("after a change the COCO JSON is prepared ahead", t_prewarm)
+
+    m.umount()
+
+
 def main():
-    ck = Checks()
-    w = Workdir("curatefs-export-")
-    m = None
-    try:
-        data = w.sub("data")
-        make_jpegs(data, N, extra=["-W", str(W), "-H", str(H)])
-        names = sorted(os.listdir(data))
-        stems = [n[:-4] for n in names]
-        coco = w.sub("coco.json")
-        write_coco(coco, names)
-        store = w.sub("store")
-        curate("import", "--store", store, "--coco", coco, data)
-        mnt = w.sub("mnt")
-        m = Mount(store, mnt).start()
-        X = os.path.join(mnt, "export")
-        T = os.path.join(mnt, "tags")
-        os.mkdir(os.path.join(T, "train"))
-        os.mkdir(os.path.join(T, "val"))
-        for i, n in enumerate(names):
-            if i < 8:
-                os.rename(os.path.join(mnt, "samples", n),
-                          os.path.join(T, "train" if i < 6 else "val", n))
-
-        def t_layout():
-            eq(sorted(os.listdir(X)),
-               ["coco", "imagenet", "tags", "views", "voc", "yolo"], "export/")
-            eq(sorted(os.listdir(os.path.join(X, "coco", "annotations"))),
-               ["instances_default.json", "instances_train.json",
-                "instances_val.json"], "coco annotations")
-            tr = json.loads(read(os.path.join(
-                X, "coco", "annotations", "instances_train.json")))
-            eq(sorted(i["file_name"] for i in tr["images"]),
-               sorted(names[:6]), "train images")
-            eq(sorted(os.listdir(os.path.join(X, "coco", "images", "val"))),
-               sorted(names[6:8]), "val image files")
-            for n in names[:6]:
-                eq(read(os.path.join(X, "coco", "images", "train", n)),
-                   read(os.path.join(data, n)), "bytes of " + n)
-            eq(sorted(os.listdir(os.path.join(X, "yolo", "labels", "train"))),
-               sorted(s + ".txt" for s in stems[:6]), "yolo labels")
-            ys = read(os.path.join(X, "yolo", "data.yaml")).decode()
-            for k in ("train: images/train", "val: images/val"):
-                if k not in ys:
-                    raise AssertionError("data.yaml lacks %r" % k)
-            eq(sorted(os.listdir(os.path.join(X, "voc", "Annotations"))),
-               sorted(s + ".xml" for s in stems), "voc annotations")
-            tv = read(os.path.join(X, "voc", "ImageSets", "Main", "val.txt"))
-            eq(tv.decode().split(), stems[6:8], "voc val set")
-        ck.run("COCO, YOLO and VOC trees with subsets from tags", t_layout)
-
-        def t_sizes_exact():
-            for rel in ("coco/annotations/instances_train.json",
-                        "yolo/data.yaml", "voc/labelmap.txt",
-                        "yolo/labels/train/%s.txt" % stems[1]):
-                p = os.path.join(X, rel)
-                eq(os.stat(p).st_size, len(read(p)), "size of " + rel)
-        ck.run("generated files have their exact size at lookup",
-               t_sizes_exact)
-
-        def t_identical_to_tool():
-            for fmt in ("coco", "yolo", "voc", "imagenet"):
-                out = w.sub("out-" + fmt)
-                curate("export", "--store", store, "--format", fmt, out)
-                a, b = tree(out), tree(os.path.join(X, fmt))
-                eq(sorted(a), sorted(b), fmt + " file list")
-                for k in a:
-                    if a[k] != b[k]:
-                        raise AssertionError("%s/%s differs" % (fmt, k))
-            out = w.sub("out-tag")
-            curate("export", "--store", store, "--format", "yolo", "--tag",
-                   "val", out)
-            a, b = tree(out), tree(os.path.join(X, "tags", "val", "yolo"))
-            eq(a, b, "tag export")
-            out = w.sub("out-view")
-            curate("export", "--store", store, "--format", "coco", "--view",
-                   "unique", out)
-            a, b = tree(out), tree(os.path.join(X, "views", "unique", "coco"))
-            eq(sorted(a), sorted(b), "view export file list")
-            if not any(k.startswith("images/") for k in a):
-                raise AssertionError("view export has no images")
-            eq(a, b, "view export")
-        ck.run("the mounted trees equal `curate export` byte for byte",
-               t_identical_to_tool)
-
-        def t_scopes():
-            eq(sorted(os.listdir(os.path.join(X, "tags"))), ["train", "val"],
-               "export/tags")
-            eq(sorted(os.listdir(os.path.join(X, "tags", "val", "coco",
-                                              "images", "val"))),
-               sorted(names[6:8]), "tag scope")
-            eq(sorted(os.listdir(os.path.join(X, "views"))),
-               sorted(VIEWS), "export/views")
-        ck.run("tags/<t>/ and views/<v>/ scopes", t_scopes)
-
-        def t_coherent_under_change():
-            p = os.path.join(X, "coco", "annotations", "instances_train.json")
-            before = read(p)
-            f = open(p, "rb")
-            head = f.read(64)
-            lab = os.path.join(mnt, "labels", stems[0] + ".json")
-            doc = json.loads(read(lab))
-            doc["fields"]["ground_truth"].append(
-                {"label": "dog", "bbox": [100, 100, 30, 30]})
-            with open(lab, "w") as g:
-                g.write(json.dumps(doc))
-            rest = f.read()
-            f.close()
-            eq(head + rest, before, "open reader sees one version")
-            after = json.loads(read(p))
-            boxes = [a for a in after["annotations"] if a["image_id"] ==
-                     json.loads(before)["images"][0]["id"]]
-            if not any(a["bbox"] == [100, 100, 30, 30] for a in boxes):
-                raise AssertionError("next open lacks the new box")
-            eq(os.stat(p).st_size, len(read(p)), "new size")
-        ck.run("an open export stays coherent; the next open is new",
-               t_coherent_under_change)
-
-        def t_prewarm():
-            import time
-            lab = os.path.join(mnt, "labels", stems[2] + ".json")
-            doc = json.loads(read(lab))
-            doc["fields"]["ground_truth"].append(
-                {"label": "cat", "bbox": [1, 1, 9, 9]})
-            with open(lab, "w") as g:
-                g.write(json.dumps(doc))
-            n0 = m.logtext().count("prepared export/coco/annotations/"
-                                   "instances_train.json")
-            t0 = time.time()
-            while time.time() - t0 < 10:
-                if m.logtext().count("prepared export/coco/annotations/"
-                                     "instances_train.json") > n0:
-                    break
-                time.sleep(0.1)
-            else:
-                raise AssertionError("not prepared after a change")
-            p = os.path.join(X, "coco", "annotations", "instances_train.json")
-            if b"[1,1,9,9]" not in read(p):
-                raise AssertionError("prepared file lacks the change")
-        ck.run("after a change the COCO JSON is prepared ahead", t_prewarm)
-
-        m.umount()
-        m = None
-    finally:
-        if m:
-            m.cleanup()
-        w.cleanup()
-    ck.finish()
+    run_suite("curatefs-export-", body)
 
 
 if __name__ == "__main__":

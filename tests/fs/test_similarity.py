@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import MKJPEG, Checks, Mount, Workdir, curate, eq  # noqa
+from fslib import MKJPEG, Mount, curate, eq, run_suite, write  # noqa
 
 K = 6
 VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
@@ -20,116 +20,105 @@ VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
             ["-W", "160", "-H", "120", "-q", "85"])
 
 
-def write(p, text):
-    with open(p, "w") as f:
-        f.write(text)
-
-
 def group_of(name):
     return re.search(r"g(\d+)_v\d+", name).group(1)
 
 
+def body(ck, w):
+    data = w.sub("data")
+    os.makedirs(data)
+    for g in range(K):
+        for v, args in enumerate(VARIANTS):
+            subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
+                           + args + [os.path.join(data, "g%d_v%d" % (g, v))],
+                           check=True, stdout=subprocess.DEVNULL)
+    store = w.sub("store")
+    p = curate("import", "--store", store, data)
+    if "%d with new features" % (K * len(VARIANTS)) not in p.stdout:
+        raise AssertionError(p.stdout)
+    mnt = w.sub("mnt")
+    m = Mount(store, mnt).start()
+    U = os.path.join(mnt, "views", "unique")
+    ND = os.path.join(mnt, "views", "near-duplicates")
+
+    def unique():
+        return sorted(os.listdir(U))
+
+    def t_unique_order():
+        names = unique()
+        eq(len(names), K * len(VARIANTS), "all ranked (count 100 > n)")
+        first = [group_of(n) for n in names[:K]]
+        eq(sorted(first), sorted(str(g) for g in range(K)),
+           "one member of every group before any second member")
+        for i, n in enumerate(names):
+            if not n.startswith("%04d-" % (i + 1)):
+                raise AssertionError("rank prefix of " + n)
+    ck.run("views/unique: one member of every group first", t_unique_order)
+
+    def t_unique_count():
+        write(os.path.join(mnt, "config"), "unique.count = %d\n" % K)
+        names = unique()
+        eq(len(names), K, "count")
+        eq(sorted(group_of(n) for n in names),
+           sorted(str(g) for g in range(K)), "one per group")
+    ck.run("unique.count = K keeps one member per group", t_unique_count)
+
+    def t_near_duplicates():
+        names = sorted(os.listdir(ND))
+        eq(len(names), K * len(VARIANTS), "every copy is in a group")
+        groups = {}
+        for n in names:
+            groups.setdefault(n.split("-", 1)[0], set()).add(group_of(n))
+        eq(len(groups), K, "groups")
+        for pre, gs in groups.items():
+            eq(len(gs), 1, "group %s holds one picture" % pre)
+        st = open(os.path.join(mnt, "status")).read()
+        if "near-duplicates" not in st:
+            raise AssertionError("status lacks the view")
+    ck.run("views/near-duplicates shows exactly the groups",
+           t_near_duplicates)
+
+    def t_stable_under_tags_and_labels():
+        before_u, before_n = unique(), sorted(os.listdir(ND))
+        os.mkdir(os.path.join(mnt, "tags", "pick"))
+        os.rename(os.path.join(U, before_u[0]),
+                  os.path.join(mnt, "tags", "pick", before_u[0]))
+        eq(len(os.listdir(os.path.join(mnt, "tags", "pick"))), 1, "tagged")
+        stem = re.sub(r"^\d+-", "", before_u[1])[:-4]
+        lab = os.path.join(mnt, "labels", stem + ".json")
+        doc = json.load(open(lab))
+        doc["fields"]["ground_truth"] = [{"label": "cat",
+                                          "bbox": [1, 1, 20, 20]}]
+        write(lab, json.dumps(doc))
+        eq(unique(), before_u, "unique after tag and label changes")
+        eq(sorted(os.listdir(ND)), before_n, "near-duplicates after")
+    ck.run("tag moves and label edits leave the similarity views",
+           t_stable_under_tags_and_labels)
+
+    def t_external_embeddings():
+        import numpy as np
+        names = sorted(n[:-4] for n in os.listdir(os.path.join(mnt,
+                                                               "samples")))
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(len(names), 32)).astype(np.float32)
+        x[1] = x[0]            # exactly two rows alike
+        npy, nm = w.sub("emb.npy"), w.sub("names.txt")
+        np.save(npy, x)
+        write(nm, "\n".join(names) + "\n")
+        curate("embeddings", "--store", store, "--npy", npy, "--names", nm)
+        got = sorted(os.listdir(ND))
+        eq(sorted(re.sub(r"^\d+-", "", n)[:-4] for n in got),
+           sorted(names[:2]), "groups follow the imported embeddings")
+        curate("embeddings", "--store", store, "--clear")
+        eq(len(os.listdir(ND)), K * len(VARIANTS), "back to computed")
+    ck.run("views follow embeddings imported from .npy",
+           t_external_embeddings)
+
+    m.umount()
+
+
 def main():
-    ck = Checks()
-    w = Workdir("curatefs-sim-")
-    m = None
-    try:
-        data = w.sub("data")
-        os.makedirs(data)
-        for g in range(K):
-            for v, args in enumerate(VARIANTS):
-                subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
-                               + args + [os.path.join(data, "g%d_v%d" % (g, v))],
-                               check=True, stdout=subprocess.DEVNULL)
-        store = w.sub("store")
-        p = curate("import", "--store", store, data)
-        if "%d with new features" % (K * len(VARIANTS)) not in p.stdout:
-            raise AssertionError(p.stdout)
-        mnt = w.sub("mnt")
-        m = Mount(store, mnt).start()
-        U = os.path.join(mnt, "views", "unique")
-        ND = os.path.join(mnt, "views", "near-duplicates")
-
-        def unique():
-            return sorted(os.listdir(U))
-
-        def t_unique_order():
-            names = unique()
-            eq(len(names), K * len(VARIANTS), "all ranked (count 100 > n)")
-            first = [group_of(n) for n in names[:K]]
-            eq(sorted(first), sorted(str(g) for g in range(K)),
-               "one member of every group before any second member")
-            for i, n in enumerate(names):
-                if not n.startswith("%04d-" % (i + 1)):
-                    raise AssertionError("rank prefix of " + n)
-        ck.run("views/unique: one member of every group first", t_unique_order)
-
-        def t_unique_count():
-            write(os.path.join(mnt, "config"), "unique.count = %d\n" % K)
-            names = unique()
-            eq(len(names), K, "count")
-            eq(sorted(group_of(n) for n in names),
-               sorted(str(g) for g in range(K)), "one per group")
-        ck.run("unique.count = K keeps one member per group", t_unique_count)
-
-        def t_near_duplicates():
-            names = sorted(os.listdir(ND))
-            eq(len(names), K * len(VARIANTS), "every copy is in a group")
-            groups = {}
-            for n in names:
-                groups.setdefault(n.split("-", 1)[0], set()).add(group_of(n))
-            eq(len(groups), K, "groups")
-            for pre, gs in groups.items():
-                eq(len(gs), 1, "group %s holds one picture" % pre)
-            st = open(os.path.join(mnt, "status")).read()
-            if "near-duplicates" not in st:
-                raise AssertionError("status lacks the view")
-        ck.run("views/near-duplicates shows exactly the groups",
-               t_near_duplicates)
-
-        def t_stable_under_tags_and_labels():
-            before_u, before_n = unique(), sorted(os.listdir(ND))
-            os.mkdir(os.path.join(mnt, "tags", "pick"))
-            os.rename(os.path.join(U, before_u[0]),
-                      os.path.join(mnt, "tags", "pick", before_u[0]))
-            eq(len(os.listdir(os.path.join(mnt, "tags", "pick"))), 1, "tagged")
-            stem = re.sub(r"^\d+-", "", before_u[1])[:-4]
-            lab = os.path.join(mnt, "labels", stem + ".json")
-            doc = json.load(open(lab))
-            doc["fields"]["ground_truth"] = [{"label": "cat",
-                                              "bbox": [1, 1, 20, 20]}]
-            write(lab, json.dumps(doc))
-            eq(unique(), before_u, "unique after tag and label changes")
-            eq(sorted(os.listdir(ND)), before_n, "near-duplicates after")
-        ck.run("tag moves and label edits leave the similarity views",
-               t_stable_under_tags_and_labels)
-
-        def t_external_embeddings():
-            import numpy as np
-            names = sorted(n[:-4] for n in os.listdir(os.path.join(mnt,
-                                                                   "samples")))
-            rng = np.random.default_rng(3)
-            x = rng.normal(size=(len(names), 32)).astype(np.float32)
-            x[1] = x[0]            # exactly two rows alike
-            npy, nm = w.sub("emb.npy"), w.sub("names.txt")
-            np.save(npy, x)
-            write(nm, "\n".join(names) + "\n")
-            curate("embeddings", "--store", store, "--npy", npy, "--names", nm)
-            got = sorted(os.listdir(ND))
-            eq(sorted(re.sub(r"^\d+-", "", n)[:-4] for n in got),
-               sorted(names[:2]), "groups follow the imported embeddings")
-            curate("embeddings", "--store", store, "--clear")
-            eq(len(os.listdir(ND)), K * len(VARIANTS), "back to computed")
-        ck.run("views follow embeddings imported from .npy",
-               t_external_embeddings)
-
-        m.umount()
-        m = None
-    finally:
-        if m:
-            m.cleanup()
-        w.cleanup()
-    ck.finish()
+    run_suite("curatefs-sim-", body)
 
 
 if __name__ == "__main__":

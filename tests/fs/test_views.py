@@ -12,8 +12,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (VIEWS, Checks, Mount, Workdir, curate, eq, expect_errno,  # noqa
+from fslib import (VIEWS, Mount, curate, eq, expect_errno,  # noqa
                    make_jpegs)
+from fslib import read, run_suite, write  # noqa: E402
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 W, H = 320, 240
@@ -42,169 +43,153 @@ def write_coco(path, names):
               open(path, "w"))
 
 
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
+def body(ck, w):
+    data = w.sub("data")
+    make_jpegs(data, 6, extra=["-W", str(W), "-H", str(H)])
+    names = sorted(os.listdir(data))
+    coco = w.sub("coco.json")
+    write_coco(coco, names)
+    store = w.sub("store")
+    curate("import", "--store", store, "--coco", coco, data)
+    mnt = w.sub("mnt")
+    m = Mount(store, mnt).start()
+    cfg = os.path.join(mnt, "config")
+    D = os.path.join(mnt, "views", "dupes")
+    stems = [n[:-4] for n in names]
 
+    def dupes():
+        return sorted(os.listdir(D))
 
-def write(p, text):
-    with open(p, "w") as f:
-        f.write(text)
+    def t_config_read():
+        text = read(cfg).decode()
+        lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+        keys = {}
+        for l in lines:
+            mt = re.match(r"^([a-z_.]+) = (.*?)  # (.+)$", l)
+            if not mt:
+                raise AssertionError("bad config line %r" % l)
+            keys[mt.group(1)] = mt.group(2)
+        for k, v in (("dupes.iou", "0.75"), ("dupes.classes", "same"),
+                     ("unique.count", "100")):
+            eq(keys.get(k), v, k)
+        eq(os.stat(cfg).st_size, len(text.encode()), "size at lookup")
+    ck.run("config shows every key with value and comment", t_config_read)
+
+    def t_config_refusals():
+        before = read(cfg)
+        for doc, why in (("bogus.key = 1\n", "unknown key"),
+                         ("dupes.iou = 1.5\n", "not a number in"),
+                         ("dupes.classes = some\n", "not one of"),
+                         ("unique.count = -3\n", "not an integer"),
+                         ("dupes.iou = 0.5\nno equals sign\n", "line 2")):
+            expect_errno(errno.EINVAL, write, cfg, doc)
+            eq(read(cfg), before, "config unchanged after %r" % doc)
+            st = read(os.path.join(mnt, "status")).decode()
+            if why not in st:
+                raise AssertionError("reason %r not in status" % why)
+        eq(dupes(), [stems[0] + ".jpg"], "dupes unchanged")
+    ck.run("bad config writes fail with EINVAL and change nothing",
+           t_config_refusals)
+
+    def t_dupes_initial():
+        eq(dupes(), [stems[0] + ".jpg"], "dupes")
+    ck.run("views/dupes lists the sample with a same-class pair",
+           t_dupes_initial)
+
+    def t_dupes_image():
+        got = os.path.join(D, stems[0] + ".jpg")
+        size = os.stat(got).st_size
+        blob = read(got)
+        eq(len(blob), size, "size at lookup equals bytes read")
+        if blob == read(os.path.join(data, names[0])):
+            raise AssertionError("dupes file is the unchanged original")
+        tmp = w.sub("d0.jpg")
+        open(tmp, "wb").write(blob)
+        boxes = ["%d,%d,%d,%d" % tuple(b) for _, b in BOXES[0]]
+        out = subprocess.run([JPEGCMP, os.path.join(data, names[0]), tmp]
+                             + boxes, capture_output=True, text=True,
+                             check=True).stdout.split()
+        eq(out[0], out[1], "same pixel size")
+        eq(out[0], "%dx%d" % (W, H), "original size")
+        outside = int(out[2].split("=")[1])
+        inside = int(out[3].split("=")[1])
+        if outside > 40:
+            raise AssertionError("differs away from the boxes: %d" % outside)
+        if inside < 100:
+            raise AssertionError("boxes not drawn: %d pixels" % inside)
+    ck.run("a dupes image decodes, has the original's size, differs only "
+           "around the boxes", t_dupes_image)
+
+    def t_config_classes():
+        write(cfg, "dupes.classes = all\n")
+        eq(dupes(), [stems[0] + ".jpg", stems[1] + ".jpg"], "all classes")
+        write(cfg, "dupes.iou = 0.96\n")
+        eq(dupes(), [], "higher threshold")
+        write(cfg, "dupes.iou =\ndupes.classes =\n")
+        eq(dupes(), [stems[0] + ".jpg"], "defaults restored")
+        if "dupes.iou = 0.75" not in read(cfg).decode():
+            raise AssertionError("default not shown")
+    ck.run("views/dupes follows config changes at once", t_config_classes)
+
+    def t_max_iou_json():
+        lab = os.path.join(mnt, "labels", stems[0] + ".json")
+        doc = json.loads(read(lab))
+        boxes = doc["fields"]["ground_truth"]
+        ids = [b["id"] for b in boxes]
+        for b, other in zip(boxes, reversed(ids)):
+            if abs(b["max_iou"] - (98 * 98) / (2 * 100 * 100 - 98 * 98)) > 1e-6:
+                raise AssertionError("max_iou %r" % b["max_iou"])
+            eq(b["max_iou_id"], other, "partner id")
+        # Reading and writing back the same document works.
+        write(lab, read(lab).decode())
+        eq(json.loads(read(lab))["fields"]["ground_truth"], boxes,
+           "round trip")
+    ck.run("labels JSON shows max IoU and partner, and writes back",
+           t_max_iou_json)
+
+    def t_label_edits():
+        lab3 = os.path.join(mnt, "labels", stems[3] + ".json")
+        doc = json.loads(read(lab3))
+        doc["fields"]["ground_truth"][1]["bbox"] = [1, 1, 40, 40]
+        write(lab3, json.dumps(doc))
+        eq(dupes(), [stems[0] + ".jpg", stems[3] + ".jpg"], "after edit")
+        lab0 = os.path.join(mnt, "labels", stems[0] + ".json")
+        doc = json.loads(read(lab0))
+        del doc["fields"]["ground_truth"][1]
+        write(lab0, json.dumps(doc))
+        eq(dupes(), [stems[3] + ".jpg"], "after deleting a box")
+    ck.run("views/dupes follows label edits at once", t_label_edits)
+
+    def t_tag_from_view():
+        os.mkdir(os.path.join(mnt, "tags", "reannotate"))
+        os.rename(os.path.join(D, stems[3] + ".jpg"),
+                  os.path.join(mnt, "tags", "reannotate", stems[3] + ".jpg"))
+        eq(sorted(os.listdir(os.path.join(mnt, "tags", "reannotate"))),
+           [stems[3] + ".jpg"], "tagged")
+        eq(dupes(), [stems[3] + ".jpg"], "the view keeps the sample")
+        expect_errno(errno.ENOENT, os.rename, os.path.join(D, "nope.jpg"),
+                     os.path.join(mnt, "tags", "reannotate", "nope.jpg"))
+    ck.run("mv from views/dupes into a tag tags the sample",
+           t_tag_from_view)
+
+    def t_views_listable():
+        eq(sorted(os.listdir(os.path.join(mnt, "views"))),
+           sorted(VIEWS), "views")
+        for v in ("unique", "near-duplicates"):
+            for n in os.listdir(os.path.join(mnt, "views", v)):
+                if not re.match(r"^\d{4,}-.+\.jpg$", n):
+                    raise AssertionError("%s/%s" % (v, n))
+        expect_errno(errno.EACCES, open,
+                     os.path.join(D, stems[3] + ".jpg"), "wb")
+        expect_errno(errno.ENOENT, os.stat,
+                     os.path.join(mnt, "views", "unique", "0001-nope.jpg"))
+    ck.run("views/ lists its views; files are read-only", t_views_listable)
+
+    m.umount()
 
 
 def main():
-    ck = Checks()
-    w = Workdir("curatefs-views-")
-    m = None
-    try:
-        data = w.sub("data")
-        make_jpegs(data, 6, extra=["-W", str(W), "-H", str(H)])
-        names = sorted(os.listdir(data))
-        coco = w.sub("coco.json")
-        write_coco(coco, names)
-        store = w.sub("store")
-        curate("import", "--store", store, "--coco", coco, data)
-        mnt = w.sub("mnt")
-        m = Mount(store, mnt).start()
-        cfg = os.path.join(mnt, "config")
-        D = os.path.join(mnt, "views", "dupes")
-        stems = [n[:-4] for n in names]
-
-        def dupes():
-            return sorted(os.listdir(D))
-
-        def t_config_read():
-            text = read(cfg).decode()
-            lines = [l for l in text.splitlines() if l and not l.startswith("#")]
-            keys = {}
-            for l in lines:
-                mt = re.match(r"^([a-z_.]+) = (.*?)  # (.+)$", l)
-                if not mt:
-                    raise AssertionError("bad config line %r" % l)
-                keys[mt.group(1)] = mt.group(2)
-            for k, v in (("dupes.iou", "0.75"), ("dupes.classes", "same"),
-                         ("unique.count", "100")):
-                eq(keys.get(k), v, k)
-            eq(os.stat(cfg).st_size, len(text.encode()), "size at lookup")
-        ck.run("config shows every key with value and comment", t_config_read)
-
-        def t_config_refusals():
-            before = read(cfg)
-            for doc, why in (("bogus.key = 1\n", "unknown key"),
-                             ("dupes.iou = 1.5\n", "not a number in"),
-                             ("dupes.classes = some\n", "not one of"),
-                             ("unique.count = -3\n", "not an integer"),
-                             ("dupes.iou = 0.5\nno equals sign\n", "line 2")):
-                expect_errno(errno.EINVAL, write, cfg, doc)
-                eq(read(cfg), before, "config unchanged after %r" % doc)
-                st = read(os.path.join(mnt, "status")).decode()
-                if why not in st:
-                    raise AssertionError("reason %r not in status" % why)
-            eq(dupes(), [stems[0] + ".jpg"], "dupes unchanged")
-        ck.run("bad config writes fail with EINVAL and change nothing",
-               t_config_refusals)
-
-        def t_dupes_initial():
-            eq(dupes(), [stems[0] + ".jpg"], "dupes")
-        ck.run("views/dupes lists the sample with a same-class pair",
-               t_dupes_initial)
-
-        def t_dupes_image():
-            got = os.path.join(D, stems[0] + ".jpg")
-            size = os.stat(got).st_size
-            blob = read(got)
-            eq(len(blob), size, "size at lookup equals bytes read")
-            if blob == read(os.path.join(data, names[0])):
-                raise AssertionError("dupes file is the unchanged original")
-            tmp = w.sub("d0.jpg")
-            open(tmp, "wb").write(blob)
-            boxes = ["%d,%d,%d,%d" % tuple(b) for _, b in BOXES[0]]
-            out = subprocess.run([JPEGCMP, os.path.join(data, names[0]), tmp]
-                                 + boxes, capture_output=True, text=True,
-                                 check=True).stdout.split()
-            eq(out[0], out[1], "same pixel size")
-            eq(out[0], "%dx%d" % (W, H), "original size")
-            outside = int(out[2].split("=")[1])
-            inside = int(out[3].split("=")[1])
-            if outside > 40:
-                raise AssertionError("differs away from the boxes: %d" % outside)
-            if inside < 100:
-                raise AssertionError("boxes not drawn: %d pixels" % inside)
-        ck.run("a dupes image decodes, has the original's size, differs only "
-               "around the boxes", t_dupes_image)
-
-        def t_config_classes():
-            write(cfg, "dupes.classes = all\n")
-            eq(dupes(), [stems[0] + ".jpg", stems[1] + ".jpg"], "all classes")
-            write(cfg, "dupes.iou = 0.96\n")
-            eq(dupes(), [], "higher threshold")
-            write(cfg, "dupes.iou =\ndupes.classes =\n")
-            eq(dupes(), [stems[0] + ".jpg"], "defaults restored")
-            if "dupes.iou = 0.75" not in read(cfg).decode():
-                raise AssertionError("default not shown")
-        ck.run("views/dupes follows config changes at once", t_config_classes)
-
-        def t_max_iou_json():
-            lab = os.path.join(mnt, "labels", stems[0] + ".json")
-            doc = json.loads(read(lab))
-            boxes = doc["fields"]["ground_truth"]
-            ids = [b["id"] for b in boxes]
-            for b, other in zip(boxes, reversed(ids)):
-                if abs(b["max_iou"] - (98 * 98) / (2 * 100 * 100 - 98 * 98)) > 1e-6:
-                    raise AssertionError("max_iou %r" % b["max_iou"])
-                eq(b["max_iou_id"], other, "partner id")
-            # Reading and writing back the same document works.
-            write(lab, read(lab).decode())
-            eq(json.loads(read(lab))["fields"]["ground_truth"], boxes,
-               "round trip")
-        ck.run("labels JSON shows max IoU and partner, and writes back",
-               t_max_iou_json)
-
-        def t_label_edits():
-            lab3 = os.path.join(mnt, "labels", stems[3] + ".json")
-            doc = json.loads(read(lab3))
-            doc["fields"]["ground_truth"][1]["bbox"] = [1, 1, 40, 40]
-            write(lab3, json.dumps(doc))
-            eq(dupes(), [stems[0] + ".jpg", stems[3] + ".jpg"], "after edit")
-            lab0 = os.path.join(mnt, "labels", stems[0] + ".json")
-            doc = json.loads(read(lab0))
-            del doc["fields"]["ground_truth"][1]
-            write(lab0, json.dumps(doc))
-            eq(dupes(), [stems[3] + ".jpg"], "after deleting a box")
-        ck.run("views/dupes follows label edits at once", t_label_edits)
-
-        def t_tag_from_view():
-            os.mkdir(os.path.join(mnt, "tags", "reannotate"))
-            os.rename(os.path.join(D, stems[3] + ".jpg"),
-                      os.path.join(mnt, "tags", "reannotate", stems[3] + ".jpg"))
-            eq(sorted(os.listdir(os.path.join(mnt, "tags", "reannotate"))),
-               [stems[3] + ".jpg"], "tagged")
-            eq(dupes(), [stems[3] + ".jpg"], "the view keeps the sample")
-            expect_errno(errno.ENOENT, os.rename, os.path.join(D, "nope.jpg"),
-                         os.path.join(mnt, "tags", "reannotate", "nope.jpg"))
-        ck.run("mv from views/dupes into a tag tags the sample",
-               t_tag_from_view)
-
-        def t_views_listable():
-            eq(sorted(os.listdir(os.path.join(mnt, "views"))),
-               sorted(VIEWS), "views")
-            for v in ("unique", "near-duplicates"):
-                for n in os.listdir(os.path.join(mnt, "views", v)):
-                    if not re.match(r"^\d{4,}-.+\.jpg$", n):
-                        raise AssertionError("%s/%s" % (v, n))
-            expect_errno(errno.EACCES, open,
-                         os.path.join(D, stems[3] + ".jpg"), "wb")
-            expect_errno(errno.ENOENT, os.stat,
-                         os.path.join(mnt, "views", "unique", "0001-nope.jpg"))
-        ck.run("views/ lists its views; files are read-only", t_views_listable)
-
-        m.umount()
-        m = None
-    finally:
-        if m:
-            m.cleanup()
-        w.cleanup()
-    ck.finish()
+    run_suite("curatefs-views-", body)
 
 
 if __name__ == "__main__":
