@@ -12,7 +12,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import MKJPEG, Mount, curate, eq, run_suite, write  # noqa
+from fslib import MKJPEG, Mount, curate, eq, read, run_suite, write  # noqa
+
+JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 
 K = 6
 VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
@@ -94,6 +96,21 @@ def body(ck, w):
         eq(sorted(os.listdir(ND)), before_n, "near-duplicates after")
     ck.run("tag moves and label edits leave the similarity views",
            t_stable_under_tags_and_labels)
+
+    def t_embeddings_plot():
+        p = os.path.join(mnt, "plots", "embeddings.jpg")
+        out = subprocess.run([JPEGCMP, p, p], capture_output=True, text=True,
+                             check=True).stdout.split()
+        eq(out[0], "1024x768", "plot size")
+        eq(os.stat(p).st_size, len(read(p)), "size at lookup")
+        by_tag = read(p)
+        write(os.path.join(mnt, "config"), "plots.color_by = class\n")
+        by_class = read(p)
+        if by_class == by_tag:
+            raise AssertionError("colouring by class changed nothing")
+        eq(os.stat(p).st_size, len(by_class), "size after the change")
+    ck.run("plots/embeddings.jpg decodes at its size and follows "
+           "plots.color_by", t_embeddings_plot)
 
     def t_external_embeddings():
         import numpy as np
