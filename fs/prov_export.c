@@ -435,6 +435,10 @@ static void x_warm(struct fs_ctx *c)
 
   if (store_txn_begin(c->store, false, &t) < 0)
     return;
+  if (!config_get_bool(t, "export.prewarm")) {
+    store_txn_abort(t);
+    return;
+  }
   ud[0] = c;
   ud[1] = t;
   x_list(c, t, "coco/annotations", 0, warm_one, ud);

@@ -485,9 +485,22 @@ static int v_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
   return dupes_render(c, t, &s, out);
 }
 
+/* Computes the views ahead once the store settles (warm.c), so listing
+ * them after an import or a change finds them ready; the embedding views
+ * recompute only when the embeddings or their settings changed. */
+static void v_warm(struct fs_ctx *c)
+{
+  for (int k = 0; k < VIEW_KINDS; k++) {
+    struct view_list *l;
+    if (views_get(c->views, (enum view_kind)k, &l) == 0)
+      view_list_put(l);
+  }
+}
+
 const struct provider prov_views = {
   .name = "views",
   .stat = v_stat,
   .list = v_list,
   .generate = v_generate,
+  .warm = v_warm,
 };

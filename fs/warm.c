@@ -9,7 +9,10 @@
  * lands in the content cache (gencache.c), where the next open finds it; a
  * reader arriving during the work waits for it instead of starting again.
  *
- * Settings: `export.prewarm` (config) turns it off.  The thread holds no
+ * Each hook decides what it prepares (`export.prewarm` turns the exports
+ * off).  Views are computed
+ * ahead the same way (prov_views.c), which also keeps `ls views/unique`
+ * after an import from waiting for the k-NN.  The thread holds no
  * lock while it works and stops at unmount.
  */
 #include <errno.h>
@@ -17,7 +20,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "config.h"
 #include "vtree.h"
 
 #define WARM_QUIET 1.0      /* seconds without a change before warming */
@@ -28,16 +30,14 @@ static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
 static bool warm_on, warm_stop;
 
-static uint64_t version(struct fs_ctx *c, bool *enabled)
+static uint64_t version(struct fs_ctx *c)
 {
   struct store_txn *t;
   uint64_t v = 0;
 
-  *enabled = false;
   if (store_txn_begin(c->store, false, &t) < 0)
     return 0;
   store_version(t, &v);
-  *enabled = config_get_bool(t, "export.prewarm");
   store_txn_abort(t);
   return v;
 }
@@ -51,7 +51,6 @@ static void *warm_main(void *arg)
   pthread_mutex_lock(&warm_mu);
   while (!warm_stop) {
     struct timespec ts;
-    bool enabled;
     uint64_t v;
 
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -64,11 +63,11 @@ static void *warm_main(void *arg)
     if (warm_stop)
       break;
     pthread_mutex_unlock(&warm_mu);
-    v = version(c, &enabled);
+    v = version(c);
     if (v != seen) {
       seen = v;
       seen_at = time_mono();
-    } else if (enabled && v != warmed && time_mono() - seen_at >= WARM_QUIET) {
+    } else if (v != warmed && time_mono() - seen_at >= WARM_QUIET) {
       for (size_t i = 0; vtree_providers[i]; i++)
         if (vtree_providers[i]->warm)
           vtree_providers[i]->warm(c);
