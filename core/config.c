@@ -15,7 +15,7 @@
 static const struct config_key keys[] = {
   { "unique.count", CFG_INT, "100", 0, 10000000, NULL,
     "samples in views/unique (0 = all, ranked)" },
-  { "neardup.threshold", CFG_FLOAT, "0.15", 0, 2, NULL,
+  { "neardup.threshold", CFG_FLOAT, "0.10", 0, 2, NULL,
     "cosine distance at or below which two images are near-duplicates" },
   { "dupes.iou", CFG_FLOAT, "0.75", 0, 1, NULL,
     "IoU above which two boxes of one sample count as duplicates" },
