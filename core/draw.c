@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,29 +252,47 @@ int draw_text(struct image *im, int x, int y, const char *s, int scale,
   return draw_text_width(s, scale);
 }
 
+/* Where draw_label_box() puts a caption anchored at (x, y): above the
+ * anchor, or hanging below it without room above, kept inside the image. */
+static void label_rect(const struct image *im, int x, int y, const char *s,
+                       int scale, int *bx, int *by, int *bw, int *bh)
+{
+  int m = scale;
+
+  *bw = draw_text_width(s, scale) + 2 * m;
+  *bh = draw_text_height(scale) + 2 * m;
+  *bx = x;
+  *by = y - *bh;
+  if (*by < 0)
+    *by = y; /* no room above the anchor: hang below it */
+  if (*bx > im->w - *bw)
+    *bx = im->w - *bw;
+  if (*by > im->h - *bh)
+    *by = im->h - *bh;
+  if (*bx < 0)
+    *bx = 0;
+  if (*by < 0)
+    *by = 0;
+}
+
+static void label_at(struct image *im, int bx, int by, int bw, int bh,
+                     const char *s, int scale, struct rgb fg, struct rgb bg)
+{
+  draw_fill(im, bx, by, bx + bw, by + bh, bg);
+  draw_text(im, bx + scale, by + scale, s, scale, fg);
+}
+
 void draw_label_box(struct image *im, int x, int y, const char *s, int scale,
                     struct rgb fg, struct rgb bg)
 {
+  int bx, by, bw, bh;
+
   if (!im || !s || !*s)
     return;
   if (scale < 1)
     scale = 1;
-  int m = scale;
-  int bw = draw_text_width(s, scale) + 2 * m;
-  int bh = draw_text_height(scale) + 2 * m;
-  int bx = x, by = y - bh;
-  if (by < 0)
-    by = y; /* no room above the anchor: hang below it */
-  if (bx > im->w - bw)
-    bx = im->w - bw;
-  if (by > im->h - bh)
-    by = im->h - bh;
-  if (bx < 0)
-    bx = 0;
-  if (by < 0)
-    by = 0;
-  draw_fill(im, bx, by, bx + bw, by + bh, bg);
-  draw_text(im, bx + m, by + m, s, scale, fg);
+  label_rect(im, x, y, s, scale, &bx, &by, &bw, &bh);
+  label_at(im, bx, by, bw, bh, s, scale, fg, bg);
 }
 
 /*---- Colours --------------------------------------------------------------*/
@@ -326,14 +345,46 @@ int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
   for (size_t i = 0; i < n; i++)
     draw_rect(&im, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, sc.line,
               boxes[i].colour);
+  /* Captions of boxes that nearly coincide (the duplicate pairs this
+   * draws) would land on each other: a caption that meets one already
+   * placed moves below its box, then further down, until it is free. */
+  int (*placed)[4] = calloc(n ? n : 1, sizeof(*placed));
+  size_t np = 0;
+  if (!placed) {
+    image_free(&im);
+    return -ENOMEM;
+  }
   for (size_t i = 0; i < n; i++) {
     const struct draw_box *b = &boxes[i];
+    int bx, by, bw, bh, tries = 0;
+    bool clash;
     if (!b->caption || !*b->caption || !isfinite(b->x) || !isfinite(b->y))
       continue;
-    draw_label_box(&im, clamp_coord(floor(b->x), im.w, 0),
-                   clamp_coord(floor(b->y), im.h, 0), b->caption, sc.text,
-                   draw_text_colour(b->colour), b->colour);
+    label_rect(&im, clamp_coord(floor(b->x), im.w, 0),
+               clamp_coord(floor(b->y), im.h, 0), b->caption, sc.text, &bx,
+               &by, &bw, &bh);
+    do {
+      clash = false;
+      for (size_t k = 0; k < np && !clash; k++)
+        clash = bx < placed[k][0] + placed[k][2] && placed[k][0] < bx + bw &&
+                by < placed[k][1] + placed[k][3] && placed[k][1] < by + bh;
+      if (clash) {
+        int below = isfinite(b->h) ? clamp_coord(floor(b->y + b->h), im.h, 0)
+                                   : by + bh;
+        by = tries == 0 && below > by ? below : by + bh;
+        if (by > im.h - bh)
+          by = (by + bh) % (im.h > bh ? im.h - bh : 1);
+      }
+    } while (clash && ++tries < 64);
+    label_at(&im, bx, by, bw, bh, b->caption, sc.text,
+             draw_text_colour(b->colour), b->colour);
+    placed[np][0] = bx;
+    placed[np][1] = by;
+    placed[np][2] = bw;
+    placed[np][3] = bh;
+    np++;
   }
+  free(placed);
   r = jpeg_encode(&im, quality ? quality : 90, ret_data, ret_len);
   image_free(&im);
   return r;
