@@ -444,7 +444,14 @@ static int scan_consume(void *ud, size_t first, size_t count)
       smp.flags |= (sl->info.progressive ? SAMPLE_PROGRESSIVE : 0) |
                    (sl->info.arithmetic ? SAMPLE_ARITHMETIC : 0);
       if (!exists) {
-        if (name_from_relpath(rel, name, sizeof(name)) < 0) {
+        if (strlen(rel) > STORE_PATH_MAX) {
+          report(sc->o, rel, "path too long for the store (more than "
+                 "500 bytes below the dataset root)");
+          st->skipped++;
+          continue;
+        }
+        if (name_from_relpath(rel, name, sizeof(name)) < 0 ||
+            strlen(name) > STORE_PATH_MAX) {
           report(sc->o, rel, "cannot derive a name");
           st->skipped++;
           continue;

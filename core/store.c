@@ -533,6 +533,10 @@ int store_sample_put(struct store_txn *t, const struct sample *in,
   int r;
 
   TXN_GUARD(t, true);
+  /* Checked before anything is written, so the transaction stays good. */
+  if (!in->id && ((in->name && strlen(in->name) > STORE_PATH_MAX) ||
+                  (in->relpath && strlen(in->relpath) > STORE_PATH_MAX)))
+    return -ENAMETOOLONG;
   buf_init(&b, 1 << 16);
   if (s.id) {
     /* Replace: keep the stable name and path of the stored record.  Copy

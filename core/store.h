@@ -37,6 +37,10 @@
  * The map is sparse; the file only grows with what is stored. */
 #define STORE_DEFAULT_MAP_SIZE (64ULL << 30)
 
+/* Longest sample name or relative path the store takes (LMDB keys are at
+ * most 511 bytes); longer ones get -ENAMETOOLONG and change nothing. */
+#define STORE_PATH_MAX 500
+
 /* Sample flags. */
 #define SAMPLE_PROGRESSIVE 0x01u
 #define SAMPLE_ARITHMETIC 0x02u

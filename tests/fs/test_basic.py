@@ -39,6 +39,10 @@ def build_dataset(w):
         "+c(b'IDAT',zlib.compress(raw))+c(b'IEND',b''))")],
         stdout=open(os.path.join(data, "broken", "png.jpg"), "wb"), check=True)
     make_12bit(src, os.path.join(data, "broken", "twelve.jpg"))
+    # A path longer than the store takes (LMDB keys): reported, skipped.
+    deep = os.path.join(data, "broken", *(["d" * 60] * 9))
+    os.makedirs(deep)
+    open(os.path.join(deep, "long.jpg"), "wb").write(blob)
     open(os.path.join(data, "notes.txt"), "w").write("not an image\n")
     return data
 
