@@ -1194,6 +1194,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
       h->buf.len = (size_t)attr->st_size;
       h->buf.data[h->buf.len] = '\0';
     }
+    if (attr->st_size == 0)
+      h->bad = 0;  /* starting over: an earlier rejected text is gone */
     h->dirty = true;
   }
   /* Modes and times are not stored; accept them so cp -p and touch work. */
@@ -1253,6 +1255,26 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
   r = begin(c, true, &t);
   if (r == 0) {
     r = store_tag_delete(t, name);
+    if (r == -ENOTEMPTY) {
+      /* Members whose files vanished are not listed but still tagged
+       * (they come back when their files do): say why. */
+      uint64_t tid, sid, next = 1, shown = 0, all = 0;
+      struct store_iter *it;
+      struct sample s;
+      if (store_tag_lookup(t, name, &tid) == 0 &&
+          store_iter_new(t, &it) == 0) {
+        while (store_iter_tag(it, tid, next, &sid) == 0) {
+          next = sid + 1;
+          all++;
+          shown += visible_sample(t, sid, &s) == 0;
+        }
+        store_iter_free(it);
+      }
+      if (shown == 0 && all)
+        fs_error(c, "rmdir tags/%s: its %llu samples have missing files "
+                 "(not listed); untag them after re-importing, or delete "
+                 "them from the store", name, (unsigned long long)all);
+    }
     r = r == 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
   }
   fuse_reply_err(req, r < 0 ? -r : 0);
