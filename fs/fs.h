@@ -27,6 +27,7 @@ struct gen_map;
 struct vnode_table;
 struct gen_cache;
 struct views;
+struct fdcache;
 
 #define FS_ERR_RING 16
 
@@ -44,6 +45,9 @@ struct fs_ctx {
   struct vnode_table *vt;      /* vnode.c */
   struct gen_cache *gc;        /* gencache.c */
   struct views *views;         /* core/views.c: lists behind views/ */
+  struct fdcache *fdc;         /* fdcache.c (read-only mounts) */
+  bool readonly;              /* -o readonly: no writes ... */
+  bool no_open;               /* ... and the kernel opens files itself */
 
   pthread_mutex_t mu;         /* guards the fields below */
   struct import_progress imp; /* background import of a plain folder */

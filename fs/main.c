@@ -33,6 +33,7 @@ struct options {
   char *map_size;
   double ttl;
   int nosync;
+  int readonly;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -40,6 +41,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("map_size=%s", map_size),
   OPT("ttl=%lf", ttl),
   OPT("store_nosync", nosync),
+  OPT("readonly", readonly),
   FUSE_OPT_END
 };
 
@@ -202,6 +204,11 @@ static void usage(void)
     "                     (default 86400; changes are invalidated explicitly)\n"
     "  -o store_nosync    do not fsync each commit (faster, loses the last\n"
     "                     changes on power loss, never on a crash)\n"
+    "  -o readonly        a read-only mount for training jobs: files open\n"
+    "                     without a request to the daemon, so cached reads\n"
+    "                     run at page-cache speed.  Meant for a settled\n"
+    "                     dataset: no per-open snapshots of generated files,\n"
+    "                     and changes made elsewhere show after a remount\n"
     "  and the usual FUSE mount options (allow_other, ...)\n");
 }
 
@@ -268,6 +275,10 @@ int main(int argc, char **argv)
   }
   so.nosync = opts.nosync;
   c.ttl = opts.ttl;
+  c.readonly = opts.readonly != 0;
+  /* The kernel refuses every write on a read-only mount by itself. */
+  if (c.readonly && fuse_opt_add_arg(&args, "-oro") != 0)
+    goto out_args;
   c.uid = getuid();
   c.gid = getgid();
   c.mount_ns = time_now_ns();
@@ -362,6 +373,7 @@ out_session:
   fuse_session_destroy(se);
 out_args:
   views_free(c.views);
+  fdcache_free(&c);
   gen_cache_free(&c);
   vnode_free_all(&c);
   config_secret_clear();

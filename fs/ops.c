@@ -807,6 +807,13 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+  if (ctx(req)->no_open) {
+    /* Read-only mount: ENOSYS switches the kernel to opening files
+     * without asking us (FUSE_CAP_NO_OPEN_SUPPORT); reads then come with
+     * no handle and are served by inode (read_by_inode). */
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
   struct fs_ctx *c = ctx(req);
   int acc = fi->flags & O_ACCMODE;
   struct store_txn *t = NULL;
@@ -895,10 +902,19 @@ out:
 
 static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off);
 
+static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
+                          off_t off);
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-  struct fh *h = fh_ref(fh_of(fi));
+  struct fh *h;
+
+  if (!fi->fh) {
+    read_by_inode(req, ino, size, off);
+    return;
+  }
+  h = fh_ref(fh_of(fi));
 
   (void)ino;
   do_read(req, h, size, off);
@@ -937,6 +953,100 @@ static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
     return;
   }
   fuse_reply_buf(req, h->buf.data + off, MIN(size, h->buf.len - (size_t)off));
+}
+
+/* Replies with bytes [off, off + size) of a buffer. */
+static void reply_slice(fuse_req_t req, const char *data, size_t len,
+                        size_t size, off_t off)
+{
+  if (off < 0 || (size_t)off >= len)
+    fuse_reply_buf(req, NULL, 0);
+  else
+    fuse_reply_buf(req, data + off, MIN(size, len - (size_t)off));
+}
+
+static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
+{
+  struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+  bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+  bv.buf[0].fd = fd;
+  bv.buf[0].pos = off;
+  fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+/* A read with no handle (read-only mounts): what the inode shows now. */
+static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
+                          off_t off)
+{
+  struct fs_ctx *c = ctx(req);
+  struct store_txn *t = NULL;
+  struct gen_content *g = NULL;
+  struct fd_ref fr = { NULL, -1 };
+  struct sample s;
+  struct node n;
+  struct buf b;
+  uint64_t sid = 0;
+  int r;
+
+  buf_init(&b, LABELS_MAX_JSON * 4);
+  if (!node_from_ino(ino, &n)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  r = begin(c, false, &t);
+  if (r < 0)
+    goto out;
+  switch (n.kind) {
+  case NODE_SAMPLE:
+  case NODE_TAGFILE:
+    sid = n.kind == NODE_SAMPLE ? n.id : n.sample;
+    break;
+  case NODE_LABEL:
+    r = visible_sample(t, n.id, &s);
+    if (r == 0)
+      r = render_label(t, &s, &b);
+    break;
+  case NODE_CTL:
+    r = n.id == CTL_README ? render_readme(c, &b) : render_status(c, &b);
+    break;
+  case NODE_VNODE: {
+    struct vres v;
+    struct vent e;
+    r = vresolve(c, ino, &v);
+    if (r == 0)
+      r = v.p->stat(c, t, v.rest, &e);
+    if (r == 0 && e.kind == VENT_SAMPLE)
+      sid = e.sample_id;
+    else if (r == 0 && e.kind == VENT_DIR)
+      r = -EISDIR;
+    else if (r == 0)
+      r = gen_get(c, v.p, t, v.path, v.rest, e.key, &g);
+    break;
+  }
+  default:
+    r = -EISDIR;
+  }
+  if (r == 0 && sid) {
+    r = visible_sample(t, sid, &s);
+    if (r == 0)
+      r = fdcache_get(c, &s, &fr);
+  }
+  store_txn_abort(t);
+out:
+  if (r < 0)
+    fuse_reply_err(req, -r);
+  else if (fr.fd >= 0)
+    reply_fd(req, fr.fd, size, off);
+  else if (g && gen_fd(g) >= 0 && (uint64_t)off < gen_size(g))
+    reply_fd(req, gen_fd(g), MIN(size, gen_size(g) - (uint64_t)off), off);
+  else if (g)
+    reply_slice(req, gen_mem(g), gen_size(g), size, off);
+  else
+    reply_slice(req, b.data ? b.data : "", b.len, size, off);
+  fdcache_put(c, &fr);
+  gen_put(g);
+  buf_free(&b);
 }
 
 /* Checks a labels document against the sample and stores it. */
@@ -1126,6 +1236,11 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   struct fh *h = fh_of(fi);
   int r = 0;
 
+  if (!h) {
+    /* No handle: a read-only mount.  ENOSYS stops further flushes. */
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
   if (h->writable && h->bad) {
     r = h->bad;  /* already rejected and logged at write */
     h->dirty = false;
@@ -1508,7 +1623,15 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-  (void)userdata;
+  struct fs_ctx *c = userdata;
+
+  /* A read-only mount lets the kernel open files without asking us: no
+   * open, release or flush round trip per file, so reads of cached files
+   * never reach the daemon (the per-open cost of a normal mount). */
+  if (c->readonly && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
+    conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+    c->no_open = true;
+  }
   /* Replies for images come from the source fd: let libfuse splice them. */
   if (conn->capable & FUSE_CAP_SPLICE_WRITE)
     conn->want |= FUSE_CAP_SPLICE_WRITE;

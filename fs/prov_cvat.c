@@ -189,6 +189,8 @@ static void cvat_start(struct fs_ctx *c)
   size_t n = 0;
 
   cvat_sessions(true);  /* log in once, not for every file read */
+  if (c->readonly)
+    return;  /* a read-only mount leaves unfinished pushes to others */
   /* Runs whose upload was interrupted (unmount, crash) continue. */
   if (cvat_runs_list(c->store, &names, &n) < 0)
     return;

@@ -123,6 +123,17 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
 /* Reads up to `size` bytes of fd into a new buffer (vtree.c). */
 int read_whole(int fd, uint64_t size, uint8_t **ret, size_t *ret_len);
 
+/* ---- fdcache.c: source descriptors for reads without a handle ---- */
+struct fd_ref {
+  void *slot;   /* the cache slot held, or NULL (fd is then the caller's) */
+  int fd;
+};
+/* A descriptor of the sample's source file for one read; fdcache_put()
+ * after the reply. */
+int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret);
+void fdcache_put(struct fs_ctx *c, struct fd_ref *ref);
+void fdcache_free(struct fs_ctx *c);
+
 /* ---- vnode.c: inode numbers of provider paths ---- */
 
 /* Inode for a full path, created if needed; each call counts one kernel

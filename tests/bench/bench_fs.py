@@ -110,6 +110,21 @@ def main():
             m.umount()
         finally:
             m.cleanup()
+        # The same on a read-only mount: files open without a request.
+        m = Mount(os.path.join(work, "store_full"), mnt,
+                  opts=["-o", "readonly"]).start()
+        try:
+            timed([BIN["benchtool"], "read", os.path.join(mnt, "samples")],
+                  reps=1)
+            src = timed([BIN["benchtool"], "read", big])
+            fus = timed([BIN["benchtool"], "read",
+                         os.path.join(mnt, "samples")])
+            rows.append(("  the same, mount -o readonly", src / fus,
+                         ">= 0.8", "%.0f vs %.0f files/s" % (
+                             N_READ / fus, N_READ / src)))
+            m.umount()
+        finally:
+            m.cleanup()
 
         # --- ls -l of N_LS samples vs tmpfs
         st = os.path.join(work, "store_many")

@@ -1,0 +1,110 @@
+/* fdcache.c - open source files kept for reads without an open request.
+ *
+ * On a read-only mount (-o readonly) the kernel opens files without asking
+ * the daemon (no-open mode), so reads arrive with no handle.  Opening the
+ * source image for every 128 KiB read would cost more than the read; this
+ * small direct-mapped cache keeps the file descriptors of recently read
+ * samples.  Entries are reference-counted: a descriptor being spliced to
+ * the kernel is never closed under the reply; a slot in use by another
+ * sample makes the caller use a descriptor of its own for that read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "vtree.h"
+
+#define FDCACHE_SLOTS 512
+
+struct fd_slot {
+  uint64_t sample;   /* 0 = empty */
+  int fd;
+  unsigned refs;
+};
+
+struct fdcache {
+  pthread_mutex_t mu;
+  struct fd_slot slot[FDCACHE_SLOTS];
+};
+
+static struct fdcache *cache(struct fs_ctx *c)
+{
+  pthread_mutex_lock(&c->mu);
+  if (!c->fdc) {
+    struct fdcache *f = calloc(1, sizeof(*f));
+    if (f) {
+      pthread_mutex_init(&f->mu, NULL);
+      c->fdc = f;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return c->fdc;
+}
+
+int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret)
+{
+  struct fdcache *f = cache(c);
+  struct fd_slot *sl;
+  int fd, r;
+
+  ret->slot = NULL;
+  ret->fd = -1;
+  if (!f)
+    return -ENOMEM;
+  sl = &f->slot[(s->id * 0x9E3779B97F4A7C15ULL) >> 55 & (FDCACHE_SLOTS - 1)];
+  pthread_mutex_lock(&f->mu);
+  if (sl->sample == s->id) {
+    sl->refs++;
+    ret->slot = sl;
+    ret->fd = sl->fd;
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&f->mu);
+  r = open_sample_source(c, s, &fd);
+  if (r < 0)
+    return r;
+  pthread_mutex_lock(&f->mu);
+  if (sl->refs == 0 && sl->sample != s->id) {
+    /* Take the slot: the previous sample's descriptor is idle. */
+    if (sl->sample)
+      close(sl->fd);
+    sl->sample = s->id;
+    sl->fd = fd;
+    sl->refs = 1;
+    ret->slot = sl;
+  }
+  pthread_mutex_unlock(&f->mu);
+  ret->fd = fd;  /* not cached when the slot was busy: closed at put */
+  return 0;
+}
+
+void fdcache_put(struct fs_ctx *c, struct fd_ref *ref)
+{
+  struct fdcache *f = c->fdc;
+
+  if (ref->slot && f) {
+    pthread_mutex_lock(&f->mu);
+    ((struct fd_slot *)ref->slot)->refs--;
+    pthread_mutex_unlock(&f->mu);
+  } else if (ref->fd >= 0) {
+    close(ref->fd);
+  }
+  ref->slot = NULL;
+  ref->fd = -1;
+}
+
+void fdcache_free(struct fs_ctx *c)
+{
+  struct fdcache *f = c->fdc;
+
+  if (!f)
+    return;
+  for (size_t i = 0; i < FDCACHE_SLOTS; i++)
+    if (f->slot[i].sample)
+      close(f->slot[i].fd);
+  pthread_mutex_destroy(&f->mu);
+  free(f);
+  c->fdc = NULL;
+}
