@@ -6,6 +6,7 @@ program exits 1 if any check failed.  Paths to the binaries come from the
 environment that meson sets (CURATEFS, CURATE, MKJPEG).
 """
 import errno
+import json
 import os
 import shutil
 import signal
@@ -92,6 +93,15 @@ def write(p, text):
     """Writes text to p in one open/write/close, as `echo ... >` does."""
     with open(p, "w") as f:
         f.write(text)
+
+
+def edit_boxes(mnt, stem, fn, field="ground_truth"):
+    """Rewrites labels/<stem>.json through the mount with fn(boxes) applied
+    to the list of boxes of a field (fn edits the list in place)."""
+    lab = os.path.join(mnt, "labels", stem + ".json")
+    doc = json.loads(read(lab))
+    fn(doc["fields"].setdefault(field, []))
+    write(lab, json.dumps(doc))
 
 
 # Mounts started and not yet cleaned up, for run_suite().

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (Mount, curate, eq, expect_errno,  # noqa
                    make_jpegs)
-from fslib import read, run_suite, write  # noqa: E402
+from fslib import edit_boxes, read, run_suite, write  # noqa: E402
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 W, H = 320, 240
@@ -118,10 +118,8 @@ def body(ck, w):
            t_views)
 
     def t_follow_labels():
-        lab = os.path.join(mnt, "labels", stems[1] + ".json")
-        doc = json.loads(read(lab))
-        doc["fields"]["ground_truth"][0]["bbox"] = [200, 150, 60, 60]
-        write(lab, json.dumps(doc))
+        edit_boxes(mnt, stems[1],
+                   lambda b: b[0].update(bbox=[200, 150, 60, 60]))
         eq(os.listdir(os.path.join(V, "possible-missing")), [],
            "possible-missing after the fix")
         eq(os.listdir(os.path.join(V, "possible-spurious")), [],

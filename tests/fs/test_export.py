@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import VIEWS, Mount, curate, eq, make_jpegs  # noqa
-from fslib import read, run_suite  # noqa: E402
+from fslib import edit_boxes, read, run_suite  # noqa: E402
 
 W, H = 320, 240
 N = 12
@@ -135,12 +135,8 @@ def body(ck, w):
         before = read(p)
         f = open(p, "rb")
         head = f.read(64)
-        lab = os.path.join(mnt, "labels", stems[0] + ".json")
-        doc = json.loads(read(lab))
-        doc["fields"]["ground_truth"].append(
-            {"label": "dog", "bbox": [100, 100, 30, 30]})
-        with open(lab, "w") as g:
-            g.write(json.dumps(doc))
+        edit_boxes(mnt, stems[0], lambda b: b.append(
+            {"label": "dog", "bbox": [100, 100, 30, 30]}))
         rest = f.read()
         f.close()
         eq(head + rest, before, "open reader sees one version")
@@ -155,12 +151,8 @@ def body(ck, w):
 
     def t_prewarm():
         import time
-        lab = os.path.join(mnt, "labels", stems[2] + ".json")
-        doc = json.loads(read(lab))
-        doc["fields"]["ground_truth"].append(
-            {"label": "cat", "bbox": [1, 1, 9, 9]})
-        with open(lab, "w") as g:
-            g.write(json.dumps(doc))
+        edit_boxes(mnt, stems[2], lambda b: b.append(
+            {"label": "cat", "bbox": [1, 1, 9, 9]}))
         n0 = m.logtext().count("prepared export/coco/annotations/"
                                "instances_train.json")
         t0 = time.time()

@@ -5,14 +5,14 @@ views/unique lists one member of every group before any second member and
 keeps one per group when unique.count = K; views/near-duplicates shows
 exactly the groups; both are unchanged by tag moves and label edits, and
 follow embeddings imported from a .npy file at once."""
-import json
 import os
 import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import MKJPEG, Mount, curate, eq, read, run_suite, write  # noqa
+from fslib import (MKJPEG, Mount, curate, edit_boxes, eq, read,  # noqa
+                   run_suite, write)
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 
@@ -87,11 +87,8 @@ def body(ck, w):
                   os.path.join(mnt, "tags", "pick", before_u[0]))
         eq(len(os.listdir(os.path.join(mnt, "tags", "pick"))), 1, "tagged")
         stem = re.sub(r"^\d+-", "", before_u[1])[:-4]
-        lab = os.path.join(mnt, "labels", stem + ".json")
-        doc = json.load(open(lab))
-        doc["fields"]["ground_truth"] = [{"label": "cat",
-                                          "bbox": [1, 1, 20, 20]}]
-        write(lab, json.dumps(doc))
+        edit_boxes(mnt, stem, lambda b: b.__setitem__(
+            slice(None), [{"label": "cat", "bbox": [1, 1, 20, 20]}]))
         eq(unique(), before_u, "unique after tag and label changes")
         eq(sorted(os.listdir(ND)), before_n, "near-duplicates after")
     ck.run("tag moves and label edits leave the similarity views",

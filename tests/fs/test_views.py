@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (VIEWS, Mount, curate, eq, expect_errno,  # noqa
                    make_jpegs)
-from fslib import read, run_suite, write  # noqa: E402
+from fslib import edit_boxes, read, run_suite, write  # noqa: E402
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 W, H = 320, 240
@@ -148,15 +148,9 @@ def body(ck, w):
            t_max_iou_json)
 
     def t_label_edits():
-        lab3 = os.path.join(mnt, "labels", stems[3] + ".json")
-        doc = json.loads(read(lab3))
-        doc["fields"]["ground_truth"][1]["bbox"] = [1, 1, 40, 40]
-        write(lab3, json.dumps(doc))
+        edit_boxes(mnt, stems[3], lambda b: b[1].update(bbox=[1, 1, 40, 40]))
         eq(dupes(), [stems[0] + ".jpg", stems[3] + ".jpg"], "after edit")
-        lab0 = os.path.join(mnt, "labels", stems[0] + ".json")
-        doc = json.loads(read(lab0))
-        del doc["fields"]["ground_truth"][1]
-        write(lab0, json.dumps(doc))
+        edit_boxes(mnt, stems[0], lambda b: b.pop(1))
         eq(dupes(), [stems[3] + ".jpg"], "after deleting a box")
     ck.run("views/dupes follows label edits at once", t_label_edits)
 
