@@ -93,24 +93,109 @@ static int view_known(const char *name)
   return -ENOENT;
 }
 
-/* The selection and settings of an export, and its content key. */
-struct xsel {
-  struct export_spec spec;
-  uint64_t *ids;               /* owned */
-  char field[80], sub[3][210];
+/* Selections of tags/<t>/ and views/<v>/ exports, kept per store version:
+ * every lookup below export/tags/<t>/ needs the member list, and building
+ * it per lookup would make listing a large tag quadratic. */
+struct selc {
+  char spec[300];
   uint64_t key;
+  uint64_t *ids;      /* ascending */
+  size_t n;
+  unsigned refs;      /* guarded by sel_mu */
+  struct selc *next;
 };
 
-static void xsel_free(struct xsel *s)
+#define SELECTIONS_KEPT 4
+
+static pthread_mutex_t sel_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct selc *sel_head;
+
+static void selc_put(struct selc *e)
 {
-  free(s->ids);
-  s->ids = NULL;
+  bool last;
+
+  if (!e)
+    return;
+  pthread_mutex_lock(&sel_mu);
+  last = --e->refs == 0;
+  pthread_mutex_unlock(&sel_mu);
+  if (last) {
+    free(e->ids);
+    free(e);
+  }
 }
 
 static int cmp_u64(const void *a, const void *b)
 {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
+}
+
+static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
+                    uint64_t key, struct selc **ret)
+{
+  struct selc *e, **pp;
+  size_t n = 0;
+  int r;
+
+  pthread_mutex_lock(&sel_mu);
+  for (e = sel_head; e; e = e->next)
+    if (e->key == key && strcmp(e->spec, spec) == 0) {
+      e->refs++;
+      pthread_mutex_unlock(&sel_mu);
+      *ret = e;
+      return 0;
+    }
+  pthread_mutex_unlock(&sel_mu);
+  e = calloc(1, sizeof(*e));
+  if (!e)
+    return -ENOMEM;
+  snprintf(e->spec, sizeof(e->spec), "%s", spec);
+  e->key = key;
+  e->refs = 2;  /* the caller's and the cache's */
+  r = vtree_selection(c, t, spec, &e->ids, &e->n);
+  if (r < 0) {
+    free(e);
+    return r;
+  }
+  /* Exports want ascending ids; an empty selection is not "all". */
+  qsort(e->ids, e->n, sizeof(*e->ids), cmp_u64);
+  if (!e->ids && !(e->ids = malloc(sizeof(*e->ids)))) {
+    free(e);
+    return -ENOMEM;
+  }
+  pthread_mutex_lock(&sel_mu);
+  e->next = sel_head;
+  sel_head = e;
+  for (pp = &sel_head, n = 0; *pp; n++) {
+    struct selc *x = *pp;
+    if (n >= SELECTIONS_KEPT) {
+      *pp = x->next;
+      if (--x->refs == 0) {
+        free(x->ids);
+        free(x);
+      }
+      continue;
+    }
+    pp = &x->next;
+  }
+  pthread_mutex_unlock(&sel_mu);
+  *ret = e;
+  return 0;
+}
+
+/* The selection and settings of an export, and its content key. */
+struct xsel {
+  struct export_spec spec;
+  struct selc *sel;            /* a reference, or NULL for the dataset */
+  char field[80], sub[3][210];
+  uint64_t key;
+};
+
+static void xsel_free(struct xsel *s)
+{
+  selc_put(s->sel);
+  s->sel = NULL;
 }
 
 static int xsel_init(struct fs_ctx *c, struct store_txn *t,
@@ -128,22 +213,15 @@ static int xsel_init(struct fs_ctx *c, struct store_txn *t,
     s->spec.subset_tags[i] = s->sub[i];
   if (x->scope) {
     char spec[300];
-    size_t n = 0;
     int r;
     snprintf(spec, sizeof(spec), "%s/%s", x->scope == 1 ? "tags" : "views",
              x->who);
-    r = vtree_selection(c, t, spec, &s->ids, &n);
+    r = selc_get(c, t, spec, s->key, &s->sel);
     if (r < 0)
       return r;
-    /* Exports want ascending ids; an empty selection is not "all". */
-    qsort(s->ids, n, sizeof(*s->ids), cmp_u64);
-    if (!s->ids && !(s->ids = malloc(sizeof(*s->ids))))
-      return -ENOMEM;
-    s->spec.ids = s->ids;
-    s->spec.n_ids = n;
+    s->spec.ids = s->sel->ids;
+    s->spec.n_ids = s->sel->n;
   }
-  if (!s->key)
-    s->key = 1;
   return 0;
 }
 
