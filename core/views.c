@@ -24,6 +24,8 @@
 struct view_slot {
   struct view_list *cur;   /* last result, or NULL */
   uint64_t fp;             /* the inputs it was computed from */
+  uint64_t fp_version;     /* store version fp_seen was computed at ... */
+  uint64_t fp_seen;        /* ... (walking the inputs is O(samples)) */
   bool busy;               /* a computation is running */
   uint64_t done, total;    /* its progress */
   double seconds;          /* how long the last computation took */
@@ -757,7 +759,7 @@ int views_get(struct views *v, enum view_kind kind, struct view_list **ret)
   struct view_slot *sl = &v->slot[kind];
   struct store_txn *t;
   struct view_list *l;
-  uint64_t fp;
+  uint64_t fp, ver = 0;
   double t0;
   int r;
 
@@ -765,7 +767,22 @@ int views_get(struct views *v, enum view_kind kind, struct view_list **ret)
   r = store_txn_begin(v->s, false, &t);
   if (r < 0)
     return r;
-  r = inputs_fp(t, kind, &fp);
+  /* The inputs can only change with the store version: fingerprint them
+   * once per version, not once per lookup. */
+  r = store_version(t, &ver);
+  pthread_mutex_lock(&v->mu);
+  bool known = r == 0 && sl->fp_version == ver + 1;
+  fp = sl->fp_seen;
+  pthread_mutex_unlock(&v->mu);
+  if (r == 0 && !known) {
+    r = inputs_fp(t, kind, &fp);
+    if (r == 0) {
+      pthread_mutex_lock(&v->mu);
+      sl->fp_version = ver + 1;
+      sl->fp_seen = fp;
+      pthread_mutex_unlock(&v->mu);
+    }
+  }
   if (r < 0) {
     store_txn_abort(t);
     return r;

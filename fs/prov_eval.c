@@ -14,6 +14,7 @@
  * failures go to the log and `status`.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +36,49 @@ int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen)
   return views_eval_latest(c->store, out, outlen);
 }
 
+/* The last evaluation found fresh and the store version it was checked
+ * at: the freshness check walks every sample's label version when the
+ * store changed for other reasons (tags, settings), and views ask for it
+ * at every lookup. */
+static pthread_mutex_t fresh_mu = PTHREAD_MUTEX_INITIALIZER;
+static char fresh_name[EVALRUN_MAX_NAME + 1];
+static uint64_t fresh_version;
+
+static uint64_t store_ver(struct fs_ctx *c)
+{
+  struct store_txn *t;
+  uint64_t v = 0;
+
+  if (store_txn_begin(c->store, false, &t) == 0) {
+    store_version(t, &v);
+    store_txn_abort(t);
+  }
+  return v + 1;
+}
+
 int evalsel_refresh(struct fs_ctx *c, const char *name)
 {
   char err[300] = "";
-  int r = evalrun_refresh(c->store, name, err, sizeof(err));
+  uint64_t v = store_ver(c);
+  bool known;
+  int r;
 
+  pthread_mutex_lock(&fresh_mu);
+  known = fresh_version == v && strcmp(fresh_name, name) == 0;
+  pthread_mutex_unlock(&fresh_mu);
+  if (known)
+    return 0;
+  r = evalrun_refresh(c->store, name, err, sizeof(err));
   if (r < 0)
     fs_error(c, "eval %s: re-run after label changes failed: %s", name, err);
   else if (r == 1)
     log_msg(LOG_LVL_INFO, "eval %s: re-run after label changes", name);
+  if (r >= 0) {
+    pthread_mutex_lock(&fresh_mu);
+    snprintf(fresh_name, sizeof(fresh_name), "%s", name);
+    fresh_version = store_ver(c);  /* after a re-run: the new version */
+    pthread_mutex_unlock(&fresh_mu);
+  }
   return r < 0 ? r : 0;
 }
 
