@@ -545,6 +545,16 @@ static int compute_unique(struct views *v, struct store_txn *t,
     free(seen);
     free(tiered);
   }
+  /* The bisection works on k-NN lists, not on every pair: greedy removal
+   * cannot go below about n / (k + 1) kept samples, so a small count can
+   * be out of its reach.  The ranked order (representatives first) then
+   * decides which `count` samples the view shows. */
+  if (r == 0 && want > 0 && cnt > (size_t)want) {
+    snprintf(out->note, sizeof(out->note), "find_unique kept %zu on the "
+             "k-NN graph; showing the first %lld by rank", cnt,
+             (long long)want);
+    cnt = (size_t)want;
+  }
   for (size_t i = 0; r == 0 && i < cnt; i++)
     r = list_add(out, &cap, m.ids[order[i]], (uint32_t)(i + 1));
   pthread_mutex_lock(&v->mu);
