@@ -711,6 +711,7 @@ struct fh {
   const struct provider *prov;      /* writable control file: its provider */
   char *vpath;                      /* ... and its path below it (owned) */
   bool ctl_done;                    /* the command was already carried out */
+  uint64_t vino;                    /* generated file counted open, or 0 */
   unsigned refs;                    /* release + replies in flight */
 };
 
@@ -790,6 +791,8 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
       fi->direct_io = 1;
     } else {
       unsigned how = vnode_open_content(c, ino, e.key);
+      vnode_opened(c, ino, +1);
+      h->vino = ino;
       /* Pages of this very content: keep them.  Otherwise the kernel
        * drops its pages at this open (keep_cache 0) and reads anew; if
        * even its size is of another version, this open reads directly
@@ -1261,8 +1264,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
+  struct fh *h = fh_of(fi);
+
   (void)ino;
-  fh_free(fh_of(fi));
+  if (h && h->vino)
+    vnode_opened(ctx(req), h->vino, -1);
+  fh_free(h);
   fuse_reply_err(req, 0);
 }
 

@@ -18,6 +18,7 @@ struct vnode {
   uint64_t nlookup;
   uint64_t attr_key;     /* content whose size the kernel was last told */
   uint64_t page_key;     /* content whose pages the kernel may cache */
+  unsigned opened;       /* handles open on it (their versions may differ) */
   bool attached;         /* reachable by path */
   char path[];
 };
@@ -257,6 +258,71 @@ unsigned vnode_open_content(struct fs_ctx *c, uint64_t ino, uint64_t key)
   }
   pthread_mutex_unlock(&t->mu);
   return how;
+}
+
+uint64_t vnode_find(struct fs_ctx *c, const char *path)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+  uint64_t ino = 0;
+
+  if (!t)
+    return 0;
+  pthread_mutex_lock(&t->mu);
+  v = find_path(t, path);
+  if (v)
+    ino = v->ino;
+  pthread_mutex_unlock(&t->mu);
+  return ino;
+}
+
+void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+
+  if (!t)
+    return;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v && (delta > 0 || v->opened > 0))
+    v->opened = (unsigned)((int)v->opened + delta);
+  pthread_mutex_unlock(&t->mu);
+}
+
+bool vnode_claim_pages(struct fs_ctx *c, uint64_t ino, uint64_t key)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+  bool ok = false;
+
+  if (!t)
+    return false;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v && v->opened == 0 && v->page_key != key) {
+    /* The caller has just dropped the kernel's pages and attributes: its
+     * next size is this content's, and so will its pages be. */
+    v->page_key = key;
+    v->attr_key = key;
+    ok = true;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return ok;
+}
+
+void vnode_drop_pages(struct fs_ctx *c, uint64_t ino)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+
+  if (!t)
+    return;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v)
+    v->page_key = 0;
+  pthread_mutex_unlock(&t->mu);
 }
 
 void vnode_free_all(struct fs_ctx *c)

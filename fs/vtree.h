@@ -156,6 +156,18 @@ void vnode_detach(struct fs_ctx *c, const char *path);
 #define VNODE_PAGES_VALID 1u
 #define VNODE_STALE_SIZE 2u
 void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key);
+/* The inode of a path the kernel knows, without counting a lookup; 0 if
+ * none. */
+uint64_t vnode_find(struct fs_ctx *c, const char *path);
+/* Handles open on a generated file (+1 at open, -1 at release). */
+void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta);
+/* Right after dropping the kernel's pages and attributes of ino, before
+ * pushing content `key` into its page cache: true (and that content
+ * recorded as the kernel's) when no handle is open on the file, since an
+ * open reader must keep reading its own version; vnode_drop_pages()
+ * forgets it again if the push fails. */
+bool vnode_claim_pages(struct fs_ctx *c, uint64_t ino, uint64_t key);
+void vnode_drop_pages(struct fs_ctx *c, uint64_t ino);
 unsigned vnode_open_content(struct fs_ctx *c, uint64_t ino, uint64_t key);
 void vnode_free_all(struct fs_ctx *c);
 
