@@ -223,15 +223,27 @@ void vnode_detach(struct fs_ctx *c, const char *path)
   pthread_mutex_unlock(&t->mu);
 }
 
-void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key)
+/* Locks the table and finds the record of ino (NULL if none); *tp is
+ * NULL, and nothing locked, when there is no table. */
+static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
+                              struct vnode_table **tp)
 {
   struct vnode_table *t = table(c);
-  struct vnode *v;
+
+  *tp = t;
+  if (!t)
+    return NULL;
+  pthread_mutex_lock(&t->mu);
+  return find_ino(t, ino);
+}
+
+void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key)
+{
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  pthread_mutex_lock(&t->mu);
-  v = find_ino(t, ino);
   if (v)
     v->attr_key = key;
   pthread_mutex_unlock(&t->mu);
@@ -239,14 +251,12 @@ void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key)
 
 unsigned vnode_open_content(struct fs_ctx *c, uint64_t ino, uint64_t key)
 {
-  struct vnode_table *t = table(c);
-  struct vnode *v;
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
   unsigned how = VNODE_STALE_SIZE;
 
   if (!t)
     return how;
-  pthread_mutex_lock(&t->mu);
-  v = find_ino(t, ino);
   if (v) {
     how = 0;
     if (v->page_key == key)
@@ -278,13 +288,11 @@ uint64_t vnode_find(struct fs_ctx *c, const char *path)
 
 void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta)
 {
-  struct vnode_table *t = table(c);
-  struct vnode *v;
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  pthread_mutex_lock(&t->mu);
-  v = find_ino(t, ino);
   if (v && (delta > 0 || v->opened > 0))
     v->opened = (unsigned)((int)v->opened + delta);
   pthread_mutex_unlock(&t->mu);
@@ -292,14 +300,12 @@ void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta)
 
 bool vnode_claim_pages(struct fs_ctx *c, uint64_t ino, uint64_t key)
 {
-  struct vnode_table *t = table(c);
-  struct vnode *v;
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
   bool ok = false;
 
   if (!t)
     return false;
-  pthread_mutex_lock(&t->mu);
-  v = find_ino(t, ino);
   if (v && v->opened == 0 && v->page_key != key) {
     /* The caller has just dropped the kernel's pages and attributes: its
      * next size is this content's, and so will its pages be. */
@@ -313,13 +319,11 @@ bool vnode_claim_pages(struct fs_ctx *c, uint64_t ino, uint64_t key)
 
 void vnode_drop_pages(struct fs_ctx *c, uint64_t ino)
 {
-  struct vnode_table *t = table(c);
-  struct vnode *v;
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  pthread_mutex_lock(&t->mu);
-  v = find_ino(t, ino);
   if (v)
     v->page_key = 0;
   pthread_mutex_unlock(&t->mu);
