@@ -24,7 +24,10 @@ if [ -z "$(ls -A "$D/photos")" ]; then
     build/tests/mkjpeg -n 200 -d 4 "$D/photos"
   fi
 fi
-build/tools/curate import --store "$D/store" "$D/photos"
+# labelme-examples ships real COCO instance annotations for three of its
+# photographs (Pascal VOC images): they become the demo's ground truth.
+COCO=$(find "$D/debs/x" -path '*data_dataset_coco/annotations.json' 2>/dev/null | head -1)
+build/tools/curate import --store "$D/store" ${COCO:+--coco "$COCO"} "$D/photos"
 mkdir -p "$D/mnt"
 if mountpoint -q "$D/mnt"; then fusermount3 -u "$D/mnt"; fi
 build/fs/curatefs "$D/store" "$D/mnt"
@@ -35,7 +38,7 @@ curatefs is mounted at $M
 
   cat $M/README.txt                  what this tree is
   ls $M/samples | head               every image (open them in any viewer)
-  cat $M/labels/\$(ls $M/labels | head -1)
+  cat $M/labels/2011_000003.json      boxes of a photo with annotations
   mkdir $M/tags/reannotate
   mv $M/samples/\$(ls $M/samples | head -1) $M/tags/reannotate/
   ls $M/tags/reannotate
