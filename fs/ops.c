@@ -864,6 +864,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
       break;
     if (acc == O_RDONLY) {
       r = render_label(t, &s, &h->buf);
+      /* Read to the end of this rendering, whatever size the kernel holds:
+       * labels changed by another process (curate next to a mount) would
+       * otherwise read short until the attributes expire. */
+      fi->direct_io = 1;
       break;
     }
     h->writable = true;

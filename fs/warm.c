@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "node.h"
 #include "vtree.h"
 
 #define WARM_QUIET 1.0      /* seconds without a change before warming */
@@ -65,6 +66,13 @@ static void *warm_main(void *arg)
     pthread_mutex_unlock(&warm_mu);
     v = version(c);
     if (v != seen) {
+      /* Whoever changed the store (this mount or a `curate` next to it):
+       * the fixed listings are asked again. */
+      if (seen != UINT64_MAX) {
+        notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
+        notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
+        notify_inode(c, node_ino(NODE_DIR, DIR_TAGS, 0), true);
+      }
       seen = v;
       seen_at = time_mono();
     } else if (v != warmed && time_mono() - seen_at >= WARM_QUIET) {

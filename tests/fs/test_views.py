@@ -179,6 +179,33 @@ def body(ck, w):
                      os.path.join(mnt, "views", "unique", "0001-nope.jpg"))
     ck.run("views/ lists its views; files are read-only", t_views_listable)
 
+    def t_outside_changes():
+        # `curate` changes the store next to the mount: new labels read
+        # whole at once, a new image is listed within a few seconds.
+        import time
+        lab5 = os.path.join(mnt, "labels", stems[5] + ".json")
+        small = read(lab5)   # the kernel now holds its (small) size
+        extra = {5: [("dog", [30, 30, 40, 40]), ("dog", [31, 30, 40, 40])]}
+        BOXES.update(extra)
+        write_coco(coco, names)
+        make_jpegs(os.path.join(data, "more"), 1, seed=9,
+                   extra=["-W", str(W), "-H", str(H)])
+        curate("import", "--store", store, "--coco", coco, data)
+        doc = json.loads(read(lab5))
+        if len(read(lab5)) <= len(small):
+            raise AssertionError("labels did not grow")
+        eq([b["bbox"] for b in doc["fields"]["ground_truth"]],
+           [[30, 30, 40, 40], [31, 30, 40, 40]], "labels written outside")
+        t0 = time.time()
+        while "more__img_000000.jpg" not in os.listdir(
+                os.path.join(mnt, "samples")):
+            if time.time() - t0 > 10:
+                raise AssertionError("new sample not listed")
+            time.sleep(0.1)
+        if stems[5] + ".jpg" not in dupes():
+            raise AssertionError("views/dupes ignores the outside change")
+    ck.run("changes made by curate next to the mount show", t_outside_changes)
+
     m.umount()
 
 
