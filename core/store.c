@@ -778,40 +778,49 @@ static int iter_cursor(struct store_iter *it, int db, MDB_cursor **ret)
   return 0;
 }
 
+/* Positions the iterator's cursor of `db` at the first key >= key[0..klen)
+ * and returns it in *k (*v its value): 0, -ENOENT past the end, or the
+ * transaction's error. */
+static int iter_seek(struct store_iter *it, int db, const uint8_t *key,
+                     size_t klen, MDB_val *k, MDB_val *v)
+{
+  MDB_cursor *c = NULL;
+  int r = iter_cursor(it, db, &c), rc;
+
+  if (r < 0)
+    return r;
+  k->mv_size = klen;
+  k->mv_data = (void *)key;
+  rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+  if (rc)
+    return rc == MDB_NOTFOUND ? -ENOENT : txn_fail(it->t, store_errno(rc));
+  return 0;
+}
+
 int store_iter_samples(struct store_iter *it, uint64_t from_id,
                        struct sample *ret)
 {
-  MDB_cursor *c;
   uint8_t key[8];
-  MDB_val k = { 8, key }, v;
-  int r, rc;
+  MDB_val k, v;
+  int r;
 
-  r = iter_cursor(it, DB_SAMPLES, &c);
-  if (r < 0)
-    return r;
   be64(key, from_id);
-  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  if (rc)
-    return rc == MDB_NOTFOUND ? -ENOENT : txn_fail(it->t, store_errno(rc));
-  return txn_fail(it->t, sample_decode(&v, ret));
+  r = iter_seek(it, DB_SAMPLES, key, 8, &k, &v);
+  return r < 0 ? r : txn_fail(it->t, sample_decode(&v, ret));
 }
 
 int store_iter_tag(struct store_iter *it, uint64_t tag_id, uint64_t from_id,
                    uint64_t *ret_sample_id)
 {
-  MDB_cursor *c;
   uint8_t key[16];
-  MDB_val k = { 16, key }, v;
-  int r, rc;
+  MDB_val k, v;
+  int r;
 
-  r = iter_cursor(it, DB_TAGMEM, &c);
-  if (r < 0)
-    return r;
   be64(key, tag_id);
   be64(key + 8, from_id);
-  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  if (rc)
-    return rc == MDB_NOTFOUND ? -ENOENT : txn_fail(it->t, store_errno(rc));
+  r = iter_seek(it, DB_TAGMEM, key, 16, &k, &v);
+  if (r < 0)
+    return r;
   if (k.mv_size != 16 || memcmp(k.mv_data, key, 8) != 0)
     return -ENOENT;
   *ret_sample_id = rd_be64((const uint8_t *)k.mv_data + 8);
@@ -837,18 +846,14 @@ static int tag_decode(const MDB_val *v, const char **name, uint64_t *count,
 int store_iter_tags(struct store_iter *it, uint64_t from_id,
                     uint64_t *ret_tag_id, const char **ret_name)
 {
-  MDB_cursor *c;
   uint8_t key[8];
-  MDB_val k = { 8, key }, v;
-  int r, rc;
+  MDB_val k, v;
+  int r;
 
-  r = iter_cursor(it, DB_TAGIDS, &c);
+  be64(key, from_id);
+  r = iter_seek(it, DB_TAGIDS, key, 8, &k, &v);
   if (r < 0)
     return r;
-  be64(key, from_id);
-  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  if (rc)
-    return rc == MDB_NOTFOUND ? -ENOENT : txn_fail(it->t, store_errno(rc));
   if (k.mv_size != 8)
     return txn_fail(it->t, -EIO);
   *ret_tag_id = rd_be64(k.mv_data);
