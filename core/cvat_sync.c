@@ -1698,13 +1698,13 @@ static int job_check(struct store *s, const char *run, int64_t job_id,
               (long long)job_id);
 }
 
-int cvat_job_attr_get(struct store *s, const struct cvat_config *cfg,
-                      const char *run, int64_t job_id, const char *what,
-                      struct buf *out, char *err, size_t errlen)
+/* What the job attribute files share: a known attribute, a job of the
+ * run, a connection (owned by the caller). */
+static int job_connect(struct store *s, const struct cvat_config *cfg,
+                       const char *run, int64_t job_id, const char *what,
+                       struct cvat_client **ret, char *err, size_t errlen)
 {
-  struct cvat_client *c;
   struct cvat_run rn;
-  struct cvat_job j;
   int r;
 
   if (strcmp(what, "assignee") && strcmp(what, "stage") &&
@@ -1714,7 +1714,18 @@ int cvat_job_attr_get(struct store *s, const struct cvat_config *cfg,
   if (r < 0)
     return r;
   cvat_run_free(&rn);
-  r = cvat_connect(cfg, &c, err, errlen);
+  return cvat_connect(cfg, ret, err, errlen);
+}
+
+int cvat_job_attr_get(struct store *s, const struct cvat_config *cfg,
+                      const char *run, int64_t job_id, const char *what,
+                      struct buf *out, char *err, size_t errlen)
+{
+  struct cvat_client *c;
+  struct cvat_job j;
+  int r;
+
+  r = job_connect(s, cfg, run, job_id, what, &c, err, errlen);
   if (r < 0)
     return r;
   r = cvat_job_get(c, job_id, &j);
@@ -1733,7 +1744,6 @@ int cvat_job_attr_set(struct store *s, const struct cvat_config *cfg,
                       const char *value, char *err, size_t errlen)
 {
   struct cvat_client *c;
-  struct cvat_run rn;
   char v[160];
   size_t n = strlen(value);
   int r;
@@ -1750,14 +1760,7 @@ int cvat_job_attr_set(struct store *s, const struct cvat_config *cfg,
   if (strcmp(what, "state") == 0 && !cvat_state_valid(v))
     return errf(err, errlen, -EINVAL, "state must be new, in progress, "
                 "completed or rejected");
-  if (strcmp(what, "assignee") && strcmp(what, "stage") &&
-      strcmp(what, "state"))
-    return errf(err, errlen, -EINVAL, "no job attribute '%.40s'", what);
-  r = job_check(s, run, job_id, &rn, err, errlen);
-  if (r < 0)
-    return r;
-  cvat_run_free(&rn);
-  r = cvat_connect(cfg, &c, err, errlen);
+  r = job_connect(s, cfg, run, job_id, what, &c, err, errlen);
   if (r < 0)
     return r;
   r = cvat_job_update(c, job_id, what[0] == 'a' ? v : NULL,
