@@ -328,12 +328,6 @@ static int map_put(struct store_txn *t, const char *run, uint64_t sample,
 
 /* ---------------------------------------------------------------- begin */
 
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
 static int store_uid(struct store_txn *t, char out[17])
 {
   char *v = NULL;

@@ -554,6 +554,18 @@ static void job_init(struct job *job, enum job_kind kind, const float *x,
 
 /* ---- public entry points ---------------------------------------------- */
 
+/* The checks and tiling shared by the k-NN entry points. */
+static int knn_prepare(const float *x, size_t n, size_t d, size_t k,
+                       const struct knn_opts *opts, struct tiling *tl)
+{
+  int r;
+
+  if (k == 0 || k > KNN_MAX_K)
+    return -EINVAL;
+  r = check_dims(x, n, d);
+  return r < 0 ? r : tiling_get(opts, n, tl);
+}
+
 int knn_exact(const float *x, size_t n, size_t d, size_t k,
               const struct knn_opts *opts, uint32_t *ret_idx,
               float *ret_dist)
@@ -562,12 +574,7 @@ int knn_exact(const float *x, size_t n, size_t d, size_t k,
   struct job job;
   int r;
 
-  if (k == 0 || k > KNN_MAX_K)
-    return -EINVAL;
-  r = check_dims(x, n, d);
-  if (r < 0)
-    return r;
-  r = tiling_get(opts, n, &tl);
+  r = knn_prepare(x, n, d, k, opts, &tl);
   if (r < 0)
     return r;
   if (n == 0)
@@ -590,12 +597,7 @@ int knn_exact_rows(const float *x, size_t n, size_t d, const size_t *rows,
   struct job job;
   int r;
 
-  if (k == 0 || k > KNN_MAX_K)
-    return -EINVAL;
-  r = check_dims(x, n, d);
-  if (r < 0)
-    return r;
-  r = tiling_get(opts, n, &tl);
+  r = knn_prepare(x, n, d, k, opts, &tl);
   if (r < 0)
     return r;
   if (nrows == 0)

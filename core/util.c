@@ -253,3 +253,12 @@ int errf(char *err, size_t errlen, int r, const char *fmt, ...)
   }
   return r;
 }
+
+int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x, y;
+
+  memcpy(&x, a, sizeof(x));
+  memcpy(&y, b, sizeof(y));
+  return x < y ? -1 : x > y;
+}

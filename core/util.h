@@ -61,6 +61,9 @@ char *buf_steal(struct buf *b, size_t *ret_len);
 int errf(char *err, size_t errlen, int r, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* qsort/bsearch comparison of uint64_t values, ascending. */
+int cmp_u64(const void *a, const void *b);
+
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t time_now_ns(void);
 /* Monotonic time in seconds. */

@@ -38,13 +38,16 @@ struct views {
   struct view_slot slot[VIEW_KINDS];
 };
 
-static const char *const view_names[VIEW_KINDS] = {
+/* Every view of views/: the computed ones (enum view_kind order), then
+ * the evaluation ones. */
+static const char *const all_views[] = {
   "unique", "near-duplicates", "dupes",
+  "mistakes", "possible-missing", "possible-spurious",
 };
 
 const char *views_kind_name(enum view_kind k)
 {
-  return (unsigned)k < VIEW_KINDS ? view_names[k] : "?";
+  return (unsigned)k < VIEW_KINDS ? all_views[k] : "?";
 }
 
 int views_kind_parse(const char *name, enum view_kind *ret)
@@ -54,7 +57,7 @@ int views_kind_parse(const char *name, enum view_kind *ret)
   if (l && name[l - 1] == '/')
     l--;  /* "views/dupes/" as a shell completes it */
   for (int i = 0; i < VIEW_KINDS; i++)
-    if (strlen(view_names[i]) == l && strncmp(view_names[i], name, l) == 0) {
+    if (strlen(all_views[i]) == l && strncmp(all_views[i], name, l) == 0) {
       *ret = (enum view_kind)i;
       return 0;
     }
@@ -303,7 +306,7 @@ int views_max_iou(struct store_txn *t, const struct labels *l,
 }
 
 int views_dupe_flags(struct store_txn *t, const struct labels *l,
-                     bool **ret_flags, size_t *ret_n)
+                     bool **ret_flags, double **ret_iou, size_t *ret_n)
 {
   struct iou_settings is;
   uint64_t *partner;
@@ -313,6 +316,8 @@ int views_dupe_flags(struct store_txn *t, const struct labels *l,
   int r = views_max_iou(t, l, &iou, &partner, &n);
 
   *ret_flags = NULL;
+  if (ret_iou)
+    *ret_iou = NULL;
   *ret_n = 0;
   if (r < 0)
     return r;
@@ -329,7 +334,10 @@ int views_dupe_flags(struct store_txn *t, const struct labels *l,
       flags[base + i] = field_on && iou[base + i] > is.thresh;
     base += l->f[f].n;
   }
-  free(iou);
+  if (ret_iou)
+    *ret_iou = iou;
+  else
+    free(iou);
   *ret_flags = flags;
   *ret_n = n;
   return 0;
@@ -363,7 +371,7 @@ static int compute_dupes(struct views *v, struct store_txn *t,
     r = store_labels_get(t, s.id, &l);
     if (r < 0)
       break;
-    r = views_dupe_flags(t, &l, &flags, &n);
+    r = views_dupe_flags(t, &l, &flags, NULL, &n);
     labels_free(&l);
     if (r < 0)
       break;
@@ -855,14 +863,14 @@ void views_progress(struct views *v, struct buf *out)
     struct view_slot *sl = &v->slot[i];
     if (sl->busy)
       buf_printf(out, "  %-16s computing %" PRIu64 "/%" PRIu64 "\n",
-                 view_names[i], sl->done, sl->total);
+                 all_views[i], sl->done, sl->total);
     else if (sl->cur)
       buf_printf(out, "  %-16s %zu samples (computed in %.2f s)%s%s\n",
-                 view_names[i], sl->cur->n, sl->seconds,
+                 all_views[i], sl->cur->n, sl->seconds,
                  sl->cur->note[0] ? ": " : "", sl->cur->note);
     else
       buf_printf(out, "  %-16s not computed yet (computed when listed)\n",
-                 view_names[i]);
+                 all_views[i]);
   }
   pthread_mutex_unlock(&v->mu);
 }
@@ -917,16 +925,21 @@ static int push_id(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
   return 0;
 }
 
+const char *const *views_all_names(size_t *ret_n)
+{
+  *ret_n = ARRAY_SIZE(all_views);
+  return all_views;
+}
+
 /* The evaluation list of a view name ("mistakes", ...), or -ENOENT. */
 static int eval_list_of(const char *name, size_t l)
 {
-  static const char *const names[] = { "mistakes", "possible-missing",
-                                       "possible-spurious" };
+  const char *const *names = all_views + VIEW_KINDS;
   static const enum evalrun_list lists[] = { EVALRUN_MISTAKES,
                                              EVALRUN_MISSING,
                                              EVALRUN_SPURIOUS };
 
-  for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+  for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
     if (strlen(names[i]) == l && strncmp(names[i], name, l) == 0)
       return (int)lists[i];
   return -ENOENT;

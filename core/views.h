@@ -51,6 +51,9 @@ struct views;
  * back; -ENOENT for an unknown name. */
 const char *views_kind_name(enum view_kind k);
 int views_kind_parse(const char *name, enum view_kind *ret);
+/* The names of every view (views/<name>/), evaluation views included:
+ * what views_selection() takes after "views/".  Static, borrowed. */
+const char *const *views_all_names(size_t *ret_n);
 
 int views_new(struct store *s, struct views **ret);
 void views_free(struct views *v);
@@ -80,11 +83,12 @@ void views_progress(struct views *v, struct buf *out);
 
 /* The duplicate box pairs of one sample under the current settings:
  * for each box of `l` whose max IoU with another box of its field exceeds
- * the threshold, dup[i] = true (fields flattened in order).  Also used to
- * draw views/dupes images. */
+ * the threshold, dup[i] = true (fields flattened in order).  With ret_iou
+ * (may be NULL) also the max IoU of every box, owned by the caller.  Also
+ * used to draw views/dupes images. */
 struct labels;
 int views_dupe_flags(struct store_txn *t, const struct labels *l,
-                     bool **ret_flags, size_t *ret_n);
+                     bool **ret_flags, double **ret_iou, size_t *ret_n);
 
 /* Max IoU of every box with another box of its field, and that partner's
  * label id, under the current settings (dupes.classes); IOU_NONE (-1) and

@@ -683,7 +683,7 @@ static int c_write(struct fs_ctx *c, const char *path, const char *data,
                    size_t len)
 {
   struct cpath p;
-  char val[200], extra[8], err[ERRLEN] = "";
+  char val[200], err[ERRLEN] = "";
   struct cvat_config cfg;
   int r = parse(path, &p);
 
@@ -698,7 +698,6 @@ static int c_write(struct fs_ctx *c, const char *path, const char *data,
     return pull_cmd(c, data, len, true);
   case CF_JOBATTR:
     /* One value, which may contain spaces ("in progress"). */
-    (void)extra;
     if (whole_line(data, len, val, sizeof(val)) < 0) {
       result(c, false, "runs/%s/jobs/%" PRId64 "/%s: expected one value",
              p.run, p.job, p.attr);

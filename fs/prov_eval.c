@@ -44,22 +44,10 @@ static pthread_mutex_t fresh_mu = PTHREAD_MUTEX_INITIALIZER;
 static char fresh_name[EVALRUN_MAX_NAME + 1];
 static uint64_t fresh_version;
 
-static uint64_t store_ver(struct fs_ctx *c)
-{
-  struct store_txn *t;
-  uint64_t v = 0;
-
-  if (store_txn_begin(c->store, false, &t) == 0) {
-    store_version(t, &v);
-    store_txn_abort(t);
-  }
-  return v + 1;
-}
-
 int evalsel_refresh(struct fs_ctx *c, const char *name)
 {
   char err[300] = "";
-  uint64_t v = store_ver(c);
+  uint64_t v = vtree_store_version(c);
   bool known;
   int r;
 
@@ -76,7 +64,7 @@ int evalsel_refresh(struct fs_ctx *c, const char *name)
   if (r >= 0) {
     pthread_mutex_lock(&fresh_mu);
     snprintf(fresh_name, sizeof(fresh_name), "%s", name);
-    fresh_version = store_ver(c);  /* after a re-run: the new version */
+    fresh_version = vtree_store_version(c);  /* after a re-run: the new version */
     pthread_mutex_unlock(&fresh_mu);
   }
   return r < 0 ? r : 0;

@@ -80,15 +80,13 @@ static int parse(const char *path, struct xpath *x)
   return 0;
 }
 
-static const char *const export_views[] = {
-  "unique", "near-duplicates", "dupes", "mistakes", "possible-missing",
-  "possible-spurious",
-};
-
 static int view_known(const char *name)
 {
-  for (size_t i = 0; i < ARRAY_SIZE(export_views); i++)
-    if (strcmp(export_views[i], name) == 0)
+  size_t n;
+  const char *const *names = views_all_names(&n);
+
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(names[i], name) == 0)
       return 0;
   return -ENOENT;
 }
@@ -123,12 +121,6 @@ static void selc_put(struct selc *e)
     free(e->ids);
     free(e);
   }
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
 }
 
 static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
@@ -395,8 +387,10 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
     if (x.depth == 1) {
       /* export/tags/ or export/views/ */
       if (x.scope == 2) {
-        for (size_t i = from; i < ARRAY_SIZE(export_views); i++)
-          if (fn(export_views[i], &d, i + 1, ud))
+        size_t nv;
+        const char *const *names = views_all_names(&nv);
+        for (size_t i = from; i < nv; i++)
+          if (fn(names[i], &d, i + 1, ud))
             break;
         return 0;
       }

@@ -412,7 +412,6 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   struct draw_box *boxes = NULL;
   char (*caps)[96] = NULL;
   double *iou = NULL;
-  uint64_t *partner = NULL;
   bool *flags = NULL;
   uint8_t *src = NULL, *jpg = NULL;
   size_t n = 0, nb = 0, srclen = 0, jlen = 0, fi = 0;
@@ -421,9 +420,7 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   r = store_labels_get(t, s->id, &l);
   if (r < 0)
     return r;
-  r = views_dupe_flags(t, &l, &flags, &n);
-  if (r == 0)
-    r = views_max_iou(t, &l, &iou, &partner, &n);
+  r = views_dupe_flags(t, &l, &flags, &iou, &n);
   if (r == 0) {
     boxes = calloc(n ? n : 1, sizeof(*boxes));
     caps = calloc(n ? n : 1, sizeof(*caps));
@@ -458,7 +455,6 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   free(boxes);
   free(caps);
   free(iou);
-  free(partner);
   free(flags);
   labels_free(&l);
   return r;

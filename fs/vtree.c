@@ -45,6 +45,18 @@ uint64_t vtree_version_key(struct store_txn *t)
   return v + 1;
 }
 
+uint64_t vtree_store_version(struct fs_ctx *c)
+{
+  struct store_txn *t;
+  uint64_t k = 0;
+
+  if (store_txn_begin(c->store, false, &t) == 0) {
+    k = vtree_version_key(t);
+    store_txn_abort(t);
+  }
+  return k;
+}
+
 int read_whole(int fd, uint64_t size, uint8_t **ret, size_t *ret_len)
 {
   uint8_t *p;

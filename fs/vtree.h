@@ -116,6 +116,9 @@ const struct provider *vtree_provider_of(const char *path, const char **rest);
 /* The store version as a content key (never 0): for content that may
  * change with any change of the store. */
 uint64_t vtree_version_key(struct store_txn *t);
+/* The same in a read transaction of its own; 0 if the store cannot be
+ * read. */
+uint64_t vtree_store_version(struct fs_ctx *c);
 
 /* Opens a sample's source file read-only (ops.c); reports failures
  * through fs_error(). */

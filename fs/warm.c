@@ -31,18 +31,6 @@ static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
 static bool warm_on, warm_stop;
 
-static uint64_t version(struct fs_ctx *c)
-{
-  struct store_txn *t;
-  uint64_t v = 0;
-
-  if (store_txn_begin(c->store, false, &t) < 0)
-    return 0;
-  store_version(t, &v);
-  store_txn_abort(t);
-  return v;
-}
-
 static void *warm_main(void *arg)
 {
   struct fs_ctx *c = arg;
@@ -64,7 +52,7 @@ static void *warm_main(void *arg)
     if (warm_stop)
       break;
     pthread_mutex_unlock(&warm_mu);
-    v = version(c);
+    v = vtree_store_version(c);
     if (v != seen) {
       /* Whoever changed the store (this mount or a `curate` next to it):
        * the fixed listings are asked again. */

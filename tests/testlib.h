@@ -8,11 +8,51 @@
 #ifndef CURATE_TESTLIB_H
 #define CURATE_TESTLIB_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A fresh directory $TMPDIR/curatefs-<name>-XXXXXX (TMPDIR defaults to
+ * /tmp) into buf.  Returns 0 or -errno. */
+static inline int tl_tmpdir(char *buf, size_t len, const char *name)
+{
+  const char *base = getenv("TMPDIR");
+
+  if ((size_t)snprintf(buf, len, "%s/curatefs-%s-XXXXXX",
+                       base && *base ? base : "/tmp", name) >= len)
+    return -ENAMETOOLONG;
+  return mkdtemp(buf) ? 0 : -errno;
+}
+
+/* Removes a directory tree of test data (links are not followed). */
+static inline void tl_rm_rf(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+
+  if (!d)
+    return;
+  while ((e = readdir(d))) {
+    char p[4096];
+    struct stat st;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= sizeof(p))
+      continue;  /* cannot be a path of ours */
+    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+      tl_rm_rf(p);
+    else
+      unlink(p);
+  }
+  closedir(d);
+  rmdir(dir);
+}
 
 static int tl_failed;      /* current test failed */
 static int tl_total_failed;

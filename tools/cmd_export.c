@@ -203,12 +203,6 @@ static int make_out(const char *out)
   return n ? -ENOTEMPTY : 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* The ids of a tag or view, as the mount's export/tags/<t>/ and
  * export/views/<v>/ select them (ascending; empty is not "all"). */
 static int selection_ids(struct store *s, const char *spec, uint64_t **ret,

@@ -1987,7 +1987,8 @@ class CvatTestServer:
                                "exporters": [fmt(n) for n in EXPORTERS]})
 
     def h_schema(self, rq):
-        # A stub of the OpenAPI document: the paths this server implements.
+        # /api/schema: an OpenAPI document listing the paths and methods this
+        # server implements (no request or response schemas).
         paths = {}
         for r in self._routes:
             if r.since and not self.since(*r.since):

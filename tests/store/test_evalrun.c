@@ -35,14 +35,6 @@ static char dir[64];
 static struct store *st;
 static uint64_t sid[5];
 
-static void rm_rf(const char *d)
-{
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-  if (system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", d);
-}
-
 static void put_file(const char *path, const char *text)
 {
   FILE *f = fopen(path, "w");
@@ -77,8 +69,7 @@ static void put_labels(uint64_t id, struct labels *l)
 
 static void setup(void)
 {
-  snprintf(dir, sizeof(dir), "/tmp/curatefs-test-evalrun-XXXXXX");
-  if (!mkdtemp(dir))
+  if (tl_tmpdir(dir, sizeof(dir), "test-evalrun") < 0)
     abort();
   struct store_opts o = { .nosync = true };
   CHECK_INT_EQ(store_open(dir, &o, &st), 0);
@@ -117,7 +108,7 @@ static void teardown(void)
 {
   store_close(st);
   st = NULL;
-  rm_rf(dir);
+  tl_rm_rf(dir);
 }
 
 static uint32_t class_of(const char *name)

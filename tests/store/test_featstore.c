@@ -4,7 +4,7 @@
  * (each bad one refused with nothing changed), and import_dir() computing
  * features once per file version on real JPEG files.
  *
- * Every test gets a fresh store (and source folder) under /tmp.
+ * Every test gets a fresh store (and source folder) under $TMPDIR.
  */
 #include "testlib.h"
 #include "featstore.h"
@@ -25,35 +25,12 @@ struct fx {
   struct store *s;
 };
 
-static void rm_rf(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *e;
-
-  if (!d)
-    return;
-  while ((e = readdir(d))) {
-    char p[512];
-    struct stat st;
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-      rm_rf(p);
-    else
-      unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
 static void fx_init(struct fx *f)
 {
   struct store_opts o = { .nosync = true };
   char p[128];
 
-  snprintf(f->dir, sizeof(f->dir), "/tmp/curatefs-test-feat-XXXXXX");
-  CHECK(mkdtemp(f->dir) != NULL);
+  CHECK_INT_EQ(tl_tmpdir(f->dir, sizeof(f->dir), "test-feat"), 0);
   snprintf(p, sizeof(p), "%s/store", f->dir);
   CHECK_INT_EQ(mkdir(p, 0755), 0);
   CHECK_INT_EQ(store_open(p, &o, &f->s), 0);
@@ -62,7 +39,7 @@ static void fx_init(struct fx *f)
 static void fx_done(struct fx *f)
 {
   store_close(f->s);
-  rm_rf(f->dir);
+  tl_rm_rf(f->dir);
 }
 
 /* Adds samples "s<i>" with size 1000 + i, mtime i. */

@@ -1,6 +1,6 @@
 /* test_store.c - the LMDB dataset store (core/store.h) on real files.
  *
- * Every test gets a fresh store directory made with mkdtemp() under /tmp and
+ * Every test gets a fresh store directory made with mkdtemp() under $TMPDIR and
  * removes it afterwards.  Covered: open/create and the stored schema version
  * (read back with LMDB itself; a newer one is refused with -EPROTO),
  * samples (put, get, lookup by name and path, "~<id>" on name collisions,
@@ -37,35 +37,17 @@ struct fx {
 
 static const struct store_opts fast = { .nosync = true };
 
-static void rm_dir(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *e;
-
-  if (!d)
-    return;
-  while ((e = readdir(d))) {
-    char p[512];
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-    unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
 /* Makes a fresh directory; opens a store in it unless opts is NULL. */
 static int fx_init(struct fx *f, const struct store_opts *opts)
 {
   int r;
 
-  snprintf(f->dir, sizeof(f->dir), "/tmp/curatefs-test-store-XXXXXX");
   f->s = NULL;
-  if (!mkdtemp(f->dir)) {
-    perror("mkdtemp");
+  r = tl_tmpdir(f->dir, sizeof(f->dir), "test-store");
+  if (r < 0) {
+    fprintf(stderr, "mkdtemp: %s\n", strerror(-r));
     tl_failed = 1;
-    return -errno;
+    return r;
   }
   if (!opts)
     return 0;
@@ -89,7 +71,7 @@ static void fx_done(struct fx *f)
 {
   store_close(f->s);
   f->s = NULL;
-  rm_dir(f->dir);
+  tl_rm_rf(f->dir);
 }
 
 static struct store_txn *wbegin(struct fx *f)
