@@ -32,13 +32,16 @@ mkdir -p "$D/mnt"
 if mountpoint -q "$D/mnt"; then fusermount3 -u "$D/mnt"; fi
 build/fs/curatefs "$D/store" "$D/mnt"
 M=$D/mnt
+# A labels file worth showing: an annotated photo when there is one.
+LAB=2011_000003.json
+[ -e "$M/labels/$LAB" ] || LAB=$(ls "$M/labels" | head -1)
 cat <<TOUR
 
 curatefs is mounted at $M
 
   cat $M/README.txt                  what this tree is
   ls $M/samples | head               every image (open them in any viewer)
-  cat $M/labels/2011_000003.json      boxes of a photo with annotations
+  cat $M/labels/$LAB      its labels (boxes, when it has some)
   mkdir $M/tags/reannotate
   mv $M/samples/\$(ls $M/samples | head -1) $M/tags/reannotate/
   ls $M/tags/reannotate
