@@ -28,12 +28,14 @@
 #include "views.h"
 #include "vtree.h"
 #include "node.h"
+#include "passthrough.h"
 
 struct options {
   char *map_size;
   double ttl;
   int nosync;
   int readonly;
+  int nopassthrough;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -42,6 +44,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("ttl=%lf", ttl),
   OPT("store_nosync", nosync),
   OPT("readonly", readonly),
+  OPT("nopassthrough", nopassthrough),
   FUSE_OPT_END
 };
 
@@ -209,6 +212,9 @@ static void usage(void)
     "                     run at page-cache speed.  Meant for a settled\n"
     "                     dataset: no per-open snapshots of generated files,\n"
     "                     and changes made elsewhere show after a remount\n"
+    "  -o nopassthrough   serve large generated files (exports) through the\n"
+    "                     FUSE page cache even where the kernel could read\n"
+    "                     them from the daemon's cache files directly\n"
     "  and the usual FUSE mount options (allow_other, ...)\n");
 }
 
@@ -329,6 +335,10 @@ int main(int argc, char **argv)
     goto out_session;
   if (fuse_session_mount(se, cl.mountpoint) != 0)
     goto out_signals;
+  /* Read-only mounts open nothing, so they have nothing to pass through. */
+  if (!c.readonly && !opts.nopassthrough && (r = pt_install(se)) < 0)
+    log_msg(LOG_LVL_WARN, "kernel passthrough unavailable: %s",
+            strerror(-r));
   fuse_daemonize(cl.foreground);
 
   r = store_open(c.store_dir, &so, &c.store);

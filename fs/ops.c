@@ -37,6 +37,7 @@
 #include "fs.h"
 #include "names.h"
 #include "node.h"
+#include "passthrough.h"
 #include "views.h"
 #include "vtree.h"
 
@@ -712,6 +713,7 @@ struct fh {
   char *vpath;                      /* ... and its path below it (owned) */
   bool ctl_done;                    /* the command was already carried out */
   uint64_t vino;                    /* generated file counted open, or 0 */
+  int backing;                      /* its passthrough backing id, or 0 */
   unsigned refs;                    /* release + replies in flight */
 };
 
@@ -790,18 +792,23 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
     if (e.key == 0 || e.kind == VENT_CTL) {
       fi->direct_io = 1;
     } else {
-      unsigned how = vnode_open_content(c, ino, e.key);
-      vnode_opened(c, ino, +1);
+      unsigned how;
+      r = vnode_open_io(c, ino, e.key, gen_fd(h->gen));
+      if (r < 0)
+        return r;
       h->vino = ino;
+      h->backing = r;
+      how = vnode_open_content(c, ino, e.key);
+      if (how & VNODE_STALE_SIZE)
+        notify_inode(c, ino, true);
+      if (h->backing)
+        return 0;  /* reads go to the cache file, with its exact EOF */
       /* Pages of this very content: keep them.  Otherwise the kernel
        * drops its pages at this open (keep_cache 0) and reads anew; if
        * even its size is of another version, this open reads directly
        * (exact EOF) while the attributes are refreshed. */
       fi->keep_cache = (how & VNODE_PAGES_VALID) != 0;
-      if (how & VNODE_STALE_SIZE) {
-        fi->direct_io = 1;
-        notify_inode(c, ino, true);
-      }
+      fi->direct_io = (how & VNODE_STALE_SIZE) != 0;
     }
     return 0;
   }
@@ -903,8 +910,14 @@ out:
     return;
   }
   fi->fh = (uint64_t)(uintptr_t)h;
-  if (fuse_reply_open(req, fi) == -ENOENT)
-    fh_free(h);  /* the open was interrupted */
+  r = h->backing ? pt_reply_open(req, fi, h->backing)
+                 : fuse_reply_open(req, fi);
+  if (r == -ENOENT) {
+    /* The open was interrupted: no RELEASE will come. */
+    if (h->vino)
+      vnode_closed(c, h->vino);
+    fh_free(h);
+  }
 }
 
 static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off);
@@ -1272,7 +1285,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 
   (void)ino;
   if (h && h->vino)
-    vnode_opened(ctx(req), h->vino, -1);
+    vnode_closed(ctx(req), h->vino);
   fh_free(h);
   fuse_reply_err(req, 0);
 }

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "export.h"
+#include "passthrough.h"
 #include "views.h"
 #include "vtree.h"
 
@@ -494,10 +495,13 @@ static int warm_one(const char *name, const struct vent *e, uint64_t cookie,
   double t0 = time_mono();
   if (gen_get(c, &prov_export, t, full, rel, e->key, &g) == 0) {
     /* A file the kernel knows and nobody holds open: hand it the new
-     * bytes too, so the next reader is served from the page cache. */
+     * bytes too, so the next reader is served from the page cache.  With
+     * passthrough the next reader reads the cache file itself, which was
+     * just written and so is in the page cache already. */
     uint64_t ino = vnode_find(c, full);
     bool pushed = false;
-    if (ino && notify_inval_now(c, ino) == 0 &&
+    bool backed = pt_active() && gen_fd(g) >= 0;
+    if (ino && notify_inval_now(c, ino) == 0 && !backed &&
         vnode_claim_pages(c, ino, e->key)) {
       pushed = notify_store_content(c, ino, gen_fd(g), gen_mem(g),
                                     gen_size(g)) == 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "passthrough.h"
 #include "views.h"
 
 int render_readme(struct fs_ctx *c, struct buf *out)
@@ -104,6 +105,18 @@ int render_status(struct fs_ctx *c, struct buf *out)
   sc.out = out;
   store_counts_each(t, status_count, &sc);
   store_txn_abort(t);
+
+  {
+    uint64_t opens;
+    const char *off = pt_state(&opens);
+    buf_printf(out, "\nmount: %s\n", c->no_open ? "read-only, files open "
+               "without the daemon" : "normal");
+    if (off)
+      buf_printf(out, "kernel passthrough: off: %s\n", off);
+    else
+      buf_printf(out, "kernel passthrough: on, %" PRIu64 " opens read from "
+                 "cache files\n", opens);
+  }
 
   buf_puts(out, "\nviews:\n");
   if (c->views)

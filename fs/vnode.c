@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "passthrough.h"
 #include "vtree.h"
 
 struct vnode {
@@ -19,6 +20,8 @@ struct vnode {
   uint64_t attr_key;     /* content whose size the kernel was last told */
   uint64_t page_key;     /* content whose pages the kernel may cache */
   unsigned opened;       /* handles open on it (their versions may differ) */
+  int backing;           /* while opened: passthrough backing id, or 0 */
+  uint64_t backing_key;  /* ... and the content it holds */
   bool attached;         /* reachable by path */
   char path[];
 };
@@ -196,6 +199,10 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
   if (v) {
     v->nlookup = v->nlookup > nlookup ? v->nlookup - nlookup : 0;
     if (v->nlookup == 0) {
+      /* Normally closed at the last release; a FORGET handled before
+       * that RELEASE must not leak the kernel's backing file. */
+      if (v->backing)
+        pt_backing_close(v->backing);
       if (v->attached)
         unlink_path(t, v);
       pp = &t->by_ino[ino_slot(t, ino)];
@@ -286,15 +293,58 @@ uint64_t vnode_find(struct fs_ctx *c, const char *path)
   return ino;
 }
 
-void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta)
+int vnode_open_io(struct fs_ctx *c, uint64_t ino, uint64_t key, int fd)
+{
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
+  bool want = fd >= 0 && key != 0 && pt_active();
+  int r = 0;
+
+  if (!t)
+    return -ENOMEM;
+  if (!v) {
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+  }
+  if (v->opened == 0) {
+    /* Nothing open: this open chooses.  A refused backing file leaves
+     * the page cache path. */
+    if (want) {
+      int id = pt_backing_open(fd);
+      if (id > 0) {
+        v->backing = id;
+        v->backing_key = key;
+      }
+    }
+    r = v->backing;
+  } else if (v->backing) {
+    if (!want || v->backing_key != key) {
+      /* Held through another version's backing file: this inode cannot
+       * serve the new content.  Give the path a fresh inode. */
+      if (v->attached)
+        unlink_path(t, v);
+      pthread_mutex_unlock(&t->mu);
+      return -ESTALE;
+    }
+    r = v->backing;
+  }
+  /* else: open in the page-cache mode already; this one joins it. */
+  v->opened++;
+  pthread_mutex_unlock(&t->mu);
+  return r;
+}
+
+void vnode_closed(struct fs_ctx *c, uint64_t ino)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  if (v && (delta > 0 || v->opened > 0))
-    v->opened = (unsigned)((int)v->opened + delta);
+  if (v && v->opened > 0 && --v->opened == 0 && v->backing) {
+    pt_backing_close(v->backing);
+    v->backing = 0;
+  }
   pthread_mutex_unlock(&t->mu);
 }
 

@@ -162,8 +162,16 @@ void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key);
 /* The inode of a path the kernel knows, without counting a lookup; 0 if
  * none. */
 uint64_t vnode_find(struct fs_ctx *c, const char *path);
-/* Handles open on a generated file (+1 at open, -1 at release). */
-void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta);
+/* Registers an open of content `key` (its cache file fd, or -1) on ino,
+ * and says how the kernel is to read it: a passthrough backing id (> 0),
+ * or 0 for the page cache.  The kernel refuses to mix on one inode
+ * passthrough opens of different files, or passthrough with page-cache
+ * opens; so while handles read an inode through one version's file, an
+ * open of another version gets -ESTALE and the path a fresh inode: the
+ * kernel answers ESTALE from open by looking the name up again once, and
+ * opens the fresh inode.  vnode_closed() at release. */
+int vnode_open_io(struct fs_ctx *c, uint64_t ino, uint64_t key, int fd);
+void vnode_closed(struct fs_ctx *c, uint64_t ino);
 /* Right after dropping the kernel's pages and attributes of ino, before
  * pushing content `key` into its page cache: true (and that content
  * recorded as the kernel's) when no handle is open on the file, since an
