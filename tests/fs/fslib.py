@@ -74,6 +74,20 @@ def make_jpegs(dest, n, subdirs=0, seed=1, extra=()):
     subprocess.run(args + [dest], check=True)
 
 
+def coco_store(w, n, width, height, write_coco):
+    """n real JPEG files of width x height in w/data, labelled by
+    write_coco(path, names) and imported into w/store.  Returns (data
+    folder, sorted file names, store)."""
+    data = w.sub("data")
+    make_jpegs(data, n, extra=["-W", str(width), "-H", str(height)])
+    names = sorted(os.listdir(data))
+    coco = w.sub("coco.json")
+    write_coco(coco, names)
+    store = w.sub("store")
+    curate("import", "--store", store, "--coco", coco, data)
+    return data, names, store
+
+
 def make_12bit(src, dst):
     """A copy of a baseline JPEG whose frame header says 12-bit (SOF1)."""
     b = bytearray(open(src, "rb").read())

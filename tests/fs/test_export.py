@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import VIEWS, Mount, curate, eq, make_jpegs  # noqa
+from fslib import VIEWS, Mount, coco_store, curate, eq  # noqa
 from fslib import edit_boxes, read, run_suite  # noqa: E402
 
 W, H = 320, 240
@@ -40,14 +40,8 @@ def tree(root):
 
 
 def body(ck, w):
-    data = w.sub("data")
-    make_jpegs(data, N, extra=["-W", str(W), "-H", str(H)])
-    names = sorted(os.listdir(data))
+    data, names, store = coco_store(w, N, W, H, write_coco)
     stems = [n[:-4] for n in names]
-    coco = w.sub("coco.json")
-    write_coco(coco, names)
-    store = w.sub("store")
-    curate("import", "--store", store, "--coco", coco, data)
     mnt = w.sub("mnt")
     m = Mount(store, mnt).start()
     X = os.path.join(mnt, "export")

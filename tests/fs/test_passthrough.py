@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import Mount, curate, eq, make_jpegs, read  # noqa: E402
+from fslib import Mount, coco_store, curate, eq, read  # noqa: E402
 from fslib import edit_boxes, run_suite  # noqa: E402
 
 W, H = 320, 240
@@ -55,14 +55,8 @@ def pt_opens(mnt):
 
 
 def body(ck, w):
-    data = w.sub("data")
-    make_jpegs(data, N, extra=["-W", str(W), "-H", str(H)])
-    names = sorted(os.listdir(data))
+    data, names, store = coco_store(w, N, W, H, write_coco)
     stems = [n[:-4] for n in names]
-    coco = w.sub("coco.json")
-    write_coco(coco, names)
-    store = w.sub("store")
-    curate("import", "--store", store, "--coco", coco, data)
     mnt = w.sub("mnt")
     m = Mount(store, mnt).start()
     rel = os.path.join("coco", "annotations", "instances_default.json")

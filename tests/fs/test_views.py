@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (VIEWS, Mount, curate, eq, expect_errno,  # noqa
-                   make_jpegs)
+from fslib import (VIEWS, Mount, coco_store, curate, eq,  # noqa
+                   expect_errno, make_jpegs)
 from fslib import edit_boxes, read, run_suite, write  # noqa: E402
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
@@ -44,13 +44,7 @@ def write_coco(path, names):
 
 
 def body(ck, w):
-    data = w.sub("data")
-    make_jpegs(data, 6, extra=["-W", str(W), "-H", str(H)])
-    names = sorted(os.listdir(data))
-    coco = w.sub("coco.json")
-    write_coco(coco, names)
-    store = w.sub("store")
-    curate("import", "--store", store, "--coco", coco, data)
+    data, names, store = coco_store(w, 6, W, H, write_coco)
     mnt = w.sub("mnt")
     m = Mount(store, mnt).start()
     cfg = os.path.join(mnt, "config")
@@ -187,6 +181,7 @@ def body(ck, w):
         small = read(lab5)   # the kernel now holds its (small) size
         extra = {5: [("dog", [30, 30, 40, 40]), ("dog", [31, 30, 40, 40])]}
         BOXES.update(extra)
+        coco = w.sub("coco.json")
         write_coco(coco, names)
         make_jpegs(os.path.join(data, "more"), 1, seed=9,
                    extra=["-W", str(W), "-H", str(H)])
