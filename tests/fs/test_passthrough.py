@@ -7,10 +7,13 @@ mmap) equal `curate export`, that a reader holding one version keeps it
 while the next open gets the new one (a fresh inode, since the kernel
 allows one backing file per inode), that switching between cache-file and
 in-memory versions under open readers works both ways, and that
--o nopassthrough serves the same bytes the usual way."""
+-o nopassthrough, or a store whose files the kernel refuses as backing
+files (on overlayfs), serves the same bytes the usual way."""
 import json
 import mmap
 import os
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -163,6 +166,38 @@ def body(ck, w):
         finally:
             m2.umount()
     ck.run("-o nopassthrough serves the same bytes the usual way", t_off)
+
+    def t_stacked_store():
+        # A store on overlayfs: the kernel refuses its files as backing
+        # files (stacking depth); the open that found out, and every later
+        # one, is served the usual way.
+        ov = w.sub("ov")
+        dirs = {k: os.path.join(ov, k) for k in
+                ("lower", "upper", "work", "merged")}
+        for d in dirs.values():
+            os.makedirs(d)
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        "lowerdir=%(lower)s,upperdir=%(upper)s,"
+                        "workdir=%(work)s" % dirs, dirs["merged"]],
+                       check=True)
+        try:
+            st2 = os.path.join(dirs["merged"], "store")
+            shutil.copytree(store, st2)
+            m3 = Mount(st2, mnt).start()
+            try:
+                want = tool_export()
+                eq(read(p), want, "first read")
+                s = status(mnt)
+                if on and "kernel passthrough: off: the store's " \
+                        "filesystem is stacked" not in s:
+                    raise AssertionError("no reason in status: " + s)
+                eq(read(p), want, "later read")
+            finally:
+                m3.umount()
+        finally:
+            subprocess.run(["umount", dirs["merged"]], check=True)
+    ck.run("a store the kernel refuses as backing is served the usual way",
+           t_stacked_store)
 
 
 def main():
