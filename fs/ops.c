@@ -713,7 +713,8 @@ struct fh {
   char *vpath;                      /* ... and its path below it (owned) */
   bool ctl_done;                    /* the command was already carried out */
   uint64_t vino;                    /* generated file counted open, or 0 */
-  int backing;                      /* its passthrough backing id, or 0 */
+  uint64_t pt_ino;                  /* inode registered by open_io(), or 0 */
+  int backing;                      /* ... its passthrough backing id, or 0 */
   unsigned refs;                    /* release + replies in flight */
 };
 
@@ -741,6 +742,37 @@ static void fh_free(struct fh *h)
   gen_put(h->gen);
   free(h->vpath);
   free(h);
+}
+
+/* Which way the kernel reads this open of inode ino, content `key` in fd
+ * (or -1): through fd as passthrough backing file (h->backing > 0) or
+ * through the page cache.  Fails with -EBUSY when the inode is held open
+ * through another content's backing file (pt_open_inode).
+ *
+ * Only generated files in a cache file use it.  Source images keep the
+ * FUSE page cache: passthrough would keep one cached copy of an image
+ * however many paths show it, but it makes each open set up a backing
+ * file, and warm reads of 10,000 photos on a normal mount fell from 0.30x
+ * to 0.20x of the native speed with it. */
+static int open_io(struct fh *h, uint64_t ino, uint64_t key, int fd)
+{
+  int r = pt_open_inode(ino, key, fd);
+
+  if (r < 0)
+    return r;
+  h->pt_ino = ino;
+  h->backing = r;
+  return 0;
+}
+
+/* Undoes what open counted, at release (or when the open reply failed). */
+static void close_io(struct fs_ctx *c, struct fh *h)
+{
+  if (h->vino)
+    vnode_opened(c, h->vino, -1);
+  if (h->pt_ino)
+    pt_close_inode(h->pt_ino);
+  h->vino = h->pt_ino = 0;
 }
 
 static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
@@ -793,11 +825,19 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
       fi->direct_io = 1;
     } else {
       unsigned how;
-      r = vnode_open_io(c, ino, e.key, gen_fd(h->gen));
+      r = open_io(h, ino, e.key, gen_fd(h->gen));
+      if (r == -EBUSY) {
+        /* Held open through another version's cache file: the kernel
+         * cannot read this version on the same inode.  The path gets a
+         * fresh inode, and ESTALE makes the kernel look it up again and
+         * retry the open there. */
+        vnode_detach_ino(c, ino);
+        return -ESTALE;
+      }
       if (r < 0)
         return r;
+      vnode_opened(c, ino, +1);
       h->vino = ino;
-      h->backing = r;
       how = vnode_open_content(c, ino, e.key);
       if (how & VNODE_STALE_SIZE)
         notify_inode(c, ino, true);
@@ -905,6 +945,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 out:
   store_txn_abort(t);
   if (r < 0) {
+    close_io(c, h);
     fh_free(h);
     fuse_reply_err(req, -r);
     return;
@@ -914,8 +955,7 @@ out:
                  : fuse_reply_open(req, fi);
   if (r == -ENOENT) {
     /* The open was interrupted: no RELEASE will come. */
-    if (h->vino)
-      vnode_closed(c, h->vino);
+    close_io(c, h);
     fh_free(h);
   }
 }
@@ -1284,8 +1324,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
   struct fh *h = fh_of(fi);
 
   (void)ino;
-  if (h && h->vino)
-    vnode_closed(ctx(req), h->vino);
+  if (h)
+    close_io(ctx(req), h);
   fh_free(h);
   fuse_reply_err(req, 0);
 }

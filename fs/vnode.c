@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "node.h"
-#include "passthrough.h"
 #include "vtree.h"
 
 struct vnode {
@@ -20,8 +19,6 @@ struct vnode {
   uint64_t attr_key;     /* content whose size the kernel was last told */
   uint64_t page_key;     /* content whose pages the kernel may cache */
   unsigned opened;       /* handles open on it (their versions may differ) */
-  int backing;           /* while opened: passthrough backing id, or 0 */
-  uint64_t backing_key;  /* ... and the content it holds */
   bool attached;         /* reachable by path */
   char path[];
 };
@@ -199,10 +196,6 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
   if (v) {
     v->nlookup = v->nlookup > nlookup ? v->nlookup - nlookup : 0;
     if (v->nlookup == 0) {
-      /* Normally closed at the last release; a FORGET handled before
-       * that RELEASE must not leak the kernel's backing file. */
-      if (v->backing)
-        pt_backing_close(v->backing);
       if (v->attached)
         unlink_path(t, v);
       pp = &t->by_ino[ino_slot(t, ino)];
@@ -226,6 +219,20 @@ void vnode_detach(struct fs_ctx *c, const char *path)
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
   if (v)
+    unlink_path(t, v);
+  pthread_mutex_unlock(&t->mu);
+}
+
+void vnode_detach_ino(struct fs_ctx *c, uint64_t ino)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+
+  if (!t)
+    return;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v && v->attached)
     unlink_path(t, v);
   pthread_mutex_unlock(&t->mu);
 }
@@ -293,58 +300,15 @@ uint64_t vnode_find(struct fs_ctx *c, const char *path)
   return ino;
 }
 
-int vnode_open_io(struct fs_ctx *c, uint64_t ino, uint64_t key, int fd)
-{
-  struct vnode_table *t;
-  struct vnode *v = lock_ino(c, ino, &t);
-  bool want = fd >= 0 && key != 0 && pt_active();
-  int r = 0;
-
-  if (!t)
-    return -ENOMEM;
-  if (!v) {
-    pthread_mutex_unlock(&t->mu);
-    return 0;
-  }
-  if (v->opened == 0) {
-    /* Nothing open: this open chooses.  A refused backing file leaves
-     * the page cache path. */
-    if (want) {
-      int id = pt_backing_open(fd);
-      if (id > 0) {
-        v->backing = id;
-        v->backing_key = key;
-      }
-    }
-    r = v->backing;
-  } else if (v->backing) {
-    if (!want || v->backing_key != key) {
-      /* Held through another version's backing file: this inode cannot
-       * serve the new content.  Give the path a fresh inode. */
-      if (v->attached)
-        unlink_path(t, v);
-      pthread_mutex_unlock(&t->mu);
-      return -ESTALE;
-    }
-    r = v->backing;
-  }
-  /* else: open in the page-cache mode already; this one joins it. */
-  v->opened++;
-  pthread_mutex_unlock(&t->mu);
-  return r;
-}
-
-void vnode_closed(struct fs_ctx *c, uint64_t ino)
+void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  if (v && v->opened > 0 && --v->opened == 0 && v->backing) {
-    pt_backing_close(v->backing);
-    v->backing = 0;
-  }
+  if (v && (delta > 0 || v->opened > 0))
+    v->opened = (unsigned)((int)v->opened + delta);
   pthread_mutex_unlock(&t->mu);
 }
 

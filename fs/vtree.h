@@ -149,6 +149,9 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
 /* The path's dentry was moved away by a rename: its next lookup gets a
  * fresh inode (see node.h on why moved dentries need that). */
 void vnode_detach(struct fs_ctx *c, const char *path);
+/* The same by inode: the inode stays for its open handles, and the next
+ * lookup of its path gets a fresh one. */
+void vnode_detach_ino(struct fs_ctx *c, uint64_t ino);
 /* Generated content versions as the kernel knows them.  Attributes
  * (getattr, lookup) report a size: vnode_attr_reported() records for
  * which content key.  At open, vnode_open_content() says whether the
@@ -162,16 +165,8 @@ void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key);
 /* The inode of a path the kernel knows, without counting a lookup; 0 if
  * none. */
 uint64_t vnode_find(struct fs_ctx *c, const char *path);
-/* Registers an open of content `key` (its cache file fd, or -1) on ino,
- * and says how the kernel is to read it: a passthrough backing id (> 0),
- * or 0 for the page cache.  The kernel refuses to mix on one inode
- * passthrough opens of different files, or passthrough with page-cache
- * opens; so while handles read an inode through one version's file, an
- * open of another version gets -ESTALE and the path a fresh inode: the
- * kernel answers ESTALE from open by looking the name up again once, and
- * opens the fresh inode.  vnode_closed() at release. */
-int vnode_open_io(struct fs_ctx *c, uint64_t ino, uint64_t key, int fd);
-void vnode_closed(struct fs_ctx *c, uint64_t ino);
+/* Handles open on a generated file (+1 at open, -1 at release). */
+void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta);
 /* Right after dropping the kernel's pages and attributes of ino, before
  * pushing content `key` into its page cache: true (and that content
  * recorded as the kernel's) when no handle is open on the file, since an
