@@ -2,11 +2,12 @@
 """fs suite, kernel passthrough: a generated file larger than the daemon
 keeps in memory (an export's COCO JSON over 1 MiB) is read by the kernel
 straight from the daemon's cache file.  Checks that the mount negotiates
-it where the kernel offers it (Linux 6.9+), that such reads (read and
-mmap) equal `curate export`, that a reader holding one version keeps it
+it where the kernel offers it (Linux 6.9+); that such reads (read and
+mmap) equal `curate export`; that a reader holding one version keeps it
 while the next open gets the new one (a fresh inode, since the kernel
-allows one backing file per inode), that switching between cache-file and
-in-memory versions under open readers works both ways, and that
+allows one backing file per inode); that switching between cache-file and
+in-memory versions under open readers works both ways; that readers
+racing a stream of label changes always read whole versions; and that
 -o nopassthrough, or a store whose files the kernel refuses as backing
 files (on overlayfs), serves the same bytes the usual way."""
 import json
@@ -15,6 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import Mount, coco_store, curate, eq, read  # noqa: E402
@@ -154,6 +157,52 @@ def body(ck, w):
         json.loads(read(p))
     ck.run("large and in-memory versions alternate under open readers",
            t_switch_modes)
+
+    def t_concurrent():
+        # Readers open, read and close while labels keep changing: each
+        # read is one whole version, and no open fails (versions held
+        # through their cache files make the path move to fresh inodes).
+        stop = time.time() + 3
+        errs, inos, reads = [], set(), [0]
+
+        def reader():
+            while time.time() < stop:
+                try:
+                    with open(p, "rb") as f:
+                        inos.add(os.fstat(f.fileno()).st_ino)
+                        a = f.read(1000)
+                        time.sleep(0.002)
+                        doc = a + f.read()
+                    json.loads(doc)
+                    reads[0] += 1
+                except Exception as e:  # collected, reported below
+                    errs.append(repr(e))
+
+        def writer():
+            k = 0
+            while time.time() < stop:
+                k += 1
+                try:
+                    edit_boxes(mnt, stems[k % N], lambda b: b.append(
+                        {"label": "dog", "bbox": [k % 90, 3, 9, 9]}))
+                except Exception as e:
+                    errs.append("writer: " + repr(e))
+        ts = [threading.Thread(target=reader) for _ in range(3)]
+        ts.append(threading.Thread(target=writer))
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        if errs:
+            raise AssertionError("%d errors, first: %s" % (len(errs),
+                                                            errs[0]))
+        if reads[0] < 10:
+            raise AssertionError("only %d reads" % reads[0])
+        if on and len(inos) < 2:
+            raise AssertionError("no version was held across a change")
+        eq(read(p), tool_export(), "settled")
+    ck.run("readers under a stream of label changes read whole versions",
+           t_concurrent)
 
     m.umount()
 
