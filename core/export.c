@@ -456,34 +456,6 @@ static const double pow10_tab[] = {
   1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
   1e14, 1e15, 1e16, 1e17 };
 
-/* Slow path: shortest of %.15g..%.17g that reads back exactly, with the
- * exponent written as JSON wants it ("1e-7", not "1e-07"). */
-static size_t fmt_num_slow(char *out, double v)
-{
-  char *e;
-  int prec;
-
-  for (prec = 15; prec < 17; prec++) {
-    snprintf(out, 32, "%.*g", prec, v);
-    if (strtod(out, NULL) == v)
-      break;
-  }
-  if (prec == 17)
-    snprintf(out, 32, "%.17g", v);
-  e = strchr(out, 'e');
-  if (e) {
-    char *d = e + 1, *s = e + 1;
-    if (*s == '+')
-      s++;
-    else if (*s == '-')
-      *d++ = *s++;
-    while (*s == '0' && s[1])
-      s++;
-    memmove(d, s, strlen(s) + 1);
-  }
-  return strlen(out);
-}
-
 /* Shortest decimal that reads back to exactly v.  Fast path: the fewest
  * decimals k for which m = round(|v| * 10^k) satisfies m / 10^k == |v|.
  * Both m (< 2^53) and 10^k (k <= 17... exact up to 1e22) are exact
@@ -529,7 +501,9 @@ static size_t fmt_num(char *out, double v)
     memcpy(out + o, digs + nd - (size_t)k, (size_t)k);
     return o + (size_t)k;
   }
-  return fmt_num_slow(out, v);
+  /* What the fast path cannot write (tiny or huge magnitudes, more than
+   * 17 decimals): tries from 15 digits, as exports always had. */
+  return fmt_double_shortest(out, v, 15);
 }
 
 int x_num(struct xctx *x, double v)

@@ -207,28 +207,22 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
   return r;
 }
 
-int buf_json_double(struct buf *b, double v)
+size_t fmt_double_shortest(char *out, double v, int min_prec)
 {
-  char tmp[40], *e;
+  char *e;
   int prec;
 
-  if (!isfinite(v))
-    return buf_puts(b, "null");
-  if (v == floor(v) && fabs(v) < 1e15) {
-    snprintf(tmp, sizeof(tmp), "%.1f", v);
-    /* "12.0" reads as a real in every JSON reader; keep integers short. */
-    tmp[strlen(tmp) - 2] = '\0';
-    return buf_puts(b, tmp);
-  }
   /* Shortest representation that round-trips: try increasing precision. */
-  for (prec = 6; prec <= 17; prec++) {
-    snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-    if (strtod(tmp, NULL) == v)
+  for (prec = min_prec; prec < 17; prec++) {
+    snprintf(out, 32, "%.*g", prec, v);
+    if (strtod(out, NULL) == v)
       break;
   }
+  if (prec == 17)
+    snprintf(out, 32, "%.17g", v);
   /* printf writes a '+' and at least two exponent digits ("1e-07",
    * "1e+21"); JSON needs neither, so drop them: "1e-7", "1e21". */
-  e = strchr(tmp, 'e');
+  e = strchr(out, 'e');
   if (e) {
     char *d = e + 1, *s = e + 1;
     if (*s == '+')
@@ -239,6 +233,22 @@ int buf_json_double(struct buf *b, double v)
       s++;
     memmove(d, s, strlen(s) + 1);
   }
+  return strlen(out);
+}
+
+int buf_json_double(struct buf *b, double v)
+{
+  char tmp[40];
+
+  if (!isfinite(v))
+    return buf_puts(b, "null");
+  if (v == floor(v) && fabs(v) < 1e15) {
+    snprintf(tmp, sizeof(tmp), "%.1f", v);
+    /* "12.0" reads as a real in every JSON reader; keep integers short. */
+    tmp[strlen(tmp) - 2] = '\0';
+    return buf_puts(b, tmp);
+  }
+  fmt_double_shortest(tmp, v, 6);
   return buf_puts(b, tmp);
 }
 

@@ -76,5 +76,11 @@ char *path_join(const char *dir, const char *rel);
 int buf_json_str(struct buf *b, const char *s, size_t n);
 /* Appends the shortest decimal form of `v` that reads back exactly. */
 int buf_json_double(struct buf *b, double v);
+/* The first "%.Ng" of a finite v, N from min_prec up to 17, that reads
+ * back exactly, with a JSON exponent ("1e-7", "1e21"), into out (32 bytes
+ * at least); its length.  The result depends on min_prec for some values
+ * (subnormals, integers from 1e6 on): callers keep theirs fixed so their
+ * output stays the same from release to release. */
+size_t fmt_double_shortest(char *out, double v, int min_prec);
 
 #endif
