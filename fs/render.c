@@ -114,8 +114,8 @@ int render_status(struct fs_ctx *c, struct buf *out)
     if (off)
       buf_printf(out, "kernel passthrough: off: %s\n", off);
     else
-      buf_printf(out, "kernel passthrough: on, %" PRIu64 " opens read from "
-                 "cache files\n", opens);
+      buf_printf(out, "kernel passthrough: on, %" PRIu64 " opens of large "
+                 "generated files read from their cache files\n", opens);
   }
 
   buf_puts(out, "\nviews:\n");
