@@ -75,15 +75,6 @@ void notify_stop(struct fs_ctx *c);
  * (for a directory: its cached listing). */
 void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
 
-/* Sent from the calling thread, which must not be a request's (the warm
- * thread calls them); -ENOENT when the kernel has no such inode.
- * notify_inval_now drops an inode's cached attributes and pages at once;
- * notify_store_content puts a file's whole content into its page cache,
- * so the next reader is served by the kernel. */
-int notify_inval_now(struct fs_ctx *c, uint64_t ino);
-int notify_store_content(struct fs_ctx *c, uint64_t ino, int fd,
-                         const char *mem, uint64_t size);
-
 /* Labels changed by the daemon outside a write of labels/<n>.json (a CVAT
  * pull or undo, a predictions import): drop the kernel's cached size and
  * pages of those labels files.  ids NULL means every sample. */

@@ -137,6 +137,44 @@ static int generate(struct fs_ctx *c, const struct provider *p,
   return r < 0 ? r : 0;
 }
 
+static struct gen_content *find_locked(struct gen_cache *gc,
+                                       const char *fullpath, uint64_t key)
+{
+  struct gen_content *g;
+
+  for (g = gc->head; g; g = g->next)
+    if (g->key == key && strcmp(g->path, fullpath) == 0)
+      break;
+  return g;
+}
+
+int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
+             struct gen_content **ret)
+{
+  struct gen_cache *gc = cache(c);
+  struct gen_content *g;
+  int r = -ENOENT;
+
+  *ret = NULL;
+  if (!gc)
+    return -ENOMEM;
+  pthread_mutex_lock(&gen_mu);
+  g = find_locked(gc, fullpath, key);
+  if (g) {
+    g->refs++;
+    while (!g->ready)
+      pthread_cond_wait(&gen_cv, &gen_mu);
+    r = g->err;
+  }
+  pthread_mutex_unlock(&gen_mu);
+  if (r < 0) {
+    gen_put(g);
+    return r;
+  }
+  *ret = g;
+  return 0;
+}
+
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret)
@@ -166,9 +204,7 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
   }
 
   pthread_mutex_lock(&gen_mu);
-  for (g = gc->head; g; g = g->next)
-    if (g->key == key && strcmp(g->path, fullpath) == 0)
-      break;
+  g = find_locked(gc, fullpath, key);
   if (g) {
     g->refs++;
     while (!g->ready)

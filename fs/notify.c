@@ -155,33 +155,3 @@ void notify_labels(struct fs_ctx *c, const uint64_t *ids, size_t n)
   }
   store_txn_abort(t);
 }
-
-int notify_store_content(struct fs_ctx *c, uint64_t ino, int fd,
-                         const char *mem, uint64_t size)
-{
-  const uint64_t chunk = 1u << 20;
-  int r;
-
-  if (!c->se)
-    return -ENOTCONN;
-  /* A MiB at a time, so no buffer of the whole file is needed. */
-  r = 0;
-  for (uint64_t off = 0; r == 0 && off < size; off += chunk) {
-    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(MIN(chunk, size - off));
-    if (fd >= 0) {
-      bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-      bv.buf[0].fd = fd;
-      bv.buf[0].pos = (off_t)off;
-    } else {
-      bv.buf[0].mem = (void *)(mem + off);
-    }
-    r = fuse_lowlevel_notify_store(c->se, ino, (off_t)off, &bv, 0);
-  }
-  return r;
-}
-
-int notify_inval_now(struct fs_ctx *c, uint64_t ino)
-{
-  return c->se ? fuse_lowlevel_notify_inval_inode(c->se, ino, 0, 0)
-               : -ENOTCONN;
-}

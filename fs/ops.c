@@ -249,14 +249,32 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
       mt = e.mtime_ns ? e.mtime_ns : s.mtime_ns;
     } else {
       struct gen_content *g;
+      uint64_t vkey = 0, vsize = 0;
+      st->st_mode = S_IFREG | (e.kind == VENT_CTL ? 0644 : 0444);
+      if (e.kind == VENT_FILE && e.key != 0 &&
+          vnode_version(c, st->st_ino, &vkey, &vsize) == 0 &&
+          vkey != e.key) {
+        /* An inode of an older version (held by its readers): its size
+         * stays that version's. */
+        if (vsize == VNODE_SIZE_UNKNOWN) {
+          r = gen_find(c, v.path, vkey, &g);
+          if (r < 0) {
+            r = -ESTALE;
+            break;
+          }
+          vsize = gen_size(g);
+          gen_put(g);
+        }
+        st->st_size = (off_t)vsize;
+        break;
+      }
       r = gen_get(c, v.p, t, v.path, v.rest, e.key, &g);
       if (r < 0)
         break;
-      st->st_mode = S_IFREG | (e.kind == VENT_CTL ? 0644 : 0444);
       st->st_size = (off_t)gen_size(g);
       if (e.key == 0)
         mt = time_now_ns();
-      vnode_attr_reported(c, st->st_ino, e.key);
+      vnode_set_size(c, st->st_ino, e.key, gen_size(g));
       gen_put(g);
     }
     break;
@@ -277,16 +295,19 @@ static double node_ttl(struct fs_ctx *c, const struct node *n)
   return n->kind == NODE_VNODE ? MIN(VNODE_TTL, c->ttl) : c->ttl;
 }
 
-/* Resolves name in directory p into *ret. */
+/* Resolves name in directory p into *ret.  *versioned: the name is a
+ * generated file whose content follows the store (its entry is not to be
+ * cached: see vnode_open()). */
 static int node_lookup(struct fs_ctx *c, struct store_txn *t,
                        const struct node *p, const char *name,
-                       struct node *ret)
+                       struct node *ret, bool *versioned)
 {
   struct sample s;
   uint64_t id;
   int r;
 
   memset(ret, 0, sizeof(*ret));
+  *versioned = false;
   switch (p->kind) {
   case NODE_ROOT:
     for (size_t i = 0; i < ARRAY_SIZE(root_entries); i++)
@@ -323,9 +344,22 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     r = pv->stat(c, t, rest, &e);
     if (r < 0)
       return r;
-    ino = vnode_ino(c, v.path);
+    *versioned = e.kind == VENT_FILE && e.key != 0;
+    ino = vnode_ino(c, v.path, *versioned ? e.key : 0);
     if (!ino)
       return -ENOMEM;
+    if (*versioned) {
+      /* The inode stands for this version: have its content and size
+       * now, whatever changes before the attributes and the open. */
+      struct gen_content *g;
+      r = gen_get(c, pv, t, v.path, rest, e.key, &g);
+      if (r < 0) {
+        vnode_forget(c, ino, 1);
+        return r;
+      }
+      vnode_set_size(c, ino, e.key, gen_size(g));
+      gen_put(g);
+    }
     ret->kind = NODE_VNODE;
     node_from_ino(ino, ret);
     return 0;
@@ -386,6 +420,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct fuse_entry_param e;
   struct store_txn *t;
   struct node p, n;
+  bool versioned;
   int r;
 
   if (!node_from_ino(parent, &p)) {
@@ -394,11 +429,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
   }
   r = begin(c, false, &t);
   if (r == 0) {
-    r = node_lookup(c, t, &p, name, &n);
+    r = node_lookup(c, t, &p, name, &n, &versioned);
     if (r == 0) {
       r = entry_for(c, t, &n, &e);
       if (r < 0 && n.kind == NODE_VNODE)
         vnode_forget(c, ino_of(&n), 1);  /* the lookup it counted */
+      if (versioned)
+        e.entry_timeout = 0;
     }
     store_txn_abort(t);
   }
@@ -450,6 +487,7 @@ struct dirfill {
   size_t size, used;
   bool plus, full;
   mode_t vmode;        /* type of the provider entry being added */
+  bool versioned;      /* ... a generated file (node_lookup()) */
   char *vbase;         /* listing a provider directory: its full path */
 };
 
@@ -465,17 +503,19 @@ static int add_vent(const char *name, const struct vent *e, uint64_t cookie,
   char path[VPATH_MAX];
   bool ok;
 
-  (void)e;
   if ((size_t)snprintf(path, sizeof(path), "%s%s%s", d->vbase,
                        *d->vbase ? "/" : "", name) >= sizeof(path))
     return 0;  /* unreachable name: skip */
   d->vmode = e->kind == VENT_DIR ? S_IFDIR : S_IFREG;
   if (d->plus) {
-    uint64_t ino = vnode_ino(d->c, path);
+    uint64_t ino;
+    d->versioned = e->kind == VENT_FILE && e->key != 0;
+    ino = vnode_ino(d->c, path, d->versioned ? e->key : 0);
     if (!ino)
       return 1;
     node_from_ino(ino, &n);
     ok = add_entry(d, name, &n, (off_t)(cookie + 2));
+    d->versioned = false;
   } else {
     /* Plain readdir only reports a type; no inode needs to exist yet. */
     n.id = 0;
@@ -500,6 +540,8 @@ static bool add_entry(struct dirfill *d, const char *name,
           vnode_forget(d->c, ino_of(n), 1);
         return true;  /* vanished meanwhile: skip it */
       }
+      if (d->versioned)
+        e.entry_timeout = 0;
     } else {
       memset(&e, 0, sizeof(e));
       e.attr.st_mode = S_IFDIR;
@@ -713,7 +755,6 @@ struct fh {
   char *vpath;                      /* ... and its path below it (owned) */
   bool ctl_done;                    /* the command was already carried out */
   uint64_t vino;                    /* generated file counted open, or 0 */
-  uint64_t pt_ino;                  /* inode registered by open_io(), or 0 */
   int backing;                      /* ... its passthrough backing id, or 0 */
   unsigned refs;                    /* release + replies in flight */
 };
@@ -744,35 +785,12 @@ static void fh_free(struct fh *h)
   free(h);
 }
 
-/* Which way the kernel reads this open of inode ino, content `key` in fd
- * (or -1): through fd as passthrough backing file (h->backing > 0) or
- * through the page cache.  Fails with -EBUSY when the inode is held open
- * through another content's backing file (pt_open_inode).
- *
- * Only generated files in a cache file use it.  Source images keep the
- * FUSE page cache: passthrough would keep one cached copy of an image
- * however many paths show it, but it makes each open set up a backing
- * file, and warm reads of 10,000 photos on a normal mount fell from 0.30x
- * to 0.20x of the native speed with it. */
-static int open_io(struct fh *h, uint64_t ino, uint64_t key, int fd)
-{
-  int r = pt_open_inode(ino, key, fd);
-
-  if (r < 0)
-    return r;
-  h->pt_ino = ino;
-  h->backing = r;
-  return 0;
-}
-
 /* Undoes what open counted, at release (or when the open reply failed). */
 static void close_io(struct fs_ctx *c, struct fh *h)
 {
   if (h->vino)
-    vnode_opened(c, h->vino, -1);
-  if (h->pt_ino)
-    pt_close_inode(h->pt_ino);
-  h->vino = h->pt_ino = 0;
+    vnode_closed(c, h->vino);
+  h->vino = 0;
 }
 
 static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
@@ -814,43 +832,40 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
       return 0;
     }
     /* fall through - reading a control file shows its generated text */
-  case VENT_FILE:
+  case VENT_FILE: {
+    uint64_t vkey = 0, vsize;
     if (acc != O_RDONLY)
       return -EACCES;
-    r = gen_get(c, v.p, t, v.path, v.rest, e.key, &h->gen);
-    if (r < 0)
-      return r;
     fi->noflush = 1;
     if (e.key == 0 || e.kind == VENT_CTL) {
+      /* Volatile content: each open reads what it generates, directly. */
       fi->direct_io = 1;
-    } else {
-      unsigned how;
-      r = open_io(h, ino, e.key, gen_fd(h->gen));
-      if (r == -EBUSY) {
-        /* Held open through another version's cache file: the kernel
-         * cannot read this version on the same inode.  The path gets a
-         * fresh inode, and ESTALE makes the kernel look it up again and
-         * retry the open there. */
-        vnode_detach_ino(c, ino);
-        return -ESTALE;
-      }
-      if (r < 0)
-        return r;
-      vnode_opened(c, ino, +1);
-      h->vino = ino;
-      how = vnode_open_content(c, ino, e.key);
-      if (how & VNODE_STALE_SIZE)
-        notify_inode(c, ino, true);
-      if (h->backing)
-        return 0;  /* reads go to the cache file, with its exact EOF */
-      /* Pages of this very content: keep them.  Otherwise the kernel
-       * drops its pages at this open (keep_cache 0) and reads anew; if
-       * even its size is of another version, this open reads directly
-       * (exact EOF) while the attributes are refreshed. */
-      fi->keep_cache = (how & VNODE_PAGES_VALID) != 0;
-      fi->direct_io = (how & VNODE_STALE_SIZE) != 0;
+      return gen_get(c, v.p, t, v.path, v.rest, e.key, &h->gen);
     }
+    /* This inode's version (vtree.h, "Versions"): the current content, or
+     * an older one still cached; one no longer cached cannot be served. */
+    r = vnode_version(c, ino, &vkey, &vsize);
+    if (r < 0)
+      return r;
+    if (vkey == e.key)
+      r = gen_get(c, v.p, t, v.path, v.rest, e.key, &h->gen);
+    else if ((r = gen_find(c, v.path, vkey, &h->gen)) == -ENOENT)
+      r = -ESTALE;
+    if (r < 0)
+      return r;
+    /* Large content is read by the kernel from its cache file where
+     * passthrough is on (h->backing).  Source images are not: every open
+     * would set up a backing file, and warm reads of 10,000 photos on a
+     * normal mount fell from 0.30x to 0.20x of the native speed with it. */
+    r = vnode_open(c, ino, gen_fd(h->gen));
+    if (r < 0)
+      return r;
+    h->vino = ino;
+    h->backing = r;
+    /* The inode's pages can only be of its own version. */
+    fi->keep_cache = 1;
     return 0;
+  }
   }
   return -EIO;
 }
@@ -953,8 +968,9 @@ out:
   fi->fh = (uint64_t)(uintptr_t)h;
   r = h->backing ? pt_reply_open(req, fi, h->backing)
                  : fuse_reply_open(req, fi);
-  if (r == -ENOENT) {
-    /* The open was interrupted: no RELEASE will come. */
+  if (r != 0) {
+    /* The reply did not reach the kernel (the open was interrupted):
+     * no RELEASE will come. */
     close_io(c, h);
     fh_free(h);
   }

@@ -17,9 +17,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stddef.h>
-#include <pthread.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -156,6 +154,12 @@ int pt_install(struct fuse_session *se)
 
   if (fd < 0)
     return -EBADF;
+  if (geteuid() != 0) {
+    /* Backing files need CAP_SYS_ADMIN; asking at INIT anyway would only
+     * mark the mount as stacked. */
+    set_why("the daemon is not root (backing files need CAP_SYS_ADMIN)");
+    return 0;
+  }
   /* The session keeps its descriptor: custom I/O only reroutes its
    * reads and writes through the hooks. */
   pt_devfd = fd;
@@ -163,7 +167,7 @@ int pt_install(struct fuse_session *se)
   return fuse_session_custom_io(se, &io, fd);
 }
 
-static int pt_backing_open(int fd)
+int pt_backing_open(int fd)
 {
   struct pt_backing_map m = { .fd = fd };
   int id;
@@ -177,8 +181,7 @@ static int pt_backing_open(int fd)
   if (id == -EPERM || id == -ELOOP || id == -ENOTTY || id == -EINVAL) {
     /* Not allowed for this process or store: don't ask again. */
     if (__atomic_exchange_n(&pt_on, 0, __ATOMIC_ACQ_REL)) {
-      const char *why = id == -EPERM ? "backing files need CAP_SYS_ADMIN"
-                      : id == -ELOOP ? "the store's filesystem is stacked"
+      const char *why = id == -ELOOP ? "the store's filesystem is stacked"
                                      : "the kernel refused a backing file";
       set_why(why);
       log_msg(LOG_LVL_WARN, "kernel passthrough off: %s (%s)", why,
@@ -188,7 +191,7 @@ static int pt_backing_open(int fd)
   return id;
 }
 
-static void pt_backing_close(int id)
+void pt_backing_close(int id)
 {
   uint32_t u = (uint32_t)id;
 
@@ -211,80 +214,6 @@ int pt_reply_open(struct fuse_req *req, const struct fuse_file_info *fi,
   if (r == 0)
     __atomic_add_fetch(&pt_opens, 1, __ATOMIC_RELAXED);
   return r;
-}
-
-/* ---- which backing file each open inode uses ---- */
-
-struct pt_inode {
-  struct pt_inode *next;
-  uint64_t ino, key;
-  unsigned opened;
-  int backing;        /* 0: open in page-cache mode */
-};
-
-#define PT_BUCKETS 1024  /* entries live only while their inode is open */
-static struct pt_inode *pt_tab[PT_BUCKETS];
-static pthread_mutex_t pt_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static struct pt_inode **pt_slot(uint64_t ino)
-{
-  struct pt_inode **pp =
-    &pt_tab[(ino * 0x9E3779B97F4A7C15ULL) >> 54];  /* 10 bits */
-  while (*pp && (*pp)->ino != ino)
-    pp = &(*pp)->next;
-  return pp;
-}
-
-int pt_open_inode(uint64_t ino, uint64_t key, int fd)
-{
-  struct pt_inode **pp, *e;
-  int r;
-
-  pthread_mutex_lock(&pt_mu);
-  pp = pt_slot(ino);
-  e = *pp;
-  if (!e) {
-    /* Nothing open on it: this open chooses.  A refused backing file
-     * leaves the page-cache mode. */
-    e = calloc(1, sizeof(*e));
-    if (!e) {
-      pthread_mutex_unlock(&pt_mu);
-      return -ENOMEM;
-    }
-    e->ino = ino;
-    e->key = key;
-    if (fd >= 0 && pt_active()) {
-      int id = pt_backing_open(fd);
-      e->backing = id > 0 ? id : 0;
-    }
-    *pp = e;
-  } else if (e->backing && (fd < 0 || e->key != key)) {
-    /* Held through another content's backing file. */
-    pthread_mutex_unlock(&pt_mu);
-    return -EBUSY;
-  }
-  /* else: this open joins the inode's mode (a page-cache open of another
-   * content is fine: it reads through its own handle). */
-  e->opened++;
-  r = e->backing;
-  pthread_mutex_unlock(&pt_mu);
-  return r;
-}
-
-void pt_close_inode(uint64_t ino)
-{
-  struct pt_inode **pp, *e;
-
-  pthread_mutex_lock(&pt_mu);
-  pp = pt_slot(ino);
-  e = *pp;
-  if (e && --e->opened == 0) {
-    *pp = e->next;
-    if (e->backing)
-      pt_backing_close(e->backing);
-    free(e);
-  }
-  pthread_mutex_unlock(&pt_mu);
 }
 
 const char *pt_state(uint64_t *opens)

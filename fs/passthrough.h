@@ -7,13 +7,11 @@
  * ships 3.14.  This module adds it underneath libfuse, through the
  * session's custom-I/O hooks on /dev/fuse:
  *   - at INIT it asks for passthrough when the kernel offers it;
- *   - pt_open_inode() registers the file of an open inode as its backing
- *     file (FUSE_DEV_IOC_BACKING_OPEN, which needs CAP_SYS_ADMIN), and
- *     keeps the one mode per open inode the kernel allows: while any
- *     passthrough open of an inode is alive, every open of it must pass
- *     through the same backing file, and no page-cache open may join it;
+ *   - pt_backing_open() registers a backing file (FUSE_DEV_IOC_BACKING_OPEN,
+ *     which needs CAP_SYS_ADMIN);
  *   - pt_reply_open() answers an OPEN with FOPEN_PASSTHROUGH and the id.
- * It does not decide which files are backed (ops.c does).  When the
+ * It does not decide which files are backed, nor keep the kernel's rule of
+ * one backing file per open inode (vnode.c does both).  When the
  * kernel or the caller's privileges don't allow passthrough, nothing
  * changes: pt_active() stays false and every open goes the usual way.
  *
@@ -29,20 +27,19 @@ struct fuse_session;
 struct fuse_req;
 struct fuse_file_info;
 
-/* Installs the I/O hooks on a mounted session, before its loop starts.
- * 0, or -errno (the session is then unchanged). */
+/* Installs the I/O hooks on a mounted session, before its loop starts
+ * (nothing for a daemon that is not root).  0, or -errno (the session is
+ * then unchanged). */
 int pt_install(struct fuse_session *se);
 /* The kernel agreed to passthrough at INIT, and no backing file has been
  * refused for lack of privilege since. */
 bool pt_active(void);
-/* Registers an open of inode ino whose content is `key` (equal keys,
- * equal bytes), fd its file or -1.  Returns the backing id to reply with
- * (> 0), 0 for a page-cache open, or -EBUSY when the inode is held open
- * through the backing file of another content: the caller must give this
- * open another inode.  pt_close_inode() once at each release of an open
- * that was registered. */
-int pt_open_inode(uint64_t ino, uint64_t key, int fd);
-void pt_close_inode(uint64_t ino);
+/* Registers fd (a regular file) as a backing file: its id (> 0), or
+ * -errno (then passthrough turns itself off if the kernel refuses it for
+ * good).  The kernel holds its own reference to the file while opens use
+ * it; pt_backing_close() drops the id. */
+int pt_backing_open(int fd);
+void pt_backing_close(int id);
 /* For status: NULL when on, else why it is off; *opens counts the opens
  * served through backing files since the mount. */
 const char *pt_state(uint64_t *opens);

@@ -23,7 +23,6 @@
 
 #include "config.h"
 #include "export.h"
-#include "passthrough.h"
 #include "views.h"
 #include "vtree.h"
 
@@ -478,7 +477,8 @@ static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 /* Generates the JSON files of export/coco/annotations/ (whole dataset) into the
- * content cache: the large files a training job opens first. */
+ * content cache: the large files a training job opens first.  The next
+ * open finds them ready (a new inode for the new version: vtree.h). */
 static int warm_one(const char *name, const struct vent *e, uint64_t cookie,
                     void *ud)
 {
@@ -494,23 +494,8 @@ static int warm_one(const char *name, const struct vent *e, uint64_t cookie,
   snprintf(full, sizeof(full), "export/%s", rel);
   double t0 = time_mono();
   if (gen_get(c, &prov_export, t, full, rel, e->key, &g) == 0) {
-    /* A file the kernel knows and nobody holds open: hand it the new
-     * bytes too, so the next reader is served from the page cache.  With
-     * passthrough the next reader reads the cache file itself, which was
-     * just written and so is in the page cache already. */
-    uint64_t ino = vnode_find(c, full);
-    bool pushed = false;
-    bool backed = pt_active() && gen_fd(g) >= 0;
-    if (ino && notify_inval_now(c, ino) == 0 && !backed &&
-        vnode_claim_pages(c, ino, e->key)) {
-      pushed = notify_store_content(c, ino, gen_fd(g), gen_mem(g),
-                                    gen_size(g)) == 0;
-      if (!pushed)
-        vnode_drop_pages(c, ino);
-    }
-    log_msg(LOG_LVL_INFO, "prepared %s (%llu bytes, %.2f s%s)", full,
-            (unsigned long long)gen_size(g), time_mono() - t0,
-            pushed ? ", in the page cache" : "");
+    log_msg(LOG_LVL_INFO, "prepared %s (%llu bytes, %.2f s)", full,
+            (unsigned long long)gen_size(g), time_mono() - t0);
     gen_put(g);
   }
   return 0;

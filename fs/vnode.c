@@ -10,15 +10,17 @@
 #include <string.h>
 
 #include "node.h"
+#include "passthrough.h"
 #include "vtree.h"
 
 struct vnode {
   struct vnode *next_ino, *next_path;
   uint64_t ino;
   uint64_t nlookup;
-  uint64_t attr_key;     /* content whose size the kernel was last told */
-  uint64_t page_key;     /* content whose pages the kernel may cache */
-  unsigned opened;       /* handles open on it (their versions may differ) */
+  uint64_t key;          /* the one content version it stands for, or 0 */
+  uint64_t size;         /* ... and its size, VNODE_SIZE_UNKNOWN until set */
+  unsigned opened;       /* handles open on it */
+  int backing;           /* while opened: passthrough backing id, or 0 */
   bool attached;         /* reachable by path */
   char path[];
 };
@@ -127,7 +129,7 @@ static void unlink_path(struct vnode_table *t, struct vnode *v)
   v->attached = false;
 }
 
-uint64_t vnode_ino(struct fs_ctx *c, const char *path)
+uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
 {
   struct vnode_table *t = table(c);
   struct vnode *v;
@@ -138,6 +140,12 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path)
     return 0;
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
+  if (v && v->key != key) {
+    /* Another version: this name now leads to a fresh inode, and the old
+     * one stays with its readers until the kernel forgets it. */
+    unlink_path(t, v);
+    v = NULL;
+  }
   if (!v) {
     v = calloc(1, sizeof(*v) + pl + 1);
     if (v) {
@@ -145,6 +153,8 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path)
       if (t->n + 1 > t->cap)
         grow(t);
       memcpy(v->path, path, pl + 1);
+      v->key = key;
+      v->size = VNODE_SIZE_UNKNOWN;
       v->ino = node_ino(NODE_VNODE, t->next++, 0);
       v->attached = true;
       s = ino_slot(t, v->ino);
@@ -196,6 +206,11 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
   if (v) {
     v->nlookup = v->nlookup > nlookup ? v->nlookup - nlookup : 0;
     if (v->nlookup == 0) {
+      /* Normally closed at the last release; a FORGET handled before
+       * that RELEASE must not leak the backing id (no open can come for
+       * a forgotten inode). */
+      if (v->backing)
+        pt_backing_close(v->backing);
       if (v->attached)
         unlink_path(t, v);
       pp = &t->by_ino[ino_slot(t, ino)];
@@ -223,20 +238,6 @@ void vnode_detach(struct fs_ctx *c, const char *path)
   pthread_mutex_unlock(&t->mu);
 }
 
-void vnode_detach_ino(struct fs_ctx *c, uint64_t ino)
-{
-  struct vnode_table *t = table(c);
-  struct vnode *v;
-
-  if (!t)
-    return;
-  pthread_mutex_lock(&t->mu);
-  v = find_ino(t, ino);
-  if (v && v->attached)
-    unlink_path(t, v);
-  pthread_mutex_unlock(&t->mu);
-}
-
 /* Locks the table and finds the record of ino (NULL if none); *tp is
  * NULL, and nothing locked, when there is no table. */
 static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
@@ -251,95 +252,72 @@ static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
   return find_ino(t, ino);
 }
 
-void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key)
+int vnode_version(struct fs_ctx *c, uint64_t ino, uint64_t *key,
+                  uint64_t *size)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
+  int r = -ENOENT;
 
   if (!t)
-    return;
-  if (v)
-    v->attr_key = key;
-  pthread_mutex_unlock(&t->mu);
-}
-
-unsigned vnode_open_content(struct fs_ctx *c, uint64_t ino, uint64_t key)
-{
-  struct vnode_table *t;
-  struct vnode *v = lock_ino(c, ino, &t);
-  unsigned how = VNODE_STALE_SIZE;
-
-  if (!t)
-    return how;
+    return -ENOMEM;
   if (v) {
-    how = 0;
-    if (v->page_key == key)
-      how |= VNODE_PAGES_VALID;
-    if (v->attr_key != key)
-      how |= VNODE_STALE_SIZE;
-    v->page_key = key;
-    v->attr_key = key;  /* the caller has the attributes refreshed */
+    *key = v->key;
+    *size = v->size;
+    r = 0;
   }
   pthread_mutex_unlock(&t->mu);
-  return how;
+  return r;
 }
 
-uint64_t vnode_find(struct fs_ctx *c, const char *path)
-{
-  struct vnode_table *t = table(c);
-  struct vnode *v;
-  uint64_t ino = 0;
-
-  if (!t)
-    return 0;
-  pthread_mutex_lock(&t->mu);
-  v = find_path(t, path);
-  if (v)
-    ino = v->ino;
-  pthread_mutex_unlock(&t->mu);
-  return ino;
-}
-
-void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta)
+void vnode_set_size(struct fs_ctx *c, uint64_t ino, uint64_t key,
+                    uint64_t size)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  if (v && (delta > 0 || v->opened > 0))
-    v->opened = (unsigned)((int)v->opened + delta);
+  if (v && v->key == key)
+    v->size = size;
   pthread_mutex_unlock(&t->mu);
 }
 
-bool vnode_claim_pages(struct fs_ctx *c, uint64_t ino, uint64_t key)
+int vnode_open(struct fs_ctx *c, uint64_t ino, int fd)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
-  bool ok = false;
+  int r;
 
   if (!t)
-    return false;
-  if (v && v->opened == 0 && v->page_key != key) {
-    /* The caller has just dropped the kernel's pages and attributes: its
-     * next size is this content's, and so will its pages be. */
-    v->page_key = key;
-    v->attr_key = key;
-    ok = true;
+    return -ENOMEM;
+  if (!v) {
+    pthread_mutex_unlock(&t->mu);
+    return -ESTALE;  /* forgotten meanwhile: look the name up again */
   }
+  if (v->opened == 0 && fd >= 0 && pt_active()) {
+    /* The first open chooses: passthrough if the kernel takes the file
+     * (a refusal leaves the page cache). */
+    int id = pt_backing_open(fd);
+    v->backing = id > 0 ? id : 0;
+  }
+  v->opened++;
+  r = v->backing;
   pthread_mutex_unlock(&t->mu);
-  return ok;
+  return r;
 }
 
-void vnode_drop_pages(struct fs_ctx *c, uint64_t ino)
+void vnode_closed(struct fs_ctx *c, uint64_t ino)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  if (v)
-    v->page_key = 0;
+  if (v && v->opened > 0 && --v->opened == 0 && v->backing) {
+    pt_backing_close(v->backing);
+    v->backing = 0;
+  }
   pthread_mutex_unlock(&t->mu);
 }
 

@@ -139,9 +139,22 @@ void fdcache_free(struct fs_ctx *c);
 
 /* ---- vnode.c: inode numbers of provider paths ---- */
 
-/* Inode for a full path, created if needed; each call counts one kernel
- * lookup (the kernel forgets it later).  0 on out of memory. */
-uint64_t vnode_ino(struct fs_ctx *c, const char *path);
+/* Versions.  A generated file whose content follows the store (content
+ * key != 0) gets one inode per version: the inode of (path, key).  Its
+ * attributes and the kernel's page cache of it then never change, and
+ * the readers of an old version keep reading it on their inode while the
+ * name leads to the new one.  The kernel asks for such names at every
+ * open (entry timeout 0), so an open that starts after a change always
+ * finds the new version.  An inode's version is served as long as its
+ * content is cached (gen_find()); an open of a version no longer cached,
+ * which only an open that walks no path can ask for (reopening
+ * /proc/<pid>/fd/N), gets ESTALE. */
+
+/* Inode for a full path holding content `key` (0: not versioned),
+ * created if needed: a record of another key is detached first.  Each
+ * call counts one kernel lookup (the kernel forgets it later).  0 on out
+ * of memory. */
+uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key);
 /* The full path of an inode into out; -ENOENT if unknown. */
 int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen);
 /* The kernel dropped nlookup references. */
@@ -149,32 +162,22 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
 /* The path's dentry was moved away by a rename: its next lookup gets a
  * fresh inode (see node.h on why moved dentries need that). */
 void vnode_detach(struct fs_ctx *c, const char *path);
-/* The same by inode: the inode stays for its open handles, and the next
- * lookup of its path gets a fresh one. */
-void vnode_detach_ino(struct fs_ctx *c, uint64_t ino);
-/* Generated content versions as the kernel knows them.  Attributes
- * (getattr, lookup) report a size: vnode_attr_reported() records for
- * which content key.  At open, vnode_open_content() says whether the
- * kernel's cached pages belong to this very content (VNODE_PAGES_VALID:
- * keep them) and whether the size it holds is for another content
- * (VNODE_STALE_SIZE: read this open directly and refresh the attributes),
- * and records that the kernel now has this content. */
-#define VNODE_PAGES_VALID 1u
-#define VNODE_STALE_SIZE 2u
-void vnode_attr_reported(struct fs_ctx *c, uint64_t ino, uint64_t key);
-/* The inode of a path the kernel knows, without counting a lookup; 0 if
- * none. */
-uint64_t vnode_find(struct fs_ctx *c, const char *path);
-/* Handles open on a generated file (+1 at open, -1 at release). */
-void vnode_opened(struct fs_ctx *c, uint64_t ino, int delta);
-/* Right after dropping the kernel's pages and attributes of ino, before
- * pushing content `key` into its page cache: true (and that content
- * recorded as the kernel's) when no handle is open on the file, since an
- * open reader must keep reading its own version; vnode_drop_pages()
- * forgets it again if the push fails. */
-bool vnode_claim_pages(struct fs_ctx *c, uint64_t ino, uint64_t key);
-void vnode_drop_pages(struct fs_ctx *c, uint64_t ino);
-unsigned vnode_open_content(struct fs_ctx *c, uint64_t ino, uint64_t key);
+/* The version an inode stands for, and its size as recorded by
+ * vnode_set_size() (which records it only for that very version), or
+ * VNODE_SIZE_UNKNOWN. */
+#define VNODE_SIZE_UNKNOWN UINT64_MAX
+int vnode_version(struct fs_ctx *c, uint64_t ino, uint64_t *key,
+                  uint64_t *size);
+void vnode_set_size(struct fs_ctx *c, uint64_t ino, uint64_t key,
+                    uint64_t size);
+/* Registers an open of a generated file, whose content is in cache file
+ * fd (or -1): the first open of an inode chooses how the kernel reads it,
+ * by passthrough from fd where the kernel allows it (the returned backing
+ * id, > 0) or through the page cache (0); later opens, of the same
+ * version, follow it.  vnode_closed() at each release of a registered
+ * open. */
+int vnode_open(struct fs_ctx *c, uint64_t ino, int fd);
+void vnode_closed(struct fs_ctx *c, uint64_t ino);
 void vnode_free_all(struct fs_ctx *c);
 
 /* ---- gencache.c: generated content ---- */
@@ -187,6 +190,10 @@ struct gen_content;
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret);
+/* The cached content of (path, key) without generating it: -ENOENT if
+ * it is not cached (any more). */
+int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
+             struct gen_content **ret);
 void gen_put(struct gen_content *g);
 uint64_t gen_size(const struct gen_content *g);
 /* Either a file descriptor (large content) or memory. */

@@ -158,23 +158,24 @@ def body(ck, w):
     ck.run("large and in-memory versions alternate under open readers",
            t_switch_modes)
 
-    def t_concurrent():
-        # Readers open, read and close while labels keep changing: each
-        # read is one whole version, and no open fails (versions held
-        # through their cache files make the path move to fresh inodes).
+    def concurrent(path, edit_stems):
+        # Readers open, read slowly and close while labels keep changing:
+        # each read is one whole version, and no open fails.  Versions
+        # open at the same time live on different inodes: they would
+        # share a page cache (or a backing file) on one.
         errs, reads, edits = [], [0], [0]
         deadline = time.time() + 60
 
         def done():
-            return (reads[0] >= 30 and edits[0] >= 30) or \
+            return (reads[0] >= 40 and edits[0] >= 30) or \
                 time.time() > deadline
 
         def reader():
             while not done():
                 try:
-                    with open(p, "rb") as f:
+                    with open(path, "rb") as f:
                         a = f.read(1000)
-                        time.sleep(0.002)
+                        time.sleep(0.01)
                         doc = a + f.read()
                     json.loads(doc)
                     reads[0] += 1
@@ -185,12 +186,13 @@ def body(ck, w):
             while not done():
                 k = edits[0]
                 try:
-                    edit_boxes(mnt, stems[k % N], lambda b: b.append(
-                        {"label": "dog", "bbox": [k % 90, 3, 9, 9]}))
+                    edit_boxes(mnt, edit_stems[k % len(edit_stems)],
+                               lambda b: b.append({"label": "dog", "bbox":
+                                                   [k % 90, 3, 9, 9]}))
                     edits[0] += 1
                 except Exception as e:
                     errs.append("writer: " + repr(e))
-        ts = [threading.Thread(target=reader) for _ in range(3)]
+        ts = [threading.Thread(target=reader) for _ in range(6)]
         ts.append(threading.Thread(target=writer))
         for t in ts:
             t.start()
@@ -199,12 +201,28 @@ def body(ck, w):
         if errs:
             raise AssertionError("%d errors, first: %s" % (len(errs),
                                                             errs[0]))
-        if reads[0] < 30 or edits[0] < 30:
+        if reads[0] < 40 or edits[0] < 30:
             raise AssertionError("%d reads, %d edits in 60 s" % (
                 reads[0], edits[0]))
+
+    def t_concurrent():
+        concurrent(p, stems)
         eq(read(p), tool_export(), "settled")
     ck.run("readers under a stream of label changes read whole versions",
            t_concurrent)
+
+    def t_concurrent_small():
+        # The same for a file kept in memory (read through the page cache).
+        os.mkdir(os.path.join(mnt, "tags", "one"))
+        os.rename(os.path.join(mnt, "samples", names[3]),
+                  os.path.join(mnt, "tags", "one", names[3]))
+        small = os.path.join(mnt, "export", "tags", "one", "coco",
+                             "annotations", "instances_default.json")
+        if os.stat(small).st_size >= GEN_MEM_MAX:
+            raise AssertionError("not small")
+        concurrent(small, [stems[3]])
+    ck.run("... and so do readers of an export kept in memory",
+           t_concurrent_small)
 
     m.umount()
 
