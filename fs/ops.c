@@ -488,6 +488,7 @@ struct dirfill {
   bool plus, full;
   mode_t vmode;        /* type of the provider entry being added */
   bool versioned;      /* ... a generated file (node_lookup()) */
+  uint64_t dirent_ino; /* ... its inode number in a plain readdir */
   char *vbase;         /* listing a provider directory: its full path */
 };
 
@@ -517,9 +518,11 @@ static int add_vent(const char *name, const struct vent *e, uint64_t cookie,
     ok = add_entry(d, name, &n, (off_t)(cookie + 2));
     d->versioned = false;
   } else {
-    /* Plain readdir only reports a type; no inode needs to exist yet. */
-    n.id = 0;
+    /* Plain readdir counts no lookup: report an inode number without
+     * making an inode. */
+    d->dirent_ino = vnode_dirent_ino(d->c, path);
     ok = add_entry(d, name, NULL, (off_t)(cookie + 2));
+    d->dirent_ino = 0;
   }
   d->vmode = 0;
   return ok ? 0 : 1;
@@ -551,7 +554,7 @@ static bool add_entry(struct dirfill *d, const char *name,
   } else {
     struct stat st;
     memset(&st, 0, sizeof(st));
-    st.st_ino = n ? ino_of(n) : 0;
+    st.st_ino = n ? ino_of(n) : d->dirent_ino ? d->dirent_ino : 1;
     if (d->vmode)
       st.st_mode = d->vmode;  /* a provider entry */
     else

@@ -174,6 +174,24 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
   return ino;
 }
 
+uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v = NULL;
+  uint64_t ino;
+
+  if (t) {
+    pthread_mutex_lock(&t->mu);
+    v = find_path(t, path);
+    ino = v ? v->ino : 0;
+    pthread_mutex_unlock(&t->mu);
+    if (v)
+      return ino;
+  }
+  /* Upper half of the table numbers: never handed out by vnode_ino(). */
+  return node_ino(NODE_VNODE, (1ULL << 55) | (hash_str(path) >> 9), 0);
+}
+
 int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)
 {
   struct vnode_table *t = table(c);

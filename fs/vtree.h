@@ -155,6 +155,10 @@ void fdcache_free(struct fs_ctx *c);
  * call counts one kernel lookup (the kernel forgets it later).  0 on out
  * of memory. */
 uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key);
+/* A nonzero inode number for a plain readdir entry (which counts no
+ * lookup): the path's inode if it has one, else a number derived from the
+ * path.  glibc's readdir() drops entries whose inode number is 0. */
+uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path);
 /* The full path of an inode into out; -ENOENT if unknown. */
 int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen);
 /* The kernel dropped nlookup references. */

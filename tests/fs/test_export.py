@@ -1,15 +1,16 @@
 #!/usr/bin/python3
 """fs suite, export/: the COCO, YOLO and VOC trees of the mount with
 subsets from tags, image bytes equal to the sources, byte-identical to
-`curate export`, tag and view scopes, and coherence under change: a reader
+`curate export`, tag and view scopes, coherence under change (a reader
 holding instances_<subset>.json open while labels change reads one whole
-version; the next open shows the new one."""
+version; the next open shows the new one), and directories of more files
+than one readdir request carries."""
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import VIEWS, Mount, coco_store, curate, eq  # noqa
+from fslib import VIEWS, Mount, coco_store, curate, eq, make_jpegs  # noqa
 from fslib import edit_boxes, read, run_suite  # noqa: E402
 
 W, H = 320, 240
@@ -166,6 +167,33 @@ def body(ck, w):
     ck.run("after a change the COCO JSON is prepared ahead", t_prewarm)
 
     m.umount()
+
+    def t_many_files():
+        # Listings longer than one kernel request: the kernel asks with
+        # READDIRPLUS first, then plain READDIR, whose entries must carry
+        # an inode number (readdir() drops entries numbered 0).
+        n = 700
+        data2 = w.sub("many")
+        make_jpegs(data2, n, extra=["-W", "64", "-H", "48"])
+        store2 = w.sub("store-many")
+        curate("import", "--store", store2, "--no-features", data2)
+        m2 = Mount(store2, mnt).start()
+        try:
+            for rel in ("coco/images/default", "yolo/images/default",
+                        "yolo/labels/default", "voc/JPEGImages",
+                        "voc/Annotations"):
+                eq(len(os.listdir(os.path.join(X, rel))), n, rel)
+            out = w.sub("out-many")
+            curate("export", "--store", store2, "--format", "yolo", out)
+            a, b = tree(out), tree(os.path.join(X, "yolo"))
+            eq(sorted(a), sorted(b), "yolo file list")
+            for k in a:
+                if a[k] != b[k]:
+                    raise AssertionError("yolo/%s differs" % k)
+        finally:
+            m2.umount()
+    ck.run("export directories of 700 files list every file",
+           t_many_files)
 
 
 def main():
