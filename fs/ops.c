@@ -147,6 +147,29 @@ static int vresolve(struct fs_ctx *c, uint64_t ino, struct vres *v)
   return v->p ? 0 : -ENOENT;
 }
 
+/* The content inode ino (path v, current entry e) stands for.  A
+ * generated file with a content key has one inode per version (vtree.h,
+ * "Versions"): the current content for the current version's inode, the
+ * cached one for an older inode, -ESTALE once that is gone. */
+static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
+                         const struct vres *v, const struct vent *e,
+                         struct gen_content **g)
+{
+  uint64_t vkey, vsize;
+  int r;
+
+  if (e->kind == VENT_FILE && e->key != 0) {
+    r = vnode_version(c, ino, &vkey, &vsize);
+    if (r < 0)
+      return r;
+    if (vkey != e->key) {
+      r = gen_find(c, v->path, vkey, g);
+      return r == -ENOENT ? -ESTALE : r;
+    }
+  }
+  return gen_get(c, v->p, t, v->path, v->rest, e->key, g);
+}
+
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
 {
   char *path = path_join(c->root, s->relpath);
@@ -249,31 +272,22 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
       mt = e.mtime_ns ? e.mtime_ns : s.mtime_ns;
     } else {
       struct gen_content *g;
-      uint64_t vkey = 0, vsize = 0;
+      uint64_t vkey = 0, vsize = VNODE_SIZE_UNKNOWN;
       st->st_mode = S_IFREG | (e.kind == VENT_CTL ? 0644 : 0444);
+      if (e.key == 0)
+        mt = time_now_ns();
+      /* An inode of an older version keeps that version's size, known
+       * since its lookup (or from its content while cached). */
       if (e.kind == VENT_FILE && e.key != 0 &&
           vnode_version(c, st->st_ino, &vkey, &vsize) == 0 &&
-          vkey != e.key) {
-        /* An inode of an older version (held by its readers): its size
-         * stays that version's. */
-        if (vsize == VNODE_SIZE_UNKNOWN) {
-          r = gen_find(c, v.path, vkey, &g);
-          if (r < 0) {
-            r = -ESTALE;
-            break;
-          }
-          vsize = gen_size(g);
-          gen_put(g);
-        }
+          vkey != e.key && vsize != VNODE_SIZE_UNKNOWN) {
         st->st_size = (off_t)vsize;
         break;
       }
-      r = gen_get(c, v.p, t, v.path, v.rest, e.key, &g);
+      r = inode_content(c, t, st->st_ino, &v, &e, &g);
       if (r < 0)
         break;
       st->st_size = (off_t)gen_size(g);
-      if (e.key == 0)
-        mt = time_now_ns();
       vnode_set_size(c, st->st_ino, e.key, gen_size(g));
       gen_put(g);
     }
@@ -836,7 +850,6 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
     }
     /* fall through - reading a control file shows its generated text */
   case VENT_FILE: {
-    uint64_t vkey = 0, vsize;
     if (acc != O_RDONLY)
       return -EACCES;
     fi->noflush = 1;
@@ -845,15 +858,7 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
       fi->direct_io = 1;
       return gen_get(c, v.p, t, v.path, v.rest, e.key, &h->gen);
     }
-    /* This inode's version (vtree.h, "Versions"): the current content, or
-     * an older one still cached; one no longer cached cannot be served. */
-    r = vnode_version(c, ino, &vkey, &vsize);
-    if (r < 0)
-      return r;
-    if (vkey == e.key)
-      r = gen_get(c, v.p, t, v.path, v.rest, e.key, &h->gen);
-    else if ((r = gen_find(c, v.path, vkey, &h->gen)) == -ENOENT)
-      r = -ESTALE;
+    r = inode_content(c, t, ino, &v, &e, &h->gen);
     if (r < 0)
       return r;
     /* Large content is read by the kernel from its cache file where
@@ -1100,7 +1105,7 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
     else if (r == 0 && e.kind == VENT_DIR)
       r = -EISDIR;
     else if (r == 0)
-      r = gen_get(c, v.p, t, v.path, v.rest, e.key, &g);
+      r = inode_content(c, t, ino, &v, &e, &g);
     break;
   }
   default:
