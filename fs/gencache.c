@@ -148,24 +148,38 @@ static struct gen_content *find_locked(struct gen_cache *gc,
   return g;
 }
 
-int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
-             struct gen_content **ret)
+/* With gen_mu held: a reference to the cached content of (path, key),
+ * once it is ready, and moved to the front of the LRU list; NULL if it is
+ * not cached.  The caller unlocks. */
+static struct gen_content *take_locked(struct gen_cache *gc,
+                                       const char *fullpath, uint64_t key)
 {
-  struct gen_cache *gc = cache(c);
-  struct gen_content *g;
-  int r = -ENOENT;
+  struct gen_content *g = find_locked(gc, fullpath, key);
 
-  *ret = NULL;
-  if (!gc)
-    return -ENOMEM;
-  pthread_mutex_lock(&gen_mu);
-  g = find_locked(gc, fullpath, key);
-  if (g) {
-    g->refs++;
-    while (!g->ready)
-      pthread_cond_wait(&gen_cv, &gen_mu);
-    r = g->err;
+  if (!g)
+    return NULL;
+  g->refs++;
+  while (!g->ready)
+    pthread_cond_wait(&gen_cv, &gen_mu);
+  /* A failed generation has left the list meanwhile. */
+  if (g->cached && gc->head != g) {
+    g->prev->next = g->next;
+    if (g->next)
+      g->next->prev = g->prev;
+    g->prev = NULL;
+    g->next = gc->head;
+    gc->head->prev = g;
+    gc->head = g;
   }
+  return g;
+}
+
+/* Hands out a reference from take_locked() (unlocking gen_mu): 0, or its
+ * generation's error (the reference then dropped). */
+static int hand_out(struct gen_content *g, struct gen_content **ret)
+{
+  int r = g->err;
+
   pthread_mutex_unlock(&gen_mu);
   if (r < 0) {
     gen_put(g);
@@ -173,6 +187,24 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
   }
   *ret = g;
   return 0;
+}
+
+int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
+             struct gen_content **ret)
+{
+  struct gen_cache *gc = cache(c);
+  struct gen_content *g;
+
+  *ret = NULL;
+  if (!gc)
+    return -ENOMEM;
+  pthread_mutex_lock(&gen_mu);
+  g = take_locked(gc, fullpath, key);
+  if (!g) {
+    pthread_mutex_unlock(&gen_mu);
+    return -ENOENT;
+  }
+  return hand_out(g, ret);
 }
 
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
@@ -204,30 +236,9 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
   }
 
   pthread_mutex_lock(&gen_mu);
-  g = find_locked(gc, fullpath, key);
-  if (g) {
-    g->refs++;
-    while (!g->ready)
-      pthread_cond_wait(&gen_cv, &gen_mu);
-    /* Move to the front. */
-    if (gc->head != g) {
-      g->prev->next = g->next;
-      if (g->next)
-        g->next->prev = g->prev;
-      g->prev = NULL;
-      g->next = gc->head;
-      gc->head->prev = g;
-      gc->head = g;
-    }
-    r = g->err;
-    pthread_mutex_unlock(&gen_mu);
-    if (r < 0) {
-      gen_put(g);
-      return r;
-    }
-    *ret = g;
-    return 0;
-  }
+  g = take_locked(gc, fullpath, key);
+  if (g)
+    return hand_out(g, ret);
   g = calloc(1, sizeof(*g));
   if (g)
     g->path = strdup(fullpath);
