@@ -4,6 +4,12 @@
  * path.  A record lives while the kernel holds a lookup reference; inode
  * numbers are never reused within a mount, so a stale handle can never
  * reach another path.  Memory is bounded by what the kernel caches.
+ *
+ * A generated file whose content follows the store has one record per
+ * version (vtree.h, "Versions"): only the newest is reachable by path.
+ * Each record also says how the kernel reads its open handles: through
+ * the page cache, or by passthrough from the content's cache file (the
+ * backing id registered at its first open, closed at its last release).
  */
 #include <errno.h>
 #include <stdlib.h>
