@@ -4,6 +4,7 @@
  *   ops.c     the FUSE low-level operations table (every path is served
  *             here; see the map at the top of ops.c)
  *   notify.c  kernel cache invalidation, off the request threads
+ *   passthrough.c  kernel FUSE passthrough underneath libfuse 3.14
  *   render.c  text of README.txt and status
  *   node.h    inode numbering
  *   vtree.h   generated subtrees (config, views/, export/, cvat/, eval/,
