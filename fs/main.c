@@ -384,8 +384,8 @@ out_session:
 out_args:
   views_free(c.views);
   fdcache_free(&c);
+  vnode_free_all(&c);   /* first: its records hold content references */
   gen_cache_free(&c);
-  vnode_free_all(&c);
   config_secret_clear();
   store_close(c.store);
   fs_gen_free(&c);

@@ -147,27 +147,30 @@ static int vresolve(struct fs_ctx *c, uint64_t ino, struct vres *v)
   return v->p ? 0 : -ENOENT;
 }
 
-/* The content inode ino (path v, current entry e) stands for.  A
- * generated file with a content key has one inode per version (vtree.h,
- * "Versions"): the current content for the current version's inode, the
- * cached one for an older inode, -ESTALE once that is gone. */
+/* The content inode ino (path v, current entry e) stands for.  An inode
+ * of a versioned generated file (vtree.h, "Versions") holds its content
+ * from its lookup on: that, whatever the store says now.  Otherwise the
+ * current content, which a versioned inode then holds (mtime: what its
+ * attributes report); -ESTALE if the inode is of another version and
+ * holds nothing (its lookup failed meanwhile). */
 static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                          const struct vres *v, const struct vent *e,
-                         struct gen_content **g)
+                         int64_t mtime_ns, struct gen_content **g)
 {
-  uint64_t vkey, vsize;
+  int64_t mt;
   int r;
 
-  if (e->kind == VENT_FILE && e->key != 0) {
-    r = vnode_version(c, ino, &vkey, &vsize);
-    if (r < 0)
-      return r;
-    if (vkey != e->key) {
-      r = gen_find(c, v->path, vkey, g);
-      return r == -ENOENT ? -ESTALE : r;
-    }
-  }
-  return gen_get(c, v->p, t, v->path, v->rest, e->key, g);
+  if (e->kind != VENT_FILE || e->key == 0)
+    return gen_get(c, v->p, t, v->path, v->rest, e->key, g);
+  *g = vnode_pinned(c, ino, &mt);
+  if (*g)
+    return 0;
+  if (vnode_key(c, ino) != e->key)
+    return -ESTALE;
+  r = gen_get(c, v->p, t, v->path, v->rest, e->key, g);
+  if (r == 0)
+    vnode_pin(c, ino, e->key, *g, mtime_ns);
+  return r;
 }
 
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
@@ -255,6 +258,16 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
   case NODE_VNODE: {
     struct vres v;
     struct vent e;
+    struct gen_content *g = vnode_pinned(c, st->st_ino, &mt);
+    if (g) {
+      /* A version of a generated file: its attributes never change, and
+       * stay answerable after its path is gone. */
+      st->st_mode = S_IFREG | 0444;
+      st->st_nlink = 1;
+      st->st_size = (off_t)gen_size(g);
+      gen_put(g);
+      break;
+    }
     r = vresolve(c, st->st_ino, &v);
     if (r == 0)
       r = v.p->stat(c, t, v.rest, &e);
@@ -271,24 +284,13 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
       st->st_size = (off_t)s.size;
       mt = e.mtime_ns ? e.mtime_ns : s.mtime_ns;
     } else {
-      struct gen_content *g;
-      uint64_t vkey = 0, vsize = VNODE_SIZE_UNKNOWN;
       st->st_mode = S_IFREG | (e.kind == VENT_CTL ? 0644 : 0444);
       if (e.key == 0)
         mt = time_now_ns();
-      /* An inode of an older version keeps that version's size, known
-       * since its lookup (or from its content while cached). */
-      if (e.kind == VENT_FILE && e.key != 0 &&
-          vnode_version(c, st->st_ino, &vkey, &vsize) == 0 &&
-          vkey != e.key && vsize != VNODE_SIZE_UNKNOWN) {
-        st->st_size = (off_t)vsize;
-        break;
-      }
-      r = inode_content(c, t, st->st_ino, &v, &e, &g);
+      r = inode_content(c, t, st->st_ino, &v, &e, mt, &g);
       if (r < 0)
         break;
       st->st_size = (off_t)gen_size(g);
-      vnode_set_size(c, st->st_ino, e.key, gen_size(g));
       gen_put(g);
     }
     break;
@@ -363,15 +365,15 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     if (!ino)
       return -ENOMEM;
     if (*versioned) {
-      /* The inode stands for this version: have its content and size
-       * now, whatever changes before the attributes and the open. */
+      /* The inode stands for this version: it holds its content from now
+       * on, whatever changes before the attributes and the open. */
       struct gen_content *g;
       r = gen_get(c, pv, t, v.path, rest, e.key, &g);
       if (r < 0) {
         vnode_forget(c, ino, 1);
         return r;
       }
-      vnode_set_size(c, ino, e.key, gen_size(g));
+      vnode_pin(c, ino, e.key, g, e.mtime_ns ? e.mtime_ns : c->mount_ns);
       gen_put(g);
     }
     ret->kind = NODE_VNODE;
@@ -562,6 +564,7 @@ static bool add_entry(struct dirfill *d, const char *name,
     } else {
       memset(&e, 0, sizeof(e));
       e.attr.st_mode = S_IFDIR;
+      e.attr.st_ino = d->dirent_ino ? d->dirent_ino : 1;
     }
     need = fuse_add_direntry_plus(d->req, d->buf + d->used,
                                   d->size - d->used, name, &e, next);
@@ -599,8 +602,10 @@ static int fill_dir(struct dirfill *d, const struct node *dir, off_t off)
   uint64_t from;
   int r = 0;
 
+  d->dirent_ino = ino_of(dir);  /* "." is the directory; ".." as root */
   if (off < 1 && !add_entry(d, ".", NULL, 1))
     return 0;
+  d->dirent_ino = 0;
   if (off < 2 && !add_entry(d, "..", NULL, 2))
     return 0;
   from = off <= 2 ? 1 : (uint64_t)off - 1;
@@ -810,15 +815,40 @@ static void close_io(struct fs_ctx *c, struct fh *h)
   h->vino = 0;
 }
 
+/* An open of a generated file's version (h->gen): how the kernel reads it.
+ * Large content is read by the kernel from its cache file where
+ * passthrough is on (h->backing).  Source images are not: every open would
+ * set up a backing file, and warm reads of 10,000 photos on a normal mount
+ * fell from 0.30x to 0.20x of the native speed with it. */
+static int open_version(struct fs_ctx *c, uint64_t ino, struct fh *h,
+                        struct fuse_file_info *fi)
+{
+  int r = vnode_open(c, ino, gen_fd(h->gen));
+
+  if (r < 0)
+    return r;
+  h->vino = ino;
+  h->backing = r;
+  fi->noflush = 1;
+  /* The inode's pages can only be of its own version. */
+  fi->keep_cache = 1;
+  return 0;
+}
+
 static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                       struct fh *h, struct fuse_file_info *fi)
 {
   int acc = fi->flags & O_ACCMODE;
+  int64_t mt;
   struct sample s;
   struct vres v;
   struct vent e;
-  int r = vresolve(c, ino, &v);
+  int r;
 
+  h->gen = vnode_pinned(c, ino, &mt);
+  if (h->gen)  /* a version of a generated file, whatever the store says */
+    return acc != O_RDONLY ? -EACCES : open_version(c, ino, h, fi);
+  r = vresolve(c, ino, &v);
   if (r == 0)
     r = v.p->stat(c, t, v.rest, &e);
   if (r < 0)
@@ -858,21 +888,9 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
       fi->direct_io = 1;
       return gen_get(c, v.p, t, v.path, v.rest, e.key, &h->gen);
     }
-    r = inode_content(c, t, ino, &v, &e, &h->gen);
-    if (r < 0)
-      return r;
-    /* Large content is read by the kernel from its cache file where
-     * passthrough is on (h->backing).  Source images are not: every open
-     * would set up a backing file, and warm reads of 10,000 photos on a
-     * normal mount fell from 0.30x to 0.20x of the native speed with it. */
-    r = vnode_open(c, ino, gen_fd(h->gen));
-    if (r < 0)
-      return r;
-    h->vino = ino;
-    h->backing = r;
-    /* The inode's pages can only be of its own version. */
-    fi->keep_cache = 1;
-    return 0;
+    r = inode_content(c, t, ino, &v, &e, e.mtime_ns ? e.mtime_ns
+                      : c->mount_ns, &h->gen);
+    return r < 0 ? r : open_version(c, ino, h, fi);
   }
   }
   return -EIO;
@@ -1097,6 +1115,10 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
   case NODE_VNODE: {
     struct vres v;
     struct vent e;
+    int64_t mt;
+    g = vnode_pinned(c, ino, &mt);
+    if (g)
+      break;  /* a version of a generated file */
     r = vresolve(c, ino, &v);
     if (r == 0)
       r = v.p->stat(c, t, v.rest, &e);
@@ -1105,7 +1127,8 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
     else if (r == 0 && e.kind == VENT_DIR)
       r = -EISDIR;
     else if (r == 0)
-      r = inode_content(c, t, ino, &v, &e, &g);
+      r = inode_content(c, t, ino, &v, &e, e.mtime_ns ? e.mtime_ns
+                        : c->mount_ns, &g);
     break;
   }
   default:

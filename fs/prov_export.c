@@ -151,7 +151,8 @@ static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
     return r;
   }
   /* Exports want ascending ids; an empty selection is not "all". */
-  qsort(e->ids, e->n, sizeof(*e->ids), cmp_u64);
+  if (e->n > 1)
+    qsort(e->ids, e->n, sizeof(*e->ids), cmp_u64);
   if (!e->ids && !(e->ids = malloc(sizeof(*e->ids)))) {
     free(e);
     return -ENOMEM;

@@ -6,7 +6,8 @@
  * reach another path.  Memory is bounded by what the kernel caches.
  *
  * A generated file whose content follows the store has one record per
- * version (vtree.h, "Versions"): only the newest is reachable by path.
+ * version (vtree.h, "Versions"): only the newest is reachable by path,
+ * and each holds its version's content until the kernel forgets it.
  * Each record also says how the kernel reads its open handles: through
  * the page cache, or by passthrough from the content's cache file (the
  * backing id registered at its first open, closed at its last release).
@@ -24,7 +25,8 @@ struct vnode {
   uint64_t ino;
   uint64_t nlookup;
   uint64_t key;          /* the one content version it stands for, or 0 */
-  uint64_t size;         /* ... and its size, VNODE_SIZE_UNKNOWN until set */
+  struct gen_content *pin;  /* ... that content, held until forget */
+  int64_t mtime_ns;      /* ... and its modification time */
   unsigned opened;       /* handles open on it */
   int backing;           /* while opened: passthrough backing id, or 0 */
   bool attached;         /* reachable by path */
@@ -160,7 +162,6 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
         grow(t);
       memcpy(v->path, path, pl + 1);
       v->key = key;
-      v->size = VNODE_SIZE_UNKNOWN;
       v->ino = node_ino(NODE_VNODE, t->next++, 0);
       v->attached = true;
       s = ino_slot(t, v->ino);
@@ -235,6 +236,7 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
        * a forgotten inode). */
       if (v->backing)
         pt_backing_close(v->backing);
+      gen_put(v->pin);
       if (v->attached)
         unlink_path(t, v);
       pp = &t->by_ino[ino_slot(t, ino)];
@@ -276,35 +278,50 @@ static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
   return find_ino(t, ino);
 }
 
-int vnode_version(struct fs_ctx *c, uint64_t ino, uint64_t *key,
-                  uint64_t *size)
+uint64_t vnode_key(struct fs_ctx *c, uint64_t ino)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
-  int r = -ENOENT;
+  uint64_t key = 0;
 
   if (!t)
-    return -ENOMEM;
-  if (v) {
-    *key = v->key;
-    *size = v->size;
-    r = 0;
-  }
+    return 0;
+  if (v)
+    key = v->key;
   pthread_mutex_unlock(&t->mu);
-  return r;
+  return key;
 }
 
-void vnode_set_size(struct fs_ctx *c, uint64_t ino, uint64_t key,
-                    uint64_t size)
+void vnode_pin(struct fs_ctx *c, uint64_t ino, uint64_t key,
+               struct gen_content *g, int64_t mtime_ns)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
   if (!t)
     return;
-  if (v && v->key == key)
-    v->size = size;
+  if (v && key && v->key == key && !v->pin) {
+    v->pin = gen_ref(g);
+    v->mtime_ns = mtime_ns;
+  }
   pthread_mutex_unlock(&t->mu);
+}
+
+struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino,
+                                 int64_t *mtime_ns)
+{
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
+  struct gen_content *g = NULL;
+
+  if (!t)
+    return NULL;
+  if (v && v->pin) {
+    g = gen_ref(v->pin);
+    *mtime_ns = v->mtime_ns;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return g;
 }
 
 int vnode_open(struct fs_ctx *c, uint64_t ino, int fd)
@@ -354,6 +371,7 @@ void vnode_free_all(struct fs_ctx *c)
   for (size_t i = 0; i < t->cap; i++)
     for (struct vnode *v = t->by_ino[i], *nx; v; v = nx) {
       nx = v->next_ino;
+      gen_put(v->pin);
       free(v);
     }
   free(t->by_ino);

@@ -137,6 +137,8 @@ int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret);
 void fdcache_put(struct fs_ctx *c, struct fd_ref *ref);
 void fdcache_free(struct fs_ctx *c);
 
+struct gen_content;
+
 /* ---- vnode.c: inode numbers of provider paths ---- */
 
 /* Versions.  A generated file whose content follows the store (content
@@ -145,10 +147,10 @@ void fdcache_free(struct fs_ctx *c);
  * the readers of an old version keep reading it on their inode while the
  * name leads to the new one.  The kernel asks for such names at every
  * open (entry timeout 0), so an open that starts after a change always
- * finds the new version.  An inode's version is served as long as its
- * content is cached (gen_find()); an open of a version no longer cached,
- * which only an open that walks no path can ask for (reopening
- * /proc/<pid>/fd/N), gets ESTALE. */
+ * finds the new version.  Each such inode holds its version's content
+ * from its lookup until the kernel forgets it (vnode_pin()), so its
+ * readers, with a handle or without one (-o readonly), always get that
+ * version, and its attributes never change. */
 
 /* Inode for a full path holding content `key` (0: not versioned),
  * created if needed: a record of another key is detached first.  Each
@@ -166,14 +168,17 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
 /* The path's dentry was moved away by a rename: its next lookup gets a
  * fresh inode (see node.h on why moved dentries need that). */
 void vnode_detach(struct fs_ctx *c, const char *path);
-/* The version an inode stands for, and its size as recorded by
- * vnode_set_size() (which records it only for that very version), or
- * VNODE_SIZE_UNKNOWN. */
-#define VNODE_SIZE_UNKNOWN UINT64_MAX
-int vnode_version(struct fs_ctx *c, uint64_t ino, uint64_t *key,
-                  uint64_t *size);
-void vnode_set_size(struct fs_ctx *c, uint64_t ino, uint64_t key,
-                    uint64_t size);
+/* The content key an inode stands for (0: not versioned). */
+uint64_t vnode_key(struct fs_ctx *c, uint64_t ino);
+/* Holds g (a reference of its own) as the content of inode ino, with the
+ * modification time to report, if ino stands for key and holds nothing
+ * yet; dropped when the kernel forgets the inode. */
+void vnode_pin(struct fs_ctx *c, uint64_t ino, uint64_t key,
+               struct gen_content *g, int64_t mtime_ns);
+/* A new reference to the content inode ino holds, and its modification
+ * time; NULL if none. */
+struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino,
+                                 int64_t *mtime_ns);
 /* Registers an open of a generated file, whose content is in cache file
  * fd (or -1): the first open of an inode chooses how the kernel reads it,
  * by passthrough from fd where the kernel allows it (the returned backing
@@ -186,7 +191,6 @@ void vnode_free_all(struct fs_ctx *c);
 
 /* ---- gencache.c: generated content ---- */
 
-struct gen_content;
 
 /* Content of a generated file, generated (once, other callers wait) when
  * (path, key) is not cached.  key == 0 generates uncached.  Returns a
@@ -194,10 +198,8 @@ struct gen_content;
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret);
-/* The cached content of (path, key) without generating it: -ENOENT if
- * it is not cached (any more). */
-int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
-             struct gen_content **ret);
+/* Another reference to g (g itself). */
+struct gen_content *gen_ref(struct gen_content *g);
 void gen_put(struct gen_content *g);
 uint64_t gen_size(const struct gen_content *g);
 /* Either a file descriptor (large content) or memory. */
