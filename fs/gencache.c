@@ -189,6 +189,24 @@ static int hand_out(struct gen_content *g, struct gen_content **ret)
   return 0;
 }
 
+int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
+             struct gen_content **ret)
+{
+  struct gen_cache *gc = cache(c);
+  struct gen_content *g;
+
+  *ret = NULL;
+  if (!gc)
+    return -ENOMEM;
+  pthread_mutex_lock(&gen_mu);
+  g = take_locked(gc, fullpath, key);
+  if (!g) {
+    pthread_mutex_unlock(&gen_mu);
+    return -ENOENT;
+  }
+  return hand_out(g, ret);
+}
+
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret)

@@ -148,25 +148,27 @@ static int vresolve(struct fs_ctx *c, uint64_t ino, struct vres *v)
 }
 
 /* The content inode ino (path v, current entry e) stands for.  An inode
- * of a versioned generated file (vtree.h, "Versions") holds its content
- * from its lookup on: that, whatever the store says now.  Otherwise the
- * current content, which a versioned inode then holds (mtime: what its
- * attributes report); -ESTALE if the inode is of another version and
- * holds nothing (its lookup failed meanwhile). */
+ * of a versioned generated file (vtree.h, "Versions") is of one version:
+ * the one it holds (a cache file), the current one (then recorded on it,
+ * with the mtime its attributes report), or an older one while the
+ * content cache has it; -ESTALE after that. */
 static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                          const struct vres *v, const struct vent *e,
                          int64_t mtime_ns, struct gen_content **g)
 {
-  int64_t mt;
+  uint64_t key;
   int r;
 
   if (e->kind != VENT_FILE || e->key == 0)
     return gen_get(c, v->p, t, v->path, v->rest, e->key, g);
-  *g = vnode_pinned(c, ino, &mt);
+  *g = vnode_pinned(c, ino);
   if (*g)
     return 0;
-  if (vnode_key(c, ino) != e->key)
-    return -ESTALE;
+  key = vnode_key(c, ino);
+  if (key != e->key) {
+    r = gen_find(c, v->path, key, g);
+    return r == -ENOENT ? -ESTALE : r;
+  }
   r = gen_get(c, v->p, t, v->path, v->rest, e->key, g);
   if (r == 0)
     vnode_pin(c, ino, e->key, *g, mtime_ns);
@@ -258,14 +260,14 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
   case NODE_VNODE: {
     struct vres v;
     struct vent e;
-    struct gen_content *g = vnode_pinned(c, st->st_ino, &mt);
-    if (g) {
+    struct gen_content *g;
+    uint64_t size;
+    if (vnode_attrs(c, st->st_ino, &size, &mt) == 0) {
       /* A version of a generated file: its attributes never change, and
        * stay answerable after its path is gone. */
       st->st_mode = S_IFREG | 0444;
       st->st_nlink = 1;
-      st->st_size = (off_t)gen_size(g);
-      gen_put(g);
+      st->st_size = (off_t)size;
       break;
     }
     r = vresolve(c, st->st_ino, &v);
@@ -839,13 +841,12 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                       struct fh *h, struct fuse_file_info *fi)
 {
   int acc = fi->flags & O_ACCMODE;
-  int64_t mt;
   struct sample s;
   struct vres v;
   struct vent e;
   int r;
 
-  h->gen = vnode_pinned(c, ino, &mt);
+  h->gen = vnode_pinned(c, ino);
   if (h->gen)  /* a version of a generated file, whatever the store says */
     return acc != O_RDONLY ? -EACCES : open_version(c, ino, h, fi);
   r = vresolve(c, ino, &v);
@@ -1115,8 +1116,7 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
   case NODE_VNODE: {
     struct vres v;
     struct vent e;
-    int64_t mt;
-    g = vnode_pinned(c, ino, &mt);
+    g = vnode_pinned(c, ino);
     if (g)
       break;  /* a version of a generated file */
     r = vresolve(c, ino, &v);

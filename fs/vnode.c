@@ -7,7 +7,8 @@
  *
  * A generated file whose content follows the store has one record per
  * version (vtree.h, "Versions"): only the newest is reachable by path,
- * and each holds its version's content until the kernel forgets it.
+ * and each keeps its version's attributes (and its cache file) until the
+ * kernel forgets it.
  * Each record also says how the kernel reads its open handles: through
  * the page cache, or by passthrough from the content's cache file (the
  * backing id registered at its first open, closed at its last release).
@@ -25,8 +26,9 @@ struct vnode {
   uint64_t ino;
   uint64_t nlookup;
   uint64_t key;          /* the one content version it stands for, or 0 */
-  struct gen_content *pin;  /* ... that content, held until forget */
-  int64_t mtime_ns;      /* ... and its modification time */
+  uint64_t size;         /* ... its size (VNODE_SIZE_UNKNOWN until known) */
+  int64_t mtime_ns;      /* ... and modification time */
+  struct gen_content *pin;  /* ... the content if in a cache file */
   unsigned opened;       /* handles open on it */
   int backing;           /* while opened: passthrough backing id, or 0 */
   bool attached;         /* reachable by path */
@@ -162,6 +164,7 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
         grow(t);
       memcpy(v->path, path, pl + 1);
       v->key = key;
+      v->size = VNODE_SIZE_UNKNOWN;
       v->ino = node_ino(NODE_VNODE, t->next++, 0);
       v->attached = true;
       s = ino_slot(t, v->ino);
@@ -300,15 +303,36 @@ void vnode_pin(struct fs_ctx *c, uint64_t ino, uint64_t key,
 
   if (!t)
     return;
-  if (v && key && v->key == key && !v->pin) {
-    v->pin = gen_ref(g);
+  if (v && key && v->key == key && v->size == VNODE_SIZE_UNKNOWN) {
+    v->size = gen_size(g);
     v->mtime_ns = mtime_ns;
+    /* A cache file costs an open descriptor; memory content is not held
+     * (it would be, for every small file the kernel has looked up). */
+    if (gen_fd(g) >= 0)
+      v->pin = gen_ref(g);
   }
   pthread_mutex_unlock(&t->mu);
 }
 
-struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino,
-                                 int64_t *mtime_ns)
+int vnode_attrs(struct fs_ctx *c, uint64_t ino, uint64_t *size,
+                int64_t *mtime_ns)
+{
+  struct vnode_table *t;
+  struct vnode *v = lock_ino(c, ino, &t);
+  int r = -ENOENT;
+
+  if (!t)
+    return -ENOMEM;
+  if (v && v->size != VNODE_SIZE_UNKNOWN) {
+    *size = v->size;
+    *mtime_ns = v->mtime_ns;
+    r = 0;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return r;
+}
+
+struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
@@ -316,10 +340,8 @@ struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino,
 
   if (!t)
     return NULL;
-  if (v && v->pin) {
+  if (v && v->pin)
     g = gen_ref(v->pin);
-    *mtime_ns = v->mtime_ns;
-  }
   pthread_mutex_unlock(&t->mu);
   return g;
 }

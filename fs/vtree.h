@@ -147,10 +147,14 @@ struct gen_content;
  * the readers of an old version keep reading it on their inode while the
  * name leads to the new one.  The kernel asks for such names at every
  * open (entry timeout 0), so an open that starts after a change always
- * finds the new version.  Each such inode holds its version's content
- * from its lookup until the kernel forgets it (vnode_pin()), so its
- * readers, with a handle or without one (-o readonly), always get that
- * version, and its attributes never change. */
+ * finds the new version.  Each such inode records its version's size and
+ * mtime at its lookup, and holds its content if in a cache file, until the
+ * kernel forgets it (vnode_pin()); so its attributes never change, and
+ * its readers, with a handle or without one (-o readonly), get that
+ * version.  Smaller content of an old version is served while the content
+ * cache has it (an open handle holds its own); a read by inode
+ * (-o readonly) after that, once the kernel has dropped its pages, gets
+ * ESTALE. */
 
 /* Inode for a full path holding content `key` (0: not versioned),
  * created if needed: a record of another key is detached first.  Each
@@ -170,15 +174,19 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
 void vnode_detach(struct fs_ctx *c, const char *path);
 /* The content key an inode stands for (0: not versioned). */
 uint64_t vnode_key(struct fs_ctx *c, uint64_t ino);
-/* Holds g (a reference of its own) as the content of inode ino, with the
- * modification time to report, if ino stands for key and holds nothing
- * yet; dropped when the kernel forgets the inode. */
+/* Records g as the content of inode ino, if ino stands for key and has
+ * none yet: its size, the modification time to report, and g itself (a
+ * reference of its own) when g is in a cache file.  Kept until the kernel
+ * forgets the inode. */
 void vnode_pin(struct fs_ctx *c, uint64_t ino, uint64_t key,
                struct gen_content *g, int64_t mtime_ns);
-/* A new reference to the content inode ino holds, and its modification
- * time; NULL if none. */
-struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino,
-                                 int64_t *mtime_ns);
+#define VNODE_SIZE_UNKNOWN UINT64_MAX
+/* The recorded size and mtime of a version's inode; -ENOENT if none. */
+int vnode_attrs(struct fs_ctx *c, uint64_t ino, uint64_t *size,
+                int64_t *mtime_ns);
+/* A new reference to the cache-file content inode ino holds; NULL if
+ * none. */
+struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino);
 /* Registers an open of a generated file, whose content is in cache file
  * fd (or -1): the first open of an inode chooses how the kernel reads it,
  * by passthrough from fd where the kernel allows it (the returned backing
@@ -198,6 +206,10 @@ void vnode_free_all(struct fs_ctx *c);
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret);
+/* The cached content of (path, key) without generating it; -ENOENT if
+ * it is not cached (any more). */
+int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
+             struct gen_content **ret);
 /* Another reference to g (g itself). */
 struct gen_content *gen_ref(struct gen_content *g);
 void gen_put(struct gen_content *g);
