@@ -91,60 +91,127 @@ static int view_known(const char *name)
   return -ENOENT;
 }
 
-/* Selections of tags/<t>/ and views/<v>/ exports, kept per store version:
- * every lookup below export/tags/<t>/ needs the member list, and building
- * it per lookup would make listing a large tag quadratic. */
-struct selc {
-  char spec[300];
+/* ---- the few newest results per (name, key) ---- */
+
+/* A reference-counted result kept by name and content key; embedded first
+ * in what is kept.  free_fn frees the whole thing. */
+struct recent {
+  struct recent *next;
+  char *name;
   uint64_t key;
-  uint64_t *ids;      /* ascending */
-  size_t n;
-  unsigned refs;      /* guarded by sel_mu */
-  struct selc *next;
+  unsigned refs;                  /* guarded by the list's mutex */
+  void (*free_fn)(struct recent *);
 };
 
-#define SELECTIONS_KEPT 4
+struct recent_list {
+  pthread_mutex_t mu;
+  struct recent *head;            /* newest first */
+  size_t kept;
+};
 
-static pthread_mutex_t sel_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct selc *sel_head;
-
-static void selc_put(struct selc *e)
+static void recent_put(struct recent_list *rl, struct recent *e)
 {
   bool last;
 
   if (!e)
     return;
-  pthread_mutex_lock(&sel_mu);
+  pthread_mutex_lock(&rl->mu);
   last = --e->refs == 0;
-  pthread_mutex_unlock(&sel_mu);
+  pthread_mutex_unlock(&rl->mu);
   if (last) {
-    free(e->ids);
-    free(e);
+    free(e->name);
+    e->free_fn(e);
   }
+}
+
+/* A new reference to the kept result of (name, key), or NULL. */
+static struct recent *recent_find(struct recent_list *rl, const char *name,
+                                  uint64_t key)
+{
+  struct recent *e;
+
+  pthread_mutex_lock(&rl->mu);
+  for (e = rl->head; e; e = e->next)
+    if (e->key == key && strcmp(e->name, name) == 0) {
+      e->refs++;
+      break;
+    }
+  pthread_mutex_unlock(&rl->mu);
+  return e;
+}
+
+/* Names e (a copy of name) and keeps it, with the caller's reference;
+ * the oldest beyond rl->kept are dropped.  -ENOMEM frees e. */
+static int recent_add(struct recent_list *rl, struct recent *e,
+                      const char *name, uint64_t key)
+{
+  struct recent *drop = NULL, **pp;
+  size_t n = 0;
+
+  e->name = strdup(name);
+  if (!e->name) {
+    e->free_fn(e);
+    return -ENOMEM;
+  }
+  e->key = key;
+  e->refs = 2;  /* the caller's and the list's */
+  pthread_mutex_lock(&rl->mu);
+  e->next = rl->head;
+  rl->head = e;
+  for (pp = &rl->head; *pp; n++) {
+    struct recent *x = *pp;
+    if (n >= rl->kept) {
+      *pp = x->next;
+      x->next = drop;
+      drop = x;
+      continue;
+    }
+    pp = &x->next;
+  }
+  pthread_mutex_unlock(&rl->mu);
+  while (drop) {
+    struct recent *x = drop;
+    drop = x->next;
+    recent_put(rl, x);
+  }
+  return 0;
+}
+
+/* Selections of tags/<t>/ and views/<v>/ exports, kept per store version:
+ * every lookup below export/tags/<t>/ needs the member list, and building
+ * it per lookup would make listing a large tag quadratic. */
+struct selc {
+  struct recent r;     /* by selection spec ("tags/<t>") and version */
+  uint64_t *ids;       /* ascending */
+  size_t n;
+};
+
+static struct recent_list selections = {
+  PTHREAD_MUTEX_INITIALIZER, NULL, 4
+};
+
+static void selc_free(struct recent *r)
+{
+  struct selc *e = (struct selc *)r;
+
+  free(e->ids);
+  free(e);
 }
 
 static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
                     uint64_t key, struct selc **ret)
 {
-  struct selc *e, **pp;
-  size_t n = 0;
+  struct selc *e = (struct selc *)recent_find(&selections, spec, key);
   int r;
 
-  pthread_mutex_lock(&sel_mu);
-  for (e = sel_head; e; e = e->next)
-    if (e->key == key && strcmp(e->spec, spec) == 0) {
-      e->refs++;
-      pthread_mutex_unlock(&sel_mu);
-      *ret = e;
-      return 0;
-    }
-  pthread_mutex_unlock(&sel_mu);
+  if (e) {
+    *ret = e;
+    return 0;
+  }
   e = calloc(1, sizeof(*e));
   if (!e)
     return -ENOMEM;
-  snprintf(e->spec, sizeof(e->spec), "%s", spec);
-  e->key = key;
-  e->refs = 2;  /* the caller's and the cache's */
+  e->r.free_fn = selc_free;
   r = vtree_selection(c, t, spec, &e->ids, &e->n);
   if (r < 0) {
     free(e);
@@ -157,22 +224,9 @@ static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
     free(e);
     return -ENOMEM;
   }
-  pthread_mutex_lock(&sel_mu);
-  e->next = sel_head;
-  sel_head = e;
-  for (pp = &sel_head, n = 0; *pp; n++) {
-    struct selc *x = *pp;
-    if (n >= SELECTIONS_KEPT) {
-      *pp = x->next;
-      if (--x->refs == 0) {
-        free(x->ids);
-        free(x);
-      }
-      continue;
-    }
-    pp = &x->next;
-  }
-  pthread_mutex_unlock(&sel_mu);
+  r = recent_add(&selections, &e->r, spec, key);
+  if (r < 0)
+    return r;
   *ret = e;
   return 0;
 }
@@ -187,7 +241,7 @@ struct xsel {
 
 static void xsel_free(struct xsel *s)
 {
-  selc_put(s->sel);
+  recent_put(&selections, s->sel ? &s->sel->r : NULL);
   s->sel = NULL;
 }
 
@@ -227,32 +281,22 @@ struct lent {
 };
 
 struct listing {
-  char *path;
-  uint64_t key;
+  struct recent r;     /* by full path and version */
   size_t n, cap;
   struct lent *e;
-  unsigned refs;
-  struct listing *next;
 };
 
-#define LISTINGS_KEPT 4
+static struct recent_list listings = {
+  PTHREAD_MUTEX_INITIALIZER, NULL, 4
+};
 
-static pthread_mutex_t lmu = PTHREAD_MUTEX_INITIALIZER;
-static struct listing *lhead;
-
-static void listing_put(struct listing *l)
+static void listing_free(struct recent *r)
 {
-  bool last;
+  struct listing *l = (struct listing *)r;
 
-  pthread_mutex_lock(&lmu);
-  last = --l->refs == 0;
-  pthread_mutex_unlock(&lmu);
-  if (!last)
-    return;
   for (size_t i = 0; i < l->n; i++)
     free(l->e[i].name);
   free(l->e);
-  free(l->path);
   free(l);
 }
 
@@ -281,49 +325,26 @@ static int listing_get(struct store_txn *t, const struct xsel *s,
                        const char *fullpath, const char *dir,
                        struct listing **ret)
 {
-  struct listing *l, **pp;
-  size_t n = 0;
+  struct listing *l =
+    (struct listing *)recent_find(&listings, fullpath, s->key);
   int r;
 
-  pthread_mutex_lock(&lmu);
-  for (l = lhead; l; l = l->next)
-    if (l->key == s->key && strcmp(l->path, fullpath) == 0) {
-      l->refs++;
-      pthread_mutex_unlock(&lmu);
-      *ret = l;
-      return 0;
-    }
-  pthread_mutex_unlock(&lmu);
-
-  l = calloc(1, sizeof(*l));
-  if (!l || !(l->path = strdup(fullpath))) {
-    free(l);
-    return -ENOMEM;
+  if (l) {
+    *ret = l;
+    return 0;
   }
-  l->key = s->key;
-  l->refs = 1;
+  l = calloc(1, sizeof(*l));
+  if (!l)
+    return -ENOMEM;
+  l->r.free_fn = listing_free;
   r = export_list(t, &s->spec, dir, collect, l);
   if (r < 0) {
-    listing_put(l);
+    listing_free(&l->r);
     return r;
   }
-  pthread_mutex_lock(&lmu);
-  l->refs++;              /* the cache's reference */
-  l->next = lhead;
-  lhead = l;
-  /* Keep the newest few. */
-  for (pp = &lhead; *pp; n++) {
-    struct listing *x = *pp;
-    if (n >= LISTINGS_KEPT) {
-      *pp = x->next;
-      pthread_mutex_unlock(&lmu);
-      listing_put(x);
-      pthread_mutex_lock(&lmu);
-      continue;
-    }
-    pp = &x->next;
-  }
-  pthread_mutex_unlock(&lmu);
+  r = recent_add(&listings, &l->r, fullpath, s->key);
+  if (r < 0)
+    return r;
   *ret = l;
   return 0;
 }
@@ -437,7 +458,7 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
       if (fn(l->e[i].name, &e, i + 1, ud))
         break;
     }
-    listing_put(l);
+    recent_put(&listings, &l->r);
   }
   xsel_free(&s);
   return r;

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import print_rows  # noqa: E402
+
 build = sys.argv[1]
 small = "--small" in sys.argv
 N = 1000 if small else 10000
@@ -73,10 +75,7 @@ def main():
                      "(info)", "%.0f files/s" % (N / again)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print()
-    print("%-48s %8s %8s  %s" % ("figure", "value", "goal", "detail"))
-    for name, val, goal, detail in rows:
-        print("%-48s %8.2f %8s  %s" % (name, val, goal, detail))
+    print_rows(rows)
 
 
 if __name__ == "__main__":

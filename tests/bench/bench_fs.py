@@ -19,6 +19,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fs"))
 from fslib import Mount  # noqa: E402
 
+from benchlib import print_rows  # noqa: E402
+
 build = sys.argv[1]
 small = "--small" in sys.argv
 N_LS = 10000 if small else 100000
@@ -151,10 +153,7 @@ def main():
         subprocess.run(["umount", tmpfs])
         os.rmdir(tmpfs)
         shutil.rmtree(work, ignore_errors=True)
-    print()
-    print("%-48s %8s %8s  %s" % ("figure", "value", "goal", "detail"))
-    for name, val, goal, detail in rows:
-        print("%-48s %8.2f %8s  %s" % (name, val, goal, detail))
+    print_rows(rows)
 
 
 if __name__ == "__main__":

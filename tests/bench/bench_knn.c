@@ -32,6 +32,7 @@
  * their purpose.  Everything measured goes through core's own API.
  */
 #include "hnsw.h"
+#include "util.h"
 #include "knn.h"
 #include "similarity.h"
 #include "gen/vecgen.h"
@@ -50,14 +51,6 @@
 #define TD 2048
 #define NSAMPLE 1000
 
-static double now(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* CPU seconds of the whole process (all threads): on a shared machine the
  * wall clock includes time spent waiting for other processes, CPU time does
  * not.  Two busy workers use 2 CPU seconds per wall second. */
@@ -75,14 +68,14 @@ struct tm2 {
 
 static struct tm2 t_start(void)
 {
-  struct tm2 t = { now(), cpu() };
+  struct tm2 t = { time_mono(), cpu() };
 
   return t;
 }
 
 static struct tm2 t_end(struct tm2 t)
 {
-  t.wall = now() - t.wall;
+  t.wall = time_mono() - t.wall;
   t.cpu = cpu() - t.cpu;
   return t;
 }

@@ -5,6 +5,7 @@
  */
 #include "testlib.h"
 #include "hnsw.h"
+#include "util.h"
 #include "knn.h"
 #include "gen/vecgen.h"
 
@@ -30,14 +31,6 @@
 #define RECALL_D 64
 #define NQ 200
 #define K 10
-
-static double now(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static float *clustered(size_t n, size_t d, uint64_t seed)
 {
@@ -90,7 +83,7 @@ TEST(recall_clustered)
   float ed[NQ * K];
   size_t rows[NQ];
   struct hnsw *h = NULL;
-  double t0 = now(), rc;
+  double t0 = time_mono(), rc;
 
   CHECK(x && ai && ad);
   if (!x || !ai || !ad)
@@ -102,7 +95,7 @@ TEST(recall_clustered)
   rc = recall(ai, ei, rows, NQ, K);
   printf("# n=%zu d=%zu%s: recall@10 %.4f, build+query %.2f s, graph %zu "
          "bytes/row\n", n, d, UNDER_SANITIZER ? " (sanitizer build)" : "",
-         rc, now() - t0, hnsw_size(h) / n);
+         rc, time_mono() - t0, hnsw_size(h) / n);
   CHECK(rc >= 0.95);
   /* Each row: ascending, no self, no repeats, distances match the rows. */
   for (size_t i = 0; i < n; i++)
