@@ -275,6 +275,7 @@ static const struct command commands[] = {
   { "predictions", cmd_predictions },
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
+  { "table", cmd_table },
 };
 
 int main(int argc, char **argv)
