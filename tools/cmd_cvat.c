@@ -443,6 +443,10 @@ int cmd_cvat(int argc, char **argv)
     usage(stderr);
     return 2;
   }
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    usage(stdout);
+    return 0;
+  }
   sub = argv[1];
   r = parse(argc - 1, argv + 1, &o);
   if (r != 0) {
