@@ -1,4 +1,5 @@
-/* featstore.c - feature records and the .npy import (see featstore.h).
+/* featstore.c - feature records, the .npy import and export (see
+ * featstore.h).
  *
  * Records are encoded and decoded here byte by byte (little-endian, values
  * are only 2-byte aligned in LMDB, so nothing is cast in place).  The .npy
