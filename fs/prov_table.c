@@ -6,14 +6,24 @@
  *
  * The eval_* columns show the latest evaluation, re-run first when labels
  * changed since (evalsel.h), as views/mistakes does.
+ *
+ * Once the table has been read in this mount, the warm thread (warm.c)
+ * prepares each new version after the store settles, so `ls -l` of the
+ * root (which sizes samples.csv) and the next read do not wait for it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "evalrun.h"
 #include "evalsel.h"
 #include "table.h"
 #include "vtree.h"
+
+extern const struct provider prov_table;
+
+/* Set at the first generation: someone uses the table, keep it warm. */
+static bool table_used;
 
 /* The latest evaluation, refreshed, into name ("" if none).  A refresh is
  * a write transaction of its own. */
@@ -58,6 +68,7 @@ static int t_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
   (void)t;
   if (*path)
     return -ENOTDIR;
+  __atomic_store_n(&table_used, true, __ATOMIC_RELAXED);
   latest_eval(c, ev, sizeof(ev));
   /* A snapshot taken after the refresh, so the eval columns are those of
    * the current labels. */
@@ -74,9 +85,25 @@ static int t_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
   return r;
 }
 
+static void t_warm(struct fs_ctx *c)
+{
+  struct store_txn *t;
+  struct gen_content *g;
+  struct vent e;
+
+  if (!__atomic_load_n(&table_used, __ATOMIC_RELAXED) ||
+      store_txn_begin(c->store, false, &t) < 0)
+    return;
+  if (t_stat(c, t, "", &e) == 0 &&
+      gen_get(c, &prov_table, t, "samples.csv", "", e.key, &g) == 0)
+    gen_put(g);
+  store_txn_abort(t);
+}
+
 const struct provider prov_table = {
   .name = "samples.csv",
   .stat = t_stat,
   .list = t_list,
   .generate = t_generate,
+  .warm = t_warm,
 };

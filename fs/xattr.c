@@ -12,7 +12,9 @@
  *     mount stores no attributes of its own, so `cp -a` and `rsync -X`
  *     copying onto it skip them as on any filesystem without xattrs).
  * A read-only mount (-o readonly) is refused with EROFS by the kernel
- * before the request arrives.
+ * before the request arrives.  Reading a name outside user.* gives
+ * ENOTSUP (see xattr_get: it keeps `ls -l` from costing a request per
+ * file).
  */
 #include "xattr.h"
 
@@ -140,10 +142,18 @@ void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
   struct get_ctx g = { NULL, NULL };
   int r;
 
-  /* The kernel asks for security.capability before writes and the like:
-   * answer those without touching the store. */
+  /* Namespaces other than user.* (security.selinux, asked by `ls -l` for
+   * every file; security.capability, asked by the kernel before writes)
+   * are not supported: ENOTSUP, without touching the store.  ls then
+   * stops asking for the rest of this filesystem, so a long listing costs
+   * no round trip per file (ENODATA would: the kernel caches no xattr
+   * answer, and ls only remembers "unsupported"). */
+  if (strncmp(name, "user.", 5) != 0) {
+    fuse_reply_err(req, ENOTSUP);
+    return;
+  }
   if (strncmp(name, XATTR_PREFIX, PREFIX_LEN) != 0 || !name[PREFIX_LEN]) {
-    fuse_reply_err(req, ENODATA);
+    fuse_reply_err(req, ENODATA);  /* another user.* name: not there */
     return;
   }
   g.want = name + PREFIX_LEN;

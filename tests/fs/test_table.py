@@ -293,6 +293,11 @@ def body(ck, w):
         eq(os.listxattr(os.path.join(mnt, "samples")), [], "dir")
         eq(os.listxattr(CSV), [], "samples.csv")
         expect_errno(errno.ENODATA, os.getxattr, mnt, "user.curatefs.name")
+        expect_errno(errno.ENODATA, os.getxattr, paths[0], "user.other")
+        # Other namespaces are unsupported (ls -l then stops asking for
+        # security.selinux file by file).
+        expect_errno(errno.ENOTSUP, os.getxattr, paths[0], "security.selinux")
+        expect_errno(errno.ENOTSUP, os.getxattr, paths[1], "trusted.x")
         # Refusals: ours are derived (EPERM), others are not stored.
         expect_errno(errno.EPERM, os.setxattr, paths[0],
                      "user.curatefs.tags", b"x")
