@@ -297,6 +297,7 @@ int main(int argc, char **argv)
   struct stat st;
 
   memset(&c, 0, sizeof(c));
+  memset(&cl, 0, sizeof(cl));  /* freed at out_args, even before parsing */
   pthread_mutex_init(&c.mu, NULL);
   g_ctx = &c;
 
@@ -305,40 +306,46 @@ int main(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
       if (add_mount_opts(&args, argv[++i]) < 0)
-        return 1;
+        goto out_args;
     } else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) {
       if (add_mount_opts(&args, argv[i] + 2) < 0)
-        return 1;
+        goto out_args;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
         usage(stdout);
-        return 0;
+        ret = 0;
+        goto out_args;
       }
       if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
         version();
-        return 0;
+        ret = 0;
+        goto out_args;
       }
       fuse_opt_add_arg(&args, argv[i]);
     } else if (npos < 2) {
       positional[npos++] = argv[i];
     } else {
       usage(stderr);
-      return 2;
+      ret = 2;
+      goto out_args;
     }
   }
   if (npos != 2) {
     usage(stderr);
-    return 2;
+    ret = 2;
+    goto out_args;
   }
   fuse_opt_add_arg(&args, positional[1]);
   if (fuse_opt_parse(&args, &opts, option_spec, NULL) < 0 ||
       fuse_parse_cmdline(&args, &cl) != 0) {
     usage(stderr);
-    return 2;
+    ret = 2;
+    goto out_args;
   }
   if (!cl.mountpoint) {
     usage(stderr);
-    return 2;
+    ret = 2;
+    goto out_args;
   }
   if (opts.map_size) {
     char *end;
