@@ -230,6 +230,11 @@ def body(ck, w):
         eq(json.loads(r.stdout)["images"], 5, "export --json")
         r = run([bin_curate, "table", "--store", store, "--json"])
         eq(len([json.loads(x) for x in r.stdout.splitlines()]), 5, "table")
+        r = run([bin_curate, "cvat", "status", "--store", store, "--json"])
+        eq((r.returncode, json.loads(r.stdout)), (0, []), "cvat status")
+        r = run([bin_curate, "cvat", "status", "--store", store, "--json",
+                 "nope"])
+        eq(r.returncode, 1, "cvat status of an unknown run")
     ck.run("--json output of import, info, export, table", t_json)
 
     def t_embeddings_roundtrip():
