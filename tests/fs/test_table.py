@@ -24,6 +24,7 @@ K = 4
 VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
             ["-W", "320", "-H", "240", "-q", "40"])
 ODD = 'odd, "quoted" name'   # a name that needs CSV quoting
+LF_FILE = "line\nbreak.jpg"  # a path with a line break
 HEADER_FIXED = ["name", "path", "format", "width", "height", "bytes", "tags",
                 "uniqueness", "unique_rank", "neardup_group", "nn_distance"]
 HEADER_TAIL = ["eval_tp", "eval_fp", "eval_fn", "mistakenness"]
@@ -53,10 +54,14 @@ def body(ck, w):
                   os.path.join(data, d + ".jpg"))
         os.rmdir(os.path.join(data, d))
         files.append(d + ".jpg")
-    # One file under a name that needs quoting.
+    # One file under a name that needs quoting, one whose path holds a line
+    # break (its sample name has "_" there; the path cell keeps it).
     os.rename(os.path.join(data, files[0]), os.path.join(data, ODD + ".jpg"))
     files[0] = ODD + ".jpg"
-    names = sorted(os.path.basename(f)[:-4] for f in files)
+    os.rename(os.path.join(data, files[1]), os.path.join(data, LF_FILE))
+    files[1] = LF_FILE
+    names = sorted(os.path.basename(f)[:-4].replace("\n", "_")
+                   for f in files)
     # Ground truth on every file, predictions on some: an evaluation with
     # true and false positives and misses.
     def size(f):
@@ -104,7 +109,10 @@ def body(ck, w):
             raise AssertionError("samples.csv not listed at the root")
         raw, rows = load()
         text = raw.decode()
-        if not text.endswith("\r\n") or "\n" in text.replace("\r\n", ""):
+        # Records end in CRLF; the one bare LF is inside the quoted path.
+        if not text.endswith("\r\n") or \
+                text.count("\r\n") != len(rows) + 1 or \
+                text.replace("\r\n", "").count("\n") != 1:
             raise AssertionError("lines do not end in CRLF")
         header = next(csv.reader(io.StringIO(text, newline="")))
         eq(header, HEADER_FIXED + ["boxes_ground_truth", "boxes_predictions"]
@@ -114,6 +122,9 @@ def body(ck, w):
         want = '"%s"' % ODD.replace('"', '""')
         if ("\r\n%s," % want) not in text:
             raise AssertionError("odd name not quoted: %r" % text[:400])
+        if '\r\nline_break,"line\nbreak.jpg",' not in text:
+            raise AssertionError("line break not quoted: %r" % text[:600])
+        eq(by_name(rows)["line_break"]["path"], LF_FILE, "path with LF")
     ck.run("samples.csv: listed, CRLF, header, one row per sample, quoting",
            t_root_and_format)
 
