@@ -260,6 +260,16 @@ def body(ck, w):
                int(r["neardup_group"]) if r["neardup_group"] else None,
                "group")
             eq(o["uniqueness"], float(r["uniqueness"]), "score")
+        # The ranked list of the evaluation, as data: its scores are the
+        # mistakenness column, in the order of views/mistakes.
+        lst = json.loads(curate("eval", "--store", store, "--name", "e1",
+                                "--list", "mistakes", "--json").stdout)
+        M = sorted(os.listdir(os.path.join(mnt, "views", "mistakes")))
+        eq([e["name"] for e in lst], [split_prefixed(x)[1] for x in M],
+           "eval --list --json order")
+        for e in lst:
+            eq(e["score"], float(rows[e["name"]]["mistakenness"]),
+               "mistakenness of " + e["name"])
         bad = curate("table", "--store", store, "--format", "xml",
                      check=False)
         eq(bad.returncode, 2, "bad format is a usage error")
