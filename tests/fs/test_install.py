@@ -22,6 +22,10 @@ from fslib import (CURATE, eq, expect_errno, make_jpegs,  # noqa: E402
 
 BUILD = os.environ.get("MESON_BUILD_DIR", "build")
 VERSION = os.environ.get("PROJECT_VERSION")
+# Where meson installs (absolute; below DESTDIR in this test).
+BINDIR = os.environ.get("INSTALL_BINDIR", "/usr/local/bin")
+MANDIR = os.environ.get("INSTALL_MANDIR", "/usr/local/share/man")
+DATADIR = os.environ.get("INSTALL_DATADIR", "/usr/local/share")
 COMMANDS = ["import", "info", "table", "export", "import-labels",
             "predictions", "eval", "embeddings", "cvat"]
 CVAT_SUBS = ["push", "pull", "undo", "status", "labels", "job", "issues",
@@ -56,8 +60,10 @@ def mounts_at(mnt):
 def inner(dest, store, mnt, fstab, names):
     """Runs in a private mount namespace: mount the installed daemon with
     mount(8), both ways, and check each mount."""
-    subprocess.run(["mount", "--bind", os.path.join(dest, "usr/local/bin"),
-                    "/usr/local/bin"], check=True)
+    # mount(8) runs the helper with a fixed PATH that has /usr/local/bin:
+    # there the installed daemon must be found.
+    subprocess.run(["mount", "--bind", dest + BINDIR, "/usr/local/bin"],
+                   check=True)
 
     def check_mount(how, readonly):
         m = mounts_at(mnt)
@@ -117,16 +123,16 @@ def body(ck, w):
              dest, "--quiet"])
     if p.returncode != 0:
         raise RuntimeError("meson install: " + p.stdout + p.stderr)
-    pre = os.path.join(dest, "usr/local")
-    bin_curate = os.path.join(pre, "bin/curate")
-    bin_fs = os.path.join(pre, "bin/curatefs")
+    bin_curate = dest + BINDIR + "/curate"
+    bin_fs = dest + BINDIR + "/curatefs"
+    man1 = dest + MANDIR + "/man1"
+    comp = dest + DATADIR + "/bash-completion/completions/curate"
 
     def t_installed():
-        for rel in ("bin/curatefs", "bin/curate",
-                    "share/man/man1/curatefs.1", "share/man/man1/curate.1",
-                    "share/bash-completion/completions/curate"):
-            if not os.path.isfile(os.path.join(pre, rel)):
-                raise AssertionError("not installed: " + rel)
+        for f in (bin_fs, bin_curate, man1 + "/curatefs.1",
+                  man1 + "/curate.1", comp):
+            if not os.path.isfile(f):
+                raise AssertionError("not installed: " + f)
         for b in (bin_curate, bin_fs):
             if not os.access(b, os.X_OK):
                 raise AssertionError("not executable: " + b)
@@ -140,7 +146,7 @@ def body(ck, w):
                   "EXIT STATUS")),
                 ("curate.1", "CURATE(1)",
                  ("table", "--export", "--json", "EXIT STATUS"))):
-            f = os.path.join(pre, "share/man/man1", page)
+            f = os.path.join(man1, page)
             r = run(["man", "--warnings", "-l", f],
                     env=dict(os.environ, MANWIDTH="80", MAN_KEEP_FORMATTING=""))
             eq(r.returncode, 0, "man -l " + page)
@@ -170,7 +176,6 @@ def body(ck, w):
     ck.run("--version and --help of both programs", t_version)
 
     def t_completion():
-        comp = os.path.join(pre, "share/bash-completion/completions/curate")
 
         def complete(*words):
             script = ('source "%s"; COMP_WORDS=(%s); COMP_CWORD=%d; '
