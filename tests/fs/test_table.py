@@ -350,6 +350,20 @@ def body(ck, w):
 
     m.umount()
 
+    def t_ls_l_requests():
+        # A second mount with libfuse's request log (-d): a long listing of
+        # samples/ asks for security.selinux once, not once per file.
+        mnt2 = w.sub("mnt2")
+        m2 = Mount(store, mnt2, opts=["-d"]).start()
+        subprocess.run(["ls", "-l", os.path.join(mnt2, "samples")],
+                       check=True, stdout=subprocess.DEVNULL)
+        n = m2.logtext().count("opcode: GETXATTR")
+        m2.umount()
+        if not 1 <= n <= 2:
+            raise AssertionError("%d GETXATTR requests for ls -l of %d "
+                                 "files" % (n, len(names)))
+    ck.run("ls -l samples/ costs no xattr request per file", t_ls_l_requests)
+
 
 def main():
     run_suite("curatefs-table-", body)
