@@ -105,6 +105,11 @@ static int gen_yaml(struct xctx *x)
   for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
     const char *name;
     r = store_class_name(x->t, c, &name);
+    if (r == -ENOENT) {
+      /* A removed class keeps its index, so the others keep theirs. */
+      r = x_printf(x, "  %u: \"unused-%u\"\n", c - 1, c);
+      continue;
+    }
     r = r ? r : x_printf(x, "  %u: ", c - 1);
     /* A JSON string is a valid YAML double-quoted scalar. */
     r = r ? r : x_json_str(x, name);
