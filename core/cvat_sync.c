@@ -1179,8 +1179,10 @@ static int snap_restore(struct store_txn *t, const char *run, const void *v,
   }
   /* Then the classes that pull created, unless boxes use them again. */
   if (r == 0 && magic == UNDO_MAGIC2) {
-    uint32_t nc;
-    r = take(&d, &nc, 4);
+    uint32_t nc, next;
+    r = take(&d, &next, 4);
+    if (r == 0)
+      r = take(&d, &nc, 4);
     for (uint32_t i = 0; r == 0 && i < nc; i++) {
       uint32_t cid;
       uint64_t boxes = 0;
@@ -1195,6 +1197,10 @@ static int snap_restore(struct store_txn *t, const char *run, const void *v,
           r = store_class_delete(t, copy);
       }
     }
+    /* Their ids go back too when nothing newer exists, so the schema is
+     * the one before the pull, next id included. */
+    if (r == 0 && nc && store_class_reset_next(t, next) == -EBUSY)
+      r = 0;
   }
   return r;
 }
@@ -1600,14 +1606,22 @@ out:
 }
 
 /* Creates a class for every top-level label of the project that the store
- * lacks, appending their ids to the undo snapshot (u32 count, u32 ids). */
+ * lacks, appending to the undo snapshot the next class id before them and
+ * their ids (u32 next, u32 count, u32 ids). */
 static int classes_from_labels(struct store_txn *t,
                                const struct cvat_labels *labels,
                                struct cvat_pull_report *rep, struct buf *snap)
 {
-  size_t at = snap->len;
-  uint32_t n = 0;
-  int r = buf_append(snap, &n, 4);
+  size_t at;
+  uint32_t n = 0, next = 0;
+  int r = store_class_count(t, &next);
+
+  next++;   /* the next id before this pull */
+  if (r == 0)
+    r = buf_append(snap, &next, 4);
+  at = snap->len;
+  if (r == 0)
+    r = buf_append(snap, &n, 4);
 
   for (size_t i = 0; r == 0 && i < labels->n; i++) {
     const struct cvat_label *l = &labels->v[i];

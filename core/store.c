@@ -1348,6 +1348,28 @@ int store_class_rename(struct store_txn *t, const char *from, const char *to)
   return txn_fail(t, r);
 }
 
+int store_class_reset_next(struct store_txn *t, uint32_t next)
+{
+  MDB_cursor *c;
+  MDB_val k, v;
+  int rc;
+
+  TXN_GUARD(t, true);
+  if (next == 0)
+    return -EINVAL;
+  rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CLASSIDS], &c);
+  if (rc)
+    return txn_fail(t, store_errno(rc));
+  rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  mdb_cursor_close(c);
+  if (rc == 0 && k.mv_size == 4 && rd_be32(k.mv_data) >= next)
+    return -EBUSY;
+  if (rc && rc != MDB_NOTFOUND)
+    return txn_fail(t, store_errno(rc));
+  return txn_fail(t, put_u64(t->txn, t->s->dbi[DB_META], "next:class",
+                             next));
+}
+
 int store_class_delete(struct store_txn *t, const char *name)
 {
   uint8_t key[4];

@@ -193,6 +193,9 @@ int store_class_put(struct store_txn *t, const char *name, uint32_t id,
 /* Renames a class; its id stays, so every box follows.  -ENOENT (no class
  * `from`), -EEXIST (`to` exists), -EINVAL (a bad name).  Same name: 0. */
 int store_class_rename(struct store_txn *t, const char *from, const char *to);
+/* Sets the next class id back to `next` (undoing the creation of the
+ * newest classes), if no class has an id >= next; else -EBUSY. */
+int store_class_reset_next(struct store_txn *t, uint32_t next);
 /* Removes a class that no box uses; its id is never handed out again.
  * -ENOENT, -EBUSY (boxes use it), -EINVAL (a bad name). */
 int store_class_delete(struct store_txn *t, const char *name);
