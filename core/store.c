@@ -199,6 +199,16 @@ int store_open(const char *dir, const struct store_opts *opts,
     r = -EPROTO;
     goto fail_r;
   }
+  /* Migration 1 -> 2 (in this startup transaction, so it lands whole):
+   * version 2 lets classes be removed (gaps in class ids) and carry a
+   * supercategory after the name in `classids`.  Version 1 records are
+   * valid version 2 records, so only the number changes; it changes so
+   * that an older build, which cannot read id gaps, refuses the store. */
+  if (schema < STORE_SCHEMA_VERSION && !opts->readonly) {
+    r = put_u64(txn, s->dbi[DB_META], "schema", STORE_SCHEMA_VERSION);
+    if (r < 0)
+      goto fail_r;
+  }
   rc = mdb_txn_commit(txn);
   txn = NULL;
   if (rc)

@@ -32,7 +32,9 @@
 
 #include "labels.h"
 
-#define STORE_SCHEMA_VERSION 1
+/* 2: classes can be removed (gaps in ids) and carry a supercategory;
+ * version 1 stores are upgraded in place at their first writable open. */
+#define STORE_SCHEMA_VERSION 2
 /* Default LMDB map size: room for well over 1,000,000 samples with labels.
  * The map is sparse; the file only grows with what is stored. */
 #define STORE_DEFAULT_MAP_SIZE (64ULL << 30)

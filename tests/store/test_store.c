@@ -205,11 +205,22 @@ TEST(open_create_and_schema)
   f.s = NULL;
 
   CHECK_INT_EQ(read_schema(f.dir), STORE_SCHEMA_VERSION);
-  CHECK_INT_EQ(STORE_SCHEMA_VERSION, 1);
+  CHECK_INT_EQ(STORE_SCHEMA_VERSION, 2);
   /* Reopening keeps the version. */
   CHECK_INT_EQ(store_open(f.dir, &fast, &s2), 0);
   store_close(s2);
-  CHECK_INT_EQ(read_schema(f.dir), 1);
+  CHECK_INT_EQ(read_schema(f.dir), 2);
+  /* A version 1 store opens: read-only as it is, writable upgraded. */
+  CHECK_INT_EQ(write_schema(f.dir, 1), 0);
+  {
+    struct store_opts ro = { .readonly = true };
+    CHECK_INT_EQ(store_open(f.dir, &ro, &s2), 0);
+    store_close(s2);
+    CHECK_INT_EQ(read_schema(f.dir), 1);
+  }
+  CHECK_INT_EQ(store_open(f.dir, &fast, &s2), 0);
+  store_close(s2);
+  CHECK_INT_EQ(read_schema(f.dir), 2);
 
   /* A store written by a newer build is refused, read-only or not. */
   CHECK_INT_EQ(write_schema(f.dir, STORE_SCHEMA_VERSION + 1), 0);
@@ -221,7 +232,7 @@ TEST(open_create_and_schema)
     CHECK_INT_EQ(store_open(f.dir, &ro, &s2), -EPROTO);
   }
   /* Refusing did not rewrite it. */
-  CHECK_INT_EQ(read_schema(f.dir), 2);
+  CHECK_INT_EQ(read_schema(f.dir), STORE_SCHEMA_VERSION + 1);
   fx_done(&f);
 }
 
