@@ -1313,6 +1313,10 @@ int store_class_put(struct store_txn *t, const char *name, uint32_t id,
     return -EEXIST;
   if (r < 0 && r != -ENOENT)
     return r;
+  /* The class exists: only a new supercategory changes it. */
+  if (r == 0 && (!supercategory || !*supercategory ||
+                 strcmp(old.supercategory, supercategory) == 0))
+    return 0;
   r = class_write(t, name, id, supercategory);
   if (r < 0)
     return txn_fail(t, r);

@@ -187,8 +187,8 @@ int store_classes_each(struct store_txn *t,
 /* Boxes of the class in every label field. */
 int store_class_boxes(struct store_txn *t, uint32_t id, uint64_t *ret);
 /* Creates class `name` with an explicit id (an imported dataset's category
- * id) and optional supercategory, or does nothing if exactly that class
- * exists.  Later classes get ids above the largest.  -EINVAL bad name or id
+ * id) and optional supercategory; if exactly that class exists, only sets a
+ * non-empty supercategory.  Later classes get ids above the largest.  -EINVAL bad name or id
  * 0, -EEXIST when the name has another id or the id another name. */
 int store_class_put(struct store_txn *t, const char *name, uint32_t id,
                     const char *supercategory);
