@@ -364,8 +364,22 @@ def run_checks(ck, tmp, srv):
                 raise AssertionError("'%s' not in: %s" % (part, p.stdout))
         if not re.search(r"pulled first: \d+ updated", p.stdout):
             raise AssertionError(p.stdout)
+        # curate cvat push --classes adds to the schema and the project.
+        p = subprocess.run([os.environ.get("CURATE", "build/tools/curate"),
+                            "cvat", "push", "--store", store, "--tag",
+                            "reannotate", "--run", "fix-2", "--classes",
+                            "fish,cat", "--wait"],
+                           capture_output=True, text=True, env=env)
+        eq(p.returncode, 0, "curate cvat push --classes: " + p.stderr)
+        names = [ln.split(None, 2)[2] for ln in subprocess.run(
+            [os.environ.get("CURATE", "build/tools/curate"), "classes",
+             "--store", store], capture_output=True, text=True)
+            .stdout.splitlines() if not ln.startswith("#")]
+        eq(names, ["cat", "dog", "person", "bird", "fish"], "fish added")
+        if "fish" not in project_labels(srv, st["pid"]):
+            raise AssertionError("fish is no label of the project")
     ck.run("curate cvat pull gives counts per class and names what has "
-           "no box", t_curate_pull_answer)
+           "no box; curate cvat push --classes", t_curate_pull_answer)
 
 
 def main():
