@@ -6,7 +6,8 @@
  *   cvat.map   <run> 0 <sample u64be>    pairs (CVAT shape id i64, label
  *                                        id u64), host order
  *   cvat.undo  <run> 0 <seq u64be>       labels + map of the run's samples
- *                                        before pull number seq
+ *                                        before pull number seq, then the
+ *                                        classes that pull created ("CVU2")
  * A run's JSON is small (ids, not labels); the identity map is split per
  * sample so a pull rewrites only what it touches.
  *
