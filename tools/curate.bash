@@ -17,7 +17,7 @@ _curate()
     done
 
     local cmds="import info table export import-labels predictions eval
-        embeddings cvat"
+        embeddings classes cvat"
     if [[ -z $cmd ]]; then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
         return 0
@@ -62,6 +62,7 @@ _curate()
                     --help" ;;
         embeddings) opts="--store --npy --names --export --clear --json
                           --help" ;;
+        classes) opts="--store --help add rename remove" ;;
         cvat)
             local sub=
             for ((i = i + 1; i < COMP_CWORD; i++)); do
@@ -75,7 +76,8 @@ _curate()
                     issues config --help" -- "$cur"))
                 return 0
             fi
-            opts="--store --tag --view --run --wait --config -o --help" ;;
+            opts="--store --tag --view --run --classes --wait --json --config
+                  -o --help" ;;
     esac
     if [[ $cur == -* || -n $opts ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -53,9 +53,9 @@ def expect_errno(code, fn, *args):
 
 
 # Every entry of the mount's root, sorted.
-ROOT_ENTRIES = sorted(["README.txt", "config", "labels", "samples", "status",
-                       "tags", "views", "export", "cvat", "eval", "plots",
-                       "samples.csv"])
+ROOT_ENTRIES = sorted(["README.txt", "config", "classes", "labels",
+                       "samples", "status", "tags", "views", "export", "cvat",
+                       "eval", "plots", "samples.csv"])
 
 
 # Every directory of views/.

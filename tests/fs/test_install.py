@@ -27,7 +27,7 @@ BINDIR = os.environ.get("INSTALL_BINDIR", "/usr/local/bin")
 MANDIR = os.environ.get("INSTALL_MANDIR", "/usr/local/share/man")
 DATADIR = os.environ.get("INSTALL_DATADIR", "/usr/local/share")
 COMMANDS = ["import", "info", "table", "export", "import-labels",
-            "predictions", "eval", "embeddings", "cvat"]
+            "predictions", "eval", "embeddings", "classes", "cvat"]
 CVAT_SUBS = ["push", "pull", "undo", "status", "labels", "job", "issues",
              "config"]
 
