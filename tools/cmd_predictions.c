@@ -81,9 +81,9 @@ int cmd_predictions(int argc, char **argv)
     return 1;
   }
   printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
-         " samples (%" PRIu64 " clipped to the image), %" PRIu64
+         " samples (%" PRIu64 " reaching past the image, kept), %" PRIu64
          " for images not in the store; %" PRIu64 " samples cleared\n",
          po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-         st.samples, st.clipped, st.skipped, st.cleared);
+         st.samples, st.outside, st.skipped, st.cleared);
   return 0;
 }

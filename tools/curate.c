@@ -193,8 +193,8 @@ int cmd_import(int argc, char **argv)
     }
     printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%" PRIu64
            " entries, %" PRIu64 " for unknown images, %" PRIu64
-           " clipped)\n", ps.boxes, ps.samples, ps.entries, ps.skipped,
-           ps.clipped);
+           " past the image, kept)\n", ps.boxes, ps.samples, ps.entries, ps.skipped,
+           ps.outside);
   }
   store_close(s);
   return 0;

@@ -315,7 +315,7 @@ TEST(predictions_import)
   CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
   CHECK_INT_EQ(ps.boxes, 2);
   CHECK_INT_EQ(ps.skipped, 1);
-  CHECK_INT_EQ(ps.clipped, 1);
+  CHECK_INT_EQ(ps.outside, 1);
   CHECK_INT_EQ(ps.samples, 2);
   CHECK_INT_EQ(ps.cleared, 2); /* s2, s3 had predictions */
   CHECK_INT_EQ(field_size(sid[1], "predictions"), 1);
