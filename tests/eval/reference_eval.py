@@ -179,26 +179,25 @@ def match_group(glist, plist, threshs, single, areas):
     return ranked, single_result, sweep
 
 
-def accumulate(per_image, n_thr, npig):
-    """One class, one area range.  per_image: for each image with boxes of
-    the class, (confidences of its ranked predictions, per threshold (tp,
-    ignored) lists).  Returns (precision [M][T][101], recall [M][T])."""
+def accumulate(entries, n_thr, npig):
+    """One class, one area range.  entries: the class's scored predictions,
+    image by image in image order and by rank inside an image, as (confidence,
+    rank, tp flags per threshold, ignored flags per threshold).  Returns
+    (precision [M][T][101], recall [M][T])."""
     rec_thrs = np.linspace(0.0, 1.0, 101)
     prec = -np.ones((len(MAX_DETS), n_thr, 101))
     rec = -np.ones((len(MAX_DETS), n_thr))
     if npig == 0:
         return prec, rec
     for m, md in enumerate(MAX_DETS):
-        scores = np.concatenate([np.array(c[:md], dtype=float)
-                                 for c, _ in per_image] or [np.zeros(0)])
+        sel = [e for e in entries if e[1] < md]
+        scores = np.array([e[0] for e in sel], dtype=float)
         order = np.argsort(-scores, kind="mergesort")
+        tps = np.array([e[2] for e in sel], dtype=bool).reshape(-1, n_thr)
+        igs = np.array([e[3] for e in sel], dtype=bool).reshape(-1, n_thr)
+        tps, igs = tps[order].T, igs[order].T
         for t in range(n_thr):
-            tp = np.concatenate([np.array(s[t][0][:md], dtype=bool)
-                                 for _, s in per_image] or
-                                [np.zeros(0, dtype=bool)])[order]
-            ig = np.concatenate([np.array(s[t][1][:md], dtype=bool)
-                                 for _, s in per_image] or
-                                [np.zeros(0, dtype=bool)])[order]
+            tp, ig = tps[t], igs[t]
             tp_sum = np.cumsum(tp & ~ig).astype(float)
             fp_sum = np.cumsum(~tp & ~ig).astype(float)
             r = tp_sum / npig
@@ -238,7 +237,7 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
     counts = [[0, 0, 0] for _ in range(n_classes)]
     threshs = (iou_threshs or default_threshs()) if compute_map else []
     areas = AREAS if compute_map else AREAS[:1]
-    # per class, per area: list over images of (confs, sweep)
+    # per class, per area: scored predictions in image order (accumulate())
     acc = [[[] for _ in areas] for _ in range(n_classes)]
 
     for gts, preds in images:
@@ -280,10 +279,14 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
                     counts[g.label][2] += 1
                 gts_out[g.idx] = [kind, pv[0].idx if pv else -1,
                                   pv[1] if pv else None]
-            if compute_map and (glist or plist):
-                c = (glist or plist)[0].label
+            if compute_map and plist:
+                c = plist[0].label
                 for a in range(len(areas)):
-                    acc[c][a].append(([p.conf for p in ranked], sweep[a][0]))
+                    per_t = sweep[a][0]
+                    for r, p in enumerate(ranked):
+                        acc[c][a].append((p.conf, r,
+                                          [x[0][r] for x in per_t],
+                                          [x[1][r] for x in per_t]))
         images_out.append([tp, fp, fn])
 
     classes = []
