@@ -21,8 +21,11 @@ static void usage(FILE *f)
     "                   [--list mistakes|missing|spurious]\n"
     "\n"
     "Evaluates field --pred (default predictions) against --gt (default\n"
-    "ground_truth) at IoU T (default 0.5), keeps the result in STORE as NAME\n"
-    "and prints the report (--json: metrics.json; --plot also writes the\n"
+    "ground_truth) with the rules of pycocotools' COCOeval (bbox), counting\n"
+    "tp/fp/fn at IoU T (default 0.5); keeps the result in STORE as NAME\n"
+    "and prints the report with COCO's 12-number summary (--json:\n"
+    "metrics.json, summary keys AP AP50 AP75 APs APm APl AR1 AR10 AR100\n"
+    "ARs ARm ARl; --plot also writes the\n"
     "precision-recall curves as a JPEG).  With --list, prints that\n"
     "ranked sample list of the evaluation (\"name score\" lines) instead,\n"
     "re-running it first only if labels changed since.\n",
