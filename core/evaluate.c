@@ -267,10 +267,14 @@ struct worker {
   double *iou;       /* scored predictions x GT of the group */
   size_t iou_cap;
   uint32_t *perm;    /* GT order of the current area range */
-  uint8_t *ig, *gtm; /* per GT: ignored in the range; matched in the pass */
+  uint8_t *igs;      /* [EVAL_N_AREAS][GT]: ignored in that range */
+  uint8_t *gtm;      /* per GT: matched in the current pass */
   int32_t *first;    /* per GT: first matching prediction (per-box pass) */
   size_t g_cap;
-  int32_t *dtm;      /* per scored prediction: matched local GT or -1 */
+  int32_t *dtm;      /* per-box pass: matched local GT or -1 */
+  /* Sweep passes, [area][threshold][rank]: areas whose GT ignore flags
+   * equal an earlier area's reuse its matching (same flags, same result). */
+  int32_t sdtm[EVAL_N_AREAS][EVAL_MAX_THRESHS][EVAL_MAX_DETS];
   double *parea;     /* per scored prediction: w * h */
   size_t d_cap;
   int64_t *cls_cnt;  /* [3 * n_classes]: tp, fp, fn per class */
@@ -285,7 +289,7 @@ static void worker_done(struct worker *w)
   free(w->gl);
   free(w->iou);
   free(w->perm);
-  free(w->ig);
+  free(w->igs);
   free(w->gtm);
   free(w->first);
   free(w->dtm);
@@ -367,11 +371,10 @@ static void sort_any(void *base, size_t n, size_t elem,
  * order takes the best GT still free (crowds stay free), walking the GT in
  * `perm` order (ignored last).  Fills dtm[] with local GT indices or -1. */
 static void match_pass(const struct worker *w, size_t nd, size_t ng,
-                       double thr)
+                       double thr, const uint8_t *ig, int32_t *dtm)
 {
   const double cap = fmin(thr, 1 - 1e-10);
   const uint32_t *perm = w->perm;
-  const uint8_t *ig = w->ig;
   uint8_t *gtm = w->gtm;
 
   memset(gtm, 0, ng);
@@ -391,7 +394,7 @@ static void match_pass(const struct worker *w, size_t nd, size_t ng,
       best = row[j]; /* equal IoU: the later GT wins */
       m = (int32_t)j;
     }
-    w->dtm[d] = m;
+    dtm[d] = m;
     if (m >= 0)
       gtm[m] = 1;
   }
@@ -399,22 +402,22 @@ static void match_pass(const struct worker *w, size_t nd, size_t ng,
 
 /* GT order and ignore flags of area range a: non-ignored first, each part
  * in group order (COCOeval's stable argsort of the ignore flags). */
-static void area_order(struct worker *w, size_t ng, int a)
+static void area_order(struct worker *w, size_t ng, int a, uint8_t *ig)
 {
   size_t k = 0;
   for (size_t j = 0; j < ng; j++) {
-    w->ig[j] = w->gl[j].crowd || out_of_range(w->gl[j].area, a);
-    if (!w->ig[j])
+    ig[j] = w->gl[j].crowd || out_of_range(w->gl[j].area, a);
+    if (!ig[j])
       w->perm[k++] = (uint32_t)j;
   }
   for (size_t j = 0; j < ng; j++)
-    if (w->ig[j])
+    if (ig[j])
       w->perm[k++] = (uint32_t)j;
 }
 
 /* The per-box pass at cfg->iou (area range "all"): outcomes and counts. */
 static void box_outcomes(struct worker *w, size_t im, const struct pkey *pk,
-                         size_t nd, size_t ng)
+                         size_t nd, size_t ng, const uint8_t *ig)
 {
   struct run *run = w->run;
   const struct eval_input *in = run->in;
@@ -432,7 +435,7 @@ static void box_outcomes(struct worker *w, size_t im, const struct pkey *pk,
     if (j >= 0) {
       m->other = (int64_t)w->gl[j].idx;
       m->iou = w->iou[d * ng + (size_t)j];
-      if (w->ig[j])
+      if (ig[j])
         m->outcome = EVAL_IGNORED;
       else
         m->outcome = w->gl[j].label == p->label ? EVAL_TP : EVAL_FP;
@@ -462,7 +465,7 @@ static void box_outcomes(struct worker *w, size_t im, const struct pkey *pk,
       gm->other = -1;
       gm->iou = NAN;
     }
-    if (w->ig[j])
+    if (ig[j])
       gm->outcome = EVAL_IGNORED;
     else if (d >= 0 && in->preds[pk[d].idx].label == w->gl[j].label)
       gm->outcome = EVAL_TP;
@@ -490,7 +493,7 @@ static int match_group(struct worker *w, size_t im, const struct pkey *pk,
   size_t gc = w->g_cap;
   w->perm = grow(w->perm, &gc, ng, sizeof(*w->perm), &r);
   gc = w->g_cap;
-  w->ig = grow(w->ig, &gc, ng, 1, &r);
+  w->igs = grow(w->igs, &gc, ng * EVAL_N_AREAS, 1, &r);
   gc = w->g_cap;
   w->gtm = grow(w->gtm, &gc, ng, 1, &r);
   gc = w->g_cap;
@@ -538,23 +541,40 @@ static int match_group(struct worker *w, size_t im, const struct pkey *pk,
   }
 
   for (int a = 0; a < run->n_areas; a++) {
-    area_order(w, ng, a);
-    if (a == 0) {
-      match_pass(w, nd, ng, cfg->iou);
-      box_outcomes(w, im, pk, nd, ng);
-    }
+    uint8_t *ig = w->igs + (size_t)a * ng;
+    area_order(w, ng, a, ig);
+    int same = -1;
+    for (int b = 0; b < a && same < 0; b++)
+      if (!memcmp(w->igs + (size_t)b * ng, ig, ng))
+        same = b;
     for (int t = 0; t < run->n_thr; t++) {
       uint16_t bit = (uint16_t)(1u << t);
-      match_pass(w, nd, ng, cfg->iou_threshs[t]);
+      int32_t *dtm = w->sdtm[a][t];
+      if (same >= 0)
+        memcpy(dtm, w->sdtm[same][t], nd * sizeof(*dtm));
+      else
+        match_pass(w, nd, ng, cfg->iou_threshs[t], ig, dtm);
       for (size_t d = 0; d < nd; d++) {
         struct sweep *s = &run->sw[pk[d].idx];
-        int32_t j = w->dtm[d];
+        int32_t j = dtm[d];
         /* The sweep is classwise: a match is always the same class. */
-        if (j >= 0 ? w->ig[j] : out_of_range(w->parea[d], a))
+        if (j >= 0 ? ig[j] : out_of_range(w->parea[d], a))
           s->ig[a] |= bit;
         else if (j >= 0)
           s->tp[a] |= bit;
       }
+    }
+    if (a == 0) {
+      /* The per-box pass equals a sweep pass at the same threshold. */
+      int t1 = -1;
+      for (int t = 0; t < run->n_thr && t1 < 0; t++)
+        if (cfg->iou_threshs[t] == cfg->iou)
+          t1 = t;
+      if (t1 >= 0)
+        memcpy(w->dtm, w->sdtm[0][t1], nd * sizeof(*w->dtm));
+      else
+        match_pass(w, nd, ng, cfg->iou, ig, w->dtm);
+      box_outcomes(w, im, pk, nd, ng, ig);
     }
   }
   return 0;
