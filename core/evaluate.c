@@ -1,6 +1,6 @@
 /* evaluate.c - COCO detection evaluation with the rules of pycocotools'
  * COCOeval (listed in evaluate.h) and detection mistakenness
- * (algorithms.md §4).
+ * (docs/ALGORITHMS.md §4).
  *
  * How it works.  Phase 1 walks the images; worker threads pull chunks of
  * images from an atomic counter and write only to the slots of their own

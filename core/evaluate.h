@@ -29,7 +29,7 @@
  * [96^2, 1e10], on the GT's `area` (struct eval_gt) and on w * h for
  * predictions.  eval_mistakenness() derives FiftyOne Brain's detection
  * mistakenness, possible-missing and possible-spurious values from the
- * same matching (algorithms.md §4).
+ * same matching (docs/ALGORITHMS.md §4).
  *
  * What it does not do: no I/O, no class names (class ids only), no masks,
  * polylines or keypoints, no video frames (flatten frames into images
@@ -64,7 +64,7 @@
 #define EVAL_MAX_DETS 100
 /* Recall points of the interpolated PR curve: 0, 0.01, ..., 1. */
 #define EVAL_RECALL_POINTS 101
-/* Mistakenness constants of the reference (algorithms.md §4). */
+/* Mistakenness constants of the reference (docs/ALGORITHMS.md §4). */
 #define EVAL_MISTAKE_IOU 0.5
 #define EVAL_MISSED_CONFIDENCE 0.95
 
@@ -215,7 +215,7 @@ int eval_run(const struct eval_input *in, const struct eval_config *cfg,
 /* Frees the arrays of *r and zeroes it; accepts a zeroed struct or NULL. */
 void eval_result_free(struct eval_result *r);
 
-/* Detection mistakenness (algorithms.md §4), from the matching above at
+/* Detection mistakenness (docs/ALGORITHMS.md §4), from the matching above at
  * IoU 0.5 with classwise = false.  Crowds are never possibly spurious (an
  * unmatched crowd is not a miss).  Owned by the caller; release
  * with eval_mistakes_free(). */

@@ -2,7 +2,7 @@
 """reference_eval.py - an independent, deliberately plain Python version of
 COCO detection evaluation following the rules of pycocotools' COCOeval
 (iouType "bbox"; the rules are listed in core/evaluate.h) and of detection
-mistakenness (algorithms.md section 4) on the same matching.
+mistakenness (docs/ALGORITHMS.md §4) on the same matching.
 
 It exists to cross-check core/evaluate.c (tests/eval/test_eval_vs_reference.py)
 and to serve as a slow baseline for benchmarks.  It shares no code or data

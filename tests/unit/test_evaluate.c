@@ -9,7 +9,7 @@
  * from the right and sampled at recall 0, 0.01, ..., 1 (first index whose
  * recall reaches the point; 0 past the last recall reached); AP is the mean
  * over the 10 thresholds numpy.linspace(.5, .95, 10) and the 101 points.
- * Mistakenness cases follow algorithms.md §4.  The randomized cross-check
+ * Mistakenness cases follow docs/ALGORITHMS.md §4.  The randomized cross-check
  * against an independent Python implementation lives in tests/eval/.
  */
 #include "testlib.h"
@@ -432,7 +432,7 @@ TEST(not_classwise)
   eval_result_free(&res);
 }
 
-/* Mistakenness (algorithms.md §4), matching at 0.5, not classwise.
+/* Mistakenness (docs/ALGORITHMS.md §4), matching at 0.5, not classwise.
  * Image 0:
  *   GT0 (class 0) + exact class-0 prediction, conf 0.9: agree, s = -1:
  *     (-0.9 + 1) / 2 = 0.05; IoU 1 -> i = 0 -> loc (0.9 * -1 + 1) / 2 = 0.05.
