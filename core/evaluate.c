@@ -377,7 +377,8 @@ static void match_pass(const struct worker *w, size_t nd, size_t ng,
   const uint32_t *perm = w->perm;
   uint8_t *gtm = w->gtm;
 
-  memset(gtm, 0, ng);
+  if (ng) /* gtm may be NULL for an empty group */
+    memset(gtm, 0, ng);
   for (size_t d = 0; d < nd; d++) {
     const double *row = w->iou + d * ng;
     double best = cap;
@@ -545,15 +546,17 @@ static int match_group(struct worker *w, size_t im, const struct pkey *pk,
     area_order(w, ng, a, ig);
     int same = -1;
     for (int b = 0; b < a && same < 0; b++)
-      if (!memcmp(w->igs + (size_t)b * ng, ig, ng))
+      if (!ng || !memcmp(w->igs + (size_t)b * ng, ig, ng))
         same = b;
     for (int t = 0; t < run->n_thr; t++) {
       uint16_t bit = (uint16_t)(1u << t);
       int32_t *dtm = w->sdtm[a][t];
-      if (same >= 0)
-        memcpy(dtm, w->sdtm[same][t], nd * sizeof(*dtm));
-      else
+      if (same >= 0) {
+        if (nd)
+          memcpy(dtm, w->sdtm[same][t], nd * sizeof(*dtm));
+      } else {
         match_pass(w, nd, ng, cfg->iou_threshs[t], ig, dtm);
+      }
       for (size_t d = 0; d < nd; d++) {
         struct sweep *s = &run->sw[pk[d].idx];
         int32_t j = dtm[d];
@@ -570,10 +573,10 @@ static int match_group(struct worker *w, size_t im, const struct pkey *pk,
       for (int t = 0; t < run->n_thr && t1 < 0; t++)
         if (cfg->iou_threshs[t] == cfg->iou)
           t1 = t;
-      if (t1 >= 0)
-        memcpy(w->dtm, w->sdtm[0][t1], nd * sizeof(*w->dtm));
-      else
+      if (t1 < 0)
         match_pass(w, nd, ng, cfg->iou, ig, w->dtm);
+      else if (nd) /* w->dtm may be NULL without predictions */
+        memcpy(w->dtm, w->sdtm[0][t1], nd * sizeof(*w->dtm));
       box_outcomes(w, im, pk, nd, ng, ig);
     }
   }
