@@ -9,8 +9,8 @@
  * sample id; annotation id = label id (64-bit); segmentation [] (the
  * store holds boxes only, and datumaro refuses annotations without the
  * key); bbox = [x, y, w, h] in float pixels written as the shortest text
- * that reads back exactly; area = the imported COCO area, else w * h
- * (rounded to 1e-6 px^2); iscrowd 0/1; score when the box has a
+ * that reads back exactly; area = the imported COCO area when it differs
+ * from w * h, else w * h rounded to 1e-6 px^2; iscrowd 0/1; score when the box has a
  * confidence; then the box's attributes as top-level keys (keys that would
  * clash with the ones above are left out).  "annotations" is always
  * present, possibly empty. */
@@ -196,12 +196,15 @@ static int put_anns(struct xctx *x, const struct sample *smp, int sub,
     r = r ? r : x_put(x, ",", 1);
     r = r ? r : x_num(x, d->h);
     r = r ? r : x_put(x, "],\"area\":", 9);
-    /* The imported COCO area when there is one (it picks COCO's area
-     * range).  Otherwise w * h rounded to 1e-6 px^2: the exact product of two short decimals
+    /* The imported COCO area when it is not w * h (a polygon's area: it
+     * picks COCO's area range), exactly.  Otherwise w * h rounded to 1e-6
+     * px^2: the exact product of two short decimals
      * needs 17 digits to read back, and printing those costs more than
      * the rest of the annotation; no reader needs them. */
-    r = r ? r : x_num(x, d->has_area ? d->area
-                                     : nearbyint(d->w * d->h * 1e6) / 1e6);
+    double wh = d->w * d->h;
+    r = r ? r : x_num(x, d->has_area && d->area != wh
+                             ? d->area
+                             : nearbyint(wh * 1e6) / 1e6);
     r = r ? r : x_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
     if (r == 0 && d->confidence == d->confidence) {
       r = x_put(x, ",\"score\":", 9);
