@@ -332,7 +332,10 @@ static int import_json(struct store_txn *t, json_t *root,
       st->bad_boxes++;
       continue;
     }
-    if (!labels_box_inside(&d, im->w, im->h)) {
+    /* Predictions keep the coordinates they come with: detectors put
+     * boxes partly outside the frame, and COCO evaluation scores them as
+     * given (drawing clips).  Ground truth is clipped. */
+    if (!json_is_number(score) && !labels_box_inside(&d, im->w, im->h)) {
       /* COCO files often overshoot the border by rounding: clip. */
       double x2 = fmin(d.x + d.w, im->w), y2 = fmin(d.y + d.h, im->h);
       d.x = fmax(0, fmin(d.x, im->w));
@@ -344,6 +347,14 @@ static int import_json(struct store_txn *t, json_t *root,
     d.class_id = catmap[json_integer_value(cid)];
     d.label = catname[json_integer_value(cid)];
     d.confidence = json_is_number(score) ? json_number_value(score) : NAN;
+    /* The annotation's own area (its segmentation's in real COCO) picks
+     * the COCO area range; kept so evaluation and export use it. */
+    json_t *area = json_object_get(o, "area");
+    if (json_is_number(area) && isfinite(json_number_value(area)) &&
+        json_number_value(area) >= 0) {
+      d.has_area = true;
+      d.area = json_number_value(area);
+    }
     d.iscrowd = json_is_true(crowd) ||
                 (json_is_integer(crowd) && json_integer_value(crowd) != 0);
     attrs = json_object();

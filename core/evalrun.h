@@ -2,10 +2,12 @@
  * ground-truth field, kept in the store, and what the mount shows of them.
  *
  * What it does: evalrun_run() reads both label fields of every present
- * sample, runs core/evaluate (COCO-style matching at an IoU threshold,
- * classwise; mAP over IoU 0.50:0.05:0.95 with 101-point interpolation) and
- * eval_mistakenness() (algorithms.md §4), and stores, in one transaction:
- * the summary with per-class metrics and PR curves, a per-sample record
+ * sample (one image per sample, in sample-id order: COCOeval's image order
+ * on our COCO export), runs core/evaluate (pycocotools' COCOeval rules:
+ * tp/fp/fn at the run's IoU, AP/AR and the 12-number summary over IoU
+ * linspace(.5, .95, 10)) and eval_mistakenness() (docs/ALGORITHMS.md §4), and
+ * stores, in one transaction: the summary with the COCO numbers,
+ * per-class metrics (AP, AP50, AP75) and PR curves, a per-sample record
  * (tp/fp/fn counts, mistakenness, per-box outcome and matched label ids),
  * and three ranked sample lists.  The renderers below turn a stored
  * evaluation into report.txt, metrics.json, pr-curves.jpg, ranked lists
@@ -101,10 +103,12 @@ int evalrun_fresh(struct store_txn *t, const char *name);
 
 /* ---- renderers for eval/<name>/ ---- */
 
-/* Per-class precision, recall, AP, support and counts, plus totals. */
+/* The COCO summary, per-class precision, recall, AP, AP50, AP75, support
+ * and counts, plus totals. */
 int evalrun_report_txt(struct store_txn *t, const char *name,
                        struct buf *out);
-/* The same as JSON (AP null where undefined). */
+/* The same as JSON: summary under pycocotools' names (AP, AP50, ...,
+ * ARl), per-class ap/ap50/ap75; null where undefined. */
 int evalrun_metrics_json(struct store_txn *t, const char *name,
                          struct buf *out);
 /* One precision-recall curve per class with ground truth, at the sweep

@@ -30,6 +30,10 @@ struct detection {
   double x, y, w, h;    /* pixels */
   double confidence;    /* NAN when absent */
   bool iscrowd;
+  /* COCO `area` as imported (segmentation area in real COCO files); it
+   * decides COCO's small/medium/large ranges.  has_area false: w * h. */
+  bool has_area;
+  double area;
   char *attributes;     /* compact JSON object text (owned), NULL if none */
   /* Derived, never stored: the box's max IoU with another box of its
    * field and that box's id, filled in by the reader (views.h) so the

@@ -300,7 +300,9 @@ static int set_class_name(struct ctx *c, size_t k, const char *name,
   return 0;
 }
 
-/* Adds a prediction in pixels for sample ref, clipping it to the image. */
+/* Adds a prediction in pixels for sample ref.  A box reaching past the
+ * image is kept as given (and counted): detectors produce such boxes, and
+ * COCO evaluation scores them unclipped.  Only drawing clips. */
 static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
                     const char *name, double x, double y, double w, double h,
                     double score)
@@ -319,14 +321,8 @@ static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
   d.label = (char *)name; /* borrowed from cls_name; copied at the end */
   d.x = x, d.y = y, d.w = w, d.h = h;
   d.confidence = score;
-  if (!labels_box_inside(&d, s->w, s->h)) {
-    double x2 = fmin(x + w, s->w), y2 = fmin(y + h, s->h);
-    d.x = fmax(0, fmin(x, s->w));
-    d.y = fmax(0, fmin(y, s->h));
-    d.w = fmax(0, x2 - d.x);
-    d.h = fmax(0, y2 - d.y);
-    c->st.clipped++;
-  }
+  if (!labels_box_inside(&d, s->w, s->h))
+    c->st.outside++;
   c->items[c->n_items] = (struct item){ ref, c->n_items, d };
   c->n_items++;
   c->st.boxes++;

@@ -3,7 +3,9 @@
  *   eval/run                   echo 'NAME [gt=F] [pred=F] [iou=X]' > eval/run
  *   eval/import-predictions    echo 'PATH [format=coco|yolo] [names=F]
  *                                     [coco_gt=F] [field=F]' > ...
- *   eval/<name>/report.txt     per-class precision, recall, AP, support
+ *   eval/<name>/report.txt     COCO summary (pycocotools' 12 numbers),
+ *                              per-class precision, recall, AP, AP50,
+ *                              AP75, support
  *   eval/<name>/metrics.json   the same as JSON
  *   eval/<name>/pr-curves.jpg  one precision-recall curve per class
  *   plots/embeddings.jpg       2-D projection of every sample's embedding,
@@ -342,7 +344,8 @@ static int e_generate(struct fs_ctx *c, struct store_txn *t0, const char *path,
         "Write a name to evaluate the predictions against the ground truth:\n"
         "  echo val1 > eval/run\n"
         "  echo 'val1 gt=ground_truth pred=predictions iou=0.5' > eval/run\n"
-        "Then read eval/val1/report.txt; views/mistakes, "
+        "Then read eval/val1/report.txt (the numbers of pycocotools' "
+        "COCOeval);\nviews/mistakes, "
         "views/possible-missing\nand views/possible-spurious show the latest "
         "evaluation.\n";
     return out->write(out->ud, help, sizeof(help) - 1);

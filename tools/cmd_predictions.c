@@ -87,16 +87,16 @@ int cmd_predictions(int argc, char **argv)
   }
   if (json) {
     printf("{\"field\": \"%s\", \"entries\": %" PRIu64 ", \"boxes\": %" PRIu64
-           ", \"samples\": %" PRIu64 ", \"clipped\": %" PRIu64
+           ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
            ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64 "}\n",
            po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-           st.samples, st.clipped, st.skipped, st.cleared);
+           st.samples, st.outside, st.skipped, st.cleared);
     return 0;
   }
   printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
-         " samples (%" PRIu64 " clipped to the image), %" PRIu64
+         " samples (%" PRIu64 " reaching past the image, kept), %" PRIu64
          " for images not in the store; %" PRIu64 " samples cleared\n",
          po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-         st.samples, st.clipped, st.skipped, st.cleared);
+         st.samples, st.outside, st.skipped, st.cleared);
   return 0;
 }

@@ -229,14 +229,14 @@ int cmd_import(int argc, char **argv)
     if (json)
       buf_printf(&jb, ", \"predictions\": {\"boxes\": %" PRIu64
                  ", \"samples\": %" PRIu64 ", \"entries\": %" PRIu64
-                 ", \"unknown_images\": %" PRIu64 ", \"clipped\": %" PRIu64
+                 ", \"unknown_images\": %" PRIu64 ", \"outside\": %" PRIu64
                  "}", ps.boxes, ps.samples, ps.entries, ps.skipped,
-                 ps.clipped);
+                 ps.outside);
     else
       printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%"
              PRIu64 " entries, %" PRIu64 " for unknown images, %" PRIu64
-             " clipped)\n", ps.boxes, ps.samples, ps.entries, ps.skipped,
-             ps.clipped);
+             " past the image, kept)\n", ps.boxes, ps.samples, ps.entries,
+             ps.skipped, ps.outside);
   }
   if (json) {
     buf_puts(&jb, "}\n");
