@@ -63,9 +63,14 @@ def body(ck, w):
             mnt, "export", "coco", "annotations", "instances_default.json")))
         return [(c["id"], c["name"]) for c in doc["categories"]]
 
+    def write_bytes(p, raw):
+        with open(p, "wb") as f:
+            f.write(raw)
+
     def refused(code, text):
         before_c, before_l = read(K), labels()
-        expect_errno(code, write, K, text)
+        expect_errno(code, write_bytes if isinstance(text, bytes) else write,
+                     K, text)
         eq(read(K), before_c, "classes unchanged after %r" % text)
         eq(labels(), before_l, "labels unchanged after %r" % text)
 
@@ -87,10 +92,18 @@ def body(ck, w):
         refused(errno.EINVAL, "add " + "x" * 201 + "\n")
         refused(errno.EINVAL, "frobnicate cat\n")
         refused(errno.EINVAL, "add\n")
+        # names go into JSON, YAML and CVAT labels: UTF-8 only
+        refused(errno.EINVAL, b"add \xff\xfe\n")
+        refused(errno.EINVAL, b"add caf\xe9\n")            # Latin-1
+        refused(errno.EINVAL, b"add \xc0\xaf\n")           # overlong '/'
+        refused(errno.EINVAL, b"add \xed\xa0\x80\n")       # a surrogate
+        refused(errno.EINVAL, b"rename dog -> \xff\n")
+        if "UTF-8" not in read(os.path.join(mnt, "status")).decode():
+            raise AssertionError("status does not give the reason")
         # a document is one transaction: a bad second line undoes the first
         refused(errno.EEXIST, "add eel\nadd dog\n")
-    ck.run("add; existing, bad and unknown commands refused, nothing "
-           "changed", t_add)
+    ck.run("add; existing, bad (invalid UTF-8 too) and unknown commands "
+           "refused, nothing changed", t_add)
 
     def t_rename():
         before = labels()
