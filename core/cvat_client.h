@@ -111,6 +111,9 @@ const char *cvat_base_url(const struct cvat_client *c);
 
 /* ---- projects and labels ---- */
 
+/* CVAT refuses label names longer than this many characters. */
+#define CVAT_LABEL_NAME_MAX 64
+
 struct cvat_label {
   int64_t id;
   char *name;              /* owned */
