@@ -129,6 +129,7 @@ struct cvat_labels {
 void cvat_labels_free(struct cvat_labels *l);
 const struct cvat_label *cvat_labels_by_id(const struct cvat_labels *l,
                                            int64_t id);
+/* Top-level labels only (a skeleton point of the same name is skipped). */
 const struct cvat_label *cvat_labels_by_name(const struct cvat_labels *l,
                                              const char *name);
 
