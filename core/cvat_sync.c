@@ -1351,8 +1351,14 @@ static void note_name(char *list, size_t size, const char *name)
       return;
     p += l;
   }
-  if (n + l + 2 < size)
+  /* Keep room for ",..." so a cut list says it was cut. */
+  if (strcmp(list, "...") == 0 ||
+      (n >= 4 && strcmp(list + n - 4, ",...") == 0))
+    return;
+  if (n + l + 2 + 4 < size)
     snprintf(list + n, size - n, "%s%s", n ? "," : "", name);
+  else
+    snprintf(list + n, size - n, "%s...", n ? "," : "");
 }
 
 static void note_unknown(struct cvat_pull_report *rep, const char *name)

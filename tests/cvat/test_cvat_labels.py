@@ -234,6 +234,24 @@ def run_checks(ck, tmp, srv):
            "top-level label and uploads its boxes with it",
            t_class_named_like_a_point)
 
+    def t_many_new_labels():
+        # More new labels than the answer has room for: the list says it
+        # is cut instead of silently leaving names out.
+        many = ["new_label_number_%02d" % i for i in range(30)]
+        status, res = api(srv, "PATCH", "/api/projects/%d" % st["pid"], {
+            "labels": [{"name": n} for n in many]})
+        eq(status, 200, "labels added: " + str(res))
+        write(os.path.join(C, "pull"), "r2\n")
+        line = last_status_line(mnt, "pull r2")
+        part = line.split("new classes from CVAT labels: ", 1)[1]
+        part = part.split(";", 1)[0]
+        if not part.endswith(",..."):
+            raise AssertionError("a cut list must end with ',...': " + part)
+        names = part[:-4].split(",")
+        eq(names, many[:len(names)], "the names that fit, in order")
+    ck.run("more new classes than the answer holds: the list ends with "
+           "'...'", t_many_new_labels)
+
     m.umount()
 
 
