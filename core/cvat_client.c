@@ -945,8 +945,10 @@ const struct cvat_label *cvat_labels_by_id(const struct cvat_labels *l,
 const struct cvat_label *cvat_labels_by_name(const struct cvat_labels *l,
                                              const char *name)
 {
+  /* A skeleton's points may share a name with a top-level label (CVAT
+   * keeps names unique per level only); only top-level ones are ours. */
   for (size_t i = 0; i < l->n; i++)
-    if (strcmp(l->v[i].name, name) == 0)
+    if (!l->v[i].parent_id && strcmp(l->v[i].name, name) == 0)
       return &l->v[i];
   return NULL;
 }

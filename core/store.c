@@ -1116,7 +1116,9 @@ int store_class_id(struct store_txn *t, const char *name, bool create,
   int r;
 
   TXN_GUARD(t, create);
-  if (!labels_class_name_valid(name))
+  /* A lookup only needs a well-formed key; a new class a valid name. */
+  if (!(create ? labels_class_name_valid(name)
+               : labels_class_key_valid(name)))
     return -EINVAL;
   r = t_get(t, DB_CLASSES, &k, &v);
   if (r == 0) {
@@ -1339,7 +1341,7 @@ int store_class_rename(struct store_txn *t, const char *from, const char *to)
   int r;
 
   TXN_GUARD(t, true);
-  if (!labels_class_name_valid(from) || !labels_class_name_valid(to))
+  if (!labels_class_key_valid(from) || !labels_class_name_valid(to))
     return -EINVAL;
   r = store_class_id(t, from, false, &id);
   if (r < 0)
@@ -1393,7 +1395,7 @@ int store_class_delete(struct store_txn *t, const char *name)
   int r;
 
   TXN_GUARD(t, true);
-  if (!labels_class_name_valid(name))
+  if (!labels_class_key_valid(name))
     return -EINVAL;
   r = store_class_id(t, name, false, &id);
   if (r < 0)

@@ -779,6 +779,7 @@ struct fh {
   const struct provider *prov;      /* writable control file: its provider */
   char *vpath;                      /* ... and its path below it (owned) */
   bool ctl_done;                    /* the command was already carried out */
+  size_t ctl_off;                   /* provider->lines: bytes already run */
   uint64_t vino;                    /* generated file counted open, or 0 */
   int backing;                      /* ... its passthrough backing id, or 0 */
   unsigned refs;                    /* release + replies in flight */
@@ -1263,7 +1264,20 @@ static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
     return;
   }
   h->dirty = true;
-  if (h->buf.len && h->buf.data[h->buf.len - 1] == '\n') {
+  if (h->prov->command && h->prov->lines) {
+    const char *from = h->buf.data + h->ctl_off;
+    size_t n = h->buf.len - h->ctl_off;
+    while (n && from[n - 1] != '\n')
+      n--;                          /* up to the last complete line */
+    if (n) {
+      r = h->prov->write(c, h->vpath, from, n);
+      h->ctl_off += n;
+      /* A last line without its newline still runs at close. */
+      h->dirty = h->ctl_off < h->buf.len;
+      if (r < 0)
+        h->bad = r;
+    }
+  } else if (h->buf.len && h->buf.data[h->buf.len - 1] == '\n') {
     if (h->prov->command) {
       r = h->prov->write(c, h->vpath, h->buf.data, h->buf.len);
       h->ctl_done = true;
@@ -1355,8 +1369,9 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   } else if (h->prov && h->dirty) {
     h->dirty = false;
     h->ctl_done = true;
-    r = h->prov->write(c, h->vpath, h->buf.data ? h->buf.data : "",
-                       h->buf.len);
+    r = h->prov->write(c, h->vpath,
+                       h->buf.data ? h->buf.data + h->ctl_off : "",
+                       h->buf.len - h->ctl_off);
   } else if (h->writable && h->dirty) {
     h->dirty = false;
     r = commit_labels(c, h);
@@ -1410,6 +1425,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         return;
       }
       buf_reset(&h->buf);
+      h->ctl_off = 0;
       reply_attr(req, c, &n);
       return;
     }
