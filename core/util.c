@@ -272,3 +272,12 @@ int cmp_u64(const void *a, const void *b)
   memcpy(&y, b, sizeof(y));
   return x < y ? -1 : x > y;
 }
+
+const char *json_err_text(const char *text, char *out, size_t outlen)
+{
+  const char *near = strstr(text, " near ");
+  size_t n = near ? (size_t)(near - text) : strlen(text);
+
+  snprintf(out, outlen, "%.*s", (int)n, text);
+  return out;
+}

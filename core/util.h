@@ -83,4 +83,10 @@ int buf_json_double(struct buf *b, double v);
  * output stays the same from release to release. */
 size_t fmt_double_shortest(char *out, double v, int min_prec);
 
+/* A JSON parser's error text without what it quotes of the input: jansson
+ * ends many messages with "near '<token>'", and the token of a file a user
+ * named (perhaps one they may not read) must not reach a log or status.
+ * Copies into out (at least 1 byte) and returns out. */
+const char *json_err_text(const char *text, char *out, size_t outlen);
+
 #endif

@@ -175,10 +175,10 @@ static char *default_store_dir(const char *root)
     for (char *p = tmp + 1; *p; p++)
       if (*p == '/') {
         *p = '\0';
-        mkdir(tmp, 0755);
+        mkdir(tmp, 0700);
         *p = '/';
       }
-    mkdir(tmp, 0755);
+    mkdir(tmp, 0700);
   }
   base = strrchr(root, '/');
   snprintf(out, sizeof(out), "%s/%s-%08llx", parent,
@@ -186,7 +186,7 @@ static char *default_store_dir(const char *root)
            (unsigned long long)(h & 0xffffffffULL));
   if (strlen(out) >= PATH_MAX)
     return NULL;
-  mkdir(out, 0755);
+  mkdir(out, 0700);
   return strdup(out);
 }
 
@@ -324,7 +324,13 @@ int main(int argc, char **argv)
   }
 
   snprintf(path, sizeof(path), "%s/curatefs.log", c.store_dir);
-  g_logf = fopen(path, "a");
+  {
+    /* The log names files and reasons: the owner's only, even if an
+     * older version created it readable by all. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0 && (fchmod(fd, 0600), (g_logf = fdopen(fd, "a")) == NULL))
+      close(fd);
+  }
   log_set_sink(log_sink, NULL, LOG_LVL_INFO);
 
   se = fuse_session_new(&args, &curatefs_ops, sizeof(curatefs_ops), &c);

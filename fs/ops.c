@@ -192,6 +192,18 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
   return r;
 }
 
+/* A change refused because the store is full: say what filled up and what
+ * to do (the log and status), so the ENOSPC the caller gets is explained. */
+static int report_full(struct fs_ctx *c, int r, const char *what,
+                       const char *name)
+{
+  const char *hint = r == -ENOSPC ? store_full_hint() : NULL;
+
+  if (hint)
+    fs_error(c, "%s%s: nothing changed: %s", what, name, hint);
+  return r;
+}
+
 static void ts(struct timespec *t, int64_t ns)
 {
   t->tv_sec = ns / 1000000000LL;
@@ -1156,6 +1168,40 @@ out:
   buf_free(&b);
 }
 
+/* Whether the labels just stored for s (in t) can be read back: their
+ * rendering, with every derived max_iou at its longest, fits the buffer a
+ * read renders into.  Rendered text is larger than what was written (ids,
+ * iscrowd, max_iou, spacing), so a document under the write limit can
+ * still be too large to open.  -EFBIG with the reason in err. */
+static int check_readable(struct store_txn *t, const struct sample *s,
+                          char *err, size_t errlen)
+{
+  struct labels l;
+  struct buf b;
+  size_t boxes = 0;
+  int r = store_labels_get(t, s->id, &l);
+
+  if (r < 0)
+    return r;
+  for (size_t f = 0; f < l.n; f++)
+    for (size_t i = 0; i < l.f[f].n; i++, boxes++) {
+      l.f[f].d[i].has_max_iou = l.f[f].n > 1;
+      l.f[f].d[i].max_iou = 0.123457;
+      l.f[f].d[i].max_iou_id = UINT64_MAX;
+    }
+  buf_init(&b, LABELS_MAX_JSON);
+  r = labels_to_json(&l, s->name, s->width, s->height, &b);
+  buf_free(&b);
+  labels_free(&l);
+  if (r == -E2BIG) {
+    snprintf(err, errlen, "%zu boxes would read back as more than %u "
+             "bytes of JSON (the labels file limit)", boxes,
+             LABELS_MAX_JSON);
+    return -EFBIG;
+  }
+  return r;
+}
+
 /* Checks a labels document against the sample and stores it. */
 static int commit_labels(struct fs_ctx *c, struct fh *h)
 {
@@ -1199,12 +1245,20 @@ static int commit_labels(struct fs_ctx *c, struct fh *h)
     r = store_labels_put(t, s.id, &l);
   labels_free(&l);
   if (r == 0)
+    r = check_readable(t, &s, err, sizeof(err));
+  if (r == 0)
     r = store_txn_commit(t);
   else
     store_txn_abort(t);
   if (r == -EBADMSG || r == -ENODATA)
     r = -EINVAL;
-  if (r == -EINVAL)
+  if (r == -EFBIG)
+    fs_error(c, "labels/%s.json: write rejected, labels unchanged: %s", name,
+             err);
+  else if (r == -ENOSPC && store_full_hint())
+    fs_error(c, "labels/%s.json: write failed, labels unchanged: %s", name,
+             store_full_hint());
+  else if (r == -EINVAL)
     fs_error(c, "labels/%s.json: write rejected, labels unchanged: %s", name,
              err);
   else if (r < 0)
@@ -1270,7 +1324,7 @@ static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
       /* A writer that retries (buffered I/O flushing again at close)
        * gets the same answer, not a new one. */
       if (r < 0)
-        h->bad = r;
+        h->bad = report_full(c, r, h->prov->name, "");
     } else if (h->prov->check) {
       r = h->prov->check(c, h->vpath, h->buf.data, h->buf.len);
       if (r < 0)
@@ -1302,25 +1356,20 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
     fuse_reply_err(req, EFBIG);
     return;
   }
-  if ((size_t)off > h->buf.len) {
-    r = buf_reserve(&h->buf, (size_t)off - h->buf.len);
-    if (r == 0) {
-      memset(h->buf.data + h->buf.len, ' ', (size_t)off - h->buf.len);
-      h->buf.len = (size_t)off;
-    }
-  } else {
-    r = 0;
-  }
-  if (r == 0 && (size_t)off + size > h->buf.len)
-    r = buf_reserve(&h->buf, (size_t)off + size - h->buf.len);
-  if (r < 0) {
-    fuse_reply_err(req, -r);
+  /* A document is written front to back, like a control file's: a write
+   * elsewhere than the end of what the handle holds would patch a text
+   * the writer never saw whole. */
+  if ((size_t)off != h->buf.len) {
+    fs_error(ctx(req), "labels: write at offset %lld refused: documents "
+             "are written from the start, each write at the end of the "
+             "previous one (open with O_TRUNC)", (long long)off);
+    fuse_reply_err(req, EINVAL);
     return;
   }
-  memcpy(h->buf.data + off, data, size);
-  if ((size_t)off + size > h->buf.len) {
-    h->buf.len = (size_t)off + size;
-    h->buf.data[h->buf.len] = '\0';
+  r = buf_append(&h->buf, data, size);
+  if (r < 0) {
+    fuse_reply_err(req, r == -E2BIG ? EFBIG : -r);
+    return;
   }
   h->dirty = true;
   /* A document that already parses but breaks the schema fails this very
@@ -1356,6 +1405,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     h->ctl_done = true;
     r = h->prov->write(c, h->vpath, h->buf.data ? h->buf.data : "",
                        h->buf.len);
+    report_full(c, r, h->prov->name, "");
   } else if (h->writable && h->dirty) {
     h->dirty = false;
     r = commit_labels(c, h);
@@ -1416,12 +1466,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
       fuse_reply_err(req, EFBIG);
       return;
     }
-    if ((size_t)attr->st_size < h->buf.len) {
-      h->buf.len = (size_t)attr->st_size;
-      h->buf.data[h->buf.len] = '\0';
+    if (attr->st_size != 0) {
+      /* Only starting over is meaningful for a whole document. */
+      fuse_reply_err(req, EINVAL);
+      return;
     }
-    if (attr->st_size == 0)
-      h->bad = 0;  /* starting over: an earlier rejected text is gone */
+    buf_reset(&h->buf);
+    h->bad = 0;  /* starting over: an earlier rejected text is gone */
     h->dirty = true;
   }
   /* Modes and times are not stored; accept them so cp -p and touch work. */
@@ -1459,7 +1510,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
     store_txn_abort(t);
   }
   if (r < 0) {
-    if (r != -EEXIST)
+    if (r == -ENOSPC && store_full_hint())
+      report_full(c, r, "mkdir tags/", name);
+    else if (r != -EEXIST)
       fs_error(c, "mkdir tags/%s: %s", name, strerror(-r));
     fuse_reply_err(req, -r);
     return;
@@ -1503,6 +1556,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     r = r == 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
   }
+  report_full(c, r, "rmdir tags/", name);
   fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
@@ -1528,6 +1582,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
       r = store_tag_remove(t, p.id, s.id);
     r = r >= 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
   }
+  report_full(c, r, "rm ", name);
   fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
@@ -1653,6 +1708,7 @@ done:
   }
 out:
   store_txn_abort(t);
+  report_full(c, r, "mv ", name);
   if (r >= 0 && src.kind == NODE_DIR && src.id == DIR_SAMPLES)
     fs_sample_gen_bump(c, s.id);  /* see node.h: before the reply */
   if (r >= 0 && moved_vpath)
