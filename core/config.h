@@ -34,6 +34,9 @@ struct config_key {
   double min, max;       /* CFG_INT / CFG_FLOAT */
   const char *choices;   /* CFG_ENUM: "a|b|c" */
   const char *comment;
+  /* CFG_STRING: what the value names, checked by the rule of that name's
+   * own place (tags/, labels, the HTTP client); empty values pass. */
+  enum { CFG_ANY, CFG_IS_FIELD, CFG_IS_TAG, CFG_IS_URL } names;
 };
 
 /* The key table (static, borrowed) and its length. */

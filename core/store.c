@@ -901,12 +901,11 @@ bool store_tag_name_valid(const char *name)
 {
   size_t n = strlen(name);
 
-  if (n == 0 || n > 200 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+  /* A leading dot would hide the tag from `ls` (and covers "." and
+   * ".."); names must print: valid UTF-8, no control characters. */
+  if (n == 0 || n > 200 || name[0] == '.' || strchr(name, '/'))
     return false;
-  for (size_t i = 0; i < n; i++)
-    if (name[i] == '/' || (unsigned char)name[i] < 0x20)
-      return false;
-  return true;
+  return utf8_valid(name, n) && no_control_chars(name, n);
 }
 
 static int tag_write(struct store_txn *t, uint64_t id, const char *name,

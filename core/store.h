@@ -140,7 +140,8 @@ int store_iter_tags(struct store_iter *it, uint64_t from_id,
 
 /* ---- tags ---- */
 
-/* Tag names: 1..200 bytes, no '/', no NUL, not "." or "..". */
+/* Tag names: 1..200 bytes of valid UTF-8, no '/', no control characters
+ * (C0, DEL, C1), no leading dot (so not "." or ".." either). */
 bool store_tag_name_valid(const char *name);
 int store_tag_create(struct store_txn *t, const char *name, uint64_t *ret_id);
 int store_tag_lookup(struct store_txn *t, const char *name, uint64_t *ret_id);

@@ -281,3 +281,56 @@ const char *json_err_text(const char *text, char *out, size_t outlen)
   snprintf(out, outlen, "%.*s", (int)n, text);
   return out;
 }
+
+bool utf8_valid(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+
+  for (size_t i = 0; i < n;) {
+    unsigned c = s[i];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;  /* continuation byte, overlong lead, or > U+10FFFF */
+    }
+    if (n - i < len)
+      return false;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return false;
+      cp = cp << 6 | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+bool no_control_chars(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < 0x20 || s[i] == 0x7f)
+      return false;
+    /* U+0080..U+009F are encoded C2 80..C2 9F. */
+    if (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
+      return false;
+  }
+  return true;
+}

@@ -83,6 +83,13 @@ int buf_json_double(struct buf *b, double v);
  * output stays the same from release to release. */
 size_t fmt_double_shortest(char *out, double v, int min_prec);
 
+/* Is s[0..n) well-formed UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF)? */
+bool utf8_valid(const char *s, size_t n);
+/* Is s[0..n) free of control characters: C0 (below 0x20), DEL and the C1
+ * range U+0080..U+009F?  Expects valid UTF-8. */
+bool no_control_chars(const char *s, size_t n);
+
 /* A JSON parser's error text without what it quotes of the input: jansson
  * ends many messages with "near '<token>'", and the token of a file a user
  * named (perhaps one they may not read) must not reach a log or status.

@@ -434,6 +434,14 @@ static int entry_for(struct fs_ctx *c, struct store_txn *t,
   e->ino = ino_of(n);
   e->attr_timeout = node_ttl(c, n);
   e->entry_timeout = node_ttl(c, n) > 0 ? c->ttl : 1.0;
+  /* A name in tags/<t>/ is revalidated at each use.  A rename moves the
+   * kernel's dentry with its inode and its entry time: after mv
+   * tags/a/x.jpg tags/b/ the dentry tags/b/x.jpg would keep the inode of
+   * (a, x), which is no longer a member, and answer ENOENT for as long as
+   * the entry time lasts.  With no entry time the next use looks the name
+   * up again and finds (b, x).  Read-only mounts have no renames. */
+  if (n->kind == NODE_TAGFILE && !c->readonly)
+    e->entry_timeout = 0;
   return node_stat(c, t, n, &e->attr);
 }
 
