@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -233,6 +234,12 @@ int main(int argc, char **argv)
   char path[PATH_MAX];
   struct stat st;
 
+  /* Few malloc arenas: each FUSE worker thread would otherwise get its
+   * own, and what a burst of requests freed stays spread over them (the
+   * daemon stayed at twice its idle size after a burst).  The warm thread
+   * trims the heap once the store settles (warm.c). */
+  if (!getenv("MALLOC_ARENA_MAX"))
+    mallopt(M_ARENA_MAX, 2);
   memset(&c, 0, sizeof(c));
   pthread_mutex_init(&c.mu, NULL);
   g_ctx = &c;
