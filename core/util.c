@@ -1,8 +1,15 @@
-/* util.c - logging sink, bounded buffers, JSON scalar formatting and time.
+/* util.c - logging sink, bounded buffers, JSON scalar formatting, time, UTF-8
+ * checks and opening dataset files beneath their folder.
  * Nothing here knows about the store, images or FUSE. */
+#define _GNU_SOURCE
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -333,4 +340,61 @@ bool no_control_chars(const char *str, size_t n)
       return false;
   }
   return true;
+}
+
+/* Without openat2 (before Linux 5.6): open normally, then check where the
+ * descriptor really points.  Not racy: the check is of the file opened. */
+static int open_then_check(const char *root, const char *relpath)
+{
+  char *full = path_join(root, relpath), *real_root = NULL;
+  char link[64], real[PATH_MAX];
+  ssize_t n;
+  size_t rl;
+  int fd, r = 0;
+
+  if (!full)
+    return -ENOMEM;
+  fd = open(full, O_RDONLY | O_CLOEXEC);
+  free(full);
+  if (fd < 0)
+    return -errno;
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  n = readlink(link, real, sizeof(real) - 1);
+  real_root = realpath(root, NULL);
+  if (n < 0 || !real_root) {
+    r = -errno;
+  } else {
+    real[n] = '\0';
+    rl = strlen(real_root);
+    if (strncmp(real, real_root, rl) != 0 ||
+        (real[rl] != '/' && strcmp(real_root, "/") != 0))
+      r = -EXDEV;
+  }
+  free(real_root);
+  if (r < 0) {
+    close(fd);
+    return r;
+  }
+  return fd;
+}
+
+int dataset_open(const char *root, const char *relpath)
+{
+  struct open_how how = {
+    .flags = O_RDONLY | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+  };
+  int dfd, fd, e;
+
+  dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return -errno;
+  fd = (int)syscall(SYS_openat2, dfd, relpath, &how, sizeof(how));
+  e = errno;
+  close(dfd);
+  if (fd >= 0)
+    return fd;
+  if (e == ENOSYS)
+    return open_then_check(root, relpath);
+  return -e;
 }

@@ -69,6 +69,14 @@ int64_t time_now_ns(void);
 /* Monotonic time in seconds. */
 double time_mono(void);
 
+/* Opens root/relpath read-only for serving a dataset file, refusing any
+ * path that resolves outside root (a symlink to /etc/shadow placed in the
+ * dataset folder, "..", an absolute link): the kernel resolves it beneath
+ * root (openat2 RESOLVE_BENEATH); where openat2 is missing, the opened
+ * file's own path is checked instead.  Returns the fd, -EXDEV for a path
+ * that leaves root, or another -errno. */
+int dataset_open(const char *root, const char *relpath);
+
 /* Join a directory and a relative path into a new string (owned). */
 char *path_join(const char *dir, const char *rel);
 

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "config.h"
 #include "fs.h"
 #include "views.h"
@@ -37,6 +38,7 @@ struct options {
   int nosync;
   int readonly;
   int nopassthrough;
+  char *share;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -46,6 +48,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("store_nosync", nosync),
   OPT("readonly", readonly),
   OPT("nopassthrough", nopassthrough),
+  OPT("share=%s", share),
   FUSE_OPT_END
 };
 
@@ -215,6 +218,13 @@ static void usage(void)
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
+    "  -o share=none|group|read\n"
+    "                     what other users of an allow_other mount may\n"
+    "                     read: nothing (default), what the store's group\n"
+    "                     may, or everything.  Only the store's owner and\n"
+    "                     root ever change anything; files show the owner's\n"
+    "                     uid and gid and the modes that apply, and the\n"
+    "                     kernel checks them (default_permissions)\n"
     "  and the usual FUSE mount options (allow_other, ...)\n");
 }
 
@@ -291,6 +301,13 @@ int main(int argc, char **argv)
   /* The kernel refuses every write on a read-only mount by itself. */
   if (c.readonly && fuse_opt_add_arg(&args, "-oro") != 0)
     goto out_args;
+  if (opts.share && acc_parse_share(opts.share, &c.share) < 0) {
+    fprintf(stderr, "curatefs: share must be none, group or read\n");
+    goto out_args;
+  }
+  /* The kernel checks every access against the modes we show. */
+  if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
+    goto out_args;
   c.uid = getuid();
   c.gid = getgid();
   c.mount_ns = time_now_ns();
@@ -312,6 +329,11 @@ int main(int argc, char **argv)
   if (!c.store_dir) {
     fprintf(stderr, "curatefs: cannot resolve '%s'\n", positional[0]);
     goto out_args;
+  }
+  /* Whoever owns the store owns the mount's files (access.c). */
+  if (stat(c.store_dir, &st) == 0) {
+    c.uid = st.st_uid;
+    c.gid = st.st_gid;
   }
   /* Fail before mounting if the store cannot be opened. */
   r = store_open(c.store_dir, &so, &c.store);
@@ -407,6 +429,7 @@ out_args:
   free(c.store_dir);
   free(cl.mountpoint);
   free(opts.map_size);
+  free(opts.share);
   fuse_opt_free_args(&args);
   return ret;
 }

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "fs.h"
 #include "names.h"
 #include "node.h"
@@ -177,19 +178,22 @@ static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
 
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
 {
-  char *path = path_join(c->root, s->relpath);
-  int r = 0;
+  int r = dataset_open(c->root, s->relpath);
 
-  if (!path)
-    return -ENOMEM;
-  *ret_fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (*ret_fd < 0) {
-    r = -errno;
-    fs_error(c, "%s.jpg: cannot open source %s: %s", s->name, path,
-             strerror(errno));
+  *ret_fd = r < 0 ? -1 : r;
+  if (r == -EXDEV) {
+    /* A link that leads out of the dataset folder: the daemon may be
+     * able to read what the reader may not. */
+    fs_error(c, "%s.jpg: source %s leads out of the dataset folder "
+             "(a symbolic link?): refused", s->name, s->relpath);
+    return -EACCES;
   }
-  free(path);
-  return r;
+  if (r < 0) {
+    fs_error(c, "%s.jpg: cannot open source %s: %s", s->name, s->relpath,
+             strerror(-r));
+    return r;
+  }
+  return 0;
 }
 
 /* A change refused because the store is full: say what filled up and what
@@ -310,6 +314,8 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
     break;
   }
   }
+  /* The owner's bits above; others get what -o share= gives (access.c). */
+  st->st_mode = acc_mode(c, st->st_mode);
   st->st_blocks = (st->st_size + 511) / 512;
   ts(&st->st_mtim, mt);
   st->st_ctim = st->st_mtim;
@@ -767,6 +773,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
     fuse_reply_err(req, ENOENT);
     return;
   }
+  if (acc_may_read(ctx(req), req) < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (n.kind == NODE_VNODE) {
     /* Provider listings follow store changes with no invalidation of
      * their own: always ask us. */
@@ -936,6 +946,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
   if (!node_from_ino(ino, &n)) {
     fuse_reply_err(req, ENOENT);
+    return;
+  }
+  r = acc != O_RDONLY ? acc_may_change(c, req, "open for writing")
+                      : acc_may_read(c, req);
+  if (r < 0) {
+    fuse_reply_err(req, -r);
     return;
   }
   h = calloc(1, sizeof(*h));
@@ -1300,6 +1316,24 @@ static int check_labels(struct fs_ctx *c, struct fh *h)
   return r;
 }
 
+/* Carries out a control file's document as the requester: every path it
+ * names is opened with their rights, not the daemon's (access.c). */
+static int ctl_apply(fuse_req_t req, struct fh *h)
+{
+  struct acc_saved sv;
+  int r = acc_become(req, &sv);
+
+  if (r < 0) {
+    fs_error(ctx(req), "%s: cannot take on the requester's identity: %s",
+             h->prov->name, strerror(-r));
+    return r;
+  }
+  r = h->prov->write(ctx(req), h->vpath, h->buf.data ? h->buf.data : "",
+                     h->buf.len);
+  acc_restore(&sv);
+  return r;
+}
+
 /* Control files take a whole document.  A command file (cvat/push, ...)
  * acts on the first write that ends a line, so `echo x > file` gets its
  * answer from write(2); other documents (config) are checked there and
@@ -1326,7 +1360,7 @@ static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
   h->dirty = true;
   if (h->buf.len && h->buf.data[h->buf.len - 1] == '\n') {
     if (h->prov->command) {
-      r = h->prov->write(c, h->vpath, h->buf.data, h->buf.len);
+      r = ctl_apply(req, h);
       h->ctl_done = true;
       h->dirty = false;
       /* A writer that retries (buffered I/O flushing again at close)
@@ -1411,8 +1445,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   } else if (h->prov && h->dirty) {
     h->dirty = false;
     h->ctl_done = true;
-    r = h->prov->write(c, h->vpath, h->buf.data ? h->buf.data : "",
-                       h->buf.len);
+    r = ctl_apply(req, h);
     report_full(c, r, h->prov->name, "");
   } else if (h->writable && h->dirty) {
     h->dirty = false;
@@ -1453,6 +1486,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
   if (!node_from_ino(ino, &n)) {
     fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (acc_may_change(c, req, "setattr") < 0) {
+    fuse_reply_err(req, EACCES);
     return;
   }
   if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -1499,6 +1536,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
   int r;
 
   (void)mode;
+  if (acc_may_change(c, req, "mkdir") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (!node_from_ino(parent, &p) || p.kind != NODE_DIR || p.id != DIR_TAGS) {
     fuse_reply_err(req, EPERM);  /* only tags/ takes new directories */
     return;
@@ -1535,6 +1576,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct node p;
   int r;
 
+  if (acc_may_change(c, req, "rmdir") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (!node_from_ino(parent, &p) || p.kind != NODE_DIR || p.id != DIR_TAGS) {
     fuse_reply_err(req, EPERM);
     return;
@@ -1576,6 +1621,10 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct node p;
   int r;
 
+  if (acc_may_change(c, req, "rm") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (!node_from_ino(parent, &p) || p.kind != NODE_TAG) {
     fs_error(c, "rm %s: only files in tags/<tag>/ can be removed (it "
              "untags them); samples stay in the dataset", name);
@@ -1605,6 +1654,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
   char *moved_vpath = NULL;
   int r;
 
+  if (acc_may_change(c, req, "mv") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (flags & ~(unsigned)RENAME_NOREPLACE) {
     fuse_reply_err(req, EINVAL);  /* no exchange or whiteout */
     return;
@@ -1730,6 +1783,10 @@ static void refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct fs_ctx *c = ctx(req);
   struct node p;
 
+  if (acc_may_change(c, req, "create") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (node_from_ino(parent, &p) && p.kind == NODE_TAG)
     fs_error(c, "copy into a tag refused (%s): files cannot be added from "
              "outside; use mv samples/<name>.jpg tags/<tag>/ inside the mount",
