@@ -72,6 +72,26 @@ static void log_sink(enum log_level lvl, const char *line, void *ud)
   }
 }
 
+/* Errors quote names users gave (a refused tag name may hold any byte):
+ * status and the log stay one line of valid UTF-8 each. */
+static void printable(char *s)
+{
+  size_t n = strlen(s);
+
+  for (size_t i = 0; i < n;) {
+    size_t len = 1;
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 0xc2 && b <= 0xf4)
+      len = b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+    if (len > n - i || !utf8_valid(s + i, len) ||
+        !no_control_chars(s + i, len)) {
+      s[i] = '?';
+      len = 1;
+    }
+    i += len;
+  }
+}
+
 void fs_error(struct fs_ctx *c, const char *fmt, ...)
 {
   char line[200];
@@ -83,6 +103,7 @@ void fs_error(struct fs_ctx *c, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
+  printable(line);
   pthread_mutex_lock(&c->mu);
   /* A client that retries a rejected write repeats the same error. */
   if (strcmp(line, c->last_err) == 0 && now - c->last_err_time < 2) {
