@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 /*---- Sample index ---------------------------------------------------------*/
@@ -487,6 +489,15 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 
   root = json_load_file(path, 0, &jerr);
   if (!root) {
+    /* A file that cannot be opened keeps its errno (EACCES, ENOENT). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      fail(c, "%s: %s", path, strerror(e));
+      r = -e;
+      goto out;
+    }
+    close(fd);
     r = fail(c, "%s: line %d: %s", path, jerr.line,
              json_err_text(jerr.text, jt, sizeof(jt)));
     goto out;
