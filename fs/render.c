@@ -47,6 +47,9 @@ int render_readme(struct fs_ctx *c, struct buf *out)
     "  that is not valid (bad JSON, unknown keys, boxes outside the image)\n"
     "  fails with EINVAL and changes nothing; the reason is in status.\n"
     "\n"
+    "Only the store's owner (and root) change anything here; other users\n"
+    "of an allow_other mount read only with -o share=group|read.\n"
+    "\n"
     "Names come from the source path: a/b/c.jpg is samples/a__b__c.jpg.\n"
     "Unmount with: fusermount3 -u <mountpoint>\n");
 }
