@@ -5,11 +5,13 @@
 #include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Every key of the program.  Defaults are documented in docs/USER-GUIDE.md;
  * the near-duplicate threshold comes from the measurement in core/neardup.h. */
@@ -53,7 +55,7 @@ static const struct config_key keys[] = {
   { "cvat.org", CFG_STRING, "", 0, 0, NULL,
     "CVAT organization slug (empty = personal workspace)", CFG_ANY },
   { "cvat.ca_bundle", CFG_STRING, "", 0, 0, NULL,
-    "CA bundle file for TLS verification (empty = system CAs)", CFG_ANY },
+    "CA bundle file for TLS verification (empty = system CAs)", CFG_IS_FILE },
   { "cvat.project", CFG_STRING, "curatefs", 0, 0, NULL,
     "CVAT project that receives pushed tasks", CFG_ANY },
   { "cvat.segment_size", CFG_INT, "100", 1, 100000, NULL,
@@ -132,6 +134,9 @@ int config_check(const struct config_key *k, const char *val, char *err,
     if (k->names == CFG_IS_TAG && !store_tag_name_valid(val))
       return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a valid tag name "
                   "(as for mkdir tags/)", k->name, val);
+    if (k->names == CFG_IS_FILE && val[0] != '/')
+      return errf(err, errlen, -EINVAL, "%s: give an absolute path",
+                  k->name);
     if (k->names == CFG_IS_URL) {
       char why[200];
       if (http_url_check(val, why, sizeof(why)) < 0)
@@ -327,7 +332,18 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
     if (k->type == CFG_SECRET &&
         (strcmp(val, "(set)") == 0 || strcmp(val, "(unset)") == 0))
       continue;
-    if (*val && (r = config_check(k, val, err, errlen)) < 0) {
+    if (*val && (r = config_check(k, val, err, errlen)) == 0 &&
+        k->names == CFG_IS_FILE) {
+      /* Set by whoever writes it, readable by them (the mount carries the
+       * write out with the writer's rights). */
+      int fd = open(val, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        r = errf(err, errlen, -EINVAL, "%s: %s: %s", k->name, val,
+                 strerror(errno));
+      else
+        close(fd);
+    }
+    if (r < 0) {
       char tmp[300];
       snprintf(tmp, sizeof(tmp), "line %zu: %s", lineno, err);
       snprintf(err, errlen, "%s", tmp);

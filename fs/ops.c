@@ -1318,7 +1318,7 @@ static int check_labels(struct fs_ctx *c, struct fh *h)
 
 /* Carries out a control file's document as the requester: every path it
  * names is opened with their rights, not the daemon's (access.c). */
-static int ctl_apply(fuse_req_t req, struct fh *h)
+static int ctl_apply(fuse_req_t req, struct fh *h, bool check_only)
 {
   struct acc_saved sv;
   int r = acc_become(req, &sv);
@@ -1328,8 +1328,8 @@ static int ctl_apply(fuse_req_t req, struct fh *h)
              h->prov->name, strerror(-r));
     return r;
   }
-  r = h->prov->write(ctx(req), h->vpath, h->buf.data ? h->buf.data : "",
-                     h->buf.len);
+  r = (check_only ? h->prov->check : h->prov->write)(
+      ctx(req), h->vpath, h->buf.data ? h->buf.data : "", h->buf.len);
   acc_restore(&sv);
   return r;
 }
@@ -1360,7 +1360,7 @@ static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
   h->dirty = true;
   if (h->buf.len && h->buf.data[h->buf.len - 1] == '\n') {
     if (h->prov->command) {
-      r = ctl_apply(req, h);
+      r = ctl_apply(req, h, false);
       h->ctl_done = true;
       h->dirty = false;
       /* A writer that retries (buffered I/O flushing again at close)
@@ -1368,7 +1368,7 @@ static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
       if (r < 0)
         h->bad = report_full(c, r, h->prov->name, "");
     } else if (h->prov->check) {
-      r = h->prov->check(c, h->vpath, h->buf.data, h->buf.len);
+      r = ctl_apply(req, h, true);
       if (r < 0)
         h->bad = r;
     }
@@ -1445,7 +1445,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   } else if (h->prov && h->dirty) {
     h->dirty = false;
     h->ctl_done = true;
-    r = ctl_apply(req, h);
+    r = ctl_apply(req, h, false);
     report_full(c, r, h->prov->name, "");
   } else if (h->writable && h->dirty) {
     h->dirty = false;

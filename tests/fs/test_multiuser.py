@@ -66,6 +66,8 @@ t("import predictions", lambda: wr(m + "/eval/import-predictions",
                                    pred + "\n"))
 t("import predictions (root-only file)",
   lambda: wr(m + "/eval/import-predictions", other + "\n"))
+t("config naming a root-only file",
+  lambda: wr(m + "/config", "cvat.ca_bundle = %s\n" % other))
 t("cvat push", lambda: wr(m + "/cvat/push", "samples\n"))
 t("cvat pull", lambda: wr(m + "/cvat/pull", "run1\n"))
 t("chmod", lambda: os.chmod(m + "/labels/%s.json" % x, 0o666))
@@ -78,7 +80,8 @@ READS = ["list samples", "read sample", "read labels",
 CHANGES = ["write labels", "truncate labels", "write config", "mkdir tag",
            "rmdir tag", "mv tag", "mv into tag", "rm in tag", "eval run",
            "import predictions", "import predictions (root-only file)",
-           "cvat push", "cvat pull", "create"]
+           "config naming a root-only file", "cvat push", "cvat pull",
+           "create"]
 
 
 def probe(pw, mnt, stems, pred, other):
@@ -247,6 +250,10 @@ def run_all(ck, w, pw):
             eq(res["import predictions (root-only file)"], "EACCES",
                "a root-only file named by the owner")
             eq(res["create"], "EPERM", "create")
+            eq(res["config naming a root-only file"], "EINVAL",
+               "cvat.ca_bundle naming a file the owner may not read")
+            if "ca_bundle = /" in read(os.path.join(mnt, "config")).decode():
+                raise AssertionError("cvat.ca_bundle was set")
             text = read(os.path.join(mnt, "status")).decode() + \
                 read(os.path.join(store, "curatefs.log")).decode()
             if "secret-token" in text:
