@@ -331,12 +331,35 @@ static double node_ttl(struct fs_ctx *c, const struct node *n)
   return n->kind == NODE_VNODE ? MIN(VNODE_TTL, c->ttl) : c->ttl;
 }
 
-/* Resolves name in directory p into *ret.  *versioned: the name is a
- * generated file whose content follows the store (its entry is not to be
- * cached: see vnode_open()). */
+static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
+                            const struct node *p, const char *name,
+                            struct node *ret, bool *versioned,
+                            bool *sample_file);
+
+/* Resolves name in directory p into *ret.  *versioned: the name's entry
+ * is not to be cached: a generated file whose content follows the store
+ * (see vnode_open()), or a provider file showing a sample (below). */
 static int node_lookup(struct fs_ctx *c, struct store_txn *t,
                        const struct node *p, const char *name,
                        struct node *ret, bool *versioned)
+{
+  bool sample_file = false;
+  int r2 = node_lookup_kind(c, t, p, name, ret, versioned, &sample_file);
+
+  /* A provider file that shows a sample can be moved into a tag, and its
+   * dentry (with its entry time) moves along under the provider's name,
+   * which the tag does not list: no entry time, so that name is looked up
+   * again at its next use and vanishes (normal mounts; read-only ones have
+   * no renames). */
+  if (r2 == 0 && sample_file && !c->readonly)
+    *versioned = true;
+  return r2;
+}
+
+static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
+                            const struct node *p, const char *name,
+                            struct node *ret, bool *versioned,
+                            bool *sample_file)
 {
   struct sample s;
   uint64_t id;
@@ -381,6 +404,7 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     if (r < 0)
       return r;
     *versioned = e.kind == VENT_FILE && e.key != 0;
+    *sample_file = e.kind == VENT_SAMPLE;
     ino = vnode_ino(c, v.path, *versioned ? e.key : 0);
     if (!ino)
       return -ENOMEM;
@@ -556,6 +580,8 @@ static int add_vent(const char *name, const struct vent *e, uint64_t cookie,
     uint64_t ino;
     d->versioned = e->kind == VENT_FILE && e->key != 0;
     ino = vnode_ino(d->c, path, d->versioned ? e->key : 0);
+    /* Entry time: as node_lookup() gives it. */
+    d->versioned |= e->kind == VENT_SAMPLE && !d->c->readonly;
     if (!ino)
       return 1;
     node_from_ino(ino, &n);

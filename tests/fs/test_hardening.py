@@ -159,6 +159,17 @@ def body(ck, w):
             eq(read(p), read(os.path.join(data, os.path.basename(p))), p)
         eq(sorted(os.listdir(os.path.join(T, "a"))), [y], "tags/a")
         eq(sorted(os.listdir(os.path.join(T, "b"))), sorted([x, y]), "tags/b")
+        # A view file moved into a tag under its view name: the tag lists
+        # the sample's own name, and the view name does not linger there.
+        U = os.path.join(mnt, "views", "unique")
+        f = [e for e in sorted(os.listdir(U))
+             if e.split("-", 1)[1] not in (x, y)][0]
+        os.rename(os.path.join(U, f), os.path.join(T, "a", f))
+        expect_errno(errno.ENOENT, os.stat, os.path.join(T, "a", f))
+        os.stat(os.path.join(T, "a", f.split("-", 1)[1]))
+        eq(sorted(os.listdir(os.path.join(T, "a"))),
+           sorted([y, f.split("-", 1)[1]]), "tags/a after a view move")
+        os.unlink(os.path.join(T, "a", f.split("-", 1)[1]))
         # And back: tags/a/x is a new name again.
         os.rename(os.path.join(T, "b", x), os.path.join(T, "a", x))
         os.stat(os.path.join(T, "a", x))
