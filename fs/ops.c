@@ -131,6 +131,54 @@ static int render_label(struct store_txn *t, const struct sample *s,
   return r;
 }
 
+/* The latest rendering of a labels file, by (sample, store version): the
+ * kernel asks for a label file's attributes (its exact size) right before
+ * an open (its permission check, default_permissions), and both would
+ * render the document, max IoU included, which for a sample with many
+ * boxes costs more than everything else an edit does.  One entry: the
+ * stat and the open of one file follow each other. */
+#define LABEL_MEMO_MAX (4u << 20)
+static pthread_mutex_t label_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  uint64_t id, version;
+  char *data;
+  size_t len;
+} label_memo;
+
+static int render_label_memo(struct store_txn *t, const struct sample *s,
+                             struct buf *out)
+{
+  uint64_t v;
+  int r;
+
+  if (store_version(t, &v) < 0)
+    return render_label(t, s, out);
+  pthread_mutex_lock(&label_memo_mu);
+  if (label_memo.data && label_memo.id == s->id &&
+      label_memo.version == v) {
+    buf_reset(out);
+    r = buf_append(out, label_memo.data, label_memo.len);
+    pthread_mutex_unlock(&label_memo_mu);
+    return r;
+  }
+  pthread_mutex_unlock(&label_memo_mu);
+  r = render_label(t, s, out);
+  if (r == 0 && out->len <= LABEL_MEMO_MAX) {
+    char *copy = malloc(out->len ? out->len : 1);
+    if (copy) {
+      memcpy(copy, out->data, out->len);
+      pthread_mutex_lock(&label_memo_mu);
+      free(label_memo.data);
+      label_memo.data = copy;
+      label_memo.len = out->len;
+      label_memo.id = s->id;
+      label_memo.version = v;
+      pthread_mutex_unlock(&label_memo_mu);
+    }
+  }
+  return r;
+}
+
 /* A provider path: the vnode's full path, its provider and the rest. */
 struct vres {
   char path[VPATH_MAX];
@@ -266,7 +314,7 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
     if (r < 0)
       break;
     buf_init(&b, LABELS_MAX_JSON * 4);
-    r = render_label(t, &s, &b);
+    r = render_label_memo(t, &s, &b);
     st->st_mode = S_IFREG | 0644;
     st->st_nlink = 1;
     st->st_size = (off_t)b.len;
@@ -1014,7 +1062,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (r < 0)
       break;
     if (acc == O_RDONLY) {
-      r = render_label(t, &s, &h->buf);
+      r = render_label_memo(t, &s, &h->buf);
       /* Read to the end of this rendering, whatever size the kernel holds:
        * labels changed by another process (curate next to a mount) would
        * otherwise read short until the attributes expire. */
@@ -1027,7 +1075,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (fi->flags & O_TRUNC)
       h->dirty = true;
     else
-      r = render_label(t, &s, &h->buf);
+      r = render_label_memo(t, &s, &h->buf);
     break;
   case NODE_CTL:
     if (acc != O_RDONLY) {
@@ -1170,7 +1218,7 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
   case NODE_LABEL:
     r = visible_sample(t, n.id, &s);
     if (r == 0)
-      r = render_label(t, &s, &b);
+      r = render_label_memo(t, &s, &b);
     break;
   case NODE_CTL:
     r = n.id == CTL_README ? render_readme(c, &b) : render_status(c, &b);
