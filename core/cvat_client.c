@@ -200,13 +200,9 @@ int cvat_config_set(struct cvat_config *c, const char *key,
       return errf(err, errlen, -EINVAL,
                       "%s: control characters are not allowed", key);
   if (strcmp(key, "url") == 0) {
-    if (*value && strncmp(value, "http://", 7) != 0 &&
-        strncmp(value, "https://", 8) != 0)
-      return errf(err, errlen, -EINVAL,
-                      "url: expected http://HOST[:PORT] or https://...");
-    if (strchr(value, '@'))
-      return errf(err, errlen, -EINVAL, "url: put credentials in "
-                      "username/password or token, not in the URL");
+    int r = *value ? http_url_check(value, err, errlen) : 0;
+    if (r < 0)
+      return r;
     return set_string(&c->url, value, false);
   }
   if (strcmp(key, "username") == 0) {

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #define NS_RUN "cvat.run"
@@ -677,6 +678,15 @@ static int files_build(struct store_txn *t, const struct cvat_run *run,
     if (sm.flags & SAMPLE_MISSING)
       return errf(err, errlen, -ENOENT, "sample %s: its file is missing",
                   sm.name);
+    {
+      /* Nothing outside the dataset folder is uploaded (util.h). */
+      int fd = dataset_open(root, sm.relpath);
+      if (fd < 0)
+        return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: "
+                    "%s", sm.name, fd == -EXDEV ? "its file leads out of "
+                    "the dataset folder (a symbolic link?)" : strerror(-fd));
+      close(fd);
+    }
     fs->names[i] = upload_name(sm.name);
     fs->paths[i] = path_join(root, sm.relpath);
     fs->n++;

@@ -251,6 +251,7 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
                      size_t errlen)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root;
   int r;
 
@@ -267,7 +268,7 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
       return -ENODATA;
     }
     errf(err, errlen, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
-         jerr.column, jerr.text);
+         jerr.column, json_err_text(jerr.text, jt, sizeof(jt)));
     return -EBADMSG;
   }
   r = parse_root(root, width, height, ret, err, errlen);
