@@ -3,10 +3,11 @@
  * schema, tasks and their data upload, jobs, annotations, issues.
  *
  * What it does: one call per CVAT operation the push / review / pull loop
- * needs (see docs/cvat-api.md of the shared docs for the endpoints).  JSON
- * goes through jansson; HTTP through http.c.  Every failed call returns a
- * negative errno and leaves a one-line reason in cvat_client_error(): for
- * 4xx answers that reason carries CVAT's own message.  Status mapping:
+ * needs (docs/CVAT-API.md lists the endpoints and the rules it relies
+ * on).  JSON goes through jansson; HTTP through http.c.  Every failed call
+ * returns a negative errno and leaves a one-line reason in
+ * cvat_client_error(): for 4xx answers that reason carries CVAT's own
+ * message.  Status mapping:
  * 400 -EINVAL, 401 -EACCES, 403 -EPERM, 404 -ENOENT, 406 -EPROTO,
  * 409 -EEXIST, 413 -E2BIG, 429 (after retries) -EAGAIN, 5xx -EIO; transport
  * failures as in http.h.
