@@ -6,11 +6,14 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+
+#include "imgfmt.h"
 
 /* Per-thread handles: one decompressor and one compressor, freed by the
  * key destructor when the thread exits. */
@@ -77,6 +80,17 @@ void image_free(struct image *im)
   im->w = im->h = 0;
 }
 
+/* After a failed decode, TurboJPEG's decompressor can stay in a state in
+ * which every later decode fails (a header declaring 65535 x 65535 did
+ * that), so a failure throws the thread's handle away; the next call
+ * creates a fresh one. */
+static int dec_fail(struct tj_pair *tp, int err)
+{
+  tjDestroy(tp->dec);
+  tp->dec = NULL;
+  return err;
+}
+
 int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret)
 {
@@ -93,7 +107,10 @@ int jpeg_decode(const void *data, size_t len, int min_short,
     return -EBADMSG;
   if (tjDecompressHeader3(tp->dec, data, (unsigned long)len, &w, &h, &sub,
                           &cs) != 0 || w <= 0 || h <= 0)
-    return -EBADMSG;   /* a cut header can "succeed" with no dimensions */
+    return dec_fail(tp, -EBADMSG); /* a cut header can "succeed" with no
+                                    * dimensions */
+  if ((uint64_t)w * (uint64_t)h > IMG_MAX_PIXELS)
+    return dec_fail(tp, -EFBIG);   /* refused before any pixel work */
   if (min_short > 0) {
     int shortside = w < h ? w : h;
     sf = tjGetScalingFactors(&nsf);
@@ -110,12 +127,17 @@ int jpeg_decode(const void *data, size_t len, int min_short,
   sw = TJSCALED(w, best);
   sh = TJSCALED(h, best);
   if ((r = image_alloc(ret, sw, sh, 3)) < 0)
-    return r;
+    return dec_fail(tp, r);
   if (tjDecompress2(tp->dec, data, (unsigned long)len, ret->px, sw, 0, sh,
-                    TJPF_RGB, TJFLAG_FASTDCT) != 0 &&
-      tjGetErrorCode(tp->dec) == TJERR_FATAL) {
-    image_free(ret);
-    return -EBADMSG;
+                    TJPF_RGB, TJFLAG_FASTDCT) != 0) {
+    /* A warning (corrupt data the decoder got past) keeps the pixels but
+     * still gets a fresh handle next time. */
+    bool fatal = tjGetErrorCode(tp->dec) == TJERR_FATAL;
+    dec_fail(tp, 0);
+    if (fatal) {
+      image_free(ret);
+      return -EBADMSG;
+    }
   }
   return 0;
 }

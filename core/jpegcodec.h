@@ -10,8 +10,12 @@
  * Each thread keeps its own TurboJPEG handles (created on first use, freed
  * at thread exit), so workers decode in parallel without locks.
  *
- * Errors: -EBADMSG for data TurboJPEG rejects, -ENOMEM, -EINVAL for bad
- * arguments, -errno from reading a file.
+ * A decode refuses an image of more than IMG_MAX_PIXELS (imgfmt.h) from
+ * its header, before allocating (-EFBIG), and any failed decode replaces
+ * the thread's decompressor, so one bad file cannot break later ones.
+ *
+ * Errors: -EBADMSG for data TurboJPEG rejects, -EFBIG, -ENOMEM, -EINVAL
+ * for bad arguments, -errno from reading a file.
  */
 #ifndef CURATE_JPEGCODEC_H
 #define CURATE_JPEGCODEC_H
