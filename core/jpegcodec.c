@@ -91,6 +91,40 @@ static int dec_fail(struct tj_pair *tp, int err)
   return err;
 }
 
+/* TurboJPEG will not turn CMYK into RGB, so CMYK and YCCK files are
+ * decoded to CMYK and converted here, with the Adobe convention TurboJPEG
+ * and viewers use (values inverted: 255 is no ink): R = C * K / 255. */
+static int cmyk_decode(struct tj_pair *tp, const void *data, size_t len,
+                       int sw, int sh, struct image *ret)
+{
+  uint8_t *cmyk = malloc((size_t)sw * sh * 4);
+  int r;
+
+  if (!cmyk)
+    return -ENOMEM;
+  if ((r = image_alloc(ret, sw, sh, 3)) < 0) {
+    free(cmyk);
+    return dec_fail(tp, r);
+  }
+  if (tjDecompress2(tp->dec, data, (unsigned long)len, cmyk, sw, 0, sh,
+                    TJPF_CMYK, TJFLAG_FASTDCT) != 0) {
+    bool fatal = tjGetErrorCode(tp->dec) == TJERR_FATAL;
+    dec_fail(tp, 0);
+    if (fatal) {
+      free(cmyk);
+      image_free(ret);
+      return -EBADMSG;
+    }
+  }
+  for (size_t i = 0; i < (size_t)sw * sh; i++) {
+    const uint8_t *s = cmyk + 4 * i;
+    for (int c = 0; c < 3; c++)
+      ret->px[3 * i + c] = (uint8_t)((s[c] * s[3] + 127) / 255);
+  }
+  free(cmyk);
+  return 0;
+}
+
 int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret)
 {
@@ -126,6 +160,8 @@ int jpeg_decode(const void *data, size_t len, int min_short,
   }
   sw = TJSCALED(w, best);
   sh = TJSCALED(h, best);
+  if (cs == TJCS_CMYK || cs == TJCS_YCCK)
+    return cmyk_decode(tp, data, len, sw, sh, ret);
   if ((r = image_alloc(ret, sw, sh, 3)) < 0)
     return dec_fail(tp, r);
   if (tjDecompress2(tp->dec, data, (unsigned long)len, ret->px, sw, 0, sh,

@@ -106,11 +106,16 @@ static volatile int g_cancel;
 static void imp_report(const char *rel, const char *reason, void *ud)
 {
   struct fs_ctx *c = ud;
+  /* A file imported by its content although its name says another
+   * format is reported, not skipped. */
+  bool imported = strncmp(reason, "named as ", 9) == 0;
 
   pthread_mutex_lock(&c->mu);
-  c->import_skipped++;
+  if (!imported)
+    c->import_skipped++;
   pthread_mutex_unlock(&c->mu);
-  fs_error(c, "import: skipped %s: %s", rel, reason);
+  fs_error(c, "import: %s%s: %s", imported || strncmp(reason, "skipped", 7) == 0
+           ? "" : "skipped ", rel, reason);
 }
 
 static void imp_progress(const struct import_progress *p, void *ud)
