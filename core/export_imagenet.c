@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jpegcodec.h"
+#include "imgcodec.h"
 
 #define CROP_QUALITY 90
 #define CLASS_DIR_MAX (3 * LABELS_MAX_CLASS_NAME + 1)
@@ -250,7 +250,7 @@ int inet_gen(struct xctx *x, const char *path)
   r = store_setting_get(x->t, "root", &root);
   if (r == 0 && !(src = path_join(root, smp.relpath)))
     r = -ENOMEM;
-  r = r ? r : jpeg_decode_file(src, 0, &im);
+  r = r ? r : img_decode_file(src, 0, 0, &im, NULL);   /* any format */
   r = r ? r : cut(&im, d, &crop);
   r = r ? r : jpeg_encode(&crop, CROP_QUALITY, &jpg, &jlen);
   r = r ? r : x_put(x, (const char *)jpg, jlen);

@@ -66,6 +66,13 @@ int img_sniff(const uint8_t *p, size_t n);
 /* ".jpg", ".png", ".webp", ".tif", ".bmp", ".gif": the extension the mount
  * and exports give a sample of this format.  NULL for an unknown value. */
 const char *img_ext(int format);
+/* img_ext(), or ".bin" for a format this build does not know (a record
+ * written by a newer one). */
+static inline const char *img_ext_of(int format)
+{
+  const char *e = img_ext(format);
+  return e ? e : ".bin";
+}
 /* "JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF"; "unknown" otherwise. */
 const char *img_format_name(int format);
 /* The format a file name's extension suggests (case-insensitive: .jpg
