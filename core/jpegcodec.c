@@ -231,7 +231,8 @@ int jpeg_encode(const struct image *im, int quality, uint8_t **ret_data,
     return -ENOMEM;
   if (tjCompress2(tp->enc, im->px, im->w, 0, im->h,
                   im->channels == 3 ? TJPF_RGB : TJPF_GRAY, &out, &outlen,
-                  im->channels == 3 ? TJSAMP_420 : TJSAMP_GRAY, quality,
+                  im->channels == 1 ? TJSAMP_GRAY
+                  : quality == 100 ? TJSAMP_444 : TJSAMP_420, quality,
                   TJFLAG_FASTDCT) != 0) {
     tjFree(out);
     return -ENOMEM;

@@ -39,7 +39,8 @@ int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret);
 int jpeg_decode_file(const char *path, int min_short, struct image *ret);
 
-/* Encodes an RGB or gray image at quality 1..100 (4:2:0 for colour).
+/* Encodes an RGB or gray image at quality 1..100 (colour: 4:2:0, or
+ * 4:4:4 at quality 100, the conversion that loses least).
  * *ret_data is malloc'd, owned by the caller. */
 int jpeg_encode(const struct image *im, int quality, uint8_t **ret_data,
                 size_t *ret_len);

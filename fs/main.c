@@ -201,7 +201,7 @@ static void usage(void)
     "usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT\n"
     "\n"
     "Mounts a dataset store (made by `curate import`), or a plain folder of\n"
-    "JPEG images (imported first into a store under\n"
+    "images, JPEG, PNG, WebP, TIFF, BMP or GIF (imported first into a store under\n"
     "~/.local/share/curatefs/, progress in <mount>/status).\n"
     "\n"
     "options:\n"
