@@ -166,7 +166,7 @@ static void skip(struct walk *w, const char *rel, enum import_skip k,
   char msg[256];
 
   w->st->skip_kind[k]++;
-  snprintf(msg, sizeof(msg), "skipped: %s%s%s", skip_names[k],
+  snprintf(msg, sizeof(msg), "%s%s%s", skip_names[k],
            detail ? ": " : "", detail ? detail : "");
   report(w->o, rel, msg);
 }
@@ -508,8 +508,7 @@ static int scan_consume(void *ud, size_t first, size_t count)
         enum import_skip k = unreadable ? IMPORT_SKIP_UNREADABLE
                                         : IMPORT_SKIP_BAD;
         char msg[300];
-        snprintf(msg, sizeof(msg), "%s%s", unreadable ? "skipped: unreadable: "
-                                                      : "",
+        snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
                  sl->reason ? sl->reason : strerror(-sl->r));
         report(sc->o, rel, msg);
         st->skipped++;
@@ -527,7 +526,10 @@ static int scan_consume(void *ud, size_t first, size_t count)
                    img_format_name((int)sl->info.format),
                    img_format_name((int)sl->info.format),
                    img_ext((int)sl->info.format));
-          report(sc->o, rel, msg);
+          if (sc->o->note)
+            sc->o->note(rel, msg, sc->o->ud);
+          else
+            report(sc->o, rel, msg);
           st->mismatched++;
         }
       }

@@ -75,8 +75,12 @@ struct import_opts {
   bool no_hash;        /* skip content hashes */
   bool no_features;    /* skip image features (featstore.h) */
   int threads;         /* worker threads; 0 = number of CPUs */
-  /* Called for each problem file with its path relative to the root. */
+  /* Called for each problem file (skipped) with its path relative to the
+   * root and a one-line reason. */
   void (*report)(const char *relpath, const char *reason, void *ud);
+  /* Called for a file imported with a remark (its name says another
+   * format than its content); NULL: such remarks go to report. */
+  void (*note)(const char *relpath, const char *msg, void *ud);
   /* Called now and then (at most ~10 times a second, and at phase ends). */
   void (*progress)(const struct import_progress *p, void *ud);
   void *ud;

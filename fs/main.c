@@ -106,16 +106,18 @@ static volatile int g_cancel;
 static void imp_report(const char *rel, const char *reason, void *ud)
 {
   struct fs_ctx *c = ud;
-  /* A file imported by its content although its name says another
-   * format is reported, not skipped. */
-  bool imported = strncmp(reason, "named as ", 9) == 0;
 
   pthread_mutex_lock(&c->mu);
-  if (!imported)
-    c->import_skipped++;
+  c->import_skipped++;
   pthread_mutex_unlock(&c->mu);
-  fs_error(c, "import: %s%s: %s", imported || strncmp(reason, "skipped", 7) == 0
-           ? "" : "skipped ", rel, reason);
+  fs_error(c, "import: skipped %s: %s", rel, reason);
+}
+
+/* A file imported by its content although its name says another format:
+ * named in status, not counted as skipped. */
+static void imp_note(const char *rel, const char *msg, void *ud)
+{
+  fs_error(ud, "import: %s: %s", rel, msg);
 }
 
 static void imp_progress(const struct import_progress *p, void *ud)
@@ -133,7 +135,8 @@ static void imp_progress(const struct import_progress *p, void *ud)
 static void *import_main(void *arg)
 {
   struct fs_ctx *c = arg;
-  struct import_opts o = { .report = imp_report, .progress = imp_progress,
+  struct import_opts o = { .report = imp_report, .note = imp_note,
+                           .progress = imp_progress,
                            .ud = c, .cancel = &g_cancel };
   struct import_stats st;
   int r = import_dir(c->store, c->root, &o, &st);

@@ -63,6 +63,14 @@ static void on_report(const char *rel, const char *reason, void *ud)
   fprintf(stderr, "skipped %s: %s\n", rel, reason);
 }
 
+static void on_note(const char *rel, const char *msg, void *ud)
+{
+  (void)ud;
+  if (tty)
+    fprintf(stderr, "\r\033[K");
+  fprintf(stderr, "note %s: %s\n", rel, msg);
+}
+
 static void on_progress(const struct import_progress *p, void *ud)
 {
   int width = 30, fill;
@@ -117,7 +125,8 @@ int cmd_import(int argc, char **argv)
   };
   const char *store_dir = NULL, *coco = NULL, *field = "ground_truth";
   const char *preds = NULL, *names = NULL;
-  struct import_opts io = { .report = on_report, .progress = on_progress };
+  struct import_opts io = { .report = on_report, .note = on_note,
+                            .progress = on_progress };
   struct import_stats st;
   struct store *s;
   int c, r;
