@@ -95,15 +95,17 @@ static uint8_t *picture(int w, int h, const char *variant)
 static void jpeg(const char *variant, int pf, int samp, int flags,
                  int orientation)
 {
-  tjhandle tj = tjInitCompress();
-  uint8_t *rgb = picture(W, H, variant), *src = rgb, *jpg = NULL, *out;
+  tjhandle tj;
+  uint8_t *rgb, *src, *jpg = NULL, *out;
   unsigned long len = 0;
   size_t n;
   char path[4096];
   int comp = pf == TJPF_GRAY ? 1 : pf == TJPF_CMYK ? 4 : 3;
 
   if (!want(variant))
-    goto done;
+    return;
+  tj = tjInitCompress();
+  rgb = src = picture(W, H, variant);
   if (pf == TJPF_GRAY || pf == TJPF_CMYK) {
     src = malloc((size_t)W * H * 4);
     for (size_t i = 0; i < (size_t)W * H; i++) {
@@ -149,7 +151,6 @@ static void jpeg(const char *variant, int pf, int samp, int flags,
   tjFree(jpg);
   if (src != rgb)
     free(src);
-done:
   free(rgb);
   tjDestroy(tj);
 }
@@ -159,7 +160,7 @@ done:
 static void png(const char *variant, int ctype, int depth, int interlace,
                 int orientation)
 {
-  uint8_t *rgb = picture(W, H, variant);
+  uint8_t *rgb;
   char path[4096];
   FILE *f;
   png_structp ps;
@@ -171,10 +172,9 @@ static void png(const char *variant, int ctype, int depth, int interlace,
   uint8_t *rows;
   png_bytep *rp;
 
-  if (!want(variant)) {
-    free(rgb);
+  if (!want(variant))
     return;
-  }
+  rgb = picture(W, H, variant);
   rows = calloc((size_t)W * H * ch * bpc, 1);
   rp = malloc(sizeof(*rp) * H);
   for (int y = 0; y < H; y++) {
@@ -249,14 +249,13 @@ static void png(const char *variant, int ctype, int depth, int interlace,
 static void webp(const char *variant, int lossless, int alpha,
                  int orientation)
 {
-  uint8_t *rgb = picture(W, H, variant), *rgba = NULL, *out = NULL;
+  uint8_t *rgb, *rgba = NULL, *out = NULL;
   size_t n;
   char path[4096];
 
-  if (!want(variant)) {
-    free(rgb);
+  if (!want(variant))
     return;
-  }
+  rgb = picture(W, H, variant);
   if (alpha) {
     rgba = malloc((size_t)W * H * 4);
     for (size_t i = 0; i < (size_t)W * H; i++) {
@@ -304,16 +303,15 @@ static void webp(const char *variant, int lossless, int alpha,
 static void tiff(const char *variant, int spp, int bps, int tiled,
                  int compression, int orientation)
 {
-  uint8_t *rgb = picture(W, H, variant);
+  uint8_t *rgb;
   char path[4096];
   TIFF *t;
   size_t rowb = (size_t)W * spp * (bps / 8);
   uint8_t *img;
 
-  if (!want(variant)) {
-    free(rgb);
+  if (!want(variant))
     return;
-  }
+  rgb = picture(W, H, variant);
   img = calloc(rowb * H, 1);
   for (size_t i = 0; i < (size_t)W * H; i++) {
     uint8_t *p = rgb + 3 * i;
@@ -383,15 +381,14 @@ static void put32(uint8_t *p, uint32_t v)
 
 static void bmp(const char *variant, int bpp, int topdown)
 {
-  uint8_t *rgb = picture(W, H, variant), *f;
+  uint8_t *rgb, *f;
   size_t row = (((size_t)W * bpp + 31) / 32) * 4, pal = bpp == 8 ? 1024 : 0;
   size_t off = 54 + pal, size = off + row * H;
   char path[4096];
 
-  if (!want(variant)) {
-    free(rgb);
+  if (!want(variant))
     return;
-  }
+  rgb = picture(W, H, variant);
   f = calloc(size, 1);
   f[0] = 'B';
   f[1] = 'M';
@@ -433,19 +430,18 @@ static void bmp(const char *variant, int bpp, int topdown)
 
 static void gif(const char *variant, int frames, int interlace)
 {
-  uint8_t *rgb = picture(W, H, variant);
+  uint8_t *rgb;
   char path[4096];
   int err;
   GifFileType *g;
-  ColorMapObject *cm = GifMakeMapObject(256, NULL);
-  GifPixelType *line = malloc((size_t)W);
+  ColorMapObject *cm;
+  GifPixelType *line;
 
-  if (!want(variant)) {
-    free(rgb);
-    free(line);
-    GifFreeMapObject(cm);
+  if (!want(variant))
     return;
-  }
+  rgb = picture(W, H, variant);
+  cm = GifMakeMapObject(256, NULL);
+  line = malloc((size_t)W);
   for (int i = 0; i < 256; i++) {   /* 8 x 8 x 4 cube */
     cm->Colors[i].Red = (GifByteType)((i >> 5) * 255 / 7);
     cm->Colors[i].Green = (GifByteType)(((i >> 2) & 7) * 255 / 7);
