@@ -43,11 +43,14 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len)
 
   if (fd < 0)
     return -errno;
-  if (fstat(fd, &st) < 0 || !(p = malloc(st.st_size ? (size_t)st.st_size
-                                                      : 1))) {
-    r = -errno ? -errno : -ENOMEM;
+  if (fstat(fd, &st) < 0) {
+    r = -errno;
     close(fd);
     return r;
+  }
+  if (!(p = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+    close(fd);
+    return -ENOMEM;
   }
   while (got < (size_t)st.st_size) {
     ssize_t n = read(fd, p + got, (size_t)st.st_size - got);

@@ -474,7 +474,7 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
 {
   uint8_t h[8], *ifd = NULL;
   const uint8_t *offs = NULL, *cnts = NULL;
-  uint32_t off, spp = 1, bps = 1, comp = 1;
+  uint32_t off, spp = 1, bps = 1;
   uint16_t count;
   bool le = s->head_len > 0 && s->head[0] == 'I', have_w = false;
   int r;
@@ -514,7 +514,6 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
     case 256: r = tiff_value(s, e, le, 0, &in->width); have_w = true; break;
     case 257: r = tiff_value(s, e, le, 0, &in->height); break;
     case 258: r = tiff_value(s, e, le, 0, &bps); break;
-    case 259: r = tiff_value(s, e, le, 0, &comp); break;
     case 277: r = tiff_value(s, e, le, 0, &spp); break;
     case 274:
       if (tiff_value(s, e, le, 0, &v) == 0 && v >= 1 && v <= 8)
@@ -549,7 +548,6 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
     *reason = "unsupported TIFF sample layout";
     return -EBADMSG;
   }
-  (void)comp;
   in->precision = (uint8_t)bps;
   in->components = (uint8_t)spp;
   return check_pixels(in, reason);

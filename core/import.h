@@ -61,7 +61,9 @@ enum import_skip {
 
 struct import_stats {
   uint64_t files;      /* image candidates found */
-  uint64_t added, updated, unchanged, skipped;
+  uint64_t added, updated, unchanged;
+  uint64_t skipped;    /* image files refused at their header (also in
+                        * skip_kind[IMPORT_SKIP_BAD / _UNREADABLE]) */
   uint64_t missing;    /* samples whose file is gone */
   uint64_t restored;   /* missing samples whose file came back */
   uint64_t hashed;
