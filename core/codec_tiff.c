@@ -104,6 +104,12 @@ int codec_tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
     uint8_t *d = ret->px;
     for (size_t i = 0; i < (size_t)w * h; i++) {
       uint32_t v = raster[i], a = TIFFGetA(v);
+      if (a == 255) {   /* opaque: no arithmetic */
+        d[3 * i] = (uint8_t)TIFFGetR(v);
+        d[3 * i + 1] = (uint8_t)TIFFGetG(v);
+        d[3 * i + 2] = (uint8_t)TIFFGetB(v);
+        continue;
+      }
       d[3 * i] = (uint8_t)((TIFFGetR(v) * a + 255 * (255 - a) + 127) / 255);
       d[3 * i + 1] = (uint8_t)((TIFFGetG(v) * a + 255 * (255 - a) + 127) / 255);
       d[3 * i + 2] = (uint8_t)((TIFFGetB(v) * a + 255 * (255 - a) + 127) / 255);

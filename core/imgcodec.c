@@ -35,9 +35,51 @@ void codec_rgba_to_rgb(const uint8_t *s, struct image *dst)
 
   for (size_t i = 0; i < (size_t)dst->w * dst->h; i++, s += 4, d += 3) {
     unsigned a = s[3];
+    if (a == 255) {   /* opaque, the common case: no arithmetic */
+      d[0] = s[0];
+      d[1] = s[1];
+      d[2] = s[2];
+      continue;
+    }
     for (int c = 0; c < 3; c++)
       d[c] = (uint8_t)((s[c] * a + 255 * (255 - a) + 127) / 255);
   }
+}
+
+/* Averages f x f blocks (f >= 2) into a new image, dropping the last
+ * w % f columns and h % f rows.  Decoders that cannot scale (PNG, TIFF,
+ * GIF, BMP) give full-size pixels; the features need only a small image,
+ * and computing them on the full one would cost several times the
+ * decode. */
+static int reduce(struct image *im, int f)
+{
+  struct image t;
+  int w = im->w / f, h = im->h / f, ch = im->channels, r;
+  uint32_t *acc;
+
+  if ((r = image_alloc(&t, w, h, ch)) < 0)
+    return r;
+  if (!(acc = calloc((size_t)w * ch, sizeof(*acc)))) {
+    image_free(&t);
+    return -ENOMEM;
+  }
+  for (int y = 0; y < h; y++) {
+    uint8_t *o = t.px + (size_t)y * w * ch;
+    memset(acc, 0, (size_t)w * ch * sizeof(*acc));
+    for (int k = 0; k < f; k++) {
+      const uint8_t *s = im->px + (size_t)(y * f + k) * im->w * ch;
+      for (int x = 0; x < w; x++)
+        for (int j = 0; j < f; j++)
+          for (int c = 0; c < ch; c++)
+            acc[x * ch + c] += s[((size_t)x * f + j) * ch + c];
+    }
+    for (int i = 0; i < w * ch; i++)
+      o[i] = (uint8_t)((acc[i] + (uint32_t)(f * f) / 2) / (uint32_t)(f * f));
+  }
+  free(acc);
+  image_free(im);
+  *im = t;
+  return 0;
 }
 
 int img_orient(struct image *im, int o)
@@ -100,6 +142,14 @@ int img_decode(const void *data, size_t len, int min_short, unsigned flags,
   case IMG_GIF: r = codec_gif_decode(data, len, &info, ret); break;
   case IMG_BMP: r = codec_bmp_decode(data, len, &info, ret); break;
   default: r = -EBADMSG;
+  }
+  if (r == 0 && min_short > 0) {
+    /* Formats decoded at full size: reduce by a whole factor that keeps
+     * the short side >= min_short (JPEG and WebP scaled while decoding). */
+    int shortside = ret->w < ret->h ? ret->w : ret->h;
+    int f = shortside / min_short;
+    if (f >= 2 && (r = reduce(ret, f)) < 0)
+      image_free(ret);
   }
   if (r == 0 && (flags & IMG_DECODE_ORIENT) &&
       (r = img_orient(ret, info.orientation)) < 0)

@@ -40,7 +40,9 @@
 /* Decodes to RGB.  min_short = 0 decodes at full size; otherwise a
  * decoder that can scale (JPEG, WebP) picks the smallest scale whose short
  * side is >= min_short, and the others decode at full size (callers must
- * accept any size >= min_short).  *ret is owned by the caller (image_free);
+ * accept any size >= min_short); an image still twice min_short or more
+ * is then averaged down by a whole factor, so every format reaches the
+ * features at a similar small size.  *ret is owned by the caller (image_free);
  * *ret_format (may be NULL) gets the format found. */
 int img_decode(const void *data, size_t len, int min_short, unsigned flags,
                struct image *ret, int *ret_format);

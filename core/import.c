@@ -171,9 +171,10 @@ static void skip(struct walk *w, const char *rel, enum import_skip k,
   report(w->o, rel, msg);
 }
 
+/* Names with their type byte in front: compare the names. */
 static int cmp_name(const void *a, const void *b)
 {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  return strcmp(*(char *const *)a + 1, *(char *const *)b + 1);
 }
 
 /* Recursive walk below w->path (relative part starts at rel_off).  dfd is
@@ -192,14 +193,23 @@ static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
     close(dfd);
     return -errno;
   }
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.' &&   /* hidden, ".", ".." and our store */
-        (r = pv_push(&names, e->d_name)) < 0)
+  /* Each name is kept with its d_type + 1 in front (one byte), so regular
+   * files cost no stat: only links, directories (for their device and
+   * inode) and unknown types are looked at. */
+  while ((e = readdir(d))) {
+    char tn[NAME_MAX + 2];
+    if (e->d_name[0] == '.')   /* hidden, ".", ".." and our store */
+      continue;
+    tn[0] = (char)(e->d_type + 1);   /* + 1: DT_UNKNOWN is 0 */
+    snprintf(tn + 1, sizeof(tn) - 1, "%s", e->d_name);
+    if ((r = pv_push(&names, tn)) < 0)
       break;
+  }
   if (r == 0)
     qsort(names.v, names.n, sizeof(char *), cmp_name);
   for (size_t k = 0; r == 0 && k < names.n; k++) {
-    const char *nm = names.v[k], *rel;
+    const char *nm = names.v[k] + 1, *rel;
+    unsigned char type = (unsigned char)(names.v[k][0] - 1);
     size_t nl = strlen(nm);
     struct stat st;
 
@@ -212,7 +222,8 @@ static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
     w->path[len] = '/';
     memcpy(w->path + len + 1, nm, nl + 1);
     rel = w->path + rel_off;
-    if (fstatat(dirfd(d), nm, &st, 0) < 0) {
+    st.st_mode = S_IFREG;
+    if (type != DT_REG && fstatat(dirfd(d), nm, &st, 0) < 0) {
       int err = errno;
       struct stat lst;
       if (err == ENOENT && fstatat(dirfd(d), nm, &lst, AT_SYMLINK_NOFOLLOW) == 0
