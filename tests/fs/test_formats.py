@@ -218,10 +218,19 @@ def body(ck, w):
             doc = json.loads(read(os.path.join(mnt, "labels",
                                                stem + ".json")))
             eq((doc["width"], doc["height"]), (cw, chh), stem + " size")
-        st = read(os.path.join(mnt, "status")).decode()
-        if "samples" not in st:
-            raise AssertionError(st)
-    ck.run("each variant: the right size", t_sizes_orientation)
+        # samples.csv names each sample's format.
+        import csv
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+            read(os.path.join(mnt, "samples.csv")).decode()))}
+        for f, (fmt, cw, chh, o, c) in sorted(man.items()):
+            stem = os.path.splitext(f)[0]
+            want = "jpeg-progressive" if stem == "jpeg_progressive" else fmt
+            eq(rows[stem]["format"], want, stem + " format in samples.csv")
+            eq((int(rows[stem]["width"]), int(rows[stem]["height"])),
+               (cw, chh), stem + " size in samples.csv")
+        eq(rows["odd__mislabeled"]["format"], "png", "mislabeled format")
+    ck.run("each variant: the right size and format (labels/, samples.csv)",
+           t_sizes_orientation)
 
     def t_tags():
         os.mkdir(os.path.join(mnt, "tags", "t"))
