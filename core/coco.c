@@ -3,6 +3,8 @@
  * store_labels_put in one transaction. */
 #include "coco.h"
 
+#include "imgfmt.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -98,22 +100,30 @@ static int build_base_index(struct store_txn *t, struct base_ent **ret,
   return r;
 }
 
-/* Exports (core/export.h) name images "<sample name>.jpg": match that too,
- * so an exported COCO file comes back onto its own samples. */
+/* Exports (core/export.h) name images "<sample name><ext>" (.jpg, .png
+ * ... by the sample's format): match that too, so an exported COCO file
+ * comes back onto its own samples. */
 static int by_export_name(struct store_txn *t, const char *fn,
                           struct sample *smp)
 {
-  const char *b = strrchr(fn, '/');
+  const char *b = strrchr(fn, '/'), *dot;
   char name[256];
   size_t n;
+  int r;
 
   b = b ? b + 1 : fn;
-  n = strlen(b);
-  if (n <= 4 || n - 4 >= sizeof(name) || strcmp(b + n - 4, ".jpg") != 0)
+  dot = strrchr(b, '.');
+  if (!dot || dot == b || img_format_of_name(b) < 0)
     return -ENOENT;
-  memcpy(name, b, n - 4);
-  name[n - 4] = '\0';
-  return store_sample_by_name(t, name, smp);
+  n = (size_t)(dot - b);
+  if (n >= sizeof(name))
+    return -ENOENT;
+  memcpy(name, b, n);
+  name[n] = '\0';
+  r = store_sample_by_name(t, name, smp);
+  if (r == 0 && strcmp(dot, img_ext_of(smp->format)) != 0)
+    r = -ENOENT;
+  return r;
 }
 
 static void rep(void (*report)(const char *, const char *, void *), void *ud,

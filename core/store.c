@@ -454,6 +454,7 @@ static int sample_decode(const MDB_val *v, struct sample *s)
   s->precision = p[2];
   s->components = p[3];
   s->orientation = p[4];
+  s->format = p[7];
   memcpy(&s->id, p + 8, 8);
   memcpy(&s->size, p + 16, 8);
   memcpy(&s->mtime_ns, p + 24, 8);
@@ -487,6 +488,7 @@ static int sample_encode(const struct sample *s, struct buf *b)
   fixed[2] = s->precision;
   fixed[3] = s->components;
   fixed[4] = s->orientation;
+  fixed[7] = s->format;
   memcpy(fixed + 5, &n16, 2);
   memcpy(fixed + 8, &s->id, 8);
   memcpy(fixed + 16, &s->size, 8);

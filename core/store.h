@@ -2,7 +2,7 @@
  *
  * What it holds (see docs/STORE-FORMAT.md for the byte layout): samples
  * (stable id, unique display name, source path relative to the dataset root,
- * size, mtime, JPEG properties, content hash), per-sample labels in named
+ * size, mtime, image format and properties, content hash), per-sample labels in named
  * fields, classes, tags and their members, settings, and a schema version.
  *
  * Every change happens inside one write transaction (struct store_txn).  A
@@ -65,10 +65,15 @@ struct sample {
   uint64_t size;
   int64_t mtime_ns;
   uint32_t width, height;
-  uint8_t precision;      /* bits per sample: 8 or 12 */
-  uint8_t components;     /* 1 = gray, 3 = colour, 4 = CMYK */
+  uint8_t precision;      /* bits per channel: 8 for JPEG; 1..16 */
+  uint8_t components;     /* channels: 1 gray, 2 gray+alpha, 3 colour,
+                           * 4 RGBA (JPEG: CMYK) */
   uint8_t orientation;    /* EXIF orientation 1..8, 1 when absent */
   uint8_t flags;          /* SAMPLE_* */
+  uint8_t format;         /* image format (imgfmt.h enum img_format): 0
+                           * JPEG (also every record written before the
+                           * field existed), 1 PNG, 2 WebP, 3 TIFF, 4 BMP,
+                           * 5 GIF */
   uint8_t hash[16];       /* XXH3-128 of the file bytes, when HASHED */
   uint64_t labels_version;/* bumped by every label change of this sample */
   int64_t labels_mtime_ns;

@@ -145,6 +145,13 @@ static void imp_report(const char *rel, const char *reason, void *ud)
   fs_error(c, "import: skipped %s: %s", rel, reason);
 }
 
+/* A file imported by its content although its name says another format:
+ * named in status, not counted as skipped. */
+static void imp_note(const char *rel, const char *msg, void *ud)
+{
+  fs_error(ud, "import: %s: %s", rel, msg);
+}
+
 static void imp_progress(const struct import_progress *p, void *ud)
 {
   struct fs_ctx *c = ud;
@@ -160,7 +167,8 @@ static void imp_progress(const struct import_progress *p, void *ud)
 static void *import_main(void *arg)
 {
   struct fs_ctx *c = arg;
-  struct import_opts o = { .report = imp_report, .progress = imp_progress,
+  struct import_opts o = { .report = imp_report, .note = imp_note,
+                           .progress = imp_progress,
                            .ud = c, .cancel = &g_cancel };
   struct import_stats st;
   int r = import_dir(c->store, c->root, &o, &st);
@@ -280,7 +288,7 @@ static void usage(FILE *f)
     "       curatefs --version\n"
     "\n"
     "Mounts a dataset store (made by `curate import`), or a plain folder of\n"
-    "JPEG images (imported first into a store under\n"
+    "images, JPEG, PNG, WebP, TIFF, BMP or GIF (imported first into a store under\n"
     "~/.local/share/curatefs/, progress in <mount>/status).\n"
     "\n"
     "options:\n"

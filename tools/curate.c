@@ -39,8 +39,9 @@ static void usage(FILE *f)
     "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
     "\n"
-    "import  walk DIR for JPEG files and record them in STORE (created if\n"
-    "        needed); re-running imports only new or changed files.  Content\n"
+    "import  walk DIR for image files (JPEG, PNG, WebP, TIFF, BMP, GIF) and\n"
+    "        record them in STORE (created if needed); the format comes\n"
+    "        from the bytes.  Re-running imports only new or changed files.  Content\n"
     "        hashes and image features (for duplicates and similarity) are\n"
     "        computed unless --no-hash / --no-features.  With --coco, a COCO\n"
     "        detection JSON becomes the label field NAME (default\n"
@@ -68,6 +69,14 @@ static void on_report(const char *rel, const char *reason, void *ud)
   if (tty)
     fprintf(stderr, "\r\033[K");
   fprintf(stderr, "skipped %s: %s\n", rel, reason);
+}
+
+static void on_note(const char *rel, const char *msg, void *ud)
+{
+  (void)ud;
+  if (tty)
+    fprintf(stderr, "\r\033[K");
+  fprintf(stderr, "note %s: %s\n", rel, msg);
 }
 
 static void on_progress(const struct import_progress *p, void *ud)
@@ -126,7 +135,8 @@ int cmd_import(int argc, char **argv)
   };
   const char *store_dir = NULL, *coco = NULL, *field = "ground_truth";
   const char *preds = NULL, *names = NULL;
-  struct import_opts io = { .report = on_report, .progress = on_progress };
+  struct import_opts io = { .report = on_report, .note = on_note,
+                            .progress = on_progress };
   struct import_stats st;
   struct store *s;
   struct buf jb;
@@ -177,12 +187,19 @@ int cmd_import(int argc, char **argv)
                st.files, st.added, st.updated, st.unchanged, st.skipped,
                st.missing, st.restored, st.hashed, st.featured, st.ignored);
   else
-    printf("imported %" PRIu64 " JPEG files: %" PRIu64 " new, %" PRIu64
+    printf("imported %" PRIu64 " image files: %" PRIu64 " new, %" PRIu64
            " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
            " missing, %" PRIu64 " restored, %" PRIu64 " hashed, %" PRIu64
            " with new features; %" PRIu64 " other files ignored\n",
            st.files, st.added, st.updated, st.unchanged, st.skipped,
            st.missing, st.restored, st.hashed, st.featured, st.ignored);
+  if (!json && st.mismatched)
+    printf("%" PRIu64 " files imported by their content, not their name\n",
+           st.mismatched);
+  for (int k = 0; !json && k < IMPORT_SKIP_NKINDS; k++)
+    if (st.skip_kind[k])
+      printf("skipped %" PRIu64 ": %s\n", st.skip_kind[k],
+             import_skip_name((enum import_skip)k));
   if (coco) {
     struct coco_stats cs;
     r = coco_import(s, coco, field, on_coco, NULL, &cs);

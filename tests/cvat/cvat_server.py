@@ -94,7 +94,7 @@ def natural_key(name):
 
 
 # --------------------------------------------------------------------------
-# Image header readers (no PIL): JPEG SOFn, PNG IHDR, GIF, BMP, WebP.
+# Image header readers (no PIL): JPEG SOFn, PNG IHDR, GIF, BMP, WebP, TIFF.
 # --------------------------------------------------------------------------
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7,
@@ -213,12 +213,44 @@ def image_info(data):
         if kind == b"VP8L":
             b = int.from_bytes(data[21:25], "little")
             return "webp", (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+    if data[:4] in (b"II*\x00", b"MM\x00*") and len(data) >= 8:
+        return tiff_size(data)
     raise ValueError("unsupported or corrupted image")
+
+
+def tiff_size(data):
+    """("tiff", width, height) from the first image directory of a TIFF;
+    an Orientation tag of 5..8 swaps them, as for JPEG."""
+    endian = "little" if data[:2] == b"II" else "big"
+
+    def u(off, n):
+        if off + n > len(data):
+            raise ValueError("corrupt TIFF: truncated directory")
+        return int.from_bytes(data[off:off + n], endian)
+
+    ifd = u(4, 4)
+    width = height = None
+    orientation = 1
+    for i in range(u(ifd, 2)):
+        e = ifd + 2 + 12 * i
+        tag, typ = u(e, 2), u(e + 2, 2)
+        val = u(e + 8, 2) if typ == 3 else u(e + 8, 4)
+        if tag == 256:
+            width = val
+        elif tag == 257:
+            height = val
+        elif tag == 274:
+            orientation = val
+    if not width or not height:
+        raise ValueError("corrupt TIFF: no image size")
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return "tiff", width, height
 
 
 IMAGE_CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png",
                        "gif": "image/gif", "bmp": "image/bmp",
-                       "webp": "image/webp"}
+                       "webp": "image/webp", "tiff": "image/tiff"}
 
 
 # --------------------------------------------------------------------------
