@@ -35,6 +35,7 @@ static void usage(FILE *f)
     "       %s predictions --store STORE --format coco|yolo PATH\n"
     "       %s eval --store STORE --name NAME\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
+    "       %s check --store STORE [--repair]\n"
     "\n"
     "import  walk DIR for JPEG files and record them in STORE (created if\n"
     "        needed); re-running imports only new or changed files.  Content\n"
@@ -46,8 +47,10 @@ static void usage(FILE *f)
     "        files with a confidence column (class names from --names, a\n"
     "        names file or data.yaml).\n"
     "info    print sample, tag and class counts of STORE.\n"
+    "check   read every record of STORE and report what is damaged or\n"
+    "        inconsistent; --repair rebuilds the derived records.\n"
     "Every other command explains itself with --help.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog);
+    prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static bool tty;
@@ -95,7 +98,10 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
     return -errno;
   }
   r = store_open(dir, &o, s);
-  if (r < 0)
+  if (r < 0 && store_open_error())
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
+            store_open_error());
+  else if (r < 0)
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
             strerror(-r));
   return r;
@@ -275,6 +281,7 @@ static const struct command commands[] = {
   { "predictions", cmd_predictions },
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
+  { "check", cmd_check },
 };
 
 int main(int argc, char **argv)
