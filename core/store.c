@@ -85,12 +85,56 @@ static int store_errno(int rc)
   }
 }
 
+/* The first damage this process met, in words (store_damage()): -EIO
+ * alone would leave the user with "Input/output error". */
+static pthread_mutex_t damage_lock = PTHREAD_MUTEX_INITIALIZER;
+static char damage_text[700];
+
+static void __attribute__((format(printf, 2, 3)))
+note_damage(const struct store *s, const char *fmt, ...)
+{
+  va_list ap;
+  int n;
+
+  pthread_mutex_lock(&damage_lock);
+  if (!damage_text[0]) {
+    n = snprintf(damage_text, sizeof(damage_text), "store '%s' is damaged: ",
+                 s->dir);
+    va_start(ap, fmt);
+    vsnprintf(damage_text + n, sizeof(damage_text) - (size_t)n, fmt, ap);
+    va_end(ap);
+  }
+  pthread_mutex_unlock(&damage_lock);
+}
+
+const char *store_damage(void)
+{
+  const char *r;
+
+  pthread_mutex_lock(&damage_lock);
+  r = damage_text[0] ? damage_text : NULL;
+  pthread_mutex_unlock(&damage_lock);
+  return r;
+}
+
 /* Records the first error of a transaction and returns the sticky error. */
 static int txn_fail(struct store_txn *t, int r)
 {
-  if (r < 0 && r != -ENOENT && t->err == 0)
+  if (r < 0 && r != -ENOENT && t->err == 0) {
     t->err = r;
+    if (r == -EIO)
+      note_damage(t->s, "a record of %s/data.mdb does not decode or LMDB "
+                  "reports a broken page", t->s->dir);
+  }
   return t->err ? t->err : r;
+}
+
+/* A record that does not decode: named, then the transaction fails. */
+static int bad_record(struct store_txn *t, const char *table, uint64_t id)
+{
+  note_damage(t->s, "the %s record %llu in %s/data.mdb does not decode",
+              table, (unsigned long long)id, t->s->dir);
+  return txn_fail(t, -EIO);
 }
 
 static void be64(uint8_t *p, uint64_t v)
@@ -801,7 +845,9 @@ int store_sample_get(struct store_txn *t, uint64_t id, struct sample *ret)
   r = t_get(t, DB_SAMPLES, &k, &v);
   if (r < 0)
     return r;
-  return txn_fail(t, sample_decode(&k, &v, ret));
+  if (sample_decode(&k, &v, ret) < 0)
+    return bad_record(t, "sample", id);
+  return 0;
 }
 
 static int id_lookup(struct store_txn *t, int db, const char *name,
@@ -1153,9 +1199,11 @@ int store_iter_samples(struct store_iter *it, uint64_t from_id,
   if (r < 0)
     return r;
   /* Keys out of order (a damaged page) would send callers backwards. */
-  if (k.mv_size != 8 || rd_be64(k.mv_data) < from_id)
-    return txn_fail(it->t, -EIO);
-  return txn_fail(it->t, sample_decode(&k, &v, ret));
+  if (k.mv_size != 8 || rd_be64(k.mv_data) < from_id ||
+      sample_decode(&k, &v, ret) < 0)
+    return bad_record(it->t, "sample",
+                      k.mv_size == 8 ? rd_be64(k.mv_data) : 0);
+  return 0;
 }
 
 int store_iter_tag(struct store_iter *it, uint64_t tag_id, uint64_t from_id,
@@ -1662,7 +1710,9 @@ int store_labels_get(struct store_txn *t, uint64_t sample_id,
     r = store_errno(rc);
   if (r < 0) {
     labels_free(ret);
-    return txn_fail(t, r == -EBADMSG || r == -ENOENT ? -EIO : r);
+    if (r == -EBADMSG || r == -ENOENT || r == -EIO)
+      return bad_record(t, "labels", sample_id);
+    return txn_fail(t, r);
   }
   return 0;
 }

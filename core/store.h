@@ -83,6 +83,10 @@ int store_open(const char *dir, const struct store_opts *opts,
  * file and the damage ("…/data.mdb is truncated: …"), or NULL when the
  * errno says it all.  Valid until the next store_open() of the thread. */
 const char *store_open_error(void);
+/* The first damage any store of this process met (a record that does not
+ * decode, a broken page), in words naming the store and the file, or NULL.
+ * Tools print it next to their "Input/output error". */
+const char *store_damage(void);
 /* Closes the store; NULL is fine.  All transactions must be finished. */
 void store_close(struct store *s);
 

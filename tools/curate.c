@@ -295,8 +295,14 @@ int main(int argc, char **argv)
     return 0;
   }
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-    if (strcmp(argv[1], commands[i].name) == 0)
-      return commands[i].fn(argc - 1, argv + 1);
+    if (strcmp(argv[1], commands[i].name) == 0) {
+      int rc = commands[i].fn(argc - 1, argv + 1);
+      /* "Input/output error" alone does not say the store is damaged. */
+      if (rc != 0 && store_damage())
+        fprintf(stderr, "%s: %s; run `%s check --store STORE`\n", prog,
+                store_damage(), prog);
+      return rc;
+    }
   fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
   usage(stderr);
   return 2;

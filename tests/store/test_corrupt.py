@@ -15,6 +15,7 @@ else `curate check` must report the store as damaged.
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -204,6 +205,112 @@ def build_store(w):
     return data, store
 
 
+def fresh_copy(w, store, name):
+    copy = w.sub(name)
+    shutil.rmtree(copy, ignore_errors=True)
+    os.makedirs(copy)
+    shutil.copy(os.path.join(store, "data.mdb"), copy)
+    return copy
+
+
+def patch(path, find, offset, new):
+    """Overwrites bytes at (first occurrence of find) + offset."""
+    with open(path, "r+b") as f:
+        b = f.read()
+        i = b.find(find)
+        if i < 0:
+            raise AssertionError("pattern %r not in the store" % find)
+        f.seek(i + offset)
+        f.write(new)
+
+
+def targeted(w, data, store, good_info):
+    """Hand-made damage with a known right answer."""
+    out = []
+
+    # A sample record whose id field says 1 under a larger key: listing
+    # from id + 1 used to go back to 2 forever.
+    copy = fresh_copy(w, store, "t-id")
+    patch(os.path.join(copy, "data.mdb"),
+          b"img_000003\x00d01/img_000003.jpg\x00", -72 + 8,
+          (1).to_bytes(8, "little"))
+    p = run([CURATE, "export", "--store", copy, "--format", "coco",
+             w.sub("t-id-out")])
+    if p.returncode == 0 or "damaged" not in p.stderr:
+        raise AssertionError("export of a store with a wrong id: rc %d, %s" %
+                             (p.returncode, p.stderr))
+    mount_and_read(copy, w.sub("t-id-m", "mnt"))
+    p = run([CURATE, "check", "--store", copy])
+    if p.returncode != 1 or not any(
+            ln.startswith("problem: samples: the record under key ") and
+            ln.endswith("does not decode") for ln in p.stdout.splitlines()):
+        raise AssertionError("check of a wrong id: %s %s" % (p.stdout,
+                                                             p.stderr))
+    out.append("a sample record with the id of another: a clean error, "
+               "named by check")
+
+    # A box count that disagrees with the labels: info shows it, check
+    # names it, repair restores the count.
+    copy = fresh_copy(w, store, "t-count")
+    patch(os.path.join(copy, "data.mdb"),
+          b"ground_truth\x00\x00\x00\x00\x01", 17,
+          (999).to_bytes(8, "little"))
+    info = run([CURATE, "info", "--store", copy])
+    if "ground_truth/c0: 999" not in info.stdout:
+        raise AssertionError("patched count not seen: " + info.stdout)
+    p = run([CURATE, "check", "--store", copy])
+    if p.returncode != 1 or "counts: 1 entries missing or different" \
+            not in p.stdout:
+        raise AssertionError("check of a wrong count: %s %s" % (p.stdout,
+                                                                p.stderr))
+    p = run([CURATE, "check", "--repair", "--store", copy])
+    if p.returncode != 0:
+        raise AssertionError("repair failed: %s %s" % (p.stdout, p.stderr))
+    info = run([CURATE, "info", "--store", copy])
+    if info.stdout != good_info:
+        raise AssertionError("info after repair: %s" % info.stdout)
+    if run([CURATE, "check", "--store", copy]).returncode != 0:
+        raise AssertionError("check after repair still fails")
+    out.append("a wrong box count: check names it, repair restores it")
+
+    # A lost name index entry (the key's first byte changed): lookups by
+    # name fail, check names the table, repair rebuilds it.
+    copy = fresh_copy(w, store, "t-names")
+    with open(os.path.join(copy, "data.mdb"), "rb") as f:
+        b = f.read()
+    # names: key "img_000005", then its be64 sample id.
+    m = re.search(rb"img_000005\x00{7}[\x01-\xff]", b)
+    if not m:
+        raise AssertionError("names entry not found")
+    patch(os.path.join(copy, "data.mdb"), m.group(0), 10,
+          (77).to_bytes(8, "big"))
+    p = run([CURATE, "check", "--store", copy])
+    if p.returncode != 1 or "names: 1 entries missing or different" \
+            not in p.stdout:
+        raise AssertionError("check of a wrong name index: %s %s" % (
+            p.stdout, p.stderr))
+    p = run([CURATE, "check", "--repair", "--store", copy])
+    if p.returncode != 0 or \
+            run([CURATE, "check", "--store", copy]).returncode != 0:
+        raise AssertionError("repair of the name index failed: " + p.stdout)
+    out.append("a wrong name index entry: named and rebuilt")
+
+    # A truncated data.mdb: every tool names the file and the damage.
+    copy = fresh_copy(w, store, "t-trunc")
+    path = os.path.join(copy, "data.mdb")
+    os.truncate(path, os.path.getsize(path) // 2)
+    for args in ([CURATE, "info", "--store", copy],
+                 [CURATE, "check", "--store", copy],
+                 [CURATEFS, "-f", copy, w.sub("t-trunc-mnt")]):
+        os.makedirs(w.sub("t-trunc-mnt"), exist_ok=True)
+        p = run(args)
+        if p.returncode == 0 or "data.mdb is truncated" not in p.stderr:
+            raise AssertionError("%s on a truncated store: rc %d, %s" % (
+                args[0], p.returncode, p.stderr))
+    out.append("a truncated data.mdb: info, check and the daemon say so")
+    return out
+
+
 def main():
     seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     first = int(sys.argv[2]) if len(sys.argv) > 2 else 0
@@ -220,6 +327,9 @@ def main():
                                  p.stderr)
         n += 1
         print("ok %d - intact store passes curate check" % n, flush=True)
+        for what in targeted(w, data, store, good_info):
+            n += 1
+            print("ok %d - %s" % (n, what), flush=True)
         for seed in range(first, first + seeds):
             rng = random.Random(seed)
             copy = w.sub("s%d" % seed)
