@@ -348,7 +348,8 @@ static int apply(struct ctx *c)
   size_t k = 0;
   int r = 0;
 
-  qsort(c->items, c->n_items, sizeof(*c->items), cmp_item);
+  if (c->n_items)  /* qsort(NULL, 0) is undefined */
+    qsort(c->items, c->n_items, sizeof(*c->items), cmp_item);
   for (size_t i = 0; i < c->ix.n && r == 0; i++) {
     size_t k0 = k;
     while (k < c->n_items && c->items[k].ref == i)

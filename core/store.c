@@ -2581,6 +2581,40 @@ static int chk_rewrite(struct chk *c)
   return 0;
 }
 
+int store_record_check(const char *table, const void *key, size_t klen,
+                       const void *val, size_t vlen)
+{
+  MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+
+  if (strcmp(table, "samples") == 0) {
+    struct sample smp;
+    return sample_decode(&k, &v, &smp) < 0 ? -EIO : 0;
+  }
+  if (strcmp(table, "tagids") == 0) {
+    const char *name;
+    if (klen != 8 || tag_decode(&v, &name, NULL, NULL) < 0 ||
+        !store_tag_name_valid(name))
+      return -EIO;
+    return 0;
+  }
+  if (strcmp(table, "labels") == 0) {
+    struct label_field f = { 0 };
+    int r = labels_field_decode(val, vlen, &f);
+    for (size_t i = 0; i < f.n; i++)
+      detection_clear(&f.d[i]);
+    free(f.d);
+    return r == -EBADMSG ? -EIO : r;
+  }
+  if (strcmp(table, "classids") == 0) {
+    const char *name = val;
+    if (klen != 4 || vlen < 2 || memchr(name, 0, vlen) != name + vlen - 1 ||
+        !labels_class_name_valid(name))
+      return -EIO;
+    return 0;
+  }
+  return -EINVAL;
+}
+
 int store_check(struct store *s, bool repair,
                 void (*fn)(const char *msg, void *ud), void *ud,
                 uint64_t *ret_problems)

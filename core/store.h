@@ -251,6 +251,12 @@ int store_check(struct store *s, bool repair,
                 void (*fn)(const char *msg, void *ud), void *ud,
                 uint64_t *ret_problems);
 
+/* Decodes one record of table "samples", "tagids", "labels" or "classids"
+ * the way every reader does: 0, -EIO when it is damaged, -EINVAL for
+ * another table.  For the check and the fuzzing harness. */
+int store_record_check(const char *table, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+
 /* Path of the store directory (borrowed for the store's lifetime). */
 const char *store_dir(const struct store *s);
 
