@@ -26,7 +26,8 @@ const char *prog = "curate";
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash]\n"
+    "usage: %s import --store STORE [--coco FILE [--clear-labels]]\n"
+    "                 [--field NAME] [--no-hash]\n"
     "                 [--no-features] [--predictions FILE|DIR [--names FILE]] DIR\n"
     "       %s info --store STORE\n"
     "       %s embeddings --store STORE (--npy F.npy --names F.txt | --clear)\n"
@@ -42,7 +43,10 @@ static void usage(FILE *f)
     "        hashes and image features (for duplicates and similarity) are\n"
     "        computed unless --no-hash / --no-features.  With --coco, a COCO\n"
     "        detection JSON becomes the label field NAME (default\n"
-    "        ground_truth).  --predictions imports model output into the\n"
+    "        ground_truth); duplicate image or category ids are errors, and\n"
+    "        an empty category list is refused unless --clear-labels (it\n"
+    "        would empty the field of the matched images).\n"
+    "        --predictions imports model output into the\n"
     "        field `predictions`: COCO results JSON, or a folder of YOLO txt\n"
     "        files with a confidence column (class names from --names, a\n"
     "        names file or data.yaml).\n"
@@ -117,6 +121,7 @@ int cmd_import(int argc, char **argv)
     { "predictions", required_argument, NULL, 'p' },
     { "names", required_argument, NULL, 'n' },
     { "no-features", no_argument, NULL, 'F' },
+    { "clear-labels", no_argument, NULL, 'C' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -124,10 +129,11 @@ int cmd_import(int argc, char **argv)
   const char *preds = NULL, *names = NULL;
   struct import_opts io = { .report = on_report, .progress = on_progress };
   struct import_stats st;
+  struct coco_opts co = { 0 };
   struct store *s;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:HFp:n:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:HFCp:n:h", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'p': preds = optarg; break;
@@ -136,6 +142,7 @@ int cmd_import(int argc, char **argv)
     case 'f': field = optarg; break;
     case 'H': io.no_hash = true; break;
     case 'F': io.no_features = true; break;
+    case 'C': co.clear_ok = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -166,7 +173,7 @@ int cmd_import(int argc, char **argv)
          st.missing, st.restored, st.hashed, st.featured, st.ignored);
   if (coco) {
     struct coco_stats cs;
-    r = coco_import(s, coco, field, on_coco, NULL, &cs);
+    r = coco_import_opts(s, coco, field, &co, on_coco, NULL, &cs);
     if (r < 0) {
       fprintf(stderr, "%s: COCO import of '%s' failed: %s; labels unchanged\n",
               prog, coco, strerror(-r));
@@ -176,8 +183,9 @@ int cmd_import(int argc, char **argv)
     printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
            " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %" PRIu64
            " categories (%" PRIu64 " clipped to the image, %" PRIu64
-           " invalid)\n", field, cs.images, cs.matched, cs.unmatched,
-           cs.refused, cs.boxes, cs.categories, cs.clipped, cs.bad_boxes);
+           " invalid, %" PRIu64 " for image ids no image has)\n", field,
+           cs.images, cs.matched, cs.unmatched, cs.refused, cs.boxes,
+           cs.categories, cs.clipped, cs.bad_boxes, cs.orphans);
   }
   if (preds) {
     /* A folder is YOLO txt with a confidence column, a file COCO
