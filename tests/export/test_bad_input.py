@@ -60,6 +60,26 @@ def main():
              "</annotation>", "needs a <bndbox>")
     voc_case("bad-entity", "<annotation><object><name>a&bogus;</name>"
              "</object></annotation>", "entity")
+    # Entity expansion is off: the "billion laughs" document and an
+    # external entity are refused before anything expands or is opened.
+    lol = "".join('<!ENTITY l%d "%s">' % (i, ("&l%d;" % (i - 1)) * 10)
+                  for i in range(1, 10))
+    voc_case("billion-laughs", '<?xml version="1.0"?>\n<!DOCTYPE annotation '
+             '[<!ENTITY l0 "lol">' + lol + ']>\n<annotation><object><name>'
+             '&l9;</name></object></annotation>',
+             "entity declarations are refused")
+    voc_case("external-entity", '<?xml version="1.0"?>\n<!DOCTYPE annotation '
+             '[<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<annotation>'
+             '<object><name>&x;</name></object></annotation>',
+             "external entities are refused")
+    voc_case("xml-two-roots", "<annotation/><annotation/>", "junk after")
+    yolo_case("yaml-alias-bomb", None, "aliases are refused",
+              yaml='a: &a ["x", "x", "x"]\nb: &b [*a, *a, *a]\n'
+                   'c: [*b, *b, *b]\nnames: [car, person]\n')
+    yolo_case("yaml-syntax", None, "data.yaml: line 3",
+              yaml='names:\n  - car\n - [person\n')
+    yolo_case("yaml-names-scalar", None, "neither a list nor a map",
+              yaml="names: car\n")
     d = ds.path("v-empty")
     os.makedirs(d)
     cases.append(("no-annotations", "voc", d, "no Annotations"))
