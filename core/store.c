@@ -95,6 +95,7 @@ note_damage(const struct store *s, const char *fmt, ...)
 {
   va_list ap;
   int n;
+  bool first = false;
 
   pthread_mutex_lock(&damage_lock);
   if (!damage_text[0]) {
@@ -103,8 +104,14 @@ note_damage(const struct store *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(damage_text + n, sizeof(damage_text) - (size_t)n, fmt, ap);
     va_end(ap);
+    first = true;
   }
   pthread_mutex_unlock(&damage_lock);
+  /* Into the daemon's log (its sink takes INFO); the tools, whose default
+   * sink shows WARN and up, print store_damage() themselves, once. */
+  if (first)
+    log_msg(LOG_LVL_INFO, "%s; run `curate check --store %s`", damage_text,
+            s->dir);
 }
 
 const char *store_damage(void)
