@@ -1993,6 +1993,21 @@ static int kv_cmp(const void *pa, const void *pb)
   return key_cmp(a->k, a->kl, b->k, b->kl);
 }
 
+/* qsort and bsearch without their undefined case (a NULL base, even with
+ * no elements). */
+static void sort_n(void *a, size_t n, size_t size,
+                   int (*cmp)(const void *, const void *))
+{
+  if (n > 1)
+    qsort(a, n, size, cmp);
+}
+
+static void *find_n(const void *key, const void *a, size_t n, size_t size,
+                    int (*cmp)(const void *, const void *))
+{
+  return n ? bsearch(key, a, n, size, cmp) : NULL;
+}
+
 static int u64_cmp(const void *pa, const void *pb)
 {
   uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
@@ -2051,7 +2066,7 @@ chk_say(struct chk *c, int db, const char *fmt, ...)
 
 static bool has_id(const uint64_t *a, size_t n, uint64_t id)
 {
-  return bsearch(&id, a, n, sizeof(*a), u64_cmp) != NULL;
+  return find_n(&id, a, n, sizeof(*a), u64_cmp) != NULL;
 }
 
 /* Appends to an array whose capacity is the next power of two. */
@@ -2077,9 +2092,11 @@ static int chk_walk(struct chk *c, int db,
   MDB_val k, v;
   MDB_stat st;
   uint64_t rows = 0;
+  bool opened;
   int rc, r = 0;
 
   rc = mdb_cursor_open(c->t->txn, c->t->s->dbi[db], &cur);
+  opened = rc == 0;
   for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     rows++;
@@ -2091,7 +2108,7 @@ static int chk_walk(struct chk *c, int db,
       break;
     r = 0;
   }
-  if (rc == 0 || rc == MDB_NOTFOUND)
+  if (opened)
     mdb_cursor_close(cur);
   if (r < 0)
     return r;
@@ -2119,9 +2136,10 @@ static int chk_compare(struct chk *c, int db, const char *from)
   MDB_cursor *cur;
   MDB_val k, v;
   size_t i = 0, diff = 0, extra = 0;
+  bool opened;
   int rc;
 
-  qsort(w->a, w->n, sizeof(*w->a), kv_cmp);
+  sort_n(w->a, w->n, sizeof(*w->a), kv_cmp);
   for (size_t j = 1; j < w->n; j++)
     if (kv_cmp(&w->a[j - 1], &w->a[j]) == 0) {
       chk_say(c, db, "two rows want the same key; cannot rebuild");
@@ -2129,6 +2147,7 @@ static int chk_compare(struct chk *c, int db, const char *from)
       return 0;
     }
   rc = mdb_cursor_open(c->t->txn, c->t->s->dbi[db], &cur);
+  opened = rc == 0;
   for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     int o = i < w->n ? key_cmp(k.mv_data, k.mv_size, w->a[i].k, w->a[i].kl)
@@ -2154,7 +2173,7 @@ static int chk_compare(struct chk *c, int db, const char *from)
       i++;
     }
   }
-  if (rc == 0 || rc == MDB_NOTFOUND)
+  if (opened)
     mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) {
     chk_say(c, db, "the table's B-tree is damaged: %s", mdb_strerror(rc));
@@ -2359,7 +2378,7 @@ static int dedupe(struct chk *c, int db, struct chk_rows *rows,
 {
   size_t j = 0;
 
-  qsort(rows->a, rows->n, sizeof(*rows->a), named_cmp);
+  sort_n(rows->a, rows->n, sizeof(*rows->a), named_cmp);
   for (size_t i = 0; i < rows->n; i++) {
     if (j && strcmp(rows->a[j - 1].name, rows->a[i].name) == 0) {
       chk_say(c, db, "%llu has the name '%s' of %llu; dropped",
@@ -2375,7 +2394,7 @@ static int dedupe(struct chk *c, int db, struct chk_rows *rows,
   for (size_t i = 0; i < rows->n; i++)
     if (ids_add(ids, nids, rows->a[i].id) < 0)
       return -ENOMEM;
-  qsort(*ids, *nids, sizeof(**ids), u64_cmp);
+  sort_n(*ids, *nids, sizeof(**ids), u64_cmp);
   return 0;
 }
 
@@ -2431,7 +2450,7 @@ static int chk_run(struct chk *c)
   if ((r = dedupe(c, DB_SAMPLES, &c->samples, &c->sids, &c->nsids)) < 0 ||
       (r = dedupe(c, DB_TAGIDS, &c->tags, &c->tids, &c->ntids)) < 0)
     return r;
-  qsort(c->cids, c->ncids, sizeof(*c->cids), u64_cmp);
+  sort_n(c->cids, c->ncids, sizeof(*c->cids), u64_cmp);
   keep_ids(&c->want[DB_SAMPLES], c->sids, c->nsids);
   keep_ids(&c->want[DB_TAGIDS], c->tids, c->ntids);
   if ((r = chk_walk(c, DB_TAGMEM, row_tagmem)) < 0 ||
@@ -2473,10 +2492,10 @@ static int chk_run(struct chk *c)
     uint64_t *n = calloc(tg->n + 1, sizeof(*n));
     if (!n)
       return -ENOMEM;
-    qsort(tg->a, tg->n, sizeof(*tg->a), kv_cmp);
+    sort_n(tg->a, tg->n, sizeof(*tg->a), kv_cmp);
     for (size_t j = 0; j < c->want[DB_TAGMEM].n; j++) {
       struct kv key = { .k = c->want[DB_TAGMEM].a[j].k, .kl = 8 };
-      struct kv *e = bsearch(&key, tg->a, tg->n, sizeof(*tg->a), kv_cmp);
+      struct kv *e = find_n(&key, tg->a, tg->n, sizeof(*tg->a), kv_cmp);
       if (e)
         n[e - tg->a]++;
     }
@@ -2504,7 +2523,7 @@ static int chk_run(struct chk *c)
   {
     struct kvvec *w = &c->want[DB_COUNTS];
     size_t j = 0;
-    qsort(w->a, w->n, sizeof(*w->a), kv_cmp);
+    sort_n(w->a, w->n, sizeof(*w->a), kv_cmp);
     for (size_t i = 0; i < w->n; i++) {
       if (j && kv_cmp(&w->a[j - 1], &w->a[i]) == 0) {
         uint64_t a, b;
@@ -2521,7 +2540,7 @@ static int chk_run(struct chk *c)
   }
   if (c->ncids && c->want[DB_CLASSES].n) {
     /* Two class ids with one name cannot both be looked up by name. */
-    qsort(c->want[DB_CLASSES].a, c->want[DB_CLASSES].n,
+    sort_n(c->want[DB_CLASSES].a, c->want[DB_CLASSES].n,
           sizeof(struct kv), kv_cmp);
     for (size_t i = 1; i < c->want[DB_CLASSES].n; i++)
       if (kv_cmp(&c->want[DB_CLASSES].a[i - 1],
@@ -2543,7 +2562,7 @@ static int chk_run(struct chk *c)
     if (c->want[db].n > 1 && db != DB_NAMES && db != DB_PATHS &&
         db != DB_TAGS && db != DB_SAMPLETAGS && db != DB_CLASSES &&
         db != DB_COUNTS)
-      qsort(c->want[db].a, c->want[db].n, sizeof(struct kv), kv_cmp);
+      sort_n(c->want[db].a, c->want[db].n, sizeof(struct kv), kv_cmp);
 
   for (size_t i = 0; i < c->nsids; i++)
     maxs = c->sids[i] > maxs ? c->sids[i] : maxs;
@@ -2560,7 +2579,7 @@ static int chk_run(struct chk *c)
       return r;
     if (c->problems != before) {
       c->rewrite[DB_META] = true;
-      qsort(c->want[DB_META].a, c->want[DB_META].n, sizeof(struct kv),
+      sort_n(c->want[DB_META].a, c->want[DB_META].n, sizeof(struct kv),
             kv_cmp);
     }
   }

@@ -28,7 +28,7 @@ from fslib import CURATE, CURATEFS, Mount, Workdir, curate, make_jpegs  # noqa
 
 TIMEOUT = 10
 MEM = 1 << 30
-ASAN = "asan" in os.environ.get("CORRUPT_BUILD", "")
+ASAN = "address" in os.environ.get("CORRUPT_BUILD", "")
 PAGE = 4096
 
 READER = r"""
@@ -127,12 +127,22 @@ def outcome(what, rc):
     OUTCOMES[key] = OUTCOMES.get(key, 0) + 1
 
 
+def quiet(args, timeout=TIMEOUT):
+    """Runs a helper command, its output captured (not /dev/null: the
+    test must not depend on it)."""
+    try:
+        return subprocess.run(args, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def mount_and_read(store, mnt):
     os.makedirs(mnt, exist_ok=True)
     args = [CURATEFS, "-f", store, mnt]
     log = open(os.path.join(os.path.dirname(mnt), "daemon.log"), "w+")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=limits, env=env())
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=log,
+                            stderr=subprocess.STDOUT, preexec_fn=limits,
+                            env=env())
     try:
         t0 = time.time()
         while time.time() - t0 < TIMEOUT:
@@ -143,13 +153,12 @@ def mount_and_read(store, mnt):
             raise AssertionError("mount neither appeared nor failed")
         outcome("mount", 0 if os.path.ismount(mnt) else 1)
         if os.path.ismount(mnt):
-            try:
-                subprocess.run(["/usr/bin/python3", "-c", READER, mnt],
-                               timeout=TIMEOUT, check=True)
-            except subprocess.TimeoutExpired:
+            p = quiet(["/usr/bin/python3", "-c", READER, mnt])
+            if p is None:
                 raise AssertionError("reads through the mount hung")
-            subprocess.run(["fusermount3", "-u", mnt],
-                           stderr=subprocess.DEVNULL)
+            if p.returncode != 0:
+                raise AssertionError("reader failed: %s" % p.stderr[-2000:])
+            quiet(["fusermount3", "-u", mnt])
         try:
             rc = proc.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -157,14 +166,12 @@ def mount_and_read(store, mnt):
         log.seek(0)
         check_proc(args, rc, log.read())
     finally:
+        # Kill first: nothing below may keep a daemon alive.
         if proc.poll() is None:
-            subprocess.run(["fusermount3", "-uz", mnt],
-                           stderr=subprocess.DEVNULL)
             proc.kill()
             proc.wait()
-        elif os.path.ismount(mnt):
-            subprocess.run(["fusermount3", "-uz", mnt],
-                           stderr=subprocess.DEVNULL)
+        if os.path.ismount(mnt):
+            quiet(["fusermount3", "-uz", mnt])
         log.close()
 
 
