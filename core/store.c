@@ -2035,6 +2035,7 @@ struct chk {
   void *ud;
   uint64_t problems;
   bool fatal;                   /* a B-tree LMDB calls damaged */
+  bool stuck;                   /* damage repair cannot decide about */
   bool rewrite[DB_MAX];         /* table differs from what it must hold */
   struct kvvec want[DB_MAX];    /* what each table must hold */
   uint64_t *sids, *tids, *cids; /* good ids, sorted */
@@ -2142,8 +2143,9 @@ static int chk_compare(struct chk *c, int db, const char *from)
   sort_n(w->a, w->n, sizeof(*w->a), kv_cmp);
   for (size_t j = 1; j < w->n; j++)
     if (kv_cmp(&w->a[j - 1], &w->a[j]) == 0) {
-      chk_say(c, db, "two rows want the same key; cannot rebuild");
-      c->fatal = true;
+      chk_say(c, db, "two records want the same key; repair cannot choose "
+              "between them");
+      c->stuck = true;
       return 0;
     }
   rc = mdb_cursor_open(c->t->txn, c->t->s->dbi[db], &cur);
@@ -2545,9 +2547,9 @@ static int chk_run(struct chk *c)
     for (size_t i = 1; i < c->want[DB_CLASSES].n; i++)
       if (kv_cmp(&c->want[DB_CLASSES].a[i - 1],
                  &c->want[DB_CLASSES].a[i]) == 0) {
-        chk_say(c, DB_CLASSIDS, "two class ids share one name; cannot "
-                "rebuild");
-        c->fatal = true;
+        chk_say(c, DB_CLASSIDS, "two class ids share one name; repair "
+                "cannot choose between them");
+        c->stuck = true;
         return 0;
       }
   }
@@ -2652,9 +2654,9 @@ int store_check(struct store *s, bool repair,
   if (r < 0)
     return r;
   r = chk_run(&c);
-  if (r == 0 && repair && c.problems && !c.fatal)
+  if (r == 0 && repair && c.problems && !c.fatal && !c.stuck)
     r = chk_rewrite(&c);
-  if (r == 0 && repair && c.problems && !c.fatal)
+  if (r == 0 && repair && c.problems && !c.fatal && !c.stuck)
     r = store_txn_commit(c.t);
   else
     store_txn_abort(c.t);
@@ -2667,6 +2669,8 @@ int store_check(struct store *s, bool repair,
   free(c.cids);
   if (r == 0 && c.fatal)
     r = -EIO;
+  else if (r == 0 && c.stuck && repair)
+    r = -ENOTRECOVERABLE;
   *ret_problems = c.problems;
   return r;
 }

@@ -246,7 +246,9 @@ uint64_t store_key_rd_u64(const void *p);
  * nothing are removed, derived tables are rebuilt, id counters raised past
  * the ids in use.  Returns 0 when the check ran (problems or not), -EIO
  * when LMDB reports a damaged B-tree (nothing can be rewritten in place),
- * or another -errno. */
+ * -ENOTRECOVERABLE (repair only; nothing changed) when two records claim
+ * one key (two samples with one path, two class ids with one name), or
+ * another -errno. */
 int store_check(struct store *s, bool repair,
                 void (*fn)(const char *msg, void *ud), void *ud,
                 uint64_t *ret_problems);

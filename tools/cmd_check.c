@@ -72,6 +72,12 @@ int cmd_check(int argc, char **argv)
             repair ? " and cannot be repaired in place" : "");
     return 1;
   }
+  if (r == -ENOTRECOVERABLE) {
+    fprintf(stderr, "%s: store '%s': %" PRIu64 " problems, some of which "
+            "--repair cannot decide (listed above); nothing was changed\n",
+            prog, dir, n);
+    return 1;
+  }
   if (r < 0) {
     fprintf(stderr, "%s: check of store '%s' failed: %s\n", prog, dir,
             strerror(-r));
