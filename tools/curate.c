@@ -35,6 +35,7 @@ static void usage(FILE *f)
     "       %s import-labels --store STORE --format FMT PATH\n"
     "       %s predictions --store STORE --format coco|yolo PATH\n"
     "       %s eval --store STORE --name NAME\n"
+    "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
     "       %s check --store STORE [--repair]\n"
     "\n"
@@ -53,8 +54,10 @@ static void usage(FILE *f)
     "info    print sample, tag and class counts of STORE.\n"
     "check   read every record of STORE and report what is damaged or\n"
     "        inconsistent; --repair rebuilds the derived records.\n"
+    "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
+    "        follow) and remove (only while unused) classes.\n"
     "Every other command explains itself with --help.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog, prog);
+    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static bool tty;
@@ -290,6 +293,7 @@ static const struct command commands[] = {
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
   { "check", cmd_check },
+  { "classes", cmd_classes },
 };
 
 int main(int argc, char **argv)
