@@ -310,6 +310,8 @@ TEST(numbers_shortest_exact)
   buf_init(&b, 256);
   CHECK_STR_EQ(num(&b, 12), "12");
   CHECK_STR_EQ(num(&b, 0), "0");
+  /* "-0" would read back as the integer 0 and render differently. */
+  CHECK_STR_EQ(num(&b, -0.0), "0");
   CHECK_STR_EQ(num(&b, -3), "-3");
   CHECK_STR_EQ(num(&b, 640), "640");
   CHECK_STR_EQ(num(&b, 0.1), "0.1");
