@@ -4,6 +4,13 @@
  *
  * usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT
  *
+ * The same command line is what mount.fuse3 runs for `mount -t
+ * fuse.curatefs STORE MNT -o OPTS` and for an /etc/fstab line of that type:
+ * `curatefs STORE MNT -o OPTS,dev,suid` (without -f, so the daemon detaches
+ * once mounted).  Options that only mean something to mount(8) or systemd
+ * (x-*, comment=, nofail, _netdev, auto, noauto, user, users, defaults) are
+ * dropped here, so an fstab line may carry them.
+ *
  * Order matters: LMDB environments must not cross fork(), so the store is
  * checked before daemonizing (to fail early with a message) and opened for
  * real afterwards; threads are started after the fork too.
@@ -190,10 +197,62 @@ static char *default_store_dir(const char *root)
   return strdup(out);
 }
 
-static void usage(void)
+/* Whether a comma-separated mount option is one for mount(8), systemd or
+ * fstab only, not for the filesystem. */
+static bool fstab_only_opt(const char *o, size_t l)
 {
-  fprintf(stderr,
+  static const char *const drop[] = { "nofail", "_netdev", "auto", "noauto",
+                                      "user", "users", "nouser", "defaults",
+                                      "" };
+  if (l >= 2 && strncmp(o, "x-", 2) == 0)
+    return true;
+  if (l >= 8 && strncmp(o, "comment=", 8) == 0)
+    return true;
+  for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
+    if (strlen(drop[i]) == l && strncmp(o, drop[i], l) == 0)
+      return true;
+  return false;
+}
+
+/* Adds "-o OPTS" to args without the fstab-only options. */
+static int add_mount_opts(struct fuse_args *args, const char *opts)
+{
+  size_t n = strlen(opts), used = 0;
+  char *keep = malloc(n + 1);
+  int r = 0;
+
+  if (!keep)
+    return -1;
+  for (const char *p = opts; *p;) {
+    const char *e = strchr(p, ',');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (!fstab_only_opt(p, l)) {
+      if (used)
+        keep[used++] = ',';
+      memcpy(keep + used, p, l);
+      used += l;
+    }
+    p += l;
+    if (*p)
+      p++;
+  }
+  keep[used] = '\0';
+  if (used)
+    r = fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, keep) ? -1 : 0;
+  free(keep);
+  return r;
+}
+
+static void version(void)
+{
+  printf("curatefs %s (libfuse %s)\n", CURATEFS_VERSION, fuse_pkgversion());
+}
+
+static void usage(FILE *f)
+{
+  fprintf(f,
     "usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT\n"
+    "       curatefs --version\n"
     "\n"
     "Mounts a dataset store (made by `curate import`), or a plain folder of\n"
     "JPEG images (imported first into a store under\n"
@@ -214,7 +273,11 @@ static void usage(void)
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
-    "  and the usual FUSE mount options (allow_other, ...)\n");
+    "  and the usual FUSE mount options (allow_other, ...)\n"
+    "\n"
+    "Also mounted by `mount -t fuse.curatefs STORE MOUNTPOINT -o OPTIONS` and\n"
+    "by an /etc/fstab line `STORE MOUNTPOINT fuse.curatefs OPTIONS 0 0`; see\n"
+    "curatefs(1).\n");
 }
 
 int main(int argc, char **argv)
@@ -234,6 +297,7 @@ int main(int argc, char **argv)
   struct stat st;
 
   memset(&c, 0, sizeof(c));
+  memset(&cl, 0, sizeof(cl));  /* freed at out_args, even before parsing */
   pthread_mutex_init(&c.mu, NULL);
   g_ctx = &c;
 
@@ -241,34 +305,47 @@ int main(int argc, char **argv)
   fuse_opt_add_arg(&args, argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-      fuse_opt_add_arg(&args, argv[i]);
-      fuse_opt_add_arg(&args, argv[++i]);
+      if (add_mount_opts(&args, argv[++i]) < 0)
+        goto out_args;
+    } else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) {
+      if (add_mount_opts(&args, argv[i] + 2) < 0)
+        goto out_args;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-        usage();
-        return 0;
+        usage(stdout);
+        ret = 0;
+        goto out_args;
+      }
+      if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+        version();
+        ret = 0;
+        goto out_args;
       }
       fuse_opt_add_arg(&args, argv[i]);
     } else if (npos < 2) {
       positional[npos++] = argv[i];
     } else {
-      usage();
-      return 2;
+      usage(stderr);
+      ret = 2;
+      goto out_args;
     }
   }
   if (npos != 2) {
-    usage();
-    return 2;
+    usage(stderr);
+    ret = 2;
+    goto out_args;
   }
   fuse_opt_add_arg(&args, positional[1]);
   if (fuse_opt_parse(&args, &opts, option_spec, NULL) < 0 ||
       fuse_parse_cmdline(&args, &cl) != 0) {
-    usage();
-    return 2;
+    usage(stderr);
+    ret = 2;
+    goto out_args;
   }
   if (!cl.mountpoint) {
-    usage();
-    return 2;
+    usage(stderr);
+    ret = 2;
+    goto out_args;
   }
   if (opts.map_size) {
     char *end;

@@ -40,6 +40,7 @@
 #include "passthrough.h"
 #include "views.h"
 #include "vtree.h"
+#include "xattr.h"
 
 /* Attribute and entry lifetime of provider paths: their content follows
  * store changes without per-inode invalidations, so keep it short. */
@@ -1777,4 +1778,9 @@ const struct fuse_lowlevel_ops curatefs_ops = {
   .create = op_create,
   .mknod = op_mknod,
   .statfs = op_statfs,
+  /* xattr.c: user.curatefs.* attributes of sample files */
+  .getxattr = xattr_get,
+  .listxattr = xattr_list,
+  .setxattr = xattr_set,
+  .removexattr = xattr_remove,
 };

@@ -13,6 +13,7 @@
  *   cvat/             prov_cvat.c        core/cvat_sync (runs in the store)
  *   eval/             prov_eval.c        core/evalrun, core/predictions
  *   plots/            prov_plots.c       core/featstore, core/plot
+ *   samples.csv       prov_table.c       core/table (views, evalrun)
  *
  * Inodes of provider paths come from a table (vnode.c): a path gets an
  * inode when the kernel first looks it up and keeps it until the kernel
