@@ -86,6 +86,14 @@ struct sample {
  * not exist, -EPROTO when the schema version is newer than this build). */
 int store_open(const char *dir, const struct store_opts *opts,
                struct store **ret);
+/* After a failed store_open() in this thread: why, in words that name the
+ * file and the damage ("…/data.mdb is truncated: …"), or NULL when the
+ * errno says it all.  Valid until the next store_open() of the thread. */
+const char *store_open_error(void);
+/* The first damage any store of this process met (a record that does not
+ * decode, a broken page), in words naming the store and the file, or NULL.
+ * Tools print it next to their "Input/output error". */
+const char *store_damage(void);
 /* Closes the store; NULL is fine.  All transactions must be finished. */
 void store_close(struct store *s);
 
@@ -129,6 +137,8 @@ int store_sample_put(struct store_txn *t, const struct sample *s,
 int store_sample_delete(struct store_txn *t, uint64_t id);
 /* Number of samples (including missing ones). */
 int store_sample_count(struct store_txn *t, uint64_t *ret);
+/* The same in a transaction of its own; 0 on any error. */
+uint64_t store_sample_total(struct store *s);
 
 /* Sample iteration in id order: fills *ret with the first sample whose id is
  * >= from_id.  Returns 0, or -ENOENT past the end.  An iterator reuses one
@@ -271,6 +281,30 @@ int store_rec_each(struct store_txn *t, const char *ns, const void *prefix,
 /* Big-endian 8-byte keys. */
 void store_key_u64(uint8_t out[8], uint64_t v);
 uint64_t store_key_rd_u64(const void *p);
+
+/* ---- consistency ----
+ *
+ * The deep check: decodes every record of every table, checks that ids
+ * point at records that exist, and that the derived tables (names, paths,
+ * tags, sampletags, classes, counts, the member count of each tag) hold
+ * exactly what the primary records imply (docs/STORE-FORMAT.md).  Calls fn
+ * with one line per problem; *ret_problems is their number.  With repair,
+ * in one write transaction: records that do not decode or point at
+ * nothing are removed, derived tables are rebuilt, id counters raised past
+ * the ids in use.  Returns 0 when the check ran (problems or not), -EIO
+ * when LMDB reports a damaged B-tree (nothing can be rewritten in place),
+ * -ENOTRECOVERABLE (repair only; nothing changed) when two records claim
+ * one key (two samples with one path, two class ids with one name), or
+ * another -errno. */
+int store_check(struct store *s, bool repair,
+                void (*fn)(const char *msg, void *ud), void *ud,
+                uint64_t *ret_problems);
+
+/* Decodes one record of table "samples", "tagids", "labels" or "classids"
+ * the way every reader does: 0, -EIO when it is damaged, -EINVAL for
+ * another table.  For the check and the fuzzing harness. */
+int store_record_check(const char *table, const void *key, size_t klen,
+                       const void *val, size_t vlen);
 
 /* Path of the store directory (borrowed for the store's lifetime). */
 const char *store_dir(const struct store *s);

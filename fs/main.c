@@ -443,20 +443,29 @@ int main(int argc, char **argv)
   }
   /* Fail before mounting if the store cannot be opened. */
   r = store_open(c.store_dir, &so, &c.store);
-  if (r == 0 && !folder_mode) {
+  if (r < 0) {
+    fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c.store_dir,
+            store_open_error() ? store_open_error() : strerror(-r));
+    goto out_args;
+  }
+  if (!folder_mode) {
     r = import_root_get(c.store, &c.root);
-    if (r == -ENOENT)
+    if (r == -ENOENT && store_sample_total(c.store) > 0)
+      fprintf(stderr, "curatefs: store '%s' is damaged: it holds samples "
+              "but not its dataset folder; run `curate check --store %s`\n",
+              c.store_dir, c.store_dir);
+    else if (r == -ENOENT)
       fprintf(stderr, "curatefs: store '%s' has no dataset yet; run `curate "
               "import --store %s FOLDER` first\n", c.store_dir, c.store_dir);
+    else if (r < 0)
+      fprintf(stderr, "curatefs: cannot read store '%s': %s\n", c.store_dir,
+              r == -EIO ? "its records are damaged; run `curate check`"
+                        : strerror(-r));
   }
   store_close(c.store);
   c.store = NULL;
-  if (r < 0) {
-    if (r != -ENOENT)
-      fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c.store_dir,
-              strerror(-r));
+  if (r < 0)
     goto out_args;
-  }
 
   snprintf(path, sizeof(path), "%s/curatefs.log", c.store_dir);
   {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The test command: installs what is missing, builds with -Werror, runs every
-# suite, then again under AddressSanitizer + UBSan, and ends with one line
+# suite, then again under AddressSanitizer + UBSan, runs every fuzzing
+# harness for FUZZ_SECONDS (default 20) each, and ends with one line
 # "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -29,5 +30,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suites build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debug
+# Fuzzing: each harness for a bounded time over its committed corpus
+# (scripts/fuzz.sh); each counts as one test.
+fuzz_out=$(sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1)
+echo "$fuzz_out" | grep -v '^\[' | grep -v '^ninja: '
+p=$(echo "$fuzz_out" | grep -c '^fuzz [a-z_]*: ok' || true)
+f=$(echo "$fuzz_out" | grep -c -E '^fuzz [a-z_]*: FAILED|^fuzz (setup|build) failed' || true)
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

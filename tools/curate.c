@@ -26,7 +26,8 @@ const char *prog = "curate";
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash]\n"
+    "usage: %s import --store STORE [--coco FILE [--clear-labels]]\n"
+    "                 [--field NAME] [--no-hash]\n"
     "                 [--no-features] [--predictions FILE|DIR [--names FILE]] DIR\n"
     "       %s info --store STORE [--json]\n"
     "       %s table --store STORE [--format csv|jsonl]\n"
@@ -38,6 +39,7 @@ static void usage(FILE *f)
     "       %s eval --store STORE --name NAME\n"
     "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
+    "       %s check --store STORE [--repair]\n"
     "\n"
     "import  walk DIR for image files (JPEG, PNG, WebP, TIFF, BMP, GIF) and\n"
     "        record them in STORE (created if needed); the format comes\n"
@@ -45,18 +47,23 @@ static void usage(FILE *f)
     "        hashes and image features (for duplicates and similarity) are\n"
     "        computed unless --no-hash / --no-features.  With --coco, a COCO\n"
     "        detection JSON becomes the label field NAME (default\n"
-    "        ground_truth).  --predictions imports model output into the\n"
+    "        ground_truth); duplicate image or category ids are errors, and\n"
+    "        an empty category list is refused unless --clear-labels (it\n"
+    "        would empty the field of the matched images).\n"
+    "        --predictions imports model output into the\n"
     "        field `predictions`: COCO results JSON, or a folder of YOLO txt\n"
     "        files with a confidence column (class names from --names, a\n"
     "        names file or data.yaml).\n"
     "info    print sample, tag and class counts of STORE.\n"
+    "check   read every record of STORE and report what is damaged or\n"
+    "        inconsistent; --repair rebuilds the derived records.\n"
     "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
     "        follow) and remove (only while unused) classes.\n"
     "--json  (import, info and every command whose output is data) prints\n"
     "        the result as JSON.\n"
     "Every other command explains itself with --help.\n"
     "Exit status: 0 done, 1 failed (one line on stderr), 2 usage error.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static bool tty;
@@ -113,7 +120,10 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
     return -errno;
   }
   r = store_open(dir, &o, s);
-  if (r < 0)
+  if (r < 0 && store_open_error())
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
+            store_open_error());
+  else if (r < 0)
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
             strerror(-r));
   return r;
@@ -129,6 +139,7 @@ int cmd_import(int argc, char **argv)
     { "predictions", required_argument, NULL, 'p' },
     { "names", required_argument, NULL, 'n' },
     { "no-features", no_argument, NULL, 'F' },
+    { "clear-labels", no_argument, NULL, 'C' },
     { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -138,12 +149,13 @@ int cmd_import(int argc, char **argv)
   struct import_opts io = { .report = on_report, .note = on_note,
                             .progress = on_progress };
   struct import_stats st;
+  struct coco_opts co = { 0 };
   struct store *s;
   struct buf jb;
   bool json = false;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:HFp:n:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:HFCp:n:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'p': preds = optarg; break;
@@ -152,6 +164,7 @@ int cmd_import(int argc, char **argv)
     case 'f': field = optarg; break;
     case 'H': io.no_hash = true; break;
     case 'F': io.no_features = true; break;
+    case 'C': co.clear_ok = true; break;
     case 'j': json = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -202,7 +215,7 @@ int cmd_import(int argc, char **argv)
              import_skip_name((enum import_skip)k));
   if (coco) {
     struct coco_stats cs;
-    r = coco_import(s, coco, field, on_coco, NULL, &cs);
+    r = coco_import_opts(s, coco, field, &co, on_coco, NULL, &cs);
     if (r < 0) {
       fprintf(stderr, "%s: COCO import of '%s' failed: %s; labels unchanged\n",
               prog, coco, strerror(-r));
@@ -215,15 +228,17 @@ int cmd_import(int argc, char **argv)
                  ", \"matched\": %" PRIu64 ", \"not_on_disk\": %" PRIu64
                  ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
                  ", \"categories\": %" PRIu64 ", \"clipped\": %" PRIu64
-                 ", \"invalid\": %" PRIu64 "}", field, cs.images,
-                 cs.matched, cs.unmatched, cs.refused, cs.boxes,
-                 cs.categories, cs.clipped, cs.bad_boxes);
+                 ", \"invalid\": %" PRIu64 ", \"orphans\": %" PRIu64 "}",
+                 field, cs.images, cs.matched, cs.unmatched, cs.refused,
+                 cs.boxes, cs.categories, cs.clipped, cs.bad_boxes,
+                 cs.orphans);
     else
       printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
              " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %"
              PRIu64 " categories (%" PRIu64 " clipped to the image, %" PRIu64
-             " invalid)\n", field, cs.images, cs.matched, cs.unmatched,
-             cs.refused, cs.boxes, cs.categories, cs.clipped, cs.bad_boxes);
+             " invalid, %" PRIu64 " for image ids no image has)\n", field,
+             cs.images, cs.matched, cs.unmatched, cs.refused, cs.boxes,
+             cs.categories, cs.clipped, cs.bad_boxes, cs.orphans);
   }
   if (preds) {
     /* A folder is YOLO txt with a confidence column, a file COCO
@@ -380,6 +395,7 @@ static const struct command commands[] = {
   { "predictions", cmd_predictions },
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
+  { "check", cmd_check },
   { "table", cmd_table },
   { "classes", cmd_classes },
 };
@@ -399,8 +415,14 @@ int main(int argc, char **argv)
     return 0;
   }
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-    if (strcmp(argv[1], commands[i].name) == 0)
-      return commands[i].fn(argc - 1, argv + 1);
+    if (strcmp(argv[1], commands[i].name) == 0) {
+      int rc = commands[i].fn(argc - 1, argv + 1);
+      /* "Input/output error" alone does not say the store is damaged. */
+      if (rc != 0 && store_damage())
+        fprintf(stderr, "%s: %s; run `%s check --store STORE`\n", prog,
+                store_damage(), prog);
+      return rc;
+    }
   fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
   usage(stderr);
   return 2;
