@@ -297,19 +297,21 @@ def create_task(api, name, files, labels=None, project_id=None,
     if overlap is not None:
         body["overlap"] = overlap
     r = api.post("/api/tasks", body)
-    assert r.status == 201, r
+    if not (r.status == 201):
+        raise AssertionError(r)
     tid = r.json["id"]
     form = [("image_quality", "70")]
     form += list(extra or [])
     form += [("client_files[%d]" % i, (n, b)) for i, (n, b)
              in enumerate(files)]
     r = api.post("/api/tasks/%d/data" % tid, form=form)
-    assert r.status == 202, r
+    if not (r.status == 202):
+        raise AssertionError(r)
     rq = r.json["rq_id"]
     if wait:
         seen, final = wait_request(api, rq)
-        assert final is not None and final.json["status"] == "finished", \
-            (seen, final)
+        if not (final is not None and final.json["status"] == "finished"):
+            raise AssertionError((seen, final))
     return tid, rq
 
 

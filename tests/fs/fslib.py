@@ -92,7 +92,8 @@ def make_12bit(src, dst):
     """A copy of a baseline JPEG whose frame header says 12-bit (SOF1)."""
     b = bytearray(open(src, "rb").read())
     i = b.find(b"\xff\xc0")
-    assert i > 0
+    if not (i > 0):
+        raise AssertionError('i > 0')
     b[i + 1] = 0xC1
     b[i + 4] = 12
     open(dst, "wb").write(bytes(b))
