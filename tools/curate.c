@@ -87,7 +87,13 @@ static void on_coco(const char *what, const char *reason, void *ud)
 int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
 {
   struct store_opts o = { .readonly = ro };
+  const char *ms = getenv("CURATE_TEST_MAP_SIZE");
   int r;
+
+  /* For the tests only (docs/TESTING.md): a small LMDB map, so that a
+   * full store (MDB_MAP_FULL) can be reached with a few samples. */
+  if (ms && *ms)
+    o.map_size = strtoull(ms, NULL, 10);
 
   if (create && mkdir(dir, 0755) < 0 && errno != EEXIST) {
     fprintf(stderr, "%s: cannot create store '%s': %s\n", prog, dir,
