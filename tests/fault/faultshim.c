@@ -9,7 +9,9 @@
  *
  *   FAULT_OP      open | write | pread | fsync | malloc
  *                 (write covers write, pwrite and writev; fsync covers
- *                 fsync and fdatasync; malloc covers calloc and realloc)
+ *                 fsync and fdatasync; malloc covers calloc and realloc,
+ *                 and only in the build of this file with FAULT_MALLOC,
+ *                 libfaultmalloc.so)
  *   FAULT_PATH    only calls on a file whose path contains this text (the
  *                 path given to open, else /proc/self/fd/N); not for malloc
  *   FAULT_MIN     malloc: only requests of at least this many bytes;
@@ -71,6 +73,7 @@ static ssize_t (*real_writev)(int, const struct iovec *, int);
 static ssize_t (*real_pread)(int, void *, size_t, off_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
+#ifdef FAULT_MALLOC
 static void *(*real_malloc)(size_t);
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
@@ -79,7 +82,6 @@ static void (*real_free)(void *);
 /* dlsym() may allocate before real_calloc is known. */
 static _Alignas(16) char arena[8192];
 static size_t arena_used;
-static int resolving;
 
 static void *arena_alloc(size_t n)
 {
@@ -97,15 +99,20 @@ static bool in_arena(const void *p)
 {
   return (const char *)p >= arena && (const char *)p < arena + sizeof(arena);
 }
+#endif
+
+static int resolving, resolved;
 
 static void resolve(void)
 {
-  if (real_free || resolving)
+  if (resolved || resolving)
     return;
   resolving = 1;
+#ifdef FAULT_MALLOC
   real_malloc = dlsym(RTLD_NEXT, "malloc");
   real_calloc = dlsym(RTLD_NEXT, "calloc");
   real_realloc = dlsym(RTLD_NEXT, "realloc");
+#endif
   real_open = dlsym(RTLD_NEXT, "open");
   real_openat = dlsym(RTLD_NEXT, "openat");
   real_write = dlsym(RTLD_NEXT, "write");
@@ -114,8 +121,11 @@ static void resolve(void)
   real_pread = dlsym(RTLD_NEXT, "pread");
   real_fsync = dlsym(RTLD_NEXT, "fsync");
   real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
+#ifdef FAULT_MALLOC
   real_free = dlsym(RTLD_NEXT, "free");
+#endif
   resolving = 0;
+  resolved = 1;
 }
 
 static long long num_env(const char *name, long long def)
@@ -386,6 +396,10 @@ int fdatasync(int fd)
   return r;
 }
 
+#ifdef FAULT_MALLOC
+/* Built as a second library (libfaultmalloc.so): replacing malloc hides the
+ * dynamic loader's own allocations from LeakSanitizer, so only the tests of
+ * allocation failures preload it, with leak checking off. */
 static bool malloc_fails(size_t n)
 {
   bool post;
@@ -447,3 +461,4 @@ void free(void *p)
     resolve();
   real_free(p);
 }
+#endif /* FAULT_MALLOC */
