@@ -8,7 +8,9 @@
  * that point until the test lets it go or kills it:
  *
  *   FAULT_OP      open | write | pread | fsync | malloc
- *                 (write covers write, pwrite and writev; fsync covers
+ *                 (pread covers read, pread and splice from a file, as
+ *                 libfuse reads a file it hands to the kernel; write covers
+ *                 write, pwrite and writev; fsync covers
  *                 fsync and fdatasync; malloc covers calloc and realloc,
  *                 and only in the build of this file with FAULT_MALLOC,
  *                 libfaultmalloc.so)
@@ -71,6 +73,9 @@ static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 static ssize_t (*real_writev)(int, const struct iovec *, int);
 static ssize_t (*real_pread)(int, void *, size_t, off_t);
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t,
+                              unsigned);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 #ifdef FAULT_MALLOC
@@ -119,6 +124,8 @@ static void resolve(void)
   real_pwrite = dlsym(RTLD_NEXT, "pwrite");
   real_writev = dlsym(RTLD_NEXT, "writev");
   real_pread = dlsym(RTLD_NEXT, "pread");
+  real_read = dlsym(RTLD_NEXT, "read");
+  real_splice = dlsym(RTLD_NEXT, "splice");
   real_fsync = dlsym(RTLD_NEXT, "fsync");
   real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
 #ifdef FAULT_MALLOC
@@ -210,7 +217,7 @@ static void pause_here(void)
   snprintf(p, sizeof(p), "%s/go", cfg_pause);
   fd = real_open(p, O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
-    while (read(fd, &c, 1) > 0)
+    while (real_read(fd, &c, 1) > 0)
       ;
     close(fd);
   }
@@ -369,6 +376,34 @@ ssize_t pread(int fd, void *buf, size_t n, off_t off)
 
 ssize_t pread64(int fd, void *buf, size_t n, off_t off)
     __attribute__((alias("pread")));
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+  bool post;
+  ssize_t r;
+
+  resolve();
+  if (gate(OP_PREAD, fd, NULL, "read", -1, &post) < 0)
+    return -1;
+  r = real_read(fd, buf, n);
+  AFTER(post);
+  return r;
+}
+
+ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out,
+               size_t len, unsigned flags)
+{
+  bool post;
+  ssize_t r;
+
+  resolve();
+  if (gate(OP_PREAD, fd_in, NULL, "splice", off_in ? (long long)*off_in : -1,
+           &post) < 0)
+    return -1;
+  r = real_splice(fd_in, off_in, fd_out, off_out, len, flags);
+  AFTER(post);
+  return r;
+}
 
 int fsync(int fd)
 {
