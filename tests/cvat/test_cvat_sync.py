@@ -23,7 +23,9 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
+sys.path.insert(0, os.path.join(HERE, "..", "fault"))
 import cvat_server  # noqa: E402
+from faultlib import Pause, fault_env, log_lines  # noqa: E402
 from fslib import Checks, eq  # noqa: E402
 
 CURATE = os.environ.get("CURATE", "build/tools/curate")
@@ -340,6 +342,7 @@ def run_faults(ck, tmp):
         w.srv.clear_faults()
 
     base_conf()
+    st = {}
 
     try:
         def wrong_password():
@@ -447,6 +450,16 @@ def run_faults(ck, tmp):
             p = w.cvat("pull", "f2")
             if not ("1 updated" in p.stdout):
                 raise AssertionError(p.stdout)
+            # The one box edited in CVAT, (1, 2)-(3, 4), is now [1, 2, 2, 2].
+            got = sample_docs(w.labels("f2"))
+            old = sample_docs(before)
+            changed = [n for n in got if got[n] != old.get(n)]
+            eq(len(changed), 1, "samples changed by the pull")
+            if [1, 2, 2, 2] not in [b["bbox"] for b in got[changed[0]]
+                                    ["fields"]["ground_truth"]]:
+                raise AssertionError("edited box not pulled: %r" %
+                                     got[changed[0]])
+            st["f2_pulled"] = w.labels("f2")
             reset_server()
             w.cvat("undo", "f2")
             eq(w.labels("f2"), before, "undo")
@@ -454,39 +467,65 @@ def run_faults(ck, tmp):
                "changes", drop_during_pull)
 
         def killed_during_pull():
+            # The pull of drop_during_pull, killed at each point of each of
+            # its commits (before the page sync, between it and the meta
+            # page, after the meta page): the labels are wholly old or
+            # wholly the expected new ones, in that order, and a pull
+            # after the kills ends at the expected labels.
             before = w.labels("f2")
-            w.srv.add_fault("delay", method="GET",
-                            path=r"^/api/tasks/\d+/annotations$",
-                            seconds=2.0)
-            e = dict(os.environ)
-            e = {k: v for k, v in e.items() if not k.startswith("CVAT_")}
-            p = subprocess.Popen([CURATE, "cvat", "pull", "--store", w.store,
-                                  "--config", w.conf, "f2"], env=e,
-                                 stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-            time.sleep(1.0)
-            p.send_signal(signal.SIGKILL)
-            out, err = p.communicate()
-            OUTPUT.append((out + err).decode(errors="replace"))
-            eq(w.labels("f2"), before, "wholly old labels")
-            reset_server()
-            # Kill at random moments of whole pulls: always old or new.
-            after = None
-            for i in range(6):
-                p = subprocess.Popen([CURATE, "cvat", "pull", "--store",
-                                      w.store, "--config", w.conf, "f2"],
-                                     env=e, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-                time.sleep(0.02 * i)
-                p.send_signal(signal.SIGKILL)
-                p.communicate()
-                now = w.labels("f2")
-                if now != before:
-                    after = after or now
-                    eq(now, after, "wholly new labels")
+            expected = st.get("f2_pulled")
+            if expected is None or expected == before:
+                raise AssertionError("no expected pull result")
+            e = {k: v for k, v in os.environ.items()
+                 if not k.startswith("CVAT_")}
+            cmd = [CURATE, "cvat", "pull", "--store", w.store, "--config",
+                   w.conf, "f2"]
+            logf = os.path.join(tmp, "pull-syncs.log")
+            p = subprocess.run(cmd, env=fault_env(
+                e, op="fsync", path="data.mdb", log=logf, skip=10 ** 9),
+                capture_output=True, text=True, timeout=300)
+            eq(p.returncode, 0, "logged pull: " + p.stderr)
+            eq(w.labels("f2"), expected, "an uninterrupted pull")
+            commits = len(log_lines(logf))
+            if commits < 1:
+                raise AssertionError("the pull committed nothing")
+            w.cvat("undo", "f2")
+            eq(w.labels("f2"), before, "undo")
+            seen = []
+            for i in range(commits):
+                for op, when, extra in (("fsync", "before", {}),
+                                        ("fsync", "after", {}),
+                                        ("write", "after", {"min": 8192})):
+                    pause = Pause(os.path.join(tmp, "pause-%d-%s-%s" % (
+                        i, op, when)))
+                    p = subprocess.Popen(cmd, env=fault_env(
+                        e, op=op, path="data.mdb", skip=i, when=when,
+                        pause_dir=pause.dir, **extra),
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                    try:
+                        pause.wait(lambda: p.poll() is None)
+                    finally:
+                        p.kill()
+                        out, err = p.communicate()
+                        pause.remove()
+                    OUTPUT.append((out + err).decode(errors="replace"))
+                    now = w.labels("f2")
+                    if now not in (before, expected):
+                        raise AssertionError("commit %d, %s %s: labels "
+                                             "neither old nor new" % (
+                                                 i, op, when))
+                    seen.append(now == expected)
+                    if now == expected:
+                        w.cvat("undo", "f2")
+                        eq(w.labels("f2"), before, "undo after a kill")
+            # Old until some point, new from there on; the last point
+            # (after the last meta page) is new.
+            if not seen[-1] or seen != sorted(seen):
+                raise AssertionError("old/new by kill point: %r" % seen)
+            print("# %d commits, %d kill points, new from point %d" % (
+                commits, len(seen), seen.index(True)))
             w.cvat("pull", "f2")
-            if not (w.labels("f2") != before):
-                raise AssertionError('w.labels("f2") != before')
+            eq(w.labels("f2"), expected, "labels after the kills and a pull")
         ck.run("client killed during pull: labels wholly old or new",
                killed_during_pull)
 

@@ -4,6 +4,7 @@ fail, and pause points where a process stops until the test kills it or
 lets it go.  See faultshim.c for the variables."""
 import os
 import select
+import shutil
 import time
 
 FAULTSHIM = os.environ.get("FAULTSHIM", "build/tests/libfaultshim.so")
@@ -56,6 +57,11 @@ class Pause:
             raise AssertionError("pause point not reached in %d s" % timeout)
         finally:
             os.close(fd)
+
+    def remove(self):
+        """Deletes the FIFOs (a later walk of the folder could block on
+        them)."""
+        shutil.rmtree(self.dir)
 
     def resume(self):
         fd = os.open(os.path.join(self.dir, "go"), os.O_WRONLY)
