@@ -845,13 +845,17 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
     r = http_client_header(c->h, "X-Organization", cfg->org, false);
   if (r < 0)
     goto out;
+  long about_status = 0;
   {
     struct call k = { .method = "GET", .path = "/api/server/about",
                       .no_relogin = true };
-    r = call(c, &k, NULL, &about);
+    r = call(c, &k, &about_status, &about);
   }
   if (r < 0) {
-    if (r == -ENOENT || r == -EPROTO)
+    /* An answer that is not CVAT's (404, 406, not JSON) means another
+     * server; no answer at all (TLS failed: -EPROTO from the transport)
+     * keeps its own errno. */
+    if (about_status != 0 && (r == -ENOENT || r == -EPROTO))
       r = fail(c, -EPROTONOSUPPORT, "%s does not look like a CVAT server "
                "(GET /api/server/about failed)", cfg->url);
     goto out;
