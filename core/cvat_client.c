@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1300,6 +1301,13 @@ int cvat_request_find(struct cvat_client *c, int64_t task_id,
   return *ret_rq_id ? 0 : fail(c, -ENOMEM, "out of memory");
 }
 
+static atomic_bool waits_cancelled;
+
+void cvat_cancel_waits(bool on)
+{
+  atomic_store(&waits_cancelled, on);
+}
+
 int cvat_request_wait(struct cvat_client *c, const char *rq_id)
 {
   struct buf p;
@@ -1316,13 +1324,14 @@ int cvat_request_wait(struct cvat_client *c, const char *rq_id)
   }
   for (;;) {
     json_t *o;
-    const char *st;
+    char st[16];
     struct timespec ts;
 
     r = get_json(c, p.data, &o);
     if (r < 0)
       break;
-    st = jstr(o, "status");
+    /* A copy: the messages below outlive o. */
+    snprintf(st, sizeof(st), "%s", jstr(o, "status"));
     if (strcmp(st, "finished") == 0) {
       json_decref(o);
       break;
@@ -1337,6 +1346,11 @@ int cvat_request_wait(struct cvat_client *c, const char *rq_id)
     if (time_mono() - t0 > c->cfg.wait_timeout_s) {
       r = fail(c, -ETIMEDOUT, "task creation still %s after %u s", st,
                c->cfg.wait_timeout_s);
+      break;
+    }
+    if (atomic_load(&waits_cancelled)) {
+      r = fail(c, -ECANCELED, "interrupted while CVAT creates the task "
+               "(still %s); it continues at the next push or mount", st);
       break;
     }
     ts.tv_sec = (time_t)c->cfg.poll_s;

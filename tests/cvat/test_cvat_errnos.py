@@ -191,6 +191,26 @@ def checks(ck, w, srv):
             nf.stop()
     ck.run("a server that is not CVAT: EPROTONOSUPPORT", t_not_cvat)
 
+    def t_push_across_unmount():
+        nonlocal m
+        tasks0 = len(srv.snapshot()["tasks"])
+        srv.configure(hold_requests=True)
+        try:
+            write(push, "samples u9\n")
+            wait_phase(mnt, "u9", "processing")
+            m.umount()           # the daemon exits 0 with the push pending
+        finally:
+            srv.configure(hold_requests=False)
+            srv.release_requests()
+        m = Mount(store, mnt, env=env).start()
+        info = wait_phase(mnt, "u9")
+        eq(len(srv.snapshot()["tasks"]), tasks0 + 1, "one task for the run")
+        tid = [t for t in srv.snapshot()["tasks"]
+               if "/tasks/%d" % t in info][0]
+        eq(len(srv.task_images(tid)), len(names), "frames")
+    ck.run("a push interrupted by an unmount continues at the next mount",
+           t_push_across_unmount)
+
     def t_still_works():
         write(push, "samples z1\n")
         wait_phase(mnt, "z1")
