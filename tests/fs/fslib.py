@@ -147,9 +147,10 @@ def run_suite(prefix, body):
 class Mount:
     """curatefs -f STORE MNT, with its log captured; always cleaned up."""
 
-    def __init__(self, store, mnt, opts=(), env=None):
+    def __init__(self, store, mnt, opts=(), env=None, preexec=None):
         self.store, self.mnt, self.opts = store, mnt, list(opts)
         self.env = env          # the daemon's environment; None: ours
+        self.preexec = preexec  # run in the child before exec
         self.proc = None
         self.log = None
         self.conn = None
@@ -161,7 +162,8 @@ class Mount:
             "w+", prefix="curatefs-log-", delete=False)
         self.proc = subprocess.Popen(
             [CURATEFS, "-f"] + self.opts + [self.store, self.mnt],
-            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+            preexec_fn=self.preexec)
         t0 = time.time()
         while time.time() - t0 < 30:
             if self.proc.poll() is not None:

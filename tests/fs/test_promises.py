@@ -288,8 +288,14 @@ def body(ck, w):
 
     m.umount()
 
+    def default_signals():
+        # Whatever runs the tests may ignore these (background jobs of a
+        # shell ignore SIGINT), and an ignored signal stays ignored.
+        for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+            signal.signal(s, signal.SIG_DFL)
+
     def unmount_by(sig):
-        m2 = Mount(store, mnt).start()
+        m2 = Mount(store, mnt, preexec=default_signals).start()
         os.listdir(S)
         m2.proc.send_signal(sig)
         rc = m2.proc.wait(timeout=60)
@@ -298,8 +304,9 @@ def body(ck, w):
             raise AssertionError("still mounted")
         m2.check_log()
         m2.cleanup()
-    ck.run("SIGINT unmounts cleanly", unmount_by, signal.SIGINT)
-    ck.run("SIGHUP unmounts cleanly", unmount_by, signal.SIGHUP)
+    for i in range(3):
+        ck.run("SIGINT unmounts cleanly (%d)" % i, unmount_by, signal.SIGINT)
+        ck.run("SIGHUP unmounts cleanly (%d)" % i, unmount_by, signal.SIGHUP)
 
 
 def write_all(fd, data):
