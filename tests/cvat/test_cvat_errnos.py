@@ -9,6 +9,7 @@ loopback HTTP: ENODATA (empty source), EEXIST (run name taken), EAGAIN
 EPROTO (TLS to a server that does not speak it).  Each failing write
 changes no labels and leaves its reason in cvat/status."""
 import errno
+import json
 import os
 import socket
 import sys
@@ -18,8 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa
-                   read, run_suite, write)
+from fslib import (Mount, coco_store, eq, expect_errno, read,  # noqa
+                   run_suite, write)
 
 PASSWORD = "errno-Secr3t-%d" % os.getpid()
 
@@ -44,6 +45,16 @@ def wait_phase(mnt, run, want="ready", timeout=300):
     raise AssertionError("phase %s not reached: %s" % (want, info))
 
 
+def write_coco(path, names):
+    json.dump({"images": [{"id": i + 1, "file_name": n, "width": 96,
+                           "height": 64} for i, n in enumerate(names)],
+               "annotations": [{"id": i + 1, "image_id": i + 1,
+                                "category_id": 1, "bbox": [4, 4, 20, 10],
+                                "area": 200, "iscrowd": 0}
+                               for i in range(len(names))],
+               "categories": [{"id": 1, "name": "cat"}]}, open(path, "w"))
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -61,11 +72,8 @@ def body(ck, w):
 
 
 def checks(ck, w, srv):
-    data = w.sub("data")
-    make_jpegs(data, 6, extra=["-W", "96", "-H", "64"])
-    names = sorted(os.listdir(data))
-    store = w.sub("store")
-    curate("import", "--store", store, data)
+    # A store with a class (a push needs one) and a box per sample.
+    data, names, store = coco_store(w, 6, 96, 64, write_coco)
     mnt = w.sub("mnt")
     env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
                CVAT_PASSWORD=PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="2")
