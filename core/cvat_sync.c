@@ -989,6 +989,11 @@ int cvat_push_run(struct store *s, const struct cvat_config *cfg,
     }
     report(&pc, CVAT_PHASE_PROCESS, (int64_t)fs.n, -1);
     r = cvat_request_wait(c, rq);
+    if (r == -ECANCELED) {
+      /* Not a failure: the run stays in its phase and resumes. */
+      errf(err, errlen, r, "%s", cvat_client_error(c));
+      goto out;
+    }
     if (r == -EIO) {
       cvat_task_delete(c, tid);
       json_object_set_new(set, "task", json_integer(0));

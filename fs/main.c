@@ -335,6 +335,7 @@ int main(int argc, char **argv)
   int npos = 0, ret = 1, r;
   char path[PATH_MAX];
   struct stat st;
+  sigset_t stop_sigs;
 
   /* Few malloc arenas: each FUSE worker thread would otherwise get its
    * own, and what a burst of requests freed stays spread over them (the
@@ -346,6 +347,17 @@ int main(int argc, char **argv)
   memset(&cl, 0, sizeof(cl));  /* freed at out_args, even before parsing */
   pthread_mutex_init(&c.mu, NULL);
   g_ctx = &c;
+  /* The stop signals reach the main thread only.  libfuse's handler just
+   * marks the session exited, and its loop waits on the main thread: a
+   * signal taken by one of our threads (views, notifications, CVAT, the
+   * folder import, all created from here and inheriting this mask) would
+   * leave the daemon mounted until the next request.  Unblocked right
+   * before the loop. */
+  sigemptyset(&stop_sigs);
+  sigaddset(&stop_sigs, SIGHUP);
+  sigaddset(&stop_sigs, SIGINT);
+  sigaddset(&stop_sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 
   /* Split off our two positional arguments; the rest goes to libfuse. */
   fuse_opt_add_arg(&args, argv[0]);
@@ -513,6 +525,7 @@ int main(int argc, char **argv)
   lc = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
   fuse_loop_cfg_set_max_threads(lc, cl.max_threads);
+  pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
   ret = cl.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
   ret = ret < 0 ? 1 : 0;
   fuse_loop_cfg_destroy(lc);

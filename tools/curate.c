@@ -111,7 +111,13 @@ static void on_coco(const char *what, const char *reason, void *ud)
 int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
 {
   struct store_opts o = { .readonly = ro };
+  const char *ms = getenv("CURATE_TEST_MAP_SIZE");
   int r;
+
+  /* For the tests only (docs/TESTING.md): a small LMDB map, so that a
+   * full store (MDB_MAP_FULL) can be reached with a few samples. */
+  if (ms && *ms)
+    o.map_size = strtoull(ms, NULL, 10);
 
   /* Private: the store holds every label, and its log names files. */
   if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {

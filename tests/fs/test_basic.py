@@ -285,7 +285,7 @@ def body(ck, w):
         os.mkdir(os.path.join(T, "a"))
         os.mkdir(os.path.join(T, "b"))
         where = {nm: None for nm in names}  # None, "a" or "b"
-        state = {"acked": 0, "inflight": None, "err": None}
+        state = {"acked": 0, "inflight": None, "err": None, "killed": False}
 
         def burst():
             for i in range(1000):
@@ -300,7 +300,7 @@ def body(ck, w):
                 try:
                     os.rename(src, os.path.join(T, dst, nm))
                 except OSError as e:
-                    state["err"] = e
+                    state["err"] = (e, state["killed"])
                     return
                 where[nm] = dst
                 state["inflight"] = None
@@ -309,10 +309,20 @@ def body(ck, w):
         th.start()
         while state["acked"] < 400 and th.is_alive():
             time.sleep(0.001)
+        state["killed"] = True
         m.kill(signal.SIGKILL)
         th.join()
         if state["acked"] >= 1000:
             raise AssertionError("burst finished before the kill")
+        # The burst ends on the kill, with the error of a dead connection,
+        # and never failed before it.
+        if state["err"] is None:
+            raise AssertionError("burst ended with no error")
+        err, after_kill = state["err"]
+        if not after_kill or err.errno not in (errno.ENOTCONN,
+                                               errno.ECONNABORTED):
+            raise AssertionError("burst error %r (after the kill: %s)" % (
+                err, after_kill))
         m.start()
         got = {nm: None for nm in names}
         for t in ("a", "b"):
