@@ -102,7 +102,7 @@ def body(ck, w):
             raise AssertionError("%d samples" % n)
         rc, out, err = tool(["import", "--store", store, many])
         eq(rc, 0, "import with the default map: " + err)
-        if "imported 600 JPEG files" not in out:
+        if "imported 600 image files" not in out:
             raise AssertionError(out)
         eq(samples(store), 600, "samples after the second import")
     ck.run("a full map during import: ENOSPC, the store opens, the next "
