@@ -5,7 +5,8 @@
  *
  * The JSON is written by hand, sample by sample, in two passes over the
  * subset (images, then annotations), so memory stays flat however many
- * boxes there are.  Key order and value forms follow formats.md §1 and §5:
+ * boxes there are.  Key order and value forms follow docs/EXPORT.md
+ * ("What readers require"):
  * categories = every store class with its stable id (>= 1); image id =
  * sample id; annotation id = label id (64-bit); segmentation [] (the
  * store holds boxes only, and datumaro refuses annotations without the

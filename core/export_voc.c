@@ -8,7 +8,8 @@
  *                                         or default when neither exists
  *   labelmap.txt                          every class ("name:::")
  *
- * Boxes are integer corners truncated as formats.md §3 says:
+ * Boxes are integer corners, truncated (docs/EXPORT.md, "What readers
+ * require" 7):
  * xmin = int(x), ymin = int(y), xmax = int(x + w), ymax = int(y + h).
  * Every object carries <truncated> and <difficult> (0 unless an attribute
  * says otherwise), because common VOC readers require them; then the box's

@@ -6,7 +6,8 @@
  * refused); attributes are not used.
  *
  * Per <object>: <name> (class), <bndbox> xmin ymin xmax ymax as numbers
- * (floats accepted, formats.md §5.8), kept as pixels: x = xmin,
+ * (floats accepted, docs/EXPORT.md "What readers require" 7), kept as
+ * pixels: x = xmin,
  * w = xmax - xmin, clipped to the image; degenerate boxes are kept,
  * inverted ones fail the import.  <confidence> and <iscrowd> map to the
  * detection's own fields; <truncated>/<difficult> become attributes unless

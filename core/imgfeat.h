@@ -2,7 +2,7 @@
  * computed from decoded pixels.  Pure compute: no I/O, no store, no
  * decoder (callers decode with img_decode(..., IMGFEAT_MIN_SHORT, ...)).
  *
- * Design (algorithms.md §7; measurements in docs/ARCHITECTURE.md, "Image
+ * Design (docs/ALGORITHMS.md §7; measurements in docs/ARCHITECTURE.md, "Image
  * features and near duplicates"):
  *
  *   1. The image (any size; normally the smallest DCT-scaled decode whose
@@ -36,7 +36,7 @@
  * What it does not do: it is a global descriptor of photometric and
  * resampling edits (re-encode, resize, blur, brightness, small crops,
  * flips).  Rotations, large crops, padding and "same object, another
- * photo" are out of reach of any feature of this kind (algorithms.md §7).
+ * photo" are out of reach of any feature of this kind (docs/ALGORITHMS.md §7).
  *
  * Cost: ~20 µs per image from a 160x120 decode, versus ~1.3 ms to decode.
  * The cosine tables are built once per process (pthread_once); apart from

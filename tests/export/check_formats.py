@@ -1,5 +1,5 @@
 """Strict checkers for COCO and Ultralytics YOLO export trees, after the
-rules of the project's formats notes (formats.md §1, §2.1, §5): key sets and
+rules of docs/EXPORT.md ("Layouts" and "What readers require"): key sets and
 types, ids (integers >= 1, unique, 64-bit safe), file naming, references
 between images, annotations and categories, class ranges, row format.
 Each check_* function returns a list of problems (empty = valid).
