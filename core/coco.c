@@ -434,12 +434,14 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     void *ud, struct coco_stats *st)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root = json_loadb(json, len, 0, &jerr);
   char msg[512];
   int r;
 
   if (!root) {
-    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line, jerr.text);
+    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line,
+             json_err_text(jerr.text, jt, sizeof(jt)));
     rep(report, ud, what, msg);
     return -EINVAL;
   }
@@ -453,6 +455,7 @@ int coco_import(struct store *s, const char *json_path, const char *field,
                 struct coco_stats *st)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root;
   struct store_txn *t = NULL;
   char msg[512];
@@ -461,7 +464,8 @@ int coco_import(struct store *s, const char *json_path, const char *field,
   memset(st, 0, sizeof(*st));
   root = json_load_file(json_path, 0, &jerr);
   if (!root) {
-    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line, jerr.text);
+    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line,
+             json_err_text(jerr.text, jt, sizeof(jt)));
     rep(report, ud, json_path, msg);
     return -EINVAL;
   }

@@ -3,10 +3,11 @@
  * schema, tasks and their data upload, jobs, annotations, issues.
  *
  * What it does: one call per CVAT operation the push / review / pull loop
- * needs (see docs/cvat-api.md of the shared docs for the endpoints).  JSON
- * goes through jansson; HTTP through http.c.  Every failed call returns a
- * negative errno and leaves a one-line reason in cvat_client_error(): for
- * 4xx answers that reason carries CVAT's own message.  Status mapping:
+ * needs (docs/CVAT-API.md lists the endpoints and the rules it relies
+ * on).  JSON goes through jansson; HTTP through http.c.  Every failed call
+ * returns a negative errno and leaves a one-line reason in
+ * cvat_client_error(): for 4xx answers that reason carries CVAT's own
+ * message.  Status mapping:
  * 400 -EINVAL, 401 -EACCES, 403 -EPERM, 404 -ENOENT, 406 -EPROTO,
  * 409 -EEXIST, 413 -E2BIG, 429 (after retries) -EAGAIN, 5xx -EIO; transport
  * failures as in http.h.
@@ -111,6 +112,9 @@ const char *cvat_base_url(const struct cvat_client *c);
 
 /* ---- projects and labels ---- */
 
+/* CVAT refuses label names longer than this many characters. */
+#define CVAT_LABEL_NAME_MAX 64
+
 struct cvat_label {
   int64_t id;
   char *name;              /* owned */
@@ -126,6 +130,7 @@ struct cvat_labels {
 void cvat_labels_free(struct cvat_labels *l);
 const struct cvat_label *cvat_labels_by_id(const struct cvat_labels *l,
                                            int64_t id);
+/* Top-level labels only (a skeleton point of the same name is skipped). */
 const struct cvat_label *cvat_labels_by_name(const struct cvat_labels *l,
                                              const char *name);
 

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -833,6 +834,38 @@ int evalrun_refresh(struct store *s, const char *name, char *err,
   sr.pred_field[LABELS_MAX_FIELD_NAME] = 0;
   r = evalrun_run(s, name, &o, NULL, err, errlen);
   return r < 0 ? r : 1;
+}
+
+/* The latest refresh check per process: one evaluation is shown at a time
+ * (the newest), so one slot is enough. */
+static pthread_mutex_t recent_mu = PTHREAD_MUTEX_INITIALIZER;
+static char recent_name[EVALRUN_MAX_NAME + 1];
+static const struct store *recent_store;
+static double recent_at = -1e9;
+
+int evalrun_refresh_recent(struct store *s, const char *name,
+                           double max_age_s, char *err, size_t errlen)
+{
+  double now = time_mono();
+  bool recent;
+  int r;
+
+  pthread_mutex_lock(&recent_mu);
+  recent = max_age_s > 0 && recent_store == s &&
+           strcmp(recent_name, name) == 0 && now - recent_at < max_age_s;
+  pthread_mutex_unlock(&recent_mu);
+  if (recent)
+    return 0;
+  r = evalrun_refresh(s, name, err, errlen);
+  if (r >= 0) {
+    /* From when this check began: later changes are not covered. */
+    pthread_mutex_lock(&recent_mu);
+    snprintf(recent_name, sizeof(recent_name), "%s", name);
+    recent_store = s;
+    recent_at = now;
+    pthread_mutex_unlock(&recent_mu);
+  }
+  return r;
 }
 
 int evalrun_delete(struct store *s, const char *name)

@@ -87,6 +87,17 @@ int evalrun_run(struct store *s, const char *name,
  * stale.  Returns 1 if it re-ran, 0 if it was fresh. */
 int evalrun_refresh(struct store *s, const char *name, char *err,
                     size_t errlen);
+/* evalrun_refresh(), unless a refresh check of `name` began less than
+ * max_age_s seconds ago in this process (then 0: that one stands).  For
+ * lookups of the names an evaluation's lists show: while labels are being
+ * written, a check per name would re-run the whole evaluation for each
+ * name (`ls -l views/mistakes` quadratic in the dataset).  max_age_s 0 is
+ * evalrun_refresh().  Thread-safe. */
+int evalrun_refresh_recent(struct store *s, const char *name,
+                           double max_age_s, char *err, size_t errlen);
+/* How long names looked up in an evaluation's lists may follow a run that
+ * began before the latest label change. */
+#define EVALRUN_LOOKUP_AGE 1.0
 /* Deletes an evaluation and all its records. */
 int evalrun_delete(struct store *s, const char *name);
 

@@ -117,7 +117,8 @@ bool labels_field_name_valid(const char *name)
   return true;
 }
 
-bool labels_class_name_valid(const char *name)
+/* The old rule, without the encoding check: enough to look a name up. */
+bool labels_class_key_valid(const char *name)
 {
   size_t n = strlen(name);
 
@@ -127,6 +128,49 @@ bool labels_class_name_valid(const char *name)
     if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
       return false;
   return true;
+}
+
+bool labels_utf8_valid(const char *s, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)s, *e = p + n;
+
+  while (p < e) {
+    unsigned c = *p++, need, min;
+    uint32_t cp;
+
+    if (c < 0x80)
+      continue;
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1, min = 0x80, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2, min = 0x800, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3, min = 0x10000, cp = c & 0x07;
+    } else {
+      return false;   /* a continuation byte first, or 0xc0/0xc1/0xf5+ */
+    }
+    if ((size_t)(e - p) < need)
+      return false;
+    for (unsigned i = 0; i < need; i++) {
+      if ((p[i] & 0xc0) != 0x80)
+        return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    p += need;
+    /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are
+     * refused by JSON parsers (and by CVAT), so by us too. */
+    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+      return false;
+  }
+  return true;
+}
+
+bool labels_class_name_valid(const char *name)
+{
+  /* Names end up in JSON (label documents, COCO, CVAT labels) and in YAML
+   * and XML exports, all of which need valid UTF-8. */
+  return labels_class_key_valid(name) &&
+         labels_utf8_valid(name, strlen(name));
 }
 
 bool labels_box_inside(const struct detection *d, uint32_t width,

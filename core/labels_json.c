@@ -3,7 +3,7 @@
  * Rendering writes a stable, diff-friendly document (one detection per
  * line, keys in a fixed order) with our own emitter, so numbers print in
  * their shortest exact form.  Parsing uses jansson and rejects anything not
- * in the documented schema (docs/FS-LAYOUT.md): unknown keys, wrong types,
+ * in the documented schema (docs/USER-GUIDE.md §6): unknown keys, wrong types,
  * boxes outside the image, duplicate ids.  It never touches the store.
  */
 #include "labels.h"
@@ -251,6 +251,7 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
                      size_t errlen)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root;
   int r;
 
@@ -267,7 +268,7 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
       return -ENODATA;
     }
     errf(err, errlen, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
-         jerr.column, jerr.text);
+         jerr.column, json_err_text(jerr.text, jt, sizeof(jt)));
     return -EBADMSG;
   }
   r = parse_root(root, width, height, ret, err, errlen);

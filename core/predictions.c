@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 /*---- Sample index ---------------------------------------------------------*/
@@ -290,8 +292,8 @@ static int set_class_name(struct ctx *c, size_t k, const char *name,
   if (!p)
     return -ENOMEM;
   if (!labels_class_name_valid(p)) {
-    int r = fail(c, "class name \"%.60s\" is not valid (1..200 bytes, no "
-                 "control characters)", p);
+    int r = fail(c, "class name %zu is not valid (1..200 bytes, no "
+                 "control characters)", k + 1);
     free(p);
     return r;
   }
@@ -475,6 +477,7 @@ static int store_name_copy(struct ctx *c, uint32_t id, const char *name,
 static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root = NULL, *gt = NULL, *list, *o;
   struct idmap *map = NULL;
   size_t nmap = 0, i;
@@ -482,7 +485,17 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 
   root = json_load_file(path, 0, &jerr);
   if (!root) {
-    r = fail(c, "%s: line %d: %s", path, jerr.line, jerr.text);
+    /* A file that cannot be opened keeps its errno (EACCES, ENOENT). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      fail(c, "%s: %s", path, strerror(e));
+      r = -e;
+      goto out;
+    }
+    close(fd);
+    r = fail(c, "%s: line %d: %s", path, jerr.line,
+             json_err_text(jerr.text, jt, sizeof(jt)));
     goto out;
   }
   list = json_is_array(root) ? root : json_object_get(root, "annotations");
@@ -494,7 +507,8 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
   if (gt_path) {
     gt = json_load_file(gt_path, 0, &jerr);
     if (!gt) {
-      r = fail(c, "%s: line %d: %s", gt_path, jerr.line, jerr.text);
+      r = fail(c, "%s: line %d: %s", gt_path, jerr.line,
+               json_err_text(jerr.text, jt, sizeof(jt)));
       goto out;
     }
     if (!json_is_object(gt)) {
@@ -746,8 +760,8 @@ static int read_names(struct ctx *c, const char *path)
         char *e;
         unsigned long idx = strtoul(s, &e, 10);
         if (!colon || e != colon || e == s) {
-          r = fail(c, "%s: cannot read names entry \"%.*s\"", path,
-                   (int)(tn > 60 ? 60 : tn), s);
+          r = fail(c, "%s: cannot read names entry %zu (expected "
+                   "\"INDEX: NAME\")", path, k + 1);
           break;
         }
         size_t vn = tn - (size_t)(colon + 1 - s);

@@ -997,7 +997,10 @@ static int eval_selection(struct views *v, enum evalrun_list which,
 
   if (r == -ENOENT)
     return 0;  /* no evaluation yet: an empty selection */
-  if (r == 0 && (r = evalrun_refresh(v->s, ev, err, errlen)) > 0)
+  /* Exports of an evaluation view look their selection up at each name:
+   * the names of one listing share a run (evalrun.h). */
+  if (r == 0 && (r = evalrun_refresh_recent(v->s, ev, EVALRUN_LOOKUP_AGE,
+                                            err, errlen)) > 0)
     r = 0;
   if (r == 0)
     r = store_txn_begin(v->s, false, &t);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "config.h"
 #include "fs.h"
 #include "views.h"
@@ -43,6 +45,7 @@ struct options {
   int nosync;
   int readonly;
   int nopassthrough;
+  char *share;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -52,6 +55,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("store_nosync", nosync),
   OPT("readonly", readonly),
   OPT("nopassthrough", nopassthrough),
+  OPT("share=%s", share),
   FUSE_OPT_END
 };
 
@@ -75,6 +79,26 @@ static void log_sink(enum log_level lvl, const char *line, void *ud)
   }
 }
 
+/* Errors quote names users gave (a refused tag name may hold any byte):
+ * status and the log stay one line of valid UTF-8 each. */
+static void printable(char *s)
+{
+  size_t n = strlen(s);
+
+  for (size_t i = 0; i < n;) {
+    size_t len = 1;
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 0xc2 && b <= 0xf4)
+      len = b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+    if (len > n - i || !utf8_valid(s + i, len) ||
+        !no_control_chars(s + i, len)) {
+      s[i] = '?';
+      len = 1;
+    }
+    i += len;
+  }
+}
+
 void fs_error(struct fs_ctx *c, const char *fmt, ...)
 {
   char line[200];
@@ -86,6 +110,7 @@ void fs_error(struct fs_ctx *c, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
+  printable(line);
   pthread_mutex_lock(&c->mu);
   /* A client that retries a rejected write repeats the same error. */
   if (strcmp(line, c->last_err) == 0 && now - c->last_err_time < 2) {
@@ -182,10 +207,10 @@ static char *default_store_dir(const char *root)
     for (char *p = tmp + 1; *p; p++)
       if (*p == '/') {
         *p = '\0';
-        mkdir(tmp, 0755);
+        mkdir(tmp, 0700);
         *p = '/';
       }
-    mkdir(tmp, 0755);
+    mkdir(tmp, 0700);
   }
   base = strrchr(root, '/');
   snprintf(out, sizeof(out), "%s/%s-%08llx", parent,
@@ -193,7 +218,7 @@ static char *default_store_dir(const char *root)
            (unsigned long long)(h & 0xffffffffULL));
   if (strlen(out) >= PATH_MAX)
     return NULL;
-  mkdir(out, 0755);
+  mkdir(out, 0700);
   return strdup(out);
 }
 
@@ -273,6 +298,13 @@ static void usage(FILE *f)
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
+    "  -o share=none|group|read\n"
+    "                     what other users of an allow_other mount may\n"
+    "                     read: nothing (default), what the store's group\n"
+    "                     may, or everything.  Only the store's owner and\n"
+    "                     root ever change anything; files show the owner's\n"
+    "                     uid and gid and the modes that apply, and the\n"
+    "                     kernel checks them (default_permissions)\n"
     "  and the usual FUSE mount options (allow_other, ...)\n"
     "\n"
     "Also mounted by `mount -t fuse.curatefs STORE MOUNTPOINT -o OPTIONS` and\n"
@@ -296,6 +328,12 @@ int main(int argc, char **argv)
   char path[PATH_MAX];
   struct stat st;
 
+  /* Few malloc arenas: each FUSE worker thread would otherwise get its
+   * own, and what a burst of requests freed stays spread over them (the
+   * daemon stayed at twice its idle size after a burst).  The warm thread
+   * trims the heap once the store settles (warm.c). */
+  if (!getenv("MALLOC_ARENA_MAX"))
+    mallopt(M_ARENA_MAX, 2);
   memset(&c, 0, sizeof(c));
   memset(&cl, 0, sizeof(cl));  /* freed at out_args, even before parsing */
   pthread_mutex_init(&c.mu, NULL);
@@ -361,6 +399,13 @@ int main(int argc, char **argv)
   /* The kernel refuses every write on a read-only mount by itself. */
   if (c.readonly && fuse_opt_add_arg(&args, "-oro") != 0)
     goto out_args;
+  if (opts.share && acc_parse_share(opts.share, &c.share) < 0) {
+    fprintf(stderr, "curatefs: share must be none, group or read\n");
+    goto out_args;
+  }
+  /* The kernel checks every access against the modes we show. */
+  if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
+    goto out_args;
   c.uid = getuid();
   c.gid = getgid();
   c.mount_ns = time_now_ns();
@@ -383,6 +428,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "curatefs: cannot resolve '%s'\n", positional[0]);
     goto out_args;
   }
+  /* Whoever owns the store owns the mount's files (access.c). */
+  if (stat(c.store_dir, &st) == 0) {
+    c.uid = st.st_uid;
+    c.gid = st.st_gid;
+  }
   /* Fail before mounting if the store cannot be opened. */
   r = store_open(c.store_dir, &so, &c.store);
   if (r == 0 && !folder_mode) {
@@ -401,7 +451,13 @@ int main(int argc, char **argv)
   }
 
   snprintf(path, sizeof(path), "%s/curatefs.log", c.store_dir);
-  g_logf = fopen(path, "a");
+  {
+    /* The log names files and reasons: the owner's only, even if an
+     * older version created it readable by all. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0 && (fchmod(fd, 0600), (g_logf = fdopen(fd, "a")) == NULL))
+      close(fd);
+  }
   log_set_sink(log_sink, NULL, LOG_LVL_INFO);
 
   se = fuse_session_new(&args, &curatefs_ops, sizeof(curatefs_ops), &c);
@@ -471,6 +527,7 @@ out_args:
   free(c.store_dir);
   free(cl.mountpoint);
   free(opts.map_size);
+  free(opts.share);
   fuse_opt_free_args(&args);
   return ret;
 }

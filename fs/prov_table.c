@@ -29,7 +29,7 @@ static bool table_used;
  * a write transaction of its own. */
 static void latest_eval(struct fs_ctx *c, char *name, size_t len)
 {
-  if (evalsel_latest(c, name, len) < 0 || evalsel_refresh(c, name) < 0)
+  if (evalsel_latest(c, name, len) < 0 || evalsel_refresh(c, name, 0) < 0)
     name[0] = '\0';
 }
 

@@ -60,6 +60,9 @@ int render_readme(struct fs_ctx *c, struct buf *out)
     "  change; exports use them.  A CVAT push needs classes: name them with\n"
     "  classes=a,b,c.  A pull makes every label of the CVAT project a class.\n"
     "\n"
+    "Only the store's owner (and root) change anything here; other users\n"
+    "of an allow_other mount read only with -o share=group|read.\n"
+    "\n"
     "Names come from the source path: a/b/c.jpg is samples/a__b__c.jpg.\n"
     "Unmount with: fusermount3 -u <mountpoint>\n");
 }

@@ -16,6 +16,7 @@
  * lock while it works and stops at unmount.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -68,6 +69,11 @@ static void *warm_main(void *arg)
         if (vtree_providers[i]->warm)
           vtree_providers[i]->warm(c);
       warmed = v;
+      /* A burst of requests is over: give the memory its worker threads
+       * freed back to the system.  glibc keeps freed memory in each
+       * thread's arena otherwise, and the daemon stayed at 200 MB after a
+       * burst that peaked at 460 MB with nothing left in use. */
+      malloc_trim(0);
     }
     pthread_mutex_lock(&warm_mu);
   }

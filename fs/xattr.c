@@ -90,7 +90,7 @@ static int each_attr(struct fs_ctx *c, fuse_ino_t ino,
 
   /* The eval columns follow label edits, as in samples.csv: re-run the
    * latest evaluation first if it is stale (a write of its own). */
-  if (evalsel_latest(c, ev, sizeof(ev)) < 0 || evalsel_refresh(c, ev) < 0)
+  if (evalsel_latest(c, ev, sizeof(ev)) < 0 || evalsel_refresh(c, ev, EVALRUN_LOOKUP_AGE) < 0)
     ev[0] = '\0';
   table_row_init(&row);
   r = store_txn_begin(c->store, false, &t);

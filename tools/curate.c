@@ -97,7 +97,8 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
   struct store_opts o = { .readonly = ro };
   int r;
 
-  if (create && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+  /* Private: the store holds every label, and its log names files. */
+  if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
     fprintf(stderr, "%s: cannot create store '%s': %s\n", prog, dir,
             strerror(errno));
     return -errno;

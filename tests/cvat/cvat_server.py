@@ -2,7 +2,7 @@
 """CVAT-compatible test server for curatefs' integration tests.
 
 Standard library only (Debian's /usr/bin/python3, 3.11).  It implements the
-subset of the CVAT REST API described in docs/cvat-api.md (shared docs) that a
+subset of the CVAT REST API described in docs/CVAT-API.md that a
 push / review / pull client needs, following the conformance checklist of that
 document's section 12, plus a control interface for tests:
 
@@ -21,7 +21,7 @@ Run it as a program:
 or import it and use CvatTestServer(...).start() / .stop().  See README.md in
 this directory for the control endpoints.
 
-Where cvat-api.md is silent the behaviour below is a best guess at what a real
+Where docs/CVAT-API.md is silent the behaviour below is a best guess at what a real
 CVAT server does; such places carry a comment containing "doc silent".
 No code was copied from CVAT; only documented facts (paths, field names,
 status codes, messages) are reproduced.
@@ -581,7 +581,7 @@ def validate(data, fields, partial=False):
 
 
 # --------------------------------------------------------------------------
-# Serializer field sets (write side), after cvat-api.md sections 4-8
+# Serializer field sets (write side), after docs/CVAT-API.md §3-§6
 # --------------------------------------------------------------------------
 
 INPUT_TYPES = ("checkbox", "radio", "number", "text", "select")
@@ -640,7 +640,7 @@ TASK_FIELDS = {
     "target_storage": STORAGE,
     "consensus_replicas": F("int", min=0),
 }
-# cvat-api.md 5.1: the fields a task PATCH may carry; anything else is
+# CVAT-API.md §4: the fields a task PATCH may carry; anything else is
 # "unknown" (403 since 2.21).
 TASK_PATCHABLE = {"name", "project_id", "owner_id", "assignee_id",
                   "bug_tracker", "labels", "subset", "source_storage",
@@ -760,7 +760,7 @@ PAT_FIELDS = {
     "read_only": F("bool", default=False),
 }
 
-# cvat-api.md 9.3 (export name, import name) registry.  The test server can
+# CVAT-API.md §7: the (export name, import name) registry.  The test server can
 # really produce the formats in EXPORTABLE; the rest are listed with
 # enabled=false (export -> 405, as for a disabled format).
 _BOTH = ["COCO 1.0", "COCO Keypoints 1.0", "PASCAL VOC 1.1", "YOLO 1.1",
@@ -1550,7 +1550,7 @@ class CvatTestServer:
         self._anon_hits.append(now)
 
     def _resolve_org(self, rq):
-        """X-Organization / org / org_id (cvat-api.md section 3)."""
+        """X-Organization / org / org_id (CVAT-API.md §2)."""
         hdr = rq.header("x-organization")
         org_q = rq.q("org") if rq.has_q("org") else None
         org_id_q = rq.q("org_id") if rq.has_q("org_id") else None
@@ -1846,7 +1846,7 @@ class CvatTestServer:
                "validation_mode": None,
                "consensus_enabled": t["consensus_replicas"] > 0}
         if d is not None:
-            # cvat-api.md 5.1: these keys only exist once data is attached
+            # CVAT-API.md §4: these keys only exist once data is attached
             out["size"] = d["size"]
             out["image_quality"] = d["image_quality"]
             out["data"] = d["id"]
@@ -2719,7 +2719,7 @@ class CvatTestServer:
         self.jobs.pop(j["id"], None)
 
     # ------------------------------------------------------------------
-    # task data: upload protocols (cvat-api.md 5.2)
+    # task data: upload protocols (CVAT-API.md §4)
     # ------------------------------------------------------------------
 
     def _data_form(self, rq):
@@ -2923,7 +2923,7 @@ class CvatTestServer:
         d["updated"] = time.time()
         self.count("images_stored", size)
         self.count("image_bytes", sum(len(f["bytes"]) for f in frames))
-        # segments (cvat-api.md 6): segment_size 0 or > size -> one job;
+        # segments (CVAT-API.md §5): segment_size 0 or > size -> one job;
         # consecutive segments share `overlap` frames (images: default 0,
         # capped at segment_size // 2).  doc silent: the task then reports
         # the effective segment_size and overlap, as CVAT does.
@@ -3318,7 +3318,7 @@ class CvatTestServer:
         return json_resp(200, body, [("Deprecation", "true")])
 
     # ------------------------------------------------------------------
-    # jobs (cvat-api.md 6)
+    # jobs (CVAT-API.md §5)
     # ------------------------------------------------------------------
 
     def _job_fields(self):
@@ -3394,7 +3394,7 @@ class CvatTestServer:
         return Resp(204)
 
     # ------------------------------------------------------------------
-    # annotations (cvat-api.md 7)
+    # annotations (CVAT-API.md §6)
     # ------------------------------------------------------------------
 
     SEQ_KIND = {"tags": "tag", "shapes": "shape", "tracks": "track"}
@@ -3667,7 +3667,7 @@ class CvatTestServer:
         return self._ann_delete(rq, "job", jid)
 
     # ------------------------------------------------------------------
-    # issues and comments (cvat-api.md 8)
+    # issues and comments (CVAT-API.md §5)
     # ------------------------------------------------------------------
 
     def _issue_org(self, i):
@@ -3794,7 +3794,7 @@ class CvatTestServer:
         return Resp(204)
 
     # ------------------------------------------------------------------
-    # export (cvat-api.md 9)
+    # export (CVAT-API.md §7)
     # ------------------------------------------------------------------
 
     def _export_target(self, res, oid):

@@ -3,7 +3,7 @@
 
 Starts the server as a subprocess through its command line (--port 0
 --port-file ...), plus a few in-process instances for version gates, and
-checks it over loopback HTTP against the checklist in cvat-api.md section 12.
+checks it over loopback HTTP against the checklist in docs/CVAT-API.md §9.
 Prints one line per check ("ok N - name" / "not ok N - name") and exits
 non-zero if any check failed.  Standard library only.
 """
