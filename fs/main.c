@@ -36,6 +36,7 @@ struct options {
   int nosync;
   int readonly;
   int nopassthrough;
+  char *cache_size;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -45,6 +46,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("store_nosync", nosync),
   OPT("readonly", readonly),
   OPT("nopassthrough", nopassthrough),
+  OPT("cache_size=%s", cache_size),
   FUSE_OPT_END
 };
 
@@ -214,6 +216,12 @@ static void usage(void)
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
+    "  -o cache_size=SIZE bytes of generated content (crops, drawn views,\n"
+    "                     exports) kept between reads, in memory and in a\n"
+    "                     spill file of the store directory; a number with\n"
+    "                     an optional K, M or G suffix, at least 1M (default:\n"
+    "                     up to 32 MiB of memory from the RAM, plus an\n"
+    "                     eighth of the free disk, at most 8 GiB)\n"
     "  and the usual FUSE mount options (allow_other, ...)\n");
 }
 
@@ -277,6 +285,26 @@ int main(int argc, char **argv)
       fprintf(stderr, "curatefs: map_size must be a byte count >= 1 MiB\n");
       return 2;
     }
+  }
+  if (opts.cache_size) {
+    char *end;
+    unsigned long long v = strtoull(opts.cache_size, &end, 10);
+    unsigned sh = 0;
+    if (*end == 'K' || *end == 'k')
+      sh = 10;
+    else if (*end == 'M' || *end == 'm')
+      sh = 20;
+    else if (*end == 'G' || *end == 'g')
+      sh = 30;
+    if (sh)
+      end++;
+    if (*end || end == opts.cache_size || v > (UINT64_MAX >> sh) ||
+        (v << sh) < (1u << 20)) {
+      fprintf(stderr, "curatefs: cache_size must be a byte count >= 1M "
+              "(K, M, G suffixes)\n");
+      return 2;
+    }
+    c.cache_max = v << sh;
   }
   so.nosync = opts.nosync;
   c.ttl = opts.ttl;
@@ -394,6 +422,7 @@ out_args:
   free(c.store_dir);
   free(cl.mountpoint);
   free(opts.map_size);
+  free(opts.cache_size);
   fuse_opt_free_args(&args);
   return ret;
 }

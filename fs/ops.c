@@ -340,7 +340,8 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     struct vent e;
     const char *rest;
     const struct provider *pv;
-    uint64_t ino;
+    uint64_t ino, vsize;
+    int64_t vmtime;
     if (p->kind == NODE_ROOT) {
       if (strlen(name) >= sizeof(v.path))
         return -ENAMETOOLONG;
@@ -366,9 +367,12 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     ino = vnode_ino(c, v.path, *versioned ? e.key : 0);
     if (!ino)
       return -ENOMEM;
-    if (*versioned) {
+    if (*versioned && vnode_attrs(c, ino, &vsize, &vmtime) < 0) {
       /* The inode stands for this version: it holds its content from now
-       * on, whatever changes before the attributes and the open. */
+       * on, whatever changes before the attributes and the open.  (An
+       * inode looked up before already has its attributes: the lookup at
+       * each open then costs no content, and the kernel keeps serving the
+       * pages it has.) */
       struct gen_content *g;
       r = gen_get(c, pv, t, v.path, rest, e.key, &g);
       if (r < 0) {
@@ -1036,14 +1040,15 @@ static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
     return;
   }
   if (h->gen) {
-    uint64_t gs = gen_size(h->gen);
+    uint64_t gs = gen_size(h->gen), base;
+    int gfd;
     if (off < 0 || (uint64_t)off >= gs) {
       fuse_reply_buf(req, NULL, 0);
-    } else if (gen_fd(h->gen) >= 0) {
+    } else if ((gfd = gen_file(h->gen, &base)) >= 0) {
       struct fuse_bufvec bv = FUSE_BUFVEC_INIT(MIN(size, gs - (uint64_t)off));
       bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-      bv.buf[0].fd = gen_fd(h->gen);
-      bv.buf[0].pos = off;
+      bv.buf[0].fd = gfd;
+      bv.buf[0].pos = (off_t)base + off;
       fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
     } else {
       fuse_reply_buf(req, gen_mem(h->gen) + off,
@@ -1089,8 +1094,8 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
   struct sample s;
   struct node n;
   struct buf b;
-  uint64_t sid = 0;
-  int r;
+  uint64_t sid = 0, base = 0;
+  int r, gfd;
 
   buf_init(&b, LABELS_MAX_JSON * 4);
   if (!node_from_ino(ino, &n)) {
@@ -1145,8 +1150,10 @@ out:
     fuse_reply_err(req, -r);
   else if (fr.fd >= 0)
     reply_fd(req, fr.fd, size, off);
-  else if (g && gen_fd(g) >= 0 && (uint64_t)off < gen_size(g))
-    reply_fd(req, gen_fd(g), MIN(size, gen_size(g) - (uint64_t)off), off);
+  else if (g && (gfd = gen_file(g, &base)) >= 0 &&
+           (uint64_t)off < gen_size(g))
+    reply_fd(req, gfd, MIN(size, gen_size(g) - (uint64_t)off),
+             (off_t)base + off);
   else if (g)
     reply_slice(req, gen_mem(g), gen_size(g), size, off);
   else

@@ -50,10 +50,15 @@ struct vent {
   uint64_t size;        /* filled in by the layer for generated files */
 };
 
-/* Output of generation: a byte sink (write returns 0 or -errno). */
+/* Output of generation: a byte sink (write returns 0 or -errno).  offer,
+ * when not NULL, takes the whole content of another path of the same
+ * provider (`path` below its top) and the same key, made along the way
+ * (the other crops of one decoded photo): the content cache keeps it for
+ * when that path is asked for. */
 struct gen_sink {
   int (*write)(void *ud, const void *p, size_t n);
   void *ud;
+  int (*offer)(void *ud, const char *path, const void *p, size_t n);
 };
 
 /* Listing callback: returns non-zero to stop (reply buffer full).  cookie
@@ -199,6 +204,12 @@ void vnode_free_all(struct fs_ctx *c);
 
 /* ---- gencache.c: generated content ---- */
 
+/* A cache of content by (full path, key), bounded in bytes: small content
+ * in memory up to a memory bound, then in a shared spill file of the store
+ * directory; large content in its own cache file; least recently used
+ * leaves first.  Thread-safe; references keep content alive after it left
+ * the cache. */
+
 
 /* Content of a generated file, generated (once, other callers wait) when
  * (path, key) is not cached.  key == 0 generates uncached.  Returns a
@@ -214,9 +225,28 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
 struct gen_content *gen_ref(struct gen_content *g);
 void gen_put(struct gen_content *g);
 uint64_t gen_size(const struct gen_content *g);
-/* Either a file descriptor (large content) or memory. */
+/* The content's own cache file (large content, the one passthrough can
+ * use), or -1. */
 int gen_fd(const struct gen_content *g);
+/* A file holding the content at *base: its own cache file (base 0) or the
+ * shared spill file; -1 when the content is in memory (gen_mem()).  Stays
+ * valid while the reference is held. */
+int gen_file(const struct gen_content *g, uint64_t *base);
 const char *gen_mem(const struct gen_content *g);
+/* Whether (path, key) is in the cache now (no reference, no wait). */
+bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key);
+
+/* The cache's bound and use (status). */
+struct gen_cache_stats {
+  uint64_t files;
+  uint64_t mem_used, mem_max, disk_used, disk_max;
+  uint64_t hits, misses, evicted, spilled;
+};
+void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s);
+/* The default bounds on this machine: memory from its RAM, disk from the
+ * free space of `dir` (the store directory). */
+void gen_cache_defaults(const char *dir, uint64_t *mem_max,
+                        uint64_t *disk_max);
 void gen_cache_free(struct fs_ctx *c);
 
 #endif
