@@ -89,6 +89,11 @@ int export_stat(struct store_txn *t, const struct export_spec *s,
 struct export_sink {
   int (*write)(void *ud, const void *p, size_t n);
   void *ud;
+  /* Optional (NULL: not wanted): the whole bytes of another generated
+   * file of the same tree (path below the format's top), made along the
+   * way at little cost: the other crops of a photo decoded for one crop.
+   * Its return value is ignored; the caller keeps the bytes or not. */
+  int (*offer)(void *ud, const char *path, const void *p, size_t n);
 };
 
 /* Streams the bytes of the generated file `path` (sample_id == 0, not a

@@ -10,6 +10,9 @@
  * Each thread keeps its own TurboJPEG handles (created on first use, freed
  * at thread exit), so workers decode in parallel without locks.
  *
+ * jpeg_decode_region() uses the same library's libjpeg API (TurboJPEG 2.1
+ * has no cropped decode); each call has its own decompressor.
+ *
  * Errors: -EBADMSG for data TurboJPEG rejects, -ENOMEM, -EINVAL for bad
  * arguments, -errno from reading a file.
  */
@@ -34,6 +37,18 @@ void image_free(struct image *im);
 int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret);
 int jpeg_decode_file(const char *path, int min_short, struct image *ret);
+
+/* Decodes only the pixels needed for the region [x0, x1) x [y0, y1) of
+ * the image, at scale 1, to RGB: rows above it are skipped, rows below it
+ * never decoded, and only the iMCU columns covering it (with a margin)
+ * are decoded.  *ret covers the region and may be larger; *ret_x, *ret_y
+ * are the image coordinates of its top left pixel.  Inside the region,
+ * pixels equal jpeg_decode()'s at full size.  -EINVAL when the region is
+ * empty or outside the image. */
+int jpeg_decode_region(const void *data, size_t len, int x0, int y0, int x1,
+                       int y1, struct image *ret, int *ret_x, int *ret_y);
+/* Reads a whole file into a new buffer (*ret malloc'd). */
+int jpeg_read_file(const char *path, uint8_t **ret, size_t *ret_len);
 
 /* Encodes an RGB or gray image at quality 1..100 (4:2:0 for colour).
  * *ret_data is malloc'd, owned by the caller. */

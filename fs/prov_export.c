@@ -466,6 +466,8 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 
 struct sink_adapter {
   const struct gen_sink *out;
+  const char *prefix;        /* the provider path of the format's top */
+  int prefix_len;
 };
 
 static int sink_write(void *ud, const void *p, size_t n)
@@ -474,13 +476,26 @@ static int sink_write(void *ud, const void *p, size_t n)
   return a->out->write(a->out->ud, p, n);
 }
 
+/* Another file of the same tree made along the way: into the content
+ * cache under its provider path. */
+static int sink_offer(void *ud, const char *path, const void *p, size_t n)
+{
+  struct sink_adapter *a = ud;
+  char full[4200];
+
+  if ((size_t)snprintf(full, sizeof(full), "%.*s%s", a->prefix_len,
+                       a->prefix, path) >= sizeof(full))
+    return 0;
+  return a->out->offer(a->out->ud, full, p, n);
+}
+
 static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
                       const struct gen_sink *out)
 {
   struct xpath x;
   struct xsel s;
-  struct sink_adapter a = { out };
-  struct export_sink es = { sink_write, &a };
+  struct sink_adapter a = { out, path, 0 };
+  struct export_sink es = { sink_write, &a, out->offer ? sink_offer : NULL };
   int64_t n;
   int r = parse(path, &x);
 
@@ -488,6 +503,7 @@ static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
     return r;
   if (x.depth < 3)
     return -EISDIR;
+  a.prefix_len = (int)(x.rest - path);
   r = xsel_init(c, t, &x, &s);
   if (r < 0)
     return r;

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages curatefs needs to build, test and run.
 set -e
 PKGS="meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblmdb-dev
-lmdb-utils libjansson-dev libturbojpeg0-dev libcurl4-openssl-dev
+lmdb-utils libjansson-dev libturbojpeg0-dev libjpeg62-turbo-dev libcurl4-openssl-dev
 libxxhash-dev libopenblas-dev libjpeg-turbo-progs python3 python3-numpy
 libzip-dev python3-torchvision curl"
 missing=""
