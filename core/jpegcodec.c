@@ -239,12 +239,62 @@ static void jerr_quiet(j_common_ptr ci, int level)
   (void)level;
 }
 
+struct region {
+  int x0, y0, x1, y1;
+  struct image *ret;
+  int *ret_x, *ret_y;
+};
+
+/* The decode after the header; libjpeg errors longjmp out of it to the
+ * caller's setjmp. */
+static int region_run(struct jpeg_decompress_struct *d, struct jerr *je,
+                      const struct region *rg)
+{
+  int x0 = rg->x0, y0 = rg->y0, x1 = rg->x1, y1 = rg->y1, r;
+  JDIMENSION cx, cw;
+
+  jpeg_read_header(d, TRUE);
+  d->out_color_space = JCS_RGB;
+  d->dct_method = JDCT_IFAST;
+  jpeg_start_decompress(d);
+  if ((JDIMENSION)x1 > d->output_width || (JDIMENSION)y1 > d->output_height)
+    return -EINVAL;
+  /* One iMCU (at most 16 px) of margin on every side: the upsampling of
+   * chroma and the block smoothing at the region's edges then see the
+   * same neighbours as in a whole decode, so the region's pixels are
+   * exactly those of jpeg_decode(). */
+  x0 = x0 > REGION_MARGIN ? x0 - REGION_MARGIN : 0;
+  y0 = y0 > REGION_MARGIN ? y0 - REGION_MARGIN : 0;
+  x1 = MIN_INT(x1 + REGION_MARGIN, (int)d->output_width);
+  y1 = MIN_INT(y1 + REGION_MARGIN, (int)d->output_height);
+  cx = (JDIMENSION)x0;
+  cw = (JDIMENSION)(x1 - x0);
+  /* Widens [cx, cx + cw) to iMCU boundaries. */
+  jpeg_crop_scanline(d, &cx, &cw);
+  r = image_alloc(rg->ret, (int)cw, y1 - y0, 3);
+  if (r < 0)
+    return r;
+  if (y0 > 0 && jpeg_skip_scanlines(d, (JDIMENSION)y0) != (JDIMENSION)y0)
+    longjmp(je->jb, 1);
+  while (d->output_scanline < (JDIMENSION)y1) {
+    JSAMPROW row = rg->ret->px +
+                   (size_t)(d->output_scanline - (JDIMENSION)y0) * cw * 3;
+    if (jpeg_read_scanlines(d, &row, 1) != 1)
+      longjmp(je->jb, 1);
+  }
+  /* The rows below are not needed. */
+  jpeg_abort_decompress(d);
+  *rg->ret_x = (int)cx;
+  *rg->ret_y = y0;
+  return 0;
+}
+
 int jpeg_decode_region(const void *data, size_t len, int x0, int y0, int x1,
                        int y1, struct image *ret, int *ret_x, int *ret_y)
 {
+  struct region rg = { x0, y0, x1, y1, ret, ret_x, ret_y };
   struct jpeg_decompress_struct d;
   struct jerr je;
-  JDIMENSION cx, cw;
   int r;
 
   memset(ret, 0, sizeof(*ret));
@@ -261,43 +311,9 @@ int jpeg_decode_region(const void *data, size_t len, int x0, int y0, int x1,
   }
   jpeg_create_decompress(&d);
   jpeg_mem_src(&d, data, (unsigned long)len);
-  jpeg_read_header(&d, TRUE);
-  d.out_color_space = JCS_RGB;
-  d.dct_method = JDCT_IFAST;
-  jpeg_start_decompress(&d);
-  if ((JDIMENSION)x1 > d.output_width || (JDIMENSION)y1 > d.output_height) {
-    jpeg_destroy_decompress(&d);
-    return -EINVAL;
-  }
-  /* One iMCU (at most 16 px) of margin on every side: the upsampling of
-   * chroma and the block smoothing at the region's edges then see the
-   * same neighbours as in a whole decode, so the region's pixels are
-   * exactly those of jpeg_decode(). */
-  x0 = x0 > REGION_MARGIN ? x0 - REGION_MARGIN : 0;
-  y0 = y0 > REGION_MARGIN ? y0 - REGION_MARGIN : 0;
-  x1 = MIN_INT(x1 + REGION_MARGIN, (int)d.output_width);
-  y1 = MIN_INT(y1 + REGION_MARGIN, (int)d.output_height);
-  cx = (JDIMENSION)x0;
-  cw = (JDIMENSION)(x1 - x0);
-  /* Widens [cx, cx + cw) to iMCU boundaries. */
-  jpeg_crop_scanline(&d, &cx, &cw);
-  r = image_alloc(ret, (int)cw, y1 - y0, 3);
-  if (r < 0) {
-    jpeg_destroy_decompress(&d);
-    return r;
-  }
-  if (y0 > 0 && jpeg_skip_scanlines(&d, (JDIMENSION)y0) != (JDIMENSION)y0)
-    longjmp(je.jb, 1);
-  while (d.output_scanline < (JDIMENSION)y1) {
-    JSAMPROW row = ret->px + (size_t)(d.output_scanline - (JDIMENSION)y0) *
-                   cw * 3;
-    if (jpeg_read_scanlines(&d, &row, 1) != 1)
-      longjmp(je.jb, 1);
-  }
-  /* The rows below are not needed. */
-  jpeg_abort_decompress(&d);
+  r = region_run(&d, &je, &rg);
   jpeg_destroy_decompress(&d);
-  *ret_x = (int)cx;
-  *ret_y = y0;
-  return 0;
+  if (r < 0)
+    image_free(ret);
+  return r;
 }
