@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,6 +540,30 @@ static int warm_one(const char *name, const struct vent *e, uint64_t cookie,
   return 0;
 }
 
+struct warm_items {
+  char **name;
+  size_t n;
+};
+
+static int class_dir(const char *name, const struct vent *e, uint64_t cookie,
+                     void *ud)
+{
+  struct warm_items *w = ud;
+  char **nn;
+
+  (void)cookie;
+  if (e->kind != VENT_DIR)
+    return 0;
+  nn = realloc(w->name, (w->n + 1) * sizeof(*nn));
+  if (!nn)
+    return 1;
+  w->name = nn;
+  if (!(nn[w->n] = strdup(name)))
+    return 1;
+  w->n++;
+  return 0;
+}
+
 static void x_warm(struct fs_ctx *c)
 {
   struct store_txn *t;
@@ -553,7 +578,21 @@ static void x_warm(struct fs_ctx *c)
   ud[0] = c;
   ud[1] = t;
   x_list(c, t, "coco/annotations", 0, warm_one, ud);
+  /* The crops of the ImageNet tree: a training job reads them all at
+   * every epoch.  Each class folder in turn; most crops come with the
+   * first folder, as the other crops of each decoded photo. */
+  struct warm_items cls = { 0 };
+  x_list(c, t, "imagenet", 0, class_dir, &cls);
   store_txn_abort(t);
+  for (size_t i = 0; i < cls.n; i++) {
+    char dir[300];
+    snprintf(dir, sizeof(dir), "imagenet/%s", cls.name[i]);
+    if (warm_dir(c, &prov_export, dir, SIZE_MAX) < 0)
+      break;
+  }
+  for (size_t i = 0; i < cls.n; i++)
+    free(cls.name[i]);
+  free(cls.name);
 }
 
 const struct provider prov_export = {

@@ -101,6 +101,12 @@ struct provider {
 /* ---- warm.c ---- */
 void warm_start(struct fs_ctx *c);
 void warm_stop_join(struct fs_ctx *c);
+/* From a ->warm hook: generates the versioned files of directory `dir`
+ * of provider p (a path below its top) that the content cache lacks, one
+ * by one; nothing when it has more than max_files.  Stops early at
+ * unmount, when the store changes, or when the cache is 3/4 full. */
+int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
+             size_t max_files);
 
 /* Starts and stops the providers' background work (main.c). */
 void vtree_start(struct fs_ctx *c);
