@@ -122,10 +122,10 @@ int render_status(struct fs_ctx *c, struct buf *out)
   {
     struct gen_cache_stats gs;
     gen_cache_stats(c, &gs);
-    buf_printf(out, "generated content cache: %" PRIu64 " files, %.1f of "
-               "%.1f MiB in memory, %.1f of %.1f MiB on disk\n", gs.files,
-               gs.mem_used / 1048576.0, gs.mem_max / 1048576.0,
-               gs.disk_used / 1048576.0, gs.disk_max / 1048576.0);
+    buf_printf(out, "generated content cache: %" PRIu64 " files, %" PRIu64
+               " of %" PRIu64 " bytes in memory, %" PRIu64 " of %" PRIu64
+               " bytes on disk\n", gs.files, gs.mem_used, gs.mem_max,
+               gs.disk_used, gs.disk_max);
     buf_printf(out, "generated content reads: %" PRIu64 " hits, %" PRIu64
                " misses, %" PRIu64 " evicted, %" PRIu64 " moved to disk\n",
                gs.hits, gs.misses, gs.evicted, gs.spilled);
