@@ -340,7 +340,7 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     struct vent e;
     const char *rest;
     const struct provider *pv;
-    uint64_t ino, vsize;
+    uint64_t ino, vsize, ver = 0;
     int64_t vmtime;
     if (p->kind == NODE_ROOT) {
       if (strlen(name) >= sizeof(v.path))
@@ -360,6 +360,18 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     pv = vtree_provider_of(v.path, &rest);
     if (!pv)
       return -ENOENT;
+    if (pv->by_version && store_version(t, &ver) == 0) {
+      /* A file found current at this store version: the same inode,
+       * without asking the provider again (the lookup at every open). */
+      ver++;
+      ino = vnode_lookup_verified(c, v.path, ver);
+      if (ino) {
+        *versioned = true;
+        ret->kind = NODE_VNODE;
+        node_from_ino(ino, ret);
+        return 0;
+      }
+    }
     r = pv->stat(c, t, rest, &e);
     if (r < 0)
       return r;
@@ -382,6 +394,8 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
       vnode_pin(c, ino, e.key, g, e.mtime_ns ? e.mtime_ns : c->mount_ns);
       gen_put(g);
     }
+    if (*versioned && ver)
+      vnode_set_verified(c, ino, ver);
     ret->kind = NODE_VNODE;
     node_from_ino(ino, ret);
     return 0;
@@ -841,6 +855,22 @@ static int open_version(struct fs_ctx *c, uint64_t ino, struct fh *h,
   return 0;
 }
 
+/* The content of the version inode ino stands for, when the content
+ * cache still has it: no need to ask the provider (an open or a read of an
+ * unchanged generated file costs a cache lookup). */
+static bool own_version(struct fs_ctx *c, uint64_t ino, const struct vres *v,
+                        struct gen_content **g)
+{
+  uint64_t key = vnode_key(c, ino);
+  uint64_t size;
+  int64_t mt;
+
+  *g = NULL;
+  if (!key || vnode_attrs(c, ino, &size, &mt) < 0)
+    return false;
+  return gen_find(c, v->path, key, g) == 0;
+}
+
 static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                       struct fh *h, struct fuse_file_info *fi)
 {
@@ -854,6 +884,8 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
   if (h->gen)  /* a version of a generated file, whatever the store says */
     return acc != O_RDONLY ? -EACCES : open_version(c, ino, h, fi);
   r = vresolve(c, ino, &v);
+  if (r == 0 && own_version(c, ino, &v, &h->gen))
+    return acc != O_RDONLY ? -EACCES : open_version(c, ino, h, fi);
   if (r == 0)
     r = v.p->stat(c, t, v.rest, &e);
   if (r < 0)
@@ -1125,6 +1157,8 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
     if (g)
       break;  /* a version of a generated file */
     r = vresolve(c, ino, &v);
+    if (r == 0 && own_version(c, ino, &v, &g))
+      break;
     if (r == 0)
       r = v.p->stat(c, t, v.rest, &e);
     if (r == 0 && e.kind == VENT_SAMPLE)

@@ -601,4 +601,5 @@ const struct provider prov_export = {
   .list = x_list,
   .generate = x_generate,
   .warm = x_warm,
+  .by_version = true,
 };

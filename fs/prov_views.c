@@ -509,4 +509,5 @@ const struct provider prov_views = {
   .list = v_list,
   .generate = v_generate,
   .warm = v_warm,
+  .by_version = true,
 };

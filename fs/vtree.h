@@ -96,6 +96,10 @@ struct provider {
   /* Optional: generate ahead what readers will want, after the store
    * settled on a new version (warm.c's thread). */
   void (*warm)(struct fs_ctx *c);
+  /* stat's answers depend on the store's content alone (settings
+   * included), so they hold while the store version does: lookups of
+   * known versioned files skip ->stat (vnode_lookup_verified()). */
+  bool by_version;
 };
 
 /* ---- warm.c ---- */
@@ -172,6 +176,15 @@ struct gen_content;
  * call counts one kernel lookup (the kernel forgets it later).  0 on out
  * of memory. */
 uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key);
+/* Lookups by version.  For a provider whose answers follow the store
+ * version alone (provider.by_version), a lookup that found the path's
+ * current key at store version `ver` records it (vnode_set_verified());
+ * a later lookup at the same version reuses that inode without asking the
+ * provider (vnode_lookup_verified(): the inode, one lookup counted, or 0).
+ * ver is the store version + 1 (never 0). */
+uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
+                               uint64_t ver);
+void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the
  * path.  glibc's readdir() drops entries whose inode number is 0. */
