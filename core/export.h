@@ -67,6 +67,10 @@ struct export_ent {
   bool dir;
   uint64_t sample_id;   /* != 0: the file is this sample's original bytes */
   uint64_t label_id;    /* ImageNet crops: the box's label id */
+  /* != 0: a generated file whose bytes depend only on this value and its
+   * path (an ImageNet crop: its sample's labels, size and mtime), not on
+   * the rest of the store; 0: on the whole selection. */
+  uint64_t version;
 };
 
 /* Parses "coco", "yolo", "voc", "imagenet".  -EINVAL otherwise. */

@@ -53,6 +53,18 @@ static int dir_class(struct xctx *x, const char *dir, uint32_t *ret)
   return r == -ENOENT ? 0 : r;
 }
 
+/* export_ent.version of a crop of smp (never 0). */
+static uint64_t crop_version(const struct sample *smp)
+{
+  uint64_t h = 1469598103934665603ULL;
+  const uint64_t v[4] = { smp->id, smp->labels_version, smp->size,
+                          (uint64_t)smp->mtime_ns };
+
+  for (int i = 0; i < 4; i++)
+    h = (h ^ v[i]) * 0x9E3779B97F4A7C15ULL;
+  return h ? h : 1;
+}
+
 struct scan {
   uint32_t cls;                 /* 0: every class */
   uint8_t *seen;                /* per class id, for the top listing */
@@ -90,6 +102,7 @@ static int scan_sample(struct xctx *x, const struct sample *smp, int sub,
     if (n < 0 || (size_t)n >= sizeof(nm))
       continue;
     x_ent(&e, nm, false, 0, d->id);
+    e.version = crop_version(smp);
     r = sc->fn(&e, sc->ud);
   }
   labels_free(&l);
@@ -207,6 +220,7 @@ int inet_stat(struct xctx *x, const char *path, struct export_ent *e)
   if (r < 0)
     return r;
   r = x_ent(e, strrchr(path, '/') + 1, false, 0, d->id);
+  e->version = crop_version(&smp);
   labels_free(&l);
   return r;
 }

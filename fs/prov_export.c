@@ -279,7 +279,17 @@ struct lent {
   char *name;
   bool dir;
   uint64_t sample_id;
+  uint64_t version;    /* export_ent.version */
 };
+
+/* The content key of a generated file: its own version when its bytes
+ * depend on one sample only (an ImageNet crop keeps its key, so its cached
+ * content and its page cache, across changes of other samples), else the
+ * selection's key (the store version). */
+static uint64_t file_key(const struct xsel *s, uint64_t version)
+{
+  return version ? version : s->key;
+}
 
 struct listing {
   struct recent r;     /* by full path and version */
@@ -318,6 +328,7 @@ static int collect(const struct export_ent *e, void *ud)
     return -ENOMEM;
   l->e[l->n].dir = e->dir;
   l->e[l->n].sample_id = e->sample_id;
+  l->e[l->n].version = e->version;
   l->n++;
   return 0;
 }
@@ -385,7 +396,7 @@ static int x_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
       ret->sample_id = e.sample_id;
     } else {
       ret->kind = VENT_FILE;
-      ret->key = s.key;
+      ret->key = file_key(&s, e.version);
     }
   }
   xsel_free(&s);
@@ -455,7 +466,8 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
       e.kind = l->e[i].dir ? VENT_DIR
                : l->e[i].sample_id ? VENT_SAMPLE : VENT_FILE;
       e.sample_id = l->e[i].sample_id;
-      e.key = s.key;
+      e.key = l->e[i].dir || l->e[i].sample_id ? s.key
+              : file_key(&s, l->e[i].version);
       if (fn(l->e[i].name, &e, i + 1, ud))
         break;
     }

@@ -159,10 +159,18 @@ def body(ck, w):
                         b["bbox"] = [20, 30, 64, 48]
             edit_boxes(mnt, stem, f)
 
+        s0 = cache_status(mnt)
         change_test(crop, edit,
                     lambda b: eq(jpeg_size(b), (64, 48), "crop size after"))
+        # Only the crops of the edited photo were made again (the others
+        # keep their key, their cached content and their pages).
+        s1 = cache_status(mnt)
+        if s1["misses"] - s0["misses"] > 8:
+            raise AssertionError("%d generations for one photo's change" %
+                                 (s1["misses"] - s0["misses"]))
     ck.run("a label change reaches the next open of a crop, not its "
-           "reader", t_crop_follows)
+           "reader, and only its photo's crops are made again",
+           t_crop_follows)
 
     def t_drawn_follows():
         if not os.path.exists(drawn):
