@@ -60,6 +60,8 @@ struct spill_file {
 struct gen_content {
   struct gen_content *prev, *next;   /* LRU list, most recent first */
   struct gen_content *hnext;         /* hash chain of (path, key) */
+  struct gen_content *mprev, *mnext; /* LRU list of content in memory */
+  bool in_mlist;
   uint64_t hash;
   unsigned refs;                     /* guarded by gen_mu */
   bool ready, cached;
@@ -76,6 +78,8 @@ struct gen_content {
 
 struct gen_cache {
   struct gen_content *head, *tail;
+  struct gen_content *mhead, *mtail; /* cached entries with content in
+                                        memory, most recent first */
   struct gen_content **tab;          /* by (path, key); cap a power of 2 */
   size_t n, cap;
   uint64_t mem_used, disk_used;
@@ -226,6 +230,35 @@ static int sink_write(void *ud, const void *p, size_t n)
   return r;
 }
 
+static void mlist_remove(struct gen_cache *gc, struct gen_content *g)
+{
+  if (!g->in_mlist)
+    return;
+  if (g->mprev)
+    g->mprev->mnext = g->mnext;
+  else
+    gc->mhead = g->mnext;
+  if (g->mnext)
+    g->mnext->mprev = g->mprev;
+  else
+    gc->mtail = g->mprev;
+  g->mprev = g->mnext = NULL;
+  g->in_mlist = false;
+}
+
+static void mlist_front(struct gen_cache *gc, struct gen_content *g)
+{
+  mlist_remove(gc, g);
+  g->mprev = NULL;
+  g->mnext = gc->mhead;
+  if (gc->mhead)
+    gc->mhead->mprev = g;
+  else
+    gc->mtail = g;
+  gc->mhead = g;
+  g->in_mlist = true;
+}
+
 static void unlink_entry(struct gen_cache *gc, struct gen_content *g)
 {
   if (g->prev)
@@ -244,6 +277,7 @@ static void unlink_entry(struct gen_cache *gc, struct gen_content *g)
       break;
     }
   g->hnext = NULL;
+  mlist_remove(gc, g);
   g->cached = false;
   gc->mem_used -= g->charge_mem;
   gc->disk_used -= g->charge_disk;
@@ -298,10 +332,13 @@ static void charge_locked(struct gen_cache *gc, struct gen_content *g)
 {
   g->charge_mem = GEN_ENTRY_COST + strlen(g->path);
   g->charge_disk = 0;
-  if (g->fd >= 0 || g->sf)
+  if (g->fd >= 0 || g->sf) {
     g->charge_disk = g->size;
-  else
+  } else {
     g->charge_mem += g->mem.cap;
+    if (g->mem.cap)
+      mlist_front(gc, g);
+  }
   gc->mem_used += g->charge_mem;
   gc->disk_used += g->charge_disk;
 }
@@ -333,6 +370,7 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
   gc->mem_used -= g->mem.cap;
   g->charge_mem -= g->mem.cap;
   buf_free(&g->mem);
+  mlist_remove(gc, g);
   g->charge_disk = g->size;
   gc->disk_used += g->size;
   gc->spilled++;
@@ -360,18 +398,20 @@ static void trim_locked(struct gen_cache *gc, struct gen_content *keep,
 {
   struct gen_content *g, *pv;
 
+  /* Memory: first move small content to disk, least recently used
+   * first; only if bookkeeping alone is over the bound do entries leave
+   * (a disk entry evicted for its bookkeeping frees little). */
+  for (g = gc->mtail; g && gc->mem_used > gc->mem_max; g = pv) {
+    pv = g->mprev;
+    if (!g->ready || g == keep || g->refs > 1)
+      continue;  /* in use: moves later */
+    if (!spill_locked(gc, g))
+      evict_locked(gc, g, freed);  /* cannot spill: leave the cache */
+  }
   for (g = gc->tail; g && gc->mem_used > gc->mem_max; g = pv) {
     pv = g->prev;
     if (!g->ready || g == keep)
       continue;
-    if (g->fd < 0 && !g->sf && g->mem.cap) {
-      if (g->refs == 1 && spill_locked(gc, g))
-        continue;
-      if (g->refs > 1)
-        continue;  /* in use: moves later */
-    }
-    /* Nothing left to move to disk (bookkeeping only), or the spill
-     * failed: leave the cache. */
     evict_locked(gc, g, freed);
   }
   for (g = gc->tail; g && gc->disk_used > gc->disk_max; g = pv) {
@@ -470,6 +510,8 @@ static struct gen_content *take_locked(struct gen_cache *gc,
       gc->tail = g->prev;
     push_front(gc, g);
   }
+  if (g->in_mlist)
+    mlist_front(gc, g);
   return g;
 }
 
