@@ -137,6 +137,35 @@ static bool is_known(const char *k)
 
 /* Imports one parsed COCO document inside transaction t (nothing is
  * committed here).  Stats are added to *st. */
+/* The class of a category: the store's class of that name if there is
+ * one (its id stays; a supercategory it lacks is added), else a new class
+ * with the category's own id and supercategory, so exports give tools keyed
+ * on these ids the same ids back.  An id another class holds (or 0) gets
+ * the next free id instead. */
+static int coco_class(struct store_txn *t, const char *name, json_int_t cid,
+                      const char *super, uint32_t *ret)
+{
+  int r;
+
+  if (super && !labels_class_name_valid(super))
+    super = NULL;
+  r = store_class_id(t, name, false, ret);
+  if (r == 0)
+    return super ? store_class_put(t, name, *ret, super) : 0;
+  if (r != -ENOENT)
+    return r;
+  if (cid > 0 && cid <= (json_int_t)UINT32_MAX) {
+    r = store_class_put(t, name, (uint32_t)cid, super);
+    if (r == 0) {
+      *ret = (uint32_t)cid;
+      return 0;
+    }
+    if (r != -EEXIST && r != -EINVAL)
+      return r;
+  }
+  return store_class_id(t, name, true, ret);
+}
+
 static int import_json(struct store_txn *t, json_t *root,
                        const char *json_path, const char *field,
                        void (*report)(const char *, const char *, void *),
@@ -248,7 +277,9 @@ static int import_json(struct store_txn *t, json_t *root,
           "and a valid \"name\"");
       continue;
     }
-    r = store_class_id(t, name, true, &catmap[json_integer_value(id)]);
+    r = coco_class(t, name, json_integer_value(id),
+                   json_string_value(json_object_get(o, "supercategory")),
+                   &catmap[json_integer_value(id)]);
     if (r < 0)
       break;
     catname[json_integer_value(id)] = (char *)name;

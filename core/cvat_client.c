@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -976,6 +977,7 @@ int cvat_labels_get(struct cvat_client *c, int64_t project_id,
     size_t j;
 
     l->id = jint(lab, "id");
+    l->parent_id = jint(lab, "parent_id");
     l->name = strdup(jstr(lab, "name"));
     if (!l->name) {
       json_decref(arr);
@@ -1085,8 +1087,10 @@ int cvat_project_ensure(struct cvat_client *c, const char *name,
       json_array_append_new(labs, json_pack("{s:s, s:s, s:[o]}", "name",
                                             classes[i], "type", "rectangle",
                                             "attributes", label_id_attr()));
+  /* Skeleton point labels (parent_id) are changed only through their
+   * parent, and carry no box of ours. */
   for (size_t i = 0; i < ret_labels->n; i++)
-    if (!ret_labels->v[i].label_id_spec)
+    if (!ret_labels->v[i].label_id_spec && !ret_labels->v[i].parent_id)
       json_array_append_new(labs, json_pack("{s:I, s:[o]}", "id",
                                             (json_int_t)ret_labels->v[i].id,
                                             "attributes", label_id_attr()));
@@ -1517,33 +1521,123 @@ void cvat_shapes_free(struct cvat_shape *s, size_t n)
   free(s);
 }
 
-static int shapes_from_json(struct cvat_client *c, json_t *shapes,
-                            const struct cvat_labels *labels,
-                            struct cvat_shape **ret, size_t *ret_n)
+/* Bounding rectangle of the corners (x, y) rotated by deg degrees
+ * clockwise about (cx, cy) (image coordinates, y down). */
+static void rotated_bounds(const double *x, const double *y, size_t n,
+                           double cx, double cy, double deg, double out[4])
 {
-  struct cvat_shape *v;
-  json_t *o;
-  size_t i, n = json_array_size(shapes);
+  double a = deg * M_PI / 180.0, c = cos(a), s = sin(a);
 
-  v = calloc(n + 1, sizeof(*v));
-  if (!v)
-    return fail(c, -ENOMEM, "out of memory");
-  json_array_foreach(shapes, i, o) {
-    struct cvat_shape *s = &v[i];
+  for (size_t i = 0; i < n; i++) {
+    double rx = cx + c * (x[i] - cx) - s * (y[i] - cy);
+    double ry = cy + s * (x[i] - cx) + c * (y[i] - cy);
+    if (i == 0 || rx < out[0]) out[0] = rx;
+    if (i == 0 || ry < out[1]) out[1] = ry;
+    if (i == 0 || rx > out[2]) out[2] = rx;
+    if (i == 0 || ry > out[3]) out[3] = ry;
+  }
+}
+
+/* The box of a shape where one is well defined: a rectangle (its bounding
+ * rectangle when rotated), and the bounding rectangle of a polygon (all its
+ * points), an ellipse (points: centre, then the point at the right end of
+ * the x radius and the top of the y radius) or a mask (points: the
+ * run-length code, then left, top, right, bottom, inclusive pixel
+ * indices).  Returns false for the other types. */
+static bool shape_box(const char *type, json_t *pts, double rot,
+                      double out[4])
+{
+  size_t n = json_array_size(pts);
+  double p[8];
+
+  for (size_t i = 0; i < n; i++)
+    if (!json_is_number(json_array_get(pts, i)))
+      return false;
+  for (size_t i = 0; i < n && i < 8; i++)
+    p[i] = json_number_value(json_array_get(pts, i));
+  if (strcmp(type, "rectangle") == 0 && n == 4) {
+    double xs[4] = { p[0], p[2], p[2], p[0] }, ys[4] = { p[1], p[1], p[3],
+                                                           p[3] };
+    if (rot == 0.0) {
+      memcpy(out, p, 4 * sizeof(double));
+      return true;
+    }
+    rotated_bounds(xs, ys, 4, (p[0] + p[2]) / 2, (p[1] + p[3]) / 2, rot,
+                   out);
+    return true;
+  }
+  if (strcmp(type, "polygon") == 0 && n >= 6 && n % 2 == 0) {
+    for (size_t i = 0; i < n; i += 2) {
+      double x = json_number_value(json_array_get(pts, i));
+      double y = json_number_value(json_array_get(pts, i + 1));
+      if (i == 0 || x < out[0]) out[0] = x;
+      if (i == 0 || y < out[1]) out[1] = y;
+      if (i == 0 || x > out[2]) out[2] = x;
+      if (i == 0 || y > out[3]) out[3] = y;
+    }
+    return true;
+  }
+  if (strcmp(type, "ellipse") == 0 && n == 4) {
+    double rx = fabs(p[2] - p[0]), ry = fabs(p[1] - p[3]);
+    double a = rot * M_PI / 180.0, c = cos(a), s = sin(a);
+    double hx = sqrt(rx * rx * c * c + ry * ry * s * s);
+    double hy = sqrt(rx * rx * s * s + ry * ry * c * c);
+    out[0] = p[0] - hx;
+    out[1] = p[1] - hy;
+    out[2] = p[0] + hx;
+    out[3] = p[1] + hy;
+    return true;
+  }
+  if (strcmp(type, "mask") == 0 && n >= 5) {
+    for (size_t i = 0; i < 4; i++)
+      p[i] = json_number_value(json_array_get(pts, n - 4 + i));
+    if (p[2] < p[0] || p[3] < p[1])
+      return false;
+    out[0] = p[0];
+    out[1] = p[1];
+    out[2] = p[2] + 1;
+    out[3] = p[3] + 1;
+    return true;
+  }
+  return false;
+}
+
+/* Appends the objects of one array of the annotations (kind "shapes",
+ * "tags" or "tracks") to v. */
+static int objects_from_json(struct cvat_client *c, json_t *arr,
+                             const char *kind,
+                             const struct cvat_labels *labels,
+                             struct cvat_shape *v, size_t *n)
+{
+  json_t *o;
+  size_t i;
+
+  json_array_foreach(arr, i, o) {
+    struct cvat_shape *s = &v[(*n)++];
     json_t *pts = json_object_get(o, "points"), *a;
     const struct cvat_label *l;
+    double box[4] = { 0, 0, 0, 0 };
     size_t j;
 
     s->id = jint(o, "id");
     s->frame = jint(o, "frame");
     s->label = jint(o, "label_id");
-    s->rect = strcmp(jstr(o, "type"), "rectangle") == 0 &&
-              json_array_size(pts) == 4;
-    if (s->rect) {
-      s->x1 = json_number_value(json_array_get(pts, 0));
-      s->y1 = json_number_value(json_array_get(pts, 1));
-      s->x2 = json_number_value(json_array_get(pts, 2));
-      s->y2 = json_number_value(json_array_get(pts, 3));
+    if (kind[1] == 'a') {
+      snprintf(s->type, sizeof(s->type), "tag");
+    } else if (kind[1] == 'r') {
+      snprintf(s->type, sizeof(s->type), "track");
+    } else {
+      snprintf(s->type, sizeof(s->type), "%s", jstr(o, "type"));
+      if (shape_box(s->type, pts,
+                    json_number_value(json_object_get(o, "rotation")),
+                    box)) {
+        s->rect = true;
+        s->converted = strcmp(s->type, "rectangle") != 0;
+        s->x1 = box[0];
+        s->y1 = box[1];
+        s->x2 = box[2];
+        s->y2 = box[3];
+      }
     }
     l = cvat_labels_by_id(labels, s->label);
     if (!l || !l->label_id_spec)
@@ -1551,13 +1645,40 @@ static int shapes_from_json(struct cvat_client *c, json_t *shapes,
     json_array_foreach(json_object_get(o, "attributes"), j, a) {
       const char *val = jstr(a, "value");
       if (jint(a, "spec_id") == l->label_id_spec && *val) {
+        free(s->label_id);
         s->label_id = strdup(val);
-        if (!s->label_id) {
-          cvat_shapes_free(v, n);
+        if (!s->label_id)
           return fail(c, -ENOMEM, "out of memory");
-        }
       }
     }
+  }
+  return 0;
+}
+
+/* Shapes (and, with all, tags and tracks) of a LabeledData answer. */
+static int shapes_from_json(struct cvat_client *c, json_t *res, bool all,
+                            const struct cvat_labels *labels,
+                            struct cvat_shape **ret, size_t *ret_n)
+{
+  json_t *shapes = json_object_get(res, "shapes");
+  json_t *tags = json_object_get(res, "tags");
+  json_t *tracks = json_object_get(res, "tracks");
+  size_t n = 0, cap = json_array_size(shapes) +
+                      (all ? json_array_size(tags) + json_array_size(tracks)
+                           : 0);
+  struct cvat_shape *v = calloc(cap + 1, sizeof(*v));
+  int r;
+
+  if (!v)
+    return fail(c, -ENOMEM, "out of memory");
+  r = objects_from_json(c, shapes, "shapes", labels, v, &n);
+  if (r == 0 && all)
+    r = objects_from_json(c, tags, "tags", labels, v, &n);
+  if (r == 0 && all)
+    r = objects_from_json(c, tracks, "tracks", labels, v, &n);
+  if (r < 0) {
+    cvat_shapes_free(v, n);
+    return r;
   }
   *ret = v;
   *ret_n = n;
@@ -1607,8 +1728,7 @@ int cvat_annotations_put(struct cvat_client *c, int64_t task_id,
   r = send_json(c, "PUT", path, body, false, ret ? &res : NULL);
   json_decref(body);
   if (r == 0 && ret)
-    r = shapes_from_json(c, json_object_get(res, "shapes"), labels, ret,
-                         ret_n);
+    r = shapes_from_json(c, res, false, labels, ret, ret_n);
   json_decref(res);
   return r;
 }
@@ -1628,8 +1748,7 @@ int cvat_annotations_get(struct cvat_client *c, int64_t task_id,
   r = get_json(c, path, &res);
   if (r < 0)
     return r;
-  r = shapes_from_json(c, json_object_get(res, "shapes"), labels, ret,
-                       ret_n);
+  r = shapes_from_json(c, res, true, labels, ret, ret_n);
   json_decref(res);
   return r;
 }

@@ -115,6 +115,7 @@ struct cvat_label {
   int64_t id;
   char *name;              /* owned */
   int64_t label_id_spec;   /* attribute id of our `label_id`; 0 if none */
+  int64_t parent_id;       /* a skeleton's point label: its parent; else 0 */
 };
 
 struct cvat_labels {
@@ -223,8 +224,12 @@ struct cvat_shape {
   double x1, y1, x2, y2;   /* pixels, top-left and bottom-right */
   char *label_id;          /* value of our `label_id` attribute; owned,
                               NULL if absent or empty */
-  bool rect;               /* a rectangle (other shape types are kept but
-                              not merged) */
+  bool rect;               /* x1..y2 hold a box: a rectangle (its bounding
+                              rectangle when rotated), or the bounding
+                              rectangle of a polygon, ellipse or mask */
+  bool converted;          /* rect, from another shape type */
+  char type[12];           /* CVAT's type: "rectangle", "polygon", ...;
+                              "tag" for an image tag, "track" for a track */
 };
 
 void cvat_shapes_free(struct cvat_shape *s, size_t n);
@@ -236,8 +241,9 @@ int cvat_annotations_put(struct cvat_client *c, int64_t task_id,
                          const struct cvat_shape *s, size_t n,
                          const struct cvat_labels *labels,
                          struct cvat_shape **ret, size_t *ret_n);
-/* All shapes of a task (owned).  `labels` maps attribute ids to find the
- * `label_id` values. */
+/* All objects of a task (owned): its shapes, then its tags and tracks
+ * (rect false, type "tag" / "track", frame of the tag or of the track's
+ * start).  `labels` maps attribute ids to find the `label_id` values. */
 int cvat_annotations_get(struct cvat_client *c, int64_t task_id,
                          const struct cvat_labels *labels,
                          struct cvat_shape **ret, size_t *ret_n);

@@ -6,7 +6,8 @@
  *   cvat.map   <run> 0 <sample u64be>    pairs (CVAT shape id i64, label
  *                                        id u64), host order
  *   cvat.undo  <run> 0 <seq u64be>       labels + map of the run's samples
- *                                        before pull number seq
+ *                                        before pull number seq, then the
+ *                                        classes that pull created ("CVU2")
  * A run's JSON is small (ids, not labels); the identity map is split per
  * sample so a pull rewrites only what it touches.
  *
@@ -15,6 +16,8 @@
  * in one write transaction.
  */
 #include "cvat_sync.h"
+
+#include "classes.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -29,7 +32,8 @@
 #define NS_RUN "cvat.run"
 #define NS_MAP "cvat.map"
 #define NS_UNDO "cvat.undo"
-#define UNDO_MAGIC 0x43565531u  /* "CVU1" */
+#define UNDO_MAGIC 0x43565531u  /* "CVU1": labels and maps */
+#define UNDO_MAGIC2 0x43565532u /* "CVU2": then the classes the pull made */
 
 const char *cvat_phase_name(enum cvat_phase p)
 {
@@ -349,8 +353,14 @@ static int store_uid(struct store_txn *t, char out[17])
   return store_setting_set(t, "cvat.uid", out);
 }
 
+#define NO_CLASSES_MSG                                                     \
+  "the store has no classes, so annotators would have no label to draw "   \
+  "with: name them in the push (e.g. 'views/unique classes=cat,dog'), or "  \
+  "add them first ('add cat' into the classes file, or curate classes add)"
+
 int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
                     const char *source, const uint64_t *ids, size_t n,
+                    char *const *classes, size_t n_classes,
                     const char *run_name, char **ret_name, char *err,
                     size_t errlen)
 {
@@ -405,6 +415,19 @@ int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
       goto out;
     }
   }
+  if (r == 0 && n_classes == 0) {
+    size_t nc = 0;
+    r = classes_count(t, &nc);
+    if (r == 0 && nc == 0) {
+      r = errf(err, errlen, -EINVAL, NO_CLASSES_MSG);
+      goto out;
+    }
+  }
+  for (size_t i = 0; r == 0 && i < n_classes; i++)
+    if (!labels_class_name_valid(classes[i])) {
+      r = errf(err, errlen, -EINVAL, "bad class name '%.80s'", classes[i]);
+      goto out;
+    }
   store_txn_abort(t);
   t = NULL;
   if (r < 0) {
@@ -416,6 +439,10 @@ int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
   if (r < 0)
     goto out;
   r = store_txn_begin(s, true, &t);
+  if (r < 0)
+    goto out;
+  /* The classes to annotate join the store's schema with the run. */
+  r = classes_ensure(t, classes, n_classes, NULL, err, errlen);
   if (r < 0)
     goto out;
   if (run_name) {
@@ -537,46 +564,37 @@ static char *upload_name(const char *name)
   return s;
 }
 
+struct name_vec {
+  char **v;
+  size_t n;
+};
+
+static int add_class_name(const struct store_class *c, void *ud)
+{
+  struct name_vec *nv = ud;
+  char **p = realloc(nv->v, (nv->n + 2) * sizeof(*p));
+
+  if (!p)
+    return -ENOMEM;
+  nv->v = p;
+  if (!(nv->v[nv->n] = strdup(c->name)))
+    return -ENOMEM;
+  nv->n++;
+  return 0;
+}
+
+/* Every class of the store, in id order: the project's labels. */
 static int classes_all(struct store_txn *t, char ***ret, size_t *ret_n)
 {
-  uint32_t nc = 0;
-  char **v;
-  int r;
+  struct name_vec nv = { NULL, 0 };
+  int r = store_classes_each(t, add_class_name, &nv);
 
-  *ret = NULL;
-  *ret_n = 0;
-  r = store_class_count(t, &nc);
-  if (r < 0)
-    return r;
-  v = calloc(nc + 1, sizeof(*v));
-  if (!v)
-    return -ENOMEM;
-  for (uint32_t i = 1; i <= nc; i++) {
-    const char *name;
-    r = store_class_name(t, i, &name);
-    if (r < 0)
-      break;
-    if (!(v[*ret_n] = strdup(name))) {
-      r = -ENOMEM;
-      break;
-    }
-    (*ret_n)++;
-  }
   if (r < 0) {
-    cvat_names_free(v, *ret_n);
-    *ret_n = 0;
+    cvat_names_free(nv.v, nv.n);
     return r;
   }
-  if (*ret_n == 0) {
-    /* A store without classes still needs one label to draw with. */
-    v[0] = strdup("object");
-    if (!v[0]) {
-      free(v);
-      return -ENOMEM;
-    }
-    *ret_n = 1;
-  }
-  *ret = v;
+  *ret = nv.v;
+  *ret_n = nv.n;
   return 0;
 }
 
@@ -802,6 +820,12 @@ int cvat_push_run(struct store *s, const struct cvat_config *cfg,
     r = run_load(t, runname, &rec);
   if (r == 0)
     r = classes_all(t, &classes, &nclasses);
+  if (r == 0 && nclasses == 0) {
+    store_txn_abort(t);
+    t = NULL;
+    r = push_fail(&pc, -EINVAL, err, errlen, NO_CLASSES_MSG);
+    goto out;
+  }
   if (r == 0 && !dataset_root) {
     r = store_setting_get(t, "root", &root);
     if (r == -ENOENT)
@@ -1095,7 +1119,7 @@ static int snap_restore(struct store_txn *t, const char *run, const void *v,
   int r;
 
   r = take(&d, &magic, 4);
-  if (r == 0 && magic != UNDO_MAGIC)
+  if (r == 0 && magic != UNDO_MAGIC && magic != UNDO_MAGIC2)
     r = -EBADMSG;
   if (r == 0)
     r = take(&d, &ns, 4);
@@ -1153,6 +1177,31 @@ static int snap_restore(struct store_txn *t, const char *run, const void *v,
     if (r == 0)
       r = store_labels_put(t, id, &l);
     labels_free(&l);
+  }
+  /* Then the classes that pull created, unless boxes use them again. */
+  if (r == 0 && magic == UNDO_MAGIC2) {
+    uint32_t nc, next;
+    r = take(&d, &next, 4);
+    if (r == 0)
+      r = take(&d, &nc, 4);
+    for (uint32_t i = 0; r == 0 && i < nc; i++) {
+      uint32_t cid;
+      uint64_t boxes = 0;
+      const char *name;
+      char copy[LABELS_MAX_CLASS_NAME + 1];
+
+      r = take(&d, &cid, 4);
+      if (r == 0 && store_class_name(t, cid, &name) == 0) {
+        snprintf(copy, sizeof(copy), "%s", name);   /* borrowed */
+        r = store_class_boxes(t, cid, &boxes);
+        if (r == 0 && boxes == 0)
+          r = store_class_delete(t, copy);
+      }
+    }
+    /* Their ids go back too when nothing newer exists, so the schema is
+     * the one before the pull, next id included. */
+    if (r == 0 && nc && store_class_reset_next(t, next) == -EBUSY)
+      r = 0;
   }
   return r;
 }
@@ -1247,20 +1296,24 @@ fail:
 
 /* ---------------------------------------------------------------- pull */
 
-static void note_unknown(struct cvat_pull_report *rep, const char *name)
+/* Adds name to a comma-separated list unless it is there. */
+static void note_name(char *list, size_t size, const char *name)
 {
-  size_t n = strlen(rep->unknown_classes), l = strlen(name);
-  const char *p = rep->unknown_classes;
+  size_t n = strlen(list), l = strlen(name);
+  const char *p = list;
 
   while ((p = strstr(p, name)) != NULL) {
-    if ((p == rep->unknown_classes || p[-1] == ',') &&
-        (p[l] == ',' || p[l] == 0))
+    if ((p == list || p[-1] == ',') && (p[l] == ',' || p[l] == 0))
       return;
     p += l;
   }
-  if (n + l + 2 < sizeof(rep->unknown_classes))
-    snprintf(rep->unknown_classes + n, sizeof(rep->unknown_classes) - n,
-             "%s%s", n ? "," : "", name);
+  if (n + l + 2 < size)
+    snprintf(list + n, size - n, "%s%s", n ? "," : "", name);
+}
+
+static void note_unknown(struct cvat_pull_report *rep, const char *name)
+{
+  note_name(rep->unknown_classes, sizeof(rep->unknown_classes), name);
 }
 
 static void clip_box(struct detection *d, double x1, double y1, double x2,
@@ -1291,12 +1344,71 @@ struct frame_shapes {
   size_t start, n;
 };
 
+/* Counts by name (shape types, classes) for the report. */
+struct tally {
+  struct tally_ent {
+    char name[LABELS_MAX_CLASS_NAME + 1];
+    uint32_t id;
+    uint64_t n, added;
+  } *v;
+  size_t n;
+};
+
+static struct tally_ent *tally_get(struct tally *t, const char *name,
+                                   uint32_t id)
+{
+  struct tally_ent *p;
+
+  for (size_t i = 0; i < t->n; i++)
+    if (name ? strcmp(t->v[i].name, name) == 0 : t->v[i].id == id)
+      return &t->v[i];
+  p = realloc(t->v, (t->n + 1) * sizeof(*p));
+  if (!p)
+    return NULL;
+  t->v = p;
+  p = &t->v[t->n++];
+  memset(p, 0, sizeof(*p));
+  p->id = id;
+  snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
+  return p;
+}
+
+static int tally_add(struct tally *t, const char *name, uint32_t id,
+                     uint64_t n, uint64_t added)
+{
+  struct tally_ent *e = tally_get(t, name, id);
+
+  if (!e)
+    return -ENOMEM;
+  e->n += n;
+  e->added += added;
+  return 0;
+}
+
+/* "2 polyline, 1 tag" into out (cut with "..." when it does not fit). */
+static void tally_text(const struct tally *t, char *out, size_t n)
+{
+  size_t at = 0;
+
+  out[0] = 0;
+  for (size_t i = 0; i < t->n && at < n; i++) {
+    int w = snprintf(out + at, n - at, "%s%" PRIu64 " %s", i ? ", " : "",
+                     t->v[i].n, t->v[i].name);
+    if (w < 0 || (size_t)w >= n - at) {
+      snprintf(out + (n > 4 ? n - 4 : 0), n > 4 ? 4 : n, "...");
+      return;
+    }
+    at += (size_t)w;
+  }
+}
+
 struct merge {
   struct store_txn *t;
   const char *run;
   const char *field;
   const struct cvat_labels *labels;
   struct cvat_pull_report *rep;
+  struct tally other, converted, per_class;
 };
 
 static bool uploaded(const struct pair *p, size_t n, uint64_t label)
@@ -1350,8 +1462,21 @@ static int merge_sample(struct merge *m, uint64_t sid,
 
     bind[i] = -2;
     if (!sh[i].rect) {
+      /* No box: counted and named, by type and label. */
+      char what[LABELS_MAX_CLASS_NAME + 24];
       m->rep->other_shapes++;
+      snprintf(what, sizeof(what), "%s (%s)", sh[i].type,
+               cl ? cl->name : "?");
+      r = tally_add(&m->other, what, 0, 1, 0);
+      if (r < 0)
+        goto out;
       continue;
+    }
+    if (sh[i].converted) {
+      m->rep->converted++;
+      r = tally_add(&m->converted, sh[i].type, 0, 1, 0);
+      if (r < 0)
+        goto out;
     }
     known = cl && store_class_id(m->t, cl->name, false, &cls[i]) == 0;
     if (!known) {
@@ -1421,8 +1546,12 @@ static int merge_sample(struct merge *m, uint64_t sid,
     nmap[nmap_n].shape = sh[i].id;
     nmap[nmap_n++].label = 0;      /* filled after the put */
     m->rep->added++;
+    if (r == 0)
+      r = tally_add(&m->per_class, NULL, cls[i], 0, 1);
     changed = true;
   }
+  for (size_t k = 0; r == 0 && k < nf.n; k++)
+    r = tally_add(&m->per_class, NULL, nf.d[k].class_id, 1, 0);
   if (r < 0)
     goto out;
   if (changed) {
@@ -1475,6 +1604,107 @@ out:
   free(bind);
   free(cls);
   return r;
+}
+
+/* Creates a class for every top-level label of the project that the store
+ * lacks, appending to the undo snapshot the next class id before them and
+ * their ids (u32 next, u32 count, u32 ids). */
+static int classes_from_labels(struct store_txn *t,
+                               const struct cvat_labels *labels,
+                               struct cvat_pull_report *rep, struct buf *snap)
+{
+  size_t at;
+  uint32_t n = 0, next = 0;
+  int r = store_class_count(t, &next);
+
+  next++;   /* the next id before this pull */
+  if (r == 0)
+    r = buf_append(snap, &next, 4);
+  at = snap->len;
+  if (r == 0)
+    r = buf_append(snap, &n, 4);
+
+  for (size_t i = 0; r == 0 && i < labels->n; i++) {
+    const struct cvat_label *l = &labels->v[i];
+    uint32_t id;
+
+    if (l->parent_id || !labels_class_name_valid(l->name))
+      continue;   /* a skeleton's point, or a name no class can have */
+    r = store_class_id(t, l->name, false, &id);
+    if (r != -ENOENT)
+      continue;
+    r = store_class_id(t, l->name, true, &id);
+    if (r == 0)
+      r = buf_append(snap, &id, 4);
+    if (r == 0) {
+      n++;
+      rep->new_class_n++;
+      note_name(rep->new_classes, sizeof(rep->new_classes), l->name);
+    }
+  }
+  if (r == 0)
+    memcpy(snap->data + at, &n, 4);
+  return r < 0 ? r : 0;
+}
+
+/* The per-class tally (by class id) as "cat 5 (+2 new), dog 3". */
+static int per_class_text(struct store_txn *t, struct tally *pc,
+                          struct cvat_pull_report *rep)
+{
+  char *out = rep->per_class;
+  size_t n = sizeof(rep->per_class), at = 0;
+
+  out[0] = 0;
+  for (size_t i = 0; i < pc->n; i++) {
+    const char *name = "?";
+    int w;
+
+    if (!pc->v[i].n)
+      continue;
+    store_class_name(t, pc->v[i].id, &name);
+    if (pc->v[i].added)
+      w = snprintf(out + at, n - at, "%s%s %" PRIu64 " (+%" PRIu64 " new)",
+                   at ? ", " : "", name, pc->v[i].n, pc->v[i].added);
+    else
+      w = snprintf(out + at, n - at, "%s%s %" PRIu64, at ? ", " : "", name,
+                   pc->v[i].n);
+    if (w < 0 || (size_t)w >= n - at) {
+      snprintf(out + n - 4, 4, "...");
+      break;
+    }
+    at += (size_t)w;
+  }
+  return 0;
+}
+
+void cvat_pull_text(const struct cvat_pull_report *rep, char *out, size_t n)
+{
+  size_t at;
+
+  snprintf(out, n, "%" PRIu64 " samples changed: %" PRIu64 " updated, %"
+           PRIu64 " deleted, %" PRIu64 " added, %" PRIu64 " unchanged",
+           rep->samples, rep->updated, rep->deleted, rep->added,
+           rep->unchanged);
+#define MORE(...)                                                            \
+  do {                                                                       \
+    at = strlen(out);                                                        \
+    if (at < n)                                                              \
+      snprintf(out + at, n - at, __VA_ARGS__);                               \
+  } while (0)
+  if (rep->per_class[0])
+    MORE("; by class: %s", rep->per_class);
+  if (rep->new_class_n)
+    MORE("; new classes from CVAT labels: %s", rep->new_classes);
+  if (rep->converted)
+    MORE("; boxes from other shapes: %s", rep->converted_kinds);
+  if (rep->other_shapes)
+    MORE("; NOT imported (no box): %s", rep->other_kinds);
+  if (rep->unknown)
+    MORE("; NOT imported (label is no valid class name): %" PRIu64 " (%s)",
+         rep->unknown, rep->unknown_classes);
+  if (rep->clipped)
+    MORE("; clipped to the image: %" PRIu64, rep->clipped);
+#undef MORE
 }
 
 static int cmp_shape_frame(const void *a, const void *b)
@@ -1541,15 +1771,20 @@ int cvat_pull(struct store *s, const struct cvat_config *cfg, const char *run,
   if (r == 0)
     r = run_load(t, run, &o);
   if (r == 0) {
-    uint32_t magic = UNDO_MAGIC, ns = (uint32_t)rn.n_samples;
+    uint32_t magic = UNDO_MAGIC2, ns = (uint32_t)rn.n_samples;
     r = buf_append(&snap, &magic, 4);
     if (r == 0)
       r = buf_append(&snap, &ns, 4);
   }
   for (size_t i = 0; r == 0 && i < rn.n_samples; i++)
     r = snap_sample(t, run, rn.samples[i], &snap);
+  /* Every label of the project is a class of the store, also those added
+   * in CVAT after the push; the ones made here are listed for undo. */
+  if (r == 0)
+    r = classes_from_labels(t, &labels, rep, &snap);
   {
-    struct merge m = { t, run, rn.field, &labels, rep };
+    struct merge m = { t, run, rn.field, &labels, rep, { NULL, 0 },
+                       { NULL, 0 }, { NULL, 0 } };
     size_t a = 0;
     for (size_t i = 0; r == 0 && i < rn.n_samples; i++) {
       size_t b = a;
@@ -1561,19 +1796,23 @@ int cvat_pull(struct store *s, const struct cvat_config *cfg, const char *run,
       r = merge_sample(&m, rn.samples[i], sh + a, b - a);
       a = b;
     }
+    tally_text(&m.other, rep->other_kinds, sizeof(rep->other_kinds));
+    tally_text(&m.converted, rep->converted_kinds,
+               sizeof(rep->converted_kinds));
+    if (r == 0)
+      r = per_class_text(t, &m.per_class, rep);
+    free(m.other.v);
+    free(m.converted.v);
+    free(m.per_class.v);
   }
   if (r == 0) {
     uint8_t k[CVAT_RUN_NAME_MAX + 9];
     uint64_t seq = (uint64_t)jget(o, "pulls") + 1;
-    char sum[640];
+    char sum[2048];
 
     r = store_rec_put(t, NS_UNDO, k, undo_key(k, run, seq), snap.data,
                       snap.len);
-    snprintf(sum, sizeof(sum), "%" PRIu64 " updated, %" PRIu64 " deleted, %"
-             PRIu64 " added, %" PRIu64 " unchanged, %" PRIu64 " of unknown "
-             "classes%s%s%s", rep->updated, rep->deleted, rep->added,
-             rep->unchanged, rep->unknown, rep->unknown ? " (" : "",
-             rep->unknown_classes, rep->unknown ? ")" : "");
+    cvat_pull_text(rep, sum, sizeof(sum));
     jset(o, "pulls", (int64_t)seq);
     jset(o, "undo", jget(o, "undo") + 1);
     json_object_set_new(o, "last_pull", json_string(sum));

@@ -22,8 +22,9 @@
  * boxes deleted in CVAT are deleted, boxes drawn in CVAT are added with new
  * ids, other fields and samples outside the run are untouched.  Identity
  * comes from the `label_id` attribute, then from the map of CVAT shape
- * ids.  A box whose class is not in the store is reported, not imported.
- * A task deleted in CVAT is reported and nothing changes.
+ * ids.  Labels of the project become classes of the store; objects
+ * without a box are reported, not imported.  A task deleted in CVAT is
+ * reported and nothing changes.
  *
  * Errors: negative errno with a one-line reason in the caller's buffer
  * (never a secret).  Thread-safety: functions only share the store, whose
@@ -92,7 +93,10 @@ bool cvat_run_name_valid(const char *name);
 typedef void (*cvat_progress_fn)(const struct cvat_run *run, void *ud);
 
 /* Validates and records a push of `ids` (n > 0; duplicates dropped,
- * order kept) described by `source`.  `run_name` NULL picks "run-N".
+ * order kept) described by `source`.  `classes` (may be NULL) are added to
+ * the store's classes first; the CVAT project gets a label for every class
+ * of the store.  A store without classes and no `classes` is refused
+ * (-EINVAL, the reason says how to add them): annotators need labels.  `run_name` NULL picks "run-N".
  * Pushing to an existing run name that is not finished resumes it (same
  * samples required); a finished one gives -EEXIST.  Connects to the
  * server to check it and the credentials.  Returns 0 with the run name in
@@ -103,6 +107,7 @@ typedef void (*cvat_progress_fn)(const struct cvat_run *run, void *ud);
  * on failure. */
 int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
                     const char *source, const uint64_t *ids, size_t n,
+                    char *const *classes, size_t n_classes,
                     const char *run_name, char **ret_name, char *err,
                     size_t errlen);
 
@@ -121,14 +126,32 @@ int cvat_push_run(struct store *s, const struct cvat_config *cfg,
 struct cvat_pull_report {
   uint64_t samples;          /* samples whose labels changed */
   uint64_t updated, deleted, added, unchanged;
-  uint64_t unknown;          /* boxes of classes the store does not have */
-  uint64_t other_shapes;     /* non-rectangle shapes, ignored */
+  uint64_t unknown;          /* boxes whose label cannot be a class */
+  uint64_t other_shapes;     /* objects without a box: not imported */
+  uint64_t converted;        /* boxes taken from other shape types */
   uint64_t clipped;          /* boxes clipped to the image */
-  char unknown_classes[256]; /* their names, comma-separated */
+  uint64_t new_class_n;      /* classes created from project labels */
+  char unknown_classes[256]; /* their labels, comma-separated */
+  char other_kinds[256];     /* "2 polyline, 1 tag (person)" */
+  char converted_kinds[256]; /* "1 polygon, 1 ellipse" */
+  char new_classes[256];     /* names of the classes created */
+  char per_class[512];       /* boxes of the run's samples by class after
+                                the pull, with the added ones: "cat 5
+                                (+2 new), dog 3" */
 };
 
+/* The report as one line (for the mount's cvat/status, the run's info and
+ * `curate cvat pull`). */
+void cvat_pull_text(const struct cvat_pull_report *rep, char *out,
+                    size_t n);
+
 /* Pulls a run's annotations and merges them in one transaction (see
- * above); the labels before it are kept for cvat_undo().  -ENOENT (unknown
+ * above); the labels before it are kept for cvat_undo().  Every label of
+ * the project becomes a class of the store by the same name (labels added
+ * in CVAT after the push too).  Rectangles become boxes, polygons,
+ * ellipses and masks their bounding rectangles; other objects (polylines,
+ * points, skeletons, cuboids, tags, tracks) are counted and named in the
+ * report, never dropped silently.  -ENOENT (unknown
  * run), -EAGAIN (push not finished), -EIDRM (the task was deleted in CVAT:
  * nothing changed, the run is marked), transport/auth errors; reason in
  * err.  On any failure the labels are unchanged. */
@@ -136,8 +159,10 @@ int cvat_pull(struct store *s, const struct cvat_config *cfg, const char *run,
               struct cvat_pull_report *rep, char *err, size_t errlen);
 
 /* Restores the labels (and identity map) of the run's samples to what they
- * were before its last pull, in one transaction.  -ENOENT: no pull to
- * undo.  Labels render byte for byte as before the pull. */
+ * were before its last pull, in one transaction, and removes the classes
+ * that pull created (those no box uses any more).  -ENOENT: no pull to
+ * undo.  Labels and the class listing render byte for byte as before the
+ * pull. */
 int cvat_undo(struct store *s, const char *run, char *err, size_t errlen);
 
 /* Appends labels/<name>.json of every sample of the run, in frame order

@@ -209,33 +209,45 @@ static int put_anns(struct xctx *x, const struct sample *smp, int sub,
   return r;
 }
 
+struct cat_ctx {
+  struct xctx *x;
+  bool first;
+};
+
+/* One category: the class id (stable, or the imported dataset's own) and
+ * its supercategory. */
+static int put_category(const struct store_class *c, void *ud)
+{
+  struct cat_ctx *cc = ud;
+  struct xctx *x = cc->x;
+  int r = x_puts(x, cc->first ? "\n{\"id\":" : ",\n{\"id\":");
+
+  cc->first = false;
+  r = r ? r : x_u64(x, c->id);
+  r = r ? r : x_put(x, ",\"name\":", 8);
+  r = r ? r : x_json_str(x, c->name);
+  r = r ? r : x_puts(x, ",\"supercategory\":");
+  r = r ? r : x_json_str(x, c->supercategory);
+  return r ? r : x_put(x, "}", 1);
+}
+
 int coco_gen(struct xctx *x, const char *path)
 {
-  uint32_t ncls = 0;
   uint64_t ver = 0;
   bool first = true;
   struct ann_ctx ac = { true };
+  struct cat_ctx cc = { x, true };
   int sub = json_subset(path + strlen("annotations/"));
   int r;
 
-  r = store_class_count(x->t, &ncls);
-  r = r ? r : store_version(x->t, &ver);
+  r = store_version(x->t, &ver);
   if (r < 0)
     return r;
   r = x_printf(x, "{\"info\":{\"description\":\"curatefs export\","
                "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
                "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
                ver);
-  for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
-    const char *name;
-    r = store_class_name(x->t, c, &name);
-    r = r ? r : x_put(x, c == 1 ? "\n{\"id\":" : ",\n{\"id\":",
-                      c == 1 ? 7 : 8);
-    r = r ? r : x_u64(x, c);
-    r = r ? r : x_put(x, ",\"name\":", 8);
-    r = r ? r : x_json_str(x, name);
-    r = r ? r : x_puts(x, ",\"supercategory\":\"\"}");
-  }
+  r = r ? r : store_classes_each(x->t, put_category, &cc);
   r = r ? r : x_puts(x, "],\n\"images\":[\n");
   r = r ? r : x_each(x, sub, put_image, &first);
   r = r ? r : x_puts(x, "],\n\"annotations\":[\n");

@@ -283,6 +283,10 @@ int voc_gen(struct xctx *x, const char *path)
     for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
       const char *name;
       r = store_class_name(x->t, c, &name);
+      if (r == -ENOENT) {
+        r = 0;   /* a removed class */
+        continue;
+      }
       r = r ? r : x_puts(x, name);
       r = r ? r : x_puts(x, ":::\n");
     }

@@ -4,9 +4,12 @@
  *   labels/<subset>/<name>.txt            one row per box
  *
  * Rows are "<class> <cx> <cy> <w> <h>" with the centre and size relative to
- * the image, 6 decimals (formats.md §2.1).  The class index is the store
- * class id - 1: dense and stable, and data.yaml lists every class under
- * that index.  Every image has a label file (empty when it has no box), so
+ * the image, 6 decimals.  The class index is the position of the class
+ * among the store's classes in id order: dense (0..n-1, as YOLO trainers
+ * require) and equal to class id - 1 while ids have no gaps.  A dataset
+ * imported from COCO keeps COCO's category ids (1..90 with gaps), and this
+ * order then gives exactly the usual 80-class YOLO indices.  data.yaml
+ * lists every class under its index.  Every image has a label file (empty when it has no box), so
  * the listing needs no label reads.  Confidence and attributes are not
  * written: Ultralytics rejects rows with more than 5 columns as a
  * detection label.
@@ -18,6 +21,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int yolo_list(struct xctx *x, const char *dir,
@@ -102,10 +106,14 @@ static int gen_yaml(struct xctx *x)
       r = x_printf(x, "%s: images/%s\n", export_subset_names[i], target);
   }
   r = r ? r : x_puts(x, "names:\n");
-  for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
+  for (uint32_t c = 1, k = 0; r == 0 && c <= ncls; c++) {
     const char *name;
     r = store_class_name(x->t, c, &name);
-    r = r ? r : x_printf(x, "  %u: ", c - 1);
+    if (r == -ENOENT) {
+      r = 0;   /* no class with this id */
+      continue;
+    }
+    r = r ? r : x_printf(x, "  %u: ", k++);
     /* A JSON string is a valid YAML double-quoted scalar. */
     r = r ? r : x_json_str(x, name);
     r = r ? r : x_put(x, "\n", 1);
@@ -113,8 +121,39 @@ static int gen_yaml(struct xctx *x)
   return r;
 }
 
+struct ids {
+  uint32_t *v;
+  size_t n;
+};
+
+static int add_id(const struct store_class *c, void *ud)
+{
+  struct ids *ids = ud;
+  uint32_t *p = realloc(ids->v, (ids->n + 1) * sizeof(*p));
+
+  if (!p)
+    return -ENOMEM;
+  ids->v = p;
+  ids->v[ids->n++] = c->id;
+  return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* The YOLO index of a class: its position in id order. */
+static uint32_t yolo_index(const struct ids *ids, uint32_t id)
+{
+  const uint32_t *p = bsearch(&id, ids->v, ids->n, sizeof(*p), cmp_u32);
+  return p ? (uint32_t)(p - ids->v) : id - 1;
+}
+
 int yolo_gen(struct xctx *x, const char *path)
 {
+  struct ids ids = { NULL, 0 };
   struct sample smp;
   struct labels l;
   const struct label_field *f;
@@ -127,13 +166,17 @@ int yolo_gen(struct xctx *x, const char *path)
     return r;
   f = x_labels(x, smp.id, &l);
   r = store_txn_error(x->t);
+  if (r == 0 && f && f->n)
+    r = store_classes_each(x->t, add_id, &ids);   /* in id order */
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
     const struct detection *d = &f->d[i];
     double W = smp.width ? smp.width : 1, H = smp.height ? smp.height : 1;
-    r = x_printf(x, "%u %.6f %.6f %.6f %.6f\n", d->class_id - 1,
+    r = x_printf(x, "%u %.6f %.6f %.6f %.6f\n",
+                 yolo_index(&ids, d->class_id),
                  (d->x + d->w / 2) / W, (d->y + d->h / 2) / H, d->w / W,
                  d->h / H);
   }
+  free(ids.v);
   labels_free(&l);
   return r;
 }

@@ -199,6 +199,16 @@ int store_open(const char *dir, const struct store_opts *opts,
     r = -EPROTO;
     goto fail_r;
   }
+  /* Migration 1 -> 2 (in this startup transaction, so it lands whole):
+   * version 2 lets classes be removed (gaps in class ids) and carry a
+   * supercategory after the name in `classids`.  Version 1 records are
+   * valid version 2 records, so only the number changes; it changes so
+   * that an older build, which cannot read id gaps, refuses the store. */
+  if (schema < STORE_SCHEMA_VERSION && !opts->readonly) {
+    r = put_u64(txn, s->dbi[DB_META], "schema", STORE_SCHEMA_VERSION);
+    if (r < 0)
+      goto fail_r;
+  }
   rc = mdb_txn_commit(txn);
   txn = NULL;
   if (rc)
@@ -1165,6 +1175,242 @@ int store_class_count(struct store_txn *t, uint32_t *ret_n)
     return txn_fail(t, r);
   *ret_n = v ? (uint32_t)(v - 1) : 0;
   return 0;
+}
+
+/* Box count of one class over every field (the counts table is small: one
+ * entry per field and class in use). */
+int store_class_boxes(struct store_txn *t, uint32_t id, uint64_t *ret)
+{
+  MDB_cursor *c;
+  MDB_val k, v;
+  int rc;
+
+  TXN_GUARD(t, false);
+  *ret = 0;
+  rc = mdb_cursor_open(t->txn, t->s->dbi[DB_COUNTS], &c);
+  if (rc)
+    return txn_fail(t, store_errno(rc));
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    uint64_t cnt;
+
+    if (k.mv_size < 6 || v.mv_size != 8 ||
+        rd_be32((const uint8_t *)k.mv_data + k.mv_size - 4) != id)
+      continue;
+    memcpy(&cnt, v.mv_data, 8);
+    *ret += cnt;
+  }
+  mdb_cursor_close(c);
+  if (rc != MDB_NOTFOUND)
+    return txn_fail(t, store_errno(rc));
+  return 0;
+}
+
+int store_class_get(struct store_txn *t, uint32_t id, struct store_class *ret)
+{
+  uint8_t key[4];
+  MDB_val k = { 4, key }, v;
+  const char *p;
+  size_t nl;
+  int r;
+
+  TXN_GUARD(t, false);
+  be32(key, id);
+  r = t_get(t, DB_CLASSIDS, &k, &v);
+  if (r < 0)
+    return r;
+  p = v.mv_data;
+  if (v.mv_size == 0 || p[v.mv_size - 1] != '\0')
+    return txn_fail(t, -EIO);
+  nl = strlen(p);
+  ret->id = id;
+  ret->name = p;
+  /* Version 2 values may carry the supercategory after the name. */
+  ret->supercategory = nl + 1 < v.mv_size ? p + nl + 1 : "";
+  return 0;
+}
+
+int store_classes_each(struct store_txn *t,
+                       int (*fn)(const struct store_class *c, void *ud),
+                       void *ud)
+{
+  MDB_cursor *c;
+  MDB_val k, v;
+  int rc, r = 0;
+
+  TXN_GUARD(t, false);
+  rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CLASSIDS], &c);
+  if (rc)
+    return txn_fail(t, store_errno(rc));
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    struct store_class sc;
+    const char *p = v.mv_data;
+    size_t nl;
+
+    if (k.mv_size != 4 || v.mv_size == 0 || p[v.mv_size - 1] != '\0') {
+      r = txn_fail(t, -EIO);
+      break;
+    }
+    nl = strlen(p);
+    sc.id = rd_be32(k.mv_data);
+    sc.name = p;
+    sc.supercategory = nl + 1 < v.mv_size ? p + nl + 1 : "";
+    r = fn(&sc, ud);
+  }
+  mdb_cursor_close(c);
+  if (r == 0 && rc && rc != MDB_NOTFOUND)
+    return txn_fail(t, store_errno(rc));
+  return r;
+}
+
+/* Writes both index entries of a class (name -> id, id -> name
+ * [+ supercategory]). */
+static int class_write(struct store_txn *t, const char *name, uint32_t id,
+                       const char *super)
+{
+  uint8_t key[4], val[2 * (LABELS_MAX_CLASS_NAME + 1)];
+  size_t nl = strlen(name), sl = super ? strlen(super) : 0;
+  MDB_val k = sval(name), v = { 4, &id };
+  int r;
+
+  if (sl > LABELS_MAX_CLASS_NAME)
+    return -EINVAL;
+  r = t_put(t, DB_CLASSES, &k, &v, 0);
+  be32(key, id);
+  k.mv_size = 4;
+  k.mv_data = key;
+  memcpy(val, name, nl + 1);
+  if (sl)
+    memcpy(val + nl + 1, super, sl + 1);
+  v.mv_size = nl + 1 + (sl ? sl + 1 : 0);
+  v.mv_data = val;
+  if (r == 0)
+    r = t_put(t, DB_CLASSIDS, &k, &v, 0);
+  return r;
+}
+
+int store_class_put(struct store_txn *t, const char *name, uint32_t id,
+                    const char *supercategory)
+{
+  struct store_class old;
+  uint32_t have;
+  uint64_t next = 0;
+  int r;
+
+  TXN_GUARD(t, true);
+  if (!labels_class_name_valid(name) || id == 0 ||
+      (supercategory && *supercategory &&
+       !labels_class_name_valid(supercategory)))
+    return -EINVAL;
+  r = store_class_id(t, name, false, &have);
+  if (r == 0 && have != id)
+    return -EEXIST;
+  if (r < 0 && r != -ENOENT)
+    return r;
+  r = store_class_get(t, id, &old);
+  if (r == 0 && strcmp(old.name, name) != 0)
+    return -EEXIST;
+  if (r < 0 && r != -ENOENT)
+    return r;
+  /* The class exists: only a new supercategory changes it. */
+  if (r == 0 && (!supercategory || !*supercategory ||
+                 strcmp(old.supercategory, supercategory) == 0))
+    return 0;
+  r = class_write(t, name, id, supercategory);
+  if (r < 0)
+    return txn_fail(t, r);
+  r = get_u64(t->txn, t->s->dbi[DB_META], "next:class", &next);
+  if (r < 0 && r != -ENOENT)
+    return txn_fail(t, r);
+  if (next <= id)
+    r = put_u64(t->txn, t->s->dbi[DB_META], "next:class", (uint64_t)id + 1);
+  else
+    r = 0;
+  return txn_fail(t, r);
+}
+
+int store_class_rename(struct store_txn *t, const char *from, const char *to)
+{
+  struct store_class sc;
+  char super[LABELS_MAX_CLASS_NAME + 1];
+  uint32_t id, other;
+  MDB_val k;
+  int r;
+
+  TXN_GUARD(t, true);
+  if (!labels_class_name_valid(from) || !labels_class_name_valid(to))
+    return -EINVAL;
+  r = store_class_id(t, from, false, &id);
+  if (r < 0)
+    return r;
+  if (strcmp(from, to) == 0)
+    return 0;
+  r = store_class_id(t, to, false, &other);
+  if (r == 0)
+    return -EEXIST;
+  if (r != -ENOENT)
+    return r;
+  r = store_class_get(t, id, &sc);
+  if (r < 0)
+    return txn_fail(t, r == -ENOENT ? -EIO : r);
+  snprintf(super, sizeof(super), "%s", sc.supercategory);  /* borrowed */
+  k = sval(from);
+  r = t_del(t, DB_CLASSES, &k);
+  if (r == 0)
+    r = class_write(t, to, id, super);
+  return txn_fail(t, r);
+}
+
+int store_class_reset_next(struct store_txn *t, uint32_t next)
+{
+  MDB_cursor *c;
+  MDB_val k, v;
+  int rc;
+
+  TXN_GUARD(t, true);
+  if (next == 0)
+    return -EINVAL;
+  rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CLASSIDS], &c);
+  if (rc)
+    return txn_fail(t, store_errno(rc));
+  rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  mdb_cursor_close(c);
+  if (rc == 0 && k.mv_size == 4 && rd_be32(k.mv_data) >= next)
+    return -EBUSY;
+  if (rc && rc != MDB_NOTFOUND)
+    return txn_fail(t, store_errno(rc));
+  return txn_fail(t, put_u64(t->txn, t->s->dbi[DB_META], "next:class",
+                             next));
+}
+
+int store_class_delete(struct store_txn *t, const char *name)
+{
+  uint8_t key[4];
+  uint32_t id;
+  uint64_t boxes;
+  MDB_val k;
+  int r;
+
+  TXN_GUARD(t, true);
+  if (!labels_class_name_valid(name))
+    return -EINVAL;
+  r = store_class_id(t, name, false, &id);
+  if (r < 0)
+    return r;
+  r = store_class_boxes(t, id, &boxes);
+  if (r < 0)
+    return r;
+  if (boxes)
+    return -EBUSY;
+  k = sval(name);
+  r = t_del(t, DB_CLASSES, &k);
+  be32(key, id);
+  k.mv_size = 4;
+  k.mv_data = key;
+  if (r == 0)
+    r = t_del(t, DB_CLASSIDS, &k);
+  return txn_fail(t, r);
 }
 
 /* ---- labels ---- */

@@ -32,7 +32,9 @@
 
 #include "labels.h"
 
-#define STORE_SCHEMA_VERSION 1
+/* 2: classes can be removed (gaps in ids) and carry a supercategory;
+ * version 1 stores are upgraded in place at their first writable open. */
+#define STORE_SCHEMA_VERSION 2
 /* Default LMDB map size: room for well over 1,000,000 samples with labels.
  * The map is sparse; the file only grows with what is stored. */
 #define STORE_DEFAULT_MAP_SIZE (64ULL << 30)
@@ -161,10 +163,44 @@ int store_sample_tags(struct store_txn *t, uint64_t sample_id,
  * never change, so exports keep stable category ids. */
 int store_class_id(struct store_txn *t, const char *name, bool create,
                    uint32_t *ret_id);
-/* *ret_name borrowed. */
+/* *ret_name borrowed.  -ENOENT for an id that was never handed out or
+ * whose class was removed. */
 int store_class_name(struct store_txn *t, uint32_t id, const char **ret_name);
-/* Number of classes ever created (ids are 1..n). */
+/* The largest class id handed out so far: ids are 1..n, with gaps where
+ * classes were removed (store_class_name() gives -ENOENT there) or where
+ * explicit ids skipped numbers (store_class_put()). */
 int store_class_count(struct store_txn *t, uint32_t *ret_n);
+
+/* One class of the schema; strings borrowed. */
+struct store_class {
+  uint32_t id;
+  const char *name;
+  const char *supercategory;   /* "" when none */
+};
+
+int store_class_get(struct store_txn *t, uint32_t id, struct store_class *ret);
+/* Calls fn for each class in id order; stops when fn returns non-zero and
+ * returns that value. */
+int store_classes_each(struct store_txn *t,
+                       int (*fn)(const struct store_class *c, void *ud),
+                       void *ud);
+/* Boxes of the class in every label field. */
+int store_class_boxes(struct store_txn *t, uint32_t id, uint64_t *ret);
+/* Creates class `name` with an explicit id (an imported dataset's category
+ * id) and optional supercategory; if exactly that class exists, only sets a
+ * non-empty supercategory.  Later classes get ids above the largest.  -EINVAL bad name or id
+ * 0, -EEXIST when the name has another id or the id another name. */
+int store_class_put(struct store_txn *t, const char *name, uint32_t id,
+                    const char *supercategory);
+/* Renames a class; its id stays, so every box follows.  -ENOENT (no class
+ * `from`), -EEXIST (`to` exists), -EINVAL (a bad name).  Same name: 0. */
+int store_class_rename(struct store_txn *t, const char *from, const char *to);
+/* Sets the next class id back to `next` (undoing the creation of the
+ * newest classes), if no class has an id >= next; else -EBUSY. */
+int store_class_reset_next(struct store_txn *t, uint32_t next);
+/* Removes a class that no box uses; its id is never handed out again.
+ * -ENOENT, -EBUSY (boxes use it), -EINVAL (a bad name). */
+int store_class_delete(struct store_txn *t, const char *name);
 
 /* ---- labels ---- */
 

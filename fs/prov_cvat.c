@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classes.h"
 #include "config.h"
 #include "cvat_sync.h"
 #include "views.h"
@@ -43,7 +44,7 @@ struct pushq {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static char results[LOG_LINES][600];
+static char results[LOG_LINES][1400];
 static unsigned res_head, res_n;
 static struct pushq *qhead, *qtail;
 static bool worker_on, worker_stop, worker_busy;
@@ -55,7 +56,7 @@ static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
 
 static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
 {
-  char line[540];
+  char line[1300];
   va_list ap;
   time_t now = time(NULL);
   struct tm tm;
@@ -297,22 +298,68 @@ static int whole_line(const char *data, size_t len, char *out, size_t outlen)
   return 0;
 }
 
+/* A push line: "<source> [run] [classes=a,b,c]", words in any order after
+ * the source.  Class names may not contain spaces or commas here. */
+static int parse_push(const char *data, size_t len, char *src, size_t slen,
+                      char *run, size_t rlen, char *cls, size_t clen)
+{
+  char line[1400], *save = NULL, *w;
+  size_t e = len;
+
+  src[0] = run[0] = cls[0] = '\0';
+  while (e > 0 && (data[e - 1] == '\n' || data[e - 1] == '\r'))
+    e--;
+  if (e >= sizeof(line) || memchr(data, '\n', e) || memchr(data, '\0', e))
+    return -EINVAL;
+  memcpy(line, data, e);
+  line[e] = '\0';
+  for (w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+    if (!src[0]) {
+      if (strlen(w) >= slen)
+        return -EINVAL;
+      snprintf(src, slen, "%s", w);
+    } else if (strncmp(w, "classes=", 8) == 0 && !cls[0]) {
+      if (strlen(w + 8) >= clen || !w[8])
+        return -EINVAL;
+      snprintf(cls, clen, "%s", w + 8);
+    } else if (!run[0] && !strchr(w, '=')) {
+      if (strlen(w) >= rlen)
+        return -EINVAL;
+      snprintf(run, rlen, "%s", w);
+    } else {
+      return -EINVAL;
+    }
+  }
+  return src[0] ? 0 : -EINVAL;
+}
+
 static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
 {
-  char src[600], run[CVAT_RUN_NAME_MAX + 2], err[ERRLEN] = "", *name = NULL;
+  char src[600], run[CVAT_RUN_NAME_MAX + 2], cls[1100], err[ERRLEN] = "";
+  char *name = NULL, **classes = NULL;
+  size_t n_classes = 0;
   struct cvat_config cfg;
   struct store_txn *t;
   uint64_t *ids = NULL;
   size_t n = 0;
-  int r = parse_line(data, len, src, sizeof(src), run, sizeof(run));
+  int r = parse_push(data, len, src, sizeof(src), run, sizeof(run), cls,
+                     sizeof(cls));
 
   if (r < 0) {
-    result(c, false, "push: expected \"<samples|tags/T|views/V> [run]\"");
+    result(c, false, "push: expected \"<samples|tags/T|views/V> [run] "
+           "[classes=a,b,c]\"");
     return -EINVAL;
   }
   if (run[0] && !cvat_run_name_valid(run)) {
     result(c, false, "push: bad run name (1-64 of A-Z a-z 0-9 _ . -)");
     return -EINVAL;
+  }
+  if (cls[0]) {
+    r = classes_parse_list(cls, &classes, &n_classes, err, sizeof(err));
+    if (r < 0) {
+      result(c, false, "push %s: %s", src, err);
+      return r;
+    }
   }
   r = store_txn_begin(c->store, false, &t);
   if (r == 0) {
@@ -323,18 +370,21 @@ static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
     result(c, false, "push %s: %s", src,
            r == -ENOENT ? "no such source (samples, tags/<tag>, views/<view>)"
                         : strerror(-r));
+    classes_list_free(classes, n_classes);
     return r == -ENOENT ? -ENOENT : r;
   }
   if (n == 0) {
     free(ids);
+    classes_list_free(classes, n_classes);
     result(c, false, "push %s: nothing to push (no samples)", src);
     return -ENODATA;
   }
   r = build_config(c, &cfg, err, sizeof(err));
   if (r == 0)
-    r = cvat_push_begin(c->store, &cfg, src, ids, n, run[0] ? run : NULL,
-                        &name, err, sizeof(err));
+    r = cvat_push_begin(c->store, &cfg, src, ids, n, classes, n_classes,
+                        run[0] ? run : NULL, &name, err, sizeof(err));
   cvat_config_free(&cfg);
+  classes_list_free(classes, n_classes);
   free(ids);
   if (r < 0) {
     result(c, false, "push %s: %s", src, err);
@@ -376,11 +426,11 @@ static int pull_cmd(struct fs_ctx *c, const char *data, size_t len,
     return r;
   }
   run_labels_changed(c, run);
-  result(c, true, "pull %s: %" PRIu64 " samples changed: %" PRIu64
-         " updated, %" PRIu64 " deleted, %" PRIu64 " added, %" PRIu64
-         " unchanged%s%s", run, rep.samples, rep.updated, rep.deleted,
-         rep.added, rep.unchanged, rep.unknown ? "; unknown classes: " : "",
-         rep.unknown ? rep.unknown_classes : "");
+  {
+    char sum[2048];
+    cvat_pull_text(&rep, sum, sizeof(sum));
+    result(c, true, "pull %s: %s", run, sum);
+  }
   return 0;
 }
 
@@ -633,9 +683,11 @@ static int c_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
   switch (p.f) {
   case CF_PUSH:
     r = buf_puts(&b, "Write a source and an optional run name to push it to "
-                 "CVAT:\n  echo views/unique > cvat/push\n  echo "
-                 "'tags/reannotate fix-1' > cvat/push\nSources: samples, "
-                 "tags/<tag>, views/<view>.  Progress: cvat/status.\n");
+                 "CVAT:\n  echo 'views/unique classes=cat,dog' > cvat/push\n"
+                 "  echo 'tags/reannotate fix-1' > cvat/push\nSources: "
+                 "samples, tags/<tag>, views/<view>.  classes= adds classes "
+                 "to the store and labels to the CVAT project; a store "
+                 "without classes needs it.  Progress: cvat/status.\n");
     break;
   case CF_PULL:
     r = buf_puts(&b, "Write a run name to merge its CVAT annotations into "

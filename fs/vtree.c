@@ -10,7 +10,7 @@
 #include "vtree.h"
 
 extern const struct provider prov_config, prov_views, prov_export, prov_cvat,
-    prov_eval, prov_plots;
+    prov_eval, prov_plots, prov_classes;
 
 const struct provider *const vtree_providers[] = {
   &prov_config,
@@ -19,6 +19,7 @@ const struct provider *const vtree_providers[] = {
   &prov_cvat,
   &prov_eval,
   &prov_plots,
+  &prov_classes,
   NULL,
 };
 

@@ -1,10 +1,11 @@
-/* vtree.h - the generated parts of the tree (config, views/, export/,
- * cvat/, eval/, plots/) as "providers": each owns one top-level name and
+/* vtree.h - the generated parts of the tree (config, classes, views/,
+ * export/, cvat/, eval/, plots/) as "providers": each owns one top-level name and
  * answers stat / list / generate / write for paths below it, in plain path
  * terms.  Providers never see FUSE: ops.c turns their answers into replies.
  *
  *   top-level name    provider file      data comes from
  *   config            prov_config.c      core/config (store settings)
+ *   classes           prov_classes.c     core/classes (the class schema)
  *   views/            prov_views.c       core/views (similarity, neardup,
  *                                        iou), core/evalrun for the
  *                                        evaluation views, core/draw

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "classes.h"
 #include "curate.h"
 #include "cvat_client.h"
 #include "cvat_sync.h"
@@ -34,7 +35,8 @@
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: %s cvat push --store S [--tag T | --view V] [--run NAME] [--wait]\n"
+    "usage: %s cvat push --store S [--tag T | --view V] [--run NAME]\n"
+    "                [--classes a,b,c] [--wait]\n"
     "       %s cvat pull --store S [OPTS] RUN\n"
     "       %s cvat undo --store S RUN\n"
     "       %s cvat status --store S [RUN]\n"
@@ -46,7 +48,12 @@ static void usage(FILE *f)
     "      (CVAT_URL, CVAT_USERNAME, CVAT_PASSWORD, CVAT_TOKEN, CVAT_ORG, ...)\n"
     "      applies between the two.  push sends all samples, or those of\n"
     "      tag T, or the samples of views/V; without --wait it returns once\n"
-    "      the run is accepted.\n",
+    "      the run is accepted.  --classes adds classes to the store and\n"
+    "      labels to the CVAT project (a store without classes needs it).\n"
+    "      pull brings back every box and every label of the project (as\n"
+    "      new classes); polygons, ellipses and masks become their bounding\n"
+    "      boxes, other objects are counted and named, never dropped\n"
+    "      silently.  undo also removes the classes that pull created.\n",
     prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
@@ -99,7 +106,7 @@ static int load_file(struct cvat_config *cfg, const char *path)
 }
 
 struct opts {
-  const char *store, *tag, *view, *run;
+  const char *store, *tag, *view, *run, *classes;
   bool wait;
   const char *config;
   char **sets;
@@ -113,6 +120,7 @@ static int parse(int argc, char **argv, struct opts *o)
     { "tag", required_argument, NULL, 't' },
     { "view", required_argument, NULL, 'V' },
     { "run", required_argument, NULL, 'r' },
+    { "classes", required_argument, NULL, 'C' },
     { "wait", no_argument, NULL, 'w' },
     { "config", required_argument, NULL, 'c' },
     { "help", no_argument, NULL, 'h' },
@@ -125,12 +133,13 @@ static int parse(int argc, char **argv, struct opts *o)
   if (!o->sets)
     return -ENOMEM;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:t:V:r:wc:o:h", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:t:V:r:C:wc:o:h", lo, NULL)) != -1) {
     switch (c) {
     case 's': o->store = optarg; break;
     case 't': o->tag = optarg; break;
     case 'V': o->view = optarg; break;
     case 'r': o->run = optarg; break;
+    case 'C': o->classes = optarg; break;
     case 'w': o->wait = true; break;
     case 'c': o->config = optarg; break;
     case 'o': o->sets[o->nsets++] = optarg; break;
@@ -244,7 +253,8 @@ static int do_push(const struct opts *o, const struct cvat_config *cfg)
   struct store *s;
   uint64_t *ids = NULL;
   size_t n = 0;
-  char err[ERRLEN] = "", src[300], *run = NULL;
+  char err[ERRLEN] = "", src[300], *run = NULL, **classes = NULL;
+  size_t n_classes = 0;
   int r;
 
   if (o->tag && o->view) {
@@ -271,7 +281,19 @@ static int do_push(const struct opts *o, const struct cvat_config *cfg)
     store_close(s);
     return 1;
   }
-  r = cvat_push_begin(s, cfg, src, ids, n, o->run, &run, err, sizeof(err));
+  if (o->classes) {
+    r = classes_parse_list(o->classes, &classes, &n_classes, err,
+                           sizeof(err));
+    if (r < 0) {
+      fprintf(stderr, "%s: cvat push: %s\n", prog, err);
+      free(ids);
+      store_close(s);
+      return 1;
+    }
+  }
+  r = cvat_push_begin(s, cfg, src, ids, n, classes, n_classes, o->run, &run,
+                      err, sizeof(err));
+  classes_list_free(classes, n_classes);
   free(ids);
   if (r < 0) {
     fprintf(stderr, "%s: cvat push: %s\n", prog, err);
@@ -314,12 +336,19 @@ static int do_pull(const char *store_dir, const struct cvat_config *cfg,
   printf("pulled %s: %" PRIu64 " updated, %" PRIu64 " deleted, %" PRIu64
          " added, %" PRIu64 " unchanged in %" PRIu64 " samples\n", run,
          rep.updated, rep.deleted, rep.added, rep.unchanged, rep.samples);
+  if (rep.per_class[0])
+    printf("boxes by class: %s\n", rep.per_class);
+  if (rep.new_class_n)
+    printf("new classes from CVAT labels: %s\n", rep.new_classes);
+  if (rep.converted)
+    printf("boxes from other shapes (bounding rectangles): %s\n",
+           rep.converted_kinds);
   if (rep.unknown)
-    printf("not imported: %" PRIu64 " boxes of unknown classes: %s\n",
-           rep.unknown, rep.unknown_classes);
+    printf("NOT imported: %" PRIu64 " boxes whose label is no valid class "
+           "name: %s\n", rep.unknown, rep.unknown_classes);
   if (rep.other_shapes)
-    printf("ignored: %" PRIu64 " shapes that are not rectangles\n",
-           rep.other_shapes);
+    printf("NOT imported: %" PRIu64 " objects without a box: %s\n",
+           rep.other_shapes, rep.other_kinds);
   if (rep.clipped)
     printf("clipped to the image: %" PRIu64 " boxes\n", rep.clipped);
   return 0;

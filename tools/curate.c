@@ -34,6 +34,7 @@ static void usage(FILE *f)
     "       %s import-labels --store STORE --format FMT PATH\n"
     "       %s predictions --store STORE --format coco|yolo PATH\n"
     "       %s eval --store STORE --name NAME\n"
+    "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
     "\n"
     "import  walk DIR for JPEG files and record them in STORE (created if\n"
@@ -46,8 +47,10 @@ static void usage(FILE *f)
     "        files with a confidence column (class names from --names, a\n"
     "        names file or data.yaml).\n"
     "info    print sample, tag and class counts of STORE.\n"
+    "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
+    "        follow) and remove (only while unused) classes.\n"
     "Every other command explains itself with --help.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog);
+    prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static bool tty;
@@ -275,6 +278,7 @@ static const struct command commands[] = {
   { "predictions", cmd_predictions },
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
+  { "classes", cmd_classes },
 };
 
 int main(int argc, char **argv)

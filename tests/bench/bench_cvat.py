@@ -126,7 +126,8 @@ def main():
         st1 = os.path.join(tmp, "st1")
         run([CURATE, "import", "--store", st1, imgs])
         t_push, _ = timed_child([CURATE, "cvat", "push", "--store", st1,
-                                 "--config", conf, "--run", "b", "--wait"])
+                                 "--config", conf, "--run", "b",
+                                 "--classes", "object", "--wait"])
         p = api(srv, "POST", "/api/projects", {"name": "curl"})
         t = api(srv, "POST", "/api/tasks", {"name": "curl",
                                             "project_id": p["id"]})

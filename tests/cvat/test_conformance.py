@@ -1069,6 +1069,25 @@ def t_annotations():
     check("unknown label_id -> 400 'label_id `N` is invalid'",
           r.status == 400 and "label_id `424242` is invalid" in
           json.dumps(r.json), r)
+    # A label that exists, but in another project, is not the task's.
+    r = api.post("/api/projects", {"name": "elsewhere", "labels": [
+        {"name": "zebra", "type": "rectangle"}]})
+    r2 = api.get("/api/labels?project_id=%d" % r.json["id"])
+    zebra = r2.json["results"][0]["id"]
+    r = api.patch(url + "?action=create", {"shapes": [make_shape(0, zebra)]})
+    check("label of another project -> 400 'label_id `N` is invalid'",
+          r.status == 400 and "label_id `%d` is invalid" % zebra in
+          json.dumps(r.json), r)
+    # A label added to the task's project later is usable at once.
+    r = api.patch("/api/projects/%d" % E.project, {"labels": [
+        {"name": "late", "type": "any", "attributes": []}]})
+    r2 = api.get("/api/labels?project_id=%d&name=late" % E.project)
+    late = r2.json["results"][0]["id"] if r2.json["count"] else 0
+    r = api.patch(url + "?action=create", {"shapes": [make_shape(0, late)]})
+    check("a label PATCHed into the project is usable in its tasks",
+          r.status == 200 and r.json["shapes"][0]["label_id"] == late, r)
+    if r.status == 200:
+        api.patch(url + "?action=delete", {"shapes": r.json["shapes"]})
     r = api.patch(url + "?action=create", {"shapes": [
         make_shape(0, E.person, [(E.color_attr, "red")])]})
     check("attribute of another label -> 400 'spec_id `N` is invalid'",

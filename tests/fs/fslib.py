@@ -53,8 +53,9 @@ def expect_errno(code, fn, *args):
 
 
 # Every entry of the mount's root, sorted.
-ROOT_ENTRIES = sorted(["README.txt", "config", "labels", "samples", "status",
-                       "tags", "views", "export", "cvat", "eval", "plots"])
+ROOT_ENTRIES = sorted(["README.txt", "config", "classes", "labels",
+                       "samples", "status", "tags", "views", "export", "cvat",
+                       "eval", "plots"])
 
 
 # Every directory of views/.

@@ -205,11 +205,22 @@ TEST(open_create_and_schema)
   f.s = NULL;
 
   CHECK_INT_EQ(read_schema(f.dir), STORE_SCHEMA_VERSION);
-  CHECK_INT_EQ(STORE_SCHEMA_VERSION, 1);
+  CHECK_INT_EQ(STORE_SCHEMA_VERSION, 2);
   /* Reopening keeps the version. */
   CHECK_INT_EQ(store_open(f.dir, &fast, &s2), 0);
   store_close(s2);
-  CHECK_INT_EQ(read_schema(f.dir), 1);
+  CHECK_INT_EQ(read_schema(f.dir), 2);
+  /* A version 1 store opens: read-only as it is, writable upgraded. */
+  CHECK_INT_EQ(write_schema(f.dir, 1), 0);
+  {
+    struct store_opts ro = { .readonly = true };
+    CHECK_INT_EQ(store_open(f.dir, &ro, &s2), 0);
+    store_close(s2);
+    CHECK_INT_EQ(read_schema(f.dir), 1);
+  }
+  CHECK_INT_EQ(store_open(f.dir, &fast, &s2), 0);
+  store_close(s2);
+  CHECK_INT_EQ(read_schema(f.dir), 2);
 
   /* A store written by a newer build is refused, read-only or not. */
   CHECK_INT_EQ(write_schema(f.dir, STORE_SCHEMA_VERSION + 1), 0);
@@ -221,7 +232,7 @@ TEST(open_create_and_schema)
     CHECK_INT_EQ(store_open(f.dir, &ro, &s2), -EPROTO);
   }
   /* Refusing did not rewrite it. */
-  CHECK_INT_EQ(read_schema(f.dir), 2);
+  CHECK_INT_EQ(read_schema(f.dir), STORE_SCHEMA_VERSION + 1);
   fx_done(&f);
 }
 
@@ -785,6 +796,96 @@ TEST(classes_stable_ids)
   CHECK_INT_EQ(store_class_name(t, 0, &name), -ENOENT);
   CHECK_INT_EQ(store_class_count(t, &n), 0);
   CHECK_INT_EQ(n, 3);
+  store_txn_abort(t);
+  fx_done(&f);
+}
+
+static int collect_class(const struct store_class *c, void *ud)
+{
+  char *out = ud;
+  size_t n = strlen(out);
+
+  snprintf(out + n, 512 - n, "%u:%s:%s;", c->id, c->name, c->supercategory);
+  return 0;
+}
+
+TEST(classes_rename_delete_put)
+{
+  struct fx f;
+  struct store_txn *t;
+  struct labels l;
+  struct label_field *fl;
+  struct detection d;
+  uint32_t id = 0, n = 0;
+  uint64_t sid, boxes = 9;
+  const char *name = NULL;
+  char list[512] = "";
+
+  if (fx_init(&f, &fast) < 0)
+    return;
+  sid = add_sample(&f, "a", "a.jpg");
+  t = wbegin(&f);
+  CHECK_INT_EQ(store_class_id(t, "cat", true, &id), 0);
+  CHECK_INT_EQ(store_class_id(t, "dog", true, &id), 0);
+  CHECK_INT_EQ(store_class_id(t, "bird", true, &id), 0);
+  labels_init(&l);
+  fl = labels_field(&l, "gt", true);
+  memset(&d, 0, sizeof(d));
+  d.class_id = 1;
+  d.w = d.h = 5;
+  CHECK_INT_EQ(labels_field_add(fl, &d), 0);
+  CHECK_INT_EQ(labels_field_add(fl, &d), 0);
+  CHECK_INT_EQ(store_labels_put(t, sid, &l), 0);
+  labels_free(&l);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+
+  t = wbegin(&f);
+  CHECK_INT_EQ(store_class_boxes(t, 1, &boxes), 0);
+  CHECK_INT_EQ(boxes, 2);
+  CHECK_INT_EQ(store_class_boxes(t, 2, &boxes), 0);
+  CHECK_INT_EQ(boxes, 0);
+  /* Rename: id kept, so the boxes follow. */
+  CHECK_INT_EQ(store_class_rename(t, "cat", "feline"), 0);
+  CHECK_INT_EQ(store_class_id(t, "feline", false, &id), 0);
+  CHECK_INT_EQ(id, 1);
+  CHECK_INT_EQ(store_class_id(t, "cat", false, &id), -ENOENT);
+  CHECK_INT_EQ(store_labels_get(t, sid, &l), 0);
+  CHECK_STR_EQ(l.f[0].d[0].label, "feline");
+  labels_free(&l);
+  CHECK_INT_EQ(store_class_rename(t, "feline", "dog"), -EEXIST);
+  CHECK_INT_EQ(store_class_rename(t, "nope", "x"), -ENOENT);
+  CHECK_INT_EQ(store_class_rename(t, "dog", "a\nb"), -EINVAL);
+  CHECK_INT_EQ(store_class_rename(t, "dog", "dog"), 0);
+  /* Delete: only while unused; the id is not handed out again. */
+  CHECK_INT_EQ(store_class_delete(t, "feline"), -EBUSY);
+  CHECK_INT_EQ(store_class_delete(t, "nope"), -ENOENT);
+  CHECK_INT_EQ(store_class_delete(t, "bird"), 0);
+  CHECK_INT_EQ(store_class_name(t, 3, &name), -ENOENT);
+  CHECK_INT_EQ(store_class_id(t, "eel", true, &id), 0);
+  CHECK_INT_EQ(id, 4);
+  /* Explicit ids (an imported dataset's categories). */
+  CHECK_INT_EQ(store_class_put(t, "zebra", 24, "animal"), 0);
+  CHECK_INT_EQ(store_class_put(t, "zebra", 24, "animal"), 0);
+  CHECK_INT_EQ(store_class_put(t, "zebra", 25, ""), -EEXIST);
+  CHECK_INT_EQ(store_class_put(t, "horse", 24, ""), -EEXIST);
+  CHECK_INT_EQ(store_class_put(t, "horse", 0, ""), -EINVAL);
+  CHECK_INT_EQ(store_class_id(t, "kite", true, &id), 0);
+  CHECK_INT_EQ(id, 25);
+  CHECK_INT_EQ(store_class_count(t, &n), 0);
+  CHECK_INT_EQ(n, 25);
+  /* The next id goes back only over ids no class has. */
+  CHECK_INT_EQ(store_class_reset_next(t, 25), -EBUSY);
+  CHECK_INT_EQ(store_class_delete(t, "kite"), 0);
+  CHECK_INT_EQ(store_class_reset_next(t, 25), 0);
+  CHECK_INT_EQ(store_class_id(t, "kite", true, &id), 0);
+  CHECK_INT_EQ(id, 25);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+
+  CHECK_INT_EQ(fx_reopen(&f, &fast), 0);
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_classes_each(t, collect_class, list), 0);
+  CHECK_STR_EQ(list, "1:feline:;2:dog:;4:eel:;24:zebra:animal;25:kite:;");
+  CHECK_INT_EQ(store_class_rename(t, "dog", "x"), -EROFS);
   store_txn_abort(t);
   fx_done(&f);
 }
@@ -1526,6 +1627,7 @@ TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(s
           T(sample_replace_keeps_name), T(sample_iteration),
           T(tags_create_and_names), T(tags_membership),
           T(tags_rename_delete), T(classes_stable_ids),
+          T(classes_rename_delete_put),
           T(labels_put_get_counts), T(labels_put_refusals),
           T(sticky_error_discards_everything), T(not_found_is_not_sticky),
           T(abort_discards), T(map_full_keeps_committed_data),
