@@ -36,13 +36,24 @@ int classes_render(struct store_txn *t, struct buf *out)
   return r ? r : store_classes_each(t, render_one, &rc);
 }
 
+/* A name for a new class (add, the target of a rename); with lookup, a
+ * name of an existing class (which may predate the UTF-8 rule). */
+static bool name_check(const char *name, bool lookup, char *err,
+                       size_t errlen)
+{
+  if (lookup ? labels_class_key_valid(name) : labels_class_name_valid(name))
+    return true;
+  if (labels_class_key_valid(name))
+    errf(err, errlen, -EINVAL, "bad class name: not valid UTF-8");
+  else
+    errf(err, errlen, -EINVAL, "bad class name '%.80s' (1-%d bytes of "
+         "UTF-8, no control characters)", name, LABELS_MAX_CLASS_NAME);
+  return false;
+}
+
 static bool name_ok(const char *name, char *err, size_t errlen)
 {
-  if (labels_class_name_valid(name))
-    return true;
-  errf(err, errlen, -EINVAL, "bad class name '%.80s' (1-%d bytes, no "
-       "control characters)", name, LABELS_MAX_CLASS_NAME);
-  return false;
+  return name_check(name, false, err, errlen);
 }
 
 int classes_add(struct store_txn *t, const char *name, char *err,
@@ -72,7 +83,7 @@ int classes_rename(struct store_txn *t, const char *from, const char *to,
   uint32_t id;
   int r;
 
-  if (!name_ok(from, err, errlen) || !name_ok(to, err, errlen))
+  if (!name_check(from, true, err, errlen) || !name_ok(to, err, errlen))
     return -EINVAL;
   r = store_class_id(t, from, false, &id);
   if (r == -ENOENT)
@@ -95,7 +106,7 @@ int classes_remove(struct store_txn *t, const char *name, char *err,
   uint64_t boxes = 0;
   int r;
 
-  if (!name_ok(name, err, errlen))
+  if (!name_check(name, true, err, errlen))
     return -EINVAL;
   r = store_class_id(t, name, false, &id);
   if (r == -ENOENT)

@@ -10,7 +10,8 @@
  * changes nothing.
  *
  * Every function works inside the caller's transaction (the caller
- * commits, so a document of several commands lands whole or not at all).
+ * commits, so a document of several commands lands whole or not at all;
+ * the mount runs each write(2)'s lines as one document).
  * Errors: negative errno with the reason in err.
  */
 #ifndef CURATE_CLASSES_H

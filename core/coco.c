@@ -332,7 +332,10 @@ static int import_json(struct store_txn *t, json_t *root,
       st->bad_boxes++;
       continue;
     }
-    if (!labels_box_inside(&d, im->w, im->h)) {
+    /* Predictions keep the coordinates they come with: detectors put
+     * boxes partly outside the frame, and COCO evaluation scores them as
+     * given (drawing clips).  Ground truth is clipped. */
+    if (!json_is_number(score) && !labels_box_inside(&d, im->w, im->h)) {
       /* COCO files often overshoot the border by rounding: clip. */
       double x2 = fmin(d.x + d.w, im->w), y2 = fmin(d.y + d.h, im->h);
       d.x = fmax(0, fmin(d.x, im->w));
@@ -344,6 +347,14 @@ static int import_json(struct store_txn *t, json_t *root,
     d.class_id = catmap[json_integer_value(cid)];
     d.label = catname[json_integer_value(cid)];
     d.confidence = json_is_number(score) ? json_number_value(score) : NAN;
+    /* The annotation's own area (its segmentation's in real COCO) picks
+     * the COCO area range; kept so evaluation and export use it. */
+    json_t *area = json_object_get(o, "area");
+    if (json_is_number(area) && isfinite(json_number_value(area)) &&
+        json_number_value(area) >= 0) {
+      d.has_area = true;
+      d.area = json_number_value(area);
+    }
     d.iscrowd = json_is_true(crowd) ||
                 (json_is_integer(crowd) && json_integer_value(crowd) != 0);
     attrs = json_object();
@@ -400,12 +411,14 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     void *ud, struct coco_stats *st)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root = json_loadb(json, len, 0, &jerr);
   char msg[512];
   int r;
 
   if (!root) {
-    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line, jerr.text);
+    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line,
+             json_err_text(jerr.text, jt, sizeof(jt)));
     rep(report, ud, what, msg);
     return -EINVAL;
   }
@@ -419,6 +432,7 @@ int coco_import(struct store *s, const char *json_path, const char *field,
                 struct coco_stats *st)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root;
   struct store_txn *t = NULL;
   char msg[512];
@@ -427,7 +441,8 @@ int coco_import(struct store *s, const char *json_path, const char *field,
   memset(st, 0, sizeof(*st));
   root = json_load_file(json_path, 0, &jerr);
   if (!root) {
-    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line, jerr.text);
+    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line,
+             json_err_text(jerr.text, jt, sizeof(jt)));
     rep(report, ud, json_path, msg);
     return -EINVAL;
   }

@@ -2,65 +2,68 @@
  * config.h).  Stored values live in store settings under "cfg:<key>";
  * secrets live in a mutex-guarded table in memory only. */
 #include "config.h"
+#include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Every key of the program.  Defaults are documented in docs/USER-GUIDE.md;
  * the near-duplicate threshold comes from the measurement in core/neardup.h. */
 static const struct config_key keys[] = {
   { "unique.count", CFG_INT, "100", 0, 10000000, NULL,
-    "samples in views/unique (0 = all, ranked)" },
+    "samples in views/unique (0 = all, ranked)", CFG_ANY },
   { "neardup.threshold", CFG_FLOAT, "0.10", 0, 2, NULL,
-    "cosine distance at or below which two images are near-duplicates" },
+    "cosine distance at or below which two images are near-duplicates", CFG_ANY },
   { "dupes.iou", CFG_FLOAT, "0.75", 0, 1, NULL,
-    "IoU above which two boxes of one sample count as duplicates" },
+    "IoU above which two boxes of one sample count as duplicates", CFG_ANY },
   { "dupes.classes", CFG_ENUM, "same", 0, 0, "same|all",
-    "compare boxes of the same class only, or of all classes" },
+    "compare boxes of the same class only, or of all classes", CFG_ANY },
   { "dupes.field", CFG_STRING, "", 0, 0, NULL,
-    "label field searched for duplicate boxes (empty = every field)" },
+    "label field searched for duplicate boxes (empty = every field)", CFG_IS_FIELD },
   { "export.field", CFG_STRING, "ground_truth", 0, 0, NULL,
-    "label field written by export/" },
+    "label field written by export/", CFG_IS_FIELD },
   { "export.train", CFG_STRING, "train", 0, 0, NULL,
-    "tag that makes the train subset of exports" },
+    "tag that makes the train subset of exports", CFG_IS_TAG },
   { "export.val", CFG_STRING, "val", 0, 0, NULL,
-    "tag that makes the val subset of exports" },
+    "tag that makes the val subset of exports", CFG_IS_TAG },
   { "export.test", CFG_STRING, "test", 0, 0, NULL,
-    "tag that makes the test subset of exports" },
+    "tag that makes the test subset of exports", CFG_IS_TAG },
   { "export.prewarm", CFG_BOOL, "true", 0, 0, NULL,
-    "generate the COCO JSON of export/coco/ ahead, after each change" },
+    "generate the COCO JSON of export/coco/ ahead, after each change", CFG_ANY },
   { "eval.gt_field", CFG_STRING, "ground_truth", 0, 0, NULL,
-    "ground-truth field of evaluations" },
+    "ground-truth field of evaluations", CFG_IS_FIELD },
   { "eval.pred_field", CFG_STRING, "predictions", 0, 0, NULL,
-    "prediction field of evaluations" },
+    "prediction field of evaluations", CFG_IS_FIELD },
   { "eval.iou", CFG_FLOAT, "0.5", 0.05, 0.95, NULL,
-    "IoU at which a prediction matches a ground-truth box" },
+    "IoU at which a prediction matches a ground-truth box", CFG_ANY },
   { "plots.color_by", CFG_ENUM, "tag", 0, 0, "tag|class",
-    "colour of points in plots/embeddings.jpg" },
+    "colour of points in plots/embeddings.jpg", CFG_ANY },
   { "cvat.url", CFG_STRING, "", 0, 0, NULL,
-    "CVAT server, e.g. https://app.cvat.ai (or CVAT_URL)" },
+    "CVAT server, e.g. https://app.cvat.ai (or CVAT_URL)", CFG_IS_URL },
   { "cvat.username", CFG_STRING, "", 0, 0, NULL,
-    "CVAT user for password login (or CVAT_USERNAME)" },
+    "CVAT user for password login (or CVAT_USERNAME)", CFG_ANY },
   { "cvat.password", CFG_SECRET, "", 0, 0, NULL,
-    "write-only, kept in memory only (or CVAT_PASSWORD)" },
+    "write-only, kept in memory only (or CVAT_PASSWORD)", CFG_ANY },
   { "cvat.token", CFG_SECRET, "", 0, 0, NULL,
-    "personal access token, write-only, memory only (or CVAT_TOKEN)" },
+    "personal access token, write-only, memory only (or CVAT_TOKEN)", CFG_ANY },
   { "cvat.org", CFG_STRING, "", 0, 0, NULL,
-    "CVAT organization slug (empty = personal workspace)" },
+    "CVAT organization slug (empty = personal workspace)", CFG_ANY },
   { "cvat.ca_bundle", CFG_STRING, "", 0, 0, NULL,
-    "CA bundle file for TLS verification (empty = system CAs)" },
+    "CA bundle file for TLS verification (empty = system CAs)", CFG_IS_FILE },
   { "cvat.project", CFG_STRING, "curatefs", 0, 0, NULL,
-    "CVAT project that receives pushed tasks" },
+    "CVAT project that receives pushed tasks", CFG_ANY },
   { "cvat.segment_size", CFG_INT, "100", 1, 100000, NULL,
-    "frames per CVAT job" },
+    "frames per CVAT job", CFG_ANY },
   { "cvat.assignees", CFG_STRING, "", 0, 0, NULL,
-    "comma-separated CVAT users, jobs assigned round-robin" },
+    "comma-separated CVAT users, jobs assigned round-robin", CFG_ANY },
   { "cvat.field", CFG_STRING, "ground_truth", 0, 0, NULL,
-    "label field pushed to and pulled from CVAT" },
+    "label field pushed to and pulled from CVAT", CFG_IS_FIELD },
 };
 
 const struct config_key *config_keys(size_t *ret_n)
@@ -85,9 +88,9 @@ int config_check(const struct config_key *k, const char *val, char *err,
   if (strlen(val) > 1000)
     return errf(err, errlen, -EINVAL, "%s: value too long (at most 1000 bytes)",
                 k->name);
-  for (const char *p = val; *p; p++)
-    if ((unsigned char)*p < 0x20)
-      return errf(err, errlen, -EINVAL, "%s: control character in value", k->name);
+  if (!utf8_valid(val, strlen(val)) || !no_control_chars(val, strlen(val)))
+    return errf(err, errlen, -EINVAL, "%s: control character or invalid "
+                "UTF-8 in value", k->name);
   switch (k->type) {
   case CFG_INT: {
     long long v;
@@ -123,6 +126,23 @@ int config_check(const struct config_key *k, const char *val, char *err,
                 k->choices);
   }
   case CFG_STRING:
+    if (!*val)
+      return 0;
+    if (k->names == CFG_IS_FIELD && !labels_field_name_valid(val))
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a valid field "
+                  "name (1-64 of A-Z a-z 0-9 _ . -)", k->name, val);
+    if (k->names == CFG_IS_TAG && !store_tag_name_valid(val))
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a valid tag name "
+                  "(as for mkdir tags/)", k->name, val);
+    if (k->names == CFG_IS_FILE && val[0] != '/')
+      return errf(err, errlen, -EINVAL, "%s: give an absolute path",
+                  k->name);
+    if (k->names == CFG_IS_URL) {
+      char why[200];
+      if (http_url_check(val, why, sizeof(why)) < 0)
+        return errf(err, errlen, -EINVAL, "cvat.%s", why);
+    }
+    return 0;
   case CFG_SECRET:
     return 0;
   }
@@ -312,7 +332,18 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
     if (k->type == CFG_SECRET &&
         (strcmp(val, "(set)") == 0 || strcmp(val, "(unset)") == 0))
       continue;
-    if (*val && (r = config_check(k, val, err, errlen)) < 0) {
+    if (*val && (r = config_check(k, val, err, errlen)) == 0 &&
+        k->names == CFG_IS_FILE) {
+      /* Set by whoever writes it, readable by them (the mount carries the
+       * write out with the writer's rights). */
+      int fd = open(val, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        r = errf(err, errlen, -EINVAL, "%s: %s: %s", k->name, val,
+                 strerror(errno));
+      else
+        close(fd);
+    }
+    if (r < 0) {
       char tmp[300];
       snprintf(tmp, sizeof(tmp), "line %zu: %s", lineno, err);
       snprintf(err, errlen, "%s", tmp);

@@ -34,6 +34,11 @@ struct config_key {
   double min, max;       /* CFG_INT / CFG_FLOAT */
   const char *choices;   /* CFG_ENUM: "a|b|c" */
   const char *comment;
+  /* CFG_STRING: what the value names, checked by the rule of that name's
+   * own place (tags/, labels, the HTTP client); empty values pass.  A file
+   * (CFG_IS_FILE) must be an absolute path that opens for reading with the
+   * caller's rights (the mount checks as the user who writes config). */
+  enum { CFG_ANY, CFG_IS_FIELD, CFG_IS_TAG, CFG_IS_URL, CFG_IS_FILE } names;
 };
 
 /* The key table (static, borrowed) and its length. */

@@ -200,13 +200,9 @@ int cvat_config_set(struct cvat_config *c, const char *key,
       return errf(err, errlen, -EINVAL,
                       "%s: control characters are not allowed", key);
   if (strcmp(key, "url") == 0) {
-    if (*value && strncmp(value, "http://", 7) != 0 &&
-        strncmp(value, "https://", 8) != 0)
-      return errf(err, errlen, -EINVAL,
-                      "url: expected http://HOST[:PORT] or https://...");
-    if (strchr(value, '@'))
-      return errf(err, errlen, -EINVAL, "url: put credentials in "
-                      "username/password or token, not in the URL");
+    int r = *value ? http_url_check(value, err, errlen) : 0;
+    if (r < 0)
+      return r;
     return set_string(&c->url, value, false);
   }
   if (strcmp(key, "username") == 0) {
@@ -945,8 +941,10 @@ const struct cvat_label *cvat_labels_by_id(const struct cvat_labels *l,
 const struct cvat_label *cvat_labels_by_name(const struct cvat_labels *l,
                                              const char *name)
 {
+  /* A skeleton's points may share a name with a top-level label (CVAT
+   * keeps names unique per level only); only top-level ones are ours. */
   for (size_t i = 0; i < l->n; i++)
-    if (strcmp(l->v[i].name, name) == 0)
+    if (!l->v[i].parent_id && strcmp(l->v[i].name, name) == 0)
       return &l->v[i];
   return NULL;
 }

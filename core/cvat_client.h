@@ -111,6 +111,9 @@ const char *cvat_base_url(const struct cvat_client *c);
 
 /* ---- projects and labels ---- */
 
+/* CVAT refuses label names longer than this many characters. */
+#define CVAT_LABEL_NAME_MAX 64
+
 struct cvat_label {
   int64_t id;
   char *name;              /* owned */
@@ -126,6 +129,7 @@ struct cvat_labels {
 void cvat_labels_free(struct cvat_labels *l);
 const struct cvat_label *cvat_labels_by_id(const struct cvat_labels *l,
                                            int64_t id);
+/* Top-level labels only (a skeleton point of the same name is skipped). */
 const struct cvat_label *cvat_labels_by_name(const struct cvat_labels *l,
                                              const char *name);
 

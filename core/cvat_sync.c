@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #define NS_RUN "cvat.run"
@@ -358,6 +359,31 @@ static int store_uid(struct store_txn *t, char out[17])
   "with: name them in the push (e.g. 'views/unique classes=cat,dog'), or "  \
   "add them first ('add cat' into the classes file, or curate classes add)"
 
+/* CVAT's limit is in characters (code points), not bytes. */
+static bool label_name_fits(const char *name)
+{
+  size_t chars = 0;
+
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    if ((*p & 0xc0) != 0x80)
+      chars++;
+  return chars <= CVAT_LABEL_NAME_MAX;
+}
+
+struct label_check {
+  char bad[LABELS_MAX_CLASS_NAME + 1];
+};
+
+static int check_label_name(const struct store_class *c, void *ud)
+{
+  struct label_check *lc = ud;
+
+  if (label_name_fits(c->name) && labels_class_name_valid(c->name))
+    return 0;
+  snprintf(lc->bad, sizeof(lc->bad), "%s", c->name);
+  return 1;
+}
+
 int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
                     const char *source, const uint64_t *ids, size_t n,
                     char *const *classes, size_t n_classes,
@@ -370,6 +396,7 @@ int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
   bool *used = NULL;
   size_t nu = 0;
   char name[CVAT_RUN_NAME_MAX + 1], uid[17];
+  struct label_check lc = { "" };
   json_t *o = NULL, *old = NULL, *arr;
   int r;
 
@@ -423,11 +450,29 @@ int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
       goto out;
     }
   }
-  for (size_t i = 0; r == 0 && i < n_classes; i++)
+  for (size_t i = 0; r == 0 && i < n_classes; i++) {
     if (!labels_class_name_valid(classes[i])) {
       r = errf(err, errlen, -EINVAL, "bad class name '%.80s'", classes[i]);
       goto out;
     }
+    if (!label_name_fits(classes[i])) {
+      r = errf(err, errlen, -EINVAL, "class name '%.80s' is longer than "
+               "the %d characters CVAT allows for a label name",
+               classes[i], CVAT_LABEL_NAME_MAX);
+      goto out;
+    }
+  }
+  /* Every class of the store becomes a label of the project: one that
+   * CVAT would refuse fails the push now, before anything is recorded. */
+  if (r == 0)
+    r = store_classes_each(t, check_label_name, &lc);
+  if (r == 1) {
+    r = errf(err, errlen, -EINVAL, "class '%.80s' cannot be a CVAT label "
+             "(CVAT wants at most %d characters of UTF-8): rename it "
+             "first ('rename OLD -> NEW' into the classes file)", lc.bad,
+             CVAT_LABEL_NAME_MAX);
+    goto out;
+  }
   store_txn_abort(t);
   t = NULL;
   if (r < 0) {
@@ -633,6 +678,15 @@ static int files_build(struct store_txn *t, const struct cvat_run *run,
     if (sm.flags & SAMPLE_MISSING)
       return errf(err, errlen, -ENOENT, "sample %s: its file is missing",
                   sm.name);
+    {
+      /* Nothing outside the dataset folder is uploaded (util.h). */
+      int fd = dataset_open(root, sm.relpath);
+      if (fd < 0)
+        return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: "
+                    "%s", sm.name, fd == -EXDEV ? "its file leads out of "
+                    "the dataset folder (a symbolic link?)" : strerror(-fd));
+      close(fd);
+    }
     fs->names[i] = upload_name(sm.name);
     fs->paths[i] = path_join(root, sm.relpath);
     fs->n++;
@@ -1307,8 +1361,14 @@ static void note_name(char *list, size_t size, const char *name)
       return;
     p += l;
   }
-  if (n + l + 2 < size)
+  /* Keep room for ",..." so a cut list says it was cut. */
+  if (strcmp(list, "...") == 0 ||
+      (n >= 4 && strcmp(list + n - 4, ",...") == 0))
+    return;
+  if (n + l + 2 + 4 < size)
     snprintf(list + n, size - n, "%s%s", n ? "," : "", name);
+  else
+    snprintf(list + n, size - n, "%s...", n ? "," : "");
 }
 
 static void note_unknown(struct cvat_pull_report *rep, const char *name)
@@ -1328,7 +1388,11 @@ static void clip_box(struct detection *d, double x1, double y1, double x2,
     b = y1; y1 = y2; y2 = b;
   }
   if (w && h && (x1 < 0 || y1 < 0 || x2 > w || y2 > h)) {
-    (*clipped)++;
+    /* Rotated shapes carry float noise (cos 90 is not 0 in doubles): a
+     * box out by less than that is clamped but not reported. */
+    const double eps = 1e-6;
+    if (x1 < -eps || y1 < -eps || x2 > w + eps || y2 > h + eps)
+      (*clipped)++;
     x1 = x1 < 0 ? 0 : x1 > w ? w : x1;
     x2 = x2 < 0 ? 0 : x2 > w ? w : x2;
     y1 = y1 < 0 ? 0 : y1 > h ? h : y1;

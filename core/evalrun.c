@@ -6,7 +6,9 @@
  *
  *   "eval"   <name>                 struct sum_rec, then n_classes x
  *                                   struct cls_rec, then the PR curves as
- *                                   float [n_thr][n_classes][101]
+ *                                   float [n_thr][n_classes][101], then
+ *                                   (version 2) struct coco_rec and
+ *                                   n_classes x double[2] (AP50, AP75)
  *   "eval.s" <name> NUL be64(id)    struct samp_rec, then n_gt x
  *                                   struct gbox_rec, then n_pred x
  *                                   struct pbox_rec (label order of the
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +41,10 @@
 #define NS_SUM "eval"
 #define NS_SAMPLE "eval.s"
 #define NS_RANK "eval.r"
+/* Summary records: version 1 has no COCO trailer (read as "not
+ * available"); version 2 adds it.  Sample and rank records stay 1. */
 #define REC_VERSION 1
+#define SUM_VERSION 2
 
 static const struct rgb GT_COLOUR = { 0, 200, 0 };
 static const struct rgb PRED_COLOUR = { 230, 40, 200 };
@@ -59,6 +65,11 @@ struct sum_rec {
   uint64_t n_mistakes, n_missing, n_spurious;
   char gt_field[LABELS_MAX_FIELD_NAME + 1];
   char pred_field[LABELS_MAX_FIELD_NAME + 1];
+};
+
+/* COCOeval's 12-number summary (enum eval_stat order), -1 = undefined. */
+struct coco_rec {
+  double stats[EVAL_N_STATS];
 };
 
 struct cls_rec {
@@ -239,8 +250,9 @@ static int load(struct store_txn *t, const char *gtf, const char *pf,
     }
     for (size_t j = 0; j < ng; j++) {
       const struct detection *d = &g->d[j];
-      l->gts[l->n_gts] = (struct eval_gt){ { d->x, d->y, d->w, d->h },
-                                           (int32_t)d->class_id, d->iscrowd };
+      l->gts[l->n_gts] = (struct eval_gt){
+        { d->x, d->y, d->w, d->h }, (int32_t)d->class_id, d->iscrowd,
+        d->has_area ? d->area : NAN };
       l->gt_lid[l->n_gts++] = d->id;
     }
     for (size_t j = 0; j < np; j++) {
@@ -386,7 +398,7 @@ static int write_summary(struct store_txn *t, const char *name,
   r = store_version(t, &ver);
   if (r < 0)
     return r;
-  sr.version = REC_VERSION;
+  sr.version = SUM_VERSION;
   sr.n_thr = ev->n_iou_threshs;
   memcpy(sr.thr, ev->iou_threshs, sizeof(sr.thr));
   sr.iou = o->iou;
@@ -438,6 +450,17 @@ static int write_summary(struct store_txn *t, const char *name,
         f[k] = (float)q[k];
       r = buf_append(&b, f, sizeof(f));
     }
+  struct coco_rec co;
+  memcpy(co.stats, ev->stats, sizeof(co.stats));
+  if (r == 0)
+    r = buf_append(&b, &co, sizeof(co));
+  for (int32_t c = 1; c < ev->n_classes && r == 0; c++) {
+    const struct eval_class_stats *cs = &ev->classes[c];
+    if (!(cs->tp || cs->fp || cs->fn || cs->num_gt))
+      continue;
+    double v[2] = { cs->ap50, cs->ap75 };
+    r = buf_append(&b, v, sizeof(v));
+  }
   if (r == 0)
     r = store_rec_put(t, NS_SUM, name, strlen(name), b.data, b.len);
   buf_free(&b);
@@ -497,8 +520,11 @@ static int get_sum(struct store_txn *t, const char *name, struct sum_rec *sr,
   size_t need = sizeof(*sr) + (size_t)sr->n_classes * sizeof(struct cls_rec) +
                 (size_t)sr->n_thr * sr->n_classes * EVAL_RECALL_POINTS *
                     sizeof(float);
-  if (sr->version != REC_VERSION || sr->n_thr < 0 ||
-      sr->n_thr > EVAL_MAX_THRESHS || n != need)
+  size_t trailer = sizeof(struct coco_rec) +
+                   (size_t)sr->n_classes * 2 * sizeof(double);
+  if (sr->n_thr < 0 || sr->n_thr > EVAL_MAX_THRESHS ||
+      !((sr->version == REC_VERSION && n == need) ||
+        (sr->version == SUM_VERSION && n == need + trailer)))
     return -EIO;
   if (ret_val)
     *ret_val = v;
@@ -715,6 +741,38 @@ int evalrun_refresh(struct store *s, const char *name, char *err,
   return r < 0 ? r : 1;
 }
 
+/* The latest refresh check per process: one evaluation is shown at a time
+ * (the newest), so one slot is enough. */
+static pthread_mutex_t recent_mu = PTHREAD_MUTEX_INITIALIZER;
+static char recent_name[EVALRUN_MAX_NAME + 1];
+static const struct store *recent_store;
+static double recent_at = -1e9;
+
+int evalrun_refresh_recent(struct store *s, const char *name,
+                           double max_age_s, char *err, size_t errlen)
+{
+  double now = time_mono();
+  bool recent;
+  int r;
+
+  pthread_mutex_lock(&recent_mu);
+  recent = max_age_s > 0 && recent_store == s &&
+           strcmp(recent_name, name) == 0 && now - recent_at < max_age_s;
+  pthread_mutex_unlock(&recent_mu);
+  if (recent)
+    return 0;
+  r = evalrun_refresh(s, name, err, errlen);
+  if (r >= 0) {
+    /* From when this check began: later changes are not covered. */
+    pthread_mutex_lock(&recent_mu);
+    snprintf(recent_name, sizeof(recent_name), "%s", name);
+    recent_store = s;
+    recent_at = now;
+    pthread_mutex_unlock(&recent_mu);
+  }
+  return r;
+}
+
 int evalrun_delete(struct store *s, const char *name)
 {
   struct store_txn *t;
@@ -738,6 +796,9 @@ struct classes {
   struct sum_rec sr;
   struct cls_rec *c;   /* [sr.n_classes] */
   const uint8_t *curves; /* borrowed floats, unaligned */
+  /* COCO summary; all -1 for a version-1 record (run before it existed). */
+  struct coco_rec co;
+  double *ap5075;      /* [sr.n_classes][2]: AP50, AP75 (-1 = undefined) */
 };
 
 static int get_classes(struct store_txn *t, const char *name,
@@ -754,7 +815,30 @@ static int get_classes(struct store_txn *t, const char *name,
     return -ENOMEM;
   memcpy(cl->c, v + sizeof(cl->sr), cl->sr.n_classes * sizeof(struct cls_rec));
   cl->curves = v + sizeof(cl->sr) + cl->sr.n_classes * sizeof(struct cls_rec);
+  size_t nc = cl->sr.n_classes;
+  cl->ap5075 = malloc((nc ? nc : 1) * 2 * sizeof(double));
+  if (!cl->ap5075) {
+    free(cl->c);
+    return -ENOMEM;
+  }
+  if (cl->sr.version == SUM_VERSION) {
+    const uint8_t *tr = cl->curves + (size_t)cl->sr.n_thr * nc *
+                                         EVAL_RECALL_POINTS * sizeof(float);
+    memcpy(&cl->co, tr, sizeof(cl->co));
+    memcpy(cl->ap5075, tr + sizeof(cl->co), nc * 2 * sizeof(double));
+  } else {
+    for (int k = 0; k < EVAL_N_STATS; k++)
+      cl->co.stats[k] = -1;
+    for (size_t k = 0; k < nc * 2; k++)
+      cl->ap5075[k] = -1;
+  }
   return 0;
+}
+
+static void classes_free(struct classes *cl)
+{
+  free(cl->c);
+  free(cl->ap5075);
 }
 
 static const char *class_name(struct store_txn *t, uint32_t id)
@@ -763,9 +847,36 @@ static const char *class_name(struct store_txn *t, uint32_t id)
   return store_class_name(t, id, &n) == 0 && n ? n : "?";
 }
 
+/* "0.1234", or "-" for an undefined (-1) value. */
+static const char *fmt_metric(char *buf, size_t n, double v)
+{
+  if (v > -1)
+    snprintf(buf, n, "%.4f", v);
+  else
+    snprintf(buf, n, "-");
+  return buf;
+}
+
+/* The conditions of each summary number (enum eval_stat order). */
+static const char *const STAT_WHAT[EVAL_N_STATS] = {
+  "IoU 0.50:0.95  area all     maxDets 100",
+  "IoU 0.50       area all     maxDets 100",
+  "IoU 0.75       area all     maxDets 100",
+  "IoU 0.50:0.95  area small   maxDets 100",
+  "IoU 0.50:0.95  area medium  maxDets 100",
+  "IoU 0.50:0.95  area large   maxDets 100",
+  "IoU 0.50:0.95  area all     maxDets 1",
+  "IoU 0.50:0.95  area all     maxDets 10",
+  "IoU 0.50:0.95  area all     maxDets 100",
+  "IoU 0.50:0.95  area small   maxDets 100",
+  "IoU 0.50:0.95  area medium  maxDets 100",
+  "IoU 0.50:0.95  area large   maxDets 100",
+};
+
 int evalrun_report_txt(struct store_txn *t, const char *name, struct buf *out)
 {
   struct classes cl;
+  char a0[16], a1[16], a2[16];
   int r = get_classes(t, name, &cl);
   if (r < 0)
     return r;
@@ -774,38 +885,43 @@ int evalrun_report_txt(struct store_txn *t, const char *name, struct buf *out)
   fill_info(s, name, &info);
   r = buf_printf(out,
                  "evaluation %s: field \"%s\" against ground truth \"%s\"\n"
-                 "matching: IoU >= %.2f, same class only (COCO style); AP: "
-                 "101-point interpolated, mean over IoU 0.50:0.05:0.95\n"
+                 "method: pycocotools COCOeval (bbox); counts at IoU >= %.2f, "
+                 "same class, first 100 predictions per image and class, "
+                 "crowds ignored\n"
                  "%" PRIu64 " samples, %" PRIu64 " ground-truth boxes, %" PRIu64
                  " predicted boxes; dataset version %" PRIu64 "\n\n",
                  name, s->pred_field, s->gt_field, s->iou, s->n_samples,
                  s->n_gt, s->n_pred, s->store_version);
+  if (r == 0 && s->version == SUM_VERSION) {
+    r = buf_puts(out, "COCO summary:\n");
+    for (int k = 0; k < EVAL_N_STATS && r == 0; k++)
+      r = buf_printf(out, "  %-6s %7s   %s\n", eval_stat_names[k],
+                     fmt_metric(a0, sizeof(a0), cl.co.stats[k]),
+                     STAT_WHAT[k]);
+    r = r ? r : buf_puts(out, "\n");
+  }
   if (r == 0)
-    r = buf_printf(out, "%-24s %9s %7s %7s %8s %8s %8s %8s\n", "class",
-                   "precision", "recall", "AP", "support", "tp", "fp", "fn");
+    r = buf_printf(out, "%-24s %9s %7s %7s %7s %7s %8s %8s %8s %8s\n",
+                   "class", "precision", "recall", "AP", "AP50", "AP75",
+                   "support", "tp", "fp", "fn");
   for (uint32_t k = 0; k < s->n_classes && r == 0; k++) {
     const struct cls_rec *c = &cl.c[k];
-    char ap[16];
-    if (c->ap > -1)
-      snprintf(ap, sizeof(ap), "%.4f", c->ap);
-    else
-      snprintf(ap, sizeof(ap), "-");
-    r = buf_printf(out, "%-24.24s %9.4f %7.4f %7s %8" PRId64 " %8" PRId64
-                   " %8" PRId64 " %8" PRId64 "\n",
-                   class_name(t, c->class_id), c->precision, c->recall, ap,
+    r = buf_printf(out, "%-24.24s %9.4f %7.4f %7s %7s %7s %8" PRId64
+                   " %8" PRId64 " %8" PRId64 " %8" PRId64 "\n",
+                   class_name(t, c->class_id), c->precision, c->recall,
+                   fmt_metric(a0, sizeof(a0), c->ap),
+                   fmt_metric(a1, sizeof(a1), cl.ap5075[2 * k]),
+                   fmt_metric(a2, sizeof(a2), cl.ap5075[2 * k + 1]),
                    c->support, c->tp, c->fp, c->fn);
   }
-  if (r == 0) {
-    char map[16];
-    if (s->map > -1)
-      snprintf(map, sizeof(map), "%.4f", s->map);
-    else
-      snprintf(map, sizeof(map), "-");
-    r = buf_printf(out, "%-24s %9.4f %7.4f %7s %8" PRId64 " %8" PRId64
+  if (r == 0)
+    r = buf_printf(out, "%-24s %9.4f %7.4f %7s %7s %7s %8" PRId64 " %8" PRId64
                    " %8" PRId64 " %8" PRId64 "\n\n",
-                   "all (AP column: mAP)", info.precision, info.recall, map,
+                   "all (AP columns: COCO)", info.precision, info.recall,
+                   fmt_metric(a0, sizeof(a0), s->map),
+                   fmt_metric(a1, sizeof(a1), cl.co.stats[EVAL_AP50]),
+                   fmt_metric(a2, sizeof(a2), cl.co.stats[EVAL_AP75]),
                    s->tp + s->fn, s->tp, s->fp, s->fn);
-  }
   if (r == 0)
     r = buf_printf(out,
                    "samples ranked by mistakenness: %" PRIu64 "\n"
@@ -813,7 +929,7 @@ int evalrun_report_txt(struct store_txn *t, const char *name, struct buf *out)
                    "samples with possible spurious ground truth: %" PRIu64
                    "\n",
                    s->n_mistakes, s->n_missing, s->n_spurious);
-  free(cl.c);
+  classes_free(&cl);
   return r;
 }
 
@@ -849,7 +965,8 @@ int evalrun_metrics_json(struct store_txn *t, const char *name,
   if (r == 0)
     r = json_num(out, "iou", s->iou, true);
   if (r == 0)
-    r = buf_puts(out, ",\"classwise\":true,\"iou_thresholds\":[");
+    r = buf_puts(out, ",\"method\":\"pycocotools\",\"classwise\":true,"
+                 "\"iou_thresholds\":[");
   for (int k = 0; k < s->n_thr && r == 0; k++) {
     if (k)
       r = buf_puts(out, ",");
@@ -869,6 +986,10 @@ int evalrun_metrics_json(struct store_txn *t, const char *name,
     r = json_num(out, "recall", info.recall, true);
   if (r == 0)
     r = json_num(out, "map", s->map > -1 ? s->map : NAN, true);
+  /* COCOeval's summary under its names; null when undefined. */
+  for (int k = 0; k < EVAL_N_STATS && r == 0; k++)
+    r = json_num(out, eval_stat_names[k],
+                 cl.co.stats[k] > -1 ? cl.co.stats[k] : NAN, true);
   if (r == 0)
     r = buf_printf(out, ",\"possible_mistakes\":%" PRIu64
                    ",\"possible_missing\":%" PRIu64
@@ -893,11 +1014,18 @@ int evalrun_metrics_json(struct store_txn *t, const char *name,
     if (r == 0)
       r = json_num(out, "ap", c->ap > -1 ? c->ap : NAN, true);
     if (r == 0)
+      r = json_num(out, "ap50", cl.ap5075[2 * k] > -1 ? cl.ap5075[2 * k] : NAN,
+                   true);
+    if (r == 0)
+      r = json_num(out, "ap75",
+                   cl.ap5075[2 * k + 1] > -1 ? cl.ap5075[2 * k + 1] : NAN,
+                   true);
+    if (r == 0)
       r = buf_puts(out, "}");
   }
   if (r == 0)
     r = buf_puts(out, "]}\n");
-  free(cl.c);
+  classes_free(&cl);
   return r;
 }
 
@@ -972,7 +1100,7 @@ out:
   free(ser);
   free(ord);
   free(labels);
-  free(cl.c);
+  classes_free(&cl);
   return r;
 }
 

@@ -2,10 +2,12 @@
  * ground-truth field, kept in the store, and what the mount shows of them.
  *
  * What it does: evalrun_run() reads both label fields of every present
- * sample, runs core/evaluate (COCO-style matching at an IoU threshold,
- * classwise; mAP over IoU 0.50:0.05:0.95 with 101-point interpolation) and
- * eval_mistakenness() (algorithms.md §4), and stores, in one transaction:
- * the summary with per-class metrics and PR curves, a per-sample record
+ * sample (one image per sample, in sample-id order: COCOeval's image order
+ * on our COCO export), runs core/evaluate (pycocotools' COCOeval rules:
+ * tp/fp/fn at the run's IoU, AP/AR and the 12-number summary over IoU
+ * linspace(.5, .95, 10)) and eval_mistakenness() (docs/ALGORITHMS.md §4), and
+ * stores, in one transaction: the summary with the COCO numbers,
+ * per-class metrics (AP, AP50, AP75) and PR curves, a per-sample record
  * (tp/fp/fn counts, mistakenness, per-box outcome and matched label ids),
  * and three ranked sample lists.  The renderers below turn a stored
  * evaluation into report.txt, metrics.json, pr-curves.jpg, ranked lists
@@ -85,6 +87,17 @@ int evalrun_run(struct store *s, const char *name,
  * stale.  Returns 1 if it re-ran, 0 if it was fresh. */
 int evalrun_refresh(struct store *s, const char *name, char *err,
                     size_t errlen);
+/* evalrun_refresh(), unless a refresh check of `name` began less than
+ * max_age_s seconds ago in this process (then 0: that one stands).  For
+ * lookups of the names an evaluation's lists show: while labels are being
+ * written, a check per name would re-run the whole evaluation for each
+ * name (`ls -l views/mistakes` quadratic in the dataset).  max_age_s 0 is
+ * evalrun_refresh().  Thread-safe. */
+int evalrun_refresh_recent(struct store *s, const char *name,
+                           double max_age_s, char *err, size_t errlen);
+/* How long names looked up in an evaluation's lists may follow a run that
+ * began before the latest label change. */
+#define EVALRUN_LOOKUP_AGE 1.0
 /* Deletes an evaluation and all its records. */
 int evalrun_delete(struct store *s, const char *name);
 
@@ -101,10 +114,12 @@ int evalrun_fresh(struct store_txn *t, const char *name);
 
 /* ---- renderers for eval/<name>/ ---- */
 
-/* Per-class precision, recall, AP, support and counts, plus totals. */
+/* The COCO summary, per-class precision, recall, AP, AP50, AP75, support
+ * and counts, plus totals. */
 int evalrun_report_txt(struct store_txn *t, const char *name,
                        struct buf *out);
-/* The same as JSON (AP null where undefined). */
+/* The same as JSON: summary under pycocotools' names (AP, AP50, ...,
+ * ARl), per-class ap/ap50/ap75; null where undefined. */
 int evalrun_metrics_json(struct store_txn *t, const char *name,
                          struct buf *out);
 /* One precision-recall curve per class with ground truth, at the sweep

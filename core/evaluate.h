@@ -1,25 +1,45 @@
-/* evaluate.h - COCO-style detection evaluation and detection mistakenness.
+/* evaluate.h - COCO detection evaluation, as pycocotools' COCOeval
+ * (iouType "bbox") computes it, and detection mistakenness.
  *
  * What it does: matches predicted boxes to ground-truth (GT) boxes image by
- * image and reports per-box outcomes (tp/fp/fn), per-image and per-class
- * counts, 101-point interpolated AP per class and mAP over an IoU sweep,
- * following FiftyOne's evaluate_detections(method="coco")
- * (docs: algorithms.md §5).  eval_mistakenness() derives FiftyOne Brain's
- * detection mistakenness, possible-missing and possible-spurious values from
- * the same matching (algorithms.md §4).
+ * image with COCOeval's rules and reports per-box outcomes (tp/fp/fn),
+ * per-image and per-class counts, per-class AP, AP50 and AP75, the PR
+ * curves, and COCOeval's 12-number summary (AP, AP50, AP75, APs, APm, APl,
+ * AR1, AR10, AR100, ARs, ARm, ARl).  The rules, all from COCOeval:
+ *   - IoU thresholds numpy.linspace(.5, .95, 10) (the 9th is
+ *     0.8999999999999999), recall points numpy.linspace(0, 1, 101);
+ *   - per (image, class), predictions in descending confidence, equal
+ *     confidences in input order (a stable sort), cut to the first 100;
+ *     GT ignored in the current area range (crowds, or an area outside it)
+ *     sorted after the others;
+ *   - each prediction in turn takes the still-unmatched GT of highest IoU
+ *     >= min(threshold, 1 - 1e-10), the later GT winning equal IoUs; once
+ *     it holds a non-ignored GT it never moves to an ignored one; crowds may
+ *     be taken many times;
+ *   - a prediction matched to an ignored GT is ignored (neither tp nor fp),
+ *     so is an unmatched one whose own area (w * h) is outside the range;
+ *     ignored GT are not in the recall denominator;
+ *   - per class, the predictions of all images (image order = input order)
+ *     are sorted again by confidence with a stable sort; AP is the mean of
+ *     the interpolated precision over thresholds and recall points; recall
+ *     is the last recall reached; AR1/AR10/AR100 use the first 1/10/100
+ *     predictions of each (image, class); classes without non-ignored GT
+ *     are left out of every mean (-1).
+ * Area ranges: all [0, 1e10], small [0, 32^2], medium [32^2, 96^2], large
+ * [96^2, 1e10], on the GT's `area` (struct eval_gt) and on w * h for
+ * predictions.  eval_mistakenness() derives FiftyOne Brain's detection
+ * mistakenness, possible-missing and possible-spurious values from the
+ * same matching (docs/ALGORITHMS.md §4).
  *
  * What it does not do: no I/O, no class names (class ids only), no masks,
- * polylines or keypoints, no COCO area ranges or maxDets-per-image (the
- * reference has neither; its max_preds is per image *and* class group), no
- * video frames (flatten frames into images first).  Logits-based
- * mistakenness is not supported: predictions carry a confidence only.
+ * polylines or keypoints, no video frames (flatten frames into images
+ * first), no clipping: boxes are scored with the coordinates given.
  *
- * Box convention (same as core/iou.h is meant to use): PIXEL space, struct
- * eval_box = top-left corner (x, y) plus size (w, h), continuous
- * coordinates: no "+1" inclusive edges, no rounding.  IoU = inter / union,
+ * Box convention: PIXEL space, struct eval_box = top-left corner (x, y)
+ * plus size (w, h), continuous coordinates: no "+1" inclusive edges, no
+ * rounding.  IoU = inter / union computed with COCO's operation order,
  * with union = predicted area when the GT is a crowd, and IoU = 0 when the
- * boxes do not overlap.  IoU is scale-invariant, so results equal those on
- * relative [0,1] boxes up to float rounding (algorithms.md §3).
+ * boxes do not overlap.
  *
  * Threading: no globals; every function is re-entrant and inputs are only
  * read, so concurrent calls may share them.  eval_run() itself uses up to
@@ -37,9 +57,14 @@
 
 /* Most IoU thresholds in one sweep. */
 #define EVAL_MAX_THRESHS 16
+/* COCO area ranges (all, small, medium, large) and maxDets (1, 10, 100). */
+#define EVAL_N_AREAS 4
+#define EVAL_N_MAXDETS 3
+/* Predictions scored per (image, class): the largest maxDets. */
+#define EVAL_MAX_DETS 100
 /* Recall points of the interpolated PR curve: 0, 0.01, ..., 1. */
 #define EVAL_RECALL_POINTS 101
-/* Mistakenness constants of the reference (algorithms.md §4). */
+/* Mistakenness constants of the reference (docs/ALGORITHMS.md §4). */
 #define EVAL_MISTAKE_IOU 0.5
 #define EVAL_MISSED_CONFIDENCE 0.95
 
@@ -50,16 +75,17 @@ struct eval_box {
 struct eval_gt {
   struct eval_box box;
   int32_t label; /* class id in [0, n_classes) */
-  bool iscrowd;  /* crowd region: may absorb many predictions (see below) */
+  bool iscrowd;  /* crowd region: ignored, may absorb many predictions */
+  /* COCO `area` (decides the area range); NaN = w * h.  Must be >= 0. */
+  double area;
 };
 
 struct eval_pred {
   struct eval_box box;
   int32_t label;     /* class id in [0, n_classes) */
-  /* NaN = missing.  Like the reference, a missing or zero confidence sorts
-   * as -1 when ordering predictions for matching.  AP needs every
-   * confidence, so NaN is rejected (-EINVAL) when cfg->compute_map is set
-   * and by eval_mistakenness(). */
+  /* NaN = missing: sorts after every confidence when ordering predictions
+   * for matching.  AP needs every confidence, so NaN is rejected (-EINVAL)
+   * when cfg->compute_map is set and by eval_mistakenness(). */
   double confidence;
 };
 
@@ -67,7 +93,9 @@ struct eval_pred {
  * gts[gt_start[i] .. gt_start[i+1]) and preds[pred_start[i] ..
  * pred_start[i+1]).  Both start arrays have n_images + 1 entries, begin at
  * 0, never decrease and end at n_gts / n_preds (they may be NULL only when
- * n_images is 0).  Everything is borrowed for the duration of the call. */
+ * n_images is 0).  Image order is COCOeval's image-id order: it breaks
+ * confidence ties across images.  Everything is borrowed for the duration
+ * of the call. */
 struct eval_input {
   const struct eval_gt *gts;
   size_t n_gts;
@@ -80,37 +108,47 @@ struct eval_input {
 };
 
 struct eval_config {
-  /* Per-box matching threshold in [0, 1] (reference default 0.50; like the
-   * reference it is capped at 1 - 1e-10 so that IoU 1 still matches). */
+  /* Per-box matching threshold in [0, 1] for the tp/fp/fn outcomes (area
+   * range "all", first 100 predictions per image and class); capped at
+   * 1 - 1e-10 like COCOeval's thresholds, so that IoU 1 still matches. */
   double iou;
-  /* true: only same-class boxes are matched.  false: one group per image;
-   * a prediction may then match a GT of another class (pred fp, GT fn), but
-   * crowds only absorb same-class predictions. */
+  /* true: only same-class boxes are matched (COCOeval's useCats = 1).
+   * false: one group per image (useCats = 0): a prediction may then match
+   * a GT of another class (pred fp, GT fn), and the first 100 predictions
+   * of the image are scored.  The sweep needs classwise. */
   bool classwise;
-  /* Run the IoU sweep that gives AP, mAP and PR curves. */
+  /* Run the IoU sweep that gives AP, AR, the summary and PR curves. */
   bool compute_map;
-  /* Sweep thresholds in [0, 1], used as given (not capped). */
+  /* Sweep thresholds in [0, 1], used as given (capped like cfg->iou).
+   * AP50 / AP75 are the thresholds exactly equal to 0.5 / 0.75. */
   int n_iou_threshs;
   double iou_threshs[EVAL_MAX_THRESHS];
-  /* Sweep only: keep the first max_preds predictions of each (image, class
-   * group) in matching order; 0 = no limit.  Reference default 100. */
-  size_t max_preds;
   /* Worker threads, >= 1.  Results do not depend on it. */
   int n_threads;
 };
 
-/* Reference defaults: iou 0.5, classwise, mAP on with thresholds
- * 0.50:0.05:0.95 (computed as k/100 like the reference), max_preds 100,
- * 2 threads. */
+/* COCOeval's defaults: iou 0.5, classwise, mAP on with thresholds
+ * numpy.linspace(.5, .95, 10), 2 threads. */
 void eval_config_default(struct eval_config *cfg);
 
 enum eval_outcome {
-  EVAL_NONE = 0,
-  EVAL_TP,  /* pred: matched a same-class GT (crowds included); GT: first
-             * matched by a same-class prediction */
+  EVAL_NONE = 0, /* pred: not scored (past the 100th of its image/class) */
+  EVAL_TP,  /* pred: matched a same-class non-ignored GT; GT: matched by a
+             * same-class prediction */
   EVAL_FP,  /* pred: unmatched, or matched a GT of another class */
-  EVAL_FN,  /* GT: unmatched, or first matched by another class */
+  EVAL_FN,  /* GT: unmatched non-crowd, or matched by another class */
+  EVAL_IGNORED, /* pred: matched a crowd (or an ignored GT), or unmatched
+                 * with an area outside the range; GT: crowd (matched or
+                 * not).  Counted nowhere, as in COCOeval. */
 };
+
+/* Summary numbers, in COCOeval's order and with its names. */
+enum eval_stat {
+  EVAL_AP, EVAL_AP50, EVAL_AP75, EVAL_APS, EVAL_APM, EVAL_APL,
+  EVAL_AR1, EVAL_AR10, EVAL_AR100, EVAL_ARS, EVAL_ARM, EVAL_ARL,
+  EVAL_N_STATS
+};
+extern const char *const eval_stat_names[EVAL_N_STATS];
 
 /* Outcome of one box at cfg->iou.  For a crowd GT matched several times,
  * `other` is its first (highest-ranked) match. */
@@ -128,16 +166,18 @@ struct eval_class_stats {
   /* At cfg->iou: predictions with this label marked tp / fp, and GT with
    * this label marked fn. */
   int64_t tp, fp, fn;
-  /* tp + fn: GT-side events, as in the reference's report (a crowd matched
-   * by k predictions counts k times).  Not the number of GT boxes. */
+  /* tp + fn: the class's non-ignored GT boxes (crowds are not counted). */
   int64_t support;
-  /* Non-crowd GT boxes of this class: the AP recall denominator. */
+  /* Non-crowd GT boxes of this class in the "all" range: the recall
+   * denominator (equal to support when classwise). */
   int64_t num_gt;
   double precision; /* tp / (tp + fp); 0 when there are no predictions */
   double recall;    /* tp / support; 0 when support is 0 */
   /* Mean interpolated precision over the sweep thresholds and the 101
-   * recall points; -1 when num_gt is 0 or compute_map is off. */
-  double ap;
+   * recall points (area all, 100 detections); ap50 / ap75 at those
+   * thresholds alone.  -1 when num_gt is 0, compute_map is off, or (for
+   * ap50 / ap75) the threshold is not in the sweep. */
+  double ap, ap50, ap75;
 };
 
 /* Owned by the caller; release the arrays with eval_result_free(). */
@@ -150,10 +190,13 @@ struct eval_result {
   struct eval_match *gts;           /* [n_gts], input order; gt->pred */
   struct eval_image_stats *images;  /* [n_images] */
   struct eval_class_stats *classes; /* [n_classes] */
-  /* [n_iou_threshs][n_classes][EVAL_RECALL_POINTS] interpolated precision,
-   * -1 rows for classes without non-crowd GT; NULL when mAP is off. */
+  /* [n_iou_threshs][n_classes][EVAL_RECALL_POINTS] interpolated precision
+   * at area all and 100 detections, -1 rows for classes without non-crowd
+   * GT; NULL when mAP is off. */
   double *precision;
-  double map; /* mean AP over classes with AP > -1; -1 if none or off */
+  /* COCOeval's summary (enum eval_stat); -1 where undefined or off. */
+  double stats[EVAL_N_STATS];
+  double map; /* = stats[EVAL_AP] */
   int64_t tp, fp, fn; /* totals over all images */
 };
 
@@ -161,20 +204,20 @@ struct eval_result {
  * fills *ret (previous contents are overwritten, not freed) and returns 0.
  * Errors: -EINVAL (NULL arguments, bad start arrays, label out of range,
  * non-finite box coordinate, infinite confidence, NaN confidence with
- * compute_map, bad config), -ENOMEM.  Memory is O(n_preds + n_gts +
- * n_classes * n_threads) plus O(largest image) per thread; there is no
- * allocation per box.  Time is O(sum over (image, class group) of P x G)
- * for the matching plus one sort of the predictions; measured: 1,000,000
- * predictions against 500,000 GT (100,000 images, 80 classes, mAP on) take
- * about 0.35 s on 2 threads of a 2-core VM. */
+ * compute_map, negative or NaN-free non-finite GT area, bad config),
+ * -ENOMEM.  Memory is O(n_preds + n_gts + n_classes * n_threshs * 1212)
+ * plus O(largest image) per thread; there is no allocation per box.  Time
+ * is O(sum over (image, class group) of P x G x areas x thresholds) for
+ * the matching plus one sort of each class's predictions. */
 int eval_run(const struct eval_input *in, const struct eval_config *cfg,
              struct eval_result *ret);
 
 /* Frees the arrays of *r and zeroes it; accepts a zeroed struct or NULL. */
 void eval_result_free(struct eval_result *r);
 
-/* Detection mistakenness (algorithms.md §4), from a matching at IoU 0.5
- * with classwise = false and crowd handling.  Owned by the caller; release
+/* Detection mistakenness (docs/ALGORITHMS.md §4), from the matching above at
+ * IoU 0.5 with classwise = false.  Crowds are never possibly spurious (an
+ * unmatched crowd is not a miss).  Owned by the caller; release
  * with eval_mistakes_free(). */
 struct eval_mistakes {
   size_t n_preds, n_gts, n_images;

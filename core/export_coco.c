@@ -6,12 +6,14 @@
  * subset (images, then annotations), so memory stays flat however many
  * boxes there are.  Key order and value forms follow formats.md §1 and §5:
  * categories = every store class with its stable id (>= 1); image id =
- * sample id; annotation id = label id (64-bit); bbox = [x, y, w, h] in
- * float pixels written as the shortest text that reads back exactly;
- * area = w * h (rounded to 1e-6 px^2); iscrowd 0/1; score when the box has a confidence; then the
- * box's attributes as top-level keys (keys that would clash with the ones
- * above are left out).  "annotations" is always present, possibly empty.
- * No segmentation: the store holds boxes only. */
+ * sample id; annotation id = label id (64-bit); segmentation [] (the
+ * store holds boxes only, and datumaro refuses annotations without the
+ * key); bbox = [x, y, w, h] in float pixels written as the shortest text
+ * that reads back exactly; area = the imported COCO area when it differs
+ * from w * h, else w * h rounded to 1e-6 px^2; iscrowd 0/1; score when the box has a
+ * confidence; then the box's attributes as top-level keys (keys that would
+ * clash with the ones above are left out).  "annotations" is always
+ * present, possibly empty. */
 #include "export_i.h"
 
 #include <errno.h>
@@ -183,6 +185,8 @@ static int put_anns(struct xctx *x, const struct sample *smp, int sub,
     r = r ? r : x_u64(x, smp->id);
     r = r ? r : x_put(x, ",\"category_id\":", 15);
     r = r ? r : x_u64(x, d->class_id);
+    /* datumaro (CVAT's importer) requires the key; [] = no polygon. */
+    r = r ? r : x_puts(x, ",\"segmentation\":[]");
     r = r ? r : x_put(x, ",\"bbox\":[", 9);
     r = r ? r : x_num(x, d->x);
     r = r ? r : x_put(x, ",", 1);
@@ -192,10 +196,15 @@ static int put_anns(struct xctx *x, const struct sample *smp, int sub,
     r = r ? r : x_put(x, ",", 1);
     r = r ? r : x_num(x, d->h);
     r = r ? r : x_put(x, "],\"area\":", 9);
-    /* Rounded to 1e-6 px^2: the exact product of two short decimals
+    /* The imported COCO area when it is not w * h (a polygon's area: it
+     * picks COCO's area range), exactly.  Otherwise w * h rounded to 1e-6
+     * px^2: the exact product of two short decimals
      * needs 17 digits to read back, and printing those costs more than
      * the rest of the annotation; no reader needs them. */
-    r = r ? r : x_num(x, nearbyint(d->w * d->h * 1e6) / 1e6);
+    double wh = d->w * d->h;
+    r = r ? r : x_num(x, d->has_area && d->area != wh
+                             ? d->area
+                             : nearbyint(wh * 1e6) / 1e6);
     r = r ? r : x_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
     if (r == 0 && d->confidence == d->confidence) {
       r = x_put(x, ",\"score\":", 9);

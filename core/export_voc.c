@@ -2,7 +2,8 @@
  *   Annotations/<name>.xml                one per selected sample
  *   JPEGImages/<name>.jpg                 (the sample's bytes)
  *   ImageSets/Main/<subset>.txt           sample names, one per line;
- *                                         trainval.txt = train + val
+ *                                         trainval.txt = train + val,
+ *                                         or default when neither exists
  *   labelmap.txt                          every class ("name:::")
  *
  * Boxes are integer corners truncated as formats.md §3 says:
@@ -32,14 +33,30 @@ static int set_subset(const char *file)
   return x_subset_parse(file, n - 4);
 }
 
+/* Which subsets trainval.txt lists: train and val when either has a
+ * sample; otherwise the default subset, so that an untagged dataset still
+ * has an image set torchvision's VOCDetection accepts (it knows only
+ * train, val and trainval).  Returns 1 (train + val), 2 (default), 0 (no
+ * trainval.txt) or a negative errno. */
+static int trainval_source(struct xctx *x)
+{
+  int r = x_has_subset(x, SUB_TRAIN);
+  if (r == 0)
+    r = x_has_subset(x, SUB_VAL);
+  if (r != 0)
+    return r;
+  r = x_has_subset(x, SUB_DEFAULT);
+  return r == 1 ? 2 : r;
+}
+
 static int set_present(struct xctx *x, int set)
 {
   int r;
 
   if (set != SUB_N)
     return x_has_subset(x, set);
-  r = x_has_subset(x, SUB_TRAIN);
-  return r != 0 ? r : x_has_subset(x, SUB_VAL);
+  r = trainval_source(x);
+  return r > 0 ? 1 : r;
 }
 
 static int list_sets(struct xctx *x,
@@ -54,7 +71,8 @@ static int list_sets(struct xctx *x,
       x_ent2(&e, export_subset_names[i], ".txt");
       r = fn(&e, ud);
     }
-  if (r == 0 && (present[SUB_TRAIN] || present[SUB_VAL])) {
+  if (r == 0 &&
+      (present[SUB_TRAIN] || present[SUB_VAL] || present[SUB_DEFAULT])) {
     x_ent(&e, "trainval.txt", false, 0, 0);
     r = fn(&e, ud);
   }
@@ -121,13 +139,17 @@ int voc_stat(struct xctx *x, const char *path, struct export_ent *e)
   return x_ent(e, rest, false, head[0] == 'J' ? smp.id : 0, 0);
 }
 
+/* ud: the subset being listed, or -1 (trainval of train + val), or -2
+ * (trainval of the default subset). */
 static int put_name(struct xctx *x, const struct sample *smp, int sub,
                     void *ud)
 {
   int set = *(int *)ud;
   int r;
 
-  if (set == SUB_N && sub != SUB_TRAIN && sub != SUB_VAL)
+  if (set == -1 && sub != SUB_TRAIN && sub != SUB_VAL)
+    return 0;
+  if (set == -2 && sub != SUB_DEFAULT)
     return 0;
   r = x_puts(x, smp->name);
   return r ? r : x_put(x, "\n", 1);
@@ -294,7 +316,14 @@ int voc_gen(struct xctx *x, const char *path)
   }
   if (strncmp(path, "ImageSets/Main/", 15) == 0) {
     int set = set_subset(path + 15);
-    return x_each(x, set == SUB_N ? -1 : set, put_name, &set);
+    if (set == SUB_N) {
+      int src = trainval_source(x);
+      if (src < 0)
+        return src;
+      set = src == 2 ? -2 : -1;
+      return x_each(x, -1, put_name, &set);
+    }
+    return x_each(x, set, put_name, &set);
   }
   return gen_xml(x, path + strlen("Annotations/"));
 }

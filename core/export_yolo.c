@@ -92,7 +92,8 @@ static int gen_yaml(struct xctx *x)
   r = r ? r : store_class_count(x->t, &ncls);
   r = r ? r : x_puts(x,
       "# Ultralytics YOLO detection dataset, exported by curatefs.\n"
-      "# Class index = curatefs class id - 1: stable across exports.\n"
+      "# Class index = position of the class in curatefs id order (0..n-1);\n"
+      "# it is class id - 1 while no class id is missing.\n"
       "path: .\n");
   for (int i = 0; r == 0 && i < SUB_N; i++) {
     const char *target = NULL;

@@ -1,4 +1,5 @@
-/* featstore.c - feature records and the .npy import (see featstore.h).
+/* featstore.c - feature records, the .npy import and export (see
+ * featstore.h).
  *
  * Records are encoded and decoded here byte by byte (little-endian, values
  * are only 2-byte aligned in LMDB, so nothing is cast in place).  The .npy
@@ -647,5 +648,122 @@ int featstore_clear_external(struct store *s, size_t *ret_n)
   r = store_txn_commit(t);
   if (r == 0 && ret_n)
     *ret_n = n;
+  return r;
+}
+
+/* ---- .npy export ---- */
+
+/* Writes to path's temporary sibling and renames it into place at the
+ * end (featstore_export_npy). */
+struct outfile {
+  char *tmp;
+  FILE *f;
+};
+
+static int out_open(const char *path, struct outfile *o)
+{
+  size_t l = strlen(path) + 16;
+
+  o->f = NULL;
+  o->tmp = malloc(l);
+  if (!o->tmp)
+    return -ENOMEM;
+  snprintf(o->tmp, l, "%s.tmp~", path);
+  o->f = fopen(o->tmp, "wb");
+  if (!o->f) {
+    int r = -errno;
+    free(o->tmp);
+    o->tmp = NULL;
+    return r;
+  }
+  return 0;
+}
+
+/* Closes; with ok renames into place, else removes the temporary. */
+static int out_close(struct outfile *o, const char *path, bool ok)
+{
+  int r = 0;
+
+  if (!o->f)
+    return 0;
+  if (fflush(o->f) != 0 || ferror(o->f))
+    r = -EIO;
+  if (fclose(o->f) != 0 && r == 0)
+    r = -errno;
+  o->f = NULL;
+  if (ok && r == 0 && rename(o->tmp, path) < 0)
+    r = -errno;
+  if (!ok || r < 0)
+    remove(o->tmp);
+  free(o->tmp);
+  o->tmp = NULL;
+  return r;
+}
+
+int featstore_export_npy(struct store *s, const char *npy_path,
+                         const char *names_path, size_t *ret_rows,
+                         size_t *ret_dim)
+{
+  struct outfile on = { 0 }, om = { 0 };
+  struct feat_matrix m = { 0 };
+  struct store_txn *t = NULL;
+  char hdr[128];
+  int r, hl;
+
+  r = store_txn_begin(s, false, &t);
+  if (r == 0)
+    r = featstore_load_matrix(t, &m);
+  if (r == 0 && m.n == 0)
+    r = -ENODATA;
+  if (r == 0)
+    r = out_open(npy_path, &on);
+  if (r == 0)
+    r = out_open(names_path, &om);
+  if (r == 0) {
+    /* Magic, version 1.0, header length; the header dict is padded with
+     * spaces and ends in a newline so the data starts at a multiple of
+     * 64 bytes, as NumPy writes it. */
+    hl = snprintf(hdr, sizeof(hdr),
+                  "{'descr': '<f4', 'fortran_order': False, "
+                  "'shape': (%zu, %zu), }", m.n, m.dim);
+    while ((10 + hl + 1) % 64 != 0)
+      hdr[hl++] = ' ';
+    hdr[hl++] = '\n';
+    uint8_t pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0 };
+    wr16(pre + 8, (uint16_t)hl);
+    fwrite(pre, 1, 10, on.f);
+    fwrite(hdr, 1, (size_t)hl, on.f);
+  }
+  for (size_t i = 0; r == 0 && i < m.n; i++) {
+    struct sample smp;
+    for (size_t j = 0; j < m.dim; j++) {
+      uint32_t u;
+      uint8_t b[4];
+      memcpy(&u, &m.x[i * m.dim + j], 4);
+      for (int k = 0; k < 4; k++)
+        b[k] = (uint8_t)(u >> (8 * k));
+      fwrite(b, 1, 4, on.f);
+    }
+    r = store_sample_get(t, m.ids[i], &smp);
+    if (r == 0)
+      fprintf(om.f, "%s\n", smp.name);
+  }
+  if (t)
+    store_txn_abort(t);
+  {
+    int r1 = out_close(&on, npy_path, r == 0);
+    int r2 = out_close(&om, names_path, r == 0 && r1 == 0);
+    if (r == 0)
+      r = r1 ? r1 : r2;
+    if (r < 0 && r1 == 0 && r2 < 0)
+      remove(npy_path);  /* the pair goes together */
+  }
+  if (r == 0) {
+    if (ret_rows)
+      *ret_rows = m.n;
+    if (ret_dim)
+      *ret_dim = m.dim;
+  }
+  feat_matrix_free(&m);
   return r;
 }

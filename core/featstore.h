@@ -89,6 +89,18 @@ int featstore_import_npy(struct store *s, const char *npy_path,
                          void (*report)(const char *reason, void *ud),
                          void *ud, size_t *ret_rows);
 
+/* Writes the embeddings featstore_load_matrix() gives (imported ones if
+ * any, else the computed features) as what featstore_import_npy() reads:
+ * a .npy file (version 1.0, little-endian float32, C order, shape (N, D))
+ * and N sample names, one per line, in row (sample-id) order.  Both files
+ * are written to temporary names beside them and renamed into place, so a
+ * failure leaves no partial file.  *ret_rows / *ret_dim (may be NULL) get
+ * the shape.  -ENODATA when no sample has an embedding (nothing written),
+ * -errno for I/O, or a store error. */
+int featstore_export_npy(struct store *s, const char *npy_path,
+                         const char *names_path, size_t *ret_rows,
+                         size_t *ret_dim);
+
 /* Deletes every external embedding (computed features are used again).
  * One transaction; *ret_n (may be NULL) gets the number deleted. */
 int featstore_clear_external(struct store *s, size_t *ret_n);

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Version 1: no areas.  Version 2 (written only when some box of the field
+ * has an area, so stores without areas keep byte-identical records that
+ * older readers open): flag bit 2 = an f64 area follows the flags. */
 #define LABELS_CODEC_VERSION 1
+#define LABELS_CODEC_VERSION_AREA 2
 
 void labels_init(struct labels *l)
 {
@@ -113,7 +117,8 @@ bool labels_field_name_valid(const char *name)
   return true;
 }
 
-bool labels_class_name_valid(const char *name)
+/* The old rule, without the encoding check: enough to look a name up. */
+bool labels_class_key_valid(const char *name)
 {
   size_t n = strlen(name);
 
@@ -123,6 +128,49 @@ bool labels_class_name_valid(const char *name)
     if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
       return false;
   return true;
+}
+
+bool labels_utf8_valid(const char *s, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)s, *e = p + n;
+
+  while (p < e) {
+    unsigned c = *p++, need, min;
+    uint32_t cp;
+
+    if (c < 0x80)
+      continue;
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1, min = 0x80, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2, min = 0x800, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3, min = 0x10000, cp = c & 0x07;
+    } else {
+      return false;   /* a continuation byte first, or 0xc0/0xc1/0xf5+ */
+    }
+    if ((size_t)(e - p) < need)
+      return false;
+    for (unsigned i = 0; i < need; i++) {
+      if ((p[i] & 0xc0) != 0x80)
+        return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    p += need;
+    /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are
+     * refused by JSON parsers (and by CVAT), so by us too. */
+    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+      return false;
+  }
+  return true;
+}
+
+bool labels_class_name_valid(const char *name)
+{
+  /* Names end up in JSON (label documents, COCO, CVAT labels) and in YAML
+   * and XML exports, all of which need valid UTF-8. */
+  return labels_class_key_valid(name) &&
+         labels_utf8_valid(name, strlen(name));
 }
 
 bool labels_box_inside(const struct detection *d, uint32_t width,
@@ -144,7 +192,8 @@ bool labels_box_inside(const struct detection *d, uint32_t width,
 /* Record layout (little-endian, packed, see docs/STORE-FORMAT.md):
  *   u8 version, u32 count, then per detection:
  *   u64 id, u32 class_id, f64 x, y, w, h, f64 confidence, u8 flags
- *   (bit 0 iscrowd, bit 1 has confidence), u32 attr_len, attr bytes. */
+ *   (bit 0 iscrowd, bit 1 has confidence, bit 2 has area: version 2
+ *   only), [f64 area if bit 2], u32 attr_len, attr bytes. */
 #define DET_FIXED (8 + 4 + 8 * 5 + 1 + 4)
 
 int labels_field_encode(const struct label_field *f, struct buf *out)
@@ -153,13 +202,18 @@ int labels_field_encode(const struct label_field *f, struct buf *out)
   uint32_t cnt = (uint32_t)f->n;
   int r;
 
+  for (size_t i = 0; i < f->n; i++)
+    if (f->d[i].has_area)
+      v = LABELS_CODEC_VERSION_AREA;
+
   r = buf_append(out, &v, 1);
   if (r == 0)
     r = buf_append(out, &cnt, 4);
   for (size_t i = 0; r == 0 && i < f->n; i++) {
     const struct detection *d = &f->d[i];
     uint8_t rec[DET_FIXED], *p = rec;
-    uint8_t flags = (d->iscrowd ? 1 : 0) | (isnan(d->confidence) ? 0 : 2);
+    uint8_t flags = (d->iscrowd ? 1 : 0) | (isnan(d->confidence) ? 0 : 2) |
+                    (d->has_area ? 4 : 0);
     uint32_t alen = d->attributes ? (uint32_t)strlen(d->attributes) : 0;
     double conf = isnan(d->confidence) ? 0.0 : d->confidence;
 
@@ -171,8 +225,15 @@ int labels_field_encode(const struct label_field *f, struct buf *out)
     memcpy(p, &d->h, 8); p += 8;
     memcpy(p, &conf, 8); p += 8;
     *p++ = flags;
-    memcpy(p, &alen, 4);
-    r = buf_append(out, rec, sizeof(rec));
+    if (d->has_area) {
+      /* The area sits between the flags and the attribute length. */
+      r = buf_append(out, rec, (size_t)(p - rec));
+      r = r ? r : buf_append(out, &d->area, 8);
+      r = r ? r : buf_append(out, &alen, 4);
+    } else {
+      memcpy(p, &alen, 4);
+      r = buf_append(out, rec, sizeof(rec));
+    }
     if (r == 0 && alen)
       r = buf_append(out, d->attributes, alen);
   }
@@ -185,8 +246,10 @@ int labels_field_decode(const void *data, size_t n, struct label_field *f)
   uint32_t cnt;
   int r;
 
-  if (n < 5 || p[0] != LABELS_CODEC_VERSION)
+  if (n < 5 || (p[0] != LABELS_CODEC_VERSION &&
+                p[0] != LABELS_CODEC_VERSION_AREA))
     return -EBADMSG;
+  bool v2 = p[0] == LABELS_CODEC_VERSION_AREA;
   memcpy(&cnt, p + 1, 4);
   p += 5;
   for (uint32_t i = 0; i < cnt; i++) {
@@ -209,6 +272,12 @@ int labels_field_decode(const void *data, size_t n, struct label_field *f)
     memcpy(&d->h, p, 8); p += 8;
     memcpy(&d->confidence, p, 8); p += 8;
     flags = *p++;
+    if (flags & 4) {
+      if (!v2 || (size_t)(end - p) < 8 + 4)
+        return -EBADMSG;
+      memcpy(&d->area, p, 8); p += 8;
+      d->has_area = true;
+    }
     memcpy(&alen, p, 4); p += 4;
     if ((size_t)(end - p) < alen)
       return -EBADMSG;

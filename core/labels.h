@@ -30,6 +30,10 @@ struct detection {
   double x, y, w, h;    /* pixels */
   double confidence;    /* NAN when absent */
   bool iscrowd;
+  /* COCO `area` as imported (segmentation area in real COCO files); it
+   * decides COCO's small/medium/large ranges.  has_area false: w * h. */
+  bool has_area;
+  double area;
   char *attributes;     /* compact JSON object text (owned), NULL if none */
   /* Derived, never stored: the box's max IoU with another box of its
    * field and that box's id, filled in by the reader (views.h) so the
@@ -62,8 +66,15 @@ void detection_clear(struct detection *d);
 
 /* Field names: 1..64 bytes of [A-Za-z0-9_.-]. */
 bool labels_field_name_valid(const char *name);
-/* Class names: 1..200 bytes, no control characters. */
+/* Class names: 1..200 bytes of valid UTF-8, no control characters. */
 bool labels_class_name_valid(const char *name);
+/* The same without the UTF-8 check: what a name must be to be looked up
+ * (so a class named before the check existed can still be renamed or
+ * removed). */
+bool labels_class_key_valid(const char *name);
+/* Is s[0..n) well-formed UTF-8 (no overlong forms, surrogates or code
+ * points above U+10FFFF)? */
+bool labels_utf8_valid(const char *s, size_t n);
 /* Is the box finite, non-negative in size and inside a w x h image? */
 bool labels_box_inside(const struct detection *d, uint32_t width,
                        uint32_t height);

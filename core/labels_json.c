@@ -53,6 +53,10 @@ int labels_to_json(const struct labels *l, const char *sample_name,
         r |= buf_json_double(out, d->confidence);
       }
       r |= buf_printf(out, ", \"iscrowd\": %d", d->iscrowd ? 1 : 0);
+      if (d->has_area) {
+        r |= buf_puts(out, ", \"area\": ");
+        r |= buf_json_double(out, d->area);
+      }
       if (d->has_max_iou && d->max_iou >= 0) {
         r |= buf_puts(out, ", \"max_iou\": ");
         r |= buf_json_double(out, round(d->max_iou * 1e6) / 1e6);
@@ -130,6 +134,16 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
       else
         return errf(err, errlen, -EINVAL, "fields.%s[%zu].iscrowd: expected 0 or 1",
                     field, idx);
+    } else if (strcmp(key, "area") == 0) {
+      /* COCO area kept from an import (evaluation's area ranges). */
+      if (json_is_null(v))
+        continue;
+      if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+          json_number_value(v) < 0)
+        return errf(err, errlen, -EINVAL, "fields.%s[%zu].area: expected a "
+                    "number >= 0 or null", field, idx);
+      d->has_area = true;
+      d->area = json_number_value(v);
     } else if (strcmp(key, "max_iou") == 0 || strcmp(key, "max_iou_id") == 0) {
       /* Derived values shown on read; reading a file and writing it back
        * must work, so they are accepted (if numbers) and ignored. */
@@ -154,7 +168,11 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
   if (!have_label || !have_box)
     return errf(err, errlen, -EINVAL, "fields.%s[%zu]: \"label\" and \"bbox\" are "
                 "required", field, idx);
-  if (!labels_box_inside(d, width, height))
+  /* Predictions (boxes with a confidence) may reach past the image:
+   * that is how detectors report them, and evaluation scores them so. */
+  bool finite = isfinite(d->x) && isfinite(d->y) && isfinite(d->w) &&
+                isfinite(d->h) && d->w >= 0 && d->h >= 0;
+  if (isnan(d->confidence) ? !labels_box_inside(d, width, height) : !finite)
     return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox [%g, %g, %g, %g] is not "
                 "inside the %ux%u image", field, idx, d->x, d->y, d->w, d->h,
                 width, height);
@@ -233,6 +251,7 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
                      size_t errlen)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root;
   int r;
 
@@ -249,7 +268,7 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
       return -ENODATA;
     }
     errf(err, errlen, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
-         jerr.column, jerr.text);
+         jerr.column, json_err_text(jerr.text, jt, sizeof(jt)));
     return -EBADMSG;
   }
   r = parse_root(root, width, height, ret, err, errlen);

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 /*---- Sample index ---------------------------------------------------------*/
@@ -290,8 +292,8 @@ static int set_class_name(struct ctx *c, size_t k, const char *name,
   if (!p)
     return -ENOMEM;
   if (!labels_class_name_valid(p)) {
-    int r = fail(c, "class name \"%.60s\" is not valid (1..200 bytes, no "
-                 "control characters)", p);
+    int r = fail(c, "class name %zu is not valid (1..200 bytes, no "
+                 "control characters)", k + 1);
     free(p);
     return r;
   }
@@ -300,7 +302,9 @@ static int set_class_name(struct ctx *c, size_t k, const char *name,
   return 0;
 }
 
-/* Adds a prediction in pixels for sample ref, clipping it to the image. */
+/* Adds a prediction in pixels for sample ref.  A box reaching past the
+ * image is kept as given (and counted): detectors produce such boxes, and
+ * COCO evaluation scores them unclipped.  Only drawing clips. */
 static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
                     const char *name, double x, double y, double w, double h,
                     double score)
@@ -319,14 +323,8 @@ static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
   d.label = (char *)name; /* borrowed from cls_name; copied at the end */
   d.x = x, d.y = y, d.w = w, d.h = h;
   d.confidence = score;
-  if (!labels_box_inside(&d, s->w, s->h)) {
-    double x2 = fmin(x + w, s->w), y2 = fmin(y + h, s->h);
-    d.x = fmax(0, fmin(x, s->w));
-    d.y = fmax(0, fmin(y, s->h));
-    d.w = fmax(0, x2 - d.x);
-    d.h = fmax(0, y2 - d.y);
-    c->st.clipped++;
-  }
+  if (!labels_box_inside(&d, s->w, s->h))
+    c->st.outside++;
   c->items[c->n_items] = (struct item){ ref, c->n_items, d };
   c->n_items++;
   c->st.boxes++;
@@ -479,6 +477,7 @@ static int store_name_copy(struct ctx *c, uint32_t id, const char *name,
 static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 {
   json_error_t jerr;
+  char jt[160];
   json_t *root = NULL, *gt = NULL, *list, *o;
   struct idmap *map = NULL;
   size_t nmap = 0, i;
@@ -486,7 +485,17 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 
   root = json_load_file(path, 0, &jerr);
   if (!root) {
-    r = fail(c, "%s: line %d: %s", path, jerr.line, jerr.text);
+    /* A file that cannot be opened keeps its errno (EACCES, ENOENT). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      fail(c, "%s: %s", path, strerror(e));
+      r = -e;
+      goto out;
+    }
+    close(fd);
+    r = fail(c, "%s: line %d: %s", path, jerr.line,
+             json_err_text(jerr.text, jt, sizeof(jt)));
     goto out;
   }
   list = json_is_array(root) ? root : json_object_get(root, "annotations");
@@ -498,7 +507,8 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
   if (gt_path) {
     gt = json_load_file(gt_path, 0, &jerr);
     if (!gt) {
-      r = fail(c, "%s: line %d: %s", gt_path, jerr.line, jerr.text);
+      r = fail(c, "%s: line %d: %s", gt_path, jerr.line,
+               json_err_text(jerr.text, jt, sizeof(jt)));
       goto out;
     }
     if (!json_is_object(gt)) {
@@ -750,8 +760,8 @@ static int read_names(struct ctx *c, const char *path)
         char *e;
         unsigned long idx = strtoul(s, &e, 10);
         if (!colon || e != colon || e == s) {
-          r = fail(c, "%s: cannot read names entry \"%.*s\"", path,
-                   (int)(tn > 60 ? 60 : tn), s);
+          r = fail(c, "%s: cannot read names entry %zu (expected "
+                   "\"INDEX: NAME\")", path, k + 1);
           break;
         }
         size_t vn = tn - (size_t)(colon + 1 - s);

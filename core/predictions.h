@@ -30,7 +30,7 @@
  * Semantics: the import is one prediction run for the whole dataset: the
  * field is replaced on every sample, and samples without predictions in the
  * input get an empty field.  Scores must lie in [0, 1].  Boxes overshooting
- * the image are clipped to it (counted).  Predictions for images that are
+ * the image are kept as given (counted; COCO evaluation scores them so).  Predictions for images that are
  * not in the store, or whose files are missing, are skipped (counted).
  *
  * Errors: any malformed entry, unknown class, or an input in which no
@@ -67,7 +67,7 @@ struct pred_stats {
   uint64_t entries;  /* predictions read */
   uint64_t boxes;    /* predictions stored */
   uint64_t skipped;  /* predictions whose image is not in the store */
-  uint64_t clipped;  /* boxes clipped to their image */
+  uint64_t outside;  /* boxes reaching past their image (kept as given) */
   uint64_t samples;  /* samples that got at least one prediction */
   uint64_t cleared;  /* samples whose old predictions were removed */
   uint64_t files;    /* YOLO: txt files read */

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 enum {
   DB_META, DB_SAMPLES, DB_NAMES, DB_PATHS, DB_TAGS, DB_TAGIDS, DB_TAGMEM,
@@ -48,9 +50,20 @@ struct store_iter {
 #define SAMPLE_REC_VERSION 1
 #define SAMPLE_REC_FIXED 72
 
+/* What filled up in this thread's last transaction, for store_full_hint():
+ * 0 nothing, 1 the map, 2 the disk.  Per thread: the request that failed
+ * reports it right after, on its own thread. */
+static __thread int last_full;
+
 static int store_errno(int rc)
 {
+  if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == MDB_PAGE_FULL)
+    last_full = 1;
+  else if (rc == ENOSPC || rc == EDQUOT)
+    last_full = 2;
   switch (rc) {
+  case EDQUOT:
+    return -ENOSPC;
   case MDB_SUCCESS:
     return 0;
   case MDB_NOTFOUND:
@@ -174,7 +187,7 @@ int store_open(const char *dir, const struct store_opts *opts,
   if (rc == 0)
     rc = mdb_env_set_maxreaders(s->env, 256);
   if (rc == 0)
-    rc = mdb_env_open(s->env, dir, flags, 0644);
+    rc = mdb_env_open(s->env, dir, flags, 0600);  /* private to the owner */
   if (rc)
     goto fail_rc;
   /* LMDB may have leftover reader slots from a killed process. */
@@ -250,6 +263,8 @@ int store_txn_begin(struct store *s, bool write, struct store_txn **ret)
     return -ENOMEM;
   t->s = s;
   t->write = write;
+  if (write)
+    last_full = 0;
   rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
   if (rc == MDB_READERS_FULL) {
     /* Stale readers of a killed process: clear them and try once more. */
@@ -269,6 +284,20 @@ int store_txn_begin(struct store *s, bool write, struct store_txn **ret)
   return 0;
 }
 
+/* Whether the filesystem holding dir has (nearly) no space left for us:
+ * less than 1 MiB, counting the blocks reserved for root when we are
+ * root. */
+static bool disk_full(const char *dir)
+{
+  struct statvfs sv;
+  uint64_t free_blocks;
+
+  if (statvfs(dir, &sv) < 0)
+    return false;
+  free_blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+  return free_blocks * (uint64_t)sv.f_frsize < (1u << 20);
+}
+
 int store_txn_commit(struct store_txn *t)
 {
   int r;
@@ -285,7 +314,13 @@ int store_txn_commit(struct store_txn *t)
     r = t->err;
     mdb_txn_abort(t->txn);
   } else {
-    r = store_errno(mdb_txn_commit(t->txn));
+    int rc = mdb_txn_commit(t->txn);
+    /* LMDB turns a short write into EIO: on a full disk the write of the
+     * last pages stops at the free space.  Tell that apart from a failing
+     * device by the space left. */
+    if (rc == EIO && disk_full(t->s->dir))
+      rc = ENOSPC;
+    r = store_errno(rc);
   }
   free(t);
   return r;
@@ -876,12 +911,11 @@ bool store_tag_name_valid(const char *name)
 {
   size_t n = strlen(name);
 
-  if (n == 0 || n > 200 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+  /* A leading dot would hide the tag from `ls` (and covers "." and
+   * ".."); names must print: valid UTF-8, no control characters. */
+  if (n == 0 || n > 200 || name[0] == '.' || strchr(name, '/'))
     return false;
-  for (size_t i = 0; i < n; i++)
-    if (name[i] == '/' || (unsigned char)name[i] < 0x20)
-      return false;
-  return true;
+  return utf8_valid(name, n) && no_control_chars(name, n);
 }
 
 static int tag_write(struct store_txn *t, uint64_t id, const char *name,
@@ -1116,7 +1150,9 @@ int store_class_id(struct store_txn *t, const char *name, bool create,
   int r;
 
   TXN_GUARD(t, create);
-  if (!labels_class_name_valid(name))
+  /* A lookup only needs a well-formed key; a new class a valid name. */
+  if (!(create ? labels_class_name_valid(name)
+               : labels_class_key_valid(name)))
     return -EINVAL;
   r = t_get(t, DB_CLASSES, &k, &v);
   if (r == 0) {
@@ -1339,7 +1375,7 @@ int store_class_rename(struct store_txn *t, const char *from, const char *to)
   int r;
 
   TXN_GUARD(t, true);
-  if (!labels_class_name_valid(from) || !labels_class_name_valid(to))
+  if (!labels_class_key_valid(from) || !labels_class_name_valid(to))
     return -EINVAL;
   r = store_class_id(t, from, false, &id);
   if (r < 0)
@@ -1393,7 +1429,7 @@ int store_class_delete(struct store_txn *t, const char *name)
   int r;
 
   TXN_GUARD(t, true);
-  if (!labels_class_name_valid(name))
+  if (!labels_class_key_valid(name))
     return -EINVAL;
   r = store_class_id(t, name, false, &id);
   if (r < 0)
@@ -1751,4 +1787,15 @@ void store_key_u64(uint8_t out[8], uint64_t v)
 uint64_t store_key_rd_u64(const void *p)
 {
   return rd_be64(p);
+}
+
+const char *store_full_hint(void)
+{
+  if (last_full == 0)
+    return NULL;
+  if (last_full == 1)
+    return "the store's map is full: unmount and mount again with a larger "
+           "-o map_size=BYTES (nothing was lost)";
+  return "the disk holding the store is full: free space there and retry "
+         "(nothing was lost)";
 }

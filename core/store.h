@@ -90,6 +90,11 @@ int store_txn_begin(struct store *s, bool write, struct store_txn **ret);
  * on it failed, aborts instead and returns that error; nothing is changed.
  * -ENOSPC when the map is full. */
 int store_txn_commit(struct store_txn *t);
+/* After -ENOSPC from a store call of this thread's latest transaction:
+ * what filled up (the LMDB map or the disk) and what to do, as one
+ * sentence for the log and `status`; NULL if neither did (another limit,
+ * such as the number of tags). */
+const char *store_full_hint(void);
 /* Aborts and frees; NULL is fine. */
 void store_txn_abort(struct store_txn *t);
 /* The sticky error of the transaction (0 if none). */
@@ -137,7 +142,8 @@ int store_iter_tags(struct store_iter *it, uint64_t from_id,
 
 /* ---- tags ---- */
 
-/* Tag names: 1..200 bytes, no '/', no NUL, not "." or "..". */
+/* Tag names: 1..200 bytes of valid UTF-8, no '/', no control characters
+ * (C0, DEL, C1), no leading dot (so not "." or ".." either). */
 bool store_tag_name_valid(const char *name);
 int store_tag_create(struct store_txn *t, const char *name, uint64_t *ret_id);
 int store_tag_lookup(struct store_txn *t, const char *name, uint64_t *ret_id);

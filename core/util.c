@@ -1,8 +1,15 @@
-/* util.c - logging sink, bounded buffers, JSON scalar formatting and time.
+/* util.c - logging sink, bounded buffers, JSON scalar formatting, time, UTF-8
+ * checks and opening dataset files beneath their folder.
  * Nothing here knows about the store, images or FUSE. */
+#define _GNU_SOURCE
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -271,4 +278,123 @@ int cmp_u64(const void *a, const void *b)
   memcpy(&x, a, sizeof(x));
   memcpy(&y, b, sizeof(y));
   return x < y ? -1 : x > y;
+}
+
+const char *json_err_text(const char *text, char *out, size_t outlen)
+{
+  const char *near = strstr(text, " near ");
+  size_t n = near ? (size_t)(near - text) : strlen(text);
+
+  snprintf(out, outlen, "%.*s", (int)n, text);
+  return out;
+}
+
+bool utf8_valid(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+
+  for (size_t i = 0; i < n;) {
+    unsigned c = s[i];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;  /* continuation byte, overlong lead, or > U+10FFFF */
+    }
+    if (n - i < len)
+      return false;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return false;
+      cp = cp << 6 | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+bool no_control_chars(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < 0x20 || s[i] == 0x7f)
+      return false;
+    /* U+0080..U+009F are encoded C2 80..C2 9F. */
+    if (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
+      return false;
+  }
+  return true;
+}
+
+/* Without openat2 (before Linux 5.6): open normally, then check where the
+ * descriptor really points.  Not racy: the check is of the file opened. */
+static int open_then_check(const char *root, const char *relpath)
+{
+  char *full = path_join(root, relpath), *real_root = NULL;
+  char link[64], real[PATH_MAX];
+  ssize_t n;
+  size_t rl;
+  int fd, r = 0;
+
+  if (!full)
+    return -ENOMEM;
+  fd = open(full, O_RDONLY | O_CLOEXEC);
+  free(full);
+  if (fd < 0)
+    return -errno;
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  n = readlink(link, real, sizeof(real) - 1);
+  real_root = realpath(root, NULL);
+  if (n < 0 || !real_root) {
+    r = -errno;
+  } else {
+    real[n] = '\0';
+    rl = strlen(real_root);
+    if (strncmp(real, real_root, rl) != 0 ||
+        (real[rl] != '/' && strcmp(real_root, "/") != 0))
+      r = -EXDEV;
+  }
+  free(real_root);
+  if (r < 0) {
+    close(fd);
+    return r;
+  }
+  return fd;
+}
+
+int dataset_open(const char *root, const char *relpath)
+{
+  struct open_how how = {
+    .flags = O_RDONLY | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+  };
+  int dfd, fd, e;
+
+  dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return -errno;
+  fd = (int)syscall(SYS_openat2, dfd, relpath, &how, sizeof(how));
+  e = errno;
+  close(dfd);
+  if (fd >= 0)
+    return fd;
+  if (e == ENOSYS)
+    return open_then_check(root, relpath);
+  return -e;
 }

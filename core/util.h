@@ -69,6 +69,14 @@ int64_t time_now_ns(void);
 /* Monotonic time in seconds. */
 double time_mono(void);
 
+/* Opens root/relpath read-only for serving a dataset file, refusing any
+ * path that resolves outside root (a symlink to /etc/shadow placed in the
+ * dataset folder, "..", an absolute link): the kernel resolves it beneath
+ * root (openat2 RESOLVE_BENEATH); where openat2 is missing, the opened
+ * file's own path is checked instead.  Returns the fd, -EXDEV for a path
+ * that leaves root, or another -errno. */
+int dataset_open(const char *root, const char *relpath);
+
 /* Join a directory and a relative path into a new string (owned). */
 char *path_join(const char *dir, const char *rel);
 
@@ -82,5 +90,18 @@ int buf_json_double(struct buf *b, double v);
  * (subnormals, integers from 1e6 on): callers keep theirs fixed so their
  * output stays the same from release to release. */
 size_t fmt_double_shortest(char *out, double v, int min_prec);
+
+/* Is s[0..n) well-formed UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF)? */
+bool utf8_valid(const char *s, size_t n);
+/* Is s[0..n) free of control characters: C0 (below 0x20), DEL and the C1
+ * range U+0080..U+009F?  Expects valid UTF-8. */
+bool no_control_chars(const char *s, size_t n);
+
+/* A JSON parser's error text without what it quotes of the input: jansson
+ * ends many messages with "near '<token>'", and the token of a file a user
+ * named (perhaps one they may not read) must not reach a log or status.
+ * Copies into out (at least 1 byte) and returns out. */
+const char *json_err_text(const char *text, char *out, size_t outlen);
 
 #endif

@@ -84,6 +84,9 @@ static void list_free(struct view_list *l)
   free(l->items);
   free(l->by_sample);
   free(l->pos);
+  free(l->scored_ids);
+  free(l->score);
+  free(l->nn_dist);
   free(l);
 }
 
@@ -177,6 +180,26 @@ ptrdiff_t view_list_find(const struct view_list *l, uint64_t sid)
       return (ptrdiff_t)l->pos[mid];
   }
   return -1;
+}
+
+int view_list_score(const struct view_list *l, uint64_t sid,
+                    double *ret_score, double *ret_nn_dist)
+{
+  size_t lo = 0, hi = l->n_scored;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (l->scored_ids[mid] < sid) {
+      lo = mid + 1;
+    } else if (l->scored_ids[mid] > sid) {
+      hi = mid;
+    } else {
+      *ret_score = l->score[mid];
+      *ret_nn_dist = l->nn_dist[mid];
+      return 0;
+    }
+  }
+  return -ENOENT;
 }
 
 static uint64_t mix(uint64_t h, uint64_t x)
@@ -507,6 +530,23 @@ static int compute_unique(struct views *v, struct store_txn *t,
   } else {
     for (size_t i = 0; i < n; i++)
       keep[i] = true;
+  }
+  /* Every sample's score and nearest distance, for the table (rows of
+   * the matrix are in id order already). */
+  if (r == 0) {
+    out->scored_ids = malloc(n * sizeof(*out->scored_ids));
+    out->score = malloc(n * sizeof(*out->score));
+    out->nn_dist = malloc(n * sizeof(*out->nn_dist));
+    if (!out->scored_ids || !out->score || !out->nn_dist) {
+      r = -ENOMEM;
+    } else {
+      out->n_scored = n;
+      memcpy(out->scored_ids, m.ids, n * sizeof(*m.ids));
+      memcpy(out->score, scores, n * sizeof(*scores));
+      for (size_t i = 0; i < n; i++)
+        out->nn_dist[i] = n > UNIQ_K && idx[i * k] != SIM_NONE
+                              ? dist[i * k] : NAN;
+    }
   }
   if (r == 0)
     r = uniq_rank(scores, keep, n, order, &cnt);
@@ -957,7 +997,10 @@ static int eval_selection(struct views *v, enum evalrun_list which,
 
   if (r == -ENOENT)
     return 0;  /* no evaluation yet: an empty selection */
-  if (r == 0 && (r = evalrun_refresh(v->s, ev, err, errlen)) > 0)
+  /* Exports of an evaluation view look their selection up at each name:
+   * the names of one listing share a run (evalrun.h). */
+  if (r == 0 && (r = evalrun_refresh_recent(v->s, ev, EVALRUN_LOOKUP_AGE,
+                                            err, errlen)) > 0)
     r = 0;
   if (r == 0)
     r = store_txn_begin(v->s, false, &t);

@@ -43,6 +43,14 @@ struct view_list {
   uint64_t *by_sample;       /* sorted sample ids ... */
   uint32_t *pos;             /* ... and their index in items */
   char note[200];            /* why the list is empty, if it is */
+  /* VIEW_UNIQUE only: every sample with an embedding (not only the listed
+   * ones), in id order, with its uniqueness score and the distance to its
+   * nearest neighbour (NaN when there are too few samples for a k-NN).
+   * The per-sample table (table.h) and the xattrs show these. */
+  size_t n_scored;
+  uint64_t *scored_ids;
+  double *score;
+  float *nn_dist;
 };
 
 struct views;
@@ -64,6 +72,10 @@ int views_get(struct views *v, enum view_kind kind, struct view_list **ret);
 void view_list_put(struct view_list *l);
 /* Index of a sample in the list, or -1. */
 ptrdiff_t view_list_find(const struct view_list *l, uint64_t sample_id);
+/* A VIEW_UNIQUE list's score and nearest-neighbour distance of a sample;
+ * -ENOENT when it has no embedding (or l is another view's list). */
+int view_list_score(const struct view_list *l, uint64_t sample_id,
+                    double *ret_score, double *ret_nn_dist);
 
 /* Sample ids of a selection named as in the mount: "samples", "tags/<t>"
  * or "views/<v>" for every view, including the evaluation views

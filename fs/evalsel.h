@@ -17,7 +17,9 @@
 
 /* Name of the most recently created evaluation into out; -ENOENT if none. */
 int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen);
-/* Re-runs `name` if stale (errors are logged and returned). */
-int evalsel_refresh(struct fs_ctx *c, const char *name);
+/* Re-runs `name` if stale (errors are logged and returned).  max_age_s 0:
+ * always check; otherwise a check begun less than that long ago stands
+ * (lookups of listed names: evalrun_refresh_recent()). */
+int evalsel_refresh(struct fs_ctx *c, const char *name, double max_age_s);
 
 #endif

@@ -32,12 +32,16 @@ struct fdcache;
 
 #define FS_ERR_RING 16
 
+/* What users other than the store's owner may read (-o share=, access.c). */
+enum acc_share { ACC_SHARE_NONE, ACC_SHARE_GROUP, ACC_SHARE_READ };
+
 struct fs_ctx {
   struct store *store;
   char *root;                 /* dataset root (absolute) */
   char *store_dir;
-  uid_t uid;
+  uid_t uid;                  /* the store's owner: owns every file shown */
   gid_t gid;
+  enum acc_share share;       /* what others may read (access.c) */
   int64_t mount_ns;
   double ttl;                 /* entry/attr timeout for versioned content */
   struct fuse_session *se;

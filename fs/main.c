@@ -4,6 +4,13 @@
  *
  * usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT
  *
+ * The same command line is what mount.fuse3 runs for `mount -t
+ * fuse.curatefs STORE MNT -o OPTS` and for an /etc/fstab line of that type:
+ * `curatefs STORE MNT -o OPTS,dev,suid` (without -f, so the daemon detaches
+ * once mounted).  Options that only mean something to mount(8) or systemd
+ * (x-*, comment=, nofail, _netdev, auto, noauto, user, users, defaults) are
+ * dropped here, so an fstab line may carry them.
+ *
  * Order matters: LMDB environments must not cross fork(), so the store is
  * checked before daemonizing (to fail early with a message) and opened for
  * real afterwards; threads are started after the fork too.
@@ -14,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "config.h"
 #include "fs.h"
 #include "views.h"
@@ -37,6 +46,7 @@ struct options {
   int readonly;
   int nopassthrough;
   char *cache_size;
+  char *share;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -47,6 +57,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("readonly", readonly),
   OPT("nopassthrough", nopassthrough),
   OPT("cache_size=%s", cache_size),
+  OPT("share=%s", share),
   FUSE_OPT_END
 };
 
@@ -70,6 +81,26 @@ static void log_sink(enum log_level lvl, const char *line, void *ud)
   }
 }
 
+/* Errors quote names users gave (a refused tag name may hold any byte):
+ * status and the log stay one line of valid UTF-8 each. */
+static void printable(char *s)
+{
+  size_t n = strlen(s);
+
+  for (size_t i = 0; i < n;) {
+    size_t len = 1;
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 0xc2 && b <= 0xf4)
+      len = b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+    if (len > n - i || !utf8_valid(s + i, len) ||
+        !no_control_chars(s + i, len)) {
+      s[i] = '?';
+      len = 1;
+    }
+    i += len;
+  }
+}
+
 void fs_error(struct fs_ctx *c, const char *fmt, ...)
 {
   char line[200];
@@ -81,6 +112,7 @@ void fs_error(struct fs_ctx *c, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
+  printable(line);
   pthread_mutex_lock(&c->mu);
   /* A client that retries a rejected write repeats the same error. */
   if (strcmp(line, c->last_err) == 0 && now - c->last_err_time < 2) {
@@ -177,10 +209,10 @@ static char *default_store_dir(const char *root)
     for (char *p = tmp + 1; *p; p++)
       if (*p == '/') {
         *p = '\0';
-        mkdir(tmp, 0755);
+        mkdir(tmp, 0700);
         *p = '/';
       }
-    mkdir(tmp, 0755);
+    mkdir(tmp, 0700);
   }
   base = strrchr(root, '/');
   snprintf(out, sizeof(out), "%s/%s-%08llx", parent,
@@ -188,14 +220,66 @@ static char *default_store_dir(const char *root)
            (unsigned long long)(h & 0xffffffffULL));
   if (strlen(out) >= PATH_MAX)
     return NULL;
-  mkdir(out, 0755);
+  mkdir(out, 0700);
   return strdup(out);
 }
 
-static void usage(void)
+/* Whether a comma-separated mount option is one for mount(8), systemd or
+ * fstab only, not for the filesystem. */
+static bool fstab_only_opt(const char *o, size_t l)
 {
-  fprintf(stderr,
+  static const char *const drop[] = { "nofail", "_netdev", "auto", "noauto",
+                                      "user", "users", "nouser", "defaults",
+                                      "" };
+  if (l >= 2 && strncmp(o, "x-", 2) == 0)
+    return true;
+  if (l >= 8 && strncmp(o, "comment=", 8) == 0)
+    return true;
+  for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
+    if (strlen(drop[i]) == l && strncmp(o, drop[i], l) == 0)
+      return true;
+  return false;
+}
+
+/* Adds "-o OPTS" to args without the fstab-only options. */
+static int add_mount_opts(struct fuse_args *args, const char *opts)
+{
+  size_t n = strlen(opts), used = 0;
+  char *keep = malloc(n + 1);
+  int r = 0;
+
+  if (!keep)
+    return -1;
+  for (const char *p = opts; *p;) {
+    const char *e = strchr(p, ',');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (!fstab_only_opt(p, l)) {
+      if (used)
+        keep[used++] = ',';
+      memcpy(keep + used, p, l);
+      used += l;
+    }
+    p += l;
+    if (*p)
+      p++;
+  }
+  keep[used] = '\0';
+  if (used)
+    r = fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, keep) ? -1 : 0;
+  free(keep);
+  return r;
+}
+
+static void version(void)
+{
+  printf("curatefs %s (libfuse %s)\n", CURATEFS_VERSION, fuse_pkgversion());
+}
+
+static void usage(FILE *f)
+{
+  fprintf(f,
     "usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT\n"
+    "       curatefs --version\n"
     "\n"
     "Mounts a dataset store (made by `curate import`), or a plain folder of\n"
     "JPEG images (imported first into a store under\n"
@@ -222,7 +306,18 @@ static void usage(void)
     "                     an optional K, M or G suffix, at least 1M (default:\n"
     "                     up to 32 MiB of memory from the RAM, plus an\n"
     "                     eighth of the free disk, at most 8 GiB)\n"
-    "  and the usual FUSE mount options (allow_other, ...)\n");
+    "  -o share=none|group|read\n"
+    "                     what other users of an allow_other mount may\n"
+    "                     read: nothing (default), what the store's group\n"
+    "                     may, or everything.  Only the store's owner and\n"
+    "                     root ever change anything; files show the owner's\n"
+    "                     uid and gid and the modes that apply, and the\n"
+    "                     kernel checks them (default_permissions)\n"
+    "  and the usual FUSE mount options (allow_other, ...)\n"
+    "\n"
+    "Also mounted by `mount -t fuse.curatefs STORE MOUNTPOINT -o OPTIONS` and\n"
+    "by an /etc/fstab line `STORE MOUNTPOINT fuse.curatefs OPTIONS 0 0`; see\n"
+    "curatefs(1).\n");
 }
 
 int main(int argc, char **argv)
@@ -241,7 +336,14 @@ int main(int argc, char **argv)
   char path[PATH_MAX];
   struct stat st;
 
+  /* Few malloc arenas: each FUSE worker thread would otherwise get its
+   * own, and what a burst of requests freed stays spread over them (the
+   * daemon stayed at twice its idle size after a burst).  The warm thread
+   * trims the heap once the store settles (warm.c). */
+  if (!getenv("MALLOC_ARENA_MAX"))
+    mallopt(M_ARENA_MAX, 2);
   memset(&c, 0, sizeof(c));
+  memset(&cl, 0, sizeof(cl));  /* freed at out_args, even before parsing */
   pthread_mutex_init(&c.mu, NULL);
   g_ctx = &c;
 
@@ -249,34 +351,47 @@ int main(int argc, char **argv)
   fuse_opt_add_arg(&args, argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-      fuse_opt_add_arg(&args, argv[i]);
-      fuse_opt_add_arg(&args, argv[++i]);
+      if (add_mount_opts(&args, argv[++i]) < 0)
+        goto out_args;
+    } else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) {
+      if (add_mount_opts(&args, argv[i] + 2) < 0)
+        goto out_args;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-        usage();
-        return 0;
+        usage(stdout);
+        ret = 0;
+        goto out_args;
+      }
+      if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+        version();
+        ret = 0;
+        goto out_args;
       }
       fuse_opt_add_arg(&args, argv[i]);
     } else if (npos < 2) {
       positional[npos++] = argv[i];
     } else {
-      usage();
-      return 2;
+      usage(stderr);
+      ret = 2;
+      goto out_args;
     }
   }
   if (npos != 2) {
-    usage();
-    return 2;
+    usage(stderr);
+    ret = 2;
+    goto out_args;
   }
   fuse_opt_add_arg(&args, positional[1]);
   if (fuse_opt_parse(&args, &opts, option_spec, NULL) < 0 ||
       fuse_parse_cmdline(&args, &cl) != 0) {
-    usage();
-    return 2;
+    usage(stderr);
+    ret = 2;
+    goto out_args;
   }
   if (!cl.mountpoint) {
-    usage();
-    return 2;
+    usage(stderr);
+    ret = 2;
+    goto out_args;
   }
   if (opts.map_size) {
     char *end;
@@ -312,6 +427,13 @@ int main(int argc, char **argv)
   /* The kernel refuses every write on a read-only mount by itself. */
   if (c.readonly && fuse_opt_add_arg(&args, "-oro") != 0)
     goto out_args;
+  if (opts.share && acc_parse_share(opts.share, &c.share) < 0) {
+    fprintf(stderr, "curatefs: share must be none, group or read\n");
+    goto out_args;
+  }
+  /* The kernel checks every access against the modes we show. */
+  if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
+    goto out_args;
   c.uid = getuid();
   c.gid = getgid();
   c.mount_ns = time_now_ns();
@@ -334,6 +456,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "curatefs: cannot resolve '%s'\n", positional[0]);
     goto out_args;
   }
+  /* Whoever owns the store owns the mount's files (access.c). */
+  if (stat(c.store_dir, &st) == 0) {
+    c.uid = st.st_uid;
+    c.gid = st.st_gid;
+  }
   /* Fail before mounting if the store cannot be opened. */
   r = store_open(c.store_dir, &so, &c.store);
   if (r == 0 && !folder_mode) {
@@ -352,7 +479,13 @@ int main(int argc, char **argv)
   }
 
   snprintf(path, sizeof(path), "%s/curatefs.log", c.store_dir);
-  g_logf = fopen(path, "a");
+  {
+    /* The log names files and reasons: the owner's only, even if an
+     * older version created it readable by all. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0 && (fchmod(fd, 0600), (g_logf = fdopen(fd, "a")) == NULL))
+      close(fd);
+  }
   log_set_sink(log_sink, NULL, LOG_LVL_INFO);
 
   se = fuse_session_new(&args, &curatefs_ops, sizeof(curatefs_ops), &c);
@@ -423,6 +556,7 @@ out_args:
   free(cl.mountpoint);
   free(opts.map_size);
   free(opts.cache_size);
+  free(opts.share);
   fuse_opt_free_args(&args);
   return ret;
 }

@@ -34,12 +34,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "fs.h"
 #include "names.h"
 #include "node.h"
 #include "passthrough.h"
 #include "views.h"
 #include "vtree.h"
+#include "xattr.h"
 
 /* Attribute and entry lifetime of provider paths: their content follows
  * store changes without per-inode invalidations, so keep it short. */
@@ -130,6 +132,54 @@ static int render_label(struct store_txn *t, const struct sample *s,
   return r;
 }
 
+/* The latest rendering of a labels file, by (sample, store version): the
+ * kernel asks for a label file's attributes (its exact size) right before
+ * an open (its permission check, default_permissions), and both would
+ * render the document, max IoU included, which for a sample with many
+ * boxes costs more than everything else an edit does.  One entry: the
+ * stat and the open of one file follow each other. */
+#define LABEL_MEMO_MAX (4u << 20)
+static pthread_mutex_t label_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  uint64_t id, version;
+  char *data;
+  size_t len;
+} label_memo;
+
+static int render_label_memo(struct store_txn *t, const struct sample *s,
+                             struct buf *out)
+{
+  uint64_t v;
+  int r;
+
+  if (store_version(t, &v) < 0)
+    return render_label(t, s, out);
+  pthread_mutex_lock(&label_memo_mu);
+  if (label_memo.data && label_memo.id == s->id &&
+      label_memo.version == v) {
+    buf_reset(out);
+    r = buf_append(out, label_memo.data, label_memo.len);
+    pthread_mutex_unlock(&label_memo_mu);
+    return r;
+  }
+  pthread_mutex_unlock(&label_memo_mu);
+  r = render_label(t, s, out);
+  if (r == 0 && out->len <= LABEL_MEMO_MAX) {
+    char *copy = malloc(out->len ? out->len : 1);
+    if (copy) {
+      memcpy(copy, out->data, out->len);
+      pthread_mutex_lock(&label_memo_mu);
+      free(label_memo.data);
+      label_memo.data = copy;
+      label_memo.len = out->len;
+      label_memo.id = s->id;
+      label_memo.version = v;
+      pthread_mutex_unlock(&label_memo_mu);
+    }
+  }
+  return r;
+}
+
 /* A provider path: the vnode's full path, its provider and the rest. */
 struct vres {
   char path[VPATH_MAX];
@@ -177,18 +227,33 @@ static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
 
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
 {
-  char *path = path_join(c->root, s->relpath);
-  int r = 0;
+  int r = dataset_open(c->root, s->relpath);
 
-  if (!path)
-    return -ENOMEM;
-  *ret_fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (*ret_fd < 0) {
-    r = -errno;
-    fs_error(c, "%s.jpg: cannot open source %s: %s", s->name, path,
-             strerror(errno));
+  *ret_fd = r < 0 ? -1 : r;
+  if (r == -EXDEV) {
+    /* A link that leads out of the dataset folder: the daemon may be
+     * able to read what the reader may not. */
+    fs_error(c, "%s.jpg: source %s leads out of the dataset folder "
+             "(a symbolic link?): refused", s->name, s->relpath);
+    return -EACCES;
   }
-  free(path);
+  if (r < 0) {
+    fs_error(c, "%s.jpg: cannot open source %s: %s", s->name, s->relpath,
+             strerror(-r));
+    return r;
+  }
+  return 0;
+}
+
+/* A change refused because the store is full: say what filled up and what
+ * to do (the log and status), so the ENOSPC the caller gets is explained. */
+static int report_full(struct fs_ctx *c, int r, const char *what,
+                       const char *name)
+{
+  const char *hint = r == -ENOSPC ? store_full_hint() : NULL;
+
+  if (hint)
+    fs_error(c, "%s%s: nothing changed: %s", what, name, hint);
   return r;
 }
 
@@ -250,7 +315,7 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
     if (r < 0)
       break;
     buf_init(&b, LABELS_MAX_JSON * 4);
-    r = render_label(t, &s, &b);
+    r = render_label_memo(t, &s, &b);
     st->st_mode = S_IFREG | 0644;
     st->st_nlink = 1;
     st->st_size = (off_t)b.len;
@@ -298,6 +363,8 @@ static int node_stat(struct fs_ctx *c, struct store_txn *t,
     break;
   }
   }
+  /* The owner's bits above; others get what -o share= gives (access.c). */
+  st->st_mode = acc_mode(c, st->st_mode);
   st->st_blocks = (st->st_size + 511) / 512;
   ts(&st->st_mtim, mt);
   st->st_ctim = st->st_mtim;
@@ -313,12 +380,35 @@ static double node_ttl(struct fs_ctx *c, const struct node *n)
   return n->kind == NODE_VNODE ? MIN(VNODE_TTL, c->ttl) : c->ttl;
 }
 
-/* Resolves name in directory p into *ret.  *versioned: the name is a
- * generated file whose content follows the store (its entry is not to be
- * cached: see vnode_open()). */
+static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
+                            const struct node *p, const char *name,
+                            struct node *ret, bool *versioned,
+                            bool *sample_file);
+
+/* Resolves name in directory p into *ret.  *versioned: the name's entry
+ * is not to be cached: a generated file whose content follows the store
+ * (see vnode_open()), or a provider file showing a sample (below). */
 static int node_lookup(struct fs_ctx *c, struct store_txn *t,
                        const struct node *p, const char *name,
                        struct node *ret, bool *versioned)
+{
+  bool sample_file = false;
+  int r2 = node_lookup_kind(c, t, p, name, ret, versioned, &sample_file);
+
+  /* A provider file that shows a sample can be moved into a tag, and its
+   * dentry (with its entry time) moves along under the provider's name,
+   * which the tag does not list: no entry time, so that name is looked up
+   * again at its next use and vanishes (normal mounts; read-only ones have
+   * no renames). */
+  if (r2 == 0 && sample_file && !c->readonly)
+    *versioned = true;
+  return r2;
+}
+
+static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
+                            const struct node *p, const char *name,
+                            struct node *ret, bool *versioned,
+                            bool *sample_file)
 {
   struct sample s;
   uint64_t id;
@@ -376,6 +466,7 @@ static int node_lookup(struct fs_ctx *c, struct store_txn *t,
     if (r < 0)
       return r;
     *versioned = e.kind == VENT_FILE && e.key != 0;
+    *sample_file = e.kind == VENT_SAMPLE;
     ino = vnode_ino(c, v.path, *versioned ? e.key : 0);
     if (!ino)
       return -ENOMEM;
@@ -440,6 +531,14 @@ static int entry_for(struct fs_ctx *c, struct store_txn *t,
   e->ino = ino_of(n);
   e->attr_timeout = node_ttl(c, n);
   e->entry_timeout = node_ttl(c, n) > 0 ? c->ttl : 1.0;
+  /* A name in tags/<t>/ is revalidated at each use.  A rename moves the
+   * kernel's dentry with its inode and its entry time: after mv
+   * tags/a/x.jpg tags/b/ the dentry tags/b/x.jpg would keep the inode of
+   * (a, x), which is no longer a member, and answer ENOENT for as long as
+   * the entry time lasts.  With no entry time the next use looks the name
+   * up again and finds (b, x).  Read-only mounts have no renames. */
+  if (n->kind == NODE_TAGFILE && !c->readonly)
+    e->entry_timeout = 0;
   return node_stat(c, t, n, &e->attr);
 }
 
@@ -548,6 +647,8 @@ static int add_vent(const char *name, const struct vent *e, uint64_t cookie,
     uint64_t ino;
     d->versioned = e->kind == VENT_FILE && e->key != 0;
     ino = vnode_ino(d->c, path, d->versioned ? e->key : 0);
+    /* Entry time: as node_lookup() gives it. */
+    d->versioned |= e->kind == VENT_SAMPLE && !d->c->readonly;
     if (!ino)
       return 1;
     node_from_ino(ino, &n);
@@ -765,6 +866,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
     fuse_reply_err(req, ENOENT);
     return;
   }
+  if (acc_may_read(ctx(req), req) < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (n.kind == NODE_VNODE) {
     /* Provider listings follow store changes with no invalidation of
      * their own: always ask us. */
@@ -796,6 +901,7 @@ struct fh {
   const struct provider *prov;      /* writable control file: its provider */
   char *vpath;                      /* ... and its path below it (owned) */
   bool ctl_done;                    /* the command was already carried out */
+  size_t ctl_off;                   /* provider->lines: bytes already run */
   uint64_t vino;                    /* generated file counted open, or 0 */
   int backing;                      /* ... its passthrough backing id, or 0 */
   unsigned refs;                    /* release + replies in flight */
@@ -954,6 +1060,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fuse_reply_err(req, ENOENT);
     return;
   }
+  r = acc != O_RDONLY ? acc_may_change(c, req, "open for writing")
+                      : acc_may_read(c, req);
+  if (r < 0) {
+    fuse_reply_err(req, -r);
+    return;
+  }
   h = calloc(1, sizeof(*h));
   if (!h) {
     fuse_reply_err(req, ENOMEM);
@@ -988,7 +1100,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (r < 0)
       break;
     if (acc == O_RDONLY) {
-      r = render_label(t, &s, &h->buf);
+      r = render_label_memo(t, &s, &h->buf);
       /* Read to the end of this rendering, whatever size the kernel holds:
        * labels changed by another process (curate next to a mount) would
        * otherwise read short until the attributes expire. */
@@ -1001,7 +1113,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (fi->flags & O_TRUNC)
       h->dirty = true;
     else
-      r = render_label(t, &s, &h->buf);
+      r = render_label_memo(t, &s, &h->buf);
     break;
   case NODE_CTL:
     if (acc != O_RDONLY) {
@@ -1145,7 +1257,7 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
   case NODE_LABEL:
     r = visible_sample(t, n.id, &s);
     if (r == 0)
-      r = render_label(t, &s, &b);
+      r = render_label_memo(t, &s, &b);
     break;
   case NODE_CTL:
     r = n.id == CTL_README ? render_readme(c, &b) : render_status(c, &b);
@@ -1197,6 +1309,40 @@ out:
   buf_free(&b);
 }
 
+/* Whether the labels just stored for s (in t) can be read back: their
+ * rendering, with every derived max_iou at its longest, fits the buffer a
+ * read renders into.  Rendered text is larger than what was written (ids,
+ * iscrowd, max_iou, spacing), so a document under the write limit can
+ * still be too large to open.  -EFBIG with the reason in err. */
+static int check_readable(struct store_txn *t, const struct sample *s,
+                          char *err, size_t errlen)
+{
+  struct labels l;
+  struct buf b;
+  size_t boxes = 0;
+  int r = store_labels_get(t, s->id, &l);
+
+  if (r < 0)
+    return r;
+  for (size_t f = 0; f < l.n; f++)
+    for (size_t i = 0; i < l.f[f].n; i++, boxes++) {
+      l.f[f].d[i].has_max_iou = l.f[f].n > 1;
+      l.f[f].d[i].max_iou = 0.123457;
+      l.f[f].d[i].max_iou_id = UINT64_MAX;
+    }
+  buf_init(&b, LABELS_MAX_JSON);
+  r = labels_to_json(&l, s->name, s->width, s->height, &b);
+  buf_free(&b);
+  labels_free(&l);
+  if (r == -E2BIG) {
+    snprintf(err, errlen, "%zu boxes would read back as more than %u "
+             "bytes of JSON (the labels file limit)", boxes,
+             LABELS_MAX_JSON);
+    return -EFBIG;
+  }
+  return r;
+}
+
 /* Checks a labels document against the sample and stores it. */
 static int commit_labels(struct fs_ctx *c, struct fh *h)
 {
@@ -1240,12 +1386,20 @@ static int commit_labels(struct fs_ctx *c, struct fh *h)
     r = store_labels_put(t, s.id, &l);
   labels_free(&l);
   if (r == 0)
+    r = check_readable(t, &s, err, sizeof(err));
+  if (r == 0)
     r = store_txn_commit(t);
   else
     store_txn_abort(t);
   if (r == -EBADMSG || r == -ENODATA)
     r = -EINVAL;
-  if (r == -EINVAL)
+  if (r == -EFBIG)
+    fs_error(c, "labels/%s.json: write rejected, labels unchanged: %s", name,
+             err);
+  else if (r == -ENOSPC && store_full_hint())
+    fs_error(c, "labels/%s.json: write failed, labels unchanged: %s", name,
+             store_full_hint());
+  else if (r == -EINVAL)
     fs_error(c, "labels/%s.json: write rejected, labels unchanged: %s", name,
              err);
   else if (r < 0)
@@ -1279,6 +1433,32 @@ static int check_labels(struct fs_ctx *c, struct fh *h)
   return r;
 }
 
+/* Runs the provider's check or write on `n` bytes of the handle's document
+ * with the requester's identity (access.h), so that any file a command
+ * names is opened with the requester's rights, never the daemon's. */
+static int ctl_apply_range(fuse_req_t req, struct fh *h, bool check_only,
+                           const char *data, size_t n)
+{
+  struct acc_saved sv;
+  int r = acc_become(req, &sv);
+
+  if (r < 0) {
+    fs_error(ctx(req), "%s: cannot take on the requester's identity: %s",
+             h->prov->name, strerror(-r));
+    return r;
+  }
+  r = (check_only ? h->prov->check : h->prov->write)(ctx(req), h->vpath,
+                                                      data, n);
+  acc_restore(&sv);
+  return r;
+}
+
+static int ctl_apply(fuse_req_t req, struct fh *h, bool check_only)
+{
+  return ctl_apply_range(req, h, check_only, h->buf.data ? h->buf.data : "",
+                         h->buf.len);
+}
+
 /* Control files take a whole document.  A command file (cvat/push, ...)
  * acts on the first write that ends a line, so `echo x > file` gets its
  * answer from write(2); other documents (config) are checked there and
@@ -1303,17 +1483,30 @@ static void write_ctl(fuse_req_t req, struct fh *h, const char *data,
     return;
   }
   h->dirty = true;
-  if (h->buf.len && h->buf.data[h->buf.len - 1] == '\n') {
+  if (h->prov->command && h->prov->lines) {
+    const char *from = h->buf.data + h->ctl_off;
+    size_t n = h->buf.len - h->ctl_off;
+    while (n && from[n - 1] != '\n')
+      n--;                          /* up to the last complete line */
+    if (n) {
+      r = ctl_apply_range(req, h, false, from, n);
+      h->ctl_off += n;
+      /* A last line without its newline still runs at close. */
+      h->dirty = h->ctl_off < h->buf.len;
+      if (r < 0)
+        h->bad = report_full(c, r, h->prov->name, "");
+    }
+  } else if (h->buf.len && h->buf.data[h->buf.len - 1] == '\n') {
     if (h->prov->command) {
-      r = h->prov->write(c, h->vpath, h->buf.data, h->buf.len);
+      r = ctl_apply(req, h, false);
       h->ctl_done = true;
       h->dirty = false;
       /* A writer that retries (buffered I/O flushing again at close)
        * gets the same answer, not a new one. */
       if (r < 0)
-        h->bad = r;
+        h->bad = report_full(c, r, h->prov->name, "");
     } else if (h->prov->check) {
-      r = h->prov->check(c, h->vpath, h->buf.data, h->buf.len);
+      r = ctl_apply(req, h, true);
       if (r < 0)
         h->bad = r;
     }
@@ -1343,25 +1536,20 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
     fuse_reply_err(req, EFBIG);
     return;
   }
-  if ((size_t)off > h->buf.len) {
-    r = buf_reserve(&h->buf, (size_t)off - h->buf.len);
-    if (r == 0) {
-      memset(h->buf.data + h->buf.len, ' ', (size_t)off - h->buf.len);
-      h->buf.len = (size_t)off;
-    }
-  } else {
-    r = 0;
-  }
-  if (r == 0 && (size_t)off + size > h->buf.len)
-    r = buf_reserve(&h->buf, (size_t)off + size - h->buf.len);
-  if (r < 0) {
-    fuse_reply_err(req, -r);
+  /* A document is written front to back, like a control file's: a write
+   * elsewhere than the end of what the handle holds would patch a text
+   * the writer never saw whole. */
+  if ((size_t)off != h->buf.len) {
+    fs_error(ctx(req), "labels: write at offset %lld refused: documents "
+             "are written from the start, each write at the end of the "
+             "previous one (open with O_TRUNC)", (long long)off);
+    fuse_reply_err(req, EINVAL);
     return;
   }
-  memcpy(h->buf.data + off, data, size);
-  if ((size_t)off + size > h->buf.len) {
-    h->buf.len = (size_t)off + size;
-    h->buf.data[h->buf.len] = '\0';
+  r = buf_append(&h->buf, data, size);
+  if (r < 0) {
+    fuse_reply_err(req, r == -E2BIG ? EFBIG : -r);
+    return;
   }
   h->dirty = true;
   /* A document that already parses but breaks the schema fails this very
@@ -1395,8 +1583,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   } else if (h->prov && h->dirty) {
     h->dirty = false;
     h->ctl_done = true;
-    r = h->prov->write(c, h->vpath, h->buf.data ? h->buf.data : "",
-                       h->buf.len);
+    r = ctl_apply_range(req, h, false,
+                        h->buf.data ? h->buf.data + h->ctl_off : "",
+                        h->buf.len - h->ctl_off);
+    report_full(c, r, h->prov->name, "");
   } else if (h->writable && h->dirty) {
     h->dirty = false;
     r = commit_labels(c, h);
@@ -1438,6 +1628,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     fuse_reply_err(req, ENOENT);
     return;
   }
+  if (acc_may_change(c, req, "setattr") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (to_set & FUSE_SET_ATTR_SIZE) {
     struct fh *h = fi ? fh_of(fi) : NULL;
     if (!h || !h->writable) {
@@ -1450,6 +1644,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         return;
       }
       buf_reset(&h->buf);
+      h->ctl_off = 0;
       reply_attr(req, c, &n);
       return;
     }
@@ -1457,12 +1652,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
       fuse_reply_err(req, EFBIG);
       return;
     }
-    if ((size_t)attr->st_size < h->buf.len) {
-      h->buf.len = (size_t)attr->st_size;
-      h->buf.data[h->buf.len] = '\0';
+    if (attr->st_size != 0) {
+      /* Only starting over is meaningful for a whole document. */
+      fuse_reply_err(req, EINVAL);
+      return;
     }
-    if (attr->st_size == 0)
-      h->bad = 0;  /* starting over: an earlier rejected text is gone */
+    buf_reset(&h->buf);
+    h->bad = 0;  /* starting over: an earlier rejected text is gone */
     h->dirty = true;
   }
   /* Modes and times are not stored; accept them so cp -p and touch work. */
@@ -1481,6 +1677,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
   int r;
 
   (void)mode;
+  if (acc_may_change(c, req, "mkdir") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (!node_from_ino(parent, &p) || p.kind != NODE_DIR || p.id != DIR_TAGS) {
     fuse_reply_err(req, EPERM);  /* only tags/ takes new directories */
     return;
@@ -1500,7 +1700,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
     store_txn_abort(t);
   }
   if (r < 0) {
-    if (r != -EEXIST)
+    if (r == -ENOSPC && store_full_hint())
+      report_full(c, r, "mkdir tags/", name);
+    else if (r != -EEXIST)
       fs_error(c, "mkdir tags/%s: %s", name, strerror(-r));
     fuse_reply_err(req, -r);
     return;
@@ -1515,6 +1717,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct node p;
   int r;
 
+  if (acc_may_change(c, req, "rmdir") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (!node_from_ino(parent, &p) || p.kind != NODE_DIR || p.id != DIR_TAGS) {
     fuse_reply_err(req, EPERM);
     return;
@@ -1544,6 +1750,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     r = r == 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
   }
+  report_full(c, r, "rmdir tags/", name);
   fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
@@ -1555,6 +1762,10 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct node p;
   int r;
 
+  if (acc_may_change(c, req, "rm") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (!node_from_ino(parent, &p) || p.kind != NODE_TAG) {
     fs_error(c, "rm %s: only files in tags/<tag>/ can be removed (it "
              "untags them); samples stay in the dataset", name);
@@ -1569,6 +1780,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
       r = store_tag_remove(t, p.id, s.id);
     r = r >= 0 ? store_txn_commit(t) : (store_txn_abort(t), r);
   }
+  report_full(c, r, "rm ", name);
   fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
@@ -1583,6 +1795,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
   char *moved_vpath = NULL;
   int r;
 
+  if (acc_may_change(c, req, "mv") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (flags & ~(unsigned)RENAME_NOREPLACE) {
     fuse_reply_err(req, EINVAL);  /* no exchange or whiteout */
     return;
@@ -1694,6 +1910,7 @@ done:
   }
 out:
   store_txn_abort(t);
+  report_full(c, r, "mv ", name);
   if (r >= 0 && src.kind == NODE_DIR && src.id == DIR_SAMPLES)
     fs_sample_gen_bump(c, s.id);  /* see node.h: before the reply */
   if (r >= 0 && moved_vpath)
@@ -1707,6 +1924,10 @@ static void refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct fs_ctx *c = ctx(req);
   struct node p;
 
+  if (acc_may_change(c, req, "create") < 0) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
   if (node_from_ino(parent, &p) && p.kind == NODE_TAG)
     fs_error(c, "copy into a tag refused (%s): files cannot be added from "
              "outside; use mv samples/<name>.jpg tags/<tag>/ inside the mount",
@@ -1818,4 +2039,9 @@ const struct fuse_lowlevel_ops curatefs_ops = {
   .create = op_create,
   .mknod = op_mknod,
   .statfs = op_statfs,
+  /* xattr.c: user.curatefs.* attributes of sample files */
+  .getxattr = xattr_get,
+  .listxattr = xattr_list,
+  .setxattr = xattr_set,
+  .removexattr = xattr_remove,
 };

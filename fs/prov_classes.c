@@ -1,7 +1,9 @@
 /* prov_classes.c - the `classes` file at the root: the class schema.
  *
  * Reading lists every class with its id and box count (core/classes).
- * Writing runs commands, one per line, in one transaction:
+ * Writing runs commands, one per line; the lines of one write(2) run in
+ * one transaction (a document written in several writes runs write by
+ * write, see provider.lines):
  *   echo 'add cat' > classes
  *   echo 'rename cat -> feline' > classes
  *   echo 'remove dog' > classes
@@ -100,4 +102,5 @@ const struct provider prov_classes = {
   .generate = k_generate,
   .write = k_write,
   .command = true,
+  .lines = true,
 };

@@ -3,7 +3,9 @@
  *   eval/run                   echo 'NAME [gt=F] [pred=F] [iou=X]' > eval/run
  *   eval/import-predictions    echo 'PATH [format=coco|yolo] [names=F]
  *                                     [coco_gt=F] [field=F]' > ...
- *   eval/<name>/report.txt     per-class precision, recall, AP, support
+ *   eval/<name>/report.txt     COCO summary (pycocotools' 12 numbers),
+ *                              per-class precision, recall, AP, AP50,
+ *                              AP75, support
  *   eval/<name>/metrics.json   the same as JSON
  *   eval/<name>/pr-curves.jpg  one precision-recall curve per class
  *   plots/embeddings.jpg       2-D projection of every sample's embedding,
@@ -44,7 +46,7 @@ static pthread_mutex_t fresh_mu = PTHREAD_MUTEX_INITIALIZER;
 static char fresh_name[EVALRUN_MAX_NAME + 1];
 static uint64_t fresh_version;
 
-int evalsel_refresh(struct fs_ctx *c, const char *name)
+int evalsel_refresh(struct fs_ctx *c, const char *name, double max_age_s)
 {
   char err[300] = "";
   uint64_t v = vtree_store_version(c);
@@ -56,7 +58,7 @@ int evalsel_refresh(struct fs_ctx *c, const char *name)
   pthread_mutex_unlock(&fresh_mu);
   if (known)
     return 0;
-  r = evalrun_refresh(c->store, name, err, sizeof(err));
+  r = evalrun_refresh_recent(c->store, name, max_age_s, err, sizeof(err));
   if (r < 0)
     fs_error(c, "eval %s: re-run after label changes failed: %s", name, err);
   else if (r == 1)
@@ -342,7 +344,8 @@ static int e_generate(struct fs_ctx *c, struct store_txn *t0, const char *path,
         "Write a name to evaluate the predictions against the ground truth:\n"
         "  echo val1 > eval/run\n"
         "  echo 'val1 gt=ground_truth pred=predictions iou=0.5' > eval/run\n"
-        "Then read eval/val1/report.txt; views/mistakes, "
+        "Then read eval/val1/report.txt (the numbers of pycocotools' "
+        "COCOeval);\nviews/mistakes, "
         "views/possible-missing\nand views/possible-spurious show the latest "
         "evaluation.\n";
     return out->write(out->ud, help, sizeof(help) - 1);
@@ -361,7 +364,7 @@ static int e_generate(struct fs_ctx *c, struct store_txn *t0, const char *path,
   if (!slash)
     return -EISDIR;
   snprintf(name, sizeof(name), "%.*s", (int)(slash - path), path);
-  r = evalsel_refresh(c, name);
+  r = evalsel_refresh(c, name, 0);
   if (r < 0)
     return r;
   r = store_txn_begin(c->store, false, &t);

@@ -141,6 +141,22 @@ static struct recent *recent_find(struct recent_list *rl, const char *name,
   return e;
 }
 
+/* A new reference to the newest kept result of name, whatever its key,
+ * or NULL. */
+static struct recent *recent_newest(struct recent_list *rl, const char *name)
+{
+  struct recent *e;
+
+  pthread_mutex_lock(&rl->mu);
+  for (e = rl->head; e; e = e->next)
+    if (strcmp(e->name, name) == 0) {
+      e->refs++;
+      break;
+    }
+  pthread_mutex_unlock(&rl->mu);
+  return e;
+}
+
 /* Names e (a copy of name) and keeps it, with the caller's reference;
  * the oldest beyond rl->kept are dropped.  -ENOMEM frees e. */
 static int recent_add(struct recent_list *rl, struct recent *e,
@@ -455,11 +471,22 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
     }
     return 0;
   }
-  r = xsel_init(c, t, &x, &s);
-  if (r < 0)
-    return r;
   snprintf(full, sizeof(full), "export/%s", path);
-  r = listing_get(t, &s, full, x.rest, &l);
+  /* A listing is read in many small chunks, each resuming at a position
+   * in it: continue in the listing the reader started, even when the
+   * store changed since.  Walking the new version at every chunk made
+   * `ls` of a large export quadratic while labels were being written. */
+  l = from ? (struct listing *)recent_newest(&listings, full) : NULL;
+  if (l) {
+    memset(&s, 0, sizeof(s));
+    s.key = vtree_version_key(t);
+    r = 0;
+  } else {
+    r = xsel_init(c, t, &x, &s);
+    if (r < 0)
+      return r;
+    r = listing_get(t, &s, full, x.rest, &l);
+  }
   if (r == 0) {
     for (size_t i = from; i < l->n; i++) {
       struct vent e = { 0 };

@@ -175,12 +175,12 @@ static int resolve(struct fs_ctx *c, struct store_txn *t,
 /* Opens a read transaction on the latest evaluation, refreshed first so
  * the list follows label edits.  -ENOENT when there is no evaluation. */
 static int eval_begin(struct fs_ctx *c, char *name, size_t namelen,
-                      struct store_txn **t)
+                      double max_age_s, struct store_txn **t)
 {
   int r = evalsel_latest(c, name, namelen);
 
   if (r == 0)
-    r = evalsel_refresh(c, name);
+    r = evalsel_refresh(c, name, max_age_s);
   if (r == 0)
     r = store_txn_begin(c->store, false, t);
   return r;
@@ -242,7 +242,8 @@ static int eval_stat(struct fs_ctx *c, const struct vdir *vd,
   char ev[EVALRUN_MAX_NAME + 1];
   struct store_txn *t;
   struct sample s;
-  int r = eval_begin(c, ev, sizeof(ev), &t);
+  /* A name comes from a listing, which re-ran the evaluation if needed. */
+  int r = eval_begin(c, ev, sizeof(ev), EVALRUN_LOOKUP_AGE, &t);
 
   if (r < 0)
     return r == -ENOENT ? -ENOENT : r;
@@ -265,7 +266,9 @@ static int eval_list(struct fs_ctx *c, const struct vdir *vd, uint64_t from,
   struct evalrun_entry chunk[256];
   struct store_txn *t;
   size_t n, total;
-  int r = eval_begin(c, ev, sizeof(ev), &t);
+  /* A listing starts from a fresh evaluation; its later chunks continue
+   * in the run it started from. */
+  int r = eval_begin(c, ev, sizeof(ev), from ? EVALRUN_LOOKUP_AGE : 0, &t);
 
   if (r == -ENOENT)
     return 0;  /* no evaluation yet: an empty view */
@@ -306,7 +309,8 @@ static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
   struct sample s;
   uint8_t *src = NULL, *jpg = NULL;
   size_t srclen = 0, jlen = 0;
-  int fd = -1, r = eval_begin(c, ev, sizeof(ev), &t);
+  /* Generated at the lookup of the name (for its size): as eval_stat. */
+  int fd = -1, r = eval_begin(c, ev, sizeof(ev), EVALRUN_LOOKUP_AGE, &t);
 
   if (r < 0)
     return r;

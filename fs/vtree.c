@@ -10,7 +10,7 @@
 #include "vtree.h"
 
 extern const struct provider prov_config, prov_views, prov_export, prov_cvat,
-    prov_eval, prov_plots, prov_classes;
+    prov_eval, prov_plots, prov_classes, prov_table;
 
 const struct provider *const vtree_providers[] = {
   &prov_config,
@@ -20,6 +20,7 @@ const struct provider *const vtree_providers[] = {
   &prov_eval,
   &prov_plots,
   &prov_classes,
+  &prov_table,
   NULL,
 };
 

@@ -13,6 +13,7 @@
  *   cvat/             prov_cvat.c        core/cvat_sync (runs in the store)
  *   eval/             prov_eval.c        core/evalrun, core/predictions
  *   plots/            prov_plots.c       core/featstore, core/plot
+ *   samples.csv       prov_table.c       core/table (views, evalrun)
  *
  * Inodes of provider paths come from a table (vnode.c): a path gets an
  * inode when the kernel first looks it up and keeps it until the kernel
@@ -90,6 +91,13 @@ struct provider {
   /* The control files are commands: ->write runs at the first write that
    * ends a line (its errno is write(2)'s), not at close. */
   bool command;
+  /* With command: a stream of line commands.  Each write that ends a line
+   * runs the complete lines written since the last run (so a document
+   * written in several write(2)s, `{ echo a; echo b; } > file` or one
+   * larger than a write, runs whole, each write's lines in one ->write);
+   * a refused write fails with its errno and later writes too, what
+   * earlier writes ran stays. */
+  bool lines;
   /* Optional: called once the store is open (background work to resume)
    * and at unmount, before the store closes. */
   void (*start)(struct fs_ctx *c);

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,11 @@ static void *warm_main(void *arg)
         if (vtree_providers[i]->warm)
           vtree_providers[i]->warm(c);
       warmed = v;
+      /* A burst of requests is over: give the memory its worker threads
+       * freed back to the system.  glibc keeps freed memory in each
+       * thread's arena otherwise, and the daemon stayed at 200 MB after a
+       * burst that peaked at 460 MB with nothing left in use. */
+      malloc_trim(0);
     }
     pthread_mutex_lock(&warm_mu);
   }

@@ -4,7 +4,7 @@ set -e
 PKGS="meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblmdb-dev
 lmdb-utils libjansson-dev libturbojpeg0-dev libjpeg62-turbo-dev libcurl4-openssl-dev
 libxxhash-dev libopenblas-dev libjpeg-turbo-progs python3 python3-numpy
-libzip-dev python3-torchvision curl"
+libzip-dev python3-torchvision curl python3-pandas attr man-db"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -39,7 +39,7 @@ static void usage(FILE *f)
     "                [--classes a,b,c] [--wait]\n"
     "       %s cvat pull --store S [OPTS] RUN\n"
     "       %s cvat undo --store S RUN\n"
-    "       %s cvat status --store S [RUN]\n"
+    "       %s cvat status --store S [--json] [RUN]\n"
     "       %s cvat labels --store S RUN\n"
     "       %s cvat job --store S [OPTS] RUN JOB assignee|stage|state [VALUE]\n"
     "       %s cvat issues --store S [OPTS] RUN JOB\n"
@@ -53,7 +53,9 @@ static void usage(FILE *f)
     "      pull brings back every box and every label of the project (as\n"
     "      new classes); polygons, ellipses and masks become their bounding\n"
     "      boxes, other objects are counted and named, never dropped\n"
-    "      silently.  undo also removes the classes that pull created.\n",
+    "      silently.  undo also removes the classes that pull created.\n"
+    "      status --json: the runs (or RUN) as JSON.\n"
+    "Exit status: 0 done, 1 failed, 2 usage error.\n",
     prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
@@ -107,7 +109,7 @@ static int load_file(struct cvat_config *cfg, const char *path)
 
 struct opts {
   const char *store, *tag, *view, *run, *classes;
-  bool wait;
+  bool wait, json;
   const char *config;
   char **sets;
   size_t nsets;
@@ -122,6 +124,7 @@ static int parse(int argc, char **argv, struct opts *o)
     { "run", required_argument, NULL, 'r' },
     { "classes", required_argument, NULL, 'C' },
     { "wait", no_argument, NULL, 'w' },
+    { "json", no_argument, NULL, 'j' },
     { "config", required_argument, NULL, 'c' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -133,7 +136,7 @@ static int parse(int argc, char **argv, struct opts *o)
   if (!o->sets)
     return -ENOMEM;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:t:V:r:C:wc:o:h", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:t:V:r:C:wjc:o:h", lo, NULL)) != -1) {
     switch (c) {
     case 's': o->store = optarg; break;
     case 't': o->tag = optarg; break;
@@ -141,6 +144,7 @@ static int parse(int argc, char **argv, struct opts *o)
     case 'r': o->run = optarg; break;
     case 'C': o->classes = optarg; break;
     case 'w': o->wait = true; break;
+    case 'j': o->json = true; break;
     case 'c': o->config = optarg; break;
     case 'o': o->sets[o->nsets++] = optarg; break;
     case 'h': usage(stdout); return 1;
@@ -372,6 +376,83 @@ static int do_undo(const char *store_dir, const char *run)
   return 0;
 }
 
+/* One run as a JSON object (status --json). */
+static void run_json(struct buf *b, const struct cvat_run *rn)
+{
+  const char *strs[][2] = { { "name", rn->name }, { "source", rn->source },
+                            { "field", rn->field }, { "url", rn->url },
+                            { "error", rn->error },
+                            { "last_pull", rn->last_pull } };
+
+  buf_puts(b, "{");
+  for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+    buf_printf(b, "%s\"%s\": ", i ? ", " : "", strs[i][0]);
+    if (strs[i][1])
+      buf_json_str(b, strs[i][1], strlen(strs[i][1]));
+    else
+      buf_puts(b, "null");
+  }
+  buf_printf(b, ", \"phase\": \"%s\", \"done\": %" PRIu64 ", \"total\": %"
+             PRIu64 ", \"created_ns\": %lld, \"project_id\": %lld, "
+             "\"task_id\": %lld, \"samples\": %zu, \"pulls\": %" PRIu64
+             ", \"undo_depth\": %" PRIu64 ", \"jobs\": [",
+             cvat_phase_name(rn->phase), rn->done, rn->total,
+             (long long)rn->created_ns, (long long)rn->project_id,
+             (long long)rn->task_id, rn->n_samples, rn->pulls,
+             rn->undo_depth);
+  for (size_t j = 0; j < rn->n_jobs; j++)
+    buf_printf(b, "%s{\"id\": %lld, \"start\": %lld, \"stop\": %lld}",
+               j ? ", " : "", (long long)rn->jobs[j][0],
+               (long long)rn->jobs[j][1], (long long)rn->jobs[j][2]);
+  buf_puts(b, "]}");
+}
+
+static int do_status_json(const char *store_dir, const char *run)
+{
+  struct store *s;
+  struct cvat_run rn;
+  struct buf b;
+  char **names = NULL;
+  size_t n = 0;
+  int r;
+
+  if (tool_open_store(store_dir, false, true, &s) < 0)
+    return 1;
+  buf_init(&b, 64u << 20);
+  if (run) {
+    r = cvat_run_get(s, run, &rn);
+    if (r == 0) {
+      run_json(&b, &rn);
+      cvat_run_free(&rn);
+    } else if (r == -ENOENT) {
+      fprintf(stderr, "%s: cvat status: no run '%s'\n", prog, run);
+    }
+  } else {
+    r = cvat_runs_list(s, &names, &n);
+    buf_puts(&b, "[");
+    for (size_t i = 0; r == 0 && i < n; i++) {
+      if (cvat_run_get(s, names[i], &rn) == 0) {
+        if (b.len > 1)
+          buf_puts(&b, ", ");
+        run_json(&b, &rn);
+        cvat_run_free(&rn);
+      }
+    }
+    buf_puts(&b, "]");
+    if (r == 0)
+      cvat_names_free(names, n);
+  }
+  if (r == 0) {
+    buf_puts(&b, "\n");
+    fwrite(b.data, 1, b.len, stdout);
+  } else if (r != -ENOENT) {
+    fprintf(stderr, "%s: cvat status: %s\n", prog, strerror(-r));
+  }
+  buf_free(&b);
+  store_close(s);
+  return r < 0 ? 1 : 0;
+}
+
 static int do_status(const char *store_dir, const struct cvat_config *cfg,
                      const char *run)
 {
@@ -472,6 +553,10 @@ int cmd_cvat(int argc, char **argv)
     usage(stderr);
     return 2;
   }
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    usage(stdout);
+    return 0;
+  }
   sub = argv[1];
   r = parse(argc - 1, argv + 1, &o);
   if (r != 0) {
@@ -502,7 +587,8 @@ int cmd_cvat(int argc, char **argv)
   } else if (strcmp(sub, "undo") == 0 && nrest == 1) {
     rc = do_undo(o.store, rest[0]);
   } else if (strcmp(sub, "status") == 0 && nrest <= 1) {
-    rc = do_status(o.store, &cfg, nrest ? rest[0] : NULL);
+    rc = o.json ? do_status_json(o.store, nrest ? rest[0] : NULL)
+                : do_status(o.store, &cfg, nrest ? rest[0] : NULL);
   } else if (strcmp(sub, "labels") == 0 && nrest == 1) {
     struct store *s;
     struct buf b;

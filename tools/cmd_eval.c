@@ -21,16 +21,23 @@ static void usage(FILE *f)
     "                   [--list mistakes|missing|spurious]\n"
     "\n"
     "Evaluates field --pred (default predictions) against --gt (default\n"
-    "ground_truth) at IoU T (default 0.5), keeps the result in STORE as NAME\n"
-    "and prints the report (--json: metrics.json; --plot also writes the\n"
+    "ground_truth) with the rules of pycocotools' COCOeval (bbox), counting\n"
+    "tp/fp/fn at IoU T (default 0.5); keeps the result in STORE as NAME\n"
+    "and prints the report with COCO's 12-number summary (--json:\n"
+    "metrics.json, summary keys AP AP50 AP75 APs APm APl AR1 AR10 AR100\n"
+    "ARs ARm ARl; --plot also writes the\n"
     "precision-recall curves as a JPEG).  With --list, prints that\n"
-    "ranked sample list of the evaluation (\"name score\" lines) instead,\n"
-    "re-running it first only if labels changed since.\n",
+    "ranked sample list of the evaluation (\"name score\" lines; --json: a\n"
+    "JSON array of {\"name\", \"score\"}) instead,\n"
+    "re-running it first only if labels changed since.\n"
+    "Exit status: 0 done, 1 failed, 2 usage error.\n",
     prog);
 }
 
-static int print_list(struct store *s, const char *name, const char *which)
+static int print_list(struct store *s, const char *name, const char *which,
+                      bool json)
 {
+  struct buf jb;
   enum evalrun_list l;
   struct store_txn *t;
   int r;
@@ -52,6 +59,9 @@ static int print_list(struct store *s, const char *name, const char *which)
             r == -ENOENT ? "no such evaluation" : err[0] ? err : strerror(-r));
     return 1;
   }
+  buf_init(&jb, 1u << 30);
+  if (json)
+    buf_puts(&jb, "[");
   r = store_txn_begin(s, false, &t);
   size_t off = 0, n = 0;
   struct evalrun_entry e[256];
@@ -60,14 +70,27 @@ static int print_list(struct store *s, const char *name, const char *which)
     for (size_t i = 0; r == 0 && i < n; i++) {
       struct sample smp;
       r = store_sample_get(t, e[i].sample_id, &smp);
-      if (r == 0)
+      if (r == 0 && json) {
+        /* {"name": ..., "score": ...}, shortest exact numbers */
+        buf_puts(&jb, off + i ? ", {\"name\": " : "{\"name\": ");
+        buf_json_str(&jb, smp.name, strlen(smp.name));
+        buf_puts(&jb, ", \"score\": ");
+        buf_json_double(&jb, e[i].score);
+        r = buf_puts(&jb, "}");
+      } else if (r == 0) {
         printf("%s %.17g\n", smp.name, e[i].score);
+      }
     }
     if (n < 256)
       break;
     off += n;
   }
   store_txn_abort(t);
+  if (r == 0 && json) {
+    buf_puts(&jb, "]\n");
+    fwrite(jb.data, 1, jb.len, stdout);
+  }
+  buf_free(&jb);
   if (r < 0) {
     fprintf(stderr, "%s: cannot read evaluation '%s': %s\n", prog, name,
             strerror(-r));
@@ -132,7 +155,7 @@ int cmd_eval(int argc, char **argv)
   if (r < 0)
     return 1;
   if (list) {
-    r = print_list(s, name, list);
+    r = print_list(s, name, list, json);
     store_close(s);
     return r;
   }

@@ -40,11 +40,13 @@ static void usage_export(FILE *f)
 {
   fprintf(f,
     "usage: %s export --store STORE --format coco|yolo|voc|imagenet\n"
-    "                 [--tag TAG | --view VIEW] [--field NAME] OUT\n"
+    "                 [--tag TAG | --view VIEW] [--field NAME] [--json] OUT\n"
     "Writes the export tree of the whole dataset (or of the samples tagged\n"
     "TAG, or listed by views/VIEW) to the new folder OUT, identical to the\n"
     "mounted export/ (export/tags/TAG/, export/views/VIEW/).  The field and\n"
-    "the subset tags come from the store's config (export.*).\n", prog);
+    "the subset tags come from the store's config (export.*).  --json prints\n"
+    "the counts as a JSON object.\n"
+    "Exit status: 0 done, 1 failed, 2 usage error.\n", prog);
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -231,6 +233,7 @@ int cmd_export(int argc, char **argv)
     { "tag", required_argument, NULL, 't' },
     { "view", required_argument, NULL, 'v' },
     { "field", required_argument, NULL, 'f' },
+    { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -240,15 +243,17 @@ int cmd_export(int argc, char **argv)
   struct walk w = { 0 };
   uint64_t *ids = NULL;
   struct store *s = NULL;
+  bool json = false;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:F:t:v:f:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:t:v:f:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
     case 'F': fmt = optarg; break;
     case 't': tag = optarg; break;
     case 'v': view = optarg; break;
     case 'f': spec.field = optarg; break;
+    case 'j': json = true; break;
     case 'h': usage_export(stdout); return 0;
     default: usage_export(stderr); return 2;
     }
@@ -313,9 +318,13 @@ int cmd_export(int argc, char **argv)
     fprintf(stderr, "%s: export failed: %s\n", prog, w.err);
     goto fail;
   }
-  printf("exported %s to %s: %" PRIu64 " images, %" PRIu64
-         " generated files, %" PRIu64 " bytes\n", fmt, argv[optind],
-         w.images, w.files, w.bytes);
+  if (json)
+    printf("{\"format\": \"%s\", \"images\": %" PRIu64 ", \"files\": %" PRIu64
+           ", \"bytes\": %" PRIu64 "}\n", fmt, w.images, w.files, w.bytes);
+  else
+    printf("exported %s to %s: %" PRIu64 " images, %" PRIu64
+           " generated files, %" PRIu64 " bytes\n", fmt, argv[optind],
+           w.images, w.files, w.bytes);
   store_txn_abort(w.t);
   store_close(s);
   free(ids);

@@ -16,11 +16,14 @@ static void usage_il(FILE *f)
 {
   fprintf(f,
     "usage: %s import-labels --store STORE --format coco|yolo|voc|cvat-zip\n"
-    "                        [--field NAME] PATH\n"
+    "                        [--field NAME] [--json] PATH\n"
     "Replaces the label field NAME (default ground_truth) of every sample\n"
     "named in PATH: a COCO JSON file (or a folder with annotations/), a\n"
     "YOLO folder (data.yaml or obj.names), a Pascal VOC folder, or a zip\n"
-    "exported by CVAT as COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.\n", prog);
+    "exported by CVAT as COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  --json\n"
+    "prints the counts as a JSON object.\n"
+    "Exit status: 0 done, 1 failed (nothing changed), 2 usage error.\n",
+    prog);
 }
 
 static void on_skip(const char *what, const char *reason, void *ud)
@@ -35,6 +38,7 @@ int cmd_import_labels(int argc, char **argv)
     { "store", required_argument, NULL, 's' },
     { "format", required_argument, NULL, 'F' },
     { "field", required_argument, NULL, 'f' },
+    { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -43,13 +47,15 @@ int cmd_import_labels(int argc, char **argv)
   struct limport_stats st;
   struct store *s;
   char err[512];
+  bool json = false;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:F:f:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:f:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
     case 'F': fmt = optarg; break;
     case 'f': field = optarg; break;
+    case 'j': json = true; break;
     case 'h': usage_il(stdout); return 0;
     default: usage_il(stderr); return 2;
     }
@@ -74,8 +80,15 @@ int cmd_import_labels(int argc, char **argv)
             err);
     return 1;
   }
-  printf("imported %s labels into %s: %" PRIu64 " files, %" PRIu64
-         " samples, %" PRIu64 " boxes, %" PRIu64 " files without a sample\n",
-         fmt, field, st.files, st.matched, st.boxes, st.unmatched);
+  if (json)
+    printf("{\"format\": \"%s\", \"field\": \"%s\", \"files\": %" PRIu64
+           ", \"samples\": %" PRIu64 ", \"boxes\": %" PRIu64
+           ", \"unmatched_files\": %" PRIu64 "}\n", fmt, field, st.files,
+           st.matched, st.boxes, st.unmatched);
+  else
+    printf("imported %s labels into %s: %" PRIu64 " files, %" PRIu64
+           " samples, %" PRIu64 " boxes, %" PRIu64 " files without a "
+           "sample\n", fmt, field, st.files, st.matched, st.boxes,
+           st.unmatched);
   return 0;
 }

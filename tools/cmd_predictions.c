@@ -16,7 +16,7 @@ static void usage(FILE *f)
 {
   fprintf(f,
     "usage: %s predictions --store STORE --format coco|yolo [--field NAME]\n"
-    "                          [--coco-gt FILE] [--names FILE] PATH\n"
+    "                          [--coco-gt FILE] [--names FILE] [--json] PATH\n"
     "\n"
     "Replaces label field NAME (default predictions) of every sample with the\n"
     "predictions in PATH; samples without predictions get an empty field.\n"
@@ -25,7 +25,9 @@ static void usage(FILE *f)
     "      map image ids to files and category ids to names.\n"
     "yolo  PATH is a folder of <name>.txt files with lines\n"
     "      \"class cx cy w h confidence\"; --names is required (a names file\n"
-    "      or data.yaml).\n",
+    "      or data.yaml).\n"
+    "--json prints the counts as a JSON object.\n"
+    "Exit status: 0 done, 1 failed (nothing changed), 2 usage error.\n",
     prog);
 }
 
@@ -37,6 +39,7 @@ int cmd_predictions(int argc, char **argv)
     { "field", required_argument, NULL, 'f' },
     { "coco-gt", required_argument, NULL, 'g' },
     { "names", required_argument, NULL, 'n' },
+    { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -45,16 +48,18 @@ int cmd_predictions(int argc, char **argv)
   struct pred_stats st;
   struct store *s;
   char err[512];
+  bool json = false;
   int c, r;
 
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:F:f:g:n:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:f:g:n:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'F': format = optarg; break;
     case 'f': po.field = optarg; break;
     case 'g': po.coco_gt = optarg; break;
     case 'n': po.names = optarg; break;
+    case 'j': json = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -80,10 +85,18 @@ int cmd_predictions(int argc, char **argv)
     fprintf(stderr, "%s: predictions not imported: %s\n", prog, err);
     return 1;
   }
+  if (json) {
+    printf("{\"field\": \"%s\", \"entries\": %" PRIu64 ", \"boxes\": %" PRIu64
+           ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
+           ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64 "}\n",
+           po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
+           st.samples, st.outside, st.skipped, st.cleared);
+    return 0;
+  }
   printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
-         " samples (%" PRIu64 " clipped to the image), %" PRIu64
+         " samples (%" PRIu64 " reaching past the image, kept), %" PRIu64
          " for images not in the store; %" PRIu64 " samples cleared\n",
          po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-         st.samples, st.clipped, st.skipped, st.cleared);
+         st.samples, st.outside, st.skipped, st.cleared);
   return 0;
 }

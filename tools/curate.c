@@ -28,7 +28,9 @@ static void usage(FILE *f)
   fprintf(f,
     "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash]\n"
     "                 [--no-features] [--predictions FILE|DIR [--names FILE]] DIR\n"
-    "       %s info --store STORE\n"
+    "       %s info --store STORE [--json]\n"
+    "       %s table --store STORE [--format csv|jsonl]\n"
+    "       %s --version\n"
     "       %s embeddings --store STORE (--npy F.npy --names F.txt | --clear)\n"
     "       %s export --store STORE --format coco|yolo|voc|imagenet OUT\n"
     "       %s import-labels --store STORE --format FMT PATH\n"
@@ -49,8 +51,11 @@ static void usage(FILE *f)
     "info    print sample, tag and class counts of STORE.\n"
     "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
     "        follow) and remove (only while unused) classes.\n"
-    "Every other command explains itself with --help.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog, prog);
+    "--json  (import, info and every command whose output is data) prints\n"
+    "        the result as JSON.\n"
+    "Every other command explains itself with --help.\n"
+    "Exit status: 0 done, 1 failed (one line on stderr), 2 usage error.\n",
+    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static bool tty;
@@ -92,7 +97,8 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
   struct store_opts o = { .readonly = ro };
   int r;
 
-  if (create && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+  /* Private: the store holds every label, and its log names files. */
+  if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
     fprintf(stderr, "%s: cannot create store '%s': %s\n", prog, dir,
             strerror(errno));
     return -errno;
@@ -114,6 +120,7 @@ int cmd_import(int argc, char **argv)
     { "predictions", required_argument, NULL, 'p' },
     { "names", required_argument, NULL, 'n' },
     { "no-features", no_argument, NULL, 'F' },
+    { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -122,9 +129,11 @@ int cmd_import(int argc, char **argv)
   struct import_opts io = { .report = on_report, .progress = on_progress };
   struct import_stats st;
   struct store *s;
+  struct buf jb;
+  bool json = false;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:HFp:n:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:HFp:n:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'p': preds = optarg; break;
@@ -133,6 +142,7 @@ int cmd_import(int argc, char **argv)
     case 'f': field = optarg; break;
     case 'H': io.no_hash = true; break;
     case 'F': io.no_features = true; break;
+    case 'j': json = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -155,26 +165,48 @@ int cmd_import(int argc, char **argv)
     store_close(s);
     return 1;
   }
-  printf("imported %" PRIu64 " JPEG files: %" PRIu64 " new, %" PRIu64
-         " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
-         " missing, %" PRIu64 " restored, %" PRIu64 " hashed, %" PRIu64
-         " with new features; %" PRIu64 " other files ignored\n",
-         st.files, st.added, st.updated, st.unchanged, st.skipped,
-         st.missing, st.restored, st.hashed, st.featured, st.ignored);
+  /* --json: one object at the end, {"import": ..., "coco": ...,
+   * "predictions": ...}; the parts of the steps that ran. */
+  buf_init(&jb, 1 << 16);
+  if (json)
+    buf_printf(&jb, "{\"import\": {\"files\": %" PRIu64 ", \"new\": %" PRIu64
+               ", \"changed\": %" PRIu64 ", \"unchanged\": %" PRIu64
+               ", \"skipped\": %" PRIu64 ", \"missing\": %" PRIu64
+               ", \"restored\": %" PRIu64 ", \"hashed\": %" PRIu64
+               ", \"featured\": %" PRIu64 ", \"ignored\": %" PRIu64 "}",
+               st.files, st.added, st.updated, st.unchanged, st.skipped,
+               st.missing, st.restored, st.hashed, st.featured, st.ignored);
+  else
+    printf("imported %" PRIu64 " JPEG files: %" PRIu64 " new, %" PRIu64
+           " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
+           " missing, %" PRIu64 " restored, %" PRIu64 " hashed, %" PRIu64
+           " with new features; %" PRIu64 " other files ignored\n",
+           st.files, st.added, st.updated, st.unchanged, st.skipped,
+           st.missing, st.restored, st.hashed, st.featured, st.ignored);
   if (coco) {
     struct coco_stats cs;
     r = coco_import(s, coco, field, on_coco, NULL, &cs);
     if (r < 0) {
       fprintf(stderr, "%s: COCO import of '%s' failed: %s; labels unchanged\n",
               prog, coco, strerror(-r));
+      buf_free(&jb);
       store_close(s);
       return 1;
     }
-    printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
-           " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %" PRIu64
-           " categories (%" PRIu64 " clipped to the image, %" PRIu64
-           " invalid)\n", field, cs.images, cs.matched, cs.unmatched,
-           cs.refused, cs.boxes, cs.categories, cs.clipped, cs.bad_boxes);
+    if (json)
+      buf_printf(&jb, ", \"coco\": {\"field\": \"%s\", \"images\": %" PRIu64
+                 ", \"matched\": %" PRIu64 ", \"not_on_disk\": %" PRIu64
+                 ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
+                 ", \"categories\": %" PRIu64 ", \"clipped\": %" PRIu64
+                 ", \"invalid\": %" PRIu64 "}", field, cs.images,
+                 cs.matched, cs.unmatched, cs.refused, cs.boxes,
+                 cs.categories, cs.clipped, cs.bad_boxes);
+    else
+      printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
+             " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %"
+             PRIu64 " categories (%" PRIu64 " clipped to the image, %" PRIu64
+             " invalid)\n", field, cs.images, cs.matched, cs.unmatched,
+             cs.refused, cs.boxes, cs.categories, cs.clipped, cs.bad_boxes);
   }
   if (preds) {
     /* A folder is YOLO txt with a confidence column, a file COCO
@@ -191,26 +223,64 @@ int cmd_import(int argc, char **argv)
     if (r < 0) {
       fprintf(stderr, "%s: predictions '%s': %s; labels unchanged\n", prog,
               preds, err);
+      buf_free(&jb);
       store_close(s);
       return 1;
     }
-    printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%" PRIu64
-           " entries, %" PRIu64 " for unknown images, %" PRIu64
-           " clipped)\n", ps.boxes, ps.samples, ps.entries, ps.skipped,
-           ps.clipped);
+    if (json)
+      buf_printf(&jb, ", \"predictions\": {\"boxes\": %" PRIu64
+                 ", \"samples\": %" PRIu64 ", \"entries\": %" PRIu64
+                 ", \"unknown_images\": %" PRIu64 ", \"outside\": %" PRIu64
+                 "}", ps.boxes, ps.samples, ps.entries, ps.skipped,
+                 ps.outside);
+    else
+      printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%"
+             PRIu64 " entries, %" PRIu64 " for unknown images, %" PRIu64
+             " past the image, kept)\n", ps.boxes, ps.samples, ps.entries,
+             ps.skipped, ps.outside);
   }
+  if (json) {
+    buf_puts(&jb, "}\n");
+    fwrite(jb.data, 1, jb.len, stdout);
+  }
+  buf_free(&jb);
   store_close(s);
   return 0;
+}
+
+struct info_ctx {
+  struct store_txn *t;
+  bool json;
+  bool first;
+};
+
+static void print_json_str(const char *v)
+{
+  struct buf b;
+
+  buf_init(&b, 1 << 16);
+  if (buf_json_str(&b, v, strlen(v)) == 0)
+    fwrite(b.data, 1, b.len, stdout);
+  buf_free(&b);
 }
 
 static int print_count(const char *field, uint32_t class_id, uint64_t count,
                        void *ud)
 {
-  struct store_txn *t = ud;
+  struct info_ctx *ic = ud;
   const char *name = "?";
 
-  store_class_name(t, class_id, &name);
-  printf("  %s/%s: %" PRIu64 "\n", field, name, count);
+  store_class_name(ic->t, class_id, &name);
+  if (ic->json) {
+    printf("%s{\"field\": ", ic->first ? "" : ", ");
+    print_json_str(field);
+    printf(", \"class\": ");
+    print_json_str(name);
+    printf(", \"count\": %" PRIu64 "}", count);
+    ic->first = false;
+  } else {
+    printf("  %s/%s: %" PRIu64 "\n", field, name, count);
+  }
   return 0;
 }
 
@@ -218,45 +288,60 @@ int cmd_info(int argc, char **argv)
 {
   static const struct option opts[] = {
     { "store", required_argument, NULL, 's' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   const char *store_dir = NULL;
   struct store *s;
   struct store_txn *t;
   struct store_iter *it;
+  struct info_ctx ic = { NULL, false, true };
   uint64_t n = 0, next = 1, tid;
   const char *tname;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
-    if (c == 's')
-      store_dir = optarg;
-    else {
-      usage(stderr);
-      return 2;
+  while ((c = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': store_dir = optarg; break;
+    case 'j': ic.json = true; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
     }
   }
-  if (!store_dir) {
+  if (!store_dir || optind != argc) {
     usage(stderr);
     return 2;
   }
   if (tool_open_store(store_dir, false, true, &s) < 0)
     return 1;
   r = store_txn_begin(s, false, &t);
+  ic.t = t;
   if (r == 0)
     r = store_sample_count(t, &n);
   if (r == 0) {
-    printf("samples: %" PRIu64 "\ntags:\n", n);
+    if (ic.json)
+      printf("{\"samples\": %" PRIu64 ", \"tags\": {", n);
+    else
+      printf("samples: %" PRIu64 "\ntags:\n", n);
     r = store_iter_new(t, &it);
     while (r == 0 && store_iter_tags(it, next, &tid, &tname) == 0) {
       uint64_t cnt = 0;
       store_tag_get(t, tid, NULL, &cnt, NULL);
-      printf("  %s: %" PRIu64 "\n", tname, cnt);
+      if (ic.json) {
+        printf("%s", next == 1 ? "" : ", ");
+        print_json_str(tname);
+        printf(": %" PRIu64, cnt);
+      } else {
+        printf("  %s: %" PRIu64 "\n", tname, cnt);
+      }
       next = tid + 1;
     }
     store_iter_free(it);
-    printf("boxes:\n");
-    r = store_counts_each(t, print_count, t);
+    printf(ic.json ? "}, \"boxes\": [" : "boxes:\n");
+    r = store_counts_each(t, print_count, &ic);
+    if (ic.json)
+      printf("]}\n");
   }
   store_txn_abort(t);
   store_close(s);
@@ -278,6 +363,7 @@ static const struct command commands[] = {
   { "predictions", cmd_predictions },
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
+  { "table", cmd_table },
   { "classes", cmd_classes },
 };
 
@@ -289,6 +375,10 @@ int main(int argc, char **argv)
   }
   if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
     usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+    printf("curate %s\n", CURATEFS_VERSION);
     return 0;
   }
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

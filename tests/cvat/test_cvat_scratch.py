@@ -346,6 +346,32 @@ def run_checks(ck, tmp, srv):
            "classes (and their box counts) byte for byte")
     ck.run("undo of the second round restores the labels", t_undo_fix)
 
+    def t_label_name_too_long():
+        # CVAT takes label names of up to 64 characters; the store up to
+        # 200 bytes.  A push that CVAT would refuse fails before anything
+        # is recorded, and says which class to rename.
+        longname = "L" * 65
+        snap = srv.snapshot()
+        runs = sorted(os.listdir(os.path.join(C, "runs")))
+        names = list(classes_table(mnt))
+        expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
+                     "views/unique long classes=cat,%s\n" % longname)
+        write(os.path.join(mnt, "classes"), "add %s\n" % longname)
+        expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
+                     "views/unique long classes=cat\n")
+        line = last_status_line(mnt, "push views/unique")
+        if longname not in line or "64" not in line:
+            raise AssertionError("the refusal does not name the class: "
+                                 + line)
+        eq(srv.snapshot(), snap, "nothing sent to CVAT")
+        eq(sorted(os.listdir(os.path.join(C, "runs"))), runs,
+           "no run recorded")
+        eq(sorted(classes_table(mnt)), sorted(names + [longname]),
+           "classes= not added")
+        write(os.path.join(mnt, "classes"), "remove %s\n" % longname)
+    ck.run("a class name longer than CVAT's 64 characters: push refused "
+           "with EINVAL before anything is recorded", t_label_name_too_long)
+
     def t_curate_pull_answer():
         # The same answer from the command line, on a copy of the run.
         write(os.path.join(C, "pull"), "fix-1\n")

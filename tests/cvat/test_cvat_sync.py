@@ -186,6 +186,13 @@ def run_main(ck, tmp):
             info = w.cvat("status", "r1").stdout
             assert "phase: ready" in info, info
             assert "/tasks/%d/jobs/%d" % (tid, jobs[0]["id"]) in info, info
+            # The same run as data: curate cvat status --json.
+            js = json.loads(w.cvat("status", "--json", "r1").stdout)
+            eq((js["name"], js["phase"], js["task_id"], js["samples"]),
+               ("r1", "ready", tid, 12), "status --json")
+            eq([j["id"] for j in js["jobs"]], st["jobs"], "jobs in json")
+            eq([r["name"] for r in json.loads(
+                w.cvat("status", "--json").stdout)], ["r1"], "run list")
         ck.run("push uploads images, boxes with label_id, jobs", push)
 
         def edits_and_pull():

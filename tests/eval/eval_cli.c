@@ -3,9 +3,8 @@
  * as JSON in the same schema as the Python reference, so the two can be
  * compared field by field (tests/eval/test_eval_vs_reference.py) and timed.
  *
- * Usage: eval-cli [--iou X] [--no-classwise] [--no-map] [--max-preds N]
- *                 [--threads N] [--curves] [--summary] [--mistakenness]
- *                 [FILE]
+ * Usage: eval-cli [--iou X] [--no-classwise] [--no-map] [--threads N]
+ *                 [--curves] [--summary] [--mistakenness] [FILE]
  * Reads FILE or stdin.  "eval_seconds" / "eval_cpu_seconds" in the output
  * time the eval_run() (or eval_mistakenness()) call alone, not parsing or
  * printing.  A test tool: input errors abort with a message, exit 2.
@@ -63,7 +62,7 @@ static void read_data(FILE *f, struct data *d)
   d->gs[0] = d->ps[0] = 0;
   while ((len = getline(&line, &lcap, f)) >= 0) {
     double x, y, w, h, v;
-    int label, crowd;
+    int label, crowd, k;
     lineno++;
     if (line[0] == '\n' || line[0] == '#')
       continue;
@@ -81,12 +80,14 @@ static void read_data(FILE *f, struct data *d)
       d->ni++;
       d->gs[d->ni] = d->ng;
       d->ps[d->ni] = d->np;
-    } else if (sscanf(line, "g %lf %lf %lf %lf %d %d", &x, &y, &w, &h,
-                      &label, &crowd) == 6) {
+    } else if ((k = sscanf(line, "g %lf %lf %lf %lf %d %d %lf", &x, &y, &w,
+                           &h, &label, &crowd, &v)) >= 6) {
       if (!d->ni)
         die("box before the first image", lineno);
       d->gts = grow(d->gts, &d->gcap, d->ng + 1, sizeof(*d->gts));
-      d->gts[d->ng++] = (struct eval_gt){ { x, y, w, h }, label, crowd != 0 };
+      /* The 7th column, when present, is the COCO area. */
+      d->gts[d->ng++] = (struct eval_gt){ { x, y, w, h }, label, crowd != 0,
+                                          k == 7 ? v : NAN };
       d->gs[d->ni] = d->ng;
     } else if (sscanf(line, "p %lf %lf %lf %lf %d %lf", &x, &y, &w, &h,
                       &label, &v) == 6) {
@@ -112,8 +113,9 @@ static void put_double(double v)
 
 static void put_match(const struct eval_match *m)
 {
-  static const char *const names[] = { "none", "tp", "fp", "fn" };
-  printf("[\"%s\",%lld,", names[m->outcome & 3], (long long)m->other);
+  static const char *const names[] = { "none", "tp", "fp", "fn", "ignored" };
+  printf("[\"%s\",%lld,", names[m->outcome <= EVAL_IGNORED ? m->outcome : 0],
+         (long long)m->other);
   put_double(m->iou);
   putchar(']');
 }
@@ -158,7 +160,12 @@ static void print_result(const struct eval_result *r, bool curves,
   printf("{\"n_images\":%zu,\"n_classes\":%d,\"map\":", r->n_images,
          (int)r->n_classes);
   put_double(r->map);
-  fputs(",\"classes\":[", stdout);
+  fputs(",\"stats\":{", stdout);
+  for (int k = 0; k < EVAL_N_STATS; k++) {
+    printf("%s\"%s\":", k ? "," : "", eval_stat_names[k]);
+    put_double(r->stats[k]);
+  }
+  fputs("},\"classes\":[", stdout);
   for (int32_t c = 0; c < r->n_classes; c++) {
     const struct eval_class_stats *s = &r->classes[c];
     printf("%s{\"tp\":%lld,\"fp\":%lld,\"fn\":%lld,\"support\":%lld,"
@@ -170,6 +177,10 @@ static void print_result(const struct eval_result *r, bool curves,
     put_double(s->recall);
     fputs(",\"ap\":", stdout);
     put_double(s->ap);
+    fputs(",\"ap50\":", stdout);
+    put_double(s->ap50);
+    fputs(",\"ap75\":", stdout);
+    put_double(s->ap75);
     putchar('}');
   }
   printf("],\"totals\":{\"tp\":%lld,\"fp\":%lld,\"fn\":%lld}",
@@ -256,8 +267,6 @@ int main(int argc, char **argv)
     const char *a = argv[i];
     if (!strcmp(a, "--iou") && i + 1 < argc)
       cfg.iou = arg_double(argv[++i]);
-    else if (!strcmp(a, "--max-preds") && i + 1 < argc)
-      cfg.max_preds = (size_t)arg_double(argv[++i]);
     else if (!strcmp(a, "--threads") && i + 1 < argc)
       cfg.n_threads = (int)arg_double(argv[++i]);
     else if (!strcmp(a, "--no-classwise"))

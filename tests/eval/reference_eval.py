@@ -1,28 +1,30 @@
 #!/usr/bin/python3
 """reference_eval.py - an independent, deliberately plain Python version of
-COCO-style detection evaluation (FiftyOne evaluate_detections with method
-"coco", algorithms.md section 5) and detection mistakenness (section 4).
+COCO detection evaluation following the rules of pycocotools' COCOeval
+(iouType "bbox"; the rules are listed in core/evaluate.h) and of detection
+mistakenness (docs/ALGORITHMS.md §4) on the same matching.
 
 It exists to cross-check core/evaluate.c (tests/eval/test_eval_vs_reference.py)
 and to serve as a slow baseline for benchmarks.  It shares no code or data
-structures with the C version: matching keeps dicts of matched ids and a
-dense list-of-lists IoU matrix per (image, group); the sweep re-runs the
-whole matching for every threshold; per-image and per-class counts come from
-the list of match records, the way the reference tallies them; the PR curve
-uses numpy exactly as described (stable mergesort of [tp..., fp...] by
-confidence, cumsum, running maximum, searchsorted on linspace(0, 1, 101)).
-It makes no attempt at speed.
+structures with the C version: each (image, class) keeps a list-of-lists IoU
+matrix and re-runs the greedy matching for every area range and threshold
+with dicts of matched boxes; accumulation is done the numpy way (per-image
+lists concatenated in image order, stable mergesort on -confidence, cumsum,
+running maximum, searchsorted on linspace(0, 1, 101)); the summary is
+numpy.mean over the values > -1.  It makes no attempt at speed.
 
 Input text format (also read by tests/eval/eval_cli.c):
     classes N                       number of class ids (labels 0..N-1)
     image                           starts a new image
-    g x y w h label iscrowd         a GT box (pixels, top-left + size)
+    g x y w h label iscrowd [area]  a GT box (pixels, top-left + size),
+                                    optional COCO area (default w * h)
     p x y w h label confidence      a prediction ("nan" = no confidence)
 Blank lines and lines starting with '#' are ignored.  Boxes are numbered
-in file order (GT and predictions separately), across images.
+in file order (GT and predictions separately), across images.  Image order
+is COCOeval's image-id order.
 
 Run as a program it prints the same JSON as eval-cli:
-    reference_eval.py [--iou X] [--no-classwise] [--no-map] [--max-preds N]
+    reference_eval.py [--iou X] [--no-classwise] [--no-map]
                       [--curves] [--summary] [--mistakenness] [FILE]
 """
 
@@ -34,13 +36,19 @@ import numpy as np
 
 MISTAKE_IOU = 0.5
 MISSED_CONFIDENCE = 0.95
+MAX_DETS = (1, 10, 100)
+AREAS = ((0.0, 1e10), (0.0, 32.0 ** 2), (32.0 ** 2, 96.0 ** 2),
+         (96.0 ** 2, 1e10))
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl",
+              "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
 class Gt:
-    __slots__ = ("idx", "box", "label", "crowd")
+    __slots__ = ("idx", "box", "label", "crowd", "area")
 
-    def __init__(self, idx, box, label, crowd):
+    def __init__(self, idx, box, label, crowd, area):
         self.idx, self.box, self.label, self.crowd = idx, box, label, crowd
+        self.area = box[2] * box[3] if area is None else area
 
 
 class Pred:
@@ -65,7 +73,9 @@ def read_input(f):
             images.append(([], []))
         elif t[0] == "g":
             box = tuple(float(v) for v in t[1:5])
-            images[-1][0].append(Gt(n_gt, box, int(t[5]), int(t[6]) != 0))
+            area = float(t[7]) if len(t) > 7 else None
+            images[-1][0].append(Gt(n_gt, box, int(t[5]), int(t[6]) != 0,
+                                    area))
             n_gt += 1
         elif t[0] == "p":
             box = tuple(float(v) for v in t[1:5])
@@ -77,172 +87,223 @@ def read_input(f):
 
 
 def box_iou(p, g, crowd):
-    """IoU as in algorithms.md section 3; union = pred area for crowds."""
+    """Box IoU in COCO's operation order; union = pred area for crowds."""
     px, py, pw, ph = p
     gx, gy, gw, gh = g
-    w = min(px + pw, gx + gw) - max(px, gx)
+    w = min(pw + px, gw + gx) - max(px, gx)
     if w <= 0:
         return 0.0
-    h = min(py + ph, gy + gh) - max(py, gy)
+    h = min(ph + py, gh + gy) - max(py, gy)
     if h <= 0:
         return 0.0
-    inter = h * w
-    pred_area = ph * pw
-    union = pred_area if crowd else pred_area + gh * gw - inter
-    if union <= 0:
-        return 0.0
-    return min(inter / union, 1.0)
+    inter = w * h
+    union = pw * ph if crowd else pw * ph + gw * gh - inter
+    return inter / union
 
 
-def sort_confidence(p):
-    # `confidence or -1` in the reference; NaN stands for a missing value.
-    c = p.conf
-    if c != c or c == 0:
-        return -1.0
-    return c
+def conf_key(p):
+    # A missing confidence (NaN, allowed without mAP) ranks last.
+    return -math.inf if p.conf != p.conf else p.conf
 
 
-def match_image(gts, preds, thresh, classwise, max_preds=None):
-    """One image at one threshold.
+def groups_of(gts, preds, classwise):
+    """(gts, preds) per group; without classes one group, ordered by
+    class then input order (COCOeval concatenates its per-class lists)."""
+    out = {}
+    if classwise:
+        for g in gts:
+            out.setdefault(g.label, ([], []))[0].append(g)
+        for p in preds:
+            out.setdefault(p.label, ([], []))[1].append(p)
+        return list(out.values())
+    return [(sorted(gts, key=lambda g: g.label),
+             sorted(preds, key=lambda p: p.label))]
 
-    Returns (pred_match, gt_match, records):
-      pred_match: pred idx -> (gt idx, iou)
-      gt_match:   gt idx -> (pred idx, iou) of its first match
-      records:    (gt_label, pred_label, confidence, gt_is_crowd) per
-                  event, None for the missing side
-    """
-    groups = {}
-    for g in gts:
-        groups.setdefault(g.label if classwise else "all", ([], []))[0].append(g)
-    for p in preds:
-        groups.setdefault(p.label if classwise else "all", ([], []))[1].append(p)
 
-    pred_match, gt_match, records = {}, {}, []
-    for glist, plist in groups.values():
-        ordered = sorted(plist, key=sort_confidence, reverse=True)
-        if max_preds:
-            ordered = ordered[:max_preds]
-        gsorted = sorted(glist, key=lambda g: g.crowd)
-        ious = [[box_iou(p.box, g.box, g.crowd) for g in gsorted]
-                for p in ordered]
-        for pi, p in enumerate(ordered):
-            best, best_iou = None, thresh
-            for gj, g in enumerate(gsorted):
-                if not g.crowd and g.idx in gt_match:
-                    continue
-                if g.crowd and g.label != p.label:
-                    continue
-                if best is not None and not gsorted[best].crowd and g.crowd:
-                    break
-                if ious[pi][gj] < best_iou:
-                    continue
-                best, best_iou = gj, ious[pi][gj]
-            if best is None:
-                records.append((None, p.label, p.conf, False))
+def greedy(ranked, gts_sorted, ious, ignored, thresh):
+    """COCOeval's greedy matching at one threshold.  gts_sorted has the
+    ignored GT last.  Returns {rank: gt position}."""
+    taken = set()
+    out = {}
+    limit = min(thresh, 1 - 1e-10)
+    for r in range(len(ranked)):
+        best, best_iou = None, limit
+        for j, g in enumerate(gts_sorted):
+            if j in taken and not g.crowd:
                 continue
-            g = gsorted[best]
-            if g.idx not in gt_match:
-                gt_match[g.idx] = (p.idx, best_iou)
-            pred_match[p.idx] = (g.idx, best_iou)
-            records.append((g.label, p.label, p.conf, g.crowd))
-        for g in gsorted:
-            if g.idx not in gt_match:
-                records.append((g.label, None, None, g.crowd))
-    return pred_match, gt_match, records
+            if best is not None and not ignored[best] and ignored[j]:
+                break
+            if ious[r][j] < best_iou:
+                continue
+            best, best_iou = j, ious[r][j]
+        if best is not None:
+            taken.add(best)
+            out[r] = best
+    return out
 
 
-def tally(records):
-    tp = fp = fn = 0
-    for gl, pl, _, _ in records:
-        if gl is None:
-            fp += 1
-        elif pl is None:
-            fn += 1
-        elif gl != pl:
-            fp += 1
-            fn += 1
-        else:
-            tp += 1
-    return tp, fp, fn
+def match_group(glist, plist, threshs, single, areas):
+    """Matches one (image, group).  Returns (ranked, single_result, sweep):
+    ranked = the scored predictions in order; single_result = (gts order,
+    ignored flags, {rank: gt position}) at `single` in area "all"; sweep[a]
+    = (list over ranks of (tp flags, ignored flags) per threshold, number
+    of non-ignored GT)."""
+    ranked = sorted(plist, key=conf_key, reverse=True)[:MAX_DETS[-1]]
+    single_result = None
+    sweep = []
+    for a, (lo, hi) in enumerate(areas):
+        flags = [1 if (g.crowd or g.area < lo or g.area > hi) else 0
+                 for g in glist]
+        order = sorted(range(len(glist)), key=lambda j: flags[j])
+        gsorted = [glist[j] for j in order]
+        ignored = [flags[j] for j in order]
+        ious = [[box_iou(p.box, g.box, g.crowd) for g in gsorted]
+                for p in ranked]
+        if a == 0 and single is not None:
+            single_result = (gsorted, ignored,
+                             greedy(ranked, gsorted, ious, ignored, single))
+        per_t = []
+        for t in threshs:
+            m = greedy(ranked, gsorted, ious, ignored, t)
+            tps, igs = [], []
+            for r, p in enumerate(ranked):
+                if r in m:
+                    igs.append(bool(ignored[m[r]]))
+                    tps.append(not ignored[m[r]])
+                else:
+                    pa = p.box[2] * p.box[3]
+                    igs.append(pa < lo or pa > hi)
+                    tps.append(False)
+            per_t.append((tps, igs))
+        sweep.append((per_t, len(ignored) - sum(ignored)))
+    return ranked, single_result, sweep
+
+
+def accumulate(entries, n_thr, npig):
+    """One class, one area range.  entries: the class's scored predictions,
+    image by image in image order and by rank inside an image, as (confidence,
+    rank, tp flags per threshold, ignored flags per threshold).  Returns
+    (precision [M][T][101], recall [M][T])."""
+    rec_thrs = np.linspace(0.0, 1.0, 101)
+    prec = -np.ones((len(MAX_DETS), n_thr, 101))
+    rec = -np.ones((len(MAX_DETS), n_thr))
+    if npig == 0:
+        return prec, rec
+    for m, md in enumerate(MAX_DETS):
+        sel = [e for e in entries if e[1] < md]
+        scores = np.array([e[0] for e in sel], dtype=float)
+        order = np.argsort(-scores, kind="mergesort")
+        tps = np.array([e[2] for e in sel], dtype=bool).reshape(-1, n_thr)
+        igs = np.array([e[3] for e in sel], dtype=bool).reshape(-1, n_thr)
+        tps, igs = tps[order].T, igs[order].T
+        for t in range(n_thr):
+            tp, ig = tps[t], igs[t]
+            tp_sum = np.cumsum(tp & ~ig).astype(float)
+            fp_sum = np.cumsum(~tp & ~ig).astype(float)
+            r = tp_sum / npig
+            p = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+            rec[m, t] = r[-1] if len(r) else 0.0
+            p = p.tolist()
+            for i in range(len(p) - 1, 0, -1):
+                p[i - 1] = max(p[i - 1], p[i])
+            q = np.zeros(101)
+            for ri, pi in enumerate(np.searchsorted(r, rec_thrs,
+                                                    side="left")):
+                if pi < len(p):
+                    q[ri] = p[pi]
+            prec[m, t] = q
+    return prec, rec
 
 
 def default_threshs():
-    return [x / 100 for x in range(50, 100, 5)]
+    return np.linspace(0.5, 0.95, 10).tolist()
 
 
-def pr_curve(tps, fps, num_gt):
-    """101-point interpolated precision from tp/fp confidence lists."""
-    tp_fp = np.array([1] * len(tps) + [0] * len(fps))
-    confs = np.array(tps + fps, dtype=float)
-    inds = np.argsort(-confs, kind="mergesort")
-    tp_fp = tp_fp[inds]
-    tp_sum = np.cumsum(tp_fp).astype(dtype=float)
-    total = np.arange(1, len(tp_fp) + 1).astype(dtype=float)
-    pre = tp_sum / total
-    rec = tp_sum / num_gt
-    for i in range(len(pre) - 1, 0, -1):
-        if pre[i] > pre[i - 1]:
-            pre[i - 1] = pre[i]
-    q = np.zeros(101)
-    for ri, pi in enumerate(np.searchsorted(rec, np.linspace(0, 1, 101),
-                                            side="left")):
-        if pi >= len(pre):
-            break
-        q[ri] = pre[pi]
-    return q
+def mean_valid(a):
+    v = a[a > -1]
+    return float(np.mean(v)) if v.size else -1.0
 
 
 def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
-             iou_threshs=None, max_preds=100):
+             iou_threshs=None):
     """Returns a dict with the same keys as eval-cli's JSON output."""
+    if compute_map and not classwise:
+        raise ValueError("the sweep is classwise")
     n_gt = sum(len(g) for g, _ in images)
     n_pred = sum(len(p) for _, p in images)
-    preds_out = [None] * n_pred
+    preds_out = [["none", -1, None]] * n_pred
     gts_out = [None] * n_gt
     images_out = []
-    all_records = []
-    single = min(iou, 1 - 1e-10)
+    counts = [[0, 0, 0] for _ in range(n_classes)]
+    threshs = (iou_threshs or default_threshs()) if compute_map else []
+    areas = AREAS if compute_map else AREAS[:1]
+    # per class, per area: scored predictions in image order (accumulate())
+    acc = [[[] for _ in areas] for _ in range(n_classes)]
 
     for gts, preds in images:
-        pm, gm, records = match_image(gts, preds, single, classwise)
-        all_records.extend(records)
-        images_out.append(list(tally(records)))
-        gt_label = {g.idx: g.label for g in gts}
-        pred_label = {p.idx: p.label for p in preds}
-        for p in preds:
-            if p.idx in pm:
-                gi, v = pm[p.idx]
-                kind = "tp" if gt_label[gi] == p.label else "fp"
-                preds_out[p.idx] = [kind, gi, v]
-            else:
-                preds_out[p.idx] = ["fp", -1, None]
-        for g in gts:
-            if g.idx in gm:
-                pi, v = gm[g.idx]
-                kind = "tp" if pred_label[pi] == g.label else "fn"
-                gts_out[g.idx] = [kind, pi, v]
-            else:
-                gts_out[g.idx] = ["fn", -1, None]
+        tp = fp = fn = 0
+        for glist, plist in groups_of(gts, preds, classwise):
+            ranked, (gsorted, ignored, m), sweep = match_group(
+                glist, plist, threshs, iou, areas)
+            first = {}
+            for r, p in enumerate(ranked):
+                if r in m:
+                    j = m[r]
+                    g = gsorted[j]
+                    v = box_iou(p.box, g.box, g.crowd)
+                    first.setdefault(j, (p, v))
+                    kind = ("ignored" if ignored[j] else
+                            "tp" if g.label == p.label else "fp")
+                    preds_out[p.idx] = [kind, g.idx, v]
+                else:
+                    pa = p.box[2] * p.box[3]
+                    out_all = pa < AREAS[0][0] or pa > AREAS[0][1]
+                    preds_out[p.idx] = ["ignored" if out_all else "fp", -1,
+                                        None]
+                kind = preds_out[p.idx][0]
+                if kind == "tp":
+                    tp += 1
+                    counts[p.label][0] += 1
+                elif kind == "fp":
+                    fp += 1
+                    counts[p.label][1] += 1
+            for j, g in enumerate(gsorted):
+                pv = first.get(j)
+                if ignored[j]:
+                    kind = "ignored"
+                elif pv and pv[0].label == g.label:
+                    kind = "tp"
+                else:
+                    kind = "fn"
+                    fn += 1
+                    counts[g.label][2] += 1
+                gts_out[g.idx] = [kind, pv[0].idx if pv else -1,
+                                  pv[1] if pv else None]
+            if compute_map and plist:
+                c = plist[0].label
+                for a in range(len(areas)):
+                    per_t = sweep[a][0]
+                    for r, p in enumerate(ranked):
+                        acc[c][a].append((p.conf, r,
+                                          [x[0][r] for x in per_t],
+                                          [x[1][r] for x in per_t]))
+        images_out.append([tp, fp, fn])
 
-    # Per-class report counts from the records (sklearn-style report).
     classes = []
     for c in range(n_classes):
-        tp = sum(1 for gl, pl, _, _ in all_records if gl == c and pl == c)
-        n_pred_c = sum(1 for _, pl, _, _ in all_records if pl == c)
-        n_true_c = sum(1 for gl, _, _, _ in all_records if gl == c)
+        tp, fp, fn = counts[c]
         classes.append({
-            "tp": tp, "fp": n_pred_c - tp, "fn": n_true_c - tp,
-            "support": n_true_c,
+            "tp": tp, "fp": fp, "fn": fn, "support": tp + fn,
             "num_gt": sum(1 for gts, _ in images for g in gts
-                          if g.label == c and not g.crowd),
-            "precision": tp / n_pred_c if n_pred_c else 0.0,
-            "recall": tp / n_true_c if n_true_c else 0.0,
-            "ap": -1.0,
+                          if g.label == c and not g.crowd and
+                          AREAS[0][0] <= g.area <= AREAS[0][1]),
+            "precision": tp / (tp + fp) if tp + fp else 0.0,
+            "recall": tp / (tp + fn) if tp + fn else 0.0,
+            "ap": -1.0, "ap50": -1.0, "ap75": -1.0,
         })
-
     out = {
-        "n_images": len(images), "n_classes": n_classes,
-        "map": -1.0, "classes": classes,
+        "n_images": len(images), "n_classes": n_classes, "map": -1.0,
+        "stats": {k: -1.0 for k in STAT_NAMES}, "classes": classes,
         "totals": dict(zip(("tp", "fp", "fn"),
                            (sum(x[k] for x in images_out) for k in range(3)))),
         "preds": preds_out, "gts": gts_out, "images": images_out,
@@ -250,37 +311,51 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
     if not compute_map:
         return out
 
-    threshs = iou_threshs or default_threshs()
-    precision = -np.ones((len(threshs), n_classes, 101))
-    for ti, t in enumerate(threshs):
-        per_class = {}
-        for gts, preds in images:
-            _, _, records = match_image(gts, preds, t, classwise, max_preds)
-            for gl, pl, conf, crowd in records:
-                if crowd:
-                    continue
-                c = gl if gl is not None else pl
-                d = per_class.setdefault(c, {"tp": [], "fp": [], "num_gt": 0})
-                if gl == pl:
-                    d["tp"].append(conf)
-                elif pl is not None:
-                    d["fp"].append(conf)
-                if gl is not None:
-                    d["num_gt"] += 1
-        for c, d in per_class.items():
-            if d["num_gt"]:
-                precision[ti][c] = pr_curve(d["tp"], d["fp"], d["num_gt"])
-    ap = np.mean(precision, axis=(0, 2))
+    T = len(threshs)
+    # COCOeval's layout: precision [T][R][K][A][M], recall [T][K][A][M]
+    precision = -np.ones((T, 101, n_classes, len(areas), len(MAX_DETS)))
+    recall = -np.ones((T, n_classes, len(areas), len(MAX_DETS)))
     for c in range(n_classes):
-        classes[c]["ap"] = float(ap[c])
-    valid = ap[ap > -1]
-    out["map"] = float(np.mean(valid)) if valid.size else -1.0
-    out["pr"] = precision.tolist()
+        for a, (lo, hi) in enumerate(areas):
+            npig = sum(1 for gts, _ in images for g in gts
+                       if g.label == c and not g.crowd and
+                       lo <= g.area <= hi)
+            pr, rc = accumulate(acc[c][a], T, npig)
+            for m in range(len(MAX_DETS)):
+                precision[:, :, c, a, m] = pr[m]
+                recall[:, c, a, m] = rc[m]
+    t50 = [t for t in range(T) if threshs[t] == 0.5]
+    t75 = [t for t in range(T) if threshs[t] == 0.75]
+
+    def ap(a=0, m=2, t=None, c=None):
+        s = precision if t is None else precision[t]
+        s = s[..., a, m] if c is None else s[..., c, a, m]
+        return mean_valid(s)
+
+    def ar(a=0, m=2):
+        return mean_valid(recall[:, :, a, m])
+
+    st = out["stats"]
+    st["AP"] = ap()
+    st["AP50"] = ap(t=t50) if t50 else -1.0
+    st["AP75"] = ap(t=t75) if t75 else -1.0
+    st["APs"], st["APm"], st["APl"] = ap(a=1), ap(a=2), ap(a=3)
+    st["AR1"], st["AR10"], st["AR100"] = ar(m=0), ar(m=1), ar(m=2)
+    st["ARs"], st["ARm"], st["ARl"] = ar(a=1), ar(a=2), ar(a=3)
+    out["map"] = st["AP"]
+    for c in range(n_classes):
+        classes[c]["ap"] = ap(c=c)
+        classes[c]["ap50"] = ap(t=t50, c=c) if t50 else -1.0
+        classes[c]["ap75"] = ap(t=t75, c=c) if t75 else -1.0
+    out["pr"] = np.moveaxis(precision[:, :, :, 0, 2], 1, 2).tolist()
     return out
 
 
 def mistakenness(images, n_classes):
-    """Detection mistakenness, possible missing / spurious (section 4)."""
+    """Detection mistakenness, possible missing / spurious (section 4), on
+    the COCOeval matching at IoU 0.5 across classes."""
+    ev = evaluate(images, n_classes, iou=MISTAKE_IOU, classwise=False,
+                  compute_map=False)
     n_gt = sum(len(g) for g, _ in images)
     n_pred = sum(len(p) for _, p in images)
     out = {
@@ -291,20 +366,20 @@ def mistakenness(images, n_classes):
         "image_mistakenness": [], "image_missing": [], "image_spurious": [],
     }
     for gts, preds in images:
-        pm, gm, _ = match_image(gts, preds, MISTAKE_IOU, False)
         by_idx = {p.idx: p for p in preds}
         missing = spurious = 0
         values = []
         for p in preds:
-            if p.idx not in pm and p.conf > MISSED_CONFIDENCE:
+            if ev["preds"][p.idx][1] < 0 and p.conf > MISSED_CONFIDENCE:
                 out["pred_possible_missing"][p.idx] = True
                 missing += 1
         for g in gts:
-            if g.idx not in gm:
-                out["gt_possible_spurious"][g.idx] = True
-                spurious += 1
+            _, pi, v = ev["gts"][g.idx]
+            if pi < 0:
+                if not g.crowd:  # an unmatched crowd is no miss
+                    out["gt_possible_spurious"][g.idx] = True
+                    spurious += 1
                 continue
-            pi, v = gm[g.idx]
             conf = by_idx[pi].conf
             m = float(g.label == by_idx[pi].label)
             m = m * -2.0 + 1.0
@@ -332,8 +407,7 @@ def _clean(v):
 
 
 def main(argv):
-    opts = {"iou": 0.5, "classwise": True, "compute_map": True,
-            "max_preds": 100}
+    opts = {"iou": 0.5, "classwise": True, "compute_map": True}
     curves = summary = mistakes = False
     path = None
     i = 1
@@ -342,9 +416,6 @@ def main(argv):
         if a == "--iou":
             i += 1
             opts["iou"] = float(argv[i])
-        elif a == "--max-preds":
-            i += 1
-            opts["max_preds"] = int(argv[i])
         elif a == "--threads":
             i += 1  # accepted for symmetry with eval-cli
         elif a == "--no-classwise":

@@ -1,18 +1,22 @@
 #!/usr/bin/python3
 """test_eval_vs_reference.py - cross-checks core/evaluate (through the
 eval-cli program) against the independent Python reference in
-reference_eval.py on randomly generated detection sets.
+reference_eval.py (pycocotools' COCOeval rules) on randomly generated
+detection sets.
 
 Each generated set has several classes (one with predictions only, one
-rare), crowd GT, images without GT or without predictions, an image with
-more than 100 predictions of one class (max_preds), jittered / relabelled /
-duplicated predictions, background false positives, two-digit confidences
-(many ties), zero confidences, and "grid" images with small integer boxes
-whose IoUs hit 0.5, 0.75 ... exactly.  Both implementations run with several
-configurations; the test asserts that per-class AP and mAP agree to 1e-4
-(the requirement), and that everything else agrees exactly or to 1e-12:
-PR curves, per-class counts / precision / recall, per-box outcome, matched
-box and IoU, per-image counts, and mistakenness outputs.
+rare), crowd GT, GT with a COCO area other than w * h (some on the area
+range borders), boxes reaching past the image, images without GT or
+without predictions, an image with more than 100 predictions of one class,
+jittered / relabelled / duplicated predictions, background false
+positives, two-digit confidences (many ties, within and across images),
+zero confidences, and "grid" images with small integer boxes whose IoUs
+hit 0.5, 0.75 ... exactly.  Both implementations run with several
+configurations; the test asserts that the 12 summary numbers, mAP and
+per-class AP / AP50 / AP75 agree to 1e-12, and that everything else agrees
+exactly or to 1e-12: PR curves, per-class counts / precision / recall,
+per-box outcome, matched box and IoU, per-image counts, and mistakenness
+outputs.
 
 Usage: test_eval_vs_reference.py EVAL_CLI
        test_eval_vs_reference.py --generate N_IMAGES SEED OUT  (data only)
@@ -35,7 +39,7 @@ except ImportError as e:  # numpy missing
     sys.exit(77)
 
 N_CLASSES = 6
-AP_TOL = 1e-4
+AP_TOL = 1e-12
 FLOAT_TOL = 1e-12
 
 
@@ -64,6 +68,7 @@ def gen_image(rng, grid):
         label = rng.choice([0, 0, 0, 1, 1, 2, 3, 5]) if rng.random() > 0.02 \
             else 4
         crowd = rng.random() < 0.08
+        area = None
         if grid:
             box = (rng.randint(0, 8), rng.randint(0, 8), rng.randint(1, 6),
                    rng.randint(1, 6))
@@ -74,7 +79,12 @@ def gen_image(rng, grid):
                    rng.uniform(4, 150), rng.uniform(4, 150))
             if crowd:
                 box = (box[0], box[1], box[2] * 2, box[3] * 2)
-        gts.append((box, label, crowd))
+            u = rng.random()
+            if u < 0.3:  # a segmentation-like area below w * h
+                area = box[2] * box[3] * rng.uniform(0.3, 1.0)
+            elif u < 0.35:  # on a range border
+                area = rng.choice([32.0 ** 2, 96.0 ** 2])
+        gts.append((box, label, crowd, area))
         for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
             plabel = label if rng.random() < 0.85 else rng.randrange(4)
             if grid:
@@ -94,7 +104,7 @@ def gen_image(rng, grid):
             pbox = (rng.randint(0, 8), rng.randint(0, 8), rng.randint(1, 6),
                     rng.randint(1, 6))
         else:
-            pbox = (rng.uniform(0, 600), rng.uniform(0, 440),
+            pbox = (rng.uniform(-30, 600), rng.uniform(-30, 440),
                     rng.uniform(4, 100), rng.uniform(4, 100))
         preds.append((pbox, rng.choice([0, 1, 2, 3, 4]), rand_conf(rng)))
     rng.shuffle(preds)
@@ -109,7 +119,7 @@ def generate(n_images, seed):
     # One crowded image: > 100 class-0 predictions on 40 GT (max_preds).
     box = lambda: (rng.uniform(0, 600), rng.uniform(0, 440),
                    rng.uniform(10, 60), rng.uniform(10, 60))
-    gts = [(box(), 0, False) for _ in range(40)]
+    gts = [(box(), 0, False, None) for _ in range(40)]
     preds = [(jitter(rng, g[0], 0.3), 0, rand_conf(rng))
              for g in gts for _ in range(3)]
     images.insert(n_images // 2, (gts, preds))
@@ -120,9 +130,10 @@ def write_input(images, f):
     f.write("classes %d\n" % N_CLASSES)
     for gts, preds in images:
         f.write("image\n")
-        for (x, y, w, h), label, crowd in gts:
-            f.write("g %r %r %r %r %d %d\n" % (float(x), float(y), float(w),
-                                               float(h), label, int(crowd)))
+        for (x, y, w, h), label, crowd, area in gts:
+            f.write("g %r %r %r %r %d %d%s\n" % (
+                float(x), float(y), float(w), float(h), label, int(crowd),
+                "" if area is None else " %r" % float(area)))
         for (x, y, w, h), label, conf in preds:
             f.write("p %r %r %r %r %d %r\n" % (float(x), float(y), float(w),
                                                float(h), label, conf))
@@ -162,10 +173,17 @@ class Checker:
             self.max_ap_diff = max(self.max_ap_diff,
                                    self.num("%s class %d AP" % (tag, k),
                                             cc["ap"], pc["ap"], AP_TOL))
+            for key in ("ap50", "ap75"):
+                self.max_ap_diff = max(self.max_ap_diff, self.num(
+                    "%s class %d %s" % (tag, k, key), cc[key], pc[key],
+                    AP_TOL))
             for key in ("tp", "fp", "fn", "support", "num_gt"):
                 self.eq("%s class %d %s" % (tag, k, key), cc[key], pc[key])
             for key in ("precision", "recall"):
                 self.num("%s class %d %s" % (tag, k, key), cc[key], pc[key])
+        for key, v in p["stats"].items():
+            self.max_map_diff = max(self.max_map_diff, self.num(
+                "%s %s" % (tag, key), c["stats"][key], v, AP_TOL))
         self.eq(tag + " totals", c["totals"], p["totals"])
         self.eq(tag + " #preds", len(c["preds"]), len(p["preds"]))
         for kind in ("preds", "gts"):
@@ -195,9 +213,10 @@ class Checker:
 
 CONFIGS = [
     ([], {}),
-    (["--no-classwise"], {"classwise": False}),
-    (["--iou", "0.75", "--max-preds", "5"], {"iou": 0.75, "max_preds": 5}),
-    (["--iou", "0.3", "--max-preds", "0"], {"iou": 0.3, "max_preds": 0}),
+    (["--no-classwise", "--no-map"], {"classwise": False,
+                                      "compute_map": False}),
+    (["--iou", "0.75"], {"iou": 0.75}),
+    (["--iou", "0.3"], {"iou": 0.3}),
 ]
 
 

@@ -2,12 +2,15 @@
 """test_store_eval.py - the store-backed evaluation end to end, against the
 independent Python reference (reference_eval.py).
 
-A generated detection set (the generator of test_eval_vs_reference.py, boxes
-clipped to 640x480) becomes real JPEG files (mkjpeg), a COCO ground-truth
-JSON imported with `curate import --coco`, and a COCO results JSON imported
-with `curate predictions --format coco --coco-gt`.  `curate eval --json`
-must then agree with the reference: per-class AP and mAP to 1e-4, per-class
-tp/fp/fn/support exactly, precision/recall to 1e-12, at IoU 0.5 and 0.75.
+A generated detection set (the generator of test_eval_vs_reference.py,
+ground truth clipped to 640x480 with its COCO areas, predictions as
+generated, some reaching past the image) becomes real JPEG files (mkjpeg),
+a COCO ground-truth JSON imported with `curate import --coco`, and a COCO
+results JSON imported with `curate predictions --format coco --coco-gt`.
+`curate eval --json` must then agree with the reference: the 12 COCO
+summary numbers, mAP and per-class AP / AP50 / AP75 to 1e-12, per-class
+tp/fp/fn/support exactly, precision/recall to 1e-12, at IoU 0.5 and 0.75:
+the store keeps the imported areas and the predictions' coordinates.
 `curate eval --list` must give exactly the reference's per-image
 mistakenness (mistakes), possible-missing and possible-spurious counts,
 ranked.  A YOLO import of the same predictions (relative coordinates)
@@ -48,13 +51,11 @@ def clip(box):
 
 
 def from_yolo(box):
-    """The pixel box core/predictions.c computes from the YOLO line."""
+    """The pixel box core/predictions.c computes from the YOLO line (kept
+    as is, even past the image)."""
     x, y, w, h = box
     cx, cy, wn, hn = (x + w / 2) / W, (y + h / 2) / H, w / W, h / H
-    x, y, w, h = (cx - wn / 2) * W, (cy - hn / 2) * H, wn * W, hn * H
-    if x < -1e-6 or y < -1e-6 or x + w > W + 1e-6 or y + h > H + 1e-6:
-        return clip((x, y, w, h))
-    return (x, y, w, h)
+    return ((cx - wn / 2) * W, (cy - hn / 2) * H, wn * W, hn * H)
 
 
 def run(args, **kw):
@@ -63,16 +64,20 @@ def run(args, **kw):
 
 
 def compare_metrics(tag, m, r, names):
-    check(abs((m["map"] if m["map"] is not None else -1) - r["map"]) <= 1e-4,
+    check(abs((m["map"] if m["map"] is not None else -1) - r["map"]) <= 1e-12,
           "%s mAP %r vs %r" % (tag, m["map"], r["map"]))
+    for key, v in r["stats"].items():
+        got = m[key] if m[key] is not None else -1.0
+        check(abs(got - v) <= 1e-12, "%s %s %r vs %r" % (tag, key, got, v))
     seen = set()
     for c in m["classes"]:
         k = names.index(c["name"])
         seen.add(k)
         rc = r["classes"][k]
-        ap = c["ap"] if c["ap"] is not None else -1.0
-        check(abs(ap - rc["ap"]) <= 1e-4,
-              "%s %s AP %r vs %r" % (tag, c["name"], ap, rc["ap"]))
+        for key in ("ap", "ap50", "ap75"):
+            ap = c[key] if c[key] is not None else -1.0
+            check(abs(ap - rc[key]) <= 1e-12,
+                  "%s %s %s %r vs %r" % (tag, c["name"], key, ap, rc[key]))
         for key in ("tp", "fp", "fn", "support", "num_gt"):
             check(c[key] == rc[key], "%s %s %s %r vs %r"
                   % (tag, c["name"], key, c[key], rc[key]))
@@ -88,8 +93,10 @@ def compare_metrics(tag, m, r, names):
 def main():
     curate, mkjpeg = os.environ["CURATE"], os.environ["MKJPEG"]
     images = gen.generate(N_IMAGES, 7)
-    images = [([(clip(b), l, c) for b, l, c in g],
-               [(clip(b), l, s) for b, l, s in p]) for g, p in images]
+    # GT: clipped by the import, area kept (w * h of the file's box when
+    # the generator gave none).  Predictions: as they are.
+    images = [([(clip(b), l, c, a if a is not None else b[2] * b[3])
+                for b, l, c, a in g], p) for g, p in images]
     names = ["c%d" % k for k in range(gen.N_CLASSES)]
     with tempfile.TemporaryDirectory() as tmp:
         photos = os.path.join(tmp, "photos")
@@ -105,11 +112,11 @@ def main():
         for i, (g, p) in enumerate(images):
             gt["images"].append({"id": i + 1, "file_name": files[i],
                                  "width": W, "height": H})
-            for b, l, crowd in g:
+            for b, l, crowd, area in g:
                 gt["annotations"].append({
                     "id": len(gt["annotations"]) + 1, "image_id": i + 1,
                     "category_id": l + 1, "bbox": list(b),
-                    "iscrowd": int(crowd), "area": b[2] * b[3]})
+                    "iscrowd": int(crowd), "area": area})
             for b, l, s in p:
                 res.append({"image_id": i + 1, "category_id": l + 1,
                             "bbox": list(b), "score": s})

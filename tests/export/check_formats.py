@@ -2,7 +2,13 @@
 rules of the project's formats notes (formats.md §1, §2.1, §5): key sets and
 types, ids (integers >= 1, unique, 64-bit safe), file naming, references
 between images, annotations and categories, class ranges, row format.
-Each function returns a list of problems (empty = valid)."""
+Each check_* function returns a list of problems (empty = valid).
+
+load_coco_like_datumaro() is an importer that enforces what datumaro's COCO
+importer (the one CVAT's "COCO 1.0" upload runs) requires, and fails the
+same way: every annotation needs id, image_id, category_id, segmentation,
+area, bbox and iscrowd; the layout is annotations/instances_<subset>.json
+with images under images/<subset>/."""
 import json
 import os
 import re
@@ -86,10 +92,17 @@ def check_coco(root):
                      (fn, subset))
         seen = set()
         for a in d["annotations"]:
-            for k in ("id", "image_id", "category_id", "bbox", "area",
-                      "iscrowd"):
+            for k in ("id", "image_id", "category_id", "segmentation", "area",
+                      "bbox", "iscrowd"):
                 if k not in a:
                     p.append("%s: annotation without %s" % (fn, k))
+            seg = a.get("segmentation")
+            if not (isinstance(seg, list) and all(
+                    isinstance(poly, list) and len(poly) >= 6 and
+                    len(poly) % 2 == 0 and all(_is_num(v) for v in poly)
+                    for poly in seg)):
+                p.append("%s: annotation %r: segmentation %r"
+                         % (fn, a.get("id"), seg))
             aid = a.get("id")
             if not _is_int(aid) or not 1 <= aid <= INT64_MAX:
                 p.append("%s: annotation id %r" % (fn, aid))
@@ -112,9 +125,10 @@ def check_coco(root):
                     x + w > im["width"] + 1e-6 or y + h > im["height"] + 1e-6:
                 p.append("%s: annotation %r: bbox outside the image" %
                          (fn, aid))
-            if not _is_num(a.get("area")) or \
-                    abs(a["area"] - w * h) > 1e-6 * max(1, w * h):
-                p.append("%s: annotation %r: area != w*h" % (fn, aid))
+            # The imported COCO area when the box came with one, else w*h.
+            if not _is_num(a.get("area")) or a["area"] < 0:
+                p.append("%s: annotation %r: area %r" % (fn, aid,
+                                                         a.get("area")))
             if a.get("iscrowd") not in (0, 1) or \
                     isinstance(a.get("iscrowd"), bool):
                 p.append("%s: annotation %r: iscrowd %r" %
@@ -190,3 +204,66 @@ def check_yolo(root):
                                 not 0 <= float(v) <= 1:
                             p.append("%s: value %r" % (where, v))
     return p
+
+
+class DatumaroStyleError(Exception):
+    """What datumaro raises as a malformed-file error."""
+
+
+def load_coco_like_datumaro(root):
+    """Imports a COCO tree the way datumaro's COCO importer reads it and
+    returns {subset: (n_images, n_annotations, n_categories)}.  Raises
+    DatumaroStyleError with datumaro's wording for a missing annotation field
+    ("Missing annotation field 'segmentation'")."""
+    out = {}
+    ann_dir = os.path.join(root, "annotations")
+    for fn in sorted(os.listdir(ann_dir)):
+        m = re.fullmatch(r"instances_(.+)\.json", fn)
+        if not m:
+            continue
+        subset = m.group(1)
+        with open(os.path.join(ann_dir, fn)) as f:
+            d = json.load(f)
+        cats = {}
+        for c in d.get("categories", []):
+            for k in ("id", "name"):
+                if k not in c:
+                    raise DatumaroStyleError("Missing category field '%s'" % k)
+            cats[c["id"]] = (c["name"], c.get("supercategory", ""))
+        images = {}
+        for im in d.get("images", []):
+            for k in ("id", "file_name", "width", "height"):
+                if k not in im:
+                    raise DatumaroStyleError("Missing image field '%s'" % k)
+            path = os.path.join(root, "images", subset, im["file_name"])
+            if not os.path.isfile(path):
+                path = os.path.join(root, "images", im["file_name"])
+            if not os.path.isfile(path):
+                raise DatumaroStyleError("Image '%s' not found" % im["file_name"])
+            images[im["id"]] = im
+        n_ann = 0
+        for a in d.get("annotations", []):
+            for k in ("id", "image_id", "category_id", "segmentation", "area",
+                      "bbox", "iscrowd"):
+                if k not in a:
+                    raise DatumaroStyleError("Missing annotation field '%s'" % k)
+            if a["image_id"] not in images:
+                raise DatumaroStyleError("Unknown image id %r" % a["image_id"])
+            if a["category_id"] not in cats:
+                raise DatumaroStyleError("Unknown category id %r" %
+                                   a["category_id"])
+            seg = a["segmentation"]
+            if isinstance(seg, dict):
+                if "counts" not in seg or "size" not in seg:
+                    raise DatumaroStyleError("Invalid RLE segmentation")
+            elif not isinstance(seg, list):
+                raise DatumaroStyleError("Invalid segmentation")
+            b = a["bbox"]
+            if not (isinstance(b, list) and len(b) == 4):
+                raise DatumaroStyleError("Invalid bbox")
+            if not isinstance(a["area"], (int, float)):
+                raise DatumaroStyleError("Invalid area")
+            n_ann += 1
+        out[subset] = (len(images), n_ann, len(cats))
+    return out
+

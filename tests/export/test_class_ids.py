@@ -100,6 +100,10 @@ def main():
               enumerate(["person", "car", "dog", "toothbrush", "kite"])]
     check(names_y == want_y, "data.yaml names 0..4 in id order %s"
           % names_y)
+    # Its comment must not claim index = id - 1 (ids here are 1, 3, 18,
+    # 90, 91).
+    check("id - 1: stable" not in yaml and "position" in yaml,
+          "data.yaml explains its index: %s" % yaml.split("path:")[0])
     by_name = {c["id"]: k for k, c in enumerate(CATS)}
     ok = True
     for i, n in enumerate(names):

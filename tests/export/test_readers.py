@@ -3,6 +3,7 @@ export with the right boxes and classes; the strict checkers accept the
 COCO and YOLO exports of an untagged dataset (one `default` subset); zips
 in CVAT's COCO 1.0, YOLO 1.1 (darknet layout) and PASCAL VOC 1.1 layouts
 import back to the same labels."""
+import json
 import os
 import sys
 import zipfile
@@ -65,6 +66,69 @@ def main():
     check(not probs and os.listdir(os.path.join(out, "annotations")) ==
           ["instances_default.json"],
           "untagged: one default subset, strict COCO check %s" % probs[:3])
+    # What datumaro's COCO importer requires (segmentation on every
+    # annotation, ...): the export loads with every image and box ...
+    counts = check_formats.load_coco_like_datumaro(out)
+    n_boxes = len(pgt)
+    check(counts == {"default": (10, n_boxes, len(xlib.CLASSES))},
+          "datumaro-style COCO import: %r, want 10 images, %d boxes"
+          % (counts, n_boxes))
+    # ... and the importer is strict: without segmentation it refuses.
+    bad = plain.path("coco-noseg")
+    os.makedirs(os.path.join(bad, "annotations"))
+    os.symlink(os.path.join(out, "images"), os.path.join(bad, "images"))
+    with open(os.path.join(out, "annotations", "instances_default.json")) as f:
+        d = json.load(f)
+    for a in d["annotations"][:1]:
+        del a["segmentation"]
+    with open(os.path.join(bad, "annotations", "instances_default.json"),
+              "w") as f:
+        json.dump(d, f)
+    try:
+        check_formats.load_coco_like_datumaro(bad)
+        check(False, "datumaro-style import refuses a missing segmentation")
+    except check_formats.DatumaroStyleError as e:
+        check("Missing annotation field 'segmentation'" in str(e),
+              "datumaro-style import refuses a missing segmentation: %s" % e)
+    # The imported COCO areas come back, w * h where there was none.
+    with open(os.path.join(out, "annotations", "instances_default.json")) as f:
+        d = json.load(f)
+    fname = {im["id"]: im["file_name"][:-4] for im in d["images"]}
+    got = sorted((fname[a["image_id"]], tuple(a["bbox"]), a["area"])
+                 for a in d["annotations"])
+    want = sorted((r[:-4].replace("/", "__"), tuple(a["bbox"]), a["area"])
+                  for a in plain.coco["annotations"]
+                  for r in [plain.rels[(a["image_id"] - 40) // 3]])
+    # exact where the area is not w * h; w * h itself to 1e-6 px^2
+    ok = len(got) == len(want) and any(
+        a["area"] != a["bbox"][2] * a["bbox"][3]
+        for a in plain.coco["annotations"])
+    for g, w in zip(got, want):
+        wh = w[1][2] * w[1][3]
+        ok = ok and g[:2] == w[:2] and (
+            g[2] == w[2] if w[2] != wh else abs(g[2] - wh) <= 1e-6)
+    check(ok, "COCO export keeps the imported areas")
+    # VOC of an untagged dataset: trainval.txt lists the default subset,
+    # so torchvision's VOCDetection loads it.
+    vroot = plain.path("vocplain")
+    os.makedirs(os.path.join(vroot, "VOCdevkit"))
+    plain.export("voc", os.path.join(vroot, "VOCdevkit", "VOC2007"))
+    sets = sorted(os.listdir(os.path.join(vroot, "VOCdevkit", "VOC2007",
+                                          "ImageSets", "Main")))
+    check(sets == ["default.txt", "trainval.txt"],
+          "untagged VOC image sets %s" % sets)
+    v = VOCDetection(vroot, year="2007", image_set="trainval")
+    vok = len(v) == 10
+    for i in range(len(v)):
+        img, t = v[i]
+        a = t["annotation"]
+        name = a["filename"][:-4]
+        got = sorted((o["name"], int(o["bndbox"]["xmin"]),
+                      int(o["bndbox"]["ymin"]), int(o["bndbox"]["xmax"]),
+                      int(o["bndbox"]["ymax"])) for o in a.get("object", []))
+        vok = vok and got == voc_expect(pgt, name)
+    check(vok, "untagged VOC: VOCDetection(image_set='trainval') loads %d "
+          "images with their boxes" % len(v))
     yout = plain.export("yolo", plain.path("yolo"))
     probs = check_formats.check_yolo(yout)
     check(not probs, "untagged: strict YOLO check %s" % probs[:3])

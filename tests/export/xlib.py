@@ -50,7 +50,8 @@ def curate(*args, ok=True):
 
 def make_coco(names, seed=5):
     """A COCO file over the given relative paths: 2-decimal float boxes,
-    gapped category ids, iscrowd, scores, attributes, 64-bit ids."""
+    gapped category ids, iscrowd, scores, areas other than w * h,
+    attributes, 64-bit ids."""
     rnd = random.Random(seed)
     images, anns = [], []
     aid = 900100000257
@@ -66,7 +67,10 @@ def make_coco(names, seed=5):
             y = round(rnd.uniform(0, H - h), 2)
             a = {"id": aid, "image_id": iid,
                  "category_id": rnd.choice(list(CLASSES)),
-                 "bbox": [x, y, w, h], "area": w * h,
+                 "bbox": [x, y, w, h],
+                 # some areas are a polygon's, below w * h
+                 "area": w * h if rnd.random() < 0.7 else
+                 round(w * h * rnd.uniform(0.3, 0.9), 3),
                  "iscrowd": 1 if rnd.random() < 0.15 else 0}
             if rnd.random() < 0.3:
                 a["score"] = round(rnd.random(), 3)

@@ -55,7 +55,7 @@ def expect_errno(code, fn, *args):
 # Every entry of the mount's root, sorted.
 ROOT_ENTRIES = sorted(["README.txt", "config", "classes", "labels",
                        "samples", "status", "tags", "views", "export", "cvat",
-                       "eval", "plots"])
+                       "eval", "plots", "samples.csv"])
 
 
 # Every directory of views/.

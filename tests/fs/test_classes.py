@@ -8,6 +8,7 @@ and the schema agree."""
 import errno
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,9 +64,14 @@ def body(ck, w):
             mnt, "export", "coco", "annotations", "instances_default.json")))
         return [(c["id"], c["name"]) for c in doc["categories"]]
 
+    def write_bytes(p, raw):
+        with open(p, "wb") as f:
+            f.write(raw)
+
     def refused(code, text):
         before_c, before_l = read(K), labels()
-        expect_errno(code, write, K, text)
+        expect_errno(code, write_bytes if isinstance(text, bytes) else write,
+                     K, text)
         eq(read(K), before_c, "classes unchanged after %r" % text)
         eq(labels(), before_l, "labels unchanged after %r" % text)
 
@@ -87,10 +93,18 @@ def body(ck, w):
         refused(errno.EINVAL, "add " + "x" * 201 + "\n")
         refused(errno.EINVAL, "frobnicate cat\n")
         refused(errno.EINVAL, "add\n")
+        # names go into JSON, YAML and CVAT labels: UTF-8 only
+        refused(errno.EINVAL, b"add \xff\xfe\n")
+        refused(errno.EINVAL, b"add caf\xe9\n")            # Latin-1
+        refused(errno.EINVAL, b"add \xc0\xaf\n")           # overlong '/'
+        refused(errno.EINVAL, b"add \xed\xa0\x80\n")       # a surrogate
+        refused(errno.EINVAL, b"rename dog -> \xff\n")
+        if "UTF-8" not in read(os.path.join(mnt, "status")).decode():
+            raise AssertionError("status does not give the reason")
         # a document is one transaction: a bad second line undoes the first
         refused(errno.EEXIST, "add eel\nadd dog\n")
-    ck.run("add; existing, bad and unknown commands refused, nothing "
-           "changed", t_add)
+    ck.run("add; existing, bad (invalid UTF-8 too) and unknown commands "
+           "refused, nothing changed", t_add)
 
     def t_rename():
         before = labels()
@@ -139,6 +153,44 @@ def body(ck, w):
         eq(cls()[-1], (6, "heron", 1), "a label write creates the class")
     ck.run("labels/*.json writes create classes the schema lists",
            t_labels_agree)
+
+    def t_several_writes():
+        # A shell group writes one line per write(2); every line runs.
+        sh = subprocess.run(["sh", "-c", "{ echo 'add w1'; echo 'add w2'; "
+                             "printf 'add w'; printf '3\\nadd w4'; } > '%s'"
+                             % K], capture_output=True, text=True)
+        eq(sh.returncode, 0, "shell group: " + sh.stderr)
+        eq([c[1] for c in cls()[-4:]], ["w1", "w2", "w3", "w4"],
+           "each write's lines ran, the last line at close")
+        # A document larger than one write runs whole.
+        doc = os.path.join(w.path, "big.txt")
+        with open(doc, "w") as f:
+            f.write("".join("add bulk_class_%06d\n" % i
+                            for i in range(12000)))
+        sh = subprocess.run(["sh", "-c", "cat '%s' > '%s'" % (doc, K)],
+                            capture_output=True, text=True)
+        eq(sh.returncode, 0, "cat of a large document: " + sh.stderr)
+        names = [c[1] for c in cls()]
+        eq(names[-12000:], ["bulk_class_%06d" % i for i in range(12000)],
+           "every line of the large document")
+        write(K, "".join("remove bulk_class_%06d\n" % i
+                         for i in range(12000)) +
+              "remove w1\nremove w2\nremove w3\nremove w4\n")
+        # A refused write fails, and so do the writes after it.
+        fd = os.open(K, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, b"add z1\n")
+            expect_errno(errno.EEXIST, os.write, fd, b"add z1\n")
+            expect_errno(errno.EEXIST, os.write, fd, b"add z2\n")
+        finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        eq([c[1] for c in cls()][-1], "z1", "the first write ran")
+        write(K, "remove z1\n")
+    ck.run("a document in several write(2)s or larger than one runs every "
+           "line", t_several_writes)
     listing = read(K)
     m.umount()
 
@@ -146,12 +198,14 @@ def body(ck, w):
         p = curate("classes", "--store", store)
         eq(p.stdout.encode(), listing, "curate classes = the classes file")
         curate("classes", "--store", store, "add", "owl", "lark")
+        owl = [c[0] for c in table(curate("classes", "--store", store)
+                                   .stdout) if c[1] == "owl"]
         curate("classes", "--store", store, "rename", "owl", "tawny owl")
         curate("classes", "--store", store, "remove", "lark")
         got = table(curate("classes", "--store", store).stdout)
         eq([c[1] for c in got], ["feline", "small fish", "eel", "heron",
                                  "tawny owl"], "curate gestures")
-        eq(got[-1][0], 7, "id of owl kept by the rename")
+        eq([got[-1][0]], owl, "id of owl kept by the rename")
         for args, word in ((["add", "eel"], "exists"),
                            (["add", "ok", "bad\x01"], "bad class name"),
                            (["rename", "nope", "x"], "no class"),

@@ -80,8 +80,20 @@ def body(ck, w):
         near(cls["cat"]["ap"], AP_CAT, "AP cat")
         near(cls["dog"]["ap"], 0.0, "AP dog")
         eq((mj["tp"], mj["fp"], mj["fn"]), (2, 1, 1), "counts")
+        # COCO summary: AP50 / AP75 = mean(cat 1, dog 0); large: only the
+        # 100 x 100 cat -> 1; no small GT -> null; AR100: cat recalls 1 at
+        # 9 thresholds and 1/2 at 0.95, dog 0 -> (0.95 + 0) / 2.
+        near(mj["AP"], MAP, "AP")
+        near(mj["AP50"], 0.5, "AP50")
+        near(mj["AP75"], 0.5, "AP75")
+        near(mj["APl"], 1.0, "APl")
+        eq(mj["APs"], None, "APs")
+        near(mj["AR100"], 0.475, "AR100")
+        near(cls["cat"]["ap50"], 1.0, "AP50 cat")
+        eq(mj["method"], "pycocotools", "method")
         rep = read(os.path.join(E, "e1", "report.txt")).decode()
-        for want in ("cat", "dog", "%.4f" % AP_CAT, "%.4f" % MAP):
+        for want in ("cat", "dog", "%.4f" % AP_CAT, "%.4f" % MAP,
+                     "COCO summary", "AR100   0.4750", "APs          -"):
             if want not in rep:
                 raise AssertionError("report lacks %r:\n%s" % (want, rep))
         out = subprocess.run([JPEGCMP] + [os.path.join(E, "e1",

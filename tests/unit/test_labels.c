@@ -181,6 +181,79 @@ TEST(codec_empty_field)
   labels_free(&l);
 }
 
+/* A box with a COCO area makes the record version 2 (flag bit 2, an f64
+ * after the flags); a field without areas stays byte-identical to
+ * version 1, and a version-1 record claiming an area is corrupt. */
+TEST(codec_area)
+{
+  struct labels l;
+  struct label_field *f, *g;
+  struct buf b;
+  struct detection d;
+
+  labels_init(&l);
+  buf_init(&b, 1024);
+  f = labels_field(&l, "a", true);
+  d = det(3, NULL, 1, 2, 3, 4);
+  CHECK_INT_EQ(labels_field_add(f, &d), 0);
+  CHECK_INT_EQ(labels_field_encode(f, &b), 0);
+  CHECK(b.len == 5 + 57 && b.data[0] == 1);
+  buf_reset(&b);
+  d = det(4, NULL, 1, 2, 3, 4);
+  d.has_area = true;
+  d.area = 7.25;
+  CHECK_INT_EQ(labels_field_add(f, &d), 0);
+  CHECK_INT_EQ(labels_field_encode(f, &b), 0);
+  CHECK(b.len == 5 + 57 + 57 + 8 && b.data[0] == 2);
+  g = labels_field(&l, "b", true);
+  CHECK_INT_EQ(labels_field_decode(b.data, b.len, g), 0);
+  CHECK_INT_EQ(g->n, 2);
+  if (g->n == 2) {
+    CHECK(!g->d[0].has_area);
+    CHECK(g->d[1].has_area && g->d[1].area == 7.25);
+    CHECK(g->d[1].x == 1 && g->d[1].h == 4 && g->d[1].id == 4);
+  }
+  /* The same bytes marked version 1: the area flag is not allowed. */
+  uint8_t *copy = malloc(b.len);
+  if (copy) {
+    memcpy(copy, b.data, b.len);
+    copy[0] = 1;
+    struct label_field *h = labels_field(&l, "c", true);
+    CHECK_INT_EQ(labels_field_decode(copy, b.len, h), -EBADMSG);
+    /* Cut inside the area. */
+    copy[0] = 2;
+    CHECK_INT_EQ(labels_field_decode(copy, 5 + 57 + 57, h), -EBADMSG);
+    free(copy);
+  }
+  buf_free(&b);
+  labels_free(&l);
+}
+
+/* labels.json: "area" round-trips; boxes with a confidence (predictions)
+ * may reach past the image, ground truth may not. */
+TEST(from_json_area_and_predictions_outside)
+{
+  struct labels l;
+  char err[256];
+  const char *doc =
+      "{\"fields\": {\"p\": [{\"label\": \"a\", \"bbox\": [-5, 470, 20, 20], "
+      "\"confidence\": 0.5}], \"g\": [{\"label\": \"a\", \"bbox\": [1, 2, 3, "
+      "4], \"area\": 6.5}]}}";
+  CHECK_INT_EQ(parse(doc, 640, 480, &l, err, sizeof(err)), 0);
+  struct label_field *g = labels_field(&l, "g", false);
+  CHECK(g && g->n == 1 && g->d[0].has_area && g->d[0].area == 6.5);
+  struct buf b;
+  buf_init(&b, 1 << 16);
+  CHECK_INT_EQ(labels_to_json(&l, "s", 640, 480, &b), 0);
+  CHECK(strstr((const char *)b.data, "\"area\": 6.5") != NULL);
+  buf_free(&b);
+  labels_free(&l);
+  CHECK_INVALID("{\"fields\": {\"g\": [{\"label\": \"a\", \"bbox\": [-5, 0, 20, "
+                "20]}]}}", "not inside");
+  CHECK_INVALID("{\"fields\": {\"g\": [{\"label\": \"a\", \"bbox\": [1, 2, 3, "
+                "4], \"area\": -1}]}}", "area");
+}
+
 TEST(codec_decode_appends)
 {
   struct labels l;
@@ -228,7 +301,7 @@ TEST(codec_corrupt_records)
   uint32_t alen;
   static const uint8_t header_only[5] = { 1, 1, 0, 0, 0 };
   static const uint8_t huge_count[5] = { 1, 0xff, 0xff, 0xff, 0xff };
-  static const uint8_t v2[5] = { 2, 0, 0, 0, 0 };
+  static const uint8_t v2[5] = { 3, 0, 0, 0, 0 }; /* unknown version */
 
   labels_init(&l);
   buf_init(&b, 1024);
@@ -850,7 +923,9 @@ TEST(from_json_error_buffer_small)
   labels_free(&l);
 }
 
-TEST_MAIN(T(codec_round_trip), T(codec_empty_field), T(codec_decode_appends),
+TEST_MAIN(T(codec_round_trip), T(codec_empty_field), T(codec_area),
+          T(from_json_area_and_predictions_outside),
+          T(codec_decode_appends),
           T(codec_corrupt_records), T(numbers_shortest_exact),
           T(to_json_exact), T(to_json_no_fields_and_escapes),
           T(to_json_bounded), T(from_json_round_trip),

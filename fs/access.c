@@ -1,0 +1,140 @@
+/* access.c - who may do what on a mount (docs/USER-GUIDE.md, "Who may do
+ * what").
+ *
+ * The store's owner (the owner of the store directory) owns every file of
+ * the mount.  The kernel checks the modes we report (the mount always has
+ * default_permissions); the daemon checks again, so a request that reaches
+ * it from anyone but the owner or root cannot change anything whatever the
+ * modes say:
+ *   - changes (label and control writes, truncation, mkdir/rmdir/mv/rm in
+ *     tags/): the owner and root only;
+ *   - reads: the owner and root, plus the store's group (-o share=group) or
+ *     everyone (-o share=read) when the owner chose so; share=none (the
+ *     default) keeps other users of an allow_other mount out.
+ * A control file that names a path (eval/import-predictions and its
+ * names=, coco_gt=) is carried out with the requester's file-system
+ * identity: the worker thread switches its fsuid, fsgid and supplementary
+ * groups to the requester's for the command and back after it, so the
+ * daemon (often root) never opens for someone a file they could not open
+ * themselves.  These are per-thread credentials in Linux (raw setfsuid,
+ * setfsgid and setgroups system calls; glibc's setgroups() would change
+ * every thread of the process).
+ */
+#define _GNU_SOURCE
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "access.h"
+
+mode_t acc_mode(const struct fs_ctx *c, mode_t mode)
+{
+  mode_t keep = c->share == ACC_SHARE_READ ? 0755
+                : c->share == ACC_SHARE_GROUP ? 0750 : 0700;
+
+  return (mode & ~(mode_t)0777) | (mode & keep);
+}
+
+int acc_parse_share(const char *s, enum acc_share *ret)
+{
+  if (strcmp(s, "none") == 0)
+    *ret = ACC_SHARE_NONE;
+  else if (strcmp(s, "group") == 0)
+    *ret = ACC_SHARE_GROUP;
+  else if (strcmp(s, "read") == 0)
+    *ret = ACC_SHARE_READ;
+  else
+    return -EINVAL;
+  return 0;
+}
+
+const char *acc_share_name(enum acc_share s)
+{
+  return s == ACC_SHARE_READ ? "read" : s == ACC_SHARE_GROUP ? "group"
+                                                             : "none";
+}
+
+int acc_may_change(struct fs_ctx *c, fuse_req_t req, const char *what)
+{
+  const struct fuse_ctx *fc = fuse_req_ctx(req);
+
+  if (fc->uid == 0 || fc->uid == c->uid)
+    return 0;
+  fs_error(c, "%s: refused for uid %u: only the store's owner (uid %u) or "
+           "root may change the mount", what, (unsigned)fc->uid,
+           (unsigned)c->uid);
+  return -EACCES;
+}
+
+static bool in_group(fuse_req_t req, gid_t gid)
+{
+  const struct fuse_ctx *fc = fuse_req_ctx(req);
+  gid_t groups[256];
+  int n;
+
+  if (fc->gid == gid)
+    return true;
+  n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
+  for (int i = 0; i < n && i < (int)ARRAY_SIZE(groups); i++)
+    if (groups[i] == gid)
+      return true;
+  return false;
+}
+
+int acc_may_read(struct fs_ctx *c, fuse_req_t req)
+{
+  const struct fuse_ctx *fc = fuse_req_ctx(req);
+
+  if (fc->uid == 0 || fc->uid == c->uid || c->share == ACC_SHARE_READ)
+    return 0;
+  if (c->share == ACC_SHARE_GROUP && in_group(req, c->gid))
+    return 0;
+  return -EACCES;
+}
+
+int acc_become(fuse_req_t req, struct acc_saved *sv)
+{
+  const struct fuse_ctx *fc = fuse_req_ctx(req);
+  gid_t groups[ACC_GROUPS_MAX];
+  int n;
+
+  sv->switched = false;
+  /* Root asks as root; a daemon that is not root has no other rights to
+   * give away (and only its own user, the owner, gets this far). */
+  if (geteuid() != 0 || fc->uid == 0)
+    return 0;
+  n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
+  if (n < 0)
+    n = 0;  /* no supplementary groups known: fewer rights, never more */
+  if (n > (int)ARRAY_SIZE(groups))
+    n = (int)ARRAY_SIZE(groups);
+  sv->ngroups = getgroups((int)ARRAY_SIZE(sv->groups), sv->groups);
+  if (sv->ngroups < 0)
+    return -errno;
+  sv->fsgid = (gid_t)syscall(SYS_setfsgid, (gid_t)-1);
+  if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+    return -errno;
+  syscall(SYS_setfsgid, fc->gid);
+  syscall(SYS_setfsuid, fc->uid);
+  sv->switched = true;
+  /* setfsuid() reports no errors: check that it took. */
+  if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != fc->uid ||
+      (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != fc->gid) {
+    acc_restore(sv);
+    return -EPERM;
+  }
+  return 0;
+}
+
+void acc_restore(struct acc_saved *sv)
+{
+  if (!sv->switched)
+    return;
+  syscall(SYS_setfsuid, (uid_t)0);
+  syscall(SYS_setfsgid, sv->fsgid);
+  syscall(SYS_setgroups, (size_t)sv->ngroups, sv->groups);
+  sv->switched = false;
+}

@@ -1,0 +1,48 @@
+/* access.h - who may do what on a mount: modes shown, owner-only changes,
+ * shared reads, and the requester's identity for paths named in control
+ * files (see access.c).  Functions take the request of the calling FUSE
+ * worker; acc_become()/acc_restore() change only the calling thread's
+ * credentials and must be paired on that thread.
+ */
+#ifndef CURATE_ACCESS_H
+#define CURATE_ACCESS_H
+
+#include <stdbool.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "fs.h"
+
+struct fuse_req;
+
+/* Modes with the group/other bits the share setting allows (mode carries
+ * the owner's bits and the file type). */
+mode_t acc_mode(const struct fs_ctx *c, mode_t mode);
+/* "none", "group", "read" -> the setting; -EINVAL otherwise. */
+int acc_parse_share(const char *s, enum acc_share *ret);
+const char *acc_share_name(enum acc_share s);
+
+/* 0 if the requester may change the mount (the owner or root); otherwise
+ * -EACCES, with the reason (what was refused) in the log and status. */
+int acc_may_change(struct fs_ctx *c, struct fuse_req *req,
+                   const char *what);
+/* 0 if the requester may read (owner, root, or as -o share says). */
+int acc_may_read(struct fs_ctx *c, struct fuse_req *req);
+
+#define ACC_GROUPS_MAX 256
+
+struct acc_saved {
+  bool switched;
+  gid_t fsgid;
+  int ngroups;
+  gid_t groups[ACC_GROUPS_MAX];
+};
+
+/* Takes on the requester's fsuid, fsgid and supplementary groups on this
+ * thread (a no-op for root requesters or a daemon that is not root).
+ * 0 or -errno; on error nothing changed. */
+int acc_become(struct fuse_req *req, struct acc_saved *sv);
+/* Back to the daemon's own identity. */
+void acc_restore(struct acc_saved *sv);
+
+#endif
