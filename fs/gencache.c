@@ -111,13 +111,14 @@ void gen_cache_defaults(const char *dir, uint64_t *mem_max,
   struct statvfs sv;
   uint64_t avail = (uint64_t)1 << 30;
 
-  /* Memory: 1/256 of RAM within [4, 32] MiB, so the daemon's resident
-   * size stays within its goals on any machine. */
-  *mem_max = phys / 256;
-  if (*mem_max < (4u << 20))
+  /* Memory: 1/1024 of RAM within [2, 4] MiB, so the daemon's resident
+   * size stays within its goals and comes back near its idle level after
+   * a burst (the rest goes to the spill file, in the page cache). */
+  *mem_max = phys / 1024;
+  if (*mem_max < (2u << 20))
+    *mem_max = 2u << 20;
+  if (*mem_max > (4u << 20))
     *mem_max = 4u << 20;
-  if (*mem_max > (32u << 20))
-    *mem_max = 32u << 20;
   /* Disk: an eighth of the free space of the store's filesystem, within
    * [64 MiB, 8 GiB]: an epoch of crops of a large export fits, and the
    * cache never fills the disk. */

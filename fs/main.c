@@ -304,7 +304,7 @@ static void usage(FILE *f)
     "                     exports) kept between reads, in memory and in a\n"
     "                     spill file of the store directory; a number with\n"
     "                     an optional K, M or G suffix, at least 1M (default:\n"
-    "                     up to 32 MiB of memory from the RAM, plus an\n"
+    "                     up to 4 MiB of memory from the RAM, plus an\n"
     "                     eighth of the free disk, at most 8 GiB)\n"
     "  -o share=none|group|read\n"
     "                     what other users of an allow_other mount may\n"
