@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jpegcodec.h"
+#include "imgcodec.h"
 
 #define CROP_QUALITY 90
 #define CLASS_DIR_MAX (3 * LABELS_MAX_CLASS_NAME + 1)
@@ -249,11 +249,13 @@ struct src_px {
   long w, h;
 };
 
-/* Decodes the pixels of the source file `path` that cover
- * [x0, x1) x [y0, y1) (in a w x h image as recorded).  The one place the
- * crops decode a source: a decoder for another format plugs in here.  A
- * region decode the file does not allow (its size is not the recorded
- * one) falls back to a whole decode. */
+/* Decodes the pixels of the source file `path` (any format of imgfmt.h)
+ * that cover [x0, x1) x [y0, y1) (in a w x h image as recorded).  The one
+ * place the crops decode a source.  A JPEG decodes only that region
+ * (jpegcodec.h jpeg_decode_region); a region decode the file does not
+ * allow (its size is not the recorded one, a colour space the region
+ * decoder does not convert) falls back to a whole decode, and every other
+ * format is decoded whole through imgcodec.h. */
 static int decode_source_region(const char *path, long w, long h, long x0,
                                 long y0, long x1, long y1, struct src_px *sp)
 {
@@ -264,13 +266,15 @@ static int decode_source_region(const char *path, long w, long h, long x0,
   memset(sp, 0, sizeof(*sp));
   if (r < 0)
     return r;
-  r = jpeg_decode_region(data, len, (int)x0, (int)y0, (int)x1, (int)y1,
-                         &sp->im, &sp->ox, &sp->oy);
+  r = -EINVAL;
+  if (img_sniff(data, len) == IMG_JPEG)
+    r = jpeg_decode_region(data, len, (int)x0, (int)y0, (int)x1, (int)y1,
+                           &sp->im, &sp->ox, &sp->oy);
   if (r == 0) {
     sp->w = w;
     sp->h = h;
   } else if (r == -EINVAL || r == -EBADMSG) {
-    r = jpeg_decode(data, len, 0, &sp->im);
+    r = img_decode(data, len, 0, 0, &sp->im, NULL);   /* any format */
     sp->ox = sp->oy = 0;
     sp->w = sp->im.w;
     sp->h = sp->im.h;

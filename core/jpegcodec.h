@@ -13,8 +13,13 @@
  * jpeg_decode_region() uses the same library's libjpeg API (TurboJPEG 2.1
  * has no cropped decode); each call has its own decompressor.
  *
- * Errors: -EBADMSG for data TurboJPEG rejects, -ENOMEM, -EINVAL for bad
- * arguments, -errno from reading a file.
+ * A decode (whole or region) refuses an image of more than IMG_MAX_PIXELS
+ * (imgfmt.h) from its header, before allocating (-EFBIG), and any failed
+ * decode replaces the thread's decompressor, so one bad file cannot break
+ * later ones.
+ *
+ * Errors: -EBADMSG for data the library rejects, -EFBIG, -ENOMEM, -EINVAL
+ * for bad arguments, -errno from reading a file.
  */
 #ifndef CURATE_JPEGCODEC_H
 #define CURATE_JPEGCODEC_H
@@ -50,7 +55,8 @@ int jpeg_decode_region(const void *data, size_t len, int x0, int y0, int x1,
 /* Reads a whole file into a new buffer (*ret malloc'd). */
 int jpeg_read_file(const char *path, uint8_t **ret, size_t *ret_len);
 
-/* Encodes an RGB or gray image at quality 1..100 (4:2:0 for colour).
+/* Encodes an RGB or gray image at quality 1..100 (colour: 4:2:0, or
+ * 4:4:4 at quality 100, the conversion that loses least).
  * *ret_data is malloc'd, owned by the caller. */
 int jpeg_encode(const struct image *im, int quality, uint8_t **ret_data,
                 size_t *ret_len);
