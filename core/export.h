@@ -67,6 +67,10 @@ struct export_ent {
   bool dir;
   uint64_t sample_id;   /* != 0: the file is this sample's original bytes */
   uint64_t label_id;    /* ImageNet crops: the box's label id */
+  /* != 0: a generated file whose bytes depend only on this value and its
+   * path (an ImageNet crop: its sample's labels, size and mtime), not on
+   * the rest of the store; 0: on the whole selection. */
+  uint64_t version;
 };
 
 /* Parses "coco", "yolo", "voc", "imagenet".  -EINVAL otherwise. */
@@ -89,6 +93,11 @@ int export_stat(struct store_txn *t, const struct export_spec *s,
 struct export_sink {
   int (*write)(void *ud, const void *p, size_t n);
   void *ud;
+  /* Optional (NULL: not wanted): the whole bytes of another generated
+   * file of the same tree (path below the format's top), made along the
+   * way at little cost: the other crops of a photo decoded for one crop.
+   * Its return value is ignored; the caller keeps the bytes or not. */
+  int (*offer)(void *ud, const char *path, const void *p, size_t n);
 };
 
 /* Streams the bytes of the generated file `path` (sample_id == 0, not a

@@ -54,6 +54,18 @@ static int dir_class(struct xctx *x, const char *dir, uint32_t *ret)
   return r == -ENOENT ? 0 : r;
 }
 
+/* export_ent.version of a crop of smp (never 0). */
+static uint64_t crop_version(const struct sample *smp)
+{
+  uint64_t h = 1469598103934665603ULL;
+  const uint64_t v[4] = { smp->id, smp->labels_version, smp->size,
+                          (uint64_t)smp->mtime_ns };
+
+  for (int i = 0; i < 4; i++)
+    h = (h ^ v[i]) * 0x9E3779B97F4A7C15ULL;
+  return h ? h : 1;
+}
+
 struct scan {
   uint32_t cls;                 /* 0: every class */
   uint8_t *seen;                /* per class id, for the top listing */
@@ -91,6 +103,7 @@ static int scan_sample(struct xctx *x, const struct sample *smp, int sub,
     if (n < 0 || (size_t)n >= sizeof(nm))
       continue;
     x_ent(&e, nm, false, 0, d->id);
+    e.version = crop_version(smp);
     r = sc->fn(&e, sc->ud);
   }
   labels_free(&l);
@@ -208,46 +221,162 @@ int inet_stat(struct xctx *x, const char *path, struct export_ent *e)
   if (r < 0)
     return r;
   r = x_ent(e, strrchr(path, '/') + 1, false, 0, d->id);
+  e->version = crop_version(&smp);
   labels_free(&l);
   return r;
 }
 
-/* Copies the rounded-out, clipped box region of im into crop. */
-static int cut(const struct image *im, const struct detection *d,
+/* The box's pixel extent rounded outwards, clipped to a w x h image and
+ * at least 1x1: [*x0, *x1) x [*y0, *y1). */
+static void box_rect(const struct detection *d, long w, long h, long *x0,
+                     long *y0, long *x1, long *y1)
+{
+  *x0 = (long)floor(d->x);
+  *y0 = (long)floor(d->y);
+  *x1 = (long)ceil(d->x + d->w);
+  *y1 = (long)ceil(d->y + d->h);
+  *x0 = MAX(0, MIN(*x0, w - 1));
+  *y0 = MAX(0, MIN(*y0, h - 1));
+  *x1 = MAX(*x0 + 1, MIN(*x1, w));
+  *y1 = MAX(*y0 + 1, MIN(*y1, h));
+}
+
+/* The decoded part of a source image: pixels of the image's region
+ * starting at (ox, oy), and the whole image's size. */
+struct src_px {
+  struct image im;
+  int ox, oy;
+  long w, h;
+};
+
+/* Decodes the pixels of the source file `path` (any format of imgfmt.h)
+ * that cover [x0, x1) x [y0, y1) (in a w x h image as recorded).  The one
+ * place the crops decode a source.  A JPEG decodes only that region
+ * (jpegcodec.h jpeg_decode_region); a region decode the file does not
+ * allow (its size is not the recorded one, a colour space the region
+ * decoder does not convert) falls back to a whole decode, and every other
+ * format is decoded whole through imgcodec.h. */
+static int decode_source_region(const char *path, long w, long h, long x0,
+                                long y0, long x1, long y1, struct src_px *sp)
+{
+  uint8_t *data;
+  size_t len;
+  int r = jpeg_read_file(path, &data, &len);
+
+  memset(sp, 0, sizeof(*sp));
+  if (r < 0)
+    return r;
+  r = -EINVAL;
+  if (img_sniff(data, len) == IMG_JPEG)
+    r = jpeg_decode_region(data, len, (int)x0, (int)y0, (int)x1, (int)y1,
+                           &sp->im, &sp->ox, &sp->oy);
+  if (r == 0) {
+    sp->w = w;
+    sp->h = h;
+  } else if (r == -EINVAL || r == -EBADMSG) {
+    r = img_decode(data, len, 0, 0, &sp->im, NULL);   /* any format */
+    sp->ox = sp->oy = 0;
+    sp->w = sp->im.w;
+    sp->h = sp->im.h;
+  }
+  free(data);
+  return r;
+}
+
+/* Copies the rounded-out, clipped box region of the source into crop. */
+static int cut(const struct src_px *sp, const struct detection *d,
                struct image *crop)
 {
-  long x0 = (long)floor(d->x), y0 = (long)floor(d->y);
-  long x1 = (long)ceil(d->x + d->w), y1 = (long)ceil(d->y + d->h);
+  const struct image *im = &sp->im;
+  long x0, y0, x1, y1;
   int r;
 
-  x0 = MAX(0, MIN(x0, (long)im->w - 1));
-  y0 = MAX(0, MIN(y0, (long)im->h - 1));
-  x1 = MAX(x0 + 1, MIN(x1, (long)im->w));
-  y1 = MAX(y0 + 1, MIN(y1, (long)im->h));
+  box_rect(d, sp->w, sp->h, &x0, &y0, &x1, &y1);
+  if (x0 < sp->ox || y0 < sp->oy || x1 - sp->ox > im->w ||
+      y1 - sp->oy > im->h)
+    return -EIO;  /* not decoded: cannot happen with the union region */
   r = image_alloc(crop, (int)(x1 - x0), (int)(y1 - y0), im->channels);
   if (r < 0)
     return r;
   for (long y = y0; y < y1; y++)
     memcpy(crop->px + (size_t)(y - y0) * (size_t)crop->w * (size_t)im->channels,
-           im->px + ((size_t)y * (size_t)im->w + (size_t)x0) *
-                        (size_t)im->channels,
+           im->px + ((size_t)(y - sp->oy) * (size_t)im->w +
+                     (size_t)(x0 - sp->ox)) * (size_t)im->channels,
            (size_t)crop->w * (size_t)im->channels);
   return 0;
+}
+
+static int encode_crop(const struct src_px *sp, const struct detection *d,
+                       uint8_t **jpg, size_t *jlen)
+{
+  struct image crop = { 0 };
+  int r = cut(sp, d, &crop);
+
+  r = r ? r : jpeg_encode(&crop, CROP_QUALITY, jpg, jlen);
+  image_free(&crop);
+  return r;
+}
+
+/* Offers the crops of the sample's other boxes (made from the pixels
+ * decoded for one of them), so a reader walking the class folders finds
+ * them ready: each source is decoded once for all of its boxes. */
+static void offer_siblings(struct xctx *x, const struct sample *smp,
+                           const struct label_field *f,
+                           const struct detection *want,
+                           const struct src_px *sp)
+{
+  for (size_t i = 0; i < f->n; i++) {
+    const struct detection *d = &f->d[i];
+    const char *cname;
+    char enc[CLASS_DIR_MAX], path[CLASS_DIR_MAX + 300];
+    uint8_t *jpg = NULL;
+    size_t jlen = 0;
+    int n;
+
+    if (d == want || store_class_name(x->t, d->class_id, &cname) < 0)
+      continue;
+    x_class_dir(cname, enc, sizeof(enc));
+    n = snprintf(path, sizeof(path), "%s/%s_%" PRIu64 ".jpg", enc, smp->name,
+                 d->id);
+    if (n < 0 || (size_t)n >= sizeof(path))
+      continue;
+    if (encode_crop(sp, d, &jpg, &jlen) == 0)
+      x->out->offer(x->out->ud, path, jpg, jlen);
+    free(jpg);
+  }
 }
 
 int inet_gen(struct xctx *x, const char *path)
 {
   struct sample smp;
   struct labels l;
+  const struct label_field *f;
   const struct detection *d;
-  struct image im = { 0 }, crop = { 0 };
+  struct src_px sp = { 0 };
   char *root = NULL, *src = NULL;
   uint8_t *jpg = NULL;
   size_t jlen = 0;
+  long x0, y0, x1, y1, w, h;
+  bool siblings;
   int r = find_crop(x, path, &smp, &l, &d);
 
   if (r < 0)
     return r;
+  f = labels_field(&l, x->field, false);  /* what find_crop() read */
+  w = smp.width ? smp.width : 1;
+  h = smp.height ? smp.height : 1;
+  siblings = x->out->offer && f && f->n > 1;
+  /* The region: this box, or the union of the sample's boxes when their
+   * crops are made too. */
+  box_rect(d, w, h, &x0, &y0, &x1, &y1);
+  for (size_t i = 0; siblings && i < f->n; i++) {
+    long a, b, c2, e;
+    box_rect(&f->d[i], w, h, &a, &b, &c2, &e);
+    x0 = MIN(x0, a);
+    y0 = MIN(y0, b);
+    x1 = MAX(x1, c2);
+    y1 = MAX(y1, e);
+  }
   int fd = -1;
   r = store_setting_get(x->t, "root", &root);
   /* Only files beneath the dataset folder (util.h dataset_open); decoded
@@ -258,15 +387,15 @@ int inet_gen(struct xctx *x, const char *path)
     r = -ENOMEM;
   if (r == 0)
     snprintf(src, 32, "/proc/self/fd/%d", fd);
-  r = r ? r : img_decode_file(src, 0, 0, &im, NULL)   /* any format */;
+  r = r ? r : decode_source_region(src, w, h, x0, y0, x1, y1, &sp);
   if (fd >= 0)
     close(fd);
-  r = r ? r : cut(&im, d, &crop);
-  r = r ? r : jpeg_encode(&crop, CROP_QUALITY, &jpg, &jlen);
+  r = r ? r : encode_crop(&sp, d, &jpg, &jlen);
   r = r ? r : x_put(x, (const char *)jpg, jlen);
+  if (r == 0 && siblings)
+    offer_siblings(x, &smp, f, d, &sp);
   free(jpg);
-  image_free(&crop);
-  image_free(&im);
+  image_free(&sp.im);
   free(src);
   free(root);
   labels_free(&l);

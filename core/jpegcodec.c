@@ -1,4 +1,5 @@
-/* jpegcodec.c - TurboJPEG wrapper (see jpegcodec.h).  Knows nothing about
+/* jpegcodec.c - libjpeg-turbo wrapper (see jpegcodec.h): TurboJPEG for
+ * whole images, the library's libjpeg API for region decodes.  Knows nothing about
  * the store, features or drawing; it turns bytes into pixels and back. */
 #include "jpegcodec.h"
 
@@ -6,12 +7,16 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdbool.h>
+#include <stdio.h>   /* jpeglib.h needs FILE */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+
+#include <jpeglib.h>
 
 #include "imgfmt.h"
 
@@ -178,14 +183,15 @@ int jpeg_decode(const void *data, size_t len, int min_short,
   return 0;
 }
 
-int jpeg_decode_file(const char *path, int min_short, struct image *ret)
+int jpeg_read_file(const char *path, uint8_t **ret, size_t *ret_len)
 {
   struct stat st;
   uint8_t *data;
   size_t got = 0;
   int fd, r;
 
-  memset(ret, 0, sizeof(*ret));
+  *ret = NULL;
+  *ret_len = 0;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -errno;
@@ -208,7 +214,22 @@ int jpeg_decode_file(const char *path, int min_short, struct image *ret)
     got += (size_t)n;
   }
   close(fd);
-  r = jpeg_decode(data, got, min_short, ret);
+  *ret = data;
+  *ret_len = got;
+  return 0;
+}
+
+int jpeg_decode_file(const char *path, int min_short, struct image *ret)
+{
+  uint8_t *data;
+  size_t len;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  r = jpeg_read_file(path, &data, &len);
+  if (r < 0)
+    return r;
+  r = jpeg_decode(data, len, min_short, ret);
   free(data);
   return r;
 }
@@ -247,4 +268,115 @@ int jpeg_encode(const struct image *im, int quality, uint8_t **ret_data,
   *ret_len = outlen;
   tjFree(out);
   return 0;
+}
+
+/* ---- region decode (libjpeg API of the same library) ----
+ *
+ * TurboJPEG 2.1 has no cropped decode (tj3SetCroppingRegion is 3.0), but
+ * the library's libjpeg API does: jpeg_crop_scanline() decodes only the
+ * iMCU columns that cover a horizontal range, and jpeg_skip_scanlines()
+ * skips rows above it without colour conversion or upsampling.  The DCT
+ * method and upsampling are TurboJPEG's (fast integer IDCT, fancy
+ * upsampling), so the pixels are those of jpeg_decode() at scale 1. */
+
+#define REGION_MARGIN 16
+#define MIN_INT(a, b) ((a) < (b) ? (a) : (b))
+
+struct jerr {
+  struct jpeg_error_mgr pub;
+  jmp_buf jb;
+};
+
+static void jerr_exit(j_common_ptr ci)
+{
+  longjmp(((struct jerr *)ci->err)->jb, 1);
+}
+
+static void jerr_quiet(j_common_ptr ci, int level)
+{
+  (void)ci;
+  (void)level;
+}
+
+struct region {
+  int x0, y0, x1, y1;
+  struct image *ret;
+  int *ret_x, *ret_y;
+};
+
+/* The decode after the header; libjpeg errors longjmp out of it to the
+ * caller's setjmp. */
+static int region_run(struct jpeg_decompress_struct *d, struct jerr *je,
+                      const struct region *rg)
+{
+  int x0 = rg->x0, y0 = rg->y0, x1 = rg->x1, y1 = rg->y1, r;
+  JDIMENSION cx, cw;
+
+  jpeg_read_header(d, TRUE);
+  /* The same cap as jpeg_decode(), from the header, before the library
+   * allocates anything for the image. */
+  if ((uint64_t)d->image_width * (uint64_t)d->image_height > IMG_MAX_PIXELS)
+    return -EFBIG;
+  d->out_color_space = JCS_RGB;
+  d->dct_method = JDCT_IFAST;
+  jpeg_start_decompress(d);
+  if ((JDIMENSION)x1 > d->output_width || (JDIMENSION)y1 > d->output_height)
+    return -EINVAL;
+  /* One iMCU (at most 16 px) of margin on every side: the upsampling of
+   * chroma and the block smoothing at the region's edges then see the
+   * same neighbours as in a whole decode, so the region's pixels are
+   * exactly those of jpeg_decode(). */
+  x0 = x0 > REGION_MARGIN ? x0 - REGION_MARGIN : 0;
+  y0 = y0 > REGION_MARGIN ? y0 - REGION_MARGIN : 0;
+  x1 = MIN_INT(x1 + REGION_MARGIN, (int)d->output_width);
+  y1 = MIN_INT(y1 + REGION_MARGIN, (int)d->output_height);
+  cx = (JDIMENSION)x0;
+  cw = (JDIMENSION)(x1 - x0);
+  /* Widens [cx, cx + cw) to iMCU boundaries. */
+  jpeg_crop_scanline(d, &cx, &cw);
+  r = image_alloc(rg->ret, (int)cw, y1 - y0, 3);
+  if (r < 0)
+    return r;
+  if (y0 > 0 && jpeg_skip_scanlines(d, (JDIMENSION)y0) != (JDIMENSION)y0)
+    longjmp(je->jb, 1);
+  while (d->output_scanline < (JDIMENSION)y1) {
+    JSAMPROW row = rg->ret->px +
+                   (size_t)(d->output_scanline - (JDIMENSION)y0) * cw * 3;
+    if (jpeg_read_scanlines(d, &row, 1) != 1)
+      longjmp(je->jb, 1);
+  }
+  /* The rows below are not needed. */
+  jpeg_abort_decompress(d);
+  *rg->ret_x = (int)cx;
+  *rg->ret_y = y0;
+  return 0;
+}
+
+int jpeg_decode_region(const void *data, size_t len, int x0, int y0, int x1,
+                       int y1, struct image *ret, int *ret_x, int *ret_y)
+{
+  struct region rg = { x0, y0, x1, y1, ret, ret_x, ret_y };
+  struct jpeg_decompress_struct d;
+  struct jerr je;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  if (len == 0 || len > (size_t)ULONG_MAX || x0 < 0 || y0 < 0 ||
+      x1 <= x0 || y1 <= y0)
+    return -EINVAL;
+  d.err = jpeg_std_error(&je.pub);
+  je.pub.error_exit = jerr_exit;
+  je.pub.emit_message = jerr_quiet;
+  if (setjmp(je.jb)) {
+    jpeg_destroy_decompress(&d);
+    image_free(ret);
+    return -EBADMSG;
+  }
+  jpeg_create_decompress(&d);
+  jpeg_mem_src(&d, data, (unsigned long)len);
+  r = region_run(&d, &je, &rg);
+  jpeg_destroy_decompress(&d);
+  if (r < 0)
+    image_free(ret);
+  return r;
 }

@@ -10,11 +10,15 @@
  * Each thread keeps its own TurboJPEG handles (created on first use, freed
  * at thread exit), so workers decode in parallel without locks.
  *
- * A decode refuses an image of more than IMG_MAX_PIXELS (imgfmt.h) from
- * its header, before allocating (-EFBIG), and any failed decode replaces
- * the thread's decompressor, so one bad file cannot break later ones.
+ * jpeg_decode_region() uses the same library's libjpeg API (TurboJPEG 2.1
+ * has no cropped decode); each call has its own decompressor.
  *
- * Errors: -EBADMSG for data TurboJPEG rejects, -EFBIG, -ENOMEM, -EINVAL
+ * A decode (whole or region) refuses an image of more than IMG_MAX_PIXELS
+ * (imgfmt.h) from its header, before allocating (-EFBIG), and any failed
+ * decode replaces the thread's decompressor, so one bad file cannot break
+ * later ones.
+ *
+ * Errors: -EBADMSG for data the library rejects, -EFBIG, -ENOMEM, -EINVAL
  * for bad arguments, -errno from reading a file.
  */
 #ifndef CURATE_JPEGCODEC_H
@@ -38,6 +42,18 @@ void image_free(struct image *im);
 int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret);
 int jpeg_decode_file(const char *path, int min_short, struct image *ret);
+
+/* Decodes only the pixels needed for the region [x0, x1) x [y0, y1) of
+ * the image, at scale 1, to RGB: rows above it are skipped, rows below it
+ * never decoded, and only the iMCU columns covering it (with a margin)
+ * are decoded.  *ret covers the region and may be larger; *ret_x, *ret_y
+ * are the image coordinates of its top left pixel.  Inside the region,
+ * pixels equal jpeg_decode()'s at full size.  -EINVAL when the region is
+ * empty or outside the image. */
+int jpeg_decode_region(const void *data, size_t len, int x0, int y0, int x1,
+                       int y1, struct image *ret, int *ret_x, int *ret_y);
+/* Reads a whole file into a new buffer (*ret malloc'd). */
+int jpeg_read_file(const char *path, uint8_t **ret, size_t *ret_len);
 
 /* Encodes an RGB or gray image at quality 1..100 (colour: 4:2:0, or
  * 4:4:4 at quality 100, the conversion that loses least).

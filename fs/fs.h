@@ -53,6 +53,8 @@ struct fs_ctx {
   struct fdcache *fdc;         /* fdcache.c (read-only mounts) */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
+  uint64_t cache_max;         /* -o cache_size: bytes of generated content
+                                 kept (0: from the machine, gencache.c) */
 
   pthread_mutex_t mu;         /* guards the fields below */
   struct import_progress imp; /* background import of a plain folder */

@@ -1,42 +1,92 @@
 /* gencache.c - generated file content, cached per (path, key) (see
- * vtree.h).
+ * vtree.h), within a bound in bytes.
  *
  * Content is streamed by the provider into a sink that keeps up to
  * GEN_MEM_MAX bytes in memory and spills anything larger into an unlinked
- * temporary file of the store directory, so a generated export of a million
- * boxes costs the daemon a 1 MiB buffer, not the whole document.  The cache
- * holds at most GEN_CACHE_N entries (least recently used dropped first);
- * entries are reference-counted, so an open file keeps its version after
- * the cache has moved on.  A second request for content that is being
- * generated waits for the first instead of generating it again.
+ * temporary file of the store directory of its own, so a generated export
+ * of a million boxes costs the daemon a 1 MiB buffer, not the whole
+ * document.
+ *
+ * The cache is bounded by bytes, in two tiers, one LRU list:
+ *   - memory: small content (and every entry's bookkeeping, ~GEN_ENTRY_COST
+ *     bytes plus its path) up to mem_max.  Beyond it, the least recently
+ *     used small content moves to the spill file: one unlinked temporary
+ *     file of the store directory shared by all small entries, each at its
+ *     own offset.
+ *   - disk: spilled small content and large content's own files, up to
+ *     disk_max.  Beyond it, the least recently used entries leave the cache
+ *     (a spilled entry's range is punched out of the spill file once no
+ *     reader holds it).
+ * The defaults come from the machine (gen_cache_defaults()); -o cache_size
+ * sets the total.  Exports, views, evaluations and plots all share it.
+ *
+ * Entries are reference-counted, so an open file keeps its version after
+ * the cache has moved on; an entry only moves from memory to the spill file
+ * while the cache holds its only reference, so readers never see its bytes
+ * move.  A second request for content that is being generated waits for
+ * the first instead of generating it again.  A provider may offer content
+ * of other paths it made along the way (gen_sink.offer: the other crops of
+ * one decoded photo), which enters the cache as ready.
+ *
+ * Locking: one mutex (gen_mu) for the list, the tiers' counters and every
+ * reference count; the spill file's writes happen under it (small, into
+ * the page cache).  Generation runs unlocked.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "vtree.h"
 
 #define GEN_MEM_MAX (1u << 20)
-#define GEN_CACHE_N 64
+/* Bookkeeping of one entry counted against the memory tier: the struct,
+ * its path and the allocator's rounding. */
+#define GEN_ENTRY_COST 160u
+
+/* The shared file of spilled small content; each spilled entry holds a
+ * reference, so the descriptor outlives the cache while readers need it. */
+struct spill_file {
+  int fd;
+  unsigned refs;         /* guarded by gen_mu */
+  uint64_t end;          /* next free offset (holes are punched, not reused) */
+};
 
 struct gen_content {
   struct gen_content *prev, *next;   /* LRU list, most recent first */
-  unsigned refs;                     /* guarded by the cache mutex */
+  struct gen_content *hnext;         /* hash chain of (path, key) */
+  struct gen_content *mprev, *mnext; /* LRU list of content in memory */
+  bool in_mlist;
+  uint64_t hash;
+  unsigned refs;                     /* guarded by gen_mu */
   bool ready, cached;
   int err;
   char *path;
   uint64_t key;
   uint64_t size;
-  int fd;                            /* -1 unless spilled */
+  uint64_t charge_mem, charge_disk;  /* what it counts in the tiers */
+  int fd;                            /* own cache file, or -1 */
+  struct spill_file *sf;             /* spilled small content, or NULL */
+  uint64_t sf_off;
   struct buf mem;
 };
 
 struct gen_cache {
-  struct gen_content *head;
-  size_t n;
+  struct gen_content *head, *tail;
+  struct gen_content *mhead, *mtail; /* cached entries with content in
+                                        memory, most recent first */
+  struct gen_content **tab;          /* by (path, key); cap a power of 2 */
+  size_t n, cap;
+  uint64_t mem_used, disk_used;
+  uint64_t mem_max, disk_max;
+  uint64_t hits, misses, evicted, spilled;
+  struct spill_file *sf;
+  const char *dir;
 };
 
 /* One lock for the list and every reference count (one mount per
@@ -44,22 +94,86 @@ struct gen_cache {
 static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gen_cv = PTHREAD_COND_INITIALIZER;
 
+static uint64_t hash_of(const char *path, uint64_t key)
+{
+  uint64_t h = 1469598103934665603ULL ^ key;  /* FNV-1a */
+  for (; *path; path++)
+    h = (h ^ (unsigned char)*path) * 1099511628211ULL;
+  return h ^ (h >> 29);
+}
+
+void gen_cache_defaults(const char *dir, uint64_t *mem_max,
+                        uint64_t *disk_max)
+{
+  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+  uint64_t phys = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz
+                                       : (uint64_t)1 << 30;
+  struct statvfs sv;
+  uint64_t avail = (uint64_t)1 << 30;
+
+  /* Memory: 1/1024 of RAM within [2, 4] MiB, so the daemon's resident
+   * size stays within its goals and comes back near its idle level after
+   * a burst (the rest goes to the spill file, in the page cache). */
+  *mem_max = phys / 1024;
+  if (*mem_max < (2u << 20))
+    *mem_max = 2u << 20;
+  if (*mem_max > (4u << 20))
+    *mem_max = 4u << 20;
+  /* Disk: an eighth of the free space of the store's filesystem, within
+   * [64 MiB, 8 GiB]: an epoch of crops of a large export fits, and the
+   * cache never fills the disk. */
+  if (dir && statvfs(dir, &sv) == 0)
+    avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+  *disk_max = avail / 8;
+  if (*disk_max < (64u << 20))
+    *disk_max = 64u << 20;
+  if (*disk_max > ((uint64_t)8 << 30))
+    *disk_max = (uint64_t)8 << 30;
+}
+
 static struct gen_cache *cache(struct fs_ctx *c)
 {
   pthread_mutex_lock(&c->mu);
   if (!c->gc) {
     struct gen_cache *g = calloc(1, sizeof(*g));
-    if (g)
+    if (g) {
+      g->dir = store_dir(c->store);
+      gen_cache_defaults(g->dir, &g->mem_max, &g->disk_max);
+      if (c->cache_max) {
+        /* The total asked for: a quarter of it (at most the default) in
+         * memory, the rest on disk. */
+        if (g->mem_max > c->cache_max / 4)
+          g->mem_max = c->cache_max / 4;
+        g->disk_max = c->cache_max - g->mem_max;
+      }
       c->gc = g;
+    }
   }
   pthread_mutex_unlock(&c->mu);
   return c->gc;
+}
+
+static void spill_put_locked(struct spill_file *sf)
+{
+  if (sf && --sf->refs == 0) {
+    close(sf->fd);
+    free(sf);
+  }
 }
 
 static void content_free(struct gen_content *g)
 {
   if (g->fd >= 0)
     close(g->fd);
+  if (g->sf) {
+    /* Give the range back to the filesystem; the file's size stays. */
+    if (g->size)
+      fallocate(g->sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                (off_t)g->sf_off, (off_t)g->size);
+    pthread_mutex_lock(&gen_mu);
+    spill_put_locked(g->sf);
+    pthread_mutex_unlock(&gen_mu);
+  }
   buf_free(&g->mem);
   free(g->path);
   free(g);
@@ -67,20 +181,24 @@ static void content_free(struct gen_content *g)
 
 struct spill {
   struct gen_content *g;
+  struct fs_ctx *c;
+  const struct provider *p;
   const char *dir;
 };
 
-static int write_all(int fd, const void *p, size_t n)
+static int write_all(int fd, const void *p, size_t n, off_t off)
 {
   const char *s = p;
   while (n) {
-    ssize_t w = write(fd, s, n);
+    ssize_t w = off < 0 ? write(fd, s, n) : pwrite(fd, s, n, off);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
       return -errno;
     s += w;
     n -= (size_t)w;
+    if (off >= 0)
+      off += w;
   }
   return 0;
 }
@@ -102,15 +220,44 @@ static int sink_write(void *ud, const void *p, size_t n)
     g->fd = open(sp->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (g->fd < 0)
       return -errno;
-    r = write_all(g->fd, g->mem.data, g->mem.len);
+    r = write_all(g->fd, g->mem.data, g->mem.len, -1);
     buf_free(&g->mem);
     if (r < 0)
       return r;
   }
-  r = write_all(g->fd, p, n);
+  r = write_all(g->fd, p, n, -1);
   if (r == 0)
     g->size += n;
   return r;
+}
+
+static void mlist_remove(struct gen_cache *gc, struct gen_content *g)
+{
+  if (!g->in_mlist)
+    return;
+  if (g->mprev)
+    g->mprev->mnext = g->mnext;
+  else
+    gc->mhead = g->mnext;
+  if (g->mnext)
+    g->mnext->mprev = g->mprev;
+  else
+    gc->mtail = g->mprev;
+  g->mprev = g->mnext = NULL;
+  g->in_mlist = false;
+}
+
+static void mlist_front(struct gen_cache *gc, struct gen_content *g)
+{
+  mlist_remove(gc, g);
+  g->mprev = NULL;
+  g->mnext = gc->mhead;
+  if (gc->mhead)
+    gc->mhead->mprev = g;
+  else
+    gc->mtail = g;
+  gc->mhead = g;
+  g->in_mlist = true;
 }
 
 static void unlink_entry(struct gen_cache *gc, struct gen_content *g)
@@ -121,29 +268,223 @@ static void unlink_entry(struct gen_cache *gc, struct gen_content *g)
     gc->head = g->next;
   if (g->next)
     g->next->prev = g->prev;
+  else
+    gc->tail = g->prev;
   g->prev = g->next = NULL;
+  for (struct gen_content **pp = &gc->tab[g->hash & (gc->cap - 1)]; *pp;
+       pp = &(*pp)->hnext)
+    if (*pp == g) {
+      *pp = g->hnext;
+      break;
+    }
+  g->hnext = NULL;
+  mlist_remove(gc, g);
   g->cached = false;
+  gc->mem_used -= g->charge_mem;
+  gc->disk_used -= g->charge_disk;
+  g->charge_mem = g->charge_disk = 0;
   gc->n--;
 }
 
+/* Adds a new entry to the list and the index (false: out of memory). */
+static bool insert_locked(struct gen_cache *gc, struct gen_content *g);
+
+static void push_front(struct gen_cache *gc, struct gen_content *g)
+{
+  g->prev = NULL;
+  g->next = gc->head;
+  if (gc->head)
+    gc->head->prev = g;
+  else
+    gc->tail = g;
+  gc->head = g;
+}
+
+static bool insert_locked(struct gen_cache *gc, struct gen_content *g)
+{
+  if (gc->n + 1 > gc->cap / 2) {
+    size_t ncap = gc->cap ? gc->cap * 2 : 1024;
+    struct gen_content **nt = calloc(ncap, sizeof(*nt));
+    if (!nt && !gc->tab)
+      return false;
+    if (nt) {
+      for (size_t i = 0; i < gc->cap; i++)
+        for (struct gen_content *e = gc->tab[i], *nx; e; e = nx) {
+          nx = e->hnext;
+          e->hnext = nt[e->hash & (ncap - 1)];
+          nt[e->hash & (ncap - 1)] = e;
+        }
+      free(gc->tab);
+      gc->tab = nt;
+      gc->cap = ncap;
+    }
+  }
+  g->hash = hash_of(g->path, g->key);
+  g->hnext = gc->tab[g->hash & (gc->cap - 1)];
+  gc->tab[g->hash & (gc->cap - 1)] = g;
+  push_front(gc, g);
+  gc->n++;
+  g->cached = true;
+  return true;
+}
+
+/* Charges a ready entry to its tier. */
+static void charge_locked(struct gen_cache *gc, struct gen_content *g)
+{
+  g->charge_mem = GEN_ENTRY_COST + strlen(g->path);
+  g->charge_disk = 0;
+  if (g->fd >= 0 || g->sf) {
+    g->charge_disk = g->size;
+  } else {
+    g->charge_mem += g->mem.cap;
+    if (g->mem.cap)
+      mlist_front(gc, g);
+  }
+  gc->mem_used += g->charge_mem;
+  gc->disk_used += g->charge_disk;
+}
+
+/* Moves an entry's small content from memory into the spill file (the
+ * cache holds its only reference).  false when it cannot. */
+static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
+{
+  struct spill_file *sf = gc->sf;
+
+  if (!sf) {
+    sf = calloc(1, sizeof(*sf));
+    if (!sf)
+      return false;
+    sf->fd = open(gc->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (sf->fd < 0) {
+      free(sf);
+      return false;
+    }
+    sf->refs = 1;  /* the cache's */
+    gc->sf = sf;
+  }
+  if (g->size && write_all(sf->fd, g->mem.data, g->size, (off_t)sf->end) < 0)
+    return false;
+  g->sf = sf;
+  sf->refs++;
+  g->sf_off = sf->end;
+  sf->end += g->size;
+  gc->mem_used -= g->mem.cap;
+  g->charge_mem -= g->mem.cap;
+  buf_free(&g->mem);
+  mlist_remove(gc, g);
+  g->charge_disk = g->size;
+  gc->disk_used += g->size;
+  gc->spilled++;
+  return true;
+}
+
+/* Drops an entry from the cache (its readers keep it). */
+static void evict_locked(struct gen_cache *gc, struct gen_content *g,
+                         struct gen_content **freed)
+{
+  unlink_entry(gc, g);
+  gc->evicted++;
+  if (--g->refs == 0) {
+    /* Freed after unlocking (content_free takes gen_mu for the spill
+     * file). */
+    g->next = *freed;
+    *freed = g;
+  }
+}
+
+/* Brings both tiers within their bounds, least recently used first;
+ * `keep` (being handed out) stays.  Entries being generated are skipped. */
+static void trim_locked(struct gen_cache *gc, struct gen_content *keep,
+                        struct gen_content **freed)
+{
+  struct gen_content *g, *pv;
+
+  /* Memory: first move small content to disk, least recently used
+   * first; only if bookkeeping alone is over the bound do entries leave
+   * (a disk entry evicted for its bookkeeping frees little). */
+  for (g = gc->mtail; g && gc->mem_used > gc->mem_max; g = pv) {
+    pv = g->mprev;
+    if (!g->ready || g == keep || g->refs > 1)
+      continue;  /* in use: moves later */
+    if (!spill_locked(gc, g))
+      evict_locked(gc, g, freed);  /* cannot spill: leave the cache */
+  }
+  for (g = gc->tail; g && gc->mem_used > gc->mem_max; g = pv) {
+    pv = g->prev;
+    if (!g->ready || g == keep)
+      continue;
+    evict_locked(gc, g, freed);
+  }
+  for (g = gc->tail; g && gc->disk_used > gc->disk_max; g = pv) {
+    pv = g->prev;
+    if (!g->ready || g == keep || !g->charge_disk)
+      continue;
+    evict_locked(gc, g, freed);
+  }
+}
+
+static void free_list(struct gen_content *g)
+{
+  for (struct gen_content *nx; g; g = nx) {
+    nx = g->next;
+    g->next = NULL;
+    content_free(g);
+  }
+}
+
+static struct gen_content *new_entry(const char *fullpath, uint64_t key)
+{
+  struct gen_content *g = calloc(1, sizeof(*g));
+
+  if (g && fullpath && !(g->path = strdup(fullpath))) {
+    free(g);
+    return NULL;
+  }
+  if (g) {
+    g->fd = -1;
+    g->key = key;
+    buf_init(&g->mem, GEN_MEM_MAX);
+  }
+  return g;
+}
+
+/* After a generation into memory: give back the buffer's slack, since
+ * small entries stay for long. */
+static void shrink(struct gen_content *g)
+{
+  if (g->fd < 0 && g->mem.data && g->mem.cap > g->mem.len + 64) {
+    char *p = realloc(g->mem.data, g->mem.len + 1);
+    if (p) {
+      g->mem.data = p;
+      g->mem.cap = g->mem.len + 1;
+    }
+  }
+}
+
+static int offer(void *ud, const char *ppath, const void *data, size_t n);
+
 static int generate(struct fs_ctx *c, const struct provider *p,
                     struct store_txn *t, const char *ppath,
-                    struct gen_content *g)
+                    struct gen_content *g, uint64_t key)
 {
-  struct spill sp = { g, store_dir(c->store) };
-  struct gen_sink sink = { sink_write, &sp };
+  struct spill sp = { g, c, p, store_dir(c->store) };
+  struct gen_sink sink = { sink_write, &sp, key ? offer : NULL };
   int r = p->generate ? p->generate(c, t, ppath, &sink) : -EIO;
 
+  shrink(g);
   return r < 0 ? r : 0;
 }
 
 static struct gen_content *find_locked(struct gen_cache *gc,
                                        const char *fullpath, uint64_t key)
 {
+  uint64_t h = hash_of(fullpath, key);
   struct gen_content *g;
 
-  for (g = gc->head; g; g = g->next)
-    if (g->key == key && strcmp(g->path, fullpath) == 0)
+  if (!gc->tab)
+    return NULL;
+  for (g = gc->tab[h & (gc->cap - 1)]; g; g = g->hnext)
+    if (g->hash == h && g->key == key && strcmp(g->path, fullpath) == 0)
       break;
   return g;
 }
@@ -166,11 +507,12 @@ static struct gen_content *take_locked(struct gen_cache *gc,
     g->prev->next = g->next;
     if (g->next)
       g->next->prev = g->prev;
-    g->prev = NULL;
-    g->next = gc->head;
-    gc->head->prev = g;
-    gc->head = g;
+    else
+      gc->tail = g->prev;
+    push_front(gc, g);
   }
+  if (g->in_mlist)
+    mlist_front(gc, g);
   return g;
 }
 
@@ -204,7 +546,71 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
     pthread_mutex_unlock(&gen_mu);
     return -ENOENT;
   }
+  gc->hits++;
   return hand_out(g, ret);
+}
+
+bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key)
+{
+  struct gen_cache *gc = cache(c);
+  bool r;
+
+  if (!gc)
+    return false;
+  pthread_mutex_lock(&gen_mu);
+  r = find_locked(gc, fullpath, key) != NULL;
+  pthread_mutex_unlock(&gen_mu);
+  return r;
+}
+
+/* gen_sink.offer: content of another path of the same provider and key,
+ * made along the way; cached as ready unless already there. */
+static int offer(void *ud, const char *ppath, const void *data, size_t n)
+{
+  struct spill *sp = ud;
+  struct gen_cache *gc = sp->c->gc;
+  struct gen_content *g, *freed = NULL;
+  char full[4200];
+  int r;
+
+  if (!gc || n > GEN_MEM_MAX)
+    return 0;  /* only small content; the rest is generated when asked */
+  if ((size_t)snprintf(full, sizeof(full), "%s/%s", sp->p->name, ppath) >=
+      sizeof(full))
+    return 0;
+  pthread_mutex_lock(&gen_mu);
+  g = find_locked(gc, full, sp->g->key);
+  pthread_mutex_unlock(&gen_mu);
+  if (g)
+    return 0;
+  g = new_entry(full, sp->g->key);
+  if (!g)
+    return -ENOMEM;
+  r = buf_append(&g->mem, data, n);
+  if (r < 0) {
+    content_free(g);
+    return r;
+  }
+  g->size = n;
+  shrink(g);
+  g->ready = true;
+  pthread_mutex_lock(&gen_mu);
+  if (find_locked(gc, full, g->key)) {
+    pthread_mutex_unlock(&gen_mu);
+    content_free(g);
+    return 0;
+  }
+  g->refs = 1;  /* the cache's */
+  if (!insert_locked(gc, g)) {
+    pthread_mutex_unlock(&gen_mu);
+    content_free(g);
+    return -ENOMEM;
+  }
+  charge_locked(gc, g);
+  trim_locked(gc, NULL, &freed);
+  pthread_mutex_unlock(&gen_mu);
+  free_list(freed);
+  return 0;
 }
 
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
@@ -212,20 +618,18 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             struct gen_content **ret)
 {
   struct gen_cache *gc = cache(c);
-  struct gen_content *g;
+  struct gen_content *g, *freed = NULL;
   int r;
 
   *ret = NULL;
   if (!gc)
     return -ENOMEM;
   if (key == 0) {
-    g = calloc(1, sizeof(*g));
+    g = new_entry(NULL, 0);
     if (!g)
       return -ENOMEM;
-    g->fd = -1;
-    buf_init(&g->mem, GEN_MEM_MAX);
     g->refs = 1;
-    r = generate(c, p, t, ppath, g);
+    r = generate(c, p, t, ppath, g, 0);
     if (r < 0) {
       content_free(g);
       return r;
@@ -237,43 +641,25 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
 
   pthread_mutex_lock(&gen_mu);
   g = take_locked(gc, fullpath, key);
-  if (g)
+  if (g) {
+    gc->hits++;
     return hand_out(g, ret);
-  g = calloc(1, sizeof(*g));
-  if (g)
-    g->path = strdup(fullpath);
-  if (!g || !g->path) {
+  }
+  gc->misses++;
+  g = new_entry(fullpath, key);
+  if (!g) {
     pthread_mutex_unlock(&gen_mu);
-    free(g);
     return -ENOMEM;
   }
-  g->fd = -1;
-  buf_init(&g->mem, GEN_MEM_MAX);
-  g->key = key;
   g->refs = 2;           /* the cache's and the caller's */
-  g->cached = true;
-  g->next = gc->head;
-  if (gc->head)
-    gc->head->prev = g;
-  gc->head = g;
-  gc->n++;
-  /* Evict the least recently used finished entries beyond the limit. */
-  if (gc->n > GEN_CACHE_N) {
-    struct gen_content *tail = gc->head, *pv;
-    while (tail->next)
-      tail = tail->next;
-    for (; gc->n > GEN_CACHE_N && tail && tail != g; tail = pv) {
-      pv = tail->prev;
-      if (!tail->ready)
-        continue;
-      unlink_entry(gc, tail);
-      if (--tail->refs == 0)
-        content_free(tail);
-    }
+  if (!insert_locked(gc, g)) {
+    pthread_mutex_unlock(&gen_mu);
+    content_free(g);
+    return -ENOMEM;
   }
   pthread_mutex_unlock(&gen_mu);
 
-  r = generate(c, p, t, ppath, g);
+  r = generate(c, p, t, ppath, g, key);
 
   pthread_mutex_lock(&gen_mu);
   g->err = r;
@@ -282,9 +668,13 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
     /* Do not keep failures: the next request tries again. */
     unlink_entry(gc, g);
     g->refs--;
+  } else if (g->cached) {
+    charge_locked(gc, g);
+    trim_locked(gc, g, &freed);
   }
   pthread_cond_broadcast(&gen_cv);
   pthread_mutex_unlock(&gen_mu);
+  free_list(freed);
   if (r < 0) {
     gen_put(g);
     return r;
@@ -324,21 +714,58 @@ int gen_fd(const struct gen_content *g)
   return g->fd;
 }
 
+int gen_file(const struct gen_content *g, uint64_t *base)
+{
+  if (g->fd >= 0) {
+    *base = 0;
+    return g->fd;
+  }
+  if (g->sf) {
+    *base = g->sf_off;
+    return g->sf->fd;
+  }
+  return -1;
+}
+
 const char *gen_mem(const struct gen_content *g)
 {
   return g->mem.data ? g->mem.data : "";
 }
 
+void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s)
+{
+  struct gen_cache *gc = cache(c);
+
+  memset(s, 0, sizeof(*s));
+  if (!gc)
+    return;
+  pthread_mutex_lock(&gen_mu);
+  s->files = gc->n;
+  s->mem_used = gc->mem_used;
+  s->mem_max = gc->mem_max;
+  s->disk_used = gc->disk_used;
+  s->disk_max = gc->disk_max;
+  s->hits = gc->hits;
+  s->misses = gc->misses;
+  s->evicted = gc->evicted;
+  s->spilled = gc->spilled;
+  pthread_mutex_unlock(&gen_mu);
+}
+
 void gen_cache_free(struct fs_ctx *c)
 {
   struct gen_cache *gc = c->gc;
+  struct gen_content *freed = NULL;
 
   if (!gc)
     return;
-  for (struct gen_content *g = gc->head, *nx; g; g = nx) {
-    nx = g->next;
-    content_free(g);
-  }
+  pthread_mutex_lock(&gen_mu);
+  while (gc->head)
+    evict_locked(gc, gc->head, &freed);
+  spill_put_locked(gc->sf);
+  pthread_mutex_unlock(&gen_mu);
+  free_list(freed);
+  free(gc->tab);
   free(gc);
   c->gc = NULL;
 }

@@ -45,6 +45,7 @@ struct options {
   int nosync;
   int readonly;
   int nopassthrough;
+  char *cache_size;
   char *share;
 };
 
@@ -55,6 +56,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("store_nosync", nosync),
   OPT("readonly", readonly),
   OPT("nopassthrough", nopassthrough),
+  OPT("cache_size=%s", cache_size),
   OPT("share=%s", share),
   FUSE_OPT_END
 };
@@ -306,6 +308,12 @@ static void usage(FILE *f)
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
+    "  -o cache_size=SIZE bytes of generated content (crops, drawn views,\n"
+    "                     exports) kept between reads, in memory and in a\n"
+    "                     spill file of the store directory; a number with\n"
+    "                     an optional K, M or G suffix, at least 1M (default:\n"
+    "                     up to 4 MiB of memory from the RAM, plus an\n"
+    "                     eighth of the free disk, at most 8 GiB)\n"
     "  -o share=none|group|read\n"
     "                     what other users of an allow_other mount may\n"
     "                     read: nothing (default), what the store's group\n"
@@ -412,6 +420,26 @@ int main(int argc, char **argv)
       fprintf(stderr, "curatefs: map_size must be a byte count >= 1 MiB\n");
       return 2;
     }
+  }
+  if (opts.cache_size) {
+    char *end;
+    unsigned long long v = strtoull(opts.cache_size, &end, 10);
+    unsigned sh = 0;
+    if (*end == 'K' || *end == 'k')
+      sh = 10;
+    else if (*end == 'M' || *end == 'm')
+      sh = 20;
+    else if (*end == 'G' || *end == 'g')
+      sh = 30;
+    if (sh)
+      end++;
+    if (*end || end == opts.cache_size || v > (UINT64_MAX >> sh) ||
+        (v << sh) < (1u << 20)) {
+      fprintf(stderr, "curatefs: cache_size must be a byte count >= 1M "
+              "(K, M, G suffixes)\n");
+      return 2;
+    }
+    c.cache_max = v << sh;
   }
   so.nosync = opts.nosync;
   c.ttl = opts.ttl;
@@ -557,6 +585,7 @@ out_args:
   free(c.store_dir);
   free(cl.mountpoint);
   free(opts.map_size);
+  free(opts.cache_size);
   free(opts.share);
   fuse_opt_free_args(&args);
   return ret;

@@ -443,7 +443,8 @@ static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
     struct vent e;
     const char *rest;
     const struct provider *pv;
-    uint64_t ino;
+    uint64_t ino, vsize, ver = 0;
+    int64_t vmtime;
     if (p->kind == NODE_ROOT) {
       if (strlen(name) >= sizeof(v.path))
         return -ENAMETOOLONG;
@@ -462,6 +463,18 @@ static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
     pv = vtree_provider_of(v.path, &rest);
     if (!pv)
       return -ENOENT;
+    if (pv->by_version && store_version(t, &ver) == 0) {
+      /* A file found current at this store version: the same inode,
+       * without asking the provider again (the lookup at every open). */
+      ver++;
+      ino = vnode_lookup_verified(c, v.path, ver);
+      if (ino) {
+        *versioned = true;
+        ret->kind = NODE_VNODE;
+        node_from_ino(ino, ret);
+        return 0;
+      }
+    }
     r = pv->stat(c, t, rest, &e);
     if (r < 0)
       return r;
@@ -470,9 +483,12 @@ static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
     ino = vnode_ino(c, v.path, *versioned ? e.key : 0);
     if (!ino)
       return -ENOMEM;
-    if (*versioned) {
+    if (*versioned && vnode_attrs(c, ino, &vsize, &vmtime) < 0) {
       /* The inode stands for this version: it holds its content from now
-       * on, whatever changes before the attributes and the open. */
+       * on, whatever changes before the attributes and the open.  (An
+       * inode looked up before already has its attributes: the lookup at
+       * each open then costs no content, and the kernel keeps serving the
+       * pages it has.) */
       struct gen_content *g;
       r = gen_get(c, pv, t, v.path, rest, e.key, &g);
       if (r < 0) {
@@ -482,6 +498,8 @@ static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
       vnode_pin(c, ino, e.key, g, e.mtime_ns ? e.mtime_ns : c->mount_ns);
       gen_put(g);
     }
+    if (*versioned && ver)
+      vnode_set_verified(c, ino, ver);
     ret->kind = NODE_VNODE;
     node_from_ino(ino, ret);
     return 0;
@@ -957,6 +975,22 @@ static int open_version(struct fs_ctx *c, uint64_t ino, struct fh *h,
   return 0;
 }
 
+/* The content of the version inode ino stands for, when the content
+ * cache still has it: no need to ask the provider (an open or a read of an
+ * unchanged generated file costs a cache lookup). */
+static bool own_version(struct fs_ctx *c, uint64_t ino, const struct vres *v,
+                        struct gen_content **g)
+{
+  uint64_t key = vnode_key(c, ino);
+  uint64_t size;
+  int64_t mt;
+
+  *g = NULL;
+  if (!key || vnode_attrs(c, ino, &size, &mt) < 0)
+    return false;
+  return gen_find(c, v->path, key, g) == 0;
+}
+
 static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                       struct fh *h, struct fuse_file_info *fi)
 {
@@ -970,6 +1004,8 @@ static int open_vnode(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
   if (h->gen)  /* a version of a generated file, whatever the store says */
     return acc != O_RDONLY ? -EACCES : open_version(c, ino, h, fi);
   r = vresolve(c, ino, &v);
+  if (r == 0 && own_version(c, ino, &v, &h->gen))
+    return acc != O_RDONLY ? -EACCES : open_version(c, ino, h, fi);
   if (r == 0)
     r = v.p->stat(c, t, v.rest, &e);
   if (r < 0)
@@ -1162,14 +1198,15 @@ static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
     return;
   }
   if (h->gen) {
-    uint64_t gs = gen_size(h->gen);
+    uint64_t gs = gen_size(h->gen), base;
+    int gfd;
     if (off < 0 || (uint64_t)off >= gs) {
       fuse_reply_buf(req, NULL, 0);
-    } else if (gen_fd(h->gen) >= 0) {
+    } else if ((gfd = gen_file(h->gen, &base)) >= 0) {
       struct fuse_bufvec bv = FUSE_BUFVEC_INIT(MIN(size, gs - (uint64_t)off));
       bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-      bv.buf[0].fd = gen_fd(h->gen);
-      bv.buf[0].pos = off;
+      bv.buf[0].fd = gfd;
+      bv.buf[0].pos = (off_t)base + off;
       fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
     } else {
       fuse_reply_buf(req, gen_mem(h->gen) + off,
@@ -1215,8 +1252,8 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
   struct sample s;
   struct node n;
   struct buf b;
-  uint64_t sid = 0;
-  int r;
+  uint64_t sid = 0, base = 0;
+  int r, gfd;
 
   buf_init(&b, LABELS_MAX_JSON * 4);
   if (!node_from_ino(ino, &n)) {
@@ -1246,6 +1283,8 @@ static void read_by_inode(fuse_req_t req, fuse_ino_t ino, size_t size,
     if (g)
       break;  /* a version of a generated file */
     r = vresolve(c, ino, &v);
+    if (r == 0 && own_version(c, ino, &v, &g))
+      break;
     if (r == 0)
       r = v.p->stat(c, t, v.rest, &e);
     if (r == 0 && e.kind == VENT_SAMPLE)
@@ -1271,8 +1310,10 @@ out:
     fuse_reply_err(req, -r);
   else if (fr.fd >= 0)
     reply_fd(req, fr.fd, size, off);
-  else if (g && gen_fd(g) >= 0 && (uint64_t)off < gen_size(g))
-    reply_fd(req, gen_fd(g), MIN(size, gen_size(g) - (uint64_t)off), off);
+  else if (g && (gfd = gen_file(g, &base)) >= 0 &&
+           (uint64_t)off < gen_size(g))
+    reply_fd(req, gfd, MIN(size, gen_size(g) - (uint64_t)off),
+             (off_t)base + off);
   else if (g)
     reply_slice(req, gen_mem(g), gen_size(g), size, off);
   else

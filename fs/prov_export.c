@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,7 +295,17 @@ struct lent {
   char *name;
   bool dir;
   uint64_t sample_id;
+  uint64_t version;    /* export_ent.version */
 };
+
+/* The content key of a generated file: its own version when its bytes
+ * depend on one sample only (an ImageNet crop keeps its key, so its cached
+ * content and its page cache, across changes of other samples), else the
+ * selection's key (the store version). */
+static uint64_t file_key(const struct xsel *s, uint64_t version)
+{
+  return version ? version : s->key;
+}
 
 struct listing {
   struct recent r;     /* by full path and version */
@@ -333,6 +344,7 @@ static int collect(const struct export_ent *e, void *ud)
     return -ENOMEM;
   l->e[l->n].dir = e->dir;
   l->e[l->n].sample_id = e->sample_id;
+  l->e[l->n].version = e->version;
   l->n++;
   return 0;
 }
@@ -400,7 +412,7 @@ static int x_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
       ret->sample_id = e.sample_id;
     } else {
       ret->kind = VENT_FILE;
-      ret->key = s.key;
+      ret->key = file_key(&s, e.version);
     }
   }
   xsel_free(&s);
@@ -481,7 +493,8 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
       e.kind = l->e[i].dir ? VENT_DIR
                : l->e[i].sample_id ? VENT_SAMPLE : VENT_FILE;
       e.sample_id = l->e[i].sample_id;
-      e.key = s.key;
+      e.key = l->e[i].dir || l->e[i].sample_id ? s.key
+              : file_key(&s, l->e[i].version);
       if (fn(l->e[i].name, &e, i + 1, ud))
         break;
     }
@@ -493,6 +506,8 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 
 struct sink_adapter {
   const struct gen_sink *out;
+  const char *prefix;        /* the provider path of the format's top */
+  int prefix_len;
 };
 
 static int sink_write(void *ud, const void *p, size_t n)
@@ -501,13 +516,26 @@ static int sink_write(void *ud, const void *p, size_t n)
   return a->out->write(a->out->ud, p, n);
 }
 
+/* Another file of the same tree made along the way: into the content
+ * cache under its provider path. */
+static int sink_offer(void *ud, const char *path, const void *p, size_t n)
+{
+  struct sink_adapter *a = ud;
+  char full[4200];
+
+  if ((size_t)snprintf(full, sizeof(full), "%.*s%s", a->prefix_len,
+                       a->prefix, path) >= sizeof(full))
+    return 0;
+  return a->out->offer(a->out->ud, full, p, n);
+}
+
 static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
                       const struct gen_sink *out)
 {
   struct xpath x;
   struct xsel s;
-  struct sink_adapter a = { out };
-  struct export_sink es = { sink_write, &a };
+  struct sink_adapter a = { out, path, 0 };
+  struct export_sink es = { sink_write, &a, out->offer ? sink_offer : NULL };
   int64_t n;
   int r = parse(path, &x);
 
@@ -515,6 +543,7 @@ static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
     return r;
   if (x.depth < 3)
     return -EISDIR;
+  a.prefix_len = (int)(x.rest - path);
   r = xsel_init(c, t, &x, &s);
   if (r < 0)
     return r;
@@ -550,6 +579,30 @@ static int warm_one(const char *name, const struct vent *e, uint64_t cookie,
   return 0;
 }
 
+struct warm_items {
+  char **name;
+  size_t n;
+};
+
+static int class_dir(const char *name, const struct vent *e, uint64_t cookie,
+                     void *ud)
+{
+  struct warm_items *w = ud;
+  char **nn;
+
+  (void)cookie;
+  if (e->kind != VENT_DIR)
+    return 0;
+  nn = realloc(w->name, (w->n + 1) * sizeof(*nn));
+  if (!nn)
+    return 1;
+  w->name = nn;
+  if (!(nn[w->n] = strdup(name)))
+    return 1;
+  w->n++;
+  return 0;
+}
+
 static void x_warm(struct fs_ctx *c)
 {
   struct store_txn *t;
@@ -564,7 +617,21 @@ static void x_warm(struct fs_ctx *c)
   ud[0] = c;
   ud[1] = t;
   x_list(c, t, "coco/annotations", 0, warm_one, ud);
+  /* The crops of the ImageNet tree: a training job reads them all at
+   * every epoch.  Each class folder in turn; most crops come with the
+   * first folder, as the other crops of each decoded photo. */
+  struct warm_items cls = { 0 };
+  x_list(c, t, "imagenet", 0, class_dir, &cls);
   store_txn_abort(t);
+  for (size_t i = 0; i < cls.n; i++) {
+    char dir[300];
+    snprintf(dir, sizeof(dir), "imagenet/%s", cls.name[i]);
+    if (warm_dir(c, &prov_export, dir, SIZE_MAX) < 0)
+      break;
+  }
+  for (size_t i = 0; i < cls.n; i++)
+    free(cls.name[i]);
+  free(cls.name);
 }
 
 const struct provider prov_export = {
@@ -573,4 +640,5 @@ const struct provider prov_export = {
   .list = x_list,
   .generate = x_generate,
   .warm = x_warm,
+  .by_version = true,
 };

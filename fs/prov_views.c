@@ -35,6 +35,11 @@
 #include "views.h"
 #include "vtree.h"
 
+/* Views with more members than this are not drawn ahead (warm.c). */
+#define VIEWS_WARM_MAX 2000
+
+extern const struct provider prov_views;
+
 struct vdir {
   const char *name;
   enum view_kind kind;
@@ -507,6 +512,11 @@ static void v_warm(struct fs_ctx *c)
     if (views_get(c->views, (enum view_kind)k, &l) == 0)
       view_list_put(l);
   }
+  /* The drawn images of the views small enough to be browsed whole in an
+   * image viewer. */
+  for (size_t i = 0; i < ARRAY_SIZE(vdirs); i++)
+    if (vdirs[i].kind == VIEW_DUPES)
+      warm_dir(c, &prov_views, vdirs[i].name, VIEWS_WARM_MAX);
 }
 
 const struct provider prov_views = {
@@ -515,4 +525,5 @@ const struct provider prov_views = {
   .list = v_list,
   .generate = v_generate,
   .warm = v_warm,
+  .by_version = true,
 };

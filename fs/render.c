@@ -8,6 +8,7 @@
 #include "fs.h"
 #include "passthrough.h"
 #include "views.h"
+#include "vtree.h"
 
 int render_readme(struct fs_ctx *c, struct buf *out)
 {
@@ -135,6 +136,18 @@ int render_status(struct fs_ctx *c, struct buf *out)
     else
       buf_printf(out, "kernel passthrough: on, %" PRIu64 " opens of large "
                  "generated files read from their cache files\n", opens);
+  }
+
+  {
+    struct gen_cache_stats gs;
+    gen_cache_stats(c, &gs);
+    buf_printf(out, "generated content cache: %" PRIu64 " files, %" PRIu64
+               " of %" PRIu64 " bytes in memory, %" PRIu64 " of %" PRIu64
+               " bytes on disk\n", gs.files, gs.mem_used, gs.mem_max,
+               gs.disk_used, gs.disk_max);
+    buf_printf(out, "generated content reads: %" PRIu64 " hits, %" PRIu64
+               " misses, %" PRIu64 " evicted, %" PRIu64 " moved to disk\n",
+               gs.hits, gs.misses, gs.evicted, gs.spilled);
   }
 
   buf_puts(out, "\nviews:\n");

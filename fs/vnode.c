@@ -29,6 +29,8 @@ struct vnode {
   uint64_t size;         /* ... its size (VNODE_SIZE_UNKNOWN until known) */
   int64_t mtime_ns;      /* ... and modification time */
   struct gen_content *pin;  /* ... the content if in a cache file */
+  uint64_t verified;     /* store version (+1) at which a lookup found
+                            `key` current for the path, or 0 */
   unsigned opened;       /* handles open on it */
   int backing;           /* while opened: passthrough backing id, or 0 */
   bool attached;         /* reachable by path */
@@ -182,6 +184,39 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
   }
   pthread_mutex_unlock(&t->mu);
   return ino;
+}
+
+uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
+                               uint64_t ver)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+  uint64_t ino = 0;
+
+  if (!t || !ver)
+    return 0;
+  pthread_mutex_lock(&t->mu);
+  v = find_path(t, path);
+  if (v && v->key && v->verified == ver && v->size != VNODE_SIZE_UNKNOWN) {
+    v->nlookup++;
+    ino = v->ino;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return ino;
+}
+
+void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
+{
+  struct vnode_table *t = table(c);
+  struct vnode *v;
+
+  if (!t)
+    return;
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v && v->attached)
+    v->verified = ver;
+  pthread_mutex_unlock(&t->mu);
 }
 
 uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)

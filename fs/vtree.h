@@ -52,10 +52,15 @@ struct vent {
   uint64_t size;        /* filled in by the layer for generated files */
 };
 
-/* Output of generation: a byte sink (write returns 0 or -errno). */
+/* Output of generation: a byte sink (write returns 0 or -errno).  offer,
+ * when not NULL, takes the whole content of another path of the same
+ * provider (`path` below its top) and the same key, made along the way
+ * (the other crops of one decoded photo): the content cache keeps it for
+ * when that path is asked for. */
 struct gen_sink {
   int (*write)(void *ud, const void *p, size_t n);
   void *ud;
+  int (*offer)(void *ud, const char *path, const void *p, size_t n);
 };
 
 /* Listing callback: returns non-zero to stop (reply buffer full).  cookie
@@ -100,11 +105,21 @@ struct provider {
   /* Optional: generate ahead what readers will want, after the store
    * settled on a new version (warm.c's thread). */
   void (*warm)(struct fs_ctx *c);
+  /* stat's answers depend on the store's content alone (settings
+   * included), so they hold while the store version does: lookups of
+   * known versioned files skip ->stat (vnode_lookup_verified()). */
+  bool by_version;
 };
 
 /* ---- warm.c ---- */
 void warm_start(struct fs_ctx *c);
 void warm_stop_join(struct fs_ctx *c);
+/* From a ->warm hook: generates the versioned files of directory `dir`
+ * of provider p (a path below its top) that the content cache lacks, one
+ * by one; nothing when it has more than max_files.  Stops early at
+ * unmount, when the store changes, or when the cache is 3/4 full. */
+int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
+             size_t max_files);
 
 /* Starts and stops the providers' background work (main.c). */
 void vtree_start(struct fs_ctx *c);
@@ -170,6 +185,15 @@ struct gen_content;
  * call counts one kernel lookup (the kernel forgets it later).  0 on out
  * of memory. */
 uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key);
+/* Lookups by version.  For a provider whose answers follow the store
+ * version alone (provider.by_version), a lookup that found the path's
+ * current key at store version `ver` records it (vnode_set_verified());
+ * a later lookup at the same version reuses that inode without asking the
+ * provider (vnode_lookup_verified(): the inode, one lookup counted, or 0).
+ * ver is the store version + 1 (never 0). */
+uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
+                               uint64_t ver);
+void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the
  * path.  glibc's readdir() drops entries whose inode number is 0. */
@@ -208,6 +232,12 @@ void vnode_free_all(struct fs_ctx *c);
 
 /* ---- gencache.c: generated content ---- */
 
+/* A cache of content by (full path, key), bounded in bytes: small content
+ * in memory up to a memory bound, then in a shared spill file of the store
+ * directory; large content in its own cache file; least recently used
+ * leaves first.  Thread-safe; references keep content alive after it left
+ * the cache. */
+
 
 /* Content of a generated file, generated (once, other callers wait) when
  * (path, key) is not cached.  key == 0 generates uncached.  Returns a
@@ -223,9 +253,28 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
 struct gen_content *gen_ref(struct gen_content *g);
 void gen_put(struct gen_content *g);
 uint64_t gen_size(const struct gen_content *g);
-/* Either a file descriptor (large content) or memory. */
+/* The content's own cache file (large content, the one passthrough can
+ * use), or -1. */
 int gen_fd(const struct gen_content *g);
+/* A file holding the content at *base: its own cache file (base 0) or the
+ * shared spill file; -1 when the content is in memory (gen_mem()).  Stays
+ * valid while the reference is held. */
+int gen_file(const struct gen_content *g, uint64_t *base);
 const char *gen_mem(const struct gen_content *g);
+/* Whether (path, key) is in the cache now (no reference, no wait). */
+bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key);
+
+/* The cache's bound and use (status). */
+struct gen_cache_stats {
+  uint64_t files;
+  uint64_t mem_used, mem_max, disk_used, disk_max;
+  uint64_t hits, misses, evicted, spilled;
+};
+void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s);
+/* The default bounds on this machine: memory from its RAM, disk from the
+ * free space of `dir` (the store directory). */
+void gen_cache_defaults(const char *dir, uint64_t *mem_max,
+                        uint64_t *disk_max);
 void gen_cache_free(struct fs_ctx *c);
 
 #endif

@@ -14,23 +14,149 @@
  * ahead the same way (prov_views.c), which also keeps `ls views/unique`
  * after an import from waiting for the k-NN.  The thread holds no
  * lock while it works and stops at unmount.
+ *
+ * File sets that readers walk (the crops of export/imagenet, the drawn
+ * images of small views) are prepared with warm_dir(): one file after the
+ * other, in a read transaction renewed every few files, stopping when the
+ * store moves on (the next quiet period starts over), at unmount, or when
+ * the content cache is three quarters full (warming must not evict what
+ * readers use).  The thread runs at nice 19, one thread: a reader's own
+ * generation always has a core before it.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "node.h"
 #include "vtree.h"
 
 #define WARM_QUIET 1.0      /* seconds without a change before warming */
 #define WARM_TICK_NS 200000000L
+#define WARM_NICE 19
+#define WARM_BATCH 32       /* files per read transaction */
 
 static pthread_t warm_thread;
 static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
 static bool warm_on, warm_stop;
+
+static bool warm_cancelled(void)
+{
+  bool r;
+
+  pthread_mutex_lock(&warm_mu);
+  r = warm_stop;
+  pthread_mutex_unlock(&warm_mu);
+  return r;
+}
+
+struct warm_items {
+  char **name;
+  uint64_t *key;
+  size_t n, cap, max;
+  bool over;
+};
+
+static int collect(const char *name, const struct vent *e, uint64_t cookie,
+                   void *ud)
+{
+  struct warm_items *w = ud;
+
+  (void)cookie;
+  if (e->kind != VENT_FILE || !e->key)
+    return 0;
+  if (w->n >= w->max) {
+    w->over = true;
+    return 1;
+  }
+  if (w->n == w->cap) {
+    size_t nc = w->cap ? w->cap * 2 : 64;
+    char **nn = realloc(w->name, nc * sizeof(*nn));
+    uint64_t *nk = nn ? realloc(w->key, nc * sizeof(*nk)) : NULL;
+    if (nn)
+      w->name = nn;
+    if (!nk)
+      return 1;
+    w->key = nk;
+    w->cap = nc;
+  }
+  if (!(w->name[w->n] = strdup(name)))
+    return 1;
+  w->key[w->n++] = e->key;
+  return 0;
+}
+
+/* Whether the content cache has room for more prepared content. */
+static bool cache_has_room(struct fs_ctx *c)
+{
+  struct gen_cache_stats s;
+
+  gen_cache_stats(c, &s);
+  return s.mem_used + s.disk_used < (s.mem_max + s.disk_max) / 4 * 3;
+}
+
+int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
+             size_t max_files)
+{
+  struct warm_items w = { .max = max_files };
+  struct store_txn *t = NULL;
+  uint64_t ver = 0;
+  size_t made = 0;
+  double t0 = time_mono();
+  int r;
+
+  r = store_txn_begin(c->store, false, &t);
+  if (r < 0)
+    return r;
+  store_version(t, &ver);
+  r = p->list(c, t, dir, 0, collect, &w);
+  if (r == 0 && w.over)
+    log_msg(LOG_LVL_INFO, "not preparing %s/%s: more than %zu files",
+            p->name, dir, max_files);
+  for (size_t i = 0; r == 0 && !w.over && i < w.n; i++) {
+    char full[4200], rel[4200];  /* rel: full below the provider's top */
+    struct gen_content *g;
+
+    if (i % WARM_BATCH == 0 && i) {
+      store_txn_abort(t);
+      t = NULL;
+      if (warm_cancelled() || !cache_has_room(c))
+        break;
+      uint64_t now = 0;
+      r = store_txn_begin(c->store, false, &t);
+      if (r < 0 || store_version(t, &now) < 0 || now != ver)
+        break;  /* the store moved on: the next quiet period starts over */
+    }
+    int nf = snprintf(full, sizeof(full), "%s/%s/%s", p->name, dir,
+                      w.name[i]);
+    if (nf < 0 || (size_t)nf >= sizeof(full))
+      continue;
+    snprintf(rel, sizeof(rel), "%s", full + strlen(p->name) + 1);
+    if (gen_cached(c, full, w.key[i]))
+      continue;
+    if (gen_get(c, p, t, full, rel, w.key[i], &g) == 0) {
+      made++;
+      gen_put(g);
+    }
+  }
+  store_txn_abort(t);
+  if (made)
+    log_msg(LOG_LVL_INFO, "prepared %zu files of %s/%s (%.2f s)", made,
+            p->name, dir, time_mono() - t0);
+  for (size_t i = 0; i < w.n; i++)
+    free(w.name[i]);
+  free(w.name);
+  free(w.key);
+  return r;
+}
 
 /* Each tags/<t>/ listing: an import next to the mount marks members
  * missing or restores them without a membership change the kernel saw. */
@@ -60,6 +186,9 @@ static void *warm_main(void *arg)
   struct fs_ctx *c = arg;
   uint64_t warmed = UINT64_MAX, seen = warm_seen0;
   double seen_at = time_mono();
+
+  /* Background work: below every reader (Linux nice is per thread). */
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WARM_NICE);
 
   pthread_mutex_lock(&warm_mu);
   while (!warm_stop) {

@@ -4,7 +4,7 @@
 # harnesses (scripts/fuzz.sh).
 set -e
 PKGS="meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblmdb-dev
-lmdb-utils libjansson-dev libturbojpeg0-dev libcurl4-openssl-dev
+lmdb-utils libjansson-dev libturbojpeg0-dev libjpeg62-turbo-dev libcurl4-openssl-dev
 libxxhash-dev libopenblas-dev libjpeg-turbo-progs python3 python3-numpy
 libzip-dev python3-torchvision curl python3-pandas attr man-db
 libspng-dev libwebp-dev libtiff-dev libgif-dev libpng-dev python3-pil

@@ -2,9 +2,9 @@
 """fs suite, `-o readonly` versions (user guide §2): a generated file that
 changes because of a change made next to the mount becomes a new inode at
 its next lookup, while a descriptor opened on the old version keeps it as
-long as the daemon's cache of 64 generated contents has that version; once
-64 other contents have pushed it out, reading the old descriptor gives
-ESTALE, and a fresh open reads the new version."""
+long as the daemon's content cache has that version; once other content
+(twice the cache's byte bound, -o cache_size=1M) has pushed it out, reading
+the old descriptor gives ESTALE, and a fresh open reads the new version."""
 import errno
 import json
 import os
@@ -14,28 +14,39 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (Mount, coco_store, curate, eq, expect_errno,  # noqa
                    read, run_suite)
 
-W, H = 64, 48
+W, H = 128, 96
 N = 80
+FLOOD = 10         # whole-picture boxes per image: ImageNet crops to read
 
 
 def write_coco(path, names, shift=0):
     images, anns = [], []
     for i, n in enumerate(names):
         images.append({"id": i + 1, "file_name": n, "width": W, "height": H})
-        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1,
-                     "bbox": [2 + shift, 2, 10, 10], "iscrowd": 0,
-                     "area": 100})
+        anns.append({"id": len(anns) + 1, "image_id": i + 1,
+                     "category_id": 1, "bbox": [2 + shift, 2, 10, 10],
+                     "iscrowd": 0, "area": 100})
+        for _ in range(FLOOD):
+            anns.append({"id": len(anns) + 1, "image_id": i + 1,
+                         "category_id": 2, "bbox": [0, 0, W, H],
+                         "iscrowd": 0, "area": W * H})
     json.dump({"images": images, "annotations": anns,
-               "categories": [{"id": 1, "name": "cat"}]}, open(path, "w"))
+               "categories": [{"id": 1, "name": "cat"},
+                              {"id": 2, "name": "whole"}]}, open(path, "w"))
 
 
 def body(ck, w):
     data, names, store = coco_store(w, N, W, H, write_coco)
     mnt = w.sub("mnt")
-    m = Mount(store, mnt, ["-o", "readonly"]).start()
+    m = Mount(store, mnt, ["-o", "readonly,cache_size=1M"]).start()
     coco = os.path.join(mnt, "export", "coco", "annotations",
                         "instances_default.json")
-    yolo = os.path.join(mnt, "export", "yolo", "labels", "default")
+    whole = os.path.join(mnt, "export", "imagenet", "whole")
+
+    def moved(doc):
+        """The boxes that move (class 1)."""
+        return sorted({tuple(a["bbox"]) for a in doc["annotations"]
+                       if a["category_id"] == 1})
 
     def t_estale():
         old_ino = os.stat(coco).st_ino
@@ -48,15 +59,15 @@ def body(ck, w):
                    "--field", "ground_truth", cj)
             # The old descriptor still reads the old version.
             old = json.loads(os.pread(fd, 1 << 20, 0))
-            eq(sorted({tuple(a["bbox"]) for a in old["annotations"]}),
+            eq(moved(old),
                [(2, 2, 10, 10)], "the old version while cached")
-            # 64 other generated contents push the old version out.
+            # Other generated content, more than the cache holds, pushes
+            # the old version out.
             pushed = 0
-            for f in sorted(os.listdir(yolo)):
-                read(os.path.join(yolo, f))
-                pushed += 1
-            if pushed < 65:
-                raise AssertionError("only %d YOLO files" % pushed)
+            for f in sorted(os.listdir(whole)):
+                pushed += len(read(os.path.join(whole, f)))
+            if pushed < 2 << 20:
+                raise AssertionError("only %d bytes of crops" % pushed)
             # Drop the kernel's copy, so the read reaches the daemon.
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             expect_errno(errno.ESTALE, os.pread, fd, 4096, 0)
@@ -65,7 +76,7 @@ def body(ck, w):
         new = json.loads(read(coco))
         if os.stat(coco).st_ino == old_ino:
             raise AssertionError("the new version kept the old inode")
-        eq(sorted({tuple(a["bbox"]) for a in new["annotations"]}),
+        eq(moved(new),
            [(7, 2, 10, 10)], "a fresh open reads the new version")
     ck.run("-o readonly: an old version pushed out of the cache gives "
            "ESTALE, a fresh open the new version", t_estale)
@@ -82,7 +93,7 @@ def body(ck, w):
         finally:
             os.close(fd)
         new = json.loads(read(coco))
-        eq(sorted({tuple(a["bbox"]) for a in new["annotations"]}),
+        eq(moved(new),
            [(11, 2, 10, 10)], "the next open reads the new version")
     ck.run("-o readonly: a reader keeps its version across a change",
            t_held_version)
