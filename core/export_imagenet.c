@@ -261,7 +261,7 @@ static int decode_source_region(const char *path, long w, long h, long x0,
 {
   uint8_t *data;
   size_t len;
-  int r = jpeg_read_file(path, &data, &len);
+  int r = file_read_all(path, &data, &len);
 
   memset(sp, 0, sizeof(*sp));
   if (r < 0)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "jpegcodec.h"
+#include "util.h"
 
 struct membuf {
   const uint8_t *p;
@@ -160,35 +161,15 @@ int img_decode(const void *data, size_t len, int min_short, unsigned flags,
 int img_decode_file(const char *path, int min_short, unsigned flags,
                     struct image *ret, int *ret_format)
 {
-  struct stat st;
   uint8_t *data;
-  size_t got = 0;
-  int fd, r;
+  size_t len;
+  int r;
 
   memset(ret, 0, sizeof(*ret));
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-    r = st.st_size <= 0 ? -EBADMSG : -errno;
-    close(fd);
+  r = file_read_all(path, &data, &len);
+  if (r < 0)
     return r;
-  }
-  data = malloc((size_t)st.st_size);
-  if (!data) {
-    close(fd);
-    return -ENOMEM;
-  }
-  while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += (size_t)n;
-  }
-  close(fd);
-  r = img_decode(data, got, min_short, flags, ret, ret_format);
+  r = img_decode(data, len, min_short, flags, ret, ret_format);
   free(data);
   return r;
 }

@@ -19,6 +19,7 @@
 #include <jpeglib.h>
 
 #include "imgfmt.h"
+#include "util.h"
 
 /* Per-thread handles: one decompressor and one compressor, freed by the
  * key destructor when the thread exits. */
@@ -183,42 +184,6 @@ int jpeg_decode(const void *data, size_t len, int min_short,
   return 0;
 }
 
-int jpeg_read_file(const char *path, uint8_t **ret, size_t *ret_len)
-{
-  struct stat st;
-  uint8_t *data;
-  size_t got = 0;
-  int fd, r;
-
-  *ret = NULL;
-  *ret_len = 0;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-    r = st.st_size <= 0 ? -EBADMSG : -errno;
-    close(fd);
-    return r;
-  }
-  data = malloc((size_t)st.st_size);
-  if (!data) {
-    close(fd);
-    return -ENOMEM;
-  }
-  while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += (size_t)n;
-  }
-  close(fd);
-  *ret = data;
-  *ret_len = got;
-  return 0;
-}
-
 int jpeg_decode_file(const char *path, int min_short, struct image *ret)
 {
   uint8_t *data;
@@ -226,7 +191,7 @@ int jpeg_decode_file(const char *path, int min_short, struct image *ret)
   int r;
 
   memset(ret, 0, sizeof(*ret));
-  r = jpeg_read_file(path, &data, &len);
+  r = file_read_all(path, &data, &len);
   if (r < 0)
     return r;
   r = jpeg_decode(data, len, min_short, ret);

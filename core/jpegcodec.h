@@ -52,8 +52,6 @@ int jpeg_decode_file(const char *path, int min_short, struct image *ret);
  * empty or outside the image. */
 int jpeg_decode_region(const void *data, size_t len, int x0, int y0, int x1,
                        int y1, struct image *ret, int *ret_x, int *ret_y);
-/* Reads a whole file into a new buffer (*ret malloc'd). */
-int jpeg_read_file(const char *path, uint8_t **ret, size_t *ret_len);
 
 /* Encodes an RGB or gray image at quality 1..100 (colour: 4:2:0, or
  * 4:4:4 at quality 100, the conversion that loses least).

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <math.h>
 #include <pthread.h>
@@ -401,4 +402,50 @@ int dataset_open(const char *root, const char *relpath)
   if (e == ENOSYS)
     return open_then_check(root, relpath);
   return -e;
+}
+
+int file_read_all(const char *path, uint8_t **ret, size_t *ret_len)
+{
+  struct stat st;
+  uint8_t *data;
+  size_t got = 0;
+  int fd, r;
+
+  *ret = NULL;
+  *ret_len = 0;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  if (fstat(fd, &st) < 0) {
+    r = -errno;
+    close(fd);
+    return r;
+  }
+  if (st.st_size <= 0) {
+    close(fd);
+    return -EBADMSG;
+  }
+  data = malloc((size_t)st.st_size);
+  if (!data) {
+    close(fd);
+    return -ENOMEM;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      r = -errno;
+      free(data);
+      close(fd);
+      return r;
+    }
+    if (n == 0)
+      break;                          /* the file shrank: what is there */
+    got += (size_t)n;
+  }
+  close(fd);
+  *ret = data;
+  *ret_len = got;
+  return 0;
 }

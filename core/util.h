@@ -79,6 +79,10 @@ int dataset_open(const char *root, const char *relpath);
 
 /* Join a directory and a relative path into a new string (owned). */
 char *path_join(const char *dir, const char *rel);
+/* Reads the whole file at `path` into a new buffer (*ret malloc'd, owned by
+ * the caller; *ret_len its length).  An empty file is -EBADMSG (no image
+ * or document is empty); -errno from open, fstat or read, -ENOMEM. */
+int file_read_all(const char *path, uint8_t **ret, size_t *ret_len);
 
 /* Appends `s` as a JSON string literal (with quotes and escapes). */
 int buf_json_str(struct buf *b, const char *s, size_t n);
