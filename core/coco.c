@@ -4,6 +4,8 @@
 #include "coco.h"
 #include "util.h"
 
+#include "imgfmt.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -23,6 +25,19 @@ static int cmp_img(const void *a, const void *b)
 {
   json_int_t x = ((const struct img *)a)->coco_id;
   json_int_t y = ((const struct img *)b)->coco_id;
+  return x < y ? -1 : x > y;
+}
+
+static int cmp_img_sample(const void *a, const void *b)
+{
+  uint64_t x = ((const struct img *)a)->sample_id;
+  uint64_t y = ((const struct img *)b)->sample_id;
+  return x < y ? -1 : x > y;
+}
+
+static int cmp_jint(const void *a, const void *b)
+{
+  json_int_t x = *(const json_int_t *)a, y = *(const json_int_t *)b;
   return x < y ? -1 : x > y;
 }
 
@@ -100,22 +115,30 @@ static int build_base_index(struct store_txn *t, struct base_ent **ret,
   return r;
 }
 
-/* Exports (core/export.h) name images "<sample name>.jpg": match that too,
- * so an exported COCO file comes back onto its own samples. */
+/* Exports (core/export.h) name images "<sample name><ext>" (.jpg, .png
+ * ... by the sample's format): match that too, so an exported COCO file
+ * comes back onto its own samples. */
 static int by_export_name(struct store_txn *t, const char *fn,
                           struct sample *smp)
 {
-  const char *b = strrchr(fn, '/');
+  const char *b = strrchr(fn, '/'), *dot;
   char name[256];
   size_t n;
+  int r;
 
   b = b ? b + 1 : fn;
-  n = strlen(b);
-  if (n <= 4 || n - 4 >= sizeof(name) || strcmp(b + n - 4, ".jpg") != 0)
+  dot = strrchr(b, '.');
+  if (!dot || dot == b || img_format_of_name(b) < 0)
     return -ENOENT;
-  memcpy(name, b, n - 4);
-  name[n - 4] = '\0';
-  return store_sample_by_name(t, name, smp);
+  n = (size_t)(dot - b);
+  if (n >= sizeof(name))
+    return -ENOENT;
+  memcpy(name, b, n);
+  name[n] = '\0';
+  r = store_sample_by_name(t, name, smp);
+  if (r == 0 && strcmp(dot, img_ext_of(smp->format)) != 0)
+    r = -ENOENT;
+  return r;
 }
 
 static void rep(void (*report)(const char *, const char *, void *), void *ud,
@@ -170,11 +193,14 @@ static int coco_class(struct store_txn *t, const char *name, json_int_t cid,
 
 static int import_json(struct store_txn *t, json_t *root,
                        const char *json_path, const char *field,
+                       const struct coco_opts *opts,
                        void (*report)(const char *, const char *, void *),
                        void *ud, struct coco_stats *st)
 {
   json_t *images, *anns, *cats, *o;
   struct img *imgs = NULL;
+  json_int_t *allids = NULL;
+  size_t nall = 0;
   struct base_ent *bases = NULL;
   size_t nimg = 0, nbase = 0, i;
   bool have_bases = false;
@@ -190,10 +216,28 @@ static int import_json(struct store_txn *t, json_t *root,
     return -EINVAL;
   }
   imgs = calloc(json_array_size(images) + 1, sizeof(*imgs));
-  if (!imgs) {
+  allids = calloc(json_array_size(images) + 1, sizeof(*allids));
+  if (!imgs || !allids) {
     r = -ENOMEM;
     goto out;
   }
+  /* Strictness (coco.h): an image id used twice is an error, since its
+   * annotations would land on whichever image came first. */
+  json_array_foreach(images, i, o) {
+    json_t *id = json_object_get(o, "id");
+    if (json_is_integer(id))
+      allids[nall++] = json_integer_value(id);
+  }
+  qsort(allids, nall, sizeof(*allids), cmp_jint);
+  for (i = 1; i < nall; i++)
+    if (allids[i] == allids[i - 1]) {
+      char msg[128];
+      snprintf(msg, sizeof(msg), "image id %" JSON_INTEGER_FORMAT
+               " appears twice in \"images\"", allids[i]);
+      rep(report, ud, json_path, msg);
+      r = -EINVAL;
+      goto out;
+    }
   json_array_foreach(images, i, o) {
     json_t *id = json_object_get(o, "id");
     const char *fn = json_string_value(json_object_get(o, "file_name"));
@@ -248,7 +292,30 @@ static int import_json(struct store_txn *t, json_t *root,
     nimg++;
     st->matched++;
   }
+  /* Two images on one sample: the second would silently replace the
+   * first one's boxes. */
+  qsort(imgs, nimg, sizeof(*imgs), cmp_img_sample);
+  for (i = 1; i < nimg; i++)
+    if (imgs[i].sample_id == imgs[i - 1].sample_id) {
+      char msg[160];
+      snprintf(msg, sizeof(msg), "images %" JSON_INTEGER_FORMAT " and %"
+               JSON_INTEGER_FORMAT " are the same sample",
+               imgs[i - 1].coco_id, imgs[i].coco_id);
+      rep(report, ud, json_path, msg);
+      r = -EINVAL;
+      goto out;
+    }
   qsort(imgs, nimg, sizeof(*imgs), cmp_img);
+
+  /* An empty category list leaves no box to import: it would empty the
+   * field of every matched image.  Only on request (coco_opts). */
+  if (json_array_size(cats) == 0 && nimg && !(opts && opts->clear_ok)) {
+    rep(report, ud, json_path, "\"categories\" is empty: importing it "
+        "would remove every box of the field from the matched images; "
+        "refused (ask for it explicitly to clear them)");
+    r = -EINVAL;
+    goto out;
+  }
 
   /* Categories: COCO id -> our class id, by name. */
   json_int_t maxcat = 0;
@@ -278,6 +345,15 @@ static int import_json(struct store_txn *t, json_t *root,
       rep(report, ud, "categories[]", "a category needs an integer \"id\" "
           "and a valid \"name\"");
       continue;
+    }
+    if (catname[json_integer_value(id)]) {
+      /* Which name would its annotations get?  Not a guess to make. */
+      char msg[128];
+      snprintf(msg, sizeof(msg), "category id %" JSON_INTEGER_FORMAT
+               " appears twice in \"categories\"", json_integer_value(id));
+      rep(report, ud, json_path, msg);
+      r = -EINVAL;
+      break;
     }
     r = coco_class(t, name, json_integer_value(id),
                    json_string_value(json_object_get(o, "supercategory")),
@@ -313,6 +389,12 @@ static int import_json(struct store_txn *t, json_t *root,
     }
     key.coco_id = json_integer_value(iid);
     im = bsearch(&key, imgs, nimg, sizeof(*imgs), cmp_img);
+    if (!im && !bsearch(&key.coco_id, allids, nall, sizeof(*allids),
+                        cmp_jint)) {
+      /* No image has this id: counted, and reported once at the end. */
+      st->orphans++;
+      continue;
+    }
     if (!im)
       continue;  /* image unmatched: reported above */
     if (json_integer_value(cid) < 0 || json_integer_value(cid) > maxcat ||
@@ -371,6 +453,12 @@ static int import_json(struct store_txn *t, json_t *root,
     free(d.attributes);
     st->boxes++;
   }
+  if (r == 0 && st->orphans) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%llu annotations name an image_id that no "
+             "image has; skipped", (unsigned long long)st->orphans);
+    rep(report, ud, json_path, msg);
+  }
   for (i = 0; r == 0 && i < nimg; i++) {
     /* Replace only `field`; the sample's other fields stay as they are. */
     struct labels cur;
@@ -401,6 +489,7 @@ out:
   for (i = 0; i < nimg; i++)
     labels_free(&imgs[i].l);
   free(imgs);
+  free(allids);
   for (i = 0; i < nbase; i++)
     free(bases[i].base);
   free(bases);
@@ -411,6 +500,16 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     const char *what, const char *field,
                     void (*report)(const char *, const char *, void *),
                     void *ud, struct coco_stats *st)
+{
+  return coco_import_txn_opts(t, json, len, what, field, NULL, report, ud,
+                              st);
+}
+
+int coco_import_txn_opts(struct store_txn *t, const char *json, size_t len,
+                         const char *what, const char *field,
+                         const struct coco_opts *opts,
+                         void (*report)(const char *, const char *, void *),
+                         void *ud, struct coco_stats *st)
 {
   json_error_t jerr;
   char jt[160];
@@ -424,7 +523,7 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
     rep(report, ud, what, msg);
     return -EINVAL;
   }
-  r = import_json(t, root, what, field, report, ud, st);
+  r = import_json(t, root, what, field, opts, report, ud, st);
   json_decref(root);
   return r;
 }
@@ -432,6 +531,14 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
 int coco_import(struct store *s, const char *json_path, const char *field,
                 void (*report)(const char *, const char *, void *), void *ud,
                 struct coco_stats *st)
+{
+  return coco_import_opts(s, json_path, field, NULL, report, ud, st);
+}
+
+int coco_import_opts(struct store *s, const char *json_path,
+                     const char *field, const struct coco_opts *opts,
+                     void (*report)(const char *, const char *, void *),
+                     void *ud, struct coco_stats *st)
 {
   json_error_t jerr;
   char jt[160];
@@ -458,7 +565,7 @@ int coco_import(struct store *s, const char *json_path, const char *field,
   }
   r = store_txn_begin(s, true, &t);
   if (r == 0)
-    r = import_json(t, root, json_path, field, report, ud, st);
+    r = import_json(t, root, json_path, field, opts, report, ud, st);
   if (r == 0) {
     r = store_txn_commit(t);
     t = NULL;

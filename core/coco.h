@@ -7,10 +7,19 @@
  * replacing that field of every matched sample; `iscrowd`, `score` (as
  * confidence) and any extra annotation keys (as attributes) are kept.
  * The whole file lands in one transaction, or nothing does.
+ *
+ * Strictness: an image id used by two images, a category id used by two
+ * categories, or two images that match one sample fail the whole import
+ * (-EINVAL, reported).  Annotations whose image_id no image has are
+ * skipped and counted (`orphans`, reported in one line); those of images
+ * that match no sample go with their image (reported per image).  An
+ * empty "categories" list fails the import when any image matched, since
+ * it would empty the field of those images, unless coco_opts.clear_ok.
  */
 #ifndef CURATE_COCO_H
 #define CURATE_COCO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -18,6 +27,12 @@
 struct coco_stats {
   uint64_t images, matched, unmatched, refused;
   uint64_t boxes, clipped, bad_boxes, categories;
+  uint64_t orphans;   /* annotations whose image_id no image has */
+};
+
+struct coco_opts {
+  bool clear_ok;      /* an empty "categories" list may empty the field of
+                       * the matched images (curate import --clear-labels) */
 };
 
 /* `report` gets one line per problem (image not on disk, refused path,
@@ -34,5 +49,18 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     void (*report)(const char *what, const char *reason,
                                    void *ud),
                     void *ud, struct coco_stats *ret);
+
+/* The same with options (NULL = the defaults above). */
+int coco_import_opts(struct store *s, const char *json_path,
+                     const char *field, const struct coco_opts *opts,
+                     void (*report)(const char *what, const char *reason,
+                                    void *ud),
+                     void *ud, struct coco_stats *ret);
+int coco_import_txn_opts(struct store_txn *t, const char *json, size_t len,
+                         const char *what, const char *field,
+                         const struct coco_opts *opts,
+                         void (*report)(const char *what, const char *reason,
+                                        void *ud),
+                         void *ud, struct coco_stats *ret);
 
 #endif

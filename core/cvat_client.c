@@ -17,6 +17,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -842,13 +843,17 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
     r = http_client_header(c->h, "X-Organization", cfg->org, false);
   if (r < 0)
     goto out;
+  long about_status = 0;
   {
     struct call k = { .method = "GET", .path = "/api/server/about",
                       .no_relogin = true };
-    r = call(c, &k, NULL, &about);
+    r = call(c, &k, &about_status, &about);
   }
   if (r < 0) {
-    if (r == -ENOENT || r == -EPROTO)
+    /* An answer that is not CVAT's (404, 406, not JSON) means another
+     * server; no answer at all (TLS failed: -EPROTO from the transport)
+     * keeps its own errno. */
+    if (about_status != 0 && (r == -ENOENT || r == -EPROTO))
       r = fail(c, -EPROTONOSUPPORT, "%s does not look like a CVAT server "
                "(GET /api/server/about failed)", cfg->url);
     goto out;
@@ -1298,6 +1303,13 @@ int cvat_request_find(struct cvat_client *c, int64_t task_id,
   return *ret_rq_id ? 0 : fail(c, -ENOMEM, "out of memory");
 }
 
+static atomic_bool waits_cancelled;
+
+void cvat_cancel_waits(bool on)
+{
+  atomic_store(&waits_cancelled, on);
+}
+
 int cvat_request_wait(struct cvat_client *c, const char *rq_id)
 {
   struct buf p;
@@ -1314,13 +1326,14 @@ int cvat_request_wait(struct cvat_client *c, const char *rq_id)
   }
   for (;;) {
     json_t *o;
-    const char *st;
+    char st[16];
     struct timespec ts;
 
     r = get_json(c, p.data, &o);
     if (r < 0)
       break;
-    st = jstr(o, "status");
+    /* A copy: the messages below outlive o. */
+    snprintf(st, sizeof(st), "%s", jstr(o, "status"));
     if (strcmp(st, "finished") == 0) {
       json_decref(o);
       break;
@@ -1335,6 +1348,11 @@ int cvat_request_wait(struct cvat_client *c, const char *rq_id)
     if (time_mono() - t0 > c->cfg.wait_timeout_s) {
       r = fail(c, -ETIMEDOUT, "task creation still %s after %u s", st,
                c->cfg.wait_timeout_s);
+      break;
+    }
+    if (atomic_load(&waits_cancelled)) {
+      r = fail(c, -ECANCELED, "interrupted while CVAT creates the task "
+               "(still %s); it continues at the next push or mount", st);
       break;
     }
     ts.tv_sec = (time_t)c->cfg.poll_s;

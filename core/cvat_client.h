@@ -3,10 +3,11 @@
  * schema, tasks and their data upload, jobs, annotations, issues.
  *
  * What it does: one call per CVAT operation the push / review / pull loop
- * needs (see docs/cvat-api.md of the shared docs for the endpoints).  JSON
- * goes through jansson; HTTP through http.c.  Every failed call returns a
- * negative errno and leaves a one-line reason in cvat_client_error(): for
- * 4xx answers that reason carries CVAT's own message.  Status mapping:
+ * needs (docs/CVAT-API.md lists the endpoints and the rules it relies
+ * on).  JSON goes through jansson; HTTP through http.c.  Every failed call
+ * returns a negative errno and leaves a one-line reason in
+ * cvat_client_error(): for 4xx answers that reason carries CVAT's own
+ * message.  Status mapping:
  * 400 -EINVAL, 401 -EACCES, 403 -EPERM, 404 -ENOENT, 406 -EPROTO,
  * 409 -EEXIST, 413 -E2BIG, 429 (after retries) -EAGAIN, 5xx -EIO; transport
  * failures as in http.h.
@@ -187,8 +188,13 @@ int cvat_task_upload(struct cvat_client *c, int64_t task_id,
 int cvat_request_find(struct cvat_client *c, int64_t task_id,
                       char **ret_rq_id, char ret_status[16]);
 /* Polls /api/requests/{rq_id} until finished (0) or failed (-EIO with the
- * server's message), or wait_timeout (-ETIMEDOUT). */
+ * server's message), or wait_timeout (-ETIMEDOUT), or until
+ * cvat_cancel_waits(true) (-ECANCELED: the request goes on in CVAT and a
+ * later push finds it again). */
 int cvat_request_wait(struct cvat_client *c, const char *rq_id);
+/* Process-wide: makes every cvat_request_wait() return -ECANCELED at its
+ * next poll (the daemon's unmount), or allows waiting again.  Thread-safe. */
+void cvat_cancel_waits(bool on);
 /* Frame names in frame order from data/meta (owned array of owned
  * strings; free each and the array). */
 int cvat_task_frames(struct cvat_client *c, int64_t task_id,

@@ -30,6 +30,8 @@
 #include <unistd.h>
 #include <sys/random.h>
 
+#include "imgfmt.h"
+
 #define NS_RUN "cvat.run"
 #define NS_MAP "cvat.map"
 #define NS_UNDO "cvat.undo"
@@ -595,17 +597,19 @@ static void on_batch(size_t files, uint64_t bytes, void *ud)
 }
 
 /* Upload name of a sample: its display name, flattened to a base name
- * (CVAT keeps only base names) with a .jpg suffix. */
-static char *upload_name(const char *name)
+ * (CVAT keeps only base names) with the extension of its format (.jpg,
+ * .png ...): the bytes uploaded are the original file's. */
+static char *upload_name(const char *name, int format)
 {
   size_t n = strlen(name);
-  char *s = malloc(n + 5);
+  const char *ext = img_ext_of(format);
+  char *s = malloc(n + strlen(ext) + 1);
 
   if (!s)
     return NULL;
   for (size_t i = 0; i < n; i++)
     s[i] = name[i] == '/' || name[i] == '\\' ? '_' : name[i];
-  memcpy(s + n, ".jpg", 5);
+  memcpy(s + n, ext, strlen(ext) + 1);
   return s;
 }
 
@@ -687,7 +691,7 @@ static int files_build(struct store_txn *t, const struct cvat_run *run,
                     "the dataset folder (a symbolic link?)" : strerror(-fd));
       close(fd);
     }
-    fs->names[i] = upload_name(sm.name);
+    fs->names[i] = upload_name(sm.name, sm.format);
     fs->paths[i] = path_join(root, sm.relpath);
     fs->n++;
     if (!fs->names[i] || !fs->paths[i])
@@ -985,6 +989,11 @@ int cvat_push_run(struct store *s, const struct cvat_config *cfg,
     }
     report(&pc, CVAT_PHASE_PROCESS, (int64_t)fs.n, -1);
     r = cvat_request_wait(c, rq);
+    if (r == -ECANCELED) {
+      /* Not a failure: the run stays in its phase and resumes. */
+      errf(err, errlen, r, "%s", cvat_client_error(c));
+      goto out;
+    }
     if (r == -EIO) {
       cvat_task_delete(c, tid);
       json_object_set_new(set, "task", json_integer(0));

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "font5x7.h"
+#include "imgcodec.h"
 
 struct draw_scale draw_scale_for(int w, int h)
 {
@@ -338,7 +339,7 @@ int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
   if (!jpeg || !len || (n && !boxes) || !ret_data || !ret_len ||
       quality < 0 || quality > 100)
     return -EINVAL;
-  r = jpeg_decode(jpeg, len, 0, &im);
+  r = img_decode(jpeg, len, 0, 0, &im, NULL);   /* any format, stored frame */
   if (r < 0)
     return r;
   struct draw_scale sc = draw_scale_for(im.w, im.h);

@@ -94,7 +94,8 @@ struct draw_box {
   const char *caption; /* NULL or "" = no caption; borrowed */
 };
 
-/* Decodes `jpeg` at full size, draws the boxes (outlines first, then all
+/* Decodes `jpeg` (an image of any format of imgcodec.h; the result is
+ * always a JPEG) at full size, draws the boxes (outlines first, then all
  * captions, so no caption is covered by another box's outline), and
  * re-encodes at `quality` (1..100; 0 = 90).  The result has the original's
  * pixel size; EXIF and other markers are not carried over, so viewers show

@@ -7,6 +7,8 @@
  * whole: writers append to a small buffer that is handed to the sink every
  * XOUT_FLUSH bytes. */
 #include "export_i.h"
+
+#include "imgfmt.h"
 #include "names.h"
 
 #include <errno.h>
@@ -247,13 +249,25 @@ int x_sample_file(struct xctx *x, const char *file, const char *ext,
                   struct sample *smp, int *sub)
 {
   char name[256];
-  int r = name_strip_ext(file, ext, name, sizeof(name));
+  const char *dot = strrchr(file, '.');
+  int r;
 
+  if (ext) {
+    r = name_strip_ext(file, ext, name, sizeof(name));
+  } else if (dot && (size_t)(dot - file) < sizeof(name)) {
+    memcpy(name, file, (size_t)(dot - file));
+    name[dot - file] = '\0';
+    r = 0;
+  } else {
+    r = -ENOENT;
+  }
   if (r < 0)
     return -ENOENT;
   r = store_sample_by_name(x->t, name, smp);
   if (r < 0)
     return r;
+  if (!ext && strcmp(dot, img_ext_of(smp->format)) != 0)
+    return -ENOENT;
   if ((smp->flags & SAMPLE_MISSING) ||
       (x->s->ids && !has_id(x->s->ids, x->s->n_ids, smp->id)))
     return -ENOENT;
@@ -342,13 +356,15 @@ static int list_one(struct xctx *x, const struct sample *smp, int sub,
 {
   struct list_ctx *c = ud;
   struct export_ent e;
-  int r = x_ent2(&e, smp->name, c->ext);
+  int r = x_ent2(&e, smp->name, c->ext ? c->ext : img_ext_of(smp->format));
 
   (void)x;
   (void)sub;
   if (r < 0)
     return 0;   /* cannot happen: names are at most ~220 bytes */
-  if (c->image)
+  /* Original bytes, unless the listing wants another format than the
+   * sample's (VOC's .jpg for a PNG: generated, converted). */
+  if (c->image && (!c->ext || smp->format == IMG_JPEG))
     e.sample_id = smp->id;
   return c->fn(&e, c->ud);
 }

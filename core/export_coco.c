@@ -1,10 +1,12 @@
 /* export_coco.c - the COCO detection tree (CVAT "COCO 1.0" layout):
  *   annotations/instances_<subset>.json
- *   images/<subset>/<name>.jpg            (the sample's bytes)
+ *   images/<subset>/<name>.<ext>          (the sample's bytes, its own
+ *                                         extension: .jpg .png ...)
  *
  * The JSON is written by hand, sample by sample, in two passes over the
  * subset (images, then annotations), so memory stays flat however many
- * boxes there are.  Key order and value forms follow formats.md §1 and §5:
+ * boxes there are.  Key order and value forms follow docs/EXPORT.md
+ * ("What readers require"):
  * categories = every store class with its stable id (>= 1); image id =
  * sample id; annotation id = label id (64-bit); segmentation [] (the
  * store holds boxes only, and datumaro refuses annotations without the
@@ -15,6 +17,7 @@
  * clash with the ones above are left out).  "annotations" is always
  * present, possibly empty. */
 #include "export_i.h"
+#include "imgfmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -59,7 +62,7 @@ int coco_list(struct xctx *x, const char *dir,
   sub = x_subset_parse(rest, strlen(rest));
   if (x_has_subset(x, sub) != 1)
     return -ENOENT;
-  return x_list_samples(x, sub, ".jpg", true, fn, ud);
+  return x_list_samples(x, sub, NULL, true, fn, ud);   /* own extension */
 }
 
 int coco_stat(struct xctx *x, const char *path, struct export_ent *e)
@@ -88,7 +91,7 @@ int coco_stat(struct xctx *x, const char *path, struct export_ent *e)
     return x_has_subset(x, sub) == 1 ? x_ent(e, sname, true, 0, 0) : -ENOENT;
   if (strchr(file, '/'))
     return -ENOENT;
-  r = x_sample_file(x, file, ".jpg", &smp, &sub);
+  r = x_sample_file(x, file, NULL, &smp, &sub);
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
   if (strcmp(export_subset_names[sub], sname) != 0)
@@ -112,10 +115,12 @@ static int put_image(struct xctx *x, const struct sample *smp, int sub,
   r = x_u64(x, smp->id);
   r = r ? r : x_put(x, ",\"file_name\":", 13);
   r = r ? r : x_json_str(x, smp->name);
-  /* The name already ends the string; splice ".jpg" inside its quotes. */
+  /* The name already ends the string; splice the extension (the
+   * sample's own: ".jpg", ".png" ...) inside its quotes. */
   if (r == 0) {
     x->b.len--;
-    r = x_put(x, ".jpg\",\"width\":", 14);
+    r = x_puts(x, img_ext_of(smp->format));
+    r = r ? r : x_put(x, "\",\"width\":", 10);
   }
   r = r ? r : x_u64(x, smp->width);
   r = r ? r : x_put(x, ",\"height\":", 10);

@@ -49,8 +49,9 @@ int x_each(struct xctx *x, int sub, x_sample_fn fn, void *ud);
 int x_subsets(struct xctx *x, bool present[SUB_N]);
 /* 1 if subset `sub` has a selected sample, 0 if not (also for sub < 0). */
 int x_has_subset(struct xctx *x, int sub);
-/* Looks up a selected sample by file name "<name><ext>"; fills *smp and
- * *sub.  -ENOENT when absent, missing or not selected. */
+/* Looks up a selected sample by file name "<name><ext>" (ext NULL: the
+ * sample's own image extension, imgfmt.h); fills *smp and *sub.  -ENOENT
+ * when absent, missing or not selected. */
 int x_sample_file(struct xctx *x, const char *file, const char *ext,
                   struct sample *smp, int *sub);
 /* The export's field of a sample's labels (NULL if it has none); *l must
@@ -122,8 +123,10 @@ int inet_gen(struct xctx *x, const char *path);
 int x_ent(struct export_ent *e, const char *name, bool dir,
           uint64_t sample_id, uint64_t label_id);
 int x_ent2(struct export_ent *e, const char *name, const char *ext);
-/* Lists the selected samples of subset `sub` (-1: all) as "<name><ext>";
- * image = true sets sample_id (the file is the sample's bytes). */
+/* Lists the selected samples of subset `sub` (-1: all) as "<name><ext>"
+ * (ext NULL: each sample's own image extension); image = true sets
+ * sample_id (the file is the sample's bytes) when ext is NULL or the
+ * sample is a JPEG: a JPEG listing of another format is generated. */
 int x_list_samples(struct xctx *x, int sub, const char *ext, bool image,
                    int (*fn)(const struct export_ent *, void *), void *ud);
 /* Lists "<prefix><subset><suffix>" for each non-empty subset. */

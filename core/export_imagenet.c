@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jpegcodec.h"
+#include "imgcodec.h"
 
 #define CROP_QUALITY 90
 #define CLASS_DIR_MAX (3 * LABELS_MAX_CLASS_NAME + 1)
@@ -258,7 +258,7 @@ int inet_gen(struct xctx *x, const char *path)
     r = -ENOMEM;
   if (r == 0)
     snprintf(src, 32, "/proc/self/fd/%d", fd);
-  r = r ? r : jpeg_decode_file(src, 0, &im);
+  r = r ? r : img_decode_file(src, 0, 0, &im, NULL)   /* any format */;
   if (fd >= 0)
     close(fd);
   r = r ? r : cut(&im, d, &crop);

@@ -1,25 +1,78 @@
 /* export_voc.c - the Pascal VOC tree (CVAT "PASCAL VOC 1.1" layout):
  *   Annotations/<name>.xml                one per selected sample
- *   JPEGImages/<name>.jpg                 (the sample's bytes)
+ *   JPEGImages/<name>.jpg                 (the sample's bytes for a JPEG;
+ *                                         any other format converted at
+ *                                         quality 100, VOC_JPEG_QUALITY)
  *   ImageSets/Main/<subset>.txt           sample names, one per line;
  *                                         trainval.txt = train + val,
  *                                         or default when neither exists
  *   labelmap.txt                          every class ("name:::")
  *
- * Boxes are integer corners truncated as formats.md §3 says:
+ * Boxes are integer corners, truncated (docs/EXPORT.md, "What readers
+ * require" 7):
  * xmin = int(x), ymin = int(y), xmax = int(x + w), ymax = int(y + h).
  * Every object carries <truncated> and <difficult> (0 unless an attribute
  * says otherwise), because common VOC readers require them; then the box's
  * other attributes with a scalar value as elements of their own, then
  * <confidence> and <iscrowd>1</iscrowd> when set.  Every image has an XML
  * (with no <object> when it has no box): readers such as torchvision's
- * open the XML of every id in the image set.  Pixels are not read: size
- * comes from the JPEG header recorded at import. */
+ * open the XML of every id in the image set.  Pixels are read only to
+ * convert a non-JPEG image: sizes come from the header recorded at import
+ * (the converted JPEG has the same pixel size). */
 #include "export_i.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "imgcodec.h"
+
+/* Quality of JPEGImages/ files converted from other formats: the highest,
+ * so the conversion loses as little as a JPEG can. */
+#define VOC_JPEG_QUALITY 100
+
+/* The whole file into a malloc'd buffer. */
+static int read_file(const char *path, uint8_t **ret, size_t *ret_len)
+{
+  struct stat st;
+  size_t got = 0;
+  uint8_t *p;
+  int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+  if (fd < 0)
+    return -errno;
+  if (fstat(fd, &st) < 0) {
+    r = -errno;
+    close(fd);
+    return r;
+  }
+  if (!(p = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+    close(fd);
+    return -ENOMEM;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      r = n < 0 ? -errno : -ESTALE;
+      break;
+    }
+    got += (size_t)n;
+  }
+  close(fd);
+  if (r < 0) {
+    free(p);
+    return r;
+  }
+  *ret = p;
+  *ret_len = got;
+  return 0;
+}
 
 /* "<subset>.txt" or "trainval.txt" -> SUB_* or SUB_N for trainval; -1. */
 static int set_subset(const char *file)
@@ -136,7 +189,10 @@ int voc_stat(struct xctx *x, const char *path, struct export_ent *e)
     return -ENOENT;
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
-  return x_ent(e, rest, false, head[0] == 'J' ? smp.id : 0, 0);
+  /* A JPEG is served from its source; any other format is generated:
+   * converted to JPEG (voc_gen). */
+  return x_ent(e, rest, false,
+               head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
 }
 
 /* ud: the subset being listed, or -1 (trainval of train + val), or -2
@@ -288,11 +344,38 @@ static int gen_xml(struct xctx *x, const char *file)
                        "    <height>%u</height>\n    <depth>%u</depth>\n"
                        "  </size>\n  <segmented>0</segmented>\n",
                        smp.width, smp.height,
-                       smp.components == 1 ? 1u : 3u);
+                       smp.components == 1 && smp.format == IMG_JPEG ? 1u
+                                                                     : 3u);
   for (size_t i = 0; f && r == 0 && i < f->n; i++)
     r = put_object(x, &f->d[i]);
   r = r ? r : x_puts(x, "</annotation>\n");
   labels_free(&l);
+  return r;
+}
+
+/* JPEGImages/<name>.jpg of a sample in another format: its pixels (stored
+ * frame, alpha over white) as a JPEG of the highest quality, because VOC
+ * readers such as torchvision's hard-code JPEGImages/<id>.jpg. */
+static int gen_jpeg(struct xctx *x, const char *file)
+{
+  struct sample smp;
+  char *root = NULL, *src = NULL;
+  uint8_t *data = NULL, *jpg = NULL;
+  size_t len = 0, jlen = 0;
+  int sub, r = x_sample_file(x, file, ".jpg", &smp, &sub);
+
+  if (r == 0 && smp.format == IMG_JPEG)
+    r = -ENOENT;   /* served from the source, never generated */
+  r = r ? r : store_setting_get(x->t, "root", &root);
+  if (r == 0 && !(src = path_join(root, smp.relpath)))
+    r = -ENOMEM;
+  r = r ? r : read_file(src, &data, &len);
+  r = r ? r : img_to_jpeg(data, len, VOC_JPEG_QUALITY, &jpg, &jlen);
+  r = r ? r : x_put(x, (const char *)jpg, jlen);
+  free(jpg);
+  free(data);
+  free(src);
+  free(root);
   return r;
 }
 
@@ -325,5 +408,7 @@ int voc_gen(struct xctx *x, const char *path)
     }
     return x_each(x, set, put_name, &set);
   }
+  if (strncmp(path, "JPEGImages/", 11) == 0)
+    return gen_jpeg(x, path + 11);
   return gen_xml(x, path + strlen("Annotations/"));
 }

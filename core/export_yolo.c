@@ -1,6 +1,7 @@
 /* export_yolo.c - the Ultralytics YOLO detection tree:
  *   data.yaml
- *   images/<subset>/<name>.jpg            (the sample's bytes)
+ *   images/<subset>/<name>.<ext>          (the sample's bytes, its own
+ *                                         extension: .jpg .png ...)
  *   labels/<subset>/<name>.txt            one row per box
  *
  * Rows are "<class> <cx> <cy> <w> <h>" with the centre and size relative to
@@ -47,7 +48,7 @@ int yolo_list(struct xctx *x, const char *dir,
   if (x_has_subset(x, sub) != 1)
     return -ENOENT;
   if (head[0] == 'i')
-    return x_list_samples(x, sub, ".jpg", true, fn, ud);
+    return x_list_samples(x, sub, NULL, true, fn, ud);   /* own extension */
   return x_list_samples(x, sub, ".txt", false, fn, ud);
 }
 
@@ -75,7 +76,7 @@ int yolo_stat(struct xctx *x, const char *path, struct export_ent *e)
     return x_has_subset(x, sub) == 1 ? x_ent(e, sname, true, 0, 0) : -ENOENT;
   if (strchr(file, '/'))
     return -ENOENT;
-  r = x_sample_file(x, file, img ? ".jpg" : ".txt", &smp, &sub);
+  r = x_sample_file(x, file, img ? NULL : ".txt", &smp, &sub);
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
   if (strcmp(export_subset_names[sub], sname) != 0)

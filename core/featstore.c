@@ -9,6 +9,8 @@
  */
 #include "featstore.h"
 
+#include "imgfmt.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -476,11 +478,14 @@ static int lookup_name(struct store_txn *t, const char *name, uint64_t *id)
   size_t len = strlen(name);
   int r;
 
-  if (len > 4 && strcasecmp(name + len - 4, ".jpg") == 0) {
+  /* "<name>.jpg", "<name>.png" ... as in samples/, or the bare name. */
+  const char *dot = strrchr(name, '.');
+  if (dot && img_format_of_name(name) >= 0) {
     char stem[1024];
-    if (len - 4 < sizeof(stem)) {
-      memcpy(stem, name, len - 4);
-      stem[len - 4] = '\0';
+    len = (size_t)(dot - name);
+    if (len < sizeof(stem)) {
+      memcpy(stem, name, len);
+      stem[len] = '\0';
       r = store_sample_by_name(t, stem, &smp);
       if (r == 0) {
         *id = smp.id;

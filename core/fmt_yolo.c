@@ -8,8 +8,9 @@
  * confidence; empty lines are skipped.  Values may overshoot [0, 1] by
  * rounding (1e-6), and boxes are clipped to the image.  The whole import
  * fails on the first malformed row, with file and line in the reason.
- * Only the YAML this format uses is understood, not YAML in general. */
+ * data.yaml is read by core/yamlnames.c (libyaml). */
 #include "labelimport_i.h"
+#include "yamlnames.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,159 +54,24 @@ static int names_set(struct names *c, size_t idx, const char *s, size_t n)
   return 0;
 }
 
-/* One YAML scalar starting at p (up to end of line or a flow delimiter
- * when flow is set): quoted ("..." with \-escapes, '...' with '') or plain
- * (trailing " #comment" and spaces dropped).  Writes the value into out
- * and returns the position after it, or NULL on a malformed scalar. */
-static const char *yaml_scalar(const char *p, bool flow, char *out,
-                               size_t outlen)
+/* `names:` of data.yaml, read by core/yamlnames.c (libyaml). */
+static int yaml_names(struct limp *L, const char *text, size_t len,
+                      struct names *c)
 {
-  size_t o = 0;
+  char err[200];
+  char **v;
+  size_t n;
+  int r = yaml_names_parse(text, len, &v, &n, err, sizeof(err));
 
-  while (*p == ' ' || *p == '\t')
-    p++;
-  if (*p == '"' || *p == '\'') {
-    char q = *p++;
-    for (; *p && *p != '\n'; p++) {
-      char c = *p;
-      if (c == q) {
-        if (q == '\'' && p[1] == '\'') {
-          p++;
-        } else {
-          out[o] = '\0';
-          return p + 1;
-        }
-      } else if (q == '"' && c == '\\') {
-        p++;
-        switch (*p) {
-        case 'n': c = '\n'; break;
-        case 't': c = '\t'; break;
-        case '"': case '\\': case '/': c = *p; break;
-        case 'u': {
-          unsigned cp;
-          if (sscanf(p + 1, "%4x", &cp) != 1)
-            return NULL;
-          p += 4;
-          if (o + 4 >= outlen)
-            return NULL;
-          if (cp < 0x80) {
-            out[o++] = (char)cp;
-          } else if (cp < 0x800) {
-            out[o++] = (char)(0xc0 | cp >> 6);
-            out[o++] = (char)(0x80 | (cp & 0x3f));
-          } else {
-            out[o++] = (char)(0xe0 | cp >> 12);
-            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            out[o++] = (char)(0x80 | (cp & 0x3f));
-          }
-          continue;
-        }
-        default: return NULL;
-        }
-      }
-      if (o + 1 >= outlen)
-        return NULL;
-      out[o++] = c;
-    }
-    return NULL;   /* unterminated */
-  }
-  while (*p && *p != '\n' && !(flow && (*p == ',' || *p == ']' || *p == '}')) &&
-         !(*p == '#' && o && (out[o - 1] == ' ' || out[o - 1] == '\t'))) {
-    if (o + 1 >= outlen)
-      return NULL;
-    out[o++] = *p++;
-  }
-  while (o && (out[o - 1] == ' ' || out[o - 1] == '\t' || out[o - 1] == '\r'))
-    o--;
-  out[o] = '\0';
-  return p;
-}
-
-static int parse_index(const char *s, size_t *ret)
-{
-  char *e;
-  long v = strtol(s, &e, 10);
-
-  if (e == s || *e || v < 0)
-    return -1;
-  *ret = (size_t)v;
-  return 0;
-}
-
-/* `names:` of data.yaml. */
-static int yaml_names(struct limp *L, const char *text, struct names *c)
-{
-  const char *p = text;
-  char val[512], key[64];
-  size_t idx = 0;
-  int r;
-
-  while (*p && !(strncmp(p, "names:", 6) == 0))
-    p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p);
-  if (!*p)
-    return limp_fail(L, "data.yaml: no \"names\"");
-  p += 6;
-  while (*p == ' ' || *p == '\t')
-    p++;
-  if (*p == '[' || *p == '{') {
-    bool map = *p == '{';
-    p++;
-    for (;;) {
-      while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
-        p++;
-      if (*p == (map ? '}' : ']'))
-        return 0;
-      if (map) {
-        p = yaml_scalar(p, true, key, sizeof(key));
-        if (!p || *p != ':' || parse_index(key, &idx) < 0)
-          return limp_fail(L, "data.yaml: bad \"names\" map");
-        p++;
-      }
-      p = yaml_scalar(p, true, val, sizeof(val));
-      if (!p)
-        return limp_fail(L, "data.yaml: bad class name");
-      if ((r = names_set(c, idx++, val, strlen(val))) < 0)
-        return r;
-      while (*p == ' ')
-        p++;
-      if (*p == ',')
-        p++;
-      else if (*p != (map ? '}' : ']'))
-        return limp_fail(L, "data.yaml: bad \"names\" list");
-    }
-  }
-  /* Block: indented "- name" or "N: name" lines. */
-  p = strchr(p, '\n');
-  while (p && *++p && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
-    const char *q = p;
-    while (*q == ' ' || *q == '\t')
-      q++;
-    if (*q == '\n' || *q == '\r' || *q == '#') {
-      p = strchr(q, '\n');
-      continue;
-    }
-    if (*q == '-') {
-      q = yaml_scalar(q + 1, false, val, sizeof(val));
-    } else {
-      const char *colon = strchr(q, ':');
-      size_t kn = colon ? (size_t)(colon - q) : 0;
-      if (!colon || kn >= sizeof(key))
-        return limp_fail(L, "data.yaml: bad \"names\" entry");
-      memcpy(key, q, kn);
-      key[kn] = '\0';
-      while (kn && key[kn - 1] == ' ')
-        key[--kn] = '\0';
-      if (parse_index(key, &idx) < 0)
-        return limp_fail(L, "data.yaml: bad class index '%s'", key);
-      q = yaml_scalar(colon + 1, false, val, sizeof(val));
-    }
-    if (!q)
-      return limp_fail(L, "data.yaml: bad class name");
-    if ((r = names_set(c, idx++, val, strlen(val))) < 0)
-      return r;
-    p = strchr(q, '\n');
-  }
-  return 0;
+  if (r == -ENOMEM)
+    return r;
+  if (r < 0)
+    return limp_fail(L, "data.yaml: %s", err);
+  for (size_t i = 0; r == 0 && i < n; i++)
+    if (v[i])
+      r = names_set(c, i, v[i], strlen(v[i]));
+  yaml_names_free(v, n);
+  return r;
 }
 
 static int obj_names(const char *text, struct names *c)
@@ -351,7 +217,7 @@ int yolo_import(struct limp *L, struct lsrc *src)
     limp_fail(L, "%s: %s", yi >= 0 ? "data.yaml" : "obj.names", strerror(-r));
     goto out;
   }
-  r = yi >= 0 ? yaml_names(L, b.data ? b.data : "", &c)
+  r = yi >= 0 ? yaml_names(L, b.data ? b.data : "", b.len, &c)
               : obj_names(b.data ? b.data : "", &c);
   if (r < 0)
     goto out;

@@ -1,6 +1,6 @@
 /* hnsw.h - approximate nearest neighbours: a hierarchical navigable
  * small-world graph (HNSW) over float rows, for the cosine distance on
- * mean-centred, L2-normalised rows (algorithms.md §1, §8).
+ * mean-centred, L2-normalised rows (docs/ALGORITHMS.md §1, §8).
  *
  * Metric: rows must already be centred and normalised (knn_center_normalize()
  * in knn.h); the distance is then 1 - dot(a, b), clamped to [0, 2], exactly
@@ -44,7 +44,7 @@
  * Recall (scripts/bench.sh compute, clustered 128-d data, defaults):
  * recall@10 1.00 at 100,000 rows and 0.984 at 1,000,000 (ef 64: 0.959);
  * on unstructured, high intrinsic dimension data it collapses
- * (algorithms.md §8).  Verify on a sample with knn_exact_rows() (knn.h)
+ * (docs/ALGORITHMS.md §8).  Verify on a sample with knn_exact_rows() (knn.h)
  * where it matters.
  */
 #ifndef CURATE_HNSW_H

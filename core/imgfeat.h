@@ -1,8 +1,8 @@
 /* imgfeat.h - a compact image embedding and a 64-bit perceptual hash,
  * computed from decoded pixels.  Pure compute: no I/O, no store, no
- * TurboJPEG (callers decode with jpeg_decode(..., IMGFEAT_MIN_SHORT, ...)).
+ * decoder (callers decode with img_decode(..., IMGFEAT_MIN_SHORT, ...)).
  *
- * Design (algorithms.md §7; measurements in docs/ARCHITECTURE.md, "Image
+ * Design (docs/ALGORITHMS.md §7; measurements in docs/ARCHITECTURE.md, "Image
  * features and near duplicates"):
  *
  *   1. The image (any size; normally the smallest DCT-scaled decode whose
@@ -36,7 +36,7 @@
  * What it does not do: it is a global descriptor of photometric and
  * resampling edits (re-encode, resize, blur, brightness, small crops,
  * flips).  Rotations, large crops, padding and "same object, another
- * photo" are out of reach of any feature of this kind (algorithms.md §7).
+ * photo" are out of reach of any feature of this kind (docs/ALGORITHMS.md §7).
  *
  * Cost: ~20 µs per image from a 160x120 decode, versus ~1.3 ms to decode.
  * The cosine tables are built once per process (pthread_once); apart from
@@ -49,12 +49,15 @@
 
 #include "jpegcodec.h"
 
-/* Decode scale to use: jpeg_decode(data, len, IMGFEAT_MIN_SHORT, &im). */
+/* Decode scale to use: img_decode(data, len, IMGFEAT_MIN_SHORT,
+ * IMG_DECODE_ORIENT, &im, NULL) (imgcodec.h). */
 #define IMGFEAT_MIN_SHORT 64
 #define IMGFEAT_DIM 128
 /* Bumped whenever the numbers computed for the same pixels change; stored
- * features of another version are recomputed at the next import. */
-#define IMGFEAT_VERSION 1
+ * features of another version are recomputed at the next import.
+ * 2: the import decodes every format and applies the EXIF orientation
+ * before computing (version 1 saw JPEG pixels as stored). */
+#define IMGFEAT_VERSION 2
 
 struct imgfeat {
   uint64_t phash;

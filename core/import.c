@@ -23,8 +23,8 @@
 
 #include "featstore.h"
 #include "imgfeat.h"
-#include "jpegcodec.h"
-#include "jpeghdr.h"
+#include "imgcodec.h"
+#include "imgfmt.h"
 #include "names.h"
 #include "workpool.h"
 
@@ -35,7 +35,6 @@
 #define BATCH_SECONDS 1.0
 #define BATCH_MAX 65536
 #define HEAD_BYTES 16384
-#define MAX_HEADER (4u << 20)
 
 struct pathvec {
   char **v;
@@ -68,6 +67,9 @@ static int cmp_str(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static const char *const unsupported_exts[] = {
+  ".heic", ".heif", ".avif", ".jxl", ".jp2", ".svg", NULL };
+
 static bool has_ext(const char *name, const char *const *exts)
 {
   const char *dot = strrchr(name, '.');
@@ -80,15 +82,55 @@ static bool has_ext(const char *name, const char *const *exts)
   return false;
 }
 
-static const char *const jpeg_exts[] = { ".jpg", ".jpeg", ".jpe", ".jfif",
-                                         NULL };
-static const char *const other_image_exts[] = {
-  ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".avif", NULL };
+/* Directories met in this walk, by (device, inode): a directory reached a
+ * second time (a symbolic link to itself or to one already walked) is not
+ * walked again, so link loops end and nothing is imported twice.  An open
+ * addressing set; the walk is single-threaded. */
+struct dirset {
+  struct { dev_t dev; ino_t ino; bool used; } *v;
+  size_t n, cap;
+};
+
+static int dirset_add(struct dirset *ds, dev_t dev, ino_t ino)
+{
+  size_t i;
+
+  if (ds->n * 2 >= ds->cap) {
+    size_t nc = ds->cap ? ds->cap * 2 : 256;
+    __typeof__(ds->v) nv = calloc(nc, sizeof(*nv));
+    if (!nv)
+      return -ENOMEM;
+    for (size_t k = 0; k < ds->cap; k++) {
+      if (!ds->v[k].used)
+        continue;
+      i = ((uint64_t)ds->v[k].ino * 0x9E3779B97F4A7C15ull ^ ds->v[k].dev) &
+          (nc - 1);
+      while (nv[i].used)
+        i = (i + 1) & (nc - 1);
+      nv[i] = ds->v[k];
+    }
+    free(ds->v);
+    ds->v = nv;
+    ds->cap = nc;
+  }
+  i = ((uint64_t)ino * 0x9E3779B97F4A7C15ull ^ dev) & (ds->cap - 1);
+  while (ds->v[i].used) {
+    if (ds->v[i].dev == dev && ds->v[i].ino == ino)
+      return 1;   /* already there */
+    i = (i + 1) & (ds->cap - 1);
+  }
+  ds->v[i].dev = dev;
+  ds->v[i].ino = ino;
+  ds->v[i].used = true;
+  ds->n++;
+  return 0;
+}
 
 struct walk {
-  struct pathvec jpegs;
+  struct pathvec files;
   const struct import_opts *o;
-  uint64_t ignored;
+  struct import_stats *st;
+  struct dirset dirs;
   char path[PATH_MAX];
 };
 
@@ -99,119 +141,167 @@ static void report(const struct import_opts *o, const char *rel,
     o->report(rel, reason, o->ud);
 }
 
-/* Recursive walk below w->path (relative part starts at rel_off). */
+static const char *const skip_names[IMPORT_SKIP_NKINDS] = {
+  [IMPORT_SKIP_FIFO] = "FIFO (named pipe)",
+  [IMPORT_SKIP_SOCKET] = "socket",
+  [IMPORT_SKIP_DEVICE] = "device file",
+  [IMPORT_SKIP_DANGLING] = "dangling symbolic link",
+  [IMPORT_SKIP_UNREADABLE] = "unreadable",
+  [IMPORT_SKIP_LOOP] = "directory already walked (symbolic-link loop or "
+                       "second link)",
+  [IMPORT_SKIP_DEEP] = "directory nested deeper than 64 levels",
+  [IMPORT_SKIP_UNSUPPORTED] = "unsupported image format",
+  [IMPORT_SKIP_BAD] = "bad or unreadable image",
+};
+
+const char *import_skip_name(enum import_skip k)
+{
+  return (unsigned)k < IMPORT_SKIP_NKINDS ? skip_names[k] : "?";
+}
+
+/* Counts and names one skipped walk entry. */
+static void skip(struct walk *w, const char *rel, enum import_skip k,
+                 const char *detail)
+{
+  char msg[256];
+
+  w->st->skip_kind[k]++;
+  snprintf(msg, sizeof(msg), "%s%s%s", skip_names[k],
+           detail ? ": " : "", detail ? detail : "");
+  report(w->o, rel, msg);
+}
+
+/* Names with their type byte in front: compare the names. */
+static int cmp_name(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a + 1, *(char *const *)b + 1);
+}
+
+/* Recursive walk below w->path (relative part starts at rel_off).  dfd is
+ * the open directory (consumed).  Entries are taken in name order, so the
+ * first of two links to one directory is always the same one. */
 static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
                     int depth)
 {
+  struct pathvec names = { 0 };
   DIR *d;
   struct dirent *e;
   int r = 0;
 
-  if (depth > 64)
-    return 0;
   d = fdopendir(dfd);
   if (!d) {
     close(dfd);
     return -errno;
   }
-  while (r == 0 && (e = readdir(d))) {
-    size_t nl = strlen(e->d_name);
-    unsigned char type = e->d_type;
+  /* Each name is kept with its d_type + 1 in front (one byte), so regular
+   * files cost no stat: only links, directories (for their device and
+   * inode) and unknown types are looked at. */
+  while ((e = readdir(d))) {
+    char tn[NAME_MAX + 2];
+    if (e->d_name[0] == '.')   /* hidden, ".", ".." and our store */
+      continue;
+    tn[0] = (char)(e->d_type + 1);   /* + 1: DT_UNKNOWN is 0 */
+    snprintf(tn + 1, sizeof(tn) - 1, "%s", e->d_name);
+    if ((r = pv_push(&names, tn)) < 0)
+      break;
+  }
+  if (r == 0)
+    qsort(names.v, names.n, sizeof(char *), cmp_name);
+  for (size_t k = 0; r == 0 && k < names.n; k++) {
+    const char *nm = names.v[k] + 1, *rel;
+    unsigned char type = (unsigned char)(names.v[k][0] - 1);
+    size_t nl = strlen(nm);
+    struct stat st;
 
-    if (e->d_name[0] == '.')
-      continue;  /* hidden files, ".", ".." and our own store folders */
+    if (w->o->cancel && *w->o->cancel) {
+      r = -ECANCELED;
+      break;
+    }
     if (len + 1 + nl >= sizeof(w->path))
       continue;
     w->path[len] = '/';
-    memcpy(w->path + len + 1, e->d_name, nl + 1);
-    if (type == DT_UNKNOWN || type == DT_LNK) {
-      struct stat st;
-      if (fstatat(dirfd(d), e->d_name, &st, 0) < 0)
-        continue;
-      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG
-                                                                 : DT_UNKNOWN;
-    }
-    if (type == DT_DIR) {
-      int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY);
-      if (sub >= 0)
+    memcpy(w->path + len + 1, nm, nl + 1);
+    rel = w->path + rel_off;
+    st.st_mode = S_IFREG;
+    if (type != DT_REG && fstatat(dirfd(d), nm, &st, 0) < 0) {
+      int err = errno;
+      struct stat lst;
+      if (err == ENOENT && fstatat(dirfd(d), nm, &lst, AT_SYMLINK_NOFOLLOW) == 0
+          && S_ISLNK(lst.st_mode))
+        skip(w, rel, IMPORT_SKIP_DANGLING, NULL);
+      else if (err == ELOOP && fstatat(dirfd(d), nm, &lst,
+                                       AT_SYMLINK_NOFOLLOW) == 0)
+        skip(w, rel, IMPORT_SKIP_LOOP, "the link points back to itself");
+      else if (err != ENOENT)   /* ENOENT: gone since readdir */
+        skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(err));
+    } else if (S_ISDIR(st.st_mode)) {
+      int sub, k2;
+      if (depth >= 64) {
+        skip(w, rel, IMPORT_SKIP_DEEP, NULL);
+      } else if ((k2 = dirset_add(&w->dirs, st.st_dev, st.st_ino)) < 0) {
+        r = k2;
+      } else if (k2 == 1) {
+        skip(w, rel, IMPORT_SKIP_LOOP, NULL);
+      } else if ((sub = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY |
+                               O_CLOEXEC)) < 0) {
+        skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(errno));
+      } else {
         r = walk_dir(w, sub, len + 1 + nl, rel_off, depth + 1);
-    } else if (type == DT_REG) {
-      const char *rel = w->path + rel_off;
-      if (has_ext(e->d_name, jpeg_exts))
-        r = pv_push(&w->jpegs, rel);
-      else if (has_ext(e->d_name, other_image_exts))
-        report(w->o, rel, "not a JPEG file (only JPEG images are imported)");
+        if (r == -EACCES || r == -EPERM) {
+          skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(-r));
+          r = 0;
+        }
+      }
+    } else if (S_ISREG(st.st_mode)) {
+      if (img_format_of_name(nm) >= 0)
+        r = pv_push(&w->files, rel);
+      else if (has_ext(nm, unsupported_exts))
+        skip(w, rel, IMPORT_SKIP_UNSUPPORTED, "only JPEG, PNG, WebP, TIFF, "
+             "BMP and GIF are imported");
       else
-        w->ignored++;
+        w->st->ignored++;
+    } else if (S_ISFIFO(st.st_mode)) {
+      skip(w, rel, IMPORT_SKIP_FIFO, NULL);
+    } else if (S_ISSOCK(st.st_mode)) {
+      skip(w, rel, IMPORT_SKIP_SOCKET, NULL);
+    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+      skip(w, rel, IMPORT_SKIP_DEVICE, NULL);
     }
     w->path[len] = '\0';
   }
   closedir(d);
+  pv_free(&names);
   return r;
 }
 
+static long fd_read(void *ud, uint64_t off, void *buf, size_t n)
+{
+  ssize_t k;
+
+  do
+    k = pread(*(int *)ud, buf, n, (off_t)off);
+  while (k < 0 && errno == EINTR);
+  return k < 0 ? -errno : (long)k;
+}
+
 /* Reads the header of an open file; fills *info or sets *reason. */
-static int read_header(int fd, uint64_t size, struct jpeg_info *info,
+static int read_header(int fd, uint64_t size, struct img_info *info,
                        const char **reason)
 {
-  uint8_t stackbuf[HEAD_BYTES], *p = stackbuf, *heap = NULL;
-  size_t want = HEAD_BYTES, need = 0;
-  ssize_t n;
-  int r;
+  uint8_t head[HEAD_BYTES];
+  struct img_src src = { head, 0, size, fd_read, &fd };
+  long n = size ? fd_read(&fd, 0, head, size < sizeof(head) ? (size_t)size
+                                                              : sizeof(head))
+                : 0;
 
-  for (;;) {
-    n = pread(fd, p, want, 0);
-    if (n < 0) {
-      r = -errno;
-      *reason = "read error";
-      break;
-    }
-    r = jpeg_header_parse(p, (size_t)n, info, &need, reason);
-    if (r != -ENODATA)
-      break;
-    if ((size_t)n < want || want >= MAX_HEADER) {
-      *reason = (size_t)n < want ? "truncated: file ends inside the header"
-                                 : "header larger than 4 MiB";
-      r = -EBADMSG;
-      break;
-    }
-    want = need > want ? need : want * 2;
-    if (want > MAX_HEADER)
-      want = MAX_HEADER;
-    free(heap);
-    heap = malloc(want);
-    if (!heap) {
-      r = -ENOMEM;
-      *reason = "out of memory";
-      break;
-    }
-    p = heap;
+  if (n < 0) {
+    *reason = "read error";
+    return (int)n;
   }
-  if (r == 0) {
-    uint8_t tail[64];
-    size_t tn = size < sizeof(tail) ? (size_t)size : sizeof(tail);
-    n = pread(fd, tail, tn, (off_t)(size - tn));
-    if (n != (ssize_t)tn) {
-      *reason = "read error";
-      r = -EIO;
-    } else if (!jpeg_tail_has_eoi(tail, tn)) {
-      /* Rare: data after EOI, or a cut file.  Look through the scans. */
-      size_t sz = (size_t)size - info->scan_offset;
-      void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (m == MAP_FAILED) {
-        *reason = "read error";
-        r = -EIO;
-      } else {
-        if (!jpeg_scan_has_eoi((const uint8_t *)m + info->scan_offset, sz)) {
-          *reason = "truncated: no end-of-image marker";
-          r = -EBADMSG;
-        }
-        munmap(m, (size_t)size);
-      }
-    }
-  }
-  free(heap);
-  return r;
+  src.head_len = (size_t)n;
+  if ((uint64_t)n < size && n < (long)sizeof(head))
+    src.size = (uint64_t)n;   /* shrank under us */
+  return img_header_read(&src, info, reason);
 }
 
 int import_root_get(struct store *s, char **ret)
@@ -298,7 +388,7 @@ struct scan_slot {
   bool known;          /* stored with this size and mtime (no header read) */
   uint64_t size;
   int64_t mtime_ns;
-  struct jpeg_info info;
+  struct img_info info;
 };
 
 struct scan {
@@ -424,9 +514,35 @@ static int scan_consume(void *ud, size_t first, size_t count)
       if (sl->r == -ENOMEM)
         return -ENOMEM;
       if (sl->r < 0) {
-        report(sc->o, rel, sl->reason ? sl->reason : strerror(-sl->r));
+        bool unreadable = !sl->reason && (sl->r == -EACCES ||
+                                          sl->r == -EPERM || sl->r == -EIO);
+        enum import_skip k = unreadable ? IMPORT_SKIP_UNREADABLE
+                                        : IMPORT_SKIP_BAD;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
+                 sl->reason ? sl->reason : strerror(-sl->r));
+        report(sc->o, rel, msg);
         st->skipped++;
+        st->skip_kind[k]++;
         continue;
+      }
+      {
+        /* Imported by its content; a name that says otherwise is named. */
+        int named = img_format_of_name(rel);
+        if (named >= 0 && named != (int)sl->info.format &&
+            !(named == IMG_JPEG && sl->info.format == IMG_JPEG)) {
+          char msg[160];
+          snprintf(msg, sizeof(msg), "named as %s but the content is %s: "
+                   "imported as %s (served as %s)", img_format_name(named),
+                   img_format_name((int)sl->info.format),
+                   img_format_name((int)sl->info.format),
+                   img_ext((int)sl->info.format));
+          if (sc->o->note)
+            sc->o->note(rel, msg, sc->o->ud);
+          else
+            report(sc->o, rel, msg);
+          st->mismatched++;
+        }
       }
       memset(&smp, 0, sizeof(smp));
       if (exists) {
@@ -441,6 +557,7 @@ static int scan_consume(void *ud, size_t first, size_t count)
       smp.precision = sl->info.precision;
       smp.components = sl->info.components;
       smp.orientation = sl->info.orientation;
+      smp.format = (uint8_t)sl->info.format;
       smp.flags |= (sl->info.progressive ? SAMPLE_PROGRESSIVE : 0) |
                    (sl->info.arithmetic ? SAMPLE_ARITHMETIC : 0);
       if (!exists) {
@@ -484,7 +601,8 @@ static int scan_consume(void *ud, size_t first, size_t count)
  *
  * Collects the samples that lack a content hash or current features, then
  * workers read each file once, hash it (XXH3-128) and decode it at the
- * feature scale (jpegcodec keeps one TurboJPEG handle per thread), and the
+ * feature scale (imgcodec.h; jpegcodec keeps one TurboJPEG handle per
+ * thread), and the
  * calling thread writes hashes and feature records in batches. */
 
 struct cjob {
@@ -600,7 +718,10 @@ static void content_file(struct content *c, int w, const struct cjob *j,
   }
   if (sl->r == 0 && j->feat) {
     struct image im;
-    sl->feat_r = jpeg_decode(data, size, IMGFEAT_MIN_SHORT, &im);
+    /* Features see the picture as a viewer shows it (orientation
+     * applied); JPEG and WebP decode at a reduced scale. */
+    sl->feat_r = img_decode(data, size, IMGFEAT_MIN_SHORT, IMG_DECODE_ORIENT,
+                            &im, NULL);
     if (sl->feat_r == 0)
       sl->feat_r = imgfeat_compute(&im, &sl->f);
     image_free(&im);
@@ -651,7 +772,9 @@ static int content_consume(void *ud, size_t first, size_t count)
       if (sl->feat_r == -ENOMEM)
         return -ENOMEM;
       if (sl->feat_r < 0) {
-        report(c->o, j->rel, "no features: the image data cannot be decoded");
+        report(c->o, j->rel, sl->feat_r == -EFBIG
+               ? "no features: the image is larger than IMG_MAX_PIXELS"
+               : "no features: the image data cannot be decoded");
       } else {
         r = featstore_put(c->t, j->id, j->size, j->mtime_ns, &sl->f);
         c->st->featured++;
@@ -829,6 +952,7 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
   if (!w)
     return -ENOMEM;
   w->o = o;
+  w->st = st;
   rootlen = strlen(root);
   memcpy(w->path, root, rootlen + 1);
   rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -837,20 +961,28 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
     r = -errno;
     goto out;
   }
+  {
+    struct stat rs;
+    if (fstat(rootfd, &rs) < 0 || (r = dirset_add(&w->dirs, rs.st_dev,
+                                                  rs.st_ino)) < 0) {
+      r = r < 0 ? r : -errno;
+      close(dfd);
+      goto out;
+    }
+  }
   r = walk_dir(w, dfd, rootlen, rootlen + 1, 0);
   if (r < 0)
     goto out;
   /* Sorted order gives the same ids and names on every machine. */
-  qsort(w->jpegs.v, w->jpegs.n, sizeof(char *), cmp_str);
-  st->files = w->jpegs.n;
-  st->ignored = w->ignored;
+  qsort(w->files.v, w->files.n, sizeof(char *), cmp_str);
+  st->files = w->files.n;
 
   sc.s = s;
   sc.o = o;
   sc.st = st;
   sc.rootfd = rootfd;
-  sc.paths = w->jpegs.v;
-  sc.n = w->jpegs.n;
+  sc.paths = w->files.v;
+  sc.n = w->files.n;
   sc.root = root;
   sc.nslots = SCAN_CHUNK * SCAN_WINDOW;
   sc.slots = calloc(sc.nslots, sizeof(*sc.slots));
@@ -875,7 +1007,7 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
     r = set_root(s, root, true);
   if (r < 0)
     goto out;
-  progress(o, IMPORT_SCAN, w->jpegs.n, w->jpegs.n, &last, true);
+  progress(o, IMPORT_SCAN, w->files.n, w->files.n, &last, true);
   r = mark_missing(s, sc.seen, sc.maxid, st);
   if (r == 0 && !(o->no_hash && o->no_features))
     r = content_pass(s, rootfd, o, st, &last);
@@ -886,7 +1018,8 @@ out:
     close(rootfd);
   free(sc.slots);
   free(sc.seen);
-  pv_free(&w->jpegs);
+  pv_free(&w->files);
+  free(w->dirs.v);
   free(w);
   return r;
 }

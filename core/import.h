@@ -1,8 +1,13 @@
-/* import.h - brings a folder of JPEG files into a store.
+/* import.h - brings a folder of images into a store.
  *
- * Walks the dataset root recursively (hidden files and folders are skipped),
- * reads each JPEG's header without decoding it, checks the file is whole,
- * and records the sample.  Re-running imports only new or changed files
+ * Walks the dataset root recursively (hidden files and folders are skipped)
+ * for files named as images (.jpg .jpeg .png .webp .tif .tiff .bmp .gif
+ * ...), reads each one's header without decoding it (imgfmt.h: the format
+ * comes from the bytes; a name that disagrees is reported and the content
+ * wins), checks the file is whole, and records the sample.  Directories are
+ * walked once each, by (device, inode): a symbolic-link loop ends there.
+ * Every entry the walk skips (FIFO, socket, device, dangling link,
+ * unreadable, loop) is counted by kind and reported by name.  Re-running imports only new or changed files
  * (size or mtime differ) and marks samples whose file vanished as missing
  * (their labels and tags are kept; a file that comes back is restored).
  * Then one content pass reads each file that needs it once, on worker
@@ -40,22 +45,44 @@ struct import_progress {
   uint64_t total;  /* files known so far (SCAN: grows as the walk goes) */
 };
 
+/* Kinds of skipped entries (import_stats.skip_kind). */
+enum import_skip {
+  IMPORT_SKIP_FIFO,
+  IMPORT_SKIP_SOCKET,
+  IMPORT_SKIP_DEVICE,
+  IMPORT_SKIP_DANGLING,     /* symbolic link to nothing */
+  IMPORT_SKIP_UNREADABLE,   /* open or stat refused (EACCES, EIO ...) */
+  IMPORT_SKIP_LOOP,         /* directory already walked */
+  IMPORT_SKIP_DEEP,         /* deeper than 64 levels */
+  IMPORT_SKIP_UNSUPPORTED,  /* .heic, .avif ...: an image we cannot read */
+  IMPORT_SKIP_BAD,          /* an image file refused at its header */
+  IMPORT_SKIP_NKINDS
+};
+
 struct import_stats {
-  uint64_t files;      /* JPEG candidates found */
-  uint64_t added, updated, unchanged, skipped;
+  uint64_t files;      /* image candidates found */
+  uint64_t added, updated, unchanged;
+  uint64_t skipped;    /* image files refused at their header (also in
+                        * skip_kind[IMPORT_SKIP_BAD / _UNREADABLE]) */
   uint64_t missing;    /* samples whose file is gone */
   uint64_t restored;   /* missing samples whose file came back */
   uint64_t hashed;
   uint64_t featured;   /* samples whose features were computed */
   uint64_t ignored;    /* other files (not images) */
+  uint64_t mismatched; /* imported files whose name says another format */
+  uint64_t skip_kind[IMPORT_SKIP_NKINDS];   /* by kind, walk and headers */
 };
 
 struct import_opts {
   bool no_hash;        /* skip content hashes */
   bool no_features;    /* skip image features (featstore.h) */
   int threads;         /* worker threads; 0 = number of CPUs */
-  /* Called for each problem file with its path relative to the root. */
+  /* Called for each problem file (skipped) with its path relative to the
+   * root and a one-line reason. */
   void (*report)(const char *relpath, const char *reason, void *ud);
+  /* Called for a file imported with a remark (its name says another
+   * format than its content); NULL: such remarks go to report. */
+  void (*note)(const char *relpath, const char *msg, void *ud);
   /* Called now and then (at most ~10 times a second, and at phase ends). */
   void (*progress)(const struct import_progress *p, void *ud);
   void *ud;
@@ -69,6 +96,9 @@ struct import_opts {
  * Returns 0 or a negative errno (the stats count what was committed). */
 int import_dir(struct store *s, const char *root, const struct import_opts *o,
                struct import_stats *ret);
+
+/* "FIFO (named pipe)", "dangling symbolic link" ... (static strings). */
+const char *import_skip_name(enum import_skip k);
 
 /* "scanning", "hashing", "features", "done" (static strings). */
 const char *import_phase_name(enum import_phase ph);

@@ -1,5 +1,5 @@
 /* iou.h - intersection-over-union of axis-aligned boxes, max IoU within a
- * set of boxes, and duplicate-box search (algorithms.md §3).
+ * set of boxes, and duplicate-box search (docs/ALGORITHMS.md §3).
  *
  * Box convention: PIXEL space, struct iou_rect { x, y, w, h } with (x, y)
  * the top-left corner and (w, h) the extent, y growing downwards.  Edges are

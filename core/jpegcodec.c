@@ -6,11 +6,14 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+
+#include "imgfmt.h"
 
 /* Per-thread handles: one decompressor and one compressor, freed by the
  * key destructor when the thread exits. */
@@ -77,6 +80,51 @@ void image_free(struct image *im)
   im->w = im->h = 0;
 }
 
+/* After a failed decode, TurboJPEG's decompressor can stay in a state in
+ * which every later decode fails (a header declaring 65535 x 65535 did
+ * that), so a failure throws the thread's handle away; the next call
+ * creates a fresh one. */
+static int dec_fail(struct tj_pair *tp, int err)
+{
+  tjDestroy(tp->dec);
+  tp->dec = NULL;
+  return err;
+}
+
+/* TurboJPEG will not turn CMYK into RGB, so CMYK and YCCK files are
+ * decoded to CMYK and converted here, with the Adobe convention TurboJPEG
+ * and viewers use (values inverted: 255 is no ink): R = C * K / 255. */
+static int cmyk_decode(struct tj_pair *tp, const void *data, size_t len,
+                       int sw, int sh, struct image *ret)
+{
+  uint8_t *cmyk = malloc((size_t)sw * sh * 4);
+  int r;
+
+  if (!cmyk)
+    return -ENOMEM;
+  if ((r = image_alloc(ret, sw, sh, 3)) < 0) {
+    free(cmyk);
+    return dec_fail(tp, r);
+  }
+  if (tjDecompress2(tp->dec, data, (unsigned long)len, cmyk, sw, 0, sh,
+                    TJPF_CMYK, TJFLAG_FASTDCT) != 0) {
+    bool fatal = tjGetErrorCode(tp->dec) == TJERR_FATAL;
+    dec_fail(tp, 0);
+    if (fatal) {
+      free(cmyk);
+      image_free(ret);
+      return -EBADMSG;
+    }
+  }
+  for (size_t i = 0; i < (size_t)sw * sh; i++) {
+    const uint8_t *s = cmyk + 4 * i;
+    for (int c = 0; c < 3; c++)
+      ret->px[3 * i + c] = (uint8_t)((s[c] * s[3] + 127) / 255);
+  }
+  free(cmyk);
+  return 0;
+}
+
 int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret)
 {
@@ -93,7 +141,10 @@ int jpeg_decode(const void *data, size_t len, int min_short,
     return -EBADMSG;
   if (tjDecompressHeader3(tp->dec, data, (unsigned long)len, &w, &h, &sub,
                           &cs) != 0 || w <= 0 || h <= 0)
-    return -EBADMSG;   /* a cut header can "succeed" with no dimensions */
+    return dec_fail(tp, -EBADMSG); /* a cut header can "succeed" with no
+                                    * dimensions */
+  if ((uint64_t)w * (uint64_t)h > IMG_MAX_PIXELS)
+    return dec_fail(tp, -EFBIG);   /* refused before any pixel work */
   if (min_short > 0) {
     int shortside = w < h ? w : h;
     sf = tjGetScalingFactors(&nsf);
@@ -109,13 +160,20 @@ int jpeg_decode(const void *data, size_t len, int min_short,
   }
   sw = TJSCALED(w, best);
   sh = TJSCALED(h, best);
+  if (cs == TJCS_CMYK || cs == TJCS_YCCK)
+    return cmyk_decode(tp, data, len, sw, sh, ret);
   if ((r = image_alloc(ret, sw, sh, 3)) < 0)
-    return r;
+    return dec_fail(tp, r);
   if (tjDecompress2(tp->dec, data, (unsigned long)len, ret->px, sw, 0, sh,
-                    TJPF_RGB, TJFLAG_FASTDCT) != 0 &&
-      tjGetErrorCode(tp->dec) == TJERR_FATAL) {
-    image_free(ret);
-    return -EBADMSG;
+                    TJPF_RGB, TJFLAG_FASTDCT) != 0) {
+    /* A warning (corrupt data the decoder got past) keeps the pixels but
+     * still gets a fresh handle next time. */
+    bool fatal = tjGetErrorCode(tp->dec) == TJERR_FATAL;
+    dec_fail(tp, 0);
+    if (fatal) {
+      image_free(ret);
+      return -EBADMSG;
+    }
   }
   return 0;
 }
@@ -173,7 +231,8 @@ int jpeg_encode(const struct image *im, int quality, uint8_t **ret_data,
     return -ENOMEM;
   if (tjCompress2(tp->enc, im->px, im->w, 0, im->h,
                   im->channels == 3 ? TJPF_RGB : TJPF_GRAY, &out, &outlen,
-                  im->channels == 3 ? TJSAMP_420 : TJSAMP_GRAY, quality,
+                  im->channels == 1 ? TJSAMP_GRAY
+                  : quality == 100 ? TJSAMP_444 : TJSAMP_420, quality,
                   TJFLAG_FASTDCT) != 0) {
     tjFree(out);
     return -ENOMEM;

@@ -10,8 +10,12 @@
  * Each thread keeps its own TurboJPEG handles (created on first use, freed
  * at thread exit), so workers decode in parallel without locks.
  *
- * Errors: -EBADMSG for data TurboJPEG rejects, -ENOMEM, -EINVAL for bad
- * arguments, -errno from reading a file.
+ * A decode refuses an image of more than IMG_MAX_PIXELS (imgfmt.h) from
+ * its header, before allocating (-EFBIG), and any failed decode replaces
+ * the thread's decompressor, so one bad file cannot break later ones.
+ *
+ * Errors: -EBADMSG for data TurboJPEG rejects, -EFBIG, -ENOMEM, -EINVAL
+ * for bad arguments, -errno from reading a file.
  */
 #ifndef CURATE_JPEGCODEC_H
 #define CURATE_JPEGCODEC_H
@@ -35,7 +39,8 @@ int jpeg_decode(const void *data, size_t len, int min_short,
                 struct image *ret);
 int jpeg_decode_file(const char *path, int min_short, struct image *ret);
 
-/* Encodes an RGB or gray image at quality 1..100 (4:2:0 for colour).
+/* Encodes an RGB or gray image at quality 1..100 (colour: 4:2:0, or
+ * 4:4:4 at quality 100, the conversion that loses least).
  * *ret_data is malloc'd, owned by the caller. */
 int jpeg_encode(const struct image *im, int quality, uint8_t **ret_data,
                 size_t *ret_len);

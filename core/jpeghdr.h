@@ -2,7 +2,8 @@
  * sample precision, components, coding (baseline, progressive,
  * arithmetic) and the EXIF orientation; and checks that the file is whole.
  *
- * It does not decode pixels (see image.h for that) and never allocates.
+ * It does not decode pixels (jpegcodec.h and imgcodec.h do) and never
+ * allocates.
  */
 #ifndef CURATE_JPEGHDR_H
 #define CURATE_JPEGHDR_H

@@ -1,5 +1,5 @@
 /* knn.h - exact k-nearest-neighbour and radius search over float vectors
- * with cosine distance on mean-centred vectors (algorithms.md §1, §8).
+ * with cosine distance on mean-centred vectors (docs/ALGORITHMS.md §1, §8).
  *
  * Metric: knn_center_normalize() subtracts the column mean from every row
  * and scales each row to unit L2 norm, in place.  On such rows the distance
@@ -21,8 +21,8 @@
  * openblas_set_num_threads(1) once for the process (pthread_once): two
  * workers each driving a multi-threaded sgemm would oversubscribe the cores,
  * and letting OpenBLAS thread one sgemm makes its threads spin while the
- * selection runs (algorithms.md §8).  knn.c is the only OpenBLAS user in the
- * project, so this process-wide setting is left in place on purpose.
+ * selection runs (docs/ALGORITHMS.md §8).  knn.c is the only OpenBLAS user
+ * in the project, so this process-wide setting is left in place on purpose.
  *
  * Apart from that one-time setting there are no globals: concurrent calls
  * on different outputs are safe.  Results do not depend on the number of

@@ -359,9 +359,14 @@ void limp_clip(struct detection *d, uint32_t w, uint32_t h)
 
 /* ---- COCO: one JSON, or each annotations/<x>.json of a folder or zip ---- */
 
+/* The last reason coco.c reported: when the import then fails, it is the
+ * reason (duplicate ids, an empty category list, bad JSON). */
+static __thread char coco_last[300];
+
 static void coco_rep(const char *what, const char *reason, void *ud)
 {
   struct limp *L = ud;
+  snprintf(coco_last, sizeof(coco_last), "%s", reason);
   limp_report(L, what, reason);
 }
 
@@ -389,10 +394,12 @@ static int coco_from_src(struct limp *L, struct lsrc *src)
       limp_fail(L, "%s: %s", src->names[i], strerror(-r));
       break;
     }
+    coco_last[0] = '\0';
     r = coco_import_txn(L->t, b.data, b.len, src->names[i], L->field,
                         coco_rep, L, &cs);
     if (r == -EINVAL && !L->err[0])
-      limp_fail(L, "%s: not a valid COCO detection file", src->names[i]);
+      limp_fail(L, "%s: %s", src->names[i],
+                coco_last[0] ? coco_last : "not a valid COCO detection file");
     L->st->files += cs.images;
     L->st->matched += cs.matched;
     L->st->unmatched += cs.unmatched;
@@ -438,10 +445,12 @@ static int coco_file(struct limp *L, const char *path)
     return limp_fail(L, "%s: %s", path, strerror(-r)), r;
   }
   struct coco_stats cs = { 0 };
+  coco_last[0] = '\0';
   r = coco_import_txn(L->t, b.data ? b.data : "", b.len, path, L->field,
                       coco_rep, L, &cs);
   if (r == -EINVAL && !L->err[0])
-    limp_fail(L, "%s: not a valid COCO detection file", path);
+    limp_fail(L, "%s: %s", path,
+              coco_last[0] ? coco_last : "not a valid COCO detection file");
   L->st->files += cs.images;
   L->st->matched += cs.matched;
   L->st->unmatched += cs.unmatched;

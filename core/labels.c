@@ -252,6 +252,10 @@ int labels_field_decode(const void *data, size_t n, struct label_field *f)
   bool v2 = p[0] == LABELS_CODEC_VERSION_AREA;
   memcpy(&cnt, p + 1, 4);
   p += 5;
+  /* A corrupt count must not drive the allocation: each detection takes
+   * at least DET_FIXED bytes of the record. */
+  if (cnt > (n - 5) / DET_FIXED)
+    return -EBADMSG;
   for (uint32_t i = 0; i < cnt; i++) {
     struct detection *d;
     uint32_t alen;
@@ -280,6 +284,14 @@ int labels_field_decode(const void *data, size_t n, struct label_field *f)
     }
     memcpy(&alen, p, 4); p += 4;
     if ((size_t)(end - p) < alen)
+      return -EBADMSG;
+    /* Writers store finite numbers, flag bits 0-2 (2 only in version 2,
+     * checked above) and NUL-free text, so anything else is damage; NaN
+     * coordinates would poison every reader. */
+    if (!isfinite(d->x) || !isfinite(d->y) || !isfinite(d->w) ||
+        !isfinite(d->h) || flags > 7 ||
+        (d->has_area && !(isfinite(d->area) && d->area >= 0)) ||
+        (alen && memchr(p, 0, alen)))
       return -EBADMSG;
     d->iscrowd = flags & 1;
     if (!(flags & 2))

@@ -3,7 +3,7 @@
  * Rendering writes a stable, diff-friendly document (one detection per
  * line, keys in a fixed order) with our own emitter, so numbers print in
  * their shortest exact form.  Parsing uses jansson and rejects anything not
- * in the documented schema (docs/FS-LAYOUT.md): unknown keys, wrong types,
+ * in the documented schema (docs/USER-GUIDE.md §6): unknown keys, wrong types,
  * boxes outside the image, duplicate ids.  It never touches the store.
  */
 #include "labels.h"

@@ -4,7 +4,7 @@
  * Pure compute over arrays the caller loaded (featstore_load_matrix() for
  * the embeddings; the samples' hash field for content hashes): no store,
  * no I/O.  Near duplicates use knn_radius() (knn.h) on mean-centred,
- * L2-normalised rows, i.e. the cosine distance of algorithms.md §1-2 (the
+ * L2-normalised rows, i.e. the cosine distance of docs/ALGORITHMS.md §1-2 (the
  * reference's metric), then union-find: two samples are in one group when
  * a chain of pairs within the threshold links them.
  *

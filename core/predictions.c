@@ -6,11 +6,12 @@
  * flat list of (sample, detection) with every check done before anything
  * is written; only then is the field replaced sample by sample.  Any error
  * aborts the transaction, so a bad input changes nothing.  jansson parses
- * the JSON (coco.c is the other jansson user); the YAML subset needed for
- * data.yaml "names" is parsed here by hand.
+ * the JSON (coco.c is the other jansson user); data.yaml "names" is read
+ * by core/yamlnames.c (libyaml).
  */
 #define _GNU_SOURCE
 #include "predictions.h"
+#include "yamlnames.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -346,7 +347,8 @@ static int apply(struct ctx *c)
   size_t k = 0;
   int r = 0;
 
-  qsort(c->items, c->n_items, sizeof(*c->items), cmp_item);
+  if (c->n_items)  /* qsort(NULL, 0) is undefined */
+    qsort(c->items, c->n_items, sizeof(*c->items), cmp_item);
   for (size_t i = 0; i < c->ix.n && r == 0; i++) {
     size_t k0 = k;
     while (k < c->n_items && c->items[k].ref == i)
@@ -701,88 +703,45 @@ static int read_names(struct ctx *c, const char *path)
               (plen > 4 && strcmp(path + plen - 4, ".yml") == 0);
   char *line = text, *end = text + len;
   size_t k = 0;
-  bool in_names = false, found = false;
 
+  if (yaml) {
+    char why[200];
+    char **v;
+    size_t nv;
+    r = yaml_names_parse(text, len, &v, &nv, why, sizeof(why));
+    free(text);
+    if (r == -ENOMEM)
+      return r;
+    if (r < 0)
+      return fail(c, "%s: %s", path, why);
+    for (size_t j = 0; r == 0 && j < nv; j++)
+      if (v[j])
+        r = add_name(c, j, v[j], strlen(v[j]), path);
+    yaml_names_free(v, nv);
+    for (size_t j = 0; r == 0 && j < c->n_cls; j++)
+      if (!c->cls_name[j])
+        r = fail(c, "%s: class %zu has no name", path, j);
+    if (r == 0 && c->n_cls == 0)
+      r = fail(c, "%s: no class names", path);
+    return r;
+  }
+
+  /* A plain list: one name per line. */
   while (line < end && r == 0) {
     char *nl = memchr(line, '\n', (size_t)(end - line));
     size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
     char *next = nl ? nl + 1 : end;
-    if (!yaml) {
-      size_t tn = n;
-      const char *s = trim(line, &tn);
-      if (tn)
-        r = add_name(c, k, s, tn, path);
-      else if (memchr(next, '\n', (size_t)(end - next)) ||
-               (next < end && !isspace((unsigned char)*next)))
-        r = fail(c, "%s: empty line %zu in the class names", path, k + 1);
-      k++;
-      line = next;
-      continue;
-    }
-    /* YAML subset: "names: [a, b]", or "names:" followed by indented
-     * "- a" or "0: a" lines. */
-    char *hash = memchr(line, '#', n);
-    if (hash)
-      n = (size_t)(hash - line);
-    if (!in_names) {
-      if (n >= 6 && strncmp(line, "names:", 6) == 0) {
-        found = true;
-        size_t rn = n - 6;
-        const char *rest = trim(line + 6, &rn);
-        if (rn && rest[0] == '[') {
-          /* Flow list, possibly over several lines: up to ']'. */
-          char *close = memchr(line, ']', (size_t)(end - line));
-          if (!close) {
-            r = fail(c, "%s: \"names: [\" without \"]\"", path);
-            break;
-          }
-          const char *p = rest + 1;
-          while (p < close && r == 0) {
-            const char *comma = memchr(p, ',', (size_t)(close - p));
-            const char *e = comma ? comma : close;
-            size_t tn = (size_t)(e - p);
-            const char *s = trim(p, &tn);
-            if (tn)
-              r = add_name(c, k++, s, tn, path);
-            p = e + 1;
-          }
-          next = close + 1;
-          nl = memchr(next, '\n', (size_t)(end - next));
-          next = nl ? nl + 1 : end;
-        } else if (rn) {
-          r = fail(c, "%s: \"names:\" must be a list or a map", path);
-        } else {
-          in_names = true;
-        }
-      }
-    } else {
-      size_t tn = n;
-      const char *s = trim(line, &tn);
-      if (n && !isspace((unsigned char)line[0]) && tn) {
-        in_names = false; /* next top-level key */
-      } else if (tn && s[0] == '-') {
-        size_t vn = tn - 1;
-        const char *v = trim(s + 1, &vn);
-        r = add_name(c, k++, v, vn, path);
-      } else if (tn) {
-        char *colon = memchr(s, ':', tn);
-        char *e;
-        unsigned long idx = strtoul(s, &e, 10);
-        if (!colon || e != colon || e == s) {
-          r = fail(c, "%s: cannot read names entry %zu (expected "
-                   "\"INDEX: NAME\")", path, k + 1);
-          break;
-        }
-        size_t vn = tn - (size_t)(colon + 1 - s);
-        const char *v = trim(colon + 1, &vn);
-        r = add_name(c, idx, v, vn, path);
-      }
-    }
+    size_t tn = n;
+    const char *s = trim(line, &tn);
+    if (tn)
+      r = add_name(c, k, s, tn, path);
+    else if (memchr(next, '\n', (size_t)(end - next)) ||
+             (next < end && !isspace((unsigned char)*next)))
+      r = fail(c, "%s: empty line %zu in the class names", path, k + 1);
+    k++;
     line = next;
   }
   free(text);
-  if (r == 0 && yaml && !found)
-    r = fail(c, "%s: no \"names\" entry", path);
   for (size_t j = 0; r == 0 && j < c->n_cls; j++)
     if (!c->cls_name[j])
       r = fail(c, "%s: class %zu has no name", path, j);

@@ -4,7 +4,7 @@
  * Both functions take raw vectors (n rows × dim floats, row-major; the
  * caller's array is only read), centre and L2-normalise a private copy
  * (knn_center_normalize(), cosine distance on mean-centred vectors,
- * algorithms.md §1), then search with one of two backends:
+ * docs/ALGORITHMS.md §1), then search with one of two backends:
  *   - exact: knn_exact() (knn.h), tiled OpenBLAS sgemm, two workers;
  *   - approximate: an HNSW graph (hnsw.h) built for this call and freed
  *     before returning.
@@ -17,7 +17,7 @@
  * ~n·log n).  The two meet near 130,000 rows (~50 cpu-s, ~25 s on 2
  * cores); below that exact is both cheaper and exact.  Above it the
  * results are approximate: recall@10 0.984 at 1,000,000 clustered rows with
- * the defaults, worse on unstructured vectors (algorithms.md §8).
+ * the defaults, worse on unstructured vectors (docs/ALGORITHMS.md §8).
  *
  * Memory beyond the caller's arrays: the normalised copy (n·dim·4 bytes),
  * plus ~153 bytes per row for the HNSW graph (default M = 16) or ~10 MB of
@@ -74,7 +74,7 @@ int sim_knn(const float *X, size_t n, size_t dim, size_t k,
             uint32_t *ret_idx, float *ret_dist,
             const struct sim_opts *opts);
 
-/* Uniqueness score of every row (algorithms.md §1): the 3 nearest other
+/* Uniqueness score of every row (docs/ALGORITHMS.md §1): the 3 nearest other
  * rows by sim_knn(), weighted 0.6 / 0.3 / 0.1 and divided by the largest
  * such value (uniq_scores() in uniqueness.h), so scores are in (0, 1] and
  * the most isolated row scores 1; n <= 3 gives 1 for every row.

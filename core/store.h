@@ -2,7 +2,7 @@
  *
  * What it holds (see docs/STORE-FORMAT.md for the byte layout): samples
  * (stable id, unique display name, source path relative to the dataset root,
- * size, mtime, JPEG properties, content hash), per-sample labels in named
+ * size, mtime, image format and properties, content hash), per-sample labels in named
  * fields, classes, tags and their members, settings, and a schema version.
  *
  * Every change happens inside one write transaction (struct store_txn).  A
@@ -65,10 +65,15 @@ struct sample {
   uint64_t size;
   int64_t mtime_ns;
   uint32_t width, height;
-  uint8_t precision;      /* bits per sample: 8 or 12 */
-  uint8_t components;     /* 1 = gray, 3 = colour, 4 = CMYK */
+  uint8_t precision;      /* bits per channel: 8 for JPEG; 1..16 */
+  uint8_t components;     /* channels: 1 gray, 2 gray+alpha, 3 colour,
+                           * 4 RGBA (JPEG: CMYK) */
   uint8_t orientation;    /* EXIF orientation 1..8, 1 when absent */
   uint8_t flags;          /* SAMPLE_* */
+  uint8_t format;         /* image format (imgfmt.h enum img_format): 0
+                           * JPEG (also every record written before the
+                           * field existed), 1 PNG, 2 WebP, 3 TIFF, 4 BMP,
+                           * 5 GIF */
   uint8_t hash[16];       /* XXH3-128 of the file bytes, when HASHED */
   uint64_t labels_version;/* bumped by every label change of this sample */
   int64_t labels_mtime_ns;
@@ -81,6 +86,14 @@ struct sample {
  * not exist, -EPROTO when the schema version is newer than this build). */
 int store_open(const char *dir, const struct store_opts *opts,
                struct store **ret);
+/* After a failed store_open() in this thread: why, in words that name the
+ * file and the damage ("…/data.mdb is truncated: …"), or NULL when the
+ * errno says it all.  Valid until the next store_open() of the thread. */
+const char *store_open_error(void);
+/* The first damage any store of this process met (a record that does not
+ * decode, a broken page), in words naming the store and the file, or NULL.
+ * Tools print it next to their "Input/output error". */
+const char *store_damage(void);
 /* Closes the store; NULL is fine.  All transactions must be finished. */
 void store_close(struct store *s);
 
@@ -124,6 +137,8 @@ int store_sample_put(struct store_txn *t, const struct sample *s,
 int store_sample_delete(struct store_txn *t, uint64_t id);
 /* Number of samples (including missing ones). */
 int store_sample_count(struct store_txn *t, uint64_t *ret);
+/* The same in a transaction of its own; 0 on any error. */
+uint64_t store_sample_total(struct store *s);
 
 /* Sample iteration in id order: fills *ret with the first sample whose id is
  * >= from_id.  Returns 0, or -ENOENT past the end.  An iterator reuses one
@@ -266,6 +281,30 @@ int store_rec_each(struct store_txn *t, const char *ns, const void *prefix,
 /* Big-endian 8-byte keys. */
 void store_key_u64(uint8_t out[8], uint64_t v);
 uint64_t store_key_rd_u64(const void *p);
+
+/* ---- consistency ----
+ *
+ * The deep check: decodes every record of every table, checks that ids
+ * point at records that exist, and that the derived tables (names, paths,
+ * tags, sampletags, classes, counts, the member count of each tag) hold
+ * exactly what the primary records imply (docs/STORE-FORMAT.md).  Calls fn
+ * with one line per problem; *ret_problems is their number.  With repair,
+ * in one write transaction: records that do not decode or point at
+ * nothing are removed, derived tables are rebuilt, id counters raised past
+ * the ids in use.  Returns 0 when the check ran (problems or not), -EIO
+ * when LMDB reports a damaged B-tree (nothing can be rewritten in place),
+ * -ENOTRECOVERABLE (repair only; nothing changed) when two records claim
+ * one key (two samples with one path, two class ids with one name), or
+ * another -errno. */
+int store_check(struct store *s, bool repair,
+                void (*fn)(const char *msg, void *ud), void *ud,
+                uint64_t *ret_problems);
+
+/* Decodes one record of table "samples", "tagids", "labels" or "classids"
+ * the way every reader does: 0, -EIO when it is damaged, -EINVAL for
+ * another table.  For the check and the fuzzing harness. */
+int store_record_check(const char *table, const void *key, size_t klen,
+                       const void *val, size_t vlen);
 
 /* Path of the store directory (borrowed for the store's lifetime). */
 const char *store_dir(const struct store *s);

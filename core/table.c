@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "evalrun.h"
+#include "imgfmt.h"
 #include "views.h"
 
 /* The fixed columns before and after the per-field box counts. */
@@ -204,6 +205,12 @@ static int add_tag(uint64_t tag_id, void *ud)
 
 static const char *format_of(const struct sample *s)
 {
+  static const char *const other[IMG_NFORMATS] = {
+    [IMG_PNG] = "png", [IMG_WEBP] = "webp", [IMG_TIFF] = "tiff",
+    [IMG_BMP] = "bmp", [IMG_GIF] = "gif" };
+
+  if (s->format != IMG_JPEG)
+    return s->format < IMG_NFORMATS ? other[s->format] : "unknown";
   if (s->flags & SAMPLE_ARITHMETIC)
     return "jpeg-arithmetic";
   if (s->flags & SAMPLE_PROGRESSIVE)

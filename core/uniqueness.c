@@ -1,8 +1,8 @@
 /* uniqueness.c - uniqueness scores from k-NN distances, greedy removal of
  * near duplicates, the keep-count bisection and a stable ranking.
  *
- * Follows the reference formulas (algorithms.md §1, §2) literally, with the
- * corner cases the reference leaves to numpy (0/0, endless doubling) given
+ * Follows the reference formulas (docs/ALGORITHMS.md §1, §2) literally, with
+ * the corner cases the reference leaves to numpy (0/0, endless doubling) given
  * a defined result; each such choice is stated in uniqueness.h.
  *
  * Does not compute distances (knn.c does) and does not decide which

@@ -1,6 +1,6 @@
 /* uniqueness.h - uniqueness scores, greedy near-duplicate removal at a
  * distance threshold and the find_unique(count) bisection
- * (algorithms.md §1, §2).
+ * (docs/ALGORITHMS.md §1, §2).
  *
  * Everything here works on distances that someone else computed (knn.h for
  * the exact cosine distance); nothing here touches vectors.  Pure compute,

@@ -250,6 +250,10 @@ int buf_json_double(struct buf *b, double v)
 
   if (!isfinite(v))
     return buf_puts(b, "null");
+  /* -0.0 would print "-0", which JSON readers take as the integer 0: a
+   * document read back would not render the same.  Zero is zero. */
+  if (v == 0)
+    v = 0.0;
   if (v == floor(v) && fabs(v) < 1e15) {
     snprintf(tmp, sizeof(tmp), "%.1f", v);
     /* "12.0" reads as a real in every JSON reader; keep integers short. */

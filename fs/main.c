@@ -145,6 +145,13 @@ static void imp_report(const char *rel, const char *reason, void *ud)
   fs_error(c, "import: skipped %s: %s", rel, reason);
 }
 
+/* A file imported by its content although its name says another format:
+ * named in status, not counted as skipped. */
+static void imp_note(const char *rel, const char *msg, void *ud)
+{
+  fs_error(ud, "import: %s: %s", rel, msg);
+}
+
 static void imp_progress(const struct import_progress *p, void *ud)
 {
   struct fs_ctx *c = ud;
@@ -160,7 +167,8 @@ static void imp_progress(const struct import_progress *p, void *ud)
 static void *import_main(void *arg)
 {
   struct fs_ctx *c = arg;
-  struct import_opts o = { .report = imp_report, .progress = imp_progress,
+  struct import_opts o = { .report = imp_report, .note = imp_note,
+                           .progress = imp_progress,
                            .ud = c, .cancel = &g_cancel };
   struct import_stats st;
   int r = import_dir(c->store, c->root, &o, &st);
@@ -280,7 +288,7 @@ static void usage(FILE *f)
     "       curatefs --version\n"
     "\n"
     "Mounts a dataset store (made by `curate import`), or a plain folder of\n"
-    "JPEG images (imported first into a store under\n"
+    "images, JPEG, PNG, WebP, TIFF, BMP or GIF (imported first into a store under\n"
     "~/.local/share/curatefs/, progress in <mount>/status).\n"
     "\n"
     "options:\n"
@@ -327,6 +335,7 @@ int main(int argc, char **argv)
   int npos = 0, ret = 1, r;
   char path[PATH_MAX];
   struct stat st;
+  sigset_t stop_sigs;
 
   /* Few malloc arenas: each FUSE worker thread would otherwise get its
    * own, and what a burst of requests freed stays spread over them (the
@@ -338,6 +347,17 @@ int main(int argc, char **argv)
   memset(&cl, 0, sizeof(cl));  /* freed at out_args, even before parsing */
   pthread_mutex_init(&c.mu, NULL);
   g_ctx = &c;
+  /* The stop signals reach the main thread only.  libfuse's handler just
+   * marks the session exited, and its loop waits on the main thread: a
+   * signal taken by one of our threads (views, notifications, CVAT, the
+   * folder import, all created from here and inheriting this mask) would
+   * leave the daemon mounted until the next request.  Unblocked right
+   * before the loop. */
+  sigemptyset(&stop_sigs);
+  sigaddset(&stop_sigs, SIGHUP);
+  sigaddset(&stop_sigs, SIGINT);
+  sigaddset(&stop_sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 
   /* Split off our two positional arguments; the rest goes to libfuse. */
   fuse_opt_add_arg(&args, argv[0]);
@@ -435,20 +455,29 @@ int main(int argc, char **argv)
   }
   /* Fail before mounting if the store cannot be opened. */
   r = store_open(c.store_dir, &so, &c.store);
-  if (r == 0 && !folder_mode) {
+  if (r < 0) {
+    fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c.store_dir,
+            store_open_error() ? store_open_error() : strerror(-r));
+    goto out_args;
+  }
+  if (!folder_mode) {
     r = import_root_get(c.store, &c.root);
-    if (r == -ENOENT)
+    if (r == -ENOENT && store_sample_total(c.store) > 0)
+      fprintf(stderr, "curatefs: store '%s' is damaged: it holds samples "
+              "but not its dataset folder; run `curate check --store %s`\n",
+              c.store_dir, c.store_dir);
+    else if (r == -ENOENT)
       fprintf(stderr, "curatefs: store '%s' has no dataset yet; run `curate "
               "import --store %s FOLDER` first\n", c.store_dir, c.store_dir);
+    else if (r < 0)
+      fprintf(stderr, "curatefs: cannot read store '%s': %s\n", c.store_dir,
+              r == -EIO ? "its records are damaged; run `curate check`"
+                        : strerror(-r));
   }
   store_close(c.store);
   c.store = NULL;
-  if (r < 0) {
-    if (r != -ENOENT)
-      fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c.store_dir,
-              strerror(-r));
+  if (r < 0)
     goto out_args;
-  }
 
   snprintf(path, sizeof(path), "%s/curatefs.log", c.store_dir);
   {
@@ -496,6 +525,7 @@ int main(int argc, char **argv)
   lc = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
   fuse_loop_cfg_set_max_threads(lc, cl.max_threads);
+  pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
   ret = cl.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
   ret = ret < 0 ? 1 : 0;
   fuse_loop_cfg_destroy(lc);

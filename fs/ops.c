@@ -4,10 +4,11 @@
  *   path                    node (node.h)   data comes from
  *   /README.txt             NODE_CTL        render_readme()
  *   /status                 NODE_CTL        render_status()
- *   /samples/<n>.jpg        NODE_SAMPLE     the source file (root + relpath)
+ *   /samples/<n>.<ext>      NODE_SAMPLE     the source file (root + relpath);
+ *                                           ext by its format: .jpg .png ...
  *   /labels/<n>.json        NODE_LABEL      store_labels_get -> labels_to_json
  *   /tags/<t>/              NODE_TAG        store tag members
- *   /tags/<t>/<n>.jpg       NODE_TAGFILE    the source file
+ *   /tags/<t>/<n>.<ext>     NODE_TAGFILE    the source file
  *   /config, /views/...,    NODE_VNODE      a provider (vtree.h): the
  *   /export/..., /cvat/...,                 table there says which file
  *   /eval/..., /plots/...                   serves which path
@@ -36,6 +37,7 @@
 
 #include "access.h"
 #include "fs.h"
+#include "imgfmt.h"
 #include "names.h"
 #include "node.h"
 #include "passthrough.h"
@@ -88,16 +90,26 @@ static int visible_sample(struct store_txn *t, uint64_t id, struct sample *s)
   return r;
 }
 
+/* The sample behind file `name`: "<name>.json" with ext ".json", or with
+ * ext NULL "<name><its image extension>" (.jpg, .png ... by the format
+ * recorded at import, imgfmt.h). */
 static int sample_by_file(struct store_txn *t, const char *name,
                           const char *ext, struct sample *s)
 {
   char stem[NAME_MAX + 1];
+  const char *dot = strrchr(name, '.');
   int r;
 
-  if (name_strip_ext(name, ext, stem, sizeof(stem)) < 0)
+  if (!ext && dot && (size_t)(dot - name) < sizeof(stem)) {
+    memcpy(stem, name, (size_t)(dot - name));
+    stem[dot - name] = '\0';
+  } else if (!ext || name_strip_ext(name, ext, stem, sizeof(stem)) < 0) {
     return -ENOENT;
+  }
   r = store_sample_by_name(t, stem, s);
   if (r == 0 && (s->flags & SAMPLE_MISSING))
+    r = -ENOENT;
+  if (r == 0 && !ext && strcmp(dot, img_ext_of(s->format)) != 0)
     r = -ENOENT;
   return r;
 }
@@ -233,13 +245,14 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
   if (r == -EXDEV) {
     /* A link that leads out of the dataset folder: the daemon may be
      * able to read what the reader may not. */
-    fs_error(c, "%s.jpg: source %s leads out of the dataset folder "
-             "(a symbolic link?): refused", s->name, s->relpath);
+    fs_error(c, "%s%s: source %s leads out of the dataset folder "
+             "(a symbolic link?): refused", s->name, img_ext_of(s->format),
+             s->relpath);
     return -EACCES;
   }
   if (r < 0) {
-    fs_error(c, "%s.jpg: cannot open source %s: %s", s->name, s->relpath,
-             strerror(-r));
+    fs_error(c, "%s%s: cannot open source %s: %s", s->name,
+             img_ext_of(s->format), s->relpath, strerror(-r));
     return r;
   }
   return 0;
@@ -475,7 +488,7 @@ static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
   }
   case NODE_DIR:
     if (p->id == DIR_SAMPLES || p->id == DIR_LABELS) {
-      r = sample_by_file(t, name, p->id == DIR_SAMPLES ? ".jpg" : ".json", &s);
+      r = sample_by_file(t, name, p->id == DIR_SAMPLES ? NULL : ".json", &s);
       if (r < 0)
         return r;
       ret->kind = p->id == DIR_SAMPLES ? NODE_SAMPLE : NODE_LABEL;
@@ -491,7 +504,7 @@ static int node_lookup_kind(struct fs_ctx *c, struct store_txn *t,
     ret->id = id;
     return 0;
   case NODE_TAG:
-    r = sample_by_file(t, name, ".jpg", &s);
+    r = sample_by_file(t, name, NULL, &s);
     if (r < 0)
       return r;
     r = store_tag_has(t, p->id, s.id);
@@ -755,7 +768,8 @@ static int fill_dir(struct dirfill *d, const struct node *dir, off_t off)
       from = s.id + 1;
       if (s.flags & SAMPLE_MISSING)
         continue;
-      snprintf(name, sizeof(name), "%s%s", s.name, lab ? ".json" : ".jpg");
+      snprintf(name, sizeof(name), "%s%s", s.name,
+               lab ? ".json" : img_ext_of(s.format));
       n.kind = lab ? NODE_LABEL : NODE_SAMPLE;
       n.id = s.id;
       n.sample = 0;
@@ -782,7 +796,7 @@ static int fill_dir(struct dirfill *d, const struct node *dir, off_t off)
       from = sid + 1;
       if (visible_sample(d->t, sid, &s) < 0)
         continue;
-      snprintf(name, sizeof(name), "%s.jpg", s.name);
+      snprintf(name, sizeof(name), "%s%s", s.name, img_ext_of(s.format));
       n.kind = NODE_TAGFILE;
       n.id = dir->id;
       n.sample = sid;
@@ -1733,7 +1747,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
   }
   r = begin(c, true, &t);
   if (r == 0) {
-    r = sample_by_file(t, name, ".jpg", &s);
+    r = sample_by_file(t, name, NULL, &s);
     /* Untagging is idempotent, so `rm -r` never trips over a race. */
     if (r == 0)
       r = store_tag_remove(t, p.id, s.id);
@@ -1804,7 +1818,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
         fs_error(c, "mv %s: only image files can be moved into tags/", name);
       goto done;
     }
-    snprintf(want, sizeof(want), "%s.jpg", s.name);
+    snprintf(want, sizeof(want), "%s%s", s.name, img_ext_of(s.format));
     if (strcmp(newname, name) != 0 && strcmp(newname, want) != 0) {
       r = -EINVAL;
       fs_error(c, "mv %s -> %s: move into the tag directory without "
@@ -1827,7 +1841,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
       fs_error(c, "mv %s: only image files can be moved into tags/", name);
       goto done;
     }
-    r = sample_by_file(t, name, ".jpg", &s);
+    r = sample_by_file(t, name, NULL, &s);
     if (r == 0 && src.kind == NODE_TAG && store_tag_has(t, src.id, s.id) != 1)
       r = -ENOENT;
     if (r < 0)
@@ -1889,7 +1903,7 @@ static void refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name)
   }
   if (node_from_ino(parent, &p) && p.kind == NODE_TAG)
     fs_error(c, "copy into a tag refused (%s): files cannot be added from "
-             "outside; use mv samples/<name>.jpg tags/<tag>/ inside the mount",
+             "outside; use mv samples/<name>.<ext> tags/<tag>/ inside the mount",
              name);
   else
     fs_error(c, "create %s refused: the mount does not take new files", name);

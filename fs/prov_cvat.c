@@ -189,6 +189,7 @@ static void cvat_start(struct fs_ctx *c)
   char **names = NULL;
   size_t n = 0;
 
+  cvat_cancel_waits(false);
   cvat_sessions(true);  /* log in once, not for every file read */
   if (c->readonly)
     return;  /* a read-only mount leaves unfinished pushes to others */
@@ -220,8 +221,10 @@ static void cvat_stop(struct fs_ctx *c)
   worker_stop = true;
   pthread_cond_broadcast(&cv);
   pthread_mutex_unlock(&mu);
-  /* A push in progress finishes its current request first; the run is
-   * resumed at the next mount. */
+  /* A push in progress finishes its current request first (a wait for
+   * CVAT's task creation stops at its next poll); the run is resumed at
+   * the next mount. */
+  cvat_cancel_waits(true);
   pthread_join(worker, NULL);
   worker_on = false;
   while (qhead) {

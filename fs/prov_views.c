@@ -1,11 +1,12 @@
 /* prov_views.c - views/: directories of samples chosen by a computation.
  *
- *   views/unique/<rank>-<name>.jpg            original bytes, most unique
+ *   views/unique/<rank>-<name>.<ext>          original bytes, most unique
  *                                             first (core/views VIEW_UNIQUE)
- *   views/near-duplicates/<group>-<name>.jpg  original bytes, members of a
- *                                             group sort together
+ *   views/near-duplicates/<group>-<name>.<ext> original bytes, members of
+ *                                             a group sort together
  *   views/dupes/<name>.jpg                    the image with its duplicate
- *                                             boxes drawn (dupes_render)
+ *                                             boxes drawn (dupes_render), a
+ *                                             JPEG whatever the source format
  *   views/mistakes/<rank>-<name>.jpg          the latest evaluation's
  *   views/possible-missing/<rank>-<name>.jpg  ranked lists (core/evalrun),
  *   views/possible-spurious/<rank>-<name>.jpg with ground truth and
@@ -28,6 +29,7 @@
 #include "draw.h"
 #include "evalrun.h"
 #include "evalsel.h"
+#include "imgfmt.h"
 #include "labels.h"
 #include "names.h"
 #include "views.h"
@@ -79,10 +81,12 @@ static int entry_name(const struct vdir *vd, const struct view_list *l,
                       size_t i, const struct sample *s, char *out,
                       size_t outlen)
 {
+  /* Original bytes keep their format's extension; drawn files are JPEG. */
+  const char *ext = vd->kind == VIEW_DUPES ? ".jpg" : img_ext_of(s->format);
   int n = vd->prefixed
-              ? snprintf(out, outlen, "%0*" PRIu32 "-%s.jpg", prefix_width(l),
-                         l->items[i].rank, s->name)
-              : snprintf(out, outlen, "%s.jpg", s->name);
+              ? snprintf(out, outlen, "%0*" PRIu32 "-%s%s", prefix_width(l),
+                         l->items[i].rank, s->name, ext)
+              : snprintf(out, outlen, "%s%s", s->name, ext);
   return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
@@ -120,7 +124,8 @@ static void fill_file(const struct vdir *vd, struct store_txn *t,
   }
 }
 
-/* Resolves "<prefix>-<name>.jpg" or "<name>.jpg" in a view. */
+/* Resolves "<prefix>-<name><ext>" or "<name><ext>" in a view (ext: the
+ * sample's own, or .jpg for a drawn file). */
 static int resolve(struct fs_ctx *c, struct store_txn *t,
                    const struct vdir *vd, const char *file,
                    struct view_list **ret_l, struct sample *s)
@@ -140,12 +145,19 @@ static int resolve(struct fs_ctx *c, struct store_txn *t,
         return -ENOENT;
     name = dash + 1;
   }
-  if (name_strip_ext(name, ".jpg", stem, sizeof(stem)) < 0)
-    return -ENOENT;
+  {
+    const char *dot = strrchr(name, '.');
+    if (!dot || (size_t)(dot - name) >= sizeof(stem))
+      return -ENOENT;
+    memcpy(stem, name, (size_t)(dot - name));
+    stem[dot - name] = '\0';
+  }
   r = store_sample_by_name(t, stem, s);
   if (r < 0)
     return r;
-  if (s->flags & SAMPLE_MISSING)
+  if (s->flags & SAMPLE_MISSING ||
+      strcmp(strrchr(name, '.'), vd->kind == VIEW_DUPES
+                                     ? ".jpg" : img_ext_of(s->format)) != 0)
     return -ENOENT;
   r = views_get(c->views, vd->kind, &l);
   if (r < 0)

@@ -17,7 +17,9 @@ int render_readme(struct fs_ctx *c, struct buf *out)
     "curatefs - this folder is an image dataset\n"
     "==========================================\n"
     "\n"
-    "samples/<name>.jpg    every image, the original bytes\n"
+    "samples/<name>.jpg    every image, the original bytes, with the\n"
+    "                      extension of its format (.jpg .png .webp .tif\n"
+    "                      .bmp .gif)\n"
     "labels/<name>.json    its labels; write a whole new JSON to replace them\n"
     "tags/<tag>/           the samples carrying a tag\n"
     "views/unique/         the most unique images, ranked (0001-<name>.jpg)\n"
@@ -63,7 +65,8 @@ int render_readme(struct fs_ctx *c, struct buf *out)
     "Only the store's owner (and root) change anything here; other users\n"
     "of an allow_other mount read only with -o share=group|read.\n"
     "\n"
-    "Names come from the source path: a/b/c.jpg is samples/a__b__c.jpg.\n"
+    "Names come from the source path: a/b/c.jpg is samples/a__b__c.jpg,\n"
+    "and d/e.png is samples/d__e.png (the extension follows the content).\n"
     "Unmount with: fusermount3 -u <mountpoint>\n");
 }
 

@@ -32,10 +32,33 @@ static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
 static bool warm_on, warm_stop;
 
+/* Each tags/<t>/ listing: an import next to the mount marks members
+ * missing or restores them without a membership change the kernel saw. */
+static void notify_tag_dirs(struct fs_ctx *c)
+{
+  struct store_txn *t;
+  struct store_iter *it;
+  uint64_t tid, from = 1;
+  const char *name;
+
+  if (store_txn_begin(c->store, false, &t) < 0)
+    return;
+  if (store_iter_new(t, &it) == 0) {
+    while (store_iter_tags(it, from, &tid, &name) == 0) {
+      notify_inode(c, node_ino(NODE_TAG, tid, 0), true);
+      from = tid + 1;
+    }
+    store_iter_free(it);
+  }
+  store_txn_abort(t);
+}
+
+static uint64_t warm_seen0 = UINT64_MAX;  /* under warm_mu */
+
 static void *warm_main(void *arg)
 {
   struct fs_ctx *c = arg;
-  uint64_t warmed = UINT64_MAX, seen = UINT64_MAX;
+  uint64_t warmed = UINT64_MAX, seen = warm_seen0;
   double seen_at = time_mono();
 
   pthread_mutex_lock(&warm_mu);
@@ -61,6 +84,7 @@ static void *warm_main(void *arg)
         notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
         notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
         notify_inode(c, node_ino(NODE_DIR, DIR_TAGS, 0), true);
+        notify_tag_dirs(c);
       }
       seen = v;
       seen_at = time_mono();
@@ -84,6 +108,10 @@ static void *warm_main(void *arg)
 void warm_start(struct fs_ctx *c)
 {
   pthread_mutex_lock(&warm_mu);
+  /* The version the kernel's first listings will show: a change made
+   * next to the mount before the thread's first tick is then noticed
+   * (and the listings invalidated) like any later one. */
+  warm_seen0 = vtree_store_version(c);
   warm_stop = false;
   if (!warm_on && pthread_create(&warm_thread, NULL, warm_main, c) == 0)
     warm_on = true;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The main job: installs what is missing, builds, imports a demo dataset of
 # real photographs (from Debian packages that ship them; generated
-# photographic images if those cannot be fetched) and mounts it at
+# photographic images if those cannot be fetched), mixed with one picture
+# in every variant of every image format (formats/), and mounts it at
 # ./demo/mnt, then prints what to try.
 set -e
 cd "$(dirname "$0")/.."
@@ -18,11 +19,16 @@ if [ -z "$(ls -A "$D/photos")" ]; then
   done
   if [ -d "$D/debs/x" ]; then
     find "$D/debs/x" -iname '*.jp*g' -size +20k -exec cp {} "$D/photos/" \;
+    # The packages' larger PNGs (pictures, not icons) make the folder mixed.
+    find "$D/debs/x" -iname '*.png' -size +100k | sort | head -n 40 |
+      while read -r f; do cp "$f" "$D/photos/"; done
   fi
   if [ -z "$(ls -A "$D/photos")" ]; then
     echo "no photo packages reachable: generating photographic images"
     build/tests/mkjpeg -n 200 -d 4 "$D/photos"
   fi
+  # One picture in each variant of JPEG, PNG, WebP, TIFF, BMP and GIF.
+  build/tests/mkimg -W 640 -H 480 "$D/photos/formats" >/dev/null
 fi
 # labelme-examples ships real COCO instance annotations for three of its
 # photographs (Pascal VOC images): they become the demo's ground truth.
@@ -41,6 +47,8 @@ curatefs is mounted at $M
 
   cat $M/README.txt                  what this tree is
   ls $M/samples | head               every image (open them in any viewer)
+  ls $M/samples | sed 's/.*\.//' | sort | uniq -c
+                                     formats: .jpg .png .webp .tif .bmp .gif
   cat $M/labels/$LAB      its labels (boxes, when it has some)
   mkdir $M/tags/reannotate
   mv $M/samples/\$(ls $M/samples | head -1) $M/tags/reannotate/

@@ -1,15 +1,19 @@
 #!/bin/sh
 # The test command: installs what is missing, builds with -Werror, runs every
-# suite, then again under AddressSanitizer + UBSan, and ends with one line
-# "N passed, N failed".
+# suite, then again under AddressSanitizer + UBSan, runs every fuzzing
+# harness for FUZZ_SECONDS (default 20) each, and ends with one line
+# "N passed, N failed, N skipped". The exit status is non-zero when anything
+# failed, when `meson test` failed, when a registered test did not run or no
+# log was written, and (with CI=true) when any test skipped; the counting is
+# in scripts/testlog_totals.py.
 set -u
 cd "$(dirname "$0")/.."
-sh scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+sh scripts/deps.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 # Mount tests abort hung connections through fusectl.
 [ -n "$(ls /sys/fs/fuse/connections 2>/dev/null)" ] ||
   mount -t fusectl none /sys/fs/fuse/connections 2>/dev/null || true
 
-passed=0; failed=0
+passed=0; failed=0; skipped=0
 run_suites() {
   dir=$1; shift
   if ! meson setup "$dir" -Dwerror=true "$@" >"$dir.setup.log" 2>&1 &&
@@ -17,17 +21,29 @@ run_suites() {
     cat "$dir.setup.log"; failed=$((failed + 1)); return
   fi
   if ! ninja -C "$dir"; then failed=$((failed + 1)); return; fi
+  log="$dir/meson-logs/testlog.json"
+  rm -f "$log"
   meson test -C "$dir" --print-errorlogs --num-processes 2 \
     --suite unit --suite store --suite fs --suite cvat --suite export --suite quality
-  log="$dir/meson-logs/testlog.json"
-  p=$(grep -c '"result": "OK"' "$log" 2>/dev/null || true)
-  f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" 2>/dev/null || true)
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  rc=$?
+  set -- $(python3 scripts/testlog_totals.py "$dir" "$rc" || echo 0 1 0)
+  passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
 }
 run_suites build-ci
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suites build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debug
-echo "$passed passed, $failed failed"
+# Fuzzing: each harness for a bounded time over its committed corpus
+# (scripts/fuzz.sh); each counts as one test.
+fuzz_out=$(sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1)
+echo "$fuzz_out" | grep -v '^\[' | grep -v '^ninja: '
+p=$(echo "$fuzz_out" | grep -c '^fuzz [a-z_]*: ok' || true)
+f=$(echo "$fuzz_out" | grep -c -E '^fuzz [a-z_]*: FAILED|^fuzz (setup|build) failed' || true)
+# A harness that reported neither ok nor FAILED (the run died) fails too.
+want=$(sed -n "/^fuzz_harnesses = \[/,/\]/p" tests/meson.build |
+       tr -d "[]',=" | sed 's/fuzz_harnesses//' | wc -w)
+[ "$((${p:-0} + ${f:-0}))" -lt "$want" ] && f=$((want - ${p:-0}))
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -26,7 +26,8 @@ const char *prog = "curate";
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: %s import --store STORE [--coco FILE] [--field NAME] [--no-hash]\n"
+    "usage: %s import --store STORE [--coco FILE [--clear-labels]]\n"
+    "                 [--field NAME] [--no-hash]\n"
     "                 [--no-features] [--predictions FILE|DIR [--names FILE]] DIR\n"
     "       %s info --store STORE [--json]\n"
     "       %s table --store STORE [--format csv|jsonl]\n"
@@ -38,24 +39,31 @@ static void usage(FILE *f)
     "       %s eval --store STORE --name NAME\n"
     "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
+    "       %s check --store STORE [--repair]\n"
     "\n"
-    "import  walk DIR for JPEG files and record them in STORE (created if\n"
-    "        needed); re-running imports only new or changed files.  Content\n"
+    "import  walk DIR for image files (JPEG, PNG, WebP, TIFF, BMP, GIF) and\n"
+    "        record them in STORE (created if needed); the format comes\n"
+    "        from the bytes.  Re-running imports only new or changed files.  Content\n"
     "        hashes and image features (for duplicates and similarity) are\n"
     "        computed unless --no-hash / --no-features.  With --coco, a COCO\n"
     "        detection JSON becomes the label field NAME (default\n"
-    "        ground_truth).  --predictions imports model output into the\n"
+    "        ground_truth); duplicate image or category ids are errors, and\n"
+    "        an empty category list is refused unless --clear-labels (it\n"
+    "        would empty the field of the matched images).\n"
+    "        --predictions imports model output into the\n"
     "        field `predictions`: COCO results JSON, or a folder of YOLO txt\n"
     "        files with a confidence column (class names from --names, a\n"
     "        names file or data.yaml).\n"
     "info    print sample, tag and class counts of STORE.\n"
+    "check   read every record of STORE and report what is damaged or\n"
+    "        inconsistent; --repair rebuilds the derived records.\n"
     "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
     "        follow) and remove (only while unused) classes.\n"
     "--json  (import, info and every command whose output is data) prints\n"
     "        the result as JSON.\n"
     "Every other command explains itself with --help.\n"
     "Exit status: 0 done, 1 failed (one line on stderr), 2 usage error.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static bool tty;
@@ -68,6 +76,14 @@ static void on_report(const char *rel, const char *reason, void *ud)
   if (tty)
     fprintf(stderr, "\r\033[K");
   fprintf(stderr, "skipped %s: %s\n", rel, reason);
+}
+
+static void on_note(const char *rel, const char *msg, void *ud)
+{
+  (void)ud;
+  if (tty)
+    fprintf(stderr, "\r\033[K");
+  fprintf(stderr, "note %s: %s\n", rel, msg);
 }
 
 static void on_progress(const struct import_progress *p, void *ud)
@@ -95,7 +111,13 @@ static void on_coco(const char *what, const char *reason, void *ud)
 int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
 {
   struct store_opts o = { .readonly = ro };
+  const char *ms = getenv("CURATE_TEST_MAP_SIZE");
   int r;
+
+  /* For the tests only (docs/TESTING.md): a small LMDB map, so that a
+   * full store (MDB_MAP_FULL) can be reached with a few samples. */
+  if (ms && *ms)
+    o.map_size = strtoull(ms, NULL, 10);
 
   /* Private: the store holds every label, and its log names files. */
   if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -104,7 +126,10 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
     return -errno;
   }
   r = store_open(dir, &o, s);
-  if (r < 0)
+  if (r < 0 && store_open_error())
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
+            store_open_error());
+  else if (r < 0)
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
             strerror(-r));
   return r;
@@ -120,20 +145,23 @@ int cmd_import(int argc, char **argv)
     { "predictions", required_argument, NULL, 'p' },
     { "names", required_argument, NULL, 'n' },
     { "no-features", no_argument, NULL, 'F' },
+    { "clear-labels", no_argument, NULL, 'C' },
     { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   const char *store_dir = NULL, *coco = NULL, *field = "ground_truth";
   const char *preds = NULL, *names = NULL;
-  struct import_opts io = { .report = on_report, .progress = on_progress };
+  struct import_opts io = { .report = on_report, .note = on_note,
+                            .progress = on_progress };
   struct import_stats st;
+  struct coco_opts co = { 0 };
   struct store *s;
   struct buf jb;
   bool json = false;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:HFp:n:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:HFCp:n:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'p': preds = optarg; break;
@@ -142,6 +170,7 @@ int cmd_import(int argc, char **argv)
     case 'f': field = optarg; break;
     case 'H': io.no_hash = true; break;
     case 'F': io.no_features = true; break;
+    case 'C': co.clear_ok = true; break;
     case 'j': json = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -177,15 +206,22 @@ int cmd_import(int argc, char **argv)
                st.files, st.added, st.updated, st.unchanged, st.skipped,
                st.missing, st.restored, st.hashed, st.featured, st.ignored);
   else
-    printf("imported %" PRIu64 " JPEG files: %" PRIu64 " new, %" PRIu64
+    printf("imported %" PRIu64 " image files: %" PRIu64 " new, %" PRIu64
            " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
            " missing, %" PRIu64 " restored, %" PRIu64 " hashed, %" PRIu64
            " with new features; %" PRIu64 " other files ignored\n",
            st.files, st.added, st.updated, st.unchanged, st.skipped,
            st.missing, st.restored, st.hashed, st.featured, st.ignored);
+  if (!json && st.mismatched)
+    printf("%" PRIu64 " files imported by their content, not their name\n",
+           st.mismatched);
+  for (int k = 0; !json && k < IMPORT_SKIP_NKINDS; k++)
+    if (st.skip_kind[k])
+      printf("skipped %" PRIu64 ": %s\n", st.skip_kind[k],
+             import_skip_name((enum import_skip)k));
   if (coco) {
     struct coco_stats cs;
-    r = coco_import(s, coco, field, on_coco, NULL, &cs);
+    r = coco_import_opts(s, coco, field, &co, on_coco, NULL, &cs);
     if (r < 0) {
       fprintf(stderr, "%s: COCO import of '%s' failed: %s; labels unchanged\n",
               prog, coco, strerror(-r));
@@ -198,15 +234,17 @@ int cmd_import(int argc, char **argv)
                  ", \"matched\": %" PRIu64 ", \"not_on_disk\": %" PRIu64
                  ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
                  ", \"categories\": %" PRIu64 ", \"clipped\": %" PRIu64
-                 ", \"invalid\": %" PRIu64 "}", field, cs.images,
-                 cs.matched, cs.unmatched, cs.refused, cs.boxes,
-                 cs.categories, cs.clipped, cs.bad_boxes);
+                 ", \"invalid\": %" PRIu64 ", \"orphans\": %" PRIu64 "}",
+                 field, cs.images, cs.matched, cs.unmatched, cs.refused,
+                 cs.boxes, cs.categories, cs.clipped, cs.bad_boxes,
+                 cs.orphans);
     else
       printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
              " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %"
              PRIu64 " categories (%" PRIu64 " clipped to the image, %" PRIu64
-             " invalid)\n", field, cs.images, cs.matched, cs.unmatched,
-             cs.refused, cs.boxes, cs.categories, cs.clipped, cs.bad_boxes);
+             " invalid, %" PRIu64 " for image ids no image has)\n", field,
+             cs.images, cs.matched, cs.unmatched, cs.refused, cs.boxes,
+             cs.categories, cs.clipped, cs.bad_boxes, cs.orphans);
   }
   if (preds) {
     /* A folder is YOLO txt with a confidence column, a file COCO
@@ -363,6 +401,7 @@ static const struct command commands[] = {
   { "predictions", cmd_predictions },
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
+  { "check", cmd_check },
   { "table", cmd_table },
   { "classes", cmd_classes },
 };
@@ -382,8 +421,14 @@ int main(int argc, char **argv)
     return 0;
   }
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-    if (strcmp(argv[1], commands[i].name) == 0)
-      return commands[i].fn(argc - 1, argv + 1);
+    if (strcmp(argv[1], commands[i].name) == 0) {
+      int rc = commands[i].fn(argc - 1, argv + 1);
+      /* "Input/output error" alone does not say the store is damaged. */
+      if (rc != 0 && store_damage())
+        fprintf(stderr, "%s: %s; run `%s check --store STORE`\n", prog,
+                store_damage(), prog);
+      return rc;
+    }
   fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
   usage(stderr);
   return 2;

@@ -8,7 +8,15 @@ the same run on the same files (warm page cache, best of 3 wall times).
   headers-only import (--no-hash --no-features)  vs  benchtool hdr: stat +
   16 KiB header read of the same files, single-threaded C
 
-usage: bench_features.py BUILD_DIR [--small]   (--small: 1,000 files)
+  and per other format (PNG, WebP, TIFF, BMP, GIF; 640x480 pictures from
+  mkimg, M files each): import with features  vs  benchtool decodeany, the
+  format's own library in a bare read+decode loop on 2 threads at the same
+  scale (PNG, TIFF, GIF, BMP full size; WebP scaled in the decoder like
+  the import); headers-only import  vs  stat + 16 KiB header read (N hard
+  links to the pictures)
+
+usage: bench_features.py BUILD_DIR [--small]   (--small: 1,000 JPEG files,
+                                                 200 per other format)
 """
 import os
 import shutil
@@ -22,8 +30,13 @@ from benchlib import print_rows  # noqa: E402
 build = sys.argv[1]
 small = "--small" in sys.argv
 N = 1000 if small else 10000
+M = 200 if small else 2000
+# (row label, mkimg variant) of each non-JPEG format.
+FORMATS = [("PNG", "png_rgb8"), ("WebP", "webp_lossy"),
+           ("TIFF", "tiff_strip8"), ("BMP", "bmp_24"), ("GIF", "gif_single")]
 BIN = {k: os.path.join(build, v) for k, v in {
     "curate": "tools/curate", "mkjpeg": "tests/mkjpeg",
+    "mkimg": "tests/mkimg",
     "benchtool": "tests/benchtool"}.items()}
 
 
@@ -37,6 +50,46 @@ def timed(cmd, reps=3, fresh=None):
         dt = time.perf_counter() - t0
         best = dt if best is None else min(best, dt)
     return best
+
+
+def format_rows(work, label, variant):
+    """The two rows of one non-JPEG format, on M files."""
+    seed = os.path.join(work, "seed-" + variant)
+    subprocess.run([BIN["mkimg"], "-n", "64", "-W", "640", "-H", "480",
+                    "-o", variant, seed], check=True,
+                   stdout=subprocess.DEVNULL)
+    srcs = sorted(os.path.join(seed, f) for f in os.listdir(seed))
+    ext = os.path.splitext(srcs[0])[1]
+    data = os.path.join(work, "data-" + variant)
+    os.makedirs(os.path.join(data, "p000"))
+    for i in range(M):
+        shutil.copyfile(srcs[i % len(srcs)],
+                        os.path.join(data, "p000", "im%07d%s" % (i, ext)))
+    avg = sum(os.path.getsize(s) for s in srcs) / len(srcs)
+    store = os.path.join(work, "store-" + variant)
+    subprocess.run([BIN["benchtool"], "read", data], check=True,
+                   stdout=subprocess.DEVNULL)
+    dec = timed([BIN["benchtool"], "decodeany", data, "2"])
+    imp = timed([BIN["curate"], "import", "--store", store, data],
+                fresh=store)
+    shutil.rmtree(data, ignore_errors=True)
+    # Headers: N files as the JPEG row, hard links to the seeds (a header
+    # pass of 2,000 files is too short to time against process start).
+    os.makedirs(os.path.join(data, "p000"))
+    for i in range(N):
+        os.link(srcs[i % len(srcs)],
+                os.path.join(data, "p000", "im%07d%s" % (i, ext)))
+    hdr = timed([BIN["benchtool"], "hdr", data])
+    hon = timed([BIN["curate"], "import", "--no-hash", "--no-features",
+                 "--store", store, data], fresh=store)
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(store, ignore_errors=True)
+    return [("%s: import with features vs decode loop (2 thr)" % label,
+             dec / imp, ">= 0.85", "%d x %.0f KB: %.0f vs %.0f img/s" % (
+                 M, avg / 1024, M / imp, M / dec)),
+            ("%s: import (headers only) vs stat+header read" % label,
+             hdr / hon, ">= 0.8", "%d files: %.0f vs %.0f files/s" % (
+                 N, N / hon, N / hdr))]
 
 
 def main():
@@ -73,6 +126,8 @@ def main():
         again = timed([BIN["curate"], "import", "--store", store, data])
         rows.append(("re-import, nothing changed, vs stat+header", hdr / again,
                      "(info)", "%.0f files/s" % (N / again)))
+        for label, variant in FORMATS:
+            rows += format_rows(work, label, variant)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_rows(rows)

@@ -7,10 +7,22 @@
  *                        smallest scale whose short side is >= 64 px (the
  *                        feature scale), on THREADS threads (default 2);
  *                        no features, no store: the import's decode limit
+ *   benchtool decodeany DIR [THREADS]
+ *                        the same for files of any format, each decoded by
+ *                        its own library called directly: JPEG as above,
+ *                        PNG with libspng (full size, RGB/RGBA 8-bit),
+ *                        WebP with libwebp (scaled in the decoder to the
+ *                        feature scale), TIFF with libtiff's RGBA reader,
+ *                        GIF with giflib (all records), BMP as a plain copy
+ *                        of its rows (there is no library to compare with)
  * Prints the number of files and bytes handled. */
 #include <dirent.h>
+#include <gif_lib.h>
 #include <pthread.h>
+#include <spng.h>
+#include <tiffio.h>
 #include <turbojpeg.h>
+#include <webp/decode.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +107,147 @@ static void collect(const char *dir)
   closedir(d);
 }
 
+struct memsrc {
+  const unsigned char *p;
+  size_t n, pos;
+};
+
+static tmsize_t t_read(thandle_t h, void *b, tmsize_t n)
+{
+  struct memsrc *m = h;
+  size_t k = m->n - m->pos < (size_t)n ? m->n - m->pos : (size_t)n;
+  memcpy(b, m->p + m->pos, k);
+  m->pos += k;
+  return (tmsize_t)k;
+}
+static tmsize_t t_write(thandle_t h, void *b, tmsize_t n)
+{
+  (void)h; (void)b; (void)n;
+  return -1;
+}
+static toff_t t_seek(thandle_t h, toff_t off, int wh)
+{
+  struct memsrc *m = h;
+  m->pos = (wh == SEEK_CUR ? m->pos : wh == SEEK_END ? m->n : 0) + off;
+  return m->pos;
+}
+static int t_close(thandle_t h) { (void)h; return 0; }
+static toff_t t_size(thandle_t h) { return ((struct memsrc *)h)->n; }
+static int t_map(thandle_t h, void **b, toff_t *n)
+{
+  *b = (void *)((struct memsrc *)h)->p;
+  *n = ((struct memsrc *)h)->n;
+  return 1;
+}
+static void t_unmap(thandle_t h, void *b, toff_t n) { (void)h; (void)b; (void)n; }
+
+static int g_read(GifFileType *g, GifByteType *b, int n)
+{
+  struct memsrc *m = g->UserData;
+  size_t k = m->n - m->pos < (size_t)n ? m->n - m->pos : (size_t)n;
+  memcpy(b, m->p + m->pos, k);
+  m->pos += k;
+  return (int)k;
+}
+
+/* Decodes one non-JPEG file with its own library; 0 on success. */
+static int decode_other(const unsigned char *d, size_t n, unsigned char **px,
+                        size_t *pxcap)
+{
+  if (n >= 8 && memcmp(d, "\x89PNG", 4) == 0) {
+    spng_ctx *c = spng_ctx_new(0);
+    struct spng_ihdr ih;
+    size_t sz;
+    int fmt, r = -1;
+    spng_set_png_buffer(c, d, n);
+    if (spng_get_ihdr(c, &ih) == 0) {
+      fmt = ih.color_type == 4 || ih.color_type == 6 ? SPNG_FMT_RGBA8
+                                                     : SPNG_FMT_RGB8;
+      if (spng_decoded_image_size(c, fmt, &sz) == 0) {
+        if (sz > *pxcap)
+          *px = realloc(*px, *pxcap = sz);
+        r = spng_decode_image(c, *px, sz, fmt, 0);
+      }
+    }
+    spng_ctx_free(c);
+    return r;
+  }
+  if (n >= 12 && memcmp(d, "RIFF", 4) == 0) {
+    WebPDecoderConfig cfg;
+    int r, w, h, f;
+    WebPInitDecoderConfig(&cfg);
+    if (WebPGetFeatures(d, n, &cfg.input) != VP8_STATUS_OK)
+      return -1;
+    w = cfg.input.width;
+    h = cfg.input.height;
+    f = (w < h ? w : h) / 64;
+    if (f > 1) {
+      cfg.options.use_scaling = 1;
+      cfg.options.scaled_width = w = (w + f - 1) / f;
+      cfg.options.scaled_height = h = (h + f - 1) / f;
+    }
+    if ((size_t)w * h * 4 > *pxcap)
+      *px = realloc(*px, *pxcap = (size_t)w * h * 4);
+    cfg.output.colorspace = cfg.input.has_alpha ? MODE_RGBA : MODE_RGB;
+    cfg.output.is_external_memory = 1;
+    cfg.output.u.RGBA.rgba = *px;
+    cfg.output.u.RGBA.stride = w * (cfg.input.has_alpha ? 4 : 3);
+    cfg.output.u.RGBA.size = *pxcap;
+    r = WebPDecode(d, n, &cfg) == VP8_STATUS_OK ? 0 : -1;
+    WebPFreeDecBuffer(&cfg.output);
+    return r;
+  }
+  if (n >= 4 && (memcmp(d, "II*", 3) == 0 || memcmp(d, "MM\0*", 4) == 0)) {
+    struct memsrc m = { d, n, 0 };
+    TIFF *t = TIFFClientOpen("m", "rm", &m, t_read, t_write, t_seek, t_close,
+                             t_size, t_map, t_unmap);
+    uint32_t w = 0, h = 0;
+    int r = -1;
+    if (!t)
+      return -1;
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+    if ((size_t)w * h * 4 > *pxcap)
+      *px = realloc(*px, *pxcap = (size_t)w * h * 4);
+    if (TIFFReadRGBAImageOriented(t, w, h, (uint32_t *)*px,
+                                  ORIENTATION_TOPLEFT, 0))
+      r = 0;
+    TIFFClose(t);
+    return r;
+  }
+  if (n >= 6 && memcmp(d, "GIF8", 4) == 0) {
+    struct memsrc m = { d, n, 0 };
+    int err, r;
+    GifFileType *g = DGifOpen(&m, g_read, &err);
+    if (!g)
+      return -1;
+    r = DGifSlurp(g) == GIF_OK ? 0 : -1;
+    DGifCloseFile(g, &err);
+    return r;
+  }
+  if (n >= 54 && d[0] == 'B' && d[1] == 'M') {
+    unsigned off = d[10] | d[11] << 8 | d[12] << 16 | (unsigned)d[13] << 24;
+    int w = d[18] | d[19] << 8 | d[20] << 16 | d[21] << 24;
+    int h = d[22] | d[23] << 8 | d[24] << 16 | d[25] << 24;
+    int bpp = d[28] | d[29] << 8;
+    size_t row = (((size_t)w * bpp + 31) / 32) * 4;
+    if (h < 0)
+      h = -h;
+    if (bpp < 24 || off + row * h > n)
+      return -1;
+    if ((size_t)w * h * 3 > *pxcap)
+      *px = realloc(*px, *pxcap = (size_t)w * h * 3);
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        const unsigned char *s = d + off + row * (h - 1 - y) + x * (bpp / 8);
+        unsigned char *o = *px + ((size_t)y * w + x) * 3;
+        o[0] = s[2]; o[1] = s[1]; o[2] = s[0];
+      }
+    return 0;
+  }
+  return -1;
+}
+
 static void *decoder(void *arg)
 {
   tjhandle tj = tjInitDecompress();
@@ -102,7 +255,6 @@ static void *decoder(void *arg)
   size_t cap = 0, pxcap = 0;
   unsigned long long bytes = 0, files = 0;
 
-  (void)arg;
   for (;;) {
     size_t i;
     struct stat st;
@@ -129,6 +281,13 @@ static void *decoder(void *arg)
       got += (size_t)n;
     }
     close(fd);
+    if (arg && !(got >= 2 && data[0] == 0xFF && data[1] == 0xD8)) {
+      if (decode_other(data, got, &px, &pxcap) == 0) {
+        files++;
+        bytes += got;
+      }
+      continue;
+    }
     if (tjDecompressHeader3(tj, data, got, &w, &h, &sub, &cs) != 0)
       continue;
     sf = tjGetScalingFactors(&nsf);
@@ -163,21 +322,25 @@ int main(int argc, char **argv)
 {
   int fd;
 
-  if (argc >= 3 && strcmp(argv[1], "decode") == 0) {
+  if (argc >= 3 && (strcmp(argv[1], "decode") == 0 ||
+                    strcmp(argv[1], "decodeany") == 0)) {
     int nt = argc > 3 ? atoi(argv[3]) : 2;
     pthread_t tid[64];
+    static int any = 1;
     if (nt < 1 || nt > 64)
       nt = 2;
     collect(argv[2]);
     for (int i = 0; i < nt; i++)
-      pthread_create(&tid[i], NULL, decoder, NULL);
+      pthread_create(&tid[i], NULL, decoder,
+                     strcmp(argv[1], "decodeany") == 0 ? &any : NULL);
     for (int i = 0; i < nt; i++)
       pthread_join(tid[i], NULL);
     printf("%llu files, %llu bytes\n", nfiles, nbytes);
     return 0;
   }
   if (argc != 3 || (strcmp(argv[1], "hdr") && strcmp(argv[1], "read"))) {
-    fprintf(stderr, "usage: benchtool hdr|read DIR | decode DIR [THREADS]\n");
+    fprintf(stderr, "usage: benchtool hdr|read DIR | decode|decodeany DIR "
+            "[THREADS]\n");
     return 2;
   }
   fd = open(argv[2], O_RDONLY | O_DIRECTORY);

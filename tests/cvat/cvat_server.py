@@ -2,7 +2,7 @@
 """CVAT-compatible test server for curatefs' integration tests.
 
 Standard library only (Debian's /usr/bin/python3, 3.11).  It implements the
-subset of the CVAT REST API described in docs/cvat-api.md (shared docs) that a
+subset of the CVAT REST API described in docs/CVAT-API.md that a
 push / review / pull client needs, following the conformance checklist of that
 document's section 12, plus a control interface for tests:
 
@@ -21,7 +21,7 @@ Run it as a program:
 or import it and use CvatTestServer(...).start() / .stop().  See README.md in
 this directory for the control endpoints.
 
-Where cvat-api.md is silent the behaviour below is a best guess at what a real
+Where docs/CVAT-API.md is silent the behaviour below is a best guess at what a real
 CVAT server does; such places carry a comment containing "doc silent".
 No code was copied from CVAT; only documented facts (paths, field names,
 status codes, messages) are reproduced.
@@ -94,7 +94,7 @@ def natural_key(name):
 
 
 # --------------------------------------------------------------------------
-# Image header readers (no PIL): JPEG SOFn, PNG IHDR, GIF, BMP, WebP.
+# Image header readers (no PIL): JPEG SOFn, PNG IHDR, GIF, BMP, WebP, TIFF.
 # --------------------------------------------------------------------------
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7,
@@ -213,12 +213,44 @@ def image_info(data):
         if kind == b"VP8L":
             b = int.from_bytes(data[21:25], "little")
             return "webp", (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+    if data[:4] in (b"II*\x00", b"MM\x00*") and len(data) >= 8:
+        return tiff_size(data)
     raise ValueError("unsupported or corrupted image")
+
+
+def tiff_size(data):
+    """("tiff", width, height) from the first image directory of a TIFF;
+    an Orientation tag of 5..8 swaps them, as for JPEG."""
+    endian = "little" if data[:2] == b"II" else "big"
+
+    def u(off, n):
+        if off + n > len(data):
+            raise ValueError("corrupt TIFF: truncated directory")
+        return int.from_bytes(data[off:off + n], endian)
+
+    ifd = u(4, 4)
+    width = height = None
+    orientation = 1
+    for i in range(u(ifd, 2)):
+        e = ifd + 2 + 12 * i
+        tag, typ = u(e, 2), u(e + 2, 2)
+        val = u(e + 8, 2) if typ == 3 else u(e + 8, 4)
+        if tag == 256:
+            width = val
+        elif tag == 257:
+            height = val
+        elif tag == 274:
+            orientation = val
+    if not width or not height:
+        raise ValueError("corrupt TIFF: no image size")
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return "tiff", width, height
 
 
 IMAGE_CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png",
                        "gif": "image/gif", "bmp": "image/bmp",
-                       "webp": "image/webp"}
+                       "webp": "image/webp", "tiff": "image/tiff"}
 
 
 # --------------------------------------------------------------------------
@@ -581,7 +613,7 @@ def validate(data, fields, partial=False):
 
 
 # --------------------------------------------------------------------------
-# Serializer field sets (write side), after cvat-api.md sections 4-8
+# Serializer field sets (write side), after docs/CVAT-API.md §3-§6
 # --------------------------------------------------------------------------
 
 INPUT_TYPES = ("checkbox", "radio", "number", "text", "select")
@@ -640,7 +672,7 @@ TASK_FIELDS = {
     "target_storage": STORAGE,
     "consensus_replicas": F("int", min=0),
 }
-# cvat-api.md 5.1: the fields a task PATCH may carry; anything else is
+# CVAT-API.md §4: the fields a task PATCH may carry; anything else is
 # "unknown" (403 since 2.21).
 TASK_PATCHABLE = {"name", "project_id", "owner_id", "assignee_id",
                   "bug_tracker", "labels", "subset", "source_storage",
@@ -760,7 +792,7 @@ PAT_FIELDS = {
     "read_only": F("bool", default=False),
 }
 
-# cvat-api.md 9.3 (export name, import name) registry.  The test server can
+# CVAT-API.md §7: the (export name, import name) registry.  The test server can
 # really produce the formats in EXPORTABLE; the rest are listed with
 # enabled=false (export -> 405, as for a disabled format).
 _BOTH = ["COCO 1.0", "COCO Keypoints 1.0", "PASCAL VOC 1.1", "YOLO 1.1",
@@ -1550,7 +1582,7 @@ class CvatTestServer:
         self._anon_hits.append(now)
 
     def _resolve_org(self, rq):
-        """X-Organization / org / org_id (cvat-api.md section 3)."""
+        """X-Organization / org / org_id (CVAT-API.md §2)."""
         hdr = rq.header("x-organization")
         org_q = rq.q("org") if rq.has_q("org") else None
         org_id_q = rq.q("org_id") if rq.has_q("org_id") else None
@@ -1846,7 +1878,7 @@ class CvatTestServer:
                "validation_mode": None,
                "consensus_enabled": t["consensus_replicas"] > 0}
         if d is not None:
-            # cvat-api.md 5.1: these keys only exist once data is attached
+            # CVAT-API.md §4: these keys only exist once data is attached
             out["size"] = d["size"]
             out["image_quality"] = d["image_quality"]
             out["data"] = d["id"]
@@ -2719,7 +2751,7 @@ class CvatTestServer:
         self.jobs.pop(j["id"], None)
 
     # ------------------------------------------------------------------
-    # task data: upload protocols (cvat-api.md 5.2)
+    # task data: upload protocols (CVAT-API.md §4)
     # ------------------------------------------------------------------
 
     def _data_form(self, rq):
@@ -2923,7 +2955,7 @@ class CvatTestServer:
         d["updated"] = time.time()
         self.count("images_stored", size)
         self.count("image_bytes", sum(len(f["bytes"]) for f in frames))
-        # segments (cvat-api.md 6): segment_size 0 or > size -> one job;
+        # segments (CVAT-API.md §5): segment_size 0 or > size -> one job;
         # consecutive segments share `overlap` frames (images: default 0,
         # capped at segment_size // 2).  doc silent: the task then reports
         # the effective segment_size and overlap, as CVAT does.
@@ -3318,7 +3350,7 @@ class CvatTestServer:
         return json_resp(200, body, [("Deprecation", "true")])
 
     # ------------------------------------------------------------------
-    # jobs (cvat-api.md 6)
+    # jobs (CVAT-API.md §5)
     # ------------------------------------------------------------------
 
     def _job_fields(self):
@@ -3394,7 +3426,7 @@ class CvatTestServer:
         return Resp(204)
 
     # ------------------------------------------------------------------
-    # annotations (cvat-api.md 7)
+    # annotations (CVAT-API.md §6)
     # ------------------------------------------------------------------
 
     SEQ_KIND = {"tags": "tag", "shapes": "shape", "tracks": "track"}
@@ -3667,7 +3699,7 @@ class CvatTestServer:
         return self._ann_delete(rq, "job", jid)
 
     # ------------------------------------------------------------------
-    # issues and comments (cvat-api.md 8)
+    # issues and comments (CVAT-API.md §5)
     # ------------------------------------------------------------------
 
     def _issue_org(self, i):
@@ -3794,7 +3826,7 @@ class CvatTestServer:
         return Resp(204)
 
     # ------------------------------------------------------------------
-    # export (cvat-api.md 9)
+    # export (CVAT-API.md §7)
     # ------------------------------------------------------------------
 
     def _export_target(self, res, oid):

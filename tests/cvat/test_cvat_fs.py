@@ -20,7 +20,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
+sys.path.insert(0, os.path.join(HERE, "..", "fault"))
 import cvat_server  # noqa: E402
+from faultlib import Pause, fault_env, log_lines  # noqa: E402
 from fslib import (Mount, curate, eq, expect_errno,  # noqa: E402
                    make_jpegs, read, run_suite, write)
 
@@ -172,9 +174,19 @@ def run_checks(ck, tmp, srv):
         c = by_frame[one_frame][0]
         srv.edit_annotation("shapes", a["id"], points=[100, 100, 150, 140])
         srv.delete_annotation("shapes", b["id"])
-        other_label = [s["label_id"] for s in shapes
-                       if s["label_id"] != c["label_id"]]
-        lab2 = other_label[0] if other_label else c["label_id"]
+        # The store has two classes (cat, dog), so the task has two labels:
+        # the re-class always changes the class.
+        with srv.lock:
+            t = srv.tasks[tid]
+            task_labels = sorted(
+                lab["id"] for lab in srv.labels.values()
+                if lab["task"] == tid or (t.get("project_id") is not None and
+                                          lab["project"] == t["project_id"]))
+        other_label = [x for x in task_labels if x != c["label_id"]]
+        if len(task_labels) != 2 or len(other_label) != 1:
+            raise AssertionError("task labels %r, box label %r" % (
+                task_labels, c["label_id"]))
+        lab2 = other_label[0]
         srv.edit_annotation("shapes", c["id"], label_id=lab2)
         srv.add_annotations(task_id=tid, shapes=[{
             "type": "rectangle", "frame": one_frame, "label_id": lab2,
@@ -192,7 +204,7 @@ def run_checks(ck, tmp, srv):
         eq(len(new_one), 2, "added one")
         eq(new_one[0]["id"], old_one[0]["id"], "re-classed keeps its id")
         eq(new_one[0]["bbox"], old_one[0]["bbox"], "re-classed keeps box")
-        if new_one[0]["label"] == old_one[0]["label"] and other_label:
+        if new_one[0]["label"] == old_one[0]["label"]:
             raise AssertionError("class not changed")
         eq(new_one[1]["bbox"], [200, 150, 60, 50], "added box")
         after = labels_all(mnt)
@@ -208,10 +220,9 @@ def run_checks(ck, tmp, srv):
         J = os.path.join(C, "runs", "r2", "jobs")
         job = sorted(os.listdir(J))[0]
         write(os.path.join(J, job, "stage"), "validation\n")
-        eq(srv.snapshot()["jobs"][int(job)]["stage"]
-           if isinstance(srv.snapshot().get("jobs"), dict) else
-           read(os.path.join(J, job, "stage")).decode().strip(),
-           "validation", "server stage")
+        with srv.lock:
+            server_stage = srv.jobs[int(job)]["stage"]
+        eq(server_stage, "validation", "server stage")
         eq(read(os.path.join(J, job, "stage")).decode(), "validation\n",
            "stage file")
         write(os.path.join(J, job, "state"), "in progress\n")
@@ -269,51 +280,138 @@ def run_checks(ck, tmp, srv):
                 del os.environ[k]
 
     def t_daemon_killed_during_pull():
+        # The daemon is stopped at each point of each commit of a pull
+        # (tests/fault/faultshim.c: before the page sync, between it and
+        # the meta page, after the meta page) and killed there.  The pull
+        # is never acknowledged; the labels are wholly old or wholly the
+        # expected new ones, in that order of kill points; a pull after
+        # the kills lands exactly the box added in CVAT.
         nonlocal m
         tid = st["task_r2"]
+        # First the edits still on the server (undone earlier) come in, so
+        # that the box added below is the pull's only change.
+        write(os.path.join(C, "pull"), "r2\n")
         shapes = srv.list_annotations(task_id=tid)["shapes"]
+        frame = shapes[0]["frame"]
         srv.add_annotations(task_id=tid, shapes=[{
-            "type": "rectangle", "frame": shapes[0]["frame"],
+            "type": "rectangle", "frame": frame,
             "label_id": shapes[0]["label_id"],
             "points": [30, 30, 90, 80]}])
+        stem = [i["name"][:-4] for i in srv.task_images(tid)
+                if i["frame"] == frame][0]
         before = labels_all(mnt)
-        fid = srv.add_fault("delay", method="GET",
-                            path=r"^/api/tasks/\d+/annotations$",
-                            seconds=2.0)
-        res = {}
 
-        def pull():
+        old_ids = {b["id"] for t in before.values() for f in
+                   json.loads(t)["fields"].values() for b in f}
+
+        def norm(labels):
+            """Label ids are never reused, so each pull's new box has a new
+            id: compare with ids the store did not have as "new"."""
+            out = {}
+            for n, t in labels.items():
+                doc = json.loads(t)
+                for f in doc["fields"].values():
+                    for b in f:
+                        for k in ("id", "max_iou_id"):
+                            if k in b and b[k] not in old_ids:
+                                b[k] = "new"
+                out[n] = doc
+            return out
+
+        def check_new(now):
+            changed = [n for n in now if now[n] != before.get(n)]
+            eq(changed, [stem + ".json"], "samples changed by the pull")
+            old = [b["bbox"] for b in json.loads(before[changed[0]])
+                   ["fields"].get("ground_truth", [])]
+            new = [b["bbox"] for b in json.loads(now[changed[0]])
+                   ["fields"]["ground_truth"]]
+            eq(new, old + [[30, 30, 60, 50]], "boxes after the pull")
+
+        def pull_with(env, arm=None, pause=None):
+            """Remounts with env, pulls r2; with a pause point, kills the
+            daemon there and returns the pull's error."""
+            nonlocal m
+            m.umount()
+            os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
+                               "CVAT_PASSWORD": PASSWORD})
             try:
-                write(os.path.join(C, "pull"), "r2\n")
-                res["ok"] = True
-            except OSError as e:
-                res["err"] = e.errno
-        th = threading.Thread(target=pull)
-        th.start()
-        time.sleep(1.0)
-        m.kill()
-        th.join(30)
-        m = remount()
-        eq(labels_all(mnt), before, "wholly old labels after the kill")
-        srv.remove_fault(fid)
-        after = None
-        for i in range(5):
+                m = Mount(store, mnt, env=fault_env(**env)).start()
+            finally:
+                for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
+                    del os.environ[k]
+            res = {"err": None}
+
+            def pull():
+                try:
+                    write(os.path.join(C, "pull"), "r2\n")
+                except OSError as e:
+                    res["err"] = e
+            if arm:
+                open(arm, "w").close()
             th = threading.Thread(target=pull)
             th.start()
-            time.sleep(0.01 * i)
-            m.kill()
-            th.join(30)
-            m = remount()
-            now = labels_all(mnt)
-            if now != before:
-                after = after or now
-                eq(now, after, "wholly new labels")
+            if pause:
+                try:
+                    pause.wait(lambda: m.proc.poll() is None)
+                finally:
+                    m.kill()
+                    pause.remove()
+            th.join(120)
+            if th.is_alive():
+                raise AssertionError("the pull did not return")
+            if arm:
+                os.unlink(arm)
+            if pause:
+                m = remount()
+            return res["err"]
+
+        logf = os.path.join(tmp, "pull-syncs.log")
+        arm = os.path.join(tmp, "arm")
+        err = pull_with({"op": "fsync", "path": "data.mdb", "arm": arm,
+                         "log": logf, "skip": 10 ** 9}, arm)
+        if err is not None:
+            raise AssertionError("logged pull failed: %r" % err)
+        expected = labels_all(mnt)
+        check_new(expected)
+        commits = len(log_lines(logf))
+        if commits < 1:
+            raise AssertionError("the pull committed nothing")
+        write(os.path.join(C, "undo"), "r2\n")
+        eq(labels_all(mnt), before, "undo")
+        seen = []
+        for i in range(commits):
+            for op, when, extra in (("fsync", "before", {}),
+                                    ("fsync", "after", {}),
+                                    ("write", "after", {"min": 8192})):
+                pause = Pause(os.path.join(tmp, "pause-%d-%s-%s" % (
+                    i, op, when)))
+                err = pull_with(dict(op=op, path="data.mdb", arm=arm,
+                                     skip=i, when=when, pause_dir=pause.dir,
+                                     **extra), arm, pause)
+                if err is None or err.errno not in (errno.ENOTCONN,
+                                                    errno.ECONNABORTED):
+                    raise AssertionError("a killed pull answered %r" % err)
+                now = labels_all(mnt)
+                if now != before and norm(now) == norm(expected):
+                    now = expected
+                if now not in (before, expected):
+                    diff = {n: (before.get(n), expected.get(n), now[n])
+                            for n in now if now[n] != before.get(n)}
+                    raise AssertionError("commit %d, %s %s: labels neither "
+                                         "old nor new: %r" % (i, op, when,
+                                                              diff))
+                seen.append(now == expected)
+                if now == expected:
+                    write(os.path.join(C, "undo"), "r2\n")
+                    eq(labels_all(mnt), before, "undo after a kill")
+        if not seen[-1] or seen != sorted(seen):
+            raise AssertionError("old/new by kill point: %r" % seen)
+        print("# %d commits, %d kill points, new from point %d" % (
+            commits, len(seen), seen.index(True)))
         write(os.path.join(C, "pull"), "r2\n")
-        if labels_all(mnt) == before:
-            raise AssertionError("the pull after the kills changed "
-                                 "nothing")
-        if after is not None:
-            eq(labels_all(mnt), after, "same result as a killed pull")
+        check_new(labels_all(mnt))
+        eq(norm(labels_all(mnt)), norm(expected),
+           "same result as the logged pull")
     ck.run("daemon killed during pull: labels wholly old or wholly new",
            t_daemon_killed_during_pull)
 

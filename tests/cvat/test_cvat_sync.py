@@ -23,7 +23,9 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
+sys.path.insert(0, os.path.join(HERE, "..", "fault"))
 import cvat_server  # noqa: E402
+from faultlib import Pause, fault_env, log_lines  # noqa: E402
 from fslib import Checks, eq  # noqa: E402
 
 CURATE = os.environ.get("CURATE", "build/tools/curate")
@@ -184,8 +186,10 @@ def run_main(ck, tmp):
             st["jobs"] = [j["id"] for j in jobs]
             st["labs"] = labs
             info = w.cvat("status", "r1").stdout
-            assert "phase: ready" in info, info
-            assert "/tasks/%d/jobs/%d" % (tid, jobs[0]["id"]) in info, info
+            if not ("phase: ready" in info):
+                raise AssertionError(info)
+            if not ("/tasks/%d/jobs/%d" % (tid, jobs[0]["id"]) in info):
+                raise AssertionError(info)
             # The same run as data: curate cvat status --json.
             js = json.loads(w.cvat("status", "--json", "r1").stdout)
             eq((js["name"], js["phase"], js["task_id"], js["samples"]),
@@ -201,8 +205,8 @@ def run_main(ck, tmp):
                             key=lambda s: s["id"])
             by_name = {l["name"]: l["id"] for l in st["labs"].values()}
             moved, deleted, recls = shapes[0], shapes[3], shapes[6]
-            assert len({moved["frame"], deleted["frame"],
-                        recls["frame"]}) == 3
+            if len({moved["frame"], deleted["frame"], recls["frame"]}) != 3:
+                raise AssertionError("edits must be on three frames")
             w.srv.edit_annotation("shapes", moved["id"],
                                   points=[10, 20, 110.5, 90])
             w.srv.delete_annotation("shapes", deleted["id"])
@@ -213,9 +217,9 @@ def run_main(ck, tmp):
                 "type": "rectangle", "frame": 9, "label_id": by_name["cat"],
                 "points": [5, 6, 55, 66]}])
             p = w.cvat("pull", "r1")
-            assert "1 updated" not in p.stdout  # two were updated
-            assert "2 updated, 1 deleted, 1 added, 21 unchanged" in \
-                p.stdout, p.stdout
+            if "2 updated, 1 deleted, 1 added, 21 unchanged" not in \
+                    p.stdout:
+                raise AssertionError(p.stdout)
             before, after = sample_docs(st["before"]), \
                 sample_docs(w.labels("r1"))
             frames = sorted(before)            # frame i = i-th name
@@ -246,11 +250,13 @@ def run_main(ck, tmp):
             eq(len(a), 3, "added: one more")
             eq((a[2]["label"], a[2]["bbox"]), ("cat", [5, 6, 50, 60]),
                "added box")
-            assert a[2]["id"] not in {d["id"] for d in b}
+            if not (a[2]["id"] not in {d["id"] for d in b}):
+                raise AssertionError('a[2]["id"] not in {d["id"] for d in b}')
             st["after"] = w.labels("r1")
             # A second pull with nothing new changes nothing.
             p = w.cvat("pull", "r1")
-            assert "0 updated, 0 deleted, 0 added" in p.stdout, p.stdout
+            if not ("0 updated, 0 deleted, 0 added" in p.stdout):
+                raise AssertionError(p.stdout)
             eq(w.labels("r1"), st["after"], "second pull is a no-op")
         ck.run("annotator edits land exactly on pull", edits_and_pull)
 
@@ -268,7 +274,8 @@ def run_main(ck, tmp):
             eq(w.cvat("job", "r1", j, "assignee").stdout, "alice\n", "get")
             p = w.cvat("job", "r1", j, "stage", "done", check=False)
             eq(p.returncode, 1, "bad stage refused")
-            assert "stage must be" in p.stderr, p.stderr
+            if not ("stage must be" in p.stderr):
+                raise AssertionError(p.stderr)
             eq(w.api("/api/jobs/%d" % j)["stage"], "validation", "unchanged")
             p = w.cvat("job", "r1", 999999, "stage", "validation",
                        check=False)
@@ -278,8 +285,10 @@ def run_main(ck, tmp):
             w.srv.add_comment(iss["id"] if isinstance(iss, dict) else iss,
                               "fixed it", owner="admin")
             t = w.cvat("issues", "r1", j).stdout
-            assert "frame 6" in t and "open" in t, t
-            assert "alice: box too loose" in t and "admin: fixed it" in t, t
+            if not ("frame 6" in t and "open" in t):
+                raise AssertionError(t)
+            if not ("alice: box too loose" in t and "admin: fixed it" in t):
+                raise AssertionError(t)
         ck.run("review loop: stage, state, assignee, issues", review)
 
         def undo():
@@ -308,16 +317,20 @@ def run_main(ck, tmp):
             w.srv.delete_task(st["task"])
             p = w.cvat("pull", "r1", check=False)
             eq(p.returncode, 1, "exit")
-            assert "deleted in CVAT" in p.stderr, p.stderr
+            if not ("deleted in CVAT" in p.stderr):
+                raise AssertionError(p.stderr)
             eq(w.labels("r1"), before, "labels unchanged")
-            assert "deleted" in w.cvat("status", "r1").stdout
+            if not ("deleted" in w.cvat("status", "r1").stdout):
+                raise AssertionError('"deleted" in w.cvat("status", "r1").stdout')
         ck.run("a task deleted in CVAT is reported, nothing deleted",
                deleted_task)
 
         def config_render():
             out = w.cvat("config").stdout
-            assert "password = (set)" in out, out
-            assert PASSWORD not in out
+            if not ("password = (set)" in out):
+                raise AssertionError(out)
+            if not (PASSWORD not in out):
+                raise AssertionError('PASSWORD not in out')
         ck.run("config shows secrets as (set)", config_render)
     finally:
         w.close()
@@ -336,15 +349,17 @@ def run_faults(ck, tmp):
         w.srv.clear_faults()
 
     base_conf()
+    st = {}
 
     try:
         def wrong_password():
             base_conf(password="not-the-password")
             p = w.cvat("push", "--wait", check=False)
             eq(p.returncode, 1, "exit")
-            assert "login" in p.stderr and "Unable to log in" in p.stderr, \
-                p.stderr
-            assert "not-the-password" not in p.stdout + p.stderr
+            if not ("login" in p.stderr and "Unable to log in" in p.stderr):
+                raise AssertionError(p.stderr)
+            if not ("not-the-password" not in p.stdout + p.stderr):
+                raise AssertionError('"not-the-password" not in p.stdout + p.stderr')
             eq(w.cvat("status").stdout, "no runs\n", "no run recorded")
             base_conf()
         ck.run("wrong password: clear error, nothing recorded", wrong_password)
@@ -354,8 +369,10 @@ def run_faults(ck, tmp):
             t0 = time.monotonic()
             p = w.cvat("push", "--wait", check=False)
             eq(p.returncode, 1, "exit")
-            assert time.monotonic() - t0 < 10, "fails fast"
-            assert "onnect" in p.stderr, p.stderr
+            if not (time.monotonic() - t0 < 10):
+                raise AssertionError("fails fast")
+            if not ("onnect" in p.stderr):
+                raise AssertionError(p.stderr)
             eq(w.cvat("status").stdout, "no runs\n", "no run recorded")
             base_conf()
         ck.run("server down: clear error, nothing recorded", server_down)
@@ -365,7 +382,8 @@ def run_faults(ck, tmp):
             p = w.cvat("push", "--wait", check=False)
             w.srv.configure(version="2.39.0")
             eq(p.returncode, 1, "exit")
-            assert "2.16" in p.stderr, p.stderr
+            if not ("2.16" in p.stderr):
+                raise AssertionError(p.stderr)
         ck.run("servers older than 2.16 are refused", version_gate)
 
         def storm_and_500():
@@ -380,15 +398,21 @@ def run_faults(ck, tmp):
             p = w.cvat("push", "--run", "f1", "--wait", timeout=120)
             c = w.srv.counters()
             eq(c.get("tasks_created"), 1, "one task")
-            assert c["statuses"].get("429", 0) >= 5, c["statuses"]
-            assert c["statuses"].get("500", 0) >= 1, c["statuses"]
-            assert c.get("rejected_413", 0) >= 1, c
-            assert c.get("max_batch_bytes", 0) <= 40000, c
-            assert c.get("upload_batches", 0) >= 3, c
+            if not (c["statuses"].get("429", 0) >= 5):
+                raise AssertionError(c["statuses"])
+            if not (c["statuses"].get("500", 0) >= 1):
+                raise AssertionError(c["statuses"])
+            if not (c.get("rejected_413", 0) >= 1):
+                raise AssertionError(c)
+            if not (c.get("max_batch_bytes", 0) <= 40000):
+                raise AssertionError(c)
+            if not (c.get("upload_batches", 0) >= 3):
+                raise AssertionError(c)
             snap = w.srv.snapshot()
             eq(len(snap["tasks"]), 1, "tasks on the server")
             eq(len(w.srv.task_images(snap["tasks"][0])), 10, "images")
-            assert "ready" in w.cvat("status", "f1").stdout
+            if not ("ready" in w.cvat("status", "f1").stdout):
+                raise AssertionError('"ready" in w.cvat("status", "f1").stdout')
             reset_server()
             return p
         ck.run("429 storm, 500 mid-upload, lost create answer: one task",
@@ -401,14 +425,17 @@ def run_faults(ck, tmp):
             p = w.cvat("push", "--run", "f2", "--wait", check=False,
                        timeout=120)
             eq(p.returncode, 1, "first push fails")
-            assert "f2" in w.cvat("status").stdout
-            assert "failed" in w.cvat("status", "f2").stdout
+            if not ("f2" in w.cvat("status").stdout):
+                raise AssertionError('"f2" in w.cvat("status").stdout')
+            if not ("failed" in w.cvat("status", "f2").stdout):
+                raise AssertionError('"failed" in w.cvat("status", "f2").stdout')
             reset_server()
             base_conf()
             n0 = len(w.srv.snapshot()["tasks"])
             w.cvat("push", "--run", "f2", "--wait")
             eq(len(w.srv.snapshot()["tasks"]), n0, "no duplicate task")
-            assert "ready" in w.cvat("status", "f2").stdout
+            if not ("ready" in w.cvat("status", "f2").stdout):
+                raise AssertionError('"ready" in w.cvat("status", "f2").stdout')
         ck.run("a retried push creates no duplicate task", retried_push)
 
         def drop_during_pull():
@@ -428,7 +455,18 @@ def run_faults(ck, tmp):
             w.srv.add_fault("drop", method="GET",
                             path=r"^/api/tasks/\d+/annotations$", rst=True)
             p = w.cvat("pull", "f2")
-            assert "1 updated" in p.stdout, p.stdout
+            if not ("1 updated" in p.stdout):
+                raise AssertionError(p.stdout)
+            # The one box edited in CVAT, (1, 2)-(3, 4), is now [1, 2, 2, 2].
+            got = sample_docs(w.labels("f2"))
+            old = sample_docs(before)
+            changed = [n for n in got if got[n] != old.get(n)]
+            eq(len(changed), 1, "samples changed by the pull")
+            if [1, 2, 2, 2] not in [b["bbox"] for b in got[changed[0]]
+                                    ["fields"]["ground_truth"]]:
+                raise AssertionError("edited box not pulled: %r" %
+                                     got[changed[0]])
+            st["f2_pulled"] = w.labels("f2")
             reset_server()
             w.cvat("undo", "f2")
             eq(w.labels("f2"), before, "undo")
@@ -436,38 +474,65 @@ def run_faults(ck, tmp):
                "changes", drop_during_pull)
 
         def killed_during_pull():
+            # The pull of drop_during_pull, killed at each point of each of
+            # its commits (before the page sync, between it and the meta
+            # page, after the meta page): the labels are wholly old or
+            # wholly the expected new ones, in that order, and a pull
+            # after the kills ends at the expected labels.
             before = w.labels("f2")
-            w.srv.add_fault("delay", method="GET",
-                            path=r"^/api/tasks/\d+/annotations$",
-                            seconds=2.0)
-            e = dict(os.environ)
-            e = {k: v for k, v in e.items() if not k.startswith("CVAT_")}
-            p = subprocess.Popen([CURATE, "cvat", "pull", "--store", w.store,
-                                  "--config", w.conf, "f2"], env=e,
-                                 stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-            time.sleep(1.0)
-            p.send_signal(signal.SIGKILL)
-            out, err = p.communicate()
-            OUTPUT.append((out + err).decode(errors="replace"))
-            eq(w.labels("f2"), before, "wholly old labels")
-            reset_server()
-            # Kill at random moments of whole pulls: always old or new.
-            after = None
-            for i in range(6):
-                p = subprocess.Popen([CURATE, "cvat", "pull", "--store",
-                                      w.store, "--config", w.conf, "f2"],
-                                     env=e, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-                time.sleep(0.02 * i)
-                p.send_signal(signal.SIGKILL)
-                p.communicate()
-                now = w.labels("f2")
-                if now != before:
-                    after = after or now
-                    eq(now, after, "wholly new labels")
+            expected = st.get("f2_pulled")
+            if expected is None or expected == before:
+                raise AssertionError("no expected pull result")
+            e = {k: v for k, v in os.environ.items()
+                 if not k.startswith("CVAT_")}
+            cmd = [CURATE, "cvat", "pull", "--store", w.store, "--config",
+                   w.conf, "f2"]
+            logf = os.path.join(tmp, "pull-syncs.log")
+            p = subprocess.run(cmd, env=fault_env(
+                e, op="fsync", path="data.mdb", log=logf, skip=10 ** 9),
+                capture_output=True, text=True, timeout=300)
+            eq(p.returncode, 0, "logged pull: " + p.stderr)
+            eq(w.labels("f2"), expected, "an uninterrupted pull")
+            commits = len(log_lines(logf))
+            if commits < 1:
+                raise AssertionError("the pull committed nothing")
+            w.cvat("undo", "f2")
+            eq(w.labels("f2"), before, "undo")
+            seen = []
+            for i in range(commits):
+                for op, when, extra in (("fsync", "before", {}),
+                                        ("fsync", "after", {}),
+                                        ("write", "after", {"min": 8192})):
+                    pause = Pause(os.path.join(tmp, "pause-%d-%s-%s" % (
+                        i, op, when)))
+                    p = subprocess.Popen(cmd, env=fault_env(
+                        e, op=op, path="data.mdb", skip=i, when=when,
+                        pause_dir=pause.dir, **extra),
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                    try:
+                        pause.wait(lambda: p.poll() is None)
+                    finally:
+                        p.kill()
+                        out, err = p.communicate()
+                        pause.remove()
+                    OUTPUT.append((out + err).decode(errors="replace"))
+                    now = w.labels("f2")
+                    if now not in (before, expected):
+                        raise AssertionError("commit %d, %s %s: labels "
+                                             "neither old nor new" % (
+                                                 i, op, when))
+                    seen.append(now == expected)
+                    if now == expected:
+                        w.cvat("undo", "f2")
+                        eq(w.labels("f2"), before, "undo after a kill")
+            # Old until some point, new from there on; the last point
+            # (after the last meta page) is new.
+            if not seen[-1] or seen != sorted(seen):
+                raise AssertionError("old/new by kill point: %r" % seen)
+            print("# %d commits, %d kill points, new from point %d" % (
+                commits, len(seen), seen.index(True)))
             w.cvat("pull", "f2")
-            assert w.labels("f2") != before
+            eq(w.labels("f2"), expected, "labels after the kills and a pull")
         ck.run("client killed during pull: labels wholly old or new",
                killed_during_pull)
 
@@ -477,7 +542,8 @@ def run_faults(ck, tmp):
             w.srv.clear_log()
             w.cvat("pull", "f2")
             log = w.srv.get_log(path="^/api/tasks/")
-            assert log and all(e["auth"] == "pat" for e in log), log
+            if not (log and all(e["auth"] == "pat" for e in log)):
+                raise AssertionError(log)
             eq(w.srv.get_log(path="^/api/auth/login"), [], "no login")
             base_conf()
         ck.run("personal access token (Bearer) works", pat_auth)
@@ -489,7 +555,8 @@ def run_faults(ck, tmp):
                 if "ready" in w.cvat("status", "bg").stdout:
                     break
                 time.sleep(0.1)
-            assert "phase: ready" in w.cvat("status", "bg").stdout
+            if not ("phase: ready" in w.cvat("status", "bg").stdout):
+                raise AssertionError('"phase: ready" in w.cvat("status", "bg").stdout')
         ck.run("push without --wait finishes in the background",
                background_push)
 
@@ -503,9 +570,11 @@ def run_faults(ck, tmp):
                         texts.append(fh.read().decode("latin-1"))
             for s in SECRETS:
                 for t in texts:
-                    assert s not in t, "secret leaked"
+                    if not (s not in t):
+                        raise AssertionError("secret leaked")
             for e in w.srv.get_log():
-                assert PASSWORD not in json.dumps(e)
+                if not (PASSWORD not in json.dumps(e)):
+                    raise AssertionError('PASSWORD not in json.dumps(e)')
         ck.run("no secret in any output, log or store file", no_secrets)
     finally:
         w.close()

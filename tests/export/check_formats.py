@@ -1,5 +1,5 @@
 """Strict checkers for COCO and Ultralytics YOLO export trees, after the
-rules of the project's formats notes (formats.md §1, §2.1, §5): key sets and
+rules of docs/EXPORT.md ("Layouts" and "What readers require"): key sets and
 types, ids (integers >= 1, unique, 64-bit safe), file naming, references
 between images, annotations and categories, class ranges, row format.
 Each check_* function returns a list of problems (empty = valid).
@@ -14,6 +14,9 @@ import os
 import re
 
 INT64_MAX = 2 ** 63 - 1
+# Image file extensions both formats' readers accept (Ultralytics'
+# IMG_FORMATS, pycocotools does not care): the exports use one per format.
+IMAGE_EXTS = {".jpg", ".png", ".webp", ".tif", ".bmp", ".gif"}
 
 
 def _is_int(v):
@@ -80,7 +83,7 @@ def check_coco(root):
                     p.append("%s: image %s %r" % (fn, k, im.get(k)))
             name = im.get("file_name")
             if not isinstance(name, str) or "/" in name or \
-                    not name.endswith(".jpg"):
+                    os.path.splitext(name)[1] not in IMAGE_EXTS:
                 p.append("%s: file_name %r" % (fn, name))
             elif name not in disk:
                 p.append("%s: %s not in images/%s/" % (fn, name, subset))
@@ -182,7 +185,9 @@ def check_yolo(root):
         imgs = sorted(os.listdir(os.path.join(img_root, sub)))
         lab_dir = os.path.join(root, "labels", sub)
         labs = sorted(os.listdir(lab_dir)) if os.path.isdir(lab_dir) else []
-        if [i[:-4] for i in imgs] != [x[:-4] for x in labs]:
+        if [os.path.splitext(i)[0] for i in imgs] != \
+                [os.path.splitext(x)[0] for x in labs] or \
+                any(os.path.splitext(i)[1] not in IMAGE_EXTS for i in imgs):
             p.append("labels/%s does not mirror images/%s" % (sub, sub))
         for x in labs:
             if not x.endswith(".txt"):

@@ -1,5 +1,6 @@
 """Bad label input: each case fails with exit 1 and one line on stderr
 naming the reason, and leaves the store's labels as they were."""
+import json
 import os
 import shutil
 import sys
@@ -59,6 +60,26 @@ def main():
              "</annotation>", "needs a <bndbox>")
     voc_case("bad-entity", "<annotation><object><name>a&bogus;</name>"
              "</object></annotation>", "entity")
+    # Entity expansion is off: the "billion laughs" document and an
+    # external entity are refused before anything expands or is opened.
+    lol = "".join('<!ENTITY l%d "%s">' % (i, ("&l%d;" % (i - 1)) * 10)
+                  for i in range(1, 10))
+    voc_case("billion-laughs", '<?xml version="1.0"?>\n<!DOCTYPE annotation '
+             '[<!ENTITY l0 "lol">' + lol + ']>\n<annotation><object><name>'
+             '&l9;</name></object></annotation>',
+             "entity declarations are refused")
+    voc_case("external-entity", '<?xml version="1.0"?>\n<!DOCTYPE annotation '
+             '[<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<annotation>'
+             '<object><name>&x;</name></object></annotation>',
+             "external entities are refused")
+    voc_case("xml-two-roots", "<annotation/><annotation/>", "junk after")
+    yolo_case("yaml-alias-bomb", None, "aliases are refused",
+              yaml='a: &a ["x", "x", "x"]\nb: &b [*a, *a, *a]\n'
+                   'c: [*b, *b, *b]\nnames: [car, person]\n')
+    yolo_case("yaml-syntax", None, "data.yaml: line 3",
+              yaml='names:\n  - car\n - [person\n')
+    yolo_case("yaml-names-scalar", None, "neither a list nor a map",
+              yaml="names: car\n")
     d = ds.path("v-empty")
     os.makedirs(d)
     cases.append(("no-annotations", "voc", d, "no Annotations"))
@@ -79,6 +100,34 @@ def main():
           '"height":1}],"categories":[],"annotations":[]}')
     cases.append(("coco-nothing-matches", "coco", j, "matched"))
 
+    # COCO strictness (core/coco.h): ambiguous ids are errors, and an
+    # empty category list does not empty the matched images.
+    def coco_case(label, doc, what):
+        j = ds.path("c-%s.json" % label)
+        write(j, json.dumps(doc))
+        cases.append((label, "coco", j, what))
+
+    r0, r1 = ds.rels[0], ds.rels[1]
+    img = [{"id": 1, "file_name": r0, "width": xlib.W, "height": xlib.H},
+           {"id": 2, "file_name": r1, "width": xlib.W, "height": xlib.H}]
+    cat = [{"id": 1, "name": "car"}, {"id": 2, "name": "person"}]
+    ann = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
+           {"id": 2, "image_id": 2, "category_id": 2, "bbox": [2, 2, 5, 5]}]
+    coco_case("coco-dup-image-id",
+              {"images": [img[0], dict(img[1], id=1)], "categories": cat,
+               "annotations": ann}, "image id 1 appears twice")
+    coco_case("coco-dup-category-id",
+              {"images": img, "annotations": ann,
+               "categories": [cat[0], dict(cat[1], id=1)]},
+              "category id 1 appears twice")
+    coco_case("coco-same-sample",
+              {"images": [img[0], dict(img[1], file_name=r0)],
+               "categories": cat, "annotations": ann},
+              "images 1 and 2 are the same sample")
+    coco_case("coco-empty-categories",
+              {"images": img, "categories": [], "annotations": ann},
+              "\"categories\" is empty")
+
     for label, fmt, path, what in cases:
         p = curate("import-labels", "--store", ds.store, "--format", fmt,
                    path, ok=False)
@@ -88,6 +137,33 @@ def main():
               "nothing changed" in last,
               "%s: exit %d, %r" % (label, p.returncode, last))
         check(ds.dump() == before, "%s: labels unchanged" % label)
+    # The same empty list through `curate import --coco` is refused too,
+    # and clears the field only with --clear-labels.
+    j = ds.path("c-coco-empty-categories.json")
+    p = curate("import", "--store", ds.store, "--no-features", "--coco", j,
+               ds.photos, ok=False)
+    check(p.returncode == 1 and b"categories" in p.stderr,
+          "import --coco with no categories: exit %d, %r" % (
+              p.returncode, p.stderr))
+    check(ds.dump() == before, "import --coco with no categories: unchanged")
+    curate("import", "--store", ds.store, "--no-features", "--coco", j,
+           "--clear-labels", ds.photos)
+    now = ds.dump()
+    key = [json.dumps(b, sort_keys=True) for b in before]
+    check(len(now) < len(before) and
+          all(json.dumps(b, sort_keys=True) in key for b in now),
+          "--clear-labels removed boxes of the matched images only")
+
+    # Annotations for image ids no image has: skipped, counted, reported.
+    j = ds.path("c-orphans.json")
+    write(j, json.dumps({"images": img, "categories": cat, "annotations":
+                         ann + [dict(ann[0], id=3, image_id=99),
+                                dict(ann[0], id=4, image_id=98)]}))
+    p = curate("import", "--store", ds.store, "--no-features", "--coco", j,
+               ds.photos)
+    check(b"2 annotations name an image_id that no image has" in p.stderr
+          and b"2 for image ids no image has" in p.stdout,
+          "orphan annotations counted: %r %r" % (p.stdout, p.stderr))
     xlib.finish()
 
 

@@ -157,8 +157,8 @@ def main():
     zy = plain.dump("zy")
     ok = len(zy) == len(pgt) and all(
         a["label"] == b["label"] and
-        all(abs(p - q) < 1e-3 for p, q in zip(a["box"], b["box"]))
-        for a, b in zip(pgt, zy))
+        all(abs(p - q) < 1e-3 for p, q in zip(a["box"], b["box"], strict=True))
+        for a, b in zip(pgt, zy, strict=True))
     check(ok, "CVAT YOLO 1.1 zip (obj.names, obj_train_data/): same boxes")
     # PASCAL VOC 1.1 zip
     vout = plain.export("voc", plain.path("voc"))
@@ -169,7 +169,7 @@ def main():
     zv = plain.dump("zv")
     ok = len(zv) == len(pgt) and all(
         a["label"] == b["label"] and b["box"][0] == int(a["box"][0])
-        for a, b in zip(pgt, zv))
+        for a, b in zip(pgt, zv, strict=True))
     check(ok, "CVAT PASCAL VOC 1.1 zip: same boxes (integer corners)")
     xlib.finish()
 

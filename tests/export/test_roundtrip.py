@@ -103,10 +103,10 @@ def main():
            "--field", "yrt", out)
     yrt = ds.dump("yrt")
     ok = len(yrt) == len(gt)
-    for a, b in zip(gt, yrt):
+    for a, b in zip(gt, yrt, strict=True):
         tol = 1.5e-6 * max(a["w"], a["h"])
         ok = ok and key(a) == key(b) and a["label"] == b["label"] and \
-            all(abs(p - q) <= tol for p, q in zip(a["box"], b["box"]))
+            all(abs(p - q) <= tol for p, q in zip(a["box"], b["box"], strict=True))
     check(ok, "YOLO -> store: same boxes within 6-decimal precision")
 
     # ---- VOC ----
@@ -120,7 +120,7 @@ def main():
            "--field", "vrt", out)
     vrt = ds.dump("vrt")
     ok = len(vrt) == len(gt)
-    for a, b in zip(gt, vrt):
+    for a, b in zip(gt, vrt, strict=True):
         x, y, w, h = a["box"]
         want = [int(x), int(y), int(x + w) - int(x), int(y + h) - int(y)]
         attrs = {k: v for k, v in (a["attributes"] or {}).items()

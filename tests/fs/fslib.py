@@ -93,7 +93,8 @@ def make_12bit(src, dst):
     """A copy of a baseline JPEG whose frame header says 12-bit (SOF1)."""
     b = bytearray(open(src, "rb").read())
     i = b.find(b"\xff\xc0")
-    assert i > 0
+    if i <= 0:
+        raise AssertionError("no SOF0 marker in " + src)
     b[i + 1] = 0xC1
     b[i + 4] = 12
     open(dst, "wb").write(bytes(b))
@@ -147,8 +148,10 @@ def run_suite(prefix, body):
 class Mount:
     """curatefs -f STORE MNT, with its log captured; always cleaned up."""
 
-    def __init__(self, store, mnt, opts=()):
+    def __init__(self, store, mnt, opts=(), env=None, preexec=None):
         self.store, self.mnt, self.opts = store, mnt, list(opts)
+        self.env = env          # the daemon's environment; None: ours
+        self.preexec = preexec  # run in the child before exec
         self.proc = None
         self.log = None
         self.conn = None
@@ -160,7 +163,8 @@ class Mount:
             "w+", prefix="curatefs-log-", delete=False)
         self.proc = subprocess.Popen(
             [CURATEFS, "-f"] + self.opts + [self.store, self.mnt],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+            preexec_fn=self.preexec)
         t0 = time.time()
         while time.time() - t0 < 30:
             if self.proc.poll() is not None:

@@ -130,7 +130,7 @@ def body(ck, w):
         doc = json.loads(read(lab))
         boxes = doc["fields"]["ground_truth"]
         ids = [b["id"] for b in boxes]
-        for b, other in zip(boxes, reversed(ids)):
+        for b, other in zip(boxes, reversed(ids), strict=True):
             if abs(b["max_iou"] - (98 * 98) / (2 * 100 * 100 - 98 * 98)) > 1e-6:
                 raise AssertionError("max_iou %r" % b["max_iou"])
             eq(b["max_iou_id"], other, "partner id")

@@ -27,6 +27,12 @@ static inline double frand(void)
   return (rnd() & 0xffffff) / (double)0x1000000;
 }
 
+/* The generator state mkimg uses for copy `copy` of seed `seed`. */
+static inline uint64_t mkimg_seed(uint64_t seed, uint64_t copy)
+{
+  return (seed * 1000003u + copy * 7919u + 17u) * 0x9E3779B97F4A7C15ull | 1;
+}
+
 static inline void paint(uint8_t *px, int w, int h)
 {
   double c0[3], c1[3], ang = frand() * 6.283;

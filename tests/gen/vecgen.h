@@ -5,7 +5,7 @@
  * `nclusters` centres drawn N(0, 1) per dimension, each row = a centre
  * (chosen uniformly) + N(0, spread²) noise per dimension, then scaled to
  * unit L2 norm.  spread is relative to the centre spread: ~0.35-0.8 gives
- * the clustered regime of algorithms.md §8, large values approach
+ * the clustered regime of docs/ALGORITHMS.md §8, large values approach
  * isotropic noise.  The output is a pure function of the arguments
  * (xorshift + Box-Muller in double), so tests and benchmarks are
  * reproducible.

@@ -1626,6 +1626,127 @@ TEST(records_and_version)
   fx_done(&f);
 }
 
+/* Overwrites the id field of sample `key`'s record with `id`, behind the
+ * store's back (damage as a stray write would leave it). */
+static int poke_sample_id(const char *dir, uint64_t key, uint64_t id)
+{
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  uint8_t kb[8], rec[4096];
+  MDB_val k = { 8, kb }, v;
+  int rc;
+
+  for (int i = 0; i < 8; i++)
+    kb[i] = (uint8_t)(key >> (56 - 8 * i));
+  if ((rc = mdb_env_create(&env)))
+    return rc;
+  mdb_env_set_maxdbs(env, 32);
+  rc = mdb_env_open(env, dir, 0, 0644);
+  if (rc == 0)
+    rc = mdb_txn_begin(env, NULL, 0, &txn);
+  if (rc == 0) {
+    rc = mdb_dbi_open(txn, "samples", 0, &dbi);
+    if (rc == 0)
+      rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0 && v.mv_size <= sizeof(rec)) {
+      memcpy(rec, v.mv_data, v.mv_size);
+      memcpy(rec + 8, &id, 8);
+      v.mv_data = rec;
+      rc = mdb_put(txn, dbi, &k, &v, 0);
+    }
+    if (rc == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  mdb_env_close(env);
+  return rc;
+}
+
+static void count_problem(const char *msg, void *ud)
+{
+  (void)msg;
+  (*(int *)ud)++;
+}
+
+/* A record whose id disagrees with its key used to send "from id + 1"
+ * iterations back to an earlier key forever; now it is damage (-EIO),
+ * named by store_damage(), found by the check and removed by repair. */
+TEST(damaged_sample_id)
+{
+  struct fx f;
+  struct store_txn *t;
+  struct store_iter *it;
+  struct sample s;
+  uint64_t next = 1, problems = 0;
+  int steps = 0, r, seen = 0;
+
+  if (fx_init(&f, &fast) < 0)
+    return;
+  for (int i = 0; i < 5; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "s%d", i);
+    add_sample(&f, name, name);
+  }
+  store_close(f.s);
+  f.s = NULL;
+  CHECK_INT_EQ(poke_sample_id(f.dir, 4, 1), 0);
+  CHECK_INT_EQ(store_open(f.dir, &fast, &f.s), 0);
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_iter_new(t, &it), 0);
+  while ((r = store_iter_samples(it, next, &s)) == 0 && steps++ < 100)
+    next = s.id + 1;
+  CHECK_INT_EQ(r, -EIO);
+  CHECK(steps == 3);
+  CHECK(store_damage() && strstr(store_damage(), "sample record 4"));
+  store_iter_free(it);
+  store_txn_abort(t);
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_sample_get(t, 4, &s), -EIO);
+  store_txn_abort(t);
+
+  CHECK_INT_EQ(store_check(f.s, false, count_problem, &seen, &problems), 0);
+  CHECK(problems >= 3 && seen == (int)problems);  /* record, name, path */
+  CHECK_INT_EQ(store_check(f.s, true, NULL, NULL, &problems), 0);
+  CHECK_INT_EQ(store_check(f.s, false, NULL, NULL, &problems), 0);
+  CHECK_INT_EQ(problems, 0);
+  CHECK_INT_EQ(count_samples(&f), 4);
+  fx_done(&f);
+}
+
+/* The record decoders on hand-made bytes (store_record_check). */
+TEST(record_decoders)
+{
+  uint8_t key[8] = { 0, 0, 0, 0, 0, 0, 0, 7 }, rec[100] = { 0 };
+  uint64_t id = 7;
+  uint16_t nlen = 1;
+
+  rec[0] = 1;
+  memcpy(rec + 5, &nlen, 2);
+  memcpy(rec + 8, &id, 8);
+  memcpy(rec + 72, "a\0a.jpg", 8);
+  CHECK_INT_EQ(store_record_check("samples", key, 8, rec, 80), 0);
+  CHECK_INT_EQ(store_record_check("samples", key, 8, rec, 79), -EIO);
+  CHECK_INT_EQ(store_record_check("samples", key, 7, rec, 80), -EIO);
+  rec[74] = 0;  /* a NUL inside the path */
+  CHECK_INT_EQ(store_record_check("samples", key, 8, rec, 80), -EIO);
+  rec[74] = 'j';
+  nlen = 7;     /* the name would swallow the path */
+  memcpy(rec + 5, &nlen, 2);
+  CHECK_INT_EQ(store_record_check("samples", key, 8, rec, 80), -EIO);
+  CHECK_INT_EQ(store_record_check("tagids", key, 8,
+                                  "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0t", 18), 0);
+  CHECK_INT_EQ(store_record_check("tagids", key, 8,
+                                  "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 17), -EIO);
+  CHECK_INT_EQ(store_record_check("classids", key + 4, 4, "car", 4), 0);
+  CHECK_INT_EQ(store_record_check("classids", key + 4, 4, "car\0vehicle", 12),
+               0);
+  CHECK_INT_EQ(store_record_check("classids", key, 4, "car", 4), -EIO);
+  CHECK_INT_EQ(store_record_check("classids", key + 4, 4, "c\0\0", 4), -EIO);
+  CHECK_INT_EQ(store_record_check("meta", key, 4, "x", 1), -EINVAL);
+}
+
 TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(sample_put_get),
           T(sample_put_refusals), T(sample_name_collision),
           T(sample_replace_keeps_name), T(sample_iteration),
@@ -1635,4 +1756,5 @@ TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(s
           T(labels_put_get_counts), T(labels_put_refusals),
           T(sticky_error_discards_everything), T(not_found_is_not_sticky),
           T(abort_discards), T(map_full_keeps_committed_data),
-          T(readonly_refuses_writes), T(reopen_keeps_data), T(settings))
+          T(readonly_refuses_writes), T(reopen_keeps_data), T(settings),
+          T(damaged_sample_id), T(record_decoders))

@@ -275,33 +275,53 @@ static double cpu_seconds(void)
   return (double)clock() / CLOCKS_PER_SEC;
 }
 
-/* 90,000 disjoint boxes on a grid: the sweep looks at ~300 candidates per
- * box; a full double loop would test 4e9 pairs and take many seconds. */
-TEST(max_many_disjoint_is_fast)
+/* CPU seconds of iou_max_within() on a G x G grid of disjoint boxes, the
+ * least of three runs; NAN if a run fails or any result is not 0. */
+static double grid_cpu(size_t G)
 {
-  enum { G = 300 };
   struct iou_rect *bx = malloc(sizeof(*bx) * G * G);
   double *m = malloc(sizeof(*m) * G * G);
-  double t0;
-  bool all_zero = true;
+  double best = NAN;
 
-  CHECK(bx && m);
   if (!bx || !m)
     goto out;
   for (size_t i = 0; i < G; i++)
     for (size_t j = 0; j < G; j++)
       bx[i * G + j] = R(10.0 * (double)j, 10.0 * (double)i, 9, 9);
-  t0 = cpu_seconds();
-  CHECK_INT_EQ(iou_max_within(bx, NULL, G * G, 0, m, NULL), 0);
-  t0 = cpu_seconds() - t0;
-  for (size_t i = 0; i < G * G; i++)
-    all_zero = all_zero && m[i] == 0;
-  CHECK(all_zero);
-  printf("# 90000 disjoint boxes: %.3f s CPU\n", t0);
-  CHECK(t0 < 2.0);
+  for (int run = 0; run < 3; run++) {
+    double t0 = cpu_seconds();
+    if (iou_max_within(bx, NULL, G * G, 0, m, NULL) != 0) {
+      best = NAN;
+      goto out;
+    }
+    t0 = cpu_seconds() - t0;
+    for (size_t i = 0; i < G * G; i++)
+      if (m[i] != 0) {
+        best = NAN;
+        goto out;
+      }
+    if (run == 0 || t0 < best)
+      best = t0;
+  }
 out:
   free(bx);
   free(m);
+  return best;
+}
+
+/* 90,000 disjoint boxes on a grid: the sweep looks at ~300 candidates per
+ * box; a full double loop would test 4e9 pairs.  Rather than a time limit
+ * (which depends on the build and the machine's load), the cost must grow
+ * like n^1.5 at most: 4x the boxes may cost at most 10x the CPU time
+ * (8x for n^1.5, 16x for a double loop), plus 20 ms of clock granularity. */
+TEST(max_many_disjoint_is_fast)
+{
+  double small = grid_cpu(150), big = grid_cpu(300);
+
+  CHECK(!isnan(small) && !isnan(big));
+  printf("# disjoint boxes: 22500 in %.3f s, 90000 in %.3f s CPU\n", small,
+         big);
+  CHECK(big <= 10.0 * small + 0.02);
 }
 
 /* ---- duplicates --------------------------------------------------------- */

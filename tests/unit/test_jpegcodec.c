@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void gradient(struct image *im, int w, int h)
 {
@@ -135,5 +137,46 @@ TEST(bad_arguments)
   image_free(NULL);
 }
 
+/* A header declaring 60000 x 60000 (a decompression bomb) is refused
+ * before decoding, and the thread's decoder still works afterwards: it
+ * once kept a broken TurboJPEG handle, so every later decode failed. */
+TEST(bomb_then_valid)
+{
+  uint8_t *jpg, *bomb;
+  size_t len;
+  struct image im;
+
+  encoded(64, 48, 90, &jpg, &len);
+  bomb = malloc(len);
+  CHECK(bomb != NULL);
+  memcpy(bomb, jpg, len);
+  for (size_t i = 2; i + 9 < len; i++)
+    if (bomb[i] == 0xFF && bomb[i + 1] == 0xC0) {   /* SOF0 */
+      bomb[i + 5] = bomb[i + 7] = 0xEA;   /* 60000 x 60000 */
+      bomb[i + 6] = bomb[i + 8] = 0x60;
+      break;
+    }
+  for (int k = 0; k < 3; k++) {
+    int r = jpeg_decode(bomb, len, 64, &im);
+    CHECK(r == -EFBIG);
+    CHECK(im.px == NULL);
+    r = jpeg_decode(bomb, len, 0, &im);
+    CHECK(r == -EFBIG);
+    CHECK_INT_EQ(jpeg_decode(jpg, len, 64, &im), 0);
+    CHECK_INT_EQ(im.w, 64);
+    image_free(&im);
+  }
+  /* A cut file fails, and the next good one decodes. */
+  for (int k = 0; k < 3; k++) {
+    (void)jpeg_decode(jpg, len / 2, 0, &im);
+    image_free(&im);
+    CHECK_INT_EQ(jpeg_decode(jpg, len, 0, &im), 0);
+    CHECK_INT_EQ(im.h, 48);
+    image_free(&im);
+  }
+  free(bomb);
+  free(jpg);
+}
+
 TEST_MAIN(T(scale_choice), T(round_trip), T(gray_encode), T(garbage),
-          T(bad_arguments))
+          T(bad_arguments), T(bomb_then_valid))

@@ -342,6 +342,25 @@ TEST(codec_corrupt_records)
   memcpy(bad, b.data, b.len);
   bad[1] = 2;
   expect_bad(bad, b.len, __LINE__);
+  /* A count the record cannot hold fails before anything is allocated:
+   * 2^32-1 records claimed by a 69-byte record. */
+  memcpy(bad, b.data, b.len);
+  memset(bad + 1, 0xff, 4);
+  expect_bad(bad, b.len, __LINE__);
+  /* A NaN or infinite coordinate is damage, not a box. */
+  for (int k = 0; k < 4; k++) {
+    double v = k % 2 ? INFINITY : NAN;
+    memcpy(bad, b.data, b.len);
+    memcpy(bad + 5 + 12 + 8 * k, &v, 8);
+    expect_bad(bad, b.len, __LINE__);
+  }
+  /* Unknown flag bits, and a NUL inside the attributes. */
+  memcpy(bad, b.data, b.len);
+  bad[5 + 52] = 4;
+  expect_bad(bad, b.len, __LINE__);
+  memcpy(bad, b.data, b.len);
+  bad[5 + 57 + 2] = 0;
+  expect_bad(bad, b.len, __LINE__);
 
   buf_free(&b);
   labels_free(&l);
@@ -364,6 +383,8 @@ TEST(numbers_shortest_exact)
   buf_init(&b, 256);
   CHECK_STR_EQ(num(&b, 12), "12");
   CHECK_STR_EQ(num(&b, 0), "0");
+  /* "-0" would read back as the integer 0 and render differently. */
+  CHECK_STR_EQ(num(&b, -0.0), "0");
   CHECK_STR_EQ(num(&b, -3), "-3");
   CHECK_STR_EQ(num(&b, 640), "640");
   CHECK_STR_EQ(num(&b, 0.1), "0.1");

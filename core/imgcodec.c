@@ -1,0 +1,216 @@
+/* imgcodec.c - the decoding facade (see imgcodec.h): reads the header
+ * (imgfmt.c), enforces IMG_MAX_PIXELS, dispatches to the format's
+ * decoder, and applies orientation when asked. */
+#include "codec_i.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jpegcodec.h"
+
+struct membuf {
+  const uint8_t *p;
+  size_t n;
+};
+
+static long mem_read(void *ud, uint64_t off, void *buf, size_t n)
+{
+  const struct membuf *m = ud;
+
+  if (off >= m->n)
+    return 0;
+  if (n > m->n - off)
+    n = m->n - (size_t)off;
+  memcpy(buf, m->p + off, n);
+  return (long)n;
+}
+
+void codec_rgba_to_rgb(const uint8_t *s, struct image *dst)
+{
+  uint8_t *d = dst->px;
+
+  for (size_t i = 0; i < (size_t)dst->w * dst->h; i++, s += 4, d += 3) {
+    unsigned a = s[3];
+    if (a == 255) {   /* opaque, the common case: no arithmetic */
+      d[0] = s[0];
+      d[1] = s[1];
+      d[2] = s[2];
+      continue;
+    }
+    for (int c = 0; c < 3; c++)
+      d[c] = (uint8_t)((s[c] * a + 255 * (255 - a) + 127) / 255);
+  }
+}
+
+/* Averages f x f blocks (f >= 2) into a new image, dropping the last
+ * w % f columns and h % f rows.  Decoders that cannot scale (PNG, TIFF,
+ * GIF, BMP) give full-size pixels; the features need only a small image,
+ * and computing them on the full one would cost several times the
+ * decode. */
+static int reduce(struct image *im, int f)
+{
+  struct image t;
+  int w = im->w / f, h = im->h / f, ch = im->channels, r;
+  uint32_t *acc;
+
+  if ((r = image_alloc(&t, w, h, ch)) < 0)
+    return r;
+  if (!(acc = calloc((size_t)w * ch, sizeof(*acc)))) {
+    image_free(&t);
+    return -ENOMEM;
+  }
+  for (int y = 0; y < h; y++) {
+    uint8_t *o = t.px + (size_t)y * w * ch;
+    memset(acc, 0, (size_t)w * ch * sizeof(*acc));
+    for (int k = 0; k < f; k++) {
+      const uint8_t *s = im->px + (size_t)(y * f + k) * im->w * ch;
+      for (int x = 0; x < w; x++)
+        for (int j = 0; j < f; j++)
+          for (int c = 0; c < ch; c++)
+            acc[x * ch + c] += s[((size_t)x * f + j) * ch + c];
+    }
+    for (int i = 0; i < w * ch; i++)
+      o[i] = (uint8_t)((acc[i] + (uint32_t)(f * f) / 2) / (uint32_t)(f * f));
+  }
+  free(acc);
+  image_free(im);
+  *im = t;
+  return 0;
+}
+
+int img_orient(struct image *im, int o)
+{
+  struct image t;
+  int w = im->w, h = im->h, ch = im->channels, r;
+  bool swap = o >= 5 && o <= 8;
+
+  if (o <= 1 || o > 8)
+    return 0;
+  if ((r = image_alloc(&t, swap ? h : w, swap ? w : h, ch)) < 0)
+    return r;
+  /* For each stored pixel (x, y), where a viewer shows it (EXIF 2..8). */
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      int dx, dy;
+      switch (o) {
+      case 2: dx = w - 1 - x; dy = y; break;
+      case 3: dx = w - 1 - x; dy = h - 1 - y; break;
+      case 4: dx = x; dy = h - 1 - y; break;
+      case 5: dx = y; dy = x; break;
+      case 6: dx = h - 1 - y; dy = x; break;
+      case 7: dx = h - 1 - y; dy = w - 1 - x; break;
+      default: dx = y; dy = w - 1 - x; break;   /* 8 */
+      }
+      memcpy(t.px + ((size_t)dy * t.w + dx) * ch,
+             im->px + ((size_t)y * w + x) * ch, (size_t)ch);
+    }
+  image_free(im);
+  *im = t;
+  return 0;
+}
+
+int img_decode(const void *data, size_t len, int min_short, unsigned flags,
+               struct image *ret, int *ret_format)
+{
+  struct membuf m = { data, len };
+  struct img_src src = { data, len < 65536 ? len : 65536, len, mem_read, &m };
+  struct img_info info;
+  const char *why;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  if (ret_format)
+    *ret_format = -1;
+  if (!data && len)
+    return -EINVAL;
+  r = img_header_read(&src, &info, &why);
+  if (r == -EFBIG || r == -ENOMEM)
+    return r;
+  if (r < 0)
+    return -EBADMSG;
+  if (ret_format)
+    *ret_format = (int)info.format;
+  switch (info.format) {
+  case IMG_JPEG: r = jpeg_decode(data, len, min_short, ret); break;
+  case IMG_PNG: r = codec_png_decode(data, len, &info, ret); break;
+  case IMG_WEBP: r = codec_webp_decode(data, len, &info, min_short, ret); break;
+  case IMG_TIFF: r = codec_tiff_decode(data, len, &info, ret); break;
+  case IMG_GIF: r = codec_gif_decode(data, len, &info, ret); break;
+  case IMG_BMP: r = codec_bmp_decode(data, len, &info, ret); break;
+  default: r = -EBADMSG;
+  }
+  if (r == 0 && min_short > 0) {
+    /* Formats decoded at full size: reduce by a whole factor that keeps
+     * the short side >= min_short (JPEG and WebP scaled while decoding). */
+    int shortside = ret->w < ret->h ? ret->w : ret->h;
+    int f = shortside / min_short;
+    if (f >= 2 && (r = reduce(ret, f)) < 0)
+      image_free(ret);
+  }
+  if (r == 0 && (flags & IMG_DECODE_ORIENT) &&
+      (r = img_orient(ret, info.orientation)) < 0)
+    image_free(ret);
+  return r;
+}
+
+int img_decode_file(const char *path, int min_short, unsigned flags,
+                    struct image *ret, int *ret_format)
+{
+  struct stat st;
+  uint8_t *data;
+  size_t got = 0;
+  int fd, r;
+
+  memset(ret, 0, sizeof(*ret));
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+    r = st.st_size <= 0 ? -EBADMSG : -errno;
+    close(fd);
+    return r;
+  }
+  data = malloc((size_t)st.st_size);
+  if (!data) {
+    close(fd);
+    return -ENOMEM;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(fd);
+  r = img_decode(data, got, min_short, flags, ret, ret_format);
+  free(data);
+  return r;
+}
+
+int img_to_jpeg(const void *data, size_t len, int quality, uint8_t **ret,
+                size_t *ret_len)
+{
+  struct image im;
+  int fmt, r;
+
+  *ret = NULL;
+  *ret_len = 0;
+  if (len >= 3 && img_sniff(data, len) == IMG_JPEG) {
+    if (!(*ret = malloc(len)))
+      return -ENOMEM;
+    memcpy(*ret, data, len);
+    *ret_len = len;
+    return 0;
+  }
+  r = img_decode(data, len, 0, 0, &im, &fmt);
+  if (r == 0)
+    r = jpeg_encode(&im, quality, ret, ret_len);
+  image_free(&im);
+  return r;
+}

@@ -1,0 +1,61 @@
+/* imgcodec.h - decodes any image format of imgfmt.h to 8-bit RGB pixels:
+ * the one interface the import (features), the drawn views and the crops
+ * of exports call.  The format comes from the bytes, never from a name.
+ *
+ * Which library decodes what (each wrapped by one file, codec_*.c):
+ *   JPEG  jpegcodec.c (TurboJPEG), at a DCT scale when min_short > 0
+ *   PNG   codec_png.c (libspng)
+ *   WebP  codec_webp.c (libwebp), scaled in the decoder when min_short > 0
+ *   TIFF  codec_tiff.c (libtiff), strips and tiles, 8 and 16 bits
+ *   GIF   codec_gif.c (giflib), the first frame
+ *   BMP   codec_bmp.c (no library: uncompressed 1/4/8/16/24/32-bit)
+ *
+ * Every decode reads the header first and refuses an image of more than
+ * IMG_MAX_PIXELS before allocating anything (-EFBIG).  Alpha is composited
+ * over white; 16-bit samples keep their high byte; gray becomes RGB.
+ *
+ * Orientation: pixels come out as stored in the file (the frame of the
+ * labels' boxes), unless IMG_DECODE_ORIENT is given: then the EXIF
+ * orientation of the file is applied as a viewer would (features use
+ * that, so a photo and its rotated-by-tag twin look alike).
+ *
+ * Threads: any thread may decode; library handles are per call, except
+ * TurboJPEG's, which jpegcodec.c keeps per thread.
+ *
+ * Errors: -EBADMSG for data a decoder rejects (unknown format included),
+ * -EFBIG above IMG_MAX_PIXELS, -ENOMEM, -EINVAL for bad arguments, -errno
+ * from reading a file.
+ */
+#ifndef CURATE_IMGCODEC_H
+#define CURATE_IMGCODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imgfmt.h"
+#include "jpegcodec.h"   /* struct image */
+
+#define IMG_DECODE_ORIENT 0x1u
+
+/* Decodes to RGB.  min_short = 0 decodes at full size; otherwise a
+ * decoder that can scale (JPEG, WebP) picks the smallest scale whose short
+ * side is >= min_short, and the others decode at full size (callers must
+ * accept any size >= min_short); an image still twice min_short or more
+ * is then averaged down by a whole factor, so every format reaches the
+ * features at a similar small size.  *ret is owned by the caller (image_free);
+ * *ret_format (may be NULL) gets the format found. */
+int img_decode(const void *data, size_t len, int min_short, unsigned flags,
+               struct image *ret, int *ret_format);
+int img_decode_file(const char *path, int min_short, unsigned flags,
+                    struct image *ret, int *ret_format);
+
+/* Applies EXIF orientation 2..8 to *im in place (1: nothing). */
+int img_orient(struct image *im, int orientation);
+
+/* The file's bytes as a JPEG: a JPEG is copied unchanged, anything else is
+ * decoded at full size (stored frame) and encoded at the given quality.
+ * *ret is malloc'd, owned by the caller. */
+int img_to_jpeg(const void *data, size_t len, int quality, uint8_t **ret,
+                size_t *ret_len);
+
+#endif

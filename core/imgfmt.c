@@ -1,0 +1,683 @@
+/* imgfmt.c - format recognition and header reads for JPEG (through
+ * jpeghdr.c), PNG, WebP, TIFF, BMP and GIF (see imgfmt.h).
+ *
+ * Every read goes through src_read(), which serves the bytes already in
+ * src->head and asks src->read for the rest, so a header costs one read of
+ * the file's start (16 KiB in the import) plus a few small reads where the
+ * format keeps something elsewhere (the TIFF directory, a WebP EXIF chunk,
+ * the tail checked for wholeness).  All offsets and lengths from the file
+ * are checked against its size before use.
+ */
+#include "imgfmt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "jpeghdr.h"
+
+#define BOMB_REASON "declares more than 268,435,456 pixels (decompression " \
+                    "bomb guard, see IMG_MAX_PIXELS)"
+
+static const char *const exts[IMG_NFORMATS] = {
+  ".jpg", ".png", ".webp", ".tif", ".bmp", ".gif" };
+static const char *const names[IMG_NFORMATS] = {
+  "JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF" };
+
+const char *img_ext(int format)
+{
+  return format >= 0 && format < IMG_NFORMATS ? exts[format] : NULL;
+}
+
+const char *img_format_name(int format)
+{
+  return format >= 0 && format < IMG_NFORMATS ? names[format] : "unknown";
+}
+
+int img_format_of_name(const char *name)
+{
+  static const struct { const char *ext; int fmt; } tab[] = {
+    { ".jpg", IMG_JPEG }, { ".jpeg", IMG_JPEG }, { ".jpe", IMG_JPEG },
+    { ".jfif", IMG_JPEG }, { ".png", IMG_PNG }, { ".webp", IMG_WEBP },
+    { ".tif", IMG_TIFF }, { ".tiff", IMG_TIFF }, { ".bmp", IMG_BMP },
+    { ".dib", IMG_BMP }, { ".gif", IMG_GIF } };
+  const char *dot = strrchr(name, '.');
+
+  if (!dot)
+    return -1;
+  for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+    if (strcasecmp(dot, tab[i].ext) == 0)
+      return tab[i].fmt;
+  return -1;
+}
+
+int img_sniff(const uint8_t *p, size_t n)
+{
+  if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
+    return IMG_JPEG;
+  if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
+    return IMG_PNG;
+  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+    return IMG_WEBP;
+  if (n >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0 ||
+                 memcmp(p, "II+\0", 4) == 0 || memcmp(p, "MM\0+", 4) == 0))
+    return IMG_TIFF;
+  if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
+    return IMG_GIF;
+  if (n >= 2 && p[0] == 'B' && p[1] == 'M')
+    return IMG_BMP;
+  return -1;
+}
+
+void img_display_size(const struct img_info *in, uint32_t *w, uint32_t *h)
+{
+  bool swap = in->orientation >= 5 && in->orientation <= 8;
+
+  *w = swap ? in->height : in->width;
+  *h = swap ? in->width : in->height;
+}
+
+/* ---- byte helpers ---- */
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint32_t le32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+         ((uint32_t)p[3] << 24);
+}
+static uint32_t be32(const uint8_t *p)
+{
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+         ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+static uint16_t rd16(const uint8_t *p, bool le) { return le ? le16(p) : be16(p); }
+static uint32_t rd32(const uint8_t *p, bool le) { return le ? le32(p) : be32(p); }
+
+/* Reads exactly n bytes at off: 0, -ENODATA when the file ends first, or
+ * -errno. */
+static int src_read(const struct img_src *s, uint64_t off, void *buf, size_t n)
+{
+  uint8_t *d = buf;
+
+  if (off > s->size || n > s->size - off)
+    return -ENODATA;
+  if (off < s->head_len) {
+    size_t k = s->head_len - (size_t)off < n ? s->head_len - (size_t)off : n;
+    memcpy(d, s->head + off, k);
+    d += k;
+    off += k;
+    n -= k;
+  }
+  while (n > 0) {
+    long k = s->read(s->ud, off, d, n);
+    if (k < 0)
+      return (int)k;
+    if (k == 0)
+      return -ENODATA;
+    d += k;
+    off += (uint64_t)k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+uint8_t img_tiff_orientation(const uint8_t *p, size_t n)
+{
+  bool le;
+  uint32_t ifd;
+  uint16_t count;
+
+  if (n < 8)
+    return 1;
+  if (memcmp(p, "II*\0", 4) == 0)
+    le = true;
+  else if (memcmp(p, "MM\0*", 4) == 0)
+    le = false;
+  else
+    return 1;
+  ifd = rd32(p + 4, le);
+  if (ifd > n || n - ifd < 2)
+    return 1;
+  count = rd16(p + ifd, le);
+  for (uint32_t i = 0; i < count; i++) {
+    size_t e = ifd + 2 + (size_t)i * 12;
+    if (e + 12 > n)
+      break;
+    if (rd16(p + e, le) == 0x0112 && rd16(p + e + 2, le) == 3) {
+      uint16_t v = rd16(p + e + 8, le);
+      return v >= 1 && v <= 8 ? (uint8_t)v : 1;
+    }
+  }
+  return 1;
+}
+
+/* An EXIF payload as PNG eXIf and WebP EXIF carry it: the TIFF block,
+ * sometimes (against the spec, but common) after "Exif\0\0". */
+static uint8_t exif_block_orientation(const uint8_t *p, size_t n)
+{
+  if (n >= 6 && memcmp(p, "Exif\0\0", 6) == 0)
+    return img_tiff_orientation(p + 6, n - 6);
+  return img_tiff_orientation(p, n);
+}
+
+static int check_pixels(struct img_info *in, const char **reason)
+{
+  if (in->width == 0 || in->height == 0) {
+    *reason = "zero image dimensions";
+    return -EBADMSG;
+  }
+  if ((uint64_t)in->width * in->height > IMG_MAX_PIXELS) {
+    *reason = BOMB_REASON;
+    return -EFBIG;
+  }
+  return 0;
+}
+
+/* The last bytes of the file, up to 64, skipping nothing. */
+static int read_tail(const struct img_src *s, uint8_t *tail, size_t *tn)
+{
+  *tn = s->size < 64 ? (size_t)s->size : 64;
+  return src_read(s, s->size - *tn, tail, *tn);
+}
+
+/* ---- JPEG ---- */
+
+static int jpeg_read(const struct img_src *s, struct img_info *in,
+                     const char **reason)
+{
+  struct jpeg_info ji;
+  uint8_t *heap = NULL, tail[64];
+  const uint8_t *p = s->head;
+  size_t n = s->head_len, need = 0, tn;
+  int r;
+
+  for (;;) {
+    r = jpeg_header_parse(p, n, &ji, &need, reason);
+    if (r != -ENODATA)
+      break;
+    if (n >= s->size || n >= (4u << 20)) {
+      *reason = n >= s->size ? "truncated: file ends inside the header"
+                             : "header larger than 4 MiB";
+      r = -EBADMSG;
+      break;
+    }
+    need = need > n ? need : n * 2;
+    if (need > (4u << 20))
+      need = 4u << 20;
+    if (need > s->size)
+      need = (size_t)s->size;
+    free(heap);
+    if (!(heap = malloc(need))) {
+      *reason = "out of memory";
+      return -ENOMEM;
+    }
+    if ((r = src_read(s, 0, heap, need)) < 0) {
+      *reason = "read error";
+      break;
+    }
+    p = heap;
+    n = need;
+  }
+  free(heap);
+  if (r < 0)
+    return r;
+  in->width = ji.width;
+  in->height = ji.height;
+  in->precision = ji.precision;
+  in->components = ji.components;
+  in->orientation = ji.orientation;
+  in->progressive = ji.progressive;
+  in->arithmetic = ji.arithmetic;
+  if ((r = check_pixels(in, reason)) < 0)
+    return r;
+  if ((r = read_tail(s, tail, &tn)) < 0) {
+    *reason = "read error";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  if (!jpeg_tail_has_eoi(tail, tn)) {
+    /* Rare: data after EOI, or a cut file.  Look through the scans in
+     * chunks; a chunk keeps the byte before it, for an FF at the edge. */
+    uint8_t buf[65536 + 1];
+    uint64_t off = ji.scan_offset;
+    bool found = false;
+
+    buf[0] = 0;
+    while (!found && off < s->size) {
+      size_t k = s->size - off < 65536 ? (size_t)(s->size - off) : 65536;
+      if ((r = src_read(s, off, buf + 1, k)) < 0) {
+        *reason = "read error";
+        return r;
+      }
+      found = jpeg_scan_has_eoi(off == ji.scan_offset ? buf + 1 : buf,
+                                off == ji.scan_offset ? k : k + 1);
+      buf[0] = buf[k];
+      off += k;
+    }
+    if (!found) {
+      *reason = "truncated: no end-of-image marker";
+      return -EBADMSG;
+    }
+  }
+  return 0;
+}
+
+/* ---- PNG ---- */
+
+static uint32_t crc32_png(uint32_t crc, const uint8_t *p, size_t n)
+{
+  crc = ~crc;
+  while (n--) {
+    crc ^= *p++;
+    for (int k = 0; k < 8; k++)
+      crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+  }
+  return ~crc;
+}
+
+static int png_read(const struct img_src *s, struct img_info *in,
+                    const char **reason)
+{
+  static const uint8_t iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D',
+                                    0xAE, 0x42, 0x60, 0x82 };
+  uint8_t h[33], tail[64];
+  uint64_t off = 33;
+  size_t tn;
+  unsigned depth, ctype;
+  int r;
+
+  if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
+    *reason = r == -ENODATA ? "truncated: file ends inside the PNG header"
+                            : "read error";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  if (be32(h + 8) != 13 || memcmp(h + 12, "IHDR", 4) != 0) {
+    *reason = "corrupt PNG: no IHDR chunk first";
+    return -EBADMSG;
+  }
+  if (crc32_png(0, h + 12, 17) != be32(h + 29)) {
+    *reason = "corrupt PNG: bad CRC in the IHDR chunk";
+    return -EBADMSG;
+  }
+  in->width = be32(h + 16);
+  in->height = be32(h + 20);
+  depth = h[24];
+  ctype = h[25];
+  if (in->width > 0x7fffffffu || in->height > 0x7fffffffu || h[26] != 0 ||
+      h[27] != 0 || h[28] > 1) {
+    *reason = "corrupt PNG: invalid IHDR values";
+    return -EBADMSG;
+  }
+  switch (ctype) {
+  case 0: r = depth == 1 || depth == 2 || depth == 4 || depth == 8 ||
+              depth == 16; in->components = 1; break;
+  case 2: r = depth == 8 || depth == 16; in->components = 3; break;
+  case 3: r = depth == 1 || depth == 2 || depth == 4 || depth == 8;
+          in->components = 3; break;
+  case 4: r = depth == 8 || depth == 16; in->components = 2; break;
+  case 6: r = depth == 8 || depth == 16; in->components = 4; break;
+  default: r = 0;
+  }
+  if (!r) {
+    *reason = "corrupt PNG: invalid bit depth or colour type";
+    return -EBADMSG;
+  }
+  in->precision = (uint8_t)depth;
+  in->progressive = h[28] == 1;
+  if ((r = check_pixels(in, reason)) < 0)
+    return r;
+  /* Chunks before the image data: find eXIf (orientation). */
+  for (int k = 0; k < 256; k++) {
+    uint8_t ch[8];
+    uint32_t len;
+
+    if ((r = src_read(s, off, ch, 8)) < 0)
+      break;   /* the tail check below names the problem */
+    len = be32(ch);
+    if (len > 0x7fffffffu || memcmp(ch + 4, "IDAT", 4) == 0 ||
+        memcmp(ch + 4, "IEND", 4) == 0)
+      break;
+    if (memcmp(ch + 4, "eXIf", 4) == 0 && len <= 65536) {
+      uint8_t *buf = malloc((size_t)len + 8);
+      if (!buf) {
+        *reason = "out of memory";
+        return -ENOMEM;
+      }
+      memcpy(buf, ch + 4, 4);
+      r = src_read(s, off + 8, buf + 4, (size_t)len + 4);
+      if (r == 0 && crc32_png(0, buf, (size_t)len + 4) != be32(buf + 4 + len)) {
+        free(buf);
+        *reason = "corrupt PNG: bad CRC in the eXIf chunk";
+        return -EBADMSG;
+      }
+      if (r == 0)
+        in->orientation = exif_block_orientation(buf + 4, len);
+      free(buf);
+      break;
+    }
+    off += 12 + (uint64_t)len;
+  }
+  if ((r = read_tail(s, tail, &tn)) < 0 || tn < 12 ||
+      memcmp(tail + tn - 12, iend, 12) != 0) {
+    *reason = "truncated: no IEND chunk at the end of the PNG";
+    return r < 0 && r != -ENODATA ? r : -EBADMSG;
+  }
+  return 0;
+}
+
+/* ---- WebP ---- */
+
+static int webp_read(const struct img_src *s, struct img_info *in,
+                     const char **reason)
+{
+  uint8_t h[30];
+  uint32_t riff;
+  int r;
+
+  if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
+    *reason = r == -ENODATA ? "truncated: file ends inside the WebP header"
+                            : "read error";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  riff = le32(h + 4);
+  if (riff < 4 || (uint64_t)riff + 8 > s->size) {
+    *reason = riff < 4 ? "corrupt WebP: bad RIFF size"
+                       : "truncated: file shorter than its RIFF size";
+    return -EBADMSG;
+  }
+  in->precision = 8;
+  in->components = 3;
+  if (memcmp(h + 12, "VP8 ", 4) == 0) {
+    if ((h[20] & 1) != 0 || h[23] != 0x9d || h[24] != 0x01 || h[25] != 0x2a) {
+      *reason = "corrupt WebP: bad VP8 frame header";
+      return -EBADMSG;
+    }
+    in->width = le16(h + 26) & 0x3fff;
+    in->height = le16(h + 28) & 0x3fff;
+  } else if (memcmp(h + 12, "VP8L", 4) == 0) {
+    uint32_t b = le32(h + 21);
+    if (h[20] != 0x2f || (b >> 29) != 0) {
+      *reason = "corrupt WebP: bad VP8L header";
+      return -EBADMSG;
+    }
+    in->width = (b & 0x3fff) + 1;
+    in->height = ((b >> 14) & 0x3fff) + 1;
+    in->components = (b >> 28) & 1 ? 4 : 3;
+  } else if (memcmp(h + 12, "VP8X", 4) == 0) {
+    uint8_t flags = h[20];
+    uint64_t off;
+
+    if (flags & 0x02) {
+      *reason = "animated WebP is not supported";
+      return -EBADMSG;
+    }
+    in->width = (h[24] | (h[25] << 8) | ((uint32_t)h[26] << 16)) + 1;
+    in->height = (h[27] | (h[28] << 8) | ((uint32_t)h[29] << 16)) + 1;
+    in->components = flags & 0x10 ? 4 : 3;
+    off = 12 + 8 + (uint64_t)le32(h + 16);
+    off += off & 1;
+    /* Walk the chunks for EXIF (writers put it after the image). */
+    for (int k = 0; (flags & 0x08) && k < 64 && off + 8 <= riff + 8; k++) {
+      uint8_t ch[8];
+      uint32_t len;
+
+      if (src_read(s, off, ch, 8) < 0)
+        break;
+      len = le32(ch + 4);
+      if (memcmp(ch, "EXIF", 4) == 0 && len <= 65536) {
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf) {
+          *reason = "out of memory";
+          return -ENOMEM;
+        }
+        if (src_read(s, off + 8, buf, len) == 0)
+          in->orientation = exif_block_orientation(buf, len);
+        free(buf);
+        break;
+      }
+      off += 8 + (uint64_t)len + (len & 1);
+    }
+  } else {
+    *reason = "corrupt WebP: unknown first chunk";
+    return -EBADMSG;
+  }
+  return check_pixels(in, reason);
+}
+
+/* ---- TIFF ---- */
+
+/* One value of an IFD entry: index i of its array (SHORT or LONG). */
+static int tiff_value(const struct img_src *s, const uint8_t *e, bool le,
+                      uint32_t i, uint32_t *ret)
+{
+  uint16_t type = rd16(e + 2, le);
+  uint32_t count = rd32(e + 4, le);
+  size_t sz = type == 3 ? 2 : type == 4 ? 4 : 0;
+  uint8_t v[4];
+
+  if (!sz || i >= count)
+    return -EBADMSG;
+  if ((uint64_t)count * sz <= 4) {
+    memcpy(v, e + 8 + i * sz, sz);
+  } else {
+    int r = src_read(s, (uint64_t)rd32(e + 8, le) + (uint64_t)i * sz, v, sz);
+    if (r < 0)
+      return r == -ENODATA ? -EBADMSG : r;
+  }
+  *ret = sz == 2 ? rd16(v, le) : rd32(v, le);
+  return 0;
+}
+
+static int tiff_read(const struct img_src *s, struct img_info *in,
+                     const char **reason)
+{
+  uint8_t h[8], *ifd = NULL;
+  const uint8_t *offs = NULL, *cnts = NULL;
+  uint32_t off, spp = 1, bps = 1;
+  uint16_t count;
+  bool le = s->head_len > 0 && s->head[0] == 'I', have_w = false;
+  int r;
+
+  if ((r = src_read(s, 0, h, 8)) < 0) {
+    *reason = "truncated: file ends inside the TIFF header";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  if (rd16(h + 2, le) == 43) {
+    *reason = "BigTIFF is not supported";
+    return -EBADMSG;
+  }
+  off = rd32(h + 4, le);
+  if ((r = src_read(s, off, h, 2)) < 0) {
+    *reason = "truncated or corrupt TIFF: no image directory";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  count = rd16(h, le);
+  if (count == 0 || count > 4096) {
+    *reason = "corrupt TIFF: bad image directory";
+    return -EBADMSG;
+  }
+  if (!(ifd = malloc((size_t)count * 12))) {
+    *reason = "out of memory";
+    return -ENOMEM;
+  }
+  if ((r = src_read(s, (uint64_t)off + 2, ifd, (size_t)count * 12)) < 0) {
+    free(ifd);
+    *reason = "truncated: file ends inside the TIFF directory";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  in->orientation = 1;
+  for (uint16_t i = 0; i < count && r == 0; i++) {
+    const uint8_t *e = ifd + (size_t)i * 12;
+    uint32_t v = 0;
+    switch (rd16(e, le)) {
+    case 256: r = tiff_value(s, e, le, 0, &in->width); have_w = true; break;
+    case 257: r = tiff_value(s, e, le, 0, &in->height); break;
+    case 258: r = tiff_value(s, e, le, 0, &bps); break;
+    case 277: r = tiff_value(s, e, le, 0, &spp); break;
+    case 274:
+      if (tiff_value(s, e, le, 0, &v) == 0 && v >= 1 && v <= 8)
+        in->orientation = (uint8_t)v;
+      break;
+    case 273: case 324: offs = e; break;
+    case 279: case 325: cnts = e; break;
+    }
+  }
+  if (r == 0 && (!have_w || !offs || !cnts))
+    r = -EBADMSG;
+  if (r == 0) {
+    /* Whole file: the last strip or tile ends inside it. */
+    uint32_t n = rd32(offs + 4, le), o = 0, c = 0;
+    if (n == 0 || n != rd32(cnts + 4, le) ||
+        tiff_value(s, offs, le, n - 1, &o) < 0 ||
+        tiff_value(s, cnts, le, n - 1, &c) < 0) {
+      r = -EBADMSG;
+    } else if ((uint64_t)o + c > s->size) {
+      free(ifd);
+      *reason = "truncated: TIFF image data ends past the end of the file";
+      return -EBADMSG;
+    }
+  }
+  free(ifd);
+  if (r < 0) {
+    *reason = r == -EBADMSG ? "corrupt TIFF: bad or missing directory entries"
+                            : "read error";
+    return r;
+  }
+  if (bps == 0 || bps > 16 || spp == 0 || spp > 8) {
+    *reason = "unsupported TIFF sample layout";
+    return -EBADMSG;
+  }
+  in->precision = (uint8_t)bps;
+  in->components = (uint8_t)spp;
+  return check_pixels(in, reason);
+}
+
+/* ---- BMP ---- */
+
+static int bmp_read(const struct img_src *s, struct img_info *in,
+                    const char **reason)
+{
+  uint8_t h[54];
+  uint32_t dib, pix, comp = 0, bpp;
+  int32_t w, hh;
+  uint64_t row, need;
+  int r;
+
+  if ((r = src_read(s, 0, h, 26)) < 0) {
+    *reason = "truncated: file ends inside the BMP header";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  pix = le32(h + 10);
+  dib = le32(h + 14);
+  if (dib == 12) {
+    w = le16(h + 18);
+    hh = le16(h + 20);
+    bpp = le16(h + 24);
+  } else if (dib >= 40 && dib <= 124) {
+    if ((r = src_read(s, 0, h, 54)) < 0) {
+      *reason = "truncated: file ends inside the BMP header";
+      return r == -ENODATA ? -EBADMSG : r;
+    }
+    w = (int32_t)le32(h + 18);
+    hh = (int32_t)le32(h + 22);
+    bpp = le16(h + 28);
+    comp = le32(h + 30);
+  } else {
+    *reason = "corrupt BMP: unknown header size";
+    return -EBADMSG;
+  }
+  if (comp == 1 || comp == 2) {
+    *reason = "RLE-compressed BMP is not supported";
+    return -EBADMSG;
+  }
+  if ((comp != 0 && comp != 3 && comp != 6) ||
+      (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 &&
+       bpp != 32)) {
+    *reason = "unsupported BMP variant (compression or bits per pixel)";
+    return -EBADMSG;
+  }
+  if (w <= 0 || hh == 0 || hh == INT32_MIN) {
+    *reason = w == 0 || hh == 0 ? "zero image dimensions"
+                                : "corrupt BMP: negative width";
+    return -EBADMSG;
+  }
+  in->width = (uint32_t)w;
+  in->height = (uint32_t)(hh < 0 ? -hh : hh);
+  in->precision = 8;
+  in->components = bpp == 32 ? 4 : 3;
+  if ((r = check_pixels(in, reason)) < 0)
+    return r;
+  row = (((uint64_t)in->width * bpp + 31) / 32) * 4;
+  need = (uint64_t)pix + row * in->height;
+  if (pix < 14 + dib || need > s->size) {
+    *reason = pix < 14 + dib ? "corrupt BMP: pixel data inside the header"
+                             : "truncated: BMP pixel data ends past the end "
+                               "of the file";
+    return -EBADMSG;
+  }
+  return 0;
+}
+
+/* ---- GIF ---- */
+
+static int gif_read(const struct img_src *s, struct img_info *in,
+                    const char **reason)
+{
+  uint8_t h[10], tail[64];
+  size_t tn, end;
+  int r;
+
+  if ((r = src_read(s, 0, h, 10)) < 0) {
+    *reason = "truncated: file ends inside the GIF header";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  in->width = le16(h + 6);
+  in->height = le16(h + 8);
+  in->precision = 8;
+  in->components = 3;
+  if ((r = check_pixels(in, reason)) < 0)
+    return r;
+  if ((r = read_tail(s, tail, &tn)) < 0) {
+    *reason = "read error";
+    return r;
+  }
+  end = tn;
+  while (end > 0 && tn - end < 16 && (tail[end - 1] == 0 ||
+                                      tail[end - 1] == '\n'))
+    end--;
+  if (s->size < 14 || end == 0 || tail[end - 1] != 0x3B) {
+    *reason = "truncated: no trailer at the end of the GIF";
+    return -EBADMSG;
+  }
+  return 0;
+}
+
+int img_header_read(const struct img_src *src, struct img_info *ret,
+                    const char **reason)
+{
+  int fmt;
+
+  memset(ret, 0, sizeof(*ret));
+  ret->orientation = 1;
+  *reason = NULL;
+  if (src->size == 0) {
+    *reason = "empty file";
+    return -EBADMSG;
+  }
+  fmt = img_sniff(src->head, src->head_len);
+  if (fmt < 0) {
+    *reason = "not an image: unknown format (no JPEG, PNG, WebP, TIFF, BMP "
+              "or GIF signature)";
+    return -EBADMSG;
+  }
+  ret->format = (enum img_format)fmt;
+  switch (fmt) {
+  case IMG_JPEG: return jpeg_read(src, ret, reason);
+  case IMG_PNG: return png_read(src, ret, reason);
+  case IMG_WEBP: return webp_read(src, ret, reason);
+  case IMG_TIFF: return tiff_read(src, ret, reason);
+  case IMG_BMP: return bmp_read(src, ret, reason);
+  default: return gif_read(src, ret, reason);
+  }
+}

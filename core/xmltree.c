@@ -1,0 +1,188 @@
+/* xmltree.c - XML into a tree with expat (see xmltree.h).
+ *
+ * Entity handling is where XML parsers get attacked, so it is closed
+ * three ways: parameter entities are never parsed
+ * (XML_PARAM_ENTITY_PARSING_NEVER), any entity declaration stops the
+ * parser (no internal entity can be defined, so none can expand), and an
+ * external entity reference handler refuses every reference. */
+#include "xmltree.h"
+
+#include <errno.h>
+#include <expat.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct xt {
+  XML_Parser p;
+  struct xnode *root;
+  struct xnode *stack[XMLTREE_MAX_DEPTH + 1];
+  int depth;            /* elements open */
+  bool started;
+  const char *why;      /* our own reason for stopping */
+  int err;
+};
+
+static void stop(struct xt *x, const char *why, int err)
+{
+  if (!x->why) {
+    x->why = why;
+    x->err = err;
+  }
+  XML_StopParser(x->p, XML_FALSE);
+}
+
+static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
+{
+  struct xt *x = ud;
+  struct xnode *n;
+
+  (void)atts;
+  if (x->why)
+    return;
+  if (x->depth > XMLTREE_MAX_DEPTH - 1) {
+    stop(x, "nesting too deep", -EINVAL);
+    return;
+  }
+  if (x->depth == 0) {
+    n = x->root;
+  } else {
+    struct xnode *up = x->stack[x->depth - 1];
+    if (up->n == up->cap) {
+      size_t nc = up->cap ? up->cap * 2 : 8;
+      struct xnode *k = realloc(up->kids, nc * sizeof(*k));
+      if (!k) {
+        stop(x, "out of memory", -ENOMEM);
+        return;
+      }
+      up->kids = k;
+      up->cap = nc;
+    }
+    n = &up->kids[up->n++];
+    memset(n, 0, sizeof(*n));
+  }
+  buf_init(&n->text, 64u << 20);
+  n->name = strdup(name);
+  if (!n->name) {
+    stop(x, "out of memory", -ENOMEM);
+    return;
+  }
+  x->stack[x->depth++] = n;
+  x->started = true;
+}
+
+static void on_end(void *ud, const XML_Char *name)
+{
+  struct xt *x = ud;
+
+  (void)name;
+  if (!x->why && x->depth > 0)
+    x->depth--;
+}
+
+static void on_text(void *ud, const XML_Char *s, int len)
+{
+  struct xt *x = ud;
+
+  if (x->why || x->depth == 0)
+    return;
+  if (buf_append(&x->stack[x->depth - 1]->text, s, (size_t)len) < 0)
+    stop(x, "text too long or out of memory", -ENOMEM);
+}
+
+static void on_entity_decl(void *ud, const XML_Char *name, int is_param,
+                           const XML_Char *value, int value_len,
+                           const XML_Char *base, const XML_Char *system_id,
+                           const XML_Char *public_id,
+                           const XML_Char *notation)
+{
+  (void)name, (void)is_param, (void)value, (void)value_len, (void)base;
+  (void)public_id, (void)notation;
+  stop(ud, system_id ? "external entities are refused"
+                     : "entity declarations are refused (no entity "
+                       "expansion)", -EINVAL);
+}
+
+static int on_external_ref(XML_Parser p, const XML_Char *context,
+                           const XML_Char *base, const XML_Char *system_id,
+                           const XML_Char *public_id)
+{
+  (void)p, (void)context, (void)base, (void)system_id, (void)public_id;
+  return XML_STATUS_ERROR;
+}
+
+int xml_tree_parse(const char *s, size_t n, struct xnode *root, char *err,
+                   size_t errlen)
+{
+  struct xt x = { .root = root };
+  enum XML_Status st;
+  int r = 0;
+
+  memset(root, 0, sizeof(*root));
+  err[0] = '\0';
+  if (n > (size_t)INT32_MAX) {
+    snprintf(err, errlen, "document too large");
+    return -EINVAL;
+  }
+  x.p = XML_ParserCreate(NULL);
+  if (!x.p)
+    return -ENOMEM;
+  XML_SetUserData(x.p, &x);
+  XML_SetElementHandler(x.p, on_start, on_end);
+  XML_SetCharacterDataHandler(x.p, on_text);
+  XML_SetEntityDeclHandler(x.p, on_entity_decl);
+  XML_SetExternalEntityRefHandler(x.p, on_external_ref);
+  XML_SetParamEntityParsing(x.p, XML_PARAM_ENTITY_PARSING_NEVER);
+  st = XML_Parse(x.p, s, (int)n, XML_TRUE);
+  if (x.why) {
+    snprintf(err, errlen, "line %lu: %s",
+             (unsigned long)XML_GetCurrentLineNumber(x.p), x.why);
+    r = x.err;
+  } else if (st != XML_STATUS_OK) {
+    snprintf(err, errlen, "line %lu: %s",
+             (unsigned long)XML_GetCurrentLineNumber(x.p),
+             XML_ErrorString(XML_GetErrorCode(x.p)));
+    r = -EINVAL;
+  } else if (!x.started) {
+    snprintf(err, errlen, "no root element");
+    r = -EINVAL;
+  }
+  XML_ParserFree(x.p);
+  return r;
+}
+
+void xnode_free(struct xnode *x)
+{
+  for (size_t i = 0; i < x->n; i++)
+    xnode_free(&x->kids[i]);
+  free(x->kids);
+  free(x->name);
+  buf_free(&x->text);
+  memset(x, 0, sizeof(*x));
+}
+
+const struct xnode *xchild(const struct xnode *x, const char *name)
+{
+  for (size_t i = 0; x && i < x->n; i++)
+    if (x->kids[i].name && strcmp(x->kids[i].name, name) == 0)
+      return &x->kids[i];
+  return NULL;
+}
+
+const char *xtext(const struct xnode *x)
+{
+  char *s;
+  size_t n;
+
+  if (!x || !x->text.data)
+    return "";
+  s = x->text.data;
+  n = x->text.len;
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' ||
+               s[n - 1] == '\t'))
+    s[--n] = '\0';
+  while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')
+    s++;
+  return s;
+}

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Runs each libFuzzer harness of tests/fuzz/ for a bounded time over its
+# committed corpus (tests/fuzz/corpus/NAME/; every file in it, including
+# inputs that once crashed, is replayed first), under ASan + UBSan.
+#
+#   sh scripts/fuzz.sh [SECONDS] [NAME...]
+#
+# Builds build-fuzz with clang (-Dfuzz=true) if needed.  New inputs the run
+# finds go to a scratch folder, never into the committed corpus; a crash
+# leaves its input in build-fuzz/fuzz-artifacts/ (copy it into the corpus
+# once fixed, so it stays a regression test).  Prints one line per
+# harness, "fuzz NAME: ok|FAILED, N runs, N exec/s, N s", and exits 1 if
+# any failed.
+set -u
+cd "$(dirname "$0")/.."
+secs=${1:-20}
+[ $# -gt 0 ] && shift
+names=${*:-$(sed -n "/^fuzz_harnesses = \[/,/\]/p" tests/meson.build |
+             tr -d "[]',=" | sed 's/fuzz_harnesses//')}
+dir=build-fuzz
+CLANG=${CLANG:-clang-14}
+if [ ! -f "$dir/build.ninja" ]; then
+  CC=$CLANG meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dbuildtype=debugoptimized >"$dir.setup.log" 2>&1 ||
+    { cat "$dir.setup.log"; echo "fuzz setup failed"; exit 1; }
+fi
+targets=""
+for n in $names; do targets="$targets tests/fuzz_$n"; done
+ninja -C "$dir" $targets || { echo "fuzz build failed"; exit 1; }
+art="$dir/fuzz-artifacts"
+mkdir -p "$art"
+fail=0
+for n in $names; do
+  scratch=$(mktemp -d /tmp/curate-fuzz-corpus-XXXXXX)
+  log="$dir/fuzz-$n.log"
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    "$dir/tests/fuzz_$n" -max_total_time="$secs" -print_final_stats=1 \
+      -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+      -artifact_prefix="$art/$n-" "$scratch" "tests/fuzz/corpus/$n" \
+      >"$log" 2>&1
+  rc=$?
+  rm -rf "$scratch"
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+  eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+  if [ $rc -eq 0 ]; then
+    echo "fuzz $n: ok, ${runs:-0} runs, ${eps:-0} exec/s, $secs s"
+  else
+    fail=1
+    echo "fuzz $n: FAILED (exit $rc), ${runs:-0} runs; log $log:"
+    grep -E "ERROR|SUMMARY|artifact|runtime error|Test unit written" "$log" |
+      head -20
+  fi
+done
+exit $fail

@@ -1,0 +1,571 @@
+#!/usr/bin/python3
+"""fs suite, image formats: a corpus of every variant of JPEG, PNG, WebP,
+TIFF, BMP and GIF (tests/gen/mkimg, written by each format's reference
+library) imported with the right size, channels and orientation (checked
+against Pillow, an independent reader), read back byte for byte through
+samples/ with each format's own extension, tagged with mv, drawn in
+views/dupes, grouped across formats in views/near-duplicates, exported to
+COCO, YOLO (own bytes and extension), VOC (JPEG, converted at quality 100)
+and ImageNet (crops) and reloaded by torchvision, pushed to the test CVAT
+server with the original bytes; a name that disagrees with the content is
+imported by the content and reported.  Then a broken file per format and
+kind (truncated, empty, wrong magic, decompression bomb, bad PNG CRC):
+each reported with its reason and nothing else changes.  Then the import
+hardening: a symbolic-link loop ends, FIFOs, sockets, device files,
+dangling links and unreadable files (for a second, unprivileged user) are
+counted and named by kind, and unmount stops a plain-folder import."""
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "cvat"))
+sys.path.insert(0, os.path.join(HERE, "..", "export"))
+from fslib import (CURATE, CURATEFS, Mount, curate, eq,  # noqa: E402
+                   make_jpegs, read, run_suite, write)
+import check_formats  # noqa: E402
+
+MKIMG = os.environ.get("MKIMG", "build/tests/mkimg")
+W, H = 160, 120
+VAL = "jpeg_gray.jpg"   # the one sample of the `val` subset
+EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif",
+       "bmp": ".bmp", "gif": ".gif"}
+
+
+def corpus(dest, seed=1, extra=()):
+    """Runs mkimg; returns {file: (format, w, h, orientation, channels)}."""
+    p = subprocess.run([MKIMG, "-W", str(W), "-H", str(H), "-s", str(seed)]
+                       + list(extra) + [dest], capture_output=True,
+                       text=True, check=True)
+    out = {}
+    for line in p.stdout.splitlines():
+        f, fmt, w, h, o, c = line.split()
+        out[f] = (fmt, int(w), int(h), int(o), int(c))
+    return out
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def pil_open(data):
+    from PIL import Image
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def mad(a, b):
+    """Mean absolute difference of two RGB Pillow images of one size."""
+    if a.size != b.size:
+        raise AssertionError("sizes %r != %r" % (a.size, b.size))
+    pa, pb = a.convert("RGB").tobytes(), b.convert("RGB").tobytes()
+    return sum(abs(x - y) for x, y in zip(pa, pb)) / len(pa)
+
+
+def png_chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + \
+        struct.pack(">I", zlib.crc32(t + d))
+
+
+def broken_corpus(src, dest):
+    """A broken file per format and kind; returns {file: words the report
+    must contain}."""
+    os.makedirs(dest)
+    want = {}
+    for f in sorted(os.listdir(src)):
+        stem, ext = os.path.splitext(f)
+        if stem not in ("jpeg_baseline", "png_rgb8", "webp_lossy",
+                        "tiff_strip8", "bmp_24", "gif_single"):
+            continue
+        fmt = stem.split("_")[0]
+        b = read(os.path.join(src, f))
+        # truncated: the first half
+        open(os.path.join(dest, fmt + "_truncated" + ext), "wb").write(
+            b[:len(b) // 2])
+        want[fmt + "_truncated" + ext] = "truncated"
+        # zero bytes
+        open(os.path.join(dest, fmt + "_empty" + ext), "wb").close()
+        want[fmt + "_empty" + ext] = "empty file"
+        # wrong magic: the right name, bytes of no known format
+        open(os.path.join(dest, fmt + "_magic" + ext), "wb").write(
+            b"\x00\x11junk" + b[6:])
+        want[fmt + "_magic" + ext] = "unknown format"
+        # decompression bomb: a huge declared size in a small file
+        bomb = bytearray(b)
+        if fmt == "jpeg":
+            i = bomb.find(b"\xff\xc0")
+            bomb[i + 5:i + 9] = struct.pack(">HH", 60000, 60000)
+        elif fmt == "png":
+            bomb[16:24] = struct.pack(">II", 100000, 100000)
+            bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])))
+        elif fmt == "webp":
+            # a VP8X container declaring a 100000 x 100000 canvas
+            vp8 = bytes(b[12:])
+            x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + \
+                (99999).to_bytes(3, "little") + (99999).to_bytes(3, "little")
+            body = b"WEBP" + x + vp8
+            bomb = bytearray(b"RIFF" + struct.pack("<I", len(body)) + body)
+        elif fmt == "tiff":
+            le = bomb[:2] == b"II"
+            e = "<" if le else ">"
+            ifd = struct.unpack(e + "I", bomb[4:8])[0]
+            n = struct.unpack(e + "H", bomb[ifd:ifd + 2])[0]
+            for k in range(n):
+                o = ifd + 2 + 12 * k
+                tag, typ = struct.unpack(e + "HH", bomb[o:o + 4])
+                if tag in (256, 257):
+                    if typ == 3:
+                        bomb[o + 8:o + 10] = struct.pack(e + "H", 65000)
+                    else:
+                        bomb[o + 8:o + 12] = struct.pack(e + "I", 100000)
+        elif fmt == "bmp":
+            bomb[18:26] = struct.pack("<ii", 100000, 100000)
+        elif fmt == "gif":
+            bomb[6:10] = struct.pack("<HH", 65535, 65535)
+        open(os.path.join(dest, fmt + "_bomb" + ext), "wb").write(bomb)
+        want[fmt + "_bomb" + ext] = "decompression bomb"
+        if fmt == "png":
+            bad = bytearray(b)
+            bad[29] ^= 0xFF   # the IHDR chunk's CRC
+            open(os.path.join(dest, "png_badcrc.png"), "wb").write(bad)
+            want["png_badcrc.png"] = "bad CRC"
+    return want
+
+
+def body(ck, w):
+    data = w.sub("data")
+    man = corpus(data)
+    # A name that disagrees with the content: PNG bytes named .jpg.
+    os.makedirs(os.path.join(data, "odd"))
+    shutil.copy(os.path.join(data, "png_rgb8.png"),
+                os.path.join(data, "odd", "mislabeled.jpg"))
+    # Another picture, the negative control of the near-duplicate group.
+    make_jpegs(os.path.join(data, "other"), 1, seed=77,
+               extra=["-W", str(W), "-H", str(H)])
+    store = w.sub("store")
+    mnt = w.sub("mnt")
+    src_of = {}   # sample file name in the mount -> source path
+    for f, (fmt, *_r) in man.items():
+        src_of[os.path.splitext(f)[0] + EXT[fmt]] = os.path.join(data, f)
+    src_of["odd__mislabeled.png"] = os.path.join(data, "odd",
+                                                 "mislabeled.jpg")
+    src_of["other__img_000000.jpg"] = os.path.join(data, "other",
+                                                   "img_000000.jpg")
+
+    def t_corpus_vs_pillow():
+        # The corpus is what it claims to be, by an independent reader.
+        for f, (fmt, cw, chh, o, _c) in sorted(man.items()):
+            im = pil_open(read(os.path.join(data, f)))
+            eq(im.format.lower(), fmt, f + " format")
+            # Pillow's libtiff path turns a TIFF to its orientation while
+            # it loads, and reports the turned size.
+            eq(im.size, (chh, cw) if fmt == "tiff" and o >= 5 else (cw, chh),
+               f + " size")
+            exif = im.getexif()
+            eq(exif.get(0x0112, 1), o, f + " orientation")
+    ck.run("the corpus: Pillow reads each variant as the manifest says",
+           t_corpus_vs_pillow)
+
+    def t_import():
+        p = curate("import", "--store", store, data)
+        n = len(man) + 2
+        if "imported %d image files: %d new" % (n, n) not in p.stdout or \
+                " 0 skipped" not in p.stdout:
+            raise AssertionError("summary: %r %r" % (p.stdout, p.stderr))
+        lines = [ln for ln in p.stderr.splitlines() if "mislabeled" in ln]
+        if len(lines) != 1 or "named as JPEG but the content is PNG" \
+                not in lines[0]:
+            raise AssertionError("mismatch report: %r" % p.stderr)
+        if "1 files imported by their content" not in p.stdout:
+            raise AssertionError(p.stdout)
+        if "with new features" not in p.stdout or \
+                "%d with new features" % n not in p.stdout:
+            raise AssertionError("features for every format: " + p.stdout)
+    ck.run("import: every variant, the mislabeled file by its content",
+           t_import)
+
+    m = Mount(store, mnt).start()
+    S = os.path.join(mnt, "samples")
+
+    def t_samples():
+        eq(sorted(os.listdir(S)), sorted(src_of), "samples/ names")
+        for name, src in sorted(src_of.items()):
+            a = read(src)
+            p = os.path.join(S, name)
+            eq(os.stat(p).st_size, len(a), "size of " + name)
+            eq(sha(read(p)), sha(a), "bytes of " + name)
+        # A sample is not reachable under another extension.
+        if os.path.exists(os.path.join(S, "png_rgb8.jpg")):
+            raise AssertionError("png_rgb8.jpg exists")
+    ck.run("samples/<name>.<ext>: own extension, original bytes", t_samples)
+
+    def t_sizes_orientation():
+        # Sizes as stored, through labels/ (orientation is in the header
+        # the import read: the manifest and Pillow agree on it above).
+        for f, (fmt, cw, chh, o, c) in sorted(man.items()):
+            stem = os.path.splitext(f)[0]
+            doc = json.loads(read(os.path.join(mnt, "labels",
+                                               stem + ".json")))
+            eq((doc["width"], doc["height"]), (cw, chh), stem + " size")
+        # samples.csv names each sample's format.
+        import csv
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+            read(os.path.join(mnt, "samples.csv")).decode()))}
+        for f, (fmt, cw, chh, o, c) in sorted(man.items()):
+            stem = os.path.splitext(f)[0]
+            want = "jpeg-progressive" if stem == "jpeg_progressive" else fmt
+            eq(rows[stem]["format"], want, stem + " format in samples.csv")
+            eq((int(rows[stem]["width"]), int(rows[stem]["height"])),
+               (cw, chh), stem + " size in samples.csv")
+        eq(rows["odd__mislabeled"]["format"], "png", "mislabeled format")
+    ck.run("each variant: the right size and format (labels/, samples.csv)",
+           t_sizes_orientation)
+
+    def t_tags():
+        os.mkdir(os.path.join(mnt, "tags", "t"))
+        for name in ("png_rgb8.png", "webp_lossless.webp", "tiff_tile16.tif",
+                     "gif_animated.gif", "bmp_24.bmp"):
+            os.rename(os.path.join(S, name),
+                      os.path.join(mnt, "tags", "t", name))
+            eq(sha(read(os.path.join(mnt, "tags", "t", name))),
+               sha(read(src_of[name])), "tags/t/" + name)
+            if name not in os.listdir(S):
+                raise AssertionError("samples/ lost " + name)
+        eq(len(os.listdir(os.path.join(mnt, "tags", "t"))), 5, "tagged")
+        # Renaming to another extension is refused.
+        try:
+            os.rename(os.path.join(S, "jpeg_gray.jpg"),
+                      os.path.join(mnt, "tags", "t", "jpeg_gray.png"))
+            raise AssertionError("rename to another extension succeeded")
+        except OSError:
+            pass
+    ck.run("mv samples/x.<ext> tags/t/ for every format", t_tags)
+
+    def t_neardup():
+        d = os.path.join(mnt, "views", "near-duplicates")
+        files = os.listdir(d)
+        group = {}
+        for f in files:
+            g, rest = f.split("-", 1)
+            group[rest] = g
+        for name in ("png_rgb8.png", "jpeg_baseline.jpg"):
+            if name not in group:
+                raise AssertionError("%s not in near-duplicates: %r" % (
+                    name, files))
+        eq(group["png_rgb8.png"], group["jpeg_baseline.jpg"],
+           "PNG and its JPEG encoding in one group")
+        for f in ("webp_lossy.webp", "tiff_strip16.tif", "bmp_24.bmp",
+                  "png_rgb16.png", "jpeg_progressive.jpg"):
+            eq(group.get(f), group["png_rgb8.png"], f + " in the group")
+        if group.get("other__img_000000.jpg") == group["png_rgb8.png"]:
+            raise AssertionError("another picture joined the group")
+        # The view serves original bytes under the sample's extension.
+        g = group["png_rgb8.png"]
+        eq(sha(read(os.path.join(d, g + "-png_rgb8.png"))),
+           sha(read(src_of["png_rgb8.png"])), "view bytes")
+        os.rename(os.path.join(d, g + "-webp_lossy.webp"),
+                  os.path.join(mnt, "tags", "t", "webp_lossy.webp"))
+        if "webp_lossy.webp" not in os.listdir(os.path.join(mnt, "tags",
+                                                            "t")):
+            raise AssertionError("mv from the view did not tag")
+    ck.run("near-duplicates across formats; mv from the view tags",
+           t_neardup)
+
+    def t_dupes():
+        drawn = {}
+        for stem in ("tiff_tile8", "png_palette", "webp_alpha", "gif_single",
+                     "bmp_32_topdown", "jpeg_cmyk"):
+            lab = os.path.join(mnt, "labels", stem + ".json")
+            doc = json.loads(read(lab))
+            doc["fields"]["ground_truth"] = [
+                {"label": "cat", "bbox": [10, 10, 50, 40]},
+                {"label": "cat", "bbox": [11, 11, 50, 40]}]
+            write(lab, json.dumps(doc))
+            drawn[stem] = doc
+        d = os.path.join(mnt, "views", "dupes")
+        eq(sorted(os.listdir(d)), sorted(s + ".jpg" for s in drawn),
+           "views/dupes")
+        for stem in drawn:
+            b = read(os.path.join(d, stem + ".jpg"))
+            im = pil_open(b)
+            eq(im.format, "JPEG", stem + " drawn as JPEG")
+            eq(im.size, (W, H), stem + " drawn size")
+            eq(os.stat(os.path.join(d, stem + ".jpg")).st_size, len(b),
+               "size at lookup")
+    ck.run("views/dupes draws on any format (a JPEG named as today)",
+           t_dupes)
+
+    def t_exports():
+        # Every sample gets a box; one is in `val`, the others in `train`.
+        os.mkdir(os.path.join(mnt, "tags", "train"))
+        os.mkdir(os.path.join(mnt, "tags", "val"))
+        for name in sorted(src_of):
+            os.rename(os.path.join(S, name),
+                      os.path.join(mnt, "tags",
+                                   "val" if name == VAL else "train", name))
+            stem = os.path.splitext(name)[0]
+            lab = os.path.join(mnt, "labels", stem + ".json")
+            doc = json.loads(read(lab))
+            if not doc["fields"].get("ground_truth"):
+                doc["fields"]["ground_truth"] = [
+                    {"label": "dog", "bbox": [20, 30, 40, 50]}]
+                write(lab, json.dumps(doc))
+        X = os.path.join(mnt, "export")
+        # Sizes are exact at lookup for every file of every tree.
+        for fmt in ("coco", "yolo", "voc", "imagenet"):
+            for dp, _dn, fn in os.walk(os.path.join(X, fmt)):
+                for f in fn:
+                    p = os.path.join(dp, f)
+                    eq(os.stat(p).st_size, len(read(p)), "size of " + p)
+        # COCO and YOLO: own bytes and extension.
+        train = sorted(n for n in src_of if n != VAL)
+        for fmt, sub in (("coco", "images/train"), ("yolo", "images/train")):
+            d = os.path.join(X, fmt, sub)
+            eq(sorted(os.listdir(d)), train, fmt + " images")
+            for name in train:
+                eq(sha(read(os.path.join(d, name))), sha(read(src_of[name])),
+                   fmt + " bytes of " + name)
+        out = w.sub("xcopy")
+        shutil.copytree(os.path.join(X, "coco"), os.path.join(out, "coco"))
+        shutil.copytree(os.path.join(X, "yolo"), os.path.join(out, "yolo"))
+        probs = check_formats.check_coco(os.path.join(out, "coco")) + \
+            check_formats.check_yolo(os.path.join(out, "yolo"))
+        if probs:
+            raise AssertionError("; ".join(probs[:5]))
+        coco = json.load(open(os.path.join(out, "coco", "annotations",
+                                           "instances_train.json")))
+        for im in coco["images"]:
+            pim = pil_open(read(os.path.join(out, "coco", "images", "train",
+                                             im["file_name"])))
+            want = (im["width"], im["height"])
+            if pim.format == "TIFF" and pim.getexif().get(0x0112, 1) >= 5:
+                want = want[::-1]   # Pillow turns TIFFs as it loads them
+            eq(pim.size, want, "COCO size of " + im["file_name"])
+        # torchvision's COCO reader needs pycocotools (not in Debian 12);
+        # its loader opens images/<subset>/<file_name> with Pillow: so
+        # does this, for every image above.  YOLO: every image opens and
+        # has a label file beside it (check_yolo).
+        # VOC: JPEG bytes, converted at quality 100, loaded by torchvision.
+        from torchvision.datasets import VOCDetection
+        root = w.sub("vocroot")
+        os.makedirs(os.path.join(root, "VOCdevkit"))
+        shutil.copytree(os.path.join(X, "voc"),
+                        os.path.join(root, "VOCdevkit", "VOC2012"))
+        J = os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages")
+        eq(sorted(os.listdir(J)),
+           sorted(os.path.splitext(n)[0] + ".jpg" for n in src_of),
+           "JPEGImages names")
+        eq(pil_open(read(os.path.join(J, "jpeg_gray.jpg"))).format, "JPEG",
+           "val image")
+        for name, src in src_of.items():
+            b = read(os.path.join(J, os.path.splitext(name)[0] + ".jpg"))
+            if name.endswith(".jpg"):
+                eq(sha(b), sha(read(src)), "VOC keeps JPEG bytes " + name)
+                continue
+            jim, sim = pil_open(b), pil_open(read(src))
+            eq(jim.format, "JPEG", name + " converted")
+            if sim.mode in ("RGBA", "LA", "PA") or \
+                    (sim.mode == "P" and "transparency" in sim.info):
+                from PIL import Image
+                bg = Image.new("RGBA", sim.size, (255, 255, 255, 255))
+                sim = Image.alpha_composite(bg, sim.convert("RGBA"))
+            if sim.mode == "I;16" or sim.mode == "I":
+                continue   # Pillow's 16-bit gray has no RGB view
+            if sim.size != jim.size:   # Pillow turned an oriented TIFF
+                eq(sim.size, jim.size[::-1], name + " turned size")
+                continue
+            d = mad(jim, sim)
+            if d > 3.0:
+                raise AssertionError("%s: converted JPEG differs by %.2f" %
+                                     (name, d))
+        v = VOCDetection(root, year="2012", image_set="trainval")
+        eq(len(v), len(src_of), "VOCDetection images")
+        for i in range(len(v)):
+            img, t = v[i]
+            a = t["annotation"]
+            eq(img.size, (int(a["size"]["width"]), int(a["size"]["height"])),
+               "VOC size " + a["filename"])
+            if not a.get("object"):
+                raise AssertionError("no boxes for " + a["filename"])
+        # ImageNet: crops from every format.
+        inet = os.path.join(X, "imagenet", "dog")
+        crops = os.listdir(inet)
+        stems = {c.rsplit("_", 1)[0] for c in crops}
+        for name in src_of:
+            stem = os.path.splitext(name)[0]
+            if stem in ("tiff_tile8", "png_palette", "webp_alpha",
+                        "gif_single", "bmp_32_topdown", "jpeg_cmyk"):
+                continue   # these have cat boxes (t_dupes)
+            if stem not in stems:
+                raise AssertionError("no crop of " + name)
+        for c in crops:
+            eq(pil_open(read(os.path.join(inet, c))).size, (40, 50),
+               "crop size of " + c)
+    ck.run("exports: COCO/YOLO own bytes, VOC JPEG (torchvision), "
+           "ImageNet crops, exact sizes", t_exports)
+
+    def t_cvat():
+        import cvat_server
+        pw = "fmt-pw-%d" % os.getpid()
+        srv = cvat_server.CvatTestServer(password=pw).start()
+        try:
+            env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
+                       CVAT_PASSWORD=pw)
+            p = subprocess.run([CURATE, "cvat", "push", "--store", store,
+                                "--run", "all", "--wait"],
+                               capture_output=True, text=True, env=env,
+                               timeout=300)
+            if p.returncode != 0:
+                raise AssertionError("push: %s %s" % (p.stdout, p.stderr))
+            tid = srv.snapshot()["tasks"][0]
+            imgs = srv.task_images(tid)
+            eq(sorted(i["name"] for i in imgs), sorted(src_of),
+               "uploaded names")
+            for i in imgs:
+                eq(i["sha256"], sha(read(src_of[i["name"]])),
+                   "uploaded bytes of " + i["name"])
+                fmt, cw, chh, o, _c = man.get(
+                    os.path.basename(src_of[i["name"]]),
+                    ("", W, H, 1, 3))
+                want = (chh, cw) if o >= 5 and fmt in ("jpeg", "tiff") \
+                    else (cw, chh)
+                eq((i["width"], i["height"]), want, "frame size " +
+                   i["name"])
+        finally:
+            srv.stop()
+    ck.run("cvat push uploads the original bytes of every format", t_cvat)
+
+    m.umount()
+
+    def t_broken():
+        bdir = os.path.join(data, "broken")
+        want = broken_corpus(data, bdir)
+        before = curate("info", "--store", store).stdout
+        t0 = time.time()
+        p = curate("import", "--store", store, data)
+        if time.time() - t0 > 60:
+            raise AssertionError("import of the broken files took too long")
+        for f, words in sorted(want.items()):
+            lines = [ln for ln in p.stderr.splitlines()
+                     if "broken/" + f + ":" in ln]
+            if len(lines) != 1 or words not in lines[0]:
+                raise AssertionError("%s: want one report with %r: %r" % (
+                    f, words, lines))
+        if "%d skipped" % len(want) not in p.stdout or "0 new" not in \
+                p.stdout:
+            raise AssertionError(p.stdout)
+        if "skipped %d: bad or unreadable image" % len(want) not in p.stdout:
+            raise AssertionError(p.stdout)
+        eq(curate("info", "--store", store).stdout, before, "store info")
+        m2 = Mount(store, mnt).start()
+        try:
+            eq(sorted(os.listdir(os.path.join(mnt, "samples"))),
+               sorted(src_of), "samples after the broken files")
+        finally:
+            m2.umount()
+        shutil.rmtree(bdir)
+    ck.run("broken files per format: each reported, nothing else changes",
+           t_broken)
+
+    def t_walk_hardening():
+        d = w.sub("odd")
+        os.makedirs(os.path.join(d, "sub"))
+        shutil.copy(os.path.join(data, "jpeg_baseline.jpg"),
+                    os.path.join(d, "sub", "a.jpg"))
+        shutil.copy(os.path.join(data, "png_rgb8.png"),
+                    os.path.join(d, "b.png"))
+        # Two links back up: the old walk went 2^64 paths deep.
+        os.symlink(".", os.path.join(d, "sub", "loop1"))
+        os.symlink("..", os.path.join(d, "sub", "loop2"))
+        os.symlink("selfloop", os.path.join(d, "selfloop"))
+        os.mkfifo(os.path.join(d, "pipe.jpg"))
+        os.symlink("/dev/null", os.path.join(d, "devlink.png"))
+        os.mknod(os.path.join(d, "chardev.jpg"), stat.S_IFCHR | 0o600,
+                 os.makedev(1, 3))
+        os.symlink("nowhere.jpg", os.path.join(d, "dangling.jpg"))
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(os.path.join(d, "sock.jpg"))
+        locked = os.path.join(d, "locked.jpg")
+        shutil.copy(os.path.join(data, "jpeg_gray.jpg"), locked)
+        os.chmod(locked, 0)
+        os.makedirs(os.path.join(d, "closed"))
+        shutil.copy(os.path.join(data, "bmp_24.bmp"),
+                    os.path.join(d, "closed", "c.bmp"))
+        os.chmod(os.path.join(d, "closed"), 0)
+        st2 = w.sub("store2")
+        os.makedirs(st2)
+        # A second, unprivileged user, for whom `locked.jpg` and `closed/`
+        # are unreadable (root reads everything).
+        os.chmod(w.path, 0o755)
+        os.chmod(d, 0o755)
+        os.chown(st2, 65534, 65534)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                            "--clear-groups", CURATE, "import", "--store",
+                            st2, d], capture_output=True, text=True,
+                           timeout=60)
+        s.close()
+        if p.returncode != 0:
+            raise AssertionError("import failed: %s %s" % (p.stdout,
+                                                           p.stderr))
+        if "imported 3 image files: 2 new" not in p.stdout:
+            raise AssertionError(p.stdout)
+        for kind, n in (("FIFO (named pipe)", 1), ("socket", 1),
+                        ("device file", 2), ("dangling symbolic link", 1),
+                        ("unreadable", 2), ("directory already walked", 3)):
+            line = [ln for ln in p.stdout.splitlines()
+                    if ln.startswith("skipped %d: %s" % (n, kind))]
+            if len(line) != 1:
+                raise AssertionError("%s x%d: %r" % (kind, n, p.stdout))
+        for path, words in (("pipe.jpg", "FIFO"), ("sock.jpg", "socket"),
+                            ("chardev.jpg", "device file"),
+                            ("devlink.png", "device file"),
+                            ("dangling.jpg", "dangling symbolic link"),
+                            ("locked.jpg", "unreadable"),
+                            ("closed", "unreadable"),
+                            ("sub/loop1", "already walked"),
+                            ("sub/loop2", "already walked"),
+                            ("selfloop", "symbolic-link loop")):
+            line = [ln for ln in p.stderr.splitlines()
+                    if ln.split(":")[0].endswith(path)]
+            if len(line) != 1 or words not in line[0]:
+                raise AssertionError("%s: %r in %r" % (path, words,
+                                                       p.stderr))
+        os.chmod(os.path.join(d, "closed"), 0o755)
+    ck.run("walk: link loops end; FIFOs, sockets, devices, dangling links, "
+           "unreadable entries counted and named", t_walk_hardening)
+
+    def t_unmount_cancels():
+        # A plain-folder mount importing a folder with link loops and
+        # enough images to still be busy: unmount stops the import.
+        d = w.sub("big")
+        corpus(d, seed=3, extra=["-n", "40", "-o", "png_rgb16"])
+        os.symlink(".", os.path.join(d, "a"))
+        os.symlink(".", os.path.join(d, "b"))
+        home = w.sub("home")
+        os.makedirs(home)
+        os.environ["CURATEFS_STORE_HOME"] = home
+        try:
+            fm = Mount(d, w.sub("mnt2")).start()
+        finally:
+            del os.environ["CURATEFS_STORE_HOME"]
+        t0 = time.time()
+        fm.umount()
+        if time.time() - t0 > 20:
+            raise AssertionError("unmount took %.1f s" % (time.time() - t0))
+        fm.cleanup()
+    ck.run("unmount stops a plain-folder import (with link loops)",
+           t_unmount_cancels)
+
+
+run_suite("curatefs-formats-", body)

@@ -1,0 +1,267 @@
+/* test_imgcodec.c - every format and variant of the corpus (tests/gen/
+ * mkimg, written by each format's reference library) through imgfmt.h and
+ * imgcodec.h: the header gives the format, size, orientation and channels
+ * of the manifest; the full decode gives the painted picture back (exactly
+ * for lossless variants, closely for lossy or quantised ones); the viewer
+ * frame (IMG_DECODE_ORIENT) puts each stored pixel where EXIF says; the
+ * scaled decode of JPEG and WebP keeps the short side >= the minimum; and
+ * names, extensions and sniffing agree.
+ *
+ * The environment names the mkimg binary (MKIMG, set by meson).
+ */
+#include "testlib.h"
+#include "imgcodec.h"
+#include "gen/paint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static char dir[64];
+
+#define W 96
+#define H 64
+
+static uint8_t ref[W * H * 3];
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+  FILE *f = fopen(path, "rb");
+  uint8_t *p;
+  long sz;
+
+  CHECK(f != NULL);
+  fseek(f, 0, SEEK_END);
+  sz = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  p = malloc((size_t)sz + 1);
+  CHECK(fread(p, 1, (size_t)sz, f) == (size_t)sz);
+  fclose(f);
+  *n = (size_t)sz;
+  return p;
+}
+
+static long mem_read(void *ud, uint64_t off, void *buf, size_t n)
+{
+  const uint8_t **pp = ud;
+  size_t len = (size_t)(uintptr_t)pp[1];
+
+  if (off >= len)
+    return 0;
+  if (n > len - off)
+    n = len - (size_t)off;
+  memcpy(buf, pp[0] + off, n);
+  return (long)n;
+}
+
+/* The expected stored-frame pixel of a variant at (x, y). */
+static void expect(const char *name, int x, int y, uint8_t out[3])
+{
+  const uint8_t *p = ref + ((size_t)y * W + x) * 3;
+  bool gray = strstr(name, "gray") || strstr(name, "bmp_8");
+  bool alpha = strstr(name, "rgba") || strstr(name, "graya") ||
+               strstr(name, "_alpha");
+
+  for (int c = 0; c < 3; c++)
+    out[c] = p[c];
+  if (gray) {
+    uint8_t g = (uint8_t)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8);
+    out[0] = out[1] = out[2] = g;
+  }
+  if (alpha && x < W / 4)   /* alpha 128 over white */
+    for (int c = 0; c < 3; c++)
+      out[c] = (uint8_t)((out[c] * 128 + 255 * 127 + 127) / 255);
+}
+
+/* Mean absolute difference, over all channels, from the expectation. */
+static double mad(const char *name, const struct image *im)
+{
+  double sum = 0;
+
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      uint8_t e[3];
+      expect(name, x, y, e);
+      for (int c = 0; c < 3; c++)
+        sum += abs((int)im->px[((size_t)y * W + x) * 3 + c] - e[c]);
+    }
+  return sum / (W * H * 3);
+}
+
+static double tolerance(const char *name)
+{
+  if (strstr(name, "palette") || strstr(name, "gif"))
+    return 24;   /* quantised to a small colour cube */
+  if (strstr(name, "jpeg_cmyk"))
+    return 12;
+  if (strstr(name, "jpeg") || strstr(name, "webp_lossy") ||
+      strstr(name, "webp_alpha") || strstr(name, "webp_orient"))
+    return 6;
+  return 0.75;   /* lossless (16-bit keeps the high byte) */
+}
+
+TEST(corpus)
+{
+  char cmd[512], line[512];
+  FILE *m;
+  int files = 0, seen[IMG_NFORMATS] = { 0 };
+
+  const char *mkimg = getenv("MKIMG"), *tmp = getenv("TMPDIR");
+
+  CHECK(mkimg != NULL);
+  snprintf(dir, sizeof(dir), "%s/test-imgcodec-XXXXXX", tmp ? tmp : "/tmp");
+  CHECK(mkdtemp(dir) != NULL);
+  rng = mkimg_seed(1, 0);
+  paint(ref, W, H);
+  snprintf(cmd, sizeof(cmd), "%s -W %d -H %d -s 1 %s", mkimg, W, H, dir);
+  m = popen(cmd, "r");
+  CHECK(m != NULL);
+  while (fgets(line, sizeof(line), m)) {
+    char name[128], fmt[16], path[256];
+    int w, h, o, comp, format;
+    uint8_t *data;
+    size_t n;
+    const uint8_t *pp[2];
+    struct img_src src;
+    struct img_info info;
+    const char *why = NULL;
+    struct image im, vw, sm;
+
+    CHECK_INT_EQ(sscanf(line, "%127s %15s %d %d %d %d", name, fmt, &w, &h,
+                        &o, &comp), 6);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    data = slurp(path, &n);
+    pp[0] = data;
+    pp[1] = (const uint8_t *)(uintptr_t)n;
+    src = (struct img_src){ data, n < 16384 ? n : 16384, n, mem_read, pp };
+    printf("# %s\n", name);
+    CHECK_INT_EQ(img_header_read(&src, &info, &why), 0);
+    CHECK(strcasecmp(img_format_name((int)info.format), fmt) == 0);
+    CHECK_INT_EQ(img_sniff(data, n), (int)info.format);
+    CHECK_INT_EQ(img_format_of_name(name), (int)info.format);
+    CHECK(strcmp(strrchr(name, '.'), img_ext((int)info.format)) == 0);
+    CHECK_INT_EQ(info.width, w);
+    CHECK_INT_EQ(info.height, h);
+    CHECK_INT_EQ(info.orientation, o);
+    CHECK_INT_EQ(info.components, comp);
+    seen[info.format]++;
+
+    /* Full decode, stored frame: the painted picture. */
+    CHECK_INT_EQ(img_decode(data, n, 0, 0, &im, &format), 0);
+    CHECK_INT_EQ(format, (int)info.format);
+    CHECK_INT_EQ(im.w, W);
+    CHECK_INT_EQ(im.h, H);
+    CHECK_INT_EQ(im.channels, 3);
+    {
+      double d = mad(name, &im);
+      printf("#   mean abs diff %.2f (limit %.2f)\n", d, tolerance(name));
+      CHECK(d <= tolerance(name));
+    }
+
+    /* Viewer frame: each stored pixel where its orientation puts it. */
+    CHECK_INT_EQ(img_decode(data, n, 0, IMG_DECODE_ORIENT, &vw, NULL), 0);
+    CHECK_INT_EQ(vw.w, o >= 5 ? H : W);
+    CHECK_INT_EQ(vw.h, o >= 5 ? W : H);
+    for (int y = 0; y < H; y += 7)
+      for (int x = 0; x < W; x += 5) {
+        int dx = x, dy = y;
+        if (o == 6) {          /* turned a quarter clockwise to view */
+          dx = H - 1 - y;
+          dy = x;
+        } else if (o == 8) {   /* a quarter counter-clockwise */
+          dx = y;
+          dy = W - 1 - x;
+        }
+        CHECK(memcmp(vw.px + ((size_t)dy * vw.w + dx) * 3,
+                     im.px + ((size_t)y * W + x) * 3, 3) == 0);
+      }
+
+    /* Scaled decode for features: short side >= 16, any format. */
+    CHECK_INT_EQ(img_decode(data, n, 16, 0, &sm, NULL), 0);
+    CHECK(sm.w >= 16 && sm.h >= 16 && sm.w <= W && sm.h <= H);
+    if (info.format == IMG_JPEG || info.format == IMG_WEBP)
+      CHECK(sm.h < H);   /* these scale in the decoder */
+
+    image_free(&im);
+    image_free(&vw);
+    image_free(&sm);
+    free(data);
+    unlink(path);
+    files++;
+  }
+  CHECK_INT_EQ(pclose(m), 0);
+  rmdir(dir);
+  CHECK(files >= 30);
+  for (int f = 0; f < IMG_NFORMATS; f++)
+    CHECK(seen[f] >= 3);
+}
+
+TEST(names_and_sniff)
+{
+  CHECK_INT_EQ(img_format_of_name("a/B.JPEG"), IMG_JPEG);
+  CHECK_INT_EQ(img_format_of_name("x.tiff"), IMG_TIFF);
+  CHECK_INT_EQ(img_format_of_name("x.Dib"), IMG_BMP);
+  CHECK_INT_EQ(img_format_of_name("x.heic"), -1);
+  CHECK_INT_EQ(img_format_of_name("noext"), -1);
+  CHECK_INT_EQ(img_sniff((const uint8_t *)"GIF89a", 6), IMG_GIF);
+  CHECK_INT_EQ(img_sniff((const uint8_t *)"RIFF\0\0\0\0WAVE", 12), -1);
+  CHECK_INT_EQ(img_sniff((const uint8_t *)"\xff\xd8", 2), -1);
+  CHECK(img_ext(IMG_NFORMATS) == NULL);
+  CHECK(strcmp(img_format_name(-1), "unknown") == 0);
+}
+
+TEST(orient_all_eight)
+{
+  struct image im;
+  /* 3 x 2 image, pixel value = index; viewer positions per EXIF. */
+  static const int want[9][6] = {
+    { 0 }, { 0, 1, 2, 3, 4, 5 }, { 2, 1, 0, 5, 4, 3 }, { 5, 4, 3, 2, 1, 0 },
+    { 3, 4, 5, 0, 1, 2 }, { 0, 3, 1, 4, 2, 5 }, { 3, 0, 4, 1, 5, 2 },
+    { 5, 2, 4, 1, 3, 0 }, { 2, 5, 1, 4, 0, 3 } };
+
+  for (int o = 1; o <= 8; o++) {
+    CHECK_INT_EQ(image_alloc(&im, 3, 2, 1), 0);
+    for (int i = 0; i < 6; i++)
+      im.px[i] = (uint8_t)i;
+    CHECK_INT_EQ(img_orient(&im, o), 0);
+    CHECK_INT_EQ(im.w, o >= 5 ? 2 : 3);
+    for (int i = 0; i < 6; i++)
+      CHECK_INT_EQ(im.px[i], want[o][i]);
+    image_free(&im);
+  }
+}
+
+TEST(garbage_and_bombs)
+{
+  static const uint8_t junk[] = "definitely not an image";
+  /* PNG signature + IHDR declaring 100000 x 100000 (CRC right). */
+  uint8_t png[45] = { 0x89, 'P', 'N', 'G', 13, 10, 26, 10, 0, 0, 0, 13,
+                      'I', 'H', 'D', 'R', 0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0,
+                      8, 2, 0, 0, 0 };
+  uint32_t crc = ~0u;
+  struct image im;
+
+  for (int i = 12; i < 29; i++) {
+    crc ^= png[i];
+    for (int k = 0; k < 8; k++)
+      crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+  }
+  crc = ~crc;
+  png[29] = (uint8_t)(crc >> 24); png[30] = (uint8_t)(crc >> 16);
+  png[31] = (uint8_t)(crc >> 8); png[32] = (uint8_t)crc;
+  memcpy(png + 33, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+  CHECK_INT_EQ(img_decode(png, sizeof(png), 0, 0, &im, NULL), -EFBIG);
+  CHECK(im.px == NULL);
+  png[20] = 0xFF;   /* the CRC no longer matches */
+  CHECK_INT_EQ(img_decode(png, sizeof(png), 0, 0, &im, NULL), -EBADMSG);
+  CHECK_INT_EQ(img_decode(junk, sizeof(junk), 0, 0, &im, NULL), -EBADMSG);
+  CHECK_INT_EQ(img_decode(junk, 0, 0, 0, &im, NULL), -EBADMSG);
+  CHECK_INT_EQ(img_decode_file("/nonexistent/x.png", 0, 0, &im, NULL),
+               -ENOENT);
+}
+
+TEST_MAIN(T(corpus), T(names_and_sniff), T(orient_all_eight),
+          T(garbage_and_bombs))
