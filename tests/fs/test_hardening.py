@@ -237,12 +237,17 @@ def body(ck, w):
                     "%s format=yolo names=%s\n" % (yolo, fifo)):
             eq(errno.errorcode.get(bounded(write, ip, cmd), "none"),
                "EINVAL", "writing %r" % cmd)
+        cfg = os.path.join(mnt, "config")
+        eq(errno.errorcode.get(bounded(write, cfg, "cvat.ca_bundle = %s\n"
+                                       % fifo), "none"), "EINVAL",
+           "cvat.ca_bundle naming a FIFO")
         if "not a regular file" not in status(mnt):
             raise AssertionError("status:\n" + status(mnt))
         # The mount still answers.
         os.listdir(S)
     ck.run("a FIFO named to eval/import-predictions (file, coco_gt=, "
-           "names=) is refused at once, no hang", t_fifo_named)
+           "names=) or cvat.ca_bundle is refused at once, no hang",
+           t_fifo_named)
 
     def t_fifo_sample():
         src = os.path.join(data, names[5])
