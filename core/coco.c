@@ -482,6 +482,12 @@ static int import_json(struct store_txn *t, json_t *root,
     src->n = src->cap = 0;
     r = store_labels_put(t, imgs[i].sample_id, &cur);
     labels_free(&cur);
+    if (r == 0) {
+      uint8_t k[8], v[8];
+      store_key_u64(k, imgs[i].sample_id);
+      store_key_u64(v, (uint64_t)(int64_t)imgs[i].coco_id);
+      r = store_rec_put(t, COCO_NS_IMAGE, k, 8, v, 8);
+    }
   }
   free(catmap);
   free(catname);
@@ -494,6 +500,23 @@ out:
     free(bases[i].base);
   free(bases);
   return r;
+}
+
+int coco_image_id(struct store_txn *t, uint64_t sample_id, int64_t *ret)
+{
+  uint8_t k[8];
+  const void *v;
+  size_t n;
+  int r;
+
+  store_key_u64(k, sample_id);
+  r = store_rec_get(t, COCO_NS_IMAGE, k, 8, &v, &n);
+  if (r < 0)
+    return r;
+  if (n != 8)
+    return -EIO;
+  *ret = (int64_t)store_key_rd_u64(v);
+  return 0;
 }
 
 int coco_import_txn(struct store_txn *t, const char *json, size_t len,

@@ -24,6 +24,15 @@
 
 #include "store.h"
 
+/* Records namespace (owned here) keeping, per sample, the COCO image id of
+ * the last COCO import that matched the sample: key be64 sample id, value
+ * be64 of the id as int64.  COCOeval walks images in image-id order, which
+ * breaks confidence ties across images, so evaluation orders by it. */
+#define COCO_NS_IMAGE "coco.img"
+
+/* The sample's COCO image id into *ret; -ENOENT when it has none. */
+int coco_image_id(struct store_txn *t, uint64_t sample_id, int64_t *ret);
+
 struct coco_stats {
   uint64_t images, matched, unmatched, refused;
   uint64_t boxes, clipped, bad_boxes, categories;

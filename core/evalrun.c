@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coco.h"
 #include "draw.h"
 #include "evaluate.h"
 #include "plot.h"
@@ -279,6 +280,93 @@ static int load(struct store_txn *t, const char *gtf, const char *pf,
   }
   store_iter_free(it);
   return r == -ENOENT ? 0 : r;
+}
+
+/* COCOeval walks the images in image-id order, and that order breaks
+ * confidence ties across images.  Samples matched by a COCO import carry
+ * their COCO image id (coco.h); they go first in id order, the others
+ * after them in sample-id order. */
+struct img_key {
+  int64_t coco_id;
+  uint64_t sid;
+  size_t im;
+  bool has;
+};
+
+static int cmp_img_key(const void *a, const void *b)
+{
+  const struct img_key *x = a, *y = b;
+  if (x->has != y->has)
+    return x->has ? -1 : 1;
+  if (x->has && x->coco_id != y->coco_id)
+    return x->coco_id < y->coco_id ? -1 : 1;
+  return x->sid < y->sid ? -1 : x->sid > y->sid;
+}
+
+static int order_by_coco_id(struct store_txn *t, struct loaded *l)
+{
+  size_t n = l->n_images;
+  struct img_key *k = calloc(n ? n : 1, sizeof(*k));
+  struct loaded o = { 0 };
+  bool sorted = true;
+  int r = 0;
+
+  if (!k)
+    return -ENOMEM;
+  for (size_t im = 0; im < n; im++) {
+    k[im].sid = l->sid[im];
+    k[im].im = im;
+    r = coco_image_id(t, l->sid[im], &k[im].coco_id);
+    if (r < 0 && r != -ENOENT)
+      goto out;
+    k[im].has = r == 0;
+    r = 0;
+    if (im && cmp_img_key(&k[im - 1], &k[im]) > 0)
+      sorted = false;
+  }
+  if (sorted)
+    goto out;
+  qsort(k, n, sizeof(*k), cmp_img_key);
+  o.gts = malloc((l->n_gts ? l->n_gts : 1) * sizeof(*o.gts));
+  o.gt_lid = malloc((l->n_gts ? l->n_gts : 1) * 8);
+  o.preds = malloc((l->n_preds ? l->n_preds : 1) * sizeof(*o.preds));
+  o.pred_lid = malloc((l->n_preds ? l->n_preds : 1) * 8);
+  o.gs = malloc((n + 1) * sizeof(size_t));
+  o.ps = malloc((n + 1) * sizeof(size_t));
+  o.sid = malloc(n * 8);
+  o.sver = malloc(n * 8);
+  if (!o.gts || !o.gt_lid || !o.preds || !o.pred_lid || !o.gs || !o.ps ||
+      !o.sid || !o.sver) {
+    r = -ENOMEM;
+    goto out;
+  }
+  o.gs[0] = o.ps[0] = 0;
+  for (size_t j = 0; j < n; j++) {
+    size_t im = k[j].im;
+    size_t g0 = l->gs[im], ng = l->gs[im + 1] - g0;
+    size_t p0 = l->ps[im], np = l->ps[im + 1] - p0;
+    memcpy(o.gts + o.gs[j], l->gts + g0, ng * sizeof(*o.gts));
+    memcpy(o.gt_lid + o.gs[j], l->gt_lid + g0, ng * 8);
+    memcpy(o.preds + o.ps[j], l->preds + p0, np * sizeof(*o.preds));
+    memcpy(o.pred_lid + o.ps[j], l->pred_lid + p0, np * 8);
+    o.gs[j + 1] = o.gs[j] + ng;
+    o.ps[j + 1] = o.ps[j] + np;
+    o.sid[j] = l->sid[im];
+    o.sver[j] = l->sver[im];
+  }
+  o.n_gts = o.cap_g = l->n_gts;
+  o.n_preds = o.cap_p = l->n_preds;
+  o.n_images = o.cap_s = n;
+  o.cap_i = n + 1;
+  o.fp = l->fp;
+  o.n_present = l->n_present;
+  loaded_free(l);
+  *l = o;
+  memset(&o, 0, sizeof(o));
+out:
+  loaded_free(&o);
+  free(k);
+  return r;
 }
 
 /*---- Running --------------------------------------------------------------*/
@@ -589,6 +677,8 @@ int evalrun_run(struct store *s, const char *name,
   if (r < 0)
     goto out;
   r = load(t, o.gt_field, o.pred_field, &l, err, errlen);
+  if (r == 0)
+    r = order_by_coco_id(t, &l);
   if (r < 0)
     goto out;
   if (l.n_gts == 0 && l.n_preds == 0) {
@@ -702,6 +792,11 @@ int evalrun_fresh(struct store_txn *t, const char *name)
 
   if (r < 0)
     return r;
+  /* A version-1 summary was computed with the earlier matching rules
+   * (crowds counted, k/100 thresholds, clipped predictions): its numbers
+   * are not COCOeval's, so it is stale whatever the labels did. */
+  if (sr.version != SUM_VERSION)
+    return 0;
   r = store_version(t, &ver);
   if (r < 0)
     return r;

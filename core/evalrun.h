@@ -109,7 +109,8 @@ int evalrun_each(struct store_txn *t,
                  int (*fn)(const char *name, void *ud), void *ud);
 /* 1 if the labels of the evaluated samples are unchanged since the run
  * (equal dataset version, or else equal label fingerprint: an O(samples)
- * walk), 0 if stale. */
+ * walk), 0 if stale.  A summary of an earlier record version (computed
+ * with earlier rules) is always stale. */
 int evalrun_fresh(struct store_txn *t, const char *name);
 
 /* ---- renderers for eval/<name>/ ---- */

@@ -11,7 +11,8 @@ results JSON imported with `curate predictions --format coco --coco-gt`.
 summary numbers, mAP and per-class AP / AP50 / AP75 to 1e-12, per-class
 tp/fp/fn/support exactly, precision/recall to 1e-12, at IoU 0.5 and 0.75:
 the store keeps the imported areas and the predictions' coordinates.
-`curate eval --list` must give exactly the reference's per-image
+With COCO image ids shuffled against the file order, the evaluation
+must follow the id order (COCOeval's).  `curate eval --list` must give exactly the reference's per-image
 mistakenness (mistakes), possible-missing and possible-spurious counts,
 ranked.  A YOLO import of the same predictions (relative coordinates)
 must agree with the reference run on the boxes as converted.
@@ -22,6 +23,7 @@ Exit 0 = pass, 1 = mismatch.
 
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -90,6 +92,33 @@ def compare_metrics(tag, m, r, names):
                   "%s class %d missing from metrics.json" % (tag, k))
 
 
+def write_coco(tmp, tag, images, files, names, ids):
+    """Writes the GT and results JSON; image i (file files[i]) gets COCO
+    image id ids[i].  Returns both paths."""
+    gt = {"images": [], "annotations": [],
+          "categories": [{"id": k + 1, "name": n}
+                         for k, n in enumerate(names)]}
+    res = []
+    for i, (g, p) in enumerate(images):
+        gt["images"].append({"id": ids[i], "file_name": files[i],
+                             "width": W, "height": H})
+        for b, l, crowd, area in g:
+            gt["annotations"].append({
+                "id": len(gt["annotations"]) + 1, "image_id": ids[i],
+                "category_id": l + 1, "bbox": list(b),
+                "iscrowd": int(crowd), "area": area})
+        for b, l, s in p:
+            res.append({"image_id": ids[i], "category_id": l + 1,
+                        "bbox": list(b), "score": s})
+    gt_path = os.path.join(tmp, "gt%s.json" % tag)
+    res_path = os.path.join(tmp, "res%s.json" % tag)
+    with open(gt_path, "w") as f:
+        json.dump(gt, f)
+    with open(res_path, "w") as f:
+        json.dump(res, f)
+    return gt_path, res_path
+
+
 def main():
     curate, mkjpeg = os.environ["CURATE"], os.environ["MKJPEG"]
     images = gen.generate(N_IMAGES, 7)
@@ -105,27 +134,8 @@ def main():
              photos])
         files = sorted(os.listdir(photos))
         check(len(files) == len(images), "mkjpeg file count")
-        gt = {"images": [], "annotations": [],
-              "categories": [{"id": k + 1, "name": n}
-                             for k, n in enumerate(names)]}
-        res = []
-        for i, (g, p) in enumerate(images):
-            gt["images"].append({"id": i + 1, "file_name": files[i],
-                                 "width": W, "height": H})
-            for b, l, crowd, area in g:
-                gt["annotations"].append({
-                    "id": len(gt["annotations"]) + 1, "image_id": i + 1,
-                    "category_id": l + 1, "bbox": list(b),
-                    "iscrowd": int(crowd), "area": area})
-            for b, l, s in p:
-                res.append({"image_id": i + 1, "category_id": l + 1,
-                            "bbox": list(b), "score": s})
-        gt_path = os.path.join(tmp, "gt.json")
-        res_path = os.path.join(tmp, "res.json")
-        with open(gt_path, "w") as f:
-            json.dump(gt, f)
-        with open(res_path, "w") as f:
-            json.dump(res, f)
+        gt_path, res_path = write_coco(tmp, "", images, files, names,
+                                       [i + 1 for i in range(len(images))])
         run([curate, "import", "--store", store, "--coco", gt_path, photos])
         run([curate, "predictions", "--store", store, "--format", "coco",
              "--coco-gt", gt_path, res_path])
@@ -188,6 +198,28 @@ def main():
             _, yparsed = ref.read_input(f)
         r = ref.evaluate(yparsed, n_classes)
         compare_metrics("yolo", m, r, names)
+
+        # COCO image ids in another order than the file names, as in most
+        # real COCO files: COCOeval walks the images in id order, and that
+        # order breaks the (many) confidence ties across images.
+        ids = list(range(1, len(images) + 1))
+        random.Random(11).shuffle(ids)
+        gt_path, res_path = write_coco(tmp, "-shuffled", images, files,
+                                       names, ids)
+        run([curate, "import", "--store", store, "--coco", gt_path, photos])
+        run([curate, "predictions", "--store", store, "--format", "coco",
+             "--coco-gt", gt_path, res_path])
+        by_id = [images[i] for i in sorted(range(len(images)),
+                                            key=lambda i: ids[i])]
+        spath = os.path.join(tmp, "sset.txt")
+        with open(spath, "w") as f:
+            gen.write_input(by_id, f)
+        with open(spath) as f:
+            _, sparsed = ref.read_input(f)
+        m = json.loads(run([curate, "eval", "--store", store, "--name",
+                            "shuffled", "--json"]))
+        compare_metrics("shuffled ids", m, ref.evaluate(sparsed, n_classes),
+                        names)
         print("compared %d images, %d GT, %d predictions"
               % (len(images), sum(len(g) for g, _ in images),
                  sum(len(p) for _, p in images)))

@@ -91,17 +91,17 @@ def main():
              yolo_with("names: [ant]\n", "\r\n0 0.5 0.5 0.25 0.5\r\n\r\n"),
              [("ant", box0)])
     refused("yaml flow list not closed", "yolo",
-            yolo_with("names: [ant, bee\n"), "bad \"names\" list")
+            yolo_with("names: [ant, bee\n"), "while parsing a flow sequence")
     refused("yaml flow map with a bad key", "yolo",
-            yolo_with("names: {x: ant}\n"), "bad \"names\" map")
+            yolo_with("names: {x: ant}\n"), "not a class index")
     refused("yaml block entry without a colon", "yolo",
-            yolo_with("names:\n  ant\n"), "bad \"names\" entry")
+            yolo_with("names:\n  ant\n"), "neither a list nor a map")
     refused("an empty class list", "yolo",
             yolo_with("names: []\n"), "the class list is empty")
     refused("a class list with a hole", "yolo",
             yolo_with("names:\n  0: ant\n  2: bee\n"), "has no valid name")
     refused("yaml block map with a bad index", "yolo",
-            yolo_with("names:\n  x1: ant\n"), "bad class index")
+            yolo_with("names:\n  x1: ant\n"), "not a class index")
     refused("a confidence out of range", "yolo",
             yolo_with("names: [ant]\n", "0 0.5 0.5 0.25 0.5 1.5\n"),
             "confidence")
@@ -152,18 +152,18 @@ def main():
              [("\U0001F600", vbox)])
     refused("an unterminated comment", "voc",
             voc_with("<annotation><!-- no end %s</annotation>" %
-                     obj("cat")), "unterminated comment")
+                     obj("cat")), "malformed XML: line 1: unclosed token")
     refused("an unterminated declaration", "voc",
-            voc_with("<?xml version=\"1.0\""), "unterminated declaration")
+            voc_with("<?xml version=\"1.0\""), "malformed XML: line 1: unclosed token")
     refused("a mismatched end tag", "voc",
             voc_with("<annotation>%s</annotatio>" % obj("cat")),
             "malformed XML")
     refused("a character reference to 0", "voc",
             voc_with("<annotation>%s</annotation>" % obj("&#0;")),
-            "entity")
+            "reference to invalid character number")
     refused("a character reference past U+10FFFF", "voc",
             voc_with("<annotation>%s</annotation>" % obj("&#x110000;")),
-            "entity")
+            "reference to invalid character number")
     refused("an object without a name", "voc",
             voc_with("<annotation>%s</annotation>" % obj("")),
             "has no valid <name>")

@@ -318,6 +318,18 @@ TEST(hand_built_evaluation)
   CHECK(out.data && strstr(out.data, "\"AP50\":") &&
         !strstr(out.data, "\"AP50\":null"));
   buf_free(&out);
+  /* ... but it was computed with the earlier rules, so it is stale even
+   * though no label changed, and a refresh re-runs it into version 2. */
+  CHECK_INT_EQ(evalrun_fresh(t, "e"), 1);
+  CHECK_INT_EQ(evalrun_fresh(t, "old"), 0);
+  store_txn_abort(t);
+  CHECK_INT_EQ(evalrun_refresh(st, "old", err, sizeof(err)), 1);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(evalrun_fresh(t, "old"), 1);
+  buf_init(&out, 1 << 20);
+  CHECK_INT_EQ(evalrun_metrics_json(t, "old", &out), 0);
+  CHECK(out.data && !strstr(out.data, "\"AP50\":null"));
+  buf_free(&out);
   store_txn_abort(t);
   teardown();
 }
