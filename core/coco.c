@@ -2,6 +2,7 @@
  * for parsing; matching and box checks are done here, writes go through
  * store_labels_put in one transaction. */
 #include "coco.h"
+#include "util.h"
 
 #include "imgfmt.h"
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct img {
   json_int_t coco_id;
@@ -569,7 +571,15 @@ int coco_import_opts(struct store *s, const char *json_path,
   int r;
 
   memset(st, 0, sizeof(*st));
-  root = json_load_file(json_path, 0, &jerr);
+  /* Only a regular file: a FIFO or device named here would block. */
+  int fd = open_regular(json_path);
+  if (fd < 0) {
+    rep(report, ud, json_path, fd == -EINVAL ? "not a regular file"
+                                             : strerror(-fd));
+    return fd;
+  }
+  root = json_loadfd(fd, 0, &jerr);
+  close(fd);
   if (!root) {
     snprintf(msg, sizeof(msg), "line %d: %s", jerr.line,
              json_err_text(jerr.text, jt, sizeof(jt)));

@@ -335,11 +335,12 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
     if (*val && (r = config_check(k, val, err, errlen)) == 0 &&
         k->names == CFG_IS_FILE) {
       /* Set by whoever writes it, readable by them (the mount carries the
-       * write out with the writer's rights). */
-      int fd = open(val, O_RDONLY | O_CLOEXEC);
+       * write out with the writer's rights).  A regular file only: a
+       * FIFO named here would block the daemon thread that checks it. */
+      int fd = open_regular(val);
       if (fd < 0)
         r = errf(err, errlen, -EINVAL, "%s: %s: %s", k->name, val,
-                 strerror(errno));
+                 fd == -EINVAL ? "not a regular file" : strerror(-fd));
       else
         close(fd);
     }

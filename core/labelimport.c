@@ -180,7 +180,7 @@ int lsrc_read(struct lsrc *s, size_t i, size_t max, struct buf *out)
   p = path_join(s->dir, s->names[i]);
   if (!p)
     return -ENOMEM;
-  f = fopen(p, "rb");
+  f = fopen_regular(p);
   free(p);
   if (!f)
     return -errno;
@@ -431,7 +431,7 @@ static int coco_file(struct limp *L, const char *path)
   struct buf b;
   int r;
   buf_init(&b, LIMP_JSON_MAX);
-  FILE *f = fopen(path, "rb");
+  FILE *f = fopen_regular(path);
   if (!f)
     return limp_fail(L, "%s: %s", path, strerror(errno)), -errno;
   char blk[65536];

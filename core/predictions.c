@@ -476,30 +476,40 @@ static int store_name_copy(struct ctx *c, uint32_t id, const char *name,
   return 0;
 }
 
-static int import_coco(struct ctx *c, const char *path, const char *gt_path)
+/* Loads a JSON file the requester named.  Only a regular file is opened
+ * (a FIFO or device would block the daemon); a file that cannot be opened
+ * keeps its errno (EACCES, ENOENT), and a parse error names the file and
+ * line, never the content. */
+static json_t *load_json(struct ctx *c, const char *path, int *r)
 {
   json_error_t jerr;
   char jt[160];
+  json_t *j;
+  int fd = open_regular(path);
+
+  if (fd < 0) {
+    *r = fd == -EINVAL ? fail(c, "%s: not a regular file", path)
+                       : (fail(c, "%s: %s", path, strerror(-fd)), fd);
+    return NULL;
+  }
+  j = json_loadfd(fd, 0, &jerr);
+  close(fd);
+  if (!j)
+    *r = fail(c, "%s: line %d: %s", path, jerr.line,
+              json_err_text(jerr.text, jt, sizeof(jt)));
+  return j;
+}
+
+static int import_coco(struct ctx *c, const char *path, const char *gt_path)
+{
   json_t *root = NULL, *gt = NULL, *list, *o;
   struct idmap *map = NULL;
   size_t nmap = 0, i;
   int r = 0;
 
-  root = json_load_file(path, 0, &jerr);
-  if (!root) {
-    /* A file that cannot be opened keeps its errno (EACCES, ENOENT). */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      int e = errno;
-      fail(c, "%s: %s", path, strerror(e));
-      r = -e;
-      goto out;
-    }
-    close(fd);
-    r = fail(c, "%s: line %d: %s", path, jerr.line,
-             json_err_text(jerr.text, jt, sizeof(jt)));
+  root = load_json(c, path, &r);
+  if (!root)
     goto out;
-  }
   list = json_is_array(root) ? root : json_object_get(root, "annotations");
   if (!json_is_array(list)) {
     r = fail(c, "%s: not COCO results (a list of predictions, or an object "
@@ -507,12 +517,9 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
     goto out;
   }
   if (gt_path) {
-    gt = json_load_file(gt_path, 0, &jerr);
-    if (!gt) {
-      r = fail(c, "%s: line %d: %s", gt_path, jerr.line,
-               json_err_text(jerr.text, jt, sizeof(jt)));
+    gt = load_json(c, gt_path, &r);
+    if (!gt)
       goto out;
-    }
     if (!json_is_object(gt)) {
       r = fail(c, "%s: not a COCO file (an object with \"images\")", gt_path);
       goto out;
@@ -614,10 +621,12 @@ out:
 
 static int read_text(struct ctx *c, const char *path, char **ret, size_t *len)
 {
-  FILE *f = fopen(path, "rb");
+  FILE *f = fopen_regular(path);
   struct stat st;
   if (!f) {
     int e = errno;
+    if (e == EINVAL)
+      return fail(c, "%s: not a regular file", path);
     fail(c, "%s: %s", path, strerror(e));
     return -e;
   }

@@ -359,7 +359,7 @@ static int open_then_check(const char *root, const char *relpath)
 
   if (!full)
     return -ENOMEM;
-  fd = open(full, O_RDONLY | O_CLOEXEC);
+  fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   free(full);
   if (fd < 0)
     return -errno;
@@ -383,10 +383,62 @@ static int open_then_check(const char *root, const char *relpath)
   return fd;
 }
 
+int fd_regular(int fd)
+{
+  struct stat st;
+  int fl, e;
+
+  if (fd < 0)
+    return fd;
+  if (fstat(fd, &st) < 0) {
+    e = errno;
+    close(fd);
+    return -e;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    /* A FIFO, device, socket or directory: not a file to read. */
+    close(fd);
+    return -EINVAL;
+  }
+  fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+int open_regular(const char *path)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+  return fd < 0 ? -errno : fd_regular(fd);
+}
+
+FILE *fopen_regular(const char *path)
+{
+  int fd = open_regular(path);
+  FILE *f;
+
+  if (fd < 0) {
+    errno = -fd;
+    return NULL;
+  }
+  f = fdopen(fd, "rb");
+  if (!f) {
+    int e = errno;
+
+    close(fd);
+    errno = e;
+  }
+  return f;
+}
+
 int dataset_open(const char *root, const char *relpath)
 {
   struct open_how how = {
-    .flags = O_RDONLY | O_CLOEXEC,
+    .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
     .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
   };
   int dfd, fd, e;
@@ -398,9 +450,9 @@ int dataset_open(const char *root, const char *relpath)
   e = errno;
   close(dfd);
   if (fd >= 0)
-    return fd;
+    return fd_regular(fd);
   if (e == ENOSYS)
-    return open_then_check(root, relpath);
+    return fd_regular(open_then_check(root, relpath));
   return -e;
 }
 

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -76,6 +77,17 @@ double time_mono(void);
  * file's own path is checked instead.  Returns the fd, -EXDEV for a path
  * that leaves root, or another -errno. */
 int dataset_open(const char *root, const char *relpath);
+
+/* Opens `path` for reading only if it is a regular file: a FIFO, device,
+ * socket or directory gives -EINVAL at once instead of blocking the caller
+ * (a FIFO with no writer would hang a daemon thread forever).  The open
+ * itself never blocks (O_NONBLOCK, cleared again on success).  Returns the
+ * descriptor or a negative errno; fopen_regular() returns NULL with errno
+ * set.  fd_regular() applies the same check to a descriptor opened with
+ * O_NONBLOCK, closing it on failure. */
+int fd_regular(int fd);
+int open_regular(const char *path);
+FILE *fopen_regular(const char *path);
 
 /* Join a directory and a relative path into a new string (owned). */
 char *path_join(const char *dir, const char *rel);

@@ -199,6 +199,72 @@ def body(ck, w):
             raise AssertionError("the error does not name the file:\n" + text)
     ck.run("errors of files named to control files quote none of their "
            "content", t_parse_error_quotes_nothing)
+
+    def bounded(fn, *args):
+        # Runs fn in a child so that a hang fails the test instead of
+        # blocking it; returns the errno fn raised (0 if none).
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                fn(*args)
+            except OSError as e:
+                code = e.errno
+            except BaseException:
+                code = 250
+            os._exit(code)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            p, st = os.waitpid(pid, os.WNOHANG)
+            if p:
+                return os.waitstatus_to_exitcode(st)
+            time.sleep(0.05)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("%s%r did not return within 10 s" % (
+            fn.__name__, args))
+
+    def t_fifo_named():
+        fifo = w.sub("pred.fifo")
+        os.mkfifo(fifo)
+        good = w.sub("good.json")
+        write(good, "[]")
+        yolo = w.sub("yolo2")
+        os.mkdir(yolo)
+        ip = os.path.join(mnt, "eval", "import-predictions")
+        for cmd in (fifo + "\n",
+                    "%s coco_gt=%s\n" % (good, fifo),
+                    "%s format=yolo names=%s\n" % (yolo, fifo)):
+            eq(errno.errorcode.get(bounded(write, ip, cmd), "none"),
+               "EINVAL", "writing %r" % cmd)
+        cfg = os.path.join(mnt, "config")
+        eq(errno.errorcode.get(bounded(write, cfg, "cvat.ca_bundle = %s\n"
+                                       % fifo), "none"), "EINVAL",
+           "cvat.ca_bundle naming a FIFO")
+        if "not a regular file" not in status(mnt):
+            raise AssertionError("status:\n" + status(mnt))
+        # The mount still answers.
+        os.listdir(S)
+    ck.run("a FIFO named to eval/import-predictions (file, coco_gt=, "
+           "names=) or cvat.ca_bundle is refused at once, no hang",
+           t_fifo_named)
+
+    def t_fifo_sample():
+        src = os.path.join(data, names[5])
+        keep = w.sub("keep.jpg")
+        os.rename(src, keep)
+        os.mkfifo(src)
+        try:
+            got = bounded(read, os.path.join(S, names[5]))
+            if got == 0:
+                raise AssertionError("a FIFO in place of a sample was read")
+            os.listdir(S)
+        finally:
+            os.unlink(src)
+            os.rename(keep, src)
+        read(os.path.join(S, names[5]))
+    ck.run("a sample file replaced by a FIFO: an error at once, no hang",
+           t_fifo_sample)
     m.umount()
 
     def t_full_map():
