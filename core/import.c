@@ -147,8 +147,8 @@ static const char *const skip_names[IMPORT_SKIP_NKINDS] = {
   [IMPORT_SKIP_DEVICE] = "device file",
   [IMPORT_SKIP_DANGLING] = "dangling symbolic link",
   [IMPORT_SKIP_UNREADABLE] = "unreadable",
-  [IMPORT_SKIP_LOOP] = "directory already walked (symbolic-link loop or "
-                       "second link)",
+  [IMPORT_SKIP_LOOP] = ("directory already walked (symbolic-link loop or "
+                        "second link)"),
   [IMPORT_SKIP_DEEP] = "directory nested deeper than 64 levels",
   [IMPORT_SKIP_UNSUPPORTED] = "unsupported image format",
   [IMPORT_SKIP_BAD] = "bad or unreadable image",
