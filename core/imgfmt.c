@@ -125,32 +125,7 @@ static int src_read(const struct img_src *s, uint64_t off, void *buf, size_t n)
 
 uint8_t img_tiff_orientation(const uint8_t *p, size_t n)
 {
-  bool le;
-  uint32_t ifd;
-  uint16_t count;
-
-  if (n < 8)
-    return 1;
-  if (memcmp(p, "II*\0", 4) == 0)
-    le = true;
-  else if (memcmp(p, "MM\0*", 4) == 0)
-    le = false;
-  else
-    return 1;
-  ifd = rd32(p + 4, le);
-  if (ifd > n || n - ifd < 2)
-    return 1;
-  count = rd16(p + ifd, le);
-  for (uint32_t i = 0; i < count; i++) {
-    size_t e = ifd + 2 + (size_t)i * 12;
-    if (e + 12 > n)
-      break;
-    if (rd16(p + e, le) == 0x0112 && rd16(p + e + 2, le) == 3) {
-      uint16_t v = rd16(p + e + 8, le);
-      return v >= 1 && v <= 8 ? (uint8_t)v : 1;
-    }
-  }
-  return 1;
+  return jpeg_tiff_orientation(p, n);
 }
 
 /* An EXIF payload as PNG eXIf and WebP EXIF carry it: the TIFF block,

@@ -18,39 +18,42 @@ static uint32_t rd32(const uint8_t *p, bool le)
                   ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-/* EXIF: "Exif\0\0", then a TIFF header and IFD0; we want tag 0x0112. */
-static uint8_t exif_orientation(const uint8_t *p, size_t n)
+uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n)
 {
-  const uint8_t *tiff;
-  size_t tn;
   bool le;
   uint32_t ifd;
   uint16_t count;
 
-  if (n < 14 || memcmp(p, "Exif\0\0", 6) != 0)
+  if (n < 8)
     return 1;
-  tiff = p + 6;
-  tn = n - 6;
-  if (memcmp(tiff, "II*\0", 4) == 0)
+  if (memcmp(p, "II*\0", 4) == 0)
     le = true;
-  else if (memcmp(tiff, "MM\0*", 4) == 0)
+  else if (memcmp(p, "MM\0*", 4) == 0)
     le = false;
   else
     return 1;
-  ifd = rd32(tiff + 4, le);
-  if (ifd > tn || tn - ifd < 2)
+  ifd = rd32(p + 4, le);
+  if (ifd > n || n - ifd < 2)
     return 1;
-  count = rd16(tiff + ifd, le);
+  count = rd16(p + ifd, le);
   for (uint32_t i = 0; i < count; i++) {
     size_t e = ifd + 2 + (size_t)i * 12;
-    if (e + 12 > tn)
+    if (e + 12 > n)
       break;
-    if (rd16(tiff + e, le) == 0x0112 && rd16(tiff + e + 2, le) == 3) {
-      uint16_t v = rd16(tiff + e + 8, le);
+    if (rd16(p + e, le) == 0x0112 && rd16(p + e + 2, le) == 3) {
+      uint16_t v = rd16(p + e + 8, le);
       return v >= 1 && v <= 8 ? (uint8_t)v : 1;
     }
   }
   return 1;
+}
+
+/* EXIF: "Exif\0\0", then a TIFF header and IFD0; we want tag 0x0112. */
+static uint8_t exif_orientation(const uint8_t *p, size_t n)
+{
+  if (n < 14 || memcmp(p, "Exif\0\0", 6) != 0)
+    return 1;
+  return jpeg_tiff_orientation(p + 6, n - 6);
 }
 
 static const char *not_jpeg_reason(const uint8_t *p, size_t n)

@@ -23,6 +23,12 @@ struct jpeg_info {
   uint32_t scan_offset; /* byte offset of the first SOS marker */
 };
 
+/* The orientation tag (0x0112) of a TIFF-structured block ("II*\0" or
+ * "MM\0*" first: a TIFF file, or an EXIF payload without its "Exif\0\0"
+ * prefix): 1..8, or 1 when absent or unreadable.  Bounds-checked, no
+ * allocation; shared by the JPEG APP1 walk and imgfmt.c. */
+uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n);
+
 /* Parses the header from the first n bytes of a file.
  * Returns 0 with *ret filled; -ENODATA when more bytes are needed (the
  * header is longer than n; *ret_need holds a size that will do, or 0 if
