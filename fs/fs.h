@@ -49,7 +49,7 @@ struct fs_ctx {
   struct gen_map *gens;        /* gen.c */
   struct vnode_table *vt;      /* vnode.c */
   struct gen_cache *gc;        /* gencache.c */
-  struct views *views;         /* core/views.c: lists behind views/ */
+  struct views *views;         /* core/views/views.c: lists behind views/ */
   struct fdcache *fdc;         /* fdcache.c (read-only mounts) */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */

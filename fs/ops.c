@@ -38,6 +38,7 @@
 #include "access.h"
 #include "fs.h"
 #include "imgfmt.h"
+#include "labels_json.h"
 #include "names.h"
 #include "node.h"
 #include "passthrough.h"

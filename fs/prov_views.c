@@ -12,7 +12,7 @@
  *   views/possible-spurious/<rank>-<name>.jpg with ground truth and
  *                                             predictions drawn
  *
- * Lists come from core/views.c, which caches them; this file only names
+ * Lists come from core/views/views.c, which caches them; this file only names
  * and resolves entries.  Every file shows one sample, so `mv` of any of
  * them into tags/<t>/ tags it (ops.c).
  */

@@ -2,7 +2,7 @@
  * stand for one sample: samples/<n>.jpg, tags/<t>/<n>.jpg, labels/<n>.json
  * and provider files of one sample (views/..., export images).  Each
  * attribute is one non-empty cell of the sample's row in the per-sample
- * table (core/table.h), so `getfattr -d` shows exactly what samples.csv
+ * table (core/views/table.h), so `getfattr -d` shows exactly what samples.csv
  * shows for that sample.  Other files have no attributes.
  *
  * The attributes are computed, never stored, so they cannot be written:

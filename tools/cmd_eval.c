@@ -1,5 +1,5 @@
 /* cmd_eval.c - `curate eval`: run a named evaluation of a prediction field
- * against a ground-truth field (core/evalrun.h), keep it in the store and
+ * against a ground-truth field (core/views/evalrun.h), keep it in the store and
  * print its report; or print one of its ranked sample lists.
  */
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* cmd_export.c - `curate export`: writes an export tree (core/export.h) to
+/* cmd_export.c - `curate export`: writes an export tree (core/formats/export.h) to
  * a real folder, for machines without FUSE.  It walks the same
  * export_list / export_generate calls the mount serves, inside one read
  * transaction, so the folder is byte-identical to the mounted tree of the

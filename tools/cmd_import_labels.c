@@ -1,6 +1,6 @@
 /* cmd_import_labels.c - `curate import-labels`: labels from a COCO JSON,
  * a YOLO or VOC folder, or a CVAT export zip into one label field of a
- * store (core/labelimport.h).  One transaction: on bad input it prints one
+ * store (core/formats/labelimport.h).  One transaction: on bad input it prints one
  * line with the reason and the store is unchanged. */
 #include <errno.h>
 #include <getopt.h>

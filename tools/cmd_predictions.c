@@ -1,6 +1,6 @@
 /* cmd_predictions.c - `curate predictions`: import model predictions (COCO
  * results JSON or YOLO txt with a confidence column) into a label field of
- * a store.  The format rules live in core/predictions.h; this file only
+ * a store.  The format rules live in core/formats/predictions.h; this file only
  * parses arguments and prints the outcome.
  */
 #include <getopt.h>

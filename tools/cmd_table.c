@@ -1,4 +1,4 @@
-/* cmd_table.c - `curate table`: the per-sample table (core/table.h) of a
+/* cmd_table.c - `curate table`: the per-sample table (core/views/table.h) of a
  * store on stdout, as CSV (the bytes samples.csv serves for the same store
  * version) or JSON Lines.  The latest evaluation is re-run first if its
  * labels changed since, as the mount does, unless --read-only.

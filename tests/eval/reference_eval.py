@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """reference_eval.py - an independent, deliberately plain Python version of
 COCO detection evaluation following the rules of pycocotools' COCOeval
-(iouType "bbox"; the rules are listed in core/evaluate.h) and of detection
+(iouType "bbox"; the rules are listed in core/compute/evaluate.h) and of detection
 mistakenness (docs/ALGORITHMS.md §4) on the same matching.
 
-It exists to cross-check core/evaluate.c (tests/eval/test_eval_vs_reference.py)
+It exists to cross-check core/compute/evaluate.c (tests/eval/test_eval_vs_reference.py)
 and to serve as a slow baseline for benchmarks.  It shares no code or data
 structures with the C version: each (image, class) keeps a list-of-lists IoU
 matrix and re-runs the greedy matching for every area range and threshold

@@ -53,7 +53,7 @@ def clip(box):
 
 
 def from_yolo(box):
-    """The pixel box core/predictions.c computes from the YOLO line (kept
+    """The pixel box core/formats/predictions.c computes from the YOLO line (kept
     as is, even past the image)."""
     x, y, w, h = box
     cx, cy, wn, hn = (x + w / 2) / W, (y + h / 2) / H, w / W, h / H

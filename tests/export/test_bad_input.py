@@ -100,7 +100,7 @@ def main():
           '"height":1}],"categories":[],"annotations":[]}')
     cases.append(("coco-nothing-matches", "coco", j, "matched"))
 
-    # COCO strictness (core/coco.h): ambiguous ids are errors, and an
+    # COCO strictness (core/formats/coco.h): ambiguous ids are errors, and an
     # empty category list does not empty the matched images.
     def coco_case(label, doc, what):
         j = ds.path("c-%s.json" % label)

@@ -1,4 +1,4 @@
-/* fuzz_zip.c - the ZIP reader (core/zipread.c) on an archive file: open,
+/* fuzz_zip.c - the ZIP reader (core/formats/zipread.c) on an archive file: open,
  * list, read every member with a cap. */
 #include "fuzzlib.h"
 

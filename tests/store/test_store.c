@@ -1,4 +1,4 @@
-/* test_store.c - the LMDB dataset store (core/store.h) on real files.
+/* test_store.c - the LMDB dataset store (core/store/store.h) on real files.
  *
  * Every test gets a fresh store directory made with mkdtemp() under $TMPDIR and
  * removes it afterwards.  Covered: open/create and the stored schema version

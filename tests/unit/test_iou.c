@@ -1,7 +1,7 @@
 /* test_iou.c - box IoU, max IoU within a set, duplicate boxes.
  *
  * Expected values are worked out by hand in the comments, or come from a
- * brute-force reference written here independently of core/iou.c (full
+ * brute-force reference written here independently of core/compute/iou.c (full
  * pair matrix, its own overlap arithmetic).
  */
 #include "testlib.h"

@@ -1,4 +1,4 @@
-/* test_jpeghdr.c - the JPEG header reader (core/jpeghdr.h).
+/* test_jpeghdr.c - the JPEG header reader (core/image/jpeghdr.h).
  *
  * Builds small JPEG byte streams by hand, marker by marker (SOI, APP0/JFIF,
  * APP1/Exif with an Orientation tag in Intel and Motorola byte order, DQT,

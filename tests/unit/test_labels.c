@@ -1,5 +1,5 @@
 /* test_labels.c - the label model, its store codec and its JSON form
- * (core/labels.h, core/labels.c, core/labels_json.c).
+ * (core/base/labels.h, core/base/labels.c, core/formats/labels_json.c).
  *
  * Binary codec: encode/decode round trips (ids and class ids at their
  * maxima, absent vs. zero confidence, iscrowd, attributes, empty field), the
@@ -15,7 +15,7 @@
  */
 #include <errno.h>
 
-#include "labels.h"
+#include "labels_json.h"
 #include "testlib.h"
 
 static struct detection det(uint64_t id, const char *label, double x,

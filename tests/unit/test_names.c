@@ -1,4 +1,4 @@
-/* test_names.c - sample display names (core/names.h).
+/* test_names.c - sample display names (core/base/names.h).
  *
  * Covers name_from_relpath(): directory separators become "__", the last
  * extension of the base name is dropped (dots in directories and a dotfile's

@@ -1,5 +1,5 @@
 /* codec_i.h - the per-format decoders behind imgcodec.h (private to
- * core/imgcodec.c and core/codec_*.c).  Each gets the whole file in memory
+ * core/image/imgcodec.c and core/codec_*.c).  Each gets the whole file in memory
  * and its header already read (info: size checked against IMG_MAX_PIXELS),
  * and fills *ret with 8-bit RGB in the stored frame.  Same errors as
  * imgcodec.h. */

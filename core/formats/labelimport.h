@@ -4,7 +4,7 @@
  * "COCO 1.0", "YOLO 1.1" and "PASCAL VOC 1.1".
  *
  * Images are matched to the store's samples by name: first the sample
- * name (what core/export.h writes), then the source path, then the file
+ * name (what core/formats/export.h writes), then the source path, then the file
  * stem when it is unique among the samples.  A matched sample's field is
  * replaced by what the input says; its other fields and unmatched samples
  * are left alone.  Input images are never read: sizes come from the store.

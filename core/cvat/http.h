@@ -115,11 +115,5 @@ int http_escape(struct buf *out, const char *s);
 /* The base URL the client was created with (borrowed). */
 const char *http_base_url(const struct http_client *c);
 
-/* The one check of a server URL given by a user (the `cvat.url` setting,
- * CVAT_URL, `curate cvat config`): http:// or https://, a host of letters,
- * digits, '.', '-' (or an [IPv6] literal), an optional :PORT (1-65535),
- * an optional /path; no credentials, spaces or control characters.
- * 0, or -EINVAL with the reason in err. */
-int http_url_check(const char *url, char *err, size_t errlen);
 
 #endif

@@ -31,6 +31,7 @@
 #include <sys/random.h>
 
 #include "imgfmt.h"
+#include "labels_json.h"
 
 #define NS_RUN "cvat.run"
 #define NS_MAP "cvat.map"

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "http.h"
+#include "url.h"
 
 struct cvat_client {
   unsigned refs;               /* guarded by sess_mu */
@@ -201,7 +202,7 @@ int cvat_config_set(struct cvat_config *c, const char *key,
       return errf(err, errlen, -EINVAL,
                       "%s: control characters are not allowed", key);
   if (strcmp(key, "url") == 0) {
-    int r = *value ? http_url_check(value, err, errlen) : 0;
+    int r = *value ? url_check(value, err, errlen) : 0;
     if (r < 0)
       return r;
     return set_string(&c->url, value, false);

@@ -8,7 +8,7 @@
  * confidence; empty lines are skipped.  Values may overshoot [0, 1] by
  * rounding (1e-6), and boxes are clipped to the image.  The whole import
  * fails on the first malformed row, with file and line in the reason.
- * data.yaml is read by core/yamlnames.c (libyaml). */
+ * data.yaml is read by core/formats/yamlnames.c (libyaml). */
 #include "labelimport_i.h"
 #include "yamlnames.h"
 
@@ -54,7 +54,7 @@ static int names_set(struct names *c, size_t idx, const char *s, size_t n)
   return 0;
 }
 
-/* `names:` of data.yaml, read by core/yamlnames.c (libyaml). */
+/* `names:` of data.yaml, read by core/formats/yamlnames.c (libyaml). */
 static int yaml_names(struct limp *L, const char *text, size_t len,
                       struct names *c)
 {

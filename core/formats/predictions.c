@@ -7,7 +7,7 @@
  * is written; only then is the field replaced sample by sample.  Any error
  * aborts the transaction, so a bad input changes nothing.  jansson parses
  * the JSON (coco.c is the other jansson user); data.yaml "names" is read
- * by core/yamlnames.c (libyaml).
+ * by core/formats/yamlnames.c (libyaml).
  */
 #define _GNU_SOURCE
 #include "predictions.h"

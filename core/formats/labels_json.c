@@ -6,7 +6,7 @@
  * in the documented schema (docs/USER-GUIDE.md §6): unknown keys, wrong types,
  * boxes outside the image, duplicate ids.  It never touches the store.
  */
-#include "labels.h"
+#include "labels_json.h"
 
 #include <errno.h>
 #include <jansson.h>

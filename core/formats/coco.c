@@ -115,7 +115,7 @@ static int build_base_index(struct store_txn *t, struct base_ent **ret,
   return r;
 }
 
-/* Exports (core/export.h) name images "<sample name><ext>" (.jpg, .png
+/* Exports (core/formats/export.h) name images "<sample name><ext>" (.jpg, .png
  * ... by the sample's format): match that too, so an exported COCO file
  * comes back onto its own samples. */
 static int by_export_name(struct store_txn *t, const char *fn,

@@ -2,7 +2,7 @@
  * config.h).  Stored values live in store settings under "cfg:<key>";
  * secrets live in a mutex-guarded table in memory only. */
 #include "config.h"
-#include "http.h"
+#include "url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* Every key of the program.  Defaults are documented in docs/USER-GUIDE.md;
- * the near-duplicate threshold comes from the measurement in core/neardup.h. */
+ * the near-duplicate threshold comes from the measurement in core/compute/neardup.h. */
 static const struct config_key keys[] = {
   { "unique.count", CFG_INT, "100", 0, 10000000, NULL,
     "samples in views/unique (0 = all, ranked)", CFG_ANY },
@@ -139,7 +139,7 @@ int config_check(const struct config_key *k, const char *val, char *err,
                   k->name);
     if (k->names == CFG_IS_URL) {
       char why[200];
-      if (http_url_check(val, why, sizeof(why)) < 0)
+      if (url_check(val, why, sizeof(why)) < 0)
         return errf(err, errlen, -EINVAL, "cvat.%s", why);
     }
     return 0;

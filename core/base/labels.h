@@ -1,5 +1,6 @@
 /* labels.h - the label model: named fields of detections, their compact
- * binary encoding for the store, and their JSON form for labels/<name>.json.
+ * binary encoding for the store.  Their JSON form (labels/<name>.json) is in
+ * formats/labels_json.h.
  *
  * Boxes are in PIXEL space, COCO style: x, y = top-left corner, w, h = size,
  * doubles, no "+1" inclusive-edge convention.  A box lies inside the image
@@ -84,20 +85,5 @@ bool labels_box_inside(const struct detection *d, uint32_t width,
  * NULL: class names live in the class table.  -EBADMSG on a bad record. */
 int labels_field_encode(const struct label_field *f, struct buf *out);
 int labels_field_decode(const void *p, size_t n, struct label_field *f);
-
-/* Renders the documented JSON for labels/<name>.json into `out`.
- * Detections must have `label` set. */
-int labels_to_json(const struct labels *l, const char *sample_name,
-                   uint32_t width, uint32_t height, struct buf *out);
-
-/* Parses and validates a labels JSON document written by a user.
- * On success fills *ret (owned) and returns 0.  On failure writes a
- * one-line reason into err (always NUL-terminated), leaves *ret empty and
- * returns -EINVAL (valid JSON, but not a valid labels document), -EBADMSG
- * (not valid JSON) or -ENODATA (valid so far but ends early: a writer may
- * still be sending the rest). */
-int labels_from_json(const char *text, size_t len, uint32_t width,
-                     uint32_t height, struct labels *ret, char *err,
-                     size_t errlen);
 
 #endif

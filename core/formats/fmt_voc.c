@@ -2,7 +2,7 @@
  *
  * Reads every *.xml under an `Annotations/` folder; labelmap.txt, when
  * present, creates its classes first in file order.  The XML is read by
- * core/xmltree.c (expat, with entity declarations and external entities
+ * core/formats/xmltree.c (expat, with entity declarations and external entities
  * refused); attributes are not used.
  *
  * Per <object>: <name> (class), <bndbox> xmin ymin xmax ymax as numbers
