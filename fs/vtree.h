@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "fs.h"
+#include "srcfile.h"
 
 enum vent_kind {
   VENT_DIR,
@@ -144,9 +145,6 @@ uint64_t vtree_version_key(struct store_txn *t);
  * read. */
 uint64_t vtree_store_version(struct fs_ctx *c);
 
-/* Opens a sample's source file read-only (ops.c); reports failures
- * through fs_error(). */
-int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
 /* Reads up to `size` bytes of fd into a new buffer (vtree.c). */
 int read_whole(int fd, uint64_t size, uint8_t **ret, size_t *ret_len);
 
