@@ -32,6 +32,7 @@ struct vnode_table;
 struct gen_cache;
 struct views;
 struct fdcache;
+struct label_memo;
 
 #define FS_ERR_RING 16
 
@@ -54,6 +55,8 @@ struct fs_ctx {
   struct gen_cache *gc;        /* gencache.c */
   struct views *views;         /* core/views/views.c: lists behind views/ */
   struct fdcache *fdc;         /* fdcache.c (read-only mounts) */
+  struct label_memo *lmemo;    /* node_labels.c: the latest labels file
+                                  rendering (label_memo_new() in main) */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
   uint64_t cache_max;         /* -o cache_size: bytes of generated content

@@ -43,6 +43,7 @@
 #include "views.h"
 #include "vtree.h"
 #include "node.h"
+#include "nodeops.h"
 #include "passthrough.h"
 
 struct options {
@@ -518,7 +519,8 @@ static int start_serving(struct daemon *d)
     return -1;
   }
   c->se = d->se;
-  if (views_new(c->store, &c->views) < 0 || notify_start(c) < 0)
+  if (views_new(c->store, &c->views) < 0 || label_memo_new(c) < 0 ||
+      notify_start(c) < 0)
     return -1;
   vtree_start(c);
   if (d->folder_mode) {
@@ -572,6 +574,7 @@ static void daemon_teardown(struct daemon *d, int stage)
   if (stage >= 1)
     fuse_session_destroy(d->se);
   views_free(c->views);
+  label_memo_free(c);
   fdcache_free(c);
   vnode_free_all(c);   /* first: its records hold content references */
   gen_cache_free(c);

@@ -13,8 +13,9 @@
  * text the writer never saw whole.  A write that the schema rejects fails
  * with EINVAL, and the handle then refuses to commit: nothing changes.
  *
- * Locking: the rendering memo below has its own mutex; handles are used
- * by one request at a time (nodeops.h).
+ * Locking: the rendering memo (struct label_memo, owned by the context)
+ * has its own mutex; handles are used by one request at a time
+ * (nodeops.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,49 +72,73 @@ static int render_label(struct store_txn *t, const struct sample *s,
  * boxes costs more than everything else an edit does.  One entry: the
  * stat and the open of one file follow each other. */
 #define LABEL_MEMO_MAX (4u << 20)
-static pthread_mutex_t label_memo_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
+struct label_memo {
+  pthread_mutex_t mu;   /* guards the fields below */
   uint64_t id, version;
-  char *data;           /* owned; guarded by label_memo_mu */
+  char *data;           /* owned */
   size_t len;
-} label_memo;
+};
 
-static void memo_store(uint64_t id, uint64_t version, const struct buf *b)
+int label_memo_new(struct fs_ctx *c)
+{
+  struct label_memo *m = calloc(1, sizeof(*m));
+
+  if (!m)
+    return -ENOMEM;
+  pthread_mutex_init(&m->mu, NULL);
+  c->lmemo = m;
+  return 0;
+}
+
+void label_memo_free(struct fs_ctx *c)
+{
+  struct label_memo *m = c->lmemo;
+
+  if (!m)
+    return;
+  pthread_mutex_destroy(&m->mu);
+  free(m->data);
+  free(m);
+  c->lmemo = NULL;
+}
+
+static void memo_store(struct label_memo *m, uint64_t id, uint64_t version,
+                       const struct buf *b)
 {
   char *copy = malloc(b->len ? b->len : 1);
 
   if (!copy)
     return;
   memcpy(copy, b->data, b->len);
-  pthread_mutex_lock(&label_memo_mu);
-  free(label_memo.data);
-  label_memo.data = copy;
-  label_memo.len = b->len;
-  label_memo.id = id;
-  label_memo.version = version;
-  pthread_mutex_unlock(&label_memo_mu);
+  pthread_mutex_lock(&m->mu);
+  free(m->data);
+  m->data = copy;
+  m->len = b->len;
+  m->id = id;
+  m->version = version;
+  pthread_mutex_unlock(&m->mu);
 }
 
-static int render_label_memo(struct store_txn *t, const struct sample *s,
-                             struct buf *out)
+static int render_label_memo(struct fs_ctx *c, struct store_txn *t,
+                             const struct sample *s, struct buf *out)
 {
+  struct label_memo *m = c->lmemo;
   uint64_t v;
   int r;
 
-  if (store_version(t, &v) < 0)
+  if (!m || store_version(t, &v) < 0)
     return render_label(t, s, out);
-  pthread_mutex_lock(&label_memo_mu);
-  if (label_memo.data && label_memo.id == s->id &&
-      label_memo.version == v) {
+  pthread_mutex_lock(&m->mu);
+  if (m->data && m->id == s->id && m->version == v) {
     buf_reset(out);
-    r = buf_append(out, label_memo.data, label_memo.len);
-    pthread_mutex_unlock(&label_memo_mu);
+    r = buf_append(out, m->data, m->len);
+    pthread_mutex_unlock(&m->mu);
     return r;
   }
-  pthread_mutex_unlock(&label_memo_mu);
+  pthread_mutex_unlock(&m->mu);
   r = render_label(t, s, out);
   if (r == 0 && out->len <= LABEL_MEMO_MAX)
-    memo_store(s->id, v, out);
+    memo_store(m, s->id, v, out);
   return r;
 }
 
@@ -384,11 +409,10 @@ static int label_stat(struct fs_ctx *c, struct store_txn *t,
   struct buf b;
   int r = visible_sample(t, n->id, &s);
 
-  (void)c;
   if (r < 0)
     return r;
   buf_init(&b, LABELS_MAX_JSON * 4);
-  r = render_label_memo(t, &s, &b);
+  r = render_label_memo(c, t, &s, &b);
   st->st_mode = S_IFREG | 0644;
   st->st_nlink = 1;
   st->st_size = (off_t)b.len;
@@ -405,7 +429,6 @@ static int label_open(struct fs_ctx *c, struct store_txn *t,
   struct sample s;
   int r = visible_sample(t, n->id, &s);
 
-  (void)c;
   (void)ino;
   if (r < 0)
     return r;
@@ -422,7 +445,7 @@ static int label_open(struct fs_ctx *c, struct store_txn *t,
   if (h->writable && (flags & O_TRUNC))
     h->dirty = true;
   else
-    r = render_label_memo(t, &s, &h->buf);
+    r = render_label_memo(c, t, &s, &h->buf);
   if (r < 0) {
     nh_put(&h->h);
     return r;
@@ -438,9 +461,8 @@ static int label_read_ino(struct fs_ctx *c, struct store_txn *t,
   struct sample s;
   int r = visible_sample(t, n->id, &s);
 
-  (void)c;
   (void)ino;
-  return r < 0 ? r : render_label_memo(t, &s, &o->text);
+  return r < 0 ? r : render_label_memo(c, t, &s, &o->text);
 }
 
 const struct node_ops nodeops_label = {

@@ -218,6 +218,12 @@ extern const struct node_ops nodeops_tags_dir, nodeops_tag, nodeops_tagfile;
 extern const struct node_ops nodeops_vnode;
 extern const struct fh_ops label_fh_ops;   /* node_labels.c (tests) */
 
+/* node_labels.c: the rendering memo behind labels/<n>.json (c->lmemo),
+ * set up before the session and freed after it.  Without one, every stat
+ * and open renders.  label_memo_new: 0 or -ENOMEM. */
+int label_memo_new(struct fs_ctx *c);
+void label_memo_free(struct fs_ctx *c);
+
 /* node_samples.c: samples shared by the kinds that show them. */
 
 /* A sample that is listed: present in the store, its file not missing. */

@@ -74,7 +74,8 @@ static int fx_init(struct fx *f)
   pthread_mutex_init(&f->c.mu, NULL);
   f->c.ttl = 86400;
   f->c.mount_ns = 1;
-  if (store_open(f->store_dir, &fast, &f->c.store) < 0) {
+  if (label_memo_new(&f->c) < 0 ||
+      store_open(f->store_dir, &fast, &f->c.store) < 0) {
     tl_failed = 1;
     return -1;
   }
@@ -87,6 +88,7 @@ static void fx_free(struct fx *f)
 {
   fs_gen_free(&f->c);
   vnode_free_all(&f->c);
+  label_memo_free(&f->c);
   store_close(f->c.store);
   free(f->c.root);
   pthread_mutex_destroy(&f->c.mu);
