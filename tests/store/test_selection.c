@@ -291,7 +291,10 @@ TEST(get_does_both_steps)
   char err[200];
 
   fx_init(&f);
-  CHECK_INT_EQ(evalrun_run(f.s, "e", NULL, NULL, err, sizeof(err)), 0);
+  /* Another name than the test before: evalrun_refresh_recent() skips a
+   * check of the same (store, name) within a second, and this store may
+   * get the address of the one before. */
+  CHECK_INT_EQ(evalrun_run(f.s, "e5", NULL, NULL, err, sizeof(err)), 0);
   CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
   put_labels(&f, t, 1, 0, false);
   CHECK_INT_EQ(store_txn_commit(t), 0);
