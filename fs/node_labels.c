@@ -2,7 +2,7 @@
  *
  *   labels/              listing: the samples whose files are present
  *   labels/<n>.json      read: store_labels_get -> labels_to_json, each
- *                        box with its max IoU (views_max_iou)
+ *                        box with its max IoU (maxiou_get)
  *                        write: a whole JSON document, checked at each
  *                        write against the schema, committed at close
  *                        (flush) in one write transaction
@@ -27,7 +27,7 @@
 
 #include "labels_json.h"
 #include "nodeops.h"
-#include "views.h"
+#include "maxiou.h"
 
 struct label_fh {
   struct nh h;
@@ -49,8 +49,8 @@ static int render_label(struct store_txn *t, const struct sample *s,
   if (r < 0)
     return r;
   buf_reset(out);
-  /* Show each box's max IoU with its closest other box (views.h). */
-  if (views_max_iou(t, &l, &iou, &partner, &n) == 0) {
+  /* Show each box's max IoU with its closest other box (maxiou.h). */
+  if (maxiou_get(t, &l, &iou, &partner, &n) == 0) {
     for (size_t f = 0; f < l.n; f++)
       for (size_t i = 0; i < l.f[f].n && k < n; i++, k++) {
         l.f[f].d[i].has_max_iou = true;
