@@ -110,7 +110,7 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
     r = cvat_config_set(cfg, "password", val, err, errlen);
   if (r == 0 && config_secret_get("cvat.token", val, sizeof(val)))
     r = cvat_config_set(cfg, "token", val, err, errlen);
-  memset(val, 0, sizeof(val));
+  secret_wipe(val, sizeof(val));
   return r;
 }
 

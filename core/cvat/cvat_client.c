@@ -13,6 +13,7 @@
 #include "cvat_client.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -24,8 +25,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "config.h"
 #include "http.h"
-#include "url.h"
 
 struct cvat_client {
   unsigned refs;               /* guarded by sess_mu */
@@ -50,16 +51,6 @@ void cvat_config_init(struct cvat_config *c)
   c->retries = 6;
   c->wait_timeout_s = 3600;
   c->poll_s = 0.2;
-}
-
-static void secret_free(char *s)
-{
-  if (s) {
-    volatile char *p = s;
-    while (*p)
-      *p++ = 0;
-    free(s);
-  }
 }
 
 static void free_assignees(struct cvat_config *c)
@@ -128,47 +119,6 @@ int cvat_config_copy(struct cvat_config *dst, const struct cvat_config *src)
   return 0;
 }
 
-static int parse_u64(const char *v, bool suffix, uint64_t max, uint64_t *ret)
-{
-  char *end;
-  unsigned long long x;
-  uint64_t mul = 1;
-
-  if (!*v || *v == '-' || *v == '+')
-    return -EINVAL;
-  errno = 0;
-  x = strtoull(v, &end, 10);
-  if (errno || end == v)
-    return -EINVAL;
-  if (suffix && *end) {
-    switch (*end) {
-    case 'k': case 'K': mul = 1ull << 10; break;
-    case 'm': case 'M': mul = 1ull << 20; break;
-    case 'g': case 'G': mul = 1ull << 30; break;
-    default: return -EINVAL;
-    }
-    end++;
-    if (*end == 'i' || *end == 'B')
-      end++;
-    if (*end == 'B')
-      end++;
-  }
-  if (*end || x > max / mul)
-    return -EINVAL;
-  *ret = x * mul;
-  return 0;
-}
-
-static bool user_name_ok(const char *s, size_t n)
-{
-  if (n == 0 || n > 150)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)s[i] <= ' ' || s[i] == ',' || s[i] == 0x7f)
-      return false;
-  return true;
-}
-
 static int set_string(char **dst, const char *v, bool secret)
 {
   char *n = *v ? strdup(v) : NULL;
@@ -183,163 +133,95 @@ static int set_string(char **dst, const char *v, bool secret)
   return 0;
 }
 
-static const char *const config_keys[] = {
-  "url", "username", "password", "token", "org", "ca_bundle", "project",
-  "field", "assignees", "segment_size", "image_quality", "batch_bytes",
-  "connect_timeout", "timeout", "retries", "wait_timeout", "poll_interval",
+/* A checked list of user names, split at commas, spaces trimmed. */
+static int set_assignees(struct cvat_config *c, const char *value)
+{
+  char **list = NULL;
+  size_t n = 0;
+
+  for (const char *p = value; *p;) {
+    const char *e;
+    size_t l;
+    char **nl;
+
+    while (*p == ' ')
+      p++;
+    e = strchr(p, ',');
+    l = e ? (size_t)(e - p) : strlen(p);
+    while (l && p[l - 1] == ' ')
+      l--;
+    nl = realloc(list, (n + 1) * sizeof(*nl));
+    if (nl)
+      list = nl;
+    if (!nl || !(list[n] = strndup(p, l))) {
+      for (size_t i = 0; i < n; i++)
+        free(list[i]);
+      free(list);
+      return -ENOMEM;
+    }
+    n++;
+    if (!e)
+      break;
+    p = e + 1;
+  }
+  free_assignees(c);
+  c->assignees = list;
+  c->n_assignees = n;
+  return 0;
+}
+
+/* Where each key goes in struct cvat_config.  The rules are the keys'
+ * validators (core/store/config_cvat.c), shared with the mount. */
+enum cfg_kind { K_STR, K_SECRET, K_U32, K_SIZE, K_DOUBLE, K_LIST };
+
+static const struct {
+  const char *key;
+  enum cfg_kind kind;
+  size_t off;
+} cfg_fields[] = {
+#define F(k, kind, m) { k, kind, offsetof(struct cvat_config, m) }
+  F("url", K_STR, url), F("username", K_STR, username),
+  F("password", K_SECRET, password), F("token", K_SECRET, token),
+  F("org", K_STR, org), F("ca_bundle", K_STR, ca_bundle),
+  F("project", K_STR, project), F("field", K_STR, field),
+  F("assignees", K_LIST, assignees), F("segment_size", K_U32, segment_size),
+  F("image_quality", K_U32, image_quality),
+  F("batch_bytes", K_SIZE, batch_bytes),
+  F("connect_timeout", K_U32, connect_timeout_s),
+  F("timeout", K_U32, timeout_s), F("retries", K_U32, retries),
+  F("wait_timeout", K_U32, wait_timeout_s),
+  F("poll_interval", K_DOUBLE, poll_s),
+#undef F
 };
 
 int cvat_config_set(struct cvat_config *c, const char *key,
                     const char *value, char *err, size_t errlen)
 {
-  uint64_t x;
-  size_t vl = strlen(value);
+  const struct config_key *k = config_cvat_key(key);
+  const char *shortk = k ? k->name + 5 : "";
+  char *at = (char *)c;
+  uint64_t x = 0;
+  int r;
 
-  if (vl > 4096)
-    return errf(err, errlen, -EINVAL, "%s: value too long", key);
-  for (size_t i = 0; i < vl; i++)
-    if ((unsigned char)value[i] < ' ' || value[i] == 0x7f)
-      return errf(err, errlen, -EINVAL,
-                      "%s: control characters are not allowed", key);
-  if (strcmp(key, "url") == 0) {
-    int r = *value ? url_check(value, err, errlen) : 0;
+  for (size_t i = 0; k && i < ARRAY_SIZE(cfg_fields); i++) {
+    if (strcmp(cfg_fields[i].key, shortk) != 0)
+      continue;
+    r = config_check_set(k, value, err, errlen);
     if (r < 0)
       return r;
-    return set_string(&c->url, value, false);
-  }
-  if (strcmp(key, "username") == 0) {
-    if (*value && !user_name_ok(value, vl))
-      return errf(err, errlen, -EINVAL, "username: 1-150 characters, "
-                      "no spaces or commas");
-    return set_string(&c->username, value, false);
-  }
-  if (strcmp(key, "password") == 0)
-    return set_string(&c->password, value, true);
-  if (strcmp(key, "token") == 0) {
-    for (size_t i = 0; i < vl; i++)
-      if (value[i] == ' ')
-        return errf(err, errlen, -EINVAL, "token: must not contain "
-                        "spaces");
-    return set_string(&c->token, value, true);
-  }
-  if (strcmp(key, "org") == 0) {
-    for (size_t i = 0; i < vl; i++)
-      if (!(value[i] == '-' || value[i] == '_' ||
-            (value[i] >= 'a' && value[i] <= 'z') ||
-            (value[i] >= 'A' && value[i] <= 'Z') ||
-            (value[i] >= '0' && value[i] <= '9')))
-        return errf(err, errlen, -EINVAL, "org: an organization slug "
-                        "([A-Za-z0-9_-])");
-    return set_string(&c->org, value, false);
-  }
-  if (strcmp(key, "ca_bundle") == 0)
-    return set_string(&c->ca_bundle, value, false);
-  if (strcmp(key, "project") == 0) {
-    if (vl > 256)
-      return errf(err, errlen, -EINVAL, "project: at most 256 "
-                      "characters");
-    return set_string(&c->project, value, false);
-  }
-  if (strcmp(key, "field") == 0) {
-    if (*value && (vl > 64 || strspn(value, "abcdefghijklmnopqrstuvwxyz"
-                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                     "_.-") != vl))
-      return errf(err, errlen, -EINVAL, "field: 1-64 characters of "
-                      "[A-Za-z0-9_.-]");
-    return set_string(&c->field, value, false);
-  }
-  if (strcmp(key, "assignees") == 0) {
-    char **list = NULL;
-    size_t n = 0;
-    const char *p = value;
-
-    while (*p) {
-      const char *e = strchr(p, ',');
-      size_t l;
-      char **nl;
-      while (*p == ' ')
-        p++;
-      e = strchr(p, ',');
-      l = e ? (size_t)(e - p) : strlen(p);
-      while (l && p[l - 1] == ' ')
-        l--;
-      if (!user_name_ok(p, l)) {
-        for (size_t i = 0; i < n; i++)
-          free(list[i]);
-        free(list);
-        return errf(err, errlen, -EINVAL, "assignees: a comma-"
-                        "separated list of user names");
-      }
-      nl = realloc(list, (n + 1) * sizeof(*nl));
-      if (!nl) {
-        for (size_t i = 0; i < n; i++)
-          free(list[i]);
-        free(list);
-        return -ENOMEM;
-      }
-      list = nl;
-      if (!(list[n] = strndup(p, l))) {
-        for (size_t i = 0; i < n; i++)
-          free(list[i]);
-        free(list);
-        return -ENOMEM;
-      }
-      n++;
-      p = e ? e + 1 : p + l;
-      if (!e)
-        break;
+    at += cfg_fields[i].off;
+    switch (cfg_fields[i].kind) {
+    case K_STR: return set_string((char **)at, value, false);
+    case K_SECRET: return set_string((char **)at, value, true);
+    case K_LIST: return set_assignees(c, value);
+    case K_U32: *(uint32_t *)at = (uint32_t)strtoul(value, NULL, 10);
+      return 0;
+    case K_SIZE: config_parse_size(value, UINT64_MAX, &x);
+      *(uint64_t *)at = x;
+      return 0;
+    case K_DOUBLE: *(double *)at = strtod(value, NULL);
+      return 0;
     }
-    free_assignees(c);
-    c->assignees = list;
-    c->n_assignees = n;
-    return 0;
-  }
-  if (strcmp(key, "segment_size") == 0) {
-    if (parse_u64(value, false, 1000000, &x) < 0)
-      return errf(err, errlen, -EINVAL, "segment_size: a number of "
-                      "frames per job, 0 = one job");
-    c->segment_size = (uint32_t)x;
-    return 0;
-  }
-  if (strcmp(key, "image_quality") == 0) {
-    if (parse_u64(value, false, 100, &x) < 0 || x == 0)
-      return errf(err, errlen, -EINVAL, "image_quality: 1-100");
-    c->image_quality = (uint32_t)x;
-    return 0;
-  }
-  if (strcmp(key, "batch_bytes") == 0) {
-    if (parse_u64(value, true, 1ull << 40, &x) < 0 || x < 4096)
-      return errf(err, errlen, -EINVAL, "batch_bytes: a size of at "
-                      "least 4096 (K, M, G suffixes allowed)");
-    c->batch_bytes = x;
-    return 0;
-  }
-  if (strcmp(key, "connect_timeout") == 0 || strcmp(key, "timeout") == 0 ||
-      strcmp(key, "wait_timeout") == 0) {
-    if (parse_u64(value, false, 86400 * 7, &x) < 0 || x == 0)
-      return errf(err, errlen, -EINVAL, "%s: seconds, at least 1", key);
-    if (key[0] == 'c')
-      c->connect_timeout_s = (uint32_t)x;
-    else if (key[0] == 't')
-      c->timeout_s = (uint32_t)x;
-    else
-      c->wait_timeout_s = (uint32_t)x;
-    return 0;
-  }
-  if (strcmp(key, "retries") == 0) {
-    if (parse_u64(value, false, 100, &x) < 0)
-      return errf(err, errlen, -EINVAL, "retries: 0-100");
-    c->retries = (uint32_t)x;
-    return 0;
-  }
-  if (strcmp(key, "poll_interval") == 0) {
-    char *end;
-    double d = strtod(value, &end);
-    if (end == value || *end || !(d >= 0.01 && d <= 60))
-      return errf(err, errlen, -EINVAL, "poll_interval: seconds, "
-                      "0.01-60");
-    c->poll_s = d;
-    return 0;
   }
   return errf(err, errlen, -ENOENT, "unknown setting '%.64s' (known: "
                   "url, username, password, token, org, ca_bundle, project, "
@@ -376,7 +258,6 @@ int cvat_config_render(const struct cvat_config *c, struct buf *out)
 {
   int r = 0;
 
-  (void)config_keys;
   r |= buf_printf(out, "url = %s\n", c->url ? c->url : "");
   r |= buf_printf(out, "username = %s\n", c->username ? c->username : "");
   r |= buf_printf(out, "password = %s\n", c->password ? "(set)" : "(unset)");
@@ -707,8 +588,7 @@ static int login(struct cvat_client *c)
   r = buf_printf(&hv, "Token %s", key);
   if (r == 0)
     r = http_client_header(c->h, "Authorization", hv.data, true);
-  if (hv.data)
-    memset(hv.data, 0, hv.len);
+  secret_wipe(hv.data, hv.len);
   buf_free(&hv);
   json_decref(res);
   return r < 0 ? fail(c, r, "out of memory") : 0;
@@ -872,8 +752,7 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
     r = buf_printf(&hv, "Bearer %s", cfg->token);
     if (r == 0)
       r = http_client_header(c->h, "Authorization", hv.data, true);
-    if (hv.data)
-      memset(hv.data, 0, hv.len);
+    secret_wipe(hv.data, hv.len);
     buf_free(&hv);
   } else {
     c->relogin_ok = true;

@@ -87,17 +87,6 @@ int http_client_new(const char *base_url, const struct http_opts *o,
   return 0;
 }
 
-static void wipe_free(char *s)
-{
-  if (s) {
-    /* Secrets should not linger in freed memory either. */
-    volatile char *p = s;
-    while (*p)
-      *p++ = 0;
-    free(s);
-  }
-}
-
 void http_client_free(struct http_client *c)
 {
   if (!c)
@@ -106,11 +95,11 @@ void http_client_free(struct http_client *c)
     curl_easy_cleanup(c->curl);
   for (size_t i = 0; i < c->nhdrs; i++) {
     free(c->hdrs[i].name);
-    wipe_free(c->hdrs[i].value);
+    secret_free(c->hdrs[i].value);
   }
   free(c->hdrs);
   for (size_t i = 0; i < c->nsecrets; i++)
-    wipe_free(c->secrets[i]);
+    secret_free(c->secrets[i]);
   free(c->secrets);
   free(c->base);
   free(c->ca_bundle);
@@ -168,12 +157,12 @@ int http_client_header(struct http_client *c, const char *name,
       if (!v) {
         r = -ENOMEM;
       } else {
-        wipe_free(c->hdrs[i].value);
+        secret_free(c->hdrs[i].value);
         c->hdrs[i].value = v;
       }
     } else {
       free(c->hdrs[i].name);
-      wipe_free(c->hdrs[i].value);
+      secret_free(c->hdrs[i].value);
       c->hdrs[i] = c->hdrs[--c->nhdrs];
     }
     pthread_mutex_unlock(&c->mu);
@@ -186,7 +175,7 @@ int http_client_header(struct http_client *c, const char *name,
       c->hdrs = p;
     if (!p || !n || !v) {
       free(n);
-      wipe_free(v);
+      secret_free(v);
       r = -ENOMEM;
     } else {
       c->hdrs[c->nhdrs].name = n;
@@ -341,7 +330,7 @@ static struct curl_slist *build_headers(struct http_client *c,
       l = t;
   }
   if (b.data) {
-    memset(b.data, 0, b.len);  /* held an Authorization value */
+    secret_wipe(b.data, b.len);  /* held an Authorization value */
     buf_free(&b);
   }
   if (fail) {
