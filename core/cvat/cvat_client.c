@@ -12,6 +12,7 @@
  */
 #include "cvat_client.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -29,7 +30,8 @@
 #include "http.h"
 
 struct cvat_client {
-  unsigned refs;               /* guarded by sess_mu */
+  atomic_uint refs;            /* references: the owner's, the session's */
+  struct cvat_session *sess;   /* borrowed (outlives the client), or NULL */
   struct http_client *h;
   struct cvat_config cfg;      /* a private copy */
   char version[32];
@@ -302,16 +304,6 @@ static int fail(struct cvat_client *c, int r, const char *fmt, ...)
 const char *cvat_client_error(const struct cvat_client *c)
 {
   return c->err;
-}
-
-const char *cvat_server_version(const struct cvat_client *c)
-{
-  return c->version;
-}
-
-const char *cvat_base_url(const struct cvat_client *c)
-{
-  return http_base_url(c->h);
 }
 
 static int status_errno(long st)
@@ -603,16 +595,57 @@ static int parse_version(const char *v, int *maj, int *min)
  *
  * Logging in costs anonymous requests (server/about, auth/login), which
  * CVAT throttles per minute; a daemon that connects for every job file it
- * shows would soon wait out 429s.  So, when enabled, the last connected
- * client is kept and handed out again to connects with identical settings
- * for SESSION_TTL seconds.  A client is reference-counted; free drops one
- * reference. */
+ * shows would soon wait out 429s.  So a session, owned by its caller (the
+ * mount's cvat/ provider), keeps the last connected client and hands it out
+ * again to connects with identical settings for SESSION_TTL seconds.  A
+ * client is reference-counted; free drops one reference. */
 #define SESSION_TTL 600.0
 
-static pthread_mutex_t sess_mu = PTHREAD_MUTEX_INITIALIZER;
-static bool sess_on;
-static struct cvat_client *sess;
-static double sess_at;
+struct cvat_session {
+  pthread_mutex_t mu;          /* guards kept, kept_at */
+  struct cvat_client *kept;    /* holds a reference of its own */
+  double kept_at;
+  atomic_uint clients;         /* live clients connected through it */
+  atomic_bool cancel;          /* cvat_request_wait() gives up */
+};
+
+int cvat_session_new(struct cvat_session **ret)
+{
+  struct cvat_session *s = calloc(1, sizeof(*s));
+
+  *ret = NULL;
+  if (!s)
+    return -ENOMEM;
+  pthread_mutex_init(&s->mu, NULL);
+  atomic_init(&s->clients, 0);
+  atomic_init(&s->cancel, false);
+  *ret = s;
+  return 0;
+}
+
+void cvat_session_cancel_waits(struct cvat_session *s, bool on)
+{
+  if (s)
+    atomic_store(&s->cancel, on);
+}
+
+void cvat_session_free(struct cvat_session *s)
+{
+  struct cvat_client *old;
+
+  if (!s)
+    return;
+  pthread_mutex_lock(&s->mu);
+  old = s->kept;
+  s->kept = NULL;
+  pthread_mutex_unlock(&s->mu);
+  cvat_client_free(old);
+  /* Every client connected through the session has been freed: they
+   * point at it. */
+  assert(atomic_load(&s->clients) == 0);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
 
 static bool str_eq(const char *a, const char *b)
 {
@@ -638,47 +671,46 @@ static bool cfg_equal(const struct cvat_config *a, const struct cvat_config *b)
   return true;
 }
 
-void cvat_sessions(bool on)
-{
-  struct cvat_client *old;
-
-  pthread_mutex_lock(&sess_mu);
-  sess_on = on;
-  old = sess;
-  sess = NULL;
-  pthread_mutex_unlock(&sess_mu);
-  cvat_client_free(old);
-}
-
 static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
                        char *err, size_t errlen);
+
+static void client_ref(struct cvat_client *c)
+{
+  unsigned old = atomic_fetch_add(&c->refs, 1);
+
+  assert(old > 0);
+  (void)old;
+}
 
 int cvat_connect(const struct cvat_config *cfg, struct cvat_client **ret,
                  char *err, size_t errlen)
 {
+  struct cvat_session *s = cfg->session;
   struct cvat_client *old = NULL;
   int r;
 
-  pthread_mutex_lock(&sess_mu);
-  if (sess_on && sess && time_mono() - sess_at < SESSION_TTL &&
-      cfg_equal(&sess->cfg, cfg)) {
-    sess->refs++;
-    *ret = sess;
-    pthread_mutex_unlock(&sess_mu);
-    return 0;
+  if (s) {
+    pthread_mutex_lock(&s->mu);
+    if (s->kept && time_mono() - s->kept_at < SESSION_TTL &&
+        cfg_equal(&s->kept->cfg, cfg)) {
+      client_ref(s->kept);
+      *ret = s->kept;
+      pthread_mutex_unlock(&s->mu);
+      return 0;
+    }
+    pthread_mutex_unlock(&s->mu);
   }
-  pthread_mutex_unlock(&sess_mu);
   r = connect_new(cfg, ret, err, errlen);
-  if (r < 0)
+  if (r < 0 || !s)
     return r;
-  pthread_mutex_lock(&sess_mu);
-  if (sess_on) {
-    old = sess;
-    sess = *ret;
-    sess->refs++;
-    sess_at = time_mono();
-  }
-  pthread_mutex_unlock(&sess_mu);
+  (*ret)->sess = s;
+  atomic_fetch_add(&s->clients, 1);
+  pthread_mutex_lock(&s->mu);
+  old = s->kept;
+  s->kept = *ret;
+  client_ref(s->kept);
+  s->kept_at = time_mono();
+  pthread_mutex_unlock(&s->mu);
   cvat_client_free(old);
   return 0;
 }
@@ -701,7 +733,7 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
   c = calloc(1, sizeof(*c));
   if (!c)
     return -ENOMEM;
-  c->refs = 1;
+  atomic_init(&c->refs, 1);
   pthread_mutex_init(&c->mu, NULL);
   cvat_config_init(&c->cfg);
   r = cvat_config_copy(&c->cfg, cfg);
@@ -787,15 +819,19 @@ out:
 
 void cvat_client_free(struct cvat_client *c)
 {
-  bool last;
+  unsigned old;
 
   if (!c)
     return;
-  pthread_mutex_lock(&sess_mu);
-  last = --c->refs == 0;
-  pthread_mutex_unlock(&sess_mu);
-  if (!last)
+  old = atomic_fetch_sub(&c->refs, 1);
+  assert(old > 0);
+  if (old != 1)
     return;
+  if (c->sess) {
+    unsigned n = atomic_fetch_sub(&c->sess->clients, 1);
+    assert(n > 0);
+    (void)n;
+  }
   /* No logout: it would delete the user's key for every other client. */
   http_client_free(c->h);
   cvat_config_free(&c->cfg);
@@ -1183,13 +1219,6 @@ int cvat_request_find(struct cvat_client *c, int64_t task_id,
   return *ret_rq_id ? 0 : fail(c, -ENOMEM, "out of memory");
 }
 
-static atomic_bool waits_cancelled;
-
-void cvat_cancel_waits(bool on)
-{
-  atomic_store(&waits_cancelled, on);
-}
-
 int cvat_request_wait(struct cvat_client *c, const char *rq_id)
 {
   struct buf p;
@@ -1230,7 +1259,7 @@ int cvat_request_wait(struct cvat_client *c, const char *rq_id)
                c->cfg.wait_timeout_s);
       break;
     }
-    if (atomic_load(&waits_cancelled)) {
+    if (c->sess && atomic_load(&c->sess->cancel)) {
       r = fail(c, -ECANCELED, "interrupted while CVAT creates the task "
                "(still %s); it continues at the next push or mount", st);
       break;

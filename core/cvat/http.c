@@ -107,11 +107,6 @@ void http_client_free(struct http_client *c)
   free(c);
 }
 
-const char *http_base_url(const struct http_client *c)
-{
-  return c->base;
-}
-
 int http_client_secret(struct http_client *c, const char *secret)
 {
   char **p, *s;
