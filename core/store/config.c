@@ -61,15 +61,6 @@ static int check_type(const struct config_key *k, const char *val, char *err,
   return -EINVAL;
 }
 
-int config_check_field(const struct config_key *k, const char *val,
-                       char *err, size_t errlen)
-{
-  if (!labels_field_name_valid(val))
-    return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a valid field "
-                "name (1-64 of A-Z a-z 0-9 _ . -)", k->name, val);
-  return 0;
-}
-
 static int check_tag(const struct config_key *k, const char *val, char *err,
                      size_t errlen)
 {

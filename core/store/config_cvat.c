@@ -106,37 +106,6 @@ static int check_project(const struct config_key *k, const char *val,
   return 0;
 }
 
-int config_parse_size(const char *v, uint64_t max, uint64_t *ret)
-{
-  char *end;
-  unsigned long long x;
-  uint64_t mul = 1;
-
-  if (!*v || *v == '-' || *v == '+')
-    return -EINVAL;
-  errno = 0;
-  x = strtoull(v, &end, 10);
-  if (errno || end == v)
-    return -EINVAL;
-  if (*end) {
-    switch (*end) {
-    case 'k': case 'K': mul = 1ull << 10; break;
-    case 'm': case 'M': mul = 1ull << 20; break;
-    case 'g': case 'G': mul = 1ull << 30; break;
-    default: return -EINVAL;
-    }
-    end++;
-    if (*end == 'i' || *end == 'B')
-      end++;
-    if (*end == 'B')
-      end++;
-  }
-  if (*end || x > max / mul)
-    return -EINVAL;
-  *ret = x * mul;
-  return 0;
-}
-
 static int check_size(const struct config_key *k, const char *val,
                       char *err, size_t errlen)
 {
