@@ -38,7 +38,10 @@ LAYERS = ['base', 'image', 'compute', 'store', 'formats', 'cvat', 'views']
 WRAPPERS = {
     'lmdb.h': {'store/store.c'},
     'jansson.h': {'formats/labels_json.c', 'formats/coco.c',
-                  'formats/predictions.c', 'cvat/cvat_client.c',
+                  'formats/predictions.c', 'cvat/cvat_json.h',
+                  'cvat/cvat_json.c', 'cvat/cvat_client_i.h',
+                  'cvat/cvat_client.c', 'cvat/cvat_tasks.c',
+                  'cvat/cvat_annotations.c',
                   'cvat/cvat_sync_i.h', 'cvat/cvat_run.c',
                   'cvat/cvat_push.c', 'cvat/cvat_pull.c',
                   'cvat/cvat_snapshot.c', 'cvat/cvat_sync.c'},

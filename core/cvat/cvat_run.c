@@ -53,22 +53,6 @@ int cvat_run_save(struct store_txn *t, const char *name, json_t *run)
   return r;
 }
 
-int64_t cvat_jint(json_t *o, const char *k)
-{
-  json_t *v = json_object_get(o, k);
-  return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
-}
-
-const char *cvat_jstr(json_t *o, const char *k)
-{
-  return json_string_value(json_object_get(o, k));
-}
-
-void cvat_jset(json_t *o, const char *k, int64_t v)
-{
-  json_object_set_new(o, k, json_integer(v));
-}
-
 void cvat_run_free(struct cvat_run *r)
 {
   if (!r)

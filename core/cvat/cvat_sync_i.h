@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "cvat_json.h"
 #include "cvat_sync.h"
 
 #define CVAT_NS_RUN "cvat.run"
@@ -36,9 +37,6 @@
 
 int cvat_run_load(struct store_txn *t, const char *name, json_t **ret);
 int cvat_run_save(struct store_txn *t, const char *name, json_t *run);
-int64_t cvat_jint(json_t *o, const char *k);
-const char *cvat_jstr(json_t *o, const char *k);
-void cvat_jset(json_t *o, const char *k, int64_t v);
 
 /* A change of the run record. */
 struct cvat_upd {
