@@ -433,73 +433,86 @@ int cvat_connect(const struct cvat_config *cfg, struct cvat_client **ret,
   return 0;
 }
 
-static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
-                       char *err, size_t errlen)
+/* A client with its HTTP connection set up (not yet used). */
+static int client_alloc(const struct cvat_config *cfg, struct cvat_client **ret)
 {
   struct http_opts ho = { 0 };
-  struct cvat_client *c;
-  json_t *about = NULL, *self = NULL;
-  int r, maj, min;
+  struct cvat_client *c = calloc(1, sizeof(*c));
+  int r;
 
   *ret = NULL;
-  if (!cfg->url)
-    return errf(err, errlen, -EINVAL, "no CVAT server configured "
-                    "(set url or CVAT_URL)");
-  if (!cfg->token && !(cfg->username && cfg->password))
-    return errf(err, errlen, -EINVAL, "no CVAT credentials configured "
-                    "(set token, or username and password)");
-  c = calloc(1, sizeof(*c));
   if (!c)
     return -ENOMEM;
   atomic_init(&c->refs, 1);
   pthread_mutex_init(&c->mu, NULL);
   cvat_config_init(&c->cfg);
   r = cvat_config_copy(&c->cfg, cfg);
+  c->cfg.session = NULL;   /* the client's session is c->sess */
   ho.ca_bundle = cfg->ca_bundle;
   ho.connect_timeout_ms = (long)cfg->connect_timeout_s * 1000;
   ho.timeout_ms = (long)cfg->timeout_s * 1000;
   ho.max_retries = (int)cfg->retries;
   if (r == 0)
     r = http_client_new(cfg->url, &ho, &c->h);
-  if (r < 0) {
-    cvat_client_free(c);
-    return errf(err, errlen, r, "cannot set up the CVAT client: %s",
-                    strerror(-r));
-  }
-  http_client_secret(c->h, cfg->password);
-  http_client_secret(c->h, cfg->token);
-  r = http_client_header(c->h, "Accept",
-                         "application/vnd.cvat+json; version=2.0", false);
+  if (r == 0)
+    r = http_client_secret(c->h, cfg->password);
+  if (r == 0)
+    r = http_client_secret(c->h, cfg->token);
+  if (r == 0)
+    r = http_client_header(c->h, "Accept",
+                           "application/vnd.cvat+json; version=2.0", false);
   if (r == 0 && cfg->org)
     r = http_client_header(c->h, "X-Organization", cfg->org, false);
-  if (r < 0)
-    goto out;
-  long about_status = 0;
-  {
-    struct cvat_call k = { .method = "GET", .path = "/api/server/about",
-                      .no_relogin = true };
-    r = cvat_call(c, &k, &about_status, &about);
+  if (r < 0) {
+    cvat_client_free(c);
+    return r;
   }
+  *ret = c;
+  return 0;
+}
+
+/* GET /api/server/about: a CVAT server, new enough. */
+static int check_server(struct cvat_client *c)
+{
+  struct cvat_call k = { .method = "GET", .path = "/api/server/about",
+                         .no_relogin = true };
+  long st = 0;
+  json_t *about = NULL;
+  int maj, min, r = cvat_call(c, &k, &st, &about);
+
   if (r < 0) {
     /* An answer that is not CVAT's (404, 406, not JSON) means another
      * server; no answer at all (TLS failed: -EPROTO from the transport)
      * keeps its own errno. */
-    if (about_status != 0 && (r == -ENOENT || r == -EPROTO))
-      r = cvat_fail(c, -EPROTONOSUPPORT, "%s does not look like a CVAT server "
-               "(GET /api/server/about failed)", cfg->url);
-    goto out;
+    if (st != 0 && (r == -ENOENT || r == -EPROTO))
+      r = cvat_fail(c, -EPROTONOSUPPORT, "%s does not look like a CVAT "
+                    "server (GET /api/server/about failed)", c->cfg.url);
+    return r;
   }
-  snprintf(c->version, sizeof(c->version), "%s", cvat_jtext(about, "version"));
+  snprintf(c->version, sizeof(c->version), "%s",
+           cvat_jtext(about, "version"));
+  json_decref(about);
   if (parse_version(c->version, &maj, &min) < 0 || maj < CVAT_MIN_MAJOR ||
-      (maj == CVAT_MIN_MAJOR && min < CVAT_MIN_MINOR)) {
-    r = cvat_fail(c, -EPROTONOSUPPORT, "CVAT server version '%s' is not "
-             "supported (2.16 or newer needed)", c->version);
-    goto out;
-  }
-  if (cfg->token) {
+      (maj == CVAT_MIN_MAJOR && min < CVAT_MIN_MINOR))
+    return cvat_fail(c, -EPROTONOSUPPORT, "CVAT server version '%s' is not "
+                     "supported (2.16 or newer needed)", c->version);
+  return 0;
+}
+
+/* A token as `Authorization: Bearer`, else a password login; then GET
+ * /api/users/self checks the credentials (and the organization). */
+static int authenticate(struct cvat_client *c)
+{
+  struct cvat_call k = { .method = "GET", .path = "/api/users/self",
+                         .no_relogin = true };
+  json_t *self = NULL;
+  long st = 0;
+  int r;
+
+  if (c->cfg.token) {
     struct buf hv;
     buf_init(&hv, 8192);
-    r = buf_printf(&hv, "Bearer %s", cfg->token);
+    r = buf_printf(&hv, "Bearer %s", c->cfg.token);
     if (r == 0)
       r = http_client_header(c->h, "Authorization", hv.data, true);
     secret_wipe(hv.data, hv.len);
@@ -509,23 +522,40 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
     r = login(c);
   }
   if (r < 0)
-    goto out;
-  {
-    struct cvat_call k = { .method = "GET", .path = "/api/users/self",
-                      .no_relogin = true };
-    long st;
-    r = cvat_call(c, &k, &st, &self);
-    if (r < 0 && st == 401) {
-      char tmp[CVAT_ERR_MAX];
-      snprintf(tmp, sizeof(tmp), "%s", c->err);
-      r = cvat_fail(c, -EACCES, "CVAT refused the credentials: %s", tmp);
-    } else if (r < 0 && st == 404 && cfg->org) {
-      r = cvat_fail(c, -ENOENT, "organization '%s' does not exist", cfg->org);
-    }
-  }
-out:
-  json_decref(about);
+    return r;
+  r = cvat_call(c, &k, &st, &self);
   json_decref(self);
+  if (r < 0 && st == 401) {
+    char tmp[CVAT_ERR_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", c->err);
+    r = cvat_fail(c, -EACCES, "CVAT refused the credentials: %s", tmp);
+  } else if (r < 0 && st == 404 && c->cfg.org) {
+    r = cvat_fail(c, -ENOENT, "organization '%s' does not exist",
+                  c->cfg.org);
+  }
+  return r;
+}
+
+static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
+                       char *err, size_t errlen)
+{
+  struct cvat_client *c;
+  int r;
+
+  *ret = NULL;
+  if (!cfg->url)
+    return errf(err, errlen, -EINVAL, "no CVAT server configured "
+                "(set url or CVAT_URL)");
+  if (!cfg->token && !(cfg->username && cfg->password))
+    return errf(err, errlen, -EINVAL, "no CVAT credentials configured "
+                "(set token, or username and password)");
+  r = client_alloc(cfg, &c);
+  if (r < 0)
+    return errf(err, errlen, r, "cannot set up the CVAT client: %s",
+                strerror(-r));
+  r = check_server(c);
+  if (r == 0)
+    r = authenticate(c);
   if (r < 0) {
     errf(err, errlen, r, "%s", c->err[0] ? c->err : strerror(-r));
     cvat_client_free(c);

@@ -335,6 +335,89 @@ static struct curl_slist *build_headers(struct http_client *c,
   return l;
 }
 
+/* The multipart body of a request, or NULL (no memory). */
+static curl_mime *build_mime(CURL *h, const struct http_req *rq)
+{
+  curl_mime *mime = curl_mime_init(h);
+
+  for (size_t i = 0; mime && i < rq->nparts; i++) {
+    const struct http_part *p = &rq->parts[i];
+    curl_mimepart *mp = curl_mime_addpart(mime);
+    if (!mp || curl_mime_name(mp, p->name) != CURLE_OK ||
+        (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
+        (p->path ? curl_mime_filedata(mp, p->path)
+                 : curl_mime_data(mp, p->data ? p->data : "",
+                                  p->len)) != CURLE_OK) {
+      curl_mime_free(mime);
+      return NULL;
+    }
+    if (p->path) {
+      /* filedata names the part after the path; keep ours. */
+      if (p->filename)
+        curl_mime_filename(mp, p->filename);
+      curl_mime_type(mp, "application/octet-stream");
+    }
+  }
+  return mime;
+}
+
+/* The method and body of a request on the handle. */
+static void set_method(CURL *h, const struct http_req *rq, curl_mime *mime)
+{
+  bool post = strcmp(rq->method, "POST") == 0;
+
+  if (mime) {
+    curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
+  } else if (rq->body || post) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(rq->body ? rq->body_len : 0));
+  } else if (strcmp(rq->method, "HEAD") == 0) {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    return;
+  } else {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if (strcmp(rq->method, "GET") != 0)
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+    return;
+  }
+  if (!post)
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+}
+
+/* The options every attempt sets on the (reset) handle. */
+static void set_common(struct http_client *c, const char *url,
+                       struct curl_slist *hl, char *cerr, struct sink *sink,
+                       bool fresh)
+{
+  CURL *h = c->curl;
+
+  curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
+  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* Verification stays on; only the CA file can change. */
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (c->ca_bundle)
+    curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  /* libcurl silently re-sends a request once when a reused connection
+   * dies before any answer.  For a request that must not be repeated (it
+   * may have been handled), start on a fresh connection, where it does
+   * not. */
+  if (fresh)
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+}
+
 static int attempt(struct http_client *c, const struct http_req *rq,
                    const char *url, struct http_resp *resp, char *cerr,
                    curl_off_t *ret_retry_after)
@@ -353,71 +436,12 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   hl = build_headers(c, rq);
   if (!hl && (c->nhdrs || rq->headers))
     return -ENOMEM;
-  curl_easy_reset(h);
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
-  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  /* Verification stays on; only the CA file can change. */
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (c->ca_bundle)
-    curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-  /* libcurl silently re-sends a request once when a reused connection
-   * dies before any answer.  For a request that must not be repeated (it
-   * may have been handled), start on a fresh connection, where it does
-   * not. */
-  if (rq->no_retry)
-    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-  if (rq->parts) {
-    mime = curl_mime_init(h);
-    for (size_t i = 0; mime && i < rq->nparts; i++) {
-      const struct http_part *p = &rq->parts[i];
-      curl_mimepart *mp = curl_mime_addpart(mime);
-      if (!mp || curl_mime_name(mp, p->name) != CURLE_OK ||
-          (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
-          (p->path ? curl_mime_filedata(mp, p->path)
-                   : curl_mime_data(mp, p->data ? p->data : "",
-                                    p->len)) != CURLE_OK) {
-        curl_mime_free(mime);
-        curl_slist_free_all(hl);
-        return -ENOMEM;
-      }
-      if (p->path) {
-        /* filedata names the part after the path; keep ours. */
-        if (p->filename)
-          curl_mime_filename(mp, p->filename);
-        curl_mime_type(mp, "application/octet-stream");
-      }
-    }
-    if (!mime) {
-      curl_slist_free_all(hl);
-      return -ENOMEM;
-    }
-    curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
-    if (strcmp(rq->method, "POST") != 0)
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
-  } else if (rq->body || strcmp(rq->method, "POST") == 0) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)(rq->body ? rq->body_len : 0));
-    if (strcmp(rq->method, "POST") != 0)
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
-  } else if (strcmp(rq->method, "HEAD") == 0) {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    if (strcmp(rq->method, "GET") != 0)
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+  set_common(c, url, hl, cerr, &sink, rq->no_retry);
+  if (rq->parts && !(mime = build_mime(h, rq))) {
+    curl_slist_free_all(hl);
+    return -ENOMEM;
   }
+  set_method(h, rq, mime);
   rc = curl_easy_perform(h);
   r = map_curl(rc, sink.over);
   if (r == 0) {

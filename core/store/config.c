@@ -296,11 +296,97 @@ struct cfg_line {
   char *val;
 };
 
+struct cfg_doc {
+  struct cfg_line *v;
+  size_t n, cap;
+};
+
+/* Parses and checks one line (edited in place); a line to apply goes into
+ * d.  0 (also for blank and comment lines) or -EINVAL with the reason. */
+static int parse_line(char *line, size_t lineno, struct cfg_doc *d,
+                      char *err, size_t errlen)
+{
+  char *eq, *name, *val, *hash;
+  const struct config_key *k;
+  int r;
+
+  line = trim(line);
+  if (!*line || *line == '#')
+    return 0;
+  eq = strchr(line, '=');
+  if (!eq)
+    return errf(err, errlen, -EINVAL, "line %zu: expected \"key = value\"",
+                lineno);
+  *eq = '\0';
+  name = trim(line);
+  val = eq + 1;
+  /* A trailing "  # comment" (as `config` shows) is not part of the
+   * value; a '#' inside a value needs no space before it. */
+  hash = strstr(val, " #");
+  if (!hash)
+    hash = strstr(val, "\t#");
+  if (hash)
+    *hash = '\0';
+  val = trim(val);
+  k = config_key_find(name);
+  if (!k)
+    return errf(err, errlen, -EINVAL, "line %zu: unknown key \"%.100s\"",
+                lineno, name);
+  /* Reading `config` and writing it back must work: a rendered secret
+   * placeholder leaves the secret as it is. */
+  if (k->type == CFG_SECRET &&
+      (strcmp(val, "(set)") == 0 || strcmp(val, "(unset)") == 0))
+    return 0;
+  if (*val && (r = config_check_set(k, val, err, errlen)) < 0) {
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "line %zu: %s", lineno, err);
+    snprintf(err, errlen, "%s", tmp);
+    return r;
+  }
+  if (d->n == d->cap) {
+    struct cfg_line *nv;
+    d->cap = d->cap ? d->cap * 2 : 16;
+    nv = realloc(d->v, d->cap * sizeof(*nv));
+    if (!nv)
+      return -ENOMEM;
+    d->v = nv;
+  }
+  d->v[d->n].k = k;
+  d->v[d->n++].val = val;
+  return 0;
+}
+
+/* Stores the checked lines in t; secrets wait (config_apply). */
+static int store_lines(struct store_txn *t, const struct cfg_doc *d,
+                       unsigned *changed)
+{
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < d->n; i++) {
+    const struct config_key *k = d->v[i].k;
+    const char *val = d->v[i].val;
+    char sk[128], *old = NULL;
+    if (k->type == CFG_SECRET) {
+      char cur[8];
+      if (config_secret_get(k->name, cur, sizeof(cur)) || *val)
+        (*changed)++;
+      continue;  /* applied after the transaction is known good */
+    }
+    if (config_get(t, k->name, &old) == 0 &&
+        strcmp(old, *val ? val : k->def))
+      (*changed)++;
+    free(old);
+    setting_key(k->name, sk, sizeof(sk));
+    r = *val ? store_setting_set(t, sk, val) : store_setting_del(t, sk);
+  }
+  return r;
+}
+
 int config_apply(struct store_txn *t, const char *doc, size_t len,
                  char *err, size_t errlen, unsigned *ret_changed)
 {
-  struct cfg_line *lines = NULL;
-  size_t nl = 0, cap = 0, lineno = 0;
+  struct cfg_doc d = { NULL, 0, 0 };
+  size_t lineno = 0;
   char *copy, *p, *save = NULL;
   unsigned changed = 0;
   int r = 0;
@@ -315,85 +401,18 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
   copy[len] = '\0';
   /* Pass 1: parse and check every line; nothing is applied yet. */
   for (p = copy; r == 0 && p; p = save) {
-    char *line = p, *eq, *name, *val, *hash;
     save = strchr(p, '\n');
     if (save)
       *save++ = '\0';
-    lineno++;
-    line = trim(line);
-    if (!*line || *line == '#')
-      continue;
-    eq = strchr(line, '=');
-    if (!eq) {
-      r = errf(err, errlen, -EINVAL, "line %zu: expected \"key = value\"", lineno);
-      break;
-    }
-    *eq = '\0';
-    name = trim(line);
-    val = eq + 1;
-    /* A trailing "  # comment" (as `config` shows) is not part of the
-     * value; a '#' inside a value needs no space before it. */
-    hash = strstr(val, " #");
-    if (!hash)
-      hash = strstr(val, "\t#");
-    if (hash)
-      *hash = '\0';
-    val = trim(val);
-    const struct config_key *k = config_key_find(name);
-    if (!k) {
-      r = errf(err, errlen, -EINVAL, "line %zu: unknown key \"%.100s\"", lineno, name);
-      break;
-    }
-    /* Reading `config` and writing it back must work: a rendered secret
-     * placeholder leaves the secret as it is. */
-    if (k->type == CFG_SECRET &&
-        (strcmp(val, "(set)") == 0 || strcmp(val, "(unset)") == 0))
-      continue;
-    if (*val)
-      r = config_check_set(k, val, err, errlen);
-    if (r < 0) {
-      char tmp[300];
-      snprintf(tmp, sizeof(tmp), "line %zu: %s", lineno, err);
-      snprintf(err, errlen, "%s", tmp);
-      break;
-    }
-    if (nl == cap) {
-      struct cfg_line *nlp;
-      cap = cap ? cap * 2 : 16;
-      nlp = realloc(lines, cap * sizeof(*lines));
-      if (!nlp) {
-        r = -ENOMEM;
-        break;
-      }
-      lines = nlp;
-    }
-    lines[nl].k = k;
-    lines[nl].val = val;
-    nl++;
+    r = parse_line(p, ++lineno, &d, err, errlen);
   }
   /* Pass 2: store. */
-  for (size_t i = 0; r == 0 && i < nl; i++) {
-    const struct config_key *k = lines[i].k;
-    char sk[128], *old = NULL;
-    if (k->type == CFG_SECRET) {
-      char cur[8];
-      bool was = config_secret_get(k->name, cur, sizeof(cur));
-      if (was || *lines[i].val)
-        changed++;
-      continue;  /* applied after the transaction is known good */
-    }
-    if (config_get(t, k->name, &old) == 0 && strcmp(old, *lines[i].val ? lines[i].val : k->def))
-      changed++;
-    free(old);
-    setting_key(k->name, sk, sizeof(sk));
-    r = *lines[i].val ? store_setting_set(t, sk, lines[i].val)
-                      : store_setting_del(t, sk);
-  }
   if (r == 0)
-    for (size_t i = 0; i < nl; i++)
-      if (lines[i].k->type == CFG_SECRET)
-        config_secret_set(lines[i].k->name, lines[i].val);
-  free(lines);
+    r = store_lines(t, &d, &changed);
+  for (size_t i = 0; r == 0 && i < d.n; i++)
+    if (d.v[i].k->type == CFG_SECRET)
+      config_secret_set(d.v[i].k->name, d.v[i].val);
+  free(d.v);
   /* The copy held the values, secrets included: wipe before freeing. */
   secret_wipe(copy, len);
   free(copy);
