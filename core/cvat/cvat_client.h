@@ -12,14 +12,20 @@
  * 409 -EEXIST, 413 -E2BIG, 429 (after retries) -EAGAIN, 5xx -EIO; transport
  * failures as in http.h.
  *
- * What it does not do: it keeps no state of its own beyond the session
- * (runs, frame maps and merges are cvat_sync.c's), and it never reveals a
+ * What it does not do: it keeps no process-wide state (the session is
+ * its caller's; runs, frame maps and merges are cvat_sync.h's), and it never reveals a
  * secret: the password, the token and the session key are redacted from
  * every error text, and cvat_config_render() prints them as "(set)".
  *
+ * Ownership: a client is reference-counted (a session keeps one
+ * reference); cvat_client_free() drops the caller's.  A session belongs to
+ * whoever created it and outlives every client connected through it.
+ * struct cvat_config owns its strings (secrets freed with secret_free())
+ * and borrows its session pointer.
+ *
  * Thread-safety: a struct cvat_client may be used from several threads
  * (requests are serialised), but cvat_client_error() then reports the last
- * failure of any of them.  struct cvat_config is plain data.
+ * failure of any of them.  A session is guarded by its own mutex.
  */
 #ifndef CURATE_CVAT_CLIENT_H
 #define CURATE_CVAT_CLIENT_H

@@ -9,6 +9,7 @@
  */
 #include "http.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -430,6 +431,9 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   CURLcode rc;
   int r;
 
+  /* The handle and the header table are c->mu's (a debug check: the
+   * lock is taken, by this thread as the callers do). */
+  assert(pthread_mutex_trylock(&c->mu) == EBUSY);
   buf_reset(&resp->body);
   resp->status = 0;
   *ret_retry_after = 0;
