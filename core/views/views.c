@@ -610,7 +610,7 @@ static int compute_unique(struct views *v, struct store_txn *t,
   pthread_mutex_unlock(&v->mu);
 out:
   knn_graph_free(&g);
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
   free(idx);
   free(dist);
   free(scores);
@@ -783,7 +783,7 @@ static int compute_neardup(struct views *v, struct store_txn *t,
   pthread_mutex_unlock(&v->mu);
   neardup_groups_free(&near);
   neardup_groups_free(&exact);
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
   free(u.id);
   free(u.parent);
   free(gno);
