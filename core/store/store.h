@@ -21,7 +21,12 @@
  * be used by two threads at once).  One writer at a time: LMDB serialises
  * write transactions.
  *
- * This is the only module that includes lmdb.h.
+ * All transactions of a store must be finished before store_close(); a
+ * debug build asserts it.
+ *
+ * This is the only module that includes lmdb.h (through its private
+ * store_i.h, which also maps the module's files and says which lock
+ * guards each field).
  */
 #ifndef CURATE_STORE_H
 #define CURATE_STORE_H
