@@ -204,7 +204,6 @@ struct store_class {
   const char *supercategory;   /* "" when none */
 };
 
-int store_class_get(struct store_txn *t, uint32_t id, struct store_class *ret);
 /* Calls fn for each class in id order; stops when fn returns non-zero and
  * returns that value. */
 int store_classes_each(struct store_txn *t,

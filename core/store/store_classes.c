@@ -109,7 +109,8 @@ int store_class_boxes(struct store_txn *t, uint32_t id, uint64_t *ret)
   return r < 0 ? store_txn_fail(t, r) : 0;
 }
 
-int store_class_get(struct store_txn *t, uint32_t id, struct store_class *ret)
+/* One class by id, strings borrowed; -ENOENT when there is none. */
+static int class_get(struct store_txn *t, uint32_t id, struct store_class *ret)
 {
   uint8_t key[4];
   MDB_val k = { 4, key }, v;
@@ -211,7 +212,7 @@ int store_class_put(struct store_txn *t, const char *name, uint32_t id,
     return -EEXIST;
   if (r < 0 && r != -ENOENT)
     return r;
-  r = store_class_get(t, id, &old);
+  r = class_get(t, id, &old);
   if (r == 0 && strcmp(old.name, name) != 0)
     return -EEXIST;
   if (r < 0 && r != -ENOENT)
@@ -255,7 +256,7 @@ int store_class_rename(struct store_txn *t, const char *from, const char *to)
     return -EEXIST;
   if (r != -ENOENT)
     return r;
-  r = store_class_get(t, id, &sc);
+  r = class_get(t, id, &sc);
   if (r < 0)
     return store_txn_fail(t, r == -ENOENT ? -EIO : r);
   snprintf(super, sizeof(super), "%s", sc.supercategory);  /* borrowed */

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE  /* program_invocation_short_name */
 #include "store_i.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +25,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+/* The first damage this process met, in words (store_damage()): -EIO
+ * alone would leave the user with "Input/output error".  damage_lock
+ * guards damage_text, which is written once. */
 static pthread_mutex_t damage_lock = PTHREAD_MUTEX_INITIALIZER;
 static char damage_text[700];
 
@@ -109,6 +113,8 @@ static struct guard_slot guards[GUARD_SLOTS];
 static uintptr_t lmdb_text_lo, lmdb_text_hi;
 static struct sigaction old_segv, old_bus;
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+/* Serialises the writers of guards[] (store_open, store_close); the
+ * signal handler takes no lock and reads each slot with atomics. */
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uintptr_t fault_pc(void *uc)
@@ -220,28 +226,55 @@ static int map_range(const char *dir, uintptr_t *base, size_t *len)
   return 0;
 }
 
+/* Who holds guard_lock, for the asserts of the *_locked helpers. */
+static __thread bool guard_lock_mine;
+
+static void guard_lock_take(void)
+{
+  pthread_mutex_lock(&guard_lock);
+  guard_lock_mine = true;
+}
+
+static void guard_lock_drop(void)
+{
+  assert(guard_lock_mine);
+  guard_lock_mine = false;
+  pthread_mutex_unlock(&guard_lock);
+}
+
+/* Fills a free slot with the range and the message: its index, or -1
+ * when all are taken (the store is then unguarded).  The handler reads a
+ * slot once its base is set, so the base is stored last. */
+static int guard_fill_locked(const struct store *s, uintptr_t base,
+                             size_t len)
+{
+  assert(guard_lock_mine);
+  for (int i = 0; i < GUARD_SLOTS; i++) {
+    if (atomic_load(&guards[i].base))
+      continue;
+    snprintf(guards[i].msg, sizeof(guards[i].msg),
+             "%s: store '%s' is damaged: reading %s/data.mdb hit a damaged "
+             "or missing page; run `curate check --store %s`\n",
+             program_invocation_short_name, s->dir, s->dir, s->dir);
+    atomic_store(&guards[i].len, len);
+    atomic_store(&guards[i].base, base);
+    return i;
+  }
+  return -1;
+}
+
 int store_guard_add(struct store *s)
 {
   uintptr_t base;
   size_t len;
-  int slot = -1;
+  int slot;
 
   if (map_range(s->dir, &base, &len) < 0)
     return -1;
   pthread_once(&guard_once, guard_install);
-  pthread_mutex_lock(&guard_lock);
-  for (int i = 0; i < GUARD_SLOTS && slot < 0; i++)
-    if (!atomic_load(&guards[i].base))
-      slot = i;
-  if (slot >= 0) {
-    snprintf(guards[slot].msg, sizeof(guards[slot].msg),
-             "%s: store '%s' is damaged: reading %s/data.mdb hit a damaged "
-             "or missing page; run `curate check --store %s`\n",
-             program_invocation_short_name, s->dir, s->dir, s->dir);
-    atomic_store(&guards[slot].len, len);
-    atomic_store(&guards[slot].base, base);
-  }
-  pthread_mutex_unlock(&guard_lock);
+  guard_lock_take();
+  slot = guard_fill_locked(s, base, len);
+  guard_lock_drop();
   return slot;
 }
 
@@ -249,10 +282,12 @@ void store_guard_del(int slot)
 {
   if (slot < 0)
     return;
-  pthread_mutex_lock(&guard_lock);
+  assert(slot < GUARD_SLOTS);
+  guard_lock_take();
+  assert(atomic_load(&guards[slot].base) != 0);
   atomic_store(&guards[slot].base, 0);
   atomic_store(&guards[slot].len, 0);
-  pthread_mutex_unlock(&guard_lock);
+  guard_lock_drop();
 }
 
 /* LMDB's own consistency assertions (a page of the wrong kind where a
