@@ -152,7 +152,7 @@ static int p_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
     free(k.names[i]);
   free(jpg);
   free(key);
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
   return r;
 }
 
