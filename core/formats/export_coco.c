@@ -88,7 +88,8 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   if (sub < 0)
     return -ENOENT;
   if (!*file)
-    return exw_has_subset(x, sub) == 1 ? exw_ent(e, sname, true, 0, 0) : -ENOENT;
+    return exw_has_subset(x, sub) == 1 ? exw_ent(e, sname, true, 0, 0)
+                                       : -ENOENT;
   if (strchr(file, '/'))
     return -ENOENT;
   r = exw_sample_file(x, file, NULL, &smp, &sub);
@@ -210,7 +211,8 @@ static int put_anns(struct exw *x, const struct sample *smp, int sub,
     r = r ? r : exw_num(x, d->has_area && d->area != wh
                              ? d->area
                              : nearbyint(wh * 1e6) / 1e6);
-    r = r ? r : exw_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
+    r = r ? r
+          : exw_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
     if (r == 0 && d->confidence == d->confidence) {
       r = exw_put(x, ",\"score\":", 9);
       r = r ? r : exw_num(x, d->confidence);

@@ -73,7 +73,8 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   if (sub < 0)
     return -ENOENT;
   if (!*file)
-    return exw_has_subset(x, sub) == 1 ? exw_ent(e, sname, true, 0, 0) : -ENOENT;
+    return exw_has_subset(x, sub) == 1 ? exw_ent(e, sname, true, 0, 0)
+                                       : -ENOENT;
   if (strchr(file, '/'))
     return -ENOENT;
   r = exw_sample_file(x, file, img ? NULL : ".txt", &smp, &sub);

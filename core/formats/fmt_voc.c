@@ -16,7 +16,7 @@
  * becomes an attribute (numbers and true/false typed, empty = null).
  * The XML's own stem names the image; <filename> is the fallback. */
 #define _GNU_SOURCE   /* qsort_r */
-#include "labelimport_i.h"
+#include "limp.h"
 #include "xmltree.h"
 
 #include <errno.h>
@@ -121,7 +121,8 @@ static int box_num(const struct xnode *bb, const char *k, double *ret)
   return *t && *e == '\0' && isfinite(*ret) ? 0 : -1;
 }
 
-static int one_xml(struct limp *L, struct lsrc *src, size_t i, struct buf *b)
+static int one_xml(struct limp *L, struct limp_src *src, size_t i,
+                   struct buf *b)
 {
   struct xnode root;
   struct label_field f = { 0 };
@@ -131,7 +132,7 @@ static int one_xml(struct limp *L, struct lsrc *src, size_t i, struct buf *b)
   int r;
 
   buf_reset(b);
-  r = lsrc_read(src, i, LIMP_FILE_MAX, b);
+  r = limp_src_read(src, i, LIMP_FILE_MAX, b);
   if (r < 0)
     return limp_fail(L, "%s: %s", fn, strerror(-r));
   r = xml_tree_parse(b->data ? b->data : "", b->len, &root, why,
@@ -212,10 +213,11 @@ static int one_xml(struct limp *L, struct lsrc *src, size_t i, struct buf *b)
   return r;
 }
 
-static int labelmap(struct limp *L, struct lsrc *src, long li, struct buf *b)
+static int labelmap(struct limp *L, struct limp_src *src, long li,
+                    struct buf *b)
 {
   char *line, *save = NULL;
-  int r = lsrc_read(src, (size_t)li, LIMP_FILE_MAX, b);
+  int r = limp_src_read(src, (size_t)li, LIMP_FILE_MAX, b);
 
   if (r < 0)
     return limp_fail(L, "labelmap.txt: %s", strerror(-r));
@@ -239,10 +241,10 @@ static int labelmap(struct limp *L, struct lsrc *src, long li, struct buf *b)
   return r;
 }
 
-int voc_import(struct limp *L, struct lsrc *src)
+int fmt_voc_import(struct limp *L, struct limp_src *src)
 {
   struct buf b;
-  long li = lsrc_find(src, "labelmap.txt");
+  long li = limp_src_find(src, "labelmap.txt");
   size_t found = 0;
   int r = 0;
 
