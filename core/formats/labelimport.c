@@ -184,11 +184,11 @@ static int run_format(struct limp *L, const struct limp_format *f,
   return f->run(L, src);
 }
 
-int labels_import(struct store *s, enum limport_format fmt, const char *path,
-                  const char *field,
-                  void (*report)(const char *, const char *, void *),
-                  void *ud, char *err, size_t errlen,
-                  struct limport_stats *ret)
+int limport_run(struct store *s, enum limport_format fmt, const char *path,
+                const char *field,
+                void (*report)(const char *, const char *, void *),
+                void *ud, char *err, size_t errlen,
+                struct limport_stats *ret)
 {
   struct limp L = { .field = field ? field : "ground_truth",
                     .report = report, .ud = ud, .err = err,

@@ -7,7 +7,7 @@
  * Layering: labelimport.c -> fmt_yolo.c, fmt_voc.c -> limp.c, never back.
  *
  * Ownership: a struct limp_src owns its names and its open zip until
- * limp_src_free(); a struct limp lives for one labels_import() call, owns
+ * limp_src_free(); a struct limp lives for one limport_run() call, owns
  * its stem index (limp_done() frees it) and borrows everything else.  One
  * thread per import. */
 #ifndef CURATE_LIMP_H
