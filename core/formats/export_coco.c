@@ -36,7 +36,7 @@ static int json_subset(const char *file)
       strcmp(file + n - (sizeof(suf) - 1), suf) != 0)
     return -1;
   return exw_subset_parse(file + sizeof(pre) - 1,
-                        n - (sizeof(pre) - 1) - (sizeof(suf) - 1));
+                          n - (sizeof(pre) - 1) - (sizeof(suf) - 1));
 }
 
 static int list_dir(struct exw *x, const char *dir,
@@ -209,8 +209,8 @@ static int put_anns(struct exw *x, const struct sample *smp, int sub,
      * the rest of the annotation; no reader needs them. */
     double wh = d->w * d->h;
     r = r ? r : exw_num(x, d->has_area && d->area != wh
-                             ? d->area
-                             : nearbyint(wh * 1e6) / 1e6);
+                               ? d->area
+                               : nearbyint(wh * 1e6) / 1e6);
     r = r ? r
           : exw_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
     if (r == 0 && d->confidence == d->confidence) {
@@ -260,9 +260,9 @@ static int gen_file(struct exw *x, const char *path)
   if (r < 0)
     return r;
   r = exw_printf(x, "{\"info\":{\"description\":\"curatefs export\","
-               "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
-               "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
-               ver);
+                 "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
+                 "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
+                 ver);
   r = r ? r : store_classes_each(x->t, put_category, &cc);
   r = r ? r : exw_puts(x, "],\n\"images\":[\n");
   r = r ? r : exw_each(x, sub, put_image, &first);

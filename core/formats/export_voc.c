@@ -192,7 +192,7 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   /* A JPEG is served from its source; any other format is generated:
    * converted to JPEG (voc_gen). */
   return exw_ent(e, rest, false,
-               head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
+                 head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
 }
 
 /* ud: the subset being listed, or -1 (trainval of train + val), or -2
@@ -316,11 +316,11 @@ static int put_object(struct exw *x, const struct detection *d)
   if (r == 0 && d->iscrowd)
     r = exw_puts(x, "    <iscrowd>1</iscrowd>\n");
   r = r ? r : exw_printf(x, "    <bndbox>\n      <xmin>%lld</xmin>\n"
-                       "      <ymin>%lld</ymin>\n      <xmax>%lld</xmax>\n"
-                       "      <ymax>%lld</ymax>\n    </bndbox>\n"
-                       "  </object>\n",
-                       (long long)d->x, (long long)d->y,
-                       (long long)(d->x + d->w), (long long)(d->y + d->h));
+                         "      <ymin>%lld</ymin>\n      <xmax>%lld</xmax>\n"
+                         "      <ymax>%lld</ymax>\n    </bndbox>\n"
+                         "  </object>\n",
+                         (long long)d->x, (long long)d->y,
+                         (long long)(d->x + d->w), (long long)(d->y + d->h));
   return r;
 }
 
@@ -336,15 +336,15 @@ static int gen_xml(struct exw *x, const char *file)
   f = exw_labels(x, smp.id, &l);
   r = store_txn_error(x->t);
   r = r ? r : exw_puts(x, "<annotation>\n  <folder>JPEGImages</folder>\n"
-                     "  <filename>");
+                       "  <filename>");
   r = r ? r : exw_xml_str(x, smp.name);
   r = r ? r : exw_printf(x, ".jpg</filename>\n  <source>\n"
-                       "    <database>curatefs</database>\n  </source>\n"
-                       "  <size>\n    <width>%u</width>\n"
-                       "    <height>%u</height>\n    <depth>%u</depth>\n"
-                       "  </size>\n  <segmented>0</segmented>\n",
-                       smp.width, smp.height,
-                       smp.components == 1 && smp.format == IMG_JPEG ? 1u
+                         "    <database>curatefs</database>\n  </source>\n"
+                         "  <size>\n    <width>%u</width>\n"
+                         "    <height>%u</height>\n    <depth>%u</depth>\n"
+                         "  </size>\n  <segmented>0</segmented>\n",
+                         smp.width, smp.height,
+                         smp.components == 1 && smp.format == IMG_JPEG ? 1u
                                                                      : 3u);
   for (size_t i = 0; f && r == 0 && i < f->n; i++)
     r = put_object(x, &f->d[i]);

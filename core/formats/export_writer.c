@@ -28,7 +28,7 @@ static const char *const default_tags[3] = { "train", "val", "test" };
 /* ---- context and selection ---- */
 
 int exw_init(struct exw *x, struct store_txn *t,
-              const struct export_spec *s)
+             const struct export_spec *s)
 {
   memset(x, 0, sizeof(*x));
   x->t = t;
@@ -227,7 +227,7 @@ int exw_has_subset(struct exw *x, int sub)
 }
 
 int exw_sample_file(struct exw *x, const char *file, const char *ext,
-                  struct sample *smp, int *sub)
+                    struct sample *smp, int *sub)
 {
   char name[256];
   const char *dot = strrchr(file, '.');
@@ -257,7 +257,7 @@ int exw_sample_file(struct exw *x, const char *file, const char *ext,
 }
 
 const struct label_field *exw_labels(struct exw *x, uint64_t id,
-                                   struct labels *l)
+                                     struct labels *l)
 {
   if (store_labels_get(x->t, id, l) < 0)
     return NULL;
@@ -267,7 +267,7 @@ const struct label_field *exw_labels(struct exw *x, uint64_t id,
 /* ---- entries and paths ---- */
 
 int exw_ent(struct export_ent *e, const char *name, bool dir,
-          uint64_t sample_id, uint64_t label_id)
+            uint64_t sample_id, uint64_t label_id)
 {
   size_t n = strlen(name);
 
@@ -351,15 +351,15 @@ static int list_one(struct exw *x, const struct sample *smp, int sub,
 }
 
 int exw_list_samples(struct exw *x, int sub, const char *ext, bool image,
-                   int (*fn)(const struct export_ent *, void *), void *ud)
+                     int (*fn)(const struct export_ent *, void *), void *ud)
 {
   struct list_ctx c = { ext, image, fn, ud };
   return exw_each(x, sub, list_one, &c);
 }
 
 int exw_list_subsets(struct exw *x, const char *prefix, const char *suffix,
-                   bool dir, int (*fn)(const struct export_ent *, void *),
-                   void *ud)
+                     bool dir, int (*fn)(const struct export_ent *, void *),
+                     void *ud)
 {
   bool present[SUB_N];
   int r = exw_subsets(x, present);
@@ -378,7 +378,7 @@ int exw_list_subsets(struct exw *x, const char *prefix, const char *suffix,
 }
 
 int exw_list_fixed(const struct export_ent *ents, size_t n,
-                 int (*fn)(const struct export_ent *, void *), void *ud)
+                   int (*fn)(const struct export_ent *, void *), void *ud)
 {
   int r = 0;
 
@@ -630,7 +630,7 @@ static const char *skip_value(const char *p, const char *end)
 }
 
 int exw_attr_next(struct exw_attr_iter *it, const char **key, size_t *klen,
-              const char **val, size_t *vlen)
+                  const char **val, size_t *vlen)
 {
   const char *p = skip_ws(it->p, it->end), *q;
 

@@ -44,7 +44,7 @@ struct exw {
 };
 
 int exw_init(struct exw *x, struct store_txn *t,
-              const struct export_spec *s);
+             const struct export_spec *s);
 void exw_done(struct exw *x);
 
 /* Subset of a selected sample (SUB_*). */
@@ -53,7 +53,7 @@ int exw_subset_of(struct exw *x, uint64_t id);
  * is `sub` (-1: any).  fn's non-zero return stops the walk and is
  * returned. */
 typedef int (*exw_sample_fn)(struct exw *x, const struct sample *smp, int sub,
-                           void *ud);
+                             void *ud);
 int exw_each(struct exw *x, int sub, exw_sample_fn fn, void *ud);
 /* present[i] = some selected sample is in subset i. */
 int exw_subsets(struct exw *x, bool present[SUB_N]);
@@ -63,11 +63,11 @@ int exw_has_subset(struct exw *x, int sub);
  * sample's own image extension, imgfmt.h); fills *smp and *sub.  -ENOENT
  * when absent, missing or not selected. */
 int exw_sample_file(struct exw *x, const char *file, const char *ext,
-                  struct sample *smp, int *sub);
+                    struct sample *smp, int *sub);
 /* The export's field of a sample's labels (NULL if it has none); *l must
  * be labels_free()d by the caller. */
 const struct label_field *exw_labels(struct exw *x, uint64_t id,
-                                   struct labels *l);
+                                     struct labels *l);
 /* Name of the subset "train" etc. -> SUB_*, or -1. */
 int exw_subset_parse(const char *name, size_t n);
 
@@ -103,7 +103,7 @@ struct exw_attr_iter {
 };
 void exw_attr_init(struct exw_attr_iter *it, const char *obj);
 int exw_attr_next(struct exw_attr_iter *it, const char **key, size_t *klen,
-              const char **val, size_t *vlen);
+                  const char **val, size_t *vlen);
 
 /* Class name -> directory name for ImageNet: '/' and '%' percent-encoded,
  * "." and ".." encoded too.  out must hold 3 * 200 + 1 bytes. */
@@ -131,20 +131,20 @@ extern const struct exw_format export_imagenet_format;
 
 /* Helpers for entries. */
 int exw_ent(struct export_ent *e, const char *name, bool dir,
-          uint64_t sample_id, uint64_t label_id);
+            uint64_t sample_id, uint64_t label_id);
 int exw_ent2(struct export_ent *e, const char *name, const char *ext);
 /* Lists the selected samples of subset `sub` (-1: all) as "<name><ext>"
  * (ext NULL: each sample's own image extension); image = true sets
  * sample_id (the file is the sample's bytes) when ext is NULL or the
  * sample is a JPEG: a JPEG listing of another format is generated. */
 int exw_list_samples(struct exw *x, int sub, const char *ext, bool image,
-                   int (*fn)(const struct export_ent *, void *), void *ud);
+                     int (*fn)(const struct export_ent *, void *), void *ud);
 /* Lists "<prefix><subset><suffix>" for each non-empty subset. */
 int exw_list_subsets(struct exw *x, const char *prefix, const char *suffix,
-                   bool dir, int (*fn)(const struct export_ent *, void *),
-                   void *ud);
+                     bool dir, int (*fn)(const struct export_ent *, void *),
+                     void *ud);
 int exw_list_fixed(const struct export_ent *ents, size_t n,
-                 int (*fn)(const struct export_ent *, void *), void *ud);
+                   int (*fn)(const struct export_ent *, void *), void *ud);
 /* Splits "a/b/c" into its first component (copied to head, NUL-ended)
  * and the rest (*rest, "" when none).  -ENOENT when too long or empty. */
 int exw_split(const char *path, char *head, size_t hlen, const char **rest);

@@ -175,9 +175,9 @@ static int gen_file(struct exw *x, const char *path)
     const struct detection *d = &f->d[i];
     double W = smp.width ? smp.width : 1, H = smp.height ? smp.height : 1;
     r = exw_printf(x, "%u %.6f %.6f %.6f %.6f\n",
-                 yolo_index(&ids, d->class_id),
-                 (d->x + d->w / 2) / W, (d->y + d->h / 2) / H, d->w / W,
-                 d->h / H);
+                   yolo_index(&ids, d->class_id),
+                   (d->x + d->w / 2) / W, (d->y + d->h / 2) / H, d->w / W,
+                   d->h / H);
   }
   free(ids.v);
   labels_free(&l);

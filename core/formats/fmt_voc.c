@@ -137,7 +137,7 @@ static int voc_parse(struct limp *L, struct limp_src *src, size_t i,
   if (r < 0)
     return limp_fail(L, "%s: %s", fn, strerror(-r));
   r = xmltree_parse(b->data ? b->data : "", b->len, root, why,
-                     sizeof(why));
+                    sizeof(why));
   if (r < 0)
     return r == -ENOMEM ? r : limp_fail(L, "%s: malformed XML: %s", fn, why);
   if (strcmp(root->name, "annotation") != 0)

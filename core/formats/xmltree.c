@@ -113,7 +113,7 @@ static int on_external_ref(XML_Parser p, const XML_Char *context,
 }
 
 int xmltree_parse(const char *s, size_t n, struct xmltree_node *root, char *err,
-                   size_t errlen)
+                  size_t errlen)
 {
   struct xt x = { .root = root };
   enum XML_Status st;

@@ -33,7 +33,7 @@ struct xmltree_node {
  * in err (always NUL-terminated), or -ENOMEM.  *root is always safe to
  * free afterwards. */
 int xmltree_parse(const char *s, size_t n, struct xmltree_node *root, char *err,
-                   size_t errlen);
+                  size_t errlen);
 void xmltree_free(struct xmltree_node *x);
 /* The first child named `name`, or NULL (x may be NULL). */
 const struct xmltree_node *xmltree_child(const struct xmltree_node *x,
