@@ -678,16 +678,6 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     void (*report)(const char *, const char *, void *),
                     void *ud, struct coco_stats *st)
 {
-  return coco_import_txn_opts(t, json, len, what, field, NULL, report, ud,
-                              st);
-}
-
-int coco_import_txn_opts(struct store_txn *t, const char *json, size_t len,
-                         const char *what, const char *field,
-                         const struct coco_opts *opts,
-                         void (*report)(const char *, const char *, void *),
-                         void *ud, struct coco_stats *st)
-{
   json_error_t jerr;
   char jt[160];
   json_t *root = json_loadb(json, len, 0, &jerr);
@@ -700,16 +690,9 @@ int coco_import_txn_opts(struct store_txn *t, const char *json, size_t len,
     rep(report, ud, what, msg);
     return -EINVAL;
   }
-  r = import_json(t, root, what, field, opts, report, ud, st);
+  r = import_json(t, root, what, field, NULL, report, ud, st);
   json_decref(root);
   return r;
-}
-
-int coco_import(struct store *s, const char *json_path, const char *field,
-                void (*report)(const char *, const char *, void *), void *ud,
-                struct coco_stats *st)
-{
-  return coco_import_opts(s, json_path, field, NULL, report, ud, st);
 }
 
 int coco_import_opts(struct store *s, const char *json_path,

@@ -112,7 +112,8 @@ static bool has_id(const uint64_t *v, size_t n, uint64_t id)
   return false;
 }
 
-int exw_subset_of(struct exw *x, uint64_t id)
+/* Subset of a selected sample (SUB_*): the first subset tag it has. */
+static int subset_of(struct exw *x, uint64_t id)
 {
   for (int i = 0; i < 3; i++) {
     if (!x->tag[i])
@@ -153,7 +154,7 @@ int exw_each(struct exw *x, int sub, exw_sample_fn fn, void *ud)
       }
       if (r < 0 || (smp.flags & SAMPLE_MISSING))
         continue;
-      sb = exw_subset_of(x, smp.id);
+      sb = subset_of(x, smp.id);
       if (sub < 0 || sb == sub)
         r = fn(x, &smp, sb, ud);
     }
@@ -169,7 +170,7 @@ int exw_each(struct exw *x, int sub, exw_sample_fn fn, void *ud)
     next = smp.id + 1;
     if (smp.flags & SAMPLE_MISSING)
       continue;
-    sb = exw_subset_of(x, smp.id);
+    sb = subset_of(x, smp.id);
     if ((sub < 0 || sb == sub) && (r = fn(x, &smp, sb, ud)) != 0)
       break;
   }
@@ -252,7 +253,7 @@ int exw_sample_file(struct exw *x, const char *file, const char *ext,
   if ((smp->flags & SAMPLE_MISSING) ||
       (x->s->ids && !has_id(x->s->ids, x->s->n_ids, smp->id)))
     return -ENOENT;
-  *sub = exw_subset_of(x, smp->id);
+  *sub = subset_of(x, smp->id);
   return 0;
 }
 

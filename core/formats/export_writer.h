@@ -47,8 +47,6 @@ int exw_init(struct exw *x, struct store_txn *t,
              const struct export_spec *s);
 void exw_done(struct exw *x);
 
-/* Subset of a selected sample (SUB_*). */
-int exw_subset_of(struct exw *x, uint64_t id);
 /* Calls fn for each selected, non-missing sample in id order whose subset
  * is `sub` (-1: any).  fn's non-zero return stops the walk and is
  * returned. */
