@@ -25,6 +25,7 @@
 #include "export.h"
 #include "store.h"
 #include "util.h"
+#include "selection.h"
 #include "views.h"
 
 struct walk {
@@ -207,15 +208,15 @@ static int make_out(const char *out)
 
 /* The ids of a tag or view, as the mount's export/tags/<t>/ and
  * export/views/<v>/ select them (ascending; empty is not "all"). */
-static int selection_ids(struct store *s, const char *spec, uint64_t **ret,
-                         size_t *ret_n, char *err, size_t errlen)
+static int select_ids(struct store *s, const char *spec, uint64_t **ret,
+                      size_t *ret_n, char *err, size_t errlen)
 {
   struct views *v;
   int r = views_new(s, &v);
 
   if (r < 0)
     return r;
-  r = views_selection(v, spec, ret, ret_n, err, errlen);
+  r = selection_get(v, spec, ret, ret_n, err, errlen);
   views_free(v);
   if (r < 0)
     return r;
@@ -280,7 +281,8 @@ static int parse_args(int argc, char **argv, struct export_args *a)
 
 /* --tag / --view: the selected sample ids into a->spec (*ids owned by
  * the caller). */
-static int select_ids(struct store *s, struct export_args *a, uint64_t **ids)
+static int select_samples(struct store *s, struct export_args *a,
+                          uint64_t **ids)
 {
   char sel[300], err[300] = "";
   int r;
@@ -289,7 +291,7 @@ static int select_ids(struct store *s, struct export_args *a, uint64_t **ids)
     return 0;
   snprintf(sel, sizeof(sel), "%s/%s", a->tag ? "tags" : "views",
            a->tag ? a->tag : a->view);
-  r = selection_ids(s, sel, ids, &a->spec.n_ids, err, sizeof(err));
+  r = select_ids(s, sel, ids, &a->spec.n_ids, err, sizeof(err));
   a->spec.ids = *ids;
   if (r < 0)
     fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-r));
@@ -363,7 +365,7 @@ int cmd_export(int argc, char **argv)
   /* An evaluation view may re-run its evaluation first: that writes. */
   if (tool_open_store(a.store_path, false, !a.view, &s) < 0)
     return 1;
-  r = select_ids(s, &a, &ids);
+  r = select_samples(s, &a, &ids);
   if (r == 0)
     r = read_settings(s, &a, &w);
   if (r == 0)
