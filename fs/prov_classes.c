@@ -26,7 +26,7 @@ static int k_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
     return -ENOTDIR;
   memset(ret, 0, sizeof(*ret));
   ret->kind = VENT_CTL;
-  ret->key = vtree_version_key(t);
+  ret->key = provlib_version_key(t);
   return 0;
 }
 

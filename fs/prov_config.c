@@ -17,7 +17,7 @@ static int cfg_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   memset(ret, 0, sizeof(*ret));
   ret->kind = VENT_CTL;
   /* Secrets are not in the store: their changes count too. */
-  ret->key = vtree_version_key(t) * 1000003 + config_secret_generation();
+  ret->key = provlib_version_key(t) * 1000003 + config_secret_generation();
   return 0;
 }
 

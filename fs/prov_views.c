@@ -330,7 +330,7 @@ static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
   if (r == 0)
     r = open_sample_source(c, &s, &fd);
   if (r == 0)
-    r = read_whole(fd, s.size, &src, &srclen);
+    r = provlib_read_whole(fd, s.size, &src, &srclen);
   if (fd >= 0)
     close(fd);
   if (r == 0)
@@ -462,7 +462,7 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   if (r == 0)
     r = open_sample_source(c, s, &fd);
   if (r == 0)
-    r = read_whole(fd, s->size, &src, &srclen);
+    r = provlib_read_whole(fd, s->size, &src, &srclen);
   if (fd >= 0)
     close(fd);
   if (r == 0)

@@ -128,7 +128,7 @@ int render_status(struct fs_ctx *c, struct buf *out)
 
   {
     uint64_t opens;
-    const char *off = pt_state(&opens);
+    const char *off = pt_state(c->pt, &opens);
     buf_printf(out, "\nmount: %s\n", c->no_open ? "read-only, files open "
                "without the daemon" : "normal");
     if (off)

@@ -12,7 +12,13 @@
  * Each record also says how the kernel reads its open handles: through
  * the page cache, or by passthrough from the content's cache file (the
  * backing id registered at its first open, closed at its last release).
+ *
+ * Ownership: the table (c->vt) is created by state_init() before the
+ * session and freed by state_free() after it (dropping the content
+ * references its records hold).  Locking: t->mu guards the tables and
+ * every record; the lookup helpers assert it (debug builds).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,29 +63,25 @@ static size_t ino_slot(const struct vnode_table *t, uint64_t ino)
   return (size_t)((ino * 0x9E3779B97F4A7C15ULL) >> 17) & (t->cap - 1);
 }
 
-static struct vnode_table *table(struct fs_ctx *c)
+int vnode_table_new(struct fs_ctx *c)
 {
-  pthread_mutex_lock(&c->mu);
-  if (!c->vt) {
-    struct vnode_table *t = calloc(1, sizeof(*t));
-    if (t) {
-      t->cap = 1024;
-      t->by_ino = calloc(t->cap, sizeof(*t->by_ino));
-      t->by_path = calloc(t->cap, sizeof(*t->by_path));
-      if (!t->by_ino || !t->by_path) {
-        free(t->by_ino);
-        free(t->by_path);
-        free(t);
-        t = NULL;
-      } else {
-        pthread_mutex_init(&t->mu, NULL);
-        t->next = 1;
-        c->vt = t;
-      }
-    }
+  struct vnode_table *t = calloc(1, sizeof(*t));
+
+  if (!t)
+    return -ENOMEM;
+  t->cap = 1024;
+  t->by_ino = calloc(t->cap, sizeof(*t->by_ino));
+  t->by_path = calloc(t->cap, sizeof(*t->by_path));
+  if (!t->by_ino || !t->by_path) {
+    free(t->by_ino);
+    free(t->by_path);
+    free(t);
+    return -ENOMEM;
   }
-  pthread_mutex_unlock(&c->mu);
-  return c->vt;
+  pthread_mutex_init(&t->mu, NULL);
+  t->next = 1;
+  c->vt = t;
+  return 0;
 }
 
 static void grow(struct vnode_table *t)
@@ -89,6 +91,7 @@ static void grow(struct vnode_table *t)
   struct vnode **obi = t->by_ino, **obp = t->by_path;
   size_t ocap = t->cap;
 
+  VTREE_ASSERT_HELD(&t->mu);
   if (!bi || !bp) {
     free(bi);
     free(bp);
@@ -118,7 +121,8 @@ static void grow(struct vnode_table *t)
 static struct vnode *find_ino(struct vnode_table *t, uint64_t ino)
 {
   struct vnode *v = t->by_ino[ino_slot(t, ino)];
-  while (v && v->ino != ino)
+
+  VTREE_ASSERT_HELD(&t->mu);  while (v && v->ino != ino)
     v = v->next_ino;
   return v;
 }
@@ -126,7 +130,8 @@ static struct vnode *find_ino(struct vnode_table *t, uint64_t ino)
 static struct vnode *find_path(struct vnode_table *t, const char *path)
 {
   struct vnode *v = t->by_path[hash_str(path) & (t->cap - 1)];
-  while (v && strcmp(v->path, path) != 0)
+
+  VTREE_ASSERT_HELD(&t->mu);  while (v && strcmp(v->path, path) != 0)
     v = v->next_path;
   return v;
 }
@@ -134,7 +139,8 @@ static struct vnode *find_path(struct vnode_table *t, const char *path)
 static void unlink_path(struct vnode_table *t, struct vnode *v)
 {
   struct vnode **pp = &t->by_path[hash_str(v->path) & (t->cap - 1)];
-  while (*pp && *pp != v)
+
+  VTREE_ASSERT_HELD(&t->mu);  while (*pp && *pp != v)
     pp = &(*pp)->next_path;
   if (*pp)
     *pp = v->next_path;
@@ -143,7 +149,7 @@ static void unlink_path(struct vnode_table *t, struct vnode *v)
 
 uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
   uint64_t ino = 0;
   size_t pl = strlen(path);
@@ -189,7 +195,7 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
 uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
                                uint64_t ver)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
   uint64_t ino = 0;
 
@@ -207,7 +213,7 @@ uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
 
 void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
 
   if (!t)
@@ -221,7 +227,7 @@ void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
 
 uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v = NULL;
   uint64_t ino;
 
@@ -239,7 +245,7 @@ uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)
 
 int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
   int r = -ENOENT;
 
@@ -259,7 +265,7 @@ int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)
 
 void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v, **pp;
 
   if (!t)
@@ -267,13 +273,15 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v) {
+    /* The kernel forgets at most the lookups it was answered. */
+    assert(nlookup <= v->nlookup);
     v->nlookup = v->nlookup > nlookup ? v->nlookup - nlookup : 0;
     if (v->nlookup == 0) {
       /* Normally closed at the last release; a FORGET handled before
        * that RELEASE must not leak the backing id (no open can come for
        * a forgotten inode). */
       if (v->backing)
-        pt_backing_close(v->backing);
+        pt_backing_close(c->pt, v->backing);
       gen_put(v->pin);
       if (v->attached)
         unlink_path(t, v);
@@ -290,7 +298,7 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
 
 void vnode_detach(struct fs_ctx *c, const char *path)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
 
   if (!t)
@@ -307,7 +315,7 @@ void vnode_detach(struct fs_ctx *c, const char *path)
 static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
                               struct vnode_table **tp)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
 
   *tp = t;
   if (!t)
@@ -393,10 +401,10 @@ int vnode_open(struct fs_ctx *c, uint64_t ino, int fd)
     pthread_mutex_unlock(&t->mu);
     return -ESTALE;  /* forgotten meanwhile: look the name up again */
   }
-  if (v->opened == 0 && fd >= 0 && pt_active()) {
+  if (v->opened == 0 && fd >= 0 && pt_active(c->pt)) {
     /* The first open chooses: passthrough if the kernel takes the file
      * (a refusal leaves the page cache). */
-    int id = pt_backing_open(fd);
+    int id = pt_backing_open(c->pt, fd);
     v->backing = id > 0 ? id : 0;
   }
   v->opened++;
@@ -412,8 +420,9 @@ void vnode_closed(struct fs_ctx *c, uint64_t ino)
 
   if (!t)
     return;
+  assert(!v || v->opened > 0);  /* a release of a registered open */
   if (v && v->opened > 0 && --v->opened == 0 && v->backing) {
-    pt_backing_close(v->backing);
+    pt_backing_close(c->pt, v->backing);
     v->backing = 0;
   }
   pthread_mutex_unlock(&t->mu);
