@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "fs.h"
+#include "vtree.h"
 
 struct gen_map {
   pthread_mutex_t mu;
@@ -57,6 +57,7 @@ static int grow(struct gen_map *m)
   uint16_t *ov = m->vals;
   size_t ocap = m->cap;
 
+  VTREE_ASSERT_HELD(&m->mu);
   m->keys = calloc(ncap, sizeof(*m->keys));
   m->vals = calloc(ncap, sizeof(*m->vals));
   if (!m->keys || !m->vals) {

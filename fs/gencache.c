@@ -17,7 +17,7 @@
  *     disk_max.  Beyond it, the least recently used entries leave the cache
  *     (a spilled entry's range is punched out of the spill file once no
  *     reader holds it).
- * The defaults come from the machine (gen_cache_defaults()); -o cache_size
+ * The defaults come from the machine (cache_defaults()); -o cache_size
  * sets the total.  Exports, views, evaluations and plots all share it.
  *
  * Entries are reference-counted, so an open file keeps its version after
@@ -109,8 +109,8 @@ static uint64_t hash_of(const char *path, uint64_t key)
   return h ^ (h >> 29);
 }
 
-void gen_cache_defaults(const char *dir, uint64_t *mem_max,
-                        uint64_t *disk_max)
+static void cache_defaults(const char *dir, uint64_t *mem_max,
+                           uint64_t *disk_max)
 {
   long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
   uint64_t phys = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz
@@ -147,7 +147,7 @@ int gen_cache_new(struct fs_ctx *c)
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
   g->dir = c->store_dir;
-  gen_cache_defaults(g->dir, &g->mem_max, &g->disk_max);
+  cache_defaults(g->dir, &g->mem_max, &g->disk_max);
   if (c->cache_max) {
     /* The total asked for: a quarter of it (at most the default) in
      * memory, the rest on disk. */

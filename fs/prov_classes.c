@@ -11,7 +11,9 @@
  * command, EEXIST, ENOENT, EBUSY a class that boxes still use) and changes
  * nothing; the reason goes to the log and `status`.  A rename changes the
  * class name in every labels/<n>.json that uses it, so the kernel's cached
- * attributes of the label files are dropped after it. */
+ * attributes of the label files are dropped after it.
+ *
+ * State: none (no ->init); each command is one write transaction. */
 #include <errno.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* prov_eval.c - eval/ and plots/: model evaluation and charts.
+/* prov_eval.c - eval/: model evaluation.
  *
  *   eval/run                   echo 'NAME [gt=F] [pred=F] [iou=X]' > eval/run
  *   eval/import-predictions    echo 'PATH [format=coco|yolo] [names=F]
@@ -8,15 +8,14 @@
  *                              AP75, support
  *   eval/<name>/metrics.json   the same as JSON
  *   eval/<name>/pr-curves.jpg  one precision-recall curve per class
- *   plots/embeddings.jpg       2-D projection of every sample's embedding,
- *                              coloured by tag or class (plots.color_by)
  *
  * The numbers are core/evalrun's, kept in the store; an evaluation whose
  * labels changed is re-run before it is shown (evalsel.c).  Reasons of
  * failures go to the log and `status`.
+ *
+ * State: none (no ->init); which evaluation is fresh is evalsel.c's.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +25,6 @@
 #include "config.h"
 #include "evalrun.h"
 #include "evalsel.h"
-#include "plot.h"
 #include "predictions.h"
 #include "views.h"
 #include "vtree.h"

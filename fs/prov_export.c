@@ -33,8 +33,6 @@
 #include "views.h"
 #include "vtree.h"
 
-extern const struct provider prov_export;
-
 static const char *const formats[] = { "coco", "yolo", "voc", "imagenet" };
 
 /* A parsed export path. */

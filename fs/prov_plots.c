@@ -7,6 +7,8 @@
  *
  * Embeddings come from core/featstore (imported ones when present); the
  * chart is regenerated when the store changes (tags, labels, embeddings).
+ *
+ * State: none (no ->init); the chart is cached by the content cache.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -24,8 +24,6 @@
 #include "table.h"
 #include "vtree.h"
 
-extern const struct provider prov_table;
-
 struct table_state {
   /* Set at the first generation: someone uses the table, keep it warm. */
   bool used;   /* atomic */

@@ -15,6 +15,9 @@
  * Lists come from core/views/views.c, which caches them; this file only names
  * and resolves entries.  Every file shows one sample, so `mv` of any of
  * them into tags/<t>/ tags it (ops.c).
+ *
+ * State: none here (no ->init); the lists are core/views' (c->views, with
+ * its own lock), the latest evaluation's freshness evalsel.c's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,8 +40,6 @@
 
 /* Views with more members than this are not drawn ahead (warm.c). */
 #define VIEWS_WARM_MAX 2000
-
-extern const struct provider prov_views;
 
 struct vdir {
   const char *name;

@@ -18,9 +18,6 @@
 #include "evalsel.h"
 #include "vtree.h"
 
-extern const struct provider prov_config, prov_views, prov_export, prov_cvat,
-    prov_eval, prov_plots, prov_classes, prov_table;
-
 const struct provider *const vtree_providers[] = {
   &prov_config,
   &prov_views,

@@ -169,7 +169,10 @@ void vtree_free(struct fs_ctx *c);
 void vtree_start(struct fs_ctx *c);
 void vtree_stop(struct fs_ctx *c);
 
-/* The registered providers (vtree.c), NULL-terminated. */
+/* The providers, one per file (prov_*.c), and their table (vtree.c),
+ * NULL-terminated: adding a provider is a line here and a line there. */
+extern const struct provider prov_config, prov_views, prov_export,
+    prov_cvat, prov_eval, prov_plots, prov_classes, prov_table;
 extern const struct provider *const vtree_providers[];
 /* Finds the provider of a full path ("views/unique/x.jpg") and sets *rest
  * to the path below it ("unique/x.jpg", or "" for "views"). */
@@ -338,12 +341,9 @@ struct gen_cache_stats {
   uint64_t hits, misses, evicted, spilled;
 };
 void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s);
-/* The default bounds on this machine: memory from its RAM, disk from the
- * free space of `dir` (the store directory). */
-void gen_cache_defaults(const char *dir, uint64_t *mem_max,
-                        uint64_t *disk_max);
-/* c->gc, created with its bounds (c->cache_max, or the defaults for
- * c->store_dir) and freed by state.c. */
+/* c->gc, created with its bounds and freed by state.c.  The bounds:
+ * -o cache_size (c->cache_max) if given, else from the machine, memory
+ * from its RAM, disk from the free space of the store directory. */
 int gen_cache_new(struct fs_ctx *c);
 void gen_cache_free(struct fs_ctx *c);
 
