@@ -557,8 +557,6 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
   struct gen_content *g;
 
   *ret = NULL;
-  if (!gc)
-    return -ENOMEM;
   pthread_mutex_lock(&gc->mu);
   g = take_locked(gc, fullpath, key);
   if (!g) {
@@ -574,8 +572,6 @@ bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key)
   struct gen_cache *gc = c->gc;
   bool r;
 
-  if (!gc)
-    return false;
   pthread_mutex_lock(&gc->mu);
   r = find_locked(gc, fullpath, key) != NULL;
   pthread_mutex_unlock(&gc->mu);
@@ -592,7 +588,7 @@ static int offer(void *ud, const char *ppath, const void *data, size_t n)
   char full[4200];
   int r;
 
-  if (!gc || n > GEN_MEM_MAX)
+  if (n > GEN_MEM_MAX)
     return 0;  /* only small content; the rest is generated when asked */
   if ((size_t)snprintf(full, sizeof(full), "%s/%s", sp->p->name, ppath) >=
       sizeof(full))
@@ -641,8 +637,6 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
   int r;
 
   *ret = NULL;
-  if (!gc)
-    return -ENOMEM;
   if (key == 0) {
     g = new_entry(gc, NULL, 0);
     if (!g)
@@ -758,8 +752,6 @@ void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s)
   struct gen_cache *gc = c->gc;
 
   memset(s, 0, sizeof(*s));
-  if (!gc)
-    return;
   pthread_mutex_lock(&gc->mu);
   s->files = gc->n;
   s->mem_used = gc->mem_used;
@@ -779,7 +771,7 @@ void gen_cache_free(struct fs_ctx *c)
   struct gen_content *freed = NULL;
 
   if (!gc)
-    return;
+    return;  /* never created (state_init() failed or did not run) */
   pthread_mutex_lock(&gc->mu);
   while (gc->head)
     evict_locked(gc, gc->head, &freed);

@@ -67,8 +67,6 @@ int vnode_table_new(struct fs_ctx *c)
 {
   struct vnode_table *t = calloc(1, sizeof(*t));
 
-  if (!t)
-    return -ENOMEM;
   t->cap = 1024;
   t->by_ino = calloc(t->cap, sizeof(*t->by_ino));
   t->by_path = calloc(t->cap, sizeof(*t->by_path));
@@ -154,8 +152,6 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
   uint64_t ino = 0;
   size_t pl = strlen(path);
 
-  if (!t)
-    return 0;
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
   if (v && v->key != key) {
@@ -199,7 +195,7 @@ uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
   struct vnode *v;
   uint64_t ino = 0;
 
-  if (!t || !ver)
+  if (!ver)
     return 0;
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
@@ -216,8 +212,6 @@ void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
   struct vnode_table *t = c->vt;
   struct vnode *v;
 
-  if (!t)
-    return;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v && v->attached)
@@ -231,14 +225,12 @@ uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)
   struct vnode *v = NULL;
   uint64_t ino;
 
-  if (t) {
-    pthread_mutex_lock(&t->mu);
-    v = find_path(t, path);
-    ino = v ? v->ino : 0;
-    pthread_mutex_unlock(&t->mu);
-    if (v)
-      return ino;
-  }
+  pthread_mutex_lock(&t->mu);
+  v = find_path(t, path);
+  ino = v ? v->ino : 0;
+  pthread_mutex_unlock(&t->mu);
+  if (v)
+    return ino;
   /* Upper half of the table numbers: never handed out by vnode_ino(). */
   return node_ino(NODE_VNODE, (1ULL << 55) | (hash_str(path) >> 9), 0);
 }
@@ -249,8 +241,6 @@ int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)
   struct vnode *v;
   int r = -ENOENT;
 
-  if (!t)
-    return -ENOMEM;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v) {
@@ -268,8 +258,6 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
   struct vnode_table *t = c->vt;
   struct vnode *v, **pp;
 
-  if (!t)
-    return;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v) {
@@ -301,8 +289,6 @@ void vnode_detach(struct fs_ctx *c, const char *path)
   struct vnode_table *t = c->vt;
   struct vnode *v;
 
-  if (!t)
-    return;
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
   if (v)
@@ -310,16 +296,13 @@ void vnode_detach(struct fs_ctx *c, const char *path)
   pthread_mutex_unlock(&t->mu);
 }
 
-/* Locks the table and finds the record of ino (NULL if none); *tp is
- * NULL, and nothing locked, when there is no table. */
+/* Locks the table (*tp) and finds the record of ino (NULL if none). */
 static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
                               struct vnode_table **tp)
 {
   struct vnode_table *t = c->vt;
 
   *tp = t;
-  if (!t)
-    return NULL;
   pthread_mutex_lock(&t->mu);
   return find_ino(t, ino);
 }
@@ -330,8 +313,6 @@ uint64_t vnode_key(struct fs_ctx *c, uint64_t ino)
   struct vnode *v = lock_ino(c, ino, &t);
   uint64_t key = 0;
 
-  if (!t)
-    return 0;
   if (v)
     key = v->key;
   pthread_mutex_unlock(&t->mu);
@@ -344,8 +325,6 @@ void vnode_pin(struct fs_ctx *c, uint64_t ino, uint64_t key,
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
-  if (!t)
-    return;
   if (v && key && v->key == key && v->size == VNODE_SIZE_UNKNOWN) {
     v->size = gen_size(g);
     v->mtime_ns = mtime_ns;
@@ -364,8 +343,6 @@ int vnode_attrs(struct fs_ctx *c, uint64_t ino, uint64_t *size,
   struct vnode *v = lock_ino(c, ino, &t);
   int r = -ENOENT;
 
-  if (!t)
-    return -ENOMEM;
   if (v && v->size != VNODE_SIZE_UNKNOWN) {
     *size = v->size;
     *mtime_ns = v->mtime_ns;
@@ -381,8 +358,6 @@ struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino)
   struct vnode *v = lock_ino(c, ino, &t);
   struct gen_content *g = NULL;
 
-  if (!t)
-    return NULL;
   if (v && v->pin)
     g = gen_ref(v->pin);
   pthread_mutex_unlock(&t->mu);
@@ -395,8 +370,6 @@ int vnode_open(struct fs_ctx *c, uint64_t ino, int fd)
   struct vnode *v = lock_ino(c, ino, &t);
   int r;
 
-  if (!t)
-    return -ENOMEM;
   if (!v) {
     pthread_mutex_unlock(&t->mu);
     return -ESTALE;  /* forgotten meanwhile: look the name up again */
@@ -418,8 +391,6 @@ void vnode_closed(struct fs_ctx *c, uint64_t ino)
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
-  if (!t)
-    return;
   assert(!v || v->opened > 0);  /* a release of a registered open */
   if (v && v->opened > 0 && --v->opened == 0 && v->backing) {
     pt_backing_close(c->pt, v->backing);
@@ -433,7 +404,7 @@ void vnode_free_all(struct fs_ctx *c)
   struct vnode_table *t = c->vt;
 
   if (!t)
-    return;
+    return;  /* never created */
   for (size_t i = 0; i < t->cap; i++)
     for (struct vnode *v = t->by_ino[i], *nx; v; v = nx) {
       nx = v->next_ino;
