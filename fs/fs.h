@@ -9,6 +9,8 @@
  *   node.h    inode numbering
  *   vtree.h   generated subtrees (config, views/, export/, cvat/, eval/,
  *             plots/): providers prov_*.c, vnode.c, gencache.c
+ *   state.c   creates the tables of struct fs_ctx before the session and
+ *             frees them after it, in order (each table's lock is its own)
  */
 #ifndef CURATE_FS_H
 #define CURATE_FS_H
