@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evallatest.h"
 #include "evalrun.h"
 #include "evalsel.h"
-#include "views.h"
 #include "vtree.h"
 
 /* The last evaluation found fresh and the store version it was checked
@@ -49,7 +49,7 @@ void evalsel_free(struct evalsel *e)
 
 int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen)
 {
-  return views_eval_latest(c->store, out, outlen);
+  return evallatest_find(c->store, out, outlen);
 }
 
 int evalsel_refresh(struct fs_ctx *c, const char *name, double max_age_s)

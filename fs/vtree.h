@@ -187,10 +187,15 @@ uint64_t provlib_version_key(struct store_txn *t);
  * read. */
 uint64_t provlib_store_version(struct fs_ctx *c);
 /* Sample ids of a selection named as in the tree: "samples", "tags/<t>",
- * "views/<v>" (views in their listed order, the others by id).  *ret is
- * owned by the caller.  -ENOENT for an unknown name. */
+ * "views/<v>" (views in their listed order, the others by id), read
+ * within t (core/views/selection.h).  *ret is owned by the caller.
+ * -ENOENT for an unknown name. */
 int provlib_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
                       uint64_t **ret, size_t *ret_n);
+/* The step before: re-runs the latest evaluation for an evaluation view
+ * if its labels changed (a write transaction).  Call it before beginning
+ * the read transaction provlib_selection() is given. */
+int provlib_selection_prepare(struct fs_ctx *c, const char *spec);
 /* Reads up to `size` bytes of fd into a new buffer. */
 int provlib_read_whole(int fd, uint64_t size, uint8_t **ret,
                        size_t *ret_len);
