@@ -15,6 +15,9 @@
  * Lists come from core/views/views.c, which caches them; this file only names
  * and resolves entries.  Every file shows one sample, so `mv` of any of
  * them into tags/<t>/ tags it (ops.c).
+ *
+ * State: none here (no ->init); the lists are core/views' (c->views, with
+ * its own lock), the latest evaluation's freshness evalsel.c's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,8 +41,6 @@
 
 /* Views with more members than this are not drawn ahead (warm.c). */
 #define VIEWS_WARM_MAX 2000
-
-extern const struct provider prov_views;
 
 struct vdir {
   const char *name;
@@ -331,7 +332,7 @@ static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
   if (r == 0)
     r = open_sample_source(c, &s, &fd);
   if (r == 0)
-    r = read_whole(fd, s.size, &src, &srclen);
+    r = provlib_read_whole(fd, s.size, &src, &srclen);
   if (fd >= 0)
     close(fd);
   if (r == 0)
@@ -463,7 +464,7 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   if (r == 0)
     r = open_sample_source(c, s, &fd);
   if (r == 0)
-    r = read_whole(fd, s->size, &src, &srclen);
+    r = provlib_read_whole(fd, s->size, &src, &srclen);
   if (fd >= 0)
     close(fd);
   if (r == 0)
