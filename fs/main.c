@@ -480,13 +480,16 @@ static void open_log(struct daemon *d)
   log_set_sink(log_sink, d->logf, LOG_LVL_INFO);
 }
 
-/* The session, its signal handlers and the mount; then the daemon
- * detaches (without -f).  Which of the three exist is in *stage (for
+/* The daemon's tables, the session, its signal handlers and the mount;
+ * then the daemon detaches (without -f).  Which of the three exist is in *stage (for
  * the teardown): 1 session, 2 + signals, 3 + mounted. */
 static int mount_fs(struct daemon *d, int *stage)
 {
   int r;
 
+  /* The daemon's tables, before any request can need them (state.c). */
+  if (state_init(&d->c) < 0)
+    return -1;
   d->se = fuse_session_new(&d->args, &curatefs_ops, sizeof(curatefs_ops),
                            &d->c);
   if (!d->se)
@@ -499,7 +502,7 @@ static int mount_fs(struct daemon *d, int *stage)
     return -1;
   *stage = 3;
   /* Read-only mounts open nothing, so they have nothing to pass through. */
-  if (!d->c.readonly && !d->opts.nopassthrough && (r = pt_install(d->se)) < 0)
+  if (!d->c.readonly && !d->opts.nopassthrough && (r = pt_install(&d->c, d->se)) < 0)
     log_msg(LOG_LVL_WARN, "kernel passthrough unavailable: %s",
             strerror(-r));
   fuse_daemonize(d->cl.foreground);
@@ -561,7 +564,8 @@ static int serve(struct daemon *d)
 }
 
 /* Undoes what was set up, in reverse order: the mount (stage, as
- * mount_fs() left it), then the tables, the store, the log. */
+ * mount_fs() left it), then the tables (state_free() copes with tables
+ * never made), the store, the log. */
 static void daemon_teardown(struct daemon *d, int stage)
 {
   struct fs_ctx *c = &d->c;
@@ -575,12 +579,9 @@ static void daemon_teardown(struct daemon *d, int stage)
     fuse_session_destroy(d->se);
   views_free(c->views);
   label_memo_free(c);
-  fdcache_free(c);
-  vnode_free_all(c);   /* first: its records hold content references */
-  gen_cache_free(c);
+  state_free(c);
   config_secret_clear();
   store_close(c->store);
-  fs_gen_free(c);
   log_set_sink(log_sink, NULL, LOG_LVL_INFO);
   if (d->logf)
     fclose(d->logf);

@@ -74,7 +74,9 @@ static int fx_init(struct fx *f)
   pthread_mutex_init(&f->c.mu, NULL);
   f->c.ttl = 86400;
   f->c.mount_ns = 1;
-  if (label_memo_new(&f->c) < 0 ||
+  f->c.store_dir = f->store_dir;
+  /* The daemon's tables, as main sets them up before the session. */
+  if (state_init(&f->c) < 0 || label_memo_new(&f->c) < 0 ||
       store_open(f->store_dir, &fast, &f->c.store) < 0) {
     tl_failed = 1;
     return -1;
@@ -86,9 +88,8 @@ static int fx_init(struct fx *f)
 
 static void fx_free(struct fx *f)
 {
-  fs_gen_free(&f->c);
-  vnode_free_all(&f->c);
   label_memo_free(&f->c);
+  state_free(&f->c);
   store_close(f->c.store);
   free(f->c.root);
   pthread_mutex_destroy(&f->c.mu);
