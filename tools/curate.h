@@ -30,6 +30,7 @@ int cmd_predictions(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_embeddings(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 int cmd_table(int argc, char **argv);
 int cmd_classes(int argc, char **argv);
 
