@@ -200,25 +200,25 @@ static int code_errno(long status, const char *code)
 static int s3_error(const struct http_resp *rs, const char *what, char *err,
                     size_t errlen)
 {
-  struct xnode root = { 0 };
+  struct xmltree_node root = { 0 };
   char xerr[128];
   const char *code = NULL, *msg = "";
-  const struct xnode *e = NULL;
+  const struct xmltree_node *e = NULL;
   int r;
 
-  if (rs->body.len && xml_tree_parse(rs->body.data, rs->body.len, &root,
+  if (rs->body.len && xmltree_parse(rs->body.data, rs->body.len, &root,
                                      xerr, sizeof(xerr)) == 0) {
     e = &root;
     if (e->name && strcmp(e->name, "Error") == 0) {
-      code = xchild(e, "Code") ? xtext((struct xnode *)xchild(e, "Code"))
+      code = xmltree_child(e, "Code") ? xmltree_text(xmltree_child(e, "Code"))
                                : NULL;
-      msg = xtext((struct xnode *)xchild(e, "Message"));
+      msg = xmltree_text(xmltree_child(e, "Message"));
     }
   }
   r = code_errno(rs->status, code);
   errf(err, errlen, r, "%s: %ld %s%s%.200s", what, rs->status,
        code ? code : "error", *msg ? ": " : "", msg);
-  xnode_free(&root);
+  xmltree_free(&root);
   return r;
 }
 
@@ -235,28 +235,28 @@ static int64_t parse_time(const char *t)
 }
 
 /* Calls cb for each <Contents> of one page. */
-static int list_page_objects(const struct xnode *res,
+static int list_page_objects(const struct xmltree_node *res,
                              int (*cb)(const struct s3_object *, void *),
                              void *ud, const char *what, char *err,
                              size_t errlen)
 {
   for (size_t i = 0; i < res->n; i++) {
-    struct xnode *c = &res->kids[i];
+    struct xmltree_node *c = &res->kids[i];
     struct s3_object o = { 0 };
     const char *size, *etag;
     char *end;
     int r;
     if (strcmp(c->name, "Contents") != 0)
       continue;
-    o.key = xtext((struct xnode *)xchild(c, "Key"));
-    size = xtext((struct xnode *)xchild(c, "Size"));
-    etag = xtext((struct xnode *)xchild(c, "ETag"));
+    o.key = xmltree_text(xmltree_child(c, "Key"));
+    size = xmltree_text(xmltree_child(c, "Size"));
+    etag = xmltree_text(xmltree_child(c, "ETag"));
     errno = 0;
     o.size = strtoull(size, &end, 10);
     if (!*o.key || !*size || *end || errno || strlen(etag) >= S3_ETAG_MAX)
       return errf(err, errlen, -EIO, "%s: malformed listing entry", what);
     strcpy(o.etag, etag);
-    o.mtime = parse_time(xtext((struct xnode *)xchild(c, "LastModified")));
+    o.mtime = parse_time(xmltree_text(xmltree_child(c, "LastModified")));
     if ((r = cb(&o, ud)) != 0)
       return r;
   }
@@ -292,8 +292,8 @@ int s3_list(struct s3 *s, const char *prefix,
   if (buf_printf(&what, "list s3://%s/%s", s->bucket, prefix) < 0)
     r = -ENOMEM;
   while (r == 0) {
-    struct xnode root = { 0 };
-    const struct xnode *res;
+    struct xmltree_node root = { 0 };
+    const struct xmltree_node *res;
     struct http_req rq = { .method = "GET", .max_response = S3_LIST_MAX };
     r = req_path(s, NULL, &path);
     if (r == 0)
@@ -308,28 +308,28 @@ int s3_list(struct s3 *s, const char *prefix,
       r = s3_error(&rs, what.data, err, errlen);
       break;
     }
-    r = xml_tree_parse(rs.body.data, rs.body.len, &root, err, errlen);
+    r = xmltree_parse(rs.body.data, rs.body.len, &root, err, errlen);
     res = r == 0 && root.name ? &root : NULL;
     if (!res || strcmp(res->name, "ListBucketResult") != 0) {
-      xnode_free(&root);
+      xmltree_free(&root);
       r = errf(err, errlen, -EIO, "%s: not a ListBucketResult", what.data);
       break;
     }
     r = list_page_objects(res, cb, ud, what.data, err, errlen);
     free(token);
     token = NULL;
-    if (r == 0 && strcmp(xtext((struct xnode *)xchild(res, "IsTruncated")),
+    if (r == 0 && strcmp(xmltree_text(xmltree_child(res, "IsTruncated")),
                          "true") == 0) {
-      const char *t = xtext((struct xnode *)xchild(res, "NextContinuationToken"));
+      const char *t = xmltree_text(xmltree_child(res, "NextContinuationToken"));
       if (!*t)
         r = errf(err, errlen, -EIO, "%s: truncated page without a "
                  "continuation token", what.data);
       else if (!(token = strdup(t)))
         r = -ENOMEM;
-      xnode_free(&root);
+      xmltree_free(&root);
       continue;
     }
-    xnode_free(&root);
+    xmltree_free(&root);
     break;
   }
   free(token);
