@@ -162,6 +162,7 @@ int cmd_import(int argc, char **argv)
   struct coco_opts co = { 0 };
   struct store *s;
   struct buf jb;
+  char ierr[600];
   bool json = false;
   int c, r;
 
@@ -191,10 +192,10 @@ int cmd_import(int argc, char **argv)
   if (tool_open_store(store_dir, true, false, &s) < 0)
     return 1;
   tty = isatty(2);
-  r = import_dir(s, argv[optind], &io, &st);
+  r = tool_import(s, argv[optind], &io, &st, ierr, sizeof(ierr));
   if (r < 0) {
     fprintf(stderr, "%s: import of '%s' failed: %s\n", prog, argv[optind],
-            strerror(-r));
+            ierr[0] ? ierr : strerror(-r));
     store_close(s);
     return 1;
   }

@@ -251,6 +251,11 @@ static int walk_subdir(struct walk *w, int dfd, const char *nm,
   return r;
 }
 
+bool import_unsupported_name(const char *name)
+{
+  return has_ext(name, unsupported_exts);
+}
+
 /* A non-directory entry: an image to import, a file of an unsupported
  * image format, another file (ignored), or a special file (skipped). */
 static int walk_file(struct walk *w, const char *nm, const char *rel,
@@ -345,7 +350,8 @@ static int read_header(const struct import_source *isrc,
                 : 0;
 
   if (n < 0) {
-    *reason = "read error";
+    /* A changed object (ESTALE) gets its own message in scan_skip_bad. */
+    *reason = n == -ESTALE ? NULL : "read error";
     return (int)n;
   }
   src.head_len = (size_t)n;
@@ -441,6 +447,7 @@ struct scan_slot {
   uint64_t size;
   int64_t mtime_ns;
   struct img_info info;
+  char version[IMPORT_VERSION_MAX];   /* import_file.version */
 };
 
 struct scan {
@@ -477,6 +484,7 @@ static void scan_file(const struct import_source *src, const char *rel,
     return;
   sl->size = f.size;
   sl->mtime_ns = f.mtime_ns;
+  memcpy(sl->version, f.version, sizeof(sl->version));
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
       old.size == sl->size && old.mtime_ns == sl->mtime_ns)
     sl->known = true;
@@ -566,8 +574,12 @@ static int scan_skip_bad(struct scan *sc, const struct scan_slot *sl,
                                   : IMPORT_SKIP_BAD;
   char msg[300];
 
-  snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
-           sl->reason ? sl->reason : strerror(-sl->r));
+  if (sl->r == -ESTALE && !sl->reason)
+    snprintf(msg, sizeof(msg), "changed while it was being imported; the "
+             "next import takes it");
+  else
+    snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
+             sl->reason ? sl->reason : strerror(-sl->r));
   report(sc->o, rel, msg);
   sc->st->skipped++;
   sc->st->skip_kind[k]++;
@@ -651,6 +663,12 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
     smp.relpath = rel;
   }
   r = store_sample_put(sc->t, &smp, id);
+  if (r == 0 && sl->version[0]) {
+    uint8_t key[8];
+    store_key_u64(key, *id);
+    r = store_rec_put(sc->t, IMPORT_REC_VERSION, key, sizeof(key),
+                      sl->version, strlen(sl->version));
+  }
   if (r == 0 && old)
     sc->st->updated++;
   else if (r == 0)
@@ -1086,6 +1104,7 @@ static int folder_open(const struct import_source *src, const char *rel,
   struct stat sb;
 
   f->h = NULL;
+  f->version[0] = '\0';
   f->fd = openat(fo->rootfd, rel, O_RDONLY | O_CLOEXEC);
   if (f->fd < 0 || fstat(f->fd, &sb) < 0) {
     int r = -errno;

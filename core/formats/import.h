@@ -91,12 +91,21 @@ struct import_opts {
   const volatile int *cancel;
 };
 
+#define IMPORT_VERSION_MAX 128
+/* The record namespace (store_rec_*) of a sample's source version, keyed
+ * by store_key_u64(sample id); absent for a folder's files. */
+#define IMPORT_REC_VERSION "srcver"
+
 /* A file of a source, open for reading. */
 struct import_file {
   uint64_t size;
   int64_t mtime_ns;   /* with size, what tells a changed file (see below) */
   int fd;             /* the folder source's descriptor, else -1 */
   void *h;            /* another source's handle */
+  /* A version the source wants kept with the sample (a bucket object's
+   * ETag, which the mount's cache and conditional reads use), or "".
+   * Recorded as the store record IMPORT_REC_VERSION of the sample. */
+  char version[IMPORT_VERSION_MAX];
 };
 
 /* Where the files of an import come from.  import_dir() walks a folder;
@@ -138,6 +147,10 @@ int import_source_run(struct store *s, const struct import_source *src,
  * Returns 0 or a negative errno (the stats count what was committed). */
 int import_dir(struct store *s, const char *root, const struct import_opts *o,
                struct import_stats *ret);
+
+/* Whether a file name says an image format curatefs cannot read (.heic,
+ * .avif ...): such files are reported, other non-images ignored. */
+bool import_unsupported_name(const char *name);
 
 /* "FIFO (named pipe)", "dangling symbolic link" ... (static strings). */
 const char *import_skip_name(enum import_skip k);
