@@ -10,7 +10,9 @@
 #define _GNU_SOURCE   /* asprintf, strndup */
 #include "s3.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,3 +397,86 @@ int s3_get(struct s3 *s, const char *key, uint64_t off, uint64_t len,
   buf_free(&path);
   return r;
 }
+
+struct s3_pool {
+  pthread_mutex_t mu;   /* guards busy[] */
+  pthread_cond_t cv;    /* signalled when a client comes back */
+  struct s3 **cli;
+  bool *busy;
+  int n;
+  char *bucket;
+};
+
+int s3_pool_open(const struct aws_conf *conf, const char *bucket, int n,
+                 struct s3_pool **ret, char *err, size_t errlen)
+{
+  struct s3_pool *p = calloc(1, sizeof(*p));
+  int r = 0;
+
+  *ret = NULL;
+  if (!p || n <= 0)
+    return errf(err, errlen, p ? -EINVAL : -ENOMEM, "S3 pool of %d", n);
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  p->n = n;
+  p->cli = calloc((size_t)n, sizeof(*p->cli));
+  p->busy = calloc((size_t)n, sizeof(*p->busy));
+  p->bucket = strdup(bucket);
+  if (!p->cli || !p->busy || !p->bucket)
+    r = errf(err, errlen, -ENOMEM, "out of memory");
+  for (int i = 0; r == 0 && i < n; i++)
+    r = s3_open(conf, bucket, &p->cli[i], err, errlen);
+  if (r < 0) {
+    s3_pool_close(p);
+    return r;
+  }
+  *ret = p;
+  return 0;
+}
+
+void s3_pool_close(struct s3_pool *p)
+{
+  if (!p)
+    return;
+  for (int i = 0; p->cli && i < p->n; i++)
+    s3_close(p->cli[i]);
+  free(p->cli);
+  free(p->busy);
+  free(p->bucket);
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}
+
+struct s3 *s3_pool_borrow(struct s3_pool *p, int *slot)
+{
+  int k = -1;
+
+  pthread_mutex_lock(&p->mu);
+  while (k < 0) {
+    for (int i = 0; i < p->n && k < 0; i++)
+      if (!p->busy[i])
+        k = i;
+    if (k < 0)
+      pthread_cond_wait(&p->cv, &p->mu);
+  }
+  p->busy[k] = true;
+  pthread_mutex_unlock(&p->mu);
+  *slot = k;
+  return p->cli[k];
+}
+
+void s3_pool_return(struct s3_pool *p, int slot)
+{
+  pthread_mutex_lock(&p->mu);
+  assert(p->busy[slot]);
+  p->busy[slot] = false;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+const char *s3_pool_bucket(const struct s3_pool *p)
+{
+  return p->bucket;
+}
+

@@ -70,4 +70,20 @@ int s3_get(struct s3 *s, const char *key, uint64_t off, uint64_t len,
            const char *if_match, size_t max, struct buf *out, char *etag,
            uint64_t *total, char *err, size_t errlen);
 
+/* A pool of clients of one bucket, for readers on several threads: each
+ * borrows a client for a request or a file and gives it back.  One mutex
+ * and condition variable guard the busy flags; a borrower waits while all
+ * are lent. */
+struct s3_pool;
+
+/* n clients of bucket (n > 0).  0, or the errors of s3_open(). */
+int s3_pool_open(const struct aws_conf *conf, const char *bucket, int n,
+                 struct s3_pool **ret, char *err, size_t errlen);
+void s3_pool_close(struct s3_pool *p);
+/* A client, waiting for one to be free; give it back with its index. */
+struct s3 *s3_pool_borrow(struct s3_pool *p, int *slot);
+void s3_pool_return(struct s3_pool *p, int slot);
+/* The bucket's name (borrowed). */
+const char *s3_pool_bucket(const struct s3_pool *p);
+
 #endif

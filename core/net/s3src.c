@@ -30,17 +30,16 @@ struct s3src {
   char *root;                /* "s3://bucket/prefix" */
   struct s3entry *e;         /* the listing, sorted by rel */
   size_t n, cap;
-  pthread_mutex_t mu;        /* guards busy[] and err */
-  pthread_cond_t cv;
-  struct s3 **cli;           /* the pool */
-  bool *busy;
+  struct s3_pool *pool;
   int ncli;
+  pthread_mutex_t mu;        /* guards err */
   char err[512];
 };
 
 struct s3file {
   const struct s3entry *e;
-  int slot;                  /* the borrowed client */
+  struct s3 *cli;            /* borrowed from the pool */
+  int slot;
   struct buf win;            /* bytes [woff, woff + win.len) */
   uint64_t woff;
 };
@@ -171,7 +170,11 @@ static int s3src_list(const struct import_source *src,
   char err[512] = "";
   int r;
 
-  r = s3_list(s->cli[0], s->prefix, on_object, &l, err, sizeof(err));
+  int slot;
+  struct s3 *cli = s3_pool_borrow(s->pool, &slot);
+
+  r = s3_list(cli, s->prefix, on_object, &l, err, sizeof(err));
+  s3_pool_return(s->pool, slot);
   if (r < 0)
     set_error(s, err[0] ? err : strerror(-r));
   return r;
@@ -194,31 +197,6 @@ static const struct s3entry *lookup(const struct s3src *s, const char *rel)
   return NULL;
 }
 
-static int borrow(struct s3src *s)
-{
-  int slot = -1;
-
-  pthread_mutex_lock(&s->mu);
-  while (slot < 0) {
-    for (int i = 0; i < s->ncli && slot < 0; i++)
-      if (!s->busy[i])
-        slot = i;
-    if (slot < 0)
-      pthread_cond_wait(&s->cv, &s->mu);
-  }
-  s->busy[slot] = true;
-  pthread_mutex_unlock(&s->mu);
-  return slot;
-}
-
-static void give_back(struct s3src *s, int slot)
-{
-  pthread_mutex_lock(&s->mu);
-  s->busy[slot] = false;
-  pthread_cond_signal(&s->cv);
-  pthread_mutex_unlock(&s->mu);
-}
-
 static int s3src_file_open(const struct import_source *src, const char *rel,
                            struct import_file *f)
 {
@@ -234,7 +212,7 @@ static int s3src_file_open(const struct import_source *src, const char *rel,
   if (!h)
     return -ENOMEM;
   h->e = e;
-  h->slot = borrow(s);
+  h->cli = s3_pool_borrow(s->pool, &h->slot);
   buf_init(&h->win, (size_t)1 << 31);
   f->h = h;
   f->size = e->size;
@@ -258,7 +236,7 @@ static int fetch_window(struct s3src *s, struct s3file *h, uint64_t off,
   if (off == 0 && len == h->e->size)
     len = 0;                          /* whole: no Range */
   snprintf(key, sizeof(key), "%s%s", s->prefix, h->e->rel);
-  r = s3_get(s->cli[h->slot], key, off, len, h->e->etag, 0, &h->win, NULL,
+  r = s3_get(h->cli, key, off, len, h->e->etag, 0, &h->win, NULL,
              NULL, err, sizeof(err));
   if (r < 0) {
     buf_reset(&h->win);
@@ -300,7 +278,7 @@ static void s3src_file_close(const struct import_source *src,
 
   if (!h)
     return;
-  give_back(src->ctx, h->slot);
+  s3_pool_return(((struct s3src *)src->ctx)->pool, h->slot);
   buf_free(&h->win);
   free(h);
   f->h = NULL;
@@ -324,7 +302,6 @@ int s3src_open(const char *url, const struct aws_conf *conf, int readers,
     return errf(err, errlen, -ENOMEM, "out of memory");
   }
   pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
   s->bucket = bucket;
   /* The prefix names a folder: "a/b" and "a/b/" both mean a/b/. */
   if (asprintf(&s->prefix, "%s%s", prefix, *prefix &&
@@ -334,12 +311,8 @@ int s3src_open(const char *url, const struct aws_conf *conf, int readers,
   if (s->prefix && asprintf(&s->root, "s3://%s/%s", bucket, s->prefix) < 0)
     s->root = NULL;
   s->ncli = readers > 0 ? readers : S3SRC_READERS;
-  s->cli = calloc((size_t)s->ncli, sizeof(*s->cli));
-  s->busy = calloc((size_t)s->ncli, sizeof(*s->busy));
-  r = !s->prefix || !s->root || !s->cli || !s->busy
-      ? errf(err, errlen, -ENOMEM, "out of memory") : 0;
-  for (int i = 0; r == 0 && i < s->ncli; i++)
-    r = s3_open(conf, bucket, &s->cli[i], err, errlen);
+  r = !s->prefix || !s->root ? errf(err, errlen, -ENOMEM, "out of memory")
+      : s3_pool_open(conf, bucket, s->ncli, &s->pool, err, errlen);
   if (r < 0) {
     s3src_close(s);
     return r;
@@ -357,17 +330,13 @@ void s3src_close(struct s3src *s)
 {
   if (!s)
     return;
-  for (int i = 0; s->cli && i < s->ncli; i++)
-    s3_close(s->cli[i]);
+  s3_pool_close(s->pool);
   for (size_t i = 0; i < s->n; i++)
     free(s->e[i].rel);
   free(s->e);
-  free(s->cli);
-  free(s->busy);
   free(s->bucket);
   free(s->prefix);
   free(s->root);
-  pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }
