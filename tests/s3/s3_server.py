@@ -26,6 +26,11 @@ Faults for the tests are armed through /_ctl/ (unsigned, loopback only):
                                   next N GETs send B body bytes, then close
   POST /_ctl/fault?kind=mutate&bucket=B&key=K  K's content changes right
        after the next listing that returns it (a new ETag)
+  POST /_ctl/load?bucket=B&prefix=P&dir=D
+                                   creates bucket B and stores every file
+                                   under the local folder D as P + its
+                                   relative path (benchmark fixtures; the
+                                   tests fill buckets with awscli)
   POST /_ctl/reset                 clears faults and the request log
   GET  /_ctl/log                   JSON lines: method, path, query, status,
                                    range, bytes sent
@@ -100,6 +105,11 @@ class Store:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'TestS3'
+    # Headers and body go out in two writes: without TCP_NODELAY the body
+    # waits for the client's delayed ACK (40 ms) on a kept-alive
+    # connection, and a client reading one object after another would be
+    # measured against that.
+    disable_nagle_algorithm = True
 
     def log_message(self, *a):
         pass
@@ -504,6 +514,21 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.faults.append(f)
             return self._send(200, b'ok\n')
+        if u.path == '/_ctl/load' and self.command == 'POST':
+            import os
+            n = 0
+            with st.lock:
+                st.buckets.setdefault(q['bucket'], {})
+            for top, _, files in os.walk(q['dir']):
+                for f in files:
+                    full = os.path.join(top, f)
+                    rel = os.path.relpath(full, q['dir'])
+                    with open(full, 'rb') as fh:
+                        data = fh.read()
+                    with st.lock:
+                        st.put(q['bucket'], q.get('prefix', '') + rel, data)
+                    n += 1
+            return self._send(200, b'%d\n' % n)
         if u.path == '/_ctl/reset' and self.command == 'POST':
             with st.lock:
                 st.faults.clear()
