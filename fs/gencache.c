@@ -25,7 +25,7 @@
  * while the cache holds its only reference, so readers never see its bytes
  * move.  A second request for content that is being generated waits for
  * the first instead of generating it again.  A provider may offer content
- * of other paths it made along the way (gen_sink.offer: the other crops of
+ * of other paths it made along the way (sink.offer: the other crops of
  * one decoded photo), which enters the cache as ready.
  *
  * Locking: one mutex (gen_mu) for the list, the tiers' counters and every
@@ -468,7 +468,7 @@ static int generate(struct fs_ctx *c, const struct provider *p,
                     struct gen_content *g, uint64_t key)
 {
   struct spill sp = { g, c, p, store_dir(c->store) };
-  struct gen_sink sink = { sink_write, &sp, key ? offer : NULL };
+  struct sink sink = { sink_write, &sp, key ? offer : NULL };
   int r = p->generate ? p->generate(c, t, ppath, &sink) : -EIO;
 
   shrink(g);
@@ -563,7 +563,7 @@ bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key)
   return r;
 }
 
-/* gen_sink.offer: content of another path of the same provider and key,
+/* sink.offer: content of another path of the same provider and key,
  * made along the way; cached as ready unless already there. */
 static int offer(void *ud, const char *ppath, const void *data, size_t n)
 {

@@ -38,7 +38,7 @@ static int k_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int k_generate(struct fs_ctx *c, struct store_txn *t,
-                      const char *path, const struct gen_sink *out)
+                      const char *path, const struct sink *out)
 {
   struct buf b;
   int r;

@@ -671,7 +671,7 @@ static int render_cvat_status(struct buf *b, struct fs_ctx *c)
 }
 
 static int c_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   struct cpath p;
   struct buf b;

@@ -330,7 +330,7 @@ static int e_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int e_generate(struct fs_ctx *c, struct store_txn *t0, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   char name[EVALRUN_MAX_NAME + 1];
   const char *slash = strchr(path, '/');

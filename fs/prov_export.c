@@ -505,7 +505,7 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 struct sink_adapter {
-  const struct gen_sink *out;
+  const struct sink *out;
   const char *prefix;        /* the provider path of the format's top */
   int prefix_len;
 };
@@ -530,12 +530,12 @@ static int sink_offer(void *ud, const char *path, const void *p, size_t n)
 }
 
 static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   struct xpath x;
   struct xsel s;
   struct sink_adapter a = { out, path, 0 };
-  struct export_sink es = { sink_write, &a, out->offer ? sink_offer : NULL };
+  struct sink es = { sink_write, &a, out->offer ? sink_offer : NULL };
   int64_t n;
   int r = parse(path, &x);
 

@@ -118,7 +118,7 @@ static int p_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int p_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   struct feat_matrix m;
   struct keys k = { .n = 0 };

@@ -58,7 +58,7 @@ static int t_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int t_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   char ev[EVALRUN_MAX_NAME + 1];
   struct store_txn *own = NULL;

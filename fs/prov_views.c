@@ -314,7 +314,7 @@ static int eval_list(struct fs_ctx *c, const struct vdir *vd, uint64_t from,
 }
 
 static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
-                         const char *file, const struct gen_sink *out)
+                         const char *file, const struct sink *out)
 {
   char ev[EVALRUN_MAX_NAME + 1];
   struct store_txn *t;
@@ -427,7 +427,7 @@ static int v_list(struct fs_ctx *c, struct store_txn *t, const char *path,
  * partner drawn in its class colour and captioned with its class name and
  * IoU, so a viewer is enough to judge the pair. */
 static int dupes_render(struct fs_ctx *c, struct store_txn *t,
-                        const struct sample *s, const struct gen_sink *out)
+                        const struct sample *s, const struct sink *out)
 {
   struct labels l;
   struct draw_box *boxes = NULL;
@@ -482,7 +482,7 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
 }
 
 static int v_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   const struct vdir *vd;
   const char *rest;

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "fs.h"
+#include "sink.h"
 #include "srcfile.h"
 
 enum vent_kind {
@@ -53,17 +54,6 @@ struct vent {
   uint64_t size;        /* filled in by the layer for generated files */
 };
 
-/* Output of generation: a byte sink (write returns 0 or -errno).  offer,
- * when not NULL, takes the whole content of another path of the same
- * provider (`path` below its top) and the same key, made along the way
- * (the other crops of one decoded photo): the content cache keeps it for
- * when that path is asked for. */
-struct gen_sink {
-  int (*write)(void *ud, const void *p, size_t n);
-  void *ud;
-  int (*offer)(void *ud, const char *path, const void *p, size_t n);
-};
-
 /* Listing callback: returns non-zero to stop (reply buffer full).  cookie
  * is the provider's resume point after this entry (> 0, increasing). */
 typedef int (*vent_fn)(const char *name, const struct vent *e,
@@ -80,7 +70,7 @@ struct provider {
               uint64_t from, vent_fn fn, void *ud);
   /* Streams the content of a VENT_FILE / VENT_CTL. */
   int (*generate)(struct fs_ctx *c, struct store_txn *t, const char *path,
-                  const struct gen_sink *out);
+                  const struct sink *out);
   /* VENT_CTL only: a whole written document.  Returns 0 or -errno with
    * the reason already reported through fs_error(). */
   int (*write)(struct fs_ctx *c, const char *path, const char *data,

@@ -155,7 +155,7 @@ static int on_ent(const struct export_ent *e, void *ud)
     free(src);
     w->images++;
   } else {
-    struct export_sink sink = { sink_fd, &fd, NULL };
+    struct sink sink = { sink_fd, &fd, NULL };
     int64_t n = export_generate(w->t, w->spec, rel, &sink);
     r = n < 0 ? (int)n : 0;
     if (r < 0)

@@ -40,6 +40,7 @@ static void usage(FILE *f)
     "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
     "       %s check --store STORE [--repair]\n"
+    "       %s snapshot --store STORE OUT\n"
     "\n"
     "import  walk DIR for image files (JPEG, PNG, WebP, TIFF, BMP, GIF) and\n"
     "        record them in STORE (created if needed); the format comes\n"
@@ -57,13 +58,16 @@ static void usage(FILE *f)
     "info    print sample, tag and class counts of STORE.\n"
     "check   read every record of STORE and report what is damaged or\n"
     "        inconsistent; --repair rebuilds the derived records.\n"
+    "snapshot write a consistent copy of STORE to the new folder OUT while\n"
+    "        it is in use, for read-only mounts elsewhere.\n"
     "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
     "        follow) and remove (only while unused) classes.\n"
     "--json  (import, info and every command whose output is data) prints\n"
     "        the result as JSON.\n"
     "Every other command explains itself with --help.\n"
     "Exit status: 0 done, 1 failed (one line on stderr), 2 usage error.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog,
+    prog);
 }
 
 static bool tty;
@@ -158,6 +162,7 @@ int cmd_import(int argc, char **argv)
   struct coco_opts co = { 0 };
   struct store *s;
   struct buf jb;
+  char ierr[600];
   bool json = false;
   int c, r;
 
@@ -187,10 +192,10 @@ int cmd_import(int argc, char **argv)
   if (tool_open_store(store_dir, true, false, &s) < 0)
     return 1;
   tty = isatty(2);
-  r = import_dir(s, argv[optind], &io, &st);
+  r = tool_import(s, argv[optind], &io, &st, ierr, sizeof(ierr));
   if (r < 0) {
     fprintf(stderr, "%s: import of '%s' failed: %s\n", prog, argv[optind],
-            strerror(-r));
+            ierr[0] ? ierr : strerror(-r));
     store_close(s);
     return 1;
   }
@@ -402,6 +407,7 @@ static const struct command commands[] = {
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
   { "check", cmd_check },
+  { "snapshot", cmd_snapshot },
   { "table", cmd_table },
   { "classes", cmd_classes },
 };

@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -2976,5 +2977,47 @@ int store_check(struct store *s, bool repair,
   else if (r == 0 && c.stuck && repair)
     r = -ENOTRECOVERABLE;
   *ret_problems = c.problems;
+  return r;
+}
+
+/* LMDB writes the copy with the process umask; a store is the owner's
+ * alone (0600), as store_open() makes it. */
+static int snapshot_private(const char *dir)
+{
+  char data[4096];
+
+  snprintf(data, sizeof(data), "%s/data.mdb", dir);
+  return chmod(data, 0600) < 0 ? -1 : 0;
+}
+
+int store_snapshot(struct store *s, const char *out)
+{
+  char *tmp = NULL;
+  int rc, r = 0;
+
+  if (access(out, F_OK) == 0)
+    return -EEXIST;
+  if (asprintf(&tmp, "%s.part-%ld", out, (long)getpid()) < 0)
+    return -ENOMEM;
+  if (mkdir(tmp, 0700) < 0) {
+    r = -errno;
+    free(tmp);
+    return r;
+  }
+  rc = mdb_env_copy2(s->env, tmp, MDB_CP_COMPACT);
+  if (rc) {
+    r = store_errno(rc);
+    log_msg(LOG_LVL_ERROR, "snapshot of %s: %s", s->dir, mdb_strerror(rc));
+  } else if (snapshot_private(tmp) < 0 ||
+             renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
+    r = -errno;   /* NOREPLACE: not even onto an empty folder */
+  }
+  if (r < 0) {
+    char data[4096];
+    snprintf(data, sizeof(data), "%s/data.mdb", tmp);
+    unlink(data);
+    rmdir(tmp);
+  }
+  free(tmp);
   return r;
 }
