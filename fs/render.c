@@ -154,6 +154,15 @@ int render_status(struct fs_ctx *c, struct buf *out)
                gs.hits, gs.misses, gs.evicted, gs.spilled);
   }
 
+  if (c->objsrc) {
+    struct objcache_stats os;
+    objsource_stats(c->objsrc, &os);
+    buf_printf(out, "object cache: %" PRIu64 " files, %" PRIu64 " of %"
+               PRIu64 " bytes; %" PRIu64 " hits, %" PRIu64 " misses, %"
+               PRIu64 " evicted\n", os.files, os.bytes, os.max_bytes,
+               os.hits, os.misses, os.evictions);
+  }
+
   buf_puts(out, "\nviews:\n");
   if (c->views)
     views_progress(c->views, out);

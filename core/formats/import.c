@@ -251,6 +251,11 @@ static int walk_subdir(struct walk *w, int dfd, const char *nm,
   return r;
 }
 
+bool import_unsupported_name(const char *name)
+{
+  return has_ext(name, unsupported_exts);
+}
+
 /* A non-directory entry: an image to import, a file of an unsupported
  * image format, another file (ignored), or a special file (skipped). */
 static int walk_file(struct walk *w, const char *nm, const char *rel,
@@ -319,28 +324,34 @@ static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
   return r;
 }
 
-static long fd_read(void *ud, uint64_t off, void *buf, size_t n)
-{
-  ssize_t k;
+/* An open file of a source, as imgfmt's reader callback sees it. */
+struct src_reader {
+  const struct import_source *src;
+  struct import_file *f;
+};
 
-  do
-    k = pread(*(int *)ud, buf, n, (off_t)off);
-  while (k < 0 && errno == EINTR);
-  return k < 0 ? -errno : (long)k;
+static long src_read(void *ud, uint64_t off, void *buf, size_t n)
+{
+  struct src_reader *sr = ud;
+  return sr->src->pread(sr->src, sr->f, off, buf, n);
 }
 
 /* Reads the header of an open file; fills *info or sets *reason. */
-static int read_header(int fd, uint64_t size, struct img_info *info,
+static int read_header(const struct import_source *isrc,
+                       struct import_file *f, struct img_info *info,
                        const char **reason)
 {
   uint8_t head[HEAD_BYTES];
-  struct img_src src = { head, 0, size, fd_read, &fd };
-  long n = size ? fd_read(&fd, 0, head, size < sizeof(head) ? (size_t)size
-                                                              : sizeof(head))
+  struct src_reader sr = { isrc, f };
+  uint64_t size = f->size;
+  struct img_src src = { head, 0, size, src_read, &sr };
+  long n = size ? src_read(&sr, 0, head, size < sizeof(head) ? (size_t)size
+                                                             : sizeof(head))
                 : 0;
 
   if (n < 0) {
-    *reason = "read error";
+    /* A changed object (ESTALE) gets its own message in scan_skip_bad. */
+    *reason = n == -ESTALE ? NULL : "read error";
     return (int)n;
   }
   src.head_len = (size_t)n;
@@ -407,9 +418,11 @@ static void progress(const struct import_opts *o, enum import_phase ph,
   o->progress(&p, o->ud);
 }
 
-static int nthreads(const struct import_opts *o)
+static int nthreads(const struct import_opts *o,
+                    const struct import_source *src)
 {
-  long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+  long n = o->threads > 0 ? o->threads : src->nthreads > 0 ? src->nthreads
+           : sysconf(_SC_NPROCESSORS_ONLN);
 
   return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
@@ -434,13 +447,14 @@ struct scan_slot {
   uint64_t size;
   int64_t mtime_ns;
   struct img_info info;
+  char version[IMPORT_VERSION_MAX];   /* import_file.version */
 };
 
 struct scan {
   struct store *s;
   const struct import_opts *o;
   struct import_stats *st;
-  int rootfd;
+  const struct import_source *src;
   char **paths;
   size_t n;
   struct scan_slot *slots;
@@ -459,31 +473,24 @@ struct scan {
 #define SCAN_WINDOW 64
 
 /* rt may be NULL: then the header is always read. */
-static void scan_file(int rootfd, const char *rel, struct store_txn *rt,
-                      struct scan_slot *sl)
+static void scan_file(const struct import_source *src, const char *rel,
+                      struct store_txn *rt, struct scan_slot *sl)
 {
+  struct import_file f = { .fd = -1 };
   struct sample old;
-  struct stat sb;
-  int fd;
 
   memset(sl, 0, sizeof(*sl));
-  fd = openat(rootfd, rel, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &sb) < 0) {
-    sl->r = -errno;
-    if (fd >= 0)
-      close(fd);
+  if ((sl->r = src->open(src, rel, &f)) < 0)
     return;
-  }
-  sl->size = (uint64_t)sb.st_size;
-  sl->mtime_ns = st_mtime_ns(&sb);
+  sl->size = f.size;
+  sl->mtime_ns = f.mtime_ns;
+  memcpy(sl->version, f.version, sizeof(sl->version));
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
-      old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
+      old.size == sl->size && old.mtime_ns == sl->mtime_ns)
     sl->known = true;
-    close(fd);
-    return;
-  }
-  sl->r = read_header(fd, sl->size, &sl->info, &sl->reason);
-  close(fd);
+  else
+    sl->r = read_header(src, &f, &sl->info, &sl->reason);
+  src->close(src, &f);
 }
 
 static void scan_work(void *ud, int w, size_t first, size_t count)
@@ -497,7 +504,7 @@ static void scan_work(void *ud, int w, size_t first, size_t count)
   if (store_txn_begin(sc->s, false, &rt) < 0)
     rt = NULL;
   for (size_t i = first; i < first + count; i++)
-    scan_file(sc->rootfd, sc->paths[i], rt, &sc->slots[i % sc->nslots]);
+    scan_file(sc->src, sc->paths[i], rt, &sc->slots[i % sc->nslots]);
   store_txn_abort(rt);
 }
 
@@ -567,8 +574,12 @@ static int scan_skip_bad(struct scan *sc, const struct scan_slot *sl,
                                   : IMPORT_SKIP_BAD;
   char msg[300];
 
-  snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
-           sl->reason ? sl->reason : strerror(-sl->r));
+  if (sl->r == -ESTALE && !sl->reason)
+    snprintf(msg, sizeof(msg), "changed while it was being imported; the "
+             "next import takes it");
+  else
+    snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
+             sl->reason ? sl->reason : strerror(-sl->r));
   report(sc->o, rel, msg);
   sc->st->skipped++;
   sc->st->skip_kind[k]++;
@@ -628,7 +639,7 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
   int r;
 
   if (sl->known)   /* changed since the worker looked: rare */
-    scan_file(sc->rootfd, rel, NULL, sl);
+    scan_file(sc->src, rel, NULL, sl);
   if (sl->r == -ENOMEM)
     return -ENOMEM;
   if (sl->r < 0)
@@ -652,6 +663,12 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
     smp.relpath = rel;
   }
   r = store_sample_put(sc->t, &smp, id);
+  if (r == 0 && sl->version[0]) {
+    uint8_t key[8];
+    store_key_u64(key, *id);
+    r = store_rec_put(sc->t, IMPORT_REC_VERSION, key, sizeof(key),
+                      sl->version, strlen(sl->version));
+  }
   if (r == 0 && old)
     sc->st->updated++;
   else if (r == 0)
@@ -744,7 +761,7 @@ struct content {
   struct store *s;
   const struct import_opts *o;
   struct import_stats *st;
-  int rootfd;
+  const struct import_source *src;
   struct cjob *jobs;
   size_t n;
   struct cslot *slots;
@@ -762,16 +779,15 @@ struct content {
 /* Files above this are mapped rather than read into a buffer. */
 #define READ_MAX (64u << 20)
 
-static int read_all(int fd, uint8_t *p, size_t n)
+static int read_all(const struct import_source *src, struct import_file *f,
+                    uint8_t *p, size_t n)
 {
   size_t got = 0;
 
   while (got < n) {
-    ssize_t k = pread(fd, p + got, n - got, (off_t)got);
-    if (k < 0 && errno == EINTR)
-      continue;
+    long k = src->pread(src, f, got, p + got, n - got);
     if (k < 0)
-      return -errno;
+      return (int)k;
     if (k == 0)
       return -ESTALE;   /* shrank under us */
     got += (size_t)k;
@@ -779,54 +795,56 @@ static int read_all(int fd, uint8_t *p, size_t n)
   return 0;
 }
 
+/* The whole of an open file: mapped (a large file of a folder) or read
+ * into the worker's buffer.  *map is set when mapped. */
+static int content_data(const struct import_source *src,
+                        struct import_file *f, struct wbuf *b,
+                        const uint8_t **data, void **map)
+{
+  size_t size = (size_t)f->size;
+
+  *data = NULL;
+  *map = NULL;
+  if (size > READ_MAX && f->fd >= 0) {
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+    if (m == MAP_FAILED)
+      return -errno;
+    *data = *map = m;
+    return 0;
+  }
+  if (size == 0)
+    return 0;
+  if (b->cap < size) {
+    size_t nc = size + size / 4;
+    uint8_t *p = realloc(b->p, nc);
+    if (!p)
+      return -ENOMEM;
+    b->p = p;
+    b->cap = nc;
+  }
+  *data = b->p;
+  return read_all(src, f, b->p, size);
+}
+
 static void content_file(struct content *c, int w, const struct cjob *j,
                          struct cslot *sl)
 {
-  struct wbuf *b = &c->buf[w];
-  struct stat sb;
+  struct import_file f = { .fd = -1 };
   const uint8_t *data = NULL;
   void *map = NULL;
   size_t size;
-  int fd;
 
   sl->r = sl->feat_r = 0;
-  fd = openat(c->rootfd, j->rel, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &sb) < 0) {
-    sl->r = -errno;
-    if (fd >= 0)
-      close(fd);
+  if ((sl->r = c->src->open(c->src, j->rel, &f)) < 0)
     return;
-  }
-  if ((uint64_t)sb.st_size != j->size || st_mtime_ns(&sb) != j->mtime_ns) {
+  if (f.size != j->size || f.mtime_ns != j->mtime_ns) {
     sl->r = -ESTALE;   /* changed since the scan; the next import sees it */
-    close(fd);
+    c->src->close(c->src, &f);
     return;
   }
-  size = (size_t)sb.st_size;
-  if (size > READ_MAX) {
-    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-      sl->r = -errno;
-      close(fd);
-      return;
-    }
-    data = map;
-  } else if (size > 0) {
-    if (b->cap < size) {
-      size_t nc = size + size / 4;
-      uint8_t *p = realloc(b->p, nc);
-      if (!p) {
-        sl->r = -ENOMEM;
-        close(fd);
-        return;
-      }
-      b->p = p;
-      b->cap = nc;
-    }
-    sl->r = read_all(fd, b->p, size);
-    data = b->p;
-  }
-  close(fd);
+  size = (size_t)f.size;
+  sl->r = content_data(c->src, &f, &c->buf[w], &data, &map);
+  c->src->close(c->src, &f);
   if (sl->r == 0 && j->hash) {
     XXH128_hash_t h = XXH3_128bits(size ? data : (const uint8_t *)"", size);
     XXH128_canonicalFromHash((XXH128_canonical_t *)sl->hash, h);
@@ -910,11 +928,11 @@ static int content_consume(void *ud, size_t first, size_t count)
   return 0;
 }
 
-static int content_pass(struct store *s, int rootfd,
+static int content_pass(struct store *s, const struct import_source *src,
                         const struct import_opts *o, struct import_stats *st,
                         double *last)
 {
-  struct content c = { .s = s, .o = o, .st = st, .rootfd = rootfd,
+  struct content c = { .s = s, .o = o, .st = st, .src = src,
                        .phase = IMPORT_HASH, .last = last };
   struct store_txn *t = NULL;
   struct store_iter *it = NULL;
@@ -965,7 +983,7 @@ static int content_pass(struct store *s, int rootfd,
   store_txn_abort(t);
   if (r == 0 && c.n > 0) {
     struct workpool wp = { .n = c.n, .chunk = CONTENT_CHUNK,
-                           .window = CONTENT_WINDOW, .nthreads = nthreads(o),
+                           .window = CONTENT_WINDOW, .nthreads = nthreads(o, src),
                            .work = content_work, .consume = content_consume,
                            .cancel = o->cancel, .ud = &c };
     c.nslots = CONTENT_CHUNK * CONTENT_WINDOW;
@@ -1044,58 +1062,133 @@ const char *import_phase_name(enum import_phase ph)
   return "?";
 }
 
-/* Walks the dataset root into w->files, sorted; *rootfd is left open on
- * the root (or -1) for the caller to close. */
-static int walk_root(struct walk *w, const char *root, int *rootfd)
+/* ---- the folder source ---- */
+
+struct folder {
+  int rootfd;
+  struct walk *w;
+};
+
+static int folder_list(const struct import_source *src,
+                       int (*add)(void *ud, const char *rel), void *ud,
+                       const struct import_opts *o, struct import_stats *st)
 {
-  size_t rootlen = strlen(root);
+  struct folder *fo = src->ctx;
+  struct walk *w = fo->w;
+  size_t rootlen = strlen(src->root);
   struct stat rs;
   int dfd, r = 0;
 
-  memcpy(w->path, root, rootlen + 1);
-  *rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  dfd = *rootfd < 0 ? -1 : dup(*rootfd);
+  w->o = o;
+  w->st = st;
+  memcpy(w->path, src->root, rootlen + 1);
+  dfd = dup(fo->rootfd);
   if (dfd < 0)
     return -errno;
-  if (fstat(*rootfd, &rs) < 0 ||
+  if (fstat(fo->rootfd, &rs) < 0 ||
       (r = dirset_add(&w->dirs, rs.st_dev, rs.st_ino)) < 0) {
     r = r < 0 ? r : -errno;
     close(dfd);
     return r;
   }
   r = walk_dir(w, dfd, rootlen, rootlen + 1, 0);
-  if (r < 0)
+  for (size_t i = 0; r == 0 && i < w->files.n; i++)
+    r = add(ud, w->files.v[i]);
+  return r;
+}
+
+static int folder_open(const struct import_source *src, const char *rel,
+                       struct import_file *f)
+{
+  struct folder *fo = src->ctx;
+  struct stat sb;
+
+  f->h = NULL;
+  f->version[0] = '\0';
+  f->fd = openat(fo->rootfd, rel, O_RDONLY | O_CLOEXEC);
+  if (f->fd < 0 || fstat(f->fd, &sb) < 0) {
+    int r = -errno;
+    if (f->fd >= 0)
+      close(f->fd);
+    f->fd = -1;
     return r;
-  /* Sorted order gives the same ids and names on every machine. */
-  qsort(w->files.v, w->files.n, sizeof(char *), cmp_str);
-  w->st->files = w->files.n;
+  }
+  f->size = (uint64_t)sb.st_size;
+  f->mtime_ns = st_mtime_ns(&sb);
   return 0;
 }
 
-/* The scan pass over the walked files: headers read by workers, records
+static long folder_pread(const struct import_source *src,
+                         struct import_file *f, uint64_t off, void *buf,
+                         size_t n)
+{
+  ssize_t k;
+
+  (void)src;
+  do
+    k = pread(f->fd, buf, n, (off_t)off);
+  while (k < 0 && errno == EINTR);
+  return k < 0 ? -errno : (long)k;
+}
+
+static void folder_close(const struct import_source *src,
+                         struct import_file *f)
+{
+  (void)src;
+  if (f->fd >= 0)
+    close(f->fd);
+  f->fd = -1;
+}
+
+/* ---- the run ---- */
+
+static int add_path(void *ud, const char *rel)
+{
+  return pv_push(ud, rel);
+}
+
+/* The source's candidates into *files, sorted: sorted order gives the
+ * same ids and names on every machine. */
+static int list_files(const struct import_source *src,
+                      const struct import_opts *o, struct import_stats *st,
+                      struct pathvec *files)
+{
+  int r = src->list(src, add_path, files, o, st);
+
+  if (r < 0)
+    return r;
+  qsort(files->v, files->n, sizeof(char *), cmp_str);
+  st->files = files->n;
+  return 0;
+}
+
+/* The scan pass over the listed files: headers read by workers, records
  * written in batches (scan_consume).  sc's slots and seen map are the
  * caller's to free. */
-static int scan_pass(struct scan *sc, struct store *s, struct walk *w,
-                     int rootfd, const char *root, double *last)
+static int scan_pass(struct scan *sc, struct store *s,
+                     const struct import_source *src,
+                     const struct import_opts *o, struct import_stats *st,
+                     struct pathvec *files, double *last)
 {
   int r;
 
   sc->s = s;
-  sc->o = w->o;
-  sc->st = w->st;
-  sc->rootfd = rootfd;
-  sc->paths = w->files.v;
-  sc->n = w->files.n;
-  sc->root = root;
+  sc->o = o;
+  sc->st = st;
+  sc->src = src;
+  sc->paths = files->v;
+  sc->n = files->n;
+  sc->root = src->root;
   sc->nslots = SCAN_CHUNK * SCAN_WINDOW;
   sc->slots = calloc(sc->nslots, sizeof(*sc->slots));
   sc->last = last;
   if (!sc->slots)
     return -ENOMEM;
   struct workpool wp = { .n = sc->n, .chunk = SCAN_CHUNK,
-                         .window = SCAN_WINDOW, .nthreads = nthreads(w->o),
+                         .window = SCAN_WINDOW,
+                         .nthreads = nthreads(sc->o, sc->src),
                          .work = scan_work, .consume = scan_consume,
-                         .cancel = w->o->cancel, .ud = sc };
+                         .cancel = o->cancel, .ud = sc };
   r = workpool_run(&wp);
   if (sc->t) {
     int c = r < 0 ? (store_txn_abort(sc->t), r) : store_txn_commit(sc->t);
@@ -1103,51 +1196,64 @@ static int scan_pass(struct scan *sc, struct store *s, struct walk *w,
     sc->t = NULL;
   }
   if (r == 0 && !sc->root_done)   /* no file: no batch recorded the root */
-    r = set_root(s, root, true);
+    r = set_root(s, src->root, true);
+  return r;
+}
+
+int import_source_run(struct store *s, const struct import_source *src,
+                      const struct import_opts *o, struct import_stats *st)
+{
+  struct import_opts none = { 0 };
+  struct pathvec files = { 0 };
+  struct scan sc = { 0 };
+  double last = 0;
+  int r;
+
+  memset(st, 0, sizeof(*st));
+  if (!o)
+    o = &none;
+  r = set_root(s, src->root, false);
+  if (r == 0)
+    r = list_files(src, o, st, &files);
+  if (r == 0)
+    r = scan_pass(&sc, s, src, o, st, &files, &last);
+  if (r == 0) {
+    progress(o, IMPORT_SCAN, files.n, files.n, &last, true);
+    r = mark_missing(s, sc.seen, sc.maxid, st);
+  }
+  if (r == 0 && !(o->no_hash && o->no_features))
+    r = content_pass(s, src, o, st, &last);
+  if (r == 0)
+    progress(o, IMPORT_DONE, st->files, st->files, &last, true);
+  free(sc.slots);
+  free(sc.seen);
+  pv_free(&files);
   return r;
 }
 
 int import_dir(struct store *s, const char *root_in,
                const struct import_opts *o, struct import_stats *st)
 {
-  struct import_opts none = { 0 };
-  struct scan sc = { 0 };
-  struct walk *w;
+  struct folder fo = { .rootfd = -1 };
+  struct import_source src = { .ctx = &fo, .list = folder_list,
+                               .open = folder_open, .pread = folder_pread,
+                               .close = folder_close };
   char root[PATH_MAX];
-  double last = 0;
-  int rootfd = -1, r;
+  int r;
 
   memset(st, 0, sizeof(*st));
-  if (!o)
-    o = &none;
   if (!realpath(root_in, root))
     return -errno;
-  r = set_root(s, root, false);
-  if (r < 0)
-    return r;
-  w = calloc(1, sizeof(*w));
-  if (!w)
+  src.root = root;
+  fo.w = calloc(1, sizeof(*fo.w));
+  if (!fo.w)
     return -ENOMEM;
-  w->o = o;
-  w->st = st;
-  r = walk_root(w, root, &rootfd);
-  if (r == 0)
-    r = scan_pass(&sc, s, w, rootfd, root, &last);
-  if (r < 0)
-    goto out;
-  progress(o, IMPORT_SCAN, w->files.n, w->files.n, &last, true);
-  r = mark_missing(s, sc.seen, sc.maxid, st);
-  if (r == 0 && !(o->no_hash && o->no_features))
-    r = content_pass(s, rootfd, o, st, &last);
-  if (r == 0)
-    progress(o, IMPORT_DONE, st->files, st->files, &last, true);
-out:
-  if (rootfd >= 0)
-    close(rootfd);
-  free(sc.slots);
-  free(sc.seen);
-  pv_free(&w->files);
-  free(w->dirs.v);
-  free(w);
+  fo.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  r = fo.rootfd < 0 ? -errno : import_source_run(s, &src, o, st);
+  if (fo.rootfd >= 0)
+    close(fo.rootfd);
+  pv_free(&fo.w->files);
+  free(fo.w->dirs.v);
+  free(fo.w);
   return r;
 }
