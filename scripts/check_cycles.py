@@ -20,9 +20,11 @@ Usage: check_cycles.py BUILDDIR        exit 0 when there is no cycle, 1 with
        check_cycles.py --self-test [CC ARGS...]
                                        compiles tiny files in a scratch tree
                                        (two that call each other, one that
-                                       only calls them) and fails unless
-                                       exactly that cycle is found, and none
-                                       once the call back is gone
+                                       only calls them, a pair in fs/ tied
+                                       by a variable tools/ also defines)
+                                       and fails unless exactly those
+                                       cycles are found, and none once the
+                                       calls back are gone
 """
 import collections
 import json
@@ -180,8 +182,11 @@ def self_test(cc):
                          '{ return x ? b_fn(x - 1) : 0; }\n',
         'core/base/b.c': 'int a_fn(int);\nint b_fn(int x) '
                          '{ return a_fn(x); }\n',
-        'fs/c.c': 'int a_fn(int);\nint b_fn(int);\nint c_data = 1;\n'
-                  'int main(void) { return a_fn(1) + b_fn(c_data); }\n',
+        'fs/c.c': 'int a_fn(int);\nint b_fn(int);\nint h_fn(void);\n'
+                  'int c_data = 1;\n'
+                  'int main(void) { return a_fn(1) + b_fn(h_fn()); }\n',
+        # c_data resolves within fs/, not to the one of tools/
+        'fs/h.c': 'extern int c_data;\nint h_fn(void) { return c_data; }\n',
         'tools/d.c': 'int c_data = 2;\nint a_fn(int);\n'
                      'int main(void) { return a_fn(c_data); }\n',
     }
@@ -212,9 +217,11 @@ def self_test(cc):
 
         compile_all()
         found, problems, lines = report(build, root)
-        if found != [['core/base/a.c', 'core/base/b.c']] or problems:
-            raise SystemExit('check-cycles self-test: wanted the cycle '
-                             'core/base/a.c core/base/b.c, got:\n'
+        if found != [['core/base/a.c', 'core/base/b.c'],
+                     ['fs/c.c', 'fs/h.c']] or problems:
+            raise SystemExit('check-cycles self-test: wanted the cycles '
+                             'core/base/a.c core/base/b.c and fs/c.c fs/h.c, '
+                             'got:\n'
                              + '\n'.join(lines))
         if '  core/base/b.c -> core/base/a.c (a_fn)' not in lines:
             raise SystemExit('check-cycles self-test: no witness symbol:\n'
@@ -222,6 +229,7 @@ def self_test(cc):
         # the call back removed: no cycle, and c_data (defined in fs/ and
         # in tools/, each linked apart) is no error
         files['core/base/b.c'] = 'int b_fn(int x) { return x + 1; }\n'
+        files['fs/h.c'] = 'int h_fn(void) { return 0; }\n'
         compile_all()
         found, problems, lines = report(build, root)
         if found or problems:
