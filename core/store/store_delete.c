@@ -34,7 +34,8 @@ static int first_tag(struct store_txn *t, const uint8_t key[8],
 
 /* Memberships first: store_tag_remove() deletes sampletags keys itself,
  * so each round looks up the first remaining tag afresh rather than
- * deleting under a cursor. */
+ * deleting under a cursor; a key it cannot remove (damage) is dropped
+ * here, so every round removes one. */
 static int drop_memberships(struct store_txn *t, uint64_t id)
 {
   uint8_t key[8];
@@ -43,9 +44,21 @@ static int drop_memberships(struct store_txn *t, uint64_t id)
 
   be64(key, id);
   while ((r = first_tag(t, key, &tid)) == 0) {
+    uint64_t again;
     r = store_tag_remove(t, tid, id);
     if (r < 0)
       return r;
+    /* A damaged store: a sampletags key without its tagmem half, which
+     * store_tag_remove() finds nothing to remove for.  Drop the key
+     * itself, so the loop always advances. */
+    if (first_tag(t, key, &again) == 0 && again == tid) {
+      uint8_t k16[16];
+      MDB_val k = { 16, k16 };
+      be64(k16, id);
+      be64(k16 + 8, tid);
+      if ((r = store_tdel(t, DB_SAMPLETAGS, &k)) < 0)
+        return r;
+    }
   }
   return r == -ENOENT ? 0 : r;
 }

@@ -1718,6 +1718,65 @@ TEST(damaged_sample_id)
   fx_done(&f);
 }
 
+/* A sampletags key without its tagmem half (a damaged store): deleting
+ * the sample used to loop forever, store_tag_remove() finding nothing to
+ * remove; it must drop the stray key and finish. */
+static int poke_sampletag(const char *dir, uint64_t sample, uint64_t tag)
+{
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  uint8_t kb[16];
+  MDB_val k = { 16, kb }, v = { 0, "" };
+  int rc;
+
+  for (int i = 0; i < 8; i++) {
+    kb[i] = (uint8_t)(sample >> (56 - 8 * i));
+    kb[8 + i] = (uint8_t)(tag >> (56 - 8 * i));
+  }
+  if ((rc = mdb_env_create(&env)))
+    return rc;
+  mdb_env_set_maxdbs(env, 32);
+  rc = mdb_env_open(env, dir, 0, 0644);
+  if (rc == 0)
+    rc = mdb_txn_begin(env, NULL, 0, &txn);
+  if (rc == 0) {
+    rc = mdb_dbi_open(txn, "sampletags", 0, &dbi);
+    if (rc == 0)
+      rc = mdb_put(txn, dbi, &k, &v, 0);
+    if (rc == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  mdb_env_close(env);
+  return rc;
+}
+
+TEST(delete_with_stray_membership)
+{
+  struct fx f;
+  struct store_txn *t;
+  struct sample s;
+
+  if (fx_init(&f, &fast) < 0)
+    return;
+  add_sample(&f, "a", "a");
+  add_sample(&f, "b", "b");
+  store_close(f.s);
+  f.s = NULL;
+  CHECK_INT_EQ(poke_sampletag(f.dir, 1, 77), 0);
+  CHECK_INT_EQ(store_open(f.dir, &fast, &f.s), 0);
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  CHECK_INT_EQ(store_sample_delete(t, 1), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_sample_get(t, 1, &s), -ENOENT);
+  CHECK_INT_EQ(store_sample_get(t, 2, &s), 0);
+  store_txn_abort(t);
+  fx_done(&f);
+}
+
 /* The record decoders on hand-made bytes (store_record_check). */
 TEST(record_decoders)
 {
@@ -1799,5 +1858,5 @@ TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(s
           T(sticky_error_discards_everything), T(not_found_is_not_sticky),
           T(abort_discards), T(map_full_keeps_committed_data),
           T(readonly_refuses_writes), T(reopen_keeps_data), T(settings),
-          T(damaged_sample_id), T(record_decoders),
+          T(damaged_sample_id), T(delete_with_stray_membership), T(record_decoders),
           T(close_asserts_no_open_txn))
