@@ -70,12 +70,6 @@ void draw_fill(struct image *im, int x0, int y0, int x1, int y1,
   }
 }
 
-void draw_pixel(struct image *im, int x, int y, struct rgb c)
-{
-  if (x < INT32_MAX && y < INT32_MAX)
-    draw_fill(im, x, y, x + 1, y + 1, c);
-}
-
 /* Clamps a coordinate into [-margin, limit + margin] and converts it;
  * NaN gives -margin (callers check finiteness first where it matters). */
 static int clamp_coord(double v, int limit, int margin)

@@ -46,8 +46,6 @@ struct draw_scale {
 };
 struct draw_scale draw_scale_for(int w, int h);
 
-/* One pixel (ignored outside the image). */
-void draw_pixel(struct image *im, int x, int y, struct rgb c);
 /* Filled rectangle of pixels x0 <= x < x1, y0 <= y < y1, clipped. */
 void draw_fill(struct image *im, int x0, int y0, int x1, int y1,
                struct rgb c);
