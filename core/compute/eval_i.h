@@ -1,12 +1,13 @@
-/* eval_i.h - the private side of evaluate.h, shared by the four files of
+/* eval_i.h - the private side of evaluate.h, shared by the five files of
  * the evaluation (core/compute/eval*.c); nothing outside them includes it.
  *
  *   evaluate.c      entry point eval_run(): validation, result and worker
- *                   set-up, per-class totals; scratch memory and threads
+ *                   set-up, per-class totals
  *   eval_match.c    phase 1: COCOeval's matching, image by image
  *   eval_sweep.c    phase 2: PR curves per class, AP/AR and the summary,
  *                   with numpy's summation order
  *   eval_mistakes.c eval_mistakenness() on top of eval_run()
+ *   eval_work.c     scratch memory and the worker pool, below all of them
  *
  * How it works.  Phase 1 walks the images; worker threads pull chunks of
  * images from an atomic counter and write only to the slots of their own
@@ -159,7 +160,7 @@ struct worker {
   size_t pre_cap;
 };
 
-/* Scratch memory (evaluate.c).  eval_grow() returns p, moved if needed,
+/* Scratch memory (eval_work.c).  eval_grow() returns p, moved if needed,
  * with room for `need` elements of `elem` bytes; on failure it returns p
  * unchanged and sets *r = -ENOMEM.  eval_zalloc() is calloc that never
  * returns NULL for a zero count, so that NULL always means out of memory. */
@@ -167,7 +168,7 @@ void *eval_grow(void *p, size_t *cap, size_t need, size_t elem, int *r);
 void *eval_zalloc(size_t n, size_t elem);
 
 /* Runs fn on n workers, the calling thread being worker 0, and returns the
- * first worker error (evaluate.c).  Work is pulled from run->next. */
+ * first worker error (eval_work.c).  Work is pulled from run->next. */
 int eval_run_workers(struct worker *ws, int n, void *(*fn)(void *));
 
 /* Phase 1 body of a worker (eval_match.c): matches image chunks pulled

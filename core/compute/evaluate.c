@@ -1,9 +1,9 @@
 /* evaluate.c - COCO detection evaluation with the rules of pycocotools'
  * COCOeval (listed in evaluate.h): the entry point eval_run(), its
- * validation, the result and worker set-up and the per-class totals, plus
- * the scratch memory and thread helpers of both phases.  The phases are in
- * eval_match.c and eval_sweep.c, mistakenness in eval_mistakes.c; how they
- * fit together is in eval_i.h.
+ * validation, the result and worker set-up and the per-class totals.  The
+ * phases are in eval_match.c and eval_sweep.c, mistakenness in
+ * eval_mistakes.c, the scratch memory and thread helpers of both phases in
+ * eval_work.c; how they fit together is in eval_i.h.
  *
  * What it does not do: I/O, logging, label names, non-box geometries.  On
  * targets with fused multiply-add the compiler may contract some products,
@@ -38,37 +38,7 @@ void eval_config_default(struct eval_config *cfg)
   cfg->n_threads = 2;
 }
 
-/*---- Scratch memory and workers -------------------------------------------*/
-
-void *eval_grow(void *p, size_t *cap, size_t need, size_t elem, int *r)
-{
-  if (need <= *cap)
-    return p;
-  size_t n = *cap ? *cap : 16;
-  while (n < need) {
-    if (n > SIZE_MAX / 2) {
-      *r = -ENOMEM;
-      return p;
-    }
-    n *= 2;
-  }
-  if (n > SIZE_MAX / elem) {
-    *r = -ENOMEM;
-    return p;
-  }
-  void *q = realloc(p, n * elem);
-  if (!q) {
-    *r = -ENOMEM;
-    return p;
-  }
-  *cap = n;
-  return q;
-}
-
-void *eval_zalloc(size_t n, size_t elem)
-{
-  return calloc(n ? n : 1, elem);
-}
+/*---- Workers ------------------------------------------------------------*/
 
 static void worker_done(struct worker *w)
 {
@@ -85,26 +55,6 @@ static void worker_done(struct worker *w)
   free(w->cls_cnt);
   free(w->pre);
   free(w->rc);
-}
-
-/* Runs fn on n workers: the calling thread is worker 0.  Work is pulled
- * from run->next, so if a thread cannot be created the others simply do
- * its share.  Returns the first worker error. */
-int eval_run_workers(struct worker *ws, int n, void *(*fn)(void *))
-{
-  int r = 0;
-
-  for (int k = 1; k < n; k++)
-    ws[k].started = pthread_create(&ws[k].tid, NULL, fn, &ws[k]) == 0;
-  fn(&ws[0]);
-  for (int k = 1; k < n; k++) {
-    if (ws[k].started)
-      pthread_join(ws[k].tid, NULL);
-    ws[k].started = false;
-  }
-  for (int k = 0; k < n && !r; k++)
-    r = ws[k].err;
-  return r;
 }
 
 /*---- Validation -----------------------------------------------------------*/
