@@ -251,22 +251,13 @@ static uint32_t crc32_png(uint32_t crc, const uint8_t *p, size_t n)
   return ~crc;
 }
 
-static int png_read(const struct img_src *s, struct img_info *in,
-                    const char **reason)
+/* The IHDR chunk (h: the file's first 33 bytes): size, bit depth, colour
+ * type, interlacing, checked against the PNG rules. */
+static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
 {
-  static const uint8_t iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D',
-                                    0xAE, 0x42, 0x60, 0x82 };
-  uint8_t h[33], tail[64];
-  uint64_t off = 33;
-  size_t tn;
   unsigned depth, ctype;
   int r;
 
-  if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
-    *reason = r == -ENODATA ? "truncated: file ends inside the PNG header"
-                            : "read error";
-    return r == -ENODATA ? -EBADMSG : r;
-  }
   if (be32(h + 8) != 13 || memcmp(h + 12, "IHDR", 4) != 0) {
     *reason = "corrupt PNG: no IHDR chunk first";
     return -EBADMSG;
@@ -300,15 +291,24 @@ static int png_read(const struct img_src *s, struct img_info *in,
   }
   in->precision = (uint8_t)depth;
   in->progressive = h[28] == 1;
-  if ((r = check_pixels(in, reason)) < 0)
-    return r;
-  /* Chunks before the image data: find eXIf (orientation). */
+  return 0;
+}
+
+/* Walks the chunks before the image data for eXIf (orientation).  A chunk
+ * that cannot be read ends the walk quietly: the tail check of png_read()
+ * names the problem. */
+static int png_exif(const struct img_src *s, struct img_info *in,
+                    const char **reason)
+{
+  uint64_t off = 33;
+  int r;
+
   for (int k = 0; k < 256; k++) {
     uint8_t ch[8];
     uint32_t len;
 
     if ((r = src_read(s, off, ch, 8)) < 0)
-      break;   /* the tail check below names the problem */
+      break;
     len = be32(ch);
     if (len > 0x7fffffffu || memcmp(ch + 4, "IDAT", 4) == 0 ||
         memcmp(ch + 4, "IEND", 4) == 0)
@@ -333,6 +333,26 @@ static int png_read(const struct img_src *s, struct img_info *in,
     }
     off += 12 + (uint64_t)len;
   }
+  return 0;
+}
+
+static int png_read(const struct img_src *s, struct img_info *in,
+                    const char **reason)
+{
+  static const uint8_t iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D',
+                                    0xAE, 0x42, 0x60, 0x82 };
+  uint8_t h[33], tail[64];
+  size_t tn;
+  int r;
+
+  if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
+    *reason = r == -ENODATA ? "truncated: file ends inside the PNG header"
+                            : "read error";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  if ((r = png_ihdr(h, in, reason)) < 0 ||
+      (r = check_pixels(in, reason)) < 0 || (r = png_exif(s, in, reason)) < 0)
+    return r;
   if ((r = read_tail(s, tail, &tn)) < 0 || tn < 12 ||
       memcmp(tail + tn - 12, iend, 12) != 0) {
     *reason = "truncated: no IEND chunk at the end of the PNG";
@@ -444,14 +464,14 @@ static int tiff_value(const struct img_src *s, const uint8_t *e, bool le,
   return 0;
 }
 
-static int tiff_read(const struct img_src *s, struct img_info *in,
-                     const char **reason)
+/* The first image directory of a TIFF of byte order le: *ret_ifd
+ * (malloc'd, owned by the caller) holds its *ret_count 12-byte entries. */
+static int tiff_ifd(const struct img_src *s, bool le, uint8_t **ret_ifd,
+                    uint16_t *ret_count, const char **reason)
 {
-  uint8_t h[8], *ifd = NULL;
-  const uint8_t *offs = NULL, *cnts = NULL;
-  uint32_t off, spp = 1, bps = 1;
+  uint8_t h[8], *ifd;
+  uint32_t off;
   uint16_t count;
-  bool le = s->head_len > 0 && s->head[0] == 'I', have_w = false;
   int r;
 
   if ((r = src_read(s, 0, h, 8)) < 0) {
@@ -481,6 +501,23 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
     *reason = "truncated: file ends inside the TIFF directory";
     return r == -ENODATA ? -EBADMSG : r;
   }
+  *ret_ifd = ifd;
+  *ret_count = count;
+  return 0;
+}
+
+static int tiff_read(const struct img_src *s, struct img_info *in,
+                     const char **reason)
+{
+  uint8_t *ifd = NULL;
+  const uint8_t *offs = NULL, *cnts = NULL;
+  uint32_t spp = 1, bps = 1;
+  uint16_t count;
+  bool le = s->head_len > 0 && s->head[0] == 'I', have_w = false;
+  int r;
+
+  if ((r = tiff_ifd(s, le, &ifd, &count, reason)) < 0)
+    return r;
   in->orientation = 1;
   for (uint16_t i = 0; i < count && r == 0; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
