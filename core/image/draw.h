@@ -82,8 +82,6 @@ void draw_label_box(struct image *im, int x, int y, const char *s, int scale,
 
 /* A distinct, saturated colour per class id (stable across runs). */
 struct rgb draw_palette(uint32_t class_id);
-/* Black or white, whichever reads better on `bg`. */
-struct rgb draw_text_colour(struct rgb bg);
 
 /* A box for draw_boxes_jpeg(). */
 struct draw_box {

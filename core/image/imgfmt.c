@@ -70,14 +70,6 @@ int img_sniff(const uint8_t *p, size_t n)
   return -1;
 }
 
-void img_display_size(const struct img_info *in, uint32_t *w, uint32_t *h)
-{
-  bool swap = in->orientation >= 5 && in->orientation <= 8;
-
-  *w = swap ? in->height : in->width;
-  *h = swap ? in->width : in->height;
-}
-
 /* ---- byte helpers ---- */
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -123,18 +115,13 @@ static int src_read(const struct img_src *s, uint64_t off, void *buf, size_t n)
   return 0;
 }
 
-uint8_t img_tiff_orientation(const uint8_t *p, size_t n)
-{
-  return jpeg_tiff_orientation(p, n);
-}
-
 /* An EXIF payload as PNG eXIf and WebP EXIF carry it: the TIFF block,
  * sometimes (against the spec, but common) after "Exif\0\0". */
 static uint8_t exif_block_orientation(const uint8_t *p, size_t n)
 {
   if (n >= 6 && memcmp(p, "Exif\0\0", 6) == 0)
-    return img_tiff_orientation(p + 6, n - 6);
-  return img_tiff_orientation(p, n);
+    return jpeg_tiff_orientation(p + 6, n - 6);
+  return jpeg_tiff_orientation(p, n);
 }
 
 static int check_pixels(struct img_info *in, const char **reason)
