@@ -110,6 +110,8 @@ struct pr_entry {
   struct sweep sw;
 };
 
+/* The state of one eval_run(), shared by its workers (see the top of this
+ * file for who writes what). */
 struct run {
   const struct eval_input *in;
   const struct eval_config *cfg;
@@ -131,6 +133,8 @@ struct run {
   double *rec;              /* [T][K][A][M], -1 = undefined */
 };
 
+/* One worker: its thread and its scratch arrays, grown as needed and
+ * reused from group to group; freed by evaluate.c after the run. */
 struct worker {
   struct run *run;
   pthread_t tid;

@@ -20,12 +20,17 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define DEF_THREADS 2
+#define DEF_THREADS 2   /* workers when the caller says 0 */
 #define MAX_THREADS 64
+/* Highest layer a row may get; P(level > 31) is M^-32, never drawn in
+ * practice, and a level fits in a byte. */
 #define MAX_LEVEL 31
 
+/* A dot product of two d-float rows, picked once per index (hnsw.c) from
+ * what the CPU offers. */
 typedef float (*dot_fn)(const float *a, const float *b, size_t d);
 
+/* The index: the graph it owns and the rows it borrows. */
 struct hnsw {
   const float *x; /* borrowed rows */
   size_t n, d;
@@ -89,6 +94,8 @@ static inline void prefetch_row(const struct hnsw *h, uint32_t j)
     __builtin_prefetch(p + o);
 }
 
+/* A candidate row at distance d from the current query; ordered by
+ * (d, id) everywhere, so ties never depend on timing. */
 struct cand {
   float d;
   uint32_t id;
@@ -143,6 +150,8 @@ static inline void hp_pop(struct cand *hp, size_t *n, bool max)
   hp[i] = last;
 }
 
+/* One worker's buffers for searches and link selection; owned by that
+ * worker for one call (hnsw_scratch_init() / hnsw_scratch_free()). */
 struct scratch {
   uint32_t *vis; /* nvis visited tags */
   size_t nvis;

@@ -6,7 +6,8 @@
  * the file's start (16 KiB in the import) plus a few small reads where the
  * format keeps something elsewhere (the TIFF directory, a WebP EXIF chunk,
  * the tail checked for wholeness).  All offsets and lengths from the file
- * are checked against its size before use.
+ * are checked against its size before use.  Each format is one entry of
+ * the table at the end (extension, name, signature test, header reader).
  */
 #include "imgfmt.h"
 
@@ -19,21 +20,6 @@
 
 #define BOMB_REASON "declares more than 268,435,456 pixels (decompression " \
                     "bomb guard, see IMG_MAX_PIXELS)"
-
-static const char *const exts[IMG_NFORMATS] = {
-  ".jpg", ".png", ".webp", ".tif", ".bmp", ".gif" };
-static const char *const names[IMG_NFORMATS] = {
-  "JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF" };
-
-const char *img_ext(int format)
-{
-  return format >= 0 && format < IMG_NFORMATS ? exts[format] : NULL;
-}
-
-const char *img_format_name(int format)
-{
-  return format >= 0 && format < IMG_NFORMATS ? names[format] : "unknown";
-}
 
 int img_format_of_name(const char *name)
 {
@@ -49,24 +35,6 @@ int img_format_of_name(const char *name)
   for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
     if (strcasecmp(dot, tab[i].ext) == 0)
       return tab[i].fmt;
-  return -1;
-}
-
-int img_sniff(const uint8_t *p, size_t n)
-{
-  if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
-    return IMG_JPEG;
-  if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
-    return IMG_PNG;
-  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
-    return IMG_WEBP;
-  if (n >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0 ||
-                 memcmp(p, "II+\0", 4) == 0 || memcmp(p, "MM\0+", 4) == 0))
-    return IMG_TIFF;
-  if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
-    return IMG_GIF;
-  if (n >= 2 && p[0] == 'B' && p[1] == 'M')
-    return IMG_BMP;
   return -1;
 }
 
@@ -652,6 +620,79 @@ static int gif_read(const struct img_src *s, struct img_info *in,
   return 0;
 }
 
+/* ---- the format table ---- */
+
+static bool jpeg_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF;
+}
+
+static bool png_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0;
+}
+
+static bool webp_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0;
+}
+
+/* Classic TIFF and BigTIFF (recognised so that the header read can say
+ * BigTIFF is not supported), either byte order. */
+static bool tiff_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0 ||
+                    memcmp(p, "II+\0", 4) == 0 || memcmp(p, "MM\0+", 4) == 0);
+}
+
+static bool bmp_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 2 && p[0] == 'B' && p[1] == 'M';
+}
+
+static bool gif_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0);
+}
+
+/* One entry per format, indexed by enum img_format: the extension and
+ * name the mount shows, how the bytes start, and how the header is read.
+ * The signatures are disjoint, so the order of the walk in img_sniff()
+ * does not matter.  Decoding is not here: imgcodec.c has its own table
+ * (codec_i.h), so reading headers needs no decoder. */
+static const struct fmt_entry {
+  const char *ext, *name;
+  bool (*sniff)(const uint8_t *p, size_t n);
+  int (*read)(const struct img_src *s, struct img_info *in,
+              const char **reason);
+} formats[IMG_NFORMATS] = {
+  [IMG_JPEG] = { ".jpg", "JPEG", jpeg_sniff, jpeg_read },
+  [IMG_PNG] = { ".png", "PNG", png_sniff, png_read },
+  [IMG_WEBP] = { ".webp", "WebP", webp_sniff, webp_read },
+  [IMG_TIFF] = { ".tif", "TIFF", tiff_sniff, tiff_read },
+  [IMG_BMP] = { ".bmp", "BMP", bmp_sniff, bmp_read },
+  [IMG_GIF] = { ".gif", "GIF", gif_sniff, gif_read },
+};
+
+const char *img_ext(int format)
+{
+  return format >= 0 && format < IMG_NFORMATS ? formats[format].ext : NULL;
+}
+
+const char *img_format_name(int format)
+{
+  return format >= 0 && format < IMG_NFORMATS ? formats[format].name
+                                               : "unknown";
+}
+
+int img_sniff(const uint8_t *p, size_t n)
+{
+  for (int f = 0; f < IMG_NFORMATS; f++)
+    if (formats[f].sniff(p, n))
+      return f;
+  return -1;
+}
+
 int img_header_read(const struct img_src *src, struct img_info *ret,
                     const char **reason)
 {
@@ -671,12 +712,5 @@ int img_header_read(const struct img_src *src, struct img_info *ret,
     return -EBADMSG;
   }
   ret->format = (enum img_format)fmt;
-  switch (fmt) {
-  case IMG_JPEG: return jpeg_read(src, ret, reason);
-  case IMG_PNG: return png_read(src, ret, reason);
-  case IMG_WEBP: return webp_read(src, ret, reason);
-  case IMG_TIFF: return tiff_read(src, ret, reason);
-  case IMG_BMP: return bmp_read(src, ret, reason);
-  default: return gif_read(src, ret, reason);
-  }
+  return formats[fmt].read(src, ret, reason);
 }
