@@ -106,4 +106,4 @@ static int bmp_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return 0;
 }
 
-const struct img_codec codec_bmp = { IMG_BMP, "none (codec_bmp.c)", bmp_decode };
+const struct img_codec codec_bmp = { IMG_BMP, bmp_decode };

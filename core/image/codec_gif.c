@@ -130,4 +130,4 @@ static int gif_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return r;
 }
 
-const struct img_codec codec_gif = { IMG_GIF, "giflib", gif_decode };
+const struct img_codec codec_gif = { IMG_GIF, gif_decode };

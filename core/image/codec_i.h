@@ -26,8 +26,7 @@
 #include "imgcodec.h"
 
 struct img_codec {
-  enum img_format format;
-  const char *library;   /* for messages and the docs: "libspng", ... */
+  enum img_format format;   /* the table slot it belongs in (asserted) */
   int (*decode)(const uint8_t *p, size_t n, const struct img_info *info,
                 int min_short, struct image *ret);
 };

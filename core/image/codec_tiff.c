@@ -121,4 +121,4 @@ static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return r;
 }
 
-const struct img_codec codec_tiff = { IMG_TIFF, "libtiff", tiff_decode };
+const struct img_codec codec_tiff = { IMG_TIFF, tiff_decode };

@@ -4,6 +4,7 @@
  * and applies orientation when asked. */
 #include "codec_i.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -127,10 +128,12 @@ int img_decode(const void *data, size_t len, int min_short, unsigned flags,
     return -EBADMSG;
   if (ret_format)
     *ret_format = (int)info.format;
-  if (info.format < IMG_NFORMATS && codecs[info.format])
+  if (info.format < IMG_NFORMATS && codecs[info.format]) {
+    assert(codecs[info.format]->format == info.format);
     r = codecs[info.format]->decode(data, len, &info, min_short, ret);
-  else
+  } else {
     r = -EBADMSG;
+  }
   if (r == 0 && min_short > 0) {
     /* Formats decoded at full size: reduce by a whole factor that keeps
      * the short side >= min_short (JPEG and WebP scaled while decoding). */

@@ -195,8 +195,7 @@ static int codec_jpeg_decode(const uint8_t *p, size_t n,
   return jpeg_decode(p, n, min_short, ret);
 }
 
-const struct img_codec codec_jpeg = { IMG_JPEG, "TurboJPEG",
-                                      codec_jpeg_decode };
+const struct img_codec codec_jpeg = { IMG_JPEG, codec_jpeg_decode };
 
 int jpeg_decode_file(const char *path, int min_short, struct image *ret)
 {
