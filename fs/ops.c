@@ -39,6 +39,7 @@
 #include "fs.h"
 #include "imgfmt.h"
 #include "labels_json.h"
+#include "maxiou.h"
 #include "names.h"
 #include "node.h"
 #include "passthrough.h"
@@ -129,7 +130,7 @@ static int render_label(struct store_txn *t, const struct sample *s,
     double *iou;
     uint64_t *partner;
     size_t n, k = 0;
-    if (views_max_iou(t, &l, &iou, &partner, &n) == 0) {
+    if (maxiou_get(t, &l, &iou, &partner, &n) == 0) {
       for (size_t f = 0; f < l.n; f++)
         for (size_t i = 0; i < l.f[f].n && k < n; i++, k++) {
           l.f[f].d[i].has_max_iou = true;

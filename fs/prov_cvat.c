@@ -364,7 +364,9 @@ static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
       return r;
     }
   }
-  r = store_txn_begin(c->store, false, &t);
+  r = vtree_selection_prepare(c, src);
+  if (r == 0)
+    r = store_txn_begin(c->store, false, &t);
   if (r == 0) {
     r = vtree_selection(c, t, src, &ids, &n);
     store_txn_abort(t);

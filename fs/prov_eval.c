@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "evallatest.h"
 #include "evalrun.h"
 #include "evalsel.h"
 #include "plot.h"
@@ -35,7 +36,7 @@
 
 int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen)
 {
-  return views_eval_latest(c->store, out, outlen);
+  return evallatest_find(c->store, out, outlen);
 }
 
 /* The last evaluation found fresh and the store version it was checked

@@ -229,7 +229,13 @@ static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
   if (!e)
     return -ENOMEM;
   e->r.free_fn = selc_free;
-  r = vtree_selection(c, t, spec, &e->ids, &e->n);
+  /* An evaluation view's evaluation is refreshed first.  ops.c began t
+   * before asking this provider (the provider interface has no step
+   * before its transaction), so the ids below come from t's snapshot and
+   * a re-run shows from the next request on, at its new version. */
+  r = vtree_selection_prepare(c, spec);
+  if (r == 0)
+    r = vtree_selection(c, t, spec, &e->ids, &e->n);
   if (r < 0) {
     free(e);
     return r;

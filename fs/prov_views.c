@@ -31,6 +31,7 @@
 #include "evalsel.h"
 #include "imgfmt.h"
 #include "labels.h"
+#include "maxiou.h"
 #include "names.h"
 #include "views.h"
 #include "vtree.h"
@@ -441,7 +442,7 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   r = store_labels_get(t, s->id, &l);
   if (r < 0)
     return r;
-  r = views_dupe_flags(t, &l, &flags, &iou, &n);
+  r = maxiou_dupe_flags(t, &l, &flags, &iou, &n);
   if (r == 0) {
     boxes = calloc(n ? n : 1, sizeof(*boxes));
     caps = calloc(n ? n : 1, sizeof(*caps));

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "selection.h"
 #include "views.h"
 #include "vtree.h"
 
@@ -108,10 +109,18 @@ int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
                     uint64_t **ret, size_t *ret_n)
 {
   char err[300];
-  int r;
+  int r = selection_ids(c->views, t, spec, ret, ret_n, err, sizeof(err));
 
-  (void)t;
-  r = views_selection(c->views, spec, ret, ret_n, err, sizeof(err));
+  if (r < 0 && r != -ENOENT)
+    fs_error(c, "%s: %s", spec, err[0] ? err : strerror(-r));
+  return r;
+}
+
+int vtree_selection_prepare(struct fs_ctx *c, const char *spec)
+{
+  char err[300];
+  int r = selection_prepare(c->store, spec, err, sizeof(err));
+
   if (r < 0 && r != -ENOENT)
     fs_error(c, "%s: %s", spec, err[0] ? err : strerror(-r));
   return r;

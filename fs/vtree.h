@@ -126,10 +126,15 @@ void vtree_start(struct fs_ctx *c);
 void vtree_stop(struct fs_ctx *c);
 
 /* Sample ids of a selection named as in the tree: "samples", "tags/<t>",
- * "views/<v>" (views in their listed order, the others by id).  *ret is
- * owned by the caller.  -ENOENT for an unknown name. */
+ * "views/<v>" (views in their listed order, the others by id), read
+ * within t (core/views/selection.h).  *ret is owned by the caller.
+ * -ENOENT for an unknown name. */
 int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
                     uint64_t **ret, size_t *ret_n);
+/* The step before: re-runs the latest evaluation for an evaluation view
+ * if its labels changed (a write transaction).  Call it before beginning
+ * the read transaction vtree_selection() is given. */
+int vtree_selection_prepare(struct fs_ctx *c, const char *spec);
 
 /* The registered providers (vtree.c), NULL-terminated. */
 extern const struct provider *const vtree_providers[];

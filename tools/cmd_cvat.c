@@ -28,6 +28,7 @@
 #include "cvat_sync.h"
 #include "store.h"
 #include "util.h"
+#include "selection.h"
 #include "views.h"
 
 #define ERRLEN 600
@@ -275,7 +276,7 @@ static int do_push(const struct opts *o, const struct cvat_config *cfg)
     struct views *v;
     r = views_new(s, &v);
     if (r == 0) {
-      r = views_selection(v, src, &ids, &n, err, sizeof(err));
+      r = selection_get(v, src, &ids, &n, err, sizeof(err));
       views_free(v);
     }
   }

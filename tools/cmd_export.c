@@ -25,6 +25,7 @@
 #include "export.h"
 #include "store.h"
 #include "util.h"
+#include "selection.h"
 #include "views.h"
 
 struct walk {
@@ -207,7 +208,7 @@ static int make_out(const char *out)
 
 /* The ids of a tag or view, as the mount's export/tags/<t>/ and
  * export/views/<v>/ select them (ascending; empty is not "all"). */
-static int selection_ids(struct store *s, const char *spec, uint64_t **ret,
+static int select_ids(struct store *s, const char *spec, uint64_t **ret,
                          size_t *ret_n, char *err, size_t errlen)
 {
   struct views *v;
@@ -215,7 +216,7 @@ static int selection_ids(struct store *s, const char *spec, uint64_t **ret,
 
   if (r < 0)
     return r;
-  r = views_selection(v, spec, ret, ret_n, err, errlen);
+  r = selection_get(v, spec, ret, ret_n, err, errlen);
   views_free(v);
   if (r < 0)
     return r;
@@ -278,7 +279,7 @@ int cmd_export(int argc, char **argv)
   if (tag || view) {
     snprintf(sel, sizeof(sel), "%s/%s", tag ? "tags" : "views",
              tag ? tag : view);
-    r = selection_ids(s, sel, &ids, &spec.n_ids, err, sizeof(err));
+    r = select_ids(s, sel, &ids, &spec.n_ids, err, sizeof(err));
     spec.ids = ids;
     if (r < 0) {
       fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-r));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "curate.h"
+#include "evallatest.h"
 #include "evalrun.h"
 #include "store.h"
 #include "table.h"
@@ -84,7 +85,7 @@ int cmd_table(int argc, char **argv)
   if (tool_open_store(store_dir, false, ro, &s) < 0)
     return 1;
   r = views_new(s, &v);
-  if (r == 0 && views_eval_latest(s, ev, sizeof(ev)) == 0 && !ro &&
+  if (r == 0 && evallatest_find(s, ev, sizeof(ev)) == 0 && !ro &&
       evalrun_refresh(s, ev, err, sizeof(err)) < 0) {
     fprintf(stderr, "%s table: re-running evaluation '%s' failed: %s\n",
             prog, ev, err);

@@ -18,8 +18,13 @@
  * describes the labels at the time it ran; evalrun_fresh() says whether
  * labels changed since (the daemon then calls evalrun_refresh()).
  *
- * Store layout (records API; formats private to evalrun.c, see
- * docs/STORE-FORMAT.md): namespace "eval" key <name> = summary;
+ * Files: evalrun.c (running, reading back), evalrun_load.c and
+ * evalrun_write.c (a run's input and records), evalrun_report.c (the
+ * eval/<name>/ renderers), evalrun_draw.c (evalrun_sample_jpeg),
+ * evalrun_rec.[ch] (the private record layouts and their helpers).
+ *
+ * Store layout (records API; formats private to the evalrun*.c files, see
+ * evalrun_rec.h and docs/STORE-FORMAT.md): namespace "eval" key <name> = summary;
  * "eval.s" key <name> NUL be64(sample id) = per-sample record (only samples
  * with boxes in either field); "eval.r" key <name> NUL <list byte> = ranked
  * list.  Deleting or re-running an evaluation replaces all three.
@@ -30,8 +35,16 @@
  * Errors: negative errno.  -ENOENT: no evaluation of that name (or sample
  * not evaluated); -EINVAL: bad name or options, or a prediction without a
  * confidence (reason in err); -ESTALE: evalrun_sample_jpeg() on a sample
- * whose labels changed since the run.  Thread-safety: like the store
- * (a transaction belongs to one thread).
+ * whose labels changed since the run.
+ *
+ * Ownership and locking: like the store, a transaction belongs to one
+ * thread; the functions taking a store_txn read (and evalrun_run,
+ * evalrun_refresh, evalrun_delete write) only through their own or the
+ * caller's transaction.  evalrun_run() opens its own write transaction:
+ * call it (and the refreshes) with no transaction open in the thread.
+ * Returned buffers (*ret_data, out) belong to the caller.  The one
+ * process-wide state, the last refresh check of evalrun_refresh_recent(),
+ * is guarded by a mutex of its own.
  */
 #ifndef CURATE_EVALRUN_H
 #define CURATE_EVALRUN_H

@@ -135,9 +135,9 @@ int table_new(struct views *v, struct store_txn *t, const char *eval,
     return -ENOMEM;
   if (eval)
     snprintf(tb->eval, sizeof(tb->eval), "%s", eval);
-  r = views_get(v, VIEW_UNIQUE, &tb->uniq);
+  r = views_get_txn(v, t, VIEW_UNIQUE, &tb->uniq);
   if (r == 0)
-    r = views_get(v, VIEW_NEARDUP, &tb->near);
+    r = views_get_txn(v, t, VIEW_NEARDUP, &tb->near);
   if (r == 0)
     r = store_counts_each(t, add_field, &f);
   if (r == 0)
@@ -248,15 +248,15 @@ static int cell_str(struct table_row *row, size_t i, const char *s)
   return buf_puts(&row->text, s);
 }
 
-int table_row(struct table *tb, struct store_txn *t, const struct sample *s,
-              struct table_row *row)
+/* Ends the cell just written with a NUL, so cells are C strings. */
+static int cell_end(struct table_row *row, int r)
 {
-  size_t nc = table_ncols(tb), c;
-  struct labels l;
-  double score, nn;
-  ptrdiff_t pos;
-  int r;
+  return r < 0 ? r : buf_append(&row->text, "", 1);
+}
 
+/* Sizes the row for nc columns and empties every cell. */
+static int row_reset(struct table_row *row, size_t nc)
+{
   if (row->n != nc) {
     size_t *o = realloc(row->off, nc * sizeof(*o));
     const char **cl = o ? realloc(row->cell, nc * sizeof(*cl)) : NULL;
@@ -270,69 +270,106 @@ int table_row(struct table *tb, struct store_txn *t, const struct sample *s,
   buf_reset(&row->text);
   for (size_t i = 0; i < nc; i++)
     row->off[i] = SIZE_MAX;
+  return 0;
+}
 
-  /* Every cell ends with a NUL in the text, so cells are C strings. */
-#define END(expr)                                           \
-  do {                                                      \
-    if ((r = (expr)) < 0)                                   \
-      return r;                                             \
-    if ((r = buf_append(&row->text, "", 1)) < 0)            \
-      return r;                                             \
-  } while (0)
+/* name path format width height bytes tags */
+static int row_sample(struct store_txn *t, const struct sample *s,
+                      struct table_row *row)
+{
+  struct tags_ctx tc = { t, &row->text, true, 0 };
+  int r = cell_end(row, cell_str(row, 0, s->name));
 
-  END(cell_str(row, 0, s->name));
-  END(cell_str(row, 1, s->relpath));
-  END(cell_str(row, 2, format_of(s)));
-  END(cell_u64(row, 3, s->width));
-  END(cell_u64(row, 4, s->height));
-  END(cell_u64(row, 5, s->size));
-  {
-    struct tags_ctx tc = { t, &row->text, true, 0 };
-    cell_begin(row, 6);
-    r = store_sample_tags(t, s->id, add_tag, &tc);
-    END(r < 0 ? r : tc.err);
-    if (tc.first)
-      row->off[6] = SIZE_MAX;  /* no tags: an empty cell */
-  }
-  if (view_list_score(tb->uniq, s->id, &score, &nn) == 0) {
-    END(cell_num(row, 7, score));
-    END(cell_num(row, 10, nn));
-  }
-  if ((pos = view_list_find(tb->uniq, s->id)) >= 0)
-    END(cell_u64(row, 8, tb->uniq->items[pos].rank));
-  if ((pos = view_list_find(tb->near, s->id)) >= 0)
-    END(cell_u64(row, 9, tb->near->items[pos].rank));
-
-  r = store_labels_get(t, s->id, &l);
+  r = r ? r : cell_end(row, cell_str(row, 1, s->relpath));
+  r = r ? r : cell_end(row, cell_str(row, 2, format_of(s)));
+  r = r ? r : cell_end(row, cell_u64(row, 3, s->width));
+  r = r ? r : cell_end(row, cell_u64(row, 4, s->height));
+  r = r ? r : cell_end(row, cell_u64(row, 5, s->size));
   if (r < 0)
     return r;
-  for (size_t f = 0; f < tb->nfield; f++) {
+  cell_begin(row, 6);
+  r = store_sample_tags(t, s->id, add_tag, &tc);
+  r = cell_end(row, r < 0 ? r : tc.err);
+  if (r == 0 && tc.first)
+    row->off[6] = SIZE_MAX;  /* no tags: an empty cell */
+  return r;
+}
+
+/* uniqueness unique_rank neardup_group nn_distance, from the view lists */
+static int row_views(const struct table *tb, const struct sample *s,
+                     struct table_row *row)
+{
+  double score, nn;
+  ptrdiff_t pos;
+  int r = 0;
+
+  if (view_list_score(tb->uniq, s->id, &score, &nn) == 0) {
+    r = cell_end(row, cell_num(row, 7, score));
+    r = r ? r : cell_end(row, cell_num(row, 10, nn));
+  }
+  if (r == 0 && (pos = view_list_find(tb->uniq, s->id)) >= 0)
+    r = cell_end(row, cell_u64(row, 8, tb->uniq->items[pos].rank));
+  if (r == 0 && (pos = view_list_find(tb->near, s->id)) >= 0)
+    r = cell_end(row, cell_u64(row, 9, tb->near->items[pos].rank));
+  return r;
+}
+
+/* boxes_<field>... */
+static int row_boxes(const struct table *tb, struct store_txn *t,
+                     const struct sample *s, struct table_row *row)
+{
+  struct labels l;
+  int r = store_labels_get(t, s->id, &l);
+
+  if (r < 0)
+    return r;
+  for (size_t f = 0; r == 0 && f < tb->nfield; f++) {
     struct label_field *lf = labels_field(&l, tb->field[f], false);
-    r = cell_u64(row, N_HEAD + f, lf ? lf->n : 0);
-    if (r == 0)
-      r = buf_append(&row->text, "", 1);
-    if (r < 0)
-      break;
+    r = cell_end(row, cell_u64(row, N_HEAD + f, lf ? lf->n : 0));
   }
   labels_free(&l);
+  return r;
+}
+
+/* eval_tp eval_fp eval_fn mistakenness, when the table has an evaluation */
+static int row_eval(const struct table *tb, struct store_txn *t,
+                    const struct sample *s, struct table_row *row)
+{
+  size_t c = N_HEAD + tb->nfield;
+  struct evalrun_sample es;
+  int r;
+
+  if (!tb->eval[0])
+    return 0;
+  r = evalrun_sample(t, tb->eval, s->id, &es);
+  if (r == -ENOENT)
+    return 0;
   if (r < 0)
     return r;
+  r = cell_end(row, cell_u64(row, c, (uint64_t)es.tp));
+  r = r ? r : cell_end(row, cell_u64(row, c + 1, (uint64_t)es.fp));
+  r = r ? r : cell_end(row, cell_u64(row, c + 2, (uint64_t)es.fn));
+  if (r == 0 && es.mistakenness >= 0)
+    r = cell_end(row, cell_num(row, c + 3, es.mistakenness));
+  return r;
+}
 
-  c = N_HEAD + tb->nfield;
-  if (tb->eval[0]) {
-    struct evalrun_sample es;
-    r = evalrun_sample(t, tb->eval, s->id, &es);
-    if (r == 0) {
-      END(cell_u64(row, c, (uint64_t)es.tp));
-      END(cell_u64(row, c + 1, (uint64_t)es.fp));
-      END(cell_u64(row, c + 2, (uint64_t)es.fn));
-      if (es.mistakenness >= 0)
-        END(cell_num(row, c + 3, es.mistakenness));
-    } else if (r != -ENOENT) {
-      return r;
-    }
-  }
-#undef END
+int table_row(struct table *tb, struct store_txn *t, const struct sample *s,
+              struct table_row *row)
+{
+  size_t nc = table_ncols(tb);
+  int r = row_reset(row, nc);
+
+  if (r == 0)
+    r = row_sample(t, s, row);
+  if (r == 0)
+    r = row_views(tb, s, row);
+  if (r == 0)
+    r = row_boxes(tb, t, s, row);
+  if (r == 0)
+    r = row_eval(tb, t, s, row);
+  if (r < 0)
+    return r;
   for (size_t i = 0; i < nc; i++)
     row->cell[i] = row->off[i] == SIZE_MAX ? NULL
                                            : row->text.data + row->off[i];

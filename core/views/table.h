@@ -22,7 +22,9 @@
  *
  * Ownership: struct table holds references to two view lists and its own
  * copies of names; table_free() releases them.  A table is used by one
- * thread at a time, with read transactions of the caller.
+ * thread at a time, with transactions of the caller; it opens none of its
+ * own (the view lists come from the cache in table_new()'s t).  Locking:
+ * none of its own; the view cache locks itself.
  */
 #ifndef CURATE_TABLE_H
 #define CURATE_TABLE_H
@@ -46,7 +48,8 @@ enum table_type { TT_STR, TT_INT, TT_NUM, TT_LIST };
 #define TABLE_LIST_SEP '/'
 
 /* Prepares a table: computes (or takes from the cache) the unique and
- * near-duplicate lists through v, reads the label field names from t.
+ * near-duplicate lists through v as t sees the store, reads the label
+ * field names from t.
  * eval: the evaluation whose per-sample outcome the eval_* columns show,
  * or NULL for none (the columns are then empty). */
 int table_new(struct views *v, struct store_txn *t, const char *eval,

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """fs suite, plain-folder mounts (user guide §2, §16): unmounting cancels
 the background import, its committed batches stay, and the next mount
-continues it.  The daemon is stopped right after an import batch's commit
-by tests/fault/faultshim.c, SIGTERM is sent there, and only then is it let
-go: the cancel always lands in the middle of the import, never by luck."""
+continues it.  The daemon is stopped by tests/fault/faultshim.c as the
+import's content pass opens its 100th image (the scan has opened every
+file and committed them by then; hashes and features are under way),
+SIGTERM is sent there, and only then is it let go: the cancel always lands
+in the middle of the import, however fast or slow the machine, never by
+luck."""
 import os
 import re
 import shutil
@@ -42,20 +45,18 @@ def body(ck, w):
     make_jpegs(data, N, subdirs=5, extra=["-W", "64", "-H", "48"])
     xdg = w.sub("xdg")
     mnt = w.sub("mnt")
-    arm = w.sub("arm")
     pause = Pause(w.sub("pause"))
     base = dict(os.environ, XDG_DATA_HOME=xdg)
     st = {}
 
     def t_cancel():
-        # Stop after the first commit's meta page once armed: a batch of
-        # the import is then durable, and the import is not done.
-        env = fault_env(base, op="write", path="data.mdb", min=8192,
-                        when="after", arm=arm, pause_dir=pause.dir)
+        # Counted from the start, so no race with a fast import: the scan
+        # opens each of the N images once, then the content pass opens
+        # them again; stop at the content pass's 100th open.
+        env = fault_env(base, op="open", path=".jpg", skip=N + 99,
+                        pause_dir=pause.dir)
         m = Mount(data, mnt, env=env).start()
-        open(arm, "w").close()
         pause.wait(lambda: m.proc.poll() is None)
-        os.unlink(arm)
         m.proc.send_signal(signal.SIGTERM)
         pause.resume()
         eq(m.proc.wait(timeout=120), 0, "exit status after SIGTERM")

@@ -1,0 +1,599 @@
+/* viewcompute.c - the computations behind views/ (see viewcompute.h).
+ * Reads the store, settings (config.h), labels and embeddings through the
+ * caller's transaction; the maths is core/compute's (uniqueness.h,
+ * similarity.h, knn.h, neardup.h).  Knows nothing of the cache, files or
+ * FUSE. */
+#include "viewcompute.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "featstore.h"
+#include "knn.h"
+#include "labels.h"
+#include "maxiou.h"
+#include "neardup.h"
+#include "similarity.h"
+#include "uniqueness.h"
+#include "util.h"
+
+static void progress_set(const struct viewcompute_progress *p, uint64_t *at,
+                         uint64_t v)
+{
+  pthread_mutex_lock(p->mu);
+  *at = v;
+  pthread_mutex_unlock(p->mu);
+}
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+  h ^= x + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdULL;
+}
+
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+  for (; *s; s++)
+    h = mix(h, (unsigned char)*s);
+  return h;
+}
+
+/* ---- duplicate boxes ---- */
+
+/* 1 when some box of sample `id` is flagged by maxiou_dupe_flags(). */
+static int sample_has_dupes(struct store_txn *t, uint64_t id)
+{
+  struct labels l;
+  bool *flags, any = false;
+  size_t n;
+  int r = store_labels_get(t, id, &l);
+
+  if (r < 0)
+    return r;
+  r = maxiou_dupe_flags(t, &l, &flags, NULL, &n);
+  labels_free(&l);
+  if (r < 0)
+    return r;
+  for (size_t i = 0; i < n; i++)
+    any |= flags[i];
+  free(flags);
+  return any;
+}
+
+int viewcompute_dupes(struct store_txn *t,
+                      const struct viewcompute_progress *p,
+                      struct view_list *out)
+{
+  struct store_iter *it;
+  struct sample s;
+  uint64_t from = 1, total = 0;
+  size_t cap = 0;
+  int r;
+
+  store_sample_count(t, &total);
+  progress_set(p, p->total, total);
+  r = store_iter_new(t, &it);
+  if (r < 0)
+    return r;
+  while ((r = store_iter_samples(it, from, &s)) == 0) {
+    from = s.id + 1;
+    if (s.flags & SAMPLE_MISSING)
+      continue;
+    r = sample_has_dupes(t, s.id);
+    if (r < 0)
+      break;
+    if (r > 0 && (r = view_list_add(out, &cap, s.id, 0)) < 0)
+      break;
+    if ((from & 1023) == 0)
+      progress_set(p, p->done, from);
+  }
+  store_iter_free(it);
+  if (r == -ENOENT)
+    r = 0;
+  if (r == 0 && out->n == 0)
+    snprintf(out->note, sizeof(out->note),
+             "no sample has two boxes with IoU above dupes.iou");
+  return r;
+}
+
+/* ---- embedding views ---- */
+
+/* The embedding matrix of all listed samples (rows in sample-id order),
+ * owned by the caller; -ENODATA when there are none yet. */
+static int load_embeddings(struct store_txn *t, struct feat_matrix *m)
+{
+  int r = featstore_load_matrix(t, m);
+
+  if (r == 0 && m->n == 0)
+    r = -ENODATA;
+  return r;
+}
+
+/* Fingerprint of the embedding set: which samples have which feature
+ * records.  A walk over the records' keys and sizes plus a few bytes of
+ * each, much cheaper than the k-NN it guards. */
+struct fp_ctx {
+  uint64_t h;
+};
+
+static int fp_rec(const void *key, size_t klen, const void *val, size_t vlen,
+                  void *ud)
+{
+  struct fp_ctx *f = ud;
+  const uint8_t *k = key, *v = val;
+
+  for (size_t i = 0; i < klen; i++)
+    f->h = mix(f->h, k[i]);
+  f->h = mix(f->h, vlen);
+  /* The record starts with its version, file size and mtime: a changed
+   * file changes them. */
+  for (size_t i = 0; i < vlen && i < 32; i++)
+    f->h = mix(f->h, v[i]);
+  return 0;
+}
+
+static uint64_t embedding_fp(struct store_txn *t)
+{
+  struct fp_ctx f = { 0x5eed };
+  uint64_t n = 0;
+
+  store_rec_each(t, FEATSTORE_NS_EXT, NULL, 0, false, fp_rec, &f);
+  f.h = mix(f.h, 0xe47);
+  store_rec_each(t, FEATSTORE_NS, NULL, 0, false, fp_rec, &f);
+  /* Missing samples leave the matrix. */
+  store_sample_count(t, &n);
+  return mix(f.h, n);
+}
+
+int viewcompute_inputs_fp(struct store_txn *t, enum view_kind k,
+                          uint64_t *ret)
+{
+  uint64_t h = 0x1234567ULL + (uint64_t)k;
+  char sv[64];
+
+  if (k == VIEW_DUPES) {
+    uint64_t ver = 0;
+    int r = store_version(t, &ver);
+    *ret = mix(h, ver);
+    return r;
+  }
+  /* Embedding views: the embedding set plus their settings. */
+  *ret = mix(h, embedding_fp(t));
+  config_get_str(t, k == VIEW_UNIQUE ? "unique.count" : "neardup.threshold",
+                 sv, sizeof(sv));
+  *ret = mix_str(*ret, sv);
+  return 0;
+}
+
+/* ---- views/unique ---- */
+
+/* Neighbours per sample kept for find_unique: its greedy removal only
+ * needs pairs within the bisected threshold, and with a few dozen nearest
+ * neighbours per sample every count the view is asked for in practice is
+ * reachable (the incomplete lists are guarded in uniq_find_unique). */
+#define UNIQUE_K 32
+
+/* The working set of one views/unique computation. */
+struct uniq_work {
+  struct feat_matrix m;
+  size_t n, k;           /* samples, neighbours per sample */
+  float *dist;           /* [n][k] k-NN distances ... */
+  uint32_t *idx;         /* ... and indices (rows of m) */
+  double *scores;        /* [n] uniqueness */
+  bool *keep;            /* [n] kept by find_unique */
+  size_t *order, cnt;    /* the kept samples, best first */
+  struct knn_graph g;
+};
+
+static void uniq_work_free(struct uniq_work *w)
+{
+  knn_graph_free(&w->g);
+  feat_matrix_free(&w->m);
+  free(w->idx);
+  free(w->dist);
+  free(w->scores);
+  free(w->keep);
+  free(w->order);
+}
+
+static int uniq_alloc(struct uniq_work *w)
+{
+  w->n = w->m.n;
+  w->k = w->n > 1 ? MIN(w->n - 1, (size_t)UNIQUE_K) : 1;
+  w->scores = malloc(w->n * sizeof(*w->scores));
+  w->keep = malloc(w->n * sizeof(*w->keep));
+  w->order = malloc(w->n * sizeof(*w->order));
+  w->idx = malloc(w->n * w->k * sizeof(*w->idx));
+  w->dist = malloc(w->n * w->k * sizeof(*w->dist));
+  return w->scores && w->keep && w->order && w->idx && w->dist ? 0
+                                                              : -ENOMEM;
+}
+
+/* One k-NN pass serves both the scores (its first 3 columns) and the
+ * greedy removal of find_unique (the whole lists). */
+static int uniq_score(struct uniq_work *w)
+{
+  int r;
+
+  if (w->n <= UNIQ_K) {
+    for (size_t i = 0; i < w->n; i++)
+      w->scores[i] = 1.0;
+    return 0;
+  }
+  r = sim_knn(w->m.x, w->n, w->m.dim, w->k, w->idx, w->dist, NULL);
+  return r == 0 ? uniq_scores(w->dist, w->n, w->k, w->scores) : r;
+}
+
+/* Which samples find_unique keeps for a count of `want` (all for 0). */
+static int uniq_keep(struct uniq_work *w, int64_t want)
+{
+  size_t kept;
+  double thresh;
+  int r;
+
+  if (!(want > 0 && (size_t)want < w->n)) {
+    for (size_t i = 0; i < w->n; i++)
+      w->keep[i] = true;
+    return 0;
+  }
+  r = knn_graph_from_lists(w->idx, w->dist, w->n, w->k, &w->g);
+  if (r == 0)
+    r = uniq_find_unique(w->n, uniq_nbr_graph, &w->g, want, NAN, w->keep,
+                         &kept, &thresh);
+  return r;
+}
+
+/* Every sample's score and nearest distance, for the table (rows of the
+ * matrix are in id order already). */
+static int uniq_record_scores(const struct uniq_work *w,
+                              struct view_list *out)
+{
+  size_t n = w->n;
+
+  out->scored_ids = malloc(n * sizeof(*out->scored_ids));
+  out->score = malloc(n * sizeof(*out->score));
+  out->nn_dist = malloc(n * sizeof(*out->nn_dist));
+  if (!out->scored_ids || !out->score || !out->nn_dist)
+    return -ENOMEM;
+  out->n_scored = n;
+  memcpy(out->scored_ids, w->m.ids, n * sizeof(*w->m.ids));
+  memcpy(out->score, w->scores, n * sizeof(*w->scores));
+  for (size_t i = 0; i < n; i++)
+    out->nn_dist[i] = n > UNIQ_K && w->idx[i * w->k] != SIM_NONE
+                          ? w->dist[i * w->k] : NAN;
+  return 0;
+}
+
+/* Marks in rep[] the representatives: walking the ranked list, a sample
+ * within thr of an earlier representative (in either one's k-NN list)
+ * is not one. */
+static void uniq_mark_reps(const struct uniq_work *w, double thr, bool *rep,
+                           bool *seen)
+{
+  size_t k = w->k;
+
+  for (size_t i = 0; i < w->cnt; i++) {
+    size_t a = w->order[i];
+    bool near_rep = false;
+    for (size_t j = 0; j < k && !near_rep; j++) {
+      uint32_t b = w->idx[a * k + j];
+      near_rep = b != SIM_NONE && w->dist[a * k + j] <= thr && rep[b];
+    }
+    /* Neighbour lists are not symmetric: also look from the other side
+     * through `seen` (marked below for a representative's neighbours). */
+    if (near_rep || seen[a])
+      continue;
+    rep[a] = true;
+    for (size_t j = 0; j < k; j++) {
+      uint32_t b = w->idx[a * k + j];
+      if (b != SIM_NONE && w->dist[a * k + j] <= thr)
+        seen[b] = true;
+    }
+  }
+}
+
+/* Near-copies share low scores, so a plain score order can list two
+ * copies of one picture before a copy of another.  So representatives
+ * first: a sample within neardup.threshold of an earlier representative
+ * waits for the second tier; both tiers keep the score order. */
+static int uniq_tier(struct uniq_work *w, double thr)
+{
+  bool *rep = calloc(w->n, sizeof(*rep)), *seen = calloc(w->n, sizeof(*seen));
+  size_t *tiered = malloc(w->cnt * sizeof(*tiered)), nt = 0;
+  int r = -ENOMEM;
+
+  if (rep && seen && tiered) {
+    uniq_mark_reps(w, thr, rep, seen);
+    for (size_t i = 0; i < w->cnt; i++)
+      if (rep[w->order[i]])
+        tiered[nt++] = w->order[i];
+    for (size_t i = 0; i < w->cnt; i++)
+      if (!rep[w->order[i]])
+        tiered[nt++] = w->order[i];
+    memcpy(w->order, tiered, w->cnt * sizeof(*w->order));
+    r = 0;
+  }
+  free(rep);
+  free(seen);
+  free(tiered);
+  return r;
+}
+
+/* The first `want` of the ranked order into the list.  The bisection
+ * works on k-NN lists, not on every pair: greedy removal cannot go below
+ * about n / (k + 1) kept samples, so a small count can be out of its
+ * reach; the ranked order (representatives first) then decides. */
+static int uniq_emit(const struct uniq_work *w, int64_t want,
+                     struct view_list *out)
+{
+  size_t cnt = w->cnt, cap = 0;
+  int r = 0;
+
+  if (want > 0 && cnt > (size_t)want) {
+    snprintf(out->note, sizeof(out->note), "find_unique kept %zu on the "
+             "k-NN graph; showing the first %lld by rank", cnt,
+             (long long)want);
+    cnt = (size_t)want;
+  }
+  for (size_t i = 0; r == 0 && i < cnt; i++)
+    r = view_list_add(out, &cap, w->m.ids[w->order[i]], (uint32_t)(i + 1));
+  return r;
+}
+
+int viewcompute_unique(struct store_txn *t,
+                       const struct viewcompute_progress *p,
+                       struct view_list *out)
+{
+  struct uniq_work w = { 0 };
+  int64_t want = config_get_int(t, "unique.count");
+  int r = load_embeddings(t, &w.m);
+
+  if (r == -ENODATA) {
+    snprintf(out->note, sizeof(out->note), "no embeddings yet (import "
+             "computes them; see status)");
+    return 0;
+  }
+  if (r < 0)
+    return r;
+  progress_set(p, p->total, w.m.n);
+  r = uniq_alloc(&w);
+  if (r == 0)
+    r = uniq_score(&w);
+  if (r == 0)
+    r = uniq_keep(&w, want);
+  if (r == 0)
+    r = uniq_record_scores(&w, out);
+  if (r == 0)
+    r = uniq_rank(w.scores, w.keep, w.n, w.order, &w.cnt);
+  if (r == 0 && w.n > UNIQ_K)
+    r = uniq_tier(&w, config_get_float(t, "neardup.threshold"));
+  if (r == 0)
+    r = uniq_emit(&w, want, out);
+  progress_set(p, p->done, w.n);
+  uniq_work_free(&w);
+  return r;
+}
+
+/* ---- views/near-duplicates: embeddings within the threshold, or equal
+ * content hashes, joined by union-find over sample ids ---- */
+
+struct uf {
+  uint64_t *id;     /* sorted sample ids */
+  uint32_t *parent;
+  size_t n;
+};
+
+static size_t uf_find_idx(const struct uf *u, uint64_t id)
+{
+  size_t lo = 0, hi = u->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (u->id[mid] < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static uint32_t uf_root(struct uf *u, uint32_t i)
+{
+  while (u->parent[i] != i) {
+    u->parent[i] = u->parent[u->parent[i]];
+    i = u->parent[i];
+  }
+  return i;
+}
+
+static void uf_join_groups(struct uf *u, const struct neardup_groups *g)
+{
+  for (size_t k = 0; k < g->ngroups; k++)
+    for (size_t j = g->off[k] + 1; j < g->off[k + 1]; j++) {
+      uint32_t a = uf_root(u, (uint32_t)uf_find_idx(u, g->ids[g->off[k]]));
+      uint32_t b = uf_root(u, (uint32_t)uf_find_idx(u, g->ids[j]));
+      if (a != b)
+        u->parent[a > b ? a : b] = a < b ? a : b;  /* smallest id is root */
+    }
+}
+
+/* The working set of one views/near-duplicates computation. */
+struct nd_work {
+  struct uf u;                /* every present sample */
+  size_t cap;
+  uint64_t *hid;              /* the hashed ones ... */
+  uint8_t (*hash)[16];        /* ... and their content hashes */
+  size_t nh;
+  struct neardup_groups near, exact;
+  uint32_t *gno, ng;          /* group number per root (0: none), count */
+};
+
+static void nd_work_free(struct nd_work *w)
+{
+  neardup_groups_free(&w->near);
+  neardup_groups_free(&w->exact);
+  free(w->u.id);
+  free(w->u.parent);
+  free(w->gno);
+  free(w->hid);
+  free(w->hash);
+}
+
+static int nd_grow(struct nd_work *w)
+{
+  size_t nc = w->cap ? w->cap * 2 : 1024;
+  uint64_t *a = realloc(w->u.id, nc * sizeof(*a));
+  uint64_t *b = a ? realloc(w->hid, nc * sizeof(*b)) : NULL;
+  uint8_t (*c)[16] = b ? realloc(w->hash, nc * sizeof(*c)) : NULL;
+
+  if (a)
+    w->u.id = a;
+  if (b)
+    w->hid = b;
+  if (c)
+    w->hash = c;
+  if (!a || !b || !c)
+    return -ENOMEM;
+  w->cap = nc;
+  return 0;
+}
+
+/* Every present sample (the universe of the union-find), and hashes. */
+static int nd_collect(struct store_txn *t, struct nd_work *w)
+{
+  struct store_iter *it = NULL;
+  struct sample s;
+  uint64_t next = 1;
+  int r = store_iter_new(t, &it);
+
+  while (r == 0 && store_iter_samples(it, next, &s) == 0) {
+    next = s.id + 1;
+    if (s.flags & SAMPLE_MISSING)
+      continue;
+    if (w->u.n == w->cap && (r = nd_grow(w)) < 0)
+      break;
+    w->u.id[w->u.n++] = s.id;
+    if (s.flags & SAMPLE_HASHED) {
+      w->hid[w->nh] = s.id;
+      memcpy(w->hash[w->nh], s.hash, 16);
+      w->nh++;
+    }
+  }
+  store_iter_free(it);
+  return r;
+}
+
+/* The exact-copy groups (hashes) and the near ones (embeddings). */
+static int nd_groups(struct store_txn *t, struct nd_work *w,
+                     struct view_list *out)
+{
+  struct feat_matrix m = { 0 };
+  int r = neardup_exact(w->hid, (const uint8_t (*)[16])w->hash, w->nh,
+                        &w->exact);
+
+  if (r < 0)
+    return r;
+  r = load_embeddings(t, &m);
+  if (r == -ENODATA) {
+    r = 0;
+    snprintf(out->note, sizeof(out->note), "no embeddings yet: exact "
+             "copies only");
+  } else if (r == 0) {
+    r = neardup_near(m.x, m.n, m.dim, m.ids,
+                     config_get_float(t, "neardup.threshold"), NULL,
+                     &w->near);
+    if (r == -E2BIG)
+      snprintf(out->note, sizeof(out->note), "neardup.threshold links "
+               "too many pairs: lower it");
+  }
+  feat_matrix_free(&m);
+  return r;
+}
+
+/* Joins the groups and numbers them by their smallest member (the root:
+ * unions keep the smaller index); singletons are no group. */
+static int nd_number(struct nd_work *w)
+{
+  struct uf *u = &w->u;
+
+  if (!u->n)
+    return 0;
+  u->parent = malloc(u->n * sizeof(*u->parent));
+  w->gno = calloc(u->n, sizeof(*w->gno));
+  if (!u->parent || !w->gno)
+    return -ENOMEM;
+  for (size_t i = 0; i < u->n; i++)
+    u->parent[i] = (uint32_t)i;
+  uf_join_groups(u, &w->exact);
+  uf_join_groups(u, &w->near);
+  for (size_t i = 0; i < u->n; i++) {
+    uint32_t root = uf_root(u, (uint32_t)i);
+    if (root != i)
+      w->gno[root] = 1;          /* has a second member */
+  }
+  for (size_t i = 0; i < u->n; i++)
+    w->gno[i] = uf_root(u, (uint32_t)i) == i && w->gno[i] ? ++w->ng : 0;
+  return 0;
+}
+
+/* The groups into the list, by a counting sort on the group number:
+ * members stay in id order within one. */
+static int nd_emit(struct nd_work *w, struct view_list *out)
+{
+  struct uf *u = &w->u;
+  size_t *start = calloc((size_t)w->ng + 2, sizeof(*start));
+  uint64_t *slot = NULL;
+  size_t members = 0, lcap = 0;
+  int r = start ? 0 : -ENOMEM;
+
+  for (size_t i = 0; r == 0 && i < u->n; i++) {
+    uint32_t g = w->gno[uf_root(u, (uint32_t)i)];
+    if (g) {
+      start[g + 1]++;
+      members++;
+    }
+  }
+  if (r == 0 && !(slot = malloc(members * sizeof(*slot))))
+    r = -ENOMEM;
+  for (uint32_t g = 1; r == 0 && g <= w->ng; g++)
+    start[g + 1] += start[g];
+  for (size_t i = 0; r == 0 && i < u->n; i++) {
+    uint32_t g = w->gno[uf_root(u, (uint32_t)i)];
+    if (g)
+      slot[start[g]++] = u->id[i];
+  }
+  /* start[g] now ends group g; walk again from the beginning. */
+  for (uint32_t g = 1, j = 0; r == 0 && g <= w->ng; g++)
+    for (; r == 0 && j < start[g]; j++)
+      r = view_list_add(out, &lcap, slot[j], g);
+  free(slot);
+  free(start);
+  return r;
+}
+
+int viewcompute_neardup(struct store_txn *t,
+                        const struct viewcompute_progress *p,
+                        struct view_list *out)
+{
+  struct nd_work w = { 0 };
+  uint64_t total = 0;
+  int r;
+
+  store_sample_count(t, &total);
+  progress_set(p, p->total, total);
+  r = nd_collect(t, &w);
+  if (r == 0)
+    r = nd_groups(t, &w, out);
+  if (r == 0)
+    r = nd_number(&w);
+  if (r == 0 && w.ng)
+    r = nd_emit(&w, out);
+  progress_set(p, p->done, total);
+  nd_work_free(&w);
+  return r;
+}

@@ -1,0 +1,49 @@
+/* viewcompute.h - computing the lists of views/ from the store: what the
+ * view cache (views.h) runs when a view's inputs changed.
+ *
+ *   viewcompute_unique   find_unique(unique.count) over the embeddings,
+ *                        representatives of near-copy groups first
+ *   viewcompute_neardup  near-duplicate groups: equal content hashes or
+ *                        embeddings within neardup.threshold
+ *   viewcompute_dupes    samples with two boxes of a field whose IoU
+ *                        exceeds dupes.iou (maxiou.h)
+ *
+ * Each fills a fresh list (viewlist.h) owned by the caller, reading only
+ * through the caller's transaction t.  Progress goes to the counters of
+ * struct viewcompute_progress, written under its mutex, which the caller
+ * (the view cache) owns and never holds while calling in here.
+ */
+#ifndef CURATE_VIEWCOMPUTE_H
+#define CURATE_VIEWCOMPUTE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "viewlist.h"
+
+enum view_kind { VIEW_UNIQUE, VIEW_NEARDUP, VIEW_DUPES, VIEW_KINDS };
+
+/* Where a computation reports how far it got (for `status`). */
+struct viewcompute_progress {
+  pthread_mutex_t *mu;   /* guards done and total; not held by callers */
+  uint64_t *done, *total;
+};
+
+int viewcompute_unique(struct store_txn *t,
+                       const struct viewcompute_progress *p,
+                       struct view_list *out);
+int viewcompute_neardup(struct store_txn *t,
+                        const struct viewcompute_progress *p,
+                        struct view_list *out);
+int viewcompute_dupes(struct store_txn *t,
+                      const struct viewcompute_progress *p,
+                      struct view_list *out);
+
+/* Fingerprint of a view's inputs as t sees them: the list must be
+ * recomputed when it changes.  The embedding views walk the feature
+ * records (O(samples)); the dupes view uses the store version. */
+int viewcompute_inputs_fp(struct store_txn *t, enum view_kind k,
+                          uint64_t *ret);
+
+#endif
