@@ -50,6 +50,10 @@ static struct pushq *qhead, *qtail;
 static bool worker_on, worker_stop, worker_busy;
 static pthread_t worker;
 static char busy_run[CVAT_RUN_NAME_MAX + 1];
+/* The CVAT session of this mount (logins kept, waits cancelled at
+ * unmount): created by cvat_start, freed by cvat_stop once the worker is
+ * joined; set before any operation and stopped after the last. */
+static struct cvat_session *session;
 
 static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -92,6 +96,7 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
   int r;
 
   cvat_config_init(cfg);
+  cfg->session = session;
   r = cvat_config_from_env(cfg, err, errlen);
   if (r < 0)
     return r;
@@ -110,7 +115,7 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
     r = cvat_config_set(cfg, "password", val, err, errlen);
   if (r == 0 && config_secret_get("cvat.token", val, sizeof(val)))
     r = cvat_config_set(cfg, "token", val, err, errlen);
-  memset(val, 0, sizeof(val));
+  secret_wipe(val, sizeof(val));
   return r;
 }
 
@@ -189,8 +194,9 @@ static void cvat_start(struct fs_ctx *c)
   char **names = NULL;
   size_t n = 0;
 
-  cvat_cancel_waits(false);
-  cvat_sessions(true);  /* log in once, not for every file read */
+  /* Log in once, not for every file read. */
+  if (cvat_session_new(&session) < 0)
+    session = NULL;  /* every connect logs in: slower, still correct */
   if (c->readonly)
     return;  /* a read-only mount leaves unfinished pushes to others */
   /* Runs whose upload was interrupted (unmount, crash) continue. */
@@ -215,7 +221,8 @@ static void cvat_stop(struct fs_ctx *c)
   pthread_mutex_lock(&mu);
   if (!worker_on) {
     pthread_mutex_unlock(&mu);
-    cvat_sessions(false);
+    cvat_session_free(session);
+    session = NULL;
     return;
   }
   worker_stop = true;
@@ -224,7 +231,7 @@ static void cvat_stop(struct fs_ctx *c)
   /* A push in progress finishes its current request first (a wait for
    * CVAT's task creation stops at its next poll); the run is resumed at
    * the next mount. */
-  cvat_cancel_waits(true);
+  cvat_session_cancel_waits(session, true);
   pthread_join(worker, NULL);
   worker_on = false;
   while (qhead) {
@@ -233,7 +240,8 @@ static void cvat_stop(struct fs_ctx *c)
     free(q);
   }
   qtail = NULL;
-  cvat_sessions(false);
+  cvat_session_free(session);
+  session = NULL;
 }
 
 /* ---- commands ---- */

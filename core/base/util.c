@@ -501,3 +501,17 @@ int file_read_all(const char *path, uint8_t **ret, size_t *ret_len)
   *ret_len = got;
   return 0;
 }
+
+void secret_wipe(void *p, size_t n)
+{
+  if (p && n)
+    explicit_bzero(p, n);
+}
+
+void secret_free(char *s)
+{
+  if (s) {
+    secret_wipe(s, strlen(s));
+    free(s);
+  }
+}

@@ -34,6 +34,13 @@ void log_set_sink(log_sink_fn fn, void *ud, enum log_level min_level);
 void log_msg(enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Secrets (passwords, tokens, session keys): the one way to clear them.
+ * secret_wipe() zeroes n bytes with explicit_bzero, which the compiler may
+ * not drop as a dead store; secret_free() wipes a NUL-terminated string and
+ * frees it (NULL is fine).  Every owner of a secret frees it with these. */
+void secret_wipe(void *p, size_t n);
+void secret_free(char *s);
+
 /* struct buf: a growable byte buffer with a hard maximum (after curl's
  * dynbuf).  Appending past `max` fails with -E2BIG and leaves the buffer as
  * it was; running out of memory gives -ENOMEM.  The buffer always keeps a

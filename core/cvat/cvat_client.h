@@ -12,14 +12,20 @@
  * 409 -EEXIST, 413 -E2BIG, 429 (after retries) -EAGAIN, 5xx -EIO; transport
  * failures as in http.h.
  *
- * What it does not do: it keeps no state of its own beyond the session
- * (runs, frame maps and merges are cvat_sync.c's), and it never reveals a
+ * What it does not do: it keeps no process-wide state (the session is
+ * its caller's; runs, frame maps and merges are cvat_sync.h's), and it never reveals a
  * secret: the password, the token and the session key are redacted from
  * every error text, and cvat_config_render() prints them as "(set)".
  *
+ * Ownership: a client is reference-counted (a session keeps one
+ * reference); cvat_client_free() drops the caller's.  A session belongs to
+ * whoever created it and outlives every client connected through it.
+ * struct cvat_config owns its strings (secrets freed with secret_free())
+ * and borrows its session pointer.
+ *
  * Thread-safety: a struct cvat_client may be used from several threads
  * (requests are serialised), but cvat_client_error() then reports the last
- * failure of any of them.  struct cvat_config is plain data.
+ * failure of any of them.  A session is guarded by its own mutex.
  */
 #ifndef CURATE_CVAT_CLIENT_H
 #define CURATE_CVAT_CLIENT_H
@@ -55,6 +61,9 @@ struct cvat_config {
   uint32_t retries;
   uint32_t wait_timeout_s;  /* waiting for task creation */
   double poll_s;            /* /api/requests polling period */
+  struct cvat_session *session; /* borrowed, may be NULL: where connects
+                                   find a kept client and waits learn of a
+                                   cancel; copied as a pointer */
 };
 
 /* Defaults: project "curatefs", field "ground_truth", segment_size 100,
@@ -93,22 +102,24 @@ struct cvat_client;
  * -EPROTONOSUPPORT (server too old or not CVAT), -EACCES (bad
  * credentials), -ENOENT (unknown organization) or a transport error;
  * reason in err (redacted). */
-/* Sessions (off by default): when on, a connected client is kept and
- * returned again by cvat_connect() with identical settings for ten
- * minutes, so a long-running program logs in once instead of per call
- * (CVAT throttles the anonymous login requests).  Turning it off (also
- * at exit) drops the kept client. */
-void cvat_sessions(bool on);
+/* A session (owned by the caller, e.g. the mount's cvat/ provider):
+ * connects with cfg->session set return a client kept from an earlier
+ * connect with identical settings for ten minutes, so a long-running
+ * program logs in once instead of per call (CVAT throttles the anonymous
+ * login requests).  cvat_session_cancel_waits(s, true) makes every
+ * cvat_request_wait() of its clients return -ECANCELED at its next poll
+ * (the daemon's unmount); thread-safe.  Free the session after every
+ * client connected through it (asserted in debug builds). */
+struct cvat_session;
+int cvat_session_new(struct cvat_session **ret);
+void cvat_session_cancel_waits(struct cvat_session *s, bool on);
+void cvat_session_free(struct cvat_session *s);
 
 int cvat_connect(const struct cvat_config *cfg, struct cvat_client **ret,
                  char *err, size_t errlen);
 void cvat_client_free(struct cvat_client *c);
 /* Reason of the last failure (borrowed; "" if none). */
 const char *cvat_client_error(const struct cvat_client *c);
-/* Server version string as reported by /api/server/about (borrowed). */
-const char *cvat_server_version(const struct cvat_client *c);
-/* Base URL of the web UI (borrowed), for links like <url>/tasks/7. */
-const char *cvat_base_url(const struct cvat_client *c);
 
 /* ---- projects and labels ---- */
 
@@ -189,12 +200,9 @@ int cvat_request_find(struct cvat_client *c, int64_t task_id,
                       char **ret_rq_id, char ret_status[16]);
 /* Polls /api/requests/{rq_id} until finished (0) or failed (-EIO with the
  * server's message), or wait_timeout (-ETIMEDOUT), or until
- * cvat_cancel_waits(true) (-ECANCELED: the request goes on in CVAT and a
- * later push finds it again). */
+ * cvat_session_cancel_waits() on the client's session (-ECANCELED: the
+ * request goes on in CVAT and a later push finds it again). */
 int cvat_request_wait(struct cvat_client *c, const char *rq_id);
-/* Process-wide: makes every cvat_request_wait() return -ECANCELED at its
- * next poll (the daemon's unmount), or allows waiting again.  Thread-safe. */
-void cvat_cancel_waits(bool on);
 /* Frame names in frame order from data/meta (owned array of owned
  * strings; free each and the array). */
 int cvat_task_frames(struct cvat_client *c, int64_t task_id,

@@ -12,7 +12,9 @@
  * Push is split for the daemon: cvat_push_begin() runs in the writer's
  * thread, checks everything that can be checked quickly (samples exist,
  * server reachable, credentials) and records the run; cvat_push_run() then
- * does the long part in a background thread and can be called again on a
+ * does the long part in a background thread, as a table of steps whose
+ * stored phase names the step to resume at (cvat_push.c lists the steps
+ * and the mapping of every stored phase), and can be called again on a
  * run that was interrupted (at restart, or after an error): the task id is
  * recorded before any upload, and a task whose creation answer was lost
  * is found again by its name, so a retry never creates a second task.
@@ -27,9 +29,12 @@
  * reported and nothing changes.
  *
  * Errors: negative errno with a one-line reason in the caller's buffer
- * (never a secret).  Thread-safety: functions only share the store, whose
- * transactions serialise writers; two pushes or pulls of the same run at
- * once are the caller's to prevent (the daemon keeps one worker).
+ * (never a secret).  Ownership: struct cvat_run and name lists are the
+ * caller's (cvat_run_free, cvat_names_free); cfg is borrowed for the call,
+ * and its session (if any) must outlive it.  Thread-safety: functions only
+ * share the store, whose transactions serialise writers; two pushes or
+ * pulls of the same run at once are the caller's to prevent (the daemon
+ * keeps one worker).
  */
 #ifndef CURATE_CVAT_SYNC_H
 #define CURATE_CVAT_SYNC_H

@@ -9,6 +9,7 @@
  */
 #include "http.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -87,17 +88,6 @@ int http_client_new(const char *base_url, const struct http_opts *o,
   return 0;
 }
 
-static void wipe_free(char *s)
-{
-  if (s) {
-    /* Secrets should not linger in freed memory either. */
-    volatile char *p = s;
-    while (*p)
-      *p++ = 0;
-    free(s);
-  }
-}
-
 void http_client_free(struct http_client *c)
 {
   if (!c)
@@ -106,21 +96,16 @@ void http_client_free(struct http_client *c)
     curl_easy_cleanup(c->curl);
   for (size_t i = 0; i < c->nhdrs; i++) {
     free(c->hdrs[i].name);
-    wipe_free(c->hdrs[i].value);
+    secret_free(c->hdrs[i].value);
   }
   free(c->hdrs);
   for (size_t i = 0; i < c->nsecrets; i++)
-    wipe_free(c->secrets[i]);
+    secret_free(c->secrets[i]);
   free(c->secrets);
   free(c->base);
   free(c->ca_bundle);
   pthread_mutex_destroy(&c->mu);
   free(c);
-}
-
-const char *http_base_url(const struct http_client *c)
-{
-  return c->base;
 }
 
 int http_client_secret(struct http_client *c, const char *secret)
@@ -168,12 +153,12 @@ int http_client_header(struct http_client *c, const char *name,
       if (!v) {
         r = -ENOMEM;
       } else {
-        wipe_free(c->hdrs[i].value);
+        secret_free(c->hdrs[i].value);
         c->hdrs[i].value = v;
       }
     } else {
       free(c->hdrs[i].name);
-      wipe_free(c->hdrs[i].value);
+      secret_free(c->hdrs[i].value);
       c->hdrs[i] = c->hdrs[--c->nhdrs];
     }
     pthread_mutex_unlock(&c->mu);
@@ -186,7 +171,7 @@ int http_client_header(struct http_client *c, const char *name,
       c->hdrs = p;
     if (!p || !n || !v) {
       free(n);
-      wipe_free(v);
+      secret_free(v);
       r = -ENOMEM;
     } else {
       c->hdrs[c->nhdrs].name = n;
@@ -341,7 +326,7 @@ static struct curl_slist *build_headers(struct http_client *c,
       l = t;
   }
   if (b.data) {
-    memset(b.data, 0, b.len);  /* held an Authorization value */
+    secret_wipe(b.data, b.len);  /* held an Authorization value */
     buf_free(&b);
   }
   if (fail) {
@@ -351,24 +336,63 @@ static struct curl_slist *build_headers(struct http_client *c,
   return l;
 }
 
-static int attempt(struct http_client *c, const struct http_req *rq,
-                   const char *url, struct http_resp *resp, char *cerr,
-                   curl_off_t *ret_retry_after)
+/* The multipart body of a request, or NULL (no memory). */
+static curl_mime *build_mime(CURL *h, const struct http_req *rq)
+{
+  curl_mime *mime = curl_mime_init(h);
+
+  for (size_t i = 0; mime && i < rq->nparts; i++) {
+    const struct http_part *p = &rq->parts[i];
+    curl_mimepart *mp = curl_mime_addpart(mime);
+    if (!mp || curl_mime_name(mp, p->name) != CURLE_OK ||
+        (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
+        (p->path ? curl_mime_filedata(mp, p->path)
+                 : curl_mime_data(mp, p->data ? p->data : "",
+                                  p->len)) != CURLE_OK) {
+      curl_mime_free(mime);
+      return NULL;
+    }
+    if (p->path) {
+      /* filedata names the part after the path; keep ours. */
+      if (p->filename)
+        curl_mime_filename(mp, p->filename);
+      curl_mime_type(mp, "application/octet-stream");
+    }
+  }
+  return mime;
+}
+
+/* The method and body of a request on the handle. */
+static void set_method(CURL *h, const struct http_req *rq, curl_mime *mime)
+{
+  bool post = strcmp(rq->method, "POST") == 0;
+
+  if (mime) {
+    curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
+  } else if (rq->body || post) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(rq->body ? rq->body_len : 0));
+  } else if (strcmp(rq->method, "HEAD") == 0) {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    return;
+  } else {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if (strcmp(rq->method, "GET") != 0)
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+    return;
+  }
+  if (!post)
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+}
+
+/* The options every attempt sets on the (reset) handle. */
+static void set_common(struct http_client *c, const char *url,
+                       struct curl_slist *hl, char *cerr, struct sink *sink,
+                       bool fresh)
 {
   CURL *h = c->curl;
-  struct sink sink = { &resp->body, rq->max_response ? rq->max_response
-                                                     : (size_t)1 << 30, false };
-  struct curl_slist *hl;
-  curl_mime *mime = NULL;
-  CURLcode rc;
-  int r;
 
-  buf_reset(&resp->body);
-  resp->status = 0;
-  *ret_retry_after = 0;
-  hl = build_headers(c, rq);
-  if (!hl && (c->nhdrs || rq->headers))
-    return -ENOMEM;
   curl_easy_reset(h);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
@@ -385,55 +409,43 @@ static int attempt(struct http_client *c, const struct http_req *rq,
     curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   /* libcurl silently re-sends a request once when a reused connection
    * dies before any answer.  For a request that must not be repeated (it
    * may have been handled), start on a fresh connection, where it does
    * not. */
-  if (rq->no_retry)
+  if (fresh)
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-  if (rq->parts) {
-    mime = curl_mime_init(h);
-    for (size_t i = 0; mime && i < rq->nparts; i++) {
-      const struct http_part *p = &rq->parts[i];
-      curl_mimepart *mp = curl_mime_addpart(mime);
-      if (!mp || curl_mime_name(mp, p->name) != CURLE_OK ||
-          (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
-          (p->path ? curl_mime_filedata(mp, p->path)
-                   : curl_mime_data(mp, p->data ? p->data : "",
-                                    p->len)) != CURLE_OK) {
-        curl_mime_free(mime);
-        curl_slist_free_all(hl);
-        return -ENOMEM;
-      }
-      if (p->path) {
-        /* filedata names the part after the path; keep ours. */
-        if (p->filename)
-          curl_mime_filename(mp, p->filename);
-        curl_mime_type(mp, "application/octet-stream");
-      }
-    }
-    if (!mime) {
-      curl_slist_free_all(hl);
-      return -ENOMEM;
-    }
-    curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
-    if (strcmp(rq->method, "POST") != 0)
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
-  } else if (rq->body || strcmp(rq->method, "POST") == 0) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)(rq->body ? rq->body_len : 0));
-    if (strcmp(rq->method, "POST") != 0)
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
-  } else if (strcmp(rq->method, "HEAD") == 0) {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    if (strcmp(rq->method, "GET") != 0)
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+}
+
+static int attempt(struct http_client *c, const struct http_req *rq,
+                   const char *url, struct http_resp *resp, char *cerr,
+                   curl_off_t *ret_retry_after)
+{
+  CURL *h = c->curl;
+  struct sink sink = { &resp->body, rq->max_response ? rq->max_response
+                                                     : (size_t)1 << 30, false };
+  struct curl_slist *hl;
+  curl_mime *mime = NULL;
+  CURLcode rc;
+  int r;
+
+  /* The handle and the header table are c->mu's (a debug check: the
+   * lock is taken, by this thread as the callers do). */
+  assert(pthread_mutex_trylock(&c->mu) == EBUSY);
+  buf_reset(&resp->body);
+  resp->status = 0;
+  *ret_retry_after = 0;
+  hl = build_headers(c, rq);
+  if (!hl && (c->nhdrs || rq->headers))
+    return -ENOMEM;
+  set_common(c, url, hl, cerr, &sink, rq->no_retry);
+  if (rq->parts && !(mime = build_mime(h, rq))) {
+    curl_slist_free_all(hl);
+    return -ENOMEM;
   }
+  set_method(h, rq, mime);
   rc = curl_easy_perform(h);
   r = map_curl(rc, sink.over);
   if (r == 0) {

@@ -112,8 +112,6 @@ void http_resp_free(struct http_resp *r);
 /* Appends s percent-encoded (RFC 3986 unreserved kept) to out. */
 int http_escape(struct buf *out, const char *s);
 
-/* The base URL the client was created with (borrowed). */
-const char *http_base_url(const struct http_client *c);
 
 
 #endif

@@ -1,8 +1,9 @@
-/* config.c - the settings table, its validation and its text form (see
- * config.h).  Stored values live in store settings under "cfg:<key>";
- * secrets live in a mutex-guarded table in memory only. */
+/* config.c - the settings table, one validator per key, and the text form
+ * (see config.h).  Stored values live in store settings under "cfg:<key>";
+ * secrets live in a mutex-guarded table in memory only.  CVAT's keys are in
+ * config_cvat.c. */
 #include "config.h"
-#include "url.h"
+#include "config_i.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,105 +14,33 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Every key of the program.  Defaults are documented in docs/USER-GUIDE.md;
- * the near-duplicate threshold comes from the measurement in core/compute/neardup.h. */
-static const struct config_key keys[] = {
-  { "unique.count", CFG_INT, "100", 0, 10000000, NULL,
-    "samples in views/unique (0 = all, ranked)", CFG_ANY },
-  { "neardup.threshold", CFG_FLOAT, "0.10", 0, 2, NULL,
-    "cosine distance at or below which two images are near-duplicates", CFG_ANY },
-  { "dupes.iou", CFG_FLOAT, "0.75", 0, 1, NULL,
-    "IoU above which two boxes of one sample count as duplicates", CFG_ANY },
-  { "dupes.classes", CFG_ENUM, "same", 0, 0, "same|all",
-    "compare boxes of the same class only, or of all classes", CFG_ANY },
-  { "dupes.field", CFG_STRING, "", 0, 0, NULL,
-    "label field searched for duplicate boxes (empty = every field)", CFG_IS_FIELD },
-  { "export.field", CFG_STRING, "ground_truth", 0, 0, NULL,
-    "label field written by export/", CFG_IS_FIELD },
-  { "export.train", CFG_STRING, "train", 0, 0, NULL,
-    "tag that makes the train subset of exports", CFG_IS_TAG },
-  { "export.val", CFG_STRING, "val", 0, 0, NULL,
-    "tag that makes the val subset of exports", CFG_IS_TAG },
-  { "export.test", CFG_STRING, "test", 0, 0, NULL,
-    "tag that makes the test subset of exports", CFG_IS_TAG },
-  { "export.prewarm", CFG_BOOL, "true", 0, 0, NULL,
-    "generate the COCO JSON of export/coco/ ahead, after each change", CFG_ANY },
-  { "eval.gt_field", CFG_STRING, "ground_truth", 0, 0, NULL,
-    "ground-truth field of evaluations", CFG_IS_FIELD },
-  { "eval.pred_field", CFG_STRING, "predictions", 0, 0, NULL,
-    "prediction field of evaluations", CFG_IS_FIELD },
-  { "eval.iou", CFG_FLOAT, "0.5", 0.05, 0.95, NULL,
-    "IoU at which a prediction matches a ground-truth box", CFG_ANY },
-  { "plots.color_by", CFG_ENUM, "tag", 0, 0, "tag|class",
-    "colour of points in plots/embeddings.jpg", CFG_ANY },
-  { "cvat.url", CFG_STRING, "", 0, 0, NULL,
-    "CVAT server, e.g. https://app.cvat.ai (or CVAT_URL)", CFG_IS_URL },
-  { "cvat.username", CFG_STRING, "", 0, 0, NULL,
-    "CVAT user for password login (or CVAT_USERNAME)", CFG_ANY },
-  { "cvat.password", CFG_SECRET, "", 0, 0, NULL,
-    "write-only, kept in memory only (or CVAT_PASSWORD)", CFG_ANY },
-  { "cvat.token", CFG_SECRET, "", 0, 0, NULL,
-    "personal access token, write-only, memory only (or CVAT_TOKEN)", CFG_ANY },
-  { "cvat.org", CFG_STRING, "", 0, 0, NULL,
-    "CVAT organization slug (empty = personal workspace)", CFG_ANY },
-  { "cvat.ca_bundle", CFG_STRING, "", 0, 0, NULL,
-    "CA bundle file for TLS verification (empty = system CAs)", CFG_IS_FILE },
-  { "cvat.project", CFG_STRING, "curatefs", 0, 0, NULL,
-    "CVAT project that receives pushed tasks", CFG_ANY },
-  { "cvat.segment_size", CFG_INT, "100", 1, 100000, NULL,
-    "frames per CVAT job", CFG_ANY },
-  { "cvat.assignees", CFG_STRING, "", 0, 0, NULL,
-    "comma-separated CVAT users, jobs assigned round-robin", CFG_ANY },
-  { "cvat.field", CFG_STRING, "ground_truth", 0, 0, NULL,
-    "label field pushed to and pulled from CVAT", CFG_IS_FIELD },
-};
-
-const struct config_key *config_keys(size_t *ret_n)
-{
-  *ret_n = ARRAY_SIZE(keys);
-  return keys;
-}
-
-const struct config_key *config_key_find(const char *name)
-{
-  for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-    if (strcmp(keys[i].name, name) == 0)
-      return &keys[i];
-  return NULL;
-}
-
-int config_check(const struct config_key *k, const char *val, char *err,
-                 size_t errlen)
+/* The type's own rule: the range of a number, the words of an enum. */
+static int check_type(const struct config_key *k, const char *val, char *err,
+                      size_t errlen)
 {
   char *end;
 
-  if (strlen(val) > 1000)
-    return errf(err, errlen, -EINVAL, "%s: value too long (at most 1000 bytes)",
-                k->name);
-  if (!utf8_valid(val, strlen(val)) || !no_control_chars(val, strlen(val)))
-    return errf(err, errlen, -EINVAL, "%s: control character or invalid "
-                "UTF-8 in value", k->name);
   switch (k->type) {
   case CFG_INT: {
     long long v;
     errno = 0;
     v = strtoll(val, &end, 10);
     if (!*val || *end || errno || v < k->min || v > k->max)
-      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not an integer in [%.0f, %.0f]",
-                  k->name, val, k->min, k->max);
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not an integer in "
+                  "[%.0f, %.0f]", k->name, val, k->min, k->max);
     return 0;
   }
   case CFG_FLOAT: {
     double v = strtod(val, &end);
     if (!*val || *end || !isfinite(v) || v < k->min || v > k->max)
-      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a number in [%g, %g]",
-                  k->name, val, k->min, k->max);
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a number in "
+                  "[%g, %g]", k->name, val, k->min, k->max);
     return 0;
   }
   case CFG_BOOL:
     if (strcmp(val, "true") && strcmp(val, "false"))
-      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not true or false", k->name,
-                  val);
+      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not true or false",
+                  k->name, val);
     return 0;
   case CFG_ENUM: {
     size_t vl = strlen(val);
@@ -122,31 +51,118 @@ int config_check(const struct config_key *k, const char *val, char *err,
         return 0;
       p += l + (e ? 1 : 0);
     }
-    return errf(err, errlen, -EINVAL, "%s: \"%s\" is not one of %s", k->name, val,
-                k->choices);
+    return errf(err, errlen, -EINVAL, "%s: \"%s\" is not one of %s",
+                k->name, val, k->choices);
   }
   case CFG_STRING:
-    if (!*val)
-      return 0;
-    if (k->names == CFG_IS_FIELD && !labels_field_name_valid(val))
-      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a valid field "
-                  "name (1-64 of A-Z a-z 0-9 _ . -)", k->name, val);
-    if (k->names == CFG_IS_TAG && !store_tag_name_valid(val))
-      return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a valid tag name "
-                  "(as for mkdir tags/)", k->name, val);
-    if (k->names == CFG_IS_FILE && val[0] != '/')
-      return errf(err, errlen, -EINVAL, "%s: give an absolute path",
-                  k->name);
-    if (k->names == CFG_IS_URL) {
-      char why[200];
-      if (url_check(val, why, sizeof(why)) < 0)
-        return errf(err, errlen, -EINVAL, "cvat.%s", why);
-    }
-    return 0;
   case CFG_SECRET:
     return 0;
   }
   return -EINVAL;
+}
+
+static int check_tag(const struct config_key *k, const char *val, char *err,
+                     size_t errlen)
+{
+  if (!store_tag_name_valid(val))
+    return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a valid tag name "
+                "(as for mkdir tags/)", k->name, val);
+  return 0;
+}
+
+/* Every key of the mount but CVAT's (config_cvat.c), in the order `config`
+ * shows them.  Defaults are documented in docs/USER-GUIDE.md; the
+ * near-duplicate threshold comes from the measurement in
+ * core/compute/neardup.h. */
+static const struct config_key keys[] = {
+  { "unique.count", CFG_INT, "100", 0, 10000000, NULL,
+    "samples in views/unique (0 = all, ranked)", NULL, 0 },
+  { "neardup.threshold", CFG_FLOAT, "0.10", 0, 2, NULL,
+    "cosine distance at or below which two images are near-duplicates",
+    NULL, 0 },
+  { "dupes.iou", CFG_FLOAT, "0.75", 0, 1, NULL,
+    "IoU above which two boxes of one sample count as duplicates", NULL, 0 },
+  { "dupes.classes", CFG_ENUM, "same", 0, 0, "same|all",
+    "compare boxes of the same class only, or of all classes", NULL, 0 },
+  { "dupes.field", CFG_STRING, "", 0, 0, NULL,
+    "label field searched for duplicate boxes (empty = every field)",
+    config_check_field, 0 },
+  { "export.field", CFG_STRING, "ground_truth", 0, 0, NULL,
+    "label field written by export/", config_check_field, 0 },
+  { "export.train", CFG_STRING, "train", 0, 0, NULL,
+    "tag that makes the train subset of exports", check_tag, 0 },
+  { "export.val", CFG_STRING, "val", 0, 0, NULL,
+    "tag that makes the val subset of exports", check_tag, 0 },
+  { "export.test", CFG_STRING, "test", 0, 0, NULL,
+    "tag that makes the test subset of exports", check_tag, 0 },
+  { "export.prewarm", CFG_BOOL, "true", 0, 0, NULL,
+    "generate the COCO JSON of export/coco/ ahead, after each change",
+    NULL, 0 },
+  { "eval.gt_field", CFG_STRING, "ground_truth", 0, 0, NULL,
+    "ground-truth field of evaluations", config_check_field, 0 },
+  { "eval.pred_field", CFG_STRING, "predictions", 0, 0, NULL,
+    "prediction field of evaluations", config_check_field, 0 },
+  { "eval.iou", CFG_FLOAT, "0.5", 0.05, 0.95, NULL,
+    "IoU at which a prediction matches a ground-truth box", NULL, 0 },
+  { "plots.color_by", CFG_ENUM, "tag", 0, 0, "tag|class",
+    "colour of points in plots/embeddings.jpg", NULL, 0 },
+};
+
+/* Key i of the mount's table: ours, then CVAT's shown ones. */
+static const struct config_key *key_at(size_t i)
+{
+  size_t nc;
+  const struct config_key *c = config_cvat_keys(&nc);
+
+  if (i < ARRAY_SIZE(keys))
+    return &keys[i];
+  i -= ARRAY_SIZE(keys);
+  return i < nc && !(c[i].flags & CFG_F_HIDDEN) ? &c[i] : NULL;
+}
+
+const struct config_key *config_key_find(const char *name)
+{
+  const struct config_key *k;
+
+  for (size_t i = 0; (k = key_at(i)) != NULL; i++)
+    if (strcmp(k->name, name) == 0)
+      return k;
+  return NULL;
+}
+
+int config_check(const struct config_key *k, const char *val, char *err,
+                 size_t errlen)
+{
+  int r;
+
+  if (strlen(val) > 1000)
+    return errf(err, errlen, -EINVAL, "%s: value too long (at most 1000 "
+                "bytes)", k->name);
+  if (!utf8_valid(val, strlen(val)) || !no_control_chars(val, strlen(val)))
+    return errf(err, errlen, -EINVAL, "%s: control character or invalid "
+                "UTF-8 in value", k->name);
+  r = check_type(k, val, err, errlen);
+  if (r == 0 && k->check && *val)
+    r = k->check(k, val, err, errlen);
+  return r;
+}
+
+int config_check_set(const struct config_key *k, const char *val, char *err,
+                     size_t errlen)
+{
+  int r = config_check(k, val, err, errlen);
+
+  if (r == 0 && *val && (k->flags & CFG_F_FILE)) {
+    /* Set by whoever writes it, readable by them (the mount carries the
+     * write out with the writer's rights).  A regular file only: a FIFO
+     * named here would block the thread that checks it. */
+    int fd = open_regular(val);
+    if (fd < 0)
+      return errf(err, errlen, -EINVAL, "%s: %s: %s", k->name, val,
+                  fd == -EINVAL ? "not a regular file" : strerror(-fd));
+    close(fd);
+  }
+  return r;
 }
 
 static void setting_key(const char *name, char *out, size_t outlen)
@@ -242,8 +258,9 @@ int config_render(struct store_txn *t, struct buf *out)
     "# (a bad line refuses the whole write; \"key =\" restores the default).\n"
     "\n");
 
-  for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(keys); i++) {
-    const struct config_key *k = &keys[i];
+  const struct config_key *k;
+
+  for (size_t i = 0; r >= 0 && (k = key_at(i)) != NULL; i++) {
     char *v = NULL;
     char sv[8];
     if (k->type == CFG_SECRET) {
@@ -279,11 +296,97 @@ struct cfg_line {
   char *val;
 };
 
+struct cfg_doc {
+  struct cfg_line *v;
+  size_t n, cap;
+};
+
+/* Parses and checks one line (edited in place); a line to apply goes into
+ * d.  0 (also for blank and comment lines) or -EINVAL with the reason. */
+static int parse_line(char *line, size_t lineno, struct cfg_doc *d,
+                      char *err, size_t errlen)
+{
+  char *eq, *name, *val, *hash;
+  const struct config_key *k;
+  int r;
+
+  line = trim(line);
+  if (!*line || *line == '#')
+    return 0;
+  eq = strchr(line, '=');
+  if (!eq)
+    return errf(err, errlen, -EINVAL, "line %zu: expected \"key = value\"",
+                lineno);
+  *eq = '\0';
+  name = trim(line);
+  val = eq + 1;
+  /* A trailing "  # comment" (as `config` shows) is not part of the
+   * value; a '#' inside a value needs no space before it. */
+  hash = strstr(val, " #");
+  if (!hash)
+    hash = strstr(val, "\t#");
+  if (hash)
+    *hash = '\0';
+  val = trim(val);
+  k = config_key_find(name);
+  if (!k)
+    return errf(err, errlen, -EINVAL, "line %zu: unknown key \"%.100s\"",
+                lineno, name);
+  /* Reading `config` and writing it back must work: a rendered secret
+   * placeholder leaves the secret as it is. */
+  if (k->type == CFG_SECRET &&
+      (strcmp(val, "(set)") == 0 || strcmp(val, "(unset)") == 0))
+    return 0;
+  if (*val && (r = config_check_set(k, val, err, errlen)) < 0) {
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "line %zu: %s", lineno, err);
+    snprintf(err, errlen, "%s", tmp);
+    return r;
+  }
+  if (d->n == d->cap) {
+    struct cfg_line *nv;
+    d->cap = d->cap ? d->cap * 2 : 16;
+    nv = realloc(d->v, d->cap * sizeof(*nv));
+    if (!nv)
+      return -ENOMEM;
+    d->v = nv;
+  }
+  d->v[d->n].k = k;
+  d->v[d->n++].val = val;
+  return 0;
+}
+
+/* Stores the checked lines in t; secrets wait (config_apply). */
+static int store_lines(struct store_txn *t, const struct cfg_doc *d,
+                       unsigned *changed)
+{
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < d->n; i++) {
+    const struct config_key *k = d->v[i].k;
+    const char *val = d->v[i].val;
+    char sk[128], *old = NULL;
+    if (k->type == CFG_SECRET) {
+      char cur[8];
+      if (config_secret_get(k->name, cur, sizeof(cur)) || *val)
+        (*changed)++;
+      continue;  /* applied after the transaction is known good */
+    }
+    if (config_get(t, k->name, &old) == 0 &&
+        strcmp(old, *val ? val : k->def))
+      (*changed)++;
+    free(old);
+    setting_key(k->name, sk, sizeof(sk));
+    r = *val ? store_setting_set(t, sk, val) : store_setting_del(t, sk);
+  }
+  return r;
+}
+
 int config_apply(struct store_txn *t, const char *doc, size_t len,
                  char *err, size_t errlen, unsigned *ret_changed)
 {
-  struct cfg_line *lines = NULL;
-  size_t nl = 0, cap = 0, lineno = 0;
+  struct cfg_doc d = { NULL, 0, 0 };
+  size_t lineno = 0;
   char *copy, *p, *save = NULL;
   unsigned changed = 0;
   int r = 0;
@@ -298,97 +401,20 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
   copy[len] = '\0';
   /* Pass 1: parse and check every line; nothing is applied yet. */
   for (p = copy; r == 0 && p; p = save) {
-    char *line = p, *eq, *name, *val, *hash;
     save = strchr(p, '\n');
     if (save)
       *save++ = '\0';
-    lineno++;
-    line = trim(line);
-    if (!*line || *line == '#')
-      continue;
-    eq = strchr(line, '=');
-    if (!eq) {
-      r = errf(err, errlen, -EINVAL, "line %zu: expected \"key = value\"", lineno);
-      break;
-    }
-    *eq = '\0';
-    name = trim(line);
-    val = eq + 1;
-    /* A trailing "  # comment" (as `config` shows) is not part of the
-     * value; a '#' inside a value needs no space before it. */
-    hash = strstr(val, " #");
-    if (!hash)
-      hash = strstr(val, "\t#");
-    if (hash)
-      *hash = '\0';
-    val = trim(val);
-    const struct config_key *k = config_key_find(name);
-    if (!k) {
-      r = errf(err, errlen, -EINVAL, "line %zu: unknown key \"%.100s\"", lineno, name);
-      break;
-    }
-    /* Reading `config` and writing it back must work: a rendered secret
-     * placeholder leaves the secret as it is. */
-    if (k->type == CFG_SECRET &&
-        (strcmp(val, "(set)") == 0 || strcmp(val, "(unset)") == 0))
-      continue;
-    if (*val && (r = config_check(k, val, err, errlen)) == 0 &&
-        k->names == CFG_IS_FILE) {
-      /* Set by whoever writes it, readable by them (the mount carries the
-       * write out with the writer's rights).  A regular file only: a
-       * FIFO named here would block the daemon thread that checks it. */
-      int fd = open_regular(val);
-      if (fd < 0)
-        r = errf(err, errlen, -EINVAL, "%s: %s: %s", k->name, val,
-                 fd == -EINVAL ? "not a regular file" : strerror(-fd));
-      else
-        close(fd);
-    }
-    if (r < 0) {
-      char tmp[300];
-      snprintf(tmp, sizeof(tmp), "line %zu: %s", lineno, err);
-      snprintf(err, errlen, "%s", tmp);
-      break;
-    }
-    if (nl == cap) {
-      struct cfg_line *nlp;
-      cap = cap ? cap * 2 : 16;
-      nlp = realloc(lines, cap * sizeof(*lines));
-      if (!nlp) {
-        r = -ENOMEM;
-        break;
-      }
-      lines = nlp;
-    }
-    lines[nl].k = k;
-    lines[nl].val = val;
-    nl++;
+    r = parse_line(p, ++lineno, &d, err, errlen);
   }
   /* Pass 2: store. */
-  for (size_t i = 0; r == 0 && i < nl; i++) {
-    const struct config_key *k = lines[i].k;
-    char sk[128], *old = NULL;
-    if (k->type == CFG_SECRET) {
-      char cur[8];
-      bool was = config_secret_get(k->name, cur, sizeof(cur));
-      if (was || *lines[i].val)
-        changed++;
-      continue;  /* applied after the transaction is known good */
-    }
-    if (config_get(t, k->name, &old) == 0 && strcmp(old, *lines[i].val ? lines[i].val : k->def))
-      changed++;
-    free(old);
-    setting_key(k->name, sk, sizeof(sk));
-    r = *lines[i].val ? store_setting_set(t, sk, lines[i].val)
-                      : store_setting_del(t, sk);
-  }
   if (r == 0)
-    for (size_t i = 0; i < nl; i++)
-      if (lines[i].k->type == CFG_SECRET)
-        config_secret_set(lines[i].k->name, lines[i].val);
-  free(lines);
+    r = store_lines(t, &d, &changed);
+  for (size_t i = 0; r == 0 && i < d.n; i++)
+    if (d.v[i].k->type == CFG_SECRET)
+      config_secret_set(d.v[i].k->name, d.v[i].val);
+  free(d.v);
   /* The copy held the values, secrets included: wipe before freeing. */
-  memset(copy, 0, len);
+  secret_wipe(copy, len);
   free(copy);
   *ret_changed = changed;
   return r;
@@ -396,24 +422,21 @@ int config_apply(struct store_txn *t, const char *doc, size_t len,
 
 /* ---- secrets ---- */
 
+/* The secret keys are CVAT's; their values are indexed like its table. */
+#define SECRET_SLOTS 32
 static pthread_mutex_t secret_mu = PTHREAD_MUTEX_INITIALIZER;
-static char *secret_vals[ARRAY_SIZE(keys)];
-static uint64_t secret_gen;
+static char *secret_vals[SECRET_SLOTS];   /* guarded by secret_mu */
+static uint64_t secret_gen;               /* guarded by secret_mu */
 
 static ptrdiff_t secret_index(const char *name)
 {
-  for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-    if (keys[i].type == CFG_SECRET && strcmp(keys[i].name, name) == 0)
+  size_t n;
+  const struct config_key *c = config_cvat_keys(&n);
+
+  for (size_t i = 0; i < n && i < SECRET_SLOTS; i++)
+    if (c[i].type == CFG_SECRET && strcmp(c[i].name, name) == 0)
       return (ptrdiff_t)i;
   return -1;
-}
-
-static void wipe_free(char *s)
-{
-  if (s) {
-    memset(s, 0, strlen(s));
-    free(s);
-  }
 }
 
 void config_secret_set(const char *name, const char *val)
@@ -423,7 +446,7 @@ void config_secret_set(const char *name, const char *val)
   if (i < 0)
     return;
   pthread_mutex_lock(&secret_mu);
-  wipe_free(secret_vals[i]);
+  secret_free(secret_vals[i]);
   secret_vals[i] = val && *val ? strdup(val) : NULL;
   secret_gen++;
   pthread_mutex_unlock(&secret_mu);
@@ -461,8 +484,8 @@ uint64_t config_secret_generation(void)
 void config_secret_clear(void)
 {
   pthread_mutex_lock(&secret_mu);
-  for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-    wipe_free(secret_vals[i]);
+  for (size_t i = 0; i < SECRET_SLOTS; i++) {
+    secret_free(secret_vals[i]);
     secret_vals[i] = NULL;
   }
   pthread_mutex_unlock(&secret_mu);

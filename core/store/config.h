@@ -10,8 +10,14 @@
  * they live in the process's memory only (config_secret_*), are rendered as
  * "(set)" or "(unset)", and a reason string never contains their value.
  *
- * This module knows the keys of every other module but none of their
- * logic; modules read values with config_get_*().
+ * This module knows the keys of every other module and one validator per
+ * key; modules read values with config_get_*().  CVAT's keys and their
+ * rules are in config_cvat.c, the one place both the mount's `config` and
+ * `curate cvat` (through cvat_config_set()) check them.
+ *
+ * Ownership and locking: the key tables are static and read-only.  The
+ * secrets are owned by this module, guarded by one mutex, and wiped with
+ * secret_free() (util.h) when replaced or cleared.
  */
 #ifndef CURATE_CONFIG_H
 #define CURATE_CONFIG_H
@@ -27,28 +33,54 @@ enum config_type {
   CFG_INT, CFG_FLOAT, CFG_BOOL, CFG_STRING, CFG_ENUM, CFG_SECRET,
 };
 
+struct config_key;
+
+/* A key's validator: 0, or -EINVAL with a reason that starts with the
+ * key's name (and quotes the value, except for secrets).  The generic
+ * checks (length, UTF-8, no control characters) have run before. */
+typedef int (*config_check_fn)(const struct config_key *k, const char *val,
+                               char *err, size_t errlen);
+
 struct config_key {
   const char *name;
   enum config_type type;
   const char *def;       /* default value as text ("" = empty) */
-  double min, max;       /* CFG_INT / CFG_FLOAT */
+  double min, max;       /* range of CFG_INT / CFG_FLOAT */
   const char *choices;   /* CFG_ENUM: "a|b|c" */
   const char *comment;
-  /* CFG_STRING: what the value names, checked by the rule of that name's
-   * own place (tags/, labels, the HTTP client); empty values pass.  A file
-   * (CFG_IS_FILE) must be an absolute path that opens for reading with the
-   * caller's rights (the mount checks as the user who writes config). */
-  enum { CFG_ANY, CFG_IS_FIELD, CFG_IS_TAG, CFG_IS_URL, CFG_IS_FILE } names;
+  config_check_fn check; /* the key's rule; empty strings are not checked */
+  unsigned flags;        /* CFG_F_* */
 };
 
-/* The key table (static, borrowed) and its length. */
-const struct config_key *config_keys(size_t *ret_n);
-const struct config_key *config_key_find(const char *name);
+/* Not in the mount's `config` file: a CVAT setting of `curate cvat` (its
+ * --config file, -o, the environment) only. */
+#define CFG_F_HIDDEN 1u
+/* Names a file: at set time (not when a stored value is read back) it must
+ * open for reading as a regular file with the caller's rights (the mount
+ * checks as the user who writes config; a FIFO would block the checker). */
+#define CFG_F_FILE 2u
 
-/* Checks one value against its key; on -EINVAL writes the reason to err.
- * The reason quotes the value, except for secrets. */
+/* The keys (static, borrowed).  config_key_find() finds the keys the
+ * mount's `config` shows;
+ * config_cvat_key() finds a CVAT key by its short name ("url") or its full
+ * one ("cvat.url"), hidden ones included. */
+const struct config_key *config_key_find(const char *name);
+const struct config_key *config_cvat_key(const char *name);
+/* The CVAT keys (shown, then hidden), for listing them. */
+const struct config_key *config_cvat_keys(size_t *ret_n);
+
+/* Checks one value against its key (a stored value read back); on -EINVAL
+ * writes the reason to err. */
 int config_check(const struct config_key *k, const char *val, char *err,
                  size_t errlen);
+/* The check of a value being set: config_check(), then for CFG_F_FILE the
+ * file itself.  The one check every path that sets a key goes through. */
+int config_check_set(const struct config_key *k, const char *val, char *err,
+                     size_t errlen);
+
+/* A size: a number with an optional K, M or G suffix (KiB, MB, ... read
+ * as powers of 1024), at most max.  0 or -EINVAL. */
+int config_parse_size(const char *v, uint64_t max, uint64_t *ret);
 
 /* Current value of a key (stored or default) into an owned string. */
 int config_get(struct store_txn *t, const char *name, char **ret);

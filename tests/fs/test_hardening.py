@@ -126,7 +126,7 @@ def body(ck, w):
         write(cfg, "export.train = train\ncvat.url = \n"
                    "export.field = ground_truth\n")
         # curate cvat config takes the same URL rule.
-        p = curate("cvat", "config", "--store", store, "url=ftp://x",
+        p = curate("cvat", "config", "-o", "url=ftp://x",
                    check=False)
         if p.returncode == 0:
             raise AssertionError("curate cvat config took ftp://x")

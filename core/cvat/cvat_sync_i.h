@@ -1,0 +1,79 @@
+/* cvat_sync_i.h - what the files of the CVAT sync share (cvat_run.c,
+ * cvat_push.c, cvat_pull.c, cvat_snapshot.c, cvat_sync.c); private to
+ * core/cvat/.
+ *
+ * Records (all in the store's records table):
+ *   cvat.run   <run>                     JSON object, the run (version 1)
+ *   cvat.map   <run> 0 <sample u64be>    pairs (CVAT shape id i64, label
+ *                                        id u64), host order
+ *   cvat.undo  <run> 0 <seq u64be>       labels + map of the run's samples
+ *                                        before pull number seq, then the
+ *                                        classes that pull created ("CVU2")
+ * A run's JSON is small (ids, not labels); the identity map is split per
+ * sample so a pull rewrites only what it touches.
+ *
+ * Ownership: json_t values returned by these helpers are owned by the
+ * caller (json_decref).  Locking: none here; every function works inside
+ * the store transaction it is given, or opens its own, and the store
+ * serialises writers.  Network I/O never happens inside a transaction.
+ */
+#ifndef CURATE_CVAT_SYNC_I_H
+#define CURATE_CVAT_SYNC_I_H
+
+#include <jansson.h>
+
+#include "cvat_json.h"
+#include "cvat_sync.h"
+
+#define CVAT_NS_RUN "cvat.run"
+#define CVAT_NS_MAP "cvat.map"
+#define CVAT_NS_UNDO "cvat.undo"
+#define CVAT_UNDO_MAGIC 0x43565531u  /* "CVU1": labels and maps */
+#define CVAT_UNDO_MAGIC2 0x43565532u /* "CVU2": then the classes made */
+/* Key of a map or undo record: run, 0, u64 big-endian. */
+#define CVAT_KEY_MAX (CVAT_RUN_NAME_MAX + 9)
+
+/* ---- the run record (cvat_run.c) ---- */
+
+int cvat_run_load(struct store_txn *t, const char *name, json_t **ret);
+int cvat_run_save(struct store_txn *t, const char *name, json_t *run);
+
+/* A change of the run record. */
+struct cvat_upd {
+  int phase;            /* -1 = unchanged */
+  int64_t done, total;  /* -1 = unchanged */
+  const char *error;    /* NULL = unchanged, "" = clear */
+  json_t *set;          /* other keys to set (borrowed), or NULL */
+};
+
+/* Applies u inside t; the run after it into *ret when ret is not NULL. */
+int cvat_run_update_txn(struct store_txn *t, const char *name,
+                        const struct cvat_upd *u, struct cvat_run *ret);
+/* The same in a write transaction of its own. */
+int cvat_run_update(struct store *s, const char *name,
+                    const struct cvat_upd *u, struct cvat_run *ret);
+
+/* ---- the identity map (cvat_run.c) ---- */
+
+struct cvat_pair {
+  int64_t shape;
+  uint64_t label;
+};
+
+size_t cvat_map_key(uint8_t *k, const char *run, uint64_t n);
+int cvat_map_get(struct store_txn *t, const char *run, uint64_t sample,
+                 struct cvat_pair **ret, size_t *ret_n);
+int cvat_map_put(struct store_txn *t, const char *run, uint64_t sample,
+                 const struct cvat_pair *p, size_t n);
+/* A label id as CVAT's `label_id` attribute carries it: decimal, > 0. */
+int cvat_parse_id(const char *s, uint64_t *ret);
+
+/* ---- undo snapshots (cvat_snapshot.c) ---- */
+
+/* Key of undo record number seq of a run. */
+size_t cvat_undo_key(uint8_t *k, const char *run, uint64_t seq);
+/* Appends one sample's labels and map to a snapshot. */
+int cvat_snap_sample(struct store_txn *t, const char *run, uint64_t id,
+                     struct buf *b);
+
+#endif
