@@ -19,6 +19,9 @@
  * themselves.  These are per-thread credentials in Linux (raw setfsuid,
  * setfsgid and setgroups system calls; glibc's setgroups() would change
  * every thread of the process).
+ *
+ * State: none; it reads c's fixed fields (uid, gid, share), set before
+ * the session starts.
  */
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 314
@@ -49,12 +52,6 @@ int acc_parse_share(const char *s, enum acc_share *ret)
   else
     return -EINVAL;
   return 0;
-}
-
-const char *acc_share_name(enum acc_share s)
-{
-  return s == ACC_SHARE_READ ? "read" : s == ACC_SHARE_GROUP ? "group"
-                                                             : "none";
 }
 
 int acc_may_change(struct fs_ctx *c, fuse_req_t req, const char *what)

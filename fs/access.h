@@ -20,7 +20,6 @@ struct fuse_req;
 mode_t acc_mode(const struct fs_ctx *c, mode_t mode);
 /* "none", "group", "read" -> the setting; -EINVAL otherwise. */
 int acc_parse_share(const char *s, enum acc_share *ret);
-const char *acc_share_name(enum acc_share s);
 
 /* 0 if the requester may change the mount (the owner or root); otherwise
  * -EACCES, with the reason (what was refused) in the log and status. */

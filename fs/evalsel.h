@@ -6,6 +6,9 @@
  * since (core/evalrun's freshness check), so what is shown always follows
  * label edits.  A refresh is a write transaction of its own, so callers
  * must call it before they open the read transaction they serve from.
+ *
+ * Its state (the last evaluation found fresh) is created with the
+ * generated tree's (vtree_init()) and is thread-safe.
  */
 #ifndef CURATE_EVALSEL_H
 #define CURATE_EVALSEL_H
@@ -14,6 +17,11 @@
 #include <stddef.h>
 
 #include "fs.h"
+
+struct evalsel;
+
+int evalsel_new(struct evalsel **ret);
+void evalsel_free(struct evalsel *e);
 
 /* Name of the most recently created evaluation into out; -ENOENT if none. */
 int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen);

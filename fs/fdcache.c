@@ -7,7 +7,12 @@
  * samples.  Entries are reference-counted: a descriptor being spliced to
  * the kernel is never closed under the reply; a slot in use by another
  * sample makes the caller use a descriptor of its own for that read.
+ *
+ * Ownership: the cache (c->fdc) is created by state_init() and freed by
+ * state_free().  Locking: f->mu guards every slot (sample, fd, refs); the
+ * source file is opened unlocked.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -28,30 +33,25 @@ struct fdcache {
   struct fd_slot slot[FDCACHE_SLOTS];
 };
 
-static struct fdcache *cache(struct fs_ctx *c)
+int fdcache_new(struct fs_ctx *c)
 {
-  pthread_mutex_lock(&c->mu);
-  if (!c->fdc) {
-    struct fdcache *f = calloc(1, sizeof(*f));
-    if (f) {
-      pthread_mutex_init(&f->mu, NULL);
-      c->fdc = f;
-    }
-  }
-  pthread_mutex_unlock(&c->mu);
-  return c->fdc;
+  struct fdcache *f = calloc(1, sizeof(*f));
+
+  if (!f)
+    return -ENOMEM;
+  pthread_mutex_init(&f->mu, NULL);
+  c->fdc = f;
+  return 0;
 }
 
 int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret)
 {
-  struct fdcache *f = cache(c);
+  struct fdcache *f = c->fdc;
   struct fd_slot *sl;
   int fd, r;
 
   ret->slot = NULL;
   ret->fd = -1;
-  if (!f)
-    return -ENOMEM;
   sl = &f->slot[(s->id * 0x9E3779B97F4A7C15ULL) >> 55 & (FDCACHE_SLOTS - 1)];
   pthread_mutex_lock(&f->mu);
   if (sl->sample == s->id) {
@@ -84,9 +84,11 @@ void fdcache_put(struct fs_ctx *c, struct fd_ref *ref)
 {
   struct fdcache *f = c->fdc;
 
-  if (ref->slot && f) {
+  if (ref->slot) {
+    struct fd_slot *sl = ref->slot;
     pthread_mutex_lock(&f->mu);
-    ((struct fd_slot *)ref->slot)->refs--;
+    assert(sl->refs > 0);  /* the reference this get took */
+    sl->refs--;
     pthread_mutex_unlock(&f->mu);
   } else if (ref->fd >= 0) {
     close(ref->fd);
@@ -101,9 +103,11 @@ void fdcache_free(struct fs_ctx *c)
 
   if (!f)
     return;
-  for (size_t i = 0; i < FDCACHE_SLOTS; i++)
+  for (size_t i = 0; i < FDCACHE_SLOTS; i++) {
+    assert(f->slot[i].refs == 0);  /* every read replied */
     if (f->slot[i].sample)
       close(f->slot[i].fd);
+  }
   pthread_mutex_destroy(&f->mu);
   free(f);
   c->fdc = NULL;

@@ -9,6 +9,8 @@
  *   node.h    inode numbering
  *   vtree.h   generated subtrees (config, views/, export/, cvat/, eval/,
  *             plots/): providers prov_*.c, vnode.c, gencache.c
+ *   state.c   creates the tables of struct fs_ctx before the session and
+ *             frees them after it, in order (each table's lock is its own)
  */
 #ifndef CURATE_FS_H
 #define CURATE_FS_H
@@ -29,6 +31,8 @@ struct vnode_table;
 struct gen_cache;
 struct views;
 struct fdcache;
+struct vtree_state;
+struct passthrough;
 
 #define FS_ERR_RING 16
 
@@ -51,6 +55,8 @@ struct fs_ctx {
   struct gen_cache *gc;        /* gencache.c */
   struct views *views;         /* core/views/views.c: lists behind views/ */
   struct fdcache *fdc;         /* fdcache.c (read-only mounts) */
+  struct vtree_state *vs;      /* vtree.c: providers' state, warm thread */
+  struct passthrough *pt;      /* passthrough.c */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
   uint64_t cache_max;         /* -o cache_size: bytes of generated content
@@ -87,11 +93,21 @@ void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
  * pages of those labels files.  ids NULL means every sample. */
 void notify_labels(struct fs_ctx *c, const uint64_t *ids, size_t n);
 
+/* ---- state.c ---- */
+
+/* Creates the tables above (gens, gc, vt, fdc, pt, vs) before the
+ * session starts (main.c); 0 or -errno, nothing left on failure.
+ * state_free() frees them in the reverse order once the session and every
+ * thread of the daemon are gone. */
+int state_init(struct fs_ctx *c);
+void state_free(struct fs_ctx *c);
+
 /* ---- gen.c ---- */
 
 /* Generation of a sample's inode in samples/ (see node.h). */
 uint16_t fs_sample_gen(struct fs_ctx *c, uint64_t sample_id);
 void fs_sample_gen_bump(struct fs_ctx *c, uint64_t sample_id);
+int fs_gen_new(struct fs_ctx *c);
 void fs_gen_free(struct fs_ctx *c);
 
 /* ---- render.c ---- */

@@ -1,10 +1,14 @@
 /* gen.c - generations of samples/ inodes (see node.h for why they exist).
  * A small hash map, sample id -> generation, holding only samples that were
  * ever moved out of samples/ in this mount; everything else is generation
- * 0.  Bounded by the number of distinct samples moved. */
+ * 0.  Bounded by the number of distinct samples moved.
+ *
+ * Ownership: the map (c->gens) is created by state_init() and freed by
+ * state_free().  Locking: m->mu guards keys, vals, cap and n. */
+#include <errno.h>
 #include <stdlib.h>
 
-#include "fs.h"
+#include "vtree.h"
 
 struct gen_map {
   pthread_mutex_t mu;
@@ -21,19 +25,15 @@ static size_t slot(const struct gen_map *m, uint64_t k)
   return i;
 }
 
-static struct gen_map *get_map(struct fs_ctx *c)
+int fs_gen_new(struct fs_ctx *c)
 {
-  /* Created on first use under the context lock. */
-  pthread_mutex_lock(&c->mu);
-  if (!c->gens) {
-    struct gen_map *m = calloc(1, sizeof(*m));
-    if (m) {
-      pthread_mutex_init(&m->mu, NULL);
-      c->gens = m;
-    }
-  }
-  pthread_mutex_unlock(&c->mu);
-  return c->gens;
+  struct gen_map *m = calloc(1, sizeof(*m));
+
+  if (!m)
+    return -ENOMEM;
+  pthread_mutex_init(&m->mu, NULL);
+  c->gens = m;
+  return 0;
 }
 
 uint16_t fs_sample_gen(struct fs_ctx *c, uint64_t id)
@@ -41,8 +41,6 @@ uint16_t fs_sample_gen(struct fs_ctx *c, uint64_t id)
   struct gen_map *m = c->gens;
   uint16_t g = 0;
 
-  if (!m)
-    return 0;
   pthread_mutex_lock(&m->mu);
   if (m->cap) {
     size_t i = slot(m, id);
@@ -59,6 +57,7 @@ static int grow(struct gen_map *m)
   uint16_t *ov = m->vals;
   size_t ocap = m->cap;
 
+  VTREE_ASSERT_HELD(&m->mu);
   m->keys = calloc(ncap, sizeof(*m->keys));
   m->vals = calloc(ncap, sizeof(*m->vals));
   if (!m->keys || !m->vals) {
@@ -82,11 +81,9 @@ static int grow(struct gen_map *m)
 
 void fs_sample_gen_bump(struct fs_ctx *c, uint64_t id)
 {
-  struct gen_map *m = get_map(c);
+  struct gen_map *m = c->gens;
   size_t i;
 
-  if (!m)
-    return;
   pthread_mutex_lock(&m->mu);
   if ((m->n + 1) * 2 > m->cap && grow(m) < 0) {
     pthread_mutex_unlock(&m->mu);

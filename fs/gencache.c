@@ -17,7 +17,7 @@
  *     disk_max.  Beyond it, the least recently used entries leave the cache
  *     (a spilled entry's range is punched out of the spill file once no
  *     reader holds it).
- * The defaults come from the machine (gen_cache_defaults()); -o cache_size
+ * The defaults come from the machine (cache_defaults()); -o cache_size
  * sets the total.  Exports, views, evaluations and plots all share it.
  *
  * Entries are reference-counted, so an open file keeps its version after
@@ -25,14 +25,22 @@
  * while the cache holds its only reference, so readers never see its bytes
  * move.  A second request for content that is being generated waits for
  * the first instead of generating it again.  A provider may offer content
- * of other paths it made along the way (gen_sink.offer: the other crops of
+ * of other paths it made along the way (sink.offer: the other crops of
  * one decoded photo), which enters the cache as ready.
  *
- * Locking: one mutex (gen_mu) for the list, the tiers' counters and every
- * reference count; the spill file's writes happen under it (small, into
- * the page cache).  Generation runs unlocked.
+ * Locking: one mutex (gen_cache.mu) for the list, the tiers' counters and
+ * every reference count; the spill file's writes happen under it (small,
+ * into the page cache).  Generation runs unlocked.  Functions named
+ * *_locked assert (debug builds) that the caller holds it.
+ *
+ * Ownership: the cache (c->gc) is created by state_init() before the
+ * session and freed by state_free() after it, once no thread can take or
+ * drop a reference; each entry points to its cache for the lock.  Content
+ * still referenced then (a handle the kernel never released) is left with
+ * its references, as the process exits.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -53,7 +61,7 @@
  * reference, so the descriptor outlives the cache while readers need it. */
 struct spill_file {
   int fd;
-  unsigned refs;         /* guarded by gen_mu */
+  unsigned refs;         /* guarded by gen_cache.mu */
   uint64_t end;          /* next free offset (holes are punched, not reused) */
 };
 
@@ -63,7 +71,8 @@ struct gen_content {
   struct gen_content *mprev, *mnext; /* LRU list of content in memory */
   bool in_mlist;
   uint64_t hash;
-  unsigned refs;                     /* guarded by gen_mu */
+  struct gen_cache *gc;              /* the cache it belongs to (lock) */
+  unsigned refs;                     /* guarded by gc->mu */
   bool ready, cached;
   int err;
   char *path;
@@ -77,6 +86,9 @@ struct gen_content {
 };
 
 struct gen_cache {
+  pthread_mutex_t mu;                /* guards everything below and the
+                                        entries' refs, lists and charges */
+  pthread_cond_t cv;                 /* an entry became ready */
   struct gen_content *head, *tail;
   struct gen_content *mhead, *mtail; /* cached entries with content in
                                         memory, most recent first */
@@ -89,11 +101,6 @@ struct gen_cache {
   const char *dir;
 };
 
-/* One lock for the list and every reference count (one mount per
- * process). */
-static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gen_cv = PTHREAD_COND_INITIALIZER;
-
 static uint64_t hash_of(const char *path, uint64_t key)
 {
   uint64_t h = 1469598103934665603ULL ^ key;  /* FNV-1a */
@@ -102,8 +109,8 @@ static uint64_t hash_of(const char *path, uint64_t key)
   return h ^ (h >> 29);
 }
 
-void gen_cache_defaults(const char *dir, uint64_t *mem_max,
-                        uint64_t *disk_max)
+static void cache_defaults(const char *dir, uint64_t *mem_max,
+                           uint64_t *disk_max)
 {
   long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
   uint64_t phys = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz
@@ -131,30 +138,31 @@ void gen_cache_defaults(const char *dir, uint64_t *mem_max,
     *disk_max = (uint64_t)8 << 30;
 }
 
-static struct gen_cache *cache(struct fs_ctx *c)
+int gen_cache_new(struct fs_ctx *c)
 {
-  pthread_mutex_lock(&c->mu);
-  if (!c->gc) {
-    struct gen_cache *g = calloc(1, sizeof(*g));
-    if (g) {
-      g->dir = store_dir(c->store);
-      gen_cache_defaults(g->dir, &g->mem_max, &g->disk_max);
-      if (c->cache_max) {
-        /* The total asked for: a quarter of it (at most the default) in
-         * memory, the rest on disk. */
-        if (g->mem_max > c->cache_max / 4)
-          g->mem_max = c->cache_max / 4;
-        g->disk_max = c->cache_max - g->mem_max;
-      }
-      c->gc = g;
-    }
+  struct gen_cache *g = calloc(1, sizeof(*g));
+
+  if (!g)
+    return -ENOMEM;
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  g->dir = c->store_dir;
+  cache_defaults(g->dir, &g->mem_max, &g->disk_max);
+  if (c->cache_max) {
+    /* The total asked for: a quarter of it (at most the default) in
+     * memory, the rest on disk. */
+    if (g->mem_max > c->cache_max / 4)
+      g->mem_max = c->cache_max / 4;
+    g->disk_max = c->cache_max - g->mem_max;
   }
-  pthread_mutex_unlock(&c->mu);
-  return c->gc;
+  c->gc = g;
+  return 0;
 }
 
-static void spill_put_locked(struct spill_file *sf)
+static void spill_put_locked(struct gen_cache *gc, struct spill_file *sf)
 {
+  VTREE_ASSERT_HELD(&gc->mu);
+  assert(!sf || sf->refs > 0);
   if (sf && --sf->refs == 0) {
     close(sf->fd);
     free(sf);
@@ -170,9 +178,9 @@ static void content_free(struct gen_content *g)
     if (g->size)
       fallocate(g->sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                 (off_t)g->sf_off, (off_t)g->size);
-    pthread_mutex_lock(&gen_mu);
-    spill_put_locked(g->sf);
-    pthread_mutex_unlock(&gen_mu);
+    pthread_mutex_lock(&g->gc->mu);
+    spill_put_locked(g->gc, g->sf);
+    pthread_mutex_unlock(&g->gc->mu);
   }
   buf_free(&g->mem);
   free(g->path);
@@ -302,6 +310,7 @@ static void push_front(struct gen_cache *gc, struct gen_content *g)
 
 static bool insert_locked(struct gen_cache *gc, struct gen_content *g)
 {
+  VTREE_ASSERT_HELD(&gc->mu);
   if (gc->n + 1 > gc->cap / 2) {
     size_t ncap = gc->cap ? gc->cap * 2 : 1024;
     struct gen_content **nt = calloc(ncap, sizeof(*nt));
@@ -331,6 +340,7 @@ static bool insert_locked(struct gen_cache *gc, struct gen_content *g)
 /* Charges a ready entry to its tier. */
 static void charge_locked(struct gen_cache *gc, struct gen_content *g)
 {
+  VTREE_ASSERT_HELD(&gc->mu);
   g->charge_mem = GEN_ENTRY_COST + strlen(g->path);
   g->charge_disk = 0;
   if (g->fd >= 0 || g->sf) {
@@ -350,6 +360,8 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
 {
   struct spill_file *sf = gc->sf;
 
+  VTREE_ASSERT_HELD(&gc->mu);
+  assert(g->refs == 1);  /* the cache's only: no reader sees it move */
   if (!sf) {
     sf = calloc(1, sizeof(*sf));
     if (!sf)
@@ -382,10 +394,12 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
 static void evict_locked(struct gen_cache *gc, struct gen_content *g,
                          struct gen_content **freed)
 {
+  VTREE_ASSERT_HELD(&gc->mu);
+  assert(g->refs > 0 && g->cached);
   unlink_entry(gc, g);
   gc->evicted++;
   if (--g->refs == 0) {
-    /* Freed after unlocking (content_free takes gen_mu for the spill
+    /* Freed after unlocking (content_free takes the lock for the spill
      * file). */
     g->next = *freed;
     *freed = g;
@@ -399,6 +413,7 @@ static void trim_locked(struct gen_cache *gc, struct gen_content *keep,
 {
   struct gen_content *g, *pv;
 
+  VTREE_ASSERT_HELD(&gc->mu);
   /* Memory: first move small content to disk, least recently used
    * first; only if bookkeeping alone is over the bound do entries leave
    * (a disk entry evicted for its bookkeeping frees little). */
@@ -432,7 +447,8 @@ static void free_list(struct gen_content *g)
   }
 }
 
-static struct gen_content *new_entry(const char *fullpath, uint64_t key)
+static struct gen_content *new_entry(struct gen_cache *gc,
+                                     const char *fullpath, uint64_t key)
 {
   struct gen_content *g = calloc(1, sizeof(*g));
 
@@ -441,6 +457,7 @@ static struct gen_content *new_entry(const char *fullpath, uint64_t key)
     return NULL;
   }
   if (g) {
+    g->gc = gc;
     g->fd = -1;
     g->key = key;
     buf_init(&g->mem, GEN_MEM_MAX);
@@ -468,7 +485,7 @@ static int generate(struct fs_ctx *c, const struct provider *p,
                     struct gen_content *g, uint64_t key)
 {
   struct spill sp = { g, c, p, store_dir(c->store) };
-  struct gen_sink sink = { sink_write, &sp, key ? offer : NULL };
+  struct sink sink = { sink_write, &sp, key ? offer : NULL };
   int r = p->generate ? p->generate(c, t, ppath, &sink) : -EIO;
 
   shrink(g);
@@ -481,6 +498,7 @@ static struct gen_content *find_locked(struct gen_cache *gc,
   uint64_t h = hash_of(fullpath, key);
   struct gen_content *g;
 
+  VTREE_ASSERT_HELD(&gc->mu);
   if (!gc->tab)
     return NULL;
   for (g = gc->tab[h & (gc->cap - 1)]; g; g = g->hnext)
@@ -489,7 +507,7 @@ static struct gen_content *find_locked(struct gen_cache *gc,
   return g;
 }
 
-/* With gen_mu held: a reference to the cached content of (path, key),
+/* With gc->mu held: a reference to the cached content of (path, key),
  * once it is ready, and moved to the front of the LRU list; NULL if it is
  * not cached.  The caller unlocks. */
 static struct gen_content *take_locked(struct gen_cache *gc,
@@ -499,9 +517,10 @@ static struct gen_content *take_locked(struct gen_cache *gc,
 
   if (!g)
     return NULL;
+  assert(g->refs > 0);  /* the cache's, at least */
   g->refs++;
   while (!g->ready)
-    pthread_cond_wait(&gen_cv, &gen_mu);
+    pthread_cond_wait(&gc->cv, &gc->mu);
   /* A failed generation has left the list meanwhile. */
   if (g->cached && gc->head != g) {
     g->prev->next = g->next;
@@ -516,13 +535,13 @@ static struct gen_content *take_locked(struct gen_cache *gc,
   return g;
 }
 
-/* Hands out a reference from take_locked() (unlocking gen_mu): 0, or its
+/* Hands out a reference from take_locked() (unlocking gc->mu): 0, or its
  * generation's error (the reference then dropped). */
 static int hand_out(struct gen_content *g, struct gen_content **ret)
 {
   int r = g->err;
 
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&g->gc->mu);
   if (r < 0) {
     gen_put(g);
     return r;
@@ -534,16 +553,14 @@ static int hand_out(struct gen_content *g, struct gen_content **ret)
 int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
              struct gen_content **ret)
 {
-  struct gen_cache *gc = cache(c);
+  struct gen_cache *gc = c->gc;
   struct gen_content *g;
 
   *ret = NULL;
-  if (!gc)
-    return -ENOMEM;
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&gc->mu);
   g = take_locked(gc, fullpath, key);
   if (!g) {
-    pthread_mutex_unlock(&gen_mu);
+    pthread_mutex_unlock(&gc->mu);
     return -ENOENT;
   }
   gc->hits++;
@@ -552,18 +569,16 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
 
 bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key)
 {
-  struct gen_cache *gc = cache(c);
+  struct gen_cache *gc = c->gc;
   bool r;
 
-  if (!gc)
-    return false;
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&gc->mu);
   r = find_locked(gc, fullpath, key) != NULL;
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&gc->mu);
   return r;
 }
 
-/* gen_sink.offer: content of another path of the same provider and key,
+/* sink.offer: content of another path of the same provider and key,
  * made along the way; cached as ready unless already there. */
 static int offer(void *ud, const char *ppath, const void *data, size_t n)
 {
@@ -573,17 +588,17 @@ static int offer(void *ud, const char *ppath, const void *data, size_t n)
   char full[4200];
   int r;
 
-  if (!gc || n > GEN_MEM_MAX)
+  if (n > GEN_MEM_MAX)
     return 0;  /* only small content; the rest is generated when asked */
   if ((size_t)snprintf(full, sizeof(full), "%s/%s", sp->p->name, ppath) >=
       sizeof(full))
     return 0;
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&gc->mu);
   g = find_locked(gc, full, sp->g->key);
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&gc->mu);
   if (g)
     return 0;
-  g = new_entry(full, sp->g->key);
+  g = new_entry(gc, full, sp->g->key);
   if (!g)
     return -ENOMEM;
   r = buf_append(&g->mem, data, n);
@@ -594,21 +609,21 @@ static int offer(void *ud, const char *ppath, const void *data, size_t n)
   g->size = n;
   shrink(g);
   g->ready = true;
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&gc->mu);
   if (find_locked(gc, full, g->key)) {
-    pthread_mutex_unlock(&gen_mu);
+    pthread_mutex_unlock(&gc->mu);
     content_free(g);
     return 0;
   }
   g->refs = 1;  /* the cache's */
   if (!insert_locked(gc, g)) {
-    pthread_mutex_unlock(&gen_mu);
+    pthread_mutex_unlock(&gc->mu);
     content_free(g);
     return -ENOMEM;
   }
   charge_locked(gc, g);
   trim_locked(gc, NULL, &freed);
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&gc->mu);
   free_list(freed);
   return 0;
 }
@@ -617,15 +632,13 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret)
 {
-  struct gen_cache *gc = cache(c);
+  struct gen_cache *gc = c->gc;
   struct gen_content *g, *freed = NULL;
   int r;
 
   *ret = NULL;
-  if (!gc)
-    return -ENOMEM;
   if (key == 0) {
-    g = new_entry(NULL, 0);
+    g = new_entry(gc, NULL, 0);
     if (!g)
       return -ENOMEM;
     g->refs = 1;
@@ -639,29 +652,29 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
     return 0;
   }
 
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&gc->mu);
   g = take_locked(gc, fullpath, key);
   if (g) {
     gc->hits++;
     return hand_out(g, ret);
   }
   gc->misses++;
-  g = new_entry(fullpath, key);
+  g = new_entry(gc, fullpath, key);
   if (!g) {
-    pthread_mutex_unlock(&gen_mu);
+    pthread_mutex_unlock(&gc->mu);
     return -ENOMEM;
   }
   g->refs = 2;           /* the cache's and the caller's */
   if (!insert_locked(gc, g)) {
-    pthread_mutex_unlock(&gen_mu);
+    pthread_mutex_unlock(&gc->mu);
     content_free(g);
     return -ENOMEM;
   }
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&gc->mu);
 
   r = generate(c, p, t, ppath, g, key);
 
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&gc->mu);
   g->err = r;
   g->ready = true;
   if (r < 0 && g->cached) {
@@ -672,8 +685,8 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
     charge_locked(gc, g);
     trim_locked(gc, g, &freed);
   }
-  pthread_cond_broadcast(&gen_cv);
-  pthread_mutex_unlock(&gen_mu);
+  pthread_cond_broadcast(&gc->cv);
+  pthread_mutex_unlock(&gc->mu);
   free_list(freed);
   if (r < 0) {
     gen_put(g);
@@ -685,9 +698,10 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
 
 struct gen_content *gen_ref(struct gen_content *g)
 {
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&g->gc->mu);
+  assert(g->refs > 0);  /* the caller holds one */
   g->refs++;
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&g->gc->mu);
   return g;
 }
 
@@ -697,9 +711,10 @@ void gen_put(struct gen_content *g)
 
   if (!g)
     return;
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&g->gc->mu);
+  assert(g->refs > 0);
   last = --g->refs == 0;
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&g->gc->mu);
   if (last)
     content_free(g);
 }
@@ -734,12 +749,10 @@ const char *gen_mem(const struct gen_content *g)
 
 void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s)
 {
-  struct gen_cache *gc = cache(c);
+  struct gen_cache *gc = c->gc;
 
   memset(s, 0, sizeof(*s));
-  if (!gc)
-    return;
-  pthread_mutex_lock(&gen_mu);
+  pthread_mutex_lock(&gc->mu);
   s->files = gc->n;
   s->mem_used = gc->mem_used;
   s->mem_max = gc->mem_max;
@@ -749,7 +762,7 @@ void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s)
   s->misses = gc->misses;
   s->evicted = gc->evicted;
   s->spilled = gc->spilled;
-  pthread_mutex_unlock(&gen_mu);
+  pthread_mutex_unlock(&gc->mu);
 }
 
 void gen_cache_free(struct fs_ctx *c)
@@ -758,14 +771,16 @@ void gen_cache_free(struct fs_ctx *c)
   struct gen_content *freed = NULL;
 
   if (!gc)
-    return;
-  pthread_mutex_lock(&gen_mu);
+    return;  /* never created (state_init() failed or did not run) */
+  pthread_mutex_lock(&gc->mu);
   while (gc->head)
     evict_locked(gc, gc->head, &freed);
-  spill_put_locked(gc->sf);
-  pthread_mutex_unlock(&gen_mu);
+  spill_put_locked(gc, gc->sf);
+  pthread_mutex_unlock(&gc->mu);
   free_list(freed);
   free(gc->tab);
+  pthread_cond_destroy(&gc->cv);
+  pthread_mutex_destroy(&gc->mu);
   free(gc);
   c->gc = NULL;
 }

@@ -517,6 +517,8 @@ int main(int argc, char **argv)
   }
   log_set_sink(log_sink, NULL, LOG_LVL_INFO);
 
+  if (state_init(&c) < 0)
+    goto out_args;
   se = fuse_session_new(&args, &curatefs_ops, sizeof(curatefs_ops), &c);
   if (!se)
     goto out_args;
@@ -525,7 +527,7 @@ int main(int argc, char **argv)
   if (fuse_session_mount(se, cl.mountpoint) != 0)
     goto out_signals;
   /* Read-only mounts open nothing, so they have nothing to pass through. */
-  if (!c.readonly && !opts.nopassthrough && (r = pt_install(se)) < 0)
+  if (!c.readonly && !opts.nopassthrough && (r = pt_install(&c, se)) < 0)
     log_msg(LOG_LVL_WARN, "kernel passthrough unavailable: %s",
             strerror(-r));
   fuse_daemonize(cl.foreground);
@@ -573,12 +575,9 @@ out_session:
   fuse_session_destroy(se);
 out_args:
   views_free(c.views);
-  fdcache_free(&c);
-  vnode_free_all(&c);   /* first: its records hold content references */
-  gen_cache_free(&c);
+  state_free(&c);
   config_secret_clear();
   store_close(c.store);
-  fs_gen_free(&c);
   if (g_logf)
     fclose(g_logf);
   free(c.root);

@@ -12,6 +12,10 @@
  * waits for us, and if the daemon is then killed neither side can finish
  * (the mount hangs until aborted through fusectl).  Dentries stay right by
  * other means (see node.h).
+ *
+ * Ownership: the queue (c->nq) is created by notify_start() and freed by
+ * notify_stop() (main.c, around the session).  Locking: the queue's
+ * mutex guards its entries; the thread sends with no lock held.
  */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>

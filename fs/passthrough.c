@@ -18,6 +18,7 @@
 #include <linux/fuse.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -26,6 +27,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "fs.h"
 #include "passthrough.h"
 #include "util.h"
 
@@ -46,32 +48,56 @@ struct pt_backing_map {
  * mount itself then counts as stacked once. */
 #define PT_STACK_DEPTH 1
 
-static int pt_devfd = -1;
-static int pt_on;                  /* atomic: negotiated and allowed */
-static uint64_t pt_opens;          /* atomic: opens answered with a backing */
-/* Why it is off, for status (set once, before or at INIT, or when the
- * first backing file is refused). */
-static const char *pt_why = "not installed (read-only mount, or "
-                            "-o nopassthrough)";
-static __thread int mark_init;     /* this thread is answering INIT */
-static __thread int mark_open_id;  /* ... an OPEN with this backing id */
+struct passthrough {
+  int devfd;           /* the session's /dev/fuse descriptor, or -1 */
+  int on;              /* atomic: negotiated and allowed */
+  uint64_t opens;      /* atomic: opens answered with a backing */
+  /* Why it is off, for status (set once, before or at INIT, or when the
+   * first backing file is refused); atomic. */
+  const char *why;
+};
 
-static void set_why(const char *why)
+/* What the next write(2) of this thread to /dev/fuse is: the hooks see
+ * only the bytes, and libfuse answers each request in the thread that read
+ * it, so a mark set by this thread just before its reply is the one way
+ * to tell which reply is which. */
+static __thread int mark_init;     /* fs-static-ok: the reply is INIT's */
+static __thread int mark_open_id;  /* fs-static-ok: an OPEN's backing id */
+
+int pt_new(struct fs_ctx *c)
 {
-  __atomic_store_n(&pt_why, why, __ATOMIC_RELEASE);
+  struct passthrough *pt = calloc(1, sizeof(*pt));
+
+  if (!pt)
+    return -ENOMEM;
+  pt->devfd = -1;
+  pt->why = "not installed (read-only mount, or -o nopassthrough)";
+  c->pt = pt;
+  return 0;
 }
 
-bool pt_active(void)
+void pt_free(struct fs_ctx *c)
 {
-  return __atomic_load_n(&pt_on, __ATOMIC_ACQUIRE) != 0;
+  free(c->pt);  /* devfd is the session's */
+  c->pt = NULL;
+}
+
+static void set_why(struct passthrough *pt, const char *why)
+{
+  __atomic_store_n(&pt->why, why, __ATOMIC_RELEASE);
+}
+
+bool pt_active(struct passthrough *pt)
+{
+  return __atomic_load_n(&pt->on, __ATOMIC_ACQUIRE) != 0;
 }
 
 static ssize_t hook_read(int fd, void *buf, size_t len, void *ud)
 {
+  struct fs_ctx *c = ud;  /* the session's user data */
   ssize_t n = read(fd, buf, len);
   const struct fuse_in_header *h = buf;
 
-  (void)ud;
   if (n >= (ssize_t)(sizeof(*h) + sizeof(struct fuse_init_in)) &&
       h->opcode == FUSE_INIT) {
     const struct fuse_init_in *in = (const void *)(h + 1);
@@ -80,14 +106,15 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *ud)
       flags |= (uint64_t)in->flags2 << 32;
     mark_init = (flags & PT_FUSE_PASSTHROUGH) != 0;
     if (!mark_init)
-      set_why("the kernel does not offer it (Linux 6.9 or later does)");
+      set_why(c->pt, "the kernel does not offer it (Linux 6.9 or later "
+              "does)");
   }
   return n;
 }
 
 /* The INIT reply libfuse built: ask for passthrough too, unless libfuse
  * turned on the writeback cache, which excludes it. */
-static void patch_init(struct iovec *iov, int count)
+static void patch_init(struct passthrough *pt, struct iovec *iov, int count)
 {
   const struct fuse_out_header *oh = iov[0].iov_base;
   struct fuse_init_out *o;
@@ -96,12 +123,12 @@ static void patch_init(struct iovec *iov, int count)
     return;
   o = iov[1].iov_base;
   if (!(o->flags & FUSE_INIT_EXT) || (o->flags & FUSE_WRITEBACK_CACHE)) {
-    set_why("excluded by the session's writeback cache");
+    set_why(pt, "excluded by the session's writeback cache");
     return;
   }
   o->flags2 |= (uint32_t)(PT_FUSE_PASSTHROUGH >> 32);
   o->unused[0] = PT_STACK_DEPTH;
-  __atomic_store_n(&pt_on, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&pt->on, 1, __ATOMIC_RELEASE);
   log_msg(LOG_LVL_INFO, "kernel passthrough on: large generated files are "
           "read from their cache files");
 }
@@ -123,10 +150,11 @@ static void patch_open(struct iovec *iov, int count, int id)
 
 static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *ud)
 {
-  (void)ud;
+  struct fs_ctx *c = ud;
+
   if (mark_init) {
     mark_init = 0;
-    patch_init(iov, count);
+    patch_init(c->pt, iov, count);
   } else if (mark_open_id > 0) {
     patch_open(iov, count, mark_open_id);
   }
@@ -143,7 +171,7 @@ static ssize_t hook_splice_send(int fdin, off_t *offin, int fdout,
   return splice(fdin, offin, fdout, offout, len, flags);
 }
 
-int pt_install(struct fuse_session *se)
+int pt_install(struct fs_ctx *c, struct fuse_session *se)
 {
   const struct fuse_custom_io io = {
     .read = hook_read,
@@ -157,33 +185,34 @@ int pt_install(struct fuse_session *se)
   if (geteuid() != 0) {
     /* Backing files need CAP_SYS_ADMIN; asking at INIT anyway would only
      * mark the mount as stacked. */
-    set_why("the daemon is not root (backing files need CAP_SYS_ADMIN)");
+    set_why(c->pt, "the daemon is not root (backing files need "
+            "CAP_SYS_ADMIN)");
     return 0;
   }
   /* The session keeps its descriptor: custom I/O only reroutes its
    * reads and writes through the hooks. */
-  pt_devfd = fd;
-  set_why("the kernel did not answer INIT yet");
+  c->pt->devfd = fd;
+  set_why(c->pt, "the kernel did not answer INIT yet");
   return fuse_session_custom_io(se, &io, fd);
 }
 
-int pt_backing_open(int fd)
+int pt_backing_open(struct passthrough *pt, int fd)
 {
   struct pt_backing_map m = { .fd = fd };
   int id;
 
-  if (!pt_active())
+  if (!pt_active(pt))
     return -ENOTSUP;
-  id = ioctl(pt_devfd, PT_DEV_IOC_BACKING_OPEN, &m);
+  id = ioctl(pt->devfd, PT_DEV_IOC_BACKING_OPEN, &m);
   if (id > 0)
     return id;
   id = id == 0 ? -EIO : -errno;
   if (id == -EPERM || id == -ELOOP || id == -ENOTTY || id == -EINVAL) {
     /* Not allowed for this process or store: don't ask again. */
-    if (__atomic_exchange_n(&pt_on, 0, __ATOMIC_ACQ_REL)) {
+    if (__atomic_exchange_n(&pt->on, 0, __ATOMIC_ACQ_REL)) {
       const char *why = id == -ELOOP ? "the store's filesystem is stacked"
                                      : "the kernel refused a backing file";
-      set_why(why);
+      set_why(pt, why);
       log_msg(LOG_LVL_WARN, "kernel passthrough off: %s (%s)", why,
               strerror(-id));
     }
@@ -191,11 +220,11 @@ int pt_backing_open(int fd)
   return id;
 }
 
-void pt_backing_close(int id)
+void pt_backing_close(struct passthrough *pt, int id)
 {
   uint32_t u = (uint32_t)id;
 
-  if (id > 0 && ioctl(pt_devfd, PT_DEV_IOC_BACKING_CLOSE, &u) < 0)
+  if (id > 0 && ioctl(pt->devfd, PT_DEV_IOC_BACKING_CLOSE, &u) < 0)
     log_msg(LOG_LVL_WARN, "passthrough: closing backing %d: %s", id,
             strerror(errno));
 }
@@ -203,6 +232,7 @@ void pt_backing_close(int id)
 int pt_reply_open(struct fuse_req *req, const struct fuse_file_info *fi,
                   int id)
 {
+  struct fs_ctx *c = fuse_req_userdata(req);
   struct fuse_file_info f = *fi;
   int r;
 
@@ -212,12 +242,12 @@ int pt_reply_open(struct fuse_req *req, const struct fuse_file_info *fi,
   r = fuse_reply_open(req, &f);
   mark_open_id = 0;
   if (r == 0)
-    __atomic_add_fetch(&pt_opens, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&c->pt->opens, 1, __ATOMIC_RELAXED);
   return r;
 }
 
-const char *pt_state(uint64_t *opens)
+const char *pt_state(struct passthrough *pt, uint64_t *opens)
 {
-  *opens = __atomic_load_n(&pt_opens, __ATOMIC_RELAXED);
-  return pt_active() ? NULL : __atomic_load_n(&pt_why, __ATOMIC_ACQUIRE);
+  *opens = __atomic_load_n(&pt->opens, __ATOMIC_RELAXED);
+  return pt_active(pt) ? NULL : __atomic_load_n(&pt->why, __ATOMIC_ACQUIRE);
 }

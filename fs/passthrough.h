@@ -15,7 +15,10 @@
  * kernel or the caller's privileges don't allow passthrough, nothing
  * changes: pt_active() stays false and every open goes the usual way.
  *
- * One session per process: the state is the process's.
+ * Ownership: struct passthrough (c->pt) is created by state_init() before
+ * the session and freed by state_free() after it; its fields are atomics
+ * (set by the INIT reply, read by any request thread), no lock.  The hooks
+ * find it through the session's user data (struct fs_ctx).
  */
 #ifndef CURATE_PASSTHROUGH_H
 #define CURATE_PASSTHROUGH_H
@@ -26,24 +29,31 @@
 struct fuse_session;
 struct fuse_req;
 struct fuse_file_info;
+struct fs_ctx;
+struct passthrough;
+
+/* c->pt (state.c). */
+int pt_new(struct fs_ctx *c);
+void pt_free(struct fs_ctx *c);
 
 /* Installs the I/O hooks on a mounted session, before its loop starts
  * (nothing for a daemon that is not root).  0, or -errno (the session is
  * then unchanged). */
-int pt_install(struct fuse_session *se);
+int pt_install(struct fs_ctx *c, struct fuse_session *se);
 /* The kernel agreed to passthrough at INIT, and no backing file has been
  * refused for lack of privilege since. */
-bool pt_active(void);
+bool pt_active(struct passthrough *pt);
 /* Registers fd (a regular file) as a backing file: its id (> 0), or
  * -errno (then passthrough turns itself off if the kernel refuses it for
  * good).  The kernel holds its own reference to the file while opens use
  * it; pt_backing_close() drops the id. */
-int pt_backing_open(int fd);
-void pt_backing_close(int id);
+int pt_backing_open(struct passthrough *pt, int fd);
+void pt_backing_close(struct passthrough *pt, int id);
 /* For status: NULL when on, else why it is off; *opens counts the opens
  * served through backing files since the mount. */
-const char *pt_state(uint64_t *opens);
-/* fuse_reply_open() for a file whose reads go to backing file `id`
+const char *pt_state(struct passthrough *pt, uint64_t *opens);
+/* fuse_reply_open() for a file whose reads go to backing file `id` of the
+ * request's session
  * (fi->keep_cache and fi->direct_io are ignored: the page cache is the
  * backing file's). */
 int pt_reply_open(struct fuse_req *req, const struct fuse_file_info *fi, int id);

@@ -11,7 +11,9 @@
  * command, EEXIST, ENOENT, EBUSY a class that boxes still use) and changes
  * nothing; the reason goes to the log and `status`.  A rename changes the
  * class name in every labels/<n>.json that uses it, so the kernel's cached
- * attributes of the label files are dropped after it. */
+ * attributes of the label files are dropped after it.
+ *
+ * State: none (no ->init); each command is one write transaction. */
 #include <errno.h>
 #include <string.h>
 
@@ -26,7 +28,7 @@ static int k_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
     return -ENOTDIR;
   memset(ret, 0, sizeof(*ret));
   ret->kind = VENT_CTL;
-  ret->key = vtree_version_key(t);
+  ret->key = provlib_version_key(t);
   return 0;
 }
 
@@ -38,7 +40,7 @@ static int k_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int k_generate(struct fs_ctx *c, struct store_txn *t,
-                      const char *path, const struct gen_sink *out)
+                      const char *path, const struct sink *out)
 {
   struct buf b;
   int r;

@@ -1,7 +1,10 @@
 /* prov_config.c - the `config` file at the root: reading shows every
  * setting with its value and a comment (core/config), writing "key = value"
  * lines changes them in one transaction, or fails with EINVAL and changes
- * nothing.  The reason goes to the log and `status`. */
+ * nothing.  The reason goes to the log and `status`.
+ *
+ * State: none (no ->init); every call works in a transaction of its own
+ * or the caller's. */
 #include <errno.h>
 #include <string.h>
 
@@ -17,7 +20,7 @@ static int cfg_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   memset(ret, 0, sizeof(*ret));
   ret->kind = VENT_CTL;
   /* Secrets are not in the store: their changes count too. */
-  ret->key = vtree_version_key(t) * 1000003 + config_secret_generation();
+  ret->key = provlib_version_key(t) * 1000003 + config_secret_generation();
   return 0;
 }
 
@@ -29,7 +32,7 @@ static int cfg_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int cfg_generate(struct fs_ctx *c, struct store_txn *t,
-                        const char *path, const struct gen_sink *out)
+                        const char *path, const struct sink *out)
 {
   struct buf b;
   int r;

@@ -16,7 +16,14 @@
  * the config leaves empty; secrets from memory only) and runs pushes on
  * one background worker, which also resumes unfinished runs at mount.
  * Reasons of failures go to cvat/status and the log, never a secret.
+ *
+ * State (PROV_SLOT_CVAT, struct cvat_state): the recent results, the push
+ * queue and its worker thread, created at startup and freed after
+ * ->stop joined the worker.  Locking: st->mu guards every field; the
+ * worker holds it only to take a run from the queue and to mark it done,
+ * never while it talks to the server.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <time.h>
@@ -42,24 +49,56 @@ struct pushq {
   char run[CVAT_RUN_NAME_MAX + 1];
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static char results[LOG_LINES][1400];
-static unsigned res_head, res_n;
-static struct pushq *qhead, *qtail;
-static bool worker_on, worker_stop, worker_busy;
-static pthread_t worker;
-static char busy_run[CVAT_RUN_NAME_MAX + 1];
-/* The CVAT session of this mount (logins kept, waits cancelled at
- * unmount): created by cvat_start, freed by cvat_stop once the worker is
- * joined; set before any operation and stopped after the last. */
-static struct cvat_session *session;
+struct cvat_state {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;              /* the queue or the worker changed */
+  char results[LOG_LINES][1400];  /* recent results, a ring */
+  unsigned res_head, res_n;
+  struct pushq *qhead, *qtail;    /* runs to push, oldest first */
+  bool worker_on, worker_stop, worker_busy;
+  pthread_t worker;               /* while worker_on */
+  char busy_run[CVAT_RUN_NAME_MAX + 1];  /* the run being pushed */
+  /* The CVAT session of this mount (logins kept, waits cancelled at
+   * unmount): created by c_start, freed by c_stop once the worker is
+   * joined; set before any operation and stopped after the last. */
+  struct cvat_session *session;
+};
+
+static int c_init(struct fs_ctx *c, void **state)
+{
+  struct cvat_state *st = calloc(1, sizeof(*st));
+
+  (void)c;
+  if (!st)
+    return -ENOMEM;
+  pthread_mutex_init(&st->mu, NULL);
+  pthread_cond_init(&st->cv, NULL);
+  *state = st;
+  return 0;
+}
+
+static void c_destroy(struct fs_ctx *c, void *state)
+{
+  struct cvat_state *st = state;
+
+  (void)c;
+  assert(!st->worker_on && !st->qhead);  /* ->stop came first */
+  pthread_cond_destroy(&st->cv);
+  pthread_mutex_destroy(&st->mu);
+  free(st);
+}
+
+static struct cvat_state *c_state(struct fs_ctx *c)
+{
+  return vtree_state(c, PROV_SLOT_CVAT);
+}
 
 static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
 {
+  struct cvat_state *st = c_state(c);
   char line[1300];
   va_list ap;
   time_t now = time(NULL);
@@ -69,13 +108,14 @@ static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
   localtime_r(&now, &tm);
-  pthread_mutex_lock(&mu);
-  snprintf(results[res_head], sizeof(results[0]), "%02d:%02d:%02d %s %s",
-           tm.tm_hour, tm.tm_min, tm.tm_sec, ok ? "ok    " : "FAILED", line);
-  res_head = (res_head + 1) % LOG_LINES;
-  if (res_n < LOG_LINES)
-    res_n++;
-  pthread_mutex_unlock(&mu);
+  pthread_mutex_lock(&st->mu);
+  snprintf(st->results[st->res_head], sizeof(st->results[0]),
+           "%02d:%02d:%02d %s %s", tm.tm_hour, tm.tm_min, tm.tm_sec,
+           ok ? "ok    " : "FAILED", line);
+  st->res_head = (st->res_head + 1) % LOG_LINES;
+  if (st->res_n < LOG_LINES)
+    st->res_n++;
+  pthread_mutex_unlock(&st->mu);
   if (ok)
     log_msg(LOG_LVL_INFO, "cvat: %s", line);
   else
@@ -96,7 +136,7 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
   int r;
 
   cvat_config_init(cfg);
-  cfg->session = session;
+  cfg->session = c_state(c)->session;
   r = cvat_config_from_env(cfg, err, errlen);
   if (r < 0)
     return r;
@@ -119,29 +159,39 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
   return r;
 }
 
+/* Takes the next run to push (false: stopping), with st->mu held. */
+static bool take_run_locked(struct cvat_state *st, struct pushq **ret)
+{
+  struct pushq *q;
+
+  VTREE_ASSERT_HELD(&st->mu);
+  while (!st->qhead && !st->worker_stop)
+    pthread_cond_wait(&st->cv, &st->mu);
+  if (st->worker_stop)
+    return false;
+  q = st->qhead;
+  st->qhead = q->next;
+  if (!st->qhead)
+    st->qtail = NULL;
+  st->worker_busy = true;
+  snprintf(st->busy_run, sizeof(st->busy_run), "%s", q->run);
+  *ret = q;
+  return true;
+}
+
 static void *worker_main(void *arg)
 {
   struct fs_ctx *c = arg;
+  struct cvat_state *st = c_state(c);
+  struct pushq *q;
 
-  pthread_mutex_lock(&mu);
-  for (;;) {
-    struct pushq *q;
+  pthread_mutex_lock(&st->mu);
+  while (take_run_locked(st, &q)) {
     struct cvat_config cfg;
     char err[ERRLEN] = "";
     int r;
 
-    while (!qhead && !worker_stop)
-      pthread_cond_wait(&cv, &mu);
-    if (worker_stop)
-      break;
-    q = qhead;
-    qhead = q->next;
-    if (!qhead)
-      qtail = NULL;
-    worker_busy = true;
-    snprintf(busy_run, sizeof(busy_run), "%s", q->run);
-    pthread_mutex_unlock(&mu);
-
+    pthread_mutex_unlock(&st->mu);
     r = build_config(c, &cfg, err, sizeof(err));
     if (r == 0)
       r = cvat_push_run(c->store, &cfg, q->run, c->root, NULL, NULL, err,
@@ -153,50 +203,53 @@ static void *worker_main(void *arg)
       result(c, true, "push %s: ready for annotation", q->run);
     free(q);
 
-    pthread_mutex_lock(&mu);
-    worker_busy = false;
-    busy_run[0] = '\0';
-    pthread_cond_broadcast(&cv);
+    pthread_mutex_lock(&st->mu);
+    st->worker_busy = false;
+    st->busy_run[0] = '\0';
+    pthread_cond_broadcast(&st->cv);
   }
-  pthread_mutex_unlock(&mu);
+  pthread_mutex_unlock(&st->mu);
   return NULL;
 }
 
 static int enqueue(struct fs_ctx *c, const char *run)
 {
+  struct cvat_state *st = c_state(c);
   struct pushq *q = calloc(1, sizeof(*q));
 
   if (!q)
     return -ENOMEM;
   snprintf(q->run, sizeof(q->run), "%s", run);
-  pthread_mutex_lock(&mu);
-  if (!worker_on) {
-    worker_stop = false;
-    if (pthread_create(&worker, NULL, worker_main, c) != 0) {
-      pthread_mutex_unlock(&mu);
+  pthread_mutex_lock(&st->mu);
+  if (!st->worker_on) {
+    st->worker_stop = false;
+    if (pthread_create(&st->worker, NULL, worker_main, c) != 0) {
+      pthread_mutex_unlock(&st->mu);
       free(q);
       return -EAGAIN;
     }
-    worker_on = true;
+    st->worker_on = true;
   }
-  if (qtail)
-    qtail->next = q;
+  if (st->qtail)
+    st->qtail->next = q;
   else
-    qhead = q;
-  qtail = q;
-  pthread_cond_signal(&cv);
-  pthread_mutex_unlock(&mu);
+    st->qhead = q;
+  st->qtail = q;
+  pthread_cond_signal(&st->cv);
+  pthread_mutex_unlock(&st->mu);
   return 0;
 }
 
-static void cvat_start(struct fs_ctx *c)
+static void c_start(struct fs_ctx *c)
 {
   char **names = NULL;
   size_t n = 0;
 
+  struct cvat_state *st = c_state(c);
+
   /* Log in once, not for every file read. */
-  if (cvat_session_new(&session) < 0)
-    session = NULL;  /* every connect logs in: slower, still correct */
+  if (cvat_session_new(&st->session) < 0)
+    st->session = NULL;  /* every connect logs in: slower, still correct */
   if (c->readonly)
     return;  /* a read-only mount leaves unfinished pushes to others */
   /* Runs whose upload was interrupted (unmount, crash) continue. */
@@ -215,33 +268,36 @@ static void cvat_start(struct fs_ctx *c)
   cvat_names_free(names, n);
 }
 
-static void cvat_stop(struct fs_ctx *c)
+static void c_stop(struct fs_ctx *c)
 {
-  (void)c;
-  pthread_mutex_lock(&mu);
-  if (!worker_on) {
-    pthread_mutex_unlock(&mu);
-    cvat_session_free(session);
-    session = NULL;
+  struct cvat_state *st = c_state(c);
+
+  pthread_mutex_lock(&st->mu);
+  if (!st->worker_on) {
+    pthread_mutex_unlock(&st->mu);
+    cvat_session_free(st->session);
+    st->session = NULL;
     return;
   }
-  worker_stop = true;
-  pthread_cond_broadcast(&cv);
-  pthread_mutex_unlock(&mu);
+  st->worker_stop = true;
+  pthread_cond_broadcast(&st->cv);
+  pthread_mutex_unlock(&st->mu);
   /* A push in progress finishes its current request first (a wait for
    * CVAT's task creation stops at its next poll); the run is resumed at
    * the next mount. */
-  cvat_session_cancel_waits(session, true);
-  pthread_join(worker, NULL);
-  worker_on = false;
-  while (qhead) {
-    struct pushq *q = qhead;
-    qhead = q->next;
+  cvat_session_cancel_waits(st->session, true);
+  pthread_join(st->worker, NULL);
+  pthread_mutex_lock(&st->mu);
+  st->worker_on = false;
+  while (st->qhead) {
+    struct pushq *q = st->qhead;
+    st->qhead = q->next;
     free(q);
   }
-  qtail = NULL;
-  cvat_session_free(session);
-  session = NULL;
+  st->qtail = NULL;
+  pthread_mutex_unlock(&st->mu);
+  cvat_session_free(st->session);
+  st->session = NULL;
 }
 
 /* ---- commands ---- */
@@ -372,11 +428,11 @@ static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
       return r;
     }
   }
-  r = vtree_selection_prepare(c, src);
+  r = provlib_selection_prepare(c, src);
   if (r == 0)
     r = store_txn_begin(c->store, false, &t);
   if (r == 0) {
-    r = vtree_selection(c, t, src, &ids, &n);
+    r = provlib_selection(c, t, src, &ids, &n);
     store_txn_abort(t);
   }
   if (r < 0) {
@@ -647,19 +703,20 @@ static int c_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 
 static int render_cvat_status(struct buf *b, struct fs_ctx *c)
 {
+  struct cvat_state *st = c_state(c);
   char **names = NULL;
   size_t n = 0;
 
   buf_puts(b, "recent commands (newest last):\n");
-  pthread_mutex_lock(&mu);
-  if (!res_n)
+  pthread_mutex_lock(&st->mu);
+  if (!st->res_n)
     buf_puts(b, "  none\n");
-  for (unsigned i = 0; i < res_n; i++)
-    buf_printf(b, "  %s\n",
-               results[(res_head + LOG_LINES - res_n + i) % LOG_LINES]);
-  if (worker_busy)
-    buf_printf(b, "\nuploading: run %s\n", busy_run);
-  pthread_mutex_unlock(&mu);
+  for (unsigned i = 0; i < st->res_n; i++)
+    buf_printf(b, "  %s\n", st->results[(st->res_head + LOG_LINES -
+                                          st->res_n + i) % LOG_LINES]);
+  if (st->worker_busy)
+    buf_printf(b, "\nuploading: run %s\n", st->busy_run);
+  pthread_mutex_unlock(&st->mu);
   buf_puts(b, "\nruns:\n");
   if (cvat_runs_list(c->store, &names, &n) == 0) {
     if (!n)
@@ -681,7 +738,7 @@ static int render_cvat_status(struct buf *b, struct fs_ctx *c)
 }
 
 static int c_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   struct cpath p;
   struct buf b;
@@ -783,11 +840,14 @@ static int c_write(struct fs_ctx *c, const char *path, const char *data,
 
 const struct provider prov_cvat = {
   .name = "cvat",
+  .slot = PROV_SLOT_CVAT,
+  .init = c_init,
+  .destroy = c_destroy,
   .stat = c_stat,
   .list = c_list,
   .generate = c_generate,
   .write = c_write,
   .command = true,
-  .start = cvat_start,
-  .stop = cvat_stop,
+  .start = c_start,
+  .stop = c_stop,
 };

@@ -1,4 +1,4 @@
-/* prov_eval.c - eval/ and plots/: model evaluation and charts.
+/* prov_eval.c - eval/: model evaluation.
  *
  *   eval/run                   echo 'NAME [gt=F] [pred=F] [iou=X]' > eval/run
  *   eval/import-predictions    echo 'PATH [format=coco|yolo] [names=F]
@@ -8,15 +8,14 @@
  *                              AP75, support
  *   eval/<name>/metrics.json   the same as JSON
  *   eval/<name>/pr-curves.jpg  one precision-recall curve per class
- *   plots/embeddings.jpg       2-D projection of every sample's embedding,
- *                              coloured by tag or class (plots.color_by)
  *
  * The numbers are core/evalrun's, kept in the store; an evaluation whose
- * labels changed is re-run before it is shown (evalsel.h).  Reasons of
+ * labels changed is re-run before it is shown (evalsel.c).  Reasons of
  * failures go to the log and `status`.
+ *
+ * State: none (no ->init); which evaluation is fresh is evalsel.c's.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,54 +23,11 @@
 #include <sys/stat.h>
 
 #include "config.h"
-#include "evallatest.h"
 #include "evalrun.h"
 #include "evalsel.h"
-#include "plot.h"
 #include "predictions.h"
 #include "views.h"
 #include "vtree.h"
-
-/* ---- evalsel ---- */
-
-int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen)
-{
-  return evallatest_find(c->store, out, outlen);
-}
-
-/* The last evaluation found fresh and the store version it was checked
- * at: the freshness check walks every sample's label version when the
- * store changed for other reasons (tags, settings), and views ask for it
- * at every lookup. */
-static pthread_mutex_t fresh_mu = PTHREAD_MUTEX_INITIALIZER;
-static char fresh_name[EVALRUN_MAX_NAME + 1];
-static uint64_t fresh_version;
-
-int evalsel_refresh(struct fs_ctx *c, const char *name, double max_age_s)
-{
-  char err[300] = "";
-  uint64_t v = vtree_store_version(c);
-  bool known;
-  int r;
-
-  pthread_mutex_lock(&fresh_mu);
-  known = fresh_version == v && strcmp(fresh_name, name) == 0;
-  pthread_mutex_unlock(&fresh_mu);
-  if (known)
-    return 0;
-  r = evalrun_refresh_recent(c->store, name, max_age_s, err, sizeof(err));
-  if (r < 0)
-    fs_error(c, "eval %s: re-run after label changes failed: %s", name, err);
-  else if (r == 1)
-    log_msg(LOG_LVL_INFO, "eval %s: re-run after label changes", name);
-  if (r >= 0) {
-    pthread_mutex_lock(&fresh_mu);
-    snprintf(fresh_name, sizeof(fresh_name), "%s", name);
-    fresh_version = vtree_store_version(c);  /* after a re-run: the new version */
-    pthread_mutex_unlock(&fresh_mu);
-  }
-  return r < 0 ? r : 0;
-}
 
 /* ---- commands ---- */
 
@@ -277,7 +233,7 @@ static int e_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
       ret->kind = VENT_FILE;
       /* Content follows the store; a stale run is refreshed when the
        * file is generated (and then the version moves on). */
-      ret->key = vtree_version_key(t);
+      ret->key = provlib_version_key(t);
       ret->mtime_ns = info.created_ns;
       return 0;
     }
@@ -323,7 +279,7 @@ static int e_list(struct fs_ctx *c, struct store_txn *t, const char *path,
   if (strchr(path, '/'))
     return -ENOTDIR;
   for (size_t i = from; i < ARRAY_SIZE(run_files); i++) {
-    f.key = vtree_version_key(t);
+    f.key = provlib_version_key(t);
     if (fn(run_files[i], &f, i + 1, ud))
       break;
   }
@@ -331,7 +287,7 @@ static int e_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int e_generate(struct fs_ctx *c, struct store_txn *t0, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   char name[EVALRUN_MAX_NAME + 1];
   const char *slash = strchr(path, '/');

@@ -14,7 +14,13 @@
  * Directory listings are walked once per (directory, version) and kept
  * (a few at a time), because readdir comes in small chunks and a walk
  * over 100,000 samples per chunk would be quadratic.
+ *
+ * State (PROV_SLOT_EXPORT, created at startup): the recent selections and
+ * listings, each list with its own mutex guarding the list and its
+ * entries' reference counts; results are built unlocked and shared by
+ * reference.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -26,8 +32,6 @@
 #include "export.h"
 #include "views.h"
 #include "vtree.h"
-
-extern const struct provider prov_export;
 
 static const char *const formats[] = { "coco", "yolo", "voc", "imagenet" };
 
@@ -117,6 +121,7 @@ static void recent_put(struct recent_list *rl, struct recent *e)
   if (!e)
     return;
   pthread_mutex_lock(&rl->mu);
+  assert(e->refs > 0);
   last = --e->refs == 0;
   pthread_mutex_unlock(&rl->mu);
   if (last) {
@@ -194,6 +199,59 @@ static int recent_add(struct recent_list *rl, struct recent *e,
   return 0;
 }
 
+static void recent_init(struct recent_list *rl, size_t kept)
+{
+  pthread_mutex_init(&rl->mu, NULL);
+  rl->head = NULL;
+  rl->kept = kept;
+}
+
+/* Drops the list's references (at teardown: no reader is left). */
+static void recent_clear(struct recent_list *rl)
+{
+  while (rl->head) {
+    struct recent *x = rl->head;
+    rl->head = x->next;
+    assert(x->refs == 1);
+    recent_put(rl, x);
+  }
+  pthread_mutex_destroy(&rl->mu);
+}
+
+/* The provider's state: the few newest selections and listings. */
+struct export_state {
+  struct recent_list selections;   /* struct selc */
+  struct recent_list listings;     /* struct listing */
+};
+
+static int x_init(struct fs_ctx *c, void **state)
+{
+  struct export_state *st = calloc(1, sizeof(*st));
+
+  (void)c;
+  if (!st)
+    return -ENOMEM;
+  recent_init(&st->selections, 4);
+  recent_init(&st->listings, 4);
+  *state = st;
+  return 0;
+}
+
+static void x_destroy(struct fs_ctx *c, void *state)
+{
+  struct export_state *st = state;
+
+  (void)c;
+  recent_clear(&st->listings);
+  recent_clear(&st->selections);
+  free(st);
+}
+
+static struct export_state *x_state(struct fs_ctx *c)
+{
+  return vtree_state(c, PROV_SLOT_EXPORT);
+}
+
 /* Selections of tags/<t>/ and views/<v>/ exports, kept per store version:
  * every lookup below export/tags/<t>/ needs the member list, and building
  * it per lookup would make listing a large tag quadratic. */
@@ -201,10 +259,6 @@ struct selc {
   struct recent r;     /* by selection spec ("tags/<t>") and version */
   uint64_t *ids;       /* ascending */
   size_t n;
-};
-
-static struct recent_list selections = {
-  PTHREAD_MUTEX_INITIALIZER, NULL, 4
 };
 
 static void selc_free(struct recent *r)
@@ -218,7 +272,8 @@ static void selc_free(struct recent *r)
 static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
                     uint64_t key, struct selc **ret)
 {
-  struct selc *e = (struct selc *)recent_find(&selections, spec, key);
+  struct recent_list *rl = &x_state(c)->selections;
+  struct selc *e = (struct selc *)recent_find(rl, spec, key);
   int r;
 
   if (e) {
@@ -233,9 +288,9 @@ static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
    * before asking this provider (the provider interface has no step
    * before its transaction), so the ids below come from t's snapshot and
    * a re-run shows from the next request on, at its new version. */
-  r = vtree_selection_prepare(c, spec);
+  r = provlib_selection_prepare(c, spec);
   if (r == 0)
-    r = vtree_selection(c, t, spec, &e->ids, &e->n);
+    r = provlib_selection(c, t, spec, &e->ids, &e->n);
   if (r < 0) {
     free(e);
     return r;
@@ -247,7 +302,7 @@ static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
     free(e);
     return -ENOMEM;
   }
-  r = recent_add(&selections, &e->r, spec, key);
+  r = recent_add(rl, &e->r, spec, key);
   if (r < 0)
     return r;
   *ret = e;
@@ -258,13 +313,15 @@ static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
 struct xsel {
   struct export_spec spec;
   struct selc *sel;            /* a reference, or NULL for the dataset */
+  struct recent_list *rl;      /* the list sel is kept in */
   char field[80], sub[3][210];
   uint64_t key;
 };
 
 static void xsel_free(struct xsel *s)
 {
-  recent_put(&selections, s->sel ? &s->sel->r : NULL);
+  if (s->sel)
+    recent_put(s->rl, &s->sel->r);
   s->sel = NULL;
 }
 
@@ -272,8 +329,9 @@ static int xsel_init(struct fs_ctx *c, struct store_txn *t,
                      const struct xpath *x, struct xsel *s)
 {
   memset(s, 0, sizeof(*s));
+  s->rl = &x_state(c)->selections;
   s->spec.fmt = x->fmt;
-  s->key = vtree_version_key(t);
+  s->key = provlib_version_key(t);
   config_get_str(t, "export.field", s->field, sizeof(s->field));
   config_get_str(t, "export.train", s->sub[0], sizeof(s->sub[0]));
   config_get_str(t, "export.val", s->sub[1], sizeof(s->sub[1]));
@@ -319,10 +377,6 @@ struct listing {
   struct lent *e;
 };
 
-static struct recent_list listings = {
-  PTHREAD_MUTEX_INITIALIZER, NULL, 4
-};
-
 static void listing_free(struct recent *r)
 {
   struct listing *l = (struct listing *)r;
@@ -355,12 +409,11 @@ static int collect(const struct export_ent *e, void *ud)
   return 0;
 }
 
-static int listing_get(struct store_txn *t, const struct xsel *s,
-                       const char *fullpath, const char *dir,
-                       struct listing **ret)
+static int listing_get(struct recent_list *rl, struct store_txn *t,
+                       const struct xsel *s, const char *fullpath,
+                       const char *dir, struct listing **ret)
 {
-  struct listing *l =
-    (struct listing *)recent_find(&listings, fullpath, s->key);
+  struct listing *l = (struct listing *)recent_find(rl, fullpath, s->key);
   int r;
 
   if (l) {
@@ -376,7 +429,7 @@ static int listing_get(struct store_txn *t, const struct xsel *s,
     listing_free(&l->r);
     return r;
   }
-  r = recent_add(&listings, &l->r, fullpath, s->key);
+  r = recent_add(rl, &l->r, fullpath, s->key);
   if (r < 0)
     return r;
   *ret = l;
@@ -425,9 +478,59 @@ static int x_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   return r;
 }
 
+/* export/tags/ or export/views/: the tags or views. */
+static int x_list_scope(struct store_txn *t, int scope, uint64_t from,
+                        vent_fn fn, void *ud)
+{
+  struct vent d = { .kind = VENT_DIR };
+  struct store_iter *it;
+  uint64_t tid, next = from + 1;
+  const char *tname;
+  int r;
+
+  if (scope == 2) {
+    size_t nv;
+    const char *const *names = views_all_names(&nv);
+    for (size_t i = from; i < nv; i++)
+      if (fn(names[i], &d, i + 1, ud))
+        break;
+    return 0;
+  }
+  r = store_iter_new(t, &it);
+  if (r < 0)
+    return r;
+  while (store_iter_tags(it, next, &tid, &tname) == 0) {
+    next = tid + 1;
+    if (fn(tname, &d, tid, ud))
+      break;
+  }
+  store_iter_free(it);
+  return 0;
+}
+
+/* export/ and export/<scope>/<who>/: the formats (+ scopes at top). */
+static int x_list_formats(const struct xpath *x, uint64_t from, vent_fn fn,
+                          void *ud)
+{
+  struct vent d = { .kind = VENT_DIR };
+  uint64_t k = 0;
+
+  for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
+    if (++k > from && fn(formats[i], &d, k, ud))
+      return 0;
+  if (x->depth == 0) {
+    if (++k > from && fn("tags", &d, k, ud))
+      return 0;
+    if (++k > from && fn("views", &d, k, ud))
+      return 0;
+  }
+  return 0;
+}
+
 static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
                   uint64_t from, vent_fn fn, void *ud)
 {
+  struct recent_list *rl = &x_state(c)->listings;
   struct xpath x;
   struct xsel s;
   struct listing *l;
@@ -436,62 +539,25 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 
   if (r < 0)
     return r;
-  if (x.depth < 3) {
-    /* export/ and export/<scope>/<who>/: the formats (+ scopes at top). */
-    struct vent d = { .kind = VENT_DIR };
-    uint64_t k = 0;
-    if (x.depth == 1) {
-      /* export/tags/ or export/views/ */
-      if (x.scope == 2) {
-        size_t nv;
-        const char *const *names = views_all_names(&nv);
-        for (size_t i = from; i < nv; i++)
-          if (fn(names[i], &d, i + 1, ud))
-            break;
-        return 0;
-      }
-      {
-        struct store_iter *it;
-        uint64_t tid, next = from + 1;
-        const char *tname;
-        r = store_iter_new(t, &it);
-        if (r < 0)
-          return r;
-        while (store_iter_tags(it, next, &tid, &tname) == 0) {
-          next = tid + 1;
-          if (fn(tname, &d, tid, ud))
-            break;
-        }
-        store_iter_free(it);
-        return 0;
-      }
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
-      if (++k > from && fn(formats[i], &d, k, ud))
-        return 0;
-    if (x.depth == 0) {
-      if (++k > from && fn("tags", &d, k, ud))
-        return 0;
-      if (++k > from && fn("views", &d, k, ud))
-        return 0;
-    }
-    return 0;
-  }
+  if (x.depth == 1)
+    return x_list_scope(t, x.scope, from, fn, ud);
+  if (x.depth < 3)
+    return x_list_formats(&x, from, fn, ud);
   snprintf(full, sizeof(full), "export/%s", path);
   /* A listing is read in many small chunks, each resuming at a position
    * in it: continue in the listing the reader started, even when the
    * store changed since.  Walking the new version at every chunk made
    * `ls` of a large export quadratic while labels were being written. */
-  l = from ? (struct listing *)recent_newest(&listings, full) : NULL;
+  l = from ? (struct listing *)recent_newest(rl, full) : NULL;
   if (l) {
     memset(&s, 0, sizeof(s));
-    s.key = vtree_version_key(t);
+    s.key = provlib_version_key(t);
     r = 0;
   } else {
     r = xsel_init(c, t, &x, &s);
     if (r < 0)
       return r;
-    r = listing_get(t, &s, full, x.rest, &l);
+    r = listing_get(rl, t, &s, full, x.rest, &l);
   }
   if (r == 0) {
     for (size_t i = from; i < l->n; i++) {
@@ -504,14 +570,14 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
       if (fn(l->e[i].name, &e, i + 1, ud))
         break;
     }
-    recent_put(&listings, &l->r);
+    recent_put(rl, &l->r);
   }
   xsel_free(&s);
   return r;
 }
 
 struct sink_adapter {
-  const struct gen_sink *out;
+  const struct sink *out;
   const char *prefix;        /* the provider path of the format's top */
   int prefix_len;
 };
@@ -536,12 +602,12 @@ static int sink_offer(void *ud, const char *path, const void *p, size_t n)
 }
 
 static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   struct xpath x;
   struct xsel s;
   struct sink_adapter a = { out, path, 0 };
-  struct export_sink es = { sink_write, &a, out->offer ? sink_offer : NULL };
+  struct sink es = { sink_write, &a, out->offer ? sink_offer : NULL };
   int64_t n;
   int r = parse(path, &x);
 
@@ -642,6 +708,9 @@ static void x_warm(struct fs_ctx *c)
 
 const struct provider prov_export = {
   .name = "export",
+  .slot = PROV_SLOT_EXPORT,
+  .init = x_init,
+  .destroy = x_destroy,
   .stat = x_stat,
   .list = x_list,
   .generate = x_generate,

@@ -7,6 +7,8 @@
  *
  * Embeddings come from core/featstore (imported ones when present); the
  * chart is regenerated when the store changes (tags, labels, embeddings).
+ *
+ * State: none (no ->init); the chart is cached by the content cache.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -99,7 +101,7 @@ static int p_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   if (strcmp(path, "embeddings.jpg") != 0)
     return -ENOENT;
   ret->kind = VENT_FILE;
-  ret->key = vtree_version_key(t);
+  ret->key = provlib_version_key(t);
   return 0;
 }
 
@@ -111,14 +113,14 @@ static int p_list(struct fs_ctx *c, struct store_txn *t, const char *path,
   (void)c;
   if (*path)
     return -ENOTDIR;
-  f.key = vtree_version_key(t);
+  f.key = provlib_version_key(t);
   if (from < 1)
     fn("embeddings.jpg", &f, 1, ud);
   return 0;
 }
 
 static int p_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   struct feat_matrix m;
   struct keys k = { .n = 0 };
@@ -152,7 +154,7 @@ static int p_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
     free(k.names[i]);
   free(jpg);
   free(key);
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
   return r;
 }
 

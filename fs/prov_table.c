@@ -10,9 +10,13 @@
  * Once the table has been read in this mount, the warm thread (warm.c)
  * prepares each new version after the store settles, so `ls -l` of the
  * root (which sizes samples.csv) and the next read do not wait for it.
+ *
+ * State: one flag (PROV_SLOT_TABLE), set by any request thread and read
+ * by the warm thread, atomically; no lock.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "evalrun.h"
@@ -20,10 +24,28 @@
 #include "table.h"
 #include "vtree.h"
 
-extern const struct provider prov_table;
+struct table_state {
+  /* Set at the first generation: someone uses the table, keep it warm. */
+  bool used;   /* atomic */
+};
 
-/* Set at the first generation: someone uses the table, keep it warm. */
-static bool table_used;
+static int t_init(struct fs_ctx *c, void **state)
+{
+  (void)c;
+  *state = calloc(1, sizeof(struct table_state));
+  return *state ? 0 : -ENOMEM;
+}
+
+static void t_destroy(struct fs_ctx *c, void *state)
+{
+  (void)c;
+  free(state);
+}
+
+static struct table_state *t_state(struct fs_ctx *c)
+{
+  return vtree_state(c, PROV_SLOT_TABLE);
+}
 
 /* The latest evaluation, refreshed, into name ("" if none).  A refresh is
  * a write transaction of its own. */
@@ -46,7 +68,7 @@ static int t_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   /* The version of t: if the refresh above re-ran the evaluation, the
    * content generated below (from a newer snapshot) is newer than this
    * key, and the next lookup sees the new version's key. */
-  ret->key = vtree_version_key(t);
+  ret->key = provlib_version_key(t);
   return 0;
 }
 
@@ -58,7 +80,7 @@ static int t_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 }
 
 static int t_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   char ev[EVALRUN_MAX_NAME + 1];
   struct store_txn *own = NULL;
@@ -68,7 +90,7 @@ static int t_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
   (void)t;
   if (*path)
     return -ENOTDIR;
-  __atomic_store_n(&table_used, true, __ATOMIC_RELAXED);
+  __atomic_store_n(&t_state(c)->used, true, __ATOMIC_RELAXED);
   latest_eval(c, ev, sizeof(ev));
   /* A snapshot taken after the refresh, so the eval columns are those of
    * the current labels. */
@@ -91,7 +113,7 @@ static void t_warm(struct fs_ctx *c)
   struct gen_content *g;
   struct vent e;
 
-  if (!__atomic_load_n(&table_used, __ATOMIC_RELAXED) ||
+  if (!__atomic_load_n(&t_state(c)->used, __ATOMIC_RELAXED) ||
       store_txn_begin(c->store, false, &t) < 0)
     return;
   if (t_stat(c, t, "", &e) == 0 &&
@@ -102,6 +124,9 @@ static void t_warm(struct fs_ctx *c)
 
 const struct provider prov_table = {
   .name = "samples.csv",
+  .slot = PROV_SLOT_TABLE,
+  .init = t_init,
+  .destroy = t_destroy,
   .stat = t_stat,
   .list = t_list,
   .generate = t_generate,

@@ -15,6 +15,9 @@
  * Lists come from core/views/views.c, which caches them; this file only names
  * and resolves entries.  Every file shows one sample, so `mv` of any of
  * them into tags/<t>/ tags it (ops.c).
+ *
+ * State: none here (no ->init); the lists are core/views' (c->views, with
+ * its own lock), the latest evaluation's freshness evalsel.c's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,8 +41,6 @@
 
 /* Views with more members than this are not drawn ahead (warm.c). */
 #define VIEWS_WARM_MAX 2000
-
-extern const struct provider prov_views;
 
 struct vdir {
   const char *name;
@@ -315,7 +316,7 @@ static int eval_list(struct fs_ctx *c, const struct vdir *vd, uint64_t from,
 }
 
 static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
-                         const char *file, const struct gen_sink *out)
+                         const char *file, const struct sink *out)
 {
   char ev[EVALRUN_MAX_NAME + 1];
   struct store_txn *t;
@@ -331,7 +332,7 @@ static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
   if (r == 0)
     r = open_sample_source(c, &s, &fd);
   if (r == 0)
-    r = read_whole(fd, s.size, &src, &srclen);
+    r = provlib_read_whole(fd, s.size, &src, &srclen);
   if (fd >= 0)
     close(fd);
   if (r == 0)
@@ -428,7 +429,7 @@ static int v_list(struct fs_ctx *c, struct store_txn *t, const char *path,
  * partner drawn in its class colour and captioned with its class name and
  * IoU, so a viewer is enough to judge the pair. */
 static int dupes_render(struct fs_ctx *c, struct store_txn *t,
-                        const struct sample *s, const struct gen_sink *out)
+                        const struct sample *s, const struct sink *out)
 {
   struct labels l;
   struct draw_box *boxes = NULL;
@@ -463,7 +464,7 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   if (r == 0)
     r = open_sample_source(c, s, &fd);
   if (r == 0)
-    r = read_whole(fd, s->size, &src, &srclen);
+    r = provlib_read_whole(fd, s->size, &src, &srclen);
   if (fd >= 0)
     close(fd);
   if (r == 0)
@@ -483,7 +484,7 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
 }
 
 static int v_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
-                      const struct gen_sink *out)
+                      const struct sink *out)
 {
   const struct vdir *vd;
   const char *rest;

@@ -1,6 +1,10 @@
 /* render.c - the text of the generated files at the root of the mount:
  * README.txt (what this tree is and how to use it) and status (counts,
- * import state, recent errors).  Reads the store; writes nothing. */
+ * import state, recent errors).  Reads the store; writes nothing.
+ *
+ * State: none of its own; it reads c's fields under c->mu (import
+ * progress, recent errors) and the other modules' counters through their
+ * own locked getters. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -128,7 +132,7 @@ int render_status(struct fs_ctx *c, struct buf *out)
 
   {
     uint64_t opens;
-    const char *off = pt_state(&opens);
+    const char *off = pt_state(c->pt, &opens);
     buf_printf(out, "\nmount: %s\n", c->no_open ? "read-only, files open "
                "without the daemon" : "normal");
     if (off)

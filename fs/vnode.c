@@ -12,7 +12,13 @@
  * Each record also says how the kernel reads its open handles: through
  * the page cache, or by passthrough from the content's cache file (the
  * backing id registered at its first open, closed at its last release).
+ *
+ * Ownership: the table (c->vt) is created by state_init() before the
+ * session and freed by state_free() after it (dropping the content
+ * references its records hold).  Locking: t->mu guards the tables and
+ * every record; the lookup helpers assert it (debug builds).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,29 +63,23 @@ static size_t ino_slot(const struct vnode_table *t, uint64_t ino)
   return (size_t)((ino * 0x9E3779B97F4A7C15ULL) >> 17) & (t->cap - 1);
 }
 
-static struct vnode_table *table(struct fs_ctx *c)
+int vnode_table_new(struct fs_ctx *c)
 {
-  pthread_mutex_lock(&c->mu);
-  if (!c->vt) {
-    struct vnode_table *t = calloc(1, sizeof(*t));
-    if (t) {
-      t->cap = 1024;
-      t->by_ino = calloc(t->cap, sizeof(*t->by_ino));
-      t->by_path = calloc(t->cap, sizeof(*t->by_path));
-      if (!t->by_ino || !t->by_path) {
-        free(t->by_ino);
-        free(t->by_path);
-        free(t);
-        t = NULL;
-      } else {
-        pthread_mutex_init(&t->mu, NULL);
-        t->next = 1;
-        c->vt = t;
-      }
-    }
+  struct vnode_table *t = calloc(1, sizeof(*t));
+
+  t->cap = 1024;
+  t->by_ino = calloc(t->cap, sizeof(*t->by_ino));
+  t->by_path = calloc(t->cap, sizeof(*t->by_path));
+  if (!t->by_ino || !t->by_path) {
+    free(t->by_ino);
+    free(t->by_path);
+    free(t);
+    return -ENOMEM;
   }
-  pthread_mutex_unlock(&c->mu);
-  return c->vt;
+  pthread_mutex_init(&t->mu, NULL);
+  t->next = 1;
+  c->vt = t;
+  return 0;
 }
 
 static void grow(struct vnode_table *t)
@@ -89,6 +89,7 @@ static void grow(struct vnode_table *t)
   struct vnode **obi = t->by_ino, **obp = t->by_path;
   size_t ocap = t->cap;
 
+  VTREE_ASSERT_HELD(&t->mu);
   if (!bi || !bp) {
     free(bi);
     free(bp);
@@ -118,7 +119,8 @@ static void grow(struct vnode_table *t)
 static struct vnode *find_ino(struct vnode_table *t, uint64_t ino)
 {
   struct vnode *v = t->by_ino[ino_slot(t, ino)];
-  while (v && v->ino != ino)
+
+  VTREE_ASSERT_HELD(&t->mu);  while (v && v->ino != ino)
     v = v->next_ino;
   return v;
 }
@@ -126,7 +128,8 @@ static struct vnode *find_ino(struct vnode_table *t, uint64_t ino)
 static struct vnode *find_path(struct vnode_table *t, const char *path)
 {
   struct vnode *v = t->by_path[hash_str(path) & (t->cap - 1)];
-  while (v && strcmp(v->path, path) != 0)
+
+  VTREE_ASSERT_HELD(&t->mu);  while (v && strcmp(v->path, path) != 0)
     v = v->next_path;
   return v;
 }
@@ -134,7 +137,8 @@ static struct vnode *find_path(struct vnode_table *t, const char *path)
 static void unlink_path(struct vnode_table *t, struct vnode *v)
 {
   struct vnode **pp = &t->by_path[hash_str(v->path) & (t->cap - 1)];
-  while (*pp && *pp != v)
+
+  VTREE_ASSERT_HELD(&t->mu);  while (*pp && *pp != v)
     pp = &(*pp)->next_path;
   if (*pp)
     *pp = v->next_path;
@@ -143,13 +147,11 @@ static void unlink_path(struct vnode_table *t, struct vnode *v)
 
 uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
   uint64_t ino = 0;
   size_t pl = strlen(path);
 
-  if (!t)
-    return 0;
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
   if (v && v->key != key) {
@@ -189,11 +191,11 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
 uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
                                uint64_t ver)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
   uint64_t ino = 0;
 
-  if (!t || !ver)
+  if (!ver)
     return 0;
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
@@ -207,11 +209,9 @@ uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
 
 void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
 
-  if (!t)
-    return;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v && v->attached)
@@ -221,30 +221,26 @@ void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
 
 uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v = NULL;
   uint64_t ino;
 
-  if (t) {
-    pthread_mutex_lock(&t->mu);
-    v = find_path(t, path);
-    ino = v ? v->ino : 0;
-    pthread_mutex_unlock(&t->mu);
-    if (v)
-      return ino;
-  }
+  pthread_mutex_lock(&t->mu);
+  v = find_path(t, path);
+  ino = v ? v->ino : 0;
+  pthread_mutex_unlock(&t->mu);
+  if (v)
+    return ino;
   /* Upper half of the table numbers: never handed out by vnode_ino(). */
   return node_ino(NODE_VNODE, (1ULL << 55) | (hash_str(path) >> 9), 0);
 }
 
 int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
   int r = -ENOENT;
 
-  if (!t)
-    return -ENOMEM;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v) {
@@ -259,21 +255,21 @@ int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)
 
 void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v, **pp;
 
-  if (!t)
-    return;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v) {
+    /* The kernel forgets at most the lookups it was answered. */
+    assert(nlookup <= v->nlookup);
     v->nlookup = v->nlookup > nlookup ? v->nlookup - nlookup : 0;
     if (v->nlookup == 0) {
       /* Normally closed at the last release; a FORGET handled before
        * that RELEASE must not leak the backing id (no open can come for
        * a forgotten inode). */
       if (v->backing)
-        pt_backing_close(v->backing);
+        pt_backing_close(c->pt, v->backing);
       gen_put(v->pin);
       if (v->attached)
         unlink_path(t, v);
@@ -290,11 +286,9 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup)
 
 void vnode_detach(struct fs_ctx *c, const char *path)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
   struct vnode *v;
 
-  if (!t)
-    return;
   pthread_mutex_lock(&t->mu);
   v = find_path(t, path);
   if (v)
@@ -302,16 +296,13 @@ void vnode_detach(struct fs_ctx *c, const char *path)
   pthread_mutex_unlock(&t->mu);
 }
 
-/* Locks the table and finds the record of ino (NULL if none); *tp is
- * NULL, and nothing locked, when there is no table. */
+/* Locks the table (*tp) and finds the record of ino (NULL if none). */
 static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
                               struct vnode_table **tp)
 {
-  struct vnode_table *t = table(c);
+  struct vnode_table *t = c->vt;
 
   *tp = t;
-  if (!t)
-    return NULL;
   pthread_mutex_lock(&t->mu);
   return find_ino(t, ino);
 }
@@ -322,8 +313,6 @@ uint64_t vnode_key(struct fs_ctx *c, uint64_t ino)
   struct vnode *v = lock_ino(c, ino, &t);
   uint64_t key = 0;
 
-  if (!t)
-    return 0;
   if (v)
     key = v->key;
   pthread_mutex_unlock(&t->mu);
@@ -336,8 +325,6 @@ void vnode_pin(struct fs_ctx *c, uint64_t ino, uint64_t key,
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
-  if (!t)
-    return;
   if (v && key && v->key == key && v->size == VNODE_SIZE_UNKNOWN) {
     v->size = gen_size(g);
     v->mtime_ns = mtime_ns;
@@ -356,8 +343,6 @@ int vnode_attrs(struct fs_ctx *c, uint64_t ino, uint64_t *size,
   struct vnode *v = lock_ino(c, ino, &t);
   int r = -ENOENT;
 
-  if (!t)
-    return -ENOMEM;
   if (v && v->size != VNODE_SIZE_UNKNOWN) {
     *size = v->size;
     *mtime_ns = v->mtime_ns;
@@ -373,8 +358,6 @@ struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino)
   struct vnode *v = lock_ino(c, ino, &t);
   struct gen_content *g = NULL;
 
-  if (!t)
-    return NULL;
   if (v && v->pin)
     g = gen_ref(v->pin);
   pthread_mutex_unlock(&t->mu);
@@ -387,16 +370,14 @@ int vnode_open(struct fs_ctx *c, uint64_t ino, int fd)
   struct vnode *v = lock_ino(c, ino, &t);
   int r;
 
-  if (!t)
-    return -ENOMEM;
   if (!v) {
     pthread_mutex_unlock(&t->mu);
     return -ESTALE;  /* forgotten meanwhile: look the name up again */
   }
-  if (v->opened == 0 && fd >= 0 && pt_active()) {
+  if (v->opened == 0 && fd >= 0 && pt_active(c->pt)) {
     /* The first open chooses: passthrough if the kernel takes the file
      * (a refusal leaves the page cache). */
-    int id = pt_backing_open(fd);
+    int id = pt_backing_open(c->pt, fd);
     v->backing = id > 0 ? id : 0;
   }
   v->opened++;
@@ -410,10 +391,9 @@ void vnode_closed(struct fs_ctx *c, uint64_t ino)
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);
 
-  if (!t)
-    return;
+  assert(!v || v->opened > 0);  /* a release of a registered open */
   if (v && v->opened > 0 && --v->opened == 0 && v->backing) {
-    pt_backing_close(v->backing);
+    pt_backing_close(c->pt, v->backing);
     v->backing = 0;
   }
   pthread_mutex_unlock(&t->mu);
@@ -424,7 +404,7 @@ void vnode_free_all(struct fs_ctx *c)
   struct vnode_table *t = c->vt;
 
   if (!t)
-    return;
+    return;  /* never created */
   for (size_t i = 0; i < t->cap; i++)
     for (struct vnode *v = t->by_ino[i], *nx; v; v = nx) {
       nx = v->next_ino;

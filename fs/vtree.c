@@ -1,17 +1,22 @@
 /* vtree.c - the registry of providers (see vtree.h for the table of which
- * file serves which top-level name). */
+ * file serves which top-level name) and the generated tree's state.
+ *
+ * The provider table below is data, listed in this one place: providers
+ * never call back into the registry or its users (they use provlib.c,
+ * warm.c and gencache.c below them), so the registry depends on them and
+ * not the other way round.
+ *
+ * Ownership: c->vs and everything it points to is created by vtree_init()
+ * (from state_init(), before the session) and freed by vtree_free() (from
+ * state_free(), after the session and every thread ended).  Locking: none
+ * here; each part locks itself (warm.c, evalsel.c, each provider's state).
+ */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "selection.h"
-#include "views.h"
+#include "evalsel.h"
 #include "vtree.h"
-
-extern const struct provider prov_config, prov_views, prov_export, prov_cvat,
-    prov_eval, prov_plots, prov_classes, prov_table;
 
 const struct provider *const vtree_providers[] = {
   &prov_config,
@@ -40,53 +45,50 @@ const struct provider *vtree_provider_of(const char *path, const char **rest)
   return NULL;
 }
 
-/* Shared by providers: the store version as a content key (never 0). */
-uint64_t vtree_version_key(struct store_txn *t)
+int vtree_init(struct fs_ctx *c)
 {
-  uint64_t v = 0;
-  store_version(t, &v);
-  return v + 1;
-}
+  struct vtree_state *vs = calloc(1, sizeof(*vs));
+  int r;
 
-uint64_t vtree_store_version(struct fs_ctx *c)
-{
-  struct store_txn *t;
-  uint64_t k = 0;
-
-  if (store_txn_begin(c->store, false, &t) == 0) {
-    k = vtree_version_key(t);
-    store_txn_abort(t);
-  }
-  return k;
-}
-
-int read_whole(int fd, uint64_t size, uint8_t **ret, size_t *ret_len)
-{
-  uint8_t *p;
-  size_t got = 0;
-
-  *ret = NULL;
-  *ret_len = 0;
-  if (size > (1ULL << 31))
-    return -EFBIG;
-  p = malloc(size ? size : 1);
-  if (!p)
+  if (!vs)
     return -ENOMEM;
-  while (got < size) {
-    ssize_t n = pread(fd, p + got, size - got, (off_t)got);
-    if (n < 0 && errno == EINTR)
+  vs->providers = vtree_providers;
+  c->vs = vs;
+  r = warm_new(&vs->warm);
+  if (r == 0)
+    r = evalsel_new(&vs->evalsel);
+  for (size_t i = 0; r == 0 && vtree_providers[i]; i++) {
+    const struct provider *p = vtree_providers[i];
+    if (!p->init)
       continue;
-    if (n < 0) {
-      free(p);
-      return -errno;
-    }
-    if (n == 0)
-      break;
-    got += (size_t)n;
+    /* One slot per provider with state, each its own. */
+    assert(p->slot > PROV_SLOT_NONE && p->slot < PROV_SLOTS);
+    assert(vs->prov[p->slot] == NULL);
+    r = p->init(c, &vs->prov[p->slot]);
   }
-  *ret = p;
-  *ret_len = got;
-  return 0;
+  if (r < 0)
+    vtree_free(c);
+  return r;
+}
+
+void vtree_free(struct fs_ctx *c)
+{
+  struct vtree_state *vs = c->vs;
+  size_t n = 0;
+
+  if (!vs)
+    return;
+  while (vtree_providers[n])
+    n++;
+  while (n-- > 0) {
+    const struct provider *p = vtree_providers[n];
+    if (p->destroy && vs->prov[p->slot])
+      p->destroy(c, vs->prov[p->slot]);
+  }
+  evalsel_free(vs->evalsel);
+  warm_free(vs->warm);
+  free(vs);
+  c->vs = NULL;
 }
 
 void vtree_start(struct fs_ctx *c)
@@ -103,25 +105,4 @@ void vtree_stop(struct fs_ctx *c)
   for (size_t i = 0; vtree_providers[i]; i++)
     if (vtree_providers[i]->stop)
       vtree_providers[i]->stop(c);
-}
-
-int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
-                    uint64_t **ret, size_t *ret_n)
-{
-  char err[300];
-  int r = selection_ids(c->views, t, spec, ret, ret_n, err, sizeof(err));
-
-  if (r < 0 && r != -ENOENT)
-    fs_error(c, "%s: %s", spec, err[0] ? err : strerror(-r));
-  return r;
-}
-
-int vtree_selection_prepare(struct fs_ctx *c, const char *spec)
-{
-  char err[300];
-  int r = selection_prepare(c->store, spec, err, sizeof(err));
-
-  if (r < 0 && r != -ENOENT)
-    fs_error(c, "%s: %s", spec, err[0] ? err : strerror(-r));
-  return r;
 }

@@ -28,11 +28,18 @@
 #ifndef CURATE_VTREE_H
 #define CURATE_VTREE_H
 
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "fs.h"
+#include "sink.h"
+
+struct warm;
+struct evalsel;
 
 enum vent_kind {
   VENT_DIR,
@@ -52,15 +59,14 @@ struct vent {
   uint64_t size;        /* filled in by the layer for generated files */
 };
 
-/* Output of generation: a byte sink (write returns 0 or -errno).  offer,
- * when not NULL, takes the whole content of another path of the same
- * provider (`path` below its top) and the same key, made along the way
- * (the other crops of one decoded photo): the content cache keeps it for
- * when that path is asked for. */
-struct gen_sink {
-  int (*write)(void *ud, const void *p, size_t n);
-  void *ud;
-  int (*offer)(void *ud, const char *path, const void *p, size_t n);
+/* Where a provider's own state is kept (struct vtree_state.prov): one slot
+ * per provider that has an ->init; the others keep no state. */
+enum prov_slot {
+  PROV_SLOT_NONE = 0,
+  PROV_SLOT_CVAT,      /* prov_cvat.c: command results, push queue, worker */
+  PROV_SLOT_EXPORT,    /* prov_export.c: recent selections and listings */
+  PROV_SLOT_TABLE,     /* prov_table.c: whether samples.csv is in use */
+  PROV_SLOTS,
 };
 
 /* Listing callback: returns non-zero to stop (reply buffer full).  cookie
@@ -70,6 +76,13 @@ typedef int (*vent_fn)(const char *name, const struct vent *e,
 
 struct provider {
   const char *name;    /* top-level entry */
+  /* Optional: creates the provider's state (at startup, before the
+   * session, from state_init()) into *state, kept in slot `slot` and
+   * reached with vtree_state(); destroy frees it at teardown, after
+   * ->stop.  init returns 0 or -errno (the mount then fails). */
+  enum prov_slot slot;
+  int (*init)(struct fs_ctx *c, void **state);
+  void (*destroy)(struct fs_ctx *c, void *state);
   /* path is relative to the provider's top ("" = the top itself).
    * Returns 0 or -ENOENT (or another -errno). */
   int (*stat)(struct fs_ctx *c, struct store_txn *t, const char *path,
@@ -79,7 +92,7 @@ struct provider {
               uint64_t from, vent_fn fn, void *ud);
   /* Streams the content of a VENT_FILE / VENT_CTL. */
   int (*generate)(struct fs_ctx *c, struct store_txn *t, const char *path,
-                  const struct gen_sink *out);
+                  const struct sink *out);
   /* VENT_CTL only: a whole written document.  Returns 0 or -errno with
    * the reason already reported through fs_error(). */
   int (*write)(struct fs_ctx *c, const char *path, const char *data,
@@ -111,7 +124,79 @@ struct provider {
   bool by_version;
 };
 
+/* ---- vtree.c: the registry and the generated tree's state ---- */
+
+/* What the generated tree keeps for the mount (c->vs), created by
+ * vtree_init() before the session starts and freed by vtree_free() after
+ * it ended: nothing here is created lazily, so no request thread ever
+ * races to create it.  Each part has its own lock (stated where it is
+ * defined); the pointers themselves never change while the session runs. */
+struct vtree_state {
+  const struct provider *const *providers;  /* vtree_providers */
+  void *prov[PROV_SLOTS];     /* each provider's ->init state */
+  struct warm *warm;          /* warm.c: the warming thread */
+  struct evalsel *evalsel;    /* evalsel.c: the last fresh evaluation */
+};
+
+/* The state provider slot s created at startup (never NULL for a slot
+ * of a provider with ->init). */
+static inline void *vtree_state(struct fs_ctx *c, enum prov_slot s)
+{
+  return c->vs->prov[s];
+}
+
+/* Debug builds: asserts that mutex m is held.  trylock on a held mutex
+ * fails with EBUSY; on a free one it succeeds and the assert aborts. */
+#define VTREE_ASSERT_HELD(m) assert(pthread_mutex_trylock(m) == EBUSY)
+
+/* Creates c->vs and every provider's state, in table order (state.c);
+ * 0 or -errno, nothing left allocated on failure. */
+int vtree_init(struct fs_ctx *c);
+/* Frees them in the reverse order; after vtree_stop(). */
+void vtree_free(struct fs_ctx *c);
+/* Starts and stops the providers' background work and the warming
+ * thread (main.c, once the store is open and before it closes). */
+void vtree_start(struct fs_ctx *c);
+void vtree_stop(struct fs_ctx *c);
+
+/* The providers, one per file (prov_*.c), and their table (vtree.c),
+ * NULL-terminated: adding a provider is a line here and a line there. */
+extern const struct provider prov_config, prov_views, prov_export,
+    prov_cvat, prov_eval, prov_plots, prov_classes, prov_table;
+extern const struct provider *const vtree_providers[];
+/* Finds the provider of a full path ("views/unique/x.jpg") and sets *rest
+ * to the path below it ("unique/x.jpg", or "" for "views"). */
+const struct provider *vtree_provider_of(const char *path, const char **rest);
+
+/* ---- provlib.c: helpers the providers share ---- */
+
+/* The store version as a content key (never 0): for content that may
+ * change with any change of the store. */
+uint64_t provlib_version_key(struct store_txn *t);
+/* The same in a read transaction of its own; 0 if the store cannot be
+ * read. */
+uint64_t provlib_store_version(struct fs_ctx *c);
+/* Sample ids of a selection named as in the tree: "samples", "tags/<t>",
+ * "views/<v>" (views in their listed order, the others by id), read
+ * within t (core/views/selection.h).  *ret is owned by the caller.
+ * -ENOENT for an unknown name. */
+int provlib_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
+                      uint64_t **ret, size_t *ret_n);
+/* The step before: re-runs the latest evaluation for an evaluation view
+ * if its labels changed (a write transaction).  Call it before beginning
+ * the read transaction provlib_selection() is given. */
+int provlib_selection_prepare(struct fs_ctx *c, const char *spec);
+/* Reads up to `size` bytes of fd into a new buffer. */
+int provlib_read_whole(int fd, uint64_t size, uint8_t **ret,
+                       size_t *ret_len);
+
 /* ---- warm.c ---- */
+
+/* The warming thread's state (vtree_state.warm). */
+int warm_new(struct warm **ret);
+void warm_free(struct warm *w);
+/* Starts the thread (vtree_start) and stops it, waiting for it
+ * (vtree_stop). */
 void warm_start(struct fs_ctx *c);
 void warm_stop_join(struct fs_ctx *c);
 /* From a ->warm hook: generates the versioned files of directory `dir`
@@ -121,39 +206,9 @@ void warm_stop_join(struct fs_ctx *c);
 int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
              size_t max_files);
 
-/* Starts and stops the providers' background work (main.c). */
-void vtree_start(struct fs_ctx *c);
-void vtree_stop(struct fs_ctx *c);
-
-/* Sample ids of a selection named as in the tree: "samples", "tags/<t>",
- * "views/<v>" (views in their listed order, the others by id), read
- * within t (core/views/selection.h).  *ret is owned by the caller.
- * -ENOENT for an unknown name. */
-int vtree_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
-                    uint64_t **ret, size_t *ret_n);
-/* The step before: re-runs the latest evaluation for an evaluation view
- * if its labels changed (a write transaction).  Call it before beginning
- * the read transaction vtree_selection() is given. */
-int vtree_selection_prepare(struct fs_ctx *c, const char *spec);
-
-/* The registered providers (vtree.c), NULL-terminated. */
-extern const struct provider *const vtree_providers[];
-/* Finds the provider of a full path ("views/unique/x.jpg") and sets *rest
- * to the path below it ("unique/x.jpg", or "" for "views"). */
-const struct provider *vtree_provider_of(const char *path, const char **rest);
-
-/* The store version as a content key (never 0): for content that may
- * change with any change of the store. */
-uint64_t vtree_version_key(struct store_txn *t);
-/* The same in a read transaction of its own; 0 if the store cannot be
- * read. */
-uint64_t vtree_store_version(struct fs_ctx *c);
-
 /* Opens a sample's source file read-only (ops.c); reports failures
  * through fs_error(). */
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
-/* Reads up to `size` bytes of fd into a new buffer (vtree.c). */
-int read_whole(int fd, uint64_t size, uint8_t **ret, size_t *ret_len);
 
 /* ---- fdcache.c: source descriptors for reads without a handle ---- */
 struct fd_ref {
@@ -164,6 +219,8 @@ struct fd_ref {
  * after the reply. */
 int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret);
 void fdcache_put(struct fs_ctx *c, struct fd_ref *ref);
+/* c->fdc, created and freed by state.c. */
+int fdcache_new(struct fs_ctx *c);
 void fdcache_free(struct fs_ctx *c);
 
 struct gen_content;
@@ -233,6 +290,9 @@ struct gen_content *vnode_pinned(struct fs_ctx *c, uint64_t ino);
  * open. */
 int vnode_open(struct fs_ctx *c, uint64_t ino, int fd);
 void vnode_closed(struct fs_ctx *c, uint64_t ino);
+/* c->vt, created and freed by state.c (free drops the content references
+ * its records hold). */
+int vnode_table_new(struct fs_ctx *c);
 void vnode_free_all(struct fs_ctx *c);
 
 /* ---- gencache.c: generated content ---- */
@@ -276,10 +336,10 @@ struct gen_cache_stats {
   uint64_t hits, misses, evicted, spilled;
 };
 void gen_cache_stats(struct fs_ctx *c, struct gen_cache_stats *s);
-/* The default bounds on this machine: memory from its RAM, disk from the
- * free space of `dir` (the store directory). */
-void gen_cache_defaults(const char *dir, uint64_t *mem_max,
-                        uint64_t *disk_max);
+/* c->gc, created with its bounds and freed by state.c.  The bounds:
+ * -o cache_size (c->cache_max) if given, else from the machine, memory
+ * from its RAM, disk from the free space of the store directory. */
+int gen_cache_new(struct fs_ctx *c);
 void gen_cache_free(struct fs_ctx *c);
 
 #endif

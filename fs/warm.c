@@ -22,8 +22,16 @@
  * the content cache is three quarters full (warming must not evict what
  * readers use).  The thread runs at nice 19, one thread: a reader's own
  * generation always has a core before it.
+ *
+ * Ownership: struct warm is the generated tree's (vtree_state.warm),
+ * created and freed with it; the thread runs between warm_start() and
+ * warm_stop_join().  Locking: mu guards on, stop and seen0; the thread
+ * waits on cv between ticks and holds no lock while it works.  It finds
+ * the providers in vtree_state.providers, so this file does not depend on
+ * the registry (vtree.c), which starts it.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -43,18 +51,44 @@
 #define WARM_NICE 19
 #define WARM_BATCH 32       /* files per read transaction */
 
-static pthread_t warm_thread;
-static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
-static bool warm_on, warm_stop;
+struct warm {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;   /* while on */
+  bool on, stop;      /* under mu */
+  uint64_t seen0;     /* under mu: the version at start */
+};
 
-static bool warm_cancelled(void)
+int warm_new(struct warm **ret)
+{
+  struct warm *w = calloc(1, sizeof(*w));
+
+  *ret = w;
+  if (!w)
+    return -ENOMEM;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  w->seen0 = UINT64_MAX;
+  return 0;
+}
+
+void warm_free(struct warm *w)
+{
+  if (!w)
+    return;
+  assert(!w->on);  /* warm_stop_join() came first */
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+}
+
+static bool warm_cancelled(struct warm *wm)
 {
   bool r;
 
-  pthread_mutex_lock(&warm_mu);
-  r = warm_stop;
-  pthread_mutex_unlock(&warm_mu);
+  pthread_mutex_lock(&wm->mu);
+  r = wm->stop;
+  pthread_mutex_unlock(&wm->mu);
   return r;
 }
 
@@ -128,7 +162,7 @@ int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
     if (i % WARM_BATCH == 0 && i) {
       store_txn_abort(t);
       t = NULL;
-      if (warm_cancelled() || !cache_has_room(c))
+      if (warm_cancelled(c->vs->warm) || !cache_has_room(c))
         break;
       uint64_t now = 0;
       r = store_txn_begin(c->store, false, &t);
@@ -179,85 +213,107 @@ static void notify_tag_dirs(struct fs_ctx *c)
   store_txn_abort(t);
 }
 
-static uint64_t warm_seen0 = UINT64_MAX;  /* under warm_mu */
+/* Asks each provider with a ->warm hook to prepare its files, then gives
+ * the memory a burst of requests freed back to the system. */
+static void warm_all(struct fs_ctx *c)
+{
+  const struct provider *const *pv = c->vs->providers;
+
+  for (size_t i = 0; pv[i]; i++)
+    if (pv[i]->warm)
+      pv[i]->warm(c);
+  /* glibc keeps freed memory in each thread's arena otherwise, and the
+   * daemon stayed at 200 MB after a burst that peaked at 460 MB with
+   * nothing left in use. */
+  malloc_trim(0);
+}
+
+/* Whoever changed the store (this mount or a `curate` next to it): the
+ * fixed listings are asked again. */
+static void notify_fixed_dirs(struct fs_ctx *c)
+{
+  notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
+  notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
+  notify_inode(c, node_ino(NODE_DIR, DIR_TAGS, 0), true);
+  notify_tag_dirs(c);
+}
+
+static void tick_deadline(struct timespec *ts)
+{
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_nsec += WARM_TICK_NS;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
 
 static void *warm_main(void *arg)
 {
   struct fs_ctx *c = arg;
-  uint64_t warmed = UINT64_MAX, seen = warm_seen0;
+  struct warm *wm = c->vs->warm;
+  uint64_t warmed = UINT64_MAX, seen;
   double seen_at = time_mono();
 
   /* Background work: below every reader (Linux nice is per thread). */
   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WARM_NICE);
 
-  pthread_mutex_lock(&warm_mu);
-  while (!warm_stop) {
+  pthread_mutex_lock(&wm->mu);
+  seen = wm->seen0;
+  while (!wm->stop) {
     struct timespec ts;
     uint64_t v;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += WARM_TICK_NS;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&warm_cv, &warm_mu, &ts);
-    if (warm_stop)
+    tick_deadline(&ts);
+    pthread_cond_timedwait(&wm->cv, &wm->mu, &ts);
+    if (wm->stop)
       break;
-    pthread_mutex_unlock(&warm_mu);
-    v = vtree_store_version(c);
+    pthread_mutex_unlock(&wm->mu);
+    v = provlib_store_version(c);
     if (v != seen) {
-      /* Whoever changed the store (this mount or a `curate` next to it):
-       * the fixed listings are asked again. */
-      if (seen != UINT64_MAX) {
-        notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
-        notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
-        notify_inode(c, node_ino(NODE_DIR, DIR_TAGS, 0), true);
-        notify_tag_dirs(c);
-      }
+      if (seen != UINT64_MAX)
+        notify_fixed_dirs(c);
       seen = v;
       seen_at = time_mono();
     } else if (v != warmed && time_mono() - seen_at >= WARM_QUIET) {
-      for (size_t i = 0; vtree_providers[i]; i++)
-        if (vtree_providers[i]->warm)
-          vtree_providers[i]->warm(c);
+      warm_all(c);
       warmed = v;
-      /* A burst of requests is over: give the memory its worker threads
-       * freed back to the system.  glibc keeps freed memory in each
-       * thread's arena otherwise, and the daemon stayed at 200 MB after a
-       * burst that peaked at 460 MB with nothing left in use. */
-      malloc_trim(0);
     }
-    pthread_mutex_lock(&warm_mu);
+    pthread_mutex_lock(&wm->mu);
   }
-  pthread_mutex_unlock(&warm_mu);
+  pthread_mutex_unlock(&wm->mu);
   return NULL;
 }
 
 void warm_start(struct fs_ctx *c)
 {
-  pthread_mutex_lock(&warm_mu);
+  struct warm *wm = c->vs->warm;
+
+  pthread_mutex_lock(&wm->mu);
   /* The version the kernel's first listings will show: a change made
    * next to the mount before the thread's first tick is then noticed
    * (and the listings invalidated) like any later one. */
-  warm_seen0 = vtree_store_version(c);
-  warm_stop = false;
-  if (!warm_on && pthread_create(&warm_thread, NULL, warm_main, c) == 0)
-    warm_on = true;
-  pthread_mutex_unlock(&warm_mu);
+  wm->seen0 = provlib_store_version(c);
+  wm->stop = false;
+  if (!wm->on && pthread_create(&wm->thread, NULL, warm_main, c) == 0)
+    wm->on = true;
+  pthread_mutex_unlock(&wm->mu);
 }
 
 void warm_stop_join(struct fs_ctx *c)
 {
-  (void)c;
-  pthread_mutex_lock(&warm_mu);
-  if (!warm_on) {
-    pthread_mutex_unlock(&warm_mu);
+  struct warm *wm = c->vs->warm;
+
+  pthread_mutex_lock(&wm->mu);
+  if (!wm->on) {
+    pthread_mutex_unlock(&wm->mu);
     return;
   }
-  warm_stop = true;
-  pthread_cond_broadcast(&warm_cv);
-  pthread_mutex_unlock(&warm_mu);
-  pthread_join(warm_thread, NULL);
-  warm_on = false;
+  wm->stop = true;
+  pthread_cond_broadcast(&wm->cv);
+  pthread_mutex_unlock(&wm->mu);
+  pthread_join(wm->thread, NULL);
+  pthread_mutex_lock(&wm->mu);
+  wm->on = false;
+  pthread_mutex_unlock(&wm->mu);
 }

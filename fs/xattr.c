@@ -15,6 +15,8 @@
  * before the request arrives.  Reading a name outside user.* gives
  * ENOTSUP (see xattr_get: it keeps `ls -l` from costing a request per
  * file).
+ *
+ * State: none; each call reads the store in a transaction of its own.
  */
 #include "xattr.h"
 

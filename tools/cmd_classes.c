@@ -30,6 +30,56 @@ static void usage(FILE *f)
     prog, prog, prog, prog);
 }
 
+/* 1 when verb with nargs arguments is a valid use. */
+static bool verb_ok(const char *verb, int nargs)
+{
+  if (strcmp(verb, "list") == 0)
+    return nargs <= 0;   /* -1: no verb given, "list" by default */
+  if (strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0)
+    return nargs >= 1;
+  if (strcmp(verb, "rename") == 0)
+    return nargs == 2;
+  return false;
+}
+
+/* list: the schema to stdout. */
+static int classes_list(struct store_txn *t, char *err, size_t errlen)
+{
+  struct buf b;
+  int r;
+
+  buf_init(&b, 64u << 20);
+  r = classes_render(t, &b);
+  if (r == 0)
+    fwrite(b.data, 1, b.len, stdout);
+  else
+    snprintf(err, errlen, "cannot read the classes: %s", strerror(-r));
+  buf_free(&b);
+  return r;
+}
+
+/* add, rename, remove: all of args in transaction t, committed when every
+ * one succeeded. */
+static int classes_change(struct store_txn *t, const char *verb,
+                          char **args, int nargs, char *err, size_t errlen)
+{
+  int r = 0;
+
+  if (strcmp(verb, "rename") == 0)
+    r = classes_rename(t, args[0], args[1], err, errlen);
+  for (int i = 0; r == 0 && strcmp(verb, "rename") && i < nargs; i++)
+    r = verb[0] == 'a' ? classes_add(t, args[i], err, errlen)
+                       : classes_remove(t, args[i], err, errlen);
+  if (r < 0) {
+    store_txn_abort(t);
+    return r;
+  }
+  r = store_txn_commit(t);
+  if (r < 0)
+    snprintf(err, errlen, "cannot write the store: %s", strerror(-r));
+  return r;
+}
+
 int cmd_classes(int argc, char **argv)
 {
   static const struct option lo[] = {
@@ -42,6 +92,7 @@ int cmd_classes(int argc, char **argv)
   struct store_txn *t;
   char err[600] = "";
   int c, r = 0, nargs;
+  bool list;
 
   optind = 1;
   while ((c = getopt_long(argc, argv, "+s:h", lo, NULL)) != -1) {
@@ -55,61 +106,32 @@ int cmd_classes(int argc, char **argv)
       return 2;
     }
   }
-  if (!store_dir) {
-    usage(stderr);
-    return 2;
-  }
   verb = optind < argc ? argv[optind] : "list";
   nargs = argc - optind - 1;
-  if ((strcmp(verb, "list") == 0 && nargs > 0) ||
-      ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) &&
-       nargs < 1) ||
-      (strcmp(verb, "rename") == 0 && nargs != 2) ||
-      (strcmp(verb, "list") && strcmp(verb, "add") &&
-       strcmp(verb, "remove") && strcmp(verb, "rename"))) {
+  if (!store_dir || !verb_ok(verb, nargs)) {
     usage(stderr);
     return 2;
   }
-  if (tool_open_store(store_dir, false, strcmp(verb, "list") == 0, &s) < 0)
+  list = strcmp(verb, "list") == 0;
+  if (tool_open_store(store_dir, false, list, &s) < 0)
     return 1;
-  r = store_txn_begin(s, strcmp(verb, "list") != 0, &t);
+  r = store_txn_begin(s, !list, &t);
   if (r < 0) {
     fprintf(stderr, "%s: classes: cannot open the store: %s\n", prog,
             strerror(-r));
     store_close(s);
     return 1;
   }
-  if (strcmp(verb, "list") == 0) {
-    struct buf b;
-    buf_init(&b, 64u << 20);
-    r = classes_render(t, &b);
-    if (r == 0)
-      fwrite(b.data, 1, b.len, stdout);
-    else
-      snprintf(err, sizeof(err), "cannot read the classes: %s",
-               strerror(-r));
-    buf_free(&b);
+  if (list) {
+    r = classes_list(t, err, sizeof(err));
     store_txn_abort(t);
   } else {
-    char **a = argv + optind + 1;
-    if (strcmp(verb, "rename") == 0)
-      r = classes_rename(t, a[0], a[1], err, sizeof(err));
-    for (int i = 0; r == 0 && strcmp(verb, "rename") && i < nargs; i++)
-      r = verb[0] == 'a' ? classes_add(t, a[i], err, sizeof(err))
-                         : classes_remove(t, a[i], err, sizeof(err));
-    if (r == 0) {
-      r = store_txn_commit(t);
-      if (r < 0)
-        snprintf(err, sizeof(err), "cannot write the store: %s",
-                 strerror(-r));
-    } else {
-      store_txn_abort(t);
-    }
+    r = classes_change(t, verb, argv + optind + 1, nargs, err, sizeof(err));
   }
   store_close(s);
   if (r < 0) {
     fprintf(stderr, "%s: classes: %s%s\n", prog, err,
-            strcmp(verb, "list") ? "; nothing changed" : "");
+            list ? "" : "; nothing changed");
     return 1;
   }
   return 0;

@@ -99,7 +99,15 @@ static int print_list(struct store *s, const char *name, const char *which,
   return 0;
 }
 
-int cmd_eval(int argc, char **argv)
+/* The command line. */
+struct eval_args {
+  struct evalrun_opts eo;
+  const char *store_dir, *name, *list, *plot;
+  bool json;
+};
+
+/* Parses argv into *a.  Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct eval_args *a)
 {
   static const struct option opts[] = {
     { "store", required_argument, NULL, 's' },
@@ -113,83 +121,105 @@ int cmd_eval(int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  struct evalrun_opts eo = { 0 };
-  const char *store_dir = NULL, *name = NULL, *list = NULL, *plot = NULL;
-  bool json = false;
-  struct store *s;
-  char err[512];
-  int c, r;
+  char *end;
+  int c;
 
   optind = 1;
   while ((c = getopt_long(argc, argv, "s:N:g:p:i:jl:P:h", opts, NULL)) != -1) {
     switch (c) {
-    case 's': store_dir = optarg; break;
-    case 'N': name = optarg; break;
-    case 'g': eo.gt_field = optarg; break;
-    case 'p': eo.pred_field = optarg; break;
-    case 'i': {
-      char *end;
-      eo.iou = strtod(optarg, &end);
-      if (end == optarg || *end || !(eo.iou > 0 && eo.iou <= 1)) {
+    case 's': a->store_dir = optarg; break;
+    case 'N': a->name = optarg; break;
+    case 'g': a->eo.gt_field = optarg; break;
+    case 'p': a->eo.pred_field = optarg; break;
+    case 'i':
+      a->eo.iou = strtod(optarg, &end);
+      if (end == optarg || *end || !(a->eo.iou > 0 && a->eo.iou <= 1)) {
         fprintf(stderr, "%s: --iou must be a number in (0, 1]\n", prog);
         return 2;
       }
       break;
-    }
-    case 'j': json = true; break;
-    case 'l': list = optarg; break;
-    case 'P': plot = optarg; break;
+    case 'j': a->json = true; break;
+    case 'l': a->list = optarg; break;
+    case 'P': a->plot = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (!store_dir || !name || optind != argc) {
+  if (!a->store_dir || !a->name || optind != argc) {
     usage(stderr);
     return 2;
   }
-  if (!evalrun_name_valid(name)) {
-    fprintf(stderr, "%s: invalid evaluation name '%s'\n", prog, name);
+  if (!evalrun_name_valid(a->name)) {
+    fprintf(stderr, "%s: invalid evaluation name '%s'\n", prog, a->name);
     return 2;
   }
-  r = tool_open_store(store_dir, false, false, &s);
+  return -1;
+}
+
+/* --plot: the precision-recall curves as a JPEG file. */
+static int write_plot(struct store_txn *t, const char *name, const char *path)
+{
+  uint8_t *jpg = NULL;
+  size_t jlen = 0;
+  int r = evalrun_pr_curves_jpeg(t, name, 0, 0, &jpg, &jlen);
+  FILE *f = r == 0 ? fopen(path, "wb") : NULL;
+
+  if (r == 0 && (!f || fwrite(jpg, 1, jlen, f) != jlen)) {
+    r = -errno;
+    if (!r)
+      r = -EIO;
+  }
+  if (f && fclose(f) != 0 && r == 0)
+    r = -errno;
+  free(jpg);
+  return r;
+}
+
+/* The stored results of evaluation a->name: the report (or metrics JSON)
+ * into b, and the plot when asked. */
+static int render(struct store *s, const struct eval_args *a, struct buf *b)
+{
+  struct store_txn *t;
+  int r = store_txn_begin(s, false, &t);
+
+  if (r == 0)
+    r = a->json ? evalrun_metrics_json(t, a->name, b)
+                : evalrun_report_txt(t, a->name, b);
+  if (r == 0 && a->plot)
+    r = write_plot(t, a->name, a->plot);
+  store_txn_abort(t);
+  return r;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+  struct eval_args a = { .eo = { 0 } };
+  struct store *s;
+  struct buf b;
+  char err[512];
+  int r = parse_args(argc, argv, &a);
+
+  if (r >= 0)
+    return r;
+  r = tool_open_store(a.store_dir, false, false, &s);
   if (r < 0)
     return 1;
-  if (list) {
-    r = print_list(s, name, list, json);
+  if (a.list) {
+    r = print_list(s, a.name, a.list, a.json);
     store_close(s);
     return r;
   }
-  r = evalrun_run(s, name, &eo, NULL, err, sizeof(err));
+  r = evalrun_run(s, a.name, &a.eo, NULL, err, sizeof(err));
   if (r < 0) {
-    fprintf(stderr, "%s: evaluation '%s' failed: %s\n", prog, name, err);
+    fprintf(stderr, "%s: evaluation '%s' failed: %s\n", prog, a.name, err);
     store_close(s);
     return 1;
   }
-  struct store_txn *t;
-  struct buf b;
   buf_init(&b, 64u << 20);
-  r = store_txn_begin(s, false, &t);
-  if (r == 0)
-    r = json ? evalrun_metrics_json(t, name, &b)
-             : evalrun_report_txt(t, name, &b);
-  if (r == 0 && plot) {
-    uint8_t *jpg = NULL;
-    size_t jlen = 0;
-    r = evalrun_pr_curves_jpeg(t, name, 0, 0, &jpg, &jlen);
-    FILE *f = r == 0 ? fopen(plot, "wb") : NULL;
-    if (r == 0 && (!f || fwrite(jpg, 1, jlen, f) != jlen)) {
-      r = -errno;
-      if (!r)
-        r = -EIO;
-    }
-    if (f && fclose(f) != 0 && r == 0)
-      r = -errno;
-    free(jpg);
-  }
-  store_txn_abort(t);
+  r = render(s, &a, &b);
   store_close(s);
   if (r < 0) {
-    fprintf(stderr, "%s: cannot render evaluation '%s': %s\n", prog, name,
+    fprintf(stderr, "%s: cannot render evaluation '%s': %s\n", prog, a.name,
             strerror(-r));
     buf_free(&b);
     return 1;

@@ -156,7 +156,7 @@ static int on_ent(const struct export_ent *e, void *ud)
     free(src);
     w->images++;
   } else {
-    struct export_sink sink = { sink_fd, &fd, NULL };
+    struct sink sink = { sink_fd, &fd, NULL };
     int64_t n = export_generate(w->t, w->spec, rel, &sink);
     r = n < 0 ? (int)n : 0;
     if (r < 0)
@@ -209,7 +209,7 @@ static int make_out(const char *out)
 /* The ids of a tag or view, as the mount's export/tags/<t>/ and
  * export/views/<v>/ select them (ascending; empty is not "all"). */
 static int select_ids(struct store *s, const char *spec, uint64_t **ret,
-                         size_t *ret_n, char *err, size_t errlen)
+                      size_t *ret_n, char *err, size_t errlen)
 {
   struct views *v;
   int r = views_new(s, &v);
@@ -226,7 +226,17 @@ static int select_ids(struct store *s, const char *spec, uint64_t **ret,
   return 0;
 }
 
-int cmd_export(int argc, char **argv)
+/* The command line, and the settings the export reads from the store
+ * (spec points into field and sub). */
+struct export_args {
+  const char *store_path, *fmt, *tag, *view, *out;
+  struct export_spec spec;
+  char field[80], sub[3][210];
+  bool json;
+};
+
+/* Parses argv into *a.  Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct export_args *a)
 {
   static const struct option opts[] = {
     { "store", required_argument, NULL, 's' },
@@ -238,103 +248,131 @@ int cmd_export(int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *store_path = NULL, *fmt = NULL, *tag = NULL, *view = NULL;
-  struct export_spec spec = { .field = NULL };
-  char field[80], sub[3][210], sel[300], err[300] = "";
-  struct walk w = { 0 };
-  uint64_t *ids = NULL;
-  struct store *s = NULL;
-  bool json = false;
-  int c, r;
+  int c;
 
   while ((c = getopt_long(argc, argv, "s:F:t:v:f:jh", opts, NULL)) != -1) {
     switch (c) {
-    case 's': store_path = optarg; break;
-    case 'F': fmt = optarg; break;
-    case 't': tag = optarg; break;
-    case 'v': view = optarg; break;
-    case 'f': spec.field = optarg; break;
-    case 'j': json = true; break;
+    case 's': a->store_path = optarg; break;
+    case 'F': a->fmt = optarg; break;
+    case 't': a->tag = optarg; break;
+    case 'v': a->view = optarg; break;
+    case 'f': a->spec.field = optarg; break;
+    case 'j': a->json = true; break;
     case 'h': usage_export(stdout); return 0;
     default: usage_export(stderr); return 2;
     }
   }
-  if (!store_path || !fmt || optind != argc - 1 || (tag && view)) {
+  if (!a->store_path || !a->fmt || optind != argc - 1 || (a->tag && a->view)) {
     usage_export(stderr);
     return 2;
   }
-  if (export_format_parse(fmt, &spec.fmt) < 0) {
+  a->out = argv[optind];
+  if (export_format_parse(a->fmt, &a->spec.fmt) < 0) {
     fprintf(stderr, "%s: unknown export format '%s' (coco, yolo, voc, "
-            "imagenet)\n", prog, fmt);
+            "imagenet)\n", prog, a->fmt);
     return 2;
   }
-  if (spec.field && !labels_field_name_valid(spec.field)) {
-    fprintf(stderr, "%s: invalid field name '%s'\n", prog, spec.field);
+  if (a->spec.field && !labels_field_name_valid(a->spec.field)) {
+    fprintf(stderr, "%s: invalid field name '%s'\n", prog, a->spec.field);
     return 2;
   }
-  /* An evaluation view may re-run its evaluation first: that writes. */
-  r = tool_open_store(store_path, false, !view, &s);
+  return -1;
+}
+
+/* --tag / --view: the selected sample ids into a->spec (*ids owned by
+ * the caller). */
+static int select_samples(struct store *s, struct export_args *a,
+                          uint64_t **ids)
+{
+  char sel[300], err[300] = "";
+  int r;
+
+  if (!a->tag && !a->view)
+    return 0;
+  snprintf(sel, sizeof(sel), "%s/%s", a->tag ? "tags" : "views",
+           a->tag ? a->tag : a->view);
+  r = select_ids(s, sel, ids, &a->spec.n_ids, err, sizeof(err));
+  a->spec.ids = *ids;
   if (r < 0)
-    return 1;
-  if (tag || view) {
-    snprintf(sel, sizeof(sel), "%s/%s", tag ? "tags" : "views",
-             tag ? tag : view);
-    r = select_ids(s, sel, &ids, &spec.n_ids, err, sizeof(err));
-    spec.ids = ids;
-    if (r < 0) {
-      fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-r));
-      goto fail;
-    }
-  }
-  r = store_txn_begin(s, false, &w.t);
+    fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-r));
+  return r;
+}
+
+/* The same settings as the mount's export/, so both give the same bytes:
+ * field and subset tags from the store's config; and the dataset root,
+ * where the images are read from.  Opens w->t. */
+static int read_settings(struct store *s, struct export_args *a,
+                         struct walk *w)
+{
+  int r = store_txn_begin(s, false, &w->t);
+
   if (r == 0) {
-    /* The same settings as the mount's export/, so both give the same
-     * bytes: field and subset tags from the store's config. */
-    config_get_str(w.t, "export.field", field, sizeof(field));
-    config_get_str(w.t, "export.train", sub[0], sizeof(sub[0]));
-    config_get_str(w.t, "export.val", sub[1], sizeof(sub[1]));
-    config_get_str(w.t, "export.test", sub[2], sizeof(sub[2]));
-    if (!spec.field)
-      spec.field = field;
+    config_get_str(w->t, "export.field", a->field, sizeof(a->field));
+    config_get_str(w->t, "export.train", a->sub[0], sizeof(a->sub[0]));
+    config_get_str(w->t, "export.val", a->sub[1], sizeof(a->sub[1]));
+    config_get_str(w->t, "export.test", a->sub[2], sizeof(a->sub[2]));
+    if (!a->spec.field)
+      a->spec.field = a->field;
     for (int i = 0; i < 3; i++)
-      spec.subset_tags[i] = sub[i];
+      a->spec.subset_tags[i] = a->sub[i];
   }
-  r = r ? r : store_setting_get(w.t, "root", &w.root);
-  if (r < 0) {
-    fprintf(stderr, "%s: cannot read store '%s': %s\n", prog, store_path,
+  r = r ? r : store_setting_get(w->t, "root", &w->root);
+  if (r < 0)
+    fprintf(stderr, "%s: cannot read store '%s': %s\n", prog, a->store_path,
             strerror(-r));
-    goto fail;
-  }
-  r = make_out(argv[optind]);
+  return r;
+}
+
+/* Writes the tree into the new folder a->out. */
+static int write_tree(struct export_args *a, struct walk *w)
+{
+  int r = make_out(a->out);
+
   if (r < 0) {
-    fprintf(stderr, "%s: cannot export to '%s': %s\n", prog, argv[optind],
+    fprintf(stderr, "%s: cannot export to '%s': %s\n", prog, a->out,
             r == -ENOTEMPTY ? "folder exists and is not empty"
                             : strerror(-r));
-    goto fail;
+    return r;
   }
-  w.spec = &spec;
-  w.out = argv[optind];
-  r = walk_dir(&w, "");
+  w->spec = &a->spec;
+  w->out = a->out;
+  r = walk_dir(w, "");
   if (r < 0) {
-    fprintf(stderr, "%s: export failed: %s\n", prog, w.err);
-    goto fail;
+    fprintf(stderr, "%s: export failed: %s\n", prog, w->err);
+    return r;
   }
-  if (json)
-    printf("{\"format\": \"%s\", \"images\": %" PRIu64 ", \"files\": %" PRIu64
-           ", \"bytes\": %" PRIu64 "}\n", fmt, w.images, w.files, w.bytes);
+  if (a->json)
+    printf("{\"format\": \"%s\", \"images\": %" PRIu64 ", \"files\": %"
+           PRIu64 ", \"bytes\": %" PRIu64 "}\n", a->fmt, w->images,
+           w->files, w->bytes);
   else
     printf("exported %s to %s: %" PRIu64 " images, %" PRIu64
-           " generated files, %" PRIu64 " bytes\n", fmt, argv[optind],
-           w.images, w.files, w.bytes);
-  store_txn_abort(w.t);
-  store_close(s);
-  free(ids);
-  free(w.root);
+           " generated files, %" PRIu64 " bytes\n", a->fmt, a->out,
+           w->images, w->files, w->bytes);
   return 0;
-fail:
+}
+
+int cmd_export(int argc, char **argv)
+{
+  struct export_args a = { .spec = { .field = NULL } };
+  struct walk w = { 0 };
+  uint64_t *ids = NULL;
+  struct store *s = NULL;
+  int r = parse_args(argc, argv, &a);
+
+  if (r >= 0)
+    return r;
+  /* An evaluation view may re-run its evaluation first: that writes. */
+  if (tool_open_store(a.store_path, false, !a.view, &s) < 0)
+    return 1;
+  r = select_samples(s, &a, &ids);
+  if (r == 0)
+    r = read_settings(s, &a, &w);
+  if (r == 0)
+    r = write_tree(&a, &w);
   store_txn_abort(w.t);
   store_close(s);
   free(ids);
   free(w.root);
-  return 1;
+  return r < 0 ? 1 : 0;
 }

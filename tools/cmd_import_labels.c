@@ -72,8 +72,8 @@ int cmd_import_labels(int argc, char **argv)
   r = tool_open_store(store_path, false, false, &s);
   if (r < 0)
     return 1;
-  r = labels_import(s, lf, argv[optind], field, on_skip, NULL, err,
-                    sizeof(err), &st);
+  r = limport_run(s, lf, argv[optind], field, on_skip, NULL, err,
+                  sizeof(err), &st);
   store_close(s);
   if (r < 0) {
     fprintf(stderr, "%s: import-labels failed, nothing changed: %s\n", prog,

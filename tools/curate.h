@@ -1,20 +1,14 @@
-/* curate.h - what the subcommand files of the `curate` tool share.
+/* curate.h - the subcommands of the `curate` tool, for curate.c's command
+ * table, and (through tool.h) what they share.
  *
- * Each subcommand is `int cmd_<name>(int argc, char **argv)` with argv[0]
- * the subcommand's name; it returns the process exit status (0 ok, 1 a
- * failure reported on stderr in one line, 2 a usage error). */
+ * Each subcommand is `int cmd_<name>(int argc, char **argv)` in its own
+ * file cmd_<name>.c, with argv[0] the subcommand's name; it returns the
+ * process exit status (0 ok, 1 a failure reported on stderr in one line,
+ * 2 a usage error).  Subcommands call tool.c, never curate.c. */
 #ifndef CURATE_TOOL_H
 #define CURATE_TOOL_H
 
-#include <stdbool.h>
-
-extern const char *prog;
-
-struct store;
-
-/* Opens STORE (creating the folder with create), printing the one-line
- * error itself; returns 0 or -errno. */
-int tool_open_store(const char *dir, bool create, bool ro, struct store **s);
+#include "tool.h"
 
 struct command {
   const char *name;

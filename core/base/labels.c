@@ -1,5 +1,5 @@
 /* labels.c - the label model and its binary store encoding.
- * JSON lives in labels_json.c; the store tables in store.c. */
+ * JSON lives in labels_json.c; the store tables in store_labels.c. */
 #include "labels.h"
 
 #include <errno.h>

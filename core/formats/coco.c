@@ -160,8 +160,6 @@ static bool is_known(const char *k)
   return false;
 }
 
-/* Imports one parsed COCO document inside transaction t (nothing is
- * committed here).  Stats are added to *st. */
 /* The class of a category: the store's class of that name if there is
  * one (its id stays; a supercategory it lacks is added), else a new class
  * with the category's own id and supercategory, so exports give tools keyed
@@ -191,314 +189,470 @@ static int coco_class(struct store_txn *t, const char *name, json_int_t cid,
   return store_class_id(t, name, true, ret);
 }
 
-static int import_json(struct store_txn *t, json_t *root,
-                       const char *json_path, const char *field,
-                       const struct coco_opts *opts,
-                       void (*report)(const char *, const char *, void *),
-                       void *ud, struct coco_stats *st)
-{
-  json_t *images, *anns, *cats, *o;
-  struct img *imgs = NULL;
-  json_int_t *allids = NULL;
-  size_t nall = 0;
-  struct base_ent *bases = NULL;
-  size_t nimg = 0, nbase = 0, i;
-  bool have_bases = false;
-  int r = 0;
+/* ---- the import, as a table of steps ----
+ *
+ * One parsed document goes through the steps of `steps` below in order,
+ * inside the caller's write transaction; the first step that fails stops
+ * the import (the caller aborts, so nothing of it lands).  Each step reads
+ * what the earlier ones left in struct imp, and reports (rep) what it
+ * refuses. */
 
-  images = json_object_get(root, "images");
-  anns = json_object_get(root, "annotations");
-  cats = json_object_get(root, "categories");
-  if (!json_is_array(images) || !json_is_array(cats) ||
-      (anns && !json_is_array(anns))) {
-    rep(report, ud, json_path, "not a COCO detection file: \"images\" and "
-        "\"categories\" lists are required");
+struct imp {
+  /* input */
+  struct store_txn *t;
+  json_t *images, *anns, *cats;
+  const char *what;                 /* the document's name in reports */
+  const char *field;
+  const struct coco_opts *opts;     /* may be NULL */
+  void (*report)(const char *, const char *, void *);
+  void *ud;
+  struct coco_stats *st;
+  /* the matched images, sorted by COCO id once step_one_sample_each ran */
+  struct img *imgs;
+  size_t nimg;
+  /* every integer image id of the document, sorted */
+  json_int_t *allids;
+  size_t nall;
+  /* basename index of the samples, built at the first need */
+  struct base_ent *bases;
+  size_t nbase;
+  bool have_bases;
+  /* COCO category id (0..maxcat) -> store class id (0: none) and name
+   * (borrowed from the document) */
+  json_int_t maxcat;
+  uint32_t *catmap;
+  char **catname;
+};
+
+/* The three lists a detection file has; room for the images. */
+static int step_shape(struct imp *m)
+{
+  size_t n = json_array_size(m->images) + 1;
+
+  if (!json_is_array(m->images) || !json_is_array(m->cats) ||
+      (m->anns && !json_is_array(m->anns))) {
+    rep(m->report, m->ud, m->what, "not a COCO detection file: \"images\" "
+        "and \"categories\" lists are required");
     return -EINVAL;
   }
-  imgs = calloc(json_array_size(images) + 1, sizeof(*imgs));
-  allids = calloc(json_array_size(images) + 1, sizeof(*allids));
-  if (!imgs || !allids) {
-    r = -ENOMEM;
-    goto out;
-  }
-  /* Strictness (coco.h): an image id used twice is an error, since its
-   * annotations would land on whichever image came first. */
-  json_array_foreach(images, i, o) {
+  m->imgs = calloc(n, sizeof(*m->imgs));
+  m->allids = calloc(n, sizeof(*m->allids));
+  return m->imgs && m->allids ? 0 : -ENOMEM;
+}
+
+/* Strictness (coco.h): an image id used twice is an error, since its
+ * annotations would land on whichever image came first. */
+static int step_image_ids(struct imp *m)
+{
+  json_t *o;
+  size_t i;
+
+  json_array_foreach(m->images, i, o) {
     json_t *id = json_object_get(o, "id");
     if (json_is_integer(id))
-      allids[nall++] = json_integer_value(id);
+      m->allids[m->nall++] = json_integer_value(id);
   }
-  qsort(allids, nall, sizeof(*allids), cmp_jint);
-  for (i = 1; i < nall; i++)
-    if (allids[i] == allids[i - 1]) {
+  qsort(m->allids, m->nall, sizeof(*m->allids), cmp_jint);
+  for (i = 1; i < m->nall; i++)
+    if (m->allids[i] == m->allids[i - 1]) {
       char msg[128];
       snprintf(msg, sizeof(msg), "image id %" JSON_INTEGER_FORMAT
-               " appears twice in \"images\"", allids[i]);
-      rep(report, ud, json_path, msg);
-      r = -EINVAL;
-      goto out;
+               " appears twice in \"images\"", m->allids[i]);
+      rep(m->report, m->ud, m->what, msg);
+      return -EINVAL;
     }
-  json_array_foreach(images, i, o) {
+  return 0;
+}
+
+/* The sample of file_name fn: by path, by export name, then by a
+ * basename unique among the samples.  1 when matched, 0 when not
+ * (reported), or -errno. */
+static int match_image(struct imp *m, const char *fn, struct sample *smp)
+{
+  if (store_sample_by_path(m->t, fn, smp) < 0 &&
+      by_export_name(m->t, fn, smp) < 0) {
+    const char *b = strrchr(fn, '/');
+    struct base_ent key = { (char *)(b ? b + 1 : fn), 0 }, *hit;
+    if (!m->have_bases) {
+      int r = build_base_index(m->t, &m->bases, &m->nbase);
+      if (r < 0)
+        return r;
+      m->have_bases = true;
+    }
+    hit = bsearch(&key, m->bases, m->nbase, sizeof(*m->bases), cmp_base);
+    if (!hit || !hit->id || store_sample_get(m->t, hit->id, smp) < 0) {
+      rep(m->report, m->ud, fn, hit ? "file name matches several samples"
+                                    : "in the JSON but not on disk");
+      return 0;
+    }
+  }
+  if (smp->flags & SAMPLE_MISSING) {
+    rep(m->report, m->ud, fn, "in the JSON but not on disk");
+    return 0;
+  }
+  return 1;
+}
+
+/* Each image of the document onto its sample. */
+static int step_images(struct imp *m)
+{
+  json_t *o;
+  size_t i;
+
+  json_array_foreach(m->images, i, o) {
     json_t *id = json_object_get(o, "id");
     const char *fn = json_string_value(json_object_get(o, "file_name"));
+    struct img *im = &m->imgs[m->nimg];
     struct sample smp;
-    struct img *im;
+    int r;
 
-    st->images++;
+    m->st->images++;
     if (!json_is_integer(id) || !fn) {
-      rep(report, ud, "images[]", "an image needs an integer \"id\" and a "
-          "\"file_name\"");
-      st->refused++;
+      rep(m->report, m->ud, "images[]", "an image needs an integer \"id\" "
+          "and a \"file_name\"");
+      m->st->refused++;
       continue;
     }
     if (path_escapes(fn)) {
-      rep(report, ud, fn, "file_name escapes the dataset folder; refused");
-      st->refused++;
+      rep(m->report, m->ud, fn, "file_name escapes the dataset folder; "
+          "refused");
+      m->st->refused++;
       continue;
     }
-    im = &imgs[nimg];
     im->coco_id = json_integer_value(id);
-    if (store_sample_by_path(t, fn, &smp) < 0 &&
-        by_export_name(t, fn, &smp) < 0) {
-      const char *b = strrchr(fn, '/');
-      struct base_ent key = { (char *)(b ? b + 1 : fn), 0 }, *hit;
-      if (!have_bases) {
-        r = build_base_index(t, &bases, &nbase);
-        if (r < 0)
-          goto out;
-        have_bases = true;
-      }
-      hit = bsearch(&key, bases, nbase, sizeof(*bases), cmp_base);
-      if (!hit || !hit->id || store_sample_get(t, hit->id, &smp) < 0) {
-        rep(report, ud, fn, hit ? "file name matches several samples"
-                                : "in the JSON but not on disk");
-        st->unmatched++;
-        continue;
-      }
-    }
-    if (smp.flags & SAMPLE_MISSING) {
-      rep(report, ud, fn, "in the JSON but not on disk");
-      st->unmatched++;
+    r = match_image(m, fn, &smp);
+    if (r <= 0) {
+      if (r < 0)
+        return r;
+      m->st->unmatched++;
       continue;
     }
     im->sample_id = smp.id;
     im->w = smp.width;
     im->h = smp.height;
     labels_init(&im->l);
-    if (!labels_field(&im->l, field, true)) {
-      r = -ENOMEM;
-      goto out;
-    }
-    nimg++;
-    st->matched++;
+    m->nimg++;   /* counted before the check: step_free frees its labels */
+    if (!labels_field(&im->l, m->field, true))
+      return -ENOMEM;
+    m->st->matched++;
   }
-  /* Two images on one sample: the second would silently replace the
-   * first one's boxes. */
-  qsort(imgs, nimg, sizeof(*imgs), cmp_img_sample);
-  for (i = 1; i < nimg; i++)
-    if (imgs[i].sample_id == imgs[i - 1].sample_id) {
+  return 0;
+}
+
+/* Two images on one sample: the second would silently replace the first
+ * one's boxes.  Leaves the images sorted by COCO id. */
+static int step_one_sample_each(struct imp *m)
+{
+  qsort(m->imgs, m->nimg, sizeof(*m->imgs), cmp_img_sample);
+  for (size_t i = 1; i < m->nimg; i++)
+    if (m->imgs[i].sample_id == m->imgs[i - 1].sample_id) {
       char msg[160];
       snprintf(msg, sizeof(msg), "images %" JSON_INTEGER_FORMAT " and %"
                JSON_INTEGER_FORMAT " are the same sample",
-               imgs[i - 1].coco_id, imgs[i].coco_id);
-      rep(report, ud, json_path, msg);
-      r = -EINVAL;
-      goto out;
+               m->imgs[i - 1].coco_id, m->imgs[i].coco_id);
+      rep(m->report, m->ud, m->what, msg);
+      return -EINVAL;
     }
-  qsort(imgs, nimg, sizeof(*imgs), cmp_img);
+  qsort(m->imgs, m->nimg, sizeof(*m->imgs), cmp_img);
+  return 0;
+}
 
-  /* An empty category list leaves no box to import: it would empty the
-   * field of every matched image.  Only on request (coco_opts). */
-  if (json_array_size(cats) == 0 && nimg && !(opts && opts->clear_ok)) {
-    rep(report, ud, json_path, "\"categories\" is empty: importing it "
+/* An empty category list leaves no box to import: it would empty the
+ * field of every matched image.  Only on request (coco_opts). */
+static int step_categories_present(struct imp *m)
+{
+  if (json_array_size(m->cats) == 0 && m->nimg &&
+      !(m->opts && m->opts->clear_ok)) {
+    rep(m->report, m->ud, m->what, "\"categories\" is empty: importing it "
         "would remove every box of the field from the matched images; "
         "refused (ask for it explicitly to clear them)");
-    r = -EINVAL;
-    goto out;
+    return -EINVAL;
   }
+  return 0;
+}
 
-  /* Categories: COCO id -> our class id, by name. */
-  json_int_t maxcat = 0;
-  json_array_foreach(cats, i, o) {
+/* Categories: COCO id -> our class id, by name. */
+static int step_categories(struct imp *m)
+{
+  json_t *o;
+  size_t i;
+  int r = 0;
+
+  json_array_foreach(m->cats, i, o) {
     json_t *id = json_object_get(o, "id");
-    if (json_is_integer(id) && json_integer_value(id) > maxcat)
-      maxcat = json_integer_value(id);
+    if (json_is_integer(id) && json_integer_value(id) > m->maxcat)
+      m->maxcat = json_integer_value(id);
   }
-  if (maxcat > 10000000) {
-    rep(report, ud, json_path, "category ids larger than 10,000,000");
-    r = -EINVAL;
-    goto out;
+  if (m->maxcat > 10000000) {
+    rep(m->report, m->ud, m->what, "category ids larger than 10,000,000");
+    return -EINVAL;
   }
-  uint32_t *catmap = calloc((size_t)maxcat + 1, sizeof(uint32_t));
-  char **catname = calloc((size_t)maxcat + 1, sizeof(char *));
-  if (!catmap || !catname) {
-    free(catmap);
-    free(catname);
-    r = -ENOMEM;
-    goto out;
-  }
-  json_array_foreach(cats, i, o) {
+  m->catmap = calloc((size_t)m->maxcat + 1, sizeof(uint32_t));
+  m->catname = calloc((size_t)m->maxcat + 1, sizeof(char *));
+  if (!m->catmap || !m->catname)
+    return -ENOMEM;
+  json_array_foreach(m->cats, i, o) {
     json_t *id = json_object_get(o, "id");
     const char *name = json_string_value(json_object_get(o, "name"));
+    json_int_t cid;
     if (!json_is_integer(id) || json_integer_value(id) < 0 || !name ||
         !labels_class_name_valid(name)) {
-      rep(report, ud, "categories[]", "a category needs an integer \"id\" "
-          "and a valid \"name\"");
+      rep(m->report, m->ud, "categories[]", "a category needs an integer "
+          "\"id\" and a valid \"name\"");
       continue;
     }
-    if (catname[json_integer_value(id)]) {
+    cid = json_integer_value(id);
+    if (m->catname[cid]) {
       /* Which name would its annotations get?  Not a guess to make. */
       char msg[128];
       snprintf(msg, sizeof(msg), "category id %" JSON_INTEGER_FORMAT
-               " appears twice in \"categories\"", json_integer_value(id));
-      rep(report, ud, json_path, msg);
-      r = -EINVAL;
-      break;
+               " appears twice in \"categories\"", cid);
+      rep(m->report, m->ud, m->what, msg);
+      return -EINVAL;
     }
-    r = coco_class(t, name, json_integer_value(id),
+    r = coco_class(m->t, name, cid,
                    json_string_value(json_object_get(o, "supercategory")),
-                   &catmap[json_integer_value(id)]);
+                   &m->catmap[cid]);
     if (r < 0)
-      break;
-    catname[json_integer_value(id)] = (char *)name;
-    st->categories++;
+      return r;
+    m->catname[cid] = (char *)name;
+    m->st->categories++;
   }
-  /* A file without "annotations" clears the field (size of NULL is 0). */
-  json_array_foreach(anns, i, o) {
-    json_t *iid = json_object_get(o, "image_id");
-    json_t *cid = json_object_get(o, "category_id");
-    json_t *bb = json_object_get(o, "bbox");
-    json_t *score = json_object_get(o, "score");
-    json_t *crowd = json_object_get(o, "iscrowd");
-    struct img key, *im;
-    struct detection d;
-    json_t *attrs;
-    const char *k;
-    json_t *v;
-    double b[4];
-    bool ok = true;
+  return 0;
+}
 
-    if (r < 0)
-      break;
-    if (!json_is_integer(iid) || !json_is_integer(cid) ||
-        !json_is_array(bb) || json_array_size(bb) != 4) {
-      rep(report, ud, "annotations[]", "an annotation needs integer "
-          "\"image_id\", \"category_id\" and a 4-number \"bbox\"");
-      st->bad_boxes++;
-      continue;
-    }
-    key.coco_id = json_integer_value(iid);
-    im = bsearch(&key, imgs, nimg, sizeof(*imgs), cmp_img);
-    if (!im && !bsearch(&key.coco_id, allids, nall, sizeof(*allids),
-                        cmp_jint)) {
-      /* No image has this id: counted, and reported once at the end. */
-      st->orphans++;
-      continue;
-    }
-    if (!im)
-      continue;  /* image unmatched: reported above */
-    if (json_integer_value(cid) < 0 || json_integer_value(cid) > maxcat ||
-        !catmap[json_integer_value(cid)]) {
-      rep(report, ud, "annotations[]", "unknown category_id");
-      st->bad_boxes++;
-      continue;
-    }
-    for (int j = 0; j < 4; j++) {
-      json_t *e = json_array_get(bb, (size_t)j);
-      ok = ok && json_is_number(e);
-      b[j] = json_number_value(e);
-    }
-    memset(&d, 0, sizeof(d));
-    d.x = b[0], d.y = b[1], d.w = b[2], d.h = b[3];
-    if (!ok || !isfinite(d.x + d.y + d.w + d.h) || d.w < 0 || d.h < 0) {
-      rep(report, ud, "annotations[]", "bbox is not [x, y, w, h] with "
-          "non-negative size");
-      st->bad_boxes++;
-      continue;
-    }
-    /* Predictions keep the coordinates they come with: detectors put
-     * boxes partly outside the frame, and COCO evaluation scores them as
-     * given (drawing clips).  Ground truth is clipped. */
-    if (!json_is_number(score) && !labels_box_inside(&d, im->w, im->h)) {
-      /* COCO files often overshoot the border by rounding: clip. */
-      double x2 = fmin(d.x + d.w, im->w), y2 = fmin(d.y + d.h, im->h);
-      d.x = fmax(0, fmin(d.x, im->w));
-      d.y = fmax(0, fmin(d.y, im->h));
-      d.w = fmax(0, x2 - d.x);
-      d.h = fmax(0, y2 - d.y);
-      st->clipped++;
-    }
-    d.class_id = catmap[json_integer_value(cid)];
-    d.label = catname[json_integer_value(cid)];
-    d.confidence = json_is_number(score) ? json_number_value(score) : NAN;
-    /* The annotation's own area (its segmentation's in real COCO) picks
-     * the COCO area range; kept so evaluation and export use it. */
-    json_t *area = json_object_get(o, "area");
-    if (json_is_number(area) && isfinite(json_number_value(area)) &&
-        json_number_value(area) >= 0) {
-      d.has_area = true;
-      d.area = json_number_value(area);
-    }
-    d.iscrowd = json_is_true(crowd) ||
-                (json_is_integer(crowd) && json_integer_value(crowd) != 0);
-    attrs = json_object();
-    json_object_foreach(o, k, v)
-      if (!is_known(k))
-        json_object_set(attrs, k, v);
-    d.attributes = json_object_size(attrs)
-                       ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS)
-                       : NULL;
-    json_decref(attrs);
-    r = labels_field_add(labels_field(&im->l, field, false), &d);
-    free(d.attributes);
-    st->boxes++;
+/* The image an annotation belongs to, or NULL when it is skipped (bad
+ * shape or unknown category: reported and counted; an image_id no image
+ * has: counted; an unmatched image: reported by step_images). */
+static struct img *ann_image(struct imp *m, json_t *o)
+{
+  json_t *iid = json_object_get(o, "image_id");
+  json_t *cid = json_object_get(o, "category_id");
+  json_t *bb = json_object_get(o, "bbox");
+  struct img key, *im;
+
+  if (!json_is_integer(iid) || !json_is_integer(cid) ||
+      !json_is_array(bb) || json_array_size(bb) != 4) {
+    rep(m->report, m->ud, "annotations[]", "an annotation needs integer "
+        "\"image_id\", \"category_id\" and a 4-number \"bbox\"");
+    m->st->bad_boxes++;
+    return NULL;
   }
-  if (r == 0 && st->orphans) {
+  key.coco_id = json_integer_value(iid);
+  im = bsearch(&key, m->imgs, m->nimg, sizeof(*m->imgs), cmp_img);
+  if (!im && !bsearch(&key.coco_id, m->allids, m->nall, sizeof(*m->allids),
+                      cmp_jint)) {
+    /* No image has this id: counted, and reported once at the end. */
+    m->st->orphans++;
+    return NULL;
+  }
+  if (!im)
+    return NULL;  /* image unmatched: reported above */
+  if (json_integer_value(cid) < 0 || json_integer_value(cid) > m->maxcat ||
+      !m->catmap[json_integer_value(cid)]) {
+    rep(m->report, m->ud, "annotations[]", "unknown category_id");
+    m->st->bad_boxes++;
+    return NULL;
+  }
+  return im;
+}
+
+/* The box of an annotation, clipped to im for ground truth.  false when
+ * it is not a box (reported and counted). */
+static bool ann_box(struct imp *m, json_t *o, const struct img *im,
+                    struct detection *d)
+{
+  json_t *bb = json_object_get(o, "bbox");
+  bool ok = true;
+  double b[4];
+
+  for (int j = 0; j < 4; j++) {
+    json_t *e = json_array_get(bb, (size_t)j);
+    ok = ok && json_is_number(e);
+    b[j] = json_number_value(e);
+  }
+  memset(d, 0, sizeof(*d));
+  d->x = b[0], d->y = b[1], d->w = b[2], d->h = b[3];
+  if (!ok || !isfinite(d->x + d->y + d->w + d->h) || d->w < 0 || d->h < 0) {
+    rep(m->report, m->ud, "annotations[]", "bbox is not [x, y, w, h] with "
+        "non-negative size");
+    m->st->bad_boxes++;
+    return false;
+  }
+  /* Predictions keep the coordinates they come with: detectors put boxes
+   * partly outside the frame, and COCO evaluation scores them as given
+   * (drawing clips).  Ground truth is clipped. */
+  if (!json_is_number(json_object_get(o, "score")) &&
+      !labels_box_inside(d, im->w, im->h)) {
+    /* COCO files often overshoot the border by rounding: clip. */
+    double x2 = fmin(d->x + d->w, im->w), y2 = fmin(d->y + d->h, im->h);
+    d->x = fmax(0, fmin(d->x, im->w));
+    d->y = fmax(0, fmin(d->y, im->h));
+    d->w = fmax(0, x2 - d->x);
+    d->h = fmax(0, y2 - d->y);
+    m->st->clipped++;
+  }
+  return true;
+}
+
+/* The rest of a detection: class, score, area, iscrowd, and any other
+ * key as an attribute (d->attributes is malloc'ed). */
+static void ann_fields(struct imp *m, json_t *o, struct detection *d)
+{
+  json_int_t cid = json_integer_value(json_object_get(o, "category_id"));
+  json_t *score = json_object_get(o, "score");
+  json_t *crowd = json_object_get(o, "iscrowd");
+  json_t *area = json_object_get(o, "area");
+  json_t *attrs, *v;
+  const char *k;
+
+  d->class_id = m->catmap[cid];
+  d->label = m->catname[cid];
+  d->confidence = json_is_number(score) ? json_number_value(score) : NAN;
+  /* The annotation's own area (its segmentation's in real COCO) picks
+   * the COCO area range; kept so evaluation and export use it. */
+  if (json_is_number(area) && isfinite(json_number_value(area)) &&
+      json_number_value(area) >= 0) {
+    d->has_area = true;
+    d->area = json_number_value(area);
+  }
+  d->iscrowd = json_is_true(crowd) ||
+               (json_is_integer(crowd) && json_integer_value(crowd) != 0);
+  attrs = json_object();
+  json_object_foreach(o, k, v)
+    if (!is_known(k))
+      json_object_set(attrs, k, v);
+  d->attributes = json_object_size(attrs)
+                      ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS)
+                      : NULL;
+  json_decref(attrs);
+}
+
+/* Each annotation onto its image's new field.  A file without
+ * "annotations" clears the field (the size of NULL is 0). */
+static int step_annotations(struct imp *m)
+{
+  json_t *o;
+  size_t i;
+  int r = 0;
+
+  json_array_foreach(m->anns, i, o) {
+    struct detection d;
+    struct img *im = ann_image(m, o);
+
+    if (!im || !ann_box(m, o, im, &d))
+      continue;
+    ann_fields(m, o, &d);
+    r = labels_field_add(labels_field(&im->l, m->field, false), &d);
+    free(d.attributes);
+    m->st->boxes++;
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+static int step_report_orphans(struct imp *m)
+{
+  if (m->st->orphans) {
     char msg[160];
     snprintf(msg, sizeof(msg), "%llu annotations name an image_id that no "
-             "image has; skipped", (unsigned long long)st->orphans);
-    rep(report, ud, json_path, msg);
+             "image has; skipped", (unsigned long long)m->st->orphans);
+    rep(m->report, m->ud, m->what, msg);
   }
-  for (i = 0; r == 0 && i < nimg; i++) {
-    /* Replace only `field`; the sample's other fields stay as they are. */
-    struct labels cur;
-    struct label_field *dst, *src = labels_field(&imgs[i].l, field, false);
-    r = store_labels_get(t, imgs[i].sample_id, &cur);
-    if (r < 0)
-      break;
-    dst = labels_field(&cur, field, true);
-    if (!dst) {
-      labels_free(&cur);
-      r = -ENOMEM;
-      break;
-    }
-    for (size_t j = 0; j < dst->n; j++)
-      detection_clear(&dst->d[j]);
-    free(dst->d);
-    dst->d = src->d;
-    dst->n = src->n;
-    dst->cap = src->cap;
-    src->d = NULL;
-    src->n = src->cap = 0;
-    r = store_labels_put(t, imgs[i].sample_id, &cur);
+  return 0;
+}
+
+/* Replaces only `field` of each matched sample (its other fields stay as
+ * they are) and records the sample's COCO image id (COCO_NS_IMAGE). */
+static int store_image(struct imp *m, struct img *im)
+{
+  struct labels cur;
+  struct label_field *dst, *src = labels_field(&im->l, m->field, false);
+  uint8_t k[8], v[8];
+  int r = store_labels_get(m->t, im->sample_id, &cur);
+
+  if (r < 0)
+    return r;
+  dst = labels_field(&cur, m->field, true);
+  if (!dst) {
     labels_free(&cur);
-    if (r == 0) {
-      uint8_t k[8], v[8];
-      store_key_u64(k, imgs[i].sample_id);
-      store_key_u64(v, (uint64_t)(int64_t)imgs[i].coco_id);
-      r = store_rec_put(t, COCO_NS_IMAGE, k, 8, v, 8);
-    }
+    return -ENOMEM;
   }
-  free(catmap);
-  free(catname);
-out:
-  for (i = 0; i < nimg; i++)
-    labels_free(&imgs[i].l);
-  free(imgs);
-  free(allids);
-  for (i = 0; i < nbase; i++)
-    free(bases[i].base);
-  free(bases);
+  for (size_t j = 0; j < dst->n; j++)
+    detection_clear(&dst->d[j]);
+  free(dst->d);
+  dst->d = src->d;
+  dst->n = src->n;
+  dst->cap = src->cap;
+  src->d = NULL;
+  src->n = src->cap = 0;
+  r = store_labels_put(m->t, im->sample_id, &cur);
+  labels_free(&cur);
+  if (r < 0)
+    return r;
+  store_key_u64(k, im->sample_id);
+  store_key_u64(v, (uint64_t)(int64_t)im->coco_id);
+  return store_rec_put(m->t, COCO_NS_IMAGE, k, 8, v, 8);
+}
+
+static int step_store(struct imp *m)
+{
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < m->nimg; i++)
+    r = store_image(m, &m->imgs[i]);
+  return r;
+}
+
+static const struct {
+  const char *name;     /* for readers and debuggers */
+  int (*run)(struct imp *m);
+} steps[] = {
+  { "shape", step_shape },
+  { "image ids", step_image_ids },
+  { "images", step_images },
+  { "one sample each", step_one_sample_each },
+  { "categories present", step_categories_present },
+  { "categories", step_categories },
+  { "annotations", step_annotations },
+  { "report orphans", step_report_orphans },
+  { "store", step_store },
+};
+
+static void imp_free(struct imp *m)
+{
+  for (size_t i = 0; i < m->nimg; i++)
+    labels_free(&m->imgs[i].l);
+  free(m->imgs);
+  free(m->allids);
+  for (size_t i = 0; i < m->nbase; i++)
+    free(m->bases[i].base);
+  free(m->bases);
+  free(m->catmap);
+  free(m->catname);
+}
+
+/* Imports one parsed COCO document inside transaction t (nothing is
+ * committed here).  Stats are added to *st. */
+static int import_json(struct store_txn *t, json_t *root,
+                       const char *json_path, const char *field,
+                       const struct coco_opts *opts,
+                       void (*report)(const char *, const char *, void *),
+                       void *ud, struct coco_stats *st)
+{
+  struct imp m = {
+    .t = t, .what = json_path, .field = field, .opts = opts,
+    .report = report, .ud = ud, .st = st,
+    .images = json_object_get(root, "images"),
+    .anns = json_object_get(root, "annotations"),
+    .cats = json_object_get(root, "categories"),
+  };
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < ARRAY_SIZE(steps); i++)
+    r = steps[i].run(&m);
+  imp_free(&m);
   return r;
 }
 
@@ -524,16 +678,6 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     void (*report)(const char *, const char *, void *),
                     void *ud, struct coco_stats *st)
 {
-  return coco_import_txn_opts(t, json, len, what, field, NULL, report, ud,
-                              st);
-}
-
-int coco_import_txn_opts(struct store_txn *t, const char *json, size_t len,
-                         const char *what, const char *field,
-                         const struct coco_opts *opts,
-                         void (*report)(const char *, const char *, void *),
-                         void *ud, struct coco_stats *st)
-{
   json_error_t jerr;
   char jt[160];
   json_t *root = json_loadb(json, len, 0, &jerr);
@@ -546,16 +690,9 @@ int coco_import_txn_opts(struct store_txn *t, const char *json, size_t len,
     rep(report, ud, what, msg);
     return -EINVAL;
   }
-  r = import_json(t, root, what, field, opts, report, ud, st);
+  r = import_json(t, root, what, field, NULL, report, ud, st);
   json_decref(root);
   return r;
-}
-
-int coco_import(struct store *s, const char *json_path, const char *field,
-                void (*report)(const char *, const char *, void *), void *ud,
-                struct coco_stats *st)
-{
-  return coco_import_opts(s, json_path, field, NULL, report, ud, st);
 }
 
 int coco_import_opts(struct store *s, const char *json_path,

@@ -44,32 +44,24 @@ struct coco_opts {
                        * the matched images (curate import --clear-labels) */
 };
 
-/* `report` gets one line per problem (image not on disk, refused path,
- * bad box); may be NULL. */
-int coco_import(struct store *s, const char *json_path, const char *field,
-                void (*report)(const char *what, const char *reason, void *ud),
-                void *ud, struct coco_stats *ret);
+/* Imports the file json_path into `field` (NULL opts = the defaults
+ * above) in one write transaction.  `report` gets one line per problem
+ * (image not on disk, refused path, bad box); may be NULL. */
+int coco_import_opts(struct store *s, const char *json_path,
+                     const char *field, const struct coco_opts *opts,
+                     void (*report)(const char *what, const char *reason,
+                                    void *ud),
+                     void *ud, struct coco_stats *ret);
 
-/* The same for a document in memory, inside the caller's write
- * transaction t (nothing is committed; on failure the caller aborts).
- * `what` names the document in reports.  Stats are added to *ret. */
+/* The same for a document in memory, with the default options, inside the
+ * caller's write transaction t (nothing is committed; on failure the
+ * caller aborts).  `what` names the document in reports.  Stats are added
+ * to *ret. */
 int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     const char *what, const char *field,
                     void (*report)(const char *what, const char *reason,
                                    void *ud),
                     void *ud, struct coco_stats *ret);
 
-/* The same with options (NULL = the defaults above). */
-int coco_import_opts(struct store *s, const char *json_path,
-                     const char *field, const struct coco_opts *opts,
-                     void (*report)(const char *what, const char *reason,
-                                    void *ud),
-                     void *ud, struct coco_stats *ret);
-int coco_import_txn_opts(struct store_txn *t, const char *json, size_t len,
-                         const char *what, const char *field,
-                         const struct coco_opts *opts,
-                         void (*report)(const char *what, const char *reason,
-                                        void *ud),
-                         void *ud, struct coco_stats *ret);
 
 #endif

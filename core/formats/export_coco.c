@@ -16,7 +16,7 @@
  * confidence; then the box's attributes as top-level keys (keys that would
  * clash with the ones above are left out).  "annotations" is always
  * present, possibly empty. */
-#include "export_i.h"
+#include "export_writer.h"
 #include "imgfmt.h"
 
 #include <errno.h>
@@ -35,12 +35,12 @@ static int json_subset(const char *file)
       strncmp(file, pre, sizeof(pre) - 1) != 0 ||
       strcmp(file + n - (sizeof(suf) - 1), suf) != 0)
     return -1;
-  return x_subset_parse(file + sizeof(pre) - 1,
-                        n - (sizeof(pre) - 1) - (sizeof(suf) - 1));
+  return exw_subset_parse(file + sizeof(pre) - 1,
+                          n - (sizeof(pre) - 1) - (sizeof(suf) - 1));
 }
 
-int coco_list(struct xctx *x, const char *dir,
-              int (*fn)(const struct export_ent *, void *), void *ud)
+static int list_dir(struct exw *x, const char *dir,
+                    int (*fn)(const struct export_ent *, void *), void *ud)
 {
   static const struct export_ent top[] = {
     { .name = "annotations", .dir = true },
@@ -51,21 +51,21 @@ int coco_list(struct xctx *x, const char *dir,
   int sub;
 
   if (!*dir)
-    return x_list_fixed(top, ARRAY_SIZE(top), fn, ud);
+    return exw_list_fixed(top, ARRAY_SIZE(top), fn, ud);
   if (strcmp(dir, "annotations") == 0)
-    return x_list_subsets(x, "instances_", ".json", false, fn, ud);
+    return exw_list_subsets(x, "instances_", ".json", false, fn, ud);
   if (strcmp(dir, "images") == 0)
-    return x_list_subsets(x, "", "", true, fn, ud);
-  if (x_split(dir, head, sizeof(head), &rest) < 0 ||
+    return exw_list_subsets(x, "", "", true, fn, ud);
+  if (exw_split(dir, head, sizeof(head), &rest) < 0 ||
       strcmp(head, "images") != 0 || strchr(rest, '/'))
     return -ENOENT;
-  sub = x_subset_parse(rest, strlen(rest));
-  if (x_has_subset(x, sub) != 1)
+  sub = exw_subset_parse(rest, strlen(rest));
+  if (exw_has_subset(x, sub) != 1)
     return -ENOENT;
-  return x_list_samples(x, sub, NULL, true, fn, ud);   /* own extension */
+  return exw_list_samples(x, sub, NULL, true, fn, ud);   /* own extension */
 }
 
-int coco_stat(struct xctx *x, const char *path, struct export_ent *e)
+static int stat_path(struct exw *x, const char *path, struct export_ent *e)
 {
   char head[64], sname[16];
   const char *rest, *file;
@@ -73,59 +73,60 @@ int coco_stat(struct xctx *x, const char *path, struct export_ent *e)
   int sub, r;
 
   if (strcmp(path, "annotations") == 0 || strcmp(path, "images") == 0)
-    return x_ent(e, path, true, 0, 0);
-  if (x_split(path, head, sizeof(head), &rest) < 0)
+    return exw_ent(e, path, true, 0, 0);
+  if (exw_split(path, head, sizeof(head), &rest) < 0)
     return -ENOENT;
   if (strcmp(head, "annotations") == 0) {
-    if (strchr(rest, '/') || x_has_subset(x, json_subset(rest)) != 1)
+    if (strchr(rest, '/') || exw_has_subset(x, json_subset(rest)) != 1)
       return -ENOENT;
-    return x_ent(e, rest, false, 0, 0);
+    return exw_ent(e, rest, false, 0, 0);
   }
   if (strcmp(head, "images") != 0 ||
-      x_split(rest, sname, sizeof(sname), &file) < 0)
+      exw_split(rest, sname, sizeof(sname), &file) < 0)
     return -ENOENT;
-  sub = x_subset_parse(sname, strlen(sname));
+  sub = exw_subset_parse(sname, strlen(sname));
   if (sub < 0)
     return -ENOENT;
   if (!*file)
-    return x_has_subset(x, sub) == 1 ? x_ent(e, sname, true, 0, 0) : -ENOENT;
+    return exw_has_subset(x, sub) == 1 ? exw_ent(e, sname, true, 0, 0)
+                                       : -ENOENT;
   if (strchr(file, '/'))
     return -ENOENT;
-  r = x_sample_file(x, file, NULL, &smp, &sub);
+  r = exw_sample_file(x, file, NULL, &smp, &sub);
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
-  if (strcmp(export_subset_names[sub], sname) != 0)
+  if (strcmp(exw_subset_names[sub], sname) != 0)
     return -ENOENT;
-  return x_ent(e, file, false, smp.id, 0);
+  return exw_ent(e, file, false, smp.id, 0);
 }
 
-static int put_image(struct xctx *x, const struct sample *smp, int sub,
+static int put_image(struct exw *x, const struct sample *smp, int sub,
                      void *ud)
 {
   bool *first = ud;
-  int r = x_room(x, 64);
+  int r = exw_room(x, 64);
 
   (void)sub;
   if (r < 0)
     return r;
   if (!*first)
-    X_LIT(x, ",\n");
+    EXW_LIT(x, ",\n");
   *first = false;
-  X_LIT(x, "{\"id\":");
-  r = x_u64(x, smp->id);
-  r = r ? r : x_put(x, ",\"file_name\":", 13);
-  r = r ? r : x_json_str(x, smp->name);
+  EXW_LIT(x, "{\"id\":");
+  r = exw_u64(x, smp->id);
+  r = r ? r : exw_put(x, ",\"file_name\":", 13);
+  r = r ? r : exw_json_str(x, smp->name);
   /* The name already ends the string; splice the extension (the
    * sample's own: ".jpg", ".png" ...) inside its quotes. */
   if (r == 0) {
     x->b.len--;
-    r = x_puts(x, img_ext_of(smp->format));
-    r = r ? r : x_put(x, "\",\"width\":", 10);
+    r = exw_puts(x, img_ext_of(smp->format));
+    r = r ? r : exw_put(x, "\",\"width\":", 10);
   }
-  r = r ? r : x_u64(x, smp->width);
-  r = r ? r : x_put(x, ",\"height\":", 10);
-  r = r ? r : x_u64(x, smp->height);
-  r = r ? r : x_put(x, "}", 1);
+  r = r ? r : exw_u64(x, smp->width);
+  r = r ? r : exw_put(x, ",\"height\":", 10);
+  r = r ? r : exw_u64(x, smp->height);
+  r = r ? r : exw_put(x, "}", 1);
   return r;
 }
 
@@ -141,23 +142,23 @@ static bool reserved_key(const char *k, size_t n)
   return false;
 }
 
-static int put_attrs(struct xctx *x, const char *attrs)
+static int put_attrs(struct exw *x, const char *attrs)
 {
-  struct attr_iter it;
+  struct exw_attr_iter it;
   const char *k, *v;
   size_t kn, vn;
   int r = 0, m;
 
-  attr_iter_init(&it, attrs);
-  while (r == 0 && (m = attr_next(&it, &k, &kn, &v, &vn)) == 1) {
+  exw_attr_init(&it, attrs);
+  while (r == 0 && (m = exw_attr_next(&it, &k, &kn, &v, &vn)) == 1) {
     if (reserved_key(k, kn))
       continue;
-    r = x_room(x, kn + vn + 2);
+    r = exw_room(x, kn + vn + 2);
     if (r == 0) {
-      X_LIT(x, ",");
-      x_raw(x, k, kn);
-      X_LIT(x, ":");
-      x_raw(x, v, vn);
+      EXW_LIT(x, ",");
+      exw_raw(x, k, kn);
+      EXW_LIT(x, ":");
+      exw_raw(x, v, vn);
     }
   }
   return r;
@@ -167,64 +168,65 @@ struct ann_ctx {
   bool first;
 };
 
-static int put_anns(struct xctx *x, const struct sample *smp, int sub,
+static int put_anns(struct exw *x, const struct sample *smp, int sub,
                     void *ud)
 {
   struct ann_ctx *c = ud;
   struct labels l;
-  const struct label_field *f = x_labels(x, smp->id, &l);
+  const struct label_field *f = exw_labels(x, smp->id, &l);
   int r = store_txn_error(x->t);
 
   (void)sub;
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
     const struct detection *d = &f->d[i];
-    r = x_room(x, 128);
+    r = exw_room(x, 128);
     if (r < 0)
       break;
     if (!c->first)
-      X_LIT(x, ",\n");
+      EXW_LIT(x, ",\n");
     c->first = false;
-    X_LIT(x, "{\"id\":");
-    r = x_u64(x, d->id);
-    r = r ? r : x_put(x, ",\"image_id\":", 12);
-    r = r ? r : x_u64(x, smp->id);
-    r = r ? r : x_put(x, ",\"category_id\":", 15);
-    r = r ? r : x_u64(x, d->class_id);
+    EXW_LIT(x, "{\"id\":");
+    r = exw_u64(x, d->id);
+    r = r ? r : exw_put(x, ",\"image_id\":", 12);
+    r = r ? r : exw_u64(x, smp->id);
+    r = r ? r : exw_put(x, ",\"category_id\":", 15);
+    r = r ? r : exw_u64(x, d->class_id);
     /* datumaro (CVAT's importer) requires the key; [] = no polygon. */
-    r = r ? r : x_puts(x, ",\"segmentation\":[]");
-    r = r ? r : x_put(x, ",\"bbox\":[", 9);
-    r = r ? r : x_num(x, d->x);
-    r = r ? r : x_put(x, ",", 1);
-    r = r ? r : x_num(x, d->y);
-    r = r ? r : x_put(x, ",", 1);
-    r = r ? r : x_num(x, d->w);
-    r = r ? r : x_put(x, ",", 1);
-    r = r ? r : x_num(x, d->h);
-    r = r ? r : x_put(x, "],\"area\":", 9);
+    r = r ? r : exw_puts(x, ",\"segmentation\":[]");
+    r = r ? r : exw_put(x, ",\"bbox\":[", 9);
+    r = r ? r : exw_num(x, d->x);
+    r = r ? r : exw_put(x, ",", 1);
+    r = r ? r : exw_num(x, d->y);
+    r = r ? r : exw_put(x, ",", 1);
+    r = r ? r : exw_num(x, d->w);
+    r = r ? r : exw_put(x, ",", 1);
+    r = r ? r : exw_num(x, d->h);
+    r = r ? r : exw_put(x, "],\"area\":", 9);
     /* The imported COCO area when it is not w * h (a polygon's area: it
      * picks COCO's area range), exactly.  Otherwise w * h rounded to 1e-6
      * px^2: the exact product of two short decimals
      * needs 17 digits to read back, and printing those costs more than
      * the rest of the annotation; no reader needs them. */
     double wh = d->w * d->h;
-    r = r ? r : x_num(x, d->has_area && d->area != wh
-                             ? d->area
-                             : nearbyint(wh * 1e6) / 1e6);
-    r = r ? r : x_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
+    r = r ? r : exw_num(x, d->has_area && d->area != wh
+                               ? d->area
+                               : nearbyint(wh * 1e6) / 1e6);
+    r = r ? r
+          : exw_put(x, d->iscrowd ? ",\"iscrowd\":1" : ",\"iscrowd\":0", 12);
     if (r == 0 && d->confidence == d->confidence) {
-      r = x_put(x, ",\"score\":", 9);
-      r = r ? r : x_num(x, d->confidence);
+      r = exw_put(x, ",\"score\":", 9);
+      r = r ? r : exw_num(x, d->confidence);
     }
     if (r == 0 && d->attributes)
       r = put_attrs(x, d->attributes);
-    r = r ? r : x_put(x, "}", 1);
+    r = r ? r : exw_put(x, "}", 1);
   }
   labels_free(&l);
   return r;
 }
 
 struct cat_ctx {
-  struct xctx *x;
+  struct exw *x;
   bool first;
 };
 
@@ -233,19 +235,19 @@ struct cat_ctx {
 static int put_category(const struct store_class *c, void *ud)
 {
   struct cat_ctx *cc = ud;
-  struct xctx *x = cc->x;
-  int r = x_puts(x, cc->first ? "\n{\"id\":" : ",\n{\"id\":");
+  struct exw *x = cc->x;
+  int r = exw_puts(x, cc->first ? "\n{\"id\":" : ",\n{\"id\":");
 
   cc->first = false;
-  r = r ? r : x_u64(x, c->id);
-  r = r ? r : x_put(x, ",\"name\":", 8);
-  r = r ? r : x_json_str(x, c->name);
-  r = r ? r : x_puts(x, ",\"supercategory\":");
-  r = r ? r : x_json_str(x, c->supercategory);
-  return r ? r : x_put(x, "}", 1);
+  r = r ? r : exw_u64(x, c->id);
+  r = r ? r : exw_put(x, ",\"name\":", 8);
+  r = r ? r : exw_json_str(x, c->name);
+  r = r ? r : exw_puts(x, ",\"supercategory\":");
+  r = r ? r : exw_json_str(x, c->supercategory);
+  return r ? r : exw_put(x, "}", 1);
 }
 
-int coco_gen(struct xctx *x, const char *path)
+static int gen_file(struct exw *x, const char *path)
 {
   uint64_t ver = 0;
   bool first = true;
@@ -257,15 +259,20 @@ int coco_gen(struct xctx *x, const char *path)
   r = store_version(x->t, &ver);
   if (r < 0)
     return r;
-  r = x_printf(x, "{\"info\":{\"description\":\"curatefs export\","
-               "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
-               "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
-               ver);
+  r = exw_printf(x, "{\"info\":{\"description\":\"curatefs export\","
+                 "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
+                 "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
+                 ver);
   r = r ? r : store_classes_each(x->t, put_category, &cc);
-  r = r ? r : x_puts(x, "],\n\"images\":[\n");
-  r = r ? r : x_each(x, sub, put_image, &first);
-  r = r ? r : x_puts(x, "],\n\"annotations\":[\n");
-  r = r ? r : x_each(x, sub, put_anns, &ac);
-  r = r ? r : x_puts(x, "]}\n");
+  r = r ? r : exw_puts(x, "],\n\"images\":[\n");
+  r = r ? r : exw_each(x, sub, put_image, &first);
+  r = r ? r : exw_puts(x, "],\n\"annotations\":[\n");
+  r = r ? r : exw_each(x, sub, put_anns, &ac);
+  r = r ? r : exw_puts(x, "]}\n");
   return r;
 }
+
+/* This format's entry of the table in export.c. */
+const struct exw_format export_coco_format = {
+  "coco", list_dir, stat_path, gen_file
+};

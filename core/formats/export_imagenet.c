@@ -12,7 +12,7 @@
  * readers, e.g. torchvision's ImageFolder, reject empty class folders).
  * There are no subsets: export a tag (train, val, ...) to split.
  * Listing a class folder reads the labels of the whole selection. */
-#include "export_i.h"
+#include "export_writer.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -29,7 +29,7 @@
 
 /* Folder name -> class id (0 when it names no class).  The folder name
  * must be the canonical encoding of the class name. */
-static int dir_class(struct xctx *x, const char *dir, uint32_t *ret)
+static int dir_class(struct exw *x, const char *dir, uint32_t *ret)
 {
   char name[LABELS_MAX_CLASS_NAME + 1], enc[CLASS_DIR_MAX];
   size_t o = 0;
@@ -47,7 +47,7 @@ static int dir_class(struct xctx *x, const char *dir, uint32_t *ret)
     }
   }
   name[o] = '\0';
-  x_class_dir(name, enc, sizeof(enc));
+  exw_class_dir(name, enc, sizeof(enc));
   if (strcmp(enc, dir) != 0)
     return 0;
   int r = store_class_id(x->t, name, false, ret);
@@ -75,12 +75,12 @@ struct scan {
   bool stop_at_first;
 };
 
-static int scan_sample(struct xctx *x, const struct sample *smp, int sub,
+static int scan_sample(struct exw *x, const struct sample *smp, int sub,
                        void *ud)
 {
   struct scan *sc = ud;
   struct labels l;
-  const struct label_field *f = x_labels(x, smp->id, &l);
+  const struct label_field *f = exw_labels(x, smp->id, &l);
   int r = store_txn_error(x->t);
 
   (void)sub;
@@ -102,7 +102,7 @@ static int scan_sample(struct xctx *x, const struct sample *smp, int sub,
     int n = snprintf(nm, sizeof(nm), "%s_%" PRIu64 ".jpg", smp->name, d->id);
     if (n < 0 || (size_t)n >= sizeof(nm))
       continue;
-    x_ent(&e, nm, false, 0, d->id);
+    exw_ent(&e, nm, false, 0, d->id);
     e.version = crop_version(smp);
     r = sc->fn(&e, sc->ud);
   }
@@ -110,8 +110,8 @@ static int scan_sample(struct xctx *x, const struct sample *smp, int sub,
   return r;
 }
 
-int inet_list(struct xctx *x, const char *dir,
-              int (*fn)(const struct export_ent *, void *), void *ud)
+static int list_dir(struct exw *x, const char *dir,
+                    int (*fn)(const struct export_ent *, void *), void *ud)
 {
   struct scan sc = { .fn = fn, .ud = ud };
   int r;
@@ -123,7 +123,7 @@ int inet_list(struct xctx *x, const char *dir,
     sc.seen = calloc((size_t)sc.ncls + 1, 1);
     if (!sc.seen)
       return -ENOMEM;
-    r = x_each(x, -1, scan_sample, &sc);
+    r = exw_each(x, -1, scan_sample, &sc);
     for (uint32_t c = 1; r == 0 && c <= sc.ncls; c++) {
       const char *name;
       char enc[CLASS_DIR_MAX];
@@ -133,8 +133,8 @@ int inet_list(struct xctx *x, const char *dir,
       r = store_class_name(x->t, c, &name);
       if (r < 0)
         break;
-      x_class_dir(name, enc, sizeof(enc));
-      if (x_ent(&e, enc, true, 0, 0) == 0)
+      exw_class_dir(name, enc, sizeof(enc));
+      if (exw_ent(&e, enc, true, 0, 0) == 0)
         r = fn(&e, ud);
     }
     free(sc.seen);
@@ -147,12 +147,12 @@ int inet_list(struct xctx *x, const char *dir,
     return r;
   if (!sc.cls)
     return -ENOENT;
-  return x_each(x, -1, scan_sample, &sc);
+  return exw_each(x, -1, scan_sample, &sc);
 }
 
 /* "<class>/<name>_<labelid>.jpg" -> sample, detection (copied into *ret
  * with its strings owned by *l). */
-static int find_crop(struct xctx *x, const char *path, struct sample *smp,
+static int find_crop(struct exw *x, const char *path, struct sample *smp,
                      struct labels *l, const struct detection **ret)
 {
   char cdir[CLASS_DIR_MAX], name[256];
@@ -163,7 +163,7 @@ static int find_crop(struct xctx *x, const char *path, struct sample *smp,
   int sub, r;
 
   labels_init(l);
-  if (x_split(path, cdir, sizeof(cdir), &file) < 0 || !*file ||
+  if (exw_split(path, cdir, sizeof(cdir), &file) < 0 || !*file ||
       strchr(file, '/'))
     return -ENOENT;
   r = dir_class(x, cdir, &cls);
@@ -183,10 +183,10 @@ static int find_crop(struct xctx *x, const char *path, struct sample *smp,
   }
   memcpy(name, file, (size_t)(us - file));
   memcpy(name + (us - file), ".jpg", 5);
-  r = x_sample_file(x, name, ".jpg", smp, &sub);
+  r = exw_sample_file(x, name, ".jpg", smp, &sub);
   if (r < 0)
     return r == -EINVAL ? -ENOENT : r;
-  f = x_labels(x, smp->id, l);
+  f = exw_labels(x, smp->id, l);
   r = store_txn_error(x->t);
   if (r < 0)
     return r;
@@ -199,7 +199,7 @@ static int find_crop(struct xctx *x, const char *path, struct sample *smp,
   return -ENOENT;
 }
 
-int inet_stat(struct xctx *x, const char *path, struct export_ent *e)
+static int stat_path(struct exw *x, const char *path, struct export_ent *e)
 {
   if (!strchr(path, '/')) {
     struct scan sc = { .stop_at_first = true };
@@ -208,10 +208,10 @@ int inet_stat(struct xctx *x, const char *path, struct export_ent *e)
       return r;
     if (!sc.cls)
       return -ENOENT;
-    r = x_each(x, -1, scan_sample, &sc);
+    r = exw_each(x, -1, scan_sample, &sc);
     if (r < 0)
       return r;
-    return r == 1 ? x_ent(e, path, true, 0, 0) : -ENOENT;
+    return r == 1 ? exw_ent(e, path, true, 0, 0) : -ENOENT;
   }
   struct sample smp;
   struct labels l;
@@ -220,7 +220,7 @@ int inet_stat(struct xctx *x, const char *path, struct export_ent *e)
 
   if (r < 0)
     return r;
-  r = x_ent(e, strrchr(path, '/') + 1, false, 0, d->id);
+  r = exw_ent(e, strrchr(path, '/') + 1, false, 0, d->id);
   e->version = crop_version(&smp);
   labels_free(&l);
   return r;
@@ -320,7 +320,7 @@ static int encode_crop(const struct src_px *sp, const struct detection *d,
 /* Offers the crops of the sample's other boxes (made from the pixels
  * decoded for one of them), so a reader walking the class folders finds
  * them ready: each source is decoded once for all of its boxes. */
-static void offer_siblings(struct xctx *x, const struct sample *smp,
+static void offer_siblings(struct exw *x, const struct sample *smp,
                            const struct label_field *f,
                            const struct detection *want,
                            const struct src_px *sp)
@@ -335,7 +335,7 @@ static void offer_siblings(struct xctx *x, const struct sample *smp,
 
     if (d == want || store_class_name(x->t, d->class_id, &cname) < 0)
       continue;
-    x_class_dir(cname, enc, sizeof(enc));
+    exw_class_dir(cname, enc, sizeof(enc));
     n = snprintf(path, sizeof(path), "%s/%s_%" PRIu64 ".jpg", enc, smp->name,
                  d->id);
     if (n < 0 || (size_t)n >= sizeof(path))
@@ -346,7 +346,7 @@ static void offer_siblings(struct xctx *x, const struct sample *smp,
   }
 }
 
-int inet_gen(struct xctx *x, const char *path)
+static int gen_file(struct exw *x, const char *path)
 {
   struct sample smp;
   struct labels l;
@@ -391,7 +391,7 @@ int inet_gen(struct xctx *x, const char *path)
   if (fd >= 0)
     close(fd);
   r = r ? r : encode_crop(&sp, d, &jpg, &jlen);
-  r = r ? r : x_put(x, (const char *)jpg, jlen);
+  r = r ? r : exw_put(x, (const char *)jpg, jlen);
   if (r == 0 && siblings)
     offer_siblings(x, &smp, f, d, &sp);
   free(jpg);
@@ -401,3 +401,8 @@ int inet_gen(struct xctx *x, const char *path)
   labels_free(&l);
   return r;
 }
+
+/* This format's entry of the table in export.c. */
+const struct exw_format export_imagenet_format = {
+  "imagenet", list_dir, stat_path, gen_file
+};

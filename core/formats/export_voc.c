@@ -19,7 +19,7 @@
  * open the XML of every id in the image set.  Pixels are read only to
  * convert a non-JPEG image: sizes come from the header recorded at import
  * (the converted JPEG has the same pixel size). */
-#include "export_i.h"
+#include "export_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +83,7 @@ static int set_subset(const char *file)
     return -1;
   if (strcmp(file, "trainval.txt") == 0)
     return SUB_N;
-  return x_subset_parse(file, n - 4);
+  return exw_subset_parse(file, n - 4);
 }
 
 /* Which subsets trainval.txt lists: train and val when either has a
@@ -91,49 +91,49 @@ static int set_subset(const char *file)
  * has an image set torchvision's VOCDetection accepts (it knows only
  * train, val and trainval).  Returns 1 (train + val), 2 (default), 0 (no
  * trainval.txt) or a negative errno. */
-static int trainval_source(struct xctx *x)
+static int trainval_source(struct exw *x)
 {
-  int r = x_has_subset(x, SUB_TRAIN);
+  int r = exw_has_subset(x, SUB_TRAIN);
   if (r == 0)
-    r = x_has_subset(x, SUB_VAL);
+    r = exw_has_subset(x, SUB_VAL);
   if (r != 0)
     return r;
-  r = x_has_subset(x, SUB_DEFAULT);
+  r = exw_has_subset(x, SUB_DEFAULT);
   return r == 1 ? 2 : r;
 }
 
-static int set_present(struct xctx *x, int set)
+static int set_present(struct exw *x, int set)
 {
   int r;
 
   if (set != SUB_N)
-    return x_has_subset(x, set);
+    return exw_has_subset(x, set);
   r = trainval_source(x);
   return r > 0 ? 1 : r;
 }
 
-static int list_sets(struct xctx *x,
+static int list_sets(struct exw *x,
                      int (*fn)(const struct export_ent *, void *), void *ud)
 {
   bool present[SUB_N];
   struct export_ent e;
-  int r = x_subsets(x, present);
+  int r = exw_subsets(x, present);
 
   for (int i = 0; r == 0 && i < SUB_N; i++)
     if (present[i]) {
-      x_ent2(&e, export_subset_names[i], ".txt");
+      exw_ent2(&e, exw_subset_names[i], ".txt");
       r = fn(&e, ud);
     }
   if (r == 0 &&
       (present[SUB_TRAIN] || present[SUB_VAL] || present[SUB_DEFAULT])) {
-    x_ent(&e, "trainval.txt", false, 0, 0);
+    exw_ent(&e, "trainval.txt", false, 0, 0);
     r = fn(&e, ud);
   }
   return r;
 }
 
-int voc_list(struct xctx *x, const char *dir,
-             int (*fn)(const struct export_ent *, void *), void *ud)
+static int list_dir(struct exw *x, const char *dir,
+                    int (*fn)(const struct export_ent *, void *), void *ud)
 {
   static const struct export_ent top[] = {
     { .name = "Annotations", .dir = true },
@@ -146,19 +146,19 @@ int voc_list(struct xctx *x, const char *dir,
   };
 
   if (!*dir)
-    return x_list_fixed(top, ARRAY_SIZE(top), fn, ud);
+    return exw_list_fixed(top, ARRAY_SIZE(top), fn, ud);
   if (strcmp(dir, "Annotations") == 0)
-    return x_list_samples(x, -1, ".xml", false, fn, ud);
+    return exw_list_samples(x, -1, ".xml", false, fn, ud);
   if (strcmp(dir, "JPEGImages") == 0)
-    return x_list_samples(x, -1, ".jpg", true, fn, ud);
+    return exw_list_samples(x, -1, ".jpg", true, fn, ud);
   if (strcmp(dir, "ImageSets") == 0)
-    return x_list_fixed(main_dir, 1, fn, ud);
+    return exw_list_fixed(main_dir, 1, fn, ud);
   if (strcmp(dir, "ImageSets/Main") == 0)
     return list_sets(x, fn, ud);
   return -ENOENT;
 }
 
-int voc_stat(struct xctx *x, const char *path, struct export_ent *e)
+static int stat_path(struct exw *x, const char *path, struct export_ent *e)
 {
   static const char *const dirs[] = { "Annotations", "ImageSets",
                                       "JPEGImages", "ImageSets/Main" };
@@ -169,35 +169,35 @@ int voc_stat(struct xctx *x, const char *path, struct export_ent *e)
 
   for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
     if (strcmp(path, dirs[i]) == 0)
-      return x_ent(e, strrchr(path, '/') ? "Main" : path, true, 0, 0);
+      return exw_ent(e, strrchr(path, '/') ? "Main" : path, true, 0, 0);
   if (strcmp(path, "labelmap.txt") == 0)
-    return x_ent(e, path, false, 0, 0);
+    return exw_ent(e, path, false, 0, 0);
   if (strncmp(path, "ImageSets/Main/", 15) == 0) {
     rest = path + 15;
     if (strchr(rest, '/') || set_present(x, set_subset(rest)) != 1)
       return -ENOENT;
-    return x_ent(e, rest, false, 0, 0);
+    return exw_ent(e, rest, false, 0, 0);
   }
-  if (x_split(path, head, sizeof(head), &rest) < 0 || !*rest ||
+  if (exw_split(path, head, sizeof(head), &rest) < 0 || !*rest ||
       strchr(rest, '/'))
     return -ENOENT;
   if (strcmp(head, "Annotations") == 0)
-    r = x_sample_file(x, rest, ".xml", &smp, &sub);
+    r = exw_sample_file(x, rest, ".xml", &smp, &sub);
   else if (strcmp(head, "JPEGImages") == 0)
-    r = x_sample_file(x, rest, ".jpg", &smp, &sub);
+    r = exw_sample_file(x, rest, ".jpg", &smp, &sub);
   else
     return -ENOENT;
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
   /* A JPEG is served from its source; any other format is generated:
    * converted to JPEG (voc_gen). */
-  return x_ent(e, rest, false,
-               head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
+  return exw_ent(e, rest, false,
+                 head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
 }
 
 /* ud: the subset being listed, or -1 (trainval of train + val), or -2
  * (trainval of the default subset). */
-static int put_name(struct xctx *x, const struct sample *smp, int sub,
+static int put_name(struct exw *x, const struct sample *smp, int sub,
                     void *ud)
 {
   int set = *(int *)ud;
@@ -207,8 +207,8 @@ static int put_name(struct xctx *x, const struct sample *smp, int sub,
     return 0;
   if (set == -2 && sub != SUB_DEFAULT)
     return 0;
-  r = x_puts(x, smp->name);
-  return r ? r : x_put(x, "\n", 1);
+  r = exw_puts(x, smp->name);
+  return r ? r : exw_put(x, "\n", 1);
 }
 
 static bool xml_name_ok(const char *k, size_t n)
@@ -241,31 +241,31 @@ static bool attr_elem_ok(const char *k, size_t kn, const char *v, size_t vn)
 }
 
 /* "    <key>value</key>\n" for an attribute that attr_elem_ok() accepts. */
-static int put_attr_elem(struct xctx *x, const char *k, size_t kn,
+static int put_attr_elem(struct exw *x, const char *k, size_t kn,
                          const char *v, size_t vn)
 {
-  int r = x_room(x, 2 * kn + 12);
+  int r = exw_room(x, 2 * kn + 12);
 
   if (r < 0)
     return r;
-  X_LIT(x, "    <");
-  x_raw(x, k + 1, kn - 2);
-  X_LIT(x, ">");
+  EXW_LIT(x, "    <");
+  exw_raw(x, k + 1, kn - 2);
+  EXW_LIT(x, ">");
   if (*v == '"') {
     char tmp[1024];
     size_t n = MIN(vn - 2, sizeof(tmp) - 1);
     memcpy(tmp, v + 1, n);
     tmp[n] = '\0';
-    r = x_xml_str(x, tmp);
+    r = exw_xml_str(x, tmp);
   } else if (!(vn == 4 && memcmp(v, "null", 4) == 0)) {
-    r = x_put(x, v, vn);
+    r = exw_put(x, v, vn);
   }
-  r = r ? r : x_room(x, kn + 8);
+  r = r ? r : exw_room(x, kn + 8);
   if (r < 0)
     return r;
-  X_LIT(x, "</");
-  x_raw(x, k + 1, kn - 2);
-  X_LIT(x, ">\n");
+  EXW_LIT(x, "</");
+  exw_raw(x, k + 1, kn - 2);
+  EXW_LIT(x, ">\n");
   return 0;
 }
 
@@ -279,21 +279,21 @@ static bool voc_own_key(const char *k, size_t kn)
   return false;
 }
 
-static int put_object(struct xctx *x, const struct detection *d)
+static int put_object(struct exw *x, const struct detection *d)
 {
   static const char *const fixed[] = { "truncated", "difficult" };
-  struct attr_iter it;
+  struct exw_attr_iter it;
   const char *k, *v;
   size_t kn, vn;
   int r;
 
-  r = x_puts(x, "  <object>\n    <name>");
-  r = r ? r : x_xml_str(x, d->label ? d->label : "");
-  r = r ? r : x_puts(x, "</name>\n");
+  r = exw_puts(x, "  <object>\n    <name>");
+  r = r ? r : exw_xml_str(x, d->label ? d->label : "");
+  r = r ? r : exw_puts(x, "</name>\n");
   for (size_t i = 0; r == 0 && i < ARRAY_SIZE(fixed); i++) {
     bool found = false;
-    attr_iter_init(&it, d->attributes);
-    while (attr_next(&it, &k, &kn, &v, &vn) == 1)
+    exw_attr_init(&it, d->attributes);
+    while (exw_attr_next(&it, &k, &kn, &v, &vn) == 1)
       if (is_key(k, kn, fixed[i])) {
         if (attr_elem_ok(k, kn, v, vn)) {
           found = true;
@@ -302,53 +302,53 @@ static int put_object(struct xctx *x, const struct detection *d)
         break;
       }
     if (r == 0 && !found)
-      r = x_printf(x, "    <%s>0</%s>\n", fixed[i], fixed[i]);
+      r = exw_printf(x, "    <%s>0</%s>\n", fixed[i], fixed[i]);
   }
-  attr_iter_init(&it, d->attributes);
-  while (r == 0 && attr_next(&it, &k, &kn, &v, &vn) == 1)
+  exw_attr_init(&it, d->attributes);
+  while (r == 0 && exw_attr_next(&it, &k, &kn, &v, &vn) == 1)
     if (!voc_own_key(k, kn) && attr_elem_ok(k, kn, v, vn))
       r = put_attr_elem(x, k, kn, v, vn);
   if (r == 0 && d->confidence == d->confidence) {
-    r = x_puts(x, "    <confidence>");
-    r = r ? r : x_num(x, d->confidence);
-    r = r ? r : x_puts(x, "</confidence>\n");
+    r = exw_puts(x, "    <confidence>");
+    r = r ? r : exw_num(x, d->confidence);
+    r = r ? r : exw_puts(x, "</confidence>\n");
   }
   if (r == 0 && d->iscrowd)
-    r = x_puts(x, "    <iscrowd>1</iscrowd>\n");
-  r = r ? r : x_printf(x, "    <bndbox>\n      <xmin>%lld</xmin>\n"
-                       "      <ymin>%lld</ymin>\n      <xmax>%lld</xmax>\n"
-                       "      <ymax>%lld</ymax>\n    </bndbox>\n"
-                       "  </object>\n",
-                       (long long)d->x, (long long)d->y,
-                       (long long)(d->x + d->w), (long long)(d->y + d->h));
+    r = exw_puts(x, "    <iscrowd>1</iscrowd>\n");
+  r = r ? r : exw_printf(x, "    <bndbox>\n      <xmin>%lld</xmin>\n"
+                         "      <ymin>%lld</ymin>\n      <xmax>%lld</xmax>\n"
+                         "      <ymax>%lld</ymax>\n    </bndbox>\n"
+                         "  </object>\n",
+                         (long long)d->x, (long long)d->y,
+                         (long long)(d->x + d->w), (long long)(d->y + d->h));
   return r;
 }
 
-static int gen_xml(struct xctx *x, const char *file)
+static int gen_xml(struct exw *x, const char *file)
 {
   struct sample smp;
   struct labels l;
   const struct label_field *f;
-  int sub, r = x_sample_file(x, file, ".xml", &smp, &sub);
+  int sub, r = exw_sample_file(x, file, ".xml", &smp, &sub);
 
   if (r < 0)
     return r;
-  f = x_labels(x, smp.id, &l);
+  f = exw_labels(x, smp.id, &l);
   r = store_txn_error(x->t);
-  r = r ? r : x_puts(x, "<annotation>\n  <folder>JPEGImages</folder>\n"
-                     "  <filename>");
-  r = r ? r : x_xml_str(x, smp.name);
-  r = r ? r : x_printf(x, ".jpg</filename>\n  <source>\n"
-                       "    <database>curatefs</database>\n  </source>\n"
-                       "  <size>\n    <width>%u</width>\n"
-                       "    <height>%u</height>\n    <depth>%u</depth>\n"
-                       "  </size>\n  <segmented>0</segmented>\n",
-                       smp.width, smp.height,
-                       smp.components == 1 && smp.format == IMG_JPEG ? 1u
+  r = r ? r : exw_puts(x, "<annotation>\n  <folder>JPEGImages</folder>\n"
+                       "  <filename>");
+  r = r ? r : exw_xml_str(x, smp.name);
+  r = r ? r : exw_printf(x, ".jpg</filename>\n  <source>\n"
+                         "    <database>curatefs</database>\n  </source>\n"
+                         "  <size>\n    <width>%u</width>\n"
+                         "    <height>%u</height>\n    <depth>%u</depth>\n"
+                         "  </size>\n  <segmented>0</segmented>\n",
+                         smp.width, smp.height,
+                         smp.components == 1 && smp.format == IMG_JPEG ? 1u
                                                                      : 3u);
   for (size_t i = 0; f && r == 0 && i < f->n; i++)
     r = put_object(x, &f->d[i]);
-  r = r ? r : x_puts(x, "</annotation>\n");
+  r = r ? r : exw_puts(x, "</annotation>\n");
   labels_free(&l);
   return r;
 }
@@ -356,13 +356,13 @@ static int gen_xml(struct xctx *x, const char *file)
 /* JPEGImages/<name>.jpg of a sample in another format: its pixels (stored
  * frame, alpha over white) as a JPEG of the highest quality, because VOC
  * readers such as torchvision's hard-code JPEGImages/<id>.jpg. */
-static int gen_jpeg(struct xctx *x, const char *file)
+static int gen_jpeg(struct exw *x, const char *file)
 {
   struct sample smp;
   char *root = NULL, *src = NULL;
   uint8_t *data = NULL, *jpg = NULL;
   size_t len = 0, jlen = 0;
-  int sub, r = x_sample_file(x, file, ".jpg", &smp, &sub);
+  int sub, r = exw_sample_file(x, file, ".jpg", &smp, &sub);
 
   if (r == 0 && smp.format == IMG_JPEG)
     r = -ENOENT;   /* served from the source, never generated */
@@ -371,7 +371,7 @@ static int gen_jpeg(struct xctx *x, const char *file)
     r = -ENOMEM;
   r = r ? r : read_file(src, &data, &len);
   r = r ? r : img_to_jpeg(data, len, VOC_JPEG_QUALITY, &jpg, &jlen);
-  r = r ? r : x_put(x, (const char *)jpg, jlen);
+  r = r ? r : exw_put(x, (const char *)jpg, jlen);
   free(jpg);
   free(data);
   free(src);
@@ -379,12 +379,12 @@ static int gen_jpeg(struct xctx *x, const char *file)
   return r;
 }
 
-int voc_gen(struct xctx *x, const char *path)
+static int gen_file(struct exw *x, const char *path)
 {
   if (strcmp(path, "labelmap.txt") == 0) {
     uint32_t ncls = 0;
     int r = store_class_count(x->t, &ncls);
-    r = r ? r : x_puts(x, "# label:color_rgb:parts:actions\n");
+    r = r ? r : exw_puts(x, "# label:color_rgb:parts:actions\n");
     for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
       const char *name;
       r = store_class_name(x->t, c, &name);
@@ -392,8 +392,8 @@ int voc_gen(struct xctx *x, const char *path)
         r = 0;   /* a removed class */
         continue;
       }
-      r = r ? r : x_puts(x, name);
-      r = r ? r : x_puts(x, ":::\n");
+      r = r ? r : exw_puts(x, name);
+      r = r ? r : exw_puts(x, ":::\n");
     }
     return r;
   }
@@ -404,11 +404,16 @@ int voc_gen(struct xctx *x, const char *path)
       if (src < 0)
         return src;
       set = src == 2 ? -2 : -1;
-      return x_each(x, -1, put_name, &set);
+      return exw_each(x, -1, put_name, &set);
     }
-    return x_each(x, set, put_name, &set);
+    return exw_each(x, set, put_name, &set);
   }
   if (strncmp(path, "JPEGImages/", 11) == 0)
     return gen_jpeg(x, path + 11);
   return gen_xml(x, path + strlen("Annotations/"));
 }
+
+/* This format's entry of the table in export.c. */
+const struct exw_format export_voc_format = {
+  "voc", list_dir, stat_path, gen_file
+};

@@ -18,15 +18,15 @@
  * data.yaml names each non-empty subset (`train: images/train`, ...).
  * Ultralytics requires `train` and `val`: when one of them is absent and a
  * `default` subset exists, it points at images/default. */
-#include "export_i.h"
+#include "export_writer.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int yolo_list(struct xctx *x, const char *dir,
-              int (*fn)(const struct export_ent *, void *), void *ud)
+static int list_dir(struct exw *x, const char *dir,
+                    int (*fn)(const struct export_ent *, void *), void *ud)
 {
   static const struct export_ent top[] = {
     { .name = "data.yaml" },
@@ -38,21 +38,21 @@ int yolo_list(struct xctx *x, const char *dir,
   int sub;
 
   if (!*dir)
-    return x_list_fixed(top, ARRAY_SIZE(top), fn, ud);
+    return exw_list_fixed(top, ARRAY_SIZE(top), fn, ud);
   if (strcmp(dir, "images") == 0 || strcmp(dir, "labels") == 0)
-    return x_list_subsets(x, "", "", true, fn, ud);
-  if (x_split(dir, head, sizeof(head), &rest) < 0 || strchr(rest, '/') ||
+    return exw_list_subsets(x, "", "", true, fn, ud);
+  if (exw_split(dir, head, sizeof(head), &rest) < 0 || strchr(rest, '/') ||
       (strcmp(head, "images") != 0 && strcmp(head, "labels") != 0))
     return -ENOENT;
-  sub = x_subset_parse(rest, strlen(rest));
-  if (x_has_subset(x, sub) != 1)
+  sub = exw_subset_parse(rest, strlen(rest));
+  if (exw_has_subset(x, sub) != 1)
     return -ENOENT;
   if (head[0] == 'i')
-    return x_list_samples(x, sub, NULL, true, fn, ud);   /* own extension */
-  return x_list_samples(x, sub, ".txt", false, fn, ud);
+    return exw_list_samples(x, sub, NULL, true, fn, ud);   /* own extension */
+  return exw_list_samples(x, sub, ".txt", false, fn, ud);
 }
 
-int yolo_stat(struct xctx *x, const char *path, struct export_ent *e)
+static int stat_path(struct exw *x, const char *path, struct export_ent *e)
 {
   char head[64], sname[16];
   const char *rest, *file;
@@ -61,37 +61,38 @@ int yolo_stat(struct xctx *x, const char *path, struct export_ent *e)
   bool img;
 
   if (strcmp(path, "data.yaml") == 0)
-    return x_ent(e, path, false, 0, 0);
+    return exw_ent(e, path, false, 0, 0);
   if (strcmp(path, "images") == 0 || strcmp(path, "labels") == 0)
-    return x_ent(e, path, true, 0, 0);
-  if (x_split(path, head, sizeof(head), &rest) < 0 ||
+    return exw_ent(e, path, true, 0, 0);
+  if (exw_split(path, head, sizeof(head), &rest) < 0 ||
       (strcmp(head, "images") != 0 && strcmp(head, "labels") != 0) ||
-      x_split(rest, sname, sizeof(sname), &file) < 0)
+      exw_split(rest, sname, sizeof(sname), &file) < 0)
     return -ENOENT;
   img = head[0] == 'i';
-  sub = x_subset_parse(sname, strlen(sname));
+  sub = exw_subset_parse(sname, strlen(sname));
   if (sub < 0)
     return -ENOENT;
   if (!*file)
-    return x_has_subset(x, sub) == 1 ? x_ent(e, sname, true, 0, 0) : -ENOENT;
+    return exw_has_subset(x, sub) == 1 ? exw_ent(e, sname, true, 0, 0)
+                                       : -ENOENT;
   if (strchr(file, '/'))
     return -ENOENT;
-  r = x_sample_file(x, file, img ? NULL : ".txt", &smp, &sub);
+  r = exw_sample_file(x, file, img ? NULL : ".txt", &smp, &sub);
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
-  if (strcmp(export_subset_names[sub], sname) != 0)
+  if (strcmp(exw_subset_names[sub], sname) != 0)
     return -ENOENT;
-  return x_ent(e, file, false, img ? smp.id : 0, 0);
+  return exw_ent(e, file, false, img ? smp.id : 0, 0);
 }
 
-static int gen_yaml(struct xctx *x)
+static int gen_yaml(struct exw *x)
 {
   bool present[SUB_N];
   uint32_t ncls = 0;
-  int r = x_subsets(x, present);
+  int r = exw_subsets(x, present);
 
   r = r ? r : store_class_count(x->t, &ncls);
-  r = r ? r : x_puts(x,
+  r = r ? r : exw_puts(x,
       "# Ultralytics YOLO detection dataset, exported by curatefs.\n"
       "# Class index = position of the class in curatefs id order (0..n-1);\n"
       "# it is class id - 1 while no class id is missing.\n"
@@ -99,15 +100,15 @@ static int gen_yaml(struct xctx *x)
   for (int i = 0; r == 0 && i < SUB_N; i++) {
     const char *target = NULL;
     if (present[i])
-      target = export_subset_names[i];
+      target = exw_subset_names[i];
     else if ((i == SUB_TRAIN || i == SUB_VAL) && present[SUB_DEFAULT])
       target = "default";
     if (i == SUB_DEFAULT && (!present[SUB_TRAIN] || !present[SUB_VAL]))
       target = NULL;   /* already named as train or val */
     if (target)
-      r = x_printf(x, "%s: images/%s\n", export_subset_names[i], target);
+      r = exw_printf(x, "%s: images/%s\n", exw_subset_names[i], target);
   }
-  r = r ? r : x_puts(x, "names:\n");
+  r = r ? r : exw_puts(x, "names:\n");
   for (uint32_t c = 1, k = 0; r == 0 && c <= ncls; c++) {
     const char *name;
     r = store_class_name(x->t, c, &name);
@@ -115,10 +116,10 @@ static int gen_yaml(struct xctx *x)
       r = 0;   /* no class with this id */
       continue;
     }
-    r = r ? r : x_printf(x, "  %u: ", k++);
+    r = r ? r : exw_printf(x, "  %u: ", k++);
     /* A JSON string is a valid YAML double-quoted scalar. */
-    r = r ? r : x_json_str(x, name);
-    r = r ? r : x_put(x, "\n", 1);
+    r = r ? r : exw_json_str(x, name);
+    r = r ? r : exw_put(x, "\n", 1);
   }
   return r;
 }
@@ -153,7 +154,7 @@ static uint32_t yolo_index(const struct ids *ids, uint32_t id)
   return p ? (uint32_t)(p - ids->v) : id - 1;
 }
 
-int yolo_gen(struct xctx *x, const char *path)
+static int gen_file(struct exw *x, const char *path)
 {
   struct ids ids = { NULL, 0 };
   struct sample smp;
@@ -163,22 +164,27 @@ int yolo_gen(struct xctx *x, const char *path)
 
   if (strcmp(path, "data.yaml") == 0)
     return gen_yaml(x);
-  r = x_sample_file(x, strrchr(path, '/') + 1, ".txt", &smp, &sub);
+  r = exw_sample_file(x, strrchr(path, '/') + 1, ".txt", &smp, &sub);
   if (r < 0)
     return r;
-  f = x_labels(x, smp.id, &l);
+  f = exw_labels(x, smp.id, &l);
   r = store_txn_error(x->t);
   if (r == 0 && f && f->n)
     r = store_classes_each(x->t, add_id, &ids);   /* in id order */
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
     const struct detection *d = &f->d[i];
     double W = smp.width ? smp.width : 1, H = smp.height ? smp.height : 1;
-    r = x_printf(x, "%u %.6f %.6f %.6f %.6f\n",
-                 yolo_index(&ids, d->class_id),
-                 (d->x + d->w / 2) / W, (d->y + d->h / 2) / H, d->w / W,
-                 d->h / H);
+    r = exw_printf(x, "%u %.6f %.6f %.6f %.6f\n",
+                   yolo_index(&ids, d->class_id),
+                   (d->x + d->w / 2) / W, (d->y + d->h / 2) / H, d->w / W,
+                   d->h / H);
   }
   free(ids.v);
   labels_free(&l);
   return r;
 }
+
+/* This format's entry of the table in export.c. */
+const struct exw_format export_yolo_format = {
+  "yolo", list_dir, stat_path, gen_file
+};

@@ -16,7 +16,7 @@
  * becomes an attribute (numbers and true/false typed, empty = null).
  * The XML's own stem names the image; <filename> is the fallback. */
 #define _GNU_SOURCE   /* qsort_r */
-#include "labelimport_i.h"
+#include "limp.h"
 #include "xmltree.h"
 
 #include <errno.h>
@@ -59,7 +59,7 @@ static int put_json_value(struct buf *b, const char *v)
 }
 
 /* Attributes of an <object> as sorted compact JSON (NULL when none). */
-static int object_attrs(const struct xnode *o, char **ret)
+static int object_attrs(const struct xmltree_node *o, char **ret)
 {
   struct kv kv[64];
   size_t n = 0;
@@ -68,8 +68,8 @@ static int object_attrs(const struct xnode *o, char **ret)
 
   *ret = NULL;
   for (size_t i = 0; i < o->n && n < ARRAY_SIZE(kv); i++) {
-    const struct xnode *c = &o->kids[i];
-    const char *t = xtext(c);
+    const struct xmltree_node *c = &o->kids[i];
+    const char *t = xmltree_text(c);
     if (strcmp(c->name, "name") == 0 || strcmp(c->name, "bndbox") == 0 ||
         strcmp(c->name, "confidence") == 0 ||
         strcmp(c->name, "iscrowd") == 0 || strcmp(c->name, "part") == 0 ||
@@ -83,10 +83,11 @@ static int object_attrs(const struct xnode *o, char **ret)
   cvat:
     if (strcmp(c->name, "attributes") == 0)
       for (size_t j = 0; j < c->n && n < ARRAY_SIZE(kv); j++) {
-        const struct xnode *a = &c->kids[j];
-        const struct xnode *an = xchild(a, "name");
-        if (strcmp(a->name, "attribute") == 0 && an && *xtext(an))
-          kv[n++] = (struct kv){ xtext(an), xtext(xchild(a, "value")) };
+        const struct xmltree_node *a = &c->kids[j];
+        const struct xmltree_node *an = xmltree_child(a, "name");
+        if (strcmp(a->name, "attribute") == 0 && an && *xmltree_text(an))
+          kv[n++] = (struct kv){ xmltree_text(an),
+                                 xmltree_text(xmltree_child(a, "value")) };
       }
   }
   if (!n)
@@ -112,98 +113,119 @@ static int object_attrs(const struct xnode *o, char **ret)
   return 0;
 }
 
-static int box_num(const struct xnode *bb, const char *k, double *ret)
+static int box_num(const struct xmltree_node *bb, const char *k, double *ret)
 {
-  const char *t = xtext(xchild(bb, k));
+  const char *t = xmltree_text(xmltree_child(bb, k));
   char *e;
 
   *ret = strtod(t, &e);
   return *t && *e == '\0' && isfinite(*ret) ? 0 : -1;
 }
 
-static int one_xml(struct limp *L, struct lsrc *src, size_t i, struct buf *b)
+/* File i of src parsed into *root, which must be an <annotation>.  0 or
+ * -errno with the reason set; *root is always safe to free. */
+static int voc_parse(struct limp *L, struct limp_src *src, size_t i,
+                     struct buf *b, struct xmltree_node *root)
 {
-  struct xnode root;
-  struct label_field f = { 0 };
-  struct sample smp;
-  char stem[256], why[200];
   const char *fn = src->names[i];
+  char why[200];
   int r;
 
+  memset(root, 0, sizeof(*root));
   buf_reset(b);
-  r = lsrc_read(src, i, LIMP_FILE_MAX, b);
+  r = limp_src_read(src, i, LIMP_FILE_MAX, b);
   if (r < 0)
     return limp_fail(L, "%s: %s", fn, strerror(-r));
-  r = xml_tree_parse(b->data ? b->data : "", b->len, &root, why,
-                     sizeof(why));
-  if (r < 0) {
-    xnode_free(&root);
+  r = xmltree_parse(b->data ? b->data : "", b->len, root, why,
+                    sizeof(why));
+  if (r < 0)
     return r == -ENOMEM ? r : limp_fail(L, "%s: malformed XML: %s", fn, why);
-  }
-  if (strcmp(root.name, "annotation") != 0) {
-    r = limp_fail(L, "%s: root element is <%s>, not <annotation>", fn,
-                  root.name);
-    xnode_free(&root);
-    return r;
-  }
-  L->st->files++;
-  limp_stem(fn, stem, sizeof(stem));
-  r = limp_match(L, stem, &smp);
-  if (r == -ENOENT) {
-    limp_stem(xtext(xchild(&root, "filename")), stem, sizeof(stem));
-    r = *stem ? limp_match(L, stem, &smp) : -ENOENT;
-  }
-  if (r == -ENOENT) {
-    limp_report(L, fn, "no sample with this name");
-    L->st->unmatched++;
-    xnode_free(&root);
-    return 0;
-  }
-  for (size_t k = 0; r == 0 && k < root.n; k++) {
-    const struct xnode *o = &root.kids[k], *bb;
-    const char *name;
-    struct detection d = { 0 };
-    double x0, y0, x1, y1, v;
-    char *e;
+  if (strcmp(root->name, "annotation") != 0)
+    return limp_fail(L, "%s: root element is <%s>, not <annotation>", fn,
+                     root->name);
+  return 0;
+}
 
-    if (strcmp(o->name, "object") != 0)
-      continue;
-    name = xtext(xchild(o, "name"));
-    bb = xchild(o, "bndbox");
-    if (!labels_class_name_valid(name)) {
-      r = limp_fail(L, "%s: object %zu has no valid <name>", fn, k);
-      break;
-    }
-    if (!bb || box_num(bb, "xmin", &x0) || box_num(bb, "ymin", &y0) ||
-        box_num(bb, "xmax", &x1) || box_num(bb, "ymax", &y1)) {
-      r = limp_fail(L, "%s: object '%s' needs a <bndbox> with numeric "
-                    "xmin, ymin, xmax, ymax", fn, name);
-      break;
-    }
-    if (x1 < x0 || y1 < y0) {
-      r = limp_fail(L, "%s: object '%s': xmax < xmin or ymax < ymin", fn,
-                    name);
-      break;
-    }
-    d.x = x0, d.y = y0, d.w = x1 - x0, d.h = y1 - y0;
-    limp_clip(&d, smp.width, smp.height);
-    d.confidence = NAN;
-    if (xchild(o, "confidence")) {
-      const char *t = xtext(xchild(o, "confidence"));
-      v = strtod(t, &e);
-      if (!*t || *e || !isfinite(v)) {
-        r = limp_fail(L, "%s: bad <confidence> '%s'", fn, t);
-        break;
-      }
-      d.confidence = v;
-    }
-    d.iscrowd = strcmp(xtext(xchild(o, "iscrowd")), "1") == 0;
-    r = store_class_id(L->t, name, true, &d.class_id);
-    r = r ? r : object_attrs(o, &d.attributes);
-    r = r ? r : labels_field_add(&f, &d);
-    free(d.attributes);
+/* The sample of annotation file fn: by the file's stem, else by its
+ * <filename>.  -ENOENT when none. */
+static int voc_match(struct limp *L, const char *fn,
+                     const struct xmltree_node *root, struct sample *smp)
+{
+  char stem[256];
+  int r;
+
+  limp_stem(fn, stem, sizeof(stem));
+  r = limp_match(L, stem, smp);
+  if (r == -ENOENT) {
+    limp_stem(xmltree_text(xmltree_child(root, "filename")), stem,
+              sizeof(stem));
+    r = *stem ? limp_match(L, stem, smp) : -ENOENT;
   }
-  xnode_free(&root);
+  return r;
+}
+
+/* <object> number k (o) of file fn into f, its box clipped to smp. */
+static int voc_object(struct limp *L, const char *fn, size_t k,
+                      const struct xmltree_node *o, const struct sample *smp,
+                      struct label_field *f)
+{
+  const char *name = xmltree_text(xmltree_child(o, "name"));
+  const struct xmltree_node *bb = xmltree_child(o, "bndbox");
+  struct detection d = { 0 };
+  double x0, y0, x1, y1;
+  int r;
+
+  if (!labels_class_name_valid(name))
+    return limp_fail(L, "%s: object %zu has no valid <name>", fn, k);
+  if (!bb || box_num(bb, "xmin", &x0) || box_num(bb, "ymin", &y0) ||
+      box_num(bb, "xmax", &x1) || box_num(bb, "ymax", &y1))
+    return limp_fail(L, "%s: object '%s' needs a <bndbox> with numeric "
+                     "xmin, ymin, xmax, ymax", fn, name);
+  if (x1 < x0 || y1 < y0)
+    return limp_fail(L, "%s: object '%s': xmax < xmin or ymax < ymin", fn,
+                     name);
+  d.x = x0, d.y = y0, d.w = x1 - x0, d.h = y1 - y0;
+  limp_clip(&d, smp->width, smp->height);
+  d.confidence = NAN;
+  if (xmltree_child(o, "confidence")) {
+    const char *t = xmltree_text(xmltree_child(o, "confidence"));
+    char *e;
+    double v = strtod(t, &e);
+    if (!*t || *e || !isfinite(v))
+      return limp_fail(L, "%s: bad <confidence> '%s'", fn, t);
+    d.confidence = v;
+  }
+  d.iscrowd = strcmp(xmltree_text(xmltree_child(o, "iscrowd")), "1") == 0;
+  r = store_class_id(L->t, name, true, &d.class_id);
+  r = r ? r : object_attrs(o, &d.attributes);
+  r = r ? r : labels_field_add(f, &d);
+  free(d.attributes);
+  return r;
+}
+
+static int one_xml(struct limp *L, struct limp_src *src, size_t i,
+                   struct buf *b)
+{
+  struct xmltree_node root;
+  struct label_field f = { 0 };
+  struct sample smp;
+  const char *fn = src->names[i];
+  int r = voc_parse(L, src, i, b, &root);
+
+  if (r == 0) {
+    L->st->files++;
+    r = voc_match(L, fn, &root, &smp);
+    if (r == -ENOENT) {
+      limp_report(L, fn, "no sample with this name");
+      L->st->unmatched++;
+      xmltree_free(&root);
+      return 0;
+    }
+  }
+  for (size_t k = 0; r == 0 && k < root.n; k++)
+    if (strcmp(root.kids[k].name, "object") == 0)
+      r = voc_object(L, fn, k, &root.kids[k], &smp, &f);
+  xmltree_free(&root);
   if (r == 0)
     r = limp_put(L, smp.id, &f);
   for (size_t k = 0; k < f.n; k++)
@@ -212,10 +234,11 @@ static int one_xml(struct limp *L, struct lsrc *src, size_t i, struct buf *b)
   return r;
 }
 
-static int labelmap(struct limp *L, struct lsrc *src, long li, struct buf *b)
+static int labelmap(struct limp *L, struct limp_src *src, long li,
+                    struct buf *b)
 {
   char *line, *save = NULL;
-  int r = lsrc_read(src, (size_t)li, LIMP_FILE_MAX, b);
+  int r = limp_src_read(src, (size_t)li, LIMP_FILE_MAX, b);
 
   if (r < 0)
     return limp_fail(L, "labelmap.txt: %s", strerror(-r));
@@ -239,10 +262,10 @@ static int labelmap(struct limp *L, struct lsrc *src, long li, struct buf *b)
   return r;
 }
 
-int voc_import(struct limp *L, struct lsrc *src)
+int fmt_voc_import(struct limp *L, struct limp_src *src)
 {
   struct buf b;
-  long li = lsrc_find(src, "labelmap.txt");
+  long li = limp_src_find(src, "labelmap.txt");
   size_t found = 0;
   int r = 0;
 

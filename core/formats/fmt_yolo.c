@@ -9,7 +9,7 @@
  * rounding (1e-6), and boxes are clipped to the image.  The whole import
  * fails on the first malformed row, with file and line in the reason.
  * data.yaml is read by core/formats/yamlnames.c (libyaml). */
-#include "labelimport_i.h"
+#include "limp.h"
 #include "yamlnames.h"
 
 #include <ctype.h>
@@ -119,7 +119,7 @@ static int num(const char *tok, double lo, double hi, double *ret)
   return 0;
 }
 
-static int one_file(struct limp *L, struct lsrc *src, size_t i,
+static int one_file(struct limp *L, struct limp_src *src, size_t i,
                     const uint32_t *cls, size_t ncls, struct buf *b)
 {
   const double eps = 1e-6;
@@ -138,7 +138,7 @@ static int one_file(struct limp *L, struct lsrc *src, size_t i,
   if (r < 0)
     return r;
   buf_reset(b);
-  r = lsrc_read(src, i, LIMP_FILE_MAX, b);
+  r = limp_src_read(src, i, LIMP_FILE_MAX, b);
   if (r < 0)
     return limp_fail(L, "%s: %s", src->names[i], strerror(-r));
   if (b->len && memchr(b->data, '\0', b->len))
@@ -199,12 +199,13 @@ static int one_file(struct limp *L, struct lsrc *src, size_t i,
   return r;
 }
 
-int yolo_import(struct limp *L, struct lsrc *src)
+int fmt_yolo_import(struct limp *L, struct limp_src *src)
 {
   struct names c = { 0 };
   struct buf b;
   uint32_t *cls = NULL;
-  long yi = lsrc_find(src, "data.yaml"), ni = lsrc_find(src, "obj.names");
+  long yi = limp_src_find(src, "data.yaml");
+  long ni = limp_src_find(src, "obj.names");
   int r;
 
   buf_init(&b, LIMP_FILE_MAX);
@@ -212,7 +213,7 @@ int yolo_import(struct limp *L, struct lsrc *src)
     r = limp_fail(L, "no class list: neither data.yaml nor obj.names");
     goto out;
   }
-  r = lsrc_read(src, (size_t)(yi >= 0 ? yi : ni), LIMP_FILE_MAX, &b);
+  r = limp_src_read(src, (size_t)(yi >= 0 ? yi : ni), LIMP_FILE_MAX, &b);
   if (r < 0) {
     limp_fail(L, "%s: %s", yi >= 0 ? "data.yaml" : "obj.names", strerror(-r));
     goto out;

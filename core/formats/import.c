@@ -177,6 +177,103 @@ static int cmp_name(const void *a, const void *b)
   return strcmp(*(char *const *)a + 1, *(char *const *)b + 1);
 }
 
+/* The names of open directory d, sorted, each with its d_type + 1 in
+ * front (one byte), so regular files cost no stat: only links,
+ * directories (for their device and inode) and unknown types are looked
+ * at.  Hidden names, ".", ".." and our store are left out. */
+static int read_names(DIR *d, struct pathvec *names)
+{
+  struct dirent *e;
+  int r = 0;
+
+  while ((e = readdir(d))) {
+    char tn[NAME_MAX + 2];
+    if (e->d_name[0] == '.')
+      continue;
+    tn[0] = (char)(e->d_type + 1);   /* + 1: DT_UNKNOWN is 0 */
+    snprintf(tn + 1, sizeof(tn) - 1, "%s", e->d_name);
+    if ((r = pv_push(names, tn)) < 0)
+      return r;
+  }
+  qsort(names->v, names->n, sizeof(char *), cmp_name);
+  return 0;
+}
+
+/* An entry that fstatat could not follow (errno err): a dangling link, a
+ * link to itself, or an unreadable entry.  ENOENT otherwise: gone since
+ * readdir. */
+static void skip_unstatable(struct walk *w, int dfd, const char *nm,
+                            const char *rel, int err)
+{
+  struct stat lst;
+
+  if (err == ENOENT && fstatat(dfd, nm, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISLNK(lst.st_mode))
+    skip(w, rel, IMPORT_SKIP_DANGLING, NULL);
+  else if (err == ELOOP && fstatat(dfd, nm, &lst, AT_SYMLINK_NOFOLLOW) == 0)
+    skip(w, rel, IMPORT_SKIP_LOOP, "the link points back to itself");
+  else if (err != ENOENT)
+    skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(err));
+}
+
+static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
+                    int depth);
+
+/* Directory nm of dfd (its stat in st), whose path is w->path[0..len):
+ * walked unless too deep or already walked. */
+static int walk_subdir(struct walk *w, int dfd, const char *nm,
+                       const struct stat *st, size_t len, size_t rel_off,
+                       int depth)
+{
+  const char *rel = w->path + rel_off;
+  int sub, k, r;
+
+  if (depth >= 64) {
+    skip(w, rel, IMPORT_SKIP_DEEP, NULL);
+    return 0;
+  }
+  if ((k = dirset_add(&w->dirs, st->st_dev, st->st_ino)) < 0)
+    return k;
+  if (k == 1) {
+    skip(w, rel, IMPORT_SKIP_LOOP, NULL);
+    return 0;
+  }
+  sub = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sub < 0) {
+    skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(errno));
+    return 0;
+  }
+  r = walk_dir(w, sub, len, rel_off, depth + 1);
+  if (r == -EACCES || r == -EPERM) {
+    skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(-r));
+    r = 0;
+  }
+  return r;
+}
+
+/* A non-directory entry: an image to import, a file of an unsupported
+ * image format, another file (ignored), or a special file (skipped). */
+static int walk_file(struct walk *w, const char *nm, const char *rel,
+                     mode_t mode)
+{
+  if (S_ISREG(mode)) {
+    if (img_format_of_name(nm) >= 0)
+      return pv_push(&w->files, rel);
+    if (has_ext(nm, unsupported_exts))
+      skip(w, rel, IMPORT_SKIP_UNSUPPORTED, "only JPEG, PNG, WebP, TIFF, "
+           "BMP and GIF are imported");
+    else
+      w->st->ignored++;
+  } else if (S_ISFIFO(mode)) {
+    skip(w, rel, IMPORT_SKIP_FIFO, NULL);
+  } else if (S_ISSOCK(mode)) {
+    skip(w, rel, IMPORT_SKIP_SOCKET, NULL);
+  } else if (S_ISCHR(mode) || S_ISBLK(mode)) {
+    skip(w, rel, IMPORT_SKIP_DEVICE, NULL);
+  }
+  return 0;
+}
+
 /* Recursive walk below w->path (relative part starts at rel_off).  dfd is
  * the open directory (consumed).  Entries are taken in name order, so the
  * first of two links to one directory is always the same one. */
@@ -185,28 +282,14 @@ static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
 {
   struct pathvec names = { 0 };
   DIR *d;
-  struct dirent *e;
-  int r = 0;
+  int r;
 
   d = fdopendir(dfd);
   if (!d) {
     close(dfd);
     return -errno;
   }
-  /* Each name is kept with its d_type + 1 in front (one byte), so regular
-   * files cost no stat: only links, directories (for their device and
-   * inode) and unknown types are looked at. */
-  while ((e = readdir(d))) {
-    char tn[NAME_MAX + 2];
-    if (e->d_name[0] == '.')   /* hidden, ".", ".." and our store */
-      continue;
-    tn[0] = (char)(e->d_type + 1);   /* + 1: DT_UNKNOWN is 0 */
-    snprintf(tn + 1, sizeof(tn) - 1, "%s", e->d_name);
-    if ((r = pv_push(&names, tn)) < 0)
-      break;
-  }
-  if (r == 0)
-    qsort(names.v, names.n, sizeof(char *), cmp_name);
+  r = read_names(d, &names);
   for (size_t k = 0; r == 0 && k < names.n; k++) {
     const char *nm = names.v[k] + 1, *rel;
     unsigned char type = (unsigned char)(names.v[k][0] - 1);
@@ -223,50 +306,12 @@ static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
     memcpy(w->path + len + 1, nm, nl + 1);
     rel = w->path + rel_off;
     st.st_mode = S_IFREG;
-    if (type != DT_REG && fstatat(dirfd(d), nm, &st, 0) < 0) {
-      int err = errno;
-      struct stat lst;
-      if (err == ENOENT && fstatat(dirfd(d), nm, &lst, AT_SYMLINK_NOFOLLOW) == 0
-          && S_ISLNK(lst.st_mode))
-        skip(w, rel, IMPORT_SKIP_DANGLING, NULL);
-      else if (err == ELOOP && fstatat(dirfd(d), nm, &lst,
-                                       AT_SYMLINK_NOFOLLOW) == 0)
-        skip(w, rel, IMPORT_SKIP_LOOP, "the link points back to itself");
-      else if (err != ENOENT)   /* ENOENT: gone since readdir */
-        skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(err));
-    } else if (S_ISDIR(st.st_mode)) {
-      int sub, k2;
-      if (depth >= 64) {
-        skip(w, rel, IMPORT_SKIP_DEEP, NULL);
-      } else if ((k2 = dirset_add(&w->dirs, st.st_dev, st.st_ino)) < 0) {
-        r = k2;
-      } else if (k2 == 1) {
-        skip(w, rel, IMPORT_SKIP_LOOP, NULL);
-      } else if ((sub = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY |
-                               O_CLOEXEC)) < 0) {
-        skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(errno));
-      } else {
-        r = walk_dir(w, sub, len + 1 + nl, rel_off, depth + 1);
-        if (r == -EACCES || r == -EPERM) {
-          skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(-r));
-          r = 0;
-        }
-      }
-    } else if (S_ISREG(st.st_mode)) {
-      if (img_format_of_name(nm) >= 0)
-        r = pv_push(&w->files, rel);
-      else if (has_ext(nm, unsupported_exts))
-        skip(w, rel, IMPORT_SKIP_UNSUPPORTED, "only JPEG, PNG, WebP, TIFF, "
-             "BMP and GIF are imported");
-      else
-        w->st->ignored++;
-    } else if (S_ISFIFO(st.st_mode)) {
-      skip(w, rel, IMPORT_SKIP_FIFO, NULL);
-    } else if (S_ISSOCK(st.st_mode)) {
-      skip(w, rel, IMPORT_SKIP_SOCKET, NULL);
-    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      skip(w, rel, IMPORT_SKIP_DEVICE, NULL);
-    }
+    if (type != DT_REG && fstatat(dirfd(d), nm, &st, 0) < 0)
+      skip_unstatable(w, dirfd(d), nm, rel, errno);
+    else if (S_ISDIR(st.st_mode))
+      r = walk_subdir(w, dirfd(d), nm, &st, len + 1 + nl, rel_off, depth);
+    else
+      r = walk_file(w, nm, rel, st.st_mode);
     w->path[len] = '\0';
   }
   closedir(d);
@@ -471,127 +516,197 @@ static int mark_seen(struct scan *sc, uint64_t id)
   return 0;
 }
 
+/* Steps of scan_consume for one file.  Each returns 0, 1 when the file
+ * is skipped (reported and counted), or -errno. */
+
+/* Opens the batch's write transaction if none is open; the first one
+ * also records the dataset root. */
+static int scan_txn(struct scan *sc)
+{
+  int r;
+
+  if (sc->t)
+    return 0;
+  if ((r = store_txn_begin(sc->s, true, &sc->t)) < 0)
+    return r;
+  sc->t_begin = time_mono();
+  if (!sc->root_done) {
+    if ((r = root_check(sc->t, sc->root, true)) < 0)
+      return r;
+    sc->root_done = true;
+  }
+  return 0;
+}
+
+/* A known file with the same size and mtime: unchanged, or back after
+ * being missing. */
+static int scan_keep(struct scan *sc, const struct sample *old,
+                     uint64_t *id)
+{
+  int r = 0;
+
+  if (old->flags & SAMPLE_MISSING) {
+    struct sample smp = *old;
+    smp.flags &= (uint8_t)~SAMPLE_MISSING;
+    r = store_sample_put(sc->t, &smp, NULL);
+    sc->st->restored++;
+  } else {
+    sc->st->unchanged++;
+  }
+  *id = old->id;
+  return r;
+}
+
+/* A file whose header could not be read: reported and counted. */
+static int scan_skip_bad(struct scan *sc, const struct scan_slot *sl,
+                         const char *rel)
+{
+  bool unreadable = !sl->reason && (sl->r == -EACCES || sl->r == -EPERM ||
+                                    sl->r == -EIO);
+  enum import_skip k = unreadable ? IMPORT_SKIP_UNREADABLE
+                                  : IMPORT_SKIP_BAD;
+  char msg[300];
+
+  snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
+           sl->reason ? sl->reason : strerror(-sl->r));
+  report(sc->o, rel, msg);
+  sc->st->skipped++;
+  sc->st->skip_kind[k]++;
+  return 1;
+}
+
+/* Imported by its content; a name that says otherwise is named. */
+static void scan_note_mismatch(struct scan *sc, const struct scan_slot *sl,
+                               const char *rel)
+{
+  int named = img_format_of_name(rel);
+  int real = (int)sl->info.format;
+  char msg[160];
+
+  if (named < 0 || named == real)
+    return;
+  snprintf(msg, sizeof(msg), "named as %s but the content is %s: "
+           "imported as %s (served as %s)", img_format_name(named),
+           img_format_name(real), img_format_name(real), img_ext(real));
+  if (sc->o->note)
+    sc->o->note(rel, msg, sc->o->ud);
+  else
+    report(sc->o, rel, msg);
+  sc->st->mismatched++;
+}
+
+/* The sample record of a file from its header (old: its record so far,
+ * or NULL for a new file). */
+static void scan_sample_of(struct sample *smp, const struct scan_slot *sl,
+                           const struct sample *old)
+{
+  memset(smp, 0, sizeof(*smp));
+  if (old) {
+    *smp = *old;
+    smp->flags = 0;
+    memset(smp->hash, 0, sizeof(smp->hash));
+  }
+  smp->size = sl->size;
+  smp->mtime_ns = sl->mtime_ns;
+  smp->width = sl->info.width;
+  smp->height = sl->info.height;
+  smp->precision = sl->info.precision;
+  smp->components = sl->info.components;
+  smp->orientation = sl->info.orientation;
+  smp->format = (uint8_t)sl->info.format;
+  smp->flags |= (sl->info.progressive ? SAMPLE_PROGRESSIVE : 0) |
+                (sl->info.arithmetic ? SAMPLE_ARITHMETIC : 0);
+}
+
+/* A new or changed file: its header read again when it changed since the
+ * worker looked, then its record written. */
+static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
+                    const struct sample *old, uint64_t *id)
+{
+  char name[NAME_STEM_MAX + 1];
+  struct sample smp;
+  int r;
+
+  if (sl->known)   /* changed since the worker looked: rare */
+    scan_file(sc->rootfd, rel, NULL, sl);
+  if (sl->r == -ENOMEM)
+    return -ENOMEM;
+  if (sl->r < 0)
+    return scan_skip_bad(sc, sl, rel);
+  scan_note_mismatch(sc, sl, rel);
+  scan_sample_of(&smp, sl, old);
+  if (!old) {
+    if (strlen(rel) > STORE_PATH_MAX) {
+      report(sc->o, rel, "path too long for the store (more than "
+             "500 bytes below the dataset root)");
+      sc->st->skipped++;
+      return 1;
+    }
+    if (name_from_relpath(rel, name, sizeof(name)) < 0 ||
+        strlen(name) > STORE_PATH_MAX) {
+      report(sc->o, rel, "cannot derive a name");
+      sc->st->skipped++;
+      return 1;
+    }
+    smp.name = name;
+    smp.relpath = rel;
+  }
+  r = store_sample_put(sc->t, &smp, id);
+  if (r == 0 && old)
+    sc->st->updated++;
+  else if (r == 0)
+    sc->st->added++;
+  return r;
+}
+
+/* Commits the batch when it is large or old enough. */
+static int scan_batch(struct scan *sc)
+{
+  int r;
+
+  if (++sc->pending < BATCH_MAX &&
+      !(sc->pending % 64 == 0 && time_mono() - sc->t_begin >= BATCH_SECONDS))
+    return 0;
+  r = store_txn_commit(sc->t);
+  sc->t = NULL;
+  sc->pending = 0;
+  return r;
+}
+
+/* File i of the scan into the store. */
+static int scan_one(struct scan *sc, size_t i)
+{
+  struct scan_slot *sl = &sc->slots[i % sc->nslots];
+  const char *rel = sc->paths[i];
+  struct sample old;
+  uint64_t id = 0;
+  bool exists;
+  int r = scan_txn(sc);
+
+  if (r < 0)
+    return r;
+  if (sl->r == -ENOMEM)
+    return -ENOMEM;
+  exists = sl->r == 0 && store_sample_by_path(sc->t, rel, &old) == 0;
+  if (exists && old.size == sl->size && old.mtime_ns == sl->mtime_ns)
+    r = scan_keep(sc, &old, &id);
+  else
+    r = scan_put(sc, sl, rel, exists ? &old : NULL, &id);
+  if (r != 0)
+    return r;   /* 1: skipped */
+  if ((r = mark_seen(sc, id)) < 0)
+    return r;
+  return scan_batch(sc);
+}
+
 static int scan_consume(void *ud, size_t first, size_t count)
 {
   struct scan *sc = ud;
-  struct import_stats *st = sc->st;
-  int r = 0;
 
   for (size_t i = first; i < first + count; i++) {
-    struct scan_slot *sl = &sc->slots[i % sc->nslots];
-    const char *rel = sc->paths[i];
-    struct sample old, smp;
-    char name[NAME_STEM_MAX + 1];
-    uint64_t id = 0;
-    bool exists;
-
-    if (!sc->t) {
-      if ((r = store_txn_begin(sc->s, true, &sc->t)) < 0)
-        return r;
-      sc->t_begin = time_mono();
-      if (!sc->root_done) {
-        if ((r = root_check(sc->t, sc->root, true)) < 0)
-          return r;
-        sc->root_done = true;
-      }
-    }
-    if (sl->r == -ENOMEM)
-      return -ENOMEM;
-    exists = sl->r == 0 && store_sample_by_path(sc->t, rel, &old) == 0;
-    if (exists && old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
-      if (old.flags & SAMPLE_MISSING) {
-        smp = old;
-        smp.flags &= (uint8_t)~SAMPLE_MISSING;
-        r = store_sample_put(sc->t, &smp, NULL);
-        st->restored++;
-      } else {
-        st->unchanged++;
-      }
-      id = old.id;
-    } else {
-      if (sl->known)   /* changed since the worker looked: rare */
-        scan_file(sc->rootfd, rel, NULL, sl);
-      if (sl->r == -ENOMEM)
-        return -ENOMEM;
-      if (sl->r < 0) {
-        bool unreadable = !sl->reason && (sl->r == -EACCES ||
-                                          sl->r == -EPERM || sl->r == -EIO);
-        enum import_skip k = unreadable ? IMPORT_SKIP_UNREADABLE
-                                        : IMPORT_SKIP_BAD;
-        char msg[300];
-        snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
-                 sl->reason ? sl->reason : strerror(-sl->r));
-        report(sc->o, rel, msg);
-        st->skipped++;
-        st->skip_kind[k]++;
-        continue;
-      }
-      {
-        /* Imported by its content; a name that says otherwise is named. */
-        int named = img_format_of_name(rel);
-        if (named >= 0 && named != (int)sl->info.format &&
-            !(named == IMG_JPEG && sl->info.format == IMG_JPEG)) {
-          char msg[160];
-          snprintf(msg, sizeof(msg), "named as %s but the content is %s: "
-                   "imported as %s (served as %s)", img_format_name(named),
-                   img_format_name((int)sl->info.format),
-                   img_format_name((int)sl->info.format),
-                   img_ext((int)sl->info.format));
-          if (sc->o->note)
-            sc->o->note(rel, msg, sc->o->ud);
-          else
-            report(sc->o, rel, msg);
-          st->mismatched++;
-        }
-      }
-      memset(&smp, 0, sizeof(smp));
-      if (exists) {
-        smp = old;
-        smp.flags = 0;
-        memset(smp.hash, 0, sizeof(smp.hash));
-      }
-      smp.size = sl->size;
-      smp.mtime_ns = sl->mtime_ns;
-      smp.width = sl->info.width;
-      smp.height = sl->info.height;
-      smp.precision = sl->info.precision;
-      smp.components = sl->info.components;
-      smp.orientation = sl->info.orientation;
-      smp.format = (uint8_t)sl->info.format;
-      smp.flags |= (sl->info.progressive ? SAMPLE_PROGRESSIVE : 0) |
-                   (sl->info.arithmetic ? SAMPLE_ARITHMETIC : 0);
-      if (!exists) {
-        if (strlen(rel) > STORE_PATH_MAX) {
-          report(sc->o, rel, "path too long for the store (more than "
-                 "500 bytes below the dataset root)");
-          st->skipped++;
-          continue;
-        }
-        if (name_from_relpath(rel, name, sizeof(name)) < 0 ||
-            strlen(name) > STORE_PATH_MAX) {
-          report(sc->o, rel, "cannot derive a name");
-          st->skipped++;
-          continue;
-        }
-        smp.name = name;
-        smp.relpath = rel;
-      }
-      r = store_sample_put(sc->t, &smp, &id);
-      if (r == 0 && exists)
-        st->updated++;
-      else if (r == 0)
-        st->added++;
-    }
-    if (r < 0 || (r = mark_seen(sc, id)) < 0)
+    int r = scan_one(sc, i);
+    if (r < 0)
       return r;
-    if (++sc->pending >= BATCH_MAX ||
-        (sc->pending % 64 == 0 && time_mono() - sc->t_begin >= BATCH_SECONDS)) {
-      r = store_txn_commit(sc->t);
-      sc->t = NULL;
-      sc->pending = 0;
-      if (r < 0)
-        return r;
-    }
   }
   progress(sc->o, IMPORT_SCAN, first + count, sc->n, sc->last, false);
   return 0;
@@ -929,16 +1044,78 @@ const char *import_phase_name(enum import_phase ph)
   return "?";
 }
 
-int import_dir(struct store *s, const char *root_in, const struct import_opts *o,
-               struct import_stats *st)
+/* Walks the dataset root into w->files, sorted; *rootfd is left open on
+ * the root (or -1) for the caller to close. */
+static int walk_root(struct walk *w, const char *root, int *rootfd)
+{
+  size_t rootlen = strlen(root);
+  struct stat rs;
+  int dfd, r = 0;
+
+  memcpy(w->path, root, rootlen + 1);
+  *rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dfd = *rootfd < 0 ? -1 : dup(*rootfd);
+  if (dfd < 0)
+    return -errno;
+  if (fstat(*rootfd, &rs) < 0 ||
+      (r = dirset_add(&w->dirs, rs.st_dev, rs.st_ino)) < 0) {
+    r = r < 0 ? r : -errno;
+    close(dfd);
+    return r;
+  }
+  r = walk_dir(w, dfd, rootlen, rootlen + 1, 0);
+  if (r < 0)
+    return r;
+  /* Sorted order gives the same ids and names on every machine. */
+  qsort(w->files.v, w->files.n, sizeof(char *), cmp_str);
+  w->st->files = w->files.n;
+  return 0;
+}
+
+/* The scan pass over the walked files: headers read by workers, records
+ * written in batches (scan_consume).  sc's slots and seen map are the
+ * caller's to free. */
+static int scan_pass(struct scan *sc, struct store *s, struct walk *w,
+                     int rootfd, const char *root, double *last)
+{
+  int r;
+
+  sc->s = s;
+  sc->o = w->o;
+  sc->st = w->st;
+  sc->rootfd = rootfd;
+  sc->paths = w->files.v;
+  sc->n = w->files.n;
+  sc->root = root;
+  sc->nslots = SCAN_CHUNK * SCAN_WINDOW;
+  sc->slots = calloc(sc->nslots, sizeof(*sc->slots));
+  sc->last = last;
+  if (!sc->slots)
+    return -ENOMEM;
+  struct workpool wp = { .n = sc->n, .chunk = SCAN_CHUNK,
+                         .window = SCAN_WINDOW, .nthreads = nthreads(w->o),
+                         .work = scan_work, .consume = scan_consume,
+                         .cancel = w->o->cancel, .ud = sc };
+  r = workpool_run(&wp);
+  if (sc->t) {
+    int c = r < 0 ? (store_txn_abort(sc->t), r) : store_txn_commit(sc->t);
+    r = r < 0 ? r : c;
+    sc->t = NULL;
+  }
+  if (r == 0 && !sc->root_done)   /* no file: no batch recorded the root */
+    r = set_root(s, root, true);
+  return r;
+}
+
+int import_dir(struct store *s, const char *root_in,
+               const struct import_opts *o, struct import_stats *st)
 {
   struct import_opts none = { 0 };
   struct scan sc = { 0 };
   struct walk *w;
   char root[PATH_MAX];
   double last = 0;
-  size_t rootlen;
-  int dfd, rootfd = -1, r;
+  int rootfd = -1, r;
 
   memset(st, 0, sizeof(*st));
   if (!o)
@@ -953,58 +1130,9 @@ int import_dir(struct store *s, const char *root_in, const struct import_opts *o
     return -ENOMEM;
   w->o = o;
   w->st = st;
-  rootlen = strlen(root);
-  memcpy(w->path, root, rootlen + 1);
-  rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  dfd = rootfd < 0 ? -1 : dup(rootfd);
-  if (dfd < 0) {
-    r = -errno;
-    goto out;
-  }
-  {
-    struct stat rs;
-    if (fstat(rootfd, &rs) < 0 || (r = dirset_add(&w->dirs, rs.st_dev,
-                                                  rs.st_ino)) < 0) {
-      r = r < 0 ? r : -errno;
-      close(dfd);
-      goto out;
-    }
-  }
-  r = walk_dir(w, dfd, rootlen, rootlen + 1, 0);
-  if (r < 0)
-    goto out;
-  /* Sorted order gives the same ids and names on every machine. */
-  qsort(w->files.v, w->files.n, sizeof(char *), cmp_str);
-  st->files = w->files.n;
-
-  sc.s = s;
-  sc.o = o;
-  sc.st = st;
-  sc.rootfd = rootfd;
-  sc.paths = w->files.v;
-  sc.n = w->files.n;
-  sc.root = root;
-  sc.nslots = SCAN_CHUNK * SCAN_WINDOW;
-  sc.slots = calloc(sc.nslots, sizeof(*sc.slots));
-  sc.last = &last;
-  if (!sc.slots) {
-    r = -ENOMEM;
-    goto out;
-  }
-  {
-    struct workpool wp = { .n = sc.n, .chunk = SCAN_CHUNK,
-                           .window = SCAN_WINDOW, .nthreads = nthreads(o),
-                           .work = scan_work, .consume = scan_consume,
-                           .cancel = o->cancel, .ud = &sc };
-    r = workpool_run(&wp);
-  }
-  if (sc.t) {
-    int c = r < 0 ? (store_txn_abort(sc.t), r) : store_txn_commit(sc.t);
-    r = r < 0 ? r : c;
-    sc.t = NULL;
-  }
-  if (r == 0 && !sc.root_done)   /* no file: no batch recorded the root */
-    r = set_root(s, root, true);
+  r = walk_root(w, root, &rootfd);
+  if (r == 0)
+    r = scan_pass(&sc, s, w, rootfd, root, &last);
   if (r < 0)
     goto out;
   progress(o, IMPORT_SCAN, w->files.n, w->files.n, &last, true);

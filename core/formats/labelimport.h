@@ -41,11 +41,11 @@ int limport_format_parse(const char *s, enum limport_format *ret);
  * report (may be NULL) gets one line per skipped file.  Returns 0 and the
  * counts in *ret, or -errno with a reason in err (-EINVAL bad input,
  * -EBADMSG not a zip, store errors). */
-int labels_import(struct store *s, enum limport_format fmt, const char *path,
-                  const char *field,
-                  void (*report)(const char *what, const char *reason,
-                                 void *ud),
-                  void *ud, char *err, size_t errlen,
-                  struct limport_stats *ret);
+int limport_run(struct store *s, enum limport_format fmt, const char *path,
+                const char *field,
+                void (*report)(const char *what, const char *reason,
+                               void *ud),
+                void *ud, char *err, size_t errlen,
+                struct limport_stats *ret);
 
 #endif

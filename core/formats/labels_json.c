@@ -76,106 +76,175 @@ int labels_to_json(const struct labels *l, const char *sample_name,
   return r ? -E2BIG : 0;
 }
 
+/* ---- one detection, key by key ----
+ *
+ * Each key of a detection object has its parser in `det_keys`; a key not
+ * in the table is refused.  Parsers return 0, -ENOMEM, or -EINVAL with the
+ * reason in err. */
+
+struct det_parse {
+  struct detection *d;
+  const char *field;      /* for messages: fields.<field>[<idx>] */
+  size_t idx;
+  char *err;
+  size_t errlen;
+  bool have_label, have_box;
+};
+
+static int det_id(struct det_parse *p, const char *key, json_t *v)
+{
+  if (!json_is_integer(v) || json_integer_value(v) < 1)
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].id: expected a "
+                "positive integer", p->field, p->idx);
+  p->d->id = (uint64_t)json_integer_value(v);
+  return 0;
+}
+
+static int det_label(struct det_parse *p, const char *key, json_t *v)
+{
+  if (!json_is_string(v) || !labels_class_name_valid(json_string_value(v)))
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].label: expected "
+                "a class name (1-200 characters)", p->field, p->idx);
+  p->d->label = strdup(json_string_value(v));
+  if (!p->d->label)
+    return -ENOMEM;
+  p->have_label = true;
+  return 0;
+}
+
+static int det_bbox(struct det_parse *p, const char *key, json_t *v)
+{
+  double b[4];
+
+  if (!json_is_array(v) || json_array_size(v) != 4)
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].bbox: expected "
+                "[x, y, w, h]", p->field, p->idx);
+  for (size_t k = 0; k < 4; k++) {
+    json_t *e = json_array_get(v, k);
+    if (!json_is_number(e))
+      return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].bbox[%zu]: "
+                  "expected a number", p->field, p->idx, k);
+    b[k] = json_number_value(e);
+  }
+  p->d->x = b[0], p->d->y = b[1], p->d->w = b[2], p->d->h = b[3];
+  p->have_box = true;
+  return 0;
+}
+
+static int det_confidence(struct det_parse *p, const char *key, json_t *v)
+{
+  if (json_is_null(v))
+    return 0;
+  if (!json_is_number(v) || json_number_value(v) < 0 ||
+      json_number_value(v) > 1)
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].confidence: "
+                "expected a number in [0, 1] or null", p->field, p->idx);
+  p->d->confidence = json_number_value(v);
+  return 0;
+}
+
+static int det_iscrowd(struct det_parse *p, const char *key, json_t *v)
+{
+  if (json_is_boolean(v))
+    p->d->iscrowd = json_is_true(v);
+  else if (json_is_integer(v) && (json_integer_value(v) == 0 ||
+                                  json_integer_value(v) == 1))
+    p->d->iscrowd = json_integer_value(v) == 1;
+  else
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].iscrowd: "
+                "expected 0 or 1", p->field, p->idx);
+  return 0;
+}
+
+/* COCO area kept from an import (evaluation's area ranges). */
+static int det_area(struct det_parse *p, const char *key, json_t *v)
+{
+  if (json_is_null(v))
+    return 0;
+  if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+      json_number_value(v) < 0)
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].area: expected "
+                "a number >= 0 or null", p->field, p->idx);
+  p->d->has_area = true;
+  p->d->area = json_number_value(v);
+  return 0;
+}
+
+/* Derived values shown on read (max_iou, max_iou_id); reading a file and
+ * writing it back must work, so they are accepted (if numbers) and
+ * ignored. */
+static int det_derived(struct det_parse *p, const char *key, json_t *v)
+{
+  if (!json_is_number(v) && !json_is_null(v))
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].%s: expected a "
+                "number", p->field, p->idx, key);
+  return 0;
+}
+
+static int det_attributes(struct det_parse *p, const char *key, json_t *v)
+{
+  if (!json_is_object(v))
+    return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].attributes: "
+                "expected an object", p->field, p->idx);
+  if (json_object_size(v)) {
+    p->d->attributes = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+                                         JSON_ENCODE_ANY);
+    if (!p->d->attributes)
+      return -ENOMEM;
+  }
+  return 0;
+}
+
+static const struct {
+  const char *key;
+  int (*parse)(struct det_parse *p, const char *key, json_t *v);
+} det_keys[] = {
+  { "id", det_id },
+  { "label", det_label },
+  { "bbox", det_bbox },
+  { "confidence", det_confidence },
+  { "iscrowd", det_iscrowd },
+  { "area", det_area },
+  { "max_iou", det_derived },
+  { "max_iou_id", det_derived },
+  { "attributes", det_attributes },
+};
+
 static int parse_detection(json_t *o, const char *field, size_t idx,
                            uint32_t width, uint32_t height,
                            struct detection *d, char *err, size_t errlen)
 {
+  struct det_parse p = { d, field, idx, err, errlen, false, false };
   const char *key;
   json_t *v;
-  bool have_label = false, have_box = false;
 
   memset(d, 0, sizeof(*d));
   d->confidence = NAN;
   if (!json_is_object(o))
-    return errf(err, errlen, -EINVAL, "fields.%s[%zu]: expected an object", field,
-                idx);
+    return errf(err, errlen, -EINVAL, "fields.%s[%zu]: expected an object",
+                field, idx);
   json_object_foreach(o, key, v) {
-    if (strcmp(key, "id") == 0) {
-      if (!json_is_integer(v) || json_integer_value(v) < 1)
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].id: expected a positive "
-                    "integer", field, idx);
-      d->id = (uint64_t)json_integer_value(v);
-    } else if (strcmp(key, "label") == 0) {
-      if (!json_is_string(v) || !labels_class_name_valid(json_string_value(v)))
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].label: expected a class "
-                    "name (1-200 characters)", field, idx);
-      d->label = strdup(json_string_value(v));
-      if (!d->label)
-        return -ENOMEM;
-      have_label = true;
-    } else if (strcmp(key, "bbox") == 0) {
-      double b[4];
-      if (!json_is_array(v) || json_array_size(v) != 4)
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox: expected [x, y, w, h]",
-                    field, idx);
-      for (size_t k = 0; k < 4; k++) {
-        json_t *e = json_array_get(v, k);
-        if (!json_is_number(e))
-          return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox[%zu]: expected a "
-                      "number", field, idx, k);
-        b[k] = json_number_value(e);
-      }
-      d->x = b[0], d->y = b[1], d->w = b[2], d->h = b[3];
-      have_box = true;
-    } else if (strcmp(key, "confidence") == 0) {
-      if (json_is_null(v))
-        continue;
-      if (!json_is_number(v) || json_number_value(v) < 0 ||
-          json_number_value(v) > 1)
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].confidence: expected a "
-                    "number in [0, 1] or null", field, idx);
-      d->confidence = json_number_value(v);
-    } else if (strcmp(key, "iscrowd") == 0) {
-      if (json_is_boolean(v))
-        d->iscrowd = json_is_true(v);
-      else if (json_is_integer(v) && (json_integer_value(v) == 0 ||
-                                      json_integer_value(v) == 1))
-        d->iscrowd = json_integer_value(v) == 1;
-      else
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].iscrowd: expected 0 or 1",
-                    field, idx);
-    } else if (strcmp(key, "area") == 0) {
-      /* COCO area kept from an import (evaluation's area ranges). */
-      if (json_is_null(v))
-        continue;
-      if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
-          json_number_value(v) < 0)
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].area: expected a "
-                    "number >= 0 or null", field, idx);
-      d->has_area = true;
-      d->area = json_number_value(v);
-    } else if (strcmp(key, "max_iou") == 0 || strcmp(key, "max_iou_id") == 0) {
-      /* Derived values shown on read; reading a file and writing it back
-       * must work, so they are accepted (if numbers) and ignored. */
-      if (!json_is_number(v) && !json_is_null(v))
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].%s: expected a number",
-                    field, idx, key);
-    } else if (strcmp(key, "attributes") == 0) {
-      if (!json_is_object(v))
-        return errf(err, errlen, -EINVAL, "fields.%s[%zu].attributes: expected an "
-                    "object", field, idx);
-      if (json_object_size(v)) {
-        d->attributes = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
-                                          JSON_ENCODE_ANY);
-        if (!d->attributes)
-          return -ENOMEM;
-      }
-    } else {
-      return errf(err, errlen, -EINVAL, "fields.%s[%zu]: unknown key \"%s\"", field,
-                  idx, key);
-    }
+    size_t k = 0;
+    int r;
+    while (k < ARRAY_SIZE(det_keys) && strcmp(key, det_keys[k].key) != 0)
+      k++;
+    if (k == ARRAY_SIZE(det_keys))
+      return errf(err, errlen, -EINVAL, "fields.%s[%zu]: unknown key \"%s\"",
+                  field, idx, key);
+    if ((r = det_keys[k].parse(&p, key, v)) < 0)
+      return r;
   }
-  if (!have_label || !have_box)
-    return errf(err, errlen, -EINVAL, "fields.%s[%zu]: \"label\" and \"bbox\" are "
-                "required", field, idx);
+  if (!p.have_label || !p.have_box)
+    return errf(err, errlen, -EINVAL, "fields.%s[%zu]: \"label\" and \"bbox\" "
+                "are required", field, idx);
   /* Predictions (boxes with a confidence) may reach past the image:
    * that is how detectors report them, and evaluation scores them so. */
   bool finite = isfinite(d->x) && isfinite(d->y) && isfinite(d->w) &&
                 isfinite(d->h) && d->w >= 0 && d->h >= 0;
   if (isnan(d->confidence) ? !labels_box_inside(d, width, height) : !finite)
-    return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox [%g, %g, %g, %g] is not "
-                "inside the %ux%u image", field, idx, d->x, d->y, d->w, d->h,
-                width, height);
+    return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox [%g, %g, %g, %g] "
+                "is not inside the %ux%u image", field, idx, d->x, d->y, d->w,
+                d->h, width, height);
   return 0;
 }
 

@@ -500,6 +500,111 @@ static json_t *load_json(struct ctx *c, const char *path, int *r)
   return j;
 }
 
+/* The box and score of prediction i (o), checked. */
+static int pred_box(struct ctx *c, json_t *o, const char *path, size_t i,
+                    double b[4], double *score)
+{
+  json_t *iid = json_object_get(o, "image_id");
+  json_t *cid = json_object_get(o, "category_id");
+  json_t *bb = json_object_get(o, "bbox");
+  json_t *sc = json_object_get(o, "score");
+  const char *fn = json_string_value(json_object_get(o, "file_name"));
+
+  if (!json_is_object(o) || (!fn && !json_is_integer(iid)) ||
+      !json_is_integer(cid) || !json_is_array(bb) ||
+      json_array_size(bb) != 4)
+    return fail(c, "%s: prediction %zu needs an integer \"image_id\" (or a "
+                "\"file_name\"), an integer \"category_id\" and a 4-number "
+                "\"bbox\"", path, i);
+  for (int k = 0; k < 4; k++) {
+    json_t *e = json_array_get(bb, (size_t)k);
+    b[k] = json_is_number(e) ? json_number_value(e) : NAN;
+  }
+  if (!isfinite(b[0]) || !isfinite(b[1]) || !isfinite(b[2]) ||
+      !isfinite(b[3]) || b[2] < 0 || b[3] < 0)
+    return fail(c, "%s: prediction %zu: bbox is not [x, y, w, h] with finite "
+                "numbers and non-negative size", path, i);
+  *score = json_is_number(sc) ? json_number_value(sc) : NAN;
+  if (!(*score >= 0 && *score <= 1))
+    return fail(c, "%s: prediction %zu: \"score\" must be a number in "
+                "[0, 1]", path, i);
+  return 0;
+}
+
+/* The store class of category cat: through the file's category table
+ * when it has one, else cat is a store class id. */
+static int pred_class(struct ctx *c, json_int_t cat, const char *path,
+                      size_t i, uint32_t *class_id, const char **name)
+{
+  int r;
+
+  if (c->n_cls) {
+    r = cat < 0 ? -ENOENT : class_of(c, (size_t)cat, class_id);
+    if (r == -ENOENT)
+      return fail(c, "%s: prediction %zu: category_id %lld is not among the "
+                  "categories", path, i, (long long)cat);
+    if (r < 0)
+      return r;
+    *name = c->cls_name[cat];
+    return 0;
+  }
+  /* No category table: ids are the store's class ids. */
+  if (cat < 1 || cat > UINT32_MAX ||
+      store_class_name(c->t, (uint32_t)cat, name) < 0)
+    return fail(c, "%s: prediction %zu: category_id %lld is not a class of "
+                "the store; give the COCO ground truth for category names",
+                path, i, (long long)cat);
+  *class_id = (uint32_t)cat;
+  /* Borrowed names die at the next write: keep a copy. */
+  return store_name_copy(c, *class_id, *name, name);
+}
+
+/* The sample (index ref) of prediction o: by file_name, through the
+ * ground truth's image ids, or by the image id as a number; SIZE_MAX
+ * when none. */
+static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
+                       size_t nmap)
+{
+  json_t *iid = json_object_get(o, "image_id");
+  const char *fn = json_string_value(json_object_get(o, "file_name"));
+
+  if (fn)
+    return match_file_name(&c->ix, fn);
+  if (map) {
+    struct idmap q = { json_integer_value(iid), 0 };
+    const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
+    return hit ? hit->ref : SIZE_MAX;
+  }
+  if (json_integer_value(iid) >= 0)
+    return match_number(&c->ix, (uint64_t)json_integer_value(iid));
+  return SIZE_MAX;
+}
+
+/* Prediction i (o) of file path. */
+static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
+                    const struct idmap *map, size_t nmap)
+{
+  uint32_t class_id = 0;
+  const char *name = NULL;
+  double b[4], score = NAN;
+  size_t ref;
+  int r;
+
+  c->st.entries++;
+  if ((r = pred_box(c, o, path, i, b, &score)) < 0)
+    return r;
+  r = pred_class(c, json_integer_value(json_object_get(o, "category_id")),
+                 path, i, &class_id, &name);
+  if (r < 0)
+    return r;
+  ref = pred_ref(c, o, map, nmap);
+  if (ref == SIZE_MAX) {
+    c->st.skipped++;
+    return 0;
+  }
+  return add_item(c, ref, class_id, name, b[0], b[1], b[2], b[3], score);
+}
+
 static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 {
   json_t *root = NULL, *gt = NULL, *list, *o;
@@ -528,87 +633,10 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
   } else if (json_is_object(root)) {
     r = coco_tables(c, root, path, &map, &nmap);
   }
-  if (r < 0)
-    goto out;
-
   json_array_foreach(list, i, o) {
-    json_t *iid = json_object_get(o, "image_id");
-    json_t *cid = json_object_get(o, "category_id");
-    json_t *bb = json_object_get(o, "bbox");
-    json_t *sc = json_object_get(o, "score");
-    const char *fn = json_string_value(json_object_get(o, "file_name"));
-    double b[4];
-    size_t ref = SIZE_MAX;
-
-    c->st.entries++;
-    if (!json_is_object(o) || (!fn && !json_is_integer(iid)) ||
-        !json_is_integer(cid) || !json_is_array(bb) ||
-        json_array_size(bb) != 4) {
-      r = fail(c, "%s: prediction %zu needs an integer \"image_id\" (or a "
-               "\"file_name\"), an integer \"category_id\" and a 4-number "
-               "\"bbox\"", path, i);
-      goto out;
-    }
-    for (int k = 0; k < 4; k++) {
-      json_t *e = json_array_get(bb, (size_t)k);
-      b[k] = json_is_number(e) ? json_number_value(e) : NAN;
-    }
-    if (!isfinite(b[0]) || !isfinite(b[1]) || !isfinite(b[2]) ||
-        !isfinite(b[3]) || b[2] < 0 || b[3] < 0) {
-      r = fail(c, "%s: prediction %zu: bbox is not [x, y, w, h] with finite "
-               "numbers and non-negative size", path, i);
-      goto out;
-    }
-    double score = json_is_number(sc) ? json_number_value(sc) : NAN;
-    if (!(score >= 0 && score <= 1)) {
-      r = fail(c, "%s: prediction %zu: \"score\" must be a number in "
-               "[0, 1]", path, i);
-      goto out;
-    }
-    json_int_t cat = json_integer_value(cid);
-    uint32_t class_id = 0;
-    const char *name = NULL;
-    if (c->n_cls) {
-      r = cat < 0 ? -ENOENT : class_of(c, (size_t)cat, &class_id);
-      if (r == -ENOENT) {
-        r = fail(c, "%s: prediction %zu: category_id %lld is not among the "
-                 "categories", path, i, (long long)cat);
-        goto out;
-      }
-      if (r < 0)
-        goto out;
-      name = c->cls_name[cat];
-    } else {
-      /* No category table: ids are the store's class ids. */
-      if (cat < 1 || cat > UINT32_MAX ||
-          store_class_name(c->t, (uint32_t)cat, &name) < 0) {
-        r = fail(c, "%s: prediction %zu: category_id %lld is not a class of "
-                 "the store; give the COCO ground truth for category names",
-                 path, i, (long long)cat);
-        goto out;
-      }
-      class_id = (uint32_t)cat;
-      /* Borrowed names die at the next write: keep a copy. */
-      r = store_name_copy(c, class_id, name, &name);
-      if (r < 0)
-        goto out;
-    }
-    if (fn) {
-      ref = match_file_name(&c->ix, fn);
-    } else if (map) {
-      struct idmap q = { json_integer_value(iid), 0 };
-      struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
-      ref = hit ? hit->ref : SIZE_MAX;
-    } else if (json_integer_value(iid) >= 0) {
-      ref = match_number(&c->ix, (uint64_t)json_integer_value(iid));
-    }
-    if (ref == SIZE_MAX) {
-      c->st.skipped++;
-      continue;
-    }
-    r = add_item(c, ref, class_id, name, b[0], b[1], b[2], b[3], score);
     if (r < 0)
-      goto out;
+      break;
+    r = pred_one(c, o, path, i, map, nmap);
   }
 out:
   free(map);
@@ -750,84 +778,89 @@ static int read_names(struct ctx *c, const char *path)
   return r;
 }
 
+/* The numbers of one line (at most 7) into v, their count into *nv. */
+static int yolo_numbers(struct ctx *c, char *line, const char *path,
+                        size_t lineno, double v[7], int *nv)
+{
+  char *p = line, *e;
+
+  *nv = 0;
+  while (*nv < 7) {
+    while (*p == ' ' || *p == '\t' || *p == '\r')
+      p++;
+    if (!*p)
+      break;
+    v[*nv] = strtod(p, &e);
+    if (e == p || (*e && !isspace((unsigned char)*e)))
+      return fail(c, "%s:%zu: not a number", path, lineno);
+    (*nv)++;
+    p = e;
+  }
+  return 0;
+}
+
+/* One row "class cx cy w h confidence" (nv values in v) for sample ref
+ * (SIZE_MAX: no sample, counted as skipped). */
+static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
+                    const char *path, size_t lineno)
+{
+  uint32_t cid;
+  size_t k;
+  int r;
+
+  c->st.entries++;
+  if (nv != 6)
+    return fail(c, "%s:%zu: expected \"class cx cy w h confidence\", got %d "
+                "values%s", path, lineno, nv,
+                nv == 5 ? " (no confidence column)" : "");
+  for (int j = 1; j < 6; j++)
+    if (!isfinite(v[j]))
+      return fail(c, "%s:%zu: non-finite value", path, lineno);
+  if (v[0] != floor(v[0]) || v[0] < 0 || v[0] >= (double)c->n_cls)
+    return fail(c, "%s:%zu: class %g is not an index into the %zu class "
+                "names", path, lineno, v[0], c->n_cls);
+  if (v[3] < 0 || v[4] < 0)
+    return fail(c, "%s:%zu: negative box size", path, lineno);
+  if (!(v[5] >= 0 && v[5] <= 1))
+    return fail(c, "%s:%zu: confidence must be in [0, 1]", path, lineno);
+  if (ref == SIZE_MAX) {
+    c->st.skipped++;
+    return 0;
+  }
+  k = (size_t)v[0];
+  r = class_of(c, k, &cid);
+  if (r == 0) {
+    double W = c->ix.refs[ref].w, H = c->ix.refs[ref].h;
+    r = add_item(c, ref, cid, c->cls_name[k], (v[1] - v[3] / 2) * W,
+                 (v[2] - v[4] / 2) * H, v[3] * W, v[4] * H, v[5]);
+  }
+  return r;
+}
+
 static int yolo_file(struct ctx *c, const char *path, const char *rel)
 {
   size_t rl = strlen(rel) - 4; /* without ".txt" */
   size_t ref = match_stem(&c->ix, rel, rl);
-  char *text;
-  size_t len;
+  size_t len, lineno = 0;
+  char *text, *line, *end;
   int r;
 
   c->st.files++;
   r = read_text(c, path, &text, &len);
   if (r < 0)
     return r;
-  char *line = text, *end = text + len;
-  size_t lineno = 0;
+  line = text;
+  end = text + len;
   while (line < end && r == 0) {
     char *nl = memchr(line, '\n', (size_t)(end - line));
+    double v[7];
+    int nv;
     if (nl)
       *nl = 0;
     lineno++;
-    double v[7];
-    int nv = 0;
-    char *p = line, *e;
-    while (nv < 7) {
-      while (*p == ' ' || *p == '\t' || *p == '\r')
-        p++;
-      if (!*p)
-        break;
-      v[nv] = strtod(p, &e);
-      if (e == p || (*e && !isspace((unsigned char)*e))) {
-        r = fail(c, "%s:%zu: not a number", path, lineno);
-        break;
-      }
-      nv++;
-      p = e;
-    }
-    if (r < 0)
-      break;
-    if (nv != 0) {
-      c->st.entries++;
-      if (nv != 6) {
-        r = fail(c, "%s:%zu: expected \"class cx cy w h confidence\", got %d "
-                 "values%s", path, lineno, nv,
-                 nv == 5 ? " (no confidence column)" : "");
-        break;
-      }
-      for (int k = 1; k < 6; k++)
-        if (!isfinite(v[k])) {
-          r = fail(c, "%s:%zu: non-finite value", path, lineno);
-          break;
-        }
-      if (r < 0)
-        break;
-      if (v[0] != floor(v[0]) || v[0] < 0 || v[0] >= (double)c->n_cls) {
-        r = fail(c, "%s:%zu: class %g is not an index into the %zu class "
-                 "names", path, lineno, v[0], c->n_cls);
-        break;
-      }
-      if (v[3] < 0 || v[4] < 0) {
-        r = fail(c, "%s:%zu: negative box size", path, lineno);
-        break;
-      }
-      if (!(v[5] >= 0 && v[5] <= 1)) {
-        r = fail(c, "%s:%zu: confidence must be in [0, 1]", path, lineno);
-        break;
-      }
-      if (ref == SIZE_MAX) {
-        c->st.skipped++;
-      } else {
-        size_t k = (size_t)v[0];
-        uint32_t cid;
-        r = class_of(c, k, &cid);
-        if (r == 0) {
-          double W = c->ix.refs[ref].w, H = c->ix.refs[ref].h;
-          r = add_item(c, ref, cid, c->cls_name[k], (v[1] - v[3] / 2) * W,
-                       (v[2] - v[4] / 2) * H, v[3] * W, v[4] * H, v[5]);
-        }
-      }
-    }
+    r = yolo_numbers(c, line, path, lineno, v, &nv);
+    if (r == 0 && nv != 0)
+      r = yolo_row(c, ref, v, nv, path, lineno);
     line = nl ? nl + 1 : end;
   }
   free(text);

@@ -16,8 +16,8 @@
 
 struct xt {
   XML_Parser p;
-  struct xnode *root;
-  struct xnode *stack[XMLTREE_MAX_DEPTH + 1];
+  struct xmltree_node *root;
+  struct xmltree_node *stack[XMLTREE_MAX_DEPTH + 1];
   int depth;            /* elements open */
   bool started;
   const char *why;      /* our own reason for stopping */
@@ -36,7 +36,7 @@ static void stop(struct xt *x, const char *why, int err)
 static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
   struct xt *x = ud;
-  struct xnode *n;
+  struct xmltree_node *n;
 
   (void)atts;
   if (x->why)
@@ -48,10 +48,10 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
   if (x->depth == 0) {
     n = x->root;
   } else {
-    struct xnode *up = x->stack[x->depth - 1];
+    struct xmltree_node *up = x->stack[x->depth - 1];
     if (up->n == up->cap) {
       size_t nc = up->cap ? up->cap * 2 : 8;
-      struct xnode *k = realloc(up->kids, nc * sizeof(*k));
+      struct xmltree_node *k = realloc(up->kids, nc * sizeof(*k));
       if (!k) {
         stop(x, "out of memory", -ENOMEM);
         return;
@@ -112,8 +112,8 @@ static int on_external_ref(XML_Parser p, const XML_Char *context,
   return XML_STATUS_ERROR;
 }
 
-int xml_tree_parse(const char *s, size_t n, struct xnode *root, char *err,
-                   size_t errlen)
+int xmltree_parse(const char *s, size_t n, struct xmltree_node *root, char *err,
+                  size_t errlen)
 {
   struct xt x = { .root = root };
   enum XML_Status st;
@@ -152,17 +152,18 @@ int xml_tree_parse(const char *s, size_t n, struct xnode *root, char *err,
   return r;
 }
 
-void xnode_free(struct xnode *x)
+void xmltree_free(struct xmltree_node *x)
 {
   for (size_t i = 0; i < x->n; i++)
-    xnode_free(&x->kids[i]);
+    xmltree_free(&x->kids[i]);
   free(x->kids);
   free(x->name);
   buf_free(&x->text);
   memset(x, 0, sizeof(*x));
 }
 
-const struct xnode *xchild(const struct xnode *x, const char *name)
+const struct xmltree_node *xmltree_child(const struct xmltree_node *x,
+                                         const char *name)
 {
   for (size_t i = 0; x && i < x->n; i++)
     if (x->kids[i].name && strcmp(x->kids[i].name, name) == 0)
@@ -170,7 +171,7 @@ const struct xnode *xchild(const struct xnode *x, const char *name)
   return NULL;
 }
 
-const char *xtext(const struct xnode *x)
+const char *xmltree_text(const struct xmltree_node *x)
 {
   char *s;
   size_t n;

@@ -9,7 +9,7 @@
  * entities, and nesting deeper than XMLTREE_MAX_DEPTH.  The five
  * predefined entities and character references are decoded as usual.
  *
- * Ownership: a parsed tree is owned by the caller (xnode_free()).  No
+ * Ownership: a parsed tree is owned by the caller (xmltree_free()).  No
  * global state; each call has its own parser, so threads may parse at
  * once.
  */
@@ -22,23 +22,24 @@
 
 #define XMLTREE_MAX_DEPTH 32
 
-struct xnode {
+struct xmltree_node {
   char *name;
   struct buf text;      /* the element's own text, every piece joined */
-  struct xnode *kids;
+  struct xmltree_node *kids;
   size_t n, cap;
 };
 
 /* Parses s[0..n) into *root.  Returns 0, -EINVAL with a one-line reason
  * in err (always NUL-terminated), or -ENOMEM.  *root is always safe to
  * free afterwards. */
-int xml_tree_parse(const char *s, size_t n, struct xnode *root, char *err,
-                   size_t errlen);
-void xnode_free(struct xnode *x);
+int xmltree_parse(const char *s, size_t n, struct xmltree_node *root, char *err,
+                  size_t errlen);
+void xmltree_free(struct xmltree_node *x);
 /* The first child named `name`, or NULL (x may be NULL). */
-const struct xnode *xchild(const struct xnode *x, const char *name);
+const struct xmltree_node *xmltree_child(const struct xmltree_node *x,
+                                         const char *name);
 /* Text content with surrounding white space trimmed ("" for NULL or none).
  * Trims in place, hence the non-const node. */
-const char *xtext(const struct xnode *x);
+const char *xmltree_text(const struct xmltree_node *x);
 
 #endif

@@ -1,7 +1,8 @@
 /* classes.c - the class schema's listing and gestures (see classes.h).
  * The checks that make a refusal precise (name valid, class present, boxes
  * using it) happen here before the store is touched, so a refused command
- * leaves the transaction clean; store.c repeats them for its own callers. */
+ * leaves the transaction clean; store_classes.c repeats them for its own
+ * callers. */
 #include "classes.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * name), and the gestures add, rename and remove, with the errno and the
  * one-line reason of each refusal.  The mount's `classes` file and
  * `curate classes` both go through here, so the two agree; the tables
- * themselves are store.c's (store_class_*).
+ * themselves are store_classes.c's (store_class_*).
  *
  * Rules: ids are handed out once and never change, so a rename keeps
  * every box (boxes store the id) and exports keep their category ids; a

@@ -167,7 +167,7 @@ int featstore_current(struct store_txn *t, uint64_t id, uint64_t size,
 
 /* ---- matrix ---- */
 
-void feat_matrix_free(struct feat_matrix *m)
+void featstore_matrix_free(struct feat_matrix *m)
 {
   if (!m)
     return;
@@ -254,7 +254,7 @@ int featstore_load_matrix(struct store_txn *t, struct feat_matrix *ret)
   r = store_rec_each(t, l.external ? FEATSTORE_NS_EXT : FEATSTORE_NS, "", 0,
                      false, load_fn, &l);
   if (r < 0) {
-    feat_matrix_free(ret);
+    featstore_matrix_free(ret);
     return r;
   }
   ret->external = l.external;
@@ -306,111 +306,141 @@ struct npy {
   long data_off;
 };
 
-/* Parses the header; returns 0 or -EINVAL with *why set. */
-static int npy_header(FILE *f, struct npy *n, const char **why)
+/* The fixed start: magic, format version and the header's length. */
+static int npy_preamble(FILE *f, size_t *ret_hl, size_t *ret_pre_len,
+                        const char **why)
 {
   uint8_t pre[12];
-  size_t hl, pre_len;
-  char *h = NULL, *end;
-  const char *p;
-  unsigned long long a, b;
-  int r = -EINVAL;
 
   if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
     *why = "not a .npy file (no \\x93NUMPY magic)";
     return -EINVAL;
   }
   if (pre[6] == 1) {
-    hl = rd16(pre + 8);
-    pre_len = 10;
+    *ret_hl = rd16(pre + 8);
+    *ret_pre_len = 10;
   } else if (pre[6] == 2 || pre[6] == 3) {
     if (fread(pre + 10, 1, 2, f) != 2) {
       *why = "truncated .npy header";
       return -EINVAL;
     }
-    hl = rd32(pre + 8);
-    pre_len = 12;
+    *ret_hl = rd32(pre + 8);
+    *ret_pre_len = 12;
   } else {
     *why = "unsupported .npy format version";
     return -EINVAL;
   }
-  if (hl == 0 || hl > 65536) {
+  if (*ret_hl == 0 || *ret_hl > 65536) {
     *why = "bad .npy header length";
     return -EINVAL;
   }
-  h = malloc(hl + 1);
-  if (!h)
-    return -ENOMEM;
-  if (fread(h, 1, hl, f) != hl) {
-    *why = "truncated .npy header";
-    goto out;
-  }
-  h[hl] = '\0';
+  return 0;
+}
+
+/* 'descr' (little-endian float32 or float64) and 'fortran_order'
+ * (False) of the header dict h. */
+static int npy_dtype(const char *h, struct npy *n, const char **why)
+{
+  const char *p;
+
   if (!(p = dict_val(h, "descr"))) {
     *why = "bad .npy header: no 'descr'";
-    goto out;
+    return -EINVAL;
   }
-  if (strncmp(p, "'<f4'", 5) == 0)
+  if (strncmp(p, "'<f4'", 5) == 0) {
     n->elsize = 4;
-  else if (strncmp(p, "'<f8'", 5) == 0)
+  } else if (strncmp(p, "'<f8'", 5) == 0) {
     n->elsize = 8;
-  else {
+  } else {
     *why = "unsupported dtype: need float32 or float64, little-endian "
            "('<f4' or '<f8')";
-    goto out;
+    return -EINVAL;
   }
   if (!(p = dict_val(h, "fortran_order"))) {
     *why = "bad .npy header: no 'fortran_order'";
-    goto out;
+    return -EINVAL;
   }
   if (strncmp(p, "False", 5) != 0) {
     *why = "Fortran-order arrays are not supported (save C order)";
-    goto out;
+    return -EINVAL;
   }
-  if (!(p = dict_val(h, "shape")) || *p != '(') {
+  return 0;
+}
+
+/* 'shape': exactly (rows, dims), within the limits. */
+static int npy_shape(const char *h, struct npy *n, const char **why)
+{
+  const char *p = dict_val(h, "shape");
+  unsigned long long a, b;
+  char *end;
+
+  if (!p || *p != '(') {
     *why = "bad .npy header: no 'shape'";
-    goto out;
+    return -EINVAL;
   }
   p++;
   a = strtoull(p, &end, 10);
   if (end == p) {
     *why = "shape must be (rows, dims)";
-    goto out;
+    return -EINVAL;
   }
   p = end;
   while (*p == ' ')
     p++;
   if (*p++ != ',') {
     *why = "shape must be (rows, dims)";
-    goto out;
+    return -EINVAL;
   }
   while (*p == ' ')
     p++;
   b = strtoull(p, &end, 10);
   if (end == p) {
     *why = "shape must be (rows, dims), not a vector";
-    goto out;
+    return -EINVAL;
   }
   p = end;
   while (*p == ' ' || *p == ',')
     p++;
   if (*p != ')') {
     *why = "shape must be (rows, dims), 2 dimensions";
-    goto out;
+    return -EINVAL;
   }
   if (b == 0 || b > FEATSTORE_MAX_DIM) {
     *why = "embedding dimension must be 1..8192";
-    goto out;
+    return -EINVAL;
   }
   if (a > ((size_t)1 << 32)) {
     *why = "too many rows";
-    goto out;
+    return -EINVAL;
   }
   n->rows = (size_t)a;
   n->cols = (size_t)b;
-  n->data_off = (long)(pre_len + hl);
-  r = 0;
-out:
+  return 0;
+}
+
+/* Parses the header; returns 0, -ENOMEM, or -EINVAL with *why set. */
+static int npy_header(FILE *f, struct npy *n, const char **why)
+{
+  size_t hl, pre_len;
+  char *h;
+  int r = npy_preamble(f, &hl, &pre_len, why);
+
+  if (r < 0)
+    return r;
+  h = malloc(hl + 1);
+  if (!h)
+    return -ENOMEM;
+  if (fread(h, 1, hl, f) != hl) {
+    *why = "truncated .npy header";
+    free(h);
+    return -EINVAL;
+  }
+  h[hl] = '\0';
+  r = npy_dtype(h, n, why);
+  if (r == 0)
+    r = npy_shape(h, n, why);
+  if (r == 0)
+    n->data_off = (long)(pre_len + hl);
   free(h);
   return r;
 }
@@ -501,129 +531,159 @@ static int lookup_name(struct store_txn *t, const char *name, uint64_t *id)
   return r;
 }
 
+/* One .npy import: the open file, its shape, the names and a row's
+ * buffers. */
+struct npy_import {
+  const char *npy_path, *names_path;
+  void (*report)(const char *reason, void *ud);
+  void *ud;
+  FILE *f;
+  struct npy n;
+  char **names;
+  size_t nn;
+  uint8_t *row;   /* one row as stored */
+  float *v;       /* the same as float32 */
+};
+
+static void import_close(struct npy_import *im)
+{
+  for (size_t i = 0; i < im->nn; i++)
+    free(im->names[i]);
+  free(im->names);
+  free(im->row);
+  free(im->v);
+  if (im->f)
+    fclose(im->f);
+}
+
+/* Opens the .npy file and the names file and checks that they agree: a
+ * header we read, a size that matches the shape, one name per row. */
+static int import_open(struct npy_import *im)
+{
+  const char *why = NULL;
+  struct stat st;
+  int r;
+
+  im->f = fopen(im->npy_path, "rb");
+  if (!im->f) {
+    r = -errno;
+    say(im->report, im->ud, "cannot open '%s': %s", im->npy_path,
+        strerror(-r));
+    return r;
+  }
+  r = npy_header(im->f, &im->n, &why);
+  if (r < 0) {
+    if (why)
+      say(im->report, im->ud, "%s: %s", im->npy_path, why);
+    return r;
+  }
+  if (fstat(fileno(im->f), &st) < 0)
+    return -errno;
+  if ((uint64_t)st.st_size != (uint64_t)im->n.data_off +
+                              (uint64_t)im->n.rows * im->n.cols *
+                              im->n.elsize) {
+    say(im->report, im->ud, "%s: file size %lld does not match shape (%zu, "
+        "%zu)", im->npy_path, (long long)st.st_size, im->n.rows, im->n.cols);
+    return -EINVAL;
+  }
+  r = read_names(im->names_path, &im->names, &im->nn, im->report, im->ud);
+  if (r < 0)
+    return r;
+  if (im->nn != im->n.rows) {
+    say(im->report, im->ud, "shape (%zu, %zu) but %zu names in '%s'",
+        im->n.rows, im->n.cols, im->nn, im->names_path);
+    return -EINVAL;
+  }
+  im->row = malloc(im->n.cols * im->n.elsize);
+  im->v = malloc(im->n.cols * sizeof(float));
+  return im->row && im->v ? 0 : -ENOMEM;
+}
+
+/* Reads row i into im->v; every value must be a finite float32. */
+static int import_read_row(struct npy_import *im, size_t i)
+{
+  if (fread(im->row, im->n.elsize, im->n.cols, im->f) != im->n.cols) {
+    say(im->report, im->ud, "%s: short read at row %zu", im->npy_path, i);
+    return -EIO;
+  }
+  for (size_t c = 0; c < im->n.cols; c++) {
+    double d;
+    if (im->n.elsize == 4) {
+      d = rdf(im->row + 4 * c);
+    } else {
+      uint64_t u = rd64(im->row + 8 * c);
+      memcpy(&d, &u, 8);
+    }
+    im->v[c] = (float)d;
+    if (!isfinite(im->v[c])) {
+      say(im->report, im->ud, "%s: row %zu, column %zu is %s", im->npy_path,
+          i, c, isnan(d) ? "NaN" : "infinite (or too large for float32)");
+      return -EINVAL;
+    }
+  }
+  return 0;
+}
+
+/* Stores row i under the sample its name names, once per sample. */
+static int import_put_row(struct store_txn *t, struct npy_import *im,
+                          size_t i)
+{
+  uint8_t key[8];
+  const void *old;
+  size_t olen;
+  uint64_t id = 0;
+  int r = lookup_name(t, im->names[i], &id);
+
+  if (r == -ENOENT) {
+    say(im->report, im->ud, "%s line %zu: no sample named '%s'",
+        im->names_path, i + 1, im->names[i]);
+    return -EINVAL;
+  }
+  if (r < 0)
+    return r;
+  store_key_u64(key, id);
+  if (store_rec_get(t, FEATSTORE_NS_EXT, key, sizeof(key), &old, &olen) ==
+      0) {
+    say(im->report, im->ud, "%s line %zu: sample '%s' is listed twice",
+        im->names_path, i + 1, im->names[i]);
+    return -EINVAL;
+  }
+  return rec_put(t, FEATSTORE_NS_EXT, id, 0, 0, 0, 0, im->v, im->n.cols);
+}
+
 int featstore_import_npy(struct store *s, const char *npy_path,
                          const char *names_path,
                          void (*report)(const char *reason, void *ud),
                          void *ud, size_t *ret_rows)
 {
-  struct npy n = { 0 };
+  struct npy_import im = { .npy_path = npy_path, .names_path = names_path,
+                           .report = report, .ud = ud };
   struct store_txn *t = NULL;
-  struct stat st;
-  char **names = NULL;
-  size_t nn = 0;
-  const char *why = NULL;
-  uint8_t *row = NULL;
-  float *v = NULL;
-  FILE *f;
   int r;
 
   if (ret_rows)
     *ret_rows = 0;
-  f = fopen(npy_path, "rb");
-  if (!f) {
-    r = -errno;
-    say(report, ud, "cannot open '%s': %s", npy_path, strerror(-r));
+  r = import_open(&im);
+  if (r == 0)
+    r = store_txn_begin(s, true, &t);
+  if (r < 0) {
+    import_close(&im);
     return r;
   }
-  r = npy_header(f, &n, &why);
-  if (r < 0) {
-    if (why)
-      say(report, ud, "%s: %s", npy_path, why);
-    goto out;
-  }
-  if (fstat(fileno(f), &st) < 0) {
-    r = -errno;
-    goto out;
-  }
-  if ((uint64_t)st.st_size !=
-      (uint64_t)n.data_off + (uint64_t)n.rows * n.cols * n.elsize) {
-    say(report, ud, "%s: file size %lld does not match shape (%zu, %zu)",
-        npy_path, (long long)st.st_size, n.rows, n.cols);
-    r = -EINVAL;
-    goto out;
-  }
-  r = read_names(names_path, &names, &nn, report, ud);
-  if (r < 0)
-    goto out;
-  if (nn != n.rows) {
-    say(report, ud, "shape (%zu, %zu) but %zu names in '%s'", n.rows, n.cols,
-        nn, names_path);
-    r = -EINVAL;
-    goto out;
-  }
-  row = malloc(n.cols * n.elsize);
-  v = malloc(n.cols * sizeof(float));
-  if (!row || !v) {
-    r = -ENOMEM;
-    goto out;
-  }
-  r = store_txn_begin(s, true, &t);
-  if (r < 0)
-    goto out;
   /* Replace the whole external set: one import = one dimension. */
   r = store_rec_each(t, FEATSTORE_NS_EXT, "", 0, true, NULL, NULL);
-  for (size_t i = 0; r == 0 && i < n.rows; i++) {
-    uint8_t key[8];
-    const void *old;
-    size_t olen;
-    uint64_t id = 0;
-
-    if (fread(row, n.elsize, n.cols, f) != n.cols) {
-      say(report, ud, "%s: short read at row %zu", npy_path, i);
-      r = -EIO;
-      break;
-    }
-    for (size_t c = 0; c < n.cols; c++) {
-      double d;
-      if (n.elsize == 4) {
-        d = rdf(row + 4 * c);
-      } else {
-        uint64_t u = rd64(row + 8 * c);
-        memcpy(&d, &u, 8);
-      }
-      v[c] = (float)d;
-      if (!isfinite(v[c])) {
-        say(report, ud, "%s: row %zu, column %zu is %s", npy_path, i, c,
-            isnan(d) ? "NaN" : "infinite (or too large for float32)");
-        r = -EINVAL;
-        break;
-      }
-    }
-    if (r < 0)
-      break;
-    r = lookup_name(t, names[i], &id);
-    if (r == -ENOENT) {
-      say(report, ud, "%s line %zu: no sample named '%s'", names_path, i + 1,
-          names[i]);
-      r = -EINVAL;
-      break;
-    }
-    if (r < 0)
-      break;
-    store_key_u64(key, id);
-    if (store_rec_get(t, FEATSTORE_NS_EXT, key, sizeof(key), &old, &olen) ==
-        0) {
-      say(report, ud, "%s line %zu: sample '%s' is listed twice", names_path,
-          i + 1, names[i]);
-      r = -EINVAL;
-      break;
-    }
-    r = rec_put(t, FEATSTORE_NS_EXT, id, 0, 0, 0, 0, v, n.cols);
+  for (size_t i = 0; r == 0 && i < im.n.rows; i++) {
+    r = import_read_row(&im, i);
+    if (r == 0)
+      r = import_put_row(t, &im, i);
   }
-  if (r < 0) {
+  if (r < 0)
     store_txn_abort(t);
-    goto out;
-  }
-  r = store_txn_commit(t);
+  else
+    r = store_txn_commit(t);
   if (r == 0 && ret_rows)
-    *ret_rows = n.rows;
-out:
-  for (size_t i = 0; i < nn; i++)
-    free(names[i]);
-  free(names);
-  free(row);
-  free(v);
-  fclose(f);
+    *ret_rows = im.n.rows;
+  import_close(&im);
   return r;
 }
 
@@ -769,6 +829,6 @@ int featstore_export_npy(struct store *s, const char *npy_path,
     if (ret_dim)
       *ret_dim = m.dim;
   }
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
   return r;
 }

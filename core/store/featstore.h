@@ -56,7 +56,7 @@ int featstore_current(struct store_txn *t, uint64_t id, uint64_t size,
 
 /* An embedding matrix: row i (x + i * dim, dim floats) belongs to sample
  * ids[i]; rows in ascending id order.  x and ids are owned by the struct:
- * release with feat_matrix_free(). */
+ * release with featstore_matrix_free(). */
 struct feat_matrix {
   size_t n, dim;
   float *x;
@@ -73,7 +73,7 @@ struct feat_matrix {
 int featstore_load_matrix(struct store_txn *t, struct feat_matrix *ret);
 
 /* Frees the arrays and empties *m; NULL is fine. */
-void feat_matrix_free(struct feat_matrix *m);
+void featstore_matrix_free(struct feat_matrix *m);
 
 /* Replaces all external embeddings with the rows of a .npy file (float32
  * or float64, little-endian, C order, shape (N, D) with 1 <= D <=

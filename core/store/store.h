@@ -21,7 +21,12 @@
  * be used by two threads at once).  One writer at a time: LMDB serialises
  * write transactions.
  *
- * This is the only module that includes lmdb.h.
+ * All transactions of a store must be finished before store_close(); a
+ * debug build asserts it.
+ *
+ * This is the only module that includes lmdb.h (through its private
+ * store_i.h, which also maps the module's files and says which lock
+ * guards each field).
  */
 #ifndef CURATE_STORE_H
 #define CURATE_STORE_H
@@ -199,7 +204,6 @@ struct store_class {
   const char *supercategory;   /* "" when none */
 };
 
-int store_class_get(struct store_txn *t, uint32_t id, struct store_class *ret);
 /* Calls fn for each class in id order; stops when fn returns non-zero and
  * returns that value. */
 int store_classes_each(struct store_txn *t,

@@ -193,7 +193,7 @@ struct uniq_work {
 static void uniq_work_free(struct uniq_work *w)
 {
   knn_graph_free(&w->g);
-  feat_matrix_free(&w->m);
+  featstore_matrix_free(&w->m);
   free(w->idx);
   free(w->dist);
   free(w->scores);
@@ -511,7 +511,7 @@ static int nd_groups(struct store_txn *t, struct nd_work *w,
       snprintf(out->note, sizeof(out->note), "neardup.threshold links "
                "too many pairs: lower it");
   }
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
   return r;
 }
 

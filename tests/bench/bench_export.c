@@ -146,7 +146,7 @@ static int coco(const char *dir, const char *out)
   fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
     return fail(out, -errno);
-  struct export_sink sink = { to_fd, &fd, NULL };
+  struct sink sink = { to_fd, &fd, NULL };
   t0 = time_mono();
   r = store_txn_begin(s, false, &t);
   if (r < 0)

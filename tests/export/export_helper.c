@@ -161,7 +161,7 @@ int main(int argc, char **argv)
     if (e < 0) {
       r = die("spec", e);
     } else if (argv[1][0] == 'g') {
-      struct export_sink sink = { out_write, NULL, NULL };
+      struct sink sink = { out_write, NULL, NULL };
       int64_t n = export_generate(t, &spec, argv[4], &sink);
       r = n < 0 ? die(argv[4], (int)n) : 0;
     } else {

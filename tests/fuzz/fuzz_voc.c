@@ -1,5 +1,5 @@
 /* fuzz_voc.c - one Pascal VOC annotation file, Annotations/img_000000.xml,
- * imported through labels_import() (the folder layout VOC uses). */
+ * imported through limport_run() (the folder layout VOC uses). */
 #include "fuzzlib.h"
 
 #include "labelimport.h"
@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   char err[256];
 
   fz_file("voc/Annotations/img_000000.xml", data, size);
-  labels_import(fz_store(), LIMPORT_VOC, fz_path("voc"), NULL, NULL, NULL,
-                err, sizeof(err), &st);
+  limport_run(fz_store(), LIMPORT_VOC, fz_path("voc"), NULL, NULL, NULL,
+              err, sizeof(err), &st);
   return 0;
 }

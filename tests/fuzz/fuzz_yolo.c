@@ -1,4 +1,4 @@
-/* fuzz_yolo.c - a YOLO folder through labels_import(): the input up to
+/* fuzz_yolo.c - a YOLO folder through limport_run(): the input up to
  * the first line "---" is data.yaml, the rest labels/img_000000.txt (no
  * separator: the whole input is the txt file, with a fixed data.yaml). */
 #include "fuzzlib.h"
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_file("yolo/data.yaml", (const uint8_t *)yaml, sizeof(yaml) - 1);
     fz_file("yolo/labels/img_000000.txt", data, size);
   }
-  labels_import(fz_store(), LIMPORT_YOLO, fz_path("yolo"), NULL, NULL, NULL,
-                err, sizeof(err), &st);
+  limport_run(fz_store(), LIMPORT_YOLO, fz_path("yolo"), NULL, NULL, NULL,
+              err, sizeof(err), &st);
   return 0;
 }

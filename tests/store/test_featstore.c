@@ -117,7 +117,7 @@ static size_t matrix_rows(struct fx *f, bool *external, size_t *dim,
     *first_id = m.ids[0];
     *first_val = m.x[0];
   }
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
   return n;
 }
 
@@ -388,7 +388,7 @@ TEST(import_features)
   store_txn_abort(t);
   CHECK_INT_EQ(m.n, 40);
   CHECK_INT_EQ(n_samples, 40);
-  feat_matrix_free(&m);
+  featstore_matrix_free(&m);
 
   /* a changed file gets new features; a file whose scan data is broken
    * keeps a record but is reported and gets none */

@@ -11,7 +11,8 @@
  * replace and sample delete), the sticky transaction error (a failed step
  * makes commit fail and nothing of the transaction is visible), a tiny map
  * filled to -ENOSPC with everything committed before intact afterwards,
- * read-only opening, reopening, and settings.
+ * read-only opening, reopening, settings, and the debug assert that no
+ * transaction is open when the store closes.
  *
  * The store is the only core module that includes lmdb.h; this test also
  * does, but only to look at (and once tamper with) the on-disk schema key
@@ -21,8 +22,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -1747,6 +1750,45 @@ TEST(record_decoders)
   CHECK_INT_EQ(store_record_check("meta", key, 4, "x", 1), -EINVAL);
 }
 
+/* Debug builds (every build of this project but a release one) assert
+ * that a store is closed with no transaction open: a child that closes
+ * the store under a read transaction dies of SIGABRT, one that ends the
+ * transaction first exits cleanly. */
+TEST(close_asserts_no_open_txn)
+{
+#ifndef NDEBUG
+  struct fx f;
+  int status;
+
+  if (fx_init(&f, &fast) < 0)
+    return;
+  store_close(f.s);
+  f.s = NULL;
+  for (int leave_open = 0; leave_open < 2; leave_open++) {
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+      struct store *s;
+      struct store_txn *t;
+      if (store_open(f.dir, &fast, &s) < 0 ||
+          store_txn_begin(s, false, &t) < 0)
+        _exit(2);
+      if (!leave_open)
+        store_txn_abort(t);
+      fclose(stderr);  /* the assertion's message is expected */
+      store_close(s);
+      _exit(0);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (leave_open)
+      CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    else
+      CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  fx_done(&f);
+#endif
+}
+
 TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(sample_put_get),
           T(sample_put_refusals), T(sample_name_collision),
           T(sample_replace_keeps_name), T(sample_iteration),
@@ -1757,4 +1799,5 @@ TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(s
           T(sticky_error_discards_everything), T(not_found_is_not_sticky),
           T(abort_discards), T(map_full_keeps_committed_data),
           T(readonly_refuses_writes), T(reopen_keeps_data), T(settings),
-          T(damaged_sample_id), T(record_decoders))
+          T(damaged_sample_id), T(record_decoders),
+          T(close_asserts_no_open_txn))

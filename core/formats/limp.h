@@ -1,8 +1,17 @@
-/* labelimport_i.h - shared by labelimport.c, fmt_yolo.c and fmt_voc.c:
- * the input tree (a folder or a zip, as a sorted list of relative file
- * names), sample matching and field replacement.  Private. */
-#ifndef CURATE_LABELIMPORT_I_H
-#define CURATE_LABELIMPORT_I_H
+/* limp.h - label-import plumbing (limp.c), shared by labelimport.c,
+ * fmt_yolo.c and fmt_voc.c: the input tree (a folder or a zip, as a sorted
+ * list of relative file names), sample matching and field replacement;
+ * and the entry points of the tree formats, which labelimport.c's format
+ * table lists.  Private to label import.
+ *
+ * Layering: labelimport.c -> fmt_yolo.c, fmt_voc.c -> limp.c, never back.
+ *
+ * Ownership: a struct limp_src owns its names and its open zip until
+ * limp_src_free(); a struct limp lives for one limport_run() call, owns
+ * its stem index (limp_done() frees it) and borrows everything else.  One
+ * thread per import. */
+#ifndef CURATE_LIMP_H
+#define CURATE_LIMP_H
 
 #include <stdbool.h>
 
@@ -15,7 +24,7 @@
 
 struct zipr;
 
-struct lsrc {
+struct limp_src {
   char **names;       /* sorted relative paths of regular files (owned) */
   size_t *zidx;       /* zip member index per name, or NULL for a folder */
   size_t n;
@@ -38,10 +47,16 @@ struct limp {
   bool have_stems;
 };
 
+/* Lists the regular files below folder dir (not hidden ones), or the
+ * members of zip path (-EBADMSG: not a zip).  *s is always safe to
+ * limp_src_free() afterwards. */
+int limp_src_open_dir(struct limp_src *s, const char *dir);
+int limp_src_open_zip(struct limp_src *s, const char *path);
+void limp_src_free(struct limp_src *s);
 /* Reads file i of the source into out (appended). */
-int lsrc_read(struct lsrc *s, size_t i, size_t max, struct buf *out);
+int limp_src_read(struct limp_src *s, size_t i, size_t max, struct buf *out);
 /* Index of `name` in the source, or -1. */
-long lsrc_find(const struct lsrc *s, const char *name);
+long limp_src_find(const struct limp_src *s, const char *name);
 
 /* Writes the reason and returns -EINVAL. */
 int limp_fail(struct limp *L, const char *fmt, ...)
@@ -57,7 +72,12 @@ void limp_clip(struct detection *d, uint32_t w, uint32_t h);
 /* Stem of a path: last component without its extension, into out. */
 void limp_stem(const char *path, char *out, size_t outlen);
 
-int yolo_import(struct limp *L, struct lsrc *src);
-int voc_import(struct limp *L, struct lsrc *src);
+/* Frees the stem index. */
+void limp_done(struct limp *L);
+
+/* The tree formats (fmt_yolo.c, fmt_voc.c): all labels of src into L's
+ * field, within L's transaction.  0 or -errno with L->err set. */
+int fmt_yolo_import(struct limp *L, struct limp_src *src);
+int fmt_voc_import(struct limp *L, struct limp_src *src);
 
 #endif

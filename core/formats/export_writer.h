@@ -1,0 +1,150 @@
+/* export_writer.h - the export writer (export_writer.c), shared by the
+ * per-format files (export_coco.c, export_yolo.c, export_voc.c,
+ * export_imagenet.c): the selection walk with subset membership, the
+ * streaming output buffer with fast number formatting, entry and path
+ * helpers, and a scanner over stored attribute objects; and the format
+ * table entry (struct exw_format) through which export.c reaches each
+ * format.  Private to the export module.
+ *
+ * Layering inside the module: export.c -> export_<format>.c ->
+ * export_writer.c, never back.
+ *
+ * Ownership: a struct exw lives for one export_list/stat/generate call,
+ * on the caller's stack; it borrows the transaction, the spec and the
+ * sink, and owns its buffer and subset arrays (exw_done frees them).
+ * Not shared between threads. */
+#ifndef CURATE_EXPORT_WRITER_H
+#define CURATE_EXPORT_WRITER_H
+
+#include <string.h>
+
+#include "export.h"
+#include "util.h"
+
+enum { SUB_TRAIN, SUB_VAL, SUB_TEST, SUB_DEFAULT, SUB_N };
+extern const char *const exw_subset_names[SUB_N];
+
+/* Output is flushed to the sink whenever the buffer passes this size. */
+#define EXW_FLUSH (256u << 10)
+
+struct exw {
+  struct store_txn *t;
+  const struct export_spec *s;
+  const char *field;
+  uint64_t tag[3];        /* ids of the subset tags; 0 = no such tag */
+  /* Sorted members of the subset tags, loaded by the first walk; single
+   * lookups before that ask the store (store_tag_has). */
+  bool loaded;
+  uint64_t *mem[3];
+  size_t nmem[3];
+  /* output */
+  struct buf b;
+  const struct sink *out;
+  int64_t total;
+};
+
+int exw_init(struct exw *x, struct store_txn *t,
+             const struct export_spec *s);
+void exw_done(struct exw *x);
+
+/* Calls fn for each selected, non-missing sample in id order whose subset
+ * is `sub` (-1: any).  fn's non-zero return stops the walk and is
+ * returned. */
+typedef int (*exw_sample_fn)(struct exw *x, const struct sample *smp, int sub,
+                             void *ud);
+int exw_each(struct exw *x, int sub, exw_sample_fn fn, void *ud);
+/* present[i] = some selected sample is in subset i. */
+int exw_subsets(struct exw *x, bool present[SUB_N]);
+/* 1 if subset `sub` has a selected sample, 0 if not (also for sub < 0). */
+int exw_has_subset(struct exw *x, int sub);
+/* Looks up a selected sample by file name "<name><ext>" (ext NULL: the
+ * sample's own image extension, imgfmt.h); fills *smp and *sub.  -ENOENT
+ * when absent, missing or not selected. */
+int exw_sample_file(struct exw *x, const char *file, const char *ext,
+                    struct sample *smp, int *sub);
+/* The export's field of a sample's labels (NULL if it has none); *l must
+ * be labels_free()d by the caller. */
+const struct label_field *exw_labels(struct exw *x, uint64_t id,
+                                     struct labels *l);
+/* Name of the subset "train" etc. -> SUB_*, or -1. */
+int exw_subset_parse(const char *name, size_t n);
+
+/* ---- output ---- */
+int exw_flush(struct exw *x);
+/* Makes room for n more bytes; flushes when the buffer is large. */
+int exw_room(struct exw *x, size_t n);
+static inline void exw_raw(struct exw *x, const char *p, size_t n)
+{
+  memcpy(x->b.data + x->b.len, p, n);
+  x->b.len += n;
+}
+#define EXW_LIT(x, s) exw_raw((x), (s), sizeof(s) - 1)
+/* The writers below reserve their own room and return 0 or -errno. */
+int exw_put(struct exw *x, const char *p, size_t n);
+int exw_puts(struct exw *x, const char *s);
+int exw_u64(struct exw *x, uint64_t v);
+/* JSON number: shortest text that reads back to exactly v ("null" when
+ * not finite). */
+int exw_num(struct exw *x, double v);
+int exw_json_str(struct exw *x, const char *s);
+/* Text escaped for XML element content. */
+int exw_xml_str(struct exw *x, const char *s);
+int exw_printf(struct exw *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Walks the members of a compact JSON object text ("{...}") as stored in
+ * detection.attributes.  Each call gives the next member: key (with its
+ * quotes, raw) and value text spans.  Returns 1 for a member, 0 at the
+ * end, -EBADMSG on malformed text. */
+struct exw_attr_iter {
+  const char *p, *end;
+};
+void exw_attr_init(struct exw_attr_iter *it, const char *obj);
+int exw_attr_next(struct exw_attr_iter *it, const char **key, size_t *klen,
+                  const char **val, size_t *vlen);
+
+/* Class name -> directory name for ImageNet: '/' and '%' percent-encoded,
+ * "." and ".." encoded too.  out must hold 3 * 200 + 1 bytes. */
+void exw_class_dir(const char *cls, char *out, size_t outlen);
+
+/* One export format: its name ("coco", ...) and its three functions,
+ * called by export.c with a context set up for the call (exw_init).
+ *   list  calls fn for each entry of directory dir ("" = the top);
+ *   stat  fills *e for path (never ""); -ENOENT when absent;
+ *   gen   writes the bytes of generated file path with the exw_put*
+ *         writers (export.c flushes at the end). */
+struct exw_format {
+  const char *name;
+  int (*list)(struct exw *x, const char *dir,
+              int (*fn)(const struct export_ent *, void *), void *ud);
+  int (*stat)(struct exw *x, const char *path, struct export_ent *e);
+  int (*gen)(struct exw *x, const char *path);
+};
+
+/* The table's entries, one per format file. */
+extern const struct exw_format export_coco_format;
+extern const struct exw_format export_yolo_format;
+extern const struct exw_format export_voc_format;
+extern const struct exw_format export_imagenet_format;
+
+/* Helpers for entries. */
+int exw_ent(struct export_ent *e, const char *name, bool dir,
+            uint64_t sample_id, uint64_t label_id);
+int exw_ent2(struct export_ent *e, const char *name, const char *ext);
+/* Lists the selected samples of subset `sub` (-1: all) as "<name><ext>"
+ * (ext NULL: each sample's own image extension); image = true sets
+ * sample_id (the file is the sample's bytes) when ext is NULL or the
+ * sample is a JPEG: a JPEG listing of another format is generated. */
+int exw_list_samples(struct exw *x, int sub, const char *ext, bool image,
+                     int (*fn)(const struct export_ent *, void *), void *ud);
+/* Lists "<prefix><subset><suffix>" for each non-empty subset. */
+int exw_list_subsets(struct exw *x, const char *prefix, const char *suffix,
+                     bool dir, int (*fn)(const struct export_ent *, void *),
+                     void *ud);
+int exw_list_fixed(const struct export_ent *ents, size_t n,
+                   int (*fn)(const struct export_ent *, void *), void *ud);
+/* Splits "a/b/c" into its first component (copied to head, NUL-ended)
+ * and the rest (*rest, "" when none).  -ENOENT when too long or empty. */
+int exw_split(const char *path, char *head, size_t hlen, const char **rest);
+
+#endif

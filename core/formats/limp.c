@@ -1,0 +1,359 @@
+/* limp.c - the plumbing every label-import format shares (limp.h): the
+ * input tree from a folder or a zip as a sorted list of relative names,
+ * sample matching by name, path or unique stem, and field replacement.
+ *
+ * It sits below the format files (fmt_yolo.c, fmt_voc.c) and below
+ * labelimport.c, which holds the format table and the transaction; it
+ * calls none of them.  It never reads image pixels. */
+#define _GNU_SOURCE   /* qsort_r */
+#include "limp.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "zipread.h"
+
+#define LSRC_MAX_FILES 10000000u
+
+/* ---- the input tree ---- */
+
+static int add_name(struct limp_src *s, const char *name, size_t zi,
+                    size_t *cap)
+{
+  if (s->n >= LSRC_MAX_FILES)
+    return -E2BIG;
+  if (s->n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 256;
+    char **p = realloc(s->names, nc * sizeof(*p));
+    size_t *q;
+    if (!p)
+      return -ENOMEM;
+    s->names = p;
+    q = realloc(s->zidx, nc * sizeof(*q));
+    if (!q)
+      return -ENOMEM;
+    s->zidx = q;
+    *cap = nc;
+  }
+  s->names[s->n] = strdup(name);
+  if (!s->names[s->n])
+    return -ENOMEM;
+  s->zidx[s->n++] = zi;
+  return 0;
+}
+
+static int walk(struct limp_src *s, const char *rel, size_t *cap, int depth)
+{
+  char *full = path_join(s->dir, rel);
+  DIR *d;
+  struct dirent *de;
+  int r = 0;
+
+  if (!full)
+    return -ENOMEM;
+  d = opendir(full);
+  free(full);
+  if (!d)
+    return -errno;
+  if (depth > 32) {
+    closedir(d);
+    return -ELOOP;
+  }
+  while (r == 0 && (de = readdir(d))) {
+    char sub[4096];
+    struct stat st;
+    char *p;
+    if (de->d_name[0] == '.')
+      continue;   /* ".", "..", hidden files */
+    if ((size_t)snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "",
+                         de->d_name) >= sizeof(sub))
+      continue;
+    p = path_join(s->dir, sub);
+    if (!p)
+      return closedir(d), -ENOMEM;
+    if (stat(p, &st) == 0) {
+      if (S_ISDIR(st.st_mode))
+        r = walk(s, sub, cap, depth + 1);
+      else if (S_ISREG(st.st_mode))
+        r = add_name(s, sub, 0, cap);
+    }
+    free(p);
+  }
+  closedir(d);
+  return r;
+}
+
+static int cmp_name_idx(const void *a, const void *b, void *ud)
+{
+  char **names = ud;
+  return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
+}
+
+/* Sorts names (and zidx along with them). */
+static int sort_src(struct limp_src *s)
+{
+  size_t *ord = malloc((s->n + 1) * sizeof(*ord));
+  char **nn = malloc((s->n + 1) * sizeof(*nn));
+  size_t *nz = malloc((s->n + 1) * sizeof(*nz));
+
+  if (!ord || !nn || !nz) {
+    free(ord), free(nn), free(nz);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < s->n; i++)
+    ord[i] = i;
+  qsort_r(ord, s->n, sizeof(*ord), cmp_name_idx, s->names);
+  for (size_t i = 0; i < s->n; i++) {
+    nn[i] = s->names[ord[i]];
+    nz[i] = s->zidx[ord[i]];
+  }
+  free(s->names);
+  free(s->zidx);
+  free(ord);
+  s->names = nn;
+  s->zidx = nz;
+  return 0;
+}
+
+void limp_src_free(struct limp_src *s)
+{
+  for (size_t i = 0; i < s->n; i++)
+    free(s->names[i]);
+  free(s->names);
+  free(s->zidx);
+  zipr_close(s->z);
+  memset(s, 0, sizeof(*s));
+}
+
+int limp_src_open_dir(struct limp_src *s, const char *dir)
+{
+  size_t cap = 0;
+  int r;
+
+  memset(s, 0, sizeof(*s));
+  s->dir = dir;
+  r = walk(s, "", &cap, 0);
+  return r < 0 ? r : sort_src(s);
+}
+
+int limp_src_open_zip(struct limp_src *s, const char *path)
+{
+  size_t cap = 0;
+  int r;
+
+  memset(s, 0, sizeof(*s));
+  r = zipr_open(path, &s->z);
+  for (size_t i = 0; r == 0 && i < zipr_count(s->z); i++) {
+    const char *n = zipr_name(s->z, i);
+    size_t len = strlen(n);
+    if (len && n[len - 1] != '/')
+      r = add_name(s, n, i, &cap);
+  }
+  return r < 0 ? r : sort_src(s);
+}
+
+int limp_src_read(struct limp_src *s, size_t i, size_t max, struct buf *out)
+{
+  char *p;
+  FILE *f;
+  char blk[65536];
+  size_t n, total = 0;
+  int r = 0;
+
+  if (s->z)
+    return zipr_read(s->z, s->zidx[i], max, out);
+  p = path_join(s->dir, s->names[i]);
+  if (!p)
+    return -ENOMEM;
+  f = fopen_regular(p);
+  free(p);
+  if (!f)
+    return -errno;
+  while ((n = fread(blk, 1, sizeof(blk), f)) > 0) {
+    total += n;
+    if (total > max) {
+      r = -EFBIG;
+      break;
+    }
+    if ((r = buf_append(out, blk, n)) < 0)
+      break;
+  }
+  if (r == 0 && ferror(f))
+    r = -EIO;
+  fclose(f);
+  return r;
+}
+
+long limp_src_find(const struct limp_src *s, const char *name)
+{
+  size_t lo = 0, hi = s->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(s->names[mid], name);
+    if (c == 0)
+      return (long)mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return -1;
+}
+
+/* ---- matching and writing ---- */
+
+struct stem_ent {
+  char *stem;
+  uint64_t id;
+};
+
+static int cmp_stem(const void *a, const void *b)
+{
+  return strcmp(((const struct stem_ent *)a)->stem,
+                ((const struct stem_ent *)b)->stem);
+}
+
+int limp_fail(struct limp *L, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(L->err, L->errlen, fmt, ap);
+  va_end(ap);
+  return -EINVAL;
+}
+
+void limp_report(struct limp *L, const char *what, const char *reason)
+{
+  if (L->report)
+    L->report(what, reason, L->ud);
+}
+
+void limp_stem(const char *path, char *out, size_t outlen)
+{
+  const char *b = strrchr(path, '/'), *dot;
+  size_t n;
+
+  b = b ? b + 1 : path;
+  dot = strrchr(b, '.');
+  n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+  n = MIN(n, outlen - 1);
+  memcpy(out, b, n);
+  out[n] = '\0';
+}
+
+static int build_stems(struct limp *L)
+{
+  struct store_iter *it;
+  struct sample smp;
+  uint64_t next = 1;
+  size_t cap = 0;
+  int r = store_iter_new(L->t, &it);
+
+  while (r == 0 && (r = store_iter_samples(it, next, &smp)) == 0) {
+    char stem[256];
+    next = smp.id + 1;
+    if (L->nstems == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      struct stem_ent *p = realloc(L->stems, nc * sizeof(*p));
+      if (!p) {
+        r = -ENOMEM;
+        break;
+      }
+      L->stems = p;
+      cap = nc;
+    }
+    limp_stem(smp.relpath, stem, sizeof(stem));
+    L->stems[L->nstems].stem = strdup(stem);
+    L->stems[L->nstems].id = smp.id;
+    if (!L->stems[L->nstems].stem) {
+      r = -ENOMEM;
+      break;
+    }
+    L->nstems++;
+  }
+  store_iter_free(it);
+  if (r == -ENOENT)
+    r = 0;
+  qsort(L->stems, L->nstems, sizeof(*L->stems), cmp_stem);
+  /* Ambiguous stems match nothing. */
+  for (size_t i = 0; i + 1 < L->nstems; i++)
+    if (strcmp(L->stems[i].stem, L->stems[i + 1].stem) == 0)
+      L->stems[i].id = L->stems[i + 1].id = 0;
+  L->have_stems = true;
+  return r;
+}
+
+int limp_match(struct limp *L, const char *stem, struct sample *ret)
+{
+  struct stem_ent key = { (char *)stem, 0 }, *hit;
+  int r = store_sample_by_name(L->t, stem, ret);
+
+  if (r == 0 || r != -ENOENT)
+    goto out;
+  if (!L->have_stems && (r = build_stems(L)) < 0)
+    return r;
+  hit = bsearch(&key, L->stems, L->nstems, sizeof(*L->stems), cmp_stem);
+  if (!hit || !hit->id)
+    return -ENOENT;
+  r = store_sample_get(L->t, hit->id, ret);
+out:
+  if (r == 0 && (ret->flags & SAMPLE_MISSING))
+    return -ENOENT;
+  return r;
+}
+
+int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
+{
+  struct labels cur;
+  struct label_field *dst;
+  int r = store_labels_get(L->t, sample_id, &cur);
+
+  if (r < 0)
+    return r;
+  dst = labels_field(&cur, L->field, true);
+  if (!dst) {
+    labels_free(&cur);
+    return -ENOMEM;
+  }
+  for (size_t j = 0; j < dst->n; j++)
+    detection_clear(&dst->d[j]);
+  free(dst->d);
+  dst->d = f->d;
+  dst->n = f->n;
+  dst->cap = f->cap;
+  f->d = NULL;
+  f->n = f->cap = 0;
+  L->st->boxes += dst->n;
+  L->st->matched++;
+  r = store_labels_put(L->t, sample_id, &cur);
+  labels_free(&cur);
+  return r;
+}
+
+void limp_clip(struct detection *d, uint32_t w, uint32_t h)
+{
+  double x2 = fmin(d->x + d->w, w), y2 = fmin(d->y + d->h, h);
+
+  d->x = fmax(0, fmin(d->x, w));
+  d->y = fmax(0, fmin(d->y, h));
+  d->w = fmax(0, x2 - d->x);
+  d->h = fmax(0, y2 - d->y);
+}
+
+void limp_done(struct limp *L)
+{
+  for (size_t i = 0; i < L->nstems; i++)
+    free(L->stems[i].stem);
+  free(L->stems);
+  L->stems = NULL;
+  L->nstems = 0;
+  L->have_stems = false;
+}

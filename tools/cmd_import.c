@@ -1,0 +1,244 @@
+/* cmd_import.c - `curate import`: walks a folder into a store
+ * (core/formats/import.h), then optionally imports a COCO detection JSON
+ * (coco.h) and model predictions (predictions.h), in that order; each step
+ * is its own transaction(s) and a failed step leaves the labels unchanged.
+ *
+ * Output: one summary line per step, or with --json one object
+ * {"import": ..., "coco": ..., "predictions": ...} holding the steps that
+ * ran.  Progress goes to stderr when it is a terminal. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coco.h"
+#include "curate.h"
+#include "import.h"
+#include "predictions.h"
+#include "store.h"
+#include "util.h"
+
+/* stderr is a terminal: progress bars, and lines clear them first. */
+static bool tty;
+
+static void on_report(const char *rel, const char *reason, void *ud)
+{
+  (void)ud;
+  if (tty)
+    fprintf(stderr, "\r\033[K");
+  fprintf(stderr, "skipped %s: %s\n", rel, reason);
+}
+
+static void on_note(const char *rel, const char *msg, void *ud)
+{
+  (void)ud;
+  if (tty)
+    fprintf(stderr, "\r\033[K");
+  fprintf(stderr, "note %s: %s\n", rel, msg);
+}
+
+static void on_progress(const struct import_progress *p, void *ud)
+{
+  int width = 30, fill;
+  (void)ud;
+
+  if (!tty)
+    return;
+  fill = p->total ? (int)((double)p->done / (double)p->total * width) : 0;
+  fprintf(stderr, "\r\033[K%-8s [%.*s%*s] %" PRIu64 "/%" PRIu64,
+          import_phase_name(p->phase), fill, "##############################",
+          width - fill, "", p->done, p->total);
+  if (p->phase == IMPORT_DONE)
+    fprintf(stderr, "\r\033[K");
+}
+
+static void on_coco(const char *what, const char *reason, void *ud)
+{
+  (void)ud;
+  fprintf(stderr, "coco: %s: %s\n", what, reason);
+}
+
+/* The command line. */
+struct import_args {
+  const char *store_dir, *dir, *coco, *field, *preds, *names;
+  struct import_opts io;
+  struct coco_opts co;
+  bool json;
+};
+
+/* Parses argv into *a.  Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct import_args *a)
+{
+  static const struct option opts[] = {
+    { "store", required_argument, NULL, 's' },
+    { "coco", required_argument, NULL, 'c' },
+    { "field", required_argument, NULL, 'f' },
+    { "no-hash", no_argument, NULL, 'H' },
+    { "predictions", required_argument, NULL, 'p' },
+    { "names", required_argument, NULL, 'n' },
+    { "no-features", no_argument, NULL, 'F' },
+    { "clear-labels", no_argument, NULL, 'C' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+
+  while ((c = getopt_long(argc, argv, "s:c:f:HFCp:n:jh", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': a->store_dir = optarg; break;
+    case 'p': a->preds = optarg; break;
+    case 'n': a->names = optarg; break;
+    case 'c': a->coco = optarg; break;
+    case 'f': a->field = optarg; break;
+    case 'H': a->io.no_hash = true; break;
+    case 'F': a->io.no_features = true; break;
+    case 'C': a->co.clear_ok = true; break;
+    case 'j': a->json = true; break;
+    case 'h': tool_usage(stdout); return 0;
+    default: tool_usage(stderr); return 2;
+    }
+  }
+  if (!a->store_dir || optind != argc - 1) {
+    tool_usage(stderr);
+    return 2;
+  }
+  a->dir = argv[optind];
+  if (!labels_field_name_valid(a->field)) {
+    fprintf(stderr, "%s: invalid field name '%s'\n", prog, a->field);
+    return 2;
+  }
+  return -1;
+}
+
+/* Step 1: the folder.  Its summary goes to stdout, or into jb. */
+static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
+{
+  struct import_stats st;
+  int r = import_dir(s, a->dir, &a->io, &st);
+
+  if (r < 0) {
+    fprintf(stderr, "%s: import of '%s' failed: %s\n", prog, a->dir,
+            strerror(-r));
+    return r;
+  }
+  if (a->json) {
+    buf_printf(jb, "{\"import\": {\"files\": %" PRIu64 ", \"new\": %" PRIu64
+               ", \"changed\": %" PRIu64 ", \"unchanged\": %" PRIu64
+               ", \"skipped\": %" PRIu64 ", \"missing\": %" PRIu64
+               ", \"restored\": %" PRIu64 ", \"hashed\": %" PRIu64
+               ", \"featured\": %" PRIu64 ", \"ignored\": %" PRIu64 "}",
+               st.files, st.added, st.updated, st.unchanged, st.skipped,
+               st.missing, st.restored, st.hashed, st.featured, st.ignored);
+    return 0;
+  }
+  printf("imported %" PRIu64 " image files: %" PRIu64 " new, %" PRIu64
+         " changed, %" PRIu64 " unchanged, %" PRIu64 " skipped, %" PRIu64
+         " missing, %" PRIu64 " restored, %" PRIu64 " hashed, %" PRIu64
+         " with new features; %" PRIu64 " other files ignored\n",
+         st.files, st.added, st.updated, st.unchanged, st.skipped,
+         st.missing, st.restored, st.hashed, st.featured, st.ignored);
+  if (st.mismatched)
+    printf("%" PRIu64 " files imported by their content, not their name\n",
+           st.mismatched);
+  for (int k = 0; k < IMPORT_SKIP_NKINDS; k++)
+    if (st.skip_kind[k])
+      printf("skipped %" PRIu64 ": %s\n", st.skip_kind[k],
+             import_skip_name((enum import_skip)k));
+  return 0;
+}
+
+/* Step 2 (--coco): the COCO file into the field. */
+static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
+{
+  struct coco_stats cs;
+  int r = coco_import_opts(s, a->coco, a->field, &a->co, on_coco, NULL, &cs);
+
+  if (r < 0) {
+    fprintf(stderr, "%s: COCO import of '%s' failed: %s; labels unchanged\n",
+            prog, a->coco, strerror(-r));
+    return r;
+  }
+  if (a->json)
+    buf_printf(jb, ", \"coco\": {\"field\": \"%s\", \"images\": %" PRIu64
+               ", \"matched\": %" PRIu64 ", \"not_on_disk\": %" PRIu64
+               ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
+               ", \"categories\": %" PRIu64 ", \"clipped\": %" PRIu64
+               ", \"invalid\": %" PRIu64 ", \"orphans\": %" PRIu64 "}",
+               a->field, cs.images, cs.matched, cs.unmatched, cs.refused,
+               cs.boxes, cs.categories, cs.clipped, cs.bad_boxes,
+               cs.orphans);
+  else
+    printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
+           " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %"
+           PRIu64 " categories (%" PRIu64 " clipped to the image, %" PRIu64
+           " invalid, %" PRIu64 " for image ids no image has)\n", a->field,
+           cs.images, cs.matched, cs.unmatched, cs.refused, cs.boxes,
+           cs.categories, cs.clipped, cs.bad_boxes, cs.orphans);
+  return 0;
+}
+
+/* Step 3 (--predictions): a folder is YOLO txt with a confidence column,
+ * a file COCO results; ids and names come from the --coco file when
+ * given. */
+static int step_preds(struct store *s, struct import_args *a, struct buf *jb)
+{
+  struct pred_opts po = { .coco_gt = a->coco, .names = a->names };
+  struct pred_stats ps;
+  struct stat sb;
+  char err[400] = "";
+  int r;
+
+  po.format = stat(a->preds, &sb) == 0 && S_ISDIR(sb.st_mode)
+                  ? PRED_FORMAT_YOLO : PRED_FORMAT_COCO;
+  r = pred_import(s, a->preds, &po, &ps, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "%s: predictions '%s': %s; labels unchanged\n", prog,
+            a->preds, err);
+    return r;
+  }
+  if (a->json)
+    buf_printf(jb, ", \"predictions\": {\"boxes\": %" PRIu64
+               ", \"samples\": %" PRIu64 ", \"entries\": %" PRIu64
+               ", \"unknown_images\": %" PRIu64 ", \"outside\": %" PRIu64
+               "}", ps.boxes, ps.samples, ps.entries, ps.skipped,
+               ps.outside);
+  else
+    printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%"
+           PRIu64 " entries, %" PRIu64 " for unknown images, %" PRIu64
+           " past the image, kept)\n", ps.boxes, ps.samples, ps.entries,
+           ps.skipped, ps.outside);
+  return 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+  struct import_args a = {
+    .field = "ground_truth",
+    .io = { .report = on_report, .note = on_note, .progress = on_progress },
+  };
+  struct store *s;
+  struct buf jb;
+  int r = parse_args(argc, argv, &a);
+
+  if (r >= 0)
+    return r;
+  if (tool_open_store(a.store_dir, true, false, &s) < 0)
+    return 1;
+  tty = isatty(2);
+  buf_init(&jb, 1 << 16);
+  r = step_scan(s, &a, &jb);
+  if (r == 0 && a.coco)
+    r = step_coco(s, &a, &jb);
+  if (r == 0 && a.preds)
+    r = step_preds(s, &a, &jb);
+  if (r == 0 && a.json) {
+    buf_puts(&jb, "}\n");
+    fwrite(jb.data, 1, jb.len, stdout);
+  }
+  buf_free(&jb);
+  store_close(s);
+  return r < 0 ? 1 : 0;
+}

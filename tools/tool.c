@@ -1,0 +1,84 @@
+/* tool.c - what every subcommand of `curate` shares (tool.h): the
+ * program name for messages, the top-level usage text and opening a store
+ * with a one-line error.  It sits below the subcommand files (cmd_*.c) and
+ * curate.c, and calls none of them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "tool.h"
+
+const char *prog = "curate";
+
+void tool_usage(FILE *f)
+{
+  fprintf(f,
+    "usage: %s import --store STORE [--coco FILE [--clear-labels]]\n"
+    "                 [--field NAME] [--no-hash]\n"
+    "                 [--no-features] [--predictions FILE|DIR [--names FILE]] DIR\n"
+    "       %s info --store STORE [--json]\n"
+    "       %s table --store STORE [--format csv|jsonl]\n"
+    "       %s --version\n"
+    "       %s embeddings --store STORE (--npy F.npy --names F.txt | --clear)\n"
+    "       %s export --store STORE --format coco|yolo|voc|imagenet OUT\n"
+    "       %s import-labels --store STORE --format FMT PATH\n"
+    "       %s predictions --store STORE --format coco|yolo PATH\n"
+    "       %s eval --store STORE --name NAME\n"
+    "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
+    "       %s cvat push|pull|undo|status|job|issues ...\n"
+    "       %s check --store STORE [--repair]\n"
+    "\n"
+    "import  walk DIR for image files (JPEG, PNG, WebP, TIFF, BMP, GIF) and\n"
+    "        record them in STORE (created if needed); the format comes\n"
+    "        from the bytes.  Re-running imports only new or changed files.  Content\n"
+    "        hashes and image features (for duplicates and similarity) are\n"
+    "        computed unless --no-hash / --no-features.  With --coco, a COCO\n"
+    "        detection JSON becomes the label field NAME (default\n"
+    "        ground_truth); duplicate image or category ids are errors, and\n"
+    "        an empty category list is refused unless --clear-labels (it\n"
+    "        would empty the field of the matched images).\n"
+    "        --predictions imports model output into the\n"
+    "        field `predictions`: COCO results JSON, or a folder of YOLO txt\n"
+    "        files with a confidence column (class names from --names, a\n"
+    "        names file or data.yaml).\n"
+    "info    print sample, tag and class counts of STORE.\n"
+    "check   read every record of STORE and report what is damaged or\n"
+    "        inconsistent; --repair rebuilds the derived records.\n"
+    "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
+    "        follow) and remove (only while unused) classes.\n"
+    "--json  (import, info and every command whose output is data) prints\n"
+    "        the result as JSON.\n"
+    "Every other command explains itself with --help.\n"
+    "Exit status: 0 done, 1 failed (one line on stderr), 2 usage error.\n",
+    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+}
+
+int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
+{
+  struct store_opts o = { .readonly = ro };
+  const char *ms = getenv("CURATE_TEST_MAP_SIZE");
+  int r;
+
+  /* For the tests only (docs/TESTING.md): a small LMDB map, so that a
+   * full store (MDB_MAP_FULL) can be reached with a few samples. */
+  if (ms && *ms)
+    o.map_size = strtoull(ms, NULL, 10);
+
+  /* Private: the store holds every label, and its log names files. */
+  if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+    fprintf(stderr, "%s: cannot create store '%s': %s\n", prog, dir,
+            strerror(errno));
+    return -errno;
+  }
+  r = store_open(dir, &o, s);
+  if (r < 0 && store_open_error())
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
+            store_open_error());
+  else if (r < 0)
+    fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
+            strerror(-r));
+  return r;
+}

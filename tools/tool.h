@@ -1,0 +1,24 @@
+/* tool.h - what every subcommand of the `curate` tool shares (tool.c).
+ *
+ * The subcommand files (cmd_*.c) and curate.c include this (through
+ * curate.h); tool.c includes none of them, so no subcommand depends on
+ * curate.c.  Single-threaded: the tool runs one command per process. */
+#ifndef CURATE_TOOL_COMMON_H
+#define CURATE_TOOL_COMMON_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The program name in messages ("curate"). */
+extern const char *prog;
+
+struct store;
+
+/* The top-level usage text, to f (stdout for --help, else stderr). */
+void tool_usage(FILE *f);
+
+/* Opens STORE (creating the folder with create), printing the one-line
+ * error itself; returns 0 or -errno. */
+int tool_open_store(const char *dir, bool create, bool ro, struct store **s);
+
+#endif
