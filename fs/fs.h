@@ -1,8 +1,11 @@
 /* fs.h - the daemon's shared state and the interfaces between fs/ files.
  *
  *   main.c    options, store opening, mount and session loop, import thread
- *   ops.c     the FUSE low-level operations table (every path is served
- *             here; see the map at the top of ops.c)
+ *   ops.c     the FUSE low-level operations table: decodes the inode and
+ *             hands the request to its kind's handlers (nodeops.h, the
+ *             map of which file serves which path)
+ *   errring.c fs_error(): recent errors for `status` and the log
+ *   srcfile.c opening a sample's source file beneath the dataset root
  *   notify.c  kernel cache invalidation, off the request threads
  *   passthrough.c  kernel FUSE passthrough underneath libfuse 3.14
  *   render.c  text of README.txt and status
@@ -31,6 +34,7 @@ struct vnode_table;
 struct gen_cache;
 struct views;
 struct fdcache;
+struct label_memo;
 struct vtree_state;
 struct passthrough;
 
@@ -55,6 +59,8 @@ struct fs_ctx {
   struct gen_cache *gc;        /* gencache.c */
   struct views *views;         /* core/views/views.c: lists behind views/ */
   struct fdcache *fdc;         /* fdcache.c (read-only mounts) */
+  struct label_memo *lmemo;    /* node_labels.c: the latest labels file
+                                  rendering (label_memo_new() in main) */
   struct vtree_state *vs;      /* vtree.c: providers' state, warm thread */
   struct passthrough *pt;      /* passthrough.c */
   bool readonly;              /* -o readonly: no writes ... */
@@ -62,7 +68,9 @@ struct fs_ctx {
   uint64_t cache_max;         /* -o cache_size: bytes of generated content
                                  kept (0: from the machine, gencache.c) */
 
-  pthread_mutex_t mu;         /* guards the fields below */
+  pthread_mutex_t mu;         /* guards the fields below (errs* and
+                                 last_err*: errring.c writes, render.c
+                                 reads) */
   struct import_progress imp; /* background import of a plain folder */
   bool importing;
   int import_err;
@@ -73,9 +81,17 @@ struct fs_ctx {
   int64_t last_err_time;
 };
 
-/* Records an error for `status` and the log. */
+/* ---- errring.c ---- */
+
+/* Records an error for `status` and the log (takes c->mu: never call it
+ * with c->mu held). */
 void fs_error(struct fs_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A change refused because the store is full (r == -ENOSPC): says what
+ * filled up and what to do, so the ENOSPC the caller gets is explained.
+ * Returns r. */
+int fs_report_full(struct fs_ctx *c, int r, const char *what,
+                   const char *name);
 
 /* ---- notify.c ---- */
 

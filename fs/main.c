@@ -1,6 +1,7 @@
 /* main.c - the curatefs daemon: options, opening the store (or importing a
  * plain folder of images into a default store first), mounting, and the
- * multi-threaded session loop.  Operations live in ops.c.
+ * multi-threaded session loop.  Operations live in ops.c (the FUSE
+ * adapter) and the node-kind handlers behind it (nodeops.h).
  *
  * usage: curatefs [-f] [-d] [-o OPTIONS] STORE|FOLDER MOUNTPOINT
  *
@@ -13,17 +14,22 @@
  *
  * Order matters: LMDB environments must not cross fork(), so the store is
  * checked before daemonizing (to fail early with a message) and opened for
- * real afterwards; threads are started after the fork too.
+ * real afterwards; threads are started after the fork too.  main() runs
+ * the steps in that order (split_args, apply_options, find_store,
+ * check_store, open_log, mount_fs, start_serving, serve) and one teardown
+ * undoes whatever was set up, in reverse order.  Everything set up lives
+ * in one struct daemon on main's stack, so this file has no state of its
+ * own.
  */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +43,7 @@
 #include "views.h"
 #include "vtree.h"
 #include "node.h"
+#include "nodeops.h"
 #include "passthrough.h"
 
 struct options {
@@ -61,81 +68,44 @@ static const struct fuse_opt option_spec[] = {
   FUSE_OPT_END
 };
 
-static FILE *g_logf;
-static struct fs_ctx *g_ctx;
-
+/* The log line sink: stderr, and the store's curatefs.log (ud, or NULL
+ * before it is open). */
 static void log_sink(enum log_level lvl, const char *line, void *ud)
 {
-  static const char *lv[] = { "debug", "info", "warning", "error" };
+  static const char *const lv[] = { "debug", "info", "warning", "error" };
+  FILE *logf = ud;
   char when[32];
   time_t now = time(NULL);
   struct tm tm;
 
-  (void)ud;
   localtime_r(&now, &tm);
   strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
   fprintf(stderr, "curatefs: %s: %s\n", lv[lvl], line);
-  if (g_logf) {
-    fprintf(g_logf, "%s %s: %s\n", when, lv[lvl], line);
-    fflush(g_logf);
+  if (logf) {
+    fprintf(logf, "%s %s: %s\n", when, lv[lvl], line);
+    fflush(logf);
   }
 }
 
-/* Errors quote names users gave (a refused tag name may hold any byte):
- * status and the log stay one line of valid UTF-8 each. */
-static void printable(char *s)
-{
-  size_t n = strlen(s);
-
-  for (size_t i = 0; i < n;) {
-    size_t len = 1;
-    unsigned char b = (unsigned char)s[i];
-    if (b >= 0xc2 && b <= 0xf4)
-      len = b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
-    if (len > n - i || !utf8_valid(s + i, len) ||
-        !no_control_chars(s + i, len)) {
-      s[i] = '?';
-      len = 1;
-    }
-    i += len;
-  }
-}
-
-void fs_error(struct fs_ctx *c, const char *fmt, ...)
-{
-  char line[200];
-  char when[16];
-  time_t now = time(NULL);
-  struct tm tm;
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  printable(line);
-  pthread_mutex_lock(&c->mu);
-  /* A client that retries a rejected write repeats the same error. */
-  if (strcmp(line, c->last_err) == 0 && now - c->last_err_time < 2) {
-    pthread_mutex_unlock(&c->mu);
-    return;
-  }
-  snprintf(c->last_err, sizeof(c->last_err), "%s", line);
-  c->last_err_time = now;
-  pthread_mutex_unlock(&c->mu);
-  log_msg(LOG_LVL_ERROR, "%s", line);
-  localtime_r(&now, &tm);
-  strftime(when, sizeof(when), "%H:%M:%S", &tm);
-  pthread_mutex_lock(&c->mu);
-  snprintf(c->errs[c->errs_head], sizeof(c->errs[0]), "%s %s", when, line);
-  c->errs_head = (c->errs_head + 1) % FS_ERR_RING;
-  if (c->errs_n < FS_ERR_RING)
-    c->errs_n++;
-  pthread_mutex_unlock(&c->mu);
-}
+/* Everything the daemon sets up, torn down in the reverse order
+ * (daemon_teardown()).  Owned by main's stack frame. */
+struct daemon {
+  struct fuse_args args;
+  struct fuse_cmdline_opts cl;
+  struct options opts;
+  struct store_opts so;
+  struct fs_ctx c;
+  char *positional[2];      /* STORE|FOLDER, MOUNTPOINT (argv's) */
+  bool folder_mode;         /* a plain folder, imported in the background */
+  FILE *logf;               /* the store's curatefs.log, or NULL */
+  struct fuse_session *se;
+  sigset_t stop_sigs;
+  pthread_t imp_thread;
+  bool imp_started;
+  volatile int imp_cancel;  /* set at unmount: the import stops */
+};
 
 /* ---- plain-folder mode: background import ---- */
-
-static volatile int g_cancel;
 
 static void imp_report(const char *rel, const char *reason, void *ud)
 {
@@ -168,10 +138,11 @@ static void imp_progress(const struct import_progress *p, void *ud)
 
 static void *import_main(void *arg)
 {
-  struct fs_ctx *c = arg;
+  struct daemon *d = arg;
+  struct fs_ctx *c = &d->c;
   struct import_opts o = { .report = imp_report, .note = imp_note,
                            .progress = imp_progress,
-                           .ud = c, .cancel = &g_cancel };
+                           .ud = c, .cancel = &d->imp_cancel };
   struct import_stats st;
   int r = import_dir(c->store, c->root, &o, &st);
 
@@ -328,22 +299,320 @@ static void usage(FILE *f)
     "curatefs(1).\n");
 }
 
-int main(int argc, char **argv)
+/* Splits off our two positional arguments; the rest goes to libfuse.
+ * Returns -1 to go on, else the exit status (--help, --version, usage). */
+static int split_args(struct daemon *d, int argc, char **argv)
 {
-  struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-  struct fuse_cmdline_opts cl;
-  struct options opts = { .ttl = 86400 };
-  struct fuse_loop_config *lc = NULL;
-  struct fuse_session *se = NULL;
-  struct fs_ctx c;
-  struct store_opts so = { 0 };
-  pthread_t imp_thread;
-  bool imp_started = false, folder_mode = false;
-  char *positional[2] = { NULL, NULL };
-  int npos = 0, ret = 1, r;
+  int npos = 0;
+
+  fuse_opt_add_arg(&d->args, argv[0]);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+      if (add_mount_opts(&d->args, argv[++i]) < 0)
+        return 1;
+    } else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) {
+      if (add_mount_opts(&d->args, argv[i] + 2) < 0)
+        return 1;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(argv[i], "-V") == 0 ||
+               strcmp(argv[i], "--version") == 0) {
+      version();
+      return 0;
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      fuse_opt_add_arg(&d->args, argv[i]);
+    } else if (npos < 2) {
+      d->positional[npos++] = argv[i];
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (npos != 2) {
+    usage(stderr);
+    return 2;
+  }
+  fuse_opt_add_arg(&d->args, d->positional[1]);
+  if (fuse_opt_parse(&d->args, &d->opts, option_spec, NULL) < 0 ||
+      fuse_parse_cmdline(&d->args, &d->cl) != 0 || !d->cl.mountpoint) {
+    usage(stderr);
+    return 2;
+  }
+  return -1;
+}
+
+/* -o cache_size=N[KMG] into *ret; -EINVAL for anything else or < 1M. */
+static int parse_cache_size(const char *s, uint64_t *ret)
+{
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  unsigned sh = 0;
+
+  if (*end == 'K' || *end == 'k')
+    sh = 10;
+  else if (*end == 'M' || *end == 'm')
+    sh = 20;
+  else if (*end == 'G' || *end == 'g')
+    sh = 30;
+  if (sh)
+    end++;
+  if (*end || end == s || v > (UINT64_MAX >> sh) || (v << sh) < (1u << 20))
+    return -EINVAL;
+  *ret = v << sh;
+  return 0;
+}
+
+/* Our -o options into the store options and the context, and the FUSE
+ * options they imply.  -1 to go on, else the exit status. */
+static int apply_options(struct daemon *d)
+{
+  struct options *o = &d->opts;
+  char *end;
+
+  if (o->map_size) {
+    d->so.map_size = strtoull(o->map_size, &end, 10);
+    if (*end || d->so.map_size < (1 << 20)) {
+      fprintf(stderr, "curatefs: map_size must be a byte count >= 1 MiB\n");
+      return 2;
+    }
+  }
+  if (o->cache_size && parse_cache_size(o->cache_size, &d->c.cache_max) < 0) {
+    fprintf(stderr, "curatefs: cache_size must be a byte count >= 1M "
+            "(K, M, G suffixes)\n");
+    return 2;
+  }
+  d->so.nosync = o->nosync;
+  d->c.ttl = o->ttl;
+  d->c.readonly = o->readonly != 0;
+  /* The kernel refuses every write on a read-only mount by itself. */
+  if (d->c.readonly && fuse_opt_add_arg(&d->args, "-oro") != 0)
+    return 1;
+  if (o->share && acc_parse_share(o->share, &d->c.share) < 0) {
+    fprintf(stderr, "curatefs: share must be none, group or read\n");
+    return 1;
+  }
+  /* The kernel checks every access against the modes we show. */
+  if (fuse_opt_add_arg(&d->args, "-odefault_permissions") != 0)
+    return 1;
+  d->c.uid = getuid();
+  d->c.gid = getgid();
+  d->c.mount_ns = time_now_ns();
+  return -1;
+}
+
+/* Store or plain folder: sets store_dir (and root for a folder) and the
+ * owner of the mount's files.  0 or -1 (reason printed). */
+static int find_store(struct daemon *d)
+{
+  const char *arg = d->positional[0];
   char path[PATH_MAX];
   struct stat st;
-  sigset_t stop_sigs;
+
+  snprintf(path, sizeof(path), "%s/data.mdb", arg);
+  if (stat(arg, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "curatefs: '%s' is not a directory\n", arg);
+    return -1;
+  }
+  if (stat(path, &st) == 0) {
+    d->c.store_dir = realpath(arg, NULL);
+  } else {
+    d->folder_mode = true;
+    d->c.root = realpath(arg, NULL);
+    d->c.store_dir = d->c.root ? default_store_dir(d->c.root) : NULL;
+  }
+  if (!d->c.store_dir) {
+    fprintf(stderr, "curatefs: cannot resolve '%s'\n", arg);
+    return -1;
+  }
+  /* Whoever owns the store owns the mount's files (access.c). */
+  if (stat(d->c.store_dir, &st) == 0) {
+    d->c.uid = st.st_uid;
+    d->c.gid = st.st_gid;
+  }
+  return 0;
+}
+
+/* Opens the store once before mounting, to fail early with a message,
+ * and reads the dataset root; closes it again (LMDB environments must not
+ * cross the fork of fuse_daemonize()).  0 or -1 (reason printed). */
+static int check_store(struct daemon *d)
+{
+  struct fs_ctx *c = &d->c;
+  int r = store_open(c->store_dir, &d->so, &c->store);
+
+  if (r < 0) {
+    fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c->store_dir,
+            store_open_error() ? store_open_error() : strerror(-r));
+    return -1;
+  }
+  if (!d->folder_mode) {
+    r = import_root_get(c->store, &c->root);
+    if (r == -ENOENT && store_sample_total(c->store) > 0)
+      fprintf(stderr, "curatefs: store '%s' is damaged: it holds samples "
+              "but not its dataset folder; run `curate check --store %s`\n",
+              c->store_dir, c->store_dir);
+    else if (r == -ENOENT)
+      fprintf(stderr, "curatefs: store '%s' has no dataset yet; run `curate "
+              "import --store %s FOLDER` first\n", c->store_dir, c->store_dir);
+    else if (r < 0)
+      fprintf(stderr, "curatefs: cannot read store '%s': %s\n", c->store_dir,
+              r == -EIO ? "its records are damaged; run `curate check`"
+                        : strerror(-r));
+  }
+  store_close(c->store);
+  c->store = NULL;
+  return r < 0 ? -1 : 0;
+}
+
+/* The store's curatefs.log, then every log line goes there too.  The log
+ * names files and reasons: the owner's only, even if an older version
+ * created it readable by all. */
+static void open_log(struct daemon *d)
+{
+  char path[PATH_MAX];
+  int fd;
+
+  snprintf(path, sizeof(path), "%s/curatefs.log", d->c.store_dir);
+  fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0 && (fchmod(fd, 0600), (d->logf = fdopen(fd, "a")) == NULL))
+    close(fd);
+  log_set_sink(log_sink, d->logf, LOG_LVL_INFO);
+}
+
+/* The daemon's tables, the session, its signal handlers and the mount;
+ * then the daemon detaches (without -f).  Which of the three exist is in *stage (for
+ * the teardown): 1 session, 2 + signals, 3 + mounted. */
+static int mount_fs(struct daemon *d, int *stage)
+{
+  int r;
+
+  /* The daemon's tables, before any request can need them (state.c). */
+  if (state_init(&d->c) < 0)
+    return -1;
+  d->se = fuse_session_new(&d->args, &curatefs_ops, sizeof(curatefs_ops),
+                           &d->c);
+  if (!d->se)
+    return -1;
+  *stage = 1;
+  if (fuse_set_signal_handlers(d->se) != 0)
+    return -1;
+  *stage = 2;
+  if (fuse_session_mount(d->se, d->cl.mountpoint) != 0)
+    return -1;
+  *stage = 3;
+  /* Read-only mounts open nothing, so they have nothing to pass through. */
+  if (!d->c.readonly && !d->opts.nopassthrough && (r = pt_install(&d->c, d->se)) < 0)
+    log_msg(LOG_LVL_WARN, "kernel passthrough unavailable: %s",
+            strerror(-r));
+  fuse_daemonize(d->cl.foreground);
+  return 0;
+}
+
+/* After the fork: the store for real, the tables and the threads that
+ * serve the mount.  0 or -1 (logged). */
+static int start_serving(struct daemon *d)
+{
+  struct fs_ctx *c = &d->c;
+  int r = store_open(c->store_dir, &d->so, &c->store);
+
+  if (r < 0) {
+    log_msg(LOG_LVL_ERROR, "cannot open store '%s': %s", c->store_dir,
+            strerror(-r));
+    return -1;
+  }
+  c->se = d->se;
+  if (views_new(c->store, &c->views) < 0 || label_memo_new(c) < 0 ||
+      notify_start(c) < 0)
+    return -1;
+  vtree_start(c);
+  if (d->folder_mode) {
+    c->importing = true;
+    if (pthread_create(&d->imp_thread, NULL, import_main, d) == 0)
+      d->imp_started = true;
+    else
+      c->importing = false;
+  }
+  log_msg(LOG_LVL_INFO, "mounted %s at %s (store %s)", c->root,
+          d->cl.mountpoint, c->store_dir);
+  return 0;
+}
+
+/* The session loop, until unmounted or signalled; then the threads stop
+ * (the import, the providers' work, the notifications).  The exit
+ * status. */
+static int serve(struct daemon *d)
+{
+  struct fuse_loop_config *lc = fuse_loop_cfg_create();
+  int ret;
+
+  fuse_loop_cfg_set_clone_fd(lc, d->cl.clone_fd);
+  fuse_loop_cfg_set_max_threads(lc, d->cl.max_threads);
+  pthread_sigmask(SIG_UNBLOCK, &d->stop_sigs, NULL);
+  ret = d->cl.singlethread ? fuse_session_loop(d->se)
+                           : fuse_session_loop_mt(d->se, lc);
+  fuse_loop_cfg_destroy(lc);
+  d->imp_cancel = 1;
+  if (d->imp_started)
+    pthread_join(d->imp_thread, NULL);
+  d->imp_started = false;
+  vtree_stop(&d->c);
+  d->c.se = NULL;
+  notify_stop(&d->c);
+  log_msg(LOG_LVL_INFO, "unmounting %s", d->cl.mountpoint);
+  return ret < 0 ? 1 : 0;
+}
+
+/* Undoes what was set up, in reverse order: the mount (stage, as
+ * mount_fs() left it), then the tables (state_free() copes with tables
+ * never made), the store, the log. */
+static void daemon_teardown(struct daemon *d, int stage)
+{
+  struct fs_ctx *c = &d->c;
+
+  assert(!d->imp_started);  /* serve() joined the import */
+  if (stage >= 3)
+    fuse_session_unmount(d->se);
+  if (stage >= 2)
+    fuse_remove_signal_handlers(d->se);
+  if (stage >= 1)
+    fuse_session_destroy(d->se);
+  views_free(c->views);
+  label_memo_free(c);
+  state_free(c);
+  config_secret_clear();
+  store_close(c->store);
+  log_set_sink(log_sink, NULL, LOG_LVL_INFO);
+  if (d->logf)
+    fclose(d->logf);
+  free(c->root);
+  free(c->store_dir);
+  free(d->cl.mountpoint);
+  free(d->opts.map_size);
+  free(d->opts.cache_size);
+  free(d->opts.share);
+  fuse_opt_free_args(&d->args);
+}
+
+/* The stop signals reach the main thread only.  libfuse's handler just
+ * marks the session exited, and its loop waits on the main thread: a
+ * signal taken by one of our threads (views, notifications, CVAT, the
+ * folder import, all created from here and inheriting this mask) would
+ * leave the daemon mounted until the next request.  Unblocked right
+ * before the loop (serve()). */
+static void block_stop_signals(struct daemon *d)
+{
+  sigemptyset(&d->stop_sigs);
+  sigaddset(&d->stop_sigs, SIGHUP);
+  sigaddset(&d->stop_sigs, SIGINT);
+  sigaddset(&d->stop_sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &d->stop_sigs, NULL);
+}
+
+int main(int argc, char **argv)
+{
+  struct daemon d;
+  int ret = 1, stage = 0;
 
   /* Few malloc arenas: each FUSE worker thread would otherwise get its
    * own, and what a burst of requests freed stays spread over them (the
@@ -351,241 +620,22 @@ int main(int argc, char **argv)
    * trims the heap once the store settles (warm.c). */
   if (!getenv("MALLOC_ARENA_MAX"))
     mallopt(M_ARENA_MAX, 2);
-  memset(&c, 0, sizeof(c));
-  memset(&cl, 0, sizeof(cl));  /* freed at out_args, even before parsing */
-  pthread_mutex_init(&c.mu, NULL);
-  g_ctx = &c;
-  /* The stop signals reach the main thread only.  libfuse's handler just
-   * marks the session exited, and its loop waits on the main thread: a
-   * signal taken by one of our threads (views, notifications, CVAT, the
-   * folder import, all created from here and inheriting this mask) would
-   * leave the daemon mounted until the next request.  Unblocked right
-   * before the loop. */
-  sigemptyset(&stop_sigs);
-  sigaddset(&stop_sigs, SIGHUP);
-  sigaddset(&stop_sigs, SIGINT);
-  sigaddset(&stop_sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
-
-  /* Split off our two positional arguments; the rest goes to libfuse. */
-  fuse_opt_add_arg(&args, argv[0]);
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-      if (add_mount_opts(&args, argv[++i]) < 0)
-        goto out_args;
-    } else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) {
-      if (add_mount_opts(&args, argv[i] + 2) < 0)
-        goto out_args;
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-        usage(stdout);
-        ret = 0;
-        goto out_args;
-      }
-      if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
-        version();
-        ret = 0;
-        goto out_args;
-      }
-      fuse_opt_add_arg(&args, argv[i]);
-    } else if (npos < 2) {
-      positional[npos++] = argv[i];
-    } else {
-      usage(stderr);
-      ret = 2;
-      goto out_args;
-    }
-  }
-  if (npos != 2) {
-    usage(stderr);
-    ret = 2;
-    goto out_args;
-  }
-  fuse_opt_add_arg(&args, positional[1]);
-  if (fuse_opt_parse(&args, &opts, option_spec, NULL) < 0 ||
-      fuse_parse_cmdline(&args, &cl) != 0) {
-    usage(stderr);
-    ret = 2;
-    goto out_args;
-  }
-  if (!cl.mountpoint) {
-    usage(stderr);
-    ret = 2;
-    goto out_args;
-  }
-  if (opts.map_size) {
-    char *end;
-    so.map_size = strtoull(opts.map_size, &end, 10);
-    if (*end || so.map_size < (1 << 20)) {
-      fprintf(stderr, "curatefs: map_size must be a byte count >= 1 MiB\n");
-      return 2;
-    }
-  }
-  if (opts.cache_size) {
-    char *end;
-    unsigned long long v = strtoull(opts.cache_size, &end, 10);
-    unsigned sh = 0;
-    if (*end == 'K' || *end == 'k')
-      sh = 10;
-    else if (*end == 'M' || *end == 'm')
-      sh = 20;
-    else if (*end == 'G' || *end == 'g')
-      sh = 30;
-    if (sh)
-      end++;
-    if (*end || end == opts.cache_size || v > (UINT64_MAX >> sh) ||
-        (v << sh) < (1u << 20)) {
-      fprintf(stderr, "curatefs: cache_size must be a byte count >= 1M "
-              "(K, M, G suffixes)\n");
-      return 2;
-    }
-    c.cache_max = v << sh;
-  }
-  so.nosync = opts.nosync;
-  c.ttl = opts.ttl;
-  c.readonly = opts.readonly != 0;
-  /* The kernel refuses every write on a read-only mount by itself. */
-  if (c.readonly && fuse_opt_add_arg(&args, "-oro") != 0)
-    goto out_args;
-  if (opts.share && acc_parse_share(opts.share, &c.share) < 0) {
-    fprintf(stderr, "curatefs: share must be none, group or read\n");
-    goto out_args;
-  }
-  /* The kernel checks every access against the modes we show. */
-  if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
-    goto out_args;
-  c.uid = getuid();
-  c.gid = getgid();
-  c.mount_ns = time_now_ns();
-
-  /* Store or plain folder? */
-  snprintf(path, sizeof(path), "%s/data.mdb", positional[0]);
-  if (stat(positional[0], &st) < 0 || !S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "curatefs: '%s' is not a directory\n", positional[0]);
-    goto out_args;
-  }
-  if (stat(path, &st) == 0) {
-    c.store_dir = realpath(positional[0], NULL);
+  memset(&d, 0, sizeof(d));  /* cl.mountpoint is freed even unparsed */
+  d.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+  d.opts.ttl = 86400;
+  pthread_mutex_init(&d.c.mu, NULL);
+  block_stop_signals(&d);
+  if ((ret = split_args(&d, argc, argv)) >= 0 ||
+      (ret = apply_options(&d)) >= 0) {
+    /* usage, --help, --version or a bad option: ret says which */
+  } else if (find_store(&d) < 0 || check_store(&d) < 0) {
+    ret = 1;
   } else {
-    char *root = realpath(positional[0], NULL);
-    folder_mode = true;
-    c.root = root;
-    c.store_dir = root ? default_store_dir(root) : NULL;
+    open_log(&d);
+    ret = 1;
+    if (mount_fs(&d, &stage) == 0 && start_serving(&d) == 0)
+      ret = serve(&d);
   }
-  if (!c.store_dir) {
-    fprintf(stderr, "curatefs: cannot resolve '%s'\n", positional[0]);
-    goto out_args;
-  }
-  /* Whoever owns the store owns the mount's files (access.c). */
-  if (stat(c.store_dir, &st) == 0) {
-    c.uid = st.st_uid;
-    c.gid = st.st_gid;
-  }
-  /* Fail before mounting if the store cannot be opened. */
-  r = store_open(c.store_dir, &so, &c.store);
-  if (r < 0) {
-    fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c.store_dir,
-            store_open_error() ? store_open_error() : strerror(-r));
-    goto out_args;
-  }
-  if (!folder_mode) {
-    r = import_root_get(c.store, &c.root);
-    if (r == -ENOENT && store_sample_total(c.store) > 0)
-      fprintf(stderr, "curatefs: store '%s' is damaged: it holds samples "
-              "but not its dataset folder; run `curate check --store %s`\n",
-              c.store_dir, c.store_dir);
-    else if (r == -ENOENT)
-      fprintf(stderr, "curatefs: store '%s' has no dataset yet; run `curate "
-              "import --store %s FOLDER` first\n", c.store_dir, c.store_dir);
-    else if (r < 0)
-      fprintf(stderr, "curatefs: cannot read store '%s': %s\n", c.store_dir,
-              r == -EIO ? "its records are damaged; run `curate check`"
-                        : strerror(-r));
-  }
-  store_close(c.store);
-  c.store = NULL;
-  if (r < 0)
-    goto out_args;
-
-  snprintf(path, sizeof(path), "%s/curatefs.log", c.store_dir);
-  {
-    /* The log names files and reasons: the owner's only, even if an
-     * older version created it readable by all. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0 && (fchmod(fd, 0600), (g_logf = fdopen(fd, "a")) == NULL))
-      close(fd);
-  }
-  log_set_sink(log_sink, NULL, LOG_LVL_INFO);
-
-  if (state_init(&c) < 0)
-    goto out_args;
-  se = fuse_session_new(&args, &curatefs_ops, sizeof(curatefs_ops), &c);
-  if (!se)
-    goto out_args;
-  if (fuse_set_signal_handlers(se) != 0)
-    goto out_session;
-  if (fuse_session_mount(se, cl.mountpoint) != 0)
-    goto out_signals;
-  /* Read-only mounts open nothing, so they have nothing to pass through. */
-  if (!c.readonly && !opts.nopassthrough && (r = pt_install(&c, se)) < 0)
-    log_msg(LOG_LVL_WARN, "kernel passthrough unavailable: %s",
-            strerror(-r));
-  fuse_daemonize(cl.foreground);
-
-  r = store_open(c.store_dir, &so, &c.store);
-  if (r < 0) {
-    log_msg(LOG_LVL_ERROR, "cannot open store '%s': %s", c.store_dir,
-            strerror(-r));
-    goto out_unmount;
-  }
-  c.se = se;
-  if (views_new(c.store, &c.views) < 0 || notify_start(&c) < 0)
-    goto out_unmount;
-  vtree_start(&c);
-  if (folder_mode) {
-    c.importing = true;
-    if (pthread_create(&imp_thread, NULL, import_main, &c) == 0)
-      imp_started = true;
-    else
-      c.importing = false;
-  }
-  log_msg(LOG_LVL_INFO, "mounted %s at %s (store %s)", c.root, cl.mountpoint,
-          c.store_dir);
-
-  lc = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
-  fuse_loop_cfg_set_max_threads(lc, cl.max_threads);
-  pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
-  ret = cl.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
-  ret = ret < 0 ? 1 : 0;
-  fuse_loop_cfg_destroy(lc);
-
-  g_cancel = 1;
-  if (imp_started)
-    pthread_join(imp_thread, NULL);
-  vtree_stop(&c);
-  c.se = NULL;
-  notify_stop(&c);
-  log_msg(LOG_LVL_INFO, "unmounting %s", cl.mountpoint);
-out_unmount:
-  fuse_session_unmount(se);
-out_signals:
-  fuse_remove_signal_handlers(se);
-out_session:
-  fuse_session_destroy(se);
-out_args:
-  views_free(c.views);
-  state_free(&c);
-  config_secret_clear();
-  store_close(c.store);
-  if (g_logf)
-    fclose(g_logf);
-  free(c.root);
-  free(c.store_dir);
-  free(cl.mountpoint);
-  free(opts.map_size);
-  free(opts.cache_size);
-  free(opts.share);
-  fuse_opt_free_args(&args);
+  daemon_teardown(&d, stage);
   return ret;
 }

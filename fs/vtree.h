@@ -37,6 +37,7 @@
 
 #include "fs.h"
 #include "sink.h"
+#include "srcfile.h"
 
 struct warm;
 struct evalsel;
@@ -206,9 +207,6 @@ void warm_stop_join(struct fs_ctx *c);
 int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
              size_t max_files);
 
-/* Opens a sample's source file read-only (ops.c); reports failures
- * through fs_error(). */
-int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
 
 /* ---- fdcache.c: source descriptors for reads without a handle ---- */
 struct fd_ref {

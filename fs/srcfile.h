@@ -1,0 +1,18 @@
+/* srcfile.h - a sample's original file, beneath the dataset root.
+ *
+ * The one place the daemon opens source images (samples/, tags/, the
+ * provider files that show a sample, the crops and drawn views, and the
+ * descriptor cache of read-only mounts).  Stateless: the descriptor
+ * returned belongs to the caller.
+ */
+#ifndef CURATE_SRCFILE_H
+#define CURATE_SRCFILE_H
+
+#include "fs.h"
+
+/* Opens s's source file read-only into *ret_fd (-1 on error), refusing
+ * one that leads out of the dataset folder (-EACCES).  Failures are
+ * reported through fs_error(). */
+int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
+
+#endif
