@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "import.h"
+#include "objsource.h"
 #include "store.h"
 #include "util.h"
 
@@ -67,6 +68,9 @@ struct fs_ctx {
   bool no_open;               /* ... and the kernel opens files itself */
   uint64_t cache_max;         /* -o cache_size: bytes of generated content
                                  kept (0: from the machine, gencache.c) */
+  struct objsource *objsrc;   /* a bucket dataset's files through the
+                                 local cache (srcfile.c); NULL for a
+                                 folder.  Set up in main, thread-safe */
 
   pthread_mutex_t mu;         /* guards the fields below (errs* and
                                  last_err*: errring.c writes, render.c

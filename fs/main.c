@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "awsconf.h"
 #include "config.h"
 #include "fs.h"
 #include "views.h"
@@ -54,6 +55,8 @@ struct options {
   int nopassthrough;
   char *cache_size;
   char *share;
+  char *object_cache;        /* folder of a bucket dataset's local copies */
+  char *object_cache_size;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -65,6 +68,8 @@ static const struct fuse_opt option_spec[] = {
   OPT("nopassthrough", nopassthrough),
   OPT("cache_size=%s", cache_size),
   OPT("share=%s", share),
+  OPT("object_cache=%s", object_cache),
+  OPT("object_cache_size=%s", object_cache_size),
   FUSE_OPT_END
 };
 
@@ -103,7 +108,11 @@ struct daemon {
   pthread_t imp_thread;
   bool imp_started;
   volatile int imp_cancel;  /* set at unmount: the import stops */
+  uint64_t objcache_max;    /* -o object_cache_size (bucket datasets) */
 };
+
+/* Bytes of a bucket dataset's objects kept on local disk, by default. */
+#define OBJECT_CACHE_DEFAULT (4ULL << 30)
 
 /* ---- plain-folder mode: background import ---- */
 
@@ -292,6 +301,11 @@ static void usage(FILE *f)
     "                     root ever change anything; files show the owner's\n"
     "                     uid and gid and the modes that apply, and the\n"
     "                     kernel checks them (default_permissions)\n"
+    "  -o object_cache=DIR, object_cache_size=SIZE\n"
+    "                     for a store imported from a bucket (s3://): where\n"
+    "                     the local copies of its images are kept (default:\n"
+    "                     STORE/objcache) and how many bytes at most\n"
+    "                     (default 4G); least recently read out first\n"
     "  and the usual FUSE mount options (allow_other, ...)\n"
     "\n"
     "Also mounted by `mount -t fuse.curatefs STORE MOUNTPOINT -o OPTIONS` and\n"
@@ -382,6 +396,13 @@ static int apply_options(struct daemon *d)
             "(K, M, G suffixes)\n");
     return 2;
   }
+  d->objcache_max = OBJECT_CACHE_DEFAULT;
+  if (o->object_cache_size &&
+      parse_cache_size(o->object_cache_size, &d->objcache_max) < 0) {
+    fprintf(stderr, "curatefs: object_cache_size must be a byte count >= 1M "
+            "(K, M, G suffixes)\n");
+    return 2;
+  }
   d->so.nosync = o->nosync;
   d->c.ttl = o->ttl;
   d->c.readonly = o->readonly != 0;
@@ -433,6 +454,52 @@ static int find_store(struct daemon *d)
   return 0;
 }
 
+/* A bucket dataset: its settings and cache folder must be usable before
+ * the daemon detaches, so that a mistake is a message, not a log line.
+ * 0 or -1 (reason printed). */
+static int check_bucket(struct daemon *d)
+{
+  struct aws_conf conf;
+  char err[512];
+  int r;
+
+  if (!d->opts.object_cache) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/objcache", d->c.store_dir);
+    if (!(d->opts.object_cache = strdup(path)))
+      return -1;
+  }
+  r = aws_conf_load(&conf, err, sizeof(err));
+  aws_conf_free(&conf);
+  if (r < 0) {
+    fprintf(stderr, "curatefs: %s: %s\n", d->c.root, err);
+    return -1;
+  }
+  if (mkdir(d->opts.object_cache, 0700) < 0 && errno != EEXIST) {
+    fprintf(stderr, "curatefs: object cache '%s': %s (set -o "
+            "object_cache=DIR)\n", d->opts.object_cache, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* After the fork: the bucket's reader and cache (objsource.h).  0 or -1
+ * (logged). */
+static int open_bucket(struct daemon *d)
+{
+  struct aws_conf conf;
+  char err[600];
+  int r = aws_conf_load(&conf, err, sizeof(err));
+
+  if (r == 0)
+    r = objsource_open(d->c.root, &conf, d->opts.object_cache,
+                       d->objcache_max, &d->c.objsrc, err, sizeof(err));
+  aws_conf_free(&conf);
+  if (r < 0)
+    log_msg(LOG_LVL_ERROR, "%s: %s", d->c.root, err);
+  return r < 0 ? -1 : 0;
+}
+
 /* Opens the store once before mounting, to fail early with a message,
  * and reads the dataset root; closes it again (LMDB environments must not
  * cross the fork of fuse_daemonize()).  0 or -1 (reason printed). */
@@ -462,6 +529,8 @@ static int check_store(struct daemon *d)
   }
   store_close(c->store);
   c->store = NULL;
+  if (r == 0 && objsource_is_bucket(c->root))
+    r = check_bucket(d);
   return r < 0 ? -1 : 0;
 }
 
@@ -522,6 +591,8 @@ static int start_serving(struct daemon *d)
     return -1;
   }
   c->se = d->se;
+  if (objsource_is_bucket(c->root) && open_bucket(d) < 0)
+    return -1;
   if (views_new(c->store, &c->views) < 0 || label_memo_new(c) < 0 ||
       notify_start(c) < 0)
     return -1;
@@ -581,6 +652,7 @@ static void daemon_teardown(struct daemon *d, int stage)
   label_memo_free(c);
   state_free(c);
   config_secret_clear();
+  objsource_close(c->objsrc);
   store_close(c->store);
   log_set_sink(log_sink, NULL, LOG_LVL_INFO);
   if (d->logf)
@@ -591,6 +663,8 @@ static void daemon_teardown(struct daemon *d, int stage)
   free(d->opts.map_size);
   free(d->opts.cache_size);
   free(d->opts.share);
+  free(d->opts.object_cache);
+  free(d->opts.object_cache_size);
   fuse_opt_free_args(&d->args);
 }
 

@@ -91,6 +91,44 @@ static int status_count(const char *field, uint32_t class_id, uint64_t count,
                     count) < 0;
 }
 
+/* The mount's mode and its caches: passthrough, generated content, and
+ * a bucket dataset's object cache. */
+static void status_caches(struct fs_ctx *c, struct buf *out)
+{
+  {
+    uint64_t opens;
+    const char *off = pt_state(c->pt, &opens);
+    buf_printf(out, "\nmount: %s\n", c->no_open ? "read-only, files open "
+               "without the daemon" : "normal");
+    if (off)
+      buf_printf(out, "kernel passthrough: off: %s\n", off);
+    else
+      buf_printf(out, "kernel passthrough: on, %" PRIu64 " opens of large "
+                 "generated files read from their cache files\n", opens);
+  }
+
+  {
+    struct gen_cache_stats gs;
+    gen_cache_stats(c, &gs);
+    buf_printf(out, "generated content cache: %" PRIu64 " files, %" PRIu64
+               " of %" PRIu64 " bytes in memory, %" PRIu64 " of %" PRIu64
+               " bytes on disk\n", gs.files, gs.mem_used, gs.mem_max,
+               gs.disk_used, gs.disk_max);
+    buf_printf(out, "generated content reads: %" PRIu64 " hits, %" PRIu64
+               " misses, %" PRIu64 " evicted, %" PRIu64 " moved to disk\n",
+               gs.hits, gs.misses, gs.evicted, gs.spilled);
+  }
+
+  if (c->objsrc) {
+    struct objcache_stats os;
+    objsource_stats(c->objsrc, &os);
+    buf_printf(out, "object cache: %" PRIu64 " files, %" PRIu64 " of %"
+               PRIu64 " bytes; %" PRIu64 " hits, %" PRIu64 " misses, %"
+               PRIu64 " evicted\n", os.files, os.bytes, os.max_bytes,
+               os.hits, os.misses, os.evictions);
+  }
+}
+
 int render_status(struct fs_ctx *c, struct buf *out)
 {
   struct store_txn *t;
@@ -130,29 +168,7 @@ int render_status(struct fs_ctx *c, struct buf *out)
   store_counts_each(t, status_count, &sc);
   store_txn_abort(t);
 
-  {
-    uint64_t opens;
-    const char *off = pt_state(c->pt, &opens);
-    buf_printf(out, "\nmount: %s\n", c->no_open ? "read-only, files open "
-               "without the daemon" : "normal");
-    if (off)
-      buf_printf(out, "kernel passthrough: off: %s\n", off);
-    else
-      buf_printf(out, "kernel passthrough: on, %" PRIu64 " opens of large "
-                 "generated files read from their cache files\n", opens);
-  }
-
-  {
-    struct gen_cache_stats gs;
-    gen_cache_stats(c, &gs);
-    buf_printf(out, "generated content cache: %" PRIu64 " files, %" PRIu64
-               " of %" PRIu64 " bytes in memory, %" PRIu64 " of %" PRIu64
-               " bytes on disk\n", gs.files, gs.mem_used, gs.mem_max,
-               gs.disk_used, gs.disk_max);
-    buf_printf(out, "generated content reads: %" PRIu64 " hits, %" PRIu64
-               " misses, %" PRIu64 " evicted, %" PRIu64 " moved to disk\n",
-               gs.hits, gs.misses, gs.evicted, gs.spilled);
-  }
+  status_caches(c, out);
 
   buf_puts(out, "\nviews:\n");
   if (c->views)

@@ -1,18 +1,81 @@
 /* srcfile.c - opening a sample's source file (srcfile.h).
  *
- * Sources are opened through dataset_open(), which resolves the stored
- * relative path beneath the dataset root and refuses a path that leaves
- * it: the daemon may be able to read what the reader may not.
+ * A folder's files are opened through dataset_open(), which resolves the
+ * stored relative path beneath the dataset root and refuses a path that
+ * leaves it, and are served only if the store's owner may read them: the
+ * daemon (root, for another user's store) may be able to read what the
+ * owner may not.  A
+ * bucket's files come from the local object cache (core/net/objsource.h),
+ * as a plain descriptor too, at the version (ETag) the import recorded.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "import.h"
 #include "imgfmt.h"
 #include "srcfile.h"
 
+/* A bucket sample: its recorded ETag, then the cached copy. */
+static int open_bucket_source(struct fs_ctx *c, const struct sample *s,
+                              int *ret_fd)
+{
+  char etag[IMPORT_VERSION_MAX] = "", err[600] = "";
+  struct store_txn *t;
+  const void *v;
+  uint8_t key[8];
+  size_t n;
+  int r;
+
+  store_key_u64(key, s->id);
+  r = store_txn_begin(c->store, false, &t);
+  if (r == 0) {
+    r = store_rec_get(t, IMPORT_REC_VERSION, key, sizeof(key), &v, &n);
+    if (r == 0)
+      snprintf(etag, sizeof(etag), "%.*s", (int)n, (const char *)v);
+    store_txn_abort(t);
+  }
+  if (r == 0)
+    r = objsource_open_file(c->objsrc, s->relpath, etag, s->size, ret_fd,
+                            err, sizeof(err));
+  if (r < 0)
+    fs_error(c, "%s%s: cannot read %s%s: %s", s->name, img_ext_of(s->format),
+             c->root, s->relpath, r == -ESTALE
+             ? "it changed in the bucket since the import; import again"
+             : r == -ENOENT && !err[0] ? "no version recorded; import again"
+             : err[0] ? err : strerror(-r));
+  return r;
+}
+
+/* Whether the store's owner may read the open file fd by its mode bits
+ * (owner, then group, then others; the owner's supplementary groups are
+ * not counted, which errs on the side of refusing).  Root owns everything
+ * it may read. */
+static bool owner_may_read(const struct fs_ctx *c, int fd)
+{
+  struct stat st;
+
+  if (c->uid == 0)
+    return true;
+  if (fstat(fd, &st) < 0)
+    return false;
+  if (st.st_uid == c->uid)
+    return (st.st_mode & S_IRUSR) != 0;
+  if (st.st_gid == c->gid)
+    return (st.st_mode & S_IRGRP) != 0;
+  return (st.st_mode & S_IROTH) != 0;
+}
+
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
 {
-  int r = dataset_open(c->root, s->relpath);
+  int r;
+
+  if (c->objsrc)
+    return open_bucket_source(c, s, ret_fd);
+  r = dataset_open(c->root, s->relpath);
 
   *ret_fd = r < 0 ? -1 : r;
   if (r == -EXDEV) {
@@ -26,6 +89,18 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
     fs_error(c, "%s%s: cannot open source %s: %s", s->name,
              img_ext_of(s->format), s->relpath, strerror(-r));
     return r;
+  }
+  if (!owner_may_read(c, *ret_fd)) {
+    /* A daemon running as root for another user's store could read what
+     * that user cannot: a hard link to a root-only file placed in the
+     * dataset folder (possible where protected_hardlinks is off) would
+     * otherwise be served. */
+    fs_error(c, "%s%s: source %s is not readable by the store's owner "
+             "(uid %u): refused", s->name, img_ext_of(s->format), s->relpath,
+             (unsigned)c->uid);
+    close(*ret_fd);
+    *ret_fd = -1;
+    return -EACCES;
   }
   return 0;
 }

@@ -24,7 +24,8 @@ run_suites() {
   log="$dir/meson-logs/testlog.json"
   rm -f "$log"
   meson test -C "$dir" --print-errorlogs --num-processes 2 \
-    --suite unit --suite store --suite fs --suite cvat --suite export --suite quality
+    --suite unit --suite store --suite fs --suite cvat --suite export --suite quality \
+    --suite s3
   rc=$?
   set -- $(python3 scripts/testlog_totals.py "$dir" "$rc" || echo 0 1 0)
   passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))

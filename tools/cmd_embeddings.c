@@ -1,6 +1,7 @@
 /* cmd_embeddings.c - `curate embeddings`: import external embeddings (a
  * NumPy .npy matrix plus a file of sample names, one per row) into a
- * store, drop them, or export the embeddings in use in the same form.  While external embeddings are present they are
+ * store, drop them, or export the embeddings in use in the same form.  While
+ * external embeddings are present they are
  * used instead of the computed features (featstore.h).  All checking is
  * done by featstore_import_npy(); this file only parses arguments and
  * prints its one-line reason.

@@ -117,11 +117,12 @@ static int parse_args(int argc, char **argv, struct import_args *a)
 static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
 {
   struct import_stats st;
-  int r = import_dir(s, a->dir, &a->io, &st);
+  char err[600];
+  int r = tool_import(s, a->dir, &a->io, &st, err, sizeof(err));
 
   if (r < 0) {
     fprintf(stderr, "%s: import of '%s' failed: %s\n", prog, a->dir,
-            strerror(-r));
+            err[0] ? err : strerror(-r));
     return r;
   }
   if (a->json) {

@@ -17,7 +17,7 @@ _curate()
     done
 
     local cmds="import info table export import-labels predictions eval
-        embeddings classes cvat"
+        embeddings classes cvat check snapshot"
     if [[ -z $cmd ]]; then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
         return 0
@@ -63,6 +63,8 @@ _curate()
         embeddings) opts="--store --npy --names --export --clear --json
                           --help" ;;
         classes) opts="--store --help add rename remove" ;;
+        check) opts="--store --repair --help" ;;
+        snapshot) opts="--store --help" ;;
         cvat)
             local sub=
             for ((i = i + 1; i < COMP_CWORD; i++)); do

@@ -28,6 +28,7 @@ static const struct command commands[] = {
   { "eval", cmd_eval },
   { "embeddings", cmd_embeddings },
   { "check", cmd_check },
+  { "snapshot", cmd_snapshot },
   { "table", cmd_table },
   { "classes", cmd_classes },
 };

@@ -10,6 +10,14 @@
 
 #include "tool.h"
 
+/* Imports a folder or an s3://bucket/prefix (tools/import_src.c): 0 or
+ * -errno with a reason in err ("" when strerror says it all). */
+struct import_opts;
+struct import_stats;
+int tool_import(struct store *s, const char *path,
+                const struct import_opts *io, struct import_stats *st,
+                char *err, size_t errlen);
+
 struct command {
   const char *name;
   int (*fn)(int argc, char **argv);
@@ -24,6 +32,7 @@ int cmd_predictions(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_embeddings(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 int cmd_table(int argc, char **argv);
 int cmd_classes(int argc, char **argv);
 

@@ -18,7 +18,8 @@ void tool_usage(FILE *f)
   fprintf(f,
     "usage: %s import --store STORE [--coco FILE [--clear-labels]]\n"
     "                 [--field NAME] [--no-hash]\n"
-    "                 [--no-features] [--predictions FILE|DIR [--names FILE]] DIR\n"
+    "                 [--no-features] [--predictions FILE|DIR [--names FILE]]\n"
+    "                 DIR|s3://BUCKET[/PREFIX]\n"
     "       %s info --store STORE [--json]\n"
     "       %s table --store STORE [--format csv|jsonl]\n"
     "       %s --version\n"
@@ -30,6 +31,7 @@ void tool_usage(FILE *f)
     "       %s classes --store STORE [add NAME...|rename OLD NEW|remove NAME...]\n"
     "       %s cvat push|pull|undo|status|job|issues ...\n"
     "       %s check --store STORE [--repair]\n"
+    "       %s snapshot --store STORE OUT\n"
     "\n"
     "import  walk DIR for image files (JPEG, PNG, WebP, TIFF, BMP, GIF) and\n"
     "        record them in STORE (created if needed); the format comes\n"
@@ -47,13 +49,16 @@ void tool_usage(FILE *f)
     "info    print sample, tag and class counts of STORE.\n"
     "check   read every record of STORE and report what is damaged or\n"
     "        inconsistent; --repair rebuilds the derived records.\n"
+    "snapshot write a consistent copy of STORE to the new folder OUT while\n"
+    "        it is in use, for read-only mounts elsewhere.\n"
     "classes list the class schema (id, boxes, name), or add, rename (boxes\n"
     "        follow) and remove (only while unused) classes.\n"
     "--json  (import, info and every command whose output is data) prints\n"
     "        the result as JSON.\n"
     "Every other command explains itself with --help.\n"
     "Exit status: 0 done, 1 failed (one line on stderr), 2 usage error.\n",
-    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+    prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog,
+    prog);
 }
 
 int tool_open_store(const char *dir, bool create, bool ro, struct store **s)

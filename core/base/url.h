@@ -3,7 +3,7 @@
  *
  * Base layer: pure string inspection, no I/O.  It lives below both the
  * settings table (store/config.c), which refuses a bad URL when it is set,
- * and the HTTP client (cvat/http.c), so the two can never apply different
+ * and the HTTP client (net/http.c), so the two can never apply different
  * rules.
  */
 #ifndef CURATE_URL_H

@@ -101,7 +101,8 @@ typedef void (*cvat_progress_fn)(const struct cvat_run *run, void *ud);
  * order kept) described by `source`.  `classes` (may be NULL) are added to
  * the store's classes first; the CVAT project gets a label for every class
  * of the store.  A store without classes and no `classes` is refused
- * (-EINVAL, the reason says how to add them): annotators need labels.  `run_name` NULL picks "run-N".
+ * (-EINVAL, the reason says how to add them): annotators need labels.
+ * `run_name` NULL picks "run-N".
  * Pushing to an existing run name that is not finished resumes it (same
  * samples required); a finished one gives -EEXIST.  Connects to the
  * server to check it and the credentials.  Returns 0 with the run name in

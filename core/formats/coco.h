@@ -2,7 +2,8 @@
  *
  * Images are matched to samples by `file_name`: first as a path relative to
  * the dataset root, then as "<sample name>.jpg" (the names exports use),
- * then by its last component when that is unique among the samples.  `file_name` values that are absolute or contain ".." are
+ * then by its last component when that is unique among the samples.
+ * `file_name` values that are absolute or contain ".." are
  * refused.  Boxes become detections of the field (default ground_truth),
  * replacing that field of every matched sample; `iscrowd`, `score` (as
  * confidence) and any extra annotation keys (as attributes) are kept.

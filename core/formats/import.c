@@ -1,12 +1,13 @@
-/* import.c - folder walk, parallel header reads with batched store writes,
- * and the parallel content pass: content hash and image features from one
- * read of each file (see import.h).
+/* import.c - the import run over a source (import.h): the candidates in
+ * path order, parallel header reads with batched store writes, the missing
+ * pass, and the parallel content pass: content hash and image features
+ * from one read of each file.  The folder source is import_folder.c.
  *
  * XXH3-128 (libxxhash) is the content hash: it runs at memory speed, so the
  * hash pass costs little more than reading the files once.  This file is
  * the only user of xxhash.
  */
-#include "import.h"
+#include "import_i.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,12 +37,7 @@
 #define BATCH_MAX 65536
 #define HEAD_BYTES 16384
 
-struct pathvec {
-  char **v;
-  size_t n, cap;
-};
-
-static int pv_push(struct pathvec *pv, const char *s)
+int import_pv_push(struct pathvec *pv, const char *s)
 {
   if (pv->n == pv->cap) {
     size_t nc = pv->cap ? pv->cap * 2 : 1024;
@@ -55,292 +51,53 @@ static int pv_push(struct pathvec *pv, const char *s)
   return pv->v[pv->n++] ? 0 : -ENOMEM;
 }
 
-static void pv_free(struct pathvec *pv)
+void import_pv_free(struct pathvec *pv)
 {
   for (size_t i = 0; i < pv->n; i++)
     free(pv->v[i]);
   free(pv->v);
 }
 
-static int cmp_str(const void *a, const void *b)
+int import_cmp_str(const void *a, const void *b)
 {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static const char *const unsupported_exts[] = {
-  ".heic", ".heif", ".avif", ".jxl", ".jp2", ".svg", NULL };
-
-static bool has_ext(const char *name, const char *const *exts)
-{
-  const char *dot = strrchr(name, '.');
-
-  if (!dot)
-    return false;
-  for (; *exts; exts++)
-    if (strcasecmp(dot, *exts) == 0)
-      return true;
-  return false;
-}
-
-/* Directories met in this walk, by (device, inode): a directory reached a
- * second time (a symbolic link to itself or to one already walked) is not
- * walked again, so link loops end and nothing is imported twice.  An open
- * addressing set; the walk is single-threaded. */
-struct dirset {
-  struct { dev_t dev; ino_t ino; bool used; } *v;
-  size_t n, cap;
-};
-
-static int dirset_add(struct dirset *ds, dev_t dev, ino_t ino)
-{
-  size_t i;
-
-  if (ds->n * 2 >= ds->cap) {
-    size_t nc = ds->cap ? ds->cap * 2 : 256;
-    __typeof__(ds->v) nv = calloc(nc, sizeof(*nv));
-    if (!nv)
-      return -ENOMEM;
-    for (size_t k = 0; k < ds->cap; k++) {
-      if (!ds->v[k].used)
-        continue;
-      i = ((uint64_t)ds->v[k].ino * 0x9E3779B97F4A7C15ull ^ ds->v[k].dev) &
-          (nc - 1);
-      while (nv[i].used)
-        i = (i + 1) & (nc - 1);
-      nv[i] = ds->v[k];
-    }
-    free(ds->v);
-    ds->v = nv;
-    ds->cap = nc;
-  }
-  i = ((uint64_t)ino * 0x9E3779B97F4A7C15ull ^ dev) & (ds->cap - 1);
-  while (ds->v[i].used) {
-    if (ds->v[i].dev == dev && ds->v[i].ino == ino)
-      return 1;   /* already there */
-    i = (i + 1) & (ds->cap - 1);
-  }
-  ds->v[i].dev = dev;
-  ds->v[i].ino = ino;
-  ds->v[i].used = true;
-  ds->n++;
-  return 0;
-}
-
-struct walk {
-  struct pathvec files;
-  const struct import_opts *o;
-  struct import_stats *st;
-  struct dirset dirs;
-  char path[PATH_MAX];
-};
-
-static void report(const struct import_opts *o, const char *rel,
+void import_report(const struct import_opts *o, const char *rel,
                    const char *reason)
 {
   if (o->report)
     o->report(rel, reason, o->ud);
 }
 
-static const char *const skip_names[IMPORT_SKIP_NKINDS] = {
-  [IMPORT_SKIP_FIFO] = "FIFO (named pipe)",
-  [IMPORT_SKIP_SOCKET] = "socket",
-  [IMPORT_SKIP_DEVICE] = "device file",
-  [IMPORT_SKIP_DANGLING] = "dangling symbolic link",
-  [IMPORT_SKIP_UNREADABLE] = "unreadable",
-  [IMPORT_SKIP_LOOP] = ("directory already walked (symbolic-link loop or "
-                        "second link)"),
-  [IMPORT_SKIP_DEEP] = "directory nested deeper than 64 levels",
-  [IMPORT_SKIP_UNSUPPORTED] = "unsupported image format",
-  [IMPORT_SKIP_BAD] = "bad or unreadable image",
+/* An open file of a source, as imgfmt's reader callback sees it. */
+struct src_reader {
+  const struct import_source *src;
+  struct import_file *f;
 };
 
-const char *import_skip_name(enum import_skip k)
+static long src_read(void *ud, uint64_t off, void *buf, size_t n)
 {
-  return (unsigned)k < IMPORT_SKIP_NKINDS ? skip_names[k] : "?";
-}
-
-/* Counts and names one skipped walk entry. */
-static void skip(struct walk *w, const char *rel, enum import_skip k,
-                 const char *detail)
-{
-  char msg[256];
-
-  w->st->skip_kind[k]++;
-  snprintf(msg, sizeof(msg), "%s%s%s", skip_names[k],
-           detail ? ": " : "", detail ? detail : "");
-  report(w->o, rel, msg);
-}
-
-/* Names with their type byte in front: compare the names. */
-static int cmp_name(const void *a, const void *b)
-{
-  return strcmp(*(char *const *)a + 1, *(char *const *)b + 1);
-}
-
-/* The names of open directory d, sorted, each with its d_type + 1 in
- * front (one byte), so regular files cost no stat: only links,
- * directories (for their device and inode) and unknown types are looked
- * at.  Hidden names, ".", ".." and our store are left out. */
-static int read_names(DIR *d, struct pathvec *names)
-{
-  struct dirent *e;
-  int r = 0;
-
-  while ((e = readdir(d))) {
-    char tn[NAME_MAX + 2];
-    if (e->d_name[0] == '.')
-      continue;
-    tn[0] = (char)(e->d_type + 1);   /* + 1: DT_UNKNOWN is 0 */
-    snprintf(tn + 1, sizeof(tn) - 1, "%s", e->d_name);
-    if ((r = pv_push(names, tn)) < 0)
-      return r;
-  }
-  qsort(names->v, names->n, sizeof(char *), cmp_name);
-  return 0;
-}
-
-/* An entry that fstatat could not follow (errno err): a dangling link, a
- * link to itself, or an unreadable entry.  ENOENT otherwise: gone since
- * readdir. */
-static void skip_unstatable(struct walk *w, int dfd, const char *nm,
-                            const char *rel, int err)
-{
-  struct stat lst;
-
-  if (err == ENOENT && fstatat(dfd, nm, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISLNK(lst.st_mode))
-    skip(w, rel, IMPORT_SKIP_DANGLING, NULL);
-  else if (err == ELOOP && fstatat(dfd, nm, &lst, AT_SYMLINK_NOFOLLOW) == 0)
-    skip(w, rel, IMPORT_SKIP_LOOP, "the link points back to itself");
-  else if (err != ENOENT)
-    skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(err));
-}
-
-static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
-                    int depth);
-
-/* Directory nm of dfd (its stat in st), whose path is w->path[0..len):
- * walked unless too deep or already walked. */
-static int walk_subdir(struct walk *w, int dfd, const char *nm,
-                       const struct stat *st, size_t len, size_t rel_off,
-                       int depth)
-{
-  const char *rel = w->path + rel_off;
-  int sub, k, r;
-
-  if (depth >= 64) {
-    skip(w, rel, IMPORT_SKIP_DEEP, NULL);
-    return 0;
-  }
-  if ((k = dirset_add(&w->dirs, st->st_dev, st->st_ino)) < 0)
-    return k;
-  if (k == 1) {
-    skip(w, rel, IMPORT_SKIP_LOOP, NULL);
-    return 0;
-  }
-  sub = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (sub < 0) {
-    skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(errno));
-    return 0;
-  }
-  r = walk_dir(w, sub, len, rel_off, depth + 1);
-  if (r == -EACCES || r == -EPERM) {
-    skip(w, rel, IMPORT_SKIP_UNREADABLE, strerror(-r));
-    r = 0;
-  }
-  return r;
-}
-
-/* A non-directory entry: an image to import, a file of an unsupported
- * image format, another file (ignored), or a special file (skipped). */
-static int walk_file(struct walk *w, const char *nm, const char *rel,
-                     mode_t mode)
-{
-  if (S_ISREG(mode)) {
-    if (img_format_of_name(nm) >= 0)
-      return pv_push(&w->files, rel);
-    if (has_ext(nm, unsupported_exts))
-      skip(w, rel, IMPORT_SKIP_UNSUPPORTED, "only JPEG, PNG, WebP, TIFF, "
-           "BMP and GIF are imported");
-    else
-      w->st->ignored++;
-  } else if (S_ISFIFO(mode)) {
-    skip(w, rel, IMPORT_SKIP_FIFO, NULL);
-  } else if (S_ISSOCK(mode)) {
-    skip(w, rel, IMPORT_SKIP_SOCKET, NULL);
-  } else if (S_ISCHR(mode) || S_ISBLK(mode)) {
-    skip(w, rel, IMPORT_SKIP_DEVICE, NULL);
-  }
-  return 0;
-}
-
-/* Recursive walk below w->path (relative part starts at rel_off).  dfd is
- * the open directory (consumed).  Entries are taken in name order, so the
- * first of two links to one directory is always the same one. */
-static int walk_dir(struct walk *w, int dfd, size_t len, size_t rel_off,
-                    int depth)
-{
-  struct pathvec names = { 0 };
-  DIR *d;
-  int r;
-
-  d = fdopendir(dfd);
-  if (!d) {
-    close(dfd);
-    return -errno;
-  }
-  r = read_names(d, &names);
-  for (size_t k = 0; r == 0 && k < names.n; k++) {
-    const char *nm = names.v[k] + 1, *rel;
-    unsigned char type = (unsigned char)(names.v[k][0] - 1);
-    size_t nl = strlen(nm);
-    struct stat st;
-
-    if (w->o->cancel && *w->o->cancel) {
-      r = -ECANCELED;
-      break;
-    }
-    if (len + 1 + nl >= sizeof(w->path))
-      continue;
-    w->path[len] = '/';
-    memcpy(w->path + len + 1, nm, nl + 1);
-    rel = w->path + rel_off;
-    st.st_mode = S_IFREG;
-    if (type != DT_REG && fstatat(dirfd(d), nm, &st, 0) < 0)
-      skip_unstatable(w, dirfd(d), nm, rel, errno);
-    else if (S_ISDIR(st.st_mode))
-      r = walk_subdir(w, dirfd(d), nm, &st, len + 1 + nl, rel_off, depth);
-    else
-      r = walk_file(w, nm, rel, st.st_mode);
-    w->path[len] = '\0';
-  }
-  closedir(d);
-  pv_free(&names);
-  return r;
-}
-
-static long fd_read(void *ud, uint64_t off, void *buf, size_t n)
-{
-  ssize_t k;
-
-  do
-    k = pread(*(int *)ud, buf, n, (off_t)off);
-  while (k < 0 && errno == EINTR);
-  return k < 0 ? -errno : (long)k;
+  struct src_reader *sr = ud;
+  return sr->src->pread(sr->src, sr->f, off, buf, n);
 }
 
 /* Reads the header of an open file; fills *info or sets *reason. */
-static int read_header(int fd, uint64_t size, struct img_info *info,
+static int read_header(const struct import_source *isrc,
+                       struct import_file *f, struct img_info *info,
                        const char **reason)
 {
   uint8_t head[HEAD_BYTES];
-  struct img_src src = { head, 0, size, fd_read, &fd };
-  long n = size ? fd_read(&fd, 0, head, size < sizeof(head) ? (size_t)size
-                                                              : sizeof(head))
+  struct src_reader sr = { isrc, f };
+  uint64_t size = f->size;
+  struct img_src src = { head, 0, size, src_read, &sr };
+  long n = size ? src_read(&sr, 0, head, size < sizeof(head) ? (size_t)size
+                                                             : sizeof(head))
                 : 0;
 
   if (n < 0) {
-    *reason = "read error";
+    /* A changed object (ESTALE) gets its own message in scan_skip_bad. */
+    *reason = n == -ESTALE ? NULL : "read error";
     return (int)n;
   }
   src.head_len = (size_t)n;
@@ -407,16 +164,13 @@ static void progress(const struct import_opts *o, enum import_phase ph,
   o->progress(&p, o->ud);
 }
 
-static int nthreads(const struct import_opts *o)
+static int nthreads(const struct import_opts *o,
+                    const struct import_source *src)
 {
-  long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+  long n = o->threads > 0 ? o->threads : src->nthreads > 0 ? src->nthreads
+           : sysconf(_SC_NPROCESSORS_ONLN);
 
   return n < 1 ? 1 : n > 64 ? 64 : (int)n;
-}
-
-static int64_t st_mtime_ns(const struct stat *sb)
-{
-  return (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
 }
 
 /* ---- scan pass: stat + header on workers, store writes on the caller ----
@@ -434,13 +188,14 @@ struct scan_slot {
   uint64_t size;
   int64_t mtime_ns;
   struct img_info info;
+  char version[IMPORT_VERSION_MAX];   /* import_file.version */
 };
 
 struct scan {
   struct store *s;
   const struct import_opts *o;
   struct import_stats *st;
-  int rootfd;
+  const struct import_source *src;
   char **paths;
   size_t n;
   struct scan_slot *slots;
@@ -459,31 +214,24 @@ struct scan {
 #define SCAN_WINDOW 64
 
 /* rt may be NULL: then the header is always read. */
-static void scan_file(int rootfd, const char *rel, struct store_txn *rt,
-                      struct scan_slot *sl)
+static void scan_file(const struct import_source *src, const char *rel,
+                      struct store_txn *rt, struct scan_slot *sl)
 {
+  struct import_file f = { .fd = -1 };
   struct sample old;
-  struct stat sb;
-  int fd;
 
   memset(sl, 0, sizeof(*sl));
-  fd = openat(rootfd, rel, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &sb) < 0) {
-    sl->r = -errno;
-    if (fd >= 0)
-      close(fd);
+  if ((sl->r = src->open(src, rel, &f)) < 0)
     return;
-  }
-  sl->size = (uint64_t)sb.st_size;
-  sl->mtime_ns = st_mtime_ns(&sb);
+  sl->size = f.size;
+  sl->mtime_ns = f.mtime_ns;
+  memcpy(sl->version, f.version, sizeof(sl->version));
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
-      old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
+      old.size == sl->size && old.mtime_ns == sl->mtime_ns)
     sl->known = true;
-    close(fd);
-    return;
-  }
-  sl->r = read_header(fd, sl->size, &sl->info, &sl->reason);
-  close(fd);
+  else
+    sl->r = read_header(src, &f, &sl->info, &sl->reason);
+  src->close(src, &f);
 }
 
 static void scan_work(void *ud, int w, size_t first, size_t count)
@@ -497,7 +245,7 @@ static void scan_work(void *ud, int w, size_t first, size_t count)
   if (store_txn_begin(sc->s, false, &rt) < 0)
     rt = NULL;
   for (size_t i = first; i < first + count; i++)
-    scan_file(sc->rootfd, sc->paths[i], rt, &sc->slots[i % sc->nslots]);
+    scan_file(sc->src, sc->paths[i], rt, &sc->slots[i % sc->nslots]);
   store_txn_abort(rt);
 }
 
@@ -567,9 +315,13 @@ static int scan_skip_bad(struct scan *sc, const struct scan_slot *sl,
                                   : IMPORT_SKIP_BAD;
   char msg[300];
 
-  snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
-           sl->reason ? sl->reason : strerror(-sl->r));
-  report(sc->o, rel, msg);
+  if (sl->r == -ESTALE && !sl->reason)
+    snprintf(msg, sizeof(msg), "changed while it was being imported; the "
+             "next import takes it");
+  else
+    snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
+             sl->reason ? sl->reason : strerror(-sl->r));
+  import_report(sc->o, rel, msg);
   sc->st->skipped++;
   sc->st->skip_kind[k]++;
   return 1;
@@ -591,7 +343,7 @@ static void scan_note_mismatch(struct scan *sc, const struct scan_slot *sl,
   if (sc->o->note)
     sc->o->note(rel, msg, sc->o->ud);
   else
-    report(sc->o, rel, msg);
+    import_report(sc->o, rel, msg);
   sc->st->mismatched++;
 }
 
@@ -628,7 +380,7 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
   int r;
 
   if (sl->known)   /* changed since the worker looked: rare */
-    scan_file(sc->rootfd, rel, NULL, sl);
+    scan_file(sc->src, rel, NULL, sl);
   if (sl->r == -ENOMEM)
     return -ENOMEM;
   if (sl->r < 0)
@@ -637,14 +389,14 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
   scan_sample_of(&smp, sl, old);
   if (!old) {
     if (strlen(rel) > STORE_PATH_MAX) {
-      report(sc->o, rel, "path too long for the store (more than "
+      import_report(sc->o, rel, "path too long for the store (more than "
              "500 bytes below the dataset root)");
       sc->st->skipped++;
       return 1;
     }
     if (name_from_relpath(rel, name, sizeof(name)) < 0 ||
         strlen(name) > STORE_PATH_MAX) {
-      report(sc->o, rel, "cannot derive a name");
+      import_report(sc->o, rel, "cannot derive a name");
       sc->st->skipped++;
       return 1;
     }
@@ -652,6 +404,12 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
     smp.relpath = rel;
   }
   r = store_sample_put(sc->t, &smp, id);
+  if (r == 0 && sl->version[0]) {
+    uint8_t key[8];
+    store_key_u64(key, *id);
+    r = store_rec_put(sc->t, IMPORT_REC_VERSION, key, sizeof(key),
+                      sl->version, strlen(sl->version));
+  }
   if (r == 0 && old)
     sc->st->updated++;
   else if (r == 0)
@@ -744,7 +502,7 @@ struct content {
   struct store *s;
   const struct import_opts *o;
   struct import_stats *st;
-  int rootfd;
+  const struct import_source *src;
   struct cjob *jobs;
   size_t n;
   struct cslot *slots;
@@ -762,16 +520,15 @@ struct content {
 /* Files above this are mapped rather than read into a buffer. */
 #define READ_MAX (64u << 20)
 
-static int read_all(int fd, uint8_t *p, size_t n)
+static int read_all(const struct import_source *src, struct import_file *f,
+                    uint8_t *p, size_t n)
 {
   size_t got = 0;
 
   while (got < n) {
-    ssize_t k = pread(fd, p + got, n - got, (off_t)got);
-    if (k < 0 && errno == EINTR)
-      continue;
+    long k = src->pread(src, f, got, p + got, n - got);
     if (k < 0)
-      return -errno;
+      return (int)k;
     if (k == 0)
       return -ESTALE;   /* shrank under us */
     got += (size_t)k;
@@ -779,54 +536,56 @@ static int read_all(int fd, uint8_t *p, size_t n)
   return 0;
 }
 
+/* The whole of an open file: mapped (a large file of a folder) or read
+ * into the worker's buffer.  *map is set when mapped. */
+static int content_data(const struct import_source *src,
+                        struct import_file *f, struct wbuf *b,
+                        const uint8_t **data, void **map)
+{
+  size_t size = (size_t)f->size;
+
+  *data = NULL;
+  *map = NULL;
+  if (size > READ_MAX && f->fd >= 0) {
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+    if (m == MAP_FAILED)
+      return -errno;
+    *data = *map = m;
+    return 0;
+  }
+  if (size == 0)
+    return 0;
+  if (b->cap < size) {
+    size_t nc = size + size / 4;
+    uint8_t *p = realloc(b->p, nc);
+    if (!p)
+      return -ENOMEM;
+    b->p = p;
+    b->cap = nc;
+  }
+  *data = b->p;
+  return read_all(src, f, b->p, size);
+}
+
 static void content_file(struct content *c, int w, const struct cjob *j,
                          struct cslot *sl)
 {
-  struct wbuf *b = &c->buf[w];
-  struct stat sb;
+  struct import_file f = { .fd = -1 };
   const uint8_t *data = NULL;
   void *map = NULL;
   size_t size;
-  int fd;
 
   sl->r = sl->feat_r = 0;
-  fd = openat(c->rootfd, j->rel, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &sb) < 0) {
-    sl->r = -errno;
-    if (fd >= 0)
-      close(fd);
+  if ((sl->r = c->src->open(c->src, j->rel, &f)) < 0)
     return;
-  }
-  if ((uint64_t)sb.st_size != j->size || st_mtime_ns(&sb) != j->mtime_ns) {
+  if (f.size != j->size || f.mtime_ns != j->mtime_ns) {
     sl->r = -ESTALE;   /* changed since the scan; the next import sees it */
-    close(fd);
+    c->src->close(c->src, &f);
     return;
   }
-  size = (size_t)sb.st_size;
-  if (size > READ_MAX) {
-    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-      sl->r = -errno;
-      close(fd);
-      return;
-    }
-    data = map;
-  } else if (size > 0) {
-    if (b->cap < size) {
-      size_t nc = size + size / 4;
-      uint8_t *p = realloc(b->p, nc);
-      if (!p) {
-        sl->r = -ENOMEM;
-        close(fd);
-        return;
-      }
-      b->p = p;
-      b->cap = nc;
-    }
-    sl->r = read_all(fd, b->p, size);
-    data = b->p;
-  }
-  close(fd);
+  size = (size_t)f.size;
+  sl->r = content_data(c->src, &f, &c->buf[w], &data, &map);
+  c->src->close(c->src, &f);
   if (sl->r == 0 && j->hash) {
     XXH128_hash_t h = XXH3_128bits(size ? data : (const uint8_t *)"", size);
     XXH128_canonicalFromHash((XXH128_canonical_t *)sl->hash, h);
@@ -868,7 +627,7 @@ static int content_consume(void *ud, size_t first, size_t count)
     if (sl->r == -ESTALE)
       continue;
     if (sl->r < 0) {
-      report(c->o, j->rel, strerror(-sl->r));
+      import_report(c->o, j->rel, strerror(-sl->r));
       continue;
     }
     if (!c->t) {
@@ -887,7 +646,7 @@ static int content_consume(void *ud, size_t first, size_t count)
       if (sl->feat_r == -ENOMEM)
         return -ENOMEM;
       if (sl->feat_r < 0) {
-        report(c->o, j->rel, sl->feat_r == -EFBIG
+        import_report(c->o, j->rel, sl->feat_r == -EFBIG
                ? "no features: the image is larger than IMG_MAX_PIXELS"
                : "no features: the image data cannot be decoded");
       } else {
@@ -910,11 +669,11 @@ static int content_consume(void *ud, size_t first, size_t count)
   return 0;
 }
 
-static int content_pass(struct store *s, int rootfd,
+static int content_pass(struct store *s, const struct import_source *src,
                         const struct import_opts *o, struct import_stats *st,
                         double *last)
 {
-  struct content c = { .s = s, .o = o, .st = st, .rootfd = rootfd,
+  struct content c = { .s = s, .o = o, .st = st, .src = src,
                        .phase = IMPORT_HASH, .last = last };
   struct store_txn *t = NULL;
   struct store_iter *it = NULL;
@@ -965,7 +724,7 @@ static int content_pass(struct store *s, int rootfd,
   store_txn_abort(t);
   if (r == 0 && c.n > 0) {
     struct workpool wp = { .n = c.n, .chunk = CONTENT_CHUNK,
-                           .window = CONTENT_WINDOW, .nthreads = nthreads(o),
+                           .window = CONTENT_WINDOW, .nthreads = nthreads(o, src),
                            .work = content_work, .consume = content_consume,
                            .cancel = o->cancel, .ud = &c };
     c.nslots = CONTENT_CHUNK * CONTENT_WINDOW;
@@ -1044,58 +803,55 @@ const char *import_phase_name(enum import_phase ph)
   return "?";
 }
 
-/* Walks the dataset root into w->files, sorted; *rootfd is left open on
- * the root (or -1) for the caller to close. */
-static int walk_root(struct walk *w, const char *root, int *rootfd)
-{
-  size_t rootlen = strlen(root);
-  struct stat rs;
-  int dfd, r = 0;
+/* ---- the run ---- */
 
-  memcpy(w->path, root, rootlen + 1);
-  *rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  dfd = *rootfd < 0 ? -1 : dup(*rootfd);
-  if (dfd < 0)
-    return -errno;
-  if (fstat(*rootfd, &rs) < 0 ||
-      (r = dirset_add(&w->dirs, rs.st_dev, rs.st_ino)) < 0) {
-    r = r < 0 ? r : -errno;
-    close(dfd);
-    return r;
-  }
-  r = walk_dir(w, dfd, rootlen, rootlen + 1, 0);
+static int add_path(void *ud, const char *rel)
+{
+  return import_pv_push(ud, rel);
+}
+
+/* The source's candidates into *files, sorted: sorted order gives the
+ * same ids and names on every machine. */
+static int list_files(const struct import_source *src,
+                      const struct import_opts *o, struct import_stats *st,
+                      struct pathvec *files)
+{
+  int r = src->list(src, add_path, files, o, st);
+
   if (r < 0)
     return r;
-  /* Sorted order gives the same ids and names on every machine. */
-  qsort(w->files.v, w->files.n, sizeof(char *), cmp_str);
-  w->st->files = w->files.n;
+  qsort(files->v, files->n, sizeof(char *), import_cmp_str);
+  st->files = files->n;
   return 0;
 }
 
-/* The scan pass over the walked files: headers read by workers, records
+/* The scan pass over the listed files: headers read by workers, records
  * written in batches (scan_consume).  sc's slots and seen map are the
  * caller's to free. */
-static int scan_pass(struct scan *sc, struct store *s, struct walk *w,
-                     int rootfd, const char *root, double *last)
+static int scan_pass(struct scan *sc, struct store *s,
+                     const struct import_source *src,
+                     const struct import_opts *o, struct import_stats *st,
+                     struct pathvec *files, double *last)
 {
   int r;
 
   sc->s = s;
-  sc->o = w->o;
-  sc->st = w->st;
-  sc->rootfd = rootfd;
-  sc->paths = w->files.v;
-  sc->n = w->files.n;
-  sc->root = root;
+  sc->o = o;
+  sc->st = st;
+  sc->src = src;
+  sc->paths = files->v;
+  sc->n = files->n;
+  sc->root = src->root;
   sc->nslots = SCAN_CHUNK * SCAN_WINDOW;
   sc->slots = calloc(sc->nslots, sizeof(*sc->slots));
   sc->last = last;
   if (!sc->slots)
     return -ENOMEM;
   struct workpool wp = { .n = sc->n, .chunk = SCAN_CHUNK,
-                         .window = SCAN_WINDOW, .nthreads = nthreads(w->o),
+                         .window = SCAN_WINDOW,
+                         .nthreads = nthreads(sc->o, sc->src),
                          .work = scan_work, .consume = scan_consume,
-                         .cancel = w->o->cancel, .ud = sc };
+                         .cancel = o->cancel, .ud = sc };
   r = workpool_run(&wp);
   if (sc->t) {
     int c = r < 0 ? (store_txn_abort(sc->t), r) : store_txn_commit(sc->t);
@@ -1103,51 +859,37 @@ static int scan_pass(struct scan *sc, struct store *s, struct walk *w,
     sc->t = NULL;
   }
   if (r == 0 && !sc->root_done)   /* no file: no batch recorded the root */
-    r = set_root(s, root, true);
+    r = set_root(s, src->root, true);
   return r;
 }
 
-int import_dir(struct store *s, const char *root_in,
-               const struct import_opts *o, struct import_stats *st)
+int import_source_run(struct store *s, const struct import_source *src,
+                      const struct import_opts *o, struct import_stats *st)
 {
   struct import_opts none = { 0 };
+  struct pathvec files = { 0 };
   struct scan sc = { 0 };
-  struct walk *w;
-  char root[PATH_MAX];
   double last = 0;
-  int rootfd = -1, r;
+  int r;
 
   memset(st, 0, sizeof(*st));
   if (!o)
     o = &none;
-  if (!realpath(root_in, root))
-    return -errno;
-  r = set_root(s, root, false);
-  if (r < 0)
-    return r;
-  w = calloc(1, sizeof(*w));
-  if (!w)
-    return -ENOMEM;
-  w->o = o;
-  w->st = st;
-  r = walk_root(w, root, &rootfd);
+  r = set_root(s, src->root, false);
   if (r == 0)
-    r = scan_pass(&sc, s, w, rootfd, root, &last);
-  if (r < 0)
-    goto out;
-  progress(o, IMPORT_SCAN, w->files.n, w->files.n, &last, true);
-  r = mark_missing(s, sc.seen, sc.maxid, st);
+    r = list_files(src, o, st, &files);
+  if (r == 0)
+    r = scan_pass(&sc, s, src, o, st, &files, &last);
+  if (r == 0) {
+    progress(o, IMPORT_SCAN, files.n, files.n, &last, true);
+    r = mark_missing(s, sc.seen, sc.maxid, st);
+  }
   if (r == 0 && !(o->no_hash && o->no_features))
-    r = content_pass(s, rootfd, o, st, &last);
+    r = content_pass(s, src, o, st, &last);
   if (r == 0)
     progress(o, IMPORT_DONE, st->files, st->files, &last, true);
-out:
-  if (rootfd >= 0)
-    close(rootfd);
   free(sc.slots);
   free(sc.seen);
-  pv_free(&w->files);
-  free(w->dirs.v);
-  free(w);
+  import_pv_free(&files);
   return r;
 }

@@ -7,7 +7,8 @@
  * wins), checks the file is whole, and records the sample.  Directories are
  * walked once each, by (device, inode): a symbolic-link loop ends there.
  * Every entry the walk skips (FIFO, socket, device, dangling link,
- * unreadable, loop) is counted by kind and reported by name.  Re-running imports only new or changed files
+ * unreadable, loop) is counted by kind and reported by name.  Re-running
+ * imports only new or changed files
  * (size or mtime differ) and marks samples whose file vanished as missing
  * (their labels and tags are kept; a file that comes back is restored).
  * Then one content pass reads each file that needs it once, on worker
@@ -91,11 +92,66 @@ struct import_opts {
   const volatile int *cancel;
 };
 
+#define IMPORT_VERSION_MAX 128
+/* The record namespace (store_rec_*) of a sample's source version, keyed
+ * by store_key_u64(sample id); absent for a folder's files. */
+#define IMPORT_REC_VERSION "srcver"
+
+/* A file of a source, open for reading. */
+struct import_file {
+  uint64_t size;
+  int64_t mtime_ns;   /* with size, what tells a changed file (see below) */
+  int fd;             /* the folder source's descriptor, else -1 */
+  void *h;            /* another source's handle */
+  /* A version the source wants kept with the sample (a bucket object's
+   * ETag, which the mount's cache and conditional reads use), or "".
+   * Recorded as the store record IMPORT_REC_VERSION of the sample. */
+  char version[IMPORT_VERSION_MAX];
+};
+
+/* Where the files of an import come from.  import_dir() walks a folder;
+ * a bucket is another source (net/s3src.h).  A source's files are named
+ * by their path relative to its root, '/'-separated.
+ *
+ * mtime_ns is what, with the size, tells the import that a file changed
+ * since the last run: a folder gives the modification time; a bucket
+ * gives a hash of the object's ETag, so its change detection compares
+ * ETag and size.  The callbacks may run on several worker threads at
+ * once, each on its own files. */
+struct import_source {
+  const char *root;   /* recorded in the store (the "root" setting) */
+  int nthreads;       /* readers; 0 = one per CPU (import_opts.threads
+                         wins when set) */
+  void *ctx;
+  /* Calls add(ud, rel) for every image candidate, in any order; reports
+   * and counts (st) what it skips or ignores. */
+  int (*list)(const struct import_source *src,
+              int (*add)(void *ud, const char *rel), void *ud,
+              const struct import_opts *o, struct import_stats *st);
+  /* Opens rel: size and mtime_ns filled.  0 or -errno. */
+  int (*open)(const struct import_source *src, const char *rel,
+              struct import_file *f);
+  /* Reads up to n bytes at off; the count (0 at the end) or -errno. */
+  long (*pread)(const struct import_source *src, struct import_file *f,
+                uint64_t off, void *buf, size_t n);
+  void (*close)(const struct import_source *src, struct import_file *f);
+};
+
+/* Imports the files of src into store s, as import_dir() does for a
+ * folder: the store remembers src->root, and importing another root into
+ * it is refused with -EINVAL. */
+int import_source_run(struct store *s, const struct import_source *src,
+                      const struct import_opts *o, struct import_stats *ret);
+
 /* Imports `root` into store s.  The store remembers its root (setting
  * "root"); importing another folder into it is refused with -EINVAL.
  * Returns 0 or a negative errno (the stats count what was committed). */
 int import_dir(struct store *s, const char *root, const struct import_opts *o,
                struct import_stats *ret);
+
+/* Whether a file name says an image format curatefs cannot read (.heic,
+ * .avif ...): such files are reported, other non-images ignored. */
+bool import_unsupported_name(const char *name);
 
 /* "FIFO (named pipe)", "dangling symbolic link" ... (static strings). */
 const char *import_skip_name(enum import_skip k);

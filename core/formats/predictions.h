@@ -30,7 +30,8 @@
  * Semantics: the import is one prediction run for the whole dataset: the
  * field is replaced on every sample, and samples without predictions in the
  * input get an empty field.  Scores must lie in [0, 1].  Boxes overshooting
- * the image are kept as given (counted; COCO evaluation scores them so).  Predictions for images that are
+ * the image are kept as given (counted; COCO evaluation scores them so).
+ * Predictions for images that are
  * not in the store, or whose files are missing, are skipped (counted).
  *
  * Errors: any malformed entry, unknown class, or an input in which no

@@ -10,10 +10,12 @@
  * transaction into an abort.  Nothing here knows about files on disk,
  * images, JSON or FUSE.
  */
+#define _GNU_SOURCE   /* asprintf, renameat2 */
 #include "store_i.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,4 +661,46 @@ int store_version(struct store_txn *t, uint64_t *ret)
   *ret = 0;
   r = store_u64_get(t->txn, t->s->dbi[DB_META], "version", ret);
   return r == -ENOENT ? 0 : store_txn_fail(t, r);
+}
+
+/* LMDB writes the copy with the process umask; a store is the owner's
+ * alone (0600), as store_open() makes it. */
+static int snapshot_private(const char *dir)
+{
+  char data[4096];
+
+  snprintf(data, sizeof(data), "%s/data.mdb", dir);
+  return chmod(data, 0600) < 0 ? -1 : 0;
+}
+
+int store_snapshot(struct store *s, const char *out)
+{
+  char *tmp = NULL;
+  int rc, r = 0;
+
+  if (access(out, F_OK) == 0)
+    return -EEXIST;
+  if (asprintf(&tmp, "%s.part-%ld", out, (long)getpid()) < 0)
+    return -ENOMEM;
+  if (mkdir(tmp, 0700) < 0) {
+    r = -errno;
+    free(tmp);
+    return r;
+  }
+  rc = mdb_env_copy2(s->env, tmp, MDB_CP_COMPACT);
+  if (rc) {
+    r = store_errno(rc);
+    log_msg(LOG_LVL_ERROR, "snapshot of %s: %s", s->dir, mdb_strerror(rc));
+  } else if (snapshot_private(tmp) < 0 ||
+             renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
+    r = -errno;   /* NOREPLACE: not even onto an empty folder */
+  }
+  if (r < 0) {
+    char data[4096];
+    snprintf(data, sizeof(data), "%s/data.mdb", tmp);
+    unlink(data);
+    rmdir(tmp);
+  }
+  free(tmp);
+  return r;
 }

@@ -304,6 +304,15 @@ int store_check(struct store *s, bool repair,
                 void (*fn)(const char *msg, void *ud), void *ud,
                 uint64_t *ret_problems);
 
+/* A consistent copy of the whole store into the new folder out (created
+ * 0700; it must not exist), while other processes keep reading and
+ * writing: LMDB copies one read transaction's view, compacted (free pages
+ * left out).  A copy opened later, even read-only on another machine,
+ * serves exactly that version.  The copy is written under a temporary
+ * name beside out and renamed when complete, so out never holds half a
+ * store.  0, -EEXIST, or the errno of the copy (reason in the log). */
+int store_snapshot(struct store *s, const char *out);
+
 /* Decodes one record of table "samples", "tagids", "labels" or "classids"
  * the way every reader does: 0, -EIO when it is damaged, -EINVAL for
  * another table.  For the check and the fuzzing harness. */

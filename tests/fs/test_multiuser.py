@@ -298,6 +298,40 @@ def run_all(ck, w, pw):
     ck.run("a symbolic link leading out of the dataset is refused",
            t_symlink_out_of_the_dataset)
 
+    def t_hard_link_to_a_root_only_file():
+        # The store and the dataset belong to the second user; the daemon
+        # runs as root.  A dataset file replaced by a hard link to a
+        # root-only file (which protected_hardlinks=0 would let the user
+        # make) is refused; a hard link to the user's own image is served.
+        secret_img = w.sub("root-only.jpg")
+        shutil.copy(os.path.join(data, names[4]), secret_img)
+        os.chmod(secret_img, 0o600)
+        for dirpath, dirs, files in os.walk(store):
+            for f in files + [""]:
+                os.chown(os.path.join(dirpath, f), pw.pw_uid, pw.pw_gid)
+        for f in os.listdir(data):
+            os.chown(os.path.join(data, f), pw.pw_uid, pw.pw_gid,
+                     follow_symlinks=False)
+        src = os.path.join(data, names[5])
+        os.unlink(src)
+        os.link(secret_img, src)
+        m = Mount(store, mnt, ["-o", "allow_other"]).start()
+        try:
+            p = os.path.join(mnt, "samples", names[5])
+            expect_errno(errno.EACCES, read, p)
+            if "not readable by the store's owner" not in \
+                    read(os.path.join(mnt, "status")).decode():
+                raise AssertionError("status gives no reason")
+            os.unlink(src)
+            os.link(os.path.join(data, names[0]), src)
+            eq(read(p), read(os.path.join(data, names[0])),
+               "a hard link to the owner's own image")
+        finally:
+            m.umount()
+            os.chown(store, 0, 0)
+    ck.run("daemon = root, store of the second user: a hard link to a "
+           "root-only file is refused", t_hard_link_to_a_root_only_file)
+
 
 def main():
     run_suite("curatefs-multiuser-", body)

@@ -36,7 +36,8 @@ int main(int argc, char **argv)
     case 's': seed = strtoull(optarg, NULL, 10); break;
     case 'd': subdirs = (int)strtol(optarg, NULL, 10); break;
     default:
-      fprintf(stderr, "usage: mkjpeg [-n N] [-W W] [-H H] [-q Q] [-p] [-s SEED] [-d SUBDIRS] DIR\n");
+      fprintf(stderr, "usage: mkjpeg [-n N] [-W W] [-H H] [-q Q] [-p] "
+              "[-s SEED] [-d SUBDIRS] DIR\n");
       return 2;
     }
   }

@@ -34,6 +34,9 @@ struct http_client {
   size_t nhdrs;
   char **secrets;
   size_t nsecrets;
+  char *sigv4;      /* CURLOPT_AWS_SIGV4 provider, or NULL */
+  char *sigv4_id;   /* access key id */
+  char *sigv4_key;  /* secret access key (also in secrets) */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -102,10 +105,35 @@ void http_client_free(struct http_client *c)
   for (size_t i = 0; i < c->nsecrets; i++)
     secret_free(c->secrets[i]);
   free(c->secrets);
+  free(c->sigv4);
+  free(c->sigv4_id);
+  secret_free(c->sigv4_key);
   free(c->base);
   free(c->ca_bundle);
   pthread_mutex_destroy(&c->mu);
   free(c);
+}
+
+int http_client_sigv4(struct http_client *c, const char *provider,
+                      const char *key_id, const char *secret)
+{
+  char *p = strdup(provider), *i = strdup(key_id), *k = strdup(secret);
+
+  if (!p || !i || !k || http_client_secret(c, secret) < 0) {
+    free(p);
+    free(i);
+    secret_free(k);
+    return -ENOMEM;
+  }
+  pthread_mutex_lock(&c->mu);
+  free(c->sigv4);
+  free(c->sigv4_id);
+  secret_free(c->sigv4_key);
+  c->sigv4 = p;
+  c->sigv4_id = i;
+  c->sigv4_key = k;
+  pthread_mutex_unlock(&c->mu);
+  return 0;
 }
 
 int http_client_secret(struct http_client *c, const char *secret)
@@ -217,6 +245,7 @@ void http_resp_init(struct http_resp *r)
 {
   memset(r, 0, sizeof(*r));
   buf_init(&r->body, 1u << 30);
+  r->range_total = -1;
 }
 
 void http_resp_free(struct http_resp *r)
@@ -336,6 +365,29 @@ static struct curl_slist *build_headers(struct http_client *c,
   return l;
 }
 
+/* The response headers callers may need: ETag and the total size of a
+ * Content-Range. */
+static void resp_headers(CURL *h, struct http_resp *resp)
+{
+  struct curl_header *hd;
+
+  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK &&
+      strlen(hd->value) < sizeof(resp->etag))
+    strcpy(resp->etag, hd->value);
+  if (curl_easy_header(h, "Content-Range", 0, CURLH_HEADER, -1, &hd) ==
+      CURLHE_OK) {
+    const char *t = strrchr(hd->value, '/');
+    char *end;
+    long long v;
+    if (t && t[1] >= '0' && t[1] <= '9') {
+      errno = 0;
+      v = strtoll(t + 1, &end, 10);
+      if (errno == 0 && *end == '\0' && v >= 0)
+        resp->range_total = v;
+    }
+  }
+}
+
 /* The multipart body of a request, or NULL (no memory). */
 static curl_mime *build_mime(CURL *h, const struct http_req *rq)
 {
@@ -411,6 +463,11 @@ static void set_common(struct http_client *c, const char *url,
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  if (c->sigv4) {
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERNAME, c->sigv4_id);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, c->sigv4_key);
+  }
   /* libcurl silently re-sends a request once when a reused connection
    * dies before any answer.  For a request that must not be repeated (it
    * may have been handled), start on a fresh connection, where it does
@@ -436,6 +493,8 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   assert(pthread_mutex_trylock(&c->mu) == EBUSY);
   buf_reset(&resp->body);
   resp->status = 0;
+  resp->etag[0] = '\0';
+  resp->range_total = -1;
   *ret_retry_after = 0;
   hl = build_headers(c, rq);
   if (!hl && (c->nhdrs || rq->headers))
@@ -451,6 +510,7 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   if (r == 0) {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, ret_retry_after);
+    resp_headers(h, resp);
   } else if (!cerr[0]) {
     snprintf(cerr, CURL_ERROR_SIZE, "%s", curl_easy_strerror(rc));
   }

@@ -1,4 +1,4 @@
-/* http.h - a small HTTP client for talking to one server (CVAT): one
+/* http.h - a small HTTP client for talking to one server (CVAT, S3): one
  * connection kept alive across requests, timeouts, retries with backoff,
  * JSON bodies and multipart uploads.
  *
@@ -21,6 +21,8 @@
  *
  * Thread-safety: a client may be shared; requests on one client are
  * serialised by an internal mutex.
+ *
+ * Users: the CVAT client (cvat/) and the S3 client (net/s3.c).
  *
  * This is the only file (with http.c) that includes curl/curl.h.
  */
@@ -68,10 +70,16 @@ struct http_req {
   size_t max_response;       /* response body limit; 0 = 1 GiB */
 };
 
+#define HTTP_ETAG_MAX 128
+
 struct http_resp {
   long status;               /* HTTP status of the last attempt */
   struct buf body;           /* owned; NUL-terminated */
   int attempts;              /* how many attempts were made */
+  char etag[HTTP_ETAG_MAX];  /* the ETag header as sent ("" if none or
+                                longer than HTTP_ETAG_MAX - 1) */
+  int64_t range_total;       /* the total of a Content-Range "a-b/total";
+                                -1 if absent */
 };
 
 struct http_client;
@@ -87,6 +95,14 @@ void http_client_free(struct http_client *c);
  * secret, the value is also registered for redaction.  0 or -ENOMEM. */
 int http_client_header(struct http_client *c, const char *name,
                        const char *value, bool secret);
+/* Signs every request with AWS Signature Version 4 (libcurl's own signer,
+ * CURLOPT_AWS_SIGV4): provider is e.g. "aws:amz:eu-west-1:s3", key_id and
+ * secret the access key.  The secret is registered for redaction.  The
+ * caller must send a query string already in canonical form (parameters
+ * sorted by name, values percent-encoded): libcurl 7.88 signs it as
+ * given.  0 or -ENOMEM. */
+int http_client_sigv4(struct http_client *c, const char *provider,
+                      const char *key_id, const char *secret);
 /* Registers a string that must never appear in error texts.  0 or
  * -ENOMEM.  Empty strings are ignored. */
 int http_client_secret(struct http_client *c, const char *secret);

@@ -1,0 +1,50 @@
+/* awsconf.h - where an S3 client's credentials, region, endpoint and
+ * addressing style come from: the places, and the order, that AWS's own
+ * tools use (docs/OBJECT-STORAGE.md §2).
+ *
+ *   credentials  AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
+ *                AWS_SESSION_TOKEN); else the profile AWS_PROFILE (or
+ *                "default") in the shared credentials file
+ *                (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials),
+ *                then in the config file (AWS_CONFIG_FILE, else
+ *                ~/.aws/config, section "[profile NAME]" or "[default]")
+ *   region       AWS_REGION, AWS_DEFAULT_REGION, the profile's `region`,
+ *                else us-east-1
+ *   endpoint     AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
+ *                `endpoint_url`, else https://s3.REGION.amazonaws.com
+ *   addressing   the profile's nested `s3 = ... addressing_style =
+ *                path|virtual|auto`; auto means virtual-hosted on AWS and
+ *                path-style on another endpoint (MinIO, Ceph RGW), as
+ *                botocore does
+ *
+ * Net layer; no I/O beyond reading the two files.  Ownership: a loaded
+ * struct aws_conf owns its strings; aws_conf_free() wipes the secret and
+ * the token before freeing them.  No global state.
+ */
+#ifndef CURATE_AWSCONF_H
+#define CURATE_AWSCONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct aws_conf {
+  char *key_id;     /* access key id */
+  char *secret;     /* secret access key (wiped on free) */
+  char *token;      /* session token or NULL (wiped on free) */
+  char *region;     /* never NULL after a successful load */
+  char *endpoint;   /* scheme://host[:port], no trailing slash */
+  bool path_style;  /* /bucket/key rather than bucket.host/key */
+  char from[80];    /* where the credentials came from, for messages */
+};
+
+/* Loads the settings from the environment and the shared files.  Returns
+ * 0; -ENOKEY when no credentials are found anywhere; -ENOENT when
+ * AWS_PROFILE names a profile that neither file has; -EINVAL for a bad
+ * endpoint URL or addressing style (reason in err, never a secret); or
+ * -ENOMEM.  On failure *c is left empty. */
+int aws_conf_load(struct aws_conf *c, char *err, size_t errlen);
+
+/* Frees and wipes; c may be empty.  Safe to call twice. */
+void aws_conf_free(struct aws_conf *c);
+
+#endif

@@ -1,0 +1,103 @@
+/* objsource.c - bucket files through the local cache (see objsource.h). */
+#define _GNU_SOURCE   /* asprintf */
+#include "objsource.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3.h"
+
+struct objsource {
+  struct s3_pool *pool;
+  struct objcache *cache;
+  char *prefix;             /* "" or ending in '/' */
+};
+
+int objsource_is_bucket(const char *root)
+{
+  return root && strncmp(root, "s3://", 5) == 0;
+}
+
+int objsource_open(const char *root, const struct aws_conf *conf,
+                   const char *cache_dir, uint64_t cache_bytes,
+                   struct objsource **ret, char *err, size_t errlen)
+{
+  struct objsource *o;
+  char *bucket = NULL, *prefix = NULL;
+  int r;
+
+  *ret = NULL;
+  if ((r = s3_url_parse(root, &bucket, &prefix, err, errlen)) < 0)
+    return r;
+  o = calloc(1, sizeof(*o));
+  if (!o) {
+    free(bucket);
+    free(prefix);
+    return errf(err, errlen, -ENOMEM, "out of memory");
+  }
+  if (asprintf(&o->prefix, "%s%s", prefix, *prefix &&
+               prefix[strlen(prefix) - 1] != '/' ? "/" : "") < 0)
+    o->prefix = NULL;
+  r = o->prefix ? s3_pool_open(conf, bucket, OBJSOURCE_READERS, &o->pool,
+                               err, errlen)
+                : errf(err, errlen, -ENOMEM, "out of memory");
+  if (r == 0)
+    r = objcache_open(cache_dir, cache_bytes, &o->cache, err, errlen);
+  free(bucket);
+  free(prefix);
+  if (r < 0) {
+    objsource_close(o);
+    return r;
+  }
+  *ret = o;
+  return 0;
+}
+
+void objsource_close(struct objsource *o)
+{
+  if (!o)
+    return;
+  objcache_close(o->cache);
+  s3_pool_close(o->pool);
+  free(o->prefix);
+  free(o);
+}
+
+struct fetch {
+  struct objsource *o;
+  const char *relpath, *etag;
+};
+
+/* The cache's miss: the whole object, only if it is still etag. */
+static int fetch_whole(void *ud, struct buf *out, char *err, size_t errlen)
+{
+  struct fetch *f = ud;
+  char key[S3_KEY_MAX + 1];
+  struct s3 *cli;
+  int slot, r;
+
+  if ((size_t)snprintf(key, sizeof(key), "%s%s", f->o->prefix, f->relpath) >=
+      sizeof(key))
+    return errf(err, errlen, -ENAMETOOLONG, "key too long");
+  cli = s3_pool_borrow(f->o->pool, &slot);
+  r = s3_get(cli, key, 0, 0, f->etag, 0, out, NULL, NULL, err, errlen);
+  s3_pool_return(f->o->pool, slot);
+  return r;
+}
+
+int objsource_open_file(struct objsource *o, const char *relpath,
+                        const char *etag, uint64_t size, int *fd, char *err,
+                        size_t errlen)
+{
+  struct fetch f = { o, relpath, etag };
+
+  return objcache_get(o->cache, etag, size, fetch_whole, &f, fd, err,
+                      errlen);
+}
+
+void objsource_stats(struct objsource *o, struct objcache_stats *st)
+{
+  objcache_stats(o->cache, st);
+}

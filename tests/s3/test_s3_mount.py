@@ -1,0 +1,190 @@
+#!/usr/bin/python3
+"""End to end with a bucket: awscli fills the loopback S3 server (every
+signature checked by botocore), `curate import s3://...` records it, the
+mount serves its samples through the local object cache, and then:
+tags by mv, a drawn view, the COCO export's images, a second pass that
+reaches the bucket not once, a read-only mount of a snapshot on "another
+node" with its own cache, an object changed in the bucket (refused, with a
+reason in status), the byte bound of the cache, and no credential in the
+log, status or cache.
+
+Run by meson (suite s3) with CURATE, CURATEFS and MKJPEG set.
+"""
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'fs'))
+from test_s3_client import (AKID, SECRET, Server, aws, check,  # noqa
+                            env_for, FAILS)
+from fslib import Mount  # noqa
+
+CURATE = os.environ['CURATE']
+MKJPEG = os.environ['MKJPEG']
+
+
+def curate(env, *args):
+    r = subprocess.run([CURATE] + list(args), env=env, capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise RuntimeError('curate %s: %s' % (args, r.stderr))
+    return r.stdout
+
+
+def gets(srv):
+    return [r for r in srv.log() if r['method'] == 'GET' and
+            'list-type' not in r['query']]
+
+
+def read(p):
+    with open(p, 'rb') as f:
+        return f.read()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix='s3mount-')
+    srv = Server(tmp, region='us-east-1')
+    mounts = []
+    try:
+        home = os.path.join(tmp, 'home')
+        os.makedirs(home)
+        env = env_for(srv, home)
+        os.environ.update(env)    # the daemons inherit the settings
+        src = os.path.join(tmp, 'src')
+        subprocess.run([MKJPEG, '-n', '30', '-d', '2', '-s', '9', '-W', '1024',
+                        '-H', '768', src],
+                       check=True, capture_output=True)
+        aws(srv, home, 's3', 'mb', 's3://media')
+        aws(srv, home, 's3', 'sync', '--only-show-errors', src,
+            's3://media/ds/')
+        store = os.path.join(tmp, 'store')
+        curate(env, 'import', '--store', store, 's3://media/ds')
+
+        mnt = os.path.join(tmp, 'mnt')
+        m = Mount(store, mnt).start()
+        mounts.append(m)
+        samples = os.path.join(mnt, 'samples')
+        names = sorted(os.listdir(samples))
+        table = {r.split(',')[0]: r.split(',')[1] for r in
+                 read(os.path.join(mnt, 'samples.csv')).decode()
+                 .splitlines()[1:]}
+        srv.ctl('reset')
+        same = all(read(os.path.join(samples, n)) ==
+                   read(os.path.join(src, table[os.path.splitext(n)[0]]))
+                   for n in names)
+        first = len(gets(srv))
+        check(same and len(names) == 30,
+              'every sample reads the bytes of its object')
+        check(first == 30, 'the first pass fetched each object once (%d)'
+              % first)
+        status = read(os.path.join(mnt, 'status')).decode()
+        check('object cache: 30 files' in status and '30 misses' in status,
+              'status shows the object cache')
+        srv.ctl('reset')
+        for n in names:
+            read(os.path.join(samples, n))
+        coco = json.loads(read(os.path.join(mnt, 'export', 'coco',
+                                            'annotations',
+                                            'instances_default.json')))
+        imgs = os.listdir(os.path.join(mnt, 'export', 'coco', 'images',
+                                       'default'))
+        ok = all(read(os.path.join(mnt, 'export', 'coco', 'images',
+                                   'default', i)) ==
+                 read(os.path.join(samples, i)) for i in imgs)
+        check(len(coco['images']) == 30 and ok,
+              'the COCO export serves the same image bytes')
+        check(not gets(srv), 'a second pass and the export reach the '
+              'bucket not once')
+        os.mkdir(os.path.join(mnt, 'tags', 'pick'))
+        os.rename(os.path.join(samples, names[0]),
+                  os.path.join(mnt, 'tags', 'pick', names[0]))
+        check(os.listdir(os.path.join(mnt, 'tags', 'pick')) == [names[0]],
+              'mv into a tag works on bucket samples')
+        dup = os.listdir(os.path.join(mnt, 'views', 'unique'))
+        check(dup and read(os.path.join(mnt, 'views', 'unique',
+                                        dup[0]))[:2] == b'\xff\xd8',
+              'views/unique serves bucket samples')
+
+        # Another node: a snapshot, mounted read-only with its own cache.
+        snap = os.path.join(tmp, 'snap')
+        curate(env, 'snapshot', '--store', store, snap)
+        mnt2 = os.path.join(tmp, 'mnt2')
+        cache2 = os.path.join(tmp, 'node2-cache')
+        m2 = Mount(snap, mnt2, ['-o', 'readonly,object_cache=%s,'
+                                'object_cache_size=200K' % cache2])
+        try:
+            m2.start()
+            check(False, 'an object_cache_size under 1M is refused')
+        except RuntimeError as e:
+            check('object_cache_size' in str(e),
+                  'an object_cache_size under 1M is refused: %s' %
+                  str(e).strip()[-80:])
+        m2 = Mount(snap, mnt2, ['-o', 'readonly,object_cache=%s,'
+                                'object_cache_size=1M' % cache2]).start()
+        mounts.append(m2)
+        ok = all(read(os.path.join(mnt2, 'samples', n)) ==
+                 read(os.path.join(src, table[os.path.splitext(n)[0]]))
+                 for n in names)
+        st2 = read(os.path.join(mnt2, 'status')).decode()
+        held = sum(os.path.getsize(os.path.join(cache2, 'objects', f))
+                   for f in os.listdir(os.path.join(cache2, 'objects')))
+        oc = [x for x in st2.splitlines() if x.startswith('object cache')]
+        check(ok and held <= 1 << 20 and len(oc) == 1 and
+              ' 0 evicted' not in oc[0],
+              'a read-only replica with a 1M cache reads every sample, '
+              'evicting to its bound (%d bytes held; same bytes: %s; %s)' %
+              (held, ok, [x for x in st2.splitlines()
+                          if 'object cache' in x]))
+        m2.umount()
+        mounts.remove(m2)
+
+        # An object rewritten in the bucket after the import.
+        victim = names[3]
+        aws(srv, home, 's3', 'cp', '--only-show-errors',
+            os.path.join(src, table[os.path.splitext(names[4])[0]]),
+            's3://media/ds/' + table[os.path.splitext(victim)[0]])
+        shutil.rmtree(os.path.join(store, 'objcache'))
+        m.umount()
+        mounts.remove(m)
+        m = Mount(store, mnt).start()
+        mounts.append(m)
+        try:
+            read(os.path.join(samples, victim))
+            check(False, 'a changed object is refused')
+        except OSError as e:
+            check(e.errno == errno.ESTALE, 'a changed object is refused '
+                  'with ESTALE (%s)' % e)
+        status = read(os.path.join(mnt, 'status')).decode()
+        check('changed in the bucket since the import' in status,
+              'status says why and what to do')
+        logs = m.logtext() + status
+        for f in os.listdir(os.path.join(store, 'objcache', 'objects')):
+            data = read(os.path.join(store, 'objcache', 'objects', f))
+            if SECRET.encode() in data:
+                FAILS.append('a secret in the cache')
+        check(SECRET not in logs and AKID not in logs,
+              'no credential in the log or status')
+        m.umount()
+        mounts.remove(m)
+    finally:
+        for mm in mounts:
+            mm.cleanup()
+        srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if FAILS:
+        print('%d failed' % len(FAILS))
+        for f in FAILS:
+            print('  ', f)
+        return 1
+    print('all passed')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
