@@ -192,39 +192,33 @@ static uint64_t hash_from(const float dy[NU][NU])
   return h;
 }
 
-int imgfeat_compute(const struct image *im, struct imgfeat *ret)
+/* The grid in Y/Cb/Cr; returns the mean luma.  The grid weights are
+ * overlaps in grid units, so each cell's weights sum to 1 and the sums are
+ * already means. */
+static float grid_ycc(const struct image *im, float yy[G][G], float cb[G][G],
+                      float cr[G][G])
 {
-  float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
-  float *v = ret->v, *hist = ret->v + N_LUMA + N_CHROMA;
+  float rgb[3][G][G];
   double ysum = 0;
-  float ymean, cnorm;
+
+  grid_rgb(im, rgb);
+  for (int y = 0; y < G; y++)
+    for (int x = 0; x < G; x++) {
+      float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
+      yy[y][x] = 0.299f * r + 0.587f * gg + 0.114f * b;
+      cb[y][x] = -0.168736f * r - 0.331264f * gg + 0.5f * b;
+      cr[y][x] = 0.5f * r - 0.418688f * gg - 0.081312f * b;
+      ysum += yy[y][x];
+    }
+  return (float)(ysum / (G * G));
+}
+
+/* Luma structure (N_LUMA values into v); odd horizontal frequencies as
+ * magnitudes, so that a mirrored picture gives the same values. */
+static void luma_block(float dy[NU][NU], float *v)
+{
   int k = 0;
 
-  memset(ret, 0, sizeof(*ret));
-  if (!im || !im->px || im->w < 1 || im->h < 1 ||
-      (im->channels != 1 && im->channels != 3))
-    return -EINVAL;
-  pthread_once(&tab_once, tab_init);
-  {
-    float rgb[3][G][G];
-    grid_rgb(im, rgb);
-    for (int y = 0; y < G; y++)
-      for (int x = 0; x < G; x++) {
-        /* Weights are overlaps in grid units, so each cell's weights sum
-         * to 1 and the sums are already means. */
-        float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
-        yy[y][x] = 0.299f * r + 0.587f * gg + 0.114f * b;
-        cb[y][x] = -0.168736f * r - 0.331264f * gg + 0.5f * b;
-        cr[y][x] = 0.5f * r - 0.418688f * gg - 0.081312f * b;
-        ysum += yy[y][x];
-      }
-  }
-  ymean = (float)(ysum / (G * G));
-  dct_low(yy, dy);
-  dct_low(cb, dcb);
-  dct_low(cr, dcr);
-
-  /* Luma structure; odd horizontal frequencies as magnitudes. */
   for (int v2 = 0; v2 < NU; v2++)
     for (int u = 0; u < NU; u++) {
       if (u + v2 < 1 || u + v2 > LUMA_MAX)
@@ -234,18 +228,30 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
   normalize(v, N_LUMA);
   for (int i = 0; i < N_LUMA; i++)
     v[i] *= FEAT_W_LUMA;
+}
 
-  /* Chroma layout relative to mean luma (+16 keeps near-black images from
-   * blowing up). */
-  cnorm = 1.0f / ((float)(G * G) * (ymean + 16.0f));
+/* Chroma layout relative to mean luma (N_CHROMA values into v; +16 keeps
+ * near-black images from blowing up). */
+static void chroma_block(float dcb[NU][NU], float dcr[NU][NU], float ymean,
+                         float *v)
+{
+  float cnorm = 1.0f / ((float)(G * G) * (ymean + 16.0f));
+  int k = 0;
+
   for (int v2 = 0; v2 <= CHROMA_MAX; v2++)
     for (int u = 0; u + v2 <= CHROMA_MAX; u++) {
       float a = dcb[v2][u] * cnorm, b = dcr[v2][u] * cnorm;
       v[k++] = FEAT_W_CHROMA * (u % 2 ? fabsf(a) : a);
       v[k++] = FEAT_W_CHROMA * (u % 2 ? fabsf(b) : b);
     }
+}
 
-  /* Colour histogram over the grid cells. */
+/* Colour histogram over the grid cells (N_HIST values into hist, zeroed
+ * by the caller): saturated cells vote for hue x saturation, grey ones for
+ * a luma bin, cells in between for both by their saturation weight. */
+static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
+                        float ymean, float *hist)
+{
   for (int y = 0; y < G; y++)
     for (int x = 0; x < G; x++) {
       float c = sqrtf(cb[y][x] * cb[y][x] + cr[y][x] * cr[y][x]);
@@ -272,8 +278,26 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
   normalize(hist, N_HIST);
   for (int i = 0; i < N_HIST; i++)
     hist[i] *= FEAT_W_HIST;
+}
 
-  normalize(v, IMGFEAT_DIM);
+int imgfeat_compute(const struct image *im, struct imgfeat *ret)
+{
+  float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
+  float ymean;
+
+  memset(ret, 0, sizeof(*ret));
+  if (!im || !im->px || im->w < 1 || im->h < 1 ||
+      (im->channels != 1 && im->channels != 3))
+    return -EINVAL;
+  pthread_once(&tab_once, tab_init);
+  ymean = grid_ycc(im, yy, cb, cr);
+  dct_low(yy, dy);
+  dct_low(cb, dcb);
+  dct_low(cr, dcr);
+  luma_block(dy, ret->v);
+  chroma_block(dcb, dcr, ymean, ret->v + N_LUMA);
+  colour_hist(yy, cb, cr, ymean, ret->v + N_LUMA + N_CHROMA);
+  normalize(ret->v, IMGFEAT_DIM);
   ret->phash = hash_from((const float(*)[NU])dy);
   return 0;
 }

@@ -626,6 +626,50 @@ int knn_exact_rows(const float *x, size_t n, size_t d, const size_t *rows,
   return job_run(&job);
 }
 
+/* The float threshold the tiles compare clamped distances with: the
+ * smallest float >= t, so that no pair within t is lost to rounding; every
+ * pair qualifies from t = 2 on (clamped distances are <= 2). */
+static float radius_threshold(double t)
+{
+  float t_hi;
+
+  if (t >= 2)
+    return INFINITY;
+  t_hi = (float)t;
+  if ((double)t_hi < t)
+    t_hi = nextafterf(t_hi, INFINITY);
+  return t_hi;
+}
+
+/* Joins the per-block pieces of a finished radius job into g's CSR
+ * arrays (g->off[0] = 0 already), taking ownership of nothing: the pieces
+ * are freed as they are copied. */
+static int radius_gather(struct job *job, const struct tiling *tl,
+                         struct knn_graph *g)
+{
+  size_t n = g->n;
+
+  for (size_t i = 0; i < n; i++)
+    g->off[i + 1] = g->off[i] + job->rowcnt[i];
+  g->idx = malloc((g->off[n] ? g->off[n] : 1) * sizeof(*g->idx));
+  g->dist = malloc((g->off[n] ? g->off[n] : 1) * sizeof(*g->dist));
+  if (!g->idx || !g->dist)
+    return -ENOMEM;
+  /* Blocks are consecutive row ranges, so their pieces concatenate. */
+  for (size_t b = 0; b < job->nblocks; b++) {
+    struct piece *pc = &job->pieces[b];
+    size_t at = g->off[b * tl->qblock];
+
+    memcpy(g->idx + at, pc->idx, pc->len * sizeof(*g->idx));
+    memcpy(g->dist + at, pc->dist, pc->len * sizeof(*g->dist));
+    free(pc->idx);
+    free(pc->dist);
+    pc->idx = NULL;
+    pc->dist = NULL;
+  }
+  return 0;
+}
+
 int knn_radius(const float *x, size_t n, size_t d, double t,
                size_t max_pairs, const struct knn_opts *opts,
                struct knn_graph *ret_graph)
@@ -652,6 +696,7 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   if (!g.off)
     return -ENOMEM;
   if (n == 0) {
+    /* An empty graph still has (one-element) arrays: NULL means no graph. */
     g.idx = malloc(sizeof(*g.idx));
     g.dist = malloc(sizeof(*g.dist));
     if (!g.idx || !g.dist) {
@@ -665,46 +710,15 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   job_init(&job, JOB_RADIUS, x, n, d, &tl);
   job.t = t;
   job.max_pairs = max_pairs;
-  if (t >= 2) {
-    job.t_hi = INFINITY; /* clamped distances <= 2 all qualify */
-  } else {
-    job.t_hi = (float)t;
-    if ((double)job.t_hi < t)
-      job.t_hi = nextafterf(job.t_hi, INFINITY);
-  }
+  job.t_hi = radius_threshold(t);
   job.pieces = calloc(job.nblocks, sizeof(*job.pieces));
   job.rowcnt = calloc(n, sizeof(*job.rowcnt));
-  if (!job.pieces || !job.rowcnt) {
+  if (!job.pieces || !job.rowcnt)
     r = -ENOMEM;
-    goto out;
+  else if ((r = job_run(&job)) == 0 && (r = radius_gather(&job, &tl, &g)) == 0) {
+    *ret_graph = g;
+    g = (struct knn_graph){ 0 };
   }
-  r = job_run(&job);
-  if (r < 0)
-    goto out;
-
-  for (size_t i = 0; i < n; i++)
-    g.off[i + 1] = g.off[i] + job.rowcnt[i];
-  g.idx = malloc((g.off[n] ? g.off[n] : 1) * sizeof(*g.idx));
-  g.dist = malloc((g.off[n] ? g.off[n] : 1) * sizeof(*g.dist));
-  if (!g.idx || !g.dist) {
-    r = -ENOMEM;
-    goto out;
-  }
-  /* Blocks are consecutive row ranges, so their pieces concatenate. */
-  for (size_t b = 0; b < job.nblocks; b++) {
-    struct piece *pc = &job.pieces[b];
-    size_t at = g.off[b * tl.qblock];
-
-    memcpy(g.idx + at, pc->idx, pc->len * sizeof(*g.idx));
-    memcpy(g.dist + at, pc->dist, pc->len * sizeof(*g.dist));
-    free(pc->idx);
-    free(pc->dist);
-    pc->idx = NULL;
-    pc->dist = NULL;
-  }
-  *ret_graph = g;
-  g = (struct knn_graph){ 0 };
-out:
   if (job.pieces)
     for (size_t b = 0; b < job.nblocks; b++) {
       free(job.pieces[b].idx);

@@ -28,88 +28,106 @@ static int m_read(GifFileType *g, GifByteType *buf, int len)
   return (int)k;
 }
 
-int codec_gif_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                     struct image *ret)
+/* Reads one extension record to its end; a graphic control extension
+ * gives the transparent index of the frame that follows it. */
+static int gif_extension(GifFileType *g, int *transparent)
+{
+  int code;
+  GifByteType *ext;
+
+  if (DGifGetExtension(g, &code, &ext) != GIF_OK)
+    return -EBADMSG;
+  if (code == GRAPHICS_EXT_FUNC_CODE && ext && ext[0] >= 4 && (ext[1] & 1))
+    *transparent = ext[4];
+  while (ext)
+    if (DGifGetExtensionNext(g, &ext) != GIF_OK)
+      return -EBADMSG;
+  return 0;
+}
+
+/* One line of colour indices of frame d at screen row sy: transparent and
+ * out-of-map indices leave the white background. */
+static void gif_put_line(struct image *im, const GifImageDesc *d,
+                         const ColorMapObject *cm, const GifPixelType *line,
+                         int sy, int transparent)
+{
+  for (int x = 0; x < d->Width && d->Left + x < im->w; x++) {
+    uint8_t *o;
+    if (line[x] == transparent || line[x] >= cm->ColorCount)
+      continue;
+    o = im->px + ((size_t)sy * im->w + d->Left + x) * 3;
+    o[0] = cm->Colors[line[x]].Red;
+    o[1] = cm->Colors[line[x]].Green;
+    o[2] = cm->Colors[line[x]].Blue;
+  }
+}
+
+/* Decodes the frame whose descriptor record comes next onto a white
+ * image of the logical screen's size; interlaced frames come in four
+ * passes of rows. */
+static int gif_frame(GifFileType *g, int transparent, struct image *ret)
+{
+  static const int start[4] = { 0, 4, 2, 1 }, step[4] = { 8, 8, 4, 2 };
+  const GifImageDesc *d;
+  const ColorMapObject *cm;
+  GifPixelType *line;
+  int passes, r;
+
+  if (DGifGetImageDesc(g) != GIF_OK)
+    return -EBADMSG;
+  d = &g->Image;
+  cm = d->ColorMap ? d->ColorMap : g->SColorMap;
+  if (!cm || d->Width <= 0 || d->Height <= 0 || d->Left < 0 || d->Top < 0 ||
+      d->Width > 65535 || d->Height > 65535)
+    return -EBADMSG;
+  if ((r = image_alloc(ret, g->SWidth, g->SHeight, 3)) < 0)
+    return r;
+  memset(ret->px, 255, (size_t)ret->w * ret->h * 3);
+  if (!(line = malloc((size_t)d->Width))) {
+    image_free(ret);
+    return -ENOMEM;
+  }
+  passes = d->Interlace ? 4 : 1;
+  for (int pass = 0; pass < passes && r == 0; pass++)
+    for (int y = d->Interlace ? start[pass] : 0; y < d->Height && r == 0;
+         y += d->Interlace ? step[pass] : 1) {
+      if (DGifGetLine(g, line, d->Width) != GIF_OK)
+        r = -EBADMSG;
+      else if (d->Top + y < ret->h)
+        gif_put_line(ret, d, cm, line, d->Top + y, transparent);
+    }
+  free(line);
+  if (r < 0)
+    image_free(ret);
+  return r;
+}
+
+/* Extensions are read until the first image descriptor; anything else
+ * before it (or the end of the file) means no frame. */
+static int gif_decode(const uint8_t *p, size_t n, const struct img_info *info,
+                      int min_short, struct image *ret)
 {
   struct mem m = { p, n, 0 };
   int err = 0, transparent = -1, r = -EBADMSG;
   GifFileType *g = DGifOpen(&m, m_read, &err);
   GifRecordType rt;
-  GifPixelType *line = NULL;
 
+  (void)min_short;   /* giflib cannot scale: imgcodec.c reduces */
   if (!g)
     return err == D_GIF_ERR_NOT_ENOUGH_MEM ? -ENOMEM : -EBADMSG;
-  if ((uint32_t)g->SWidth != info->width ||
-      (uint32_t)g->SHeight != info->height)
-    goto out;
-  while (DGifGetRecordType(g, &rt) == GIF_OK && rt != TERMINATE_RECORD_TYPE) {
-    if (rt == EXTENSION_RECORD_TYPE) {
-      int code;
-      GifByteType *ext;
-      if (DGifGetExtension(g, &code, &ext) != GIF_OK)
-        goto out;
-      if (code == GRAPHICS_EXT_FUNC_CODE && ext && ext[0] >= 4 &&
-          (ext[1] & 1))
-        transparent = ext[4];
-      while (ext)
-        if (DGifGetExtensionNext(g, &ext) != GIF_OK)
-          goto out;
-    } else if (rt == IMAGE_DESC_RECORD_TYPE) {
-      GifImageDesc *d;
-      ColorMapObject *cm;
-      int fw, fh;
-      if (DGifGetImageDesc(g) != GIF_OK)
-        goto out;
-      d = &g->Image;
-      cm = d->ColorMap ? d->ColorMap : g->SColorMap;
-      fw = d->Width;
-      fh = d->Height;
-      if (!cm || fw <= 0 || fh <= 0 || d->Left < 0 || d->Top < 0 ||
-          fw > 65535 || fh > 65535)
-        goto out;
-      if ((r = image_alloc(ret, g->SWidth, g->SHeight, 3)) < 0)
-        goto out;
-      memset(ret->px, 255, (size_t)ret->w * ret->h * 3);
-      if (!(line = malloc((size_t)fw))) {
-        r = -ENOMEM;
-        goto fail;
+  if ((uint32_t)g->SWidth == info->width &&
+      (uint32_t)g->SHeight == info->height)
+    while (DGifGetRecordType(g, &rt) == GIF_OK &&
+           rt != TERMINATE_RECORD_TYPE) {
+      if (rt == IMAGE_DESC_RECORD_TYPE) {
+        r = gif_frame(g, transparent, ret);
+        break;
       }
-      {
-        static const int start[4] = { 0, 4, 2, 1 }, step[4] = { 8, 8, 4, 2 };
-        int passes = d->Interlace ? 4 : 1;
-        for (int pass = 0; pass < passes; pass++) {
-          for (int y = d->Interlace ? start[pass] : 0; y < fh;
-               y += d->Interlace ? step[pass] : 1) {
-            int sy = d->Top + y;
-            if (DGifGetLine(g, line, fw) != GIF_OK) {
-              r = -EBADMSG;
-              goto fail;
-            }
-            if (sy >= ret->h)
-              continue;
-            for (int x = 0; x < fw && d->Left + x < ret->w; x++) {
-              uint8_t *o;
-              if (line[x] == transparent || line[x] >= cm->ColorCount)
-                continue;
-              o = ret->px + ((size_t)sy * ret->w + d->Left + x) * 3;
-              o[0] = cm->Colors[line[x]].Red;
-              o[1] = cm->Colors[line[x]].Green;
-              o[2] = cm->Colors[line[x]].Blue;
-            }
-          }
-        }
-      }
-      r = 0;
-      goto out;
-    } else {
-      goto out;
+      if (rt != EXTENSION_RECORD_TYPE || gif_extension(g, &transparent) < 0)
+        break;
     }
-  }
-  goto out;
-fail:
-  image_free(ret);
-out:
-  free(line);
   DGifCloseFile(g, &err);
   return r;
 }
+
+const struct img_codec codec_gif = { IMG_GIF, gif_decode };

@@ -1,25 +1,55 @@
-/* codec_i.h - the per-format decoders behind imgcodec.h (private to
- * core/image/imgcodec.c and core/codec_*.c).  Each gets the whole file in memory
- * and its header already read (info: size checked against IMG_MAX_PIXELS),
- * and fills *ret with 8-bit RGB in the stored frame.  Same errors as
- * imgcodec.h. */
+/* codec_i.h - the decoder interface behind imgcodec.h, private to
+ * core/image/.
+ *
+ * Each file that wraps a decoding library defines one struct img_codec for
+ * its format (codec_png.c: codec_png, ..., jpegcodec.c: codec_jpeg), and
+ * imgcodec.c walks a table of them indexed by enum img_format.  The
+ * dependency runs one way: imgcodec.c knows the codecs, a codec knows only
+ * this header, jpegcodec.h (struct image) and codec_util.c below it, so
+ * adding a format is one new file and one table row.
+ *
+ * Recognising the bytes and reading the header stay in imgfmt.c, in its
+ * own table per format: the import reads the header of every file without
+ * decoding it, and must not depend on the decoders.  A decoder is called
+ * only after that header read succeeded for its format.
+ *
+ * Contract of decode(): gets the whole file in memory and its header (info:
+ * format, width and height already checked against IMG_MAX_PIXELS);
+ * refuses a file whose own library disagrees with info's size; fills *ret
+ * (owned by the caller, image_free) with 8-bit RGB in the stored frame,
+ * alpha composited over white.  min_short is a hint that only decoders able
+ * to scale cheaply (JPEG, WebP) use: see img_decode() in imgcodec.h.  On
+ * failure *ret holds no pixels.  Errors as imgcodec.h. */
 #ifndef CURATE_CODEC_I_H
 #define CURATE_CODEC_I_H
 
 #include "imgcodec.h"
 
-int codec_png_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                     struct image *ret);
-int codec_webp_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                      int min_short, struct image *ret);
-int codec_tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                      struct image *ret);
-int codec_gif_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                     struct image *ret);
-int codec_bmp_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                     struct image *ret);
+struct img_codec {
+  enum img_format format;   /* the table slot it belongs in (asserted) */
+  int (*decode)(const uint8_t *p, size_t n, const struct img_info *info,
+                int min_short, struct image *ret);
+};
 
-/* RGBA rows (w*4 bytes) composited over white into an RGB image. */
+extern const struct img_codec codec_jpeg;   /* jpegcodec.c */
+extern const struct img_codec codec_png;    /* codec_png.c */
+extern const struct img_codec codec_webp;   /* codec_webp.c */
+extern const struct img_codec codec_tiff;   /* codec_tiff.c */
+extern const struct img_codec codec_gif;    /* codec_gif.c */
+extern const struct img_codec codec_bmp;    /* codec_bmp.c */
+
+/* ---- helpers shared by the codecs (codec_util.c) ---- */
+
+/* One 8-bit sample c of alpha a composited over white, rounded: the one
+ * formula of every decoder, so all formats give the same pixels for the
+ * same RGBA. */
+static inline uint8_t codec_over_white(unsigned c, unsigned a)
+{
+  return (uint8_t)((c * a + 255 * (255 - a) + 127) / 255);
+}
+
+/* RGBA rows (dst->w * 4 bytes each) composited over white into dst's RGB
+ * pixels (dst already allocated at the same size). */
 void codec_rgba_to_rgb(const uint8_t *rgba, struct image *dst);
 
 #endif

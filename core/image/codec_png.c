@@ -10,8 +10,8 @@
 #include <spng.h>
 #include <stdlib.h>
 
-int codec_png_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                     struct image *ret)
+static int png_decode(const uint8_t *p, size_t n, const struct img_info *info,
+                      int min_short, struct image *ret)
 {
   spng_ctx *ctx = spng_ctx_new(0);
   struct spng_ihdr ihdr;
@@ -20,6 +20,7 @@ int codec_png_decode(const uint8_t *p, size_t n, const struct img_info *info,
   uint8_t *buf = NULL;
   int r;
 
+  (void)min_short;   /* libspng cannot scale: imgcodec.c reduces */
   if (!ctx)
     return -ENOMEM;
   /* The header was checked against IMG_MAX_PIXELS; these limits make
@@ -55,3 +56,5 @@ int codec_png_decode(const uint8_t *p, size_t n, const struct img_info *info,
   spng_ctx_free(ctx);
   return r;
 }
+
+const struct img_codec codec_png = { IMG_PNG, png_decode };

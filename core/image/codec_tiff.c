@@ -67,8 +67,8 @@ static int quiet(TIFF *t, void *ud, const char *mod, const char *fmt,
   return 1;   /* handled: libtiff prints nothing */
 }
 
-int codec_tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                      struct image *ret)
+static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
+                       int min_short, struct image *ret)
 {
   struct mem m = { p, n, 0 };
   TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
@@ -77,6 +77,7 @@ int codec_tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
   uint16_t orient = ORIENTATION_TOPLEFT;
   int r = 0;
 
+  (void)min_short;   /* libtiff cannot scale: imgcodec.c reduces */
   if (!opts)
     return -ENOMEM;
   /* No single allocation beyond an RGBA raster of the largest image. */
@@ -110,12 +111,14 @@ int codec_tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
         d[3 * i + 2] = (uint8_t)TIFFGetB(v);
         continue;
       }
-      d[3 * i] = (uint8_t)((TIFFGetR(v) * a + 255 * (255 - a) + 127) / 255);
-      d[3 * i + 1] = (uint8_t)((TIFFGetG(v) * a + 255 * (255 - a) + 127) / 255);
-      d[3 * i + 2] = (uint8_t)((TIFFGetB(v) * a + 255 * (255 - a) + 127) / 255);
+      d[3 * i] = codec_over_white(TIFFGetR(v), a);
+      d[3 * i + 1] = codec_over_white(TIFFGetG(v), a);
+      d[3 * i + 2] = codec_over_white(TIFFGetB(v), a);
     }
   }
   free(raster);
   TIFFClose(tif);
   return r;
 }
+
+const struct img_codec codec_tiff = { IMG_TIFF, tiff_decode };

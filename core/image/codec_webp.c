@@ -8,8 +8,9 @@
 #include <string.h>
 #include <webp/decode.h>
 
-int codec_webp_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                      int min_short, struct image *ret)
+static int webp_decode(const uint8_t *p, size_t n,
+                       const struct img_info *info, int min_short,
+                       struct image *ret)
 {
   WebPDecoderConfig cfg;
   int w, h, r;
@@ -66,3 +67,5 @@ int codec_webp_decode(const uint8_t *p, size_t n, const struct img_info *info,
   free(rgba);
   return r;
 }
+
+const struct img_codec codec_webp = { IMG_WEBP, webp_decode };

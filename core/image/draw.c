@@ -70,12 +70,6 @@ void draw_fill(struct image *im, int x0, int y0, int x1, int y1,
   }
 }
 
-void draw_pixel(struct image *im, int x, int y, struct rgb c)
-{
-  if (x < INT32_MAX && y < INT32_MAX)
-    draw_fill(im, x, y, x + 1, y + 1, c);
-}
-
 /* Clamps a coordinate into [-margin, limit + margin] and converts it;
  * NaN gives -margin (callers check finiteness first where it matters). */
 static int clamp_coord(double v, int limit, int margin)
@@ -321,7 +315,8 @@ struct rgb draw_palette(uint32_t class_id)
                        (uint8_t)lround(b * 255) };
 }
 
-struct rgb draw_text_colour(struct rgb bg)
+/* Black or white, whichever reads better on `bg`. */
+static struct rgb text_colour(struct rgb bg)
 {
   return luma(bg) > 140 ? (struct rgb){ 0, 0, 0 }
                         : (struct rgb){ 255, 255, 255 };
@@ -378,7 +373,7 @@ int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
       }
     } while (clash && ++tries < 64);
     label_at(&im, bx, by, bw, bh, b->caption, sc.text,
-             draw_text_colour(b->colour), b->colour);
+             text_colour(b->colour), b->colour);
     placed[np][0] = bx;
     placed[np][1] = by;
     placed[np][2] = bw;

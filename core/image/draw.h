@@ -46,8 +46,6 @@ struct draw_scale {
 };
 struct draw_scale draw_scale_for(int w, int h);
 
-/* One pixel (ignored outside the image). */
-void draw_pixel(struct image *im, int x, int y, struct rgb c);
 /* Filled rectangle of pixels x0 <= x < x1, y0 <= y < y1, clipped. */
 void draw_fill(struct image *im, int x0, int y0, int x1, int y1,
                struct rgb c);
@@ -84,8 +82,6 @@ void draw_label_box(struct image *im, int x, int y, const char *s, int scale,
 
 /* A distinct, saturated colour per class id (stable across runs). */
 struct rgb draw_palette(uint32_t class_id);
-/* Black or white, whichever reads better on `bg`. */
-struct rgb draw_text_colour(struct rgb bg);
 
 /* A box for draw_boxes_jpeg(). */
 struct draw_box {

@@ -1,8 +1,10 @@
 /* imgcodec.c - the decoding facade (see imgcodec.h): reads the header
- * (imgfmt.c), enforces IMG_MAX_PIXELS, dispatches to the format's
- * decoder, and applies orientation when asked. */
+ * (imgfmt.c), which enforces IMG_MAX_PIXELS, hands the bytes to the
+ * format's entry of the codec table (codec_i.h), then reduces the size
+ * and applies orientation when asked. */
 #include "codec_i.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -30,22 +32,13 @@ static long mem_read(void *ud, uint64_t off, void *buf, size_t n)
   return (long)n;
 }
 
-void codec_rgba_to_rgb(const uint8_t *s, struct image *dst)
-{
-  uint8_t *d = dst->px;
-
-  for (size_t i = 0; i < (size_t)dst->w * dst->h; i++, s += 4, d += 3) {
-    unsigned a = s[3];
-    if (a == 255) {   /* opaque, the common case: no arithmetic */
-      d[0] = s[0];
-      d[1] = s[1];
-      d[2] = s[2];
-      continue;
-    }
-    for (int c = 0; c < 3; c++)
-      d[c] = (uint8_t)((s[c] * a + 255 * (255 - a) + 127) / 255);
-  }
-}
+/* The decoders, one per format (codec_i.h).  Indexed by enum img_format,
+ * the value stored in sample records. */
+static const struct img_codec *const codecs[IMG_NFORMATS] = {
+  [IMG_JPEG] = &codec_jpeg, [IMG_PNG] = &codec_png,
+  [IMG_WEBP] = &codec_webp, [IMG_TIFF] = &codec_tiff,
+  [IMG_BMP] = &codec_bmp,   [IMG_GIF] = &codec_gif,
+};
 
 /* Averages f x f blocks (f >= 2) into a new image, dropping the last
  * w % f columns and h % f rows.  Decoders that cannot scale (PNG, TIFF,
@@ -135,14 +128,11 @@ int img_decode(const void *data, size_t len, int min_short, unsigned flags,
     return -EBADMSG;
   if (ret_format)
     *ret_format = (int)info.format;
-  switch (info.format) {
-  case IMG_JPEG: r = jpeg_decode(data, len, min_short, ret); break;
-  case IMG_PNG: r = codec_png_decode(data, len, &info, ret); break;
-  case IMG_WEBP: r = codec_webp_decode(data, len, &info, min_short, ret); break;
-  case IMG_TIFF: r = codec_tiff_decode(data, len, &info, ret); break;
-  case IMG_GIF: r = codec_gif_decode(data, len, &info, ret); break;
-  case IMG_BMP: r = codec_bmp_decode(data, len, &info, ret); break;
-  default: r = -EBADMSG;
+  if (info.format < IMG_NFORMATS && codecs[info.format]) {
+    assert(codecs[info.format]->format == info.format);
+    r = codecs[info.format]->decode(data, len, &info, min_short, ret);
+  } else {
+    r = -EBADMSG;
   }
   if (r == 0 && min_short > 0) {
     /* Formats decoded at full size: reduce by a whole factor that keeps

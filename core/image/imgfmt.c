@@ -6,7 +6,8 @@
  * the file's start (16 KiB in the import) plus a few small reads where the
  * format keeps something elsewhere (the TIFF directory, a WebP EXIF chunk,
  * the tail checked for wholeness).  All offsets and lengths from the file
- * are checked against its size before use.
+ * are checked against its size before use.  Each format is one entry of
+ * the table at the end (extension, name, signature test, header reader).
  */
 #include "imgfmt.h"
 
@@ -19,21 +20,6 @@
 
 #define BOMB_REASON "declares more than 268,435,456 pixels (decompression " \
                     "bomb guard, see IMG_MAX_PIXELS)"
-
-static const char *const exts[IMG_NFORMATS] = {
-  ".jpg", ".png", ".webp", ".tif", ".bmp", ".gif" };
-static const char *const names[IMG_NFORMATS] = {
-  "JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF" };
-
-const char *img_ext(int format)
-{
-  return format >= 0 && format < IMG_NFORMATS ? exts[format] : NULL;
-}
-
-const char *img_format_name(int format)
-{
-  return format >= 0 && format < IMG_NFORMATS ? names[format] : "unknown";
-}
 
 int img_format_of_name(const char *name)
 {
@@ -50,32 +36,6 @@ int img_format_of_name(const char *name)
     if (strcasecmp(dot, tab[i].ext) == 0)
       return tab[i].fmt;
   return -1;
-}
-
-int img_sniff(const uint8_t *p, size_t n)
-{
-  if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
-    return IMG_JPEG;
-  if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
-    return IMG_PNG;
-  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
-    return IMG_WEBP;
-  if (n >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0 ||
-                 memcmp(p, "II+\0", 4) == 0 || memcmp(p, "MM\0+", 4) == 0))
-    return IMG_TIFF;
-  if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
-    return IMG_GIF;
-  if (n >= 2 && p[0] == 'B' && p[1] == 'M')
-    return IMG_BMP;
-  return -1;
-}
-
-void img_display_size(const struct img_info *in, uint32_t *w, uint32_t *h)
-{
-  bool swap = in->orientation >= 5 && in->orientation <= 8;
-
-  *w = swap ? in->height : in->width;
-  *h = swap ? in->width : in->height;
 }
 
 /* ---- byte helpers ---- */
@@ -123,18 +83,13 @@ static int src_read(const struct img_src *s, uint64_t off, void *buf, size_t n)
   return 0;
 }
 
-uint8_t img_tiff_orientation(const uint8_t *p, size_t n)
-{
-  return jpeg_tiff_orientation(p, n);
-}
-
 /* An EXIF payload as PNG eXIf and WebP EXIF carry it: the TIFF block,
  * sometimes (against the spec, but common) after "Exif\0\0". */
 static uint8_t exif_block_orientation(const uint8_t *p, size_t n)
 {
   if (n >= 6 && memcmp(p, "Exif\0\0", 6) == 0)
-    return img_tiff_orientation(p + 6, n - 6);
-  return img_tiff_orientation(p, n);
+    return jpeg_tiff_orientation(p + 6, n - 6);
+  return jpeg_tiff_orientation(p, n);
 }
 
 static int check_pixels(struct img_info *in, const char **reason)
@@ -251,22 +206,13 @@ static uint32_t crc32_png(uint32_t crc, const uint8_t *p, size_t n)
   return ~crc;
 }
 
-static int png_read(const struct img_src *s, struct img_info *in,
-                    const char **reason)
+/* The IHDR chunk (h: the file's first 33 bytes): size, bit depth, colour
+ * type, interlacing, checked against the PNG rules. */
+static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
 {
-  static const uint8_t iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D',
-                                    0xAE, 0x42, 0x60, 0x82 };
-  uint8_t h[33], tail[64];
-  uint64_t off = 33;
-  size_t tn;
   unsigned depth, ctype;
   int r;
 
-  if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
-    *reason = r == -ENODATA ? "truncated: file ends inside the PNG header"
-                            : "read error";
-    return r == -ENODATA ? -EBADMSG : r;
-  }
   if (be32(h + 8) != 13 || memcmp(h + 12, "IHDR", 4) != 0) {
     *reason = "corrupt PNG: no IHDR chunk first";
     return -EBADMSG;
@@ -300,15 +246,24 @@ static int png_read(const struct img_src *s, struct img_info *in,
   }
   in->precision = (uint8_t)depth;
   in->progressive = h[28] == 1;
-  if ((r = check_pixels(in, reason)) < 0)
-    return r;
-  /* Chunks before the image data: find eXIf (orientation). */
+  return 0;
+}
+
+/* Walks the chunks before the image data for eXIf (orientation).  A chunk
+ * that cannot be read ends the walk quietly: the tail check of png_read()
+ * names the problem. */
+static int png_exif(const struct img_src *s, struct img_info *in,
+                    const char **reason)
+{
+  uint64_t off = 33;
+  int r;
+
   for (int k = 0; k < 256; k++) {
     uint8_t ch[8];
     uint32_t len;
 
     if ((r = src_read(s, off, ch, 8)) < 0)
-      break;   /* the tail check below names the problem */
+      break;
     len = be32(ch);
     if (len > 0x7fffffffu || memcmp(ch + 4, "IDAT", 4) == 0 ||
         memcmp(ch + 4, "IEND", 4) == 0)
@@ -333,6 +288,26 @@ static int png_read(const struct img_src *s, struct img_info *in,
     }
     off += 12 + (uint64_t)len;
   }
+  return 0;
+}
+
+static int png_read(const struct img_src *s, struct img_info *in,
+                    const char **reason)
+{
+  static const uint8_t iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D',
+                                    0xAE, 0x42, 0x60, 0x82 };
+  uint8_t h[33], tail[64];
+  size_t tn;
+  int r;
+
+  if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
+    *reason = r == -ENODATA ? "truncated: file ends inside the PNG header"
+                            : "read error";
+    return r == -ENODATA ? -EBADMSG : r;
+  }
+  if ((r = png_ihdr(h, in, reason)) < 0 ||
+      (r = check_pixels(in, reason)) < 0 || (r = png_exif(s, in, reason)) < 0)
+    return r;
   if ((r = read_tail(s, tail, &tn)) < 0 || tn < 12 ||
       memcmp(tail + tn - 12, iend, 12) != 0) {
     *reason = "truncated: no IEND chunk at the end of the PNG";
@@ -444,14 +419,14 @@ static int tiff_value(const struct img_src *s, const uint8_t *e, bool le,
   return 0;
 }
 
-static int tiff_read(const struct img_src *s, struct img_info *in,
-                     const char **reason)
+/* The first image directory of a TIFF of byte order le: *ret_ifd
+ * (malloc'd, owned by the caller) holds its *ret_count 12-byte entries. */
+static int tiff_ifd(const struct img_src *s, bool le, uint8_t **ret_ifd,
+                    uint16_t *ret_count, const char **reason)
 {
-  uint8_t h[8], *ifd = NULL;
-  const uint8_t *offs = NULL, *cnts = NULL;
-  uint32_t off, spp = 1, bps = 1;
+  uint8_t h[8], *ifd;
+  uint32_t off;
   uint16_t count;
-  bool le = s->head_len > 0 && s->head[0] == 'I', have_w = false;
   int r;
 
   if ((r = src_read(s, 0, h, 8)) < 0) {
@@ -481,6 +456,23 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
     *reason = "truncated: file ends inside the TIFF directory";
     return r == -ENODATA ? -EBADMSG : r;
   }
+  *ret_ifd = ifd;
+  *ret_count = count;
+  return 0;
+}
+
+static int tiff_read(const struct img_src *s, struct img_info *in,
+                     const char **reason)
+{
+  uint8_t *ifd = NULL;
+  const uint8_t *offs = NULL, *cnts = NULL;
+  uint32_t spp = 1, bps = 1;
+  uint16_t count;
+  bool le = s->head_len > 0 && s->head[0] == 'I', have_w = false;
+  int r;
+
+  if ((r = tiff_ifd(s, le, &ifd, &count, reason)) < 0)
+    return r;
   in->orientation = 1;
   for (uint16_t i = 0; i < count && r == 0; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
@@ -628,6 +620,79 @@ static int gif_read(const struct img_src *s, struct img_info *in,
   return 0;
 }
 
+/* ---- the format table ---- */
+
+static bool jpeg_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF;
+}
+
+static bool png_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0;
+}
+
+static bool webp_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0;
+}
+
+/* Classic TIFF and BigTIFF (recognised so that the header read can say
+ * BigTIFF is not supported), either byte order. */
+static bool tiff_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0 ||
+                    memcmp(p, "II+\0", 4) == 0 || memcmp(p, "MM\0+", 4) == 0);
+}
+
+static bool bmp_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 2 && p[0] == 'B' && p[1] == 'M';
+}
+
+static bool gif_sniff(const uint8_t *p, size_t n)
+{
+  return n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0);
+}
+
+/* One entry per format, indexed by enum img_format: the extension and
+ * name the mount shows, how the bytes start, and how the header is read.
+ * The signatures are disjoint, so the order of the walk in img_sniff()
+ * does not matter.  Decoding is not here: imgcodec.c has its own table
+ * (codec_i.h), so reading headers needs no decoder. */
+static const struct fmt_entry {
+  const char *ext, *name;
+  bool (*sniff)(const uint8_t *p, size_t n);
+  int (*read)(const struct img_src *s, struct img_info *in,
+              const char **reason);
+} formats[IMG_NFORMATS] = {
+  [IMG_JPEG] = { ".jpg", "JPEG", jpeg_sniff, jpeg_read },
+  [IMG_PNG] = { ".png", "PNG", png_sniff, png_read },
+  [IMG_WEBP] = { ".webp", "WebP", webp_sniff, webp_read },
+  [IMG_TIFF] = { ".tif", "TIFF", tiff_sniff, tiff_read },
+  [IMG_BMP] = { ".bmp", "BMP", bmp_sniff, bmp_read },
+  [IMG_GIF] = { ".gif", "GIF", gif_sniff, gif_read },
+};
+
+const char *img_ext(int format)
+{
+  return format >= 0 && format < IMG_NFORMATS ? formats[format].ext : NULL;
+}
+
+const char *img_format_name(int format)
+{
+  return format >= 0 && format < IMG_NFORMATS ? formats[format].name
+                                               : "unknown";
+}
+
+int img_sniff(const uint8_t *p, size_t n)
+{
+  for (int f = 0; f < IMG_NFORMATS; f++)
+    if (formats[f].sniff(p, n))
+      return f;
+  return -1;
+}
+
 int img_header_read(const struct img_src *src, struct img_info *ret,
                     const char **reason)
 {
@@ -647,12 +712,5 @@ int img_header_read(const struct img_src *src, struct img_info *ret,
     return -EBADMSG;
   }
   ret->format = (enum img_format)fmt;
-  switch (fmt) {
-  case IMG_JPEG: return jpeg_read(src, ret, reason);
-  case IMG_PNG: return png_read(src, ret, reason);
-  case IMG_WEBP: return webp_read(src, ret, reason);
-  case IMG_TIFF: return tiff_read(src, ret, reason);
-  case IMG_BMP: return bmp_read(src, ret, reason);
-  default: return gif_read(src, ret, reason);
-  }
+  return formats[fmt].read(src, ret, reason);
 }

@@ -90,13 +90,4 @@ int img_format_of_name(const char *name);
 int img_header_read(const struct img_src *src, struct img_info *ret,
                     const char **reason);
 
-/* The orientation tag (0x0112) of a TIFF-structured block ("II*\0" or
- * "MM\0*" first; an EXIF payload without its "Exif\0\0" prefix): 1..8, or
- * 1 when absent or unreadable. */
-uint8_t img_tiff_orientation(const uint8_t *p, size_t n);
-
-/* Width and height as a viewer shows them: swapped for orientations
- * 5..8 (a quarter turn). */
-void img_display_size(const struct img_info *in, uint32_t *w, uint32_t *h);
-
 #endif

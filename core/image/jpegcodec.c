@@ -18,6 +18,7 @@
 
 #include <jpeglib.h>
 
+#include "codec_i.h"
 #include "imgfmt.h"
 #include "util.h"
 
@@ -183,6 +184,18 @@ int jpeg_decode(const void *data, size_t len, int min_short,
   }
   return 0;
 }
+
+/* The JPEG entry of imgcodec.c's codec table (codec_i.h): the header was
+ * read already, but TurboJPEG reads it again for its own state. */
+static int codec_jpeg_decode(const uint8_t *p, size_t n,
+                             const struct img_info *info, int min_short,
+                             struct image *ret)
+{
+  (void)info;
+  return jpeg_decode(p, n, min_short, ret);
+}
+
+const struct img_codec codec_jpeg = { IMG_JPEG, codec_jpeg_decode };
 
 int jpeg_decode_file(const char *path, int min_short, struct image *ret)
 {

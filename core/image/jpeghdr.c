@@ -71,6 +71,53 @@ static const char *not_jpeg_reason(const uint8_t *p, size_t n)
   return "not a JPEG: no start-of-image marker";
 }
 
+/* A start-of-frame segment (marker m, payload s of a segment of length
+ * len): the frame's size and coding into *ret, or the reason why no
+ * common decoder would read it. */
+static int frame_header(uint8_t m, const uint8_t *s, size_t len,
+                        struct jpeg_info *ret, const char **reason)
+{
+  unsigned sof = m - 0xC0;
+
+  if (len < 8) {
+    *reason = "corrupt header: short frame header";
+    return -EBADMSG;
+  }
+  if (sof == 3 || sof == 7 || sof == 11 || sof == 15) {
+    *reason = "lossless JPEG is not supported";
+    return -EBADMSG;
+  }
+  if (sof == 5 || sof == 6 || sof == 13 || sof == 14) {
+    *reason = "hierarchical JPEG is not supported";
+    return -EBADMSG;
+  }
+  ret->sof = (uint8_t)sof;
+  ret->precision = s[0];
+  ret->height = (uint32_t)((s[1] << 8) | s[2]);
+  ret->width = (uint32_t)((s[3] << 8) | s[4]);
+  ret->components = s[5];
+  ret->progressive = sof == 2 || sof == 10;
+  ret->arithmetic = sof >= 9;
+  if (ret->precision == 12) {
+    *reason = "12-bit JPEG (sample precision 12) is not supported by "
+              "common image loaders";
+    return -EBADMSG;
+  }
+  if (ret->precision != 8) {
+    *reason = "unsupported sample precision";
+    return -EBADMSG;
+  }
+  if (ret->width == 0 || ret->height == 0) {
+    *reason = "zero image dimensions";
+    return -EBADMSG;
+  }
+  if (ret->components != 1 && ret->components != 3 && ret->components != 4) {
+    *reason = "unsupported number of colour components";
+    return -EBADMSG;
+  }
+  return 0;
+}
+
 int jpeg_header_parse(const uint8_t *p, size_t n, struct jpeg_info *ret,
                       size_t *ret_need, const char **reason)
 {
@@ -122,47 +169,10 @@ int jpeg_header_parse(const uint8_t *p, size_t n, struct jpeg_info *ret,
       return -ENODATA;
     }
     if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-      const uint8_t *s = p + i + 4;
-      unsigned sof = m - 0xC0;
-
-      if (len < 8) {
-        *reason = "corrupt header: short frame header";
-        return -EBADMSG;
-      }
-      if (sof == 3 || sof == 7 || sof == 11 || sof == 15) {
-        *reason = "lossless JPEG is not supported";
-        return -EBADMSG;
-      }
-      if (sof == 5 || sof == 6 || sof == 13 || sof == 14) {
-        *reason = "hierarchical JPEG is not supported";
-        return -EBADMSG;
-      }
-      ret->sof = (uint8_t)sof;
-      ret->precision = s[0];
-      ret->height = (uint32_t)((s[1] << 8) | s[2]);
-      ret->width = (uint32_t)((s[3] << 8) | s[4]);
-      ret->components = s[5];
-      ret->progressive = sof == 2 || sof == 10;
-      ret->arithmetic = sof >= 9;
+      int r = frame_header(m, p + i + 4, len, ret, reason);
+      if (r < 0)
+        return r;
       have_sof = true;
-      if (ret->precision == 12) {
-        *reason = "12-bit JPEG (sample precision 12) is not supported by "
-                  "common image loaders";
-        return -EBADMSG;
-      }
-      if (ret->precision != 8) {
-        *reason = "unsupported sample precision";
-        return -EBADMSG;
-      }
-      if (ret->width == 0 || ret->height == 0) {
-        *reason = "zero image dimensions";
-        return -EBADMSG;
-      }
-      if (ret->components != 1 && ret->components != 3 &&
-          ret->components != 4) {
-        *reason = "unsupported number of colour components";
-        return -EBADMSG;
-      }
     } else if (m == 0xE1 && ret->orientation == 1) {
       ret->orientation = exif_orientation(p + i + 4, len - 2);
     } else if (m == 0xDA) {

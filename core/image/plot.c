@@ -214,6 +214,86 @@ static void orthonormalise(double *a, double *b, size_t dim)
     b[j] /= nb;
 }
 
+/* The mean of all n rows into mean[dim], and the centred subsample (every
+ * stride-th row, m rows) into c[m][dim]; returns the subsample's total
+ * variance (sum of squares). */
+static double pca_centre(const float *X, size_t n, size_t dim, size_t stride,
+                         size_t m, double *mean, double *c)
+{
+  double total = 0;
+
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < dim; j++)
+      mean[j] += val(X[i * dim + j]);
+  for (size_t j = 0; j < dim; j++)
+    mean[j] /= (double)n;
+  for (size_t k = 0; k < m; k++)
+    for (size_t j = 0; j < dim; j++) {
+      double d = val(X[k * stride * dim + j]) - mean[j];
+      c[k * dim + j] = d;
+      total += d * d;
+    }
+  return total;
+}
+
+/* One subspace iteration: v (two orthonormal vectors) becomes the
+ * orthonormalised C^T C v, the larger first; nv is scratch of 2 * dim.
+ * Returns the variance along the two vectors before the step (Rayleigh
+ * quotients). */
+static double pca_step(const double *c, size_t m, size_t dim, double *v,
+                       double *nv)
+{
+  memset(nv, 0, 2 * dim * sizeof(double));
+  for (size_t k = 0; k < m; k++) {
+    const double *row = c + k * dim;
+    double p0 = 0, p1 = 0;
+    for (size_t j = 0; j < dim; j++) {
+      p0 += row[j] * v[j];
+      p1 += row[j] * v[dim + j];
+    }
+    for (size_t j = 0; j < dim; j++) {
+      nv[j] += p0 * row[j];
+      nv[dim + j] += p1 * row[j];
+    }
+  }
+  double q0 = 0, q1 = 0;
+  for (size_t j = 0; j < dim; j++) {
+    q0 += nv[j] * v[j];
+    q1 += nv[dim + j] * v[dim + j];
+  }
+  /* Keep the larger one first. */
+  double n0 = 0, n1 = 0;
+  for (size_t j = 0; j < dim; j++) {
+    n0 += nv[j] * nv[j];
+    n1 += nv[dim + j] * nv[dim + j];
+  }
+  if (n1 > n0)
+    for (size_t j = 0; j < dim; j++) {
+      double t = nv[j];
+      nv[j] = nv[dim + j];
+      nv[dim + j] = t;
+    }
+  memcpy(v, nv, 2 * dim * sizeof(double));
+  orthonormalise(v, v + dim, dim);
+  return q0 + q1;
+}
+
+/* Signs fixed so that each vector's largest coordinate is positive: the
+ * same picture on every run. */
+static void pca_fix_signs(double *v, size_t dim)
+{
+  for (int k = 0; k < 2; k++) {
+    double *u = v + (size_t)k * dim;
+    size_t arg = 0;
+    for (size_t j = 1; j < dim; j++)
+      if (fabs(u[j]) > fabs(u[arg]))
+        arg = j;
+    if (u[arg] < 0)
+      for (size_t j = 0; j < dim; j++)
+        u[j] = -u[j];
+  }
+}
+
 int plot_pca2(const float *X, size_t n, size_t dim, float *out,
               double *ret_var2)
 {
@@ -234,18 +314,7 @@ int plot_pca2(const float *X, size_t n, size_t dim, float *out,
     free(mean), free(v), free(nv), free(c);
     return -ENOMEM;
   }
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = 0; j < dim; j++)
-      mean[j] += val(X[i * dim + j]);
-  for (size_t j = 0; j < dim; j++)
-    mean[j] /= (double)n;
-  double total = 0;
-  for (size_t k = 0; k < m; k++)
-    for (size_t j = 0; j < dim; j++) {
-      double d = val(X[k * stride * dim + j]) - mean[j];
-      c[k * dim + j] = d;
-      total += d * d;
-    }
+  double total = pca_centre(X, n, dim, stride, m, mean, c);
 
   /* Deterministic start: the two highest-variance coordinates, nudged so
    * that the start is not orthogonal to the answer by construction. */
@@ -255,53 +324,9 @@ int plot_pca2(const float *X, size_t n, size_t dim, float *out,
   }
   orthonormalise(v, v + dim, dim);
   double captured = 0;
-  for (int it = 0; it < PCA_ITERS; it++) {
-    /* nv = C^T C v for both vectors. */
-    memset(nv, 0, 2 * dim * sizeof(double));
-    for (size_t k = 0; k < m; k++) {
-      const double *row = c + k * dim;
-      double p0 = 0, p1 = 0;
-      for (size_t j = 0; j < dim; j++) {
-        p0 += row[j] * v[j];
-        p1 += row[j] * v[dim + j];
-      }
-      for (size_t j = 0; j < dim; j++) {
-        nv[j] += p0 * row[j];
-        nv[dim + j] += p1 * row[j];
-      }
-    }
-    /* Rayleigh quotients before normalising: variance along v. */
-    double q0 = 0, q1 = 0;
-    for (size_t j = 0; j < dim; j++) {
-      q0 += nv[j] * v[j];
-      q1 += nv[dim + j] * v[dim + j];
-    }
-    captured = q0 + q1;
-    /* Keep the larger one first. */
-    double n0 = 0, n1 = 0;
-    for (size_t j = 0; j < dim; j++) {
-      n0 += nv[j] * nv[j];
-      n1 += nv[dim + j] * nv[dim + j];
-    }
-    if (n1 > n0)
-      for (size_t j = 0; j < dim; j++) {
-        double t = nv[j];
-        nv[j] = nv[dim + j];
-        nv[dim + j] = t;
-      }
-    memcpy(v, nv, 2 * dim * sizeof(double));
-    orthonormalise(v, v + dim, dim);
-  }
-  for (int k = 0; k < 2; k++) {
-    double *u = v + (size_t)k * dim;
-    size_t arg = 0;
-    for (size_t j = 1; j < dim; j++)
-      if (fabs(u[j]) > fabs(u[arg]))
-        arg = j;
-    if (u[arg] < 0)
-      for (size_t j = 0; j < dim; j++)
-        u[j] = -u[j];
-  }
+  for (int it = 0; it < PCA_ITERS; it++)
+    captured = pca_step(c, m, dim, v, nv);
+  pca_fix_signs(v, dim);
   for (size_t i = 0; i < n; i++) {
     double p0 = 0, p1 = 0;
     for (size_t j = 0; j < dim; j++) {
@@ -329,6 +354,68 @@ static int cmp_count(const void *a, const void *b)
   if (x->n != y->n)
     return x->n > y->n ? -1 : 1;
   return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The points p[2i], p[2i+1] scaled to the frame, each coloured by its
+ * key; counts the keys into kc (slot n_keys: every key >= n_keys). */
+static void scatter(struct image *im, const struct frame *f, const float *p,
+                    size_t n, const uint32_t *key, size_t n_keys,
+                    struct key_count *kc)
+{
+  float lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i == 0 || p[2 * i] < lo0)
+      lo0 = p[2 * i];
+    if (i == 0 || p[2 * i] > hi0)
+      hi0 = p[2 * i];
+    if (i == 0 || p[2 * i + 1] < lo1)
+      lo1 = p[2 * i + 1];
+    if (i == 0 || p[2 * i + 1] > hi1)
+      hi1 = p[2 * i + 1];
+  }
+  double s0 = hi0 > lo0 ? hi0 - lo0 : 1, s1 = hi1 > lo1 ? hi1 - lo1 : 1;
+  int rad = n < 2000 ? 3 : n < 50000 ? 2 : 1;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t k = key ? key[i] : 0;
+    size_t slot = k < n_keys ? k : n_keys;
+    kc[slot].n++;
+    struct rgb c = key && k >= n_keys ? GREY : draw_palette(k);
+    /* 3 % padding so points on the extremes are not cut by the frame. */
+    double u = 0.03 + 0.94 * (p[2 * i] - lo0) / s0;
+    double v = 0.03 + 0.94 * (p[2 * i + 1] - lo1) / s1;
+    draw_point(im, fx(f, u), fy(f, v), rad, c);
+  }
+}
+
+/* The keys present, largest first, as far as the legend has rows; the
+ * rest as "+N more". */
+static void key_legend(struct image *im, const struct frame *f,
+                       struct key_count *kc, size_t n_keys,
+                       const char *const *key_names)
+{
+  int row = 0;
+
+  for (size_t k = 0; k <= n_keys; k++)
+    kc[k].key = (uint32_t)k;
+  qsort(kc, n_keys + 1, sizeof(*kc), cmp_count);
+  for (size_t k = 0; k <= n_keys && kc[k].n; k++) {
+    char txt[128];
+    bool other = kc[k].key == n_keys;
+    int cap = f->rows < PLOT_MAX_LEGEND ? f->rows : PLOT_MAX_LEGEND;
+    if (row >= cap - 1 && k + 1 <= n_keys && kc[k + 1].n) {
+      size_t rest = 0;
+      for (size_t j = k; j <= n_keys; j++)
+        rest += kc[j].n ? 1 : 0;
+      snprintf(txt, sizeof(txt), "+%zu more", rest);
+      legend_entry(im, f, row, GREY, txt);
+      break;
+    }
+    snprintf(txt, sizeof(txt), "%.40s (%zu)",
+             other ? "other" : key_names[kc[k].key] ? key_names[kc[k].key]
+                                                     : "?",
+             kc[k].n);
+    legend_entry(im, f, row++, other ? GREY : draw_palette(kc[k].key), txt);
+  }
 }
 
 int plot_embeddings_jpeg(const float *X, size_t n, size_t dim,
@@ -363,59 +450,13 @@ int plot_embeddings_jpeg(const float *X, size_t n, size_t dim,
            "PCA of %zu embeddings (%zu-d): 2 components, %.0f%% of variance",
            n, dim, var2 * 100);
   layout(&im, title, &f);
-
-  float lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (i == 0 || p[2 * i] < lo0)
-      lo0 = p[2 * i];
-    if (i == 0 || p[2 * i] > hi0)
-      hi0 = p[2 * i];
-    if (i == 0 || p[2 * i + 1] < lo1)
-      lo1 = p[2 * i + 1];
-    if (i == 0 || p[2 * i + 1] > hi1)
-      hi1 = p[2 * i + 1];
-  }
-  double s0 = hi0 > lo0 ? hi0 - lo0 : 1, s1 = hi1 > lo1 ? hi1 - lo1 : 1;
   axes(&im, &f, 0, 1, 0, 1, "PC 1", "PC 2", false);
-  int rad = n < 2000 ? 3 : n < 50000 ? 2 : 1;
-  for (size_t i = 0; i < n; i++) {
-    uint32_t k = key ? key[i] : 0;
-    size_t slot = k < n_keys ? k : n_keys;
-    kc[slot].n++;
-    struct rgb c = key && k >= n_keys ? GREY : draw_palette(k);
-    /* 3 % padding so points on the extremes are not cut by the frame. */
-    double u = 0.03 + 0.94 * (p[2 * i] - lo0) / s0;
-    double v = 0.03 + 0.94 * (p[2 * i + 1] - lo1) / s1;
-    draw_point(&im, fx(&f, u), fy(&f, v), rad, c);
-  }
+  scatter(&im, &f, p, n, key, n_keys, kc);
   if (n == 0)
     draw_text(&im, f.x0 + f.sc.text * 4, f.y0 + f.sc.text * 4,
               "no embeddings", f.sc.text, BLACK);
-  if (key) {
-    for (size_t k = 0; k <= n_keys; k++)
-      kc[k].key = (uint32_t)k;
-    qsort(kc, n_keys + 1, sizeof(*kc), cmp_count);
-    int row = 0;
-    for (size_t k = 0; k <= n_keys && kc[k].n; k++) {
-      char txt[128];
-      bool other = kc[k].key == n_keys;
-      int cap = f.rows < PLOT_MAX_LEGEND ? f.rows : PLOT_MAX_LEGEND;
-      if (row >= cap - 1 && k + 1 <= n_keys && kc[k + 1].n) {
-        size_t rest = 0;
-        for (size_t j = k; j <= n_keys; j++)
-          rest += kc[j].n ? 1 : 0;
-        snprintf(txt, sizeof(txt), "+%zu more", rest);
-        legend_entry(&im, &f, row, GREY, txt);
-        break;
-      }
-      snprintf(txt, sizeof(txt), "%.40s (%zu)",
-               other ? "other" : key_names[kc[k].key] ? key_names[kc[k].key]
-                                                       : "?",
-               kc[k].n);
-      legend_entry(&im, &f, row++, other ? GREY : draw_palette(kc[k].key),
-                   txt);
-    }
-  }
+  if (key)
+    key_legend(&im, &f, kc, n_keys, key_names);
   r = finish(&im, ret_data, ret_len);
 out:
   free(p);
