@@ -72,6 +72,11 @@ struct fs_ctx {
                                  local cache (srcfile.c); NULL for a
                                  folder.  Set up in main, thread-safe */
 
+  pthread_mutex_t hmu;        /* guards handles */
+  struct nh *handles;         /* handles the kernel holds (ops.c): freed
+                                 at teardown when it never released them
+                                 (an aborted connection, a killed reader
+                                 during unmount) */
   pthread_mutex_t mu;         /* guards the fields below (errs* and
                                  last_err*: errring.c writes, render.c
                                  reads) */
@@ -136,8 +141,13 @@ void fs_gen_free(struct fs_ctx *c);
 int render_readme(struct fs_ctx *c, struct buf *out);
 int render_status(struct fs_ctx *c, struct buf *out);
 
+struct nh;
+
 /* ---- ops.c ---- */
 
 extern const struct fuse_lowlevel_ops curatefs_ops;
+/* Closes and frees the handles the kernel never released (teardown, after
+ * the session loop: no request runs any more). */
+void ops_release_all(struct fs_ctx *c);
 
 #endif

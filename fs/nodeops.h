@@ -147,6 +147,8 @@ struct nh {
   const struct fh_ops *ops;
   struct node node;
   unsigned refs;      /* atomic; 1 from open, +1 per reply in flight */
+  struct nh *hprev, *hnext;  /* the open handles the kernel holds
+                                (ops.c, under fs_ctx.hmu) */
 };
 
 /* Sets up a handle's head: one reference, the caller's. */

@@ -306,6 +306,42 @@ static void fh_close(struct fs_ctx *c, struct nh *h)
     h->ops->close(c, h);
 }
 
+/* The registry of handles the kernel holds, so that teardown frees the
+ * ones it never released. */
+static void handles_add(struct fs_ctx *c, struct nh *h)
+{
+  pthread_mutex_lock(&c->hmu);
+  h->hprev = NULL;
+  h->hnext = c->handles;
+  if (c->handles)
+    c->handles->hprev = h;
+  c->handles = h;
+  pthread_mutex_unlock(&c->hmu);
+}
+
+static void handles_del(struct fs_ctx *c, struct nh *h)
+{
+  pthread_mutex_lock(&c->hmu);
+  if (h->hprev)
+    h->hprev->hnext = h->hnext;
+  else if (c->handles == h)
+    c->handles = h->hnext;
+  if (h->hnext)
+    h->hnext->hprev = h->hprev;
+  h->hprev = h->hnext = NULL;
+  pthread_mutex_unlock(&c->hmu);
+}
+
+void ops_release_all(struct fs_ctx *c)
+{
+  while (c->handles) {
+    struct nh *h = c->handles;
+    handles_del(c, h);
+    fh_close(c, h);
+    nh_put(h);
+  }
+}
+
 /* The handle's open(2) answer, and the reply. */
 static void reply_open(fuse_req_t req, struct fs_ctx *c, struct nh *h,
                        const struct open_out *o, struct fuse_file_info *fi)
@@ -314,10 +350,12 @@ static void reply_open(fuse_req_t req, struct fs_ctx *c, struct nh *h,
   fi->direct_io = o->direct_io;
   fi->noflush = o->noflush;
   fi->fh = (uint64_t)(uintptr_t)h;
+  handles_add(c, h);
   if ((o->backing ? pt_reply_open(req, fi, o->backing)
                   : fuse_reply_open(req, fi)) != 0) {
     /* The reply did not reach the kernel (the open was interrupted): no
      * RELEASE will come. */
+    handles_del(c, h);
     fh_close(c, h);
     nh_put(h);
   }
@@ -467,6 +505,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 
   (void)ino;
   if (h) {
+    handles_del(ctx(req), h);
     fh_close(ctx(req), h);
     nh_put(h);
   }

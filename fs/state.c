@@ -13,7 +13,10 @@
 
 int state_init(struct fs_ctx *c)
 {
-  int r = fs_gen_new(c);
+  int r;
+
+  pthread_mutex_init(&c->hmu, NULL);
+  r = fs_gen_new(c);
 
   if (r == 0)
     r = pt_new(c);
@@ -32,6 +35,7 @@ int state_init(struct fs_ctx *c)
 
 void state_free(struct fs_ctx *c)
 {
+  ops_release_all(c);   /* first: handles hold cache and vnode references */
   vtree_free(c);
   fdcache_free(c);
   vnode_free_all(c);
