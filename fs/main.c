@@ -360,8 +360,12 @@ static int split_args(struct daemon *d, int argc, char **argv)
 static int parse_cache_size(const char *s, uint64_t *ret)
 {
   char *end;
-  unsigned long long v = strtoull(s, &end, 10);
+  unsigned long long v;
   unsigned sh = 0;
+
+  if (*s < '0' || *s > '9')
+    return -EINVAL;   /* strtoull would take "-1" as 2^64 - 1 */
+  v = strtoull(s, &end, 10);
 
   if (*end == 'K' || *end == 'k')
     sh = 10;

@@ -462,8 +462,20 @@ static void set_common(struct http_client *c, const char *url,
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  /* Objects are read as stored: decoding a Content-Encoding would change
+   * their bytes and sizes (S3); JSON APIs (CVAT) may compress. */
+  if (!c->sigv4)
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   if (c->sigv4) {
+    /* An object store that accepts and then stalls ends the attempt (and
+     * is retried) instead of holding a reader for the whole timeout.
+     * Not for CVAT, whose server may think for a while before it
+     * answers. */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, HTTP_LOW_SPEED_BYTES);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, HTTP_LOW_SPEED_SECONDS);
+    /* The path as given: libcurl would otherwise fold "a/../b" into
+     * "b" and read another object than the key names. */
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
     curl_easy_setopt(h, CURLOPT_USERNAME, c->sigv4_id);
     curl_easy_setopt(h, CURLOPT_PASSWORD, c->sigv4_key);

@@ -36,6 +36,11 @@
 #include "util.h"
 
 #define HTTP_ERR_MAX 512
+/* A signed (S3) attempt that moves less than this many bytes a second
+ * for this many seconds ends as a timeout (and is retried): a stalled
+ * object store must not hold a reader for the whole attempt timeout. */
+#define HTTP_LOW_SPEED_BYTES 1024L
+#define HTTP_LOW_SPEED_SECONDS 30L
 
 struct http_opts {
   const char *ca_bundle;     /* CA file for TLS; NULL = the system's */

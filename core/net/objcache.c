@@ -62,11 +62,13 @@ static void oc_name(const char *etag, uint64_t size, char *out)
       hex[n++] = *p;
   }
   hex[n] = '\0';
-  if (plain && n)
-    snprintf(out, OC_NAME_MAX, "%s.%llu", hex, (unsigned long long)size);
-  else
-    snprintf(out, OC_NAME_MAX, "h%016llx.%llu",
-             (unsigned long long)fnv1a(etag), (unsigned long long)size);
+  /* At most 100 + 1 + 20 bytes: always fits (OC_NAME_MAX). */
+  if (plain && n &&
+      snprintf(out, OC_NAME_MAX, "%s.%llu", hex, (unsigned long long)size) <
+          OC_NAME_MAX)
+    return;
+  snprintf(out, OC_NAME_MAX, "h%016llx.%llu",
+           (unsigned long long)fnv1a(etag), (unsigned long long)size);
 }
 
 static struct oc_entry **slot(struct objcache *c, const char *name)
@@ -220,7 +222,7 @@ static int scan(struct objcache *c)
       r = -ENOMEM;
       break;
     }
-    snprintf(e->name, sizeof(e->name), "%s", de->d_name);
+    memcpy(e->name, de->d_name, strlen(de->d_name) + 1);  /* < OC_NAME_MAX */
     e->size = (uint64_t)st.st_size;
     e->used = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     all[n++] = e;
@@ -433,13 +435,16 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
   r = fill(c, e, size, fetch, ud, err, errlen);
   if (r < 0)
     drop(c, e, false);
+  /* Opened before the mutex goes: another thread's make_room() could
+   * otherwise evict the file between its rename and our open. */
+  fd = r < 0 ? -1 : openat(c->objfd, name, O_RDONLY | O_CLOEXEC |
+                                           O_NOFOLLOW);
+  if (r == 0 && fd < 0)
+    r = errf(err, errlen, -errno, "cache read: %s", strerror(errno));
   pthread_cond_broadcast(&c->cv);   /* waiters look again */
   pthread_mutex_unlock(&c->mu);
   if (r < 0)
     return r;
-  fd = openat(c->objfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0)
-    return errf(err, errlen, -errno, "cache read: %s", strerror(errno));
   *fd_out = fd;
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "s3.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,6 +44,23 @@ static bool bucket_ok(const char *b)
          !strstr(b, "..");
 }
 
+/* A prefix names a folder of keys: no empty, "." or ".." part (a
+ * trailing '/' is fine), so it reads as the same path everywhere. */
+static bool prefix_ok(const char *p)
+{
+  while (*p) {
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || (n == 1 && p[0] == '.') ||
+        (n == 2 && p[0] == '.' && p[1] == '.'))
+      return false;
+    if (!slash)
+      break;
+    p = slash + 1;
+  }
+  return true;
+}
+
 int s3_url_parse(const char *url, char **bucket, char **prefix, char *err,
                  size_t errlen)
 {
@@ -61,9 +79,11 @@ int s3_url_parse(const char *url, char **bucket, char **prefix, char *err,
     *bucket = *prefix = NULL;
     return errf(err, errlen, -ENOMEM, "out of memory");
   }
-  if (!bucket_ok(*bucket) || strlen(*prefix) >= S3_KEY_MAX) {
+  if (!bucket_ok(*bucket) || strlen(*prefix) >= S3_KEY_MAX ||
+      !prefix_ok(*prefix)) {
     int r = errf(err, errlen, -EINVAL, "'%.80s': not a valid S3 bucket name "
-                 "(3-63 of a-z 0-9 . -) or key prefix", *bucket);
+                 "(3-63 of a-z 0-9 . -) or key prefix (no empty, '.' or "
+                 "'..' part)", *bucket);
     free(*bucket);
     free(*prefix);
     *bucket = *prefix = NULL;
@@ -236,6 +256,33 @@ static int64_t parse_time(const char *t)
   return (int64_t)timegm(&tm);
 }
 
+/* Decodes a key S3 sent with encoding-type=url (form encoding: '+' is a
+ * space, %XX a byte) into out (S3_KEY_MAX + 1 bytes).  -1 when malformed
+ * or too long. */
+static int key_decode(const char *in, char *out)
+{
+  size_t n = 0;
+
+  for (; *in; in++) {
+    int ch = (unsigned char)*in;
+    if (ch == '%') {
+      unsigned v;
+      if (!isxdigit((unsigned char)in[1]) || !isxdigit((unsigned char)in[2]) ||
+          sscanf(in + 1, "%2x", &v) != 1)
+        return -1;
+      ch = (int)v;
+      in += 2;
+    } else if (ch == '+') {
+      ch = ' ';
+    }
+    if (ch == 0 || n >= S3_KEY_MAX)
+      return -1;
+    out[n++] = (char)ch;
+  }
+  out[n] = '\0';
+  return 0;
+}
+
 /* Calls cb for each <Contents> of one page. */
 static int list_page_objects(const struct xmltree_node *res,
                              int (*cb)(const struct s3_object *, void *),
@@ -245,12 +292,18 @@ static int list_page_objects(const struct xmltree_node *res,
   for (size_t i = 0; i < res->n; i++) {
     struct xmltree_node *c = &res->kids[i];
     struct s3_object o = { 0 };
+    char key[S3_KEY_MAX + 1];
     const char *size, *etag;
     char *end;
     int r;
     if (strcmp(c->name, "Contents") != 0)
       continue;
-    o.key = xmltree_text(xmltree_child(c, "Key"));
+    /* Keys come URL-encoded (encoding-type=url): a key with characters
+     * XML cannot carry would otherwise spoil the whole page. */
+    if (key_decode(xmltree_text(xmltree_child(c, "Key")), key) < 0)
+      return errf(err, errlen, -EIO, "%s: malformed key in the listing",
+                  what);
+    o.key = key;
     size = xmltree_text(xmltree_child(c, "Size"));
     etag = xmltree_text(xmltree_child(c, "ETag"));
     errno = 0;
@@ -273,8 +326,10 @@ static int list_query(struct buf *q, const char *prefix, const char *token)
   if (token)
     r = buf_puts(q, "?continuation-token=") < 0 || enc(q, token, false) < 0;
   if (r == 0)
-    r = buf_puts(q, token ? "&list-type=2&max-keys=1000&prefix="
-                          : "?list-type=2&max-keys=1000&prefix=") < 0 ||
+    r = buf_puts(q, token ? "&encoding-type=url&list-type=2&max-keys=1000"
+                            "&prefix="
+                          : "?encoding-type=url&list-type=2&max-keys=1000"
+                            "&prefix=") < 0 ||
         enc(q, prefix, false) < 0;
   return r ? -ENOMEM : 0;
 }
@@ -285,7 +340,7 @@ int s3_list(struct s3 *s, const char *prefix,
 {
   struct buf path, what;
   struct http_resp rs;
-  char *token = NULL;
+  char *token = NULL, *last = NULL;
   int r = 0;
 
   buf_init(&path, 1u << 20);
@@ -318,13 +373,14 @@ int s3_list(struct s3 *s, const char *prefix,
       break;
     }
     r = list_page_objects(res, cb, ud, what.data, err, errlen);
-    free(token);
+    free(last);
+    last = token;   /* a server repeating it would loop us forever */
     token = NULL;
     if (r == 0 && strcmp(xmltree_text(xmltree_child(res, "IsTruncated")),
                          "true") == 0) {
       const char *t = xmltree_text(xmltree_child(res, "NextContinuationToken"));
-      if (!*t)
-        r = errf(err, errlen, -EIO, "%s: truncated page without a "
+      if (!*t || (last && strcmp(t, last) == 0))
+        r = errf(err, errlen, -EIO, "%s: truncated page without a new "
                  "continuation token", what.data);
       else if (!(token = strdup(t)))
         r = -ENOMEM;
@@ -335,6 +391,7 @@ int s3_list(struct s3 *s, const char *prefix,
     break;
   }
   free(token);
+  free(last);
   http_resp_free(&rs);
   buf_free(&path);
   buf_free(&what);

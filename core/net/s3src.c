@@ -248,6 +248,33 @@ static int fetch_window(struct s3src *s, struct s3file *h, uint64_t off,
   return 0;
 }
 
+/* Extends the window to reach at least byte end, fetching only the bytes
+ * it lacks, and at least doubling it: a header reader that asks for a
+ * little more each time (JPEG segments) costs a few requests, and every
+ * byte is fetched once. */
+static int grow_window(struct s3src *s, struct s3file *h, uint64_t end)
+{
+  uint64_t have = h->woff + h->win.len, want = h->woff + 2 * h->win.len;
+  char key[S3_KEY_MAX + 1], err[512] = "";
+  struct buf more;
+  int r;
+
+  if (want < end)
+    want = end;
+  if (want > h->e->size)
+    want = h->e->size;
+  snprintf(key, sizeof(key), "%s%s", s->prefix, h->e->rel);
+  buf_init(&more, (size_t)1 << 31);
+  r = s3_get(h->cli, key, have, want - have, h->e->etag, 0, &more, NULL,
+             NULL, err, sizeof(err));
+  if (r == 0 && buf_append(&h->win, more.data, more.len) < 0)
+    r = -ENOMEM;
+  buf_free(&more);
+  if (r < 0 && r != -ESTALE && r != -ENOMEM)
+    set_error(s, err[0] ? err : strerror(-r));
+  return r;
+}
+
 static long s3src_pread(const struct import_source *src,
                         struct import_file *f, uint64_t off, void *buf,
                         size_t n)
@@ -261,7 +288,11 @@ static long s3src_pread(const struct import_source *src,
   if (n > h->e->size - off)
     n = (size_t)(h->e->size - off);
   if (off < h->woff || off + n > h->woff + h->win.len) {
-    if ((r = fetch_window(s, h, off, n)) < 0)
+    if (h->win.len && off >= h->woff && off <= h->woff + h->win.len)
+      r = grow_window(s, h, off + n);   /* a header that needs more */
+    else
+      r = fetch_window(s, h, off, n);
+    if (r < 0)
       return r;
     if (off + n > h->woff + h->win.len)
       n = h->win.len > off - h->woff ? (size_t)(h->woff + h->win.len - off)

@@ -455,12 +455,20 @@ class Handler(BaseHTTPRequestHandler):
             last = k
         with st.lock:
             rows = [(k,) + objs[k] for k in contents if k in objs]
+        url_enc = q.get('encoding-type') == 'url'
+        if 'encoding-type' in q and not url_enc:
+            raise S3Error(400, 'InvalidArgument', 'Invalid Encoding Method '
+                          'specified in Request')
+        kenc = (lambda k: urllib.parse.quote_plus(k, safe='/')) if url_enc \
+            else (lambda k: k)
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult '
                'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
                '<Name>%s</Name><Prefix>%s</Prefix><KeyCount>%d</KeyCount>'
                '<MaxKeys>%d</MaxKeys><IsTruncated>%s</IsTruncated>' %
                (escape(bucket), escape(prefix), len(contents) + len(prefixes),
                 maxk, 'true' if truncated else 'false')]
+        if url_enc:
+            out.append('<EncodingType>url</EncodingType>')
         if delim:
             out.append('<Delimiter>%s</Delimiter>' % escape(delim))
         if token:
@@ -477,10 +485,10 @@ class Handler(BaseHTTPRequestHandler):
             out.append('<Contents><Key>%s</Key><LastModified>%s'
                        '</LastModified><ETag>%s</ETag><Size>%d</Size>'
                        '<StorageClass>STANDARD</StorageClass></Contents>' %
-                       (escape(k), lm, escape(etag), len(data)))
+                       (escape(kenc(k)), lm, escape(etag), len(data)))
         for p in prefixes:
             out.append('<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>'
-                       % escape(p))
+                       % escape(kenc(p)))
         out.append('</ListBucketResult>')
         body = ''.join(out).encode()
         self._send(200, body, {'Content-Type': 'application/xml'})

@@ -188,6 +188,19 @@ def test_listing_and_reads(srv, home, src):
           'a missing bucket: ENOENT with NoSuchBucket')
     rc, _, err = probe(env, 'get', 's3://bucket-one/' + key, '999999', '10')
     check(rc == errno.ERANGE, 'a range past the end: ERANGE')
+    # A key with a control character: listed through encoding-type=url.
+    ctl = os.path.join(home, 'ctl.bin')
+    with open(ctl, 'wb') as f:
+        f.write(b'control')
+    aws(srv, home, 's3api', 'put-object', '--bucket', 'bucket-one', '--key',
+        'ctl/a\x01b.bin', '--body', ctl)
+    rc, out, err = probe(env, 'ls', 's3://bucket-one/ctl/')
+    check(rc == 0 and parse_ls(out).get('ctl/a\x01b.bin', (0,))[0] == 7,
+          'a key with a control character is listed (encoding-type=url)')
+    rc, got, err = probe(env, 'get', 's3://bucket-one/ctl/a\x01b.bin')
+    check(rc == 0 and got == b'control', 'and read')
+    rc, _, err = probe(env, 'ls', 's3://bucket-one/x/../many/')
+    check(rc == errno.EINVAL, 'a prefix with a ".." part is refused')
     rc, _, err = probe(env, 'ls', 'http://bucket-one/')
     check(rc == errno.EINVAL and 's3://' in err, 'not an s3:// URL: EINVAL')
     rc, _, err = probe(env, 'ls', 's3://Bad_Bucket/')

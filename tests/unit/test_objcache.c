@@ -219,6 +219,53 @@ TEST(concurrent_misses_fetch_once)
   tl_rm_rf(dir);
 }
 
+struct churn {
+  struct objcache *c;
+  int base, fails;
+};
+
+/* Distinct objects, a bound of one and a half: every download evicts
+ * another thread's; a reader must still get its own file. */
+static void *churn_run(void *ud)
+{
+  struct churn *j = ud;
+  char err[256], etag[32];
+  struct src s = mk('q', 1000);
+
+  for (int i = 0; i < 200; i++) {
+    int fd;
+    snprintf(etag, sizeof(etag), "\"%08x\"", (unsigned)(j->base + i));
+    if (objcache_get(j->c, etag, 1000, fetch, &s, &fd, err,
+                     sizeof(err)) < 0)
+      j->fails++;
+    else
+      close(fd);
+  }
+  return NULL;
+}
+
+TEST(eviction_never_takes_a_readers_fresh_file)
+{
+  char dir[256], err[256];
+  struct objcache *c;
+  pthread_t t[4];
+  struct churn j[4];
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 1500, &c, err, sizeof(err)), 0);
+  for (int i = 0; i < 4; i++) {
+    j[i] = (struct churn){ c, i * 1000, 0 };
+    pthread_create(&t[i], NULL, churn_run, &j[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    CHECK_INT_EQ(j[i].fails, 0);
+  }
+  objcache_close(c);
+  tl_rm_rf(dir);
+}
+
 TEST_MAIN(T(hit_miss_and_lru_bound), T(wrong_length_and_errors_cache_nothing),
           T(reopen_keeps_whole_files_drops_cut_ones),
-          T(concurrent_misses_fetch_once))
+          T(concurrent_misses_fetch_once),
+          T(eviction_never_takes_a_readers_fresh_file))
