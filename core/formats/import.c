@@ -820,7 +820,8 @@ static int list_files(const struct import_source *src,
 
   if (r < 0)
     return r;
-  qsort(files->v, files->n, sizeof(char *), import_cmp_str);
+  if (files->n > 1)
+    qsort(files->v, files->n, sizeof(char *), import_cmp_str);
   st->files = files->n;
   return 0;
 }

@@ -141,7 +141,8 @@ static int read_names(DIR *d, struct pathvec *names)
     if ((r = import_pv_push(names, tn)) < 0)
       return r;
   }
-  qsort(names->v, names->n, sizeof(char *), cmp_name);
+  if (names->n > 1)
+    qsort(names->v, names->n, sizeof(char *), cmp_name);
   return 0;
 }
 

@@ -228,8 +228,8 @@ static int scan(struct objcache *c)
     all[n++] = e;
   }
   closedir(d);
-  if (r == 0)
-    qsort(all, n, sizeof(*all), by_used);
+  if (r == 0 && n > 1)
+    qsort(all, n, sizeof(*all), by_used);   /* all is NULL when n is 0 */
   for (size_t i = 0; i < n; i++) {
     struct oc_entry *e = r == 0 ? insert(c, all[i]->name, all[i]->size)
                                 : NULL;
