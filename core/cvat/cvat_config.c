@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,10 +172,21 @@ int cvat_config_set(struct cvat_config *c, const char *key,
 {
   const struct config_key *k = config_cvat_key(key);
   const char *shortk = k ? k->name + 5 : "";
+  char abs[PATH_MAX];
   char *at = (char *)c;
   uint64_t x = 0;
   int r;
 
+  /* The tool and the environment name a CA file relative to where the
+   * user is, as curl would; the rule (an absolute path, a readable
+   * regular file) applies to what that names. */
+  if (k && strcmp(k->name, "cvat.ca_bundle") == 0 && value[0] &&
+      value[0] != '/') {
+    if (!realpath(value, abs))
+      return errf(err, errlen, -errno, "cvat.ca_bundle: %.200s: %s", value,
+                  strerror(errno));
+    value = abs;
+  }
   for (size_t i = 0; k && i < ARRAY_SIZE(cfg_fields); i++) {
     if (strcmp(cfg_fields[i].key, shortk) != 0)
       continue;

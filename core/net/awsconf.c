@@ -20,13 +20,11 @@
  * binary file given by mistake ends in a clear error. */
 #define AWSCONF_LINE_MAX 4096
 
+/* Wipes and frees *s (the one secret wipe, util.h), and forgets it. */
 static void wipe_str(char **s)
 {
-  if (*s) {
-    explicit_bzero(*s, strlen(*s));
-    free(*s);
-    *s = NULL;
-  }
+  secret_free(*s);
+  *s = NULL;
 }
 
 void aws_conf_free(struct aws_conf *c)
@@ -149,7 +147,7 @@ static int read_profile(const char *path, const char *want,
       r = profile_line(p, trim(s), trim(eq + 1), indented && in_s3);
   }
   fclose(f);
-  explicit_bzero(line, sizeof(line));
+  secret_wipe(line, sizeof(line));
   return r;
 }
 

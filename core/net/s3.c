@@ -461,7 +461,6 @@ struct s3_pool {
   struct s3 **cli;
   bool *busy;
   int n;
-  char *bucket;
 };
 
 int s3_pool_open(const struct aws_conf *conf, const char *bucket, int n,
@@ -478,8 +477,7 @@ int s3_pool_open(const struct aws_conf *conf, const char *bucket, int n,
   p->n = n;
   p->cli = calloc((size_t)n, sizeof(*p->cli));
   p->busy = calloc((size_t)n, sizeof(*p->busy));
-  p->bucket = strdup(bucket);
-  if (!p->cli || !p->busy || !p->bucket)
+  if (!p->cli || !p->busy)
     r = errf(err, errlen, -ENOMEM, "out of memory");
   for (int i = 0; r == 0 && i < n; i++)
     r = s3_open(conf, bucket, &p->cli[i], err, errlen);
@@ -499,7 +497,6 @@ void s3_pool_close(struct s3_pool *p)
     s3_close(p->cli[i]);
   free(p->cli);
   free(p->busy);
-  free(p->bucket);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p);
@@ -530,10 +527,5 @@ void s3_pool_return(struct s3_pool *p, int slot)
   p->busy[slot] = false;
   pthread_cond_signal(&p->cv);
   pthread_mutex_unlock(&p->mu);
-}
-
-const char *s3_pool_bucket(const struct s3_pool *p)
-{
-  return p->bucket;
 }
 

@@ -83,7 +83,5 @@ void s3_pool_close(struct s3_pool *p);
 /* A client, waiting for one to be free; give it back with its index. */
 struct s3 *s3_pool_borrow(struct s3_pool *p, int *slot);
 void s3_pool_return(struct s3_pool *p, int slot);
-/* The bucket's name (borrowed). */
-const char *s3_pool_bucket(const struct s3_pool *p);
 
 #endif
