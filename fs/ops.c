@@ -37,6 +37,16 @@ static int begin(struct fs_ctx *c, bool write, struct store_txn **t)
   return store_txn_begin(c->store, write, t);
 }
 
+/* Before a request's transaction: a provider path's provider may bring
+ * what the request reads up to date (vtree_prepare), so that no write
+ * transaction ever runs inside the request's read transaction. */
+static void prepare(struct fs_ctx *c, const struct node *n, uint64_t ino,
+                    const char *name)
+{
+  if (n->kind == NODE_VNODE)
+    vtree_prepare(c, ino, name);
+}
+
 static void reply_status(fuse_req_t req, int r)
 {
   fuse_reply_err(req, r < 0 ? -r : 0);
@@ -61,8 +71,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct store_txn *t;
   struct node p, n;
   bool versioned;
-  int r = node_from_ino(parent, &p) ? begin(c, false, &t) : -ENOENT;
+  int r = node_from_ino(parent, &p) ? 0 : -ENOENT;
 
+  if (r == 0) {
+    prepare(c, &p, parent, name);
+    r = begin(c, false, &t);
+  }
   if (r == 0) {
     const struct node_ops *k = nodeops_of(&p);
     r = k->lookup ? k->lookup(c, t, &p, name, &n, &versioned) : -ENOTDIR;
@@ -86,8 +100,10 @@ static void reply_attr(fuse_req_t req, struct fs_ctx *c, const struct node *n)
 {
   struct store_txn *t;
   struct stat st;
-  int r = begin(c, false, &t);
+  int r;
 
+  prepare(c, n, node_ino_of(n), NULL);
+  r = begin(c, false, &t);
   if (r == 0) {
     r = node_stat(c, t, n, &st);
     store_txn_abort(t);
@@ -243,6 +259,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
   if (r == 0 && !(f.buf = malloc(size)))
     r = -ENOMEM;
+  if (r == 0)
+    prepare(f.d.c, &n, ino, NULL);
   if (r == 0 && (r = begin(f.d.c, false, &f.d.t)) == 0) {
     r = fill_dir(&f, &n, off);
     store_txn_abort(f.d.t);
@@ -381,6 +399,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   else
     r = acc != O_RDONLY ? acc_may_change(c, req, "open for writing")
                         : acc_may_read(c, req);
+  if (r == 0)
+    prepare(c, &n, ino, NULL);
   if (r == 0 && (r = begin(c, false, &t)) == 0) {
     const struct node_ops *k = nodeops_of(&n);
     r = k->open ? k->open(c, t, &n, ino, fi->flags, &h, &o) : -EISDIR;

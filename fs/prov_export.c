@@ -269,6 +269,19 @@ static void selc_free(struct recent *r)
   free(e);
 }
 
+/* ->prepare: an export of a view refreshes the view's evaluation, if it
+ * is stale, before the request's read transaction begins. */
+static int x_prepare(struct fs_ctx *c, const char *path)
+{
+  struct xpath x;
+  char spec[300];
+
+  if (parse(path, &x) < 0 || x.scope != 2 || x.depth < 2)
+    return 0;
+  snprintf(spec, sizeof(spec), "views/%s", x.who);
+  return provlib_selection_prepare(c, spec);
+}
+
 static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
                     uint64_t key, struct selc **ret)
 {
@@ -284,13 +297,9 @@ static int selc_get(struct fs_ctx *c, struct store_txn *t, const char *spec,
   if (!e)
     return -ENOMEM;
   e->r.free_fn = selc_free;
-  /* An evaluation view's evaluation is refreshed first.  ops.c began t
-   * before asking this provider (the provider interface has no step
-   * before its transaction), so the ids below come from t's snapshot and
-   * a re-run shows from the next request on, at its new version. */
-  r = provlib_selection_prepare(c, spec);
-  if (r == 0)
-    r = provlib_selection(c, t, spec, &e->ids, &e->n);
+  /* An evaluation view's evaluation was refreshed before t began
+   * (x_prepare), so the ids come from an up-to-date snapshot. */
+  r = provlib_selection(c, t, spec, &e->ids, &e->n);
   if (r < 0) {
     free(e);
     return r;
@@ -714,6 +723,7 @@ const struct provider prov_export = {
   .stat = x_stat,
   .list = x_list,
   .generate = x_generate,
+  .prepare = x_prepare,
   .warm = x_warm,
   .by_version = true,
 };

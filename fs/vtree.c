@@ -13,6 +13,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "evalsel.h"
@@ -106,3 +108,22 @@ void vtree_stop(struct fs_ctx *c)
     if (vtree_providers[i]->stop)
       vtree_providers[i]->stop(c);
 }
+
+void vtree_prepare(struct fs_ctx *c, uint64_t ino, const char *name)
+{
+  char path[PATH_MAX];
+  const struct provider *p;
+  const char *rest;
+  size_t n;
+
+  if (vnode_path(c, ino, path, sizeof(path)) < 0)
+    return;
+  n = strlen(path);
+  if (name && (size_t)snprintf(path + n, sizeof(path) - n, "/%s", name) >=
+                  sizeof(path) - n)
+    return;
+  p = vtree_provider_of(path, &rest);
+  if (p && p->prepare)
+    p->prepare(c, rest);
+}
+

@@ -102,6 +102,12 @@ struct provider {
    * bad `echo ... >` fails at write(2); ->write applies it at close. */
   int (*check)(struct fs_ctx *c, const char *path, const char *data,
                size_t len);
+  /* Optional: called with no transaction open, before the daemon serves
+   * a request on path (below the provider's top), to bring up to date
+   * what the request's read transaction will read: a stale evaluation
+   * behind an evaluation view is re-run here, in a write transaction of
+   * its own, never inside the request's read transaction. */
+  int (*prepare)(struct fs_ctx *c, const char *path);
   /* The control files are commands: ->write runs at the first write that
    * ends a line (its errno is write(2)'s), not at close. */
   bool command;
@@ -168,6 +174,11 @@ extern const struct provider *const vtree_providers[];
 /* Finds the provider of a full path ("views/unique/x.jpg") and sets *rest
  * to the path below it ("unique/x.jpg", or "" for "views"). */
 const struct provider *vtree_provider_of(const char *path, const char **rest);
+/* Runs the ->prepare of the provider serving inode ino (with name below
+ * it, for a lookup; NULL otherwise), if ino is a provider path and the
+ * provider has one.  No transaction may be open.  Errors are the
+ * provider's to report; the request goes on and reads what there is. */
+void vtree_prepare(struct fs_ctx *c, uint64_t ino, const char *name);
 
 /* ---- provlib.c: helpers the providers share ---- */
 

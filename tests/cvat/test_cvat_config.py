@@ -7,11 +7,12 @@ with the same reason, and nothing changes; a good value is taken by
 both.  The reason never contains a secret's value."""
 import errno
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
-from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa
+from fslib import (CURATE, Mount, curate, eq, expect_errno, make_jpegs,  # noqa
                    read, run_suite, write)
 
 SECRET = "pw with space-%d" % os.getpid()
@@ -31,7 +32,6 @@ def cases(w):
         ("password", "bell\x07", "s3cret"),
         ("token", SECRET, "abc123"),
         ("org", "my org", "my-org_2"),
-        ("ca_bundle", "relative.pem", ca),
         ("ca_bundle", fifo, ca),
         ("project", "p" * 257, "Project X"),
         ("segment_size", "-1", "0"),
@@ -105,6 +105,29 @@ def body(ck, w):
                     raise AssertionError("config shows no cvat.%s" % shown)
             write(cfg, "cvat.%s =\n" % key)
         ck.run("cvat.%s = %r: taken by both" % (key, good[:40]), taken)
+
+    def relative_ca_bundle():
+        # The mount has no working directory of the user's: it wants an
+        # absolute path.  curate cvat resolves a relative one where the
+        # user is, as curl would, and checks what it names.
+        expect_errno(errno.EINVAL, write, cfg, "cvat.ca_bundle = rel.pem\n")
+        eq(reason_of_mount(mnt), "cvat.ca_bundle: give an absolute path",
+           "the mount's reason")
+        ca = w.sub("ca.pem")
+        d = os.path.dirname(ca)
+        p = subprocess.run([CURATE, "cvat", "config", "-o",
+                            "ca_bundle=" + os.path.basename(ca)], cwd=d,
+                           capture_output=True, text=True)
+        eq(p.returncode, 0, "curate cvat with a relative, existing CA file")
+        if "ca_bundle = %s" % ca not in p.stdout:
+            raise AssertionError("not shown absolute:\n" + p.stdout)
+        p = subprocess.run([CURATE, "cvat", "config", "-o",
+                            "ca_bundle=missing.pem"], cwd=d,
+                           capture_output=True, text=True)
+        if p.returncode == 0 or "missing.pem: No such file" not in p.stderr:
+            raise AssertionError("a relative path to nothing: %r" % p.stderr)
+    ck.run("cvat.ca_bundle relative: the mount wants an absolute path; "
+           "curate cvat resolves it where the user is", relative_ca_bundle)
 
     def known_keys():
         shown = [line.split(" = ")[0][5:] for line in
