@@ -177,10 +177,8 @@ static char *default_store_dir(const char *root)
 {
   const char *home = getenv("CURATEFS_STORE_HOME"), *base;
   char parent[PATH_MAX], out[PATH_MAX + 300];
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = hash_str_fnv1a(root);
 
-  for (const char *p = root; *p; p++)
-    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
   if (home && *home) {
     snprintf(parent, sizeof(parent), "%s", home);
   } else if ((base = getenv("XDG_DATA_HOME")) && *base) {

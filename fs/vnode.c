@@ -50,14 +50,6 @@ struct vnode_table {
   uint64_t next;
 };
 
-static uint64_t hash_str(const char *s)
-{
-  uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
 static size_t ino_slot(const struct vnode_table *t, uint64_t ino)
 {
   return (size_t)((ino * 0x9E3779B97F4A7C15ULL) >> 17) & (t->cap - 1);
@@ -106,7 +98,7 @@ static void grow(struct vnode_table *t)
       bi[s] = v;
     }
     for (struct vnode *v = obp[i], *nx; v; v = nx) {
-      size_t s = hash_str(v->path) & (ncap - 1);
+      size_t s = hash_str_fnv1a(v->path) & (ncap - 1);
       nx = v->next_path;
       v->next_path = bp[s];
       bp[s] = v;
@@ -127,7 +119,7 @@ static struct vnode *find_ino(struct vnode_table *t, uint64_t ino)
 
 static struct vnode *find_path(struct vnode_table *t, const char *path)
 {
-  struct vnode *v = t->by_path[hash_str(path) & (t->cap - 1)];
+  struct vnode *v = t->by_path[hash_str_fnv1a(path) & (t->cap - 1)];
 
   VTREE_ASSERT_HELD(&t->mu);  while (v && strcmp(v->path, path) != 0)
     v = v->next_path;
@@ -136,7 +128,7 @@ static struct vnode *find_path(struct vnode_table *t, const char *path)
 
 static void unlink_path(struct vnode_table *t, struct vnode *v)
 {
-  struct vnode **pp = &t->by_path[hash_str(v->path) & (t->cap - 1)];
+  struct vnode **pp = &t->by_path[hash_str_fnv1a(v->path) & (t->cap - 1)];
 
   VTREE_ASSERT_HELD(&t->mu);  while (*pp && *pp != v)
     pp = &(*pp)->next_path;
@@ -174,7 +166,7 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key)
       s = ino_slot(t, v->ino);
       v->next_ino = t->by_ino[s];
       t->by_ino[s] = v;
-      s = hash_str(path) & (t->cap - 1);
+      s = hash_str_fnv1a(path) & (t->cap - 1);
       v->next_path = t->by_path[s];
       t->by_path[s] = v;
       t->n++;
@@ -232,7 +224,7 @@ uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)
   if (v)
     return ino;
   /* Upper half of the table numbers: never handed out by vnode_ino(). */
-  return node_ino(NODE_VNODE, (1ULL << 55) | (hash_str(path) >> 9), 0);
+  return node_ino(NODE_VNODE, (1ULL << 55) | (hash_str_fnv1a(path) >> 9), 0);
 }
 
 int vnode_path(struct fs_ctx *c, uint64_t ino, char *out, size_t outlen)

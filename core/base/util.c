@@ -515,3 +515,12 @@ void secret_free(char *s)
     free(s);
   }
 }
+
+uint64_t hash_str_fnv1a(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}

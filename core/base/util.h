@@ -74,6 +74,10 @@ int cmp_u64(const void *a, const void *b);
 
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t time_now_ns(void);
+
+/* 64-bit FNV-1a of a NUL-terminated string: table slots and short stable
+ * names (not for security). */
+uint64_t hash_str_fnv1a(const char *s);
 /* Monotonic time in seconds. */
 double time_mono(void);
 

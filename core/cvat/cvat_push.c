@@ -761,11 +761,7 @@ static int step_process(struct push *p)
 /* FNV-1a of a name, for the frame lookup. */
 static size_t name_hash(const char *s)
 {
-  uint64_t h = 1469598103934665603ull;
-
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (size_t)h;
+  return (size_t)hash_str_fnv1a(s);
 }
 
 /* Frame i of CVAT's data/meta is the sample whose upload name it has

@@ -37,15 +37,6 @@ struct objcache {
   struct objcache_stats st;
 };
 
-static uint64_t fnv1a(const char *s)
-{
-  uint64_t h = 1469598103934665603ULL;
-
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
 /* The file name of (etag, size); see objcache.h. */
 static void oc_name(const char *etag, uint64_t size, char *out)
 {
@@ -68,12 +59,12 @@ static void oc_name(const char *etag, uint64_t size, char *out)
           OC_NAME_MAX)
     return;
   snprintf(out, OC_NAME_MAX, "h%016llx.%llu",
-           (unsigned long long)fnv1a(etag), (unsigned long long)size);
+           (unsigned long long)hash_str_fnv1a(etag), (unsigned long long)size);
 }
 
 static struct oc_entry **slot(struct objcache *c, const char *name)
 {
-  struct oc_entry **p = &c->tab[fnv1a(name) % c->ntab];
+  struct oc_entry **p = &c->tab[hash_str_fnv1a(name) % c->ntab];
 
   while (*p && strcmp((*p)->name, name) != 0)
     p = &(*p)->hnext;
@@ -89,7 +80,7 @@ static int grow(struct objcache *c)
     return -ENOMEM;
   for (size_t i = 0; i < c->ntab; i++)
     for (struct oc_entry *e = c->tab[i], *nx; e; e = nx) {
-      size_t k = fnv1a(e->name) % nn;
+      size_t k = hash_str_fnv1a(e->name) % nn;
       nx = e->hnext;
       e->hnext = t[k];
       t[k] = e;

@@ -1,5 +1,4 @@
 /* objsource.c - bucket files through the local cache (see objsource.h). */
-#define _GNU_SOURCE   /* asprintf */
 #include "objsource.h"
 
 #include <errno.h>
@@ -29,7 +28,7 @@ int objsource_open(const char *root, const struct aws_conf *conf,
   int r;
 
   *ret = NULL;
-  if ((r = s3_url_parse(root, &bucket, &prefix, err, errlen)) < 0)
+  if ((r = s3_url_parse_folder(root, &bucket, &prefix, err, errlen)) < 0)
     return r;
   o = calloc(1, sizeof(*o));
   if (!o) {
@@ -37,16 +36,11 @@ int objsource_open(const char *root, const struct aws_conf *conf,
     free(prefix);
     return errf(err, errlen, -ENOMEM, "out of memory");
   }
-  if (asprintf(&o->prefix, "%s%s", prefix, *prefix &&
-               prefix[strlen(prefix) - 1] != '/' ? "/" : "") < 0)
-    o->prefix = NULL;
-  r = o->prefix ? s3_pool_open(conf, bucket, OBJSOURCE_READERS, &o->pool,
-                               err, errlen)
-                : errf(err, errlen, -ENOMEM, "out of memory");
+  o->prefix = prefix;
+  r = s3_pool_open(conf, bucket, OBJSOURCE_READERS, &o->pool, err, errlen);
   if (r == 0)
     r = objcache_open(cache_dir, cache_bytes, &o->cache, err, errlen);
   free(bucket);
-  free(prefix);
   if (r < 0) {
     objsource_close(o);
     return r;

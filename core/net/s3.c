@@ -92,6 +92,26 @@ int s3_url_parse(const char *url, char **bucket, char **prefix, char *err,
   return 0;
 }
 
+int s3_url_parse_folder(const char *url, char **bucket, char **prefix,
+                        char *err, size_t errlen)
+{
+  char *p, *folder;
+  int r = s3_url_parse(url, bucket, &p, err, errlen);
+
+  if (r < 0)
+    return r;
+  if (asprintf(&folder, "%s%s", p, *p && p[strlen(p) - 1] != '/' ? "/" : "")
+      < 0) {
+    free(p);
+    free(*bucket);
+    *bucket = NULL;
+    return errf(err, errlen, -ENOMEM, "out of memory");
+  }
+  free(p);
+  *prefix = folder;
+  return 0;
+}
+
 /* Appends s percent-encoded as S3's canonical form wants; keep_slash for
  * a path, not for a query value. */
 static int enc(struct buf *out, const char *s, bool keep_slash)

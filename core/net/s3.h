@@ -43,6 +43,11 @@ struct s3;
 int s3_url_parse(const char *url, char **bucket, char **prefix, char *err,
                  size_t errlen);
 
+/* s3_url_parse() for a dataset root: the prefix names a folder, so "a/b"
+ * and "a/b/" both give "a/b/" (an empty prefix stays empty). */
+int s3_url_parse_folder(const char *url, char **bucket, char **prefix,
+                        char *err, size_t errlen);
+
 /* A client of `bucket` with the settings of conf (copied).  0, -EINVAL or
  * -ENOMEM. */
 int s3_open(const struct aws_conf *conf, const char *bucket, struct s3 **ret,

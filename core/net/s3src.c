@@ -46,11 +46,7 @@ struct s3file {
 
 int64_t s3src_etag_hash(const char *etag)
 {
-  uint64_t h = 1469598103934665603ULL;
-
-  for (; *etag; etag++)
-    h = (h ^ (unsigned char)*etag) * 1099511628211ULL;
-  return (int64_t)(h & INT64_MAX);
+  return (int64_t)(hash_str_fnv1a(etag) & INT64_MAX);
 }
 
 const char *s3src_error(struct s3src *s)
@@ -324,7 +320,7 @@ int s3src_open(const char *url, const struct aws_conf *conf, int readers,
   int r;
 
   *ret = NULL;
-  if ((r = s3_url_parse(url, &bucket, &prefix, err, errlen)) < 0)
+  if ((r = s3_url_parse_folder(url, &bucket, &prefix, err, errlen)) < 0)
     return r;
   s = calloc(1, sizeof(*s));
   if (!s) {
@@ -334,15 +330,11 @@ int s3src_open(const char *url, const struct aws_conf *conf, int readers,
   }
   pthread_mutex_init(&s->mu, NULL);
   s->bucket = bucket;
-  /* The prefix names a folder: "a/b" and "a/b/" both mean a/b/. */
-  if (asprintf(&s->prefix, "%s%s", prefix, *prefix &&
-               prefix[strlen(prefix) - 1] != '/' ? "/" : "") < 0)
-    s->prefix = NULL;
-  free(prefix);
-  if (s->prefix && asprintf(&s->root, "s3://%s/%s", bucket, s->prefix) < 0)
+  s->prefix = prefix;   /* "a/b" and "a/b/" both mean a/b/ */
+  if (asprintf(&s->root, "s3://%s/%s", bucket, s->prefix) < 0)
     s->root = NULL;
   s->ncli = readers > 0 ? readers : S3SRC_READERS;
-  r = !s->prefix || !s->root ? errf(err, errlen, -ENOMEM, "out of memory")
+  r = !s->root ? errf(err, errlen, -ENOMEM, "out of memory")
       : s3_pool_open(conf, bucket, s->ncli, &s->pool, err, errlen);
   if (r < 0) {
     s3src_close(s);
