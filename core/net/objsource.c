@@ -62,13 +62,18 @@ void objsource_close(struct objsource *o)
 struct fetch {
   struct objsource *o;
   const char *relpath, *etag;
+  uint64_t size;
 };
 
-/* The cache's miss: the whole object, only if it is still etag. */
-static int fetch_whole(void *ud, struct buf *out, char *err, size_t errlen)
+/* The cache's miss: the whole object streamed into fd, only if it is
+ * still etag. */
+static int fetch_whole(void *ud, int fd, char *err, size_t errlen)
 {
   struct fetch *f = ud;
   char key[S3_KEY_MAX + 1];
+  struct s3_read rd = { .key = key, .if_match = f->etag, .fd = fd,
+                        /* one byte over tells a longer object */
+                        .max = (size_t)f->size + 1 };
   struct s3 *cli;
   int slot, r;
 
@@ -76,8 +81,17 @@ static int fetch_whole(void *ud, struct buf *out, char *err, size_t errlen)
       sizeof(key))
     return errf(err, errlen, -ENAMETOOLONG, "key too long");
   cli = s3_pool_borrow(f->o->pool, &slot);
-  r = s3_get(cli, key, 0, 0, f->etag, 0, out, NULL, NULL, err, errlen);
+  r = s3_read(cli, &rd, err, errlen);
   s3_pool_return(f->o->pool, slot);
+  if (r == -E2BIG)
+    r = errf(err, errlen, -EIO, "s3://.../%s: longer than its recorded "
+             "%llu bytes: the object changed", f->relpath,
+             (unsigned long long)f->size);
+  /* If-Match already holds the server to the ETag; a server that ignores
+   * it still cannot slip other bytes into the cache. */
+  if (r == 0 && rd.etag[0] && strcmp(rd.etag, f->etag) != 0)
+    r = errf(err, errlen, -ESTALE, "s3://.../%s: ETag %s, expected %s",
+             f->relpath, rd.etag, f->etag);
   return r;
 }
 
@@ -85,7 +99,7 @@ int objsource_open_file(struct objsource *o, const char *relpath,
                         const char *etag, uint64_t size, int *fd, char *err,
                         size_t errlen)
 {
-  struct fetch f = { o, relpath, etag };
+  struct fetch f = { o, relpath, etag, size };
 
   return objcache_get(o->cache, etag, size, fetch_whole, &f, fd, err,
                       errlen);
