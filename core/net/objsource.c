@@ -2,6 +2,7 @@
 #include "objsource.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,17 +62,18 @@ void objsource_close(struct objsource *o)
 
 struct fetch {
   struct objsource *o;
-  const char *relpath, *etag;
+  const char *relpath, *etag, *vid;
   uint64_t size;
 };
 
 /* The cache's miss: the whole object streamed into fd, only if it is
- * still etag. */
+ * still etag (and, in a versioned bucket, that version). */
 static int fetch_whole(void *ud, int fd, char *err, size_t errlen)
 {
   struct fetch *f = ud;
   char key[S3_KEY_MAX + 1];
-  struct s3_read rd = { .key = key, .if_match = f->etag, .fd = fd,
+  struct s3_read rd = { .key = key, .version_id = f->vid,
+                        .if_match = f->etag, .fd = fd,
                         /* one byte over tells a longer object */
                         .max = (size_t)f->size + 1 };
   struct s3 *cli;
@@ -84,23 +86,30 @@ static int fetch_whole(void *ud, int fd, char *err, size_t errlen)
   r = s3_read(cli, &rd, err, errlen);
   s3_pool_return(f->o->pool, slot);
   if (r == -E2BIG)
-    r = errf(err, errlen, -EIO, "s3://.../%s: longer than its recorded "
-             "%llu bytes: the object changed", f->relpath,
-             (unsigned long long)f->size);
+    r = errf(err, errlen, -EIO, "%s: longer than its recorded %llu bytes: "
+             "the object changed", f->relpath, (unsigned long long)f->size);
   /* If-Match already holds the server to the ETag; a server that ignores
    * it still cannot slip other bytes into the cache. */
   if (r == 0 && rd.etag[0] && strcmp(rd.etag, f->etag) != 0)
-    r = errf(err, errlen, -ESTALE, "s3://.../%s: ETag %s, expected %s",
-             f->relpath, rd.etag, f->etag);
+    r = errf(err, errlen, -ESTALE, "%s: ETag %s, expected %s", f->relpath,
+             rd.etag, f->etag);
   return r;
 }
 
 int objsource_open_file(struct objsource *o, const char *relpath,
-                        const char *etag, uint64_t size, int *fd, char *err,
-                        size_t errlen)
+                        const char *version, uint64_t size, int *fd,
+                        char *err, size_t errlen)
 {
-  struct fetch f = { o, relpath, etag, size };
+  char etag[S3_ETAG_MAX];
+  const char *sp = strchr(version, ' ');
+  struct fetch f = { o, relpath, etag, sp ? sp + 1 : NULL, size };
 
+  /* "ETAG" or "ETAG VERSIONID" (s3src.h). */
+  if ((size_t)(sp ? sp - version : (ptrdiff_t)strlen(version)) >=
+      sizeof(etag))
+    return errf(err, errlen, -EINVAL, "bad recorded version");
+  snprintf(etag, sizeof(etag), "%.*s",
+           (int)(sp ? sp - version : (ptrdiff_t)strlen(version)), version);
   return objcache_get(o->cache, etag, size, fetch_whole, &f, fd, err,
                       errlen);
 }
