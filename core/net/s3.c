@@ -210,6 +210,7 @@ static int code_errno(long status, const char *code)
 {
   static const struct { const char *code; int err; } map[] = {
     { "NoSuchBucket", -ENOENT }, { "NoSuchKey", -ENOENT },
+    { "NoSuchVersion", -ENOENT },
     { "AccessDenied", -EACCES }, { "InvalidAccessKeyId", -EACCES },
     { "SignatureDoesNotMatch", -EACCES }, { "AllAccessDisabled", -EACCES },
     { "RequestTimeTooSkewed", -EACCES },
