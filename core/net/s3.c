@@ -31,7 +31,37 @@ struct s3 {
   struct http_client *http;
   char *bucket;
   bool path_style;
+  char *provider;            /* "aws:amz:REGION:s3" */
+  struct aws_creds *creds;   /* an expiring key's source, or NULL */
+  uint64_t gen;              /* the generation of the key in use */
 };
+
+/* With an expiring key: a new one, when the source has one, signs from
+ * now on.  0, or the source's error. */
+static int fresh_key(struct s3 *s, char *err, size_t errlen)
+{
+  char *id, *key, *tok;
+  uint64_t gen;
+  int r;
+
+  if (!s->creds)
+    return 0;
+  if ((r = aws_creds_get(s->creds, &gen, &id, &key, &tok, err, errlen)) < 0)
+    return r;
+  if (gen != s->gen) {
+    r = http_client_sigv4(s->http, s->provider, id, key);
+    if (r == 0)
+      r = http_client_header(s->http, "x-amz-security-token", tok, true);
+    if (r == 0)
+      s->gen = gen;
+    else
+      errf(err, errlen, r, "out of memory");
+  }
+  secret_free(id);
+  secret_free(key);
+  secret_free(tok);
+  return r;
+}
 
 static bool bucket_ok(const char *b)
 {
@@ -151,6 +181,10 @@ int s3_open(const struct aws_conf *conf, const char *bucket, struct s3 **ret,
     return errf(err, errlen, -ENOMEM, "out of memory");
   s->path_style = conf->path_style;
   s->bucket = strdup(bucket);
+  if (conf->creds) {
+    s->creds = aws_creds_ref(conf->creds);
+    s->gen = 0;   /* the key below is conf's copy: fresh_key() checks */
+  }
   if (s->path_style)
     base = strdup(conf->endpoint);
   else if (asprintf(&base, "%.*s%s.%s", (int)(host + 3 - conf->endpoint),
@@ -169,7 +203,7 @@ int s3_open(const struct aws_conf *conf, const char *bucket, struct s3 **ret,
     r = http_client_header(s->http, "x-amz-content-sha256", S3_EMPTY_SHA256,
                            false);
   free(base);
-  free(provider);
+  s->provider = provider;
   if (r < 0) {
     s3_close(s);
     return errf(err, errlen, r, "S3 client for '%s': %s", bucket,
@@ -185,6 +219,8 @@ void s3_close(struct s3 *s)
     return;
   http_client_free(s->http);
   free(s->bucket);
+  free(s->provider);
+  aws_creds_unref(s->creds);
   free(s);
 }
 
@@ -379,7 +415,9 @@ int s3_list(struct s3 *s, const char *prefix,
     if (r < 0)
       break;
     rq.path = path.data;
-    r = http_do(s->http, &rq, &rs, err, errlen);
+    r = fresh_key(s, err, errlen);
+    if (r == 0)
+      r = http_do(s->http, &rq, &rs, err, errlen);
     if (r < 0)
       break;
     if (rs.status != 200) {
@@ -460,6 +498,8 @@ int s3_read(struct s3 *s, struct s3_read *rd, char *err, size_t errlen)
   snprintf(what, sizeof(what), "s3://%s/%s", s->bucket, rd->key);
   if (read_headers(rd, range, sizeof(range), match, sizeof(match), hdrs) < 0)
     return errf(err, errlen, -EINVAL, "%s: bad ETag", what);
+  if ((r = fresh_key(s, err, errlen)) < 0)
+    return r;
   buf_init(&path, 16 * 1024);
   http_resp_init(&rs);
   r = req_path(s, rd->key, &path);

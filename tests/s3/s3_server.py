@@ -39,8 +39,8 @@ Faults for the tests are armed through /_ctl/ (unsigned, loopback only):
                                    relative path (benchmark fixtures; the
                                    tests fill buckets with awscli)
   POST /_ctl/reset                 clears faults and the request log
-  GET  /_ctl/log                   JSON lines: method, path, query, status,
-                                   range, bytes sent
+  GET  /_ctl/log                   JSON lines: key id, method, path,
+                                   query, status, range, bytes sent
 Objects live in memory.
 
 Usage: s3_server.py --port-file F [--region R] [--domain D]
@@ -212,7 +212,9 @@ class Handler(BaseHTTPRequestHandler):
     def _record(self, status, sent):
         u = urllib.parse.urlsplit(self.path)
         with self.server.store.lock:
+            m = AUTH_RE.match(self.headers.get('Authorization') or '')
             self.server.store.log.append({
+                'akid': m.group(1) if m else None,
                 'method': self.command, 'path': u.path, 'query': u.query,
                 'status': status, 'range': self.headers.get('Range'),
                 'bytes': sent})
