@@ -11,7 +11,9 @@
  *
  * Ownership and threads: a struct s3 owns one HTTP connection; requests on
  * one handle are serialised, so parallel readers open one handle each
- * (s3_open() is cheap, the settings are copied).  No global state.
+ * (s3_open() is cheap, the settings are copied; an expiring key's source,
+ * conf->creds, is shared by reference, and each request first asks it for
+ * the current key, re-signing with a new one).  No global state.
  */
 #ifndef CURATE_S3_H
 #define CURATE_S3_H
