@@ -132,9 +132,10 @@ void http_redact(const struct http_client *c, char *s);
  * listening), -EHOSTUNREACH (name or route), -ETIMEDOUT, -ECONNRESET
  * (connection dropped), -EPROTO (TLS failure, bad certificate), -E2BIG
  * (response over max_response), the errno of a body_fd write (-ENOSPC),
- * -ENOENT (a multipart file is missing), -ENOMEM or -EIO.  On failure err (if given) gets a one-line, redacted
- * reason.  resp must be initialised with http_resp_init() and is
- * overwritten; free it with http_resp_free(). */
+ * -ENOENT (a multipart file is missing), -ENOMEM or -EIO.  On failure
+ * err (if given) gets a one-line, redacted reason.  resp must be
+ * initialised with http_resp_init() and is overwritten; free it with
+ * http_resp_free(). */
 int http_do(struct http_client *c, const struct http_req *rq,
             struct http_resp *resp, char *err, size_t errlen);
 
