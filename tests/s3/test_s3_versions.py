@@ -8,6 +8,8 @@ its ETag is S3's "<md5 of the parts' md5s>-4".  Then:
   ?versionId= and streams a miss to disk: the daemon's peak memory grows by
   far less than the big object while it is read cold;
 - the cached copy of the multipart object is named by its ETag;
+- a download dropped mid-body is retried from the start (the cached copy
+  is whole), and one that never completes leaves nothing in the cache;
 - objects overwritten in the bucket: a re-import fetches only those two
   (change detection by ETag, the multipart one included), the writer's
   mount serves the new bytes, and a read-only replica mounted from a
@@ -178,10 +180,23 @@ def main():
         m = Mount(store, mnt).start()
         mounts.append(m)
         vn = byname[victim]
-        check(read(os.path.join(samples, vn)) ==
-              read(os.path.join(src, jpgs[3])) and
-              read(os.path.join(samples, byname['big.bmp'])) == big2,
-              'the writer serves the new versions after the re-import')
+        # Two downloads of the big object cut after 3 MB: the third
+        # attempt must give the whole object, not the pieces appended.
+        srv.ctl('reset')
+        srv.ctl('fault?kind=drop&op=get&count=2&after=3000000')
+        got = read(os.path.join(samples, byname['big.bmp']))
+        tries = [g['bytes'] for g in object_gets(srv)]
+        check(got == big2 and tries == [3000000, 3000000, len(big2)] and
+              read(os.path.join(samples, vn)) ==
+              read(os.path.join(src, jpgs[3])),
+              'the writer serves the new versions after the re-import, '
+              'through a download dropped twice mid-body (%s)' % tries)
+        tag2 = multipart_etag(big2).strip('"')
+        held = os.path.getsize(os.path.join(store, 'objcache', 'objects',
+                                            '%s.%d' % (tag2, len(big2))))
+        check(held == len(big2) and
+              not os.listdir(os.path.join(store, 'objcache', 'tmp')),
+              'the cached copy is whole and nothing is left in tmp/')
         m.umount()
         mounts.remove(m)
 
@@ -191,6 +206,17 @@ def main():
                                 cache2]).start()
         mounts.append(m2)
         s2 = os.path.join(mnt2, 'samples')
+        # A download that never completes caches nothing anywhere.
+        srv.ctl('fault?kind=drop&op=get&count=100&after=1000')
+        try:
+            read(os.path.join(s2, vn))
+            check(False, 'a download dropped every time fails')
+        except OSError as e:
+            check(not os.listdir(os.path.join(cache2, 'objects')) and
+                  not os.listdir(os.path.join(cache2, 'tmp')),
+                  'a download dropped every time fails (%s) and leaves '
+                  'no file in objects/ or tmp/' % e)
+        srv.ctl('reset')
         check(read(os.path.join(s2, vn)) == read(os.path.join(src, victim))
               and read(os.path.join(s2, byname['big.bmp'])) == big1,
               'the replica (older store) serves its own versions, not '
