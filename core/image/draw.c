@@ -4,7 +4,9 @@
  * clipped once, so no primitive writes outside the pixel buffer whatever
  * the coordinates.  Doubles are clamped to a small margin around the image
  * before they become ints: a box at x = 1e300 or NaN must neither overflow
- * an int nor loop over a billion pixels.  The font lives in font5x7.h.
+ * an int nor loop over a billion pixels.  Text is drawn by font.c
+ * (FreeType, anti-aliased); the 5x7 bitmap font of font5x7.h stands in
+ * only when the outline font cannot be loaded.
  */
 #include "draw.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "font.h"
 #include "font5x7.h"
 #include "imgcodec.h"
 
@@ -207,11 +210,18 @@ void draw_point(struct image *im, double x, double y, int r, struct rgb c)
 
 /*---- Text -----------------------------------------------------------------*/
 
-int draw_text_width(const char *s, int scale)
+/* The em size of the outline font at a text scale: the bitmap glyph was
+ * 7 * scale pixels tall, capitals of DejaVu at this em are about as tall. */
+int draw_text_px(int scale)
 {
-  size_t n = s ? strlen(s) : 0;
   if (scale < 1)
     scale = 1;
+  return scale > 100 ? 703 : 7 * scale + 3;
+}
+
+static int bitmap_width(const char *s, int scale)
+{
+  size_t n = s ? strlen(s) : 0;
   if (n == 0)
     return 0;
   if (n > (size_t)(INT32_MAX / (DRAW_CELL_W * scale)))
@@ -219,9 +229,41 @@ int draw_text_width(const char *s, int scale)
   return (int)n * DRAW_CELL_W * scale - scale;
 }
 
+int draw_text_width(const char *s, int scale)
+{
+  if (scale < 1)
+    scale = 1;
+  if (!s || !*s)
+    return 0;
+  int w = font_text_width(s, draw_text_px(scale));
+  return w >= 0 ? w : bitmap_width(s, scale);
+}
+
 int draw_text_height(int scale)
 {
-  return DRAW_GLYPH_H * (scale < 1 ? 1 : scale);
+  if (scale < 1)
+    scale = 1;
+  int h = font_line_height(draw_text_px(scale));
+  return h >= 0 ? h : DRAW_GLYPH_H * scale;
+}
+
+/* The 5x7 font, for when the outline font cannot be loaded. */
+static void bitmap_text(struct image *im, int x, int y, const char *s,
+                        int scale, struct rgb c)
+{
+  int cx = x;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (cx >= im->w)
+      break; /* the rest is off the image */
+    unsigned ch = *p >= 32 && *p <= 126 ? *p : '?';
+    const char(*g)[6] = font5x7[ch - 32];
+    for (int row = 0; row < DRAW_GLYPH_H; row++)
+      for (int col = 0; col < DRAW_GLYPH_W; col++)
+        if (g[row][col] == '#')
+          draw_fill(im, cx + col * scale, y + row * scale,
+                    cx + (col + 1) * scale, y + (row + 1) * scale, c);
+    cx += DRAW_CELL_W * scale;
+  }
 }
 
 int draw_text(struct image *im, int x, int y, const char *s, int scale,
@@ -231,20 +273,14 @@ int draw_text(struct image *im, int x, int y, const char *s, int scale,
     return 0;
   if (scale < 1)
     scale = 1;
-  int cx = x;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (im && cx >= im->w)
-      break; /* the rest is off the image */
-    unsigned ch = *p >= 32 && *p <= 126 ? *p : '?';
-    const char(*g)[6] = font5x7[ch - 32];
-    for (int row = 0; im && row < DRAW_GLYPH_H; row++)
-      for (int col = 0; col < DRAW_GLYPH_W; col++)
-        if (g[row][col] == '#')
-          draw_fill(im, cx + col * scale, y + row * scale,
-                    cx + (col + 1) * scale, y + (row + 1) * scale, c);
-    cx += DRAW_CELL_W * scale;
-  }
-  return draw_text_width(s, scale);
+  if (!im || !im->px)
+    return draw_text_width(s, scale);
+  const uint8_t rgb[3] = { c.r, c.g, c.b };
+  int w = font_draw(im, x, y, s, draw_text_px(scale), rgb);
+  if (w >= 0)
+    return w;
+  bitmap_text(im, x, y, s, scale, c);
+  return bitmap_width(s, scale);
 }
 
 /* Where draw_label_box() puts a caption anchored at (x, y): above the
