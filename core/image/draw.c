@@ -351,6 +351,80 @@ struct rgb draw_palette(uint32_t class_id)
                        (uint8_t)lround(b * 255) };
 }
 
+struct rgb draw_ramp(double v)
+{
+  /* Stops of a perceptually even, colour-blind-safe scale. */
+  static const struct rgb stop[5] = {
+    { 68, 1, 84 }, { 59, 82, 139 }, { 33, 145, 140 }, { 94, 201, 98 },
+    { 253, 231, 37 } };
+  if (!(v == v))
+    return (struct rgb){ 170, 170, 170 };
+  v = v < 0 ? 0 : v > 1 ? 1 : v;
+  double t = v * 4;
+  int i = t >= 4 ? 3 : (int)t;
+  double f = t - i;
+  return (struct rgb){
+    (uint8_t)lround(stop[i].r + f * (stop[i + 1].r - stop[i].r)),
+    (uint8_t)lround(stop[i].g + f * (stop[i + 1].g - stop[i].g)),
+    (uint8_t)lround(stop[i].b + f * (stop[i + 1].b - stop[i].b)) };
+}
+
+void draw_image_fit(struct image *dst, const struct image *src, int x, int y,
+                    int w, int h, int *ret_x, int *ret_y, int *ret_w,
+                    int *ret_h)
+{
+  if (ret_w)
+    *ret_w = 0;
+  if (ret_h)
+    *ret_h = 0;
+  if (!dst || !dst->px || !src || !src->px || src->w < 1 || src->h < 1 ||
+      w < 1 || h < 1 || (src->channels != 1 && src->channels != 3))
+    return;
+  /* The largest size of src's aspect inside w x h. */
+  int tw = w, th = (int)((int64_t)src->h * w / src->w);
+  if (th > h) {
+    th = h;
+    tw = (int)((int64_t)src->w * h / src->h);
+  }
+  tw = tw < 1 ? 1 : tw, th = th < 1 ? 1 : th;
+  int ox = x + (w - tw) / 2, oy = y + (h - th) / 2;
+  for (int ty = 0; ty < th; ty++) {
+    int py = oy + ty;
+    if (py < 0 || py >= dst->h)
+      continue;
+    int sy0 = (int)((int64_t)ty * src->h / th);
+    int sy1 = (int)((int64_t)(ty + 1) * src->h / th);
+    sy1 = sy1 > sy0 ? sy1 : sy0 + 1;
+    for (int tx = 0; tx < tw; tx++) {
+      int px = ox + tx;
+      if (px < 0 || px >= dst->w)
+        continue;
+      int sx0 = (int)((int64_t)tx * src->w / tw);
+      int sx1 = (int)((int64_t)(tx + 1) * src->w / tw);
+      sx1 = sx1 > sx0 ? sx1 : sx0 + 1;
+      uint32_t acc[3] = { 0, 0, 0 }, cnt = 0;
+      for (int sy = sy0; sy < sy1; sy++)
+        for (int sx = sx0; sx < sx1; sx++, cnt++) {
+          const uint8_t *q = src->px + ((size_t)sy * (size_t)src->w +
+                                        (size_t)sx) * (size_t)src->channels;
+          for (int k = 0; k < 3; k++)
+            acc[k] += q[src->channels == 3 ? k : 0];
+        }
+      struct rgb c = { (uint8_t)(acc[0] / cnt), (uint8_t)(acc[1] / cnt),
+                       (uint8_t)(acc[2] / cnt) };
+      draw_fill(dst, px, py, px + 1, py + 1, c);
+    }
+  }
+  if (ret_x)
+    *ret_x = ox;
+  if (ret_y)
+    *ret_y = oy;
+  if (ret_w)
+    *ret_w = tw;
+  if (ret_h)
+    *ret_h = th;
+}
+
 /* Black or white, whichever reads better on `bg`. */
 static struct rgb text_colour(struct rgb bg)
 {

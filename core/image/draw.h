@@ -85,6 +85,18 @@ int draw_text(struct image *im, int x, int y, const char *s, int scale,
 void draw_label_box(struct image *im, int x, int y, const char *s, int scale,
                     struct rgb fg, struct rgb bg);
 
+/* Draws src scaled to fit the box (x, y, w, h), aspect kept, centred in
+ * it, averaging the source pixels each target pixel covers (src may have 1
+ * or 3 channels; upscaling repeats pixels).  Clipped to dst.  Returns the
+ * drawn rectangle in *ret_x, *ret_y, *ret_w, *ret_h (may be NULL). */
+void draw_image_fit(struct image *dst, const struct image *src, int x, int y,
+                    int w, int h, int *ret_x, int *ret_y, int *ret_w,
+                    int *ret_h);
+
+/* A colour of a sequential scale (dark blue, teal, green, yellow) for v
+ * in [0, 1] (clamped); NaN is grey. */
+struct rgb draw_ramp(double v);
+
 /* A distinct, saturated colour per class id (stable across runs). */
 struct rgb draw_palette(uint32_t class_id);
 
