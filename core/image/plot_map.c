@@ -231,9 +231,10 @@ static size_t *pick_cells(const struct frame *f, const float *xy, size_t n,
 }
 
 /* One tile: item i's image fitted into the cell at (x, y), with a border
- * of its colour; a grey tile when the image cannot be had. */
-static void tile(struct image *im, int x, int y, int side, size_t i,
-                 struct rgb border, plot_thumb_fn fn, void *ud)
+ * of its colour; a grey tile when the image cannot be had.  Returns the
+ * bottom edge of what was drawn. */
+static int tile(struct image *im, int x, int y, int side, size_t i,
+                struct rgb border, plot_thumb_fn fn, void *ud)
 {
   struct image t = { 0 };
   int tx = x, ty = y, tw = side, th = side;
@@ -244,6 +245,7 @@ static void tile(struct image *im, int x, int y, int side, size_t i,
     draw_fill(im, x, y, x + side, y + side, PLOT_LIGHT);
   }
   draw_rect(im, tx - 1, ty - 1, tw + 2, th + 2, 1, border);
+  return ty + th;
 }
 
 int plot_map_thumbs_jpeg(const struct plot_map *m, plot_thumb_fn fn, void *ud,
@@ -342,7 +344,7 @@ int plot_sheet_jpeg(size_t n, const char *const *captions, const char *title,
     int x = SHEET_PAD + col * (PLOT_SHEET_CELL + SHEET_PAD);
     int y = sheet_title_h() +
             row * (PLOT_SHEET_CELL + sheet_caption_h() + SHEET_PAD);
-    tile(&im, x, y, PLOT_SHEET_CELL, i, PLOT_LIGHT, fn, ud);
+    int bottom = tile(&im, x, y, PLOT_SHEET_CELL, i, PLOT_LIGHT, fn, ud);
     /* Captions longer than the cell are cut to fit it. */
     const char *cap = captions[i] ? captions[i] : "";
     char buf[96];
@@ -350,7 +352,8 @@ int plot_sheet_jpeg(size_t n, const char *const *captions, const char *title,
     while (strlen(buf) > 1 &&
            draw_text_width(buf, SHEET_TEXT) > PLOT_SHEET_CELL)
       buf[strlen(buf) - 1] = 0;
-    draw_text(&im, x, y + PLOT_SHEET_CELL + 3, buf, SHEET_TEXT, PLOT_BLACK);
+    /* Right under the image (landscape images sit mid-cell). */
+    draw_text(&im, x, bottom + 3, buf, SHEET_TEXT, PLOT_BLACK);
   }
   r = jpeg_encode(&im, 90, ret_data, ret_len);
   image_free(&im);
