@@ -66,6 +66,30 @@ int plot_embeddings_jpeg(const float *X, size_t n, size_t dim,
                          size_t n_keys, int w, int h, uint8_t **ret_data,
                          size_t *ret_len);
 
+/* The precision-recall summary of an evaluation: up to PLOT_PR_CURVES
+ * dataset-wide curves (precision at each recall point, NaN where
+ * undefined) with their AP, and every class's AP as a ranked bar (classes
+ * with a negative or NaN AP, i.e. no ground truth, are left out and
+ * counted).  The picture is plot_pr_width() x plot_pr_height(classes
+ * shown) pixels. */
+#define PLOT_PR_CURVES 4
+struct plot_pr {
+  const char *title;
+  const double *recall;   /* n_points values in [0, 1] */
+  size_t n_points;
+  const double *curve[PLOT_PR_CURVES];
+  const char *curve_label[PLOT_PR_CURVES];
+  double curve_ap[PLOT_PR_CURVES];
+  size_t n_curves;
+  const char *const *class_names;
+  const double *class_ap;
+  size_t n_classes;
+};
+int plot_pr_width(void);
+int plot_pr_height(size_t n_classes);
+int plot_pr_jpeg(const struct plot_pr *p, uint8_t **ret_data,
+                 size_t *ret_len);
+
 /* A map of n 2-D points xy[2i], xy[2i + 1] (any range: scaled to the
  * frame), each coloured by value[i] on draw_ramp() when value is set (NaN
  * grey, legend: a colour bar titled value_name), else by key[i] as

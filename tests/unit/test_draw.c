@@ -328,6 +328,45 @@ TEST(pca_and_plots)
   free(out);
 }
 
-TEST_MAIN(T(rect_exact_pixels), T(rect_clipped_at_edges),
+TEST(pr_summary_80_classes)
+{
+  enum { NC = 80, NP = 101 };
+  static double xs[NP], y50[NP], ap[NC];
+  static char nm[NC][16];
+  const char *names[NC];
+  for (int i = 0; i < NP; i++) {
+    xs[i] = i / 100.0;
+    y50[i] = 1.0 - xs[i] * xs[i];
+  }
+  for (int k = 0; k < NC; k++) {
+    snprintf(nm[k], sizeof(nm[k]), "class%02d", k);
+    names[k] = nm[k];
+    ap[k] = k == 7 ? -1 : (k * 37 % NC) / (double)NC; /* 7: no GT */
+  }
+  struct plot_pr p = { .title = "e: precision-recall", .recall = xs,
+                       .n_points = NP, .curve = { y50, y50 },
+                       .curve_label = { "IoU 0.50", "IoU 0.75" },
+                       .curve_ap = { 0.667, 0.5 }, .n_curves = 2,
+                       .class_names = names, .class_ap = ap,
+                       .n_classes = NC };
+  uint8_t *out = NULL;
+  size_t len = 0;
+  CHECK_INT_EQ(plot_pr_jpeg(&p, &out, &len), 0);
+  struct image im;
+  CHECK_INT_EQ(jpeg_decode(out, len, 0, &im), 0);
+  /* 79 bars with ground truth: taller than the 800-px minimum, every row
+   * of text at least 10 px. */
+  CHECK_INT_EQ(im.w, plot_pr_width());
+  CHECK_INT_EQ(im.h, plot_pr_height(NC - 1));
+  CHECK(im.h > 800 && plot_pr_height(NC - 1) < plot_pr_height(NC));
+  CHECK(draw_text_height(1) >= 10);
+  image_free(&im);
+  free(out);
+  CHECK_INT_EQ(plot_pr_height(3), 800);
+  p.n_curves = PLOT_PR_CURVES + 1;
+  CHECK_INT_EQ(plot_pr_jpeg(&p, &out, &len), -EINVAL);
+}
+
+TEST_MAIN(T(pr_summary_80_classes), T(rect_exact_pixels), T(rect_clipped_at_edges),
           T(lines_points_polyline), T(text_glyphs), T(label_box_inside_image),
           T(palette), T(boxes_jpeg), T(pca_and_plots))
