@@ -6,11 +6,11 @@
  *
  * Data: 100,000 × 128 (--small: 20,000) seeded Gaussian mixture
  * (tests/gen/vecgen.h), 200 clusters, spread 0.8, L2-normalised.
- * Measured: nemb_map() (PCA start, then the layout) on the 15-NN graph,
+ * Measured: nemb_map() (PCA start, then the layout) on the 10-NN graph,
  * the work the mount does for plots/embeddings.jpg once views/unique has
  * its k-NN lists.  Goal: <= 10 s wall on 2 cores at 100,000 rows.
  * Baselines, same run, same data:
- *   (a) the k-NN graph itself (sim_knn(), k = 15, two workers), which the
+ *   (a) the k-NN graph itself (sim_knn(), k = 10, two workers), which the
  *       map reuses from views/unique rather than recomputing;
  *   (b) the PCA projection alone (plot_pca2()), the old picture.
  * Also printed: trustworthiness (k = 10) of the map on a 2,000-row
