@@ -129,7 +129,8 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
 {
   static const char *const keys[] = {
     "url", "username", "org", "ca_bundle", "project", "segment_size",
-    "assignees", "field",
+    "assignees", "field", "cloud_storage", "cloud_credentials",
+    "cloud_endpoint",
   };
   struct store_txn *t;
   char val[1100], name[64];
@@ -137,6 +138,7 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
 
   cvat_config_init(cfg);
   cfg->session = c_state(c)->session;
+  cfg->objsrc = c->objsrc;   /* an upload reads bucket samples here */
   r = cvat_config_from_env(cfg, err, errlen);
   if (r < 0)
     return r;

@@ -7,9 +7,14 @@
  *   load      -         reads the store: record, classes,      error cleared
  *                       files; connects
  *   project   project   project and labels                     project id
+ *   cloud     task      bucket samples: the CVAT cloud storage cloud storage
+ *                       of the bucket (recorded, named, found  id
+ *                       or, if allowed, created)
  *   task      task      the recorded task, or the one of the   task id
  *                       same name, or a new one
- *   upload    upload    images, unless CVAT has them           -
+ *   upload    upload    images, unless CVAT has them; bucket   -
+ *                       samples: the object keys (CVAT reads
+ *                       the bucket itself)
  *   process   processing waits for CVAT's frames and jobs      -
  *   frames    processing frame order and jobs from CVAT        samples, jobs
  *   assign    boxes     round-robin assignees                  -
@@ -23,21 +28,28 @@
  *
  *   stored phase                     resumes at
  *   accepted, project, failed, gone  project (from the start)
- *   task, upload, processing         task (a recorded task may have been
- *                                    deleted in CVAT: found or made again)
+ *   task, upload, processing         cloud (a recorded cloud storage or
+ *                                    task may have been deleted in CVAT:
+ *                                    found or made again)
  *   boxes                            assign
  *   ready                            nothing to do
  *
  * Every step can run again without harm: a task is never created twice
- * (looked up by its name first), images go up only to a task without
+ * (looked up by its name first), nor a cloud storage (the recorded one,
+ * then CVAT's list, is asked first), images go up only to a task without
  * data, a pending creation request is found and waited on again, and the
  * boxes are PUT (replacing).  Network I/O never happens inside a store
  * transaction.
  */
+#define _GNU_SOURCE   /* asprintf */
 #include "cvat_sync_i.h"
 
+#include "awsconf.h"
 #include "classes.h"
 #include "imgfmt.h"
+#include "import.h"
+#include "objsource.h"
+#include "s3.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -383,15 +395,96 @@ static int classes_all(struct store_txn *t, char ***ret, size_t *ret_n)
 struct files {
   struct cvat_file *f;
   char **names, **paths;
+  int *fds;                  /* bucket samples read from the cache, or -1 */
   size_t n;
 };
 
 static void files_free(struct files *f)
 {
+  for (size_t i = 0; f->fds && i < f->n; i++)
+    if (f->fds[i] >= 0)
+      close(f->fds[i]);
+  free(f->fds);
   cvat_names_free(f->names, f->n);
   cvat_names_free(f->paths, f->n);
   free(f->f);
   memset(f, 0, sizeof(*f));
+}
+
+/* Where the samples of a push are and how CVAT gets them. */
+enum src_mode {
+  SRC_FOLDER,       /* a folder: uploaded */
+  SRC_BUCKET_UP,    /* a bucket, cvat.cloud_storage=off: uploaded from the
+                       mount's object cache */
+  SRC_CLOUD,        /* a bucket read by CVAT through a cloud storage */
+};
+
+struct src {
+  enum src_mode mode;
+  const char *root;
+  char *bucket, *prefix;        /* SRC_BUCKET_UP, SRC_CLOUD */
+  struct objsource *objsrc;     /* SRC_BUCKET_UP; borrowed */
+};
+
+/* A bucket sample's recorded ETag (the srcver record). */
+static int sample_etag(struct store_txn *t, uint64_t id,
+                       char etag[IMPORT_VERSION_MAX])
+{
+  uint8_t key[8];
+  const void *v;
+  size_t n;
+  int r;
+
+  store_key_u64(key, id);
+  r = store_rec_get(t, IMPORT_REC_VERSION, key, sizeof(key), &v, &n);
+  if (r == 0)
+    snprintf(etag, IMPORT_VERSION_MAX, "%.*s", (int)n, (const char *)v);
+  return r;
+}
+
+/* A bucket sample: its object key for CVAT (SRC_CLOUD), or its bytes
+ * from the object cache at the recorded version, uploaded through the
+ * descriptor's /proc name (SRC_BUCKET_UP). */
+static int file_add_bucket(struct store_txn *t, struct files *fs,
+                           const struct sample *sm, const struct src *src,
+                           char *err, size_t errlen)
+{
+  char etag[IMPORT_VERSION_MAX], why[600] = "";
+  size_t i = fs->n;
+  int fd, r;
+
+  if (sm->flags & SAMPLE_MISSING)
+    return errf(err, errlen, -ENOENT, "sample %s: its object is missing",
+                sm->name);
+  if (src->mode == SRC_CLOUD) {
+    if (asprintf(&fs->names[i], "%s%s", src->prefix, sm->relpath) < 0) {
+      fs->names[i] = NULL;
+      return -ENOMEM;
+    }
+    fs->n++;
+    fs->f[i].name = fs->names[i];
+    fs->f[i].size = sm->size;
+    return 0;
+  }
+  r = sample_etag(t, sm->id, etag);
+  if (r == 0)
+    r = objsource_open_file(src->objsrc, sm->relpath, etag, sm->size, &fd,
+                            why, sizeof(why));
+  if (r < 0)
+    return errf(err, errlen, r, "sample %s: %s", sm->name, r == -ESTALE ?
+                "it changed in the bucket since the import; import again" :
+                why[0] ? why : strerror(-r));
+  fs->fds[i] = fd;
+  fs->names[i] = upload_name(sm->name, sm->format);
+  if (asprintf(&fs->paths[i], "/proc/self/fd/%d", fd) < 0)
+    fs->paths[i] = NULL;
+  fs->n++;
+  if (!fs->names[i] || !fs->paths[i])
+    return -ENOMEM;
+  fs->f[i].name = fs->names[i];
+  fs->f[i].path = fs->paths[i];
+  fs->f[i].size = sm->size;
+  return 0;
 }
 
 /* One sample's file: in the dataset folder (nothing outside it is
@@ -423,7 +516,7 @@ static int file_add(struct files *fs, const struct sample *sm,
 }
 
 static int files_build(struct store_txn *t, const struct cvat_run *run,
-                       const char *root, struct files *fs, char *err,
+                       const struct src *src, struct files *fs, char *err,
                        size_t errlen)
 {
   size_t n = run->n_samples;
@@ -432,15 +525,19 @@ static int files_build(struct store_txn *t, const struct cvat_run *run,
   fs->f = calloc(n + 1, sizeof(*fs->f));
   fs->names = calloc(n + 1, sizeof(char *));
   fs->paths = calloc(n + 1, sizeof(char *));
-  if (!fs->f || !fs->names || !fs->paths)
+  fs->fds = malloc((n + 1) * sizeof(int));
+  if (!fs->f || !fs->names || !fs->paths || !fs->fds)
     return -ENOMEM;
+  for (size_t i = 0; i <= n; i++)
+    fs->fds[i] = -1;
   for (size_t i = 0; r == 0 && i < n; i++) {
     struct sample sm;
     r = store_sample_get(t, run->samples[i], &sm);
     if (r < 0)
       return errf(err, errlen, r, "sample %" PRIu64 ": %s", run->samples[i],
                   strerror(-r));
-    r = file_add(fs, &sm, root, err, errlen);
+    r = src->mode == SRC_FOLDER ? file_add(fs, &sm, src->root, err, errlen)
+        : file_add_bucket(t, fs, &sm, src, err, errlen);
   }
   return r;
 }
@@ -561,6 +658,9 @@ struct push {
   char **classes;
   size_t nclasses;
   struct files fs;
+  struct src src;                /* where the samples are (step_load) */
+  char *root;                    /* the dataset root, owned */
+  int64_t csid;                  /* the cloud storage (SRC_CLOUD) */
   struct cvat_labels labels;     /* of the project, loaded when needed */
   int64_t tid;
   char *rq;                      /* creation request to wait on */
@@ -581,6 +681,9 @@ static void push_free(struct push *p)
   cvat_names_free(p->classes, p->nclasses);
   cvat_labels_free(&p->labels);
   files_free(&p->fs);
+  free(p->src.bucket);
+  free(p->src.prefix);
+  free(p->root);
   free(p->rq);
   json_decref(p->rec);
   json_decref(p->set);
@@ -612,6 +715,39 @@ static void on_batch(size_t files, uint64_t bytes, void *ud)
   report(ud, CVAT_PHASE_UPLOAD, (int64_t)files, -1);
 }
 
+/* How CVAT gets the samples under p->root: a folder's are uploaded; a
+ * bucket's are read by CVAT through a cloud storage, or with
+ * cvat.cloud_storage=off uploaded from the mount's object cache. */
+static int src_open(struct push *p)
+{
+  const char *want = p->cfg->cloud_storage ? p->cfg->cloud_storage : "auto";
+  int r;
+
+  p->src.root = p->root;
+  p->src.mode = SRC_FOLDER;
+  if (!objsource_is_bucket(p->root))
+    return 0;
+  r = s3_url_parse_folder(p->root, &p->src.bucket, &p->src.prefix, p->msg,
+                          sizeof(p->msg));
+  if (r < 0)
+    return r;
+  if (strcmp(want, "off") != 0) {
+    p->src.mode = SRC_CLOUD;
+    return 0;
+  }
+  if (!p->cfg->objsrc) {
+    snprintf(p->msg, sizeof(p->msg), "the samples are in %s and "
+             "cvat.cloud_storage is off: uploading them reads them through "
+             "the mount's object cache, so push through the mount "
+             "(cvat/push), or let CVAT read the bucket "
+             "(cvat.cloud_storage=auto)", p->root);
+    return -EOPNOTSUPP;
+  }
+  p->src.mode = SRC_BUCKET_UP;
+  p->src.objsrc = p->cfg->objsrc;
+  return 0;
+}
+
 /* load: what the push needs from the store, read once, and a connection;
  * clears the last error. */
 static int step_load(struct push *p)
@@ -632,12 +768,14 @@ static int step_load(struct push *p)
   if (r == 0 && !p->dataset_root &&
       (r = store_setting_get(t, "root", &root)) == -ENOENT)
     r = -EINVAL;
-  if (r == 0)
-    r = files_build(t, &p->run, p->dataset_root ? p->dataset_root : root,
-                    &p->fs, p->msg, sizeof(p->msg));
-  else
+  if (r == 0 && !(p->root = strdup(p->dataset_root ? p->dataset_root
+                                                    : root)))
+    r = -ENOMEM;
+  if (r < 0)
     snprintf(p->msg, sizeof(p->msg), "cannot read the store: %s",
              strerror(-r));
+  else if ((r = src_open(p)) == 0)
+    r = files_build(t, &p->run, &p->src, &p->fs, p->msg, sizeof(p->msg));
   store_txn_abort(t);
   free(root);
   if (r == 0)
@@ -659,6 +797,157 @@ static int step_project(struct push *p)
     return step_cfail(p, r, "project");
   cvat_jset(p->set, "project", pid);
   p->run.project_id = pid;
+  return 0;
+}
+
+/* The endpoint CVAT reaches the bucket at: cvat.cloud_endpoint, else
+ * ours; "" for AWS itself (CVAT's default, the region picks the host). */
+static void cvat_endpoint(const struct cvat_config *cfg,
+                          const struct aws_conf *aws, char *out, size_t n)
+{
+  const char *e = cfg->cloud_endpoint ? cfg->cloud_endpoint : aws->endpoint;
+  size_t l = strlen(e);
+
+  while (l > 0 && e[l - 1] == '/')
+    l--;
+  if (!cfg->cloud_endpoint && l > 14 &&
+      strncmp(e + l - 14, ".amazonaws.com", 14) == 0)
+    l = 0;
+  snprintf(out, n, "%.*s", (int)l, e);
+}
+
+/* The newest cloud storage of CVAT that serves our keys; -ENOENT none. */
+static int cloud_find(struct push *p, const char *endpoint,
+                      const char *region, int64_t *id)
+{
+  struct cvat_cloud *v;
+  size_t n;
+  int r = cvat_cloud_list(p->c, p->src.bucket, &v, &n);
+
+  if (r < 0)
+    return step_cfail(p, r, "cloud storages");
+  *id = 0;
+  for (size_t i = 0; i < n; i++)
+    if (v[i].id > *id && cvat_cloud_serves(&v[i], p->src.bucket, endpoint,
+                                           region, p->src.prefix))
+      *id = v[i].id;
+  free(v);
+  return *id ? 0 : -ENOENT;
+}
+
+/* A new cloud storage, with the AWS key when cvat.cloud_credentials=aws
+ * (CVAT's limits checked first), or anonymous. */
+static int cloud_create(struct push *p, const struct aws_conf *aws,
+                        const char *endpoint, const char *cred, int64_t *id)
+{
+  struct cvat_cloud_new n = { .bucket = p->src.bucket, .endpoint = endpoint,
+                              .region = aws->region };
+  char dn[64];
+  int r;
+
+  snprintf(dn, sizeof(dn), "curatefs %s", p->src.bucket);
+  n.display_name = dn;
+  if (strcmp(cred, "aws") == 0) {
+    if (strlen(aws->key_id) > 40 || strlen(aws->secret) > 64 ||
+        (aws->token && strlen(aws->token) > 440)) {
+      snprintf(p->msg, sizeof(p->msg), "the AWS credentials (from %s) are "
+               "longer than CVAT keeps (access key 40, secret 64, session "
+               "token 440 characters)", aws->from);
+      return -E2BIG;
+    }
+    n.key = aws->key_id;
+    n.secret = aws->secret;
+    n.token = aws->token;
+  }
+  r = cvat_cloud_create(p->c, &n, id);
+  /* A lost answer, or one made meanwhile: listed again, never doubled. */
+  if (r == -EIO && cloud_find(p, endpoint, aws->region, id) == 0)
+    return 0;
+  if (r < 0)
+    return step_cfail(p, r, "cloud storage");
+  log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld created for "
+          "bucket %s (%s)", p->name, (long long)*id, p->src.bucket,
+          n.key ? "with the AWS key" : "anonymous");
+  return 0;
+}
+
+/* Which cloud storage: the one cvat.cloud_storage names, else the one
+ * recorded by an earlier attempt, else one found, else a new one if
+ * cvat.cloud_credentials allows. */
+static int cloud_pick(struct push *p, const struct aws_conf *aws,
+                      const char *endpoint, int64_t *id)
+{
+  const struct cvat_config *cfg = p->cfg;
+  const char *want = cfg->cloud_storage ? cfg->cloud_storage : "auto";
+  const char *cred = cfg->cloud_credentials ? cfg->cloud_credentials
+                                            : "none";
+  struct cvat_cloud cs;
+  int r;
+
+  *id = strcmp(want, "auto") != 0 ? strtoll(want, NULL, 10)
+                                  : cvat_jint(p->rec, "cloud_storage");
+  if (*id) {
+    r = cvat_cloud_get(p->c, *id, &cs);
+    if (r == 0 && cvat_cloud_serves(&cs, p->src.bucket, endpoint,
+                                    aws->region, p->src.prefix))
+      return 0;
+    if (strcmp(want, "auto") != 0) {
+      if (r < 0)
+        return step_cfail(p, r, "cloud storage");
+      return errf(p->msg, sizeof(p->msg), -EINVAL, "CVAT cloud storage "
+                  "%lld is for bucket %.80s at %.80s (region %.30s, prefix "
+                  "'%.60s'), not for %.120s at %.80s", (long long)*id,
+                  cs.resource, cs.endpoint[0] ? cs.endpoint : "AWS",
+                  cs.region[0] ? cs.region : "any", cs.prefix, p->root,
+                  endpoint[0] ? endpoint : "AWS");
+    }
+    if (r < 0 && r != -ENOENT)
+      return step_cfail(p, r, "cloud storage");
+  }
+  r = cloud_find(p, endpoint, aws->region, id);
+  if (r != -ENOENT)
+    return r;
+  if (strcmp(cred, "none") == 0) {
+    snprintf(p->msg, sizeof(p->msg), "CVAT has no cloud storage for bucket "
+             "%.80s at %.80s: create one in CVAT, or let the push create "
+             "it (cvat.cloud_credentials=anonymous, or aws to send the AWS "
+             "key), or upload the images (cvat.cloud_storage=off)",
+             p->src.bucket, endpoint[0] ? endpoint : "AWS");
+    return -ENOENT;
+  }
+  return cloud_create(p, aws, endpoint, cred, id);
+}
+
+/* cloud: for bucket samples, the CVAT cloud storage CVAT reads them
+ * through, checked readable by CVAT now, recorded before the task gets
+ * its data (a push resumed after a crash finds it and makes no second). */
+static int step_cloud(struct push *p)
+{
+  struct aws_conf aws;
+  char endpoint[256], st[16] = "";
+  int64_t id = 0;
+  int r;
+
+  if (p->src.mode != SRC_CLOUD)
+    return 0;
+  r = aws_conf_load(&aws, p->msg, sizeof(p->msg));
+  if (r < 0)
+    return r;
+  cvat_endpoint(p->cfg, &aws, endpoint, sizeof(endpoint));
+  r = cloud_pick(p, &aws, endpoint, &id);
+  aws_conf_free(&aws);
+  if (r == 0 && (r = cvat_cloud_status(p->c, id, st)) < 0)
+    return step_cfail(p, r, "cloud storage status");
+  if (r == 0 && strcmp(st, "AVAILABLE") != 0) {
+    snprintf(p->msg, sizeof(p->msg), "CVAT cannot read bucket %.80s "
+             "through its cloud storage %lld (status %s)", p->src.bucket,
+             (long long)id, st);
+    r = strcmp(st, "FORBIDDEN") == 0 ? -EACCES : -ENOENT;
+  }
+  if (r < 0)
+    return r;
+  p->csid = id;
+  cvat_jset(p->set, "cloud_storage", id);
   return 0;
 }
 
@@ -730,8 +1019,12 @@ static int step_upload(struct push *p)
   if (r == -ENOENT || (r == 0 && st[0] == 0)) {
     free(p->rq);
     p->rq = NULL;
-    r = cvat_task_upload(p->c, p->tid, p->fs.f, p->fs.n, on_batch, p,
-                         &p->rq);
+    r = p->src.mode == SRC_CLOUD
+        ? cvat_task_data_cloud(p->c, p->tid, p->csid,
+                               (const char *const *)p->fs.names, p->fs.n,
+                               &p->rq)
+        : cvat_task_upload(p->c, p->tid, p->fs.f, p->fs.n, on_batch, p,
+                           &p->rq);
   }
   if (r < 0)
     return step_cfail(p, r, "upload");
@@ -893,6 +1186,7 @@ struct push_step {
  * as they are now (a class added since the interruption gets its label). */
 static const struct push_step push_steps[] = {
   { "project", CVAT_PHASE_PROJECT, step_project, true },
+  { "cloud", CVAT_PHASE_TASK, step_cloud, false },
   { "task", CVAT_PHASE_TASK, step_task, false },
   { "upload", CVAT_PHASE_UPLOAD, step_upload, false },
   { "process", CVAT_PHASE_PROCESS, step_process, false },
@@ -910,7 +1204,7 @@ static size_t push_resume_step(enum cvat_phase ph)
   case CVAT_PHASE_PROCESS:
     return 1;
   case CVAT_PHASE_BOXES:
-    return 5;
+    return 6;
   default:
     return 0;
   }
