@@ -3182,7 +3182,10 @@ class CvatTestServer:
         """The status as a bare JSON string."""
         c = self._cloud(rq, cid)
         self.count("cloud_status_checks")
-        return json_resp(200, CloudBucket(c).status())
+        try:
+            return json_resp(200, CloudBucket(c).status())
+        except Exception as e:            # CVAT: HttpResponseBadRequest
+            return Resp(400, str(e).encode(), "text/html; charset=utf-8")
 
     @staticmethod
     def _cloud_validate(body):

@@ -24,6 +24,7 @@ created from one.  Checked, over real HTTP and a real mount:
 
 Run by meson (suite cvat) with CURATE, CURATEFS and MKJPEG set.
 """
+import base64
 import json
 import os
 import shutil
@@ -32,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -39,7 +42,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 sys.path.insert(0, os.path.join(HERE, "..", "s3"))
 import cvat_server  # noqa: E402
 from fslib import Mount, read, write  # noqa: E402
-from test_s3_client import SECRET, Server, aws, env_for  # noqa: E402
+from test_s3_client import AKID, SECRET, Server, aws, env_for  # noqa: E402
 
 CURATE = os.environ["CURATE"]
 MKJPEG = os.environ["MKJPEG"]
@@ -65,6 +68,130 @@ def curate(env, *args, ok=True):
         raise RuntimeError("curate %s: exit %d: %s" % (args, p.returncode,
                                                        p.stderr))
     return p
+
+
+def api(srv, method, path, body=None):
+    """(status, parsed JSON or text) of one call to the CVAT server."""
+    data = json.dumps(body).encode() if body is not None else None
+    rq = urllib.request.Request(srv.url + path, data=data, method=method)
+    rq.add_header("Authorization", "Basic " + base64.b64encode(
+        ("admin:" + PASSWORD).encode()).decode())
+    if data is not None:
+        rq.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(rq) as r:
+            st, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        st, raw = e.code, e.read()
+    try:
+        return st, json.loads(raw)
+    except ValueError:
+        return st, raw.decode(errors="replace")
+
+
+def api_checks(srv, s3):
+    """The cloud-storage API of the test server, as CVAT's serializers and
+    views answer (checked against CVAT's source, see tests/cvat/README.md):
+    field rules, CVAT's own check of the bucket through S3, the read side
+    without credentials, list filters, status, duplicates, and tasks from a
+    cloud storage whose objects are missing."""
+    good = {"provider_type": "AWS_S3_BUCKET", "resource": "media",
+            "display_name": "Media", "credentials_type":
+            "KEY_SECRET_KEY_PAIR", "key": AKID, "secret_key": SECRET,
+            "specific_attributes": "region=us-east-1&endpoint_url=" + s3.url}
+
+    def post(**chg):
+        b = dict(good, **chg)
+        for k in [k for k, v in b.items() if v is None]:
+            del b[k]
+        return api(srv, "POST", "/api/cloudstorages", b)
+
+    st, js = api(srv, "POST", "/api/cloudstorages", {})
+    check(st == 400 and all(js.get(f) == ["This field is required."] for f in
+                            ("provider_type", "resource", "display_name",
+                             "credentials_type")),
+          "POST {}: the four required fields (%s)" % js)
+    for field, n in (("key", 41), ("secret_key", 65), ("session_token", 441),
+                     ("display_name", 64)):
+        st, js = post(**{field: "x" * n})
+        check(st == 400 and js.get(field) == [
+            "Ensure this field has no more than %d characters." % (n - 1)],
+            "%s of %d characters refused" % (field, n))
+    st, js = post(provider_type="S3")
+    check(st == 400 and js == {"provider_type": ['"S3" is not a valid '
+                                                 'choice.']}, "bad provider")
+    st, js = post(resource="Media_1")
+    check(st == 400 and "Invalid characters" in js.get("resource", [""])[0],
+          "resource with characters S3 does not allow (%s)" % js)
+    st, js = post(specific_attributes="region")
+    check(st == 400 and js == {"specific_attributes": ["Invalid specific "
+                                                       "attributes"]},
+          "specific attributes without '='")
+    st, js = post(manifests="m.jsonl")
+    check(st == 400 and "manifests" in js, "manifests must be a list")
+    st, js = post(key=7)
+    check(st == 400 and "credentials" in js, "a number as key is taken as "
+          "the string '7' (DRF), which S3 refuses: 400 credentials")
+    st, js = post(key=["x"])
+    check(st == 400 and js.get("key") == ["Not a valid string."],
+          "a list as key: not a valid string")
+    st, js = post(resource="no-such-bucket")
+    check(st == 400 and js == {"resource": [
+        "The resource no-such-bucket not found. It may have been "
+        "deleted."]}, "an unknown bucket: 400 naming the resource")
+    st, js = post(credentials_type="ANONYMOUS_ACCESS", key=None,
+                  secret_key=None)
+    check(st == 400 and "credentials" in js, "anonymous access to a bucket "
+          "that wants signatures: 400 naming the credentials")
+    st, js = post(manifests=["missing.jsonl"])
+    check(st == 400 and js == {"manifests": [
+        "The 'missing.jsonl' file does not exist on 'media' cloud "
+        "storage"]}, "a missing manifest is refused")
+    st, js = post(unknown_field=1)
+    check(st == 201 and srv.counters().get("cloud_ignored_fields") == 1,
+          "an unknown field is ignored, as DRF does, and counted")
+    cid = js.get("id")
+    text = json.dumps(js)
+    check(not any(k in js for k in ("key", "secret_key", "session_token",
+                                    "credentials")) and SECRET not in text
+          and AKID not in text, "the answer carries no credential")
+    st, one = api(srv, "GET", "/api/cloudstorages/%s" % cid)
+    check(st == 200 and one == js, "GET by id: the same, no credential")
+    st, lst = api(srv, "GET", "/api/cloudstorages?resource=media")
+    st2, none = api(srv, "GET", "/api/cloudstorages?resource=other")
+    st3, prov = api(srv, "GET", "/api/cloudstorages?provider_type="
+                    "GOOGLE_CLOUD_STORAGE")
+    check(lst["count"] == 1 and none["count"] == 0 and prov["count"] == 0,
+          "list filters by resource and provider_type")
+    st, stat = api(srv, "GET", "/api/cloudstorages/%s/status" % cid)
+    check(st == 200 and stat == "AVAILABLE", "status: AVAILABLE (%s)" % stat)
+    st, js = post()
+    check(st == 500, "the same bucket and credentials again: CVAT's "
+          "database refuses it (500)")
+    # A task from the cloud storage naming an object the bucket lacks.
+    st, t = api(srv, "POST", "/api/tasks", {"name": "c", "labels": [
+        {"name": "cat"}]})
+    st, bad = api(srv, "POST", "/api/tasks/%d/data" % t["id"], {
+        "image_quality": 70, "cloud_storage_id": 9999,
+        "server_files": ["ds/x.jpg"]})
+    check(st == 400 and "cloud_storage_id" in bad, "an unknown cloud "
+          "storage id is refused")
+    st, rq = api(srv, "POST", "/api/tasks/%d/data" % t["id"], {
+        "image_quality": 70, "cloud_storage_id": cid, "use_cache": True,
+        "server_files": ["ds/none.jpg"]})
+    r = {}
+    for _ in range(100):
+        st, r = api(srv, "GET", "/api/requests/" + rq["rq_id"])
+        if r.get("status") in ("finished", "failed"):
+            break
+        time.sleep(0.05)
+    check(r.get("status") == "failed" and "NoSuchKey" in r.get("message", ""),
+          "an object missing from the bucket fails the task's creation "
+          "(%s)" % r.get("message"))
+    api(srv, "DELETE", "/api/tasks/%d" % t["id"])
+    st, _ = api(srv, "DELETE", "/api/cloudstorages/%s" % cid)
+    check(st == 204 and not srv.clouds, "DELETE removes it")
+    srv.reset_counters()
 
 
 def wait_phase(mnt, run, want=("ready",), timeout=90):
@@ -107,6 +234,7 @@ def main():
         keys = sorted("ds/" + f for f in os.listdir(src))
 
         srv = cvat_server.CvatTestServer(password=PASSWORD).start()
+        api_checks(srv, s3)
         conf = os.path.join(tmp, "cvat.conf")
 
         def write_conf(**kv):
