@@ -759,7 +759,11 @@ static int c_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
                  "  echo 'tags/reannotate fix-1' > cvat/push\nSources: "
                  "samples, tags/<tag>, views/<view>.  classes= adds classes "
                  "to the store and labels to the CVAT project; a store "
-                 "without classes needs it.  Progress: cvat/status.\n");
+                 "without classes needs it.  Progress: cvat/status.\n"
+                 "A bucket dataset is not uploaded: CVAT reads the bucket "
+                 "through a cloud storage of its own (config: "
+                 "cvat.cloud_storage, cvat.cloud_credentials, "
+                 "cvat.cloud_endpoint).\n");
     break;
   case CF_PULL:
     r = buf_puts(&b, "Write a run name to merge its CVAT annotations into "

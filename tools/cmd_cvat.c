@@ -56,6 +56,13 @@ static void usage(FILE *f)
     "      boxes, other objects are counted and named, never dropped\n"
     "      silently.  undo also removes the classes that pull created.\n"
     "      status --json: the runs (or RUN) as JSON.\n"
+    "      A store imported from a bucket is pushed through a CVAT cloud\n"
+    "      storage (CVAT reads the bucket, no image is uploaded):\n"
+    "      cloud_storage = auto (find one for the bucket) | ID | off\n"
+    "      (upload; only through the mount), cloud_credentials = none\n"
+    "      (never create one) | anonymous | aws (create one with the AWS\n"
+    "      key, which CVAT then keeps), cloud_endpoint = the S3 endpoint\n"
+    "      as CVAT reaches it.\n"
     "Exit status: 0 done, 1 failed, 2 usage error.\n",
     prog, prog, prog, prog, prog, prog, prog, prog);
 }

@@ -21,6 +21,10 @@ Run it as a program:
 or import it and use CvatTestServer(...).start() / .stop().  See README.md in
 this directory for the control endpoints.
 
+Cloud storages (/api/cloudstorages, tasks from a cloud storage) reach the
+bucket with Debian's python3-botocore, imported when first used, as CVAT
+does with boto3.
+
 Where docs/CVAT-API.md is silent the behaviour below is a best guess at what a real
 CVAT server does; such places carry a comment containing "doc silent".
 No code was copied from CVAT; only documented facts (paths, field names,

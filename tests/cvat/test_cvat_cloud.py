@@ -185,7 +185,8 @@ def api_checks(srv, s3):
         if r.get("status") in ("finished", "failed"):
             break
         time.sleep(0.05)
-    check(r.get("status") == "failed" and "NoSuchKey" in r.get("message", ""),
+    check(r.get("status") == "failed" and
+          "NoSuchKey" in r.get("message", ""),
           "an object missing from the bucket fails the task's creation "
           "(%s)" % r.get("message"))
     api(srv, "DELETE", "/api/tasks/%d" % t["id"])
