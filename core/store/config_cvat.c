@@ -117,6 +117,22 @@ static int check_size(const struct config_key *k, const char *val,
   return 0;
 }
 
+/* An S3 endpoint for CVAT: a URL by the rule of cvat.url, without the
+ * characters CVAT's specific attributes cannot carry. */
+static int check_endpoint(const struct config_key *k, const char *val,
+                          char *err, size_t errlen)
+{
+  char why[200];
+
+  if (url_check(val, why, sizeof(why)) < 0)
+    return errf(err, errlen, -EINVAL, "%s: %s", k->name,
+                strncmp(why, "url: ", 5) == 0 ? why + 5 : why);
+  if (strpbrk(val, "&=%+#?"))
+    return errf(err, errlen, -EINVAL, "%s: no & = %% + # ? (CVAT keeps the "
+                "endpoint in a query string)", k->name);
+  return 0;
+}
+
 /* auto, off, or the id of a CVAT cloud storage. */
 static int check_cloud_storage(const struct config_key *k, const char *val,
                                char *err, size_t errlen)
@@ -172,7 +188,7 @@ static const struct config_key cvat_keys[] = {
     "aws (sends the AWS key to CVAT)", check_cloud_credentials, 0 },
   { "cvat.cloud_endpoint", CFG_STRING, "", 0, 0, NULL,
     "S3 endpoint as CVAT reaches it (empty = the one curatefs uses)",
-    check_url, 0 },
+    check_endpoint, 0 },
   /* `curate cvat` only. */
   { "cvat.image_quality", CFG_INT, "70", 1, 100, NULL,
     "JPEG quality of CVAT's compressed chunks", NULL, CFG_F_HIDDEN },

@@ -263,6 +263,21 @@ def main():
               not c.get("cloud_files_read"),
               "nothing created, nothing uploaded")
 
+        # A cloud storage id CVAT does not have; off outside the mount.
+        write_conf(cloud_storage="4242")
+        p = push_cli("c0")
+        check(p.returncode == 1 and "cloud storage: " in p.stderr and
+              "No CloudStorage matches" in p.stderr,
+              "cloud_storage = an unknown id: CVAT's 404 reported (%s)"
+              % p.stderr.strip())
+        write_conf(cloud_storage="off")
+        p = push_cli("c0")
+        check(p.returncode == 1 and "cvat.cloud_storage is off" in p.stderr
+              and "push through the mount" in p.stderr,
+              "cloud_storage = off outside the mount: refused, saying why")
+        check(not counters(srv).get("files_uploaded") and not srv.clouds,
+              "still nothing uploaded or created")
+
         # 2. A wrong AWS secret: CVAT's check of the bucket is refused.
         write_conf(cloud_credentials="aws")
         s3.ctl("reset")
