@@ -197,15 +197,20 @@ struct cvat_file {
 
 typedef void (*cvat_upload_fn)(size_t files_done, uint64_t bytes_done,
                                void *ud);
+/* Called before a batch of files[from..to) is sent (again for the same
+ * files after a 413): makes their path usable; 0 or a negative errno,
+ * which ends the upload. */
+typedef int (*cvat_batch_fn)(size_t from, size_t to, void *ud);
 
 /* Attaches the images to a task, in this frame order: Upload-Start, then
  * batches of at most cfg batch_bytes (halved on 413), then Upload-Finish
- * with sorting_method=predefined and upload_file_order.  progress (may be
- * NULL) is called after each batch.  On success *ret_rq_id (owned) is the
- * creation request to wait on. */
+ * with sorting_method=predefined and upload_file_order.  prepare (may be
+ * NULL) is called before each batch, progress (may be NULL) after it.  On
+ * success *ret_rq_id (owned) is the creation request to wait on. */
 int cvat_task_upload(struct cvat_client *c, int64_t task_id,
                      const struct cvat_file *files, size_t n,
-                     cvat_upload_fn progress, void *ud, char **ret_rq_id);
+                     cvat_batch_fn prepare, cvat_upload_fn progress,
+                     void *ud, char **ret_rq_id);
 /* The newest creation request of a task (when an rq_id was lost):
  * *ret_rq_id owned, *ret_status one of queued/started/finished/failed. */
 int cvat_request_find(struct cvat_client *c, int64_t task_id,

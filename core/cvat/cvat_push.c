@@ -395,7 +395,11 @@ static int classes_all(struct store_txn *t, char ***ret, size_t *ret_n)
 struct files {
   struct cvat_file *f;
   char **names, **paths;
-  int *fds;                  /* bucket samples read from the cache, or -1 */
+  /* Bucket samples uploaded from the object cache: the relative path and
+   * recorded ETag of each, and its cache descriptor while its batch is
+   * sent (-1 otherwise); paths[i] is then "/proc/self/fd/N". */
+  char **rel, **etag;
+  int *fds;
   size_t n;
 };
 
@@ -407,6 +411,8 @@ static void files_free(struct files *f)
   free(f->fds);
   cvat_names_free(f->names, f->n);
   cvat_names_free(f->paths, f->n);
+  cvat_names_free(f->rel, f->n);
+  cvat_names_free(f->etag, f->n);
   free(f->f);
   memset(f, 0, sizeof(*f));
 }
@@ -442,16 +448,16 @@ static int sample_etag(struct store_txn *t, uint64_t id,
   return r;
 }
 
-/* A bucket sample: its object key for CVAT (SRC_CLOUD), or its bytes
- * from the object cache at the recorded version, uploaded through the
- * descriptor's /proc name (SRC_BUCKET_UP). */
+/* A bucket sample: its object key for CVAT (SRC_CLOUD), or, for an
+ * upload (SRC_BUCKET_UP), its upload name, relative path and recorded
+ * ETag; its bytes are opened batch by batch (files_open_batch). */
 static int file_add_bucket(struct store_txn *t, struct files *fs,
                            const struct sample *sm, const struct src *src,
                            char *err, size_t errlen)
 {
-  char etag[IMPORT_VERSION_MAX], why[600] = "";
+  char etag[IMPORT_VERSION_MAX];
   size_t i = fs->n;
-  int fd, r;
+  int r;
 
   if (sm->flags & SAMPLE_MISSING)
     return errf(err, errlen, -ENOENT, "sample %s: its object is missing",
@@ -467,23 +473,53 @@ static int file_add_bucket(struct store_txn *t, struct files *fs,
     return 0;
   }
   r = sample_etag(t, sm->id, etag);
-  if (r == 0)
-    r = objsource_open_file(src->objsrc, sm->relpath, etag, sm->size, &fd,
-                            why, sizeof(why));
   if (r < 0)
-    return errf(err, errlen, r, "sample %s: %s", sm->name, r == -ESTALE ?
-                "it changed in the bucket since the import; import again" :
-                why[0] ? why : strerror(-r));
-  fs->fds[i] = fd;
+    return errf(err, errlen, r, "sample %s: %s", sm->name, r == -ENOENT ?
+                "no version of its object recorded; import again" :
+                strerror(-r));
   fs->names[i] = upload_name(sm->name, sm->format);
-  if (asprintf(&fs->paths[i], "/proc/self/fd/%d", fd) < 0)
-    fs->paths[i] = NULL;
+  fs->rel[i] = strdup(sm->relpath);
+  fs->etag[i] = strdup(etag);
   fs->n++;
-  if (!fs->names[i] || !fs->paths[i])
+  if (!fs->names[i] || !fs->rel[i] || !fs->etag[i])
     return -ENOMEM;
   fs->f[i].name = fs->names[i];
-  fs->f[i].path = fs->paths[i];
   fs->f[i].size = sm->size;
+  return 0;
+}
+
+/* The descriptors of the bucket samples of one upload batch [from, to),
+ * from the object cache at their recorded versions; those of the batches
+ * before are closed, so an upload holds one batch open.  0, or an errno
+ * with the reason in err. */
+static int files_open_batch(struct files *fs, struct objsource *o,
+                            size_t from, size_t to, char *err,
+                            size_t errlen)
+{
+  char why[600] = "";
+  int r;
+
+  for (size_t i = 0; i < from; i++)
+    if (fs->fds[i] >= 0) {
+      close(fs->fds[i]);
+      fs->fds[i] = -1;
+    }
+  for (size_t i = from; i < to; i++) {
+    if (fs->fds[i] >= 0)
+      continue;
+    r = objsource_open_file(o, fs->rel[i], fs->etag[i], fs->f[i].size,
+                            &fs->fds[i], why, sizeof(why));
+    if (r < 0)
+      return errf(err, errlen, r, "%s: %s", fs->names[i], r == -ESTALE ?
+                  "it changed in the bucket since the import; import "
+                  "again" : why[0] ? why : strerror(-r));
+    free(fs->paths[i]);
+    if (asprintf(&fs->paths[i], "/proc/self/fd/%d", fs->fds[i]) < 0) {
+      fs->paths[i] = NULL;
+      return -ENOMEM;
+    }
+    fs->f[i].path = fs->paths[i];
+  }
   return 0;
 }
 
@@ -525,8 +561,11 @@ static int files_build(struct store_txn *t, const struct cvat_run *run,
   fs->f = calloc(n + 1, sizeof(*fs->f));
   fs->names = calloc(n + 1, sizeof(char *));
   fs->paths = calloc(n + 1, sizeof(char *));
+  fs->rel = calloc(n + 1, sizeof(char *));
+  fs->etag = calloc(n + 1, sizeof(char *));
   fs->fds = malloc((n + 1) * sizeof(int));
-  if (!fs->f || !fs->names || !fs->paths || !fs->fds)
+  if (!fs->f || !fs->names || !fs->paths || !fs->rel || !fs->etag ||
+      !fs->fds)
     return -ENOMEM;
   for (size_t i = 0; i <= n; i++)
     fs->fds[i] = -1;
@@ -661,6 +700,7 @@ struct push {
   struct src src;                /* where the samples are (step_load) */
   char *root;                    /* the dataset root, owned */
   int64_t csid;                  /* the cloud storage (SRC_CLOUD) */
+  bool prep_failed;              /* a batch's samples could not be read */
   struct cvat_labels labels;     /* of the project, loaded when needed */
   int64_t tid;
   char *rq;                      /* creation request to wait on */
@@ -715,6 +755,20 @@ static void on_batch(size_t files, uint64_t bytes, void *ud)
   report(ud, CVAT_PHASE_UPLOAD, (int64_t)files, -1);
 }
 
+/* Before a batch of bucket samples goes up: their cache descriptors. */
+static int on_prepare(size_t from, size_t to, void *ud)
+{
+  struct push *p = ud;
+  int r;
+
+  if (p->src.mode != SRC_BUCKET_UP)
+    return 0;
+  r = files_open_batch(&p->fs, p->src.objsrc, from, to, p->msg,
+                       sizeof(p->msg));
+  p->prep_failed = r < 0;
+  return r;
+}
+
 /* How CVAT gets the samples under p->root: a folder's are uploaded; a
  * bucket's are read by CVAT through a cloud storage, or with
  * cvat.cloud_storage=off uploaded from the mount's object cache. */
@@ -737,10 +791,10 @@ static int src_open(struct push *p)
   }
   if (!p->cfg->objsrc) {
     snprintf(p->msg, sizeof(p->msg), "the samples are in %s and "
-             "cvat.cloud_storage is off: uploading them reads them through "
-             "the mount's object cache, so push through the mount "
-             "(cvat/push), or let CVAT read the bucket "
-             "(cvat.cloud_storage=auto)", p->root);
+             "cvat.cloud_storage is off, but this push has no object cache "
+             "to read them through: push through the mount or curate cvat, "
+             "or let CVAT read the bucket (cvat.cloud_storage=auto)",
+             p->root);
     return -EOPNOTSUPP;
   }
   p->src.mode = SRC_BUCKET_UP;
@@ -1023,9 +1077,11 @@ static int step_upload(struct push *p)
         ? cvat_task_data_cloud(p->c, p->tid, p->csid,
                                (const char *const *)p->fs.names, p->fs.n,
                                &p->rq)
-        : cvat_task_upload(p->c, p->tid, p->fs.f, p->fs.n, on_batch, p,
-                           &p->rq);
+        : cvat_task_upload(p->c, p->tid, p->fs.f, p->fs.n, on_prepare,
+                           on_batch, p, &p->rq);
   }
+  if (r < 0 && p->prep_failed)
+    return r;   /* a sample could not be read: the reason is in msg */
   if (r < 0)
     return step_cfail(p, r, "upload");
   p->next_phase = CVAT_PHASE_PROCESS;

@@ -19,7 +19,9 @@ created from one.  Checked, over real HTTP and a real mount:
     every object from the bucket, frames named by their object keys;
     an annotator's box comes back into labels/ by pull;
   * cvat.cloud_storage = off: the same bucket samples are uploaded (read
-    through the mount's object cache), byte for byte;
+    through the mount's object cache, or curate cvat's temporary one),
+    byte for byte, and an object rewritten since the import is refused;
+  * the test server's cloud-storage API itself, field by field (api_checks);
   * no AWS or CVAT secret in any output, file of the mount or log.
 
 Run by meson (suite cvat) with CURATE, CURATEFS and MKJPEG set.
@@ -270,13 +272,25 @@ def main():
               "No CloudStorage matches" in p.stderr,
               "cloud_storage = an unknown id: CVAT's 404 reported (%s)"
               % p.stderr.strip())
-        write_conf(cloud_storage="off")
-        p = push_cli("c0")
-        check(p.returncode == 1 and "cvat.cloud_storage is off" in p.stderr
-              and "push through the mount" in p.stderr,
-              "cloud_storage = off outside the mount: refused, saying why")
         check(not counters(srv).get("files_uploaded") and not srv.clouds,
               "still nothing uploaded or created")
+        # cloud_storage = off with curate cvat: uploaded from a private
+        # cache in $TMPDIR, which is gone afterwards.
+        write_conf(cloud_storage="off")
+        ptmp = os.path.join(tmp, "ptmp")
+        os.mkdir(ptmp)
+        before = srv.snapshot()["tasks"]
+        p = push_cli("u0", dict(env, TMPDIR=ptmp))
+        t = new_tasks(srv, before)
+        up = sorted(bytes(f["bytes"]) for f in
+                    srv.tasks[t[0]]["data"]["frames"]) if t else []
+        want = sorted(read(os.path.join(src, f)) for f in os.listdir(src))
+        check(p.returncode == 0 and up == want and
+              counters(srv).get("files_uploaded") == N and not srv.clouds,
+              "cloud_storage = off with curate cvat uploads the objects' "
+              "bytes (%s)" % p.stderr.strip())
+        check(os.listdir(ptmp) == [], "its temporary cache is removed")
+        srv.reset_counters()
 
         # 2. A wrong AWS secret: CVAT's check of the bucket is refused.
         write_conf(cloud_credentials="aws")
@@ -409,6 +423,27 @@ def main():
             read(os.path.join(mnt, "tags", "up", samples[3 + i]))
             for i in range(2))
         check(bool(same), "the uploaded bytes are the objects'")
+
+        # An object rewritten in the bucket since the import: the upload
+        # refuses it rather than send other bytes under the sample's name.
+        rot = os.path.join(tmp, "rot")
+        os.mkdir(rot)
+        names = sorted(os.listdir(src))
+        for a, b in zip(names, names[1:] + names[:1]):
+            shutil.copy(os.path.join(src, b), os.path.join(rot, a))
+        aws(s3, home, "s3", "cp", "--recursive", "--only-show-errors", rot,
+            "s3://media/ds/")
+        os.mkdir(os.path.join(mnt, "tags", "late"))
+        os.rename(os.path.join(mnt, "samples", samples[5]),
+                  os.path.join(mnt, "tags", "late", samples[5]))
+        c0 = counters(srv)
+        write(os.path.join(mnt, "cvat", "push"), "tags/late p3\n")
+        ph, info = wait_phase(mnt, "p3")
+        check(ph == "failed" and "changed in the bucket since the import"
+              in info and counters(srv).get("files_uploaded", 0) ==
+              c0.get("files_uploaded", 0),
+              "an object changed since the import is not uploaded (%s)"
+              % info.strip().splitlines()[-1])
 
         # 6. No secret anywhere.
         seen = "\n".join(OUTPUT) + m.logtext()
