@@ -264,6 +264,29 @@ struct cvat_cloud_new {
  * "resource" (no such bucket), with CVAT's message. */
 int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
                       int64_t *ret_id);
+/* What a push of bucket samples needs of a cloud storage. */
+struct cvat_cloud_use {
+  const char *bucket, *prefix;  /* the dataset's bucket and key prefix */
+  const char *root;             /* "s3://bucket/prefix/", for messages */
+  const char *storage;          /* cvat.cloud_storage: NULL or "auto", or
+                                   an id */
+  const char *credentials;      /* cvat.cloud_credentials: NULL or "none",
+                                   "anonymous", "aws" */
+  const char *endpoint;         /* cvat.cloud_endpoint, NULL = the AWS
+                                   settings' endpoint (none for AWS) */
+  int64_t recorded;             /* the one an earlier attempt used, or 0 */
+  const char *run;              /* for the log */
+};
+/* The cloud storage a push uses: the one u->storage names (-EINVAL when
+ * it does not serve the bucket), else the recorded one, else the newest
+ * listed one that serves the bucket, endpoint, region and prefix, else a
+ * new one when u->credentials allows (-ENOENT otherwise, saying what to
+ * set); then CVAT's status of it must be AVAILABLE (-EACCES FORBIDDEN,
+ * -ENOENT NOT_FOUND).  The AWS settings (region, endpoint, and the key
+ * for "aws") are loaded here and wiped after.  0 and *ret_id, or an errno
+ * with the reason in msg (never a secret). */
+int cvat_cloud_pick(struct cvat_client *c, const struct cvat_cloud_use *u,
+                    int64_t *ret_id, char *msg, size_t msglen);
 /* Attaches the objects keys[0..n) of cloud storage cloud_id to a task
  * (POST /api/tasks/{id}/data with cloud_storage_id and server_files, in
  * this frame order, use_cache): CVAT reads them from the bucket, nothing

@@ -10,10 +10,15 @@
  * server_files (object keys) gets its frames from the bucket; the frame
  * names CVAT reports are the keys.
  *
+ * Which cloud storage a push of bucket samples uses is decided here too
+ * (cvat_cloud_pick), so that the push only records the answer.
+ *
  * Secrets: the key, secret and token go into the body of one POST only;
  * no error text carries them (CVAT's messages name the bucket only).
  */
 #include "cvat_client_i.h"
+
+#include "awsconf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -278,4 +283,152 @@ int cvat_task_data_cloud(struct cvat_client *c, int64_t task_id,
   *ret_rq_id = strdup(rq);
   json_decref(res);
   return *ret_rq_id ? 0 : cvat_fail(c, -ENOMEM, "out of memory");
+}
+
+/* ------------------------------------------------- which one a push uses */
+
+/* A failed call: what was asked and CVAT's reason. */
+static int pick_fail(struct cvat_client *c, int r, const char *what,
+                     char *msg, size_t msglen)
+{
+  return errf(msg, msglen, r, "%s: %s", what, cvat_client_error(c));
+}
+
+/* The endpoint CVAT reaches the bucket at: cvat.cloud_endpoint, else
+ * ours; "" for AWS itself (CVAT's default, the region picks the host). */
+static void cvat_endpoint(const struct cvat_cloud_use *u,
+                          const struct aws_conf *aws, char *out, size_t n)
+{
+  const char *e = u->endpoint ? u->endpoint : aws->endpoint;
+  size_t l = strlen(e);
+
+  while (l > 0 && e[l - 1] == '/')
+    l--;
+  if (!u->endpoint && l > 14 && strncmp(e + l - 14, ".amazonaws.com", 14) == 0)
+    l = 0;
+  snprintf(out, n, "%.*s", (int)l, e);
+}
+
+/* The newest cloud storage of CVAT that serves our keys; -ENOENT none. */
+static int pick_find(struct cvat_client *c, const struct cvat_cloud_use *u,
+                     const char *endpoint, const char *region, int64_t *id,
+                     char *msg, size_t msglen)
+{
+  struct cvat_cloud *v;
+  size_t n;
+  int r = cvat_cloud_list(c, u->bucket, &v, &n);
+
+  if (r < 0)
+    return pick_fail(c, r, "cloud storages", msg, msglen);
+  *id = 0;
+  for (size_t i = 0; i < n; i++)
+    if (v[i].id > *id && cvat_cloud_serves(&v[i], u->bucket, endpoint,
+                                           region, u->prefix))
+      *id = v[i].id;
+  free(v);
+  return *id ? 0 : -ENOENT;
+}
+
+/* A new cloud storage, with the AWS key for "aws" (CVAT's limits checked
+ * first), or anonymous. */
+static int pick_create(struct cvat_client *c, const struct cvat_cloud_use *u,
+                       const struct aws_conf *aws, const char *endpoint,
+                       bool with_key, int64_t *id, char *msg, size_t msglen)
+{
+  struct cvat_cloud_new n = { .bucket = u->bucket, .endpoint = endpoint,
+                              .region = aws->region };
+  char dn[64];
+  int r;
+
+  snprintf(dn, sizeof(dn), "curatefs %s", u->bucket);
+  n.display_name = dn;
+  if (with_key) {
+    if (strlen(aws->key_id) > 40 || strlen(aws->secret) > 64 ||
+        (aws->token && strlen(aws->token) > 440))
+      return errf(msg, msglen, -E2BIG, "the AWS credentials (from %s) are "
+                  "longer than CVAT keeps (access key 40, secret 64, "
+                  "session token 440 characters)", aws->from);
+    n.key = aws->key_id;
+    n.secret = aws->secret;
+    n.token = aws->token;
+  }
+  r = cvat_cloud_create(c, &n, id);
+  /* A lost answer, or one made meanwhile: listed again, never doubled. */
+  if (r == -EIO &&
+      pick_find(c, u, endpoint, aws->region, id, msg, msglen) == 0)
+    return 0;
+  if (r < 0)
+    return pick_fail(c, r, "cloud storage", msg, msglen);
+  log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld created for "
+          "bucket %s (%s)", u->run ? u->run : "?", (long long)*id, u->bucket,
+          with_key ? "with the AWS key" : "anonymous");
+  return 0;
+}
+
+/* Named, recorded, found or created (see cvat_cloud_pick). */
+static int pick_id(struct cvat_client *c, const struct cvat_cloud_use *u,
+                   const struct aws_conf *aws, const char *endpoint,
+                   int64_t *id, char *msg, size_t msglen)
+{
+  const char *cred = u->credentials ? u->credentials : "none";
+  bool named = u->storage && strcmp(u->storage, "auto") != 0;
+  struct cvat_cloud cs;
+  int r;
+
+  *id = named ? strtoll(u->storage, NULL, 10) : u->recorded;
+  if (*id) {
+    r = cvat_cloud_get(c, *id, &cs);
+    if (r == 0 && cvat_cloud_serves(&cs, u->bucket, endpoint, aws->region,
+                                    u->prefix))
+      return 0;
+    if (named && r < 0)
+      return pick_fail(c, r, "cloud storage", msg, msglen);
+    if (named)
+      return errf(msg, msglen, -EINVAL, "CVAT cloud storage %lld is for "
+                  "bucket %.80s at %.80s (region %.30s, prefix '%.60s'), not "
+                  "for %.120s at %.80s", (long long)*id, cs.resource,
+                  cs.endpoint[0] ? cs.endpoint : "AWS",
+                  cs.region[0] ? cs.region : "any", cs.prefix, u->root,
+                  endpoint[0] ? endpoint : "AWS");
+    if (r < 0 && r != -ENOENT)
+      return pick_fail(c, r, "cloud storage", msg, msglen);
+  }
+  r = pick_find(c, u, endpoint, aws->region, id, msg, msglen);
+  if (r != -ENOENT)
+    return r;
+  if (strcmp(cred, "none") == 0)
+    return errf(msg, msglen, -ENOENT, "CVAT has no cloud storage for bucket "
+                "%.80s at %.80s: create one in CVAT, or let the push create "
+                "it (cvat.cloud_credentials=anonymous, or aws to send the "
+                "AWS key), or upload the images (cvat.cloud_storage=off)",
+                u->bucket, endpoint[0] ? endpoint : "AWS");
+  return pick_create(c, u, aws, endpoint, strcmp(cred, "aws") == 0, id,
+                     msg, msglen);
+}
+
+int cvat_cloud_pick(struct cvat_client *c, const struct cvat_cloud_use *u,
+                    int64_t *ret_id, char *msg, size_t msglen)
+{
+  struct aws_conf aws;
+  char endpoint[256], st[16] = "";
+  int64_t id = 0;
+  int r = aws_conf_load(&aws, msg, msglen);
+
+  *ret_id = 0;
+  if (r < 0)
+    return r;
+  cvat_endpoint(u, &aws, endpoint, sizeof(endpoint));
+  r = pick_id(c, u, &aws, endpoint, &id, msg, msglen);
+  aws_conf_free(&aws);
+  if (r < 0)
+    return r;
+  r = cvat_cloud_status(c, id, st);
+  if (r < 0)
+    return pick_fail(c, r, "cloud storage status", msg, msglen);
+  if (strcmp(st, "AVAILABLE") != 0)
+    return errf(msg, msglen, strcmp(st, "FORBIDDEN") == 0 ? -EACCES
+                : -ENOENT, "CVAT cannot read bucket %.80s through its cloud "
+                "storage %lld (status %s)", u->bucket, (long long)id, st);
+  *ret_id = id;
+  return 0;
 }

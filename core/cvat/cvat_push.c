@@ -41,13 +41,9 @@
  * boxes are PUT (replacing).  Network I/O never happens inside a store
  * transaction.
  */
-#define _GNU_SOURCE   /* asprintf */
 #include "cvat_sync_i.h"
 
-#include "awsconf.h"
 #include "classes.h"
-#include "imgfmt.h"
-#include "import.h"
 #include "objsource.h"
 #include "s3.h"
 
@@ -341,23 +337,6 @@ int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
 
 /* ---------------------------------------------------------------- files */
 
-/* Upload name of a sample: its display name, flattened to a base name
- * (CVAT keeps only base names) with the extension of its format (.jpg,
- * .png ...): the bytes uploaded are the original file's. */
-static char *upload_name(const char *name, int format)
-{
-  size_t n = strlen(name);
-  const char *ext = img_ext_of(format);
-  char *s = malloc(n + strlen(ext) + 1);
-
-  if (!s)
-    return NULL;
-  for (size_t i = 0; i < n; i++)
-    s[i] = name[i] == '/' || name[i] == '\\' ? '_' : name[i];
-  memcpy(s + n, ext, strlen(ext) + 1);
-  return s;
-}
-
 struct name_vec {
   char **v;
   size_t n;
@@ -392,194 +371,6 @@ static int classes_all(struct store_txn *t, char ***ret, size_t *ret_n)
   return 0;
 }
 
-struct files {
-  struct cvat_file *f;
-  char **names, **paths;
-  /* Bucket samples uploaded from the object cache: the relative path and
-   * recorded ETag of each, and its cache descriptor while its batch is
-   * sent (-1 otherwise); paths[i] is then "/proc/self/fd/N". */
-  char **rel, **etag;
-  int *fds;
-  size_t n;
-};
-
-static void files_free(struct files *f)
-{
-  for (size_t i = 0; f->fds && i < f->n; i++)
-    if (f->fds[i] >= 0)
-      close(f->fds[i]);
-  free(f->fds);
-  cvat_names_free(f->names, f->n);
-  cvat_names_free(f->paths, f->n);
-  cvat_names_free(f->rel, f->n);
-  cvat_names_free(f->etag, f->n);
-  free(f->f);
-  memset(f, 0, sizeof(*f));
-}
-
-/* Where the samples of a push are and how CVAT gets them. */
-enum src_mode {
-  SRC_FOLDER,       /* a folder: uploaded */
-  SRC_BUCKET_UP,    /* a bucket, cvat.cloud_storage=off: uploaded from the
-                       mount's object cache */
-  SRC_CLOUD,        /* a bucket read by CVAT through a cloud storage */
-};
-
-struct src {
-  enum src_mode mode;
-  const char *root;
-  char *bucket, *prefix;        /* SRC_BUCKET_UP, SRC_CLOUD */
-  struct objsource *objsrc;     /* SRC_BUCKET_UP; borrowed */
-};
-
-/* A bucket sample's recorded ETag (the srcver record). */
-static int sample_etag(struct store_txn *t, uint64_t id,
-                       char etag[IMPORT_VERSION_MAX])
-{
-  uint8_t key[8];
-  const void *v;
-  size_t n;
-  int r;
-
-  store_key_u64(key, id);
-  r = store_rec_get(t, IMPORT_REC_VERSION, key, sizeof(key), &v, &n);
-  if (r == 0)
-    snprintf(etag, IMPORT_VERSION_MAX, "%.*s", (int)n, (const char *)v);
-  return r;
-}
-
-/* A bucket sample: its object key for CVAT (SRC_CLOUD), or, for an
- * upload (SRC_BUCKET_UP), its upload name, relative path and recorded
- * ETag; its bytes are opened batch by batch (files_open_batch). */
-static int file_add_bucket(struct store_txn *t, struct files *fs,
-                           const struct sample *sm, const struct src *src,
-                           char *err, size_t errlen)
-{
-  char etag[IMPORT_VERSION_MAX];
-  size_t i = fs->n;
-  int r;
-
-  if (sm->flags & SAMPLE_MISSING)
-    return errf(err, errlen, -ENOENT, "sample %s: its object is missing",
-                sm->name);
-  if (src->mode == SRC_CLOUD) {
-    if (asprintf(&fs->names[i], "%s%s", src->prefix, sm->relpath) < 0) {
-      fs->names[i] = NULL;
-      return -ENOMEM;
-    }
-    fs->n++;
-    fs->f[i].name = fs->names[i];
-    fs->f[i].size = sm->size;
-    return 0;
-  }
-  r = sample_etag(t, sm->id, etag);
-  if (r < 0)
-    return errf(err, errlen, r, "sample %s: %s", sm->name, r == -ENOENT ?
-                "no version of its object recorded; import again" :
-                strerror(-r));
-  fs->names[i] = upload_name(sm->name, sm->format);
-  fs->rel[i] = strdup(sm->relpath);
-  fs->etag[i] = strdup(etag);
-  fs->n++;
-  if (!fs->names[i] || !fs->rel[i] || !fs->etag[i])
-    return -ENOMEM;
-  fs->f[i].name = fs->names[i];
-  fs->f[i].size = sm->size;
-  return 0;
-}
-
-/* The descriptors of the bucket samples of one upload batch [from, to),
- * from the object cache at their recorded versions; those of the batches
- * before are closed, so an upload holds one batch open.  0, or an errno
- * with the reason in err. */
-static int files_open_batch(struct files *fs, struct objsource *o,
-                            size_t from, size_t to, char *err,
-                            size_t errlen)
-{
-  char why[600] = "";
-  int r;
-
-  for (size_t i = 0; i < from; i++)
-    if (fs->fds[i] >= 0) {
-      close(fs->fds[i]);
-      fs->fds[i] = -1;
-    }
-  for (size_t i = from; i < to; i++) {
-    if (fs->fds[i] >= 0)
-      continue;
-    r = objsource_open_file(o, fs->rel[i], fs->etag[i], fs->f[i].size,
-                            &fs->fds[i], why, sizeof(why));
-    if (r < 0)
-      return errf(err, errlen, r, "%s: %s", fs->names[i], r == -ESTALE ?
-                  "it changed in the bucket since the import; import "
-                  "again" : why[0] ? why : strerror(-r));
-    free(fs->paths[i]);
-    if (asprintf(&fs->paths[i], "/proc/self/fd/%d", fs->fds[i]) < 0) {
-      fs->paths[i] = NULL;
-      return -ENOMEM;
-    }
-    fs->f[i].path = fs->paths[i];
-  }
-  return 0;
-}
-
-/* One sample's file: in the dataset folder (nothing outside it is
- * uploaded, util.h), not missing. */
-static int file_add(struct files *fs, const struct sample *sm,
-                    const char *root, char *err, size_t errlen)
-{
-  size_t i = fs->n;
-  int fd;
-
-  if (sm->flags & SAMPLE_MISSING)
-    return errf(err, errlen, -ENOENT, "sample %s: its file is missing",
-                sm->name);
-  fd = dataset_open(root, sm->relpath);
-  if (fd < 0)
-    return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: %s",
-                sm->name, fd == -EXDEV ? "its file leads out of the "
-                "dataset folder (a symbolic link?)" : strerror(-fd));
-  close(fd);
-  fs->names[i] = upload_name(sm->name, sm->format);
-  fs->paths[i] = path_join(root, sm->relpath);
-  fs->n++;
-  if (!fs->names[i] || !fs->paths[i])
-    return -ENOMEM;
-  fs->f[i].name = fs->names[i];
-  fs->f[i].path = fs->paths[i];
-  fs->f[i].size = sm->size;
-  return 0;
-}
-
-static int files_build(struct store_txn *t, const struct cvat_run *run,
-                       const struct src *src, struct files *fs, char *err,
-                       size_t errlen)
-{
-  size_t n = run->n_samples;
-  int r = 0;
-
-  fs->f = calloc(n + 1, sizeof(*fs->f));
-  fs->names = calloc(n + 1, sizeof(char *));
-  fs->paths = calloc(n + 1, sizeof(char *));
-  fs->rel = calloc(n + 1, sizeof(char *));
-  fs->etag = calloc(n + 1, sizeof(char *));
-  fs->fds = malloc((n + 1) * sizeof(int));
-  if (!fs->f || !fs->names || !fs->paths || !fs->rel || !fs->etag ||
-      !fs->fds)
-    return -ENOMEM;
-  for (size_t i = 0; i <= n; i++)
-    fs->fds[i] = -1;
-  for (size_t i = 0; r == 0 && i < n; i++) {
-    struct sample sm;
-    r = store_sample_get(t, run->samples[i], &sm);
-    if (r < 0)
-      return errf(err, errlen, r, "sample %" PRIu64 ": %s", run->samples[i],
-                  strerror(-r));
-    r = src->mode == SRC_FOLDER ? file_add(fs, &sm, src->root, err, errlen)
-        : file_add_bucket(t, fs, &sm, src, err, errlen);
-  }
-  return r;
-}
 /* The run's boxes as shapes (frame i = samples[i]). */
 static int shapes_build(struct store_txn *t, const struct cvat_run *run,
                         const struct cvat_labels *labels,
@@ -696,8 +487,8 @@ struct push {
   json_t *set;                   /* keys recorded after the step */
   char **classes;
   size_t nclasses;
-  struct files fs;
-  struct src src;                /* where the samples are (step_load) */
+  struct push_files fs;
+  struct push_src src;                /* where the samples are (step_load) */
   char *root;                    /* the dataset root, owned */
   int64_t csid;                  /* the cloud storage (SRC_CLOUD) */
   bool prep_failed;              /* a batch's samples could not be read */
@@ -720,7 +511,7 @@ static void push_free(struct push *p)
   free(p->jobs);
   cvat_names_free(p->classes, p->nclasses);
   cvat_labels_free(&p->labels);
-  files_free(&p->fs);
+  cvat_files_free(&p->fs);
   free(p->src.bucket);
   free(p->src.prefix);
   free(p->root);
@@ -763,7 +554,7 @@ static int on_prepare(size_t from, size_t to, void *ud)
 
   if (p->src.mode != SRC_BUCKET_UP)
     return 0;
-  r = files_open_batch(&p->fs, p->src.objsrc, from, to, p->msg,
+  r = cvat_files_open_batch(&p->fs, p->src.objsrc, from, to, p->msg,
                        sizeof(p->msg));
   p->prep_failed = r < 0;
   return r;
@@ -829,7 +620,8 @@ static int step_load(struct push *p)
     snprintf(p->msg, sizeof(p->msg), "cannot read the store: %s",
              strerror(-r));
   else if ((r = src_open(p)) == 0)
-    r = files_build(t, &p->run, &p->src, &p->fs, p->msg, sizeof(p->msg));
+    r = cvat_files_build(t, &p->run, &p->src, &p->fs, p->msg,
+                         sizeof(p->msg));
   store_txn_abort(t);
   free(root);
   if (r == 0)
@@ -854,150 +646,24 @@ static int step_project(struct push *p)
   return 0;
 }
 
-/* The endpoint CVAT reaches the bucket at: cvat.cloud_endpoint, else
- * ours; "" for AWS itself (CVAT's default, the region picks the host). */
-static void cvat_endpoint(const struct cvat_config *cfg,
-                          const struct aws_conf *aws, char *out, size_t n)
-{
-  const char *e = cfg->cloud_endpoint ? cfg->cloud_endpoint : aws->endpoint;
-  size_t l = strlen(e);
-
-  while (l > 0 && e[l - 1] == '/')
-    l--;
-  if (!cfg->cloud_endpoint && l > 14 &&
-      strncmp(e + l - 14, ".amazonaws.com", 14) == 0)
-    l = 0;
-  snprintf(out, n, "%.*s", (int)l, e);
-}
-
-/* The newest cloud storage of CVAT that serves our keys; -ENOENT none. */
-static int cloud_find(struct push *p, const char *endpoint,
-                      const char *region, int64_t *id)
-{
-  struct cvat_cloud *v;
-  size_t n;
-  int r = cvat_cloud_list(p->c, p->src.bucket, &v, &n);
-
-  if (r < 0)
-    return step_cfail(p, r, "cloud storages");
-  *id = 0;
-  for (size_t i = 0; i < n; i++)
-    if (v[i].id > *id && cvat_cloud_serves(&v[i], p->src.bucket, endpoint,
-                                           region, p->src.prefix))
-      *id = v[i].id;
-  free(v);
-  return *id ? 0 : -ENOENT;
-}
-
-/* A new cloud storage, with the AWS key when cvat.cloud_credentials=aws
- * (CVAT's limits checked first), or anonymous. */
-static int cloud_create(struct push *p, const struct aws_conf *aws,
-                        const char *endpoint, const char *cred, int64_t *id)
-{
-  struct cvat_cloud_new n = { .bucket = p->src.bucket, .endpoint = endpoint,
-                              .region = aws->region };
-  char dn[64];
-  int r;
-
-  snprintf(dn, sizeof(dn), "curatefs %s", p->src.bucket);
-  n.display_name = dn;
-  if (strcmp(cred, "aws") == 0) {
-    if (strlen(aws->key_id) > 40 || strlen(aws->secret) > 64 ||
-        (aws->token && strlen(aws->token) > 440)) {
-      snprintf(p->msg, sizeof(p->msg), "the AWS credentials (from %s) are "
-               "longer than CVAT keeps (access key 40, secret 64, session "
-               "token 440 characters)", aws->from);
-      return -E2BIG;
-    }
-    n.key = aws->key_id;
-    n.secret = aws->secret;
-    n.token = aws->token;
-  }
-  r = cvat_cloud_create(p->c, &n, id);
-  /* A lost answer, or one made meanwhile: listed again, never doubled. */
-  if (r == -EIO && cloud_find(p, endpoint, aws->region, id) == 0)
-    return 0;
-  if (r < 0)
-    return step_cfail(p, r, "cloud storage");
-  log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld created for "
-          "bucket %s (%s)", p->name, (long long)*id, p->src.bucket,
-          n.key ? "with the AWS key" : "anonymous");
-  return 0;
-}
-
-/* Which cloud storage: the one cvat.cloud_storage names, else the one
- * recorded by an earlier attempt, else one found, else a new one if
- * cvat.cloud_credentials allows. */
-static int cloud_pick(struct push *p, const struct aws_conf *aws,
-                      const char *endpoint, int64_t *id)
-{
-  const struct cvat_config *cfg = p->cfg;
-  const char *want = cfg->cloud_storage ? cfg->cloud_storage : "auto";
-  const char *cred = cfg->cloud_credentials ? cfg->cloud_credentials
-                                            : "none";
-  struct cvat_cloud cs;
-  int r;
-
-  *id = strcmp(want, "auto") != 0 ? strtoll(want, NULL, 10)
-                                  : cvat_jint(p->rec, "cloud_storage");
-  if (*id) {
-    r = cvat_cloud_get(p->c, *id, &cs);
-    if (r == 0 && cvat_cloud_serves(&cs, p->src.bucket, endpoint,
-                                    aws->region, p->src.prefix))
-      return 0;
-    if (strcmp(want, "auto") != 0) {
-      if (r < 0)
-        return step_cfail(p, r, "cloud storage");
-      return errf(p->msg, sizeof(p->msg), -EINVAL, "CVAT cloud storage "
-                  "%lld is for bucket %.80s at %.80s (region %.30s, prefix "
-                  "'%.60s'), not for %.120s at %.80s", (long long)*id,
-                  cs.resource, cs.endpoint[0] ? cs.endpoint : "AWS",
-                  cs.region[0] ? cs.region : "any", cs.prefix, p->root,
-                  endpoint[0] ? endpoint : "AWS");
-    }
-    if (r < 0 && r != -ENOENT)
-      return step_cfail(p, r, "cloud storage");
-  }
-  r = cloud_find(p, endpoint, aws->region, id);
-  if (r != -ENOENT)
-    return r;
-  if (strcmp(cred, "none") == 0) {
-    snprintf(p->msg, sizeof(p->msg), "CVAT has no cloud storage for bucket "
-             "%.80s at %.80s: create one in CVAT, or let the push create "
-             "it (cvat.cloud_credentials=anonymous, or aws to send the AWS "
-             "key), or upload the images (cvat.cloud_storage=off)",
-             p->src.bucket, endpoint[0] ? endpoint : "AWS");
-    return -ENOENT;
-  }
-  return cloud_create(p, aws, endpoint, cred, id);
-}
-
 /* cloud: for bucket samples, the CVAT cloud storage CVAT reads them
- * through, checked readable by CVAT now, recorded before the task gets
- * its data (a push resumed after a crash finds it and makes no second). */
+ * through (cvat_cloud_pick: named, recorded, found, or created if
+ * allowed), checked readable by CVAT now and recorded before the task
+ * gets its data, so a push resumed after a crash makes no second one. */
 static int step_cloud(struct push *p)
 {
-  struct aws_conf aws;
-  char endpoint[256], st[16] = "";
-  int64_t id = 0;
+  const struct cvat_config *cfg = p->cfg;
+  struct cvat_cloud_use u = {
+    .bucket = p->src.bucket, .prefix = p->src.prefix, .root = p->root,
+    .storage = cfg->cloud_storage, .credentials = cfg->cloud_credentials,
+    .endpoint = cfg->cloud_endpoint,
+    .recorded = cvat_jint(p->rec, "cloud_storage"), .run = p->name };
+  int64_t id;
   int r;
 
   if (p->src.mode != SRC_CLOUD)
     return 0;
-  r = aws_conf_load(&aws, p->msg, sizeof(p->msg));
-  if (r < 0)
-    return r;
-  cvat_endpoint(p->cfg, &aws, endpoint, sizeof(endpoint));
-  r = cloud_pick(p, &aws, endpoint, &id);
-  aws_conf_free(&aws);
-  if (r == 0 && (r = cvat_cloud_status(p->c, id, st)) < 0)
-    return step_cfail(p, r, "cloud storage status");
-  if (r == 0 && strcmp(st, "AVAILABLE") != 0) {
-    snprintf(p->msg, sizeof(p->msg), "CVAT cannot read bucket %.80s "
-             "through its cloud storage %lld (status %s)", p->src.bucket,
-             (long long)id, st);
-    r = strcmp(st, "FORBIDDEN") == 0 ? -EACCES : -ENOENT;
-  }
+  r = cvat_cloud_pick(p->c, &u, &id, p->msg, sizeof(p->msg));
   if (r < 0)
     return r;
   p->csid = id;
