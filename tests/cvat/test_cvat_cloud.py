@@ -306,6 +306,12 @@ def main():
               "CVAT really asked S3, which refused the signature")
         check(not srv.clouds, "no cloud storage recorded with bad "
               "credentials")
+        write_conf(cloud_credentials="anonymous")
+        p = push_cli("c0")
+        check(p.returncode == 1 and "Access forbidden" in p.stderr and
+              not srv.clouds, "anonymous access to a bucket that wants "
+              "signatures: CVAT's refusal reported, nothing recorded")
+        write_conf(cloud_credentials="aws")
 
         # 3. Killed while CVAT creates the cloud storage: the resumed push
         # finds the one CVAT made and makes no second.
@@ -338,6 +344,13 @@ def main():
               and not c.get("cloud_integrity_errors"),
               "one cloud storage, never a second")
         cs_id = list(srv.clouds)[0]
+        cs = srv.clouds[cs_id]
+        check(cs["credentials"] == (AKID, SECRET, "") and
+              cs["credentials_type"] == "KEY_SECRET_KEY_PAIR" and
+              cs["specific_attributes"] == "region=us-east-1&endpoint_url="
+              + s3.url and not c.get("cloud_ignored_fields"),
+              "cloud_credentials = aws sent the AWS key, the region and "
+              "the endpoint, and no field CVAT does not know")
         t = new_tasks(srv, before)
         names = sorted(i["name"] for i in srv.task_images(t[0])) if t else []
         check(len(t) == 1 and names == keys,
