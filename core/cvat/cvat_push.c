@@ -739,6 +739,10 @@ static int step_upload(struct push *p)
   if (r == -ENOENT || (r == 0 && st[0] == 0)) {
     free(p->rq);
     p->rq = NULL;
+    if (p->src.mode == SRC_CLOUD &&
+        (r = cvat_files_check_versions(&p->fs, &p->src, p->msg,
+                                       sizeof(p->msg))) < 0)
+      return r;
     r = p->src.mode == SRC_CLOUD
         ? cvat_task_data_cloud(p->c, p->tid, p->csid,
                                (const char *const *)p->fs.names, p->fs.n,

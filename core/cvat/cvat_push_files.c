@@ -5,12 +5,14 @@
  * recorded, opened one upload batch at a time.  Private to core/cvat/
  * (cvat_sync_i.h); used by cvat_push.c.
  */
-#define _GNU_SOURCE   /* asprintf */
+#define _GNU_SOURCE   /* asprintf, qsort_r */
 #include "cvat_sync_i.h"
 
+#include "awsconf.h"
 #include "imgfmt.h"
 #include "import.h"
 #include "objsource.h"
+#include "s3.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -66,9 +68,9 @@ static int sample_etag(struct store_txn *t, uint64_t id,
   return r;
 }
 
-/* A bucket sample: its object key for CVAT (SRC_CLOUD), or, for an
- * upload (SRC_BUCKET_UP), its upload name, relative path and recorded
- * ETag; its bytes are opened batch by batch (cvat_files_open_batch). */
+/* A bucket sample: its relative path and recorded ETag, and as name its
+ * object key for CVAT (SRC_CLOUD) or its upload name (SRC_BUCKET_UP,
+ * whose bytes are opened batch by batch: cvat_files_open_batch). */
 static int file_add_bucket(struct store_txn *t, struct push_files *fs,
                            const struct sample *sm, const struct push_src *src,
                            char *err, size_t errlen)
@@ -80,22 +82,17 @@ static int file_add_bucket(struct store_txn *t, struct push_files *fs,
   if (sm->flags & SAMPLE_MISSING)
     return errf(err, errlen, -ENOENT, "sample %s: its object is missing",
                 sm->name);
-  if (src->mode == SRC_CLOUD) {
-    if (asprintf(&fs->names[i], "%s%s", src->prefix, sm->relpath) < 0) {
-      fs->names[i] = NULL;
-      return -ENOMEM;
-    }
-    fs->n++;
-    fs->f[i].name = fs->names[i];
-    fs->f[i].size = sm->size;
-    return 0;
-  }
   r = sample_etag(t, sm->id, etag);
   if (r < 0)
     return errf(err, errlen, r, "sample %s: %s", sm->name, r == -ENOENT ?
                 "no version of its object recorded; import again" :
                 strerror(-r));
-  fs->names[i] = upload_name(sm->name, sm->format);
+  if (src->mode == SRC_CLOUD) {
+    if (asprintf(&fs->names[i], "%s%s", src->prefix, sm->relpath) < 0)
+      fs->names[i] = NULL;
+  } else {
+    fs->names[i] = upload_name(sm->name, sm->format);
+  }
   fs->rel[i] = strdup(sm->relpath);
   fs->etag[i] = strdup(etag);
   fs->n++;
@@ -196,5 +193,90 @@ int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
     r = src->mode == SRC_FOLDER ? file_add(fs, &sm, src->root, err, errlen)
         : file_add_bucket(t, fs, &sm, src, err, errlen);
   }
+  return r;
+}
+
+/* ---------------------------------------------- versions, before CVAT reads */
+
+struct vcheck {
+  const struct push_files *fs;
+  size_t *order;                 /* indexes sorted by key (names) */
+  bool *seen;
+  size_t changed;                /* index + 1 of the first changed, or 0 */
+};
+
+static int cmp_key(const void *a, const void *b, void *ud)
+{
+  const struct push_files *fs = ud;
+
+  return strcmp(fs->names[*(const size_t *)a],
+                fs->names[*(const size_t *)b]);
+}
+
+static int vcheck_one(const struct s3_object *o, void *ud)
+{
+  struct vcheck *v = ud;
+  size_t lo = 0, hi = v->fs->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(v->fs->names[v->order[mid]], o->key);
+    if (c == 0) {
+      size_t i = v->order[mid];
+      v->seen[i] = true;
+      if (strcmp(v->fs->etag[i], o->etag) != 0 && !v->changed)
+        v->changed = i + 1;
+      return 0;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return 0;
+}
+
+/* Lists the prefix once (a page per 1000 objects) and compares each
+ * sample's object with the version the import recorded. */
+static int vcheck_list(struct vcheck *v, const struct push_src *src,
+                       char *err, size_t errlen)
+{
+  struct aws_conf aws;
+  struct s3 *s3 = NULL;
+  int r = aws_conf_load(&aws, err, errlen);
+
+  if (r == 0)
+    r = s3_open(&aws, src->bucket, &s3, err, errlen);
+  aws_conf_free(&aws);
+  if (r == 0)
+    r = s3_list(s3, src->prefix, vcheck_one, v, err, errlen);
+  s3_close(s3);
+  return r;
+}
+
+int cvat_files_check_versions(const struct push_files *fs,
+                              const struct push_src *src, char *err,
+                              size_t errlen)
+{
+  struct vcheck v = { fs, calloc(fs->n + 1, sizeof(size_t)),
+                      calloc(fs->n + 1, sizeof(bool)), 0 };
+  int r = v.order && v.seen ? 0 : -ENOMEM;
+
+  for (size_t i = 0; r == 0 && i < fs->n; i++)
+    v.order[i] = i;
+  if (r == 0) {
+    qsort_r(v.order, fs->n, sizeof(size_t), cmp_key, (void *)fs);
+    r = vcheck_list(&v, src, err, errlen);
+  }
+  for (size_t i = 0; r == 0 && i < fs->n; i++)
+    if (!v.seen[i])
+      r = errf(err, errlen, -ENOENT, "%s%s is gone from the bucket since "
+               "the import; import again", src->root, fs->rel[i]);
+  if (r == 0 && v.changed)
+    r = errf(err, errlen, -ESTALE, "%s%s changed in the bucket since the "
+             "import, and CVAT would read the new version; import again",
+             src->root, fs->rel[v.changed - 1]);
+  free(v.order);
+  free(v.seen);
   return r;
 }

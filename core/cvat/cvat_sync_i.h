@@ -105,6 +105,13 @@ void cvat_files_free(struct push_files *f);
 int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
                      const struct push_src *src, struct push_files *fs,
                      char *err, size_t errlen);
+/* Bucket samples for a cloud storage: every object is still the version
+ * the import recorded (one listing of the prefix), since CVAT reads what
+ * the bucket holds now.  -ESTALE (changed) or -ENOENT (gone), with the
+ * first such object in err; or the S3 error. */
+int cvat_files_check_versions(const struct push_files *fs,
+                              const struct push_src *src, char *err,
+                              size_t errlen);
 /* Before an upload batch [from, to) of bucket samples: their descriptors
  * from the object cache o (those of earlier batches are closed). */
 int cvat_files_open_batch(struct push_files *fs, struct objsource *o,

@@ -458,6 +458,22 @@ def main():
               "an object changed since the import is not uploaded (%s)"
               % info.strip().splitlines()[-1])
 
+        # The same through a cloud storage: CVAT would read the new bytes,
+        # so the push refuses before CVAT reads anything.
+        write(os.path.join(mnt, "config"), "cvat.cloud_storage = auto\n")
+        os.mkdir(os.path.join(mnt, "tags", "late2"))
+        os.rename(os.path.join(mnt, "samples", samples[6]),
+                  os.path.join(mnt, "tags", "late2", samples[6]))
+        c0 = counters(srv)
+        write(os.path.join(mnt, "cvat", "push"), "tags/late2 p4\n")
+        ph, info = wait_phase(mnt, "p4")
+        check(ph == "failed" and "changed in the bucket since the import, "
+              "and CVAT would read the new version" in info and
+              counters(srv).get("cloud_files_read") ==
+              c0.get("cloud_files_read"),
+              "a cloud-storage push of a rewritten object is refused "
+              "before CVAT reads it (%s)" % info.strip().splitlines()[-1])
+
         # 6. No secret anywhere.
         seen = "\n".join(OUTPUT) + m.logtext()
         for root, _, files in os.walk(os.path.join(mnt, "cvat")):
