@@ -20,7 +20,8 @@ created from one.  Checked, over real HTTP and a real mount:
     an annotator's box comes back into labels/ by pull;
   * cvat.cloud_storage = off: the same bucket samples are uploaded (read
     through the mount's object cache, or curate cvat's temporary one),
-    byte for byte, and an object rewritten since the import is refused;
+    byte for byte, and an object rewritten since the import is refused,
+    by the upload and, before CVAT reads it, by a cloud-storage push;
   * the test server's cloud-storage API itself, field by field (api_checks);
   * no AWS or CVAT secret in any output, file of the mount or log.
 
