@@ -1012,13 +1012,12 @@ def cloud_attrs(text):
 
 class CloudBucket:
     """The bucket of one cloud storage record, read with botocore's S3
-    client (CVAT uses boto3, which is botocore underneath): signed with the
-    record's key pair, or unsigned for ANONYMOUS_ACCESS.  Imported lazily so
-    the rest of the server needs nothing beyond the standard library.
-
-    doc silent: CVAT falls back to the server's own AWS settings when a
-    KEY_SECRET_KEY_PAIR record has an empty key; the test server has no
-    settings of its own, so such a record is FORBIDDEN."""
+    client (CVAT uses boto3, which is botocore underneath), as CVAT's
+    S3CloudStorage does: signed when the record holds credentials, and
+    unsigned when it holds none, whatever its credentials_type; exactly
+    one of key, secret and token is refused ("Insufficient data for
+    authentication", which the views answer with a 500).  Imported lazily
+    so the rest of the server needs nothing beyond the standard library."""
 
     def __init__(self, cs):
         import botocore.session
@@ -1030,15 +1029,15 @@ class CloudBucket:
         cfg = Config(connect_timeout=5, read_timeout=60,
                      retries={"max_attempts": 2})
         key, secret, token = cs["credentials"]
-        self.no_key = False
+        given = sum(1 for x in (key, secret, token) if x)
+        if given == 1:
+            raise ValueError("Insufficient data for authentication")
         kw = {}
-        if cs["credentials_type"] == "ANONYMOUS_ACCESS":
-            cfg = cfg.merge(Config(signature_version=UNSIGNED))
-        elif key and secret:
-            kw = {"aws_access_key_id": key, "aws_secret_access_key": secret,
+        if given:
+            kw = {"aws_access_key_id": key or None,
+                  "aws_secret_access_key": secret or None,
                   "aws_session_token": token or None}
         else:
-            self.no_key = True
             cfg = cfg.merge(Config(signature_version=UNSIGNED))
         self.cli = botocore.session.Session().create_client(
             "s3", region_name=attrs.get("region") or "us-east-1",
@@ -1050,16 +1049,16 @@ class CloudBucket:
 
     def status(self):
         """AVAILABLE / FORBIDDEN / NOT_FOUND from HeadBucket, as CVAT's
-        AWS_S3.get_status: a 403 is FORBIDDEN, any other error NOT_FOUND.
-        A transport error propagates (CVAT answers 500)."""
-        from botocore.exceptions import ClientError
-        if self.no_key:
-            return "FORBIDDEN"
+        S3CloudStorage.get_status: a 403 is FORBIDDEN, any other error
+        and an unreachable endpoint NOT_FOUND."""
+        from botocore.exceptions import ClientError, EndpointConnectionError
         try:
             self.cli.head_bucket(Bucket=self.bucket)
             return "AVAILABLE"
         except ClientError as e:
             return "FORBIDDEN" if self._code(e) == "403" else "NOT_FOUND"
+        except EndpointConnectionError:
+            return "NOT_FOUND"
 
     def file_status(self, key):
         from botocore.exceptions import ClientError
@@ -3235,8 +3234,6 @@ class CvatTestServer:
                                          "the test server"]})
         creds = (body.get("key", ""), body.get("secret_key", ""),
                  body.get("session_token", ""))
-        if body["credentials_type"] == "ANONYMOUS_ACCESS":
-            creds = ("", "", "")
         now = time.time()
         c = {"id": None, "owner": rq.user["id"], "org": rq.org_id,
              "provider_type": body["provider_type"],
