@@ -2,7 +2,6 @@
 #include "objsource.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,17 +100,21 @@ int objsource_open_file(struct objsource *o, const char *relpath,
                         char *err, size_t errlen)
 {
   char etag[S3_ETAG_MAX];
-  const char *sp = strchr(version, ' ');
-  struct fetch f = { o, relpath, etag, sp ? sp + 1 : NULL, size };
+  size_t n = objsource_etag_len(version);
+  struct fetch f = { o, relpath, etag, version[n] ? version + n + 1 : NULL,
+                     size };
 
   /* "ETAG" or "ETAG VERSIONID" (s3src.h). */
-  if ((size_t)(sp ? sp - version : (ptrdiff_t)strlen(version)) >=
-      sizeof(etag))
+  if (n >= sizeof(etag))
     return errf(err, errlen, -EINVAL, "bad recorded version");
-  snprintf(etag, sizeof(etag), "%.*s",
-           (int)(sp ? sp - version : (ptrdiff_t)strlen(version)), version);
+  snprintf(etag, sizeof(etag), "%.*s", (int)n, version);
   return objcache_get(o->cache, etag, size, fetch_whole, &f, fd, err,
                       errlen);
+}
+
+size_t objsource_etag_len(const char *version)
+{
+  return strcspn(version, " ");
 }
 
 void objsource_stats(struct objsource *o, struct objcache_stats *st)

@@ -52,4 +52,8 @@ int objsource_open_file(struct objsource *o, const char *relpath,
 
 void objsource_stats(struct objsource *o, struct objcache_stats *st);
 
+/* The length of the ETag part of a srcver record ("ETAG" or "ETAG
+ * VERSIONID"): what a listing's ETag is compared with. */
+size_t objsource_etag_len(const char *version);
+
 #endif
