@@ -120,26 +120,39 @@ def groups_of(gts, preds, classwise):
              sorted(preds, key=lambda p: p.label))]
 
 
-def greedy(ranked, gts_sorted, ious, ignored, thresh):
+def greedy(cands, gts_sorted, ignored, thresh):
     """COCOeval's greedy matching at one threshold.  gts_sorted has the
-    ignored GT last.  Returns {rank: gt position}."""
+    ignored GT last; cands[r] lists (gt position, IoU) for rank r in
+    position order, leaving out pairs with IoU 0, which can never be chosen
+    at a positive threshold (see candidates()).  Returns {rank: gt
+    position}."""
     taken = set()
     out = {}
     limit = min(thresh, 1 - 1e-10)
-    for r in range(len(ranked)):
+    for r, cand in enumerate(cands):
         best, best_iou = None, limit
-        for j, g in enumerate(gts_sorted):
-            if j in taken and not g.crowd:
+        for j, v in cand:
+            if j in taken and not gts_sorted[j].crowd:
                 continue
             if best is not None and not ignored[best] and ignored[j]:
                 break
-            if ious[r][j] < best_iou:
+            if v < best_iou:
                 continue
-            best, best_iou = j, ious[r][j]
+            best, best_iou = j, v
         if best is not None:
             taken.add(best)
             out[r] = best
     return out
+
+
+def candidates(ious, order, keep_zero):
+    """Per rank, (position, IoU) over the GT in `order`.  Pairs with IoU 0
+    are left out unless keep_zero: at a threshold > 0 they never match, and
+    leaving them out does not change where COCOeval's loop stops (it stops
+    at the first ignored GT once a non-ignored one matched; the ignored GT
+    are last, so a later listed one stops it just the same)."""
+    return [[(pos, row[j]) for pos, j in enumerate(order)
+             if keep_zero or row[j] > 0] for row in ious]
 
 
 def match_group(glist, plist, threshs, single, areas):
@@ -151,20 +164,30 @@ def match_group(glist, plist, threshs, single, areas):
     ranked = sorted(plist, key=conf_key, reverse=True)[:MAX_DETS[-1]]
     single_result = None
     sweep = []
+    # The IoUs do not depend on the area range, only the GT order does.
+    ious = [[box_iou(p.box, g.box, g.crowd) for g in glist] for p in ranked]
+    keep_zero = min(list(threshs) + ([single] if single is not None
+                                     else [])) <= 0 if ranked else False
+    # The matching depends on the area range only through the ignored
+    # flags of the GT: ranges with the same flags share it.
+    memo = {}
     for a, (lo, hi) in enumerate(areas):
-        flags = [1 if (g.crowd or g.area < lo or g.area > hi) else 0
-                 for g in glist]
-        order = sorted(range(len(glist)), key=lambda j: flags[j])
-        gsorted = [glist[j] for j in order]
-        ignored = [flags[j] for j in order]
-        ious = [[box_iou(p.box, g.box, g.crowd) for g in gsorted]
-                for p in ranked]
+        flags = tuple(1 if (g.crowd or g.area < lo or g.area > hi) else 0
+                      for g in glist)
+        if flags not in memo:
+            order = sorted(range(len(glist)), key=lambda j: flags[j])
+            gsorted = [glist[j] for j in order]
+            ignored = [flags[j] for j in order]
+            cands = candidates(ious, order, keep_zero)
+            memo[flags] = (gsorted, ignored,
+                           [greedy(cands, gsorted, ignored, t)
+                            for t in threshs], cands)
+        gsorted, ignored, matches, cands = memo[flags]
         if a == 0 and single is not None:
             single_result = (gsorted, ignored,
-                             greedy(ranked, gsorted, ious, ignored, single))
+                             greedy(cands, gsorted, ignored, single))
         per_t = []
-        for t in threshs:
-            m = greedy(ranked, gsorted, ious, ignored, t)
+        for m in matches:
             tps, igs = [], []
             for r, p in enumerate(ranked):
                 if r in m:
@@ -203,14 +226,14 @@ def accumulate(entries, n_thr, npig):
             r = tp_sum / npig
             p = tp_sum / (fp_sum + tp_sum + np.spacing(1))
             rec[m, t] = r[-1] if len(r) else 0.0
-            p = p.tolist()
-            for i in range(len(p) - 1, 0, -1):
-                p[i - 1] = max(p[i - 1], p[i])
+            # Precision made non-increasing from the right (a running
+            # maximum: exact), then read at the first recall >= each of
+            # the 101 recall thresholds (0 past the last one).
+            p = np.maximum.accumulate(p[::-1])[::-1]
+            idx = np.searchsorted(r, rec_thrs, side="left")
             q = np.zeros(101)
-            for ri, pi in enumerate(np.searchsorted(r, rec_thrs,
-                                                    side="left")):
-                if pi < len(p):
-                    q[ri] = p[pi]
+            ok = idx < len(p)
+            q[ok] = p[idx[ok]]
             prec[m, t] = q
     return prec, rec
 
