@@ -247,9 +247,30 @@ def mean_valid(a):
     return float(np.mean(v)) if v.size else -1.0
 
 
+def sweep_arrays(images, n_classes, areas, acc, T):
+    """COCOeval's layout: precision [T][R][K][A][M], recall [T][K][A][M]."""
+    precision = -np.ones((T, 101, n_classes, len(areas), len(MAX_DETS)))
+    recall = -np.ones((T, n_classes, len(areas), len(MAX_DETS)))
+    for c in range(n_classes):
+        for a, (lo, hi) in enumerate(areas):
+            npig = sum(1 for gts, _ in images for g in gts
+                       if g.label == c and not g.crowd and
+                       lo <= g.area <= hi)
+            pr, rc = accumulate(acc[c][a], T, npig)
+            for m in range(len(MAX_DETS)):
+                precision[:, :, c, a, m] = pr[m]
+                recall[:, c, a, m] = rc[m]
+    return precision, recall
+
+
 def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
-             iou_threshs=None):
-    """Returns a dict with the same keys as eval-cli's JSON output."""
+             iou_threshs=None, cache=None):
+    """Returns a dict with the same keys as eval-cli's JSON output.
+
+    cache: a dict kept by the caller for one `images` list.  The
+    precision / recall arrays of the sweep do not depend on `iou` (the
+    single threshold of the per-box outcomes), so runs at several `iou`
+    over the same images compute them once; the results are the same."""
     if compute_map and not classwise:
         raise ValueError("the sweep is classwise")
     n_gt = sum(len(g) for g, _ in images)
@@ -260,6 +281,10 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
     counts = [[0, 0, 0] for _ in range(n_classes)]
     threshs = (iou_threshs or default_threshs()) if compute_map else []
     areas = AREAS if compute_map else AREAS[:1]
+    key = (id(images), n_classes, tuple(threshs))
+    cached = cache.get(key) if cache is not None and compute_map else None
+    # With the sweep cached, match only at `iou` (the outcomes).
+    match_threshs = [] if cached else threshs
     # per class, per area: scored predictions in image order (accumulate())
     acc = [[[] for _ in areas] for _ in range(n_classes)]
 
@@ -267,7 +292,7 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
         tp = fp = fn = 0
         for glist, plist in groups_of(gts, preds, classwise):
             ranked, (gsorted, ignored, m), sweep = match_group(
-                glist, plist, threshs, iou, areas)
+                glist, plist, match_threshs, iou, areas)
             first = {}
             for r, p in enumerate(ranked):
                 if r in m:
@@ -302,7 +327,7 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
                     counts[g.label][2] += 1
                 gts_out[g.idx] = [kind, pv[0].idx if pv else -1,
                                   pv[1] if pv else None]
-            if compute_map and plist:
+            if compute_map and plist and not cached:
                 c = plist[0].label
                 for a in range(len(areas)):
                     per_t = sweep[a][0]
@@ -335,18 +360,12 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
         return out
 
     T = len(threshs)
-    # COCOeval's layout: precision [T][R][K][A][M], recall [T][K][A][M]
-    precision = -np.ones((T, 101, n_classes, len(areas), len(MAX_DETS)))
-    recall = -np.ones((T, n_classes, len(areas), len(MAX_DETS)))
-    for c in range(n_classes):
-        for a, (lo, hi) in enumerate(areas):
-            npig = sum(1 for gts, _ in images for g in gts
-                       if g.label == c and not g.crowd and
-                       lo <= g.area <= hi)
-            pr, rc = accumulate(acc[c][a], T, npig)
-            for m in range(len(MAX_DETS)):
-                precision[:, :, c, a, m] = pr[m]
-                recall[:, c, a, m] = rc[m]
+    if cached:
+        precision, recall = cached
+    else:
+        precision, recall = sweep_arrays(images, n_classes, areas, acc, T)
+        if cache is not None:
+            cache[key] = (precision, recall)
     t50 = [t for t in range(T) if threshs[t] == 0.5]
     t75 = [t for t in range(T) if threshs[t] == 0.75]
 
