@@ -178,14 +178,17 @@ static int export_ids_load(struct store_txn *t, struct export_ids *ids)
   if (ids->base > INT64_MAX / 2) {
     ids->n = 0;
     ids->base = 0;
-    return 0;
   }
+  if (!ids->n)
+    return 0;   /* no id recorded (v may be NULL: no qsort on it) */
   qsort(ids->v, ids->n, sizeof(*ids->v), cmp_pair_coco);
   for (size_t i = 0; i < ids->n; i++)
-    if (ids->v[i].coco >= 1 && (k == 0 || ids->v[k - 1].coco != ids->v[i].coco))
+    if (ids->v[i].coco >= 1 &&
+        (k == 0 || ids->v[k - 1].coco != ids->v[i].coco))
       ids->v[k++] = ids->v[i];
   ids->n = k;
-  qsort(ids->v, ids->n, sizeof(*ids->v), cmp_pair_sid);
+  if (k)
+    qsort(ids->v, ids->n, sizeof(*ids->v), cmp_pair_sid);
   return 0;
 }
 
