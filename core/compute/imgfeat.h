@@ -56,8 +56,10 @@
 /* Bumped whenever the numbers computed for the same pixels change; stored
  * features of another version are recomputed at the next import.
  * 2: the import decodes every format and applies the EXIF orientation
- * before computing (version 1 saw JPEG pixels as stored). */
-#define IMGFEAT_VERSION 2
+ * before computing (version 1 saw JPEG pixels as stored).  3: borders
+ * removed, the central 90 % described, high luma terms and colour
+ * weighted down. */
+#define IMGFEAT_VERSION 3
 
 struct imgfeat {
   uint64_t phash;

@@ -29,7 +29,7 @@
 
 #include "knn.h"
 
-#define NEARDUP_THRESH_DEFAULT 0.10
+#define NEARDUP_THRESH_DEFAULT 0.09
 
 /* Groups in CSR form: members of group g are ids[off[g] .. off[g+1]).
  * All arrays owned by the struct; free with neardup_groups_free(). */
