@@ -155,12 +155,12 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
 }
 
 /* The centre-based grouping of neardup.h, on the radius graph gr.
- * A max-heap of (unassigned neighbours, -id) picks the next centre; an
- * entry whose count went down since it was pushed is pushed again with
- * the current count (counts only go down), so each pop is either final
- * or one of at most (pairs) re-pushes. */
+ * A max-heap of (free_weight, -id) picks the next centre; an entry whose
+ * weight went down since it was pushed is pushed again with the current
+ * weight (weights only go down), so each pop is either final or one of at
+ * most (pairs) re-pushes. */
 struct hent {
-  size_t deg;
+  double deg;       /* free_weight() when pushed */
   uint64_t id;
   size_t row;
 };
@@ -204,43 +204,50 @@ static struct hent heap_pop(struct hent *h, size_t *n)
 
 #define UNSET SIZE_MAX
 
-static size_t free_degree(const struct knn_graph *gr, const size_t *lab,
-                          size_t i)
+/* A candidate centre's weight: the sum of (thresh - distance) over its
+ * ungrouped neighbours, plus a tiny term per neighbour so that a pair at
+ * exactly the threshold still counts.  A pair near the threshold weighs
+ * almost nothing, so a small change of distances (another sample set's
+ * mean) rarely changes which centre comes first. */
+static double free_weight(const struct knn_graph *gr, const size_t *lab,
+                          size_t i, double thresh)
 {
-  size_t d = 0;
+  double d = 0;
 
   for (size_t k = gr->off[i]; k < gr->off[i + 1]; k++)
-    d += lab[gr->idx[k]] == UNSET;
+    if (lab[gr->idx[k]] == UNSET)
+      d += thresh - gr->dist[k] + 1e-9;
   return d;
 }
 
 /* Step 1: centres and their members (labels = the centre's row). */
 static int pick_centres(const struct knn_graph *gr, const uint64_t *ids,
-                        size_t n, size_t *lab)
+                        size_t n, double thresh, size_t *lab)
 {
   size_t cap = n + gr->off[n], hn = 0;
   struct hent *h = malloc(cap * sizeof(*h));
 
   if (!h)
     return -ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    struct hent e = { gr->off[i + 1] - gr->off[i], ids[i], i };
+  for (size_t i = 0; i < n; i++)
     lab[i] = UNSET;
-    if (e.deg)
+  for (size_t i = 0; i < n; i++) {
+    struct hent e = { free_weight(gr, lab, i, thresh), ids[i], i };
+    if (e.deg > 0)
       heap_push(h, &hn, e);
   }
   while (hn) {
     struct hent e = heap_pop(h, &hn);
-    size_t d;
+    double d;
     if (lab[e.row] != UNSET)
       continue;
-    d = free_degree(gr, lab, e.row);
-    if (d && d < e.deg) {
+    d = free_weight(gr, lab, e.row, thresh);
+    if (d > 0 && d < e.deg) {   /* weaker now: back in line */
       e.deg = d;
       heap_push(h, &hn, e);
       continue;
     }
-    if (!d)
+    if (d <= 0)
       continue;          /* every neighbour is taken: step 2 */
     lab[e.row] = e.row;
     for (size_t k = gr->off[e.row]; k < gr->off[e.row + 1]; k++)
@@ -302,7 +309,7 @@ int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
   r = knn_radius(c, n, d, thresh, max_pairs, opts, &gr);
   if (r < 0)
     goto out;
-  r = pick_centres(&gr, ids, n, lab);
+  r = pick_centres(&gr, ids, n, thresh, lab);
   if (r < 0)
     goto out;
   attach_leftovers(&gr, ids, n, lab);

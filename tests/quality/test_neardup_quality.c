@@ -363,7 +363,8 @@ static uint64_t row_of_id(uint64_t id)
  * match of its own) are counted apart; every other row must keep its
  * group, or its lack of one, except for what the shift of the column
  * mean (the metric centres the rows on the set's mean) moves across the
- * threshold: bounded at 4 % of the rows (measured 2.8 %). */
+ * threshold (0.2 % of the pairs within the threshold here): bounded at
+ * 2 % of the rows, measured 0.7 %. */
 TEST(stable_when_unrelated_added)
 {
   size_t nb = n_orig * PER, na = (n_orig + n_extra) * PER, moved = 0;
@@ -393,7 +394,7 @@ TEST(stable_when_unrelated_added)
   printf("# %zu unrelated pictures added to %zu: %zu rows in groups a "
          "newcomer joined, %zu other rows changed group\n", n_extra, n_orig,
          joined, moved);
-  CHECK(moved <= nb / 25);
+  CHECK(moved <= nb / 50);
   CHECK(joined <= nb / 50);
   free(tch);
   free(la);
