@@ -53,11 +53,19 @@ struct box {
 
 /* Border removal: a line (row or column) belongs to a border when all but
  * TRIM_OUTLIERS of its pixels are within TRIM_TOL (per channel) of the
- * colour of the outermost line of that side; at most TRIM_MAX of the
- * width or height goes per side, so a uniform image keeps its centre. */
-#define TRIM_TOL 24
-#define TRIM_OUTLIERS 0.04
+ * median colour of the outermost line of that side.  The four sides are
+ * trimmed in turn, up to TRIM_PASSES rounds, each round starting from a
+ * new outermost line: a padded copy of a photo whose own edge is a flat
+ * sky or wall then loses its padding and that flat edge, as the original
+ * loses the flat edge, so both describe the same window.  The tolerance
+ * is tight for the same reason (a flat edge of the photo itself should
+ * rarely count).  The few outliers allowed cover JPEG ringing and the
+ * corners a small rotation brings in.  At most TRIM_MAX of the width or
+ * height goes per side, so a uniform image keeps its centre. */
+#define TRIM_TOL 10
+#define TRIM_OUTLIERS 0.05
 #define TRIM_MAX 0.35
+#define TRIM_PASSES 4
 
 /* The features describe the central FEAT_CENTRE of the content box (of
  * its width and of its height): the corners a small rotation brings in
@@ -69,6 +77,7 @@ static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
 static void tab_init(void)
 {
+
 
   for (int u = 0; u < NU; u++)
     for (int x = 0; x < G; x++)
@@ -263,11 +272,14 @@ static int line_is(const uint8_t *p, size_t step, int n, int ch,
 
 /* Moves one side of b inward over the border lines of that side.  side:
  * 0 top, 1 bottom, 2 left, 3 right. */
-static void trim_side(const struct image *im, struct box *b, int side)
+static int trim_side(const struct image *im, struct box *b, int side)
 {
   int ch = im->channels, vert = side < 2, far = side & 1;
   int len = vert ? b->x1 - b->x0 : b->y1 - b->y0;
-  int depth = vert ? im->h : im->w, max = (int)(depth * TRIM_MAX);
+  int depth = vert ? im->h : im->w;
+  int done = side == 0 ? b->y0 : side == 1 ? im->h - b->y1
+             : side == 2 ? b->x0 : im->w - b->x1;
+  int max = (int)(depth * TRIM_MAX) - done;
   size_t step = vert ? (size_t)ch : (size_t)im->w * (size_t)ch;
   int ref[3] = { 0 }, t;
 
@@ -290,6 +302,7 @@ static void trim_side(const struct image *im, struct box *b, int side)
     b->x0 += t;
   else
     b->x1 -= t;
+  return t;
 }
 
 /* The picture inside its solid borders (letterbox, pillarbox, padding). */
@@ -298,8 +311,13 @@ static void find_content(const struct image *im, struct box *b)
   b->x0 = b->y0 = 0;
   b->x1 = im->w;
   b->y1 = im->h;
-  for (int side = 0; side < 4; side++)
-    trim_side(im, b, side);
+  for (int pass = 0; pass < TRIM_PASSES; pass++) {
+    int moved = 0;
+    for (int side = 0; side < 4; side++)
+      moved += trim_side(im, b, side);
+    if (!moved)
+      break;
+  }
 }
 
 /* The central FEAT_CENTRE of b (at least one pixel each way). */

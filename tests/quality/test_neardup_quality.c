@@ -4,22 +4,34 @@
  * IMGFEAT_MIN_SHORT -> imgfeat_compute -> neardup_near).
  *
  * Data: N_ORIG synthetic photographs (tests/gen/paint.h: gradient, blobs,
- * value-noise texture, sensor noise; 320x240, JPEG q85) and 7 edited
- * copies of each, made from the decoded original with jpegcodec:
+ * value-noise texture, sensor noise; 320x240, JPEG q85) and 19 edited
+ * copies of each, made from the decoded original (edits.h, jpegcodec):
  *   q40      re-encoded at quality 40
  *   half     resized to 50 % (2x2 box average)
  *   blur     box blur of radius 2, twice (about a Gaussian of sigma 2)
- *   bright+  pixel values x 1.2 (clipped)
- *   bright-  pixel values x 0.8
+ *   bright+  pixel values x 1.2 (clipped);  bright-  x 0.8
  *   crop5    5 % cut from each side (the centre 90 % x 90 %)
  *   flip     mirrored left-right
- * (copies are re-encoded at q85).  Positives: the 7 (original, copy) pairs
+ *   crop10   10 % cut from the left and from the top
+ *   padK10   10 % black border on four sides
+ *   padW15   15 % white bars top and bottom (letterbox)
+ *   padM5    5 % mid-colour border on four sides
+ *   padM12   12 % mid-colour bars left and right (pillarbox)
+ *   rot1     1 degree, same canvas, black corners
+ *   rot2e    -2 degrees, canvas grown to hold it, white corners
+ *   rot3     3 degrees, same canvas, black corners
+ *   text     a line of glyphs in the lower right (caption, watermark)
+ *   gam0.8, gam1.2   gamma curves
+ *   gray     a grey copy (Rec. 709 weights)
+ * (copies are re-encoded at q85).  Positives: the (original, copy) pairs
  * of each picture; negatives: every pair of images of different pictures.
  *
- * Asserts, at NEARDUP_THRESH_DEFAULT: recall of the (original, copy) pairs
- * (same group) >= 0.95 and false pairs / negative pairs <= 1e-4.  Also
- * prints the per-edit recall and the distance table used to choose the
- * default (docs/ARCHITECTURE.md).  usage: test-neardup-quality [N_ORIG]
+ * Asserts, at NEARDUP_THRESH_DEFAULT: per-edit recall of the (original,
+ * copy) pairs (same group; thresholds at groups_at_default), false pairs /
+ * negative pairs <= 1e-5, and that adding unrelated pictures leaves the
+ * other groups as they were (stable_when_unrelated_added).  Also prints
+ * the distance table used to choose the default (docs/ARCHITECTURE.md).
+ * usage: test-neardup-quality [N_ORIG]
  */
 #include "testlib.h"
 #include "imgfeat.h"
@@ -323,19 +335,20 @@ TEST(groups_at_default)
   for (int e = 0; e < N_EDIT; e++)
     printf("%s%s %.3f", e ? ", " : "", edit_name[e], (double)hit[e] / n_orig);
   printf("), false pairs %zu of %.0f (%.2e)\n", fp, negpairs, rate);
-  /* Every edit but the crops and the grey copy: >= 0.95 (the borders and
-   * rotations the features were built for among them); the 5 % crop and
-   * the grey copy >= 0.85; the 10 % crop from two sides is printed only
-   * (measured ~0.12: beyond a global descriptor).  Different pictures in
-   * one group: <= 1e-5 of all pairs. */
+  /* Every edit but the crops: >= 0.95 (the borders, rotations, overlay,
+   * gamma and grey copies the features were built for among them; all
+   * measured >= 0.99); the 5 % crop >= 0.85 (measured 0.91); the 10 % crop
+   * from two sides is printed only (measured 0.15: a shift and a zoom at
+   * once, beyond this global descriptor).  Different pictures in one
+   * group: <= 1e-5 of all pairs (measured 0). */
   for (int e = 0; e < N_EDIT; e++) {
-    double want = e == 7 ? 0 : (e == 5 || e == N_EDIT - 1) ? 0.85 : 0.95;
+    double want = e == 7 ? 0 : e == 5 ? 0.85 : 0.95;
     if ((double)hit[e] / n_orig < want)
       printf("# %s: recall %.3f < %.2f\n", edit_name[e],
              (double)hit[e] / n_orig, want);
     CHECK((double)hit[e] / n_orig >= want);
   }
-  CHECK(recall >= 0.90);
+  CHECK(recall >= 0.93);
   CHECK(rate <= 1e-5);
   neardup_groups_free(&gr);
   free(group_of);
