@@ -154,17 +154,26 @@ static void dct_low(const float in[G][G], float out[NU][NU])
     }
 }
 
-static void normalize(float *v, int n)
+/* Scales v to unit norm; a vector of norm <= floor (nothing but rounding
+ * noise, as the structure of a flat image) becomes all zero instead. */
+static void normalize_above(float *v, int n, double floor)
 {
   double ss = 0;
 
   for (int i = 0; i < n; i++)
     ss += (double)v[i] * v[i];
-  if (ss > 0) {
+  if (ss <= floor * floor) {
+    memset(v, 0, sizeof(float) * (size_t)n);
+  } else {
     float k = (float)(1.0 / sqrt(ss));
     for (int i = 0; i < n; i++)
       v[i] *= k;
   }
+}
+
+static void normalize(float *v, int n)
+{
+  normalize_above(v, n, 0);
 }
 
 /* Soft assignment of value t (in bin units) to a linear (clamped) or
@@ -369,7 +378,9 @@ static void luma_block(float dy[NU][NU], float *v)
         continue;
       v[k++] = u % 2 ? fabsf(dy[v2][u]) : dy[v2][u];
     }
-  normalize(v, N_LUMA);
+  /* The terms are sums over G*G cells: a contrast of one grey level over
+   * the picture gives hundreds, float noise on a flat image 1e-3. */
+  normalize_above(v, N_LUMA, 1.0);
   k = 0;
   for (int v2 = 0; v2 < NU; v2++)
     for (int u = 0; u < NU; u++) {
