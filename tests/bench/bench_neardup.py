@@ -249,6 +249,9 @@ def main():
                                                       data, work)))
         if shutil.which("findimagedupes"):
             tools.append(("findimagedupes", fid_groups(data)))
+        else:
+            print("findimagedupes not installed (apt-get install "
+                  "findimagedupes): curatefs alone")
         res = [(name, score(g, meta), dt) for name, (g, dt) in tools]
         print("%d files of %d photographs, %d edits each: %d files, %d pairs "
               "of different photographs" % (len(photos), len(scenes),
