@@ -1071,7 +1071,7 @@ class CvatTestServer:
 
     def __init__(self, host="127.0.0.1", port=0, username="admin",
                  password="admin", token=None, version=DEFAULT_VERSION,
-                 max_request_bytes=0, **config):
+                 max_request_bytes=0, tls=None, **config):
         unknown = set(config) - set(DEFAULT_CONFIG)
         if unknown:
             raise TypeError("unknown config keys: %s" % sorted(unknown))
@@ -1083,6 +1083,7 @@ class CvatTestServer:
         self.config["version"] = version
         self.config["max_request_bytes"] = int(max_request_bytes or 0)
         self._httpd = None
+        self._tls = tls          # an ssl.SSLContext: serve HTTPS
         self._thread = None
         self._conns = set()
         self._init_state()
@@ -1097,10 +1098,17 @@ class CvatTestServer:
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self._tls else "http", self.host,
+                               self.port)
 
     def start(self):
         httpd = _HTTPServer((self.host, self.port), Handler)
+        if self._tls:
+            # The handshake runs in the connection's own thread, at its
+            # first read: a client that never speaks TLS holds no one else.
+            httpd.socket = self._tls.wrap_socket(
+                httpd.socket, server_side=True,
+                do_handshake_on_connect=False)
         httpd.app = self
         self._httpd = httpd
         self.port = httpd.server_address[1]
