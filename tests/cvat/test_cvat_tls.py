@@ -5,9 +5,9 @@ here (openssl).  The CA file is read once, from the descriptor that was
 checked, and libcurl verifies the server with those bytes: a push works
 with the right CA file and fails with EPROTO without it or with another
 one; a CA path swapped after it was set (for a FIFO, a directory, an
-empty file, a symlink to another certificate) is never used as the new
-thing names it: the push fails at once with the reason in cvat/status,
-and nothing blocks on the FIFO."""
+empty file, a file over 4 MiB) fails the next push at once with the
+reason in cvat/status, and nothing blocks on the FIFO; a connection
+reset during a push reconnects with the bytes read at connect."""
 import errno
 import json
 import os
@@ -160,6 +160,12 @@ def checks(ck, w, srv, cert, other):
     ck.run("CA path swapped for an empty file: EBADMSG", swapped,
            lambda: open(ca, "w").close(), errno.EBADMSG,
            "cvat.ca_bundle: %s: empty file" % ca, "f3", 3)
+
+    def big():
+        with open(ca, "wb") as f:
+            f.truncate((4 << 20) + 1)
+    ck.run("CA path swapped for a file over 4 MiB: EFBIG", swapped, big,
+           errno.EFBIG, "cvat.ca_bundle: %s: File too large" % ca, "f5", 5)
 
     def t_swap_mid_push():
         # The path is checked and read when the push connects; it is then
