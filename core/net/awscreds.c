@@ -255,31 +255,40 @@ int aws_creds_process(const char *cmd, struct aws_creds **ret, char *err,
   return create(SRC_PROCESS, cmd, ret, err, errlen);
 }
 
-/* Whether host (of "scheme://host[:port]/...") is a loopback address or
+/* Whether the authority of "http://AUTHORITY/..." is a loopback address or
  * one of the container agents' link-local ones, where plain http is
- * allowed (as the AWS SDKs allow it). */
-static bool local_host(const char *host)
+ * allowed (as the AWS SDKs allow it).  The whole host is compared: a name
+ * such as 127.example.com, or user info ("127.0.0.1@host"), would send the
+ * token in clear text to another machine. */
+static bool local_host(const char *auth)
 {
-  static const char *const ok[] = { "localhost", "127.", "[::1]",
-                                    "169.254.170.2", "169.254.170.23",
-                                    "[fd00:ec2::23]" };
-  size_t n = strcspn(host, ":/");
+  static const char *const ok[] = { "localhost", "[::1]", "169.254.170.2",
+                                    "169.254.170.23", "[fd00:ec2::23]" };
+  size_t alen = strcspn(auth, "/?#");
+  size_t n = auth[0] == '[' ? strcspn(auth, "]") + 1 : strcspn(auth, ":/?#");
 
-  if (host[0] == '[')
-    n = strcspn(host, "]") + 1;
-  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-    size_t k = strlen(ok[i]);
-    if (ok[i][k - 1] == '.' ? n > k && strncmp(host, ok[i], k) == 0
-                            : n == k && strncmp(host, ok[i], k) == 0)
+  if (memchr(auth, '@', alen) || n > alen ||
+      (auth[n] != ':' && n != alen))
+    return false;
+  if (n > 4 && strncmp(auth, "127.", 4) == 0 &&
+      strspn(auth, "0123456789.") == n)
+    return true;
+  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+    if (n == strlen(ok[i]) && strncmp(auth, ok[i], n) == 0)
       return true;
-  }
   return false;
 }
 
 int aws_creds_container(const char *url, struct aws_creds **ret, char *err,
                         size_t errlen)
 {
+  const char *a = strstr(url, "://");
+
   *ret = NULL;
+  if (a && memchr(a + 3, '@', strcspn(a + 3, "/?#")))
+    return errf(err, errlen, -EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: "
+                "user info in the URL is not accepted (https, or http on a "
+                "loopback address, expected)");
   if (strncmp(url, "https://", 8) != 0 &&
       (strncmp(url, "http://", 7) != 0 || !local_host(url + 7)))
     return errf(err, errlen, -EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: "

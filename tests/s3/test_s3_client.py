@@ -415,6 +415,16 @@ def test_helper_credentials(srv, home, tmp):
                            's3://bucket-one/odd/')
         check(rc == errno.EINVAL and 'loopback' in err,
               'plain http to a non-loopback credentials endpoint: EINVAL')
+        for url in ('http://127.example.com/creds',
+                    'http://127.0.0.1@example.com/creds',
+                    'http://localhost:1@example.com/creds',
+                    'http://169.254.170.2.example.com/creds'):
+            rc, _, err = probe(dict(e, AWS_CONTAINER_CREDENTIALS_FULL_URI=
+                                    url), 'ls', 's3://bucket-one/odd/')
+            check(rc == errno.EINVAL and 'loopback' in err,
+                  'plain http to %s, a host that only looks like a loopback '
+                  'address: EINVAL, nothing sent (%d %s)' %
+                  (url, rc, err.strip()))
     finally:
         ep.stop()
 
