@@ -9,14 +9,19 @@
 #include "awscreds.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "util.h"
@@ -114,31 +119,89 @@ static int parse_answer(struct aws_creds *c, const char *text, size_t len,
   return r;
 }
 
+/* Starts "/bin/sh -c cmd" in a process group of its own, with no input
+ * (a daemon has no one to answer a prompt) and its output on a pipe. */
+static int spawn_helper(const char *cmd, pid_t *pid, int *out_fd)
+{
+  char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  int p[2], r;
+
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return -errno;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  r = posix_spawn(pid, "/bin/sh", &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  close(p[1]);
+  if (r != 0) {
+    close(p[0]);
+    return -r;
+  }
+  *out_fd = p[0];
+  return 0;
+}
+
+/* Reads the helper's whole output into out, within the time limit. */
+static int read_helper(int fd, struct buf *out, char *err, size_t errlen)
+{
+  double end = time_mono() + AWS_CREDS_PROCESS_TIMEOUT_S;
+  char chunk[4096];
+  int r = 0;
+
+  for (;;) {
+    struct pollfd pf = { .fd = fd, .events = POLLIN };
+    int left = (int)((end - time_mono()) * 1000);
+    ssize_t n;
+
+    if (left <= 0)
+      return errf(err, errlen, -ETIMEDOUT, "credential_process: no answer "
+                  "within %d s", AWS_CREDS_PROCESS_TIMEOUT_S);
+    int pr = poll(&pf, 1, left);
+    if (pr < 0 && errno != EINTR)
+      return errf(err, errlen, -errno, "credential_process: %s",
+                  strerror(errno));
+    if (pr <= 0)
+      continue;              /* interrupted, or the time is up */
+    n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n <= 0)
+      break;
+    if (r == 0 && buf_append(out, chunk, (size_t)n) < 0)
+      r = errf(err, errlen, -EBADMSG, "credential_process: answer over "
+               "%u bytes", AWS_CREDS_OUT_MAX);
+  }
+  secret_wipe(chunk, sizeof(chunk));
+  return r;
+}
+
 static int fetch_process(struct aws_creds *c, char *err, size_t errlen)
 {
   struct buf out;
-  char chunk[4096];
-  size_t n;
-  FILE *p;
-  int st, r = 0;
+  pid_t pid;
+  int fd, st = 0, r;
 
-  fflush(NULL);
-  p = popen(c->what, "re");
-  if (!p)
-    return errf(err, errlen, -errno, "credential_process: %s",
-                strerror(errno));
+  r = spawn_helper(c->what, &pid, &fd);
+  if (r < 0)
+    return errf(err, errlen, r, "credential_process: %s", strerror(-r));
   buf_init(&out, AWS_CREDS_OUT_MAX);
-  while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-    if (r == 0 && buf_append(&out, chunk, n) < 0)
-      r = errf(err, errlen, -EBADMSG, "credential_process: answer over "
-               "%u bytes", AWS_CREDS_OUT_MAX);
-  secret_wipe(chunk, sizeof(chunk));
-  st = pclose(p);
-  if (r == 0 && (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
+  r = read_helper(fd, &out, err, errlen);
+  close(fd);
+  if (r < 0)
+    kill(-pid, SIGKILL);     /* the shell and whatever it started */
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
     r = errf(err, errlen, -EACCES, "credential_process: the command "
-             "failed (%s %d)", st != -1 && WIFEXITED(st) ? "exit status"
-             : "wait status", st != -1 && WIFEXITED(st) ? WEXITSTATUS(st)
-             : st);
+             "failed (%s %d)", WIFEXITED(st) ? "exit status" : "signal",
+             WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
   if (r == 0)
     r = parse_answer(c, out.data ? out.data : "", out.len, err, errlen);
   if (out.data)

@@ -25,6 +25,7 @@
 
 #define AWS_CREDS_EARLY_S 300
 #define AWS_CREDS_RETRY_S 30
+#define AWS_CREDS_PROCESS_TIMEOUT_S 30  /* a credential_process, at most */
 #define AWS_CREDS_OUT_MAX (64u << 10)   /* a helper's answer, at most */
 
 struct aws_creds;

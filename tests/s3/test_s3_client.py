@@ -367,7 +367,10 @@ def test_helper_credentials(srv, home, tmp):
     with open(os.path.join(phome, '.aws', 'config'), 'w') as f:
         f.write('[profile proc]\ncredential_process = /usr/bin/python3 %s %s\n'
                 '[profile broken]\ncredential_process = /usr/bin/python3 %s '
-                '%s fail\n' % (helper, count, helper, count + '-b'))
+                '%s fail\n'
+                '[profile hangs]\ncredential_process = /usr/bin/python3 -c '
+                '"import sys, time; sys.stdin.read(); time.sleep(600)"\n' %
+                (helper, count, helper, count + '-b'))
     base = env_for(srv, phome, AWS_ACCESS_KEY_ID=None,
                    AWS_SECRET_ACCESS_KEY=None)
     srv.ctl('reset')
@@ -386,6 +389,24 @@ def test_helper_credentials(srv, home, tmp):
     check(rc == errno.EACCES and 'credential_process' in err and
           'exit status 3' in err,
           'a failing credential_process: EACCES naming it (%s)' % err.strip())
+
+    # A helper that never answers (here: one waiting for input, then
+    # sleeping) must not hang every read of the daemon: it is given no
+    # input and is stopped after the time limit.
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([PROBE, 'ls', 's3://bucket-one/odd/'],
+                           env=dict(base, AWS_PROFILE='hangs'),
+                           capture_output=True, timeout=120,
+                           stdin=subprocess.PIPE)
+        rc, err = r.returncode, r.stderr.decode()
+    except subprocess.TimeoutExpired:
+        rc, err = None, 'still running after 120 s'
+    took = time.monotonic() - t0
+    check(rc == errno.ETIMEDOUT and 'credential_process' in err and
+          took < 100,
+          'a credential_process that never answers: ETIMEDOUT after the '
+          'time limit (%s %s, %.0f s)' % (rc, err.strip(), took))
 
     ep = ContainerEndpoint()
     try:
