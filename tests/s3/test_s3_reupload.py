@@ -11,6 +11,10 @@ really gone (a delete marker) still fails with ENOENT, and so does one
 rewritten with other bytes whose recorded version was deleted (status
 names NoSuchVersion).
 
+Also: a read whose download fails at every attempt fails, and the next
+read on the same open file succeeds once the bucket answers again (the
+failure is not kept by the open file).
+
 Run by meson (suite s3) with CURATE, CURATEFS and MKJPEG set.
 """
 import errno
@@ -129,6 +133,31 @@ def main():
         if byrel.get(gone):
             e = read_errno(os.path.join(samples, byrel[gone]))
             check(e == errno.ENOENT, 'a deleted object: ENOENT (%d)' % e)
+
+        # A read whose download fails (the connection dropped at every
+        # attempt) fails; once the bucket answers again, the next read on
+        # the same open file succeeds.
+        third = byrel[jpgs[3]]
+        srv.ctl('fault?kind=drop&op=get&count=100&after=100')
+        fd = os.open(os.path.join(samples, third), os.O_RDONLY)
+        try:
+            e = 0
+            try:
+                os.pread(fd, 1 << 20, 0)
+            except OSError as x:
+                e = x.errno
+            check(e != 0, 'a read whose download keeps failing fails '
+                  '(errno %d)' % e)
+            srv.ctl('reset')
+            try:
+                got = os.pread(fd, 1 << 20, 0)
+            except OSError as x:
+                got = x
+            check(got == read(os.path.join(src, jpgs[3])), 'the same open '
+                  'file reads its bytes once the bucket answers (%s)' %
+                  (got if isinstance(got, OSError) else len(got)))
+        finally:
+            os.close(fd)
         m.umount()
         mounts.remove(m)
     finally:
