@@ -45,21 +45,41 @@ static int gif_extension(GifFileType *g, int *transparent)
   return 0;
 }
 
-/* One line of colour indices of frame d at screen row sy: transparent and
- * out-of-map indices leave the white background. */
-static void gif_put_line(struct image *im, const GifImageDesc *d,
-                         const ColorMapObject *cm, const GifPixelType *line,
-                         int sy, int transparent)
+/* The colours of a frame's indices: transparent and out-of-map indices
+ * are marked to leave the white background. */
+struct gif_lut {
+  uint8_t rgb[256][3];
+  bool skip[256];
+};
+
+static void gif_lut_init(struct gif_lut *lut, const ColorMapObject *cm,
+                         int transparent)
 {
-  for (int x = 0; x < d->Width && d->Left + x < im->w; x++) {
-    uint8_t *o;
-    if (line[x] == transparent || line[x] >= cm->ColorCount)
+  for (int i = 0; i < 256; i++) {
+    lut->skip[i] = i == transparent || i >= cm->ColorCount;
+    if (lut->skip[i])
       continue;
-    o = im->px + ((size_t)sy * im->w + d->Left + x) * 3;
-    o[0] = cm->Colors[line[x]].Red;
-    o[1] = cm->Colors[line[x]].Green;
-    o[2] = cm->Colors[line[x]].Blue;
+    lut->rgb[i][0] = cm->Colors[i].Red;
+    lut->rgb[i][1] = cm->Colors[i].Green;
+    lut->rgb[i][2] = cm->Colors[i].Blue;
   }
+}
+
+/* One line of colour indices of frame d at screen row sy, clipped to the
+ * screen. */
+static void gif_put_line(struct image *im, const GifImageDesc *d,
+                         const struct gif_lut *lut, const GifPixelType *line,
+                         int sy)
+{
+  int n = im->w - d->Left < d->Width ? im->w - d->Left : d->Width;
+  uint8_t *o;
+
+  if (n <= 0)
+    return;   /* the frame starts right of the screen */
+  o = im->px + ((size_t)sy * im->w + d->Left) * 3;
+  for (int x = 0; x < n; x++, o += 3)
+    if (!lut->skip[line[x]])
+      memcpy(o, lut->rgb[line[x]], 3);
 }
 
 /* Decodes the frame whose descriptor record comes next onto a white
@@ -70,6 +90,7 @@ static int gif_frame(GifFileType *g, int transparent, struct image *ret)
   static const int start[4] = { 0, 4, 2, 1 }, step[4] = { 8, 8, 4, 2 };
   const GifImageDesc *d;
   const ColorMapObject *cm;
+  struct gif_lut lut;
   GifPixelType *line;
   int passes, r;
 
@@ -82,6 +103,7 @@ static int gif_frame(GifFileType *g, int transparent, struct image *ret)
     return -EBADMSG;
   if ((r = image_alloc(ret, g->SWidth, g->SHeight, 3)) < 0)
     return r;
+  gif_lut_init(&lut, cm, transparent);
   memset(ret->px, 255, (size_t)ret->w * ret->h * 3);
   if (!(line = malloc((size_t)d->Width))) {
     image_free(ret);
@@ -94,7 +116,7 @@ static int gif_frame(GifFileType *g, int transparent, struct image *ret)
       if (DGifGetLine(g, line, d->Width) != GIF_OK)
         r = -EBADMSG;
       else if (d->Top + y < ret->h)
-        gif_put_line(ret, d, cm, line, d->Top + y, transparent);
+        gif_put_line(ret, d, &lut, line, d->Top + y);
     }
   free(line);
   if (r < 0)

@@ -52,4 +52,29 @@ static inline uint8_t codec_over_white(unsigned c, unsigned a)
  * pixels (dst already allocated at the same size). */
 void codec_rgba_to_rgb(const uint8_t *rgba, struct image *dst);
 
+/* The whole factor by which a w x h image is averaged down for a decode
+ * with min_short (imgcodec.h): short side / min_short when that is 2 or
+ * more, else 1 (no reduction). */
+int codec_shrink_factor(int w, int h, int min_short);
+
+/* Averaging f x f blocks while rows are decoded, so a decoder that
+ * produces rows in order never holds the full-size picture.  Rows go in
+ * top to bottom, each w * ch bytes; the last w % f columns and h % f rows
+ * are dropped; each output sample is the block's sum rounded to nearest
+ * over f * f.  The one reduction of every format: img_decode() uses it for
+ * decoders that hand back full-size pixels, so a decoder that shrinks
+ * while decoding gives exactly the same pixels.  f = 1 copies the rows.
+ * The struct owns its row sums (codec_shrink_end frees them); out is the
+ * caller's (image_free), allocated by begin at w / f x h / f. */
+struct codec_shrink {
+  struct image *out;
+  int f, w, ch, y;   /* y: rows received so far */
+  uint32_t *sum;     /* column sums of the current band, w / f * f * ch */
+};
+
+int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,
+                       struct image *out);
+void codec_shrink_row(struct codec_shrink *s, const uint8_t *row);
+void codec_shrink_end(struct codec_shrink *s);
+
 #endif

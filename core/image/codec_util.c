@@ -3,6 +3,10 @@
  * facade that dispatches to it. */
 #include "codec_i.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 void codec_rgba_to_rgb(const uint8_t *s, struct image *dst)
 {
   uint8_t *d = dst->px;
@@ -18,4 +22,76 @@ void codec_rgba_to_rgb(const uint8_t *s, struct image *dst)
     for (int c = 0; c < 3; c++)
       d[c] = codec_over_white(s[c], a);
   }
+}
+
+int codec_shrink_factor(int w, int h, int min_short)
+{
+  int f = min_short > 0 ? (w < h ? w : h) / min_short : 1;
+
+  return f >= 2 ? f : 1;
+}
+
+int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,
+                       struct image *out)
+{
+  int r;
+
+  memset(s, 0, sizeof(*s));
+  if (f < 1 || w < f || h < f || ch < 1)
+    return -EINVAL;
+  if ((r = image_alloc(out, w / f, h / f, ch)) < 0)
+    return r;
+  if (f > 1 && !(s->sum = calloc((size_t)(w / f) * f * ch, sizeof(*s->sum)))) {
+    image_free(out);
+    return -ENOMEM;
+  }
+  s->out = out;
+  s->f = f;
+  s->w = w;
+  s->ch = ch;
+  return 0;
+}
+
+/* The band of f rows summed in s->sum into output row oy: the f
+ * neighbouring columns of each block added, then divided with rounding. */
+static void shrink_emit(struct codec_shrink *s, int oy)
+{
+  int f = s->f, ch = s->ch, ow = s->out->w;
+  uint32_t div = (uint32_t)(f * f), half = div / 2;
+  uint8_t *o = s->out->px + (size_t)oy * ow * ch;
+  const uint32_t *c = s->sum;
+
+  for (int x = 0; x < ow; x++, c += (size_t)f * ch)
+    for (int k = 0; k < ch; k++) {
+      uint32_t a = 0;
+      for (int j = 0; j < f; j++)
+        a += c[j * ch + k];
+      *o++ = (uint8_t)((a + half) / div);
+    }
+  memset(s->sum, 0, (size_t)ow * f * ch * sizeof(*s->sum));
+}
+
+void codec_shrink_row(struct codec_shrink *s, const uint8_t *row)
+{
+  int y = s->y++, f = s->f;
+  size_t n;
+
+  if (y / f >= s->out->h)
+    return;   /* the h % f rows past the last band */
+  n = (size_t)s->out->w * f * s->ch;
+  if (f == 1) {
+    memcpy(s->out->px + (size_t)y * n, row, n);
+    return;
+  }
+  /* Straight column sums: the loop the compiler vectorises. */
+  for (size_t i = 0; i < n; i++)
+    s->sum[i] += row[i];
+  if (y % f == f - 1)
+    shrink_emit(s, y / f);
+}
+
+void codec_shrink_end(struct codec_shrink *s)
+{
+  free(s->sum);
+  s->sum = NULL;
 }
