@@ -44,24 +44,21 @@ struct bmp_layout {
   size_t palsz;
 };
 
-/* One stored row s into RGB row d of width w. */
+/* One stored row s into RGB row d of width w (24-bit rows normally go
+ * to the shrinker as they are, see bmp_decode). */
 static void bmp_row(const struct bmp_layout *L, const uint8_t *s, uint8_t *d,
                     uint32_t w)
 {
   uint32_t bpp = L->bpp;
 
-  if (bpp == 24) {   /* the common case, kept apart: a plain swizzle */
-    for (uint32_t x = 0; x < w; x++, d += 3, s += 3) {
-      d[0] = s[2]; d[1] = s[1]; d[2] = s[0];
-    }
-    return;
-  }
   for (uint32_t x = 0; x < w; x++, d += 3) {
     if (bpp <= 8) {
       uint32_t bit = x * bpp, idx = (s[bit / 8] >> (8 - bpp - bit % 8)) &
                                     ((1u << bpp) - 1);
       const uint8_t *c = L->pal + (idx < L->ncol ? idx : 0) * L->palsz;
       d[0] = c[2]; d[1] = c[1]; d[2] = c[0];
+    } else if (bpp == 24) {
+      d[0] = s[3 * x + 2]; d[1] = s[3 * x + 1]; d[2] = s[3 * x];
     } else {
       uint32_t v = bpp == 16 ? (uint32_t)(s[2 * x] | (s[2 * x + 1] << 8))
                              : le32(s + 4 * x);
@@ -138,10 +135,14 @@ static int bmp_decode(const uint8_t *p, size_t n, const struct img_info *info,
     return -ENOMEM;
   f = codec_shrink_factor((int)w, (int)h, min_short);
   r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret);
+  /* 24-bit rows are B, G, R as stored: averaged without a copy. */
+  sh.bgr = L.bpp == 24;
   /* The last h % f rows would be dropped: not converted at all. */
   for (uint32_t y = 0; r == 0 && y < h / (uint32_t)f * (uint32_t)f; y++) {
-    bmp_row(&L, p + pix + row * (topdown ? y : h - 1 - y), rgb, w);
-    codec_shrink_row(&sh, rgb);
+    const uint8_t *s = p + pix + row * (topdown ? y : h - 1 - y);
+    if (!sh.bgr)
+      bmp_row(&L, s, rgb, w);
+    codec_shrink_row(&sh, sh.bgr ? s : rgb);
   }
   codec_shrink_end(&sh);
   free(rgb);

@@ -65,10 +65,13 @@ int codec_shrink_factor(int w, int h, int min_short);
  * decoders that hand back full-size pixels, so a decoder that shrinks
  * while decoding gives exactly the same pixels.  f = 1 copies the rows.
  * The struct owns its row sums (codec_shrink_end frees them); out is the
- * caller's (image_free), allocated by begin at w / f x h / f. */
+ * caller's (image_free), allocated by begin at w / f x h / f.  With bgr
+ * set (after begin, ch = 3), rows come as B, G, R and go out as RGB: a
+ * 24-bit BMP row is averaged straight from the file. */
 struct codec_shrink {
   struct image *out;
   int f, w, ch, y;   /* y: rows received so far */
+  bool bgr;
   uint32_t *sum;     /* column sums of the current band, w / f * f * ch */
 };
 

@@ -141,6 +141,57 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   return r;
 }
 
+/* The common plain layout: 8-bit RGB, pixel-interleaved, in strips, no
+ * extra samples.  Its decoded strips already are RGB rows in stored
+ * order, the bytes the RGBA reader would give, so they go to the
+ * shrinker directly.  1: not this layout (the caller uses the RGBA
+ * reader), 0, or -errno. */
+static int tiff_plain(TIFF *tif, uint32_t w, uint32_t h, int f,
+                      struct image *ret)
+{
+  uint16_t bps = 0, spp = 0, photo = 0, planar = 0, nextra = 0, *extra;
+  uint32_t rps = 0;
+  struct codec_shrink sh;
+  uint8_t *buf;
+  tmsize_t ssz;
+  int r;
+
+  if (TIFFIsTiled(tif) || !TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp) ||
+      !TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps) || bps != 8 ||
+      spp != 3 || photo != PHOTOMETRIC_RGB || planar != PLANARCONFIG_CONTIG ||
+      nextra != 0 || rps == 0)
+    return 1;
+  if (rps > h)
+    rps = h;
+  ssz = TIFFStripSize(tif);
+  if (ssz < (tmsize_t)((size_t)w * 3 * rps))
+    return 1;
+  if (!(buf = malloc((size_t)ssz)))
+    return -ENOMEM;
+  if ((r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret)) < 0) {
+    free(buf);
+    return r;
+  }
+  for (uint32_t y = 0; r == 0 && y < h / (uint32_t)f * (uint32_t)f; y += rps) {
+    uint32_t rows = h - y < rps ? h - y : rps;
+    tmsize_t want = (tmsize_t)((size_t)w * 3 * rows);
+    if (TIFFReadEncodedStrip(tif, TIFFComputeStrip(tif, y, 0), buf, want) !=
+        want)
+      r = -EBADMSG;
+    for (uint32_t k = 0; r == 0 && k < rows; k++)
+      codec_shrink_row(&sh, buf + (size_t)k * w * 3);
+  }
+  codec_shrink_end(&sh);
+  free(buf);
+  if (r < 0)
+    image_free(ret);
+  return r;
+}
+
 static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
                        int min_short, struct image *ret)
 {
@@ -167,9 +218,11 @@ static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
     r = -EBADMSG;
   /* libtiff cannot scale, but the bands are averaged down as they come
    * (min_short, imgcodec.h). */
-  if (r == 0)
-    r = tiff_pixels(tif, w, h, codec_shrink_factor((int)w, (int)h,
-                                                   min_short), ret);
+  if (r == 0) {
+    int f = codec_shrink_factor((int)w, (int)h, min_short);
+    if ((r = tiff_plain(tif, w, h, f, ret)) == 1)
+      r = tiff_pixels(tif, w, h, f, ret);
+  }
   TIFFClose(tif);
   return r;
 }

@@ -61,12 +61,12 @@ static void shrink_emit(struct codec_shrink *s, int oy)
   uint8_t *o = s->out->px + (size_t)oy * ow * ch;
   const uint32_t *c = s->sum;
 
-  for (int x = 0; x < ow; x++, c += (size_t)f * ch)
+  for (int x = 0; x < ow; x++, c += (size_t)f * ch, o += ch)
     for (int k = 0; k < ch; k++) {
       uint32_t a = 0;
       for (int j = 0; j < f; j++)
         a += c[j * ch + k];
-      *o++ = (uint8_t)((a + half) / div);
+      o[s->bgr ? 2 - k : k] = (uint8_t)((a + half) / div);
     }
   memset(s->sum, 0, (size_t)ow * f * ch * sizeof(*s->sum));
 }
@@ -79,6 +79,13 @@ void codec_shrink_row(struct codec_shrink *s, const uint8_t *row)
   if (y / f >= s->out->h)
     return;   /* the h % f rows past the last band */
   n = (size_t)s->out->w * f * s->ch;
+  if (f == 1 && s->bgr) {
+    uint8_t *d = s->out->px + (size_t)y * n;
+    for (size_t i = 0; i < n; i += 3) {
+      d[i] = row[i + 2]; d[i + 1] = row[i + 1]; d[i + 2] = row[i];
+    }
+    return;
+  }
   if (f == 1) {
     memcpy(s->out->px + (size_t)y * n, row, n);
     return;
