@@ -73,6 +73,8 @@ struct codec_shrink {
   int f, w, ch, y;   /* y: rows received so far */
   bool bgr;
   uint32_t *sum;     /* column sums of the current band, w / f * f * ch */
+  uint16_t *sum16;   /* the same when f <= 257 (255 * f fits): half the
+                        width, twice the lanes per vector add */
 };
 
 int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,

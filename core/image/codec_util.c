@@ -41,7 +41,11 @@ int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,
     return -EINVAL;
   if ((r = image_alloc(out, w / f, h / f, ch)) < 0)
     return r;
-  if (f > 1 && !(s->sum = calloc((size_t)(w / f) * f * ch, sizeof(*s->sum)))) {
+  if (f > 1 && f <= 257)
+    s->sum16 = calloc((size_t)(w / f) * f * ch, sizeof(*s->sum16));
+  else if (f > 1)
+    s->sum = calloc((size_t)(w / f) * f * ch, sizeof(*s->sum));
+  if (f > 1 && !s->sum16 && !s->sum) {
     image_free(out);
     return -ENOMEM;
   }
@@ -52,23 +56,45 @@ int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,
   return 0;
 }
 
-/* The band of f rows summed in s->sum into output row oy: the f
- * neighbouring columns of each block added, then divided with rounding. */
+/* a / d rounded to nearest (halves up), exactly, without a division
+ * instruction per sample: an estimate through the reciprocal, then
+ * corrected by one step.  a and d are far below 2^53. */
+static inline uint32_t div_round(uint64_t a, uint64_t d, double inv)
+{
+  uint64_t n = a + d / 2, q = (uint64_t)((double)n * inv);
+
+  if (q * d > n)
+    q--;
+  else if ((q + 1) * d <= n)
+    q++;
+  return (uint32_t)q;
+}
+
+/* The band of f rows summed in s->sum16 or s->sum into output row oy: the
+ * f neighbouring columns of each block added, then divided by f * f. */
 static void shrink_emit(struct codec_shrink *s, int oy)
 {
   int f = s->f, ch = s->ch, ow = s->out->w;
-  uint32_t div = (uint32_t)(f * f), half = div / 2;
+  uint64_t div = (uint64_t)f * f;
+  double inv = 1.0 / (double)div;
   uint8_t *o = s->out->px + (size_t)oy * ow * ch;
-  const uint32_t *c = s->sum;
+  size_t n = (size_t)ow * f * ch, step = (size_t)f * ch;
 
-  for (int x = 0; x < ow; x++, c += (size_t)f * ch, o += ch)
+  for (size_t i = 0; i < n; i += step, o += ch)
     for (int k = 0; k < ch; k++) {
-      uint32_t a = 0;
-      for (int j = 0; j < f; j++)
-        a += c[j * ch + k];
-      o[s->bgr ? 2 - k : k] = (uint8_t)((a + half) / div);
+      uint64_t a = 0;
+      if (s->sum16)
+        for (size_t j = i + k; j < i + step; j += ch)
+          a += s->sum16[j];
+      else
+        for (size_t j = i + k; j < i + step; j += ch)
+          a += s->sum[j];
+      o[s->bgr ? 2 - k : k] = (uint8_t)div_round(a, div, inv);
     }
-  memset(s->sum, 0, (size_t)ow * f * ch * sizeof(*s->sum));
+  if (s->sum16)
+    memset(s->sum16, 0, n * sizeof(*s->sum16));
+  else
+    memset(s->sum, 0, n * sizeof(*s->sum));
 }
 
 void codec_shrink_row(struct codec_shrink *s, const uint8_t *row)
@@ -90,9 +116,13 @@ void codec_shrink_row(struct codec_shrink *s, const uint8_t *row)
     memcpy(s->out->px + (size_t)y * n, row, n);
     return;
   }
-  /* Straight column sums: the loop the compiler vectorises. */
-  for (size_t i = 0; i < n; i++)
-    s->sum[i] += row[i];
+  /* Straight column sums: the loops the compiler vectorises. */
+  if (s->sum16)
+    for (size_t i = 0; i < n; i++)
+      s->sum16[i] = (uint16_t)(s->sum16[i] + row[i]);
+  else
+    for (size_t i = 0; i < n; i++)
+      s->sum[i] += row[i];
   if (y % f == f - 1)
     shrink_emit(s, y / f);
 }
@@ -100,5 +130,7 @@ void codec_shrink_row(struct codec_shrink *s, const uint8_t *row)
 void codec_shrink_end(struct codec_shrink *s)
 {
   free(s->sum);
+  free(s->sum16);
   s->sum = NULL;
+  s->sum16 = NULL;
 }
