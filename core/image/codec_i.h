@@ -17,8 +17,11 @@
  * format, width and height already checked against IMG_MAX_PIXELS);
  * refuses a file whose own library disagrees with info's size; fills *ret
  * (owned by the caller, image_free) with 8-bit RGB in the stored frame,
- * alpha composited over white.  min_short is a hint that only decoders able
- * to scale cheaply (JPEG, WebP) use: see img_decode() in imgcodec.h.  On
+ * alpha composited over white.  min_short (see img_decode() in
+ * imgcodec.h): JPEG and WebP scale in their decoder; the others may
+ * average down while decoding with codec_shrink and codec_shrink_factor
+ * (below), which give exactly what imgcodec.c's reduction of a full-size
+ * result would, or return full size and leave it to imgcodec.c.  On
  * failure *ret holds no pixels.  Errors as imgcodec.h. */
 #ifndef CURATE_CODEC_I_H
 #define CURATE_CODEC_I_H
