@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,20 @@
 #define RENAME_NOREPLACE (1 << 0)  /* linux/fs.h */
 #endif
 
-/* An open source file.  Owns fd. */
+/* An open sample file.  The source is opened at the first read that
+ * reaches the daemon, not at open: with the page cache kept across opens
+ * (keep_cache), a warm pass over a folder opens and closes every file and
+ * reads none of them here, and the source's open(2), its checks and its
+ * close were most of the daemon's work per file.  Owns fd and the copies
+ * of the sample's name and path.  Locking: mu guards fd and err (reads of
+ * one handle may run at once). */
 struct sample_fh {
   struct nh h;
-  int fd;
+  struct fs_ctx *c;
+  pthread_mutex_t mu;
+  int fd;            /* -1 until the first read */
+  int err;           /* that read's failure, kept for the next ones */
+  struct sample s;   /* what open_sample_source() needs; strings owned */
 };
 
 int visible_sample(struct store_txn *t, uint64_t id, struct sample *s)
@@ -65,11 +76,34 @@ int sample_by_file(struct store_txn *t, const char *name, const char *ext,
 
 /* ---- the source-file handle ---- */
 
+/* The source's descriptor, opened at the first call: the same checks
+ * and the same errors (in status) as an eager open had. */
+static int sample_fh_fd(struct sample_fh *f)
+{
+  int r;
+
+  pthread_mutex_lock(&f->mu);
+  if (f->fd < 0 && f->err == 0) {
+    r = open_sample_source(f->c, &f->s, &f->fd);
+    if (r < 0) {
+      f->fd = -1;
+      f->err = r;
+    }
+  }
+  r = f->fd >= 0 ? f->fd : f->err;
+  pthread_mutex_unlock(&f->mu);
+  return r;
+}
+
 static int sample_fh_read(struct nh *h, size_t size, off_t off,
                           struct read_out *o)
 {
+  int fd = sample_fh_fd((struct sample_fh *)h);
+
+  if (fd < 0)
+    return fd;
   /* The adapter hands libfuse the fd: it can splice to the kernel. */
-  o->fd = ((struct sample_fh *)h)->fd;
+  o->fd = fd;
   o->pos = off;
   o->len = size;
   o->mem = NULL;
@@ -82,6 +116,9 @@ static void sample_fh_free(struct nh *h)
 
   if (f->fd >= 0)
     close(f->fd);
+  pthread_mutex_destroy(&f->mu);
+  free((char *)f->s.name);
+  free((char *)f->s.relpath);
   free(f);
 }
 
@@ -95,7 +132,6 @@ int sample_open(struct fs_ctx *c, const struct sample *s,
                 struct open_out *o)
 {
   struct sample_fh *f;
-  int r;
 
   if ((flags & O_ACCMODE) != O_RDONLY)
     return -EACCES;  /* images are read-only; tag with mv instead */
@@ -103,10 +139,15 @@ int sample_open(struct fs_ctx *c, const struct sample *s,
   if (!f)
     return -ENOMEM;
   nh_init(&f->h, &sample_fh_ops, n);
-  r = open_sample_source(c, s, &f->fd);
-  if (r < 0) {
+  pthread_mutex_init(&f->mu, NULL);
+  f->c = c;
+  f->fd = -1;
+  f->s = *s;  /* its strings point into the request's transaction */
+  f->s.name = strdup(s->name);
+  f->s.relpath = strdup(s->relpath);
+  if (!f->s.name || !f->s.relpath) {
     nh_put(&f->h);
-    return r;
+    return -ENOMEM;
   }
   /* The source is immutable while its size and mtime match the store:
    * keep the page cache across opens. */

@@ -475,6 +475,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
   struct read_out o;
   struct nh *h;
+  int r;
 
   if (!fi->fh) {
     read_by_inode(req, ino, size, off);
@@ -484,8 +485,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
    * send RELEASE, which another worker handles, before this thread is
    * back from writev(): the reply holds a reference of its own. */
   h = nh_ref(fh_of(fi));
-  if (h->ops->read(h, size, off, &o) < 0)
-    fuse_reply_err(req, EIO);
+  r = h->ops->read(h, size, off, &o);
+  if (r < 0)
+    fuse_reply_err(req, -r);  /* e.g. a sample's source gone since open */
   else
     reply_read(req, &o);
   nh_put(h);

@@ -21,19 +21,21 @@ import sys
 import tempfile
 import time
 
+build = sys.argv[1]
+# fslib picks the daemon from CURATEFS when it is imported: the benchmark
+# must time the release build it was given, never a debug build/ nearby.
+os.environ["CURATEFS"] = os.path.join(build, "fs", "curatefs")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fs"))
 from fslib import Mount  # noqa: E402
 
 from benchlib import print_rows  # noqa: E402
 
-build = sys.argv[1]
 small = "--small" in sys.argv
 N_LS = 10000 if small else 100000
 N_READ = 1000 if small else 10000
 BIN = {k: os.path.join(build, v) for k, v in {
     "curate": "tools/curate", "curatefs": "fs/curatefs",
     "mkjpeg": "tests/mkjpeg", "benchtool": "tests/benchtool"}.items()}
-os.environ["CURATEFS"] = BIN["curatefs"]
 
 
 def timed(cmd, reps=3, **kw):

@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""fs suite, what one open of an unchanged file costs the daemon, counted
+from the requests it logs with -d:
+
+- a warm pass over samples/ by a reader that stats what it opens (as a
+  training loader or `ls -l` then `cat` does) sends one OPEN and one
+  RELEASE per file: no READ (the page cache is kept across opens), no
+  LOOKUP, no GETATTR;
+- a sample opened and not read holds no descriptor of its source in the
+  daemon: the source is opened at the first read that reaches it, with
+  the same refusals as before (a deleted source: ENOENT, and status
+  says why), and a later open after the source is back reads it;
+- a warm pass over the ImageNet crops (generated files) sends per file
+  one LOOKUP (a generated name is checked at every open, so that a label
+  change reaches the next open) and one OPEN, and never READ: the kernel
+  keeps the pages of an unchanged crop;
+- after a label change the next open of a crop reads the new crop, while
+  a reader holding the old one keeps reading the old bytes."""
+import collections
+import errno
+import json
+import os
+import re
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fslib import (Mount, coco_store, curate, edit_boxes, eq,  # noqa: E402
+                   expect_errno, read, run_suite)
+
+W, H = 320, 240
+N = 12
+REQ = re.compile(r"unique: \d+, opcode: (\w+) \(\d+\), nodeid: (\d+)")
+
+
+def write_coco(path, names):
+    json.dump({
+        "images": [{"id": i + 1, "file_name": n, "width": W, "height": H}
+                   for i, n in enumerate(names)],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
+        "annotations": [{"id": 2 * i + k + 1, "image_id": i + 1,
+                         "category_id": 1 + k,
+                         "bbox": [10 + 40 * k, 20, 60, 50], "iscrowd": 0}
+                        for i in range(len(names)) for k in range(2)]},
+        open(path, "w"))
+
+
+def requests(m, since):
+    """Opcode counts of the requests logged after offset `since`, once
+    the asynchronous RELEASEs have stopped arriving."""
+    last = None
+    for _ in range(50):
+        text = m.logtext()[since:]
+        c = collections.Counter(op for op, _ in REQ.findall(text))
+        if c == last:
+            return c
+        last = c
+        time.sleep(0.1)
+    return last
+
+
+def settled(m):
+    """The log's length once the daemon has stopped logging (the RELEASEs
+    of a pass arrive after its last close returned)."""
+    last = -1
+    for _ in range(50):
+        n = len(m.logtext())
+        if n == last:
+            return n
+        last = n
+        time.sleep(0.2)
+    return last
+
+
+def stat_then_read(paths):
+    for p in paths:
+        os.stat(p)
+        with open(p, "rb") as f:
+            while f.read(1 << 16):
+                pass
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def body(ck, w):
+    data, names, store = coco_store(w, N, W, H, write_coco)
+    mnt = w.sub("mnt")
+    m = Mount(store, mnt, ["-d"]).start()
+    S = os.path.join(mnt, "samples")
+    samples = [os.path.join(S, n) for n in sorted(os.listdir(S))]
+    eq(len(samples), N, "samples listed")
+
+    def t_warm_samples():
+        stat_then_read(samples)
+        stat_then_read(samples)
+        since = settled(m)
+        stat_then_read(samples)
+        c = requests(m, since)
+        for op in ("GETATTR", "READ", "LOOKUP"):
+            if c.get(op):
+                raise AssertionError("warm pass sent %d %s: %s" % (
+                    c[op], op, dict(c)))
+        eq(c.get("OPEN"), N, "one OPEN per file")
+        eq(c.get("RELEASE"), N, "one RELEASE per file")
+    ck.run("a warm stat-then-read pass over samples/ costs one OPEN and "
+           "one RELEASE per file", t_warm_samples)
+
+    def t_source_opened_at_first_read():
+        before = open_fds(m.proc.pid)
+        fds = [os.open(p, os.O_RDONLY) for p in samples]
+        try:
+            held = open_fds(m.proc.pid) - before
+            if held > 2:
+                raise AssertionError("%d opens, not read, hold %d source "
+                                     "descriptors" % (N, held))
+            # Cold pages: drop this file's cache, then read through the
+            # daemon, which opens the source now.
+            os.posix_fadvise(fds[0], 0, 0, os.POSIX_FADV_DONTNEED)
+            eq(os.pread(fds[0], 1 << 20, 0),
+               read(os.path.join(data, names[0])), "bytes at first read")
+        finally:
+            for fd in fds:
+                os.close(fd)
+    ck.run("an open that is never read holds no source descriptor",
+           t_source_opened_at_first_read)
+
+    def t_deleted_source_refused_at_read():
+        victim = os.path.join(data, names[3])
+        keep = w.sub("kept.jpg")
+        shutil.move(victim, keep)
+        try:
+            p = os.path.join(S, names[3])
+            with open(p, "rb") as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                expect_errno(errno.ENOENT, f.read)
+            status = read(os.path.join(mnt, "status")).decode()
+            if "cannot open source" not in status:
+                raise AssertionError("status gives no reason:\n" + status)
+        finally:
+            shutil.move(keep, victim)
+        eq(read(os.path.join(S, names[3])), read(victim), "source back")
+    ck.run("a deleted source: ENOENT at the read, with the reason in "
+           "status; served again once back", t_deleted_source_refused_at_read)
+
+    crops_dir = os.path.join(mnt, "export", "imagenet")
+
+    def crops():
+        return sorted(os.path.join(t, f) for t, _, fs in os.walk(crops_dir)
+                      for f in fs if f.endswith(".jpg"))
+
+    def t_warm_crops():
+        files = crops()
+        if len(files) != 2 * N:
+            raise AssertionError("%d crops, not %d" % (len(files), 2 * N))
+        for _ in range(2):
+            for p in files:
+                read(p)
+        since = settled(m)
+        for p in files:
+            read(p)
+        c = requests(m, since)
+        for op in ("READ", "GETATTR"):
+            if c.get(op):
+                raise AssertionError("warm pass over crops sent %d %s: %s"
+                                     % (c[op], op, dict(c)))
+        eq(c.get("LOOKUP"), len(files), "one LOOKUP per crop")
+        eq(c.get("OPEN"), len(files), "one OPEN per crop")
+    ck.run("a warm pass over export/imagenet reads every crop from the page "
+           "cache: one LOOKUP and one OPEN per file", t_warm_crops)
+
+    def t_label_change_reaches_next_open():
+        stem = names[0][:-4]
+        mine = [p for p in crops() if os.path.basename(p).startswith(stem)
+                and os.sep + "cat" + os.sep in p]
+        eq(len(mine), 1, "the cat crop of " + stem)
+        old = read(mine[0])
+        held = open(mine[0], "rb")
+        try:
+            def grow(boxes):
+                for b in boxes:
+                    if b["label"] == "cat":
+                        b["bbox"] = [5, 5, 200, 150]
+            edit_boxes(mnt, stem, grow)
+            new = read(mine[0])
+            if new == old:
+                raise AssertionError("the next open shows the old crop")
+            eq(held.read(), old, "a reader holding the old crop")
+        finally:
+            held.close()
+    ck.run("a label change reaches the next open of a crop, never a reader "
+           "holding the old one", t_label_change_reaches_next_open)
+
+    m.umount()
+
+
+def main():
+    run_suite("curatefs-opencost-", body)
+
+
+if __name__ == "__main__":
+    main()
