@@ -129,7 +129,8 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
 {
   static const char *const keys[] = {
     "url", "username", "org", "ca_bundle", "project", "segment_size",
-    "assignees", "field",
+    "assignees", "field", "cloud_storage", "cloud_credentials",
+    "cloud_endpoint",
   };
   struct store_txn *t;
   char val[1100], name[64];
@@ -137,6 +138,7 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
 
   cvat_config_init(cfg);
   cfg->session = c_state(c)->session;
+  cfg->objsrc = c->objsrc;   /* an upload reads bucket samples here */
   r = cvat_config_from_env(cfg, err, errlen);
   if (r < 0)
     return r;
@@ -757,7 +759,11 @@ static int c_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
                  "  echo 'tags/reannotate fix-1' > cvat/push\nSources: "
                  "samples, tags/<tag>, views/<view>.  classes= adds classes "
                  "to the store and labels to the CVAT project; a store "
-                 "without classes needs it.  Progress: cvat/status.\n");
+                 "without classes needs it.  Progress: cvat/status.\n"
+                 "A bucket dataset is not uploaded: CVAT reads the bucket "
+                 "through a cloud storage of its own (config: "
+                 "cvat.cloud_storage, cvat.cloud_credentials, "
+                 "cvat.cloud_endpoint).\n");
     break;
   case CF_PULL:
     r = buf_puts(&b, "Write a run name to merge its CVAT annotations into "

@@ -7,7 +7,9 @@
  *                              per-class precision, recall, AP, AP50,
  *                              AP75, support
  *   eval/<name>/metrics.json   the same as JSON
- *   eval/<name>/pr-curves.jpg  one precision-recall curve per class
+ *   eval/<name>/pr-curves.jpg  dataset-wide precision-recall curves
+ *                              (IoU 0.50, 0.75, mean 0.50:0.95) and the
+ *                              classes' AP as ranked bars
  *
  * The numbers are core/evalrun's, kept in the store; an evaluation whose
  * labels changed is re-run before it is shown (evalsel.c).  Reasons of

@@ -67,6 +67,7 @@ enum prov_slot {
   PROV_SLOT_CVAT,      /* prov_cvat.c: command results, push queue, worker */
   PROV_SLOT_EXPORT,    /* prov_export.c: recent selections and listings */
   PROV_SLOT_TABLE,     /* prov_table.c: whether samples.csv is in use */
+  PROV_SLOT_PLOTS,     /* prov_plots.c: the last neighbour map */
   PROV_SLOTS,
 };
 

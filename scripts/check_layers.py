@@ -53,6 +53,7 @@ WRAPPERS = {
     'webp/decode.h': {'image/codec_webp.c'},
     'tiffio.h': {'image/codec_tiff.c'},
     'gif_lib.h': {'image/codec_gif.c'},
+    'ft2build.h': {'image/font.c'},
     'expat.h': {'formats/xmltree.c'},
     'yaml.h': {'formats/yamlnames.c'},
     'zip.h': {'formats/zipread.c'},

@@ -11,19 +11,30 @@
  * Without --wait, a push returns once the run is accepted and a detached
  * child process does the upload; its log goes to STORE/cvat.log and its
  * progress to the run record (`curate cvat status`).
+ *
+ * A store imported from a bucket and pushed with cloud_storage = off is
+ * uploaded from a private object cache in a temporary folder, removed
+ * after the push (the store's own cache belongs to a mount, which may be
+ * filling it at the same time).
  */
+#define _GNU_SOURCE   /* nftw's FTW_DEPTH */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "awsconf.h"
 #include "classes.h"
 #include "curate.h"
+#include "import.h"
+#include "objsource.h"
 #include "cvat_client.h"
 #include "cvat_sync.h"
 #include "store.h"
@@ -56,6 +67,14 @@ static void usage(FILE *f)
     "      boxes, other objects are counted and named, never dropped\n"
     "      silently.  undo also removes the classes that pull created.\n"
     "      status --json: the runs (or RUN) as JSON.\n"
+    "      A store imported from a bucket is pushed through a CVAT cloud\n"
+    "      storage (CVAT reads the bucket, no image is uploaded):\n"
+    "      cloud_storage = auto (find one for the bucket) | ID | off\n"
+    "      (upload the images, read through a temporary object cache in\n"
+    "      $TMPDIR), cloud_credentials = none\n"
+    "      (never create one) | anonymous | aws (create one with the AWS\n"
+    "      key, which CVAT then keeps), cloud_endpoint = the S3 endpoint\n"
+    "      as CVAT reaches it.\n"
     "Exit status: 0 done, 1 failed, 2 usage error.\n",
     prog, prog, prog, prog, prog, prog, prog, prog);
 }
@@ -212,6 +231,57 @@ static void on_progress(const struct cvat_run *run, void *ud)
     fprintf(stderr, "\r\033[K");
 }
 
+#define PUSH_CACHE_BYTES (4ULL << 30)
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* cvat_push_run, with an object cache for an upload of bucket samples
+ * (cloud_storage = off) made in a temporary folder and removed after. */
+static int push_run(struct store *s, const struct cvat_config *cfg,
+                    const char *run, cvat_progress_fn fn, char *err,
+                    size_t errlen)
+{
+  struct cvat_config c = *cfg;   /* shallow: only objsrc differs */
+  struct objsource *o = NULL;
+  struct aws_conf aws;
+  char dir[PATH_MAX] = "", *root = NULL;
+  const char *tmp = getenv("TMPDIR");
+  bool made = false;
+  int r = 0;
+
+  if (cfg->cloud_storage && strcmp(cfg->cloud_storage, "off") == 0 &&
+      import_root_get(s, &root) == 0 && objsource_is_bucket(root)) {
+    snprintf(dir, sizeof(dir), "%s/curate-push-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    r = aws_conf_load(&aws, err, errlen);
+    if (r == 0) {
+      if (!(made = mkdtemp(dir) != NULL))
+        r = errf(err, errlen, -errno, "cannot make a cache folder in %s: "
+                 "%s", tmp && *tmp ? tmp : "/tmp", strerror(errno));
+      else
+        r = objsource_open(root, &aws, dir, PUSH_CACHE_BYTES, &o, err,
+                           errlen);
+      aws_conf_free(&aws);
+    }
+    c.objsrc = o;
+  }
+  free(root);
+  if (r == 0)
+    r = cvat_push_run(s, &c, run, NULL, fn, NULL, err, errlen);
+  objsource_close(o);
+  if (made)
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return r;
+}
+
 /* The detached uploader: a new process with its own store environment
  * (an LMDB environment must not cross fork()). */
 static void background_push(const char *store_dir, const struct cvat_config *cfg,
@@ -246,7 +316,7 @@ static void background_push(const char *store_dir, const struct cvat_config *cfg
     log_set_sink(NULL, NULL, LOG_LVL_INFO);
     if (tool_open_store(store_dir, false, false, &s) < 0)
       _exit(1);
-    if (cvat_push_run(s, cfg, run, NULL, NULL, NULL, err, sizeof(err)) < 0)
+    if (push_run(s, cfg, run, NULL, err, sizeof(err)) < 0)
       fprintf(stderr, "cvat: run %s: %s\n", run, err);
     store_close(s);
     _exit(0);
@@ -314,7 +384,7 @@ static int do_push(const struct opts *o, const struct cvat_config *cfg)
     return 0;
   }
   tty = isatty(2);
-  r = cvat_push_run(s, cfg, run, NULL, on_progress, NULL, err, sizeof(err));
+  r = push_run(s, cfg, run, on_progress, err, sizeof(err));
   if (r < 0)
     fprintf(stderr, "%s: cvat push: run %s: %s\n", prog, run, err);
   free(run);

@@ -36,6 +36,8 @@
 
 #include "util.h"
 
+struct objsource;
+
 #define CVAT_ERR_MAX 512
 /* Oldest server with the /api/requests model this client relies on. */
 #define CVAT_MIN_MAJOR 2
@@ -61,6 +63,14 @@ struct cvat_config {
   uint32_t retries;
   uint32_t wait_timeout_s;  /* waiting for task creation */
   double poll_s;            /* /api/requests polling period */
+  /* Bucket samples (docs/USER-GUIDE.md, "CVAT and buckets"): */
+  char *cloud_storage;      /* "auto" (NULL), "off", or a cloud storage id */
+  char *cloud_credentials;  /* "none" (NULL), "anonymous" or "aws": what a
+                               push may send to CVAT to create one */
+  char *cloud_endpoint;     /* S3 endpoint as CVAT reaches it; NULL = the
+                               one curatefs uses */
+  struct objsource *objsrc; /* borrowed, may be NULL: where an upload reads
+                               bucket samples (the mount's cache) */
   struct cvat_session *session; /* borrowed, may be NULL: where connects
                                    find a kept client and waits learn of a
                                    cancel; copied as a pointer */
@@ -83,7 +93,9 @@ int cvat_config_from_env(struct cvat_config *c, char *err, size_t errlen);
  * password, token, org, ca_bundle, project, field, assignees
  * (comma-separated user names), segment_size, image_quality, batch_bytes
  * (a number, optional K/M/G suffix), connect_timeout, timeout, retries,
- * wait_timeout, poll_interval.  An empty value unsets a string.
+ * wait_timeout, poll_interval, cloud_storage (auto, off or an id),
+ * cloud_credentials (none, anonymous, aws), cloud_endpoint (a URL).  An
+ * empty value unsets a string.
  * Returns 0; -ENOENT for an unknown key; -EINVAL for a bad value (the
  * setting is unchanged); the reason (never the value of a secret) in err. */
 int cvat_config_set(struct cvat_config *c, const char *key,
@@ -185,15 +197,20 @@ struct cvat_file {
 
 typedef void (*cvat_upload_fn)(size_t files_done, uint64_t bytes_done,
                                void *ud);
+/* Called before a batch of files[from..to) is sent (again for the same
+ * files after a 413): makes their path usable; 0 or a negative errno,
+ * which ends the upload. */
+typedef int (*cvat_batch_fn)(size_t from, size_t to, void *ud);
 
 /* Attaches the images to a task, in this frame order: Upload-Start, then
  * batches of at most cfg batch_bytes (halved on 413), then Upload-Finish
- * with sorting_method=predefined and upload_file_order.  progress (may be
- * NULL) is called after each batch.  On success *ret_rq_id (owned) is the
- * creation request to wait on. */
+ * with sorting_method=predefined and upload_file_order.  prepare (may be
+ * NULL) is called before each batch, progress (may be NULL) after it.  On
+ * success *ret_rq_id (owned) is the creation request to wait on. */
 int cvat_task_upload(struct cvat_client *c, int64_t task_id,
                      const struct cvat_file *files, size_t n,
-                     cvat_upload_fn progress, void *ud, char **ret_rq_id);
+                     cvat_batch_fn prepare, cvat_upload_fn progress,
+                     void *ud, char **ret_rq_id);
 /* The newest creation request of a task (when an rq_id was lost):
  * *ret_rq_id owned, *ret_status one of queued/started/finished/failed. */
 int cvat_request_find(struct cvat_client *c, int64_t task_id,
@@ -207,6 +224,76 @@ int cvat_request_wait(struct cvat_client *c, const char *rq_id);
  * strings; free each and the array). */
 int cvat_task_frames(struct cvat_client *c, int64_t task_id,
                      char ***ret_names, size_t *ret_n);
+
+/* ---- cloud storages (an S3 bucket CVAT reads itself) ---- */
+
+struct cvat_cloud {
+  int64_t id;
+  char provider[32];       /* "AWS_S3_BUCKET", ... */
+  char resource[224];      /* the bucket */
+  char region[64];         /* specific_attributes: region, "" if none */
+  char endpoint[256];      /* endpoint_url without a final '/', "" if none */
+  char prefix[256];        /* prefix, "" if none */
+};
+
+/* GET /api/cloudstorages/{id} (never carries credentials).  -ENOENT if
+ * there is no such cloud storage (or the user may not see it). */
+int cvat_cloud_get(struct cvat_client *c, int64_t id, struct cvat_cloud *ret);
+/* Every S3 cloud storage of this bucket the user sees (owned array). */
+int cvat_cloud_list(struct cvat_client *c, const char *bucket,
+                    struct cvat_cloud **ret, size_t *ret_n);
+/* Whether cloud storage cs serves keys under key_prefix of bucket at this
+ * endpoint ("" = AWS) and region: same bucket, same endpoint, the same
+ * region when it names one, and a prefix of its own (if any) that the
+ * keys have. */
+bool cvat_cloud_serves(const struct cvat_cloud *cs, const char *bucket,
+                       const char *endpoint, const char *region,
+                       const char *key_prefix);
+/* GET /api/cloudstorages/{id}/status: CVAT checks the bucket now;
+ * st gets "AVAILABLE", "FORBIDDEN" or "NOT_FOUND". */
+int cvat_cloud_status(struct cvat_client *c, int64_t id, char st[16]);
+/* What a new cloud storage is made of.  key/secret/token NULL =
+ * ANONYMOUS_ACCESS.  The secrets go into the request body only. */
+struct cvat_cloud_new {
+  const char *bucket, *endpoint, *region, *display_name;
+  const char *key, *secret, *token;
+};
+/* POST /api/cloudstorages, sent once (a lost answer is found again by
+ * cvat_cloud_list).  CVAT checks the bucket with these credentials first:
+ * -EACCES when it answers "credentials" (access forbidden), -ENOENT for
+ * "resource" (no such bucket), with CVAT's message. */
+int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
+                      int64_t *ret_id);
+/* What a push of bucket samples needs of a cloud storage. */
+struct cvat_cloud_use {
+  const char *bucket, *prefix;  /* the dataset's bucket and key prefix */
+  const char *root;             /* "s3://bucket/prefix/", for messages */
+  const char *storage;          /* cvat.cloud_storage: NULL or "auto", or
+                                   an id */
+  const char *credentials;      /* cvat.cloud_credentials: NULL or "none",
+                                   "anonymous", "aws" */
+  const char *endpoint;         /* cvat.cloud_endpoint, NULL = the AWS
+                                   settings' endpoint (none for AWS) */
+  int64_t recorded;             /* the one an earlier attempt used, or 0 */
+  const char *run;              /* for the log */
+};
+/* The cloud storage a push uses: the one u->storage names (-EINVAL when
+ * it does not serve the bucket), else the recorded one, else the newest
+ * listed one that serves the bucket, endpoint, region and prefix, else a
+ * new one when u->credentials allows (-ENOENT otherwise, saying what to
+ * set); then CVAT's status of it must be AVAILABLE (-EACCES FORBIDDEN,
+ * -ENOENT NOT_FOUND).  The AWS settings (region, endpoint, and the key
+ * for "aws") are loaded here and wiped after.  0 and *ret_id, or an errno
+ * with the reason in msg (never a secret). */
+int cvat_cloud_pick(struct cvat_client *c, const struct cvat_cloud_use *u,
+                    int64_t *ret_id, char *msg, size_t msglen);
+/* Attaches the objects keys[0..n) of cloud storage cloud_id to a task
+ * (POST /api/tasks/{id}/data with cloud_storage_id and server_files, in
+ * this frame order, use_cache): CVAT reads them from the bucket, nothing
+ * is uploaded.  *ret_rq_id (owned) is the creation request. */
+int cvat_task_data_cloud(struct cvat_client *c, int64_t task_id,
+                         int64_t cloud_id, const char *const *keys, size_t n,
+                         char **ret_rq_id);
 
 /* ---- jobs ---- */
 

@@ -47,6 +47,9 @@ void cvat_config_free(struct cvat_config *c)
   free(c->ca_bundle);
   free(c->project);
   free(c->field);
+  free(c->cloud_storage);
+  free(c->cloud_credentials);
+  free(c->cloud_endpoint);
   free_assignees(c);
   cvat_config_init(c);
 }
@@ -74,6 +77,9 @@ int cvat_config_copy(struct cvat_config *dst, const struct cvat_config *src)
   r |= dup_str(&dst->ca_bundle, src->ca_bundle);
   r |= dup_str(&dst->project, src->project);
   r |= dup_str(&dst->field, src->field);
+  r |= dup_str(&dst->cloud_storage, src->cloud_storage);
+  r |= dup_str(&dst->cloud_credentials, src->cloud_credentials);
+  r |= dup_str(&dst->cloud_endpoint, src->cloud_endpoint);
   dst->assignees = NULL;
   dst->n_assignees = 0;
   if (src->n_assignees) {
@@ -164,6 +170,9 @@ static const struct {
   F("timeout", K_U32, timeout_s), F("retries", K_U32, retries),
   F("wait_timeout", K_U32, wait_timeout_s),
   F("poll_interval", K_DOUBLE, poll_s),
+  F("cloud_storage", K_STR, cloud_storage),
+  F("cloud_credentials", K_STR, cloud_credentials),
+  F("cloud_endpoint", K_STR, cloud_endpoint),
 #undef F
 };
 
@@ -211,7 +220,8 @@ int cvat_config_set(struct cvat_config *c, const char *key,
                   "url, username, password, token, org, ca_bundle, project, "
                   "field, assignees, segment_size, image_quality, "
                   "batch_bytes, connect_timeout, timeout, retries, "
-                  "wait_timeout, poll_interval)", key);
+                  "wait_timeout, poll_interval, cloud_storage, "
+                  "cloud_credentials, cloud_endpoint)", key);
 }
 
 int cvat_config_from_env(struct cvat_config *c, char *err, size_t errlen)
@@ -224,6 +234,9 @@ int cvat_config_from_env(struct cvat_config *c, char *err, size_t errlen)
     { "CVAT_ASSIGNEES", "assignees" }, { "CVAT_SEGMENT_SIZE", "segment_size" },
     { "CVAT_BATCH_BYTES", "batch_bytes" }, { "CVAT_TIMEOUT", "timeout" },
     { "CVAT_RETRIES", "retries" },
+    { "CVAT_CLOUD_STORAGE", "cloud_storage" },
+    { "CVAT_CLOUD_CREDENTIALS", "cloud_credentials" },
+    { "CVAT_CLOUD_ENDPOINT", "cloud_endpoint" },
   };
 
   for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
@@ -260,6 +273,11 @@ int cvat_config_render(const struct cvat_config *c, struct buf *out)
                   c->segment_size, c->image_quality,
                   (unsigned long long)c->batch_bytes, c->connect_timeout_s,
                   c->timeout_s, c->retries, c->wait_timeout_s, c->poll_s);
+  r |= buf_printf(out, "cloud_storage = %s\ncloud_credentials = %s\n"
+                  "cloud_endpoint = %s\n",
+                  c->cloud_storage ? c->cloud_storage : "auto",
+                  c->cloud_credentials ? c->cloud_credentials : "none",
+                  c->cloud_endpoint ? c->cloud_endpoint : "");
   return r ? -E2BIG : 0;
 }
 

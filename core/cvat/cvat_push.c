@@ -7,9 +7,14 @@
  *   load      -         reads the store: record, classes,      error cleared
  *                       files; connects
  *   project   project   project and labels                     project id
+ *   cloud     task      bucket samples: the CVAT cloud storage cloud storage
+ *                       of the bucket (recorded, named, found  id
+ *                       or, if allowed, created)
  *   task      task      the recorded task, or the one of the   task id
  *                       same name, or a new one
- *   upload    upload    images, unless CVAT has them           -
+ *   upload    upload    images, unless CVAT has them; bucket   -
+ *                       samples: the object keys (CVAT reads
+ *                       the bucket itself)
  *   process   processing waits for CVAT's frames and jobs      -
  *   frames    processing frame order and jobs from CVAT        samples, jobs
  *   assign    boxes     round-robin assignees                  -
@@ -23,13 +28,15 @@
  *
  *   stored phase                     resumes at
  *   accepted, project, failed, gone  project (from the start)
- *   task, upload, processing         task (a recorded task may have been
- *                                    deleted in CVAT: found or made again)
+ *   task, upload, processing         cloud (a recorded cloud storage or
+ *                                    task may have been deleted in CVAT:
+ *                                    found or made again)
  *   boxes                            assign
  *   ready                            nothing to do
  *
  * Every step can run again without harm: a task is never created twice
- * (looked up by its name first), images go up only to a task without
+ * (looked up by its name first), nor a cloud storage (the recorded one,
+ * then CVAT's list, is asked first), images go up only to a task without
  * data, a pending creation request is found and waited on again, and the
  * boxes are PUT (replacing).  Network I/O never happens inside a store
  * transaction.
@@ -37,7 +44,8 @@
 #include "cvat_sync_i.h"
 
 #include "classes.h"
-#include "imgfmt.h"
+#include "objsource.h"
+#include "s3.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -329,23 +337,6 @@ int cvat_push_begin(struct store *s, const struct cvat_config *cfg,
 
 /* ---------------------------------------------------------------- files */
 
-/* Upload name of a sample: its display name, flattened to a base name
- * (CVAT keeps only base names) with the extension of its format (.jpg,
- * .png ...): the bytes uploaded are the original file's. */
-static char *upload_name(const char *name, int format)
-{
-  size_t n = strlen(name);
-  const char *ext = img_ext_of(format);
-  char *s = malloc(n + strlen(ext) + 1);
-
-  if (!s)
-    return NULL;
-  for (size_t i = 0; i < n; i++)
-    s[i] = name[i] == '/' || name[i] == '\\' ? '_' : name[i];
-  memcpy(s + n, ext, strlen(ext) + 1);
-  return s;
-}
-
 struct name_vec {
   char **v;
   size_t n;
@@ -380,70 +371,6 @@ static int classes_all(struct store_txn *t, char ***ret, size_t *ret_n)
   return 0;
 }
 
-struct files {
-  struct cvat_file *f;
-  char **names, **paths;
-  size_t n;
-};
-
-static void files_free(struct files *f)
-{
-  cvat_names_free(f->names, f->n);
-  cvat_names_free(f->paths, f->n);
-  free(f->f);
-  memset(f, 0, sizeof(*f));
-}
-
-/* One sample's file: in the dataset folder (nothing outside it is
- * uploaded, util.h), not missing. */
-static int file_add(struct files *fs, const struct sample *sm,
-                    const char *root, char *err, size_t errlen)
-{
-  size_t i = fs->n;
-  int fd;
-
-  if (sm->flags & SAMPLE_MISSING)
-    return errf(err, errlen, -ENOENT, "sample %s: its file is missing",
-                sm->name);
-  fd = dataset_open(root, sm->relpath);
-  if (fd < 0)
-    return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: %s",
-                sm->name, fd == -EXDEV ? "its file leads out of the "
-                "dataset folder (a symbolic link?)" : strerror(-fd));
-  close(fd);
-  fs->names[i] = upload_name(sm->name, sm->format);
-  fs->paths[i] = path_join(root, sm->relpath);
-  fs->n++;
-  if (!fs->names[i] || !fs->paths[i])
-    return -ENOMEM;
-  fs->f[i].name = fs->names[i];
-  fs->f[i].path = fs->paths[i];
-  fs->f[i].size = sm->size;
-  return 0;
-}
-
-static int files_build(struct store_txn *t, const struct cvat_run *run,
-                       const char *root, struct files *fs, char *err,
-                       size_t errlen)
-{
-  size_t n = run->n_samples;
-  int r = 0;
-
-  fs->f = calloc(n + 1, sizeof(*fs->f));
-  fs->names = calloc(n + 1, sizeof(char *));
-  fs->paths = calloc(n + 1, sizeof(char *));
-  if (!fs->f || !fs->names || !fs->paths)
-    return -ENOMEM;
-  for (size_t i = 0; r == 0 && i < n; i++) {
-    struct sample sm;
-    r = store_sample_get(t, run->samples[i], &sm);
-    if (r < 0)
-      return errf(err, errlen, r, "sample %" PRIu64 ": %s", run->samples[i],
-                  strerror(-r));
-    r = file_add(fs, &sm, root, err, errlen);
-  }
-  return r;
-}
 /* The run's boxes as shapes (frame i = samples[i]). */
 static int shapes_build(struct store_txn *t, const struct cvat_run *run,
                         const struct cvat_labels *labels,
@@ -560,7 +487,11 @@ struct push {
   json_t *set;                   /* keys recorded after the step */
   char **classes;
   size_t nclasses;
-  struct files fs;
+  struct push_files fs;
+  struct push_src src;                /* where the samples are (step_load) */
+  char *root;                    /* the dataset root, owned */
+  int64_t csid;                  /* the cloud storage (SRC_CLOUD) */
+  bool prep_failed;              /* a batch's samples could not be read */
   struct cvat_labels labels;     /* of the project, loaded when needed */
   int64_t tid;
   char *rq;                      /* creation request to wait on */
@@ -580,7 +511,10 @@ static void push_free(struct push *p)
   free(p->jobs);
   cvat_names_free(p->classes, p->nclasses);
   cvat_labels_free(&p->labels);
-  files_free(&p->fs);
+  cvat_files_free(&p->fs);
+  free(p->src.bucket);
+  free(p->src.prefix);
+  free(p->root);
   free(p->rq);
   json_decref(p->rec);
   json_decref(p->set);
@@ -612,6 +546,53 @@ static void on_batch(size_t files, uint64_t bytes, void *ud)
   report(ud, CVAT_PHASE_UPLOAD, (int64_t)files, -1);
 }
 
+/* Before a batch of bucket samples goes up: their cache descriptors. */
+static int on_prepare(size_t from, size_t to, void *ud)
+{
+  struct push *p = ud;
+  int r;
+
+  if (p->src.mode != SRC_BUCKET_UP)
+    return 0;
+  r = cvat_files_open_batch(&p->fs, p->src.objsrc, from, to, p->msg,
+                       sizeof(p->msg));
+  p->prep_failed = r < 0;
+  return r;
+}
+
+/* How CVAT gets the samples under p->root: a folder's are uploaded; a
+ * bucket's are read by CVAT through a cloud storage, or with
+ * cvat.cloud_storage=off uploaded from the mount's object cache. */
+static int src_open(struct push *p)
+{
+  const char *want = p->cfg->cloud_storage ? p->cfg->cloud_storage : "auto";
+  int r;
+
+  p->src.root = p->root;
+  p->src.mode = SRC_FOLDER;
+  if (!objsource_is_bucket(p->root))
+    return 0;
+  r = s3_url_parse_folder(p->root, &p->src.bucket, &p->src.prefix, p->msg,
+                          sizeof(p->msg));
+  if (r < 0)
+    return r;
+  if (strcmp(want, "off") != 0) {
+    p->src.mode = SRC_CLOUD;
+    return 0;
+  }
+  if (!p->cfg->objsrc) {
+    snprintf(p->msg, sizeof(p->msg), "the samples are in %s and "
+             "cvat.cloud_storage is off, but this push has no object cache "
+             "to read them through: push through the mount or curate cvat, "
+             "or let CVAT read the bucket (cvat.cloud_storage=auto)",
+             p->root);
+    return -EOPNOTSUPP;
+  }
+  p->src.mode = SRC_BUCKET_UP;
+  p->src.objsrc = p->cfg->objsrc;
+  return 0;
+}
+
 /* load: what the push needs from the store, read once, and a connection;
  * clears the last error. */
 static int step_load(struct push *p)
@@ -632,12 +613,15 @@ static int step_load(struct push *p)
   if (r == 0 && !p->dataset_root &&
       (r = store_setting_get(t, "root", &root)) == -ENOENT)
     r = -EINVAL;
-  if (r == 0)
-    r = files_build(t, &p->run, p->dataset_root ? p->dataset_root : root,
-                    &p->fs, p->msg, sizeof(p->msg));
-  else
+  if (r == 0 && !(p->root = strdup(p->dataset_root ? p->dataset_root
+                                                    : root)))
+    r = -ENOMEM;
+  if (r < 0)
     snprintf(p->msg, sizeof(p->msg), "cannot read the store: %s",
              strerror(-r));
+  else if ((r = src_open(p)) == 0)
+    r = cvat_files_build(t, &p->run, &p->src, &p->fs, p->msg,
+                         sizeof(p->msg));
   store_txn_abort(t);
   free(root);
   if (r == 0)
@@ -659,6 +643,31 @@ static int step_project(struct push *p)
     return step_cfail(p, r, "project");
   cvat_jset(p->set, "project", pid);
   p->run.project_id = pid;
+  return 0;
+}
+
+/* cloud: for bucket samples, the CVAT cloud storage CVAT reads them
+ * through (cvat_cloud_pick: named, recorded, found, or created if
+ * allowed), checked readable by CVAT now and recorded before the task
+ * gets its data, so a push resumed after a crash makes no second one. */
+static int step_cloud(struct push *p)
+{
+  const struct cvat_config *cfg = p->cfg;
+  struct cvat_cloud_use u = {
+    .bucket = p->src.bucket, .prefix = p->src.prefix, .root = p->root,
+    .storage = cfg->cloud_storage, .credentials = cfg->cloud_credentials,
+    .endpoint = cfg->cloud_endpoint,
+    .recorded = cvat_jint(p->rec, "cloud_storage"), .run = p->name };
+  int64_t id;
+  int r;
+
+  if (p->src.mode != SRC_CLOUD)
+    return 0;
+  r = cvat_cloud_pick(p->c, &u, &id, p->msg, sizeof(p->msg));
+  if (r < 0)
+    return r;
+  p->csid = id;
+  cvat_jset(p->set, "cloud_storage", id);
   return 0;
 }
 
@@ -730,9 +739,19 @@ static int step_upload(struct push *p)
   if (r == -ENOENT || (r == 0 && st[0] == 0)) {
     free(p->rq);
     p->rq = NULL;
-    r = cvat_task_upload(p->c, p->tid, p->fs.f, p->fs.n, on_batch, p,
-                         &p->rq);
+    if (p->src.mode == SRC_CLOUD &&
+        (r = cvat_files_check_versions(&p->fs, &p->src, p->msg,
+                                       sizeof(p->msg))) < 0)
+      return r;
+    r = p->src.mode == SRC_CLOUD
+        ? cvat_task_data_cloud(p->c, p->tid, p->csid,
+                               (const char *const *)p->fs.names, p->fs.n,
+                               &p->rq)
+        : cvat_task_upload(p->c, p->tid, p->fs.f, p->fs.n, on_prepare,
+                           on_batch, p, &p->rq);
   }
+  if (r < 0 && p->prep_failed)
+    return r;   /* a sample could not be read: the reason is in msg */
   if (r < 0)
     return step_cfail(p, r, "upload");
   p->next_phase = CVAT_PHASE_PROCESS;
@@ -893,6 +912,7 @@ struct push_step {
  * as they are now (a class added since the interruption gets its label). */
 static const struct push_step push_steps[] = {
   { "project", CVAT_PHASE_PROJECT, step_project, true },
+  { "cloud", CVAT_PHASE_TASK, step_cloud, false },
   { "task", CVAT_PHASE_TASK, step_task, false },
   { "upload", CVAT_PHASE_UPLOAD, step_upload, false },
   { "process", CVAT_PHASE_PROCESS, step_process, false },
@@ -910,7 +930,7 @@ static size_t push_resume_step(enum cvat_phase ph)
   case CVAT_PHASE_PROCESS:
     return 1;
   case CVAT_PHASE_BOXES:
-    return 5;
+    return 6;
   default:
     return 0;
   }

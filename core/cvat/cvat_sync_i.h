@@ -68,6 +68,55 @@ int cvat_map_put(struct store_txn *t, const char *run, uint64_t sample,
 /* A label id as CVAT's `label_id` attribute carries it: decimal, > 0. */
 int cvat_parse_id(const char *s, uint64_t *ret);
 
+/* ---- the files of a push (cvat_push_files.c) ---- */
+
+struct objsource;
+
+struct push_files {
+  struct cvat_file *f;
+  char **names, **paths;
+  /* Bucket samples uploaded from the object cache: the relative path and
+   * recorded ETag of each, and its cache descriptor while its batch is
+   * sent (-1 otherwise); paths[i] is then "/proc/self/fd/N". */
+  char **rel, **etag;
+  int *fds;
+  size_t n;
+};
+
+/* Where the samples of a push are and how CVAT gets them. */
+enum push_src_mode {
+  SRC_FOLDER,       /* a folder: uploaded */
+  SRC_BUCKET_UP,    /* a bucket, cvat.cloud_storage=off: uploaded from the
+                       mount's object cache */
+  SRC_CLOUD,        /* a bucket read by CVAT through a cloud storage */
+};
+
+struct push_src {
+  enum push_src_mode mode;
+  const char *root;
+  char *bucket, *prefix;        /* SRC_BUCKET_UP, SRC_CLOUD */
+  struct objsource *objsrc;     /* SRC_BUCKET_UP; borrowed */
+};
+
+void cvat_files_free(struct push_files *f);
+/* The files of a run's samples, in run order, as src says; an error with
+ * its reason in err (a missing sample, a file outside the folder, a
+ * bucket sample without a recorded version). */
+int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
+                     const struct push_src *src, struct push_files *fs,
+                     char *err, size_t errlen);
+/* Bucket samples for a cloud storage: every object is still the version
+ * the import recorded (one listing of the prefix), since CVAT reads what
+ * the bucket holds now.  -ESTALE (changed) or -ENOENT (gone), with the
+ * first such object in err; or the S3 error. */
+int cvat_files_check_versions(const struct push_files *fs,
+                              const struct push_src *src, char *err,
+                              size_t errlen);
+/* Before an upload batch [from, to) of bucket samples: their descriptors
+ * from the object cache o (those of earlier batches are closed). */
+int cvat_files_open_batch(struct push_files *fs, struct objsource *o,
+                          size_t from, size_t to, char *err, size_t errlen);
+
 /* ---- undo snapshots (cvat_snapshot.c) ---- */
 
 /* Key of undo record number seq of a run. */

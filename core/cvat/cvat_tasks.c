@@ -301,7 +301,8 @@ static int upload_batch(struct cvat_client *c, const char *path,
 
 int cvat_task_upload(struct cvat_client *c, int64_t task_id,
                      const struct cvat_file *f, size_t n,
-                     cvat_upload_fn progress, void *ud, char **ret_rq_id)
+                     cvat_batch_fn prepare, cvat_upload_fn progress,
+                     void *ud, char **ret_rq_id)
 {
   static const char *const start[] = { "Upload-Start: true", NULL };
   static const char *const finish[] = { "Upload-Finish: true", NULL };
@@ -326,6 +327,9 @@ int cvat_task_upload(struct cvat_client *c, int64_t task_id,
       bytes += f[j].size + 512;
       j++;
     }
+    r = prepare ? prepare(i, j, ud) : 0;
+    if (r < 0)
+      return r;
     r = upload_batch(c, path, f, i, j);
     if (r == -E2BIG && j - i > 1) {
       /* The server (or a proxy) has a smaller body limit: halve. */

@@ -4,7 +4,9 @@
  * clipped once, so no primitive writes outside the pixel buffer whatever
  * the coordinates.  Doubles are clamped to a small margin around the image
  * before they become ints: a box at x = 1e300 or NaN must neither overflow
- * an int nor loop over a billion pixels.  The font lives in font5x7.h.
+ * an int nor loop over a billion pixels.  Text is drawn by font.c
+ * (FreeType, anti-aliased); the 5x7 bitmap font of font5x7.h stands in
+ * only when the outline font cannot be loaded.
  */
 #include "draw.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "font.h"
 #include "font5x7.h"
 #include "imgcodec.h"
 
@@ -207,11 +210,18 @@ void draw_point(struct image *im, double x, double y, int r, struct rgb c)
 
 /*---- Text -----------------------------------------------------------------*/
 
-int draw_text_width(const char *s, int scale)
+/* The em size of the outline font at a text scale: the bitmap glyph was
+ * 7 * scale pixels tall, capitals of DejaVu at this em are about as tall. */
+int draw_text_px(int scale)
 {
-  size_t n = s ? strlen(s) : 0;
   if (scale < 1)
     scale = 1;
+  return scale > 100 ? 703 : 7 * scale + 3;
+}
+
+static int bitmap_width(const char *s, int scale)
+{
+  size_t n = s ? strlen(s) : 0;
   if (n == 0)
     return 0;
   if (n > (size_t)(INT32_MAX / (DRAW_CELL_W * scale)))
@@ -219,9 +229,41 @@ int draw_text_width(const char *s, int scale)
   return (int)n * DRAW_CELL_W * scale - scale;
 }
 
+int draw_text_width(const char *s, int scale)
+{
+  if (scale < 1)
+    scale = 1;
+  if (!s || !*s)
+    return 0;
+  int w = font_text_width(s, draw_text_px(scale));
+  return w >= 0 ? w : bitmap_width(s, scale);
+}
+
 int draw_text_height(int scale)
 {
-  return DRAW_GLYPH_H * (scale < 1 ? 1 : scale);
+  if (scale < 1)
+    scale = 1;
+  int h = font_line_height(draw_text_px(scale));
+  return h >= 0 ? h : DRAW_GLYPH_H * scale;
+}
+
+/* The 5x7 font, for when the outline font cannot be loaded. */
+static void bitmap_text(struct image *im, int x, int y, const char *s,
+                        int scale, struct rgb c)
+{
+  int cx = x;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (cx >= im->w)
+      break; /* the rest is off the image */
+    unsigned ch = *p >= 32 && *p <= 126 ? *p : '?';
+    const char(*g)[6] = font5x7[ch - 32];
+    for (int row = 0; row < DRAW_GLYPH_H; row++)
+      for (int col = 0; col < DRAW_GLYPH_W; col++)
+        if (g[row][col] == '#')
+          draw_fill(im, cx + col * scale, y + row * scale,
+                    cx + (col + 1) * scale, y + (row + 1) * scale, c);
+    cx += DRAW_CELL_W * scale;
+  }
 }
 
 int draw_text(struct image *im, int x, int y, const char *s, int scale,
@@ -231,20 +273,14 @@ int draw_text(struct image *im, int x, int y, const char *s, int scale,
     return 0;
   if (scale < 1)
     scale = 1;
-  int cx = x;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (im && cx >= im->w)
-      break; /* the rest is off the image */
-    unsigned ch = *p >= 32 && *p <= 126 ? *p : '?';
-    const char(*g)[6] = font5x7[ch - 32];
-    for (int row = 0; im && row < DRAW_GLYPH_H; row++)
-      for (int col = 0; col < DRAW_GLYPH_W; col++)
-        if (g[row][col] == '#')
-          draw_fill(im, cx + col * scale, y + row * scale,
-                    cx + (col + 1) * scale, y + (row + 1) * scale, c);
-    cx += DRAW_CELL_W * scale;
-  }
-  return draw_text_width(s, scale);
+  if (!im || !im->px)
+    return draw_text_width(s, scale);
+  const uint8_t rgb[3] = { c.r, c.g, c.b };
+  int w = font_draw(im, x, y, s, draw_text_px(scale), rgb);
+  if (w >= 0)
+    return w;
+  bitmap_text(im, x, y, s, scale, c);
+  return bitmap_width(s, scale);
 }
 
 /* Where draw_label_box() puts a caption anchored at (x, y): above the
@@ -313,6 +349,80 @@ struct rgb draw_palette(uint32_t class_id)
   }
   return (struct rgb){ (uint8_t)lround(r * 255), (uint8_t)lround(g * 255),
                        (uint8_t)lround(b * 255) };
+}
+
+struct rgb draw_ramp(double v)
+{
+  /* Stops of a perceptually even, colour-blind-safe scale. */
+  static const struct rgb stop[5] = {
+    { 68, 1, 84 }, { 59, 82, 139 }, { 33, 145, 140 }, { 94, 201, 98 },
+    { 253, 231, 37 } };
+  if (!(v == v))
+    return (struct rgb){ 170, 170, 170 };
+  v = v < 0 ? 0 : v > 1 ? 1 : v;
+  double t = v * 4;
+  int i = t >= 4 ? 3 : (int)t;
+  double f = t - i;
+  return (struct rgb){
+    (uint8_t)lround(stop[i].r + f * (stop[i + 1].r - stop[i].r)),
+    (uint8_t)lround(stop[i].g + f * (stop[i + 1].g - stop[i].g)),
+    (uint8_t)lround(stop[i].b + f * (stop[i + 1].b - stop[i].b)) };
+}
+
+void draw_image_fit(struct image *dst, const struct image *src, int x, int y,
+                    int w, int h, int *ret_x, int *ret_y, int *ret_w,
+                    int *ret_h)
+{
+  if (ret_w)
+    *ret_w = 0;
+  if (ret_h)
+    *ret_h = 0;
+  if (!dst || !dst->px || !src || !src->px || src->w < 1 || src->h < 1 ||
+      w < 1 || h < 1 || (src->channels != 1 && src->channels != 3))
+    return;
+  /* The largest size of src's aspect inside w x h. */
+  int tw = w, th = (int)((int64_t)src->h * w / src->w);
+  if (th > h) {
+    th = h;
+    tw = (int)((int64_t)src->w * h / src->h);
+  }
+  tw = tw < 1 ? 1 : tw, th = th < 1 ? 1 : th;
+  int ox = x + (w - tw) / 2, oy = y + (h - th) / 2;
+  for (int ty = 0; ty < th; ty++) {
+    int py = oy + ty;
+    if (py < 0 || py >= dst->h)
+      continue;
+    int sy0 = (int)((int64_t)ty * src->h / th);
+    int sy1 = (int)((int64_t)(ty + 1) * src->h / th);
+    sy1 = sy1 > sy0 ? sy1 : sy0 + 1;
+    for (int tx = 0; tx < tw; tx++) {
+      int px = ox + tx;
+      if (px < 0 || px >= dst->w)
+        continue;
+      int sx0 = (int)((int64_t)tx * src->w / tw);
+      int sx1 = (int)((int64_t)(tx + 1) * src->w / tw);
+      sx1 = sx1 > sx0 ? sx1 : sx0 + 1;
+      uint32_t acc[3] = { 0, 0, 0 }, cnt = 0;
+      for (int sy = sy0; sy < sy1; sy++)
+        for (int sx = sx0; sx < sx1; sx++, cnt++) {
+          const uint8_t *q = src->px + ((size_t)sy * (size_t)src->w +
+                                        (size_t)sx) * (size_t)src->channels;
+          for (int k = 0; k < 3; k++)
+            acc[k] += q[src->channels == 3 ? k : 0];
+        }
+      struct rgb c = { (uint8_t)(acc[0] / cnt), (uint8_t)(acc[1] / cnt),
+                       (uint8_t)(acc[2] / cnt) };
+      draw_fill(dst, px, py, px + 1, py + 1, c);
+    }
+  }
+  if (ret_x)
+    *ret_x = ox;
+  if (ret_y)
+    *ret_y = oy;
+  if (ret_w)
+    *ret_w = tw;
+  if (ret_h)
+    *ret_h = th;
 }
 
 /* Black or white, whichever reads better on `bg`. */

@@ -3,12 +3,15 @@
  *
  * What it does: plain raster operations on a struct image (jpegcodec.h),
  * every one clipped to the image, so any coordinates (negative, huge, NaN)
- * are safe.  Text uses a built-in 5x7 bitmap font (printable ASCII; other
- * bytes draw as '?'), scaled by an integer factor; draw_scale() picks the
- * factor and line thickness that keep text readable on the image's size.
+ * are safe.  Text is UTF-8, drawn anti-aliased with the outline font of
+ * font.h (DejaVu Sans) at a size set by an integer text scale;
+ * draw_scale_for() picks the scale and line thickness that keep text
+ * readable on the image's size.  If the font cannot be loaded, text falls
+ * back to a built-in 5x7 bitmap font (printable ASCII; other bytes as '?').
  *
- * What it does not do: no anti-aliasing, no alpha blending, no Unicode
- * shaping, no file I/O.  JPEG coding goes through jpegcodec.h.
+ * What it does not do: no anti-aliased lines or shapes (only text is
+ * blended), no Unicode shaping, no file I/O.  JPEG coding goes through
+ * jpegcodec.h.
  *
  * Coordinates: pixels, origin top-left, x to the right, y down.  A rectangle
  * (x, y, w, h) covers the pixel columns floor(x) .. ceil(x + w) - 1, the
@@ -30,8 +33,8 @@ struct rgb {
   uint8_t r, g, b;
 };
 
-/* Font cell: glyphs are 5x7 pixels in a 6x9 cell (1 column and 2 rows of
- * spacing) at scale 1. */
+/* Bitmap fallback font cell: glyphs are 5x7 pixels in a 6x9 cell (1
+ * column and 2 rows of spacing) at scale 1. */
 #define DRAW_GLYPH_W 5
 #define DRAW_GLYPH_H 7
 #define DRAW_CELL_W 6
@@ -64,12 +67,14 @@ void draw_polyline(struct image *im, const double *xy, size_t n,
 /* Filled disc of radius r (r = 0: one pixel) centred on (x, y). */
 void draw_point(struct image *im, double x, double y, int r, struct rgb c);
 
-/* Width and height in pixels of `s` drawn at `scale` (one line; no
- * trailing spacing). */
+/* Em size in pixels of the outline font at a text scale (7 * scale + 3). */
+int draw_text_px(int scale);
+/* Width and height in pixels of `s` drawn at `scale` (one line: the
+ * advance width, and the line box from ascender to descender). */
 int draw_text_width(const char *s, int scale);
 int draw_text_height(int scale);
-/* Draws `s` with its top-left corner at (x, y); clipped.  Returns the
- * width drawn. */
+/* Draws `s` with the top-left corner of its line box at (x, y); clipped.
+ * Returns the width drawn. */
 int draw_text(struct image *im, int x, int y, const char *s, int scale,
               struct rgb c);
 /* A caption: text on a filled background with a margin of `scale`
@@ -79,6 +84,18 @@ int draw_text(struct image *im, int x, int y, const char *s, int scale,
  * Text longer than the image width is cut. */
 void draw_label_box(struct image *im, int x, int y, const char *s, int scale,
                     struct rgb fg, struct rgb bg);
+
+/* Draws src scaled to fit the box (x, y, w, h), aspect kept, centred in
+ * it, averaging the source pixels each target pixel covers (src may have 1
+ * or 3 channels; upscaling repeats pixels).  Clipped to dst.  Returns the
+ * drawn rectangle in *ret_x, *ret_y, *ret_w, *ret_h (may be NULL). */
+void draw_image_fit(struct image *dst, const struct image *src, int x, int y,
+                    int w, int h, int *ret_x, int *ret_y, int *ret_w,
+                    int *ret_h);
+
+/* A colour of a sequential scale (dark blue, teal, green, yellow) for v
+ * in [0, 1] (clamped); NaN is grey. */
+struct rgb draw_ramp(double v);
 
 /* A distinct, saturated colour per class id (stable across runs). */
 struct rgb draw_palette(uint32_t class_id);

@@ -8,6 +8,7 @@
  * embeddings cost no more than a few passes over the sample.
  */
 #include "plot.h"
+#include "plot_i.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,17 +20,10 @@
 #define PCA_MAX_SAMPLE 20000
 #define PCA_ITERS 60
 
-static const struct rgb BLACK = { 0, 0, 0 },
-                        GREY = { 150, 150, 150 }, LIGHT = { 225, 225, 225 };
+const struct rgb PLOT_BLACK = { 0, 0, 0 }, PLOT_GREY = { 150, 150, 150 },
+                 PLOT_LIGHT = { 225, 225, 225 };
 
-struct frame {
-  int x0, y0, x1, y1; /* plot area, pixels (inclusive-exclusive) */
-  int legend_x;       /* left edge of the legend panel */
-  int rows;           /* legend rows that fit */
-  struct draw_scale sc;
-};
-
-static int canvas(struct image *im, int *w, int *h)
+int plot_canvas(struct image *im, int *w, int *h)
 {
   if (*w == 0 && *h == 0) {
     *w = 1024;
@@ -45,7 +39,7 @@ static int canvas(struct image *im, int *w, int *h)
   return 0;
 }
 
-static void layout(struct image *im, const char *title, struct frame *f)
+void plot_layout(struct image *im, const char *title, struct frame *f)
 {
   f->sc = draw_scale_for(im->w, im->h);
   /* Text in charts is smaller than captions on photos: charts are viewed
@@ -60,23 +54,23 @@ static void layout(struct image *im, const char *title, struct frame *f)
   f->y0 = th * 5;
   f->y1 = im->h - th * 4;
   if (title)
-    draw_text(im, f->x0, th, title, s, BLACK);
+    draw_text(im, f->x0, th, title, s, PLOT_BLACK);
   f->rows = (f->y1 - f->y0) / (th + s * 3);
 }
 
 /* Maps unit coordinates into the frame. */
-static double fx(const struct frame *f, double v)
+double plot_fx(const struct frame *f, double v)
 {
   return f->x0 + v * (f->x1 - 1 - f->x0);
 }
 
-static double fy(const struct frame *f, double v)
+double plot_fy(const struct frame *f, double v)
 {
   return f->y1 - 1 - v * (f->y1 - 1 - f->y0);
 }
 
 /* Frame, grid and tick numbers for [lo, hi] on both axes. */
-static void axes(struct image *im, const struct frame *f, double xlo,
+void plot_axes(struct image *im, const struct frame *f, double xlo,
                  double xhi, double ylo, double yhi, const char *xt,
                  const char *yt, bool numbers)
 {
@@ -85,38 +79,38 @@ static void axes(struct image *im, const struct frame *f, double xlo,
 
   for (int k = 0; k <= 5; k++) {
     double u = k / 5.0;
-    draw_line(im, fx(f, u), f->y0, fx(f, u), f->y1 - 1, 1, LIGHT);
-    draw_line(im, f->x0, fy(f, u), f->x1 - 1, fy(f, u), 1, LIGHT);
+    draw_line(im, plot_fx(f, u), f->y0, plot_fx(f, u), f->y1 - 1, 1, PLOT_LIGHT);
+    draw_line(im, f->x0, plot_fy(f, u), f->x1 - 1, plot_fy(f, u), 1, PLOT_LIGHT);
     if (!numbers)
       continue;
     snprintf(txt, sizeof(txt), "%.1f", xlo + u * (xhi - xlo));
-    draw_text(im, (int)fx(f, u) - draw_text_width(txt, s) / 2, f->y1 + s * 3,
-              txt, s, BLACK);
+    draw_text(im, (int)plot_fx(f, u) - draw_text_width(txt, s) / 2, f->y1 + s * 3,
+              txt, s, PLOT_BLACK);
     snprintf(txt, sizeof(txt), "%.1f", ylo + u * (yhi - ylo));
     draw_text(im, f->x0 - draw_text_width(txt, s) - s * 3,
-              (int)fy(f, u) - th / 2, txt, s, BLACK);
+              (int)plot_fy(f, u) - th / 2, txt, s, PLOT_BLACK);
   }
-  draw_rect(im, f->x0, f->y0, f->x1 - f->x0, f->y1 - f->y0, 1, BLACK);
+  draw_rect(im, f->x0, f->y0, f->x1 - f->x0, f->y1 - f->y0, 1, PLOT_BLACK);
   if (xt)
     draw_text(im, (f->x0 + f->x1 - draw_text_width(xt, s)) / 2,
-              f->y1 + th + s * 5, xt, s, BLACK);
+              f->y1 + th + s * 5, xt, s, PLOT_BLACK);
   if (yt) {
     /* No rotated text: the y title sits above the axis. */
-    draw_text(im, s * 2, f->y0 - th - s * 4, yt, s, BLACK);
+    draw_text(im, s * 2, f->y0 - th - s * 4, yt, s, PLOT_BLACK);
   }
 }
 
-static void legend_entry(struct image *im, const struct frame *f, int row,
+void plot_legend_entry(struct image *im, const struct frame *f, int row,
                          struct rgb c, const char *text)
 {
   int s = f->sc.text, th = draw_text_height(s);
   int y = f->y0 + row * (th + s * 3);
   int x = f->legend_x;
   draw_fill(im, x, y, x + th, y + th, c);
-  draw_text(im, x + th + s * 2, y, text, s, BLACK);
+  draw_text(im, x + th + s * 2, y, text, s, PLOT_BLACK);
 }
 
-static int finish(struct image *im, uint8_t **ret_data, size_t *ret_len)
+int plot_finish(struct image *im, uint8_t **ret_data, size_t *ret_len)
 {
   int r = jpeg_encode(im, 90, ret_data, ret_len);
   image_free(im);
@@ -133,11 +127,11 @@ int plot_lines_jpeg(const struct plot_series *s, size_t n, const char *title,
 
   if ((n && !s) || !ret_data || !ret_len)
     return -EINVAL;
-  r = canvas(&im, &w, &h);
+  r = plot_canvas(&im, &w, &h);
   if (r < 0)
     return r;
-  layout(&im, title, &f);
-  axes(&im, &f, 0, 1, 0, 1, x_title, y_title, true);
+  plot_layout(&im, title, &f);
+  plot_axes(&im, &f, 0, 1, 0, 1, x_title, y_title, true);
   int t = f.sc.line > 1 ? f.sc.line : 2;
   for (size_t k = 0; k < n; k++) {
     for (size_t i = 1; s[k].x && s[k].y && i < s[k].n; i++) {
@@ -147,7 +141,7 @@ int plot_lines_jpeg(const struct plot_series *s, size_t n, const char *title,
         continue;
       ax = fmin(fmax(ax, 0), 1), ay = fmin(fmax(ay, 0), 1);
       bx = fmin(fmax(bx, 0), 1), by = fmin(fmax(by, 0), 1);
-      draw_line(&im, fx(&f, ax), fy(&f, ay), fx(&f, bx), fy(&f, by), t,
+      draw_line(&im, plot_fx(&f, ax), plot_fy(&f, ay), plot_fx(&f, bx), plot_fy(&f, by), t,
                 s[k].colour);
     }
   }
@@ -156,16 +150,16 @@ int plot_lines_jpeg(const struct plot_series *s, size_t n, const char *title,
     cap = PLOT_MAX_LEGEND;
   size_t shown = n <= cap ? n : cap - 1;
   for (size_t k = 0; k < shown; k++)
-    legend_entry(&im, &f, (int)k, s[k].colour, s[k].label ? s[k].label : "");
+    plot_legend_entry(&im, &f, (int)k, s[k].colour, s[k].label ? s[k].label : "");
   if (shown < n) {
     char more[48];
     snprintf(more, sizeof(more), "+%zu more", n - shown);
-    legend_entry(&im, &f, (int)shown, GREY, more);
+    plot_legend_entry(&im, &f, (int)shown, PLOT_GREY, more);
   }
   if (n == 0)
     draw_text(&im, f.x0 + f.sc.text * 4, f.y0 + f.sc.text * 4,
-              "no curves", f.sc.text, BLACK);
-  return finish(&im, ret_data, ret_len);
+              "no curves", f.sc.text, PLOT_BLACK);
+  return plot_finish(&im, ret_data, ret_len);
 }
 
 /*---- PCA ------------------------------------------------------------------*/
@@ -343,123 +337,3 @@ int plot_pca2(const float *X, size_t n, size_t dim, float *out,
   return 0;
 }
 
-struct key_count {
-  uint32_t key;
-  size_t n;
-};
-
-static int cmp_count(const void *a, const void *b)
-{
-  const struct key_count *x = a, *y = b;
-  if (x->n != y->n)
-    return x->n > y->n ? -1 : 1;
-  return x->key < y->key ? -1 : x->key > y->key;
-}
-
-/* The points p[2i], p[2i+1] scaled to the frame, each coloured by its
- * key; counts the keys into kc (slot n_keys: every key >= n_keys). */
-static void scatter(struct image *im, const struct frame *f, const float *p,
-                    size_t n, const uint32_t *key, size_t n_keys,
-                    struct key_count *kc)
-{
-  float lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (i == 0 || p[2 * i] < lo0)
-      lo0 = p[2 * i];
-    if (i == 0 || p[2 * i] > hi0)
-      hi0 = p[2 * i];
-    if (i == 0 || p[2 * i + 1] < lo1)
-      lo1 = p[2 * i + 1];
-    if (i == 0 || p[2 * i + 1] > hi1)
-      hi1 = p[2 * i + 1];
-  }
-  double s0 = hi0 > lo0 ? hi0 - lo0 : 1, s1 = hi1 > lo1 ? hi1 - lo1 : 1;
-  int rad = n < 2000 ? 3 : n < 50000 ? 2 : 1;
-  for (size_t i = 0; i < n; i++) {
-    uint32_t k = key ? key[i] : 0;
-    size_t slot = k < n_keys ? k : n_keys;
-    kc[slot].n++;
-    struct rgb c = key && k >= n_keys ? GREY : draw_palette(k);
-    /* 3 % padding so points on the extremes are not cut by the frame. */
-    double u = 0.03 + 0.94 * (p[2 * i] - lo0) / s0;
-    double v = 0.03 + 0.94 * (p[2 * i + 1] - lo1) / s1;
-    draw_point(im, fx(f, u), fy(f, v), rad, c);
-  }
-}
-
-/* The keys present, largest first, as far as the legend has rows; the
- * rest as "+N more". */
-static void key_legend(struct image *im, const struct frame *f,
-                       struct key_count *kc, size_t n_keys,
-                       const char *const *key_names)
-{
-  int row = 0;
-
-  for (size_t k = 0; k <= n_keys; k++)
-    kc[k].key = (uint32_t)k;
-  qsort(kc, n_keys + 1, sizeof(*kc), cmp_count);
-  for (size_t k = 0; k <= n_keys && kc[k].n; k++) {
-    char txt[128];
-    bool other = kc[k].key == n_keys;
-    int cap = f->rows < PLOT_MAX_LEGEND ? f->rows : PLOT_MAX_LEGEND;
-    if (row >= cap - 1 && k + 1 <= n_keys && kc[k + 1].n) {
-      size_t rest = 0;
-      for (size_t j = k; j <= n_keys; j++)
-        rest += kc[j].n ? 1 : 0;
-      snprintf(txt, sizeof(txt), "+%zu more", rest);
-      legend_entry(im, f, row, GREY, txt);
-      break;
-    }
-    snprintf(txt, sizeof(txt), "%.40s (%zu)",
-             other ? "other" : key_names[kc[k].key] ? key_names[kc[k].key]
-                                                     : "?",
-             kc[k].n);
-    legend_entry(im, f, row++, other ? GREY : draw_palette(kc[k].key), txt);
-  }
-}
-
-int plot_embeddings_jpeg(const float *X, size_t n, size_t dim,
-                         const uint32_t *key, const char *const *key_names,
-                         size_t n_keys, int w, int h, uint8_t **ret_data,
-                         size_t *ret_len)
-{
-  struct image im;
-  struct frame f;
-  double var2 = 0;
-  float *p = NULL;
-  struct key_count *kc = NULL;
-  char title[160];
-  int r;
-
-  if (!dim || (n && !X) || !ret_data || !ret_len || (n_keys && !key_names))
-    return -EINVAL;
-  p = malloc((n ? n : 1) * 2 * sizeof(float));
-  /* Slot n_keys collects every key >= n_keys ("other"). */
-  kc = calloc(n_keys + 1, sizeof(*kc));
-  if (!p || !kc) {
-    r = -ENOMEM;
-    goto out;
-  }
-  r = plot_pca2(X, n, dim, p, &var2);
-  if (r < 0)
-    goto out;
-  r = canvas(&im, &w, &h);
-  if (r < 0)
-    goto out;
-  snprintf(title, sizeof(title),
-           "PCA of %zu embeddings (%zu-d): 2 components, %.0f%% of variance",
-           n, dim, var2 * 100);
-  layout(&im, title, &f);
-  axes(&im, &f, 0, 1, 0, 1, "PC 1", "PC 2", false);
-  scatter(&im, &f, p, n, key, n_keys, kc);
-  if (n == 0)
-    draw_text(&im, f.x0 + f.sc.text * 4, f.y0 + f.sc.text * 4,
-              "no embeddings", f.sc.text, BLACK);
-  if (key)
-    key_legend(&im, &f, kc, n_keys, key_names);
-  r = finish(&im, ret_data, ret_len);
-out:
-  free(p);
-  free(kc);
-  return r;
-}

@@ -104,8 +104,11 @@ static const struct config_key keys[] = {
     "prediction field of evaluations", config_check_field, 0 },
   { "eval.iou", CFG_FLOAT, "0.5", 0.05, 0.95, NULL,
     "IoU at which a prediction matches a ground-truth box", NULL, 0 },
-  { "plots.color_by", CFG_ENUM, "tag", 0, 0, "tag|class",
+  { "plots.color_by", CFG_ENUM, "tag", 0, 0, "tag|class|uniqueness|group",
     "colour of points in plots/embeddings.jpg", NULL, 0 },
+  { "plots.sheet_count", CFG_INT, "0", 0, 1000, NULL,
+    "images per contact sheet plots/views/<v>.jpg (0 = unique.count, at "
+    "most 400)", NULL, 0 },
 };
 
 /* Key i of the mount's table: ours, then CVAT's shown ones. */

@@ -117,6 +117,43 @@ static int check_size(const struct config_key *k, const char *val,
   return 0;
 }
 
+/* An S3 endpoint for CVAT: a URL by the rule of cvat.url, without the
+ * characters CVAT's specific attributes cannot carry. */
+static int check_endpoint(const struct config_key *k, const char *val,
+                          char *err, size_t errlen)
+{
+  char why[200];
+
+  if (url_check(val, why, sizeof(why)) < 0)
+    return errf(err, errlen, -EINVAL, "%s: %s", k->name,
+                strncmp(why, "url: ", 5) == 0 ? why + 5 : why);
+  if (strpbrk(val, "&=%+#?"))
+    return errf(err, errlen, -EINVAL, "%s: no & = %% + # ? (CVAT keeps the "
+                "endpoint in a query string)", k->name);
+  return 0;
+}
+
+/* auto, off, or the id of a CVAT cloud storage. */
+static int check_cloud_storage(const struct config_key *k, const char *val,
+                               char *err, size_t errlen)
+{
+  if (strcmp(val, "auto") == 0 || strcmp(val, "off") == 0 ||
+      (val[0] >= '1' && val[0] <= '9' && strlen(val) <= 18 &&
+       strspn(val, "0123456789") == strlen(val)))
+    return 0;
+  return errf(err, errlen, -EINVAL, "%s: auto, off, or the id of a CVAT "
+              "cloud storage", k->name);
+}
+
+static int check_cloud_credentials(const struct config_key *k,
+                                   const char *val, char *err, size_t errlen)
+{
+  if (strcmp(val, "none") == 0 || strcmp(val, "anonymous") == 0 ||
+      strcmp(val, "aws") == 0)
+    return 0;
+  return errf(err, errlen, -EINVAL, "%s: none, anonymous or aws", k->name);
+}
+
 /* Shown keys first, in the order `config` lists them; the secrets' slots
  * in config.c follow this table's indexes. */
 static const struct config_key cvat_keys[] = {
@@ -143,6 +180,15 @@ static const struct config_key cvat_keys[] = {
     check_assignees, 0 },
   { "cvat.field", CFG_STRING, "ground_truth", 0, 0, NULL,
     "label field pushed to and pulled from CVAT", config_check_field, 0 },
+  { "cvat.cloud_storage", CFG_STRING, "auto", 0, 0, NULL,
+    "bucket samples: auto (a CVAT cloud storage of the bucket), off "
+    "(upload the images), or a cloud storage id", check_cloud_storage, 0 },
+  { "cvat.cloud_credentials", CFG_STRING, "none", 0, 0, NULL,
+    "may a push create the cloud storage: none (reuse only), anonymous, "
+    "aws (sends the AWS key to CVAT)", check_cloud_credentials, 0 },
+  { "cvat.cloud_endpoint", CFG_STRING, "", 0, 0, NULL,
+    "S3 endpoint as CVAT reaches it (empty = the one curatefs uses)",
+    check_endpoint, 0 },
   /* `curate cvat` only. */
   { "cvat.image_quality", CFG_INT, "70", 1, 100, NULL,
     "JPEG quality of CVAT's compressed chunks", NULL, CFG_F_HIDDEN },

@@ -136,8 +136,12 @@ int evalrun_report_txt(struct store_txn *t, const char *name,
  * ARl), per-class ap/ap50/ap75; null where undefined. */
 int evalrun_metrics_json(struct store_txn *t, const char *name,
                          struct buf *out);
-/* One precision-recall curve per class with ground truth, at the sweep
- * threshold nearest the run's IoU; legend "class AP".  w, h: 0 = 1024x768.
+/* pr-curves.jpg (plot_pr_jpeg()): the dataset-wide precision-recall
+ * curves at IoU 0.50, 0.75 and their mean over the sweep 0.50:0.95 (each
+ * the mean of the classes' curves, labelled with its 101-point AP), and
+ * every class with ground truth as a bar of its AP, worst first, the
+ * worst five also listed under the curves.  w, h are ignored (the size is
+ * plot_pr_width() x plot_pr_height(classes with ground truth)).
  * *ret_data malloc'd, owned by the caller. */
 int evalrun_pr_curves_jpeg(struct store_txn *t, const char *name, int w,
                            int h, uint8_t **ret_data, size_t *ret_len);

@@ -251,77 +251,98 @@ int evalrun_metrics_json(struct store_txn *t, const char *name,
   return r;
 }
 
-struct order_ent {
-  int64_t support;
-  uint32_t k;
-};
-
-static int cmp_order(const void *a, const void *b)
+/* The dataset-wide curve at threshold index th (or the mean over every
+ * threshold for th < 0): at each recall point the mean precision of the
+ * classes with ground truth that define it.  Returns its AP, the mean
+ * of the defined points (COCO's 101-point AP), NaN when none is. */
+static double mean_curve(const struct classes *cl, int th, double *y)
 {
-  const struct order_ent *x = a, *y = b;
-  if (x->support != y->support)
-    return x->support > y->support ? -1 : 1;
-  return x->k < y->k ? -1 : x->k > y->k;
+  const struct sum_rec *s = &cl->sr;
+  uint32_t nc = s->n_classes;
+  double ap = 0;
+  int defined = 0;
+  for (int q = 0; q < EVAL_RECALL_POINTS; q++) {
+    double sum = 0;
+    size_t cnt = 0;
+    for (int t = th < 0 ? 0 : th; t < (th < 0 ? s->n_thr : th + 1); t++)
+      for (uint32_t k = 0; k < nc; k++) {
+        float f;
+        if (cl->c[k].num_gt <= 0)
+          continue;
+        memcpy(&f, cl->curves + ((((size_t)t * nc + k) * EVAL_RECALL_POINTS) +
+                                 (size_t)q) * sizeof(float), sizeof(f));
+        if (f >= 0)
+          sum += f, cnt++;
+      }
+    y[q] = cnt ? sum / (double)cnt : NAN;
+    if (cnt)
+      ap += y[q], defined++;
+  }
+  return defined ? ap / defined : NAN;
+}
+
+/* Index of the threshold nearest v. */
+static int thr_index(const struct sum_rec *s, double v)
+{
+  int best = 0;
+  for (int k = 1; k < s->n_thr; k++)
+    if (fabs(s->thr[k] - v) < fabs(s->thr[best] - v))
+      best = k;
+  return best;
 }
 
 int evalrun_pr_curves_jpeg(struct store_txn *t, const char *name, int w,
                            int h, uint8_t **ret_data, size_t *ret_len)
 {
   struct classes cl;
+  (void)w, (void)h;
   int r = get_classes(t, name, &cl);
   if (r < 0)
     return r;
   const struct sum_rec *s = &cl.sr;
   uint32_t nc = s->n_classes;
-  int th = 0;
-  for (int k = 1; k < s->n_thr; k++)
-    if (fabs(s->thr[k] - s->iou) < fabs(s->thr[th] - s->iou))
-      th = k;
   double *xs = malloc(EVAL_RECALL_POINTS * sizeof(double));
-  double *ys = malloc(((size_t)nc + 1) * EVAL_RECALL_POINTS * sizeof(double));
-  struct plot_series *ser = calloc((size_t)nc + 1, sizeof(*ser));
-  struct order_ent *ord = calloc((size_t)nc + 1, sizeof(*ord));
-  char *labels = calloc((size_t)nc + 1, 64);
-  size_t ns = 0;
-  if (!xs || !ys || !ser || !ord || !labels) {
+  double *ys = malloc(3 * EVAL_RECALL_POINTS * sizeof(double));
+  double *ap = calloc((size_t)nc + 1, sizeof(double));
+  const char **names = calloc((size_t)nc + 1, sizeof(*names));
+  struct plot_pr p = { 0 };
+  char title[200];
+  if (!xs || !ys || !ap || !names) {
     r = -ENOMEM;
     goto out;
   }
   for (int k = 0; k < EVAL_RECALL_POINTS; k++)
     xs[k] = k / (double)(EVAL_RECALL_POINTS - 1);
-  size_t no = 0;
-  for (uint32_t k = 0; k < nc; k++)
-    if (cl.c[k].num_gt > 0 && s->n_thr > 0)
-      ord[no++] = (struct order_ent){ cl.c[k].support, k };
-  qsort(ord, no, sizeof(*ord), cmp_order);
-  for (size_t i = 0; i < no; i++) {
-    uint32_t k = ord[i].k;
-    double *y = ys + ns * EVAL_RECALL_POINTS;
-    const uint8_t *src = cl.curves + (((size_t)th * nc + k) *
-                                      EVAL_RECALL_POINTS) * sizeof(float);
-    for (int q = 0; q < EVAL_RECALL_POINTS; q++) {
-      float f;
-      memcpy(&f, src + (size_t)q * sizeof(float), sizeof(f));
-      y[q] = f < 0 ? NAN : f;
+  if (s->n_thr > 0) {
+    static const char *const lab[3] = { "IoU 0.50", "IoU 0.75",
+                                        "IoU 0.50:0.95 (mean)" };
+    int idx[3] = { thr_index(s, 0.5), thr_index(s, 0.75), -1 };
+    for (int c = 0; c < 3; c++) {
+      p.curve[c] = ys + (size_t)c * EVAL_RECALL_POINTS;
+      p.curve_ap[c] = mean_curve(&cl, idx[c], ys + (size_t)c *
+                                                   EVAL_RECALL_POINTS);
+      p.curve_label[c] = lab[c];
     }
-    char *lab = labels + ns * 64;
-    snprintf(lab, 64, "%.40s AP %.3f", class_name(t, cl.c[k].class_id),
-             cl.c[k].ap);
-    ser[ns] = (struct plot_series){ xs, y, EVAL_RECALL_POINTS,
-                                    draw_palette(cl.c[k].class_id), lab };
-    ns++;
+    p.n_curves = 3;
   }
-  char title[160];
-  snprintf(title, sizeof(title), "%.64s: precision-recall at IoU %.2f, mAP %.3f",
-           name, s->n_thr ? s->thr[th] : s->iou, s->map);
-  r = plot_lines_jpeg(ser, ns, title, "recall", "precision", w, h, ret_data,
-                      ret_len);
+  for (uint32_t k = 0; k < nc; k++) {
+    names[k] = class_name(t, cl.c[k].class_id);
+    ap[k] = cl.c[k].num_gt > 0 ? cl.c[k].ap : NAN;
+  }
+  snprintf(title, sizeof(title), "%.64s: precision-recall of all classes, "
+           "mAP %.3f (COCO, IoU 0.50:0.95)", name, s->map);
+  p.title = title;
+  p.recall = xs;
+  p.n_points = EVAL_RECALL_POINTS;
+  p.class_names = names;
+  p.class_ap = ap;
+  p.n_classes = nc;
+  r = plot_pr_jpeg(&p, ret_data, ret_len);
 out:
   free(xs);
   free(ys);
-  free(ser);
-  free(ord);
-  free(labels);
+  free(ap);
+  free(names);
   classes_free(&cl);
   return r;
 }

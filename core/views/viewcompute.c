@@ -17,6 +17,7 @@
 #include "knn.h"
 #include "labels.h"
 #include "maxiou.h"
+#include "nemb.h"
 #include "neardup.h"
 #include "similarity.h"
 #include "uniqueness.h"
@@ -266,6 +267,17 @@ static int uniq_record_scores(const struct uniq_work *w,
   for (size_t i = 0; i < n; i++)
     out->nn_dist[i] = n > UNIQ_K && w->idx[i * w->k] != SIM_NONE
                           ? w->dist[i * w->k] : NAN;
+  /* The first NEMB_K neighbours of each row, for the map of plots/ (the
+   * same graph, not a second search). */
+  if (n <= UNIQ_K)
+    return 0;
+  size_t kk = MIN(w->k, (size_t)NEMB_K);
+  out->nbr = malloc(n * kk * sizeof(*out->nbr));
+  if (!out->nbr)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    memcpy(out->nbr + i * kk, w->idx + i * w->k, kk * sizeof(*out->nbr));
+  out->nbr_k = kk;
   return 0;
 }
 

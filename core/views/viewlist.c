@@ -26,6 +26,7 @@ void view_list_free(struct view_list *l)
   free(l->scored_ids);
   free(l->score);
   free(l->nn_dist);
+  free(l->nbr);
   free(l);
 }
 

@@ -40,6 +40,11 @@ struct view_list {
   uint64_t *scored_ids;
   double *score;
   float *nn_dist;
+  /* ... and the first nbr_k entries of each one's k-NN list (rows of
+   * scored_ids, SIM_NONE where fewer exist): the graph the map of
+   * plots/embeddings.jpg is laid out on.  NULL, nbr_k 0 for <= 3 rows. */
+  uint32_t *nbr;
+  size_t nbr_k;
 };
 
 /* ---- building (one thread, before the list is shared) ---- */

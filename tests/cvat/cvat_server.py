@@ -21,6 +21,10 @@ Run it as a program:
 or import it and use CvatTestServer(...).start() / .stop().  See README.md in
 this directory for the control endpoints.
 
+Cloud storages (/api/cloudstorages, tasks from a cloud storage) reach the
+bucket with Debian's python3-botocore, imported when first used, as CVAT
+does with boto3.
+
 Where docs/CVAT-API.md is silent the behaviour below is a best guess at what a real
 CVAT server does; such places carry a comment containing "doc silent".
 No code was copied from CVAT; only documented facts (paths, field names,
@@ -708,6 +712,30 @@ DATA_FIELDS = {
 DATA_LIST_FIELDS = ("upload_file_order", "server_files",
                     "server_files_exclude", "remote_files")
 
+# Cloud storages (CVAT's CloudStorageWriteSerializer and the CloudStorage
+# model): the length limits are the serializer's and the model's.
+CLOUD_PROVIDERS = ("AWS_S3_BUCKET", "AZURE_CONTAINER",
+                   "GOOGLE_CLOUD_STORAGE")
+CLOUD_CREDENTIALS = ("KEY_SECRET_KEY_PAIR", "ACCOUNT_NAME_TOKEN_PAIR",
+                     "KEY_FILE_PATH", "ANONYMOUS_ACCESS", "CONNECTION_STRING")
+CLOUD_FIELDS = {
+    "provider_type": F("str", required=True, choices=CLOUD_PROVIDERS),
+    "resource": F("str", required=True, max_length=222),
+    "display_name": F("str", required=True, max_length=63),
+    "credentials_type": F("str", required=True, choices=CLOUD_CREDENTIALS),
+    "session_token": F("str", allow_blank=True, max_length=440),
+    "key": F("str", allow_blank=True, max_length=40),
+    "secret_key": F("str", allow_blank=True, max_length=64),
+    "account_name": F("str", allow_blank=True, max_length=24),
+    "connection_string": F("str", allow_blank=True, max_length=1024),
+    "specific_attributes": F("str", allow_blank=True, max_length=1024),
+    "description": F("str", allow_blank=True),
+    "manifests": F("list", item=F("str", max_length=1024), default=list),
+}
+# Read-only fields of the write serializer: accepted and ignored.
+CLOUD_READ_ONLY = ("id", "owner", "created_date", "updated_date",
+                   "organization")
+
 ATTR_VAL = F("obj", fields={
     "spec_id": F("int", required=True),
     "value": F("str", required=True, allow_blank=True, max_length=4096),
@@ -973,6 +1001,90 @@ class Req:
 
 
 # --------------------------------------------------------------------------
+# A cloud storage's bucket, reached the way CVAT reaches it
+# --------------------------------------------------------------------------
+
+def cloud_attrs(text):
+    """specific_attributes ("region=..&endpoint_url=..&prefix=..") as CVAT
+    reads them: parse_qsl."""
+    return dict(urllib.parse.parse_qsl(text or ""))
+
+
+class CloudBucket:
+    """The bucket of one cloud storage record, read with botocore's S3
+    client (CVAT uses boto3, which is botocore underneath), as CVAT's
+    S3CloudStorage does: signed when the record holds credentials, and
+    unsigned when it holds none, whatever its credentials_type; exactly
+    one of key, secret and token is refused ("Insufficient data for
+    authentication", which the views answer with a 500).  Imported lazily
+    so the rest of the server needs nothing beyond the standard library."""
+
+    def __init__(self, cs):
+        import botocore.session
+        from botocore import UNSIGNED
+        from botocore.config import Config
+        attrs = cloud_attrs(cs["specific_attributes"])
+        self.bucket = cs["resource"]
+        self.prefix = attrs.get("prefix", "")
+        cfg = Config(connect_timeout=5, read_timeout=60,
+                     retries={"max_attempts": 2})
+        key, secret, token = cs["credentials"]
+        given = sum(1 for x in (key, secret, token) if x)
+        if given == 1:
+            raise ValueError("Insufficient data for authentication")
+        kw = {}
+        if given:
+            kw = {"aws_access_key_id": key or None,
+                  "aws_secret_access_key": secret or None,
+                  "aws_session_token": token or None}
+        else:
+            cfg = cfg.merge(Config(signature_version=UNSIGNED))
+        self.cli = botocore.session.Session().create_client(
+            "s3", region_name=attrs.get("region") or "us-east-1",
+            endpoint_url=attrs.get("endpoint_url") or None, config=cfg, **kw)
+
+    @staticmethod
+    def _code(e):
+        return str(e.response.get("Error", {}).get("Code", ""))
+
+    def status(self):
+        """AVAILABLE / FORBIDDEN / NOT_FOUND from HeadBucket, as CVAT's
+        S3CloudStorage.get_status: a 403 is FORBIDDEN, any other error
+        and an unreachable endpoint NOT_FOUND."""
+        from botocore.exceptions import ClientError, EndpointConnectionError
+        try:
+            self.cli.head_bucket(Bucket=self.bucket)
+            return "AVAILABLE"
+        except ClientError as e:
+            return "FORBIDDEN" if self._code(e) == "403" else "NOT_FOUND"
+        except EndpointConnectionError:
+            return "NOT_FOUND"
+
+    def file_status(self, key):
+        from botocore.exceptions import ClientError
+        try:
+            self.cli.head_object(Bucket=self.bucket, Key=key)
+            return "AVAILABLE"
+        except ClientError as e:
+            return "FORBIDDEN" if self._code(e) == "403" else "NOT_FOUND"
+
+    def list_keys(self, prefix):
+        keys, token = [], None
+        while True:
+            kw = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                kw["ContinuationToken"] = token
+            page = self.cli.list_objects_v2(**kw)
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return keys
+            token = page["NextContinuationToken"]
+
+    def get(self, key):
+        return self.cli.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+# --------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------
 
@@ -1155,6 +1267,8 @@ class CvatTestServer:
         self.comments = {}
         self.requests = {}
         self.uploads = {}         # task id -> upload session
+        self.clouds = {}          # cloud storage id -> record (credentials
+                                  # kept here only, never serialized)
         self.tus = {}             # file id -> TUS upload
         self.ann_index = {"tags": {}, "shapes": {}, "tracks": {}}
         self._anon_hits = []
@@ -1373,6 +1487,12 @@ class CvatTestServer:
             add(r"/api/%s/%s/dataset%s" % (res, I, slash),
                 "/api/%s/{id}/dataset" % res,
                 GET=self._legacy_dataset_handler(res), accept_any=True)
+        add(r"/api/cloudstorages", "/api/cloudstorages",
+            GET=self.h_clouds, POST=self.h_cloud_create)
+        add(r"/api/cloudstorages/" + I, "/api/cloudstorages/{id}",
+            GET=self.h_cloud_get, DELETE=self.h_cloud_delete)
+        add(r"/api/cloudstorages/" + I + r"/status",
+            "/api/cloudstorages/{id}/status", GET=self.h_cloud_status)
         add(r"/api/issues", "/api/issues", GET=self.h_issues,
             POST=self.h_issue_create)
         add(r"/api/issues/" + I, "/api/issues/{id}", GET=self.h_issue_get,
@@ -2839,6 +2959,19 @@ class CvatTestServer:
             return Resp(200)
         params = validate(fields, DATA_FIELDS)
         self._check_data_params(t, params)
+        if params.get("cloud_storage_id") is not None:
+            cid = params["cloud_storage_id"]
+            c = self.clouds.get(cid)
+            if c is None or not self._org_visible(rq, c["org"]):
+                # doc silent on the wording
+                raise bad({"cloud_storage_id": ['Invalid pk "%s" - object '
+                                                'does not exist.' % cid]})
+            if files or (finish and self.uploads.get(t["id"], {})
+                         .get("files")):
+                # doc silent: files come from one source
+                raise bad({"client_files": ["Files cannot be uploaded to a "
+                                            "task created from a cloud "
+                                            "storage"]})
         sess = self.uploads.pop(t["id"], None) if finish and not start \
             else None
         sess = sess or {"files": {}}
@@ -2893,10 +3026,14 @@ class CvatTestServer:
             return "The task was deleted before its data was processed"
         d = t["data"]
         p = d["params"]
-        if p.get("server_files") or p.get("remote_files") or \
-                p.get("cloud_storage_id"):
-            return ("server_files / remote_files / cloud storage are not "
+        if p.get("remote_files") or (p.get("server_files") and
+                                     p.get("cloud_storage_id") is None):
+            return ("remote_files and the server's share are not "
                     "available on the test server")
+        if p.get("cloud_storage_id") is not None:
+            err = self._cloud_media(d, p)
+            if err:
+                return err
         files = d["files"]
         if not files:
             return "No media data found"
@@ -2994,6 +3131,179 @@ class CvatTestServer:
                               "ann": {k: {} for k in ANN_KINDS}}
         t["mode"] = "annotation"
         t["updated"] = now
+        return None
+
+    # ------------------------------------------------------------------
+    # cloud storages (CloudStorageViewSet, CloudStorage*Serializer)
+    # ------------------------------------------------------------------
+
+    def ser_cloud(self, rq, c):
+        """CloudStorageReadSerializer: every model field but credentials."""
+        return {"id": c["id"], "owner": self.basic_user(rq, c["owner"]),
+                "manifests": list(c["manifests"]),
+                "provider_type": c["provider_type"],
+                "resource": c["resource"],
+                "display_name": c["display_name"],
+                "created_date": iso(c["created"]),
+                "updated_date": iso(c["updated"]),
+                "credentials_type": c["credentials_type"],
+                "specific_attributes": c["specific_attributes"],
+                "description": c["description"],
+                "organization": c["org"]}
+
+    def _cloud_fields(self):
+        uname = (lambda uid: self.users[uid]["username"]
+                 if uid in self.users else None)
+        return {"provider_type": (lambda c: c["provider_type"], "str"),
+                "name": (lambda c: c["display_name"], "str"),
+                "resource": (lambda c: c["resource"], "str"),
+                "credentials_type": (lambda c: c["credentials_type"], "str"),
+                "owner": (lambda c: uname(c["owner"]), "str")}
+
+    def h_clouds(self, rq):
+        return self._list(rq, self.clouds.values(), self.ser_cloud,
+                          self._cloud_fields(),
+                          search=("provider_type", "name", "resource",
+                                  "credentials_type", "owner"),
+                          org=lambda c: c["org"])
+
+    def _cloud(self, rq, cid):
+        c = self._get(self.clouds, "CloudStorage", cid)
+        if not self._org_visible(rq, c["org"]):
+            raise not_found("CloudStorage")
+        return c
+
+    def h_cloud_get(self, rq, cid):
+        return json_resp(200, self.ser_cloud(rq, self._cloud(rq, cid)))
+
+    def h_cloud_delete(self, rq, cid):
+        c = self._cloud(rq, cid)
+        del self.clouds[c["id"]]
+        return Resp(204)
+
+    def h_cloud_status(self, rq, cid):
+        """The status as a bare JSON string."""
+        c = self._cloud(rq, cid)
+        self.count("cloud_status_checks")
+        try:
+            return json_resp(200, CloudBucket(c).status())
+        except Exception as e:            # CVAT: HttpResponseBadRequest
+            return Resp(400, str(e).encode(), "text/html; charset=utf-8")
+
+    @staticmethod
+    def _cloud_validate(body):
+        """CloudStorageWriteSerializer.validate_specific_attributes and
+        validate(): attribute syntax, Azure's account, resource names."""
+        sa = body.get("specific_attributes", "")
+        if sa and any(len(a.split("=")) != 2 for a in sa.split("&")):
+            raise bad({"specific_attributes": ["Invalid specific "
+                                               "attributes"]})
+        pt = body["provider_type"]
+        if pt == "AZURE_CONTAINER" and not body.get("account_name") and \
+                not body.get("connection_string"):
+            raise bad({"non_field_errors": [
+                "Account name or connection string for Azure container was "
+                "not specified"]})
+        allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        allowed |= set("_.") if pt == "GOOGLE_CLOUD_STORAGE" else \
+            set(".") if pt == "AWS_S3_BUCKET" else set()
+        diff = set(body["resource"]) - allowed
+        if diff:
+            raise bad({"resource": ["Invalid characters (%s) were found."
+                                    % ",".join(sorted(diff))]})
+        prefix = cloud_attrs(sa).get("prefix")
+        if prefix and prefix.startswith("/"):
+            raise bad(['Prefix cannot start with forward slash ("/").'])
+        if prefix and "" in prefix.strip("/").split("/"):
+            raise bad(["Prefix cannot contain multiple slashes in a row."])
+
+    def h_cloud_create(self, rq):
+        raw = rq.json_obj()
+        if isinstance(raw, dict):
+            # DRF drops fields the serializer does not know; counted so a
+            # test can see a client sending a misspelt one.
+            extra = set(raw) - set(CLOUD_FIELDS) - set(CLOUD_READ_ONLY) - \
+                {"key_file"}
+            if extra:
+                self.count("cloud_ignored_fields", len(extra))
+        body = validate(raw, CLOUD_FIELDS)
+        self._cloud_validate(body)
+        if body["provider_type"] != "AWS_S3_BUCKET":
+            # doc silent: the test server reaches S3-compatible storage only
+            raise bad({"provider_type": ["Only AWS_S3_BUCKET is available on "
+                                         "the test server"]})
+        creds = (body.get("key", ""), body.get("secret_key", ""),
+                 body.get("session_token", ""))
+        now = time.time()
+        c = {"id": None, "owner": rq.user["id"], "org": rq.org_id,
+             "provider_type": body["provider_type"],
+             "resource": body["resource"],
+             "display_name": body["display_name"],
+             "credentials_type": body["credentials_type"],
+             "credentials": creds,
+             "specific_attributes": body.get("specific_attributes", ""),
+             "description": body.get("description", ""),
+             "manifests": body["manifests"], "created": now, "updated": now}
+        b = CloudBucket(c)
+        self.count("cloud_status_checks")
+        st = b.status()
+        if st == "FORBIDDEN":
+            raise bad({"credentials": [
+                "Cannot create resource %s with specified credentials. "
+                "Access forbidden." % c["resource"]]})
+        if st != "AVAILABLE":
+            raise bad({"resource": ["The resource %s not found. It may have "
+                                    "been deleted." % c["resource"]]})
+        for m in c["manifests"]:
+            fs = b.file_status(m)
+            if fs == "NOT_FOUND":
+                raise bad({"manifests": ["The '%s' file does not exist on "
+                                         "'%s' cloud storage"
+                                         % (m, c["resource"])]})
+            if fs == "FORBIDDEN":
+                raise bad({"manifests": ["The '%s' file does not available "
+                                         "on '%s' cloud storage. Access "
+                                         "denied" % (m, c["resource"])]})
+        # The model is unique on (provider_type, resource, credentials), a
+        # constraint the serializer does not check: CVAT's database refuses
+        # the duplicate and the client sees a server error.
+        for o in self.clouds.values():
+            if (o["provider_type"], o["resource"], o["credentials"]) == \
+                    (c["provider_type"], c["resource"], c["credentials"]):
+                self.count("cloud_integrity_errors")
+                return Resp(500, DJANGO_500, "text/html; charset=utf-8")
+        c["id"] = self._next("cloudstorage")
+        self.clouds[c["id"]] = c
+        self.count("cloud_storages_created")
+        return json_resp(201, self.ser_cloud(rq, c))
+
+    def _cloud_media(self, d, p):
+        """Task creation from a cloud storage: the server reads every
+        object itself (CVAT downloads them to build the task's manifest
+        and chunks).  Directories (keys ending in "/") are expanded by a
+        listing; server_files_exclude and the storage's prefix filter.
+        Fills d["files"]; returns an error message or None."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        c = self.clouds.get(p["cloud_storage_id"])
+        if c is None:
+            return "The cloud storage %d does not exist" % \
+                p["cloud_storage_id"]
+        b = CloudBucket(c)
+        names = []
+        try:
+            for f in p.get("server_files") or []:
+                names += b.list_keys(f) if f.endswith("/") else [f]
+            excl = set(p.get("server_files_exclude") or [])
+            names = [n for n in names if n not in excl]
+            if b.prefix:
+                names = [n for n in names if n.startswith(b.prefix)]
+            for n in names:
+                data = b.get(n)
+                d["files"][n] = data
+                self.count("cloud_files_read")
+                self.count("cloud_bytes_read", len(data))
+        except (ClientError, BotoCoreError) as e:
+            return str(e)
         return None
 
     def h_task_data_options(self, rq, tid):

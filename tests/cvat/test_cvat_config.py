@@ -38,6 +38,11 @@ def cases(w):
         ("segment_size", "1000001", "250"),
         ("assignees", "alice,,bob", "alice, bob"),
         ("field", "a/b", "gt.v2"),
+        ("cloud_storage", "sometimes", "17"),
+        ("cloud_storage", "0", "off"),
+        ("cloud_credentials", "root", "aws"),
+        ("cloud_endpoint", "ftp://x", "http://minio.local:9000"),
+        ("cloud_endpoint", "http://h:9000?a=b", "https://s3.example"),
     ]
 
 

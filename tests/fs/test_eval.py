@@ -100,7 +100,8 @@ def body(ck, w):
         out = subprocess.run([JPEGCMP] + [os.path.join(E, "e1",
                                                        "pr-curves.jpg")] * 2,
                              capture_output=True, text=True, check=True)
-        if not out.stdout.startswith("1024x768"):
+        # plot_pr_width() x plot_pr_height(): 1400 x at least 800.
+        if not out.stdout.startswith("1400x800"):
             raise AssertionError("pr-curves.jpg: " + out.stdout)
     ck.run("eval/run, report.txt and metrics.json match hand-computed AP",
            t_run_and_report)

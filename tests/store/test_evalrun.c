@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "evalrun.h"
+#include "plot.h"
 #include "evaluate.h"
 #include "jpegcodec.h"
 #include "predictions.h"
@@ -209,7 +210,7 @@ TEST(hand_built_evaluation)
   CHECK_INT_EQ(evalrun_pr_curves_jpeg(t, "e", 0, 0, &jpg, &jlen), 0);
   struct image im;
   CHECK_INT_EQ(jpeg_decode(jpg, jlen, 0, &im), 0);
-  CHECK(im.w == 1024 && im.h == 768);
+  CHECK(im.w == plot_pr_width() && im.h == plot_pr_height(2));
   image_free(&im);
   free(jpg);
 

@@ -1,5 +1,5 @@
 /* test_draw.c - core/draw (raster primitives, font, draw_boxes_jpeg) and
- * core/plot (charts, PCA).
+ * core/font (FreeType text) and core/plot (charts, PCA).
  *
  * Pixel tests compare against masks computed here from the documented
  * conventions (a rectangle covers floor(x) .. ceil(x + w) - 1, borders grow
@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include "draw.h"
+#include "font.h"
 #include "plot.h"
 #include "testlib.h"
 
@@ -121,35 +122,61 @@ TEST(lines_points_polyline)
 
 TEST(text_glyphs)
 {
-  /* Every printable glyph but space has ink, inside its cell. */
+  const char *path = NULL;
+  /* The build names a font that exists: text must come from it. */
+  CHECK_INT_EQ(font_ready(&path), 0);
+  CHECK(path && *path);
+  int th = draw_text_height(2);
+  CHECK(th >= 17 && th <= 24); /* DejaVu's line box is ~1.16 em of 17 px */
+  /* Every printable glyph but space has ink, inside its line box and
+   * advance (plus a pixel of overhang either side). */
   for (char ch = 33; ch <= 126; ch++) {
-    struct image im = blank(12, 16);
+    struct image im = blank(40, 40);
     char s[2] = { ch, 0 };
-    int w = draw_text(&im, 1, 1, s, 2, RED);
-    CHECK_INT_EQ(w, 10);
+    int w = draw_text(&im, 4, 4, s, 2, RED);
+    CHECK(w > 2 && w < 24);
+    CHECK_INT_EQ(w, draw_text_width(s, 2));
     int n = count_lit(&im);
     if (n == 0)
       fprintf(stderr, "glyph '%c' is empty\n", ch);
     CHECK(n > 0);
-    for (int y = 0; y < 16; y++)
-      for (int x = 0; x < 12; x++)
-        if (lit(&im, x, y) && (x < 1 || x >= 11 || y < 1 || y >= 15))
-          CHECK(!"ink outside the glyph cell");
+    for (int y = 0; y < 40; y++)
+      for (int x = 0; x < 40; x++)
+        if (lit(&im, x, y) && (x < 2 || x >= 4 + w + 2 || y < 4 ||
+                               y >= 4 + th))
+          CHECK(!"ink outside the glyph box");
     image_free(&im);
   }
+  /* Anti-aliased: edges carry partial coverage, not only on/off. */
+  struct image aa = blank(80, 30);
+  draw_text(&aa, 1, 1, "Aw/8", 2, RED);
+  int partial = 0;
+  for (size_t i = 0; i < 80 * 30; i++)
+    partial += aa.px[3 * i] > 0 && aa.px[3 * i] < 255;
+  CHECK(partial > 10);
+  image_free(&aa);
   /* Similar glyphs differ. */
   const char *pairs[] = { "O0", "Il", "1l", "S5", "B8", "rn" };
   for (size_t k = 0; k < sizeof(pairs) / sizeof(*pairs); k++) {
-    struct image a = blank(6, 8), b = blank(6, 8);
+    struct image a = blank(16, 20), b = blank(16, 20);
     char s1[2] = { pairs[k][0], 0 }, s2[2] = { pairs[k][1], 0 };
     draw_text(&a, 0, 0, s1, 1, RED);
     draw_text(&b, 0, 0, s2, 1, RED);
-    CHECK(memcmp(a.px, b.px, 6 * 8 * 3) != 0);
+    CHECK(memcmp(a.px, b.px, 16 * 20 * 3) != 0);
     image_free(&a);
     image_free(&b);
   }
-  CHECK_INT_EQ(draw_text_width("abc", 3), 3 * 6 * 3 - 3);
+  /* Width grows with the text and the scale; UTF-8 is drawn, not '?'. */
+  CHECK(draw_text_width("abc", 3) > draw_text_width("ab", 3));
+  CHECK(draw_text_width("abc", 3) > draw_text_width("abc", 2));
   CHECK_INT_EQ(draw_text_width("", 3), 0);
+  CHECK(draw_text_width("\xc3\xa9", 2) != draw_text_width("?", 2));
+  /* Clipping: text far off the image or half outside it is safe. */
+  struct image im = blank(10, 10);
+  draw_text(&im, -1000000, 5, "clipped", 3, RED);
+  draw_text(&im, 5, -8, "clipped", 3, RED);
+  draw_text(&im, 2000000000, 2000000000, "x", 3, RED);
+  image_free(&im);
   struct draw_scale s = draw_scale_for(640, 480), big = draw_scale_for(4000, 3000);
   CHECK(s.text >= 2 && big.text > s.text && big.line > s.line);
   /* Glyphs of a large photo are at least 2 % of its short side. */
@@ -230,7 +257,7 @@ TEST(boxes_jpeg)
     }
   for (int x = 104; x < 156; x++) {
     const uint8_t *q = d.px + ((size_t)120 * 0 + 80 * 320 + x) * 3;
-    red_edge += q[0] > 170 && q[1] < 110;
+    red_edge += q[0] > 140 && q[1] < 110; /* background: ~95, 65, 90 */
   }
   CHECK(maxdiff <= 16);
   CHECK(red_edge > 40); /* the top edge of the first box is red */
@@ -301,6 +328,45 @@ TEST(pca_and_plots)
   free(out);
 }
 
-TEST_MAIN(T(rect_exact_pixels), T(rect_clipped_at_edges),
+TEST(pr_summary_80_classes)
+{
+  enum { NC = 80, NP = 101 };
+  static double xs[NP], y50[NP], ap[NC];
+  static char nm[NC][16];
+  const char *names[NC];
+  for (int i = 0; i < NP; i++) {
+    xs[i] = i / 100.0;
+    y50[i] = 1.0 - xs[i] * xs[i];
+  }
+  for (int k = 0; k < NC; k++) {
+    snprintf(nm[k], sizeof(nm[k]), "class%02d", k);
+    names[k] = nm[k];
+    ap[k] = k == 7 ? -1 : (k * 37 % NC) / (double)NC; /* 7: no GT */
+  }
+  struct plot_pr p = { .title = "e: precision-recall", .recall = xs,
+                       .n_points = NP, .curve = { y50, y50 },
+                       .curve_label = { "IoU 0.50", "IoU 0.75" },
+                       .curve_ap = { 0.667, 0.5 }, .n_curves = 2,
+                       .class_names = names, .class_ap = ap,
+                       .n_classes = NC };
+  uint8_t *out = NULL;
+  size_t len = 0;
+  CHECK_INT_EQ(plot_pr_jpeg(&p, &out, &len), 0);
+  struct image im;
+  CHECK_INT_EQ(jpeg_decode(out, len, 0, &im), 0);
+  /* 79 bars with ground truth: taller than the 800-px minimum, every row
+   * of text at least 10 px. */
+  CHECK_INT_EQ(im.w, plot_pr_width());
+  CHECK_INT_EQ(im.h, plot_pr_height(NC - 1));
+  CHECK(im.h > 800 && plot_pr_height(NC - 1) < plot_pr_height(NC));
+  CHECK(draw_text_height(1) >= 10);
+  image_free(&im);
+  free(out);
+  CHECK_INT_EQ(plot_pr_height(3), 800);
+  p.n_curves = PLOT_PR_CURVES + 1;
+  CHECK_INT_EQ(plot_pr_jpeg(&p, &out, &len), -EINVAL);
+}
+
+TEST_MAIN(T(pr_summary_80_classes), T(rect_exact_pixels), T(rect_clipped_at_edges),
           T(lines_points_polyline), T(text_glyphs), T(label_box_inside_image),
           T(palette), T(boxes_jpeg), T(pca_and_plots))
