@@ -216,6 +216,25 @@ static void report_commit(struct fs_ctx *c, int r, const char *name,
              strerror(-r));
 }
 
+/* Parses a written document against sample s; ground-truth boxes past
+ * the image pass when stored so (labels_from_json_kept). */
+static int parse_kept(struct store_txn *t, const struct sample *s,
+                      const char *text, size_t len, struct labels *l,
+                      char *err, size_t errlen)
+{
+  struct labels cur;
+  int r = store_labels_get(t, s->id, &cur);
+
+  if (r < 0) {
+    labels_init(l);
+    return r;
+  }
+  r = labels_from_json_kept(text, len, s->width, s->height, &cur, l, err,
+                            errlen);
+  labels_free(&cur);
+  return r;
+}
+
 /* Checks a labels document against the sample and stores it, in one
  * write transaction. */
 static int commit_labels(struct fs_ctx *c, struct label_fh *h)
@@ -233,8 +252,8 @@ static int commit_labels(struct fs_ctx *c, struct label_fh *h)
     store_txn_abort(t);
     return r;
   }
-  r = labels_from_json(h->buf.data ? h->buf.data : "", h->buf.len, s.width,
-                       s.height, &l, err, sizeof(err));
+  r = parse_kept(t, &s, h->buf.data ? h->buf.data : "", h->buf.len, &l, err,
+                 sizeof(err));
   if (r == 0)
     r = check_ids(t, s.id, &l, err, sizeof(err));
   if (r == 0)
@@ -266,8 +285,7 @@ static int check_labels(struct fs_ctx *c, struct label_fh *h)
     return r;
   r = visible_sample(t, h->h.node.id, &s);
   if (r == 0) {
-    r = labels_from_json(h->buf.data, h->buf.len, s.width, s.height, &l, err,
-                         sizeof(err));
+    r = parse_kept(t, &s, h->buf.data, h->buf.len, &l, err, sizeof(err));
     labels_free(&l);
     if (r == -EINVAL)
       fs_error(c, "labels/%s.json: write rejected, labels unchanged: %s",

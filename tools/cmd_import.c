@@ -165,19 +165,22 @@ static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
   if (a->json)
     buf_printf(jb, ", \"coco\": {\"field\": \"%s\", \"images\": %" PRIu64
                ", \"matched\": %" PRIu64 ", \"not_on_disk\": %" PRIu64
-               ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
-               ", \"categories\": %" PRIu64 ", \"clipped\": %" PRIu64
+               ", \"not_on_disk_boxes\": %" PRIu64 ", \"ambiguous\": %"
+               PRIu64 ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
+               ", \"categories\": %" PRIu64 ", \"outside\": %" PRIu64
                ", \"invalid\": %" PRIu64 ", \"orphans\": %" PRIu64 "}",
-               a->field, cs.images, cs.matched, cs.unmatched, cs.refused,
-               cs.boxes, cs.categories, cs.clipped, cs.bad_boxes,
-               cs.orphans);
+               a->field, cs.images, cs.matched, cs.missing, cs.missing_boxes,
+               cs.unmatched - cs.missing, cs.refused, cs.boxes, cs.categories,
+               cs.outside, cs.bad_boxes, cs.orphans);
   else
     printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
-           " not on disk, %" PRIu64 " refused), %" PRIu64 " boxes in %"
-           PRIu64 " categories (%" PRIu64 " clipped to the image, %" PRIu64
-           " invalid, %" PRIu64 " for image ids no image has)\n", a->field,
-           cs.images, cs.matched, cs.unmatched, cs.refused, cs.boxes,
-           cs.categories, cs.clipped, cs.bad_boxes, cs.orphans);
+           " not on disk with %" PRIu64 " boxes kept for evaluation, %"
+           PRIu64 " ambiguous, %" PRIu64 " refused), %" PRIu64 " boxes in %"
+           PRIu64 " categories (%" PRIu64 " reaching past the image, kept; %"
+           PRIu64 " invalid, %" PRIu64 " for image ids no image has)\n",
+           a->field, cs.images, cs.matched, cs.missing, cs.missing_boxes,
+           cs.unmatched - cs.missing, cs.refused, cs.boxes, cs.categories,
+           cs.outside, cs.bad_boxes, cs.orphans);
   return 0;
 }
 

@@ -173,6 +173,22 @@ bool labels_class_name_valid(const char *name)
          labels_utf8_valid(name, strlen(name));
 }
 
+bool labels_box_clip(const struct detection *d, uint32_t width,
+                     uint32_t height, struct detection *ret)
+{
+  double x2 = fmin(d->x + d->w, width), y2 = fmin(d->y + d->h, height);
+  bool empty_before = !(d->w > 0 && d->h > 0);
+
+  *ret = *d;
+  if (!width || !height)
+    return true;   /* size unknown: nothing to clip to */
+  ret->x = fmax(0, fmin(d->x, width));
+  ret->y = fmax(0, fmin(d->y, height));
+  ret->w = fmax(0, x2 - ret->x);
+  ret->h = fmax(0, y2 - ret->y);
+  return empty_before || (ret->w > 0 && ret->h > 0);
+}
+
 bool labels_box_inside(const struct detection *d, uint32_t width,
                        uint32_t height)
 {

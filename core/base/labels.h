@@ -80,6 +80,15 @@ bool labels_utf8_valid(const char *s, size_t n);
 bool labels_box_inside(const struct detection *d, uint32_t width,
                        uint32_t height);
 
+/* *ret = *d (strings borrowed, not copied) with the box clipped to a
+ * width x height image (left as is when either is 0, size unknown).
+ * false when a box of positive size has no part inside the image; a box
+ * that was already empty stays (true).  For the exports whose format
+ * needs coordinates inside the image (docs/EXPORT.md); the store keeps
+ * boxes as imported. */
+bool labels_box_clip(const struct detection *d, uint32_t width,
+                     uint32_t height, struct detection *ret);
+
 /* Binary codec of one field (see docs/STORE-FORMAT.md).  Encoding appends to
  * `out`; decoding fills `f` (whose name is left alone) and leaves `label`
  * NULL: class names live in the class table.  -EBADMSG on a bad record. */

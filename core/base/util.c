@@ -516,9 +516,18 @@ void secret_free(char *s)
   }
 }
 
+uint64_t hash_bytes_fnv1a(uint64_t h, const void *p, size_t n)
+{
+  const unsigned char *c = p;
+
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ c[i]) * 1099511628211ULL;
+  return h;
+}
+
 uint64_t hash_str_fnv1a(const char *s)
 {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = HASH_FNV1A_INIT;
 
   for (; *s; s++)
     h = (h ^ (unsigned char)*s) * 1099511628211ULL;

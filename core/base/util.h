@@ -78,6 +78,10 @@ int64_t time_now_ns(void);
 /* 64-bit FNV-1a of a NUL-terminated string: table slots and short stable
  * names (not for security). */
 uint64_t hash_str_fnv1a(const char *s);
+/* The same over n bytes, continuing from h (start with
+ * HASH_FNV1A_INIT), so several pieces hash as one. */
+#define HASH_FNV1A_INIT 1469598103934665603ULL
+uint64_t hash_bytes_fnv1a(uint64_t h, const void *p, size_t n);
 /* Monotonic time in seconds. */
 double time_mono(void);
 

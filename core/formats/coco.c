@@ -16,8 +16,9 @@
 
 struct img {
   json_int_t coco_id;
-  uint64_t sample_id;   /* 0 = not matched */
-  uint32_t w, h;
+  uint64_t sample_id;   /* 0 = not on disk (kept for evaluation) */
+  const char *file_name;   /* borrowed from the document */
+  uint32_t w, h;           /* the sample's size (matched images) */
   struct labels l;
 };
 
@@ -264,9 +265,14 @@ static int step_image_ids(struct imp *m)
   return 0;
 }
 
+/* What became of an image's file_name. */
+enum img_match { IMG_AMBIGUOUS, IMG_NOT_ON_DISK, IMG_MATCHED };
+
 /* The sample of file_name fn: by path, by export name, then by a
- * basename unique among the samples.  1 when matched, 0 when not
- * (reported), or -errno. */
+ * basename unique among the samples.  An image whose file is missing
+ * (no sample, or a sample marked missing) is IMG_NOT_ON_DISK; one whose
+ * basename several samples share is IMG_AMBIGUOUS (reported).  Returns
+ * an enum img_match or -errno. */
 static int match_image(struct imp *m, const char *fn, struct sample *smp)
 {
   if (store_sample_by_path(m->t, fn, smp) < 0 &&
@@ -280,20 +286,21 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
       m->have_bases = true;
     }
     hit = bsearch(&key, m->bases, m->nbase, sizeof(*m->bases), cmp_base);
-    if (!hit || !hit->id || store_sample_get(m->t, hit->id, smp) < 0) {
-      rep(m->report, m->ud, fn, hit ? "file name matches several samples"
-                                    : "in the JSON but not on disk");
-      return 0;
+    if (hit && !hit->id) {
+      rep(m->report, m->ud, fn, "file name matches several samples; "
+          "skipped");
+      return IMG_AMBIGUOUS;
     }
+    if (!hit || store_sample_get(m->t, hit->id, smp) < 0)
+      return IMG_NOT_ON_DISK;
   }
-  if (smp->flags & SAMPLE_MISSING) {
-    rep(m->report, m->ud, fn, "in the JSON but not on disk");
-    return 0;
-  }
-  return 1;
+  return smp->flags & SAMPLE_MISSING ? IMG_NOT_ON_DISK : IMG_MATCHED;
 }
 
-/* Each image of the document onto its sample. */
+/* Each image of the document onto its sample.  An image whose file is
+ * not on disk stays in the list with sample_id 0: its ground truth is
+ * kept for evaluation (COCO_NS_MISSING), as pycocotools evaluates every
+ * image of the ground-truth file. */
 static int step_images(struct imp *m)
 {
   json_t *o;
@@ -319,22 +326,28 @@ static int step_images(struct imp *m)
       m->st->refused++;
       continue;
     }
-    im->coco_id = json_integer_value(id);
     r = match_image(m, fn, &smp);
-    if (r <= 0) {
-      if (r < 0)
-        return r;
+    if (r < 0)
+      return r;
+    if (r == IMG_AMBIGUOUS) {
       m->st->unmatched++;
       continue;
     }
-    im->sample_id = smp.id;
-    im->w = smp.width;
-    im->h = smp.height;
+    im->coco_id = json_integer_value(id);
+    im->file_name = fn;
+    im->sample_id = r == IMG_MATCHED ? smp.id : 0;
     labels_init(&im->l);
     m->nimg++;   /* counted before the check: step_free frees its labels */
     if (!labels_field(&im->l, m->field, true))
       return -ENOMEM;
-    m->st->matched++;
+    if (r == IMG_MATCHED) {
+      im->w = smp.width;
+      im->h = smp.height;
+      m->st->matched++;
+    } else {
+      m->st->unmatched++;
+      m->st->missing++;
+    }
   }
   return 0;
 }
@@ -345,7 +358,8 @@ static int step_one_sample_each(struct imp *m)
 {
   qsort(m->imgs, m->nimg, sizeof(*m->imgs), cmp_img_sample);
   for (size_t i = 1; i < m->nimg; i++)
-    if (m->imgs[i].sample_id == m->imgs[i - 1].sample_id) {
+    if (m->imgs[i].sample_id &&
+        m->imgs[i].sample_id == m->imgs[i - 1].sample_id) {
       char msg[160];
       snprintf(msg, sizeof(msg), "images %" JSON_INTEGER_FORMAT " and %"
                JSON_INTEGER_FORMAT " are the same sample",
@@ -457,8 +471,11 @@ static struct img *ann_image(struct imp *m, json_t *o)
   return im;
 }
 
-/* The box of an annotation, clipped to im for ground truth.  false when
- * it is not a box (reported and counted). */
+/* The box of an annotation, with the coordinates the file gives: ground
+ * truth and predictions alike may reach past the image (pycocotools
+ * scores them as given; drawing clips, and so do the exports whose
+ * format requires it, see docs/EXPORT.md).  Boxes that do are counted.
+ * false when it is not a box (reported and counted). */
 static bool ann_box(struct imp *m, json_t *o, const struct img *im,
                     struct detection *d)
 {
@@ -479,19 +496,8 @@ static bool ann_box(struct imp *m, json_t *o, const struct img *im,
     m->st->bad_boxes++;
     return false;
   }
-  /* Predictions keep the coordinates they come with: detectors put boxes
-   * partly outside the frame, and COCO evaluation scores them as given
-   * (drawing clips).  Ground truth is clipped. */
-  if (!json_is_number(json_object_get(o, "score")) &&
-      !labels_box_inside(d, im->w, im->h)) {
-    /* COCO files often overshoot the border by rounding: clip. */
-    double x2 = fmin(d->x + d->w, im->w), y2 = fmin(d->y + d->h, im->h);
-    d->x = fmax(0, fmin(d->x, im->w));
-    d->y = fmax(0, fmin(d->y, im->h));
-    d->w = fmax(0, x2 - d->x);
-    d->h = fmax(0, y2 - d->y);
-    m->st->clipped++;
-  }
+  if (im->sample_id && !labels_box_inside(d, im->w, im->h))
+    m->st->outside++;
   return true;
 }
 
@@ -545,7 +551,10 @@ static int step_annotations(struct imp *m)
     ann_fields(m, o, &d);
     r = labels_field_add(labels_field(&im->l, m->field, false), &d);
     free(d.attributes);
-    m->st->boxes++;
+    if (im->sample_id)
+      m->st->boxes++;
+    else
+      m->st->missing_boxes++;
     if (r < 0)
       return r;
   }
@@ -563,13 +572,62 @@ static int step_report_orphans(struct imp *m)
   return 0;
 }
 
+/* Names each image whose file is not on disk, with what happens to its
+ * boxes. */
+static int step_report_missing(struct imp *m)
+{
+  for (size_t i = 0; i < m->nimg; i++) {
+    struct img *im = &m->imgs[i];
+    char msg[200];
+    if (im->sample_id)
+      continue;
+    snprintf(msg, sizeof(msg), "in the JSON but not on disk (image id %"
+             JSON_INTEGER_FORMAT "): its %zu boxes are kept for evaluation, "
+             "where they count as misses", im->coco_id,
+             labels_field(&im->l, m->field, false)->n);
+    rep(m->report, m->ud, im->file_name, msg);
+  }
+  return 0;
+}
+
+/* Key of an image's record in COCO_NS_MISSING: "<field>\0" be64(id). */
+static size_t missing_key(uint8_t *k, const char *field, json_int_t id)
+{
+  size_t n = strlen(field) + 1;
+
+  memcpy(k, field, n);
+  store_key_u64(k + n, (uint64_t)(int64_t)id);
+  return n + 8;
+}
+
+/* The ground truth of an image not on disk: its record in
+ * COCO_NS_MISSING (u16 name length, file_name, the encoded field). */
+static int store_missing(struct imp *m, struct img *im)
+{
+  uint8_t k[LABELS_MAX_FIELD_NAME + 9];
+  size_t kl = missing_key(k, m->field, im->coco_id);
+  size_t fl = strlen(im->file_name);
+  uint16_t n16 = (uint16_t)(fl > 4096 ? 4096 : fl);
+  struct buf b;
+  int r;
+
+  buf_init(&b, SIZE_MAX);
+  r = buf_append(&b, &n16, 2);
+  r = r ? r : buf_append(&b, im->file_name, n16);
+  r = r ? r : labels_field_encode(labels_field(&im->l, m->field, false), &b);
+  r = r ? r : store_rec_put(m->t, COCO_NS_MISSING, k, kl, b.data, b.len);
+  buf_free(&b);
+  return r;
+}
+
 /* Replaces only `field` of each matched sample (its other fields stay as
- * they are) and records the sample's COCO image id (COCO_NS_IMAGE). */
+ * they are) and records the sample's COCO image id (COCO_NS_IMAGE).  An
+ * image now on disk drops its COCO_NS_MISSING record. */
 static int store_image(struct imp *m, struct img *im)
 {
   struct labels cur;
   struct label_field *dst, *src = labels_field(&im->l, m->field, false);
-  uint8_t k[8], v[8];
+  uint8_t k[LABELS_MAX_FIELD_NAME + 9], v[8];
   int r = store_labels_get(m->t, im->sample_id, &cur);
 
   if (r < 0)
@@ -593,7 +651,12 @@ static int store_image(struct imp *m, struct img *im)
     return r;
   store_key_u64(k, im->sample_id);
   store_key_u64(v, (uint64_t)(int64_t)im->coco_id);
-  return store_rec_put(m->t, COCO_NS_IMAGE, k, 8, v, 8);
+  r = store_rec_put(m->t, COCO_NS_IMAGE, k, 8, v, 8);
+  if (r < 0)
+    return r;
+  r = store_rec_del(m->t, COCO_NS_MISSING, k,
+                    missing_key(k, m->field, im->coco_id));
+  return r == -ENOENT ? 0 : r;
 }
 
 static int step_store(struct imp *m)
@@ -601,7 +664,8 @@ static int step_store(struct imp *m)
   int r = 0;
 
   for (size_t i = 0; r == 0 && i < m->nimg; i++)
-    r = store_image(m, &m->imgs[i]);
+    r = m->imgs[i].sample_id ? store_image(m, &m->imgs[i])
+                             : store_missing(m, &m->imgs[i]);
   return r;
 }
 
@@ -617,6 +681,7 @@ static const struct {
   { "categories", step_categories },
   { "annotations", step_annotations },
   { "report orphans", step_report_orphans },
+  { "report missing", step_report_missing },
   { "store", step_store },
 };
 
@@ -671,6 +736,70 @@ int coco_image_id(struct store_txn *t, uint64_t sample_id, int64_t *ret)
     return -EIO;
   *ret = (int64_t)store_key_rd_u64(v);
   return 0;
+}
+
+struct missing_walk {
+  const char *field;
+  int (*fn)(int64_t, const char *, const struct label_field *, void *);
+  void *ud;
+  uint64_t h;
+};
+
+static int missing_one(const void *key, size_t klen, const void *val,
+                       size_t vlen, void *ud)
+{
+  struct missing_walk *w = ud;
+  const uint8_t *v = val;
+  struct label_field f = { 0 };
+  char name[4097];
+  uint16_t n16;
+  int r;
+
+  if (!w->fn) {   /* fingerprint only */
+    w->h = hash_bytes_fnv1a(w->h, key, klen);
+    w->h = hash_bytes_fnv1a(w->h, val, vlen);
+    return 0;
+  }
+  if (vlen < 2 || klen < 8)
+    return -EIO;
+  memcpy(&n16, v, 2);
+  if (n16 > 4096 || (size_t)n16 + 2 > vlen)
+    return -EIO;
+  memcpy(name, v + 2, n16);
+  name[n16] = '\0';
+  r = labels_field_decode(v + 2 + n16, vlen - 2 - n16, &f);
+  if (r < 0)
+    return r == -EBADMSG ? -EIO : r;
+  r = w->fn((int64_t)store_key_rd_u64((const uint8_t *)key + klen - 8), name,
+            &f, w->ud);
+  for (size_t i = 0; i < f.n; i++)
+    detection_clear(&f.d[i]);
+  free(f.d);
+  return r;
+}
+
+int coco_missing_each(struct store_txn *t, const char *field,
+                      int (*fn)(int64_t coco_id, const char *file_name,
+                                const struct label_field *f, void *ud),
+                      void *ud)
+{
+  struct missing_walk w = { field, fn, ud, 0 };
+  uint8_t k[LABELS_MAX_FIELD_NAME + 1];
+  size_t n = strlen(field) + 1;
+
+  if (n > sizeof(k))
+    return -EINVAL;
+  memcpy(k, field, n);
+  return store_rec_each(t, COCO_NS_MISSING, k, n, false, missing_one, &w);
+}
+
+int coco_missing_fp(struct store_txn *t, uint64_t *ret)
+{
+  struct missing_walk w = { NULL, NULL, NULL, HASH_FNV1A_INIT };
+  int r = store_rec_each(t, COCO_NS_MISSING, "", 0, false, missing_one, &w);
+
+  *ret = w.h;
+  return r;
 }
 
 int coco_import_txn(struct store_txn *t, const char *json, size_t len,

@@ -2,7 +2,11 @@
  *
  * Images are matched to samples by `file_name`: first as a path relative to
  * the dataset root, then as "<sample name>.jpg" (the names exports use),
- * then by its last component when that is unique among the samples.
+ * then by its last component when that is unique among the samples.  An
+ * image whose file is not on disk keeps its ground truth for evaluation
+ * (COCO_NS_MISSING below); one whose last component several samples share
+ * is skipped (reported).  Box coordinates are kept as the file gives them,
+ * also when they reach past the image (counted in `outside`).
  * `file_name` values that are absolute or contain ".." are
  * refused.  Boxes become detections of the field (default ground_truth),
  * replacing that field of every matched sample; `iscrowd`, `score` (as
@@ -34,9 +38,34 @@
 /* The sample's COCO image id into *ret; -ENOENT when it has none. */
 int coco_image_id(struct store_txn *t, uint64_t sample_id, int64_t *ret);
 
+/* Records namespace (owned here) keeping the ground truth of the images of
+ * an imported COCO file whose file is not on disk: key "<field>\0" + be64
+ * COCO image id, value u16 length + file_name + the field's boxes
+ * (labels_field_encode).  pycocotools evaluates every image of the
+ * ground-truth file, so evaluation counts these boxes as misses (no
+ * prediction can be imported for an image that is not a sample).  A later
+ * import of the same image id into the field replaces the record, or
+ * drops it once the image matches a sample. */
+#define COCO_NS_MISSING "coco.missing"
+
+/* Calls fn for each image of `field` not on disk, in key order (f and
+ * file_name borrowed for the call; f's labels are NULL, class ids set).
+ * Stops at and returns fn's first non-zero value; -EIO for a bad record. */
+int coco_missing_each(struct store_txn *t, const char *field,
+                      int (*fn)(int64_t coco_id, const char *file_name,
+                                const struct label_field *f, void *ud),
+                      void *ud);
+/* A hash of every COCO_NS_MISSING record (all fields): it changes when
+ * any of them does, which makes a stored evaluation stale. */
+int coco_missing_fp(struct store_txn *t, uint64_t *ret);
+
 struct coco_stats {
   uint64_t images, matched, unmatched, refused;
-  uint64_t boxes, clipped, bad_boxes, categories;
+  uint64_t missing;        /* of unmatched: images whose file is not on
+                            * disk (their ground truth is kept, above) */
+  uint64_t missing_boxes;  /* the boxes of those images */
+  uint64_t boxes, bad_boxes, categories;
+  uint64_t outside;   /* boxes reaching past their image, kept as given */
   uint64_t orphans;   /* annotations whose image_id no image has */
 };
 

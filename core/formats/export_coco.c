@@ -8,7 +8,9 @@
  * boxes there are.  Key order and value forms follow docs/EXPORT.md
  * ("What readers require"):
  * categories = every store class with its stable id (>= 1); image id =
- * sample id; annotation id = label id (64-bit); segmentation [] (the
+ * the COCO image id the sample was imported with (coco.h COCO_NS_IMAGE),
+ * else one above the largest of those (export_ids below); annotation id =
+ * label id (64-bit); segmentation [] (the
  * store holds boxes only, and datumaro refuses annotations without the
  * key); bbox = [x, y, w, h] in float pixels written as the shortest text
  * that reads back exactly; area = the imported COCO area when it differs
@@ -16,6 +18,7 @@
  * confidence; then the box's attributes as top-level keys (keys that would
  * clash with the ones above are left out).  "annotations" is always
  * present, possibly empty. */
+#include "coco.h"
 #include "export_writer.h"
 #include "imgfmt.h"
 
@@ -23,6 +26,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* "instances_<subset>.json" -> SUB_*, or -1. */
@@ -100,20 +104,123 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   return exw_ent(e, file, false, smp.id, 0);
 }
 
+/* ---- image ids ----
+ *
+ * A dataset imported from COCO exports with the image ids it came with,
+ * so COCO -> store -> COCO keeps them (as it keeps category ids), and so
+ * do results files keyed on them.  The ids recorded by the COCO import
+ * are read once per generated file.  An id is used when it is >= 1
+ * (EXPORT.md, "What readers require", item 1) and no sample with a lower
+ * sample id has it (two COCO files imported with overlapping ids); every
+ * other sample gets (largest recorded id) + (sample id), above all of
+ * them, unique and the same in every export while the recorded ids do
+ * not change.  Without any recorded id that is the sample id. */
+struct id_pair {
+  uint64_t sid;
+  int64_t coco;
+};
+
+struct export_ids {
+  struct id_pair *v;   /* by sample id (the records' key order) */
+  size_t n, cap;
+  int64_t base;        /* largest recorded id, >= 0 */
+};
+
+static int cmp_pair_coco(const void *a, const void *b)
+{
+  const struct id_pair *x = a, *y = b;
+  if (x->coco != y->coco)
+    return x->coco < y->coco ? -1 : 1;
+  return x->sid < y->sid ? -1 : x->sid > y->sid;
+}
+
+static int cmp_pair_sid(const void *a, const void *b)
+{
+  const struct id_pair *x = a, *y = b;
+  return x->sid < y->sid ? -1 : x->sid > y->sid;
+}
+
+static int add_pair(const void *key, size_t klen, const void *val,
+                    size_t vlen, void *ud)
+{
+  struct export_ids *ids = ud;
+
+  if (klen != 8 || vlen != 8)
+    return -EIO;
+  if (ids->n == ids->cap) {
+    size_t nc = ids->cap ? ids->cap * 2 : 256;
+    struct id_pair *p = realloc(ids->v, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    ids->v = p;
+    ids->cap = nc;
+  }
+  ids->v[ids->n].sid = store_key_rd_u64(key);
+  ids->v[ids->n].coco = (int64_t)store_key_rd_u64(val);
+  if (ids->v[ids->n].coco > ids->base)
+    ids->base = ids->v[ids->n].coco;
+  ids->n++;
+  return 0;
+}
+
+/* Reads the recorded ids; drops the unusable ones (< 1, or taken by a
+ * lower sample id).  The pairs end up sorted by sample id. */
+static int export_ids_load(struct store_txn *t, struct export_ids *ids)
+{
+  size_t k = 0;
+  int r;
+
+  memset(ids, 0, sizeof(*ids));
+  r = store_rec_each(t, COCO_NS_IMAGE, "", 0, false, add_pair, ids);
+  if (r < 0)
+    return r;
+  /* Far above any real id; (base + sample id) must not overflow. */
+  if (ids->base > INT64_MAX / 2) {
+    ids->n = 0;
+    ids->base = 0;
+  }
+  if (!ids->n)
+    return 0;   /* no id recorded (v may be NULL: no qsort on it) */
+  qsort(ids->v, ids->n, sizeof(*ids->v), cmp_pair_coco);
+  for (size_t i = 0; i < ids->n; i++)
+    if (ids->v[i].coco >= 1 &&
+        (k == 0 || ids->v[k - 1].coco != ids->v[i].coco))
+      ids->v[k++] = ids->v[i];
+  ids->n = k;
+  if (k)
+    qsort(ids->v, ids->n, sizeof(*ids->v), cmp_pair_sid);
+  return 0;
+}
+
+static int64_t export_id(const struct export_ids *ids, uint64_t sid)
+{
+  struct id_pair key = { sid, 0 };
+  const struct id_pair *p =
+      ids->n ? bsearch(&key, ids->v, ids->n, sizeof(*ids->v), cmp_pair_sid)
+             : NULL;
+
+  return p ? p->coco : ids->base + (int64_t)sid;
+}
+
+struct img_ctx {
+  const struct export_ids *ids;
+  bool first;
+};
+
 static int put_image(struct exw *x, const struct sample *smp, int sub,
                      void *ud)
 {
-  bool *first = ud;
+  struct img_ctx *c = ud;
   int r = exw_room(x, 64);
 
   (void)sub;
   if (r < 0)
     return r;
-  if (!*first)
+  if (!c->first)
     EXW_LIT(x, ",\n");
-  *first = false;
+  c->first = false;
   EXW_LIT(x, "{\"id\":");
-  r = exw_u64(x, smp->id);
+  r = exw_u64(x, (uint64_t)export_id(c->ids, smp->id));
   r = r ? r : exw_put(x, ",\"file_name\":", 13);
   r = r ? r : exw_json_str(x, smp->name);
   /* The name already ends the string; splice the extension (the
@@ -165,6 +272,7 @@ static int put_attrs(struct exw *x, const char *attrs)
 }
 
 struct ann_ctx {
+  const struct export_ids *ids;
   bool first;
 };
 
@@ -188,7 +296,7 @@ static int put_anns(struct exw *x, const struct sample *smp, int sub,
     EXW_LIT(x, "{\"id\":");
     r = exw_u64(x, d->id);
     r = r ? r : exw_put(x, ",\"image_id\":", 12);
-    r = r ? r : exw_u64(x, smp->id);
+    r = r ? r : exw_u64(x, (uint64_t)export_id(c->ids, smp->id));
     r = r ? r : exw_put(x, ",\"category_id\":", 15);
     r = r ? r : exw_u64(x, d->class_id);
     /* datumaro (CVAT's importer) requires the key; [] = no polygon. */
@@ -250,25 +358,26 @@ static int put_category(const struct store_class *c, void *ud)
 static int gen_file(struct exw *x, const char *path)
 {
   uint64_t ver = 0;
-  bool first = true;
-  struct ann_ctx ac = { true };
+  struct export_ids ids = { 0 };
+  struct img_ctx ic = { &ids, true };
+  struct ann_ctx ac = { &ids, true };
   struct cat_ctx cc = { x, true };
   int sub = json_subset(path + strlen("annotations/"));
   int r;
 
   r = store_version(x->t, &ver);
-  if (r < 0)
-    return r;
-  r = exw_printf(x, "{\"info\":{\"description\":\"curatefs export\","
-                 "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
-                 "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
-                 ver);
+  r = r ? r : export_ids_load(x->t, &ids);
+  r = r ? r : exw_printf(x, "{\"info\":{\"description\":\"curatefs export\","
+                         "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
+                         "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",
+                         ver);
   r = r ? r : store_classes_each(x->t, put_category, &cc);
   r = r ? r : exw_puts(x, "],\n\"images\":[\n");
-  r = r ? r : exw_each(x, sub, put_image, &first);
+  r = r ? r : exw_each(x, sub, put_image, &ic);
   r = r ? r : exw_puts(x, "],\n\"annotations\":[\n");
   r = r ? r : exw_each(x, sub, put_anns, &ac);
   r = r ? r : exw_puts(x, "]}\n");
+  free(ids.v);
   return r;
 }
 

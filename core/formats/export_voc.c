@@ -346,8 +346,14 @@ static int gen_xml(struct exw *x, const char *file)
                          smp.width, smp.height,
                          smp.components == 1 && smp.format == IMG_JPEG ? 1u
                                                                      : 3u);
-  for (size_t i = 0; f && r == 0 && i < f->n; i++)
-    r = put_object(x, &f->d[i]);
+  /* VOC corners are pixels of the image (EXPORT.md, "What readers
+   * require", item 7): a box reaching past it is clipped, one with
+   * nothing inside it is left out. */
+  for (size_t i = 0; f && r == 0 && i < f->n; i++) {
+    struct detection c;
+    if (labels_box_clip(&f->d[i], smp.width, smp.height, &c))
+      r = put_object(x, &c);
+  }
   r = r ? r : exw_puts(x, "</annotation>\n");
   labels_free(&l);
   return r;

@@ -172,8 +172,13 @@ static int gen_file(struct exw *x, const char *path)
   if (r == 0 && f && f->n)
     r = store_classes_each(x->t, add_id, &ids);   /* in id order */
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
-    const struct detection *d = &f->d[i];
+    struct detection c, *d = &c;
     double W = smp.width ? smp.width : 1, H = smp.height ? smp.height : 1;
+    /* Relative coordinates lie in [0, 1] (EXPORT.md, "What readers
+     * require", item 8): a box reaching past the image is clipped to it,
+     * one with nothing inside it is left out. */
+    if (!labels_box_clip(&f->d[i], smp.width, smp.height, &c))
+      continue;
     r = exw_printf(x, "%u %.6f %.6f %.6f %.6f\n",
                    yolo_index(&ids, d->class_id),
                    (d->x + d->w / 2) / W, (d->y + d->h / 2) / H, d->w / W,

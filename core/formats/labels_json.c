@@ -210,9 +210,29 @@ static const struct {
   { "attributes", det_attributes },
 };
 
+/* A ground-truth box outside the image may stay as it is stored: a COCO
+ * import keeps the file's coordinates (pycocotools scores them so), and
+ * writing the document back must not fail on a box the user did not
+ * touch.  True when `kept` has, in the same field, a box with d's id and
+ * exactly its coordinates. */
+static bool kept_box(const struct labels *kept, const char *field,
+                     const struct detection *d)
+{
+  const struct label_field *f =
+      kept && d->id ? labels_field((struct labels *)kept, field, false)
+                    : NULL;
+
+  for (size_t i = 0; f && i < f->n; i++)
+    if (f->d[i].id == d->id)
+      return f->d[i].x == d->x && f->d[i].y == d->y && f->d[i].w == d->w &&
+             f->d[i].h == d->h;
+  return false;
+}
+
 static int parse_detection(json_t *o, const char *field, size_t idx,
                            uint32_t width, uint32_t height,
-                           struct detection *d, char *err, size_t errlen)
+                           const struct labels *kept, struct detection *d,
+                           char *err, size_t errlen)
 {
   struct det_parse p = { d, field, idx, err, errlen, false, false };
   const char *key;
@@ -238,10 +258,13 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
     return errf(err, errlen, -EINVAL, "fields.%s[%zu]: \"label\" and \"bbox\" "
                 "are required", field, idx);
   /* Predictions (boxes with a confidence) may reach past the image:
-   * that is how detectors report them, and evaluation scores them so. */
+   * that is how detectors report them, and evaluation scores them so.
+   * Ground truth must lie inside, unless kept_box() lets it stay. */
   bool finite = isfinite(d->x) && isfinite(d->y) && isfinite(d->w) &&
                 isfinite(d->h) && d->w >= 0 && d->h >= 0;
-  if (isnan(d->confidence) ? !labels_box_inside(d, width, height) : !finite)
+  if (!finite || (isnan(d->confidence) &&
+                  !labels_box_inside(d, width, height) &&
+                  !kept_box(kept, field, d)))
     return errf(err, errlen, -EINVAL, "fields.%s[%zu].bbox [%g, %g, %g, %g] "
                 "is not inside the %ux%u image", field, idx, d->x, d->y, d->w,
                 d->h, width, height);
@@ -249,7 +272,8 @@ static int parse_detection(json_t *o, const char *field, size_t idx,
 }
 
 static int parse_root(json_t *root, uint32_t width, uint32_t height,
-                      struct labels *l, char *err, size_t errlen)
+                      const struct labels *kept, struct labels *l, char *err,
+                      size_t errlen)
 {
   const char *key, *fname;
   json_t *v, *fields = NULL, *arr;
@@ -292,7 +316,8 @@ static int parse_root(json_t *root, uint32_t width, uint32_t height,
       return -ENOMEM;
     json_array_foreach(arr, i, o) {
       struct detection d;
-      int r = parse_detection(o, fname, i, width, height, &d, err, errlen);
+      int r = parse_detection(o, fname, i, width, height, kept, &d, err,
+                              errlen);
       if (r == 0)
         r = labels_field_add(f, &d);
       detection_clear(&d);
@@ -319,6 +344,14 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
                      uint32_t height, struct labels *ret, char *err,
                      size_t errlen)
 {
+  return labels_from_json_kept(text, len, width, height, NULL, ret, err,
+                               errlen);
+}
+
+int labels_from_json_kept(const char *text, size_t len, uint32_t width,
+                          uint32_t height, const struct labels *kept,
+                          struct labels *ret, char *err, size_t errlen)
+{
   json_error_t jerr;
   char jt[160];
   json_t *root;
@@ -340,7 +373,7 @@ int labels_from_json(const char *text, size_t len, uint32_t width,
          jerr.column, json_err_text(jerr.text, jt, sizeof(jt)));
     return -EBADMSG;
   }
-  r = parse_root(root, width, height, ret, err, errlen);
+  r = parse_root(root, width, height, kept, ret, err, errlen);
   json_decref(root);
   if (r < 0)
     labels_free(ret);

@@ -22,5 +22,13 @@ int labels_to_json(const struct labels *l, const char *sample_name,
 int labels_from_json(const char *text, size_t len, uint32_t width,
                      uint32_t height, struct labels *ret, char *err,
                      size_t errlen);
+/* The same, where a ground-truth box reaching past the image is accepted
+ * when `kept` (the sample's stored labels; may be NULL) has a box with its
+ * id and exactly its coordinates in the same field: a COCO import keeps
+ * such boxes as the file gives them, and a document read and written
+ * back unchanged must be accepted. */
+int labels_from_json_kept(const char *text, size_t len, uint32_t width,
+                          uint32_t height, const struct labels *kept,
+                          struct labels *ret, char *err, size_t errlen);
 
 #endif

@@ -219,6 +219,9 @@ int evalrun_fresh(struct store_txn *t, const char *name)
   store_iter_free(it);
   if (r != -ENOENT && r != 0)
     return r;
+  r = evalrun_rec_missing_fp(t, &fp);
+  if (r < 0)
+    return r;
   return fp == sr.labels_fp;
 }
 

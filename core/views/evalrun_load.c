@@ -152,6 +152,31 @@ static int load_fields(struct store_txn *t, const char *gtf, const char *pf,
   return r == -ENOENT ? 0 : r;
 }
 
+/* An image of the COCO ground truth whose file is not on disk (coco.h,
+ * COCO_NS_MISSING): an image with sample id 0, its boxes and no
+ * prediction, so they count as misses, as in pycocotools, which
+ * evaluates every image of the ground-truth file.  No per-sample record
+ * is written for it (evalrun_write.c). */
+static int add_missing(int64_t coco_id, const char *file_name,
+                       const struct label_field *f, void *ud)
+{
+  struct evalrun_loaded *l = ud;
+  struct sample s = { .id = 0, .name = file_name };
+
+  (void)coco_id;
+  return f->n ? add_image(l, &s, f, NULL, "", NULL, 0) : 0;
+}
+
+/* The ground truth of images not on disk, after the samples; their
+ * records join the fingerprint (evalrun_rec_missing_fp). */
+static int load_missing(struct store_txn *t, const char *gtf,
+                        struct evalrun_loaded *l)
+{
+  int r = coco_missing_each(t, gtf, add_missing, l);
+
+  return r ? r : evalrun_rec_missing_fp(t, &l->fp);
+}
+
 /* COCOeval walks the images in image-id order, and that order breaks
  * confidence ties across images.  Samples matched by a COCO import carry
  * their COCO image id (coco.h); they go first in id order, the others
@@ -245,5 +270,6 @@ int evalrun_load(struct store_txn *t, const char *gtf, const char *pf,
 {
   int r = load_fields(t, gtf, pf, l, err, errlen);
 
-  return r == 0 ? order_by_coco_id(t, l) : r;
+  r = r ? r : load_missing(t, gtf, l);
+  return r ? r : order_by_coco_id(t, l);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "coco.h"
 #include "evalrun_rec.h"
 
 bool evalrun_name_valid(const char *name)
@@ -36,6 +37,16 @@ static uint64_t mix(uint64_t x)
 uint64_t evalrun_rec_fp_step(uint64_t h, uint64_t id, uint64_t ver)
 {
   return mix(h ^ mix(id * 0x100000001b3ull + ver));
+}
+
+int evalrun_rec_missing_fp(struct store_txn *t, uint64_t *fp)
+{
+  uint64_t h = 0;
+  int r = coco_missing_fp(t, &h);
+
+  if (r == 0)
+    *fp = evalrun_rec_fp_step(*fp, 0, h);
+  return r;
 }
 
 /* Key "<name>\0<suffix>". */

@@ -37,6 +37,8 @@ static int write_samples(struct store_txn *t, const char *name,
     size_t g0 = l->gs[im], g1 = l->gs[im + 1];
     size_t p0 = l->ps[im], p1 = l->ps[im + 1];
     struct samp_rec sr = { 0 };
+    if (!l->sid[im])
+      continue;   /* a COCO image not on disk: counted in the summary only */
     sr.version = REC_VERSION;
     sr.n_gt = (uint32_t)(g1 - g0);
     sr.n_pred = (uint32_t)(p1 - p0);

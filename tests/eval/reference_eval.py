@@ -120,26 +120,39 @@ def groups_of(gts, preds, classwise):
              sorted(preds, key=lambda p: p.label))]
 
 
-def greedy(ranked, gts_sorted, ious, ignored, thresh):
+def greedy(cands, gts_sorted, ignored, thresh):
     """COCOeval's greedy matching at one threshold.  gts_sorted has the
-    ignored GT last.  Returns {rank: gt position}."""
+    ignored GT last; cands[r] lists (gt position, IoU) for rank r in
+    position order, leaving out pairs with IoU 0, which can never be chosen
+    at a positive threshold (see candidates()).  Returns {rank: gt
+    position}."""
     taken = set()
     out = {}
     limit = min(thresh, 1 - 1e-10)
-    for r in range(len(ranked)):
+    for r, cand in enumerate(cands):
         best, best_iou = None, limit
-        for j, g in enumerate(gts_sorted):
-            if j in taken and not g.crowd:
+        for j, v in cand:
+            if j in taken and not gts_sorted[j].crowd:
                 continue
             if best is not None and not ignored[best] and ignored[j]:
                 break
-            if ious[r][j] < best_iou:
+            if v < best_iou:
                 continue
-            best, best_iou = j, ious[r][j]
+            best, best_iou = j, v
         if best is not None:
             taken.add(best)
             out[r] = best
     return out
+
+
+def candidates(ious, order, keep_zero):
+    """Per rank, (position, IoU) over the GT in `order`.  Pairs with IoU 0
+    are left out unless keep_zero: at a threshold > 0 they never match, and
+    leaving them out does not change where COCOeval's loop stops (it stops
+    at the first ignored GT once a non-ignored one matched; the ignored GT
+    are last, so a later listed one stops it just the same)."""
+    return [[(pos, row[j]) for pos, j in enumerate(order)
+             if keep_zero or row[j] > 0] for row in ious]
 
 
 def match_group(glist, plist, threshs, single, areas):
@@ -151,20 +164,30 @@ def match_group(glist, plist, threshs, single, areas):
     ranked = sorted(plist, key=conf_key, reverse=True)[:MAX_DETS[-1]]
     single_result = None
     sweep = []
+    # The IoUs do not depend on the area range, only the GT order does.
+    ious = [[box_iou(p.box, g.box, g.crowd) for g in glist] for p in ranked]
+    keep_zero = min(list(threshs) + ([single] if single is not None
+                                     else [])) <= 0 if ranked else False
+    # The matching depends on the area range only through the ignored
+    # flags of the GT: ranges with the same flags share it.
+    memo = {}
     for a, (lo, hi) in enumerate(areas):
-        flags = [1 if (g.crowd or g.area < lo or g.area > hi) else 0
-                 for g in glist]
-        order = sorted(range(len(glist)), key=lambda j: flags[j])
-        gsorted = [glist[j] for j in order]
-        ignored = [flags[j] for j in order]
-        ious = [[box_iou(p.box, g.box, g.crowd) for g in gsorted]
-                for p in ranked]
+        flags = tuple(1 if (g.crowd or g.area < lo or g.area > hi) else 0
+                      for g in glist)
+        if flags not in memo:
+            order = sorted(range(len(glist)), key=lambda j: flags[j])
+            gsorted = [glist[j] for j in order]
+            ignored = [flags[j] for j in order]
+            cands = candidates(ious, order, keep_zero)
+            memo[flags] = (gsorted, ignored,
+                           [greedy(cands, gsorted, ignored, t)
+                            for t in threshs], cands)
+        gsorted, ignored, matches, cands = memo[flags]
         if a == 0 and single is not None:
             single_result = (gsorted, ignored,
-                             greedy(ranked, gsorted, ious, ignored, single))
+                             greedy(cands, gsorted, ignored, single))
         per_t = []
-        for t in threshs:
-            m = greedy(ranked, gsorted, ious, ignored, t)
+        for m in matches:
             tps, igs = [], []
             for r, p in enumerate(ranked):
                 if r in m:
@@ -203,14 +226,14 @@ def accumulate(entries, n_thr, npig):
             r = tp_sum / npig
             p = tp_sum / (fp_sum + tp_sum + np.spacing(1))
             rec[m, t] = r[-1] if len(r) else 0.0
-            p = p.tolist()
-            for i in range(len(p) - 1, 0, -1):
-                p[i - 1] = max(p[i - 1], p[i])
+            # Precision made non-increasing from the right (a running
+            # maximum: exact), then read at the first recall >= each of
+            # the 101 recall thresholds (0 past the last one).
+            p = np.maximum.accumulate(p[::-1])[::-1]
+            idx = np.searchsorted(r, rec_thrs, side="left")
             q = np.zeros(101)
-            for ri, pi in enumerate(np.searchsorted(r, rec_thrs,
-                                                    side="left")):
-                if pi < len(p):
-                    q[ri] = p[pi]
+            ok = idx < len(p)
+            q[ok] = p[idx[ok]]
             prec[m, t] = q
     return prec, rec
 
@@ -224,9 +247,30 @@ def mean_valid(a):
     return float(np.mean(v)) if v.size else -1.0
 
 
+def sweep_arrays(images, n_classes, areas, acc, T):
+    """COCOeval's layout: precision [T][R][K][A][M], recall [T][K][A][M]."""
+    precision = -np.ones((T, 101, n_classes, len(areas), len(MAX_DETS)))
+    recall = -np.ones((T, n_classes, len(areas), len(MAX_DETS)))
+    for c in range(n_classes):
+        for a, (lo, hi) in enumerate(areas):
+            npig = sum(1 for gts, _ in images for g in gts
+                       if g.label == c and not g.crowd and
+                       lo <= g.area <= hi)
+            pr, rc = accumulate(acc[c][a], T, npig)
+            for m in range(len(MAX_DETS)):
+                precision[:, :, c, a, m] = pr[m]
+                recall[:, c, a, m] = rc[m]
+    return precision, recall
+
+
 def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
-             iou_threshs=None):
-    """Returns a dict with the same keys as eval-cli's JSON output."""
+             iou_threshs=None, cache=None):
+    """Returns a dict with the same keys as eval-cli's JSON output.
+
+    cache: a dict kept by the caller for one `images` list.  The
+    precision / recall arrays of the sweep do not depend on `iou` (the
+    single threshold of the per-box outcomes), so runs at several `iou`
+    over the same images compute them once; the results are the same."""
     if compute_map and not classwise:
         raise ValueError("the sweep is classwise")
     n_gt = sum(len(g) for g, _ in images)
@@ -237,6 +281,10 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
     counts = [[0, 0, 0] for _ in range(n_classes)]
     threshs = (iou_threshs or default_threshs()) if compute_map else []
     areas = AREAS if compute_map else AREAS[:1]
+    key = (id(images), n_classes, tuple(threshs))
+    cached = cache.get(key) if cache is not None and compute_map else None
+    # With the sweep cached, match only at `iou` (the outcomes).
+    match_threshs = [] if cached else threshs
     # per class, per area: scored predictions in image order (accumulate())
     acc = [[[] for _ in areas] for _ in range(n_classes)]
 
@@ -244,7 +292,7 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
         tp = fp = fn = 0
         for glist, plist in groups_of(gts, preds, classwise):
             ranked, (gsorted, ignored, m), sweep = match_group(
-                glist, plist, threshs, iou, areas)
+                glist, plist, match_threshs, iou, areas)
             first = {}
             for r, p in enumerate(ranked):
                 if r in m:
@@ -279,7 +327,7 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
                     counts[g.label][2] += 1
                 gts_out[g.idx] = [kind, pv[0].idx if pv else -1,
                                   pv[1] if pv else None]
-            if compute_map and plist:
+            if compute_map and plist and not cached:
                 c = plist[0].label
                 for a in range(len(areas)):
                     per_t = sweep[a][0]
@@ -312,18 +360,12 @@ def evaluate(images, n_classes, iou=0.5, classwise=True, compute_map=True,
         return out
 
     T = len(threshs)
-    # COCOeval's layout: precision [T][R][K][A][M], recall [T][K][A][M]
-    precision = -np.ones((T, 101, n_classes, len(areas), len(MAX_DETS)))
-    recall = -np.ones((T, n_classes, len(areas), len(MAX_DETS)))
-    for c in range(n_classes):
-        for a, (lo, hi) in enumerate(areas):
-            npig = sum(1 for gts, _ in images for g in gts
-                       if g.label == c and not g.crowd and
-                       lo <= g.area <= hi)
-            pr, rc = accumulate(acc[c][a], T, npig)
-            for m in range(len(MAX_DETS)):
-                precision[:, :, c, a, m] = pr[m]
-                recall[:, c, a, m] = rc[m]
+    if cached:
+        precision, recall = cached
+    else:
+        precision, recall = sweep_arrays(images, n_classes, areas, acc, T)
+        if cache is not None:
+            cache[key] = (precision, recall)
     t50 = [t for t in range(T) if threshs[t] == 0.5]
     t75 = [t for t in range(T) if threshs[t] == 0.75]
 

@@ -222,8 +222,18 @@ CONFIGS = [
 
 
 def run_cli(cli, path, args):
-    out = subprocess.run([cli] + args + [path], check=True,
-                         stdout=subprocess.PIPE).stdout
+    return wait_cli(start_cli(cli, path, args))
+
+
+def start_cli(cli, path, args):
+    """Starts eval-cli, so that it runs while the reference computes."""
+    return subprocess.Popen([cli] + args + [path], stdout=subprocess.PIPE)
+
+
+def wait_cli(proc):
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
     return json.loads(out)
 
 
@@ -251,11 +261,12 @@ def main(argv):
             # exactly the same doubles.
             with open(path) as f:
                 n_classes, parsed = ref.read_input(f)
+            cache = {}   # the sweep, shared by the configs of this set
             for args, kw in CONFIGS:
                 tag = "seed %d %s" % (seed, " ".join(args) or "default")
-                c = run_cli(cli, path, args + ["--curves"])
-                p = ref.evaluate(parsed, n_classes, **kw)
-                chk.result(tag, c, p)
+                proc = start_cli(cli, path, args + ["--curves"])
+                p = ref.evaluate(parsed, n_classes, cache=cache, **kw)
+                chk.result(tag, wait_cli(proc), p)
             # Missing confidences (NaN) are allowed without mAP: they rank
             # as -1, tied with zero confidences.
             rng = random.Random(seed)

@@ -3,8 +3,9 @@
 independent Python reference (reference_eval.py).
 
 A generated detection set (the generator of test_eval_vs_reference.py,
-ground truth clipped to 640x480 with its COCO areas, predictions as
-generated, some reaching past the image) becomes real JPEG files (mkjpeg),
+ground truth with its COCO areas and predictions as generated, some of
+both reaching past the 640x480 image, which the import keeps as given)
+becomes real JPEG files (mkjpeg),
 a COCO ground-truth JSON imported with `curate import --coco`, and a COCO
 results JSON imported with `curate predictions --format coco --coco-gt`.
 `curate eval --json` must then agree with the reference: the 12 COCO
@@ -12,7 +13,9 @@ summary numbers, mAP and per-class AP / AP50 / AP75 to 1e-12, per-class
 tp/fp/fn/support exactly, precision/recall to 1e-12, at IoU 0.5 and 0.75:
 the store keeps the imported areas and the predictions' coordinates.
 With COCO image ids shuffled against the file order, the evaluation
-must follow the id order (COCOeval's).  `curate eval --list` must give exactly the reference's per-image
+must follow the id order (COCOeval's).  Two images of the ground-truth
+file have no file on disk: as in pycocotools, which evaluates every image
+of the ground-truth file, their boxes count as misses.  `curate eval --list` must give exactly the reference's per-image
 mistakenness (mistakes), possible-missing and possible-spurious counts,
 ranked.  A YOLO import of the same predictions (relative coordinates)
 must agree with the reference run on the boxes as converted.
@@ -43,13 +46,6 @@ def check(cond, what):
         failures.append(what)
         if len(failures) <= 20:
             print("MISMATCH", what)
-
-
-def clip(box):
-    x, y, w, h = (float(v) for v in box)
-    x2, y2 = min(x + w, W), min(y + h, H)
-    x, y = max(0.0, min(x, W)), max(0.0, min(y, H))
-    return (x, y, max(0.0, x2 - x), max(0.0, y2 - y))
 
 
 def from_yolo(box):
@@ -92,13 +88,22 @@ def compare_metrics(tag, m, r, names):
                   "%s class %d missing from metrics.json" % (tag, k))
 
 
-def write_coco(tmp, tag, images, files, names, ids):
+def write_coco(tmp, tag, images, files, names, ids, gone=()):
     """Writes the GT and results JSON; image i (file files[i]) gets COCO
-    image id ids[i].  Returns both paths."""
+    image id ids[i]; the (id, file name, GT) of `gone` are images not on
+    disk, with no prediction.  Returns both paths."""
     gt = {"images": [], "annotations": [],
           "categories": [{"id": k + 1, "name": n}
                          for k, n in enumerate(names)]}
     res = []
+    for iid, fn, g in gone:
+        gt["images"].append({"id": iid, "file_name": fn, "width": W,
+                             "height": H})
+        for b, l, crowd, area in g:
+            gt["annotations"].append({
+                "id": len(gt["annotations"]) + 1, "image_id": iid,
+                "category_id": l + 1, "bbox": list(b),
+                "iscrowd": int(crowd), "area": area})
     for i, (g, p) in enumerate(images):
         gt["images"].append({"id": ids[i], "file_name": files[i],
                              "width": W, "height": H})
@@ -122,10 +127,22 @@ def write_coco(tmp, tag, images, files, names, ids):
 def main():
     curate, mkjpeg = os.environ["CURATE"], os.environ["MKJPEG"]
     images = gen.generate(N_IMAGES, 7)
-    # GT: clipped by the import, area kept (w * h of the file's box when
-    # the generator gave none).  Predictions: as they are.
-    images = [([(clip(b), l, c, a if a is not None else b[2] * b[3])
+    # GT and predictions as generated (the import keeps coordinates past
+    # the image), area kept (w * h of the box when the generator gave none).
+    images = [([(b, l, c, a if a is not None else b[2] * b[3])
                 for b, l, c, a in g], p) for g, p in images]
+    outside = sum(1 for g, _ in images for b, _, _, _ in g
+                  if b[0] < 0 or b[1] < 0 or b[0] + b[2] > W or
+                  b[1] + b[3] > H)
+    check(outside >= 20, "ground truth past the image: %d boxes" % outside)
+    # Two images of the GT file that are not on disk (their boxes count
+    # as misses): ids above the others, one with a crowd.
+    gone = [(len(images) + 1, "gone/a.jpg",
+             [((10.0, 20.0, 50.0, 40.0), 0, False, 2000.0),
+              ((600.0, 400.0, 80.0, 120.0), 1, False, 9600.0)]),
+            (len(images) + 2, "b-not-here.jpg",
+             [((0.0, 0.0, 30.0, 30.0), 2, False, 900.0),
+              ((5.0, 5.0, 300.0, 300.0), 0, True, 90000.0)])]
     names = ["c%d" % k for k in range(gen.N_CLASSES)]
     with tempfile.TemporaryDirectory() as tmp:
         photos = os.path.join(tmp, "photos")
@@ -135,15 +152,21 @@ def main():
         files = sorted(os.listdir(photos))
         check(len(files) == len(images), "mkjpeg file count")
         gt_path, res_path = write_coco(tmp, "", images, files, names,
-                                       [i + 1 for i in range(len(images))])
-        run([curate, "import", "--store", store, "--coco", gt_path, photos])
+                                       [i + 1 for i in range(len(images))],
+                                       gone)
+        out = run([curate, "import", "--store", store, "--coco", gt_path,
+                   "--json", photos])
+        cs = json.loads(out)["coco"]
+        check(cs["not_on_disk"] == 2 and cs["not_on_disk_boxes"] == 4 and
+              cs["outside"] == outside and cs["matched"] == len(images),
+              "import summary %r" % cs)
         run([curate, "predictions", "--store", store, "--format", "coco",
              "--coco-gt", gt_path, res_path])
 
         # The reference reads the same numbers through its own parser.
         path = os.path.join(tmp, "set.txt")
         with open(path, "w") as f:
-            gen.write_input(images, f)
+            gen.write_input(images + [(g, []) for _, _, g in gone], f)
         with open(path) as f:
             n_classes, parsed = ref.read_input(f)
 
@@ -162,7 +185,8 @@ def main():
             out = run([curate, "eval", "--store", store, "--name", "e",
                        "--list", lst]).split("\n")
             got = [(ln.split()[0], float(ln.split()[1])) for ln in out if ln]
-            exp = {stem[i]: float(v) for i, v in enumerate(mk[key])
+            exp = {stem[i]: float(v)
+                   for i, v in enumerate(mk[key][:len(images)])
                    if want(v)}
             check(len(got) == len(exp), "%s list length %d vs %d"
                   % (lst, len(got), len(exp)))
@@ -190,7 +214,7 @@ def main():
         # Relative coordinates round: the reference gets the boxes as the
         # import computes them (same double operations, same clipping).
         yimages = [(g, [(from_yolo(b), l, s) for b, l, s in p])
-                   for g, p in images]
+                   for g, p in images] + [(g, []) for _, _, g in gone]
         ypath = os.path.join(tmp, "yset.txt")
         with open(ypath, "w") as f:
             gen.write_input(yimages, f)
@@ -210,7 +234,8 @@ def main():
         run([curate, "predictions", "--store", store, "--format", "coco",
              "--coco-gt", gt_path, res_path])
         by_id = [images[i] for i in sorted(range(len(images)),
-                                            key=lambda i: ids[i])]
+                                            key=lambda i: ids[i])] + \
+            [(g, []) for _, _, g in gone]
         spath = os.path.join(tmp, "sset.txt")
         with open(spath, "w") as f:
             gen.write_input(by_id, f)

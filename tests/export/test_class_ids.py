@@ -3,7 +3,10 @@ and supercategory (gapped ids as in COCO itself), the COCO export writes
 them back, classes created later get ids above the largest, YOLO indices
 are dense and name the same classes as data.yaml, VOC names agree, and
 COCO -> store -> COCO export -> a fresh store gives the same labels, ids
-and categories."""
+and categories.  Image ids likewise: the COCO export writes the image ids
+the dataset was imported with; an image without one gets (largest
+imported id) + (its sample id); an id two samples were imported with
+stays with the lower sample id."""
 import json
 import os
 import shutil
@@ -33,6 +36,10 @@ def boxes(doc):
     files = {i["id"]: i["file_name"] for i in doc["images"]}
     return sorted((files[a["image_id"]], a["category_id"], a["bbox"])
                   for a in doc["annotations"])
+
+
+def image_ids(doc):
+    return {i["file_name"]: i["id"] for i in doc["images"]}
 
 
 def main():
@@ -69,6 +76,8 @@ def main():
                   for an in anns for n in images
                   if n["id"] == an["image_id"])
     check(boxes(doc) == want, "every box keeps its category id")
+    check(image_ids(doc) == {n: 100 + i for i, n in enumerate(names)},
+          "COCO export: the imported image ids %s" % image_ids(doc))
 
     # A fresh store from the export gives the same labels and categories.
     b = os.path.join(tmp, "b")
@@ -76,9 +85,10 @@ def main():
            os.path.join(tmp, "x1", "annotations", "instances_default.json"),
            data)
     doc2 = export_json(b, os.path.join(tmp, "x2"))
-    check(doc2["categories"] == CATS and boxes(doc2) == boxes(doc),
+    check(doc2["categories"] == CATS and boxes(doc2) == boxes(doc) and
+          image_ids(doc2) == image_ids(doc),
           "COCO -> store -> COCO -> fresh store -> COCO: same ids, "
-          "categories and boxes")
+          "image ids, categories and boxes")
     dumps = [run(xlib.HELPER, "dump", s, "ground_truth").stdout
              for s in (a, b)]
     check(dumps[0] == dumps[1] and dumps[0],
@@ -143,6 +153,29 @@ def main():
     check(got == [(1, "zebra"), (2, "giraffe"), (3, "elephant"),
                   (4, "person"), (5, "car"), (18, "dog"), (90, "toothbrush")],
           "taken ids go to the next free id, free ones are kept: %s" % got)
+
+    # Image ids, worked out by hand.  Samples 1..5 were imported with ids
+    # 100..104.  A new image (sample 6) gets 104 + 6 = 110.  Then a second
+    # COCO file gives sample 1 the id 101, which sample 2 also has: the
+    # lower sample id (1) keeps it, sample 2 gets 104 + 2 = 106.
+    shutil.copy(os.path.join(data, names[0]), os.path.join(data, "zz.jpg"))
+    curate("import", "--store", a, "--no-features", data)
+    ids = image_ids(export_json(a, os.path.join(tmp, "x4")))
+    check(ids == dict({n: 100 + i for i, n in enumerate(names)},
+                      **{"zz.jpg": 110}),
+          "a new image gets the largest imported id + its sample id: %s"
+          % ids)
+    other = os.path.join(tmp, "other.json")
+    json.dump({"images": [{"id": 101, "file_name": names[0], "width": W,
+                           "height": H}],
+               "annotations": [], "categories": CATS}, open(other, "w"))
+    curate("import", "--store", a, "--no-features", "--field", "other",
+           "--coco", other, data)
+    ids = image_ids(export_json(a, os.path.join(tmp, "x5")))
+    want = {n: 100 + i for i, n in enumerate(names)}
+    want.update({names[0]: 101, names[1]: 106, "zz.jpg": 110})
+    check(ids == want, "an id two samples have stays with the lower "
+          "sample id: %s" % ids)
     shutil.rmtree(tmp, ignore_errors=True)
     xlib.finish()
 

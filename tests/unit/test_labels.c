@@ -944,6 +944,71 @@ TEST(from_json_error_buffer_small)
   labels_free(&l);
 }
 
+/* Ground truth past the image (a COCO import keeps it so): a document
+ * written back with the stored box unchanged is accepted; the same id
+ * moved, another id, or no stored labels is refused. */
+TEST(from_json_kept_outside)
+{
+  struct labels kept, l;
+  struct detection d = { 0 };
+  char err[256];
+  const char *same = "{\"fields\": {\"gt\": [{\"id\": 5, \"label\": \"a\", "
+                     "\"bbox\": [-10, 100, 40, 30]}]}}";
+  const char *moved = "{\"fields\": {\"gt\": [{\"id\": 5, \"label\": "
+                      "\"a\", \"bbox\": [-9, 100, 40, 30]}]}}";
+  const char *other = "{\"fields\": {\"gt\": [{\"id\": 6, \"label\": "
+                      "\"a\", \"bbox\": [-10, 100, 40, 30]}]}}";
+  const char *field = "{\"fields\": {\"gt2\": [{\"id\": 5, \"label\": "
+                      "\"a\", \"bbox\": [-10, 100, 40, 30]}]}}";
+
+  labels_init(&kept);
+  d.id = 5;
+  d.label = "a";
+  d.x = -10, d.y = 100, d.w = 40, d.h = 30;
+  d.confidence = NAN;
+  CHECK_INT_EQ(labels_field_add(labels_field(&kept, "gt", true), &d), 0);
+  CHECK_INT_EQ(labels_from_json_kept(same, strlen(same), 160, 120, &kept, &l,
+                                     err, sizeof(err)), 0);
+  CHECK(l.n == 1 && l.f[0].n == 1 && l.f[0].d[0].x == -10);
+  labels_free(&l);
+  CHECK_INT_EQ(labels_from_json_kept(moved, strlen(moved), 160, 120, &kept,
+                                     &l, err, sizeof(err)), -EINVAL);
+  CHECK(strstr(err, "not inside the 160x120 image") != NULL);
+  CHECK_INT_EQ(labels_from_json_kept(other, strlen(other), 160, 120, &kept,
+                                     &l, err, sizeof(err)), -EINVAL);
+  CHECK_INT_EQ(labels_from_json_kept(field, strlen(field), 160, 120, &kept,
+                                     &l, err, sizeof(err)), -EINVAL);
+  CHECK_INT_EQ(labels_from_json_kept(same, strlen(same), 160, 120, NULL, &l,
+                                     err, sizeof(err)), -EINVAL);
+  CHECK_INT_EQ(labels_from_json(same, strlen(same), 160, 120, &l, err,
+                                sizeof(err)), -EINVAL);
+  labels_free(&kept);
+}
+
+/* Clipping for the exports that need coordinates inside the image,
+ * worked out by hand on a 160 x 120 image. */
+TEST(box_clip)
+{
+  struct detection d = { 0 }, c;
+
+  d.x = -10, d.y = 100, d.w = 40, d.h = 30;
+  CHECK(labels_box_clip(&d, 160, 120, &c));
+  CHECK(c.x == 0 && c.y == 100 && c.w == 30 && c.h == 20);
+  d.x = 150.5, d.y = 0, d.w = 20, d.h = 10;
+  CHECK(labels_box_clip(&d, 160, 120, &c));
+  CHECK(c.x == 150.5 && c.w == 9.5 && c.h == 10);
+  d.x = 170, d.y = 10, d.w = 20, d.h = 20;   /* wholly outside */
+  CHECK(!labels_box_clip(&d, 160, 120, &c));
+  d.x = -30, d.y = -30, d.w = 20, d.h = 20;
+  CHECK(!labels_box_clip(&d, 160, 120, &c));
+  d.x = 5, d.y = 5, d.w = 0, d.h = 0;        /* empty already: kept */
+  CHECK(labels_box_clip(&d, 160, 120, &c));
+  CHECK(c.x == 5 && c.w == 0);
+  d.x = -10, d.y = -10, d.w = 400, d.h = 400;
+  CHECK(labels_box_clip(&d, 0, 0, &c));      /* size unknown: as is */
+  CHECK(c.x == -10 && c.w == 400);
+}
+
 TEST_MAIN(T(codec_round_trip), T(codec_empty_field), T(codec_area),
           T(from_json_area_and_predictions_outside),
           T(codec_decode_appends),
@@ -956,4 +1021,5 @@ TEST_MAIN(T(codec_round_trip), T(codec_empty_field), T(codec_area),
           T(from_json_confidence_range), T(from_json_duplicate_ids),
           T(from_json_field_names), T(from_json_dimensions),
           T(from_json_malformed), T(from_json_truncated),
-          T(from_json_too_large), T(from_json_error_buffer_small))
+          T(from_json_too_large), T(from_json_error_buffer_small),
+          T(from_json_kept_outside), T(box_clip))
