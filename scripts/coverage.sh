@@ -17,7 +17,8 @@ fi
 ninja -C "$dir" || exit 1
 find "$dir" -name '*.gcda' -delete
 meson test -C "$dir" --num-processes 2 --print-errorlogs \
-  --suite unit --suite store --suite fs --suite cvat --suite export --suite quality
+  --suite unit --suite store --suite fs --suite cvat --suite export --suite quality \
+  --suite s3
 rc=$?
 for part in core fs; do
   echo "== $part/"

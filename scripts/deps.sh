@@ -11,7 +11,7 @@ libxxhash-dev libopenblas-dev libjpeg-turbo-progs python3 python3-numpy
 libzip-dev python3-torchvision curl python3-pandas attr man-db
 libspng-dev libwebp-dev libtiff-dev libgif-dev libpng-dev python3-pil
 libexpat1-dev libyaml-dev clang-14 libclang-rt-14-dev gcovr
-python3-botocore awscli libfreetype-dev fonts-dejavu-core"
+python3-botocore awscli libfreetype-dev fonts-dejavu-core openssl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

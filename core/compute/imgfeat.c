@@ -17,6 +17,7 @@
 #define G 32          /* grid side */
 #define NU 11         /* DCT frequencies kept per axis: 0..10 */
 #define LUMA_MAX 10   /* luma terms: 1 <= u+v <= LUMA_MAX */
+#define LUMA_LOW 6    /* terms above this at FEAT_W_LUMA_HI */
 #define CHROMA_MAX 3  /* chroma terms: u+v <= CHROMA_MAX */
 #define N_LUMA 65
 #define N_CHROMA 20
@@ -29,36 +30,79 @@
  * the histogram only nudges (it ignores layout, so on its own it would
  * pair unrelated pictures of similar colours). */
 #define FEAT_W_LUMA 1.0f
-#define FEAT_W_CHROMA 1.0f
-#define FEAT_W_HIST 0.35f
+/* Luma terms of 7 <= u+v <= 10 at half weight: a rotation or crop moves
+ * them most, yet without them different pictures with the same coarse
+ * layout come too close (measured: tests/quality). */
+#define FEAT_W_LUMA_HI 0.5f
+#define FEAT_W_CHROMA 0.3f
+#define FEAT_W_HIST 0.15f
+
+/* Luma weights for the structure: halfway between BT.601 and Rec. 709,
+ * because grey copies are made with either, and on saturated colours the
+ * two give visibly different pictures. */
+#define W_R 0.2558f
+#define W_G 0.6511f
+#define W_B 0.0931f
 
 _Static_assert(N_LUMA + N_CHROMA + N_HIST == IMGFEAT_DIM, "layout");
+
+/* A window of the image: columns [x0, x1), rows [y0, y1). */
+struct box {
+  int x0, y0, x1, y1;
+};
+
+/* Border removal: a line (row or column) belongs to a border when all but
+ * TRIM_OUTLIERS of its pixels are within TRIM_TOL (per channel) of the
+ * median colour of the outermost line of that side.  The four sides are
+ * trimmed in turn, up to TRIM_PASSES rounds, each round starting from a
+ * new outermost line: a padded copy of a photo whose own edge is a flat
+ * sky or wall then loses its padding and that flat edge, as the original
+ * loses the flat edge, so both describe the same window.  The tolerance
+ * is tight for the same reason (a flat edge of the photo itself should
+ * rarely count).  The few outliers allowed cover JPEG ringing and the
+ * corners a small rotation brings in.  At most TRIM_MAX of the width or
+ * height goes per side, so a uniform image keeps its centre. */
+#define TRIM_TOL 10
+#define TRIM_OUTLIERS 0.05
+#define TRIM_MAX 0.35
+#define TRIM_PASSES 4
+
+/* The features describe the central FEAT_CENTRE of the content box (of
+ * its width and of its height): the corners a small rotation brings in
+ * and the edges a crop removes stay outside. */
+#define FEAT_CENTRE 0.9
 
 static float cos_tab[NU][G];
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
 static void tab_init(void)
 {
+
+
   for (int u = 0; u < NU; u++)
     for (int x = 0; x < G; x++)
       cos_tab[u][x] = (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
 }
 
-/* Area average of the image into g (R, G, B means per grid cell). */
-static void grid_rgb(const struct image *im, float g[3][G][G])
+/* Area average of the window b of the image into g (R, G, B means per
+ * grid cell). */
+static void grid_rgb(const struct image *im, const struct box *bx,
+                     float g[3][G][G])
 {
   float row[3][G];
-  double sx = (double)G / im->w, sy = (double)G / im->h;
+  int bw = bx->x1 - bx->x0, bh = bx->y1 - bx->y0;
+  double sx = (double)G / bw, sy = (double)G / bh;
   int ch = im->channels;
 
   memset(g, 0, sizeof(float) * 3 * G * G);
-  for (int y = 0; y < im->h; y++) {
-    const uint8_t *p = im->px + (size_t)y * (size_t)im->w * (size_t)ch;
+  for (int y = 0; y < bh; y++) {
+    const uint8_t *p = im->px +
+        ((size_t)(y + bx->y0) * (size_t)im->w + (size_t)bx->x0) * (size_t)ch;
     double y0 = y * sy, y1 = (y + 1) * sy;
 
     memset(row, 0, sizeof(row));
     /* Source pixel x covers grid columns [x*sx, (x+1)*sx). */
-    for (int x = 0; x < im->w; x++) {
+    for (int x = 0; x < bw; x++) {
       double x0 = x * sx, x1 = (x + 1) * sx;
       int c0 = (int)x0, c1 = (int)ceil(x1) - 1;
       float r = p[x * ch], gg = p[x * ch + (ch == 3)],
@@ -110,17 +154,26 @@ static void dct_low(const float in[G][G], float out[NU][NU])
     }
 }
 
-static void normalize(float *v, int n)
+/* Scales v to unit norm; a vector of norm <= floor (nothing but rounding
+ * noise, as the structure of a flat image) becomes all zero instead. */
+static void normalize_above(float *v, int n, double floor)
 {
   double ss = 0;
 
   for (int i = 0; i < n; i++)
     ss += (double)v[i] * v[i];
-  if (ss > 0) {
+  if (ss <= floor * floor) {
+    memset(v, 0, sizeof(float) * (size_t)n);
+  } else {
     float k = (float)(1.0 / sqrt(ss));
     for (int i = 0; i < n; i++)
       v[i] *= k;
   }
+}
+
+static void normalize(float *v, int n)
+{
+  normalize_above(v, n, 0);
 }
 
 /* Soft assignment of value t (in bin units) to a linear (clamped) or
@@ -192,20 +245,120 @@ static uint64_t hash_from(const float dy[NU][NU])
   return h;
 }
 
+/* Median colour of n pixels from p, step bytes apart (per channel, by
+ * counting: n may be thousands for a full-size decode). */
+static void line_median(const uint8_t *p, size_t step, int n, int ch,
+                        int ref[3])
+{
+  for (int k = 0; k < ch; k++) {
+    int cnt[256] = { 0 }, acc = 0, v = 0;
+    for (int i = 0; i < n; i++)
+      cnt[p[(size_t)i * step + (size_t)k]]++;
+    while (v < 255 && (acc += cnt[v]) * 2 < n)
+      v++;
+    ref[k] = v;
+  }
+}
+
+/* Whether the n pixels from p (step bytes apart) are, all but a few, of
+ * colour ref. */
+static int line_is(const uint8_t *p, size_t step, int n, int ch,
+                   const int ref[3])
+{
+  int bad = 0, allow = (int)(n * TRIM_OUTLIERS);
+
+  for (int i = 0; i < n; i++) {
+    const uint8_t *q = p + (size_t)i * step;
+    for (int k = 0; k < ch; k++)
+      if (abs(q[k] - ref[k]) > TRIM_TOL) {
+        if (++bad > allow)
+          return 0;
+        break;
+      }
+  }
+  return 1;
+}
+
+/* Moves one side of b inward over the border lines of that side.  side:
+ * 0 top, 1 bottom, 2 left, 3 right. */
+static int trim_side(const struct image *im, struct box *b, int side)
+{
+  int ch = im->channels, vert = side < 2, far = side & 1;
+  int len = vert ? b->x1 - b->x0 : b->y1 - b->y0;
+  int depth = vert ? im->h : im->w;
+  int done = side == 0 ? b->y0 : side == 1 ? im->h - b->y1
+             : side == 2 ? b->x0 : im->w - b->x1;
+  int max = (int)(depth * TRIM_MAX) - done;
+  size_t step = vert ? (size_t)ch : (size_t)im->w * (size_t)ch;
+  int ref[3] = { 0 }, t;
+
+  for (t = 0; t < max; t++) {
+    int line = far ? (vert ? b->y1 : b->x1) - 1 - t
+                   : (vert ? b->y0 : b->x0) + t;
+    const uint8_t *p = im->px + (vert
+        ? ((size_t)line * (size_t)im->w + (size_t)b->x0) * (size_t)ch
+        : ((size_t)b->y0 * (size_t)im->w + (size_t)line) * (size_t)ch);
+    if (t == 0)
+      line_median(p, step, len, ch, ref);
+    if (!line_is(p, step, len, ch, ref))
+      break;
+  }
+  if (side == 0)
+    b->y0 += t;
+  else if (side == 1)
+    b->y1 -= t;
+  else if (side == 2)
+    b->x0 += t;
+  else
+    b->x1 -= t;
+  return t;
+}
+
+/* The picture inside its solid borders (letterbox, pillarbox, padding). */
+static void find_content(const struct image *im, struct box *b)
+{
+  b->x0 = b->y0 = 0;
+  b->x1 = im->w;
+  b->y1 = im->h;
+  for (int pass = 0; pass < TRIM_PASSES; pass++) {
+    int moved = 0;
+    for (int side = 0; side < 4; side++)
+      moved += trim_side(im, b, side);
+    if (!moved)
+      break;
+  }
+}
+
+/* The central FEAT_CENTRE of b (at least one pixel each way). */
+static void centre_of(struct box *b)
+{
+  int w = b->x1 - b->x0, h = b->y1 - b->y0;
+  int cw = (int)(w * FEAT_CENTRE + 0.5), chh = (int)(h * FEAT_CENTRE + 0.5);
+
+  if (cw < 1)
+    cw = 1;
+  if (chh < 1)
+    chh = 1;
+  b->x0 += (w - cw) / 2;
+  b->y0 += (h - chh) / 2;
+  b->x1 = b->x0 + cw;
+  b->y1 = b->y0 + chh;
+}
+
 /* The grid in Y/Cb/Cr; returns the mean luma.  The grid weights are
  * overlaps in grid units, so each cell's weights sum to 1 and the sums are
  * already means. */
-static float grid_ycc(const struct image *im, float yy[G][G], float cb[G][G],
-                      float cr[G][G])
+static float grid_ycc(const struct image *im, const struct box *bx,
+                      float yy[G][G], float cb[G][G], float cr[G][G])
 {
   float rgb[3][G][G];
   double ysum = 0;
 
-  grid_rgb(im, rgb);
+  grid_rgb(im, bx, rgb);
   for (int y = 0; y < G; y++)
     for (int x = 0; x < G; x++) {
       float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
-      yy[y][x] = 0.299f * r + 0.587f * gg + 0.114f * b;
+      yy[y][x] = W_R * r + W_G * gg + W_B * b;
       cb[y][x] = -0.168736f * r - 0.331264f * gg + 0.5f * b;
       cr[y][x] = 0.5f * r - 0.418688f * gg - 0.081312f * b;
       ysum += yy[y][x];
@@ -225,9 +378,16 @@ static void luma_block(float dy[NU][NU], float *v)
         continue;
       v[k++] = u % 2 ? fabsf(dy[v2][u]) : dy[v2][u];
     }
-  normalize(v, N_LUMA);
-  for (int i = 0; i < N_LUMA; i++)
-    v[i] *= FEAT_W_LUMA;
+  /* The terms are sums over G*G cells: a contrast of one grey level over
+   * the picture gives hundreds, float noise on a flat image 1e-3. */
+  normalize_above(v, N_LUMA, 1.0);
+  k = 0;
+  for (int v2 = 0; v2 < NU; v2++)
+    for (int u = 0; u < NU; u++) {
+      if (u + v2 < 1 || u + v2 > LUMA_MAX)
+        continue;
+      v[k++] *= u + v2 > LUMA_LOW ? FEAT_W_LUMA_HI : FEAT_W_LUMA;
+    }
 }
 
 /* Chroma layout relative to mean luma (N_CHROMA values into v; +16 keeps
@@ -284,13 +444,16 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
 {
   float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
   float ymean;
+  struct box b;
 
   memset(ret, 0, sizeof(*ret));
   if (!im || !im->px || im->w < 1 || im->h < 1 ||
       (im->channels != 1 && im->channels != 3))
     return -EINVAL;
   pthread_once(&tab_once, tab_init);
-  ymean = grid_ycc(im, yy, cb, cr);
+  find_content(im, &b);
+  centre_of(&b);
+  ymean = grid_ycc(im, &b, yy, cb, cr);
   dct_low(yy, dy);
   dct_low(cb, dcb);
   dct_low(cr, dcr);

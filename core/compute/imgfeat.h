@@ -5,24 +5,36 @@
  * Design (docs/ALGORITHMS.md §7; measurements in docs/ARCHITECTURE.md, "Image
  * features and near duplicates"):
  *
- *   1. The image (any size; normally the smallest DCT-scaled decode whose
- *      short side is >= 64 px, e.g. 160x120 for 640x480) is area-averaged
- *      to a 32x32 grid of Y, Cb, Cr (BT.601).  The aspect ratio is dropped
- *      on purpose, so a resize or a small crop lands on nearly the same
- *      grid.  Averaging is also a low-pass filter, so blur and JPEG noise
- *      barely move the grid.
+ *   0. Solid borders are removed first: rows and columns at the edges that
+ *      are one colour within a small tolerance (letterbox and pillarbox
+ *      bars, padding in any colour), side by side in up to four rounds,
+ *      at most 35 % of the width or height per side, so a uniform image
+ *      keeps its centre and stays well defined.  The features then
+ *      describe the central 90 % (each way) of what is left: the corners
+ *      a small rotation brings in and the edges a small crop removes stay
+ *      outside.
+ *   1. That window (of any size; normally the smallest DCT-scaled decode
+ *      whose short side is >= 64 px, e.g. 160x120 for 640x480) is
+ *      area-averaged to a 32x32 grid of Y, Cb, Cr.  Y weighs R, G, B
+ *      halfway between BT.601 and Rec. 709, because grey copies are made
+ *      with either.  The aspect ratio is dropped on purpose, so a resize
+ *      or a small crop lands on nearly the same grid.  Averaging is also a
+ *      low-pass filter, so blur and JPEG noise barely move the grid.
  *   2. 2-D DCT-II of the three planes, low frequencies only.
  *   3. Embedding, IMGFEAT_DIM = 128 float32, L2-normalised:
  *        [0, 65)    luma: the 65 coefficients with 1 <= u+v <= 10 (DC
  *                   dropped), the block scaled to unit norm, so a
  *                   brightness or contrast change (a factor on Y) cancels;
+ *                   terms with u+v > 6 then at half weight (a rotation or
+ *                   crop moves them most); a flat image gives zeros;
  *        [65, 85)   chroma: Cb and Cr coefficients with u+v <= 3 (DC kept:
  *                   the mean colour), divided by the mean luma so that a
- *                   brightness factor cancels here too;
- *        [85, 128)  colour histogram, lightly weighted (FEAT_W_HIST):
- *                   12 hues x 3 saturations (saturation relative to luma)
- *                   plus 7 bins of luma relative to the image mean for
- *                   unsaturated cells, soft-assigned, square-rooted.
+ *                   brightness factor cancels here too; weight 0.3, so a
+ *                   grey copy stays close;
+ *        [85, 128)  colour histogram, weight 0.15: 12 hues x 3
+ *                   saturations (saturation relative to luma) plus 7 bins
+ *                   of luma relative to the image mean for unsaturated
+ *                   cells, soft-assigned, square-rooted.
  *      Horizontal flip: a flip negates exactly the DCT coefficients with an
  *      odd horizontal frequency u, so those enter as |c|.  Every term is
  *      then unchanged by a flip (the histogram is by nature).
@@ -33,10 +45,11 @@
  *      Compare hashes with imgfeat_hamming(); <= 10 of 64 bits is the
  *      usual "same picture" bound.
  *
- * What it does not do: it is a global descriptor of photometric and
- * resampling edits (re-encode, resize, blur, brightness, small crops,
- * flips).  Rotations, large crops, padding and "same object, another
- * photo" are out of reach of any feature of this kind (docs/ALGORITHMS.md §7).
+ * What it does not do: it is a global descriptor.  Photometric and
+ * resampling edits, padding, rotations up to ~3 degrees, captions and
+ * crops of ~5 % per side stay close; a crop that shifts the centre by 5 %
+ * or more (10 % off two sides), larger rotations and "same object,
+ * another photo" are out of its reach (docs/ALGORITHMS.md §7).
  *
  * Cost: ~20 µs per image from a 160x120 decode, versus ~1.3 ms to decode.
  * The cosine tables are built once per process (pthread_once); apart from
@@ -56,8 +69,10 @@
 /* Bumped whenever the numbers computed for the same pixels change; stored
  * features of another version are recomputed at the next import.
  * 2: the import decodes every format and applies the EXIF orientation
- * before computing (version 1 saw JPEG pixels as stored). */
-#define IMGFEAT_VERSION 2
+ * before computing (version 1 saw JPEG pixels as stored).  3: borders
+ * removed, the central 90 % described, high luma terms and colour
+ * weighted down. */
+#define IMGFEAT_VERSION 3
 
 struct imgfeat {
   uint64_t phash;

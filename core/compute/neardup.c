@@ -1,6 +1,7 @@
 /* neardup.c - duplicate groups (see neardup.h): sort-and-scan for equal
- * hashes, knn_radius() + union-find for embeddings, then one routine that
- * turns (row -> root) labels into ordered groups.  No store, no I/O.
+ * hashes, knn_radius() + centre-based grouping for embeddings, then one
+ * routine that turns (row -> label) labels into ordered groups.  No store,
+ * no I/O.
  */
 #include "neardup.h"
 
@@ -153,13 +154,129 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
   return r;
 }
 
-static size_t uf_find(size_t *p, size_t i)
+/* The centre-based grouping of neardup.h, on the radius graph gr.
+ * A max-heap of (free_weight, -id) picks the next centre; an entry whose
+ * weight went down since it was pushed is pushed again with the current
+ * weight (weights only go down), so each pop is either final or one of at
+ * most (pairs) re-pushes. */
+struct hent {
+  double deg;       /* free_weight() when pushed */
+  uint64_t id;
+  size_t row;
+};
+
+static int hent_before(const struct hent *a, const struct hent *b)
 {
-  while (p[i] != i) {
-    p[i] = p[p[i]];   /* path halving */
-    i = p[i];
+  return a->deg != b->deg ? a->deg > b->deg : a->id < b->id;
+}
+
+static void heap_push(struct hent *h, size_t *n, struct hent e)
+{
+  size_t i = (*n)++;
+
+  while (i > 0 && hent_before(&e, &h[(i - 1) / 2])) {
+    h[i] = h[(i - 1) / 2];
+    i = (i - 1) / 2;
   }
-  return i;
+  h[i] = e;
+}
+
+static struct hent heap_pop(struct hent *h, size_t *n)
+{
+  struct hent top = h[0], last = h[--(*n)];
+  size_t i = 0;
+
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= *n)
+      break;
+    if (c + 1 < *n && hent_before(&h[c + 1], &h[c]))
+      c++;
+    if (!hent_before(&h[c], &last))
+      break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n)
+    h[i] = last;
+  return top;
+}
+
+#define UNSET SIZE_MAX
+
+/* A candidate centre's weight: the sum of (thresh - distance) over its
+ * ungrouped neighbours, plus a tiny term per neighbour so that a pair at
+ * exactly the threshold still counts.  A pair near the threshold weighs
+ * almost nothing, so a small change of distances (another sample set's
+ * mean) rarely changes which centre comes first. */
+static double free_weight(const struct knn_graph *gr, const size_t *lab,
+                          size_t i, double thresh)
+{
+  double d = 0;
+
+  for (size_t k = gr->off[i]; k < gr->off[i + 1]; k++)
+    if (lab[gr->idx[k]] == UNSET)
+      d += thresh - gr->dist[k] + 1e-9;
+  return d;
+}
+
+/* Step 1: centres and their members (labels = the centre's row). */
+static int pick_centres(const struct knn_graph *gr, const uint64_t *ids,
+                        size_t n, double thresh, size_t *lab)
+{
+  size_t cap = n + gr->off[n], hn = 0;
+  struct hent *h = malloc(cap * sizeof(*h));
+
+  if (!h)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    lab[i] = UNSET;
+  for (size_t i = 0; i < n; i++) {
+    struct hent e = { free_weight(gr, lab, i, thresh), ids[i], i };
+    if (e.deg > 0)
+      heap_push(h, &hn, e);
+  }
+  while (hn) {
+    struct hent e = heap_pop(h, &hn);
+    double d;
+    if (lab[e.row] != UNSET)
+      continue;
+    d = free_weight(gr, lab, e.row, thresh);
+    if (d > 0 && d < e.deg) {   /* weaker now: back in line */
+      e.deg = d;
+      heap_push(h, &hn, e);
+      continue;
+    }
+    if (d <= 0)
+      continue;          /* every neighbour is taken: step 2 */
+    lab[e.row] = e.row;
+    for (size_t k = gr->off[e.row]; k < gr->off[e.row + 1]; k++)
+      if (lab[gr->idx[k]] == UNSET)
+        lab[gr->idx[k]] = e.row;
+  }
+  free(h);
+  return 0;
+}
+
+/* Step 2: a sample left over with a neighbour joins the group of its
+ * nearest neighbour (ties: smallest id).  A leftover's neighbours all
+ * belong to groups of step 1 (it would have been a centre otherwise), so
+ * this reads labels step 2 never writes: the order does not matter, and a
+ * leftover never joins two groups.  Step 3: the rest are alone. */
+static void attach_leftovers(const struct knn_graph *gr, const uint64_t *ids,
+                             size_t n, size_t *lab)
+{
+  for (size_t i = 0; i < n; i++) {
+    size_t best = UNSET;
+    if (lab[i] != UNSET)
+      continue;
+    for (size_t k = gr->off[i]; k < gr->off[i + 1]; k++)
+      if (best == UNSET || gr->dist[k] < gr->dist[best] ||
+          (gr->dist[k] == gr->dist[best] &&
+           ids[gr->idx[k]] < ids[gr->idx[best]]))
+        best = k;
+    lab[i] = best != UNSET ? lab[gr->idx[best]] : i;
+  }
 }
 
 int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
@@ -168,7 +285,7 @@ int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
 {
   struct knn_graph gr = { 0 };
   float *c = NULL;
-  size_t *parent = NULL, max_pairs;
+  size_t *lab = NULL, max_pairs;
   int r;
 
   memset(ret, 0, sizeof(*ret));
@@ -179,8 +296,8 @@ int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
   if (n > SIZE_MAX / d / sizeof(float))
     return -ENOMEM;
   c = malloc(n * d * sizeof(float));
-  parent = malloc(n * sizeof(*parent));
-  if (!c || !parent) {
+  lab = malloc(n * sizeof(*lab));
+  if (!c || !lab) {
     r = -ENOMEM;
     goto out;
   }
@@ -192,20 +309,14 @@ int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
   r = knn_radius(c, n, d, thresh, max_pairs, opts, &gr);
   if (r < 0)
     goto out;
-  for (size_t i = 0; i < n; i++)
-    parent[i] = i;
-  for (size_t i = 0; i < n; i++)
-    for (size_t k = gr.off[i]; k < gr.off[i + 1]; k++) {
-      size_t a = uf_find(parent, i), b = uf_find(parent, gr.idx[k]);
-      if (a != b)
-        parent[a < b ? b : a] = a < b ? a : b;
-    }
-  for (size_t i = 0; i < n; i++)
-    parent[i] = uf_find(parent, i);
-  r = groups_from_labels(parent, ids, n, ret);
+  r = pick_centres(&gr, ids, n, thresh, lab);
+  if (r < 0)
+    goto out;
+  attach_leftovers(&gr, ids, n, lab);
+  r = groups_from_labels(lab, ids, n, ret);
 out:
   knn_graph_free(&gr);
   free(c);
-  free(parent);
+  free(lab);
   return r;
 }

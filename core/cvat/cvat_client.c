@@ -550,6 +550,12 @@ static int connect_new(const struct cvat_config *cfg, struct cvat_client **ret,
     return errf(err, errlen, -EINVAL, "no CVAT credentials configured "
                 "(set token, or username and password)");
   r = client_alloc(cfg, &c);
+  if (r < 0 && r != -ENOMEM && cfg->ca_bundle)
+    /* The URL was checked when it was set: what failed is the CA file,
+     * read now (http_client_new), not when it was set. */
+    return errf(err, errlen, r, "cvat.ca_bundle: %.200s: %s", cfg->ca_bundle,
+                r == -EINVAL ? "not a regular file" :
+                r == -EBADMSG ? "empty file" : strerror(-r));
   if (r < 0)
     return errf(err, errlen, r, "cannot set up the CVAT client: %s",
                 strerror(-r));

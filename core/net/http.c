@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct hdr {
   char *name;
@@ -29,7 +30,8 @@ struct http_client {
   CURL *curl;
   char *base;
   struct http_opts o;
-  char *ca_bundle;
+  char *ca_pem;     /* the CA file's bytes, read once (http_client_new) */
+  size_t ca_len;
   struct hdr *hdrs;
   size_t nhdrs;
   char **secrets;
@@ -47,11 +49,59 @@ static void global_init(void)
   global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* The CA file's bytes, read from the one descriptor that was checked: a
+ * regular file (open_regular never blocks on a FIFO), non-empty, at most
+ * HTTP_CA_MAX.  libcurl gets these bytes, never the path, so what was
+ * checked is what verifies the peer. */
+static int read_ca(const char *path, char **ret, size_t *ret_len)
+{
+  struct stat st;
+  char *data;
+  size_t got = 0;
+  int fd = open_regular(path), r = 0;
+
+  *ret = NULL;
+  *ret_len = 0;
+  if (fd < 0)
+    return fd;           /* -EINVAL: not a regular file */
+  if (fstat(fd, &st) < 0)
+    r = -errno;
+  else if (st.st_size <= 0)
+    r = -EBADMSG;
+  else if ((uint64_t)st.st_size > HTTP_CA_MAX)
+    r = -EFBIG;
+  data = r == 0 ? malloc((size_t)st.st_size) : NULL;
+  if (r == 0 && !data)
+    r = -ENOMEM;
+  while (r == 0 && got < (size_t)st.st_size) {
+    ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      r = -errno;
+    else if (n == 0)
+      break;              /* the file shrank: what is there */
+    else
+      got += (size_t)n;
+  }
+  close(fd);
+  if (r == 0 && got == 0)
+    r = -EBADMSG;
+  if (r < 0) {
+    free(data);
+    return r;
+  }
+  *ret = data;
+  *ret_len = got;
+  return 0;
+}
+
 int http_client_new(const char *base_url, const struct http_opts *o,
                     struct http_client **ret)
 {
   struct http_client *c;
   size_t n;
+  int r;
 
   *ret = NULL;
   if (!base_url || (strncmp(base_url, "http://", 7) != 0 &&
@@ -77,12 +127,18 @@ int http_client_new(const char *base_url, const struct http_opts *o,
   if (c->o.retry_max_s <= 0)
     c->o.retry_max_s = 30;
   c->base = strdup(base_url);
-  c->ca_bundle = o && o->ca_bundle ? strdup(o->ca_bundle) : NULL;
   c->o.ca_bundle = NULL;
   c->curl = curl_easy_init();
-  if (!c->base || !c->curl || (o && o->ca_bundle && !c->ca_bundle)) {
+  if (!c->base || !c->curl) {
     http_client_free(c);
     return -ENOMEM;
+  }
+  if (o && o->ca_bundle) {
+    r = read_ca(o->ca_bundle, &c->ca_pem, &c->ca_len);
+    if (r < 0) {
+      http_client_free(c);
+      return r;
+    }
   }
   n = strlen(c->base);
   while (n > 0 && c->base[n - 1] == '/')
@@ -109,7 +165,7 @@ void http_client_free(struct http_client *c)
   free(c->sigv4_id);
   secret_free(c->sigv4_key);
   free(c->base);
-  free(c->ca_bundle);
+  free(c->ca_pem);
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
@@ -457,8 +513,12 @@ static void set_common(struct http_client *c, const char *url,
   /* Verification stays on; only the CA file can change. */
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (c->ca_bundle)
-    curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
+  if (c->ca_pem) {
+    /* The bytes read and checked once (read_ca), kept for the client's
+     * life: no copy needed. */
+    struct curl_blob blob = { c->ca_pem, c->ca_len, CURL_BLOB_NOCOPY };
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+  }
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);

@@ -36,6 +36,8 @@
 #include "util.h"
 
 #define HTTP_ERR_MAX 512
+/* The largest CA file taken (Debian's whole bundle is about 200 KB). */
+#define HTTP_CA_MAX (4u << 20)
 /* A signed (S3) attempt that moves less than this many bytes a second
  * for this many seconds ends as a timeout (and is retried): a stalled
  * object store must not hold a reader for the whole attempt timeout. */
@@ -43,7 +45,8 @@
 #define HTTP_LOW_SPEED_SECONDS 30L
 
 struct http_opts {
-  const char *ca_bundle;     /* CA file for TLS; NULL = the system's */
+  const char *ca_bundle;     /* CA file for TLS; NULL = the system's.  Read
+                              * once by http_client_new() (see there). */
   long connect_timeout_ms;   /* 0 = 10 s */
   long timeout_ms;           /* whole attempt; 0 = 600 s */
   int max_retries;           /* retries after the first attempt; <0 = 6 */
@@ -90,8 +93,14 @@ struct http_resp {
 struct http_client;
 
 /* Creates a client for base_url ("https://host:port", no trailing path
- * needed).  Options are copied.  Returns 0, -EINVAL (not an http(s) URL)
- * or -ENOMEM. */
+ * needed).  Options are copied.  A ca_bundle is opened and read here, once:
+ * the descriptor is checked to be a regular file of at most HTTP_CA_MAX
+ * bytes and those bytes are what libcurl verifies peers with for the
+ * client's whole life (CURLOPT_CAINFO_BLOB), so a path swapped after it was
+ * checked (a symlink, a FIFO, another file) is never read by libcurl.
+ * Returns 0, -EINVAL (not an http(s) URL), -ENOMEM, or for the CA file
+ * -EINVAL (not a regular file: a directory, FIFO, device), -EFBIG (over
+ * HTTP_CA_MAX), -EBADMSG (empty) or the errno of open/read. */
 int http_client_new(const char *base_url, const struct http_opts *o,
                     struct http_client **ret);
 /* Frees the client and closes its connection; NULL is fine. */

@@ -77,7 +77,7 @@ static int check_tag(const struct config_key *k, const char *val, char *err,
 static const struct config_key keys[] = {
   { "unique.count", CFG_INT, "100", 0, 10000000, NULL,
     "samples in views/unique (0 = all, ranked)", NULL, 0 },
-  { "neardup.threshold", CFG_FLOAT, "0.10", 0, 2, NULL,
+  { "neardup.threshold", CFG_FLOAT, "0.09", 0, 2, NULL,
     "cosine distance at or below which two images are near-duplicates",
     NULL, 0 },
   { "dupes.iou", CFG_FLOAT, "0.75", 0, 1, NULL,

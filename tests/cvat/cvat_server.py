@@ -630,14 +630,13 @@ STATES = ("new", "in progress", "completed", "rejected")
 SORTING = ("lexicographical", "natural", "predefined", "random")
 
 ATTRIBUTE_FIELDS = {
-    "id": F("int", null=True),
+    "id": F("int"),
     "name": F("str", required=True, max_length=64),
     "mutable": F("bool", required=True),
     "input_type": F("str", required=True, choices=INPUT_TYPES),
     "values": F("list", required=True,
                 item=F("str", allow_blank=True, max_length=200)),
     "default_value": F("str", allow_blank=True, max_length=128),
-    "deleted": F("bool"),
 }
 LABEL_FIELDS = {
     "id": F("int", null=True),
@@ -1183,7 +1182,7 @@ class CvatTestServer:
 
     def __init__(self, host="127.0.0.1", port=0, username="admin",
                  password="admin", token=None, version=DEFAULT_VERSION,
-                 max_request_bytes=0, **config):
+                 max_request_bytes=0, tls=None, **config):
         unknown = set(config) - set(DEFAULT_CONFIG)
         if unknown:
             raise TypeError("unknown config keys: %s" % sorted(unknown))
@@ -1195,6 +1194,7 @@ class CvatTestServer:
         self.config["version"] = version
         self.config["max_request_bytes"] = int(max_request_bytes or 0)
         self._httpd = None
+        self._tls = tls          # an ssl.SSLContext: serve HTTPS
         self._thread = None
         self._conns = set()
         self._init_state()
@@ -1209,10 +1209,17 @@ class CvatTestServer:
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self._tls else "http", self.host,
+                               self.port)
 
     def start(self):
         httpd = _HTTPServer((self.host, self.port), Handler)
+        if self._tls:
+            # The handshake runs in the connection's own thread, at its
+            # first read: a client that never speaks TLS holds no one else.
+            httpd.socket = self._tls.wrap_socket(
+                httpd.socket, server_side=True,
+                do_handshake_on_connect=False)
         httpd.app = self
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -2390,12 +2397,20 @@ class CvatTestServer:
         seen = set()
         for i, e in enumerate(entries):
             lid = e.get("id")
+            if e.get("deleted") and lid is None:
+                # CVAT's LabelSerializer.validate(), per entry
+                errs[i] = {"non_field_errors": ["Deleted label must have "
+                                                "an ID"]}
+                continue
             if lid is not None:
-                if not patch or lid not in by_id:
-                    errs[i] = {"id": ['Label with id %s does not exist.'
-                                      % lid]} if patch else \
-                        {"id": ["Label id is not allowed on creation."]}
-                    continue
+                if patch and lid not in by_id:
+                    # update_label(): Label.DoesNotExist -> NotFound
+                    raise ApiError(404, {"detail": "Not found label with "
+                                         "id #%s to change" % lid})
+                if not patch:
+                    # create_labels() drops a given id
+                    lid = None
+            if lid is not None:
                 if e.get("deleted"):
                     plan.append(("delete", by_id[lid], e))
                     names.pop(by_id[lid]["name"], None)
@@ -2403,8 +2418,9 @@ class CvatTestServer:
                 new = e.get("name", by_id[lid]["name"])
                 if new != by_id[lid]["name"]:
                     if new in names or new in seen:
-                        raise bad({field: ["All label names must be "
-                                           "unique"]})
+                        # Label.save(): IntegrityError -> InvalidLabel ->
+                        # ValidationError raised in update(): a bare list
+                        raise bad(["All label names must be unique"])
                     names.pop(by_id[lid]["name"], None)
                 seen.add(new)
                 plan.append(("update", by_id[lid], e))
@@ -2415,17 +2431,20 @@ class CvatTestServer:
                     errs[i] = {"name": [REQUIRED]}
                     continue
                 if e["name"] in names or e["name"] in seen:
-                    raise bad({field: ["All label names must be unique"]})
+                    raise bad(["All label names must be unique"])
                 seen.add(e["name"])
                 plan.append(("create", None, e))
-            attr_names = [a["name"] for a in e.get("attributes", [])
-                          if not a.get("deleted")]
-            if len(set(attr_names)) != len(attr_names):
-                raise bad({field: ["Attribute names must be unique within "
-                                   "a label"]})
+            # check_attribute_names_unique(): every entry counts (there is
+            # no "deleted" for attributes), raised in create()/update()
+            attr_names = [a.get("name") for a in e.get("attributes", [])]
+            dup = [n for k, n in enumerate(attr_names)
+                   if n in attr_names[:k]]
+            if dup:
+                raise bad(["Duplicate attribute with name '%s' exists"
+                           % dup[0]])
             subs = [s.get("name") for s in e.get("sublabels", [])]
             if len(set(subs)) != len(subs):
-                raise bad({field: ["All label names must be unique"]})
+                raise bad(["All label names must be unique"])
         if any(errs):
             raise bad({field: errs})
         return plan
@@ -2460,9 +2479,14 @@ class CvatTestServer:
                          "parent": None, "created": now}
                 self.labels[label["id"]] = label
             else:
-                for k in ("name", "type", "svg"):
-                    if k in e:
-                        label[k] = e[k]
+                if e.get("name"):
+                    label["name"] = e["name"]
+                # update_label(): a type change from or to "skeleton" is
+                # ignored (logged), not refused; the svg of an existing
+                # label is not touched.
+                new_type = e.get("type") or label["type"]
+                if "skeleton" not in (label["type"], new_type):
+                    label["type"] = new_type
                 if e.get("color"):
                     label["color"] = e["color"]
             self._update_attrs(label, e.get("attributes", []))
@@ -2490,17 +2514,16 @@ class CvatTestServer:
                 old = next((x for x in label["attributes"]
                             if x["id"] == a["id"]), None)
                 if old is None:
-                    raise bad({"attributes": ["Attribute with id %s does not "
-                                              "exist." % a["id"]]})
+                    # update_label(): AttributeSpec.DoesNotExist -> NotFound
+                    raise ApiError(404, {"detail": "Attribute with id #%s "
+                                         "does not exist" % a["id"]})
             else:
                 # id-less entries match an existing attribute by name
                 old = next((x for x in label["attributes"]
                             if x["name"] == a["name"]), None)
-            if a.get("deleted"):
-                if old is not None:
-                    label["attributes"].remove(old)
-                    self._strip_attr_values(old["id"])
-                continue
+            # CVAT's AttributeSerializer has no "deleted": an attribute is
+            # removed only by recreating its label (the field's help text);
+            # an unknown key is ignored and the entry updates or creates.
             rec = self._make_attr(a, old)
             if old is None:
                 label["attributes"].append(rec)
@@ -2511,19 +2534,6 @@ class CvatTestServer:
         for i in ids:
             self.labels.pop(i, None)
         self._purge_annotations(lambda o: o["label_id"] in ids)
-
-    def _strip_attr_values(self, spec_id):
-        def strip(o):
-            o["attributes"] = [a for a in o["attributes"]
-                               if a["spec_id"] != spec_id]
-            for s in o.get("shapes", []):
-                strip(s)
-            for e in o.get("elements", []):
-                strip(e)
-        for j in self.jobs.values():
-            for kind in ANN_KINDS:
-                for o in j["ann"][kind].values():
-                    strip(o)
 
     def _purge_annotations(self, pred):
         for j in self.jobs.values():
@@ -3708,7 +3718,9 @@ class CvatTestServer:
         legacy status; assignee changes stamp assignee_updated_date.
         raw=True sets exactly what is given (control API)."""
         now = time.time()
-        if "assignee" in body:
+        if "assignee" in body and (raw or body["assignee"] != j["assignee"]):
+            # JobWriteSerializer.update(): the date moves only when the
+            # assignee really changes
             j["assignee"] = body["assignee"]
             j["assignee_updated"] = now
         if "stage" in body:
@@ -3918,11 +3930,14 @@ class CvatTestServer:
         for kind in ANN_KINDS:
             for o in body[kind]:
                 if action == "delete":
+                    # JobAnnotation._delete(data): ids outside the job are
+                    # filtered out, but the answer echoes the request's
+                    # objects, deleted or not
                     oid = o.get("id")
                     if oid is not None and \
                             self.ann_index[kind].get(oid) in scope_ids:
                         self._remove(kind, oid)
-                        out[kind].append(self._norm(o))
+                    out[kind].append(self._norm(o))
                     continue
                 if action == "update" and o.get("id") is not None:
                     self._remove(kind, o["id"])

@@ -627,7 +627,42 @@ def t_projects_labels():
           r.status == 200 and r2.json["count"] == 2, r2.json["count"])
     r = api.patch("/api/projects/%d" % p["id"], {"labels": [
         {"name": "person"}]})
-    check("PATCH adding an existing label name -> 400", r.status == 400, r)
+    check("PATCH adding an existing label name -> 400, a bare list",
+          r.status == 400 and r.json == ["All label names must be unique"],
+          r)
+    # What CVAT's LabelSerializer.update_label() does (public source).
+    r = api.patch("/api/projects/%d" % p["id"], {"labels": [
+        {"id": 999999, "name": "x"}]})
+    check("PATCH label with an unknown id -> 404 'Not found label with id "
+          "#N to change'", r.status == 404 and r.json ==
+          {"detail": "Not found label with id #999999 to change"}, r)
+    r = api.patch("/api/projects/%d" % p["id"], {"labels": [
+        {"name": "gone", "deleted": True}]})
+    check("PATCH label deleted without an id -> 400 nested non_field_errors",
+          r.status == 400 and r.json == {"labels": [{"non_field_errors": [
+              "Deleted label must have an ID"]}]}, r)
+    attr = {"mutable": False, "input_type": "text", "values": [""]}
+    r = api.patch("/api/projects/%d" % p["id"], {"labels": [
+        {"id": E.car, "attributes": [dict(attr, name="d"),
+                                     dict(attr, name="d")]}]})
+    check("PATCH label with two attributes of one name -> 400 'Duplicate "
+          "attribute with name ...'", r.status == 400 and r.json ==
+          ["Duplicate attribute with name 'd' exists"], r)
+    r = api.patch("/api/projects/%d" % p["id"], {"labels": [
+        {"id": E.car, "attributes": [dict(attr, id=999999, name="q")]}]})
+    check("PATCH attribute with an unknown id -> 404", r.status == 404 and
+          r.json == {"detail": "Attribute with id #999999 does not exist"}, r)
+    r = api.patch("/api/projects/%d" % p["id"], {"labels": [
+        {"id": E.car, "attributes": [
+            {"id": E.color_attr, "name": "color", "deleted": True,
+             "mutable": False, "input_type": "select",
+             "values": ["red", "blue"]}]}]})
+    r2 = api.get("/api/labels/%d" % E.car)
+    names = sorted(a["name"] for a in r2.json["attributes"])
+    check("an attribute's 'deleted' is not a field: ignored, the attribute "
+          "stays (updated)", r.status == 200 and "color" in names and
+          [a["values"] for a in r2.json["attributes"]
+           if a["name"] == "color"] == [["red", "blue"]], (r, r2.json))
     r = api.patch("/api/projects/%d" % p["id"], {"status": "x"})
     check("PATCH project with an unknown field -> 403",
           r.status == 403 and r.json.get("detail") ==
@@ -1152,6 +1187,9 @@ def t_annotations():
     check("delete ignores ids outside the scope",
           r.status == 200 and ids[0] in
           [s["id"] for s in api.get(url).json["shapes"]], r)
+    check("delete echoes the request's objects, deleted or not (CVAT's "
+          "JobAnnotation._delete)", [x["id"] for x in r.json["shapes"]] ==
+          [ids[0]], r)
 
     r = api.put(url, {"shapes": [make_shape(1, E.car), make_shape(4,
                                                                   E.car)]})

@@ -1,17 +1,18 @@
 """Real readers and CVAT layouts: torchvision's VOCDetection loads the VOC
 export with the right boxes and classes; the strict checkers accept the
 COCO and YOLO exports of an untagged dataset (one `default` subset); zips
-in CVAT's COCO 1.0, YOLO 1.1 (darknet layout) and PASCAL VOC 1.1 layouts
-import back to the same labels."""
+laid out as CVAT writes COCO 1.0, YOLO 1.1 (darknet), Ultralytics YOLO
+Detection 1.0 and PASCAL VOC 1.1 (cvat_layouts.py, built from the ground
+truth, not from our exports) import to the same labels."""
 import json
 import os
 import sys
-import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
 from xlib import check, curate  # noqa: E402
 import check_formats  # noqa: E402
+import cvat_layouts  # noqa: E402
 
 
 def voc_expect(gt, name):
@@ -19,14 +20,6 @@ def voc_expect(gt, name):
                    int(r["box"][0] + r["box"][2]),
                    int(r["box"][1] + r["box"][3]))
                   for r in gt if r["sample"] == name)
-
-
-def zipdir(src, dst, members=None):
-    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
-        for rel in xlib.tree(src):
-            if members is None or members(rel):
-                z.write(os.path.join(src, rel), rel)
-    return dst
 
 
 def main():
@@ -133,44 +126,37 @@ def main():
     probs = check_formats.check_yolo(yout)
     check(not probs, "untagged: strict YOLO check %s" % probs[:3])
 
-    # CVAT COCO 1.0 zip
-    z = zipdir(out, plain.path("coco.zip"))
-    curate("import-labels", "--store", plain.store, "--format", "cvat-zip",
-           "--field", "zc", z)
-    check(plain.dump("zc") == pgt, "CVAT COCO 1.0 zip: identical labels")
-    # CVAT YOLO 1.1 (darknet) zip, built from the YOLO export
-    names = [ln.split(": ", 1)[1].strip().strip('"') for ln in
-             open(os.path.join(yout, "data.yaml")) if ln.startswith("  ")]
-    z = plain.path("yolo11.zip")
-    with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("obj.names", "\n".join(names) + "\n")
-        zf.writestr("obj.data", "classes = %d\ntrain = data/train.txt\n"
-                    "names = data/obj.names\nbackup = backup/\n" % len(names))
-        lst = []
-        for f in sorted(os.listdir(os.path.join(yout, "labels", "default"))):
-            zf.write(os.path.join(yout, "labels", "default", f),
-                     "obj_train_data/" + f)
-            lst.append("data/obj_train_data/" + f[:-4] + ".jpg")
-        zf.writestr("train.txt", "\n".join(lst) + "\n")
-    curate("import-labels", "--store", plain.store, "--format", "cvat-zip",
-           "--field", "zy", z)
-    zy = plain.dump("zy")
-    ok = len(zy) == len(pgt) and all(
-        a["label"] == b["label"] and
-        all(abs(p - q) < 1e-3 for p, q in zip(a["box"], b["box"], strict=True))
-        for a, b in zip(pgt, zy, strict=True))
-    check(ok, "CVAT YOLO 1.1 zip (obj.names, obj_train_data/): same boxes")
-    # PASCAL VOC 1.1 zip
-    vout = plain.export("voc", plain.path("voc"))
-    z = zipdir(vout, plain.path("voc.zip"),
-               lambda r: not r.startswith("JPEGImages/"))
-    curate("import-labels", "--store", plain.store, "--format", "cvat-zip",
-           "--field", "zv", z)
-    zv = plain.dump("zv")
-    ok = len(zv) == len(pgt) and all(
-        a["label"] == b["label"] and b["box"][0] == int(a["box"][0])
-        for a, b in zip(pgt, zv, strict=True))
-    check(ok, "CVAT PASCAL VOC 1.1 zip: same boxes (integer corners)")
+    # Zips as CVAT writes them (cvat_layouts.py), built from the ground
+    # truth, with CVAT's label order (not ours) and every image listed.
+    items = []
+    for n in plain.names:
+        items.append((n, xlib.W, xlib.H, [
+            (r["label"],) + tuple(r["box"]) for r in pgt
+            if r["sample"] == n]))
+    labels = sorted(xlib.CLASSES.values(), reverse=True)
+
+    def same(got, tol, what):
+        key = lambda r: (r["sample"], r["label"], r["box"])  # noqa: E731
+        a, b = sorted(pgt, key=key), sorted(got, key=key)
+        ok = len(a) == len(b) and all(
+            x["sample"] == y["sample"] and x["label"] == y["label"] and
+            all(abs(p - q) <= tol for p, q in zip(x["box"], y["box"],
+                                                   strict=True))
+            for x, y in zip(a, b, strict=True))
+        check(ok and len(a) > 0, "%s: %d boxes, same samples, classes and "
+              "boxes (to %g px)" % (what, len(b), tol))
+
+    for fmt, build, tol in (
+            ("COCO 1.0", cvat_layouts.coco10, 0),
+            ("YOLO 1.1", cvat_layouts.yolo11, 1e-3),
+            ("Ultralytics YOLO Detection 1.0", cvat_layouts.ultralytics,
+             1e-3),
+            ("PASCAL VOC 1.1", cvat_layouts.voc11, 1e-6)):
+        field = "z" + "".join(c for c in fmt if c.isalnum()).lower()[:12]
+        z = build(plain.path(field + ".zip"), items, labels)
+        curate("import-labels", "--store", plain.store, "--format",
+               "cvat-zip", "--field", field, z)
+        same(plain.dump(field), tol, "CVAT %s zip in CVAT's layout" % fmt)
     xlib.finish()
 
 

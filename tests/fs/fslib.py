@@ -217,7 +217,12 @@ class Mount:
         except OSError:
             pass
 
-    def kill(self, sig=signal.SIGKILL):
+    def kill(self, sig=signal.SIGKILL, detach=True):
+        """Signals the daemon and waits for it to end.  detach=False
+        leaves the dead mount in place (every request on it fails with
+        ENOTCONN) until detach() is called: a thread still working in the
+        mount then sees the dead connection, not the empty folder a lazy
+        unmount would leave in its place."""
         self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout=20)
@@ -226,8 +231,13 @@ class Mount:
             self.proc.wait(timeout=20)
             raise RuntimeError("daemon hung after signal %d; aborted" % sig)
         finally:
-            subprocess.run(["fusermount3", "-uz", self.mnt],
-                           stderr=subprocess.DEVNULL)
+            if detach:
+                self.detach()
+
+    def detach(self):
+        """Lazy unmount (fusermount3 -uz) of a mount whose daemon ended."""
+        subprocess.run(["fusermount3", "-uz", self.mnt],
+                       stderr=subprocess.DEVNULL)
 
     def cleanup(self):
         if self in _live:

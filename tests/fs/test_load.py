@@ -72,10 +72,12 @@ def body(ck, w):
     pid = m.proc.pid
     stems = [n[:-4] for n in names]
 
-    # Idle: the second listing, once the first generated what it shows.
+    # Idle: the listings after the first, once it generated what they
+    # show.  Other processes on a shared machine only ever add to a
+    # listing's time, so the shortest of several estimates its cost.
     ls_lr(mnt)
     time.sleep(1.5)
-    idle = ls_lr(mnt)
+    idle = min(ls_lr(mnt), ls_lr(mnt))
     time.sleep(3)
     idle_mem = rss_anon_kb(pid)
     print("# idle ls -lR %.2f s, RssAnon %d KiB" % (idle, idle_mem))
@@ -106,7 +108,7 @@ def body(ck, w):
         th.start()
         r0 = reruns()
         try:
-            for _ in range(2):
+            for _ in range(3):
                 busy.append(ls_lr(mnt))
         finally:
             stop.set()
@@ -115,7 +117,7 @@ def body(ck, w):
         # The cause of the quadratic listing: the evaluation re-ran for
         # each name looked up.  Now a listing re-runs it when it starts,
         # and names looked up within a second share that run.
-        print("# evaluation re-runs during the two listings: %d" % ran)
+        print("# evaluation re-runs during the listings: %d" % ran)
         if ran > 2 * (20 + sum(busy)):
             raise AssertionError("the evaluation re-ran %d times in %.1f s "
                                  "of listings" % (ran, sum(busy)))
@@ -125,12 +127,17 @@ def body(ck, w):
             raise AssertionError("the writer made only %d writes" % writes[0])
         # Proportional: a few times the idle listing (every generated file
         # of a new version is generated again), never a re-run of the
-        # evaluation per name.  Measured: 3-4x; before: 10-15x.
+        # evaluation per name.  Measured: 3-4x; before: 10-15x, in every
+        # listing.  The cost is the shortest of the three listings under
+        # writes, as for the idle one: on a loaded machine single listings
+        # vary by 2-3x with no trend (4 in a row, plain build, load 14:
+        # 5.2, 1.9, 3.8, 1.9 s against 1.2 s idle).
         limit = 8 * idle + 3
-        if max(busy) > limit:
-            raise AssertionError("ls -lR took %.1f s under writes, idle %.1f"
-                                 " s (limit %.1f s)" % (max(busy), idle,
-                                                        limit))
+        if min(busy) > limit:
+            raise AssertionError("ls -lR took %s s under writes, idle %.1f"
+                                 " s (limit %.1f s)" % (
+                                     ", ".join("%.1f" % b for b in busy),
+                                     idle, limit))
     ck.run("ls -lR under concurrent label writes stays proportional",
            t_listing_under_writes)
 

@@ -139,18 +139,21 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in hs.items():
             self.send_header(k, v)
         self.end_headers()
+        cut = (record or {}).get('drop_after')
+        drop = cut is not None and cut < len(body)
         sent = 0
         if self.command != 'HEAD' and body:
-            cut = (record or {}).get('drop_after')
-            if cut is not None and cut < len(body):
-                self.wfile.write(body[:cut])
-                self.wfile.flush()
-                self.close_connection = True
-                sent = cut
-            else:
-                self.wfile.write(body)
-                sent = len(body)
+            sent = cut if drop else len(body)
+        # Logged before the body goes out: a client that has its whole
+        # answer finds the request in the log at once (recording after
+        # the write raced with a test reading the log right after).
         self._record(status, sent)
+        if sent and drop:
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+        elif sent:
+            self.wfile.write(body)
 
     def _record(self, status, sent):
         u = urllib.parse.urlsplit(self.path)

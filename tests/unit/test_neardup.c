@@ -145,5 +145,84 @@ TEST(near_groups_order)
   neardup_groups_free(NULL);
 }
 
-TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(exact_groups),
-          T(near_groups_order))
+/* A solid border (letterbox bars, padding on four sides) is removed
+ * before the features: the padded copies land next to the original and
+ * far from another picture; a uniform image is well defined whatever its
+ * size. */
+TEST(features_borders)
+{
+  static const uint8_t black[3] = { 0, 0, 0 }, mid[3] = { 120, 130, 100 };
+  struct image a, b, p1, p2, u1, u2;
+  struct imgfeat fa, fb, f1, f2, g1, g2;
+
+  picture(&a, 3);
+  picture(&b, 4);
+  CHECK_INT_EQ(image_alloc(&p1, 160 + 32, 120 + 24, 3), 0);  /* 4 sides */
+  CHECK_INT_EQ(image_alloc(&p2, 160, 120 + 36, 3), 0);       /* bars */
+  for (size_t i = 0; i < (size_t)p1.w * p1.h; i++)
+    memcpy(p1.px + 3 * i, black, 3);
+  for (size_t i = 0; i < (size_t)p2.w * p2.h; i++)
+    memcpy(p2.px + 3 * i, mid, 3);
+  for (int y = 0; y < 120; y++) {
+    memcpy(p1.px + ((size_t)(y + 12) * p1.w + 16) * 3,
+           a.px + (size_t)y * 160 * 3, 160 * 3);
+    memcpy(p2.px + (size_t)(y + 18) * 160 * 3, a.px + (size_t)y * 160 * 3,
+           160 * 3);
+  }
+  CHECK_INT_EQ(imgfeat_compute(&a, &fa), 0);
+  CHECK_INT_EQ(imgfeat_compute(&b, &fb), 0);
+  CHECK_INT_EQ(imgfeat_compute(&p1, &f1), 0);
+  CHECK_INT_EQ(imgfeat_compute(&p2, &f2), 0);
+  CHECK(dist(&fa, &f1) < 0.01);
+  CHECK(dist(&fa, &f2) < 0.01);
+  CHECK(dist(&fa, &fb) > 0.05);
+  CHECK(imgfeat_hamming(fa.phash, f1.phash) <= 4);
+  CHECK(imgfeat_hamming(fa.phash, f2.phash) <= 4);
+  CHECK_INT_EQ(image_alloc(&u1, 64, 48, 3), 0);
+  CHECK_INT_EQ(image_alloc(&u2, 300, 20, 3), 0);
+  memset(u1.px, 90, (size_t)64 * 48 * 3);
+  memset(u2.px, 90, (size_t)300 * 20 * 3);
+  CHECK_INT_EQ(imgfeat_compute(&u1, &g1), 0);
+  CHECK_INT_EQ(imgfeat_compute(&u2, &g2), 0);
+  for (int i = 0; i < IMGFEAT_DIM; i++) {
+    CHECK(isfinite(g1.v[i]));
+    CHECK_NEAR(g1.v[i], g2.v[i], 1e-5);
+  }
+  image_free(&a);
+  image_free(&b);
+  image_free(&p1);
+  image_free(&p2);
+  image_free(&u1);
+  image_free(&u2);
+}
+
+/* Groups do not chain: six points 6 degrees apart on an arc (neighbours
+ * within the threshold, points two steps apart not), and their mirror
+ * images (so the column mean is zero).  Union-find would put each arc in
+ * one group; here each arc splits in two: a centre with its neighbours,
+ * plus at most one leftover point next to one of them (three steps). */
+TEST(near_groups_no_chain)
+{
+  enum { N = 12 };
+  float x[N][2];
+  uint64_t ids[N];
+  struct neardup_groups g;
+
+  for (int i = 0; i < N; i++) {
+    double t = (i % 6) * 6.0 * M_PI / 180 + (i >= 6 ? M_PI : 0);
+    x[i][0] = (float)cos(t);
+    x[i][1] = (float)sin(t);
+    ids[i] = 10 + (uint64_t)i;
+  }
+  CHECK_INT_EQ(neardup_near(&x[0][0], N, 2, ids, 0.01, NULL, &g), 0);
+  CHECK(g.ngroups >= 4);
+  for (size_t k = 0; k < g.ngroups; k++) {
+    uint64_t lo = g.ids[g.off[k]], hi = g.ids[g.off[k + 1] - 1];
+    CHECK(g.off[k + 1] - g.off[k] <= 4);
+    CHECK(hi - lo <= 3);            /* members listed ascending */
+  }
+  neardup_groups_free(&g);
+}
+
+TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
+          T(exact_groups), T(near_groups_order), T(near_groups_no_chain))

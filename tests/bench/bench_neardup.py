@@ -1,0 +1,273 @@
+#!/usr/bin/python3
+"""Near-duplicate quality on real photographs, side by side with
+findimagedupes (Debian) and, optionally, another curatefs build.
+
+Photographs: the JPEG photos of a few Debian packages (scratch, tuxpaint-data,
+darknet, palapeli-data, labelme-examples, forensics-samples-files,
+python3-sklearn, python-matplotlib-data, mate-backgrounds,
+lomiri-wallpapers-16.04; fetched with apt-get download into
+BUILD_DIR/neardup-debs once), or a folder given with --photos.  One file per
+base name (the same picture shipped in several folders counts once); the
+five frames of labelme's video example are kept and count as one
+photograph when scoring; annotation drawings are left out.  Each is reduced
+to at most 1024 px (long side) and saved at quality 90: that is the
+original.  Edited copies (Pillow), each saved at quality 90:
+  q40 (re-encode at 40), half (50 % resize), blur (Gaussian, radius 2),
+  bright (x1.2), flip (left-right), crop5 (5 % off each side), crop10 (10 %
+  off the left and the top), padK10 (10 % black, four sides), padW15 (15 %
+  white, top and bottom), padM5 (5 % mid colour, four sides), padM12 (12 %
+  mid colour, left and right), rot1 / rot3 (1 and 3 degrees, same canvas,
+  black corners), rot2e (-2 degrees, canvas expanded, white corners), text
+  (a caption in the lower right), gam0.8 / gam1.2, gray.
+
+Scoring, for each tool's groups: the recall of each edit is the share of
+(original, copy) pairs in one group; false pairs are pairs of files of
+different photographs in one group.  Wall time: curatefs import (features
+included) plus the table that lists the groups; findimagedupes at its
+default threshold, from the files.
+
+usage: bench_neardup.py BUILD_DIR [--small] [--photos DIR]
+                        [--baseline CURATE_BINARY]
+(--small: the first 60 photographs)
+"""
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+
+DEBS = ["scratch", "tuxpaint-data", "darknet", "palapeli-data",
+        "labelme-examples", "forensics-samples-files", "python3-sklearn",
+        "python-matplotlib-data", "mate-backgrounds",
+        "lomiri-wallpapers-16.04"]
+EDITS = ["q40", "half", "blur", "bright", "flip", "crop5", "crop10",
+         "padK10", "padW15", "padM5", "padM12", "rot1", "rot2e", "rot3",
+         "text", "gam0.8", "gam1.2", "gray"]
+MID = (118, 132, 104)
+
+
+def arg(name, default=None):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
+def photo_dir(build):
+    """The extracted packages (fetched once into BUILD_DIR)."""
+    root = os.path.join(build, "neardup-debs")
+    x = os.path.join(root, "x")
+    if not os.path.isdir(x):
+        os.makedirs(root, exist_ok=True)
+        subprocess.run(["apt-get", "download", "-q"] + DEBS, cwd=root,
+                       check=True, stdout=subprocess.DEVNULL)
+        for d in glob.glob(os.path.join(root, "*.deb")):
+            subprocess.run(["dpkg", "-x", d, x], check=True)
+    return x
+
+
+def scene_of(path):
+    """The photograph a file shows: its base name without a _WxH size
+    suffix (a wallpaper shipped at several sizes); the video frames: one."""
+    if "video_annotation" in path:
+        return "video_annotation"
+    return re.sub(r"_\d+x\d+$", "",
+                  os.path.splitext(os.path.basename(path))[0].lower())
+
+
+def pick_photos(root, limit):
+    skip = ("Visualization", "/.readme/", "/draw_", "/annotation")
+    seen, md5s, out = set(), set(), []
+    for p in sorted(glob.glob(os.path.join(root, "**", "*"), recursive=True)):
+        if not p.lower().endswith((".jpg", ".jpeg")) or any(
+                s in p for s in skip) or os.path.getsize(p) < 20000:
+            continue
+        base = os.path.basename(p).lower()
+        h = hashlib.md5(open(p, "rb").read()).hexdigest()
+        if base in seen or h in md5s:
+            continue
+        try:
+            with Image.open(p) as im:
+                im.load()
+        except OSError:
+            continue
+        seen.add(base)
+        md5s.add(h)
+        out.append(p)
+    return out[:limit] if limit else out
+
+
+def pad(im, frac, lr, tb, colour):
+    bx = round(im.width * frac) if lr else 0
+    by = round(im.height * frac) if tb else 0
+    out = Image.new("RGB", (im.width + 2 * bx, im.height + 2 * by), colour)
+    out.paste(im, (bx, by))
+    return out
+
+
+def caption(im):
+    out = im.copy()
+    d = ImageDraw.Draw(out)
+    size = max(10, im.height // 18)
+    try:
+        font = ImageFont.truetype("DejaVuSans-Bold.ttf", size)
+    except OSError:
+        font = ImageFont.load_default()
+    x, y = im.width * 0.55, im.height - 2.2 * size
+    d.text((x + 1, y + 1), "(c) curatefs 2026", font=font, fill=(0, 0, 0))
+    d.text((x, y), "(c) curatefs 2026", font=font, fill=(255, 255, 255))
+    return out
+
+
+def gamma(im, g):
+    return im.point([round(255 * (i / 255.0) ** g) for i in range(256)] * 3)
+
+
+def edit(im, e):
+    w, h = im.size
+    return {
+        "half": lambda: im.resize((w // 2, h // 2), Image.BOX),
+        "blur": lambda: im.filter(ImageFilter.GaussianBlur(2)),
+        "bright": lambda: im.point(lambda v: min(255, round(v * 1.2))),
+        "flip": lambda: ImageOps.mirror(im),
+        "crop5": lambda: im.crop((w // 20, h // 20, w - w // 20, h - h // 20)),
+        "crop10": lambda: im.crop((w // 10, h // 10, w, h)),
+        "padK10": lambda: pad(im, 0.10, 1, 1, (0, 0, 0)),
+        "padW15": lambda: pad(im, 0.15, 0, 1, (255, 255, 255)),
+        "padM5": lambda: pad(im, 0.05, 1, 1, MID),
+        "padM12": lambda: pad(im, 0.12, 1, 0, MID),
+        "rot1": lambda: im.rotate(1, Image.BILINEAR),
+        "rot2e": lambda: im.rotate(-2, Image.BILINEAR, expand=True,
+                                   fillcolor=(255, 255, 255)),
+        "rot3": lambda: im.rotate(3, Image.BILINEAR),
+        "text": lambda: caption(im),
+        "gam0.8": lambda: gamma(im, 0.8),
+        "gam1.2": lambda: gamma(im, 1.2),
+        "gray": lambda: ImageOps.grayscale(im).convert("RGB"),
+    }[e]()
+
+
+def build_corpus(photos, data):
+    """Writes the originals and copies; returns {file: (scene, orig, edit)}."""
+    meta = {}
+    os.makedirs(data)
+    for i, p in enumerate(photos):
+        with Image.open(p) as src:
+            im = ImageOps.exif_transpose(src).convert("RGB")
+        im.thumbnail((1024, 1024), Image.LANCZOS)
+        stem = "p%03d" % i
+        meta[stem + "__orig.jpg"] = (scene_of(p), stem, "orig")
+        im.save(os.path.join(data, stem + "__orig.jpg"), quality=90)
+        for e in EDITS:
+            name = "%s__%s.jpg" % (stem, e)
+            meta[name] = (scene_of(p), stem, e)
+            out = im if e == "q40" else edit(im, e)
+            out.save(os.path.join(data, name), quality=40 if e == "q40" else 90)
+    return meta
+
+
+def curatefs_groups(curate, data, work):
+    store = os.path.join(work, "store")
+    shutil.rmtree(store, ignore_errors=True)
+    t0 = time.perf_counter()
+    subprocess.run([curate, "import", "--store", store, data], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = subprocess.run([curate, "table", "--store", store, "--format",
+                          "jsonl"], check=True, capture_output=True,
+                         text=True).stdout
+    dt = time.perf_counter() - t0
+    groups = {}
+    for line in out.splitlines():
+        r = json.loads(line)
+        if r.get("neardup_group") is not None:
+            groups.setdefault(r["neardup_group"], []).append(
+                os.path.basename(r["path"]))
+    return list(groups.values()), dt
+
+
+def fid_groups(data):
+    files = sorted(glob.glob(os.path.join(data, "*.jpg")))
+    t0 = time.perf_counter()
+    out = subprocess.run(["findimagedupes", "-q", "--"] + files, check=True,
+                         capture_output=True, text=True).stdout
+    dt = time.perf_counter() - t0
+    return [[os.path.basename(f) for f in line.split()]
+            for line in out.splitlines() if line.strip()], dt
+
+
+def score(groups, meta):
+    group_of, false_pairs = {}, 0
+    for g, members in enumerate(groups):
+        for m in members:
+            group_of[m] = g
+        scenes = {}
+        for m in members:
+            scenes[meta[m][0]] = scenes.get(meta[m][0], 0) + 1
+        n = len(members)
+        false_pairs += n * (n - 1) // 2 - sum(
+            c * (c - 1) // 2 for c in scenes.values())
+    # A copy is found when it shares a group with an original of its
+    # photograph (its own, or another frame or size of the same picture).
+    recall = {}
+    origs = sorted({v[1] for v in meta.values()})
+    orig_groups = {}
+    for f, (scene, _, e) in meta.items():
+        if e == "orig" and f in group_of:
+            orig_groups.setdefault(scene, set()).add(group_of[f])
+    for e in EDITS:
+        hit = 0
+        for o in origs:
+            f = "%s__%s.jpg" % (o, e)
+            hit += f in group_of and group_of[f] in orig_groups.get(
+                meta[f][0], ())
+        recall[e] = hit / len(origs)
+    return recall, false_pairs
+
+
+def main():
+    build = sys.argv[1]
+    small = "--small" in sys.argv
+    root = arg("--photos") or photo_dir(build)
+    photos = pick_photos(root, 60 if small else 0)
+    work = tempfile.mkdtemp(prefix="curatefs-bench-nd-", dir="/var/tmp")
+    try:
+        data = os.path.join(work, "data")
+        meta = build_corpus(photos, data)
+        scenes = {v[0] for v in meta.values()}
+        n = len(meta)
+        same = sum(1 for a in meta for b in meta
+                   if a < b and meta[a][0] == meta[b][0])
+        neg = n * (n - 1) // 2 - same
+        tools = [("curatefs", curatefs_groups(
+            os.path.join(build, "tools/curate"), data, work))]
+        if arg("--baseline"):
+            tools.append(("baseline", curatefs_groups(arg("--baseline"),
+                                                      data, work)))
+        if shutil.which("findimagedupes"):
+            tools.append(("findimagedupes", fid_groups(data)))
+        else:
+            print("findimagedupes not installed (apt-get install "
+                  "findimagedupes): curatefs alone")
+        res = [(name, score(g, meta), dt) for name, (g, dt) in tools]
+        print("%d files of %d photographs, %d edits each: %d files, %d pairs "
+              "of different photographs" % (len(photos), len(scenes),
+                                            len(EDITS), n, neg))
+        print("%-10s" % "edit" + "".join("%16s" % r[0] for r in res))
+        for e in EDITS:
+            print("%-10s" % e + "".join("%16.3f" % r[1][0][e] for r in res))
+        print("%-10s" % "mean" + "".join(
+            "%16.3f" % (sum(r[1][0].values()) / len(EDITS)) for r in res))
+        print("%-10s" % "falsepair" + "".join("%16d" % r[1][1] for r in res))
+        print("%-10s" % "rate" + "".join(
+            "%16.2e" % (r[1][1] / neg) for r in res))
+        print("%-10s" % "wall s" + "".join("%16.1f" % r[2] for r in res))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
