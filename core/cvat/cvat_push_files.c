@@ -224,7 +224,10 @@ static int vcheck_one(const struct s3_object *o, void *ud)
     if (c == 0) {
       size_t i = v->order[mid];
       v->seen[i] = true;
-      if (strcmp(v->fs->etag[i], o->etag) != 0 && !v->changed)
+      /* The record may carry a version id after the ETag. */
+      size_t n = objsource_etag_len(v->fs->etag[i]);
+      if ((strncmp(v->fs->etag[i], o->etag, n) != 0 || o->etag[n]) &&
+          !v->changed)
         v->changed = i + 1;
       return 0;
     }

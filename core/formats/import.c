@@ -228,12 +228,14 @@ static void scan_file(const struct import_source *src, const char *rel,
     return;
   sl->size = f.size;
   sl->mtime_ns = f.mtime_ns;
-  memcpy(sl->version, f.version, sizeof(sl->version));
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
       old.size == sl->size && old.mtime_ns == sl->mtime_ns)
     sl->known = true;
   else
     sl->r = read_header(src, &f, &sl->info, &sl->reason);
+  /* After the reads: a bucket learns an object's version id from its
+   * first read (net/s3src.c). */
+  memcpy(sl->version, f.version, sizeof(sl->version));
   src->close(src, &f);
 }
 

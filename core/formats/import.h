@@ -104,8 +104,11 @@ struct import_file {
   int fd;             /* the folder source's descriptor, else -1 */
   void *h;            /* another source's handle */
   /* A version the source wants kept with the sample (a bucket object's
-   * ETag, which the mount's cache and conditional reads use), or "".
-   * Recorded as the store record IMPORT_REC_VERSION of the sample. */
+   * ETag, and its version id in a versioned bucket, which the mount's
+   * cache and reads use), or "".  The source may set it while the file
+   * is read (a version id arrives with the first read); the import takes
+   * it after the header pass.  Recorded as the store record
+   * IMPORT_REC_VERSION of the sample. */
   char version[IMPORT_VERSION_MAX];
 };
 

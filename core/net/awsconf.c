@@ -34,6 +34,7 @@ void aws_conf_free(struct aws_conf *c)
   wipe_str(&c->token);
   free(c->region);
   free(c->endpoint);
+  aws_creds_unref(c->creds);
   memset(c, 0, sizeof(*c));
 }
 
@@ -55,6 +56,7 @@ static char *trim(char *s)
 struct profile {
   bool found;
   char *key_id, *secret, *token, *region, *endpoint, *addressing;
+  char *process;   /* credential_process */
 };
 
 static void profile_free(struct profile *p)
@@ -65,6 +67,7 @@ static void profile_free(struct profile *p)
   free(p->region);
   free(p->endpoint);
   free(p->addressing);
+  free(p->process);
   memset(p, 0, sizeof(*p));
 }
 
@@ -94,6 +97,8 @@ static int profile_line(struct profile *p, const char *k, const char *v,
     return set_once(&p->region, v);
   if (strcmp(k, "endpoint_url") == 0)
     return set_once(&p->endpoint, v);
+  if (strcmp(k, "credential_process") == 0)
+    return set_once(&p->process, v);
   return 0;
 }
 
@@ -207,9 +212,21 @@ static int take(char **dst, const char *a, const char *b, const char *c)
   return *dst ? 0 : -ENOMEM;
 }
 
-static int load_credentials(struct aws_conf *c, struct profile *p,
-                            const char *name)
+/* The first key of an expiring source into c. */
+static int take_creds(struct aws_conf *c, struct aws_creds *cr, char *err,
+                      size_t errlen)
 {
+  uint64_t gen;
+
+  c->creds = cr;
+  return aws_creds_get(cr, &gen, &c->key_id, &c->secret, &c->token, err,
+                       errlen);
+}
+
+static int load_credentials(struct aws_conf *c, struct profile *p,
+                            const char *name, char *err, size_t errlen)
+{
+  struct aws_creds *cr;
   int r;
 
   if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY")) {
@@ -219,13 +236,28 @@ static int load_credentials(struct aws_conf *c, struct profile *p,
       return r;
     return take(&c->token, env("AWS_SESSION_TOKEN"), NULL, NULL);
   }
-  if (!p->key_id || !p->secret)
-    return -ENOKEY;
-  snprintf(c->from, sizeof(c->from), "profile '%.60s'", name);
-  if ((r = take(&c->key_id, p->key_id, NULL, NULL)) < 0 ||
-      (r = take(&c->secret, p->secret, NULL, NULL)) < 0)
-    return r;
-  return take(&c->token, p->token, NULL, NULL);
+  if (p->key_id && p->secret) {
+    snprintf(c->from, sizeof(c->from), "profile '%.60s'", name);
+    if ((r = take(&c->key_id, p->key_id, NULL, NULL)) < 0 ||
+        (r = take(&c->secret, p->secret, NULL, NULL)) < 0)
+      return r;
+    return take(&c->token, p->token, NULL, NULL);
+  }
+  if (p->process) {
+    snprintf(c->from, sizeof(c->from), "credential_process of profile "
+             "'%.40s'", name);
+    if ((r = aws_creds_process(p->process, &cr, err, errlen)) < 0)
+      return r;
+    return take_creds(c, cr, err, errlen);
+  }
+  if (env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
+    snprintf(c->from, sizeof(c->from), "container credentials");
+    if ((r = aws_creds_container(env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+                                 &cr, err, errlen)) < 0)
+      return r;
+    return take_creds(c, cr, err, errlen);
+  }
+  return -ENOKEY;
 }
 
 static int load_endpoint(struct aws_conf *c, const struct profile *p,
@@ -280,10 +312,12 @@ int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
     r = errf(err, errlen, -ENOENT, "AWS_PROFILE: no profile '%.60s' in the "
              "credentials or config file", name);
   if (r == 0) {
-    r = load_credentials(c, &p, name ? name : "default");
+    r = load_credentials(c, &p, name ? name : "default", err, errlen);
     if (r == -ENOKEY)
       errf(err, errlen, r, "no AWS credentials: set AWS_ACCESS_KEY_ID and "
-           "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials");
+           "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials "
+           "(keys or credential_process), or "
+           "AWS_CONTAINER_CREDENTIALS_FULL_URI");
   }
   if (r == 0)
     r = take(&c->region, env("AWS_REGION"), env("AWS_DEFAULT_REGION"),

@@ -7,7 +7,10 @@
  *                "default") in the shared credentials file
  *                (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials),
  *                then in the config file (AWS_CONFIG_FILE, else
- *                ~/.aws/config, section "[profile NAME]" or "[default]")
+ *                ~/.aws/config, section "[profile NAME]" or "[default]"):
+ *                its keys, else its `credential_process`; else the
+ *                container endpoint AWS_CONTAINER_CREDENTIALS_FULL_URI
+ *                (the last two expire and are refreshed: awscreds.h)
  *   region       AWS_REGION, AWS_DEFAULT_REGION, the profile's `region`,
  *                else us-east-1
  *   endpoint     AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
@@ -17,7 +20,8 @@
  *                path-style on another endpoint (MinIO, Ceph RGW), as
  *                botocore does
  *
- * Net layer; no I/O beyond reading the two files.  Ownership: a loaded
+ * Net layer; no I/O beyond reading the two files, and the first fetch of
+ * an expiring key (awscreds.c).  Ownership: a loaded
  * struct aws_conf owns its strings; aws_conf_free() wipes the secret and
  * the token before freeing them.  No global state.
  */
@@ -27,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "awscreds.h"
+
 struct aws_conf {
   char *key_id;     /* access key id */
   char *secret;     /* secret access key (wiped on free) */
@@ -35,6 +41,9 @@ struct aws_conf {
   char *endpoint;   /* scheme://host[:port], no trailing slash */
   bool path_style;  /* /bucket/key rather than bucket.host/key */
   char from[80];    /* where the credentials came from, for messages */
+  struct aws_creds *creds;  /* the source of an expiring key (owned
+                               reference), else NULL: key_id, secret and
+                               token are then its first key */
 };
 
 /* Loads the settings from the environment and the shared files.  Returns
@@ -44,7 +53,8 @@ struct aws_conf {
  * -ENOMEM.  On failure *c is left empty. */
 int aws_conf_load(struct aws_conf *c, char *err, size_t errlen);
 
-/* Frees and wipes; c may be empty.  Safe to call twice. */
+/* Frees and wipes (and drops the reference to creds); c may be empty.
+ * Safe to call twice. */
 void aws_conf_free(struct aws_conf *c);
 
 #endif

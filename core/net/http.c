@@ -310,17 +310,54 @@ void http_resp_free(struct http_resp *r)
     buf_free(&r->body);
 }
 
+/* Where an attempt's body goes: memory (b), or the file fd for a 2xx
+ * answer (see http_req.body_to_fd). */
 struct sink {
+  CURL *h;
   struct buf *b;
   size_t max;
   bool over;
+  int fd;          /* -1: always memory */
+  int to_file;     /* 0 not known yet (no byte yet), 1 file, -1 memory */
+  uint64_t off;    /* bytes written to fd */
+  int werr;        /* a failed write's negative errno */
 };
+
+static int write_all(int fd, const char *p, size_t n, uint64_t off)
+{
+  while (n) {
+    ssize_t w = pwrite(fd, p, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    p += w;
+    n -= (size_t)w;
+    off += (uint64_t)w;
+  }
+  return 0;
+}
 
 static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
 {
   struct sink *s = ud;
   size_t n = sz * nm;
 
+  if (s->to_file == 0) {
+    long st = 0;
+    curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &st);
+    s->to_file = s->fd >= 0 && st >= 200 && st < 300 ? 1 : -1;
+  }
+  if (s->to_file > 0) {
+    if (s->off + n > s->max) {
+      s->over = true;
+      return 0;
+    }
+    if ((s->werr = write_all(s->fd, p, n, s->off)) < 0)
+      return 0;
+    s->off += n;
+    return n;
+  }
   if (s->b->len + n > s->max || buf_append(s->b, p, n) < 0) {
     s->over = true;
     return 0;  /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -430,6 +467,9 @@ static void resp_headers(CURL *h, struct http_resp *resp)
   if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK &&
       strlen(hd->value) < sizeof(resp->etag))
     strcpy(resp->etag, hd->value);
+  if (curl_easy_header(h, "x-amz-version-id", 0, CURLH_HEADER, -1, &hd) ==
+          CURLHE_OK && strlen(hd->value) < sizeof(resp->version_id))
+    strcpy(resp->version_id, hd->value);
   if (curl_easy_header(h, "Content-Range", 0, CURLH_HEADER, -1, &hd) ==
       CURLHE_OK) {
     const char *t = strrchr(hd->value, '/');
@@ -553,8 +593,9 @@ static int attempt(struct http_client *c, const struct http_req *rq,
                    curl_off_t *ret_retry_after)
 {
   CURL *h = c->curl;
-  struct sink sink = { &resp->body, rq->max_response ? rq->max_response
-                                                     : (size_t)1 << 30, false };
+  struct sink sink = { h, &resp->body, rq->max_response ? rq->max_response
+                                                        : (size_t)1 << 30,
+                       false, rq->body_to_fd ? rq->body_fd : -1, 0, 0, 0 };
   struct curl_slist *hl;
   curl_mime *mime = NULL;
   CURLcode rc;
@@ -567,7 +608,11 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   resp->status = 0;
   resp->etag[0] = '\0';
   resp->range_total = -1;
+  resp->fd_bytes = 0;
+  resp->version_id[0] = '\0';
   *ret_retry_after = 0;
+  if (sink.fd >= 0 && ftruncate(sink.fd, 0) < 0)
+    return -errno;
   hl = build_headers(c, rq);
   if (!hl && (c->nhdrs || rq->headers))
     return -ENOMEM;
@@ -578,7 +623,8 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   }
   set_method(h, rq, mime);
   rc = curl_easy_perform(h);
-  r = map_curl(rc, sink.over);
+  r = sink.werr ? sink.werr : map_curl(rc, sink.over);
+  resp->fd_bytes = sink.off;
   if (r == 0) {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, ret_retry_after);

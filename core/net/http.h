@@ -76,6 +76,14 @@ struct http_req {
   size_t nparts;
   bool no_retry;             /* never repeat this request */
   size_t max_response;       /* response body limit; 0 = 1 GiB */
+  /* With body_to_fd, a 2xx response body is written to the file body_fd
+   * as it arrives (from offset 0; each attempt truncates it first, so a
+   * retried download never leaves a mix of two attempts) instead of to
+   * resp->body, which still gets the body of any other status (an
+   * error's XML).  Memory stays at libcurl's receive buffer whatever the
+   * size.  max_response bounds the file as it bounds memory. */
+  bool body_to_fd;
+  int body_fd;
 };
 
 #define HTTP_ETAG_MAX 128
@@ -88,6 +96,9 @@ struct http_resp {
                                 longer than HTTP_ETAG_MAX - 1) */
   int64_t range_total;       /* the total of a Content-Range "a-b/total";
                                 -1 if absent */
+  uint64_t fd_bytes;         /* body_to_fd: bytes written by the last
+                                attempt */
+  char version_id[HTTP_ETAG_MAX]; /* x-amz-version-id, "" if none */
 };
 
 struct http_client;
@@ -129,10 +140,11 @@ void http_redact(const struct http_client *c, char *s);
  * negative errno when none did after the retries: -ECONNREFUSED (nothing
  * listening), -EHOSTUNREACH (name or route), -ETIMEDOUT, -ECONNRESET
  * (connection dropped), -EPROTO (TLS failure, bad certificate), -E2BIG
- * (response over max_response), -ENOENT (a multipart file is missing),
- * -ENOMEM or -EIO.  On failure err (if given) gets a one-line, redacted
- * reason.  resp must be initialised with http_resp_init() and is
- * overwritten; free it with http_resp_free(). */
+ * (response over max_response), the errno of a body_fd write (-ENOSPC),
+ * -ENOENT (a multipart file is missing), -ENOMEM or -EIO.  On failure
+ * err (if given) gets a one-line, redacted reason.  resp must be
+ * initialised with http_resp_init() and is overwritten; free it with
+ * http_resp_free(). */
 int http_do(struct http_client *c, const struct http_req *rq,
             struct http_resp *resp, char *err, size_t errlen);
 

@@ -1,6 +1,7 @@
 /* objcache.c - the bounded object cache (see objcache.h): an index of
  * entries in a chained hash table and a least-recently-used list, files
- * under objects/, downloads under tmp/.
+ * under objects/, downloads under tmp/, the folder lock and its
+ * generation in `lock`.
  */
 #define _GNU_SOURCE   /* asprintf */
 #include "objcache.h"
@@ -13,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OC_NAME_MAX 160
@@ -21,8 +24,10 @@
 struct oc_entry {
   char name[OC_NAME_MAX];
   uint64_t size;
-  int64_t used;                 /* for the initial order only */
+  int64_t used;                 /* last use, ns of CLOCK_REALTIME (the
+                                   file's mtime once touched) */
   bool fetching;                /* a download is in flight */
+  bool seen;                    /* resync(): still in the folder */
   struct oc_entry *hnext;       /* hash chain */
   struct oc_entry *prev, *next; /* LRU list, most recent first */
 };
@@ -31,6 +36,8 @@ struct objcache {
   pthread_mutex_t mu;           /* guards everything below */
   pthread_cond_t cv;            /* signalled when a download ends */
   int objfd, tmpfd;             /* objects/ and tmp/ */
+  int lockfd;                   /* `lock` */
+  uint64_t gen;                 /* the folder generation last seen */
   struct oc_entry **tab;
   size_t ntab, n;
   struct oc_entry *head, *tail;
@@ -60,6 +67,14 @@ static void oc_name(const char *etag, uint64_t size, char *out)
     return;
   snprintf(out, OC_NAME_MAX, "h%016llx.%llu",
            (unsigned long long)hash_str_fnv1a(etag), (unsigned long long)size);
+}
+
+static int64_t now_ns(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static struct oc_entry **slot(struct objcache *c, const char *name)
@@ -129,6 +144,7 @@ static struct oc_entry *insert(struct objcache *c, const char *name,
     return NULL;
   snprintf(e->name, sizeof(e->name), "%s", name);
   e->size = size;
+  e->used = now_ns();
   e->hnext = *slot(c, name);
   *slot(c, name) = e;
   lru_front(c, e);
@@ -154,19 +170,60 @@ static void drop(struct objcache *c, struct oc_entry *e, bool unlink_file)
   free(e);
 }
 
-/* Evicts from the tail until `need` more bytes fit.  Caller holds c->mu. */
-static void make_room(struct objcache *c, uint64_t need)
+/* Evicts e, unless (first pass, !force) its file is in use - someone
+ * holds a lock on it - or was used by another daemon since this one last
+ * did (then it moves to the front).  A file already gone is only dropped
+ * from the index.  True when e is gone.  Caller holds c->mu and the
+ * folder lock. */
+static bool try_evict(struct objcache *c, struct oc_entry *e, bool force)
 {
-  struct oc_entry *e = c->tail;
+  int fd = openat(c->objfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
 
-  while (e && c->st.bytes + need > c->st.max_bytes) {
-    struct oc_entry *prev = e->prev;
-    if (!e->fetching) {
-      drop(c, e, true);
-      c->st.evictions++;
-    }
-    e = prev;
+  if (fd < 0) {
+    drop(c, e, false);
+    return true;
   }
+  if (!force && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    close(fd);
+    return false;
+  }
+  if (!force && fstat(fd, &st) == 0) {
+    int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if (m > e->used + 1000000000) {
+      e->used = m;
+      lru_unlink(c, e);
+      lru_front(c, e);
+      close(fd);
+      return false;
+    }
+  }
+  drop(c, e, true);
+  close(fd);   /* after the unlink: nobody could lock it in between */
+  c->st.evictions++;
+  return true;
+}
+
+/* Evicts from the tail until `need` more bytes fit: first the files
+ * nobody has open, visiting each entry once; then, if that is not
+ * enough, open ones too (their readers keep reading the whole object
+ * through their fds; the space comes back when they close).  Caller
+ * holds c->mu and the folder lock.  True when something was evicted. */
+static bool make_room(struct objcache *c, uint64_t need)
+{
+  bool changed = false;
+
+  for (int pass = 0; pass < 2; pass++) {
+    struct oc_entry *e = c->tail;
+    size_t left = c->n;
+    while (e && left-- && c->st.bytes + need > c->st.max_bytes) {
+      struct oc_entry *prev = e->prev;
+      if (!e->fetching && try_evict(c, e, pass == 1))
+        changed = true;
+      e = prev;
+    }
+  }
+  return changed;
 }
 
 static int by_used(const void *a, const void *b)
@@ -187,6 +244,7 @@ static int scan(struct objcache *c)
 
   if (!d)
     return -errno;
+  rewinddir(d);
   while (r == 0 && (de = readdir(d))) {
     struct stat st;
     struct oc_entry *e;
@@ -225,6 +283,7 @@ static int scan(struct objcache *c)
     struct oc_entry *e = r == 0 ? insert(c, all[i]->name, all[i]->size)
                                 : NULL;
     if (e) {
+      e->used = all[i]->used;
       c->st.bytes += e->size;
       c->st.files++;
     } else if (r == 0) {
@@ -236,6 +295,8 @@ static int scan(struct objcache *c)
   return r;
 }
 
+/* Removes the leftovers of crashed downloads: the files of tmp/ nobody
+ * holds locked (a live download of another daemon holds its own). */
 static void empty_tmp(struct objcache *c)
 {
   DIR *d = fdopendir(dup(c->tmpfd));
@@ -243,10 +304,92 @@ static void empty_tmp(struct objcache *c)
 
   if (!d)
     return;
-  while ((de = readdir(d)))
-    if (de->d_name[0] != '.')
+  rewinddir(d);   /* the dup shares the offset of an earlier walk */
+  while ((de = readdir(d))) {
+    int fd;
+    if (de->d_name[0] == '.')
+      continue;
+    fd = openat(c->tmpfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
       unlinkat(c->tmpfd, de->d_name, 0);
+    if (fd >= 0)
+      close(fd);
+  }
   closedir(d);
+}
+
+/* Takes the folder lock and returns the generation in the lock file. */
+static uint64_t folder_lock(struct objcache *c)
+{
+  uint8_t b[8] = { 0 };
+  uint64_t g = 0;
+
+  while (flock(c->lockfd, LOCK_EX) < 0 && errno == EINTR)
+    ;
+  if (pread(c->lockfd, b, sizeof(b), 0) == (ssize_t)sizeof(b))
+    for (int i = 7; i >= 0; i--)
+      g = g << 8 | b[i];
+  return g;
+}
+
+/* Releases the folder lock; with changed, first records a new generation
+ * (gen, what folder_lock() returned, plus one) as the last one seen. */
+static void folder_unlock(struct objcache *c, uint64_t gen, bool changed)
+{
+  if (changed) {
+    uint8_t b[8];
+    gen++;
+    for (int i = 0; i < 8; i++)
+      b[i] = (uint8_t)(gen >> (8 * i));
+    if (pwrite(c->lockfd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+      gen = 0;   /* others will resync; so will we, next time */
+  }
+  c->gen = gen;
+  flock(c->lockfd, LOCK_UN);
+}
+
+/* The folder changed under another daemon: index the files it added (as
+ * just used: it added them for a reason) and forget the ones it removed,
+ * from the names alone.  Caller holds c->mu and the folder lock. */
+static void resync(struct objcache *c)
+{
+  DIR *d = fdopendir(dup(c->objfd));
+  struct dirent *de;
+
+  if (!d)
+    return;
+  rewinddir(d);   /* the dup shares the offset of an earlier walk */
+  for (struct oc_entry *e = c->head; e; e = e->next)
+    e->seen = e->fetching;
+  while ((de = readdir(d))) {
+    const char *dot = strrchr(de->d_name, '.');
+    struct oc_entry *e;
+    if (de->d_name[0] == '.' || !dot || strlen(de->d_name) >= OC_NAME_MAX)
+      continue;
+    if ((e = *slot(c, de->d_name))) {
+      e->seen = true;
+    } else if ((e = insert(c, de->d_name, strtoull(dot + 1, NULL, 10)))) {
+      e->seen = true;
+      c->st.bytes += e->size;
+      c->st.files++;
+    }
+  }
+  closedir(d);
+  for (struct oc_entry *e = c->head, *nx; e; e = nx) {
+    nx = e->next;
+    if (!e->seen)
+      drop(c, e, false);
+  }
+}
+
+/* folder_lock(), then resync() when another daemon changed the folder. */
+static uint64_t folder_enter(struct objcache *c)
+{
+  uint64_t g = folder_lock(c);
+
+  if (g != c->gen)
+    resync(c);
+  return g;
 }
 
 static int open_dir(int at, const char *name)
@@ -282,15 +425,22 @@ int objcache_open(const char *dir, uint64_t max_bytes, struct objcache **ret,
   c->st.max_bytes = max_bytes;
   c->objfd = open_dir(top, "objects");
   c->tmpfd = open_dir(top, "tmp");
+  c->lockfd = openat(top, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                     0600);
+  if (c->lockfd < 0)
+    c->lockfd = -errno;
   close(top);
-  r = c->objfd < 0 ? c->objfd : c->tmpfd < 0 ? c->tmpfd : grow(c);
-  if (r == 0) {
-    empty_tmp(c);
-    r = scan(c);
-  }
+  r = c->objfd < 0 ? c->objfd : c->tmpfd < 0 ? c->tmpfd
+      : c->lockfd < 0 ? c->lockfd : grow(c);
   if (r == 0) {
     pthread_mutex_lock(&c->mu);
-    make_room(c, 0);   /* the bound may have shrunk since the last run */
+    uint64_t g = folder_lock(c);
+    empty_tmp(c);
+    r = scan(c);
+    /* The bound may have shrunk since the last run; the scan itself may
+     * have dropped files cut short. */
+    make_room(c, 0);
+    folder_unlock(c, g, true);
     pthread_mutex_unlock(&c->mu);
   }
   if (r < 0) {
@@ -314,68 +464,120 @@ void objcache_close(struct objcache *c)
     close(c->objfd);
   if (c->tmpfd >= 0)
     close(c->tmpfd);
+  if (c->lockfd >= 0)
+    close(c->lockfd);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
 
-/* Writes b to tmp/ and renames it to objects/<name>.  No lock held. */
-static int store_file(struct objcache *c, const char *name,
-                      const struct buf *b)
+/* Streams the object into a new file under tmp/ (locked against other
+ * daemons' cleanup), checks its length and makes it durable.  The fd
+ * (read-write) or a negative errno; *tmp gets the file's name.  No lock
+ * held. */
+static int download(struct objcache *c, const char *name, uint64_t size,
+                    objcache_fetch_fn fetch, void *ud, char *tmp,
+                    size_t tmplen, char *err, size_t errlen)
 {
-  char tmp[OC_NAME_MAX + 32];
-  size_t off = 0;
-  int fd, r = 0;
+  struct stat st;
+  int fd, r;
 
-  snprintf(tmp, sizeof(tmp), "%s.%ld.%lx", name, (long)getpid(),
+  snprintf(tmp, tmplen, "%s.%ld.%lx", name, (long)getpid(),
            (unsigned long)pthread_self());
-  fd = openat(c->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  fd = openat(c->tmpfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
-    return -errno;
-  while (r == 0 && off < b->len) {
-    ssize_t w = write(fd, b->data + off, b->len - off);
-    if (w < 0 && errno != EINTR)
-      r = -errno;
-    else if (w > 0)
-      off += (size_t)w;
-  }
-  if (close(fd) < 0 && r == 0)
-    r = -errno;
-  if (r == 0 && renameat(c->tmpfd, tmp, c->objfd, name) < 0)
-    r = -errno;
-  if (r < 0)
+    return errf(err, errlen, -errno, "cache write: %s", strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+    r = errf(err, errlen, -errno, "cache write: %s", strerror(errno));
+  else
+    r = fetch(ud, fd, err, errlen);
+  if (r == 0 && fstat(fd, &st) < 0)
+    r = errf(err, errlen, -errno, "cache write: %s", strerror(errno));
+  if (r == 0 && (uint64_t)st.st_size != size)
+    r = errf(err, errlen, -EIO, "fetched %llu bytes, expected %llu: the "
+             "object changed", (unsigned long long)st.st_size,
+             (unsigned long long)size);
+  /* Durable before it gets its final name: a power loss must not leave
+   * a short file there. */
+  if (r == 0 && fdatasync(fd) < 0)
+    r = errf(err, errlen, -errno, "cache write: %s", strerror(errno));
+  if (r < 0) {
     unlinkat(c->tmpfd, tmp, 0);
-  return r;
+    close(fd);
+    return r;
+  }
+  return fd;
 }
 
-/* A miss: fetch, check the length, store, and account.  Called with
- * c->mu held and e->fetching set; returns with c->mu held, e->fetching
- * cleared on success only (the caller drops a failed entry). */
+/* A miss: download, rename into place, account, and open the result for
+ * the caller (*fd_out, read-only, share-locked).  Called with c->mu held
+ * and e->fetching set; returns with c->mu held, e->fetching cleared on
+ * success only (the caller drops a failed entry). */
 static int fill(struct objcache *c, struct oc_entry *e, uint64_t size,
-                objcache_fetch_fn fetch, void *ud, char *err, size_t errlen)
+                objcache_fetch_fn fetch, void *ud, int *fd_out, char *err,
+                size_t errlen)
 {
-  struct buf b;
-  char name[OC_NAME_MAX];
-  int r;
+  char name[OC_NAME_MAX], tmp[OC_NAME_MAX + 48];
+  uint64_t g;
+  int wfd, fd, r = 0;
 
   snprintf(name, sizeof(name), "%s", e->name);
   pthread_mutex_unlock(&c->mu);
-  buf_init(&b, (size_t)size + 1);
-  r = fetch(ud, &b, err, errlen);
-  if (r == 0 && b.len != size)
-    r = errf(err, errlen, -EIO, "fetched %zu bytes, expected %llu: the "
-             "object changed", b.len, (unsigned long long)size);
-  if (r == 0 && (r = store_file(c, name, &b)) < 0)
-    errf(err, errlen, r, "cache write: %s", strerror(-r));
-  buf_free(&b);
+  wfd = download(c, name, size, fetch, ud, tmp, sizeof(tmp), err, errlen);
   pthread_mutex_lock(&c->mu);
+  if (wfd < 0)
+    return wfd;
+  g = folder_enter(c);
+  make_room(c, size);      /* skips e: it is still fetching */
+  if (renameat(c->tmpfd, tmp, c->objfd, name) < 0) {
+    r = errf(err, errlen, -errno, "cache write: %s", strerror(errno));
+    unlinkat(c->tmpfd, tmp, 0);
+  }
+  close(wfd);   /* its exclusive lock would refuse the shared one below */
+  /* Opened under the folder lock: no eviction, here or in another
+   * daemon, can come between the rename and the lock on the file. */
+  fd = r < 0 ? -1 : openat(c->objfd, name, O_RDONLY | O_CLOEXEC |
+                                           O_NOFOLLOW);
+  if (r == 0 && fd < 0)
+    r = errf(err, errlen, -errno, "cache read: %s", strerror(errno));
+  if (fd >= 0)
+    flock(fd, LOCK_SH | LOCK_NB);
+  folder_unlock(c, g, true);
   if (r == 0) {
-    make_room(c, size);      /* skips e: it is still fetching */
     e->fetching = false;
+    e->used = now_ns();
     c->st.bytes += size;
     c->st.files++;
+    *fd_out = fd;
   }
   return r;
+}
+
+/* A hit on e: an fd of its file, share-locked, the use recorded (and the
+ * file's mtime set at most every OBJCACHE_TOUCH_S seconds).  -ENOENT when
+ * the file is gone or cut short.  Caller holds c->mu. */
+static int hit(struct objcache *c, struct oc_entry *e, uint64_t size)
+{
+  int fd = openat(c->objfd, e->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int64_t now = now_ns();
+  struct stat st;
+
+  if (fd < 0)
+    return -ENOENT;
+  if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size) {
+    close(fd);
+    return -ENOENT;
+  }
+  /* Fails only while an evictor holds the file: it is then unlinked, and
+   * this fd still reads the whole object. */
+  flock(fd, LOCK_SH | LOCK_NB);
+  if (now - e->used >= (int64_t)OBJCACHE_TOUCH_S * 1000000000)
+    futimens(fd, NULL);
+  e->used = now;
+  lru_unlink(c, e);
+  lru_front(c, e);
+  c->st.hits++;
+  return fd;
 }
 
 int objcache_get(struct objcache *c, const char *etag, uint64_t size,
@@ -384,7 +586,8 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
 {
   char name[OC_NAME_MAX];
   struct oc_entry *e;
-  int r = 0, fd;
+  bool synced = false;
+  int r = 0;
 
   *fd_out = -1;
   if (size > c->st.max_bytes)
@@ -398,23 +601,33 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
       pthread_cond_wait(&c->cv, &c->mu);
       continue;
     }
-    if (e) {
-      fd = openat(c->objfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      struct stat st;
-      if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size == size) {
-        lru_unlink(c, e);
-        lru_front(c, e);
-        c->st.hits++;
-        pthread_mutex_unlock(&c->mu);
-        *fd_out = fd;
-        return 0;
-      }
-      if (fd >= 0)
-        close(fd);
-      drop(c, e, true);   /* gone or cut short: fetch it again */
+    if (!e && !synced) {
+      /* Another daemon may have fetched it: look at the folder first. */
+      folder_unlock(c, folder_enter(c), false);
+      synced = true;
       continue;
     }
-    break;
+    if (!e)
+      break;
+    if ((r = hit(c, e, size)) >= 0) {
+      pthread_mutex_unlock(&c->mu);
+      *fd_out = r;
+      return 0;
+    }
+    /* Gone or cut short: look again with the folder's current state
+     * (another daemon may have evicted or replaced it), else fetch it
+     * again. */
+    uint64_t g = folder_enter(c);
+    bool bad = (e = *slot(c, name)) && !e->fetching &&
+               (r = hit(c, e, size)) < 0;
+    if (bad)
+      drop(c, e, true);
+    folder_unlock(c, g, bad);
+    if (e && !e->fetching && !bad) {
+      pthread_mutex_unlock(&c->mu);
+      *fd_out = r;
+      return 0;
+    }
   }
   c->st.misses++;
   e = insert(c, name, size);
@@ -423,21 +636,12 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
     return errf(err, errlen, -ENOMEM, "out of memory");
   }
   e->fetching = true;
-  r = fill(c, e, size, fetch, ud, err, errlen);
+  r = fill(c, e, size, fetch, ud, fd_out, err, errlen);
   if (r < 0)
     drop(c, e, false);
-  /* Opened before the mutex goes: another thread's make_room() could
-   * otherwise evict the file between its rename and our open. */
-  fd = r < 0 ? -1 : openat(c->objfd, name, O_RDONLY | O_CLOEXEC |
-                                           O_NOFOLLOW);
-  if (r == 0 && fd < 0)
-    r = errf(err, errlen, -errno, "cache read: %s", strerror(errno));
   pthread_cond_broadcast(&c->cv);   /* waiters look again */
   pthread_mutex_unlock(&c->mu);
-  if (r < 0)
-    return r;
-  *fd_out = fd;
-  return 0;
+  return r < 0 ? r : 0;
 }
 
 void objcache_stats(struct objcache *c, struct objcache_stats *st)

@@ -2,22 +2,47 @@
  * content-addressed by ETag and size, least recently used out first.
  *
  * Layout under the cache folder (docs/OBJECT-STORAGE.md §4):
+ *   lock             flock()ed by whoever changes objects/; holds an
+ *                    8-byte generation, bumped at every change
  *   objects/<NAME>   one file per object, NAME = the ETag's hex digits and
  *                    '-' (quotes dropped) + "." + the size in bytes; an
  *                    ETag with other characters is named by its 64-bit
  *                    FNV-1a hash instead, prefixed "h"
  *   tmp/             downloads in progress
- * A download is written under tmp/ and renamed into objects/ only once
- * complete, so a crash never leaves a partial file under a final name; a
- * file whose length is not the size in its name (a power loss after the
- * rename) counts as a miss and is replaced.  tmp/ is emptied on open.
- * Two keys with the same content (same ETag and size) share one file.
+ * A miss streams the body into a file under tmp/ as it arrives (memory per
+ * download stays at the HTTP receive buffer), fsyncs it once whole and of
+ * the right size, and renames it into objects/: a crash never leaves a
+ * partial file under a final name.  Two keys with the same content (same
+ * ETag and size) share one file.
+ *
+ * Last use: a hit sets the file's mtime, at most once per
+ * OBJCACHE_TOUCH_S seconds per entry, so the eviction order (oldest mtime
+ * first at open) survives a restart.
+ *
+ * A folder shared by several daemons (two mounts with one object_cache):
+ * every change of objects/ (a rename in, an eviction, the scan at open)
+ * runs under an exclusive flock() of `lock`; a daemon that finds the
+ * generation moved since its own last change re-reads the folder's names
+ * (sizes are in them) before it counts, so the byte total it bounds is
+ * the folder's, not only its own.  The rule for files in use: a
+ * download holds an exclusive flock() on its tmp/ file, and tmp/ is
+ * emptied (at open) only of files nobody holds, so no daemon ever removes
+ * another's download; every fd objcache_get() hands out holds a shared
+ * flock() on its file for as long as it (or a duplicate) stays open, and
+ * eviction takes the files nobody holds first.  Only when that is not
+ * enough to stay within the bound does it unlink open files too: their
+ * readers keep reading the whole object through the fd (an unlinked file
+ * lives until its last close), and a daemon that then finds the name gone
+ * fetches it again.  Nothing ever truncates or rewrites a file in
+ * objects/, so a reader never sees other bytes.  A file whose mtime moved
+ * since this daemon last used it (another daemon's hit) goes back to the
+ * front instead of out.
  *
  * Ownership and locking: a struct objcache owns its index; one mutex
- * guards the index, the byte total and the counters; a download runs
- * without the mutex, and concurrent misses of one object wait for the
- * first download instead of starting their own.  Eviction unlinks files
- * that readers may still hold open, which POSIX allows.
+ * guards the index, the byte total and the counters, and is taken before
+ * the folder lock; a download runs without either, and concurrent misses
+ * of one object in one daemon wait for the first download instead of
+ * starting their own.
  */
 #ifndef CURATE_OBJCACHE_H
 #define CURATE_OBJCACHE_H
@@ -36,10 +61,12 @@ struct objcache_stats {
   uint64_t hits, misses, evictions;
 };
 
-/* Fills out with the whole object.  0 or a negative errno with the reason
- * in err. */
-typedef int (*objcache_fetch_fn)(void *ud, struct buf *out, char *err,
-                                 size_t errlen);
+#define OBJCACHE_TOUCH_S 60
+
+/* Writes the whole object into fd (an empty file opened for reading and
+ * writing), from offset 0, as it arrives.  0 or a negative errno with the
+ * reason in err. */
+typedef int (*objcache_fetch_fn)(void *ud, int fd, char *err, size_t errlen);
 
 /* Opens (creating 0700 folders as needed) the cache in dir, bounded to
  * max_bytes, and indexes what is there, oldest use first by mtime.
@@ -50,7 +77,8 @@ int objcache_open(const char *dir, uint64_t max_bytes, struct objcache **ret,
 void objcache_close(struct objcache *c);
 
 /* A read-only fd of the object (etag, size), fetched through fetch on a
- * miss.  The caller closes the fd.  Errors: fetch's own, -EIO when the
+ * miss.  The caller closes the fd; while it is open the file is evicted
+ * only when nothing else can be (see above).  Errors: fetch's own, -EIO when the
  * fetched length is not `size` (the object changed: nothing is cached),
  * -EFBIG when size alone exceeds the bound, or the errno of the write. */
 int objcache_get(struct objcache *c, const char *etag, uint64_t size,

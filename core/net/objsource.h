@@ -1,8 +1,12 @@
 /* objsource.h - the files of a bucket dataset, for the mount: each read
- * through the bounded local cache (objcache.h), a miss fetched whole from
- * the bucket with If-Match on the ETag the import recorded, so a sample is
- * always the bytes its import saw or an error (-ESTALE when the object
- * changed since; a re-import picks the change up).
+ * through the bounded local cache (objcache.h), a miss streamed from the
+ * bucket with If-Match on the ETag the import recorded, so a sample is
+ * always the bytes its import saw or an error.  In an unversioned bucket
+ * an object changed since the import gives -ESTALE (a re-import picks the
+ * change up); in a versioned one the import also recorded the version id
+ * and the read asks for that version (?versionId=), so a replica whose
+ * store is older than an overwrite still serves its own version (-ENOENT
+ * only once that version is deleted).
  *
  * The cache hands out plain file descriptors, so the mount serves cached
  * samples as it serves a folder's files (kernel passthrough included), at
@@ -38,13 +42,18 @@ int objsource_open(const char *root, const struct aws_conf *conf,
                    struct objsource **ret, char *err, size_t errlen);
 void objsource_close(struct objsource *o);
 
-/* A read-only fd of the file relpath, version etag (the srcver record),
- * size bytes.  Errors: -ESTALE (changed in the bucket), -ENOENT (gone),
+/* A read-only fd of the file relpath, version etag (the srcver record:
+ * "ETAG" or "ETAG VERSIONID"), size bytes.  Errors: -ESTALE (changed in
+ * the bucket), -ENOENT (gone, or that version deleted),
  * -EACCES, -EIO, ... with the reason in err (never a credential). */
 int objsource_open_file(struct objsource *o, const char *relpath,
                         const char *etag, uint64_t size, int *fd, char *err,
                         size_t errlen);
 
 void objsource_stats(struct objsource *o, struct objcache_stats *st);
+
+/* The length of the ETag part of a srcver record ("ETAG" or "ETAG
+ * VERSIONID"): what a listing's ETag is compared with. */
+size_t objsource_etag_len(const char *version);
 
 #endif

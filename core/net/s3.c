@@ -31,7 +31,37 @@ struct s3 {
   struct http_client *http;
   char *bucket;
   bool path_style;
+  char *provider;            /* "aws:amz:REGION:s3" */
+  struct aws_creds *creds;   /* an expiring key's source, or NULL */
+  uint64_t gen;              /* the generation of the key in use */
 };
+
+/* With an expiring key: a new one, when the source has one, signs from
+ * now on.  0, or the source's error. */
+static int fresh_key(struct s3 *s, char *err, size_t errlen)
+{
+  char *id, *key, *tok;
+  uint64_t gen;
+  int r;
+
+  if (!s->creds)
+    return 0;
+  if ((r = aws_creds_get(s->creds, &gen, &id, &key, &tok, err, errlen)) < 0)
+    return r;
+  if (gen != s->gen) {
+    r = http_client_sigv4(s->http, s->provider, id, key);
+    if (r == 0)
+      r = http_client_header(s->http, "x-amz-security-token", tok, true);
+    if (r == 0)
+      s->gen = gen;
+    else
+      errf(err, errlen, r, "out of memory");
+  }
+  secret_free(id);
+  secret_free(key);
+  secret_free(tok);
+  return r;
+}
 
 static bool bucket_ok(const char *b)
 {
@@ -151,6 +181,10 @@ int s3_open(const struct aws_conf *conf, const char *bucket, struct s3 **ret,
     return errf(err, errlen, -ENOMEM, "out of memory");
   s->path_style = conf->path_style;
   s->bucket = strdup(bucket);
+  if (conf->creds) {
+    s->creds = aws_creds_ref(conf->creds);
+    s->gen = 0;   /* the key below is conf's copy: fresh_key() checks */
+  }
   if (s->path_style)
     base = strdup(conf->endpoint);
   else if (asprintf(&base, "%.*s%s.%s", (int)(host + 3 - conf->endpoint),
@@ -169,7 +203,7 @@ int s3_open(const struct aws_conf *conf, const char *bucket, struct s3 **ret,
     r = http_client_header(s->http, "x-amz-content-sha256", S3_EMPTY_SHA256,
                            false);
   free(base);
-  free(provider);
+  s->provider = provider;
   if (r < 0) {
     s3_close(s);
     return errf(err, errlen, r, "S3 client for '%s': %s", bucket,
@@ -185,6 +219,8 @@ void s3_close(struct s3 *s)
     return;
   http_client_free(s->http);
   free(s->bucket);
+  free(s->provider);
+  aws_creds_unref(s->creds);
   free(s);
 }
 
@@ -210,6 +246,7 @@ static int code_errno(long status, const char *code)
 {
   static const struct { const char *code; int err; } map[] = {
     { "NoSuchBucket", -ENOENT }, { "NoSuchKey", -ENOENT },
+    { "NoSuchVersion", -ENOENT },
     { "AccessDenied", -EACCES }, { "InvalidAccessKeyId", -EACCES },
     { "SignatureDoesNotMatch", -EACCES }, { "AllAccessDisabled", -EACCES },
     { "RequestTimeTooSkewed", -EACCES },
@@ -378,7 +415,9 @@ int s3_list(struct s3 *s, const char *prefix,
     if (r < 0)
       break;
     rq.path = path.data;
-    r = http_do(s->http, &rq, &rs, err, errlen);
+    r = fresh_key(s, err, errlen);
+    if (r == 0)
+      r = http_do(s->http, &rq, &rs, err, errlen);
     if (r < 0)
       break;
     if (rs.status != 200) {
@@ -418,60 +457,95 @@ int s3_list(struct s3 *s, const char *prefix,
   return r;
 }
 
-int s3_get(struct s3 *s, const char *key, uint64_t off, uint64_t len,
-           const char *if_match, size_t max, struct buf *out, char *etag,
-           uint64_t *total, char *err, size_t errlen)
+/* The Range and If-Match header lines of rd into hdrs (3 slots). */
+static int read_headers(const struct s3_read *rd, char *range, size_t rlen,
+                        char *match, size_t mlen, const char **hdrs)
+{
+  size_t nh = 0;
+
+  if (rd->off || rd->len) {
+    if (rd->len)
+      snprintf(range, rlen, "Range: bytes=%llu-%llu",
+               (unsigned long long)rd->off,
+               (unsigned long long)(rd->off + rd->len - 1));
+    else
+      snprintf(range, rlen, "Range: bytes=%llu-",
+               (unsigned long long)rd->off);
+    hdrs[nh++] = range;
+  }
+  if (rd->if_match) {
+    if (strlen(rd->if_match) >= S3_ETAG_MAX ||
+        strpbrk(rd->if_match, "\r\n"))
+      return -EINVAL;
+    snprintf(match, mlen, "If-Match: %s", rd->if_match);
+    hdrs[nh++] = match;
+  }
+  return 0;
+}
+
+int s3_read(struct s3 *s, struct s3_read *rd, char *err, size_t errlen)
 {
   char range[64], match[S3_ETAG_MAX + 16], what[S3_KEY_MAX + 80];
   const char *hdrs[3] = { NULL };
   struct http_req rq = { .method = "GET", .headers = hdrs,
-                         .max_response = max };
+                         .max_response = rd->max,
+                         .body_to_fd = !rd->out, .body_fd = rd->fd };
   struct http_resp rs;
   struct buf path;
-  size_t nh = 0;
+  bool ranged = rd->off || rd->len;
   int r;
 
-  snprintf(what, sizeof(what), "s3://%s/%s", s->bucket, key);
-  if (off || len) {
-    if (len)
-      snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
-               (unsigned long long)off, (unsigned long long)(off + len - 1));
-    else
-      snprintf(range, sizeof(range), "Range: bytes=%llu-",
-               (unsigned long long)off);
-    hdrs[nh++] = range;
-  }
-  if (if_match) {
-    if (strlen(if_match) >= S3_ETAG_MAX || strpbrk(if_match, "\r\n"))
-      return errf(err, errlen, -EINVAL, "%s: bad ETag", what);
-    snprintf(match, sizeof(match), "If-Match: %s", if_match);
-    hdrs[nh++] = match;
-  }
+  snprintf(what, sizeof(what), "s3://%s/%s", s->bucket, rd->key);
+  if (read_headers(rd, range, sizeof(range), match, sizeof(match), hdrs) < 0)
+    return errf(err, errlen, -EINVAL, "%s: bad ETag", what);
+  if ((r = fresh_key(s, err, errlen)) < 0)
+    return r;
   buf_init(&path, 16 * 1024);
   http_resp_init(&rs);
-  r = req_path(s, key, &path);
+  r = req_path(s, rd->key, &path);
+  /* The only query parameter: already canonical. */
+  if (r == 0 && rd->version_id && *rd->version_id &&
+      (buf_puts(&path, "?versionId=") < 0 ||
+       enc(&path, rd->version_id, false) < 0))
+    r = -ENOMEM;
   if (r == 0) {
     rq.path = path.data;
     r = http_do(s->http, &rq, &rs, err, errlen);
   }
   if (r == 0 && rs.status != 200 && rs.status != 206)
     r = s3_error(&rs, what, err, errlen);
-  if (r == 0 && (off || len) && rs.status != 206 && off)
+  if (r == 0 && ranged && rs.status != 206 && rd->off)
     r = errf(err, errlen, -EIO, "%s: the server ignored the range", what);
   if (r == 0) {
-    if (etag)
-      snprintf(etag, S3_ETAG_MAX, "%s", rs.etag);
-    if (total)
-      *total = rs.range_total >= 0 ? (uint64_t)rs.range_total
-                                   : (uint64_t)rs.body.len;
-    struct buf t = *out;   /* hand the body over without a copy */
-    *out = rs.body;
-    rs.body = t;
+    snprintf(rd->etag, S3_ETAG_MAX, "%s", rs.etag);
+    snprintf(rd->got_version, S3_ETAG_MAX, "%s", rs.version_id);
+    rd->got = rd->out ? (uint64_t)rs.body.len : rs.fd_bytes;
+    rd->total = rs.range_total >= 0 ? (uint64_t)rs.range_total : rd->got;
+    if (rd->out) {
+      struct buf t = *rd->out;   /* hand the body over without a copy */
+      *rd->out = rs.body;
+      rs.body = t;
+    }
   } else if (r == -E2BIG) {
     errf(err, errlen, r, "%s: larger than the read limit", what);
   }
   http_resp_free(&rs);
   buf_free(&path);
+  return r;
+}
+
+int s3_get(struct s3 *s, const char *key, uint64_t off, uint64_t len,
+           const char *if_match, size_t max, struct buf *out, char *etag,
+           uint64_t *total, char *err, size_t errlen)
+{
+  struct s3_read rd = { .key = key, .if_match = if_match, .off = off,
+                        .len = len, .max = max, .out = out, .fd = -1 };
+  int r = s3_read(s, &rd, err, errlen);
+
+  if (r == 0 && etag)
+    snprintf(etag, S3_ETAG_MAX, "%s", rd.etag);
+  if (r == 0 && total)
+    *total = rd.total;
   return r;
 }
 

@@ -11,7 +11,9 @@
  *
  * Ownership and threads: a struct s3 owns one HTTP connection; requests on
  * one handle are serialised, so parallel readers open one handle each
- * (s3_open() is cheap, the settings are copied).  No global state.
+ * (s3_open() is cheap, the settings are copied; an expiring key's source,
+ * conf->creds, is shared by reference, and each request first asks it for
+ * the current key, re-signing with a new one).  No global state.
  */
 #ifndef CURATE_S3_H
 #define CURATE_S3_H
@@ -74,6 +76,28 @@ int s3_list(struct s3 *s, const char *prefix,
 int s3_get(struct s3 *s, const char *key, uint64_t off, uint64_t len,
            const char *if_match, size_t max, struct buf *out, char *etag,
            uint64_t *total, char *err, size_t errlen);
+
+/* One read of an object, the general form of s3_get(): a version
+ * (versioned buckets), a condition, a range, and the body into memory or
+ * streamed into a file. */
+struct s3_read {
+  const char *key;
+  const char *version_id;   /* NULL or "": the current version */
+  const char *if_match;     /* NULL: no condition */
+  uint64_t off, len;        /* len 0 = to the end */
+  size_t max;               /* 0 = http.c's limit */
+  struct buf *out;          /* the body (reset first), or with out NULL */
+  int fd;                   /* ... written into this file from offset 0 */
+  /* Filled on success: */
+  char etag[S3_ETAG_MAX];
+  char got_version[S3_ETAG_MAX];  /* x-amz-version-id, "" unversioned */
+  uint64_t total;           /* the object's whole size */
+  uint64_t got;             /* body bytes received */
+};
+
+/* Reads as rd says.  Errors as s3_get(); a version that does not exist
+ * (any more) is -ENOENT, one this client may not read -EACCES. */
+int s3_read(struct s3 *s, struct s3_read *rd, char *err, size_t errlen);
 
 /* A pool of clients of one bucket, for readers on several threads: each
  * borrows a client for a request or a file and gives it back.  One mutex

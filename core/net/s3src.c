@@ -42,6 +42,7 @@ struct s3file {
   int slot;
   struct buf win;            /* bytes [woff, woff + win.len) */
   uint64_t woff;
+  char vid[S3_ETAG_MAX];     /* the version the first read met, or "" */
 };
 
 int64_t s3src_etag_hash(const char *etag)
@@ -217,27 +218,49 @@ static int s3src_file_open(const struct import_source *src, const char *rel,
   return 0;
 }
 
+/* One ranged read of h's object, pinned to the version the first read
+ * met (a versioned bucket), else to the listed ETag alone.  The first
+ * read of a versioned object records "ETAG VERSIONID" as f's version. */
+static int read_range(struct s3src *s, struct import_file *f, uint64_t off,
+                      uint64_t len, struct buf *out)
+{
+  struct s3file *h = f->h;
+  char key[S3_KEY_MAX + 1], err[512] = "";
+  struct s3_read rd = { .key = key, .version_id = h->vid,
+                        .if_match = h->e->etag, .off = off, .len = len,
+                        .out = out, .fd = -1 };
+  int r;
+
+  snprintf(key, sizeof(key), "%s%s", s->prefix, h->e->rel);
+  r = s3_read(h->cli, &rd, err, sizeof(err));
+  if (r == 0 && !h->vid[0] && rd.got_version[0]) {
+    snprintf(h->vid, sizeof(h->vid), "%s", rd.got_version);
+    if ((size_t)snprintf(f->version, sizeof(f->version), "%s %s",
+                         h->e->etag, h->vid) >= sizeof(f->version))
+      snprintf(f->version, sizeof(f->version), "%s", h->e->etag);
+  }
+  if (r < 0 && r != -ESTALE && r != -ENOMEM)
+    set_error(s, err[0] ? err : strerror(-r));
+  return r;
+}
+
 /* Fetches the window that starts at off: at least n bytes, at least
  * S3SRC_WINDOW, the whole object when it starts at 0 and reaches its
  * end. */
-static int fetch_window(struct s3src *s, struct s3file *h, uint64_t off,
+static int fetch_window(struct s3src *s, struct import_file *f, uint64_t off,
                         size_t n)
 {
+  struct s3file *h = f->h;
   uint64_t len = n > S3SRC_WINDOW ? n : S3SRC_WINDOW;
-  char key[S3_KEY_MAX + 1], err[512] = "";
   int r;
 
   if (len > h->e->size - off)
     len = h->e->size - off;
   if (off == 0 && len == h->e->size)
     len = 0;                          /* whole: no Range */
-  snprintf(key, sizeof(key), "%s%s", s->prefix, h->e->rel);
-  r = s3_get(h->cli, key, off, len, h->e->etag, 0, &h->win, NULL,
-             NULL, err, sizeof(err));
+  r = read_range(s, f, off, len, &h->win);
   if (r < 0) {
     buf_reset(&h->win);
-    if (r != -ESTALE)
-      set_error(s, err[0] ? err : strerror(-r));
     return r;
   }
   h->woff = off;
@@ -248,10 +271,10 @@ static int fetch_window(struct s3src *s, struct s3file *h, uint64_t off,
  * it lacks, and at least doubling it: a header reader that asks for a
  * little more each time (JPEG segments) costs a few requests, and every
  * byte is fetched once. */
-static int grow_window(struct s3src *s, struct s3file *h, uint64_t end)
+static int grow_window(struct s3src *s, struct import_file *f, uint64_t end)
 {
+  struct s3file *h = f->h;
   uint64_t have = h->woff + h->win.len, want = h->woff + 2 * h->win.len;
-  char key[S3_KEY_MAX + 1], err[512] = "";
   struct buf more;
   int r;
 
@@ -259,15 +282,11 @@ static int grow_window(struct s3src *s, struct s3file *h, uint64_t end)
     want = end;
   if (want > h->e->size)
     want = h->e->size;
-  snprintf(key, sizeof(key), "%s%s", s->prefix, h->e->rel);
   buf_init(&more, (size_t)1 << 31);
-  r = s3_get(h->cli, key, have, want - have, h->e->etag, 0, &more, NULL,
-             NULL, err, sizeof(err));
+  r = read_range(s, f, have, want - have, &more);
   if (r == 0 && buf_append(&h->win, more.data, more.len) < 0)
     r = -ENOMEM;
   buf_free(&more);
-  if (r < 0 && r != -ESTALE && r != -ENOMEM)
-    set_error(s, err[0] ? err : strerror(-r));
   return r;
 }
 
@@ -285,9 +304,9 @@ static long s3src_pread(const struct import_source *src,
     n = (size_t)(h->e->size - off);
   if (off < h->woff || off + n > h->woff + h->win.len) {
     if (h->win.len && off >= h->woff && off <= h->woff + h->win.len)
-      r = grow_window(s, h, off + n);   /* a header that needs more */
+      r = grow_window(s, f, off + n);   /* a header that needs more */
     else
-      r = fetch_window(s, h, off, n);
+      r = fetch_window(s, f, off, n);
     if (r < 0)
       return r;
     if (off + n > h->woff + h->win.len)

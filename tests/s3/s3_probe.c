@@ -5,6 +5,8 @@
  *   s3_probe ls s3://BUCKET/PREFIX           key<TAB>size<TAB>etag per line
  *   s3_probe get s3://BUCKET/KEY [OFF [LEN [ETAG]]]   the bytes on stdout
  *   s3_probe conf                            region, endpoint, style, from
+ *   s3_probe ls2 s3://BUCKET/PREFIX SECONDS  ls, wait, ls again on the
+ *                                            same client (a key refresh)
  *
  * Errors: one line on stderr, and the errno as exit status.
  */
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "awsconf.h"
 #include "s3.h"
@@ -48,6 +51,12 @@ int main(int argc, char **argv)
     r = s3_open(&conf, bucket, &s, err, sizeof(err));
   if (r == 0 && strcmp(argv[1], "ls") == 0) {
     r = s3_list(s, key, print_obj, NULL, err, sizeof(err));
+  } else if (r == 0 && strcmp(argv[1], "ls2") == 0 && argc > 3) {
+    r = s3_list(s, key, print_obj, NULL, err, sizeof(err));
+    if (r == 0) {
+      sleep((unsigned)atoi(argv[3]));
+      r = s3_list(s, key, print_obj, NULL, err, sizeof(err));
+    }
   } else if (r == 0 && strcmp(argv[1], "get") == 0) {
     struct buf out;
     char etag[S3_ETAG_MAX];

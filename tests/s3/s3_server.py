@@ -4,9 +4,16 @@
 It speaks the part of the S3 REST API that curatefs and the usual clients
 (awscli, s3cmd, curl --aws-sigv4) use: CreateBucket, HeadBucket,
 ListObjectsV2 (prefix, delimiter, max-keys, continuation-token, start-after),
-PutObject, GetObject (Range, If-Match, If-None-Match), HeadObject,
-DeleteObject, DeleteObjects, both path-style (/bucket/key) and
-virtual-hosted (Host: bucket.DOMAIN) addressing.
+PutObject, GetObject (Range, If-Match, If-None-Match, versionId),
+HeadObject, DeleteObject, DeleteObjects, multipart uploads
+(CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+AbortMultipartUpload; the ETag of the result is S3's: the MD5 of the
+parts' binary MD5s, "-", the number of parts), bucket versioning
+(PutBucketVersioning, GetBucketVersioning, a version id on every PUT of a
+versioning-enabled bucket, "null" while suspended or before, delete
+markers, GET/HEAD ?versionId, ListObjectVersions with key and version-id
+markers, x-amz-version-id on the answers), both path-style (/bucket/key)
+and virtual-hosted (Host: bucket.DOMAIN) addressing.
 
 Every request must carry a valid AWS Signature Version 4.  The signature is
 recomputed by botocore's own S3 signer (python3-botocore), not by code of
@@ -32,8 +39,8 @@ Faults for the tests are armed through /_ctl/ (unsigned, loopback only):
                                    relative path (benchmark fixtures; the
                                    tests fill buckets with awscli)
   POST /_ctl/reset                 clears faults and the request log
-  GET  /_ctl/log                   JSON lines: method, path, query, status,
-                                   range, bytes sent
+  GET  /_ctl/log                   JSON lines: key id, method, path,
+                                   query, status, range, bytes sent
 Objects live in memory.
 
 Usage: s3_server.py --port-file F [--region R] [--domain D]
@@ -90,16 +97,66 @@ class Signer(S3SigV4Auth):
 
 
 class Store:
+    """Callers hold self.lock."""
+
     def __init__(self):
         self.lock = threading.Lock()
-        self.buckets = {}        # name -> {key: (bytes, etag, mtime)}
+        self.buckets = {}        # name -> {key: (bytes, etag, mtime)}, the
+        #                          current versions
+        self.versions = {}       # name -> {key: [Version]}, oldest first
+        self.versioning = {}     # name -> 'Enabled' / 'Suspended'
+        self.uploads = {}        # upload id -> (bucket, key, {n: (data,
+        #                          md5)})
         self.faults = []         # dicts
         self.log = []
+        self.seq = 0
 
-    def put(self, bucket, key, data):
-        etag = '"%s"' % hashlib.md5(data).hexdigest()
-        self.buckets[bucket][key] = (data, etag, time.time())
-        return etag
+    def put(self, bucket, key, data, etag=None):
+        """Stores a new current version of key; returns (etag, version
+        id or None when the bucket never had versioning)."""
+        etag = etag or '"%s"' % hashlib.md5(data).hexdigest()
+        now = time.time()
+        self.buckets[bucket][key] = (data, etag, now)
+        vs = self.versions.setdefault(bucket, {}).setdefault(key, [])
+        if self.versioning.get(bucket) == 'Enabled':
+            self.seq += 1
+            vid = '%08d.%s' % (self.seq, hashlib.sha1(
+                b'%d' % self.seq).hexdigest()[:24])
+        else:
+            vid = 'null'
+            vs[:] = [v for v in vs if v.vid != 'null']
+        vs.append(Version(vid, data, etag, now, False))
+        return etag, vid if bucket in self.versioning else None
+
+    def delete(self, bucket, key):
+        """Deletes key's current version (a delete marker when versioning
+        is on); returns the marker's version id or None."""
+        self.buckets[bucket].pop(key, None)
+        vs = self.versions.setdefault(bucket, {}).setdefault(key, [])
+        if bucket not in self.versioning:
+            vs.clear()
+            return None
+        if self.versioning[bucket] == 'Enabled':
+            self.seq += 1
+            vid = '%08d.%s' % (self.seq, hashlib.sha1(
+                b'%d' % self.seq).hexdigest()[:24])
+        else:
+            vid = 'null'
+            vs[:] = [v for v in vs if v.vid != 'null']
+        vs.append(Version(vid, b'', '', time.time(), True))
+        return vid
+
+    def version(self, bucket, key, vid):
+        for v in self.versions.get(bucket, {}).get(key, []):
+            if v.vid == vid:
+                return v
+        return None
+
+
+class Version:
+    def __init__(self, vid, data, etag, mtime, marker):
+        self.vid, self.data, self.etag, self.mtime, self.marker = \
+            vid, data, etag, mtime, marker
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -158,7 +215,9 @@ class Handler(BaseHTTPRequestHandler):
     def _record(self, status, sent):
         u = urllib.parse.urlsplit(self.path)
         with self.server.store.lock:
+            m = AUTH_RE.match(self.headers.get('Authorization') or '')
             self.server.store.log.append({
+                'akid': m.group(1) if m else None,
                 'method': self.command, 'path': u.path, 'query': u.query,
                 'status': status, 'range': self.headers.get('Range'),
                 'bytes': sent})
@@ -331,6 +390,8 @@ class Handler(BaseHTTPRequestHandler):
         if not bucket:
             raise S3Error(400, 'InvalidRequest', 'ListBuckets is not '
                           'supported by this test server')
+        if self.command == 'PUT' and not key and 'versioning' in q:
+            return self._put_versioning(bucket, body)
         if self.command == 'PUT' and not key:
             if not BUCKET_RE.match(bucket):
                 raise S3Error(400, 'InvalidBucketName', 'The specified '
@@ -346,28 +407,180 @@ class Handler(BaseHTTPRequestHandler):
         if not key:
             if self.command == 'HEAD':
                 return self._send(200)
+            if self.command == 'GET' and 'versioning' in q:
+                with st.lock:
+                    status = st.versioning.get(bucket)
+                return self._send(200, (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n'
+                    '<VersioningConfiguration xmlns="http://s3.amazonaws.com/'
+                    'doc/2006-03-01/">%s</VersioningConfiguration>' %
+                    ('<Status>%s</Status>' % status if status else '')
+                ).encode(), {'Content-Type': 'application/xml'})
+            if self.command == 'GET' and 'versions' in q:
+                return self._list_versions(bucket, q)
             if self.command == 'GET' and q.get('list-type') == '2':
                 return self._list(bucket, objs, q)
             if self.command == 'POST' and 'delete' in q:
-                return self._delete_many(objs, body)
+                return self._delete_many(bucket, body)
             raise S3Error(400, 'InvalidRequest', 'unsupported bucket '
                           'operation')
+        if 'uploads' in q or 'uploadId' in q:
+            return self._multipart(bucket, key, q, body)
         if self.command == 'PUT':
             with st.lock:
-                etag = st.put(bucket, key, body)
-            return self._send(200, headers={'ETag': etag})
+                etag, vid = st.put(bucket, key, body)
+            hs = {'ETag': etag}
+            if vid:
+                hs['x-amz-version-id'] = vid
+            return self._send(200, headers=hs)
         if self.command == 'DELETE':
+            hs = {}
             with st.lock:
-                objs.pop(key, None)
-            return self._send(204)
+                if 'versionId' in q:     # removes that version for good
+                    vs = st.versions.get(bucket, {}).get(key, [])
+                    vs[:] = [v for v in vs if v.vid != q['versionId']]
+                    cur = [v for v in vs][-1:] if vs else []
+                    if cur and not cur[0].marker:
+                        objs[key] = (cur[0].data, cur[0].etag,
+                                     cur[0].mtime)
+                    else:
+                        objs.pop(key, None)
+                    hs['x-amz-version-id'] = q['versionId']
+                else:
+                    vid = st.delete(bucket, key)
+                    if vid:
+                        hs['x-amz-version-id'] = vid
+                        hs['x-amz-delete-marker'] = 'true'
+            return self._send(204, headers=hs)
         if self.command in ('GET', 'HEAD'):
-            return self._get(objs, key)
+            return self._get(bucket, objs, key, q.get('versionId'))
         raise S3Error(405, 'MethodNotAllowed', 'The specified method is not '
                       'allowed against this resource.')
 
-    def _get(self, objs, key):
-        with self.server.store.lock:
-            obj = objs.get(key)
+    def _put_versioning(self, bucket, body):
+        st = self.server.store
+        m = re.search(rb'<Status>\s*([A-Za-z]+)\s*</Status>', body)
+        if not m or m.group(1) not in (b'Enabled', b'Suspended'):
+            raise S3Error(400, 'MalformedXML', 'The XML you provided was '
+                          'not well-formed or did not validate against our '
+                          'published schema')
+        with st.lock:
+            if bucket not in st.buckets:
+                raise S3Error(404, 'NoSuchBucket', 'The specified bucket '
+                              'does not exist', BucketName=bucket)
+            st.versioning[bucket] = m.group(1).decode()
+        return self._send(200)
+
+    def _multipart(self, bucket, key, q, body):
+        st = self.server.store
+        uid = q.get('uploadId')
+        if self.command == 'POST' and 'uploads' in q:
+            with st.lock:
+                st.seq += 1
+                uid = hashlib.sha1(b'upload%d' % st.seq).hexdigest()
+                st.uploads[uid] = (bucket, key, {})
+            return self._send(200, (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<InitiateMultipartUploadResult xmlns="http://s3.amazonaws.'
+                'com/doc/2006-03-01/"><Bucket>%s</Bucket><Key>%s</Key>'
+                '<UploadId>%s</UploadId></InitiateMultipartUploadResult>' %
+                (escape(bucket), escape(key), uid)).encode(),
+                {'Content-Type': 'application/xml'})
+        with st.lock:
+            up = st.uploads.get(uid)
+        if up is None or up[:2] != (bucket, key):
+            raise S3Error(404, 'NoSuchUpload', 'The specified upload does '
+                          'not exist. The upload ID may be invalid, or the '
+                          'upload may have been aborted or completed.',
+                          UploadId=uid)
+        parts = up[2]
+        if self.command == 'PUT':
+            try:
+                n = int(q.get('partNumber', ''))
+            except ValueError:
+                n = 0
+            if not 1 <= n <= 10000:
+                raise S3Error(400, 'InvalidArgument', 'Part number must be '
+                              'an integer between 1 and 10000, inclusive')
+            md5 = hashlib.md5(body)
+            with st.lock:
+                parts[n] = (body, md5.digest())
+            return self._send(200, headers={'ETag': '"%s"' %
+                                            md5.hexdigest()})
+        if self.command == 'DELETE':
+            with st.lock:
+                st.uploads.pop(uid, None)
+            return self._send(204)
+        if self.command != 'POST':
+            raise S3Error(405, 'MethodNotAllowed', 'The specified method is '
+                          'not allowed against this resource.')
+        want = []
+        for blk in re.findall(rb'<Part>(.*?)</Part>',
+                              body.replace(b'&quot;', b'"'), re.S):
+            n = re.search(rb'<PartNumber>\s*(\d+)\s*</PartNumber>', blk)
+            e = re.search(rb'<ETag>([^<]*)</ETag>', blk)
+            if not n or not e:
+                want = []
+                break
+            want.append((int(n.group(1)), e.group(1).decode().strip()))
+        if not want:
+            raise S3Error(400, 'MalformedXML', 'The XML you provided was not '
+                          'well-formed or did not validate against our '
+                          'published schema')
+        if [n for n, _ in want] != sorted(set(n for n, _ in want)):
+            raise S3Error(400, 'InvalidPartOrder', 'The list of parts was '
+                          'not in ascending order. Parts must be ordered by '
+                          'part number.')
+        for i, (n, e) in enumerate(want):
+            p = parts.get(n)
+            if p is None or e.strip('"') != p[1].hex():
+                raise S3Error(400, 'InvalidPart', 'One or more of the '
+                              'specified parts could not be found.')
+            if i < len(want) - 1 and len(p[0]) < 5 * 1024 * 1024:
+                raise S3Error(400, 'EntityTooSmall', 'Your proposed upload '
+                              'is smaller than the minimum allowed object '
+                              'size.')
+        data = b''.join(parts[n][0] for n, _ in want)
+        etag = '"%s-%d"' % (hashlib.md5(b''.join(
+            parts[n][1] for n, _ in want)).hexdigest(), len(want))
+        with st.lock:
+            st.uploads.pop(uid, None)
+            _, vid = st.put(bucket, key, data, etag)
+        hs = {'Content-Type': 'application/xml'}
+        if vid:
+            hs['x-amz-version-id'] = vid
+        return self._send(200, (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<CompleteMultipartUploadResult xmlns="http://s3.amazonaws.com/'
+            'doc/2006-03-01/"><Location>/%s/%s</Location><Bucket>%s</Bucket>'
+            '<Key>%s</Key><ETag>%s</ETag></CompleteMultipartUploadResult>' %
+            (escape(bucket), escape(key), escape(bucket), escape(key),
+             escape(etag))).encode(), hs)
+
+    def _get(self, bucket, objs, key, vid):
+        st = self.server.store
+        hs = {}
+        with st.lock:
+            versioned = bucket in st.versioning
+            if vid is None:
+                obj = objs.get(key)
+                cur = st.versions.get(bucket, {}).get(key, [])
+                if obj is not None and versioned and cur:
+                    hs['x-amz-version-id'] = cur[-1].vid
+            else:
+                v = st.version(bucket, key, vid)
+                if v is None:
+                    raise S3Error(404 if re.match(r'^[\w.\-]+$', vid) else
+                                  400, 'NoSuchVersion' if
+                                  re.match(r'^[\w.\-]+$', vid) else
+                                  'InvalidArgument', 'The specified version '
+                                  'does not exist.', Key=key, VersionId=vid)
+                if v.marker:
+                    raise S3Error(405, 'MethodNotAllowed', 'The specified '
+                                  'method is not allowed against this '
+                                  'resource.')
+                obj = (v.data, v.etag, v.mtime)
+                hs['x-amz-version-id'] = v.vid
         if obj is None:
             raise S3Error(404, 'NoSuchKey', 'The specified key does not '
                           'exist.', Key=key)
@@ -380,9 +593,10 @@ class Handler(BaseHTTPRequestHandler):
         inm = self.headers.get('If-None-Match')
         if inm is not None and inm.strip() == etag:
             return self._send(304, headers={'ETag': etag})
-        hs = {'ETag': etag, 'Last-Modified': formatdate(mtime, usegmt=True),
-              'Accept-Ranges': 'bytes',
-              'Content-Type': 'application/octet-stream'}
+        hs.update({'ETag': etag,
+                   'Last-Modified': formatdate(mtime, usegmt=True),
+                   'Accept-Ranges': 'bytes',
+                   'Content-Type': 'application/octet-stream'})
         status, part = 200, data
         rng = self.headers.get('Range')
         if rng:
@@ -497,15 +711,76 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, body, {'Content-Type': 'application/xml'})
         self._mutations(bucket, set(contents))
 
-    def _delete_many(self, objs, body):
+    def _delete_many(self, bucket, body):
         keys = re.findall(rb'<Key>([^<]*)</Key>', body)
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult>']
         with self.server.store.lock:
             for k in keys:
                 k = k.decode()
-                objs.pop(k, None)
+                self.server.store.delete(bucket, k)
                 out.append('<Deleted><Key>%s</Key></Deleted>' % escape(k))
         out.append('</DeleteResult>')
+        self._send(200, ''.join(out).encode(),
+                   {'Content-Type': 'application/xml'})
+
+    def _list_versions(self, bucket, q):
+        """ListObjectVersions: every version and delete marker under the
+        prefix, by key, newest first within a key; key-marker and
+        version-id-marker continue after the last one of a page."""
+        st = self.server.store
+        prefix = q.get('prefix', '')
+        try:
+            maxk = max(1, min(int(q.get('max-keys', '1000')), 1000))
+        except ValueError:
+            raise S3Error(400, 'InvalidArgument', 'max-keys')
+        kmark, vmark = q.get('key-marker', ''), q.get('version-id-marker', '')
+        with st.lock:
+            rows = []
+            for k in sorted(st.versions.get(bucket, {})):
+                if not k.startswith(prefix):
+                    continue
+                vs = st.versions[bucket][k]
+                for i, v in enumerate(reversed(vs)):
+                    rows.append((k, v, i == 0))
+        if kmark:
+            at = 0
+            for i, (k, v, _) in enumerate(rows):
+                if k < kmark or (k == kmark and not vmark):
+                    at = i + 1
+                elif k == kmark and v.vid == vmark:
+                    at = i + 1
+                    break
+                elif k == kmark:
+                    at = i + 1
+            rows = rows[at:]
+        page, more = rows[:maxk], len(rows) > maxk
+        out = ['<?xml version="1.0" encoding="UTF-8"?>\n<ListVersionsResult '
+               'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+               '<Name>%s</Name><Prefix>%s</Prefix><KeyMarker>%s</KeyMarker>'
+               '<VersionIdMarker>%s</VersionIdMarker><MaxKeys>%d</MaxKeys>'
+               '<IsTruncated>%s</IsTruncated>' %
+               (escape(bucket), escape(prefix), escape(kmark), escape(vmark),
+                maxk, 'true' if more else 'false')]
+        if more:
+            out.append('<NextKeyMarker>%s</NextKeyMarker>'
+                       '<NextVersionIdMarker>%s</NextVersionIdMarker>' %
+                       (escape(page[-1][0]), escape(page[-1][1].vid)))
+        for k, v, latest in page:
+            lm = datetime.datetime.utcfromtimestamp(v.mtime).strftime(
+                '%Y-%m-%dT%H:%M:%S.000Z')
+            if v.marker:
+                out.append('<DeleteMarker><Key>%s</Key><VersionId>%s'
+                           '</VersionId><IsLatest>%s</IsLatest>'
+                           '<LastModified>%s</LastModified></DeleteMarker>' %
+                           (escape(k), v.vid, str(latest).lower(), lm))
+            else:
+                out.append('<Version><Key>%s</Key><VersionId>%s</VersionId>'
+                           '<IsLatest>%s</IsLatest><LastModified>%s'
+                           '</LastModified><ETag>%s</ETag><Size>%d</Size>'
+                           '<StorageClass>STANDARD</StorageClass></Version>' %
+                           (escape(k), v.vid, str(latest).lower(), lm,
+                            escape(v.etag), len(v.data)))
+        out.append('</ListVersionsResult>')
         self._send(200, ''.join(out).encode(),
                    {'Content-Type': 'application/xml'})
 

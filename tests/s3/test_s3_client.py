@@ -22,7 +22,13 @@ PROBE = os.environ['S3_PROBE']
 AKID, SECRET = 'AKIDCURATETEST', 'Sx9-secret/with+chars=='
 TMP_AKID, TMP_SECRET, TOKEN = 'ASIACURATETMP', 'tmp-secret-0xyz', 'tok/en+1=='
 OLD_AKID, OLD_SECRET, OLD_TOKEN = 'ASIACURATEOLD', 'old-secret-0xyz', 'old-tok'
-SECRETS = [SECRET, TMP_SECRET, TOKEN, OLD_SECRET, OLD_TOKEN]
+# Two keys handed out in turn by a credential helper (process or container
+# endpoint): the first about to expire, the second fresh.
+ROT = [('ASIAROTONE', 'rot-secret-one+/=', 'rot-token-one'),
+       ('ASIAROTTWO', 'rot-secret-two+/=', 'rot-token-two')]
+AUTH_TOKEN = 'container-auth-tok3n'
+SECRETS = [SECRET, TMP_SECRET, TOKEN, OLD_SECRET, OLD_TOKEN, AUTH_TOKEN] + \
+    [x for k in ROT for x in k[1:]]
 FAILS = []
 
 
@@ -45,7 +51,8 @@ class Server:
              '--key', '%s:%s:%s:%d' % (TMP_AKID, TMP_SECRET, TOKEN,
                                        time.time() + 3600),
              '--key', '%s:%s:%s:%d' % (OLD_AKID, OLD_SECRET, OLD_TOKEN,
-                                       time.time() - 60)])
+                                       time.time() - 60)] +
+            [a for k in ROT for a in ('--key', '%s:%s:%s' % k)])
         for _ in range(200):
             if os.path.exists(self.pf):
                 break
@@ -282,6 +289,136 @@ def test_credentials(srv, home):
           'an ftp:// endpoint: EINVAL')
 
 
+HELPER = r'''
+import datetime, json, sys
+keys = %r
+n = int(open(sys.argv[1]).read() or 0) if len(sys.argv) > 1 else 0
+open(sys.argv[1], 'w').write(str(n + 1))
+if sys.argv[2:] == ['fail']:
+    sys.exit(3)
+k = keys[min(n, 1)]
+# The first key expires in just over the refresh margin (300 s).
+exp = datetime.datetime.utcnow() + datetime.timedelta(
+    seconds=302 if n == 0 else 3600)
+print(json.dumps({'Version': 1, 'AccessKeyId': k[0], 'SecretAccessKey': k[1],
+                  'SessionToken': k[2],
+                  'Expiration': exp.strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ')}))
+'''
+
+
+class ContainerEndpoint:
+    """The container credentials endpoint of ECS/EKS on loopback: GET with
+    the Authorization token answers the rotating keys as JSON."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        outer = self
+        self.hits, self.bad = 0, 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.headers.get('Authorization') != AUTH_TOKEN or \
+                        self.path != '/v2/credentials/abc':
+                    outer.bad += 1
+                    self.send_response(401)
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                    return
+                import datetime
+                k = ROT[min(outer.hits, 1)]
+                exp = datetime.datetime.utcnow() + datetime.timedelta(
+                    seconds=302 if outer.hits == 0 else 3600)
+                outer.hits += 1
+                body = json.dumps({
+                    'RoleArn': 'arn:aws:iam::123456789012:role/t',
+                    'AccessKeyId': k[0], 'SecretAccessKey': k[1],
+                    'Token': k[2],
+                    'Expiration': exp.strftime('%Y-%m-%dT%H:%M:%SZ')}).encode()
+                self.send_response(200)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+        self.url = 'http://127.0.0.1:%d/v2/credentials/abc' % \
+            self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+
+
+def test_helper_credentials(srv, home, tmp):
+    """credential_process and container credentials: used when neither the
+    environment nor the profile holds keys, and refreshed before expiry on
+    a client that stays open."""
+    helper = os.path.join(tmp, 'cred_helper.py')
+    with open(helper, 'w') as f:
+        f.write(HELPER % (ROT,))
+    count = os.path.join(tmp, 'helper-count')
+    open(count, 'w').close()
+    phome = os.path.join(tmp, 'phome')
+    os.makedirs(os.path.join(phome, '.aws'))
+    with open(os.path.join(phome, '.aws', 'config'), 'w') as f:
+        f.write('[profile proc]\ncredential_process = /usr/bin/python3 %s %s\n'
+                '[profile broken]\ncredential_process = /usr/bin/python3 %s '
+                '%s fail\n' % (helper, count, helper, count + '-b'))
+    base = env_for(srv, phome, AWS_ACCESS_KEY_ID=None,
+                   AWS_SECRET_ACCESS_KEY=None)
+    srv.ctl('reset')
+    rc, out, err = probe(dict(base, AWS_PROFILE='proc'), 'ls2',
+                         's3://bucket-one/odd/', '3')
+    akids = [r['akid'] for r in srv.log()
+                 if not r['path'].startswith('/_ctl')]
+    check(rc == 0 and out.decode().count('\n') == 10 and
+          open(count).read() == '2' and akids == [ROT[0][0], ROT[1][0]],
+          'credential_process: its key signs, and a key about to expire is '
+          'fetched again before the next request (%s; %s)' %
+          (akids, err.strip()))
+    open(count + '-b', 'w').close()
+    rc, _, err = probe(dict(base, AWS_PROFILE='broken'), 'ls',
+                       's3://bucket-one/odd/')
+    check(rc == errno.EACCES and 'credential_process' in err and
+          'exit status 3' in err,
+          'a failing credential_process: EACCES naming it (%s)' % err.strip())
+
+    ep = ContainerEndpoint()
+    try:
+        tokfile = os.path.join(tmp, 'auth-token')
+        with open(tokfile, 'w') as f:
+            f.write(AUTH_TOKEN + '\n')
+        e = dict(base, AWS_CONTAINER_CREDENTIALS_FULL_URI=ep.url,
+                 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=tokfile)
+        e['HOME'] = os.path.join(tmp, 'nohome')
+        srv.ctl('reset')
+        rc, out, err = probe(e, 'ls2', 's3://bucket-one/odd/', '3')
+        akids = [r['akid'] for r in srv.log()
+                 if not r['path'].startswith('/_ctl')]
+        check(rc == 0 and out.decode().count('\n') == 10 and
+              ep.hits == 2 and ep.bad == 0 and akids == [ROT[0][0], ROT[1][0]],
+              'container credentials: the token file is sent, the key '
+              'signs and is refreshed before expiry (%s; %s)' %
+              (akids, err.strip()))
+        e2 = dict(e, AWS_CONTAINER_AUTHORIZATION_TOKEN='wrong')
+        e2.pop('AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE')
+        rc, _, err = probe(e2, 'ls', 's3://bucket-one/odd/')
+        check(rc == errno.EACCES and 'HTTP 401' in err and
+              'wrong' not in err,
+              'a refused container token: EACCES, the token not shown')
+        rc, _, err = probe(dict(e, AWS_CONTAINER_CREDENTIALS_FULL_URI=
+                                'http://example.com/creds'), 'ls',
+                           's3://bucket-one/odd/')
+        check(rc == errno.EINVAL and 'loopback' in err,
+              'plain http to a non-loopback credentials endpoint: EINVAL')
+    finally:
+        ep.stop()
+
+
 def test_faults(srv, home):
     env = env_for(srv, home)
     srv.ctl('reset')
@@ -349,6 +486,7 @@ def main():
         test_server_is_strict(srv, home)
         test_faults(srv, home)
         test_credentials(srv, home)
+        test_helper_credentials(srv, home, tmp)
     finally:
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)

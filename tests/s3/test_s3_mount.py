@@ -147,6 +147,40 @@ def main():
         m2.umount()
         mounts.remove(m2)
 
+        # Two nodes on one machine sharing one cache folder and its bound:
+        # each reads every sample; together they stay within 1M, the
+        # second finds most of what the first fetched, and both read the
+        # right bytes.
+        shared = os.path.join(tmp, 'shared-cache')
+        pair = []
+        for i in range(2):
+            mm = Mount(snap, os.path.join(tmp, 'pair%d' % i),
+                       ['-o', 'readonly,object_cache=%s,'
+                        'object_cache_size=1M' % shared]).start()
+            mounts.append(mm)
+            pair.append(mm)
+        srv.ctl('reset')
+        ok, worst = True, 0
+        for n in names:
+            want = read(os.path.join(src, table[os.path.splitext(n)[0]]))
+            for mm in pair:
+                ok = ok and read(os.path.join(mm.mnt, 'samples', n)) == want
+            worst = max(worst, sum(
+                os.path.getsize(os.path.join(shared, 'objects', f))
+                for f in os.listdir(os.path.join(shared, 'objects'))))
+        fetched = len(gets(srv))
+        st = [read(os.path.join(mm.mnt, 'status')).decode() for mm in pair]
+        check(ok and worst <= 1 << 20 and fetched == len(names) and
+              '30 hits' in st[1],
+              'two mounts sharing a 1M cache: right bytes, at most %d bytes '
+              'held at any step, each object fetched once (%d GETs), the '
+              'second mount hitting the first one\'s downloads (%s)' %
+              (worst, fetched, [x for x in st[1].splitlines()
+                                if 'object cache' in x]))
+        for mm in pair:
+            mm.umount()
+            mounts.remove(mm)
+
         # An object rewritten in the bucket after the import.
         victim = names[3]
         aws(srv, home, 's3', 'cp', '--only-show-errors',

@@ -2,10 +2,15 @@
  * real folder: hits and misses, the byte bound with least-recently-used
  * eviction, a fetch of the wrong length cached nowhere, a file cut short
  * (a crash after the rename) replaced, leftovers of a crash in tmp/
- * removed, and one download for concurrent misses of one object.
+ * removed, one download for concurrent misses of one object, the last use
+ * kept across a reopen through the files' mtimes, open files evicted
+ * last, and two caches sharing one folder within one bound.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 
 #include "objcache.h"
 #include "testlib.h"
@@ -18,7 +23,7 @@ struct src {
   pthread_mutex_t mu;
 };
 
-static int fetch(void *ud, struct buf *out, char *err, size_t errlen)
+static int fetch(void *ud, int fd, char *err, size_t errlen)
 {
   struct src *s = ud;
 
@@ -29,10 +34,53 @@ static int fetch(void *ud, struct buf *out, char *err, size_t errlen)
     usleep((useconds_t)s->delay_ms * 1000);
   if (s->len == (size_t)-1)
     return errf(err, errlen, -ECONNRESET, "dropped");
+  /* In small pieces, as a download arrives. */
   for (size_t i = 0; i < s->len; i++)
-    if (buf_append(out, &s->byte, 1) < 0)
-      return -ENOMEM;
+    if (pwrite(fd, &s->byte, 1, (off_t)i) != 1)
+      return -errno;
   return 0;
+}
+
+/* The bytes of the files in dir/objects. */
+static long long folder_bytes(const char *dir)
+{
+  char p[512];
+  long long n = 0;
+  struct dirent *de;
+  DIR *d;
+
+  snprintf(p, sizeof(p), "%s/objects", dir);
+  if (!(d = opendir(p)))
+    return -1;
+  while ((de = readdir(d))) {
+    struct stat st;
+    char f[800];
+    snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+    if (de->d_name[0] != '.' && stat(f, &st) == 0)
+      n += st.st_size;
+  }
+  closedir(d);
+  return n;
+}
+
+static bool present(const char *dir, const char *name)
+{
+  char p[512];
+
+  snprintf(p, sizeof(p), "%s/objects/%s", dir, name);
+  return access(p, F_OK) == 0;
+}
+
+static void set_mtime(const char *dir, const char *name, time_t ago)
+{
+  char p[512];
+  struct timespec ts[2];
+
+  clock_gettime(CLOCK_REALTIME, &ts[0]);
+  ts[0].tv_sec -= ago;
+  ts[1] = ts[0];
+  snprintf(p, sizeof(p), "%s/objects/%s", dir, name);
+  utimensat(AT_FDCWD, p, ts, 0);
 }
 
 static int read_all(int fd, char *buf, size_t n)
@@ -265,7 +313,154 @@ TEST(eviction_never_takes_a_readers_fresh_file)
   tl_rm_rf(dir);
 }
 
+/* A hit sets the file's mtime (it was older than the touch interval), so
+ * after a restart the object read last is evicted last. */
+TEST(last_use_survives_restart)
+{
+  char dir[256], err[256];
+  struct objcache *c;
+  struct src a = mk('a', 40), b = mk('b', 40), cc = mk('c', 40);
+  int fd;
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c, err, sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK_INT_EQ(objcache_get(c, "\"0b\"", 40, fetch, &b, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  objcache_close(c);
+  set_mtime(dir, "0a.40", 1000);   /* a used long before b */
+  set_mtime(dir, "0b.40", 500);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c, err, sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
+                            sizeof(err)), 0);   /* a hit: touched */
+  close(fd);
+  CHECK_INT_EQ(a.calls, 1);
+  objcache_close(c);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c, err, sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_get(c, "\"0c\"", 40, fetch, &cc, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK(present(dir, "0a.40"));    /* read last before the restart */
+  CHECK(!present(dir, "0b.40"));
+  objcache_close(c);
+  tl_rm_rf(dir);
+}
+
+/* An object open for reading is evicted last: the others go first; when
+ * only open ones are left, they go too, and their readers still read the
+ * whole object. */
+TEST(open_files_are_evicted_last)
+{
+  char dir[256], err[256], got[64];
+  struct objcache *c;
+  struct objcache_stats st;
+  struct src a = mk('a', 40), b = mk('b', 40), cc = mk('c', 40),
+             d = mk('d', 40);
+  int fa, fb, fd;
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c, err, sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fa, err,
+                            sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_get(c, "\"0b\"", 40, fetch, &b, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK_INT_EQ(objcache_get(c, "\"0c\"", 40, fetch, &cc, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  /* a is the oldest, but open: b went instead. */
+  CHECK(present(dir, "0a.40") && !present(dir, "0b.40"));
+  CHECK_INT_EQ(objcache_get(c, "\"0b\"", 40, fetch, &b, &fb, err,
+                            sizeof(err)), 0);
+  /* c was the only closed one. */
+  CHECK(present(dir, "0a.40") && !present(dir, "0c.40"));
+  CHECK_INT_EQ(objcache_get(c, "\"0d\"", 40, fetch, &d, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  /* All open: the oldest open one went, the bound held. */
+  CHECK(!present(dir, "0a.40") && present(dir, "0b.40"));
+  objcache_stats(c, &st);
+  CHECK(st.bytes <= 100);
+  CHECK(folder_bytes(dir) <= 100);
+  CHECK_INT_EQ(pread(fa, got, sizeof(got), 0), 40);
+  CHECK(got[0] == 'a' && got[39] == 'a');
+  close(fa);
+  close(fb);
+  objcache_close(c);
+  tl_rm_rf(dir);
+}
+
+/* Two caches (two daemons) on one folder: each counts the other's files,
+ * the folder stays within the bound, a file the other holds open is not
+ * deleted, and a download the other has in flight survives a reopen. */
+TEST(shared_folder_one_bound)
+{
+  char dir[256], err[256], got[64], p[512];
+  struct objcache *c1, *c2, *c3;
+  struct objcache_stats st;
+  struct src a = mk('a', 40), b = mk('b', 40), cc = mk('c', 40),
+             d = mk('d', 40), e = mk('e', 40);
+  int fb, fd, held, loose;
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c1, err, sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c2, err, sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_get(c1, "\"0a\"", 40, fetch, &a, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK_INT_EQ(objcache_get(c2, "\"0b\"", 40, fetch, &b, &fb, err,
+                            sizeof(err)), 0);     /* c2 keeps b open */
+  CHECK_INT_EQ(objcache_get(c1, "\"0c\"", 40, fetch, &cc, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK(folder_bytes(dir) <= 100);   /* c1 counted c2's b */
+  CHECK(present(dir, "0b.40") && !present(dir, "0a.40"));
+  CHECK_INT_EQ(objcache_get(c1, "\"0d\"", 40, fetch, &d, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK(folder_bytes(dir) <= 100);
+  CHECK(present(dir, "0b.40"));      /* open in c2: c passed instead */
+  CHECK(!present(dir, "0c.40"));
+  CHECK_INT_EQ(pread(fb, got, sizeof(got), 0), 40);
+  CHECK(got[0] == 'b' && got[39] == 'b');
+  close(fb);
+  /* c2 sees c1's d as a hit, without fetching. */
+  CHECK_INT_EQ(objcache_get(c2, "\"0d\"", 40, fetch, &d, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK_INT_EQ(d.calls, 1);
+  /* A download in flight (its file locked) survives a third opener's
+   * cleanup of tmp/; a crashed one (unlocked) does not. */
+  snprintf(p, sizeof(p), "%s/tmp/0e.40.1.1", dir);
+  held = open(p, O_RDWR | O_CREAT, 0600);
+  CHECK(held >= 0 && flock(held, LOCK_EX) == 0);
+  snprintf(p, sizeof(p), "%s/tmp/0f.40.1.1", dir);
+  loose = open(p, O_RDWR | O_CREAT, 0600);
+  CHECK(loose >= 0);
+  close(loose);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c3, err, sizeof(err)), 0);
+  CHECK(access(p, F_OK) != 0);
+  snprintf(p, sizeof(p), "%s/tmp/0e.40.1.1", dir);
+  CHECK(access(p, F_OK) == 0);
+  close(held);
+  CHECK_INT_EQ(objcache_get(c3, "\"0e\"", 40, fetch, &e, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK(folder_bytes(dir) <= 100);
+  objcache_stats(c3, &st);
+  CHECK(st.bytes <= 100);
+  objcache_close(c3);
+  objcache_close(c2);
+  objcache_close(c1);
+  tl_rm_rf(dir);
+}
+
 TEST_MAIN(T(hit_miss_and_lru_bound), T(wrong_length_and_errors_cache_nothing),
           T(reopen_keeps_whole_files_drops_cut_ones),
           T(concurrent_misses_fetch_once),
-          T(eviction_never_takes_a_readers_fresh_file))
+          T(eviction_never_takes_a_readers_fresh_file),
+          T(last_use_survives_restart), T(open_files_are_evicted_last),
+          T(shared_folder_one_bound))
