@@ -33,14 +33,13 @@
  * (keep_cache), a warm pass over a folder opens and closes every file and
  * reads none of them here, and the source's open(2), its checks and its
  * close were most of the daemon's work per file.  Owns fd and the copies
- * of the sample's name and path.  Locking: mu guards fd and err (reads of
- * one handle may run at once). */
+ * of the sample's name and path.  Locking: mu guards fd (reads of one
+ * handle may run at once). */
 struct sample_fh {
   struct nh h;
   struct fs_ctx *c;
   pthread_mutex_t mu;
-  int fd;            /* -1 until the first read */
-  int err;           /* that read's failure, kept for the next ones */
+  int fd;            /* -1 until a read opens the source */
   struct sample s;   /* what open_sample_source() needs; strings owned */
 };
 
@@ -77,20 +76,21 @@ int sample_by_file(struct store_txn *t, const char *name, const char *ext,
 /* ---- the source-file handle ---- */
 
 /* The source's descriptor, opened at the first call: the same checks
- * and the same errors (in status) as an eager open had. */
+ * and the same errors (in status) as an eager open had.  A failure is
+ * not kept: the next read tries again, so a bucket sample whose download
+ * failed (a dropped connection, the bucket briefly away) reads once the
+ * bucket answers, without the reader having to open the file again. */
 static int sample_fh_fd(struct sample_fh *f)
 {
-  int r;
+  int r = 0;
 
   pthread_mutex_lock(&f->mu);
-  if (f->fd < 0 && f->err == 0) {
+  if (f->fd < 0)
     r = open_sample_source(f->c, &f->s, &f->fd);
-    if (r < 0) {
-      f->fd = -1;
-      f->err = r;
-    }
-  }
-  r = f->fd >= 0 ? f->fd : f->err;
+  if (r == 0)
+    r = f->fd;
+  else
+    f->fd = -1;
   pthread_mutex_unlock(&f->mu);
   return r;
 }

@@ -186,7 +186,12 @@ bool labels_box_clip(const struct detection *d, uint32_t width,
   ret->y = fmax(0, fmin(d->y, height));
   ret->w = fmax(0, x2 - ret->x);
   ret->h = fmax(0, y2 - ret->y);
-  return empty_before || (ret->w > 0 && ret->h > 0);
+  /* An empty box (a point or a line) stays when it touches the image; one
+   * lying wholly outside has no part inside either. */
+  if (empty_before)
+    return d->x <= width && d->x + d->w >= 0 && d->y <= height &&
+           d->y + d->h >= 0;
+  return ret->w > 0 && ret->h > 0;
 }
 
 bool labels_box_inside(const struct detection *d, uint32_t width,

@@ -82,8 +82,8 @@ bool labels_box_inside(const struct detection *d, uint32_t width,
 
 /* *ret = *d (strings borrowed, not copied) with the box clipped to a
  * width x height image (left as is when either is 0, size unknown).
- * false when a box of positive size has no part inside the image; a box
- * that was already empty stays (true).  For the exports whose format
+ * false when a box has no part inside the image; a box that was already
+ * empty (a point or a line) stays (true) when it touches the image.  For the exports whose format
  * needs coordinates inside the image (docs/EXPORT.md); the store keeps
  * boxes as imported. */
 bool labels_box_clip(const struct detection *d, uint32_t width,

@@ -294,6 +294,21 @@ const char *json_err_text(const char *text, char *out, size_t outlen)
   return out;
 }
 
+size_t utf8_cut(const char *str, size_t max)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t n = strnlen(str, max + 1);
+
+  if (n <= max)
+    return n;
+  /* s[max] is the first byte left out: back off while it continues the
+   * character the prefix would end in. */
+  n = max;
+  while (n > 0 && (s[n] & 0xC0) == 0x80)
+    n--;
+  return n;
+}
+
 bool utf8_valid(const char *str, size_t n)
 {
   const unsigned char *s = (const unsigned char *)str;

@@ -125,6 +125,10 @@ size_t fmt_double_shortest(char *out, double v, int min_prec);
 /* Is s[0..n) well-formed UTF-8 (no overlong forms, no surrogates, nothing
  * above U+10FFFF)? */
 bool utf8_valid(const char *s, size_t n);
+/* The length of the longest prefix of s of at most max bytes that does
+ * not end inside a multi-byte character: where to cut a name for a
+ * caption, so the cut is not drawn as a replacement character. */
+size_t utf8_cut(const char *s, size_t max);
 /* Is s[0..n) free of control characters: C0 (below 0x20), DEL and the C1
  * range U+0080..U+009F?  Expects valid UTF-8. */
 bool no_control_chars(const char *s, size_t n);

@@ -51,9 +51,24 @@ typedef int32_t v4si __attribute__((vector_size(16)));
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
+/* OpenBLAS's pthread build starts its server threads when the library is
+ * loaded, and each spins on sched_yield for about 2^28 cycles (~0.1 s)
+ * before it sleeps: a short process on two cores loses a large part of one
+ * to them.  With one BLAS thread they are never used, so they are stopped.
+ * The call is exported by that build only, hence the weak reference (a
+ * serial OpenBLAS has no threads to stop). */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 static void blas_single_thread(void)
 {
   openblas_set_num_threads(1);
+  if (blas_thread_shutdown_)
+    blas_thread_shutdown_();
+}
+
+void knn_blas_settle(void)
+{
+  pthread_once(&blas_once, blas_single_thread);
 }
 
 /* ---- options and checks ----------------------------------------------- */

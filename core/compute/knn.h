@@ -23,6 +23,9 @@
  * and letting OpenBLAS thread one sgemm makes its threads spin while the
  * selection runs (docs/ALGORITHMS.md §8).  knn.c is the only OpenBLAS user
  * in the project, so this process-wide setting is left in place on purpose.
+ * knn_blas_settle() makes that setting at once, and also stops the threads
+ * OpenBLAS started when it was loaded (they spin for ~0.1 s first):
+ * short-lived tools call it at the start of main().
  *
  * Apart from that one-time setting there are no globals: concurrent calls
  * on different outputs are safe.  Results do not depend on the number of
@@ -119,5 +122,9 @@ int knn_graph_from_lists(const uint32_t *idx, const float *dist, size_t n,
 
 /* Frees the arrays and empties the graph; NULL and empty graphs are fine. */
 void knn_graph_free(struct knn_graph *g);
+
+/* One BLAS thread for the process, and OpenBLAS's idle server threads
+ * stopped (see the top of this file).  Idempotent, thread-safe. */
+void knn_blas_settle(void);
 
 #endif

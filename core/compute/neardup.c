@@ -3,6 +3,7 @@
  * routine that turns (row -> label) labels into ordered groups.  No store,
  * no I/O.
  */
+#define _GNU_SOURCE /* qsort_r */
 #include "neardup.h"
 
 #include <errno.h>
@@ -279,13 +280,72 @@ static void attach_leftovers(const struct knn_graph *gr, const uint64_t *ids,
   }
 }
 
+/* Rows with identical vectors (a few thousand blank frames all have the
+ * features of a flat picture) would make a clique of n^2 pairs and exceed
+ * the pair bound whatever the threshold.  They are collapsed first: the
+ * graph is built on one row per distinct vector, kept at the position of
+ * its first copy with the smallest id of its copies, and every copy then
+ * takes its row's label.  Without copies nothing changes. */
+struct urow {
+  const float *v;
+  size_t row;
+};
+
+static int cmp_urow(const void *a, const void *b, void *dim)
+{
+  const struct urow *x = a, *y = b;
+  int c = memcmp(x->v, y->v, *(const size_t *)dim * sizeof(float));
+
+  return c ? c : (x->row < y->row ? -1 : x->row > y->row);
+}
+
+/* rep[i] = the distinct row of row i (0..*nu), uid[u] its smallest id;
+ * ux gets the distinct vectors in the order of their first copies. */
+static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
+                    size_t *rep, float *ux, uint64_t *uid, size_t *nu)
+{
+  struct urow *u = malloc(n * sizeof(*u));
+  size_t *first = malloc(n * sizeof(*first)), k = 0;
+
+  if (!u || !first) {
+    free(u);
+    free(first);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++)
+    u[i] = (struct urow){ x + i * d, i };
+  qsort_r(u, n, sizeof(*u), cmp_urow, &d);
+  /* first[i]: the first copy (in row order) of row i's vector. */
+  for (size_t i = 0, g = 0; i < n; i++) {
+    if (i > 0 && memcmp(u[i].v, u[i - 1].v, d * sizeof(float)) != 0)
+      g = i;
+    first[u[i].row] = u[g].row;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (first[i] == i) {
+      memcpy(ux + k * d, x + i * d, d * sizeof(float));
+      uid[k] = ids[i];
+      rep[i] = k++;
+    }
+  for (size_t i = 0; i < n; i++) {
+    rep[i] = rep[first[i]];
+    if (ids[i] < uid[rep[i]])
+      uid[rep[i]] = ids[i];
+  }
+  *nu = k;
+  free(u);
+  free(first);
+  return 0;
+}
+
 int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
                  double thresh, const struct knn_opts *opts,
                  struct neardup_groups *ret)
 {
   struct knn_graph gr = { 0 };
   float *c = NULL;
-  size_t *lab = NULL, max_pairs;
+  size_t *lab = NULL, *rep = NULL, *ulab = NULL, max_pairs, nu = 0;
+  uint64_t *uid = NULL;
   int r;
 
   memset(ret, 0, sizeof(*ret));
@@ -297,26 +357,40 @@ int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
     return -ENOMEM;
   c = malloc(n * d * sizeof(float));
   lab = malloc(n * sizeof(*lab));
-  if (!c || !lab) {
+  rep = malloc(n * sizeof(*rep));
+  ulab = malloc(n * sizeof(*ulab));
+  uid = malloc(n * sizeof(*uid));
+  if (!c || !lab || !rep || !ulab || !uid) {
     r = -ENOMEM;
     goto out;
   }
-  memcpy(c, x, n * d * sizeof(float));
-  r = knn_center_normalize(c, n, d);
+  r = collapse(x, n, d, ids, rep, c, uid, &nu);
   if (r < 0)
     goto out;
-  max_pairs = 64 * n > ((size_t)1 << 22) ? 64 * n : ((size_t)1 << 22);
-  r = knn_radius(c, n, d, thresh, max_pairs, opts, &gr);
-  if (r < 0)
-    goto out;
-  r = pick_centres(&gr, ids, n, thresh, lab);
-  if (r < 0)
-    goto out;
-  attach_leftovers(&gr, ids, n, lab);
+  if (nu >= 2) {
+    r = knn_center_normalize(c, nu, d);
+    if (r < 0)
+      goto out;
+    max_pairs = 64 * n > ((size_t)1 << 22) ? 64 * n : ((size_t)1 << 22);
+    r = knn_radius(c, nu, d, thresh, max_pairs, opts, &gr);
+    if (r < 0)
+      goto out;
+    r = pick_centres(&gr, uid, nu, thresh, ulab);
+    if (r < 0)
+      goto out;
+    attach_leftovers(&gr, uid, nu, ulab);
+  } else {
+    ulab[0] = 0;
+  }
+  for (size_t i = 0; i < n; i++)
+    lab[i] = ulab[rep[i]];
   r = groups_from_labels(lab, ids, n, ret);
 out:
   knn_graph_free(&gr);
   free(c);
   free(lab);
+  free(rep);
+  free(ulab);
+  free(uid);
   return r;
 }

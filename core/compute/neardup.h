@@ -64,8 +64,11 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
  * modified: a centred copy is made), ids[i] the sample of row i.
  * thresh: cosine distance on mean-centred rows, in [0, 2];
  * NEARDUP_THRESH_DEFAULT is a good start.  opts: knn tuning (NULL =
- * defaults).  Pair lists are bounded (max(2^22, 64 n) entries): a threshold
- * that links far more pairs than that returns -E2BIG.
+ * defaults).  Rows with identical vectors are one row for the pair search
+ * (one neighbour when centres are weighed) and all land in that row's
+ * group, so thousands of copies (blank frames) are no clique of n^2 pairs.
+ * Pair lists are bounded (max(2^22, 64 n) entries): a threshold that links
+ * far more pairs than that returns -E2BIG.
  * Returns 0 with *ret filled (owned), -EINVAL (bad arguments, NaN in x),
  * -E2BIG, -ENOMEM; on failure *ret is empty. */
 int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,

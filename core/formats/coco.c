@@ -659,6 +659,82 @@ static int store_image(struct imp *m, struct img *im)
   return r == -ENOENT ? 0 : r;
 }
 
+/* The records of one field whose file_name the document lists, found
+ * before any is deleted (no deletion under the walk's cursor). */
+struct forget {
+  const char **names;   /* the document's file names, sorted */
+  size_t nnames;
+  uint64_t *ids;        /* COCO image ids of the records to drop */
+  size_t n, cap;
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int forget_one(const void *key, size_t klen, const void *val,
+                      size_t vlen, void *ud)
+{
+  struct forget *f = ud;
+  const uint8_t *v = val;
+  char name[4097];
+  const char *np = name;
+  uint16_t n16;
+
+  if (vlen < 2 || klen < 8)
+    return -EIO;
+  memcpy(&n16, v, 2);
+  if (n16 > 4096 || (size_t)n16 + 2 > vlen)
+    return -EIO;
+  memcpy(name, v + 2, n16);
+  name[n16] = '\0';
+  if (!bsearch(&np, f->names, f->nnames, sizeof(*f->names), cmp_name))
+    return 0;
+  if (f->n == f->cap) {
+    size_t nc = f->cap ? f->cap * 2 : 16;
+    uint64_t *p = realloc(f->ids, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    f->ids = p;
+    f->cap = nc;
+  }
+  f->ids[f->n++] = store_key_rd_u64((const uint8_t *)key + klen - 8);
+  return 0;
+}
+
+/* A file's kept boxes are recorded under its image id, but ids change
+ * when a data set is renumbered (a split rebuilt): the records of this
+ * field for a file_name the document lists go first, whatever their id,
+ * so the file's ground truth is kept once (under the document's id, or
+ * on its sample once it is on disk), never once per id it ever had. */
+static int step_forget_renumbered(struct imp *m)
+{
+  struct forget f = { 0 };
+  uint8_t k[LABELS_MAX_FIELD_NAME + 9];
+  size_t n = strlen(m->field) + 1;
+  int r;
+
+  if (!m->nimg || n > LABELS_MAX_FIELD_NAME + 1)
+    return 0;
+  f.names = malloc(m->nimg * sizeof(*f.names));
+  if (!f.names)
+    return -ENOMEM;
+  for (size_t i = 0; i < m->nimg; i++)
+    f.names[f.nnames++] = m->imgs[i].file_name;
+  qsort(f.names, f.nnames, sizeof(*f.names), cmp_name);
+  memcpy(k, m->field, n);
+  r = store_rec_each(m->t, COCO_NS_MISSING, k, n, false, forget_one, &f);
+  for (size_t i = 0; r == 0 && i < f.n; i++) {
+    store_key_u64(k + n, f.ids[i]);
+    r = store_rec_del(m->t, COCO_NS_MISSING, k, n + 8);
+    r = r == -ENOENT ? 0 : r;
+  }
+  free(f.names);
+  free(f.ids);
+  return r;
+}
+
 static int step_store(struct imp *m)
 {
   int r = 0;
@@ -682,6 +758,7 @@ static const struct {
   { "annotations", step_annotations },
   { "report orphans", step_report_orphans },
   { "report missing", step_report_missing },
+  { "forget renumbered", step_forget_renumbered },
   { "store", step_store },
 };
 

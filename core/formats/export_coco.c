@@ -110,10 +110,10 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
  * so COCO -> store -> COCO keeps them (as it keeps category ids), and so
  * do results files keyed on them.  The ids recorded by the COCO import
  * are read once per generated file.  An id is used when it is >= 1
- * (EXPORT.md, "What readers require", item 1) and no sample with a lower
- * sample id has it (two COCO files imported with overlapping ids); every
- * other sample gets (largest recorded id) + (sample id), above all of
- * them, unique and the same in every export while the recorded ids do
+ * (EXPORT.md, "What readers require", item 1), at most ID_MAX, and no
+ * sample with a lower sample id has it (two COCO files imported with
+ * overlapping ids); every other sample gets (largest used id) + (sample
+ * id), above all of them, unique and the same in every export while the recorded ids do
  * not change.  Without any recorded id that is the sample id. */
 struct id_pair {
   uint64_t sid;
@@ -140,6 +140,11 @@ static int cmp_pair_sid(const void *a, const void *b)
   return x->sid < y->sid ? -1 : x->sid > y->sid;
 }
 
+/* Ids above this are not used, whatever else the data set has: far above
+ * any real id, and (base + sample id) must not overflow.  One such id
+ * used to make the export drop every imported id. */
+#define ID_MAX (INT64_MAX / 2)
+
 static int add_pair(const void *key, size_t klen, const void *val,
                     size_t vlen, void *ud)
 {
@@ -157,14 +162,14 @@ static int add_pair(const void *key, size_t klen, const void *val,
   }
   ids->v[ids->n].sid = store_key_rd_u64(key);
   ids->v[ids->n].coco = (int64_t)store_key_rd_u64(val);
-  if (ids->v[ids->n].coco > ids->base)
+  if (ids->v[ids->n].coco > ids->base && ids->v[ids->n].coco <= ID_MAX)
     ids->base = ids->v[ids->n].coco;
   ids->n++;
   return 0;
 }
 
-/* Reads the recorded ids; drops the unusable ones (< 1, or taken by a
- * lower sample id).  The pairs end up sorted by sample id. */
+/* Reads the recorded ids; drops the unusable ones (< 1, > ID_MAX, or
+ * taken by a lower sample id).  The pairs end up sorted by sample id. */
 static int export_ids_load(struct store_txn *t, struct export_ids *ids)
 {
   size_t k = 0;
@@ -174,16 +179,11 @@ static int export_ids_load(struct store_txn *t, struct export_ids *ids)
   r = store_rec_each(t, COCO_NS_IMAGE, "", 0, false, add_pair, ids);
   if (r < 0)
     return r;
-  /* Far above any real id; (base + sample id) must not overflow. */
-  if (ids->base > INT64_MAX / 2) {
-    ids->n = 0;
-    ids->base = 0;
-  }
   if (!ids->n)
     return 0;   /* no id recorded (v may be NULL: no qsort on it) */
   qsort(ids->v, ids->n, sizeof(*ids->v), cmp_pair_coco);
   for (size_t i = 0; i < ids->n; i++)
-    if (ids->v[i].coco >= 1 &&
+    if (ids->v[i].coco >= 1 && ids->v[i].coco <= ID_MAX &&
         (k == 0 || ids->v[k - 1].coco != ids->v[i].coco))
       ids->v[k++] = ids->v[i];
   ids->n = k;

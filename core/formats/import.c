@@ -35,6 +35,8 @@
  * a slow one still shows its progress in the store every second. */
 #define BATCH_SECONDS 1.0
 #define BATCH_MAX 65536
+/* The largest first read of a header (import_source.head_bytes); a
+ * format reader asks for whatever lies beyond it (img_src.read). */
 #define HEAD_BYTES 16384
 
 int import_pv_push(struct pathvec *pv, const char *s)
@@ -91,8 +93,9 @@ static int read_header(const struct import_source *isrc,
   struct src_reader sr = { isrc, f };
   uint64_t size = f->size;
   struct img_src src = { head, 0, size, src_read, &sr };
-  long n = size ? src_read(&sr, 0, head, size < sizeof(head) ? (size_t)size
-                                                             : sizeof(head))
+  size_t want = isrc->head_bytes && isrc->head_bytes < sizeof(head)
+                ? isrc->head_bytes : sizeof(head);
+  long n = size ? src_read(&sr, 0, head, size < want ? (size_t)size : want)
                 : 0;
 
   if (n < 0) {
@@ -101,7 +104,7 @@ static int read_header(const struct import_source *isrc,
     return (int)n;
   }
   src.head_len = (size_t)n;
-  if ((uint64_t)n < size && n < (long)sizeof(head))
+  if ((uint64_t)n < size && n < (long)want)
     src.size = (uint64_t)n;   /* shrank under us */
   return img_header_read(&src, info, reason);
 }

@@ -125,6 +125,10 @@ struct import_source {
   const char *root;   /* recorded in the store (the "root" setting) */
   int nthreads;       /* readers; 0 = one per CPU (import_opts.threads
                          wins when set) */
+  size_t head_bytes;  /* the first read of each header; 0 = 16 KiB, the
+                         most (one request then covers nearly every
+                         header, for sources where a read is a round
+                         trip) */
   void *ctx;
   /* Calls add(ud, rel) for every image candidate, in any order; reports
    * and counts (st) what it skips or ignores. */

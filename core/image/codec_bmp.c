@@ -7,6 +7,7 @@
 #include "codec_i.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static uint32_t le32(const uint8_t *p)
@@ -36,74 +37,116 @@ static uint8_t field(uint32_t v, uint32_t mask)
   return (uint8_t)(v * 255 / ((1u << bits) - 1));
 }
 
-static int bmp_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                      int min_short, struct image *ret)
-{
-  uint32_t pix, dib, bpp, comp = 0, ncol = 0, masks[4] = { 0 };
+/* The layout of the pixel data, from the headers. */
+struct bmp_layout {
+  uint32_t bpp, ncol, masks[4];
   const uint8_t *pal;
-  size_t palsz, row;
-  bool topdown = false;
-  int r;
+  size_t palsz;
+};
 
-  (void)min_short;   /* imgcodec.c reduces */
+/* One stored row s into RGB row d of width w (24-bit rows normally go
+ * to the shrinker as they are, see bmp_decode). */
+static void bmp_row(const struct bmp_layout *L, const uint8_t *s, uint8_t *d,
+                    uint32_t w)
+{
+  uint32_t bpp = L->bpp;
+
+  for (uint32_t x = 0; x < w; x++, d += 3) {
+    if (bpp <= 8) {
+      uint32_t bit = x * bpp, idx = (s[bit / 8] >> (8 - bpp - bit % 8)) &
+                                    ((1u << bpp) - 1);
+      const uint8_t *c = L->pal + (idx < L->ncol ? idx : 0) * L->palsz;
+      d[0] = c[2]; d[1] = c[1]; d[2] = c[0];
+    } else if (bpp == 24) {
+      d[0] = s[3 * x + 2]; d[1] = s[3 * x + 1]; d[2] = s[3 * x];
+    } else {
+      uint32_t v = bpp == 16 ? (uint32_t)(s[2 * x] | (s[2 * x + 1] << 8))
+                             : le32(s + 4 * x);
+      d[0] = field(v, L->masks[0]);
+      d[1] = field(v, L->masks[1]);
+      d[2] = field(v, L->masks[2]);
+    }
+  }
+}
+
+/* Reads the headers into *L; 0 or -EBADMSG. */
+static int bmp_layout(const uint8_t *p, size_t n, struct bmp_layout *L,
+                      bool *topdown)
+{
+  uint32_t dib, comp = 0;
+
+  memset(L, 0, sizeof(*L));
+  *topdown = false;
   if (n < 26)
     return -EBADMSG;
-  pix = le32(p + 10);
   dib = le32(p + 14);
   if (dib == 12) {
-    bpp = (uint32_t)(p[24] | (p[25] << 8));
-    palsz = 3;
+    L->bpp = (uint32_t)(p[24] | (p[25] << 8));
+    L->palsz = 3;
   } else {
     if (n < 54 || dib < 40 || dib > 124)
       return -EBADMSG;
-    topdown = (int32_t)le32(p + 22) < 0;
-    bpp = (uint32_t)(p[28] | (p[29] << 8));
+    *topdown = (int32_t)le32(p + 22) < 0;
+    L->bpp = (uint32_t)(p[28] | (p[29] << 8));
     comp = le32(p + 30);
-    ncol = le32(p + 46);
-    palsz = 4;
+    L->ncol = le32(p + 46);
+    L->palsz = 4;
   }
   if (comp == 3 || comp == 6) {
     /* Masks follow a 40-byte header, or are part of a V4/V5 one. */
     if (14 + 40 + 12 > n)
       return -EBADMSG;
     for (int i = 0; i < (comp == 6 || dib >= 56 ? 4 : 3); i++)
-      masks[i] = le32(p + 54 + 4 * i);
-  } else if (bpp == 16) {
-    masks[0] = 0x7c00; masks[1] = 0x03e0; masks[2] = 0x001f;
-  } else if (bpp == 32) {
-    masks[0] = 0xff0000; masks[1] = 0xff00; masks[2] = 0xff;
+      L->masks[i] = le32(p + 54 + 4 * i);
+  } else if (L->bpp == 16) {
+    L->masks[0] = 0x7c00; L->masks[1] = 0x03e0; L->masks[2] = 0x001f;
+  } else if (L->bpp == 32) {
+    L->masks[0] = 0xff0000; L->masks[1] = 0xff00; L->masks[2] = 0xff;
   }
-  if (bpp <= 8 && (ncol == 0 || ncol > (1u << bpp)))
-    ncol = 1u << bpp;
-  pal = p + 14 + dib + (comp == 3 && dib == 40 ? 12 : comp == 6 && dib == 40 ? 16 : 0);
-  if (bpp <= 8 && (size_t)(pal - p) + ncol * palsz > n)
+  if (L->bpp <= 8 && (L->ncol == 0 || L->ncol > (1u << L->bpp)))
+    L->ncol = 1u << L->bpp;
+  L->pal = p + 14 + dib + (comp == 3 && dib == 40 ? 12
+                           : comp == 6 && dib == 40 ? 16 : 0);
+  if (L->bpp <= 8 && (size_t)(L->pal - p) + L->ncol * L->palsz > n)
     return -EBADMSG;
-  row = (((size_t)info->width * bpp + 31) / 32) * 4;
-  if (pix > n || row * info->height > n - pix)
-    return -EBADMSG;
-  if ((r = image_alloc(ret, (int)info->width, (int)info->height, 3)) < 0)
-    return r;
-  for (uint32_t y = 0; y < info->height; y++) {
-    const uint8_t *s = p + pix + row * (topdown ? y : info->height - 1 - y);
-    uint8_t *d = ret->px + (size_t)y * info->width * 3;
-    for (uint32_t x = 0; x < info->width; x++, d += 3) {
-      if (bpp <= 8) {
-        uint32_t bit = x * bpp, idx = (s[bit / 8] >> (8 - bpp - bit % 8)) &
-                                      ((1u << bpp) - 1);
-        const uint8_t *c = pal + (idx < ncol ? idx : 0) * palsz;
-        d[0] = c[2]; d[1] = c[1]; d[2] = c[0];
-      } else if (bpp == 24) {
-        d[0] = s[3 * x + 2]; d[1] = s[3 * x + 1]; d[2] = s[3 * x];
-      } else {
-        uint32_t v = bpp == 16 ? (uint32_t)(s[2 * x] | (s[2 * x + 1] << 8))
-                               : le32(s + 4 * x);
-        d[0] = field(v, masks[0]);
-        d[1] = field(v, masks[1]);
-        d[2] = field(v, masks[2]);
-      }
-    }
-  }
   return 0;
+}
+
+/* Rows are converted one at a time and averaged down as they come
+ * (min_short, imgcodec.h), so the full-size picture never exists. */
+static int bmp_decode(const uint8_t *p, size_t n, const struct img_info *info,
+                      int min_short, struct image *ret)
+{
+  struct bmp_layout L;
+  struct codec_shrink sh;
+  uint32_t pix, w = info->width, h = info->height;
+  size_t row;
+  uint8_t *rgb;
+  bool topdown;
+  int f, r;
+
+  if ((r = bmp_layout(p, n, &L, &topdown)) < 0)
+    return r;
+  pix = le32(p + 10);
+  row = (((size_t)w * L.bpp + 31) / 32) * 4;
+  if (pix > n || row * h > n - pix)
+    return -EBADMSG;
+  if (!(rgb = malloc((size_t)w * 3)))
+    return -ENOMEM;
+  f = codec_shrink_factor((int)w, (int)h, min_short);
+  r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret);
+  /* 24-bit rows are B, G, R as stored: averaged without a copy. */
+  sh.bgr = L.bpp == 24;
+  /* The last h % f rows would be dropped: not converted at all. */
+  for (uint32_t y = 0; r == 0 && y < h / (uint32_t)f * (uint32_t)f; y++) {
+    const uint8_t *s = p + pix + row * (topdown ? y : h - 1 - y);
+    if (!sh.bgr)
+      bmp_row(&L, s, rgb, w);
+    codec_shrink_row(&sh, sh.bgr ? s : rgb);
+  }
+  codec_shrink_end(&sh);
+  free(rgb);
+  return r;
 }
 
 const struct img_codec codec_bmp = { IMG_BMP, bmp_decode };

@@ -1,7 +1,10 @@
 /* codec_gif.c - GIF decoding with giflib (the only user of giflib): the
  * first frame, placed on the logical screen (filled white), with its
  * local or global colour map, interlacing and transparency.  Records are
- * read one by one, so the frames after the first are never decoded. */
+ * read one by one, so the frames after the first are never decoded.  A
+ * frame that fills the screen in row order (most GIFs) is averaged down
+ * line by line as it decodes (codec_shrink); any other is drawn whole and
+ * imgcodec.c averages it down the same way. */
 #include "codec_i.h"
 
 #include <errno.h>
@@ -45,33 +48,95 @@ static int gif_extension(GifFileType *g, int *transparent)
   return 0;
 }
 
-/* One line of colour indices of frame d at screen row sy: transparent and
- * out-of-map indices leave the white background. */
-static void gif_put_line(struct image *im, const GifImageDesc *d,
-                         const ColorMapObject *cm, const GifPixelType *line,
-                         int sy, int transparent)
+/* The colours of a frame's indices.  Transparent and out-of-map indices
+ * are white: the background of the first frame, so writing them gives
+ * what leaving them would. */
+static void gif_lut_init(uint8_t lut[256][3], const ColorMapObject *cm,
+                         int transparent)
 {
-  for (int x = 0; x < d->Width && d->Left + x < im->w; x++) {
-    uint8_t *o;
-    if (line[x] == transparent || line[x] >= cm->ColorCount)
+  for (int i = 0; i < 256; i++) {
+    if (i == transparent || i >= cm->ColorCount) {
+      memset(lut[i], 255, 3);
       continue;
-    o = im->px + ((size_t)sy * im->w + d->Left + x) * 3;
-    o[0] = cm->Colors[line[x]].Red;
-    o[1] = cm->Colors[line[x]].Green;
-    o[2] = cm->Colors[line[x]].Blue;
+    }
+    lut[i][0] = cm->Colors[i].Red;
+    lut[i][1] = cm->Colors[i].Green;
+    lut[i][2] = cm->Colors[i].Blue;
   }
 }
 
-/* Decodes the frame whose descriptor record comes next onto a white
- * image of the logical screen's size; interlaced frames come in four
- * passes of rows. */
-static int gif_frame(GifFileType *g, int transparent, struct image *ret)
+static void gif_map(uint8_t *o, const uint8_t lut[256][3],
+                    const GifPixelType *line, int n)
+{
+  for (int x = 0; x < n; x++, o += 3)
+    memcpy(o, lut[line[x]], 3);
+}
+
+/* A frame that fills the screen in row order, the common case: each line
+ * goes to the shrinker as it is decoded, so the full-size picture never
+ * exists (min_short, imgcodec.h).  Every line is decoded, as on the
+ * screen, so a corrupt last line is refused the same way. */
+static int gif_rows(GifFileType *g, const uint8_t lut[256][3],
+                    GifPixelType *line, int min_short, struct image *ret)
+{
+  int w = g->SWidth, h = g->SHeight, r;
+  struct codec_shrink sh;
+  uint8_t *rgb = malloc((size_t)w * 3);
+
+  if (!rgb)
+    return -ENOMEM;
+  r = codec_shrink_begin(&sh, w, h, 3, codec_shrink_factor(w, h, min_short),
+                         ret);
+  for (int y = 0; r == 0 && y < h; y++) {
+    if (DGifGetLine(g, line, w) != GIF_OK) {
+      r = -EBADMSG;
+      image_free(ret);
+      break;
+    }
+    gif_map(rgb, lut, line, w);
+    codec_shrink_row(&sh, rgb);
+  }
+  codec_shrink_end(&sh);
+  free(rgb);
+  return r;
+}
+
+/* Any other frame, drawn on a white image of the logical screen's size
+ * (clipped to it); interlaced frames come in four passes of rows. */
+static int gif_screen(GifFileType *g, const uint8_t lut[256][3],
+                      GifPixelType *line, struct image *ret)
 {
   static const int start[4] = { 0, 4, 2, 1 }, step[4] = { 8, 8, 4, 2 };
+  const GifImageDesc *d = &g->Image;
+  int passes = d->Interlace ? 4 : 1, r;
+  int n = g->SWidth - d->Left < d->Width ? g->SWidth - d->Left : d->Width;
+
+  if ((r = image_alloc(ret, g->SWidth, g->SHeight, 3)) < 0)
+    return r;
+  memset(ret->px, 255, (size_t)ret->w * ret->h * 3);
+  for (int pass = 0; pass < passes && r == 0; pass++)
+    for (int y = d->Interlace ? start[pass] : 0; y < d->Height && r == 0;
+         y += d->Interlace ? step[pass] : 1) {
+      if (DGifGetLine(g, line, d->Width) != GIF_OK)
+        r = -EBADMSG;
+      else if (d->Top + y < ret->h && n > 0)
+        gif_map(ret->px + ((size_t)(d->Top + y) * ret->w + d->Left) * 3, lut,
+                line, n);
+    }
+  if (r < 0)
+    image_free(ret);
+  return r;
+}
+
+/* Decodes the frame whose descriptor record comes next. */
+static int gif_frame(GifFileType *g, int transparent, int min_short,
+                     struct image *ret)
+{
   const GifImageDesc *d;
   const ColorMapObject *cm;
+  uint8_t lut[256][3];
   GifPixelType *line;
-  int passes, r;
+  int r;
 
   if (DGifGetImageDesc(g) != GIF_OK)
     return -EBADMSG;
@@ -80,25 +145,15 @@ static int gif_frame(GifFileType *g, int transparent, struct image *ret)
   if (!cm || d->Width <= 0 || d->Height <= 0 || d->Left < 0 || d->Top < 0 ||
       d->Width > 65535 || d->Height > 65535)
     return -EBADMSG;
-  if ((r = image_alloc(ret, g->SWidth, g->SHeight, 3)) < 0)
-    return r;
-  memset(ret->px, 255, (size_t)ret->w * ret->h * 3);
-  if (!(line = malloc((size_t)d->Width))) {
-    image_free(ret);
+  gif_lut_init(lut, cm, transparent);
+  if (!(line = malloc((size_t)d->Width)))
     return -ENOMEM;
-  }
-  passes = d->Interlace ? 4 : 1;
-  for (int pass = 0; pass < passes && r == 0; pass++)
-    for (int y = d->Interlace ? start[pass] : 0; y < d->Height && r == 0;
-         y += d->Interlace ? step[pass] : 1) {
-      if (DGifGetLine(g, line, d->Width) != GIF_OK)
-        r = -EBADMSG;
-      else if (d->Top + y < ret->h)
-        gif_put_line(ret, d, cm, line, d->Top + y, transparent);
-    }
+  if (!d->Interlace && d->Left == 0 && d->Top == 0 &&
+      d->Width == g->SWidth && d->Height == g->SHeight)
+    r = gif_rows(g, lut, line, min_short, ret);
+  else
+    r = gif_screen(g, lut, line, ret);
   free(line);
-  if (r < 0)
-    image_free(ret);
   return r;
 }
 
@@ -112,7 +167,6 @@ static int gif_decode(const uint8_t *p, size_t n, const struct img_info *info,
   GifFileType *g = DGifOpen(&m, m_read, &err);
   GifRecordType rt;
 
-  (void)min_short;   /* giflib cannot scale: imgcodec.c reduces */
   if (!g)
     return err == D_GIF_ERR_NOT_ENOUGH_MEM ? -ENOMEM : -EBADMSG;
   if ((uint32_t)g->SWidth == info->width &&
@@ -120,7 +174,7 @@ static int gif_decode(const uint8_t *p, size_t n, const struct img_info *info,
     while (DGifGetRecordType(g, &rt) == GIF_OK &&
            rt != TERMINATE_RECORD_TYPE) {
       if (rt == IMAGE_DESC_RECORD_TYPE) {
-        r = gif_frame(g, transparent, ret);
+        r = gif_frame(g, transparent, min_short, ret);
         break;
       }
       if (rt != EXTENSION_RECORD_TYPE || gif_extension(g, &transparent) < 0)

@@ -17,8 +17,11 @@
  * format, width and height already checked against IMG_MAX_PIXELS);
  * refuses a file whose own library disagrees with info's size; fills *ret
  * (owned by the caller, image_free) with 8-bit RGB in the stored frame,
- * alpha composited over white.  min_short is a hint that only decoders able
- * to scale cheaply (JPEG, WebP) use: see img_decode() in imgcodec.h.  On
+ * alpha composited over white.  min_short (see img_decode() in
+ * imgcodec.h): JPEG and WebP scale in their decoder; the others may
+ * average down while decoding with codec_shrink and codec_shrink_factor
+ * (below), which give exactly what imgcodec.c's reduction of a full-size
+ * result would, or return full size and leave it to imgcodec.c.  On
  * failure *ret holds no pixels.  Errors as imgcodec.h. */
 #ifndef CURATE_CODEC_I_H
 #define CURATE_CODEC_I_H
@@ -51,5 +54,35 @@ static inline uint8_t codec_over_white(unsigned c, unsigned a)
 /* RGBA rows (dst->w * 4 bytes each) composited over white into dst's RGB
  * pixels (dst already allocated at the same size). */
 void codec_rgba_to_rgb(const uint8_t *rgba, struct image *dst);
+
+/* The whole factor by which a w x h image is averaged down for a decode
+ * with min_short (imgcodec.h): short side / min_short when that is 2 or
+ * more, else 1 (no reduction). */
+int codec_shrink_factor(int w, int h, int min_short);
+
+/* Averaging f x f blocks while rows are decoded, so a decoder that
+ * produces rows in order never holds the full-size picture.  Rows go in
+ * top to bottom, each w * ch bytes; the last w % f columns and h % f rows
+ * are dropped; each output sample is the block's sum rounded to nearest
+ * over f * f.  The one reduction of every format: img_decode() uses it for
+ * decoders that hand back full-size pixels, so a decoder that shrinks
+ * while decoding gives exactly the same pixels.  f = 1 copies the rows.
+ * The struct owns its row sums (codec_shrink_end frees them); out is the
+ * caller's (image_free), allocated by begin at w / f x h / f.  With bgr
+ * set (after begin, ch = 3), rows come as B, G, R and go out as RGB: a
+ * 24-bit BMP row is averaged straight from the file. */
+struct codec_shrink {
+  struct image *out;
+  int f, w, ch, y;   /* y: rows received so far */
+  bool bgr;
+  uint32_t *sum;     /* column sums of the current band, w / f * f * ch */
+  uint16_t *sum16;   /* the same when f <= 257 (255 * f fits): half the
+                        width, twice the lanes per vector add */
+};
+
+int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,
+                       struct image *out);
+void codec_shrink_row(struct codec_shrink *s, const uint8_t *row);
+void codec_shrink_end(struct codec_shrink *s);
 
 #endif

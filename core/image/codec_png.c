@@ -10,6 +10,46 @@
 #include <spng.h>
 #include <stdlib.h>
 
+/* A non-interlaced PNG row by row (libspng's progressive decode), each
+ * row averaged down as it comes (codec_shrink), so the full-size picture
+ * never exists.  RGBA rows are composited over white first, as
+ * codec_rgba_to_rgb() does for a whole image. */
+static int png_rows(spng_ctx *ctx, const struct spng_ihdr *ih, bool alpha,
+                    int f, struct image *ret)
+{
+  int fmt = alpha ? SPNG_FMT_RGBA8 : SPNG_FMT_RGB8, r, e;
+  size_t len = (size_t)ih->width * (alpha ? 4 : 3);
+  struct codec_shrink sh;
+  struct image rgb = { (int)ih->width, 1, 3, NULL };
+  uint8_t *row = malloc(len);
+
+  if (!row || (alpha && !(rgb.px = malloc((size_t)ih->width * 3)))) {
+    free(row);
+    return -ENOMEM;
+  }
+  r = codec_shrink_begin(&sh, (int)ih->width, (int)ih->height, 3, f, ret);
+  if (r == 0 && spng_decode_image(ctx, NULL, 0, fmt,
+                                  SPNG_DECODE_PROGRESSIVE |
+                                  (alpha ? SPNG_DECODE_TRNS : 0)) != 0)
+    r = -EBADMSG;
+  for (uint32_t y = 0; r == 0 && y < ih->height; y++) {
+    e = spng_decode_row(ctx, row, len);
+    if (e != 0 && !(e == SPNG_EOI && y == ih->height - 1)) {
+      r = -EBADMSG;
+      break;
+    }
+    if (alpha)
+      codec_rgba_to_rgb(row, &rgb);
+    codec_shrink_row(&sh, alpha ? rgb.px : row);
+  }
+  codec_shrink_end(&sh);
+  if (r < 0 && ret->px)
+    image_free(ret);
+  free(rgb.px);
+  free(row);
+  return r;
+}
+
 static int png_decode(const uint8_t *p, size_t n, const struct img_info *info,
                       int min_short, struct image *ret)
 {
@@ -18,9 +58,8 @@ static int png_decode(const uint8_t *p, size_t n, const struct img_info *info,
   bool alpha;
   size_t sz;
   uint8_t *buf = NULL;
-  int r;
+  int r, f;
 
-  (void)min_short;   /* libspng cannot scale: imgcodec.c reduces */
   if (!ctx)
     return -ENOMEM;
   /* The header was checked against IMG_MAX_PIXELS; these limits make
@@ -39,6 +78,16 @@ static int png_decode(const uint8_t *p, size_t n, const struct img_info *info,
     if (spng_decoded_image_size(ctx, alpha ? SPNG_FMT_RGBA8 : SPNG_FMT_RGB8,
                                 &sz))
       r = -EBADMSG;
+  }
+  /* Reduced and in row order (not interlaced): row by row.  Interlaced
+   * rows come in seven passes, so those decode whole and imgcodec.c
+   * averages them down the same way. */
+  f = r == 0 ? codec_shrink_factor((int)ihdr.width, (int)ihdr.height,
+                                   min_short) : 1;
+  if (r == 0 && f > 1 && ihdr.interlace_method == SPNG_INTERLACE_NONE) {
+    r = png_rows(ctx, &ihdr, alpha, f, ret);
+    spng_ctx_free(ctx);
+    return r;
   }
   if (r == 0 && (r = image_alloc(ret, (int)ihdr.width, (int)ihdr.height, 3)) == 0) {
     if (alpha && !(buf = malloc(sz)))

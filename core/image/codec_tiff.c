@@ -67,17 +67,140 @@ static int quiet(TIFF *t, void *ud, const char *mod, const char *fmt,
   return 1;   /* handled: libtiff prints nothing */
 }
 
+/* One band of RGBA raster rows (packed ABGR words, TIFFGetR/G/B/A)
+ * composited over white into RGB rows for the shrinker. */
+static void tiff_band(const uint32_t *raster, uint32_t w, uint32_t rows,
+                      uint8_t *rgb, struct codec_shrink *sh)
+{
+  for (uint32_t y = 0; y < rows; y++) {
+    const uint32_t *s = raster + (size_t)y * w;
+    uint8_t *d = rgb;
+    for (uint32_t x = 0; x < w; x++, d += 3) {
+      uint32_t v = s[x], a = TIFFGetA(v);
+      if (a == 255) {   /* opaque: no arithmetic */
+        d[0] = (uint8_t)TIFFGetR(v);
+        d[1] = (uint8_t)TIFFGetG(v);
+        d[2] = (uint8_t)TIFFGetB(v);
+        continue;
+      }
+      d[0] = codec_over_white(TIFFGetR(v), a);
+      d[1] = codec_over_white(TIFFGetG(v), a);
+      d[2] = codec_over_white(TIFFGetB(v), a);
+    }
+    codec_shrink_row(sh, rgb);
+  }
+}
+
+/* The image through libtiff's RGBA reader, one band of strips or tiles at
+ * a time (TIFFRGBAImage with row_offset, as TIFFReadRGBAStrip does), each
+ * band averaged down at once: the full-size raster never exists, and each
+ * strip is read and decompressed once.  Asking for the file's own
+ * orientation makes libtiff flip nothing: rows come in stored order. */
+static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
+                       struct image *ret)
+{
+  TIFFRGBAImage img;
+  struct codec_shrink sh;
+  uint32_t band = 0, *raster = NULL;
+  uint16_t orient = ORIENTATION_TOPLEFT;
+  uint8_t *rgb = NULL;
+  char emsg[1024];
+  int r;
+
+  if (TIFFIsTiled(tif))
+    TIFFGetField(tif, TIFFTAG_TILELENGTH, &band);
+  else
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &band);
+  if (band == 0 || band > h)
+    band = h;
+  TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orient);
+  if (!TIFFRGBAImageOK(tif, emsg) || !TIFFRGBAImageBegin(&img, tif, 0, emsg))
+    return -EBADMSG;
+  img.req_orientation = orient;
+  if ((r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret)) < 0) {
+    TIFFRGBAImageEnd(&img);
+    return r;
+  }
+  if (!(raster = malloc((size_t)w * band * 4)) || !(rgb = malloc((size_t)w * 3)))
+    r = -ENOMEM;
+  for (uint32_t y = 0; r == 0 && y < h; y += band) {
+    uint32_t rows = h - y < band ? h - y : band;
+    img.row_offset = (int)y;
+    img.col_offset = 0;
+    if (!TIFFRGBAImageGet(&img, raster, w, rows))
+      r = -EBADMSG;
+    else
+      tiff_band(raster, w, rows, rgb, &sh);
+  }
+  codec_shrink_end(&sh);
+  TIFFRGBAImageEnd(&img);
+  free(raster);
+  free(rgb);
+  if (r < 0)
+    image_free(ret);
+  return r;
+}
+
+/* The common plain layout: 8-bit RGB, pixel-interleaved, in strips, no
+ * extra samples.  Its decoded strips already are RGB rows in stored
+ * order, the bytes the RGBA reader would give, so they go to the
+ * shrinker directly.  1: not this layout (the caller uses the RGBA
+ * reader), 0, or -errno. */
+static int tiff_plain(TIFF *tif, uint32_t w, uint32_t h, int f,
+                      struct image *ret)
+{
+  uint16_t bps = 0, spp = 0, photo = 0, planar = 0, nextra = 0, *extra;
+  uint32_t rps = 0;
+  struct codec_shrink sh;
+  uint8_t *buf;
+  tmsize_t ssz;
+  int r;
+
+  if (TIFFIsTiled(tif) || !TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp) ||
+      !TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps) || bps != 8 ||
+      spp != 3 || photo != PHOTOMETRIC_RGB || planar != PLANARCONFIG_CONTIG ||
+      nextra != 0 || rps == 0)
+    return 1;
+  if (rps > h)
+    rps = h;
+  ssz = TIFFStripSize(tif);
+  if (ssz < (tmsize_t)((size_t)w * 3 * rps))
+    return 1;
+  if (!(buf = malloc((size_t)ssz)))
+    return -ENOMEM;
+  if ((r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret)) < 0) {
+    free(buf);
+    return r;
+  }
+  for (uint32_t y = 0; r == 0 && y < h / (uint32_t)f * (uint32_t)f; y += rps) {
+    uint32_t rows = h - y < rps ? h - y : rps;
+    tmsize_t want = (tmsize_t)((size_t)w * 3 * rows);
+    if (TIFFReadEncodedStrip(tif, TIFFComputeStrip(tif, y, 0), buf, want) !=
+        want)
+      r = -EBADMSG;
+    for (uint32_t k = 0; r == 0 && k < rows; k++)
+      codec_shrink_row(&sh, buf + (size_t)k * w * 3);
+  }
+  codec_shrink_end(&sh);
+  free(buf);
+  if (r < 0)
+    image_free(ret);
+  return r;
+}
+
 static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
                        int min_short, struct image *ret)
 {
   struct mem m = { p, n, 0 };
   TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
   TIFF *tif;
-  uint32_t w = 0, h = 0, *raster = NULL;
-  uint16_t orient = ORIENTATION_TOPLEFT;
+  uint32_t w = 0, h = 0;
   int r = 0;
 
-  (void)min_short;   /* libtiff cannot scale: imgcodec.c reduces */
   if (!opts)
     return -ENOMEM;
   /* No single allocation beyond an RGBA raster of the largest image. */
@@ -93,30 +216,13 @@ static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
       !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) || w != info->width ||
       h != info->height)
     r = -EBADMSG;
-  TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orient);
-  if (r == 0 && !(raster = malloc((size_t)w * h * 4)))
-    r = -ENOMEM;
-  /* Asking for the file's own orientation makes libtiff flip nothing: the
-   * raster comes out in stored order, row 0 first. */
-  if (r == 0 && !TIFFReadRGBAImageOriented(tif, w, h, raster, orient, 0))
-    r = -EBADMSG;
-  if (r == 0 && (r = image_alloc(ret, (int)w, (int)h, 3)) == 0) {
-    /* Packed ABGR words (TIFFGetR/G/B/A); composite over white. */
-    uint8_t *d = ret->px;
-    for (size_t i = 0; i < (size_t)w * h; i++) {
-      uint32_t v = raster[i], a = TIFFGetA(v);
-      if (a == 255) {   /* opaque: no arithmetic */
-        d[3 * i] = (uint8_t)TIFFGetR(v);
-        d[3 * i + 1] = (uint8_t)TIFFGetG(v);
-        d[3 * i + 2] = (uint8_t)TIFFGetB(v);
-        continue;
-      }
-      d[3 * i] = codec_over_white(TIFFGetR(v), a);
-      d[3 * i + 1] = codec_over_white(TIFFGetG(v), a);
-      d[3 * i + 2] = codec_over_white(TIFFGetB(v), a);
-    }
+  /* libtiff cannot scale, but the bands are averaged down as they come
+   * (min_short, imgcodec.h). */
+  if (r == 0) {
+    int f = codec_shrink_factor((int)w, (int)h, min_short);
+    if ((r = tiff_plain(tif, w, h, f, ret)) == 1)
+      r = tiff_pixels(tif, w, h, f, ret);
   }
-  free(raster);
   TIFFClose(tif);
   return r;
 }

@@ -3,6 +3,10 @@
  * facade that dispatches to it. */
 #include "codec_i.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 void codec_rgba_to_rgb(const uint8_t *s, struct image *dst)
 {
   uint8_t *d = dst->px;
@@ -18,4 +22,115 @@ void codec_rgba_to_rgb(const uint8_t *s, struct image *dst)
     for (int c = 0; c < 3; c++)
       d[c] = codec_over_white(s[c], a);
   }
+}
+
+int codec_shrink_factor(int w, int h, int min_short)
+{
+  int f = min_short > 0 ? (w < h ? w : h) / min_short : 1;
+
+  return f >= 2 ? f : 1;
+}
+
+int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,
+                       struct image *out)
+{
+  int r;
+
+  memset(s, 0, sizeof(*s));
+  if (f < 1 || w < f || h < f || ch < 1)
+    return -EINVAL;
+  if ((r = image_alloc(out, w / f, h / f, ch)) < 0)
+    return r;
+  if (f > 1 && f <= 257)
+    s->sum16 = calloc((size_t)(w / f) * f * ch, sizeof(*s->sum16));
+  else if (f > 1)
+    s->sum = calloc((size_t)(w / f) * f * ch, sizeof(*s->sum));
+  if (f > 1 && !s->sum16 && !s->sum) {
+    image_free(out);
+    return -ENOMEM;
+  }
+  s->out = out;
+  s->f = f;
+  s->w = w;
+  s->ch = ch;
+  return 0;
+}
+
+/* a / d rounded to nearest (halves up), exactly, without a division
+ * instruction per sample: an estimate through the reciprocal, then
+ * corrected by one step.  a and d are far below 2^53. */
+static inline uint32_t div_round(uint64_t a, uint64_t d, double inv)
+{
+  uint64_t n = a + d / 2, q = (uint64_t)((double)n * inv);
+
+  if (q * d > n)
+    q--;
+  else if ((q + 1) * d <= n)
+    q++;
+  return (uint32_t)q;
+}
+
+/* The band of f rows summed in s->sum16 or s->sum into output row oy: the
+ * f neighbouring columns of each block added, then divided by f * f. */
+static void shrink_emit(struct codec_shrink *s, int oy)
+{
+  int f = s->f, ch = s->ch, ow = s->out->w;
+  uint64_t div = (uint64_t)f * f;
+  double inv = 1.0 / (double)div;
+  uint8_t *o = s->out->px + (size_t)oy * ow * ch;
+  size_t n = (size_t)ow * f * ch, step = (size_t)f * ch;
+
+  for (size_t i = 0; i < n; i += step, o += ch)
+    for (int k = 0; k < ch; k++) {
+      uint64_t a = 0;
+      if (s->sum16)
+        for (size_t j = i + k; j < i + step; j += ch)
+          a += s->sum16[j];
+      else
+        for (size_t j = i + k; j < i + step; j += ch)
+          a += s->sum[j];
+      o[s->bgr ? 2 - k : k] = (uint8_t)div_round(a, div, inv);
+    }
+  if (s->sum16)
+    memset(s->sum16, 0, n * sizeof(*s->sum16));
+  else
+    memset(s->sum, 0, n * sizeof(*s->sum));
+}
+
+void codec_shrink_row(struct codec_shrink *s, const uint8_t *row)
+{
+  int y = s->y++, f = s->f;
+  size_t n;
+
+  if (y / f >= s->out->h)
+    return;   /* the h % f rows past the last band */
+  n = (size_t)s->out->w * f * s->ch;
+  if (f == 1 && s->bgr) {
+    uint8_t *d = s->out->px + (size_t)y * n;
+    for (size_t i = 0; i < n; i += 3) {
+      d[i] = row[i + 2]; d[i + 1] = row[i + 1]; d[i + 2] = row[i];
+    }
+    return;
+  }
+  if (f == 1) {
+    memcpy(s->out->px + (size_t)y * n, row, n);
+    return;
+  }
+  /* Straight column sums: the loops the compiler vectorises. */
+  if (s->sum16)
+    for (size_t i = 0; i < n; i++)
+      s->sum16[i] = (uint16_t)(s->sum16[i] + row[i]);
+  else
+    for (size_t i = 0; i < n; i++)
+      s->sum[i] += row[i];
+  if (y % f == f - 1)
+    shrink_emit(s, y / f);
+}
+
+void codec_shrink_end(struct codec_shrink *s)
+{
+  free(s->sum);
+  free(s->sum16);
+  s->sum = NULL;
+  s->sum16 = NULL;
 }

@@ -114,18 +114,37 @@ int font_line_height(int px)
   return r;
 }
 
-/* Blends one rendered glyph bitmap at (x0, y0). */
+/* Coverage 0..255 of pixel col of a bitmap row.  Outline glyphs come as
+ * one byte a pixel (GRAY); a bitmap font named by CURATEFS_FONT (BDF, PCF,
+ * a TrueType bitmap strike) gives one bit a pixel (MONO), rows of
+ * (width + 7) / 8 bytes, which read a byte a pixel would run past the
+ * row and the buffer. */
+static int coverage(const FT_Bitmap *b, const uint8_t *src, unsigned col)
+{
+  if (b->pixel_mode == FT_PIXEL_MODE_MONO)
+    return (src[col >> 3] >> (7 - (col & 7))) & 1 ? 255 : 0;
+  if (b->num_grays > 1 && b->num_grays != 256)
+    return src[col] * 255 / (b->num_grays - 1);
+  return src[col];
+}
+
+/* Blends one rendered glyph bitmap at (x0, y0).  Only GRAY and MONO
+ * bitmaps are drawn: the other modes (colour, sub-pixel, 2 or 4 bits)
+ * are laid out otherwise and no font we render asks for them. */
 static void blit(struct image *im, const FT_Bitmap *b, int x0, int y0,
                  const uint8_t rgb[3])
 {
   uint8_t gray = (uint8_t)((77 * rgb[0] + 150 * rgb[1] + 29 * rgb[2]) >> 8);
+  if (b->pixel_mode != FT_PIXEL_MODE_GRAY &&
+      b->pixel_mode != FT_PIXEL_MODE_MONO)
+    return;
   for (unsigned row = 0; row < b->rows; row++) {
     int y = y0 + (int)row;
     if (y < 0 || y >= im->h)
       continue;
     const uint8_t *src = b->buffer + (ptrdiff_t)row * b->pitch;
     for (unsigned col = 0; col < b->width; col++) {
-      int x = x0 + (int)col, a = src[col];
+      int x = x0 + (int)col, a = coverage(b, src, col);
       if (x < 0 || x >= im->w || a == 0)
         continue;
       uint8_t *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x) *

@@ -40,37 +40,22 @@ static const struct img_codec *const codecs[IMG_NFORMATS] = {
   [IMG_BMP] = &codec_bmp,   [IMG_GIF] = &codec_gif,
 };
 
-/* Averages f x f blocks (f >= 2) into a new image, dropping the last
- * w % f columns and h % f rows.  Decoders that cannot scale (PNG, TIFF,
- * GIF, BMP) give full-size pixels; the features need only a small image,
- * and computing them on the full one would cost several times the
- * decode. */
+/* Averages f x f blocks (f >= 2) of a full-size decode into a new image
+ * (codec_shrink: the same arithmetic as decoders that shrink while
+ * decoding).  The features need only a small image, and computing them on
+ * the full one would cost several times the decode. */
 static int reduce(struct image *im, int f)
 {
+  struct codec_shrink sh;
   struct image t;
-  int w = im->w / f, h = im->h / f, ch = im->channels, r;
-  uint32_t *acc;
+  size_t stride = (size_t)im->w * im->channels;
+  int r;
 
-  if ((r = image_alloc(&t, w, h, ch)) < 0)
+  if ((r = codec_shrink_begin(&sh, im->w, im->h, im->channels, f, &t)) < 0)
     return r;
-  if (!(acc = calloc((size_t)w * ch, sizeof(*acc)))) {
-    image_free(&t);
-    return -ENOMEM;
-  }
-  for (int y = 0; y < h; y++) {
-    uint8_t *o = t.px + (size_t)y * w * ch;
-    memset(acc, 0, (size_t)w * ch * sizeof(*acc));
-    for (int k = 0; k < f; k++) {
-      const uint8_t *s = im->px + (size_t)(y * f + k) * im->w * ch;
-      for (int x = 0; x < w; x++)
-        for (int j = 0; j < f; j++)
-          for (int c = 0; c < ch; c++)
-            acc[x * ch + c] += s[((size_t)x * f + j) * ch + c];
-    }
-    for (int i = 0; i < w * ch; i++)
-      o[i] = (uint8_t)((acc[i] + (uint32_t)(f * f) / 2) / (uint32_t)(f * f));
-  }
-  free(acc);
+  for (int y = 0; y < im->h; y++)
+    codec_shrink_row(&sh, im->px + (size_t)y * stride);
+  codec_shrink_end(&sh);
   image_free(im);
   *im = t;
   return 0;
@@ -137,8 +122,7 @@ int img_decode(const void *data, size_t len, int min_short, unsigned flags,
   if (r == 0 && min_short > 0) {
     /* Formats decoded at full size: reduce by a whole factor that keeps
      * the short side >= min_short (JPEG and WebP scaled while decoding). */
-    int shortside = ret->w < ret->h ? ret->w : ret->h;
-    int f = shortside / min_short;
+    int f = codec_shrink_factor(ret->w, ret->h, min_short);
     if (f >= 2 && (r = reduce(ret, f)) < 0)
       image_free(ret);
   }

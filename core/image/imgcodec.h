@@ -4,11 +4,13 @@
  *
  * Which library decodes what (each wrapped by one file, codec_*.c):
  *   JPEG  jpegcodec.c (TurboJPEG), at a DCT scale when min_short > 0
- *   PNG   codec_png.c (libspng)
+ *   PNG   codec_png.c (libspng), row by row when reduced (not interlaced)
  *   WebP  codec_webp.c (libwebp), scaled in the decoder when min_short > 0
- *   TIFF  codec_tiff.c (libtiff), strips and tiles, 8 and 16 bits
- *   GIF   codec_gif.c (giflib), the first frame
- *   BMP   codec_bmp.c (no library: uncompressed 1/4/8/16/24/32-bit)
+ *   TIFF  codec_tiff.c (libtiff), strips and tiles, 8 and 16 bits, in bands
+ *   GIF   codec_gif.c (giflib), the first frame, line by line when it
+ *         fills the screen in row order
+ *   BMP   codec_bmp.c (no library: uncompressed 1/4/8/16/24/32-bit), row
+ *         by row
  *
  * Every decode reads the header first and refuses an image of more than
  * IMG_MAX_PIXELS before allocating anything (-EFBIG).  Alpha is composited
@@ -39,10 +41,12 @@
 
 /* Decodes to RGB.  min_short = 0 decodes at full size; otherwise a
  * decoder that can scale (JPEG, WebP) picks the smallest scale whose short
- * side is >= min_short, and the others decode at full size (callers must
- * accept any size >= min_short); an image still twice min_short or more
- * is then averaged down by a whole factor, so every format reaches the
- * features at a similar small size.  *ret is owned by the caller (image_free);
+ * side is >= min_short (callers must accept any size >= min_short), and
+ * the other formats are averaged down by the whole factor short side /
+ * min_short (f x f block means, rounded; nothing when below 2), so every
+ * format reaches the features at a similar small size.  Where the
+ * averaging happens (rows as they decode, or the finished picture) never
+ * changes a pixel.  *ret is owned by the caller (image_free);
  * *ret_format (may be NULL) gets the format found. */
 int img_decode(const void *data, size_t len, int min_short, unsigned flags,
                struct image *ret, int *ret_format);

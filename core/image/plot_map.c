@@ -10,6 +10,7 @@
  */
 #include "plot.h"
 #include "plot_i.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -117,9 +118,9 @@ static void key_legend(struct image *im, const struct frame *f,
       plot_legend_entry(im, f, row, PLOT_GREY, txt);
       break;
     }
-    snprintf(txt, sizeof(txt), "%.40s (%zu)",
-             other ? "other" : key_names[kc[k].key] ? key_names[kc[k].key]
-                                                     : "?",
+    const char *nm = other ? "other" : key_names[kc[k].key]
+                                           ? key_names[kc[k].key] : "?";
+    snprintf(txt, sizeof(txt), "%.*s (%zu)", (int)utf8_cut(nm, 40), nm,
              kc[k].n);
     plot_legend_entry(im, f, row++, other ? PLOT_GREY
                                           : draw_palette(kc[k].key), txt);

@@ -9,6 +9,7 @@
  */
 #include "plot.h"
 #include "plot_i.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -93,7 +94,8 @@ static int curves(struct image *im, const struct plot_pr *p, int h)
                 plot_fx(&f, bx), plot_fy(&f, fmin(fmax(by, 0), 1)), 3, col);
     }
     char txt[96];
-    snprintf(txt, sizeof(txt), "%.40s  AP %.3f", p->curve_label[c],
+    snprintf(txt, sizeof(txt), "%.*s  AP %.3f",
+             (int)utf8_cut(p->curve_label[c], 40), p->curve_label[c],
              p->curve_ap[c]);
     int y = f.y1 - (int)(p->n_curves - c) * (th + 6) - th / 2;
     draw_fill(im, f.x0 + th, y + th / 3, f.x0 + th * 2, y + th * 2 / 3, col);
@@ -112,7 +114,8 @@ static void worst_list(struct image *im, const struct plot_pr *p,
   draw_text(im, 20, y, "Worst classes (AP, IoU 0.50:0.95):", 2, PLOT_BLACK);
   for (size_t i = 0; i < n && i < PR_WORST; i++) {
     char t[96];
-    snprintf(t, sizeof(t), "%zu. %.48s  %.3f", i + 1, p->class_names[c[i].k],
+    snprintf(t, sizeof(t), "%zu. %.*s  %.3f", i + 1,
+             (int)utf8_cut(p->class_names[c[i].k], 48), p->class_names[c[i].k],
              c[i].ap);
     draw_text(im, 40, y + (int)(i + 1) * (th + 4), t, 2,
               (struct rgb){ 214, 39, 40 });
@@ -144,9 +147,12 @@ static void bars(struct image *im, const struct plot_pr *p, struct cls *c,
   }
   for (size_t i = 0; i < n; i++, y += row) {
     char name[64];
-    snprintf(name, sizeof(name), "%s", p->class_names[c[i].k]);
+    const char *cn = p->class_names[c[i].k];
+    snprintf(name, sizeof(name), "%.*s",
+             (int)utf8_cut(cn, sizeof(name) - 1), cn);
+    /* Shortened a whole character at a time. */
     while (strlen(name) > 1 && draw_text_width(name, s) > name_w)
-      name[strlen(name) - 1] = 0;
+      name[utf8_cut(name, strlen(name) - 1)] = 0;
     draw_text(im, bx - 8 - draw_text_width(name, s), y + 2, name, s,
               PLOT_BLACK);
     struct rgb col = i < PR_WORST && n > PR_WORST

@@ -484,13 +484,23 @@ static int download(struct objcache *c, const char *name, uint64_t size,
 
   snprintf(tmp, tmplen, "%s.%ld.%lx", name, (long)getpid(),
            (unsigned long)pthread_self());
-  fd = openat(c->tmpfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return errf(err, errlen, -errno, "cache write: %s", strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-    r = errf(err, errlen, -errno, "cache write: %s", strerror(errno));
-  else
-    r = fetch(ud, fd, err, errlen);
+  for (int tries = 0;; tries++) {
+    fd = openat(c->tmpfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return errf(err, errlen, -errno, "cache write: %s", strerror(errno));
+    /* Another daemon opening the folder removes the files of tmp/ nobody
+     * holds: it may take this one between the create and the lock.  Wait
+     * for its lock, then make sure the file still has its name. */
+    while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+      ;
+    if (fstat(fd, &st) == 0 && st.st_nlink > 0)
+      break;
+    close(fd);
+    if (tries == 8)
+      return errf(err, errlen, -EAGAIN, "cache write: the download file "
+                  "keeps being removed");
+  }
+  r = fetch(ud, fd, err, errlen);
   if (r == 0 && fstat(fd, &st) < 0)
     r = errf(err, errlen, -errno, "cache write: %s", strerror(errno));
   if (r == 0 && (uint64_t)st.st_size != size)

@@ -83,6 +83,22 @@ static int fetch_whole(void *ud, int fd, char *err, size_t errlen)
     return errf(err, errlen, -ENAMETOOLONG, "key too long");
   cli = s3_pool_borrow(f->o->pool, &slot);
   r = s3_read(cli, &rd, err, errlen);
+  if (r == -ENOENT && f->vid && *f->vid) {
+    /* The recorded version is gone (NoSuchVersion).  An object uploaded
+     * again unchanged has a newer version with the same ETag, and a
+     * re-import keeps the old record (same ETag, same size): read the
+     * current version, held to the recorded ETag by If-Match.  Any other
+     * outcome keeps the first error and its reason. */
+    char first[512];
+    snprintf(first, sizeof(first), "%s", err);
+    rd.version_id = NULL;
+    if (s3_read(cli, &rd, err, errlen) < 0) {
+      snprintf(err, errlen, "%s", first);
+      r = -ENOENT;
+    } else {
+      r = 0;
+    }
+  }
   s3_pool_return(f->o->pool, slot);
   if (r == -E2BIG)
     r = errf(err, errlen, -EIO, "%s: longer than its recorded %llu bytes: "

@@ -719,17 +719,27 @@ int featstore_clear_external(struct store *s, size_t *ret_n)
 /* ---- .npy export ---- */
 
 /* Writes to path's temporary sibling and renames it into place at the
- * end (featstore_export_npy). */
+ * end (featstore_export_npy).  A destination that exists and is not a
+ * regular file (/dev/null, a FIFO, a terminal) is written in place:
+ * renaming over it would replace a device node with a plain file. */
 struct outfile {
-  char *tmp;
+  char *tmp;     /* NULL when writing in place */
   FILE *f;
 };
 
 static int out_open(const char *path, struct outfile *o)
 {
   size_t l = strlen(path) + 16;
+  struct stat st;
 
   o->f = NULL;
+  o->tmp = NULL;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode))
+      return -EISDIR;
+    o->f = fopen(path, "wb");
+    return o->f ? 0 : -errno;
+  }
   o->tmp = malloc(l);
   if (!o->tmp)
     return -ENOMEM;
@@ -756,6 +766,8 @@ static int out_close(struct outfile *o, const char *path, bool ok)
   if (fclose(o->f) != 0 && r == 0)
     r = -errno;
   o->f = NULL;
+  if (!o->tmp)
+    return r;
   if (ok && r == 0 && rename(o->tmp, path) < 0)
     r = -errno;
   if (!ok || r < 0)

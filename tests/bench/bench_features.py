@@ -12,7 +12,8 @@ the same run on the same files (warm page cache, best of 3 wall times).
   mkimg, M files each): import with features  vs  benchtool decodeany, the
   format's own library in a bare read+decode loop on 2 threads at the same
   scale (PNG, TIFF, GIF, BMP full size; WebP scaled in the decoder like
-  the import); headers-only import  vs  stat + 16 KiB header read (N hard
+  the import; TIFF strips decoded as stored, the import's own path for
+  8-bit RGB); headers-only import  vs  stat + 16 KiB header read (N hard
   links to the pictures)
 
 usage: bench_features.py BUILD_DIR [--small]   (--small: 1,000 JPEG files,

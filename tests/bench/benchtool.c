@@ -12,7 +12,9 @@
  *                        its own library called directly: JPEG as above,
  *                        PNG with libspng (full size, RGB/RGBA 8-bit),
  *                        WebP with libwebp (scaled in the decoder to the
- *                        feature scale), TIFF with libtiff's RGBA reader,
+ *                        feature scale), TIFF with libtiff (8-bit RGB
+ *                        strips decoded as they are, any other layout
+ *                        through its RGBA reader),
  *                        GIF with giflib (all records), BMP as a plain copy
  *                        of its rows (there is no library to compare with)
  *   benchtool crop LIST [THREADS] [once]
@@ -157,6 +159,48 @@ static int g_read(GifFileType *g, GifByteType *b, int n)
   return (int)k;
 }
 
+/* A TIFF with libtiff: 8-bit RGB strips decoded as stored, any other
+ * layout through the RGBA reader; 0 on success. */
+static int decode_tiff(const unsigned char *d, size_t n, unsigned char **px,
+                       size_t *pxcap)
+{
+  struct memsrc m = { d, n, 0 };
+  TIFF *t = TIFFClientOpen("m", "rm", &m, t_read, t_write, t_seek, t_close,
+                           t_size, t_map, t_unmap);
+  uint32_t w = 0, h = 0;
+  uint16_t bps = 0, spp = 0, photo = 0, planar = 0;
+  int r = -1;
+  if (!t)
+    return -1;
+  TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
+  TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+  TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bps);
+  TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
+  TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo);
+  TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
+  if (!TIFFIsTiled(t) && bps == 8 && spp == 3 && photo == PHOTOMETRIC_RGB &&
+      planar == PLANARCONFIG_CONTIG) {
+    /* 8-bit RGB strips: decoded strips are RGB rows already, the
+     * least work libtiff can do (the import reads these the same way) */
+    tmsize_t ss = TIFFStripSize(t);
+    if ((size_t)ss > *pxcap)
+      *px = realloc(*px, *pxcap = (size_t)ss);
+    r = 0;
+    for (uint32_t s = 0; r == 0 && s < TIFFNumberOfStrips(t); s++)
+      if (TIFFReadEncodedStrip(t, s, *px, ss) < 0)
+        r = -1;
+    TIFFClose(t);
+    return r;
+  }
+  if ((size_t)w * h * 4 > *pxcap)
+    *px = realloc(*px, *pxcap = (size_t)w * h * 4);
+  if (TIFFReadRGBAImageOriented(t, w, h, (uint32_t *)*px,
+                                ORIENTATION_TOPLEFT, 0))
+    r = 0;
+  TIFFClose(t);
+  return r;
+}
+
 /* Decodes one non-JPEG file with its own library; 0 on success. */
 static int decode_other(const unsigned char *d, size_t n, unsigned char **px,
                         size_t *pxcap)
@@ -204,24 +248,8 @@ static int decode_other(const unsigned char *d, size_t n, unsigned char **px,
     WebPFreeDecBuffer(&cfg.output);
     return r;
   }
-  if (n >= 4 && (memcmp(d, "II*", 3) == 0 || memcmp(d, "MM\0*", 4) == 0)) {
-    struct memsrc m = { d, n, 0 };
-    TIFF *t = TIFFClientOpen("m", "rm", &m, t_read, t_write, t_seek, t_close,
-                             t_size, t_map, t_unmap);
-    uint32_t w = 0, h = 0;
-    int r = -1;
-    if (!t)
-      return -1;
-    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
-    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
-    if ((size_t)w * h * 4 > *pxcap)
-      *px = realloc(*px, *pxcap = (size_t)w * h * 4);
-    if (TIFFReadRGBAImageOriented(t, w, h, (uint32_t *)*px,
-                                  ORIENTATION_TOPLEFT, 0))
-      r = 0;
-    TIFFClose(t);
-    return r;
-  }
+  if (n >= 4 && (memcmp(d, "II*", 3) == 0 || memcmp(d, "MM\0*", 4) == 0))
+    return decode_tiff(d, n, px, pxcap);
   if (n >= 6 && memcmp(d, "GIF8", 4) == 0) {
     struct memsrc m = { d, n, 0 };
     int err, r;

@@ -9,8 +9,9 @@ ground-truth file: their boxes are misses.  Worked out by hand:
 pycocotools: 1 true positive over 2 non-crowd boxes at every IoU
 threshold, so recall 0.5 and precision 1 up to it: AP = AP50 = AP75 =
 51/101 (recall points 0, 0.01 ... 0.5) and AR100 = 0.5; the crowd is
-ignored.  Without the missing image AP would be 1.  Then the file of
-image 2 appears and the COCO file is imported again: the record of the
+ignored.  Without the missing image AP would be 1.  The same file with
+image 2 renumbered 5 keeps its boxes once, not once per id.  Then the
+file of image 2 appears and the COCO file is imported again: the record of the
 missing image goes, its boxes are on the sample, and the numbers stay
 the same (the sample has no prediction).  A file that lists only image
 1 leaves the record of image 2 in place.
@@ -103,8 +104,29 @@ def main():
         check(abs(m["AP"] - ap) <= 1e-12,
               "another file without image 2 keeps it: AP %r" % m["AP"])
 
+        # The same file renumbered (image 2 is now 5, as when a split is
+        # rebuilt): its file's boxes are kept once, under the new id, not
+        # once per id the file ever had.
+        renum = json.loads(json.dumps(gt))
+        renum["images"][1]["id"] = 5
+        for a in renum["annotations"]:
+            if a["image_id"] == 2:
+                a["image_id"] = 5
+        renum_path = os.path.join(tmp, "renum.json")
+        json.dump(renum, open(renum_path, "w"))
+        p = run(curate, "import", "--store", store, "--coco", renum_path,
+                data)
+        check("(image id 5)" in p.stderr, "renumbered: " + p.stderr.strip())
+        m = evaluate(curate, store, "r")
+        person = [c for c in m["classes"] if c["name"] == "person"][0]
+        check(person["fn"] == 1 and abs(m["AP"] - ap) <= 1e-12,
+              "renumbered image counted once: fn %r, AP %r"
+              % (person["fn"], m["AP"]))
+
         # The file appears: after the folder and the COCO file are
-        # imported again, its boxes are on its sample; the same numbers.
+        # imported again (under its first id), its boxes are on its
+        # sample and no record of it is left under any id; the same
+        # numbers.
         shutil.copy(os.path.join(spare, sorted(os.listdir(spare))[0]),
                     os.path.join(data, "later.jpg"))
         p = run(curate, "import", "--store", store, "--coco", gt_path, data)

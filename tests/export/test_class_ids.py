@@ -176,6 +176,18 @@ def main():
     want.update({names[0]: 101, names[1]: 106, "zz.jpg": 110})
     check(ids == want, "an id two samples have stays with the lower "
           "sample id: %s" % ids)
+    # An id past 2^62 (past which (largest id) + (sample id) could
+    # overflow) is not used: zz.jpg (sample 6) gets 104 + 6 = 110 again,
+    # and every other sample keeps its imported id.
+    huge = os.path.join(tmp, "huge.json")
+    json.dump({"images": [{"id": 2 ** 62, "file_name": "zz.jpg",
+                           "width": W, "height": H}],
+               "annotations": [], "categories": CATS}, open(huge, "w"))
+    curate("import", "--store", a, "--no-features", "--field", "huge",
+           "--coco", huge, data)
+    ids = image_ids(export_json(a, os.path.join(tmp, "x6")))
+    check(ids == want, "an id past 2^62 is not used, the others stay: %s"
+          % ids)
     shutil.rmtree(tmp, ignore_errors=True)
     xlib.finish()
 

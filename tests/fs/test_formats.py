@@ -567,5 +567,36 @@ def body(ck, w):
     ck.run("unmount stops a plain-folder import (with link loops)",
            t_unmount_cancels)
 
+    def t_long_headers():
+        # The import reads the first 4 KiB of a file for its header, then
+        # on from there: JPEGs whose frame header lies past 4 KiB and past
+        # 16 KiB (behind a long APP2 segment), and a PNG whose eXIf chunk
+        # lies past 4 KiB (behind a long tEXt chunk): each imported whole,
+        # with its size and features.
+        d = w.sub("longhdr")
+        os.makedirs(d)
+        jpg = read(os.path.join(data, "jpeg_baseline.jpg"))
+        for pad in (6000, 40000):
+            seg = b"\xff\xe2" + struct.pack(">H", pad + 2) + b"\x00" * pad
+            with open(os.path.join(d, "pad%d.jpg" % pad), "wb") as f:
+                f.write(jpg[:2] + seg + jpg[2:])
+        png = read(os.path.join(data, "png_orient6.png"))
+        i = png.index(b"eXIf") - 4
+        text = b"Comment\x00" + b"x" * 9000
+        with open(os.path.join(d, "text.png"), "wb") as f:
+            f.write(png[:i] + png_chunk(b"tEXt", text) + png[i:])
+        st = w.sub("longhdr-store")
+        p = curate("import", "--store", st, d)
+        if "imported 3 image files: 3 new" not in p.stdout or \
+                "3 with new features" not in p.stdout:
+            raise AssertionError(p.stdout + p.stderr)
+        import csv
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+            curate("table", "--store", st).stdout))}
+        for name in ("pad6000", "pad40000", "text"):
+            eq((int(rows[name]["width"]), int(rows[name]["height"])),
+               (W, H), name + " size")
+    ck.run("headers longer than the first read: sizes right", t_long_headers)
+
 
 run_suite("curatefs-formats-", body)

@@ -12,8 +12,10 @@ writes what `--npy` reads back."""
 import errno
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -283,6 +285,33 @@ def body(ck, w):
                  w.sub("bad/x.npy"), "--names", w.sub("bad/x.txt")])
         eq(r.returncode, 1, "unwritable target")
         eq(len(r.stderr.splitlines()), 1, "one line")
+        # A device or FIFO as the target is written, never replaced: a
+        # private null device stands in for /dev/null.
+        run([bin_curate, "embeddings", "--store", store, "--npy",
+             w.sub("y.npy"), "--names", w.sub("y.txt")], check=True)
+        dev, fifo = w.sub("null"), w.sub("fifo")
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        r = run([bin_curate, "embeddings", "--store", store, "--export",
+                 npy, "--names", dev])
+        eq(r.returncode, 0, "names to a device: " + r.stderr)
+        eq(stat.S_ISCHR(os.lstat(dev).st_mode), True, "device kept")
+        os.mkfifo(fifo)
+        got = []
+        rd = threading.Thread(target=lambda: got.append(
+            open(fifo, "rb").read()))
+        rd.start()
+        r = run([bin_curate, "embeddings", "--store", store, "--export",
+                 fifo, "--names", txt])
+        rd.join(60)
+        eq(r.returncode, 0, "npy to a FIFO: " + r.stderr)
+        eq(stat.S_ISFIFO(os.lstat(fifo).st_mode), True, "FIFO kept")
+        run([bin_curate, "embeddings", "--store", store, "--export",
+             w.sub("r.npy"), "--names", w.sub("r.txt")], check=True)
+        eq(got[0][:6], b"\x93NUMPY", "npy through the FIFO")
+        eq(got[0], open(w.sub("r.npy"), "rb").read(), "whole matrix")
+        r = run([bin_curate, "embeddings", "--store", store, "--export",
+                 w.sub(""), "--names", txt])
+        eq(r.returncode, 1, "a directory as the target")
     ck.run("curate embeddings --export writes what --npy imports",
            t_embeddings_roundtrip)
 

@@ -367,6 +367,36 @@ TEST(pr_summary_80_classes)
   CHECK_INT_EQ(plot_pr_jpeg(&p, &out, &len), -EINVAL);
 }
 
+/* A legend name longer than its 40 bytes is cut between characters: a
+ * name of 14 euro signs (3 bytes each) is drawn as its first 13, not
+ * with a replacement character for the first byte of the 14th. */
+TEST(legend_cut_between_characters)
+{
+  char longer[64] = "", shorter[64] = "";
+  for (int i = 0; i < 14; i++)
+    strcat(longer, "\xe2\x82\xac");
+  memcpy(shorter, longer, 39);
+  CHECK_INT_EQ(utf8_cut(longer, 40), 39);
+  CHECK_INT_EQ(utf8_cut(longer, 42), 42);
+  CHECK_INT_EQ(utf8_cut("ab", 40), 2);
+  CHECK_INT_EQ(utf8_cut("\xe2\x82\xac", 2), 0);
+
+  const float xy[6] = { 0, 0, 1, 1, 0.5f, 0.2f };
+  const uint32_t key[3] = { 0, 0, 0 };
+  const char *n1[1] = { longer }, *n2[1] = { shorter };
+  struct plot_map m = { .xy = xy, .n = 3, .key = key, .key_names = n1,
+                        .n_keys = 1, .title = "t" };
+  uint8_t *a = NULL, *b = NULL;
+  size_t al = 0, bl = 0;
+  CHECK_INT_EQ(plot_map_jpeg(&m, 1024, 768, &a, &al), 0);
+  m.key_names = n2;
+  CHECK_INT_EQ(plot_map_jpeg(&m, 1024, 768, &b, &bl), 0);
+  CHECK(al == bl && a && b && memcmp(a, b, al) == 0);
+  free(a);
+  free(b);
+}
+
 TEST_MAIN(T(pr_summary_80_classes), T(rect_exact_pixels), T(rect_clipped_at_edges),
           T(lines_points_polyline), T(text_glyphs), T(label_box_inside_image),
-          T(palette), T(boxes_jpeg), T(pca_and_plots))
+          T(palette), T(boxes_jpeg), T(pca_and_plots),
+          T(legend_cut_between_characters))

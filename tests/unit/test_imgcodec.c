@@ -4,8 +4,9 @@
  * of the manifest; the full decode gives the painted picture back (exactly
  * for lossless variants, closely for lossy or quantised ones); the viewer
  * frame (IMG_DECODE_ORIENT) puts each stored pixel where EXIF says; the
- * scaled decode of JPEG and WebP keeps the short side >= the minimum; and
- * names, extensions and sniffing agree.
+ * scaled decode of JPEG and WebP keeps the short side >= the minimum, and
+ * that of the other formats is exactly the block mean of the full decode;
+ * and names, extensions and sniffing agree.
  *
  * The environment names the mkimg binary (MKIMG, set by meson).
  */
@@ -263,5 +264,85 @@ TEST(garbage_and_bombs)
                -ENOENT);
 }
 
+/* The f x f block mean, written the plain way: what a decode at a
+ * minimum short side must give for a format that cannot scale in its
+ * decoder (the decoders average while they decode, in bands). */
+static void block_mean(const struct image *full, int f, struct image *out)
+{
+  CHECK_INT_EQ(image_alloc(out, full->w / f, full->h / f, 3), 0);
+  for (int y = 0; y < out->h; y++)
+    for (int x = 0; x < out->w; x++)
+      for (int c = 0; c < 3; c++) {
+        uint64_t a = 0, d = (uint64_t)f * f;
+        for (int j = 0; j < f; j++)
+          for (int i = 0; i < f; i++)
+            a += full->px[((size_t)(y * f + j) * full->w + x * f + i) * 3 + c];
+        out->px[((size_t)y * out->w + x) * 3 + c] = (uint8_t)((a + d / 2) / d);
+      }
+}
+
+/* Every variant of PNG, TIFF, BMP and GIF, at sizes that leave columns and
+ * rows over and with factors of both sum widths (16-bit up to 257, 32-bit
+ * above): the reduced decode is exactly the block mean of the full one,
+ * in the viewer frame too. */
+TEST(reduced_is_block_mean)
+{
+  static const int sizes[][2] = { { 203, 137 }, { 300, 270 } };
+  static const int mins[] = { 1, 16, 64 };
+  const char *mkimg = getenv("MKIMG"), *tmp = getenv("TMPDIR");
+  int checked = 0;
+
+  CHECK(mkimg != NULL);
+  for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+    char cmd[512], line[512];
+    FILE *m;
+
+    snprintf(dir, sizeof(dir), "%s/test-imgcodec-XXXXXX", tmp ? tmp : "/tmp");
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(cmd, sizeof(cmd), "%s -W %d -H %d -s 3 %s", mkimg, sizes[k][0],
+             sizes[k][1], dir);
+    CHECK((m = popen(cmd, "r")) != NULL);
+    while (fgets(line, sizeof(line), m)) {
+      char name[128], path[256];
+      uint8_t *data;
+      size_t n;
+      struct image full;
+
+      CHECK_INT_EQ(sscanf(line, "%127s", name), 1);
+      snprintf(path, sizeof(path), "%s/%s", dir, name);
+      data = slurp(path, &n);
+      unlink(path);
+      if (strncmp(name, "jpeg", 4) == 0 || strncmp(name, "webp", 4) == 0) {
+        free(data);   /* these scale in their decoder */
+        continue;
+      }
+      printf("# %s\n", name);
+      CHECK_INT_EQ(img_decode(data, n, 0, 0, &full, NULL), 0);
+      for (size_t i = 0; i < sizeof(mins) / sizeof(mins[0]); i++) {
+        int s = full.w < full.h ? full.w : full.h, f = s / mins[i];
+        struct image got, want;
+        int o = strstr(name, "orient6") ? 6 : 1;
+
+        CHECK(f >= 2);
+        CHECK_INT_EQ(img_decode(data, n, mins[i], IMG_DECODE_ORIENT, &got,
+                                NULL), 0);
+        block_mean(&full, f, &want);
+        CHECK_INT_EQ(img_orient(&want, o), 0);
+        CHECK_INT_EQ(got.w, want.w);
+        CHECK_INT_EQ(got.h, want.h);
+        CHECK(memcmp(got.px, want.px, (size_t)got.w * got.h * 3) == 0);
+        image_free(&got);
+        image_free(&want);
+        checked++;
+      }
+      image_free(&full);
+      free(data);
+    }
+    CHECK_INT_EQ(pclose(m), 0);
+    rmdir(dir);
+  }
+  CHECK(checked >= 2 * 3 * 15);
+}
+
 TEST_MAIN(T(corpus), T(names_and_sniff), T(orient_all_eight),
-          T(garbage_and_bombs))
+          T(garbage_and_bombs), T(reduced_is_block_mean))

@@ -1004,6 +1004,13 @@ TEST(box_clip)
   d.x = 5, d.y = 5, d.w = 0, d.h = 0;        /* empty already: kept */
   CHECK(labels_box_clip(&d, 160, 120, &c));
   CHECK(c.x == 5 && c.w == 0);
+  d.x = 500, d.y = 5, d.w = 0, d.h = 10;     /* empty, wholly outside */
+  CHECK(!labels_box_clip(&d, 160, 120, &c));
+  d.x = 5, d.y = -40, d.w = 30, d.h = 0;
+  CHECK(!labels_box_clip(&d, 160, 120, &c));
+  d.x = 160, d.y = 100, d.w = 0, d.h = 40;   /* empty, on the edge */
+  CHECK(labels_box_clip(&d, 160, 120, &c));
+  CHECK(c.x == 160 && c.y == 100 && c.w == 0 && c.h == 20);
   d.x = -10, d.y = -10, d.w = 400, d.h = 400;
   CHECK(labels_box_clip(&d, 0, 0, &c));      /* size unknown: as is */
   CHECK(c.x == -10 && c.w == 400);

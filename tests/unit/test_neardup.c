@@ -224,5 +224,50 @@ TEST(near_groups_no_chain)
   neardup_groups_free(&g);
 }
 
+/* Thousands of samples with one feature vector (blank frames all have
+ * the features of a flat picture) are one group, in either input order:
+ * as a clique they would be 2200^2 pairs, past the pair bound
+ * (max(2^22, 64 n)) whatever the threshold, and the whole view failed
+ * with -E2BIG. */
+TEST(near_groups_many_copies)
+{
+  enum { D = 16, N = 2500, COPIES = 2200 };
+  float *x = malloc(sizeof(float) * N * D), *y = malloc(sizeof(float) * N * D);
+  uint64_t *ids = malloc(sizeof(uint64_t) * N), *ids2 = malloc(8 * N);
+  uint64_t s = 777;
+  struct neardup_groups a, b;
+
+  CHECK(x && y && ids && ids2);
+  for (int i = 0; i < N; i++) {
+    for (int k = 0; k < D; k++) {
+      s = s * 6364136223846793005ull + 1;
+      x[i * D + k] = i < COPIES ? (float)(k % 3) - 1.0f
+                                : (float)((s >> 33) % 2001) / 1000.0f - 1.0f;
+    }
+    ids[i] = 1 + (uint64_t)((i * 7919) % N);
+  }
+  for (int i = 0; i < N; i++) {
+    memcpy(y + i * D, x + (N - 1 - i) * D, sizeof(float) * D);
+    ids2[i] = ids[N - 1 - i];
+  }
+  CHECK_INT_EQ(neardup_near(x, N, D, ids, 0.09, NULL, &a), 0);
+  CHECK_INT_EQ(neardup_near(y, N, D, ids2, 0.09, NULL, &b), 0);
+  CHECK_INT_EQ(a.ngroups, 1);
+  CHECK_INT_EQ(b.ngroups, 1);
+  if (a.ngroups == 1 && b.ngroups == 1) {
+    CHECK_INT_EQ(a.off[1], COPIES);
+    CHECK_INT_EQ(b.off[1], COPIES);
+    for (size_t i = 0; i < a.off[1] && i < b.off[1]; i++)
+      CHECK_INT_EQ(a.ids[i], b.ids[i]);
+  }
+  neardup_groups_free(&a);
+  neardup_groups_free(&b);
+  free(x);
+  free(y);
+  free(ids);
+  free(ids2);
+}
+
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
-          T(exact_groups), T(near_groups_order), T(near_groups_no_chain))
+          T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
+          T(near_groups_many_copies))

@@ -4,7 +4,8 @@
  * (a crash after the rename) replaced, leftovers of a crash in tmp/
  * removed, one download for concurrent misses of one object, the last use
  * kept across a reopen through the files' mtimes, open files evicted
- * last, and two caches sharing one folder within one bound.
+ * last, two caches sharing one folder within one bound, and downloads
+ * that survive another daemon's cleanup of tmp/ started at any moment.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -458,9 +459,60 @@ TEST(shared_folder_one_bound)
   tl_rm_rf(dir);
 }
 
+struct cleaner {
+  const char *dir;
+  volatile int stop;
+};
+
+/* Another daemon starting again and again: each open empties tmp/ of the
+ * files nobody holds. */
+static void *cleaner_run(void *ud)
+{
+  struct cleaner *k = ud;
+  char err[256];
+
+  while (!k->stop) {
+    struct objcache *c;
+    if (objcache_open(k->dir, 1 << 20, &c, err, sizeof(err)) == 0)
+      objcache_close(c);
+  }
+  return NULL;
+}
+
+TEST(downloads_survive_another_daemons_cleanup)
+{
+  char dir[256], err[256];
+  struct cleaner k = { dir, 0 };
+  struct objcache *c;
+  pthread_t t;
+  int fails = 0;
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 1 << 20, &c, err, sizeof(err)), 0);
+  CHECK_INT_EQ(pthread_create(&t, NULL, cleaner_run, &k), 0);
+  /* Each miss creates its download file, then locks it: a cleanup in
+   * between must not cost the miss its file. */
+  for (int i = 0; i < 1500; i++) {
+    struct src a = mk('a', 1);
+    char etag[32];
+    int fd;
+    snprintf(etag, sizeof(etag), "\"%x\"", i);
+    if (objcache_get(c, etag, 1, fetch, &a, &fd, err, sizeof(err)) < 0)
+      fails++;
+    else
+      close(fd);
+  }
+  k.stop = 1;
+  pthread_join(t, NULL);
+  CHECK_INT_EQ(fails, 0);
+  objcache_close(c);
+  tl_rm_rf(dir);
+}
+
 TEST_MAIN(T(hit_miss_and_lru_bound), T(wrong_length_and_errors_cache_nothing),
           T(reopen_keeps_whole_files_drops_cut_ones),
           T(concurrent_misses_fetch_once),
           T(eviction_never_takes_a_readers_fresh_file),
           T(last_use_survives_restart), T(open_files_are_evicted_last),
-          T(shared_folder_one_bound))
+          T(shared_folder_one_bound),
+          T(downloads_survive_another_daemons_cleanup))
