@@ -186,7 +186,7 @@ int cvat_call(struct cvat_client *c, const struct cvat_call *k,
                k->path, je.text);
   }
 out:
-  free(body);
+  secret_free(body);   /* a login or cloud-storage body carries secrets */
   http_resp_free(&resp);
   return r;
 }

@@ -199,6 +199,21 @@ static int new_attrs(struct cvat_client *c, const struct cvat_cloud_new *n,
   return r < 0 ? cvat_fail(c, -ENOMEM, "out of memory") : 0;
 }
 
+/* Zeroes the text of the secret members of a request body before it is
+ * freed, so they are not left in freed memory (or a core dump). */
+static void wipe_strings(json_t *body)
+{
+  static const char *const keys[] = { "secret_key", "session_token" };
+
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    json_t *v = json_object_get(body, keys[i]);
+    const char *t = json_string_value(v);
+
+    if (t)
+      secret_wipe((char *)t, json_string_length(v));
+  }
+}
+
 int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
                       int64_t *ret_id)
 {
@@ -222,13 +237,20 @@ int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
   if (!body)
     return cvat_fail(c, -ENOMEM, "out of memory");
   if (n->key) {
+    /* Registered first, so a server echoing them back in an error
+     * cannot put them into cvat/status or the log. */
+    if ((r = http_client_secret(c->h, n->secret)) < 0 ||
+        (n->token && (r = http_client_secret(c->h, n->token)) < 0)) {
+      json_decref(body);
+      return cvat_fail(c, r, "out of memory");
+    }
     json_object_set_new(body, "key", json_string(n->key));
     json_object_set_new(body, "secret_key", json_string(n->secret));
     if (n->token)
       json_object_set_new(body, "session_token", json_string(n->token));
   }
   r = cvat_send_json(c, "POST", "/api/cloudstorages", body, true, &res);
-  json_object_clear(body);   /* the secrets leave memory with the body */
+  wipe_strings(body);   /* the secrets do not outlive the request */
   json_decref(body);
   if (r == -EINVAL) {
     /* CVAT's 400 names the field: "credentials" when its check of the
