@@ -75,6 +75,17 @@ class Server:
         self.p.wait()
 
 
+def report():
+    """Prints the failures collected by check(); the exit status of main."""
+    if FAILS:
+        print('%d failed' % len(FAILS))
+        for f in FAILS:
+            print('  ', f)
+        return 1
+    print('all passed')
+    return 0
+
+
 def env_for(srv, home, **extra):
     e = {'PATH': os.environ['PATH'], 'HOME': home,
          'AWS_ACCESS_KEY_ID': AKID, 'AWS_SECRET_ACCESS_KEY': SECRET,
@@ -521,13 +532,7 @@ def main():
     finally:
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILS:
-        print('%d failed' % len(FAILS))
-        for f in FAILS:
-            print('  ', f)
-        return 1
-    print('all passed')
-    return 0
+    return report()
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_s3_client import (AKID, SECRET, Server, aws, check,  # noqa
-                            env_for, FAILS)
+                            env_for, FAILS, report)
 
 CURATE = os.environ['CURATE']
 MKJPEG = os.environ['MKJPEG']
@@ -178,13 +178,7 @@ def main():
     finally:
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILS:
-        print('%d failed' % len(FAILS))
-        for f in FAILS:
-            print('  ', f)
-        return 1
-    print('all passed')
-    return 0
+    return report()
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fs'))
 from test_s3_client import (AKID, SECRET, Server, aws, check,  # noqa
-                            env_for, FAILS)
+                            env_for, FAILS, report)
 from fslib import Mount  # noqa
 
 CURATE = os.environ['CURATE']
@@ -214,13 +214,7 @@ def main():
             mm.cleanup()
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILS:
-        print('%d failed' % len(FAILS))
-        for f in FAILS:
-            print('  ', f)
-        return 1
-    print('all passed')
-    return 0
+    return report()
 
 
 if __name__ == '__main__':

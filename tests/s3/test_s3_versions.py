@@ -32,7 +32,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fs'))
-from test_s3_client import Server, aws, check, env_for, FAILS  # noqa
+from test_s3_client import Server, aws, check, env_for, report  # noqa
 from fslib import Mount  # noqa
 
 CURATE = os.environ['CURATE']
@@ -247,13 +247,7 @@ def main():
             mm.cleanup()
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILS:
-        print('%d failed' % len(FAILS))
-        for f in FAILS:
-            print('  ', f)
-        return 1
-    print('all passed')
-    return 0
+    return report()
 
 
 if __name__ == '__main__':
