@@ -70,6 +70,24 @@ struct label_field *labels_field(struct labels *l, const char *name,
   return f;
 }
 
+struct label_field *labels_field_replace(struct labels *l, const char *name,
+                                         struct label_field *src)
+{
+  struct label_field *dst = labels_field(l, name, true);
+
+  if (!dst)
+    return NULL;
+  for (size_t j = 0; j < dst->n; j++)
+    detection_clear(&dst->d[j]);
+  free(dst->d);
+  dst->d = src->d;
+  dst->n = src->n;
+  dst->cap = src->cap;
+  src->d = NULL;
+  src->n = src->cap = 0;
+  return dst;
+}
+
 static int field_grow(struct label_field *f)
 {
   if (f->n == f->cap) {

@@ -626,25 +626,16 @@ static int store_missing(struct imp *m, struct img *im)
 static int store_image(struct imp *m, struct img *im)
 {
   struct labels cur;
-  struct label_field *dst, *src = labels_field(&im->l, m->field, false);
+  struct label_field *src = labels_field(&im->l, m->field, false);
   uint8_t k[LABELS_MAX_FIELD_NAME + 9], v[8];
   int r = store_labels_get(m->t, im->sample_id, &cur);
 
   if (r < 0)
     return r;
-  dst = labels_field(&cur, m->field, true);
-  if (!dst) {
+  if (!labels_field_replace(&cur, m->field, src)) {
     labels_free(&cur);
     return -ENOMEM;
   }
-  for (size_t j = 0; j < dst->n; j++)
-    detection_clear(&dst->d[j]);
-  free(dst->d);
-  dst->d = src->d;
-  dst->n = src->n;
-  dst->cap = src->cap;
-  src->d = NULL;
-  src->n = src->cap = 0;
   r = store_labels_put(m->t, im->sample_id, &cur);
   labels_free(&cur);
   if (r < 0)
