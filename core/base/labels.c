@@ -26,11 +26,18 @@ void detection_clear(struct detection *d)
   d->attributes = NULL;
 }
 
-static void field_free(struct label_field *f)
+void labels_field_clear(struct label_field *f)
 {
   for (size_t i = 0; i < f->n; i++)
     detection_clear(&f->d[i]);
   free(f->d);
+  f->d = NULL;
+  f->n = f->cap = 0;
+}
+
+static void field_free(struct label_field *f)
+{
+  labels_field_clear(f);
   free(f->name);
   memset(f, 0, sizeof(*f));
 }
@@ -77,9 +84,7 @@ struct label_field *labels_field_replace(struct labels *l, const char *name,
 
   if (!dst)
     return NULL;
-  for (size_t j = 0; j < dst->n; j++)
-    detection_clear(&dst->d[j]);
-  free(dst->d);
+  labels_field_clear(dst);
   dst->d = src->d;
   dst->n = src->n;
   dst->cap = src->cap;

@@ -840,9 +840,7 @@ static int missing_one(const void *key, size_t klen, const void *val,
     return r == -EBADMSG ? -EIO : r;
   r = w->fn((int64_t)store_key_rd_u64((const uint8_t *)key + klen - 8), name,
             &f, w->ud);
-  for (size_t i = 0; i < f.n; i++)
-    detection_clear(&f.d[i]);
-  free(f.d);
+  labels_field_clear(&f);
   return r;
 }
 

@@ -1019,7 +1019,8 @@ TEST(box_clip)
 
 /* labels_field_replace() as the COCO and label-file imports use it: the
  * field's old boxes go, src's move in (src left empty), other fields stay,
- * an absent field is created. */
+ * an absent field is created; labels_field_clear() empties a field and
+ * keeps its name. */
 TEST(field_replace)
 {
   struct labels l, in;
@@ -1054,6 +1055,8 @@ TEST(field_replace)
   CHECK_INT_EQ(l.n, 3);
   CHECK(f && f->n == 1 && strcmp(f->d[0].label, "cow") == 0);
   CHECK(src->n == 0);
+  labels_field_clear(f);
+  CHECK(f->n == 0 && f->cap == 0 && !f->d && strcmp(f->name, "new") == 0);
   labels_free(&in);
   labels_free(&l);
 }
