@@ -89,32 +89,21 @@ def checks(ck, w, srv):
         write(pull, "h1\n")
     ck.run("pull of a run whose push has not finished: EAGAIN", t_eagain)
 
-    def t_eperm():
-        fid = srv.add_fault("error", status=403, method="GET",
-                            path=r"^/api/tasks/\d+/annotations$", times=-1)
+    def pull_under_fault(err, kind, **fault):
+        """A pull of p2 while every annotations GET meets the fault."""
+        fid = srv.add_fault(kind, method="GET", times=-1,
+                            path=r"^/api/tasks/\d+/annotations$", **fault)
         try:
-            failed_with(errno.EPERM, pull, "p2\n")
+            failed_with(err, pull, "p2\n")
         finally:
             srv.remove_fault(fid)
-    ck.run("the server refuses the operation (403): EPERM", t_eperm)
 
-    def t_econnreset():
-        fid = srv.add_fault("drop", method="GET", rst=True,
-                            path=r"^/api/tasks/\d+/annotations$", times=-1)
-        try:
-            failed_with(errno.ECONNRESET, pull, "p2\n")
-        finally:
-            srv.remove_fault(fid)
-    ck.run("the connection drops at every try: ECONNRESET", t_econnreset)
-
-    def t_etimedout():
-        fid = srv.add_fault("delay", method="GET", seconds=6,
-                            path=r"^/api/tasks/\d+/annotations$", times=-1)
-        try:
-            failed_with(errno.ETIMEDOUT, pull, "p2\n")
-        finally:
-            srv.remove_fault(fid)
-    ck.run("no answer within CVAT_TIMEOUT: ETIMEDOUT", t_etimedout)
+    ck.run("the server refuses the operation (403): EPERM",
+           lambda: pull_under_fault(errno.EPERM, "error", status=403))
+    ck.run("the connection drops at every try: ECONNRESET",
+           lambda: pull_under_fault(errno.ECONNRESET, "drop", rst=True))
+    ck.run("no answer within CVAT_TIMEOUT: ETIMEDOUT",
+           lambda: pull_under_fault(errno.ETIMEDOUT, "delay", seconds=6))
 
     def t_eidrm():
         info = read(os.path.join(C, "runs", "p1", "info")).decode()
