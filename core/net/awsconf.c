@@ -298,7 +298,7 @@ static int load_endpoint(struct aws_conf *c, const struct profile *p,
   return 0;
 }
 
-int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
+static int load(struct aws_conf *c, bool with_key, char *err, size_t errlen)
 {
   const char *name = env("AWS_PROFILE");
   struct profile p = { 0 };
@@ -311,7 +311,7 @@ int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
   if (r == 0 && name && !p.found)
     r = errf(err, errlen, -ENOENT, "AWS_PROFILE: no profile '%.60s' in the "
              "credentials or config file", name);
-  if (r == 0) {
+  if (r == 0 && with_key) {
     r = load_credentials(c, &p, name ? name : "default", err, errlen);
     if (r == -ENOKEY)
       errf(err, errlen, r, "no AWS credentials: set AWS_ACCESS_KEY_ID and "
@@ -334,4 +334,14 @@ int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
   if (r < 0)
     aws_conf_free(c);
   return r;
+}
+
+int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
+{
+  return load(c, true, err, errlen);
+}
+
+int aws_conf_load_place(struct aws_conf *c, char *err, size_t errlen)
+{
+  return load(c, false, err, errlen);
 }

@@ -53,6 +53,13 @@ struct aws_conf {
  * -ENOMEM.  On failure *c is left empty. */
 int aws_conf_load(struct aws_conf *c, char *err, size_t errlen);
 
+/* The same without the credentials: region, endpoint and addressing
+ * only (key_id, secret, token and creds stay NULL, nothing is asked of a
+ * credential helper), for a caller that signs nothing itself, such as a
+ * push telling CVAT where a bucket is.  The errors of aws_conf_load but
+ * -ENOKEY. */
+int aws_conf_load_place(struct aws_conf *c, char *err, size_t errlen);
+
 /* Frees and wipes (and drops the reference to creds); c may be empty.
  * Safe to call twice. */
 void aws_conf_free(struct aws_conf *c);
