@@ -9,8 +9,10 @@
  *                then in the config file (AWS_CONFIG_FILE, else
  *                ~/.aws/config, section "[profile NAME]" or "[default]"):
  *                its keys, else its `credential_process`; else the
- *                container endpoint AWS_CONTAINER_CREDENTIALS_FULL_URI
- *                (the last two expire and are refreshed: awscreds.h)
+ *                container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_
+ *                URI, else _FULL_URI); else the EC2 instance metadata
+ *                service (the last three expire and are refreshed:
+ *                awscreds.h)
  *   region       AWS_REGION, AWS_DEFAULT_REGION, the profile's `region`,
  *                else us-east-1
  *   endpoint     AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
@@ -41,6 +43,7 @@ struct aws_conf {
   char *endpoint;   /* scheme://host[:port], no trailing slash */
   bool path_style;  /* /bucket/key rather than bucket.host/key */
   char from[80];    /* where the credentials came from, for messages */
+  char imds_why[160]; /* why instance metadata gave none (for -ENOKEY) */
   struct aws_creds *creds;  /* the source of an expiring key (owned
                                reference), else NULL: key_id, secret and
                                token are then its first key */
