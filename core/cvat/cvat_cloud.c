@@ -468,15 +468,20 @@ static int pick_create(struct cvat_client *c, const struct cvat_cloud_use *u,
    * meanwhile (CVAT's 500): listed again, never doubled. */
   if (r < 0 && unsure) {
     char why[CVAT_ERR_MAX];
+    int f;
+
     snprintf(why, sizeof(why), "%s", cvat_client_error(c));
-    if (pick_find(c, u, endpoint, aws->region, id, msg, msglen) == 0) {
+    f = pick_find(c, u, endpoint, aws->region, id, msg, msglen);
+    if (f == 0) {
       log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld found after "
               "its creation got no answer (%s)", u->run ? u->run : "?",
               (long long)*id, why);
       return 0;
     }
+    if (f != -ENOENT)
+      return f;      /* the listing failed too: the next push looks again */
     return errf(msg, msglen, r, "cloud storage: %s (no cloud storage of "
-                "bucket %s found after it)", why, u->bucket);
+                "bucket %s is listed after it)", why, u->bucket);
   }
   if (r < 0)
     return pick_fail(c, r, "cloud storage", msg, msglen);

@@ -28,6 +28,7 @@ created from one.  Checked, over real HTTP and a real mount:
 Run by meson (suite cvat) with CURATE, CURATEFS and MKJPEG set.
 """
 import base64
+import errno
 import json
 import os
 import shutil
@@ -242,7 +243,7 @@ def patch_checks(srv, post):
     api(srv, "DELETE", path)
 
 
-def rekey_checks(srv, cs_id, push_cli, env, tmpkey):
+def rekey_checks(srv, store, conf, cs_id, push_cli, env, tmpkey):
     """The key CVAT holds stops working (rotated away, deactivated): the
     cloud storage is FORBIDDEN, and a push with cloud_credentials = aws
     gives it the current key once, then goes on; a refused key, or a
@@ -261,6 +262,9 @@ def rekey_checks(srv, cs_id, push_cli, env, tmpkey):
           "failure, the record unchanged (%s)" % p.stderr.strip())
     p = push_cli("k1", tmpkey)
     check(p.returncode == 1 and "temporary" in p.stderr and
+          "push of run t1 failed (%s)" % errno.errorcode[
+              errno.EKEYREJECTED] in bg_failure(tmpkey, store, conf, "t1")
+          and
           srv.clouds[cs_id]["credentials"] == gone,
           "FORBIDDEN with a temporary current key: not sent, a clear "
           "failure (%s)" % p.stderr.strip())
@@ -285,6 +289,30 @@ def wait_phase(mnt, run, want=("ready",), timeout=90):
                 return w, info
         time.sleep(0.1)
     raise RuntimeError("push %s did not end: %s" % (run, info))
+
+
+def store_log(store):
+    """The text of the store's logs."""
+    out = ""
+    for f in os.listdir(store):
+        if f.endswith(".log"):
+            out += open(os.path.join(store, f), errors="replace").read()
+    return out
+
+
+def bg_failure(env, store, conf, run):
+    """A push left to run in the background (no --wait), until it fails;
+    the text of its log (cvat.log, where a failure names its errno)."""
+    curate(env, "cvat", "push", "--store", store, "--config", conf,
+           "--classes", "cat,dog", "--run", run)
+    for _ in range(600):
+        p = curate(env, "cvat", "status", "--store", store, "--json", run,
+                   ok=False)
+        if p.returncode == 0 and json.loads(p.stdout).get("phase") == \
+                "failed":
+            break
+        time.sleep(0.1)
+    return store_log(store)
 
 
 def counters(srv):
@@ -413,7 +441,10 @@ def main():
         p = push_cli("c0", tmpkey)
         check(p.returncode == 1 and "temporary" in p.stderr and
               "session token" in p.stderr and not srv.clouds and
-              counters(srv).get("cloud_status_checks") == checks0,
+              counters(srv).get("cloud_status_checks") == checks0 and
+              "push of run t0 failed (%s)" % errno.errorcode[
+                  errno.EKEYREJECTED] in bg_failure(tmpkey, store, conf,
+                                                    "t0"),
               "a temporary AWS key is not sent to CVAT: a clear failure, "
               "nothing created (%s)" % p.stderr.strip())
 
@@ -489,7 +520,7 @@ def main():
         js = json.loads(curate(env, "cvat", "status", "--store", store,
                                "--json", "c0").stdout)
         check(js.get("phase") == "ready", "run c0 is ready")
-        rekey_checks(srv, cs_id, push_cli, env, tmpkey)
+        rekey_checks(srv, store, conf, cs_id, push_cli, env, tmpkey)
 
         # 4. Through the mount: tag, push, annotate, pull.
         os.environ.update(env)
