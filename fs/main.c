@@ -454,6 +454,7 @@ static int find_store(struct daemon *d)
     d->c.uid = st.st_uid;
     d->c.gid = st.st_gid;
   }
+  acc_owner_groups(&d->c);
   return 0;
 }
 
