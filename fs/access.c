@@ -166,11 +166,16 @@ void acc_owner_groups(struct fs_ctx *c)
   c->owner_ngroups = n;
 }
 
+int acc_become_owner(const struct fs_ctx *c, struct acc_saved *sv)
+{
+  return become(c->uid, c->gid, c->owner_groups, c->owner_ngroups, sv);
+}
+
 int acc_open_as_owner(void *arg, const char *path)
 {
   struct fs_ctx *c = arg;
   struct acc_saved sv;
-  int r = become(c->uid, c->gid, c->owner_groups, c->owner_ngroups, &sv);
+  int r = acc_become_owner(c, &sv);
 
   if (r < 0)
     return r;

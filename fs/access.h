@@ -48,6 +48,11 @@ void acc_restore(struct acc_saved *sv);
 /* Fills c->owner_groups with the owner's supplementary groups from the
  * group database (none if the uid has no name).  Once, at start. */
 void acc_owner_groups(struct fs_ctx *c);
+/* Takes on the store owner's fsuid, fsgid and groups on this thread (a
+ * no-op for a root owner or a daemon that is not root), until
+ * acc_restore(): how the daemon opens files in the owner's store
+ * directory.  0 or -errno; on error nothing changed. */
+int acc_become_owner(const struct fs_ctx *c, struct acc_saved *sv);
 /* open_regular(path) (util.h) with the store owner's fsuid, fsgid and
  * groups on this thread, then back: how a file a setting names is opened
  * (cvat.ca_bundle).  arg is the struct fs_ctx.  A descriptor or -errno. */

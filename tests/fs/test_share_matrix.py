@@ -87,6 +87,9 @@ t("import-predictions", lambda: wr(m + "/eval/import-predictions",
                                    pred + "\n"))
 t("import-predictions (root-only file)",
   lambda: wr(m + "/eval/import-predictions", secret + "\n"))
+t("import-predictions (root-only coco_gt=)",
+  lambda: wr(m + "/eval/import-predictions",
+             "%s coco_gt=%s\n" % (pred.split()[0], secret)))
 t("eval run", lambda: wr(m + "/eval/run", run + "\n"))
 t("chmod", lambda: os.chmod(m + "/config", 0o666))
 print(json.dumps(res))
@@ -97,7 +100,7 @@ GESTURES = ["stat mount", "ls samples", "cat sample", "cat sample (link out)",
             "mv into tag", "rm in tag", "mkdir tag", "rmdir tag",
             "write config", "config naming a root-only file",
             "import-predictions", "import-predictions (root-only file)",
-            "eval run", "chmod"]
+            "import-predictions (root-only coco_gt=)", "eval run", "chmod"]
 READS = ["ls samples", "cat sample", "read labels", "read config",
          "read status"]
 
@@ -128,6 +131,8 @@ def expected(daemon, allow_other, share, who):
     res["config naming a root-only file"] = 0 if root_reads else "EINVAL"
     res["import-predictions (root-only file)"] = (
         "EINVAL" if root_reads else "EACCES")  # root: not predictions
+    res["import-predictions (root-only coco_gt=)"] = (
+        "EINVAL" if root_reads else "EACCES")  # root: not COCO
     return res
 
 
@@ -288,6 +293,11 @@ def run_all(ck, w, own, oth):
         m = OwnerMount(store, mnt, opts, own if daemon == "owner" else None)
         m.start()
         try:
+            opts_seen = [ln.split() for ln in open("/proc/self/mountinfo")
+                         if ln.split()[4] == os.path.realpath(mnt)][0]
+            if "default_permissions" not in opts_seen[-1].split(","):
+                raise AssertionError("no default_permissions: %s" %
+                                     opts_seen[-1])
             if daemon == "root" and not os.path.isdir(
                     os.path.join(mnt, "tags", "keep")):
                 # Tags stay in the store for the next cells.
@@ -341,6 +351,64 @@ def run_all(ck, w, own, oth):
         for share in (None, "group", "read"):
             ck.run("daemon owner, allow_other, share=%s" % (share or "none"),
                    cell, "owner", True, share)
+    def linked_out(f, refused):
+        # The owner controls the store directory: one of its files
+        # replaced by a link to a file only root may write.  A root daemon
+        # opens the store's files with the owner's rights, so it neither
+        # writes nor chmods that file.
+        v = w.sub("victim-" + f)
+        with open(v, "w") as fh:
+            fh.write("root's own file\n")
+        os.chmod(v, 0o644)
+        give(store, own)
+        p = os.path.join(store, f)
+        saved = p + ".saved"
+        os.rename(p, saved)
+        os.symlink(v, p)
+        try:
+            m = OwnerMount(store, mnt, ["-o", "allow_other"], None)
+            try:
+                m.start()
+                if refused:
+                    raise AssertionError("mounted")
+                read_ok = os.listdir(os.path.join(mnt, "samples"))
+                m.umount()
+                if not read_ok:
+                    raise AssertionError("no samples")
+            except RuntimeError as e:
+                if not refused or "Permission denied" not in str(e):
+                    raise
+            finally:
+                m.cleanup()
+            eq(open(v).read(), "root's own file\n", "the link's target")
+            eq(oct(os.stat(v).st_mode & 0o777), "0o644", "its mode")
+        finally:
+            os.unlink(p)
+            os.rename(saved, p)
+    ck.run("daemon root, the store's log a link to root's file: the mount "
+           "works, the file is neither written nor chmodded", linked_out,
+           "curatefs.log", False)
+    ck.run("daemon root, the store's lock.mdb a link to root's file: the "
+           "mount is refused (Permission denied), the file untouched",
+           linked_out, "lock.mdb", True)
+
+    def t_old_root_log():
+        # A log an older root daemon created (root's, 0600) is given to
+        # the owner and written on.
+        give(store, own)
+        log = os.path.join(store, "curatefs.log")
+        os.chown(log, 0, 0)
+        os.chmod(log, 0o600)
+        size = os.path.getsize(log)
+        m = OwnerMount(store, mnt, ["-o", "allow_other"], None).start()
+        m.umount()
+        st = os.stat(log)
+        eq((st.st_uid, oct(st.st_mode & 0o777)), (own.pw_uid, "0o600"),
+           "owner and mode of the log")
+        if os.path.getsize(log) <= size:
+            raise AssertionError("nothing logged")
+    ck.run("daemon root, a log left by root in the owner's store: given to "
+           "the owner and written", t_old_root_log)
     for daemon, ao, share, who, res in seen:
         print("# %s daemon, %s, share=%s, %s: %s" % (
             daemon, "allow_other" if ao else "no allow_other",
