@@ -18,6 +18,10 @@
  * Without it, dentries stay right by other means (see node.h), and names
  * a store change can alter are never cached.
  *
+ * The same thread looks at the store version every 200 ms, so a change
+ * made next to the mount (`curate`) or by a background thread of the
+ * daemon also moves the epoch.
+ *
  * Ownership: the queue (c->nq) is created by notify_start() and freed by
  * notify_stop() (main.c, around the session).  Locking: the queue's
  * mutex guards its entries; the thread sends with no lock held.
@@ -29,6 +33,7 @@
 #include <linux/fuse.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -39,6 +44,8 @@
  * itself: a bare header whose error field is the code, unique 0. */
 #define NOTIFY_INC_EPOCH 8
 #define EPOCH_MIN_MINOR 44
+/* How often the thread looks for store changes made by others. */
+#define EPOCH_TICK_NS 200000000L
 
 struct nq_item {
   struct nq_item *next;
@@ -65,9 +72,22 @@ static void *notify_main(void *arg)
     struct nq_item *it;
 
     while (!q->head && !q->stop) {
+      struct timespec ts;
       q->busy = false;
       pthread_cond_broadcast(&q->idle);
-      pthread_cond_wait(&q->cv, &q->mu);
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += EPOCH_TICK_NS;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT) {
+        /* A change no request of this mount acknowledged (`curate` next
+         * to the mount, a background thread): names within a tick. */
+        pthread_mutex_unlock(&q->mu);
+        notify_store_changed(c);
+        pthread_mutex_lock(&q->mu);
+      }
     }
     if (!q->head && q->stop)
       break;

@@ -271,9 +271,6 @@ static void *warm_main(void *arg)
     pthread_mutex_unlock(&wm->mu);
     v = provlib_store_version(c);
     if (v != seen) {
-      /* A change no request of this mount acknowledged (a `curate` next
-       * to it, a background thread): the kernel's names within a tick. */
-      notify_store_changed(c);
       if (seen != UINT64_MAX)
         notify_fixed_dirs(c);
       seen = v;
