@@ -67,7 +67,6 @@ struct fs_ctx {
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
   bool noepoch;               /* -o noepoch: never cache generated names */
-  unsigned kernel_minor;      /* the kernel's FUSE protocol minor (INIT) */
   int epoch;                  /* atomic: whether the kernel takes
                                  FUSE_NOTIFY_INC_EPOCH (notify.c): 0 not
                                  known yet, 1 yes, -1 no */
@@ -126,14 +125,18 @@ void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
  * notification takes no kernel lock, so it is sent from any thread,
  * request threads included, before the reply.
  *
+ * notify_epoch_init: at INIT (ops.c), before any lookup: whether the
+ * kernel (protocol minor kernel_minor) takes the notification, asked by
+ * sending one, unless -o noepoch.
  * notify_epoch_on: whether names that a store change can alter may be
- * cached (entry time ttl): the kernel takes the notification (asked once,
- * at the first call, which comes from a lookup) and -o noepoch is off.
+ * cached (entry time ttl): the answer of notify_epoch_init (false before).
  * notify_store_changed: if the store version moved since the last
  * notification, sends one; every path that changes the store calls it
- * before it acknowledges the change (ops.c), and the warm thread for
- * changes made next to the mount or by background threads.  Without
- * epoch support it does nothing: those names are then never cached. */
+ * before it acknowledges the change (ops.c), and the notify thread every
+ * 200 ms for changes made next to the mount or by background threads.
+ * Without epoch support it does nothing: those names are then never
+ * cached. */
+void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor);
 bool notify_epoch_on(struct fs_ctx *c);
 void notify_store_changed(struct fs_ctx *c);
 

@@ -227,32 +227,31 @@ static uint64_t version_now(struct fs_ctx *c)
   return r < 0 ? 0 : v + 1;
 }
 
-bool notify_epoch_on(struct fs_ctx *c)
+void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor)
 {
-  int st = __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE);
-  uint64_t v0;
-  int r = 0;
+  uint64_t v0 = version_now(c);
+  int r;
 
-  if (st != 0)
-    return st > 0;
-  v0 = version_now(c);
-  /* The first lookup asks, before any name is given an entry time that
-   * relies on the answer.  A probe moves the epoch: harmless. */
+  /* Asked at INIT, before any name is given an entry time that relies on
+   * the answer; the probe moves an epoch nothing was stamped with yet. */
   if (c->noepoch)
     r = -EPERM;
-  else if (c->kernel_minor < EPOCH_MIN_MINOR)
+  else if (kernel_minor < EPOCH_MIN_MINOR)
     r = -ENOSYS;
   else
     r = send_inc_epoch(c);
-  st = r == 0 ? 1 : -1;
-  if (st > 0)  /* what the probe covered (read before it was sent) */
+  if (r == 0)  /* what the probe covered (read before it was sent) */
     __atomic_store_n(&c->epoch_ver, v0, __ATOMIC_RELEASE);
-  __atomic_store_n(&c->epoch, st, __ATOMIC_RELEASE);
+  __atomic_store_n(&c->epoch, r == 0 ? 1 : -1, __ATOMIC_RELEASE);
   if (r < 0 && r != -EPERM)
     log_msg(LOG_LVL_INFO, "kernel name epoch: unavailable (protocol 7.%u: "
             "%s); generated files are looked up at every open",
-            c->kernel_minor, strerror(-r));
-  return st > 0;
+            kernel_minor, strerror(-r));
+}
+
+bool notify_epoch_on(struct fs_ctx *c)
+{
+  return __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE) > 0;
 }
 
 void notify_store_changed(struct fs_ctx *c)
@@ -260,8 +259,8 @@ void notify_store_changed(struct fs_ctx *c)
   uint64_t v, had;
   int r;
 
-  if (__atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE) <= 0)
-    return;  /* no name relies on it (not asked yet, or unavailable) */
+  if (!notify_epoch_on(c))
+    return;  /* no name relies on it (before INIT, or unavailable) */
   v = version_now(c);
   if (!v)
     return;

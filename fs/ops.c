@@ -751,9 +751,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want |= FUSE_CAP_SPLICE_MOVE;
   /* Label and control writes stay synchronous: no writeback cache. */
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-  /* Whether the kernel may know the name epoch (notify.c asks it at the
-   * first lookup). */
-  c->kernel_minor = conn->proto_minor;
+  /* Whether names may be kept until the store changes: asked now, before
+   * the first lookup (a notification takes no kernel lock, and none of
+   * INIT's). */
+  notify_epoch_init(c, conn->proto_minor);
   conn->max_background = 64;
   conn->congestion_threshold = 48;
 }
