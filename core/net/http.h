@@ -109,7 +109,8 @@ struct http_client;
  * bytes and those bytes are what libcurl verifies peers with for the
  * client's whole life (CURLOPT_CAINFO_BLOB), so a path swapped after it was
  * checked (a symlink, a FIFO, another file) is never read by libcurl.
- * Returns 0, -EINVAL (not an http(s) URL), -ENOMEM, or for the CA file
+ * Returns 0, -EINVAL (not an http(s) URL), -ENOMEM, -ELIBACC (libcurl
+ * cannot be loaded, see http.c), or for the CA file
  * -EINVAL (not a regular file: a directory, FIFO, device), -EFBIG (over
  * HTTP_CA_MAX), -EBADMSG (empty) or the errno of open/read. */
 int http_client_new(const char *base_url, const struct http_opts *o,
