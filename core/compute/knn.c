@@ -23,6 +23,7 @@
 #include "knn.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -31,6 +32,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 #define DEF_THREADS 2
 #define MAX_THREADS 64
@@ -51,24 +54,39 @@ typedef int32_t v4si __attribute__((vector_size(16)));
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
-/* OpenBLAS's pthread build starts its server threads when the library is
- * loaded, and each spins on sched_yield for about 2^28 cycles (~0.1 s)
- * before it sleeps: a short process on two cores loses a large part of one
- * to them.  With one BLAS thread they are never used, so they are stopped.
- * The call is exported by that build only, hence the weak reference (a
- * serial OpenBLAS has no threads to stop). */
-extern int blas_thread_shutdown_(void) __attribute__((weak));
+/* OpenBLAS is loaded by the first search (dlopen), not with the program:
+ * its load costs ~3 ms of relocations and starts its server threads,
+ * which every command and the daemon would pay for nothing when they
+ * search no neighbours (a header-only import runs in ~100 ms).  The
+ * library's own name is the soname the build links tests against
+ * (OpenBLAS keeps it across its pthread, OpenMP and serial builds). */
+#define BLAS_SONAME "libopenblas.so.0"
 
-static void blas_single_thread(void)
-{
-  openblas_set_num_threads(1);
-  if (blas_thread_shutdown_)
-    blas_thread_shutdown_();
-}
+static typeof(cblas_sgemm) *blas_sgemm;
+static int blas_err;   /* < 0: the library could not be loaded */
 
-void knn_blas_settle(void)
+/* Loads OpenBLAS and makes it single-threaded.  Its pthread build starts
+ * server threads when it is loaded, and each spins on sched_yield for
+ * about 2^28 cycles (~0.1 s) before it sleeps: a short process on two
+ * cores loses a large part of one to them.  With one BLAS thread they are
+ * never used, so they are stopped; blas_thread_shutdown_ exists in that
+ * build only (a serial OpenBLAS has no threads to stop). */
+static void blas_load(void)
 {
-  pthread_once(&blas_once, blas_single_thread);
+  void *h = dlopen(BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+  void (*set_threads)(int);
+  int (*shutdown)(void);
+
+  if (!h || !(blas_sgemm = (typeof(blas_sgemm))dlsym(h, "cblas_sgemm")) ||
+      !(set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads"))) {
+    log_msg(LOG_LVL_ERROR, "cannot load %s: %s", BLAS_SONAME, dlerror());
+    blas_sgemm = NULL;
+    blas_err = -ELIBACC;
+    return;
+  }
+  set_threads(1);
+  if ((shutdown = (int (*)(void))dlsym(h, "blas_thread_shutdown_")))
+    shutdown();
 }
 
 /* ---- options and checks ----------------------------------------------- */
@@ -434,9 +452,9 @@ static int run_block(struct worker *w, size_t blk)
       bn = n - b0;
     if (atomic_load_explicit(&job->err, memory_order_relaxed))
       return 0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
-                (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
-                (int)d, 0.0f, w->tile, (int)bn);
+    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
+               (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
+               (int)d, 0.0f, w->tile, (int)bn);
 
     for (size_t q = 0; q < qn; q++) {
       const float *s = w->tile + q * bn;
@@ -513,7 +531,9 @@ static int job_run(struct job *job)
   size_t tile = job->tl.qblock * job->tl.dblock;
   int r = 0;
 
-  pthread_once(&blas_once, blas_single_thread);
+  pthread_once(&blas_once, blas_load);
+  if (blas_err < 0)
+    return blas_err;
   memset(w, 0, sizeof(w));
   for (unsigned i = 0; i < nt; i++) {
     w[i].job = job;
