@@ -72,6 +72,10 @@ struct box {
  * and the edges a crop removes stay outside. */
 #define FEAT_CENTRE 0.9
 
+/* The sub-windows (imgfeat.h) leave out SUB_CROP of the content box's
+ * width and height: the most a crop of up to 10 % removes. */
+#define SUB_CROP 0.1
+
 static float cos_tab[NU][G];
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
@@ -440,10 +444,60 @@ static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
     hist[i] *= FEAT_W_HIST;
 }
 
-int imgfeat_compute(const struct image *im, struct imgfeat *ret)
+/* The vector of one window (its central FEAT_CENTRE is described), and
+ * the hash when ret_hash is set. */
+static void describe(const struct image *im, struct box b, float *v,
+                     uint64_t *ret_hash)
 {
   float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
   float ymean;
+
+  centre_of(&b);
+  ymean = grid_ycc(im, &b, yy, cb, cr);
+  dct_low(yy, dy);
+  dct_low(cb, dcb);
+  dct_low(cr, dcr);
+  luma_block(dy, v);
+  chroma_block(dcb, dcr, ymean, v + N_LUMA);
+  colour_hist(yy, cb, cr, ymean, v + N_LUMA + N_CHROMA);
+  normalize(v, IMGFEAT_DIM);
+  if (ret_hash)
+    *ret_hash = hash_from((const float(*)[NU])dy);
+}
+
+/* Sub-window k of the content box c: k = 0 drops SUB_CROP / 2 on every
+ * side (the window a centred crop keeps), k = 1..4 drop SUB_CROP off two
+ * adjacent sides (the window a crop towards one corner keeps: top-left,
+ * top-right, bottom-left, bottom-right cut).  A window that would be
+ * empty stays the whole box. */
+static struct box sub_window(const struct box *c, int k)
+{
+  int w = c->x1 - c->x0, h = c->y1 - c->y0;
+  int dx = (int)(w * SUB_CROP + 0.5), dy = (int)(h * SUB_CROP + 0.5);
+  struct box b = *c;
+
+  if (dx >= w || dy >= h)
+    return b;
+  if (k == 0) {
+    b.x0 += dx / 2;
+    b.y0 += dy / 2;
+    b.x1 -= dx - dx / 2;
+    b.y1 -= dy - dy / 2;
+    return b;
+  }
+  if (k == 1 || k == 3)
+    b.x0 += dx;
+  else
+    b.x1 -= dx;
+  if (k <= 2)
+    b.y0 += dy;
+  else
+    b.y1 -= dy;
+  return b;
+}
+
+int imgfeat_compute(const struct image *im, struct imgfeat *ret)
+{
   struct box b;
 
   memset(ret, 0, sizeof(*ret));
@@ -452,18 +506,44 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
     return -EINVAL;
   pthread_once(&tab_once, tab_init);
   find_content(im, &b);
-  centre_of(&b);
-  ymean = grid_ycc(im, &b, yy, cb, cr);
-  dct_low(yy, dy);
-  dct_low(cb, dcb);
-  dct_low(cr, dcr);
-  luma_block(dy, ret->v);
-  chroma_block(dcb, dcr, ymean, ret->v + N_LUMA);
-  colour_hist(yy, cb, cr, ymean, ret->v + N_LUMA + N_CHROMA);
-  normalize(ret->v, IMGFEAT_DIM);
-  ret->phash = hash_from((const float(*)[NU])dy);
+  describe(im, b, ret->v, &ret->phash);
+  for (int k = 0; k < IMGFEAT_NSUB; k++)
+    describe(im, sub_window(&b, k), ret->sub[k], NULL);
   return 0;
 }
+
+/* The mean of two means of main vectors, weighted equally: of the 3,097
+ * files of tests/bench/bench_neardup.py (163 photographs from Debian
+ * packages and 18 edited copies of each, as `curate embeddings --export`
+ * wrote them) and of the 6,000 images of tests/quality (300 generated
+ * pictures and 19 copies of each).  Either mean alone leaves the other
+ * kind of pictures with a common component that brings them all closer
+ * (docs/ARCHITECTURE.md §10).  Recomputed only if the main vector
+ * changes: neardup.threshold is measured from it. */
+const float imgfeat_origin[IMGFEAT_DIM] = {
+  0.2938796f, -0.08536109f, 0.1605545f, -0.01798657f, 0.1005382f, -0.001433781f,
+  0.03354645f, -0.00448198f, 0.02458028f, -0.003851577f, 0.07416329f, 0.1556951f,
+  0.0001637263f, 0.09408751f, 0.003058341f, 0.05940121f, 0.001778662f, 0.02067444f,
+  0.000476095f, 0.01585851f, 0.03417746f, 0.1083769f, 0.005361896f, 0.07649011f,
+  -0.004559603f, 0.02580852f, 0.0001866694f, 0.01973069f, 0.001733492f, 0.01410628f,
+  0.08039423f, 0.00600372f, 0.05876452f, -0.000122218f, 0.0231074f, -0.001846205f,
+  0.01790318f, -0.009391121f, 0.06187426f, 0.002498972f, 0.02488073f, 0.0002609886f,
+  0.01915546f, -0.00200651f, 0.004332801f, 0.05010397f, -0.001713288f, 0.02029596f,
+  -0.0003548569f, 0.01756332f, 0.002434509f, 0.02247315f, 0.001043845f, 0.01788951f,
+  0.001176745f, -0.0006707105f, 0.01779417f, -0.0004133151f, 0.01624709f, -0.000991629f,
+  0.01526846f, 0.0004159755f, -0.0002112043f, 0.01431787f, 0.0004945337f, -0.005305979f,
+  0.002316091f, 0.007130938f, 0.007073455f, 0.0004679396f, -0.0006837759f, 0.00381488f,
+  0.004039405f, 0.002172464f, -0.0004566407f, 0.003387649f, 0.003581225f, -0.0002077963f,
+  -0.0002910537f, 0.0008101595f, -0.0009539267f, 0.002540797f, 0.002437483f, -0.0001362936f,
+  -0.0001117238f, 0.01137301f, 0.009278345f, 0.007113483f, 0.009554902f, 0.00837921f,
+  0.006774725f, 0.009369774f, 0.007908704f, 0.006962423f, 0.01189639f, 0.009040344f,
+  0.00765618f, 0.02105369f, 0.01496709f, 0.008743138f, 0.02456223f, 0.01692302f,
+  0.00598006f, 0.02110446f, 0.0155297f, 0.002811732f, 0.01756667f, 0.01303068f,
+  0.00279998f, 0.01449914f, 0.01054033f, 0.003702867f, 0.01338479f, 0.01064464f,
+  0.00393739f, 0.01711519f, 0.01387938f, 0.005956071f, 0.01897753f, 0.01390024f,
+  0.007176115f, 0.004096344f, 0.01195971f, 0.02941473f, 0.04741389f, 0.03516637f,
+  0.01495207f, 0.007282759f
+};
 
 int imgfeat_hamming(uint64_t a, uint64_t b)
 {
