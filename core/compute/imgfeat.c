@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,7 @@ struct box {
 #define SUB_CROP 0.1
 
 static float cos_tab[NU][G];
+static float cos_tx[G][NU];     /* cos_tab transposed */
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
 static void tab_init(void)
@@ -85,7 +87,8 @@ static void tab_init(void)
 
   for (int u = 0; u < NU; u++)
     for (int x = 0; x < G; x++)
-      cos_tab[u][x] = (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
+      cos_tx[x][u] = cos_tab[u][x] =
+          (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
 }
 
 /* Area average of the window b of the image into g (R, G, B means per
@@ -136,26 +139,114 @@ static void grid_rgb(const struct image *im, const struct box *bx,
   }
 }
 
-/* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < NU, where
- * u is the horizontal frequency. */
-static void dct_low(const float in[G][G], float out[NU][NU])
+/* The integral image of a box of the picture: for 0 <= y <= h, 0 <= x <=
+ * w (the box's size), sat[(y * (w + 1) + x) * 3 + k] is the sum of
+ * channel k over the box's rows < y and columns < x.  Built once per
+ * image, it gives the area average of any window (of the content box) in
+ * O(G^2), so the six windows cost little more than one. */
+struct sat {
+  uint32_t *v;
+  int x0, y0, w, h;     /* the box it covers */
+};
+
+/* Largest box (pixels) with an integral image: sums stay below 2^32. */
+#define SAT_MAX_PIXELS ((1u << 24) - 1)
+
+static int sat_build(const struct image *im, const struct box *b,
+                     struct sat *s)
+{
+  int w = b->x1 - b->x0, h = b->y1 - b->y0, ch = im->channels;
+  size_t row = (size_t)(w + 1) * 3;
+
+  s->x0 = b->x0;
+  s->y0 = b->y0;
+  s->w = w;
+  s->h = h;
+  s->v = calloc(row * (size_t)(h + 1), sizeof(*s->v));
+  if (!s->v)
+    return -ENOMEM;
+  for (int y = 0; y < h; y++) {
+    const uint8_t *p = im->px +
+        ((size_t)(y + b->y0) * (size_t)im->w + (size_t)b->x0) * (size_t)ch;
+    uint32_t acc[3] = { 0, 0, 0 };
+    uint32_t *up = s->v + (size_t)y * row, *out = up + row;
+    for (int x = 0; x < w; x++) {
+      acc[0] += p[x * ch];
+      acc[1] += p[x * ch + (ch == 3)];
+      acc[2] += p[x * ch + 2 * (ch == 3)];
+      for (int k = 0; k < 3; k++)
+        out[(size_t)(x + 1) * 3 + k] = up[(size_t)(x + 1) * 3 + k] + acc[k];
+    }
+  }
+  return 0;
+}
+
+/* The integral up to the point (x, y) of the box (fractional pixel
+ * coordinates): bilinear in the four integral values around it, which is
+ * exact for an image constant over each pixel. */
+static void sat_at(const struct sat *s, double x, double y, double out[3])
+{
+  int ix = (int)x, iy = (int)y;
+  double fx, fy;
+  size_t row = (size_t)(s->w + 1) * 3;
+  const uint32_t *a, *c;
+
+  if (ix >= s->w)
+    ix = s->w - 1;
+  if (iy >= s->h)
+    iy = s->h - 1;
+  fx = x - ix;
+  fy = y - iy;
+  a = s->v + (size_t)iy * row + (size_t)ix * 3;
+  c = a + row;
+  for (int k = 0; k < 3; k++)
+    out[k] = (1 - fy) * ((1 - fx) * a[k] + fx * a[3 + k]) +
+             fy * ((1 - fx) * c[k] + fx * c[3 + k]);
+}
+
+/* grid_rgb() through the integral image: the same area averages. */
+static void grid_sat(const struct sat *s, const struct box *bx,
+                     float g[3][G][G])
+{
+  double f[G + 1][G + 1][3];
+  double cw = (double)(bx->x1 - bx->x0) / G, chh = (double)(bx->y1 - bx->y0) / G;
+  double area = cw * chh;
+
+  for (int j = 0; j <= G; j++)
+    for (int i = 0; i <= G; i++)
+      sat_at(s, bx->x0 - s->x0 + i * cw, bx->y0 - s->y0 + j * chh, f[j][i]);
+  for (int j = 0; j < G; j++)
+    for (int i = 0; i < G; i++)
+      for (int k = 0; k < 3; k++)
+        g[k][j][i] = (float)((f[j + 1][i + 1][k] - f[j][i + 1][k] -
+                              f[j + 1][i][k] + f[j][i][k]) / area);
+}
+
+/* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < nu
+ * (<= NU), where u is the horizontal frequency.  The loops run over u
+ * innermost, which the compiler vectorises. */
+static void dct_low(const float in[G][G], float out[NU][NU], int nu)
 {
   float tmp[G][NU];
 
-  for (int y = 0; y < G; y++)
-    for (int u = 0; u < NU; u++) {
-      float s = 0;
-      for (int x = 0; x < G; x++)
-        s += in[y][x] * cos_tab[u][x];
-      tmp[y][u] = s;
+  for (int y = 0; y < G; y++) {
+    float acc[NU] = { 0 };
+    for (int x = 0; x < G; x++) {
+      float p = in[y][x];
+      for (int u = 0; u < NU; u++)
+        acc[u] += p * cos_tx[x][u];
     }
-  for (int v = 0; v < NU; v++)
-    for (int u = 0; u < NU; u++) {
-      float s = 0;
-      for (int y = 0; y < G; y++)
-        s += tmp[y][u] * cos_tab[v][y];
-      out[v][u] = s;
+    memcpy(tmp[y], acc, sizeof(acc));
+  }
+  for (int v = 0; v < nu; v++) {
+    float acc[NU] = { 0 };
+    for (int y = 0; y < G; y++) {
+      float c = cos_tab[v][y];
+      for (int u = 0; u < NU; u++)
+        acc[u] += tmp[y][u] * c;
     }
+    memcpy(out[v], acc, sizeof(acc));
+  }
 }
 
 /* Scales v to unit norm; a vector of norm <= floor (nothing but rounding
@@ -181,26 +272,29 @@ static void normalize(float *v, int n)
 }
 
 /* Soft assignment of value t (in bin units) to a linear (clamped) or
- * circular set of n bins. */
-static void soft_bin(float *h, int n, float t, float w, int circular)
+ * circular set of n bins: bins *i0 and *i1 get weights *w0 and *w1. */
+static inline void bins2(int n, float t, int circular, int *i0, int *i1,
+                         float *w0, float *w1)
 {
   int i = (int)floorf(t);
   float f = t - (float)i;
 
   if (circular) {
-    i = ((i % n) + n) % n;
-    h[i] += w * (1 - f);
-    h[(i + 1) % n] += w * f;
-    return;
-  }
-  if (t <= 0) {
-    h[0] += w;
-  } else if (t >= n - 1) {
-    h[n - 1] += w;
+    while (i < 0)
+      i += n;
+    while (i >= n)
+      i -= n;
+    *i0 = i;
+    *i1 = i + 1 == n ? 0 : i + 1;
+  } else if (t <= 0 || t >= n - 1) {
+    *i0 = *i1 = t <= 0 ? 0 : n - 1;
+    f = 0;
   } else {
-    h[i] += w * (1 - f);
-    h[i + 1] += w * f;
+    *i0 = i;
+    *i1 = i + 1;
   }
+  *w0 = 1 - f;
+  *w1 = f;
 }
 
 static float median(float *a, int n)
@@ -352,13 +446,17 @@ static void centre_of(struct box *b)
 /* The grid in Y/Cb/Cr; returns the mean luma.  The grid weights are
  * overlaps in grid units, so each cell's weights sum to 1 and the sums are
  * already means. */
-static float grid_ycc(const struct image *im, const struct box *bx,
-                      float yy[G][G], float cb[G][G], float cr[G][G])
+static float grid_ycc(const struct image *im, const struct sat *sat,
+                      const struct box *bx, float yy[G][G], float cb[G][G],
+                      float cr[G][G])
 {
   float rgb[3][G][G];
   double ysum = 0;
 
-  grid_rgb(im, bx, rgb);
+  if (sat)
+    grid_sat(sat, bx, rgb);
+  else
+    grid_rgb(im, bx, rgb);
   for (int y = 0; y < G; y++)
     for (int x = 0; x < G; x++) {
       float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
@@ -421,20 +519,23 @@ static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
       float c = sqrtf(cb[y][x] * cb[y][x] + cr[y][x] * cr[y][x]);
       float s = c / (yy[y][x] + 16.0f);       /* relative saturation */
       float sw = s < 0.05f ? 0 : s > 0.15f ? 1 : (s - 0.05f) / 0.10f;
+      int h0, h1, s0, s1;
+      float hw0, hw1, sw0, sw1;
       if (sw > 0) {
         float hue = atan2f(cr[y][x], cb[y][x]) * (float)(N_HUE / (2 * M_PI));
         float sb = s < 0.15f ? 0 : s > 0.55f ? 2 : (s - 0.15f) / 0.2f;
-        float hs[N_HUE] = { 0 }, ss[N_SAT] = { 0 };
-        soft_bin(hs, N_HUE, hue, 1, 1);
-        soft_bin(ss, N_SAT, sb, sw, 0);
-        for (int a = 0; a < N_HUE; a++)
-          if (hs[a] > 0)
-            for (int b = 0; b < N_SAT; b++)
-              hist[a * N_SAT + b] += hs[a] * ss[b];
+        bins2(N_HUE, hue, 1, &h0, &h1, &hw0, &hw1);
+        bins2(N_SAT, sb, 0, &s0, &s1, &sw0, &sw1);
+        hist[h0 * N_SAT + s0] += hw0 * sw * sw0;
+        hist[h0 * N_SAT + s1] += hw0 * sw * sw1;
+        hist[h1 * N_SAT + s0] += hw1 * sw * sw0;
+        hist[h1 * N_SAT + s1] += hw1 * sw * sw1;
       }
       if (sw < 1) {
         float t = yy[y][x] / (ymean + 1.0f) * (N_GRAY - 1) / 2.0f;
-        soft_bin(hist + N_HUE * N_SAT, N_GRAY, t, 1 - sw, 0);
+        bins2(N_GRAY, t, 0, &h0, &h1, &hw0, &hw1);
+        hist[N_HUE * N_SAT + h0] += (1 - sw) * hw0;
+        hist[N_HUE * N_SAT + h1] += (1 - sw) * hw1;
       }
     }
   for (int i = 0; i < N_HIST; i++)
@@ -446,17 +547,17 @@ static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
 
 /* The vector of one window (its central FEAT_CENTRE is described), and
  * the hash when ret_hash is set. */
-static void describe(const struct image *im, struct box b, float *v,
-                     uint64_t *ret_hash)
+static void describe(const struct image *im, const struct sat *sat,
+                     struct box b, float *v, uint64_t *ret_hash)
 {
   float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
   float ymean;
 
   centre_of(&b);
-  ymean = grid_ycc(im, &b, yy, cb, cr);
-  dct_low(yy, dy);
-  dct_low(cb, dcb);
-  dct_low(cr, dcr);
+  ymean = grid_ycc(im, sat, &b, yy, cb, cr);
+  dct_low(yy, dy, NU);
+  dct_low(cb, dcb, CHROMA_MAX + 1);   /* chroma uses u + v <= CHROMA_MAX */
+  dct_low(cr, dcr, CHROMA_MAX + 1);
   luma_block(dy, v);
   chroma_block(dcb, dcr, ymean, v + N_LUMA);
   colour_hist(yy, cb, cr, ymean, v + N_LUMA + N_CHROMA);
@@ -498,7 +599,9 @@ static struct box sub_window(const struct box *c, int k)
 
 int imgfeat_compute(const struct image *im, struct imgfeat *ret)
 {
+  struct sat sat = { 0 };
   struct box b;
+  bool use_sat;
 
   memset(ret, 0, sizeof(*ret));
   if (!im || !im->px || im->w < 1 || im->h < 1 ||
@@ -506,9 +609,16 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
     return -EINVAL;
   pthread_once(&tab_once, tab_init);
   find_content(im, &b);
-  describe(im, b, ret->v, &ret->phash);
+  /* Larger boxes (a full-size picture, not the import's reduced decode)
+   * are averaged window by window, with no allocation. */
+  use_sat = (uint64_t)(b.x1 - b.x0) * (uint64_t)(b.y1 - b.y0) <=
+                SAT_MAX_PIXELS &&
+            sat_build(im, &b, &sat) == 0;
+  describe(im, use_sat ? &sat : NULL, b, ret->v, &ret->phash);
   for (int k = 0; k < IMGFEAT_NSUB; k++)
-    describe(im, sub_window(&b, k), ret->sub[k], NULL);
+    describe(im, use_sat ? &sat : NULL, sub_window(&b, k), ret->sub[k],
+             NULL);
+  free(sat.v);
   return 0;
 }
 
