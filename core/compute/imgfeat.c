@@ -149,8 +149,10 @@ struct sat {
   int x0, y0, w, h;     /* the box it covers */
 };
 
-/* Largest box (pixels) with an integral image: sums stay below 2^32. */
-#define SAT_MAX_PIXELS ((1u << 24) - 1)
+/* Largest box (pixels) with an integral image: 12 MB at most (sums would
+ * stay below 2^32 up to 2^24 pixels).  The import's reduced decodes are
+ * far smaller. */
+#define SAT_MAX_PIXELS (1u << 20)
 
 static int sat_build(const struct image *im, const struct box *b,
                      struct sat *s)

@@ -61,9 +61,14 @@
  * crops, rotations and "same object, another photo" are out of its reach
  * (docs/ALGORITHMS.md §7).
  *
- * Cost: ~20 µs per vector from a 160x120 decode, six vectors per image,
- * versus ~1.3 ms to decode.
- * The cosine tables are built once per process (pthread_once); apart from
+ * Cost: the six windows are averaged through one integral image of the
+ * content box ((w+1)(h+1) x 3 uint32, allocated per call: 230 KB for a
+ * 160x120 decode; boxes over 2^20 pixels, or a failed allocation, fall
+ * back to averaging each window from the pixels).  All six vectors cost
+ * about 2.8x the CPU time of the main vector alone (measured on one busy
+ * machine); the import's speed against the decode limit is in
+ * docs/ARCHITECTURE.md §10.  The cosine tables are built once
+ * per process (pthread_once); apart from
  * them there is no state, and calls are thread-safe.
  */
 #ifndef CURATE_IMGFEAT_H
@@ -102,7 +107,8 @@ extern const float imgfeat_origin[IMGFEAT_DIM];
 
 /* Computes the features of an RGB (3 channels) or gray (1 channel) image
  * of any size >= 1x1.  Returns 0, or -EINVAL for a bad image (*ret is then
- * zeroed).  Nothing is allocated. */
+ * zeroed).  The integral image is the only allocation, freed before
+ * returning. */
 int imgfeat_compute(const struct image *im, struct imgfeat *ret);
 
 /* Number of differing bits between two hashes. */
