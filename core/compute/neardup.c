@@ -1,7 +1,9 @@
 /* neardup.c - duplicate groups (see neardup.h): sort-and-scan for equal
- * hashes, knn_radius() + centre-based grouping for embeddings, then one
- * routine that turns (row -> label) labels into ordered groups.  No store,
- * no I/O.
+ * hashes; for embeddings, identical rows collapsed, main and sub-window
+ * rows centred on the origin, pairs proposed by knn_exact_rows() (and
+ * knn_radius_rows() where a list is full) and measured again in double,
+ * then centre-based grouping; one routine turns (row -> label) labels
+ * into ordered groups.  No store, no I/O.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include "neardup.h"
@@ -557,7 +559,8 @@ static int pairs_graph(struct pairs *ps, size_t nu, struct knn_graph *g)
 {
   size_t m = 0;
 
-  qsort(ps->p, ps->n, sizeof(*ps->p), cmp_pair);
+  if (ps->n)
+    qsort(ps->p, ps->n, sizeof(*ps->p), cmp_pair);
   for (size_t i = 0; i < ps->n; i++)
     if (m == 0 || ps->p[i].a != ps->p[m - 1].a || ps->p[i].b != ps->p[m - 1].b)
       ps->p[m++] = ps->p[i];
@@ -571,7 +574,8 @@ static int pairs_graph(struct pairs *ps, size_t nu, struct knn_graph *g)
     g->off[ps->p[i].a + 1]++;
   for (size_t a = 0; a < nu; a++)
     g->off[a + 1] += g->off[a];
-  qsort(ps->p, m, sizeof(*ps->p), cmp_pair_dist);
+  if (m)
+    qsort(ps->p, m, sizeof(*ps->p), cmp_pair_dist);
   for (size_t i = 0; i < m; i++) {
     g->idx[i] = ps->p[i].b;
     g->dist[i] = ps->p[i].d;
