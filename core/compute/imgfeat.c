@@ -140,18 +140,18 @@ static void grid_rgb(const struct image *im, const struct box *bx,
 }
 
 /* The integral image of a box of the picture: for 0 <= y <= h, 0 <= x <=
- * w (the box's size), sat[(y * (w + 1) + x) * 3 + k] is the sum of
+ * w (the box's size), v[(y * (w + 1) + x) * 3 + k] is the sum of
  * channel k over the box's rows < y and columns < x.  Built once per
  * image, it gives the area average of any window (of the content box) in
  * O(G^2), so the six windows cost little more than one. */
 struct sat {
-  uint32_t *v;
+  int32_t *v;
   int x0, y0, w, h;     /* the box it covers */
 };
 
-/* Largest box (pixels) with an integral image: 12 MB at most (sums would
- * stay below 2^32 up to 2^24 pixels).  The import's reduced decodes are
- * far smaller. */
+/* Largest box (pixels) with an integral image: 12 MB at most, and sums
+ * below 2^31 (int32 converts to double in one instruction).  The import's
+ * reduced decodes are far smaller. */
 #define SAT_MAX_PIXELS (1u << 20)
 
 static int sat_build(const struct image *im, const struct box *b,
@@ -170,8 +170,8 @@ static int sat_build(const struct image *im, const struct box *b,
   for (int y = 0; y < h; y++) {
     const uint8_t *p = im->px +
         ((size_t)(y + b->y0) * (size_t)im->w + (size_t)b->x0) * (size_t)ch;
-    uint32_t acc[3] = { 0, 0, 0 };
-    uint32_t *up = s->v + (size_t)y * row, *out = up + row;
+    int32_t acc[3] = { 0, 0, 0 };
+    int32_t *up = s->v + (size_t)y * row, *out = up + row;
     for (int x = 0; x < w; x++) {
       acc[0] += p[x * ch];
       acc[1] += p[x * ch + (ch == 3)];
@@ -183,50 +183,55 @@ static int sat_build(const struct image *im, const struct box *b,
   return 0;
 }
 
-/* The integral up to the point (x, y) of the box (fractional pixel
- * coordinates): bilinear in the four integral values around it, which is
- * exact for an image constant over each pixel. */
-static void sat_at(const struct sat *s, double x, double y, double out[3])
+/* Where a coordinate t (in pixels of the box, 0..len) falls: the integral
+ * value before it, *i (clamped so that i + 1 <= len), and the fraction. */
+static void sat_pos(double t, int len, int *i, double *f)
 {
-  int ix = (int)x, iy = (int)y;
-  double fx, fy;
-  size_t row = (size_t)(s->w + 1) * 3;
-  const uint32_t *a, *c;
+  int k = (int)t;
 
-  if (ix >= s->w)
-    ix = s->w - 1;
-  if (iy >= s->h)
-    iy = s->h - 1;
-  fx = x - ix;
-  fy = y - iy;
-  a = s->v + (size_t)iy * row + (size_t)ix * 3;
-  c = a + row;
-  for (int k = 0; k < 3; k++)
-    out[k] = (1 - fy) * ((1 - fx) * a[k] + fx * a[3 + k]) +
-             fy * ((1 - fx) * c[k] + fx * c[3 + k]);
+  if (k >= len)
+    k = len - 1;
+  *i = k;
+  *f = t - k;
 }
 
-/* grid_rgb() through the integral image: the same area averages. */
+/* grid_rgb() through the integral image: the same area averages.  The
+ * integral at a fractional point is bilinear in the four integral values
+ * around it, which is exact for an image constant over each pixel. */
 static void grid_sat(const struct sat *s, const struct box *bx,
                      float g[3][G][G])
 {
-  double f[G + 1][G + 1][3];
+  double f[G + 1][G + 1][3], fx[G + 1], fy;
+  int ix[G + 1], iy;
   double cw = (double)(bx->x1 - bx->x0) / G, chh = (double)(bx->y1 - bx->y0) / G;
-  double area = cw * chh;
+  double inv_area = 1.0 / (cw * chh);
+  size_t row = (size_t)(s->w + 1) * 3;
 
-  for (int j = 0; j <= G; j++)
-    for (int i = 0; i <= G; i++)
-      sat_at(s, bx->x0 - s->x0 + i * cw, bx->y0 - s->y0 + j * chh, f[j][i]);
+  for (int i = 0; i <= G; i++)
+    sat_pos(bx->x0 - s->x0 + i * cw, s->w, &ix[i], &fx[i]);
+  for (int j = 0; j <= G; j++) {
+    sat_pos(bx->y0 - s->y0 + j * chh, s->h, &iy, &fy);
+    const int32_t *r0 = s->v + (size_t)iy * row, *r1 = r0 + row;
+    for (int i = 0; i <= G; i++) {
+      const int32_t *a = r0 + ix[i] * 3, *c = r1 + ix[i] * 3;
+      double gx = fx[i];
+      for (int k = 0; k < 3; k++) {
+        double top = a[k] + gx * (a[3 + k] - a[k]);
+        double bot = c[k] + gx * (c[3 + k] - c[k]);
+        f[j][i][k] = top + fy * (bot - top);
+      }
+    }
+  }
   for (int j = 0; j < G; j++)
     for (int i = 0; i < G; i++)
       for (int k = 0; k < 3; k++)
         g[k][j][i] = (float)((f[j + 1][i + 1][k] - f[j][i + 1][k] -
-                              f[j + 1][i][k] + f[j][i][k]) / area);
+                              f[j + 1][i][k] + f[j][i][k]) * inv_area);
 }
 
 /* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < nu
- * (<= NU), where u is the horizontal frequency.  The loops run over u
- * innermost, which the compiler vectorises. */
+ * (<= NU; only those are written), where u is the horizontal frequency.
+ * The loops run over u innermost, which the compiler vectorises. */
 static void dct_low(const float in[G][G], float out[NU][NU], int nu)
 {
   float tmp[G][NU];
@@ -235,7 +240,7 @@ static void dct_low(const float in[G][G], float out[NU][NU], int nu)
     float acc[NU] = { 0 };
     for (int x = 0; x < G; x++) {
       float p = in[y][x];
-      for (int u = 0; u < NU; u++)
+      for (int u = 0; u < nu; u++)
         acc[u] += p * cos_tx[x][u];
     }
     memcpy(tmp[y], acc, sizeof(acc));
@@ -244,7 +249,7 @@ static void dct_low(const float in[G][G], float out[NU][NU], int nu)
     float acc[NU] = { 0 };
     for (int y = 0; y < G; y++) {
       float c = cos_tab[v][y];
-      for (int u = 0; u < NU; u++)
+      for (int u = 0; u < nu; u++)
         acc[u] += tmp[y][u] * c;
     }
     memcpy(out[v], acc, sizeof(acc));
