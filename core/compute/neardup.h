@@ -116,9 +116,10 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
  * sub-windows) and all land in that row's group, so thousands of copies
  * (blank frames) are no clique of n^2 pairs.  A dense cluster past the
  * pair bound is split, not refused (ret->capped, above).
- * Returns 0 with *ret filled (owned), -EINVAL (bad arguments, a NaN or
- * infinite value, n * (1 + nsub) >= 2^32), -ENOMEM; on failure *ret is
- * empty. */
+ * Returns 0 with *ret filled (owned: free it with neardup_groups_free()
+ * even when it has no group, nn_dist is allocated for n >= 1), -EINVAL
+ * (bad arguments, a NaN or infinite value, n * (1 + nsub) >= 2^32),
+ * -ENOMEM; on failure *ret is empty. */
 int neardup_near_in(const struct neardup_input *in, double thresh,
                     const struct knn_opts *opts, struct neardup_groups *ret);
 

@@ -144,6 +144,8 @@ TEST(near_groups_order)
   CHECK_INT_EQ(neardup_near(&y[0][0], N, D, ids2, -1, NULL, &a), -EINVAL);
   CHECK_INT_EQ(neardup_near(&y[0][0], 1, D, ids2, 0.1, NULL, &a), 0);
   CHECK_INT_EQ(a.ngroups, 0);
+  CHECK(a.nn_dist && isnan(a.nn_dist[0]));   /* no other sample */
+  neardup_groups_free(&a);
   neardup_groups_free(NULL);
 }
 
