@@ -463,7 +463,8 @@ static int run_block(struct worker *w, size_t blk)
         knn_row(s, bn, b0, job->rows ? job->rows[q0 + q] : q0 + q,
                 w->topd + q * k, w->topi + q * k, k);
       } else {
-        r = radius_row(w, s, bn, b0, q0 + q, (uint32_t)q);
+        r = radius_row(w, s, bn, b0, job->rows ? job->rows[q0 + q] : q0 + q,
+                       (uint32_t)q);
         if (r < 0)
           return r;
       }
@@ -705,12 +706,14 @@ static int radius_gather(struct job *job, const struct tiling *tl,
   return 0;
 }
 
-int knn_radius(const float *x, size_t n, size_t d, double t,
-               size_t max_pairs, const struct knn_opts *opts,
-               struct knn_graph *ret_graph)
+/* knn_radius() for the query rows rows[0 .. nq) (all n rows in order when
+ * rows is NULL); the graph has one list per query row. */
+static int radius_run(const float *x, size_t n, size_t d, const size_t *rows,
+                      size_t nq, double t, size_t max_pairs,
+                      const struct knn_opts *opts, struct knn_graph *ret_graph)
 {
   struct knn_graph g = { 0 };
-  struct tiling tl;
+  struct tiling tl, tq;
   struct job job;
   int r;
 
@@ -725,12 +728,25 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   r = tiling_get(opts, n, &tl);
   if (r < 0)
     return r;
+  if (rows) {
+    if (nq >= KNN_NONE)
+      return -EINVAL;
+    for (size_t q = 0; q < nq; q++)
+      if (rows[q] >= n)
+        return -EINVAL;
+    /* Query blocks and threads sized by the query rows. */
+    r = tiling_get(opts, nq, &tq);
+    if (r < 0)
+      return r;
+    tl.qblock = tq.qblock;
+    tl.nthreads = tq.nthreads;
+  }
 
-  g.n = n;
-  g.off = calloc(n + 1, sizeof(*g.off));
+  g.n = nq;
+  g.off = calloc(nq + 1, sizeof(*g.off));
   if (!g.off)
     return -ENOMEM;
-  if (n == 0) {
+  if (nq == 0 || n == 0) {
     /* An empty graph still has (one-element) arrays: NULL means no graph. */
     g.idx = malloc(sizeof(*g.idx));
     g.dist = malloc(sizeof(*g.dist));
@@ -743,11 +759,14 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   }
 
   job_init(&job, JOB_RADIUS, x, n, d, &tl);
+  job.rows = rows;
+  job.nq = nq;
+  job.nblocks = (nq + tl.qblock - 1) / tl.qblock;
   job.t = t;
   job.max_pairs = max_pairs;
   job.t_hi = radius_threshold(t);
   job.pieces = calloc(job.nblocks, sizeof(*job.pieces));
-  job.rowcnt = calloc(n, sizeof(*job.rowcnt));
+  job.rowcnt = calloc(nq, sizeof(*job.rowcnt));
   if (!job.pieces || !job.rowcnt)
     r = -ENOMEM;
   else if ((r = job_run(&job)) == 0 && (r = radius_gather(&job, &tl, &g)) == 0) {
@@ -763,6 +782,25 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   free(job.rowcnt);
   knn_graph_free(&g);
   return r;
+}
+
+int knn_radius(const float *x, size_t n, size_t d, double t,
+               size_t max_pairs, const struct knn_opts *opts,
+               struct knn_graph *ret_graph)
+{
+  return radius_run(x, n, d, NULL, n, t, max_pairs, opts, ret_graph);
+}
+
+int knn_radius_rows(const float *x, size_t n, size_t d, const size_t *rows,
+                    size_t nrows, double t, size_t max_pairs,
+                    const struct knn_opts *opts, struct knn_graph *ret_graph)
+{
+  if (nrows > 0 && !rows) {
+    if (ret_graph)
+      memset(ret_graph, 0, sizeof(*ret_graph));
+    return -EINVAL;
+  }
+  return radius_run(x, n, d, rows, nrows, t, max_pairs, opts, ret_graph);
 }
 
 int knn_graph_from_lists(const uint32_t *idx, const float *dist, size_t n,

@@ -115,6 +115,14 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
                size_t max_pairs, const struct knn_opts *opts,
                struct knn_graph *ret_graph);
 
+/* knn_radius() for some rows only: list q of the graph (q < nrows) holds
+ * every row j != rows[q] of all n within t of row rows[q] (repeats
+ * allowed); max_pairs bounds the entries of all lists together.
+ * Returns as knn_radius(), and -EINVAL for rows NULL or out of range. */
+int knn_radius_rows(const float *x, size_t n, size_t d, const size_t *rows,
+                    size_t nrows, double t, size_t max_pairs,
+                    const struct knn_opts *opts, struct knn_graph *ret_graph);
+
 /* Wrap k-NN lists (as returned by knn_exact()) as a graph, copying them and
  * dropping KNN_NONE entries.  Used to run the greedy duplicate removal on
  * k-NN results, which then only sees each row's k nearest neighbours.
