@@ -115,8 +115,12 @@ static int become(uid_t uid, gid_t gid, const gid_t *groups, int n,
 {
   sv->switched = false;
   /* A daemon that is not root has no other rights to give away, and
-   * root needs no switch to act for root. */
-  if (geteuid() != 0 || uid == 0)
+   * root needs no switch to act for root, unless this thread acts for
+   * someone else now: the owner switch of a root-owned store nested in
+   * a requester's (a command written through a descriptor root opened)
+   * must give root's rights back, not keep the requester's. */
+  if (geteuid() != 0 ||
+      (uid == 0 && (uid_t)syscall(SYS_setfsuid, (uid_t)-1) == 0))
     return 0;
   sv->ngroups = getgroups((int)ARRAY_SIZE(sv->groups), sv->groups);
   if (sv->ngroups < 0)
