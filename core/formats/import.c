@@ -39,6 +39,11 @@
  * format reader asks for whatever lies beyond it (img_src.read). */
 #define HEAD_BYTES 16384
 
+void import_hash128(const void *p, size_t n, uint8_t out[16])
+{
+  XXH128_canonicalFromHash((XXH128_canonical_t *)out, XXH3_128bits(p, n));
+}
+
 int import_pv_push(struct pathvec *pv, const char *s)
 {
   if (pv->n == pv->cap) {
@@ -591,10 +596,8 @@ static void content_file(struct content *c, int w, const struct cjob *j,
   size = (size_t)f.size;
   sl->r = content_data(c->src, &f, &c->buf[w], &data, &map);
   c->src->close(c->src, &f);
-  if (sl->r == 0 && j->hash) {
-    XXH128_hash_t h = XXH3_128bits(size ? data : (const uint8_t *)"", size);
-    XXH128_canonicalFromHash((XXH128_canonical_t *)sl->hash, h);
-  }
+  if (sl->r == 0 && j->hash)
+    import_hash128(size ? data : (const uint8_t *)"", size, sl->hash);
   if (sl->r == 0 && j->feat) {
     struct image im;
     /* Features see the picture as a viewer shows it (orientation
