@@ -13,15 +13,13 @@ Run by meson (suite s3) with CURATE and MKJPEG set.
 """
 import csv
 import io
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_s3_client import (AKID, SECRET, Server, aws, check,  # noqa
+from test_s3_client import (AKID, SECRET, Session, aws, check,  # noqa
                             env_for, FAILS, report)
 
 CURATE = os.environ['CURATE']
@@ -51,12 +49,9 @@ def gets(srv):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3import-')
-    srv = Server(tmp, region='us-east-1')
+    s = Session('s3import-', export=False)
+    srv, tmp, home, env = s.srv, s.tmp, s.home, s.env
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = env_for(srv, home)
         src = os.path.join(tmp, 'src')
         subprocess.run([MKJPEG, '-n', '60', '-d', '3', '-s', '5', src],
                        check=True, capture_output=True)
@@ -176,8 +171,7 @@ def main():
         check(r.returncode == 1 and 'bucket name' in r.stderr,
               'an invalid bucket name: a clear error')
     finally:
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 

@@ -17,26 +17,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fs'))
-from test_s3_client import (AKID, SECRET, Server, aws, check,  # noqa
-                            env_for, FAILS, report)
+from test_s3_client import (AKID, SECRET, Session, aws, check,  # noqa
+                            curate, FAILS, read, report)
 from fslib import Mount  # noqa
 
-CURATE = os.environ['CURATE']
 MKJPEG = os.environ['MKJPEG']
-
-
-def curate(env, *args):
-    r = subprocess.run([CURATE] + list(args), env=env, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        raise RuntimeError('curate %s: %s' % (args, r.stderr))
-    return r.stdout
 
 
 def gets(srv):
@@ -44,20 +34,10 @@ def gets(srv):
             'list-type' not in r['query']]
 
 
-def read(p):
-    with open(p, 'rb') as f:
-        return f.read()
-
-
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3mount-')
-    srv = Server(tmp, region='us-east-1')
-    mounts = []
+    s = Session('s3mount-')   # the daemons inherit its settings
+    srv, tmp, home, env, mounts = s.srv, s.tmp, s.home, s.env, s.mounts
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = env_for(srv, home)
-        os.environ.update(env)    # the daemons inherit the settings
         src = os.path.join(tmp, 'src')
         subprocess.run([MKJPEG, '-n', '30', '-d', '2', '-s', '9', '-W', '1024',
                         '-H', '768', src],
@@ -264,10 +244,7 @@ def main():
         m.umount()
         mounts.remove(m)
     finally:
-        for mm in mounts:
-            mm.cleanup()
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 

@@ -28,31 +28,16 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fs'))
-from test_s3_client import Server, aws, check, env_for, report  # noqa
+from test_s3_client import Session, aws, check, curate, read, report  # noqa
 from fslib import Mount  # noqa
 
-CURATE = os.environ['CURATE']
 MKJPEG = os.environ['MKJPEG']
 BIG_W = BIG_H = 3000           # 27 MB as a 24-bit BMP: four 8 MB parts
 VID_BYTES = 700                # version ids longer than a small buffer
-
-
-def curate(env, *args):
-    r = subprocess.run([CURATE] + list(args), env=env, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        raise RuntimeError('curate %s: %s' % (args, r.stderr))
-    return r.stdout
-
-
-def read(p):
-    with open(p, 'rb') as f:
-        return f.read()
 
 
 def write_bmp(path, w, h, seed):
@@ -87,14 +72,9 @@ def object_gets(srv):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3vers-')
-    srv = Server(tmp, region='us-east-1')
-    mounts = []
+    s = Session('s3vers-')   # the daemons inherit its settings
+    srv, tmp, home, env, mounts = s.srv, s.tmp, s.home, s.env, s.mounts
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = env_for(srv, home)
-        os.environ.update(env)
         srv.ctl('config?vid_bytes=%d' % VID_BYTES)
         src = os.path.join(tmp, 'src')
         subprocess.run([MKJPEG, '-n', '6', '-s', '5', src], check=True,
@@ -250,10 +230,7 @@ def main():
         m2.umount()
         mounts.remove(m2)
     finally:
-        for mm in mounts:
-            mm.cleanup()
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 
