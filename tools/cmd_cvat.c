@@ -73,8 +73,9 @@ static void usage(FILE *f)
     "      (upload the images, read through a temporary object cache in\n"
     "      $TMPDIR), cloud_credentials = none\n"
     "      (never create one) | anonymous | aws (create one with the AWS\n"
-    "      key, which CVAT then keeps), cloud_endpoint = the S3 endpoint\n"
-    "      as CVAT reaches it.\n"
+    "      key, which CVAT then keeps, or give it to one CVAT can no\n"
+    "      longer read with its own; never a temporary key),\n"
+    "      cloud_endpoint = the S3 endpoint as CVAT reaches it.\n"
     "Exit status: 0 done, 1 failed, 2 usage error.\n",
     prog, prog, prog, prog, prog, prog, prog, prog);
 }

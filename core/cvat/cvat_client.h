@@ -234,6 +234,7 @@ struct cvat_cloud {
   char region[64];         /* specific_attributes: region, "" if none */
   char endpoint[256];      /* endpoint_url without a final '/', "" if none */
   char prefix[256];        /* prefix, "" if none */
+  char credentials_type[32]; /* "KEY_SECRET_KEY_PAIR", "ANONYMOUS_ACCESS" */
 };
 
 /* GET /api/cloudstorages/{id} (never carries credentials).  -ENOENT if
@@ -261,9 +262,20 @@ struct cvat_cloud_new {
 /* POST /api/cloudstorages, sent once (a lost answer is found again by
  * cvat_cloud_list).  CVAT checks the bucket with these credentials first:
  * -EACCES when it answers "credentials" (access forbidden), -ENOENT for
- * "resource" (no such bucket), with CVAT's message. */
+ * "resource" (no such bucket), with CVAT's message.  *ret_unsure is set
+ * when the request may have reached CVAT but no answer saying so came
+ * back (a dropped connection, a timeout, a server error): the cloud
+ * storage may exist all the same, and must be looked up before another
+ * is made. */
 int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
-                      int64_t *ret_id);
+                      int64_t *ret_id, bool *ret_unsure);
+/* PATCH /api/cloudstorages/{id}: the access key CVAT reads the bucket
+ * with becomes key/secret (KEY_SECRET_KEY_PAIR; CVAT keeps no session
+ * token for S3), its manifests unchanged.  CVAT checks the bucket with
+ * the new key first: -EACCES when it is refused, -ENOENT when the bucket
+ * is gone, -EPERM when the user may not change that cloud storage. */
+int cvat_cloud_set_key(struct cvat_client *c, int64_t id, const char *key,
+                       const char *secret);
 /* What a push of bucket samples needs of a cloud storage. */
 struct cvat_cloud_use {
   const char *bucket, *prefix;  /* the dataset's bucket and key prefix */
@@ -282,8 +294,12 @@ struct cvat_cloud_use {
  * listed one that serves the bucket, endpoint, region and prefix, else a
  * new one when u->credentials allows (-ENOENT otherwise, saying what to
  * set); then CVAT's status of it must be AVAILABLE (-EACCES FORBIDDEN,
- * -ENOENT NOT_FOUND).  The AWS settings (region, endpoint, and the key
- * for "aws") are loaded here and wiped after.  0 and *ret_id, or an errno
+ * -ENOENT NOT_FOUND).  With "aws", a FORBIDDEN one holding an access key
+ * is given the current key once (cvat_cloud_set_key) and asked again.  A
+ * temporary AWS key (one with a session token) is never given to CVAT,
+ * which would keep it without its token: -EKEYREJECTED.  The AWS settings
+ * (region, endpoint, and the key only for "aws") are loaded here and
+ * wiped after.  0 and *ret_id, or an errno
  * with the reason in msg (never a secret). */
 int cvat_cloud_pick(struct cvat_client *c, const struct cvat_cloud_use *u,
                     int64_t *ret_id, char *msg, size_t msglen);

@@ -13,8 +13,17 @@
  * Which cloud storage a push of bucket samples uses is decided here too
  * (cvat_cloud_pick), so that the push only records the answer.
  *
- * Secrets: the key, secret and token go into the body of one POST only;
- * no error text carries them (CVAT's messages name the bucket only).
+ * What CVAT keeps (facts of its serializers and cloud_provider.py): of an
+ * S3 cloud storage's credentials only the access key and secret; a
+ * session token serves the check of the bucket made when the record is
+ * created, and is then dropped, so a temporary key fails every later use
+ * (FORBIDDEN).  Such a key is therefore never sent.  A record's key can
+ * be replaced (PATCH, checked against the bucket first), which is how a
+ * push mends a cloud storage whose key was rotated away.
+ *
+ * Secrets: the key, secret and token go into the body of one POST or
+ * PATCH only; no error text carries them (CVAT's messages name the bucket
+ * only).
  */
 #include "cvat_client_i.h"
 
@@ -85,6 +94,8 @@ static void cloud_from_json(json_t *o, struct cvat_cloud *cs)
            cvat_jtext(o, "provider_type"));
   snprintf(cs->resource, sizeof(cs->resource), "%s",
            cvat_jtext(o, "resource"));
+  snprintf(cs->credentials_type, sizeof(cs->credentials_type), "%s",
+           cvat_jtext(o, "credentials_type"));
   parse_attrs(cvat_jtext(o, "specific_attributes"), cs);
 }
 
@@ -214,15 +225,49 @@ static void wipe_strings(json_t *body)
   }
 }
 
-int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
-                      int64_t *ret_id)
+/* CVAT's 400 names the field: "credentials" when its check of the bucket
+ * was forbidden, "resource" when the bucket was not found. */
+static int check_refusal(struct cvat_client *c, int r, const char *bucket,
+                         const char *endpoint, const char *verb)
 {
+  const char *why = cvat_client_error(c);
+
+  if (r != -EINVAL)
+    return r;
+  if (strstr(why, "Access forbidden"))
+    return cvat_fail(c, -EACCES, "CVAT cannot read bucket %s with the "
+                     "credentials %s (%s)", bucket, verb, why);
+  if (strstr(why, "not found"))
+    return cvat_fail(c, -ENOENT, "CVAT does not find bucket %s at %s (%s)",
+                     bucket, endpoint[0] ? endpoint : "AWS", why);
+  return r;
+}
+
+/* Registers the secrets of a request body for redaction, so a server
+ * echoing them back in an error cannot put them into cvat/status or the
+ * log. */
+static int register_secrets(struct cvat_client *c, const char *secret,
+                            const char *token)
+{
+  int r = http_client_secret(c->h, secret);
+
+  if (r == 0 && token)
+    r = http_client_secret(c->h, token);
+  return r < 0 ? cvat_fail(c, r, "out of memory") : 0;
+}
+
+int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
+                      int64_t *ret_id, bool *ret_unsure)
+{
+  struct cvat_call k = { .method = "POST", .path = "/api/cloudstorages",
+                         .no_retry = true };
   struct buf sa;
   json_t *body = NULL, *res = NULL;
-  const char *why;
+  long status = 0;
   int r;
 
   *ret_id = 0;
+  *ret_unsure = false;
   buf_init(&sa, 512);
   r = new_attrs(c, n, &sa);
   if (r == 0)
@@ -236,40 +281,63 @@ int cvat_cloud_create(struct cvat_client *c, const struct cvat_cloud_new *n,
     return r;
   if (!body)
     return cvat_fail(c, -ENOMEM, "out of memory");
+  if (n->key && (r = register_secrets(c, n->secret, n->token)) < 0) {
+    json_decref(body);
+    return r;
+  }
   if (n->key) {
-    /* Registered first, so a server echoing them back in an error
-     * cannot put them into cvat/status or the log. */
-    if ((r = http_client_secret(c->h, n->secret)) < 0 ||
-        (n->token && (r = http_client_secret(c->h, n->token)) < 0)) {
-      json_decref(body);
-      return cvat_fail(c, r, "out of memory");
-    }
     json_object_set_new(body, "key", json_string(n->key));
     json_object_set_new(body, "secret_key", json_string(n->secret));
     if (n->token)
       json_object_set_new(body, "session_token", json_string(n->token));
   }
-  r = cvat_send_json(c, "POST", "/api/cloudstorages", body, true, &res);
+  k.body = body;
+  r = cvat_call(c, &k, &status, &res);
   wipe_strings(body);   /* the secrets do not outlive the request */
   json_decref(body);
-  if (r == -EINVAL) {
-    /* CVAT's 400 names the field: "credentials" when its check of the
-     * bucket was forbidden, "resource" when the bucket was not found. */
-    why = cvat_client_error(c);
-    if (strstr(why, "Access forbidden"))
-      return cvat_fail(c, -EACCES, "CVAT cannot read bucket %s with the "
-                       "credentials given (%s)", n->bucket, why);
-    if (strstr(why, "not found"))
-      return cvat_fail(c, -ENOENT, "CVAT does not find bucket %s at %s "
-                       "(%s)", n->bucket, n->endpoint[0] ? n->endpoint
-                                                         : "AWS", why);
-  }
+  /* No answer, or a server error after the request was sent: whether
+   * CVAT made the record is unknown. */
+  *ret_unsure = r < 0 && r != -ENOMEM && (status == 0 || status >= 500);
+  r = check_refusal(c, r, n->bucket, n->endpoint, "given");
   if (r < 0)
     return r;
   *ret_id = cvat_jint(res, "id");
   json_decref(res);
   return *ret_id > 0 ? 0 : cvat_fail(c, -EPROTO, "POST /api/cloudstorages: "
                                      "no id in the answer");
+}
+
+int cvat_cloud_set_key(struct cvat_client *c, int64_t id, const char *key,
+                       const char *secret)
+{
+  struct cvat_cloud cs;
+  char path[64];
+  json_t *cur = NULL, *man, *body, *res = NULL;
+  int r;
+
+  snprintf(path, sizeof(path), "/api/cloudstorages/%lld", (long long)id);
+  r = cvat_get_json(c, path, &cur);
+  if (r < 0)
+    return r;
+  cloud_from_json(cur, &cs);
+  /* CVAT's partial update replaces the manifests with those given, none
+   * when the field is absent: the current ones are sent back. */
+  man = json_object_get(cur, "manifests");
+  man = json_is_array(man) ? json_incref(man) : json_array();
+  body = json_pack("{s:s, s:s, s:s, s:o}", "credentials_type",
+                   "KEY_SECRET_KEY_PAIR", "key", key, "secret_key", secret,
+                   "manifests", man);
+  json_decref(cur);
+  if (!body)
+    return cvat_fail(c, -ENOMEM, "out of memory");
+  r = register_secrets(c, secret, NULL);
+  if (r == 0)
+    r = cvat_send_json(c, "PATCH", path, body, false, &res);
+  wipe_strings(body);
+  json_decref(body);
+  json_decref(res);
+  return check_refusal(c, r, cs.resource, cs.endpoint, "of the current "
+                       "AWS key");
 }
 
 int cvat_task_data_cloud(struct cvat_client *c, int64_t task_id,
@@ -351,8 +419,32 @@ static int pick_find(struct cvat_client *c, const struct cvat_cloud_use *u,
   return *id ? 0 : -ENOENT;
 }
 
-/* A new cloud storage, with the AWS key for "aws" (CVAT's limits checked
- * first), or anonymous. */
+/* A temporary AWS key is refused before CVAT sees it: CVAT would drop its
+ * session token and keep a key that fails every use. */
+static int key_refused(const struct aws_conf *aws, char *msg, size_t msglen)
+{
+  return errf(msg, msglen, -EKEYREJECTED, "the AWS key (from %s) is "
+              "temporary (it has a session token), and CVAT keeps only the "
+              "access key and secret of a cloud storage, so CVAT could not "
+              "read the bucket with it: give CVAT a long-term key (an "
+              "AWS_PROFILE holding one), set up the cloud storage in CVAT, "
+              "or upload the images (cvat.cloud_storage=off)", aws->from);
+}
+
+/* The key "aws" sends: long-term, within CVAT's limits. */
+static int key_usable(const struct aws_conf *aws, char *msg, size_t msglen)
+{
+  if (aws->token)
+    return key_refused(aws, msg, msglen);
+  if (strlen(aws->key_id) > 40 || strlen(aws->secret) > 64)
+    return errf(msg, msglen, -E2BIG, "the AWS credentials (from %s) are "
+                "longer than CVAT keeps (access key 40, secret 64 "
+                "characters)", aws->from);
+  return 0;
+}
+
+/* A new cloud storage, with the AWS key for "aws" (checked first), or
+ * anonymous. */
 static int pick_create(struct cvat_client *c, const struct cvat_cloud_use *u,
                        const struct aws_conf *aws, const char *endpoint,
                        bool with_key, int64_t *id, char *msg, size_t msglen)
@@ -360,25 +452,37 @@ static int pick_create(struct cvat_client *c, const struct cvat_cloud_use *u,
   struct cvat_cloud_new n = { .bucket = u->bucket, .endpoint = endpoint,
                               .region = aws->region };
   char dn[64];
+  bool unsure;
   int r;
 
   snprintf(dn, sizeof(dn), "curatefs %s", u->bucket);
   n.display_name = dn;
   if (with_key) {
-    if (strlen(aws->key_id) > 40 || strlen(aws->secret) > 64 ||
-        (aws->token && strlen(aws->token) > 440))
-      return errf(msg, msglen, -E2BIG, "the AWS credentials (from %s) are "
-                  "longer than CVAT keeps (access key 40, secret 64, "
-                  "session token 440 characters)", aws->from);
+    if ((r = key_usable(aws, msg, msglen)) < 0)
+      return r;
     n.key = aws->key_id;
     n.secret = aws->secret;
-    n.token = aws->token;
   }
-  r = cvat_cloud_create(c, &n, id);
-  /* A lost answer, or one made meanwhile: listed again, never doubled. */
-  if (r == -EIO &&
-      pick_find(c, u, endpoint, aws->region, id, msg, msglen) == 0)
-    return 0;
+  r = cvat_cloud_create(c, &n, id, &unsure);
+  /* A lost answer (the request may have reached CVAT), or one made
+   * meanwhile (CVAT's 500): listed again, never doubled. */
+  if (r < 0 && unsure) {
+    char why[CVAT_ERR_MAX];
+    int f;
+
+    snprintf(why, sizeof(why), "%s", cvat_client_error(c));
+    f = pick_find(c, u, endpoint, aws->region, id, msg, msglen);
+    if (f == 0) {
+      log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld found after "
+              "its creation got no answer (%s)", u->run ? u->run : "?",
+              (long long)*id, why);
+      return 0;
+    }
+    if (f != -ENOENT)
+      return f;      /* the listing failed too: the next push looks again */
+    return errf(msg, msglen, r, "cloud storage: %s (no cloud storage of "
+                "bucket %s is listed after it)", why, u->bucket);
+  }
   if (r < 0)
     return pick_fail(c, r, "cloud storage", msg, msglen);
   log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld created for "
@@ -428,29 +532,84 @@ static int pick_id(struct cvat_client *c, const struct cvat_cloud_use *u,
                      msg, msglen);
 }
 
+/* A FORBIDDEN cloud storage holding an access key, with "aws": CVAT's
+ * key no longer works (rotated, deactivated, or a temporary one whose
+ * token CVAT dropped), so it is given the current key, once.  1 when the
+ * record holds no key (nothing of ours to mend), 0 when it was given
+ * one, or an errno. */
+static int pick_rekey(struct cvat_client *c, const struct cvat_cloud_use *u,
+                      const struct aws_conf *aws, int64_t id, char *msg,
+                      size_t msglen)
+{
+  struct cvat_cloud cs;
+  int r = cvat_cloud_get(c, id, &cs);
+
+  if (r < 0)
+    return pick_fail(c, r, "cloud storage", msg, msglen);
+  if (strcmp(cs.credentials_type, "KEY_SECRET_KEY_PAIR") != 0)
+    return 1;
+  if ((r = key_usable(aws, msg, msglen)) < 0)
+    return r;
+  r = cvat_cloud_set_key(c, id, aws->key_id, aws->secret);
+  if (r < 0)
+    return errf(msg, msglen, r, "CVAT cannot read bucket %.80s through its "
+                "cloud storage %lld (status FORBIDDEN), and giving it the "
+                "current AWS key (from %s) failed: %s", u->bucket,
+                (long long)id, aws->from, cvat_client_error(c));
+  log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld could no longer "
+          "read bucket %s; it was given the current AWS key (from %s)",
+          u->run ? u->run : "?", (long long)id, u->bucket, aws->from);
+  return 0;
+}
+
+/* CVAT's status of the cloud storage must be AVAILABLE (see
+ * cvat_cloud_pick for the one mending attempt). */
+static int pick_check(struct cvat_client *c, const struct cvat_cloud_use *u,
+                      const struct aws_conf *aws, int64_t id, char *msg,
+                      size_t msglen)
+{
+  char st[16] = "";
+  bool rekeyed = false;
+  int r = cvat_cloud_status(c, id, st);
+
+  if (r == 0 && strcmp(st, "FORBIDDEN") == 0 && aws->key_id) {
+    r = pick_rekey(c, u, aws, id, msg, msglen);
+    if (r < 0)
+      return r;
+    rekeyed = r == 0;
+    r = rekeyed ? cvat_cloud_status(c, id, st) : 0;
+  }
+  if (r < 0)
+    return pick_fail(c, r, "cloud storage status", msg, msglen);
+  if (strcmp(st, "AVAILABLE") != 0)
+    return errf(msg, msglen, strcmp(st, "FORBIDDEN") == 0 ? -EACCES
+                : -ENOENT, "CVAT cannot read bucket %.80s through its cloud "
+                "storage %lld (status %s%s)", u->bucket, (long long)id, st,
+                rekeyed ? ", after it was given the current AWS key" : "");
+  return 0;
+}
+
 int cvat_cloud_pick(struct cvat_client *c, const struct cvat_cloud_use *u,
                     int64_t *ret_id, char *msg, size_t msglen)
 {
+  bool with_key = u->credentials && strcmp(u->credentials, "aws") == 0;
   struct aws_conf aws;
-  char endpoint[256], st[16] = "";
+  char endpoint[256];
   int64_t id = 0;
-  int r = aws_conf_load(&aws, msg, msglen);
+  /* The key only when it may be sent: a push that reuses or creates an
+   * anonymous cloud storage needs none of curatefs' credentials. */
+  int r = with_key ? aws_conf_load(&aws, msg, msglen)
+                   : aws_conf_load_place(&aws, msg, msglen);
 
   *ret_id = 0;
   if (r < 0)
     return r;
   cvat_endpoint(u, &aws, endpoint, sizeof(endpoint));
   r = pick_id(c, u, &aws, endpoint, &id, msg, msglen);
+  if (r == 0)
+    r = pick_check(c, u, &aws, id, msg, msglen);
   aws_conf_free(&aws);
-  if (r < 0)
-    return r;
-  r = cvat_cloud_status(c, id, st);
-  if (r < 0)
-    return pick_fail(c, r, "cloud storage status", msg, msglen);
-  if (strcmp(st, "AVAILABLE") != 0)
-    return errf(msg, msglen, strcmp(st, "FORBIDDEN") == 0 ? -EACCES
-                : -ENOENT, "CVAT cannot read bucket %.80s through its cloud "
-                "storage %lld (status %s)", u->bucket, (long long)id, st);
-  *ret_id = id;
-  return 0;
+  if (r == 0)
+    *ret_id = id;
+  return r;
 }

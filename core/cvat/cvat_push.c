@@ -41,6 +41,7 @@
  * boxes are PUT (replacing).  Network I/O never happens inside a store
  * transaction.
  */
+#define _GNU_SOURCE   /* strerrorname_np */
 #include "cvat_sync_i.h"
 
 #include "classes.h"
@@ -983,7 +984,8 @@ static int push_fail(struct push *p, int r, char *err, size_t errlen)
     p->fn(&run, p->ud);
     cvat_run_free(&run);
   }
-  log_msg(LOG_LVL_WARN, "cvat: push of run %s failed: %s", p->name, p->msg);
+  log_msg(LOG_LVL_WARN, "cvat: push of run %s failed (%s): %s", p->name,
+          strerrorname_np(-r) ? strerrorname_np(-r) : "?", p->msg);
   return r;
 }
 

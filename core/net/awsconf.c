@@ -223,6 +223,24 @@ static int take_creds(struct aws_conf *c, struct aws_creds *cr, char *err,
                        errlen);
 }
 
+/* The last place: the instance metadata service.  No service (none
+ * answers, as off EC2), no role, or turned off: no credentials, the
+ * reason kept for the message; an answer that is wrong is an error. */
+static int load_imds(struct aws_conf *c, char *err, size_t errlen)
+{
+  struct aws_creds *cr;
+  int r = aws_creds_imds(&cr, c->imds_why, sizeof(c->imds_why));
+
+  if (r == -ENOKEY || r == -ECONNREFUSED || r == -ETIMEDOUT ||
+      r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ECONNRESET ||
+      r == -EIO)
+    return -ENOKEY;
+  if (r < 0)
+    return errf(err, errlen, r, "%s", c->imds_why);
+  snprintf(c->from, sizeof(c->from), "instance metadata");
+  return take_creds(c, cr, err, errlen);
+}
+
 static int load_credentials(struct aws_conf *c, struct profile *p,
                             const char *name, char *err, size_t errlen)
 {
@@ -250,14 +268,18 @@ static int load_credentials(struct aws_conf *c, struct profile *p,
       return r;
     return take_creds(c, cr, err, errlen);
   }
-  if (env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
+  /* The relative URI wins over the full one, as in botocore. */
+  if (env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
+      env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
     snprintf(c->from, sizeof(c->from), "container credentials");
-    if ((r = aws_creds_container(env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
-                                 &cr, err, errlen)) < 0)
-      return r;
-    return take_creds(c, cr, err, errlen);
+    r = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ?
+        aws_creds_container_relative(
+            env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), &cr, err, errlen)
+        : aws_creds_container(env("AWS_CONTAINER_CREDENTIALS_FULL_URI"), &cr,
+                              err, errlen);
+    return r < 0 ? r : take_creds(c, cr, err, errlen);
   }
-  return -ENOKEY;
+  return load_imds(c, err, errlen);
 }
 
 static int load_endpoint(struct aws_conf *c, const struct profile *p,
@@ -298,7 +320,7 @@ static int load_endpoint(struct aws_conf *c, const struct profile *p,
   return 0;
 }
 
-int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
+static int load(struct aws_conf *c, bool with_key, char *err, size_t errlen)
 {
   const char *name = env("AWS_PROFILE");
   struct profile p = { 0 };
@@ -311,13 +333,14 @@ int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
   if (r == 0 && name && !p.found)
     r = errf(err, errlen, -ENOENT, "AWS_PROFILE: no profile '%.60s' in the "
              "credentials or config file", name);
-  if (r == 0) {
+  if (r == 0 && with_key) {
     r = load_credentials(c, &p, name ? name : "default", err, errlen);
     if (r == -ENOKEY)
       errf(err, errlen, r, "no AWS credentials: set AWS_ACCESS_KEY_ID and "
            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials "
            "(keys or credential_process), or "
-           "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+           "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI, or run "
+           "where instance metadata gives a role (%s)", c->imds_why);
   }
   if (r == 0)
     r = take(&c->region, env("AWS_REGION"), env("AWS_DEFAULT_REGION"),
@@ -334,4 +357,14 @@ int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
   if (r < 0)
     aws_conf_free(c);
   return r;
+}
+
+int aws_conf_load(struct aws_conf *c, char *err, size_t errlen)
+{
+  return load(c, true, err, errlen);
+}
+
+int aws_conf_load_place(struct aws_conf *c, char *err, size_t errlen)
+{
+  return load(c, false, err, errlen);
 }

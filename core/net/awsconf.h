@@ -9,8 +9,10 @@
  *                then in the config file (AWS_CONFIG_FILE, else
  *                ~/.aws/config, section "[profile NAME]" or "[default]"):
  *                its keys, else its `credential_process`; else the
- *                container endpoint AWS_CONTAINER_CREDENTIALS_FULL_URI
- *                (the last two expire and are refreshed: awscreds.h)
+ *                container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_
+ *                URI, else _FULL_URI); else the EC2 instance metadata
+ *                service (the last three expire and are refreshed:
+ *                awscreds.h)
  *   region       AWS_REGION, AWS_DEFAULT_REGION, the profile's `region`,
  *                else us-east-1
  *   endpoint     AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
@@ -41,6 +43,7 @@ struct aws_conf {
   char *endpoint;   /* scheme://host[:port], no trailing slash */
   bool path_style;  /* /bucket/key rather than bucket.host/key */
   char from[80];    /* where the credentials came from, for messages */
+  char imds_why[160]; /* why instance metadata gave none (for -ENOKEY) */
   struct aws_creds *creds;  /* the source of an expiring key (owned
                                reference), else NULL: key_id, secret and
                                token are then its first key */
@@ -52,6 +55,13 @@ struct aws_conf {
  * endpoint URL or addressing style (reason in err, never a secret); or
  * -ENOMEM.  On failure *c is left empty. */
 int aws_conf_load(struct aws_conf *c, char *err, size_t errlen);
+
+/* The same without the credentials: region, endpoint and addressing
+ * only (key_id, secret, token and creds stay NULL, nothing is asked of a
+ * credential helper), for a caller that signs nothing itself, such as a
+ * push telling CVAT where a bucket is.  The errors of aws_conf_load but
+ * -ENOKEY. */
+int aws_conf_load_place(struct aws_conf *c, char *err, size_t errlen);
 
 /* Frees and wipes (and drops the reference to creds); c may be empty.
  * Safe to call twice. */

@@ -1,8 +1,9 @@
-/* awscreds.c - expiring AWS credentials from a credential_process or a
- * container endpoint (see awscreds.h).  Both answer the same JSON shape
- * but for one name: AccessKeyId, SecretAccessKey, a token
- * (SessionToken from a process, Token from a container endpoint) and an
- * optional Expiration in ISO 8601 UTC.  The answer is wiped as soon as
+/* awscreds.c - expiring AWS credentials from a credential_process, a
+ * container endpoint or the EC2 instance metadata service (see
+ * awscreds.h).  All answer the same JSON shape but for one name:
+ * AccessKeyId, SecretAccessKey, a token (SessionToken from a process,
+ * Token from the two endpoints) and an Expiration in ISO 8601 UTC
+ * (optional but for instance metadata).  The answer is wiped as soon as
  * it is parsed.
  */
 #define _GNU_SOURCE   /* asprintf */
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,13 +28,15 @@
 #include "http.h"
 #include "util.h"
 
-enum src_kind { SRC_PROCESS, SRC_CONTAINER };
+enum src_kind { SRC_PROCESS, SRC_CONTAINER, SRC_IMDS };
 
 struct aws_creds {
   pthread_mutex_t mu;        /* guards everything below but kind, what */
   int refs;
   enum src_kind kind;
   char *what;                /* the command or the URL */
+  long timeout_ms;           /* instance metadata: of each attempt */
+  int attempts;              /* instance metadata: of each request */
   char *key_id, *secret, *token;
   int64_t expires;           /* unix seconds; 0 = never */
   int64_t next_try;          /* no refresh before this after a failure */
@@ -71,7 +75,8 @@ static int parse_answer(struct aws_creds *c, const char *text, size_t len,
                         char *err, size_t errlen)
 {
   const char *src = c->kind == SRC_PROCESS ? "credential_process"
-                                           : "container credentials";
+                    : c->kind == SRC_IMDS ? "instance metadata"
+                                          : "container credentials";
   json_t *o = json_loadb(text, len, 0, NULL);
   const char *id, *key, *tok, *exp;
   int64_t when = 0;
@@ -92,6 +97,9 @@ static int parse_answer(struct aws_creds *c, const char *text, size_t len,
   else if (!id || !*id || !key || !*key)
     r = errf(err, errlen, -EBADMSG, "%s: AccessKeyId and SecretAccessKey "
              "expected", src);
+  else if (c->kind == SRC_IMDS && (!tok || !*tok || !exp))
+    r = errf(err, errlen, -EBADMSG, "%s: Token and Expiration expected",
+             src);
   else if (exp && (when = parse_iso(exp)) < 0)
     r = errf(err, errlen, -EBADMSG, "%s: Expiration is not an ISO 8601 "
              "time", src);
@@ -284,14 +292,135 @@ static int fetch_container(struct aws_creds *c, char *err, size_t errlen)
   return r;
 }
 
+/* ------------------------------------------------ EC2 instance metadata */
+
+/* One request to the metadata service; 0 with the answer in rs (any
+ * status), or the transport's errno with the reason in err. */
+static int imds_do(struct http_client *h, const char *method,
+                   const char *path, const char *const *hdrs,
+                   struct http_resp *rs, char *err, size_t errlen)
+{
+  struct http_req rq = { .method = method, .path = path, .headers = hdrs,
+                         .max_response = AWS_CREDS_OUT_MAX };
+  char why[HTTP_ERR_MAX] = "";
+  int r = http_do(h, &rq, rs, why, sizeof(why));
+
+  if (r < 0)
+    errf(err, errlen, r, "instance metadata: %s %s: %s", method, path,
+         why[0] ? why : strerror(-r));
+  return r;
+}
+
+/* IMDSv2's session token, sent with every later request of this fetch.
+ * As botocore does, a service that answers the PUT with anything but 200
+ * or 400 (a 400 is an error), or lets it time out (a container behind a
+ * hop limit of 1 never sees the answer), is asked without a token
+ * (IMDSv1). */
+static int imds_token(struct http_client *h, char *err, size_t errlen)
+{
+  static const char *const hdrs[] = {
+    "X-aws-ec2-metadata-token-ttl-seconds: " AWS_IMDS_TOKEN_TTL_S, NULL };
+  struct http_resp rs;
+  int r;
+
+  http_resp_init(&rs);
+  r = imds_do(h, "PUT", "/latest/api/token", hdrs, &rs, err, errlen);
+  if (r == -ETIMEDOUT)
+    r = 0;
+  else if (r == 0 && rs.status == 200 && rs.body.len > 0 &&
+           !strpbrk(rs.body.data, "\r\n"))
+    r = http_client_header(h, "X-aws-ec2-metadata-token", rs.body.data,
+                           true);
+  else if (r == 0 && rs.status == 400)
+    r = errf(err, errlen, -EPROTO, "instance metadata: PUT "
+             "/latest/api/token: HTTP 400");
+  if (rs.body.data)
+    secret_wipe(rs.body.data, rs.body.len);
+  http_resp_free(&rs);
+  return r;
+}
+
+#define IMDS_ROLES "/latest/meta-data/iam/security-credentials/"
+
+/* The instance's role: the first line of the listing. */
+static int imds_role(struct http_client *h, char *path, size_t size,
+                     char *err, size_t errlen)
+{
+  struct http_resp rs;
+  const char *b;
+  size_t n = 0;
+  int r;
+
+  http_resp_init(&rs);
+  r = imds_do(h, "GET", IMDS_ROLES, NULL, &rs, err, errlen);
+  b = rs.body.data ? rs.body.data : "";
+  if (r == 0 && (rs.status != 200 || rs.body.len == 0))
+    r = errf(err, errlen, -ENOKEY, "instance metadata: no IAM role "
+             "(HTTP %ld)", rs.status);
+  if (r == 0)
+    n = strcspn(b, "\r\n");
+  if (r == 0 && (n == 0 || n > 128 || strcspn(b, "/?#% ") < n))
+    r = errf(err, errlen, -EBADMSG, "instance metadata: not a role name");
+  if (r == 0)
+    snprintf(path, size, IMDS_ROLES "%.*s", (int)n, b);
+  http_resp_free(&rs);
+  return r;
+}
+
+/* The role's key. */
+static int imds_key(struct aws_creds *c, struct http_client *h, char *err,
+                    size_t errlen)
+{
+  struct http_resp rs;
+  char path[256];
+  int r = imds_role(h, path, sizeof(path), err, errlen);
+
+  http_resp_init(&rs);
+  if (r == 0)
+    r = imds_do(h, "GET", path, NULL, &rs, err, errlen);
+  if (r == 0 && rs.status != 200)
+    r = errf(err, errlen, rs.status == 401 || rs.status == 403 ? -EACCES
+             : -EIO, "instance metadata: the role's key: HTTP %ld",
+             rs.status);
+  if (r == 0)
+    r = parse_answer(c, rs.body.data ? rs.body.data : "", rs.body.len, err,
+                     errlen);
+  if (rs.body.data)
+    secret_wipe(rs.body.data, rs.body.len);
+  http_resp_free(&rs);
+  return r;
+}
+
+/* A fresh client per fetch: the session token serves this fetch only. */
+static int fetch_imds(struct aws_creds *c, char *err, size_t errlen)
+{
+  struct http_opts o = { .connect_timeout_ms = c->timeout_ms,
+                         .timeout_ms = c->timeout_ms,
+                         .max_retries = c->attempts - 1,
+                         .retry_base_s = 0.1, .retry_max_s = 1 };
+  struct http_client *h = NULL;
+  int r = http_client_new(c->what, &o, &h);
+
+  if (r < 0)
+    r = errf(err, errlen, r, "instance metadata: %s", strerror(-r));
+  if (r == 0)
+    r = imds_token(h, err, errlen);
+  if (r == 0)
+    r = imds_key(c, h, err, errlen);
+  http_client_free(h);
+  return r;
+}
+
 static int fetch(struct aws_creds *c, char *err, size_t errlen)
 {
   return c->kind == SRC_PROCESS ? fetch_process(c, err, errlen)
-                                : fetch_container(c, err, errlen);
+         : c->kind == SRC_IMDS ? fetch_imds(c, err, errlen)
+                               : fetch_container(c, err, errlen);
 }
 
-static int create(enum src_kind kind, const char *what,
-                  struct aws_creds **ret, char *err, size_t errlen)
+static int create(enum src_kind kind, const char *what, long timeout_ms,
+                  int attempts, struct aws_creds **ret, char *err,
+                  size_t errlen)
 {
   struct aws_creds *c = calloc(1, sizeof(*c));
   int r;
@@ -304,6 +433,8 @@ static int create(enum src_kind kind, const char *what,
   pthread_mutex_init(&c->mu, NULL);
   c->refs = 1;
   c->kind = kind;
+  c->timeout_ms = timeout_ms;
+  c->attempts = attempts;
   if ((r = fetch(c, err, errlen)) < 0) {
     aws_creds_unref(c);
     return r;
@@ -315,7 +446,7 @@ static int create(enum src_kind kind, const char *what,
 int aws_creds_process(const char *cmd, struct aws_creds **ret, char *err,
                       size_t errlen)
 {
-  return create(SRC_PROCESS, cmd, ret, err, errlen);
+  return create(SRC_PROCESS, cmd, 0, 0, ret, err, errlen);
 }
 
 /* Whether the authority of "http://AUTHORITY/..." is a loopback address or
@@ -356,7 +487,79 @@ int aws_creds_container(const char *url, struct aws_creds **ret, char *err,
       (strncmp(url, "http://", 7) != 0 || !local_host(url + 7)))
     return errf(err, errlen, -EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: "
                 "https, or http on a loopback address, expected");
-  return create(SRC_CONTAINER, url, ret, err, errlen);
+  return create(SRC_CONTAINER, url, 0, 0, ret, err, errlen);
+}
+
+int aws_creds_container_relative(const char *rel, struct aws_creds **ret,
+                                 char *err, size_t errlen)
+{
+  char url[2048];
+
+  *ret = NULL;
+  /* Appended to the agent's address: anything but a path could name
+   * another host ("@host/...") and get the token. */
+  if (rel[0] != '/' || strpbrk(rel, "@\\ \t\r\n") ||
+      strlen(rel) > sizeof(url) - 32)
+    return errf(err, errlen, -EINVAL, "AWS_CONTAINER_CREDENTIALS_RELATIVE_"
+                "URI: a path starting with '/' expected");
+  snprintf(url, sizeof(url), "http://" AWS_CONTAINER_HOST "%s", rel);
+  return create(SRC_CONTAINER, url, 0, 0, ret, err, errlen);
+}
+
+/* A positive number of an environment variable, else def. */
+static double env_num(const char *name, double def)
+{
+  const char *v = getenv(name);
+  char *end;
+  double d;
+
+  if (!v || !*v)
+    return def;
+  d = strtod(v, &end);
+  return *end || !(d > 0) || d > 3600 ? def : d;
+}
+
+/* The service's address: AWS_EC2_METADATA_SERVICE_ENDPOINT, else the
+ * IPv4 or (..._ENDPOINT_MODE=IPv6) the IPv6 one. */
+static int imds_base(char *base, size_t size, char *err, size_t errlen)
+{
+  const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+  const char *mode = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+  size_t n;
+
+  if (ep && *ep)
+    snprintf(base, size, "%s", ep);
+  else
+    snprintf(base, size, "%s", mode && strcasecmp(mode, "ipv6") == 0 ?
+             AWS_IMDS_ENDPOINT_V6 : AWS_IMDS_ENDPOINT);
+  n = strlen(base);
+  while (n > 0 && base[n - 1] == '/')
+    base[--n] = '\0';
+  if ((strncmp(base, "http://", 7) != 0 &&
+       strncmp(base, "https://", 8) != 0) ||
+      strpbrk(strstr(base, "://") + 3, "/?#@"))
+    return errf(err, errlen, -EINVAL, "AWS_EC2_METADATA_SERVICE_ENDPOINT: "
+                "an http(s) URL without a path expected");
+  return 0;
+}
+
+int aws_creds_imds(struct aws_creds **ret, char *err, size_t errlen)
+{
+  const char *off = getenv("AWS_EC2_METADATA_DISABLED");
+  char base[512];
+  int r;
+
+  *ret = NULL;
+  if (off && strcasecmp(off, "true") == 0)
+    return errf(err, errlen, -ENOKEY, "instance metadata: disabled by "
+                "AWS_EC2_METADATA_DISABLED");
+  if ((r = imds_base(base, sizeof(base), err, errlen)) < 0)
+    return r;
+  return create(SRC_IMDS, base,
+                (long)(env_num("AWS_METADATA_SERVICE_TIMEOUT",
+                               AWS_IMDS_TIMEOUT_S) * 1000),
+                (int)env_num("AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+                             AWS_IMDS_ATTEMPTS), ret, err, errlen);
 }
 
 struct aws_creds *aws_creds_ref(struct aws_creds *c)

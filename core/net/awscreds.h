@@ -1,10 +1,14 @@
 /* awscreds.h - AWS credentials that come from a helper and expire: a
  * profile's `credential_process` (a command that prints the key as JSON,
- * botocore's format, Version 1) and container credentials (an HTTP
- * endpoint named by AWS_CONTAINER_CREDENTIALS_FULL_URI, with the
+ * botocore's format, Version 1), container credentials (an HTTP endpoint
+ * named by AWS_CONTAINER_CREDENTIALS_RELATIVE_URI on the agent's address
+ * 169.254.170.2, or by AWS_CONTAINER_CREDENTIALS_FULL_URI, with the
  * Authorization value of AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or
- * AWS_CONTAINER_AUTHORIZATION_TOKEN).  awsconf.c picks them after the
- * environment and the profile's own keys (docs/OBJECT-STORAGE.md §2).
+ * AWS_CONTAINER_AUTHORIZATION_TOKEN), and the EC2 instance metadata
+ * service (IMDSv2: a session token by PUT, then the instance's role and
+ * its key by GET).  awsconf.c picks them after the environment and the
+ * profile, in that order, as the AWS SDKs do (docs/OBJECT-STORAGE.md
+ * §2).
  *
  * A key with an Expiration is fetched again once less than
  * AWS_CREDS_EARLY_S seconds of it remain, by the first reader that asks;
@@ -27,6 +31,16 @@
 #define AWS_CREDS_RETRY_S 30
 #define AWS_CREDS_PROCESS_TIMEOUT_S 30  /* a credential_process, at most */
 #define AWS_CREDS_OUT_MAX (64u << 10)   /* a helper's answer, at most */
+#define AWS_CONTAINER_HOST "169.254.170.2"  /* ECS's credentials agent */
+/* Instance metadata, as botocore: the address (another one by
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT), one attempt of at most 1 s per
+ * request (AWS_METADATA_SERVICE_NUM_ATTEMPTS, AWS_METADATA_SERVICE_
+ * TIMEOUT), so a machine without the service loses about a second. */
+#define AWS_IMDS_ENDPOINT "http://169.254.169.254"
+#define AWS_IMDS_ENDPOINT_V6 "http://[fd00:ec2::254]"
+#define AWS_IMDS_TIMEOUT_S 1.0
+#define AWS_IMDS_ATTEMPTS 1
+#define AWS_IMDS_TOKEN_TTL_S "21600"
 
 struct aws_creds;
 
@@ -41,6 +55,21 @@ int aws_creds_process(const char *cmd, struct aws_creds **ret, char *err,
  * -EACCES (refused), -EBADMSG, -EKEYEXPIRED, -ENOMEM. */
 int aws_creds_container(const char *url, struct aws_creds **ret, char *err,
                         size_t errlen);
+
+/* The same for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: rel is a path on
+ * http://169.254.170.2 (-EINVAL for anything else). */
+int aws_creds_container_relative(const char *rel, struct aws_creds **ret,
+                                 char *err, size_t errlen);
+
+/* A source asking the instance metadata service (the environment above;
+ * AWS_EC2_METADATA_DISABLED=true turns it off).  A service that gives
+ * no token (any status but 200 and 400, or no answer in time) is asked
+ * without one (IMDSv1).  0, or
+ * -ENOKEY (disabled, or no IAM role), -EINVAL (the endpoint), http_do()'s
+ * errors (no service: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...),
+ * -EPROTO (the token request answered 400), -EACCES, -EBADMSG,
+ * -EKEYEXPIRED, -ENOMEM. */
+int aws_creds_imds(struct aws_creds **ret, char *err, size_t errlen);
 
 struct aws_creds *aws_creds_ref(struct aws_creds *c);
 void aws_creds_unref(struct aws_creds *c);   /* NULL is fine */

@@ -1009,6 +1009,21 @@ def cloud_attrs(text):
     return dict(urllib.parse.parse_qsl(text or ""))
 
 
+def cloud_db_credentials(ctype, key, secret, token):
+    """What CVAT's database keeps of a cloud storage's credentials
+    (Credentials.convert_to_db / convert_from_db): an access key and its
+    secret for KEY_SECRET_KEY_PAIR, the token (with an account name S3 has
+    no use for) for ACCOUNT_NAME_TOKEN_PAIR, nothing for the others.  The
+    session token of an S3 key pair only ever serves the check made when
+    the record is created; every later use of the record goes without
+    it."""
+    if ctype == "KEY_SECRET_KEY_PAIR":
+        return (key, secret, "")
+    if ctype == "ACCOUNT_NAME_TOKEN_PAIR":
+        return ("", "", token)
+    return ("", "", "")
+
+
 class CloudBucket:
     """The bucket of one cloud storage record, read with botocore's S3
     client (CVAT uses boto3, which is botocore underneath), as CVAT's
@@ -1497,7 +1512,8 @@ class CvatTestServer:
         add(r"/api/cloudstorages", "/api/cloudstorages",
             GET=self.h_clouds, POST=self.h_cloud_create)
         add(r"/api/cloudstorages/" + I, "/api/cloudstorages/{id}",
-            GET=self.h_cloud_get, DELETE=self.h_cloud_delete)
+            GET=self.h_cloud_get, PATCH=self.h_cloud_patch,
+            DELETE=self.h_cloud_delete)
         add(r"/api/cloudstorages/" + I + r"/status",
             "/api/cloudstorages/{id}/status", GET=self.h_cloud_status)
         add(r"/api/issues", "/api/issues", GET=self.h_issues,
@@ -3250,6 +3266,8 @@ class CvatTestServer:
              "resource": body["resource"],
              "display_name": body["display_name"],
              "credentials_type": body["credentials_type"],
+             # The check below uses every credential given; the record
+             # keeps what CVAT's database keeps (cloud_db_credentials).
              "credentials": creds,
              "specific_attributes": body.get("specific_attributes", ""),
              "description": body.get("description", ""),
@@ -3274,6 +3292,10 @@ class CvatTestServer:
                 raise bad({"manifests": ["The '%s' file does not available "
                                          "on '%s' cloud storage. Access "
                                          "denied" % (m, c["resource"])]})
+        c["credentials"] = cloud_db_credentials(c["credentials_type"],
+                                                *creds)
+        if creds[2] and not c["credentials"][2]:
+            self.count("cloud_tokens_dropped")
         # The model is unique on (provider_type, resource, credentials), a
         # constraint the serializer does not check: CVAT's database refuses
         # the duplicate and the client sees a server error.
@@ -3286,6 +3308,54 @@ class CvatTestServer:
         self.clouds[c["id"]] = c
         self.count("cloud_storages_created")
         return json_resp(201, self.ser_cloud(rq, c))
+
+    def h_cloud_patch(self, rq, cid):
+        """CloudStorageWriteSerializer.update (partial): the credentials
+        given replace the record's as CVAT's Credentials.mapping_with_new_
+        values does (for KEY_SECRET_KEY_PAIR: key and secret, the rest
+        reset, so a session token is never kept), the bucket is checked
+        with the result (S3CloudStorage.get_status) before anything is
+        saved, and the manifests become those given (none when the field
+        is absent: a partial update applies no default)."""
+        c = self._cloud(rq, cid)
+        if not rq.user["is_superuser"] and rq.user["id"] != c["owner"]:
+            raise ApiError(403, {"detail": "You do not have permission to "
+                                 "perform this action."})
+        raw = rq.json_obj()
+        body = validate(raw, CLOUD_FIELDS, partial=True)
+        merged = dict(c, **{k: body[k] for k in (
+            "credentials_type", "resource", "display_name", "description",
+            "specific_attributes") if k in body})
+        self._cloud_validate(dict(merged, **{
+            "specific_attributes": body.get("specific_attributes", "")}))
+        old = dict(zip(("key", "secret_key", "session_token"),
+                       c["credentials"]))
+        old.update({k: body[k] for k in ("key", "secret_key",
+                                         "session_token") if k in body})
+        merged["credentials"] = cloud_db_credentials(
+            merged["credentials_type"], old["key"], old["secret_key"],
+            old["session_token"])
+        b = CloudBucket(merged)
+        self.count("cloud_status_checks")
+        st = b.status()
+        if st == "FORBIDDEN":
+            raise bad({"credentials": [
+                "Cannot update resource %s with specified credentials. "
+                "Access forbidden." % merged["resource"]]})
+        if st != "AVAILABLE":
+            raise bad({"resource": ["The resource %s not found. It may have "
+                                    "been deleted." % merged["resource"]]})
+        manifests = body.get("manifests", [])
+        for m in set(manifests) - set(c["manifests"]):
+            if b.file_status(m) != "AVAILABLE":
+                raise bad({"manifests": ["The '%s' file does not exist on "
+                                         "'%s' cloud storage"
+                                         % (m, merged["resource"])]})
+        merged["manifests"] = list(manifests)
+        merged["updated"] = time.time()
+        c.update(merged)
+        self.count("cloud_storages_updated")
+        return json_resp(200, self.ser_cloud(rq, c))
 
     def _cloud_media(self, d, p):
         """Task creation from a cloud storage: the server reads every

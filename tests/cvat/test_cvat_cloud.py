@@ -28,6 +28,7 @@ created from one.  Checked, over real HTTP and a real mount:
 Run by meson (suite cvat) with CURATE, CURATEFS and MKJPEG set.
 """
 import base64
+import errno
 import json
 import os
 import shutil
@@ -45,13 +46,14 @@ sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 sys.path.insert(0, os.path.join(HERE, "..", "s3"))
 import cvat_server  # noqa: E402
 from fslib import Mount, read, write  # noqa: E402
-from test_s3_client import AKID, SECRET, Server, aws, env_for  # noqa: E402
+from test_s3_client import (AKID, SECRET, TMP_AKID, TMP_SECRET,  # noqa
+                            TOKEN, Server, aws, env_for)
 
 CURATE = os.environ["CURATE"]
 MKJPEG = os.environ["MKJPEG"]
 PASSWORD = "cloud-Secr3t-pw-%d" % os.getpid()
 WRONG = "wrong-Secr3t-%d" % os.getpid()
-SECRETS = (SECRET, PASSWORD, WRONG)
+SECRETS = (SECRET, PASSWORD, WRONG, TMP_SECRET, TOKEN)
 OUTPUT = []
 FAILS = []
 N = 8
@@ -73,12 +75,12 @@ def curate(env, *args, ok=True):
     return p
 
 
-def api(srv, method, path, body=None):
+def api(srv, method, path, body=None, user=("admin", None)):
     """(status, parsed JSON or text) of one call to the CVAT server."""
     data = json.dumps(body).encode() if body is not None else None
     rq = urllib.request.Request(srv.url + path, data=data, method=method)
     rq.add_header("Authorization", "Basic " + base64.b64encode(
-        ("admin:" + PASSWORD).encode()).decode())
+        ("%s:%s" % (user[0], user[1] or PASSWORD)).encode()).decode())
     if data is not None:
         rq.add_header("Content-Type", "application/json")
     try:
@@ -195,7 +197,86 @@ def api_checks(srv, s3):
     api(srv, "DELETE", "/api/tasks/%d" % t["id"])
     st, _ = api(srv, "DELETE", "/api/cloudstorages/%s" % cid)
     check(st == 204 and not srv.clouds, "DELETE removes it")
+    patch_checks(srv, post)
     srv.reset_counters()
+
+
+def patch_checks(srv, post):
+    """What CVAT keeps of a temporary key, and PATCH of the credentials
+    (CloudStorageWriteSerializer.create/update, Credentials.convert_to_db
+    and mapping_with_new_values, read in CVAT's source)."""
+    st, js = post(key=TMP_AKID, secret_key=TMP_SECRET, session_token=TOKEN)
+    cid = js.get("id")
+    st2, stat = api(srv, "GET", "/api/cloudstorages/%s/status" % cid)
+    check(st == 201 and stat == "FORBIDDEN" and
+          srv.clouds[cid]["credentials"] == (TMP_AKID, TMP_SECRET, "") and
+          srv.counters().get("cloud_tokens_dropped") == 1,
+          "a temporary key passes the check made at creation, but CVAT "
+          "keeps no session token: the record is FORBIDDEN at once (%s %s)"
+          % (st, stat))
+    path = "/api/cloudstorages/%s" % cid
+    st, js = api(srv, "PATCH", path, {"key": TMP_AKID,
+                                      "secret_key": TMP_SECRET,
+                                      "session_token": TOKEN})
+    check(st == 400 and js == {"credentials": [
+        "Cannot update resource media with specified credentials. Access "
+        "forbidden."]} and srv.clouds[cid]["credentials"][0] == TMP_AKID,
+          "PATCH with a temporary key: the token is reset before CVAT's "
+          "check, which S3 refuses: 400 credentials, nothing saved (%s)"
+          % (js,))
+    srv.add_user("other", PASSWORD)
+    st, js = api(srv, "PATCH", path, {"key": AKID, "secret_key": SECRET},
+                 user=("other", None))
+    check(st in (403, 404) and srv.clouds[cid]["credentials"][0] ==
+          TMP_AKID, "PATCH by a user who does not own it is refused (%s)"
+          % st)
+    st, js = api(srv, "PATCH", path, {"key": AKID, "secret_key": SECRET,
+                                      "manifests": []})
+    st2, stat = api(srv, "GET", path + "/status")
+    text = json.dumps(js)
+    check(st == 200 and stat == "AVAILABLE" and js.get("id") == cid and
+          SECRET not in text and AKID not in text and
+          srv.clouds[cid]["credentials"] == (AKID, SECRET, "") and
+          srv.counters().get("cloud_storages_updated") == 1,
+          "PATCH with a long-term key: checked, saved, AVAILABLE, and the "
+          "answer carries no credential (%s %s)" % (st, stat))
+    api(srv, "DELETE", path)
+
+
+def rekey_checks(srv, store, conf, cs_id, push_cli, env, tmpkey):
+    """The key CVAT holds stops working (rotated away, deactivated): the
+    cloud storage is FORBIDDEN, and a push with cloud_credentials = aws
+    gives it the current key once, then goes on; a refused key, or a
+    temporary one, is a clear failure."""
+    gone = ("AKIDROTATEDAWAY", "rotated-away-secret", "")
+    srv.clouds[cs_id]["credentials"] = gone
+    c0 = counters(srv)
+    p = push_cli("k1", dict(env, AWS_SECRET_ACCESS_KEY=WRONG))
+    c = counters(srv)
+    check(p.returncode == 1 and "giving it the current AWS key" in
+          p.stderr and "Access forbidden" in p.stderr and
+          srv.clouds[cs_id]["credentials"] == gone and
+          c.get("cloud_storages_updated", 0) ==
+          c0.get("cloud_storages_updated", 0),
+          "FORBIDDEN, and CVAT refuses the current key too: a clear "
+          "failure, the record unchanged (%s)" % p.stderr.strip())
+    p = push_cli("k1", tmpkey)
+    check(p.returncode == 1 and "temporary" in p.stderr and
+          "push of run t1 failed (%s)" % errno.errorcode[
+              errno.EKEYREJECTED] in bg_failure(tmpkey, store, conf, "t1")
+          and
+          srv.clouds[cs_id]["credentials"] == gone,
+          "FORBIDDEN with a temporary current key: not sent, a clear "
+          "failure (%s)" % p.stderr.strip())
+    p = push_cli("k1", env)
+    c = counters(srv)
+    check(p.returncode == 0 and srv.clouds[cs_id]["credentials"] ==
+          (AKID, SECRET, "") and len(srv.clouds) == 1 and
+          c.get("cloud_storages_updated", 0) ==
+          c0.get("cloud_storages_updated", 0) + 1 and
+          c.get("cloud_storages_created") == c0.get("cloud_storages_created"),
+          "FORBIDDEN: the push gave the cloud storage the current key and "
+          "went on, no second one made (%s)" % p.stderr.strip())
 
 
 def wait_phase(mnt, run, want=("ready",), timeout=90):
@@ -208,6 +289,30 @@ def wait_phase(mnt, run, want=("ready",), timeout=90):
                 return w, info
         time.sleep(0.1)
     raise RuntimeError("push %s did not end: %s" % (run, info))
+
+
+def store_log(store):
+    """The text of the store's logs."""
+    out = ""
+    for f in os.listdir(store):
+        if f.endswith(".log"):
+            out += open(os.path.join(store, f), errors="replace").read()
+    return out
+
+
+def bg_failure(env, store, conf, run):
+    """A push left to run in the background (no --wait), until it fails;
+    the text of its log (cvat.log, where a failure names its errno)."""
+    curate(env, "cvat", "push", "--store", store, "--config", conf,
+           "--classes", "cat,dog", "--run", run)
+    for _ in range(600):
+        p = curate(env, "cvat", "status", "--store", store, "--json", run,
+                   ok=False)
+        if p.returncode == 0 and json.loads(p.stdout).get("phase") == \
+                "failed":
+            break
+        time.sleep(0.1)
+    return store_log(store)
 
 
 def counters(srv):
@@ -266,6 +371,17 @@ def main():
               not c.get("cloud_files_read"),
               "nothing created, nothing uploaded")
 
+        # The same without any AWS key: a push that may not send one needs
+        # none, so the answer is CVAT's, not "no AWS credentials".
+        nokey = dict(env, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None)
+        nokey = {k: v for k, v in nokey.items() if v is not None}
+        nokey["HOME"] = os.path.join(tmp, "nohome")
+        p = push_cli("c0", nokey)
+        check(p.returncode == 1 and "CVAT has no cloud storage for bucket "
+              "media" in p.stderr and "AWS credentials" not in p.stderr,
+              "cloud_credentials = none with no AWS key at all: CVAT's "
+              "answer, the key never asked for (%s)" % p.stderr.strip())
+
         # A cloud storage id CVAT does not have; off outside the mount.
         write_conf(cloud_storage="4242")
         p = push_cli("c0")
@@ -308,11 +424,51 @@ def main():
         check(not srv.clouds, "no cloud storage recorded with bad "
               "credentials")
         write_conf(cloud_credentials="anonymous")
-        p = push_cli("c0")
+        p = push_cli("c0", nokey)
         check(p.returncode == 1 and "Access forbidden" in p.stderr and
               not srv.clouds, "anonymous access to a bucket that wants "
-              "signatures: CVAT's refusal reported, nothing recorded")
+              "signatures (no AWS key needed for it): CVAT's refusal "
+              "reported, nothing recorded (%s)" % p.stderr.strip())
         write_conf(cloud_credentials="aws")
+
+        # A temporary key: CVAT would keep it without its token, and the
+        # cloud storage would be FORBIDDEN from its first use.  Refused
+        # before CVAT sees it.
+        tmpkey = dict(env, AWS_ACCESS_KEY_ID=TMP_AKID,
+                      AWS_SECRET_ACCESS_KEY=TMP_SECRET,
+                      AWS_SESSION_TOKEN=TOKEN)
+        checks0 = counters(srv).get("cloud_status_checks")
+        p = push_cli("c0", tmpkey)
+        check(p.returncode == 1 and "temporary" in p.stderr and
+              "session token" in p.stderr and not srv.clouds and
+              counters(srv).get("cloud_status_checks") == checks0 and
+              "push of run t0 failed (%s)" % errno.errorcode[
+                  errno.EKEYREJECTED] in bg_failure(tmpkey, store, conf,
+                                                    "t0"),
+              "a temporary AWS key is not sent to CVAT: a clear failure, "
+              "nothing created (%s)" % p.stderr.strip())
+
+        # The answer to the creation is lost after CVAT made the record
+        # (the connection reset, or closed, with no response): the push
+        # looks the cloud storage up and uses it, never making a second.
+        for rst in (True, False):
+            fid = srv.add_fault("drop", method="POST",
+                                path=r"^/api/cloudstorages$", when="after",
+                                rst=rst)
+            p = push_cli("d%d" % rst)
+            fired = [f for f in srv.list_faults() if f["id"] == fid and
+                     f["fired"]]
+            srv.remove_fault(fid)
+            c = counters(srv)
+            check(p.returncode == 0 and fired and len(srv.clouds) == 1 and
+                  c.get("cloud_storages_created") == 1 and
+                  not c.get("cloud_integrity_errors"),
+                  "creation answer dropped (%s): the push found the one "
+                  "CVAT made and went on (%s)" % ("reset" if rst else
+                                                  "closed", p.stderr.strip()))
+            for cid in list(srv.clouds):
+                api(srv, "DELETE", "/api/cloudstorages/%d" % cid)
+            srv.reset_counters()
 
         # 3. Killed while CVAT creates the cloud storage: the resumed push
         # finds the one CVAT made and makes no second.
@@ -364,6 +520,7 @@ def main():
         js = json.loads(curate(env, "cvat", "status", "--store", store,
                                "--json", "c0").stdout)
         check(js.get("phase") == "ready", "run c0 is ready")
+        rekey_checks(srv, store, conf, cs_id, push_cli, env, tmpkey)
 
         # 4. Through the mount: tag, push, annotate, pull.
         os.environ.update(env)
