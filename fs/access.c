@@ -20,14 +20,16 @@
  * setfsgid and setgroups system calls; glibc's setgroups() would change
  * every thread of the process).
  *
- * State: none; it reads c's fixed fields (uid, gid, share), set before
- * the session starts.
+ * State: none; it reads c's fixed fields (uid, gid, share, owner_groups),
+ * set before the session starts (acc_owner_groups).
  */
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -92,6 +94,37 @@ int acc_may_read(struct fs_ctx *c, fuse_req_t req)
   return -EACCES;
 }
 
+/* The one way the daemon takes on a user's file-system identity, for the
+ * requester (acc_become) and for the store's owner (acc_open_as_owner):
+ * fsuid, fsgid and supplementary groups of this thread only.  What was
+ * in force is saved (an owner switch may nest inside a requester's). */
+static int become(uid_t uid, gid_t gid, const gid_t *groups, int n,
+                  struct acc_saved *sv)
+{
+  sv->switched = false;
+  /* A daemon that is not root has no other rights to give away, and
+   * root needs no switch to act for root. */
+  if (geteuid() != 0 || uid == 0)
+    return 0;
+  sv->ngroups = getgroups((int)ARRAY_SIZE(sv->groups), sv->groups);
+  if (sv->ngroups < 0)
+    return -errno;
+  sv->fsuid = (uid_t)syscall(SYS_setfsuid, (uid_t)-1);
+  sv->fsgid = (gid_t)syscall(SYS_setfsgid, (gid_t)-1);
+  if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+    return -errno;
+  syscall(SYS_setfsgid, gid);
+  syscall(SYS_setfsuid, uid);
+  sv->switched = true;
+  /* setfsuid() reports no errors: check that it took. */
+  if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid ||
+      (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != gid) {
+    acc_restore(sv);
+    return -EPERM;
+  }
+  return 0;
+}
+
 int acc_become(fuse_req_t req, struct acc_saved *sv)
 {
   const struct fuse_ctx *fc = fuse_req_ctx(req);
@@ -99,8 +132,6 @@ int acc_become(fuse_req_t req, struct acc_saved *sv)
   int n;
 
   sv->switched = false;
-  /* Root asks as root; a daemon that is not root has no other rights to
-   * give away (and only its own user, the owner, gets this far). */
   if (geteuid() != 0 || fc->uid == 0)
     return 0;
   n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
@@ -108,30 +139,47 @@ int acc_become(fuse_req_t req, struct acc_saved *sv)
     n = 0;  /* no supplementary groups known: fewer rights, never more */
   if (n > (int)ARRAY_SIZE(groups))
     n = (int)ARRAY_SIZE(groups);
-  sv->ngroups = getgroups((int)ARRAY_SIZE(sv->groups), sv->groups);
-  if (sv->ngroups < 0)
-    return -errno;
-  sv->fsgid = (gid_t)syscall(SYS_setfsgid, (gid_t)-1);
-  if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
-    return -errno;
-  syscall(SYS_setfsgid, fc->gid);
-  syscall(SYS_setfsuid, fc->uid);
-  sv->switched = true;
-  /* setfsuid() reports no errors: check that it took. */
-  if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != fc->uid ||
-      (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != fc->gid) {
-    acc_restore(sv);
-    return -EPERM;
-  }
-  return 0;
+  return become(fc->uid, fc->gid, groups, n, sv);
 }
 
 void acc_restore(struct acc_saved *sv)
 {
   if (!sv->switched)
     return;
-  syscall(SYS_setfsuid, (uid_t)0);
+  syscall(SYS_setfsuid, sv->fsuid);
   syscall(SYS_setfsgid, sv->fsgid);
   syscall(SYS_setgroups, (size_t)sv->ngroups, sv->groups);
   sv->switched = false;
+}
+
+void acc_owner_groups(struct fs_ctx *c)
+{
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  int n = (int)ARRAY_SIZE(c->owner_groups);
+
+  c->owner_ngroups = 0;
+  if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+    return;  /* no such user: the owner's group only, fewer rights */
+  if (getgrouplist(pw.pw_name, c->gid, c->owner_groups, &n) < 0)
+    n = (int)ARRAY_SIZE(c->owner_groups);  /* the first ones */
+  c->owner_ngroups = n;
+}
+
+int acc_become_owner(const struct fs_ctx *c, struct acc_saved *sv)
+{
+  return become(c->uid, c->gid, c->owner_groups, c->owner_ngroups, sv);
+}
+
+int acc_open_as_owner(void *arg, const char *path)
+{
+  struct fs_ctx *c = arg;
+  struct acc_saved sv;
+  int r = acc_become_owner(c, &sv);
+
+  if (r < 0)
+    return r;
+  r = open_regular(path);
+  acc_restore(&sv);
+  return r;
 }

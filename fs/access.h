@@ -32,6 +32,7 @@ int acc_may_read(struct fs_ctx *c, struct fuse_req *req);
 
 struct acc_saved {
   bool switched;
+  uid_t fsuid;
   gid_t fsgid;
   int ngroups;
   gid_t groups[ACC_GROUPS_MAX];
@@ -41,7 +42,20 @@ struct acc_saved {
  * thread (a no-op for root requesters or a daemon that is not root).
  * 0 or -errno; on error nothing changed. */
 int acc_become(struct fuse_req *req, struct acc_saved *sv);
-/* Back to the daemon's own identity. */
+/* Back to the identity in force before acc_become (or the owner switch). */
 void acc_restore(struct acc_saved *sv);
+
+/* Fills c->owner_groups with the owner's supplementary groups from the
+ * group database (none if the uid has no name).  Once, at start. */
+void acc_owner_groups(struct fs_ctx *c);
+/* Takes on the store owner's fsuid, fsgid and groups on this thread (a
+ * no-op for a root owner or a daemon that is not root), until
+ * acc_restore(): how the daemon opens files in the owner's store
+ * directory.  0 or -errno; on error nothing changed. */
+int acc_become_owner(const struct fs_ctx *c, struct acc_saved *sv);
+/* open_regular(path) (util.h) with the store owner's fsuid, fsgid and
+ * groups on this thread, then back: how a file a setting names is opened
+ * (cvat.ca_bundle).  arg is the struct fs_ctx.  A descriptor or -errno. */
+int acc_open_as_owner(void *arg, const char *path);
 
 #endif

@@ -51,6 +51,8 @@ struct fs_ctx {
   uid_t uid;                  /* the store's owner: owns every file shown */
   gid_t gid;
   enum acc_share share;       /* what others may read (access.c) */
+  int owner_ngroups;          /* the owner's supplementary groups, from */
+  gid_t owner_groups[256];    /* the group database at start (access.c) */
   int64_t mount_ns;
   double ttl;                 /* entry/attr timeout for versioned content */
   struct fuse_session *se;

@@ -454,6 +454,7 @@ static int find_store(struct daemon *d)
     d->c.uid = st.st_uid;
     d->c.gid = st.st_gid;
   }
+  acc_owner_groups(&d->c);
   return 0;
 }
 
@@ -503,13 +504,28 @@ static int open_bucket(struct daemon *d)
   return r < 0 ? -1 : 0;
 }
 
+/* store_open() with the owner's rights: the owner controls the store
+ * directory, and LMDB writes to (and may create) data.mdb and lock.mdb,
+ * which must never be links to files the owner may not write. */
+static int open_store_as_owner(struct daemon *d)
+{
+  struct acc_saved sv;
+  int r = acc_become_owner(&d->c, &sv);
+
+  if (r < 0)
+    return r;
+  r = store_open(d->c.store_dir, &d->so, &d->c.store);
+  acc_restore(&sv);
+  return r;
+}
+
 /* Opens the store once before mounting, to fail early with a message,
  * and reads the dataset root; closes it again (LMDB environments must not
  * cross the fork of fuse_daemonize()).  0 or -1 (reason printed). */
 static int check_store(struct daemon *d)
 {
   struct fs_ctx *c = &d->c;
-  int r = store_open(c->store_dir, &d->so, &c->store);
+  int r = open_store_as_owner(d);
 
   if (r < 0) {
     fprintf(stderr, "curatefs: cannot open store '%s': %s\n", c->store_dir,
@@ -537,20 +553,56 @@ static int check_store(struct daemon *d)
   return r < 0 ? -1 : 0;
 }
 
+/* A log an older root daemon left in the owner's store: root's own
+ * regular file, with no other name (never a link the owner placed), given
+ * to the owner.  The descriptor or -1. */
+static int adopt_root_log(const struct daemon *d, const char *path)
+{
+  struct stat st;
+  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW |
+                O_NONBLOCK | O_NOCTTY);
+
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+      st.st_uid != geteuid() || fchown(fd, d->c.uid, d->c.gid) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /* The store's curatefs.log, then every log line goes there too.  The log
  * names files and reasons: the owner's only, even if an older version
- * created it readable by all. */
+ * created it readable by all.  Opened with the owner's rights (access.h):
+ * the owner controls the directory, and a link placed there must not
+ * make a root daemon append to or chmod another file. */
 static void open_log(struct daemon *d)
 {
   char path[PATH_MAX];
-  int fd;
+  struct acc_saved sv;
+  int fd = -1;
 
   snprintf(path, sizeof(path), "%s/curatefs.log", d->c.store_dir);
-  fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd >= 0 && (fchmod(fd, 0600), (d->logf = fdopen(fd, "a")) == NULL))
+  if (acc_become_owner(&d->c, &sv) == 0) {
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK |
+              O_NOCTTY, 0600);
+    int e = errno;
+    if (fd >= 0)
+      fchmod(fd, 0600);
+    acc_restore(&sv);
+    errno = e;
+  }
+  if (fd < 0 && (errno == EACCES || errno == EPERM))
+    fd = adopt_root_log(d, path);
+  if (fd < 0)
+    fprintf(stderr, "curatefs: cannot open the log %s: %s\n", path,
+            strerror(errno));
+  else if ((d->logf = fdopen(fd, "a")) == NULL)
     close(fd);
   log_set_sink(log_sink, d->logf, LOG_LVL_INFO);
 }
+
 
 /* The daemon's tables, the session, its signal handlers and the mount;
  * then the daemon detaches (without -f).  Which of the three exist is in *stage (for
@@ -586,7 +638,7 @@ static int mount_fs(struct daemon *d, int *stage)
 static int start_serving(struct daemon *d)
 {
   struct fs_ctx *c = &d->c;
-  int r = store_open(c->store_dir, &d->so, &c->store);
+  int r = open_store_as_owner(d);
 
   if (r < 0) {
     log_msg(LOG_LVL_ERROR, "cannot open store '%s': %s", c->store_dir,

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "classes.h"
 #include "config.h"
 #include "cvat_sync.h"
@@ -122,6 +123,26 @@ static void result(struct fs_ctx *c, bool ok, const char *fmt, ...)
     fs_error(c, "cvat: %s", line);
 }
 
+/* cvat.ca_bundle of the store, an absolute path checked when it was set:
+ * it is the owner's setting (root may have written it), so the file is
+ * opened with the owner's rights at each connect, on whichever thread
+ * connects (access.h), and not checked here with this thread's.  A CA
+ * file of the daemon's environment (CVAT_CA_BUNDLE) is read with the
+ * daemon's rights: whoever started it chose it. */
+static int owner_ca(struct fs_ctx *c, struct cvat_config *cfg,
+                    const char *path)
+{
+  char *dup = NULL;
+
+  if (path[0] && !(dup = strdup(path)))
+    return -ENOMEM;
+  free(cfg->ca_bundle);
+  cfg->ca_bundle = dup;
+  cfg->open_file = dup ? acc_open_as_owner : NULL;
+  cfg->open_file_arg = dup ? c : NULL;
+  return 0;
+}
+
 /* The settings of this mount: config keys cvat.* that are set, the
  * environment for the rest, secrets from memory or the environment. */
 static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
@@ -150,7 +171,10 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
     if (!config_is_set(t, name))
       continue;
     config_get_str(t, name, val, sizeof(val));
-    r = cvat_config_set(cfg, keys[i], val, err, errlen);
+    if (strcmp(keys[i], "ca_bundle") == 0)
+      r = owner_ca(c, cfg, val);
+    else
+      r = cvat_config_set(cfg, keys[i], val, err, errlen);
   }
   store_txn_abort(t);
   if (r == 0 && config_secret_get("cvat.password", val, sizeof(val)))

@@ -189,6 +189,14 @@ uint64_t provlib_version_key(struct store_txn *t);
 /* The same in a read transaction of its own; 0 if the store cannot be
  * read. */
 uint64_t provlib_store_version(struct fs_ctx *c);
+/* ->list of a provider that is a single file at its top: -ENOTDIR. */
+int provlib_list_none(struct fs_ctx *c, struct store_txn *t,
+                      const char *path, uint64_t from, vent_fn fn, void *ud);
+/* ->generate of such a file rendered whole: render(t) into a buffer of
+ * at most cap bytes, then written to out in one piece. */
+int provlib_render(struct store_txn *t, size_t cap,
+                   int (*render)(struct store_txn *t, struct buf *out),
+                   const struct sink *out);
 /* Sample ids of a selection named as in the tree: "samples", "tags/<t>",
  * "views/<v>" (views in their listed order, the others by id), read
  * within t (core/views/selection.h).  *ret is owned by the caller.

@@ -449,6 +449,8 @@ static int client_alloc(const struct cvat_config *cfg, struct cvat_client **ret)
   r = cvat_config_copy(&c->cfg, cfg);
   c->cfg.session = NULL;   /* the client's session is c->sess */
   ho.ca_bundle = cfg->ca_bundle;
+  ho.open_file = cfg->open_file;
+  ho.open_file_arg = cfg->open_file_arg;
   ho.connect_timeout_ms = (long)cfg->connect_timeout_s * 1000;
   ho.timeout_ms = (long)cfg->timeout_s * 1000;
   ho.max_retries = (int)cfg->retries;

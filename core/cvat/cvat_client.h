@@ -74,6 +74,11 @@ struct cvat_config {
   struct cvat_session *session; /* borrowed, may be NULL: where connects
                                    find a kept client and waits learn of a
                                    cancel; copied as a pointer */
+  /* Opens ca_bundle at each connect (struct http_opts, http.h): the mount
+   * opens it with the store owner's rights; NULL = the process's own.
+   * Copied as pointers. */
+  int (*open_file)(void *arg, const char *path);
+  void *open_file_arg;
 };
 
 /* Defaults: project "curatefs", field "ground_truth", segment_size 100,

@@ -51,14 +51,16 @@ static void global_init(void)
 
 /* The CA file's bytes, read from the one descriptor that was checked: a
  * regular file (open_regular never blocks on a FIFO), non-empty, at most
- * HTTP_CA_MAX.  libcurl gets these bytes, never the path, so what was
- * checked is what verifies the peer. */
-static int read_ca(const char *path, char **ret, size_t *ret_len)
+ * HTTP_CA_MAX; opened by o->open_file when given, so with the rights of
+ * whoever named it.  libcurl gets these bytes, never the path, so what
+ * was checked is what verifies the peer. */
+static int read_ca(const struct http_opts *o, char **ret, size_t *ret_len)
 {
   struct stat st;
   char *data;
   size_t got = 0;
-  int fd = open_regular(path), r = 0;
+  int fd = o->open_file ? o->open_file(o->open_file_arg, o->ca_bundle)
+                        : open_regular(o->ca_bundle), r = 0;
 
   *ret = NULL;
   *ret_len = 0;
@@ -128,13 +130,15 @@ int http_client_new(const char *base_url, const struct http_opts *o,
     c->o.retry_max_s = 30;
   c->base = strdup(base_url);
   c->o.ca_bundle = NULL;
+  c->o.open_file = NULL;
+  c->o.open_file_arg = NULL;
   c->curl = curl_easy_init();
   if (!c->base || !c->curl) {
     http_client_free(c);
     return -ENOMEM;
   }
   if (o && o->ca_bundle) {
-    r = read_ca(o->ca_bundle, &c->ca_pem, &c->ca_len);
+    r = read_ca(o, &c->ca_pem, &c->ca_len);
     if (r < 0) {
       http_client_free(c);
       return r;

@@ -47,6 +47,12 @@
 struct http_opts {
   const char *ca_bundle;     /* CA file for TLS; NULL = the system's.  Read
                               * once by http_client_new() (see there). */
+  /* Opens ca_bundle as open_regular() does (util.h), but with the rights
+   * of whoever the setting belongs to: the mount passes one that takes on
+   * the store owner's identity for the open.  A descriptor or -errno.
+   * NULL = open_regular() with the process's own rights. */
+  int (*open_file)(void *arg, const char *path);
+  void *open_file_arg;
   long connect_timeout_ms;   /* 0 = 10 s */
   long timeout_ms;           /* whole attempt; 0 = 600 s */
   int max_retries;           /* retries after the first attempt; <0 = 6 */
@@ -113,6 +119,7 @@ struct http_client;
  * bytes and those bytes are what libcurl verifies peers with for the
  * client's whole life (CURLOPT_CAINFO_BLOB), so a path swapped after it was
  * checked (a symlink, a FIFO, another file) is never read by libcurl.
+ * It is opened with o->open_file when one is given.
  * Returns 0, -EINVAL (not an http(s) URL), -ENOMEM, or for the CA file
  * -EINVAL (not a regular file: a directory, FIFO, device), -EFBIG (over
  * HTTP_CA_MAX), -EBADMSG (empty) or the errno of open/read. */

@@ -5,6 +5,7 @@
 #include "fuzzlib.h"
 
 #include "labels.h"
+#include "labels_json.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -8,8 +8,13 @@
 #ifndef CURATE_FUZZLIB_H
 #define CURATE_FUZZLIB_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* nftw */
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,14 +28,31 @@
 
 static char fz_dir[64];
 
-/* The harness's folder, created once (removed by the OS's /tmp policy; a
- * fuzzing process ends by exit, with no hook to clean up). */
+static inline int fz_rm(const char *path, const struct stat *st, int kind,
+                        struct FTW *ftw)
+{
+  (void)st;
+  (void)kind;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* The folder goes when the process exits (libFuzzer and the replay
+ * driver both end by exit()); a crash leaves it for the post-mortem. */
+static inline void fz_cleanup(void)
+{
+  nftw(fz_dir, fz_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The harness's folder, created once. */
 static inline const char *fz_tmp(void)
 {
   if (!fz_dir[0]) {
     snprintf(fz_dir, sizeof(fz_dir), "/tmp/curate-fuzz-XXXXXX");
     if (!mkdtemp(fz_dir))
       abort();
+    atexit(fz_cleanup);
   }
   return fz_dir;
 }
