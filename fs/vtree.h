@@ -58,6 +58,10 @@ struct vent {
                            and read with direct I/O */
   int64_t mtime_ns;     /* 0 = mount time */
   uint64_t size;        /* filled in by the layer for generated files */
+  bool recheck;         /* the name may lead elsewhere without a store
+                           change (an evaluation view: its refresh check
+                           is shared for a second): looked up at every
+                           open, never cached by the kernel */
 };
 
 /* Where a provider's own state is kept (struct vtree_state.prov): one slot
@@ -286,7 +290,7 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
  * fresh inode (see node.h on why moved dentries need that). */
 void vnode_detach(struct fs_ctx *c, const char *path);
 /* The content key an inode stands for (0: not versioned). */
-uint64_t vnode_key(struct fs_ctx *c, uint64_t ino);
+uint64_t vnode_key(const struct fs_ctx *c, uint64_t ino);
 /* Records g as the content of inode ino, if ino stands for key and has
  * none yet: its size, the modification time to report, and g itself (a
  * reference of its own) when g is in a cache file.  Kept until the kernel
