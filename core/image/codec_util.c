@@ -109,12 +109,15 @@ static void shrink_emit(struct codec_shrink *s, int oy)
   uint32_t a[16];
 
   for (size_t i = 0; i < n; i += step, o += ch) {
-    if (ch > 16) {   /* no such image; kept exact all the same */
+    /* Blocks of f >= 1024 (a minimum short side far below the picture's:
+     * f * f * 255 passes 2^32 from f = 4105 on) are summed in 64 bits,
+     * and so are more than 16 channels (no such image). */
+    if (ch > 16 || f >= 1024) {
       for (int k = 0; k < ch; k++) {
         uint64_t t = 0;
         for (size_t j = i + k; j < i + step; j += ch)
           t += s->sum16 ? s->sum16[j] : s->sum[j];
-        o[k] = (uint8_t)div_round(t, div, inv);
+        o[s->bgr ? 2 - k : k] = (uint8_t)div_round(t, div, inv);
       }
       continue;
     }
@@ -128,8 +131,7 @@ static void shrink_emit(struct codec_shrink *s, int oy)
       a[2] = t;
     }
     for (int k = 0; k < ch; k++)
-      o[k] = f < 1024 ? (uint8_t)(((a[k] + div / 2) * m) >> 48)
-                      : (uint8_t)div_round(a[k], div, inv);
+      o[k] = (uint8_t)(((a[k] + div / 2) * m) >> 48);
   }
   if (s->sum16)
     memset(s->sum16, 0, n * sizeof(*s->sum16));

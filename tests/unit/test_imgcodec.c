@@ -264,6 +264,44 @@ TEST(garbage_and_bombs)
                -ENOENT);
 }
 
+/* A reduced decode with a block of more than 2^32 / 255 summed bytes
+ * (f >= 4105, so a minimum short side of 1 on a 4200 x 4200 picture):
+ * the sums must not wrap.  A white 24-bit BMP is one 1 x 1 white pixel,
+ * its near-white variant one pixel of the same colour. */
+TEST(reduced_huge_block)
+{
+  const uint32_t side = 4200, row = side * 3, size = 54 + row * side;
+  uint8_t *bmp = malloc(size);
+  struct image im;
+
+  CHECK(bmp != NULL);
+  memset(bmp, 0, 54);
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  for (int i = 0; i < 4; i++) {
+    bmp[2 + i] = (uint8_t)(size >> (8 * i));
+    bmp[18 + i] = (uint8_t)(side >> (8 * i));   /* width */
+    bmp[22 + i] = (uint8_t)(side >> (8 * i));   /* height, bottom-up */
+  }
+  bmp[10] = 54;   /* pixel data offset */
+  bmp[14] = 40;   /* BITMAPINFOHEADER */
+  bmp[26] = 1;    /* planes */
+  bmp[28] = 24;   /* bits per pixel */
+  for (int v = 0; v < 2; v++) {
+    static const uint8_t bgr[2][3] = { { 255, 255, 255 }, { 250, 251, 252 } };
+    for (uint32_t i = 0; i < row * side; i += 3)
+      memcpy(bmp + 54 + i, bgr[v], 3);
+    CHECK_INT_EQ(img_decode(bmp, size, 1, 0, &im, NULL), 0);
+    CHECK_INT_EQ(im.w, 1);
+    CHECK_INT_EQ(im.h, 1);
+    CHECK_INT_EQ(im.px[0], bgr[v][2]);
+    CHECK_INT_EQ(im.px[1], bgr[v][1]);
+    CHECK_INT_EQ(im.px[2], bgr[v][0]);
+    image_free(&im);
+  }
+  free(bmp);
+}
+
 /* The f x f block mean, written the plain way: what a decode at a
  * minimum short side must give for a format that cannot scale in its
  * decoder (the decoders average while they decode, in bands). */
@@ -345,4 +383,5 @@ TEST(reduced_is_block_mean)
 }
 
 TEST_MAIN(T(corpus), T(names_and_sniff), T(orient_all_eight),
+          T(reduced_huge_block),
           T(garbage_and_bombs), T(reduced_is_block_mean))
