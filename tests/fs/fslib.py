@@ -219,18 +219,24 @@ class Mount:
             [CURATEFS, "-f"] + self.opts + [self.store, self.mnt],
             stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
             preexec_fn=self.preexec)
-        t0 = time.time()
-        while time.time() - t0 < 30:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("curatefs exited %d: %s" % (
                     self.proc.returncode, self.logtext()))
-            if os.path.ismount(self.mnt):
-                self.check_single_mount()
-                # The FUSE connection id, to abort a hung mount (fusectl).
-                self.conn = os.minor(os.stat(self.mnt).st_dev)
+            if self.appeared():
                 return self
             time.sleep(0.02)
         raise RuntimeError("mount did not appear")
+
+    def appeared(self):
+        """True once the mount is in place, its FUSE connection id (to
+        abort a hung mount through fusectl) noted in self.conn."""
+        if not os.path.ismount(self.mnt):
+            return False
+        self.check_single_mount()
+        self.conn = os.minor(os.stat(self.mnt).st_dev)
+        return True
 
     def check_single_mount(self):
         n = sum(1 for line in open("/proc/mounts")

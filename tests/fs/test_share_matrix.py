@@ -18,12 +18,9 @@ import pwd
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fslib  # noqa: E402
-from fslib import (CURATEFS, Mount, curate, eq, make_jpegs,  # noqa: E402
+from fslib import (Mount, curate, eq, make_jpegs,  # noqa: E402
                    run_suite)
 
 OWNER = "cfs-mo-%d" % os.getpid()
@@ -162,26 +159,13 @@ class OwnerMount(Mount):
         super().__init__(store, mnt, opts, env=env,
                          preexec=demote if pw else None)
 
-    def start(self):
-        fslib._live.append(self)
-        self.log = tempfile.NamedTemporaryFile(
-            "w+", prefix="curatefs-log-", delete=False)
-        self.proc = subprocess.Popen(
-            [CURATEFS, "-f"] + self.opts + [self.store, self.mnt],
-            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
-            preexec_fn=self.preexec)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("curatefs exited %d: %s" % (
-                    self.proc.returncode, self.logtext()))
-            for line in open("/proc/self/mountinfo"):
-                f = line.split()
-                if f[4] == os.path.realpath(self.mnt):
-                    self.conn = int(f[2].split(":")[1])
-                    return self
-            time.sleep(0.02)
-        raise RuntimeError("mount did not appear")
+    def appeared(self):
+        for line in open("/proc/self/mountinfo"):
+            f = line.split()
+            if f[4] == os.path.realpath(self.mnt):
+                self.conn = int(f[2].split(":")[1])
+                return True
+        return False
 
 
 class FuseConf:
