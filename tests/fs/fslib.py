@@ -6,9 +6,11 @@ program exits 1 if any check failed.  Paths to the binaries come from the
 environment that meson sets (CURATEFS, CURATE, MKJPEG).
 """
 import collections
+import contextlib
 import errno
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -22,6 +24,47 @@ CURATEFS = os.environ.get("CURATEFS", "build/fs/curatefs")
 CURATE = os.environ.get("CURATE", "build/tools/curate")
 MKJPEG = os.environ.get("MKJPEG", "build/tests/mkjpeg")
 
+
+# The start of a probe script (python3 -c) run as another user: t(name, fn)
+# tries a gesture and records 0 or its errno's name in res, which the
+# script prints as JSON at its end; wr and rd write and read a file.
+PROBE_HEAD = r'''
+import errno, json, os, sys
+res = {}
+def t(name, fn):
+    try:
+        fn()
+        res[name] = 0
+    except OSError as e:
+        res[name] = errno.errorcode.get(e.errno, e.errno)
+def wr(p, text):
+    with open(p, "w") as f:
+        f.write(text)
+def rd(p):
+    with open(p, "rb") as f:
+        return f.read()
+'''
+
+
+@contextlib.contextmanager
+def real_users(*names, groups=None):
+    """Creates real users (useradd, no home, no login shell; groups maps a
+    name to the extra groups it joins) and yields their pwd entries; removes
+    them and their own groups whatever happens, newest first."""
+    made = []
+    try:
+        for name in names:
+            extra = (groups or {}).get(name)
+            subprocess.run(["useradd", "--no-create-home", "--shell",
+                            "/bin/false"] +
+                           (["-G", ",".join(extra)] if extra else []) +
+                           [name], check=True)
+            made.append(name)
+        yield [pwd.getpwnam(n) for n in names]
+    finally:
+        for name in reversed(made):
+            subprocess.run(["userdel", name])
+            subprocess.run(["groupdel", name], stderr=subprocess.DEVNULL)
 
 class Checks:
     def __init__(self):

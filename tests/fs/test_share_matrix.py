@@ -14,14 +14,13 @@ import errno
 import fcntl
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, curate, eq, make_jpegs,  # noqa: E402
-                   run_suite)
+from fslib import (PROBE_HEAD, Mount, curate, eq, make_jpegs,  # noqa: E402
+                   real_users, run_suite)
 
 OWNER = "cfs-mo-%d" % os.getpid()
 OTHER = "cfs-mx-%d" % os.getpid()
@@ -30,22 +29,8 @@ FUSE_CONF_LOCK = "/run/lock/curatefs-test-fuse-conf.lock"
 
 # Run as each requester: tries each gesture, undoing what worked, and
 # prints {gesture: 0 or errno name}.
-PROBE = r'''
-import errno, json, os, sys
+PROBE = PROBE_HEAD + r'''
 m, x, y, z, link, pred, secret, run = sys.argv[1:9]
-res = {}
-def t(name, fn):
-    try:
-        fn()
-        res[name] = 0
-    except OSError as e:
-        res[name] = errno.errorcode.get(e.errno, e.errno)
-def wr(p, text):
-    with open(p, "w") as f:
-        f.write(text)
-def rd(p):
-    with open(p, "rb") as f:
-        return f.read()
 def quiet(fn, *a):
     try:
         fn(*a)
@@ -204,20 +189,9 @@ class FuseConf:
 
 
 def body(ck, w):
-    made = []
-    try:
-        subprocess.run(["useradd", "--no-create-home", "--shell",
-                        "/bin/false", OWNER], check=True)
-        made.append(OWNER)
-        own = pwd.getpwnam(OWNER)
-        subprocess.run(["useradd", "--no-create-home", "--shell",
-                        "/bin/false", "-G", OWNER, OTHER], check=True)
-        made.append(OTHER)
-        run_all(ck, w, own, pwd.getpwnam(OTHER))
-    finally:
-        for u in reversed(made):
-            subprocess.run(["userdel", u])
-        subprocess.run(["groupdel", OWNER], stderr=subprocess.DEVNULL)
+    # The other user is a member of the owner's group.
+    with real_users(OWNER, OTHER, groups={OTHER: [OWNER]}) as (own, other):
+        run_all(ck, w, own, other)
 
 
 def give(path, pw):
