@@ -221,6 +221,41 @@ def fuse_requests(m, since):
 _live = []
 
 
+def warm_pass(m, paths, visit=read, warmups=1):
+    """The opcode counts of the requests one warm pass of visit(p) over
+    paths sends to m's daemon (mounted with -d): `warmups` passes fill the
+    caches first, then the log settles and one more pass is counted."""
+    for _ in range(warmups):
+        for p in paths:
+            visit(p)
+    since = log_settled(m)
+    for p in paths:
+        visit(p)
+    return fuse_requests(m, since)
+
+
+def expect_no_requests(c, ops, what):
+    """Raises if the opcode counts c hold any of ops; what names the pass
+    in the message."""
+    for op in ops:
+        if c.get(op):
+            raise AssertionError("%s sent %d %s: %s" % (
+                what, c[op], op, dict(c)))
+
+
+def jpegs_under(top):
+    """The .jpg files below top, sorted."""
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(top)
+                  for f in fs if f.endswith(".jpg"))
+
+
+def crop_of(files, stem, label):
+    """The one crop of image stem under a class folder named label."""
+    mine = [p for p in files if os.path.basename(p).startswith(stem)
+            and os.sep + label + os.sep in p]
+    eq(len(mine), 1, "the %s crop of %s" % (label, stem))
+    return mine[0]
+
 def run_suite(prefix, body):
     """Runs body(ck, w) with fresh Checks and a Workdir named after
     prefix, then cleans up every mount the body started (whatever
