@@ -20,8 +20,16 @@
  * setfsgid and setgroups system calls; glibc's setgroups() would change
  * every thread of the process).
  *
- * State: none; it reads c's fixed fields (uid, gid, share, owner_groups),
- * set before the session starts (acc_owner_groups).
+ * A thread inherits the credentials of the thread that creates it, so a
+ * thread the daemon starts while a request runs with someone's identity
+ * (the CVAT push thread, started by the first push command) would keep
+ * that identity for all its later work: such a thread takes the daemon's
+ * own back first (acc_thread_as_daemon).
+ *
+ * State: it reads c's fixed fields (uid, gid, share, owner_groups), set
+ * before the session starts (acc_owner_groups), which also records the
+ * daemon's own supplementary groups here, once, before any thread runs;
+ * read-only afterwards.
  */
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 314
@@ -34,6 +42,10 @@
 #include <unistd.h>
 
 #include "access.h"
+
+/* The daemon's own supplementary groups (acc_owner_groups); -1: unknown. */
+static gid_t daemon_groups[ACC_GROUPS_MAX];
+static int daemon_ngroups = -1;
 
 mode_t acc_mode(const struct fs_ctx *c, mode_t mode)
 {
@@ -103,8 +115,12 @@ static int become(uid_t uid, gid_t gid, const gid_t *groups, int n,
 {
   sv->switched = false;
   /* A daemon that is not root has no other rights to give away, and
-   * root needs no switch to act for root. */
-  if (geteuid() != 0 || uid == 0)
+   * root needs no switch to act for root, unless this thread acts for
+   * someone else now: the owner switch of a root-owned store nested in
+   * a requester's (a command written through a descriptor root opened)
+   * must give root's rights back, not keep the requester's. */
+  if (geteuid() != 0 ||
+      (uid == 0 && (uid_t)syscall(SYS_setfsuid, (uid_t)-1) == 0))
     return 0;
   sv->ngroups = getgroups((int)ARRAY_SIZE(sv->groups), sv->groups);
   if (sv->ngroups < 0)
@@ -159,6 +175,7 @@ void acc_owner_groups(struct fs_ctx *c)
   int n = (int)ARRAY_SIZE(c->owner_groups);
 
   c->owner_ngroups = 0;
+  daemon_ngroups = getgroups((int)ARRAY_SIZE(daemon_groups), daemon_groups);
   if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
     return;  /* no such user: the owner's group only, fewer rights */
   if (getgrouplist(pw.pw_name, c->gid, c->owner_groups, &n) < 0)
@@ -182,4 +199,22 @@ int acc_open_as_owner(void *arg, const char *path)
   r = open_regular(path);
   acc_restore(&sv);
   return r;
+}
+
+int acc_thread_as_daemon(void)
+{
+  if (geteuid() != 0)
+    return 0;  /* no switch is ever made (become()) */
+  if (daemon_ngroups < 0)
+    return -EPERM;
+  /* Groups first: setgroups needs CAP_SETGID, which an fsuid switch does
+   * not take away; then the daemon's fsgid and fsuid. */
+  if (syscall(SYS_setgroups, (size_t)daemon_ngroups, daemon_groups) < 0)
+    return -errno;
+  syscall(SYS_setfsgid, getegid());
+  syscall(SYS_setfsuid, geteuid());
+  if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != geteuid() ||
+      (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != getegid())
+    return -EPERM;
+  return 0;
 }

@@ -25,6 +25,7 @@
 #include <fuse_lowlevel.h>
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -561,20 +562,53 @@ static int check_store(struct daemon *d)
   return r < 0 ? -1 : 0;
 }
 
+/* Whether fd's file begins as log_sink() writes (empty or "YYYY-MM-DD
+ * HH:MM:SS level: "): a log, not another file of root's. */
+static bool looks_like_log(int fd)
+{
+  static const char *const lv[] = { "debug: ", "info: ", "warning: ",
+                                    "error: " };
+  char head[40];
+  ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
+
+  if (n == 0)
+    return true;
+  if (n < 20)
+    return false;
+  head[n] = '\0';
+  for (int i = 0; i < 19; i++) {
+    char want = i == 4 || i == 7 ? '-' : i == 10 ? ' ' : i == 13 || i == 16
+                ? ':' : '0';
+    if (want == '0' ? !isdigit((unsigned char)head[i]) : head[i] != want)
+      return false;
+  }
+  if (head[19] != ' ')
+    return false;
+  for (size_t i = 0; i < ARRAY_SIZE(lv); i++)
+    if (strncmp(head + 20, lv[i], strlen(lv[i])) == 0)
+      return true;
+  return false;
+}
+
 /* A log an older root daemon left in the owner's store: root's own
- * regular file, with no other name (never a link the owner placed), given
- * to the owner.  The descriptor or -1. */
+ * regular file, with no other name (never a link the owner placed), that
+ * reads as a log, given to the owner.  The owner may move into the store
+ * any file of root's from another folder of theirs (one `sudo` wrote
+ * there): such a file is neither written nor given away.  The descriptor
+ * or -1. */
 static int adopt_root_log(const struct daemon *d, const char *path)
 {
   struct stat st;
-  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW |
+  int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW |
                 O_NONBLOCK | O_NOCTTY);
 
   if (fd < 0)
     return -1;
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-      st.st_uid != geteuid() || fchown(fd, d->c.uid, d->c.gid) < 0) {
+      st.st_uid != geteuid() || !looks_like_log(fd) ||
+      fchown(fd, d->c.uid, d->c.gid) < 0) {
     close(fd);
+    errno = EACCES;
     return -1;
   }
   return fd;

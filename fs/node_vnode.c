@@ -167,6 +167,13 @@ bool vent_uncached(struct fs_ctx *c, const struct vent *e)
    * store change drops the kernel's names (notify.c, epoch). */
   if (!versioned && !(e->kind == VENT_SAMPLE && !c->readonly))
     return false;
+  /* A read-only mount opens files without asking the daemon, so a name
+   * kept across a change made beside the mount (noticed only at the next
+   * 0.2 s check) would lead a fresh open to a version the content cache
+   * may already have dropped: ESTALE instead of old or new bytes.  There
+   * a versioned name is looked up at each use, as without the epoch. */
+  if (versioned && c->readonly)
+    return true;
   return !notify_epoch_on(c);
 }
 
@@ -190,7 +197,7 @@ int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
     ino = vnode_lookup_verified(c, path, ++ver);
     if (ino) {
       /* Only a versioned VENT_FILE without recheck is ever verified. */
-      *versioned = !notify_epoch_on(c);
+      *versioned = c->readonly || !notify_epoch_on(c);
       node_from_ino(ino, ret);
       return 0;
     }

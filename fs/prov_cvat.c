@@ -210,6 +210,10 @@ static void *worker_main(void *arg)
   struct fs_ctx *c = arg;
   struct cvat_state *st = c_state(c);
   struct pushq *q;
+  /* Started by the request that queued the first push, which runs with
+   * its requester's identity (access.h): every push, whoever asked, works
+   * with the daemon's own, as when the daemon resumes runs at start. */
+  int ident = acc_thread_as_daemon();
 
   pthread_mutex_lock(&st->mu);
   while (take_run_locked(st, &q)) {
@@ -219,6 +223,11 @@ static void *worker_main(void *arg)
 
     pthread_mutex_unlock(&st->mu);
     r = build_config(c, &cfg, err, sizeof(err));
+    if (r == 0 && ident < 0) {
+      r = ident;
+      snprintf(err, sizeof(err), "cannot take on the daemon's identity: %s",
+               strerror(-ident));
+    }
     if (r == 0)
       r = cvat_push_run(c->store, &cfg, q->run, c->root, NULL, NULL, err,
                         sizeof(err));
