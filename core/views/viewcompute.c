@@ -253,20 +253,31 @@ static int uniq_keep(struct uniq_work *w, int64_t want)
   return r;
 }
 
-/* Every sample's score and nearest distance, for the table (rows of the
- * matrix are in id order already). */
-static int uniq_record_scores(const struct uniq_work *w,
-                              struct view_list *out)
+/* Allocates out's scored arrays for n samples and copies their ids (in id
+ * order) in; the caller fills the scores and distances.  On -ENOMEM what
+ * was allocated stays in out, freed with the list. */
+static int scored_alloc(struct view_list *out, const uint64_t *ids, size_t n)
 {
-  size_t n = w->n;
-
   out->scored_ids = malloc(n * sizeof(*out->scored_ids));
   out->score = malloc(n * sizeof(*out->score));
   out->nn_dist = malloc(n * sizeof(*out->nn_dist));
   if (!out->scored_ids || !out->score || !out->nn_dist)
     return -ENOMEM;
   out->n_scored = n;
-  memcpy(out->scored_ids, w->m.ids, n * sizeof(*w->m.ids));
+  memcpy(out->scored_ids, ids, n * sizeof(*ids));
+  return 0;
+}
+
+/* Every sample's score and nearest distance, for the table (rows of the
+ * matrix are in id order already). */
+static int uniq_record_scores(const struct uniq_work *w,
+                              struct view_list *out)
+{
+  size_t n = w->n;
+  int r = scored_alloc(out, w->m.ids, n);
+
+  if (r < 0)
+    return r;
   memcpy(out->score, w->scores, n * sizeof(*w->scores));
   for (size_t i = 0; i < n; i++)
     out->nn_dist[i] = n > UNIQ_K && w->idx[i * w->k] != SIM_NONE
@@ -580,16 +591,12 @@ static int nd_emit(struct nd_work *w, struct view_list *out)
 static int nd_record_nn(struct nd_work *w, struct view_list *out)
 {
   size_t n = w->n_nn;
+  int r;
 
   if (!n || !w->near.nn_dist)
     return 0;
-  out->scored_ids = malloc(n * sizeof(*out->scored_ids));
-  out->score = malloc(n * sizeof(*out->score));
-  out->nn_dist = malloc(n * sizeof(*out->nn_dist));
-  if (!out->scored_ids || !out->score || !out->nn_dist)
-    return -ENOMEM;
-  out->n_scored = n;
-  memcpy(out->scored_ids, w->nn_ids, n * sizeof(*w->nn_ids));
+  if ((r = scored_alloc(out, w->nn_ids, n)) < 0)
+    return r;
   memcpy(out->nn_dist, w->near.nn_dist, n * sizeof(*out->nn_dist));
   for (size_t i = 0; i < n; i++)
     out->score[i] = NAN;

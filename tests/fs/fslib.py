@@ -6,9 +6,11 @@ program exits 1 if any check failed.  Paths to the binaries come from the
 environment that meson sets (CURATEFS, CURATE, MKJPEG).
 """
 import collections
+import contextlib
 import errno
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -22,6 +24,47 @@ CURATEFS = os.environ.get("CURATEFS", "build/fs/curatefs")
 CURATE = os.environ.get("CURATE", "build/tools/curate")
 MKJPEG = os.environ.get("MKJPEG", "build/tests/mkjpeg")
 
+
+# The start of a probe script (python3 -c) run as another user: t(name, fn)
+# tries a gesture and records 0 or its errno's name in res, which the
+# script prints as JSON at its end; wr and rd write and read a file.
+PROBE_HEAD = r'''
+import errno, json, os, sys
+res = {}
+def t(name, fn):
+    try:
+        fn()
+        res[name] = 0
+    except OSError as e:
+        res[name] = errno.errorcode.get(e.errno, e.errno)
+def wr(p, text):
+    with open(p, "w") as f:
+        f.write(text)
+def rd(p):
+    with open(p, "rb") as f:
+        return f.read()
+'''
+
+
+@contextlib.contextmanager
+def real_users(*names, groups=None):
+    """Creates real users (useradd, no home, no login shell; groups maps a
+    name to the extra groups it joins) and yields their pwd entries; removes
+    them and their own groups whatever happens, newest first."""
+    made = []
+    try:
+        for name in names:
+            extra = (groups or {}).get(name)
+            subprocess.run(["useradd", "--no-create-home", "--shell",
+                            "/bin/false"] +
+                           (["-G", ",".join(extra)] if extra else []) +
+                           [name], check=True)
+            made.append(name)
+        yield [pwd.getpwnam(n) for n in names]
+    finally:
+        for name in reversed(made):
+            subprocess.run(["userdel", name])
+            subprocess.run(["groupdel", name], stderr=subprocess.DEVNULL)
 
 class Checks:
     def __init__(self):
@@ -178,6 +221,41 @@ def fuse_requests(m, since):
 _live = []
 
 
+def warm_pass(m, paths, visit=read, warmups=1):
+    """The opcode counts of the requests one warm pass of visit(p) over
+    paths sends to m's daemon (mounted with -d): `warmups` passes fill the
+    caches first, then the log settles and one more pass is counted."""
+    for _ in range(warmups):
+        for p in paths:
+            visit(p)
+    since = log_settled(m)
+    for p in paths:
+        visit(p)
+    return fuse_requests(m, since)
+
+
+def expect_no_requests(c, ops, what):
+    """Raises if the opcode counts c hold any of ops; what names the pass
+    in the message."""
+    for op in ops:
+        if c.get(op):
+            raise AssertionError("%s sent %d %s: %s" % (
+                what, c[op], op, dict(c)))
+
+
+def jpegs_under(top):
+    """The .jpg files below top, sorted."""
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(top)
+                  for f in fs if f.endswith(".jpg"))
+
+
+def crop_of(files, stem, label):
+    """The one crop of image stem under a class folder named label."""
+    mine = [p for p in files if os.path.basename(p).startswith(stem)
+            and os.sep + label + os.sep in p]
+    eq(len(mine), 1, "the %s crop of %s" % (label, stem))
+    return mine[0]
+
 def run_suite(prefix, body):
     """Runs body(ck, w) with fresh Checks and a Workdir named after
     prefix, then cleans up every mount the body started (whatever
@@ -219,18 +297,24 @@ class Mount:
             [CURATEFS, "-f"] + self.opts + [self.store, self.mnt],
             stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
             preexec_fn=self.preexec)
-        t0 = time.time()
-        while time.time() - t0 < 30:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("curatefs exited %d: %s" % (
                     self.proc.returncode, self.logtext()))
-            if os.path.ismount(self.mnt):
-                self.check_single_mount()
-                # The FUSE connection id, to abort a hung mount (fusectl).
-                self.conn = os.minor(os.stat(self.mnt).st_dev)
+            if self.appeared():
                 return self
             time.sleep(0.02)
         raise RuntimeError("mount did not appear")
+
+    def appeared(self):
+        """True once the mount is in place, its FUSE connection id (to
+        abort a hung mount through fusectl) noted in self.conn."""
+        if not os.path.ismount(self.mnt):
+            return False
+        self.check_single_mount()
+        self.conn = os.minor(os.stat(self.mnt).st_dev)
+        return True
 
     def check_single_mount(self):
         n = sum(1 for line in open("/proc/mounts")

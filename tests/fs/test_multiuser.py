@@ -8,7 +8,6 @@ leads out of it is never served."""
 import errno
 import json
 import os
-import pwd
 import shutil
 import stat
 import subprocess
@@ -16,29 +15,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa
-                   read, run_suite, write)
+from fslib import (PROBE_HEAD, Mount, curate, eq, expect_errno,  # noqa
+                   make_jpegs, read, real_users, run_suite, write)
 
 USER = "cfs-test-%d" % os.getpid()
 
 # Run as the second user: tries each gesture, prints {name: errno or 0}.
-PROBE = r'''
-import errno, json, os, sys
+PROBE = PROBE_HEAD + r'''
 m, stems, pred, other = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 x = stems[0]
-res = {}
-def t(name, fn):
-    try:
-        fn()
-        res[name] = 0
-    except OSError as e:
-        res[name] = errno.errorcode.get(e.errno, e.errno)
-def wr(p, text):
-    with open(p, "w") as f:
-        f.write(text)
-def rd(p):
-    with open(p, "rb") as f:
-        return f.read()
 t("stat root", lambda: os.stat(m))
 t("list samples", lambda: os.listdir(m + "/samples"))
 t("read sample", lambda: rd(m + "/samples/%s.jpg" % x))
@@ -101,13 +86,8 @@ def expect(res, names, want, what):
 
 
 def body(ck, w):
-    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/false",
-                    USER], check=True)
-    try:
-        pw = pwd.getpwnam(USER)
+    with real_users(USER) as (pw,):
         run_all(ck, w, pw)
-    finally:
-        subprocess.run(["userdel", USER])
 
 
 def run_all(ck, w, pw):

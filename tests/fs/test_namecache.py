@@ -32,9 +32,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, coco_store, curate, edit_boxes, eq,  # noqa: E402
-                   expect_errno, fuse_requests, log_settled, read,
-                   run_suite, write)
+from fslib import (Mount, coco_store, crop_of, curate, edit_boxes,  # noqa
+                   eq, expect_errno, expect_no_requests, jpegs_under, read,
+                   run_suite, warm_pass, write)
 
 W, H = 320, 240
 N = 8
@@ -95,15 +95,11 @@ def body(ck, w):
     m = Mount(store, mnt, ["-d"]).start()
     P = lambda *a: os.path.join(mnt, *a)  # noqa: E731
 
-    def crops(top=P("export", "imagenet")):
-        return sorted(os.path.join(t, f) for t, _, fs in os.walk(top)
-                      for f in fs if f.endswith(".jpg"))
+    def crops():
+        return jpegs_under(P("export", "imagenet"))
 
     def dog_crop(stem):
-        mine = [p for p in crops() if os.path.basename(p).startswith(stem)
-                and os.sep + "dog" + os.sep in p]
-        eq(len(mine), 1, "the dog crop of " + stem)
-        return mine[0]
+        return crop_of(crops(), stem, "dog")
 
     def tag_coco(tag):
         return P("export", "tags", tag, "coco", "annotations",
@@ -121,19 +117,11 @@ def body(ck, w):
                            for f in sorted(os.listdir(P("views", "dupes")))]
         if len(files) < 2 * N + N // 2:
             raise AssertionError("%d generated files" % len(files))
-        for _ in range(2):
-            for p in files:
-                os.stat(p)
-                read(p)
-        since = log_settled(m)
-        for p in files:
+        def stat_read(p):
             os.stat(p)
             read(p)
-        c = fuse_requests(m, since)
-        for op in ("LOOKUP", "GETATTR", "READ"):
-            if c.get(op):
-                raise AssertionError("warm pass sent %d %s: %s" % (
-                    c[op], op, dict(c)))
+        c = warm_pass(m, files, stat_read, warmups=2)
+        expect_no_requests(c, ("LOOKUP", "GETATTR", "READ"), "warm pass")
     ck.run("a warm pass over crops and drawn views sends no LOOKUP; status "
            "says names are kept", t_names_kept)
 
@@ -284,12 +272,7 @@ def body(ck, w):
         if "names of generated files: looked up at every open" not in st:
             raise AssertionError("status: " + st)
         files = crops()
-        for p in files:
-            read(p)
-        since = log_settled(m)
-        for p in files:
-            read(p)
-        c = fuse_requests(m, since)
+        c = warm_pass(m, files)
         eq(c.get("LOOKUP"), len(files), "one LOOKUP per crop")
         crop = dog_crop(stems[3])
 

@@ -25,9 +25,9 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, coco_store, curate, edit_boxes, eq,  # noqa: E402
-                   expect_errno, fuse_requests, log_settled, read,
-                   run_suite)
+from fslib import (Mount, coco_store, crop_of, edit_boxes, eq,  # noqa
+                   expect_errno, expect_no_requests, jpegs_under, read,
+                   run_suite, warm_pass)
 
 W, H = 320, 240
 N = 12
@@ -45,12 +45,11 @@ def write_coco(path, names):
         open(path, "w"))
 
 
-def stat_then_read(paths):
-    for p in paths:
-        os.stat(p)
-        with open(p, "rb") as f:
-            while f.read(1 << 16):
-                pass
+def stat_then_read(p):
+    os.stat(p)
+    with open(p, "rb") as f:
+        while f.read(1 << 16):
+            pass
 
 
 def open_fds(pid):
@@ -66,15 +65,8 @@ def body(ck, w):
     eq(len(samples), N, "samples listed")
 
     def t_warm_samples():
-        stat_then_read(samples)
-        stat_then_read(samples)
-        since = log_settled(m)
-        stat_then_read(samples)
-        c = fuse_requests(m, since)
-        for op in ("GETATTR", "READ", "LOOKUP"):
-            if c.get(op):
-                raise AssertionError("warm pass sent %d %s: %s" % (
-                    c[op], op, dict(c)))
+        c = warm_pass(m, samples, stat_then_read, warmups=2)
+        expect_no_requests(c, ("GETATTR", "READ", "LOOKUP"), "warm pass")
         eq(c.get("OPEN"), N, "one OPEN per file")
         eq(c.get("RELEASE"), N, "one RELEASE per file")
     ck.run("a warm stat-then-read pass over samples/ costs one OPEN and "
@@ -120,24 +112,15 @@ def body(ck, w):
     crops_dir = os.path.join(mnt, "export", "imagenet")
 
     def crops():
-        return sorted(os.path.join(t, f) for t, _, fs in os.walk(crops_dir)
-                      for f in fs if f.endswith(".jpg"))
+        return jpegs_under(crops_dir)
 
     def t_warm_crops():
         files = crops()
         if len(files) != 2 * N:
             raise AssertionError("%d crops, not %d" % (len(files), 2 * N))
-        for _ in range(2):
-            for p in files:
-                read(p)
-        since = log_settled(m)
-        for p in files:
-            read(p)
-        c = fuse_requests(m, since)
-        for op in ("READ", "GETATTR", "LOOKUP"):
-            if c.get(op):
-                raise AssertionError("warm pass over crops sent %d %s: %s"
-                                     % (c[op], op, dict(c)))
+        c = warm_pass(m, files, warmups=2)
+        expect_no_requests(c, ("READ", "GETATTR", "LOOKUP"),
+                           "warm pass over crops")
         eq(c.get("OPEN"), len(files), "one OPEN per crop")
     ck.run("a warm pass over export/imagenet reads every crop from the page "
            "cache: one OPEN per file, no LOOKUP", t_warm_crops)
@@ -145,32 +128,23 @@ def body(ck, w):
     def t_label_read_no_flush():
         labs = [os.path.join(mnt, "labels", n[:-4] + ".json")
                 for n in names]
-        for p in labs:
-            read(p)
-        since = log_settled(m)
-        for p in labs:
-            read(p)
-        c = fuse_requests(m, since)
-        if c.get("FLUSH"):
-            raise AssertionError("reading labels sent %d FLUSH: %s" % (
-                c["FLUSH"], dict(c)))
+        c = warm_pass(m, labs)
+        expect_no_requests(c, ("FLUSH",), "reading labels")
         eq(c.get("OPEN"), len(labs), "one OPEN per labels file")
     ck.run("reading labels/<n>.json sends no FLUSH", t_label_read_no_flush)
 
     def t_label_change_reaches_next_open():
         stem = names[0][:-4]
-        mine = [p for p in crops() if os.path.basename(p).startswith(stem)
-                and os.sep + "cat" + os.sep in p]
-        eq(len(mine), 1, "the cat crop of " + stem)
-        old = read(mine[0])
-        held = open(mine[0], "rb")
+        crop = crop_of(crops(), stem, "cat")
+        old = read(crop)
+        held = open(crop, "rb")
         try:
             def grow(boxes):
                 for b in boxes:
                     if b["label"] == "cat":
                         b["bbox"] = [5, 5, 200, 150]
             edit_boxes(mnt, stem, grow)
-            new = read(mine[0])
+            new = read(crop)
             if new == old:
                 raise AssertionError("the next open shows the old crop")
             eq(held.read(), old, "a reader holding the old crop")

@@ -14,17 +14,13 @@ import errno
 import fcntl
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fslib  # noqa: E402
-from fslib import (CURATEFS, Mount, curate, eq, make_jpegs,  # noqa: E402
-                   run_suite)
+from fslib import (PROBE_HEAD, Mount, curate, eq, make_jpegs,  # noqa: E402
+                   real_users, run_suite)
 
 OWNER = "cfs-mo-%d" % os.getpid()
 OTHER = "cfs-mx-%d" % os.getpid()
@@ -33,22 +29,8 @@ FUSE_CONF_LOCK = "/run/lock/curatefs-test-fuse-conf.lock"
 
 # Run as each requester: tries each gesture, undoing what worked, and
 # prints {gesture: 0 or errno name}.
-PROBE = r'''
-import errno, json, os, sys
+PROBE = PROBE_HEAD + r'''
 m, x, y, z, link, pred, secret, run = sys.argv[1:9]
-res = {}
-def t(name, fn):
-    try:
-        fn()
-        res[name] = 0
-    except OSError as e:
-        res[name] = errno.errorcode.get(e.errno, e.errno)
-def wr(p, text):
-    with open(p, "w") as f:
-        f.write(text)
-def rd(p):
-    with open(p, "rb") as f:
-        return f.read()
 def quiet(fn, *a):
     try:
         fn(*a)
@@ -162,26 +144,13 @@ class OwnerMount(Mount):
         super().__init__(store, mnt, opts, env=env,
                          preexec=demote if pw else None)
 
-    def start(self):
-        fslib._live.append(self)
-        self.log = tempfile.NamedTemporaryFile(
-            "w+", prefix="curatefs-log-", delete=False)
-        self.proc = subprocess.Popen(
-            [CURATEFS, "-f"] + self.opts + [self.store, self.mnt],
-            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
-            preexec_fn=self.preexec)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("curatefs exited %d: %s" % (
-                    self.proc.returncode, self.logtext()))
-            for line in open("/proc/self/mountinfo"):
-                f = line.split()
-                if f[4] == os.path.realpath(self.mnt):
-                    self.conn = int(f[2].split(":")[1])
-                    return self
-            time.sleep(0.02)
-        raise RuntimeError("mount did not appear")
+    def appeared(self):
+        for line in open("/proc/self/mountinfo"):
+            f = line.split()
+            if f[4] == os.path.realpath(self.mnt):
+                self.conn = int(f[2].split(":")[1])
+                return True
+        return False
 
 
 class FuseConf:
@@ -220,20 +189,9 @@ class FuseConf:
 
 
 def body(ck, w):
-    made = []
-    try:
-        subprocess.run(["useradd", "--no-create-home", "--shell",
-                        "/bin/false", OWNER], check=True)
-        made.append(OWNER)
-        own = pwd.getpwnam(OWNER)
-        subprocess.run(["useradd", "--no-create-home", "--shell",
-                        "/bin/false", "-G", OWNER, OTHER], check=True)
-        made.append(OTHER)
-        run_all(ck, w, own, pwd.getpwnam(OTHER))
-    finally:
-        for u in reversed(made):
-            subprocess.run(["userdel", u])
-        subprocess.run(["groupdel", OWNER], stderr=subprocess.DEVNULL)
+    # The other user is a member of the owner's group.
+    with real_users(OWNER, OTHER, groups={OTHER: [OWNER]}) as (own, other):
+        run_all(ck, w, own, other)
 
 
 def give(path, pw):

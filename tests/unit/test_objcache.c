@@ -48,15 +48,16 @@ static int fetch(void *ud, int fd, char *err, size_t errlen)
   return 0;
 }
 
-/* The bytes of the files in dir/objects. */
-static long long folder_bytes(const char *dir)
+/* The bytes of the files in dir/sub (objects/ holds the cached copies,
+ * tmp/ the downloads in flight). */
+static long long sub_bytes(const char *dir, const char *sub)
 {
   char p[512];
   long long n = 0;
   struct dirent *de;
   DIR *d;
 
-  snprintf(p, sizeof(p), "%s/objects", dir);
+  snprintf(p, sizeof(p), "%s/%s", dir, sub);
   if (!(d = opendir(p)))
     return -1;
   while ((de = readdir(d))) {
@@ -402,7 +403,7 @@ TEST(open_files_are_evicted_last)
   CHECK(!present(dir, "\"0a\"", 40) && present(dir, "\"0b\"", 40));
   objcache_stats(c, &st);
   CHECK(st.bytes <= 100);
-  CHECK(folder_bytes(dir) <= 100);
+  CHECK(sub_bytes(dir, "objects") <= 100);
   CHECK_INT_EQ(pread(fa, got, sizeof(got), 0), 40);
   CHECK(got[0] == 'a' && got[39] == 'a');
   close(fa);
@@ -434,12 +435,12 @@ TEST(shared_folder_one_bound)
   CHECK_INT_EQ(objcache_get(c1, "\"0c\"", 40, fetch, &cc, &fd, err,
                             sizeof(err)), 0);
   close(fd);
-  CHECK(folder_bytes(dir) <= 100);   /* c1 counted c2's b */
+  CHECK(sub_bytes(dir, "objects") <= 100);   /* c1 counted c2's b */
   CHECK(present(dir, "\"0b\"", 40) && !present(dir, "\"0a\"", 40));
   CHECK_INT_EQ(objcache_get(c1, "\"0d\"", 40, fetch, &d, &fd, err,
                             sizeof(err)), 0);
   close(fd);
-  CHECK(folder_bytes(dir) <= 100);
+  CHECK(sub_bytes(dir, "objects") <= 100);
   CHECK(present(dir, "\"0b\"", 40));      /* open in c2: c passed instead */
   CHECK(!present(dir, "\"0c\"", 40));
   CHECK_INT_EQ(pread(fb, got, sizeof(got), 0), 40);
@@ -467,7 +468,7 @@ TEST(shared_folder_one_bound)
   CHECK_INT_EQ(objcache_get(c3, "\"0e\"", 40, fetch, &e, &fd, err,
                             sizeof(err)), 0);
   close(fd);
-  CHECK(folder_bytes(dir) <= 100);
+  CHECK(sub_bytes(dir, "objects") <= 100);
   objcache_stats(c3, &st);
   CHECK(st.bytes <= 100);
   objcache_close(c3);
@@ -526,28 +527,6 @@ TEST(downloads_survive_another_daemons_cleanup)
   tl_rm_rf(dir);
 }
 
-/* The bytes of the files in dir/tmp. */
-static long long tmp_bytes(const char *dir)
-{
-  char p[512];
-  long long n = 0;
-  struct dirent *de;
-  DIR *d;
-
-  snprintf(p, sizeof(p), "%s/tmp", dir);
-  if (!(d = opendir(p)))
-    return -1;
-  while ((de = readdir(d))) {
-    struct stat st;
-    char f[800];
-    snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
-    if (de->d_name[0] != '.' && stat(f, &st) == 0)
-      n += st.st_size;
-  }
-  closedir(d);
-  return n;
-}
-
 /* Another daemon killed (SIGKILL) in the middle of a download, while
  * this one keeps running: the partial file goes at this one's next miss,
  * not at the next start of a daemon, so the folder stays within its
@@ -586,7 +565,7 @@ TEST(killed_download_reclaimed_while_running)
   held = open(live, O_RDWR | O_CREAT, 0600);
   CHECK(held >= 0 && flock(held, LOCK_EX) == 0);
   CHECK_INT_EQ(write(held, "0123456789", 10), 10);
-  CHECK_INT_EQ(tmp_bytes(dir), 70);
+  CHECK_INT_EQ(sub_bytes(dir, "tmp"), 70);
   CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
                             sizeof(err)), 0);
   close(fd);
@@ -595,7 +574,7 @@ TEST(killed_download_reclaimed_while_running)
   CHECK_INT_EQ(objcache_get(c, "\"0b\"", 40, fetch, &b, &fd, err,
                             sizeof(err)), 0);
   close(fd);
-  CHECK(folder_bytes(dir) + tmp_bytes(dir) - 10 <= 100);
+  CHECK(sub_bytes(dir, "objects") + sub_bytes(dir, "tmp") - 10 <= 100);
   close(held);
   objcache_close(c);
   tl_rm_rf(dir);
