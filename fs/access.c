@@ -43,10 +43,6 @@
 
 #include "access.h"
 
-/* The daemon's own supplementary groups (acc_owner_groups); -1: unknown. */
-static gid_t daemon_groups[ACC_GROUPS_MAX];
-static int daemon_ngroups = -1;
-
 mode_t acc_mode(const struct fs_ctx *c, mode_t mode)
 {
   mode_t keep = c->share == ACC_SHARE_READ ? 0755
@@ -175,7 +171,8 @@ void acc_owner_groups(struct fs_ctx *c)
   int n = (int)ARRAY_SIZE(c->owner_groups);
 
   c->owner_ngroups = 0;
-  daemon_ngroups = getgroups((int)ARRAY_SIZE(daemon_groups), daemon_groups);
+  c->daemon_ngroups = getgroups((int)ARRAY_SIZE(c->daemon_groups),
+                                c->daemon_groups);
   if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
     return;  /* no such user: the owner's group only, fewer rights */
   if (getgrouplist(pw.pw_name, c->gid, c->owner_groups, &n) < 0)
@@ -201,15 +198,16 @@ int acc_open_as_owner(void *arg, const char *path)
   return r;
 }
 
-int acc_thread_as_daemon(void)
+int acc_thread_as_daemon(const struct fs_ctx *c)
 {
   if (geteuid() != 0)
     return 0;  /* no switch is ever made (become()) */
-  if (daemon_ngroups < 0)
+  if (c->daemon_ngroups < 0)
     return -EPERM;
   /* Groups first: setgroups needs CAP_SETGID, which an fsuid switch does
    * not take away; then the daemon's fsgid and fsuid. */
-  if (syscall(SYS_setgroups, (size_t)daemon_ngroups, daemon_groups) < 0)
+  if (syscall(SYS_setgroups, (size_t)c->daemon_ngroups,
+              c->daemon_groups) < 0)
     return -errno;
   syscall(SYS_setfsgid, getegid());
   syscall(SYS_setfsuid, geteuid());

@@ -58,8 +58,9 @@ int acc_become_owner(const struct fs_ctx *c, struct acc_saved *sv);
  * (cvat.ca_bundle).  arg is the struct fs_ctx.  A descriptor or -errno. */
 int acc_open_as_owner(void *arg, const char *path);
 /* At the start of a thread the daemon creates: back to the daemon's own
- * fsuid, fsgid and supplementary groups (those of the process at start),
- * whatever identity the creating thread had taken on.  0 or -errno. */
-int acc_thread_as_daemon(void);
+ * fsuid, fsgid and supplementary groups (those of the process at start,
+ * recorded in c by acc_owner_groups), whatever identity the creating
+ * thread had taken on.  0 or -errno. */
+int acc_thread_as_daemon(const struct fs_ctx *c);
 
 #endif

@@ -53,6 +53,8 @@ struct fs_ctx {
   enum acc_share share;       /* what others may read (access.c) */
   int owner_ngroups;          /* the owner's supplementary groups, from */
   gid_t owner_groups[256];    /* the group database at start (access.c) */
+  int daemon_ngroups;         /* the daemon's own supplementary groups at */
+  gid_t daemon_groups[256];   /* start, -1: unknown (acc_thread_as_daemon) */
   int64_t mount_ns;
   double ttl;                 /* entry/attr timeout for versioned content */
   struct fuse_session *se;

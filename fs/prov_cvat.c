@@ -213,7 +213,7 @@ static void *worker_main(void *arg)
   /* Started by the request that queued the first push, which runs with
    * its requester's identity (access.h): every push, whoever asked, works
    * with the daemon's own, as when the daemon resumes runs at start. */
-  int ident = acc_thread_as_daemon();
+  int ident = acc_thread_as_daemon(c);
 
   pthread_mutex_lock(&st->mu);
   while (take_run_locked(st, &q)) {
