@@ -193,10 +193,9 @@ int cvat_task_create(struct cvat_client *c, const char *name,
 int cvat_task_get(struct cvat_client *c, int64_t id, struct cvat_task *ret);
 int cvat_task_delete(struct cvat_client *c, int64_t id);
 
-/* One image to upload: the name CVAT will know it by and the file. */
-/* A file to upload: sent from the descriptor fd, which the batch
- * callback opens (and checks) before its batch goes up, never reopened
- * by name; -1 until then. */
+/* One image to upload: the name CVAT will know it by, and the file, sent
+ * from the descriptor fd, which the batch callback opens (and checks)
+ * before its batch goes up; never reopened by name.  -1 until then. */
 struct cvat_file {
   const char *name;
   int fd;
