@@ -68,8 +68,10 @@ int evalsel_refresh(struct fs_ctx *c, const char *name, double max_age_s)
   r = evalrun_refresh_recent(c->store, name, max_age_s, err, sizeof(err));
   if (r < 0)
     fs_error(c, "eval %s: re-run after label changes failed: %s", name, err);
-  else if (r == 1)
+  else if (r == 1) {
     log_msg(LOG_LVL_INFO, "eval %s: re-run after label changes", name);
+    notify_store_changed(c);  /* names of views and exports it changed */
+  }
   if (r >= 0) {
     pthread_mutex_lock(&e->mu);
     snprintf(e->fresh_name, sizeof(e->fresh_name), "%s", name);

@@ -68,6 +68,12 @@ struct fs_ctx {
   struct passthrough *pt;      /* passthrough.c */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
+  bool noepoch;               /* -o noepoch: never cache generated names */
+  int epoch;                  /* atomic: whether the kernel takes
+                                 FUSE_NOTIFY_INC_EPOCH (notify.c): 0 not
+                                 known yet, 1 yes, -1 no */
+  uint64_t epoch_ver;         /* atomic: the store version (+1) the last
+                                 epoch notification covered, 0 none */
   uint64_t cache_max;         /* -o cache_size: bytes of generated content
                                  kept (0: from the machine, gencache.c) */
   struct objsource *objsrc;   /* a bucket dataset's files through the
@@ -114,6 +120,27 @@ void notify_stop(struct fs_ctx *c);
 /* Drop the cached attributes of an inode, and with `data` its cached pages
  * (for a directory: its cached listing). */
 void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
+
+/* Names the kernel caches (notify.c, "epoch").  The kernel drops every
+ * cached name at once when told that its epoch moved (FUSE_NOTIFY_INC_EPOCH,
+ * Linux 6.16): the next use of each name is looked up again.  The
+ * notification takes no kernel lock, so it is sent from any thread,
+ * request threads included, before the reply.
+ *
+ * notify_epoch_init: at INIT (ops.c), before any lookup: whether the
+ * kernel (protocol minor kernel_minor) takes the notification, asked by
+ * sending one, unless -o noepoch.
+ * notify_epoch_on: whether names that a store change can alter may be
+ * cached (entry time ttl): the answer of notify_epoch_init (false before).
+ * notify_store_changed: if the store version moved since the last
+ * notification, sends one; every path that changes the store calls it
+ * before it acknowledges the change (ops.c), and the notify thread every
+ * 200 ms for changes made next to the mount or by background threads.
+ * Without epoch support it does nothing: those names are then never
+ * cached. */
+void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor);
+bool notify_epoch_on(struct fs_ctx *c);
+void notify_store_changed(struct fs_ctx *c);
 
 /* Labels changed by the daemon outside a write of labels/<n>.json (a CVAT
  * pull or undo, a predictions import): drop the kernel's cached size and

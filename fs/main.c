@@ -53,6 +53,7 @@ struct options {
   int nosync;
   int readonly;
   int nopassthrough;
+  int noepoch;
   char *cache_size;
   char *share;
   char *object_cache;        /* folder of a bucket dataset's local copies */
@@ -66,6 +67,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("store_nosync", nosync),
   OPT("readonly", readonly),
   OPT("nopassthrough", nopassthrough),
+  OPT("noepoch", noepoch),
   OPT("cache_size=%s", cache_size),
   OPT("share=%s", share),
   OPT("object_cache=%s", object_cache),
@@ -140,7 +142,8 @@ static void imp_progress(const struct import_progress *p, void *ud)
   pthread_mutex_lock(&c->mu);
   c->imp = *p;
   pthread_mutex_unlock(&c->mu);
-  /* New samples were committed: let listings see them. */
+  /* New samples were committed: let listings and names see them. */
+  notify_store_changed(c);
   notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
   notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
 }
@@ -165,6 +168,7 @@ static void *import_main(void *arg)
   else if (r == 0)
     log_msg(LOG_LVL_INFO, "imported %s: %llu new, %llu skipped", c->root,
             (unsigned long long)st.added, (unsigned long long)st.skipped);
+  notify_store_changed(c);
   notify_inode(c, node_ino(NODE_DIR, DIR_SAMPLES, 0), true);
   notify_inode(c, node_ino(NODE_DIR, DIR_LABELS, 0), true);
   return NULL;
@@ -286,6 +290,9 @@ static void usage(FILE *f)
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
+    "  -o noepoch         look generated files up at every open, even where\n"
+    "                     the kernel could drop its cached names at each\n"
+    "                     change of the store (Linux 6.16 or later)\n"
     "  -o cache_size=SIZE bytes of generated content (crops, drawn views,\n"
     "                     exports) kept between reads, in memory and in a\n"
     "                     spill file of the store directory; a number with\n"
@@ -410,6 +417,7 @@ static int apply_options(struct daemon *d)
   d->so.nosync = o->nosync;
   d->c.ttl = o->ttl;
   d->c.readonly = o->readonly != 0;
+  d->c.noepoch = o->noepoch != 0;
   /* The kernel refuses every write on a read-only mount by itself. */
   if (d->c.readonly && fuse_opt_add_arg(&d->args, "-oro") != 0)
     return 1;

@@ -460,6 +460,8 @@ static int label_open(struct fs_ctx *c, struct store_txn *t,
    * until the attributes expire); writers talk to us directly. */
   o->direct_io = true;
   h->writable = (flags & O_ACCMODE) != O_RDONLY;
+  /* Only a writer commits at close: a reader's close sends no FLUSH. */
+  o->noflush = !h->writable;
   if (h->writable && (flags & O_TRUNC))
     h->dirty = true;
   else

@@ -386,10 +386,12 @@ static int tagfile_read_ino(struct fs_ctx *c, struct store_txn *t,
  * lasts.  With no entry time the next use looks the name up again and
  * finds (b, x).  Read-only mounts have no renames.  (The attribute time
  * stays the mount's.) */
-static bool tagfile_uncached(const struct fs_ctx *c, const struct node *n)
+static bool tagfile_uncached(struct fs_ctx *c, const struct node *n)
 {
   (void)n;
-  return !c->readonly;
+  /* While every store change (a rename is one) drops the kernel's names,
+   * the moved dentry is looked up again at its next use anyway. */
+  return !c->readonly && !notify_epoch_on(c);
 }
 
 const struct node_ops nodeops_tagfile = {

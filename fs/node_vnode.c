@@ -154,6 +154,22 @@ static int pin_version(struct fs_ctx *c, struct store_txn *t,
   return 0;
 }
 
+bool vent_uncached(struct fs_ctx *c, const struct vent *e)
+{
+  bool versioned = e->kind == VENT_FILE && e->key != 0;
+
+  if (e->recheck)
+    return true;
+  /* A versioned file's name leads to a new inode after a change; a file
+   * showing a sample can be moved into a tag, and its dentry moves along
+   * under the provider's name, which the tag does not list (read-only
+   * mounts have no renames).  Both are safe to cache only while every
+   * store change drops the kernel's names (notify.c, epoch). */
+  if (!versioned && !(e->kind == VENT_SAMPLE && !c->readonly))
+    return false;
+  return !notify_epoch_on(c);
+}
+
 int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
                  struct node *ret, bool *versioned)
 {
@@ -161,6 +177,7 @@ int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
   const struct provider *pv = vtree_provider_of(path, &rest);
   struct vent e;
   uint64_t ino, ver = 0;
+  bool vers;
   int r;
 
   memset(ret, 0, sizeof(*ret));
@@ -172,31 +189,29 @@ int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
      * without asking the provider again (the lookup at every open). */
     ino = vnode_lookup_verified(c, path, ++ver);
     if (ino) {
-      *versioned = true;
+      /* Only a versioned VENT_FILE without recheck is ever verified. */
+      *versioned = !notify_epoch_on(c);
       node_from_ino(ino, ret);
       return 0;
     }
   }
+  memset(&e, 0, sizeof(e));
   r = pv->stat(c, t, rest, &e);
   if (r < 0)
     return r;
-  *versioned = e.kind == VENT_FILE && e.key != 0;
-  ino = vnode_ino(c, path, *versioned ? e.key : 0);
+  vers = e.kind == VENT_FILE && e.key != 0;
+  ino = vnode_ino(c, path, vers ? e.key : 0);
   if (!ino)
     return -ENOMEM;
-  if (*versioned && (r = pin_version(c, t, pv, path, rest, &e, ino)) < 0) {
+  if (vers && (r = pin_version(c, t, pv, path, rest, &e, ino)) < 0) {
     vnode_forget(c, ino, 1);
     return r;
   }
-  if (*versioned && ver)
+  /* A name that may change without a store change is never answered
+   * from the table. */
+  if (vers && ver && !e.recheck)
     vnode_set_verified(c, ino, ver);
-  /* A provider file that shows a sample can be moved into a tag, and its
-   * dentry (with its entry time) moves along under the provider's name,
-   * which the tag does not list: no entry time, so that name is looked up
-   * again at its next use and vanishes (normal mounts; read-only ones have
-   * no renames). */
-  if (e.kind == VENT_SAMPLE && !c->readonly)
-    *versioned = true;
+  *versioned = vent_uncached(c, &e);
   node_from_ino(ino, ret);
   return 0;
 }
@@ -294,7 +309,9 @@ static int vnode_stat(struct fs_ctx *c, struct store_txn *t,
 
 static double vnode_ttl(const struct fs_ctx *c, const struct node *n)
 {
-  (void)n;
+  /* A version's attributes never change (vnode_attrs). */
+  if (vnode_key(c, node_ino_of(n)) != 0)
+    return c->ttl;
   return MIN(VNODE_TTL, c->ttl);
 }
 

@@ -122,7 +122,7 @@ struct node_ops {
   double (*ttl)(const struct fs_ctx *c, const struct node *n);
   /* Whether the kernel must look the name up again at each use (entry
    * time 0); NULL: no. */
-  bool (*uncached_entry)(const struct fs_ctx *c, const struct node *n);
+  bool (*uncached_entry)(struct fs_ctx *c, const struct node *n);
 };
 
 /* Per-handle-type handlers.  req is the requester (for control files run
@@ -264,6 +264,9 @@ int sample_move_check(struct fs_ctx *c, struct store_txn *t,
 /* Looks up path (a full provider path) into *ret (NODE_VNODE). */
 int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
                       struct node *ret, bool *versioned);
+/* Whether the kernel must look the name of provider entry e up at every
+ * use (entry time 0) rather than keep it for ttl. */
+bool vent_uncached(struct fs_ctx *c, const struct vent *e);
 /* Lists the provider tops that exist as root entries, cookies from
  * first_cookie on. */
 int vpath_list_tops(struct dir_fill *d, off_t off, uint64_t first_cookie);

@@ -7,11 +7,20 @@
  * lock while it talks to the kernel.  -ENOENT from the kernel ("never saw
  * that inode") is normal and ignored.
  *
- * Only inode invalidations are sent, never entry invalidations: those wait
- * for the parent directory's lock, which a rename in flight holds while it
- * waits for us, and if the daemon is then killed neither side can finish
- * (the mount hangs until aborted through fusectl).  Dentries stay right by
- * other means (see node.h).
+ * No entry invalidation is sent: one waits for the parent directory's
+ * lock, which a rename in flight holds while it waits for us, and if the
+ * daemon is then killed neither side can finish (the mount hangs until
+ * aborted through fusectl).  Names are dropped instead by moving the
+ * kernel's epoch (FUSE_NOTIFY_INC_EPOCH, Linux 6.16): an atomic increment
+ * in the kernel, no lock, so it is sent synchronously from the thread of
+ * the request that changed the store, before that request's reply.  Every
+ * name the kernel looked up before it is looked up again at its next use.
+ * Without it, dentries stay right by other means (see node.h), and names
+ * a store change can alter are never cached.
+ *
+ * The same thread looks at the store version every 200 ms, so a change
+ * made next to the mount (`curate`) or by a background thread of the
+ * daemon also moves the epoch.
  *
  * Ownership: the queue (c->nq) is created by notify_start() and freed by
  * notify_stop() (main.c, around the session).  Locking: the queue's
@@ -21,11 +30,22 @@
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
+#include <linux/fuse.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "node.h"
+
+/* Protocol 7.44 (Linux 6.16); Debian 12's <linux/fuse.h> is 7.38 and
+ * libfuse 3.14 has no call for it, so the daemon writes the notification
+ * itself: a bare header whose error field is the code, unique 0. */
+#define NOTIFY_INC_EPOCH 8
+#define EPOCH_MIN_MINOR 44
+/* How often the thread looks for store changes made by others. */
+#define EPOCH_TICK_NS 200000000L
 
 struct nq_item {
   struct nq_item *next;
@@ -52,9 +72,22 @@ static void *notify_main(void *arg)
     struct nq_item *it;
 
     while (!q->head && !q->stop) {
+      struct timespec ts;
       q->busy = false;
       pthread_cond_broadcast(&q->idle);
-      pthread_cond_wait(&q->cv, &q->mu);
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += EPOCH_TICK_NS;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT) {
+        /* A change no request of this mount acknowledged (`curate` next
+         * to the mount, a background thread): names within a tick. */
+        pthread_mutex_unlock(&q->mu);
+        notify_store_changed(c);
+        pthread_mutex_lock(&q->mu);
+      }
     }
     if (!q->head && q->stop)
       break;
@@ -158,4 +191,93 @@ void notify_labels(struct fs_ctx *c, const uint64_t *ids, size_t n)
     store_iter_free(it);
   }
   store_txn_abort(t);
+}
+
+/* ---- the kernel's name epoch ---- */
+
+/* Writes one FUSE_NOTIFY_INC_EPOCH to /dev/fuse.  0, or -errno (-EINVAL:
+ * the kernel does not know the code). */
+static int send_inc_epoch(struct fs_ctx *c)
+{
+  struct fuse_out_header h = { .len = sizeof(h), .error = NOTIFY_INC_EPOCH };
+  int fd = c->se ? fuse_session_fd(c->se) : -1;
+  ssize_t n;
+
+  if (fd < 0)
+    return -ENOTCONN;
+  do
+    n = write(fd, &h, sizeof(h));
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return -errno;
+  return n == (ssize_t)sizeof(h) ? 0 : -EIO;
+}
+
+/* The store version + 1 (0 on failure). */
+static uint64_t version_now(struct fs_ctx *c)
+{
+  struct store_txn *t;
+  uint64_t v = 0;
+  int r;
+
+  if (store_txn_begin(c->store, false, &t) < 0)
+    return 0;
+  r = store_version(t, &v);
+  store_txn_abort(t);
+  return r < 0 ? 0 : v + 1;
+}
+
+void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor)
+{
+  uint64_t v0 = version_now(c);
+  int r;
+
+  /* Asked at INIT, before any name is given an entry time that relies on
+   * the answer; the probe moves an epoch nothing was stamped with yet. */
+  if (c->noepoch)
+    r = -EPERM;
+  else if (kernel_minor < EPOCH_MIN_MINOR)
+    r = -ENOSYS;
+  else
+    r = send_inc_epoch(c);
+  if (r == 0)  /* what the probe covered (read before it was sent) */
+    __atomic_store_n(&c->epoch_ver, v0, __ATOMIC_RELEASE);
+  __atomic_store_n(&c->epoch, r == 0 ? 1 : -1, __ATOMIC_RELEASE);
+  if (r < 0 && r != -EPERM)
+    log_msg(LOG_LVL_INFO, "kernel name epoch: unavailable (protocol 7.%u: "
+            "%s); generated files are looked up at every open",
+            kernel_minor, strerror(-r));
+}
+
+bool notify_epoch_on(struct fs_ctx *c)
+{
+  return __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE) > 0;
+}
+
+void notify_store_changed(struct fs_ctx *c)
+{
+  uint64_t v, had;
+  int r;
+
+  if (!notify_epoch_on(c))
+    return;  /* no name relies on it (before INIT, or unavailable) */
+  v = version_now(c);
+  if (!v)
+    return;
+  had = __atomic_load_n(&c->epoch_ver, __ATOMIC_ACQUIRE);
+  if (v == had)
+    return;
+  /* Sent before it is recorded: a thread that finds its version recorded
+   * knows the kernel already dropped the names. */
+  r = send_inc_epoch(c);
+  if (r < 0) {
+    if (r != -ENODEV && r != -ENOTCONN)  /* unmounting */
+      log_msg(LOG_LVL_WARN, "kernel name epoch: notification failed: %s",
+              strerror(-r));
+    return;
+  }
+  while (had < v && !__atomic_compare_exchange_n(&c->epoch_ver, &had, v,
+                                                  false, __ATOMIC_ACQ_REL,
+                                                  __ATOMIC_ACQUIRE))
+    ;
 }

@@ -4,8 +4,10 @@
  * the map of which file serves which path) in one short LMDB transaction,
  * and replies.  Handlers return negative errno; each operation replies
  * with fuse_reply_err(req, -r) from its one exit.  No transaction
- * outlives a request.  Cache invalidations are queued to notify.c, never
- * sent from here.
+ * outlives a request.  Inode invalidations are queued to notify.c, never
+ * sent from here; a request that changed the store moves the kernel's name
+ * epoch (notify_store_changed(), lock-free in the kernel) before it
+ * replies, so the next lookup of any name sees the change.
  */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -210,11 +212,10 @@ static int add_vent(const char *name, const struct vent *e, uint64_t cookie,
     return 0;  /* unreachable name: skip */
   f->vmode = e->kind == VENT_DIR ? S_IFDIR : S_IFREG;
   if (f->plus) {
-    uint64_t ino;
-    f->versioned = e->kind == VENT_FILE && e->key != 0;
-    ino = vnode_ino(f->d.c, path, f->versioned ? e->key : 0);
+    uint64_t ino = vnode_ino(f->d.c, path,
+                             e->kind == VENT_FILE ? e->key : 0);
     /* Entry time: as vpath_lookup() gives it. */
-    f->versioned |= e->kind == VENT_SAMPLE && !f->d.c->readonly;
+    f->versioned = vent_uncached(f->d.c, e);
     if (!ino)
       return 1;
     node_from_ino(ino, &n);
@@ -502,6 +503,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
   (void)ino;
   r = h->ops->write ? h->ops->write(ctx(req), req, h, data, size, off)
                     : -EBADF;
+  /* A command file acts at the write that ends its line. */
+  notify_store_changed(ctx(req));
   if (r < 0)
     fuse_reply_err(req, -r);
   else
@@ -511,13 +514,18 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   struct nh *h = fh_of(fi);
+  int r;
 
   (void)ino;
   /* No handle: a read-only mount.  ENOSYS stops further flushes. */
-  if (!h)
+  if (!h) {
     fuse_reply_err(req, ENOSYS);
-  else
-    reply_status(req, h->ops->flush ? h->ops->flush(ctx(req), req, h) : 0);
+    return;
+  }
+  r = h->ops->flush ? h->ops->flush(ctx(req), req, h) : 0;
+  /* A label document or a setting committed: before close() returns. */
+  notify_store_changed(ctx(req));
+  reply_status(req, r);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -585,6 +593,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
     r = -EPERM;
   if (r == 0)
     r = nodeops_of(&p)->mkdir(c, &p, name, &n);
+  notify_store_changed(c);
   if (r == 0 && (r = begin(c, false, &t)) == 0) {
     r = entry_for(c, t, &n, &e);
     store_txn_abort(t);
@@ -605,6 +614,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     r = -EPERM;
   if (r == 0)
     r = nodeops_of(&p)->rmdir(c, &p, name);
+  notify_store_changed(c);
   reply_status(req, r);
 }
 
@@ -621,6 +631,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
   }
   if (r == 0)
     r = nodeops_of(&p)->unlink(c, &p, name);
+  notify_store_changed(c);
   reply_status(req, r);
 }
 
@@ -642,6 +653,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     r = nodeops_of(&dst)->rename_into(c, &src, name, &dst, newname, flags);
   else if (r == 0)
     r = node_refuse_move(c, name, newname);
+  /* The kernel moves the source dentry after our reply; it keeps the
+   * epoch of its lookup, so its next use looks the new name up. */
+  notify_store_changed(c);
   reply_status(req, r);
 }
 
@@ -737,6 +751,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want |= FUSE_CAP_SPLICE_MOVE;
   /* Label and control writes stay synchronous: no writeback cache. */
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  /* Whether names may be kept until the store changes: asked now, before
+   * the first lookup (a notification takes no kernel lock, and none of
+   * INIT's). */
+  notify_epoch_init(c, conn->proto_minor);
   conn->max_background = 64;
   conn->congestion_threshold = 48;
 }

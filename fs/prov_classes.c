@@ -32,27 +32,12 @@ static int k_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   return 0;
 }
 
-static int k_list(struct fs_ctx *c, struct store_txn *t, const char *path,
-                  uint64_t from, vent_fn fn, void *ud)
-{
-  (void)c; (void)t; (void)path; (void)from; (void)fn; (void)ud;
-  return -ENOTDIR;
-}
-
 static int k_generate(struct fs_ctx *c, struct store_txn *t,
                       const char *path, const struct sink *out)
 {
-  struct buf b;
-  int r;
-
   (void)c;
   (void)path;
-  buf_init(&b, 64u << 20);
-  r = classes_render(t, &b);
-  if (r == 0)
-    r = out->write(out->ud, b.data, b.len);
-  buf_free(&b);
-  return r;
+  return provlib_render(t, 64u << 20, classes_render, out);
 }
 
 static bool has_rename(const char *data, size_t len)
@@ -100,7 +85,7 @@ static int k_write(struct fs_ctx *c, const char *path, const char *data,
 const struct provider prov_classes = {
   .name = "classes",
   .stat = k_stat,
-  .list = k_list,
+  .list = provlib_list_none,
   .generate = k_generate,
   .write = k_write,
   .command = true,

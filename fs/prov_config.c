@@ -24,27 +24,12 @@ static int cfg_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   return 0;
 }
 
-static int cfg_list(struct fs_ctx *c, struct store_txn *t, const char *path,
-                    uint64_t from, vent_fn fn, void *ud)
-{
-  (void)c; (void)t; (void)path; (void)from; (void)fn; (void)ud;
-  return -ENOTDIR;
-}
-
 static int cfg_generate(struct fs_ctx *c, struct store_txn *t,
                         const char *path, const struct sink *out)
 {
-  struct buf b;
-  int r;
-
   (void)c;
   (void)path;
-  buf_init(&b, 1 << 20);
-  r = config_render(t, &b);
-  if (r == 0)
-    r = out->write(out->ud, b.data, b.len);
-  buf_free(&b);
-  return r;
+  return provlib_render(t, 1 << 20, config_render, out);
 }
 
 /* Applies (commit) or only checks the document. */
@@ -89,7 +74,7 @@ static int cfg_check(struct fs_ctx *c, const char *path, const char *data,
 const struct provider prov_config = {
   .name = "config",
   .stat = cfg_stat,
-  .list = cfg_list,
+  .list = provlib_list_none,
   .generate = cfg_generate,
   .write = cfg_write,
   .check = cfg_check,

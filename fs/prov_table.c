@@ -72,13 +72,6 @@ static int t_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   return 0;
 }
 
-static int t_list(struct fs_ctx *c, struct store_txn *t, const char *path,
-                  uint64_t from, vent_fn fn, void *ud)
-{
-  (void)c; (void)t; (void)path; (void)from; (void)fn; (void)ud;
-  return -ENOTDIR;
-}
-
 static int t_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
                       const struct sink *out)
 {
@@ -128,7 +121,7 @@ const struct provider prov_table = {
   .init = t_init,
   .destroy = t_destroy,
   .stat = t_stat,
-  .list = t_list,
+  .list = provlib_list_none,
   .generate = t_generate,
   .warm = t_warm,
 };

@@ -264,6 +264,8 @@ static int eval_stat(struct fs_ctx *c, const struct vdir *vd,
   r = eval_resolve(t, ev, vd, file, &s);
   if (r == 0) {
     ret->kind = VENT_FILE;
+    ret->recheck = true;  /* looked up within a second of a refresh check:
+                             the list may still move */
     ret->sample_id = s.id;
     ret->key = eval_key(t, ev, &s);
     ret->mtime_ns = s.labels_mtime_ns > s.mtime_ns ? s.labels_mtime_ns
@@ -296,7 +298,7 @@ static int eval_list(struct fs_ctx *c, const struct vdir *vd, uint64_t from,
       break;
     for (size_t i = 0; i < n && !stop; i++) {
       struct sample s;
-      struct vent e = { .kind = VENT_FILE };
+      struct vent e = { .kind = VENT_FILE, .recheck = true };
       char name[NAME_MAX + 1];
       from++;
       if (store_sample_get(t, chunk[i].sample_id, &s) < 0 ||

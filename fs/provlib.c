@@ -1,5 +1,6 @@
 /* provlib.c - helpers the providers share: the store version as a content
- * key, selections by name, reading a whole file.
+ * key, the listing and content of a provider that is one rendered file,
+ * selections by name, reading a whole file.
  *
  * It sits below the providers and knows none of them (nor the registry,
  * vtree.c), so providers depend on it without a cycle.  No state, no
@@ -19,6 +20,28 @@ uint64_t provlib_version_key(struct store_txn *t)
   uint64_t v = 0;
   store_version(t, &v);
   return v + 1;
+}
+
+int provlib_list_none(struct fs_ctx *c, struct store_txn *t,
+                      const char *path, uint64_t from, vent_fn fn, void *ud)
+{
+  (void)c; (void)t; (void)path; (void)from; (void)fn; (void)ud;
+  return -ENOTDIR;
+}
+
+int provlib_render(struct store_txn *t, size_t cap,
+                   int (*render)(struct store_txn *t, struct buf *out),
+                   const struct sink *out)
+{
+  struct buf b;
+  int r;
+
+  buf_init(&b, cap);
+  r = render(t, &b);
+  if (r == 0)
+    r = out->write(out->ud, b.data, b.len);
+  buf_free(&b);
+  return r;
 }
 
 uint64_t provlib_store_version(struct fs_ctx *c)

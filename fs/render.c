@@ -107,6 +107,9 @@ static void status_caches(struct fs_ctx *c, struct buf *out)
     else
       buf_printf(out, "kernel passthrough: on, %" PRIu64 " opens of large "
                  "generated files read from their cache files\n", opens);
+    buf_printf(out, "names of generated files: %s\n", notify_epoch_on(c)
+               ? "kept by the kernel until the store changes"
+               : "looked up at every open");
   }
 
   {

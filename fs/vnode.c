@@ -289,7 +289,7 @@ void vnode_detach(struct fs_ctx *c, const char *path)
 }
 
 /* Locks the table (*tp) and finds the record of ino (NULL if none). */
-static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
+static struct vnode *lock_ino(const struct fs_ctx *c, uint64_t ino,
                               struct vnode_table **tp)
 {
   struct vnode_table *t = c->vt;
@@ -299,7 +299,7 @@ static struct vnode *lock_ino(struct fs_ctx *c, uint64_t ino,
   return find_ino(t, ino);
 }
 
-uint64_t vnode_key(struct fs_ctx *c, uint64_t ino)
+uint64_t vnode_key(const struct fs_ctx *c, uint64_t ino)
 {
   struct vnode_table *t;
   struct vnode *v = lock_ino(c, ino, &t);

@@ -58,6 +58,10 @@ struct vent {
                            and read with direct I/O */
   int64_t mtime_ns;     /* 0 = mount time */
   uint64_t size;        /* filled in by the layer for generated files */
+  bool recheck;         /* the name may lead elsewhere without a store
+                           change (an evaluation view: its refresh check
+                           is shared for a second): looked up at every
+                           open, never cached by the kernel */
 };
 
 /* Where a provider's own state is kept (struct vtree_state.prov): one slot
@@ -189,6 +193,14 @@ uint64_t provlib_version_key(struct store_txn *t);
 /* The same in a read transaction of its own; 0 if the store cannot be
  * read. */
 uint64_t provlib_store_version(struct fs_ctx *c);
+/* ->list of a provider that is a single file at its top: -ENOTDIR. */
+int provlib_list_none(struct fs_ctx *c, struct store_txn *t,
+                      const char *path, uint64_t from, vent_fn fn, void *ud);
+/* ->generate of such a file rendered whole: render(t) into a buffer of
+ * at most cap bytes, then written to out in one piece. */
+int provlib_render(struct store_txn *t, size_t cap,
+                   int (*render)(struct store_txn *t, struct buf *out),
+                   const struct sink *out);
 /* Sample ids of a selection named as in the tree: "samples", "tags/<t>",
  * "views/<v>" (views in their listed order, the others by id), read
  * within t (core/views/selection.h).  *ret is owned by the caller.
@@ -278,7 +290,7 @@ void vnode_forget(struct fs_ctx *c, uint64_t ino, uint64_t nlookup);
  * fresh inode (see node.h on why moved dentries need that). */
 void vnode_detach(struct fs_ctx *c, const char *path);
 /* The content key an inode stands for (0: not versioned). */
-uint64_t vnode_key(struct fs_ctx *c, uint64_t ino);
+uint64_t vnode_key(const struct fs_ctx *c, uint64_t ino);
 /* Records g as the content of inode ino, if ino stands for key and has
  * none yet: its size, the modification time to report, and g itself (a
  * reference of its own) when g is in a cache file.  Kept until the kernel

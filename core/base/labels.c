@@ -26,11 +26,18 @@ void detection_clear(struct detection *d)
   d->attributes = NULL;
 }
 
-static void field_free(struct label_field *f)
+void labels_field_clear(struct label_field *f)
 {
   for (size_t i = 0; i < f->n; i++)
     detection_clear(&f->d[i]);
   free(f->d);
+  f->d = NULL;
+  f->n = f->cap = 0;
+}
+
+static void field_free(struct label_field *f)
+{
+  labels_field_clear(f);
   free(f->name);
   memset(f, 0, sizeof(*f));
 }
@@ -68,6 +75,22 @@ struct label_field *labels_field(struct labels *l, const char *name,
     return NULL;
   l->n++;
   return f;
+}
+
+struct label_field *labels_field_replace(struct labels *l, const char *name,
+                                         struct label_field *src)
+{
+  struct label_field *dst = labels_field(l, name, true);
+
+  if (!dst)
+    return NULL;
+  labels_field_clear(dst);
+  dst->d = src->d;
+  dst->n = src->n;
+  dst->cap = src->cap;
+  src->d = NULL;
+  src->n = src->cap = 0;
+  return dst;
 }
 
 static int field_grow(struct label_field *f)

@@ -63,7 +63,15 @@ struct label_field *labels_field(struct labels *l, const char *name,
                                  bool create);
 /* Appends a copy of *d (strings copied).  Returns 0 or -ENOMEM. */
 int labels_field_add(struct label_field *f, const struct detection *d);
+/* Replaces the detections of field `name` (created if absent) with those
+ * of src, which are taken: src is left empty.  Returns the field, or NULL
+ * out of memory (then l and src are unchanged). */
+struct label_field *labels_field_replace(struct labels *l, const char *name,
+                                         struct label_field *src);
 void detection_clear(struct detection *d);
+/* Frees f's detections and their array, leaving f empty (n, cap 0); its
+ * name is left alone. */
+void labels_field_clear(struct label_field *f);
 
 /* Field names: 1..64 bytes of [A-Za-z0-9_.-]. */
 bool labels_field_name_valid(const char *name);

@@ -348,6 +348,18 @@ bool utf8_valid(const char *str, size_t n)
   return true;
 }
 
+char *str_trim(char *s)
+{
+  char *e;
+
+  while (*s == ' ' || *s == '\t')
+    s++;
+  e = s + strlen(s);
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+    *--e = '\0';
+  return s;
+}
+
 bool no_control_chars(const char *str, size_t n)
 {
   const unsigned char *s = (const unsigned char *)str;

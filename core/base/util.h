@@ -129,6 +129,10 @@ bool utf8_valid(const char *s, size_t n);
  * not end inside a multi-byte character: where to cut a name for a
  * caption, so the cut is not drawn as a replacement character. */
 size_t utf8_cut(const char *s, size_t max);
+/* Trims spaces, tabs and CRs at both ends of s, in place (the end by
+ * writing a NUL); returns the first byte kept.  For the lines of command
+ * and settings files. */
+char *str_trim(char *s);
 /* Is s[0..n) free of control characters: C0 (below 0x20), DEL and the C1
  * range U+0080..U+009F?  Expects valid UTF-8. */
 bool no_control_chars(const char *s, size_t n);

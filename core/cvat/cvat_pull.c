@@ -162,9 +162,7 @@ struct msample {
 static void msample_free(struct msample *ms)
 {
   ms->nf.name = NULL;
-  for (size_t i = 0; i < ms->nf.n; i++)
-    detection_clear(&ms->nf.d[i]);
-  free(ms->nf.d);
+  labels_field_clear(&ms->nf);
   labels_free(&ms->l);
   free(ms->map);
   free(ms->nmap);

@@ -626,25 +626,16 @@ static int store_missing(struct imp *m, struct img *im)
 static int store_image(struct imp *m, struct img *im)
 {
   struct labels cur;
-  struct label_field *dst, *src = labels_field(&im->l, m->field, false);
+  struct label_field *src = labels_field(&im->l, m->field, false);
   uint8_t k[LABELS_MAX_FIELD_NAME + 9], v[8];
   int r = store_labels_get(m->t, im->sample_id, &cur);
 
   if (r < 0)
     return r;
-  dst = labels_field(&cur, m->field, true);
-  if (!dst) {
+  if (!labels_field_replace(&cur, m->field, src)) {
     labels_free(&cur);
     return -ENOMEM;
   }
-  for (size_t j = 0; j < dst->n; j++)
-    detection_clear(&dst->d[j]);
-  free(dst->d);
-  dst->d = src->d;
-  dst->n = src->n;
-  dst->cap = src->cap;
-  src->d = NULL;
-  src->n = src->cap = 0;
   r = store_labels_put(m->t, im->sample_id, &cur);
   labels_free(&cur);
   if (r < 0)
@@ -668,6 +659,24 @@ struct forget {
   size_t n, cap;
 };
 
+/* The file name of a COCO_NS_MISSING record (key klen bytes, value v of
+ * vlen) into name (4097 bytes); the length of the value before the
+ * encoded field, or -EIO for a damaged record. */
+static int missing_name(size_t klen, const uint8_t *v, size_t vlen,
+                        char *name)
+{
+  uint16_t n16;
+
+  if (vlen < 2 || klen < 8)
+    return -EIO;
+  memcpy(&n16, v, 2);
+  if (n16 > 4096 || (size_t)n16 + 2 > vlen)
+    return -EIO;
+  memcpy(name, v + 2, n16);
+  name[n16] = '\0';
+  return 2 + n16;
+}
+
 static int cmp_name(const void *a, const void *b)
 {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -680,15 +689,10 @@ static int forget_one(const void *key, size_t klen, const void *val,
   const uint8_t *v = val;
   char name[4097];
   const char *np = name;
-  uint16_t n16;
+  int r = missing_name(klen, v, vlen, name);
 
-  if (vlen < 2 || klen < 8)
-    return -EIO;
-  memcpy(&n16, v, 2);
-  if (n16 > 4096 || (size_t)n16 + 2 > vlen)
-    return -EIO;
-  memcpy(name, v + 2, n16);
-  name[n16] = '\0';
+  if (r < 0)
+    return r;
   if (!bsearch(&np, f->names, f->nnames, sizeof(*f->names), cmp_name))
     return 0;
   if (f->n == f->cap) {
@@ -829,29 +833,22 @@ static int missing_one(const void *key, size_t klen, const void *val,
   const uint8_t *v = val;
   struct label_field f = { 0 };
   char name[4097];
-  uint16_t n16;
-  int r;
+  int r, at;
 
   if (!w->fn) {   /* fingerprint only */
     w->h = hash_bytes_fnv1a(w->h, key, klen);
     w->h = hash_bytes_fnv1a(w->h, val, vlen);
     return 0;
   }
-  if (vlen < 2 || klen < 8)
-    return -EIO;
-  memcpy(&n16, v, 2);
-  if (n16 > 4096 || (size_t)n16 + 2 > vlen)
-    return -EIO;
-  memcpy(name, v + 2, n16);
-  name[n16] = '\0';
-  r = labels_field_decode(v + 2 + n16, vlen - 2 - n16, &f);
+  at = missing_name(klen, v, vlen, name);
+  if (at < 0)
+    return at;
+  r = labels_field_decode(v + at, vlen - (size_t)at, &f);
   if (r < 0)
     return r == -EBADMSG ? -EIO : r;
   r = w->fn((int64_t)store_key_rd_u64((const uint8_t *)key + klen - 8), name,
             &f, w->ud);
-  for (size_t i = 0; i < f.n; i++)
-    detection_clear(&f.d[i]);
-  free(f.d);
+  labels_field_clear(&f);
   return r;
 }
 

@@ -193,9 +193,7 @@ static int one_file(struct limp *L, struct limp_src *src, size_t i,
   }
   if (r == 0)
     r = limp_put(L, smp.id, &f);
-  for (size_t k = 0; k < f.n; k++)
-    detection_clear(&f.d[k]);
-  free(f.d);
+  labels_field_clear(&f);
   return r;
 }
 

@@ -26,6 +26,26 @@ static void coco_rep(const char *what, const char *reason, void *ud)
   limp_report(L, what, reason);
 }
 
+/* Imports one COCO document (named `name` in reports) in L's transaction
+ * and adds its counts to L's. */
+static int coco_doc(struct limp *L, const char *data, size_t len,
+                    const char *name)
+{
+  struct coco_stats cs = { 0 };
+  int r;
+
+  coco_last[0] = '\0';
+  r = coco_import_txn(L->t, data, len, name, L->field, coco_rep, L, &cs);
+  if (r == -EINVAL && !L->err[0])
+    limp_fail(L, "%s: %s", name,
+              coco_last[0] ? coco_last : "not a valid COCO detection file");
+  L->st->files += cs.images;
+  L->st->matched += cs.matched;
+  L->st->unmatched += cs.unmatched;
+  L->st->boxes += cs.boxes;
+  return r;
+}
+
 static bool is_coco_json(const char *name)
 {
   size_t n = strlen(name);
@@ -40,7 +60,6 @@ static int coco_from_src(struct limp *L, struct limp_src *src)
 
   buf_init(&b, LIMP_JSON_MAX);
   for (size_t i = 0; r == 0 && i < src->n; i++) {
-    struct coco_stats cs = { 0 };
     if (!is_coco_json(src->names[i]))
       continue;
     found++;
@@ -50,16 +69,7 @@ static int coco_from_src(struct limp *L, struct limp_src *src)
       limp_fail(L, "%s: %s", src->names[i], strerror(-r));
       break;
     }
-    coco_last[0] = '\0';
-    r = coco_import_txn(L->t, b.data, b.len, src->names[i], L->field,
-                        coco_rep, L, &cs);
-    if (r == -EINVAL && !L->err[0])
-      limp_fail(L, "%s: %s", src->names[i],
-                coco_last[0] ? coco_last : "not a valid COCO detection file");
-    L->st->files += cs.images;
-    L->st->matched += cs.matched;
-    L->st->unmatched += cs.unmatched;
-    L->st->boxes += cs.boxes;
+    r = coco_doc(L, b.data, b.len, src->names[i]);
   }
   buf_free(&b);
   if (r == 0 && !found)
@@ -100,17 +110,7 @@ static int coco_file(struct limp *L, const char *path)
     buf_free(&b);
     return limp_fail(L, "%s: %s", path, strerror(-r)), r;
   }
-  struct coco_stats cs = { 0 };
-  coco_last[0] = '\0';
-  r = coco_import_txn(L->t, b.data ? b.data : "", b.len, path, L->field,
-                      coco_rep, L, &cs);
-  if (r == -EINVAL && !L->err[0])
-    limp_fail(L, "%s: %s", path,
-              coco_last[0] ? coco_last : "not a valid COCO detection file");
-  L->st->files += cs.images;
-  L->st->matched += cs.matched;
-  L->st->unmatched += cs.unmatched;
-  L->st->boxes += cs.boxes;
+  r = coco_doc(L, b.data ? b.data : "", b.len, path);
   buf_free(&b);
   return r;
 }

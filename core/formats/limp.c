@@ -318,19 +318,11 @@ int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
 
   if (r < 0)
     return r;
-  dst = labels_field(&cur, L->field, true);
+  dst = labels_field_replace(&cur, L->field, f);
   if (!dst) {
     labels_free(&cur);
     return -ENOMEM;
   }
-  for (size_t j = 0; j < dst->n; j++)
-    detection_clear(&dst->d[j]);
-  free(dst->d);
-  dst->d = f->d;
-  dst->n = f->n;
-  dst->cap = f->cap;
-  f->d = NULL;
-  f->n = f->cap = 0;
   L->st->boxes += dst->n;
   L->st->matched++;
   r = store_labels_put(L->t, sample_id, &cur);

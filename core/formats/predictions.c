@@ -718,6 +718,18 @@ static int add_name(struct ctx *c, size_t k, const char *s, size_t n,
   return set_class_name(c, k, s, n);
 }
 
+/* After the names of `path` were read: every index up to the largest has
+ * a name, and there is at least one. */
+static int names_complete(struct ctx *c, const char *path)
+{
+  for (size_t j = 0; j < c->n_cls; j++)
+    if (!c->cls_name[j])
+      return fail(c, "%s: class %zu has no name", path, j);
+  if (c->n_cls == 0)
+    return fail(c, "%s: no class names", path);
+  return 0;
+}
+
 /* names: a plain list (one per line) or a data.yaml "names" entry. */
 static int read_names(struct ctx *c, const char *path)
 {
@@ -746,12 +758,7 @@ static int read_names(struct ctx *c, const char *path)
       if (v[j])
         r = add_name(c, j, v[j], strlen(v[j]), path);
     yaml_names_free(v, nv);
-    for (size_t j = 0; r == 0 && j < c->n_cls; j++)
-      if (!c->cls_name[j])
-        r = fail(c, "%s: class %zu has no name", path, j);
-    if (r == 0 && c->n_cls == 0)
-      r = fail(c, "%s: no class names", path);
-    return r;
+    return r ? r : names_complete(c, path);
   }
 
   /* A plain list: one name per line. */
@@ -770,12 +777,7 @@ static int read_names(struct ctx *c, const char *path)
     line = next;
   }
   free(text);
-  for (size_t j = 0; r == 0 && j < c->n_cls; j++)
-    if (!c->cls_name[j])
-      r = fail(c, "%s: class %zu has no name", path, j);
-  if (r == 0 && c->n_cls == 0)
-    r = fail(c, "%s: no class names", path);
-  return r;
+  return r ? r : names_complete(c, path);
 }
 
 /* The numbers of one line (at most 7) into v, their count into *nv. */

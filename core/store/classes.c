@@ -126,19 +126,6 @@ int classes_remove(struct store_txn *t, const char *name, char *err,
   return 0;
 }
 
-/* Trims spaces and tabs (and a CR) at both ends, in place. */
-static char *trim(char *s)
-{
-  char *e;
-
-  while (*s == ' ' || *s == '\t')
-    s++;
-  e = s + strlen(s);
-  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-    *--e = '\0';
-  return s;
-}
-
 static int run_line(struct store_txn *t, char *line, char *err,
                     size_t errlen)
 {
@@ -149,7 +136,7 @@ static int run_line(struct store_txn *t, char *line, char *err,
     return errf(err, errlen, -EINVAL, "expected 'add NAME', 'rename OLD -> "
                 "NEW' or 'remove NAME', got '%.80s'", line);
   *arg++ = '\0';
-  arg = trim(arg);
+  arg = str_trim(arg);
   if (strcmp(verb, "add") == 0)
     return classes_add(t, arg, err, errlen);
   if (strcmp(verb, "remove") == 0)
@@ -158,16 +145,16 @@ static int run_line(struct store_txn *t, char *line, char *err,
     char *arrow = strstr(arg, " -> "), *to;
     if (arrow) {
       *arrow = '\0';
-      to = trim(arrow + 4);
+      to = str_trim(arrow + 4);
     } else {
       to = strpbrk(arg, " \t");
-      if (!to || strpbrk(trim(to), " \t"))
+      if (!to || strpbrk(str_trim(to), " \t"))
         return errf(err, errlen, -EINVAL, "expected 'rename OLD -> NEW' "
                     "(or 'rename OLD NEW' for names without spaces)");
       *to++ = '\0';
-      to = trim(to);
+      to = str_trim(to);
     }
-    return classes_rename(t, trim(arg), to, err, errlen);
+    return classes_rename(t, str_trim(arg), to, err, errlen);
   }
   return errf(err, errlen, -EINVAL, "unknown command '%.40s' (add, rename, "
               "remove)", verb);
@@ -198,7 +185,7 @@ int classes_run(struct store_txn *t, const char *text, size_t len,
     else
       nl = p + strlen(p);
     no++;
-    line = trim(p);
+    line = str_trim(p);
     if (!*line || *line == '#')
       continue;
     r = run_line(t, line, msg, sizeof(msg));
@@ -237,11 +224,11 @@ int classes_parse_list(const char *list, char ***ret, size_t *ret_n,
       return -ENOMEM;
     }
     p += l + (e ? 1 : 0);
-    if (!*trim(name)) {
+    if (!*str_trim(name)) {
       free(name);
       continue;
     }
-    memmove(name, trim(name), strlen(trim(name)) + 1);
+    memmove(name, str_trim(name), strlen(str_trim(name)) + 1);
     if (!name_ok(name, err, errlen)) {
       free(name);
       classes_list_free(v, n);

@@ -281,18 +281,6 @@ int config_render(struct store_txn *t, struct buf *out)
   return r < 0 ? r : 0;
 }
 
-static char *trim(char *s)
-{
-  char *e;
-
-  while (*s == ' ' || *s == '\t')
-    s++;
-  e = s + strlen(s);
-  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-    *--e = '\0';
-  return s;
-}
-
 /* One parsed line. */
 struct cfg_line {
   const struct config_key *k;
@@ -313,7 +301,7 @@ static int parse_line(char *line, size_t lineno, struct cfg_doc *d,
   const struct config_key *k;
   int r;
 
-  line = trim(line);
+  line = str_trim(line);
   if (!*line || *line == '#')
     return 0;
   eq = strchr(line, '=');
@@ -321,7 +309,7 @@ static int parse_line(char *line, size_t lineno, struct cfg_doc *d,
     return errf(err, errlen, -EINVAL, "line %zu: expected \"key = value\"",
                 lineno);
   *eq = '\0';
-  name = trim(line);
+  name = str_trim(line);
   val = eq + 1;
   /* A trailing "  # comment" (as `config` shows) is not part of the
    * value; a '#' inside a value needs no space before it. */
@@ -330,7 +318,7 @@ static int parse_line(char *line, size_t lineno, struct cfg_doc *d,
     hash = strstr(val, "\t#");
   if (hash)
     *hash = '\0';
-  val = trim(val);
+  val = str_trim(val);
   k = config_key_find(name);
   if (!k)
     return errf(err, errlen, -EINVAL, "line %zu: unknown key \"%.100s\"",

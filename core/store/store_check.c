@@ -429,9 +429,7 @@ static int row_label(struct chk *c, const MDB_val *k, const MDB_val *v)
       c->max_label = f.d[i].id;
     r = kl < 0 ? kl : kv_add(&c->want[DB_COUNTS], key, (size_t)kl, &one, 8);
   }
-  for (size_t i = 0; i < f.n; i++)
-    detection_clear(&f.d[i]);
-  free(f.d);
+  labels_field_clear(&f);
   if (r == -ENOMEM)
     return r;
   if (why) {
@@ -769,9 +767,7 @@ int store_record_check(const char *table, const void *key, size_t klen,
   if (strcmp(table, "labels") == 0) {
     struct label_field f = { 0 };
     int r = labels_field_decode(val, vlen, &f);
-    for (size_t i = 0; i < f.n; i++)
-      detection_clear(&f.d[i]);
-    free(f.d);
+    labels_field_clear(&f);
     return r == -EBADMSG ? -EIO : r;
   }
   if (strcmp(table, "classids") == 0)

@@ -54,10 +54,13 @@ int store_class_id(struct store_txn *t, const char *name, bool create,
   return r;
 }
 
-int store_class_name(struct store_txn *t, uint32_t id, const char **ret_name)
+/* One class by id, strings borrowed; -ENOENT when there is none. */
+static int class_get(struct store_txn *t, uint32_t id, struct store_class *ret)
 {
   uint8_t key[4];
   MDB_val k = { 4, key }, v;
+  const char *p;
+  size_t nl;
   int r;
 
   TXN_GUARD(t, false);
@@ -65,10 +68,25 @@ int store_class_name(struct store_txn *t, uint32_t id, const char **ret_name)
   r = store_tget(t, DB_CLASSIDS, &k, &v);
   if (r < 0)
     return r;
-  if (v.mv_size == 0 || ((const char *)v.mv_data)[v.mv_size - 1] != '\0')
+  p = v.mv_data;
+  if (v.mv_size == 0 || p[v.mv_size - 1] != '\0')
     return store_txn_fail(t, -EIO);
-  *ret_name = v.mv_data;
+  nl = strlen(p);
+  ret->id = id;
+  ret->name = p;
+  /* Version 2 values may carry the supercategory after the name. */
+  ret->supercategory = nl + 1 < v.mv_size ? p + nl + 1 : "";
   return 0;
+}
+
+int store_class_name(struct store_txn *t, uint32_t id, const char **ret_name)
+{
+  struct store_class c;
+  int r = class_get(t, id, &c);
+
+  if (r == 0)
+    *ret_name = c.name;
+  return r;
 }
 
 int store_class_count(struct store_txn *t, uint32_t *ret_n)
@@ -107,31 +125,6 @@ int store_class_boxes(struct store_txn *t, uint32_t id, uint64_t *ret)
   }
   r = store_cursor_close(&c);
   return r < 0 ? store_txn_fail(t, r) : 0;
-}
-
-/* One class by id, strings borrowed; -ENOENT when there is none. */
-static int class_get(struct store_txn *t, uint32_t id, struct store_class *ret)
-{
-  uint8_t key[4];
-  MDB_val k = { 4, key }, v;
-  const char *p;
-  size_t nl;
-  int r;
-
-  TXN_GUARD(t, false);
-  be32(key, id);
-  r = store_tget(t, DB_CLASSIDS, &k, &v);
-  if (r < 0)
-    return r;
-  p = v.mv_data;
-  if (v.mv_size == 0 || p[v.mv_size - 1] != '\0')
-    return store_txn_fail(t, -EIO);
-  nl = strlen(p);
-  ret->id = id;
-  ret->name = p;
-  /* Version 2 values may carry the supercategory after the name. */
-  ret->supercategory = nl + 1 < v.mv_size ? p + nl + 1 : "";
-  return 0;
 }
 
 int store_classes_each(struct store_txn *t,

@@ -171,9 +171,7 @@ static int drop_label_counts(struct store_txn *t, const MDB_val *k,
   r = labels_field_decode(v->mv_data, v->mv_size, &f);
   for (size_t i = 0; r == 0 && i < f.n; i++)
     r = count_add(t, field, f.d[i].class_id, -1);
-  for (size_t i = 0; i < f.n; i++)
-    detection_clear(&f.d[i]);
-  free(f.d);
+  labels_field_clear(&f);
   return r == -EBADMSG ? -EIO : r;
 }
 

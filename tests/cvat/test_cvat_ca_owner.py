@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
 from fslib import (Mount, coco_store, eq, expect_errno, read,  # noqa
                    run_suite, write)
-from test_cvat_tls import make_cert, wait_phase, write_coco  # noqa: E402
+from cvatlib import cvat_env, wait_phase, write_coco  # noqa: E402
+from test_cvat_tls import make_cert  # noqa: E402
 
 PASSWORD = "ca-Secr3t-%d" % os.getpid()
 USER = "cfs-ca-%d" % os.getpid()
@@ -72,11 +73,8 @@ def run_all(ck, w, pw, gid):
     cert, key = make_cert(w.sub("certs"), "server")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
-    srv = cvat_server.CvatTestServer(password=PASSWORD, tls=ctx).start()
-    try:
+    with cvat_server.CvatTestServer(password=PASSWORD, tls=ctx) as srv:
         checks(ck, w, srv, cert, pw, gid)
-    finally:
-        srv.stop()
 
 
 def checks(ck, w, srv, cert, pw, gid):
@@ -93,8 +91,7 @@ def checks(ck, w, srv, cert, pw, gid):
     ca = w.sub("ca", "ca.pem")
     shutil.copy(cert, ca)
     os.chmod(ca, 0o600)  # root's only
-    env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
-               CVAT_PASSWORD=PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="20")
+    env = cvat_env(srv, PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="20")
     env.pop("CVAT_CA_BUNDLE", None)
     m = Mount(store, mnt, ["-o", "allow_other"], env=env).start()
     push, cfg = os.path.join(mnt, "cvat", "push"), os.path.join(mnt, "config")

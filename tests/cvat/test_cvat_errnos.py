@@ -9,50 +9,19 @@ loopback HTTP: ENODATA (empty source), EEXIST (run name taken), EAGAIN
 EPROTO (TLS to a server that does not speak it).  Each failing write
 changes no labels and leaves its reason in cvat/status."""
 import errno
-import json
 import os
 import socket
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
+from cvatlib import cvat_env, labels_all, wait_phase, write_coco  # noqa
 from fslib import (Mount, coco_store, eq, expect_errno, read,  # noqa
                    run_suite, write)
 
 PASSWORD = "errno-Secr3t-%d" % os.getpid()
-
-
-def labels_all(mnt):
-    L = os.path.join(mnt, "labels")
-    return {n: read(os.path.join(L, n)) for n in sorted(os.listdir(L))}
-
-
-def wait_phase(mnt, run, want="ready", timeout=300):
-    """Polls the run's info until it shows the phase; the deadline only
-    ends a hang."""
-    deadline = time.monotonic() + timeout
-    info = ""
-    while time.monotonic() < deadline:
-        info = read(os.path.join(mnt, "cvat", "runs", run, "info")).decode()
-        if "phase: " + want in info:
-            return info
-        if "phase: failed" in info:
-            raise AssertionError("push failed: " + info)
-        time.sleep(0.05)
-    raise AssertionError("phase %s not reached: %s" % (want, info))
-
-
-def write_coco(path, names):
-    json.dump({"images": [{"id": i + 1, "file_name": n, "width": 96,
-                           "height": 64} for i, n in enumerate(names)],
-               "annotations": [{"id": i + 1, "image_id": i + 1,
-                                "category_id": 1, "bbox": [4, 4, 20, 10],
-                                "area": 200, "iscrowd": 0}
-                               for i in range(len(names))],
-               "categories": [{"id": 1, "name": "cat"}]}, open(path, "w"))
 
 
 def free_port():
@@ -64,19 +33,15 @@ def free_port():
 
 
 def body(ck, w):
-    srv = cvat_server.CvatTestServer(password=PASSWORD).start()
-    try:
+    with cvat_server.CvatTestServer(password=PASSWORD) as srv:
         checks(ck, w, srv)
-    finally:
-        srv.stop()
 
 
 def checks(ck, w, srv):
     # A store with a class (a push needs one) and a box per sample.
     data, names, store = coco_store(w, 6, 96, 64, write_coco)
     mnt = w.sub("mnt")
-    env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
-               CVAT_PASSWORD=PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="2")
+    env = cvat_env(srv, PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="2")
     m = Mount(store, mnt, env=env).start()
     C = os.path.join(mnt, "cvat")
     push, pull = os.path.join(C, "push"), os.path.join(C, "pull")
@@ -124,32 +89,21 @@ def checks(ck, w, srv):
         write(pull, "h1\n")
     ck.run("pull of a run whose push has not finished: EAGAIN", t_eagain)
 
-    def t_eperm():
-        fid = srv.add_fault("error", status=403, method="GET",
-                            path=r"^/api/tasks/\d+/annotations$", times=-1)
+    def pull_under_fault(err, kind, **fault):
+        """A pull of p2 while every annotations GET meets the fault."""
+        fid = srv.add_fault(kind, method="GET", times=-1,
+                            path=r"^/api/tasks/\d+/annotations$", **fault)
         try:
-            failed_with(errno.EPERM, pull, "p2\n")
+            failed_with(err, pull, "p2\n")
         finally:
             srv.remove_fault(fid)
-    ck.run("the server refuses the operation (403): EPERM", t_eperm)
 
-    def t_econnreset():
-        fid = srv.add_fault("drop", method="GET", rst=True,
-                            path=r"^/api/tasks/\d+/annotations$", times=-1)
-        try:
-            failed_with(errno.ECONNRESET, pull, "p2\n")
-        finally:
-            srv.remove_fault(fid)
-    ck.run("the connection drops at every try: ECONNRESET", t_econnreset)
-
-    def t_etimedout():
-        fid = srv.add_fault("delay", method="GET", seconds=6,
-                            path=r"^/api/tasks/\d+/annotations$", times=-1)
-        try:
-            failed_with(errno.ETIMEDOUT, pull, "p2\n")
-        finally:
-            srv.remove_fault(fid)
-    ck.run("no answer within CVAT_TIMEOUT: ETIMEDOUT", t_etimedout)
+    ck.run("the server refuses the operation (403): EPERM",
+           lambda: pull_under_fault(errno.EPERM, "error", status=403))
+    ck.run("the connection drops at every try: ECONNRESET",
+           lambda: pull_under_fault(errno.ECONNRESET, "drop", rst=True))
+    ck.run("no answer within CVAT_TIMEOUT: ETIMEDOUT",
+           lambda: pull_under_fault(errno.ETIMEDOUT, "delay", seconds=6))
 
     def t_eidrm():
         info = read(os.path.join(C, "runs", "p1", "info")).decode()

@@ -15,13 +15,13 @@ import json
 import os
 import sys
 import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 sys.path.insert(0, os.path.join(HERE, "..", "fault"))
 import cvat_server  # noqa: E402
+from cvatlib import boxes, cvat_env, labels_all, wait_phase  # noqa: E402
 from faultlib import Pause, fault_env, log_lines  # noqa: E402
 from fslib import (Mount, curate, eq, expect_errno,  # noqa: E402
                    make_jpegs, read, run_suite, write)
@@ -31,36 +31,11 @@ W, H = 320, 240
 N = 10
 
 
-def labels_all(mnt):
-    L = os.path.join(mnt, "labels")
-    return {n: read(os.path.join(L, n)) for n in sorted(os.listdir(L))}
-
-
-def boxes(mnt, stem):
-    doc = json.loads(read(os.path.join(mnt, "labels", stem + ".json")))
-    return doc["fields"].get("ground_truth", [])
-
-
-def wait_ready(mnt, run, timeout=60):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        info = read(os.path.join(mnt, "cvat", "runs", run, "info")).decode()
-        if "phase: ready" in info:
-            return info
-        if "phase: failed" in info:
-            raise AssertionError("push failed: " + info)
-        time.sleep(0.1)
-    raise AssertionError("push not ready: " + info)
-
-
 def body(ck, w):
     tmp = w.path
-    srv = cvat_server.CvatTestServer(password=PASSWORD).start()
-    srv.add_user("alice", "alice-pw")
-    try:
+    with cvat_server.CvatTestServer(password=PASSWORD) as srv:
+        srv.add_user("alice", "alice-pw")
         run_checks(ck, tmp, srv)
-    finally:
-        srv.stop()
 
 
 def run_checks(ck, tmp, srv):
@@ -81,11 +56,7 @@ def run_checks(ck, tmp, srv):
     store = os.path.join(tmp, "store")
     curate("import", "--store", store, "--coco", cj, data)
     mnt = os.path.join(tmp, "mnt")
-    os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
-                       "CVAT_PASSWORD": PASSWORD})
-    m = Mount(store, mnt).start()
-    for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
-        del os.environ[k]
+    m = Mount(store, mnt, env=cvat_env(srv, PASSWORD)).start()
     C = os.path.join(mnt, "cvat")
     write(os.path.join(mnt, "config"),
           "cvat.segment_size = 4\ncvat.assignees = alice,admin\n")
@@ -96,7 +67,7 @@ def run_checks(ck, tmp, srv):
         if not uniq:
             raise AssertionError("views/unique is empty")
         write(os.path.join(C, "push"), "views/unique u1\n")
-        info = wait_ready(mnt, "u1")
+        info = wait_phase(mnt, "u1", timeout=60)
         tid = srv.snapshot()["tasks"][0]
         st["task_u1"] = tid
         imgs = srv.task_images(tid)
@@ -150,7 +121,7 @@ def run_checks(ck, tmp, srv):
                   os.path.join(T, other + ".jpg"))
         st["r_stems"] = sorted([stem, other])
         write(os.path.join(C, "push"), "tags/reannotate r2\n")
-        wait_ready(mnt, "r2")
+        wait_phase(mnt, "r2", timeout=60)
         tid = [t for t in srv.snapshot()["tasks"] if t != st["task_u1"]][0]
         st["task_r2"] = tid
         imgs = sorted(srv.task_images(tid), key=lambda x: x["frame"])
@@ -271,13 +242,7 @@ def run_checks(ck, tmp, srv):
            t_errors)
 
     def remount():
-        os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
-                           "CVAT_PASSWORD": PASSWORD})
-        try:
-            return Mount(store, mnt).start()
-        finally:
-            for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
-                del os.environ[k]
+        return Mount(store, mnt, env=cvat_env(srv, PASSWORD)).start()
 
     def t_daemon_killed_during_pull():
         # The daemon is stopped at each point of each commit of a pull
@@ -332,13 +297,8 @@ def run_checks(ck, tmp, srv):
             daemon there and returns the pull's error."""
             nonlocal m
             m.umount()
-            os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
-                               "CVAT_PASSWORD": PASSWORD})
-            try:
-                m = Mount(store, mnt, env=fault_env(**env)).start()
-            finally:
-                for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
-                    del os.environ[k]
+            m = Mount(store, mnt, env=fault_env(cvat_env(srv, PASSWORD),
+                                               **env)).start()
             res = {"err": None}
 
             def pull():

@@ -12,18 +12,16 @@ through a real mount and the CVAT test server:
   and classes byte for byte.
 
 Loopback HTTP to cvat_server.py (in this process)."""
-import base64
 import errno  # noqa: F401
-import http.client
 import json
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
+from cvatlib import api, cvat_env, last_status_line, wait_phase  # noqa
 from fslib import (Mount, eq, curate, make_jpegs, read,  # noqa: E402
                    run_suite, write)
 
@@ -31,56 +29,16 @@ PASSWORD = "labels-pw-%d" % os.getpid()
 W, H = 200, 100
 
 
-def api(srv, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    auth = base64.b64encode(("admin:" + PASSWORD).encode()).decode()
-    hdr = {"Authorization": "Basic " + auth,
-           "Accept": "application/vnd.cvat+json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        hdr["Content-Type"] = "application/json"
-    c.request(method, path, body=data, headers=hdr)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    return r.status, (json.loads(raw) if raw else None)
-
-
 def all_labels(srv, pid):
-    st, res = api(srv, "GET", "/api/labels?project_id=%d&page_size=all"
-                  % pid)
+    st, res = api(srv, PASSWORD, "GET",
+                  "/api/labels?project_id=%d&page_size=all" % pid)
     eq(st, 200, "labels list")
     return res["results"]
 
 
-def wait_ready(mnt, run, timeout=60):
-    t0 = time.time()
-    info = ""
-    while time.time() - t0 < timeout:
-        info = read(os.path.join(mnt, "cvat", "runs", run, "info")).decode()
-        if "phase: ready" in info:
-            return info
-        if "phase: failed" in info:
-            raise AssertionError("push failed: " + info)
-        time.sleep(0.1)
-    raise AssertionError("push not ready: " + info)
-
-
-def last_status_line(mnt, word):
-    lines = [ln for ln in read(os.path.join(mnt, "cvat", "status"))
-             .decode().splitlines() if word in ln]
-    if not lines:
-        raise AssertionError("no '%s' line in cvat/status" % word)
-    return lines[-1]
-
-
 def body(ck, w):
-    srv = cvat_server.CvatTestServer(password=PASSWORD).start()
-    try:
+    with cvat_server.CvatTestServer(password=PASSWORD) as srv:
         run_checks(ck, w.path, srv)
-    finally:
-        srv.stop()
 
 
 def run_checks(ck, tmp, srv):
@@ -89,11 +47,7 @@ def run_checks(ck, tmp, srv):
     store = os.path.join(tmp, "store")
     curate("import", "--store", store, data)
     mnt = os.path.join(tmp, "mnt")
-    os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
-                       "CVAT_PASSWORD": PASSWORD})
-    m = Mount(store, mnt).start()
-    for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
-        del os.environ[k]
+    m = Mount(store, mnt, env=cvat_env(srv, PASSWORD)).start()
     C = os.path.join(mnt, "cvat")
     L = os.path.join(mnt, "labels")
     stems = sorted(n[:-5] for n in os.listdir(L))
@@ -108,14 +62,15 @@ def run_checks(ck, tmp, srv):
 
     def t_push():
         write(os.path.join(C, "push"), "samples r1 classes=cat,dog\n")
-        wait_ready(mnt, "r1")
+        wait_phase(mnt, "r1", timeout=60)
         st["pid"] = srv.snapshot()["projects"][0]
         st["tid"] = srv.snapshot()["tasks"][0]
         st["frame"] = {f["frame"]: f["name"][:-4]
                        for f in srv.task_images(st["tid"])}
         # An admin adds a skeleton whose points are "head" and "tail", and
         # a label whose name has a tab.
-        status, res = api(srv, "PATCH", "/api/projects/%d" % st["pid"], {
+        status, res = api(srv, PASSWORD, "PATCH",
+                          "/api/projects/%d" % st["pid"], {
             "labels": [{"name": "person", "type": "skeleton", "svg": "",
                         "sublabels": [{"name": "head"}, {"name": "tail"}]},
                        {"name": "a\tb"}]})
@@ -217,7 +172,7 @@ def run_checks(ck, tmp, srv):
         os.rename(os.path.join(mnt, "samples", stems[0] + ".jpg"),
                   os.path.join(T, stems[0] + ".jpg"))
         write(os.path.join(C, "push"), "tags/heads r2\n")
-        wait_ready(mnt, "r2")
+        wait_phase(mnt, "r2", timeout=60)
         labs = all_labels(srv, st["pid"])
         top = [l for l in labs if l["name"] == "head"
                and not l.get("parent_id")]
@@ -238,7 +193,8 @@ def run_checks(ck, tmp, srv):
         # More new labels than the answer has room for: the list says it
         # is cut instead of silently leaving names out.
         many = ["new_label_number_%02d" % i for i in range(30)]
-        status, res = api(srv, "PATCH", "/api/projects/%d" % st["pid"], {
+        status, res = api(srv, PASSWORD, "PATCH",
+                          "/api/projects/%d" % st["pid"], {
             "labels": [{"name": n} for n in many]})
         eq(status, 200, "labels added: " + str(res))
         write(os.path.join(C, "pull"), "r2\n")

@@ -11,35 +11,24 @@ carries the boxes and lands exactly the annotators' move and delete;
 export/coco lists the four classes.
 
 Loopback HTTP to cvat_server.py (in this process)."""
-import base64
 import errno
-import http.client
 import json
 import os
 import re
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
+from cvatlib import (api, boxes, cvat_env, labels_all,  # noqa: E402
+                     last_status_line, wait_phase)
 from fslib import (Mount, eq, expect_errno, curate,  # noqa: E402
                    make_jpegs, read, run_suite, write)
 
 PASSWORD = "scratch-pw-%d" % os.getpid()
 W, H = 320, 240
 N = 8
-
-
-def labels_all(mnt):
-    L = os.path.join(mnt, "labels")
-    return {n: read(os.path.join(L, n)) for n in sorted(os.listdir(L))}
-
-
-def boxes(mnt, stem):
-    doc = json.loads(read(os.path.join(mnt, "labels", stem + ".json")))
-    return doc["fields"].get("ground_truth", [])
 
 
 def classes_table(mnt):
@@ -58,58 +47,16 @@ def coco_body(raw):
     return [doc[k] for k in ("categories", "images", "annotations")]
 
 
-def wait_ready(mnt, run, timeout=60):
-    t0 = time.time()
-    info = ""
-    while time.time() - t0 < timeout:
-        info = read(os.path.join(mnt, "cvat", "runs", run, "info")).decode()
-        if "phase: ready" in info:
-            return info
-        if "phase: failed" in info:
-            raise AssertionError("push failed: " + info)
-        time.sleep(0.1)
-    raise AssertionError("push not ready: " + info)
-
-
-def api(srv, method, path, body=None):
-    """A request to the server's public API as the admin (what a user
-    does in CVAT's UI)."""
-    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    auth = base64.b64encode(("admin:" + PASSWORD).encode()).decode()
-    hdr = {"Authorization": "Basic " + auth,
-           "Accept": "application/vnd.cvat+json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        hdr["Content-Type"] = "application/json"
-    c.request(method, path, body=data, headers=hdr)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    return r.status, (json.loads(raw) if raw else None)
-
-
 def project_labels(srv, pid):
-    st, res = api(srv, "GET", "/api/labels?project_id=%d&page_size=all"
-                  % pid)
+    st, res = api(srv, PASSWORD, "GET",
+                  "/api/labels?project_id=%d&page_size=all" % pid)
     eq(st, 200, "labels list")
     return {l["name"]: l for l in res["results"]}
 
 
-def last_status_line(mnt, word):
-    lines = [ln for ln in read(os.path.join(mnt, "cvat", "status"))
-             .decode().splitlines() if word in ln]
-    if not lines:
-        raise AssertionError("no '%s' line in cvat/status" % word)
-    return lines[-1]
-
-
 def body(ck, w):
-    srv = cvat_server.CvatTestServer(password=PASSWORD).start()
-    try:
+    with cvat_server.CvatTestServer(password=PASSWORD) as srv:
         run_checks(ck, w.path, srv)
-    finally:
-        srv.stop()
 
 
 def run_checks(ck, tmp, srv):
@@ -118,11 +65,7 @@ def run_checks(ck, tmp, srv):
     store = os.path.join(tmp, "store")
     curate("import", "--store", store, data)
     mnt = os.path.join(tmp, "mnt")
-    os.environ.update({"CVAT_URL": srv.url, "CVAT_USERNAME": "admin",
-                       "CVAT_PASSWORD": PASSWORD})
-    m = Mount(store, mnt).start()
-    for k in ("CVAT_URL", "CVAT_USERNAME", "CVAT_PASSWORD"):
-        del os.environ[k]
+    m = Mount(store, mnt, env=cvat_env(srv, PASSWORD)).start()
     C = os.path.join(mnt, "cvat")
     st = {}
 
@@ -147,7 +90,7 @@ def run_checks(ck, tmp, srv):
     def t_push_classes():
         write(os.path.join(C, "push"),
               "views/unique first classes=cat,dog,person\n")
-        wait_ready(mnt, "first")
+        wait_phase(mnt, "first", timeout=60)
         eq(classes_table(mnt), {"cat": (1, 0), "dog": (2, 0),
                                 "person": (3, 0)}, "classes added")
         pid = srv.snapshot()["projects"][0]
@@ -169,18 +112,19 @@ def run_checks(ck, tmp, srv):
     def t_admin_label_and_drawing():
         pid, tid = st["pid"], st["tid"]
         # The test server refuses a label of another project, as CVAT does.
-        status, res = api(srv, "POST", "/api/projects",
+        status, res = api(srv, PASSWORD, "POST", "/api/projects",
                           {"name": "other", "labels": [{"name": "zebra"}]})
         eq(status, 201, "other project")
         zebra = project_labels(srv, res["id"])["zebra"]["id"]
-        status, res = api(srv, "PATCH", "/api/tasks/%d/annotations"
-                          "?action=create" % tid, {"shapes": [{
+        status, res = api(srv, PASSWORD, "PATCH",
+                          "/api/tasks/%d/annotations?action=create" % tid,
+                          {"shapes": [{
                               "type": "rectangle", "frame": 0,
                               "label_id": zebra,
                               "points": [1, 1, 20, 20]}]})
         eq(status, 400, "label of another project refused")
         # An admin adds a fourth label in the project.
-        status, _ = api(srv, "PATCH", "/api/projects/%d" % pid,
+        status, _ = api(srv, PASSWORD, "PATCH", "/api/projects/%d" % pid,
                         {"labels": [{"name": "bird", "type": "any"}]})
         eq(status, 200, "label added in CVAT")
         labs = {n: l["id"] for n, l in project_labels(srv, pid).items()}
@@ -283,10 +227,10 @@ def run_checks(ck, tmp, srv):
                       os.path.join(T, s + ".jpg"))
         labels_before = project_labels(srv, st["pid"])
         write(os.path.join(C, "push"), "tags/reannotate fix-1\n")
-        wait_ready(mnt, "fix-1")
+        wait_phase(mnt, "fix-1", timeout=60)
         snap = srv.snapshot()
         tid2 = [t for t in snap["tasks"] if t != st["tid"]][0]
-        status, task = api(srv, "GET", "/api/tasks/%d" % tid2)
+        status, task = api(srv, PASSWORD, "GET", "/api/tasks/%d" % tid2)
         eq(task["project_id"], st["pid"], "second task in the same project")
         eq(sorted(project_labels(srv, st["pid"])), sorted(labels_before),
            "the same labels")
@@ -376,8 +320,7 @@ def run_checks(ck, tmp, srv):
         # The same answer from the command line, on a copy of the run.
         write(os.path.join(C, "pull"), "fix-1\n")
         m.umount()
-        env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
-                   CVAT_PASSWORD=PASSWORD)
+        env = cvat_env(srv, PASSWORD)
         import subprocess
         p = subprocess.run([os.environ.get("CURATE", "build/tools/curate"),
                             "cvat", "pull", "--store", store, "first"],

@@ -9,7 +9,6 @@ empty file, a file over 4 MiB) fails the next push at once with the
 reason in cvat/status, and nothing blocks on the FIFO; a connection
 reset during a push reconnects with the bytes read at connect."""
 import errno
-import json
 import os
 import shutil
 import ssl
@@ -23,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
+from cvatlib import cvat_env, wait_phase, write_coco  # noqa: E402
 from fslib import (Mount, coco_store, eq, expect_errno, read,  # noqa
                    run_suite, write)
 
@@ -40,31 +40,6 @@ def make_cert(d, name):
     return cert, key
 
 
-def write_coco(path, names):
-    json.dump({"images": [{"id": i + 1, "file_name": n, "width": 96,
-                           "height": 64} for i, n in enumerate(names)],
-               "annotations": [{"id": i + 1, "image_id": i + 1,
-                                "category_id": 1, "bbox": [4, 4, 20, 10],
-                                "area": 200, "iscrowd": 0}
-                               for i in range(len(names))],
-               "categories": [{"id": 1, "name": "cat"}]}, open(path, "w"))
-
-
-def wait_phase(mnt, run, want="ready", timeout=300):
-    """Polls the run's info until it shows the phase; the deadline only
-    ends a hang."""
-    deadline = time.monotonic() + timeout
-    info = ""
-    while time.monotonic() < deadline:
-        info = read(os.path.join(mnt, "cvat", "runs", run, "info")).decode()
-        if "phase: " + want in info:
-            return info
-        if "phase: failed" in info:
-            raise AssertionError("push failed: " + info)
-        time.sleep(0.05)
-    raise AssertionError("run %s not %s: %s" % (run, want, info))
-
-
 def body(ck, w):
     os.makedirs(w.sub("certs"))
     os.makedirs(w.sub("ca"))
@@ -72,18 +47,14 @@ def body(ck, w):
     other, _ = make_cert(w.sub("certs"), "other")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
-    srv = cvat_server.CvatTestServer(password=PASSWORD, tls=ctx).start()
-    try:
+    with cvat_server.CvatTestServer(password=PASSWORD, tls=ctx) as srv:
         checks(ck, w, srv, cert, other)
-    finally:
-        srv.stop()
 
 
 def checks(ck, w, srv, cert, other):
     data, names, store = coco_store(w, 3, 96, 64, write_coco)
     mnt = w.sub("mnt")
-    env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
-               CVAT_PASSWORD=PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="20")
+    env = cvat_env(srv, PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="20")
     env.pop("CVAT_CA_BUNDLE", None)
     m = Mount(store, mnt, env=env).start()
     C = os.path.join(mnt, "cvat")

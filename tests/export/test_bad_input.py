@@ -8,13 +8,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
-from xlib import check, curate  # noqa: E402
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+from xlib import check, curate, write  # noqa: E402
 
 
 def main():

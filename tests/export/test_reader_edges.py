@@ -10,13 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
-from xlib import W, H, check, curate  # noqa: E402
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+from xlib import W, H, check, curate, write  # noqa: E402
 
 
 def main():

@@ -48,6 +48,13 @@ def curate(*args, ok=True):
     return run(CURATE, *args, ok=ok)
 
 
+def write(path, text):
+    """Writes text to path, making its folder first."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def make_coco(names, seed=5):
     """A COCO file over the given relative paths: 2-decimal float boxes,
     gapped category ids, iscrowd, scores, areas other than w * h,

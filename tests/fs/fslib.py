@@ -5,9 +5,11 @@ Each check prints "ok N - name" or "not ok N - name" with the reason; the
 program exits 1 if any check failed.  Paths to the binaries come from the
 environment that meson sets (CURATEFS, CURATE, MKJPEG).
 """
+import collections
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -89,6 +91,26 @@ def coco_store(w, n, width, height, write_coco):
     return data, names, store
 
 
+def write_coco_boxes(path, names, width, height, boxes,
+                     classes=("cat", "dog")):
+    """A COCO file for the images `names`, all width x height: boxes(i)
+    gives image i's [(class, [x, y, w, h])], the classes get ids 1, 2, ...
+    in their order, the annotations ids 1, 2, ... in image order and their
+    area is w * h."""
+    cats = {c: k + 1 for k, c in enumerate(classes)}
+    images, anns = [], []
+    for i, n in enumerate(names):
+        images.append({"id": i + 1, "file_name": n, "width": width,
+                       "height": height})
+        for cls, b in boxes(i):
+            anns.append({"id": len(anns) + 1, "image_id": i + 1,
+                         "category_id": cats[cls], "bbox": b, "iscrowd": 0,
+                         "area": b[2] * b[3]})
+    json.dump({"images": images, "annotations": anns,
+               "categories": [{"id": v, "name": k} for k, v in cats.items()]},
+              open(path, "w"))
+
+
 def make_12bit(src, dst):
     """A copy of a baseline JPEG whose frame header says 12-bit (SOF1)."""
     b = bytearray(open(src, "rb").read())
@@ -118,6 +140,38 @@ def edit_boxes(mnt, stem, fn, field="ground_truth"):
     doc = json.loads(read(lab))
     fn(doc["fields"].setdefault(field, []))
     write(lab, json.dumps(doc))
+
+
+# A request line of the daemon's -d log: its opcode and node id.
+FUSE_REQ = re.compile(r"unique: \d+, opcode: (\w+) \(\d+\), nodeid: (\d+)")
+
+
+def log_settled(m):
+    """The length of m's log once the daemon has stopped logging (the
+    RELEASEs of a pass arrive after its last close returned)."""
+    last = -1
+    for _ in range(50):
+        n = len(m.logtext())
+        if n == last:
+            return n
+        last = n
+        time.sleep(0.2)
+    return last
+
+
+def fuse_requests(m, since):
+    """Opcode counts of the requests m's daemon (mounted with -d) logged
+    after log offset `since`, once the asynchronous RELEASEs have stopped
+    arriving."""
+    last = None
+    for _ in range(50):
+        text = m.logtext()[since:]
+        c = collections.Counter(op for op, _ in FUSE_REQ.findall(text))
+        if c == last:
+            return c
+        last = c
+        time.sleep(0.1)
+    return last
 
 
 # Mounts started and not yet cleaned up, for run_suite().

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (Mount, coco_store, curate, eq, edit_boxes,  # noqa
-                   expect_errno, read, run_suite, write)
+                   expect_errno, read, run_suite, write, write_coco_boxes)
 
 W, H = 160, 120
 BOXES = {0: [("cat", [10, 10, 50, 40]), ("dog", [60, 20, 30, 30])],
@@ -22,17 +22,7 @@ BOXES = {0: [("cat", [10, 10, 50, 40]), ("dog", [60, 20, 30, 30])],
 
 
 def write_coco(path, names):
-    cats = {"cat": 1, "dog": 2}
-    images, anns = [], []
-    for i, n in enumerate(names):
-        images.append({"id": i + 1, "file_name": n, "width": W, "height": H})
-        for cls, b in BOXES.get(i, []):
-            anns.append({"id": len(anns) + 1, "image_id": i + 1,
-                         "category_id": cats[cls], "bbox": b, "iscrowd": 0,
-                         "area": b[2] * b[3]})
-    json.dump({"images": images, "annotations": anns,
-               "categories": [{"id": v, "name": k} for k, v in cats.items()]},
-              open(path, "w"))
+    write_coco_boxes(path, names, W, H, lambda i: BOXES.get(i, ()))
 
 
 def table(text):

@@ -11,24 +11,19 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import VIEWS, Mount, coco_store, curate, eq, make_jpegs  # noqa
-from fslib import edit_boxes, read, run_suite  # noqa: E402
+from fslib import edit_boxes, read, run_suite, write_coco_boxes  # noqa
 
 W, H = 320, 240
 N = 12
 
 
+CLASSES = ("cat", "dog", "bird")
+
+
 def write_coco(path, names):
-    images, anns = [], []
-    for i, n in enumerate(names):
-        images.append({"id": i + 1, "file_name": n, "width": W, "height": H})
-        for j in range(1 + i % 3):
-            b = [10 + 20 * j, 10 + 10 * j, 50 + j, 40]
-            anns.append({"id": len(anns) + 1, "image_id": i + 1,
-                         "category_id": 1 + (i + j) % 3, "bbox": b,
-                         "iscrowd": 0, "area": b[2] * b[3]})
-    json.dump({"images": images, "annotations": anns, "categories": [
-        {"id": 1, "name": "cat"}, {"id": 2, "name": "dog"},
-        {"id": 3, "name": "bird"}]}, open(path, "w"))
+    write_coco_boxes(path, names, W, H, lambda i: [
+        (CLASSES[(i + j) % 3], [10 + 20 * j, 10 + 10 * j, 50 + j, 40])
+        for j in range(1 + i % 3)], classes=CLASSES)
 
 
 def tree(root):

@@ -21,7 +21,6 @@
 """
 import ctypes
 import errno
-import json
 import os
 import signal
 import subprocess
@@ -30,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (Mount, coco_store, curate, eq, expect_errno,  # noqa
-                   read, run_suite, write)
+                   read, run_suite, write, write_coco_boxes)
 
 W, H = 128, 96
 N = 8
@@ -50,14 +49,8 @@ def renameat2(a, b, flags):
 
 
 def write_coco(path, names):
-    images, anns = [], []
-    for i, n in enumerate(names):
-        images.append({"id": i + 1, "file_name": n, "width": W, "height": H})
-        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1,
-                     "bbox": [5, 5, 20 + i, 20], "iscrowd": 0,
-                     "area": 20 * (20 + i)})
-    json.dump({"images": images, "annotations": anns,
-               "categories": [{"id": 1, "name": "cat"}]}, open(path, "w"))
+    write_coco_boxes(path, names, W, H,
+                     lambda i: [("cat", [5, 5, 20 + i, 20])], classes=("cat",))
 
 
 def status(mnt):

@@ -14,7 +14,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (VIEWS, Mount, coco_store, curate, eq,  # noqa
                    expect_errno, make_jpegs)
-from fslib import edit_boxes, read, run_suite, write  # noqa: E402
+from fslib import (edit_boxes, read, run_suite, write,  # noqa: E402
+                   write_coco_boxes)
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 W, H = 320, 240
@@ -30,17 +31,7 @@ BOXES = {
 
 
 def write_coco(path, names):
-    cats = {"cat": 1, "dog": 2}
-    images, anns = [], []
-    for i, n in enumerate(names):
-        images.append({"id": i + 1, "file_name": n, "width": W, "height": H})
-        for cls, b in BOXES.get(i, []):
-            anns.append({"id": len(anns) + 1, "image_id": i + 1,
-                         "category_id": cats[cls], "bbox": b, "iscrowd": 0,
-                         "area": b[2] * b[3]})
-    json.dump({"images": images, "annotations": anns,
-               "categories": [{"id": v, "name": k} for k, v in cats.items()]},
-              open(path, "w"))
+    write_coco_boxes(path, names, W, H, lambda i: BOXES.get(i, ()))
 
 
 def body(ck, w):

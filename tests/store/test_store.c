@@ -136,7 +136,72 @@ static uint64_t count_samples(struct fx *f)
   return n;
 }
 
-/* Reads meta/"schema" with LMDB directly; -1 if absent. */
+/* Opens the store's LMDB environment in `dir` the way another build of
+ * the program would (read-only or not) and begins a transaction on the
+ * named database.  0 or an LMDB error; on success the caller ends the
+ * transaction and closes *env. */
+static int raw_begin(const char *dir, bool rdonly, const char *db,
+                     MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
+{
+  unsigned flags = rdonly ? MDB_RDONLY : 0;
+  int rc;
+
+  if ((rc = mdb_env_create(env)))
+    return rc;
+  mdb_env_set_maxdbs(*env, 32);
+  rc = mdb_env_open(*env, dir, flags, 0644);
+  if (rc == 0)
+    rc = mdb_txn_begin(*env, NULL, flags, txn);
+  if (rc == 0 && (rc = mdb_dbi_open(*txn, db, 0, dbi)))
+    mdb_txn_abort(*txn);
+  if (rc)
+    mdb_env_close(*env);
+  return rc;
+}
+
+/* Writes db[key] behind the store's back, in one transaction.  With
+ * at < 0 the value becomes data/len; otherwise the stored value is kept
+ * and len bytes of data overwrite it at offset `at` (a stray write). */
+static int raw_write(const char *dir, const char *db, const void *key,
+                     size_t klen, long at, const void *data, size_t len)
+{
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  MDB_val k = { klen, (void *)key }, v = { len, (void *)data };
+  uint8_t rec[4096];
+  int rc;
+
+  if ((rc = raw_begin(dir, false, db, &env, &txn, &dbi)))
+    return rc;
+  if (at >= 0) {
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0 && (v.mv_size > sizeof(rec) || (size_t)at + len > v.mv_size))
+      rc = EINVAL;
+    if (rc == 0) {
+      memcpy(rec, v.mv_data, v.mv_size);
+      memcpy(rec + at, data, len);
+      v.mv_data = rec;
+    }
+  }
+  if (rc == 0)
+    rc = mdb_put(txn, dbi, &k, &v, 0);
+  if (rc == 0)
+    rc = mdb_txn_commit(txn);
+  else
+    mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return rc;
+}
+
+/* x big-endian at p, as the store's integer keys are. */
+static void put_be64(uint8_t *p, uint64_t x)
+{
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(x >> (56 - 8 * i));
+}
+
+/* Reads meta/"schema" with LMDB directly; -1 if absent or unreadable. */
 static long long read_schema(const char *dir)
 {
   MDB_env *env;
@@ -145,48 +210,21 @@ static long long read_schema(const char *dir)
   MDB_val k = { 6, "schema" }, v;
   long long ret = -1;
 
-  if (mdb_env_create(&env))
-    return -2;
-  mdb_env_set_maxdbs(env, 32);
-  if (mdb_env_open(env, dir, MDB_RDONLY, 0644) == 0 &&
-      mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
-    if (mdb_dbi_open(txn, "meta", 0, &dbi) == 0 &&
-        mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == 8) {
-      uint64_t x;
-      memcpy(&x, v.mv_data, 8);
-      ret = (long long)x;
-    }
-    mdb_txn_abort(txn);
+  if (raw_begin(dir, true, "meta", &env, &txn, &dbi))
+    return -1;
+  if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == 8) {
+    uint64_t x;
+    memcpy(&x, v.mv_data, 8);
+    ret = (long long)x;
   }
+  mdb_txn_abort(txn);
   mdb_env_close(env);
   return ret;
 }
 
 static int write_schema(const char *dir, uint64_t version)
 {
-  MDB_env *env;
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  MDB_val k = { 6, "schema" }, v = { 8, &version };
-  int rc;
-
-  if ((rc = mdb_env_create(&env)))
-    return rc;
-  mdb_env_set_maxdbs(env, 32);
-  rc = mdb_env_open(env, dir, 0, 0644);
-  if (rc == 0)
-    rc = mdb_txn_begin(env, NULL, 0, &txn);
-  if (rc == 0) {
-    rc = mdb_dbi_open(txn, "meta", 0, &dbi);
-    if (rc == 0)
-      rc = mdb_put(txn, dbi, &k, &v, 0);
-    if (rc == 0)
-      rc = mdb_txn_commit(txn);
-    else
-      mdb_txn_abort(txn);
-  }
-  mdb_env_close(env);
-  return rc;
+  return raw_write(dir, "meta", "schema", 6, -1, &version, 8);
 }
 
 /* ---- open ---- */
@@ -1633,38 +1671,10 @@ TEST(records_and_version)
  * store's back (damage as a stray write would leave it). */
 static int poke_sample_id(const char *dir, uint64_t key, uint64_t id)
 {
-  MDB_env *env;
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  uint8_t kb[8], rec[4096];
-  MDB_val k = { 8, kb }, v;
-  int rc;
+  uint8_t kb[8];
 
-  for (int i = 0; i < 8; i++)
-    kb[i] = (uint8_t)(key >> (56 - 8 * i));
-  if ((rc = mdb_env_create(&env)))
-    return rc;
-  mdb_env_set_maxdbs(env, 32);
-  rc = mdb_env_open(env, dir, 0, 0644);
-  if (rc == 0)
-    rc = mdb_txn_begin(env, NULL, 0, &txn);
-  if (rc == 0) {
-    rc = mdb_dbi_open(txn, "samples", 0, &dbi);
-    if (rc == 0)
-      rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == 0 && v.mv_size <= sizeof(rec)) {
-      memcpy(rec, v.mv_data, v.mv_size);
-      memcpy(rec + 8, &id, 8);
-      v.mv_data = rec;
-      rc = mdb_put(txn, dbi, &k, &v, 0);
-    }
-    if (rc == 0)
-      rc = mdb_txn_commit(txn);
-    else
-      mdb_txn_abort(txn);
-  }
-  mdb_env_close(env);
-  return rc;
+  put_be64(kb, key);
+  return raw_write(dir, "samples", kb, 8, 8, &id, 8);
 }
 
 static void count_problem(const char *msg, void *ud)
@@ -1723,34 +1733,11 @@ TEST(damaged_sample_id)
  * remove; it must drop the stray key and finish. */
 static int poke_sampletag(const char *dir, uint64_t sample, uint64_t tag)
 {
-  MDB_env *env;
-  MDB_txn *txn;
-  MDB_dbi dbi;
   uint8_t kb[16];
-  MDB_val k = { 16, kb }, v = { 0, "" };
-  int rc;
 
-  for (int i = 0; i < 8; i++) {
-    kb[i] = (uint8_t)(sample >> (56 - 8 * i));
-    kb[8 + i] = (uint8_t)(tag >> (56 - 8 * i));
-  }
-  if ((rc = mdb_env_create(&env)))
-    return rc;
-  mdb_env_set_maxdbs(env, 32);
-  rc = mdb_env_open(env, dir, 0, 0644);
-  if (rc == 0)
-    rc = mdb_txn_begin(env, NULL, 0, &txn);
-  if (rc == 0) {
-    rc = mdb_dbi_open(txn, "sampletags", 0, &dbi);
-    if (rc == 0)
-      rc = mdb_put(txn, dbi, &k, &v, 0);
-    if (rc == 0)
-      rc = mdb_txn_commit(txn);
-    else
-      mdb_txn_abort(txn);
-  }
-  mdb_env_close(env);
-  return rc;
+  put_be64(kb, sample);
+  put_be64(kb + 8, tag);
+  return raw_write(dir, "sampletags", kb, 16, -1, "", 0);
 }
 
 TEST(delete_with_stray_membership)

@@ -372,48 +372,36 @@ TEST(exif_orientation_out_of_range)
   }
 }
 
-TEST(exif_without_orientation)
+/* A stream whose only APP1 segment holds the n bytes of payload, before
+ * a baseline frame: it parses, and the orientation stays 1. */
+static void check_app1_ignored(const void *payload, size_t n)
 {
   struct jpeg_info info;
   size_t need;
   const char *why;
+
+  J.n = 0;
+  soi(&J);
+  u8(&J, 0xFF);
+  u8(&J, 0xE1);
+  u16be(&J, (unsigned)(2 + n));
+  put(&J, payload, n);
+  sof(&J, 0, 8, 8, 8, 1);
+  sos(&J, 1);
+  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+  CHECK_INT_EQ(info.orientation, 1);
+}
+
+TEST(exif_without_orientation)
+{
   static const uint8_t xmp[] = "http://ns.adobe.com/xap/1.0/\0<x/>";
 
   /* An APP1 that is not Exif (XMP) is ignored. */
-  J.n = 0;
-  soi(&J);
-  u8(&J, 0xFF);
-  u8(&J, 0xE1);
-  u16be(&J, 2 + sizeof(xmp));
-  put(&J, xmp, sizeof(xmp));
-  sof(&J, 0, 8, 8, 8, 1);
-  sos(&J, 1);
-  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
-  CHECK_INT_EQ(info.orientation, 1);
-
+  check_app1_ignored(xmp, sizeof(xmp));
   /* An Exif block with a bad TIFF header is ignored too. */
-  J.n = 0;
-  soi(&J);
-  u8(&J, 0xFF);
-  u8(&J, 0xE1);
-  u16be(&J, 2 + 6 + 8);
-  put(&J, "Exif\0\0XX*\0\0\0\0\x08", 14);
-  sof(&J, 0, 8, 8, 8, 1);
-  sos(&J, 1);
-  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
-  CHECK_INT_EQ(info.orientation, 1);
-
+  check_app1_ignored("Exif\0\0XX*\0\0\0\0\x08", 14);
   /* An IFD offset pointing past the block. */
-  J.n = 0;
-  soi(&J);
-  u8(&J, 0xFF);
-  u8(&J, 0xE1);
-  u16be(&J, 2 + 6 + 8);
-  put(&J, "Exif\0\0II*\0\xff\xff\0\0", 14);
-  sof(&J, 0, 8, 8, 8, 1);
-  sos(&J, 1);
-  CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
-  CHECK_INT_EQ(info.orientation, 1);
+  check_app1_ignored("Exif\0\0II*\0\xff\xff\0\0", 14);
 }
 
 TEST(reject_not_jpeg)

@@ -11,6 +11,7 @@
  * confidence outside [0, 1], duplicate ids, bad field or class names,
  * width/height mismatch) gives -EINVAL with a reason naming the culprit;
  * malformed JSON gives -EBADMSG and a document cut short gives -ENODATA.
+ * A field's boxes replaced by another's (labels_field_replace()).
  * Nothing here touches the store.
  */
 #include <errno.h>
@@ -1016,6 +1017,50 @@ TEST(box_clip)
   CHECK(c.x == -10 && c.w == 400);
 }
 
+/* labels_field_replace() as the COCO and label-file imports use it: the
+ * field's old boxes go, src's move in (src left empty), other fields stay,
+ * an absent field is created; labels_field_clear() empties a field and
+ * keeps its name. */
+TEST(field_replace)
+{
+  struct labels l, in;
+  struct label_field *f, *src;
+  struct detection d;
+
+  labels_init(&l);
+  labels_init(&in);
+  f = labels_field(&l, "gt", true);
+  d = det(1, "cat", 1, 2, 3, 4);
+  CHECK_INT_EQ(labels_field_add(f, &d), 0);
+  d = det(2, "dog", 5, 6, 7, 8);
+  CHECK_INT_EQ(labels_field_add(f, &d), 0);
+  f = labels_field(&l, "pred", true);
+  d = det(3, "cat", 0, 0, 1, 1);
+  CHECK_INT_EQ(labels_field_add(f, &d), 0);
+  src = labels_field(&in, "gt", true);
+  d = det(0, "bird", 9, 9, 2, 2);
+  CHECK_INT_EQ(labels_field_add(src, &d), 0);
+
+  f = labels_field_replace(&l, "gt", src);
+  CHECK(f && f == labels_field(&l, "gt", false));
+  CHECK(f && f->n == 1 && strcmp(f->d[0].label, "bird") == 0 &&
+        f->d[0].x == 9);
+  CHECK(src->n == 0 && src->cap == 0 && !src->d);
+  f = labels_field(&l, "pred", false);
+  CHECK(f && f->n == 1 && f->d[0].id == 3);
+
+  d = det(0, "cow", 1, 1, 1, 1);
+  CHECK_INT_EQ(labels_field_add(src, &d), 0);
+  f = labels_field_replace(&l, "new", src);
+  CHECK_INT_EQ(l.n, 3);
+  CHECK(f && f->n == 1 && strcmp(f->d[0].label, "cow") == 0);
+  CHECK(src->n == 0);
+  labels_field_clear(f);
+  CHECK(f->n == 0 && f->cap == 0 && !f->d && strcmp(f->name, "new") == 0);
+  labels_free(&in);
+  labels_free(&l);
+}
+
 TEST_MAIN(T(codec_round_trip), T(codec_empty_field), T(codec_area),
           T(from_json_area_and_predictions_outside),
           T(codec_decode_appends),
@@ -1029,4 +1074,4 @@ TEST_MAIN(T(codec_round_trip), T(codec_empty_field), T(codec_area),
           T(from_json_field_names), T(from_json_dimensions),
           T(from_json_malformed), T(from_json_truncated),
           T(from_json_too_large), T(from_json_error_buffer_small),
-          T(from_json_kept_outside), T(box_clip))
+          T(from_json_kept_outside), T(box_clip), T(field_replace))
