@@ -657,7 +657,7 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
     if (bad)
       drop(c, e, true);
     folder_unlock(c, g, bad);
-    if (e && !e->fetching && !bad) {
+    if (!bad && e && !e->fetching) {   /* e is freed when bad */
       pthread_mutex_unlock(&c->mu);
       *fd_out = r;
       return 0;
