@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "curate.h"
-#include "knn.h"
 #include "store.h"
 #include "util.h"
 
@@ -36,9 +35,6 @@ static const struct command commands[] = {
 
 int main(int argc, char **argv)
 {
-  /* First: OpenBLAS's idle threads would spin through the first ~0.1 s of
-   * every command (knn.h). */
-  knn_blas_settle();
   if (argc < 2) {
     tool_usage(stderr);
     return 2;

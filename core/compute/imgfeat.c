@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,7 +73,12 @@ struct box {
  * and the edges a crop removes stay outside. */
 #define FEAT_CENTRE 0.9
 
+/* The sub-windows (imgfeat.h) leave out SUB_CROP of the content box's
+ * width and height: the most a crop of up to 10 % removes. */
+#define SUB_CROP 0.1
+
 static float cos_tab[NU][G];
+static float cos_tx[G][NU];     /* cos_tab transposed */
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
 static void tab_init(void)
@@ -81,7 +87,8 @@ static void tab_init(void)
 
   for (int u = 0; u < NU; u++)
     for (int x = 0; x < G; x++)
-      cos_tab[u][x] = (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
+      cos_tx[x][u] = cos_tab[u][x] =
+          (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
 }
 
 /* Area average of the window b of the image into g (R, G, B means per
@@ -132,26 +139,121 @@ static void grid_rgb(const struct image *im, const struct box *bx,
   }
 }
 
-/* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < NU, where
- * u is the horizontal frequency. */
-static void dct_low(const float in[G][G], float out[NU][NU])
+/* The integral image of a box of the picture: for 0 <= y <= h, 0 <= x <=
+ * w (the box's size), v[(y * (w + 1) + x) * 3 + k] is the sum of
+ * channel k over the box's rows < y and columns < x.  Built once per
+ * image, it gives the area average of any window (of the content box) in
+ * O(G^2), so the six windows cost little more than one. */
+struct sat {
+  int32_t *v;
+  int x0, y0, w, h;     /* the box it covers */
+};
+
+/* Largest box (pixels) with an integral image: 12 MB at most, and sums
+ * below 2^31 (int32 converts to double in one instruction).  The import's
+ * reduced decodes are far smaller. */
+#define SAT_MAX_PIXELS (1u << 20)
+
+static int sat_build(const struct image *im, const struct box *b,
+                     struct sat *s)
+{
+  int w = b->x1 - b->x0, h = b->y1 - b->y0, ch = im->channels;
+  size_t row = (size_t)(w + 1) * 3;
+
+  s->x0 = b->x0;
+  s->y0 = b->y0;
+  s->w = w;
+  s->h = h;
+  s->v = calloc(row * (size_t)(h + 1), sizeof(*s->v));
+  if (!s->v)
+    return -ENOMEM;
+  for (int y = 0; y < h; y++) {
+    const uint8_t *p = im->px +
+        ((size_t)(y + b->y0) * (size_t)im->w + (size_t)b->x0) * (size_t)ch;
+    int32_t acc[3] = { 0, 0, 0 };
+    int32_t *up = s->v + (size_t)y * row, *out = up + row;
+    for (int x = 0; x < w; x++) {
+      acc[0] += p[x * ch];
+      acc[1] += p[x * ch + (ch == 3)];
+      acc[2] += p[x * ch + 2 * (ch == 3)];
+      for (int k = 0; k < 3; k++)
+        out[(size_t)(x + 1) * 3 + k] = up[(size_t)(x + 1) * 3 + k] + acc[k];
+    }
+  }
+  return 0;
+}
+
+/* Where a coordinate t (in pixels of the box, 0..len) falls: the integral
+ * value before it, *i (clamped so that i + 1 <= len), and the fraction. */
+static void sat_pos(double t, int len, int *i, double *f)
+{
+  int k = (int)t;
+
+  if (k >= len)
+    k = len - 1;
+  *i = k;
+  *f = t - k;
+}
+
+/* grid_rgb() through the integral image: the same area averages.  The
+ * integral at a fractional point is bilinear in the four integral values
+ * around it, which is exact for an image constant over each pixel. */
+static void grid_sat(const struct sat *s, const struct box *bx,
+                     float g[3][G][G])
+{
+  double f[G + 1][G + 1][3], fx[G + 1], fy;
+  int ix[G + 1], iy;
+  double cw = (double)(bx->x1 - bx->x0) / G, chh = (double)(bx->y1 - bx->y0) / G;
+  double inv_area = 1.0 / (cw * chh);
+  size_t row = (size_t)(s->w + 1) * 3;
+
+  for (int i = 0; i <= G; i++)
+    sat_pos(bx->x0 - s->x0 + i * cw, s->w, &ix[i], &fx[i]);
+  for (int j = 0; j <= G; j++) {
+    sat_pos(bx->y0 - s->y0 + j * chh, s->h, &iy, &fy);
+    const int32_t *r0 = s->v + (size_t)iy * row, *r1 = r0 + row;
+    for (int i = 0; i <= G; i++) {
+      const int32_t *a = r0 + ix[i] * 3, *c = r1 + ix[i] * 3;
+      double gx = fx[i];
+      for (int k = 0; k < 3; k++) {
+        double top = a[k] + gx * (a[3 + k] - a[k]);
+        double bot = c[k] + gx * (c[3 + k] - c[k]);
+        f[j][i][k] = top + fy * (bot - top);
+      }
+    }
+  }
+  for (int j = 0; j < G; j++)
+    for (int i = 0; i < G; i++)
+      for (int k = 0; k < 3; k++)
+        g[k][j][i] = (float)((f[j + 1][i + 1][k] - f[j][i + 1][k] -
+                              f[j + 1][i][k] + f[j][i][k]) * inv_area);
+}
+
+/* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < nu
+ * (<= NU; only those are written), where u is the horizontal frequency.
+ * The loops run over u innermost, which the compiler vectorises. */
+static void dct_low(const float in[G][G], float out[NU][NU], int nu)
 {
   float tmp[G][NU];
 
-  for (int y = 0; y < G; y++)
-    for (int u = 0; u < NU; u++) {
-      float s = 0;
-      for (int x = 0; x < G; x++)
-        s += in[y][x] * cos_tab[u][x];
-      tmp[y][u] = s;
+  for (int y = 0; y < G; y++) {
+    float acc[NU] = { 0 };
+    for (int x = 0; x < G; x++) {
+      float p = in[y][x];
+      for (int u = 0; u < nu; u++)
+        acc[u] += p * cos_tx[x][u];
     }
-  for (int v = 0; v < NU; v++)
-    for (int u = 0; u < NU; u++) {
-      float s = 0;
-      for (int y = 0; y < G; y++)
-        s += tmp[y][u] * cos_tab[v][y];
-      out[v][u] = s;
+    memcpy(tmp[y], acc, sizeof(acc));
+  }
+  for (int v = 0; v < nu; v++) {
+    float acc[NU] = { 0 };
+    for (int y = 0; y < G; y++) {
+      float c = cos_tab[v][y];
+      for (int u = 0; u < nu; u++)
+        acc[u] += tmp[y][u] * c;
     }
+    memcpy(out[v], acc, sizeof(acc));
+  }
 }
 
 /* Scales v to unit norm; a vector of norm <= floor (nothing but rounding
@@ -177,26 +279,29 @@ static void normalize(float *v, int n)
 }
 
 /* Soft assignment of value t (in bin units) to a linear (clamped) or
- * circular set of n bins. */
-static void soft_bin(float *h, int n, float t, float w, int circular)
+ * circular set of n bins: bins *i0 and *i1 get weights *w0 and *w1. */
+static inline void bins2(int n, float t, int circular, int *i0, int *i1,
+                         float *w0, float *w1)
 {
   int i = (int)floorf(t);
   float f = t - (float)i;
 
   if (circular) {
-    i = ((i % n) + n) % n;
-    h[i] += w * (1 - f);
-    h[(i + 1) % n] += w * f;
-    return;
-  }
-  if (t <= 0) {
-    h[0] += w;
-  } else if (t >= n - 1) {
-    h[n - 1] += w;
+    while (i < 0)
+      i += n;
+    while (i >= n)
+      i -= n;
+    *i0 = i;
+    *i1 = i + 1 == n ? 0 : i + 1;
+  } else if (t <= 0 || t >= n - 1) {
+    *i0 = *i1 = t <= 0 ? 0 : n - 1;
+    f = 0;
   } else {
-    h[i] += w * (1 - f);
-    h[i + 1] += w * f;
+    *i0 = i;
+    *i1 = i + 1;
   }
+  *w0 = 1 - f;
+  *w1 = f;
 }
 
 static float median(float *a, int n)
@@ -348,13 +453,17 @@ static void centre_of(struct box *b)
 /* The grid in Y/Cb/Cr; returns the mean luma.  The grid weights are
  * overlaps in grid units, so each cell's weights sum to 1 and the sums are
  * already means. */
-static float grid_ycc(const struct image *im, const struct box *bx,
-                      float yy[G][G], float cb[G][G], float cr[G][G])
+static float grid_ycc(const struct image *im, const struct sat *sat,
+                      const struct box *bx, float yy[G][G], float cb[G][G],
+                      float cr[G][G])
 {
   float rgb[3][G][G];
   double ysum = 0;
 
-  grid_rgb(im, bx, rgb);
+  if (sat)
+    grid_sat(sat, bx, rgb);
+  else
+    grid_rgb(im, bx, rgb);
   for (int y = 0; y < G; y++)
     for (int x = 0; x < G; x++) {
       float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
@@ -417,20 +526,23 @@ static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
       float c = sqrtf(cb[y][x] * cb[y][x] + cr[y][x] * cr[y][x]);
       float s = c / (yy[y][x] + 16.0f);       /* relative saturation */
       float sw = s < 0.05f ? 0 : s > 0.15f ? 1 : (s - 0.05f) / 0.10f;
+      int h0, h1, s0, s1;
+      float hw0, hw1, sw0, sw1;
       if (sw > 0) {
         float hue = atan2f(cr[y][x], cb[y][x]) * (float)(N_HUE / (2 * M_PI));
         float sb = s < 0.15f ? 0 : s > 0.55f ? 2 : (s - 0.15f) / 0.2f;
-        float hs[N_HUE] = { 0 }, ss[N_SAT] = { 0 };
-        soft_bin(hs, N_HUE, hue, 1, 1);
-        soft_bin(ss, N_SAT, sb, sw, 0);
-        for (int a = 0; a < N_HUE; a++)
-          if (hs[a] > 0)
-            for (int b = 0; b < N_SAT; b++)
-              hist[a * N_SAT + b] += hs[a] * ss[b];
+        bins2(N_HUE, hue, 1, &h0, &h1, &hw0, &hw1);
+        bins2(N_SAT, sb, 0, &s0, &s1, &sw0, &sw1);
+        hist[h0 * N_SAT + s0] += hw0 * sw * sw0;
+        hist[h0 * N_SAT + s1] += hw0 * sw * sw1;
+        hist[h1 * N_SAT + s0] += hw1 * sw * sw0;
+        hist[h1 * N_SAT + s1] += hw1 * sw * sw1;
       }
       if (sw < 1) {
         float t = yy[y][x] / (ymean + 1.0f) * (N_GRAY - 1) / 2.0f;
-        soft_bin(hist + N_HUE * N_SAT, N_GRAY, t, 1 - sw, 0);
+        bins2(N_GRAY, t, 0, &h0, &h1, &hw0, &hw1);
+        hist[N_HUE * N_SAT + h0] += (1 - sw) * hw0;
+        hist[N_HUE * N_SAT + h1] += (1 - sw) * hw1;
       }
     }
   for (int i = 0; i < N_HIST; i++)
@@ -440,11 +552,63 @@ static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
     hist[i] *= FEAT_W_HIST;
 }
 
-int imgfeat_compute(const struct image *im, struct imgfeat *ret)
+/* The vector of one window (its central FEAT_CENTRE is described), and
+ * the hash when ret_hash is set. */
+static void describe(const struct image *im, const struct sat *sat,
+                     struct box b, float *v, uint64_t *ret_hash)
 {
   float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
   float ymean;
+
+  centre_of(&b);
+  ymean = grid_ycc(im, sat, &b, yy, cb, cr);
+  dct_low(yy, dy, NU);
+  dct_low(cb, dcb, CHROMA_MAX + 1);   /* chroma uses u + v <= CHROMA_MAX */
+  dct_low(cr, dcr, CHROMA_MAX + 1);
+  luma_block(dy, v);
+  chroma_block(dcb, dcr, ymean, v + N_LUMA);
+  colour_hist(yy, cb, cr, ymean, v + N_LUMA + N_CHROMA);
+  normalize(v, IMGFEAT_DIM);
+  if (ret_hash)
+    *ret_hash = hash_from((const float(*)[NU])dy);
+}
+
+/* Sub-window k of the content box c: k = 0 drops SUB_CROP / 2 on every
+ * side (the window a centred crop keeps), k = 1..4 drop SUB_CROP off two
+ * adjacent sides (the window a crop towards one corner keeps: top-left,
+ * top-right, bottom-left, bottom-right cut).  A window that would be
+ * empty stays the whole box. */
+static struct box sub_window(const struct box *c, int k)
+{
+  int w = c->x1 - c->x0, h = c->y1 - c->y0;
+  int dx = (int)(w * SUB_CROP + 0.5), dy = (int)(h * SUB_CROP + 0.5);
+  struct box b = *c;
+
+  if (dx >= w || dy >= h)
+    return b;
+  if (k == 0) {
+    b.x0 += dx / 2;
+    b.y0 += dy / 2;
+    b.x1 -= dx - dx / 2;
+    b.y1 -= dy - dy / 2;
+    return b;
+  }
+  if (k == 1 || k == 3)
+    b.x0 += dx;
+  else
+    b.x1 -= dx;
+  if (k <= 2)
+    b.y0 += dy;
+  else
+    b.y1 -= dy;
+  return b;
+}
+
+int imgfeat_compute(const struct image *im, struct imgfeat *ret)
+{
+  struct sat sat = { 0 };
   struct box b;
+  bool use_sat;
 
   memset(ret, 0, sizeof(*ret));
   if (!im || !im->px || im->w < 1 || im->h < 1 ||
@@ -452,18 +616,51 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
     return -EINVAL;
   pthread_once(&tab_once, tab_init);
   find_content(im, &b);
-  centre_of(&b);
-  ymean = grid_ycc(im, &b, yy, cb, cr);
-  dct_low(yy, dy);
-  dct_low(cb, dcb);
-  dct_low(cr, dcr);
-  luma_block(dy, ret->v);
-  chroma_block(dcb, dcr, ymean, ret->v + N_LUMA);
-  colour_hist(yy, cb, cr, ymean, ret->v + N_LUMA + N_CHROMA);
-  normalize(ret->v, IMGFEAT_DIM);
-  ret->phash = hash_from((const float(*)[NU])dy);
+  /* Larger boxes (a full-size picture, not the import's reduced decode)
+   * are averaged window by window, with no allocation. */
+  use_sat = (uint64_t)(b.x1 - b.x0) * (uint64_t)(b.y1 - b.y0) <=
+                SAT_MAX_PIXELS &&
+            sat_build(im, &b, &sat) == 0;
+  describe(im, use_sat ? &sat : NULL, b, ret->v, &ret->phash);
+  for (int k = 0; k < IMGFEAT_NSUB; k++)
+    describe(im, use_sat ? &sat : NULL, sub_window(&b, k), ret->sub[k],
+             NULL);
+  free(sat.v);
   return 0;
 }
+
+/* The mean of two means of main vectors, weighted equally: of the 3,097
+ * files of tests/bench/bench_neardup.py (163 photographs from Debian
+ * packages and 18 edited copies of each, as `curate embeddings --export`
+ * wrote them) and of the 6,000 images of tests/quality (300 generated
+ * pictures and 19 copies of each).  Either mean alone leaves the other
+ * kind of pictures with a common component that brings them all closer
+ * (docs/ARCHITECTURE.md §10).  Recomputed only if the main vector
+ * changes: neardup.threshold is measured from it. */
+const float imgfeat_origin[IMGFEAT_DIM] = {
+  0.2938796f, -0.08536109f, 0.1605545f, -0.01798657f, 0.1005382f, -0.001433781f,
+  0.03354645f, -0.00448198f, 0.02458028f, -0.003851577f, 0.07416329f, 0.1556951f,
+  0.0001637263f, 0.09408751f, 0.003058341f, 0.05940121f, 0.001778662f, 0.02067444f,
+  0.000476095f, 0.01585851f, 0.03417746f, 0.1083769f, 0.005361896f, 0.07649011f,
+  -0.004559603f, 0.02580852f, 0.0001866694f, 0.01973069f, 0.001733492f, 0.01410628f,
+  0.08039423f, 0.00600372f, 0.05876452f, -0.000122218f, 0.0231074f, -0.001846205f,
+  0.01790318f, -0.009391121f, 0.06187426f, 0.002498972f, 0.02488073f, 0.0002609886f,
+  0.01915546f, -0.00200651f, 0.004332801f, 0.05010397f, -0.001713288f, 0.02029596f,
+  -0.0003548569f, 0.01756332f, 0.002434509f, 0.02247315f, 0.001043845f, 0.01788951f,
+  0.001176745f, -0.0006707105f, 0.01779417f, -0.0004133151f, 0.01624709f, -0.000991629f,
+  0.01526846f, 0.0004159755f, -0.0002112043f, 0.01431787f, 0.0004945337f, -0.005305979f,
+  0.002316091f, 0.007130938f, 0.007073455f, 0.0004679396f, -0.0006837759f, 0.00381488f,
+  0.004039405f, 0.002172464f, -0.0004566407f, 0.003387649f, 0.003581225f, -0.0002077963f,
+  -0.0002910537f, 0.0008101595f, -0.0009539267f, 0.002540797f, 0.002437483f, -0.0001362936f,
+  -0.0001117238f, 0.01137301f, 0.009278345f, 0.007113483f, 0.009554902f, 0.00837921f,
+  0.006774725f, 0.009369774f, 0.007908704f, 0.006962423f, 0.01189639f, 0.009040344f,
+  0.00765618f, 0.02105369f, 0.01496709f, 0.008743138f, 0.02456223f, 0.01692302f,
+  0.00598006f, 0.02110446f, 0.0155297f, 0.002811732f, 0.01756667f, 0.01303068f,
+  0.00279998f, 0.01449914f, 0.01054033f, 0.003702867f, 0.01338479f, 0.01064464f,
+  0.00393739f, 0.01711519f, 0.01387938f, 0.005956071f, 0.01897753f, 0.01390024f,
+  0.007176115f, 0.004096344f, 0.01195971f, 0.02941473f, 0.04741389f, 0.03516637f,
+  0.01495207f, 0.007282759f
+};
 
 int imgfeat_hamming(uint64_t a, uint64_t b)
 {

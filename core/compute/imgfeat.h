@@ -45,14 +45,30 @@
  *      Compare hashes with imgfeat_hamming(); <= 10 of 64 bits is the
  *      usual "same picture" bound.
  *
+ *   5. Sub-windows, IMGFEAT_NSUB = 5 more vectors of the same kind: the
+ *      content box with 10 % of its width and height left out, centred
+ *      (5 % off each side) or towards each corner (10 % off two adjacent
+ *      sides), each described as in 1-3 (its central 90 %).  A copy
+ *      cropped that way has, as its main vector, nearly the vector of the
+ *      original's matching sub-window; neardup.h compares a main vector
+ *      with the other image's main and sub-window vectors and keeps the
+ *      smallest distance.
+ *
  * What it does not do: it is a global descriptor.  Photometric and
  * resampling edits, padding, rotations up to ~3 degrees, captions and
- * crops of ~5 % per side stay close; a crop that shifts the centre by 5 %
- * or more (10 % off two sides), larger rotations and "same object,
- * another photo" are out of its reach (docs/ALGORITHMS.md §7).
+ * crops of ~5 % per side stay close; crops of up to 10 % of the width and
+ * height, centred or towards a corner, through the sub-windows; larger
+ * crops, rotations and "same object, another photo" are out of its reach
+ * (docs/ALGORITHMS.md §7).
  *
- * Cost: ~20 µs per image from a 160x120 decode, versus ~1.3 ms to decode.
- * The cosine tables are built once per process (pthread_once); apart from
+ * Cost: the six windows are averaged through one integral image of the
+ * content box ((w+1)(h+1) x 3 uint32, allocated per call: 230 KB for a
+ * 160x120 decode; boxes over 2^20 pixels, or a failed allocation, fall
+ * back to averaging each window from the pixels).  All six vectors cost
+ * about 2.8x the CPU time of the main vector alone (measured on one busy
+ * machine); the import's speed against the decode limit is in
+ * docs/ARCHITECTURE.md §10.  The cosine tables are built once
+ * per process (pthread_once); apart from
  * them there is no state, and calls are thread-safe.
  */
 #ifndef CURATE_IMGFEAT_H
@@ -66,22 +82,33 @@
  * IMG_DECODE_ORIENT, &im, NULL) (imgcodec.h). */
 #define IMGFEAT_MIN_SHORT 64
 #define IMGFEAT_DIM 128
+/* Sub-window vectors per image (step 5 above). */
+#define IMGFEAT_NSUB 5
 /* Bumped whenever the numbers computed for the same pixels change; stored
  * features of another version are recomputed at the next import.
  * 2: the import decodes every format and applies the EXIF orientation
  * before computing (version 1 saw JPEG pixels as stored).  3: borders
  * removed, the central 90 % described, high luma terms and colour
- * weighted down. */
-#define IMGFEAT_VERSION 3
+ * weighted down.  4: the sub-window vectors added (the main vector is
+ * computed as in 3). */
+#define IMGFEAT_VERSION 4
 
 struct imgfeat {
   uint64_t phash;
   float v[IMGFEAT_DIM];   /* unit L2 norm */
+  float sub[IMGFEAT_NSUB][IMGFEAT_DIM];   /* the sub-windows, each unit */
 };
+
+/* The origin near-duplicate distances are measured from (neardup.h): the
+ * mean main vector of reference sets of real photographs and generated
+ * pictures (imgfeat.c says which).  A fixed origin, unlike the mean of
+ * each data set, makes a pair's distance depend on its two images alone. */
+extern const float imgfeat_origin[IMGFEAT_DIM];
 
 /* Computes the features of an RGB (3 channels) or gray (1 channel) image
  * of any size >= 1x1.  Returns 0, or -EINVAL for a bad image (*ret is then
- * zeroed).  Nothing is allocated. */
+ * zeroed).  The integral image is the only allocation, freed before
+ * returning. */
 int imgfeat_compute(const struct image *im, struct imgfeat *ret);
 
 /* Number of differing bits between two hashes. */

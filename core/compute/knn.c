@@ -23,6 +23,7 @@
 #include "knn.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -31,6 +32,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 #define DEF_THREADS 2
 #define MAX_THREADS 64
@@ -51,24 +54,39 @@ typedef int32_t v4si __attribute__((vector_size(16)));
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
-/* OpenBLAS's pthread build starts its server threads when the library is
- * loaded, and each spins on sched_yield for about 2^28 cycles (~0.1 s)
- * before it sleeps: a short process on two cores loses a large part of one
- * to them.  With one BLAS thread they are never used, so they are stopped.
- * The call is exported by that build only, hence the weak reference (a
- * serial OpenBLAS has no threads to stop). */
-extern int blas_thread_shutdown_(void) __attribute__((weak));
+/* OpenBLAS is loaded by the first search (dlopen), not with the program:
+ * its load costs ~3 ms of relocations and starts its server threads,
+ * which every command and the daemon would pay for nothing when they
+ * search no neighbours (a header-only import runs in ~100 ms).  The
+ * library's own name is the soname the build links tests against
+ * (OpenBLAS keeps it across its pthread, OpenMP and serial builds). */
+#define BLAS_SONAME "libopenblas.so.0"
 
-static void blas_single_thread(void)
-{
-  openblas_set_num_threads(1);
-  if (blas_thread_shutdown_)
-    blas_thread_shutdown_();
-}
+static typeof(cblas_sgemm) *blas_sgemm;
+static int blas_err;   /* < 0: the library could not be loaded */
 
-void knn_blas_settle(void)
+/* Loads OpenBLAS and makes it single-threaded.  Its pthread build starts
+ * server threads when it is loaded, and each spins on sched_yield for
+ * about 2^28 cycles (~0.1 s) before it sleeps: a short process on two
+ * cores loses a large part of one to them.  With one BLAS thread they are
+ * never used, so they are stopped; blas_thread_shutdown_ exists in that
+ * build only (a serial OpenBLAS has no threads to stop). */
+static void blas_load(void)
 {
-  pthread_once(&blas_once, blas_single_thread);
+  void *h = dlopen(BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+  void (*set_threads)(int);
+  int (*shutdown)(void);
+
+  if (!h || !(blas_sgemm = (typeof(blas_sgemm))dlsym(h, "cblas_sgemm")) ||
+      !(set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads"))) {
+    log_msg(LOG_LVL_ERROR, "cannot load %s: %s", BLAS_SONAME, dlerror());
+    blas_sgemm = NULL;
+    blas_err = -ELIBACC;
+    return;
+  }
+  set_threads(1);
+  if ((shutdown = (int (*)(void))dlsym(h, "blas_thread_shutdown_")))
+    shutdown();
 }
 
 /* ---- options and checks ----------------------------------------------- */
@@ -434,9 +452,9 @@ static int run_block(struct worker *w, size_t blk)
       bn = n - b0;
     if (atomic_load_explicit(&job->err, memory_order_relaxed))
       return 0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
-                (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
-                (int)d, 0.0f, w->tile, (int)bn);
+    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
+               (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
+               (int)d, 0.0f, w->tile, (int)bn);
 
     for (size_t q = 0; q < qn; q++) {
       const float *s = w->tile + q * bn;
@@ -445,7 +463,8 @@ static int run_block(struct worker *w, size_t blk)
         knn_row(s, bn, b0, job->rows ? job->rows[q0 + q] : q0 + q,
                 w->topd + q * k, w->topi + q * k, k);
       } else {
-        r = radius_row(w, s, bn, b0, q0 + q, (uint32_t)q);
+        r = radius_row(w, s, bn, b0, job->rows ? job->rows[q0 + q] : q0 + q,
+                       (uint32_t)q);
         if (r < 0)
           return r;
       }
@@ -513,7 +532,9 @@ static int job_run(struct job *job)
   size_t tile = job->tl.qblock * job->tl.dblock;
   int r = 0;
 
-  pthread_once(&blas_once, blas_single_thread);
+  pthread_once(&blas_once, blas_load);
+  if (blas_err < 0)
+    return blas_err;
   memset(w, 0, sizeof(w));
   for (unsigned i = 0; i < nt; i++) {
     w[i].job = job;
@@ -685,12 +706,14 @@ static int radius_gather(struct job *job, const struct tiling *tl,
   return 0;
 }
 
-int knn_radius(const float *x, size_t n, size_t d, double t,
-               size_t max_pairs, const struct knn_opts *opts,
-               struct knn_graph *ret_graph)
+/* knn_radius() for the query rows rows[0 .. nq) (all n rows in order when
+ * rows is NULL); the graph has one list per query row. */
+static int radius_run(const float *x, size_t n, size_t d, const size_t *rows,
+                      size_t nq, double t, size_t max_pairs,
+                      const struct knn_opts *opts, struct knn_graph *ret_graph)
 {
   struct knn_graph g = { 0 };
-  struct tiling tl;
+  struct tiling tl, tq;
   struct job job;
   int r;
 
@@ -705,12 +728,25 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   r = tiling_get(opts, n, &tl);
   if (r < 0)
     return r;
+  if (rows) {
+    if (nq >= KNN_NONE)
+      return -EINVAL;
+    for (size_t q = 0; q < nq; q++)
+      if (rows[q] >= n)
+        return -EINVAL;
+    /* Query blocks and threads sized by the query rows. */
+    r = tiling_get(opts, nq, &tq);
+    if (r < 0)
+      return r;
+    tl.qblock = tq.qblock;
+    tl.nthreads = tq.nthreads;
+  }
 
-  g.n = n;
-  g.off = calloc(n + 1, sizeof(*g.off));
+  g.n = nq;
+  g.off = calloc(nq + 1, sizeof(*g.off));
   if (!g.off)
     return -ENOMEM;
-  if (n == 0) {
+  if (nq == 0 || n == 0) {
     /* An empty graph still has (one-element) arrays: NULL means no graph. */
     g.idx = malloc(sizeof(*g.idx));
     g.dist = malloc(sizeof(*g.dist));
@@ -723,11 +759,14 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   }
 
   job_init(&job, JOB_RADIUS, x, n, d, &tl);
+  job.rows = rows;
+  job.nq = nq;
+  job.nblocks = (nq + tl.qblock - 1) / tl.qblock;
   job.t = t;
   job.max_pairs = max_pairs;
   job.t_hi = radius_threshold(t);
   job.pieces = calloc(job.nblocks, sizeof(*job.pieces));
-  job.rowcnt = calloc(n, sizeof(*job.rowcnt));
+  job.rowcnt = calloc(nq, sizeof(*job.rowcnt));
   if (!job.pieces || !job.rowcnt)
     r = -ENOMEM;
   else if ((r = job_run(&job)) == 0 && (r = radius_gather(&job, &tl, &g)) == 0) {
@@ -743,6 +782,25 @@ int knn_radius(const float *x, size_t n, size_t d, double t,
   free(job.rowcnt);
   knn_graph_free(&g);
   return r;
+}
+
+int knn_radius(const float *x, size_t n, size_t d, double t,
+               size_t max_pairs, const struct knn_opts *opts,
+               struct knn_graph *ret_graph)
+{
+  return radius_run(x, n, d, NULL, n, t, max_pairs, opts, ret_graph);
+}
+
+int knn_radius_rows(const float *x, size_t n, size_t d, const size_t *rows,
+                    size_t nrows, double t, size_t max_pairs,
+                    const struct knn_opts *opts, struct knn_graph *ret_graph)
+{
+  if (nrows > 0 && !rows) {
+    if (ret_graph)
+      memset(ret_graph, 0, sizeof(*ret_graph));
+    return -EINVAL;
+  }
+  return radius_run(x, n, d, rows, nrows, t, max_pairs, opts, ret_graph);
 }
 
 int knn_graph_from_lists(const uint32_t *idx, const float *dist, size_t n,

@@ -17,15 +17,16 @@
  * Threads: the query rows are cut into blocks of qblock rows; the calling
  * thread plus (nthreads - 1) pthreads take whole blocks from a shared
  * counter, and each computes its block against every database block with
- * its own single-threaded sgemm.  Before starting, the first call does
+ * its own single-threaded sgemm.  OpenBLAS is loaded by the first search
+ * (dlopen; a program that searches nothing never loads it, and a search
+ * without it fails with -ELIBACC), which also does
  * openblas_set_num_threads(1) once for the process (pthread_once): two
  * workers each driving a multi-threaded sgemm would oversubscribe the cores,
  * and letting OpenBLAS thread one sgemm makes its threads spin while the
  * selection runs (docs/ALGORITHMS.md §8).  knn.c is the only OpenBLAS user
  * in the project, so this process-wide setting is left in place on purpose.
- * knn_blas_settle() makes that setting at once, and also stops the threads
- * OpenBLAS started when it was loaded (they spin for ~0.1 s first):
- * short-lived tools call it at the start of main().
+ * The load also stops the server threads OpenBLAS starts (they would spin
+ * for ~0.1 s first).
  *
  * Apart from that one-time setting there are no globals: concurrent calls
  * on different outputs are safe.  Results do not depend on the number of
@@ -70,8 +71,8 @@ int knn_center_normalize(float *x, size_t n, size_t d);
  * Self (j == i) is excluded; duplicates of row i are not (distance 0).
  * When n - 1 < k the tail of each row holds KNN_NONE / INFINITY.
  * Returns 0, -EINVAL (NULL arrays, k == 0 or > KNN_MAX_K, d == 0 or
- * > INT_MAX, n >= KNN_NONE, bad opts), -ENOMEM; on failure the outputs may
- * be partly written. */
+ * > INT_MAX, n >= KNN_NONE, bad opts), -ENOMEM, -ELIBACC (OpenBLAS cannot
+ * be loaded); on failure the outputs may be partly written. */
 int knn_exact(const float *x, size_t n, size_t d, size_t k,
               const struct knn_opts *opts, uint32_t *ret_idx,
               float *ret_dist);
@@ -82,7 +83,8 @@ int knn_exact(const float *x, size_t n, size_t d, size_t k,
  * knn_exact(), and the same values it gives for those rows up to the last
  * bit (query tiles are gathered copies, so sgemm may round differently).
  * Used to measure an approximate index's recall on a sample.
- * Returns 0, -EINVAL (as knn_exact(), rows NULL or out of range), -ENOMEM.
+ * Returns 0, -EINVAL (as knn_exact(), rows NULL or out of range), -ENOMEM,
+ * -ELIBACC.
  */
 int knn_exact_rows(const float *x, size_t n, size_t d, const size_t *rows,
                    size_t nrows, size_t k, const struct knn_opts *opts,
@@ -108,10 +110,18 @@ struct knn_graph {
  * On success *ret_graph is filled (owned by the caller); on failure it is
  * left empty (safe to knn_graph_free()).
  * Returns 0, -EINVAL (as knn_exact(), or t NaN), -E2BIG (more than
- * max_pairs entries), -ENOMEM. */
+ * max_pairs entries), -ENOMEM, -ELIBACC. */
 int knn_radius(const float *x, size_t n, size_t d, double t,
                size_t max_pairs, const struct knn_opts *opts,
                struct knn_graph *ret_graph);
+
+/* knn_radius() for some rows only: list q of the graph (q < nrows) holds
+ * every row j != rows[q] of all n within t of row rows[q] (repeats
+ * allowed); max_pairs bounds the entries of all lists together.
+ * Returns as knn_radius(), and -EINVAL for rows NULL or out of range. */
+int knn_radius_rows(const float *x, size_t n, size_t d, const size_t *rows,
+                    size_t nrows, double t, size_t max_pairs,
+                    const struct knn_opts *opts, struct knn_graph *ret_graph);
 
 /* Wrap k-NN lists (as returned by knn_exact()) as a graph, copying them and
  * dropping KNN_NONE entries.  Used to run the greedy duplicate removal on
@@ -122,9 +132,5 @@ int knn_graph_from_lists(const uint32_t *idx, const float *dist, size_t n,
 
 /* Frees the arrays and empties the graph; NULL and empty graphs are fine. */
 void knn_graph_free(struct knn_graph *g);
-
-/* One BLAS thread for the process, and OpenBLAS's idle server threads
- * stopped (see the top of this file).  Idempotent, thread-safe. */
-void knn_blas_settle(void);
 
 #endif

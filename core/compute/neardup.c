@@ -1,7 +1,9 @@
 /* neardup.c - duplicate groups (see neardup.h): sort-and-scan for equal
- * hashes, knn_radius() + centre-based grouping for embeddings, then one
- * routine that turns (row -> label) labels into ordered groups.  No store,
- * no I/O.
+ * hashes; for embeddings, identical rows collapsed, main and sub-window
+ * rows centred on the origin, pairs proposed by knn_exact_rows() (and
+ * knn_radius_rows() where a list is full) and measured again in double,
+ * then centre-based grouping; one routine turns (row -> label) labels
+ * into ordered groups.  No store, no I/O.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include "neardup.h"
@@ -17,6 +19,7 @@ void neardup_groups_free(struct neardup_groups *g)
     return;
   free(g->off);
   free(g->ids);
+  free(g->nn_dist);
   memset(g, 0, sizeof(*g));
 }
 
@@ -299,10 +302,11 @@ static int cmp_urow(const void *a, const void *b, void *dim)
   return c ? c : (x->row < y->row ? -1 : x->row > y->row);
 }
 
-/* rep[i] = the distinct row of row i (0..*nu), uid[u] its smallest id;
- * ux gets the distinct vectors in the order of their first copies. */
+/* rep[i] = the distinct row of row i (0..*nu), uid[u] its smallest id,
+ * src[u] its first copy's row; copies[u] how many rows share it. */
 static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
-                    size_t *rep, float *ux, uint64_t *uid, size_t *nu)
+                    size_t *rep, size_t *src, uint64_t *uid, size_t *copies,
+                    size_t *nu)
 {
   struct urow *u = malloc(n * sizeof(*u));
   size_t *first = malloc(n * sizeof(*first)), k = 0;
@@ -323,12 +327,14 @@ static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
   }
   for (size_t i = 0; i < n; i++)
     if (first[i] == i) {
-      memcpy(ux + k * d, x + i * d, d * sizeof(float));
+      src[k] = i;
       uid[k] = ids[i];
+      copies[k] = 0;
       rep[i] = k++;
     }
   for (size_t i = 0; i < n; i++) {
     rep[i] = rep[first[i]];
+    copies[rep[i]]++;
     if (ids[i] < uid[rep[i]])
       uid[rep[i]] = ids[i];
   }
@@ -338,59 +344,377 @@ static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
   return 0;
 }
 
+/* ---- the compared rows ---- */
+
+/* The rows the search runs on, nu * (1 + nsub) of them: main vectors of
+ * the distinct rows first, then the sub-window vectors of distinct row u
+ * at nu + u * nsub + k; each centred on the origin and scaled to unit
+ * norm (in double, row by row, so a row's values depend on nothing else
+ * when the origin is fixed). */
+struct rows {
+  float *z;
+  size_t nu, nsub, d, nr;
+};
+
+static size_t sample_of(const struct rows *rw, size_t j)
+{
+  return j < rw->nu ? j : (j - rw->nu) / rw->nsub;
+}
+
+static void centre_row(float *dst, const float *v, const double *mean,
+                       size_t d)
+{
+  double ss = 0;
+
+  for (size_t i = 0; i < d; i++) {
+    double c = (double)v[i] - mean[i];
+    ss += c * c;
+  }
+  for (size_t i = 0; i < d; i++)
+    dst[i] = ss > 0 ? (float)(((double)v[i] - mean[i]) / sqrt(ss)) : 0.0f;
+}
+
+static int rows_build(const struct neardup_input *in, const size_t *src,
+                      size_t nu, struct rows *rw)
+{
+  size_t d = in->d, ns = in->sub ? in->nsub : 0;
+  double *mean = calloc(d, sizeof(*mean));
+
+  rw->nu = nu;
+  rw->nsub = ns;
+  rw->d = d;
+  rw->nr = nu * (1 + ns);
+  rw->z = rw->nr <= SIZE_MAX / d / sizeof(float)
+              ? malloc(rw->nr * d * sizeof(float)) : NULL;
+  if (!mean || !rw->z) {
+    free(mean);
+    return -ENOMEM;
+  }
+  if (in->mean) {
+    for (size_t i = 0; i < d; i++)
+      mean[i] = in->mean[i];
+  } else {
+    for (size_t u = 0; u < nu; u++)
+      for (size_t i = 0; i < d; i++)
+        mean[i] += in->x[src[u] * d + i];
+    for (size_t i = 0; i < d; i++)
+      mean[i] /= (double)nu;
+  }
+  for (size_t u = 0; u < nu; u++) {
+    centre_row(rw->z + u * d, in->x + src[u] * d, mean, d);
+    for (size_t k = 0; k < ns; k++)
+      centre_row(rw->z + (nu + u * ns + k) * d,
+                 in->sub + (src[u] * ns + k) * d, mean, d);
+  }
+  free(mean);
+  return 0;
+}
+
+/* The distance of two rows, in double: the search (float sgemm, whose
+ * rounding depends on tiles) only proposes pairs, this decides, so that
+ * a pair's fate depends on its two rows alone. */
+static double row_dist(const struct rows *rw, size_t a, size_t b)
+{
+  const float *p = rw->z + a * rw->d, *q = rw->z + b * rw->d;
+  double s = 0, v;
+
+  for (size_t i = 0; i < rw->d; i++)
+    s += (double)p[i] * q[i];
+  v = 1 - s;
+  return v < 0 ? 0 : v > 2 ? 2 : v;
+}
+
+/* ---- pairs of samples ---- */
+
+struct pair {
+  uint32_t a, b;
+  float d;
+};
+
+struct pairs {
+  struct pair *p;
+  size_t n, cap;
+};
+
+static int pair_add(struct pairs *ps, size_t a, size_t b, double d)
+{
+  if (ps->n + 2 > ps->cap) {
+    size_t nc = ps->cap ? 2 * ps->cap : 4096;
+    struct pair *p = realloc(ps->p, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    ps->p = p;
+    ps->cap = nc;
+  }
+  ps->p[ps->n++] = (struct pair){ (uint32_t)a, (uint32_t)b, (float)d };
+  ps->p[ps->n++] = (struct pair){ (uint32_t)b, (uint32_t)a, (float)d };
+  return 0;
+}
+
+/* Row a's candidates j[0 .. m) (rows of rw; KNN_NONE skipped): the pairs
+ * within thresh, and the nearest other sample's distance into *nn. */
+static int take_row(const struct rows *rw, size_t a, const uint32_t *j,
+                    size_t m, double thresh, struct pairs *ps, double *nn)
+{
+  for (size_t e = 0; e < m; e++) {
+    size_t b;
+    double dd;
+    if (j[e] == KNN_NONE || (b = sample_of(rw, j[e])) == a)
+      continue;
+    dd = row_dist(rw, a, j[e]) * (j[e] < rw->nu ? 1 : NEARDUP_SUB_FACTOR);
+    if (dd < *nn)
+      *nn = dd;
+    if (dd <= thresh) {
+      int r = pair_add(ps, a, b, dd);
+      if (r < 0)
+        return r;
+    }
+  }
+  return 0;
+}
+
+/* Margin over the threshold for the float search, so that no pair within
+ * it in double is lost to float rounding. */
+#define SEARCH_MARGIN 1e-4
+
+/* Step A: each main row's NEARDUP_K nearest rows.  A row whose list ends
+ * within the threshold may have more neighbours: those rows (capped[])
+ * are searched again by radius below. */
+static int pairs_knn(const struct rows *rw, double thresh,
+                     const struct knn_opts *opts, struct pairs *ps,
+                     double *nn, size_t *capped, size_t *ncapped)
+{
+  size_t k = NEARDUP_K < rw->nr - 1 ? NEARDUP_K : rw->nr - 1;
+  size_t *q = malloc(rw->nu * sizeof(*q));
+  uint32_t *idx = malloc(rw->nu * k * sizeof(*idx));
+  float *dist = malloc(rw->nu * k * sizeof(*dist));
+  int r = -ENOMEM;
+
+  *ncapped = 0;
+  if (!q || !idx || !dist)
+    goto out;
+  for (size_t a = 0; a < rw->nu; a++)
+    q[a] = a;
+  r = knn_exact_rows(rw->z, rw->nr, rw->d, q, rw->nu, k, opts, idx, dist);
+  for (size_t a = 0; r == 0 && a < rw->nu; a++) {
+    nn[a] = INFINITY;
+    r = take_row(rw, a, idx + a * k, k, thresh, ps, &nn[a]);
+    if (k == NEARDUP_K && dist[a * k + k - 1] <= thresh + SEARCH_MARGIN)
+      capped[(*ncapped)++] = a;
+  }
+out:
+  free(q);
+  free(idx);
+  free(dist);
+  return r;
+}
+
+/* Step B: every row within the threshold of the capped rows, under the
+ * pair bound; 1 when the bound was hit (the capped rows keep their
+ * NEARDUP_K nearest). */
+static int pairs_radius(const struct rows *rw, double thresh,
+                        const struct knn_opts *opts, const size_t *capped,
+                        size_t nc, size_t max_pairs, struct pairs *ps,
+                        double *nn)
+{
+  struct knn_graph g = { 0 };
+  int r = knn_radius_rows(rw->z, rw->nr, rw->d, capped, nc,
+                          thresh + SEARCH_MARGIN, max_pairs, opts, &g);
+
+  if (r == -E2BIG)
+    return 1;
+  for (size_t q = 0; r == 0 && q < nc; q++)
+    r = take_row(rw, capped[q], g.idx + g.off[q], g.off[q + 1] - g.off[q],
+                 thresh, ps, &nn[capped[q]]);
+  knn_graph_free(&g);
+  return r;
+}
+
+static int cmp_pair(const void *x, const void *y)
+{
+  const struct pair *a = x, *b = y;
+
+  if (a->a != b->a)
+    return a->a < b->a ? -1 : 1;
+  if (a->b != b->b)
+    return a->b < b->b ? -1 : 1;
+  return a->d < b->d ? -1 : a->d > b->d;
+}
+
+static int cmp_pair_dist(const void *x, const void *y)
+{
+  const struct pair *a = x, *b = y;
+
+  if (a->a != b->a)
+    return a->a < b->a ? -1 : 1;
+  if (a->d != b->d)
+    return a->d < b->d ? -1 : 1;
+  return a->b < b->b ? -1 : a->b > b->b;
+}
+
+/* The pairs (both directions, possibly repeated) as a graph of samples:
+ * each pair once per side at its smallest distance, each list sorted by
+ * distance then row. */
+static int pairs_graph(struct pairs *ps, size_t nu, struct knn_graph *g)
+{
+  size_t m = 0;
+
+  if (ps->n)
+    qsort(ps->p, ps->n, sizeof(*ps->p), cmp_pair);
+  for (size_t i = 0; i < ps->n; i++)
+    if (m == 0 || ps->p[i].a != ps->p[m - 1].a || ps->p[i].b != ps->p[m - 1].b)
+      ps->p[m++] = ps->p[i];
+  g->n = nu;
+  g->off = calloc(nu + 1, sizeof(*g->off));
+  g->idx = malloc((m ? m : 1) * sizeof(*g->idx));
+  g->dist = malloc((m ? m : 1) * sizeof(*g->dist));
+  if (!g->off || !g->idx || !g->dist)
+    return -ENOMEM;
+  for (size_t i = 0; i < m; i++)
+    g->off[ps->p[i].a + 1]++;
+  for (size_t a = 0; a < nu; a++)
+    g->off[a + 1] += g->off[a];
+  if (m)
+    qsort(ps->p, m, sizeof(*ps->p), cmp_pair_dist);
+  for (size_t i = 0; i < m; i++) {
+    g->idx[i] = ps->p[i].b;
+    g->dist[i] = ps->p[i].d;
+  }
+  return 0;
+}
+
+static int check_input(const struct neardup_input *in, double thresh)
+{
+  size_t n = in ? in->n : 0, d = in ? in->d : 0;
+
+  if (!in || (n > 0 && (!in->x || !in->ids || d == 0)) ||
+      !(thresh >= 0 && thresh <= 2) || (in->sub && in->nsub == 0) ||
+      n >= KNN_NONE / (1 + (in->sub ? in->nsub : 0)))
+    return -EINVAL;
+  for (size_t i = 0; i < n * d; i++)
+    if (!isfinite(in->x[i]))
+      return -EINVAL;
+  for (size_t i = 0; in->sub && i < n * in->nsub * d; i++)
+    if (!isfinite(in->sub[i]))
+      return -EINVAL;
+  for (size_t i = 0; in->mean && i < d; i++)
+    if (!isfinite(in->mean[i]))
+      return -EINVAL;
+  return 0;
+}
+
+/* Search, pairs and grouping on the distinct rows: ulab[u] the label of
+ * distinct row u, unn[u] its nearest other sample's distance. */
+static int near_distinct(const struct neardup_input *in, const size_t *src,
+                         const uint64_t *uid, size_t nu, double thresh,
+                         const struct knn_opts *opts, size_t *ulab,
+                         double *unn, size_t *ret_capped)
+{
+  struct rows rw = { 0 };
+  struct pairs ps = { 0 };
+  struct knn_graph gr = { 0 };
+  size_t *capped = malloc(nu * sizeof(*capped)), nc = 0;
+  size_t max_pairs = 64 * in->n > ((size_t)1 << 22) ? 64 * in->n
+                                                     : ((size_t)1 << 22);
+  int r = capped ? rows_build(in, src, nu, &rw) : -ENOMEM;
+
+  if (r == 0)
+    r = pairs_knn(&rw, thresh, opts, &ps, unn, capped, &nc);
+  if (r == 0 && nc > 0) {
+    r = pairs_radius(&rw, thresh, opts, capped, nc, max_pairs, &ps, unn);
+    if (r == 1) {
+      *ret_capped = nc;
+      r = 0;
+    }
+  }
+  if (r == 0)
+    r = pairs_graph(&ps, nu, &gr);
+  if (r == 0)
+    r = pick_centres(&gr, uid, nu, thresh, ulab);
+  if (r == 0) {
+    attach_leftovers(&gr, uid, nu, ulab);
+    /* A pair seen from the other side only (its sub-window matched my
+     * main vector) may be nearer than anything in my own list. */
+    for (size_t u = 0; u < nu; u++)
+      if (gr.off[u + 1] > gr.off[u] && gr.dist[gr.off[u]] < unn[u])
+        unn[u] = gr.dist[gr.off[u]];
+  }
+  knn_graph_free(&gr);
+  free(ps.p);
+  free(rw.z);
+  free(capped);
+  return r;
+}
+
+int neardup_near_in(const struct neardup_input *in, double thresh,
+                    const struct knn_opts *opts, struct neardup_groups *ret)
+{
+  size_t n, *lab = NULL, *rep = NULL, *ulab = NULL, *src = NULL;
+  size_t *copies = NULL, nu = 0;
+  uint64_t *uid = NULL;
+  double *unn = NULL;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  r = check_input(in, thresh);
+  if (r < 0)
+    return r;
+  n = in->n;
+  if (n == 0)
+    return 0;
+  ret->nn_dist = malloc(n * sizeof(*ret->nn_dist));
+  if (!ret->nn_dist)
+    return -ENOMEM;
+  if (n < 2) {
+    ret->nn_dist[0] = NAN;
+    return 0;
+  }
+  lab = malloc(n * sizeof(*lab));
+  rep = malloc(n * sizeof(*rep));
+  ulab = malloc(n * sizeof(*ulab));
+  src = malloc(n * sizeof(*src));
+  copies = malloc(n * sizeof(*copies));
+  uid = malloc(n * sizeof(*uid));
+  unn = malloc(n * sizeof(*unn));
+  if (!lab || !rep || !ulab || !src || !copies || !uid || !unn) {
+    r = -ENOMEM;
+    goto out;
+  }
+  r = collapse(in->x, n, in->d, in->ids, rep, src, uid, copies, &nu);
+  if (r < 0)
+    goto out;
+  if (nu >= 2) {
+    r = near_distinct(in, src, uid, nu, thresh, opts, ulab, unn,
+                      &ret->capped);
+    if (r < 0)
+      goto out;
+  } else {
+    ulab[0] = 0;
+    unn[0] = INFINITY;
+  }
+  for (size_t i = 0; i < n; i++) {
+    lab[i] = ulab[rep[i]];
+    ret->nn_dist[i] = copies[rep[i]] > 1 ? 0.0f : (float)unn[rep[i]];
+  }
+  r = groups_from_labels(lab, in->ids, n, ret);
+out:
+  if (r < 0)
+    neardup_groups_free(ret);
+  free(lab);
+  free(rep);
+  free(ulab);
+  free(src);
+  free(copies);
+  free(uid);
+  free(unn);
+  return r;
+}
+
 int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
                  double thresh, const struct knn_opts *opts,
                  struct neardup_groups *ret)
 {
-  struct knn_graph gr = { 0 };
-  float *c = NULL;
-  size_t *lab = NULL, *rep = NULL, *ulab = NULL, max_pairs, nu = 0;
-  uint64_t *uid = NULL;
-  int r;
+  struct neardup_input in = { .x = x, .n = n, .d = d, .ids = ids };
 
-  memset(ret, 0, sizeof(*ret));
-  if ((n > 0 && (!x || !ids || d == 0)) || !(thresh >= 0 && thresh <= 2))
-    return -EINVAL;
-  if (n < 2)
-    return 0;
-  if (n > SIZE_MAX / d / sizeof(float))
-    return -ENOMEM;
-  c = malloc(n * d * sizeof(float));
-  lab = malloc(n * sizeof(*lab));
-  rep = malloc(n * sizeof(*rep));
-  ulab = malloc(n * sizeof(*ulab));
-  uid = malloc(n * sizeof(*uid));
-  if (!c || !lab || !rep || !ulab || !uid) {
-    r = -ENOMEM;
-    goto out;
-  }
-  r = collapse(x, n, d, ids, rep, c, uid, &nu);
-  if (r < 0)
-    goto out;
-  if (nu >= 2) {
-    r = knn_center_normalize(c, nu, d);
-    if (r < 0)
-      goto out;
-    max_pairs = 64 * n > ((size_t)1 << 22) ? 64 * n : ((size_t)1 << 22);
-    r = knn_radius(c, nu, d, thresh, max_pairs, opts, &gr);
-    if (r < 0)
-      goto out;
-    r = pick_centres(&gr, uid, nu, thresh, ulab);
-    if (r < 0)
-      goto out;
-    attach_leftovers(&gr, uid, nu, ulab);
-  } else {
-    ulab[0] = 0;
-  }
-  for (size_t i = 0; i < n; i++)
-    lab[i] = ulab[rep[i]];
-  r = groups_from_labels(lab, ids, n, ret);
-out:
-  knn_graph_free(&gr);
-  free(c);
-  free(lab);
-  free(rep);
-  free(ulab);
-  free(uid);
-  return r;
+  return neardup_near_in(&in, thresh, opts, ret);
 }

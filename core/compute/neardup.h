@@ -1,12 +1,38 @@
 /* neardup.h - exact duplicates (equal content hashes) and near-duplicate
  * groups (embeddings within a cosine distance), as lists of sample ids.
  *
- * Pure compute over arrays the caller loaded (featstore_load_matrix() for
- * the embeddings; the samples' hash field for content hashes): no store,
- * no I/O.  Near duplicates use knn_radius() (knn.h) on mean-centred,
- * L2-normalised rows, i.e. the cosine distance of docs/ALGORITHMS.md §1-2
- * (the reference's metric), and group the pairs within the threshold
- * around centres, so that groups do not chain:
+ * Pure compute over arrays the caller loaded (featstore_load_matrix() and
+ * featstore_load_sub() for the embeddings; the samples' hash field for
+ * content hashes): no store, no I/O.
+ *
+ * Distance of two samples: every vector is centred on an origin (a fixed
+ * one, imgfeat_origin for computed features, so that a pair's distance
+ * depends on its two images only; else the column mean of the set's main
+ * vectors) and scaled to unit norm; the distance of two vectors is
+ * 1 - cosine (docs/ALGORITHMS.md §1-2), and that of two samples the
+ * smallest of: main against main, and NEARDUP_SUB_FACTOR times that of
+ * one's main vector against any of the other's sub-window vectors
+ * (imgfeat.h: a cropped copy's main vector meets its original's matching
+ * sub-window).  The factor: a true crop meets its sub-window about as
+ * closely as a re-encode meets its original (every 10 % crop of the
+ * quality set within 0.045), while ten more comparisons per pair at the
+ * full threshold would find far more unrelated pictures (the false pairs
+ * of the quality set: 911 at factor 1, 31 at 2, against 31 for main
+ * vectors alone).  The float search
+ * (knn_exact_rows(), knn_radius_rows()) only proposes pairs; each is then
+ * measured again in double, and that decides.
+ *
+ * Pairs: each sample's NEARDUP_K nearest vectors (own sub-windows left
+ * out); a sample whose list ends within the threshold (it may have more)
+ * is searched again by radius, under a pair bound of max(2^22, 64 n)
+ * entries.  Past the bound (a dense cluster: thousands of near-blank
+ * frames with noise) those samples keep their NEARDUP_K nearest vectors:
+ * the result says how many (capped), the groups stay valid (every rule
+ * below holds on the pairs found) but such a cluster is split into
+ * several groups.  Memory: the rows (6 n d floats with sub-windows), n K
+ * list entries, and the pairs.
+ *
+ * Groups are formed around centres, so that they do not chain:
  *   1. The next centre is the ungrouped sample with the largest sum of
  *      (threshold - distance) over its ungrouped neighbours (ties: the
  *      smaller id); it takes all of them.  Repeat while any ungrouped
@@ -16,12 +42,13 @@
  *   3. Every other sample is alone.
  * So every member is within the threshold of its centre or of a member
  * the centre took; one borderline pair adds at most one sample to a
- * group and never merges two groups.  The result depends neither on the
- * input order nor on ids beyond ties, and samples with no pair within
- * the threshold of a group change nothing in it, except through the
- * column mean the metric subtracts (a borderline pair can cross the
- * threshold when many samples are added).  Every sample with a neighbour
- * within the threshold is in a group (nn_distance in the table agrees).
+ * group and never merges two groups.  Every decision on a sample depends
+ * only on the pairs within the threshold of the connected part it lies
+ * in, so with a fixed origin, samples added with no pair within the
+ * threshold of an existing sample leave every existing group exactly as
+ * it was (the quality test checks it).  The result does not depend on the
+ * input order.  Every sample with a neighbour within the threshold is in
+ * a group, and its nn_dist is then <= the threshold.
  *
  * Output order is deterministic and independent of the input order and of
  * thread counts: members ascending by sample id, groups ascending by their
@@ -29,11 +56,9 @@
  *
  * Default threshold (NEARDUP_THRESH_DEFAULT 0.09): measured on the quality
  * set of tests/quality/test_neardup_quality.c (synthetic photographs, 300
- * originals x 19 edits: recall >= 0.99 for every edit but crops, no false
- * pair) and on real photographs with tests/bench/bench_neardup.py; see
- * docs/ARCHITECTURE.md "Image features and near duplicates".  Distances
- * depend on the whole set (the column mean is subtracted), so a threshold
- * is a property of the data set as much as of the pair.
+ * originals x 19 edits) and on real photographs with
+ * tests/bench/bench_neardup.py; see docs/ARCHITECTURE.md "Image features
+ * and near duplicates".
  */
 #ifndef CURATE_NEARDUP_H
 #define CURATE_NEARDUP_H
@@ -44,6 +69,10 @@
 #include "knn.h"
 
 #define NEARDUP_THRESH_DEFAULT 0.09
+/* A sub-window match counts at this multiple of its distance (above). */
+#define NEARDUP_SUB_FACTOR 2
+/* Nearest vectors listed per sample before the radius search. */
+#define NEARDUP_K 64
 
 /* Groups in CSR form: members of group g are ids[off[g] .. off[g+1]).
  * All arrays owned by the struct; free with neardup_groups_free(). */
@@ -51,6 +80,25 @@ struct neardup_groups {
   size_t ngroups;
   size_t *off;       /* ngroups + 1 entries (NULL when ngroups == 0) */
   uint64_t *ids;
+  /* neardup_near*(): per input row, the distance to the nearest other
+   * sample (0 for identical vectors, NaN for a single row); beyond the
+   * threshold it is the nearest from this sample's side (its main vector
+   * against the others' vectors).  NULL from neardup_exact(). */
+  float *nn_dist;
+  /* Samples whose neighbours were cut at NEARDUP_K (pair bound hit). */
+  size_t capped;
+};
+
+/* The vectors neardup_near_in() compares. */
+struct neardup_input {
+  const float *x;         /* n main vectors, n x d row-major */
+  size_t n, d;
+  const uint64_t *ids;    /* ids[i]: the sample of row i */
+  const float *sub;       /* NULL, or n x nsub vectors: (i * nsub + k) is
+                             sub-window k of row i */
+  size_t nsub;
+  const float *mean;      /* NULL (the set's column mean), or the fixed
+                             origin, d values */
 };
 
 /* Samples whose 16-byte content hashes are equal.  ids[i] and hash[i]
@@ -60,17 +108,22 @@ struct neardup_groups {
 int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
                   struct neardup_groups *ret);
 
-/* Near-duplicate groups of n embeddings x (n rows x d, row-major, not
- * modified: a centred copy is made), ids[i] the sample of row i.
- * thresh: cosine distance on mean-centred rows, in [0, 2];
+/* Near-duplicate groups of the vectors of *in (not modified: centred
+ * copies are made).  thresh: the distance above, in [0, 2];
  * NEARDUP_THRESH_DEFAULT is a good start.  opts: knn tuning (NULL =
- * defaults).  Rows with identical vectors are one row for the pair search
- * (one neighbour when centres are weighed) and all land in that row's
- * group, so thousands of copies (blank frames) are no clique of n^2 pairs.
- * Pair lists are bounded (max(2^22, 64 n) entries): a threshold that links
- * far more pairs than that returns -E2BIG.
- * Returns 0 with *ret filled (owned), -EINVAL (bad arguments, NaN in x),
- * -E2BIG, -ENOMEM; on failure *ret is empty. */
+ * defaults).  Rows with identical main vectors are one row for the pair
+ * search (one neighbour when centres are weighed, the first copy's
+ * sub-windows) and all land in that row's group, so thousands of copies
+ * (blank frames) are no clique of n^2 pairs.  A dense cluster past the
+ * pair bound is split, not refused (ret->capped, above).
+ * Returns 0 with *ret filled (owned: free it with neardup_groups_free()
+ * even when it has no group, nn_dist is allocated for n >= 1), -EINVAL
+ * (bad arguments, a NaN or infinite value, n * (1 + nsub) >= 2^32),
+ * -ENOMEM; on failure *ret is empty. */
+int neardup_near_in(const struct neardup_input *in, double thresh,
+                    const struct knn_opts *opts, struct neardup_groups *ret);
+
+/* neardup_near_in() on main vectors only, centred on the set's mean. */
 int neardup_near(const float *x, size_t n, size_t d, const uint64_t *ids,
                  double thresh, const struct knn_opts *opts,
                  struct neardup_groups *ret);

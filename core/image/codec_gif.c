@@ -48,35 +48,44 @@ static int gif_extension(GifFileType *g, int *transparent)
   return 0;
 }
 
-/* The colours of a frame's indices.  Transparent and out-of-map indices
- * are white: the background of the first frame, so writing them gives
- * what leaving them would. */
-static void gif_lut_init(uint8_t lut[256][3], const ColorMapObject *cm,
+/* The colours of a frame's indices, each as the four bytes R, G, B, 255
+ * (so that gif_map() moves a pixel with one store).  Transparent and
+ * out-of-map indices are white: the background of the first frame, so
+ * writing them gives what leaving them would. */
+static void gif_lut_init(uint32_t lut[256], const ColorMapObject *cm,
                          int transparent)
 {
   for (int i = 0; i < 256; i++) {
-    if (i == transparent || i >= cm->ColorCount) {
-      memset(lut[i], 255, 3);
-      continue;
+    uint8_t c[4] = { 255, 255, 255, 255 };
+    if (i != transparent && i < cm->ColorCount) {
+      c[0] = cm->Colors[i].Red;
+      c[1] = cm->Colors[i].Green;
+      c[2] = cm->Colors[i].Blue;
     }
-    lut[i][0] = cm->Colors[i].Red;
-    lut[i][1] = cm->Colors[i].Green;
-    lut[i][2] = cm->Colors[i].Blue;
+    memcpy(&lut[i], c, 4);
   }
 }
 
-static void gif_map(uint8_t *o, const uint8_t lut[256][3],
+/* n indices to RGB at o: four bytes stored per pixel, the fourth
+ * overwritten by the next one (a three-byte copy cost several times
+ * more); the last pixel gets three, so nothing past o[3 n - 1] is
+ * written. */
+static void gif_map(uint8_t *o, const uint32_t lut[256],
                     const GifPixelType *line, int n)
 {
-  for (int x = 0; x < n; x++, o += 3)
-    memcpy(o, lut[line[x]], 3);
+  int x;
+
+  for (x = 0; x + 1 < n; x++, o += 3)
+    memcpy(o, &lut[line[x]], 4);
+  if (x < n)
+    memcpy(o, &lut[line[x]], 3);
 }
 
 /* A frame that fills the screen in row order, the common case: each line
  * goes to the shrinker as it is decoded, so the full-size picture never
  * exists (min_short, imgcodec.h).  Every line is decoded, as on the
  * screen, so a corrupt last line is refused the same way. */
-static int gif_rows(GifFileType *g, const uint8_t lut[256][3],
+static int gif_rows(GifFileType *g, const uint32_t lut[256],
                     GifPixelType *line, int min_short, struct image *ret)
 {
   int w = g->SWidth, h = g->SHeight, r;
@@ -103,7 +112,7 @@ static int gif_rows(GifFileType *g, const uint8_t lut[256][3],
 
 /* Any other frame, drawn on a white image of the logical screen's size
  * (clipped to it); interlaced frames come in four passes of rows. */
-static int gif_screen(GifFileType *g, const uint8_t lut[256][3],
+static int gif_screen(GifFileType *g, const uint32_t lut[256],
                       GifPixelType *line, struct image *ret)
 {
   static const int start[4] = { 0, 4, 2, 1 }, step[4] = { 8, 8, 4, 2 };
@@ -134,7 +143,7 @@ static int gif_frame(GifFileType *g, int transparent, int min_short,
 {
   const GifImageDesc *d;
   const ColorMapObject *cm;
-  uint8_t lut[256][3];
+  uint32_t lut[256];
   GifPixelType *line;
   int r;
 

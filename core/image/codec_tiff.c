@@ -141,15 +141,37 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   return r;
 }
 
+/* Where strip s of an uncompressed TIFF lies in the file's bytes p[0..n):
+ * its rows are used in place, with no copy.  NULL when the strip is
+ * compressed or does not lie whole inside the file (libtiff then reads
+ * it, and refuses what is wrong). */
+static const uint8_t *tiff_raw_strip(TIFF *tif, const uint8_t *p, size_t n,
+                                     uint32_t s, size_t want)
+{
+  uint16_t comp = 0;
+  uint64_t *offs = NULL, *cnts = NULL;
+
+  if (!TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp) ||
+      comp != COMPRESSION_NONE ||
+      !TIFFGetField(tif, TIFFTAG_STRIPOFFSETS, &offs) ||
+      !TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &cnts) || !offs || !cnts ||
+      s >= TIFFNumberOfStrips(tif) || cnts[s] < want || offs[s] > n ||
+      want > n - offs[s])
+    return NULL;
+  return p + offs[s];
+}
+
 /* The common plain layout: 8-bit RGB, pixel-interleaved, in strips, no
  * extra samples.  Its decoded strips already are RGB rows in stored
  * order, the bytes the RGBA reader would give, so they go to the
- * shrinker directly.  1: not this layout (the caller uses the RGBA
- * reader), 0, or -errno. */
-static int tiff_plain(TIFF *tif, uint32_t w, uint32_t h, int f,
-                      struct image *ret)
+ * shrinker directly: from the file's bytes when uncompressed (the rows
+ * as stored), else as libtiff decodes them.  1: not this layout (the
+ * caller uses the RGBA reader), 0, or -errno. */
+static int tiff_plain(TIFF *tif, const uint8_t *p, size_t n, uint32_t w,
+                      uint32_t h, int f, struct image *ret)
 {
   uint16_t bps = 0, spp = 0, photo = 0, planar = 0, nextra = 0, *extra;
+  uint16_t fill = FILLORDER_MSB2LSB;
   uint32_t rps = 0;
   struct codec_shrink sh;
   uint8_t *buf;
@@ -165,6 +187,9 @@ static int tiff_plain(TIFF *tif, uint32_t w, uint32_t h, int f,
       spp != 3 || photo != PHOTOMETRIC_RGB || planar != PLANARCONFIG_CONTIG ||
       nextra != 0 || rps == 0)
     return 1;
+  /* FillOrder 2 (bits of each byte reversed): libtiff reverses them as it
+   * reads, so such files take its path. */
+  TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
   if (rps > h)
     rps = h;
   ssz = TIFFStripSize(tif);
@@ -177,13 +202,14 @@ static int tiff_plain(TIFF *tif, uint32_t w, uint32_t h, int f,
     return r;
   }
   for (uint32_t y = 0; r == 0 && y < h / (uint32_t)f * (uint32_t)f; y += rps) {
-    uint32_t rows = h - y < rps ? h - y : rps;
+    uint32_t rows = h - y < rps ? h - y : rps, s = TIFFComputeStrip(tif, y, 0);
     tmsize_t want = (tmsize_t)((size_t)w * 3 * rows);
-    if (TIFFReadEncodedStrip(tif, TIFFComputeStrip(tif, y, 0), buf, want) !=
-        want)
+    const uint8_t *src = fill == FILLORDER_MSB2LSB
+                         ? tiff_raw_strip(tif, p, n, s, (size_t)want) : NULL;
+    if (!src && TIFFReadEncodedStrip(tif, s, buf, want) != want)
       r = -EBADMSG;
     for (uint32_t k = 0; r == 0 && k < rows; k++)
-      codec_shrink_row(&sh, buf + (size_t)k * w * 3);
+      codec_shrink_row(&sh, (src ? src : buf) + (size_t)k * w * 3);
   }
   codec_shrink_end(&sh);
   free(buf);
@@ -220,7 +246,7 @@ static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
    * (min_short, imgcodec.h). */
   if (r == 0) {
     int f = codec_shrink_factor((int)w, (int)h, min_short);
-    if ((r = tiff_plain(tif, w, h, f, ret)) == 1)
+    if ((r = tiff_plain(tif, p, n, w, h, f, ret)) == 1)
       r = tiff_pixels(tif, w, h, f, ret);
   }
   TIFFClose(tif);

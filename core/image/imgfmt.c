@@ -5,7 +5,8 @@
  * src->head and asks src->read for the rest, so a header costs one read of
  * the file's start (16 KiB in the import) plus a few small reads where the
  * format keeps something elsewhere (the TIFF directory, a WebP EXIF chunk,
- * the tail checked for wholeness).  All offsets and lengths from the file
+ * the tail checked for wholeness; a TIFF directory past the first read
+ * and its values come in one more read of 4 KiB).  All offsets and lengths from the file
  * are checked against its size before use.  Each format is one entry of
  * the table at the end (extension, name, signature test, header reader).
  */
@@ -397,8 +398,54 @@ static int webp_read(const struct img_src *s, struct img_info *in,
 
 /* ---- TIFF ---- */
 
+/* The TIFF directory and the values it points to usually lie together,
+ * often at the end of the file past the first read (libtiff writes them
+ * after the image data).  One read of TIFF_WIN bytes around the directory
+ * serves them all, where reading each would cost a system call apiece
+ * (six per file in a header pass). */
+#define TIFF_WIN 4096
+
+struct tiff_src {
+  const struct img_src *s;
+  uint8_t win[TIFF_WIN];
+  uint64_t woff;   /* file offset of win[0] */
+  size_t wlen;     /* bytes held; 0: no window */
+};
+
+/* Exactly n bytes at off, from the window when it holds them. */
+static int tiff_get(const struct tiff_src *t, uint64_t off, void *buf,
+                    size_t n)
+{
+  if (t->wlen && off >= t->woff && n <= t->wlen &&
+      off - t->woff <= t->wlen - n) {
+    memcpy(buf, t->win + (off - t->woff), n);
+    return 0;
+  }
+  return src_read(t->s, off, buf, n);
+}
+
+/* Loads the window for a directory at off when it lies past the first
+ * read: the last TIFF_WIN bytes of the file when the directory is among
+ * them (its values may come before or after it), else TIFF_WIN bytes from
+ * off.  Failing here costs nothing: tiff_get() then reads directly. */
+static void tiff_window(struct tiff_src *t, uint64_t off)
+{
+  const struct img_src *s = t->s;
+  uint64_t start = off, len;
+
+  if (off < s->head_len || off >= s->size)
+    return;
+  if (s->size - off <= TIFF_WIN)
+    start = s->size > TIFF_WIN ? s->size - TIFF_WIN : 0;
+  len = s->size - start < TIFF_WIN ? s->size - start : TIFF_WIN;
+  if (src_read(s, start, t->win, (size_t)len) == 0) {
+    t->woff = start;
+    t->wlen = (size_t)len;
+  }
+}
+
 /* One value of an IFD entry: index i of its array (SHORT or LONG). */
-static int tiff_value(const struct img_src *s, const uint8_t *e, bool le,
+static int tiff_value(const struct tiff_src *t, const uint8_t *e, bool le,
                       uint32_t i, uint32_t *ret)
 {
   uint16_t type = rd16(e + 2, le);
@@ -411,7 +458,7 @@ static int tiff_value(const struct img_src *s, const uint8_t *e, bool le,
   if ((uint64_t)count * sz <= 4) {
     memcpy(v, e + 8 + i * sz, sz);
   } else {
-    int r = src_read(s, (uint64_t)rd32(e + 8, le) + (uint64_t)i * sz, v, sz);
+    int r = tiff_get(t, (uint64_t)rd32(e + 8, le) + (uint64_t)i * sz, v, sz);
     if (r < 0)
       return r == -ENODATA ? -EBADMSG : r;
   }
@@ -421,7 +468,7 @@ static int tiff_value(const struct img_src *s, const uint8_t *e, bool le,
 
 /* The first image directory of a TIFF of byte order le: *ret_ifd
  * (malloc'd, owned by the caller) holds its *ret_count 12-byte entries. */
-static int tiff_ifd(const struct img_src *s, bool le, uint8_t **ret_ifd,
+static int tiff_ifd(struct tiff_src *t, bool le, uint8_t **ret_ifd,
                     uint16_t *ret_count, const char **reason)
 {
   uint8_t h[8], *ifd;
@@ -429,7 +476,7 @@ static int tiff_ifd(const struct img_src *s, bool le, uint8_t **ret_ifd,
   uint16_t count;
   int r;
 
-  if ((r = src_read(s, 0, h, 8)) < 0) {
+  if ((r = src_read(t->s, 0, h, 8)) < 0) {
     *reason = "truncated: file ends inside the TIFF header";
     return r == -ENODATA ? -EBADMSG : r;
   }
@@ -438,7 +485,8 @@ static int tiff_ifd(const struct img_src *s, bool le, uint8_t **ret_ifd,
     return -EBADMSG;
   }
   off = rd32(h + 4, le);
-  if ((r = src_read(s, off, h, 2)) < 0) {
+  tiff_window(t, off);
+  if ((r = tiff_get(t, off, h, 2)) < 0) {
     *reason = "truncated or corrupt TIFF: no image directory";
     return r == -ENODATA ? -EBADMSG : r;
   }
@@ -451,7 +499,7 @@ static int tiff_ifd(const struct img_src *s, bool le, uint8_t **ret_ifd,
     *reason = "out of memory";
     return -ENOMEM;
   }
-  if ((r = src_read(s, (uint64_t)off + 2, ifd, (size_t)count * 12)) < 0) {
+  if ((r = tiff_get(t, (uint64_t)off + 2, ifd, (size_t)count * 12)) < 0) {
     free(ifd);
     *reason = "truncated: file ends inside the TIFF directory";
     return r == -ENODATA ? -EBADMSG : r;
@@ -468,22 +516,23 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
   const uint8_t *offs = NULL, *cnts = NULL;
   uint32_t spp = 1, bps = 1;
   uint16_t count;
+  struct tiff_src ts = { .s = s }, *t = &ts;   /* 4 KiB on the stack */
   bool le = s->head_len > 0 && s->head[0] == 'I', have_w = false;
   int r;
 
-  if ((r = tiff_ifd(s, le, &ifd, &count, reason)) < 0)
+  if ((r = tiff_ifd(t, le, &ifd, &count, reason)) < 0)
     return r;
   in->orientation = 1;
   for (uint16_t i = 0; i < count && r == 0; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
     uint32_t v = 0;
     switch (rd16(e, le)) {
-    case 256: r = tiff_value(s, e, le, 0, &in->width); have_w = true; break;
-    case 257: r = tiff_value(s, e, le, 0, &in->height); break;
-    case 258: r = tiff_value(s, e, le, 0, &bps); break;
-    case 277: r = tiff_value(s, e, le, 0, &spp); break;
+    case 256: r = tiff_value(t, e, le, 0, &in->width); have_w = true; break;
+    case 257: r = tiff_value(t, e, le, 0, &in->height); break;
+    case 258: r = tiff_value(t, e, le, 0, &bps); break;
+    case 277: r = tiff_value(t, e, le, 0, &spp); break;
     case 274:
-      if (tiff_value(s, e, le, 0, &v) == 0 && v >= 1 && v <= 8)
+      if (tiff_value(t, e, le, 0, &v) == 0 && v >= 1 && v <= 8)
         in->orientation = (uint8_t)v;
       break;
     case 273: case 324: offs = e; break;
@@ -496,8 +545,8 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
     /* Whole file: the last strip or tile ends inside it. */
     uint32_t n = rd32(offs + 4, le), o = 0, c = 0;
     if (n == 0 || n != rd32(cnts + 4, le) ||
-        tiff_value(s, offs, le, n - 1, &o) < 0 ||
-        tiff_value(s, cnts, le, n - 1, &c) < 0) {
+        tiff_value(t, offs, le, n - 1, &o) < 0 ||
+        tiff_value(t, cnts, le, n - 1, &c) < 0) {
       r = -EBADMSG;
     } else if ((uint64_t)o + c > s->size) {
       free(ifd);

@@ -11,14 +11,158 @@
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* ---- libcurl, loaded by the first client ----
+ *
+ * libcurl and what it links (TLS, SSH, LDAP, Kerberos: 25 libraries) cost
+ * every program ~5 ms of loading and relocation at start-up, which a
+ * command that makes no HTTP request (an import from a folder, an export)
+ * would pay for nothing.  So the programs are not linked with it: the
+ * first client loads it (dlopen, in curl_global_init below, run once from
+ * global_init), and the libcurl functions this file calls are defined
+ * here as forwarders to the loaded library, so the code below is written
+ * against libcurl's own API.  Each forwarder is reached only through a
+ * client, which exists only after the load succeeded (the pthread_once
+ * of global_init orders the table's writes before every use).  Without
+ * the library http_client_new() fails with -ELIBACC.  The soname is that
+ * of libcurl's ABI 4 in the build scripts/deps.sh installs. */
+#define CURL_SONAME "libcurl.so.4"
+
+static struct {
+  typeof(curl_global_init) *global_init;
+  typeof(curl_easy_init) *easy_init;
+  typeof(curl_easy_cleanup) *easy_cleanup;
+  typeof(curl_easy_reset) *easy_reset;
+  typeof(curl_easy_perform) *easy_perform;
+  typeof(curl_easy_setopt) *easy_setopt;
+  typeof(curl_easy_getinfo) *easy_getinfo;
+  typeof(curl_easy_header) *easy_header;
+  typeof(curl_easy_strerror) *easy_strerror;
+  typeof(curl_slist_append) *slist_append;
+  typeof(curl_slist_free_all) *slist_free_all;
+  typeof(curl_mime_init) *mime_init;
+  typeof(curl_mime_free) *mime_free;
+  typeof(curl_mime_addpart) *mime_addpart;
+  typeof(curl_mime_name) *mime_name;
+  typeof(curl_mime_data) *mime_data;
+  typeof(curl_mime_filedata) *mime_filedata;
+  typeof(curl_mime_filename) *mime_filename;
+  typeof(curl_mime_type) *mime_type;
+} lc;
+static bool curl_missing;   /* the load failed (global_init) */
+
+#define LC_LOAD(h, f) (lc.f = (typeof(lc.f))dlsym(h, "curl_" #f))
+
+/* Loads libcurl and every function the forwarders need, then initialises
+ * it; CURLE_FAILED_INIT with curl_missing set when any is missing. */
+CURLcode curl_global_init(long flags)
+{
+  void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+  if (!h || !LC_LOAD(h, global_init) || !LC_LOAD(h, easy_init) ||
+      !LC_LOAD(h, easy_cleanup) || !LC_LOAD(h, easy_reset) ||
+      !LC_LOAD(h, easy_perform) || !LC_LOAD(h, easy_setopt) ||
+      !LC_LOAD(h, easy_getinfo) || !LC_LOAD(h, easy_header) ||
+      !LC_LOAD(h, easy_strerror) || !LC_LOAD(h, slist_append) ||
+      !LC_LOAD(h, slist_free_all) || !LC_LOAD(h, mime_init) ||
+      !LC_LOAD(h, mime_free) || !LC_LOAD(h, mime_addpart) ||
+      !LC_LOAD(h, mime_name) || !LC_LOAD(h, mime_data) ||
+      !LC_LOAD(h, mime_filedata) || !LC_LOAD(h, mime_filename) ||
+      !LC_LOAD(h, mime_type)) {
+    curl_missing = true;
+    return CURLE_FAILED_INIT;
+  }
+  return lc.global_init(flags);
+}
+
+CURL *curl_easy_init(void) { return lc.easy_init(); }
+void curl_easy_cleanup(CURL *h) { lc.easy_cleanup(h); }
+void curl_easy_reset(CURL *h) { lc.easy_reset(h); }
+CURLcode curl_easy_perform(CURL *h) { return lc.easy_perform(h); }
+const char *curl_easy_strerror(CURLcode c) { return lc.easy_strerror(c); }
+
+/* The one variadic argument, read by its type as libcurl reads it: a long
+ * below CURLOPTTYPE_OBJECTPOINT, a curl_off_t from CURLOPTTYPE_OFF_T to
+ * CURLOPTTYPE_BLOB, a pointer (object or function) otherwise. */
+CURLcode (curl_easy_setopt)(CURL *h, CURLoption opt, ...)
+{
+  va_list ap;
+  CURLcode rc;
+
+  va_start(ap, opt);
+  if (opt < CURLOPTTYPE_OBJECTPOINT)
+    rc = lc.easy_setopt(h, opt, va_arg(ap, long));
+  else if (opt >= CURLOPTTYPE_OFF_T && opt < CURLOPTTYPE_BLOB)
+    rc = lc.easy_setopt(h, opt, va_arg(ap, curl_off_t));
+  else
+    rc = lc.easy_setopt(h, opt, va_arg(ap, void *));
+  va_end(ap);
+  return rc;
+}
+
+/* Every CURLINFO takes a pointer to the result. */
+CURLcode (curl_easy_getinfo)(CURL *h, CURLINFO info, ...)
+{
+  va_list ap;
+  CURLcode rc;
+
+  va_start(ap, info);
+  rc = lc.easy_getinfo(h, info, va_arg(ap, void *));
+  va_end(ap);
+  return rc;
+}
+
+CURLHcode curl_easy_header(CURL *h, const char *name, size_t index,
+                           unsigned int origin, int request,
+                           struct curl_header **hout)
+{
+  return lc.easy_header(h, name, index, origin, request, hout);
+}
+
+struct curl_slist *curl_slist_append(struct curl_slist *l, const char *s)
+{
+  return lc.slist_append(l, s);
+}
+
+void curl_slist_free_all(struct curl_slist *l) { lc.slist_free_all(l); }
+curl_mime *curl_mime_init(CURL *h) { return lc.mime_init(h); }
+void curl_mime_free(curl_mime *m) { lc.mime_free(m); }
+curl_mimepart *curl_mime_addpart(curl_mime *m) { return lc.mime_addpart(m); }
+
+CURLcode curl_mime_name(curl_mimepart *p, const char *name)
+{
+  return lc.mime_name(p, name);
+}
+
+CURLcode curl_mime_data(curl_mimepart *p, const char *data, size_t n)
+{
+  return lc.mime_data(p, data, n);
+}
+
+CURLcode curl_mime_filedata(curl_mimepart *p, const char *path)
+{
+  return lc.mime_filedata(p, path);
+}
+
+CURLcode curl_mime_filename(curl_mimepart *p, const char *name)
+{
+  return lc.mime_filename(p, name);
+}
+
+CURLcode curl_mime_type(curl_mimepart *p, const char *type)
+{
+  return lc.mime_type(p, type);
+}
 
 struct hdr {
   char *name;
@@ -111,7 +255,7 @@ int http_client_new(const char *base_url, const struct http_opts *o,
     return -EINVAL;
   pthread_once(&global_once, global_init);
   if (global_rc != CURLE_OK)
-    return -ENOMEM;
+    return curl_missing ? -ELIBACC : -ENOMEM;
   c = calloc(1, sizeof(*c));
   if (!c)
     return -ENOMEM;

@@ -124,7 +124,8 @@ struct http_client;
  * It is opened with o->open_file when one is given.
  * Returns 0, -EINVAL (not an http(s) URL), -ENOMEM, or for the CA file
  * -EINVAL (not a regular file: a directory, FIFO, device), -EFBIG (over
- * HTTP_CA_MAX), -EBADMSG (empty) or the errno of open/read. */
+ * HTTP_CA_MAX), -EBADMSG (empty) or the errno of open/read; -ELIBACC when
+ * libcurl cannot be loaded (see http.c). */
 int http_client_new(const char *base_url, const struct http_opts *o,
                     struct http_client **ret);
 /* Frees the client and closes its connection; NULL is fine. */

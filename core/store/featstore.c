@@ -113,11 +113,101 @@ static int rec_check(const uint8_t *b, size_t len)
   return (int)dim;
 }
 
+/* The sub-window record: 0 u8 record version | 1 u8 imgfeat version |
+ * 2 u8 nsub | 3 u8 0 | 4 u16 dim | 6 u16 0 | 8 nsub x dim int16, each
+ * value x SUB_SCALE rounded (the vectors have unit norm, so every value
+ * is in [-1, 1]; a step of 3e-5 moves no distance that matters). */
+#define SUB_HDR 8
+#define SUB_SCALE 32767.0f
+#define SUB_LEN (SUB_HDR + 2 * IMGFEAT_NSUB * IMGFEAT_DIM)
+
+static int sub_put(struct store_txn *t, uint64_t id, const struct imgfeat *f)
+{
+  uint8_t key[8], b[SUB_LEN];
+
+  memset(b, 0, SUB_HDR);
+  b[0] = FEATSTORE_REC_VERSION;
+  b[1] = IMGFEAT_VERSION;
+  b[2] = IMGFEAT_NSUB;
+  wr16(b + 4, IMGFEAT_DIM);
+  for (int k = 0; k < IMGFEAT_NSUB; k++)
+    for (int i = 0; i < IMGFEAT_DIM; i++) {
+      float v = f->sub[k][i] * SUB_SCALE;
+      v = v > SUB_SCALE ? SUB_SCALE : v < -SUB_SCALE ? -SUB_SCALE : v;
+      wr16(b + SUB_HDR + 2 * (k * IMGFEAT_DIM + i),
+           (uint16_t)(int16_t)lrintf(v));
+    }
+  store_key_u64(key, id);
+  return store_rec_put(t, FEATSTORE_NS_SUB, key, sizeof(key), b, sizeof(b));
+}
+
+/* The sub-windows of sample id into sub (IMGFEAT_NSUB x IMGFEAT_DIM):
+ * 0, or -ENOENT when there is no record of this version (sub untouched),
+ * -EIO for a malformed one, or a store error. */
+static int sub_get(struct store_txn *t, uint64_t id, float *sub)
+{
+  uint8_t key[8];
+  const void *val;
+  const uint8_t *b;
+  size_t len;
+  int r;
+
+  store_key_u64(key, id);
+  r = store_rec_get(t, FEATSTORE_NS_SUB, key, sizeof(key), &val, &len);
+  if (r < 0)
+    return r;
+  b = val;
+  if (len < SUB_HDR || b[0] != FEATSTORE_REC_VERSION)
+    return -EIO;
+  if (b[1] != IMGFEAT_VERSION || b[2] != IMGFEAT_NSUB ||
+      rd16(b + 4) != IMGFEAT_DIM)
+    return -ENOENT;
+  if (len != SUB_LEN)
+    return -EIO;
+  for (size_t i = 0; i < IMGFEAT_NSUB * IMGFEAT_DIM; i++)
+    sub[i] = (float)(int16_t)rd16(b + SUB_HDR + 2 * i) / SUB_SCALE;
+  return 0;
+}
+
 int featstore_put(struct store_txn *t, uint64_t id, uint64_t size,
                   int64_t mtime_ns, const struct imgfeat *f)
 {
-  return rec_put(t, FEATSTORE_NS, id, IMGFEAT_VERSION, size, mtime_ns,
-                 f->phash, f->v, IMGFEAT_DIM);
+  int r = sub_put(t, id, f);
+
+  return r < 0 ? r : rec_put(t, FEATSTORE_NS, id, IMGFEAT_VERSION, size,
+                             mtime_ns, f->phash, f->v, IMGFEAT_DIM);
+}
+
+/* Sub-windows of n samples, with the main vector standing in where a
+ * record is missing. */
+int featstore_load_sub(struct store_txn *t, const struct feat_matrix *m,
+                       float **ret_sub)
+{
+  size_t per = (size_t)IMGFEAT_NSUB * IMGFEAT_DIM;
+  float *sub;
+  int r = 0;
+
+  *ret_sub = NULL;
+  if (m->external || m->dim != IMGFEAT_DIM || m->n == 0)
+    return -ENODATA;
+  if (m->n > SIZE_MAX / per / sizeof(float) ||
+      !(sub = malloc(m->n * per * sizeof(float))))
+    return -ENOMEM;
+  for (size_t i = 0; r == 0 && i < m->n; i++) {
+    r = sub_get(t, m->ids[i], sub + i * per);
+    if (r == -ENOENT || r == -EIO) {
+      for (int k = 0; k < IMGFEAT_NSUB; k++)
+        memcpy(sub + i * per + (size_t)k * IMGFEAT_DIM,
+               m->x + i * IMGFEAT_DIM, IMGFEAT_DIM * sizeof(float));
+      r = 0;
+    }
+  }
+  if (r < 0) {
+    free(sub);
+    return r;
+  }
+  *ret_sub = sub;
+  return 0;
 }
 
 int featstore_get(struct store_txn *t, uint64_t id, struct imgfeat *ret,
@@ -143,6 +233,12 @@ int featstore_get(struct store_txn *t, uint64_t id, struct imgfeat *ret,
     ret->phash = rd64(b + 24);
     for (size_t i = 0; i < IMGFEAT_DIM; i++)
       ret->v[i] = rdf(b + HDR + 4 * i);
+    r = sub_get(t, id, &ret->sub[0][0]);
+    if (r == -ENOENT || r == -EIO)
+      for (int k = 0; k < IMGFEAT_NSUB; k++)
+        memcpy(ret->sub[k], ret->v, sizeof(ret->v));
+    else if (r < 0)
+      return r;
   }
   if (ret_size)
     *ret_size = rd64(b + 8);

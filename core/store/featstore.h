@@ -5,12 +5,16 @@
  * Records (store records API, keys store_key_u64(sample id)):
  *   "feat"      computed features: imgfeat version, the source file's size
  *               and mtime they were computed from, phash, 128 floats;
+ *   "feat.sub"  the sub-window vectors of computed features (imgfeat.h),
+ *               written with "feat" in the same transaction;
  *   "feat.ext"  external embeddings: any dimension (all records of one
  *               import share it), no hash.
  * Layout, little-endian (docs/STORE-FORMAT.md "Feature records"):
  *   0 u8 record version (1) | 1 u8 imgfeat version (0 = external) |
  *   2 u16 dim | 4 u32 reserved (0) | 8 u64 file size | 16 i64 mtime ns |
  *   24 u64 phash | 32 dim x float32.
+ * "feat.sub": 0 u8 record version (1) | 1 u8 imgfeat version | 2 u8 nsub |
+ *   3 u8 0 | 4 u16 dim | 6 u16 0 | 8 nsub x dim int16 (value x 32767).
  *
  * Computed features count as current only when their imgfeat version is
  * this build's IMGFEAT_VERSION and their size/mtime equal the sample's;
@@ -32,6 +36,7 @@
 
 #define FEATSTORE_NS "feat"
 #define FEATSTORE_NS_EXT "feat.ext"
+#define FEATSTORE_NS_SUB "feat.sub"
 #define FEATSTORE_REC_VERSION 1
 /* Largest external embedding accepted. */
 #define FEATSTORE_MAX_DIM 8192
@@ -71,6 +76,15 @@ struct feat_matrix {
  * NULL then).  Returns 0 with *ret filled, or -ENOMEM, -EIO (a malformed
  * record) or a store error; on failure *ret is empty. */
 int featstore_load_matrix(struct store_txn *t, struct feat_matrix *ret);
+
+/* The sub-window vectors (imgfeat.h) of the rows of a computed matrix m:
+ * *ret_sub (owned by the caller, free()) gets m->n x IMGFEAT_NSUB rows of
+ * IMGFEAT_DIM floats, row i * IMGFEAT_NSUB + k for sub-window k of row i;
+ * a sample without a sub-window record gets its main vector in each.
+ * Returns 0, -ENODATA for external embeddings or an empty matrix (nothing
+ * allocated), -ENOMEM, or a store error. */
+int featstore_load_sub(struct store_txn *t, const struct feat_matrix *m,
+                       float **ret_sub);
 
 /* Frees the arrays and empties *m; NULL is fine. */
 void featstore_matrix_free(struct feat_matrix *m);

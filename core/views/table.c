@@ -299,11 +299,15 @@ static int row_sample(struct store_txn *t, const struct sample *s,
 static int row_views(const struct table *tb, const struct sample *s,
                      struct table_row *row)
 {
-  double score, nn;
+  double score, nn, nd_score, nd_nn;
   ptrdiff_t pos;
   int r = 0;
 
+  /* nn_distance: the near-duplicate measure (neardup.h), which decides
+   * the groups, when that view has it. */
   if (view_list_score(tb->uniq, s->id, &score, &nn) == 0) {
+    if (view_list_score(tb->near, s->id, &nd_score, &nd_nn) == 0)
+      nn = nd_nn;
     r = cell_end(row, cell_num(row, 7, score));
     r = r ? r : cell_end(row, cell_num(row, 10, nn));
   }

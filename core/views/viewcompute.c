@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "featstore.h"
+#include "imgfeat.h"
 #include "knn.h"
 #include "labels.h"
 #include "maxiou.h"
@@ -165,8 +166,11 @@ int viewcompute_inputs_fp(struct store_txn *t, enum view_kind k,
   }
   /* Embedding views: the embedding set plus their settings. */
   *ret = mix(h, embedding_fp(t));
-  config_get_str(t, k == VIEW_UNIQUE ? "unique.count" : "neardup.threshold",
-                 sv, sizeof(sv));
+  if (k == VIEW_UNIQUE) {   /* its tiers are the near-duplicate groups */
+    config_get_str(t, "unique.count", sv, sizeof(sv));
+    *ret = mix_str(*ret, sv);
+  }
+  config_get_str(t, "neardup.threshold", sv, sizeof(sv));
   *ret = mix_str(*ret, sv);
   return 0;
 }
@@ -281,60 +285,12 @@ static int uniq_record_scores(const struct uniq_work *w,
   return 0;
 }
 
-/* Marks in rep[] the representatives: walking the ranked list, a sample
- * within thr of an earlier representative (in either one's k-NN list)
- * is not one. */
-static void uniq_mark_reps(const struct uniq_work *w, double thr, bool *rep,
-                           bool *seen)
-{
-  size_t k = w->k;
-
-  for (size_t i = 0; i < w->cnt; i++) {
-    size_t a = w->order[i];
-    bool near_rep = false;
-    for (size_t j = 0; j < k && !near_rep; j++) {
-      uint32_t b = w->idx[a * k + j];
-      near_rep = b != SIM_NONE && w->dist[a * k + j] <= thr && rep[b];
-    }
-    /* Neighbour lists are not symmetric: also look from the other side
-     * through `seen` (marked below for a representative's neighbours). */
-    if (near_rep || seen[a])
-      continue;
-    rep[a] = true;
-    for (size_t j = 0; j < k; j++) {
-      uint32_t b = w->idx[a * k + j];
-      if (b != SIM_NONE && w->dist[a * k + j] <= thr)
-        seen[b] = true;
-    }
-  }
-}
-
 /* Near-copies share low scores, so a plain score order can list two
  * copies of one picture before a copy of another.  So representatives
- * first: a sample within neardup.threshold of an earlier representative
- * waits for the second tier; both tiers keep the score order. */
-static int uniq_tier(struct uniq_work *w, double thr)
-{
-  bool *rep = calloc(w->n, sizeof(*rep)), *seen = calloc(w->n, sizeof(*seen));
-  size_t *tiered = malloc(w->cnt * sizeof(*tiered)), nt = 0;
-  int r = -ENOMEM;
-
-  if (rep && seen && tiered) {
-    uniq_mark_reps(w, thr, rep, seen);
-    for (size_t i = 0; i < w->cnt; i++)
-      if (rep[w->order[i]])
-        tiered[nt++] = w->order[i];
-    for (size_t i = 0; i < w->cnt; i++)
-      if (!rep[w->order[i]])
-        tiered[nt++] = w->order[i];
-    memcpy(w->order, tiered, w->cnt * sizeof(*w->order));
-    r = 0;
-  }
-  free(rep);
-  free(seen);
-  free(tiered);
-  return r;
-}
+ * first: the best-ranked member of each group of views/near-duplicates
+ * (and every sample in none) forms the first tier, the other members the
+ * second; both tiers keep the score order. */
+static int uniq_tier(struct uniq_work *w, struct store_txn *t);
 
 /* The first `want` of the ranked order into the list.  The bisection
  * works on k-NN lists, not on every pair: greedy removal cannot go below
@@ -383,7 +339,7 @@ int viewcompute_unique(struct store_txn *t,
   if (r == 0)
     r = uniq_rank(w.scores, w.keep, w.n, w.order, &w.cnt);
   if (r == 0 && w.n > UNIQ_K)
-    r = uniq_tier(&w, config_get_float(t, "neardup.threshold"));
+    r = uniq_tier(&w, t);
   if (r == 0)
     r = uniq_emit(&w, want, out);
   progress_set(p, p->done, w.n);
@@ -442,6 +398,8 @@ struct nd_work {
   uint8_t (*hash)[16];        /* ... and their content hashes */
   size_t nh;
   struct neardup_groups near, exact;
+  uint64_t *nn_ids;           /* the samples with embeddings, by id ... */
+  size_t n_nn;                /* ... (near.nn_dist is theirs) */
   uint32_t *gno, ng;          /* group number per root (0: none), count */
 };
 
@@ -454,6 +412,7 @@ static void nd_work_free(struct nd_work *w)
   free(w->gno);
   free(w->hid);
   free(w->hash);
+  free(w->nn_ids);
 }
 
 static int nd_grow(struct nd_work *w)
@@ -500,6 +459,34 @@ static int nd_collect(struct store_txn *t, struct nd_work *w)
   return r;
 }
 
+/* The near groups of the embedding matrix m: computed features with
+ * their sub-windows, measured from the fixed origin (neardup.h); imported
+ * embeddings on their own, from the set's mean. */
+static int nd_near(struct store_txn *t, const struct feat_matrix *m,
+                   struct nd_work *w, struct view_list *out)
+{
+  struct neardup_input in = { .x = m->x, .n = m->n, .d = m->dim,
+                              .ids = m->ids };
+  float *sub = NULL;
+  int r = featstore_load_sub(t, m, &sub);
+
+  if (r == 0) {
+    in.sub = sub;
+    in.nsub = IMGFEAT_NSUB;
+    in.mean = imgfeat_origin;
+  } else if (r != -ENODATA) {
+    return r;
+  }
+  r = neardup_near_in(&in, config_get_float(t, "neardup.threshold"), NULL,
+                      &w->near);
+  free(sub);
+  if (r == 0 && w->near.capped)
+    snprintf(out->note, sizeof(out->note), "%zu samples have more than "
+             "%d near neighbours within neardup.threshold: their groups "
+             "are split", w->near.capped, NEARDUP_K);
+  return r;
+}
+
 /* The exact-copy groups (hashes) and the near ones (embeddings). */
 static int nd_groups(struct store_txn *t, struct nd_work *w,
                      struct view_list *out)
@@ -516,12 +503,12 @@ static int nd_groups(struct store_txn *t, struct nd_work *w,
     snprintf(out->note, sizeof(out->note), "no embeddings yet: exact "
              "copies only");
   } else if (r == 0) {
-    r = neardup_near(m.x, m.n, m.dim, m.ids,
-                     config_get_float(t, "neardup.threshold"), NULL,
-                     &w->near);
-    if (r == -E2BIG)
-      snprintf(out->note, sizeof(out->note), "neardup.threshold links "
-               "too many pairs: lower it");
+    r = nd_near(t, &m, w, out);
+    if (r == 0) {
+      w->nn_ids = m.ids;       /* kept for the nearest distances */
+      w->n_nn = m.n;
+      m.ids = NULL;
+    }
   }
   featstore_matrix_free(&m);
   return r;
@@ -588,6 +575,41 @@ static int nd_emit(struct nd_work *w, struct view_list *out)
   return r;
 }
 
+/* Each sample's nearest distance (neardup.h) for the table: the list's
+ * scored arrays, with no score. */
+static int nd_record_nn(struct nd_work *w, struct view_list *out)
+{
+  size_t n = w->n_nn;
+
+  if (!n || !w->near.nn_dist)
+    return 0;
+  out->scored_ids = malloc(n * sizeof(*out->scored_ids));
+  out->score = malloc(n * sizeof(*out->score));
+  out->nn_dist = malloc(n * sizeof(*out->nn_dist));
+  if (!out->scored_ids || !out->score || !out->nn_dist)
+    return -ENOMEM;
+  out->n_scored = n;
+  memcpy(out->scored_ids, w->nn_ids, n * sizeof(*w->nn_ids));
+  memcpy(out->nn_dist, w->near.nn_dist, n * sizeof(*out->nn_dist));
+  for (size_t i = 0; i < n; i++)
+    out->score[i] = NAN;
+  return 0;
+}
+
+/* The joined groups of every present sample into w (what the view lists
+ * and the tiers of views/unique use). */
+static int nd_compute(struct store_txn *t, struct nd_work *w,
+                      struct view_list *out)
+{
+  int r = nd_collect(t, w);
+
+  if (r == 0)
+    r = nd_groups(t, w, out);
+  if (r == 0)
+    r = nd_number(w);
+  return r;
+}
+
 int viewcompute_neardup(struct store_txn *t,
                         const struct viewcompute_progress *p,
                         struct view_list *out)
@@ -598,14 +620,54 @@ int viewcompute_neardup(struct store_txn *t,
 
   store_sample_count(t, &total);
   progress_set(p, p->total, total);
-  r = nd_collect(t, &w);
-  if (r == 0)
-    r = nd_groups(t, &w, out);
-  if (r == 0)
-    r = nd_number(&w);
+  r = nd_compute(t, &w, out);
   if (r == 0 && w.ng)
     r = nd_emit(&w, out);
+  if (r == 0)
+    r = nd_record_nn(&w, out);
   progress_set(p, p->done, total);
   nd_work_free(&w);
+  return r;
+}
+
+/* The near-duplicate group of sample id in w (0: none). */
+static uint32_t nd_group_of(struct nd_work *w, uint64_t id)
+{
+  size_t i = uf_find_idx(&w->u, id);
+
+  if (i >= w->u.n || w->u.id[i] != id || !w->gno)
+    return 0;
+  return w->gno[uf_root(&w->u, (uint32_t)i)];
+}
+
+static int uniq_tier(struct uniq_work *w, struct store_txn *t)
+{
+  struct nd_work nd = { 0 };
+  struct view_list scratch = { 0 };
+  bool *seen = NULL, *rep = calloc(w->cnt, sizeof(*rep));
+  size_t *tiered = malloc(w->cnt * sizeof(*tiered)), nt = 0;
+  int r = rep && tiered ? nd_compute(t, &nd, &scratch) : -ENOMEM;
+
+  if (r == 0 && !(seen = calloc((size_t)nd.ng + 1, sizeof(*seen))))
+    r = -ENOMEM;
+  for (size_t i = 0; r == 0 && i < w->cnt; i++) {
+    uint32_t g = nd_group_of(&nd, w->m.ids[w->order[i]]);
+    rep[i] = g == 0 || !seen[g];
+    if (g)
+      seen[g] = true;
+  }
+  if (r == 0) {
+    for (size_t i = 0; i < w->cnt; i++)
+      if (rep[i])
+        tiered[nt++] = w->order[i];
+    for (size_t i = 0; i < w->cnt; i++)
+      if (!rep[i])
+        tiered[nt++] = w->order[i];
+    memcpy(w->order, tiered, w->cnt * sizeof(*w->order));
+  }
+  nd_work_free(&nd);
+  free(rep);
+  free(seen);
+  free(tiered);
   return r;
 }

@@ -15,8 +15,9 @@
  *                        feature scale), TIFF with libtiff (8-bit RGB
  *                        strips decoded as they are, any other layout
  *                        through its RGBA reader),
- *                        GIF with giflib (all records), BMP as a plain copy
- *                        of its rows (there is no library to compare with)
+ *                        GIF with giflib (all records), BMP rows turned
+ *                        from BGR into RGB by a plain C loop (there is no
+ *                        library to compare with)
  *   benchtool crop LIST [THREADS] [once]
  *                        the bare ImageNet crop loop: for each line
  *                        "PATH X0 Y0 X1 Y1" of LIST, read and decode the

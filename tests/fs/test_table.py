@@ -176,6 +176,21 @@ def body(ck, w):
                                      "neighbour is at %r > %r" % (n, d, thr))
             if n not in grouped and d <= thr:
                 raise AssertionError("%s is ungrouped at %r" % (n, d))
+        # views/unique lists one member of every near-duplicate group
+        # (and every sample in none) before any second member of a group.
+        seen, second = set(), None
+        for e in sorted(U):
+            n = split_prefixed(e)[1]
+            g = grouped.get(n)
+            if g is not None and g in seen:
+                second = second or n
+            elif second is not None:
+                raise AssertionError("%s (a first member) is ranked after "
+                                     "%s (a second member)" % (n, second))
+            if g is not None:
+                seen.add(g)
+        if second is None:
+            raise AssertionError("no second member in views/unique")
         # The most unique sample has the highest score among the
         # representatives of the first tier (the ranked list).
         first = [split_prefixed(e)[1] for e in sorted(U)][:K + 1]

@@ -1,8 +1,10 @@
 /* test_featstore.c - feature records on a real LMDB store: put/get and
  * staleness, the embedding matrix (missing and stale samples left out,
  * external embeddings preferred), the .npy import with good and bad files
- * (each bad one refused with nothing changed), and import_dir() computing
- * features once per file version on real JPEG files.
+ * (each bad one refused with nothing changed), import_dir() computing
+ * features once per file version on real JPEG files, the sub-window
+ * records, and views/near-duplicates over a dense cluster of 2,200
+ * samples past the pair bound (split, with a note in the status text).
  *
  * Every test gets a fresh store (and source folder) under $TMPDIR.
  */
@@ -10,12 +12,15 @@
 #include "featstore.h"
 #include "import.h"
 #include "jpegcodec.h"
+#include "util.h"
+#include "views.h"
 
 #include "gen/paint.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -69,6 +74,9 @@ static void feat_of(struct imgfeat *f, float base)
   f->phash = 0x0123456789abcdefull ^ (uint64_t)base;
   for (int i = 0; i < IMGFEAT_DIM; i++)
     f->v[i] = base + (float)i * 0.001f;
+  for (int k = 0; k < IMGFEAT_NSUB; k++)
+    for (int i = 0; i < IMGFEAT_DIM; i++)
+      f->sub[k][i] = (float)((i * 37 + k * 11) % 201 - 100) / 100.0f;
 }
 
 TEST(put_get_current)
@@ -91,6 +99,10 @@ TEST(put_get_current)
   CHECK_INT_EQ(mt, 0);
   CHECK(b.phash == a.phash);
   CHECK(memcmp(a.v, b.v, sizeof(a.v)) == 0);
+  /* Sub-windows come back within the int16 step (1 / 32767). */
+  for (int k = 0; k < IMGFEAT_NSUB; k++)
+    for (int i = 0; i < IMGFEAT_DIM; i++)
+      CHECK(fabsf(a.sub[k][i] - b.sub[k][i]) <= 0.5f / 32767 + 1e-7f);
   CHECK_INT_EQ(featstore_get(t, ids[1], &b, NULL, NULL), -ENOENT);
   CHECK_INT_EQ(featstore_current(t, ids[0], 1000, 0), 1);
   CHECK_INT_EQ(featstore_current(t, ids[0], 1001, 0), 0);
@@ -419,5 +431,56 @@ TEST(import_features)
   fx_done(&f);
 }
 
+/* 2,200 samples whose features are close but not identical (frames of
+ * one static scene with noise): every pair is within neardup.threshold,
+ * far past the pair bound.  views/near-duplicates is computed anyway from
+ * the real store: every sample in a group, the samples cut to their
+ * nearest neighbours counted in the list's note, and the note in the
+ * status text the mount shows. */
+TEST(neardup_dense_cluster)
+{
+  enum { N = 2200 };
+  struct fx f;
+  struct store_txn *t;
+  struct views *v;
+  struct view_list *l = NULL;
+  struct buf st;
+  static uint64_t ids[N];
+  static struct imgfeat a;
+  uint64_t s = 7;
+
+  fx_init(&f);
+  add_samples(&f, N, ids);
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  for (int i = 0; i < N; i++) {
+    memset(&a, 0, sizeof(a));
+    for (int k = 0; k < IMGFEAT_DIM; k++) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      a.v[k] = (float)(k % 3) - 1.0f +
+               0.002f * ((float)((s >> 40) % 1000) / 1000.0f - 0.5f);
+    }
+    for (int k = 0; k < IMGFEAT_NSUB; k++)
+      memcpy(a.sub[k], a.v, sizeof(a.v));
+    CHECK_INT_EQ(featstore_put(t, ids[i], 1000 + (uint64_t)i, i, &a), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(views_new(f.s, &v), 0);
+  CHECK_INT_EQ(views_get(v, VIEW_NEARDUP, &l), 0);
+  if (l) {
+    CHECK_INT_EQ(l->n, N);
+    CHECK(strstr(l->note, "samples have more than 64 near neighbours") !=
+          NULL);
+    CHECK(strstr(l->note, "their groups are split") != NULL);
+    CHECK(l->items[l->n - 1].rank > 1);   /* split: several groups */
+    view_list_put(l);
+  }
+  buf_init(&st, 1 << 20);
+  views_progress(v, &st);
+  CHECK(st.data && strstr(st.data, "their groups are split") != NULL);
+  buf_free(&st);
+  views_free(v);
+  fx_done(&f);
+}
+
 TEST_MAIN(T(put_get_current), T(matrix_computed), T(npy_import),
-          T(import_features))
+          T(import_features), T(neardup_dense_cluster))

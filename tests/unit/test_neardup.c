@@ -8,6 +8,8 @@
 #include "../gen/paint.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 
 static void picture(struct image *im, uint64_t seed)
 {
@@ -142,6 +144,8 @@ TEST(near_groups_order)
   CHECK_INT_EQ(neardup_near(&y[0][0], N, D, ids2, -1, NULL, &a), -EINVAL);
   CHECK_INT_EQ(neardup_near(&y[0][0], 1, D, ids2, 0.1, NULL, &a), 0);
   CHECK_INT_EQ(a.ngroups, 0);
+  CHECK(a.nn_dist && isnan(a.nn_dist[0]));   /* no other sample */
+  neardup_groups_free(&a);
   neardup_groups_free(NULL);
 }
 
@@ -268,6 +272,137 @@ TEST(near_groups_many_copies)
   free(ids2);
 }
 
+/* A dense cluster of close but different vectors (near-blank frames with
+ * noise) and a few ordinary pairs.  Measured from a fixed origin (zero),
+ * every frame is within the threshold of every other.  BIG frames link
+ * BIG^2 pairs, past the pair bound (2^22): the call still succeeds, says
+ * how many samples were cut to their NEARDUP_K nearest, groups every frame
+ * with frames only (in groups of at most NEARDUP_K + leftovers), and the
+ * ordinary pairs are found as if the cluster were not there.  SMALL frames
+ * (more than NEARDUP_K, within the bound) are searched by radius: one
+ * group, nothing cut. */
+static void cluster(float *x, uint64_t *ids, size_t frames, size_t pairs,
+                    size_t d)
+{
+  uint64_t s = 99;
+
+  for (size_t i = 0; i < frames + 2 * pairs; i++) {
+    for (size_t k = 0; k < d; k++) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      float noise = (float)((s >> 40) % 1000) / 1000.0f - 0.5f;
+      if (i < frames)            /* all near (1, 1, ..., 1) */
+        x[i * d + k] = 1.0f + 0.02f * noise;
+      else                       /* pair p: its own direction, +- noise */
+        x[i * d + k] = (k == (i - frames) / 2 % d ? 3.0f : 0.0f) +
+                       (k == ((i - frames) / 2 + 1) % d ? -2.0f : 0.0f) +
+                       0.001f * noise;
+    }
+    ids[i] = 10 + i;
+  }
+}
+
+static void check_cluster(size_t frames, size_t pairs, bool want_capped)
+{
+  enum { D = 16 };
+  size_t n = frames + 2 * pairs, pairs_found = 0, grouped = 0;
+  float *x = malloc(n * D * sizeof(float)), zero[D] = { 0 };
+  uint64_t *ids = malloc(n * sizeof(*ids));
+  struct neardup_groups g;
+  struct neardup_input in = { .n = n, .d = D, .mean = zero };
+
+  cluster(x, ids, frames, pairs, D);
+  in.x = x;
+  in.ids = ids;
+  CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, &g), 0);
+  if (want_capped)
+    CHECK(g.capped >= frames / 2);
+  else
+    CHECK_INT_EQ(g.capped, 0);
+  for (size_t k = 0; k < g.ngroups; k++) {
+    size_t m = g.off[k + 1] - g.off[k];
+    uint64_t first = g.ids[g.off[k]];
+    bool is_frames = first < 10 + frames;
+    for (size_t j = g.off[k]; j < g.off[k + 1]; j++)
+      CHECK((g.ids[j] < 10 + frames) == is_frames);   /* never mixed */
+    if (is_frames) {
+      grouped += m;
+    } else {
+      CHECK_INT_EQ(m, 2);
+      CHECK_INT_EQ((first - 10 - frames) % 2, 0);
+      CHECK_INT_EQ(g.ids[g.off[k] + 1], first + 1);
+      pairs_found++;
+    }
+  }
+  CHECK_INT_EQ(grouped, frames);           /* every frame has a group */
+  CHECK_INT_EQ(pairs_found, pairs);
+  if (!want_capped)
+    CHECK_INT_EQ(g.ngroups, pairs + 1);    /* the frames: one group */
+  for (size_t i = 0; i < n; i++)
+    CHECK(g.nn_dist[i] >= 0 && g.nn_dist[i] <= 0.09);
+  neardup_groups_free(&g);
+  free(x);
+  free(ids);
+}
+
+TEST(near_dense_cluster)
+{
+  check_cluster(3000, 8, true);
+  check_cluster(300, 8, false);
+}
+
+/* Sub-window vectors: sample 1's main vector meets sample 2's second
+ * sub-window; a sub-window match counts at NEARDUP_SUB_FACTOR times its
+ * distance, so it groups at raw distance thresh / 2 and not at 0.8 thresh.
+ * nn_dist reports the factored distance (from both sides when within the
+ * threshold). */
+TEST(near_sub_windows)
+{
+  enum { D = 8, NS = 2 };
+  float x[3][D] = { { 0 } }, sub[3][NS][D] = { { { 0 } } }, zero[D] = { 0 };
+  uint64_t ids[3] = { 1, 2, 3 };
+  struct neardup_groups g;
+  struct neardup_input in = { .x = &x[0][0], .n = 3, .d = D, .ids = ids,
+                              .sub = &sub[0][0][0], .nsub = NS,
+                              .mean = zero };
+  double thr = 0.09;
+
+  for (int rep = 0; rep < 2; rep++) {
+    /* cos(a) = 1 - d: the angle whose cosine distance is d. */
+    double d = rep == 0 ? 0.4 * thr : 0.8 * thr, ang = acos(1 - d);
+    memset(x, 0, sizeof(x));
+    memset(sub, 0, sizeof(sub));
+    x[0][0] = 1;                      /* sample 1 */
+    x[1][1] = 1;                      /* sample 2: elsewhere ... */
+    sub[1][0][2] = 1;
+    sub[1][1][0] = (float)cos(ang);   /* ... but its window 1 near 1 */
+    sub[1][1][3] = (float)sin(ang);
+    x[2][4] = 1;                      /* sample 3: far from both */
+    sub[2][0][5] = sub[2][1][6] = 1;
+    sub[0][0][7] = sub[0][1][7] = 1;
+    CHECK_INT_EQ(neardup_near_in(&in, thr, NULL, &g), 0);
+    CHECK_INT_EQ(g.ngroups, rep == 0 ? 1 : 0);
+    if (g.ngroups == 1) {
+      CHECK_INT_EQ(g.ids[0], 1);
+      CHECK_INT_EQ(g.ids[1], 2);
+    }
+    CHECK(fabs(g.nn_dist[0] - NEARDUP_SUB_FACTOR * d) < 1e-5);
+    /* Sample 2 sees the match only through sample 1's list: within the
+     * threshold it is its nearest too; beyond, its own side (far). */
+    if (rep == 0)
+      CHECK(fabs(g.nn_dist[1] - NEARDUP_SUB_FACTOR * d) < 1e-5);
+    else
+      CHECK(g.nn_dist[1] > thr);
+    CHECK(g.nn_dist[2] > thr);
+    neardup_groups_free(&g);
+  }
+  in.nsub = 0;     /* sub without a count */
+  CHECK_INT_EQ(neardup_near_in(&in, thr, NULL, &g), -EINVAL);
+  in.nsub = NS;
+  sub[2][1][3] = NAN;
+  CHECK_INT_EQ(neardup_near_in(&in, thr, NULL, &g), -EINVAL);
+}
+
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
-          T(near_groups_many_copies))
+          T(near_groups_many_copies), T(near_dense_cluster),
+          T(near_sub_windows))
