@@ -55,7 +55,7 @@ static struct {
   typeof(curl_mime_addpart) *mime_addpart;
   typeof(curl_mime_name) *mime_name;
   typeof(curl_mime_data) *mime_data;
-  typeof(curl_mime_filedata) *mime_filedata;
+  typeof(curl_mime_data_cb) *mime_data_cb;
   typeof(curl_mime_filename) *mime_filename;
   typeof(curl_mime_type) *mime_type;
 } lc;
@@ -77,7 +77,7 @@ CURLcode curl_global_init(long flags)
       !LC_LOAD(h, slist_free_all) || !LC_LOAD(h, mime_init) ||
       !LC_LOAD(h, mime_free) || !LC_LOAD(h, mime_addpart) ||
       !LC_LOAD(h, mime_name) || !LC_LOAD(h, mime_data) ||
-      !LC_LOAD(h, mime_filedata) || !LC_LOAD(h, mime_filename) ||
+      !LC_LOAD(h, mime_data_cb) || !LC_LOAD(h, mime_filename) ||
       !LC_LOAD(h, mime_type)) {
     curl_missing = true;
     return CURLE_FAILED_INIT;
@@ -149,9 +149,11 @@ CURLcode curl_mime_data(curl_mimepart *p, const char *data, size_t n)
   return lc.mime_data(p, data, n);
 }
 
-CURLcode curl_mime_filedata(curl_mimepart *p, const char *path)
+CURLcode curl_mime_data_cb(curl_mimepart *p, curl_off_t size,
+                           curl_read_callback rd, curl_seek_callback sk,
+                           curl_free_callback fr, void *arg)
 {
-  return lc.mime_filedata(p, path);
+  return lc.mime_data_cb(p, size, rd, sk, fr, arg);
 }
 
 CURLcode curl_mime_filename(curl_mimepart *p, const char *name)
