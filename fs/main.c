@@ -312,7 +312,8 @@ static void usage(FILE *f)
     "                     the local copies of its images are kept (default:\n"
     "                     STORE/objcache) and how many bytes at most\n"
     "                     (default 4G); least recently read out first;\n"
-    "                     several mounts may share one DIR\n"
+    "                     several mounts may share one DIR; made and opened\n"
+    "                     with the store owner's rights\n"
     "  and the usual FUSE mount options (allow_other, ...)\n"
     "\n"
     "Also mounted by `mount -t fuse.curatefs STORE MOUNTPOINT -o OPTIONS` and\n"
@@ -467,6 +468,56 @@ static int find_store(struct daemon *d)
   return 0;
 }
 
+/* The object cache folder made with the owner's rights (it is the
+ * owner's, like the store it usually sits in).  0 or a negative errno. */
+static int cache_mkdir(struct daemon *d)
+{
+  struct acc_saved sv;
+  int r = acc_become_owner(&d->c, &sv);
+
+  if (r < 0)
+    return r;
+  r = mkdir(d->opts.object_cache, 0700) < 0 && errno != EEXIST ? -errno : 0;
+  acc_restore(&sv);
+  return r;
+}
+
+/* A cache folder only root could have filled: a real directory (not a
+ * link) of root's, which no one else may write.  An older root daemon
+ * made STORE/objcache so; the owner cannot open it, nor put a link in. */
+static bool cache_is_roots(const char *dir)
+{
+  struct stat st;
+
+  return geteuid() == 0 && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+         st.st_uid == 0 && !(st.st_mode & 022);
+}
+
+/* objsource_open() with the owner's rights: the cache folder usually
+ * lies in the owner's store, and its subfolders and lock file are made
+ * and opened through whatever names are there (a link placed by the
+ * owner must not lead a root daemon elsewhere; objcache.c opens all that
+ * follows relative to those folders, never through a link).  A folder
+ * of root's own that the owner may not open is used with root's rights. */
+static int open_objsource_as_owner(struct daemon *d,
+                                   const struct aws_conf *conf, char *err,
+                                   size_t errlen)
+{
+  struct acc_saved sv;
+  int r = acc_become_owner(&d->c, &sv);
+
+  if (r < 0)
+    return errf(err, errlen, r, "cannot take on the store owner's rights: "
+                "%s", strerror(-r));
+  r = objsource_open(d->c.root, conf, d->opts.object_cache, d->objcache_max,
+                     &d->c.objsrc, err, errlen);
+  acc_restore(&sv);
+  if ((r == -EACCES || r == -EPERM) && cache_is_roots(d->opts.object_cache))
+    r = objsource_open(d->c.root, conf, d->opts.object_cache,
+                       d->objcache_max, &d->c.objsrc, err, errlen);
+  return r;
+}
+
 /* A bucket dataset: its settings and cache folder must be usable before
  * the daemon detaches, so that a mistake is a message, not a log line.
  * 0 or -1 (reason printed). */
@@ -488,9 +539,10 @@ static int check_bucket(struct daemon *d)
     fprintf(stderr, "curatefs: %s: %s\n", d->c.root, err);
     return -1;
   }
-  if (mkdir(d->opts.object_cache, 0700) < 0 && errno != EEXIST) {
+  r = cache_mkdir(d);
+  if (r < 0) {
     fprintf(stderr, "curatefs: object cache '%s': %s (set -o "
-            "object_cache=DIR)\n", d->opts.object_cache, strerror(errno));
+            "object_cache=DIR)\n", d->opts.object_cache, strerror(-r));
     return -1;
   }
   return 0;
@@ -505,8 +557,7 @@ static int open_bucket(struct daemon *d)
   int r = aws_conf_load(&conf, err, sizeof(err));
 
   if (r == 0)
-    r = objsource_open(d->c.root, &conf, d->opts.object_cache,
-                       d->objcache_max, &d->c.objsrc, err, sizeof(err));
+    r = open_objsource_as_owner(d, &conf, err, sizeof(err));
   aws_conf_free(&conf);
   if (r < 0)
     log_msg(LOG_LVL_ERROR, "%s: %s", d->c.root, err);

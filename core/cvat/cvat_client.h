@@ -193,18 +193,22 @@ int cvat_task_create(struct cvat_client *c, const char *name,
 int cvat_task_get(struct cvat_client *c, int64_t id, struct cvat_task *ret);
 int cvat_task_delete(struct cvat_client *c, int64_t id);
 
-/* One image to upload: the name CVAT will know it by and the file. */
+/* One image to upload: the name CVAT will know it by, and the file, sent
+ * from the descriptor fd, which the batch callback opens (and checks)
+ * before its batch goes up; never reopened by name.  -1 until then. */
 struct cvat_file {
   const char *name;
-  const char *path;
+  int fd;
   uint64_t size;
 };
 
 typedef void (*cvat_upload_fn)(size_t files_done, uint64_t bytes_done,
                                void *ud);
 /* Called before a batch of files[from..to) is sent (again for the same
- * files after a 413): makes their path usable; 0 or a negative errno,
- * which ends the upload. */
+ * files after a 413): opens their descriptors; 0 or a negative errno,
+ * which ends the upload.  A batch has at most CVAT_BATCH_FILES files, so
+ * the descriptors it holds stay few. */
+#define CVAT_BATCH_FILES 256
 typedef int (*cvat_batch_fn)(size_t from, size_t to, void *ud);
 
 /* Attaches the images to a task, in this frame order: Upload-Start, then

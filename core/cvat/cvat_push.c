@@ -547,16 +547,14 @@ static void on_batch(size_t files, uint64_t bytes, void *ud)
   report(ud, CVAT_PHASE_UPLOAD, (int64_t)files, -1);
 }
 
-/* Before a batch of bucket samples goes up: their cache descriptors. */
+/* Before a batch goes up: the descriptors its files are sent from. */
 static int on_prepare(size_t from, size_t to, void *ud)
 {
   struct push *p = ud;
   int r;
 
-  if (p->src.mode != SRC_BUCKET_UP)
-    return 0;
-  r = cvat_files_open_batch(&p->fs, p->src.objsrc, from, to, p->msg,
-                       sizeof(p->msg));
+  r = cvat_files_open_batch(&p->fs, &p->src, from, to, p->msg,
+                            sizeof(p->msg));
   p->prep_failed = r < 0;
   return r;
 }

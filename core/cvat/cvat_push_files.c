@@ -2,7 +2,10 @@
  * samples as files of the dataset folder (never outside it), a bucket's as
  * object keys for a CVAT cloud storage, or, with cvat.cloud_storage=off,
  * as their bytes from the object cache at the version the import
- * recorded, opened one upload batch at a time.  Private to core/cvat/
+ * recorded.  Uploaded files are opened one upload batch at a time and
+ * sent from those descriptors: a folder's with dataset_open(), whose
+ * check (inside the folder, no link leading out) is thus about the very
+ * file sent, never a name reopened later.  Private to core/cvat/
  * (cvat_sync_i.h); used by cvat_push.c.
  */
 #define _GNU_SOURCE   /* asprintf, qsort_r */
@@ -45,8 +48,8 @@ void cvat_files_free(struct push_files *f)
       close(f->fds[i]);
   free(f->fds);
   cvat_names_free(f->names, f->n);
-  cvat_names_free(f->paths, f->n);
   cvat_names_free(f->rel, f->n);
+  cvat_names_free(f->disp, f->n);
   cvat_names_free(f->etag, f->n);
   free(f->f);
   memset(f, 0, sizeof(*f));
@@ -99,17 +102,33 @@ static int file_add_bucket(struct store_txn *t, struct push_files *fs,
   if (!fs->names[i] || !fs->rel[i] || !fs->etag[i])
     return -ENOMEM;
   fs->f[i].name = fs->names[i];
+  fs->f[i].fd = -1;
   fs->f[i].size = sm->size;
   return 0;
 }
 
-/* The descriptors of the bucket samples of one upload batch [from, to),
- * from the object cache at their recorded versions; those of the batches
- * before are closed, so an upload holds one batch open.  0, or an errno
+/* Opens a folder sample's file in the dataset folder (nothing outside
+ * it, util.h): a descriptor, or an errno with the reason in err. */
+static int folder_open(const char *root, const char *rel, const char *name,
+                       char *err, size_t errlen)
+{
+  int fd = dataset_open(root, rel);
+
+  if (fd < 0)
+    return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: %s",
+                name, fd == -EXDEV ? "its file leads out of the dataset "
+                "folder (a symbolic link?)" : strerror(-fd));
+  return fd;
+}
+
+/* The descriptors of the samples of one upload batch [from, to): a
+ * folder's files, checked as they are opened, or a bucket's from the
+ * object cache at their recorded versions.  Those of the batches before
+ * are closed, so an upload holds one batch open; a batch sent again
+ * (after a 413) keeps its descriptors, and so its files.  0, or an errno
  * with the reason in err. */
-int cvat_files_open_batch(struct push_files *fs, struct objsource *o,
-                            size_t from, size_t to, char *err,
-                            size_t errlen)
+int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
+                          size_t from, size_t to, char *err, size_t errlen)
 {
   char why[600] = "";
   int r;
@@ -117,29 +136,33 @@ int cvat_files_open_batch(struct push_files *fs, struct objsource *o,
   for (size_t i = 0; i < from; i++)
     if (fs->fds[i] >= 0) {
       close(fs->fds[i]);
-      fs->fds[i] = -1;
+      fs->fds[i] = fs->f[i].fd = -1;
     }
   for (size_t i = from; i < to; i++) {
     if (fs->fds[i] >= 0)
       continue;
-    r = objsource_open_file(o, fs->rel[i], fs->etag[i], fs->f[i].size,
-                            &fs->fds[i], why, sizeof(why));
-    if (r < 0)
-      return errf(err, errlen, r, "%s: %s", fs->names[i], r == -ESTALE ?
-                  "it changed in the bucket since the import; import "
-                  "again" : why[0] ? why : strerror(-r));
-    free(fs->paths[i]);
-    if (asprintf(&fs->paths[i], "/proc/self/fd/%d", fs->fds[i]) < 0) {
-      fs->paths[i] = NULL;
-      return -ENOMEM;
+    if (src->mode == SRC_FOLDER) {
+      r = folder_open(src->root, fs->rel[i], fs->disp[i], err, errlen);
+      if (r < 0)
+        return r;
+      fs->fds[i] = r;
+    } else {
+      r = objsource_open_file(src->objsrc, fs->rel[i], fs->etag[i],
+                              fs->f[i].size, &fs->fds[i], why, sizeof(why));
+      if (r < 0)
+        return errf(err, errlen, r, "%s: %s", fs->names[i], r == -ESTALE ?
+                    "it changed in the bucket since the import; import "
+                    "again" : why[0] ? why : strerror(-r));
     }
-    fs->f[i].path = fs->paths[i];
+    fs->f[i].fd = fs->fds[i];
   }
   return 0;
 }
 
 /* One sample's file: in the dataset folder (nothing outside it is
- * uploaded, util.h), not missing. */
+ * uploaded, util.h), not missing.  Checked here so that a push fails
+ * before it creates a task; opened again, and checked again, for its
+ * batch (cvat_files_open_batch), and sent from that descriptor. */
 static int file_add(struct push_files *fs, const struct sample *sm,
                     const char *root, char *err, size_t errlen)
 {
@@ -149,19 +172,18 @@ static int file_add(struct push_files *fs, const struct sample *sm,
   if (sm->flags & SAMPLE_MISSING)
     return errf(err, errlen, -ENOENT, "sample %s: its file is missing",
                 sm->name);
-  fd = dataset_open(root, sm->relpath);
+  fd = folder_open(root, sm->relpath, sm->name, err, errlen);
   if (fd < 0)
-    return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: %s",
-                sm->name, fd == -EXDEV ? "its file leads out of the "
-                "dataset folder (a symbolic link?)" : strerror(-fd));
+    return fd;
   close(fd);
   fs->names[i] = upload_name(sm->name, sm->format);
-  fs->paths[i] = path_join(root, sm->relpath);
+  fs->rel[i] = strdup(sm->relpath);
+  fs->disp[i] = strdup(sm->name);
   fs->n++;
-  if (!fs->names[i] || !fs->paths[i])
+  if (!fs->names[i] || !fs->rel[i] || !fs->disp[i])
     return -ENOMEM;
   fs->f[i].name = fs->names[i];
-  fs->f[i].path = fs->paths[i];
+  fs->f[i].fd = -1;
   fs->f[i].size = sm->size;
   return 0;
 }
@@ -175,11 +197,11 @@ int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
 
   fs->f = calloc(n + 1, sizeof(*fs->f));
   fs->names = calloc(n + 1, sizeof(char *));
-  fs->paths = calloc(n + 1, sizeof(char *));
+  fs->disp = calloc(n + 1, sizeof(char *));
   fs->rel = calloc(n + 1, sizeof(char *));
   fs->etag = calloc(n + 1, sizeof(char *));
   fs->fds = malloc((n + 1) * sizeof(int));
-  if (!fs->f || !fs->names || !fs->paths || !fs->rel || !fs->etag ||
+  if (!fs->f || !fs->names || !fs->disp || !fs->rel || !fs->etag ||
       !fs->fds)
     return -ENOMEM;
   for (size_t i = 0; i <= n; i++)

@@ -74,11 +74,12 @@ struct objsource;
 
 struct push_files {
   struct cvat_file *f;
-  char **names, **paths;
-  /* Bucket samples uploaded from the object cache: the relative path and
-   * recorded ETag of each, and its cache descriptor while its batch is
-   * sent (-1 otherwise); paths[i] is then "/proc/self/fd/N". */
-  char **rel, **etag;
+  char **names;
+  /* The relative path of each sample (in the folder or the bucket), a
+   * folder sample's display name (disp, for messages) and a bucket
+   * sample's recorded ETag (etag), and its descriptor while its batch is
+   * sent (-1 otherwise; also in f[i].fd). */
+  char **rel, **disp, **etag;
   int *fds;
   size_t n;
 };
@@ -112,9 +113,11 @@ int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
 int cvat_files_check_versions(const struct push_files *fs,
                               const struct push_src *src, char *err,
                               size_t errlen);
-/* Before an upload batch [from, to) of bucket samples: their descriptors
- * from the object cache o (those of earlier batches are closed). */
-int cvat_files_open_batch(struct push_files *fs, struct objsource *o,
+/* Before an upload batch [from, to): the descriptors its files are sent
+ * from, a folder's opened and checked in the dataset folder, a bucket's
+ * from the object cache src->objsrc (those of earlier batches are
+ * closed). */
+int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
                           size_t from, size_t to, char *err, size_t errlen);
 
 /* ---- undo snapshots (cvat_snapshot.c) ---- */

@@ -289,7 +289,8 @@ static int upload_batch(struct cvat_client *c, const char *path,
     snprintf(names[i], sizeof(names[i]), "client_files[%zu]", i);
     parts[i + 1].name = names[i];
     parts[i + 1].filename = f[from + i].name;
-    parts[i + 1].path = f[from + i].path;
+    parts[i + 1].from_fd = true;
+    parts[i + 1].fd = f[from + i].fd;
   }
   k.parts = parts;
   k.nparts = n + 1;
@@ -320,10 +321,12 @@ int cvat_task_upload(struct cvat_client *c, int64_t task_id,
     return r;
   while (i < n) {
     /* A batch: as many files as fit under the limit (at least one; a
-     * multipart envelope adds a few hundred bytes per file). */
+     * multipart envelope adds a few hundred bytes per file), and no more
+     * than CVAT_BATCH_FILES (each is an open descriptor while it goes). */
     uint64_t bytes = f[i].size + 512;
     size_t j = i + 1;
-    while (j < n && bytes + f[j].size + 512 <= limit) {
+    while (j < n && j - i < CVAT_BATCH_FILES &&
+           bytes + f[j].size + 512 <= limit) {
       bytes += f[j].size + 512;
       j++;
     }

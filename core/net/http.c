@@ -55,7 +55,7 @@ static struct {
   typeof(curl_mime_addpart) *mime_addpart;
   typeof(curl_mime_name) *mime_name;
   typeof(curl_mime_data) *mime_data;
-  typeof(curl_mime_filedata) *mime_filedata;
+  typeof(curl_mime_data_cb) *mime_data_cb;
   typeof(curl_mime_filename) *mime_filename;
   typeof(curl_mime_type) *mime_type;
 } lc;
@@ -77,7 +77,7 @@ CURLcode curl_global_init(long flags)
       !LC_LOAD(h, slist_free_all) || !LC_LOAD(h, mime_init) ||
       !LC_LOAD(h, mime_free) || !LC_LOAD(h, mime_addpart) ||
       !LC_LOAD(h, mime_name) || !LC_LOAD(h, mime_data) ||
-      !LC_LOAD(h, mime_filedata) || !LC_LOAD(h, mime_filename) ||
+      !LC_LOAD(h, mime_data_cb) || !LC_LOAD(h, mime_filename) ||
       !LC_LOAD(h, mime_type)) {
     curl_missing = true;
     return CURLE_FAILED_INIT;
@@ -149,9 +149,11 @@ CURLcode curl_mime_data(curl_mimepart *p, const char *data, size_t n)
   return lc.mime_data(p, data, n);
 }
 
-CURLcode curl_mime_filedata(curl_mimepart *p, const char *path)
+CURLcode curl_mime_data_cb(curl_mimepart *p, curl_off_t size,
+                           curl_read_callback rd, curl_seek_callback sk,
+                           curl_free_callback fr, void *arg)
 {
-  return lc.mime_filedata(p, path);
+  return lc.mime_data_cb(p, size, rd, sk, fr, arg);
 }
 
 CURLcode curl_mime_filename(curl_mimepart *p, const char *name)
@@ -639,30 +641,95 @@ static void resp_headers(CURL *h, struct http_resp *resp)
   }
 }
 
-/* The multipart body of a request, or NULL (no memory). */
-static curl_mime *build_mime(CURL *h, const struct http_req *rq)
+/* A file part's reader: the descriptor and how far it has been sent.
+ * Owned by its mime part (freed with it). */
+struct fd_part {
+  int fd;
+  curl_off_t off, size;
+};
+
+static size_t fd_part_read(char *out, size_t size, size_t nitems, void *arg)
+{
+  struct fd_part *fp = arg;
+  size_t want = size * nitems;
+  ssize_t n;
+
+  if ((curl_off_t)want > fp->size - fp->off)
+    want = (size_t)(fp->size - fp->off);
+  if (want == 0)
+    return 0;
+  do
+    n = pread(fp->fd, out, want, (off_t)fp->off);
+  while (n < 0 && errno == EINTR);
+  /* A file that shrank under the upload ends it (libcurl would otherwise
+   * wait for the bytes the part's size promised). */
+  if (n <= 0)
+    return CURL_READFUNC_ABORT;
+  fp->off += n;
+  return (size_t)n;
+}
+
+/* libcurl rewinds a part to send it again (a redirect, an auth retry). */
+static int fd_part_seek(void *arg, curl_off_t offset, int origin)
+{
+  struct fd_part *fp = arg;
+
+  if (origin != SEEK_SET || offset < 0 || offset > fp->size)
+    return CURL_SEEKFUNC_CANTSEEK;
+  fp->off = offset;
+  return CURL_SEEKFUNC_OK;
+}
+
+/* The part's data read from p->fd; its size is the file's now. */
+static int part_from_fd(curl_mimepart *mp, const struct http_part *p)
+{
+  struct fd_part *fp;
+  struct stat st;
+
+  if (fstat(p->fd, &st) < 0)
+    return -errno;
+  if (!S_ISREG(st.st_mode))
+    return -EINVAL;
+  fp = malloc(sizeof(*fp));
+  if (!fp)
+    return -ENOMEM;
+  *fp = (struct fd_part){ p->fd, 0, (curl_off_t)st.st_size };
+  if (curl_mime_data_cb(mp, fp->size, fd_part_read, fd_part_seek, free,
+                        fp) != CURLE_OK) {
+    free(fp);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+/* The multipart body of a request on *ret; 0 or a negative errno. */
+static int build_mime(CURL *h, const struct http_req *rq, curl_mime **ret)
 {
   curl_mime *mime = curl_mime_init(h);
+  int r = mime ? 0 : -ENOMEM;
 
-  for (size_t i = 0; mime && i < rq->nparts; i++) {
+  for (size_t i = 0; r == 0 && i < rq->nparts; i++) {
     const struct http_part *p = &rq->parts[i];
     curl_mimepart *mp = curl_mime_addpart(mime);
     if (!mp || curl_mime_name(mp, p->name) != CURLE_OK ||
-        (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
-        (p->path ? curl_mime_filedata(mp, p->path)
-                 : curl_mime_data(mp, p->data ? p->data : "",
-                                  p->len)) != CURLE_OK) {
-      curl_mime_free(mime);
-      return NULL;
-    }
-    if (p->path) {
-      /* filedata names the part after the path; keep ours. */
-      if (p->filename)
-        curl_mime_filename(mp, p->filename);
-      curl_mime_type(mp, "application/octet-stream");
+        (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK)) {
+      r = -ENOMEM;
+    } else if (p->from_fd) {
+      r = part_from_fd(mp, p);
+      if (r == 0 && curl_mime_type(mp, "application/octet-stream") !=
+          CURLE_OK)
+        r = -ENOMEM;
+    } else if (curl_mime_data(mp, p->data ? p->data : "", p->len) !=
+               CURLE_OK) {
+      r = -ENOMEM;
     }
   }
-  return mime;
+  if (r < 0) {
+    curl_mime_free(mime);
+    mime = NULL;
+  }
+  *ret = mime;
+  return r;
 }
 
 /* The method and body of a request on the handle. */
@@ -773,9 +840,9 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   if (!hl && (c->nhdrs || rq->headers))
     return -ENOMEM;
   set_common(c, url, hl, cerr, &sink, rq->no_retry);
-  if (rq->parts && !(mime = build_mime(h, rq))) {
+  if (rq->parts && (r = build_mime(h, rq, &mime)) < 0) {
     curl_slist_free_all(hl);
-    return -ENOMEM;
+    return r;
   }
   set_method(h, rq, mime);
   rc = curl_easy_perform(h);
@@ -808,12 +875,15 @@ int http_do(struct http_client *c, const struct http_req *rq,
     err[0] = '\0';
   for (size_t i = 0; i < rq->nparts; i++) {
     struct stat st;
-    if (rq->parts[i].path && stat(rq->parts[i].path, &st) < 0) {
-      r = -errno;
+    if (!rq->parts[i].from_fd)
+      continue;
+    r = fstat(rq->parts[i].fd, &st) < 0 ? -errno
+        : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+    if (r < 0) {
       if (err)
         snprintf(err, errlen, "cannot read '%s': %s",
                  rq->parts[i].filename ? rq->parts[i].filename : "file",
-                 strerror(errno));
+                 r == -EINVAL ? "not a regular file" : strerror(-r));
       return r;
     }
   }

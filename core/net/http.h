@@ -61,12 +61,18 @@ struct http_opts {
 };
 
 /* One part of a multipart/form-data body: either in-memory data (data,
- * len) or a file streamed from disk (path).  filename (optional) is the
- * part's file name.  All strings are borrowed for the call. */
+ * len) or, with from_fd, the regular file open as fd, streamed from its
+ * offset 0 with pread (the descriptor is never closed nor moved).  There
+ * is no part read by path on purpose: what is sent is the file that was
+ * opened and checked (a root daemon reopening a path the store owner
+ * controls would follow a link swapped in meanwhile).  filename
+ * (optional) is the part's file name.  All strings are borrowed for the
+ * call. */
 struct http_part {
   const char *name;
   const char *filename;
-  const char *path;
+  bool from_fd;
+  int fd;
   const void *data;
   size_t len;
 };

@@ -408,6 +408,19 @@ static int open_dir(int at, const char *name)
   return fd < 0 ? -errno : fd;
 }
 
+/* fd if it is a regular file with no other name, else closed and
+ * -EPERM: the lock file is written, and a hard link placed in the folder
+ * must not make the daemon write another file. */
+static int own_file(int fd)
+{
+  struct stat st;
+
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
+    return fd;
+  close(fd);
+  return -EPERM;
+}
+
 int objcache_open(const char *dir, uint64_t max_bytes, struct objcache **ret,
                   char *err, size_t errlen)
 {
@@ -418,6 +431,9 @@ int objcache_open(const char *dir, uint64_t max_bytes, struct objcache **ret,
   if (max_bytes == 0)
     return errf(err, errlen, -EINVAL, "cache size must be above 0");
   top = open_dir(AT_FDCWD, dir);
+  if (top == -ELOOP || top == -ENOTDIR)
+    return errf(err, errlen, -ENOTDIR, "cache folder %s: not a folder (a "
+                "symbolic link is refused)", dir);
   if (top < 0)
     return errf(err, errlen, top, "cache folder %s: %s", dir,
                 strerror(-top));
@@ -431,10 +447,12 @@ int objcache_open(const char *dir, uint64_t max_bytes, struct objcache **ret,
   c->st.max_bytes = max_bytes;
   c->objfd = open_dir(top, "objects");
   c->tmpfd = open_dir(top, "tmp");
-  c->lockfd = openat(top, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                     0600);
+  c->lockfd = openat(top, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+                     O_NONBLOCK | O_NOCTTY, 0600);
   if (c->lockfd < 0)
     c->lockfd = -errno;
+  else
+    c->lockfd = own_file(c->lockfd);
   close(top);
   r = c->objfd < 0 ? c->objfd : c->tmpfd < 0 ? c->tmpfd
       : c->lockfd < 0 ? c->lockfd : grow(c);
@@ -581,16 +599,27 @@ static int fill(struct objcache *c, struct oc_entry *e, uint64_t size,
  * only -ENOENT means fetch again.  Caller holds c->mu. */
 static int hit(struct objcache *c, struct oc_entry *e, uint64_t size)
 {
-  int fd = openat(c->objfd, e->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = openat(c->objfd, e->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+                  O_NONBLOCK | O_NOCTTY);
   int64_t now = now_ns();
   struct stat st;
 
+  /* A link in its place is not the object: fetched again (-ENOENT). */
   if (fd < 0)
-    return -errno;
-  if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size) {
-    int r = (uint64_t)st.st_size != size ? -ENOENT : -errno;
+    return errno == ELOOP ? -ENOENT : -errno;
+  if (fstat(fd, &st) < 0) {
+    int r = -errno;
     close(fd);
     return r;
+  }
+  /* Only a file of the cache's own: a regular file with no other name
+   * (the folder may be writable by someone else than this daemon, and a
+   * hard link to another file is not an object); else fetched again,
+   * and the download replaces the name. */
+  if ((uint64_t)st.st_size != size || !S_ISREG(st.st_mode) ||
+      st.st_nlink != 1) {
+    close(fd);
+    return -ENOENT;
   }
   /* Fails only while an evictor holds the file: it is then unlinked, and
    * this fd still reads the whole object. */
@@ -643,7 +672,7 @@ int objcache_get(struct objcache *c, const char *id, uint64_t size,
       if (bad)
         drop(c, e, true);
       folder_unlock(c, g, bad);
-      if (!e || e->fetching || bad)
+      if (bad || !e || e->fetching)   /* e is freed when bad */
         continue;
     }
     pthread_mutex_unlock(&c->mu);

@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""test_cvat_upload_fd - a push uploads the very files it opened and
+checked in the dataset folder, never a path opened again by name.
+
+The daemon runs as root; whoever owns the dataset folder may change its
+files at any moment.  The CVAT test server (in this process) is given a
+hook that acts on the folder while a push is under way:
+
+  * when the upload starts (Upload-Start), a sample is swapped for a
+    link to a root-only file outside the folder: the push fails with the
+    reason in the run, and no byte of that file reaches CVAT;
+  * when the first batch arrives, a sample is replaced (rename over it)
+    by another image and the batch is refused with 413: the batch sent
+    again carries the bytes of the file that was opened, not the new
+    one.
+
+Both fail when the upload reopens the path (libcurl's file parts)."""
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "fs"))
+import cvat_server  # noqa: E402
+from fslib import (Mount, coco_store, eq, make_jpegs, read,  # noqa: E402
+                   run_suite, write)
+
+PASSWORD = "ufd-Secr3t-%d" % os.getpid()
+SECRET = b"root-only secret %d\n" % os.getpid()
+
+
+def write_coco(path, names):
+    json.dump({"images": [{"id": i + 1, "file_name": n, "width": 96,
+                           "height": 64} for i, n in enumerate(names)],
+               "annotations": [],
+               "categories": [{"id": 1, "name": "cat"}]}, open(path, "w"))
+
+
+class HookServer(cvat_server.CvatTestServer):
+    """The test server, calling on_start() at an Upload-Start request and
+    on_batch() at each request that carries files (raising ApiError from
+    it answers that request with the error); got lists (name, bytes) of
+    every file part it accepted."""
+    on_start = None
+    on_batch = None
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.got = []
+
+    def h_task_data_post(self, rq, tid):
+        h = rq.headers
+        if "upload-start" in h and "upload-finish" not in h and \
+                self.on_start:
+            self.on_start()
+        elif "upload-multiple" in h and "upload-finish" not in h and \
+                self.on_batch:
+            self.on_batch()
+        return super().h_task_data_post(rq, tid)
+
+    def _add_files(self, rq, sess, files):
+        self.got += [(f.filename, f.data) for f in files]
+        return super()._add_files(rq, sess, files)
+
+
+def wait_end(mnt, run, timeout=300):
+    """The run's info once it is ready or failed (the deadline only ends
+    a hang)."""
+    deadline = time.monotonic() + timeout
+    info = ""
+    while time.monotonic() < deadline:
+        try:
+            info = read(os.path.join(mnt, "cvat", "runs", run,
+                                     "info")).decode()
+        except FileNotFoundError:
+            info = ""
+        if "phase: ready" in info or "phase: failed" in info:
+            return info
+        time.sleep(0.05)
+    raise AssertionError("run %s did not end: %s" % (run, info))
+
+
+def push(mnt, line):
+    """Writes a push command; a refused write is the push's failure too
+    (its reason is in the run's info and cvat/status)."""
+    try:
+        write(os.path.join(mnt, "cvat", "push"), line + "\n")
+        return 0
+    except OSError as e:
+        return e.errno
+
+
+def body(ck, w):
+    srv = HookServer(password=PASSWORD).start()
+    try:
+        checks(ck, w, srv)
+    finally:
+        srv.stop()
+
+
+def checks(ck, w, srv):
+    data, names, store = coco_store(w, 4, 96, 64, write_coco)
+    secret = w.sub("secret.bin")
+    with open(secret, "wb") as f:
+        f.write(SECRET)
+    os.chmod(secret, 0o600)
+    other = w.sub("other")
+    make_jpegs(other, 1, seed=7, extra=["-W", "96", "-H", "64"])
+    other_jpg = os.path.join(other, sorted(os.listdir(other))[0])
+    mnt = w.sub("mnt")
+    env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
+               CVAT_PASSWORD=PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="30")
+    Mount(store, mnt, env=env).start()
+
+    def t_link_swapped():
+        victim = os.path.join(data, names[1])
+        keep = read(victim)
+
+        def swap():
+            os.rename(victim, victim + ".bak")
+            os.symlink(secret, victim)
+        srv.on_start = swap
+        srv.got = []
+        try:
+            e = push(mnt, "samples l1")
+            info = wait_end(mnt, "l1")
+        finally:
+            srv.on_start = None
+            if os.path.islink(victim):
+                os.unlink(victim)
+                os.rename(victim + ".bak", victim)
+        eq(read(victim), keep, "sample restored")
+        if any(SECRET in b for _, b in srv.got):
+            raise AssertionError("the root-only file reached CVAT")
+        if "phase: failed" not in info:
+            raise AssertionError("push not failed (write errno %s): %s"
+                                 % (e, info))
+        st = read(os.path.join(mnt, "cvat", "status")).decode()
+        if "leads out of the dataset folder" not in info + st:
+            raise AssertionError("no reason in the run or cvat/status:\n"
+                                 + info + st)
+    ck.run("a sample swapped for a link to a root-only file once the "
+           "upload started: the push fails, CVAT gets none of its bytes",
+           t_link_swapped)
+
+    def t_replaced_after_open():
+        victim = os.path.join(data, names[2])
+        orig, new = read(victim), read(other_jpg)
+        if orig == new:
+            raise AssertionError("the two images are the same")
+        state = {"n": 0}
+
+        def replace():
+            state["n"] += 1
+            if state["n"] == 1:
+                tmp = victim + ".new"
+                with open(tmp, "wb") as f:
+                    f.write(new)
+                os.rename(tmp, victim)
+                raise cvat_server.ApiError(413, {"detail": "too large"})
+        srv.on_batch = replace
+        srv.got = []
+        try:
+            e = push(mnt, "samples r1")
+            info = wait_end(mnt, "r1")
+        finally:
+            srv.on_batch = None
+            with open(victim, "wb") as f:
+                f.write(orig)
+        if "phase: ready" not in info:
+            raise AssertionError("push not ready (write errno %s): %s"
+                                 % (e, info))
+        if state["n"] < 2:
+            raise AssertionError("the batch was not sent again")
+        files = [b for _, b in srv.got]
+        eq(len(files), len(names), "files accepted")
+        if new in files:
+            raise AssertionError("CVAT got the file put in after the open")
+        if orig not in files:
+            raise AssertionError("CVAT lacks the file as it was opened")
+    ck.run("a sample replaced after its batch was opened, the batch sent "
+           "again after a 413: CVAT gets the bytes that were opened",
+           t_replaced_after_open)
+
+
+if __name__ == "__main__":
+    run_suite("cvat-upload-fd", body)
