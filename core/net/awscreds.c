@@ -411,11 +411,20 @@ static int fetch_imds(struct aws_creds *c, char *err, size_t errlen)
   return r;
 }
 
+/* With the next attempt put off after a failure, and after an answer
+ * whose key is already inside the refresh margin: otherwise every reader
+ * would ask the source again (a process, or three requests to the
+ * metadata service) before each request it signs. */
 static int fetch(struct aws_creds *c, char *err, size_t errlen)
 {
-  return c->kind == SRC_PROCESS ? fetch_process(c, err, errlen)
-         : c->kind == SRC_IMDS ? fetch_imds(c, err, errlen)
-                               : fetch_container(c, err, errlen);
+  int r = c->kind == SRC_PROCESS ? fetch_process(c, err, errlen)
+          : c->kind == SRC_IMDS ? fetch_imds(c, err, errlen)
+                                : fetch_container(c, err, errlen);
+  int64_t now = (int64_t)time(NULL);
+
+  if (r < 0 || (c->expires && now >= c->expires - AWS_CREDS_EARLY_S))
+    c->next_try = now + AWS_CREDS_RETRY_S;
+  return r;
 }
 
 static int create(enum src_kind kind, const char *what, long timeout_ms,
@@ -599,7 +608,6 @@ int aws_creds_get(struct aws_creds *c, uint64_t *gen, char **key_id,
       (now >= c->next_try || now >= c->expires)) {
     r = fetch(c, err, errlen);
     if (r < 0) {
-      c->next_try = now + AWS_CREDS_RETRY_S;
       if (now < c->expires && c->key_id)
         r = 0;          /* still valid: keep it, try again later */
     }
