@@ -240,6 +240,21 @@ def patch_checks(srv, post):
           srv.counters().get("cloud_storages_updated") == 1,
           "PATCH with a long-term key: checked, saved, AVAILABLE, and the "
           "answer carries no credential (%s %s)" % (st, stat))
+    # The model is unique on (provider_type, resource, credentials) and
+    # update() saves without checking it: giving a second record of the
+    # bucket the key the first one holds is the database's IntegrityError.
+    st, js = post(key=TMP_AKID, secret_key=TMP_SECRET, session_token=TOKEN)
+    cid2 = js.get("id")
+    n500 = srv.counters().get("cloud_integrity_errors", 0)
+    st, js = api(srv, "PATCH", "/api/cloudstorages/%s" % cid2,
+                 {"key": AKID, "secret_key": SECRET, "manifests": []})
+    check(st == 500 and srv.clouds[cid2]["credentials"] ==
+          (TMP_AKID, TMP_SECRET, "") and
+          srv.counters().get("cloud_integrity_errors", 0) == n500 + 1,
+          "PATCH giving a record the key another record of the bucket "
+          "holds: the database refuses it, a server error, nothing saved "
+          "(%s)" % st)
+    api(srv, "DELETE", "/api/cloudstorages/%s" % cid2)
     api(srv, "DELETE", path)
 
 
