@@ -39,6 +39,11 @@
  * format reader asks for whatever lies beyond it (img_src.read). */
 #define HEAD_BYTES 16384
 
+void import_hash128(const void *p, size_t n, uint8_t out[16])
+{
+  XXH128_canonicalFromHash((XXH128_canonical_t *)out, XXH3_128bits(p, n));
+}
+
 int import_pv_push(struct pathvec *pv, const char *s)
 {
   if (pv->n == pv->cap) {
@@ -310,9 +315,21 @@ static int scan_keep(struct scan *sc, const struct sample *old,
   return r;
 }
 
-/* A file whose header could not be read: reported and counted. */
+/* Whether r is a failure to read a file that is there (a dropped
+ * connection or a 503 storm past the retries, an I/O error, a file
+ * changed during the read), not a verdict on its content or its absence. */
+static bool read_failed(int r)
+{
+  return r == -EIO || r == -ECONNRESET || r == -ECONNABORTED ||
+         r == -EPIPE || r == -EAGAIN || r == -ETIMEDOUT || r == -ESTALE ||
+         r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH ||
+         r == -EMFILE || r == -ENFILE || r == -EINTR;
+}
+
+/* A file whose header could not be read: reported and counted (kept: a
+ * known sample stays as it was). */
 static int scan_skip_bad(struct scan *sc, const struct scan_slot *sl,
-                         const char *rel)
+                         const char *rel, bool kept)
 {
   bool unreadable = !sl->reason && (sl->r == -EACCES || sl->r == -EPERM ||
                                     sl->r == -EIO);
@@ -326,6 +343,9 @@ static int scan_skip_bad(struct scan *sc, const struct scan_slot *sl,
   else
     snprintf(msg, sizeof(msg), "%s%s", unreadable ? "unreadable: " : "",
              sl->reason ? sl->reason : strerror(-sl->r));
+  if (kept)
+    snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "; the sample "
+             "is kept as it was, the next import reads it again");
   import_report(sc->o, rel, msg);
   sc->st->skipped++;
   sc->st->skip_kind[k]++;
@@ -389,7 +409,7 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
   if (sl->r == -ENOMEM)
     return -ENOMEM;
   if (sl->r < 0)
-    return scan_skip_bad(sc, sl, rel);
+    return scan_skip_bad(sc, sl, rel, false);
   scan_note_mismatch(sc, sl, rel);
   scan_sample_of(&smp, sl, old);
   if (!old) {
@@ -450,6 +470,15 @@ static int scan_one(struct scan *sc, size_t i)
     return r;
   if (sl->r == -ENOMEM)
     return -ENOMEM;
+  if (sl->r < 0 && read_failed(sl->r) &&
+      store_sample_by_path(sc->t, rel, &old) == 0) {
+    /* The file is listed but its read failed: its sample stays as it
+     * was (not marked missing, which would hide it until the next
+     * import); the next import reads the file again. */
+    scan_skip_bad(sc, sl, rel, true);
+    r = mark_seen(sc, old.id);
+    return r < 0 ? r : 1;
+  }
   exists = sl->r == 0 && store_sample_by_path(sc->t, rel, &old) == 0;
   if (exists && old.size == sl->size && old.mtime_ns == sl->mtime_ns)
     r = scan_keep(sc, &old, &id);
@@ -591,10 +620,8 @@ static void content_file(struct content *c, int w, const struct cjob *j,
   size = (size_t)f.size;
   sl->r = content_data(c->src, &f, &c->buf[w], &data, &map);
   c->src->close(c->src, &f);
-  if (sl->r == 0 && j->hash) {
-    XXH128_hash_t h = XXH3_128bits(size ? data : (const uint8_t *)"", size);
-    XXH128_canonicalFromHash((XXH128_canonical_t *)sl->hash, h);
-  }
+  if (sl->r == 0 && j->hash)
+    import_hash128(size ? data : (const uint8_t *)"", size, sl->hash);
   if (sl->r == 0 && j->feat) {
     struct image im;
     /* Features see the picture as a viewer shows it (orientation

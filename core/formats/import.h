@@ -92,7 +92,13 @@ struct import_opts {
   const volatile int *cancel;
 };
 
-#define IMPORT_VERSION_MAX 128
+/* Room for a bucket object's version record: "ETAG VERSIONID", an ETag
+ * of up to 127 bytes and a version id of up to 1024 (S3's limit). */
+#define IMPORT_VERSION_MAX 1280
+
+/* The content hash of the store (XXH3-128, struct sample's hash) of the
+ * n bytes at p, in its canonical (big-endian) form. */
+void import_hash128(const void *p, size_t n, uint8_t out[16]);
 /* The record namespace (store_rec_*) of a sample's source version, keyed
  * by store_key_u64(sample id); absent for a folder's files. */
 #define IMPORT_REC_VERSION "srcver"

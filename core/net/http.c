@@ -612,12 +612,19 @@ static void resp_headers(CURL *h, struct http_resp *resp)
 {
   struct curl_header *hd;
 
-  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK &&
-      strlen(hd->value) < sizeof(resp->etag))
-    strcpy(resp->etag, hd->value);
+  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK) {
+    if (strlen(hd->value) < sizeof(resp->etag))
+      strcpy(resp->etag, hd->value);
+    else
+      resp->header_cut = true;
+  }
   if (curl_easy_header(h, "x-amz-version-id", 0, CURLH_HEADER, -1, &hd) ==
-          CURLHE_OK && strlen(hd->value) < sizeof(resp->version_id))
-    strcpy(resp->version_id, hd->value);
+      CURLHE_OK) {
+    if (strlen(hd->value) < sizeof(resp->version_id))
+      strcpy(resp->version_id, hd->value);
+    else
+      resp->header_cut = true;
+  }
   if (curl_easy_header(h, "Content-Range", 0, CURLH_HEADER, -1, &hd) ==
       CURLHE_OK) {
     const char *t = strrchr(hd->value, '/');
@@ -758,6 +765,7 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   resp->range_total = -1;
   resp->fd_bytes = 0;
   resp->version_id[0] = '\0';
+  resp->header_cut = false;
   *ret_retry_after = 0;
   if (sink.fd >= 0 && ftruncate(sink.fd, 0) < 0)
     return -errno;

@@ -93,6 +93,7 @@ struct http_req {
 };
 
 #define HTTP_ETAG_MAX 128
+#define HTTP_VERSION_ID_MAX 1025   /* S3's limit, 1024 bytes, and a NUL */
 
 struct http_resp {
   long status;               /* HTTP status of the last attempt */
@@ -104,7 +105,10 @@ struct http_resp {
                                 -1 if absent */
   uint64_t fd_bytes;         /* body_to_fd: bytes written by the last
                                 attempt */
-  char version_id[HTTP_ETAG_MAX]; /* x-amz-version-id, "" if none */
+  char version_id[HTTP_VERSION_ID_MAX]; /* x-amz-version-id, "" if none */
+  bool header_cut;           /* an ETag or x-amz-version-id too long for
+                                the fields above was sent (they are ""):
+                                "" then does not mean "none" */
 };
 
 struct http_client;

@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OC_NAME_MAX 160
+#include "import.h"   /* import_hash128 */
+
+#define OC_NAME_MAX OBJCACHE_NAME_MAX
 
 struct oc_entry {
   char name[OC_NAME_MAX];
@@ -44,29 +46,28 @@ struct objcache {
   struct objcache_stats st;
 };
 
-/* The file name of (etag, size); see objcache.h. */
-static void oc_name(const char *etag, uint64_t size, char *out)
+void objcache_name(const char *id, uint64_t size, char *out)
 {
-  char hex[OC_NAME_MAX];
-  size_t n = 0;
-  bool plain = *etag != '\0';
+  uint8_t h[16];
 
-  for (const char *p = etag; *p && plain; p++) {
-    if (*p == '"')
-      continue;
-    if (!strchr("0123456789abcdefABCDEF-", *p) || n >= 100)
-      plain = false;
-    else
-      hex[n++] = *p;
-  }
-  hex[n] = '\0';
-  /* At most 100 + 1 + 20 bytes: always fits (OC_NAME_MAX). */
-  if (plain && n &&
-      snprintf(out, OC_NAME_MAX, "%s.%llu", hex, (unsigned long long)size) <
-          OC_NAME_MAX)
-    return;
-  snprintf(out, OC_NAME_MAX, "h%016llx.%llu",
-           (unsigned long long)hash_str_fnv1a(etag), (unsigned long long)size);
+  import_hash128(id, strlen(id), h);
+  out[0] = 'k';
+  for (int i = 0; i < 16; i++)
+    snprintf(out + 1 + 2 * i, 3, "%02x", h[i]);
+  snprintf(out + 33, OBJCACHE_NAME_MAX - 33, ".%llu",
+           (unsigned long long)size);
+}
+
+/* Whether name is an object's file name in the current layout ("k", 32
+ * hex digits, ".", the size); anything else under objects/ is a leftover
+ * of the old layout, keyed by the ETag alone. */
+static bool name_ok(const char *name)
+{
+  if (name[0] != 'k' || strspn(name + 1, "0123456789abcdef") != 32 ||
+      name[33] != '.' || !name[34])
+    return false;
+  return strspn(name + 34, "0123456789") == strlen(name + 34) &&
+         strlen(name) < OC_NAME_MAX;
 }
 
 static int64_t now_ns(void)
@@ -180,15 +181,17 @@ static bool try_evict(struct objcache *c, struct oc_entry *e, bool force)
   int fd = openat(c->objfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
 
-  if (fd < 0) {
+  if (fd < 0 && errno == ENOENT) {
     drop(c, e, false);
     return true;
   }
-  if (!force && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+  if (fd < 0 && !force)
+    return false;   /* EMFILE and the like: cannot tell, keep it */
+  if (fd >= 0 && !force && flock(fd, LOCK_EX | LOCK_NB) < 0) {
     close(fd);
     return false;
   }
-  if (!force && fstat(fd, &st) == 0) {
+  if (fd >= 0 && !force && fstat(fd, &st) == 0) {
     int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     if (m > e->used + 1000000000) {
       e->used = m;
@@ -199,7 +202,8 @@ static bool try_evict(struct objcache *c, struct oc_entry *e, bool force)
     }
   }
   drop(c, e, true);
-  close(fd);   /* after the unlink: nobody could lock it in between */
+  if (fd >= 0)
+    close(fd);   /* after the unlink: nobody could lock it in between */
   c->st.evictions++;
   return true;
 }
@@ -253,8 +257,10 @@ static int scan(struct objcache *c)
         fstatat(c->objfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
         !S_ISREG(st.st_mode) || strlen(de->d_name) >= OC_NAME_MAX)
       continue;
-    if ((uint64_t)st.st_size != strtoull(dot + 1, NULL, 10)) {
-      unlinkat(c->objfd, de->d_name, 0);   /* cut short: see objcache.h */
+    if (!name_ok(de->d_name) ||
+        (uint64_t)st.st_size != strtoull(dot + 1, NULL, 10)) {
+      /* Cut short (see objcache.h), or named by the old layout. */
+      unlinkat(c->objfd, de->d_name, 0);
       continue;
     }
     if (n == cap) {
@@ -364,7 +370,7 @@ static void resync(struct objcache *c)
   while ((de = readdir(d))) {
     const char *dot = strrchr(de->d_name, '.');
     struct oc_entry *e;
-    if (de->d_name[0] == '.' || !dot || strlen(de->d_name) >= OC_NAME_MAX)
+    if (!dot || !name_ok(de->d_name))
       continue;
     if ((e = *slot(c, de->d_name))) {
       e->seen = true;
@@ -521,8 +527,8 @@ static int download(struct objcache *c, const char *name, uint64_t size,
 
 /* A miss: download, rename into place, account, and open the result for
  * the caller (*fd_out, read-only, share-locked).  Called with c->mu held
- * and e->fetching set; returns with c->mu held, e->fetching cleared on
- * success only (the caller drops a failed entry). */
+ * and e->fetching set; returns with c->mu held, e->fetching cleared once
+ * the file has its name (the caller drops an entry still fetching). */
 static int fill(struct objcache *c, struct oc_entry *e, uint64_t size,
                 objcache_fetch_fn fetch, void *ud, int *fd_out, char *err,
                 size_t errlen)
@@ -538,12 +544,23 @@ static int fill(struct objcache *c, struct oc_entry *e, uint64_t size,
   if (wfd < 0)
     return wfd;
   g = folder_enter(c);
+  /* A download whose writer died (kill -9, power loss) holds no lock:
+   * its bytes go now, not at the next start of a daemon on this folder,
+   * so the folder stays within the bound while daemons keep running. */
+  empty_tmp(c);
   make_room(c, size);      /* skips e: it is still fetching */
   if (renameat(c->tmpfd, tmp, c->objfd, name) < 0) {
     r = errf(err, errlen, -errno, "cache write: %s", strerror(errno));
     unlinkat(c->tmpfd, tmp, 0);
   }
   close(wfd);   /* its exclusive lock would refuse the shared one below */
+  if (r == 0) {
+    /* In objects/ now: counted even if the open below fails. */
+    e->fetching = false;
+    e->used = now_ns();
+    c->st.bytes += size;
+    c->st.files++;
+  }
   /* Opened under the folder lock: no eviction, here or in another
    * daemon, can come between the rename and the lock on the file. */
   fd = r < 0 ? -1 : openat(c->objfd, name, O_RDONLY | O_CLOEXEC |
@@ -553,19 +570,15 @@ static int fill(struct objcache *c, struct oc_entry *e, uint64_t size,
   if (fd >= 0)
     flock(fd, LOCK_SH | LOCK_NB);
   folder_unlock(c, g, true);
-  if (r == 0) {
-    e->fetching = false;
-    e->used = now_ns();
-    c->st.bytes += size;
-    c->st.files++;
+  if (r == 0)
     *fd_out = fd;
-  }
   return r;
 }
 
 /* A hit on e: an fd of its file, share-locked, the use recorded (and the
  * file's mtime set at most every OBJCACHE_TOUCH_S seconds).  -ENOENT when
- * the file is gone or cut short.  Caller holds c->mu. */
+ * the file is gone or cut short, else the errno of the open (-EMFILE...):
+ * only -ENOENT means fetch again.  Caller holds c->mu. */
 static int hit(struct objcache *c, struct oc_entry *e, uint64_t size)
 {
   int fd = openat(c->objfd, e->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -573,10 +586,11 @@ static int hit(struct objcache *c, struct oc_entry *e, uint64_t size)
   struct stat st;
 
   if (fd < 0)
-    return -ENOENT;
+    return -errno;
   if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size) {
+    int r = (uint64_t)st.st_size != size ? -ENOENT : -errno;
     close(fd);
-    return -ENOENT;
+    return r;
   }
   /* Fails only while an evictor holds the file: it is then unlinked, and
    * this fd still reads the whole object. */
@@ -590,7 +604,7 @@ static int hit(struct objcache *c, struct oc_entry *e, uint64_t size)
   return fd;
 }
 
-int objcache_get(struct objcache *c, const char *etag, uint64_t size,
+int objcache_get(struct objcache *c, const char *id, uint64_t size,
                  objcache_fetch_fn fetch, void *ud, int *fd_out, char *err,
                  size_t errlen)
 {
@@ -603,7 +617,7 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
   if (size > c->st.max_bytes)
     return errf(err, errlen, -EFBIG, "object of %llu bytes exceeds the "
                 "cache bound", (unsigned long long)size);
-  oc_name(etag, size, name);
+  objcache_name(id, size, name);
   pthread_mutex_lock(&c->mu);
   for (;;) {
     e = *slot(c, name);
@@ -619,25 +633,27 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
     }
     if (!e)
       break;
-    if ((r = hit(c, e, size)) >= 0) {
-      pthread_mutex_unlock(&c->mu);
-      *fd_out = r;
-      return 0;
+    if ((r = hit(c, e, size)) == -ENOENT) {
+      /* Gone or cut short: look again with the folder's current state
+       * (another daemon may have evicted or replaced it), else fetch it
+       * again. */
+      uint64_t g = folder_enter(c);
+      bool bad = (e = *slot(c, name)) && !e->fetching &&
+                 (r = hit(c, e, size)) == -ENOENT;
+      if (bad)
+        drop(c, e, true);
+      folder_unlock(c, g, bad);
+      if (!e || e->fetching || bad)
+        continue;
     }
-    /* Gone or cut short: look again with the folder's current state
-     * (another daemon may have evicted or replaced it), else fetch it
-     * again. */
-    uint64_t g = folder_enter(c);
-    bool bad = (e = *slot(c, name)) && !e->fetching &&
-               (r = hit(c, e, size)) < 0;
-    if (bad)
-      drop(c, e, true);
-    folder_unlock(c, g, bad);
-    if (e && !e->fetching && !bad) {
-      pthread_mutex_unlock(&c->mu);
-      *fd_out = r;
-      return 0;
-    }
+    pthread_mutex_unlock(&c->mu);
+    /* Out of descriptors (-EMFILE, -ENFILE) or the like: the cached copy
+     * is still good.  Neither dropped nor fetched again: the reader gets
+     * the errno, and the next open, once descriptors are free, a hit. */
+    if (r < 0)
+      return errf(err, errlen, r, "cache read: %s", strerror(-r));
+    *fd_out = r;
+    return 0;
   }
   c->st.misses++;
   e = insert(c, name, size);
@@ -647,7 +663,7 @@ int objcache_get(struct objcache *c, const char *etag, uint64_t size,
   }
   e->fetching = true;
   r = fill(c, e, size, fetch, ud, fd_out, err, errlen);
-  if (r < 0)
+  if (r < 0 && e->fetching)
     drop(c, e, false);
   pthread_cond_broadcast(&c->cv);   /* waiters look again */
   pthread_mutex_unlock(&c->mu);

@@ -1,19 +1,27 @@
 /* objcache.h - a bounded local cache of remote objects (bucket samples),
- * content-addressed by ETag and size, least recently used out first.
+ * addressed by each object's identity - where it lives (endpoint, bucket,
+ * key, version id) and its ETag - and size, least recently used out
+ * first.
  *
  * Layout under the cache folder (docs/OBJECT-STORAGE.md §4):
  *   lock             flock()ed by whoever changes objects/; holds an
  *                    8-byte generation, bumped at every change
- *   objects/<NAME>   one file per object, NAME = the ETag's hex digits and
- *                    '-' (quotes dropped) + "." + the size in bytes; an
- *                    ETag with other characters is named by its 64-bit
- *                    FNV-1a hash instead, prefixed "h"
+ *   objects/<NAME>   one file per object, NAME = "k", the 128-bit content
+ *                    hash of the store (import_hash128) of the identity in
+ *                    32 hex digits, ".", the size in bytes
+ *                    (objcache_name())
  *   tmp/             downloads in progress
+ * The identity holds the place and not only the ETag because one folder
+ * may serve mounts of several buckets and endpoints: an ETag says nothing
+ * outside its own bucket (multipart ETags, and other servers' ETags, can
+ * be equal for other bytes).  Files named otherwise (the first layout,
+ * keyed by the ETag alone) are removed when a daemon opens the folder.
  * A miss streams the body into a file under tmp/ as it arrives (memory per
  * download stays at the HTTP receive buffer), fsyncs it once whole and of
  * the right size, and renames it into objects/: a crash never leaves a
- * partial file under a final name.  Two keys with the same content (same
- * ETag and size) share one file.
+ * partial file under a final name.  A download whose writer died (its
+ * lock gone with it) is removed by the next miss of any daemon on the
+ * folder, or at the next open, so its bytes never stay beyond the bound.
  *
  * Last use: a hit sets the file's mtime, at most once per
  * OBJCACHE_TOUCH_S seconds per entry, so the eviction order (oldest mtime
@@ -62,6 +70,10 @@ struct objcache_stats {
 };
 
 #define OBJCACHE_TOUCH_S 60
+#define OBJCACHE_NAME_MAX 64   /* "k" + 32 + "." + 20 digits + NUL */
+
+/* The file name under objects/ of the object id of size bytes. */
+void objcache_name(const char *id, uint64_t size, char *out);
 
 /* Writes the whole object into fd (an empty file opened for reading and
  * writing), from offset 0, as it arrives.  0 or a negative errno with the
@@ -76,12 +88,15 @@ int objcache_open(const char *dir, uint64_t max_bytes, struct objcache **ret,
                   char *err, size_t errlen);
 void objcache_close(struct objcache *c);
 
-/* A read-only fd of the object (etag, size), fetched through fetch on a
+/* A read-only fd of the object id (its identity, see above: any string
+ * that names one content) of size bytes, fetched through fetch on a
  * miss.  The caller closes the fd; while it is open the file is evicted
- * only when nothing else can be (see above).  Errors: fetch's own, -EIO when the
- * fetched length is not `size` (the object changed: nothing is cached),
- * -EFBIG when size alone exceeds the bound, or the errno of the write. */
-int objcache_get(struct objcache *c, const char *etag, uint64_t size,
+ * only when nothing else can be (see above).  Errors: fetch's own, -EIO
+ * when the fetched length is not `size` (the object changed: nothing is
+ * cached), -EFBIG when size alone exceeds the bound, the errno of the
+ * write, or that of opening a cached copy other than "gone" (-EMFILE,
+ * -ENFILE...: the copy stays, and is not fetched again). */
+int objcache_get(struct objcache *c, const char *id, uint64_t size,
                  objcache_fetch_fn fetch, void *ud, int *fd_out, char *err,
                  size_t errlen);
 

@@ -1,4 +1,5 @@
 /* objsource.c - bucket files through the local cache (see objsource.h). */
+#define _GNU_SOURCE   /* asprintf */
 #include "objsource.h"
 
 #include <errno.h>
@@ -12,6 +13,8 @@ struct objsource {
   struct s3_pool *pool;
   struct objcache *cache;
   char *prefix;             /* "" or ending in '/' */
+  char *place;              /* "ENDPOINT\nBUCKET\n": the start of every
+                               object's cache identity */
 };
 
 int objsource_is_bucket(const char *root)
@@ -37,6 +40,15 @@ int objsource_open(const char *root, const struct aws_conf *conf,
     return errf(err, errlen, -ENOMEM, "out of memory");
   }
   o->prefix = prefix;
+  /* AWS itself (no endpoint): bucket names are unique in a region's
+   * partition, the region tells the partition. */
+  if (asprintf(&o->place, "%s%s\n%s\n", conf->endpoint ? "" : "aws:",
+               conf->endpoint ? conf->endpoint : conf->region, bucket) < 0) {
+    o->place = NULL;
+    free(bucket);
+    objsource_close(o);
+    return errf(err, errlen, -ENOMEM, "out of memory");
+  }
   r = s3_pool_open(conf, bucket, OBJSOURCE_READERS, &o->pool, err, errlen);
   if (r == 0)
     r = objcache_open(cache_dir, cache_bytes, &o->cache, err, errlen);
@@ -56,6 +68,7 @@ void objsource_close(struct objsource *o)
   objcache_close(o->cache);
   s3_pool_close(o->pool);
   free(o->prefix);
+  free(o->place);
   free(o);
 }
 
@@ -119,13 +132,21 @@ int objsource_open_file(struct objsource *o, const char *relpath,
   size_t n = objsource_etag_len(version);
   struct fetch f = { o, relpath, etag, version[n] ? version + n + 1 : NULL,
                      size };
+  char *id;
+  int r;
 
   /* "ETAG" or "ETAG VERSIONID" (s3src.h). */
-  if (n >= sizeof(etag))
+  if (n >= sizeof(etag) || (f.vid && strlen(f.vid) > S3_VERSION_ID_MAX))
     return errf(err, errlen, -EINVAL, "bad recorded version");
   snprintf(etag, sizeof(etag), "%.*s", (int)n, version);
-  return objcache_get(o->cache, etag, size, fetch_whole, &f, fd, err,
-                      errlen);
+  /* The cache identity: where the object lives, which version, which
+   * bytes (objcache.h). */
+  if (asprintf(&id, "%s%s%s\n%s\n%s", o->place, o->prefix, relpath,
+               f.vid ? f.vid : "", etag) < 0)
+    return errf(err, errlen, -ENOMEM, "out of memory");
+  r = objcache_get(o->cache, id, size, fetch_whole, &f, fd, err, errlen);
+  free(id);
+  return r;
 }
 
 size_t objsource_etag_len(const char *version)

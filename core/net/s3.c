@@ -516,9 +516,13 @@ int s3_read(struct s3 *s, struct s3_read *rd, char *err, size_t errlen)
     r = s3_error(&rs, what, err, errlen);
   if (r == 0 && ranged && rs.status != 206 && rd->off)
     r = errf(err, errlen, -EIO, "%s: the server ignored the range", what);
+  if (r == 0 && rs.header_cut)
+    r = errf(err, errlen, -EOVERFLOW, "%s: the server sent an ETag over %d "
+             "or a version id over %d bytes", what, S3_ETAG_MAX - 1,
+             S3_VERSION_ID_MAX);
   if (r == 0) {
     snprintf(rd->etag, S3_ETAG_MAX, "%s", rs.etag);
-    snprintf(rd->got_version, S3_ETAG_MAX, "%s", rs.version_id);
+    snprintf(rd->got_version, sizeof(rd->got_version), "%s", rs.version_id);
     rd->got = rd->out ? (uint64_t)rs.body.len : rs.fd_bytes;
     rd->total = rs.range_total >= 0 ? (uint64_t)rs.range_total : rd->got;
     if (rd->out) {

@@ -28,6 +28,7 @@
 
 #define S3_KEY_MAX 1024          /* S3's limit on a key, in bytes */
 #define S3_ETAG_MAX HTTP_ETAG_MAX
+#define S3_VERSION_ID_MAX 1024   /* S3's limit on a version id, in bytes */
 
 /* One object of a listing.  key is borrowed for the callback. */
 struct s3_object {
@@ -90,13 +91,16 @@ struct s3_read {
   int fd;                   /* ... written into this file from offset 0 */
   /* Filled on success: */
   char etag[S3_ETAG_MAX];
-  char got_version[S3_ETAG_MAX];  /* x-amz-version-id, "" unversioned */
+  char got_version[S3_VERSION_ID_MAX + 1]; /* x-amz-version-id, ""
+                                               unversioned */
   uint64_t total;           /* the object's whole size */
   uint64_t got;             /* body bytes received */
 };
 
 /* Reads as rd says.  Errors as s3_get(); a version that does not exist
- * (any more) is -ENOENT, one this client may not read -EACCES. */
+ * (any more) is -ENOENT, one this client may not read -EACCES; an ETag
+ * over S3_ETAG_MAX - 1 or a version id over S3_VERSION_ID_MAX bytes
+ * (past S3's own limits) -EOVERFLOW, never taken for "none". */
 int s3_read(struct s3 *s, struct s3_read *rd, char *err, size_t errlen);
 
 /* A pool of clients of one bucket, for readers on several threads: each

@@ -42,8 +42,13 @@ struct s3file {
   int slot;
   struct buf win;            /* bytes [woff, woff + win.len) */
   uint64_t woff;
-  char vid[S3_ETAG_MAX];     /* the version the first read met, or "" */
+  char vid[S3_VERSION_ID_MAX + 1];  /* the version the first read met,
+                                      or "" */
 };
+
+/* A version record "ETAG VERSIONID" always fits import_file.version. */
+_Static_assert(IMPORT_VERSION_MAX >= S3_ETAG_MAX + 1 + S3_VERSION_ID_MAX + 1,
+               "import.h's version room is below S3's limits");
 
 int64_t s3src_etag_hash(const char *etag)
 {
@@ -234,10 +239,17 @@ static int read_range(struct s3src *s, struct import_file *f, uint64_t off,
   snprintf(key, sizeof(key), "%s%s", s->prefix, h->e->rel);
   r = s3_read(h->cli, &rd, err, sizeof(err));
   if (r == 0 && !h->vid[0] && rd.got_version[0]) {
-    snprintf(h->vid, sizeof(h->vid), "%s", rd.got_version);
-    if ((size_t)snprintf(f->version, sizeof(f->version), "%s %s",
-                         h->e->etag, h->vid) >= sizeof(f->version))
+    /* Both fit (s3.h's limits, import.h's room): a record cut short
+     * would pin the sample to no version or to another one. */
+    if (strlen(rd.got_version) >= sizeof(h->vid) ||
+        (size_t)snprintf(f->version, sizeof(f->version), "%s %s",
+                         h->e->etag, rd.got_version) >= sizeof(f->version)) {
       snprintf(f->version, sizeof(f->version), "%s", h->e->etag);
+      r = errf(err, sizeof(err), -EOVERFLOW, "%s: version id of %zu bytes: "
+               "too long to record", key, strlen(rd.got_version));
+    } else {
+      snprintf(h->vid, sizeof(h->vid), "%s", rd.got_version);
+    }
   }
   if (r < 0 && r != -ESTALE && r != -ENOMEM)
     set_error(s, err[0] ? err : strerror(-r));

@@ -38,6 +38,12 @@ Faults for the tests are armed through /_ctl/ (unsigned, loopback only):
                                    under the local folder D as P + its
                                    relative path (benchmark fixtures; the
                                    tests fill buckets with awscli)
+  POST /_ctl/etag?bucket=B&key=K&etag=E
+                                   K's current version gets the ETag E, as
+                                   a server whose ETags are not MD5s may
+                                   give one ETag to other bytes
+  POST /_ctl/config?vid_bytes=N    new version ids are N bytes long (S3
+                                   allows up to 1024; 0: the usual 33)
   POST /_ctl/reset                 clears faults and the request log
   GET  /_ctl/log                   JSON lines: key id, method, path,
                                    query, status, range, bytes sent
@@ -110,6 +116,18 @@ class Store:
         self.faults = []         # dicts
         self.log = []
         self.seq = 0
+        self.vid_bytes = 0
+
+    def new_vid(self):
+        """A new version id: a sequence number and hex digits, vid_bytes
+        long when set."""
+        self.seq += 1
+        vid = '%08d.%s' % (self.seq, hashlib.sha1(
+            b'%d' % self.seq).hexdigest()[:24])
+        if self.vid_bytes:
+            vid = (vid + '.' + hashlib.sha1(vid.encode()).hexdigest() *
+                   (self.vid_bytes // 40 + 1))[:self.vid_bytes]
+        return vid
 
     def put(self, bucket, key, data, etag=None):
         """Stores a new current version of key; returns (etag, version
@@ -119,9 +137,7 @@ class Store:
         self.buckets[bucket][key] = (data, etag, now)
         vs = self.versions.setdefault(bucket, {}).setdefault(key, [])
         if self.versioning.get(bucket) == 'Enabled':
-            self.seq += 1
-            vid = '%08d.%s' % (self.seq, hashlib.sha1(
-                b'%d' % self.seq).hexdigest()[:24])
+            vid = self.new_vid()
         else:
             vid = 'null'
             vs[:] = [v for v in vs if v.vid != 'null']
@@ -137,9 +153,7 @@ class Store:
             vs.clear()
             return None
         if self.versioning[bucket] == 'Enabled':
-            self.seq += 1
-            vid = '%08d.%s' % (self.seq, hashlib.sha1(
-                b'%d' % self.seq).hexdigest()[:24])
+            vid = self.new_vid()
         else:
             vid = 'null'
             vs[:] = [v for v in vs if v.vid != 'null']
@@ -815,6 +829,16 @@ class Handler(BaseHTTPRequestHandler):
                         st.put(q['bucket'], q.get('prefix', '') + rel, data)
                     n += 1
             return self._send(200, b'%d\n' % n)
+        if u.path == '/_ctl/etag' and self.command == 'POST':
+            with st.lock:
+                data, _, mtime = st.buckets[q['bucket']][q['key']]
+                st.buckets[q['bucket']][q['key']] = (data, q['etag'], mtime)
+                st.versions[q['bucket']][q['key']][-1].etag = q['etag']
+            return self._send(200, b'ok\n')
+        if u.path == '/_ctl/config' and self.command == 'POST':
+            with st.lock:
+                st.vid_bytes = int(q.get('vid_bytes', '0'))
+            return self._send(200, b'ok\n')
         if u.path == '/_ctl/reset' and self.command == 'POST':
             with st.lock:
                 st.faults.clear()

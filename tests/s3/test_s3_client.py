@@ -5,6 +5,11 @@ signer.  The bucket is filled with awscli, and what the client lists and
 reads is compared with what awscli lists and reads.
 
 Run by meson (suite s3) with S3_PROBE set to the built tests/s3/s3_probe.
+
+It is also the shared module of the s3 tests: the server (Server), the
+setup every test repeats (Session: a temporary folder, the server, a HOME
+for awscli and the settings; the mounts to clean up), check() and
+report(), awscli (aws) and the curate tool (curate).
 """
 import errno
 import hashlib
@@ -84,6 +89,47 @@ def report():
         return 1
     print('all passed')
     return 0
+
+
+class Session:
+    """One test's setting: a temporary folder (prefix), the loopback
+    server in it, a HOME for awscli, the settings env for the tools (with
+    export, also put into os.environ so that the daemons inherit them),
+    and the list of the test's mounts (mounts), cleaned up by close()."""
+
+    def __init__(self, prefix, region='us-east-1', export=True):
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
+        self.srv = Server(self.tmp, region=region)
+        self.mounts = []
+        try:
+            self.home = os.path.join(self.tmp, 'home')
+            os.makedirs(self.home)
+            self.env = env_for(self.srv, self.home)
+            if export:
+                os.environ.update(self.env)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        for m in self.mounts:
+            m.cleanup()
+        self.srv.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def curate(env, *args):
+    """Runs the curate tool (CURATE) with env; its output, or raises."""
+    r = subprocess.run([os.environ['CURATE']] + list(args), env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError('curate %s: %s' % (args, r.stderr))
+    return r.stdout
+
+
+def read(p):
+    with open(p, 'rb') as f:
+        return f.read()
 
 
 def env_for(srv, home, **extra):
@@ -181,9 +227,9 @@ def test_listing_and_reads(srv, home, src):
         check(rc == 0 and got == data, 'whole read of %r' % key)
         rc, got, err = probe(env, 'get', 's3://bucket-one/' + key, '100',
                              '50')
-        ref = aws(srv, home, 's3api', 'get-object', '--bucket', 'bucket-one',
-                  '--key', key, '--range', 'bytes=100-149',
-                  os.path.join(home, 'part'))
+        aws(srv, home, 's3api', 'get-object', '--bucket', 'bucket-one',
+            '--key', key, '--range', 'bytes=100-149',
+            os.path.join(home, 'part'))
         check(rc == 0 and got == data[100:150] and
               got == open(os.path.join(home, 'part'), 'rb').read() and
               'total=%d' % len(data) in err,
@@ -548,11 +594,9 @@ def test_server_is_strict(srv, home):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3test-')
-    srv = Server(tmp)
+    s = Session('s3test-', region='eu-central-1', export=False)
+    srv, tmp, home = s.srv, s.tmp, s.home
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
         src = fill(srv, home, tmp)
         test_listing_and_reads(srv, home, src)
         test_server_is_strict(srv, home)
@@ -560,8 +604,7 @@ def main():
         test_credentials(srv, home)
         test_helper_credentials(srv, home, tmp)
     finally:
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 

@@ -13,15 +13,14 @@ Run by meson (suite s3) with CURATE and MKJPEG set.
 """
 import csv
 import io
-import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_s3_client import (AKID, SECRET, Server, aws, check,  # noqa
+from test_s3_client import (AKID, SECRET, Session, aws, check,  # noqa
                             env_for, FAILS, report)
 
 CURATE = os.environ['CURATE']
@@ -51,12 +50,9 @@ def gets(srv):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3import-')
-    srv = Server(tmp, region='us-east-1')
+    s = Session('s3import-', export=False)
+    srv, tmp, home, env = s.srv, s.tmp, s.home, s.env
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = env_for(srv, home)
         src = os.path.join(tmp, 'src')
         subprocess.run([MKJPEG, '-n', '60', '-d', '3', '-s', '5', src],
                        check=True, capture_output=True)
@@ -157,6 +153,47 @@ def main():
               'an import through a 503 storm completes (%s %s)' %
               (r.stdout, r.stderr))
 
+        # A storm past the retries: a clear error, the store unchanged.
+        before = open(os.path.join(fresh, 'data.mdb'), 'rb').read()
+        srv.ctl('fault?kind=slowdown&count=100')
+        r = curate(env, 'import', '--store', fresh, '--no-features',
+                   's3://photos/sets/one')
+        srv.ctl('reset')
+        check(r.returncode == 1 and 'SlowDown' in r.stderr and
+              open(os.path.join(fresh, 'data.mdb'), 'rb').read() == before,
+              'a 503 storm past the retries: exit 1 with S3\'s reason, the '
+              'store as it was (%s)' % r.stderr.strip())
+        # Two objects changed, then every GET dropped: their samples stay
+        # as they were (not missing), and the next import takes them.
+        r = curate(env, 'import', '--store', fresh, '--no-features',
+                   's3://photos/sets/one')     # up to date first
+        skipped = int(re.search(r'(\d+) skipped', r.stdout).group(1))
+        rows = table(env, fresh)
+        d02 = sorted(v['path'][4:] for v in rows.values()
+                     if v['path'].startswith('d02/'))[:2]
+        for f in d02:
+            aws(srv, home, 's3', 'cp', '--only-show-errors',
+                os.path.join(src, 'logo.png'), 's3://photos/sets/one/d02/' + f)
+        srv.ctl('fault?kind=drop&op=get&count=1000&after=10')
+        r = curate(env, 'import', '--store', fresh, '--no-features',
+                   's3://photos/sets/one')
+        srv.ctl('reset')
+        after = table(env, fresh)
+        check(r.returncode == 0 and '%d skipped' % (skipped + 2) in r.stdout
+              and '0 missing' in r.stdout and
+              r.stderr.count('kept as it was') == 2 and after == rows,
+              'two changed objects whose GETs are dropped past the retries: '
+              'skipped, their samples kept as they were, none missing (%s)'
+              % r.stdout.strip())
+        r = curate(env, 'import', '--store', fresh, '--no-features',
+                   's3://photos/sets/one')
+        after = table(env, fresh)
+        check(r.returncode == 0 and '2 changed' in r.stdout and
+              sorted(v['format'] for v in after.values()
+                     if v['path'] in ['d02/' + f for f in d02]) ==
+              ['png', 'png'],
+              'the next import takes them (%s)' % r.stdout.strip())
+
         # Refusals change nothing and show no secret.
         before = open(os.path.join(bucket, 'data.mdb'), 'rb').read()
         r = curate(env_for(srv, home, AWS_SECRET_ACCESS_KEY='x' + SECRET),
@@ -176,8 +213,7 @@ def main():
         check(r.returncode == 1 and 'bucket name' in r.stderr,
               'an invalid bucket name: a clear error')
     finally:
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 

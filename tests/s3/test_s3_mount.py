@@ -5,8 +5,9 @@ mount serves its samples through the local object cache, and then:
 tags by mv, a drawn view, the COCO export's images, a second pass that
 reaches the bucket not once, a read-only mount of a snapshot on "another
 node" with its own cache, an object changed in the bucket (refused, with a
-reason in status), the byte bound of the cache, and no credential in the
-log, status or cache.
+reason in status), the byte bound of the cache, two buckets with one ETag
+for other bytes sharing one cache folder, and no credential in the log,
+status or cache.
 
 Run by meson (suite s3) with CURATE, CURATEFS and MKJPEG set.
 """
@@ -16,25 +17,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fs'))
-from test_s3_client import (AKID, SECRET, Server, aws, check,  # noqa
-                            env_for, FAILS, report)
+from test_s3_client import (AKID, SECRET, Session, aws, check,  # noqa
+                            curate, FAILS, read, report)
 from fslib import Mount  # noqa
 
-CURATE = os.environ['CURATE']
 MKJPEG = os.environ['MKJPEG']
-
-
-def curate(env, *args):
-    r = subprocess.run([CURATE] + list(args), env=env, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        raise RuntimeError('curate %s: %s' % (args, r.stderr))
-    return r.stdout
 
 
 def gets(srv):
@@ -42,20 +34,10 @@ def gets(srv):
             'list-type' not in r['query']]
 
 
-def read(p):
-    with open(p, 'rb') as f:
-        return f.read()
-
-
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3mount-')
-    srv = Server(tmp, region='us-east-1')
-    mounts = []
+    s = Session('s3mount-')   # the daemons inherit its settings
+    srv, tmp, home, env, mounts = s.srv, s.tmp, s.home, s.env, s.mounts
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = env_for(srv, home)
-        os.environ.update(env)    # the daemons inherit the settings
         src = os.path.join(tmp, 'src')
         subprocess.run([MKJPEG, '-n', '30', '-d', '2', '-s', '9', '-W', '1024',
                         '-H', '768', src],
@@ -181,6 +163,58 @@ def main():
             mm.umount()
             mounts.remove(mm)
 
+        # Another bucket whose objects have the same keys, sizes and ETags
+        # as media's but other bytes (a server whose ETags are not MD5s),
+        # its store mounted with media's snapshot on one shared cache
+        # folder: each mount reads its own bucket's bytes.
+        two = [table[os.path.splitext(n)[0]] for n in names[:3]]
+        alt = os.path.join(tmp, 'alt')
+        for rel in two:
+            data = bytearray(read(os.path.join(src, rel)))
+            data[-10] ^= 0xff      # in the scan data: still a JPEG
+            os.makedirs(os.path.dirname(os.path.join(alt, rel)),
+                        exist_ok=True)
+            with open(os.path.join(alt, rel), 'wb') as f:
+                f.write(data)
+        aws(srv, home, 's3', 'mb', 's3://other')
+        aws(srv, home, 's3', 'sync', '--only-show-errors', alt,
+            's3://other/ds/')
+        listing = json.loads(aws(srv, home, 's3api', 'list-objects-v2',
+                                 '--bucket', 'media', '--prefix', 'ds/'))
+        for o in listing['Contents']:
+            if o['Key'][3:] in two:
+                srv.ctl('etag?bucket=other&key=%s&etag=%s' % (
+                    urllib.parse.quote(o['Key']),
+                    urllib.parse.quote(o['ETag'])))
+        store2 = os.path.join(tmp, 'store2')
+        curate(env, 'import', '--store', store2, '--no-features',
+               's3://other/ds')
+        common = os.path.join(tmp, 'common-cache')
+        ma = Mount(snap, os.path.join(tmp, 'ma'), ['-o', 'readonly,'
+                   'object_cache=%s' % common]).start()
+        mounts.append(ma)
+        mb = Mount(store2, os.path.join(tmp, 'mb'), ['-o', 'readonly,'
+                   'object_cache=%s' % common]).start()
+        mounts.append(mb)
+        other = json.loads(aws(srv, home, 's3api', 'list-objects-v2',
+                               '--bucket', 'other', '--prefix', 'ds/'))
+        same_tags = sorted((o['Key'], o['ETag'], o['Size'])
+                           for o in other['Contents']) == sorted(
+            (o['Key'], o['ETag'], o['Size']) for o in listing['Contents']
+            if o['Key'][3:] in two)
+        own = True
+        for n in names[:3]:
+            rel = table[os.path.splitext(n)[0]]
+            for mm, top in ((ma, src), (mb, alt), (ma, src)):
+                own = own and read(os.path.join(mm.mnt, 'samples', n)) == \
+                    read(os.path.join(top, rel))
+        check(same_tags and own, 'two buckets with one ETag for other bytes '
+              'on one cache folder: each mount reads its own bucket\'s '
+              'bytes (same keys, ETags and sizes: %s)' % same_tags)
+        for mm in (ma, mb):
+            mm.umount()
+            mounts.remove(mm)
+
         # An object rewritten in the bucket after the import.
         victim = names[3]
         aws(srv, home, 's3', 'cp', '--only-show-errors',
@@ -210,10 +244,7 @@ def main():
         m.umount()
         mounts.remove(m)
     finally:
-        for mm in mounts:
-            mm.cleanup()
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 

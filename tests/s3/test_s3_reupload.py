@@ -20,32 +20,16 @@ Run by meson (suite s3) with CURATE, CURATEFS and MKJPEG set.
 import errno
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fs'))
-from test_s3_client import Server, aws, check, env_for, report  # noqa
+from test_s3_client import Session, aws, check, curate, read, report  # noqa
 from fslib import Mount  # noqa
 
-CURATE = os.environ['CURATE']
 MKJPEG = os.environ['MKJPEG']
-
-
-def curate(env, *args):
-    r = subprocess.run([CURATE] + list(args), env=env, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        raise RuntimeError('curate %s: %s' % (args, r.stderr))
-    return r.stdout
-
-
-def read(p):
-    with open(p, 'rb') as f:
-        return f.read()
 
 
 def versions(srv, home, key):
@@ -63,14 +47,9 @@ def read_errno(p):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3reup-')
-    srv = Server(tmp, region='us-east-1')
-    mounts = []
+    s = Session('s3reup-')   # the daemons inherit its settings
+    srv, tmp, home, env, mounts = s.srv, s.tmp, s.home, s.env, s.mounts
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = env_for(srv, home)
-        os.environ.update(env)
         src = os.path.join(tmp, 'src')
         subprocess.run([MKJPEG, '-n', '4', '-s', '9', src], check=True,
                        capture_output=True)
@@ -161,10 +140,7 @@ def main():
         m.umount()
         mounts.remove(m)
     finally:
-        for mm in mounts:
-            mm.cleanup()
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 

@@ -3,11 +3,12 @@
 
 awscli turns versioning on (`aws s3api put-bucket-versioning`) and uploads
 JPEGs and a 27 MB BMP, which it sends as a multipart upload (over 8 MB), so
-its ETag is S3's "<md5 of the parts' md5s>-4".  Then:
-- the import records each object's version id, and the mount reads with
-  ?versionId= and streams a miss to disk: the daemon's peak memory grows by
-  far less than the big object while it is read cold;
-- the cached copy of the multipart object is named by its ETag;
+its ETag is S3's "<md5 of the parts' md5s>-4".  The server gives version
+ids of 700 bytes (S3 allows up to 1024).  Then:
+- the import records each object's version id whole, and the mount reads
+  with ?versionId= and streams a miss to disk: the daemon's peak memory
+  grows by far less than the big object while it is read cold;
+- the cached copy of the multipart object is whole;
 - a download dropped mid-body is retried from the start (the cached copy
   is whole), and one that never completes leaves nothing in the cache;
 - objects overwritten in the bucket: a re-import fetches only those two
@@ -27,30 +28,16 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fs'))
-from test_s3_client import Server, aws, check, env_for, report  # noqa
+from test_s3_client import Session, aws, check, curate, read, report  # noqa
 from fslib import Mount  # noqa
 
-CURATE = os.environ['CURATE']
 MKJPEG = os.environ['MKJPEG']
 BIG_W = BIG_H = 3000           # 27 MB as a 24-bit BMP: four 8 MB parts
-
-
-def curate(env, *args):
-    r = subprocess.run([CURATE] + list(args), env=env, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        raise RuntimeError('curate %s: %s' % (args, r.stderr))
-    return r.stdout
-
-
-def read(p):
-    with open(p, 'rb') as f:
-        return f.read()
+VID_BYTES = 700                # version ids longer than a small buffer
 
 
 def write_bmp(path, w, h, seed):
@@ -85,14 +72,10 @@ def object_gets(srv):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='s3vers-')
-    srv = Server(tmp, region='us-east-1')
-    mounts = []
+    s = Session('s3vers-')   # the daemons inherit its settings
+    srv, tmp, home, env, mounts = s.srv, s.tmp, s.home, s.env, s.mounts
     try:
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = env_for(srv, home)
-        os.environ.update(env)
+        srv.ctl('config?vid_bytes=%d' % VID_BYTES)
         src = os.path.join(tmp, 'src')
         subprocess.run([MKJPEG, '-n', '6', '-s', '5', src], check=True,
                        capture_output=True)
@@ -106,10 +89,11 @@ def main():
         head = aws(srv, home, 's3api', 'head-object', '--bucket', 'vers',
                    '--key', 'ds/big.bmp').decode()
         big1 = read(os.path.join(src, 'big.bmp'))
+        big_vid = re.findall(r'"VersionId": "([^"]+)"', head)
         check(multipart_etag(big1).replace('"', '\\"') in head and
-              '"VersionId"' in head,
-              'awscli uploaded the BMP in parts: ETag %s, with a version' %
-              multipart_etag(big1))
+              len(big_vid) == 1 and len(big_vid[0]) == VID_BYTES,
+              'awscli uploaded the BMP in parts: ETag %s, with a version '
+              'id of %d bytes' % (multipart_etag(big1), VID_BYTES))
 
         store = os.path.join(tmp, 'store')
         out = curate(env, 'import', '--store', store, 's3://vers/ds')
@@ -136,18 +120,22 @@ def main():
         check(same and got == big1, 'every sample reads its bytes, the '
               'multipart object included')
         gets = object_gets(srv)
-        check(len(gets) == 7 and all('versionId=' in g['query']
-                                     for g in gets),
-              'each cold read asked for the recorded version (%s)' %
-              [g['query'] for g in gets][:2])
+        asked = [re.findall(r'versionId=([^&]+)', g['query']) for g in gets]
+        check(len(gets) == 7 and
+              all(len(a) == 1 and len(a[0]) == VID_BYTES for a in asked) and
+              big_vid in asked,
+              'each cold read asked for the recorded version, its %d-byte '
+              'id whole (%s)' % (VID_BYTES, [g['query'][:60] for g in gets]
+                                 [:2]))
         check(grew < len(big1) // 2 // 1024,
               'a cold read of %d MB grows the daemon\'s peak memory by '
               '%d KB only: the miss streams to disk' %
               (len(big1) >> 20, grew))
-        cached = os.listdir(os.path.join(store, 'objcache', 'objects'))
-        tag = multipart_etag(big1).strip('"')
-        check('%s.%d' % (tag, len(big1)) in cached,
-              'the cached copy is named by the multipart ETag')
+        cdir = os.path.join(store, 'objcache', 'objects')
+        check(any(read(os.path.join(cdir, f)) == big1
+                  for f in os.listdir(cdir)
+                  if f.endswith('.%d' % len(big1))),
+              'the cached copy of the multipart object is whole')
 
         # A replica from a snapshot of this state.
         snap = os.path.join(tmp, 'snap')
@@ -191,10 +179,9 @@ def main():
               read(os.path.join(src, jpgs[3])),
               'the writer serves the new versions after the re-import, '
               'through a download dropped twice mid-body (%s)' % tries)
-        tag2 = multipart_etag(big2).strip('"')
-        held = os.path.getsize(os.path.join(store, 'objcache', 'objects',
-                                            '%s.%d' % (tag2, len(big2))))
-        check(held == len(big2) and
+        held = [f for f in os.listdir(cdir) if f.endswith('.%d' % len(big2))
+                and read(os.path.join(cdir, f)) == big2]
+        check(len(held) == 1 and
               not os.listdir(os.path.join(store, 'objcache', 'tmp')),
               'the cached copy is whole and nothing is left in tmp/')
         m.umount()
@@ -243,10 +230,7 @@ def main():
         m2.umount()
         mounts.remove(m2)
     finally:
-        for mm in mounts:
-            mm.cleanup()
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        s.close()
     return report()
 
 

@@ -4,13 +4,19 @@
  * (a crash after the rename) replaced, leftovers of a crash in tmp/
  * removed, one download for concurrent misses of one object, the last use
  * kept across a reopen through the files' mtimes, open files evicted
- * last, two caches sharing one folder within one bound, and downloads
- * that survive another daemon's cleanup of tmp/ started at any moment.
+ * last, two caches sharing one folder within one bound, downloads
+ * that survive another daemon's cleanup of tmp/ started at any moment,
+ * the download of a killed daemon reclaimed by a running one, one ETag in
+ * two places cached twice (and the first layout's files dropped), and
+ * running out of descriptors told apart from a copy that is gone.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 
 #include "objcache.h"
@@ -64,15 +70,26 @@ static long long folder_bytes(const char *dir)
   return n;
 }
 
-static bool present(const char *dir, const char *name)
+/* The path of the cached copy of (id, size). */
+static void obj_path(const char *dir, const char *id, uint64_t size,
+                     char *p, size_t n)
+{
+  char name[OBJCACHE_NAME_MAX];
+
+  objcache_name(id, size, name);
+  snprintf(p, n, "%s/objects/%s", dir, name);
+}
+
+static bool present(const char *dir, const char *id, uint64_t size)
 {
   char p[512];
 
-  snprintf(p, sizeof(p), "%s/objects/%s", dir, name);
+  obj_path(dir, id, size, p, sizeof(p));
   return access(p, F_OK) == 0;
 }
 
-static void set_mtime(const char *dir, const char *name, time_t ago)
+static void set_mtime(const char *dir, const char *id, uint64_t size,
+                      time_t ago)
 {
   char p[512];
   struct timespec ts[2];
@@ -80,7 +97,7 @@ static void set_mtime(const char *dir, const char *name, time_t ago)
   clock_gettime(CLOCK_REALTIME, &ts[0]);
   ts[0].tv_sec -= ago;
   ts[1] = ts[0];
-  snprintf(p, sizeof(p), "%s/objects/%s", dir, name);
+  obj_path(dir, id, size, p, sizeof(p));
   utimensat(AT_FDCWD, p, ts, 0);
 }
 
@@ -168,7 +185,7 @@ TEST(wrong_length_and_errors_cache_nothing)
   /* Nothing under a final name, nothing left in tmp/. */
   {
     char p[512];
-    snprintf(p, sizeof(p), "%s/objects/e1.11", dir);
+    obj_path(dir, "e1", 11, p, sizeof(p));
     CHECK(access(p, F_OK) != 0);
   }
   CHECK_INT_EQ(objcache_get(c, "e1", 10, fetch, &s, &fd, err, sizeof(err)),
@@ -200,7 +217,7 @@ TEST(reopen_keeps_whole_files_drops_cut_ones)
   fd = open(p, O_WRONLY | O_CREAT, 0600);
   CHECK(fd >= 0 && write(fd, "half", 4) == 4);
   close(fd);
-  snprintf(p, sizeof(p), "%s/objects/0b.30", dir);
+  obj_path(dir, "\"0b\"", 30, p, sizeof(p));
   CHECK_INT_EQ(truncate(p, 12), 0);
   CHECK_INT_EQ(objcache_open(dir, 1000, &c, err, sizeof(err)), 0);
   objcache_stats(c, &st);
@@ -332,8 +349,8 @@ TEST(last_use_survives_restart)
                             sizeof(err)), 0);
   close(fd);
   objcache_close(c);
-  set_mtime(dir, "0a.40", 1000);   /* a used long before b */
-  set_mtime(dir, "0b.40", 500);
+  set_mtime(dir, "\"0a\"", 40, 1000);   /* a used long before b */
+  set_mtime(dir, "\"0b\"", 40, 500);
   CHECK_INT_EQ(objcache_open(dir, 100, &c, err, sizeof(err)), 0);
   CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
                             sizeof(err)), 0);   /* a hit: touched */
@@ -344,8 +361,8 @@ TEST(last_use_survives_restart)
   CHECK_INT_EQ(objcache_get(c, "\"0c\"", 40, fetch, &cc, &fd, err,
                             sizeof(err)), 0);
   close(fd);
-  CHECK(present(dir, "0a.40"));    /* read last before the restart */
-  CHECK(!present(dir, "0b.40"));
+  CHECK(present(dir, "\"0a\"", 40));    /* read last before the restart */
+  CHECK(!present(dir, "\"0b\"", 40));
   objcache_close(c);
   tl_rm_rf(dir);
 }
@@ -373,16 +390,16 @@ TEST(open_files_are_evicted_last)
                             sizeof(err)), 0);
   close(fd);
   /* a is the oldest, but open: b went instead. */
-  CHECK(present(dir, "0a.40") && !present(dir, "0b.40"));
+  CHECK(present(dir, "\"0a\"", 40) && !present(dir, "\"0b\"", 40));
   CHECK_INT_EQ(objcache_get(c, "\"0b\"", 40, fetch, &b, &fb, err,
                             sizeof(err)), 0);
   /* c was the only closed one. */
-  CHECK(present(dir, "0a.40") && !present(dir, "0c.40"));
+  CHECK(present(dir, "\"0a\"", 40) && !present(dir, "\"0c\"", 40));
   CHECK_INT_EQ(objcache_get(c, "\"0d\"", 40, fetch, &d, &fd, err,
                             sizeof(err)), 0);
   close(fd);
   /* All open: the oldest open one went, the bound held. */
-  CHECK(!present(dir, "0a.40") && present(dir, "0b.40"));
+  CHECK(!present(dir, "\"0a\"", 40) && present(dir, "\"0b\"", 40));
   objcache_stats(c, &st);
   CHECK(st.bytes <= 100);
   CHECK(folder_bytes(dir) <= 100);
@@ -418,13 +435,13 @@ TEST(shared_folder_one_bound)
                             sizeof(err)), 0);
   close(fd);
   CHECK(folder_bytes(dir) <= 100);   /* c1 counted c2's b */
-  CHECK(present(dir, "0b.40") && !present(dir, "0a.40"));
+  CHECK(present(dir, "\"0b\"", 40) && !present(dir, "\"0a\"", 40));
   CHECK_INT_EQ(objcache_get(c1, "\"0d\"", 40, fetch, &d, &fd, err,
                             sizeof(err)), 0);
   close(fd);
   CHECK(folder_bytes(dir) <= 100);
-  CHECK(present(dir, "0b.40"));      /* open in c2: c passed instead */
-  CHECK(!present(dir, "0c.40"));
+  CHECK(present(dir, "\"0b\"", 40));      /* open in c2: c passed instead */
+  CHECK(!present(dir, "\"0c\"", 40));
   CHECK_INT_EQ(pread(fb, got, sizeof(got), 0), 40);
   CHECK(got[0] == 'b' && got[39] == 'b');
   close(fb);
@@ -509,10 +526,178 @@ TEST(downloads_survive_another_daemons_cleanup)
   tl_rm_rf(dir);
 }
 
+/* The bytes of the files in dir/tmp. */
+static long long tmp_bytes(const char *dir)
+{
+  char p[512];
+  long long n = 0;
+  struct dirent *de;
+  DIR *d;
+
+  snprintf(p, sizeof(p), "%s/tmp", dir);
+  if (!(d = opendir(p)))
+    return -1;
+  while ((de = readdir(d))) {
+    struct stat st;
+    char f[800];
+    snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+    if (de->d_name[0] != '.' && stat(f, &st) == 0)
+      n += st.st_size;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Another daemon killed (SIGKILL) in the middle of a download, while
+ * this one keeps running: the partial file goes at this one's next miss,
+ * not at the next start of a daemon, so the folder stays within its
+ * bound; a download still in flight stays. */
+TEST(killed_download_reclaimed_while_running)
+{
+  char dir[256], err[256], dead[512], live[512], x;
+  struct objcache *c;
+  struct src a = mk('a', 40), b = mk('b', 40);
+  int pfd[2], held, fd;
+  pid_t pid;
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 100, &c, err, sizeof(err)), 0);
+  snprintf(dead, sizeof(dead), "%s/tmp/k0.90.77.1", dir);
+  snprintf(live, sizeof(live), "%s/tmp/k1.90.78.1", dir);
+  CHECK_INT_EQ(pipe(pfd), 0);
+  pid = fork();
+  if (pid == 0) {
+    char junk[60];
+    int w = open(dead, O_RDWR | O_CREAT, 0600);
+    memset(junk, 'j', sizeof(junk));
+    if (w < 0 || flock(w, LOCK_EX) < 0 ||
+        write(w, junk, sizeof(junk)) != (ssize_t)sizeof(junk) ||
+        write(pfd[1], "x", 1) != 1)
+      _exit(1);
+    pause();
+    _exit(0);
+  }
+  CHECK(pid > 0);
+  CHECK_INT_EQ(read(pfd[0], &x, 1), 1);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  close(pfd[0]);
+  close(pfd[1]);
+  held = open(live, O_RDWR | O_CREAT, 0600);
+  CHECK(held >= 0 && flock(held, LOCK_EX) == 0);
+  CHECK_INT_EQ(write(held, "0123456789", 10), 10);
+  CHECK_INT_EQ(tmp_bytes(dir), 70);
+  CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK(access(dead, F_OK) != 0);    /* its writer is gone */
+  CHECK(access(live, F_OK) == 0);    /* still written */
+  CHECK_INT_EQ(objcache_get(c, "\"0b\"", 40, fetch, &b, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK(folder_bytes(dir) + tmp_bytes(dir) - 10 <= 100);
+  close(held);
+  objcache_close(c);
+  tl_rm_rf(dir);
+}
+
+/* Two objects with one ETag and size but other places (two buckets on
+ * one shared folder) are two files; a file of the first layout, named by
+ * the ETag alone, is removed at open and never served. */
+TEST(identity_not_etag_alone)
+{
+  char dir[256], err[256], p[512], got[64];
+  struct objcache *c;
+  struct objcache_stats st;
+  struct src a = mk('a', 40), b = mk('b', 40);
+  int fd, old;
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 1000, &c, err, sizeof(err)), 0);
+  objcache_close(c);
+  /* The first layout: objects/ETAGHEX.SIZE, here with other bytes. */
+  snprintf(p, sizeof(p), "%s/objects/0123abcd.40", dir);
+  old = open(p, O_WRONLY | O_CREAT, 0600);
+  CHECK(old >= 0);
+  for (int i = 0; i < 40; i++)
+    CHECK_INT_EQ(write(old, "z", 1), 1);
+  close(old);
+  CHECK_INT_EQ(objcache_open(dir, 1000, &c, err, sizeof(err)), 0);
+  CHECK(access(p, F_OK) != 0);
+  objcache_stats(c, &st);
+  CHECK_INT_EQ(st.bytes, 0);
+  CHECK_INT_EQ(objcache_get(c, "http://h:1\nb1\nk\n\n\"0123abcd\"", 40,
+                            fetch, &a, &fd, err, sizeof(err)), 0);
+  CHECK_INT_EQ(pread(fd, got, sizeof(got), 0), 40);
+  CHECK(got[0] == 'a' && got[39] == 'a');
+  close(fd);
+  CHECK_INT_EQ(objcache_get(c, "http://h:1\nb2\nk\n\n\"0123abcd\"", 40,
+                            fetch, &b, &fd, err, sizeof(err)), 0);
+  CHECK_INT_EQ(pread(fd, got, sizeof(got), 0), 40);
+  CHECK(got[0] == 'b' && got[39] == 'b');
+  close(fd);
+  CHECK_INT_EQ(a.calls, 1);
+  CHECK_INT_EQ(b.calls, 1);
+  objcache_close(c);
+  tl_rm_rf(dir);
+}
+
+/* Out of descriptors when a cached copy is opened: -EMFILE to the
+ * caller, nothing fetched, nothing dropped; a hit once fds are free. */
+TEST(out_of_descriptors_is_not_gone)
+{
+  char dir[256], err[256];
+  struct objcache *c;
+  struct objcache_stats st;
+  struct src a = mk('a', 40);
+  struct rlimit rl, low;
+  int fd, spare[64], nspare = 0;
+
+  CHECK(tl_tmpdir(dir, sizeof(dir), "objcache") == 0);
+  CHECK_INT_EQ(objcache_open(dir, 1000, &c, err, sizeof(err)), 0);
+  CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK_INT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  /* A low limit, then every descriptor under it taken. */
+  low = rl;
+  low.rlim_cur = (rlim_t)dup(0) + 1;
+  close((int)low.rlim_cur - 1);
+  if (low.rlim_cur < 64)
+    low.rlim_cur = 64;
+  CHECK_INT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  while (nspare < 64 && (spare[nspare] = dup(0)) >= 0)
+    nspare++;
+  CHECK(nspare < 64);
+  for (int i = 0; i < 3; i++) {
+    CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
+                              sizeof(err)), -EMFILE);
+    CHECK_INT_EQ(fd, -1);
+  }
+  for (int i = 0; i < nspare; i++)
+    close(spare[i]);
+  CHECK_INT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  CHECK_INT_EQ(a.calls, 1);
+  CHECK(present(dir, "\"0a\"", 40));
+  objcache_stats(c, &st);
+  CHECK_INT_EQ(st.files, 1);
+  CHECK_INT_EQ(st.bytes, 40);
+  CHECK_INT_EQ(st.evictions, 0);
+  CHECK_INT_EQ(st.misses, 1);
+  CHECK_INT_EQ(objcache_get(c, "\"0a\"", 40, fetch, &a, &fd, err,
+                            sizeof(err)), 0);
+  close(fd);
+  CHECK_INT_EQ(a.calls, 1);
+  objcache_close(c);
+  tl_rm_rf(dir);
+}
+
 TEST_MAIN(T(hit_miss_and_lru_bound), T(wrong_length_and_errors_cache_nothing),
           T(reopen_keeps_whole_files_drops_cut_ones),
           T(concurrent_misses_fetch_once),
           T(eviction_never_takes_a_readers_fresh_file),
           T(last_use_survives_restart), T(open_files_are_evicted_last),
           T(shared_folder_one_bound),
-          T(downloads_survive_another_daemons_cleanup))
+          T(downloads_survive_another_daemons_cleanup),
+          T(killed_download_reclaimed_while_running),
+          T(identity_not_etag_alone), T(out_of_descriptors_is_not_gone))
