@@ -562,29 +562,70 @@ static int pick_rekey(struct cvat_client *c, const struct cvat_cloud_use *u,
   return 0;
 }
 
-/* CVAT's status of the cloud storage must be AVAILABLE (see
- * cvat_cloud_pick for the one mending attempt). */
-static int pick_check(struct cvat_client *c, const struct cvat_cloud_use *u,
-                      const struct aws_conf *aws, int64_t id, char *msg,
-                      size_t msglen)
+/* The newest cloud storage of the bucket but `skip` that serves our keys
+ * and that CVAT can read (status AVAILABLE); 0 with *id, -ENOENT none,
+ * or the listing's errno.  A candidate whose status cannot be had is
+ * passed over. */
+static int pick_other(struct cvat_client *c, const struct cvat_cloud_use *u,
+                      const char *endpoint, const char *region, int64_t skip,
+                      int64_t *id, char *msg, size_t msglen)
 {
+  struct cvat_cloud *v;
+  char st[16];
+  size_t n;
+  int r = cvat_cloud_list(c, u->bucket, &v, &n);
+
+  *id = 0;
+  if (r < 0)
+    return pick_fail(c, r, "cloud storages", msg, msglen);
+  for (size_t i = 0; i < n; i++)
+    if (v[i].id != skip && v[i].id > *id &&
+        cvat_cloud_serves(&v[i], u->bucket, endpoint, region, u->prefix) &&
+        cvat_cloud_status(c, v[i].id, st) == 0 &&
+        strcmp(st, "AVAILABLE") == 0)
+      *id = v[i].id;
+  free(v);
+  return *id ? 0 : -ENOENT;
+}
+
+/* CVAT's status of the cloud storage *id must be AVAILABLE.  A FORBIDDEN
+ * one that was not named is first replaced by another of the bucket that
+ * CVAT can read: CVAT keeps one record per bucket and key, so when one
+ * already holds the current key, giving it to this one too is refused by
+ * CVAT's database (a server error).  Else the one mending attempt of
+ * pick_rekey. */
+static int pick_check(struct cvat_client *c, const struct cvat_cloud_use *u,
+                      const struct aws_conf *aws, const char *endpoint,
+                      int64_t *id, char *msg, size_t msglen)
+{
+  bool named = u->storage && strcmp(u->storage, "auto") != 0;
   char st[16] = "";
   bool rekeyed = false;
-  int r = cvat_cloud_status(c, id, st);
+  int64_t other;
+  int r = cvat_cloud_status(c, *id, st);
 
   if (r == 0 && strcmp(st, "FORBIDDEN") == 0 && aws->key_id) {
-    r = pick_rekey(c, u, aws, id, msg, msglen);
+    if (!named && pick_other(c, u, endpoint, aws->region, *id, &other, msg,
+                             msglen) == 0) {
+      log_msg(LOG_LVL_INFO, "cvat: run %s: cloud storage %lld cannot read "
+              "bucket %s; cloud storage %lld can, and is used",
+              u->run ? u->run : "?", (long long)*id, u->bucket,
+              (long long)other);
+      *id = other;
+      return 0;
+    }
+    r = pick_rekey(c, u, aws, *id, msg, msglen);
     if (r < 0)
       return r;
     rekeyed = r == 0;
-    r = rekeyed ? cvat_cloud_status(c, id, st) : 0;
+    r = rekeyed ? cvat_cloud_status(c, *id, st) : 0;
   }
   if (r < 0)
     return pick_fail(c, r, "cloud storage status", msg, msglen);
   if (strcmp(st, "AVAILABLE") != 0)
     return errf(msg, msglen, strcmp(st, "FORBIDDEN") == 0 ? -EACCES
                 : -ENOENT, "CVAT cannot read bucket %.80s through its cloud "
-                "storage %lld (status %s%s)", u->bucket, (long long)id, st,
+                "storage %lld (status %s%s)", u->bucket, (long long)*id, st,
                 rekeyed ? ", after it was given the current AWS key" : "");
   return 0;
 }
@@ -607,7 +648,7 @@ int cvat_cloud_pick(struct cvat_client *c, const struct cvat_cloud_use *u,
   cvat_endpoint(u, &aws, endpoint, sizeof(endpoint));
   r = pick_id(c, u, &aws, endpoint, &id, msg, msglen);
   if (r == 0)
-    r = pick_check(c, u, &aws, id, msg, msglen);
+    r = pick_check(c, u, &aws, endpoint, &id, msg, msglen);
   aws_conf_free(&aws);
   if (r == 0)
     *ret_id = id;

@@ -51,17 +51,37 @@ static void clear_key(struct aws_creds *c)
   c->key_id = c->secret = c->token = NULL;
 }
 
-/* "2026-12-05T05:00:00Z", with optional fractions and "+00:00". */
+/* "2026-12-05T05:00:00Z", with optional fractions and a "Z" or a UTC
+ * offset ("+02:00", "-0500"), as a helper of ours may print its local
+ * time; none is read as UTC. */
 static int64_t parse_iso(const char *t)
 {
   struct tm tm = { 0 };
+  int n = 0, oh = 0, om = 0, sign;
+  const char *p;
 
-  if (sscanf(t, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-             &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+  if (sscanf(t, "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+             &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
     return -1;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
-  return (int64_t)timegm(&tm);
+  p = t + n;
+  if (*p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++)
+      ;
+  if (*p != '+' && *p != '-')
+    return (int64_t)timegm(&tm);
+  sign = *p == '-' ? -1 : 1;
+  p++;
+  if (!(p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9'))
+    return -1;
+  oh = (p[0] - '0') * 10 + (p[1] - '0');
+  p += 2 + (p[2] == ':');
+  if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9')
+    om = (p[0] - '0') * 10 + (p[1] - '0');
+  if (oh > 23 || om > 59)
+    return -1;
+  return (int64_t)timegm(&tm) - sign * (int64_t)(oh * 3600 + om * 60);
 }
 
 static const char *jstr(json_t *o, const char *k)
@@ -411,11 +431,20 @@ static int fetch_imds(struct aws_creds *c, char *err, size_t errlen)
   return r;
 }
 
+/* With the next attempt put off after a failure, and after an answer
+ * whose key is already inside the refresh margin: otherwise every reader
+ * would ask the source again (a process, or three requests to the
+ * metadata service) before each request it signs. */
 static int fetch(struct aws_creds *c, char *err, size_t errlen)
 {
-  return c->kind == SRC_PROCESS ? fetch_process(c, err, errlen)
-         : c->kind == SRC_IMDS ? fetch_imds(c, err, errlen)
-                               : fetch_container(c, err, errlen);
+  int r = c->kind == SRC_PROCESS ? fetch_process(c, err, errlen)
+          : c->kind == SRC_IMDS ? fetch_imds(c, err, errlen)
+                                : fetch_container(c, err, errlen);
+  int64_t now = (int64_t)time(NULL);
+
+  if (r < 0 || (c->expires && now >= c->expires - AWS_CREDS_EARLY_S))
+    c->next_try = now + AWS_CREDS_RETRY_S;
+  return r;
 }
 
 static int create(enum src_kind kind, const char *what, long timeout_ms,
@@ -599,7 +628,6 @@ int aws_creds_get(struct aws_creds *c, uint64_t *gen, char **key_id,
       (now >= c->next_try || now >= c->expires)) {
     r = fetch(c, err, errlen);
     if (r < 0) {
-      c->next_try = now + AWS_CREDS_RETRY_S;
       if (now < c->expires && c->key_id)
         r = 0;          /* still valid: keep it, try again later */
     }

@@ -13,7 +13,9 @@
  * A key with an Expiration is fetched again once less than
  * AWS_CREDS_EARLY_S seconds of it remain, by the first reader that asks;
  * a failed refresh keeps the current key while it is valid and is tried
- * again at most every AWS_CREDS_RETRY_S seconds.  Nothing here logs; an
+ * again at most every AWS_CREDS_RETRY_S seconds, and so is a source that
+ * answers with a key already inside that margin (a late rotation, or a
+ * metadata service handing out its last key during an outage).  Nothing here logs; an
  * error names the source and what was wrong, never a key, a token or the
  * helper's output.
  *

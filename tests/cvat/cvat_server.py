@@ -3315,8 +3315,10 @@ class CvatTestServer:
         values does (for KEY_SECRET_KEY_PAIR: key and secret, the rest
         reset, so a session token is never kept), the bucket is checked
         with the result (S3CloudStorage.get_status) before anything is
-        saved, and the manifests become those given (none when the field
-        is absent: a partial update applies no default)."""
+        saved, the manifests become those given (none when the field
+        is absent: a partial update applies no default), and the model's
+        unique constraint refuses a second record of the bucket with the
+        same credentials (a 500, as at creation)."""
         c = self._cloud(rq, cid)
         if not rq.user["is_superuser"] and rq.user["id"] != c["owner"]:
             raise ApiError(403, {"detail": "You do not have permission to "
@@ -3353,6 +3355,16 @@ class CvatTestServer:
                                          % (m, merged["resource"])]})
         merged["manifests"] = list(manifests)
         merged["updated"] = time.time()
+        # update() ends in instance.save(): the model's unique constraint
+        # on (provider_type, resource, credentials) holds for it too, and
+        # the IntegrityError is a server error.
+        for o in self.clouds.values():
+            if o is not c and (o["provider_type"], o["resource"],
+                               o["credentials"]) == \
+                    (merged["provider_type"], merged["resource"],
+                     merged["credentials"]):
+                self.count("cloud_integrity_errors")
+                return Resp(500, DJANGO_500, "text/html; charset=utf-8")
         c.update(merged)
         self.count("cloud_storages_updated")
         return json_resp(200, self.ser_cloud(rq, c))

@@ -240,6 +240,21 @@ def patch_checks(srv, post):
           srv.counters().get("cloud_storages_updated") == 1,
           "PATCH with a long-term key: checked, saved, AVAILABLE, and the "
           "answer carries no credential (%s %s)" % (st, stat))
+    # The model is unique on (provider_type, resource, credentials) and
+    # update() saves without checking it: giving a second record of the
+    # bucket the key the first one holds is the database's IntegrityError.
+    st, js = post(key=TMP_AKID, secret_key=TMP_SECRET, session_token=TOKEN)
+    cid2 = js.get("id")
+    n500 = srv.counters().get("cloud_integrity_errors", 0)
+    st, js = api(srv, "PATCH", "/api/cloudstorages/%s" % cid2,
+                 {"key": AKID, "secret_key": SECRET, "manifests": []})
+    check(st == 500 and srv.clouds[cid2]["credentials"] ==
+          (TMP_AKID, TMP_SECRET, "") and
+          srv.counters().get("cloud_integrity_errors", 0) == n500 + 1,
+          "PATCH giving a record the key another record of the bucket "
+          "holds: the database refuses it, a server error, nothing saved "
+          "(%s)" % st)
+    api(srv, "DELETE", "/api/cloudstorages/%s" % cid2)
     api(srv, "DELETE", path)
 
 
@@ -277,6 +292,36 @@ def rekey_checks(srv, store, conf, cs_id, push_cli, env, tmpkey):
           c.get("cloud_storages_created") == c0.get("cloud_storages_created"),
           "FORBIDDEN: the push gave the cloud storage the current key and "
           "went on, no second one made (%s)" % p.stderr.strip())
+
+    # The newest record of the bucket is FORBIDDEN, and an older one holds
+    # the current key (made in CVAT's UI, say): CVAT's database refuses
+    # the same key for a second record, so a new run uses the older one
+    # and leaves the forbidden one be.
+    x = srv.clouds[cs_id]
+    x["credentials"] = gone
+    st, js = api(srv, "POST", "/api/cloudstorages", {
+        "provider_type": x["provider_type"], "resource": x["resource"],
+        "display_name": "made by hand", "credentials_type":
+        "KEY_SECRET_KEY_PAIR", "key": AKID, "secret_key": SECRET,
+        "specific_attributes": x["specific_attributes"]})
+    y_id = js.get("id") if isinstance(js, dict) else None
+    x["credentials"] = (AKID, SECRET, "")
+    if y_id:
+        srv.clouds[y_id]["credentials"] = gone
+    c0 = counters(srv)
+    p = push_cli("k2", env)
+    c = counters(srv)
+    check(st == 201 and p.returncode == 0 and y_id and
+          srv.clouds[y_id]["credentials"] == gone and
+          c.get("cloud_storages_updated", 0) ==
+          c0.get("cloud_storages_updated", 0) and
+          c.get("cloud_integrity_errors", 0) ==
+          c0.get("cloud_integrity_errors", 0) and
+          c.get("cloud_storages_created") == c0.get("cloud_storages_created"),
+          "the newest cloud storage of the bucket FORBIDDEN, an older one "
+          "holding the current key: that one is used, no PATCH refused by "
+          "CVAT's database (%s %s)" % (st, p.stderr.strip()))
+    api(srv, "DELETE", "/api/cloudstorages/%s" % y_id)
 
 
 def wait_phase(mnt, run, want=("ready",), timeout=90):
@@ -544,7 +589,8 @@ def main():
         check(ph == "ready", "the mount's push of tags/pick is ready")
         c = counters(srv)
         t = new_tasks(srv, before)
-        check(c.get("cloud_storages_created") == 1 and len(srv.clouds) == 1,
+        check(c.get("cloud_storages_created") ==
+              c0.get("cloud_storages_created") and len(srv.clouds) == 1,
               "the second push reused the cloud storage")
         check(c.get("files_uploaded", 0) == c0.get("files_uploaded", 0) and
               c.get("bytes_uploaded", 0) == c0.get("bytes_uploaded", 0),

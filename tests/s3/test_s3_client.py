@@ -363,6 +363,18 @@ print(json.dumps({'Version': 1, 'AccessKeyId': k[0], 'SecretAccessKey': k[1],
 '''
 
 
+# A key whose Expiration is argv[1] seconds ago, written in the local time
+# of the UTC offset argv[2] hours.
+OFFSET_HELPER = r'''
+import datetime, json, sys
+k = %r[0]
+tz = datetime.timezone(datetime.timedelta(hours=int(sys.argv[2])))
+exp = datetime.datetime.now(tz) - datetime.timedelta(seconds=int(sys.argv[1]))
+print(json.dumps({'Version': 1, 'AccessKeyId': k[0], 'SecretAccessKey': k[1],
+                  'SessionToken': k[2], 'Expiration': exp.isoformat()}))
+'''
+
+
 class ContainerEndpoint:
     """The container credentials endpoint of ECS/EKS on loopback: GET with
     the Authorization token answers the rotating keys as JSON."""
@@ -419,6 +431,9 @@ def test_helper_credentials(srv, home, tmp):
         f.write(HELPER % (ROT,))
     count = os.path.join(tmp, 'helper-count')
     open(count, 'w').close()
+    offset_helper = os.path.join(tmp, 'cred_offset.py')
+    with open(offset_helper, 'w') as f:
+        f.write(OFFSET_HELPER % (ROT,))
     phome = os.path.join(tmp, 'phome')
     os.makedirs(os.path.join(phome, '.aws'))
     with open(os.path.join(phome, '.aws', 'config'), 'w') as f:
@@ -428,6 +443,9 @@ def test_helper_credentials(srv, home, tmp):
                 '[profile hangs]\ncredential_process = /usr/bin/python3 -c '
                 '"import sys, time; sys.stdin.read(); time.sleep(600)"\n' %
                 (helper, count, helper, count + '-b'))
+        for name, ago, off in (('late', 3600, 5), ('west', -3600, -5)):
+            f.write('[profile %s]\ncredential_process = /usr/bin/python3 '
+                    '%s %d %d\n' % (name, offset_helper, ago, off))
     base = env_for(srv, phome, AWS_ACCESS_KEY_ID=None,
                    AWS_SECRET_ACCESS_KEY=None)
     srv.ctl('reset')
@@ -440,6 +458,18 @@ def test_helper_credentials(srv, home, tmp):
           'credential_process: its key signs, and a key about to expire is '
           'fetched again before the next request (%s; %s)' %
           (akids, err.strip()))
+    # An Expiration with a UTC offset is that instant: a key that expired
+    # an hour ago written in +05:00 (read as UTC it would look valid for
+    # four more hours), and a valid one written in -05:00 (read as UTC it
+    # would look expired).
+    for name, ago, off, want in (('late', 3600, 5, errno.EKEYEXPIRED),
+                                 ('west', -3600, -5, 0)):
+        rc, _, err = probe(dict(base, AWS_PROFILE=name), 'ls',
+                           's3://bucket-one/odd/')
+        check(rc == want and (want == 0 or 'already expired' in err),
+              'credential_process: an Expiration %+d s from now written '
+              'with the offset %+03d:00 is that instant (%d %s)'
+              % (-ago, off, rc, err.strip()))
     open(count + '-b', 'w').close()
     rc, _, err = probe(dict(base, AWS_PROFILE='broken'), 'ls',
                        's3://bucket-one/odd/')

@@ -62,6 +62,7 @@ class MetaServer:
     def __init__(self, host='127.0.0.1', port=0):
         outer = self
         self.mode, self.short, self.hits, self.log = 'v2', False, 0, []
+        self.life = 3600
         self.lock = threading.Lock()
 
         class H(BaseHTTPRequestHandler):
@@ -121,7 +122,7 @@ class MetaServer:
     def key(self, container=False):
         with self.lock:
             k = ROT[min(self.hits, 1)]
-            life = 302 if self.short and self.hits == 0 else 3600
+            life = 302 if self.short and self.hits == 0 else self.life
             self.hits += 1
         exp = datetime.datetime.utcnow() + datetime.timedelta(seconds=life)
         d = {'AccessKeyId': k[0], 'SecretAccessKey': k[1], 'Token': k[2],
@@ -135,9 +136,10 @@ class MetaServer:
                 del d['Token']
         return json.dumps(d).encode()
 
-    def reset(self, mode='v2', short=False):
+    def reset(self, mode='v2', short=False, life=3600):
         with self.lock:
             self.mode, self.short, self.hits, self.log = mode, short, 0, []
+            self.life = life
 
     def stop(self):
         self.httpd.shutdown()
@@ -233,6 +235,18 @@ def test_imds(srv, meta, tmp):
     check(ours[1] == theirs, 'and asks it the same requests (%s / %s)'
           % (ours[1], theirs))
     print('compare: curatefs signed with %s; botocore %s' % (ours[0], b))
+
+    # A key that is valid but already inside the refresh margin (the
+    # service hands out the same kind again, as during its outage or when
+    # it rotates late): fetched again at most every AWS_CREDS_RETRY_S, not
+    # before every request.
+    meta.reset(life=200)
+    srv.ctl('reset')
+    rc, out, err = probe(env, 'ls2', 's3://bucket-one/m/', '1')
+    keys = [p for m, p, _, _ in meta.log if p.endswith('/' + ROLE)]
+    check(rc == 0 and out.count(b'\n') == 6 and len(keys) == 1,
+          'a key with less than the refresh margin left: one fetch for '
+          'two listings (%d fetches; %s)' % (len(keys), err.strip()))
 
     meta.reset(mode='v1')
     srv.ctl('reset')
