@@ -70,7 +70,7 @@ struct fs_ctx {
   struct passthrough *pt;      /* passthrough.c */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
-  bool noepoch;               /* -o noepoch: never cache generated names */
+  bool noepoch;               /* unless -o epoch: never cache generated names */
   int epoch;                  /* atomic: whether the kernel takes
                                  FUSE_NOTIFY_INC_EPOCH (notify.c): 0 not
                                  known yet, 1 yes, -1 no */
@@ -131,7 +131,7 @@ void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
  *
  * notify_epoch_init: at INIT (ops.c), before any lookup: whether the
  * kernel (protocol minor kernel_minor) takes the notification, asked by
- * sending one, unless -o noepoch.
+ * sending one, only with -o epoch (and not -o noepoch).
  * notify_epoch_on: whether names that a store change can alter may be
  * cached (entry time ttl): the answer of notify_epoch_init (false before).
  * notify_store_changed: if the store version moved since the last

@@ -55,6 +55,7 @@ struct options {
   int readonly;
   int nopassthrough;
   int noepoch;
+  int epoch;
   char *cache_size;
   char *share;
   char *object_cache;        /* folder of a bucket dataset's local copies */
@@ -69,6 +70,7 @@ static const struct fuse_opt option_spec[] = {
   OPT("readonly", readonly),
   OPT("nopassthrough", nopassthrough),
   OPT("noepoch", noepoch),
+  OPT("epoch", epoch),
   OPT("cache_size=%s", cache_size),
   OPT("share=%s", share),
   OPT("object_cache=%s", object_cache),
@@ -291,9 +293,14 @@ static void usage(FILE *f)
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
-    "  -o noepoch         look generated files up at every open, even where\n"
-    "                     the kernel could drop its cached names at each\n"
-    "                     change of the store (Linux 6.16 or later)\n"
+    "  -o epoch           keep the names of generated files in the kernel\n"
+    "                     until the store changes, and drop them all at\n"
+    "                     each change (Linux 6.16 or later): one request\n"
+    "                     less per open of an unchanged crop or drawn view,\n"
+    "                     but every label write makes every name be looked\n"
+    "                     up again; for mounts read far more than written\n"
+    "  -o noepoch         the default: generated files are looked up at\n"
+    "                     every open\n"
     "  -o cache_size=SIZE bytes of generated content (crops, drawn views,\n"
     "                     exports) kept between reads, in memory and in a\n"
     "                     spill file of the store directory; a number with\n"
@@ -418,7 +425,10 @@ static int apply_options(struct daemon *d)
   d->so.nosync = o->nosync;
   d->c.ttl = o->ttl;
   d->c.readonly = o->readonly != 0;
-  d->c.noepoch = o->noepoch != 0;
+  /* Off unless asked for: each drop makes every cached name, directories
+   * included, be looked up again, so a listing beside an annotator writing
+   * labels ran several times slower (fs-load). */
+  d->c.noepoch = o->noepoch != 0 || o->epoch == 0;
   /* The kernel refuses every write on a read-only mount by itself. */
   if (d->c.readonly && fuse_opt_add_arg(&d->args, "-oro") != 0)
     return 1;

@@ -22,7 +22,7 @@ names, and a reader holding the old version keeps reading it:
 - `curate import-labels` next to the mount, on a normal and on a -o
   readonly mount: the next open after the daemon noticed sees the new
   crop;
-- with -o noepoch every open of a generated file is looked up again, and
+- by default (without -o epoch) every open of a generated file is looked up again, and
   label changes still reach the next open.
 """
 import errno
@@ -92,7 +92,7 @@ def body(ck, w):
     data, names, store = coco_store(w, N, W, H, write_coco)
     stems = [n[:-4] for n in names]
     mnt = w.sub("mnt")
-    m = Mount(store, mnt, ["-d"]).start()
+    m = Mount(store, mnt, ["-d", "-o", "epoch"]).start()
     P = lambda *a: os.path.join(mnt, *a)  # noqa: E731
 
     def crops():
@@ -261,11 +261,11 @@ def body(ck, w):
            import_next_to, 30)
     m.umount()
 
-    ro = Mount(store, mnt, ["-o", "readonly"]).start()
+    ro = Mount(store, mnt, ["-o", "readonly,epoch"]).start()
     ck.run("... and on a -o readonly mount", import_next_to, 60)
     ro.umount()
 
-    m = Mount(store, mnt, ["-d", "-o", "noepoch"]).start()
+    m = Mount(store, mnt, ["-d"]).start()  # the default: no epoch
 
     def t_noepoch():
         st = read(P("status")).decode()
@@ -283,7 +283,7 @@ def body(ck, w):
                         b["bbox"] = [30, 100, 100, 80]
             edit_boxes(mnt, stems[3], fn)
         held_keeps(crop, move_dog)
-    ck.run("-o noepoch: every open of a crop is looked up, and a label "
+    ck.run("by default (no -o epoch): every open of a crop is looked up, and a label "
            "change still reaches the next one", t_noepoch)
     m.umount()
 

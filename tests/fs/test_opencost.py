@@ -59,7 +59,7 @@ def open_fds(pid):
 def body(ck, w):
     data, names, store = coco_store(w, N, W, H, write_coco)
     mnt = w.sub("mnt")
-    m = Mount(store, mnt, ["-d"]).start()
+    m = Mount(store, mnt, ["-d", "-o", "epoch"]).start()
     S = os.path.join(mnt, "samples")
     samples = [os.path.join(S, n) for n in sorted(os.listdir(S))]
     eq(len(samples), N, "samples listed")
