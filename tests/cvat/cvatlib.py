@@ -8,6 +8,7 @@ import base64
 import http.client
 import json
 import os
+import subprocess
 import time
 
 from fslib import read
@@ -83,3 +84,26 @@ def write_coco(path, names):
                                 "area": 200, "iscrowd": 0}
                                for i in range(len(names))],
                "categories": [{"id": 1, "name": "cat"}]}, open(path, "w"))
+
+
+# Run as another user (pw): writes one command to a control file, prints
+# the errno (0 = ok).
+PUSH = r'''
+import sys
+try:
+    with open(sys.argv[1], "w") as f:
+        f.write(sys.argv[2] + "\n")
+    print(0)
+except OSError as e:
+    print(e.errno)
+'''
+
+
+def push_as(pw, path, cmd):
+    p = subprocess.run(["/usr/bin/python3", "-c", PUSH, path, cmd],
+                       user=pw.pw_uid, group=pw.pw_gid,
+                       extra_groups=os.getgrouplist(pw.pw_name, pw.pw_gid),
+                       capture_output=True, text=True, timeout=180)
+    if p.returncode != 0:
+        raise AssertionError("push as %s failed: %s" % (pw.pw_name, p.stderr))
+    return int(p.stdout)

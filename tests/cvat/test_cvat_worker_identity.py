@@ -17,32 +17,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
 from fslib import Mount, coco_store, eq, run_suite, write  # noqa: E402
-from cvatlib import cvat_env, wait_phase, write_coco  # noqa: E402
+from cvatlib import cvat_env, push_as, wait_phase, write_coco  # noqa: E402
 
 PASSWORD = "wi-Secr3t-%d" % os.getpid()
 USER = "cfs-wi-%d" % os.getpid()
 GROUP = "cfs-wig-%d" % os.getpid()
-
-# Run as the owner: writes one push command, prints the errno (0 = ok).
-PUSH = r'''
-import sys
-try:
-    with open(sys.argv[1], "w") as f:
-        f.write(sys.argv[2] + "\n")
-    print(0)
-except OSError as e:
-    print(e.errno)
-'''
-
-
-def push_as(pw, path, cmd):
-    p = subprocess.run(["/usr/bin/python3", "-c", PUSH, path, cmd],
-                       user=pw.pw_uid, group=pw.pw_gid,
-                       extra_groups=os.getgrouplist(pw.pw_name, pw.pw_gid),
-                       capture_output=True, text=True, timeout=180)
-    if p.returncode != 0:
-        raise AssertionError("push as %s failed: %s" % (pw.pw_name, p.stderr))
-    return int(p.stdout)
 
 
 def identity(path):
