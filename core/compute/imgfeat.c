@@ -662,6 +662,21 @@ const float imgfeat_origin[IMGFEAT_DIM] = {
   0.01495207f, 0.007282759f
 };
 
+int imgfeat_content(const struct image *im, int box[4])
+{
+  struct box b;
+
+  if (!im || !im->px || im->w < 1 || im->h < 1 ||
+      (im->channels != 1 && im->channels != 3))
+    return -EINVAL;
+  find_content(im, &b);
+  box[0] = b.x0;
+  box[1] = b.y0;
+  box[2] = b.x1;
+  box[3] = b.y1;
+  return 0;
+}
+
 int imgfeat_hamming(uint64_t a, uint64_t b)
 {
   return __builtin_popcountll(a ^ b);

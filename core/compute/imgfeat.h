@@ -111,6 +111,11 @@ extern const float imgfeat_origin[IMGFEAT_DIM];
  * returning. */
 int imgfeat_compute(const struct image *im, struct imgfeat *ret);
 
+/* The content box of step 0 (solid borders removed): box = x0, y0, x1,
+ * y1, the pixels [x0, x1) x [y0, y1).  Returns 0, or -EINVAL for a bad
+ * image.  imgverify.h describes the same box. */
+int imgfeat_content(const struct image *im, int box[4]);
+
 /* Number of differing bits between two hashes. */
 int imgfeat_hamming(uint64_t a, uint64_t b);
 

@@ -10,8 +10,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "imgverify.h"
 
 void neardup_groups_free(struct neardup_groups *g)
 {
@@ -452,7 +456,8 @@ static int pair_add(struct pairs *ps, size_t a, size_t b, double d)
 }
 
 /* Row a's candidates j[0 .. m) (rows of rw; KNN_NONE skipped): the pairs
- * within thresh, and the nearest other sample's distance into *nn. */
+ * within thresh, and the nearest other sample's distance beyond it into
+ * *nn (those within it are the pairs, which verification may drop). */
 static int take_row(const struct rows *rw, size_t a, const uint32_t *j,
                     size_t m, double thresh, struct pairs *ps, double *nn)
 {
@@ -462,7 +467,7 @@ static int take_row(const struct rows *rw, size_t a, const uint32_t *j,
     if (j[e] == KNN_NONE || (b = sample_of(rw, j[e])) == a)
       continue;
     dd = row_dist(rw, a, j[e]) * (j[e] < rw->nu ? 1 : NEARDUP_SUB_FACTOR);
-    if (dd < *nn)
+    if (dd > thresh && dd < *nn)
       *nn = dd;
     if (dd <= thresh) {
       int r = pair_add(ps, a, b, dd);
@@ -583,6 +588,122 @@ static int pairs_graph(struct pairs *ps, size_t nu, struct knn_graph *g)
   return 0;
 }
 
+/* ---- verification (imgverify.h) ---- */
+
+/* The pairs of the graph once each (a < b by row), their fate, and the
+ * inputs the threads read.  Pairs are scored with the thumbnail of the
+ * smaller sample id first, so the result does not depend on row order. */
+struct vpair {
+  uint32_t a, b;
+};
+
+struct vjob {
+  const struct vpair *p;
+  uint8_t *keep;
+  size_t n;
+  atomic_size_t next;
+  const struct neardup_input *in;
+  const size_t *src;
+  const uint64_t *uid;
+};
+
+#define VERIFY_CHUNK 32
+
+static void *verify_worker(void *arg)
+{
+  struct vjob *j = arg;
+  size_t s;
+
+  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < j->n)
+    for (size_t i = s; i < j->n && i < s + VERIFY_CHUNK; i++) {
+      size_t a = j->src[j->p[i].a], b = j->src[j->p[i].b];
+      const uint8_t *ta, *tb;
+      if (!j->in->thumb_ok[a] || !j->in->thumb_ok[b]) {
+        j->keep[i] = 1;
+        continue;
+      }
+      ta = j->in->thumbs + a * IMGVERIFY_BYTES;
+      tb = j->in->thumbs + b * IMGVERIFY_BYTES;
+      if (j->uid[j->p[i].b] < j->uid[j->p[i].a]) {
+        const uint8_t *t = ta;
+        ta = tb;
+        tb = t;
+      }
+      j->keep[i] = imgverify_score(ta, tb) >= j->in->verify;
+    }
+  return NULL;
+}
+
+static int cmp_vpair(const void *x, const void *y)
+{
+  const struct vpair *a = x, *b = y;
+
+  if (a->a != b->a)
+    return a->a < b->a ? -1 : 1;
+  return a->b < b->b ? -1 : a->b > b->b;
+}
+
+/* Scores every pair of gr on nthreads threads (the caller is one). */
+static void verify_run(struct vjob *j, unsigned nthreads)
+{
+  pthread_t th[16];
+  unsigned nt = 0;
+
+  atomic_init(&j->next, 0);
+  if (nthreads > 16)
+    nthreads = 16;
+  while (nt + 1 < nthreads && (size_t)(nt + 1) * VERIFY_CHUNK < j->n &&
+         pthread_create(&th[nt], NULL, verify_worker, j) == 0)
+    nt++;
+  verify_worker(j);
+  for (unsigned i = 0; i < nt; i++)
+    pthread_join(th[i], NULL);
+}
+
+/* Drops from gr the pairs whose thumbnails do not match (both sides of
+ * each), keeping each list's order. */
+static int verify_graph(struct knn_graph *gr, const struct neardup_input *in,
+                        const size_t *src, const uint64_t *uid,
+                        const struct knn_opts *opts)
+{
+  struct vjob j = { .in = in, .src = src, .uid = uid };
+  struct vpair *p = malloc((gr->off[gr->n] / 2 + 1) * sizeof(*p));
+  size_t m = 0, w = 0;
+
+  if (!p)
+    return -ENOMEM;
+  for (size_t u = 0; u < gr->n; u++)
+    for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++)
+      if (u < gr->idx[k])
+        p[m++] = (struct vpair){ (uint32_t)u, gr->idx[k] };
+  qsort(p, m, sizeof(*p), cmp_vpair);
+  j.p = p;
+  j.n = m;
+  j.keep = malloc(m ? m : 1);
+  if (!j.keep) {
+    free(p);
+    return -ENOMEM;
+  }
+  verify_run(&j, opts && opts->nthreads ? opts->nthreads : 2);
+  for (size_t u = 0, k = 0; u < gr->n; u++) {
+    size_t end = gr->off[u + 1];
+    gr->off[u] = w;
+    for (; k < end; k++) {
+      struct vpair key = { (uint32_t)(u < gr->idx[k] ? u : gr->idx[k]),
+                           (uint32_t)(u < gr->idx[k] ? gr->idx[k] : u) };
+      struct vpair *f = bsearch(&key, p, m, sizeof(*p), cmp_vpair);
+      if (f && !j.keep[f - p])
+        continue;
+      gr->idx[w] = gr->idx[k];
+      gr->dist[w++] = gr->dist[k];
+    }
+  }
+  gr->off[gr->n] = w;
+  free(j.keep);
+  free(p);
+  return 0;
+}
+
 static int check_input(const struct neardup_input *in, double thresh)
 {
   size_t n = in ? in->n : 0, d = in ? in->d : 0;
@@ -597,6 +718,8 @@ static int check_input(const struct neardup_input *in, double thresh)
   for (size_t i = 0; in->sub && i < n * in->nsub * d; i++)
     if (!isfinite(in->sub[i]))
       return -EINVAL;
+  if (in->thumbs && !in->thumb_ok)
+    return -EINVAL;
   for (size_t i = 0; in->mean && i < d; i++)
     if (!isfinite(in->mean[i]))
       return -EINVAL;
@@ -629,15 +752,22 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
   }
   if (r == 0)
     r = pairs_graph(&ps, nu, &gr);
+  if (r == 0 && in->thumbs && in->verify > 0)
+    r = verify_graph(&gr, in, src, uid, opts);
   if (r == 0)
     r = pick_centres(&gr, uid, nu, thresh, ulab);
   if (r == 0) {
     attach_leftovers(&gr, uid, nu, ulab);
-    /* A pair seen from the other side only (its sub-window matched my
-     * main vector) may be nearer than anything in my own list. */
+    /* The nearest sample within the threshold is the first kept pair
+     * (lists are sorted by distance; a pair may have been found from the
+     * other side only, its sub-window against my main vector); without
+     * one, the nearest beyond, NaN when every candidate was within the
+     * threshold and failed verification. */
     for (size_t u = 0; u < nu; u++)
-      if (gr.off[u + 1] > gr.off[u] && gr.dist[gr.off[u]] < unn[u])
+      if (gr.off[u + 1] > gr.off[u])
         unn[u] = gr.dist[gr.off[u]];
+      else if (isinf(unn[u]))
+        unn[u] = NAN;
   }
   knn_graph_free(&gr);
   free(ps.p);

@@ -32,6 +32,16 @@
  * several groups.  Memory: the rows (6 n d floats with sub-windows), n K
  * list entries, and the pairs.
  *
+ * Verification: every pair found within the threshold is then checked
+ * on the samples' thumbnails (imgverify.h: the detail correlation after
+ * an affine alignment), when the caller gives them; a pair scoring below
+ * the verify level is no pair.  The global vectors keep edited copies
+ * close, but different photographs of one layout (night landscapes,
+ * screenshots of one program) come close too: the detail inside the
+ * layout tells them apart.  Each pair is scored once, on up to
+ * opts->nthreads threads (default 2), with the smaller sample id's
+ * thumbnail first, so the outcome depends on the two images alone.
+ *
  * Groups are formed around centres, so that they do not chain:
  *   1. The next centre is the ungrouped sample with the largest sum of
  *      (threshold - distance) over its ungrouped neighbours (ties: the
@@ -48,7 +58,10 @@
  * threshold of an existing sample leave every existing group exactly as
  * it was (the quality test checks it).  The result does not depend on the
  * input order.  Every sample with a neighbour within the threshold is in
- * a group, and its nn_dist is then <= the threshold.
+ * a group, and its nn_dist is then <= the threshold: nn_dist is the
+ * nearest verified pair within the threshold, else the nearest sample
+ * beyond it, NaN when every candidate was within it and failed
+ * verification.
  *
  * Output order is deterministic and independent of the input order and of
  * thread counts: members ascending by sample id, groups ascending by their
@@ -99,6 +112,14 @@ struct neardup_input {
   size_t nsub;
   const float *mean;      /* NULL (the set's column mean), or the fixed
                              origin, d values */
+  /* Verification (imgverify.h): NULL, or n thumbnails of IMGVERIFY_BYTES
+   * (row i at i * IMGVERIFY_BYTES), with thumb_ok[i] 0 where row i has
+   * none (its pairs are kept unverified).  A pair within the threshold
+   * whose two thumbnails score below verify is dropped; verify <= 0
+   * verifies nothing. */
+  const uint8_t *thumbs;
+  const uint8_t *thumb_ok;
+  double verify;
 };
 
 /* Samples whose 16-byte content hashes are equal.  ids[i] and hash[i]

@@ -24,6 +24,7 @@
 
 #include "featstore.h"
 #include "imgfeat.h"
+#include "imgverify.h"
 #include "imgcodec.h"
 #include "imgfmt.h"
 #include "names.h"
@@ -525,6 +526,7 @@ struct cslot {
   int feat_r;     /* decoding: < 0 failed */
   uint8_t hash[16];
   struct imgfeat f;
+  uint8_t thumb[IMGVERIFY_BYTES];   /* the verification thumbnail */
 };
 
 struct wbuf {
@@ -601,6 +603,18 @@ static int content_data(const struct import_source *src,
   return read_all(src, f, b->p, size);
 }
 
+/* The verification thumbnail (imgverify.h) of the features' decode: its
+ * content box, as the features see it. */
+static int content_thumb(const struct image *im,
+                         uint8_t thumb[IMGVERIFY_BYTES])
+{
+  int box[4];
+  int r = imgfeat_content(im, box);
+
+  return r < 0 ? r : imgverify_thumb(im, box[0], box[1], box[2], box[3],
+                                     thumb);
+}
+
 static void content_file(struct content *c, int w, const struct cjob *j,
                          struct cslot *sl)
 {
@@ -630,6 +644,8 @@ static void content_file(struct content *c, int w, const struct cjob *j,
                             &im, NULL);
     if (sl->feat_r == 0)
       sl->feat_r = imgfeat_compute(&im, &sl->f);
+    if (sl->feat_r == 0)
+      sl->feat_r = content_thumb(&im, sl->thumb);
     image_free(&im);
   }
   if (map)
@@ -683,6 +699,8 @@ static int content_consume(void *ud, size_t first, size_t count)
                : "no features: the image data cannot be decoded");
       } else {
         r = featstore_put(c->t, j->id, j->size, j->mtime_ns, &sl->f);
+        if (r == 0)
+          r = featstore_put_thumb(c->t, j->id, sl->thumb);
         c->st->featured++;
       }
     }

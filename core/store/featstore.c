@@ -258,7 +258,12 @@ int featstore_current(struct store_txn *t, uint64_t id, uint64_t size,
     return 0;   /* a damaged record is simply recomputed */
   if (r < 0)
     return r;
-  return sz == size && mt == mtime_ns;
+  if (sz != size || mt != mtime_ns)
+    return 0;
+  r = featstore_get_thumb(t, id, NULL);
+  if (r == -ENOENT || r == -EIO)
+    return 0;   /* features of an older build: with the thumbnail again */
+  return r < 0 ? r : 1;
 }
 
 /* ---- matrix ---- */

@@ -7,6 +7,9 @@
  *               and mtime they were computed from, phash, 128 floats;
  *   "feat.sub"  the sub-window vectors of computed features (imgfeat.h),
  *               written with "feat" in the same transaction;
+ *   "feat.thumb" the verification thumbnail (imgverify.h) of computed
+ *               features, written with "feat" in the same transaction
+ *               (featstore_thumb.c; layout in docs/STORE-FORMAT.md);
  *   "feat.ext"  external embeddings: any dimension (all records of one
  *               import share it), no hash.
  * Layout, little-endian (docs/STORE-FORMAT.md "Feature records"):
@@ -17,8 +20,11 @@
  *   3 u8 0 | 4 u16 dim | 6 u16 0 | 8 nsub x dim int16 (value x 32767).
  *
  * Computed features count as current only when their imgfeat version is
- * this build's IMGFEAT_VERSION and their size/mtime equal the sample's;
- * anything else is treated as missing (import recomputes it).
+ * this build's IMGFEAT_VERSION, their size/mtime equal the sample's and
+ * a thumbnail of this IMGVERIFY_VERSION is beside them; anything else is
+ * treated as missing (import recomputes it).  Until then the older
+ * records are still read: a sample without a thumbnail has its pairs
+ * kept unverified.
  *
  * What it does not do: compute features (import.c does, with imgfeat.c) or
  * compare them (neardup.h, knn.h).  Records of deleted samples are ignored
@@ -32,11 +38,13 @@
 #include <stdint.h>
 
 #include "imgfeat.h"
+#include "imgverify.h"
 #include "store.h"
 
 #define FEATSTORE_NS "feat"
 #define FEATSTORE_NS_EXT "feat.ext"
 #define FEATSTORE_NS_SUB "feat.sub"
+#define FEATSTORE_NS_THUMB "feat.thumb"
 #define FEATSTORE_REC_VERSION 1
 /* Largest external embedding accepted. */
 #define FEATSTORE_MAX_DIM 8192
@@ -85,6 +93,25 @@ int featstore_load_matrix(struct store_txn *t, struct feat_matrix *ret);
  * allocated), -ENOMEM, or a store error. */
 int featstore_load_sub(struct store_txn *t, const struct feat_matrix *m,
                        float **ret_sub);
+
+/* Writes the verification thumbnail of sample `id` (call it in the
+ * transaction of its featstore_put()).  0 or a negative errno. */
+int featstore_put_thumb(struct store_txn *t, uint64_t id,
+                        const uint8_t thumb[IMGVERIFY_BYTES]);
+
+/* Reads it into thumb (may be NULL: a presence check).  0; -ENOENT when
+ * absent or of another IMGVERIFY_VERSION or side; -EIO when malformed. */
+int featstore_get_thumb(struct store_txn *t, uint64_t id,
+                        uint8_t thumb[IMGVERIFY_BYTES]);
+
+/* The thumbnails of the rows of a computed matrix m: *ret_thumbs gets
+ * m->n x IMGVERIFY_BYTES (row i at i * IMGVERIFY_BYTES), *ret_ok m->n
+ * flags, 0 where a sample has no current thumbnail (both owned by the
+ * caller, free()).  Returns 0; -ENODATA for external embeddings, an empty
+ * matrix or no thumbnail at all (nothing allocated); -ENOMEM, or a store
+ * error. */
+int featstore_load_thumbs(struct store_txn *t, const struct feat_matrix *m,
+                          uint8_t **ret_thumbs, uint8_t **ret_ok);
 
 /* Frees the arrays and empties *m; NULL is fine. */
 void featstore_matrix_free(struct feat_matrix *m);

@@ -172,6 +172,8 @@ int viewcompute_inputs_fp(struct store_txn *t, enum view_kind k,
   }
   config_get_str(t, "neardup.threshold", sv, sizeof(sv));
   *ret = mix_str(*ret, sv);
+  config_get_str(t, "neardup.verify", sv, sizeof(sv));
+  *ret = mix_str(*ret, sv);
   return 0;
 }
 
@@ -471,26 +473,38 @@ static int nd_collect(struct store_txn *t, struct nd_work *w)
 }
 
 /* The near groups of the embedding matrix m: computed features with
- * their sub-windows, measured from the fixed origin (neardup.h); imported
- * embeddings on their own, from the set's mean. */
+ * their sub-windows, measured from the fixed origin, and their pairs
+ * verified on the thumbnails (neardup.h); imported embeddings on their
+ * own, from the set's mean, unverified. */
 static int nd_near(struct store_txn *t, const struct feat_matrix *m,
                    struct nd_work *w, struct view_list *out)
 {
   struct neardup_input in = { .x = m->x, .n = m->n, .d = m->dim,
                               .ids = m->ids };
   float *sub = NULL;
+  uint8_t *thumbs = NULL, *ok = NULL;
   int r = featstore_load_sub(t, m, &sub);
 
   if (r == 0) {
     in.sub = sub;
     in.nsub = IMGFEAT_NSUB;
     in.mean = imgfeat_origin;
-  } else if (r != -ENODATA) {
+    r = featstore_load_thumbs(t, m, &thumbs, &ok);
+    if (r == 0) {
+      in.thumbs = thumbs;
+      in.thumb_ok = ok;
+      in.verify = config_get_float(t, "neardup.verify");
+    }
+  }
+  if (r < 0 && r != -ENODATA) {
+    free(sub);
     return r;
   }
   r = neardup_near_in(&in, config_get_float(t, "neardup.threshold"), NULL,
                       &w->near);
   free(sub);
+  free(thumbs);
+  free(ok);
   if (r == 0 && w->near.capped)
     snprintf(out->note, sizeof(out->note), "%zu samples have more than "
              "%d near neighbours within neardup.threshold: their groups "

@@ -1,0 +1,424 @@
+/* imgverify.c - the thumbnail and the aligned detail correlation of
+ * imgverify.h.  Every buffer lives on the stack (a few 32x32 float
+ * planes); nothing is shared between calls.
+ */
+#include "imgverify.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define N IMGVERIFY_SIDE
+#define LEVELS 3                   /* pyramid levels at most */
+/* Luma weights halfway between BT.601 and Rec. 709, as imgfeat.c: grey
+ * copies are made with either. */
+#define W_R 0.2558
+#define W_G 0.6511
+#define W_B 0.0931
+/* An identity score this high needs no alignment. */
+#define EARLY_ACCEPT 0.9
+/* The share of pixels that must stay inside both after the warp. */
+#define MIN_OVERLAP 0.4
+/* A picture whose thumbnail cells span fewer grey levels is flat: it has
+ * no detail to compare. */
+#define FLAT_RANGE 4.0
+/* Below this detail energy (per pixel, in stretched levels squared) a
+ * thumbnail counts as flat. */
+#define FLAT_ENERGY 0.25
+
+/* ---- thumbnail ---- */
+
+/* Adds v over the cells [s, e) (cell units, fractional) of row, weighted
+ * by overlap. */
+static void spread(double *row, double s, double e, double v)
+{
+  int c0 = (int)floor(s), c1 = (int)ceil(e);
+
+  for (int c = c0 < 0 ? 0 : c0; c < c1 && c < N; c++) {
+    double lo = s > c ? s : c, hi = e < c + 1 ? e : c + 1;
+    if (hi > lo)
+      row[c] += v * (hi - lo);
+  }
+}
+
+static double luma_at(const uint8_t *p, int ch)
+{
+  return ch == 1 ? p[0] : W_R * p[0] + W_G * p[1] + W_B * p[2];
+}
+
+int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
+                    uint8_t out[IMGVERIFY_BYTES])
+{
+  double acc[N][N], line[N];
+  double fx, fy, vmin = 1e9, vmax = -1e9;
+
+  memset(out, 0, IMGVERIFY_BYTES);
+  if (!im || !im->px || im->w < 1 || im->h < 1 ||
+      (im->channels != 1 && im->channels != 3) || x0 < 0 || y0 < 0 ||
+      x1 > im->w || y1 > im->h || x1 <= x0 || y1 <= y0)
+    return -EINVAL;
+  memset(acc, 0, sizeof(acc));
+  fx = (double)N / (x1 - x0);   /* cells per source pixel */
+  fy = (double)N / (y1 - y0);
+  for (int y = y0; y < y1; y++) {
+    const uint8_t *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x0) *
+                                    (size_t)im->channels;
+    memset(line, 0, sizeof(line));
+    for (int x = 0; x < x1 - x0; x++, p += im->channels)
+      spread(line, x * fx, (x + 1) * fx, luma_at(p, im->channels));
+    for (int r = (int)floor((y - y0) * fy);
+         r < N && r < (int)ceil((y + 1 - y0) * fy); r++) {
+      double lo = (y - y0) * fy, hi = (y + 1 - y0) * fy;
+      double w = (hi < r + 1 ? hi : r + 1) - (lo > r ? lo : r);
+      for (int c = 0; w > 0 && c < N; c++)
+        acc[r][c] += w * line[c];
+    }
+  }
+  /* Each cell received (pixels per cell) x (cell share) = 1 / (fx fy)
+   * pixel weights in total.  The range is then stretched to 0..255, so
+   * that the detail of a dark or hazy picture survives the rounding to
+   * bytes (the score is blind to a gain and an offset); a picture whose
+   * cells span less than FLAT_RANGE levels is stored flat, all zeros. */
+  for (int r = 0; r < N; r++)
+    for (int c = 0; c < N; c++) {
+      acc[r][c] *= fx * fy;
+      vmin = acc[r][c] < vmin ? acc[r][c] : vmin;
+      vmax = acc[r][c] > vmax ? acc[r][c] : vmax;
+    }
+  if (vmax - vmin < FLAT_RANGE)
+    return 0;
+  for (int r = 0; r < N; r++)
+    for (int c = 0; c < N; c++)
+      out[r * N + c] =
+          (uint8_t)((acc[r][c] - vmin) * 255 / (vmax - vmin) + 0.5);
+  return 0;
+}
+
+/* ---- planes ---- */
+
+typedef float plane[N][N];
+
+/* Separable 1-4-6-4-1 smoothing, edges clamped. */
+static void smooth(const plane in, plane out)
+{
+  static const float k[5] = { 1 / 16.f, 4 / 16.f, 6 / 16.f, 4 / 16.f,
+                              1 / 16.f };
+  plane t;
+
+  for (int y = 0; y < N; y++)
+    for (int x = 0; x < N; x++) {
+      float s = 0;
+      for (int i = -2; i <= 2; i++) {
+        int xx = x + i < 0 ? 0 : x + i >= N ? N - 1 : x + i;
+        s += k[i + 2] * in[y][xx];
+      }
+      t[y][x] = s;
+    }
+  for (int y = 0; y < N; y++)
+    for (int x = 0; x < N; x++) {
+      float s = 0;
+      for (int i = -2; i <= 2; i++) {
+        int yy = y + i < 0 ? 0 : y + i >= N ? N - 1 : y + i;
+        s += k[i + 2] * t[yy][x];
+      }
+      out[y][x] = s;
+    }
+}
+
+/* Each pixel minus the mean of its 5x5 neighbourhood (clipped at the
+ * edges): the layout cancels, the detail stays. */
+static void detail(const plane in, plane out)
+{
+  for (int y = 0; y < N; y++)
+    for (int x = 0; x < N; x++) {
+      float s = 0;
+      int cnt = 0;
+      for (int j = y - 2; j <= y + 2; j++)
+        for (int i = x - 2; i <= x + 2; i++)
+          if (j >= 0 && j < N && i >= 0 && i < N) {
+            s += in[j][i];
+            cnt++;
+          }
+      out[y][x] = in[y][x] - s / (float)cnt;
+    }
+}
+
+static void load(const uint8_t *b, bool mirror, plane out)
+{
+  for (int y = 0; y < N; y++)
+    for (int x = 0; x < N; x++)
+      out[y][x] = b[y * N + (mirror ? N - 1 - x : x)];
+}
+
+/* Normalised correlation of two planes over all pixels; *ea, *eb the
+ * energies (sum of squares about the mean) per pixel. */
+static double ncc_plain(const plane a, const plane b, double *ea, double *eb)
+{
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, n = N * N;
+
+  for (int y = 0; y < N; y++)
+    for (int x = 0; x < N; x++) {
+      sa += a[y][x];
+      sb += b[y][x];
+      saa += (double)a[y][x] * a[y][x];
+      sbb += (double)b[y][x] * b[y][x];
+      sab += (double)a[y][x] * b[y][x];
+    }
+  saa -= sa * sa / n;
+  sbb -= sb * sb / n;
+  sab -= sa * sb / n;
+  if (ea)
+    *ea = saa / n;
+  if (eb)
+    *eb = sbb / n;
+  return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
+}
+
+/* ---- alignment ---- */
+
+/* Bilinear sample of an n x n plane (row stride N) at (x, y) in pixel
+ * units; false outside [0, n-1]. */
+static bool sample(const float *p, int n, double x, double y, double *v)
+{
+  int ix, iy;
+  double fx, fy;
+
+  if (!(x >= 0 && y >= 0 && x <= n - 1 && y <= n - 1))
+    return false;
+  ix = (int)x;
+  iy = (int)y;
+  if (ix > n - 2)
+    ix = n - 2;
+  if (iy > n - 2)
+    iy = n - 2;
+  fx = x - ix;
+  fy = y - iy;
+  p += iy * N + ix;
+  *v = (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) +
+       fy * ((1 - fx) * p[N] + fx * p[N + 1]);
+  return true;
+}
+
+/* The warp: a's centred pixel (x, y) -> b's centred
+ * ((1+p0) x + p1 y + p4, p2 x + (1+p3) y + p5); p6, p7 gain - 1 and
+ * offset of a's intensities in the residual. */
+#define NP 8
+
+static void warp(const double *p, double x, double y, double *u, double *v)
+{
+  *u = (1 + p[0]) * x + p[1] * y + p[4];
+  *v = p[2] * x + (1 + p[3]) * y + p[5];
+}
+
+/* Solves the n x n system m x = r in place (partial pivoting); false when
+ * singular. */
+static bool solve(double m[NP][NP], double *r, int n)
+{
+  for (int c = 0; c < n; c++) {
+    int piv = c;
+    for (int i = c + 1; i < n; i++)
+      if (fabs(m[i][c]) > fabs(m[piv][c]))
+        piv = i;
+    if (fabs(m[piv][c]) < 1e-12)
+      return false;
+    if (piv != c) {
+      double t = r[c];
+      r[c] = r[piv];
+      r[piv] = t;
+      for (int j = 0; j < n; j++) {
+        t = m[c][j];
+        m[c][j] = m[piv][j];
+        m[piv][j] = t;
+      }
+    }
+    for (int i = c + 1; i < n; i++) {
+      double f = m[i][c] / m[c][c];
+      for (int j = c; j < n; j++)
+        m[i][j] -= f * m[c][j];
+      r[i] -= f * r[c];
+    }
+  }
+  for (int c = n - 1; c >= 0; c--) {
+    for (int j = c + 1; j < n; j++)
+      r[c] -= m[c][j] * r[j];
+    r[c] /= m[c][c];
+  }
+  return true;
+}
+
+/* One level of the alignment: n x n planes a (reference), b and b's
+ * gradients gx, gy (all stride N).  Gauss-Newton on
+ * r(x) = b(W(x)) - (1 + p6) a(x) - p7, at most iters steps. */
+static void align_level(const float *a, const float *b, const float *gx,
+                        const float *gy, int n, int iters, double *p)
+{
+  double c = (n - 1) / 2.0;
+
+  for (int it = 0; it < iters; it++) {
+    double h[NP][NP], g[NP], step = 0;
+    int cnt = 0;
+    memset(h, 0, sizeof(h));
+    memset(g, 0, sizeof(g));
+    for (int y = 0; y < n; y++)
+      for (int x = 0; x < n; x++) {
+        double xc = x - c, yc = y - c, u, v, bv, bx, by, j[NP], r;
+        double av = a[y * N + x];
+        warp(p, xc, yc, &u, &v);
+        if (!sample(b, n, u + c, v + c, &bv) ||
+            !sample(gx, n, u + c, v + c, &bx) ||
+            !sample(gy, n, u + c, v + c, &by))
+          continue;
+        r = bv - (1 + p[6]) * av - p[7];
+        j[0] = bx * xc;
+        j[1] = bx * yc;
+        j[2] = by * xc;
+        j[3] = by * yc;
+        j[4] = bx;
+        j[5] = by;
+        j[6] = -av;
+        j[7] = -1;
+        for (int k = 0; k < NP; k++) {
+          g[k] -= j[k] * r;
+          for (int l = k; l < NP; l++)
+            h[k][l] += j[k] * j[l];
+        }
+        cnt++;
+      }
+    if (cnt < MIN_OVERLAP * n * n)
+      return;
+    for (int k = 0; k < NP; k++) {
+      for (int l = 0; l < k; l++)
+        h[k][l] = h[l][k];
+      h[k][k] *= 1.01;           /* a little damping */
+      h[k][k] += 1e-6;
+    }
+    if (!solve(h, g, NP))
+      return;
+    for (int k = 0; k < NP; k++) {
+      p[k] += g[k];
+      step += fabs(g[k]) * (k < 6 ? 1 : 0);
+    }
+    /* Beyond a few degrees and a 25 % scale it is another picture. */
+    for (int k = 0; k < 4; k++)
+      if (fabs(p[k]) > 0.25)
+        return;
+    if (step < 1e-3)
+      return;
+  }
+}
+
+/* Central-difference gradients of an n x n plane (stride N). */
+static void gradients(const float *b, int n, float *gx, float *gy)
+{
+  for (int y = 0; y < n; y++)
+    for (int x = 0; x < n; x++) {
+      int xl = x > 0 ? x - 1 : x, xr = x < n - 1 ? x + 1 : x;
+      int yu = y > 0 ? y - 1 : y, yd = y < n - 1 ? y + 1 : y;
+      gx[y * N + x] = (b[y * N + xr] - b[y * N + xl]) / (float)(xr - xl);
+      gy[y * N + x] = (b[yd * N + x] - b[yu * N + x]) / (float)(yd - yu);
+    }
+}
+
+/* 2x2 block means of the top-left n x n of in into the top-left
+ * n/2 x n/2 of out (both stride N). */
+static void halve(const float *in, int n, float *out)
+{
+  for (int y = 0; y < n / 2; y++)
+    for (int x = 0; x < n / 2; x++)
+      out[y * N + x] = (in[2 * y * N + 2 * x] + in[2 * y * N + 2 * x + 1] +
+                        in[(2 * y + 1) * N + 2 * x] +
+                        in[(2 * y + 1) * N + 2 * x + 1]) / 4;
+}
+
+/* The affine warp from a's smoothed plane to b's: a pyramid of 2x2
+ * means down to a side of about 16, aligned coarse to fine. */
+static void align(const plane sa, const plane sb, double scale, double *p)
+{
+  plane pa[LEVELS], pb[LEVELS], gx, gy;
+  int nl = 1, n;
+
+  memset(p, 0, NP * sizeof(*p));
+  p[0] = p[3] = scale;
+  memcpy(pa[0], sa, sizeof(plane));
+  memcpy(pb[0], sb, sizeof(plane));
+  for (n = N; nl < LEVELS && n / 2 >= 12; nl++, n /= 2) {
+    halve(&pa[nl - 1][0][0], n, &pa[nl][0][0]);
+    halve(&pb[nl - 1][0][0], n, &pb[nl][0][0]);
+  }
+  for (int l = nl - 1; l >= 0; l--) {
+    n = N >> l;
+    gradients(&pb[l][0][0], n, &gx[0][0], &gy[0][0]);
+    align_level(&pa[l][0][0], &pb[l][0][0], &gx[0][0], &gy[0][0], n,
+                l == nl - 1 ? 20 : 10, p);
+    if (l > 0) {   /* centred coordinates double at the next level */
+      p[4] *= 2;
+      p[5] *= 2;
+    }
+  }
+}
+
+/* Correlation of a's detail with b's detail under the warp, over the
+ * pixels it keeps inside b (a 2-pixel frame of a left out: its 5x5 means
+ * are one-sided); -1 below MIN_OVERLAP. */
+static double ncc_warped(const plane da, const plane db, const double *p)
+{
+  double c = (N - 1) / 2.0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  int n = 0;
+
+  for (int y = 2; y < N - 2; y++)
+    for (int x = 2; x < N - 2; x++) {
+      double u, v, bv, av = da[y][x];
+      warp(p, x - c, y - c, &u, &v);
+      if (!sample(&db[0][0], N, u + c, v + c, &bv))
+        continue;
+      sa += av;
+      sb += bv;
+      saa += av * av;
+      sbb += bv * bv;
+      sab += av * bv;
+      n++;
+    }
+  if (n < MIN_OVERLAP * (N - 4) * (N - 4))
+    return -1;
+  saa -= sa * sa / n;
+  sbb -= sb * sb / n;
+  sab -= sa * sb / n;
+  return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : -1;
+}
+
+double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
+                       const uint8_t b[IMGVERIFY_BYTES])
+{
+  plane pa, pb, pbm, sa, sb, sbm, da, db, dbm;
+  double ea, eb, s0, s0m, best, p[NP];
+  bool mir;
+
+  load(a, false, pa);
+  load(b, false, pb);
+  load(b, true, pbm);
+  smooth(pa, sa);
+  smooth(pb, sb);
+  smooth(pbm, sbm);
+  detail(pa, da);
+  detail(pb, db);
+  detail(pbm, dbm);
+  s0 = ncc_plain(da, db, &ea, &eb);
+  if (ea < FLAT_ENERGY || eb < FLAT_ENERGY)
+    return 1;   /* no detail to compare: the features decide alone */
+  s0m = ncc_plain(da, dbm, NULL, NULL);
+  best = s0 > s0m ? s0 : s0m;
+  if (best >= EARLY_ACCEPT)
+    return best;
+  /* The mirror whose coarse picture fits better is aligned. */
+  mir = ncc_plain(sa, sbm, NULL, NULL) > ncc_plain(sa, sb, NULL, NULL);
+  /* From the identity, and from b a central crop of a or a of b: a
+   * start near the answer converges where the identity may not. */
+  for (int k = 0; k < 3 && best < EARLY_ACCEPT; k++) {
+    static const double start[3] = { 0, 1 / 0.9 - 1, 0.9 - 1 };
+    align(sa, mir ? sbm : sb, start[k], p);
+    s0 = ncc_warped(da, mir ? dbm : db, p);
+    best = s0 > best ? s0 : best;
+  }
+  return best;
+}

@@ -1,0 +1,60 @@
+/* imgverify.h - the second opinion on a near-duplicate pair: a small
+ * grey thumbnail of each image, kept beside its features, and a score
+ * saying whether two thumbnails show the same picture once aligned.
+ *
+ * Why: the global features (imgfeat.h) describe the coarse layout, which
+ * is what survives borders, crops, rotations and photometric edits; but
+ * different photographs of one layout (night landscapes: a dark sky over
+ * a lit horizon; plain screenshots of one program) share it too.  What
+ * tells them apart is the detail inside the layout, which edits keep once
+ * the two images are aligned.  So:
+ *
+ *   Thumbnail (imgverify_thumb(), at import, from the features' decode):
+ *   the content box (solid borders removed, imgfeat_content()) area-
+ *   averaged to IMGVERIFY_SIDE x IMGVERIFY_SIDE luma bytes.  The aspect
+ *   ratio is dropped; the alignment below is affine, so it takes it back.
+ *   About 10 us per image, no allocation.
+ *
+ *   Score (imgverify_score(), when groups are formed, for each pair within
+ *   the distance threshold): both thumbnails are smoothed for alignment
+ *   and reduced to their detail (each pixel minus its 5x5 mean) for the
+ *   score.  The better of "as is" and "one mirrored" (by the smoothed
+ *   correlation) is aligned with an affine warp (Gauss-Newton, from
+ *   identity, a 16x16 level then the full one, with a gain and offset of
+ *   the intensities), which covers rotations of a few degrees, crops of
+ *   10 % towards any side, resizes and aspect changes.  The score is the
+ *   normalised correlation of the two detail images over the pixels the
+ *   warp keeps inside both, in [-1, 1]: edited copies stay high, different
+ *   pictures of one layout low.  A pair whose alignment leaves too little
+ *   overlap scores -1.  Cost: about 0.1 ms a pair (no allocation).
+ *
+ * Pure compute: no I/O, no state; every function is thread-safe.
+ */
+#ifndef CURATE_IMGVERIFY_H
+#define CURATE_IMGVERIFY_H
+
+#include <stdint.h>
+
+#include "jpegcodec.h"
+
+#define IMGVERIFY_SIDE 32
+#define IMGVERIFY_BYTES (IMGVERIFY_SIDE * IMGVERIFY_SIDE)
+/* Bumped whenever the thumbnail of the same pixels changes. */
+#define IMGVERIFY_VERSION 1
+/* Default of neardup.verify: pairs scoring below it are not near
+ * duplicates (measured: docs/ARCHITECTURE.md §10). */
+#define IMGVERIFY_ACCEPT_DEFAULT 0.6
+
+/* The thumbnail of the region [x0, x1) x [y0, y1) of an RGB or grey image
+ * (normally imgfeat_content()'s box).  Returns 0, or -EINVAL (bad image
+ * or an empty region; out is then zeroed). */
+int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
+                    uint8_t out[IMGVERIFY_BYTES]);
+
+/* How well two thumbnails match once aligned (above), in [-1, 1];
+ * symmetric up to rounding.  Flat thumbnails (no detail) score 1 with
+ * each other and -1 with any other. */
+double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
+                       const uint8_t b[IMGVERIFY_BYTES]);
+
+#endif
