@@ -18,6 +18,11 @@
 #define W_B 0.0931
 /* An identity score this high needs no alignment. */
 #define EARLY_ACCEPT 0.9
+/* The frame of a's thumbnail left out of every comparison: the corners a
+ * rotation brings in (black or white triangles, with edges as strong as
+ * any detail: two copies rotated alike would match on them) and the
+ * edges a crop takes away. */
+#define MARGIN (N / 8)
 /* The share of pixels that must stay inside both after the warp. */
 #define MIN_OVERLAP 0.4
 /* A picture whose thumbnail cells span fewer grey levels is flat: it has
@@ -151,14 +156,17 @@ static void load(const uint8_t *b, bool mirror, plane out)
       out[y][x] = b[y * N + (mirror ? N - 1 - x : x)];
 }
 
-/* Normalised correlation of two planes over all pixels; *ea, *eb the
- * energies (sum of squares about the mean) per pixel. */
-static double ncc_plain(const plane a, const plane b, double *ea, double *eb)
+/* Normalised correlation of two planes over the pixels m or more from
+ * the edge; *ea, *eb the energies (sum of squares about the mean) per
+ * pixel. */
+static double ncc_plain(const plane a, const plane b, int m, double *ea,
+                        double *eb)
 {
-  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, n = N * N;
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  double n = (double)(N - 2 * m) * (N - 2 * m);
 
-  for (int y = 0; y < N; y++)
-    for (int x = 0; x < N; x++) {
+  for (int y = m; y < N - m; y++)
+    for (int x = m; x < N - m; x++) {
       sa += a[y][x];
       sb += b[y][x];
       saa += (double)a[y][x] * a[y][x];
@@ -254,14 +262,15 @@ static void align_level(const float *a, const float *b, const float *gx,
                         const float *gy, int n, int iters, double *p)
 {
   double c = (n - 1) / 2.0;
+  int mg = MARGIN * n / N;
 
   for (int it = 0; it < iters; it++) {
     double h[NP][NP], g[NP], step = 0;
     int cnt = 0;
     memset(h, 0, sizeof(h));
     memset(g, 0, sizeof(g));
-    for (int y = 0; y < n; y++)
-      for (int x = 0; x < n; x++) {
+    for (int y = mg; y < n - mg; y++)
+      for (int x = mg; x < n - mg; x++) {
         double xc = x - c, yc = y - c, u, v, bv, bx, by, j[NP], r;
         double av = a[y * N + x];
         warp(p, xc, yc, &u, &v);
@@ -285,7 +294,7 @@ static void align_level(const float *a, const float *b, const float *gx,
         }
         cnt++;
       }
-    if (cnt < MIN_OVERLAP * n * n)
+    if (cnt < MIN_OVERLAP * (n - 2 * mg) * (n - 2 * mg))
       return;
     for (int k = 0; k < NP; k++) {
       for (int l = 0; l < k; l++)
@@ -359,15 +368,15 @@ static void align(const plane sa, const plane sb, double scale, double *p)
 }
 
 /* Correlation of a's detail with b's detail under the warp, over the
- * pixels it keeps inside b (a 2-pixel frame of a left out: its 5x5 means
- * are one-sided); -1 below MIN_OVERLAP. */
+ * pixels of a's centre (MARGIN) it keeps inside b; -1 below
+ * MIN_OVERLAP. */
 static double ncc_warped(const plane da, const plane db, const double *p)
 {
   double c = (N - 1) / 2.0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
   int n = 0;
 
-  for (int y = 2; y < N - 2; y++)
-    for (int x = 2; x < N - 2; x++) {
+  for (int y = MARGIN; y < N - MARGIN; y++)
+    for (int x = MARGIN; x < N - MARGIN; x++) {
       double u, v, bv, av = da[y][x];
       warp(p, x - c, y - c, &u, &v);
       if (!sample(&db[0][0], N, u + c, v + c, &bv))
@@ -379,7 +388,7 @@ static double ncc_warped(const plane da, const plane db, const double *p)
       sab += av * bv;
       n++;
     }
-  if (n < MIN_OVERLAP * (N - 4) * (N - 4))
+  if (n < MIN_OVERLAP * (N - 2 * MARGIN) * (N - 2 * MARGIN))
     return -1;
   saa -= sa * sa / n;
   sbb -= sb * sb / n;
@@ -388,7 +397,7 @@ static double ncc_warped(const plane da, const plane db, const double *p)
 }
 
 double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
-                       const uint8_t b[IMGVERIFY_BYTES])
+                       const uint8_t b[IMGVERIFY_BYTES], double enough)
 {
   plane pa, pb, pbm, sa, sb, sbm, da, db, dbm;
   double ea, eb, s0, s0m, best, p[NP];
@@ -403,18 +412,18 @@ double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
   detail(pa, da);
   detail(pb, db);
   detail(pbm, dbm);
-  s0 = ncc_plain(da, db, &ea, &eb);
+  s0 = ncc_plain(da, db, MARGIN, &ea, &eb);
   if (ea < FLAT_ENERGY || eb < FLAT_ENERGY)
     return 1;   /* no detail to compare: the features decide alone */
-  s0m = ncc_plain(da, dbm, NULL, NULL);
+  s0m = ncc_plain(da, dbm, MARGIN, NULL, NULL);
   best = s0 > s0m ? s0 : s0m;
-  if (best >= EARLY_ACCEPT)
+  if (best >= EARLY_ACCEPT || best >= enough)
     return best;
   /* The mirror whose coarse picture fits better is aligned. */
-  mir = ncc_plain(sa, sbm, NULL, NULL) > ncc_plain(sa, sb, NULL, NULL);
+  mir = ncc_plain(sa, sbm, 0, NULL, NULL) > ncc_plain(sa, sb, 0, NULL, NULL);
   /* From the identity, and from b a central crop of a or a of b: a
    * start near the answer converges where the identity may not. */
-  for (int k = 0; k < 3 && best < EARLY_ACCEPT; k++) {
+  for (int k = 0; k < 3 && best < EARLY_ACCEPT && best < enough; k++) {
     static const double start[3] = { 0, 1 / 0.9 - 1, 0.9 - 1 };
     align(sa, mir ? sbm : sb, start[k], p);
     s0 = ncc_warped(da, mir ? dbm : db, p);

@@ -43,7 +43,7 @@
 #define IMGVERIFY_VERSION 1
 /* Default of neardup.verify: pairs scoring below it are not near
  * duplicates (measured: docs/ARCHITECTURE.md §10). */
-#define IMGVERIFY_ACCEPT_DEFAULT 0.6
+#define IMGVERIFY_ACCEPT_DEFAULT 0.7
 
 /* The thumbnail of the region [x0, x1) x [y0, y1) of an RGB or grey image
  * (normally imgfeat_content()'s box).  Returns 0, or -EINVAL (bad image
@@ -51,10 +51,14 @@
 int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
                     uint8_t out[IMGVERIFY_BYTES]);
 
-/* How well two thumbnails match once aligned (above), in [-1, 1];
- * symmetric up to rounding.  Flat thumbnails (no detail) score 1 with
- * each other and -1 with any other. */
+/* How well two thumbnails match once aligned (above), in [-1, 1]: the
+ * best correlation of the alignments tried.  The search stops as soon as
+ * one reaches `enough` (pass a value above 1 for the best of all).  Not
+ * quite symmetric (a is the reference of the alignment): callers that
+ * need one answer per pair pass the pair in a fixed order.  A thumbnail
+ * with no detail (flat) scores 1 with anything: there is nothing to
+ * check, the features decide alone. */
 double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
-                       const uint8_t b[IMGVERIFY_BYTES]);
+                       const uint8_t b[IMGVERIFY_BYTES], double enough);
 
 #endif

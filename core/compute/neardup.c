@@ -629,7 +629,7 @@ static void *verify_worker(void *arg)
         ta = tb;
         tb = t;
       }
-      j->keep[i] = imgverify_score(ta, tb) >= j->in->verify;
+      j->keep[i] = imgverify_score(ta, tb, j->in->verify) >= j->in->verify;
     }
   return NULL;
 }

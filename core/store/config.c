@@ -80,7 +80,7 @@ static const struct config_key keys[] = {
   { "neardup.threshold", CFG_FLOAT, "0.09", 0, 2, NULL,
     "cosine distance at or below which two images are near-duplicates",
     NULL, 0 },
-  { "neardup.verify", CFG_FLOAT, "0.6", 0, 1, NULL,
+  { "neardup.verify", CFG_FLOAT, "0.7", 0, 1, NULL,
     "detail correlation two aligned thumbnails must reach to be "
     "near-duplicates (0 = no check)", NULL, 0 },
   { "dupes.iou", CFG_FLOAT, "0.75", 0, 1, NULL,

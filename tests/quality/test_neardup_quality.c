@@ -32,11 +32,17 @@
  * pairs / negative pairs <= 1e-5, and that adding unrelated pictures
  * leaves every group they do not touch exactly as it was
  * (stable_when_unrelated_added).  Also prints the distance table used to
- * choose the default (docs/ARCHITECTURE.md).
+ * choose the default (docs/ARCHITECTURE.md).  The groups are verified on
+ * the thumbnails (imgverify.h) as the views verify them.
+ *
+ * verify_same_layout_import: scenes that share one layout (below), as
+ * real JPEG files through a real import and the views' grouping: the
+ * verification keeps them apart and keeps their edited copies.
  * usage: test-neardup-quality [N_ORIG]
  */
 #include "testlib.h"
 #include "imgfeat.h"
+#include "imgverify.h"
 #include "jpegcodec.h"
 #include "knn.h"
 #include "neardup.h"
@@ -44,7 +50,16 @@
 #include "../gen/paint.h"
 #include "edits.h"
 
+#include "config.h"
+#include "import.h"
+#include "store.h"
+#include "viewcompute.h"
+#include "viewlist.h"
+
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 
 #define W 320
 #define H 240
@@ -198,6 +213,8 @@ static size_t n_orig = 300;
 static size_t n_extra;
 static float *X;     /* main vectors, one row per image */
 static float *S;     /* sub-window vectors, IMGFEAT_NSUB rows per image */
+static uint8_t *TH;  /* verification thumbnails, one per image */
+static uint8_t *TH_OK;
 static uint64_t *ids;
 
 /* Features of image i (its row of X and rows of S). */
@@ -206,23 +223,33 @@ static int feat_of(const uint8_t *jpg, size_t len, size_t i)
   static struct imgfeat f;   /* 3 KB: not on the stack of every caller */
   struct image im;
   int r = jpeg_decode(jpg, len, IMGFEAT_MIN_SHORT, &im);
+  int box[4];
 
   if (r == 0)
     r = imgfeat_compute(&im, &f);
+  if (r == 0)
+    r = imgfeat_content(&im, box);
+  if (r == 0)
+    r = imgverify_thumb(&im, box[0], box[1], box[2], box[3],
+                        TH + i * IMGVERIFY_BYTES);
   image_free(&im);
   if (r == 0) {
     memcpy(X + i * IMGFEAT_DIM, f.v, sizeof(f.v));
     memcpy(S + i * IMGFEAT_NSUB * IMGFEAT_DIM, f.sub, sizeof(f.sub));
+    TH_OK[i] = 1;
   }
   return r;
 }
 
-/* The near-duplicate input of the first n images, as the views pass it. */
+/* The near-duplicate input of the first n images, as the views pass it
+ * (thumbnails verified at the default level). */
 static struct neardup_input input_of(size_t n)
 {
   struct neardup_input in = { .x = X, .n = n, .d = IMGFEAT_DIM, .ids = ids,
                               .sub = S, .nsub = IMGFEAT_NSUB,
-                              .mean = imgfeat_origin };
+                              .mean = imgfeat_origin, .thumbs = TH,
+                              .thumb_ok = TH_OK,
+                              .verify = IMGVERIFY_ACCEPT_DEFAULT };
   return in;
 }
 
@@ -233,6 +260,8 @@ static void build(void)
 
   X = malloc(n * IMGFEAT_DIM * sizeof(float));
   S = malloc(n * IMGFEAT_NSUB * IMGFEAT_DIM * sizeof(float));
+  TH = malloc(n * IMGVERIFY_BYTES);
+  TH_OK = calloc(n, 1);
   ids = malloc(n * sizeof(*ids));
   for (size_t i = 0; i < n_orig + n_extra; i++) {
     uint8_t *jpg;
@@ -517,11 +546,187 @@ TEST(stable_when_unrelated_added)
   neardup_groups_free(&b);
 }
 
+/* ---- the verification stage through real files and a real import ----
+ *
+ * Scenes of one layout: the same painted gradient and blobs (one seed per
+ * layout), each scene with its own fine texture (value noise with cells
+ * of 6-12 px, too fine for the global features, which see wavelengths of
+ * 60 px and more here, but seen by the 32x32 thumbnails).  The global
+ * features put the scenes of a layout within the threshold of each other;
+ * the thumbnails tell them apart, and keep every edited copy with its
+ * original. */
+#define LAY_N 5          /* layouts */
+#define LAY_SCENES 4     /* scenes per layout */
+static const int lay_edits[] = { 0, 6, 7, 8, 12, 13, 14, 15, 16, 18 };
+#define LAY_NEDIT (int)(sizeof(lay_edits) / sizeof(lay_edits[0]))
+
+static void fine_texture(uint8_t *px, int w, int h)
+{
+  enum { GS = 64 };
+  static float lat[GS][GS];
+  int cell = 6 + (int)(rnd() % 7);
+
+  for (int i = 0; i < GS; i++)
+    for (int j = 0; j < GS; j++)
+      lat[i][j] = (float)(frand() * 2 - 1);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      double fx = (double)x / cell, fy = (double)y / cell;
+      int ix = (int)fx % (GS - 1), iy = (int)fy % (GS - 1);
+      double tx = fx - floor(fx), ty = fy - floor(fy);
+      double a = lat[iy][ix] * (1 - tx) + lat[iy][ix + 1] * tx;
+      double b = lat[iy + 1][ix] * (1 - tx) + lat[iy + 1][ix + 1] * tx;
+      double n = a * (1 - ty) + b * ty;
+      for (int k = 0; k < 3; k++) {
+        double v = px[((size_t)y * w + x) * 3 + k] * (1 + 0.35 * n);
+        px[((size_t)y * w + x) * 3 + k] =
+            (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+      }
+    }
+}
+
+static void write_file(const char *dir, const char *name, const uint8_t *b,
+                       size_t len)
+{
+  char path[512];
+  FILE *f;
+
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  f = fopen(path, "wb");
+  CHECK(f != NULL);
+  if (f) {
+    CHECK(fwrite(b, 1, len, f) == len);
+    fclose(f);
+  }
+}
+
+/* The originals "L<l>_S<s>_orig.jpg" and their copies "L<l>_S<s>_e<e>.jpg"
+ * into dir. */
+static void layout_files(const char *dir)
+{
+  uint8_t *px = malloc((size_t)W * H * 3), *jpg;
+  size_t len;
+
+  for (int l = 0; l < LAY_N; l++)
+    for (int sc = 0; sc < LAY_SCENES; sc++) {
+      struct image base = { W, H, 3, px };
+      char name[64];
+      rng = (0x1a70 + (uint64_t)l) * 0x9E3779B97F4A7C15ull | 1;
+      paint(px, W, H);
+      rng = (0x5ce7e + (uint64_t)l * 100 + (uint64_t)sc) *
+                0x9E3779B97F4A7C15ull | 1;
+      fine_texture(px, W, H);
+      CHECK_INT_EQ(jpeg_encode(&base, 85, &jpg, &len), 0);
+      snprintf(name, sizeof(name), "L%d_S%d_orig.jpg", l, sc);
+      write_file(dir, name, jpg, len);
+      CHECK_INT_EQ(jpeg_decode(jpg, len, 0, &base), 0);
+      free(jpg);
+      for (int e = 0; e < LAY_NEDIT; e++) {
+        CHECK_INT_EQ(make_edit(&base, lay_edits[e], &jpg, &len), 0);
+        snprintf(name, sizeof(name), "L%d_S%d_e%d.jpg", l, sc, lay_edits[e]);
+        write_file(dir, name, jpg, len);
+        free(jpg);
+      }
+      image_free(&base);
+    }
+  free(px);
+}
+
+/* The near-duplicate view of the store, scored: *false_pairs between
+ * different scenes in one group, *kept copies in their original's group. */
+static void layout_score(struct store *s, size_t *false_pairs, size_t *kept)
+{
+  struct store_txn *t;
+  struct view_list *vl = view_list_new();
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  uint64_t done = 0, total = 0;
+  struct viewcompute_progress pr = { &mu, &done, &total };
+  int scene[LAY_N * LAY_SCENES * (LAY_NEDIT + 1)];
+  uint32_t group[LAY_N * LAY_SCENES * (LAY_NEDIT + 1)];
+  bool orig[LAY_N * LAY_SCENES * (LAY_NEDIT + 1)];
+  size_t m = 0;
+
+  *false_pairs = *kept = 0;
+  CHECK_INT_EQ(store_txn_begin(s, false, &t), 0);
+  CHECK_INT_EQ(viewcompute_neardup(t, &pr, vl), 0);
+  for (size_t i = 0; i < vl->n && m < sizeof(scene) / sizeof(scene[0]);
+       i++) {
+    struct sample sm;
+    int l, sc;
+    CHECK_INT_EQ(store_sample_get(t, vl->items[i].sample_id, &sm), 0);
+    CHECK(sscanf(sm.relpath, "L%d_S%d_", &l, &sc) == 2);
+    scene[m] = l * LAY_SCENES + sc;
+    group[m] = vl->items[i].rank;
+    orig[m++] = strstr(sm.relpath, "_orig") != NULL;
+  }
+  store_txn_commit(t);
+  for (size_t a = 0; a < m; a++)
+    for (size_t b = a + 1; b < m; b++) {
+      if (group[a] != group[b])
+        continue;
+      if (scene[a] != scene[b])
+        ++*false_pairs;
+      else if (orig[a] || orig[b])
+        ++*kept;
+    }
+  view_list_put(vl);
+}
+
+static void set_verify(struct store *s, const char *doc)
+{
+  struct store_txn *t;
+  char err[256];
+  unsigned changed;
+
+  CHECK_INT_EQ(store_txn_begin(s, true, &t), 0);
+  CHECK_INT_EQ(config_apply(t, doc, strlen(doc), err, sizeof(err), &changed),
+               0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+}
+
+/* Real JPEG files, imported (features and thumbnails as the import
+ * computes them), grouped as views/near-duplicates groups them: with the
+ * check at its default no group holds two scenes and every copy stays
+ * with its original (at least 95 %); with neardup.verify = 0 the scenes
+ * of a layout do share groups, so the check is what keeps them apart. */
+TEST(verify_same_layout_import)
+{
+  char dir[256], data[300], sdir[300];
+  struct store *s = NULL;
+  struct import_stats st;
+  struct import_opts o = { 0 };
+  size_t fp_on, kept_on, fp_off, kept_off;
+  size_t want = LAY_N * LAY_SCENES * LAY_NEDIT;
+
+  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "ndverify"), 0);
+  snprintf(data, sizeof(data), "%s/data", dir);
+  snprintf(sdir, sizeof(sdir), "%s/store", dir);
+  CHECK_INT_EQ(mkdir(data, 0755), 0);
+  CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+  layout_files(data);
+  CHECK_INT_EQ(store_open(sdir, NULL, &s), 0);
+  CHECK_INT_EQ(import_dir(s, data, &o, &st), 0);
+  CHECK(st.added == (uint64_t)LAY_N * LAY_SCENES * (LAY_NEDIT + 1));
+  layout_score(s, &fp_on, &kept_on);
+  set_verify(s, "neardup.verify = 0\n");
+  layout_score(s, &fp_off, &kept_off);
+  printf("# %d layouts x %d scenes, %d copies each: verified: %zu false "
+         "pairs, %zu of %zu copies kept; unverified: %zu false pairs, %zu "
+         "kept\n", LAY_N, LAY_SCENES, LAY_NEDIT, fp_on, kept_on, want,
+         fp_off, kept_off);
+  CHECK_INT_EQ(fp_on, 0);
+  CHECK(kept_on * 100 >= want * 95);
+  CHECK(fp_off >= (size_t)LAY_N);
+  store_close(s);
+  tl_rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
   static const struct tl_case cases[] = { T(distance_table),
                                           T(groups_at_default),
-                                          T(stable_when_unrelated_added) };
+                                          T(stable_when_unrelated_added),
+                                          T(verify_same_layout_import) };
 
   if (argc > 1)
     n_orig = strtoul(argv[1], NULL, 10);
@@ -539,6 +744,8 @@ int main(int argc, char **argv)
   }
   free(X);
   free(S);
+  free(TH);
+  free(TH_OK);
   free(ids);
   return tl_total_failed ? 1 : 0;
 }
