@@ -80,14 +80,14 @@ int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
         acc[r][c] += w * line[c];
     }
   }
-  /* Each cell received (pixels per cell) x (cell share) = 1 / (fx fy)
-   * pixel weights in total.  The range is then stretched to 0..255, so
+  /* Each source pixel gave each cell its overlap in cell units (fx fy
+   * at most), so a cell's weights sum to 1: acc holds means.  The range
+   * is then stretched to 0..255, so
    * that the detail of a dark or hazy picture survives the rounding to
    * bytes (the score is blind to a gain and an offset); a picture whose
    * cells span less than FLAT_RANGE levels is stored flat, all zeros. */
   for (int r = 0; r < N; r++)
     for (int c = 0; c < N; c++) {
-      acc[r][c] *= fx * fy;
       vmin = acc[r][c] < vmin ? acc[r][c] : vmin;
       vmax = acc[r][c] > vmax ? acc[r][c] : vmax;
     }

@@ -104,11 +104,84 @@ TEST(put_get_current)
     for (int i = 0; i < IMGFEAT_DIM; i++)
       CHECK(fabsf(a.sub[k][i] - b.sub[k][i]) <= 0.5f / 32767 + 1e-7f);
   CHECK_INT_EQ(featstore_get(t, ids[1], &b, NULL, NULL), -ENOENT);
+  /* Features without their thumbnail (an older build's) are not current:
+   * the next import computes both again. */
+  CHECK_INT_EQ(featstore_current(t, ids[0], 1000, 0), 0);
+  store_txn_abort(t);
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  {
+    uint8_t th[IMGVERIFY_BYTES];
+    for (int i = 0; i < IMGVERIFY_BYTES; i++)
+      th[i] = (uint8_t)(i * 7);
+    CHECK_INT_EQ(featstore_put_thumb(t, ids[0], th), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(f.s, false, &t), 0);
   CHECK_INT_EQ(featstore_current(t, ids[0], 1000, 0), 1);
   CHECK_INT_EQ(featstore_current(t, ids[0], 1001, 0), 0);
   CHECK_INT_EQ(featstore_current(t, ids[0], 1000, 5), 0);
   CHECK_INT_EQ(featstore_current(t, ids[1], 1001, 1), 0);
   store_txn_abort(t);
+  fx_done(&f);
+}
+
+/* Thumbnail records: round trip, another version or side read as
+ * absent, a short record as damaged; the loader's flags. */
+TEST(thumbs)
+{
+  struct fx f;
+  struct store_txn *t;
+  struct imgfeat a;
+  struct feat_matrix m;
+  uint8_t th[IMGVERIFY_BYTES], back[IMGVERIFY_BYTES], key[8], *all, *ok;
+  uint8_t rec[8 + IMGVERIFY_BYTES] = { 0 };
+  uint64_t ids[3];
+
+  fx_init(&f);
+  add_samples(&f, 3, ids);
+  feat_of(&a, 0.25f);
+  for (int i = 0; i < IMGVERIFY_BYTES; i++)
+    th[i] = (uint8_t)(255 - i % 251);
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  for (int i = 0; i < 3; i++)   /* the samples' size and mtime */
+    CHECK_INT_EQ(featstore_put(t, ids[i], 1000 + (uint64_t)i, i, &a), 0);
+  CHECK_INT_EQ(featstore_put_thumb(t, ids[0], th), 0);
+  /* ids[1]: a record of another thumbnail version; ids[2]: none. */
+  rec[0] = FEATSTORE_REC_VERSION;
+  rec[1] = IMGVERIFY_VERSION + 1;
+  rec[2] = IMGVERIFY_SIDE;
+  store_key_u64(key, ids[1]);
+  CHECK_INT_EQ(store_rec_put(t, FEATSTORE_NS_THUMB, key, 8, rec,
+                             sizeof(rec)), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(f.s, false, &t), 0);
+  CHECK_INT_EQ(featstore_get_thumb(t, ids[0], back), 0);
+  CHECK(memcmp(th, back, sizeof(th)) == 0);
+  CHECK_INT_EQ(featstore_get_thumb(t, ids[1], back), -ENOENT);
+  CHECK_INT_EQ(featstore_get_thumb(t, ids[2], NULL), -ENOENT);
+  CHECK_INT_EQ(featstore_current(t, ids[0], 1000, 0), 1);
+  CHECK_INT_EQ(featstore_current(t, ids[1], 1001, 1), 0);
+  CHECK_INT_EQ(featstore_load_matrix(t, &m), 0);
+  CHECK_INT_EQ(m.n, 3);
+  CHECK_INT_EQ(featstore_load_thumbs(t, &m, &all, &ok), 0);
+  CHECK(ok[0] == 1 && ok[1] == 0 && ok[2] == 0);
+  CHECK(memcmp(all, th, sizeof(th)) == 0);
+  free(all);
+  free(ok);
+  store_txn_abort(t);
+  /* A short record is damage: read as -EIO, loaded as missing. */
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  rec[1] = IMGVERIFY_VERSION;
+  CHECK_INT_EQ(store_rec_put(t, FEATSTORE_NS_THUMB, key, 8, rec, 20), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(f.s, false, &t), 0);
+  CHECK_INT_EQ(featstore_get_thumb(t, ids[1], back), -EIO);
+  CHECK_INT_EQ(featstore_load_thumbs(t, &m, &all, &ok), 0);
+  CHECK(ok[0] == 1 && ok[1] == 0);
+  free(all);
+  free(ok);
+  store_txn_abort(t);
+  featstore_matrix_free(&m);
   fx_done(&f);
 }
 
@@ -397,6 +470,17 @@ TEST(import_features)
   }
   CHECK_INT_EQ(featstore_load_matrix(t, &m), 0);
   CHECK_INT_EQ(store_sample_count(t, &n_samples), 0);
+  {
+    /* Every imported sample has its verification thumbnail. */
+    uint8_t *all, *ok;
+    size_t have = 0;
+    CHECK_INT_EQ(featstore_load_thumbs(t, &m, &all, &ok), 0);
+    for (size_t i = 0; i < m.n; i++)
+      have += ok[i];
+    CHECK_INT_EQ(have, 40);
+    free(all);
+    free(ok);
+  }
   store_txn_abort(t);
   CHECK_INT_EQ(m.n, 40);
   CHECK_INT_EQ(n_samples, 40);
@@ -482,5 +566,5 @@ TEST(neardup_dense_cluster)
   fx_done(&f);
 }
 
-TEST_MAIN(T(put_get_current), T(matrix_computed), T(npy_import),
+TEST_MAIN(T(put_get_current), T(thumbs), T(matrix_computed), T(npy_import),
           T(import_features), T(neardup_dense_cluster))

@@ -1,0 +1,246 @@
+/* test_imgverify.c - the verification thumbnail and score (imgverify.h):
+ * bad arguments, flat pictures, the content box, and the score of edited
+ * copies (kept) against different scenes of one layout (rejected), on
+ * generated pictures; the neardup.c stage that drops pairs on it. */
+#include "testlib.h"
+#include "imgfeat.h"
+#include "imgverify.h"
+#include "neardup.h"
+
+#include "../gen/paint.h"
+#include "../quality/edits.h"
+
+#include <errno.h>
+#include <math.h>
+
+#define W 240
+#define H 180
+
+/* A scene: the layout of seed `layout` (gradient and blobs), a fine
+ * texture of seed `scene` (cells of 6-10 px: detail the global features
+ * do not see). */
+static void scene(struct image *im, uint64_t layout, uint64_t sc)
+{
+  float lat[48][48];
+  int cell;
+
+  CHECK_INT_EQ(image_alloc(im, W, H, 3), 0);
+  rng = (layout + 1) * 0x9E3779B97F4A7C15ull | 1;
+  paint(im->px, W, H);
+  rng = (sc + 1000) * 0x9E3779B97F4A7C15ull | 1;
+  cell = 6 + (int)(rnd() % 5);
+  for (int i = 0; i < 48; i++)
+    for (int j = 0; j < 48; j++)
+      lat[i][j] = (float)(frand() * 2 - 1);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      int ix = x / cell, iy = y / cell;
+      double tx = (double)x / cell - ix, ty = (double)y / cell - iy;
+      double n = (lat[iy][ix] * (1 - tx) + lat[iy][ix + 1] * tx) * (1 - ty) +
+                 (lat[iy + 1][ix] * (1 - tx) + lat[iy + 1][ix + 1] * tx) * ty;
+      for (int k = 0; k < 3; k++) {
+        double v = im->px[((size_t)y * W + x) * 3 + k] * (1 + 0.35 * n);
+        im->px[((size_t)y * W + x) * 3 + k] =
+            (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+      }
+    }
+}
+
+/* The thumbnail of im's content box, as the import makes it. */
+static void thumb(const struct image *im, uint8_t t[IMGVERIFY_BYTES])
+{
+  int box[4];
+
+  CHECK_INT_EQ(imgfeat_content(im, box), 0);
+  CHECK_INT_EQ(imgverify_thumb(im, box[0], box[1], box[2], box[3], t), 0);
+}
+
+TEST(thumb_bad_and_flat)
+{
+  struct image im = { 0 }, grey = { 0 };
+  uint8_t t[IMGVERIFY_BYTES], zero[IMGVERIFY_BYTES] = { 0 };
+
+  scene(&im, 1, 1);
+  CHECK_INT_EQ(imgverify_thumb(NULL, 0, 0, 1, 1, t), -EINVAL);
+  CHECK_INT_EQ(imgverify_thumb(&im, 0, 0, 0, 10, t), -EINVAL);
+  CHECK_INT_EQ(imgverify_thumb(&im, 0, 0, W + 1, H, t), -EINVAL);
+  CHECK_INT_EQ(imgverify_thumb(&im, -1, 0, W, H, t), -EINVAL);
+  CHECK(memcmp(t, zero, sizeof(t)) == 0);       /* zeroed on failure */
+  /* A uniform picture is flat: all zeros, and it vetoes nothing. */
+  CHECK_INT_EQ(image_alloc(&grey, 50, 40, 1), 0);
+  memset(grey.px, 90, 50 * 40);
+  CHECK_INT_EQ(imgverify_thumb(&grey, 0, 0, 50, 40, t), 0);
+  CHECK(memcmp(t, zero, sizeof(t)) == 0);
+  {
+    uint8_t u[IMGVERIFY_BYTES];
+    thumb(&im, u);
+    CHECK_NEAR(imgverify_score(t, u, 2), 1.0, 1e-9);
+    CHECK_NEAR(imgverify_score(u, t, 2), 1.0, 1e-9);
+  }
+  /* A region smaller than the thumbnail still fills it: the range is
+   * stretched to 0..255. */
+  for (int i = 0; i < 50 * 40; i++)
+    grey.px[i] = (uint8_t)(i % 50 < 25 ? 10 : 200);
+  CHECK_INT_EQ(imgverify_thumb(&grey, 20, 10, 30, 14, t), 0);
+  CHECK_INT_EQ(t[0], 0);
+  CHECK_INT_EQ(t[IMGVERIFY_BYTES - 1], 255);
+  image_free(&im);
+  image_free(&grey);
+}
+
+/* A padded copy has the thumbnail of its original (the content box). */
+TEST(thumb_content_box)
+{
+  static const uint8_t black[3] = { 0, 0, 0 };
+  struct image im, pad;
+  uint8_t a[IMGVERIFY_BYTES], b[IMGVERIFY_BYTES];
+  int maxd = 0;
+
+  scene(&im, 2, 2);
+  CHECK_INT_EQ(edit_pad(&im, 0.10, 1, 1, black, &pad), 0);
+  thumb(&im, a);
+  thumb(&pad, b);
+  for (int i = 0; i < IMGVERIFY_BYTES; i++)
+    maxd = abs(a[i] - b[i]) > maxd ? abs(a[i] - b[i]) : maxd;
+  CHECK(maxd <= 2);
+  image_free(&im);
+  image_free(&pad);
+}
+
+/* Edited copies score at or above the default level; different scenes
+ * of one layout below it; a scene with itself 1. */
+TEST(score_copies_and_layouts)
+{
+  static const uint8_t black[3] = { 0, 0, 0 }, white[3] = { 255, 255, 255 };
+  struct image im, ed;
+  uint8_t a[IMGVERIFY_BYTES], b[IMGVERIFY_BYTES];
+  double lo_copy = 2, hi_other = -2;
+
+  for (uint64_t l = 0; l < 4; l++) {
+    scene(&im, l, l * 10);
+    thumb(&im, a);
+    CHECK_NEAR(imgverify_score(a, a, 2), 1.0, 1e-6);
+    for (int e = 0; e < 7; e++) {
+      double s;
+      memset(&ed, 0, sizeof(ed));
+      if (e == 0)
+        CHECK_INT_EQ(edit_rotate(&im, 3.0, 0, black, &ed), 0);
+      else if (e == 1)
+        CHECK_INT_EQ(edit_rotate(&im, -2.0, 1, white, &ed), 0);
+      else if (e == 2)
+        CHECK_INT_EQ(edit_crop(&im, W / 10, H / 10, W - W / 10, H - H / 10,
+                               &ed), 0);
+      else if (e == 3)
+        CHECK_INT_EQ(edit_crop(&im, W / 20, H / 20, W - W / 10, H - H / 10,
+                               &ed), 0);
+      else {
+        CHECK_INT_EQ(edit_crop(&im, 0, 0, W, H, &ed), 0);
+        if (e == 4)
+          edit_gray(&ed);
+        else if (e == 5)
+          edit_gamma(&ed, 1.2);
+        else
+          edit_text(&ed, 8, 2, l);
+      }
+      thumb(&ed, b);
+      s = imgverify_score(a, b, 2);
+      if (s < IMGVERIFY_ACCEPT_DEFAULT)
+        printf("# layout %d edit %d: %.3f\n", (int)l, e, s);
+      lo_copy = s < lo_copy ? s : lo_copy;
+      /* Stopping early at a level still says "at least that". */
+      CHECK((imgverify_score(a, b, 0.5) >= 0.5) == (s >= 0.5));
+      image_free(&ed);
+    }
+    for (uint64_t sc = 1; sc < 4; sc++) {
+      double s;
+      scene(&ed, l, l * 10 + sc);
+      thumb(&ed, b);
+      s = imgverify_score(a, b, 2);
+      hi_other = s > hi_other ? s : hi_other;
+      image_free(&ed);
+    }
+    image_free(&im);
+  }
+  printf("# lowest copy %.3f, highest other scene %.3f\n", lo_copy,
+         hi_other);
+  CHECK(lo_copy >= IMGVERIFY_ACCEPT_DEFAULT);
+  CHECK(hi_other < IMGVERIFY_ACCEPT_DEFAULT);
+}
+
+/* A mirrored copy matches; so does a mirrored, rotated one. */
+TEST(score_mirror)
+{
+  static const uint8_t black[3] = { 0, 0, 0 };
+  struct image im, ed;
+  uint8_t a[IMGVERIFY_BYTES], b[IMGVERIFY_BYTES], m[IMGVERIFY_BYTES];
+
+  scene(&im, 7, 7);
+  thumb(&im, a);
+  for (int y = 0; y < IMGVERIFY_SIDE; y++)
+    for (int x = 0; x < IMGVERIFY_SIDE; x++)
+      m[y * IMGVERIFY_SIDE + x] = a[y * IMGVERIFY_SIDE + IMGVERIFY_SIDE - 1 - x];
+  CHECK(imgverify_score(a, m, 2) > 0.99);
+  CHECK_INT_EQ(edit_rotate(&im, 2.0, 0, black, &ed), 0);
+  for (int y = 0; y < ed.h; y++)
+    for (int x = 0; x < ed.w / 2; x++)
+      for (int k = 0; k < 3; k++) {
+        uint8_t *p = ed.px + ((size_t)y * ed.w + x) * 3 + k;
+        uint8_t *q = ed.px + ((size_t)y * ed.w + ed.w - 1 - x) * 3 + k;
+        uint8_t t = *p;
+        *p = *q;
+        *q = t;
+      }
+  thumb(&ed, b);
+  CHECK(imgverify_score(a, b, 2) >= IMGVERIFY_ACCEPT_DEFAULT);
+  image_free(&im);
+  image_free(&ed);
+}
+
+/* neardup_near_in() drops a pair within the threshold whose thumbnails
+ * do not match, keeps it without thumbnails (thumb_ok 0) or with
+ * verify 0, and refuses thumbnails without their flags. */
+TEST(neardup_drops_unverified_pairs)
+{
+  float x[3][2] = { { 1, 0 }, { 0.9999f, 0.0141f }, { 0.9998f, -0.02f } };
+  uint64_t ids[3] = { 5, 6, 7 };
+  static const float origin[2] = { 0, 0 };
+  static uint8_t th[3][IMGVERIFY_BYTES];
+  uint8_t ok[3] = { 1, 1, 1 };
+  struct neardup_input in = { .x = &x[0][0], .n = 3, .d = 2, .ids = ids,
+                              .mean = origin,
+                              .thumbs = &th[0][0], .thumb_ok = ok,
+                              .verify = IMGVERIFY_ACCEPT_DEFAULT };
+  struct neardup_groups g;
+  struct image im;
+
+  scene(&im, 3, 30);         /* rows 0 and 2: one scene; row 1 another */
+  thumb(&im, th[0]);
+  memcpy(th[2], th[0], IMGVERIFY_BYTES);
+  image_free(&im);
+  scene(&im, 3, 31);
+  thumb(&im, th[1]);
+  image_free(&im);
+  CHECK_INT_EQ(neardup_near_in(&in, 0.01, NULL, &g), 0);
+  CHECK_INT_EQ(g.ngroups, 1);
+  CHECK_INT_EQ(g.off[1], 2);
+  CHECK(g.ids[0] == 5 && g.ids[1] == 7);
+  CHECK(isnan(g.nn_dist[1]));       /* its only candidates failed */
+  CHECK(g.nn_dist[0] <= 0.01f && g.nn_dist[2] <= 0.01f);
+  neardup_groups_free(&g);
+  ok[1] = 0;                          /* no thumbnail: kept unverified */
+  CHECK_INT_EQ(neardup_near_in(&in, 0.01, NULL, &g), 0);
+  CHECK_INT_EQ(g.ngroups, 1);
+  CHECK_INT_EQ(g.off[1], 3);
+  neardup_groups_free(&g);
+  ok[1] = 1;
+  in.verify = 0;                      /* the check off */
+  CHECK_INT_EQ(neardup_near_in(&in, 0.01, NULL, &g), 0);
+  CHECK_INT_EQ(g.off[1], 3);
+  neardup_groups_free(&g);
+  in.thumb_ok = NULL;
+  CHECK_INT_EQ(neardup_near_in(&in, 0.01, NULL, &g), -EINVAL);
+}
+
+TEST_MAIN(T(thumb_bad_and_flat), T(thumb_content_box),
+          T(score_copies_and_layouts), T(score_mirror),
+          T(neardup_drops_unverified_pairs))
