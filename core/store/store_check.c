@@ -176,6 +176,24 @@ static int ids_add(uint64_t **a, size_t *n, uint64_t id)
   return 0;
 }
 
+/* Whether a row's key and value fit in the data file's used pages: a
+ * damaged node can claim a value of gigabytes, which would be copied (and
+ * read past the end of the file).  LMDB does not say where its map is, so
+ * the sizes are what is compared. */
+static bool row_fits_file(const struct chk *c, const MDB_val *k,
+                          const MDB_val *v)
+{
+  MDB_envinfo info;
+  MDB_stat st;
+  size_t used;
+
+  if (mdb_env_info(c->t->s->env, &info) != 0 ||
+      mdb_env_stat(c->t->s->env, &st) != 0)
+    return true;                 /* no bound to compare with */
+  used = (size_t)(info.me_last_pgno + 1) * st.ms_psize;
+  return k->mv_size <= used && v->mv_size <= used - k->mv_size;
+}
+
 /* Walks a table, calling fn on each row; fn returns 1 to keep the row in
  * want[db] as it is, 0 to drop it (it reported why), or -errno.  LMDB
  * errors mark the check fatal. */
@@ -191,6 +209,12 @@ static int chk_walk(struct chk *c, int db,
   store_cursor_open(c->t, db, NULL, 0, 0, &cur);
   for (; store_cursor_row(&cur); store_cursor_next(&cur)) {
     rows++;
+    if (!row_fits_file(c, &cur.k, &cur.v)) {
+      chk_say(c, db, "a record reaches past the end of the data file");
+      c->fatal = true;
+      store_cursor_close(&cur);
+      return 0;
+    }
     r = fn ? fn(c, &cur.k, &cur.v) : 1;
     if (r < 0)
       break;
