@@ -34,6 +34,10 @@
 
 /* ---- thumbnail ---- */
 
+/* Regions up to this many pixels each way take the fast path (weights
+ * per axis on the stack). */
+#define THUMB_FAST_MAX 4096
+
 /* Adds v over the cells [s, e) (cell units, fractional) of row, weighted
  * by overlap. */
 static void spread(double *row, double s, double e, double v)
@@ -52,20 +56,62 @@ static double luma_at(const uint8_t *p, int ch)
   return ch == 1 ? p[0] : W_R * p[0] + W_G * p[1] + W_B * p[2];
 }
 
-int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
-                    uint8_t out[IMGVERIFY_BYTES])
+/* Where source pixel i of a line of len (>= N) pixels goes: cells
+ * cell[i] (weight w0[i]) and cell[i] + 1 (weight w1[i], often 0); the
+ * weights are overlaps in cell units. */
+static void axis_weights(int len, int *cell, float *w0, float *w1)
 {
-  double acc[N][N], line[N];
-  double fx, fy, vmin = 1e9, vmax = -1e9;
+  double f = (double)N / len;
 
-  memset(out, 0, IMGVERIFY_BYTES);
-  if (!im || !im->px || im->w < 1 || im->h < 1 ||
-      (im->channels != 1 && im->channels != 3) || x0 < 0 || y0 < 0 ||
-      x1 > im->w || y1 > im->h || x1 <= x0 || y1 <= y0)
-    return -EINVAL;
-  memset(acc, 0, sizeof(acc));
-  fx = (double)N / (x1 - x0);   /* cells per source pixel */
-  fy = (double)N / (y1 - y0);
+  for (int i = 0; i < len; i++) {
+    double s = i * f, e = (i + 1) * f;
+    int c = (int)s < N ? (int)s : N - 1;
+    cell[i] = c;
+    w0[i] = (float)((e < c + 1 || c == N - 1 ? e : c + 1) - s);
+    w1[i] = (float)(e > c + 1 && c < N - 1 ? e - (c + 1) : 0);
+  }
+}
+
+/* Cell sums of a region at least N pixels each way and at most
+ * THUMB_FAST_MAX: the weights are computed once per axis. */
+static void cells_fast(const struct image *im, int x0, int y0, int x1,
+                       int y1, double acc[N][N])
+{
+  int cx[THUMB_FAST_MAX], cy[THUMB_FAST_MAX];
+  float ax[THUMB_FAST_MAX], bx[THUMB_FAST_MAX];
+  float ay[THUMB_FAST_MAX], by[THUMB_FAST_MAX];
+  int w = x1 - x0, ch = im->channels;
+
+  axis_weights(w, cx, ax, bx);
+  axis_weights(y1 - y0, cy, ay, by);
+  for (int y = y0; y < y1; y++) {
+    const uint8_t *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x0) *
+                                    (size_t)ch;
+    float line[N + 1] = { 0 };
+    int r = cy[y - y0];
+    for (int x = 0; x < w; x++, p += ch) {
+      float v = ch == 1 ? p[0]
+                        : (float)W_R * p[0] + (float)W_G * p[1] +
+                              (float)W_B * p[2];
+      line[cx[x]] += ax[x] * v;
+      line[cx[x] + 1] += bx[x] * v;
+    }
+    for (int c = 0; c < N; c++)
+      acc[r][c] += ay[y - y0] * line[c];
+    if (by[y - y0] > 0)
+      for (int c = 0; c < N; c++)
+        acc[r + 1][c] += by[y - y0] * line[c];
+  }
+}
+
+/* The same for any region (one smaller than N: a pixel covers several
+ * cells). */
+static void cells_any(const struct image *im, int x0, int y0, int x1,
+                      int y1, double acc[N][N])
+{
+  double line[N];
+  double fx = (double)N / (x1 - x0), fy = (double)N / (y1 - y0);
+
   for (int y = y0; y < y1; y++) {
     const uint8_t *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x0) *
                                     (size_t)im->channels;
@@ -80,6 +126,25 @@ int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
         acc[r][c] += w * line[c];
     }
   }
+}
+
+int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
+                    uint8_t out[IMGVERIFY_BYTES])
+{
+  double acc[N][N];
+  double vmin = 1e9, vmax = -1e9;
+
+  memset(out, 0, IMGVERIFY_BYTES);
+  if (!im || !im->px || im->w < 1 || im->h < 1 ||
+      (im->channels != 1 && im->channels != 3) || x0 < 0 || y0 < 0 ||
+      x1 > im->w || y1 > im->h || x1 <= x0 || y1 <= y0)
+    return -EINVAL;
+  memset(acc, 0, sizeof(acc));
+  if (x1 - x0 >= N && y1 - y0 >= N && x1 - x0 <= THUMB_FAST_MAX &&
+      y1 - y0 <= THUMB_FAST_MAX)
+    cells_fast(im, x0, y0, x1, y1, acc);
+  else
+    cells_any(im, x0, y0, x1, y1, acc);
   /* Each source pixel gave each cell its overlap in cell units (fx fy
    * at most), so a cell's weights sum to 1: acc holds means.  The range
    * is then stretched to 0..255, so

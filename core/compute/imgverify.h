@@ -13,7 +13,10 @@
  *   the content box (solid borders removed, imgfeat_content()) area-
  *   averaged to IMGVERIFY_SIDE x IMGVERIFY_SIDE luma bytes.  The aspect
  *   ratio is dropped; the alignment below is affine, so it takes it back.
- *   About 10 us per image, no allocation.
+ *   The range is stretched to 0..255 (the score ignores gain and offset)
+ *   so that a dark picture keeps its detail.  No allocation; about 8 % of
+ *   imgfeat_compute()'s time on the import's decode (45 us against
+ *   544 us for a 128x72 picture on a loaded machine).
  *
  *   Score (imgverify_score(), when groups are formed, for each pair within
  *   the distance threshold): both thumbnails are smoothed for alignment
@@ -26,7 +29,11 @@
  *   normalised correlation of the two detail images over the pixels the
  *   warp keeps inside both, in [-1, 1]: edited copies stay high, different
  *   pictures of one layout low.  A pair whose alignment leaves too little
- *   overlap scores -1.  Cost: about 0.1 ms a pair (no allocation).
+ *   overlap scores -1.  The outer eighth of the thumbnail is left out of
+ *   every comparison: the corners a rotation brings in (black or white
+ *   triangles) have edges as strong as any detail.  Cost: the full search
+ *   about 0.3 ms a pair on a loaded machine, much less when the copy
+ *   matches as it is (no allocation).
  *
  * Pure compute: no I/O, no state; every function is thread-safe.
  */
