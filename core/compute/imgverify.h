@@ -21,10 +21,13 @@
  *   Score (imgverify_score(), when groups are formed, for each pair within
  *   the distance threshold): both thumbnails are smoothed for alignment
  *   and reduced to their detail (each pixel minus its 5x5 mean) for the
- *   score.  The better of "as is" and "one mirrored" (by the smoothed
- *   correlation) is aligned with an affine warp (Gauss-Newton, from
- *   identity, a 16x16 level then the full one, with a gain and offset of
- *   the intensities), which covers rotations of a few degrees, crops of
+ *   score.  If the detail correlates well enough as it is (or with b
+ *   mirrored), that is the score.  Else the better of "as is" and
+ *   "mirrored" (by the smoothed correlation) is aligned with an affine
+ *   warp (Gauss-Newton, a 16x16 level then the full one, with a gain and
+ *   offset of the intensities; started from the identity and from b a
+ *   10 % central crop of a or a of b), which covers rotations of a few
+ *   degrees, crops of
  *   10 % towards any side, resizes and aspect changes.  The score is the
  *   normalised correlation of the two detail images over the pixels the
  *   warp keeps inside both, in [-1, 1]: edited copies stay high, different
