@@ -57,8 +57,9 @@
  * in, so with a fixed origin, samples added with no pair within the
  * threshold of an existing sample leave every existing group exactly as
  * it was (the quality test checks it).  The result does not depend on the
- * input order.  Every sample with a neighbour within the threshold is in
- * a group, and its nn_dist is then <= the threshold: nn_dist is the
+ * input order.  Every sample with a verified neighbour within the
+ * threshold is in a group, and its nn_dist is then <= the threshold:
+ * nn_dist is the
  * nearest verified pair within the threshold, else the nearest sample
  * beyond it, NaN when every candidate was within it and failed
  * verification.
@@ -94,9 +95,11 @@ struct neardup_groups {
   size_t *off;       /* ngroups + 1 entries (NULL when ngroups == 0) */
   uint64_t *ids;
   /* neardup_near*(): per input row, the distance to the nearest other
-   * sample (0 for identical vectors, NaN for a single row); beyond the
-   * threshold it is the nearest from this sample's side (its main vector
-   * against the others' vectors).  NULL from neardup_exact(). */
+   * sample whose pair passed verification (0 for identical vectors, NaN
+   * for a single row, or when every candidate within the threshold
+   * failed verification); beyond the threshold it is the nearest from
+   * this sample's side (its main vector against the others' vectors).
+   * NULL from neardup_exact(). */
   float *nn_dist;
   /* Samples whose neighbours were cut at NEARDUP_K (pair bound hit). */
   size_t capped;
