@@ -312,7 +312,7 @@ static int push_run(const char *store_dir, struct store *s,
   struct cvat_config c = *cfg;   /* shallow: only objsrc differs */
   struct objsource *o = NULL;
   struct ident owner;
-  struct ident_saved sv;
+  struct ident_saved sv = { .switched = false };
   struct aws_conf aws;
   char dir[PATH_MAX] = "", *root = NULL;
   const char *tmp = getenv("TMPDIR");
@@ -338,13 +338,12 @@ static int push_run(const char *store_dir, struct store *s,
   if (r == 0)
     r = cvat_push_run(s, &c, run, NULL, fn, NULL, err, errlen);
   objsource_close(o);
-  if (dir[0]) {
-    /* Removed as the owner too: the folder is the owner's, and a name in
-     * it swapped for a link must not lead root's unlink elsewhere. */
-    bool switched = !dir_is_roots(dir) && ident_become_id(&owner, &sv) == 0;
+  /* Removed as the owner too (unless root made it): the folder is the
+   * owner's, and a name in it swapped for a link must not lead root's
+   * unlink elsewhere.  Left in place if the switch fails. */
+  if (dir[0] && (dir_is_roots(dir) || ident_become_id(&owner, &sv) == 0)) {
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    if (switched)
-      ident_restore(&sv);
+    ident_restore(&sv);
   }
   return r;
 }

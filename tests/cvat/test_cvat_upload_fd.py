@@ -19,13 +19,16 @@ hook that acts on the folder while a push is under way:
     fails with ESTALE and "source changed during upload: NAME" in the
     run's info, cvat/status and the store's log (not libcurl's "aborted
     by callback"), and CVAT gets no file of that batch and no data;
+  * the same sample's last MiB rewritten in place then (same size):
+    the same failure, CVAT never gets a mix of the two versions;
   * a sample cut once its batch arrived, the batch refused with 413:
     the batch is not sent again with the shorter file, the push fails
     the same way.
 
 The first two fail when the upload reopens the path (libcurl's file
-parts); the last two when the file's size is taken again at each send,
-or a short read ends the upload with libcurl's error."""
+parts); the last three when the file's size is taken again at each send,
+a short read ends the upload with libcurl's error, or a file is not
+checked again once read."""
 import json
 import os
 import sys
@@ -249,6 +252,30 @@ def checks(ck, w, srv):
     ck.run("a sample cut while its batch is on the wire: ESTALE with "
            "'source changed during upload' in the run, cvat/status and the "
            "log; CVAT gets nothing", t_shrunk_while_sent)
+
+    def t_rewritten_while_sent():
+        with open(victim, "ab") as f:
+            f.write(b"\0" * (40 << 20))
+
+        def rewrite():
+            # Its last MiB in place: same size, other bytes, a new mtime.
+            with open(victim, "r+b") as f:
+                f.seek(-(1 << 20), os.SEEK_END)
+                f.write(b"\xff" * (1 << 20))
+        srv.on_body = rewrite
+        srv.got = []
+        before = srv.snapshot()["tasks"]
+        try:
+            e = push(mnt, "samples k3")
+            info = wait_end(mnt, "k3")
+        finally:
+            srv.on_body = None
+            with open(victim, "wb") as f:
+                f.write(orig)
+        failed_changed("k3", e, info, before)
+    ck.run("a sample rewritten in place (same size) while its batch is on "
+           "the wire: the same failure, no mix of two versions reaches "
+           "CVAT", t_rewritten_while_sent)
 
     def t_shrunk_before_resend():
         state = {"n": 0}
