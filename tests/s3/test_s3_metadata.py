@@ -118,9 +118,14 @@ class MetaServer:
                     return self.answer(200, outer.key(), 'text/plain')
                 self.answer(404)
 
-        self.httpd = ThreadingHTTPServer((host, port), H)
+        v6 = ':' in host
+
+        class Srv(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if v6 else socket.AF_INET
+        self.httpd = Srv((host, port), H)
         self.port = self.httpd.server_address[1]
-        self.url = 'http://%s:%d' % (host, self.port)
+        self.url = 'http://%s:%d' % ('[%s]' % host if v6 else host,
+                                     self.port)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def note(self, h, ttl):
@@ -492,10 +497,13 @@ def in_netns(tmp):
     namespace where both agents' addresses are loopback ones."""
     for cmd in (['ip', 'link', 'set', 'lo', 'up'],
                 ['ip', 'addr', 'add', '169.254.170.2/32', 'dev', 'lo'],
-                ['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo']):
+                ['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo'],
+                ['ip', '-6', 'addr', 'add', 'fd00:ec2::254/128', 'dev', 'lo',
+                 'nodad']):
         subprocess.run(cmd, check=True)
     srv = Server(tmp)
     meta = MetaServer('0.0.0.0', 80)
+    meta6 = MetaServer('fd00:ec2::254', 80)
     try:
         home = os.path.join(tmp, 'home')
         os.makedirs(home)
@@ -531,10 +539,48 @@ def in_netns(tmp):
               'the default metadata address 169.254.169.254, for curatefs '
               'and botocore (%s %s; %s)' % (ours, b, err.strip()))
         quiet(out, err)
+        modes(srv, meta, meta6, tmp)
     finally:
+        meta6.stop()
         meta.stop()
         srv.stop()
     return report()
+
+
+def modes(srv, meta, meta6, tmp):
+    """The IPv6 address fd00:ec2::254 chosen by the profile's
+    ec2_metadata_service_endpoint_mode or imds_use_ipv6, the
+    environment's mode winning over the profile's, for curatefs and
+    botocore alike."""
+    conf = os.path.join(tmp, 'mode-config')
+    env = base_env(srv, tmp, AWS_CONFIG_FILE=conf,
+                   AWS_METADATA_SERVICE_TIMEOUT='10')
+    cases = (('ec2_metadata_service_endpoint_mode = ipv6', {}, 6),
+             ('imds_use_ipv6 = true', {}, 6),
+             ('ec2_metadata_service_endpoint_mode = ipv6',
+              {'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE': 'IPv4'}, 4),
+             ('ec2_metadata_service_endpoint_mode = ipv4',
+              {'AWS_IMDS_USE_IPV6': 'true'}, 4))
+    for line, extra, want in cases:
+        with open(conf, 'w') as f:
+            f.write('[default]\n%s\n' % line)
+        e = dict(env, **extra)
+        got = []
+        for who in ('curatefs', 'botocore'):
+            meta.reset()
+            meta6.reset()
+            srv.ctl('reset')
+            if who == 'curatefs':
+                rc, out, err = probe(e, 'ls', 's3://bucket-one/m/')
+                ok = rc == 0 and akids(srv) == [ROT[0][0]]
+            else:
+                b = boto(e)
+                ok = b is not None and b['akid'] == ROT[0][0]
+            got.append((ok, len(meta.log), len(meta6.log)))
+        exp = (True, 3, 0) if want == 4 else (True, 0, 3)
+        check(got == [exp, exp], '%s %s: the IPv%d address, for curatefs '
+              'and botocore ((ok, v4 requests, v6 requests): %s)'
+              % (line, extra, want, got))
 
 
 def main():
