@@ -424,7 +424,7 @@ static void align(const plane sa, const plane sb, double scale, double *p)
     n = N >> l;
     gradients(&pb[l][0][0], n, &gx[0][0], &gy[0][0]);
     align_level(&pa[l][0][0], &pb[l][0][0], &gx[0][0], &gy[0][0], n,
-                l == nl - 1 ? 20 : 10, p);
+                l == nl - 1 ? 12 : 6, p);
     if (l > 0) {   /* centred coordinates double at the next level */
       p[4] *= 2;
       p[5] *= 2;
