@@ -68,9 +68,15 @@ static int quiet(TIFF *t, void *ud, const char *mod, const char *fmt,
 }
 
 /* One band of RGBA raster rows (packed ABGR words, TIFFGetR/G/B/A)
- * composited over white into RGB rows for the shrinker. */
+ * composited over white into RGB rows for the shrinker.  premul: the
+ * colour samples already carry their alpha, as libtiff gives RGB with
+ * alpha (associated alpha as stored, unassociated alpha multiplied in,
+ * rounded, by the reader); gray with alpha comes as stored.  Over white,
+ * a premultiplied c' gives c' + 255 - a: for unassociated alpha exactly
+ * codec_over_white() of the stored sample, the pixels of a PNG of the
+ * same RGBA. */
 static void tiff_band(const uint32_t *raster, uint32_t w, uint32_t rows,
-                      uint8_t *rgb, struct codec_shrink *sh)
+                      bool premul, uint8_t *rgb, struct codec_shrink *sh)
 {
   for (uint32_t y = 0; y < rows; y++) {
     const uint32_t *s = raster + (size_t)y * w;
@@ -81,11 +87,15 @@ static void tiff_band(const uint32_t *raster, uint32_t w, uint32_t rows,
         d[0] = (uint8_t)TIFFGetR(v);
         d[1] = (uint8_t)TIFFGetG(v);
         d[2] = (uint8_t)TIFFGetB(v);
-        continue;
+      } else if (premul) {   /* c' > a only in a malformed file */
+        uint32_t c[3] = { TIFFGetR(v), TIFFGetG(v), TIFFGetB(v) };
+        for (int k = 0; k < 3; k++)
+          d[k] = (uint8_t)(c[k] + 255 - a > 255 ? 255 : c[k] + 255 - a);
+      } else {
+        d[0] = codec_over_white(TIFFGetR(v), a);
+        d[1] = codec_over_white(TIFFGetG(v), a);
+        d[2] = codec_over_white(TIFFGetB(v), a);
       }
-      d[0] = codec_over_white(TIFFGetR(v), a);
-      d[1] = codec_over_white(TIFFGetG(v), a);
-      d[2] = codec_over_white(TIFFGetB(v), a);
     }
     codec_shrink_row(sh, rgb);
   }
@@ -105,6 +115,7 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   uint16_t orient = ORIENTATION_TOPLEFT;
   uint8_t *rgb = NULL;
   char emsg[1024];
+  bool premul;
   int r;
 
   if (TIFFIsTiled(tif))
@@ -117,6 +128,8 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   if (!TIFFRGBAImageOK(tif, emsg) || !TIFFRGBAImageBegin(&img, tif, 0, emsg))
     return -EBADMSG;
   img.req_orientation = orient;
+  premul = img.alpha != 0 && img.photometric != PHOTOMETRIC_MINISBLACK &&
+           img.photometric != PHOTOMETRIC_MINISWHITE;
   if ((r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret)) < 0) {
     TIFFRGBAImageEnd(&img);
     return r;
@@ -130,7 +143,7 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
     if (!TIFFRGBAImageGet(&img, raster, w, rows))
       r = -EBADMSG;
     else
-      tiff_band(raster, w, rows, rgb, &sh);
+      tiff_band(raster, w, rows, premul, rgb, &sh);
   }
   codec_shrink_end(&sh);
   TIFFRGBAImageEnd(&img);

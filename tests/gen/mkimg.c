@@ -316,7 +316,9 @@ static void tiff(const char *variant, int spp, int bps, int tiled,
   for (size_t i = 0; i < (size_t)W * H; i++) {
     uint8_t *p = rgb + 3 * i;
     for (int c = 0; c < spp; c++) {
+      /* spp 4: unassociated alpha, 128 in the left quarter as PNG's */
       uint8_t v = spp == 1 ? (uint8_t)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8)
+                  : c == 3 ? (uint8_t)(i % (size_t)W < (size_t)W / 4 ? 128 : 255)
                            : p[c];
       if (bps == 16) {
         uint16_t w16 = (uint16_t)(v * 257);
@@ -338,6 +340,10 @@ static void tiff(const char *variant, int spp, int bps, int tiled,
   TIFFSetField(t, TIFFTAG_PHOTOMETRIC, spp == 1 ? PHOTOMETRIC_MINISBLACK
                                                 : PHOTOMETRIC_RGB);
   TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)compression);
+  if (spp == 4) {
+    uint16_t ex = EXTRASAMPLE_UNASSALPHA;
+    TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &ex);
+  }
   if (orientation > 1)
     TIFFSetField(t, TIFFTAG_ORIENTATION, (uint16_t)orientation);
   if (tiled) {
@@ -530,6 +536,7 @@ int main(int argc, char **argv)
     tiff("tiff_tile16", 3, 16, 1, COMPRESSION_LZW, 1);
     tiff("tiff_gray8_lzw", 1, 8, 0, COMPRESSION_LZW, 1);
     tiff("tiff_orient6", 3, 8, 0, COMPRESSION_NONE, 6);
+    tiff("tiff_rgba8", 4, 8, 0, COMPRESSION_LZW, 1);
     bmp("bmp_24", 24, 0);
     bmp("bmp_32_topdown", 32, 1);
     bmp("bmp_8_palette", 8, 0);
