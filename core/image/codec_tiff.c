@@ -155,11 +155,12 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
 }
 
 /* The common plain layouts, read without libtiff's RGBA reader: 8- or
- * 16-bit RGB (pixel-interleaved) or gray (MinIsBlack), no extra samples,
- * in strips or tiles, any compression.  Their decoded strips and tiles
- * already are rows of samples in stored order, so they go to the shrinker
- * directly: from the file's bytes when uncompressed (the rows as stored,
- * no copy), else as libtiff decodes them.  16-bit samples become 8-bit by
+ * 16-bit RGB or gray (MinIsBlack), no extra samples, in strips or tiles,
+ * any compression.  Their decoded strips and tiles already are rows of
+ * samples in stored order, so they go to the shrinker directly: from the
+ * file's bytes when uncompressed (the rows as stored, no copy), else as
+ * libtiff decodes them; tiles, and the three planes of separate RGB, are
+ * first put together into whole pixel-interleaved rows.  16-bit samples become 8-bit by
  * the RGBA reader's own rules (RGB rounded, (v + 128) / 257; gray its
  * high byte), and gray is averaged as one channel and widened to RGB at
  * the end: the same pixels as the RGBA reader, a quarter of the bytes
@@ -170,11 +171,12 @@ struct tiff_direct {
   size_t n;
   uint32_t w, h;
   uint16_t spp, bps;    /* 1 or 3; 8 or 16 */
+  bool sep;             /* RGB stored as three planes */
   bool raw;             /* uncompressed, normal bit order, host byte
                            order: strips and tiles used in place */
   size_t px, rowb;      /* bytes of a stored pixel, of an image row */
   uint8_t *buf;         /* a decoded strip or tile (lazily allocated) */
-  uint8_t *band;        /* tiles: one band of rows put together */
+  uint8_t *band;        /* tiles, planes: one band of rows put together */
   uint8_t *row8;        /* 16-bit: one row turned 8-bit */
   uint16_t *row16;      /* 16-bit: one row of aligned samples */
   struct codec_shrink sh;
@@ -194,10 +196,10 @@ static bool tiff_direct_ok(TIFF *tif, struct tiff_direct *d)
       !TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp) ||
       (d->bps != 8 && d->bps != 16) || nextra != 0 ||
       comp == COMPRESSION_OJPEG ||
-      !((d->spp == 3 && photo == PHOTOMETRIC_RGB &&
-         planar == PLANARCONFIG_CONTIG) ||
+      !((d->spp == 3 && photo == PHOTOMETRIC_RGB) ||
         (d->spp == 1 && photo == PHOTOMETRIC_MINISBLACK)))
     return false;
+  d->sep = d->spp == 3 && planar == PLANARCONFIG_SEPARATE;
   /* FillOrder 2 (bits of each byte reversed) and the other byte order:
    * libtiff turns them as it reads, so such files take its reads. */
   TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
@@ -278,26 +280,61 @@ static void tiff_feed(struct tiff_direct *d, const uint8_t *src,
   }
 }
 
+/* rows rows of cw pixels of one strip or tile (src, stride bytes apart)
+ * into the band at pixel column x: whole pixels, or the samples of plane
+ * pl of separate RGB. */
+static void tiff_put(struct tiff_direct *d, const uint8_t *src,
+                     size_t stride, uint32_t rows, uint32_t x, size_t cw,
+                     uint16_t pl)
+{
+  size_t bs = d->bps / 8;
+
+  for (uint32_t k = 0; k < rows; k++, src += stride) {
+    uint8_t *o = d->band + k * d->rowb + x * d->px;
+    if (!d->sep) {
+      memcpy(o, src, cw * d->px);
+      continue;
+    }
+    o += pl * bs;
+    if (bs == 1)
+      for (size_t i = 0; i < cw; i++)
+        o[3 * i] = src[i];
+    else
+      for (size_t i = 0; i < cw; i++)
+        memcpy(o + 6 * i, src + 2 * i, 2);
+  }
+}
+
 /* The strips of rows [0, ylim) in order. */
 static int tiff_direct_strips(struct tiff_direct *d, uint32_t ylim)
 {
   uint32_t rps = 0;
   tmsize_t ssz = TIFFStripSize(d->tif);
+  size_t rowp = d->sep ? d->rowb / 3 : d->rowb;   /* a row of one strip */
 
   TIFFGetFieldDefaulted(d->tif, TIFFTAG_ROWSPERSTRIP, &rps);
   if (rps == 0)
     return -EBADMSG;
   if (rps > d->h)
     rps = d->h;
-  if (ssz < (tmsize_t)(d->rowb * rps))
+  if (ssz < (tmsize_t)(rowp * rps))
     return -EBADMSG;
+  if (d->sep && !(d->band = malloc(d->rowb * rps)))
+    return -ENOMEM;
   for (uint32_t y = 0; y < ylim; y += rps) {
     uint32_t rows = d->h - y < rps ? d->h - y : rps;
-    const uint8_t *src = tiff_chunk(d, TIFFComputeStrip(d->tif, y, 0), ssz,
-                                    (tmsize_t)(d->rowb * rows), false);
-    if (!src)
-      return d->buf ? -EBADMSG : -ENOMEM;
-    tiff_feed(d, src, rows, d->rowb);
+    for (uint16_t pl = 0; pl < (d->sep ? 3 : 1); pl++) {
+      const uint8_t *src = tiff_chunk(d, TIFFComputeStrip(d->tif, y, pl),
+                                      ssz, (tmsize_t)(rowp * rows), false);
+      if (!src)
+        return d->buf ? -EBADMSG : -ENOMEM;
+      if (!d->sep)
+        tiff_feed(d, src, rows, d->rowb);
+      else
+        tiff_put(d, src, rowp, rows, 0, d->w, pl);
+    }
+    if (d->sep)
+      tiff_feed(d, d->band, rows, d->rowb);
   }
   return 0;
 }
@@ -308,25 +345,25 @@ static int tiff_direct_tiles(struct tiff_direct *d, uint32_t ylim)
 {
   uint32_t tw = 0, th = 0;
   tmsize_t tsz = TIFFTileSize(d->tif);
+  size_t tpx = d->sep ? d->px / 3 : d->px;   /* a pixel of one tile */
 
   if (!TIFFGetField(d->tif, TIFFTAG_TILEWIDTH, &tw) ||
       !TIFFGetField(d->tif, TIFFTAG_TILELENGTH, &th) || tw == 0 || th == 0 ||
-      tsz < (tmsize_t)((size_t)tw * th * d->px))
+      tsz < (tmsize_t)((size_t)tw * th * tpx))
     return -EBADMSG;
   if (!(d->band = malloc(d->rowb * (th < d->h ? th : d->h))))
     return -ENOMEM;
   for (uint32_t y = 0; y < ylim; y += th) {
     uint32_t rows = d->h - y < th ? d->h - y : th;
-    for (uint32_t x = 0; x < d->w; x += tw) {
-      size_t cw = (size_t)(d->w - x < tw ? d->w - x : tw) * d->px;
-      const uint8_t *src = tiff_chunk(d, TIFFComputeTile(d->tif, x, y, 0, 0),
-                                      tsz, tsz, true);
-      if (!src)
-        return d->buf ? -EBADMSG : -ENOMEM;
-      for (uint32_t k = 0; k < rows; k++)
-        memcpy(d->band + k * d->rowb + x * d->px,
-               src + (size_t)k * tw * d->px, cw);
-    }
+    for (uint32_t x = 0; x < d->w; x += tw)
+      for (uint16_t pl = 0; pl < (d->sep ? 3 : 1); pl++) {
+        const uint8_t *src = tiff_chunk(
+            d, TIFFComputeTile(d->tif, x, y, 0, pl), tsz, tsz, true);
+        if (!src)
+          return d->buf ? -EBADMSG : -ENOMEM;
+        tiff_put(d, src, tw * tpx, rows, x, d->w - x < tw ? d->w - x : tw,
+                 pl);
+      }
     tiff_feed(d, d->band, rows, d->rowb);
   }
   return 0;
