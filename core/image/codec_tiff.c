@@ -125,7 +125,9 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   if (band == 0 || band > h)
     band = h;
   TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orient);
-  if (!TIFFRGBAImageOK(tif, emsg) || !TIFFRGBAImageBegin(&img, tif, 0, emsg))
+  /* stoponerr: a strip or tile that fails to decode fails the image, as
+   * on the direct path, not a picture partly left blank or stale. */
+  if (!TIFFRGBAImageOK(tif, emsg) || !TIFFRGBAImageBegin(&img, tif, 1, emsg))
     return -EBADMSG;
   img.req_orientation = orient;
   premul = img.alpha != 0 && img.photometric != PHOTOMETRIC_MINISBLACK &&
