@@ -1,10 +1,14 @@
 /* codec_tiff.c - TIFF decoding with libtiff (the only user of libtiff).
  *
- * libtiff's RGBA interface reads strips and tiles, 1 to 16 bits, gray,
- * palette, RGB, CMYK and YCbCr, with every compression it was built with.
- * The file is read from memory through client procedures; errors and
- * warnings go to handlers of this open only (libtiff 4.5 options), so
- * nothing is printed and threads do not share state. */
+ * Two paths, the same pixels.  The plain layouts (8- or 16-bit RGB or
+ * MinIsBlack gray, no extra samples) are read strip by strip or tile by
+ * tile and their samples handed to the shrinker (tiff_plain); everything
+ * else goes through libtiff's RGBA interface, which reads strips and
+ * tiles, 1 to 16 bits, gray, palette, RGB, CMYK and YCbCr, with every
+ * compression it was built with (tiff_pixels).  The file is read from
+ * memory through client procedures; errors and warnings go to handlers of
+ * this open only (libtiff 4.5 options), so nothing is printed and threads
+ * do not share state.  All buffers are per call. */
 #include "codec_i.h"
 
 #include <errno.h>
