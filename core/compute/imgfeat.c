@@ -7,6 +7,7 @@
  * nothing about files, JPEG or the store.
  */
 #include "imgfeat.h"
+#include "imgfeat_i.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,17 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define G 32          /* grid side */
-#define NU 11         /* DCT frequencies kept per axis: 0..10 */
 #define LUMA_MAX 10   /* luma terms: 1 <= u+v <= LUMA_MAX */
 #define LUMA_LOW 6    /* terms above this at FEAT_W_LUMA_HI */
-#define CHROMA_MAX 3  /* chroma terms: u+v <= CHROMA_MAX */
 #define N_LUMA 65
 #define N_CHROMA 20
-#define N_HUE 12
-#define N_SAT 3
-#define N_GRAY 7
-#define N_HIST (N_HUE * N_SAT + N_GRAY)
 
 /* Block weights before the final normalisation: luma structure dominates;
  * the histogram only nudges (it ignores layout, so on its own it would
@@ -77,19 +71,7 @@ struct box {
  * width and height: the most a crop of up to 10 % removes. */
 #define SUB_CROP 0.1
 
-static float cos_tab[NU][G];
-static float cos_tx[G][NU];     /* cos_tab transposed */
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
-
-static void tab_init(void)
-{
-
-
-  for (int u = 0; u < NU; u++)
-    for (int x = 0; x < G; x++)
-      cos_tx[x][u] = cos_tab[u][x] =
-          (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
-}
 
 /* Area average of the window b of the image into g (R, G, B means per
  * grid cell). */
@@ -229,33 +211,6 @@ static void grid_sat(const struct sat *s, const struct box *bx,
                               f[j + 1][i][k] + f[j][i][k]) * inv_area);
 }
 
-/* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < nu
- * (<= NU; only those are written), where u is the horizontal frequency.
- * The loops run over u innermost, which the compiler vectorises. */
-static void dct_low(const float in[G][G], float out[NU][NU], int nu)
-{
-  float tmp[G][NU];
-
-  for (int y = 0; y < G; y++) {
-    float acc[NU] = { 0 };
-    for (int x = 0; x < G; x++) {
-      float p = in[y][x];
-      for (int u = 0; u < nu; u++)
-        acc[u] += p * cos_tx[x][u];
-    }
-    memcpy(tmp[y], acc, sizeof(acc));
-  }
-  for (int v = 0; v < nu; v++) {
-    float acc[NU] = { 0 };
-    for (int y = 0; y < G; y++) {
-      float c = cos_tab[v][y];
-      for (int u = 0; u < nu; u++)
-        acc[u] += tmp[y][u] * c;
-    }
-    memcpy(out[v], acc, sizeof(acc));
-  }
-}
-
 /* Scales v to unit norm; a vector of norm <= floor (nothing but rounding
  * noise, as the structure of a flat image) becomes all zero instead. */
 static void normalize_above(float *v, int n, double floor)
@@ -276,32 +231,6 @@ static void normalize_above(float *v, int n, double floor)
 static void normalize(float *v, int n)
 {
   normalize_above(v, n, 0);
-}
-
-/* Soft assignment of value t (in bin units) to a linear (clamped) or
- * circular set of n bins: bins *i0 and *i1 get weights *w0 and *w1. */
-static inline void bins2(int n, float t, int circular, int *i0, int *i1,
-                         float *w0, float *w1)
-{
-  int i = (int)floorf(t);
-  float f = t - (float)i;
-
-  if (circular) {
-    while (i < 0)
-      i += n;
-    while (i >= n)
-      i -= n;
-    *i0 = i;
-    *i1 = i + 1 == n ? 0 : i + 1;
-  } else if (t <= 0 || t >= n - 1) {
-    *i0 = *i1 = t <= 0 ? 0 : n - 1;
-    f = 0;
-  } else {
-    *i0 = i;
-    *i1 = i + 1;
-  }
-  *w0 = 1 - f;
-  *w1 = f;
 }
 
 static float median(float *a, int n)
@@ -521,30 +450,8 @@ static void chroma_block(float dcb[NU][NU], float dcr[NU][NU], float ymean,
 static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
                         float ymean, float *hist)
 {
-  for (int y = 0; y < G; y++)
-    for (int x = 0; x < G; x++) {
-      float c = sqrtf(cb[y][x] * cb[y][x] + cr[y][x] * cr[y][x]);
-      float s = c / (yy[y][x] + 16.0f);       /* relative saturation */
-      float sw = s < 0.05f ? 0 : s > 0.15f ? 1 : (s - 0.05f) / 0.10f;
-      int h0, h1, s0, s1;
-      float hw0, hw1, sw0, sw1;
-      if (sw > 0) {
-        float hue = atan2f(cr[y][x], cb[y][x]) * (float)(N_HUE / (2 * M_PI));
-        float sb = s < 0.15f ? 0 : s > 0.55f ? 2 : (s - 0.15f) / 0.2f;
-        bins2(N_HUE, hue, 1, &h0, &h1, &hw0, &hw1);
-        bins2(N_SAT, sb, 0, &s0, &s1, &sw0, &sw1);
-        hist[h0 * N_SAT + s0] += hw0 * sw * sw0;
-        hist[h0 * N_SAT + s1] += hw0 * sw * sw1;
-        hist[h1 * N_SAT + s0] += hw1 * sw * sw0;
-        hist[h1 * N_SAT + s1] += hw1 * sw * sw1;
-      }
-      if (sw < 1) {
-        float t = yy[y][x] / (ymean + 1.0f) * (N_GRAY - 1) / 2.0f;
-        bins2(N_GRAY, t, 0, &h0, &h1, &hw0, &hw1);
-        hist[N_HUE * N_SAT + h0] += (1 - sw) * hw0;
-        hist[N_HUE * N_SAT + h1] += (1 - sw) * hw1;
-      }
-    }
+  imgfeat_hist_votes((const float(*)[G])yy, (const float(*)[G])cb,
+                     (const float(*)[G])cr, ymean, hist);
   for (int i = 0; i < N_HIST; i++)
     hist[i] = sqrtf(hist[i] / (G * G));
   normalize(hist, N_HIST);
@@ -562,9 +469,9 @@ static void describe(const struct image *im, const struct sat *sat,
 
   centre_of(&b);
   ymean = grid_ycc(im, sat, &b, yy, cb, cr);
-  dct_low(yy, dy, NU);
-  dct_low(cb, dcb, CHROMA_MAX + 1);   /* chroma uses u + v <= CHROMA_MAX */
-  dct_low(cr, dcr, CHROMA_MAX + 1);
+  imgfeat_dct_luma((const float(*)[G])yy, dy);
+  /* chroma uses u + v <= CHROMA_MAX */
+  imgfeat_dct_chroma((const float(*)[G])cb, (const float(*)[G])cr, dcb, dcr);
   luma_block(dy, v);
   chroma_block(dcb, dcr, ymean, v + N_LUMA);
   colour_hist(yy, cb, cr, ymean, v + N_LUMA + N_CHROMA);
@@ -614,7 +521,7 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
   if (!im || !im->px || im->w < 1 || im->h < 1 ||
       (im->channels != 1 && im->channels != 3))
     return -EINVAL;
-  pthread_once(&tab_once, tab_init);
+  pthread_once(&tab_once, imgfeat_tables_init);
   find_content(im, &b);
   /* Larger boxes (a full-size picture, not the import's reduced decode)
    * are averaged window by window, with no allocation. */
