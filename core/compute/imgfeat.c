@@ -121,96 +121,6 @@ static void grid_rgb(const struct image *im, const struct box *bx,
   }
 }
 
-/* The integral image of a box of the picture: for 0 <= y <= h, 0 <= x <=
- * w (the box's size), v[(y * (w + 1) + x) * 3 + k] is the sum of
- * channel k over the box's rows < y and columns < x.  Built once per
- * image, it gives the area average of any window (of the content box) in
- * O(G^2), so the six windows cost little more than one. */
-struct sat {
-  int32_t *v;
-  int x0, y0, w, h;     /* the box it covers */
-};
-
-/* Largest box (pixels) with an integral image: 12 MB at most, and sums
- * below 2^31 (int32 converts to double in one instruction).  The import's
- * reduced decodes are far smaller. */
-#define SAT_MAX_PIXELS (1u << 20)
-
-static int sat_build(const struct image *im, const struct box *b,
-                     struct sat *s)
-{
-  int w = b->x1 - b->x0, h = b->y1 - b->y0, ch = im->channels;
-  size_t row = (size_t)(w + 1) * 3;
-
-  s->x0 = b->x0;
-  s->y0 = b->y0;
-  s->w = w;
-  s->h = h;
-  s->v = calloc(row * (size_t)(h + 1), sizeof(*s->v));
-  if (!s->v)
-    return -ENOMEM;
-  for (int y = 0; y < h; y++) {
-    const uint8_t *p = im->px +
-        ((size_t)(y + b->y0) * (size_t)im->w + (size_t)b->x0) * (size_t)ch;
-    int32_t acc[3] = { 0, 0, 0 };
-    int32_t *up = s->v + (size_t)y * row, *out = up + row;
-    for (int x = 0; x < w; x++) {
-      acc[0] += p[x * ch];
-      acc[1] += p[x * ch + (ch == 3)];
-      acc[2] += p[x * ch + 2 * (ch == 3)];
-      for (int k = 0; k < 3; k++)
-        out[(size_t)(x + 1) * 3 + k] = up[(size_t)(x + 1) * 3 + k] + acc[k];
-    }
-  }
-  return 0;
-}
-
-/* Where a coordinate t (in pixels of the box, 0..len) falls: the integral
- * value before it, *i (clamped so that i + 1 <= len), and the fraction. */
-static void sat_pos(double t, int len, int *i, double *f)
-{
-  int k = (int)t;
-
-  if (k >= len)
-    k = len - 1;
-  *i = k;
-  *f = t - k;
-}
-
-/* grid_rgb() through the integral image: the same area averages.  The
- * integral at a fractional point is bilinear in the four integral values
- * around it, which is exact for an image constant over each pixel. */
-static void grid_sat(const struct sat *s, const struct box *bx,
-                     float g[3][G][G])
-{
-  double f[G + 1][G + 1][3], fx[G + 1], fy;
-  int ix[G + 1], iy;
-  double cw = (double)(bx->x1 - bx->x0) / G, chh = (double)(bx->y1 - bx->y0) / G;
-  double inv_area = 1.0 / (cw * chh);
-  size_t row = (size_t)(s->w + 1) * 3;
-
-  for (int i = 0; i <= G; i++)
-    sat_pos(bx->x0 - s->x0 + i * cw, s->w, &ix[i], &fx[i]);
-  for (int j = 0; j <= G; j++) {
-    sat_pos(bx->y0 - s->y0 + j * chh, s->h, &iy, &fy);
-    const int32_t *r0 = s->v + (size_t)iy * row, *r1 = r0 + row;
-    for (int i = 0; i <= G; i++) {
-      const int32_t *a = r0 + ix[i] * 3, *c = r1 + ix[i] * 3;
-      double gx = fx[i];
-      for (int k = 0; k < 3; k++) {
-        double top = a[k] + gx * (a[3 + k] - a[k]);
-        double bot = c[k] + gx * (c[3 + k] - c[k]);
-        f[j][i][k] = top + fy * (bot - top);
-      }
-    }
-  }
-  for (int j = 0; j < G; j++)
-    for (int i = 0; i < G; i++)
-      for (int k = 0; k < 3; k++)
-        g[k][j][i] = (float)((f[j + 1][i + 1][k] - f[j][i + 1][k] -
-                              f[j + 1][i][k] + f[j][i][k]) * inv_area);
-}
-
 /* Scales v to unit norm; a vector of norm <= floor (nothing but rounding
  * noise, as the structure of a flat image) becomes all zero instead. */
 static void normalize_above(float *v, int n, double floor)
@@ -382,7 +292,7 @@ static void centre_of(struct box *b)
 /* The grid in Y/Cb/Cr; returns the mean luma.  The grid weights are
  * overlaps in grid units, so each cell's weights sum to 1 and the sums are
  * already means. */
-static float grid_ycc(const struct image *im, const struct sat *sat,
+static float grid_ycc(const struct image *im, const struct imgfeat_sat *sat,
                       const struct box *bx, float yy[G][G], float cb[G][G],
                       float cr[G][G])
 {
@@ -390,7 +300,7 @@ static float grid_ycc(const struct image *im, const struct sat *sat,
   double ysum = 0;
 
   if (sat)
-    grid_sat(sat, bx, rgb);
+    imgfeat_sat_grid(sat, bx->x0, bx->y0, bx->x1, bx->y1, rgb);
   else
     grid_rgb(im, bx, rgb);
   for (int y = 0; y < G; y++)
@@ -461,7 +371,7 @@ static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
 
 /* The vector of one window (its central FEAT_CENTRE is described), and
  * the hash when ret_hash is set. */
-static void describe(const struct image *im, const struct sat *sat,
+static void describe(const struct image *im, const struct imgfeat_sat *sat,
                      struct box b, float *v, uint64_t *ret_hash)
 {
   float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
@@ -513,7 +423,7 @@ static struct box sub_window(const struct box *c, int k)
 
 int imgfeat_compute(const struct image *im, struct imgfeat *ret)
 {
-  struct sat sat = { 0 };
+  struct imgfeat_sat sat = { 0 };
   struct box b;
   bool use_sat;
 
@@ -526,8 +436,8 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
   /* Larger boxes (a full-size picture, not the import's reduced decode)
    * are averaged window by window, with no allocation. */
   use_sat = (uint64_t)(b.x1 - b.x0) * (uint64_t)(b.y1 - b.y0) <=
-                SAT_MAX_PIXELS &&
-            sat_build(im, &b, &sat) == 0;
+                IMGFEAT_SAT_MAX_PIXELS &&
+            imgfeat_sat_build(im, b.x0, b.y0, b.x1, b.y1, &sat) == 0;
   describe(im, use_sat ? &sat : NULL, b, ret->v, &ret->phash);
   for (int k = 0; k < IMGFEAT_NSUB; k++)
     describe(im, use_sat ? &sat : NULL, sub_window(&b, k), ret->sub[k],

@@ -8,12 +8,14 @@
  * The DCTs sum every coefficient in the same order as the plain loops
  * (over x, then over y), only four coefficients at a time, so they give
  * the same floats.  The histogram replaces atan2f by a polynomial (within
- * 3e-7 radians; the hue enters in units of 30 degrees, so a vote moves by
- * under 1e-6) and otherwise computes what the scalar bins did.
+ * 6e-7 radians; the hue enters in units of 30 degrees, so a vote moves by
+ * about 1e-6) and otherwise computes what the scalar bins did.
  */
 #include "imgfeat_i.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__SSE__)
@@ -48,40 +50,66 @@ static inline void st(float *p, v4f v)
   memcpy(p, &v, sizeof(v));
 }
 
+static inline void sti(int32_t *p, v4i v)
+{
+  memcpy(p, &v, sizeof(v));
+}
+
 static inline v4f splat(float a)
 {
   return (v4f){ a, a, a, a };
 }
 
+/* Rows (and output frequencies) go in pairs: six independent sums in
+ * flight instead of three, so the adds do not wait on each other; each
+ * coefficient is still summed in order. */
 void imgfeat_dct_luma(const float in[G][G], float out[NU][NU])
 {
-  float tmp[G][NUP];
+  float tmp[G][NUP], row[2][NUP];
 
-  for (int y = 0; y < G; y++) {
+  for (int y = 0; y < G; y += 2) {
     v4f a0 = splat(0), a1 = splat(0), a2 = splat(0);
+    v4f b0 = splat(0), b1 = splat(0), b2 = splat(0);
     for (int x = 0; x < G; x++) {
-      v4f p = splat(in[y][x]);
-      a0 += p * ld(&cos_txp[x][0]);
-      a1 += p * ld(&cos_txp[x][4]);
-      a2 += p * ld(&cos_txp[x][8]);
+      v4f p = splat(in[y][x]), q = splat(in[y + 1][x]);
+      v4f c0 = ld(&cos_txp[x][0]), c1 = ld(&cos_txp[x][4]),
+          c2 = ld(&cos_txp[x][8]);
+      a0 += p * c0;
+      a1 += p * c1;
+      a2 += p * c2;
+      b0 += q * c0;
+      b1 += q * c1;
+      b2 += q * c2;
     }
     st(&tmp[y][0], a0);
     st(&tmp[y][4], a1);
     st(&tmp[y][8], a2);
+    st(&tmp[y + 1][0], b0);
+    st(&tmp[y + 1][4], b1);
+    st(&tmp[y + 1][8], b2);
   }
-  for (int v = 0; v < NU; v++) {
+  for (int v = 0; v < NU; v += 2) {
+    int w = v + 1 < NU ? v + 1 : v;   /* NU is odd: the last pair is one */
     v4f a0 = splat(0), a1 = splat(0), a2 = splat(0);
-    float row[NUP];
+    v4f b0 = splat(0), b1 = splat(0), b2 = splat(0);
     for (int y = 0; y < G; y++) {
-      v4f c = splat(cos_tab[v][y]);
-      a0 += ld(&tmp[y][0]) * c;
-      a1 += ld(&tmp[y][4]) * c;
-      a2 += ld(&tmp[y][8]) * c;
+      v4f c = splat(cos_tab[v][y]), d = splat(cos_tab[w][y]);
+      v4f t0 = ld(&tmp[y][0]), t1 = ld(&tmp[y][4]), t2 = ld(&tmp[y][8]);
+      a0 += t0 * c;
+      a1 += t1 * c;
+      a2 += t2 * c;
+      b0 += t0 * d;
+      b1 += t1 * d;
+      b2 += t2 * d;
     }
-    st(&row[0], a0);
-    st(&row[4], a1);
-    st(&row[8], a2);
-    memcpy(out[v], row, sizeof(out[v]));
+    st(&row[0][0], a0);
+    st(&row[0][4], a1);
+    st(&row[0][8], a2);
+    st(&row[1][0], b0);
+    st(&row[1][4], b1);
+    st(&row[1][8], b2);
+    memcpy(out[v], row[0], sizeof(out[v]));
+    memcpy(out[w], row[1], sizeof(out[w]));
   }
 }
 
@@ -90,25 +118,136 @@ void imgfeat_dct_chroma(const float cb[G][G], const float cr[G][G],
 {
   float tb[G][4], tr[G][4];
 
-  for (int y = 0; y < G; y++) {
-    v4f ab = splat(0), ar = splat(0);
+  for (int y = 0; y < G; y += 2) {
+    v4f ab = splat(0), ar = splat(0), bb = splat(0), br = splat(0);
     for (int x = 0; x < G; x++) {
       v4f c = ld(&cos_txp[x][0]);
       ab += splat(cb[y][x]) * c;
       ar += splat(cr[y][x]) * c;
+      bb += splat(cb[y + 1][x]) * c;
+      br += splat(cr[y + 1][x]) * c;
     }
     st(tb[y], ab);
     st(tr[y], ar);
+    st(tb[y + 1], bb);
+    st(tr[y + 1], br);
   }
-  for (int v = 0; v <= CHROMA_MAX; v++) {
-    v4f ab = splat(0), ar = splat(0);
+  for (int v = 0; v <= CHROMA_MAX; v += 2) {
+    v4f ab = splat(0), ar = splat(0), bb = splat(0), br = splat(0);
     for (int y = 0; y < G; y++) {
-      v4f c = splat(cos_tab[v][y]);
-      ab += ld(tb[y]) * c;
-      ar += ld(tr[y]) * c;
+      v4f c = splat(cos_tab[v][y]), d = splat(cos_tab[v + 1][y]);
+      v4f t = ld(tb[y]), r = ld(tr[y]);
+      ab += t * c;
+      ar += r * c;
+      bb += t * d;
+      br += r * d;
     }
     st(&dcb[v][0], ab);
     st(&dcr[v][0], ar);
+    st(&dcb[v + 1][0], bb);
+    st(&dcr[v + 1][0], br);
+  }
+}
+
+/* ---- integral image ---- */
+
+static inline v4i ldi(const int32_t *p)
+{
+  v4i v;
+
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+int imgfeat_sat_build(const struct image *im, int x0, int y0, int x1,
+                      int y1, struct imgfeat_sat *s)
+{
+  int w = x1 - x0, h = y1 - y0, ch = im->channels, c1 = ch == 3, c2 = 2 * c1;
+  size_t row = (size_t)(w + 1) * 4;
+
+  s->x0 = x0;
+  s->y0 = y0;
+  s->w = w;
+  s->h = h;
+  /* Not zeroed: every point but row 0 and column 0 is written below. */
+  s->v = malloc(row * (size_t)(h + 1) * sizeof(*s->v));
+  if (!s->v)
+    return -ENOMEM;
+  memset(s->v, 0, row * sizeof(*s->v));
+  for (int y = 0; y < h; y++) {
+    const uint8_t *p = im->px +
+        ((size_t)(y + y0) * (size_t)im->w + (size_t)x0) * (size_t)ch;
+    const int32_t *up = s->v + (size_t)y * row;
+    int32_t *out = s->v + (size_t)(y + 1) * row;
+    v4i acc = { 0, 0, 0, 0 };
+
+    sti(out, acc);
+    for (int x = 0; x < w; x++, p += ch) {
+      acc += (v4i){ p[0], p[c1], p[c2], 0 };
+      sti(out + 4 * (x + 1), ldi(up + 4 * (x + 1)) + acc);
+    }
+  }
+  return 0;
+}
+
+/* Where a coordinate t (in pixels of the box, 0..len) falls: the integral
+ * point before it, *i (clamped so that i + 1 <= len), and the fraction. */
+static void sat_pos(double t, int len, int *i, float *f)
+{
+  int k = (int)t;
+
+  if (k >= len)
+    k = len - 1;
+  *i = k;
+  *f = (float)(t - k);
+}
+
+void imgfeat_sat_grid(const struct imgfeat_sat *s, int x0, int y0, int x1,
+                      int y1, float rgb[3][G][G])
+{
+  /* corner (j, i) of the grid: whole part base[j & 1][i] (the integral
+   * at the pixel corner before it), fraction part rest[j & 1][i] */
+  v4i base[2][G + 1];
+  v4f rest[2][G + 1], fx[G + 1];
+  int ix[G + 1];
+  double cw = (double)(x1 - x0) / G, chh = (double)(y1 - y0) / G;
+  float inv_area = (float)(1.0 / (cw * chh));
+  size_t row = (size_t)(s->w + 1) * 4;
+
+  for (int i = 0; i <= G; i++) {
+    float f;
+    sat_pos(x0 - s->x0 + i * cw, s->w, &ix[i], &f);
+    fx[i] = splat(f);
+  }
+  for (int j = 0; j <= G; j++) {
+    int iy, cur = j & 1;
+    float fyf;
+    sat_pos(y0 - s->y0 + j * chh, s->h, &iy, &fyf);
+    const int32_t *r0 = s->v + (size_t)iy * row, *r1 = r0 + row;
+    v4f fy = splat(fyf);
+    for (int i = 0; i <= G; i++) {
+      const int32_t *a = r0 + 4 * ix[i], *c = r1 + 4 * ix[i];
+      v4i s00 = ldi(a), d01 = ldi(a + 4) - s00, d10 = ldi(c) - s00;
+      v4i d11 = ldi(c + 4) - ldi(c) - d01;
+      /* f = s00 + fx d01 + fy d10 + fx fy d11 */
+      base[cur][i] = s00;
+      rest[cur][i] = fy * __builtin_convertvector(d10, v4f) +
+                     fx[i] * (__builtin_convertvector(d01, v4f) +
+                              fy * __builtin_convertvector(d11, v4f));
+    }
+    if (j == 0)
+      continue;
+    for (int i = 0; i < G; i++) {
+      int pre = cur ^ 1;
+      v4i ib = (base[cur][i + 1] - base[cur][i]) -
+               (base[pre][i + 1] - base[pre][i]);
+      v4f fr = (rest[cur][i + 1] - rest[cur][i]) -
+               (rest[pre][i + 1] - rest[pre][i]);
+      v4f m = (__builtin_convertvector(ib, v4f) + fr) * inv_area;
+      rgb[0][j - 1][i] = m[0];
+      rgb[1][j - 1][i] = m[1];
+      rgb[2][j - 1][i] = m[2];
+    }
   }
 }
 
@@ -133,12 +272,20 @@ static inline v4f vsel(v4i m, v4f a, v4f b)
 
 static inline v4f vmin(v4f a, v4f b)
 {
+#if defined(__SSE__)
+  return (v4f)_mm_min_ps((__m128)a, (__m128)b);
+#else
   return vsel(a < b, a, b);
+#endif
 }
 
 static inline v4f vmax(v4f a, v4f b)
 {
+#if defined(__SSE__)
+  return (v4f)_mm_max_ps((__m128)a, (__m128)b);
+#else
   return vsel(a > b, a, b);
+#endif
 }
 
 static inline v4f vsqrt(v4f a)
@@ -180,53 +327,77 @@ float imgfeat_atan2(float y, float x)
   return r[0];
 }
 
-/* Four cells' votes, added in cell order (the bins a cell does not reach
- * get +0, which changes no sum). */
-static inline void votes4(v4f y, v4f cb, v4f cr, float ym1, float *hist)
-{
-  v4f s = vsqrt(cb * cb + cr * cr) / (y + 16.0f);    /* rel. saturation */
-  v4f sw = vmin(vmax((s - 0.05f) / 0.10f, splat(0)), splat(1));
-  v4f hue = vatan2(cr, cb) * (float)(N_HUE / (2 * M_PI));
-  v4f sb = vmin(vmax((s - 0.15f) / 0.2f, splat(0)), splat(2));
-  v4f gt = vmin(vmax(y / ym1 * (float)(N_GRAY - 1) / 2.0f, splat(0)),
-                splat(N_GRAY - 1));
-  v4i hi = vfloor_i(hue), si, gi;
-  v4f hf = hue - __builtin_convertvector(hi, v4f), sf, gf;
-  v4f hw0, hw1, sw0, sw1, g0, g1;
+/* Where one row of G cells votes: for cell x, the hue x saturation bins
+ * ix[0][x], ix[0][x] + 1 (the lower hue), ix[1][x], ix[1][x] + 1 (the
+ * upper), with weights wt[0..3][x], and the grey bins ix[2][x],
+ * ix[2][x] + 1 with wt[4..5][x].  A bin a cell does not reach gets weight
+ * 0.  The cells are independent, so the long chain of each (square root,
+ * divisions, the polynomial) overlaps with the next cells'. */
+struct row_votes {
+  int32_t ix[3][G];
+  float wt[6][G];
+};
 
-  si = __builtin_convertvector(sb, v4i);
-  si += (si > 1);                      /* 2 -> 1: the top bin as weight 1 */
-  sf = sb - __builtin_convertvector(si, v4f);
-  gi = __builtin_convertvector(gt, v4i);
-  gi += (gi > N_GRAY - 2);            /* 6 -> 5 likewise */
-  gf = gt - __builtin_convertvector(gi, v4f);
-  hi += (hi < 0) & N_HUE;
-  hw0 = 1 - hf;
-  hw1 = hf;
-  sw0 = 1 - sf;
-  sw1 = sf;
-  g0 = (1 - sw) * (1 - gf);
-  g1 = (1 - sw) * gf;
-  hw0 *= sw;
-  hw1 *= sw;
-  for (int k = 0; k < 4; k++) {
-    int h0 = hi[k], h1 = h0 + 1 == N_HUE ? 0 : h0 + 1, s0 = si[k];
-    float *gh = hist + N_HUE * N_SAT + gi[k];
-    hist[h0 * N_SAT + s0] += hw0[k] * sw0[k];
-    hist[h0 * N_SAT + s0 + 1] += hw0[k] * sw1[k];
-    hist[h1 * N_SAT + s0] += hw1[k] * sw0[k];
-    hist[h1 * N_SAT + s0 + 1] += hw1[k] * sw1[k];
-    gh[0] += g0[k];
-    gh[1] += g1[k];
+static void votes_row(const float *yr, const float *cbr, const float *crr,
+                      v4f gscale, struct row_votes *o)
+{
+  for (int x = 0; x < G; x += 4) {
+    v4f y = ld(yr + x), cb = ld(cbr + x), cr = ld(crr + x);
+    v4f s = vsqrt(cb * cb + cr * cr) / (y + 16.0f);    /* rel. saturation */
+    v4f sw = vmin(vmax((s - 0.05f) / 0.10f, splat(0)), splat(1));
+    v4f hue = vatan2(cr, cb) * (float)(N_HUE / (2 * M_PI));
+    v4f sb = vmin(vmax((s - 0.15f) / 0.2f, splat(0)), splat(2));
+    v4f gt = vmin(y * gscale, splat(N_GRAY - 1));
+    v4i hi = vfloor_i(hue), si, gi, h1;
+    v4f hf = hue - __builtin_convertvector(hi, v4f), sf, gf, hw0, hw1;
+
+    si = __builtin_convertvector(sb, v4i);
+    si += (si > 1);                    /* 2 -> 1: the top bin as weight 1 */
+    sf = sb - __builtin_convertvector(si, v4f);
+    gi = __builtin_convertvector(gt, v4i);
+    gi += (gi > N_GRAY - 2);          /* 6 -> 5 likewise */
+    gf = gt - __builtin_convertvector(gi, v4f);
+    hi += (hi < 0) & N_HUE;
+    h1 = (hi + 1) & ~(hi + 1 == N_HUE);
+    hw0 = (1 - hf) * sw;
+    hw1 = hf * sw;
+    sti(&o->ix[0][x], hi * N_SAT + si);
+    sti(&o->ix[1][x], h1 * N_SAT + si);
+    sti(&o->ix[2][x], N_HUE * N_SAT + gi);
+    st(&o->wt[0][x], hw0 * (1 - sf));
+    st(&o->wt[1][x], hw0 * sf);
+    st(&o->wt[2][x], hw1 * (1 - sf));
+    st(&o->wt[3][x], hw1 * sf);
+    st(&o->wt[4][x], (1 - sw) * (1 - gf));
+    st(&o->wt[5][x], (1 - sw) * gf);
   }
 }
 
+/* Each cell x adds into copy x % 4 of the histogram, so that a run of
+ * cells voting for the same bins does not make every add wait for the
+ * previous one's store; the copies are summed at the end. */
 void imgfeat_hist_votes(const float yy[G][G], const float cb[G][G],
                         const float cr[G][G], float ymean, float *hist)
 {
-  float ym1 = ymean + 1.0f;
+  float hist4[4][N_HIST];
+  struct row_votes rv;
+  /* luma relative to the mean, in grey bins: a cell at the mean lands in
+   * the middle one */
+  v4f gscale = splat((float)(N_GRAY - 1) / 2.0f / (ymean + 1.0f));
 
-  for (int y = 0; y < G; y++)
-    for (int x = 0; x < G; x += 4)
-      votes4(ld(&yy[y][x]), ld(&cb[y][x]), ld(&cr[y][x]), ym1, hist);
+  memset(hist4, 0, sizeof(hist4));
+  for (int y = 0; y < G; y++) {
+    votes_row(yy[y], cb[y], cr[y], gscale, &rv);
+    for (int x = 0; x < G; x++) {
+      float *h = hist4[x & 3];
+      h[rv.ix[0][x]] += rv.wt[0][x];
+      h[rv.ix[0][x] + 1] += rv.wt[1][x];
+      h[rv.ix[1][x]] += rv.wt[2][x];
+      h[rv.ix[1][x] + 1] += rv.wt[3][x];
+      h[rv.ix[2][x]] += rv.wt[4][x];
+      h[rv.ix[2][x] + 1] += rv.wt[5][x];
+    }
+  }
+  for (int i = 0; i < N_HIST; i++)
+    hist[i] += (hist4[0][i] + hist4[1][i]) + (hist4[2][i] + hist4[3][i]);
 }
