@@ -297,21 +297,30 @@ static float grid_ycc(const struct image *im, const struct imgfeat_sat *sat,
                       float cr[G][G])
 {
   float rgb[3][G][G];
-  double ysum = 0;
+  double ys[4] = { 0, 0, 0, 0 };
 
   if (sat)
     imgfeat_sat_grid(sat, bx->x0, bx->y0, bx->x1, bx->y1, rgb);
   else
     grid_rgb(im, bx, rgb);
+  /* Plain loops over whole rows, which the compiler vectorises; the mean
+   * is summed in four independent parts (in double, so their order does
+   * not matter at float precision). */
   for (int y = 0; y < G; y++)
     for (int x = 0; x < G; x++) {
       float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
       yy[y][x] = W_R * r + W_G * gg + W_B * b;
       cb[y][x] = -0.168736f * r - 0.331264f * gg + 0.5f * b;
       cr[y][x] = 0.5f * r - 0.418688f * gg - 0.081312f * b;
-      ysum += yy[y][x];
     }
-  return (float)(ysum / (G * G));
+  for (int y = 0; y < G; y++)
+    for (int x = 0; x < G; x += 4) {
+      ys[0] += yy[y][x];
+      ys[1] += yy[y][x + 1];
+      ys[2] += yy[y][x + 2];
+      ys[3] += yy[y][x + 3];
+    }
+  return (float)(((ys[0] + ys[1]) + (ys[2] + ys[3])) / (G * G));
 }
 
 /* Luma structure (N_LUMA values into v); odd horizontal frequencies as

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SSE__)
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__SSE__)
 #include <xmmintrin.h>
 #endif
 
@@ -182,7 +184,26 @@ int imgfeat_sat_build(const struct image *im, int x0, int y0, int x1,
     v4i acc = { 0, 0, 0, 0 };
 
     sti(out, acc);
-    for (int x = 0; x < w; x++, p += ch) {
+    int x = 0;
+#if defined(__SSE2__)
+    /* RGB: four bytes at a time widened to int32 lanes, the fourth (the
+     * next pixel's red) masked off; the last pixel of the picture is
+     * left to the loop below, so nothing past it is read. */
+    if (ch == 3) {
+      const __m128i zero = _mm_setzero_si128();
+      const v4i rgb = { -1, -1, -1, 0 };
+      int last = y + y0 == im->h - 1 && x1 == im->w ? w - 1 : w;
+      for (; x < last; x++, p += 3) {
+        uint32_t word;
+        memcpy(&word, p, 4);
+        __m128i b = _mm_cvtsi32_si128((int)word);
+        b = _mm_unpacklo_epi16(_mm_unpacklo_epi8(b, zero), zero);
+        acc += (v4i)b & rgb;
+        sti(out + 4 * (x + 1), ldi(up + 4 * (x + 1)) + acc);
+      }
+    }
+#endif
+    for (; x < w; x++, p += ch) {
       acc += (v4i){ p[0], p[c1], p[c2], 0 };
       sti(out + 4 * (x + 1), ldi(up + 4 * (x + 1)) + acc);
     }
@@ -344,9 +365,9 @@ static void votes_row(const float *yr, const float *cbr, const float *crr,
   for (int x = 0; x < G; x += 4) {
     v4f y = ld(yr + x), cb = ld(cbr + x), cr = ld(crr + x);
     v4f s = vsqrt(cb * cb + cr * cr) / (y + 16.0f);    /* rel. saturation */
-    v4f sw = vmin(vmax((s - 0.05f) / 0.10f, splat(0)), splat(1));
+    v4f sw = vmin(vmax((s - 0.05f) * 10.0f, splat(0)), splat(1));
     v4f hue = vatan2(cr, cb) * (float)(N_HUE / (2 * M_PI));
-    v4f sb = vmin(vmax((s - 0.15f) / 0.2f, splat(0)), splat(2));
+    v4f sb = vmin(vmax((s - 0.15f) * 5.0f, splat(0)), splat(2));
     v4f gt = vmin(y * gscale, splat(N_GRAY - 1));
     v4i hi = vfloor_i(hue), si, gi, h1;
     v4f hf = hue - __builtin_convertvector(hi, v4f), sf, gf, hw0, hw1;
