@@ -348,16 +348,32 @@ float imgfeat_atan2(float y, float x)
   return r[0];
 }
 
-/* Where one row of G cells votes: for cell x, the hue x saturation bins
- * ix[0][x], ix[0][x] + 1 (the lower hue), ix[1][x], ix[1][x] + 1 (the
- * upper), with weights wt[0..3][x], and the grey bins ix[2][x],
- * ix[2][x] + 1 with wt[4..5][x].  A bin a cell does not reach gets weight
- * 0.  The cells are independent, so the long chain of each (square root,
- * divisions, the polynomial) overlaps with the next cells'. */
+/* Where one row of G cells votes: cell x adds the pair wt[0][x] to the
+ * hue x saturation bins ix[0][x], ix[0][x] + 1 (its lower hue), the pair
+ * wt[1][x] to ix[1][x], ix[1][x] + 1 (its upper hue) and the pair
+ * wt[2][x] to the grey bins ix[2][x], ix[2][x] + 1.  A bin a cell does not
+ * reach gets weight 0.  The cells are independent, so the long chain of
+ * each (square root, divisions, the polynomial) overlaps with the next
+ * cells'. */
 struct row_votes {
   int32_t ix[3][G];
-  float wt[6][G];
+  float wt[3][G][2];
 };
+
+/* Stores the votes a (first bin) and b (second bin) of four cells as the
+ * pairs w[0..3]. */
+static inline void st_pairs(float w[4][2], v4f a, v4f b)
+{
+#if defined(__SSE__)
+  st(w[0], (v4f)_mm_unpacklo_ps((__m128)a, (__m128)b));
+  st(w[2], (v4f)_mm_unpackhi_ps((__m128)a, (__m128)b));
+#else
+  for (int k = 0; k < 4; k++) {
+    w[k][0] = a[k];
+    w[k][1] = b[k];
+  }
+#endif
+}
 
 static void votes_row(const float *yr, const float *cbr, const float *crr,
                       v4f gscale, struct row_votes *o)
@@ -385,13 +401,23 @@ static void votes_row(const float *yr, const float *cbr, const float *crr,
     sti(&o->ix[0][x], hi * N_SAT + si);
     sti(&o->ix[1][x], h1 * N_SAT + si);
     sti(&o->ix[2][x], N_HUE * N_SAT + gi);
-    st(&o->wt[0][x], hw0 * (1 - sf));
-    st(&o->wt[1][x], hw0 * sf);
-    st(&o->wt[2][x], hw1 * (1 - sf));
-    st(&o->wt[3][x], hw1 * sf);
-    st(&o->wt[4][x], (1 - sw) * (1 - gf));
-    st(&o->wt[5][x], (1 - sw) * gf);
+    st_pairs(&o->wt[0][x], hw0 * (1 - sf), hw0 * sf);
+    st_pairs(&o->wt[1][x], hw1 * (1 - sf), hw1 * sf);
+    st_pairs(&o->wt[2][x], (1 - sw) * (1 - gf), (1 - sw) * gf);
   }
+}
+
+typedef float v2f __attribute__((vector_size(8)));
+
+/* h[0..1] += w[0..1] */
+static inline void add_pair(float *h, const float *w)
+{
+  v2f a, b;
+
+  memcpy(&a, h, sizeof(a));
+  memcpy(&b, w, sizeof(b));
+  a += b;
+  memcpy(h, &a, sizeof(a));
 }
 
 /* Each cell x adds into copy x % 4 of the histogram, so that a run of
@@ -411,12 +437,9 @@ void imgfeat_hist_votes(const float yy[G][G], const float cb[G][G],
     votes_row(yy[y], cb[y], cr[y], gscale, &rv);
     for (int x = 0; x < G; x++) {
       float *h = hist4[x & 3];
-      h[rv.ix[0][x]] += rv.wt[0][x];
-      h[rv.ix[0][x] + 1] += rv.wt[1][x];
-      h[rv.ix[1][x]] += rv.wt[2][x];
-      h[rv.ix[1][x] + 1] += rv.wt[3][x];
-      h[rv.ix[2][x]] += rv.wt[4][x];
-      h[rv.ix[2][x] + 1] += rv.wt[5][x];
+      add_pair(h + rv.ix[0][x], rv.wt[0][x]);
+      add_pair(h + rv.ix[1][x], rv.wt[1][x]);
+      add_pair(h + rv.ix[2][x], rv.wt[2][x]);
     }
   }
   for (int i = 0; i < N_HIST; i++)
