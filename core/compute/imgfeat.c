@@ -1,10 +1,13 @@
 /* imgfeat.c - the embedding and perceptual hash of imgfeat.h.
  *
- * Steps: area-average RGB to a 32x32 grid (no allocation: source rows are
- * summed into one 32-cell row and spread over the output rows they
- * overlap), convert the grid to Y/Cb/Cr, take a separable DCT-II of the
- * low frequencies only, and assemble the vector and the hash.  Knows
- * nothing about files, JPEG or the store.
+ * Steps: find the content box inside solid borders; build its integral
+ * image (imgfeat_kern.c); for each of the six windows area-average RGB to
+ * a 32x32 grid through it (or, for a box too large for one, straight from
+ * the pixels: source rows are summed into one 32-cell row and spread over
+ * the output rows they overlap), convert the grid to Y/Cb/Cr, take a
+ * separable DCT-II of the low frequencies only and the colour histogram
+ * (imgfeat_kern.c), and assemble the vector and the hash.  Knows nothing
+ * about files, JPEG or the store.
  */
 #include "imgfeat.h"
 #include "imgfeat_i.h"
