@@ -46,7 +46,7 @@ static void check_decode(const uint8_t *d, size_t n, int min_short,
       abort();  /* only the documented errnos */
     return;
   }
-  if (im.w <= 0 || im.h <= 0 || !im.px || fmt != info->format)
+  if (im.w <= 0 || im.h <= 0 || !im.px || fmt != (int)info->format)
     abort();
   if (min_short == 0 && !(flags & IMG_DECODE_ORIENT) &&
       ((uint32_t)im.w != info->width ||
