@@ -16,6 +16,10 @@
 #include <string.h>
 #include <tiffio.h>
 
+/* No single allocation beyond an RGBA raster of the largest image, in
+ * libtiff or here. */
+#define TIFF_MAX_ALLOC (IMG_MAX_PIXELS * 4)
+
 struct mem {
   const uint8_t *p;
   uint64_t n, pos;
@@ -353,9 +357,14 @@ static int tiff_direct_tiles(struct tiff_direct *d, uint32_t ylim)
   tmsize_t tsz = TIFFTileSize(d->tif);
   size_t tpx = d->sep ? d->px / 3 : d->px;   /* a pixel of one tile */
 
+  /* The tile's size comes from its tags, not from the image's: a 16 x 16
+   * picture may declare tiles of 2^30 x 2^30.  No tile buffer beyond
+   * what libtiff itself may allocate here (tiff_decode), the limit its
+   * RGBA reader refuses such a file by. */
   if (!TIFFGetField(d->tif, TIFFTAG_TILEWIDTH, &tw) ||
       !TIFFGetField(d->tif, TIFFTAG_TILELENGTH, &th) || tw == 0 || th == 0 ||
-      tsz < (tmsize_t)((size_t)tw * th * tpx))
+      tsz < (tmsize_t)((size_t)tw * th * tpx) ||
+      (uint64_t)tsz > TIFF_MAX_ALLOC)
     return -EBADMSG;
   if (!(d->band = malloc(d->rowb * (th < d->h ? th : d->h))))
     return -ENOMEM;
@@ -440,7 +449,7 @@ static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
   if (!opts)
     return -ENOMEM;
   /* No single allocation beyond an RGBA raster of the largest image. */
-  TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)(IMG_MAX_PIXELS * 4));
+  TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)TIFF_MAX_ALLOC);
   TIFFOpenOptionsSetErrorHandlerExtR(opts, quiet, NULL);
   TIFFOpenOptionsSetWarningHandlerExtR(opts, quiet, NULL);
   tif = TIFFClientOpenExt("memory", "rm", &m, m_read, m_write, m_seek,

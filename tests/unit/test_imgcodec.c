@@ -461,7 +461,43 @@ TEST(tiff_damaged_strip)
   CHECK(damaged >= 3);
 }
 
+/* A 16 x 16 RGB TIFF (16-bit, LZW, junk codes) whose one tile is declared
+ * 2^30 pixels square: the tile's size comes from its tags, so the decode
+ * must refuse it as corrupt before allocating it (it once asked malloc
+ * for 6 * 2^60 bytes: -ENOMEM, or an abort under ASan). */
+TEST(tiff_huge_tile)
+{
+  uint8_t t[8 + 2 + 11 * 12 + 4 + 6 + 16];
+  uint8_t *e = t + 10;
+  const uint32_t data_off = 8 + 2 + 11 * 12 + 4 + 6, bps_off = data_off - 6;
+  /* tag, type (3 SHORT, 4 LONG), count, value */
+  const uint32_t ent[11][4] = {
+    { 256, 4, 1, 16 }, { 257, 4, 1, 16 }, { 258, 3, 3, bps_off },
+    { 259, 3, 1, 5 }, { 262, 3, 1, 2 }, { 277, 3, 1, 3 }, { 284, 3, 1, 1 },
+    { 322, 4, 1, 1u << 30 }, { 323, 4, 1, 1u << 30 },
+    { 324, 4, 1, data_off }, { 325, 4, 1, 16 } };
+  struct image im;
+
+  memset(t, 0, sizeof(t));
+  memcpy(t, "II*\0\x08\0\0\0\x0b\0", 10);
+  for (int k = 0; k < 11; k++, e += 12) {
+    e[0] = (uint8_t)ent[k][0];
+    e[1] = (uint8_t)(ent[k][0] >> 8);
+    e[2] = (uint8_t)ent[k][1];
+    e[4] = (uint8_t)ent[k][2];
+    for (int b = 0; b < 4; b++)
+      e[8 + b] = (uint8_t)(ent[k][3] >> (8 * b));
+  }
+  for (int b = 0; b < 3; b++)
+    t[bps_off + 2 * b] = 16;
+  memset(t + data_off, 0xA5, 16);
+  CHECK_INT_EQ(img_decode(t, sizeof(t), 0, 0, &im, NULL), -EBADMSG);
+  CHECK(im.px == NULL);
+  CHECK_INT_EQ(img_decode(t, sizeof(t), 8, 0, &im, NULL), -EBADMSG);
+  CHECK(im.px == NULL);
+}
+
 TEST_MAIN(T(corpus), T(names_and_sniff), T(orient_all_eight),
           T(reduced_huge_block),
           T(garbage_and_bombs), T(reduced_is_block_mean),
-          T(tiff_damaged_strip))
+          T(tiff_damaged_strip), T(tiff_huge_tile))
