@@ -196,7 +196,7 @@ struct tiff_direct {
 static bool tiff_direct_ok(TIFF *tif, struct tiff_direct *d)
 {
   uint16_t photo = 0, planar = 0, nextra = 0, *extra, comp = 0;
-  uint16_t fill = FILLORDER_MSB2LSB;
+  uint16_t fill = FILLORDER_MSB2LSB, fmt = SAMPLEFORMAT_UINT;
 
   if (!TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &d->bps) ||
       !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &d->spp) ||
@@ -204,6 +204,10 @@ static bool tiff_direct_ok(TIFF *tif, struct tiff_direct *d)
       !TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar) ||
       !TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) ||
       !TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt) ||
+      /* Signed or floating samples are not unsigned levels: they go to
+       * libtiff's reader, which decides what they mean or refuses them. */
+      fmt != SAMPLEFORMAT_UINT ||
       (d->bps != 8 && d->bps != 16) || nextra != 0 ||
       comp == COMPRESSION_OJPEG ||
       !((d->spp == 3 && photo == PHOTOMETRIC_RGB) ||
