@@ -425,10 +425,14 @@ static int apply_options(struct daemon *d)
   d->so.nosync = o->nosync;
   d->c.ttl = o->ttl;
   d->c.readonly = o->readonly != 0;
-  /* Off unless asked for: each drop makes every cached name, directories
-   * included, be looked up again, so a listing beside an annotator writing
-   * labels ran several times slower (fs-load). */
-  d->c.noepoch = o->noepoch != 0 || o->epoch == 0;
+  /* Off unless asked for on a mount that writes: each drop makes every
+   * cached name, directories included, be looked up again, so a listing
+   * beside an annotator writing labels ran several times slower
+   * (fs-load); such a mount keeps versioned names by other means
+   * (node_vnode.c).  On by default on a read-only mount, whose kernel
+   * opens without asking us: there the epoch is what lets a warm pass
+   * reach no daemon at all, and no writer goes through it. */
+  d->c.noepoch = o->noepoch != 0 || (o->epoch == 0 && o->readonly == 0);
   /* The kernel refuses every write on a read-only mount by itself. */
   if (d->c.readonly && fuse_opt_add_arg(&d->args, "-oro") != 0)
     return 1;

@@ -211,6 +211,19 @@ void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
   pthread_mutex_unlock(&t->mu);
 }
 
+bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  bool ok;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  ok = ver && v && v->attached && v->verified == ver;
+  pthread_mutex_unlock(&t->mu);
+  return ok;
+}
+
 uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)
 {
   struct vnode_table *t = c->vt;

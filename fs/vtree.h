@@ -278,6 +278,9 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key);
 uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
                                uint64_t ver);
 void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
+/* Whether inode ino is still its path's inode and was found current at
+ * store version ver (+1) (no lookup counted). */
+bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the
  * path.  glibc's readdir() drops entries whose inode number is 0. */

@@ -22,8 +22,11 @@ names, and a reader holding the old version keeps reading it:
 - `curate import-labels` next to the mount, on a normal and on a -o
   readonly mount: the next open after the daemon noticed sees the new
   crop;
-- by default (without -o epoch) every open of a generated file is looked up again, and
-  label changes still reach the next open.
+- by default (without -o epoch) the kernel keeps the names of crops and
+  drawn views too, with no epoch: a warm pass sends one OPEN per file and
+  no LOOKUP, and the OPEN of a version that is no longer current fails
+  with ESTALE, so the kernel walks the path again and a label change still
+  reaches the next open.
 """
 import errno
 import json
@@ -267,24 +270,53 @@ def body(ck, w):
 
     m = Mount(store, mnt, ["-d"]).start()  # the default: no epoch
 
-    def t_noepoch():
+    def t_default_kept():
         st = read(P("status")).decode()
-        if "names of generated files: looked up at every open" not in st:
+        if "names of generated files: kept by the kernel; an open after a " \
+                "change finds the new version" not in st:
             raise AssertionError("status: " + st)
-        files = crops()
-        c = warm_pass(m, files)
-        eq(c.get("LOOKUP"), len(files), "one LOOKUP per crop")
-        crop = dog_crop(stems[3])
+        files = crops() + [P("views", "dupes", f)
+                           for f in sorted(os.listdir(P("views", "dupes")))]
+        c = warm_pass(m, files, warmups=2)
+        expect_no_requests(c, ("LOOKUP", "GETATTR", "READ"), "warm pass")
+        eq(c.get("OPEN"), len(files), "one OPEN per file")
+    ck.run("by default (no -o epoch): a warm pass over crops and drawn "
+           "views sends no LOOKUP, one OPEN per file", t_default_kept)
 
-        def move_dog():
-            def fn(boxes):
-                for b in boxes:
-                    if b["label"] == "dog":
-                        b["bbox"] = [30, 100, 100, 80]
-            edit_boxes(mnt, stems[3], fn)
-        held_keeps(crop, move_dog)
-    ck.run("by default (no -o epoch): every open of a crop is looked up, and a label "
-           "change still reaches the next one", t_noepoch)
+    def t_default_change():
+        for rnd, stem in enumerate((stems[3], stems[5], stems[3])):
+            crop = dog_crop(stem)
+            drawn = P("views", "dupes", stem + ".jpg") \
+                if os.path.exists(P("views", "dupes", stem + ".jpg")) \
+                else None
+            old_drawn = read(drawn) if drawn else None
+            fd = open(drawn, "rb") if drawn else None
+            ino = os.stat(crop).st_ino
+
+            def move_dog():
+                def fn(boxes):
+                    for b in boxes:
+                        if b["label"] == "dog":
+                            b["bbox"] = [30 + 7 * rnd, 100, 100, 80]
+                        elif b["bbox"][0] in (11, 14):  # the duplicate
+                            b["bbox"] = [12 + rnd, 21, 60, 50]
+                edit_boxes(mnt, stem, fn)
+            _, new = held_keeps(crop, move_dog)
+            # The kept name leads the open to the new inode (ESTALE at
+            # the open of the old one, the kernel walks the path again).
+            if os.stat(crop).st_ino == ino:
+                raise AssertionError("stat after the open: the old inode")
+            eq(os.stat(crop).st_size, len(new), "the new crop's size")
+            if fd:
+                new_drawn = read(drawn)
+                eq(fd.read(), old_drawn, "a reader holding the drawn view")
+                fd.close()
+                if new_drawn == old_drawn:
+                    raise AssertionError("the next open of the drawn view "
+                                         "shows the old one")
+    ck.run("by default: a label change through the mount reaches the next "
+           "open of a kept crop and drawn view, never a reader holding the "
+           "old one", t_default_change)
     m.umount()
 
 
