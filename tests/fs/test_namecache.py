@@ -20,8 +20,8 @@ names, and a reader holding the old version keeps reading it:
 - a setting (dupes.iou) that empties views/dupes: its cached names are
   gone, and come back with the setting;
 - `curate import-labels` next to the mount, on a normal and on a -o
-  readonly mount: the next open after the daemon noticed sees the new
-  crop;
+  readonly mount (which keeps names by default): the next open after the
+  daemon noticed sees the new crop and drawn view;
 - by default (without -o epoch) the kernel keeps the names of crops and
   drawn views too, with no epoch: a warm pass sends one OPEN per file and
   no LOOKUP, and the OPEN of a version that is no longer current fails
@@ -46,12 +46,12 @@ N = 8
 def coco_doc(names, dx=0):
     """Each photo: a cat box and a dog box; even photos also a second cat
     box one pixel off the first (a duplicate: views/dupes shows them).
-    dx moves every dog box."""
+    dx moves every dog box, and the duplicate by dx // 30."""
     anns = []
     for i in range(len(names)):
         boxes = [(1, [10, 20, 60, 50]), (2, [100 + dx, 20, 60, 50])]
-        if i % 2 == 0:
-            boxes.append((1, [11, 20, 60, 50]))
+        if i % 2 == 0:  # moved with dx too, so the drawn view changes
+            boxes.append((1, [11 + dx // 30, 20, 60, 50]))
         for cls, bb in boxes:
             anns.append({"id": len(anns) + 1, "image_id": i + 1,
                          "category_id": cls, "bbox": bb, "iscrowd": 0})
@@ -244,16 +244,22 @@ def body(ck, w):
         """New boxes (new ids, so new crop names) written by `curate`."""
         stem = stems[6]
         crop = dog_crop(stem)
+        drawn = P("views", "dupes", stem + ".jpg")
         coco = w.sub("moved-%d.json" % dx)
         json.dump(coco_doc(names, dx), open(coco, "w"))
         old = read(crop)
-        with open(crop, "rb") as f:
+        old_drawn = read(drawn)
+        with open(crop, "rb") as f, open(drawn, "rb") as fd:
             curate("import-labels", "--store", store, "--format", "coco",
                    coco)
             took = eventually(lambda: not os.path.exists(crop),
                               "the old crop's name gone after an import "
                               "next to the mount")
+            eventually(lambda: read(drawn) != old_drawn,
+                       "the drawn view redrawn after an import next to "
+                       "the mount", 2.0)
             eq(f.read(), old, "a reader holding the crop")
+            eq(fd.read(), old_drawn, "a reader holding the drawn view")
         new = dog_crop(stem)
         if new == crop or read(new) == old:
             raise AssertionError("the new dog crop of %s: %s" % (stem, new))
@@ -264,7 +270,7 @@ def body(ck, w):
            import_next_to, 30)
     m.umount()
 
-    ro = Mount(store, mnt, ["-o", "readonly,epoch"]).start()
+    ro = Mount(store, mnt, ["-o", "readonly"]).start()  # epoch by default
     ck.run("... and on a -o readonly mount", import_next_to, 60)
     ro.umount()
 
