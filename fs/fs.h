@@ -71,7 +71,8 @@ struct fs_ctx {
   struct passthrough *pt;      /* passthrough.c */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
-  bool noepoch;               /* unless -o epoch: never cache generated names */
+  bool noepoch;               /* no name epoch: -o noepoch, or a normal
+                                 mount without -o epoch */
   int epoch;                  /* atomic: whether the kernel takes
                                  FUSE_NOTIFY_INC_EPOCH (notify.c): 0 not
                                  known yet, 1 yes, -1 no */
@@ -137,9 +138,11 @@ void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
  *
  * notify_epoch_init: at INIT (ops.c), before any lookup: whether the
  * kernel (protocol minor kernel_minor) takes the notification, asked by
- * sending one, only with -o epoch (and not -o noepoch).
+ * sending one, unless c->noepoch.
  * notify_epoch_on: whether names that a store change can alter may be
- * cached (entry time ttl): the answer of notify_epoch_init (false before).
+ * cached (entry time ttl) by that means: the answer of notify_epoch_init
+ * (false before).  A normal mount keeps versioned names without it
+ * (node_vnode.c, still_current).
  * notify_store_changed: if the store version moved since the last
  * notification, sends one; every path that changes the store calls it
  * before it acknowledges the change (ops.c), and the notify thread every
