@@ -307,9 +307,14 @@ def body(ck, w):
                         elif b["bbox"][0] in (11, 14):  # the duplicate
                             b["bbox"] = [12 + rnd, 21, 60, 50]
                 edit_boxes(mnt, stem, fn)
+            since = len(m.logtext())
             _, new = held_keeps(crop, move_dog)
-            # The kept name leads the open to the new inode (ESTALE at
-            # the open of the old one, the kernel walks the path again).
+            # The kept name leads the open to the new inode: ESTALE at
+            # the open of the old one, the kernel walks the path again.
+            log = m.logtext()[since:]
+            if "error: -116" not in log or "opcode: LOOKUP" not in log:
+                raise AssertionError("no OPEN refused with ESTALE and "
+                                     "LOOKUP after it:\n" + log[-3000:])
             if os.stat(crop).st_ino == ino:
                 raise AssertionError("stat after the open: the old inode")
             eq(os.stat(crop).st_size, len(new), "the new crop's size")
