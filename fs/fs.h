@@ -153,7 +153,7 @@ void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
  * without a lookup, and its version may have to be generated again from
  * the store as it was (node_vnode.c). */
 void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor);
-bool notify_epoch_on(struct fs_ctx *c);
+bool notify_epoch_on(const struct fs_ctx *c);
 void notify_store_changed(struct fs_ctx *c);
 /* A request read store version ver: if it is newer than the last
  * notification covered, notices the change now (a lookup about to hand

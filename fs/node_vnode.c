@@ -326,6 +326,7 @@ static int vnode_stat(struct fs_ctx *c, struct store_txn *t,
   if (e.kind == VENT_DIR) {
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
+    vnode_set_dir(c, ino);
     return 0;
   }
   if (e.kind == VENT_SAMPLE) {
@@ -347,8 +348,14 @@ static int vnode_stat(struct fs_ctx *c, struct store_txn *t,
 
 static double vnode_ttl(const struct fs_ctx *c, const struct node *n)
 {
-  /* A version's attributes never change (vnode_attrs). */
-  if (vnode_key(c, node_ino_of(n)) != 0)
+  /* A version's attributes never change (vnode_attrs).  Nor do a
+   * directory's while the kernel keeps its name: with the name epoch,
+   * every store change has it looked up again, and the lookup's reply
+   * brings its attributes (else, with default_permissions, each walk
+   * through it after a second asks for them: requests in a warm pass on
+   * a read-only mount). */
+  if (vnode_key(c, node_ino_of(n)) != 0 ||
+      (notify_epoch_on(c) && vnode_is_dir(c, node_ino_of(n))))
     return c->ttl;
   return MIN(VNODE_TTL, c->ttl);
 }

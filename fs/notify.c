@@ -255,7 +255,7 @@ void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor)
             kernel_minor, strerror(-r));
 }
 
-bool notify_epoch_on(struct fs_ctx *c)
+bool notify_epoch_on(const struct fs_ctx *c)
 {
   return __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE) > 0;
 }

@@ -40,6 +40,7 @@ struct vnode {
   unsigned opened;       /* handles open on it */
   int backing;           /* while opened: passthrough backing id, or 0 */
   bool attached;         /* reachable by path */
+  bool dir;              /* a directory (vnode_set_dir) */
   char path[];
 };
 
@@ -222,6 +223,31 @@ bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
   ok = ver && v && v->attached && v->verified == ver;
   pthread_mutex_unlock(&t->mu);
   return ok;
+}
+
+void vnode_set_dir(struct fs_ctx *c, uint64_t ino)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v)
+    v->dir = true;
+  pthread_mutex_unlock(&t->mu);
+}
+
+bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  bool d;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  d = v && v->dir;
+  pthread_mutex_unlock(&t->mu);
+  return d;
 }
 
 uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)

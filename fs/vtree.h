@@ -281,6 +281,12 @@ void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
 /* Whether inode ino is still its path's inode and was found current at
  * store version ver (+1) (no lookup counted). */
 bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
+/* Records that inode ino was found to be a directory (a path is one kind
+ * for as long as its inode lives: a change of kind is another lookup's
+ * inode only if the kernel drops the name, which the attributes'
+ * lifetime relies on, node_vnode.c). */
+void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
+bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the
  * path.  glibc's readdir() drops entries whose inode number is 0. */
