@@ -162,10 +162,17 @@ def body(ck, w):
         eq(len(files), N * (FLOOD + 1), "crops listed")
         # Paced to last over a second: no attribute of a directory on
         # the way expires within a pass either.
-        c = warm_pass(m, files, lambda p: (time.sleep(0.002), stat_read(p)),
-                      warmups=2)
+        visit = lambda p: (time.sleep(0.002), stat_read(p))  # noqa: E731
+        c = warm_pass(m, files, visit, warmups=2)
+        tries = [dict(c)]
+        # The kernel may reclaim a cached page between passes on a busy
+        # machine (then a READ brings it back): another pass, for READs
+        # only; any other request fails at once.
+        while set(c) <= {"READ"} and sum(c.values()) and len(tries) < 3:
+            c = warm_pass(m, files, visit, warmups=0)
+            tries.append(dict(c))
         if sum(c.values()):
-            raise AssertionError("a warm pass sent %s" % dict(c))
+            raise AssertionError("warm passes sent %s" % tries)
     ck.run("-o readonly: a warm stat-and-read pass over export/imagenet "
            "sends no request at all", t_warm_silent)
 
