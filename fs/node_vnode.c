@@ -668,9 +668,8 @@ static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
 
   if (store_version(t, &ver) == 0 && vnode_is_verified(c, ino, ++ver))
     return 0;
-  r = vresolve(c, ino, &v);
-  if (r < 0)
-    return r;
+  if (vresolve(c, ino, &v) < 0)
+    return -ESTALE;  /* no provider has its path now */
   memset(&e, 0, sizeof(e));
   r = v.p->stat(c, t, v.rest, &e);
   if (r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key)))
