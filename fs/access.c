@@ -104,37 +104,13 @@ int acc_may_read(struct fs_ctx *c, fuse_req_t req)
 
 /* The one way the daemon takes on a user's file-system identity, for the
  * requester (acc_become) and for the store's owner (acc_open_as_owner):
- * fsuid, fsgid and supplementary groups of this thread only.  What was
- * in force is saved (an owner switch may nest inside a requester's). */
+ * fsuid, fsgid and supplementary groups of this thread only (ident.h).
+ * What was in force is saved (an owner switch may nest inside a
+ * requester's, and then gives root's rights back to a root owner). */
 static int become(uid_t uid, gid_t gid, const gid_t *groups, int n,
                   struct acc_saved *sv)
 {
-  sv->switched = false;
-  /* A daemon that is not root has no other rights to give away, and
-   * root needs no switch to act for root, unless this thread acts for
-   * someone else now: the owner switch of a root-owned store nested in
-   * a requester's (a command written through a descriptor root opened)
-   * must give root's rights back, not keep the requester's. */
-  if (geteuid() != 0 ||
-      (uid == 0 && (uid_t)syscall(SYS_setfsuid, (uid_t)-1) == 0))
-    return 0;
-  sv->ngroups = getgroups((int)ARRAY_SIZE(sv->groups), sv->groups);
-  if (sv->ngroups < 0)
-    return -errno;
-  sv->fsuid = (uid_t)syscall(SYS_setfsuid, (uid_t)-1);
-  sv->fsgid = (gid_t)syscall(SYS_setfsgid, (gid_t)-1);
-  if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
-    return -errno;
-  syscall(SYS_setfsgid, gid);
-  syscall(SYS_setfsuid, uid);
-  sv->switched = true;
-  /* setfsuid() reports no errors: check that it took. */
-  if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid ||
-      (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != gid) {
-    acc_restore(sv);
-    return -EPERM;
-  }
-  return 0;
+  return ident_become(uid, gid, groups, n, &sv->id);
 }
 
 int acc_become(fuse_req_t req, struct acc_saved *sv)
@@ -143,7 +119,7 @@ int acc_become(fuse_req_t req, struct acc_saved *sv)
   gid_t groups[ACC_GROUPS_MAX];
   int n;
 
-  sv->switched = false;
+  sv->id.switched = false;
   if (geteuid() != 0 || fc->uid == 0)
     return 0;
   n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
@@ -156,12 +132,7 @@ int acc_become(fuse_req_t req, struct acc_saved *sv)
 
 void acc_restore(struct acc_saved *sv)
 {
-  if (!sv->switched)
-    return;
-  syscall(SYS_setfsuid, sv->fsuid);
-  syscall(SYS_setfsgid, sv->fsgid);
-  syscall(SYS_setgroups, (size_t)sv->ngroups, sv->groups);
-  sv->switched = false;
+  ident_restore(&sv->id);
 }
 
 void acc_owner_groups(struct fs_ctx *c)

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "fs.h"
+#include "ident.h"
 
 struct fuse_req;
 
@@ -28,14 +29,12 @@ int acc_may_change(struct fs_ctx *c, struct fuse_req *req,
 /* 0 if the requester may read (owner, root, or as -o share says). */
 int acc_may_read(struct fs_ctx *c, struct fuse_req *req);
 
-#define ACC_GROUPS_MAX 256
+#define ACC_GROUPS_MAX IDENT_GROUPS_MAX
 
+/* The identity in force before a switch (core's ident.h does the
+ * switching, for the daemon and for the tools alike). */
 struct acc_saved {
-  bool switched;
-  uid_t fsuid;
-  gid_t fsgid;
-  int ngroups;
-  gid_t groups[ACC_GROUPS_MAX];
+  struct ident_saved id;
 };
 
 /* Takes on the requester's fsuid, fsgid and supplementary groups on this

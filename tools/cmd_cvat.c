@@ -15,7 +15,10 @@
  * A store imported from a bucket and pushed with cloud_storage = off is
  * uploaded from a private object cache in a temporary folder, removed
  * after the push (the store's own cache belongs to a mount, which may be
- * filling it at the same time).
+ * filling it at the same time).  Run by root on another user's store,
+ * that folder is made, opened and removed with the store owner's rights
+ * (ident.h), as the daemon makes its cache: root never follows names the
+ * owner may have placed ($TMPDIR may be the owner's) with its own.
  */
 #define _GNU_SOURCE   /* nftw's FTW_DEPTH */
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +41,7 @@
 #include "objsource.h"
 #include "cvat_client.h"
 #include "cvat_sync.h"
+#include "ident.h"
 #include "store.h"
 #include "util.h"
 #include "selection.h"
@@ -71,7 +76,8 @@ static void usage(FILE *f)
     "      storage (CVAT reads the bucket, no image is uploaded):\n"
     "      cloud_storage = auto (find one for the bucket) | ID | off\n"
     "      (upload the images, read through a temporary object cache in\n"
-    "      $TMPDIR), cloud_credentials = none\n"
+    "      $TMPDIR, made with the store owner's rights when root pushes\n"
+    "      another user's store), cloud_credentials = none\n"
     "      (never create one) | anonymous | aws (create one with the AWS\n"
     "      key, which CVAT then keeps, or give it to one CVAT can no\n"
     "      longer read with its own; never a temporary key),\n"
@@ -244,32 +250,87 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
   return 0;
 }
 
+/* A folder only root could have filled: a real directory of root's that
+ * no one else may write (the owner cannot place anything there). */
+static bool dir_is_roots(const char *dir)
+{
+  struct stat st;
+
+  return geteuid() == 0 && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+         st.st_uid == 0 && !(st.st_mode & 022);
+}
+
+/* A fresh folder under tmp (its path in dir, "" if none was made) and the
+ * object cache in it, with the calling thread's rights. */
+static int cache_make(const char *tmp, const struct aws_conf *aws,
+                      const char *root, char *dir, size_t size,
+                      struct objsource **o, char *err, size_t errlen)
+{
+  int r;
+
+  snprintf(dir, size, "%s/curate-push-XXXXXX", tmp);
+  if (!mkdtemp(dir)) {
+    r = -errno;
+    dir[0] = '\0';
+    return errf(err, errlen, r, "cannot make a cache folder in %s: %s", tmp,
+                strerror(-r));
+  }
+  return objsource_open(root, aws, dir, PUSH_CACHE_BYTES, o, err, errlen);
+}
+
+/* The private cache of an upload of bucket samples, made and opened
+ * (objsource_open makes its subfolders and lock file) with the store
+ * owner's rights; a $TMPDIR of root's own where the owner may not make a
+ * folder is used with root's (the owner can place nothing there). */
+static int cache_open(const char *tmp, const struct ident *owner,
+                      const struct aws_conf *aws, const char *root,
+                      char *dir, size_t size, struct objsource **o,
+                      char *err, size_t errlen)
+{
+  struct ident_saved sv;
+  bool switched;
+  int r = ident_become_id(owner, &sv);
+
+  if (r < 0)
+    return errf(err, errlen, r, "cannot take on the store owner's rights: "
+                "%s", strerror(-r));
+  switched = sv.switched;
+  r = cache_make(tmp, aws, root, dir, size, o, err, errlen);
+  ident_restore(&sv);
+  if (switched && (r == -EACCES || r == -EPERM) && !dir[0] &&
+      dir_is_roots(tmp))
+    r = cache_make(tmp, aws, root, dir, size, o, err, errlen);
+  return r;
+}
+
 /* cvat_push_run, with an object cache for an upload of bucket samples
- * (cloud_storage = off) made in a temporary folder and removed after. */
-static int push_run(struct store *s, const struct cvat_config *cfg,
-                    const char *run, cvat_progress_fn fn, char *err,
-                    size_t errlen)
+ * (cloud_storage = off) made in a temporary folder and removed after,
+ * both with the store owner's rights (cache_open). */
+static int push_run(const char *store_dir, struct store *s,
+                    const struct cvat_config *cfg, const char *run,
+                    cvat_progress_fn fn, char *err, size_t errlen)
 {
   struct cvat_config c = *cfg;   /* shallow: only objsrc differs */
   struct objsource *o = NULL;
+  struct ident owner;
+  struct ident_saved sv = { .switched = false };
   struct aws_conf aws;
   char dir[PATH_MAX] = "", *root = NULL;
   const char *tmp = getenv("TMPDIR");
-  bool made = false;
   int r = 0;
 
+  if (!tmp || !*tmp)
+    tmp = "/tmp";
   if (cfg->cloud_storage && strcmp(cfg->cloud_storage, "off") == 0 &&
       import_root_get(s, &root) == 0 && objsource_is_bucket(root)) {
-    snprintf(dir, sizeof(dir), "%s/curate-push-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    r = aws_conf_load(&aws, err, errlen);
+    r = ident_of_owner(store_dir, &owner);
+    if (r < 0)
+      errf(err, errlen, r, "%s: %s", store_dir, strerror(-r));
+    if (r == 0)
+      r = aws_conf_load(&aws, err, errlen);
     if (r == 0) {
-      if (!(made = mkdtemp(dir) != NULL))
-        r = errf(err, errlen, -errno, "cannot make a cache folder in %s: "
-                 "%s", tmp && *tmp ? tmp : "/tmp", strerror(errno));
-      else
-        r = objsource_open(root, &aws, dir, PUSH_CACHE_BYTES, &o, err,
-                           errlen);
+      r = cache_open(tmp, &owner, &aws, root, dir, sizeof(dir), &o, err,
+                     errlen);
       aws_conf_free(&aws);
     }
     c.objsrc = o;
@@ -278,8 +339,13 @@ static int push_run(struct store *s, const struct cvat_config *cfg,
   if (r == 0)
     r = cvat_push_run(s, &c, run, NULL, fn, NULL, err, errlen);
   objsource_close(o);
-  if (made)
+  /* Removed as the owner too (unless root made it): the folder is the
+   * owner's, and a name in it swapped for a link must not lead root's
+   * unlink elsewhere.  Left in place if the switch fails. */
+  if (dir[0] && (dir_is_roots(dir) || ident_become_id(&owner, &sv) == 0)) {
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ident_restore(&sv);
+  }
   return r;
 }
 
@@ -317,7 +383,7 @@ static void background_push(const char *store_dir, const struct cvat_config *cfg
     log_set_sink(NULL, NULL, LOG_LVL_INFO);
     if (tool_open_store(store_dir, false, false, &s) < 0)
       _exit(1);
-    if (push_run(s, cfg, run, NULL, err, sizeof(err)) < 0)
+    if (push_run(store_dir, s, cfg, run, NULL, err, sizeof(err)) < 0)
       fprintf(stderr, "cvat: run %s: %s\n", run, err);
     store_close(s);
     _exit(0);
@@ -385,7 +451,7 @@ static int do_push(const struct opts *o, const struct cvat_config *cfg)
     return 0;
   }
   tty = isatty(2);
-  r = push_run(s, cfg, run, on_progress, err, sizeof(err));
+  r = push_run(o->store, s, cfg, run, on_progress, err, sizeof(err));
   if (r < 0)
     fprintf(stderr, "%s: cvat push: run %s: %s\n", prog, run, err);
   free(run);

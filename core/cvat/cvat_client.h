@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "util.h"
 
@@ -195,11 +196,15 @@ int cvat_task_delete(struct cvat_client *c, int64_t id);
 
 /* One image to upload: the name CVAT will know it by, and the file, sent
  * from the descriptor fd, which the batch callback opens (and checks)
- * before its batch goes up; never reopened by name.  -1 until then. */
+ * before its batch goes up; never reopened by name.  -1 until then.
+ * opened: its fstat at that open, or NULL; with it, the file is sent as
+ * it was then, and one that changes before or while it goes up fails the
+ * upload with -ESTALE ("source changed during upload: NAME", http.h). */
 struct cvat_file {
   const char *name;
   int fd;
   uint64_t size;
+  const struct stat *opened;
 };
 
 typedef void (*cvat_upload_fn)(size_t files_done, uint64_t bytes_done,

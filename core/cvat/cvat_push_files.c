@@ -47,6 +47,7 @@ void cvat_files_free(struct push_files *f)
     if (f->fds[i] >= 0)
       close(f->fds[i]);
   free(f->fds);
+  free(f->st);
   cvat_names_free(f->names, f->n);
   cvat_names_free(f->rel, f->n);
   cvat_names_free(f->disp, f->n);
@@ -137,6 +138,7 @@ int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
     if (fs->fds[i] >= 0) {
       close(fs->fds[i]);
       fs->fds[i] = fs->f[i].fd = -1;
+      fs->f[i].opened = NULL;
     }
   for (size_t i = from; i < to; i++) {
     if (fs->fds[i] >= 0)
@@ -155,6 +157,11 @@ int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
                     "again" : why[0] ? why : strerror(-r));
     }
     fs->f[i].fd = fs->fds[i];
+    /* The file as opened: what goes up must still be that (http.h). */
+    if (fstat(fs->fds[i], &fs->st[i]) < 0)
+      return errf(err, errlen, -errno, "%s: %s", fs->names[i],
+                  strerror(errno));
+    fs->f[i].opened = &fs->st[i];
   }
   return 0;
 }
@@ -201,8 +208,9 @@ int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
   fs->rel = calloc(n + 1, sizeof(char *));
   fs->etag = calloc(n + 1, sizeof(char *));
   fs->fds = malloc((n + 1) * sizeof(int));
+  fs->st = calloc(n + 1, sizeof(*fs->st));
   if (!fs->f || !fs->names || !fs->disp || !fs->rel || !fs->etag ||
-      !fs->fds)
+      !fs->fds || !fs->st)
     return -ENOMEM;
   for (size_t i = 0; i <= n; i++)
     fs->fds[i] = -1;

@@ -78,9 +78,11 @@ struct push_files {
   /* The relative path of each sample (in the folder or the bucket), a
    * folder sample's display name (disp, for messages) and a bucket
    * sample's recorded ETag (etag), and its descriptor while its batch is
-   * sent (-1 otherwise; also in f[i].fd). */
+   * sent (-1 otherwise; also in f[i].fd) with its fstat at that open
+   * (st, f[i].opened), what the upload checks it against. */
   char **rel, **disp, **etag;
   int *fds;
+  struct stat *st;
   size_t n;
 };
 

@@ -291,6 +291,7 @@ static int upload_batch(struct cvat_client *c, const char *path,
     parts[i + 1].filename = f[from + i].name;
     parts[i + 1].from_fd = true;
     parts[i + 1].fd = f[from + i].fd;
+    parts[i + 1].opened = f[from + i].opened;
   }
   k.parts = parts;
   k.nparts = n + 1;

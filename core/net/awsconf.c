@@ -57,6 +57,9 @@ struct profile {
   bool found;
   char *key_id, *secret, *token, *region, *endpoint, *addressing;
   char *process;   /* credential_process */
+  /* instance metadata: ec2_metadata_service_endpoint, _endpoint_mode,
+   * imds_use_ipv6, metadata_service_timeout, _num_attempts */
+  char *imds_endpoint, *imds_mode, *imds_ipv6, *imds_timeout, *imds_attempts;
 };
 
 static void profile_free(struct profile *p)
@@ -68,6 +71,11 @@ static void profile_free(struct profile *p)
   free(p->endpoint);
   free(p->addressing);
   free(p->process);
+  free(p->imds_endpoint);
+  free(p->imds_mode);
+  free(p->imds_ipv6);
+  free(p->imds_timeout);
+  free(p->imds_attempts);
   memset(p, 0, sizeof(*p));
 }
 
@@ -99,6 +107,16 @@ static int profile_line(struct profile *p, const char *k, const char *v,
     return set_once(&p->endpoint, v);
   if (strcmp(k, "credential_process") == 0)
     return set_once(&p->process, v);
+  if (strcmp(k, "ec2_metadata_service_endpoint") == 0)
+    return set_once(&p->imds_endpoint, v);
+  if (strcmp(k, "ec2_metadata_service_endpoint_mode") == 0)
+    return set_once(&p->imds_mode, v);
+  if (strcmp(k, "imds_use_ipv6") == 0)
+    return set_once(&p->imds_ipv6, v);
+  if (strcmp(k, "metadata_service_timeout") == 0)
+    return set_once(&p->imds_timeout, v);
+  if (strcmp(k, "metadata_service_num_attempts") == 0)
+    return set_once(&p->imds_attempts, v);
   return 0;
 }
 
@@ -226,10 +244,15 @@ static int take_creds(struct aws_conf *c, struct aws_creds *cr, char *err,
 /* The last place: the instance metadata service.  No service (none
  * answers, as off EC2), no role, or turned off: no credentials, the
  * reason kept for the message; an answer that is wrong is an error. */
-static int load_imds(struct aws_conf *c, char *err, size_t errlen)
+static int load_imds(struct aws_conf *c, const struct profile *p, char *err,
+                     size_t errlen)
 {
+  const struct aws_imds_conf ic = {
+    .endpoint = p->imds_endpoint, .endpoint_mode = p->imds_mode,
+    .use_ipv6 = p->imds_ipv6, .timeout = p->imds_timeout,
+    .attempts = p->imds_attempts };
   struct aws_creds *cr;
-  int r = aws_creds_imds(&cr, c->imds_why, sizeof(c->imds_why));
+  int r = aws_creds_imds(&ic, &cr, c->imds_why, sizeof(c->imds_why));
 
   if (r == -ENOKEY || r == -ECONNREFUSED || r == -ETIMEDOUT ||
       r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ECONNRESET ||
@@ -279,7 +302,7 @@ static int load_credentials(struct aws_conf *c, struct profile *p,
                               err, errlen);
     return r < 0 ? r : take_creds(c, cr, err, errlen);
   }
-  return load_imds(c, err, errlen);
+  return load_imds(c, p, err, errlen);
 }
 
 static int load_endpoint(struct aws_conf *c, const struct profile *p,

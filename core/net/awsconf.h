@@ -11,8 +11,9 @@
  *                its keys, else its `credential_process`; else the
  *                container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_
  *                URI, else _FULL_URI); else the EC2 instance metadata
- *                service (the last three expire and are refreshed:
- *                awscreds.h)
+ *                service, at the address and with the timeouts of the
+ *                environment, else of the profile (struct aws_imds_conf)
+ *                (the last three expire and are refreshed: awscreds.h)
  *   region       AWS_REGION, AWS_DEFAULT_REGION, the profile's `region`,
  *                else us-east-1
  *   endpoint     AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,39 @@ static const char *jstr(json_t *o, const char *k)
   return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* How long an expired instance metadata key stays in use: uniformly in
+ * AWS_IMDS_EXTEND_MIN_S..MAX_S (CURATE_TEST_IMDS_EXTEND_S in tests). */
+static int64_t extension_s(void)
+{
+  const char *t = getenv("CURATE_TEST_IMDS_EXTEND_S");
+  uint32_t v = 0;
+
+  if (t && *t && atoi(t) > 0)
+    return atoi(t);
+  if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+    v = (uint32_t)time_now_ns();  /* no entropy yet: spread is enough */
+  return AWS_IMDS_EXTEND_MIN_S +
+         v % (AWS_IMDS_EXTEND_MAX_S - AWS_IMDS_EXTEND_MIN_S + 1);
+}
+
+/* The key's end of use: its Expiration, or for an instance metadata key
+ * that arrives expired (the service cannot renew keys now and hands out
+ * its last one), a while from now (awscreds.h), after which it is asked
+ * again; the refresh margin is added so that the attempt falls due at the
+ * end of that while and a failed one still leaves the usual retries. */
+static int64_t usable_until(const struct aws_creds *c, int64_t when)
+{
+  int64_t now = (int64_t)time(NULL), ext;
+
+  if (c->kind != SRC_IMDS || when > now)
+    return when;
+  ext = extension_s();
+  log_msg(LOG_LVL_WARN, "instance metadata: the key it gave expired %lld s "
+          "ago (the service cannot renew it now); kept in use, asking again "
+          "in %lld s", (long long)(now - when), (long long)ext);
+  return now + ext + AWS_CREDS_EARLY_S;
+}
+
 /* Takes the key out of a helper's answer (wiped by the caller). */
 static int parse_answer(struct aws_creds *c, const char *text, size_t len,
                         char *err, size_t errlen)
@@ -123,7 +157,7 @@ static int parse_answer(struct aws_creds *c, const char *text, size_t len,
   else if (exp && (when = parse_iso(exp)) < 0)
     r = errf(err, errlen, -EBADMSG, "%s: Expiration is not an ISO 8601 "
              "time", src);
-  else if (exp && when <= (int64_t)time(NULL))
+  else if (exp && c->kind != SRC_IMDS && when <= (int64_t)time(NULL))
     r = errf(err, errlen, -EKEYEXPIRED, "%s: the key it gave has already "
              "expired", src);
   if (r == 0) {
@@ -135,7 +169,7 @@ static int parse_answer(struct aws_creds *c, const char *text, size_t len,
       clear_key(c);
       r = errf(err, errlen, -ENOMEM, "out of memory");
     }
-    c->expires = exp ? when : 0;
+    c->expires = exp ? usable_until(c, when) : 0;
     c->gen++;
   }
   /* The object holds the secret too: wipe its strings before freeing. */
@@ -535,45 +569,78 @@ int aws_creds_container_relative(const char *rel, struct aws_creds **ret,
   return create(SRC_CONTAINER, url, 0, 0, ret, err, errlen);
 }
 
-/* A positive number of an environment variable, else def. */
-static double env_num(const char *name, double def)
+/* A setting: the environment variable if set and not empty, else the
+ * profile's value (botocore's order), else NULL; *from names the place,
+ * for messages. */
+static const char *setting(const char *env, const char *prof,
+                           const char *prof_name, const char **from)
 {
-  const char *v = getenv(name);
+  const char *v = getenv(env);
+
+  if (v && *v) {
+    *from = env;
+    return v;
+  }
+  *from = prof_name;
+  return prof && *prof ? prof : NULL;
+}
+
+/* A positive number of a setting (at most an hour), else def. */
+static double num_setting(const char *env, const char *prof, double def)
+{
+  const char *from, *v = setting(env, prof, "", &from);
   char *end;
   double d;
 
-  if (!v || !*v)
+  if (!v)
     return def;
   d = strtod(v, &end);
   return *end || !(d > 0) || d > 3600 ? def : d;
 }
 
-/* The service's address: AWS_EC2_METADATA_SERVICE_ENDPOINT, else the
- * IPv4 or (..._ENDPOINT_MODE=IPv6) the IPv6 one. */
-static int imds_base(char *base, size_t size, char *err, size_t errlen)
+/* The service's address: the endpoint (environment, else profile), else
+ * by the endpoint mode (environment, else profile; else imds_use_ipv6
+ * true) the IPv6 or the IPv4 one, as botocore chooses. */
+static int imds_base(const struct aws_imds_conf *pc, char *base, size_t size,
+                     char *err, size_t errlen)
 {
-  const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-  const char *mode = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+  const char *from, *mfrom, *ufrom;
+  const char *ep = setting("AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                           pc->endpoint, "ec2_metadata_service_endpoint",
+                           &from);
+  const char *mode = setting("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+                             pc->endpoint_mode,
+                             "ec2_metadata_service_endpoint_mode", &mfrom);
+  const char *v6 = setting("AWS_IMDS_USE_IPV6", pc->use_ipv6,
+                           "imds_use_ipv6", &ufrom);
+  bool ipv6 = v6 && strcasecmp(v6, "true") == 0;
   size_t n;
 
-  if (ep && *ep)
+  if (mode && strcasecmp(mode, "ipv4") != 0 && strcasecmp(mode, "ipv6") != 0)
+    return errf(err, errlen, -EINVAL, "%s: ipv4 or ipv6 expected", mfrom);
+  if (mode)
+    ipv6 = strcasecmp(mode, "ipv6") == 0;
+  if (ep)
     snprintf(base, size, "%s", ep);
   else
-    snprintf(base, size, "%s", mode && strcasecmp(mode, "ipv6") == 0 ?
-             AWS_IMDS_ENDPOINT_V6 : AWS_IMDS_ENDPOINT);
+    snprintf(base, size, "%s", ipv6 ? AWS_IMDS_ENDPOINT_V6
+                                    : AWS_IMDS_ENDPOINT);
   n = strlen(base);
   while (n > 0 && base[n - 1] == '/')
     base[--n] = '\0';
   if ((strncmp(base, "http://", 7) != 0 &&
        strncmp(base, "https://", 8) != 0) ||
       strpbrk(strstr(base, "://") + 3, "/?#@"))
-    return errf(err, errlen, -EINVAL, "AWS_EC2_METADATA_SERVICE_ENDPOINT: "
-                "an http(s) URL without a path expected");
+    return errf(err, errlen, -EINVAL, "%s: an http(s) URL without a path "
+                "expected", from);
   return 0;
 }
 
-int aws_creds_imds(struct aws_creds **ret, char *err, size_t errlen)
+int aws_creds_imds(const struct aws_imds_conf *conf, struct aws_creds **ret,
+                   char *err, size_t errlen)
 {
+  static const struct aws_imds_conf none;
+  const struct aws_imds_conf *pc = conf ? conf : &none;
   const char *off = getenv("AWS_EC2_METADATA_DISABLED");
   char base[512];
   int r;
@@ -582,13 +649,14 @@ int aws_creds_imds(struct aws_creds **ret, char *err, size_t errlen)
   if (off && strcasecmp(off, "true") == 0)
     return errf(err, errlen, -ENOKEY, "instance metadata: disabled by "
                 "AWS_EC2_METADATA_DISABLED");
-  if ((r = imds_base(base, sizeof(base), err, errlen)) < 0)
+  if ((r = imds_base(pc, base, sizeof(base), err, errlen)) < 0)
     return r;
   return create(SRC_IMDS, base,
-                (long)(env_num("AWS_METADATA_SERVICE_TIMEOUT",
-                               AWS_IMDS_TIMEOUT_S) * 1000),
-                (int)env_num("AWS_METADATA_SERVICE_NUM_ATTEMPTS",
-                             AWS_IMDS_ATTEMPTS), ret, err, errlen);
+                (long)(num_setting("AWS_METADATA_SERVICE_TIMEOUT",
+                                   pc->timeout, AWS_IMDS_TIMEOUT_S) * 1000),
+                (int)num_setting("AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+                                 pc->attempts, AWS_IMDS_ATTEMPTS),
+                ret, err, errlen);
 }
 
 struct aws_creds *aws_creds_ref(struct aws_creds *c)

@@ -15,7 +15,17 @@
  * a failed refresh keeps the current key while it is valid and is tried
  * again at most every AWS_CREDS_RETRY_S seconds, and so is a source that
  * answers with a key already inside that margin (a late rotation, or a
- * metadata service handing out its last key during an outage).  Nothing here logs; an
+ * metadata service handing out its last key during an outage).
+ *
+ * An instance metadata key that has already expired when it arrives is
+ * not an error: while the service cannot renew keys it keeps handing out
+ * the last one, and AWS keeps accepting it for a while (the SDKs call it
+ * static stability).  As botocore does, such a key stays in use for a
+ * randomized while (AWS_IMDS_EXTEND_MIN_S to _MAX_S, so the processes of
+ * one machine do not all ask at once), with a warning in the log, and the
+ * service is asked again after it; if that attempt fails the key is kept
+ * AWS_CREDS_EARLY_S seconds more, retried every AWS_CREDS_RETRY_S, then
+ * dropped.  That warning is the one thing logged here (log_msg); an
  * error names the source and what was wrong, never a key, a token or the
  * helper's output.
  *
@@ -43,6 +53,29 @@
 #define AWS_IMDS_TIMEOUT_S 1.0
 #define AWS_IMDS_ATTEMPTS 1
 #define AWS_IMDS_TOKEN_TTL_S "21600"
+/* An expired instance metadata key is used this long (uniformly drawn)
+ * before the service is asked again: botocore's 2 to 10 minutes.  Tests
+ * only: CURATE_TEST_IMDS_EXTEND_S sets it (docs/TESTING.md). */
+#define AWS_IMDS_EXTEND_MIN_S 120
+#define AWS_IMDS_EXTEND_MAX_S 600
+
+/* The instance metadata settings of the profile (the shared config or
+ * credentials file), NULL where it has none.  The environment variable
+ * of each wins over the profile, as in botocore:
+ *   endpoint       AWS_EC2_METADATA_SERVICE_ENDPOINT
+ *                  / ec2_metadata_service_endpoint
+ *   endpoint_mode  AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE
+ *                  / ec2_metadata_service_endpoint_mode (ipv4 or ipv6)
+ *   use_ipv6       AWS_IMDS_USE_IPV6 / imds_use_ipv6 (true: the IPv6
+ *                  address, when no endpoint mode is set)
+ *   timeout        AWS_METADATA_SERVICE_TIMEOUT / metadata_service_timeout
+ *   attempts       AWS_METADATA_SERVICE_NUM_ATTEMPTS
+ *                  / metadata_service_num_attempts
+ * An endpoint, from either place, wins over a mode from either place.
+ * Strings are borrowed for the call. */
+struct aws_imds_conf {
+  const char *endpoint, *endpoint_mode, *use_ipv6, *timeout, *attempts;
+};
 
 struct aws_creds;
 
@@ -63,15 +96,18 @@ int aws_creds_container(const char *url, struct aws_creds **ret, char *err,
 int aws_creds_container_relative(const char *rel, struct aws_creds **ret,
                                  char *err, size_t errlen);
 
-/* A source asking the instance metadata service (the environment above;
- * AWS_EC2_METADATA_DISABLED=true turns it off).  A service that gives
+/* A source asking the instance metadata service (conf and the
+ * environment, above; conf may be NULL; AWS_EC2_METADATA_DISABLED=true
+ * turns it off).  A service that gives
  * no token (any status but 200 and 400, or no answer in time) is asked
  * without one (IMDSv1).  0, or
- * -ENOKEY (disabled, or no IAM role), -EINVAL (the endpoint), http_do()'s
+ * -ENOKEY (disabled, or no IAM role), -EINVAL (the endpoint or its
+ * mode), http_do()'s
  * errors (no service: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...),
- * -EPROTO (the token request answered 400), -EACCES, -EBADMSG,
- * -EKEYEXPIRED, -ENOMEM. */
-int aws_creds_imds(struct aws_creds **ret, char *err, size_t errlen);
+ * -EPROTO (the token request answered 400), -EACCES, -EBADMSG, -ENOMEM
+ * (an answer already expired is kept a while, above, not refused). */
+int aws_creds_imds(const struct aws_imds_conf *conf, struct aws_creds **ret,
+                   char *err, size_t errlen);
 
 struct aws_creds *aws_creds_ref(struct aws_creds *c);
 void aws_creds_unref(struct aws_creds *c);   /* NULL is fine */

@@ -641,17 +641,46 @@ static void resp_headers(CURL *h, struct http_resp *resp)
   }
 }
 
-/* A file part's reader: the descriptor and how far it has been sent.
- * Owned by its mime part (freed with it). */
+/* Why a file part ended its request, for the attempt's error: the
+ * errno (-ESTALE: the file changed) and the part's file name.  On the
+ * attempt's stack. */
+struct part_fail {
+  int err;
+  const char *name;
+};
+
+/* A file part's reader: the descriptor, how far it has been sent, and the
+ * file as it is to be sent (size and modification time).  Owned by its
+ * mime part (freed with it). */
 struct fd_part {
   int fd;
   curl_off_t off, size;
+  struct timespec mtime;
+  const char *name;
+  struct part_fail *fail;
 };
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* Records why the part ends the request (the first reason only) and
+ * returns libcurl's abort. */
+static size_t part_abort(struct fd_part *fp, int err)
+{
+  if (!fp->fail->err) {
+    fp->fail->err = err;
+    fp->fail->name = fp->name;
+  }
+  return CURL_READFUNC_ABORT;
+}
 
 static size_t fd_part_read(char *out, size_t size, size_t nitems, void *arg)
 {
   struct fd_part *fp = arg;
   size_t want = size * nitems;
+  struct stat st;
   ssize_t n;
 
   if ((curl_off_t)want > fp->size - fp->off)
@@ -661,11 +690,19 @@ static size_t fd_part_read(char *out, size_t size, size_t nitems, void *arg)
   do
     n = pread(fp->fd, out, want, (off_t)fp->off);
   while (n < 0 && errno == EINTR);
-  /* A file that shrank under the upload ends it (libcurl would otherwise
-   * wait for the bytes the part's size promised). */
-  if (n <= 0)
-    return CURL_READFUNC_ABORT;
+  if (n < 0)
+    return part_abort(fp, -errno);
+  /* Shorter than its size: it shrank under the upload (libcurl would
+   * otherwise wait for the bytes the part's size promised). */
+  if (n == 0)
+    return part_abort(fp, -ESTALE);
   fp->off += n;
+  /* Read whole: were these bytes one version of it?  A file rewritten or
+   * grown meanwhile has another time or size by now. */
+  if (fp->off == fp->size &&
+      (fstat(fp->fd, &st) < 0 || st.st_size != (off_t)fp->size ||
+       !same_time(st.st_mtim, fp->mtime)))
+    return part_abort(fp, -ESTALE);
   return (size_t)n;
 }
 
@@ -680,20 +717,43 @@ static int fd_part_seek(void *arg, curl_off_t offset, int origin)
   return CURL_SEEKFUNC_OK;
 }
 
-/* The part's data read from p->fd; its size is the file's now. */
-static int part_from_fd(curl_mimepart *mp, const struct http_part *p)
+/* The file of a part as it is to be sent: as the caller opened it, and
+ * as it is now, which must agree.  0, -ESTALE (fail filled in), or the
+ * errno of fstat; not a regular file: -EINVAL. */
+static int part_stat(const struct http_part *p, struct stat *ret,
+                     struct part_fail *fail)
+{
+  if (fstat(p->fd, ret) < 0)
+    return -errno;
+  if (!S_ISREG(ret->st_mode))
+    return -EINVAL;
+  if (p->opened && (ret->st_size != p->opened->st_size ||
+                    !same_time(ret->st_mtim, p->opened->st_mtim))) {
+    fail->err = -ESTALE;
+    fail->name = p->filename;
+    return -ESTALE;
+  }
+  if (p->opened)
+    *ret = *p->opened;
+  return 0;
+}
+
+/* The part's data read from p->fd, of the size the caller opened it at
+ * (else its size now). */
+static int part_from_fd(curl_mimepart *mp, const struct http_part *p,
+                        struct part_fail *fail)
 {
   struct fd_part *fp;
   struct stat st;
+  int r = part_stat(p, &st, fail);
 
-  if (fstat(p->fd, &st) < 0)
-    return -errno;
-  if (!S_ISREG(st.st_mode))
-    return -EINVAL;
+  if (r < 0)
+    return r;
   fp = malloc(sizeof(*fp));
   if (!fp)
     return -ENOMEM;
-  *fp = (struct fd_part){ p->fd, 0, (curl_off_t)st.st_size };
+  *fp = (struct fd_part){ p->fd, 0, (curl_off_t)st.st_size, st.st_mtim,
+                          p->filename ? p->filename : "file", fail };
   if (curl_mime_data_cb(mp, fp->size, fd_part_read, fd_part_seek, free,
                         fp) != CURLE_OK) {
     free(fp);
@@ -703,7 +763,8 @@ static int part_from_fd(curl_mimepart *mp, const struct http_part *p)
 }
 
 /* The multipart body of a request on *ret; 0 or a negative errno. */
-static int build_mime(CURL *h, const struct http_req *rq, curl_mime **ret)
+static int build_mime(CURL *h, const struct http_req *rq,
+                      struct part_fail *fail, curl_mime **ret)
 {
   curl_mime *mime = curl_mime_init(h);
   int r = mime ? 0 : -ENOMEM;
@@ -715,7 +776,7 @@ static int build_mime(CURL *h, const struct http_req *rq, curl_mime **ret)
         (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK)) {
       r = -ENOMEM;
     } else if (p->from_fd) {
-      r = part_from_fd(mp, p);
+      r = part_from_fd(mp, p, fail);
       if (r == 0 && curl_mime_type(mp, "application/octet-stream") !=
           CURLE_OK)
         r = -ENOMEM;
@@ -730,6 +791,19 @@ static int build_mime(CURL *h, const struct http_req *rq, curl_mime **ret)
   }
   *ret = mime;
   return r;
+}
+
+/* The reason a file part gave for ending the request, in cerr. */
+static void part_reason(const struct part_fail *f, char *cerr)
+{
+  const char *name = f->name ? f->name : "file";
+
+  if (f->err == -ESTALE)
+    snprintf(cerr, CURL_ERROR_SIZE, "source changed during upload: %s",
+             name);
+  else
+    snprintf(cerr, CURL_ERROR_SIZE, "cannot read %s: %s", name,
+             strerror(-f->err));
 }
 
 /* The method and body of a request on the handle. */
@@ -819,6 +893,7 @@ static int attempt(struct http_client *c, const struct http_req *rq,
                                                         : (size_t)1 << 30,
                        false, rq->body_to_fd ? rq->body_fd : -1, 0, 0, 0 };
   struct curl_slist *hl;
+  struct part_fail fail = { 0, NULL };
   curl_mime *mime = NULL;
   CURLcode rc;
   int r;
@@ -840,7 +915,9 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   if (!hl && (c->nhdrs || rq->headers))
     return -ENOMEM;
   set_common(c, url, hl, cerr, &sink, rq->no_retry);
-  if (rq->parts && (r = build_mime(h, rq, &mime)) < 0) {
+  if (rq->parts && (r = build_mime(h, rq, &fail, &mime)) < 0) {
+    if (fail.err)
+      part_reason(&fail, cerr);
     curl_slist_free_all(hl);
     return r;
   }
@@ -848,7 +925,12 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   rc = curl_easy_perform(h);
   r = sink.werr ? sink.werr : map_curl(rc, sink.over);
   resp->fd_bytes = sink.off;
-  if (r == 0) {
+  if (fail.err) {
+    /* A file part ended it: its reason, not libcurl's "aborted by
+     * callback" (nor an answer the server gave to a cut body). */
+    r = fail.err;
+    part_reason(&fail, cerr);
+  } else if (r == 0) {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, ret_retry_after);
     resp_headers(h, resp);
@@ -864,32 +946,67 @@ static int attempt(struct http_client *c, const struct http_req *rq,
   return r;
 }
 
-int http_do(struct http_client *c, const struct http_req *rq,
+/* The file parts of rq pinned to the file as its caller opened it, or
+ * else as it is now, so every attempt sends the same version (a copy of
+ * the parts in *ret and their fstat in *st, both freed by the caller);
+ * 0, or an errno with the reason in err. */
+static int pin_parts(const struct http_req *rq, struct http_part **ret,
+                     struct stat **st, char *err, size_t errlen)
+{
+  struct part_fail fail = { 0, NULL };
+  char cerr[CURL_ERROR_SIZE];
+  int r = 0;
+
+  *ret = calloc(rq->nparts ? rq->nparts : 1, sizeof(**ret));
+  *st = calloc(rq->nparts ? rq->nparts : 1, sizeof(**st));
+  if (!*ret || !*st)
+    return -ENOMEM;
+  for (size_t i = 0; r == 0 && i < rq->nparts; i++) {
+    const struct http_part *p = &rq->parts[i];
+    (*ret)[i] = *p;
+    if (!p->from_fd)
+      continue;
+    r = part_stat(p, &(*st)[i], &fail);
+    (*ret)[i].opened = &(*st)[i];
+    if (r == -ESTALE) {
+      part_reason(&fail, cerr);
+      if (err)
+        snprintf(err, errlen, "%s", cerr);
+    } else if (r < 0 && err) {
+      snprintf(err, errlen, "cannot read '%s': %s",
+               p->filename ? p->filename : "file",
+               r == -EINVAL ? "not a regular file" : strerror(-r));
+    }
+  }
+  return r;
+}
+
+int http_do(struct http_client *c, const struct http_req *orig,
             struct http_resp *resp, char *err, size_t errlen)
 {
+  struct http_req pinned = *orig, *rq = &pinned;
+  struct http_part *parts = NULL;
+  struct stat *st = NULL;
   char cerr[CURL_ERROR_SIZE];
   struct buf url;
   int r = 0;
 
   if (err && errlen)
     err[0] = '\0';
-  for (size_t i = 0; i < rq->nparts; i++) {
-    struct stat st;
-    if (!rq->parts[i].from_fd)
-      continue;
-    r = fstat(rq->parts[i].fd, &st) < 0 ? -errno
-        : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+  if (orig->nparts) {
+    r = pin_parts(orig, &parts, &st, err, errlen);
     if (r < 0) {
-      if (err)
-        snprintf(err, errlen, "cannot read '%s': %s",
-                 rq->parts[i].filename ? rq->parts[i].filename : "file",
-                 r == -EINVAL ? "not a regular file" : strerror(-r));
+      free(parts);
+      free(st);
       return r;
     }
+    pinned.parts = parts;
   }
   buf_init(&url, 64 * 1024);
   if (buf_puts(&url, c->base) < 0 || buf_puts(&url, rq->path) < 0) {
     buf_free(&url);
+    free(parts);
+    free(st);
     return -ENOMEM;
   }
   pthread_mutex_lock(&c->mu);
@@ -923,6 +1040,8 @@ int http_do(struct http_client *c, const struct http_req *rq,
   }
   pthread_mutex_unlock(&c->mu);
   buf_free(&url);
+  free(parts);
+  free(st);
   return r;
 }
 

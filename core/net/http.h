@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "util.h"
 
@@ -67,12 +68,22 @@ struct http_opts {
  * opened and checked (a root daemon reopening a path the store owner
  * controls would follow a link swapped in meanwhile).  filename
  * (optional) is the part's file name.  All strings are borrowed for the
- * call. */
+ * call.
+ *
+ * A file part sends the file as it was when the caller opened it
+ * (`opened`, its fstat then; NULL: as it is at the call), every attempt
+ * the same size: a file whose size or modification time differs when a
+ * request starts, that ends before that size while it is sent, or whose
+ * size or time moved by the time its last byte is read, ends the request
+ * with -ESTALE and "source changed during upload: FILENAME" (a read
+ * error: its errno, "cannot read FILENAME: ..."), never retried: a short
+ * or mixed file never reaches the server as if whole. */
 struct http_part {
   const char *name;
   const char *filename;
   bool from_fd;
   int fd;
+  const struct stat *opened;
   const void *data;
   size_t len;
 };

@@ -5173,6 +5173,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self):
         app = self.server.app
         t0 = time.time()
+        # A test's hook on the request line and headers, called before
+        # the body is read (the client may still be sending it).
+        if getattr(app, "before_body", None):
+            app.before_body(self.command, self.path, self.headers)
         try:
             body = self._read_body(app.config["max_request_bytes"])
         except _TooLarge as e:

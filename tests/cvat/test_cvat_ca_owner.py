@@ -13,7 +13,6 @@ import errno
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,7 +20,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
 from fslib import (Mount, coco_store, eq, expect_errno, read,  # noqa
-                   run_suite, write)
+                   real_users, run_suite, write)
 from cvatlib import cvat_env, push_as, wait_phase, write_coco  # noqa: E402
 from test_cvat_tls import make_cert  # noqa: E402
 
@@ -32,18 +31,9 @@ GROUP = "cfs-cag-%d" % os.getpid()
 
 def body(ck, w):
     import grp
-    import pwd
-    subprocess.run(["groupadd", GROUP], check=True)
-    try:
-        subprocess.run(["useradd", "--no-create-home", "--shell",
-                        "/bin/false", "-G", GROUP, USER], check=True)
-        try:
-            pw = pwd.getpwnam(USER)
-            run_all(ck, w, pw, grp.getgrnam(GROUP).gr_gid)
-        finally:
-            subprocess.run(["userdel", USER])
-    finally:
-        subprocess.run(["groupdel", GROUP])
+    with real_users(USER, groups={USER: [GROUP]},
+                    new_groups=[GROUP]) as (pw,):
+        run_all(ck, w, pw, grp.getgrnam(GROUP).gr_gid)
 
 
 def run_all(ck, w, pw, gid):

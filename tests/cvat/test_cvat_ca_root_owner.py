@@ -19,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from fslib import Mount, coco_store, eq, read, run_suite, write  # noqa
+from fslib import (Mount, coco_store, eq, read, real_users,  # noqa
+                   run_suite, write)
 from cvatlib import cvat_env, wait_phase, write_coco  # noqa: E402
 from test_cvat_tls import make_cert  # noqa: E402
 
@@ -62,11 +63,7 @@ def write_as(pw, path, cmd):
 
 
 def body(ck, w):
-    import pwd
-    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/false",
-                    USER], check=True)
-    try:
-        pw = pwd.getpwnam(USER)
+    with real_users(USER) as (pw,):
         os.chmod(w.path, 0o755)
         os.makedirs(w.sub("certs"))
         cert, key = make_cert(w.sub("certs"), "server")
@@ -74,8 +71,6 @@ def body(ck, w):
         ctx.load_cert_chain(cert, key)
         with cvat_server.CvatTestServer(password=PASSWORD, tls=ctx) as srv:
             checks(ck, w, srv, cert, pw)
-    finally:
-        subprocess.run(["userdel", USER])
 
 
 def checks(ck, w, srv, cert, pw):

@@ -14,7 +14,21 @@ hook that acts on the folder while a push is under way:
     again carries the bytes of the file that was opened, not the new
     one.
 
-Both fail when the upload reopens the path (libcurl's file parts)."""
+  * a sample (grown to 40 MiB) is cut to 1 MiB while its batch is on
+    the wire (the server's hook runs before it reads the body): the push
+    fails with ESTALE and "source changed during upload: NAME" in the
+    run's info, cvat/status and the store's log (not libcurl's "aborted
+    by callback"), and CVAT gets no file of that batch and no data;
+  * the same sample's last MiB rewritten in place then (same size):
+    the same failure, CVAT never gets a mix of the two versions;
+  * a sample cut once its batch arrived, the batch refused with 413:
+    the batch is not sent again with the shorter file, the push fails
+    the same way.
+
+The first two fail when the upload reopens the path (libcurl's file
+parts); the last three when the file's size is taken again at each send,
+a short read ends the upload with libcurl's error, or a file is not
+checked again once read."""
 import json
 import os
 import sys
@@ -45,6 +59,14 @@ class HookServer(cvat_server.CvatTestServer):
     every file part it accepted."""
     on_start = None
     on_batch = None
+    on_body = None
+
+    def before_body(self, command, path, headers):
+        if self.on_body and command == "POST" and \
+                path.endswith("/data") and \
+                headers.get("Upload-Multiple") and \
+                not headers.get("Upload-Finish"):
+            self.on_body()
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -183,6 +205,103 @@ def checks(ck, w, srv):
     ck.run("a sample replaced after its batch was opened, the batch sent "
            "again after a 413: CVAT gets the bytes that were opened",
            t_replaced_after_open)
+
+    victim = os.path.join(data, names[0])
+    orig = read(victim)
+
+    def failed_changed(run, e, info, before):
+        """The push failed with the reason, CVAT has no data from it."""
+        st = read(os.path.join(mnt, "cvat", "status")).decode()
+        log = open(os.path.join(store, "curatefs.log"),
+                   errors="replace").read()
+        why = "source changed during upload: " + names[0]
+        if "phase: failed" not in info:
+            raise AssertionError("push not failed (write errno %s): %s"
+                                 % (e, info))
+        for where, text in (("info", info), ("cvat/status", st),
+                            ("curatefs.log", log)):
+            if why not in text:
+                raise AssertionError("no '%s' in %s:\n%s" % (why, where,
+                                                              text))
+        print("# " + "\n# ".join(l for l in info.splitlines()
+                                  if why in l))
+        if "aborted by" in info + st + log:
+            raise AssertionError("libcurl's error shown:\n" + info + st)
+        if srv.got:
+            raise AssertionError("CVAT accepted files: %s"
+                                 % [n for n, _ in srv.got])
+        tasks = [t for t in srv.snapshot()["tasks"] if t not in before]
+        if any((srv.tasks[t].get("data") or {}).get("frames")
+               for t in tasks):
+            raise AssertionError("a task got frames")
+
+    def t_shrunk_while_sent():
+        with open(victim, "ab") as f:
+            f.write(b"\0" * (40 << 20))
+        srv.on_body = lambda: os.truncate(victim, 1 << 20)
+        srv.got = []
+        before = srv.snapshot()["tasks"]
+        try:
+            e = push(mnt, "samples k1")
+            info = wait_end(mnt, "k1")
+        finally:
+            srv.on_body = None
+            with open(victim, "wb") as f:
+                f.write(orig)
+        failed_changed("k1", e, info, before)
+    ck.run("a sample cut while its batch is on the wire: ESTALE with "
+           "'source changed during upload' in the run, cvat/status and the "
+           "log; CVAT gets nothing", t_shrunk_while_sent)
+
+    def t_rewritten_while_sent():
+        with open(victim, "ab") as f:
+            f.write(b"\0" * (40 << 20))
+
+        def rewrite():
+            # Its last MiB in place: same size, other bytes, a new mtime.
+            with open(victim, "r+b") as f:
+                f.seek(-(1 << 20), os.SEEK_END)
+                f.write(b"\xff" * (1 << 20))
+        srv.on_body = rewrite
+        srv.got = []
+        before = srv.snapshot()["tasks"]
+        try:
+            e = push(mnt, "samples k3")
+            info = wait_end(mnt, "k3")
+        finally:
+            srv.on_body = None
+            with open(victim, "wb") as f:
+                f.write(orig)
+        failed_changed("k3", e, info, before)
+    ck.run("a sample rewritten in place (same size) while its batch is on "
+           "the wire: the same failure, no mix of two versions reaches "
+           "CVAT", t_rewritten_while_sent)
+
+    def t_shrunk_before_resend():
+        state = {"n": 0}
+
+        def cut():
+            state["n"] += 1
+            if state["n"] == 1:
+                os.truncate(victim, len(orig) // 2)
+                raise cvat_server.ApiError(413, {"detail": "too large"})
+        srv.on_batch = cut
+        srv.got = []
+        before = srv.snapshot()["tasks"]
+        try:
+            e = push(mnt, "samples k2")
+            info = wait_end(mnt, "k2")
+        finally:
+            srv.on_batch = None
+            with open(victim, "wb") as f:
+                f.write(orig)
+        failed_changed("k2", e, info, before)
+        if state["n"] != 1:
+            raise AssertionError("the batch went up again (%d times)"
+                                 % state["n"])
+    ck.run("a sample cut before its batch is sent again after a 413: not "
+           "sent shorter, the push fails with the reason",
+           t_shrunk_before_resend)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@ the owner's identity for every later push (root's included).  After the
 owner's push and after root's, every thread of the daemon has the
 daemon's fsuid, fsgid and supplementary groups again."""
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from fslib import Mount, coco_store, eq, run_suite, write  # noqa: E402
+from fslib import (Mount, coco_store, eq, real_users,  # noqa: E402
+                   run_suite, write)
 from cvatlib import cvat_env, push_as, wait_phase, write_coco  # noqa: E402
 
 PASSWORD = "wi-Secr3t-%d" % os.getpid()
@@ -59,19 +59,10 @@ def check_threads(pid, what):
 
 
 def body(ck, w):
-    import pwd
-    subprocess.run(["groupadd", GROUP], check=True)
-    try:
-        subprocess.run(["useradd", "--no-create-home", "--shell",
-                        "/bin/false", "-G", GROUP, USER], check=True)
-        try:
-            pw = pwd.getpwnam(USER)
-            with cvat_server.CvatTestServer(password=PASSWORD) as srv:
-                checks(ck, w, srv, pw)
-        finally:
-            subprocess.run(["userdel", USER])
-    finally:
-        subprocess.run(["groupdel", GROUP])
+    with real_users(USER, groups={USER: [GROUP]},
+                    new_groups=[GROUP]) as (pw,):
+        with cvat_server.CvatTestServer(password=PASSWORD) as srv:
+            checks(ck, w, srv, pw)
 
 
 def checks(ck, w, srv, pw):

@@ -47,12 +47,17 @@ def rd(p):
 
 
 @contextlib.contextmanager
-def real_users(*names, groups=None):
-    """Creates real users (useradd, no home, no login shell; groups maps a
-    name to the extra groups it joins) and yields their pwd entries; removes
-    them and their own groups whatever happens, newest first."""
-    made = []
+def real_users(*names, groups=None, new_groups=()):
+    """Creates the groups new_groups (groupadd), then real users (useradd,
+    no home, no login shell; groups maps a name to the extra groups it
+    joins, new ones included) and yields their pwd entries; removes the
+    users and their own groups, then the new groups, whatever happens,
+    newest first."""
+    made, made_groups = [], []
     try:
+        for g in new_groups:
+            subprocess.run(["groupadd", g], check=True)
+            made_groups.append(g)
         for name in names:
             extra = (groups or {}).get(name)
             subprocess.run(["useradd", "--no-create-home", "--shell",
@@ -65,6 +70,8 @@ def real_users(*names, groups=None):
         for name in reversed(made):
             subprocess.run(["userdel", name])
             subprocess.run(["groupdel", name], stderr=subprocess.DEVNULL)
+        for g in reversed(made_groups):
+            subprocess.run(["groupdel", g])
 
 class Checks:
     def __init__(self):

@@ -11,6 +11,14 @@ same key.
     expire is fetched again on the same client;
   * IMDSv1 fallback when the token request is refused, a refused 400,
     an answer without Token or Expiration;
+  * a key that has already expired when it arrives (the service cannot
+    renew keys and hands out its last one): kept in use with a warning
+    for a randomized while (2 to 10 minutes, as botocore), then asked
+    again, a fresh key taking over (the while shortened by
+    CURATE_TEST_IMDS_EXTEND_S); botocore resolves the same expired key;
+  * the profile's ec2_metadata_service_endpoint (and _endpoint_mode),
+    below AWS_EC2_METADATA_SERVICE_ENDPOINT, for curatefs and botocore
+    alike; a mode other than ipv4/ipv6 refused by both;
   * AWS_EC2_METADATA_DISABLED=true, no service (nothing listening), a
     service that never answers: ENOKEY, in about the timeout;
   * the order: the environment's keys and the container endpoint come
@@ -31,6 +39,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -62,7 +71,7 @@ class MetaServer:
     def __init__(self, host='127.0.0.1', port=0):
         outer = self
         self.mode, self.short, self.hits, self.log = 'v2', False, 0, []
-        self.life = 3600
+        self.life, self.lives = 3600, None
         self.lock = threading.Lock()
 
         class H(BaseHTTPRequestHandler):
@@ -109,9 +118,14 @@ class MetaServer:
                     return self.answer(200, outer.key(), 'text/plain')
                 self.answer(404)
 
-        self.httpd = ThreadingHTTPServer((host, port), H)
+        v6 = ':' in host
+
+        class Srv(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if v6 else socket.AF_INET
+        self.httpd = Srv((host, port), H)
         self.port = self.httpd.server_address[1]
-        self.url = 'http://%s:%d' % (host, self.port)
+        self.url = 'http://%s:%d' % ('[%s]' % host if v6 else host,
+                                     self.port)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def note(self, h, ttl):
@@ -123,6 +137,8 @@ class MetaServer:
         with self.lock:
             k = ROT[min(self.hits, 1)]
             life = 302 if self.short and self.hits == 0 else self.life
+            if self.lives:
+                life = self.lives[min(self.hits, len(self.lives) - 1)]
             self.hits += 1
         exp = datetime.datetime.utcnow() + datetime.timedelta(seconds=life)
         d = {'AccessKeyId': k[0], 'SecretAccessKey': k[1], 'Token': k[2],
@@ -136,10 +152,12 @@ class MetaServer:
                 del d['Token']
         return json.dumps(d).encode()
 
-    def reset(self, mode='v2', short=False, life=3600):
+    def reset(self, mode='v2', short=False, life=3600, lives=None):
+        """lives: the n-th key fetch's lifetime in seconds (the last one
+        for every later fetch; negative: already expired)."""
         with self.lock:
             self.mode, self.short, self.hits, self.log = mode, short, 0, []
-            self.life = life
+            self.life, self.lives = life, lives
 
     def stop(self):
         self.httpd.shutdown()
@@ -272,6 +290,149 @@ def test_imds(srv, meta, tmp):
     quiet(out, err)
 
 
+def key_fetches(meta):
+    return len([p for m, p, _, _ in meta.log if p.endswith('/' + ROLE)])
+
+
+EXT = re.compile(r'instance metadata: the key it gave expired (\d+) s ago'
+                 r'.*asking again in (\d+) s')
+
+
+def test_expired(srv, meta, tmp):
+    """Static stability: a key that arrives expired stays in use."""
+    env = base_env(srv, tmp, AWS_EC2_METADATA_SERVICE_ENDPOINT=meta.url,
+                   AWS_METADATA_SERVICE_TIMEOUT='10')
+    waits = []
+    for i in range(3):
+        meta.reset(life=-120)
+        srv.ctl('reset')
+        rc, out, err = probe(env, 'ls2', 's3://bucket-one/m/', '1')
+        quiet(out, err)
+        m = EXT.search(err)
+        check(rc == 0 and out.count(b'\n') == 6 and
+              akids(srv) == [ROT[0][0]] * 2 and key_fetches(meta) == 1,
+              'a key expired 120 s ago: it signs both listings, fetched '
+              'once (rc %d, %s, %d fetches; %s)' % (rc, akids(srv),
+                                                    key_fetches(meta),
+                                                    err.strip()))
+        check(m is not None and 119 <= int(m.group(1)) <= 200 and
+              120 <= int(m.group(2)) <= 600 and len(EXT.findall(err)) == 1,
+              'one warning naming how long ago it expired and when the '
+              'service is asked again, 120 to 600 s (%s)' % err.strip())
+        if m:
+            waits.append(int(m.group(2)))
+    check(len(set(waits)) > 1, 'the while is drawn at random (%s)' % waits)
+    print('compare: expired key kept, next attempt in %s s' % waits)
+
+    # botocore, same server and environment: the same expired key.
+    meta.reset(life=-120)
+    b = boto(env)
+    check(b and b['method'] == 'iam-role' and b['akid'] == ROT[0][0] and
+          b['secret'] == sha(ROT[0][1]) and b['token'] == sha(ROT[0][2]),
+          'botocore keeps the same expired key (%s)' % b)
+    print('compare: botocore with an expired key: %s' % b)
+
+    # After the while the service is asked again: a fresh key takes over;
+    # a key still expired is kept again, with a second warning.
+    short = dict(env, CURATE_TEST_IMDS_EXTEND_S='2')
+    meta.reset(lives=[-120, 3600])
+    srv.ctl('reset')
+    rc, out, err = probe(short, 'ls2', 's3://bucket-one/m/', '3')
+    check(rc == 0 and akids(srv) == [ROT[0][0], ROT[1][0]] and
+          key_fetches(meta) == 2 and len(EXT.findall(err)) == 1,
+          'after the while: asked again, the fresh key signs (%s, %d '
+          'fetches; %s)' % (akids(srv), key_fetches(meta), err.strip()))
+    meta.reset(life=-30)
+    srv.ctl('reset')
+    rc, out, err = probe(short, 'ls2', 's3://bucket-one/m/', '3')
+    check(rc == 0 and akids(srv) == [ROT[0][0], ROT[1][0]] and
+          key_fetches(meta) == 2 and len(EXT.findall(err)) == 2,
+          'a key still expired at the next attempt: kept again (%s, %d '
+          'fetches; %s)' % (akids(srv), key_fetches(meta), err.strip()))
+    # Other sources still refuse an expired key.
+    meta.reset(life=-120)
+    rc, out, err = probe(dict(env, AWS_CONTAINER_CREDENTIALS_FULL_URI=meta.url
+                              + '/v2/credentials/full',
+                              AWS_CONTAINER_AUTHORIZATION_TOKEN=AUTH), 'ls',
+                         's3://bucket-one/m/')
+    check(rc == errno.EKEYEXPIRED and 'container credentials' in err,
+          'an expired container key is still refused (%d %s)'
+          % (rc, err.strip()))
+
+
+def test_profile_endpoint(srv, meta, tmp):
+    """ec2_metadata_service_endpoint(_mode) of the shared config file."""
+    conf = os.path.join(tmp, 'imds-config')
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    closed = 'http://127.0.0.1:%d' % s.getsockname()[1]
+
+    def profile(**kv):
+        with open(conf, 'w') as f:
+            f.write('[profile node]\n')
+            for k, v in kv.items():
+                f.write('%s = %s\n' % (k, v))
+    env = base_env(srv, tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE='node',
+                   AWS_METADATA_SERVICE_TIMEOUT='10')
+    profile(ec2_metadata_service_endpoint=meta.url)
+    meta.reset()
+    srv.ctl('reset')
+    rc, out, err = probe(env, 'ls', 's3://bucket-one/m/')
+    ours = [(m, p, t) for m, p, t, _ in meta.log]
+    meta.reset()
+    b = boto(env)
+    theirs = [(m, p, t) for m, p, t, _ in meta.log]
+    check(rc == 0 and akids(srv) == [ROT[0][0]] and len(ours) == 3 and
+          ours == theirs and b and b['akid'] == ROT[0][0],
+          'the profile\'s ec2_metadata_service_endpoint is asked, by '
+          'curatefs and botocore (%s / %s %s; %s)' % (ours, theirs, b,
+                                                      err.strip()))
+    # The environment wins over the profile, in both.
+    meta.reset()
+    envd = dict(env, AWS_EC2_METADATA_SERVICE_ENDPOINT=closed)
+    rc, out, err = probe(envd, 'ls', 's3://bucket-one/m/')
+    b = boto(envd)
+    check(rc == errno.ENOKEY and not meta.log and b is None,
+          'AWS_EC2_METADATA_SERVICE_ENDPOINT wins over the profile: '
+          'the profile\'s server is not asked (%d, %s, botocore %s)'
+          % (rc, meta.log, b))
+    # And the other way round: the profile names the dead address, the
+    # environment the live one.
+    profile(ec2_metadata_service_endpoint=closed)
+    meta.reset()
+    rc, out, err = probe(dict(env, AWS_EC2_METADATA_SERVICE_ENDPOINT=
+                              meta.url), 'ls', 's3://bucket-one/m/')
+    check(rc == 0 and len(meta.log) == 3, 'the environment\'s endpoint is '
+          'used over the profile\'s (%d; %s)' % (rc, err.strip()))
+    # An endpoint beats an ipv6 mode; a mode neither ipv4 nor ipv6 is
+    # refused, by botocore too.
+    profile(ec2_metadata_service_endpoint=meta.url,
+            ec2_metadata_service_endpoint_mode='IPv6')
+    meta.reset()
+    rc, out, err = probe(env, 'ls', 's3://bucket-one/m/')
+    check(rc == 0 and len(meta.log) == 3, 'an endpoint wins over the '
+          'endpoint mode (%d; %s)' % (rc, err.strip()))
+    profile(ec2_metadata_service_endpoint=meta.url,
+            ec2_metadata_service_endpoint_mode='ipv5')
+    meta.reset()
+    rc, out, err = probe(env, 'ls', 's3://bucket-one/m/')
+    try:
+        b = boto(env)
+    except RuntimeError as e:
+        b = str(e)
+    check(rc == errno.EINVAL and 'ec2_metadata_service_endpoint_mode' in err
+          and not meta.log and 'InvalidIMDSEndpointMode' in str(b),
+          'a mode other than ipv4/ipv6: EINVAL naming the setting, as '
+          'botocore refuses it (%d %s; %s)' % (rc, err.strip(),
+                                               str(b)[-200:]))
+    profile(ec2_metadata_service_endpoint='ftp://127.0.0.1:1')
+    rc, out, err = probe(env, 'ls', 's3://bucket-one/m/')
+    check(rc == errno.EINVAL and 'ec2_metadata_service_endpoint:' in err,
+          'a bad profile endpoint: EINVAL naming the setting (%d %s)'
+          % (rc, err.strip()))
+    s.close()
+
+
 def test_no_service(srv, meta, tmp):
     env = base_env(srv, tmp, AWS_EC2_METADATA_SERVICE_ENDPOINT=meta.url)
     for v in ('true', 'TRUE'):
@@ -336,10 +497,13 @@ def in_netns(tmp):
     namespace where both agents' addresses are loopback ones."""
     for cmd in (['ip', 'link', 'set', 'lo', 'up'],
                 ['ip', 'addr', 'add', '169.254.170.2/32', 'dev', 'lo'],
-                ['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo']):
+                ['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo'],
+                ['ip', '-6', 'addr', 'add', 'fd00:ec2::254/128', 'dev', 'lo',
+                 'nodad']):
         subprocess.run(cmd, check=True)
     srv = Server(tmp)
     meta = MetaServer('0.0.0.0', 80)
+    meta6 = MetaServer('fd00:ec2::254', 80)
     try:
         home = os.path.join(tmp, 'home')
         os.makedirs(home)
@@ -375,10 +539,48 @@ def in_netns(tmp):
               'the default metadata address 169.254.169.254, for curatefs '
               'and botocore (%s %s; %s)' % (ours, b, err.strip()))
         quiet(out, err)
+        modes(srv, meta, meta6, tmp)
     finally:
+        meta6.stop()
         meta.stop()
         srv.stop()
     return report()
+
+
+def modes(srv, meta, meta6, tmp):
+    """The IPv6 address fd00:ec2::254 chosen by the profile's
+    ec2_metadata_service_endpoint_mode or imds_use_ipv6, the
+    environment's mode winning over the profile's, for curatefs and
+    botocore alike."""
+    conf = os.path.join(tmp, 'mode-config')
+    env = base_env(srv, tmp, AWS_CONFIG_FILE=conf,
+                   AWS_METADATA_SERVICE_TIMEOUT='10')
+    cases = (('ec2_metadata_service_endpoint_mode = ipv6', {}, 6),
+             ('imds_use_ipv6 = true', {}, 6),
+             ('ec2_metadata_service_endpoint_mode = ipv6',
+              {'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE': 'IPv4'}, 4),
+             ('ec2_metadata_service_endpoint_mode = ipv4',
+              {'AWS_IMDS_USE_IPV6': 'true'}, 4))
+    for line, extra, want in cases:
+        with open(conf, 'w') as f:
+            f.write('[default]\n%s\n' % line)
+        e = dict(env, **extra)
+        got = []
+        for who in ('curatefs', 'botocore'):
+            meta.reset()
+            meta6.reset()
+            srv.ctl('reset')
+            if who == 'curatefs':
+                rc, out, err = probe(e, 'ls', 's3://bucket-one/m/')
+                ok = rc == 0 and akids(srv) == [ROT[0][0]]
+            else:
+                b = boto(e)
+                ok = b is not None and b['akid'] == ROT[0][0]
+            got.append((ok, len(meta.log), len(meta6.log)))
+        exp = (True, 3, 0) if want == 4 else (True, 0, 3)
+        check(got == [exp, exp], '%s %s: the IPv%d address, for curatefs '
+              'and botocore ((ok, v4 requests, v6 requests): %s)'
+              % (line, extra, want, got))
 
 
 def main():
@@ -393,6 +595,8 @@ def main():
             os.makedirs(home)
             fill(srv, home)
             test_imds(srv, meta, tmp)
+            test_expired(srv, meta, tmp)
+            test_profile_endpoint(srv, meta, tmp)
             test_no_service(srv, meta, tmp)
             test_order(srv, meta, tmp)
         finally:
