@@ -1,10 +1,14 @@
 /* codec_tiff.c - TIFF decoding with libtiff (the only user of libtiff).
  *
- * libtiff's RGBA interface reads strips and tiles, 1 to 16 bits, gray,
- * palette, RGB, CMYK and YCbCr, with every compression it was built with.
- * The file is read from memory through client procedures; errors and
- * warnings go to handlers of this open only (libtiff 4.5 options), so
- * nothing is printed and threads do not share state. */
+ * Two paths, the same pixels.  The plain layouts (8- or 16-bit RGB or
+ * MinIsBlack gray, no extra samples) are read strip by strip or tile by
+ * tile and their samples handed to the shrinker (tiff_plain); everything
+ * else goes through libtiff's RGBA interface, which reads strips and
+ * tiles, 1 to 16 bits, gray, palette, RGB, CMYK and YCbCr, with every
+ * compression it was built with (tiff_pixels).  The file is read from
+ * memory through client procedures; errors and warnings go to handlers of
+ * this open only (libtiff 4.5 options), so nothing is printed and threads
+ * do not share state.  All buffers are per call. */
 #include "codec_i.h"
 
 #include <errno.h>
@@ -68,9 +72,15 @@ static int quiet(TIFF *t, void *ud, const char *mod, const char *fmt,
 }
 
 /* One band of RGBA raster rows (packed ABGR words, TIFFGetR/G/B/A)
- * composited over white into RGB rows for the shrinker. */
+ * composited over white into RGB rows for the shrinker.  premul: the
+ * colour samples already carry their alpha, as libtiff gives RGB with
+ * alpha (associated alpha as stored, unassociated alpha multiplied in,
+ * rounded, by the reader); gray with alpha comes as stored.  Over white,
+ * a premultiplied c' gives c' + 255 - a: for unassociated alpha exactly
+ * codec_over_white() of the stored sample, the pixels of a PNG of the
+ * same RGBA. */
 static void tiff_band(const uint32_t *raster, uint32_t w, uint32_t rows,
-                      uint8_t *rgb, struct codec_shrink *sh)
+                      bool premul, uint8_t *rgb, struct codec_shrink *sh)
 {
   for (uint32_t y = 0; y < rows; y++) {
     const uint32_t *s = raster + (size_t)y * w;
@@ -81,11 +91,15 @@ static void tiff_band(const uint32_t *raster, uint32_t w, uint32_t rows,
         d[0] = (uint8_t)TIFFGetR(v);
         d[1] = (uint8_t)TIFFGetG(v);
         d[2] = (uint8_t)TIFFGetB(v);
-        continue;
+      } else if (premul) {   /* c' > a only in a malformed file */
+        uint32_t c[3] = { TIFFGetR(v), TIFFGetG(v), TIFFGetB(v) };
+        for (int k = 0; k < 3; k++)
+          d[k] = (uint8_t)(c[k] + 255 - a > 255 ? 255 : c[k] + 255 - a);
+      } else {
+        d[0] = codec_over_white(TIFFGetR(v), a);
+        d[1] = codec_over_white(TIFFGetG(v), a);
+        d[2] = codec_over_white(TIFFGetB(v), a);
       }
-      d[0] = codec_over_white(TIFFGetR(v), a);
-      d[1] = codec_over_white(TIFFGetG(v), a);
-      d[2] = codec_over_white(TIFFGetB(v), a);
     }
     codec_shrink_row(sh, rgb);
   }
@@ -105,6 +119,7 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   uint16_t orient = ORIENTATION_TOPLEFT;
   uint8_t *rgb = NULL;
   char emsg[1024];
+  bool premul;
   int r;
 
   if (TIFFIsTiled(tif))
@@ -114,9 +129,13 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   if (band == 0 || band > h)
     band = h;
   TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orient);
-  if (!TIFFRGBAImageOK(tif, emsg) || !TIFFRGBAImageBegin(&img, tif, 0, emsg))
+  /* stoponerr: a strip or tile that fails to decode fails the image, as
+   * on the direct path, not a picture partly left blank or stale. */
+  if (!TIFFRGBAImageOK(tif, emsg) || !TIFFRGBAImageBegin(&img, tif, 1, emsg))
     return -EBADMSG;
   img.req_orientation = orient;
+  premul = img.alpha != 0 && img.photometric != PHOTOMETRIC_MINISBLACK &&
+           img.photometric != PHOTOMETRIC_MINISWHITE;
   if ((r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret)) < 0) {
     TIFFRGBAImageEnd(&img);
     return r;
@@ -130,7 +149,7 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
     if (!TIFFRGBAImageGet(&img, raster, w, rows))
       r = -EBADMSG;
     else
-      tiff_band(raster, w, rows, rgb, &sh);
+      tiff_band(raster, w, rows, premul, rgb, &sh);
   }
   codec_shrink_end(&sh);
   TIFFRGBAImageEnd(&img);
@@ -141,78 +160,269 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   return r;
 }
 
-/* Where strip s of an uncompressed TIFF lies in the file's bytes p[0..n):
- * its rows are used in place, with no copy.  NULL when the strip is
- * compressed or does not lie whole inside the file (libtiff then reads
- * it, and refuses what is wrong). */
-static const uint8_t *tiff_raw_strip(TIFF *tif, const uint8_t *p, size_t n,
-                                     uint32_t s, size_t want)
-{
-  uint16_t comp = 0;
-  uint64_t *offs = NULL, *cnts = NULL;
-
-  if (!TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp) ||
-      comp != COMPRESSION_NONE ||
-      !TIFFGetField(tif, TIFFTAG_STRIPOFFSETS, &offs) ||
-      !TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &cnts) || !offs || !cnts ||
-      s >= TIFFNumberOfStrips(tif) || cnts[s] < want || offs[s] > n ||
-      want > n - offs[s])
-    return NULL;
-  return p + offs[s];
-}
-
-/* The common plain layout: 8-bit RGB, pixel-interleaved, in strips, no
- * extra samples.  Its decoded strips already are RGB rows in stored
- * order, the bytes the RGBA reader would give, so they go to the
- * shrinker directly: from the file's bytes when uncompressed (the rows
- * as stored), else as libtiff decodes them.  1: not this layout (the
- * caller uses the RGBA reader), 0, or -errno. */
-static int tiff_plain(TIFF *tif, const uint8_t *p, size_t n, uint32_t w,
-                      uint32_t h, int f, struct image *ret)
-{
-  uint16_t bps = 0, spp = 0, photo = 0, planar = 0, nextra = 0, *extra;
-  uint16_t fill = FILLORDER_MSB2LSB;
-  uint32_t rps = 0;
+/* The common plain layouts, read without libtiff's RGBA reader: 8- or
+ * 16-bit RGB or gray (MinIsBlack), no extra samples, in strips or tiles,
+ * any compression.  Their decoded strips and tiles already are rows of
+ * samples in stored order, so they go to the shrinker directly: from the
+ * file's bytes when uncompressed (the rows as stored, no copy), else as
+ * libtiff decodes them; tiles, and the three planes of separate RGB, are
+ * first put together into whole pixel-interleaved rows.  16-bit samples become 8-bit by
+ * the RGBA reader's own rules (RGB rounded, (v + 128) / 257; gray its
+ * high byte), and gray is averaged as one channel and widened to RGB at
+ * the end: the same pixels as the RGBA reader, a quarter of the bytes
+ * written on the way. */
+struct tiff_direct {
+  TIFF *tif;
+  const uint8_t *p;     /* the file's bytes, p[0..n) */
+  size_t n;
+  uint32_t w, h;
+  uint16_t spp, bps;    /* 1 or 3; 8 or 16 */
+  bool sep;             /* RGB stored as three planes */
+  bool raw;             /* uncompressed, normal bit order, host byte
+                           order: strips and tiles used in place */
+  size_t px, rowb;      /* bytes of a stored pixel, of an image row */
+  uint8_t *buf;         /* a decoded strip or tile (lazily allocated) */
+  uint8_t *band;        /* tiles, planes: one band of rows put together */
+  uint8_t *row8;        /* 16-bit: one row turned 8-bit */
+  uint16_t *row16;      /* 16-bit: one row of aligned samples */
   struct codec_shrink sh;
-  uint8_t *buf;
-  tmsize_t ssz;
-  int r;
+};
 
-  if (TIFFIsTiled(tif) || !TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps) ||
-      !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp) ||
+/* Whether the image has a layout of struct tiff_direct; fills d. */
+static bool tiff_direct_ok(TIFF *tif, struct tiff_direct *d)
+{
+  uint16_t photo = 0, planar = 0, nextra = 0, *extra, comp = 0;
+  uint16_t fill = FILLORDER_MSB2LSB;
+
+  if (!TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &d->bps) ||
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &d->spp) ||
       !TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo) ||
       !TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar) ||
       !TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) ||
-      !TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps) || bps != 8 ||
-      spp != 3 || photo != PHOTOMETRIC_RGB || planar != PLANARCONFIG_CONTIG ||
-      nextra != 0 || rps == 0)
-    return 1;
-  /* FillOrder 2 (bits of each byte reversed): libtiff reverses them as it
-   * reads, so such files take its path. */
+      !TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp) ||
+      (d->bps != 8 && d->bps != 16) || nextra != 0 ||
+      comp == COMPRESSION_OJPEG ||
+      !((d->spp == 3 && photo == PHOTOMETRIC_RGB) ||
+        (d->spp == 1 && photo == PHOTOMETRIC_MINISBLACK)))
+    return false;
+  d->sep = d->spp == 3 && planar == PLANARCONFIG_SEPARATE;
+  /* FillOrder 2 (bits of each byte reversed) and the other byte order:
+   * libtiff turns them as it reads, so such files take its reads. */
   TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
-  if (rps > h)
-    rps = h;
-  ssz = TIFFStripSize(tif);
-  if (ssz < (tmsize_t)((size_t)w * 3 * rps))
-    return 1;
-  if (!(buf = malloc((size_t)ssz)))
+  d->raw = comp == COMPRESSION_NONE && fill == FILLORDER_MSB2LSB &&
+           (d->bps == 8 || !TIFFIsByteSwapped(tif));
+  d->px = (size_t)d->spp * (d->bps / 8);
+  d->rowb = (size_t)d->w * d->px;
+  return true;
+}
+
+/* The stored bytes of strip or tile s when they can be used in place:
+ * uncompressed and at least `want` bytes lying whole inside the file.
+ * NULL otherwise (libtiff then reads it, and refuses what is wrong). */
+static const uint8_t *tiff_raw(const struct tiff_direct *d, uint32_t s,
+                               size_t want)
+{
+  uint64_t off, cnt;
+
+  if (!d->raw)
+    return NULL;
+  off = TIFFGetStrileOffset(d->tif, s);
+  cnt = TIFFGetStrileByteCount(d->tif, s);
+  if (cnt < want || off > d->n || want > d->n - off)
+    return NULL;
+  return d->p + off;
+}
+
+/* Strip or tile s decoded: in place or into d->buf (size bytes, of which
+ * want are needed).  NULL when libtiff fails. */
+static const uint8_t *tiff_chunk(struct tiff_direct *d, uint32_t s,
+                                 tmsize_t size, tmsize_t want, bool tiled)
+{
+  const uint8_t *src = tiff_raw(d, s, (size_t)want);
+
+  if (src)
+    return src;
+  if (!d->buf && !(d->buf = malloc((size_t)size)))
+    return NULL;
+  if (tiled ? TIFFReadEncodedTile(d->tif, s, d->buf, size) != size
+            : TIFFReadEncodedStrip(d->tif, s, d->buf, want) != want)
+    return NULL;
+  return d->buf;
+}
+
+/* n 16-bit samples in host byte order to 8 bits: gray keeps the high
+ * byte, RGB rounds to (v + 128) / 257, here as (t - (t >> 8)) >> 8 with
+ * t = v + 128, equal for every v and free of division.  The samples are
+ * first copied to aligned words (src may lie at any byte of the file), so
+ * the loop vectorises. */
+static void tiff_16to8(const uint8_t *src, size_t n, bool gray,
+                       uint16_t *tmp, uint8_t *dst)
+{
+  memcpy(tmp, src, n * 2);
+  if (gray) {
+    for (size_t i = 0; i < n; i++)
+      dst[i] = (uint8_t)(tmp[i] >> 8);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint32_t t = (uint32_t)tmp[i] + 128;
+    dst[i] = (uint8_t)((t - (t >> 8)) >> 8);
+  }
+}
+
+/* rows stored rows of d->rowb bytes each (stride apart) to the shrinker,
+ * 16-bit ones turned 8-bit first. */
+static void tiff_feed(struct tiff_direct *d, const uint8_t *src,
+                      uint32_t rows, size_t stride)
+{
+  for (uint32_t k = 0; k < rows; k++, src += stride) {
+    if (d->bps == 8) {
+      codec_shrink_row(&d->sh, src);
+      continue;
+    }
+    tiff_16to8(src, (size_t)d->w * d->spp, d->spp == 1, d->row16,
+               d->row8);
+    codec_shrink_row(&d->sh, d->row8);
+  }
+}
+
+/* rows rows of cw pixels of one strip or tile (src, stride bytes apart)
+ * into the band at pixel column x: whole pixels, or the samples of plane
+ * pl of separate RGB. */
+static void tiff_put(struct tiff_direct *d, const uint8_t *src,
+                     size_t stride, uint32_t rows, uint32_t x, size_t cw,
+                     uint16_t pl)
+{
+  size_t bs = d->bps / 8;
+
+  for (uint32_t k = 0; k < rows; k++, src += stride) {
+    uint8_t *o = d->band + k * d->rowb + x * d->px;
+    if (!d->sep) {
+      memcpy(o, src, cw * d->px);
+      continue;
+    }
+    o += pl * bs;
+    if (bs == 1)
+      for (size_t i = 0; i < cw; i++)
+        o[3 * i] = src[i];
+    else
+      for (size_t i = 0; i < cw; i++)
+        memcpy(o + 6 * i, src + 2 * i, 2);
+  }
+}
+
+/* The strips of rows [0, ylim) in order. */
+static int tiff_direct_strips(struct tiff_direct *d, uint32_t ylim)
+{
+  uint32_t rps = 0;
+  tmsize_t ssz = TIFFStripSize(d->tif);
+  size_t rowp = d->sep ? d->rowb / 3 : d->rowb;   /* a row of one strip */
+
+  TIFFGetFieldDefaulted(d->tif, TIFFTAG_ROWSPERSTRIP, &rps);
+  if (rps == 0)
+    return -EBADMSG;
+  if (rps > d->h)
+    rps = d->h;
+  if (ssz < (tmsize_t)(rowp * rps))
+    return -EBADMSG;
+  if (d->sep && !(d->band = malloc(d->rowb * rps)))
     return -ENOMEM;
-  if ((r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret)) < 0) {
-    free(buf);
+  for (uint32_t y = 0; y < ylim; y += rps) {
+    uint32_t rows = d->h - y < rps ? d->h - y : rps;
+    for (uint16_t pl = 0; pl < (d->sep ? 3 : 1); pl++) {
+      const uint8_t *src = tiff_chunk(d, TIFFComputeStrip(d->tif, y, pl),
+                                      ssz, (tmsize_t)(rowp * rows), false);
+      if (!src)
+        return d->buf ? -EBADMSG : -ENOMEM;
+      if (!d->sep)
+        tiff_feed(d, src, rows, d->rowb);
+      else
+        tiff_put(d, src, rowp, rows, 0, d->w, pl);
+    }
+    if (d->sep)
+      tiff_feed(d, d->band, rows, d->rowb);
+  }
+  return 0;
+}
+
+/* The bands of tiles covering rows [0, ylim): each band's tiles put
+ * side by side into whole rows, then fed in order. */
+static int tiff_direct_tiles(struct tiff_direct *d, uint32_t ylim)
+{
+  uint32_t tw = 0, th = 0;
+  tmsize_t tsz = TIFFTileSize(d->tif);
+  size_t tpx = d->sep ? d->px / 3 : d->px;   /* a pixel of one tile */
+
+  if (!TIFFGetField(d->tif, TIFFTAG_TILEWIDTH, &tw) ||
+      !TIFFGetField(d->tif, TIFFTAG_TILELENGTH, &th) || tw == 0 || th == 0 ||
+      tsz < (tmsize_t)((size_t)tw * th * tpx))
+    return -EBADMSG;
+  if (!(d->band = malloc(d->rowb * (th < d->h ? th : d->h))))
+    return -ENOMEM;
+  for (uint32_t y = 0; y < ylim; y += th) {
+    uint32_t rows = d->h - y < th ? d->h - y : th;
+    for (uint32_t x = 0; x < d->w; x += tw)
+      for (uint16_t pl = 0; pl < (d->sep ? 3 : 1); pl++) {
+        const uint8_t *src = tiff_chunk(
+            d, TIFFComputeTile(d->tif, x, y, 0, pl), tsz, tsz, true);
+        if (!src)
+          return d->buf ? -EBADMSG : -ENOMEM;
+        tiff_put(d, src, tw * tpx, rows, x, d->w - x < tw ? d->w - x : tw,
+                 pl);
+      }
+    tiff_feed(d, d->band, rows, d->rowb);
+  }
+  return 0;
+}
+
+/* A one-channel picture widened to RGB in place of itself. */
+static int tiff_gray_to_rgb(struct image *im)
+{
+  struct image rgb;
+  size_t n = (size_t)im->w * im->h;
+  int r;
+
+  if ((r = image_alloc(&rgb, im->w, im->h, 3)) < 0)
+    return r;
+  for (size_t i = 0; i < n; i++)
+    memset(rgb.px + 3 * i, im->px[i], 3);
+  image_free(im);
+  *im = rgb;
+  return 0;
+}
+
+/* 1: not a layout of struct tiff_direct (the caller uses the RGBA
+ * reader), 0, or -errno. */
+static int tiff_plain(TIFF *tif, const uint8_t *p, size_t n, uint32_t w,
+                      uint32_t h, int f, struct image *ret)
+{
+  struct tiff_direct d = { .tif = tif, .p = p, .n = n, .w = w, .h = h };
+  /* Rows past the last whole band of f are dropped by the shrinker:
+   * strips and tiles holding only those are not read. */
+  uint32_t ylim = h / (uint32_t)f * (uint32_t)f;
+  int r;
+
+  if (!tiff_direct_ok(tif, &d))
+    return 1;
+  if (d.bps == 16 && (!(d.row8 = malloc((size_t)w * d.spp)) ||
+                      !(d.row16 = malloc(d.rowb)))) {
+    free(d.row8);
+    return -ENOMEM;
+  }
+  if ((r = codec_shrink_begin(&d.sh, (int)w, (int)h, d.spp, f, ret)) < 0) {
+    free(d.row8);
+    free(d.row16);
     return r;
   }
-  for (uint32_t y = 0; r == 0 && y < h / (uint32_t)f * (uint32_t)f; y += rps) {
-    uint32_t rows = h - y < rps ? h - y : rps, s = TIFFComputeStrip(tif, y, 0);
-    tmsize_t want = (tmsize_t)((size_t)w * 3 * rows);
-    const uint8_t *src = fill == FILLORDER_MSB2LSB
-                         ? tiff_raw_strip(tif, p, n, s, (size_t)want) : NULL;
-    if (!src && TIFFReadEncodedStrip(tif, s, buf, want) != want)
-      r = -EBADMSG;
-    for (uint32_t k = 0; r == 0 && k < rows; k++)
-      codec_shrink_row(&sh, (src ? src : buf) + (size_t)k * w * 3);
-  }
-  codec_shrink_end(&sh);
-  free(buf);
+  r = TIFFIsTiled(tif) ? tiff_direct_tiles(&d, ylim)
+                       : tiff_direct_strips(&d, ylim);
+  codec_shrink_end(&d.sh);
+  free(d.buf);
+  free(d.band);
+  free(d.row8);
+  free(d.row16);
+  if (r == 0 && d.spp == 1)
+    r = tiff_gray_to_rgb(ret);
   if (r < 0)
     image_free(ret);
   return r;

@@ -14,7 +14,8 @@
  *
  * Every decode reads the header first and refuses an image of more than
  * IMG_MAX_PIXELS before allocating anything (-EFBIG).  Alpha is composited
- * over white; 16-bit samples keep their high byte; gray becomes RGB.
+ * over white; 16-bit samples keep their high byte (TIFF RGB: rounded to
+ * (v + 128) / 257, as libtiff's RGBA reader does); gray becomes RGB.
  *
  * Orientation: pixels come out as stored in the file (the frame of the
  * labels' boxes), unless IMG_DECODE_ORIENT is given: then the EXIF

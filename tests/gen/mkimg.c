@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <gif_lib.h>
 #include <png.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,12 +301,16 @@ static void webp(const char *variant, int lossless, int alpha,
 
 /* ---- TIFF ---- */
 
+/* A variant named *_be is written big-endian (libtiff swaps its 16-bit
+ * samples on reading), one named *planar* (strips) as one plane per
+ * sample. */
 static void tiff(const char *variant, int spp, int bps, int tiled,
                  int compression, int orientation)
 {
   uint8_t *rgb;
   char path[4096];
   TIFF *t;
+  bool planar = strstr(variant, "planar") != NULL;
   size_t rowb = (size_t)W * spp * (bps / 8);
   uint8_t *img;
 
@@ -316,7 +321,9 @@ static void tiff(const char *variant, int spp, int bps, int tiled,
   for (size_t i = 0; i < (size_t)W * H; i++) {
     uint8_t *p = rgb + 3 * i;
     for (int c = 0; c < spp; c++) {
+      /* spp 4: unassociated alpha, 128 in the left quarter as PNG's */
       uint8_t v = spp == 1 ? (uint8_t)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8)
+                  : c == 3 ? (uint8_t)(i % (size_t)W < (size_t)W / 4 ? 128 : 255)
                            : p[c];
       if (bps == 16) {
         uint16_t w16 = (uint16_t)(v * 257);
@@ -327,17 +334,22 @@ static void tiff(const char *variant, int spp, int bps, int tiled,
     }
   }
   path_of(path, sizeof(path), variant, ".tif");
-  t = TIFFOpen(path, "w");
+  t = TIFFOpen(path, strstr(variant, "_be") ? "wb" : "w");
   if (!t)
     exit(1);
   TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)W);
   TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)H);
   TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)spp);
   TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bps);
-  TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+  TIFFSetField(t, TIFFTAG_PLANARCONFIG, planar ? PLANARCONFIG_SEPARATE
+                                              : PLANARCONFIG_CONTIG);
   TIFFSetField(t, TIFFTAG_PHOTOMETRIC, spp == 1 ? PHOTOMETRIC_MINISBLACK
                                                 : PHOTOMETRIC_RGB);
   TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)compression);
+  if (spp == 4) {
+    uint16_t ex = EXTRASAMPLE_UNASSALPHA;
+    TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &ex);
+  }
   if (orientation > 1)
     TIFFSetField(t, TIFFTAG_ORIENTATION, (uint16_t)orientation);
   if (tiled) {
@@ -359,6 +371,19 @@ static void tiff(const char *variant, int spp, int bps, int tiled,
           exit(1);
       }
     free(tile);
+  } else if (planar) {
+    size_t bs = (size_t)bps / 8;
+    uint8_t *plane = malloc((size_t)W * bs);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)16);
+    for (int c = 0; c < spp; c++)
+      for (int y = 0; y < H; y++) {
+        for (int x = 0; x < W; x++)
+          memcpy(plane + (size_t)x * bs,
+                 img + (size_t)y * rowb + ((size_t)x * spp + c) * bs, bs);
+        if (TIFFWriteScanline(t, plane, (uint32_t)y, (uint16_t)c) < 0)
+          exit(1);
+      }
+    free(plane);
   } else {
     TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)16);
     for (int y = 0; y < H; y++)
@@ -530,6 +555,9 @@ int main(int argc, char **argv)
     tiff("tiff_tile16", 3, 16, 1, COMPRESSION_LZW, 1);
     tiff("tiff_gray8_lzw", 1, 8, 0, COMPRESSION_LZW, 1);
     tiff("tiff_orient6", 3, 8, 0, COMPRESSION_NONE, 6);
+    tiff("tiff_rgba8", 4, 8, 0, COMPRESSION_LZW, 1);
+    tiff("tiff_planar8", 3, 8, 0, COMPRESSION_NONE, 1);
+    tiff("tiff_strip16_be", 3, 16, 0, COMPRESSION_NONE, 1);
     bmp("bmp_24", 24, 0);
     bmp("bmp_32_topdown", 32, 1);
     bmp("bmp_8_palette", 8, 0);

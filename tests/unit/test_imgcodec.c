@@ -6,7 +6,8 @@
  * frame (IMG_DECODE_ORIENT) puts each stored pixel where EXIF says; the
  * scaled decode of JPEG and WebP keeps the short side >= the minimum, and
  * that of the other formats is exactly the block mean of the full decode;
- * and names, extensions and sniffing agree.
+ * names, extensions and sniffing agree; and a TIFF with a damaged
+ * compressed strip fails to decode.
  *
  * The environment names the mkimg binary (MKIMG, set by meson).
  */
@@ -382,6 +383,85 @@ TEST(reduced_is_block_mean)
   CHECK(checked >= 2 * 3 * 15);
 }
 
+/* Value i of tag `tag` in the first directory of the TIFF d[0..n) (SHORT
+ * or LONG; a single value sits in the entry), or -1. */
+static long tiff_tag(const uint8_t *d, size_t n, unsigned tag, unsigned i)
+{
+  bool le = d[0] == 'I';
+#define RD16(p) (le ? (unsigned)(p)[0] | (unsigned)(p)[1] << 8 \
+                    : (unsigned)(p)[1] | (unsigned)(p)[0] << 8)
+#define RD32(p) (le ? RD16(p) | (unsigned long)RD16((p) + 2) << 16 \
+                    : RD16((p) + 2) | (unsigned long)RD16(p) << 16)
+  unsigned long off = RD32(d + 4);
+  unsigned count = RD16(d + off);
+
+  for (unsigned k = 0; k < count; k++) {
+    const uint8_t *e = d + off + 2 + 12 * k;
+    unsigned type = RD16(e + 2), sz = type == 3 ? 2 : 4;
+    unsigned long cnt = RD32(e + 4);
+    const uint8_t *v = cnt * sz <= 4 ? e + 8 : d + RD32(e + 8);
+    if (RD16(e) != tag || i >= cnt || v + (i + 1) * sz > d + n)
+      continue;
+    return (long)(sz == 2 ? RD16(v + i * sz) : RD32(v + i * sz));
+  }
+  return -1;
+#undef RD16
+#undef RD32
+}
+
+/* An LZW TIFF whose second strip or tile starts with codes past its
+ * table (header intact): the decode fails, on the direct path (gray,
+ * 16-bit tiles) and through libtiff's RGBA reader (alpha) alike, rather
+ * than giving a picture partly blank. */
+TEST(tiff_damaged_strip)
+{
+  const char *mkimg = getenv("MKIMG"), *tmp = getenv("TMPDIR");
+  char cmd[512], line[512];
+  FILE *m;
+  int damaged = 0;
+
+  CHECK(mkimg != NULL);
+  snprintf(dir, sizeof(dir), "%s/test-imgcodec-XXXXXX", tmp ? tmp : "/tmp");
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(cmd, sizeof(cmd), "%s -W %d -H %d -s 1 -o tiff_ %s", mkimg, W, H,
+           dir);
+  CHECK((m = popen(cmd, "r")) != NULL);
+  while (fgets(line, sizeof(line), m)) {
+    char name[128], path[256];
+    uint8_t *data;
+    size_t n;
+    long at;
+    struct image im;
+
+    CHECK_INT_EQ(sscanf(line, "%127s", name), 1);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    data = slurp(path, &n);
+    unlink(path);
+    CHECK_INT_EQ(img_decode(data, n, 16, 0, &im, NULL), 0);
+    image_free(&im);
+    at = tiff_tag(data, n, 273, 1);   /* StripOffsets, else TileOffsets */
+    if (at < 0)
+      at = tiff_tag(data, n, 324, 1);
+    CHECK(at > 0 && (size_t)at + 16 <= n);
+    if (tiff_tag(data, n, 259, 0) != 5) {   /* not LZW */
+      free(data);
+      continue;
+    }
+    printf("# %s: strip 1 at %ld damaged\n", name, at);
+    memset(data + at, 0xFF, 16);
+    CHECK_INT_EQ(img_decode(data, n, 0, 0, &im, NULL), -EBADMSG);
+    CHECK(im.px == NULL);
+    CHECK_INT_EQ(img_decode(data, n, 16, 0, &im, NULL), -EBADMSG);
+    CHECK(im.px == NULL);
+    free(data);
+    damaged++;
+  }
+  CHECK_INT_EQ(pclose(m), 0);
+  rmdir(dir);
+  CHECK(damaged >= 3);
+}
+
 TEST_MAIN(T(corpus), T(names_and_sniff), T(orient_all_eight),
           T(reduced_huge_block),
-          T(garbage_and_bombs), T(reduced_is_block_mean))
+          T(garbage_and_bombs), T(reduced_is_block_mean),
+          T(tiff_damaged_strip))
