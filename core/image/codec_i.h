@@ -41,6 +41,17 @@ extern const struct img_codec codec_tiff;   /* codec_tiff.c */
 extern const struct img_codec codec_gif;    /* codec_gif.c */
 extern const struct img_codec codec_bmp;    /* codec_bmp.c */
 
+/* The GIF decoder with giflib expanding the LZW codes as well (codec_gif
+ * expands clean streams itself and falls back to this for the others);
+ * test_gif compares the two on every variant.  Same contract as
+ * decode(). */
+int codec_gif_decode_giflib(const uint8_t *p, size_t n,
+                            const struct img_info *info, int min_short,
+                            struct image *ret);
+/* How many GIF decodes fell back to codec_gif_decode_giflib (atomic; for
+ * tests, which check that clean files took the fast path). */
+extern unsigned long codec_gif_fallbacks;
+
 /* ---- helpers shared by the codecs (codec_util.c) ---- */
 
 /* One 8-bit sample c of alpha a composited over white, rounded: the one
