@@ -281,16 +281,18 @@ static int cache_make(const char *tmp, const struct aws_conf *aws,
 /* The private cache of an upload of bucket samples, made and opened
  * (objsource_open makes its subfolders and lock file) with the store
  * owner's rights; a $TMPDIR of root's own where the owner may not make a
- * folder is used with root's (the owner can place nothing there). */
+ * folder is used with root's (the owner can place nothing there).
+ * *by_root tells which: the folder is removed with the same rights. */
 static int cache_open(const char *tmp, const struct ident *owner,
                       const struct aws_conf *aws, const char *root,
                       char *dir, size_t size, struct objsource **o,
-                      char *err, size_t errlen)
+                      bool *by_root, char *err, size_t errlen)
 {
   struct ident_saved sv;
   bool switched;
   int r = ident_become_id(owner, &sv);
 
+  *by_root = false;
   if (r < 0)
     return errf(err, errlen, r, "cannot take on the store owner's rights: "
                 "%s", strerror(-r));
@@ -298,8 +300,10 @@ static int cache_open(const char *tmp, const struct ident *owner,
   r = cache_make(tmp, aws, root, dir, size, o, err, errlen);
   ident_restore(&sv);
   if (switched && (r == -EACCES || r == -EPERM) && !dir[0] &&
-      dir_is_roots(tmp))
+      dir_is_roots(tmp)) {
+    *by_root = true;
     r = cache_make(tmp, aws, root, dir, size, o, err, errlen);
+  }
   return r;
 }
 
@@ -317,6 +321,7 @@ static int push_run(const char *store_dir, struct store *s,
   struct aws_conf aws;
   char dir[PATH_MAX] = "", *root = NULL;
   const char *tmp = getenv("TMPDIR");
+  bool by_root = false;
   int r = 0;
 
   if (!tmp || !*tmp)
@@ -329,8 +334,8 @@ static int push_run(const char *store_dir, struct store *s,
     if (r == 0)
       r = aws_conf_load(&aws, err, errlen);
     if (r == 0) {
-      r = cache_open(tmp, &owner, &aws, root, dir, sizeof(dir), &o, err,
-                     errlen);
+      r = cache_open(tmp, &owner, &aws, root, dir, sizeof(dir), &o,
+                     &by_root, err, errlen);
       aws_conf_free(&aws);
     }
     c.objsrc = o;
@@ -339,10 +344,12 @@ static int push_run(const char *store_dir, struct store *s,
   if (r == 0)
     r = cvat_push_run(s, &c, run, NULL, fn, NULL, err, errlen);
   objsource_close(o);
-  /* Removed as the owner too (unless root made it): the folder is the
-   * owner's, and a name in it swapped for a link must not lead root's
-   * unlink elsewhere.  Left in place if the switch fails. */
-  if (dir[0] && (dir_is_roots(dir) || ident_become_id(&owner, &sv) == 0)) {
+  /* Removed as the owner too (unless root made it, as cache_open says;
+   * never judged by what is at that name now: the owner may have put a
+   * folder of root's there): the folder is the owner's, and a name in it
+   * swapped for a link must not lead root's unlink elsewhere.  Left in
+   * place if the switch fails. */
+  if (dir[0] && (by_root || ident_become_id(&owner, &sv) == 0)) {
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     ident_restore(&sv);
   }

@@ -1,12 +1,16 @@
 /* imgfeat.c - the embedding and perceptual hash of imgfeat.h.
  *
- * Steps: area-average RGB to a 32x32 grid (no allocation: source rows are
- * summed into one 32-cell row and spread over the output rows they
- * overlap), convert the grid to Y/Cb/Cr, take a separable DCT-II of the
- * low frequencies only, and assemble the vector and the hash.  Knows
- * nothing about files, JPEG or the store.
+ * Steps: find the content box inside solid borders; build its integral
+ * image (imgfeat_kern.c); for each of the six windows area-average RGB to
+ * a 32x32 grid through it (or, for a box too large for one, straight from
+ * the pixels: source rows are summed into one 32-cell row and spread over
+ * the output rows they overlap), convert the grid to Y/Cb/Cr, take a
+ * separable DCT-II of the low frequencies only and the colour histogram
+ * (imgfeat_kern.c), and assemble the vector and the hash.  Knows nothing
+ * about files, JPEG or the store.
  */
 #include "imgfeat.h"
+#include "imgfeat_i.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,17 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define G 32          /* grid side */
-#define NU 11         /* DCT frequencies kept per axis: 0..10 */
 #define LUMA_MAX 10   /* luma terms: 1 <= u+v <= LUMA_MAX */
 #define LUMA_LOW 6    /* terms above this at FEAT_W_LUMA_HI */
-#define CHROMA_MAX 3  /* chroma terms: u+v <= CHROMA_MAX */
 #define N_LUMA 65
 #define N_CHROMA 20
-#define N_HUE 12
-#define N_SAT 3
-#define N_GRAY 7
-#define N_HIST (N_HUE * N_SAT + N_GRAY)
 
 /* Block weights before the final normalisation: luma structure dominates;
  * the histogram only nudges (it ignores layout, so on its own it would
@@ -77,19 +74,7 @@ struct box {
  * width and height: the most a crop of up to 10 % removes. */
 #define SUB_CROP 0.1
 
-static float cos_tab[NU][G];
-static float cos_tx[G][NU];     /* cos_tab transposed */
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
-
-static void tab_init(void)
-{
-
-
-  for (int u = 0; u < NU; u++)
-    for (int x = 0; x < G; x++)
-      cos_tx[x][u] = cos_tab[u][x] =
-          (float)cos(M_PI * (2 * x + 1) * u / (2.0 * G));
-}
 
 /* Area average of the window b of the image into g (R, G, B means per
  * grid cell). */
@@ -139,123 +124,6 @@ static void grid_rgb(const struct image *im, const struct box *bx,
   }
 }
 
-/* The integral image of a box of the picture: for 0 <= y <= h, 0 <= x <=
- * w (the box's size), v[(y * (w + 1) + x) * 3 + k] is the sum of
- * channel k over the box's rows < y and columns < x.  Built once per
- * image, it gives the area average of any window (of the content box) in
- * O(G^2), so the six windows cost little more than one. */
-struct sat {
-  int32_t *v;
-  int x0, y0, w, h;     /* the box it covers */
-};
-
-/* Largest box (pixels) with an integral image: 12 MB at most, and sums
- * below 2^31 (int32 converts to double in one instruction).  The import's
- * reduced decodes are far smaller. */
-#define SAT_MAX_PIXELS (1u << 20)
-
-static int sat_build(const struct image *im, const struct box *b,
-                     struct sat *s)
-{
-  int w = b->x1 - b->x0, h = b->y1 - b->y0, ch = im->channels;
-  size_t row = (size_t)(w + 1) * 3;
-
-  s->x0 = b->x0;
-  s->y0 = b->y0;
-  s->w = w;
-  s->h = h;
-  s->v = calloc(row * (size_t)(h + 1), sizeof(*s->v));
-  if (!s->v)
-    return -ENOMEM;
-  for (int y = 0; y < h; y++) {
-    const uint8_t *p = im->px +
-        ((size_t)(y + b->y0) * (size_t)im->w + (size_t)b->x0) * (size_t)ch;
-    int32_t acc[3] = { 0, 0, 0 };
-    int32_t *up = s->v + (size_t)y * row, *out = up + row;
-    for (int x = 0; x < w; x++) {
-      acc[0] += p[x * ch];
-      acc[1] += p[x * ch + (ch == 3)];
-      acc[2] += p[x * ch + 2 * (ch == 3)];
-      for (int k = 0; k < 3; k++)
-        out[(size_t)(x + 1) * 3 + k] = up[(size_t)(x + 1) * 3 + k] + acc[k];
-    }
-  }
-  return 0;
-}
-
-/* Where a coordinate t (in pixels of the box, 0..len) falls: the integral
- * value before it, *i (clamped so that i + 1 <= len), and the fraction. */
-static void sat_pos(double t, int len, int *i, double *f)
-{
-  int k = (int)t;
-
-  if (k >= len)
-    k = len - 1;
-  *i = k;
-  *f = t - k;
-}
-
-/* grid_rgb() through the integral image: the same area averages.  The
- * integral at a fractional point is bilinear in the four integral values
- * around it, which is exact for an image constant over each pixel. */
-static void grid_sat(const struct sat *s, const struct box *bx,
-                     float g[3][G][G])
-{
-  double f[G + 1][G + 1][3], fx[G + 1], fy;
-  int ix[G + 1], iy;
-  double cw = (double)(bx->x1 - bx->x0) / G, chh = (double)(bx->y1 - bx->y0) / G;
-  double inv_area = 1.0 / (cw * chh);
-  size_t row = (size_t)(s->w + 1) * 3;
-
-  for (int i = 0; i <= G; i++)
-    sat_pos(bx->x0 - s->x0 + i * cw, s->w, &ix[i], &fx[i]);
-  for (int j = 0; j <= G; j++) {
-    sat_pos(bx->y0 - s->y0 + j * chh, s->h, &iy, &fy);
-    const int32_t *r0 = s->v + (size_t)iy * row, *r1 = r0 + row;
-    for (int i = 0; i <= G; i++) {
-      const int32_t *a = r0 + ix[i] * 3, *c = r1 + ix[i] * 3;
-      double gx = fx[i];
-      for (int k = 0; k < 3; k++) {
-        double top = a[k] + gx * (a[3 + k] - a[k]);
-        double bot = c[k] + gx * (c[3 + k] - c[k]);
-        f[j][i][k] = top + fy * (bot - top);
-      }
-    }
-  }
-  for (int j = 0; j < G; j++)
-    for (int i = 0; i < G; i++)
-      for (int k = 0; k < 3; k++)
-        g[k][j][i] = (float)((f[j + 1][i + 1][k] - f[j][i + 1][k] -
-                              f[j + 1][i][k] + f[j][i][k]) * inv_area);
-}
-
-/* Low-frequency DCT-II (unnormalised sums): out[v][u] for u, v < nu
- * (<= NU; only those are written), where u is the horizontal frequency.
- * The loops run over u innermost, which the compiler vectorises. */
-static void dct_low(const float in[G][G], float out[NU][NU], int nu)
-{
-  float tmp[G][NU];
-
-  for (int y = 0; y < G; y++) {
-    float acc[NU] = { 0 };
-    for (int x = 0; x < G; x++) {
-      float p = in[y][x];
-      for (int u = 0; u < nu; u++)
-        acc[u] += p * cos_tx[x][u];
-    }
-    memcpy(tmp[y], acc, sizeof(acc));
-  }
-  for (int v = 0; v < nu; v++) {
-    float acc[NU] = { 0 };
-    for (int y = 0; y < G; y++) {
-      float c = cos_tab[v][y];
-      for (int u = 0; u < nu; u++)
-        acc[u] += tmp[y][u] * c;
-    }
-    memcpy(out[v], acc, sizeof(acc));
-  }
-}
-
 /* Scales v to unit norm; a vector of norm <= floor (nothing but rounding
  * noise, as the structure of a flat image) becomes all zero instead. */
 static void normalize_above(float *v, int n, double floor)
@@ -276,32 +144,6 @@ static void normalize_above(float *v, int n, double floor)
 static void normalize(float *v, int n)
 {
   normalize_above(v, n, 0);
-}
-
-/* Soft assignment of value t (in bin units) to a linear (clamped) or
- * circular set of n bins: bins *i0 and *i1 get weights *w0 and *w1. */
-static inline void bins2(int n, float t, int circular, int *i0, int *i1,
-                         float *w0, float *w1)
-{
-  int i = (int)floorf(t);
-  float f = t - (float)i;
-
-  if (circular) {
-    while (i < 0)
-      i += n;
-    while (i >= n)
-      i -= n;
-    *i0 = i;
-    *i1 = i + 1 == n ? 0 : i + 1;
-  } else if (t <= 0 || t >= n - 1) {
-    *i0 = *i1 = t <= 0 ? 0 : n - 1;
-    f = 0;
-  } else {
-    *i0 = i;
-    *i1 = i + 1;
-  }
-  *w0 = 1 - f;
-  *w1 = f;
 }
 
 static float median(float *a, int n)
@@ -453,26 +295,35 @@ static void centre_of(struct box *b)
 /* The grid in Y/Cb/Cr; returns the mean luma.  The grid weights are
  * overlaps in grid units, so each cell's weights sum to 1 and the sums are
  * already means. */
-static float grid_ycc(const struct image *im, const struct sat *sat,
+static float grid_ycc(const struct image *im, const struct imgfeat_sat *sat,
                       const struct box *bx, float yy[G][G], float cb[G][G],
                       float cr[G][G])
 {
   float rgb[3][G][G];
-  double ysum = 0;
+  double ys[4] = { 0, 0, 0, 0 };
 
   if (sat)
-    grid_sat(sat, bx, rgb);
+    imgfeat_sat_grid(sat, bx->x0, bx->y0, bx->x1, bx->y1, rgb);
   else
     grid_rgb(im, bx, rgb);
+  /* Plain loops over whole rows, which the compiler vectorises; the mean
+   * is summed in four independent parts (in double, so their order does
+   * not matter at float precision). */
   for (int y = 0; y < G; y++)
     for (int x = 0; x < G; x++) {
       float r = rgb[0][y][x], gg = rgb[1][y][x], b = rgb[2][y][x];
       yy[y][x] = W_R * r + W_G * gg + W_B * b;
       cb[y][x] = -0.168736f * r - 0.331264f * gg + 0.5f * b;
       cr[y][x] = 0.5f * r - 0.418688f * gg - 0.081312f * b;
-      ysum += yy[y][x];
     }
-  return (float)(ysum / (G * G));
+  for (int y = 0; y < G; y++)
+    for (int x = 0; x < G; x += 4) {
+      ys[0] += yy[y][x];
+      ys[1] += yy[y][x + 1];
+      ys[2] += yy[y][x + 2];
+      ys[3] += yy[y][x + 3];
+    }
+  return (float)(((ys[0] + ys[1]) + (ys[2] + ys[3])) / (G * G));
 }
 
 /* Luma structure (N_LUMA values into v); odd horizontal frequencies as
@@ -521,30 +372,8 @@ static void chroma_block(float dcb[NU][NU], float dcr[NU][NU], float ymean,
 static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
                         float ymean, float *hist)
 {
-  for (int y = 0; y < G; y++)
-    for (int x = 0; x < G; x++) {
-      float c = sqrtf(cb[y][x] * cb[y][x] + cr[y][x] * cr[y][x]);
-      float s = c / (yy[y][x] + 16.0f);       /* relative saturation */
-      float sw = s < 0.05f ? 0 : s > 0.15f ? 1 : (s - 0.05f) / 0.10f;
-      int h0, h1, s0, s1;
-      float hw0, hw1, sw0, sw1;
-      if (sw > 0) {
-        float hue = atan2f(cr[y][x], cb[y][x]) * (float)(N_HUE / (2 * M_PI));
-        float sb = s < 0.15f ? 0 : s > 0.55f ? 2 : (s - 0.15f) / 0.2f;
-        bins2(N_HUE, hue, 1, &h0, &h1, &hw0, &hw1);
-        bins2(N_SAT, sb, 0, &s0, &s1, &sw0, &sw1);
-        hist[h0 * N_SAT + s0] += hw0 * sw * sw0;
-        hist[h0 * N_SAT + s1] += hw0 * sw * sw1;
-        hist[h1 * N_SAT + s0] += hw1 * sw * sw0;
-        hist[h1 * N_SAT + s1] += hw1 * sw * sw1;
-      }
-      if (sw < 1) {
-        float t = yy[y][x] / (ymean + 1.0f) * (N_GRAY - 1) / 2.0f;
-        bins2(N_GRAY, t, 0, &h0, &h1, &hw0, &hw1);
-        hist[N_HUE * N_SAT + h0] += (1 - sw) * hw0;
-        hist[N_HUE * N_SAT + h1] += (1 - sw) * hw1;
-      }
-    }
+  imgfeat_hist_votes((const float(*)[G])yy, (const float(*)[G])cb,
+                     (const float(*)[G])cr, ymean, hist);
   for (int i = 0; i < N_HIST; i++)
     hist[i] = sqrtf(hist[i] / (G * G));
   normalize(hist, N_HIST);
@@ -554,7 +383,7 @@ static void colour_hist(float yy[G][G], float cb[G][G], float cr[G][G],
 
 /* The vector of one window (its central FEAT_CENTRE is described), and
  * the hash when ret_hash is set. */
-static void describe(const struct image *im, const struct sat *sat,
+static void describe(const struct image *im, const struct imgfeat_sat *sat,
                      struct box b, float *v, uint64_t *ret_hash)
 {
   float yy[G][G], cb[G][G], cr[G][G], dy[NU][NU], dcb[NU][NU], dcr[NU][NU];
@@ -562,9 +391,9 @@ static void describe(const struct image *im, const struct sat *sat,
 
   centre_of(&b);
   ymean = grid_ycc(im, sat, &b, yy, cb, cr);
-  dct_low(yy, dy, NU);
-  dct_low(cb, dcb, CHROMA_MAX + 1);   /* chroma uses u + v <= CHROMA_MAX */
-  dct_low(cr, dcr, CHROMA_MAX + 1);
+  imgfeat_dct_luma((const float(*)[G])yy, dy);
+  /* chroma uses u + v <= CHROMA_MAX */
+  imgfeat_dct_chroma((const float(*)[G])cb, (const float(*)[G])cr, dcb, dcr);
   luma_block(dy, v);
   chroma_block(dcb, dcr, ymean, v + N_LUMA);
   colour_hist(yy, cb, cr, ymean, v + N_LUMA + N_CHROMA);
@@ -606,7 +435,7 @@ static struct box sub_window(const struct box *c, int k)
 
 int imgfeat_compute(const struct image *im, struct imgfeat *ret)
 {
-  struct sat sat = { 0 };
+  struct imgfeat_sat sat = { 0 };
   struct box b;
   bool use_sat;
 
@@ -614,13 +443,13 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
   if (!im || !im->px || im->w < 1 || im->h < 1 ||
       (im->channels != 1 && im->channels != 3))
     return -EINVAL;
-  pthread_once(&tab_once, tab_init);
+  pthread_once(&tab_once, imgfeat_tables_init);
   find_content(im, &b);
   /* Larger boxes (a full-size picture, not the import's reduced decode)
    * are averaged window by window, with no allocation. */
   use_sat = (uint64_t)(b.x1 - b.x0) * (uint64_t)(b.y1 - b.y0) <=
-                SAT_MAX_PIXELS &&
-            sat_build(im, &b, &sat) == 0;
+                IMGFEAT_SAT_MAX_PIXELS &&
+            imgfeat_sat_build(im, b.x0, b.y0, b.x1, b.y1, &sat) == 0;
   describe(im, use_sat ? &sat : NULL, b, ret->v, &ret->phash);
   for (int k = 0; k < IMGFEAT_NSUB; k++)
     describe(im, use_sat ? &sat : NULL, sub_window(&b, k), ret->sub[k],

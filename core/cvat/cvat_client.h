@@ -199,12 +199,15 @@ int cvat_task_delete(struct cvat_client *c, int64_t id);
  * before its batch goes up; never reopened by name.  -1 until then.
  * opened: its fstat at that open, or NULL; with it, the file is sent as
  * it was then, and one that changes before or while it goes up fails the
- * upload with -ESTALE ("source changed during upload: NAME", http.h). */
+ * upload with -ESTALE ("source changed during upload: NAME", http.h).
+ * fixed: an object cache file, whose bytes never change in place but
+ * whose modification time records reads (http_part.fixed). */
 struct cvat_file {
   const char *name;
   int fd;
   uint64_t size;
   const struct stat *opened;
+  bool fixed;
 };
 
 typedef void (*cvat_upload_fn)(size_t files_done, uint64_t bytes_done,

@@ -162,6 +162,9 @@ int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
       return errf(err, errlen, -errno, "%s: %s", fs->names[i],
                   strerror(errno));
     fs->f[i].opened = &fs->st[i];
+    /* A bucket sample's file is the object cache's: another reader (a
+     * mount sharing the cache folder) may record its use in its time. */
+    fs->f[i].fixed = src->mode != SRC_FOLDER;
   }
   return 0;
 }

@@ -292,6 +292,7 @@ static int upload_batch(struct cvat_client *c, const char *path,
     parts[i + 1].from_fd = true;
     parts[i + 1].fd = f[from + i].fd;
     parts[i + 1].opened = f[from + i].opened;
+    parts[i + 1].fixed = f[from + i].fixed;
   }
   k.parts = parts;
   k.nparts = n + 1;

@@ -54,7 +54,9 @@ static void clear_key(struct aws_creds *c)
 
 /* "2026-12-05T05:00:00Z", with optional fractions and a "Z" or a UTC
  * offset ("+02:00", "-0500"), as a helper of ours may print its local
- * time; none is read as UTC. */
+ * time; none is read as UTC.  Fields out of ISO 8601's ranges are refused
+ * (-1), not normalized by timegm (month 13 is not next January) nor
+ * overflowed on the way (a year of -2^31). */
 static int64_t parse_iso(const char *t)
 {
   struct tm tm = { 0 };
@@ -63,6 +65,11 @@ static int64_t parse_iso(const char *t)
 
   if (sscanf(t, "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
              &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+    return -1;
+  if (tm.tm_year < 1 || tm.tm_year > 9999 || tm.tm_mon < 1 ||
+      tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+      tm.tm_hour < 0 || tm.tm_hour > 24 || tm.tm_min < 0 || tm.tm_min > 59 ||
+      tm.tm_sec < 0 || tm.tm_sec > 60)
     return -1;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;

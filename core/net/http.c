@@ -656,6 +656,7 @@ struct fd_part {
   int fd;
   curl_off_t off, size;
   struct timespec mtime;
+  bool fixed;                   /* http_part.fixed: mtime not compared */
   const char *name;
   struct part_fail *fail;
 };
@@ -701,7 +702,7 @@ static size_t fd_part_read(char *out, size_t size, size_t nitems, void *arg)
    * grown meanwhile has another time or size by now. */
   if (fp->off == fp->size &&
       (fstat(fp->fd, &st) < 0 || st.st_size != (off_t)fp->size ||
-       !same_time(st.st_mtim, fp->mtime)))
+       (!fp->fixed && !same_time(st.st_mtim, fp->mtime))))
     return part_abort(fp, -ESTALE);
   return (size_t)n;
 }
@@ -728,7 +729,8 @@ static int part_stat(const struct http_part *p, struct stat *ret,
   if (!S_ISREG(ret->st_mode))
     return -EINVAL;
   if (p->opened && (ret->st_size != p->opened->st_size ||
-                    !same_time(ret->st_mtim, p->opened->st_mtim))) {
+                    (!p->fixed &&
+                     !same_time(ret->st_mtim, p->opened->st_mtim)))) {
     fail->err = -ESTALE;
     fail->name = p->filename;
     return -ESTALE;
@@ -753,7 +755,8 @@ static int part_from_fd(curl_mimepart *mp, const struct http_part *p,
   if (!fp)
     return -ENOMEM;
   *fp = (struct fd_part){ p->fd, 0, (curl_off_t)st.st_size, st.st_mtim,
-                          p->filename ? p->filename : "file", fail };
+                          p->fixed, p->filename ? p->filename : "file",
+                          fail };
   if (curl_mime_data_cb(mp, fp->size, fd_part_read, fd_part_seek, free,
                         fp) != CURLE_OK) {
     free(fp);

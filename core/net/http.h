@@ -75,7 +75,8 @@ struct http_opts {
  * the same size: a file whose size or modification time differs when a
  * request starts, that ends before that size while it is sent, or whose
  * size or time moved by the time its last byte is read, ends the request
- * with -ESTALE and "source changed during upload: FILENAME" (a read
+ * with -ESTALE and "source changed during upload: FILENAME" (`fixed`:
+ * the size alone is compared; a read
  * error: its errno, "cannot read FILENAME: ..."), never retried: a short
  * or mixed file never reaches the server as if whole. */
 struct http_part {
@@ -84,6 +85,11 @@ struct http_part {
   bool from_fd;
   int fd;
   const struct stat *opened;
+  /* The file's bytes never change in place (an object cache file: a new
+   * version is a new file renamed into place), while its modification
+   * time may move (the cache records a read there, objcache.h): only its
+   * size is checked. */
+  bool fixed;
   const void *data;
   size_t len;
 };

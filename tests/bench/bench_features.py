@@ -16,10 +16,19 @@ the same run on the same files (warm page cache, best of 3 wall times).
   8-bit RGB); headers-only import  vs  stat + 16 KiB header read (N hard
   links to the pictures)
 
+  Each "import with features" row also gives, in its detail, the same
+  ratio in CPU time (user + system of the processes, best of 3), which a
+  shared machine's load disturbs less than the wall clock.  Per format,
+  an info row times feature extraction alone (bench_imgfeat: the 64
+  distinct pictures decoded once as the import decodes them, then
+  imgfeat_compute() on one thread, CPU time) against that decode.  The
+  load average is printed before and after.
+
 usage: bench_features.py BUILD_DIR [--small]   (--small: 1,000 JPEG files,
                                                  200 per other format)
 """
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,20 +46,38 @@ FORMATS = [("PNG", "png_rgb8"), ("WebP", "webp_lossy"),
            ("TIFF", "tiff_strip8"), ("BMP", "bmp_24"), ("GIF", "gif_single")]
 BIN = {k: os.path.join(build, v) for k, v in {
     "curate": "tools/curate", "mkjpeg": "tests/mkjpeg",
-    "mkimg": "tests/mkimg",
+    "mkimg": "tests/mkimg", "bench_imgfeat": "tests/bench_imgfeat",
     "benchtool": "tests/benchtool"}.items()}
 
 
-def timed(cmd, reps=3, fresh=None):
-    best = None
+def timed(cmd, reps=3, fresh=None, cpu=None):
+    """Best wall time of reps runs; with cpu (a list), also appends the
+    best CPU time (user + system of the child)."""
+    best = bcpu = None
     for _ in range(reps):
         if fresh:
             shutil.rmtree(fresh, ignore_errors=True)
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         dt = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        dc = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         best = dt if best is None else min(best, dt)
+        bcpu = dc if bcpu is None else min(bcpu, dc)
+    if cpu is not None:
+        cpu.append(bcpu)
     return best
+
+
+def feat_row(label, seed):
+    """Feature extraction alone against the decode, per image (info)."""
+    out = subprocess.run([BIN["bench_imgfeat"], seed, "10"], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.split()
+    dec, feat = float(out[1]), float(out[3])
+    return ("%s: features per image vs its decode (CPU)" % label,
+            feat / dec, "(info)", "%.0f vs %.0f us, %s px" % (
+                feat, dec, out[7]))
 
 
 def format_rows(work, label, variant):
@@ -70,9 +97,10 @@ def format_rows(work, label, variant):
     store = os.path.join(work, "store-" + variant)
     subprocess.run([BIN["benchtool"], "read", data], check=True,
                    stdout=subprocess.DEVNULL)
-    dec = timed([BIN["benchtool"], "decodeany", data, "2"])
+    cpu = []
+    dec = timed([BIN["benchtool"], "decodeany", data, "2"], cpu=cpu)
     imp = timed([BIN["curate"], "import", "--store", store, data],
-                fresh=store)
+                fresh=store, cpu=cpu)
     shutil.rmtree(data, ignore_errors=True)
     # Headers: N files as the JPEG row, hard links to the seeds (a header
     # pass of 2,000 files is too short to time against process start).
@@ -86,8 +114,10 @@ def format_rows(work, label, variant):
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(store, ignore_errors=True)
     return [("%s: import with features vs decode loop (2 thr)" % label,
-             dec / imp, ">= 0.85", "%d x %.0f KB: %.0f vs %.0f img/s" % (
-                 M, avg / 1024, M / imp, M / dec)),
+             dec / imp, ">= 0.85",
+             "%d x %.0f KB: %.0f vs %.0f img/s; CPU %.2f" % (
+                 M, avg / 1024, M / imp, M / dec, cpu[0] / cpu[1])),
+            feat_row(label, seed),
             ("%s: import (headers only) vs stat+header read" % label,
              hdr / hon, ">= 0.8", "%d files: %.0f vs %.0f files/s" % (
                  N, N / hon, N / hdr))]
@@ -96,6 +126,7 @@ def format_rows(work, label, variant):
 def main():
     work = tempfile.mkdtemp(prefix="curatefs-bench-feat-", dir="/var/tmp")
     rows = []
+    print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
     try:
         # ~640x480 photos of COCO size: 64 distinct, replicated to N files
         seed = os.path.join(work, "seed")
@@ -112,13 +143,15 @@ def main():
 
         subprocess.run([BIN["benchtool"], "read", data], check=True,
                        stdout=subprocess.DEVNULL)   # warm the page cache
-        dec = timed([BIN["benchtool"], "decode", data, "2"])
+        cpu = []
+        dec = timed([BIN["benchtool"], "decode", data, "2"], cpu=cpu)
         imp = timed([BIN["curate"], "import", "--store", store, data],
-                    fresh=store)
+                    fresh=store, cpu=cpu)
         rows.append(("import with features vs decode loop (2 thr)",
                      dec / imp, ">= 0.85",
-                     "%d x %.0f KB: %.0f vs %.0f img/s" % (
-                         N, avg / 1024, N / imp, N / dec)))
+                     "%d x %.0f KB: %.0f vs %.0f img/s; CPU %.2f" % (
+                         N, avg / 1024, N / imp, N / dec, cpu[0] / cpu[1])))
+        rows.append(feat_row("JPEG", seed))
         hdr = timed([BIN["benchtool"], "hdr", data])
         hon = timed([BIN["curate"], "import", "--no-hash", "--no-features",
                      "--store", store, data], fresh=store)
@@ -132,6 +165,7 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_rows(rows)
+    print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -14,9 +14,16 @@ the first batch of files arrives.
     folder there, so the push fails with EACCES and its reason, and
     nothing is made in it (root could have);
   * $TMPDIR a private folder of root's own (the owner can place nothing
-    there): used with root's rights, the push works, nothing is left.
+    there): used with root's rights, the push works, nothing is left;
+  * $TMPDIR the owner's own folder, holding a private folder of root's:
+    during the push the owner (a real process of that user) renames its
+    cache folder away and root's folder into its name; root's folder and
+    its file are still there after the push (the removal is the owner's,
+    not root's judged by what the name holds at the end).
 
-Each of the first two fails when the cache is made with root's rights."""
+Each of the first two fails when the cache is made with root's rights,
+the last when the folder is removed with root's rights because a folder
+of root's is found at its name."""
 import os
 import shutil
 import subprocess
@@ -102,9 +109,10 @@ def checks(ck, w, s3, srv, pw):
     want = sorted(read(os.path.join(src, f)) for f in os.listdir(src))
     state = {}
 
-    def push(run, tmpdir):
+    def push(run, tmpdir, on_batch=None):
         state["seen"] = None
-        srv.on_batch = lambda: state.update(seen=owners(tmpdir))
+        srv.on_batch = on_batch or (lambda: state.update(
+            seen=owners(tmpdir)))
         before = set(srv.snapshot()["tasks"])
         try:
             p = subprocess.run([os.environ["CURATE"], "cvat", "push",
@@ -165,6 +173,51 @@ def checks(ck, w, s3, srv, pw):
         eq(os.listdir(tmpdir), [], "the cache folder removed")
     ck.run("a $TMPDIR of root's own: used with root's rights, nothing left",
            t_roots_own)
+
+    def t_swapped_for_roots():
+        tmpdir = w.sub("ownertmp")
+        os.mkdir(tmpdir, 0o755)
+        os.chown(tmpdir, pw.pw_uid, pw.pw_gid)
+        roots = os.path.join(tmpdir, "roots")
+        os.mkdir(roots, 0o700)
+        keep = os.path.join(roots, "keep")
+        with open(keep, "w") as f:
+            f.write("root's\n")
+        swap = ("import os, sys\n"
+                "t = sys.argv[1]\n"
+                "d = [n for n in os.listdir(t) if n.startswith("
+                "'curate-push-')][0]\n"
+                "os.rename(os.path.join(t, d), os.path.join(t, 'mine'))\n"
+                "os.rename(os.path.join(t, 'roots'), os.path.join(t, d))\n"
+                "print(d)\n")
+
+        def as_owner():
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+
+        def on_batch():
+            if state["swap"]:
+                return      # once, at the first batch
+            q = subprocess.run(["/usr/bin/python3", "-c", swap, tmpdir],
+                               preexec_fn=as_owner, capture_output=True,
+                               text=True)
+            state["swap"] = (q.returncode, q.stdout.strip(), q.stderr)
+        state["swap"] = None
+        p, up = push("s4", tmpdir, on_batch)
+        rc, name, why = state["swap"] or (None, "", "no batch")
+        if rc != 0:
+            raise AssertionError("the owner could not swap the folders: %s"
+                                 % why)
+        if p.returncode != 0:
+            raise AssertionError("push failed: " + p.stderr)
+        eq(up, want, "CVAT got the objects' bytes")
+        eq(os.path.exists(os.path.join(tmpdir, name, "keep")), True,
+           "root's folder and file, put at the cache folder's name, kept")
+        shutil.rmtree(os.path.join(tmpdir, name))
+    ck.run("the owner puts a folder of root's at the cache folder's name "
+           "during the push: not removed with root's rights",
+           t_swapped_for_roots)
     shutil.rmtree(home, ignore_errors=True)
 
 

@@ -375,6 +375,17 @@ print(json.dumps({'Version': 1, 'AccessKeyId': k[0], 'SecretAccessKey': k[1],
 '''
 
 
+# A key whose Expiration is the ISO text argv[1] (an impossible date).
+ODD_DATES = ('-2147483648-01-01T00:00:00Z', '2030--2147483648-01T00:00:00Z',
+             '2030-13-01T00:00:00Z')
+ODD_DATE_HELPER = r'''
+import json, sys
+k = %r[0]
+print(json.dumps({'Version': 1, 'AccessKeyId': k[0], 'SecretAccessKey': k[1],
+                  'SessionToken': k[2], 'Expiration': sys.argv[1]}))
+'''
+
+
 class ContainerEndpoint:
     """The container credentials endpoint of ECS/EKS on loopback: GET with
     the Authorization token answers the rotating keys as JSON."""
@@ -434,6 +445,9 @@ def test_helper_credentials(srv, home, tmp):
     offset_helper = os.path.join(tmp, 'cred_offset.py')
     with open(offset_helper, 'w') as f:
         f.write(OFFSET_HELPER % (ROT,))
+    odd_helper = os.path.join(tmp, 'cred_odd_date.py')
+    with open(odd_helper, 'w') as f:
+        f.write(ODD_DATE_HELPER % (ROT,))
     phome = os.path.join(tmp, 'phome')
     os.makedirs(os.path.join(phome, '.aws'))
     with open(os.path.join(phome, '.aws', 'config'), 'w') as f:
@@ -446,6 +460,9 @@ def test_helper_credentials(srv, home, tmp):
         for name, ago, off in (('late', 3600, 5), ('west', -3600, -5)):
             f.write('[profile %s]\ncredential_process = /usr/bin/python3 '
                     '%s %d %d\n' % (name, offset_helper, ago, off))
+        for i, date in enumerate(ODD_DATES):
+            f.write('[profile odd%d]\ncredential_process = /usr/bin/python3 '
+                    '%s %s\n' % (i, odd_helper, date))
     base = env_for(srv, phome, AWS_ACCESS_KEY_ID=None,
                    AWS_SECRET_ACCESS_KEY=None)
     srv.ctl('reset')
@@ -470,6 +487,14 @@ def test_helper_credentials(srv, home, tmp):
               'credential_process: an Expiration %+d s from now written '
               'with the offset %+03d:00 is that instant (%d %s)'
               % (-ago, off, rc, err.strip()))
+    # Dates no ISO 8601 text holds (a year or month far out of range):
+    # refused as such, no arithmetic overflow on the way (UBSan).
+    for i, date in enumerate(ODD_DATES):
+        rc, _, err = probe(dict(base, AWS_PROFILE='odd%d' % i), 'ls',
+                           's3://bucket-one/odd/')
+        check(rc == errno.EBADMSG and 'not an ISO 8601 time' in err,
+              'credential_process: Expiration %s refused as not ISO 8601 '
+              '(%d %s)' % (date, rc, err.strip()))
     open(count + '-b', 'w').close()
     rc, _, err = probe(dict(base, AWS_PROFILE='broken'), 'ls',
                        's3://bucket-one/odd/')
