@@ -29,6 +29,9 @@
  * store changes without per-inode invalidations, so keep it short. */
 #define VNODE_TTL 1.0
 #define VPATH_MAX 4096
+/* How soon after its LOOKUP an open of a superseded version still opens
+ * it (still_current). */
+#define RETRY_GRACE_NS 10000000
 
 /* A provider path: the vnode's full path, its provider and the rest. */
 struct vres {
@@ -262,7 +265,11 @@ static int vnode_lookup_child(struct fs_ctx *c, struct store_txn *t,
   int r = vresolve_child(c, node_ino_of(dir), name, &v);
 
   *versioned = false;
-  return r < 0 ? r : vpath_lookup(c, t, v.path, ret, versioned);
+  if (r == 0)
+    r = vpath_lookup(c, t, v.path, ret, versioned);
+  if (r == 0)
+    vnode_looked_up(c, node_ino_of(ret));
+  return r;
 }
 
 /* ---- listings ---- */
@@ -672,6 +679,12 @@ static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
     return -ESTALE;  /* no provider has its path now */
   memset(&e, 0, sizeof(e));
   r = v.p->stat(c, t, v.rest, &e);
+  /* An open right after its own lookup (the kernel's second walk after
+   * an ESTALE) opens the version that lookup found, as an open that
+   * raced the change would: the kernel retries only once. */
+  if ((r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key))) &&
+      vnode_looked_up_within(c, ino, RETRY_GRACE_NS))
+    return 0;
   if (r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key)))
     return -ESTALE;  /* the walk again then finds what is there now */
   if (r == 0 && v.p->by_version && !e.recheck && ver)

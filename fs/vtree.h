@@ -289,6 +289,9 @@ bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
  * inode only if the kernel drops the name, which the attributes'
  * lifetime relies on, node_vnode.c). */
 void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
+/* A LOOKUP reply gave inode ino now; whether that was less than ns ago. */
+void vnode_looked_up(struct fs_ctx *c, uint64_t ino);
+bool vnode_looked_up_within(struct fs_ctx *c, uint64_t ino, int64_t ns);
 bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the
