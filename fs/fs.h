@@ -25,6 +25,7 @@
 
 #include "import.h"
 #include "objsource.h"
+#include "snap.h"
 #include "store.h"
 #include "util.h"
 
@@ -70,12 +71,18 @@ struct fs_ctx {
   struct passthrough *pt;      /* passthrough.c */
   bool readonly;              /* -o readonly: no writes ... */
   bool no_open;               /* ... and the kernel opens files itself */
-  bool noepoch;               /* unless -o epoch: never cache generated names */
+  bool noepoch;               /* no name epoch: -o noepoch, or a normal
+                                 mount without -o epoch */
   int epoch;                  /* atomic: whether the kernel takes
                                  FUSE_NOTIFY_INC_EPOCH (notify.c): 0 not
                                  known yet, 1 yes, -1 no */
   uint64_t epoch_ver;         /* atomic: the store version (+1) the last
-                                 epoch notification covered, 0 none */
+                                 epoch notification covered, 0 none;
+                                 written under notice_mu */
+  pthread_mutex_t notice_mu;  /* one epoch notification at a time */
+  struct store_snaps *snaps;  /* read-only mounts with the epoch: the
+                                 store as of the last notification and
+                                 the one before (notify.c); NULL else */
   uint64_t cache_max;         /* -o cache_size: bytes of generated content
                                  kept (0: from the machine, gencache.c) */
   struct objsource *objsrc;   /* a bucket dataset's files through the
@@ -131,18 +138,27 @@ void notify_inode(struct fs_ctx *c, uint64_t ino, bool data);
  *
  * notify_epoch_init: at INIT (ops.c), before any lookup: whether the
  * kernel (protocol minor kernel_minor) takes the notification, asked by
- * sending one, only with -o epoch (and not -o noepoch).
+ * sending one, unless c->noepoch.
  * notify_epoch_on: whether names that a store change can alter may be
- * cached (entry time ttl): the answer of notify_epoch_init (false before).
+ * cached (entry time ttl) by that means: the answer of notify_epoch_init
+ * (false before).  A normal mount keeps versioned names without it
+ * (node_vnode.c, still_current).
  * notify_store_changed: if the store version moved since the last
  * notification, sends one; every path that changes the store calls it
  * before it acknowledges the change (ops.c), and the notify thread every
  * 200 ms for changes made next to the mount or by background threads.
  * Without epoch support it does nothing: those names are then never
- * cached. */
+ * cached.  On a read-only mount each notification also renews the kept
+ * store snapshots (c->snaps) first: the kernel reads a kept name's inode
+ * without a lookup, and its version may have to be generated again from
+ * the store as it was (node_vnode.c). */
 void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor);
-bool notify_epoch_on(struct fs_ctx *c);
+bool notify_epoch_on(const struct fs_ctx *c);
 void notify_store_changed(struct fs_ctx *c);
+/* A request read store version ver: if it is newer than the last
+ * notification covered, notices the change now (a lookup about to hand
+ * out a name of that version, so that the kept snapshots show it). */
+void notify_seen_version(struct fs_ctx *c, uint64_t ver);
 
 /* Labels changed by the daemon outside a write of labels/<n>.json (a CVAT
  * pull or undo, a predictions import): drop the kernel's cached size and

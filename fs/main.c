@@ -287,20 +287,21 @@ static void usage(FILE *f)
     "  -o store_nosync    do not fsync each commit (faster, loses the last\n"
     "                     changes on power loss, never on a crash)\n"
     "  -o readonly        a read-only mount for training jobs: files open\n"
-    "                     without a request to the daemon, so cached reads\n"
-    "                     run at page-cache speed.  Meant for a settled\n"
-    "                     dataset\n"
+    "                     without a request to the daemon and the names of\n"
+    "                     generated files are kept (the name epoch), so\n"
+    "                     warm reads run at page-cache speed.  Meant for a\n"
+    "                     settled dataset\n"
     "  -o nopassthrough   serve large generated files (exports) through the\n"
     "                     FUSE page cache even where the kernel could read\n"
     "                     them from the daemon's cache files directly\n"
-    "  -o epoch           keep the names of generated files in the kernel\n"
-    "                     until the store changes, and drop them all at\n"
-    "                     each change (Linux 6.16 or later): one request\n"
-    "                     less per open of an unchanged crop or drawn view,\n"
+    "  -o epoch           on a normal mount, also drop every name the\n"
+    "                     kernel keeps at each store change (Linux 6.16 or\n"
+    "                     later): stat of a kept crop name sees a change at\n"
+    "                     once and names of files showing samples are kept,\n"
     "                     but every label write makes every name be looked\n"
-    "                     up again; for mounts read far more than written\n"
-    "  -o noepoch         the default: generated files are looked up at\n"
-    "                     every open\n"
+    "                     up again; the default on -o readonly\n"
+    "  -o noepoch         never: on -o readonly, generated files are then\n"
+    "                     looked up at every open\n"
     "  -o cache_size=SIZE bytes of generated content (crops, drawn views,\n"
     "                     exports) kept between reads, in memory and in a\n"
     "                     spill file of the store directory; a number with\n"
@@ -425,10 +426,14 @@ static int apply_options(struct daemon *d)
   d->so.nosync = o->nosync;
   d->c.ttl = o->ttl;
   d->c.readonly = o->readonly != 0;
-  /* Off unless asked for: each drop makes every cached name, directories
-   * included, be looked up again, so a listing beside an annotator writing
-   * labels ran several times slower (fs-load). */
-  d->c.noepoch = o->noepoch != 0 || o->epoch == 0;
+  /* Off unless asked for on a mount that writes: each drop makes every
+   * cached name, directories included, be looked up again, so a listing
+   * beside an annotator writing labels ran several times slower
+   * (fs-load); such a mount keeps versioned names by other means
+   * (node_vnode.c).  On by default on a read-only mount, whose kernel
+   * opens without asking us: there the epoch is what lets a warm pass
+   * reach no daemon at all, and no writer goes through it. */
+  d->c.noepoch = o->noepoch != 0 || (o->epoch == 0 && o->readonly == 0);
   /* The kernel refuses every write on a read-only mount by itself. */
   if (d->c.readonly && fuse_opt_add_arg(&d->args, "-oro") != 0)
     return 1;

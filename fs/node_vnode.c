@@ -29,6 +29,9 @@
  * store changes without per-inode invalidations, so keep it short. */
 #define VNODE_TTL 1.0
 #define VPATH_MAX 4096
+/* How soon after its LOOKUP an open of a superseded version still opens
+ * it (still_current). */
+#define RETRY_GRACE_NS 10000000
 
 /* A provider path: the vnode's full path, its provider and the rest. */
 struct vres {
@@ -84,6 +87,29 @@ static int vresolve_child(struct fs_ctx *c, uint64_t dir, const char *name,
   return v->p ? 0 : -ENOENT;
 }
 
+/* Version `key` of path v generated again from a kept store snapshot
+ * (notify.c) that shows it: a read-only mount's kernel may read an inode
+ * it reached through a name kept until the epoch moved, and the content
+ * cache may have dropped that version meanwhile.  -ESTALE when no
+ * snapshot shows it any more (a descriptor held across two changes). */
+static int snapshot_content(struct fs_ctx *c, const struct vres *v,
+                            uint64_t key, struct gen_content **g)
+{
+  int r = -ESTALE;
+
+  for (unsigned i = 0; i < STORE_SNAPS && r == -ESTALE; i++) {
+    struct store_txn *st = store_snaps_take(c->snaps, i, NULL);
+    struct vent e;
+
+    memset(&e, 0, sizeof(e));
+    if (st && v->p->stat(c, st, v->rest, &e) == 0 && e.kind == VENT_FILE &&
+        e.key == key)
+      r = gen_get(c, v->p, st, v->path, v->rest, key, g);
+    store_snaps_give_back(c->snaps);
+  }
+  return r;
+}
+
 /* The content inode ino (path v, current entry e) stands for.  An inode
  * of a versioned generated file (vtree.h, "Versions") is of one version:
  * the one it holds (a cache file), the current one (then recorded on it,
@@ -104,6 +130,8 @@ static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
   key = vnode_key(c, ino);
   if (key != e->key) {
     r = gen_find(c, v->path, key, g);
+    if (r == -ENOENT && c->snaps)
+      return snapshot_content(c, v, key, g);
     return r == -ENOENT ? -ESTALE : r;
   }
   r = gen_get(c, v->p, t, v->path, v->rest, e->key, g);
@@ -156,25 +184,25 @@ static int pin_version(struct fs_ctx *c, struct store_txn *t,
 
 bool vent_uncached(struct fs_ctx *c, const struct vent *e)
 {
-  bool versioned = e->kind == VENT_FILE && e->key != 0;
-
   if (e->recheck)
     return true;
-  /* A versioned file's name leads to a new inode after a change; a file
-   * showing a sample can be moved into a tag, and its dentry moves along
-   * under the provider's name, which the tag does not list (read-only
-   * mounts have no renames).  Both are safe to cache only while every
-   * store change drops the kernel's names (notify.c, epoch). */
-  if (!versioned && !(e->kind == VENT_SAMPLE && !c->readonly))
-    return false;
-  /* A read-only mount opens files without asking the daemon, so a name
-   * kept across a change made beside the mount (noticed only at the next
-   * 0.2 s check) would lead a fresh open to a version the content cache
-   * may already have dropped: ESTALE instead of old or new bytes.  There
-   * a versioned name is looked up at each use, as without the epoch. */
-  if (versioned && c->readonly)
-    return true;
-  return !notify_epoch_on(c);
+  /* A versioned file's name leads to a new inode after a change.  A
+   * mount that writes is asked to open every file: the open of an inode
+   * whose version is no longer current fails with ESTALE
+   * (vnode_node_open), and the kernel then walks the path again with
+   * every name looked up (LOOKUP_REVAL), so the name may be kept.  A
+   * read-only mount opens files without asking: there the name is kept
+   * only while every store change drops the kernel's names (notify.c,
+   * epoch) and the store snapshots cover what a kept name may still
+   * lead to (snapshot_content). */
+  if (e->kind == VENT_FILE && e->key != 0)
+    return c->readonly && !notify_epoch_on(c);
+  /* A file showing a sample can be moved into a tag, and its dentry
+   * moves along under the provider's name, which the tag does not list
+   * (read-only mounts have no renames): safe only with the epoch. */
+  if (e->kind == VENT_SAMPLE && !c->readonly)
+    return !notify_epoch_on(c);
+  return false;
 }
 
 int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
@@ -191,13 +219,19 @@ int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
   *versioned = false;
   if (!pv)
     return -ENOENT;
+  if (c->snaps && store_version(t, &ver) == 0) {
+    /* Before a name of a version the kept snapshots may not show is
+     * handed out (notify.c). */
+    notify_seen_version(c, ver);
+    ver = 0;
+  }
   if (pv->by_version && store_version(t, &ver) == 0) {
     /* A file found current at this store version: the same inode,
-     * without asking the provider again (the lookup at every open). */
+     * without asking the provider again. */
     ino = vnode_lookup_verified(c, path, ++ver);
     if (ino) {
       /* Only a versioned VENT_FILE without recheck is ever verified. */
-      *versioned = c->readonly || !notify_epoch_on(c);
+      *versioned = c->readonly && !notify_epoch_on(c);
       node_from_ino(ino, ret);
       return 0;
     }
@@ -231,7 +265,11 @@ static int vnode_lookup_child(struct fs_ctx *c, struct store_txn *t,
   int r = vresolve_child(c, node_ino_of(dir), name, &v);
 
   *versioned = false;
-  return r < 0 ? r : vpath_lookup(c, t, v.path, ret, versioned);
+  if (r == 0)
+    r = vpath_lookup(c, t, v.path, ret, versioned);
+  if (r == 0)
+    vnode_looked_up(c, node_ino_of(ret));
+  return r;
 }
 
 /* ---- listings ---- */
@@ -295,6 +333,7 @@ static int vnode_stat(struct fs_ctx *c, struct store_txn *t,
   if (e.kind == VENT_DIR) {
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
+    vnode_set_dir(c, ino);
     return 0;
   }
   if (e.kind == VENT_SAMPLE) {
@@ -316,8 +355,14 @@ static int vnode_stat(struct fs_ctx *c, struct store_txn *t,
 
 static double vnode_ttl(const struct fs_ctx *c, const struct node *n)
 {
-  /* A version's attributes never change (vnode_attrs). */
-  if (vnode_key(c, node_ino_of(n)) != 0)
+  /* A version's attributes never change (vnode_attrs).  Nor do a
+   * directory's while the kernel keeps its name: with the name epoch,
+   * every store change has it looked up again, and the lookup's reply
+   * brings its attributes (else, with default_permissions, each walk
+   * through it after a second asks for them: requests in a warm pass on
+   * a read-only mount). */
+  if (vnode_key(c, node_ino_of(n)) != 0 ||
+      (notify_epoch_on(c) && vnode_is_dir(c, node_ino_of(n))))
     return c->ttl;
   return MIN(VNODE_TTL, c->ttl);
 }
@@ -614,14 +659,52 @@ static int open_entry(struct fs_ctx *c, struct store_txn *t,
   return r < 0 ? r : open_version(c, n, ino, g, ret, o);
 }
 
+/* On a mount that writes, whether version inode ino (content key) is
+ * still what its path shows: 0, or -ESTALE.  Its name is kept in the
+ * kernel across changes (vent_uncached), so an open through it may come
+ * after a change; ESTALE makes the kernel walk the path again, looking
+ * every name up (LOOKUP_REVAL), and open the new version's inode.  A
+ * file found current at this store version costs no provider call. */
+static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
+                         uint64_t key)
+{
+  uint64_t ver = 0;
+  struct vres v;
+  struct vent e;
+  int r;
+
+  if (store_version(t, &ver) == 0 && vnode_is_verified(c, ino, ++ver))
+    return 0;
+  if (vresolve(c, ino, &v) < 0)
+    return -ESTALE;  /* no provider has its path now */
+  memset(&e, 0, sizeof(e));
+  r = v.p->stat(c, t, v.rest, &e);
+  /* An open right after its own lookup (the kernel's second walk after
+   * an ESTALE) opens the version that lookup found, as an open that
+   * raced the change would: the kernel retries only once. */
+  if ((r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key))) &&
+      vnode_looked_up_within(c, ino, RETRY_GRACE_NS))
+    return 0;
+  if (r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key)))
+    return -ESTALE;  /* the walk again then finds what is there now */
+  if (r == 0 && v.p->by_version && !e.recheck && ver)
+    vnode_set_verified(c, ino, ver);
+  return r;
+}
+
 static int vnode_node_open(struct fs_ctx *c, struct store_txn *t,
                            const struct node *n, uint64_t ino, int flags,
                            struct nh **ret, struct open_out *o)
 {
-  struct gen_content *g = vnode_pinned(c, ino);
+  uint64_t key = vnode_key(c, ino);
+  struct gen_content *g;
   struct vres v;
   struct vent e;
   int r = 0;
+
+  if (key && !c->readonly && (r = still_current(c, t, ino, key)) < 0)
+    return r;
+  g = vnode_pinned(c, ino);
 
   /* A version of a generated file, whatever the store says now, or the
    * content of the inode's version still in the cache. */
@@ -654,6 +737,8 @@ static int vnode_read_ino(struct fs_ctx *c, struct store_txn *t,
   if (r < 0 || own_version(c, ino, &v, &o->gen))
     return r;
   r = v.p->stat(c, t, v.rest, &e);
+  if (r == -ENOENT && c->snaps && vnode_key(c, ino))
+    return snapshot_content(c, &v, vnode_key(c, ino), &o->gen);
   if (r < 0)
     return r;
   if (e.kind == VENT_SAMPLE) {

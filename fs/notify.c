@@ -240,6 +240,12 @@ void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor)
     r = -ENOSYS;
   else
     r = send_inc_epoch(c);
+  /* A read-only mount's kernel reads a kept name's inode without asking
+   * us first: the snapshot that inode's version can be made again from
+   * (see notify_store_changed). */
+  if (r == 0 && c->readonly && store_snaps_new(c->store, &c->snaps) == 0 &&
+      store_snaps_renew(c->snaps, &v0) == 0)
+    v0++;
   if (r == 0)  /* what the probe covered (read before it was sent) */
     __atomic_store_n(&c->epoch_ver, v0, __ATOMIC_RELEASE);
   __atomic_store_n(&c->epoch, r == 0 ? 1 : -1, __ATOMIC_RELEASE);
@@ -249,24 +255,35 @@ void notify_epoch_init(struct fs_ctx *c, unsigned kernel_minor)
             kernel_minor, strerror(-r));
 }
 
-bool notify_epoch_on(struct fs_ctx *c)
+bool notify_epoch_on(const struct fs_ctx *c)
 {
   return __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE) > 0;
 }
 
-void notify_store_changed(struct fs_ctx *c)
+void notify_seen_version(struct fs_ctx *c, uint64_t ver)
 {
-  uint64_t v, had;
+  if (notify_epoch_on(c) &&
+      ver + 1 > __atomic_load_n(&c->epoch_ver, __ATOMIC_ACQUIRE))
+    notify_store_changed(c);
+}
+
+/* Sends the epoch move for a change to store version v (+1) or later;
+ * with snapshots, takes the snapshot of the store first, and records the
+ * version it shows.  Called with c->notice_mu held. */
+static void notice(struct fs_ctx *c, uint64_t v)
+{
+  uint64_t had = __atomic_load_n(&c->epoch_ver, __ATOMIC_ACQUIRE), sv;
   int r;
 
-  if (!notify_epoch_on(c))
-    return;  /* no name relies on it (before INIT, or unavailable) */
-  v = version_now(c);
-  if (!v)
-    return;
-  had = __atomic_load_n(&c->epoch_ver, __ATOMIC_ACQUIRE);
-  if (v == had)
-    return;
+  if (v <= had)
+    return;  /* noticed meanwhile */
+  /* The snapshot before the move: a lookup that begins after the move
+   * reads the store at the snapshot's version or later, so every name the
+   * kernel keeps leads to a version the snapshot (or a later one a lookup
+   * noticed) shows.  If it cannot be taken, the old snapshots stay and
+   * the kernel's names still go. */
+  if (c->snaps && store_snaps_renew(c->snaps, &sv) == 0 && sv + 1 > v)
+    v = sv + 1;
   /* Sent before it is recorded: a thread that finds its version recorded
    * knows the kernel already dropped the names. */
   r = send_inc_epoch(c);
@@ -276,8 +293,19 @@ void notify_store_changed(struct fs_ctx *c)
               strerror(-r));
     return;
   }
-  while (had < v && !__atomic_compare_exchange_n(&c->epoch_ver, &had, v,
-                                                  false, __ATOMIC_ACQ_REL,
-                                                  __ATOMIC_ACQUIRE))
-    ;
+  __atomic_store_n(&c->epoch_ver, v, __ATOMIC_RELEASE);
+}
+
+void notify_store_changed(struct fs_ctx *c)
+{
+  uint64_t v;
+
+  if (!notify_epoch_on(c))
+    return;  /* no name relies on it (before INIT, or unavailable) */
+  v = version_now(c);
+  if (!v || v == __atomic_load_n(&c->epoch_ver, __ATOMIC_ACQUIRE))
+    return;
+  pthread_mutex_lock(&c->notice_mu);
+  notice(c, v);
+  pthread_mutex_unlock(&c->notice_mu);
 }

@@ -57,11 +57,15 @@ static void reply_status(fuse_req_t req, int r)
 static int entry_for(struct fs_ctx *c, struct store_txn *t,
                      const struct node *n, struct fuse_entry_param *e)
 {
+  int r;
+
   memset(e, 0, sizeof(*e));
   e->ino = node_ino_of(n);
+  r = node_stat(c, t, n, &e->attr);
+  /* After the stat, which may tell what the node is (vnode_ttl). */
   e->attr_timeout = node_ttl(c, n);
   e->entry_timeout = node_entry_ttl(c, n);
-  return node_stat(c, t, n, &e->attr);
+  return r;
 }
 
 /* ---- lookup / getattr ---- */

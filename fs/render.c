@@ -109,6 +109,9 @@ static void status_caches(struct fs_ctx *c, struct buf *out)
                  "generated files read from their cache files\n", opens);
     buf_printf(out, "names of generated files: %s\n", notify_epoch_on(c)
                ? "kept by the kernel until the store changes"
+               : !c->readonly
+               ? "kept by the kernel; an open after a change finds the new "
+                 "version (files showing samples: looked up at every open)"
                : "looked up at every open");
   }
 

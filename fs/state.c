@@ -16,6 +16,7 @@ int state_init(struct fs_ctx *c)
   int r;
 
   pthread_mutex_init(&c->hmu, NULL);
+  pthread_mutex_init(&c->notice_mu, NULL);
   r = fs_gen_new(c);
 
   if (r == 0)
@@ -36,6 +37,8 @@ int state_init(struct fs_ctx *c)
 void state_free(struct fs_ctx *c)
 {
   ops_release_all(c);   /* first: handles hold cache and vnode references */
+  store_snaps_free(c->snaps);  /* before the store closes (main.c) */
+  c->snaps = NULL;
   vtree_free(c);
   fdcache_free(c);
   vnode_free_all(c);

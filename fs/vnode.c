@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "node.h"
 #include "passthrough.h"
 #include "vtree.h"
@@ -40,6 +42,8 @@ struct vnode {
   unsigned opened;       /* handles open on it */
   int backing;           /* while opened: passthrough backing id, or 0 */
   bool attached;         /* reachable by path */
+  bool dir;              /* a directory (vnode_set_dir) */
+  int64_t looked_ns;     /* monotonic time of its last LOOKUP reply */
   char path[];
 };
 
@@ -209,6 +213,74 @@ void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
   if (v && v->attached)
     v->verified = ver;
   pthread_mutex_unlock(&t->mu);
+}
+
+bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  bool ok;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  ok = ver && v && v->attached && v->verified == ver;
+  pthread_mutex_unlock(&t->mu);
+  return ok;
+}
+
+void vnode_looked_up(struct fs_ctx *c, uint64_t ino)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v)
+    v->looked_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  pthread_mutex_unlock(&t->mu);
+}
+
+bool vnode_looked_up_within(struct fs_ctx *c, uint64_t ino, int64_t ns)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  struct timespec ts;
+  bool in;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  in = v && v->looked_ns &&
+       (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - v->looked_ns < ns;
+  pthread_mutex_unlock(&t->mu);
+  return in;
+}
+
+void vnode_set_dir(struct fs_ctx *c, uint64_t ino)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v)
+    v->dir = true;
+  pthread_mutex_unlock(&t->mu);
+}
+
+bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  bool d;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  d = v && v->dir;
+  pthread_mutex_unlock(&t->mu);
+  return d;
 }
 
 uint64_t vnode_dirent_ino(struct fs_ctx *c, const char *path)

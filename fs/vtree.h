@@ -253,16 +253,19 @@ struct gen_content;
  * key != 0) gets one inode per version: the inode of (path, key).  Its
  * attributes and the kernel's page cache of it then never change, and
  * the readers of an old version keep reading it on their inode while the
- * name leads to the new one.  The kernel asks for such names at every
- * open (entry timeout 0), so an open that starts after a change always
- * finds the new version.  Each such inode records its version's size and
+ * name leads to the new one.  The kernel keeps such names, and an open
+ * that starts after a change still finds the new version: on a normal
+ * mount the open of a superseded inode fails with ESTALE and the kernel
+ * looks the path up again; on -o readonly the name epoch drops every
+ * name at each change (node_vnode.c, vent_uncached; without the epoch
+ * the names are looked up at every open).  Each such inode records its version's size and
  * mtime at its lookup, and holds its content if in a cache file, until the
  * kernel forgets it (vnode_pin()); so its attributes never change, and
  * its readers, with a handle or without one (-o readonly), get that
  * version.  Smaller content of an old version is served while the content
- * cache has it (an open handle holds its own); a read by inode
- * (-o readonly) after that, once the kernel has dropped its pages, gets
- * ESTALE. */
+ * cache has it (an open handle holds its own), then made again from a
+ * kept store snapshot that shows it (-o readonly, notify.c); a read by
+ * inode after that, once the kernel has dropped its pages, gets ESTALE. */
 
 /* Inode for a full path holding content `key` (0: not versioned),
  * created if needed: a record of another key is detached first.  Each
@@ -278,6 +281,18 @@ uint64_t vnode_ino(struct fs_ctx *c, const char *path, uint64_t key);
 uint64_t vnode_lookup_verified(struct fs_ctx *c, const char *path,
                                uint64_t ver);
 void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
+/* Whether inode ino is still its path's inode and was found current at
+ * store version ver (+1) (no lookup counted). */
+bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
+/* Records that inode ino was found to be a directory (a path is one kind
+ * for as long as its inode lives: a change of kind is another lookup's
+ * inode only if the kernel drops the name, which the attributes'
+ * lifetime relies on, node_vnode.c). */
+void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
+/* A LOOKUP reply gave inode ino now; whether that was less than ns ago. */
+void vnode_looked_up(struct fs_ctx *c, uint64_t ino);
+bool vnode_looked_up_within(struct fs_ctx *c, uint64_t ino, int64_t ns);
+bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the
  * path.  glibc's readdir() drops entries whose inode number is 0. */

@@ -5,7 +5,8 @@ run on the same data.
 
   1,000 photos (640x480), 10,000 boxes, 10 classes; 500 photos carry a
   duplicate box, so views/dupes shows 500 drawn images.
-  export/imagenet, through a normal mount, preparation ahead off:
+  export/imagenet, through a default (read-write) mount, preparation
+  ahead off:
       first pass (listing and reading every crop, one reader) vs the bare
       decode + crop + encode loop over the same boxes on 2 threads, one
       decode per box (goal >= 0.8x its speed); the same loop decoding each
@@ -13,9 +14,11 @@ run on the same data.
       second and later passes vs `cat` of a copy, alternated (goal <= 1.3x)
       a torchvision ImageFolder epoch (2 workers, 64 px), second epoch,
       mount vs copy (goal <= 1.2x)
-      the same second pass on a -o readonly mount (for reference)
   views/dupes, drawn ahead after the import: second pass vs `cat` of a
   copy (goal <= 1.3x)
+  the same later-pass, ImageFolder and views/dupes rows on a -o readonly
+  mount (the mount for training jobs: no request per open, so it is the
+  one that can reach page-cache speed; same goals)
   daemon peak RSS (for reference; the export goal is <= 128 MB)
 
 usage: bench_generated.py BUILD_DIR [--small]   (--small: 10x fewer)
@@ -203,17 +206,19 @@ try:
         raise RuntimeError("%d crops listed for %d boxes" % (len(files),
                                                              len(boxes)))
     later, catc = paired(files, cfiles)
-    rows.append(("imagenet first pass vs bare loop (2 thr)", base / first,
+    rows.append(("default mount: imagenet first pass vs bare loop (2 thr)", base / first,
                  ">= 0.8", "mount %.2f s, loop %.2f s (speed ratio)" %
                  (first, base)))
     rows.append(("  bare loop decoding each photo once", once / first,
                  "info", "loop %.2f s" % once))
-    rows.append(("imagenet later passes vs cat of a copy", later / catc,
+    rows.append(("default mount: imagenet later passes vs cat of a copy",
+                 later / catc,
                  "<= 1.3", "mount %.3f s, cat %.3f s" % (later, catc)))
     p = subprocess.run(["/usr/bin/python3", "-c", EPOCH, top, copy],
                        check=True, capture_output=True, text=True)
     (nm, m1, m2, nc, c1, c2) = p.stdout.split()
-    rows.append(("ImageFolder 2nd epoch, mount vs copy", float(m2) / float(c2),
+    rows.append(("default mount: ImageFolder 2nd epoch vs copy",
+                 float(m2) / float(c2),
                  "<= 1.2", "mount %s s (1st %s), copy %s s (1st %s), %s "
                  "images" % (m2, m1, c2, c1, nm)))
     dupes = os.path.join(mnt, "views", "dupes")
@@ -223,19 +228,35 @@ try:
     dcopy = os.path.join(tmp, "copy-dupes")
     shutil.copytree(dupes, dcopy)
     dl, dc = paired(dfiles, all_files(dcopy))
-    rows.append(("views/dupes (%d) later passes vs cat" % len(dfiles),
+    rows.append(("default mount: views/dupes (%d) later passes vs cat"
+                 % len(dfiles),
                  dl / dc, "<= 1.3", "mount %.3f s, cat %.3f s" % (dl, dc)))
     hwm = status_kb(m.d.pid, "VmHWM")
     cache = [ln for ln in m.status().splitlines()
              if ln.startswith("generated content")]
     m.close()
 
+    # The mount training jobs should use: the kernel opens files and keeps
+    # names itself, so a warm pass reaches no daemon at all.
     m = Mounted(store, mnt, ["-o", "readonly"])
     files = all_files(top)
     cat(files)
     rl, rc = paired(files, cfiles)
-    rows.append(("readonly: imagenet later passes vs cat", rl / rc, "info",
-                 "mount %.3f s, cat %.3f s" % (rl, rc)))
+    rows.append(("readonly mount: imagenet later passes vs cat of a copy",
+                 rl / rc, "<= 1.3", "mount %.3f s, cat %.3f s" % (rl, rc)))
+    p = subprocess.run(["/usr/bin/python3", "-c", EPOCH, top, copy],
+                       check=True, capture_output=True, text=True)
+    (nm, m1, m2, nc, c1, c2) = p.stdout.split()
+    rows.append(("readonly mount: ImageFolder 2nd epoch vs copy",
+                 float(m2) / float(c2), "<= 1.2",
+                 "mount %s s (1st %s), copy %s s (1st %s), %s images"
+                 % (m2, m1, c2, c1, nm)))
+    dfiles = all_files(dupes)
+    cat(dfiles)
+    dl, dc = paired(dfiles, all_files(dcopy))
+    rows.append(("readonly mount: views/dupes (%d) later passes vs cat"
+                 % len(dfiles), dl / dc, "<= 1.3",
+                 "mount %.3f s, cat %.3f s" % (dl, dc)))
     m.close()
     rows.append(("daemon peak RSS (MB)", hwm / 1024, "info", ""))
     print("\n".join(cache))

@@ -20,10 +20,13 @@ names, and a reader holding the old version keeps reading it:
 - a setting (dupes.iou) that empties views/dupes: its cached names are
   gone, and come back with the setting;
 - `curate import-labels` next to the mount, on a normal and on a -o
-  readonly mount: the next open after the daemon noticed sees the new
-  crop;
-- by default (without -o epoch) every open of a generated file is looked up again, and
-  label changes still reach the next open.
+  readonly mount (which keeps names by default): the next open after the
+  daemon noticed sees the new crop and drawn view;
+- by default (without -o epoch) the kernel keeps the names of crops and
+  drawn views too, with no epoch: a warm pass sends one OPEN per file and
+  no LOOKUP, and the OPEN of a version that is no longer current fails
+  with ESTALE, so the kernel walks the path again and a label change still
+  reaches the next open.
 """
 import errno
 import json
@@ -43,12 +46,12 @@ N = 8
 def coco_doc(names, dx=0):
     """Each photo: a cat box and a dog box; even photos also a second cat
     box one pixel off the first (a duplicate: views/dupes shows them).
-    dx moves every dog box."""
+    dx moves every dog box, and the duplicate by dx // 30."""
     anns = []
     for i in range(len(names)):
         boxes = [(1, [10, 20, 60, 50]), (2, [100 + dx, 20, 60, 50])]
-        if i % 2 == 0:
-            boxes.append((1, [11, 20, 60, 50]))
+        if i % 2 == 0:  # moved with dx too, so the drawn view changes
+            boxes.append((1, [11 + dx // 30, 20, 60, 50]))
         for cls, bb in boxes:
             anns.append({"id": len(anns) + 1, "image_id": i + 1,
                          "category_id": cls, "bbox": bb, "iscrowd": 0})
@@ -241,16 +244,22 @@ def body(ck, w):
         """New boxes (new ids, so new crop names) written by `curate`."""
         stem = stems[6]
         crop = dog_crop(stem)
+        drawn = P("views", "dupes", stem + ".jpg")
         coco = w.sub("moved-%d.json" % dx)
         json.dump(coco_doc(names, dx), open(coco, "w"))
         old = read(crop)
-        with open(crop, "rb") as f:
+        old_drawn = read(drawn)
+        with open(crop, "rb") as f, open(drawn, "rb") as fd:
             curate("import-labels", "--store", store, "--format", "coco",
                    coco)
             took = eventually(lambda: not os.path.exists(crop),
                               "the old crop's name gone after an import "
                               "next to the mount")
+            eventually(lambda: read(drawn) != old_drawn,
+                       "the drawn view redrawn after an import next to "
+                       "the mount", 2.0)
             eq(f.read(), old, "a reader holding the crop")
+            eq(fd.read(), old_drawn, "a reader holding the drawn view")
         new = dog_crop(stem)
         if new == crop or read(new) == old:
             raise AssertionError("the new dog crop of %s: %s" % (stem, new))
@@ -261,30 +270,64 @@ def body(ck, w):
            import_next_to, 30)
     m.umount()
 
-    ro = Mount(store, mnt, ["-o", "readonly,epoch"]).start()
+    ro = Mount(store, mnt, ["-o", "readonly"]).start()  # epoch by default
     ck.run("... and on a -o readonly mount", import_next_to, 60)
     ro.umount()
 
     m = Mount(store, mnt, ["-d"]).start()  # the default: no epoch
 
-    def t_noepoch():
+    def t_default_kept():
         st = read(P("status")).decode()
-        if "names of generated files: looked up at every open" not in st:
+        if "names of generated files: kept by the kernel; an open after a " \
+                "change finds the new version" not in st:
             raise AssertionError("status: " + st)
-        files = crops()
-        c = warm_pass(m, files)
-        eq(c.get("LOOKUP"), len(files), "one LOOKUP per crop")
-        crop = dog_crop(stems[3])
+        files = crops() + [P("views", "dupes", f)
+                           for f in sorted(os.listdir(P("views", "dupes")))]
+        c = warm_pass(m, files, warmups=2)
+        expect_no_requests(c, ("LOOKUP", "GETATTR", "READ"), "warm pass")
+        eq(c.get("OPEN"), len(files), "one OPEN per file")
+    ck.run("by default (no -o epoch): a warm pass over crops and drawn "
+           "views sends no LOOKUP, one OPEN per file", t_default_kept)
 
-        def move_dog():
-            def fn(boxes):
-                for b in boxes:
-                    if b["label"] == "dog":
-                        b["bbox"] = [30, 100, 100, 80]
-            edit_boxes(mnt, stems[3], fn)
-        held_keeps(crop, move_dog)
-    ck.run("by default (no -o epoch): every open of a crop is looked up, and a label "
-           "change still reaches the next one", t_noepoch)
+    def t_default_change():
+        for rnd, stem in enumerate((stems[3], stems[5], stems[3])):
+            crop = dog_crop(stem)
+            drawn = P("views", "dupes", stem + ".jpg") \
+                if os.path.exists(P("views", "dupes", stem + ".jpg")) \
+                else None
+            old_drawn = read(drawn) if drawn else None
+            fd = open(drawn, "rb") if drawn else None
+            ino = os.stat(crop).st_ino
+
+            def move_dog():
+                def fn(boxes):
+                    for b in boxes:
+                        if b["label"] == "dog":
+                            b["bbox"] = [30 + 7 * rnd, 100, 100, 80]
+                        elif b["bbox"][0] in (11, 14):  # the duplicate
+                            b["bbox"] = [12 + rnd, 21, 60, 50]
+                edit_boxes(mnt, stem, fn)
+            since = len(m.logtext())
+            _, new = held_keeps(crop, move_dog)
+            # The kept name leads the open to the new inode: ESTALE at
+            # the open of the old one, the kernel walks the path again.
+            log = m.logtext()[since:]
+            if "error: -116" not in log or "opcode: LOOKUP" not in log:
+                raise AssertionError("no OPEN refused with ESTALE and "
+                                     "LOOKUP after it:\n" + log[-3000:])
+            if os.stat(crop).st_ino == ino:
+                raise AssertionError("stat after the open: the old inode")
+            eq(os.stat(crop).st_size, len(new), "the new crop's size")
+            if fd:
+                new_drawn = read(drawn)
+                eq(fd.read(), old_drawn, "a reader holding the drawn view")
+                fd.close()
+                if new_drawn == old_drawn:
+                    raise AssertionError("the next open of the drawn view "
+                                         "shows the old one")
+    ck.run("by default: a label change through the mount reaches the next "
+           "open of a kept crop and drawn view, never a reader holding the "
+           "old one", t_default_change)
     m.umount()
 
 
