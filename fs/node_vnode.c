@@ -29,9 +29,6 @@
  * store changes without per-inode invalidations, so keep it short. */
 #define VNODE_TTL 1.0
 #define VPATH_MAX 4096
-/* How soon after its LOOKUP an open of a superseded version still opens
- * it (still_current). */
-#define RETRY_GRACE_NS 10000000
 
 /* A provider path: the vnode's full path, its provider and the rest. */
 struct vres {
@@ -267,8 +264,6 @@ static int vnode_lookup_child(struct fs_ctx *c, struct store_txn *t,
   *versioned = false;
   if (r == 0)
     r = vpath_lookup(c, t, v.path, ret, versioned);
-  if (r == 0)
-    vnode_looked_up(c, node_ino_of(ret));
   return r;
 }
 
@@ -666,8 +661,10 @@ static int open_entry(struct fs_ctx *c, struct store_txn *t,
  * every name up (LOOKUP_REVAL), and open the new version's inode.  A
  * file found current at this store version costs no provider call. */
 static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
-                         uint64_t key)
+                         uint64_t key, uint32_t pid)
 {
+  /* Taken by the thread's next open of the path, current or not. */
+  bool grace = vnode_take_retry_grace(c, ino, pid);
   uint64_t ver = 0;
   struct vres v;
   struct vent e;
@@ -679,14 +676,15 @@ static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
     return -ESTALE;  /* no provider has its path now */
   memset(&e, 0, sizeof(e));
   r = v.p->stat(c, t, v.rest, &e);
-  /* An open right after its own lookup (the kernel's second walk after
-   * an ESTALE) opens the version that lookup found, as an open that
-   * raced the change would: the kernel retries only once. */
-  if ((r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key))) &&
-      vnode_looked_up_within(c, ino, RETRY_GRACE_NS))
-    return 0;
-  if (r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key)))
+  if (r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key))) {
+    /* The kernel's second walk after a refusal opens the version its
+     * lookup found, as an open that raced the change would: the kernel
+     * retries only once (vtree.h, vnode_refused). */
+    if (grace)
+      return 0;
+    vnode_refused(c, ino, pid);
     return -ESTALE;  /* the walk again then finds what is there now */
+  }
   if (r == 0 && v.p->by_version && !e.recheck && ver)
     vnode_set_verified(c, ino, ver);
   return r;
@@ -702,7 +700,7 @@ static int vnode_node_open(struct fs_ctx *c, struct store_txn *t,
   struct vent e;
   int r = 0;
 
-  if (key && !c->readonly && (r = still_current(c, t, ino, key)) < 0)
+  if (key && !c->readonly && (r = still_current(c, t, ino, key, o->pid)) < 0)
     return r;
   g = vnode_pinned(c, ino);
 

@@ -50,6 +50,7 @@ struct nh;
 
 /* How the kernel should treat an open file (fuse_file_info bits). */
 struct open_out {
+  uint32_t pid;       /* in: the opening thread (the retry rule, vtree.h) */
   bool keep_cache;    /* pages stay valid across opens */
   bool direct_io;     /* every read comes to us */
   bool noflush;       /* no FLUSH at close */

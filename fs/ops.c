@@ -408,6 +408,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     prepare(c, &n, ino, NULL);
   if (r == 0 && (r = begin(c, false, &t)) == 0) {
     const struct node_ops *k = nodeops_of(&n);
+    o.pid = (uint32_t)fuse_req_ctx(req)->pid;
     r = k->open ? k->open(c, t, &n, ino, fi->flags, &h, &o) : -EISDIR;
     store_txn_abort(t);
   }

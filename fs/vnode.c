@@ -43,16 +43,32 @@ struct vnode {
   int backing;           /* while opened: passthrough backing id, or 0 */
   bool attached;         /* reachable by path */
   bool dir;              /* a directory (vnode_set_dir) */
-  int64_t looked_ns;     /* monotonic time of its last LOOKUP reply */
   char path[];
 };
+
+/* Opens refused as superseded, until the same thread's next OPEN of the
+ * same path: path hash, thread id and the refusal's monotonic time. */
+#define VNODE_REFUSED 16
+#define VNODE_REFUSED_NS 1000000000LL
 
 struct vnode_table {
   pthread_mutex_t mu;
   struct vnode **by_ino, **by_path;
   size_t cap, n;
   uint64_t next;
+  uint64_t refused[VNODE_REFUSED];
+  int64_t refused_ns[VNODE_REFUSED];
+  uint32_t refused_pid[VNODE_REFUSED];
+  unsigned refused_next;
 };
+
+static int64_t mono_ns(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static size_t ino_slot(const struct vnode_table *t, uint64_t ino)
 {
@@ -228,34 +244,44 @@ bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
   return ok;
 }
 
-void vnode_looked_up(struct fs_ctx *c, uint64_t ino)
+void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 {
   struct vnode_table *t = c->vt;
   struct vnode *v;
-  struct timespec ts;
 
-  clock_gettime(CLOCK_MONOTONIC, &ts);
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
-  if (v)
-    v->looked_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (v) {
+    unsigned i = t->refused_next++ % VNODE_REFUSED;
+
+    t->refused[i] = hash_str_fnv1a(v->path);
+    t->refused_pid[i] = pid;
+    t->refused_ns[i] = mono_ns();
+  }
   pthread_mutex_unlock(&t->mu);
 }
 
-bool vnode_looked_up_within(struct fs_ctx *c, uint64_t ino, int64_t ns)
+bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 {
   struct vnode_table *t = c->vt;
   struct vnode *v;
-  struct timespec ts;
-  bool in;
+  int64_t now = mono_ns();
+  bool g = false;
 
-  clock_gettime(CLOCK_MONOTONIC, &ts);
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
-  in = v && v->looked_ns &&
-       (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - v->looked_ns < ns;
+  if (v) {
+    uint64_t h = hash_str_fnv1a(v->path);
+
+    for (unsigned i = 0; i < VNODE_REFUSED; i++)
+      if (t->refused_ns[i] && t->refused[i] == h &&
+          t->refused_pid[i] == pid) {
+        g = g || now - t->refused_ns[i] < VNODE_REFUSED_NS;
+        t->refused_ns[i] = 0;  /* one open takes it */
+      }
+  }
   pthread_mutex_unlock(&t->mu);
-  return in;
+  return g;
 }
 
 void vnode_set_dir(struct fs_ctx *c, uint64_t ino)

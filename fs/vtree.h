@@ -289,9 +289,17 @@ bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
  * inode only if the kernel drops the name, which the attributes'
  * lifetime relies on, node_vnode.c). */
 void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
-/* A LOOKUP reply gave inode ino now; whether that was less than ns ago. */
-void vnode_looked_up(struct fs_ctx *c, uint64_t ino);
-bool vnode_looked_up_within(struct fs_ctx *c, uint64_t ino, int64_t ns);
+/* The kernel retries an open refused with ESTALE once, in the same
+ * thread: it looks the path up again (LOOKUP_REVAL) and opens what that
+ * lookup gave.  vnode_refused() notes that thread pid's open of ino's path
+ * was refused; that thread's next OPEN of the same path, within a second,
+ * takes the note (vnode_take_retry_grace: true) and opens the version its
+ * lookup found even if a change landed in between, since the open() call
+ * began before the change ended.  Every other open is checked against the
+ * store as it is (an open soon after some lookup is not enough: a label
+ * write between the two would leave the next open the old crop). */
+void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid);
+bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid);
 bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the

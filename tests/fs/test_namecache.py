@@ -328,6 +328,30 @@ def body(ck, w):
     ck.run("by default: a label change through the mount reaches the next "
            "open of a kept crop and drawn view, never a reader holding the "
            "old one", t_default_change)
+    rel = {stem: os.path.relpath(dog_crop(stem), mnt) for stem in stems}
+    m.umount()
+
+    m = Mount(store, mnt).start()  # no name known to the kernel yet
+
+    def t_write_after_first_lookup():
+        stale = []
+        for k, stem in enumerate(stems):
+            lab = P("labels", stem + ".json")
+            doc = json.loads(read(lab))
+            for b in doc["fields"]["ground_truth"]:
+                if b["label"] == "dog":
+                    b["bbox"] = [40 + k, 90, 110, 90]
+            crop = P(rel[stem])
+            old = read(crop)  # the name's first LOOKUP, an instant ago
+            write(lab, json.dumps(doc))
+            if read(crop) == old:
+                stale.append(stem)
+        if stale:
+            raise AssertionError("the open right after a label write showed "
+                                 "the old crop of %s" % stale)
+    ck.run("by default: a label write reaches the next open of a crop "
+           "whose name was looked up just before the write",
+           t_write_after_first_lookup)
     m.umount()
 
 
