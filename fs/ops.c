@@ -90,6 +90,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
       r = entry_for(c, t, &n, &e);
       if (r < 0 && n.kind == NODE_VNODE)
         vnode_forget(c, node_ino_of(&n), 1);  /* the lookup it counted */
+      else if (n.kind == NODE_VNODE)  /* may be an open's retry */
+        vnode_retry_looked_up(c, node_ino_of(&n),
+                              (uint32_t)fuse_req_ctx(req)->pid);
       if (versioned)
         e.entry_timeout = 0;
     }

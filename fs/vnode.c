@@ -284,6 +284,23 @@ bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid)
   return g;
 }
 
+void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  uint64_t h;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  if (v) {
+    h = hash_str_fnv1a(v->path);
+    for (unsigned i = 0; i < VNODE_REFUSED; i++)
+      if (t->refused_ns[i] && t->refused[i] == h && t->refused_pid[i] == pid)
+        t->refused_ns[i] = mono_ns();
+  }
+  pthread_mutex_unlock(&t->mu);
+}
+
 void vnode_set_dir(struct fs_ctx *c, uint64_t ino)
 {
   struct vnode_table *t = c->vt;

@@ -292,7 +292,8 @@ void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
 /* The kernel retries an open refused with ESTALE once, in the same
  * thread: it looks the path up again (LOOKUP_REVAL) and opens what that
  * lookup gave.  vnode_refused() notes that thread pid's open of ino's path
- * was refused; that thread's next OPEN of the same path, within a second,
+ * was refused; that thread's next OPEN of the same path, within a second
+ * of the refusal or of its lookup of the path since,
  * takes the note (vnode_take_retry_grace: true) and opens the version its
  * lookup found even if a change landed in between, since the open() call
  * began before the change ended.  Every other open is checked against the
@@ -300,6 +301,11 @@ void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
  * write between the two would leave the next open the old crop). */
 void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid);
 bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid);
+/* The retry's lookup of ino's path by thread pid just ended: the second
+ * counts from here, not from the refusal (the lookup of a large drawn view
+ * draws it, which may take longer than that, and an annotator's next
+ * write may land meanwhile). */
+void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid);
 bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino);
 /* A nonzero inode number for a plain readdir entry (which counts no
  * lookup): the path's inode if it has one, else a number derived from the
