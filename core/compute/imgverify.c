@@ -468,22 +468,27 @@ double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
   double ea, eb, s0, s0m, best, p[NP];
   bool mir;
 
+  /* Only what each step needs, in order: most pairs of a large group of
+   * copies end at the first comparison, and the smoothing is for the
+   * alignment alone. */
   load(a, false, pa);
   load(b, false, pb);
-  load(b, true, pbm);
-  smooth(pa, sa);
-  smooth(pb, sb);
-  smooth(pbm, sbm);
   detail(pa, da);
   detail(pb, db);
-  detail(pbm, dbm);
   s0 = ncc_plain(da, db, MARGIN, &ea, &eb);
   if (ea < FLAT_ENERGY || eb < FLAT_ENERGY)
     return 1;   /* no detail to compare: the features decide alone */
+  if (s0 >= enough)
+    return s0;   /* the mirror could only score higher */
+  load(b, true, pbm);
+  detail(pbm, dbm);
   s0m = ncc_plain(da, dbm, MARGIN, NULL, NULL);
   best = s0 > s0m ? s0 : s0m;
   if (best >= EARLY_ACCEPT || best >= enough)
     return best;
+  smooth(pa, sa);
+  smooth(pb, sb);
+  smooth(pbm, sbm);
   /* The mirror whose coarse picture fits better is aligned. */
   mir = ncc_plain(sa, sbm, 0, NULL, NULL) > ncc_plain(sa, sb, 0, NULL, NULL);
   /* From the identity, and from b a central crop of a or a of b: a

@@ -241,6 +241,43 @@ TEST(neardup_drops_unverified_pairs)
   CHECK_INT_EQ(neardup_near_in(&in, 0.01, NULL, &g), -EINVAL);
 }
 
+/* Odd shapes: a single pixel, lines, extreme aspect ratios, sizes on
+ * both sides of the thumbnail's fast path, flat and textured, grey and
+ * RGB.  The content box and its thumbnail always succeed and the score
+ * against a textured thumbnail is a number in [-1, 1]. */
+TEST(thumb_odd_shapes)
+{
+  static const int sz[][2] = { { 1, 1 }, { 1, 2 }, { 2, 1 }, { 1, 60000 },
+                               { 60000, 1 }, { 3, 5000 }, { 31, 31 },
+                               { 33, 1 }, { 4096, 2 }, { 4097, 40 },
+                               { 40, 4097 } };
+  uint8_t t[IMGVERIFY_BYTES], ref[IMGVERIFY_BYTES];
+
+  for (int i = 0; i < IMGVERIFY_BYTES; i++)
+    ref[i] = (uint8_t)((i * 37) ^ (i >> 5) * 11);
+  for (size_t s = 0; s < sizeof(sz) / sizeof(sz[0]); s++)
+    for (int ch = 1; ch <= 3; ch += 2)
+      for (int kind = 0; kind < 2; kind++) {
+        struct image im = { 0 };
+        int box[4];
+        double sc;
+        CHECK_INT_EQ(image_alloc(&im, sz[s][0], sz[s][1], ch), 0);
+        for (size_t k = 0; k < (size_t)sz[s][0] * sz[s][1] * ch; k++) {
+          size_t px = k / ch;
+          int x = (int)(px % sz[s][0]), y = (int)(px / sz[s][0]);
+          im.px[k] = kind ? (uint8_t)((x * 7 + y * 13) ^ (x * y)) : 128;
+        }
+        CHECK_INT_EQ(imgfeat_content(&im, box), 0);
+        CHECK_INT_EQ(imgverify_thumb(&im, box[0], box[1], box[2], box[3],
+                                     t), 0);
+        sc = imgverify_score(t, ref, 2);
+        CHECK(isfinite(sc) && sc >= -1 - 1e-9 && sc <= 1 + 1e-9);
+        sc = imgverify_score(ref, t, 0.7);
+        CHECK(isfinite(sc) && sc >= -1 - 1e-9 && sc <= 1 + 1e-9);
+        image_free(&im);
+      }
+}
+
 TEST_MAIN(T(thumb_bad_and_flat), T(thumb_content_box),
           T(score_copies_and_layouts), T(score_mirror),
-          T(neardup_drops_unverified_pairs))
+          T(neardup_drops_unverified_pairs), T(thumb_odd_shapes))
