@@ -244,6 +244,13 @@ bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
   return ok;
 }
 
+/* Whether ring slot i notes a refused open of path hash h by thread pid. */
+static bool refused_by(const struct vnode_table *t, unsigned i, uint64_t h,
+                       uint32_t pid)
+{
+  return t->refused_ns[i] && t->refused[i] == h && t->refused_pid[i] == pid;
+}
+
 void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 {
   struct vnode_table *t = c->vt;
@@ -274,8 +281,7 @@ bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid)
     uint64_t h = hash_str_fnv1a(v->path);
 
     for (unsigned i = 0; i < VNODE_REFUSED; i++)
-      if (t->refused_ns[i] && t->refused[i] == h &&
-          t->refused_pid[i] == pid) {
+      if (refused_by(t, i, h, pid)) {
         g = g || now - t->refused_ns[i] < VNODE_REFUSED_NS;
         t->refused_ns[i] = 0;  /* one open takes it */
       }
@@ -295,7 +301,7 @@ void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid)
   if (v) {
     h = hash_str_fnv1a(v->path);
     for (unsigned i = 0; i < VNODE_REFUSED; i++)
-      if (t->refused_ns[i] && t->refused[i] == h && t->refused_pid[i] == pid)
+      if (refused_by(t, i, h, pid))
         t->refused_ns[i] = mono_ns();
   }
   pthread_mutex_unlock(&t->mu);
