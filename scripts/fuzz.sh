@@ -11,6 +11,11 @@
 # once fixed, so it stays a regression test).  Prints one line per
 # harness, "fuzz NAME: ok|FAILED, N runs, N exec/s, N s", and exits 1 if
 # any failed.
+#
+# FUZZ_JOBS harnesses (default: one per CPU) run at the same time, each a
+# single process for its whole SECONDS: a libFuzzer run uses one core, so
+# on an otherwise idle machine each harness gets the same executions as
+# when run alone, in a fraction of the wall time.
 set -u
 cd "$(dirname "$0")/.."
 secs=${1:-20}
@@ -29,8 +34,14 @@ for n in $names; do targets="$targets tests/fuzz_$n"; done
 ninja -C "$dir" $targets || { echo "fuzz build failed"; exit 1; }
 art="$dir/fuzz-artifacts"
 mkdir -p "$art"
-fail=0
-for n in $names; do
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+res=$(mktemp -d /tmp/curate-fuzz-result-XXXXXX)
+
+# One harness: its result line (and, when it failed, the sanitizer's
+# summary) into $res/NAME.
+fuzz_one() {
+  n=$1
   scratch=$(mktemp -d /tmp/curate-fuzz-corpus-XXXXXX)
   log="$dir/fuzz-$n.log"
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -46,10 +57,29 @@ for n in $names; do
   if [ $rc -eq 0 ]; then
     echo "fuzz $n: ok, ${runs:-0} runs, ${eps:-0} exec/s, $secs s"
   else
-    fail=1
     echo "fuzz $n: FAILED (exit $rc), ${runs:-0} runs; log $log:"
     grep -E "ERROR|SUMMARY|artifact|runtime error|Test unit written" "$log" |
       head -20
-  fi
+  fi >"$res/$n"
+}
+
+# Batches of $jobs: every run lasts $secs, so batches lose nothing to a
+# job pool.
+i=0
+for n in $names; do
+  fuzz_one "$n" &
+  i=$((i + 1))
+  [ $((i % jobs)) -eq 0 ] && wait
 done
+wait
+fail=0
+for n in $names; do
+  if [ -s "$res/$n" ]; then
+    cat "$res/$n"
+  else
+    echo "fuzz $n: FAILED (no result)"
+  fi
+  grep -q "^fuzz $n: ok" "$res/$n" 2>/dev/null || fail=1
+done
+rm -rf "$res"
 exit $fail
