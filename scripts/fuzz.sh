@@ -4,6 +4,7 @@
 # inputs that once crashed, is replayed first), under ASan + UBSan.
 #
 #   sh scripts/fuzz.sh [SECONDS] [NAME...]
+#   sh scripts/fuzz.sh --build       (only build them)
 #
 # Builds build-fuzz with clang (-Dfuzz=true) if needed.  New inputs the run
 # finds go to a scratch folder, never into the committed corpus; a crash
@@ -18,6 +19,8 @@
 # when run alone, in a fraction of the wall time.
 set -u
 cd "$(dirname "$0")/.."
+build_only=
+[ "${1:-}" = --build ] && { build_only=1; shift; }
 secs=${1:-20}
 [ $# -gt 0 ] && shift
 names=${*:-$(sed -n "/^fuzz_harnesses = \[/,/\]/p" tests/meson.build |
@@ -32,6 +35,7 @@ fi
 targets=""
 for n in $names; do targets="$targets tests/fuzz_$n"; done
 ninja -C "$dir" $targets || { echo "fuzz build failed"; exit 1; }
+[ -n "$build_only" ] && exit 0
 art="$dir/fuzz-artifacts"
 mkdir -p "$art"
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
