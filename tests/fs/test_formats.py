@@ -4,7 +4,8 @@ TIFF, BMP and GIF (tests/gen/mkimg, written by each format's reference
 library) imported with the right size, channels and orientation (checked
 against Pillow, an independent reader), read back byte for byte through
 samples/ with each format's own extension, tagged with mv, drawn in
-views/dupes, grouped across formats in views/near-duplicates, exported to
+views/dupes and the evaluation views (stored frame, moved into a tag),
+grouped across formats in views/near-duplicates, exported to
 COCO, YOLO (own bytes and extension), VOC (JPEG, converted at quality 100)
 and ImageNet (crops) and reloaded by torchvision, pushed to the test CVAT
 server with the original bytes; a name that disagrees with the content is
@@ -282,10 +283,12 @@ def body(ck, w):
     ck.run("near-duplicates across formats; mv from the view tags",
            t_neardup)
 
+    DUPES = ("tiff_tile8", "png_palette", "webp_alpha", "gif_single",
+             "bmp_32_topdown", "jpeg_cmyk")
+
     def t_dupes():
         drawn = {}
-        for stem in ("tiff_tile8", "png_palette", "webp_alpha", "gif_single",
-                     "bmp_32_topdown", "jpeg_cmyk"):
+        for stem in DUPES:
             lab = os.path.join(mnt, "labels", stem + ".json")
             doc = json.loads(read(lab))
             doc["fields"]["ground_truth"] = [
@@ -305,6 +308,146 @@ def body(ck, w):
                "size at lookup")
     ck.run("views/dupes draws on any format (a JPEG named as today)",
            t_dupes)
+
+    # Samples with a dog box and, at the evaluation, two predictions: a
+    # cat on the dog (a mistake) and a confident dog elsewhere (possibly
+    # missing).  The samples of t_dupes have ground truth and no
+    # predictions (possibly spurious).  Orientation-carrying files of every format among them:
+    # boxes are in the stored frame, so the drawing is too.
+    EVAL = ("png_rgba16", "png_gray16", "tiff_orient6", "webp_lossless_alpha",
+            "gif_interlaced", "bmp_8_palette", "png_orient6", "webp_orient8",
+            "jpeg_orient6")
+    GT_BOX, PRED_BOX = [20, 30, 40, 50], [100, 60, 40, 40]
+    CAT_BOX = [26, 30, 40, 50]   # IoU 0.74 with GT_BOX, edges apart
+
+    def drawn_frame(stem, b):
+        """Checks a drawn file: a JPEG of the stored size, the source's
+        pixels away from the boxes, the ground truth's green edge and the
+        prediction's magenta edge where the label says (stored frame)."""
+        from PIL import Image
+        im = pil_open(b)
+        eq(im.format, "JPEG", stem + " drawn as JPEG")
+        eq(im.size, (W, H), stem + " drawn size (stored frame)")
+        src = pil_open(read(src_of[stem + EXT[man_fmt(stem)]]))
+        if src.size != (W, H):   # Pillow turned the TIFF (6): turn it back
+            src = src.transpose(Image.Transpose.ROTATE_90)
+        if src.mode in ("RGBA", "LA", "PA", "P"):
+            bg = Image.new("RGBA", src.size, (255, 255, 255, 255))
+            src = Image.alpha_composite(bg, src.convert("RGBA"))
+        if src.mode in ("I;16", "I"):
+            src = src.convert("I").point(lambda v: v * (1 / 256)).convert(
+                "L")
+        rgb, ref = im.convert("RGB"), src.convert("RGB")
+        # Away from both boxes and their captions: the picture itself
+        # (blurred: the drawn JPEG's noise on a dithered GIF is 10 levels).
+        from PIL import ImageFilter
+        quiet = (65, 100, 95, 120)
+        d = mad(rgb.filter(ImageFilter.BoxBlur(2)).crop(quiet),
+                ref.filter(ImageFilter.BoxBlur(2)).crop(quiet))
+        if d > 4.0:
+            raise AssertionError("%s: drawn picture differs by %.2f away "
+                                 "from the boxes" % (stem, d))
+
+        def shift(x, y0, y1):
+            """Colour the drawing added along column x (of x-1..x+1, the
+            strongest): green minus magenta, averaged over the rows."""
+            best = 0.0
+            for xx in (x - 1, x, x + 1):
+                d = [0.0, 0.0, 0.0]
+                for y in range(y0, y1):
+                    a, r = rgb.getpixel((xx, y)), ref.getpixel((xx, y))
+                    for c in range(3):
+                        d[c] += (a[c] - r[c]) / (y1 - y0)
+                v = d[1] - (d[0] + d[2]) / 2
+                best = v if abs(v) > abs(best) else best
+            return best
+        g = shift(GT_BOX[0], GT_BOX[1] + 15, GT_BOX[1] + GT_BOX[3] - 5)
+        if g < 25:
+            raise AssertionError("%s: no green ground-truth edge at x=%d "
+                                 "(%.1f)" % (stem, GT_BOX[0], g))
+        m = shift(PRED_BOX[0], PRED_BOX[1] + 15,
+                  PRED_BOX[1] + PRED_BOX[3] - 5)
+        if m > -25:
+            raise AssertionError("%s: no magenta prediction edge at x=%d "
+                                 "(%.1f)" % (stem, PRED_BOX[0], m))
+
+    def man_fmt(stem):
+        return next(v[0] for f, v in man.items()
+                    if os.path.splitext(f)[0] == stem)
+
+    def t_eval_views():
+        for stem in EVAL:
+            lab = os.path.join(mnt, "labels", stem + ".json")
+            doc = json.loads(read(lab))
+            doc["fields"]["ground_truth"] = [{"label": "dog",
+                                              "bbox": GT_BOX}]
+            doc["fields"]["predictions"] = [
+                {"label": "cat", "bbox": CAT_BOX, "confidence": 0.9},
+                {"label": "dog", "bbox": PRED_BOX, "confidence": 0.99}]
+            write(lab, json.dumps(doc))
+        write(os.path.join(mnt, "eval", "run"), "fmt\n")
+        V = os.path.join(mnt, "views")
+        shown = {}
+        for view in ("mistakes", "possible-missing", "possible-spurious"):
+            files = os.listdir(os.path.join(V, view))
+            names = {f.split("-", 1)[1]: f for f in files}
+            stems = DUPES if view == "possible-spurious" else EVAL
+            eq(sorted(names), sorted(s + ".jpg" for s in stems), view)
+            for stem in stems:
+                p = os.path.join(V, view, names[stem + ".jpg"])
+                b = read(p)
+                eq(os.stat(p).st_size, len(b), "size at lookup of " + p)
+                if view == "possible-spurious":
+                    eq(pil_open(b).size, (W, H), p)
+                else:
+                    drawn_frame(stem, b)
+            shown[view] = names
+        # mv of a drawn file into a tag tags its sample, under the drawn
+        # name or the sample's own name; the tag lists the sample.
+        T = os.path.join(mnt, "tags", "drawn")
+        os.mkdir(T)
+        for i, stem in enumerate(EVAL):
+            view = ("mistakes", "possible-missing")[i % 2]
+            own, f = stem + EXT[man_fmt(stem)], shown[view][stem + ".jpg"]
+            os.rename(os.path.join(V, view, f),
+                      os.path.join(T, own if i % 3 else f))
+            if shown[view][stem + ".jpg"] not in os.listdir(
+                    os.path.join(V, view)):
+                raise AssertionError("%s left %s" % (stem, view))
+        for stem in ("png_palette", "gif_single"):   # from views/dupes
+            os.rename(os.path.join(V, "dupes", stem + ".jpg"),
+                      os.path.join(T, stem + ".jpg"))
+        os.rename(os.path.join(V, "possible-spurious",
+                               shown["possible-spurious"]["webp_alpha.jpg"]),
+                  os.path.join(T, "webp_alpha.webp"))
+        want = sorted(s + EXT[man_fmt(s)] for s in
+                      EVAL + ("png_palette", "gif_single", "webp_alpha"))
+        eq(sorted(os.listdir(T)), want, "tags/drawn")
+        for name in want:
+            eq(sha(read(os.path.join(T, name))), sha(read(src_of[name])),
+               "tags/drawn/" + name)
+        # Any other name is refused, and a converted VOC file shows no
+        # original bytes to tag.
+        import errno
+        try:
+            os.rename(os.path.join(V, "dupes", "bmp_32_topdown.jpg"),
+                      os.path.join(T, "bmp_32_topdown.png"))
+            raise AssertionError("rename to another name succeeded")
+        except OSError as e:
+            eq(e.errno, errno.EINVAL, "another name")
+        try:
+            os.rename(os.path.join(mnt, "export", "voc", "JPEGImages",
+                                   "png_rgb8.jpg"),
+                      os.path.join(T, "png_rgb8.jpg"))
+            raise AssertionError("mv of a converted VOC file succeeded")
+        except OSError as e:
+            eq(e.errno, errno.EPERM, "converted VOC file")
+        if "bmp_32_topdown.bmp" in os.listdir(T) or \
+                "png_rgb8.png" in os.listdir(T):
+            raise AssertionError("a refused mv tagged")
+    ck.run("evaluation views draw on any format in the stored frame; mv "
+           "of drawn files (dupes, evaluation views) tags their samples",
+           t_eval_views)
 
     def t_exports():
         # Every sample gets a box; one is in `val`, the others in `train`.
@@ -597,6 +740,43 @@ def body(ck, w):
             eq((int(rows[name]["width"]), int(rows[name]["height"])),
                (W, H), name + " size")
     ck.run("headers longer than the first read: sizes right", t_long_headers)
+
+    def t_orientation_as_viewer():
+        # The features see each picture as a viewer shows it: a file of
+        # any format with EXIF orientation 6 groups with a copy whose
+        # pixels Pillow turned 90 degrees clockwise, orientation 8 with
+        # the anticlockwise copy, and neither with the unturned picture.
+        d = w.sub("orient")
+        os.makedirs(d)
+        for f in ("jpeg_orient6.jpg", "png_orient6.png", "tiff_orient6.tif",
+                  "webp_orient8.webp", "png_rgb8.png", "jpeg_baseline.jpg"):
+            shutil.copy(os.path.join(data, f), os.path.join(d, f))
+        from PIL import Image
+        im = pil_open(read(os.path.join(data, "png_rgb8.png")))
+        im.transpose(Image.Transpose.ROTATE_270).save(
+            os.path.join(d, "turned_cw.png"))
+        im.transpose(Image.Transpose.ROTATE_90).save(
+            os.path.join(d, "turned_ccw.png"))
+        st = w.sub("orient-store")
+        p = curate("import", "--store", st, d)
+        if "imported 8 image files: 8 new" not in p.stdout:
+            raise AssertionError(p.stdout + p.stderr)
+        import csv
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+            curate("table", "--store", st).stdout))}
+        g = {n: r["neardup_group"] for n, r in rows.items()}
+        for n in ("jpeg_orient6", "png_orient6", "tiff_orient6"):
+            eq(g[n], g["turned_cw"], n + " groups with the clockwise copy")
+            eq((int(rows[n]["width"]), int(rows[n]["height"])), (W, H),
+               n + " stored size")
+        eq(g["webp_orient8"], g["turned_ccw"],
+           "webp_orient8 groups with the anticlockwise copy")
+        eq(g["png_rgb8"], g["jpeg_baseline"], "the unturned pair")
+        if len({g["turned_cw"], g["turned_ccw"], g["png_rgb8"]}) != 3 or \
+                "" in (g["turned_cw"], g["turned_ccw"], g["png_rgb8"]):
+            raise AssertionError("three distinct groups: %r" % g)
+    ck.run("EXIF orientation applied as a viewer would, for every format "
+           "that carries it", t_orientation_as_viewer)
 
 
 run_suite("curatefs-formats-", body)
