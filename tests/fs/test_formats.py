@@ -581,8 +581,9 @@ def body(ck, w):
                 fmt, cw, chh, o, _c = man.get(
                     os.path.basename(src_of[i["name"]]),
                     ("", W, H, 1, 3))
-                want = (chh, cw) if o >= 5 and fmt in ("jpeg", "tiff") \
-                    else (cw, chh)
+                # CVAT reports a frame's size as displayed: Pillow's EXIF
+                # orientation, for every format that carries it.
+                want = (chh, cw) if o >= 5 else (cw, chh)
                 eq((i["width"], i["height"]), want, "frame size " +
                    i["name"])
         finally:
