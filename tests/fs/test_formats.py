@@ -524,7 +524,9 @@ def body(ck, w):
                 bg = Image.new("RGBA", sim.size, (255, 255, 255, 255))
                 sim = Image.alpha_composite(bg, sim.convert("RGBA"))
             if sim.mode == "I;16" or sim.mode == "I":
-                continue   # Pillow's 16-bit gray has no RGB view
+                # Pillow's 16-bit gray clips to 255 when made RGB: scale it
+                sim = sim.convert("I").point(lambda v: v * (1 / 256)) \
+                    .convert("L")
             if sim.size != jim.size:   # Pillow turned an oriented TIFF
                 eq(sim.size, jim.size[::-1], name + " turned size")
                 continue
