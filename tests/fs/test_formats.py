@@ -560,6 +560,77 @@ def body(ck, w):
     ck.run("exports: COCO/YOLO own bytes, VOC JPEG (torchvision), "
            "ImageNet crops, exact sizes", t_exports)
 
+    def turned_box(box, o, inverse=False):
+        """A box [x1, y1, x2, y2] of a stored W x H frame in the frame
+        Pillow's ImageOps.exif_transpose makes of it (as CVAT shows an
+        image), or back with inverse: a mask turned by Pillow."""
+        from PIL import Image, ImageOps
+        size = (H, W) if inverse and o >= 5 else (W, H)
+        im = Image.new("L", size, 0)
+        im.paste(255, tuple(int(v) for v in box))
+        if not inverse:
+            im.getexif()[0x0112] = o
+            return list(ImageOps.exif_transpose(im).getbbox())
+        back = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270,
+                2: Image.Transpose.FLIP_LEFT_RIGHT,
+                3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM,
+                5: Image.Transpose.TRANSPOSE,
+                7: Image.Transpose.TRANSVERSE}
+        return list(im.transpose(back[o]).getbbox()) if o in back else box
+
+    def cvat_boxes_turned(srv, env, tid, imgs):
+        # Each box as pushed: in the frame CVAT shows (Pillow's turn of
+        # the stored frame), for the oriented files of every format.
+        frame_of = {i["name"]: i["frame"] for i in imgs}
+        shapes = srv.list_annotations(task_id=tid)["shapes"]
+        by_frame = {}
+        for sh in shapes:
+            by_frame.setdefault(sh["frame"], []).append(sh)
+        oriented = {n: o for n, o in (("jpeg_orient6.jpg", 6),
+                                      ("png_orient6.png", 6),
+                                      ("tiff_orient6.tif", 6),
+                                      ("webp_orient8.webp", 8),
+                                      ("png_rgb8.png", 1))}
+        stored = [GT_BOX[0], GT_BOX[1], GT_BOX[0] + GT_BOX[2],
+                  GT_BOX[1] + GT_BOX[3]]
+        for name, o in oriented.items():
+            sh = by_frame.get(frame_of[name], [])
+            eq([s["points"] for s in sh], [turned_box(stored, o)],
+               "box of %s in CVAT's frame (orientation %d)" % (name, o))
+        # An annotator moves the box of each by 10 px right in what CVAT
+        # shows; the pull brings it back to the stored frame, and every
+        # other box is unchanged.
+        for name, o in oriented.items():
+            sh = by_frame[frame_of[name]][0]
+            pts = [sh["points"][0] + 10, sh["points"][1],
+                   sh["points"][2] + 10, sh["points"][3]]
+            srv.edit_annotation("shapes", sh["id"], points=pts)
+        before = {n: json.loads(read(os.path.join(
+            mnt, "labels", os.path.splitext(n)[0] + ".json")))
+            for n in src_of}
+        p = subprocess.run([CURATE, "cvat", "pull", "--store", store, "all"],
+                           capture_output=True, text=True, env=env,
+                           timeout=300)
+        nbox = len(shapes)
+        if p.returncode != 0 or "%d updated, 0 deleted, 0 added, %d " \
+                "unchanged" % (len(oriented), nbox - len(oriented)) \
+                not in p.stdout:
+            raise AssertionError("pull: %s %s" % (p.stdout, p.stderr))
+        for n in src_of:
+            doc = json.loads(read(os.path.join(
+                mnt, "labels", os.path.splitext(n)[0] + ".json")))
+            if n not in oriented:
+                eq(doc["fields"], before[n]["fields"], "untouched " + n)
+                continue
+            o = oriented[n]
+            shown = turned_box(stored, o)
+            moved = turned_box([shown[0] + 10, shown[1], shown[2] + 10,
+                                shown[3]], o, inverse=True)
+            b = doc["fields"]["ground_truth"][0]["bbox"]
+            eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], moved,
+               "pulled box of %s in the stored frame" % n)
+
     def t_cvat():
         import cvat_server
         pw = "fmt-pw-%d" % os.getpid()
@@ -588,9 +659,11 @@ def body(ck, w):
                 want = (chh, cw) if o >= 5 else (cw, chh)
                 eq((i["width"], i["height"]), want, "frame size " +
                    i["name"])
+            cvat_boxes_turned(srv, env, tid, imgs)
         finally:
             srv.stop()
-    ck.run("cvat push uploads the original bytes of every format", t_cvat)
+    ck.run("cvat push uploads the original bytes of every format; boxes "
+           "follow the frames CVAT shows turned by EXIF orientation", t_cvat)
 
     m.umount()
 
