@@ -312,8 +312,9 @@ def body(ck, w):
     # Samples with a dog box and, at the evaluation, two predictions: a
     # cat on the dog (a mistake) and a confident dog elsewhere (possibly
     # missing).  The samples of t_dupes have ground truth and no
-    # predictions (possibly spurious).  Orientation-carrying files of every format among them:
-    # boxes are in the stored frame, so the drawing is too.
+    # predictions (possibly spurious).  Orientation-carrying files of
+    # every format among them: boxes are in the stored frame, so the
+    # drawing is too.
     EVAL = ("png_rgba16", "png_gray16", "tiff_orient6", "webp_lossless_alpha",
             "gif_interlaced", "bmp_8_palette", "png_orient6", "webp_orient8",
             "jpeg_orient6")
@@ -696,6 +697,57 @@ def body(ck, w):
         shutil.rmtree(bdir)
     ck.run("broken files per format: each reported, nothing else changes",
            t_broken)
+
+    def t_damaged_data():
+        # Damage past the header (a bad CRC inside a PNG's image data,
+        # bytes changed in the middle of the others): the header pass
+        # imports each file, the content pass names it with a note (not
+        # a skipped file), and it has no features: it stays out of the
+        # near-duplicate group its intact copy is in.
+        d = w.sub("damaged")
+        os.makedirs(d)
+        damaged = ("png_rgb8.png", "png_interlaced.png", "webp_lossy.webp",
+                   "tiff_gray8_lzw.tif", "gif_single.gif")
+        for f in damaged:
+            b = bytearray(read(os.path.join(data, f)))
+            if f.endswith(".png"):
+                b[b.index(b"IDAT") + 200] ^= 0xFF
+            else:
+                for k in range(len(b) // 2, len(b) // 2 + 40):
+                    b[k] ^= 0x5A
+            open(os.path.join(d, "bad_" + f), "wb").write(b)
+        shutil.copy(os.path.join(data, "png_rgb8.png"),
+                    os.path.join(d, "good_png.png"))
+        shutil.copy(os.path.join(data, "jpeg_baseline.jpg"),
+                    os.path.join(d, "good_jpg.jpg"))
+        st = w.sub("damaged-store")
+        p = curate("import", "--store", st, d)
+        n = len(damaged) + 2
+        if "imported %d image files: %d new" % (n, n) not in p.stdout or \
+                " 0 skipped" not in p.stdout or \
+                "2 with new features" not in p.stdout:
+            raise AssertionError(p.stdout + p.stderr)
+        for f in damaged:
+            lines = [ln for ln in p.stderr.splitlines() if "bad_" + f in ln]
+            eq(lines, ["note bad_%s: no features: the image data cannot "
+                       "be decoded" % f], "report of bad_" + f)
+        if "skipped" in p.stderr:
+            raise AssertionError("a file reported as skipped: " + p.stderr)
+        import csv
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+            curate("table", "--store", st).stdout))}
+        eq(len(rows), n, "samples")
+        if not rows["good_png"]["neardup_group"]:
+            raise AssertionError("the intact pair is in no group")
+        eq(rows["good_png"]["neardup_group"],
+           rows["good_jpg"]["neardup_group"], "the intact pair")
+        for f in damaged:
+            stem = "bad_" + os.path.splitext(f)[0]
+            eq((int(rows[stem]["width"]), int(rows[stem]["height"])), (W, H),
+               stem + " size from its header")
+            eq(rows[stem]["neardup_group"], "", stem + " in no group")
+    ck.run("data damaged past the header: imported by its header, a note "
+           "naming it, no features", t_damaged_data)
 
     def t_walk_hardening():
         d = w.sub("odd")
