@@ -380,6 +380,7 @@ void cvat_shapes_free(struct cvat_shape *s, size_t n);
  * Orientation 1 (or out of range) leaves b as it is, bit for bit. */
 void cvat_box_orient(int orientation, double w, double h, bool to_view,
                      double b[4]);
+
 /* Replaces the task's annotations with these rectangles (PUT: repeating
  * it is harmless).  label_id values go into each label's `label_id`
  * attribute.  The server's copies, with their ids, come back in *ret
