@@ -54,6 +54,11 @@
 /* Default of neardup.verify: pairs scoring below it are not near
  * duplicates (measured: docs/ARCHITECTURE.md §10). */
 #define IMGVERIFY_ACCEPT_DEFAULT 0.7
+/* An alignment counts only if each quadrant of the centre agrees: the
+ * normalised squared difference of the two detail images there stays
+ * under this (0 same, about 1 unrelated; measured: docs/ARCHITECTURE.md
+ * §10). */
+#define IMGVERIFY_QUAD_MAX 0.3
 
 /* The thumbnail of the region [x0, x1) x [y0, y1) of an RGB or grey image
  * (normally imgfeat_content()'s box).  Returns 0, or -EINVAL (bad image
@@ -61,13 +66,32 @@
 int imgverify_thumb(const struct image *im, int x0, int y0, int x1, int y1,
                     uint8_t out[IMGVERIFY_BYTES]);
 
-/* How well two thumbnails match once aligned (above), in [-1, 1]: the
- * best correlation of the alignments tried.  The search stops as soon as
- * one reaches `enough` (pass a value above 1 for the best of all).  Not
- * quite symmetric (a is the reference of the alignment): callers that
- * need one answer per pair pass the pair in a fixed order.  A thumbnail
- * with no detail (flat) scores 1 with anything: there is nothing to
- * check, the features decide alone. */
+/* A thumbnail made ready for scoring: its detail and smoothed planes and
+ * its detail energy.  Made once per sample (imgverify_prepare()) and
+ * shared by every pair it is in, so that a large group costs one
+ * preparation per sample, not two per pair.  8 KB; caller-owned, read
+ * only by the score. */
+struct imgverify_prep {
+  float detail[IMGVERIFY_SIDE][IMGVERIFY_SIDE];
+  float smooth[IMGVERIFY_SIDE][IMGVERIFY_SIDE];
+  double energy;   /* of the detail, per pixel of the centre */
+};
+
+void imgverify_prepare(const uint8_t t[IMGVERIFY_BYTES],
+                       struct imgverify_prep *out);
+
+/* How well two prepared thumbnails match once aligned (above), in
+ * [-1, 1]: the best correlation of the alignments tried whose quadrants
+ * all agree, -1 when none does.  The search stops as soon as one reaches
+ * `enough` (pass a value above 1 for the best of all).  Not quite
+ * symmetric (a is the reference of the alignment): callers that need one
+ * answer per pair pass the pair in a fixed order.  A thumbnail with no
+ * detail (flat) scores 1 with anything: there is nothing to check, the
+ * features decide alone. */
+double imgverify_score_prep(const struct imgverify_prep *a,
+                            const struct imgverify_prep *b, double enough);
+
+/* imgverify_score_prep() of two raw thumbnails (prepares both). */
 double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
                        const uint8_t b[IMGVERIFY_BYTES], double enough);
 
