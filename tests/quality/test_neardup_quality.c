@@ -727,9 +727,9 @@ TEST(verify_same_layout_import)
  * the same in every screenshot) around a white canvas; each screenshot
  * has its own few blots of paint in the upper right of the canvas.  The
  * window's detail dominates the thumbnail, so a whole-picture correlation
- * finds many of these pairs alike (the earlier rule kept about a third of
- * them: 207 false pairs in the groups); the quadrant rule (imgverify.h)
- * sees the canvas quadrant disagree.  Copies that must stay with their screenshot: a caption over
+ * finds many of these pairs alike (without the quadrant rule the groups
+ * hold 207 false pairs); the quadrant rule (imgverify.h) sees the
+ * canvas's quadrant disagree.  Copies that must stay with their screenshot: a caption over
  * the palette, crops of 5 and 10 %, a 2 degree rotation, a re-encode. */
 #define UI_W 320
 #define UI_H 240
