@@ -220,11 +220,11 @@ static void detail(const plane in, plane out)
     }
 }
 
-static void load(const uint8_t *b, bool mirror, plane out)
+static void load(const uint8_t *b, plane out)
 {
   for (int y = 0; y < N; y++)
     for (int x = 0; x < N; x++)
-      out[y][x] = b[y * N + (mirror ? N - 1 - x : x)];
+      out[y][x] = b[y * N + x];
 }
 
 /* Normalised correlation of two planes over the pixels m or more from
@@ -508,7 +508,6 @@ static double ncc_warped(const plane da, const plane db, const double *p)
   return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : -1;
 }
 
-
 /* ---- the score ---- */
 
 /* The mirror image of a plane (left-right): the 5x5 mean and the
@@ -583,7 +582,7 @@ void imgverify_prepare(const uint8_t t[IMGVERIFY_BYTES],
 {
   plane raw;
 
-  load(t, false, raw);
+  load(t, raw);
   detail(raw, out->detail);
   smooth(raw, out->smooth);
   ncc_plain(out->detail, out->detail, MARGIN, &out->energy, NULL);
