@@ -11,6 +11,7 @@
 
 #define N IMGVERIFY_SIDE
 #define LEVELS 3                   /* pyramid levels at most */
+
 /* Luma weights halfway between BT.601 and Rec. 709, as imgfeat.c: grey
  * copies are made with either. */
 #define W_R 0.2558
@@ -23,6 +24,11 @@
  * any detail: two copies rotated alike would match on them) and the
  * edges a crop takes away. */
 #define MARGIN (N / 8)
+/* A pair whose best coarse alignment correlates below this is not
+ * refined: no copy of the quality sets came below 0.28 there, while most
+ * pairs of different pictures do, and the fine level is two thirds of
+ * an alignment's cost. */
+#define COARSE_MIN 0.2
 /* The share of pixels that must stay inside both after the warp. */
 #define MIN_OVERLAP 0.4
 /* A picture whose thumbnail cells span fewer grey levels is flat: it has
@@ -214,11 +220,11 @@ static void detail(const plane in, plane out)
     }
 }
 
-static void load(const uint8_t *b, bool mirror, plane out)
+static void load(const uint8_t *b, plane out)
 {
   for (int y = 0; y < N; y++)
     for (int x = 0; x < N; x++)
-      out[y][x] = b[y * N + (mirror ? N - 1 - x : x)];
+      out[y][x] = b[y * N + x];
 }
 
 /* Normalised correlation of two planes over the pixels m or more from
@@ -270,6 +276,36 @@ static bool sample(const float *p, int n, double x, double y, double *v)
   p += iy * N + ix;
   *v = (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) +
        fy * ((1 - fx) * p[N] + fx * p[N + 1]);
+  return true;
+}
+
+/* sample() of b and its two gradient planes at one point: the weights
+ * are computed once (the alignment's inner loop). */
+static bool sample3(const float *b, const float *gx, const float *gy,
+                    int n, double x, double y, double v[3])
+{
+  int ix, iy;
+  double fx, fy, w00, w01, w10, w11;
+  const float *pl[3] = { b, gx, gy };
+
+  if (!(x >= 0 && y >= 0 && x <= n - 1 && y <= n - 1))
+    return false;
+  ix = (int)x;
+  iy = (int)y;
+  if (ix > n - 2)
+    ix = n - 2;
+  if (iy > n - 2)
+    iy = n - 2;
+  fx = x - ix;
+  fy = y - iy;
+  w00 = (1 - fy) * (1 - fx);
+  w01 = (1 - fy) * fx;
+  w10 = fy * (1 - fx);
+  w11 = fy * fx;
+  for (int k = 0; k < 3; k++) {
+    const float *p = pl[k] + iy * N + ix;
+    v[k] = w00 * p[0] + w01 * p[1] + w10 * p[N] + w11 * p[N + 1];
+  }
   return true;
 }
 
@@ -336,13 +372,14 @@ static void align_level(const float *a, const float *b, const float *gx,
     memset(g, 0, sizeof(g));
     for (int y = mg; y < n - mg; y++)
       for (int x = mg; x < n - mg; x++) {
-        double xc = x - c, yc = y - c, u, v, bv, bx, by, j[NP], r;
+        double xc = x - c, yc = y - c, u, v, s[3], bv, bx, by, j[NP], r;
         double av = a[y * N + x];
         warp(p, xc, yc, &u, &v);
-        if (!sample(b, n, u + c, v + c, &bv) ||
-            !sample(gx, n, u + c, v + c, &bx) ||
-            !sample(gy, n, u + c, v + c, &by))
+        if (!sample3(b, gx, gy, n, u + c, v + c, s))
           continue;
+        bv = s[0];
+        bx = s[1];
+        by = s[2];
         r = bv - (1 + p[6]) * av - p[7];
         j[0] = bx * xc;
         j[1] = bx * yc;
@@ -405,27 +442,37 @@ static void halve(const float *in, int n, float *out)
                         in[(2 * y + 1) * N + 2 * x + 1]) / 4;
 }
 
-/* The affine warp from a's smoothed plane to b's: a pyramid of 2x2
- * means down to a side of about 16, aligned coarse to fine. */
-static void align(const plane sa, const plane sb, double scale, double *p)
-{
-  plane pa[LEVELS], pb[LEVELS], gx, gy;
-  int nl = 1, n;
+/* The two levels of the alignment of a's smoothed plane to b's: 2x2
+ * means down to 16 x 16, and b's gradients at each; built once per pair
+ * and shared by every start. */
+struct pyr {
+  plane a[LEVELS], b[LEVELS], gx[LEVELS], gy[LEVELS];
+  int nl;
+};
 
-  memset(p, 0, NP * sizeof(*p));
-  p[0] = p[3] = scale;
-  memcpy(pa[0], sa, sizeof(plane));
-  memcpy(pb[0], sb, sizeof(plane));
-  for (n = N; nl < LEVELS && n / 2 >= 12; nl++, n /= 2) {
-    halve(&pa[nl - 1][0][0], n, &pa[nl][0][0]);
-    halve(&pb[nl - 1][0][0], n, &pb[nl][0][0]);
+static void pyr_build(const plane sa, const plane sb, struct pyr *py)
+{
+  int n;
+
+  py->nl = 1;
+  memcpy(py->a[0], sa, sizeof(plane));
+  memcpy(py->b[0], sb, sizeof(plane));
+  for (n = N; py->nl < LEVELS && n / 2 >= 12; py->nl++, n /= 2) {
+    halve(&py->a[py->nl - 1][0][0], n, &py->a[py->nl][0][0]);
+    halve(&py->b[py->nl - 1][0][0], n, &py->b[py->nl][0][0]);
   }
-  for (int l = nl - 1; l >= 0; l--) {
-    n = N >> l;
-    gradients(&pb[l][0][0], n, &gx[0][0], &gy[0][0]);
-    align_level(&pa[l][0][0], &pb[l][0][0], &gx[0][0], &gy[0][0], n,
-                l == nl - 1 ? 12 : 6, p);
-    if (l > 0) {   /* centred coordinates double at the next level */
+  for (int l = 0; l < py->nl; l++)
+    gradients(&py->b[l][0][0], N >> l, &py->gx[l][0][0], &py->gy[l][0][0]);
+}
+
+/* Gauss-Newton on the levels hi down to lo of the pyramid, from p (in
+ * the coordinates of level hi); p ends in those of level lo. */
+static void align_levels(const struct pyr *py, int hi, int lo, double *p)
+{
+  for (int l = hi; l >= lo; l--) {
+    align_level(&py->a[l][0][0], &py->b[l][0][0], &py->gx[l][0][0],
+                &py->gy[l][0][0], N >> l, l == py->nl - 1 ? 12 : 6, p);
+    if (l > lo) {   /* centred coordinates double at the next level */
       p[4] *= 2;
       p[5] *= 2;
     }
@@ -461,43 +508,150 @@ static double ncc_warped(const plane da, const plane db, const double *p)
   return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : -1;
 }
 
+/* ---- the score ---- */
+
+/* The mirror image of a plane (left-right): the 5x5 mean and the
+ * smoothing are symmetric, so the detail and smoothed planes of a
+ * mirrored thumbnail are these planes mirrored. */
+static void flip(const plane in, plane out)
+{
+  for (int y = 0; y < N; y++)
+    for (int x = 0; x < N; x++)
+      out[y][x] = in[y][N - 1 - x];
+}
+
+/* The worst quadrant of the centre under the warp: a's and b's detail,
+ * each scaled to unit energy over the pixels the warp keeps, and per
+ * quadrant their squared difference over their energy (plus half the
+ * mean quadrant energy, so that a quadrant with little detail on both
+ * sides, a blank canvas, does not count).  0 for identical detail, about
+ * 1 where one side has detail the other lacks or the two disagree. */
+static double quad_worst(const plane da, const plane db, const double *p)
+{
+  enum { Q = (N - 2 * MARGIN) / 2 };
+  double c = (N - 1) / 2.0, saa = 0, sbb = 0, ga, gb, tot = 0, worst = 0;
+  double r[2][2] = { { 0 } }, e[2][2] = { { 0 } };
+  float bw[N][N];
+  bool in[N][N];
+
+  for (int y = MARGIN; y < N - MARGIN; y++)
+    for (int x = MARGIN; x < N - MARGIN; x++) {
+      double u, v, b = 0;
+      warp(p, x - c, y - c, &u, &v);
+      in[y][x] = sample(&db[0][0], N, u + c, v + c, &b);
+      bw[y][x] = (float)b;
+      if (in[y][x]) {
+        saa += (double)da[y][x] * da[y][x];
+        sbb += b * b;
+      }
+    }
+  if (!(saa > 0 && sbb > 0))
+    return 1;
+  ga = 1 / sqrt(saa);
+  gb = 1 / sqrt(sbb);
+  for (int y = MARGIN; y < N - MARGIN; y++)
+    for (int x = MARGIN; x < N - MARGIN; x++) {
+      int qy = (y - MARGIN) / Q, qx = (x - MARGIN) / Q;
+      double a = da[y][x] * ga, b = bw[y][x] * gb;
+      if (!in[y][x])
+        continue;
+      r[qy][qx] += (a - b) * (a - b);
+      e[qy][qx] += a * a + b * b;
+      tot += a * a + b * b;
+    }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      double v = r[i][j] / (e[i][j] + tot / 8);
+      worst = v > worst ? v : worst;
+    }
+  return worst;
+}
+
+/* A candidate alignment scoring corr: it counts only if no quadrant
+ * disagrees; the better of it and best. */
+static double consider(const plane da, const plane db, const double *p,
+                       double corr, double best)
+{
+  if (corr <= best || quad_worst(da, db, p) > IMGVERIFY_QUAD_MAX)
+    return best;
+  return corr;
+}
+
+void imgverify_prepare(const uint8_t t[IMGVERIFY_BYTES],
+                       struct imgverify_prep *out)
+{
+  plane raw;
+
+  load(t, raw);
+  detail(raw, out->detail);
+  smooth(raw, out->smooth);
+  ncc_plain(out->detail, out->detail, MARGIN, &out->energy, NULL);
+}
+
+double imgverify_score_prep(const struct imgverify_prep *a,
+                            const struct imgverify_prep *b, double enough)
+{
+  static const double ident[NP] = { 0 };
+  plane dbm, sbm;
+  const float (*db)[N];
+  struct pyr py;
+  double best = -1, p[3][NP], c[3];
+  bool mir;
+
+  if (a->energy < FLAT_ENERGY || b->energy < FLAT_ENERGY)
+    return 1;   /* no detail to compare: the features decide alone */
+  /* Only what each step needs, in order: most pairs of a large group of
+   * copies end at the first comparison. */
+  best = consider(a->detail, b->detail, ident,
+                  ncc_plain(a->detail, b->detail, MARGIN, NULL, NULL), best);
+  if (best >= enough)
+    return best;
+  flip(b->detail, dbm);
+  best = consider(a->detail, dbm, ident,
+                  ncc_plain(a->detail, dbm, MARGIN, NULL, NULL), best);
+  if (best >= EARLY_ACCEPT || best >= enough)
+    return best;
+  flip(b->smooth, sbm);
+  /* The mirror whose coarse picture fits better is aligned. */
+  mir = ncc_plain(a->smooth, sbm, 0, NULL, NULL) >
+        ncc_plain(a->smooth, b->smooth, 0, NULL, NULL);
+  db = mir ? dbm : b->detail;
+  pyr_build(a->smooth, mir ? sbm : b->smooth, &py);
+  /* From the identity, and from b a central crop of a or a of b: a
+   * start near the answer converges where the identity may not.  Each
+   * start is aligned on the coarse level; only the best of them, by the
+   * detail correlation there, is refined on the full one (the fine level
+   * is two thirds of an alignment's cost). */
+  for (int k = 0; k < 3; k++) {
+    static const double start[3] = { 0, 1 / 0.9 - 1, 0.9 - 1 };
+    memset(p[k], 0, sizeof(p[k]));
+    p[k][0] = p[k][3] = start[k];
+    align_levels(&py, py.nl - 1, py.nl > 1 ? 1 : 0, p[k]);
+    if (py.nl > 1) {
+      p[k][4] *= 2;
+      p[k][5] *= 2;
+    }
+    c[k] = ncc_warped(a->detail, db, p[k]);
+  }
+  {
+    int k = c[1] > c[0] ? 1 : 0;
+    k = c[2] > c[k] ? 2 : k;
+    if (c[k] < COARSE_MIN)
+      return best;
+    if (py.nl > 1)
+      align_levels(&py, 0, 0, p[k]);
+    best = consider(a->detail, db, p[k], ncc_warped(a->detail, db, p[k]),
+                    best);
+  }
+  return best;
+}
+
 double imgverify_score(const uint8_t a[IMGVERIFY_BYTES],
                        const uint8_t b[IMGVERIFY_BYTES], double enough)
 {
-  plane pa, pb, pbm, sa, sb, sbm, da, db, dbm;
-  double ea, eb, s0, s0m, best, p[NP];
-  bool mir;
+  struct imgverify_prep pa, pb;
 
-  /* Only what each step needs, in order: most pairs of a large group of
-   * copies end at the first comparison, and the smoothing is for the
-   * alignment alone. */
-  load(a, false, pa);
-  load(b, false, pb);
-  detail(pa, da);
-  detail(pb, db);
-  s0 = ncc_plain(da, db, MARGIN, &ea, &eb);
-  if (ea < FLAT_ENERGY || eb < FLAT_ENERGY)
-    return 1;   /* no detail to compare: the features decide alone */
-  if (s0 >= enough)
-    return s0;   /* the mirror could only score higher */
-  load(b, true, pbm);
-  detail(pbm, dbm);
-  s0m = ncc_plain(da, dbm, MARGIN, NULL, NULL);
-  best = s0 > s0m ? s0 : s0m;
-  if (best >= EARLY_ACCEPT || best >= enough)
-    return best;
-  smooth(pa, sa);
-  smooth(pb, sb);
-  smooth(pbm, sbm);
-  /* The mirror whose coarse picture fits better is aligned. */
-  mir = ncc_plain(sa, sbm, 0, NULL, NULL) > ncc_plain(sa, sb, 0, NULL, NULL);
-  /* From the identity, and from b a central crop of a or a of b: a
-   * start near the answer converges where the identity may not. */
-  for (int k = 0; k < 3 && best < EARLY_ACCEPT && best < enough; k++) {
-    static const double start[3] = { 0, 1 / 0.9 - 1, 0.9 - 1 };
-    align(sa, mir ? sbm : sb, start[k], p);
-    s0 = ncc_warped(da, mir ? dbm : db, p);
-    best = s0 > best ? s0 : best;
-  }
-  return best;
+  imgverify_prepare(a, &pa);
+  imgverify_prepare(b, &pb);
+  return imgverify_score_prep(&pa, &pb, enough);
 }

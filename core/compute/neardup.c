@@ -605,9 +605,30 @@ struct vjob {
   const struct neardup_input *in;
   const size_t *src;
   const uint64_t *uid;
+  /* The prepared thumbnails: prep[pidx[u]] for distinct row u
+   * (NULL: every pair prepares its two, past VERIFY_PREP_MAX). */
+  struct imgverify_prep *prep;
+  const size_t *pidx;
+  const size_t *prow;    /* the rows to prepare, nprep of them */
+  size_t nprep;
 };
 
 #define VERIFY_CHUNK 32
+/* Bytes of prepared thumbnails kept for one grouping run (about 16,000
+ * samples in pairs); a larger run prepares per pair instead. */
+#define VERIFY_PREP_MAX ((size_t)128 << 20)
+
+static void *prepare_worker(void *arg)
+{
+  struct vjob *j = arg;
+  size_t s;
+
+  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < j->nprep)
+    for (size_t i = s; i < j->nprep && i < s + VERIFY_CHUNK; i++)
+      imgverify_prepare(j->in->thumbs + j->src[j->prow[i]] * IMGVERIFY_BYTES,
+                        &j->prep[i]);
+  return NULL;
+}
 
 static void *verify_worker(void *arg)
 {
@@ -616,20 +637,26 @@ static void *verify_worker(void *arg)
 
   while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < j->n)
     for (size_t i = s; i < j->n && i < s + VERIFY_CHUNK; i++) {
-      size_t a = j->src[j->p[i].a], b = j->src[j->p[i].b];
-      const uint8_t *ta, *tb;
+      size_t ua = j->p[i].a, ub = j->p[i].b;
+      size_t a = j->src[ua], b = j->src[ub];
+      double sc;
       if (!j->in->thumb_ok[a] || !j->in->thumb_ok[b]) {
         j->keep[i] = 1;
         continue;
       }
-      ta = j->in->thumbs + a * IMGVERIFY_BYTES;
-      tb = j->in->thumbs + b * IMGVERIFY_BYTES;
-      if (j->uid[j->p[i].b] < j->uid[j->p[i].a]) {
-        const uint8_t *t = ta;
-        ta = tb;
-        tb = t;
+      if (j->uid[ub] < j->uid[ua]) {
+        size_t t = ua;
+        ua = ub;
+        ub = t;
       }
-      j->keep[i] = imgverify_score(ta, tb, j->in->verify) >= j->in->verify;
+      if (j->prep)
+        sc = imgverify_score_prep(&j->prep[j->pidx[ua]],
+                                  &j->prep[j->pidx[ub]], j->in->verify);
+      else
+        sc = imgverify_score(j->in->thumbs + j->src[ua] * IMGVERIFY_BYTES,
+                             j->in->thumbs + j->src[ub] * IMGVERIFY_BYTES,
+                             j->in->verify);
+      j->keep[i] = sc >= j->in->verify;
     }
   return NULL;
 }
@@ -643,8 +670,10 @@ static int cmp_vpair(const void *x, const void *y)
   return a->b < b->b ? -1 : a->b > b->b;
 }
 
-/* Scores every pair of gr on nthreads threads (the caller is one). */
-static void verify_run(struct vjob *j, unsigned nthreads)
+/* Runs fn over the n items of j on nthreads threads (the caller is
+ * one). */
+static void verify_run(struct vjob *j, void *(*fn)(void *), size_t n,
+                       unsigned nthreads)
 {
   pthread_t th[16];
   unsigned nt = 0;
@@ -652,12 +681,47 @@ static void verify_run(struct vjob *j, unsigned nthreads)
   atomic_init(&j->next, 0);
   if (nthreads > 16)
     nthreads = 16;
-  while (nt + 1 < nthreads && (size_t)(nt + 1) * VERIFY_CHUNK < j->n &&
-         pthread_create(&th[nt], NULL, verify_worker, j) == 0)
+  while (nt + 1 < nthreads && (size_t)(nt + 1) * VERIFY_CHUNK < n &&
+         pthread_create(&th[nt], NULL, fn, j) == 0)
     nt++;
-  verify_worker(j);
+  fn(j);
   for (unsigned i = 0; i < nt; i++)
     pthread_join(th[i], NULL);
+}
+
+/* The rows of gr in a pair with a thumbnail, each to be prepared once
+ * (j->prow, j->pidx, j->prep); none when they would take more than
+ * VERIFY_PREP_MAX (then each pair prepares its own).  0 or -ENOMEM. */
+static int verify_prepare(struct vjob *j, const struct knn_graph *gr)
+{
+  size_t *pidx, *prow, np = 0;
+
+  for (size_t u = 0; u < gr->n; u++)
+    np += gr->off[u + 1] > gr->off[u] && j->in->thumb_ok[j->src[u]];
+  if (np == 0 || np > VERIFY_PREP_MAX / sizeof(struct imgverify_prep))
+    return 0;
+  pidx = malloc(gr->n * sizeof(*pidx));
+  prow = malloc(np * sizeof(*prow));
+  j->prep = malloc(np * sizeof(*j->prep));
+  if (!pidx || !prow || !j->prep) {
+    free(pidx);
+    free(prow);
+    free(j->prep);
+    j->prep = NULL;
+    return -ENOMEM;
+  }
+  np = 0;
+  for (size_t u = 0; u < gr->n; u++)
+    if (gr->off[u + 1] > gr->off[u] && j->in->thumb_ok[j->src[u]]) {
+      pidx[u] = np;
+      prow[np++] = u;
+    } else {
+      pidx[u] = SIZE_MAX;
+    }
+  j->pidx = pidx;
+  j->prow = prow;
+  j->nprep = np;
+  return 0;
 }
 
 /* Drops from gr the pairs whose thumbnails do not match (both sides of
@@ -669,6 +733,8 @@ static int verify_graph(struct knn_graph *gr, const struct neardup_input *in,
   struct vjob j = { .in = in, .src = src, .uid = uid };
   struct vpair *p = malloc((gr->off[gr->n] / 2 + 1) * sizeof(*p));
   size_t m = 0, w = 0;
+  unsigned nthreads = opts && opts->nthreads ? opts->nthreads : 2;
+  int r;
 
   if (!p)
     return -ENOMEM;
@@ -684,7 +750,15 @@ static int verify_graph(struct knn_graph *gr, const struct neardup_input *in,
     free(p);
     return -ENOMEM;
   }
-  verify_run(&j, opts && opts->nthreads ? opts->nthreads : 2);
+  r = verify_prepare(&j, gr);
+  if (r < 0) {
+    free(j.keep);
+    free(p);
+    return r;
+  }
+  if (j.nprep)
+    verify_run(&j, prepare_worker, j.nprep, nthreads);
+  verify_run(&j, verify_worker, j.n, nthreads);
   for (size_t u = 0, k = 0; u < gr->n; u++) {
     size_t end = gr->off[u + 1];
     gr->off[u] = w;
@@ -701,6 +775,9 @@ static int verify_graph(struct knn_graph *gr, const struct neardup_input *in,
   gr->off[gr->n] = w;
   free(j.keep);
   free(p);
+  free(j.prep);
+  free((void *)j.pidx);
+  free((void *)j.prow);
   return 0;
 }
 

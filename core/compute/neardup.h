@@ -40,7 +40,9 @@
  * screenshots of one program) come close too: the detail inside the
  * layout tells them apart.  Each pair is scored once, on up to
  * opts->nthreads threads (default 2), with the smaller sample id's
- * thumbnail first, so the outcome depends on the two images alone.
+ * thumbnail first, so the outcome depends on the two images alone.  Each
+ * sample's thumbnail is prepared once (imgverify_prepare(), 8 KB) for all
+ * its pairs, for up to 128 MB of samples in pairs; beyond, per pair.
  *
  * Groups are formed around centres, so that they do not chain:
  *   1. The next centre is the ungrouped sample with the largest sum of

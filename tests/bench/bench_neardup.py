@@ -24,7 +24,17 @@ Scoring, for each tool's groups: the recall of each edit is the share of
 (original, copy) pairs in one group; false pairs are pairs of files of
 different photographs in one group.  Wall time: curatefs import (features
 included) plus the table that lists the groups; findimagedupes at its
-default threshold, from the files.
+default threshold, from the files.  curatefs's false pairs are then listed
+by pair of photographs, each with how much its two originals differ (the
+share of pixels more than 40 grey levels apart, both at the smaller
+size) beside how much the first one's own re-encode at 40 and caption copy
+differ from it: pictures that differ less than a photograph's own copies
+cannot be told apart by any rule that keeps those copies.
+
+Then the pair check on a large group that fails it (tests/bench/
+bench_verify.c: 3,000 pictures of one layout, 600 with --small): the
+check's CPU time inside the grouping, and the same pairs scored with the
+thumbnails prepared per pair (as before) against once per picture.
 
 usage: bench_neardup.py BUILD_DIR [--small] [--photos DIR]
                         [--baseline CURATE_BINARY]
@@ -41,7 +51,7 @@ import sys
 import tempfile
 import time
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 DEBS = ["scratch", "tuxpaint-data", "darknet", "palapeli-data",
         "labelme-examples", "forensics-samples-files", "python3-sklearn",
@@ -228,6 +238,43 @@ def score(groups, meta):
     return recall, false_pairs
 
 
+def differ(data, a, b):
+    """Share of pixels more than 40 grey levels apart between two files
+    (the larger brought to the smaller's size)."""
+    with Image.open(os.path.join(data, a)) as x, \
+            Image.open(os.path.join(data, b)) as y:
+        x, y = x.convert("L"), y.convert("L")
+        if x.size != y.size:
+            if x.width * x.height > y.width * y.height:
+                x = x.resize(y.size, Image.BOX)
+            else:
+                y = y.resize(x.size, Image.BOX)
+        hist = ImageChops.difference(x, y).histogram()
+    return sum(hist[41:]) / float(sum(hist))
+
+
+def false_by_photo(groups, meta, data, top=12):
+    """curatefs's false pairs by pair of photographs, largest first."""
+    by = {}
+    for members in groups:
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                if meta[a][0] != meta[b][0]:
+                    k = tuple(sorted((meta[a][1], meta[b][1])))
+                    by[k] = by.get(k, 0) + 1
+    if not by:
+        return
+    print("curatefs false pairs by pair of photographs (share of pixels "
+          "> 40 levels apart: the two originals | the first one and its "
+          "q40 and text copies)")
+    for (a, b), c in sorted(by.items(), key=lambda kv: -kv[1])[:top]:
+        oa, ob = a + "__orig.jpg", b + "__orig.jpg"
+        print("  %5d  %s (%s) / %s (%s): %.4f | %.4f %.4f" % (
+            c, a, meta[oa][0], b, meta[ob][0], differ(data, oa, ob),
+            differ(data, oa, a + "__q40.jpg"),
+            differ(data, oa, a + "__text.jpg")))
+
+
 def main():
     build = sys.argv[1]
     small = "--small" in sys.argv
@@ -265,6 +312,11 @@ def main():
         print("%-10s" % "rate" + "".join(
             "%16.2e" % (r[1][1] / neg) for r in res))
         print("%-10s" % "wall s" + "".join("%16.1f" % r[2] for r in res))
+        false_by_photo(tools[0][1][0], meta, data)
+        print("pair check on a large group that fails it:")
+        sys.stdout.flush()
+        subprocess.run([os.path.join(build, "tests/bench_verify"),
+                        "600" if small else "3000"], check=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -721,12 +721,191 @@ TEST(verify_same_layout_import)
   tl_rm_rf(dir);
 }
 
+/* ---- screenshots of one program with different drawings ----
+ *
+ * A program window (title bar, two columns of tool icons, a palette row:
+ * the same in every screenshot) around a white canvas; each screenshot
+ * has its own few blots of paint in the upper right of the canvas.  The
+ * window's detail dominates the thumbnail, so a whole-picture correlation
+ * finds many of these pairs alike (without the quadrant rule the groups
+ * hold 207 false pairs); the quadrant rule (imgverify.h) sees the
+ * canvas's quadrant disagree.  Copies that must stay with their screenshot: a caption over
+ * the palette, crops of 5 and 10 %, a 2 degree rotation, a re-encode. */
+#define UI_W 320
+#define UI_H 240
+#define UI_N 8          /* screenshots */
+#define UI_COPIES 5
+
+static void ui_rect(uint8_t *px, int x0, int y0, int x1, int y1,
+                    const uint8_t c[3])
+{
+  for (int y = y0; y < y1; y++)
+    for (int x = x0; x < x1; x++)
+      memcpy(px + ((size_t)y * UI_W + x) * 3, c, 3);
+}
+
+/* A tool button: a light face with a glyph of three dark bars. */
+static void ui_icon(uint8_t *px, int x0, int y0, int w, int h)
+{
+  static const uint8_t face[3] = { 170, 200, 235 };
+  uint8_t ink[3];
+
+  ui_rect(px, x0, y0, x0 + w, y0 + h, face);
+  for (int k = 0; k < 3; k++)
+    ink[k] = (uint8_t)(rnd() % 90);
+  for (int s = 0; s < 3; s++) {
+    int gx = x0 + 3 + (int)(rnd() % (unsigned)(w - 10));
+    int gy = y0 + 3 + (int)(rnd() % (unsigned)(h - 10));
+    bool wide = rnd() & 1;
+    ui_rect(px, gx, gy, gx + (wide ? 7 : 3), gy + (wide ? 3 : 7), ink);
+  }
+}
+
+static void ui_screen(uint8_t *px, int drawing)
+{
+  static const uint8_t bg[3] = { 215, 215, 215 },
+                       white[3] = { 255, 255, 255 }, title[3] = { 60, 60, 70 };
+
+  ui_rect(px, 0, 0, UI_W, UI_H, bg);
+  ui_rect(px, 0, 0, UI_W, 14, title);
+  rng = 0x5eed1 * 0x9E3779B97F4A7C15ull | 1;
+  for (int r = 0; r < 8; r++)
+    for (int c = 0; c < 2; c++) {
+      ui_icon(px, 2 + c * 30, 16 + r * 23, 28, 21);
+      ui_icon(px, UI_W - 60 + c * 30, 16 + r * 23, 28, 21);
+    }
+  for (int c = 0; c < 12; c++) {
+    uint8_t sw[3] = { (uint8_t)(rnd() % 256), (uint8_t)(rnd() % 256),
+                      (uint8_t)(rnd() % 256) };
+    ui_rect(px, 4 + c * 26, 204, 26 + c * 26, 236, sw);
+  }
+  ui_rect(px, 64, 16, UI_W - 64, 200, white);
+  rng = (0xd2a3 + (uint64_t)drawing) * 0x9E3779B97F4A7C15ull | 1;
+  for (int s = 0; s < 4; s++) {
+    uint8_t ink[3] = { (uint8_t)(rnd() % 160), (uint8_t)(rnd() % 160),
+                       (uint8_t)(rnd() % 160) };
+    int cx = 165 + (int)(rnd() % 75), cy = 40 + (int)(rnd() % 70);
+    int rr = 5 + (int)(rnd() % 6);
+    for (int y = cy - rr; y <= cy + rr; y++)
+      for (int x = cx - rr; x <= cx + rr; x++)
+        if (x < UI_W - 64 && y >= 16 &&
+            (x - cx) * (x - cx) + (y - cy) * (y - cy) <= rr * rr)
+          memcpy(px + ((size_t)y * UI_W + x) * 3, ink, 3);
+  }
+}
+
+/* Copy k of a screenshot (k = 0: the screenshot itself). */
+static int ui_copy(const struct image *src, int k, struct image *out)
+{
+  static const uint8_t black[3] = { 0, 0, 0 };
+  int r;
+
+  switch (k) {
+  case 2:
+    return edit_crop(src, UI_W / 20, UI_H / 20, UI_W - UI_W / 10,
+                     UI_H - UI_H / 10, out);
+  case 3:
+    return edit_crop(src, UI_W / 10, UI_H / 10, UI_W - UI_W / 10,
+                     UI_H - UI_H / 10, out);
+  case 4:
+    return edit_rotate(src, 2.0, 0, black, out);
+  default:
+    r = image_alloc(out, src->w, src->h, 3);
+    if (r == 0)
+      memcpy(out->px, src->px, (size_t)src->w * src->h * 3);
+    if (r == 0 && k == 1)
+      edit_text(out, 9, 3, 77);
+    return r;
+  }
+}
+
+/* Through JPEG (q85, q40 for copy 5), the import's decode, features and
+ * thumbnail, into row i of x, sub, th. */
+static void ui_row(const struct image *im, int q, size_t i, float *x,
+                   float *sub, uint8_t *th)
+{
+  static struct imgfeat f;
+  struct image d;
+  uint8_t *jpg;
+  size_t len;
+  int box[4];
+
+  CHECK_INT_EQ(jpeg_encode(im, q, &jpg, &len), 0);
+  CHECK_INT_EQ(jpeg_decode(jpg, len, IMGFEAT_MIN_SHORT, &d), 0);
+  CHECK_INT_EQ(imgfeat_compute(&d, &f), 0);
+  CHECK_INT_EQ(imgfeat_content(&d, box), 0);
+  CHECK_INT_EQ(imgverify_thumb(&d, box[0], box[1], box[2], box[3],
+                               th + i * IMGVERIFY_BYTES), 0);
+  memcpy(x + i * IMGFEAT_DIM, f.v, sizeof(f.v));
+  memcpy(sub + i * IMGFEAT_NSUB * IMGFEAT_DIM, f.sub, sizeof(f.sub));
+  image_free(&d);
+  free(jpg);
+}
+
+/* Groups of the views' path: no group holds two screenshots, every copy
+ * is in its screenshot's group; without the check (verify 0) the
+ * features alone do put screenshots together. */
+TEST(ui_screens_apart)
+{
+  enum { PERS = UI_COPIES + 1, NR = UI_N * PERS };
+  static float x[NR * IMGFEAT_DIM], sub[NR * IMGFEAT_NSUB * IMGFEAT_DIM];
+  static uint8_t th[NR * IMGVERIFY_BYTES], ok[NR], px[UI_W * UI_H * 3];
+  uint64_t rid[NR];
+  struct neardup_input in = { .x = x, .n = NR, .d = IMGFEAT_DIM, .ids = rid,
+                              .sub = sub, .nsub = IMGFEAT_NSUB,
+                              .mean = imgfeat_origin, .thumbs = th,
+                              .thumb_ok = ok };
+  size_t fp[2] = { 0 }, kept[2] = { 0 };
+
+  for (int s = 0; s < UI_N; s++) {
+    struct image base = { UI_W, UI_H, 3, px };
+    ui_screen(px, s);
+    for (int k = 0; k < PERS; k++) {
+      struct image c;
+      size_t i = (size_t)s * PERS + (size_t)k;
+      CHECK_INT_EQ(ui_copy(&base, k == UI_COPIES ? 0 : k, &c), 0);
+      ui_row(&c, k == UI_COPIES ? 40 : 85, i, x, sub, th);
+      image_free(&c);
+      ok[i] = 1;
+      rid[i] = i + 1;
+    }
+  }
+  for (int v = 0; v < 2; v++) {
+    struct neardup_groups g;
+    uint64_t *lab;
+    in.verify = v ? IMGVERIFY_ACCEPT_DEFAULT : 0;
+    CHECK_INT_EQ(neardup_near_in(&in, NEARDUP_THRESH_DEFAULT, NULL, &g), 0);
+    lab = calloc(NR, sizeof(*lab));
+    for (size_t gi = 0; gi < g.ngroups; gi++)
+      for (size_t m = g.off[gi]; m < g.off[gi + 1]; m++)
+        lab[g.ids[m] - 1] = gi + 1;
+    for (size_t a = 0; a < NR; a++)
+      for (size_t b = a + 1; b < NR; b++) {
+        bool same = lab[a] && lab[a] == lab[b];
+        if (same && a / PERS != b / PERS)
+          fp[v]++;
+        if (same && a % PERS == 0 && b / PERS == a / PERS)
+          kept[v]++;
+      }
+    free(lab);
+    neardup_groups_free(&g);
+  }
+  printf("# %d screenshots of one program, %d copies each: checked %zu "
+         "false pairs, %zu of %d copies kept; features alone %zu false "
+         "pairs\n", UI_N, UI_COPIES, fp[1], kept[1], UI_N * UI_COPIES,
+         fp[0]);
+  CHECK_INT_EQ(fp[1], 0);
+  CHECK_INT_EQ(kept[1], UI_N * UI_COPIES);
+  CHECK(fp[0] >= (size_t)UI_N);
+}
+
 int main(int argc, char **argv)
 {
   static const struct tl_case cases[] = { T(distance_table),
                                           T(groups_at_default),
                                           T(stable_when_unrelated_added),
-                                          T(verify_same_layout_import) };
+                                          T(verify_same_layout_import),
+                                          T(ui_screens_apart) };
 
   if (argc > 1)
     n_orig = strtoul(argv[1], NULL, 10);
