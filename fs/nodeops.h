@@ -265,6 +265,15 @@ int sample_move_check(struct fs_ctx *c, struct store_txn *t,
 /* Looks up path (a full provider path) into *ret (NODE_VNODE). */
 int vpath_lookup(struct fs_ctx *c, struct store_txn *t, const char *path,
                       struct node *ret, bool *versioned);
+/* The open of an unchanged version inode of a generated file, decided
+ * from memory on a mount that writes: no store transaction, when no
+ * commit came since the last open's check found the store version that
+ * ino was found current at, and its content is pinned or cached.  1 with
+ * *ret and *o filled; 0 when the full open must decide (nothing was
+ * changed then); -errno as the full open would fail. */
+int vnode_open_quick(struct fs_ctx *c, const struct node *n, uint64_t ino,
+                     int flags, uint32_t pid, struct nh **ret,
+                     struct open_out *o);
 /* Whether the kernel must look the name of provider entry e up at every
  * use (entry time 0) rather than keep it for ttl. */
 bool vent_uncached(struct fs_ctx *c, const struct vent *e);

@@ -395,6 +395,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   struct store_txn *t;
   struct nh *h = NULL;
   struct node n;
+  int quick = 0;
   int r;
 
   /* Read-only mount: ENOSYS switches the kernel to opening files without
@@ -409,7 +410,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                         : acc_may_read(c, req);
   if (r == 0)
     prepare(c, &n, ino, NULL);
-  if (r == 0 && (r = begin(c, false, &t)) == 0) {
+  /* A warm open of an unchanged crop or drawn view: no transaction. */
+  if (r == 0 && n.kind == NODE_VNODE)
+    quick = vnode_open_quick(c, &n, ino, fi->flags,
+                             (uint32_t)fuse_req_ctx(req)->pid, &h, &o);
+  if (quick < 0)
+    r = quick;
+  else if (r == 0 && !quick && (r = begin(c, false, &t)) == 0) {
     const struct node_ops *k = nodeops_of(&n);
     o.pid = (uint32_t)fuse_req_ctx(req)->pid;
     r = k->open ? k->open(c, t, &n, ino, fi->flags, &h, &o) : -EISDIR;

@@ -60,6 +60,10 @@ struct vnode_table {
   int64_t refused_ns[VNODE_REFUSED];
   uint32_t refused_pid[VNODE_REFUSED];
   unsigned refused_next;
+  /* The store version last read by an open's check, and the commit its
+   * transaction saw (+1; 0: none yet): while no commit came after it,
+   * the version is known without a transaction (vnode_verified_now). */
+  uint64_t seen_commit, seen_ver;
 };
 
 static int64_t mono_ns(void)
@@ -240,6 +244,30 @@ bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver)
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   ok = ver && v && v->attached && v->verified == ver;
+  pthread_mutex_unlock(&t->mu);
+  return ok;
+}
+
+void vnode_note_version(struct fs_ctx *c, uint64_t commit, uint64_t ver)
+{
+  struct vnode_table *t = c->vt;
+
+  pthread_mutex_lock(&t->mu);
+  t->seen_commit = commit + 1;
+  t->seen_ver = ver;
+  pthread_mutex_unlock(&t->mu);
+}
+
+bool vnode_verified_now(struct fs_ctx *c, uint64_t ino, uint64_t commit)
+{
+  struct vnode_table *t = c->vt;
+  struct vnode *v;
+  bool ok;
+
+  pthread_mutex_lock(&t->mu);
+  v = find_ino(t, ino);
+  ok = t->seen_commit == commit + 1 && t->seen_ver && v && v->attached &&
+       v->verified == t->seen_ver;
   pthread_mutex_unlock(&t->mu);
   return ok;
 }

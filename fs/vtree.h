@@ -284,6 +284,12 @@ void vnode_set_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
 /* Whether inode ino is still its path's inode and was found current at
  * store version ver (+1) (no lookup counted). */
 bool vnode_is_verified(struct fs_ctx *c, uint64_t ino, uint64_t ver);
+/* The store version (+1) an open's check read, with the commit its
+ * transaction saw (store_txn_id()); and whether inode ino was found
+ * current at that version while `commit` (store_last_commit(), read now)
+ * is still that commit: then ino is current with no transaction. */
+void vnode_note_version(struct fs_ctx *c, uint64_t commit, uint64_t ver);
+bool vnode_verified_now(struct fs_ctx *c, uint64_t ino, uint64_t commit);
 /* Records that inode ino was found to be a directory (a path is one kind
  * for as long as its inode lives: a change of kind is another lookup's
  * inode only if the kernel drops the name, which the attributes'

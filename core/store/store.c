@@ -663,6 +663,20 @@ int store_version(struct store_txn *t, uint64_t *ret)
   return r == -ENOENT ? 0 : store_txn_fail(t, r);
 }
 
+uint64_t store_txn_id(struct store_txn *t)
+{
+  return (uint64_t)mdb_txn_id(t->txn);
+}
+
+int store_last_commit(struct store *s, uint64_t *id)
+{
+  MDB_envinfo info;
+  int rc = mdb_env_info(s->env, &info);
+
+  *id = rc == 0 ? (uint64_t)info.me_last_txnid : 0;
+  return rc ? store_errno(rc) : 0;
+}
+
 /* LMDB writes the copy with the process umask; a store is the owner's
  * alone (0600), as store_open() makes it. */
 static int snapshot_private(const char *dir)

@@ -253,6 +253,13 @@ int store_counts_each(struct store_txn *t,
  * anything.  Generated content (views, exports, reports) is cached per
  * version: equal versions mean equal content. */
 int store_version(struct store_txn *t, uint64_t *ret);
+/* Which commit a transaction sees (LMDB's transaction id), and the id of
+ * the last commit of any process, read from the shared map with no
+ * transaction, no lock and no allocation.  While the two are equal no
+ * write has been committed since t began, so whatever t read (its
+ * version) still holds: what the daemon's open checks from memory. */
+uint64_t store_txn_id(struct store_txn *t);
+int store_last_commit(struct store *s, uint64_t *id);
 
 /* ---- records: namespaced values whose format another module owns ----
  *
