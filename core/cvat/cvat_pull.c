@@ -268,29 +268,49 @@ static int merge_bind(struct merge *m, struct msample *ms,
   return 0;
 }
 
-/* True if the shape s (CVAT's frame) is the box of d, as the push sent
- * it: d turned by the sample's EXIF orientation. */
-static bool shape_is_box(const struct merge *m, const struct msample *ms,
-                         const struct cvat_shape *s, const struct detection *d)
-{
-  double b[4] = { d->x, d->y, d->x + d->w, d->y + d->h };
-
-  cvat_box_orient(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
-                  ms->smp.height, true, b);
-  return s->x1 == b[0] && s->y1 == b[1] && s->x2 == b[2] && s->y2 == b[3];
-}
-
 /* The box of shape s in the stored frame (CVAT shows the image turned by
- * its EXIF orientation), clipped into d. */
-static void shape_to_box(struct merge *m, const struct msample *ms,
-                         const struct cvat_shape *s, struct detection *d)
+ * its EXIF orientation), clipped into d; boxes clipped are counted in
+ * *clipped. */
+static void view_to_box(const struct merge *m, const struct msample *ms,
+                        const struct cvat_shape *s, struct detection *d,
+                        uint64_t *clipped)
 {
   double b[4] = { s->x1, s->y1, s->x2, s->y2 };
 
   cvat_box_orient(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
                   ms->smp.height, false, b);
   clip_box(d, b[0], b[1], b[2], b[3], ms->smp.width, ms->smp.height,
-           &m->rep->clipped);
+           clipped);
+}
+
+/* True if the shape s (CVAT's frame) is the box d: either as the push
+ * sent it (d turned by the sample's EXIF orientation, bit for bit), or as
+ * an earlier pull stored it (s turned back and clipped gives d, bit for
+ * bit).  Both are needed: turning is not exact in doubles both ways
+ * (120 - (120 - 47.63) != 47.63), and a clipped box never matches the
+ * shape it came from, so either test alone would report an unedited box
+ * as updated. */
+static bool shape_is_box(const struct merge *m, const struct msample *ms,
+                         const struct cvat_shape *s, const struct detection *d)
+{
+  double b[4] = { d->x, d->y, d->x + d->w, d->y + d->h };
+  struct detection c = *d;
+  uint64_t clipped = 0;
+
+  cvat_box_orient(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
+                  ms->smp.height, true, b);
+  if (s->x1 == b[0] && s->y1 == b[1] && s->x2 == b[2] && s->y2 == b[3])
+    return true;
+  view_to_box(m, ms, s, &c, &clipped);
+  return c.x == d->x && c.y == d->y && c.w == d->w && c.h == d->h;
+}
+
+/* The box of shape s in the stored frame, clipped into d (counted in the
+ * report). */
+static void shape_to_box(struct merge *m, const struct msample *ms,
+                         const struct cvat_shape *s, struct detection *d)
+{
+  view_to_box(m, ms, s, d, &m->rep->clipped);
 }
 
 /* The new field: the old detections in order (updated, kept or deleted),
