@@ -40,8 +40,12 @@ uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n)
     size_t e = ifd + 2 + (size_t)i * 12;
     if (e + 12 > n)
       break;
-    if (rd16(p + e, le) == 0x0112 && rd16(p + e + 2, le) == 3) {
-      uint16_t v = rd16(p + e + 8, le);
+    /* SHORT as the standard says, or LONG, which some writers use and
+     * Pillow (CVAT's reader) accepts as well. */
+    if (rd16(p + e, le) == 0x0112 && (rd16(p + e + 2, le) == 3 ||
+                                      rd16(p + e + 2, le) == 4)) {
+      uint32_t v = rd16(p + e + 2, le) == 3 ? rd16(p + e + 8, le)
+                                            : rd32(p + e + 8, le);
       return v >= 1 && v <= 8 ? (uint8_t)v : 1;
     }
   }
@@ -122,7 +126,7 @@ int jpeg_header_parse(const uint8_t *p, size_t n, struct jpeg_info *ret,
                       size_t *ret_need, const char **reason)
 {
   size_t i = 2;
-  bool have_sof = false;
+  bool have_sof = false, have_exif = false;
 
   memset(ret, 0, sizeof(*ret));
   ret->orientation = 1;
@@ -173,7 +177,12 @@ int jpeg_header_parse(const uint8_t *p, size_t n, struct jpeg_info *ret,
       if (r < 0)
         return r;
       have_sof = true;
-    } else if (m == 0xE1 && ret->orientation == 1) {
+    } else if (m == 0xE1 && !have_exif && len >= 8 &&
+               memcmp(p + i + 4, "Exif\0\0", 6) == 0) {
+      /* Only the first Exif segment counts, as in Pillow (which CVAT
+       * turns its frames with): a later one is ignored even when the
+       * first has no orientation. */
+      have_exif = true;
       ret->orientation = exif_orientation(p + i + 4, len - 2);
     } else if (m == 0xDA) {
       if (!have_sof) {

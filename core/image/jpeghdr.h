@@ -23,9 +23,9 @@ struct jpeg_info {
   uint32_t scan_offset; /* byte offset of the first SOS marker */
 };
 
-/* The orientation tag (0x0112) of a TIFF-structured block ("II*\0" or
- * "MM\0*" first: a TIFF file, or an EXIF payload without its "Exif\0\0"
- * prefix): 1..8, or 1 when absent or unreadable.  Bounds-checked, no
+/* The orientation tag (0x0112, SHORT or LONG) of a TIFF-structured block
+ * ("II*\0" or "MM\0*" first: a TIFF file, or an EXIF payload without its
+ * "Exif\0\0" prefix): 1..8, or 1 when absent or unreadable.  Bounds-checked, no
  * allocation; shared by the JPEG APP1 walk and imgfmt.c. */
 uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n);
 

@@ -138,7 +138,8 @@ def _tiff_orientation(t):
         if e + 12 > len(t):
             break
         if u16(e) == 0x0112:
-            v = u16(e + 8)
+            # SHORT, or LONG as Pillow also reads it
+            v = u32(e + 8) if u16(e + 2) == 4 else u16(e + 8)
             return v if 1 <= v <= 8 else 1
     return 1
 
@@ -155,7 +156,7 @@ def jpeg_size(data):
     if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
         raise ValueError("not a JPEG (no SOI marker)")
     pos = 2
-    orientation = 1
+    orientation = None      # Pillow reads the first Exif APP1 only
     n = len(data)
     while pos < n:
         if data[pos] != 0xFF:
@@ -186,9 +187,9 @@ def jpeg_size(data):
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             return width, height
-        if marker == 0xE1:
-            orientation = _exif_orientation(payload) if orientation == 1 \
-                else orientation
+        if marker == 0xE1 and orientation is None and \
+                payload.startswith(b"Exif\x00\x00"):
+            orientation = _exif_orientation(payload)
         if marker == 0xDA:
             break                                # scan data before SOF
         pos += seglen

@@ -96,8 +96,10 @@ static void com(struct jb *j, const char *text)
   put(j, text, n);
 }
 
-/* APP1 Exif block with IFD0 holding a Make entry and then Orientation. */
-static void app1_exif(struct jb *j, bool le, unsigned orientation)
+/* APP1 Exif block with IFD0 holding a Make entry and then Orientation of
+ * TIFF type `type` (3 SHORT, 4 LONG). */
+static void app1_exif_typed(struct jb *j, bool le, unsigned type,
+                            unsigned orientation)
 {
   size_t lenpos;
   unsigned len;
@@ -114,15 +116,24 @@ static void app1_exif(struct jb *j, bool le, unsigned orientation)
   u16t(j, le, 2);
   u32t(j, le, 4);
   put(j, "abc\0", 4);
-  u16t(j, le, 0x0112);            /* Orientation, SHORT, 1 value */
-  u16t(j, le, 3);
+  u16t(j, le, 0x0112);            /* Orientation, 1 value */
+  u16t(j, le, type);
   u32t(j, le, 1);
-  u16t(j, le, orientation);       /* left-justified in the 4-byte field */
-  u16t(j, le, 0);
+  if (type == 4) {
+    u32t(j, le, orientation);
+  } else {
+    u16t(j, le, orientation);     /* left-justified in the 4-byte field */
+    u16t(j, le, 0);
+  }
   u32t(j, le, 0);                 /* no next IFD */
   len = (unsigned)(j->n - lenpos);
   j->b[lenpos] = (uint8_t)(len >> 8);
   j->b[lenpos + 1] = (uint8_t)len;
+}
+
+static void app1_exif(struct jb *j, bool le, unsigned orientation)
+{
+  app1_exif_typed(j, le, 3, orientation);
 }
 
 static void sof(struct jb *j, unsigned idx, unsigned prec, unsigned w,
@@ -369,6 +380,61 @@ TEST(exif_orientation_out_of_range)
     sos(&J, 1);
     CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
     CHECK_INT_EQ(info.orientation, 1);
+  }
+}
+
+/* The orientation as Pillow reads it (what CVAT turns its frames by):
+ * only the first Exif APP1 segment counts, even when it has no
+ * orientation or says 1, and the tag may be a LONG as well as a SHORT. */
+TEST(exif_orientation_first_segment_and_long)
+{
+  struct jpeg_info info;
+  size_t need;
+  const char *why;
+
+  for (int le = 0; le < 2; le++) {
+    J.n = 0;                      /* first Exif says 1, a later one 6 */
+    soi(&J);
+    app1_exif(&J, le, 1);
+    app1_exif(&J, le, 6);
+    sof(&J, 0, 8, 64, 48, 3);
+    sos(&J, 3);
+    CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+    CHECK_INT_EQ(info.orientation, 1);
+
+    J.n = 0;                      /* first Exif out of range, then 8 */
+    soi(&J);
+    app1_exif(&J, le, 9);
+    app1_exif(&J, le, 8);
+    sof(&J, 0, 8, 64, 48, 3);
+    sos(&J, 3);
+    CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+    CHECK_INT_EQ(info.orientation, 1);
+
+    for (unsigned o = 1; o <= 8; o++) {
+      J.n = 0;                    /* LONG orientation */
+      soi(&J);
+      app1_exif_typed(&J, le, 4, o);
+      sof(&J, 0, 8, 64, 48, 3);
+      sos(&J, 3);
+      CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+      CHECK_INT_EQ(info.orientation, o);
+    }
+  }
+  /* An XMP APP1 before the Exif one does not hide it. */
+  {
+    static const uint8_t xmp[] = "http://ns.adobe.com/xap/1.0/\0<x/>";
+    J.n = 0;
+    soi(&J);
+    u8(&J, 0xFF);
+    u8(&J, 0xE1);
+    u16be(&J, (unsigned)(2 + sizeof(xmp)));
+    put(&J, xmp, sizeof(xmp));
+    app1_exif(&J, false, 6);
+    sof(&J, 0, 8, 64, 48, 3);
+    sos(&J, 3);
+    CHECK_INT_EQ(parse(&J, &info, &need, &why), 0);
+    CHECK_INT_EQ(info.orientation, 6);
   }
 }
 
@@ -619,7 +685,9 @@ TEST(scan_has_eoi)
 TEST_MAIN(T(baseline), T(width_and_height_not_swapped),
           T(other_segments_skipped), T(fill_bytes_before_markers),
           T(coding_processes), T(exif_orientation_both_byte_orders),
-          T(exif_orientation_out_of_range), T(exif_without_orientation),
+          T(exif_orientation_out_of_range),
+          T(exif_orientation_first_segment_and_long),
+          T(exif_without_orientation),
           T(reject_not_jpeg), T(reject_unsupported_frames),
           T(reject_broken_structure), T(cut_short_needs_more),
           T(cut_inside_large_segment), T(tail_has_eoi), T(scan_has_eoi))
