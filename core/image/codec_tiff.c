@@ -12,6 +12,7 @@
 #include "codec_i.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
@@ -283,11 +284,11 @@ static void tiff_16to8(const uint8_t *src, size_t n, bool gray,
 static void tiff_feed(struct tiff_direct *d, const uint8_t *src,
                       uint32_t rows, size_t stride)
 {
+  if (d->bps == 8) {   /* whole bands at a time where they fit */
+    codec_shrink_rows(&d->sh, src, rows, (ptrdiff_t)stride);
+    return;
+  }
   for (uint32_t k = 0; k < rows; k++, src += stride) {
-    if (d->bps == 8) {
-      codec_shrink_row(&d->sh, src);
-      continue;
-    }
     tiff_16to8(src, (size_t)d->w * d->spp, d->spp == 1, d->row16,
                d->row8);
     codec_shrink_row(&d->sh, d->row8);
@@ -319,6 +320,32 @@ static void tiff_put(struct tiff_direct *d, const uint8_t *src,
   }
 }
 
+/* The rows from y (the first row of a strip) that lie back to back in
+ * the file as uncompressed, in-place strips, up to the end of the strip
+ * holding row ylim - 1, starting at *src: the common layout of an
+ * uncompressed file, fed to the shrinker as one run so that its bands
+ * span strips.  0 when the strip at y cannot be used in place. */
+static uint32_t tiff_run(const struct tiff_direct *d, uint32_t y,
+                         uint32_t ylim, uint32_t rps, const uint8_t **src)
+{
+  uint32_t n = 0;
+
+  *src = NULL;
+  if (d->sep)
+    return 0;
+  while (y + n < ylim) {
+    uint32_t rows = d->h - (y + n) < rps ? d->h - (y + n) : rps;
+    const uint8_t *p = tiff_raw(d, TIFFComputeStrip(d->tif, y + n, 0),
+                                rows * d->rowb);
+    if (!p || (*src && p != *src + (size_t)n * d->rowb))
+      break;
+    if (!*src)
+      *src = p;
+    n += rows;
+  }
+  return n;
+}
+
 /* The strips of rows [0, ylim) in order. */
 static int tiff_direct_strips(struct tiff_direct *d, uint32_t ylim)
 {
@@ -335,8 +362,14 @@ static int tiff_direct_strips(struct tiff_direct *d, uint32_t ylim)
     return -EBADMSG;
   if (d->sep && !(d->band = malloc(d->rowb * rps)))
     return -ENOMEM;
-  for (uint32_t y = 0; y < ylim; y += rps) {
-    uint32_t rows = d->h - y < rps ? d->h - y : rps;
+  for (uint32_t y = 0, rows; y < ylim; y += rows) {
+    const uint8_t *run;
+    /* whole strips: y stays at a strip's start */
+    if ((rows = tiff_run(d, y, ylim, rps, &run)) > 0) {
+      tiff_feed(d, run, rows < ylim - y ? rows : ylim - y, d->rowb);
+      continue;
+    }
+    rows = d->h - y < rps ? d->h - y : rps;
     for (uint16_t pl = 0; pl < (d->sep ? 3 : 1); pl++) {
       const uint8_t *src = tiff_chunk(d, TIFFComputeStrip(d->tif, y, pl),
                                       ssz, (tmsize_t)(rowp * rows), false);
