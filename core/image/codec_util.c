@@ -311,21 +311,28 @@ void codec_shrink_row(struct codec_shrink *s, const uint8_t *row)
 static void add_band16_c(uint16_t *restrict sum, const uint8_t *restrict p,
                          ptrdiff_t stride, int f, size_t n, size_t i)
 {
+  /* Rows are reached by stepping a pointer: stride may be negative, and
+   * i + j * stride in size_t would wrap. */
   for (; i + 16 <= n; i += 16) {
+    const uint8_t *q = p + i;
     codec_v16b b;
     codec_v16w a;
-    memcpy(&b, p + i, sizeof(b));
+    memcpy(&b, q, sizeof(b));
     a = __builtin_convertvector(b, codec_v16w);
     for (int j = 1; j < f; j++) {
-      memcpy(&b, p + i + j * stride, sizeof(b));
+      q += stride;
+      memcpy(&b, q, sizeof(b));
       a += __builtin_convertvector(b, codec_v16w);
     }
     memcpy(sum + i, &a, sizeof(a));
   }
   for (; i < n; i++) {
-    uint16_t a = 0;
-    for (int j = 0; j < f; j++)
-      a = (uint16_t)(a + p[i + j * stride]);
+    const uint8_t *q = p + i;
+    uint16_t a = *q;
+    for (int j = 1; j < f; j++) {
+      q += stride;
+      a = (uint16_t)(a + *q);
+    }
     sum[i] = a;
   }
 }
@@ -376,19 +383,23 @@ void codec_shrink_rows(struct codec_shrink *s, const uint8_t *row,
 {
   int f = s->f;
 
+  /* row only ever points at a row that is there: it is stepped before
+   * use, never past the last one (a bottom-up BMP's last row is the
+   * file's first). */
   while (rows > 0) {
+    size_t k = 1;
     if (s->sum16 && s->y % f == 0 && rows >= (size_t)f &&
         s->y / f < s->out->h) {
       add_band16(s->sum16, row, stride, f, (size_t)s->out->w * f * s->ch);
       shrink_emit(s, s->y / f);
       s->y += f;
-      row += f * stride;
-      rows -= (size_t)f;
-      continue;
+      k = (size_t)f;
+    } else {
+      codec_shrink_row(s, row);
     }
-    codec_shrink_row(s, row);
-    row += stride;
-    rows--;
+    rows -= k;
+    if (rows > 0)
+      row += (ptrdiff_t)k * stride;
   }
 }
 
