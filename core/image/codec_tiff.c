@@ -170,9 +170,11 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
  * any compression.  Their decoded strips and tiles already are rows of
  * samples in stored order, so they go to the shrinker directly: from the
  * file's bytes when uncompressed (the rows as stored, no copy), else as
- * libtiff decodes them; tiles, and the three planes of separate RGB, are
- * first put together into whole pixel-interleaved rows.  16-bit samples become 8-bit by
- * the RGBA reader's own rules (RGB rounded, (v + 128) / 257; gray its
+ * libtiff decodes them, whole bands at a time where the rows lie together
+ * (back-to-back uncompressed strips are one run).  Tiles are first put
+ * together into whole rows; the three planes of separate RGB in strips
+ * are averaged down as three gray pictures, interleaved at the end.
+ * 16-bit samples become 8-bit by the RGBA reader's own rules (RGB rounded, (v + 128) / 257; gray its
  * high byte), and gray is averaged as one channel and widened to RGB at
  * the end: the same pixels as the RGBA reader, a quarter of the bytes
  * written on the way. */

@@ -1,6 +1,8 @@
 /* codec_util.c - helpers the per-format decoders share (codec_i.h).  They
  * sit below the codecs and imgcodec.c, so no codec calls back into the
- * facade that dispatches to it. */
+ * facade that dispatches to it.  Most of the file is the averaging down
+ * (codec_shrink), whose kernels are vectorised: for an uncompressed TIFF
+ * or BMP it is most of the decode. */
 #include "codec_i.h"
 
 #include <errno.h>
@@ -107,9 +109,10 @@ static inline uint32_t div_round(uint64_t a, uint64_t d, double inv)
 BLOCK_SUMS(uint16_t)
 BLOCK_SUMS(uint32_t)
 
-/* GCC's vector types: the kernels below stay portable C, and their AVX2
- * clones (chosen at load time where the processor has it) add 16 lanes
- * of 16 bits at a time.  memcpy makes the unaligned loads and stores. */
+/* The band kernels below come twice: in portable C with GCC's vector
+ * types (memcpy makes the unaligned loads and stores), and written out
+ * for AVX2, taken at run time where the processor has it
+ * (__builtin_cpu_supports), 16 lanes of 16 bits per add. */
 typedef uint8_t codec_v16b __attribute__((vector_size(16)));
 typedef uint16_t codec_v16w __attribute__((vector_size(32)));
 
