@@ -174,10 +174,10 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
  * (back-to-back uncompressed strips are one run).  Tiles are first put
  * together into whole rows; the three planes of separate RGB in strips
  * are averaged down as three gray pictures, interleaved at the end.
- * 16-bit samples become 8-bit by the RGBA reader's own rules (RGB rounded, (v + 128) / 257; gray its
- * high byte), and gray is averaged as one channel and widened to RGB at
- * the end: the same pixels as the RGBA reader, a quarter of the bytes
- * written on the way. */
+ * 16-bit samples become 8-bit by the RGBA reader's own rules (RGB
+ * rounded, (v + 128) / 257; gray its high byte), and gray is averaged
+ * as one channel and widened to RGB at the end: the same pixels as the
+ * RGBA reader, a quarter of the bytes written on the way. */
 struct tiff_direct {
   TIFF *tif;
   const uint8_t *p;     /* the file's bytes, p[0..n) */
