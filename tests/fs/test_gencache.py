@@ -163,14 +163,17 @@ def body(ck, w):
         change_test(crop, edit,
                     lambda b: eq(jpeg_size(b), (64, 48), "crop size after"))
         # Only the crops of the edited photo were made again (the others
-        # keep their key, their cached content and their pages).
+        # keep their key, their cached content and their pages), from one
+        # decode: its 8 crops are one generation, the others offered with
+        # it (measured 1; the drawn dupes image and the COCO document may
+        # be prepared ahead meanwhile; 8 when each crop decodes alone).
         s1 = cache_status(mnt)
-        if s1["misses"] - s0["misses"] > 8:
+        if s1["misses"] - s0["misses"] > 4:
             raise AssertionError("%d generations for one photo's change" %
                                  (s1["misses"] - s0["misses"]))
     ck.run("a label change reaches the next open of a crop, not its "
-           "reader, and only its photo's crops are made again",
-           t_crop_follows)
+           "reader, and only its photo's crops are made again, from one "
+           "decode", t_crop_follows)
 
     def t_drawn_follows():
         if not os.path.exists(drawn):
