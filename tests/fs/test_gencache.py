@@ -260,6 +260,22 @@ def body(ck, w):
            "content asked for on a second pass")
     ck.run("read-only: a second pass is served by the page cache",
            t_readonly_page_cache)
+
+    def t_default_bound():
+        # Without -o cache_size: memory 1/1024 of the RAM within [2, 4]
+        # MiB, disk an eighth of the store filesystem's free space within
+        # [64 MiB, 8 GiB] (free space read now: allow it to have moved).
+        s = cache_status(mnt)
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        eq(s["mem_max"], min(max(ram // 1024, 2 * MIB), 4 * MIB),
+           "default memory bound")
+        sv = os.statvfs(store)
+        want = min(max(sv.f_bavail * sv.f_frsize // 8, 64 * MIB), 8 << 30)
+        if abs(s["disk_max"] - want) > max(want // 50, 4 * MIB):
+            raise AssertionError("default disk bound %d, expected about %d"
+                                 % (s["disk_max"], want))
+    ck.run("the default bound comes from the RAM and the free disk",
+           t_default_bound)
     m.umount()
 
     # 100,000 crops: 1,000 small photos with 100 tiny boxes each.
