@@ -17,9 +17,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import Mount, coco_store, eq, read, run_suite, write  # noqa
 
-N = 240          # photos: one drawn dupes image and 4 crops each
-W, H = 960, 720  # a few ms of CPU per drawing and per crop
-K = 40           # crops timed per phase, one photo each
+N = 160          # photos: one drawn dupes image and 4 crops each
+W, H = 800, 600  # a few ms of CPU per drawing and per crop
+K = 30           # crops timed per phase, one photo each
 
 
 def write_coco(path, names):
