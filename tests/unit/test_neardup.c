@@ -228,6 +228,75 @@ TEST(near_groups_no_chain)
   neardup_groups_free(&g);
 }
 
+/* One borderline pair between two groups: A (four points within half a
+ * degree of 0 degrees, plus a1 at 17 degrees) and B (four near 52
+ * degrees, plus b1 at 35).  a1 and b1 are 18 degrees apart (cosine
+ * distance 0.049, within 0.09), so the pairs link all ten points and
+ * union-find would make one group; A's and B's cores are 52 degrees apart
+ * (0.38).  Centres keep two groups, each core with its own edge point,
+ * whatever the input order, and a far point added changes nothing. */
+static void bridge(float x[][3], uint64_t *ids, size_t n)
+{
+  static const double deg[11] = { 0, 0.4, -0.4, 0.2, 17,
+                                  52, 52.4, 51.6, 51.8, 35, 140 };
+
+  for (size_t i = 0; i < n; i++) {
+    double t = deg[i] * M_PI / 180;
+    x[i][0] = (float)cos(t);
+    x[i][1] = (float)sin(t);
+    x[i][2] = 0;
+    ids[i] = 100 + i;
+  }
+}
+
+static void check_bridge(const struct neardup_groups *g, size_t n)
+{
+  CHECK_INT_EQ(g->ngroups, 2);
+  if (g->ngroups != 2)
+    return;
+  CHECK_INT_EQ(g->off[1], 5);      /* A with a1: ids 100..104 */
+  CHECK_INT_EQ(g->off[2], 10);     /* B with b1: ids 105..109 */
+  for (size_t k = 0; k < 10; k++)
+    CHECK_INT_EQ(g->ids[k], 100 + k);
+  for (size_t i = 0; i < 10; i++)  /* everyone has a near neighbour */
+    CHECK(g->nn_dist[i] >= 0 && g->nn_dist[i] <= 0.09);
+  if (n > 10)
+    CHECK(g->nn_dist[10] > 0.09);
+}
+
+TEST(near_groups_bridge)
+{
+  enum { N = 11 };
+  float x[N][3], y[N][3], zero[3] = { 0 };
+  uint64_t ids[N], ids2[N];
+  struct neardup_groups g;
+  struct neardup_input in = { .x = &x[0][0], .d = 3, .ids = ids,
+                              .mean = zero };
+
+  bridge(x, ids, N);
+  /* the bridge is a real pair: a1 and b1 within the threshold */
+  CHECK(1 - cos(18 * M_PI / 180) < 0.09);
+  CHECK(1 - cos(35 * M_PI / 180) > 0.09);
+  for (size_t n = 10; n <= N; n++) {
+    in.n = n;
+    CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, &g), 0);
+    check_bridge(&g, n);
+    neardup_groups_free(&g);
+  }
+  for (size_t i = 0; i < N; i++) {            /* reversed input */
+    memcpy(y[i], x[N - 1 - i], sizeof(y[i]));
+    ids2[i] = ids[N - 1 - i];
+  }
+  in.x = &y[0][0];
+  in.ids = ids2;
+  CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, &g), 0);
+  CHECK_INT_EQ(g.ngroups, 2);
+  if (g.ngroups == 2)
+    for (size_t k = 0; k < 10; k++)
+      CHECK_INT_EQ(g.ids[k], 100 + k);
+  neardup_groups_free(&g);
+}
+
 /* Thousands of samples with one feature vector (blank frames all have
  * the features of a flat picture) are one group, in either input order:
  * as a clique they would be 2200^2 pairs, past the pair bound
@@ -404,5 +473,5 @@ TEST(near_sub_windows)
 
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
-          T(near_groups_many_copies), T(near_dense_cluster),
-          T(near_sub_windows))
+          T(near_groups_bridge), T(near_groups_many_copies),
+          T(near_dense_cluster), T(near_sub_windows))
