@@ -172,7 +172,7 @@ def check_unique_tiers(U, group):
             second = second or stem
         elif second is not None:
             raise AssertionError("%s (a first member) after %s (a second "
-                                 "member): %r" % (stem, second, names))
+                                 "member)" % (stem, second))
         if g is not None:
             seen.add(g)
     return names

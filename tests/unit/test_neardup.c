@@ -200,6 +200,56 @@ TEST(features_borders)
   image_free(&u2);
 }
 
+/* Borders on one side and on two adjacent sides, of a colour with noise
+ * within the tolerance (+-8 per channel, as JPEG leaves a flat colour):
+ * the content box is the picture exactly and the features are the
+ * original's.  The same border with noise of +-40 is part of the picture
+ * (nothing is removed). */
+static void noisy_border(const struct image *src, int left, int top,
+                         int amp, uint64_t seed, struct image *out)
+{
+  static const int col[3] = { 200, 40, 60 };
+
+  CHECK_INT_EQ(image_alloc(out, src->w + left, src->h + top, 3), 0);
+  for (size_t i = 0; i < (size_t)out->w * out->h * 3; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    int v = col[i % 3] + (int)((seed >> 33) % (2 * amp + 1)) - amp;
+    out->px[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+  for (int y = 0; y < src->h; y++)
+    memcpy(out->px + ((size_t)(y + top) * out->w + left) * 3,
+           src->px + (size_t)y * src->w * 3, (size_t)src->w * 3);
+}
+
+TEST(features_border_sides_and_tolerance)
+{
+  struct image a, p;
+  struct imgfeat fa, fp;
+  int box[4];
+  static const int sides[3][2] = { { 40, 0 }, { 0, 30 }, { 24, 18 } };
+
+  picture(&a, 5);
+  CHECK_INT_EQ(imgfeat_compute(&a, &fa), 0);
+  for (int k = 0; k < 3; k++) {
+    noisy_border(&a, sides[k][0], sides[k][1], 8, 11 + (uint64_t)k, &p);
+    CHECK_INT_EQ(imgfeat_content(&p, box), 0);
+    CHECK_INT_EQ(box[0], sides[k][0]);
+    CHECK_INT_EQ(box[1], sides[k][1]);
+    CHECK_INT_EQ(box[2], p.w);
+    CHECK_INT_EQ(box[3], p.h);
+    CHECK_INT_EQ(imgfeat_compute(&p, &fp), 0);
+    CHECK(dist(&fa, &fp) < 0.01);
+    CHECK(imgfeat_hamming(fa.phash, fp.phash) <= 4);
+    image_free(&p);
+    noisy_border(&a, sides[k][0], sides[k][1], 40, 21 + (uint64_t)k, &p);
+    CHECK_INT_EQ(imgfeat_content(&p, box), 0);
+    CHECK_INT_EQ(box[0], 0);
+    CHECK_INT_EQ(box[1], 0);
+    image_free(&p);
+  }
+  image_free(&a);
+}
+
 /* Groups do not chain: six points 6 degrees apart on an arc (neighbours
  * within the threshold, points two steps apart not), and their mirror
  * images (so the column mean is zero).  Union-find would put each arc in
@@ -472,6 +522,7 @@ TEST(near_sub_windows)
 }
 
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
+          T(features_border_sides_and_tolerance),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
           T(near_groups_bridge), T(near_groups_many_copies),
           T(near_dense_cluster), T(near_sub_windows))
