@@ -134,6 +134,7 @@ struct merge {
   const struct cvat_labels *labels;
   struct cvat_pull_report *rep;
   struct tally other, converted, per_class;
+  bool view_frame;                /* struct cvat_run */
 };
 
 static bool uploaded(const struct cvat_pair *p, size_t n, uint64_t label)
@@ -267,6 +268,31 @@ static int merge_bind(struct merge *m, struct msample *ms,
   return 0;
 }
 
+/* True if the shape s (CVAT's frame) is the box of d, as the push sent
+ * it: d turned by the sample's EXIF orientation. */
+static bool shape_is_box(const struct merge *m, const struct msample *ms,
+                         const struct cvat_shape *s, const struct detection *d)
+{
+  double b[4] = { d->x, d->y, d->x + d->w, d->y + d->h };
+
+  cvat_box_orient(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
+                  ms->smp.height, true, b);
+  return s->x1 == b[0] && s->y1 == b[1] && s->x2 == b[2] && s->y2 == b[3];
+}
+
+/* The box of shape s in the stored frame (CVAT shows the image turned by
+ * its EXIF orientation), clipped into d. */
+static void shape_to_box(struct merge *m, const struct msample *ms,
+                         const struct cvat_shape *s, struct detection *d)
+{
+  double b[4] = { s->x1, s->y1, s->x2, s->y2 };
+
+  cvat_box_orient(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
+                  ms->smp.height, false, b);
+  clip_box(d, b[0], b[1], b[2], b[3], ms->smp.width, ms->smp.height,
+           &m->rep->clipped);
+}
+
 /* The new field: the old detections in order (updated, kept or deleted),
  * then the new ones. */
 static int merge_build(struct merge *m, struct msample *ms,
@@ -285,12 +311,10 @@ static int merge_build(struct merge *m, struct msample *ms,
     }
     if (i >= 0 && ms->bind[i] >= 0) {
       const struct cvat_shape *s = &sh[i];
-      if (s->x1 == d.x && s->y1 == d.y && s->x2 == d.x + d.w &&
-          s->y2 == d.y + d.h && ms->cls[i] == d.class_id) {
+      if (shape_is_box(m, ms, s, &d) && ms->cls[i] == d.class_id) {
         m->rep->unchanged++;
       } else {
-        clip_box(&d, s->x1, s->y1, s->x2, s->y2, ms->smp.width,
-                 ms->smp.height, &m->rep->clipped);
+        shape_to_box(m, ms, s, &d);
         d.class_id = ms->cls[i];
         d.label = NULL;   /* resolved from class_id */
         m->rep->updated++;
@@ -310,8 +334,7 @@ static int merge_build(struct merge *m, struct msample *ms,
     memset(&d, 0, sizeof(d));
     d.confidence = NAN;
     d.class_id = ms->cls[i];
-    clip_box(&d, sh[i].x1, sh[i].y1, sh[i].x2, sh[i].y2, ms->smp.width,
-             ms->smp.height, &m->rep->clipped);
+    shape_to_box(m, ms, &sh[i], &d);
     r = labels_field_add(&ms->nf, &d);
     ms->nmap[ms->nmap_n].shape = sh[i].id;
     ms->nmap[ms->nmap_n++].label = 0;      /* filled after the put */
@@ -630,7 +653,8 @@ static int merge_finish(struct store_txn *t, struct pull *p, json_t *o,
 static int pull_merge(struct pull *p)
 {
   struct merge m = { NULL, p->name, p->rn.field, &p->labels, p->rep,
-                     { NULL, 0 }, { NULL, 0 }, { NULL, 0 } };
+                     { NULL, 0 }, { NULL, 0 }, { NULL, 0 },
+                     p->rn.view_frame };
   struct store_txn *t = NULL;
   struct buf snap;
   json_t *o = NULL;

@@ -245,6 +245,7 @@ static int begin_new_run(struct store_txn *t, const struct cvat_config *cfg,
   snprintf(tn, sizeof(tn), "curatefs-%s-%s", uid, name);
   json_object_set_new(o, "task_name", json_string(tn));
   json_object_set_new(o, "url", json_string(cfg->url));
+  json_object_set_new(o, "frame", json_string("view"));
   arr = json_object_get(o, "samples");
   for (size_t i = 0; i < n; i++)
     json_array_append_new(arr, json_integer((json_int_t)ids[i]));
@@ -372,6 +373,23 @@ static int classes_all(struct store_txn *t, char ***ret, size_t *ret_n)
   return 0;
 }
 
+/* The box of d as CVAT shows it: the image turned by its EXIF
+ * orientation (labels keep the stored frame), unless the run was recorded
+ * in the stored frame (see struct cvat_run). */
+static void shape_box_set(struct cvat_shape *s, const struct detection *d,
+                          const struct sample *sm, bool view_frame)
+{
+  double b[4] = { d->x, d->y, d->x + d->w, d->y + d->h };
+
+  cvat_box_orient(view_frame ? sm->orientation : 1, sm->width, sm->height,
+                  true, b);
+  s->x1 = b[0];
+  s->y1 = b[1];
+  s->x2 = b[2];
+  s->y2 = b[3];
+  s->rect = true;
+}
+
 /* The run's boxes as shapes (frame i = samples[i]). */
 static int shapes_build(struct store_txn *t, const struct cvat_run *run,
                         const struct cvat_labels *labels,
@@ -384,9 +402,12 @@ static int shapes_build(struct store_txn *t, const struct cvat_run *run,
   for (size_t i = 0; r == 0 && i < run->n_samples; i++) {
     struct labels l;
     struct label_field *f;
+    struct sample sm;
 
     labels_init(&l);
-    r = store_labels_get(t, run->samples[i], &l);
+    r = store_sample_get(t, run->samples[i], &sm);
+    if (r == 0)
+      r = store_labels_get(t, run->samples[i], &l);
     f = r == 0 ? labels_field(&l, run->field, false) : NULL;
     for (size_t j = 0; f && r == 0 && j < f->n; j++) {
       const struct detection *d = &f->d[j];
@@ -412,11 +433,7 @@ static int shapes_build(struct store_txn *t, const struct cvat_run *run,
       memset(&v[n], 0, sizeof(v[n]));
       v[n].frame = (int64_t)i;
       v[n].label = cl->id;
-      v[n].x1 = d->x;
-      v[n].y1 = d->y;
-      v[n].x2 = d->x + d->w;
-      v[n].y2 = d->y + d->h;
-      v[n].rect = true;
+      shape_box_set(&v[n], d, &sm, run->view_frame);
       snprintf(idbuf, sizeof(idbuf), "%" PRIu64, d->id);
       v[n].label_id = strdup(idbuf);
       if (!v[n].label_id)

@@ -93,6 +93,8 @@ static int run_from_json(json_t *o, struct cvat_run *r)
   r->task_id = cvat_jint(o, "task");
   r->pulls = (uint64_t)cvat_jint(o, "pulls");
   r->undo_depth = (uint64_t)cvat_jint(o, "undo");
+  r->view_frame = cvat_jstr(o, "frame") &&
+                  strcmp(cvat_jstr(o, "frame"), "view") == 0;
   arr = json_object_get(o, "samples");
   r->samples = calloc(json_array_size(arr) + 1, sizeof(uint64_t));
   arr = json_object_get(o, "jobs");

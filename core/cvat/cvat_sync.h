@@ -82,6 +82,10 @@ struct cvat_run {
   uint64_t undo_depth;       /* pulls that can be undone */
   char *last_pull;           /* summary of the last pull, NULL if none */
   char *url;                 /* the server it was pushed to */
+  /* Boxes go to CVAT turned by each image's EXIF orientation, as CVAT
+   * shows the frame.  Runs recorded before this rule hold boxes in the
+   * stored frame; they keep that frame for their pushes and pulls. */
+  bool view_frame;
 };
 
 void cvat_run_free(struct cvat_run *r);

@@ -78,6 +78,17 @@ void import_report(const struct import_opts *o, const char *rel,
     o->report(rel, reason, o->ud);
 }
 
+/* A remark on a file that is imported all the same: o->note, or the
+ * problem report when the caller takes no notes. */
+static void import_note(const struct import_opts *o, const char *rel,
+                        const char *msg)
+{
+  if (o->note)
+    o->note(rel, msg, o->ud);
+  else
+    import_report(o, rel, msg);
+}
+
 /* An open file of a source, as imgfmt's reader callback sees it. */
 struct src_reader {
   const struct import_source *src;
@@ -366,10 +377,7 @@ static void scan_note_mismatch(struct scan *sc, const struct scan_slot *sl,
   snprintf(msg, sizeof(msg), "named as %s but the content is %s: "
            "imported as %s (served as %s)", img_format_name(named),
            img_format_name(real), img_format_name(real), img_ext(real));
-  if (sc->o->note)
-    sc->o->note(rel, msg, sc->o->ud);
-  else
-    import_report(sc->o, rel, msg);
+  import_note(sc->o, rel, msg);
   sc->st->mismatched++;
 }
 
@@ -694,7 +702,9 @@ static int content_consume(void *ud, size_t first, size_t count)
       if (sl->feat_r == -ENOMEM)
         return -ENOMEM;
       if (sl->feat_r < 0) {
-        import_report(c->o, j->rel, sl->feat_r == -EFBIG
+        /* The sample is imported (from its header), only without
+         * features: a note, not a skipped file. */
+        import_note(c->o, j->rel, sl->feat_r == -EFBIG
                ? "no features: the image is larger than IMG_MAX_PIXELS"
                : "no features: the image data cannot be decoded");
       } else {

@@ -82,7 +82,8 @@ struct import_opts {
    * root and a one-line reason. */
   void (*report)(const char *relpath, const char *reason, void *ud);
   /* Called for a file imported with a remark (its name says another
-   * format than its content); NULL: such remarks go to report. */
+   * format than its content; its image data cannot be decoded, so it has
+   * no features); NULL: such remarks go to report. */
   void (*note)(const char *relpath, const char *msg, void *ud);
   /* Called now and then (at most ~10 times a second, and at phase ends). */
   void (*progress)(const struct import_progress *p, void *ud);

@@ -109,7 +109,12 @@ def _exif_orientation(seg):
     """Orientation tag (0x0112) from an APP1 'Exif' segment payload, or 1."""
     if not seg.startswith(b"Exif\x00\x00"):
         return 1
-    t = seg[6:]
+    return _tiff_orientation(seg[6:])
+
+
+def _tiff_orientation(t):
+    """Orientation tag (0x0112) of a TIFF-structured EXIF block (PNG eXIf,
+    WebP EXIF, a JPEG APP1 after its "Exif" mark), or 1."""
     if len(t) < 8:
         return 1
     if t[:2] == b"II":
@@ -190,16 +195,53 @@ def jpeg_size(data):
     raise ValueError("JPEG without a frame header (SOF)")
 
 
+def _png_orientation(data):
+    """Orientation of a PNG's eXIf chunk (before the image data), or 1."""
+    pos = 8
+    while pos + 8 <= len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind == b"eXIf":
+            return _tiff_orientation(data[pos + 8:pos + 8 + n])
+        pos += 12 + n
+    return 1
+
+
+def _webp_orientation(data):
+    """Orientation of a WebP's EXIF chunk (extended format), or 1.  Some
+    writers put JPEG's "Exif" mark before the TIFF block."""
+    pos = 12
+    while pos + 8 <= len(data):
+        kind = data[pos:pos + 4]
+        n = int.from_bytes(data[pos + 4:pos + 8], "little")
+        if kind == b"EXIF":
+            t = data[pos + 8:pos + 8 + n]
+            return _exif_orientation(t) if t.startswith(b"Exif\x00\x00") \
+                else _tiff_orientation(t)
+        pos += 8 + n + (n & 1)
+    return 1
+
+
+def _turned(fmt, w, h, orientation):
+    """The size "within orientation", as CVAT reports a frame: Pillow's
+    EXIF orientation of any format, 5..8 swapping width and height."""
+    return (fmt, h, w) if orientation in (5, 6, 7, 8) else (fmt, w, h)
+
+
 def image_info(data):
-    """(format, width, height) sniffed from content, never from the name."""
+    """(format, width, height) sniffed from content, never from the name;
+    width and height as displayed (EXIF orientation applied)."""
     if data[:2] == b"\xff\xd8":
         w, h = jpeg_size(data)
         return "jpeg", w, h
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         if len(data) < 24 or data[12:16] != b"IHDR":
             raise ValueError("corrupt PNG (no IHDR)")
-        return ("png", int.from_bytes(data[16:20], "big"),
-                int.from_bytes(data[20:24], "big"))
+        return _turned("png", int.from_bytes(data[16:20], "big"),
+                       int.from_bytes(data[20:24], "big"),
+                       _png_orientation(data))
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
         return ("gif", int.from_bytes(data[6:8], "little"),
                 int.from_bytes(data[8:10], "little"))
@@ -209,8 +251,9 @@ def image_info(data):
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
         kind = data[12:16]
         if kind == b"VP8X":
-            return ("webp", 1 + int.from_bytes(data[24:27], "little"),
-                    1 + int.from_bytes(data[27:30], "little"))
+            return _turned("webp", 1 + int.from_bytes(data[24:27], "little"),
+                           1 + int.from_bytes(data[27:30], "little"),
+                           _webp_orientation(data))
         if kind == b"VP8 ":
             return ("webp", int.from_bytes(data[26:28], "little") & 0x3FFF,
                     int.from_bytes(data[28:30], "little") & 0x3FFF)

@@ -4,7 +4,8 @@ TIFF, BMP and GIF (tests/gen/mkimg, written by each format's reference
 library) imported with the right size, channels and orientation (checked
 against Pillow, an independent reader), read back byte for byte through
 samples/ with each format's own extension, tagged with mv, drawn in
-views/dupes, grouped across formats in views/near-duplicates, exported to
+views/dupes and the evaluation views (stored frame, moved into a tag),
+grouped across formats in views/near-duplicates, exported to
 COCO, YOLO (own bytes and extension), VOC (JPEG, converted at quality 100)
 and ImageNet (crops) and reloaded by torchvision, pushed to the test CVAT
 server with the original bytes; a name that disagrees with the content is
@@ -282,10 +283,12 @@ def body(ck, w):
     ck.run("near-duplicates across formats; mv from the view tags",
            t_neardup)
 
+    DUPES = ("tiff_tile8", "png_palette", "webp_alpha", "gif_single",
+             "bmp_32_topdown", "jpeg_cmyk")
+
     def t_dupes():
         drawn = {}
-        for stem in ("tiff_tile8", "png_palette", "webp_alpha", "gif_single",
-                     "bmp_32_topdown", "jpeg_cmyk"):
+        for stem in DUPES:
             lab = os.path.join(mnt, "labels", stem + ".json")
             doc = json.loads(read(lab))
             doc["fields"]["ground_truth"] = [
@@ -305,6 +308,147 @@ def body(ck, w):
                "size at lookup")
     ck.run("views/dupes draws on any format (a JPEG named as today)",
            t_dupes)
+
+    # Samples with a dog box and, at the evaluation, two predictions: a
+    # cat on the dog (a mistake) and a confident dog elsewhere (possibly
+    # missing).  The samples of t_dupes have ground truth and no
+    # predictions (possibly spurious).  Orientation-carrying files of
+    # every format among them: boxes are in the stored frame, so the
+    # drawing is too.
+    EVAL = ("png_rgba16", "png_gray16", "tiff_orient6", "webp_lossless_alpha",
+            "gif_interlaced", "bmp_8_palette", "png_orient6", "webp_orient8",
+            "jpeg_orient6")
+    GT_BOX, PRED_BOX = [20, 30, 40, 50], [100, 60, 40, 40]
+    CAT_BOX = [26, 30, 40, 50]   # IoU 0.74 with GT_BOX, edges apart
+
+    def drawn_frame(stem, b):
+        """Checks a drawn file: a JPEG of the stored size, the source's
+        pixels away from the boxes, the ground truth's green edge and the
+        prediction's magenta edge where the label says (stored frame)."""
+        from PIL import Image
+        im = pil_open(b)
+        eq(im.format, "JPEG", stem + " drawn as JPEG")
+        eq(im.size, (W, H), stem + " drawn size (stored frame)")
+        src = pil_open(read(src_of[stem + EXT[man_fmt(stem)]]))
+        if src.size != (W, H):   # Pillow turned the TIFF (6): turn it back
+            src = src.transpose(Image.Transpose.ROTATE_90)
+        if src.mode in ("RGBA", "LA", "PA", "P"):
+            bg = Image.new("RGBA", src.size, (255, 255, 255, 255))
+            src = Image.alpha_composite(bg, src.convert("RGBA"))
+        if src.mode in ("I;16", "I"):
+            src = src.convert("I").point(lambda v: v * (1 / 256)).convert(
+                "L")
+        rgb, ref = im.convert("RGB"), src.convert("RGB")
+        # Away from both boxes and their captions: the picture itself
+        # (blurred: the drawn JPEG's noise on a dithered GIF is 10 levels).
+        from PIL import ImageFilter
+        quiet = (65, 100, 95, 120)
+        d = mad(rgb.filter(ImageFilter.BoxBlur(2)).crop(quiet),
+                ref.filter(ImageFilter.BoxBlur(2)).crop(quiet))
+        if d > 4.0:
+            raise AssertionError("%s: drawn picture differs by %.2f away "
+                                 "from the boxes" % (stem, d))
+
+        def shift(x, y0, y1):
+            """Colour the drawing added along column x (of x-1..x+1, the
+            strongest): green minus magenta, averaged over the rows."""
+            best = 0.0
+            for xx in (x - 1, x, x + 1):
+                d = [0.0, 0.0, 0.0]
+                for y in range(y0, y1):
+                    a, r = rgb.getpixel((xx, y)), ref.getpixel((xx, y))
+                    for c in range(3):
+                        d[c] += (a[c] - r[c]) / (y1 - y0)
+                v = d[1] - (d[0] + d[2]) / 2
+                best = v if abs(v) > abs(best) else best
+            return best
+        g = shift(GT_BOX[0], GT_BOX[1] + 15, GT_BOX[1] + GT_BOX[3] - 5)
+        if g < 25:
+            raise AssertionError("%s: no green ground-truth edge at x=%d "
+                                 "(%.1f)" % (stem, GT_BOX[0], g))
+        m = shift(PRED_BOX[0], PRED_BOX[1] + 15,
+                  PRED_BOX[1] + PRED_BOX[3] - 5)
+        if m > -25:
+            raise AssertionError("%s: no magenta prediction edge at x=%d "
+                                 "(%.1f)" % (stem, PRED_BOX[0], m))
+
+    def man_fmt(stem):
+        return next(v[0] for f, v in man.items()
+                    if os.path.splitext(f)[0] == stem)
+
+    def t_eval_views():
+        for stem in EVAL:
+            lab = os.path.join(mnt, "labels", stem + ".json")
+            doc = json.loads(read(lab))
+            doc["fields"]["ground_truth"] = [{"label": "dog",
+                                              "bbox": GT_BOX}]
+            doc["fields"]["predictions"] = [
+                {"label": "cat", "bbox": CAT_BOX, "confidence": 0.9},
+                {"label": "dog", "bbox": PRED_BOX, "confidence": 0.99}]
+            write(lab, json.dumps(doc))
+        write(os.path.join(mnt, "eval", "run"), "fmt\n")
+        V = os.path.join(mnt, "views")
+        shown = {}
+        for view in ("mistakes", "possible-missing", "possible-spurious"):
+            files = os.listdir(os.path.join(V, view))
+            names = {f.split("-", 1)[1]: f for f in files}
+            stems = DUPES if view == "possible-spurious" else EVAL
+            eq(sorted(names), sorted(s + ".jpg" for s in stems), view)
+            for stem in stems:
+                p = os.path.join(V, view, names[stem + ".jpg"])
+                b = read(p)
+                eq(os.stat(p).st_size, len(b), "size at lookup of " + p)
+                if view == "possible-spurious":
+                    eq(pil_open(b).size, (W, H), p)
+                else:
+                    drawn_frame(stem, b)
+            shown[view] = names
+        # mv of a drawn file into a tag tags its sample, under the drawn
+        # name or the sample's own name; the tag lists the sample.
+        T = os.path.join(mnt, "tags", "drawn")
+        os.mkdir(T)
+        for i, stem in enumerate(EVAL):
+            view = ("mistakes", "possible-missing")[i % 2]
+            own, f = stem + EXT[man_fmt(stem)], shown[view][stem + ".jpg"]
+            os.rename(os.path.join(V, view, f),
+                      os.path.join(T, own if i % 3 else f))
+            if shown[view][stem + ".jpg"] not in os.listdir(
+                    os.path.join(V, view)):
+                raise AssertionError("%s left %s" % (stem, view))
+        for stem in ("png_palette", "gif_single"):   # from views/dupes
+            os.rename(os.path.join(V, "dupes", stem + ".jpg"),
+                      os.path.join(T, stem + ".jpg"))
+        os.rename(os.path.join(V, "possible-spurious",
+                               shown["possible-spurious"]["webp_alpha.jpg"]),
+                  os.path.join(T, "webp_alpha.webp"))
+        want = sorted(s + EXT[man_fmt(s)] for s in
+                      EVAL + ("png_palette", "gif_single", "webp_alpha"))
+        eq(sorted(os.listdir(T)), want, "tags/drawn")
+        for name in want:
+            eq(sha(read(os.path.join(T, name))), sha(read(src_of[name])),
+               "tags/drawn/" + name)
+        # Any other name is refused, and a converted VOC file shows no
+        # original bytes to tag.
+        import errno
+        try:
+            os.rename(os.path.join(V, "dupes", "bmp_32_topdown.jpg"),
+                      os.path.join(T, "bmp_32_topdown.png"))
+            raise AssertionError("rename to another name succeeded")
+        except OSError as e:
+            eq(e.errno, errno.EINVAL, "another name")
+        try:
+            os.rename(os.path.join(mnt, "export", "voc", "JPEGImages",
+                                   "png_rgb8.jpg"),
+                      os.path.join(T, "png_rgb8.jpg"))
+            raise AssertionError("mv of a converted VOC file succeeded")
+        except OSError as e:
+            eq(e.errno, errno.EPERM, "converted VOC file")
+        if "bmp_32_topdown.bmp" in os.listdir(T) or \
+                "png_rgb8.png" in os.listdir(T):
+            raise AssertionError("a refused mv tagged")
+    ck.run("evaluation views draw on any format in the stored frame; mv "
+           "of drawn files (dupes, evaluation views) tags their samples",
+           t_eval_views)
 
     def t_exports():
         # Every sample gets a box; one is in `val`, the others in `train`.
@@ -381,7 +525,9 @@ def body(ck, w):
                 bg = Image.new("RGBA", sim.size, (255, 255, 255, 255))
                 sim = Image.alpha_composite(bg, sim.convert("RGBA"))
             if sim.mode == "I;16" or sim.mode == "I":
-                continue   # Pillow's 16-bit gray has no RGB view
+                # Pillow's 16-bit gray clips to 255 when made RGB: scale it
+                sim = sim.convert("I").point(lambda v: v * (1 / 256)) \
+                    .convert("L")
             if sim.size != jim.size:   # Pillow turned an oriented TIFF
                 eq(sim.size, jim.size[::-1], name + " turned size")
                 continue
@@ -415,6 +561,77 @@ def body(ck, w):
     ck.run("exports: COCO/YOLO own bytes, VOC JPEG (torchvision), "
            "ImageNet crops, exact sizes", t_exports)
 
+    def turned_box(box, o, inverse=False):
+        """A box [x1, y1, x2, y2] of a stored W x H frame in the frame
+        Pillow's ImageOps.exif_transpose makes of it (as CVAT shows an
+        image), or back with inverse: a mask turned by Pillow."""
+        from PIL import Image, ImageOps
+        size = (H, W) if inverse and o >= 5 else (W, H)
+        im = Image.new("L", size, 0)
+        im.paste(255, tuple(int(v) for v in box))
+        if not inverse:
+            im.getexif()[0x0112] = o
+            return list(ImageOps.exif_transpose(im).getbbox())
+        back = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270,
+                2: Image.Transpose.FLIP_LEFT_RIGHT,
+                3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM,
+                5: Image.Transpose.TRANSPOSE,
+                7: Image.Transpose.TRANSVERSE}
+        return list(im.transpose(back[o]).getbbox()) if o in back else box
+
+    def cvat_boxes_turned(srv, env, tid, imgs):
+        # Each box as pushed: in the frame CVAT shows (Pillow's turn of
+        # the stored frame), for the oriented files of every format.
+        frame_of = {i["name"]: i["frame"] for i in imgs}
+        shapes = srv.list_annotations(task_id=tid)["shapes"]
+        by_frame = {}
+        for sh in shapes:
+            by_frame.setdefault(sh["frame"], []).append(sh)
+        oriented = {n: o for n, o in (("jpeg_orient6.jpg", 6),
+                                      ("png_orient6.png", 6),
+                                      ("tiff_orient6.tif", 6),
+                                      ("webp_orient8.webp", 8),
+                                      ("png_rgb8.png", 1))}
+        stored = [GT_BOX[0], GT_BOX[1], GT_BOX[0] + GT_BOX[2],
+                  GT_BOX[1] + GT_BOX[3]]
+        for name, o in oriented.items():
+            sh = by_frame.get(frame_of[name], [])
+            eq([s["points"] for s in sh], [turned_box(stored, o)],
+               "box of %s in CVAT's frame (orientation %d)" % (name, o))
+        # An annotator moves the box of each by 10 px right in what CVAT
+        # shows; the pull brings it back to the stored frame, and every
+        # other box is unchanged.
+        for name, o in oriented.items():
+            sh = by_frame[frame_of[name]][0]
+            pts = [sh["points"][0] + 10, sh["points"][1],
+                   sh["points"][2] + 10, sh["points"][3]]
+            srv.edit_annotation("shapes", sh["id"], points=pts)
+        before = {n: json.loads(read(os.path.join(
+            mnt, "labels", os.path.splitext(n)[0] + ".json")))
+            for n in src_of}
+        p = subprocess.run([CURATE, "cvat", "pull", "--store", store, "all"],
+                           capture_output=True, text=True, env=env,
+                           timeout=300)
+        nbox = len(shapes)
+        if p.returncode != 0 or "%d updated, 0 deleted, 0 added, %d " \
+                "unchanged" % (len(oriented), nbox - len(oriented)) \
+                not in p.stdout:
+            raise AssertionError("pull: %s %s" % (p.stdout, p.stderr))
+        for n in src_of:
+            doc = json.loads(read(os.path.join(
+                mnt, "labels", os.path.splitext(n)[0] + ".json")))
+            if n not in oriented:
+                eq(doc["fields"], before[n]["fields"], "untouched " + n)
+                continue
+            o = oriented[n]
+            shown = turned_box(stored, o)
+            moved = turned_box([shown[0] + 10, shown[1], shown[2] + 10,
+                                shown[3]], o, inverse=True)
+            b = doc["fields"]["ground_truth"][0]["bbox"]
+            eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], moved,
+               "pulled box of %s in the stored frame" % n)
+
     def t_cvat():
         import cvat_server
         pw = "fmt-pw-%d" % os.getpid()
@@ -438,13 +655,16 @@ def body(ck, w):
                 fmt, cw, chh, o, _c = man.get(
                     os.path.basename(src_of[i["name"]]),
                     ("", W, H, 1, 3))
-                want = (chh, cw) if o >= 5 and fmt in ("jpeg", "tiff") \
-                    else (cw, chh)
+                # CVAT reports a frame's size as displayed: Pillow's EXIF
+                # orientation, for every format that carries it.
+                want = (chh, cw) if o >= 5 else (cw, chh)
                 eq((i["width"], i["height"]), want, "frame size " +
                    i["name"])
+            cvat_boxes_turned(srv, env, tid, imgs)
         finally:
             srv.stop()
-    ck.run("cvat push uploads the original bytes of every format", t_cvat)
+    ck.run("cvat push uploads the original bytes of every format; boxes "
+           "follow the frames CVAT shows turned by EXIF orientation", t_cvat)
 
     m.umount()
 
@@ -477,6 +697,57 @@ def body(ck, w):
         shutil.rmtree(bdir)
     ck.run("broken files per format: each reported, nothing else changes",
            t_broken)
+
+    def t_damaged_data():
+        # Damage past the header (a bad CRC inside a PNG's image data,
+        # bytes changed in the middle of the others): the header pass
+        # imports each file, the content pass names it with a note (not
+        # a skipped file), and it has no features: it stays out of the
+        # near-duplicate group its intact copy is in.
+        d = w.sub("damaged")
+        os.makedirs(d)
+        damaged = ("png_rgb8.png", "png_interlaced.png", "webp_lossy.webp",
+                   "tiff_gray8_lzw.tif", "gif_single.gif")
+        for f in damaged:
+            b = bytearray(read(os.path.join(data, f)))
+            if f.endswith(".png"):
+                b[b.index(b"IDAT") + 200] ^= 0xFF
+            else:
+                for k in range(len(b) // 2, len(b) // 2 + 40):
+                    b[k] ^= 0x5A
+            open(os.path.join(d, "bad_" + f), "wb").write(b)
+        shutil.copy(os.path.join(data, "png_rgb8.png"),
+                    os.path.join(d, "good_png.png"))
+        shutil.copy(os.path.join(data, "jpeg_baseline.jpg"),
+                    os.path.join(d, "good_jpg.jpg"))
+        st = w.sub("damaged-store")
+        p = curate("import", "--store", st, d)
+        n = len(damaged) + 2
+        if "imported %d image files: %d new" % (n, n) not in p.stdout or \
+                " 0 skipped" not in p.stdout or \
+                "2 with new features" not in p.stdout:
+            raise AssertionError(p.stdout + p.stderr)
+        for f in damaged:
+            lines = [ln for ln in p.stderr.splitlines() if "bad_" + f in ln]
+            eq(lines, ["note bad_%s: no features: the image data cannot "
+                       "be decoded" % f], "report of bad_" + f)
+        if "skipped" in p.stderr:
+            raise AssertionError("a file reported as skipped: " + p.stderr)
+        import csv
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+            curate("table", "--store", st).stdout))}
+        eq(len(rows), n, "samples")
+        if not rows["good_png"]["neardup_group"]:
+            raise AssertionError("the intact pair is in no group")
+        eq(rows["good_png"]["neardup_group"],
+           rows["good_jpg"]["neardup_group"], "the intact pair")
+        for f in damaged:
+            stem = "bad_" + os.path.splitext(f)[0]
+            eq((int(rows[stem]["width"]), int(rows[stem]["height"])), (W, H),
+               stem + " size from its header")
+            eq(rows[stem]["neardup_group"], "", stem + " in no group")
+    ck.run("data damaged past the header: imported by its header, a note "
+           "naming it, no features", t_damaged_data)
 
     def t_walk_hardening():
         d = w.sub("odd")
@@ -597,6 +868,43 @@ def body(ck, w):
             eq((int(rows[name]["width"]), int(rows[name]["height"])),
                (W, H), name + " size")
     ck.run("headers longer than the first read: sizes right", t_long_headers)
+
+    def t_orientation_as_viewer():
+        # The features see each picture as a viewer shows it: a file of
+        # any format with EXIF orientation 6 groups with a copy whose
+        # pixels Pillow turned 90 degrees clockwise, orientation 8 with
+        # the anticlockwise copy, and neither with the unturned picture.
+        d = w.sub("orient")
+        os.makedirs(d)
+        for f in ("jpeg_orient6.jpg", "png_orient6.png", "tiff_orient6.tif",
+                  "webp_orient8.webp", "png_rgb8.png", "jpeg_baseline.jpg"):
+            shutil.copy(os.path.join(data, f), os.path.join(d, f))
+        from PIL import Image
+        im = pil_open(read(os.path.join(data, "png_rgb8.png")))
+        im.transpose(Image.Transpose.ROTATE_270).save(
+            os.path.join(d, "turned_cw.png"))
+        im.transpose(Image.Transpose.ROTATE_90).save(
+            os.path.join(d, "turned_ccw.png"))
+        st = w.sub("orient-store")
+        p = curate("import", "--store", st, d)
+        if "imported 8 image files: 8 new" not in p.stdout:
+            raise AssertionError(p.stdout + p.stderr)
+        import csv
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+            curate("table", "--store", st).stdout))}
+        g = {n: r["neardup_group"] for n, r in rows.items()}
+        for n in ("jpeg_orient6", "png_orient6", "tiff_orient6"):
+            eq(g[n], g["turned_cw"], n + " groups with the clockwise copy")
+            eq((int(rows[n]["width"]), int(rows[n]["height"])), (W, H),
+               n + " stored size")
+        eq(g["webp_orient8"], g["turned_ccw"],
+           "webp_orient8 groups with the anticlockwise copy")
+        eq(g["png_rgb8"], g["jpeg_baseline"], "the unturned pair")
+        if len({g["turned_cw"], g["turned_ccw"], g["png_rgb8"]}) != 3 or \
+                "" in (g["turned_cw"], g["turned_ccw"], g["png_rgb8"]):
+            raise AssertionError("three distinct groups: %r" % g)
+    ck.run("EXIF orientation applied as a viewer would, for every format "
+           "that carries it", t_orientation_as_viewer)
 
 
 run_suite("curatefs-formats-", body)
