@@ -4,6 +4,7 @@
 # inputs that once crashed, is replayed first), under ASan + UBSan.
 #
 #   sh scripts/fuzz.sh [SECONDS] [NAME...]
+#   sh scripts/fuzz.sh --build       (only build them)
 #
 # Builds build-fuzz with clang (-Dfuzz=true) if needed.  New inputs the run
 # finds go to a scratch folder, never into the committed corpus; a crash
@@ -11,8 +12,15 @@
 # once fixed, so it stays a regression test).  Prints one line per
 # harness, "fuzz NAME: ok|FAILED, N runs, N exec/s, N s", and exits 1 if
 # any failed.
+#
+# FUZZ_JOBS harnesses (default: one per CPU) run at the same time, each a
+# single process for its whole SECONDS: a libFuzzer run uses one core, so
+# on an otherwise idle machine each harness gets the same executions as
+# when run alone, in a fraction of the wall time.
 set -u
 cd "$(dirname "$0")/.."
+build_only=
+[ "${1:-}" = --build ] && { build_only=1; shift; }
 secs=${1:-20}
 [ $# -gt 0 ] && shift
 names=${*:-$(sed -n "/^fuzz_harnesses = \[/,/\]/p" tests/meson.build |
@@ -27,10 +35,17 @@ fi
 targets=""
 for n in $names; do targets="$targets tests/fuzz_$n"; done
 ninja -C "$dir" $targets || { echo "fuzz build failed"; exit 1; }
+[ -n "$build_only" ] && exit 0
 art="$dir/fuzz-artifacts"
 mkdir -p "$art"
-fail=0
-for n in $names; do
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+res=$(mktemp -d /tmp/curate-fuzz-result-XXXXXX)
+
+# One harness: its result line (and, when it failed, the sanitizer's
+# summary) into $res/NAME.
+fuzz_one() {
+  n=$1
   scratch=$(mktemp -d /tmp/curate-fuzz-corpus-XXXXXX)
   log="$dir/fuzz-$n.log"
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -46,10 +61,29 @@ for n in $names; do
   if [ $rc -eq 0 ]; then
     echo "fuzz $n: ok, ${runs:-0} runs, ${eps:-0} exec/s, $secs s"
   else
-    fail=1
     echo "fuzz $n: FAILED (exit $rc), ${runs:-0} runs; log $log:"
     grep -E "ERROR|SUMMARY|artifact|runtime error|Test unit written" "$log" |
       head -20
-  fi
+  fi >"$res/$n"
+}
+
+# Batches of $jobs: every run lasts $secs, so batches lose nothing to a
+# job pool.
+i=0
+for n in $names; do
+  fuzz_one "$n" &
+  i=$((i + 1))
+  [ $((i % jobs)) -eq 0 ] && wait
 done
+wait
+fail=0
+for n in $names; do
+  if [ -s "$res/$n" ]; then
+    cat "$res/$n"
+  else
+    echo "fuzz $n: FAILED (no result)"
+  fi
+  grep -q "^fuzz $n: ok" "$res/$n" 2>/dev/null || fail=1
+done
+rm -rf "$res"
 exit $fail

@@ -1,11 +1,12 @@
 #!/bin/sh
 # The test command: installs what is missing, builds with -Werror, runs every
-# suite, then again under AddressSanitizer + UBSan, runs every fuzzing
-# harness for FUZZ_SECONDS (default 20) each, and ends with one line
-# "N passed, N failed, N skipped". The exit status is non-zero when anything
-# failed, when `meson test` failed, when a registered test did not run or no
-# log was written, and (with CI=true) when any test skipped; the counting is
-# in scripts/testlog_totals.py.
+# suite, then again under AddressSanitizer + UBSan (built, with the fuzzing
+# harnesses, at the lowest CPU priority while the first run's tests run),
+# runs every fuzzing harness for FUZZ_SECONDS (default 20) each, and ends
+# with one line "N passed, N failed, N skipped". The exit status is non-zero
+# when anything failed, when `meson test` failed, when a registered test did
+# not run or no log was written, and (with CI=true) when any test skipped;
+# the counting is in scripts/testlog_totals.py.
 set -u
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -14,13 +15,27 @@ sh scripts/deps.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
   mount -t fusectl none /sys/fs/fuse/connections 2>/dev/null || true
 
 passed=0; failed=0; skipped=0
-run_suites() {
+# Configures and builds one build folder; returns non-zero on failure.
+build_dir() {
   dir=$1; shift
   if ! meson setup "$dir" -Dwerror=true "$@" >"$dir.setup.log" 2>&1 &&
      ! meson setup --reconfigure "$dir" -Dwerror=true "$@" >"$dir.setup.log" 2>&1; then
-    cat "$dir.setup.log"; failed=$((failed + 1)); return
+    cat "$dir.setup.log"; return 1
   fi
-  if ! ninja -C "$dir"; then failed=$((failed + 1)); return; fi
+  ninja -C "$dir"
+}
+run_suites() {
+  dir=$1; shift
+  if ! build_dir "$dir" "$@"; then failed=$((failed + 1)); return; fi
+  # The builds the later phases need compile while these tests run, at
+  # the lowest CPU priority: the tests wait on mounts, servers and child
+  # processes much of the time, and the compilers take only what the
+  # tests leave.  Their output is in the .prebuild.log files; a failure
+  # shows again, and counts, when the phase itself builds.
+  if [ -n "${prebuild_cmd:-}" ]; then
+    (nice -n 19 sh -c "$prebuild_cmd") >/dev/null 2>&1 &
+    prebuild_pid=$!
+  fi
   log="$dir/meson-logs/testlog.json"
   rm -f "$log"
   meson test -C "$dir" --print-errorlogs --num-processes 2 \
@@ -30,11 +45,19 @@ run_suites() {
   set -- $(python3 scripts/testlog_totals.py "$dir" "$rc" || echo 0 1 0)
   passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
 }
+asan_opts="-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug"
+# While the plain build's tests run: the ASan build, then the fuzzing
+# build (scripts/fuzz.sh --build).
+prebuild_cmd="{ { meson setup build-asan -Dwerror=true $asan_opts ||
+  meson setup --reconfigure build-asan -Dwerror=true $asan_opts; } &&
+  ninja -C build-asan; } >build-asan.prebuild.log 2>&1;
+  sh scripts/fuzz.sh --build >build-fuzz.prebuild.log 2>&1"
 run_suites build-ci
+prebuild_cmd=
+[ -n "${prebuild_pid:-}" ] && wait "$prebuild_pid"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  run_suites build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debug
+  run_suites build-asan $asan_opts
 # Fuzzing: each harness for a bounded time over its committed corpus
 # (scripts/fuzz.sh); each counts as one test.
 fuzz_out=$(sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1)
