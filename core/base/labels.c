@@ -26,6 +26,62 @@ void detection_clear(struct detection *d)
   d->attributes = NULL;
 }
 
+static bool str_same(const char *a, const char *b)
+{
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether two boxes say the same thing (the id aside).  A class is
+ * compared by id when both are resolved, else by name. */
+static bool detection_same(const struct detection *a,
+                           const struct detection *b)
+{
+  bool cls = a->class_id && b->class_id ? a->class_id == b->class_id
+                                        : a->label && b->label &&
+                                              strcmp(a->label, b->label) == 0;
+  bool conf = (isnan(a->confidence) && isnan(b->confidence)) ||
+              a->confidence == b->confidence;
+
+  return cls && conf && a->x == b->x && a->y == b->y && a->w == b->w &&
+         a->h == b->h && a->iscrowd == b->iscrowd &&
+         a->has_area == b->has_area && (!a->has_area || a->area == b->area) &&
+         str_same(a->attributes, b->attributes);
+}
+
+bool labels_field_adopt_ids(const struct label_field *old,
+                            struct label_field *nw)
+{
+  bool same = old && old->n == nw->n;
+  bool *taken;
+
+  if (!old || !old->n)
+    return same;
+  /* Out of memory: no ids adopted, which is only less stable. */
+  taken = calloc(old->n, sizeof(*taken));
+  if (!taken)
+    return false;
+  for (size_t i = 0; i < old->n; i++)
+    if (!old->d[i].id)
+      taken[i] = true;   /* never stored: nothing to keep */
+  /* Boxes in place first (the common re-import), then anywhere. */
+  for (size_t i = 0; i < nw->n && i < old->n; i++)
+    if (!nw->d[i].id && !taken[i] && detection_same(&old->d[i], &nw->d[i])) {
+      nw->d[i].id = old->d[i].id;
+      taken[i] = true;
+    }
+  for (size_t i = 0; i < nw->n; i++) {
+    if (same && (!old->d[i].id || nw->d[i].id != old->d[i].id))
+      same = false;
+    for (size_t j = 0; !nw->d[i].id && j < old->n; j++)
+      if (!taken[j] && detection_same(&old->d[j], &nw->d[i])) {
+        nw->d[i].id = old->d[j].id;
+        taken[j] = true;
+      }
+  }
+  free(taken);
+  return same;
+}
+
 void labels_field_clear(struct label_field *f)
 {
   for (size_t i = 0; i < f->n; i++)

@@ -68,6 +68,15 @@ int labels_field_add(struct label_field *f, const struct detection *d);
  * out of memory (then l and src are unchanged). */
 struct label_field *labels_field_replace(struct labels *l, const char *name,
                                          struct label_field *src);
+/* Before old's boxes are replaced by nw's (an import of a whole field):
+ * each box of nw without an id (0) takes the id of an equal box of old
+ * (class, coordinates, confidence, crowd flag, area and attributes), each
+ * old box at most once, so a box imported again keeps its id and what is
+ * named after it (ImageNet crops, CVAT shapes).  Returns true when nw is
+ * old unchanged (same boxes in the same order): storing it would change
+ * nothing but the sample's label version.  old may be NULL (no field). */
+bool labels_field_adopt_ids(const struct label_field *old,
+                            struct label_field *nw);
 void detection_clear(struct detection *d);
 /* Frees f's detections and their array, leaving f empty (n, cap 0); its
  * name is left alone. */

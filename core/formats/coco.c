@@ -632,11 +632,15 @@ static int store_image(struct imp *m, struct img *im)
 
   if (r < 0)
     return r;
+  /* Boxes imported again keep their ids; an unchanged field is not
+   * written (the sample keeps its label version and its crops). */
+  bool same = src && labels_field_adopt_ids(labels_field(&cur, m->field,
+                                                         false), src);
   if (!labels_field_replace(&cur, m->field, src)) {
     labels_free(&cur);
     return -ENOMEM;
   }
-  r = store_labels_put(m->t, im->sample_id, &cur);
+  r = same ? 0 : store_labels_put(m->t, im->sample_id, &cur);
   labels_free(&cur);
   if (r < 0)
     return r;

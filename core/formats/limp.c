@@ -318,6 +318,10 @@ int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
 
   if (r < 0)
     return r;
+  /* Boxes imported again keep their ids; an unchanged field is not
+   * written, so the sample keeps its label version (and every file made
+   * from it, its content). */
+  bool same = labels_field_adopt_ids(labels_field(&cur, L->field, false), f);
   dst = labels_field_replace(&cur, L->field, f);
   if (!dst) {
     labels_free(&cur);
@@ -325,7 +329,7 @@ int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
   }
   L->st->boxes += dst->n;
   L->st->matched++;
-  r = store_labels_put(L->t, sample_id, &cur);
+  r = same ? 0 : store_labels_put(L->t, sample_id, &cur);
   labels_free(&cur);
   return r;
 }

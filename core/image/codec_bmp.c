@@ -135,14 +135,19 @@ static int bmp_decode(const uint8_t *p, size_t n, const struct img_info *info,
     return -ENOMEM;
   f = codec_shrink_factor((int)w, (int)h, min_short);
   r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret);
-  /* 24-bit rows are B, G, R as stored: averaged without a copy. */
+  /* 24-bit rows are B, G, R as stored: averaged straight from the file,
+   * whole bands at a time, without a copy (a bottom-up file's rows are
+   * walked backwards).  The last h % f rows would be dropped: not
+   * converted at all. */
   sh.bgr = L.bpp == 24;
-  /* The last h % f rows would be dropped: not converted at all. */
-  for (uint32_t y = 0; r == 0 && y < h / (uint32_t)f * (uint32_t)f; y++) {
-    const uint8_t *s = p + pix + row * (topdown ? y : h - 1 - y);
-    if (!sh.bgr)
-      bmp_row(&L, s, rgb, w);
-    codec_shrink_row(&sh, sh.bgr ? s : rgb);
+  if (r == 0 && sh.bgr)
+    codec_shrink_rows(&sh, p + pix + row * (topdown ? 0 : h - 1),
+                      h / (uint32_t)f * (uint32_t)f,
+                      topdown ? (ptrdiff_t)row : -(ptrdiff_t)row);
+  for (uint32_t y = 0; r == 0 && !sh.bgr &&
+                       y < h / (uint32_t)f * (uint32_t)f; y++) {
+    bmp_row(&L, p + pix + row * (topdown ? y : h - 1 - y), rgb, w);
+    codec_shrink_row(&sh, rgb);
   }
   codec_shrink_end(&sh);
   free(rgb);

@@ -28,6 +28,8 @@
 
 #include "imgcodec.h"
 
+#include <stddef.h>
+
 struct img_codec {
   enum img_format format;   /* the table slot it belongs in (asserted) */
   int (*decode)(const uint8_t *p, size_t n, const struct img_info *info,
@@ -89,11 +91,18 @@ struct codec_shrink {
   uint32_t *sum;     /* column sums of the current band, w / f * f * ch */
   uint16_t *sum16;   /* the same when f <= 257 (255 * f fits): half the
                         width, twice the lanes per vector add */
+  uint16_t *blk16;   /* f <= 16 (255 * f * f fits): the block sums of a
+                        band, as wide as sum16 */
 };
 
 int codec_shrink_begin(struct codec_shrink *s, int w, int h, int ch, int f,
                        struct image *out);
 void codec_shrink_row(struct codec_shrink *s, const uint8_t *row);
+/* rows rows at once, each stride bytes after the one before (negative
+ * for a bottom-up BMP), all readable until the call returns: whole bands
+ * are summed in one pass, the same pixels as row by row. */
+void codec_shrink_rows(struct codec_shrink *s, const uint8_t *row,
+                       size_t rows, ptrdiff_t stride);
 void codec_shrink_end(struct codec_shrink *s);
 
 #endif

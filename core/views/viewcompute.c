@@ -236,14 +236,16 @@ static int uniq_score(struct uniq_work *w)
   return r == 0 ? uniq_scores(w->dist, w->n, w->k, w->scores) : r;
 }
 
-/* Which samples find_unique keeps for a count of `want` (all for 0). */
+/* Which samples find_unique keeps for a count of `want` (all for 0).
+ * With UNIQ_K samples or fewer there are no k-NN lists (every score is
+ * 1): all are kept, and the ranked order (representatives first) cuts. */
 static int uniq_keep(struct uniq_work *w, int64_t want)
 {
   size_t kept;
   double thresh;
   int r;
 
-  if (!(want > 0 && (size_t)want < w->n)) {
+  if (!(want > 0 && (size_t)want < w->n) || w->n <= UNIQ_K) {
     for (size_t i = 0; i < w->n; i++)
       w->keep[i] = true;
     return 0;
@@ -316,9 +318,13 @@ static int uniq_emit(const struct uniq_work *w, int64_t want,
   int r = 0;
 
   if (want > 0 && cnt > (size_t)want) {
-    snprintf(out->note, sizeof(out->note), "find_unique kept %zu on the "
-             "k-NN graph; showing the first %lld by rank", cnt,
-             (long long)want);
+    if (w->n <= UNIQ_K)
+      snprintf(out->note, sizeof(out->note), "%zu samples, every score 1: "
+               "showing the first %lld by rank", cnt, (long long)want);
+    else
+      snprintf(out->note, sizeof(out->note), "find_unique kept %zu on the "
+               "k-NN graph; showing the first %lld by rank", cnt,
+               (long long)want);
     cnt = (size_t)want;
   }
   for (size_t i = 0; r == 0 && i < cnt; i++)
@@ -351,7 +357,7 @@ int viewcompute_unique(struct store_txn *t,
     r = uniq_record_scores(&w, out);
   if (r == 0)
     r = uniq_rank(w.scores, w.keep, w.n, w.order, &w.cnt);
-  if (r == 0 && w.n > UNIQ_K)
+  if (r == 0 && w.n > 1)
     r = uniq_tier(&w, t);
   if (r == 0)
     r = uniq_emit(&w, want, out);

@@ -6,19 +6,24 @@ Photographs: the JPEG photos of a few Debian packages (scratch, tuxpaint-data,
 darknet, palapeli-data, labelme-examples, forensics-samples-files,
 python3-sklearn, python-matplotlib-data, mate-backgrounds,
 lomiri-wallpapers-16.04; fetched with apt-get download into
-BUILD_DIR/neardup-debs once), or a folder given with --photos.  One file per
-base name (the same picture shipped in several folders counts once); the
-five frames of labelme's video example are kept and count as one
-photograph when scoring; annotation drawings are left out.  Each is reduced
-to at most 1024 px (long side) and saved at quality 90: that is the
-original.  Edited copies (Pillow), each saved at quality 90:
+BUILD_DIR/neardup-debs once), or a folder given with --photos.  Files of
+identical content are read once; a photograph shipped in several folders
+under one name in different encodings (labelme's examples: the annotated
+original and the dataset's re-encode), a wallpaper at several sizes, and
+the five frames of labelme's video example are all kept, and each such
+set counts as one photograph when scoring; annotation drawings are left
+out.  Plus generated scenes (mkjpeg's gradients and blobs with a texture
+of their own; 40, or 10 with --small).  Each is reduced to at most
+1024 px (long side) and saved at quality 90: that is the original.
+Edited copies (Pillow), each saved at quality 90:
   q40 (re-encode at 40), half (50 % resize), blur (Gaussian, radius 2),
   bright (x1.2), flip (left-right), crop5 (5 % off each side), crop10 (10 %
   off the left and the top), padK10 (10 % black, four sides), padW15 (15 %
   white, top and bottom), padM5 (5 % mid colour, four sides), padM12 (12 %
   mid colour, left and right), rot1 / rot3 (1 and 3 degrees, same canvas,
   black corners), rot2e (-2 degrees, canvas expanded, white corners), text
-  (a caption in the lower right), gam0.8 / gam1.2, gray.
+  (a caption in the lower right), gam0.8 / gam1.2, gray, warm (a colour
+  cast: red x 1.1, blue x 0.88).
 
 Scoring, for each tool's groups: the recall of each edit is the share of
 (original, copy) pairs in one group; false pairs are pairs of files of
@@ -51,6 +56,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 DEBS = ["scratch", "tuxpaint-data", "darknet", "palapeli-data",
@@ -59,7 +65,7 @@ DEBS = ["scratch", "tuxpaint-data", "darknet", "palapeli-data",
         "lomiri-wallpapers-16.04"]
 EDITS = ["q40", "half", "blur", "bright", "flip", "crop5", "crop10",
          "padK10", "padW15", "padM5", "padM12", "rot1", "rot2e", "rot3",
-         "text", "gam0.8", "gam1.2", "gray"]
+         "text", "gam0.8", "gam1.2", "gray", "warm"]
 MID = (118, 132, 104)
 
 
@@ -91,24 +97,49 @@ def scene_of(path):
 
 def pick_photos(root, limit):
     skip = ("Visualization", "/.readme/", "/draw_", "/annotation")
-    seen, md5s, out = set(), set(), []
+    md5s, out = set(), []
     for p in sorted(glob.glob(os.path.join(root, "**", "*"), recursive=True)):
         if not p.lower().endswith((".jpg", ".jpeg")) or any(
                 s in p for s in skip) or os.path.getsize(p) < 20000:
             continue
-        base = os.path.basename(p).lower()
         h = hashlib.md5(open(p, "rb").read()).hexdigest()
-        if base in seen or h in md5s:
+        if h in md5s:
             continue
         try:
             with Image.open(p) as im:
                 im.load()
         except OSError:
             continue
-        seen.add(base)
         md5s.add(h)
         out.append(p)
     return out[:limit] if limit else out
+
+
+def generated(build, n, dest):
+    """n generated scenes (mkjpeg, with a texture each: flat blobs alone
+    are a cartoon, not a photograph) as JPEG files in dest."""
+    os.makedirs(dest)
+    subprocess.run([os.path.join(build, "tests/mkjpeg"), "-n", str(n), "-s",
+                    "31000", "-W", "800", "-H", "600", "-q", "95", dest],
+                   check=True, stdout=subprocess.DEVNULL)
+    out = []
+    for i, f in enumerate(sorted(os.listdir(dest))):
+        rng = np.random.default_rng(31000 + i)
+        tex = np.zeros((600, 800))
+        for cell, amp in ((64, 0.4), (32, 0.3), (16, 0.2), (8, 0.1)):
+            g = rng.uniform(-1, 1, (600 // cell + 2, 800 // cell + 2))
+            up = Image.fromarray(g.astype(np.float32), "F").resize(
+                (g.shape[1] * cell, g.shape[0] * cell), Image.BILINEAR)
+            tex += amp * np.asarray(up)[:600, :800]
+        p = os.path.join(dest, f)
+        with Image.open(p) as im:
+            a = np.asarray(im.convert("RGB"), dtype=np.float64)
+        a = np.clip(a * (1 + 0.35 * tex[:, :, None]), 0, 255)
+        Image.fromarray(a.astype(np.uint8)).save(
+            os.path.join(dest, "generated_%02d.jpg" % i), quality=95)
+        os.unlink(p)
+        out.append(os.path.join(dest, "generated_%02d.jpg" % i))
+    return out
 
 
 def pad(im, frac, lr, tb, colour):
@@ -158,6 +189,9 @@ def edit(im, e):
         "gam0.8": lambda: gamma(im, 0.8),
         "gam1.2": lambda: gamma(im, 1.2),
         "gray": lambda: ImageOps.grayscale(im).convert("RGB"),
+        "warm": lambda: Image.merge("RGB", [
+            c.point(lambda v, k=k: min(255, round(v * k)))
+            for c, k in zip(im.split(), (1.1, 1.0, 0.88))]),
     }[e]()
 
 
@@ -282,6 +316,8 @@ def main():
     photos = pick_photos(root, 60 if small else 0)
     work = tempfile.mkdtemp(prefix="curatefs-bench-nd-", dir="/var/tmp")
     try:
+        photos += generated(build, 10 if small else 40,
+                            os.path.join(work, "gen"))
         data = os.path.join(work, "data")
         meta = build_corpus(photos, data)
         scenes = {v[0] for v in meta.values()}

@@ -131,6 +131,38 @@ def body(ck, w):
     ck.run("mistakes, possible-missing and possible-spurious views",
            t_views)
 
+    def t_drawn_eval_view_follows():
+        # img1's drawn file in possible-missing (every ground-truth box
+        # and the missing prediction drawn) keeps its name while its
+        # ground truth moves 10 px (still missed): the next open shows the
+        # new drawing, a reader holding the old one keeps it whole.  (In
+        # views/mistakes a matched box is not drawn: same code path,
+        # eval_generate.)
+        p = os.path.join(V, "possible-missing", "0001-%s.jpg" % stems[1])
+        with open(p, "rb") as held:
+            old = held.read()
+            edit_boxes(mnt, stems[1],
+                       lambda b: b[0].update(bbox=[60, 50, 80, 80]))
+            time.sleep(1.2)   # EVALRUN_LOOKUP_AGE, as below
+            new = read(p)
+            if new == old:
+                raise AssertionError("the next open shows the old drawing")
+            os.posix_fadvise(held.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            eq(os.pread(held.fileno(), len(old) + 10, 0), old,
+               "a reader holding the old drawing")
+        tmp = w.sub("pm2.jpg")
+        open(tmp, "wb").write(new)
+        out = subprocess.run(
+            [JPEGCMP, os.path.join(data, names[1]), tmp, "60,50,80,80",
+             "200,150,60,60"], capture_output=True, text=True,
+            check=True).stdout.split()
+        eq(out[1], "%dx%d" % (W, H), "drawn size")
+        if int(out[2].split("=")[1]) > 40 or int(out[3].split("=")[1]) < 50:
+            raise AssertionError("boxes not drawn where expected: %r" % out)
+        eq(read(p), new, "reopened")
+    ck.run("a label change reaches the next open of a drawn evaluation "
+           "view, not its reader", t_drawn_eval_view_follows)
+
     def t_follow_labels():
         edit_boxes(mnt, stems[1],
                    lambda b: b[0].update(bbox=[200, 150, 60, 60]))

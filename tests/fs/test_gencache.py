@@ -163,14 +163,17 @@ def body(ck, w):
         change_test(crop, edit,
                     lambda b: eq(jpeg_size(b), (64, 48), "crop size after"))
         # Only the crops of the edited photo were made again (the others
-        # keep their key, their cached content and their pages).
+        # keep their key, their cached content and their pages), from one
+        # decode: its 8 crops are one generation, the others offered with
+        # it (measured 1; the drawn dupes image and the COCO document may
+        # be prepared ahead meanwhile; 8 when each crop decodes alone).
         s1 = cache_status(mnt)
-        if s1["misses"] - s0["misses"] > 8:
+        if s1["misses"] - s0["misses"] > 4:
             raise AssertionError("%d generations for one photo's change" %
                                  (s1["misses"] - s0["misses"]))
     ck.run("a label change reaches the next open of a crop, not its "
-           "reader, and only its photo's crops are made again",
-           t_crop_follows)
+           "reader, and only its photo's crops are made again, from one "
+           "decode", t_crop_follows)
 
     def t_drawn_follows():
         if not os.path.exists(drawn):
@@ -192,6 +195,55 @@ def body(ck, w):
         change_test(drawn, edit, check_new)
     ck.run("a label change reaches the next open of a drawn view, not its "
            "reader", t_drawn_follows)
+
+    def t_reimport_keeps_crops():
+        # `curate import-labels` of the original file beside the mount:
+        # only the two photos edited above change.  Every other box keeps
+        # its id, so its crop keeps its name (a training job's file list
+        # stays valid), its content and its pages.
+        edited = (stem + "_", names[1][:-4] + "_")
+
+        def unchanged(files):
+            return {f: read(os.path.join(top, f)) for f in files
+                    if not os.path.basename(f).startswith(edited)}
+        before = unchanged(walk_files(top))
+        s0 = cache_status(mnt)
+        curate("import-labels", "--store", store, "--format", "coco",
+               w.sub("coco.json"))
+        # The daemon notices the change made beside it within 0.2 s.
+        # (box 1 was edited: it is replaced by a box of a new id.  A name
+        # the kernel keeps may still stat; its open finds it gone.)
+        def gone():
+            try:
+                read(crop)
+            except FileNotFoundError:
+                return True
+            return False
+        wait_for(gone, "the re-import seen")
+        after = unchanged(walk_files(top))
+        eq(sorted(after), sorted(before), "names of unchanged crops")
+        for f in before:
+            eq(after[f], before[f], f)
+        # Let the warm thread make the two changed photos' crops.
+        time.sleep(2)
+        for f in walk_files(top):
+            read(os.path.join(top, f))
+        # Two photos: their crops (one decode each), their drawn dupes
+        # and the COCO document, prepared ahead; 12 photos' worth before
+        # boxes kept their ids.
+        s1 = cache_status(mnt)
+        if s1["misses"] - s0["misses"] > 8:
+            raise AssertionError("%d generations after re-importing two "
+                                 "photos' boxes" % (s1["misses"] -
+                                                    s0["misses"]))
+        # The edited box is back at its imported place, under a new name.
+        sizes = sorted(jpeg_size(read(os.path.join(top, f)))
+                       for f in walk_files(top)
+                       if os.path.basename(f).startswith(stem + "_"))
+        if (50, 40) not in sizes or (64, 48) in sizes:
+            raise AssertionError("crops of the edited photo: %r" % sizes)
+    ck.run("labels imported again beside the mount: unchanged boxes keep "
+           "their crops' names and content", t_reimport_keeps_crops)
     m.umount()
 
     # Read-only mount: unchanged files never reach the daemon again.
@@ -208,6 +260,22 @@ def body(ck, w):
            "content asked for on a second pass")
     ck.run("read-only: a second pass is served by the page cache",
            t_readonly_page_cache)
+
+    def t_default_bound():
+        # Without -o cache_size: memory 1/1024 of the RAM within [2, 4]
+        # MiB, disk an eighth of the store filesystem's free space within
+        # [64 MiB, 8 GiB] (free space read now: allow it to have moved).
+        s = cache_status(mnt)
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        eq(s["mem_max"], min(max(ram // 1024, 2 * MIB), 4 * MIB),
+           "default memory bound")
+        sv = os.statvfs(store)
+        want = min(max(sv.f_bavail * sv.f_frsize // 8, 64 * MIB), 8 << 30)
+        if abs(s["disk_max"] - want) > max(want // 50, 4 * MIB):
+            raise AssertionError("default disk bound %d, expected about %d"
+                                 % (s["disk_max"], want))
+    ck.run("the default bound comes from the RAM and the free disk",
+           t_default_bound)
     m.umount()
 
     # 100,000 crops: 1,000 small photos with 100 tiny boxes each.

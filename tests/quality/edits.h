@@ -1,6 +1,7 @@
 /* edits.h - the edited copies of the near-duplicate quality test, drawn on
  * decoded RGB images: padding with a solid colour, rotation about the
- * centre, a crop, a text-like overlay, a gamma curve and a grey copy.
+ * centre, a crop, a text-like overlay, a gamma curve, a grey copy and a
+ * colour cast.
  * Each returns 0 or a negative errno (allocation), and writes a new image
  * the caller frees with image_free().  Header-only (static functions), in
  * the style of tests/gen/paint.h; nothing here is used outside tests.
@@ -132,6 +133,18 @@ static void edit_gray(struct image *im)
     uint8_t *p = im->px + 3 * i;
     double y = 0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2];
     p[0] = p[1] = p[2] = (uint8_t)(y + 0.5);
+  }
+}
+
+/* A colour cast (a white balance moved): red times r, blue times b,
+ * clipped; green kept.  In place. */
+static void edit_cast(struct image *im, double r, double b)
+{
+  for (size_t i = 0; i < (size_t)im->w * im->h; i++) {
+    uint8_t *p = im->px + 3 * i;
+    double vr = p[0] * r + 0.5, vb = p[2] * b + 0.5;
+    p[0] = (uint8_t)(vr > 255 ? 255 : vr);
+    p[2] = (uint8_t)(vb > 255 ? 255 : vb);
   }
 }
 

@@ -4,7 +4,7 @@
  * IMGFEAT_MIN_SHORT -> imgfeat_compute -> neardup_near_in).
  *
  * Data: N_ORIG synthetic photographs (tests/gen/paint.h: gradient, blobs,
- * value-noise texture, sensor noise; 320x240, JPEG q85) and 19 edited
+ * value-noise texture, sensor noise; 320x240, JPEG q85) and 20 edited
  * copies of each, made from the decoded original (edits.h, jpegcodec):
  *   q40      re-encoded at quality 40
  *   half     resized to 50 % (2x2 box average)
@@ -23,6 +23,7 @@
  *   text     a line of glyphs in the lower right (caption, watermark)
  *   gam0.8, gam1.2   gamma curves
  *   gray     a grey copy (Rec. 709 weights)
+ *   warm     a colour cast (red x 1.1, blue x 0.88: a warmer white balance)
  * (copies are re-encoded at q85).  Positives: the (original, copy) pairs
  * of each picture; negatives: every pair of images of different pictures.
  *
@@ -63,14 +64,14 @@
 
 #define W 320
 #define H 240
-#define N_EDIT 19
+#define N_EDIT 20
 #define PER (N_EDIT + 1)
 #define BASE_ID 1000000u   /* ids of the first n_orig pictures start here */
 
 static const char *edit_name[N_EDIT] = {
   "q40", "half", "blur", "bright+", "bright-", "crop5", "flip",
   "crop10", "padK10", "padW15", "padM5", "padM12", "rot1", "rot2e", "rot3",
-  "text", "gam0.8", "gam1.2", "gray"
+  "text", "gam0.8", "gam1.2", "gray", "warm"
 };
 
 static void box_blur(struct image *im, int r)
@@ -184,8 +185,10 @@ static int edit_more(const struct image *src, int e, struct image *im)
       edit_text(im, 8, 2, (uint64_t)src->px[0] * 7919 + src->px[1]);
     else if (e == 16 || e == 17)
       edit_gamma(im, e == 16 ? 0.8 : 1.2);
-    else
+    else if (e == 18)
       edit_gray(im);
+    else
+      edit_cast(im, 1.1, 0.88);
   }
   return r;
 }

@@ -120,7 +120,7 @@ TEST(score_copies_and_layouts)
     scene(&im, l, l * 10);
     thumb(&im, a);
     CHECK_NEAR(imgverify_score(a, a, 2), 1.0, 1e-6);
-    for (int e = 0; e < 7; e++) {
+    for (int e = 0; e < 8; e++) {
       double s;
       memset(&ed, 0, sizeof(ed));
       if (e == 0)
@@ -139,8 +139,10 @@ TEST(score_copies_and_layouts)
           edit_gray(&ed);
         else if (e == 5)
           edit_gamma(&ed, 1.2);
-        else
+        else if (e == 6)
           edit_text(&ed, 8, 2, l);
+        else
+          edit_cast(&ed, 1.1, 0.88);
       }
       thumb(&ed, b);
       s = imgverify_score(a, b, 2);

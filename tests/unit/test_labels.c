@@ -11,7 +11,8 @@
  * confidence outside [0, 1], duplicate ids, bad field or class names,
  * width/height mismatch) gives -EINVAL with a reason naming the culprit;
  * malformed JSON gives -EBADMSG and a document cut short gives -ENODATA.
- * A field's boxes replaced by another's (labels_field_replace()).
+ * A field's boxes replaced by another's (labels_field_replace()), and
+ * the ids an import keeps (labels_field_adopt_ids()).
  * Nothing here touches the store.
  */
 #include <errno.h>
@@ -1061,7 +1062,82 @@ TEST(field_replace)
   labels_free(&l);
 }
 
-TEST_MAIN(T(codec_round_trip), T(codec_empty_field), T(codec_area),
+/* Boxes imported again take the ids of equal stored boxes (in place
+ * first, then anywhere, each stored box once); only a field equal box for
+ * box in the same order counts as unchanged. */
+TEST(field_adopt_ids)
+{
+  struct label_field old = { 0 }, nw = { 0 };
+  struct detection d;
+
+  d = det(11, "cat", 1, 2, 3, 4);
+  CHECK_INT_EQ(labels_field_add(&old, &d), 0);
+  d = det(12, "dog", 5, 6, 7, 8);
+  CHECK_INT_EQ(labels_field_add(&old, &d), 0);
+  d = det(13, "dog", 5, 6, 7, 8);          /* an equal twin */
+  CHECK_INT_EQ(labels_field_add(&old, &d), 0);
+  old.d[0].class_id = 1;
+  old.d[1].class_id = old.d[2].class_id = 2;
+
+  /* The same boxes (classes by name, not yet resolved): unchanged. */
+  for (int i = 0; i < 3; i++) {
+    d = old.d[i];
+    d.id = 0;
+    d.class_id = 0;
+    CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  }
+  CHECK(labels_field_adopt_ids(&old, &nw));
+  CHECK(nw.d[0].id == 11 && nw.d[1].id == 12 && nw.d[2].id == 13);
+  labels_field_clear(&nw);
+
+  /* Reordered, one moved, one new: ids kept where equal, once each. */
+  d = det(0, "dog", 5, 6, 7, 8);
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  d = det(0, "cat", 1, 2, 3, 5);           /* moved: a new box */
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  d = det(0, "dog", 5, 6, 7, 8);
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  d = det(0, "dog", 5, 6, 7, 8);           /* a third twin: new */
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  CHECK(!labels_field_adopt_ids(&old, &nw));
+  CHECK(nw.d[0].id == 12 && nw.d[1].id == 0 && nw.d[2].id == 13 &&
+        nw.d[3].id == 0);
+  labels_field_clear(&nw);
+
+  /* Any other difference makes a new box: confidence, crowd, area,
+   * attributes, class. */
+  d = det(0, "cat", 1, 2, 3, 4);
+  d.confidence = 0.5;
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  d = det(0, "dog", 5, 6, 7, 8);
+  d.iscrowd = true;
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  d = det(0, "dog", 5, 6, 7, 8);
+  d.has_area = true;
+  d.area = 56;
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  d = det(0, "dog", 5, 6, 7, 8);
+  d.attributes = (char *)"{\"a\":1}";
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  d = det(0, "bird", 1, 2, 3, 4);
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  CHECK(!labels_field_adopt_ids(&old, &nw));
+  for (size_t i = 0; i < nw.n; i++)
+    CHECK(nw.d[i].id == 0);
+  labels_field_clear(&nw);
+
+  /* No stored field, or an empty one. */
+  d = det(0, "cat", 1, 2, 3, 4);
+  CHECK_INT_EQ(labels_field_add(&nw, &d), 0);
+  CHECK(!labels_field_adopt_ids(NULL, &nw));
+  labels_field_clear(&old);
+  CHECK(!labels_field_adopt_ids(&old, &nw));
+  labels_field_clear(&nw);
+  CHECK(labels_field_adopt_ids(&old, &nw));   /* empty for empty */
+}
+
+TEST_MAIN(T(field_adopt_ids), T(codec_round_trip), T(codec_empty_field),
+          T(codec_area),
           T(from_json_area_and_predictions_outside),
           T(codec_decode_appends),
           T(codec_corrupt_records), T(numbers_shortest_exact),

@@ -200,6 +200,56 @@ TEST(features_borders)
   image_free(&u2);
 }
 
+/* Borders on one side and on two adjacent sides, of a colour with noise
+ * within the tolerance (+-8 per channel, as JPEG leaves a flat colour):
+ * the content box is the picture exactly and the features are the
+ * original's.  The same border with noise of +-40 is part of the picture
+ * (nothing is removed). */
+static void noisy_border(const struct image *src, int left, int top,
+                         int amp, uint64_t seed, struct image *out)
+{
+  static const int col[3] = { 200, 40, 60 };
+
+  CHECK_INT_EQ(image_alloc(out, src->w + left, src->h + top, 3), 0);
+  for (size_t i = 0; i < (size_t)out->w * out->h * 3; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    int v = col[i % 3] + (int)((seed >> 33) % (2 * amp + 1)) - amp;
+    out->px[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+  for (int y = 0; y < src->h; y++)
+    memcpy(out->px + ((size_t)(y + top) * out->w + left) * 3,
+           src->px + (size_t)y * src->w * 3, (size_t)src->w * 3);
+}
+
+TEST(features_border_sides_and_tolerance)
+{
+  struct image a, p;
+  struct imgfeat fa, fp;
+  int box[4];
+  static const int sides[3][2] = { { 40, 0 }, { 0, 30 }, { 24, 18 } };
+
+  picture(&a, 5);
+  CHECK_INT_EQ(imgfeat_compute(&a, &fa), 0);
+  for (int k = 0; k < 3; k++) {
+    noisy_border(&a, sides[k][0], sides[k][1], 8, 11 + (uint64_t)k, &p);
+    CHECK_INT_EQ(imgfeat_content(&p, box), 0);
+    CHECK_INT_EQ(box[0], sides[k][0]);
+    CHECK_INT_EQ(box[1], sides[k][1]);
+    CHECK_INT_EQ(box[2], p.w);
+    CHECK_INT_EQ(box[3], p.h);
+    CHECK_INT_EQ(imgfeat_compute(&p, &fp), 0);
+    CHECK(dist(&fa, &fp) < 0.01);
+    CHECK(imgfeat_hamming(fa.phash, fp.phash) <= 4);
+    image_free(&p);
+    noisy_border(&a, sides[k][0], sides[k][1], 40, 21 + (uint64_t)k, &p);
+    CHECK_INT_EQ(imgfeat_content(&p, box), 0);
+    CHECK_INT_EQ(box[0], 0);
+    CHECK_INT_EQ(box[1], 0);
+    image_free(&p);
+  }
+  image_free(&a);
+}
+
 /* Groups do not chain: six points 6 degrees apart on an arc (neighbours
  * within the threshold, points two steps apart not), and their mirror
  * images (so the column mean is zero).  Union-find would put each arc in
@@ -225,6 +275,75 @@ TEST(near_groups_no_chain)
     CHECK(g.off[k + 1] - g.off[k] <= 4);
     CHECK(hi - lo <= 3);            /* members listed ascending */
   }
+  neardup_groups_free(&g);
+}
+
+/* One borderline pair between two groups: A (four points within half a
+ * degree of 0 degrees, plus a1 at 17 degrees) and B (four near 52
+ * degrees, plus b1 at 35).  a1 and b1 are 18 degrees apart (cosine
+ * distance 0.049, within 0.09), so the pairs link all ten points and
+ * union-find would make one group; A's and B's cores are 52 degrees apart
+ * (0.38).  Centres keep two groups, each core with its own edge point,
+ * whatever the input order, and a far point added changes nothing. */
+static void bridge(float x[][3], uint64_t *ids, size_t n)
+{
+  static const double deg[11] = { 0, 0.4, -0.4, 0.2, 17,
+                                  52, 52.4, 51.6, 51.8, 35, 140 };
+
+  for (size_t i = 0; i < n; i++) {
+    double t = deg[i] * M_PI / 180;
+    x[i][0] = (float)cos(t);
+    x[i][1] = (float)sin(t);
+    x[i][2] = 0;
+    ids[i] = 100 + i;
+  }
+}
+
+static void check_bridge(const struct neardup_groups *g, size_t n)
+{
+  CHECK_INT_EQ(g->ngroups, 2);
+  if (g->ngroups != 2)
+    return;
+  CHECK_INT_EQ(g->off[1], 5);      /* A with a1: ids 100..104 */
+  CHECK_INT_EQ(g->off[2], 10);     /* B with b1: ids 105..109 */
+  for (size_t k = 0; k < 10; k++)
+    CHECK_INT_EQ(g->ids[k], 100 + k);
+  for (size_t i = 0; i < 10; i++)  /* everyone has a near neighbour */
+    CHECK(g->nn_dist[i] >= 0 && g->nn_dist[i] <= 0.09);
+  if (n > 10)
+    CHECK(g->nn_dist[10] > 0.09);
+}
+
+TEST(near_groups_bridge)
+{
+  enum { N = 11 };
+  float x[N][3], y[N][3], zero[3] = { 0 };
+  uint64_t ids[N], ids2[N];
+  struct neardup_groups g;
+  struct neardup_input in = { .x = &x[0][0], .d = 3, .ids = ids,
+                              .mean = zero };
+
+  bridge(x, ids, N);
+  /* the bridge is a real pair: a1 and b1 within the threshold */
+  CHECK(1 - cos(18 * M_PI / 180) < 0.09);
+  CHECK(1 - cos(35 * M_PI / 180) > 0.09);
+  for (size_t n = 10; n <= N; n++) {
+    in.n = n;
+    CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, &g), 0);
+    check_bridge(&g, n);
+    neardup_groups_free(&g);
+  }
+  for (size_t i = 0; i < N; i++) {            /* reversed input */
+    memcpy(y[i], x[N - 1 - i], sizeof(y[i]));
+    ids2[i] = ids[N - 1 - i];
+  }
+  in.x = &y[0][0];
+  in.ids = ids2;
+  CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, &g), 0);
+  CHECK_INT_EQ(g.ngroups, 2);
+  if (g.ngroups == 2)
+    for (size_t k = 0; k < 10; k++)
+      CHECK_INT_EQ(g.ids[k], 100 + k);
   neardup_groups_free(&g);
 }
 
@@ -403,6 +522,7 @@ TEST(near_sub_windows)
 }
 
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
+          T(features_border_sides_and_tolerance),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
-          T(near_groups_many_copies), T(near_dense_cluster),
-          T(near_sub_windows))
+          T(near_groups_bridge), T(near_groups_many_copies),
+          T(near_dense_cluster), T(near_sub_windows))
