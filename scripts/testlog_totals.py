@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-SUITES = ("unit", "store", "fs", "cvat", "export", "quality")
+SUITES = ("unit", "store", "fs", "cvat", "export", "quality", "s3")
 
 
 def main():
