@@ -142,8 +142,10 @@ struct layout {
  * host order): the same picture whatever the layout. */
 static uint8_t sample(int x, int y, int c, int k)
 {
-  uint32_t v = (uint32_t)(x * 73856093) ^ (uint32_t)(y * 19349663) ^
-               (uint32_t)(c * 83492791) ^ (uint32_t)(k * 2654435761u);
+  /* unsigned products: they wrap, as a hash wants, where int ones would
+   * overflow */
+  uint32_t v = (uint32_t)x * 73856093u ^ (uint32_t)y * 19349663u ^
+               (uint32_t)c * 83492791u ^ (uint32_t)k * 2654435761u;
   v ^= v >> 13;
   v *= 0x5bd1e995u;
   return (uint8_t)(v >> 15);
