@@ -256,12 +256,13 @@ static double ncc_plain(const plane a, const plane b, int m, double *ea,
 
 /* ---- alignment ---- */
 
-/* Bilinear sample of an n x n plane (row stride N) at (x, y) in pixel
- * units; false outside [0, n-1]. */
-static bool sample(const float *p, int n, double x, double y, double *v)
+/* The bilinear cell of (x, y) in an n x n plane (row stride N): the
+ * offset of its top-left sample and the fractions within it; false
+ * outside [0, n-1]. */
+static bool cell(int n, double x, double y, int *off, double *fx,
+                 double *fy)
 {
   int ix, iy;
-  double fx, fy;
 
   if (!(x >= 0 && y >= 0 && x <= n - 1 && y <= n - 1))
     return false;
@@ -271,9 +272,22 @@ static bool sample(const float *p, int n, double x, double y, double *v)
     ix = n - 2;
   if (iy > n - 2)
     iy = n - 2;
-  fx = x - ix;
-  fy = y - iy;
-  p += iy * N + ix;
+  *fx = x - ix;
+  *fy = y - iy;
+  *off = iy * N + ix;
+  return true;
+}
+
+/* Bilinear sample of an n x n plane (row stride N) at (x, y) in pixel
+ * units; false outside [0, n-1]. */
+static bool sample(const float *p, int n, double x, double y, double *v)
+{
+  int off;
+  double fx, fy;
+
+  if (!cell(n, x, y, &off, &fx, &fy))
+    return false;
+  p += off;
   *v = (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) +
        fy * ((1 - fx) * p[N] + fx * p[N + 1]);
   return true;
@@ -284,26 +298,18 @@ static bool sample(const float *p, int n, double x, double y, double *v)
 static bool sample3(const float *b, const float *gx, const float *gy,
                     int n, double x, double y, double v[3])
 {
-  int ix, iy;
+  int off;
   double fx, fy, w00, w01, w10, w11;
   const float *pl[3] = { b, gx, gy };
 
-  if (!(x >= 0 && y >= 0 && x <= n - 1 && y <= n - 1))
+  if (!cell(n, x, y, &off, &fx, &fy))
     return false;
-  ix = (int)x;
-  iy = (int)y;
-  if (ix > n - 2)
-    ix = n - 2;
-  if (iy > n - 2)
-    iy = n - 2;
-  fx = x - ix;
-  fy = y - iy;
   w00 = (1 - fy) * (1 - fx);
   w01 = (1 - fy) * fx;
   w10 = fy * (1 - fx);
   w11 = fy * fx;
   for (int k = 0; k < 3; k++) {
-    const float *p = pl[k] + iy * N + ix;
+    const float *p = pl[k] + off;
     v[k] = w00 * p[0] + w01 * p[1] + w10 * p[N] + w11 * p[N + 1];
   }
   return true;
