@@ -66,6 +66,7 @@ usage: bench_neardup.py BUILD_DIR [--small] [--photos DIR]
 import glob
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -263,22 +264,32 @@ def edit(im, e):
     }[e]()
 
 
+def make_copies(job):
+    """The original and the edited copies of one source file."""
+    i, p, data = job
+    with Image.open(p) as src:
+        im = ImageOps.exif_transpose(src).convert("RGB")
+    im.thumbnail((1024, 1024), Image.LANCZOS)
+    stem = "p%03d" % i
+    meta = {stem + "__orig.jpg": (scene_of(p), stem, "orig")}
+    im.save(os.path.join(data, stem + "__orig.jpg"), quality=90)
+    for e in EDITS:
+        name = "%s__%s.jpg" % (stem, e)
+        meta[name] = (scene_of(p), stem, e)
+        out = im if e == "q40" else edit(im, e)
+        out.save(os.path.join(data, name), quality=40 if e == "q40" else 90)
+    return meta
+
+
 def build_corpus(photos, data):
-    """Writes the originals and copies; returns {file: (scene, orig, edit)}."""
+    """Writes the originals and copies (one process per core); returns
+    {file: (scene, orig, edit)}."""
     meta = {}
     os.makedirs(data)
-    for i, p in enumerate(photos):
-        with Image.open(p) as src:
-            im = ImageOps.exif_transpose(src).convert("RGB")
-        im.thumbnail((1024, 1024), Image.LANCZOS)
-        stem = "p%03d" % i
-        meta[stem + "__orig.jpg"] = (scene_of(p), stem, "orig")
-        im.save(os.path.join(data, stem + "__orig.jpg"), quality=90)
-        for e in EDITS:
-            name = "%s__%s.jpg" % (stem, e)
-            meta[name] = (scene_of(p), stem, e)
-            out = im if e == "q40" else edit(im, e)
-            out.save(os.path.join(data, name), quality=40 if e == "q40" else 90)
+    with multiprocessing.Pool(os.cpu_count() or 1) as pool:
+        for m in pool.imap_unordered(
+                make_copies, [(i, p, data) for i, p in enumerate(photos)]):
+            meta.update(m)
     return meta
 
 
