@@ -27,7 +27,8 @@ Which files show one photograph, in two steps:
     the same verdicts; at 24 or less, two screenshots with different
     drawings on their canvas (1 % of the pixels) merge, because q40
     noise moves that many pixels by 24 levels; at 56 or more, q40 copies
-    of most photographs move no pixel that far, so nothing can merge.
+    of most photographs move no pixel that far, so not even two
+    screenshots apart by a moved mouse pointer merge.
     The run prints every merge with its figures, and how many of the
     declared same-picture pairs of one shape the rule finds too (the
     sizes and re-encodes: it is a check of the rule; frames, stereo
