@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -407,6 +408,129 @@ static void votes_row(const float *yr, const float *cbr, const float *crr,
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* votes_row eight cells at a time, for processors with AVX2 (chosen at
+ * run time): the same operations on every cell in the same order, only
+ * twice the lanes, so the same floats.  No FMA: "avx2" alone does not
+ * let the compiler fuse a multiply and an add, which would round once
+ * where the 4-lane code rounds twice. */
+#define VOTES8 1
+#include <immintrin.h>
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define AVX2 __attribute__((target("avx2")))
+
+static inline AVX2 v8f ld8(const float *p)
+{
+  v8f v;
+
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+static inline AVX2 void st8(float *p, v8f v)
+{
+  memcpy(p, &v, sizeof(v));
+}
+
+static inline AVX2 void sti8(int32_t *p, v8i v)
+{
+  memcpy(p, &v, sizeof(v));
+}
+
+static inline AVX2 v8f splat8(float a)
+{
+  return (v8f){ a, a, a, a, a, a, a, a };
+}
+
+static inline AVX2 v8f vsel8(v8i m, v8f a, v8f b)
+{
+  return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
+}
+
+static inline AVX2 v8f vmin8(v8f a, v8f b)
+{
+  return (v8f)_mm256_min_ps((__m256)a, (__m256)b);
+}
+
+static inline AVX2 v8f vmax8(v8f a, v8f b)
+{
+  return (v8f)_mm256_max_ps((__m256)a, (__m256)b);
+}
+
+static inline AVX2 v8i vfloor_i8(v8f a)
+{
+  v8i t = __builtin_convertvector(a, v8i);
+
+  return t + (v8i)(__builtin_convertvector(t, v8f) > a);
+}
+
+static inline AVX2 v8f vatan2_8(v8f y, v8f x)
+{
+  const v8i abs_mask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff,
+                         0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
+  v8f ax = (v8f)((v8i)x & abs_mask), ay = (v8f)((v8i)y & abs_mask);
+  v8f mx = vmax8(ax, ay), mn = vmin8(ax, ay);
+  v8f a = mn / vsel8(mx > splat8(0), mx, splat8(1));
+  v8f s = a * a;
+  v8f p = a * (AT0 + s * (AT1 + s * (AT2 + s * (AT3 + s * (AT4 + s * (AT5 +
+              s * AT6))))));
+
+  p = vsel8(ay > ax, HALF_PI - p, p);
+  p = vsel8(x < splat8(0), PI_F - p, p);
+  return (v8f)((v8i)p | ((v8i)y & ~abs_mask));
+}
+
+/* The pairs (a[k], b[k]) of eight cells into w[0..7]. */
+static inline AVX2 void st_pairs8(float w[8][2], v8f a, v8f b)
+{
+  __m256 lo = _mm256_unpacklo_ps((__m256)a, (__m256)b);   /* 0 1 | 4 5 */
+  __m256 hi = _mm256_unpackhi_ps((__m256)a, (__m256)b);   /* 2 3 | 6 7 */
+
+  st8(w[0], (v8f)_mm256_permute2f128_ps(lo, hi, 0x20));
+  st8(w[4], (v8f)_mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+static AVX2 void votes_row8(const float *yr, const float *cbr,
+                            const float *crr, float gs, struct row_votes *o)
+{
+  v8f gscale = splat8(gs);
+
+  for (int x = 0; x < G; x += 8) {
+    v8f y = ld8(yr + x), cb = ld8(cbr + x), cr = ld8(crr + x);
+    v8f s = (v8f)_mm256_sqrt_ps((__m256)(cb * cb + cr * cr)) / (y + 16.0f);
+    v8f sw = vmin8(vmax8((s - 0.05f) * 10.0f, splat8(0)), splat8(1));
+    v8f hue = vatan2_8(cr, cb) * (float)(N_HUE / (2 * M_PI));
+    v8f sb = vmin8(vmax8((s - 0.15f) * 5.0f, splat8(0)), splat8(2));
+    v8f gt = vmin8(y * gscale, splat8(N_GRAY - 1));
+    v8i hi = vfloor_i8(hue), si, gi, h1;
+    v8f hf = hue - __builtin_convertvector(hi, v8f), sf, gf, hw0, hw1;
+
+    si = __builtin_convertvector(sb, v8i);
+    si += (si > 1);
+    sf = sb - __builtin_convertvector(si, v8f);
+    gi = __builtin_convertvector(gt, v8i);
+    gi += (gi > N_GRAY - 2);
+    gf = gt - __builtin_convertvector(gi, v8f);
+    hi += (hi < 0) & N_HUE;
+    h1 = (hi + 1) & ~(hi + 1 == N_HUE);
+    hw0 = (1 - hf) * sw;
+    hw1 = hf * sw;
+    sti8(&o->ix[0][x], hi * N_SAT + si);
+    sti8(&o->ix[1][x], h1 * N_SAT + si);
+    sti8(&o->ix[2][x], N_HUE * N_SAT + gi);
+    st_pairs8(&o->wt[0][x], hw0 * (1 - sf), hw0 * sf);
+    st_pairs8(&o->wt[1][x], hw1 * (1 - sf), hw1 * sf);
+    st_pairs8(&o->wt[2][x], (1 - sw) * (1 - gf), (1 - sw) * gf);
+  }
+}
+#else
+#define VOTES8 0
+#endif
+
+int imgfeat_wide = -1;
+
 typedef float v2f __attribute__((vector_size(8)));
 
 /* h[0..1] += w[0..1] */
@@ -432,9 +556,19 @@ void imgfeat_hist_votes(const float yy[G][G], const float cb[G][G],
    * the middle one */
   v4f gscale = splat((float)(N_GRAY - 1) / 2.0f / (ymean + 1.0f));
 
+#if VOTES8
+  bool wide = imgfeat_wide >= 0 ? imgfeat_wide
+                                      : __builtin_cpu_supports("avx2");
+#endif
+
   memset(hist4, 0, sizeof(hist4));
   for (int y = 0; y < G; y++) {
-    votes_row(yy[y], cb[y], cr[y], gscale, &rv);
+#if VOTES8
+    if (wide)
+      votes_row8(yy[y], cb[y], cr[y], gscale[0], &rv);
+    else
+#endif
+      votes_row(yy[y], cb[y], cr[y], gscale, &rv);
     for (int x = 0; x < G; x++) {
       float *h = hist4[x & 3];
       add_pair(h + rv.ix[0][x], rv.wt[0][x]);
