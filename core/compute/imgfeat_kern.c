@@ -224,6 +224,11 @@ static void sat_pos(double t, int len, int *i, float *f)
   *f = (float)(t - k);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+static void sat_grid8(const struct imgfeat_sat *s, int x0, int y0, int x1,
+                      int y1, float rgb[3][G][G]);
+#endif
+
 void imgfeat_sat_grid(const struct imgfeat_sat *s, int x0, int y0, int x1,
                       int y1, float rgb[3][G][G])
 {
@@ -236,6 +241,13 @@ void imgfeat_sat_grid(const struct imgfeat_sat *s, int x0, int y0, int x1,
   float inv_area = (float)(1.0 / (cw * chh));
   size_t row = (size_t)(s->w + 1) * 4;
 
+#if defined(__x86_64__) || defined(__i386__)
+  if (imgfeat_wide > 0 ||
+      (imgfeat_wide < 0 && __builtin_cpu_supports("avx2"))) {
+    sat_grid8(s, x0, y0, x1, y1, rgb);
+    return;
+  }
+#endif
   for (int i = 0; i <= G; i++) {
     float f;
     sat_pos(x0 - s->x0 + i * cw, s->w, &ix[i], &f);
@@ -523,6 +535,88 @@ static AVX2 void votes_row8(const float *yr, const float *cbr,
     st_pairs8(&o->wt[0][x], hw0 * (1 - sf), hw0 * sf);
     st_pairs8(&o->wt[1][x], hw1 * (1 - sf), hw1 * sf);
     st_pairs8(&o->wt[2][x], (1 - sw) * (1 - gf), (1 - sw) * gf);
+  }
+}
+
+/* Two int32[4] (or float[4]) points, p[0..3] and q[0..3], as one vector. */
+static inline AVX2 v8i ldi2(const int32_t *p, const int32_t *q)
+{
+  return (v8i)_mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+      _mm_loadu_si128((const __m128i *)q), 1);
+}
+
+/* imgfeat_sat_grid two grid corners (and then two cells) at a time: the
+ * same integer and float operations per lane, in the same order, as the
+ * four-lane loop, so the same floats. */
+static AVX2 void sat_grid8(const struct imgfeat_sat *s, int x0, int y0,
+                           int x1, int y1, float rgb[3][G][G])
+{
+  /* corner i of row parity p: base[p][4 i .. 4 i + 3], rest likewise */
+  int32_t base[2][(G + 1) * 4];
+  float rest[2][(G + 1) * 4], fx[G + 1];
+  int ix[G + 1];
+  double cw = (double)(x1 - x0) / G, chh = (double)(y1 - y0) / G;
+  float inv_area = (float)(1.0 / (cw * chh));
+  size_t row = (size_t)(s->w + 1) * 4;
+
+  for (int i = 0; i <= G; i++)
+    sat_pos(x0 - s->x0 + i * cw, s->w, &ix[i], &fx[i]);
+  for (int j = 0; j <= G; j++) {
+    int iy, cur = j & 1, pre = cur ^ 1;
+    float fyf;
+    sat_pos(y0 - s->y0 + j * chh, s->h, &iy, &fyf);
+    const int32_t *r0 = s->v + (size_t)iy * row, *r1 = r0 + row;
+    v8f fy = splat8(fyf);
+    int i = 0;
+    for (; i + 2 <= G + 1; i += 2) {
+      const int32_t *a = r0 + 4 * ix[i], *c = r1 + 4 * ix[i];
+      const int32_t *a2 = r0 + 4 * ix[i + 1], *c2 = r1 + 4 * ix[i + 1];
+      v8i s00 = ldi2(a, a2), d01 = ldi2(a + 4, a2 + 4) - s00;
+      v8i d10 = ldi2(c, c2) - s00;
+      v8i d11 = ldi2(c + 4, c2 + 4) - ldi2(c, c2) - d01;
+      v8f f = { fx[i], fx[i], fx[i], fx[i], fx[i + 1], fx[i + 1],
+                fx[i + 1], fx[i + 1] };
+      v8f r = fy * __builtin_convertvector(d10, v8f) +
+              f * (__builtin_convertvector(d01, v8f) +
+                   fy * __builtin_convertvector(d11, v8f));
+      memcpy(&base[cur][4 * i], &s00, sizeof(s00));
+      memcpy(&rest[cur][4 * i], &r, sizeof(r));
+    }
+    for (; i <= G; i++) {   /* the last corner (G + 1 is odd) */
+      const int32_t *a = r0 + 4 * ix[i], *c = r1 + 4 * ix[i];
+      v4i s00 = ldi(a), d01 = ldi(a + 4) - s00, d10 = ldi(c) - s00;
+      v4i d11 = ldi(c + 4) - ldi(c) - d01;
+      v4f f = splat(fx[i]), fy4 = splat(fyf);
+      v4f r = fy4 * __builtin_convertvector(d10, v4f) +
+              f * (__builtin_convertvector(d01, v4f) +
+                   fy4 * __builtin_convertvector(d11, v4f));
+      sti(&base[cur][4 * i], s00);
+      st(&rest[cur][4 * i], r);
+    }
+    if (j == 0)
+      continue;
+    for (i = 0; i < G; i += 2) {
+      v8i b0, b1, p0, p1;
+      v8f q0, q1, u0, u1;
+      memcpy(&b0, &base[cur][4 * i], sizeof(b0));
+      memcpy(&b1, &base[cur][4 * i + 4], sizeof(b1));
+      memcpy(&p0, &base[pre][4 * i], sizeof(p0));
+      memcpy(&p1, &base[pre][4 * i + 4], sizeof(p1));
+      memcpy(&q0, &rest[cur][4 * i], sizeof(q0));
+      memcpy(&q1, &rest[cur][4 * i + 4], sizeof(q1));
+      memcpy(&u0, &rest[pre][4 * i], sizeof(u0));
+      memcpy(&u1, &rest[pre][4 * i + 4], sizeof(u1));
+      v8i ib = (b1 - b0) - (p1 - p0);
+      v8f fr = (q1 - q0) - (u1 - u0);
+      v8f m = (__builtin_convertvector(ib, v8f) + fr) * inv_area;
+      rgb[0][j - 1][i] = m[0];
+      rgb[1][j - 1][i] = m[1];
+      rgb[2][j - 1][i] = m[2];
+      rgb[0][j - 1][i + 1] = m[4];
+      rgb[1][j - 1][i + 1] = m[5];
+      rgb[2][j - 1][i + 1] = m[6];
+    }
   }
 }
 #else
