@@ -95,13 +95,29 @@ static void cells_fast(const struct image *im, int x0, int y0, int x1,
                                     (size_t)ch;
     float line[N + 1] = { 0 };
     int r = cy[y - y0];
+    /* cx[] never decreases, so the two cells a pixel feeds are summed in
+     * registers (a: cell k, b: cell k + 1) and stored when the pixels
+     * move on: the same float additions in the same order as adding into
+     * line[] directly, without each waiting on the previous one's store.
+     * A cell past k + 1 has had nothing added yet (it starts at 0). */
+    int k = cx[0];
+    float a = 0, b = 0;
     for (int x = 0; x < w; x++, p += ch) {
       float v = ch == 1 ? p[0]
                         : (float)W_R * p[0] + (float)W_G * p[1] +
                               (float)W_B * p[2];
-      line[cx[x]] += ax[x] * v;
-      line[cx[x] + 1] += bx[x] * v;
+      if (cx[x] != k) {
+        line[k] = a;
+        line[k + 1] = b;
+        a = cx[x] == k + 1 ? b : 0;
+        b = 0;
+        k = cx[x];
+      }
+      a += ax[x] * v;
+      b += bx[x] * v;
     }
+    line[k] = a;
+    line[k + 1] = b;
     for (int c = 0; c < N; c++)
       acc[r][c] += ay[y - y0] * line[c];
     if (by[y - y0] > 0)
