@@ -634,18 +634,6 @@ static int content_data(const struct import_source *src,
   return r;
 }
 
-/* The verification thumbnail (imgverify.h) of the features' decode: its
- * content box, as the features see it. */
-static int content_thumb(const struct image *im,
-                         uint8_t thumb[IMGVERIFY_BYTES])
-{
-  int box[4];
-  int r = imgfeat_content(im, box);
-
-  return r < 0 ? r : imgverify_thumb(im, box[0], box[1], box[2], box[3],
-                                     thumb);
-}
-
 static void content_file(struct content *c, int w, const struct cjob *j,
                          struct cslot *sl)
 {
@@ -668,14 +656,18 @@ static void content_file(struct content *c, int w, const struct cjob *j,
   c->src->close(c->src, &f);
   if (sl->r == 0 && j->feat) {
     struct image im;
+    int box[4];
     /* Features see the picture as a viewer shows it (orientation
      * applied); JPEG and WebP decode at a reduced scale. */
     sl->feat_r = img_decode(data, size, IMGFEAT_MIN_SHORT, IMG_DECODE_ORIENT,
                             &im, NULL);
     if (sl->feat_r == 0)
-      sl->feat_r = imgfeat_compute(&im, &sl->f);
+      sl->feat_r = imgfeat_compute_box(&im, &sl->f, box);
+    /* The verification thumbnail (imgverify.h) of the same decode: its
+     * content box, as the features saw it. */
     if (sl->feat_r == 0)
-      sl->feat_r = content_thumb(&im, sl->thumb);
+      sl->feat_r = imgverify_thumb(&im, box[0], box[1], box[2], box[3],
+                                   sl->thumb);
     image_free(&im);
   }
   if (map)

@@ -8,14 +8,17 @@
  *   - import_dir() on real BMP files of sizes below, at, across and far
  *     past the import's 256 KiB read piece: each sample's stored hash is
  *     the library's hash of the file's bytes, and its stored features
- *     are those of the file decoded anew (the decode reads what the
- *     pieces were read into).
+ *     and thumbnail are those of the file decoded anew (the decode reads
+ *     what the pieces were read into; the thumbnail covers the content
+ *     box imgfeat_content() finds, which the import takes from
+ *     imgfeat_compute_box()).
  * Every test gets a fresh store and folder under $TMPDIR.
  */
 #include "testlib.h"
 #include "featstore.h"
 #include "imgcodec.h"
 #include "imgfeat.h"
+#include "imgverify.h"
 #include "import.h"
 #include "import_hash.h"
 #include "store.h"
@@ -201,11 +204,19 @@ TEST(import_stores_library_hash)
       CHECK_INT_EQ(featstore_get(t, smp.id, &got, NULL, NULL), 0);
       CHECK_INT_EQ(img_decode(data, n, IMGFEAT_MIN_SHORT, IMG_DECODE_ORIENT,
                               &im, NULL), 0);
+      uint8_t th[IMGVERIFY_BYTES], thref[IMGVERIFY_BYTES];
+      int box[4];
       CHECK_INT_EQ(imgfeat_compute(&im, &ref), 0);
+      /* the thumbnail of the content box imgfeat_content() finds */
+      CHECK_INT_EQ(imgfeat_content(&im, box), 0);
+      CHECK_INT_EQ(imgverify_thumb(&im, box[0], box[1], box[2], box[3],
+                                   thref), 0);
+      CHECK_INT_EQ(featstore_get_thumb(t, smp.id, th), 0);
       image_free(&im);
       /* the main vector is stored as float32 (the sub-windows as int16) */
       if (got.phash != ref.phash ||
-          memcmp(got.v, ref.v, sizeof(got.v)) != 0) {
+          memcmp(got.v, ref.v, sizeof(got.v)) != 0 ||
+          memcmp(th, thref, sizeof(th)) != 0) {
         fprintf(stderr, "%s: stored features are not the file's\n", rel);
         bad++;
       }
