@@ -10,6 +10,11 @@
  * the same floats.  The histogram replaces atan2f by a polynomial (within
  * 6e-7 radians; the hue enters in units of 30 degrees, so a vote moves by
  * about 1e-6) and otherwise computes what the scalar bins did.
+ *
+ * The histogram's cell loop and the grid sums also come eight lanes wide
+ * for processors with AVX2 (votes_row8, sat_grid8, chosen at run time by
+ * imgfeat_wide): the same operations per lane in the same order, so the
+ * same bits as the four-lane code; only the width changes.
  */
 #include "imgfeat_i.h"
 
@@ -652,7 +657,7 @@ void imgfeat_hist_votes(const float yy[G][G], const float cb[G][G],
 
 #if VOTES8
   bool wide = imgfeat_wide >= 0 ? imgfeat_wide
-                                      : __builtin_cpu_supports("avx2");
+                                : __builtin_cpu_supports("avx2");
 #endif
 
   memset(hist4, 0, sizeof(hist4));

@@ -597,9 +597,8 @@ static int content_data(const struct import_source *src,
                         const uint8_t **data, void **map, uint8_t *hash)
 {
   struct import_hasher h;
-  int r;
-
   size_t size = (size_t)f->size;
+  int r;
 
   *data = NULL;
   *map = NULL;
