@@ -10,6 +10,7 @@
  * are checked against its size before use.  Each format is one entry of
  * the table at the end (extension, name, signature test, header reader).
  */
+#define _GNU_SOURCE   /* memmem */
 #include "imgfmt.h"
 
 #include <errno.h>
@@ -84,8 +85,9 @@ static int src_read(const struct img_src *s, uint64_t off, void *buf, size_t n)
   return 0;
 }
 
-/* An EXIF payload as PNG eXIf and WebP EXIF carry it: the TIFF block,
- * sometimes (against the spec, but common) after "Exif\0\0". */
+/* An EXIF payload as a WebP EXIF chunk carries it: the TIFF block,
+ * sometimes (against the spec) after "Exif\0\0", which Pillow skips
+ * there.  (Not for PNG: see png_exif().) */
 static uint8_t exif_block_orientation(const uint8_t *p, size_t n)
 {
   if (n >= 6 && memcmp(p, "Exif\0\0", 6) == 0)
@@ -257,10 +259,40 @@ static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
   return 0;
 }
 
-/* Walks the chunks before the image data for eXIf (orientation).  A chunk
- * that cannot be read ends the walk quietly: the tail check of png_read()
- * names the problem. */
-static int png_exif(const struct img_src *s, struct img_info *in,
+/* PNG orientation, as Pillow finds it (and so CVAT, which loads each
+ * picture and then turns it by its EXIF).  Pillow reads the chunks before
+ * the image data when it opens a file and the chunks after it when it
+ * loads the pixels, each eXIf chunk replacing what an earlier one said:
+ * after a load, the LAST eXIf chunk of the file counts, before or after
+ * the image data, even one with no orientation in it.  Before the image
+ * data it checks CRCs (a bad one and the file does not open: we refuse it
+ * too); after it, it does not.  The chunk's data must be the TIFF block
+ * itself: Pillow's EXIF reader fails on a copy with a JPEG-style
+ * "Exif\0\0" first, and the picture stays as stored. */
+
+/* Largest eXIf chunk read (JPEG's APP1 limit is 64 KiB; larger is never
+ * met in practice).  A larger one counts as an eXIf without orientation. */
+#define PNG_EXIF_MAX (1u << 20)
+
+/* Bytes at the end of a PNG read for its IEND and for eXIf after the image
+ * data: one read, which the header pass made anyway for the IEND check.
+ * An eXIf after the image data is found when it and the chunks after it
+ * fit here (an EXIF block from a camera JPEG is a few KiB). */
+#define PNG_TAIL 4096
+
+static bool png_is_type(const uint8_t *t)
+{
+  for (int i = 0; i < 4; i++)
+    if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z')))
+      return false;
+  return true;
+}
+
+/* Walks the chunks before the image data: the orientation of the last
+ * eXIf among them (CRC-checked) into in->orientation, *apng when the file
+ * is animated (acTL).  A chunk that cannot be read ends the walk quietly:
+ * the tail check of png_read() names the problem. */
+static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
                     const char **reason)
 {
   uint64_t off = 33;
@@ -276,9 +308,21 @@ static int png_exif(const struct img_src *s, struct img_info *in,
     if (len > 0x7fffffffu || memcmp(ch + 4, "IDAT", 4) == 0 ||
         memcmp(ch + 4, "IEND", 4) == 0)
       break;
-    if (memcmp(ch + 4, "eXIf", 4) == 0 && len <= 65536) {
-      uint8_t *buf = malloc((size_t)len + 8);
-      if (!buf) {
+    if (memcmp(ch + 4, "acTL", 4) == 0) {
+      uint8_t nf[4];
+      /* Pillow counts it animated from two frames on. */
+      if (src_read(s, off + 8, nf, 4) == 0 && be32(nf) > 1)
+        *apng = true;
+    }
+    if (memcmp(ch + 4, "eXIf", 4) == 0) {
+      uint8_t *buf;
+
+      in->orientation = 1;
+      if (len > PNG_EXIF_MAX) {
+        off += 12 + (uint64_t)len;
+        continue;
+      }
+      if (!(buf = malloc((size_t)len + 8))) {
         *reason = "out of memory";
         return -ENOMEM;
       }
@@ -290,13 +334,57 @@ static int png_exif(const struct img_src *s, struct img_info *in,
         return -EBADMSG;
       }
       if (r == 0)
-        in->orientation = exif_block_orientation(buf + 4, len);
+        in->orientation = jpeg_tiff_orientation(buf + 4, len);
       free(buf);
-      break;
+      if (r < 0)
+        break;
     }
     off += 12 + (uint64_t)len;
   }
   return 0;
+}
+
+/* Does a chain of whole chunks run from t[p] to the IEND chunk that ends
+ * t[0..n) (the file's last bytes), with no image data on the way? */
+static bool png_chain_to_iend(const uint8_t *t, size_t n, size_t p)
+{
+  while (p + 12 <= n) {
+    uint32_t len = be32(t + p);
+    const uint8_t *type = t + p + 4;
+
+    if (!png_is_type(type) || memcmp(type, "IDAT", 4) == 0 ||
+        memcmp(type, "fdAT", 4) == 0 || len > n - p - 12)
+      return false;
+    if (memcmp(type, "IEND", 4) == 0)
+      return len == 0 && p + 12 == n;
+    p += 12 + (size_t)len;
+  }
+  return false;
+}
+
+/* The last eXIf chunk after the image data in the file's last n bytes t:
+ * an "eXIf" whose chunk is followed by whole chunks up to the IEND at the
+ * end of the file, with no image data between.  The chain is what tells a
+ * real chunk from those four bytes met inside compressed data or inside
+ * another chunk; the CRC is not asked for, as Pillow does not check it
+ * after the image data.  Returns its orientation, or 0 when there is none;
+ * costs one memmem() over the tail, no read. */
+static uint8_t png_late_exif(const uint8_t *t, size_t n)
+{
+  const uint8_t *q = t, *end = t + n;
+  uint8_t o = 0;
+
+  while ((q = memmem(q, (size_t)(end - q), "eXIf", 4)) != NULL) {
+    size_t p = (size_t)(q - t);
+    q++;
+    if (p < 4)
+      continue;
+    p -= 4;
+    if (p + 12 <= n && be32(t + p) <= n - p - 12 &&
+        png_chain_to_iend(t, n, p + 12 + be32(t + p)))
+      o = jpeg_tiff_orientation(t + p + 8, be32(t + p));
+  }
+  return o;
 }
 
 static int png_read(const struct img_src *s, struct img_info *in,
@@ -304,8 +392,10 @@ static int png_read(const struct img_src *s, struct img_info *in,
 {
   static const uint8_t iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D',
                                     0xAE, 0x42, 0x60, 0x82 };
-  uint8_t h[33], tail[64];
-  size_t tn;
+  uint8_t h[33], tail[PNG_TAIL];
+  size_t tn = s->size < PNG_TAIL ? (size_t)s->size : PNG_TAIL;
+  bool apng = false;
+  uint8_t late;
   int r;
 
   if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
@@ -314,13 +404,18 @@ static int png_read(const struct img_src *s, struct img_info *in,
     return r == -ENODATA ? -EBADMSG : r;
   }
   if ((r = png_ihdr(h, in, reason)) < 0 ||
-      (r = check_pixels(in, reason)) < 0 || (r = png_exif(s, in, reason)) < 0)
+      (r = check_pixels(in, reason)) < 0 ||
+      (r = png_exif(s, in, &apng, reason)) < 0)
     return r;
-  if ((r = read_tail(s, tail, &tn)) < 0 || tn < 12 ||
+  if ((r = src_read(s, s->size - tn, tail, tn)) < 0 || tn < 12 ||
       memcmp(tail + tn - 12, iend, 12) != 0) {
     *reason = "truncated: no IEND chunk at the end of the PNG";
     return r < 0 && r != -ENODATA ? r : -EBADMSG;
   }
+  /* An animated PNG: Pillow's load stops at the second frame, so an eXIf
+   * after the image data is not read there. */
+  if (!apng && (late = png_late_exif(tail, tn)) != 0)
+    in->orientation = late;
   return 0;
 }
 
@@ -516,6 +611,37 @@ static int tiff_ifd(struct tiff_src *t, bool le, uint8_t **ret_ifd,
   return 0;
 }
 
+/* The Orientation of a TIFF file's first directory (count entries at
+ * ifd), as Pillow's EXIF reader walks that directory again: the rules of
+ * jpeg_tiff_orientation(), with values read from the file. */
+static uint8_t tiff_orientation(const struct tiff_src *t, const uint8_t *ifd,
+                                uint16_t count, bool le)
+{
+  uint8_t o = 1;
+
+  for (uint16_t i = 0; i < count; i++) {
+    const uint8_t *e = ifd + (size_t)i * 12;
+    uint16_t type = rd16(e + 2, le);
+    size_t unit = jpeg_exif_type_size(type);
+    uint64_t size = (uint64_t)rd32(e + 4, le) * unit, off;
+    uint8_t v[8];
+
+    if (size == 0)
+      continue;
+    off = rd32(e + 8, le);
+    if (size > 4 && (off > t->s->size || size > t->s->size - off))
+      break;   /* values past the end of the file: Pillow stops here */
+    if (rd16(e, le) != 274)
+      continue;
+    if (size <= 4)
+      memcpy(v, e + 8, unit);
+    else if (tiff_get(t, off, v, unit) < 0)
+      break;
+    o = jpeg_exif_orientation_value(type, v, le);
+  }
+  return o;
+}
+
 static int tiff_read(const struct img_src *s, struct img_info *in,
                      const char **reason)
 {
@@ -529,19 +655,14 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
 
   if ((r = tiff_ifd(t, le, &ifd, &count, reason)) < 0)
     return r;
-  in->orientation = 1;
+  in->orientation = tiff_orientation(t, ifd, count, le);
   for (uint16_t i = 0; i < count && r == 0; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
-    uint32_t v = 0;
     switch (rd16(e, le)) {
     case 256: r = tiff_value(t, e, le, 0, &in->width); have_w = true; break;
     case 257: r = tiff_value(t, e, le, 0, &in->height); break;
     case 258: r = tiff_value(t, e, le, 0, &bps); break;
     case 277: r = tiff_value(t, e, le, 0, &spp); break;
-    case 274:
-      if (tiff_value(t, e, le, 0, &v) == 0 && v >= 1 && v <= 8)
-        in->orientation = (uint8_t)v;
-      break;
     case 273: case 324: offs = e; break;
     case 279: case 325: cnts = e; break;
     }
