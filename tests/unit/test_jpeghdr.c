@@ -527,23 +527,24 @@ TEST(exif_orientation_types_as_pillow)
   /* Values past the 4-byte field: three SHORTs, RATIONAL, SRATIONAL,
    * DOUBLE, LONG8, in both byte orders. */
   for (int le = 0; le < 2; le++) {
+    /* type, count, bytes of a and of b, a, b (the first two values or
+     * halves), bytes stored, orientation */
     static const struct { unsigned type; uint32_t count; unsigned size;
-                          uint64_t a, b; unsigned want; } c[] = {
-      { 3, 3, 2, 7, 1, 7 },
-      { 5, 1, 4, 12, 2, 6 },                 /* 12/2 */
-      { 5, 1, 4, 13, 2, 1 },                 /* 6.5 */
-      { 5, 1, 4, 6, 0, 1 },                  /* 6/0 */
-      { 10, 1, 4, 0xFFFFFFFAu, 0xFFFFFFFFu, 6 },  /* -6/-1 */
-      { 12, 1, 8, 0x4020000000000000ull, 0, 8 },  /* DOUBLE 8.0 */
-      { 16, 1, 8, 6, 0, 6 },                 /* LONG8 */
+                          uint64_t a, b; size_t vn; unsigned want; } c[] = {
+      { 3, 3, 2, 7, 1, 6, 7 },               /* SHORT 7, 1, (0) */
+      { 5, 1, 4, 12, 2, 8, 6 },              /* 12/2 */
+      { 5, 1, 4, 13, 2, 8, 1 },              /* 6.5 */
+      { 5, 1, 4, 6, 0, 8, 1 },               /* 6/0 */
+      { 10, 1, 4, 0xFFFFFFFAu, 0xFFFFFFFFu, 8, 6 },  /* -6/-1 */
+      { 12, 1, 8, 0x4020000000000000ull, 0, 8, 8 },  /* DOUBLE 8.0 */
+      { 16, 1, 8, 6, 0, 8, 6 },              /* LONG8 */
     };
     for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
       memset(v, 0, sizeof(v));
       tb_put(v, le, c[k].a, c[k].size);
       tb_put(v + c[k].size, le, c[k].b, c[k].size);
       tb_begin(&t, le, 1);
-      tb_entry(&t, 0x0112, c[k].type, c[k].count, 0, 4, v,
-               c[k].type == 3 ? 6 : c[k].size * (c[k].type == 12 || c[k].type == 16 ? 1 : 2));
+      tb_entry(&t, 0x0112, c[k].type, c[k].count, 0, 4, v, c[k].vn);
       CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), c[k].want);
     }
   }
