@@ -275,10 +275,12 @@ static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
 #define PNG_EXIF_MAX (1u << 20)
 
 /* Bytes at the end of a PNG read for its IEND and for eXIf after the image
- * data: one read, which the header pass made anyway for the IEND check.
- * An eXIf after the image data is found when it and the chunks after it
- * fit here (an EXIF block from a camera JPEG is a few KiB). */
+ * data: one read, which the header pass made anyway for the IEND check. */
 #define PNG_TAIL 4096
+/* How far before that tail an eXIf after the image data is looked for, in
+ * one more read made only when the tail hints at it (png_late_exif()):
+ * JPEG's APP1 limit, so the EXIF a converter copies from a photo fits. */
+#define PNG_LATE_MAX 65536
 
 static bool png_is_type(const uint8_t *t)
 {
@@ -344,47 +346,102 @@ static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
   return 0;
 }
 
-/* Does a chain of whole chunks run from t[p] to the IEND chunk that ends
- * t[0..n) (the file's last bytes), with no image data on the way? */
-static bool png_chain_to_iend(const uint8_t *t, size_t n, size_t p)
+/* Where the chunk that ends at t[e] starts: the largest p with a length
+ * field saying so and a type of four letters, or -1.  Chunk lengths here
+ * are below 2^24, so a length field starts with a zero byte: memrchr()
+ * finds the few candidates in compressed data. */
+static long png_chunk_ending_at(const uint8_t *t, size_t e)
 {
-  while (p + 12 <= n) {
-    uint32_t len = be32(t + p);
-    const uint8_t *type = t + p + 4;
+  const uint8_t *q = t + (e >= 12 ? e - 12 : 0) + 1;
 
-    if (!png_is_type(type) || memcmp(type, "IDAT", 4) == 0 ||
-        memcmp(type, "fdAT", 4) == 0 || len > n - p - 12)
-      return false;
-    if (memcmp(type, "IEND", 4) == 0)
-      return len == 0 && p + 12 == n;
-    p += 12 + (size_t)len;
+  if (e < 12)
+    return -1;
+  while (q > t && (q = memrchr(t, 0, (size_t)(q - t))) != NULL) {
+    size_t p = (size_t)(q - t);
+    if (be32(q) == e - 12 - p && png_is_type(q + 4))
+      return (long)p;
   }
-  return false;
+  return -1;
 }
 
-/* The last eXIf chunk after the image data in the file's last n bytes t:
- * an "eXIf" whose chunk is followed by whole chunks up to the IEND at the
- * end of the file, with no image data between.  The chain is what tells a
- * real chunk from those four bytes met inside compressed data or inside
- * another chunk; the CRC is not asked for, as Pillow does not check it
- * after the image data.  Returns its orientation, or 0 when there is none;
- * costs one memmem() over the tail, no read. */
-static uint8_t png_late_exif(const uint8_t *t, size_t n)
+/* Does the data ending at t[e] (a chunk's, before its CRC) look like
+ * something other than compressed image data: EXIF (many zero bytes, or a
+ * JPEG thumbnail's end) or text?  Compressed data has a zero byte in 256
+ * and few runs of text. */
+static bool png_looks_like_metadata(const uint8_t *t, size_t e)
 {
-  const uint8_t *q = t, *end = t + n;
-  uint8_t o = 0;
+  size_t from = e > 256 ? e - 256 : 0, zeros = 0, text = 0;
 
-  while ((q = memmem(q, (size_t)(end - q), "eXIf", 4)) != NULL) {
-    size_t p = (size_t)(q - t);
-    q++;
-    if (p < 4)
-      continue;
-    p -= 4;
-    if (p + 12 <= n && be32(t + p) <= n - p - 12 &&
-        png_chain_to_iend(t, n, p + 12 + be32(t + p)))
-      o = jpeg_tiff_orientation(t + p + 8, be32(t + p));
+  if (e - from < 64)
+    return true;
+  if (t[e - 2] == 0xFF && t[e - 1] == 0xD9)
+    return true;
+  for (size_t i = from; i < e; i++) {
+    zeros += t[i] == 0;
+    text += t[i] >= 0x20 && t[i] < 0x7F;
   }
-  return o;
+  return zeros >= 8 || text * 10 >= (e - from) * 9;
+}
+
+/* Walks back from the IEND chunk that ends t[0..n) (the file's last n
+ * bytes) chunk by chunk to the image data.  The last eXIf after the image
+ * data is the first met: returns its orientation (1..8), or 0 when there
+ * is none (an IDAT or fdAT chunk met first) or when the walk leaves t[]
+ * first; then *more says whether the bytes before t[] are worth a look:
+ * chunks after the image data were met (a writer of metadata), or the
+ * chunk reaching out of t[] does not end like compressed data.  Pillow
+ * does not check CRCs after the image data, so neither does this. */
+static uint8_t png_late_exif(const uint8_t *t, size_t n, bool *more)
+{
+  size_t e = n - 12;   /* where IEND starts */
+  bool chunks = false;
+  long p;
+
+  *more = false;
+  while ((p = png_chunk_ending_at(t, e)) >= 0) {
+    const uint8_t *type = t + p + 4;
+    if (memcmp(type, "IDAT", 4) == 0 || memcmp(type, "fdAT", 4) == 0)
+      return 0;
+    if (memcmp(type, "eXIf", 4) == 0)
+      return jpeg_tiff_orientation(t + p + 8, e - 12 - (size_t)p);
+    chunks = true;
+    e = (size_t)p;
+  }
+  *more = chunks || (e >= 4 && png_looks_like_metadata(t, e - 4));
+  return 0;
+}
+
+/* The orientation of an eXIf after the image data, or 0 (see
+ * png_late_exif()): in the tail t[0..tn) already read, else, when that
+ * hints at it, in one more read reaching PNG_LATE_MAX further back. */
+static int png_late(const struct img_src *s, const uint8_t *t, size_t tn,
+                    uint8_t *ret, const char **reason)
+{
+  uint64_t from;
+  uint8_t *big;
+  bool more;
+  size_t n;
+  int r;
+
+  *ret = png_late_exif(t, tn, &more);
+  if (*ret || !more || tn >= s->size)
+    return 0;
+  from = s->size - tn > PNG_LATE_MAX + 12 ? s->size - tn - PNG_LATE_MAX - 12
+                                          : 0;
+  n = (size_t)(s->size - from);
+  if (!(big = malloc(n))) {
+    *reason = "out of memory";
+    return -ENOMEM;
+  }
+  if ((r = src_read(s, from, big, n - tn)) < 0) {
+    free(big);
+    *reason = "read error";
+    return r == -ENODATA ? 0 : r;
+  }
+  memcpy(big + n - tn, t, tn);
+  *ret = png_late_exif(big, n, &more);
+  free(big);
+  return 0;
 }
 
 static int png_read(const struct img_src *s, struct img_info *in,
@@ -414,8 +471,12 @@ static int png_read(const struct img_src *s, struct img_info *in,
   }
   /* An animated PNG: Pillow's load stops at the second frame, so an eXIf
    * after the image data is not read there. */
-  if (!apng && (late = png_late_exif(tail, tn)) != 0)
-    in->orientation = late;
+  if (!apng) {
+    if ((r = png_late(s, tail, tn, &late, reason)) < 0)
+      return r;
+    if (late)
+      in->orientation = late;
+  }
   return 0;
 }
 

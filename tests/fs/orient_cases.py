@@ -174,6 +174,11 @@ def corpus():
     def ex(b, crc=None):
         return png_chunk(b"eXIf", b, crc)
     text = png_chunk(b"tEXt", b"Comment\0" + b"x" * 3000)
+    date = png_chunk(b"tEXt", b"date:create\x002026-01-01T00:00:00+00:00")
+    # EXIF of a camera photo, larger than the 4 KiB tail: values after the
+    # directory, with a thumbnail's end or not.
+    pad = bytes((i * 7) & 255 if i % 3 else 0 for i in range(20000))
+    big6, big8 = six + pad, eight + pad + b"\x55" * 100 + b"\xff\xd9"
     out.update({
         "pp_before6_after8.png": png(pre=[ex(six)], post=[ex(eight)]),
         "pp_before6_after_none.png": png(pre=[ex(six)], post=[ex(none)]),
@@ -182,6 +187,11 @@ def corpus():
         "pp_two_after_6_8.png": png(post=[ex(six), ex(eight)], parts=2),
         "pp_after6_bad_crc.png": png(post=[ex(six, crc=1)]),
         "pp_after6_text_3k.png": png(post=[ex(six), text], parts=2),
+        # As ImageMagick writes a converted photo: eXIf after the image
+        # data, then dates.
+        "pp_after6_20k_dates.png": png(post=[ex(big6), date, date]),
+        "pp_after8_20k_thumb.png": png(post=[ex(big8)]),
+        "pp_before6_after8_20k.png": png(pre=[ex(big6)], post=[ex(big8)]),
     })
     return out
 

@@ -955,6 +955,8 @@ def body(ck, w):
                         ("pp_before6_after_none", 1),
                         ("pp_two_after_6_8", 8), ("pp_after6_bad_crc", 6),
                         ("pp_after6_text_3k", 6), ("p_exif_prefixed6", 1),
+                        ("pp_after6_20k_dates", 6),
+                        ("pp_before6_after8_20k", 8),
                         ("w_exif_prefixed6", 6), ("j_short9", 1),
                         ("t_rational12_2", 6), ("j_bad_entry_before", 1)):
             eq(ours[f][2], want, f + " orientation")

@@ -4,8 +4,9 @@
  * PNG, and "eXIf" met inside compressed data.  The rules are Pillow's
  * after a load (what CVAT turns its frames by; fs-formats checks the same
  * files against Debian's Pillow).  Every read beyond the first bytes is
- * counted: a file of 60 IDAT chunks costs the same few reads as one of a
- * single chunk, whatever comes after its image data.
+ * counted: a file of 60 IDAT chunks costs the same one tail read as one
+ * of a single chunk, and one more read only when metadata follows its
+ * image data beyond that tail.
  */
 #include "testlib.h"
 #include "imgfmt.h"
@@ -113,6 +114,33 @@ static void exif(unsigned o, bool prefix, bool bad_crc)
   chunk("eXIf", t, n, bad_crc);
 }
 
+/* An EXIF payload of n bytes (n > 64): IFD0 with Orientation o, then
+ * maker-note-like values (bytes with many zeros), ending with a JPEG
+ * thumbnail's last bytes when thumb is set. */
+static void exif_big(unsigned o, size_t n, bool thumb)
+{
+  static uint8_t t[1 << 17];
+  static const uint8_t head[26] = { 'I', 'I', '*', 0, 8, 0, 0, 0, 1, 0, 0x12,
+                                    0x01, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0 };
+  uint32_t x = 777;
+
+  memcpy(t, head, sizeof(head));
+  t[8 + 10] = (uint8_t)o;
+  for (size_t i = sizeof(head); i < n; i++) {
+    x = x * 1103515245u + 12345u;
+    t[i] = (i & 3) == 0 ? (uint8_t)(x >> 16) : (i & 3) == 1 ? 0 : (uint8_t)i;
+  }
+  if (thumb) {
+    for (size_t i = n - 300; i < n; i++) {
+      x = x * 1103515245u + 12345u;
+      t[i] = (uint8_t)((x >> 16) | 1);
+    }
+    t[n - 2] = 0xFF;
+    t[n - 1] = 0xD9;
+  }
+  chunk("eXIf", t, n, false);
+}
+
 static void text(size_t n)
 {
   static uint8_t d[16384];
@@ -172,12 +200,12 @@ TEST(exif_after_image_data)
   exif(6, false, false);
   iend();
   CHECK_INT_EQ(orient(&reads), 6);
-  CHECK(reads <= 2);
+  CHECK_INT_EQ(reads, 1);
   start();
   idat(60, 8192);
   iend();
   CHECK_INT_EQ(orient(&reads), 1);
-  CHECK(reads <= 2);
+  CHECK_INT_EQ(reads, 1);
   /* One large IDAT, eXIf after it and a tEXt chunk after that. */
   start();
   idat(1, 60000);
@@ -185,20 +213,73 @@ TEST(exif_after_image_data)
   text(2000);
   iend();
   CHECK_INT_EQ(orient(&reads), 8);
-  CHECK(reads <= 2);
+  CHECK_INT_EQ(reads, 1);
   /* Pillow does not check CRCs after the image data, so neither do we. */
   start();
   idat(3, 8192);
   exif(3, false, true);
   iend();
   CHECK_INT_EQ(orient(NULL), 3);
-  /* Found within the last 4 KiB of the file only (documented limit). */
+}
+
+/* An eXIf after the image data that, with what follows it, does not fit
+ * in the 4 KiB tail: one more read, made only when the tail hints at
+ * metadata, finds it up to 64 KiB further back. */
+TEST(large_exif_after_image_data)
+{
+  int reads;
+
+  /* As ImageMagick writes a converted photo: eXIf (here 20 KB), then
+   * two tEXt chunks. */
+  start();
+  idat(60, 8192);
+  exif_big(6, 20000, false);
+  text(40);
+  text(40);
+  iend();
+  CHECK_INT_EQ(orient(&reads), 6);
+  CHECK_INT_EQ(reads, 2);
+  /* A large eXIf right before IEND, ending in values or in a thumbnail. */
+  start();
+  idat(60, 8192);
+  exif_big(8, 30000, false);
+  iend();
+  CHECK_INT_EQ(orient(&reads), 8);
+  CHECK_INT_EQ(reads, 2);
+  start();
+  idat(60, 8192);
+  exif_big(5, 30000, true);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 5);
+  /* Small eXIf, then 5 KB of text after it. */
   start();
   idat(3, 8192);
   exif(6, false, false);
   text(5000);
   iend();
+  CHECK_INT_EQ(orient(NULL), 6);
+  /* A large eXIf before the image data and a large one after. */
+  start();
+  exif_big(3, 30000, false);
+  idat(10, 8192);
+  exif_big(7, 30000, false);
+  text(40);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 7);
+  /* Past the 64 KiB look-back: not seen (documented limit). */
+  start();
+  idat(10, 8192);
+  exif_big(6, 70000, false);
+  text(40);
+  iend();
   CHECK_INT_EQ(orient(NULL), 1);
+  /* No metadata after the data: the tail alone decides, with large or
+   * small IDAT chunks (the chunk before IEND starts outside the tail). */
+  start();
+  idat(2, 60000);
+  iend();
+  CHECK_INT_EQ(orient(&reads), 1);
+  CHECK_INT_EQ(reads, 1);
 }
 
 TEST(last_exif_counts)
@@ -281,5 +362,6 @@ TEST(animated_png)
   CHECK_INT_EQ(orient(NULL), 6);
 }
 
-TEST_MAIN(T(exif_after_image_data), T(last_exif_counts),
+TEST_MAIN(T(exif_after_image_data), T(large_exif_after_image_data),
+          T(last_exif_counts),
           T(damaged_or_odd_exif), T(animated_png))
