@@ -347,20 +347,16 @@ static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
 }
 
 /* Where the chunk that ends at t[e] starts: the largest p with a length
- * field saying so and a type of four letters, or -1.  Chunk lengths here
- * are below 2^24, so a length field starts with a zero byte: memrchr()
- * finds the few candidates in compressed data. */
+ * field saying so and a type of four letters, or -1.  Lengths in reach are
+ * below 2^24, so a length field starts with a zero byte, which compressed
+ * data rarely holds. */
 static long png_chunk_ending_at(const uint8_t *t, size_t e)
 {
-  const uint8_t *q = t + (e >= 12 ? e - 12 : 0) + 1;
-
   if (e < 12)
     return -1;
-  while (q > t && (q = memrchr(t, 0, (size_t)(q - t))) != NULL) {
-    size_t p = (size_t)(q - t);
-    if (be32(q) == e - 12 - p && png_is_type(q + 4))
+  for (size_t p = e - 12 + 1; p-- > 0;)
+    if (t[p] == 0 && be32(t + p) == e - 12 - p && png_is_type(t + p + 4))
       return (long)p;
-  }
   return -1;
 }
 
@@ -413,34 +409,40 @@ static uint8_t png_late_exif(const uint8_t *t, size_t n, bool *more)
 
 /* The orientation of an eXIf after the image data, or 0 (see
  * png_late_exif()): in the tail t[0..tn) already read, else, when that
- * hints at it, in one more read reaching PNG_LATE_MAX further back. */
+ * hints at it, in reads reaching 16 KiB, then PNG_LATE_MAX, further back
+ * (most EXIF blocks are a few KiB).  The buffer is filled from its end,
+ * so each read adds only the bytes before the last. */
 static int png_late(const struct img_src *s, const uint8_t *t, size_t tn,
                     uint8_t *ret, const char **reason)
 {
-  uint64_t from;
+  const size_t cap = PNG_LATE_MAX + 12 + PNG_TAIL;
+  size_t have = tn;
   uint8_t *big;
   bool more;
-  size_t n;
-  int r;
+  int r = 0;
 
   *ret = png_late_exif(t, tn, &more);
   if (*ret || !more || tn >= s->size)
     return 0;
-  from = s->size - tn > PNG_LATE_MAX + 12 ? s->size - tn - PNG_LATE_MAX - 12
-                                          : 0;
-  n = (size_t)(s->size - from);
-  if (!(big = malloc(n))) {
+  if (!(big = malloc(cap))) {
     *reason = "out of memory";
     return -ENOMEM;
   }
-  if ((r = src_read(s, from, big, n - tn)) < 0) {
-    free(big);
-    *reason = "read error";
-    return r == -ENODATA ? 0 : r;
+  memcpy(big + cap - tn, t, tn);
+  for (size_t back = 16384; more && have < s->size; back = cap - tn) {
+    size_t want = s->size - tn > back ? back + tn : (size_t)s->size;
+    if ((r = src_read(s, s->size - want, big + cap - want, want - have)) < 0)
+      break;
+    have = want;
+    *ret = png_late_exif(big + cap - have, have, &more);
+    if (*ret || back == cap - tn)
+      break;
   }
-  memcpy(big + n - tn, t, tn);
-  *ret = png_late_exif(big, n, &more);
   free(big);
+  if (r < 0 && r != -ENODATA) {
+    *reason = "read error";
+    return r;
+  }
   return 0;
 }
 
