@@ -270,9 +270,10 @@ static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
  * itself: Pillow's EXIF reader fails on a copy with a JPEG-style
  * "Exif\0\0" first, and the picture stays as stored. */
 
-/* Largest eXIf chunk read (JPEG's APP1 limit is 64 KiB; larger is never
- * met in practice).  A larger one counts as an eXIf without orientation. */
-#define PNG_EXIF_MAX (1u << 20)
+/* Largest PNG eXIf or WebP EXIF chunk read (JPEG's APP1 limit is 64 KiB;
+ * larger is never met in practice).  A larger one counts as one without
+ * orientation. */
+#define EXIF_MAX (1u << 20)
 
 /* Bytes at the end of a PNG read for its IEND and for eXIf after the image
  * data: one read, which the header pass made anyway for the IEND check. */
@@ -320,7 +321,7 @@ static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
       uint8_t *buf;
 
       in->orientation = 1;
-      if (len > PNG_EXIF_MAX) {
+      if (len > EXIF_MAX) {
         off += 12 + (uint64_t)len;
         continue;
       }
@@ -541,7 +542,7 @@ static int webp_read(const struct img_src *s, struct img_info *in,
       if (src_read(s, off, ch, 8) < 0)
         break;
       len = le32(ch + 4);
-      if (memcmp(ch, "EXIF", 4) == 0 && len <= 65536) {
+      if (memcmp(ch, "EXIF", 4) == 0 && len <= EXIF_MAX) {
         uint8_t *buf = malloc(len ? len : 1);
         if (!buf) {
           *reason = "out of memory";
