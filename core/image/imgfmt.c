@@ -5,9 +5,12 @@
  * src->head and asks src->read for the rest, so a header costs one read of
  * the file's start (16 KiB in the import) plus a few small reads where the
  * format keeps something elsewhere (the TIFF directory, a WebP EXIF chunk,
- * the tail checked for wholeness; a TIFF directory past the first read
- * and its values come in one more read of 4 KiB).  All offsets and lengths from the file
- * are checked against its size before use.  Each format is one entry of
+ * the tail checked for wholeness, 4 KiB of it for a PNG's chunks after its
+ * image data; a TIFF directory past the first read and its values come in
+ * one more read of 4 KiB).  EXIF orientation is read as Pillow reads it
+ * (CVAT turns its frames with Pillow): see jpeghdr.h and png_exif().  All
+ * offsets and lengths from the file are checked against its size before
+ * use.  Each format is one entry of
  * the table at the end (extension, name, signature test, header reader).
  */
 #define _GNU_SOURCE   /* memmem */
