@@ -10,10 +10,9 @@
  * one more read of 4 KiB).  EXIF orientation is read as Pillow reads it
  * (CVAT turns its frames with Pillow): see jpeghdr.h and png_exif().  All
  * offsets and lengths from the file are checked against its size before
- * use.  Each format is one entry of
- * the table at the end (extension, name, signature test, header reader).
+ * use.  Each format is one entry of the table at the end (extension, name,
+ * signature test, header reader).
  */
-#define _GNU_SOURCE   /* memmem */
 #include "imgfmt.h"
 
 #include <errno.h>
@@ -282,8 +281,8 @@ static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
  * data: one read, which the header pass made anyway for the IEND check. */
 #define PNG_TAIL 4096
 /* How far before that tail an eXIf after the image data is looked for, in
- * one more read made only when the tail hints at it (png_late_exif()):
- * JPEG's APP1 limit, so the EXIF a converter copies from a photo fits. */
+ * reads made only when the tail hints at it (png_late()): JPEG's APP1
+ * limit, so the EXIF a converter copies from a photo fits. */
 #define PNG_LATE_MAX 65536
 
 static bool png_is_type(const uint8_t *t)
