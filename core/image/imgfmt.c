@@ -352,14 +352,27 @@ static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
 /* Where the chunk that ends at t[e] starts: the largest p with a length
  * field saying so and a type of four letters, or -1.  Lengths in reach are
  * below 2^24, so a length field starts with a zero byte, which compressed
- * data rarely holds. */
+ * data rarely holds: eight bytes without a zero are skipped at once (this
+ * scan runs over the whole tail of every PNG). */
 static long png_chunk_ending_at(const uint8_t *t, size_t e)
 {
+  size_t p;
+
   if (e < 12)
     return -1;
-  for (size_t p = e - 12 + 1; p-- > 0;)
+  for (p = e - 12 + 1; p > 0;) {
+    if (p >= 8) {
+      uint64_t w;
+      memcpy(&w, t + p - 8, 8);
+      if (!((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)) {
+        p -= 8;
+        continue;
+      }
+    }
+    p--;
     if (t[p] == 0 && be32(t + p) == e - 12 - p && png_is_type(t + p + 4))
       return (long)p;
+  }
   return -1;
 }
 
