@@ -35,14 +35,13 @@
 /* The request threads answer the kernel while a reader waits, and most
  * answers take microseconds: a read from the content cache, the ioctl
  * Python's open() sends for isatty() on every file.  On a busy machine
- * the woken thread used to wait for the slice of whatever ran on its CPU
- * (traced at load 5: IOCTL round trips of 87 us on average, 1.8 ms at the
- * 99th percentile).  Linux 6.12 and later run a thread with a short slice
- * (sched_attr.sched_runtime, no privilege needed) before the longer
- * slices of the threads it wakes among, without giving it a larger share
- * of the CPU (35 us and 0.4 ms in the same minutes).  Reset on fork: the
- * threads a request starts (compute helpers, libfuse's next worker) keep
- * the default slice until they serve requests themselves.  Earlier kernels
+ * the woken thread waits for a CPU, and that wait is most of the round
+ * trip (docs/ARCHITECTURE.md §8, "Where the round trip goes").  Linux 6.12
+ * and later let a woken thread with a shorter slice (sched_attr's
+ * sched_runtime, no privilege needed) run ahead of threads with longer
+ * ones, without a larger share of the CPU.  Reset on fork: the threads a
+ * request starts (compute helpers, libfuse's next worker) keep the
+ * default slice until they serve requests themselves.  Earlier kernels
  * ignore the field; a refusal (seccomp) leaves the thread as it was. */
 #define REQUEST_SLICE_NS (100 * 1000)  /* the shortest the kernel takes */
 
