@@ -19,9 +19,12 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
 - the same pages kept on a -o readonly mount;
 - with -o cache_size=1M the content cache spills to an unlinked file of
   the store directory (status shows disk bytes, the daemon holds it open)
-  and stays within its bound."""
-import json
+  and stays within its bound;
+- without the option, on a store whose filesystem has 1 GiB (a tmpfs),
+  the disk bound is an eighth of its free space (on larger disks it is
+  capped at 8 GiB, so this is where the fraction shows)."""
 import os
+import shutil
 import re
 import struct
 import subprocess
@@ -287,6 +290,29 @@ def body(ck, w):
     ck.run("the content cache spills to an unlinked file of the store "
            "directory, within its bound", t_spill)
     m.umount()
+
+    small = w.sub("small")
+    os.makedirs(small)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1G", "tmpfs",
+                    small], check=True)
+    try:
+        sstore = os.path.join(small, "store")
+        shutil.copytree(store, sstore)
+        m = Mount(sstore, mnt).start()
+
+        def t_disk_default():
+            sv = os.statvfs(sstore)
+            want = sv.f_bavail * sv.f_frsize // 8
+            got = cache_status(mnt)[4]
+            if abs(got - want) > want // 50:
+                raise AssertionError("disk bound %d on a 1 GiB store "
+                                     "filesystem, an eighth of its free "
+                                     "space is %d" % (got, want))
+        ck.run("the default disk bound: an eighth of the store "
+               "filesystem's free space", t_disk_default)
+        m.umount()
+    finally:
+        subprocess.run(["umount", "-l", small])
 
 
 run_suite("curatefs-genpages-", body)
