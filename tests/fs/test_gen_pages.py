@@ -22,7 +22,10 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
   and stays within its bound;
 - without the option, on a store whose filesystem has 1 GiB (a tmpfs),
   the disk bound is an eighth of its free space (on larger disks it is
-  capped at 8 GiB, so this is where the fraction shows)."""
+  capped at 8 GiB, so this is where the fraction shows);
+- -o cache_size=2G sets the total (a quarter at most in memory), and a
+  size under 1M, negative, past 2^64 or not a size is refused with exit
+  status 2, one line, and no mount."""
 import os
 import shutil
 import re
@@ -32,7 +35,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (FUSE_REQ, Mount, coco_store, edit_boxes, eq,  # noqa
+from fslib import (CURATEFS, FUSE_REQ, Mount, coco_store, edit_boxes, eq,  # noqa
                    jpegs_under, log_settled, read, run_suite, warm_pass,
                    write_coco_boxes)
 
@@ -290,6 +293,36 @@ def body(ck, w):
     ck.run("the content cache spills to an unlinked file of the store "
            "directory, within its bound", t_spill)
     m.umount()
+
+    def t_option():
+        m2 = Mount(store, mnt, ["-o", "cache_size=2G"]).start()
+        st = cache_status(mnt)
+        eq(st[2] + st[4], 2 << 30, "memory + disk bound of cache_size=2G")
+        if st[2] > (2 << 30) // 4 or st[2] > 4 << 20:
+            raise AssertionError("memory bound %d" % st[2])
+        m2.umount()
+        for bad in ("512K", "1023K", "-1", "0", "abc", "1T", "2MB",
+                    "99999999999999999999G", ""):
+            p = subprocess.Popen([CURATEFS, "-f", store, mnt, "-o",
+                                  "cache_size=" + bad],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+            try:
+                err = p.communicate(timeout=20)[1]
+            except subprocess.TimeoutExpired:
+                # It mounted: take the mount down before failing.
+                subprocess.run(["fusermount3", "-uz", mnt])
+                p.kill()
+                p.communicate()
+                raise AssertionError("cache_size=%s: mounted" % bad)
+            eq(p.returncode, 2, "exit status for cache_size=" + bad)
+            if "cache_size" not in err or \
+                    len(err.strip().splitlines()) != 1:
+                raise AssertionError("cache_size=%s: %r" % (bad, err))
+            if os.path.ismount(mnt):
+                raise AssertionError("mounted with cache_size=" + bad)
+    ck.run("-o cache_size sets the total; bad sizes are refused",
+           t_option)
 
     small = w.sub("small")
     os.makedirs(small)
