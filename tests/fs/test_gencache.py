@@ -375,6 +375,26 @@ def body(ck, w):
             raise AssertionError("no cache file seen on disk")
         if s["evicted"] == 0 or s["files"] >= 100000:
             raise AssertionError("nothing left the cache: %r" % s)
+        # Least recently used first: crop `hot` opened between the reads
+        # of 40 other photos' crops (4,000 entries, the bound holds a few
+        # hundred) stays; `cold`, read once before them, leaves.
+        def crop(i, k):
+            return os.path.join(btop, "k%d" % (1 + k % 4), "%s_%d.jpg" %
+                                (bnames[i][:-4], i * 100 + k + 1))
+        hot, cold = crop(400, 0), crop(800, 0)
+        read(hot)
+        read(cold)
+        remade = 0
+        for i in range(1, 41):
+            read(crop(i, 0))
+            m0 = cache_status(mnt)["misses"]
+            os.close(os.open(hot, os.O_RDONLY))
+            remade += cache_status(mnt)["misses"] - m0
+        eq(remade, 0, "generations to open the crop opened throughout")
+        m0 = cache_status(mnt)["misses"]
+        os.close(os.open(cold, os.O_RDONLY))
+        eq(cache_status(mnt)["misses"], m0 + 1, "generations to open the "
+           "crop left alone")
         # Whatever the cache kept, moved to disk or dropped: the bytes.
         ref = Sub().sub("ref")
         curate("export", "--store", bstore, "--format", "imagenet", "--tag",
@@ -384,7 +404,8 @@ def body(ck, w):
         for rel in probe:
             eq(read(os.path.join(btop, rel)), read(os.path.join(ref, rel)),
                rel)
-    ck.run("the cache stays within its byte bound over 100,000 crops",
+    ck.run("the cache stays within its byte bound over 100,000 crops and "
+           "evicts the least recently used",
            t_bound)
     bm.umount()
 
