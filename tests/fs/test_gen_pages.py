@@ -16,6 +16,8 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
   reads the rest of the old version after it, even with its pages
   dropped (POSIX_FADV_DONTNEED): the old size to EOF, the old bytes
   whole; a fresh open meanwhile gets the new version;
+- after another photo's change settles, its new crop and drawn image
+  are made before anyone opens them (no generation at the first open);
 - the same pages kept on a -o readonly mount;
 - with -o cache_size=1M the content cache spills to an unlinked file of
   the store directory (status shows disk bytes, the daemon holds it open)
@@ -108,6 +110,14 @@ def cache_status(mnt):
     if not m:
         raise AssertionError("status has no cache line:\n" + text)
     return [int(x) for x in m.groups()]
+
+
+def misses(mnt):
+    text = read(os.path.join(mnt, "status")).decode()
+    m = re.search(r"generated content reads: \d+ hits, (\d+) misses", text)
+    if not m:
+        raise AssertionError("status has no cache reads line:\n" + text)
+    return int(m.group(1))
 
 
 def settle(mnt):
@@ -244,6 +254,26 @@ def body(ck, w):
     finally:
         for f, _ in held.values():
             f.close()
+
+    def t_ahead_after_change():
+        # Another photo's box moved: once the store is still, the crop
+        # and the drawn image are made before anyone opens them.
+        stem1 = names[2][:-4]
+        bid = sum(len(boxes(j)) for j in range(2)) + 1  # its first box
+        crop = os.path.join(crops_dir, "cat", "%s_%d.jpg" % (stem1, bid))
+        before = read(crop)
+        edit_boxes(mnt, stem1, move)
+        time.sleep(1.5)   # the warm thread waits for a second of quiet
+        settle(mnt)
+        m0 = misses(mnt)
+        new = read(crop)
+        read(os.path.join(dupes_dir, names[2]))
+        if new == before:
+            raise AssertionError("the crop did not change")
+        eq(misses(mnt), m0, "generations at the first open after the "
+           "change settled")
+    ck.run("after a change settles, its crops and drawn image are made "
+           "ahead", t_ahead_after_change)
 
     m.umount()
 
