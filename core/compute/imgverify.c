@@ -293,27 +293,15 @@ static bool sample(const float *p, int n, double x, double y, double *v)
   return true;
 }
 
-/* sample() of b and its two gradient planes at one point: the weights
- * are computed once (the alignment's inner loop). */
-static bool sample3(const float *b, const float *gx, const float *gy,
-                    int n, double x, double y, double v[3])
-{
-  int off;
-  double fx, fy, w00, w01, w10, w11;
-  const float *pl[3] = { b, gx, gy };
-
-  if (!cell(n, x, y, &off, &fx, &fy))
-    return false;
-  w00 = (1 - fy) * (1 - fx);
-  w01 = (1 - fy) * fx;
-  w10 = fy * (1 - fx);
-  w11 = fy * fx;
-  for (int k = 0; k < 3; k++) {
-    const float *p = pl[k] + off;
-    v[k] = w00 * p[0] + w01 * p[1] + w10 * p[N] + w11 * p[N + 1];
-  }
-  return true;
-}
+/* b and its two gradients, interleaved per pixel (b, gx, gy, 0), so that
+ * a bilinear sample of all three is four 16-byte loads. */
+typedef float v4f __attribute__((vector_size(16)));
+/* Four doubles: GCC's generic vectors, lowered to what the target has
+ * (two SSE2 registers, one AVX register); every lane is the scalar
+ * IEEE operation, so each clone gives the same bits. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4l __attribute__((vector_size(32)));
+typedef int v4i __attribute__((vector_size(16)));
 
 /* The warp: a's centred pixel (x, y) -> b's centred
  * ((1+p0) x + p1 y + p4, p2 x + (1+p3) y + p5); p6, p7 gain - 1 and
@@ -362,48 +350,84 @@ static bool solve(double m[NP][NP], double *r, int n)
   return true;
 }
 
-/* One level of the alignment: n x n planes a (reference), b and b's
- * gradients gx, gy (all stride N).  Gauss-Newton on
- * r(x) = b(W(x)) - (1 + p6) a(x) - p7, at most iters steps. */
-static void align_level(const float *a, const float *b, const float *gx,
-                        const float *gy, int n, int iters, double *p)
+/* One level of the alignment: n x n planes a (reference) and bq (b and
+ * its gradients, above; both stride N).  Gauss-Newton on
+ * r(x) = b(W(x)) - (1 + p6) a(x) - p7, at most iters steps.
+ *
+ * The normal equations are accumulated in vector registers: row k of the
+ * upper triangle of J'J takes j[k] times the vector of j, lane by lane,
+ * pixel after pixel, so every entry is the same sum of the same products
+ * in the same order as entry-by-entry scalar code (and the three samples
+ * share their bilinear weights).  The result is bit for bit that of the
+ * scalar form (tests/unit/imgverify_ref.c); only the time changes (the
+ * entry loop was two thirds of a failing pair's cost).  No FMA: the AVX2
+ * clone would round a fused multiply-add differently. */
+__attribute__((target_clones("avx2", "default")))
+static void align_level(const float *a, const v4f *bq, int n, int iters,
+                        double *p)
 {
   double c = (n - 1) / 2.0;
   int mg = MARGIN * n / N;
 
   for (int it = 0; it < iters; it++) {
     double h[NP][NP], g[NP], step = 0;
+    v4d hlo[4], hhi[NP], glo = { 0 }, ghi = { 0 };
     int cnt = 0;
-    memset(h, 0, sizeof(h));
-    memset(g, 0, sizeof(g));
+    memset(hlo, 0, sizeof(hlo));
+    memset(hhi, 0, sizeof(hhi));
     for (int y = mg; y < n - mg; y++)
-      for (int x = mg; x < n - mg; x++) {
-        double xc = x - c, yc = y - c, u, v, s[3], bv, bx, by, j[NP], r;
-        double av = a[y * N + x];
-        warp(p, xc, yc, &u, &v);
-        if (!sample3(b, gx, gy, n, u + c, v + c, s))
-          continue;
-        bv = s[0];
-        bx = s[1];
-        by = s[2];
-        r = bv - (1 + p[6]) * av - p[7];
-        j[0] = bx * xc;
-        j[1] = bx * yc;
-        j[2] = by * xc;
-        j[3] = by * yc;
-        j[4] = bx;
-        j[5] = by;
-        j[6] = -av;
-        j[7] = -1;
-        for (int k = 0; k < NP; k++) {
-          g[k] -= j[k] * r;
-          for (int l = k; l < NP; l++)
-            h[k][l] += j[k] * j[l];
+      for (int x0 = mg; x0 < n - mg; x0 += 4) {
+        /* Four pixels' warp and bilinear cells at once (cell(), lane by
+         * lane), then each pixel's samples and terms in order. */
+        double yc = y - c;
+        v4d xc = (v4d){ x0, x0 + 1, x0 + 2, x0 + 3 } - c, fx, fy;
+        v4d u = (1 + p[0]) * xc + p[1] * yc + p[4] + c;
+        v4d v = p[2] * xc + (1 + p[3]) * yc + p[5] + c;
+        v4l in = (u >= 0) & (v >= 0) & (u <= n - 1) & (v <= n - 1) &
+                 ((v4l){ x0, x0 + 1, x0 + 2, x0 + 3 } < n - mg);
+        v4i ix = __builtin_convertvector((v4d)((v4l)u & in), v4i);
+        v4i iy = __builtin_convertvector((v4d)((v4l)v & in), v4i);
+        v4i off;
+        ix -= (ix > n - 2) & (ix - (n - 2));
+        iy -= (iy > n - 2) & (iy - (n - 2));
+        fx = u - __builtin_convertvector(ix, v4d);
+        fy = v - __builtin_convertvector(iy, v4d);
+        off = iy * N + ix;
+        for (int l = 0; l < 4; l++) {
+          double av = a[y * N + x0 + l], r;
+          v4d s, jl, jh;
+          if (!in[l])
+            continue;
+          s = (1 - fy[l]) * (1 - fx[l]) *
+                  __builtin_convertvector(bq[off[l]], v4d) +
+              (1 - fy[l]) * fx[l] *
+                  __builtin_convertvector(bq[off[l] + 1], v4d) +
+              fy[l] * (1 - fx[l]) *
+                  __builtin_convertvector(bq[off[l] + N], v4d) +
+              fy[l] * fx[l] *
+                  __builtin_convertvector(bq[off[l] + N + 1], v4d);
+          r = s[0] - (1 + p[6]) * av - p[7];
+          /* j = (bx xc, bx yc, by xc, by yc | bx, by, -av, -1) */
+          jl = (v4d){ s[1], s[1], s[2], s[2] } *
+               (v4d){ xc[l], yc, xc[l], yc };
+          jh = (v4d){ s[1], s[2], -av, -1 };
+          glo -= jl * r;
+          ghi -= jh * r;
+          for (int k = 0; k < 4; k++) {
+            hlo[k] += jl[k] * jl;
+            hhi[k] += jl[k] * jh;
+            hhi[4 + k] += jh[k] * jh;
+          }
+          cnt++;
         }
-        cnt++;
       }
     if (cnt < MIN_OVERLAP * (n - 2 * mg) * (n - 2 * mg))
       return;
+    for (int k = 0; k < NP; k++) {
+      g[k] = k < 4 ? glo[k] : ghi[k - 4];
+      for (int l = k; l < NP; l++)
+        h[k][l] = l < 4 ? hlo[k][l] : hhi[k][l - 4];
+    }
     for (int k = 0; k < NP; k++) {
       for (int l = 0; l < k; l++)
         h[k][l] = h[l][k];
@@ -425,15 +449,18 @@ static void align_level(const float *a, const float *b, const float *gx,
   }
 }
 
-/* Central-difference gradients of an n x n plane (stride N). */
-static void gradients(const float *b, int n, float *gx, float *gy)
+/* Central-difference gradients of an n x n plane b (stride N), with b,
+ * into q (stride N). */
+static void gradients(const float *b, int n, v4f *q)
 {
   for (int y = 0; y < n; y++)
     for (int x = 0; x < n; x++) {
       int xl = x > 0 ? x - 1 : x, xr = x < n - 1 ? x + 1 : x;
       int yu = y > 0 ? y - 1 : y, yd = y < n - 1 ? y + 1 : y;
-      gx[y * N + x] = (b[y * N + xr] - b[y * N + xl]) / (float)(xr - xl);
-      gy[y * N + x] = (b[yd * N + x] - b[yu * N + x]) / (float)(yd - yu);
+      q[y * N + x] = (v4f){
+        b[y * N + x],
+        (b[y * N + xr] - b[y * N + xl]) / (float)(xr - xl),
+        (b[yd * N + x] - b[yu * N + x]) / (float)(yd - yu), 0 };
     }
 }
 
@@ -449,26 +476,28 @@ static void halve(const float *in, int n, float *out)
 }
 
 /* The two levels of the alignment of a's smoothed plane to b's: 2x2
- * means down to 16 x 16, and b's gradients at each; built once per pair
- * and shared by every start. */
+ * means down to 16 x 16, and b with its gradients at each; built once
+ * per pair and shared by every start. */
 struct pyr {
-  plane a[LEVELS], b[LEVELS], gx[LEVELS], gy[LEVELS];
+  plane a[LEVELS];
+  v4f bq[LEVELS][N * N];
   int nl;
 };
 
 static void pyr_build(const plane sa, const plane sb, struct pyr *py)
 {
+  plane b[LEVELS];
   int n;
 
   py->nl = 1;
   memcpy(py->a[0], sa, sizeof(plane));
-  memcpy(py->b[0], sb, sizeof(plane));
+  memcpy(b[0], sb, sizeof(plane));
   for (n = N; py->nl < LEVELS && n / 2 >= 12; py->nl++, n /= 2) {
     halve(&py->a[py->nl - 1][0][0], n, &py->a[py->nl][0][0]);
-    halve(&py->b[py->nl - 1][0][0], n, &py->b[py->nl][0][0]);
+    halve(&b[py->nl - 1][0][0], n, &b[py->nl][0][0]);
   }
   for (int l = 0; l < py->nl; l++)
-    gradients(&py->b[l][0][0], N >> l, &py->gx[l][0][0], &py->gy[l][0][0]);
+    gradients(&b[l][0][0], N >> l, py->bq[l]);
 }
 
 /* Gauss-Newton on the levels hi down to lo of the pyramid, from p (in
@@ -476,8 +505,8 @@ static void pyr_build(const plane sa, const plane sb, struct pyr *py)
 static void align_levels(const struct pyr *py, int hi, int lo, double *p)
 {
   for (int l = hi; l >= lo; l--) {
-    align_level(&py->a[l][0][0], &py->b[l][0][0], &py->gx[l][0][0],
-                &py->gy[l][0][0], N >> l, l == py->nl - 1 ? 12 : 6, p);
+    align_level(&py->a[l][0][0], py->bq[l], N >> l,
+                l == py->nl - 1 ? 12 : 6, p);
     if (l > lo) {   /* centred coordinates double at the next level */
       p[4] *= 2;
       p[5] *= 2;
