@@ -314,40 +314,69 @@ static void warp(const double *p, double x, double y, double *u, double *v)
   *v = p[2] * x + (1 + p[3]) * y + p[5];
 }
 
-/* Solves the n x n system m x = r in place (partial pivoting); false when
- * singular. */
-static bool solve(double m[NP][NP], double *r, int n)
+/* Solves the NP x NP system m x = r (partial pivoting; r becomes x);
+ * false when singular.  Each row is two vectors: eliminating a row
+ * updates all NP entries, where scalar code starts at the pivot's
+ * column; the entries left of it are never read again (the pivot search
+ * and the elimination read columns right of the pivot, the back
+ * substitution entries right of the diagonal), and every entry that is
+ * read gets the same operations in the same order. */
+__attribute__((target_clones("avx2", "default")))
+static bool solve(double m[NP][NP], double *r)
 {
-  for (int c = 0; c < n; c++) {
+  v4d row[NP][2];
+
+  memcpy(row, m, sizeof(row));
+  for (int c = 0; c < NP; c++) {
     int piv = c;
-    for (int i = c + 1; i < n; i++)
-      if (fabs(m[i][c]) > fabs(m[piv][c]))
+    for (int i = c + 1; i < NP; i++)
+      if (fabs(row[i][c / 4][c % 4]) > fabs(row[piv][c / 4][c % 4]))
         piv = i;
-    if (fabs(m[piv][c]) < 1e-12)
+    if (fabs(row[piv][c / 4][c % 4]) < 1e-12)
       return false;
     if (piv != c) {
       double t = r[c];
+      v4d t0 = row[c][0], t1 = row[c][1];
       r[c] = r[piv];
       r[piv] = t;
-      for (int j = 0; j < n; j++) {
-        t = m[c][j];
-        m[c][j] = m[piv][j];
-        m[piv][j] = t;
-      }
+      row[c][0] = row[piv][0];
+      row[c][1] = row[piv][1];
+      row[piv][0] = t0;
+      row[piv][1] = t1;
     }
-    for (int i = c + 1; i < n; i++) {
-      double f = m[i][c] / m[c][c];
-      for (int j = c; j < n; j++)
-        m[i][j] -= f * m[c][j];
+    for (int i = c + 1; i < NP; i++) {
+      double f = row[i][c / 4][c % 4] / row[c][c / 4][c % 4];
+      row[i][0] -= f * row[c][0];
+      row[i][1] -= f * row[c][1];
       r[i] -= f * r[c];
     }
   }
-  for (int c = n - 1; c >= 0; c--) {
-    for (int j = c + 1; j < n; j++)
-      r[c] -= m[c][j] * r[j];
-    r[c] /= m[c][c];
+  for (int c = NP - 1; c >= 0; c--) {
+    for (int j = c + 1; j < NP; j++)
+      r[c] -= row[c][j / 4][j % 4] * r[j];
+    r[c] /= row[c][c / 4][c % 4];
   }
   return true;
+}
+
+/* cell() of the four points (u, v) of row pixels x0 .. x0+3 at once,
+ * lane by lane (the same arithmetic): *in false for a lane outside
+ * [0, n-1] or at xend and beyond (its cell is then 0).  Pointers, not
+ * vector values, cross the call: no vector ABI between clones. */
+static inline void cells4(const v4d *u, const v4d *v, int n, int x0,
+                          int xend, v4l *in, v4i *off, v4d *fx, v4d *fy)
+{
+  v4i ix, iy;
+
+  *in = (*u >= 0) & (*v >= 0) & (*u <= n - 1) & (*v <= n - 1) &
+        ((v4l){ x0, x0 + 1, x0 + 2, x0 + 3 } < xend);
+  ix = __builtin_convertvector((v4d)((v4l)*u & *in), v4i);
+  iy = __builtin_convertvector((v4d)((v4l)*v & *in), v4i);
+  ix -= (ix > n - 2) & (ix - (n - 2));
+  iy -= (iy > n - 2) & (iy - (n - 2));
+  *fx = *u - __builtin_convertvector(ix, v4d);
+  *fy = *v - __builtin_convertvector(iy, v4d);
+  *off = iy * N + ix;
 }
 
 /* One level of the alignment: n x n planes a (reference) and bq (b and
@@ -383,16 +412,9 @@ static void align_level(const float *a, const v4f *bq, int n, int iters,
         v4d xc = (v4d){ x0, x0 + 1, x0 + 2, x0 + 3 } - c, fx, fy;
         v4d u = (1 + p[0]) * xc + p[1] * yc + p[4] + c;
         v4d v = p[2] * xc + (1 + p[3]) * yc + p[5] + c;
-        v4l in = (u >= 0) & (v >= 0) & (u <= n - 1) & (v <= n - 1) &
-                 ((v4l){ x0, x0 + 1, x0 + 2, x0 + 3 } < n - mg);
-        v4i ix = __builtin_convertvector((v4d)((v4l)u & in), v4i);
-        v4i iy = __builtin_convertvector((v4d)((v4l)v & in), v4i);
         v4i off;
-        ix -= (ix > n - 2) & (ix - (n - 2));
-        iy -= (iy > n - 2) & (iy - (n - 2));
-        fx = u - __builtin_convertvector(ix, v4d);
-        fy = v - __builtin_convertvector(iy, v4d);
-        off = iy * N + ix;
+        v4l in;
+        cells4(&u, &v, n, x0, n - mg, &in, &off, &fx, &fy);
         for (int l = 0; l < 4; l++) {
           double av = a[y * N + x0 + l], r;
           v4d s, jl, jh;
@@ -434,7 +456,7 @@ static void align_level(const float *a, const v4f *bq, int n, int iters,
       h[k][k] *= 1.01;           /* a little damping */
       h[k][k] += 1e-6;
     }
-    if (!solve(h, g, NP))
+    if (!solve(h, g))
       return;
     for (int k = 0; k < NP; k++) {
       p[k] += g[k];
@@ -517,23 +539,44 @@ static void align_levels(const struct pyr *py, int hi, int lo, double *p)
 /* Correlation of a's detail with b's detail under the warp, over the
  * pixels of a's centre (MARGIN) it keeps inside b; -1 below
  * MIN_OVERLAP. */
+__attribute__((target_clones("avx2", "default")))
 static double ncc_warped(const plane da, const plane db, const double *p)
 {
   double c = (N - 1) / 2.0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  const float *d = &db[0][0];
   int n = 0;
 
+  /* Four pixels' warps, cells and sample() values at once (the same
+   * arithmetic, lane by lane), then the sums pixel after pixel in the
+   * scalar order. */
   for (int y = MARGIN; y < N - MARGIN; y++)
-    for (int x = MARGIN; x < N - MARGIN; x++) {
-      double u, v, bv, av = da[y][x];
-      warp(p, x - c, y - c, &u, &v);
-      if (!sample(&db[0][0], N, u + c, v + c, &bv))
-        continue;
-      sa += av;
-      sb += bv;
-      saa += av * av;
-      sbb += bv * bv;
-      sab += av * bv;
-      n++;
+    for (int x0 = MARGIN; x0 < N - MARGIN; x0 += 4) {
+      double yc = y - c;
+      v4d xc = (v4d){ x0, x0 + 1, x0 + 2, x0 + 3 } - c, fx, fy, bv;
+      v4d u = (1 + p[0]) * xc + p[1] * yc + p[4] + c;
+      v4d v = p[2] * xc + (1 + p[3]) * yc + p[5] + c;
+      v4d p00, p01, p10, p11;
+      v4i o;
+      v4l in;
+      cells4(&u, &v, N, x0, N - MARGIN, &in, &o, &fx, &fy);
+      p00 = (v4d){ d[o[0]], d[o[1]], d[o[2]], d[o[3]] };
+      p01 = (v4d){ d[o[0] + 1], d[o[1] + 1], d[o[2] + 1], d[o[3] + 1] };
+      p10 = (v4d){ d[o[0] + N], d[o[1] + N], d[o[2] + N], d[o[3] + N] };
+      p11 = (v4d){ d[o[0] + N + 1], d[o[1] + N + 1], d[o[2] + N + 1],
+                   d[o[3] + N + 1] };
+      bv = (1 - fy) * ((1 - fx) * p00 + fx * p01) +
+           fy * ((1 - fx) * p10 + fx * p11);
+      for (int l = 0; l < 4; l++) {
+        double av = da[y][x0 + l];
+        if (!in[l])
+          continue;
+        sa += av;
+        sb += bv[l];
+        saa += av * av;
+        sbb += bv[l] * bv[l];
+        sab += av * bv[l];
+        n++;
+      }
     }
   if (n < MIN_OVERLAP * (N - 2 * MARGIN) * (N - 2 * MARGIN))
     return -1;
@@ -555,7 +598,9 @@ static void flip(const plane in, plane out)
       out[y][x] = in[y][N - 1 - x];
 }
 
-/* The worst quadrant of the centre under the warp: a's and b's detail,
+/* The worst quadrant of the centre under the warp (NULL: the identity,
+ * where every sample() lands on a pixel of b with weight 1 and is that
+ * pixel exactly, so it is read directly): a's and b's detail,
  * each scaled to unit energy over the pixels the warp keeps, and per
  * quadrant their squared difference over their energy (plus half the
  * mean quadrant energy, so that a quadrant with little detail on both
@@ -571,9 +616,12 @@ static double quad_worst(const plane da, const plane db, const double *p)
 
   for (int y = MARGIN; y < N - MARGIN; y++)
     for (int x = MARGIN; x < N - MARGIN; x++) {
-      double u, v, b = 0;
-      warp(p, x - c, y - c, &u, &v);
-      in[y][x] = sample(&db[0][0], N, u + c, v + c, &b);
+      double u, v, b = db[y][x];
+      in[y][x] = true;
+      if (p) {
+        warp(p, x - c, y - c, &u, &v);
+        in[y][x] = sample(&db[0][0], N, u + c, v + c, &b);
+      }
       bw[y][x] = (float)b;
       if (in[y][x]) {
         saa += (double)da[y][x] * da[y][x];
@@ -602,8 +650,8 @@ static double quad_worst(const plane da, const plane db, const double *p)
   return worst;
 }
 
-/* A candidate alignment scoring corr: it counts only if no quadrant
- * disagrees; the better of it and best. */
+/* A candidate alignment (NULL: the identity) scoring corr: it counts
+ * only if no quadrant disagrees; the better of it and best. */
 static double consider(const plane da, const plane db, const double *p,
                        double corr, double best)
 {
@@ -626,7 +674,6 @@ void imgverify_prepare(const uint8_t t[IMGVERIFY_BYTES],
 double imgverify_score_prep(const struct imgverify_prep *a,
                             const struct imgverify_prep *b, double enough)
 {
-  static const double ident[NP] = { 0 };
   plane dbm, sbm;
   const float (*db)[N];
   struct pyr py;
@@ -637,12 +684,12 @@ double imgverify_score_prep(const struct imgverify_prep *a,
     return 1;   /* no detail to compare: the features decide alone */
   /* Only what each step needs, in order: most pairs of a large group of
    * copies end at the first comparison. */
-  best = consider(a->detail, b->detail, ident,
+  best = consider(a->detail, b->detail, NULL,
                   ncc_plain(a->detail, b->detail, MARGIN, NULL, NULL), best);
   if (best >= enough)
     return best;
   flip(b->detail, dbm);
-  best = consider(a->detail, dbm, ident,
+  best = consider(a->detail, dbm, NULL,
                   ncc_plain(a->detail, dbm, MARGIN, NULL, NULL), best);
   if (best >= EARLY_ACCEPT || best >= enough)
     return best;
