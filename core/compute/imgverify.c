@@ -499,7 +499,9 @@ static void halve(const float *in, int n, float *out)
 
 /* The two levels of the alignment of a's smoothed plane to b's: 2x2
  * means down to 16 x 16, and b with its gradients at each; built once
- * per pair and shared by every start. */
+ * per pair and shared by every start.  The full level (0) is only
+ * refined, for the few pairs whose coarse alignment is good enough, so
+ * its planes are filled then (pyr_full()). */
 struct pyr {
   plane a[LEVELS];
   v4f bq[LEVELS][N * N];
@@ -518,8 +520,15 @@ static void pyr_build(const plane sa, const plane sb, struct pyr *py)
     halve(&py->a[py->nl - 1][0][0], n, &py->a[py->nl][0][0]);
     halve(&b[py->nl - 1][0][0], n, &b[py->nl][0][0]);
   }
-  for (int l = 0; l < py->nl; l++)
+  for (int l = py->nl > 1 ? 1 : 0; l < py->nl; l++)
     gradients(&b[l][0][0], N >> l, py->bq[l]);
+}
+
+/* The full level's b and gradients, from b's smoothed plane sb. */
+static void pyr_full(const plane sb, struct pyr *py)
+{
+  if (py->nl > 1)
+    gradients(&sb[0][0], N, py->bq[0]);
 }
 
 /* Gauss-Newton on the levels hi down to lo of the pyramid, from p (in
@@ -675,7 +684,7 @@ double imgverify_score_prep(const struct imgverify_prep *a,
                             const struct imgverify_prep *b, double enough)
 {
   plane dbm, sbm;
-  const float (*db)[N];
+  const float (*db)[N], (*sb)[N];
   struct pyr py;
   double best = -1, p[3][NP], c[3];
   bool mir;
@@ -698,7 +707,8 @@ double imgverify_score_prep(const struct imgverify_prep *a,
   mir = ncc_plain(a->smooth, sbm, 0, NULL, NULL) >
         ncc_plain(a->smooth, b->smooth, 0, NULL, NULL);
   db = mir ? dbm : b->detail;
-  pyr_build(a->smooth, mir ? sbm : b->smooth, &py);
+  sb = mir ? sbm : b->smooth;
+  pyr_build(a->smooth, sb, &py);
   /* From the identity, and from b a central crop of a or a of b: a
    * start near the answer converges where the identity may not.  Each
    * start is aligned on the coarse level; only the best of them, by the
@@ -720,8 +730,10 @@ double imgverify_score_prep(const struct imgverify_prep *a,
     k = c[2] > c[k] ? 2 : k;
     if (c[k] < COARSE_MIN)
       return best;
-    if (py.nl > 1)
+    if (py.nl > 1) {
+      pyr_full(sb, &py);
       align_levels(&py, 0, 0, p[k]);
+    }
     best = consider(a->detail, db, p[k], ncc_warped(a->detail, db, p[k]),
                     best);
   }

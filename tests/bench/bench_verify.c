@@ -18,11 +18,17 @@
  *              for every pair): each picture against the next 64,
  *              against
  *   prepared   those pairs with each thumbnail prepared once
- *              (imgverify_prepare() n times, imgverify_score_prep()).
+ *              (imgverify_prepare() n times, imgverify_score_prep()),
+ *              against
+ *   reference  the same prepared pairs scored by the scalar scorer the
+ *              alignment had before it was vectorised
+ *              (tests/unit/imgverify_ref.c); every score must be the
+ *              same to the bit (exit status 1 otherwise).
  * Also prints how many groups the check let through (0 expected).
  */
 #include "imgfeat.h"
 #include "imgverify.h"
+#include "../unit/imgverify_ref.h"
 #include "neardup.h"
 
 #include "../gen/paint.h"
@@ -101,15 +107,16 @@ int main(int argc, char **argv)
   uint8_t *th = malloc(n * IMGVERIFY_BYTES), *ok = malloc(n);
   uint64_t *ids = malloc(n * sizeof(*ids));
   struct imgverify_prep *prep = malloc(n * sizeof(*prep));
+  double *sc = malloc(n * NEXT * sizeof(*sc));
   static struct imgfeat f;
   struct neardup_input in = { .x = x, .n = n, .d = IMGFEAT_DIM, .ids = ids,
                               .sub = sub, .nsub = IMGFEAT_NSUB,
                               .mean = imgfeat_origin, .thumbs = th,
                               .thumb_ok = ok };
-  double t_off, t_on, t_pair, t_prep;
-  size_t kept = 0;
+  double t_off, t_on, t_pair, t_prep, t_ref;
+  size_t kept = 0, differ = 0;
 
-  if (n < NEXT + 2 || !px || !x || !sub || !th || !ok || !ids || !prep) {
+  if (n < NEXT + 2 || !px || !x || !sub || !th || !ok || !ids || !prep || !sc) {
     fprintf(stderr, "usage: bench_verify [N >= %d]\n", NEXT + 2);
     return 2;
   }
@@ -143,11 +150,20 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < n; i++)
     imgverify_prepare(th + i * IMGVERIFY_BYTES, &prep[i]);
   for (size_t i = 0; i < n; i++)
-    for (size_t k = 1; k <= NEXT; k++)
-      kept -= imgverify_score_prep(&prep[i], &prep[(i + k) % n],
-                                   IMGVERIFY_ACCEPT_DEFAULT) >=
-              IMGVERIFY_ACCEPT_DEFAULT;
+    for (size_t k = 1; k <= NEXT; k++) {
+      sc[i * NEXT + k - 1] = imgverify_score_prep(
+          &prep[i], &prep[(i + k) % n], IMGVERIFY_ACCEPT_DEFAULT);
+      kept -= sc[i * NEXT + k - 1] >= IMGVERIFY_ACCEPT_DEFAULT;
+    }
   t_prep = cpu() - t_prep;
+  t_ref = cpu();
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 1; k <= NEXT; k++) {
+      double r = imgverify_ref_score_prep(&prep[i], &prep[(i + k) % n],
+                                          IMGVERIFY_ACCEPT_DEFAULT);
+      differ += memcmp(&r, &sc[i * NEXT + k - 1], sizeof(r)) != 0;
+    }
+  t_ref = cpu() - t_ref;
 
   printf("%zu pictures of one layout, each with its own detail: groups "
          "without the check %zu, with it %zu\n", n, ng_off, ng_on);
@@ -156,6 +172,9 @@ int main(int argc, char **argv)
   printf("%zu pairs (each against the next %d): prepared per pair %.2f s, "
          "once per picture %.2f s: %.2fx%s\n", n * NEXT, NEXT, t_pair,
          t_prep, t_pair / t_prep, kept ? " (VERDICTS DIFFER)" : "");
+  printf("the same prepared pairs, scalar reference scorer: %.2f s: "
+         "%.2fx; scores differing from it: %zu%s\n", t_ref, t_ref / t_prep,
+         differ, differ ? " (SCORES DIFFER)" : "");
   free(px);
   free(x);
   free(sub);
@@ -163,5 +182,6 @@ int main(int argc, char **argv)
   free(ok);
   free(ids);
   free(prep);
-  return kept ? 1 : 0;
+  free(sc);
+  return kept || differ ? 1 : 0;
 }
