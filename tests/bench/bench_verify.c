@@ -98,6 +98,43 @@ static double group(struct neardup_input *in, double verify, size_t *ng)
   return t;
 }
 
+/* Picture i painted into px, its vectors into row i of x and sub, its
+ * thumbnail into th; 0 or a negative errno. */
+static int picture(uint8_t *px, size_t i, float *x, float *sub,
+                   uint8_t *th)
+{
+  static struct imgfeat f;
+  struct image im = { W, H, 3, px };
+  int box[4], r;
+
+  scene(px, i);
+  if ((r = imgfeat_compute(&im, &f)) < 0 ||
+      (r = imgfeat_content(&im, box)) < 0 ||
+      (r = imgverify_thumb(&im, box[0], box[1], box[2], box[3],
+                           th + i * IMGVERIFY_BYTES)) < 0)
+    return r;
+  memcpy(x + i * IMGFEAT_DIM, f.v, sizeof(f.v));
+  memcpy(sub + i * IMGFEAT_NSUB * IMGFEAT_DIM, f.sub, sizeof(f.sub));
+  return 0;
+}
+
+/* The pairs of the prepared loop through the reference scorer: its CPU
+ * time, and into *differ how many scores differ from sc (the library's,
+ * pair i, k at sc[i * NEXT + k - 1]). */
+static double ref_pairs(const struct imgverify_prep *prep, size_t n,
+                        const double *sc, size_t *differ)
+{
+  double t = cpu();
+
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 1; k <= NEXT; k++) {
+      double r = imgverify_ref_score_prep(&prep[i], &prep[(i + k) % n],
+                                          IMGVERIFY_ACCEPT_DEFAULT);
+      *differ += memcmp(&r, &sc[i * NEXT + k - 1], sizeof(r)) != 0;
+    }
+  return cpu() - t;
+}
+
 int main(int argc, char **argv)
 {
   size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 3000, ng_off, ng_on;
@@ -108,7 +145,6 @@ int main(int argc, char **argv)
   uint64_t *ids = malloc(n * sizeof(*ids));
   struct imgverify_prep *prep = malloc(n * sizeof(*prep));
   double *sc = malloc(n * NEXT * sizeof(*sc));
-  static struct imgfeat f;
   struct neardup_input in = { .x = x, .n = n, .d = IMGFEAT_DIM, .ids = ids,
                               .sub = sub, .nsub = IMGFEAT_NSUB,
                               .mean = imgfeat_origin, .thumbs = th,
@@ -116,22 +152,16 @@ int main(int argc, char **argv)
   double t_off, t_on, t_pair, t_prep, t_ref;
   size_t kept = 0, differ = 0;
 
-  if (n < NEXT + 2 || !px || !x || !sub || !th || !ok || !ids || !prep || !sc) {
+  if (n < NEXT + 2 || !px || !x || !sub || !th || !ok || !ids || !prep ||
+      !sc) {
     fprintf(stderr, "usage: bench_verify [N >= %d]\n", NEXT + 2);
     return 2;
   }
   for (size_t i = 0; i < n; i++) {
-    struct image im = { W, H, 3, px };
-    int box[4];
-    scene(px, i);
-    if (imgfeat_compute(&im, &f) < 0 || imgfeat_content(&im, box) < 0 ||
-        imgverify_thumb(&im, box[0], box[1], box[2], box[3],
-                        th + i * IMGVERIFY_BYTES) < 0) {
+    if (picture(px, i, x, sub, th) < 0) {
       fprintf(stderr, "bench_verify: features failed\n");
       return 1;
     }
-    memcpy(x + i * IMGFEAT_DIM, f.v, sizeof(f.v));
-    memcpy(sub + i * IMGFEAT_NSUB * IMGFEAT_DIM, f.sub, sizeof(f.sub));
     ok[i] = 1;
     ids[i] = i + 1;
   }
@@ -156,14 +186,7 @@ int main(int argc, char **argv)
       kept -= sc[i * NEXT + k - 1] >= IMGVERIFY_ACCEPT_DEFAULT;
     }
   t_prep = cpu() - t_prep;
-  t_ref = cpu();
-  for (size_t i = 0; i < n; i++)
-    for (size_t k = 1; k <= NEXT; k++) {
-      double r = imgverify_ref_score_prep(&prep[i], &prep[(i + k) % n],
-                                          IMGVERIFY_ACCEPT_DEFAULT);
-      differ += memcmp(&r, &sc[i * NEXT + k - 1], sizeof(r)) != 0;
-    }
-  t_ref = cpu() - t_ref;
+  t_ref = ref_pairs(prep, n, sc, &differ);
 
   printf("%zu pictures of one layout, each with its own detail: groups "
          "without the check %zu, with it %zu\n", n, ng_off, ng_on);
