@@ -59,7 +59,7 @@ WRAPPERS = {
     'yaml.h': {'formats/yamlnames.c'},
     'zip.h': {'formats/zipread.c'},
     'cblas.h': {'compute/knn.c'},
-    'xxhash.h': {'formats/import.c'},
+    'xxhash.h': {'formats/import_hash.c', 'formats/import_hash_avx2.c'},
 }
 FUSE = re.compile(r'^fuse(3)?/|^fuse(_lowlevel|_common|_opt)?\.h$')
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')

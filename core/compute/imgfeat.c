@@ -435,6 +435,14 @@ static struct box sub_window(const struct box *c, int k)
 
 int imgfeat_compute(const struct image *im, struct imgfeat *ret)
 {
+  int box[4];
+
+  return imgfeat_compute_box(im, ret, box);
+}
+
+int imgfeat_compute_box(const struct image *im, struct imgfeat *ret,
+                        int box[4])
+{
   struct imgfeat_sat sat = { 0 };
   struct box b;
   bool use_sat;
@@ -445,6 +453,10 @@ int imgfeat_compute(const struct image *im, struct imgfeat *ret)
     return -EINVAL;
   pthread_once(&tab_once, imgfeat_tables_init);
   find_content(im, &b);
+  box[0] = b.x0;
+  box[1] = b.y0;
+  box[2] = b.x1;
+  box[3] = b.y1;
   /* Larger boxes (a full-size picture, not the import's reduced decode)
    * are averaged window by window, with no allocation. */
   use_sat = (uint64_t)(b.x1 - b.x0) * (uint64_t)(b.y1 - b.y0) <=

@@ -117,6 +117,12 @@ extern const float imgfeat_origin[IMGFEAT_DIM];
  * returning. */
 int imgfeat_compute(const struct image *im, struct imgfeat *ret);
 
+/* imgfeat_compute(), also giving the content box it found (as
+ * imgfeat_content() does), for a caller that needs both: the box is
+ * searched for once. */
+int imgfeat_compute_box(const struct image *im, struct imgfeat *ret,
+                        int box[4]);
+
 /* The content box of step 0 (solid borders removed): box = x0, y0, x1,
  * y1, the pixels [x0, x1) x [y0, y1).  Returns 0, or -EINVAL for a bad
  * image.  imgverify.h describes the same box. */

@@ -69,6 +69,13 @@ void imgfeat_dct_chroma(const float cb[G][G], const float cr[G][G],
 void imgfeat_hist_votes(const float yy[G][G], const float cb[G][G],
                         const float cr[G][G], float ymean, float *hist);
 
+/* Which kernels run where there are two (the histogram votes and the
+ * grid sums): -1 (the default) the widest the processor has, 0 four
+ * lanes, 1 eight (AVX2; only where the processor has it).  Both give the
+ * same floats, bit for bit; the unit test sets it to compare them.  Not
+ * to be changed while features are computed on other threads. */
+extern int imgfeat_wide;
+
 /* atan2(y, x) within 6e-7 radians (2.5e-7 from the polynomial, the rest
  * float rounding near pi), 0 for (0, 0).  Exposed for the unit test. */
 float imgfeat_atan2(float y, float x);

@@ -10,11 +10,17 @@
  * the same floats.  The histogram replaces atan2f by a polynomial (within
  * 6e-7 radians; the hue enters in units of 30 degrees, so a vote moves by
  * about 1e-6) and otherwise computes what the scalar bins did.
+ *
+ * The histogram's cell loop and the grid sums also come eight lanes wide
+ * for processors with AVX2 (votes_row8, sat_grid8, chosen at run time by
+ * imgfeat_wide): the same operations per lane in the same order, so the
+ * same bits as the four-lane code; only the width changes.
  */
 #include "imgfeat_i.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +229,11 @@ static void sat_pos(double t, int len, int *i, float *f)
   *f = (float)(t - k);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+static void sat_grid8(const struct imgfeat_sat *s, int x0, int y0, int x1,
+                      int y1, float rgb[3][G][G]);
+#endif
+
 void imgfeat_sat_grid(const struct imgfeat_sat *s, int x0, int y0, int x1,
                       int y1, float rgb[3][G][G])
 {
@@ -235,6 +246,13 @@ void imgfeat_sat_grid(const struct imgfeat_sat *s, int x0, int y0, int x1,
   float inv_area = (float)(1.0 / (cw * chh));
   size_t row = (size_t)(s->w + 1) * 4;
 
+#if defined(__x86_64__) || defined(__i386__)
+  if (imgfeat_wide > 0 ||
+      (imgfeat_wide < 0 && __builtin_cpu_supports("avx2"))) {
+    sat_grid8(s, x0, y0, x1, y1, rgb);
+    return;
+  }
+#endif
   for (int i = 0; i <= G; i++) {
     float f;
     sat_pos(x0 - s->x0 + i * cw, s->w, &ix[i], &f);
@@ -407,6 +425,211 @@ static void votes_row(const float *yr, const float *cbr, const float *crr,
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* votes_row eight cells at a time, for processors with AVX2 (chosen at
+ * run time): the same operations on every cell in the same order, only
+ * twice the lanes, so the same floats.  No FMA: "avx2" alone does not
+ * let the compiler fuse a multiply and an add, which would round once
+ * where the 4-lane code rounds twice. */
+#define VOTES8 1
+#include <immintrin.h>
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define AVX2 __attribute__((target("avx2")))
+
+static inline AVX2 v8f ld8(const float *p)
+{
+  v8f v;
+
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+static inline AVX2 void st8(float *p, v8f v)
+{
+  memcpy(p, &v, sizeof(v));
+}
+
+static inline AVX2 void sti8(int32_t *p, v8i v)
+{
+  memcpy(p, &v, sizeof(v));
+}
+
+static inline AVX2 v8f splat8(float a)
+{
+  return (v8f){ a, a, a, a, a, a, a, a };
+}
+
+static inline AVX2 v8f vsel8(v8i m, v8f a, v8f b)
+{
+  return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
+}
+
+static inline AVX2 v8f vmin8(v8f a, v8f b)
+{
+  return (v8f)_mm256_min_ps((__m256)a, (__m256)b);
+}
+
+static inline AVX2 v8f vmax8(v8f a, v8f b)
+{
+  return (v8f)_mm256_max_ps((__m256)a, (__m256)b);
+}
+
+static inline AVX2 v8i vfloor_i8(v8f a)
+{
+  v8i t = __builtin_convertvector(a, v8i);
+
+  return t + (v8i)(__builtin_convertvector(t, v8f) > a);
+}
+
+static inline AVX2 v8f vatan2_8(v8f y, v8f x)
+{
+  const v8i abs_mask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff,
+                         0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
+  v8f ax = (v8f)((v8i)x & abs_mask), ay = (v8f)((v8i)y & abs_mask);
+  v8f mx = vmax8(ax, ay), mn = vmin8(ax, ay);
+  v8f a = mn / vsel8(mx > splat8(0), mx, splat8(1));
+  v8f s = a * a;
+  v8f p = a * (AT0 + s * (AT1 + s * (AT2 + s * (AT3 + s * (AT4 + s * (AT5 +
+              s * AT6))))));
+
+  p = vsel8(ay > ax, HALF_PI - p, p);
+  p = vsel8(x < splat8(0), PI_F - p, p);
+  return (v8f)((v8i)p | ((v8i)y & ~abs_mask));
+}
+
+/* The pairs (a[k], b[k]) of eight cells into w[0..7]. */
+static inline AVX2 void st_pairs8(float w[8][2], v8f a, v8f b)
+{
+  __m256 lo = _mm256_unpacklo_ps((__m256)a, (__m256)b);   /* 0 1 | 4 5 */
+  __m256 hi = _mm256_unpackhi_ps((__m256)a, (__m256)b);   /* 2 3 | 6 7 */
+
+  st8(w[0], (v8f)_mm256_permute2f128_ps(lo, hi, 0x20));
+  st8(w[4], (v8f)_mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+static AVX2 void votes_row8(const float *yr, const float *cbr,
+                            const float *crr, float gs, struct row_votes *o)
+{
+  v8f gscale = splat8(gs);
+
+  for (int x = 0; x < G; x += 8) {
+    v8f y = ld8(yr + x), cb = ld8(cbr + x), cr = ld8(crr + x);
+    v8f s = (v8f)_mm256_sqrt_ps((__m256)(cb * cb + cr * cr)) / (y + 16.0f);
+    v8f sw = vmin8(vmax8((s - 0.05f) * 10.0f, splat8(0)), splat8(1));
+    v8f hue = vatan2_8(cr, cb) * (float)(N_HUE / (2 * M_PI));
+    v8f sb = vmin8(vmax8((s - 0.15f) * 5.0f, splat8(0)), splat8(2));
+    v8f gt = vmin8(y * gscale, splat8(N_GRAY - 1));
+    v8i hi = vfloor_i8(hue), si, gi, h1;
+    v8f hf = hue - __builtin_convertvector(hi, v8f), sf, gf, hw0, hw1;
+
+    si = __builtin_convertvector(sb, v8i);
+    si += (si > 1);
+    sf = sb - __builtin_convertvector(si, v8f);
+    gi = __builtin_convertvector(gt, v8i);
+    gi += (gi > N_GRAY - 2);
+    gf = gt - __builtin_convertvector(gi, v8f);
+    hi += (hi < 0) & N_HUE;
+    h1 = (hi + 1) & ~(hi + 1 == N_HUE);
+    hw0 = (1 - hf) * sw;
+    hw1 = hf * sw;
+    sti8(&o->ix[0][x], hi * N_SAT + si);
+    sti8(&o->ix[1][x], h1 * N_SAT + si);
+    sti8(&o->ix[2][x], N_HUE * N_SAT + gi);
+    st_pairs8(&o->wt[0][x], hw0 * (1 - sf), hw0 * sf);
+    st_pairs8(&o->wt[1][x], hw1 * (1 - sf), hw1 * sf);
+    st_pairs8(&o->wt[2][x], (1 - sw) * (1 - gf), (1 - sw) * gf);
+  }
+}
+
+/* Two int32[4] (or float[4]) points, p[0..3] and q[0..3], as one vector. */
+static inline AVX2 v8i ldi2(const int32_t *p, const int32_t *q)
+{
+  return (v8i)_mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+      _mm_loadu_si128((const __m128i *)q), 1);
+}
+
+/* imgfeat_sat_grid two grid corners (and then two cells) at a time: the
+ * same integer and float operations per lane, in the same order, as the
+ * four-lane loop, so the same floats. */
+static AVX2 void sat_grid8(const struct imgfeat_sat *s, int x0, int y0,
+                           int x1, int y1, float rgb[3][G][G])
+{
+  /* corner i of row parity p: base[p][4 i .. 4 i + 3], rest likewise */
+  int32_t base[2][(G + 1) * 4];
+  float rest[2][(G + 1) * 4], fx[G + 1];
+  int ix[G + 1];
+  double cw = (double)(x1 - x0) / G, chh = (double)(y1 - y0) / G;
+  float inv_area = (float)(1.0 / (cw * chh));
+  size_t row = (size_t)(s->w + 1) * 4;
+
+  for (int i = 0; i <= G; i++)
+    sat_pos(x0 - s->x0 + i * cw, s->w, &ix[i], &fx[i]);
+  for (int j = 0; j <= G; j++) {
+    int iy, cur = j & 1, pre = cur ^ 1;
+    float fyf;
+    sat_pos(y0 - s->y0 + j * chh, s->h, &iy, &fyf);
+    const int32_t *r0 = s->v + (size_t)iy * row, *r1 = r0 + row;
+    v8f fy = splat8(fyf);
+    int i = 0;
+    for (; i + 2 <= G + 1; i += 2) {
+      const int32_t *a = r0 + 4 * ix[i], *c = r1 + 4 * ix[i];
+      const int32_t *a2 = r0 + 4 * ix[i + 1], *c2 = r1 + 4 * ix[i + 1];
+      v8i s00 = ldi2(a, a2), d01 = ldi2(a + 4, a2 + 4) - s00;
+      v8i d10 = ldi2(c, c2) - s00;
+      v8i d11 = ldi2(c + 4, c2 + 4) - ldi2(c, c2) - d01;
+      v8f f = { fx[i], fx[i], fx[i], fx[i], fx[i + 1], fx[i + 1],
+                fx[i + 1], fx[i + 1] };
+      v8f r = fy * __builtin_convertvector(d10, v8f) +
+              f * (__builtin_convertvector(d01, v8f) +
+                   fy * __builtin_convertvector(d11, v8f));
+      memcpy(&base[cur][4 * i], &s00, sizeof(s00));
+      memcpy(&rest[cur][4 * i], &r, sizeof(r));
+    }
+    for (; i <= G; i++) {   /* the last corner (G + 1 is odd) */
+      const int32_t *a = r0 + 4 * ix[i], *c = r1 + 4 * ix[i];
+      v4i s00 = ldi(a), d01 = ldi(a + 4) - s00, d10 = ldi(c) - s00;
+      v4i d11 = ldi(c + 4) - ldi(c) - d01;
+      v4f f = splat(fx[i]), fy4 = splat(fyf);
+      v4f r = fy4 * __builtin_convertvector(d10, v4f) +
+              f * (__builtin_convertvector(d01, v4f) +
+                   fy4 * __builtin_convertvector(d11, v4f));
+      sti(&base[cur][4 * i], s00);
+      st(&rest[cur][4 * i], r);
+    }
+    if (j == 0)
+      continue;
+    for (i = 0; i < G; i += 2) {
+      v8i b0, b1, p0, p1;
+      v8f q0, q1, u0, u1;
+      memcpy(&b0, &base[cur][4 * i], sizeof(b0));
+      memcpy(&b1, &base[cur][4 * i + 4], sizeof(b1));
+      memcpy(&p0, &base[pre][4 * i], sizeof(p0));
+      memcpy(&p1, &base[pre][4 * i + 4], sizeof(p1));
+      memcpy(&q0, &rest[cur][4 * i], sizeof(q0));
+      memcpy(&q1, &rest[cur][4 * i + 4], sizeof(q1));
+      memcpy(&u0, &rest[pre][4 * i], sizeof(u0));
+      memcpy(&u1, &rest[pre][4 * i + 4], sizeof(u1));
+      v8i ib = (b1 - b0) - (p1 - p0);
+      v8f fr = (q1 - q0) - (u1 - u0);
+      v8f m = (__builtin_convertvector(ib, v8f) + fr) * inv_area;
+      rgb[0][j - 1][i] = m[0];
+      rgb[1][j - 1][i] = m[1];
+      rgb[2][j - 1][i] = m[2];
+      rgb[0][j - 1][i + 1] = m[4];
+      rgb[1][j - 1][i + 1] = m[5];
+      rgb[2][j - 1][i + 1] = m[6];
+    }
+  }
+}
+#else
+#define VOTES8 0
+#endif
+
+int imgfeat_wide = -1;
+
 typedef float v2f __attribute__((vector_size(8)));
 
 /* h[0..1] += w[0..1] */
@@ -432,9 +655,19 @@ void imgfeat_hist_votes(const float yy[G][G], const float cb[G][G],
    * the middle one */
   v4f gscale = splat((float)(N_GRAY - 1) / 2.0f / (ymean + 1.0f));
 
+#if VOTES8
+  bool wide = imgfeat_wide >= 0 ? imgfeat_wide
+                                : __builtin_cpu_supports("avx2");
+#endif
+
   memset(hist4, 0, sizeof(hist4));
   for (int y = 0; y < G; y++) {
-    votes_row(yy[y], cb[y], cr[y], gscale, &rv);
+#if VOTES8
+    if (wide)
+      votes_row8(yy[y], cb[y], cr[y], gscale[0], &rv);
+    else
+#endif
+      votes_row(yy[y], cb[y], cr[y], gscale, &rv);
     for (int x = 0; x < G; x++) {
       float *h = hist4[x & 3];
       add_pair(h + rv.ix[0][x], rv.wt[0][x]);

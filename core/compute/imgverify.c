@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #define N IMGVERIFY_SIDE
@@ -78,8 +79,58 @@ static void axis_weights(int len, int *cell, float *w0, float *w1)
   }
 }
 
+typedef float thumb_v4f __attribute__((vector_size(16)));
+typedef int32_t thumb_v4i __attribute__((vector_size(16)));
+
+/* Lane k: sample o of row p[k], as a float. */
+static inline thumb_v4f lanes(const uint8_t *const p[4], size_t o)
+{
+  thumb_v4i v = { p[0][o], p[1][o], p[2][o], p[3][o] };
+
+  return __builtin_convertvector(v, thumb_v4f);
+}
+
+/* The cell sums of four rows p[0..3] of w pixels (lane k: row k) into
+ * line[0..N]: pixel x adds its luma times ax[x] to cell cx[x] and times
+ * bx[x] to cell cx[x] + 1.  cx[] never decreases, so the two cells a
+ * pixel feeds are summed in registers (a: cell c, b: cell c + 1) and
+ * stored when the pixels move on; a cell past c + 1 has had nothing
+ * added yet.  Each lane makes the same float operations in the same
+ * order as a loop over one row adding into line[] directly; four rows
+ * share the loop's branches (a cell spans two or three pixels, so a
+ * row alone would mispredict about once per cell). */
+static void lines4(const uint8_t *const p[4], int w, int ch, const int *cx,
+                   const float *ax, const float *bx, thumb_v4f line[N + 1])
+{
+  thumb_v4f a = { 0, 0, 0, 0 }, b = a, zero = a;
+  int c = cx[0];
+
+  for (int i = 0; i <= N; i++)
+    line[i] = zero;
+  for (int x = 0; x < w; x++) {
+    size_t o = (size_t)x * (size_t)ch;
+    thumb_v4f v = ch == 1 ? lanes(p, o)
+                          : (float)W_R * lanes(p, o) +
+                                (float)W_G * lanes(p, o + 1) +
+                                (float)W_B * lanes(p, o + 2);
+    if (cx[x] != c) {
+      line[c] = a;
+      line[c + 1] = b;
+      a = cx[x] == c + 1 ? b : zero;
+      b = zero;
+      c = cx[x];
+    }
+    a += ax[x] * v;
+    b += bx[x] * v;
+  }
+  line[c] = a;
+  line[c + 1] = b;
+}
+
 /* Cell sums of a region at least N pixels each way and at most
- * THUMB_FAST_MAX: the weights are computed once per axis. */
+ * THUMB_FAST_MAX: the weights are computed once per axis, and rows go
+ * four at a time (the last group repeats its last row in the lanes left
+ * over, which are not used). */
 static void cells_fast(const struct image *im, int x0, int y0, int x1,
                        int y1, double acc[N][N])
 {
@@ -90,23 +141,24 @@ static void cells_fast(const struct image *im, int x0, int y0, int x1,
 
   axis_weights(w, cx, ax, bx);
   axis_weights(y1 - y0, cy, ay, by);
-  for (int y = y0; y < y1; y++) {
-    const uint8_t *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x0) *
-                                    (size_t)ch;
-    float line[N + 1] = { 0 };
-    int r = cy[y - y0];
-    for (int x = 0; x < w; x++, p += ch) {
-      float v = ch == 1 ? p[0]
-                        : (float)W_R * p[0] + (float)W_G * p[1] +
-                              (float)W_B * p[2];
-      line[cx[x]] += ax[x] * v;
-      line[cx[x] + 1] += bx[x] * v;
-    }
-    for (int c = 0; c < N; c++)
-      acc[r][c] += ay[y - y0] * line[c];
-    if (by[y - y0] > 0)
+  for (int y = y0; y < y1; y += 4) {
+    const uint8_t *p[4];
+    thumb_v4f line[N + 1];
+    int rows = y1 - y < 4 ? y1 - y : 4;
+    for (int k = 0; k < 4; k++)
+      p[k] = im->px + ((size_t)(k < rows ? y + k : y + rows - 1) *
+                           (size_t)im->w + (size_t)x0) * (size_t)ch;
+    lines4(p, w, ch, cx, ax, bx, line);
+    /* rows in order, as one row at a time would add them */
+    for (int k = 0; k < rows; k++) {
+      int r = cy[y + k - y0];
+      float wa = ay[y + k - y0], wb = by[y + k - y0];
       for (int c = 0; c < N; c++)
-        acc[r + 1][c] += by[y - y0] * line[c];
+        acc[r][c] += wa * line[c][k];
+      if (wb > 0)
+        for (int c = 0; c < N; c++)
+          acc[r + 1][c] += wb * line[c][k];
+    }
   }
 }
 

@@ -21,8 +21,9 @@ the same run on the same files (warm page cache, best of 3 wall times).
   shared machine's load disturbs less than the wall clock.  Per format,
   an info row times feature extraction alone (bench_imgfeat: the 64
   distinct pictures decoded once as the import decodes them, then
-  imgfeat_compute() on one thread, CPU time) against that decode.  The
-  load average is printed before and after.
+  imgfeat_compute() on one thread, CPU time) against that decode, and
+  gives the verification thumbnail's time beside it.  The load average
+  is printed before and after.
 
 usage: bench_features.py BUILD_DIR [--small]   (--small: 1,000 JPEG files,
                                                  200 per other format)
@@ -74,10 +75,10 @@ def feat_row(label, seed):
     """Feature extraction alone against the decode, per image (info)."""
     out = subprocess.run([BIN["bench_imgfeat"], seed, "10"], check=True,
                          stdout=subprocess.PIPE, text=True).stdout.split()
-    dec, feat = float(out[1]), float(out[3])
+    dec, feat, thumb = float(out[1]), float(out[3]), float(out[-2])
     return ("%s: features per image vs its decode (CPU)" % label,
-            feat / dec, "(info)", "%.0f vs %.0f us, %s px" % (
-                feat, dec, out[7]))
+            feat / dec, "(info)", "%.0f vs %.0f us, %s px; thumbnail %.0f us"
+            % (feat, dec, out[7], thumb))
 
 
 def format_rows(work, label, variant):

@@ -34,7 +34,30 @@
 #define FEAT_TOL 2e-5
 
 static double worst;          /* largest component difference seen */
-static int compared, hash_diff;
+static int compared, hash_diff, kernels_compared;
+
+/* The four-lane and the eight-lane (AVX2) kernels give the very same
+ * features, bit for bit, as the default choice gave (def). */
+static void kernels_agree(const char *what, const struct image *im,
+                          const struct imgfeat *def)
+{
+  static struct imgfeat n4, n8;
+
+  imgfeat_wide = 0;
+  CHECK_INT_EQ(imgfeat_compute(im, &n4), 0);
+  if (__builtin_cpu_supports("avx2")) {
+    imgfeat_wide = 1;
+    CHECK_INT_EQ(imgfeat_compute(im, &n8), 0);
+  } else {
+    n8 = n4;   /* one kernel: nothing to compare it with */
+  }
+  imgfeat_wide = -1;
+  if (memcmp(&n4, def, sizeof(n4)) != 0 || memcmp(&n8, def, sizeof(n8)))
+    fprintf(stderr, "%s: the kernels give different features\n", what);
+  CHECK(memcmp(&n4, def, sizeof(n4)) == 0);
+  CHECK(memcmp(&n8, def, sizeof(n8)) == 0);
+  kernels_compared++;
+}
 
 static void compare(const char *what, const struct image *im)
 {
@@ -52,6 +75,7 @@ static void compare(const char *what, const struct image *im)
     fprintf(stderr, "%s: %dx%dx%d differs by %.3g\n", what, im->w, im->h,
             im->channels, d);
   CHECK(d <= FEAT_TOL);
+  kernels_agree(what, im, &a);
   if (a.phash != b.phash)
     fprintf(stderr, "%s: hash differs in %d bits\n", what,
             imgfeat_hamming(a.phash, b.phash));
@@ -204,8 +228,52 @@ TEST(borders_and_sizes)
   compare("1280x960", &im);
   image_free(&im);
   fprintf(stderr, "%d feature sets compared: largest difference %.3g, "
-          "%d hash bits differ\n", compared, worst, hash_diff);
+          "%d hash bits differ; %d with both kernels, the same bits\n",
+          compared, worst, hash_diff, kernels_compared);
   CHECK(hash_diff <= compared / 50);
 }
 
-TEST_MAIN(T(atan2_polynomial), T(corpus_files), T(borders_and_sizes))
+/* The histogram votes of the two kernels at the edges of what a picture
+ * gives (luma 0..255, chroma -127.5..127.5): zero, signed zero and tiny
+ * values, grey and fully saturated cells, cells on the hue axes (cb or
+ * cr zero), random cells. */
+TEST(hist_kernels_extremes)
+{
+  static float yy[G][G], cb[G][G], cr[G][G];
+  static const float odd[] = { 0.0f, -0.0f, 1e-30f, -1e-30f, 127.5f,
+                               -127.5f, 1e-3f, -1e-3f, 0.5f, 64.0f,
+                               -64.0f, 3.0f };
+  float h4[N_HIST], h8[N_HIST];
+
+  if (!__builtin_cpu_supports("avx2")) {
+    fprintf(stderr, "no AVX2 here: one histogram kernel only\n");
+    return;
+  }
+  for (int round = 0; round < 40; round++) {
+    rng = (uint64_t)round * 0x9E3779B97F4A7C15ull | 1;
+    for (int y = 0; y < G; y++)
+      for (int x = 0; x < G; x++) {
+        uint32_t r = rnd();
+        int k = (int)(r % 3);
+        float v = (float)frand();
+        yy[y][x] = round % 4 == 0 ? 2.0f * fabsf(odd[(r >> 3) % 12])
+                                  : 255.0f * v;
+        cb[y][x] = k == 0 ? 0.0f : (v - 0.5f) * 255.0f;
+        cr[y][x] = k == 1 ? 0.0f : round % 2 ? odd[(r >> 7) % 12]
+                                             : (0.5f - v) * 255.0f;
+      }
+    memset(h4, 0, sizeof(h4));
+    memset(h8, 0, sizeof(h8));
+    imgfeat_wide = 0;
+    imgfeat_hist_votes((const float(*)[G])yy, (const float(*)[G])cb,
+                       (const float(*)[G])cr, 90.0f + round, h4);
+    imgfeat_wide = 1;
+    imgfeat_hist_votes((const float(*)[G])yy, (const float(*)[G])cb,
+                       (const float(*)[G])cr, 90.0f + round, h8);
+    imgfeat_wide = -1;
+    CHECK(memcmp(h4, h8, sizeof(h4)) == 0);
+  }
+}
+
+TEST_MAIN(T(atan2_polynomial), T(corpus_files), T(borders_and_sizes),
+          T(hist_kernels_extremes))
