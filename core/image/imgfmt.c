@@ -5,10 +5,13 @@
  * src->head and asks src->read for the rest, so a header costs one read of
  * the file's start (16 KiB in the import) plus a few small reads where the
  * format keeps something elsewhere (the TIFF directory, a WebP EXIF chunk,
- * the tail checked for wholeness; a TIFF directory past the first read
- * and its values come in one more read of 4 KiB).  All offsets and lengths from the file
- * are checked against its size before use.  Each format is one entry of
- * the table at the end (extension, name, signature test, header reader).
+ * the tail checked for wholeness, 4 KiB of it for a PNG's chunks after its
+ * image data; a TIFF directory past the first read and its values come in
+ * one more read of 4 KiB).  EXIF orientation is read as Pillow reads it
+ * (CVAT turns its frames with Pillow): see jpeghdr.h and png_exif().  All
+ * offsets and lengths from the file are checked against its size before
+ * use.  Each format is one entry of the table at the end (extension, name,
+ * signature test, header reader).
  */
 #include "imgfmt.h"
 
@@ -84,8 +87,9 @@ static int src_read(const struct img_src *s, uint64_t off, void *buf, size_t n)
   return 0;
 }
 
-/* An EXIF payload as PNG eXIf and WebP EXIF carry it: the TIFF block,
- * sometimes (against the spec, but common) after "Exif\0\0". */
+/* An EXIF payload as a WebP EXIF chunk carries it: the TIFF block,
+ * sometimes (against the spec) after "Exif\0\0", which Pillow skips
+ * there.  (Not for PNG: see png_exif().) */
 static uint8_t exif_block_orientation(const uint8_t *p, size_t n)
 {
   if (n >= 6 && memcmp(p, "Exif\0\0", 6) == 0)
@@ -257,10 +261,43 @@ static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
   return 0;
 }
 
-/* Walks the chunks before the image data for eXIf (orientation).  A chunk
- * that cannot be read ends the walk quietly: the tail check of png_read()
- * names the problem. */
-static int png_exif(const struct img_src *s, struct img_info *in,
+/* PNG orientation, as Pillow finds it (and so CVAT, which loads each
+ * picture and then turns it by its EXIF).  Pillow reads the chunks before
+ * the image data when it opens a file and the chunks after it when it
+ * loads the pixels, each eXIf chunk replacing what an earlier one said:
+ * after a load, the LAST eXIf chunk of the file counts, before or after
+ * the image data, even one with no orientation in it.  Before the image
+ * data it checks CRCs (a bad one and the file does not open: we refuse it
+ * too); after it, it does not.  The chunk's data must be the TIFF block
+ * itself: Pillow's EXIF reader fails on a copy with a JPEG-style
+ * "Exif\0\0" first, and the picture stays as stored. */
+
+/* Largest PNG eXIf or WebP EXIF chunk read (JPEG's APP1 limit is 64 KiB;
+ * larger is never met in practice).  A larger one counts as one without
+ * orientation. */
+#define EXIF_MAX (1u << 20)
+
+/* Bytes at the end of a PNG read for its IEND and for eXIf after the image
+ * data: one read, which the header pass made anyway for the IEND check. */
+#define PNG_TAIL 4096
+/* How far before that tail an eXIf after the image data is looked for, in
+ * reads made only when the tail hints at it (png_late()): JPEG's APP1
+ * limit, so the EXIF a converter copies from a photo fits. */
+#define PNG_LATE_MAX 65536
+
+static bool png_is_type(const uint8_t *t)
+{
+  for (int i = 0; i < 4; i++)
+    if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z')))
+      return false;
+  return true;
+}
+
+/* Walks the chunks before the image data: the orientation of the last
+ * eXIf among them (CRC-checked) into in->orientation, *apng when the file
+ * is animated (acTL).  A chunk that cannot be read ends the walk quietly:
+ * the tail check of png_read() names the problem. */
+static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
                     const char **reason)
 {
   uint64_t off = 33;
@@ -276,9 +313,21 @@ static int png_exif(const struct img_src *s, struct img_info *in,
     if (len > 0x7fffffffu || memcmp(ch + 4, "IDAT", 4) == 0 ||
         memcmp(ch + 4, "IEND", 4) == 0)
       break;
-    if (memcmp(ch + 4, "eXIf", 4) == 0 && len <= 65536) {
-      uint8_t *buf = malloc((size_t)len + 8);
-      if (!buf) {
+    if (memcmp(ch + 4, "acTL", 4) == 0) {
+      uint8_t nf[4];
+      /* Pillow counts it animated from two frames on. */
+      if (src_read(s, off + 8, nf, 4) == 0 && be32(nf) > 1)
+        *apng = true;
+    }
+    if (memcmp(ch + 4, "eXIf", 4) == 0) {
+      uint8_t *buf;
+
+      in->orientation = 1;
+      if (len > EXIF_MAX) {
+        off += 12 + (uint64_t)len;
+        continue;
+      }
+      if (!(buf = malloc((size_t)len + 8))) {
         *reason = "out of memory";
         return -ENOMEM;
       }
@@ -290,11 +339,125 @@ static int png_exif(const struct img_src *s, struct img_info *in,
         return -EBADMSG;
       }
       if (r == 0)
-        in->orientation = exif_block_orientation(buf + 4, len);
+        in->orientation = jpeg_tiff_orientation(buf + 4, len);
       free(buf);
-      break;
+      if (r < 0)
+        break;
     }
     off += 12 + (uint64_t)len;
+  }
+  return 0;
+}
+
+/* Where the chunk that ends at t[e] starts: the largest p with a length
+ * field saying so and a type of four letters, or -1.  Lengths in reach are
+ * below 2^24, so a length field starts with a zero byte, which compressed
+ * data rarely holds: eight bytes without a zero are skipped at once (this
+ * scan runs over the whole tail of every PNG). */
+static long png_chunk_ending_at(const uint8_t *t, size_t e)
+{
+  size_t p;
+
+  if (e < 12)
+    return -1;
+  for (p = e - 12 + 1; p > 0;) {
+    if (p >= 8) {
+      uint64_t w;
+      memcpy(&w, t + p - 8, 8);
+      if (!((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)) {
+        p -= 8;
+        continue;
+      }
+    }
+    p--;
+    if (t[p] == 0 && be32(t + p) == e - 12 - p && png_is_type(t + p + 4))
+      return (long)p;
+  }
+  return -1;
+}
+
+/* Does the data ending at t[e] (a chunk's, before its CRC) look like
+ * something other than compressed image data: EXIF (many zero bytes, or a
+ * JPEG thumbnail's end) or text?  Compressed data has a zero byte in 256
+ * and few runs of text. */
+static bool png_looks_like_metadata(const uint8_t *t, size_t e)
+{
+  size_t from = e > 256 ? e - 256 : 0, zeros = 0, text = 0;
+
+  if (e - from < 64)
+    return true;
+  if (t[e - 2] == 0xFF && t[e - 1] == 0xD9)
+    return true;
+  for (size_t i = from; i < e; i++) {
+    zeros += t[i] == 0;
+    text += t[i] >= 0x20 && t[i] < 0x7F;
+  }
+  return zeros >= 8 || text * 10 >= (e - from) * 9;
+}
+
+/* Walks back from the IEND chunk that ends t[0..n) (the file's last n
+ * bytes) chunk by chunk to the image data.  The last eXIf after the image
+ * data is the first met: returns its orientation (1..8), or 0 when there
+ * is none (an IDAT or fdAT chunk met first) or when the walk leaves t[]
+ * first; then *more says whether the bytes before t[] are worth a look:
+ * chunks after the image data were met (a writer of metadata), or the
+ * chunk reaching out of t[] does not end like compressed data.  Pillow
+ * does not check CRCs after the image data, so neither does this. */
+static uint8_t png_late_exif(const uint8_t *t, size_t n, bool *more)
+{
+  size_t e = n - 12;   /* where IEND starts */
+  bool chunks = false;
+  long p;
+
+  *more = false;
+  while ((p = png_chunk_ending_at(t, e)) >= 0) {
+    const uint8_t *type = t + p + 4;
+    if (memcmp(type, "IDAT", 4) == 0 || memcmp(type, "fdAT", 4) == 0)
+      return 0;
+    if (memcmp(type, "eXIf", 4) == 0)
+      return jpeg_tiff_orientation(t + p + 8, e - 12 - (size_t)p);
+    chunks = true;
+    e = (size_t)p;
+  }
+  *more = chunks || (e >= 4 && png_looks_like_metadata(t, e - 4));
+  return 0;
+}
+
+/* The orientation of an eXIf after the image data, or 0 (see
+ * png_late_exif()): in the tail t[0..tn) already read, else, when that
+ * hints at it, in reads reaching 16 KiB, then PNG_LATE_MAX, further back
+ * (most EXIF blocks are a few KiB).  The buffer is filled from its end,
+ * so each read adds only the bytes before the last. */
+static int png_late(const struct img_src *s, const uint8_t *t, size_t tn,
+                    uint8_t *ret, const char **reason)
+{
+  const size_t cap = PNG_LATE_MAX + 12 + PNG_TAIL;
+  size_t have = tn;
+  uint8_t *big;
+  bool more;
+  int r = 0;
+
+  *ret = png_late_exif(t, tn, &more);
+  if (*ret || !more || tn >= s->size)
+    return 0;
+  if (!(big = malloc(cap))) {
+    *reason = "out of memory";
+    return -ENOMEM;
+  }
+  memcpy(big + cap - tn, t, tn);
+  for (size_t back = 16384; more && have < s->size; back = cap - tn) {
+    size_t want = s->size - tn > back ? back + tn : (size_t)s->size;
+    if ((r = src_read(s, s->size - want, big + cap - want, want - have)) < 0)
+      break;
+    have = want;
+    *ret = png_late_exif(big + cap - have, have, &more);
+    if (*ret || back == cap - tn)
+      break;
+  }
+  free(big);
+  if (r < 0 && r != -ENODATA) {
+    *reason = "read error";
+    return r;
   }
   return 0;
 }
@@ -304,8 +467,10 @@ static int png_read(const struct img_src *s, struct img_info *in,
 {
   static const uint8_t iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D',
                                     0xAE, 0x42, 0x60, 0x82 };
-  uint8_t h[33], tail[64];
-  size_t tn;
+  uint8_t h[33], tail[PNG_TAIL];
+  size_t tn = s->size < PNG_TAIL ? (size_t)s->size : PNG_TAIL;
+  bool apng = false;
+  uint8_t late;
   int r;
 
   if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
@@ -314,12 +479,21 @@ static int png_read(const struct img_src *s, struct img_info *in,
     return r == -ENODATA ? -EBADMSG : r;
   }
   if ((r = png_ihdr(h, in, reason)) < 0 ||
-      (r = check_pixels(in, reason)) < 0 || (r = png_exif(s, in, reason)) < 0)
+      (r = check_pixels(in, reason)) < 0 ||
+      (r = png_exif(s, in, &apng, reason)) < 0)
     return r;
-  if ((r = read_tail(s, tail, &tn)) < 0 || tn < 12 ||
+  if ((r = src_read(s, s->size - tn, tail, tn)) < 0 || tn < 12 ||
       memcmp(tail + tn - 12, iend, 12) != 0) {
     *reason = "truncated: no IEND chunk at the end of the PNG";
     return r < 0 && r != -ENODATA ? r : -EBADMSG;
+  }
+  /* An animated PNG: Pillow's load stops at the second frame, so an eXIf
+   * after the image data is not read there. */
+  if (!apng) {
+    if ((r = png_late(s, tail, tn, &late, reason)) < 0)
+      return r;
+    if (late)
+      in->orientation = late;
   }
   return 0;
 }
@@ -383,7 +557,7 @@ static int webp_read(const struct img_src *s, struct img_info *in,
       if (src_read(s, off, ch, 8) < 0)
         break;
       len = le32(ch + 4);
-      if (memcmp(ch, "EXIF", 4) == 0 && len <= 65536) {
+      if (memcmp(ch, "EXIF", 4) == 0 && len <= EXIF_MAX) {
         uint8_t *buf = malloc(len ? len : 1);
         if (!buf) {
           *reason = "out of memory";
@@ -516,6 +690,37 @@ static int tiff_ifd(struct tiff_src *t, bool le, uint8_t **ret_ifd,
   return 0;
 }
 
+/* The Orientation of a TIFF file's first directory (count entries at
+ * ifd), as Pillow's EXIF reader walks that directory again: the rules of
+ * jpeg_tiff_orientation(), with values read from the file. */
+static uint8_t tiff_orientation(const struct tiff_src *t, const uint8_t *ifd,
+                                uint16_t count, bool le)
+{
+  uint8_t o = 1;
+
+  for (uint16_t i = 0; i < count; i++) {
+    const uint8_t *e = ifd + (size_t)i * 12;
+    uint16_t type = rd16(e + 2, le);
+    size_t unit = jpeg_exif_type_size(type);
+    uint64_t size = (uint64_t)rd32(e + 4, le) * unit, off;
+    uint8_t v[8];
+
+    if (size == 0)
+      continue;
+    off = rd32(e + 8, le);
+    if (size > 4 && (off > t->s->size || size > t->s->size - off))
+      break;   /* values past the end of the file: Pillow stops here */
+    if (rd16(e, le) != 274)
+      continue;
+    if (size <= 4)
+      memcpy(v, e + 8, unit);
+    else if (tiff_get(t, off, v, unit) < 0)
+      break;
+    o = jpeg_exif_orientation_value(type, v, le);
+  }
+  return o;
+}
+
 static int tiff_read(const struct img_src *s, struct img_info *in,
                      const char **reason)
 {
@@ -529,19 +734,14 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
 
   if ((r = tiff_ifd(t, le, &ifd, &count, reason)) < 0)
     return r;
-  in->orientation = 1;
+  in->orientation = tiff_orientation(t, ifd, count, le);
   for (uint16_t i = 0; i < count && r == 0; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
-    uint32_t v = 0;
     switch (rd16(e, le)) {
     case 256: r = tiff_value(t, e, le, 0, &in->width); have_w = true; break;
     case 257: r = tiff_value(t, e, le, 0, &in->height); break;
     case 258: r = tiff_value(t, e, le, 0, &bps); break;
     case 277: r = tiff_value(t, e, le, 0, &spp); break;
-    case 274:
-      if (tiff_value(t, e, le, 0, &v) == 0 && v >= 1 && v <= 8)
-        in->orientation = (uint8_t)v;
-      break;
     case 273: case 324: offs = e; break;
     case 279: case 325: cnts = e; break;
     }

@@ -18,19 +18,94 @@ static uint32_t rd32(const uint8_t *p, bool le)
                   ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
+/* EXIF orientation as Pillow reads it, which is what a viewer built on it
+ * shows and what CVAT turns its frames by (ImageOps.exif_transpose): the
+ * entry's value is decoded by its TIFF type, its first value counts, and
+ * only a number equal to 2..8 turns the picture.  So a BYTE, ASCII or
+ * UNDEFINED value never does, while a RATIONAL 12/2 or a DOUBLE 6.0 does. */
+size_t jpeg_exif_type_size(unsigned type)
+{
+  switch (type) {
+  case 1: case 2: case 6: case 7: return 1;   /* BYTE ASCII SBYTE UNDEF */
+  case 3: case 8: return 2;                   /* SHORT SSHORT */
+  case 4: case 9: case 11: case 13: return 4; /* LONG SLONG FLOAT IFD */
+  case 5: case 10: case 12: case 16: return 8;/* (S)RATIONAL DOUBLE LONG8 */
+  default: return 0;                          /* Pillow skips the entry */
+  }
+}
+
+uint8_t jpeg_exif_orientation_value(unsigned type, const uint8_t *v, bool le)
+{
+  int64_t k;
+
+  switch (type) {
+  case 3: k = rd16(v, le); break;
+  case 4: case 13: k = rd32(v, le); break;
+  case 6: k = (int8_t)v[0]; break;
+  case 8: k = (int16_t)rd16(v, le); break;
+  case 9: k = (int32_t)rd32(v, le); break;
+  case 16: {
+    uint64_t a = rd32(v, le), b = rd32(v + 4, le);
+    uint64_t q = le ? a | (b << 32) : (a << 32) | b;
+    k = q <= 8 ? (int64_t)q : 0;
+    break;
+  }
+  case 5: case 10: {
+    /* Exact: Pillow compares the fraction, so 13/2 is no orientation. */
+    int64_t num = type == 5 ? (int64_t)rd32(v, le) : (int32_t)rd32(v, le);
+    int64_t den = type == 5 ? (int64_t)rd32(v + 4, le)
+                            : (int32_t)rd32(v + 4, le);
+    if (den == 0 || num % den != 0)
+      return 1;
+    k = num / den;
+    break;
+  }
+  case 11: case 12: {
+    double d;
+    if (type == 11) {
+      uint32_t u = rd32(v, le);
+      float f;
+      memcpy(&f, &u, 4);
+      d = f;
+    } else {
+      uint64_t a = rd32(v, le), b = rd32(v + 4, le);
+      uint64_t u = le ? a | (b << 32) : (a << 32) | b;
+      memcpy(&d, &u, 8);
+    }
+    if (!(d >= 2 && d <= 8) || d != (double)(int)d)
+      return 1;
+    k = (int)d;
+    break;
+  }
+  default:
+    return 1;   /* bytes or text: never equal to a number */
+  }
+  return k >= 2 && k <= 8 ? (uint8_t)k : 1;
+}
+
+bool jpeg_tiff_byte_order(const uint8_t *p, size_t n, bool *le)
+{
+  /* Pillow's accepted headers, the two odd ones included; BigTIFF makes
+   * its EXIF reader fail, so it counts as no orientation. */
+  if (n < 8 || !((p[2] == 42 && p[3] == 0) || (p[2] == 0 && p[3] == 42)))
+    return false;
+  if (p[0] == 'I' && p[1] == 'I')
+    *le = true;
+  else if (p[0] == 'M' && p[1] == 'M')
+    *le = false;
+  else
+    return false;
+  return true;
+}
+
 uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n)
 {
   bool le;
   uint32_t ifd;
   uint16_t count;
+  uint8_t o = 1;
 
-  if (n < 8)
-    return 1;
-  if (memcmp(p, "II*\0", 4) == 0)
-    le = true;
-  else if (memcmp(p, "MM\0*", 4) == 0)
-    le = false;
-  else
+  if (!jpeg_tiff_byte_order(p, n, &le))
     return 1;
   ifd = rd32(p + 4, le);
   if (ifd > n || n - ifd < 2)
@@ -38,18 +113,23 @@ uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n)
   count = rd16(p + ifd, le);
   for (uint32_t i = 0; i < count; i++) {
     size_t e = ifd + 2 + (size_t)i * 12;
+    uint16_t type;
+    uint64_t size, off;
+
     if (e + 12 > n)
-      break;
-    /* SHORT as the standard says, or LONG, which some writers use and
-     * Pillow (CVAT's reader) accepts as well. */
-    if (rd16(p + e, le) == 0x0112 && (rd16(p + e + 2, le) == 3 ||
-                                      rd16(p + e + 2, le) == 4)) {
-      uint32_t v = rd16(p + e + 2, le) == 3 ? rd16(p + e + 8, le)
-                                            : rd32(p + e + 8, le);
-      return v >= 1 && v <= 8 ? (uint8_t)v : 1;
-    }
+      break;            /* a cut directory: the entries before it count */
+    type = rd16(p + e + 2, le);
+    size = (uint64_t)rd32(p + e + 4, le) * jpeg_exif_type_size(type);
+    if (size == 0)
+      continue;         /* unknown type or no values: skipped */
+    off = size <= 4 ? e + 8 : rd32(p + e + 8, le);
+    if (off > n || size > n - off)
+      break;            /* values past the block: Pillow stops here */
+    /* A later Orientation entry replaces an earlier one. */
+    if (rd16(p + e, le) == 0x0112)
+      o = jpeg_exif_orientation_value(type, p + off, le);
   }
-  return 1;
+  return o;
 }
 
 /* EXIF: "Exif\0\0", then a TIFF header and IFD0; we want tag 0x0112. */

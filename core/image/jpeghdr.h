@@ -16,18 +16,37 @@ struct jpeg_info {
   uint32_t width, height;
   uint8_t precision;    /* 8 or 12 */
   uint8_t components;
-  uint8_t orientation;  /* EXIF 1..8; 1 when absent or unreadable */
+  uint8_t orientation;  /* EXIF 1..8 (jpeg_tiff_orientation()) */
   uint8_t sof;          /* SOF marker index: 0 baseline, 1 extended, 2
                          * progressive, 9/10 arithmetic ... */
   bool progressive, arithmetic;
   uint32_t scan_offset; /* byte offset of the first SOS marker */
 };
 
-/* The orientation tag (0x0112, SHORT or LONG) of a TIFF-structured block
- * ("II*\0" or "MM\0*" first: a TIFF file, or an EXIF payload without its
- * "Exif\0\0" prefix): 1..8, or 1 when absent or unreadable.  Bounds-checked, no
- * allocation; shared by the JPEG APP1 walk and imgfmt.c. */
+/* EXIF orientation, read as Pillow reads it (its ImageOps.exif_transpose
+ * is what CVAT turns frames by, and what most Python viewers show):
+ *
+ * jpeg_tiff_orientation(): the Orientation tag (0x0112) of IFD0 in a
+ * TIFF-structured block ("II*\0" or "MM\0*" first: an EXIF payload without
+ * its "Exif\0\0" prefix): 2..8 when the picture is to be turned or
+ * flipped, 1 otherwise (absent, unreadable, or a value that is not 2..8).
+ * Any TIFF type counts by its first value as a number (SHORT, LONG,
+ * signed types, exact RATIONAL, FLOAT ...); BYTE, ASCII and UNDEFINED
+ * values never do; an entry with no values or of an unknown type is
+ * skipped; a later Orientation entry replaces an earlier one; an entry
+ * whose values lie past the block ends the directory.  Bounds-checked, no
+ * allocation; shared by the JPEG APP1 walk and imgfmt.c (PNG, WebP).
+ *
+ * jpeg_exif_type_size(): bytes per value of a TIFF type, 0 for a type
+ * Pillow skips.  jpeg_exif_orientation_value(): the orientation (2..8, or
+ * 1) an entry of that type whose first value is at v stands for.
+ * jpeg_tiff_byte_order(): whether p[0..n) starts with a TIFF header Pillow
+ * accepts, and its byte order.  imgfmt.c walks a TIFF file's own directory
+ * with these. */
 uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n);
+size_t jpeg_exif_type_size(unsigned type);
+uint8_t jpeg_exif_orientation_value(unsigned type, const uint8_t *v, bool le);
+bool jpeg_tiff_byte_order(const uint8_t *p, size_t n, bool *le);
 
 /* Parses the header from the first n bytes of a file.
  * Returns 0 with *ret filled; -ENODATA when more bytes are needed (the

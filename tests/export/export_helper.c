@@ -6,6 +6,11 @@
  *                                            export_generate() to stdout
  *   export_helper stat STORE FORMAT PATH     prints "dir", "image <id>",
  *                                            "file" or the errno name
+ *   export_helper samples STORE all          one line per sample: name,
+ *                                            format, stored width and
+ *                                            height, EXIF orientation
+ *                                            (tab-separated; the import's
+ *                                            header read, as recorded)
  * Exit status 0, or 1 with a message on stderr. */
 #include <errno.h>
 #include <inttypes.h>
@@ -103,6 +108,27 @@ static int do_dump(struct store *s, const char *field)
   return r == -ENOENT ? 0 : die("dump", r);
 }
 
+static int do_samples(struct store *s)
+{
+  struct store_txn *t;
+  struct store_iter *it;
+  struct sample smp;
+  uint64_t next = 1;
+  int r = store_txn_begin(s, false, &t);
+
+  if (r < 0)
+    return die("begin", r);
+  r = store_iter_new(t, &it);
+  while (r == 0 && (r = store_iter_samples(it, next, &smp)) == 0) {
+    next = smp.id + 1;
+    printf("%s\t%u\t%u\t%u\t%u\n", smp.name, smp.format, smp.width,
+           smp.height, smp.orientation);
+  }
+  store_iter_free(it);
+  store_txn_abort(t);
+  return r == -ENOENT ? 0 : die("samples", r);
+}
+
 static int tag_members(struct store_txn *t, const char *tag, uint64_t **ids,
                        size_t *n)
 {
@@ -146,6 +172,8 @@ int main(int argc, char **argv)
     r = do_tag(s, argc - 3, argv + 3);
   } else if (strcmp(argv[1], "dump") == 0) {
     r = do_dump(s, argv[3]);
+  } else if (strcmp(argv[1], "samples") == 0) {
+    r = do_samples(s);
   } else if ((strcmp(argv[1], "gen") == 0 || strcmp(argv[1], "stat") == 0) &&
              argc >= 5) {
     struct export_spec spec = { 0 };

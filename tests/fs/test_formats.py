@@ -35,8 +35,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "export"))
 from fslib import (CURATE, CURATEFS, Mount, curate, eq,  # noqa: E402
                    make_jpegs, read, run_suite, write)
 import check_formats  # noqa: E402
+import orient_cases  # noqa: E402
 
 MKIMG = os.environ.get("MKIMG", "build/tests/mkimg")
+EXPORT_HELPER = os.environ.get("EXPORT_HELPER", "build/tests/export_helper")
 W, H = 160, 120
 VAL = "jpeg_gray.jpg"   # the one sample of the `val` subset
 EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif",
@@ -905,6 +907,61 @@ def body(ck, w):
             raise AssertionError("three distinct groups: %r" % g)
     ck.run("EXIF orientation applied as a viewer would, for every format "
            "that carries it", t_orientation_as_viewer)
+
+
+    def t_orientation_edges():
+        # Awkward EXIF Orientation entries (every TIFF type, no value, two
+        # values, values past the end, two entries, 0, 9, 65535) in JPEG,
+        # PNG (eXIf before and after the image data), WebP and TIFF, and
+        # PNG eXIf layouts: what the import records must be what Pillow
+        # turns the picture by after loading it (CVAT's frame).
+        d = w.sub("orient-edges")
+        os.makedirs(d)
+        files = orient_cases.corpus()
+        for f, b in files.items():
+            with open(os.path.join(d, f), "wb") as fh:
+                fh.write(b)
+        st = w.sub("orient-edges-store")
+        p = curate("import", "--no-hash", "--no-features", "--store", st, d)
+        if "imported %d image files: %d new" % (len(files), len(files)) \
+                not in p.stdout or " 0 skipped" not in p.stdout:
+            raise AssertionError(p.stdout + p.stderr)
+        ours = {}
+        for ln in subprocess.run([EXPORT_HELPER, "samples", st, "all"],
+                                 capture_output=True, text=True,
+                                 check=True).stdout.splitlines():
+            name, _fmt, sw, sh, o = ln.split("\t")
+            ours[name] = (int(sw), int(sh), int(o))
+        diff, turned = [], 0
+        for f, b in sorted(files.items()):
+            po, psize = orient_cases.pillow_orientation(b)
+            sw, sh, o = ours[os.path.splitext(f)[0]]
+            if (sw, sh) != (orient_cases.W, orient_cases.H):
+                diff.append("%s: stored size %dx%d" % (f, sw, sh))
+            shown = (sh, sw) if o >= 5 else (sw, sh)
+            if (o, shown) != (po, psize):
+                diff.append("%s: ours %d %r, Pillow %d %r" % (
+                    f, o, shown, po, psize))
+            turned += po != 1
+        if diff:
+            raise AssertionError("%d of %d differ from Pillow:\n  %s" % (
+                len(diff), len(files), "\n  ".join(diff)))
+        # Not a vacuous match: most cases do turn the picture, in each
+        # format, and the PNG layouts land as Pillow says.
+        if turned < len(files) // 2:
+            raise AssertionError("only %d of %d turned" % (turned,
+                                                           len(files)))
+        for f, want in (("pl_short6", 6), ("pp_before6_after8", 8),
+                        ("pp_before6_after_none", 1),
+                        ("pp_two_after_6_8", 8), ("pp_after6_bad_crc", 6),
+                        ("pp_after6_text_3k", 6), ("p_exif_prefixed6", 1),
+                        ("pp_after6_20k_dates", 6),
+                        ("pp_before6_after8_20k", 8),
+                        ("w_exif_prefixed6", 6), ("j_short9", 1),
+                        ("t_rational12_2", 6), ("j_bad_entry_before", 1)):
+            eq(ours[f][2], want, f + " orientation")
+    ck.run("EXIF orientation edge cases and PNG eXIf after the image data: "
+           "as Pillow turns each picture", t_orientation_edges)
 
 
 run_suite("curatefs-formats-", body)

@@ -20,11 +20,22 @@ static void jpeg(const uint8_t *d, size_t n)
   jpeg_scan_has_eoi(d, n);
 }
 
+/* An EXIF block (TIFF structure) read for its Orientation as Pillow reads
+ * it: always 1..8. */
+static void exif(const uint8_t *d, size_t n)
+{
+  uint8_t o = jpeg_tiff_orientation(d, n);
+
+  if (o < 1 || o > 8)
+    abort();
+}
+
 static const struct {
   const char *name;
   void (*fn)(const uint8_t *d, size_t n);
 } readers[] = {
   { "jpeg", jpeg },
+  { "exif", exif },
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -438,6 +438,172 @@ TEST(exif_orientation_first_segment_and_long)
   }
 }
 
+/* A TIFF block (an EXIF payload) built for jpeg_tiff_orientation(): IFD0
+ * at 8 with the given entries, values area right after the directory. */
+struct tb {
+  uint8_t b[512];
+  size_t n;
+  bool le;
+  unsigned count;      /* entries written */
+  size_t area;         /* next free byte of the values area */
+};
+
+static void tb_begin(struct tb *t, bool le, unsigned entries)
+{
+  memset(t, 0, sizeof(*t));
+  t->le = le;
+  memcpy(t->b, le ? "II*\0" : "MM\0*", 4);
+  t->b[le ? 4 : 7] = 8;
+  t->b[le ? 8 : 9] = (uint8_t)entries;
+  t->area = 8 + 2 + 12 * (size_t)entries + 4;
+  t->n = t->area;
+}
+
+static void tb_put(uint8_t *p, bool le, uint64_t v, unsigned bytes)
+{
+  for (unsigned i = 0; i < bytes; i++)
+    p[le ? i : bytes - 1 - i] = (uint8_t)(v >> (8 * i));
+}
+
+/* An entry of tag/type/count whose value field holds `field` (bytes of
+ * it, stored as the type would store it inline), or, with `values`
+ * non-NULL, an offset to those vn bytes in the values area. */
+static void tb_entry(struct tb *t, unsigned tag, unsigned type,
+                     uint32_t count, uint64_t field, unsigned fbytes,
+                     const void *values, size_t vn)
+{
+  uint8_t *e = t->b + 8 + 2 + 12 * (size_t)t->count++;
+
+  tb_put(e, t->le, tag, 2);
+  tb_put(e + 2, t->le, type, 2);
+  tb_put(e + 4, t->le, count, 4);
+  if (values) {
+    tb_put(e + 8, t->le, t->area, 4);
+    memcpy(t->b + t->area, values, vn);
+    t->area += vn;
+    t->n = t->area;
+  } else {
+    tb_put(e + 8, t->le, field, fbytes);
+  }
+}
+
+static unsigned tb_orient(unsigned type, uint32_t count, uint64_t field,
+                          unsigned fbytes)
+{
+  struct tb t;
+  tb_begin(&t, true, 1);
+  tb_entry(&t, 0x0112, type, count, field, fbytes, NULL, 0);
+  return jpeg_tiff_orientation(t.b, t.n);
+}
+
+/* Pillow's reading of the entry (checked against Debian's Pillow 9.4 by
+ * fs-formats): any numeric type by its first value, exactly 2..8. */
+TEST(exif_orientation_types_as_pillow)
+{
+  struct tb t;
+  uint8_t v[16];
+
+  CHECK_INT_EQ(tb_orient(3, 1, 6, 2), 6);       /* SHORT */
+  CHECK_INT_EQ(tb_orient(4, 1, 5, 4), 5);       /* LONG */
+  CHECK_INT_EQ(tb_orient(4, 1, 65536 + 6, 4), 1);
+  CHECK_INT_EQ(tb_orient(6, 1, 6, 1), 6);       /* SBYTE */
+  CHECK_INT_EQ(tb_orient(8, 1, 7, 2), 7);       /* SSHORT */
+  CHECK_INT_EQ(tb_orient(8, 1, 0xFFFD, 2), 1);  /* SSHORT -3 */
+  CHECK_INT_EQ(tb_orient(9, 1, 8, 4), 8);       /* SLONG */
+  CHECK_INT_EQ(tb_orient(13, 1, 6, 4), 6);      /* IFD */
+  CHECK_INT_EQ(tb_orient(11, 1, 0x40400000u, 4), 3);  /* FLOAT 3.0 */
+  CHECK_INT_EQ(tb_orient(11, 1, 0x40600000u, 4), 1);  /* FLOAT 3.5 */
+  /* Bytes and text are never a number, even "6". */
+  CHECK_INT_EQ(tb_orient(1, 1, 6, 1), 1);       /* BYTE */
+  CHECK_INT_EQ(tb_orient(7, 1, 6, 1), 1);       /* UNDEFINED */
+  CHECK_INT_EQ(tb_orient(2, 2, '6', 1), 1);     /* ASCII "6" */
+  /* No values, or a type Pillow does not know: skipped. */
+  CHECK_INT_EQ(tb_orient(3, 0, 6, 2), 1);
+  CHECK_INT_EQ(tb_orient(0, 1, 6, 2), 1);
+  CHECK_INT_EQ(tb_orient(99, 1, 6, 2), 1);
+  /* Two SHORTs inline: the first counts. */
+  CHECK_INT_EQ(tb_orient(3, 2, 6 | (1u << 16), 4), 6);
+
+  /* Values past the 4-byte field: three SHORTs, RATIONAL, SRATIONAL,
+   * DOUBLE, LONG8, in both byte orders. */
+  for (int le = 0; le < 2; le++) {
+    /* type, count, bytes of a and of b, a, b (the first two values or
+     * halves), bytes stored, orientation */
+    static const struct { unsigned type; uint32_t count; unsigned size;
+                          uint64_t a, b; size_t vn; unsigned want; } c[] = {
+      { 3, 3, 2, 7, 1, 6, 7 },               /* SHORT 7, 1, (0) */
+      { 5, 1, 4, 12, 2, 8, 6 },              /* 12/2 */
+      { 5, 1, 4, 13, 2, 8, 1 },              /* 6.5 */
+      { 5, 1, 4, 6, 0, 8, 1 },               /* 6/0 */
+      { 10, 1, 4, 0xFFFFFFFAu, 0xFFFFFFFFu, 8, 6 },  /* -6/-1 */
+      { 12, 1, 8, 0x4020000000000000ull, 0, 8, 8 },  /* DOUBLE 8.0 */
+      { 16, 1, 8, 6, 0, 8, 6 },              /* LONG8 */
+    };
+    for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+      memset(v, 0, sizeof(v));
+      tb_put(v, le, c[k].a, c[k].size);
+      tb_put(v + c[k].size, le, c[k].b, c[k].size);
+      tb_begin(&t, le, 1);
+      tb_entry(&t, 0x0112, c[k].type, c[k].count, 0, 4, v, c[k].vn);
+      CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), c[k].want);
+    }
+  }
+}
+
+/* Which entry counts, and where Pillow stops reading the directory. */
+TEST(exif_orientation_entries_as_pillow)
+{
+  struct tb t;
+
+  /* A later Orientation entry replaces an earlier one, also with a value
+   * that is no orientation; one with no values does not. */
+  tb_begin(&t, false, 2);
+  tb_entry(&t, 0x0112, 3, 1, 6, 2, NULL, 0);
+  tb_entry(&t, 0x0112, 3, 1, 8, 2, NULL, 0);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), 8);
+  tb_begin(&t, true, 2);
+  tb_entry(&t, 0x0112, 3, 1, 6, 2, NULL, 0);
+  tb_entry(&t, 0x0112, 1, 1, 8, 1, NULL, 0);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), 1);
+  tb_begin(&t, true, 2);
+  tb_entry(&t, 0x0112, 3, 1, 6, 2, NULL, 0);
+  tb_entry(&t, 0x0112, 3, 0, 8, 2, NULL, 0);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), 6);
+  /* An entry whose values lie past the block ends the directory: an
+   * Orientation after it is never read, one before it stays. */
+  tb_begin(&t, true, 2);
+  tb_entry(&t, 0x010F, 2, 40, 5000, 4, NULL, 0);
+  tb_entry(&t, 0x0112, 3, 1, 6, 2, NULL, 0);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), 1);
+  tb_begin(&t, true, 2);
+  tb_entry(&t, 0x0112, 3, 1, 6, 2, NULL, 0);
+  tb_entry(&t, 0x0110, 2, 40, 5000, 4, NULL, 0);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), 6);
+  /* Three SHORTs at an offset past the block: no orientation. */
+  CHECK_INT_EQ(tb_orient(3, 3, 5000, 4), 1);
+  /* A directory cut inside its second entry: the first one counts. */
+  tb_begin(&t, true, 2);
+  tb_entry(&t, 0x0112, 3, 1, 5, 2, NULL, 0);
+  tb_entry(&t, 0x0112, 3, 1, 7, 2, NULL, 0);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, 8 + 2 + 12 + 6), 5);
+  /* Header variants Pillow takes ("II\0*", "MM*\0"), and ones it does not
+   * (BigTIFF, an Exif prefix inside the block). */
+  tb_begin(&t, true, 1);
+  tb_entry(&t, 0x0112, 3, 1, 6, 2, NULL, 0);
+  memcpy(t.b, "II\0*", 4);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), 6);
+  memcpy(t.b, "II+\0", 4);
+  CHECK_INT_EQ(jpeg_tiff_orientation(t.b, t.n), 1);
+  {
+    uint8_t pre[6 + sizeof(t.b)];
+    memcpy(t.b, "II*\0", 4);
+    memcpy(pre, "Exif\0\0", 6);
+    memcpy(pre + 6, t.b, t.n);
+    CHECK_INT_EQ(jpeg_tiff_orientation(pre, t.n + 6), 1);
+    CHECK_INT_EQ(jpeg_tiff_orientation(pre + 6, t.n), 6);
+  }
+}
+
 /* A stream whose only APP1 segment holds the n bytes of payload, before
  * a baseline frame: it parses, and the orientation stays 1. */
 static void check_app1_ignored(const void *payload, size_t n)
@@ -687,6 +853,8 @@ TEST_MAIN(T(baseline), T(width_and_height_not_swapped),
           T(coding_processes), T(exif_orientation_both_byte_orders),
           T(exif_orientation_out_of_range),
           T(exif_orientation_first_segment_and_long),
+          T(exif_orientation_types_as_pillow),
+          T(exif_orientation_entries_as_pillow),
           T(exif_without_orientation),
           T(reject_not_jpeg), T(reject_unsupported_frames),
           T(reject_broken_structure), T(cut_short_needs_more),
