@@ -782,6 +782,10 @@ static int serve(struct daemon *d)
 
   fuse_loop_cfg_set_clone_fd(lc, d->cl.clone_fd);
   fuse_loop_cfg_set_max_threads(lc, d->cl.max_threads);
+  /* -o max_idle_threads=N if given; by default (UINT_MAX, which libfuse
+   * takes as "never") every worker is kept: a reader's burst after a pause
+   * finds its threads there instead of waiting for new ones. */
+  fuse_loop_cfg_set_idle_threads(lc, d->cl.max_idle_threads);
   pthread_sigmask(SIG_UNBLOCK, &d->stop_sigs, NULL);
   ret = d->cl.singlethread ? fuse_session_loop(d->se)
                            : fuse_session_loop_mt(d->se, lc);
