@@ -12,7 +12,12 @@
  *     bytes plus its path) up to mem_max.  Beyond it, the least recently
  *     used small content moves to the spill file: one unlinked temporary
  *     file of the store directory shared by all small entries, each at its
- *     own offset.
+ *     own offset, a multiple of the file's block size, so that punching
+ *     an evicted entry's blocks out gives them back to the filesystem (a
+ *     filesystem frees no block only partly punched: entries packed end
+ *     to end left every block allocated, and listing 100,000 crops under
+ *     a 1 MiB bound grew the file to 259 MB).  A spilled entry is charged
+ *     its whole blocks.
  *   - disk: spilled small content and large content's own files, up to
  *     disk_max.  Beyond it, the least recently used entries leave the cache
  *     (a spilled entry's range is punched out of the spill file once no
@@ -47,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -63,7 +69,14 @@ struct spill_file {
   int fd;
   unsigned refs;         /* guarded by gen_cache.mu */
   uint64_t end;          /* next free offset (holes are punched, not reused) */
+  uint64_t block;        /* the file's block size: entries start on one */
 };
+
+/* The bytes an entry of `size` takes in the spill file: whole blocks. */
+static uint64_t spill_span(const struct spill_file *sf, uint64_t size)
+{
+  return (size + sf->block - 1) / sf->block * sf->block;
+}
 
 struct gen_content {
   struct gen_content *prev, *next;   /* LRU list, most recent first */
@@ -177,7 +190,7 @@ static void content_free(struct gen_content *g)
     /* Give the range back to the filesystem; the file's size stays. */
     if (g->size)
       fallocate(g->sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                (off_t)g->sf_off, (off_t)g->size);
+                (off_t)g->sf_off, (off_t)spill_span(g->sf, g->size));
     pthread_mutex_lock(&g->gc->mu);
     spill_put_locked(g->gc, g->sf);
     pthread_mutex_unlock(&g->gc->mu);
@@ -344,7 +357,7 @@ static void charge_locked(struct gen_cache *gc, struct gen_content *g)
   g->charge_mem = GEN_ENTRY_COST + strlen(g->path);
   g->charge_disk = 0;
   if (g->fd >= 0 || g->sf) {
-    g->charge_disk = g->size;
+    g->charge_disk = g->sf ? spill_span(g->sf, g->size) : g->size;
   } else {
     g->charge_mem += g->mem.cap;
     if (g->mem.cap)
@@ -371,6 +384,9 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
       free(sf);
       return false;
     }
+    struct stat st;
+    sf->block = fstat(sf->fd, &st) == 0 && st.st_blksize > 0
+                  ? (uint64_t)st.st_blksize : 4096;
     sf->refs = 1;  /* the cache's */
     gc->sf = sf;
   }
@@ -379,13 +395,13 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
   g->sf = sf;
   sf->refs++;
   g->sf_off = sf->end;
-  sf->end += g->size;
+  sf->end += spill_span(sf, g->size);
   gc->mem_used -= g->mem.cap;
   g->charge_mem -= g->mem.cap;
   buf_free(&g->mem);
   mlist_remove(gc, g);
-  g->charge_disk = g->size;
-  gc->disk_used += g->size;
+  g->charge_disk = spill_span(sf, g->size);
+  gc->disk_used += g->charge_disk;
   gc->spilled++;
   return true;
 }

@@ -345,27 +345,15 @@ static bool sample(const float *p, int n, double x, double y, double *v)
   return true;
 }
 
-/* sample() of b and its two gradient planes at one point: the weights
- * are computed once (the alignment's inner loop). */
-static bool sample3(const float *b, const float *gx, const float *gy,
-                    int n, double x, double y, double v[3])
-{
-  int off;
-  double fx, fy, w00, w01, w10, w11;
-  const float *pl[3] = { b, gx, gy };
-
-  if (!cell(n, x, y, &off, &fx, &fy))
-    return false;
-  w00 = (1 - fy) * (1 - fx);
-  w01 = (1 - fy) * fx;
-  w10 = fy * (1 - fx);
-  w11 = fy * fx;
-  for (int k = 0; k < 3; k++) {
-    const float *p = pl[k] + off;
-    v[k] = w00 * p[0] + w01 * p[1] + w10 * p[N] + w11 * p[N + 1];
-  }
-  return true;
-}
+/* b and its two gradients, interleaved per pixel (b, gx, gy, 0), so that
+ * a bilinear sample of all three is four 16-byte loads. */
+typedef float v4f __attribute__((vector_size(16)));
+/* Four doubles: GCC's generic vectors, lowered to what the target has
+ * (two SSE2 registers, one AVX register); every lane is the scalar
+ * IEEE operation, so each clone gives the same bits. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4l __attribute__((vector_size(32)));
+typedef int v4i __attribute__((vector_size(16)));
 
 /* The warp: a's centred pixel (x, y) -> b's centred
  * ((1+p0) x + p1 y + p4, p2 x + (1+p3) y + p5); p6, p7 gain - 1 and
@@ -378,91 +366,149 @@ static void warp(const double *p, double x, double y, double *u, double *v)
   *v = p[2] * x + (1 + p[3]) * y + p[5];
 }
 
-/* Solves the n x n system m x = r in place (partial pivoting); false when
- * singular. */
-static bool solve(double m[NP][NP], double *r, int n)
+/* Solves the NP x NP system m x = r (partial pivoting; r becomes x);
+ * false when singular.  Each row is two vectors: eliminating a row
+ * updates all NP entries, where scalar code starts at the pivot's
+ * column; the entries left of it are never read again (the pivot search
+ * and the elimination read columns right of the pivot, the back
+ * substitution entries right of the diagonal), and every entry that is
+ * read gets the same operations in the same order. */
+__attribute__((target_clones("avx2", "default")))
+static bool solve(double m[NP][NP], double *r)
 {
-  for (int c = 0; c < n; c++) {
+  v4d row[NP][2];
+
+  memcpy(row, m, sizeof(row));
+  for (int c = 0; c < NP; c++) {
     int piv = c;
-    for (int i = c + 1; i < n; i++)
-      if (fabs(m[i][c]) > fabs(m[piv][c]))
+    for (int i = c + 1; i < NP; i++)
+      if (fabs(row[i][c / 4][c % 4]) > fabs(row[piv][c / 4][c % 4]))
         piv = i;
-    if (fabs(m[piv][c]) < 1e-12)
+    if (fabs(row[piv][c / 4][c % 4]) < 1e-12)
       return false;
     if (piv != c) {
       double t = r[c];
+      v4d t0 = row[c][0], t1 = row[c][1];
       r[c] = r[piv];
       r[piv] = t;
-      for (int j = 0; j < n; j++) {
-        t = m[c][j];
-        m[c][j] = m[piv][j];
-        m[piv][j] = t;
-      }
+      row[c][0] = row[piv][0];
+      row[c][1] = row[piv][1];
+      row[piv][0] = t0;
+      row[piv][1] = t1;
     }
-    for (int i = c + 1; i < n; i++) {
-      double f = m[i][c] / m[c][c];
-      for (int j = c; j < n; j++)
-        m[i][j] -= f * m[c][j];
+    for (int i = c + 1; i < NP; i++) {
+      double f = row[i][c / 4][c % 4] / row[c][c / 4][c % 4];
+      row[i][0] -= f * row[c][0];
+      row[i][1] -= f * row[c][1];
       r[i] -= f * r[c];
     }
   }
-  for (int c = n - 1; c >= 0; c--) {
-    for (int j = c + 1; j < n; j++)
-      r[c] -= m[c][j] * r[j];
-    r[c] /= m[c][c];
+  for (int c = NP - 1; c >= 0; c--) {
+    for (int j = c + 1; j < NP; j++)
+      r[c] -= row[c][j / 4][j % 4] * r[j];
+    r[c] /= row[c][c / 4][c % 4];
   }
   return true;
 }
 
-/* One level of the alignment: n x n planes a (reference), b and b's
- * gradients gx, gy (all stride N).  Gauss-Newton on
- * r(x) = b(W(x)) - (1 + p6) a(x) - p7, at most iters steps. */
-static void align_level(const float *a, const float *b, const float *gx,
-                        const float *gy, int n, int iters, double *p)
+/* cell() of the four points (u, v) of row pixels x0 .. x0+3 at once,
+ * lane by lane (the same arithmetic): *in false for a lane outside
+ * [0, n-1] or at xend and beyond (its cell is then 0).  Pointers, not
+ * vector values, cross the call: no vector ABI between clones. */
+static inline void cells4(const v4d *u, const v4d *v, int n, int x0,
+                          int xend, v4l *in, v4i *off, v4d *fx, v4d *fy)
+{
+  v4i ix, iy;
+
+  *in = (*u >= 0) & (*v >= 0) & (*u <= n - 1) & (*v <= n - 1) &
+        ((v4l){ x0, x0 + 1, x0 + 2, x0 + 3 } < xend);
+  ix = __builtin_convertvector((v4d)((v4l)*u & *in), v4i);
+  iy = __builtin_convertvector((v4d)((v4l)*v & *in), v4i);
+  ix -= (ix > n - 2) & (ix - (n - 2));
+  iy -= (iy > n - 2) & (iy - (n - 2));
+  *fx = *u - __builtin_convertvector(ix, v4d);
+  *fy = *v - __builtin_convertvector(iy, v4d);
+  *off = iy * N + ix;
+}
+
+/* One level of the alignment: n x n planes a (reference) and bq (b and
+ * its gradients, above; both stride N).  Gauss-Newton on
+ * r(x) = b(W(x)) - (1 + p6) a(x) - p7, at most iters steps.
+ *
+ * The normal equations are accumulated in vector registers: row k of the
+ * upper triangle of J'J takes j[k] times the vector of j, lane by lane,
+ * pixel after pixel, so every entry is the same sum of the same products
+ * in the same order as entry-by-entry scalar code (and the three samples
+ * share their bilinear weights).  The result is bit for bit that of the
+ * scalar form (tests/unit/imgverify_ref.c); only the time changes (the
+ * entry loop was two thirds of a failing pair's cost).  No FMA: the AVX2
+ * clone would round a fused multiply-add differently. */
+__attribute__((target_clones("avx2", "default")))
+static void align_level(const float *a, const v4f *bq, int n, int iters,
+                        double *p)
 {
   double c = (n - 1) / 2.0;
   int mg = MARGIN * n / N;
 
   for (int it = 0; it < iters; it++) {
     double h[NP][NP], g[NP], step = 0;
+    v4d hlo[4], hhi[NP], glo = { 0 }, ghi = { 0 };
     int cnt = 0;
-    memset(h, 0, sizeof(h));
-    memset(g, 0, sizeof(g));
+    memset(hlo, 0, sizeof(hlo));
+    memset(hhi, 0, sizeof(hhi));
     for (int y = mg; y < n - mg; y++)
-      for (int x = mg; x < n - mg; x++) {
-        double xc = x - c, yc = y - c, u, v, s[3], bv, bx, by, j[NP], r;
-        double av = a[y * N + x];
-        warp(p, xc, yc, &u, &v);
-        if (!sample3(b, gx, gy, n, u + c, v + c, s))
-          continue;
-        bv = s[0];
-        bx = s[1];
-        by = s[2];
-        r = bv - (1 + p[6]) * av - p[7];
-        j[0] = bx * xc;
-        j[1] = bx * yc;
-        j[2] = by * xc;
-        j[3] = by * yc;
-        j[4] = bx;
-        j[5] = by;
-        j[6] = -av;
-        j[7] = -1;
-        for (int k = 0; k < NP; k++) {
-          g[k] -= j[k] * r;
-          for (int l = k; l < NP; l++)
-            h[k][l] += j[k] * j[l];
+      for (int x0 = mg; x0 < n - mg; x0 += 4) {
+        /* Four pixels' warp and bilinear cells at once (cell(), lane by
+         * lane), then each pixel's samples and terms in order. */
+        double yc = y - c;
+        v4d xc = (v4d){ x0, x0 + 1, x0 + 2, x0 + 3 } - c, fx, fy;
+        v4d u = (1 + p[0]) * xc + p[1] * yc + p[4] + c;
+        v4d v = p[2] * xc + (1 + p[3]) * yc + p[5] + c;
+        v4i off;
+        v4l in;
+        cells4(&u, &v, n, x0, n - mg, &in, &off, &fx, &fy);
+        for (int l = 0; l < 4; l++) {
+          double av = a[y * N + x0 + l], r;
+          v4d s, jl, jh;
+          if (!in[l])
+            continue;
+          s = (1 - fy[l]) * (1 - fx[l]) *
+                  __builtin_convertvector(bq[off[l]], v4d) +
+              (1 - fy[l]) * fx[l] *
+                  __builtin_convertvector(bq[off[l] + 1], v4d) +
+              fy[l] * (1 - fx[l]) *
+                  __builtin_convertvector(bq[off[l] + N], v4d) +
+              fy[l] * fx[l] *
+                  __builtin_convertvector(bq[off[l] + N + 1], v4d);
+          r = s[0] - (1 + p[6]) * av - p[7];
+          /* j = (bx xc, bx yc, by xc, by yc | bx, by, -av, -1) */
+          jl = (v4d){ s[1], s[1], s[2], s[2] } *
+               (v4d){ xc[l], yc, xc[l], yc };
+          jh = (v4d){ s[1], s[2], -av, -1 };
+          glo -= jl * r;
+          ghi -= jh * r;
+          for (int k = 0; k < 4; k++) {
+            hlo[k] += jl[k] * jl;
+            hhi[k] += jl[k] * jh;
+            hhi[4 + k] += jh[k] * jh;
+          }
+          cnt++;
         }
-        cnt++;
       }
     if (cnt < MIN_OVERLAP * (n - 2 * mg) * (n - 2 * mg))
       return;
+    for (int k = 0; k < NP; k++) {
+      g[k] = k < 4 ? glo[k] : ghi[k - 4];
+      for (int l = k; l < NP; l++)
+        h[k][l] = l < 4 ? hlo[k][l] : hhi[k][l - 4];
+    }
     for (int k = 0; k < NP; k++) {
       for (int l = 0; l < k; l++)
         h[k][l] = h[l][k];
       h[k][k] *= 1.01;           /* a little damping */
       h[k][k] += 1e-6;
     }
-    if (!solve(h, g, NP))
+    if (!solve(h, g))
       return;
     for (int k = 0; k < NP; k++) {
       p[k] += g[k];
@@ -477,15 +523,18 @@ static void align_level(const float *a, const float *b, const float *gx,
   }
 }
 
-/* Central-difference gradients of an n x n plane (stride N). */
-static void gradients(const float *b, int n, float *gx, float *gy)
+/* Central-difference gradients of an n x n plane b (stride N), with b,
+ * into q (stride N). */
+static void gradients(const float *b, int n, v4f *q)
 {
   for (int y = 0; y < n; y++)
     for (int x = 0; x < n; x++) {
       int xl = x > 0 ? x - 1 : x, xr = x < n - 1 ? x + 1 : x;
       int yu = y > 0 ? y - 1 : y, yd = y < n - 1 ? y + 1 : y;
-      gx[y * N + x] = (b[y * N + xr] - b[y * N + xl]) / (float)(xr - xl);
-      gy[y * N + x] = (b[yd * N + x] - b[yu * N + x]) / (float)(yd - yu);
+      q[y * N + x] = (v4f){
+        b[y * N + x],
+        (b[y * N + xr] - b[y * N + xl]) / (float)(xr - xl),
+        (b[yd * N + x] - b[yu * N + x]) / (float)(yd - yu), 0 };
     }
 }
 
@@ -501,26 +550,37 @@ static void halve(const float *in, int n, float *out)
 }
 
 /* The two levels of the alignment of a's smoothed plane to b's: 2x2
- * means down to 16 x 16, and b's gradients at each; built once per pair
- * and shared by every start. */
+ * means down to 16 x 16, and b with its gradients at each; built once
+ * per pair and shared by every start.  The full level (0) is only
+ * refined, for the few pairs whose coarse alignment is good enough, so
+ * its planes are filled then (pyr_full()). */
 struct pyr {
-  plane a[LEVELS], b[LEVELS], gx[LEVELS], gy[LEVELS];
+  plane a[LEVELS];
+  v4f bq[LEVELS][N * N];
   int nl;
 };
 
 static void pyr_build(const plane sa, const plane sb, struct pyr *py)
 {
+  plane b[LEVELS];
   int n;
 
   py->nl = 1;
   memcpy(py->a[0], sa, sizeof(plane));
-  memcpy(py->b[0], sb, sizeof(plane));
+  memcpy(b[0], sb, sizeof(plane));
   for (n = N; py->nl < LEVELS && n / 2 >= 12; py->nl++, n /= 2) {
     halve(&py->a[py->nl - 1][0][0], n, &py->a[py->nl][0][0]);
-    halve(&py->b[py->nl - 1][0][0], n, &py->b[py->nl][0][0]);
+    halve(&b[py->nl - 1][0][0], n, &b[py->nl][0][0]);
   }
-  for (int l = 0; l < py->nl; l++)
-    gradients(&py->b[l][0][0], N >> l, &py->gx[l][0][0], &py->gy[l][0][0]);
+  for (int l = py->nl > 1 ? 1 : 0; l < py->nl; l++)
+    gradients(&b[l][0][0], N >> l, py->bq[l]);
+}
+
+/* The full level's b and gradients, from b's smoothed plane sb. */
+static void pyr_full(const plane sb, struct pyr *py)
+{
+  if (py->nl > 1)
+    gradients(&sb[0][0], N, py->bq[0]);
 }
 
 /* Gauss-Newton on the levels hi down to lo of the pyramid, from p (in
@@ -528,8 +588,8 @@ static void pyr_build(const plane sa, const plane sb, struct pyr *py)
 static void align_levels(const struct pyr *py, int hi, int lo, double *p)
 {
   for (int l = hi; l >= lo; l--) {
-    align_level(&py->a[l][0][0], &py->b[l][0][0], &py->gx[l][0][0],
-                &py->gy[l][0][0], N >> l, l == py->nl - 1 ? 12 : 6, p);
+    align_level(&py->a[l][0][0], py->bq[l], N >> l,
+                l == py->nl - 1 ? 12 : 6, p);
     if (l > lo) {   /* centred coordinates double at the next level */
       p[4] *= 2;
       p[5] *= 2;
@@ -540,23 +600,44 @@ static void align_levels(const struct pyr *py, int hi, int lo, double *p)
 /* Correlation of a's detail with b's detail under the warp, over the
  * pixels of a's centre (MARGIN) it keeps inside b; -1 below
  * MIN_OVERLAP. */
+__attribute__((target_clones("avx2", "default")))
 static double ncc_warped(const plane da, const plane db, const double *p)
 {
   double c = (N - 1) / 2.0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  const float *d = &db[0][0];
   int n = 0;
 
+  /* Four pixels' warps, cells and sample() values at once (the same
+   * arithmetic, lane by lane), then the sums pixel after pixel in the
+   * scalar order. */
   for (int y = MARGIN; y < N - MARGIN; y++)
-    for (int x = MARGIN; x < N - MARGIN; x++) {
-      double u, v, bv, av = da[y][x];
-      warp(p, x - c, y - c, &u, &v);
-      if (!sample(&db[0][0], N, u + c, v + c, &bv))
-        continue;
-      sa += av;
-      sb += bv;
-      saa += av * av;
-      sbb += bv * bv;
-      sab += av * bv;
-      n++;
+    for (int x0 = MARGIN; x0 < N - MARGIN; x0 += 4) {
+      double yc = y - c;
+      v4d xc = (v4d){ x0, x0 + 1, x0 + 2, x0 + 3 } - c, fx, fy, bv;
+      v4d u = (1 + p[0]) * xc + p[1] * yc + p[4] + c;
+      v4d v = p[2] * xc + (1 + p[3]) * yc + p[5] + c;
+      v4d p00, p01, p10, p11;
+      v4i o;
+      v4l in;
+      cells4(&u, &v, N, x0, N - MARGIN, &in, &o, &fx, &fy);
+      p00 = (v4d){ d[o[0]], d[o[1]], d[o[2]], d[o[3]] };
+      p01 = (v4d){ d[o[0] + 1], d[o[1] + 1], d[o[2] + 1], d[o[3] + 1] };
+      p10 = (v4d){ d[o[0] + N], d[o[1] + N], d[o[2] + N], d[o[3] + N] };
+      p11 = (v4d){ d[o[0] + N + 1], d[o[1] + N + 1], d[o[2] + N + 1],
+                   d[o[3] + N + 1] };
+      bv = (1 - fy) * ((1 - fx) * p00 + fx * p01) +
+           fy * ((1 - fx) * p10 + fx * p11);
+      for (int l = 0; l < 4; l++) {
+        double av = da[y][x0 + l];
+        if (!in[l])
+          continue;
+        sa += av;
+        sb += bv[l];
+        saa += av * av;
+        sbb += bv[l] * bv[l];
+        sab += av * bv[l];
+        n++;
+      }
     }
   if (n < MIN_OVERLAP * (N - 2 * MARGIN) * (N - 2 * MARGIN))
     return -1;
@@ -578,7 +659,9 @@ static void flip(const plane in, plane out)
       out[y][x] = in[y][N - 1 - x];
 }
 
-/* The worst quadrant of the centre under the warp: a's and b's detail,
+/* The worst quadrant of the centre under the warp (NULL: the identity,
+ * where every sample() lands on a pixel of b with weight 1 and is that
+ * pixel exactly, so it is read directly): a's and b's detail,
  * each scaled to unit energy over the pixels the warp keeps, and per
  * quadrant their squared difference over their energy (plus half the
  * mean quadrant energy, so that a quadrant with little detail on both
@@ -594,9 +677,12 @@ static double quad_worst(const plane da, const plane db, const double *p)
 
   for (int y = MARGIN; y < N - MARGIN; y++)
     for (int x = MARGIN; x < N - MARGIN; x++) {
-      double u, v, b = 0;
-      warp(p, x - c, y - c, &u, &v);
-      in[y][x] = sample(&db[0][0], N, u + c, v + c, &b);
+      double u, v, b = db[y][x];
+      in[y][x] = true;
+      if (p) {
+        warp(p, x - c, y - c, &u, &v);
+        in[y][x] = sample(&db[0][0], N, u + c, v + c, &b);
+      }
       bw[y][x] = (float)b;
       if (in[y][x]) {
         saa += (double)da[y][x] * da[y][x];
@@ -625,8 +711,8 @@ static double quad_worst(const plane da, const plane db, const double *p)
   return worst;
 }
 
-/* A candidate alignment scoring corr: it counts only if no quadrant
- * disagrees; the better of it and best. */
+/* A candidate alignment (NULL: the identity) scoring corr: it counts
+ * only if no quadrant disagrees; the better of it and best. */
 static double consider(const plane da, const plane db, const double *p,
                        double corr, double best)
 {
@@ -649,9 +735,8 @@ void imgverify_prepare(const uint8_t t[IMGVERIFY_BYTES],
 double imgverify_score_prep(const struct imgverify_prep *a,
                             const struct imgverify_prep *b, double enough)
 {
-  static const double ident[NP] = { 0 };
   plane dbm, sbm;
-  const float (*db)[N];
+  const float (*db)[N], (*sb)[N];
   struct pyr py;
   double best = -1, p[3][NP], c[3];
   bool mir;
@@ -660,12 +745,12 @@ double imgverify_score_prep(const struct imgverify_prep *a,
     return 1;   /* no detail to compare: the features decide alone */
   /* Only what each step needs, in order: most pairs of a large group of
    * copies end at the first comparison. */
-  best = consider(a->detail, b->detail, ident,
+  best = consider(a->detail, b->detail, NULL,
                   ncc_plain(a->detail, b->detail, MARGIN, NULL, NULL), best);
   if (best >= enough)
     return best;
   flip(b->detail, dbm);
-  best = consider(a->detail, dbm, ident,
+  best = consider(a->detail, dbm, NULL,
                   ncc_plain(a->detail, dbm, MARGIN, NULL, NULL), best);
   if (best >= EARLY_ACCEPT || best >= enough)
     return best;
@@ -674,7 +759,8 @@ double imgverify_score_prep(const struct imgverify_prep *a,
   mir = ncc_plain(a->smooth, sbm, 0, NULL, NULL) >
         ncc_plain(a->smooth, b->smooth, 0, NULL, NULL);
   db = mir ? dbm : b->detail;
-  pyr_build(a->smooth, mir ? sbm : b->smooth, &py);
+  sb = mir ? sbm : b->smooth;
+  pyr_build(a->smooth, sb, &py);
   /* From the identity, and from b a central crop of a or a of b: a
    * start near the answer converges where the identity may not.  Each
    * start is aligned on the coarse level; only the best of them, by the
@@ -696,8 +782,10 @@ double imgverify_score_prep(const struct imgverify_prep *a,
     k = c[2] > c[k] ? 2 : k;
     if (c[k] < COARSE_MIN)
       return best;
-    if (py.nl > 1)
+    if (py.nl > 1) {
+      pyr_full(sb, &py);
       align_levels(&py, 0, 0, p[k]);
+    }
     best = consider(a->detail, db, p[k], ncc_warped(a->detail, db, p[k]),
                     best);
   }

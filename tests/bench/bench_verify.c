@@ -18,11 +18,17 @@
  *              for every pair): each picture against the next 64,
  *              against
  *   prepared   those pairs with each thumbnail prepared once
- *              (imgverify_prepare() n times, imgverify_score_prep()).
+ *              (imgverify_prepare() n times, imgverify_score_prep()),
+ *              against
+ *   reference  the same prepared pairs scored by the scalar scorer the
+ *              alignment had before it was vectorised
+ *              (tests/unit/imgverify_ref.c); every score must be the
+ *              same to the bit (exit status 1 otherwise).
  * Also prints how many groups the check let through (0 expected).
  */
 #include "imgfeat.h"
 #include "imgverify.h"
+#include "../unit/imgverify_ref.h"
 #include "neardup.h"
 
 #include "../gen/paint.h"
@@ -92,6 +98,43 @@ static double group(struct neardup_input *in, double verify, size_t *ng)
   return t;
 }
 
+/* Picture i painted into px, its vectors into row i of x and sub, its
+ * thumbnail into th; 0 or a negative errno. */
+static int picture(uint8_t *px, size_t i, float *x, float *sub,
+                   uint8_t *th)
+{
+  static struct imgfeat f;
+  struct image im = { W, H, 3, px };
+  int box[4], r;
+
+  scene(px, i);
+  if ((r = imgfeat_compute(&im, &f)) < 0 ||
+      (r = imgfeat_content(&im, box)) < 0 ||
+      (r = imgverify_thumb(&im, box[0], box[1], box[2], box[3],
+                           th + i * IMGVERIFY_BYTES)) < 0)
+    return r;
+  memcpy(x + i * IMGFEAT_DIM, f.v, sizeof(f.v));
+  memcpy(sub + i * IMGFEAT_NSUB * IMGFEAT_DIM, f.sub, sizeof(f.sub));
+  return 0;
+}
+
+/* The pairs of the prepared loop through the reference scorer: its CPU
+ * time, and into *differ how many scores differ from sc (the library's,
+ * pair i, k at sc[i * NEXT + k - 1]). */
+static double ref_pairs(const struct imgverify_prep *prep, size_t n,
+                        const double *sc, size_t *differ)
+{
+  double t = cpu();
+
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 1; k <= NEXT; k++) {
+      double r = imgverify_ref_score_prep(&prep[i], &prep[(i + k) % n],
+                                          IMGVERIFY_ACCEPT_DEFAULT);
+      *differ += memcmp(&r, &sc[i * NEXT + k - 1], sizeof(r)) != 0;
+    }
+  return cpu() - t;
+}
+
 int main(int argc, char **argv)
 {
   size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 3000, ng_off, ng_on;
@@ -101,30 +144,24 @@ int main(int argc, char **argv)
   uint8_t *th = malloc(n * IMGVERIFY_BYTES), *ok = malloc(n);
   uint64_t *ids = malloc(n * sizeof(*ids));
   struct imgverify_prep *prep = malloc(n * sizeof(*prep));
-  static struct imgfeat f;
+  double *sc = malloc(n * NEXT * sizeof(*sc));
   struct neardup_input in = { .x = x, .n = n, .d = IMGFEAT_DIM, .ids = ids,
                               .sub = sub, .nsub = IMGFEAT_NSUB,
                               .mean = imgfeat_origin, .thumbs = th,
                               .thumb_ok = ok };
-  double t_off, t_on, t_pair, t_prep;
-  size_t kept = 0;
+  double t_off, t_on, t_pair, t_prep, t_ref;
+  size_t kept = 0, differ = 0;
 
-  if (n < NEXT + 2 || !px || !x || !sub || !th || !ok || !ids || !prep) {
+  if (n < NEXT + 2 || !px || !x || !sub || !th || !ok || !ids || !prep ||
+      !sc) {
     fprintf(stderr, "usage: bench_verify [N >= %d]\n", NEXT + 2);
     return 2;
   }
   for (size_t i = 0; i < n; i++) {
-    struct image im = { W, H, 3, px };
-    int box[4];
-    scene(px, i);
-    if (imgfeat_compute(&im, &f) < 0 || imgfeat_content(&im, box) < 0 ||
-        imgverify_thumb(&im, box[0], box[1], box[2], box[3],
-                        th + i * IMGVERIFY_BYTES) < 0) {
+    if (picture(px, i, x, sub, th) < 0) {
       fprintf(stderr, "bench_verify: features failed\n");
       return 1;
     }
-    memcpy(x + i * IMGFEAT_DIM, f.v, sizeof(f.v));
-    memcpy(sub + i * IMGFEAT_NSUB * IMGFEAT_DIM, f.sub, sizeof(f.sub));
     ok[i] = 1;
     ids[i] = i + 1;
   }
@@ -143,11 +180,13 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < n; i++)
     imgverify_prepare(th + i * IMGVERIFY_BYTES, &prep[i]);
   for (size_t i = 0; i < n; i++)
-    for (size_t k = 1; k <= NEXT; k++)
-      kept -= imgverify_score_prep(&prep[i], &prep[(i + k) % n],
-                                   IMGVERIFY_ACCEPT_DEFAULT) >=
-              IMGVERIFY_ACCEPT_DEFAULT;
+    for (size_t k = 1; k <= NEXT; k++) {
+      sc[i * NEXT + k - 1] = imgverify_score_prep(
+          &prep[i], &prep[(i + k) % n], IMGVERIFY_ACCEPT_DEFAULT);
+      kept -= sc[i * NEXT + k - 1] >= IMGVERIFY_ACCEPT_DEFAULT;
+    }
   t_prep = cpu() - t_prep;
+  t_ref = ref_pairs(prep, n, sc, &differ);
 
   printf("%zu pictures of one layout, each with its own detail: groups "
          "without the check %zu, with it %zu\n", n, ng_off, ng_on);
@@ -156,6 +195,9 @@ int main(int argc, char **argv)
   printf("%zu pairs (each against the next %d): prepared per pair %.2f s, "
          "once per picture %.2f s: %.2fx%s\n", n * NEXT, NEXT, t_pair,
          t_prep, t_pair / t_prep, kept ? " (VERDICTS DIFFER)" : "");
+  printf("the same prepared pairs, scalar reference scorer: %.2f s: "
+         "%.2fx; scores differing from it: %zu%s\n", t_ref, t_ref / t_prep,
+         differ, differ ? " (SCORES DIFFER)" : "");
   free(px);
   free(x);
   free(sub);
@@ -163,5 +205,6 @@ int main(int argc, char **argv)
   free(ok);
   free(ids);
   free(prep);
-  return kept ? 1 : 0;
+  free(sc);
+  return kept || differ ? 1 : 0;
 }

@@ -44,6 +44,7 @@
 #include "testlib.h"
 #include "imgfeat.h"
 #include "imgverify.h"
+#include "../unit/imgverify_ref.h"
 #include "jpegcodec.h"
 #include "knn.h"
 #include "neardup.h"
@@ -407,6 +408,46 @@ TEST(distance_table)
       printf(" %-6.3f", (double)hit[e] / n_orig);
     printf("  %11zu  %.2e\n", fp, fp / negpairs);
   }
+  free(p);
+}
+
+/* The pair check against the reference computation
+ * (tests/unit/imgverify_ref.c: the scorer before its alignment was
+ * vectorised): every pair of the corpus within 0.20 (the grouping
+ * checks those within the default threshold, 0.09; the wider radius
+ * adds some 11,000 pairs of different pictures), scored as the grouping
+ * scores them (smaller id first, stopping at the default level).  Every
+ * score must equal the reference's bit for bit, so no decision changes;
+ * the pairs hold copies that pass at the identity and after an
+ * alignment, and different pictures that fail at each step. */
+TEST(verify_equals_reference)
+{
+  size_t n = n_orig * PER, np, pass = 0, differ = 0, same_pic = 0;
+  struct spair *p = pairs_within(n, 0.20, &np);
+  struct imgverify_prep *prep = malloc(n * sizeof(*prep)), ref;
+
+  for (size_t i = 0; i < n; i++) {
+    imgverify_prepare(TH + i * IMGVERIFY_BYTES, &prep[i]);
+    imgverify_ref_prepare(TH + i * IMGVERIFY_BYTES, &ref);
+    differ += memcmp(&ref, &prep[i], sizeof(ref)) != 0;
+  }
+  CHECK_INT_EQ(differ, 0);
+  for (size_t e = 0; e < np; e++) {
+    const struct imgverify_prep *a = &prep[p[e].a], *b = &prep[p[e].b];
+    double f = imgverify_score_prep(a, b, IMGVERIFY_ACCEPT_DEFAULT);
+    double r = imgverify_ref_score_prep(a, b, IMGVERIFY_ACCEPT_DEFAULT);
+    if (memcmp(&f, &r, sizeof(f)) != 0 && differ++ < 5)
+      printf("# images %u %u: %.17g, reference %.17g\n", p[e].a, p[e].b, f,
+             r);
+    pass += r >= IMGVERIFY_ACCEPT_DEFAULT;
+    same_pic += p[e].a / PER == p[e].b / PER;
+  }
+  printf("# %zu pairs within 0.20 (%zu of one picture), %zu pass "
+         "the check; %zu scores differ from the reference\n", np, same_pic,
+         pass, differ);
+  CHECK_INT_EQ(differ, 0);
+  CHECK(pass > 0 && pass < np);
+  free(prep);
   free(p);
 }
 
@@ -900,6 +941,22 @@ TEST(ui_screens_apart)
   CHECK_INT_EQ(fp[1], 0);
   CHECK_INT_EQ(kept[1], UI_N * UI_COPIES);
   CHECK(fp[0] >= (size_t)UI_N);
+  /* Every ordered pair of these screenshots (most fail only on the
+   * quadrant rule) scores as the reference scorer does, to the bit
+   * (verify_equals_reference below). */
+  {
+    static struct imgverify_prep pr[NR];
+    size_t differ = 0;
+    for (size_t a = 0; a < NR; a++)
+      imgverify_prepare(th + a * IMGVERIFY_BYTES, &pr[a]);
+    for (size_t a = 0; a < NR; a++)
+      for (size_t b = 0; b < NR; b++) {
+        double f = imgverify_score_prep(&pr[a], &pr[b], 2);
+        double r = imgverify_ref_score_prep(&pr[a], &pr[b], 2);
+        differ += memcmp(&f, &r, sizeof(f)) != 0;
+      }
+    CHECK_INT_EQ(differ, 0);
+  }
 }
 
 int main(int argc, char **argv)
@@ -908,7 +965,8 @@ int main(int argc, char **argv)
                                           T(groups_at_default),
                                           T(stable_when_unrelated_added),
                                           T(verify_same_layout_import),
-                                          T(ui_screens_apart) };
+                                          T(ui_screens_apart),
+                                          T(verify_equals_reference) };
 
   if (argc > 1)
     n_orig = strtoul(argv[1], NULL, 10);

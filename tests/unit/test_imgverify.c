@@ -1,10 +1,13 @@
 /* test_imgverify.c - the verification thumbnail and score (imgverify.h):
  * bad arguments, flat pictures, the content box, and the score of edited
  * copies (kept) against different scenes of one layout (rejected), on
- * generated pictures; the neardup.c stage that drops pairs on it. */
+ * generated pictures; the neardup.c stage that drops pairs on it; and the
+ * score against the reference computation (imgverify_ref.c), which it
+ * must equal bit for bit. */
 #include "testlib.h"
 #include "imgfeat.h"
 #include "imgverify.h"
+#include "imgverify_ref.h"
 #include "neardup.h"
 
 #include "../gen/paint.h"
@@ -280,6 +283,121 @@ TEST(thumb_odd_shapes)
       }
 }
 
+/* The thumbnails of the reference comparison: for each of 6 layouts, 6
+ * scenes of that layout (pairs that fail after a full alignment) and 9
+ * edited copies of its first scene (pairs that pass, some only after
+ * the alignment: rotations, crops, a mirror), and 4 synthetic patterns
+ * (stripes, noise, a ramp, a flat picture). */
+#define REF_LAYOUTS 6
+#define REF_PER 15
+#define REF_N (REF_LAYOUTS * REF_PER + 4)
+
+static void ref_edit(const struct image *im, int e, struct image *ed)
+{
+  static const uint8_t black[3] = { 0, 0, 0 }, white[3] = { 255, 255, 255 };
+
+  memset(ed, 0, sizeof(*ed));
+  if (e == 0)
+    CHECK_INT_EQ(edit_rotate(im, 3.0, 0, black, ed), 0);
+  else if (e == 1)
+    CHECK_INT_EQ(edit_rotate(im, -1.5, 1, white, ed), 0);
+  else if (e == 2)
+    CHECK_INT_EQ(edit_crop(im, W / 10, H / 10, W - W / 10, H - H / 10, ed),
+                 0);
+  else if (e == 3)
+    CHECK_INT_EQ(edit_crop(im, 0, H / 12, W - W / 10, H - H / 12, ed), 0);
+  else if (e == 4)
+    CHECK_INT_EQ(edit_pad(im, 0.1, 1, 1, black, ed), 0);
+  else {
+    CHECK_INT_EQ(edit_crop(im, 0, 0, W, H, ed), 0);
+    if (e == 5)
+      edit_gamma(ed, 0.8);
+    else if (e == 6)
+      edit_text(ed, 8, 2, 3);
+    else if (e == 7)
+      edit_gray(ed);
+    else
+      for (int y = 0; y < H; y++)       /* mirrored */
+        for (int x = 0; x < W / 2; x++)
+          for (int k = 0; k < 3; k++) {
+            uint8_t *p = ed->px + ((size_t)y * W + x) * 3 + k;
+            uint8_t *q = ed->px + ((size_t)y * W + W - 1 - x) * 3 + k;
+            uint8_t t = *p;
+            *p = *q;
+            *q = t;
+          }
+  }
+}
+
+static void ref_thumbs(uint8_t (*t)[IMGVERIFY_BYTES])
+{
+  size_t i = 0;
+
+  for (uint64_t l = 0; l < REF_LAYOUTS; l++) {
+    struct image im, ed;
+    for (uint64_t sc = 0; sc < REF_PER - 9; sc++) {
+      scene(&im, 20 + l, 100 + l * 10 + sc);
+      thumb(&im, t[i++]);
+      if (sc > 0)
+        image_free(&im);
+      else
+        ed = im;
+    }
+    for (int e = 0; e < 9; e++) {
+      ref_edit(&ed, e, &im);
+      thumb(&im, t[i++]);
+      image_free(&im);
+    }
+    image_free(&ed);
+  }
+  for (int k = 0; k < 4; k++, i++)
+    for (int p = 0; p < IMGVERIFY_BYTES; p++) {
+      int x = p % IMGVERIFY_SIDE, y = p / IMGVERIFY_SIDE;
+      t[i][p] = (uint8_t)(k == 0 ? (x / 3 % 2) * 200 + y
+                          : k == 1 ? (int)((p * 2654435761u) >> 24)
+                          : k == 2 ? x * 8 : 77);
+    }
+}
+
+/* Every ordered pair of the thumbnails above, at the default level, with
+ * no early stop and at 0.5: the score equals the reference's bit for bit
+ * (so the decision is the same); the pairs cover passes at the identity
+ * and after an alignment, and failures at every step. */
+TEST(score_equals_reference)
+{
+  static uint8_t t[REF_N][IMGVERIFY_BYTES];
+  static struct imgverify_prep pf[REF_N], pr[REF_N];
+  static const double enough[3] = { IMGVERIFY_ACCEPT_DEFAULT, 2, 0.5 };
+  size_t pass = 0, fail = 0, differ = 0;
+
+  ref_thumbs(t);
+  for (int i = 0; i < REF_N; i++) {
+    imgverify_prepare(t[i], &pf[i]);
+    imgverify_ref_prepare(t[i], &pr[i]);
+    CHECK(memcmp(&pf[i].detail, &pr[i].detail, sizeof(pf[i].detail)) == 0);
+    CHECK(memcmp(&pf[i].smooth, &pr[i].smooth, sizeof(pf[i].smooth)) == 0);
+    CHECK(pf[i].energy == pr[i].energy);
+  }
+  for (int i = 0; i < REF_N; i++)
+    for (int j = 0; j < REF_N; j++)
+      for (int e = 0; e < 3; e++) {
+        double f = imgverify_score_prep(&pf[i], &pf[j], enough[e]);
+        double r = imgverify_ref_score_prep(&pr[i], &pr[j], enough[e]);
+        if (memcmp(&f, &r, sizeof(f)) != 0) {
+          if (differ++ < 5)
+            printf("# pair %d %d at %.1f: %.17g, reference %.17g\n", i, j,
+                   enough[e], f, r);
+        }
+        if (e == 0)
+          r >= IMGVERIFY_ACCEPT_DEFAULT ? pass++ : fail++;
+      }
+  printf("# %zu pairs pass, %zu fail, %zu scores differ\n", pass, fail,
+         differ);
+  CHECK_INT_EQ(differ, 0);
+  CHECK(pass >= REF_LAYOUTS * 100 && fail >= REF_N * REF_N / 2);
+}
+
 TEST_MAIN(T(thumb_bad_and_flat), T(thumb_content_box),
           T(score_copies_and_layouts), T(score_mirror),
-          T(neardup_drops_unverified_pairs), T(thumb_odd_shapes))
+          T(neardup_drops_unverified_pairs), T(thumb_odd_shapes),
+          T(score_equals_reference))
