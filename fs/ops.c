@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -42,7 +41,11 @@
  * ones, without a larger share of the CPU.  Reset on fork: the threads a
  * request starts (compute helpers, libfuse's next worker) keep the
  * default slice until they serve requests themselves.  Earlier kernels
- * ignore the field; a refusal (seccomp) leaves the thread as it was. */
+ * ignore the field; a refusal (seccomp) leaves the thread as it was.
+ * The thread keeps its policy and nice value: a daemon an administrator
+ * started as SCHED_IDLE or real-time is left as it is (setting the slice
+ * means naming a policy, and SCHED_OTHER would lift an idle or batch
+ * daemon's request threads, or demote real-time ones). */
 #define REQUEST_SLICE_NS (100 * 1000)  /* the shortest the kernel takes */
 
 static void request_thread_init(void)
@@ -56,20 +59,24 @@ static void request_thread_init(void)
     uint64_t runtime, deadline, period;
   } a;
   pid_t tid;
+  int saved = errno;
 
   if (done)
     return;
   done = true;
   memset(&a, 0, sizeof(a));
-  a.size = sizeof(a);
-  a.policy = 0;                /* SCHED_OTHER */
-  a.flags = 1;                 /* SCHED_FLAG_RESET_ON_FORK */
-  a.runtime = REQUEST_SLICE_NS;
   tid = (pid_t)syscall(SYS_gettid);
-  errno = 0;
-  a.nice = getpriority(PRIO_PROCESS, (id_t)tid);  /* kept as it is */
-  if (errno == 0)
+  /* policy and nice as they are; the slice only for the fair policies
+   * (0 SCHED_OTHER, 3 SCHED_BATCH) */
+  if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) == 0 &&
+      (a.policy == 0 || a.policy == 3)) {
+    a.size = sizeof(a);
+    a.flags = 1;               /* SCHED_FLAG_RESET_ON_FORK */
+    a.runtime = REQUEST_SLICE_NS;
+    a.deadline = a.period = 0;
     syscall(SYS_sched_setattr, tid, &a, 0);
+  }
+  errno = saved;
 }
 
 /* The mount's context; first tunes the thread that serves the request. */

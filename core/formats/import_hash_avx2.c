@@ -7,8 +7,16 @@
  * point is involved: the hash is integer arithmetic, and equal to the
  * library's by definition of XXH3 (the unit test checks it). */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#pragma GCC target("avx2")
 #include <immintrin.h>
+/* Every function from here on is built for AVX2, libxxhash's inline ones
+ * included.  Clang (the fuzzing build) ignores GCC's pragma and has its
+ * own. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), \
+                             apply_to = function)
+#else
+#pragma GCC target("avx2")
+#endif
 #define XXH_INLINE_ALL
 #define XXH_VECTOR 2   /* XXH_AVX2 */
 #include <xxhash.h>
@@ -39,6 +47,9 @@ void import_hash_avx2_end(void *state, uint8_t out[16])
   XXH128_canonicalFromHash((XXH128_canonical_t *)out,
                            XXH3_128bits_digest(state));
 }
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #else
 /* Not x86: never called (import_hash_avx2() is false), defined so that
  * the module links the same everywhere. */

@@ -692,33 +692,40 @@ static int tiff_ifd(struct tiff_src *t, bool le, uint8_t **ret_ifd,
 
 /* The Orientation of a TIFF file's first directory (count entries at
  * ifd), as Pillow's EXIF reader walks that directory again: the rules of
- * jpeg_tiff_orientation(), with values read from the file. */
+ * jpeg_tiff_orientation(), with values read from the file.  A later
+ * Orientation entry replaces an earlier one, so only the last one before
+ * the walk stops is read: one read at most, however many entries a
+ * (hostile) directory repeats (each would be a request to a bucket). */
 static uint8_t tiff_orientation(const struct tiff_src *t, const uint8_t *ifd,
                                 uint16_t count, bool le)
 {
-  uint8_t o = 1;
+  const uint8_t *last = NULL;
+  uint16_t type;
+  size_t unit;
+  uint8_t v[8];
 
   for (uint16_t i = 0; i < count; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
-    uint16_t type = rd16(e + 2, le);
-    size_t unit = jpeg_exif_type_size(type);
-    uint64_t size = (uint64_t)rd32(e + 4, le) * unit, off;
-    uint8_t v[8];
+    uint64_t size = (uint64_t)rd32(e + 4, le) *
+                    jpeg_exif_type_size(rd16(e + 2, le)), off;
 
     if (size == 0)
       continue;
     off = rd32(e + 8, le);
     if (size > 4 && (off > t->s->size || size > t->s->size - off))
       break;   /* values past the end of the file: Pillow stops here */
-    if (rd16(e, le) != 274)
-      continue;
-    if (size <= 4)
-      memcpy(v, e + 8, unit);
-    else if (tiff_get(t, off, v, unit) < 0)
-      break;
-    o = jpeg_exif_orientation_value(type, v, le);
+    if (rd16(e, le) == 274)
+      last = e;
   }
-  return o;
+  if (!last)
+    return 1;
+  type = rd16(last + 2, le);
+  unit = jpeg_exif_type_size(type);
+  if ((uint64_t)rd32(last + 4, le) * unit <= 4)
+    memcpy(v, last + 8, unit);
+  else if (tiff_get(t, rd32(last + 8, le), v, unit) < 0)
+    return 1;
+  return jpeg_exif_orientation_value(type, v, le);
 }
 
 static int tiff_read(const struct img_src *s, struct img_info *in,

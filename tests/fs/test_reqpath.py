@@ -17,7 +17,8 @@ that answer them.  Counted from the daemon's -d log, per file (by node id):
 - the threads that served requests run with the kernel's shortest slice
   (100 us), at the daemon's own nice value, and pass the default slice to
   threads they start (reset on fork); the warm thread (nice 19) keeps the
-  default slice;
+  default slice; a daemon started as SCHED_BATCH keeps every thread
+  batch (the slice does not change a thread's policy);
 - libfuse's loop keeps its threads: none of the threads that served the
   first passes has ended after more passes by two readers at once.
 """
@@ -218,6 +219,32 @@ def body(ck, w):
             eq(gone, set(), "threads of %s ended after the passes" % m.mnt)
     ck.run("the loop keeps its threads across passes by two readers",
            t_threads_kept)
+
+    def t_batch_daemon_kept():
+        # SCHED_BATCH, not SCHED_IDLE: the same question (does the slice
+        # change the policy?) without starving the daemon on a busy
+        # machine.
+        def as_batch():
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        batch = Mount(store, w.sub("batch"), preexec=as_batch).start()
+        try:
+            for p in jpegs_under(os.path.join(batch.mnt, "export",
+                                              "imagenet")):
+                py_read(p)
+            pol = {}
+            for tid in threads(batch.proc.pid):
+                try:
+                    pol[tid] = (os.sched_getscheduler(tid) &
+                                ~os.SCHED_RESET_ON_FORK)
+                except ProcessLookupError:
+                    continue
+            if not pol or set(pol.values()) != {os.SCHED_BATCH}:
+                raise AssertionError("threads of a SCHED_BATCH daemon after "
+                                     "serving reads: %r" % pol)
+        finally:
+            batch.umount()
+    ck.run("a daemon started as SCHED_BATCH keeps every thread batch",
+           t_batch_daemon_kept)
 
     def t_umount():
         ro.umount()
