@@ -111,6 +111,10 @@ struct gen_cache {
   uint64_t mem_max, disk_max;
   uint64_t hits, misses, evicted, spilled;
   struct spill_file *sf;
+  bool no_spill;                     /* the store's filesystem cannot punch
+                                        holes: spilling would never give
+                                        the disk back, so entries stay in
+                                        memory or are evicted */
   const char *dir;
 };
 
@@ -376,6 +380,8 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
   VTREE_ASSERT_HELD(&gc->mu);
   assert(g->refs == 1);  /* the cache's only: no reader sees it move */
   if (!sf) {
+    if (gc->no_spill)
+      return false;
     sf = calloc(1, sizeof(*sf));
     if (!sf)
       return false;
@@ -384,9 +390,22 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
       free(sf);
       return false;
     }
-    struct stat st;
-    sf->block = fstat(sf->fd, &st) == 0 && st.st_blksize > 0
-                  ? (uint64_t)st.st_blksize : 4096;
+    /* The allocation unit (f_frsize), not st_blksize: that is the
+     * preferred I/O size, 128 KiB on some filesystems, and would charge
+     * each small crop that much.  Clamped to a sane range. */
+    struct statvfs sv;
+    uint64_t blk = fstatvfs(sf->fd, &sv) == 0 && sv.f_frsize > 0
+                     ? (uint64_t)sv.f_frsize : 4096;
+    sf->block = blk < 512 ? 512 : blk > 65536 ? 65536 : blk;
+    /* Eviction gives space back by punching holes; without them the file
+     * would only grow while the accounting says it shrank. */
+    if (fallocate(sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                  (off_t)sf->block) != 0) {
+      close(sf->fd);
+      free(sf);
+      gc->no_spill = true;
+      return false;
+    }
     sf->refs = 1;  /* the cache's */
     gc->sf = sf;
   }
