@@ -742,17 +742,30 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
   if ((r = tiff_ifd(t, le, &ifd, &count, reason)) < 0)
     return r;
   in->orientation = tiff_orientation(t, ifd, count, le);
-  for (uint16_t i = 0; i < count && r == 0; i++) {
+  /* A repeated tag's last entry counts; only that one's value is read, so
+   * a (hostile) directory of thousands of repeats costs one read per tag,
+   * not one each (from a bucket, every read is a request). */
+  const uint8_t *ew = NULL, *eh = NULL, *eb = NULL, *es = NULL;
+  for (uint16_t i = 0; i < count; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
     switch (rd16(e, le)) {
-    case 256: r = tiff_value(t, e, le, 0, &in->width); have_w = true; break;
-    case 257: r = tiff_value(t, e, le, 0, &in->height); break;
-    case 258: r = tiff_value(t, e, le, 0, &bps); break;
-    case 277: r = tiff_value(t, e, le, 0, &spp); break;
+    case 256: ew = e; break;
+    case 257: eh = e; break;
+    case 258: eb = e; break;
+    case 277: es = e; break;
     case 273: case 324: offs = e; break;
     case 279: case 325: cnts = e; break;
     }
   }
+  have_w = ew != NULL;
+  if (ew)
+    r = tiff_value(t, ew, le, 0, &in->width);
+  if (r == 0 && eh)
+    r = tiff_value(t, eh, le, 0, &in->height);
+  if (r == 0 && eb)
+    r = tiff_value(t, eb, le, 0, &bps);
+  if (r == 0 && es)
+    r = tiff_value(t, es, le, 0, &spp);
   if (r == 0 && (!have_w || !offs || !cnts))
     r = -EBADMSG;
   if (r == 0) {

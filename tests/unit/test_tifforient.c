@@ -2,7 +2,8 @@
  * (core/image/imgfmt.h), built in memory: a later Orientation entry
  * replaces an earlier one, values of any numeric type count, and however
  * many Orientation entries a directory repeats, their values cost one
- * read at most (from a bucket, each read is a request).
+ * read at most (from a bucket, each read is a request); the same for a
+ * repeated ImageWidth, whose last entry counts.
  */
 #include "testlib.h"
 #include "imgfmt.h"
@@ -135,4 +136,49 @@ TEST(last_entry_counts_and_is_read_once)
   check(4000, six, 6);
 }
 
-TEST_MAIN(T(one_entry), T(last_entry_counts_and_is_read_once))
+/* A directory whose ImageWidth is repeated n times, the last one 16
+ * wide: each a LONG pair stored outside the entry (SPACING apart), or
+ * with inline a SHORT in the entry itself. */
+static void build_widths(int n, bool inline_short)
+{
+  uint8_t *e;
+
+  build(0, six, true);
+  memmove(F + 10 + 12 * (size_t)n, F + 10 + 12, 12 * 7 + 4);
+  w16(F + 8, (unsigned)(n + 7));
+  e = F + 10;
+  for (int k = 0; k < n; k++, e += 12) {
+    uint32_t off = (1u << 20) + (uint32_t)k * SPACING;
+    uint32_t w = k == n - 1 ? 16 : 1000 + (uint32_t)k;
+    w16(e, 256);
+    if (inline_short) {
+      w16(e + 2, 3);
+      w32(e + 4, 1);
+      w32(e + 8, w);
+    } else {
+      w16(e + 2, 4);
+      w32(e + 4, 2);
+      w32(e + 8, off);
+      w32(F + off, w);
+    }
+  }
+}
+
+TEST(repeated_width_last_counts_and_is_read_once)
+{
+  int base;
+
+  build_widths(4000, true);
+  CHECK_INT_EQ(header_orientation(), 1);   /* checks the width: 16 */
+  base = reads;
+  build_widths(4000, false);
+  CHECK_INT_EQ(header_orientation(), 1);
+  if (reads > base + 1) {
+    fprintf(stderr, "4000 ImageWidth entries: %d reads, %d without their "
+            "values\n", reads, base);
+    tl_failed = 1;
+  }
+}
+
+TEST_MAIN(T(one_entry), T(last_entry_counts_and_is_read_once),
+          T(repeated_width_last_counts_and_is_read_once))
