@@ -742,9 +742,11 @@ static int tiff_read(const struct img_src *s, struct img_info *in,
   if ((r = tiff_ifd(t, le, &ifd, &count, reason)) < 0)
     return r;
   in->orientation = tiff_orientation(t, ifd, count, le);
-  /* A repeated tag's last entry counts; only that one's value is read, so
-   * a (hostile) directory of thousands of repeats costs one read per tag,
-   * not one each (from a bucket, every read is a request). */
+  /* A repeated tag's last entry counts, as in Pillow (what CVAT shows);
+   * libtiff keeps the first, so such a file's decode disagrees and it is
+   * imported without features, with a note.  Only the last entry's value
+   * is read: a (hostile) directory of thousands of repeats costs one read
+   * per tag, not one each (from a bucket, every read is a request). */
   const uint8_t *ew = NULL, *eh = NULL, *eb = NULL, *es = NULL;
   for (uint16_t i = 0; i < count; i++) {
     const uint8_t *e = ifd + (size_t)i * 12;
