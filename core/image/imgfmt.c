@@ -341,8 +341,13 @@ static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
       if (r == 0)
         in->orientation = jpeg_tiff_orientation(buf + 4, len);
       free(buf);
+      if (r < 0 && r != -ENODATA) {
+        /* A disk or network error, not an unturned picture. */
+        *reason = "read error";
+        return r;
+      }
       if (r < 0)
-        break;
+        break;   /* cut inside the chunk: the end checks report it */
     }
     off += 12 + (uint64_t)len;
   }

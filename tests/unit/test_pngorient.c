@@ -156,11 +156,16 @@ struct counted {
   int reads;
 };
 
+/* Reads that touch [fail_lo, fail_hi) fail with EIO (a disk error). */
+static uint64_t fail_lo, fail_hi;
+
 static long cread(void *ud, uint64_t off, void *buf, size_t n)
 {
   struct counted *c = ud;
 
   c->reads++;
+  if (off < fail_hi && off + n > fail_lo)
+    return -EIO;
   if (off >= c->n)
     return 0;
   if (n > c->n - off)
@@ -342,6 +347,21 @@ TEST(damaged_or_odd_exif)
   CHECK_INT_EQ(orient(NULL), 1);
 }
 
+TEST(read_error_is_reported)
+{
+  /* A disk error inside an eXIf before the image data (past the bytes in
+   * hand) is the header's error, not an unturned picture. */
+  start();
+  exif_big(6, 8192, false);
+  fail_lo = 4096;
+  fail_hi = P.n;
+  idat(4, 8192);   /* the tail the header pass reads stays clear of it */
+  iend();
+  CHECK_INT_EQ(orient(NULL), -EIO);
+  fail_lo = fail_hi = 0;
+  CHECK_INT_EQ(orient(NULL), 6);
+}
+
 TEST(animated_png)
 {
   uint8_t actl[8] = { 0, 0, 0, 2, 0, 0, 0, 0 };
@@ -364,5 +384,6 @@ TEST(animated_png)
 }
 
 TEST_MAIN(T(exif_after_image_data), T(large_exif_after_image_data),
+          T(read_error_is_reported),
           T(last_exif_counts),
           T(damaged_or_odd_exif), T(animated_png))
