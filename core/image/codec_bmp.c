@@ -31,7 +31,8 @@ static uint8_t field(uint32_t v, uint32_t mask)
     mask >>= 1;
     bits++;
   }
-  v = (v >> shift) & ((1u << bits) - 1);
+  /* A mask of all 32 bits: 1u << 32 would be undefined. */
+  v = (v >> shift) & (bits == 32 ? UINT32_MAX : (1u << bits) - 1);
   if (bits >= 8)
     return (uint8_t)(v >> (bits - 8));
   return (uint8_t)(v * 255 / ((1u << bits) - 1));
