@@ -58,6 +58,30 @@ static int tl_failed;      /* current test failed */
 static int tl_total_failed;
 static int tl_count;
 
+/* A whole file, malloc'd (owned by the caller; one spare byte, so a
+ * 0-byte file is not NULL) with its size in *n.  A file that cannot be
+ * read fails the current test and gives NULL. */
+static inline uint8_t *tl_slurp(const char *path, size_t *n)
+{
+  FILE *f = fopen(path, "rb");
+  struct stat st;
+  uint8_t *p = NULL;
+
+  *n = 0;
+  if (f && fstat(fileno(f), &st) == 0 && (p = malloc((size_t)st.st_size + 1)) &&
+      fread(p, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
+    *n = (size_t)st.st_size;
+  } else {
+    fprintf(stderr, "%s: cannot read\n", path);
+    tl_failed = 1;
+    free(p);
+    p = NULL;
+  }
+  if (f)
+    fclose(f);
+  return p;
+}
+
 #define CHECK(cond)                                                        \
   do {                                                                     \
     if (!(cond)) {                                                         \

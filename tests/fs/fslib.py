@@ -177,6 +177,36 @@ def read(p):
         return f.read()
 
 
+def jpeg_size(b):
+    """(width, height) from a JPEG's frame header."""
+    i = 2
+    while i + 9 < len(b):
+        if b[i] != 0xFF:
+            raise AssertionError("not a JPEG marker at %d" % i)
+        m = b[i + 1]
+        ln = int.from_bytes(b[i + 2:i + 4], "big")
+        if m in (0xC0, 0xC1, 0xC2):
+            return (int.from_bytes(b[i + 7:i + 9], "big"),
+                    int.from_bytes(b[i + 5:i + 7], "big"))
+        i += 2 + ln
+    raise AssertionError("no frame header")
+
+
+def cache_status(mnt):
+    """The generated-content cache lines of a mount's status, as numbers:
+    files, mem, mem_max, disk, disk_max, hits, misses, evicted."""
+    text = read(os.path.join(mnt, "status")).decode()
+    m = re.search(r"generated content cache: (\d+) files, (\d+) of (\d+) "
+                  r"bytes in memory, (\d+) of (\d+) bytes on disk", text)
+    n = re.search(r"generated content reads: (\d+) hits, (\d+) misses, "
+                  r"(\d+) evicted", text)
+    if not m or not n:
+        raise AssertionError("status has no cache lines:\n" + text)
+    keys = ("files", "mem", "mem_max", "disk", "disk_max", "hits", "misses",
+            "evicted")
+    return dict(zip(keys, (int(x) for x in m.groups() + n.groups())))
+
+
 def write(p, text):
     """Writes text to p in one open/write/close, as `echo ... >` does."""
     with open(p, "w") as f:

@@ -30,15 +30,13 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
   status 2, one line, and no mount."""
 import os
 import shutil
-import re
-import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (CURATEFS, FUSE_REQ, Mount, coco_store, edit_boxes, eq,  # noqa
-                   jpegs_under, log_settled, read, run_suite, warm_pass,
+from fslib import (CURATEFS, FUSE_REQ, Mount, cache_status, coco_store,  # noqa
+                   edit_boxes, eq, jpeg_size, jpegs_under, log_settled, read, run_suite, warm_pass,
                    write_coco_boxes)
 
 W, H = 320, 240
@@ -56,19 +54,6 @@ def boxes(i):
     return b
 
 
-def jpeg_size(b):
-    """(width, height) from a JPEG's frame header."""
-    i = 2
-    while i + 9 < len(b):
-        if b[i] != 0xFF:
-            raise AssertionError("not a JPEG marker at %d" % i)
-        m = b[i + 1]
-        ln = struct.unpack(">H", b[i + 2:i + 4])[0]
-        if m in (0xC0, 0xC1, 0xC2):
-            h, w = struct.unpack(">HH", b[i + 5:i + 9])
-            return w, h
-        i += 2 + ln
-    raise AssertionError("no frame header")
 
 
 def whole_jpeg(b, what):
@@ -103,21 +88,8 @@ def requests_by_node(m, since):
     return [(op, int(n)) for op, n in FUSE_REQ.findall(m.logtext()[since:])]
 
 
-def cache_status(mnt):
-    text = read(os.path.join(mnt, "status")).decode()
-    m = re.search(r"generated content cache: (\d+) files, (\d+) of (\d+) "
-                  r"bytes in memory, (\d+) of (\d+) bytes on disk", text)
-    if not m:
-        raise AssertionError("status has no cache line:\n" + text)
-    return [int(x) for x in m.groups()]
 
 
-def misses(mnt):
-    text = read(os.path.join(mnt, "status")).decode()
-    m = re.search(r"generated content reads: \d+ hits, (\d+) misses", text)
-    if not m:
-        raise AssertionError("status has no cache reads line:\n" + text)
-    return int(m.group(1))
 
 
 def settle(mnt):
@@ -265,12 +237,12 @@ def body(ck, w):
         edit_boxes(mnt, stem1, move)
         time.sleep(1.5)   # the warm thread waits for a second of quiet
         settle(mnt)
-        m0 = misses(mnt)
+        m0 = cache_status(mnt)["misses"]
         new = read(crop)
         read(os.path.join(dupes_dir, names[2]))
         if new == before:
             raise AssertionError("the crop did not change")
-        eq(misses(mnt), m0, "generations at the first open after the "
+        eq(cache_status(mnt)["misses"], m0, "generations at the first open after the "
            "change settled")
     ck.run("after a change settles, its crops and drawn image are made "
            "ahead", t_ahead_after_change)
@@ -298,21 +270,23 @@ def body(ck, w):
             read(p)
         # More than the memory tier's 256 KiB: the plots too, which
         # share the cache (made once: their second pass makes nothing).
-        m0 = misses(mnt)   # (the listing's sizes make them)
+        m0 = cache_status(mnt)["misses"]   # (the listing's sizes make them)
         plots = [os.path.join(d, f) for d, _, fs_ in
                  os.walk(os.path.join(mnt, "plots")) for f in fs_]
         if len(plots) < 3:
             raise AssertionError("plots: %r" % plots)
         for p in plots:
             read(p)
-        m1 = misses(mnt)
+        m1 = cache_status(mnt)["misses"]
         if m1 - m0 < len(plots):
             raise AssertionError("%d generations counted for %d plots" %
                                  (m1 - m0, len(plots)))
         for p in plots:
             read(p)
-        eq(misses(mnt), m1, "generations for the plots read again")
-        nfiles, mem, mem_max, disk, disk_max = cache_status(mnt)
+        eq(cache_status(mnt)["misses"], m1, "generations for the plots read again")
+        nfiles, mem, mem_max, disk, disk_max = (
+            cache_status(mnt)[k] for k in ("files", "mem", "mem_max", "disk",
+                                           "disk_max"))
         eq(mem_max + disk_max, 1 << 20, "bound of -o cache_size=1M")
         if disk == 0:
             raise AssertionError("nothing on disk with %d files, %d bytes "
@@ -339,9 +313,10 @@ def body(ck, w):
     def t_option():
         m2 = Mount(store, mnt, ["-o", "cache_size=2G"]).start()
         st = cache_status(mnt)
-        eq(st[2] + st[4], 2 << 30, "memory + disk bound of cache_size=2G")
-        if st[2] > (2 << 30) // 4 or st[2] > 4 << 20:
-            raise AssertionError("memory bound %d" % st[2])
+        eq(st["mem_max"] + st["disk_max"], 2 << 30,
+           "memory + disk bound of cache_size=2G")
+        if st["mem_max"] > (2 << 30) // 4 or st["mem_max"] > 4 << 20:
+            raise AssertionError("memory bound %d" % st["mem_max"])
         m2.umount()
         for bad in ("512K", "1023K", "-1", "0", "abc", "1T", "2MB",
                     "99999999999999999999G", ""):
@@ -378,7 +353,7 @@ def body(ck, w):
         def t_disk_default():
             sv = os.statvfs(sstore)
             want = sv.f_bavail * sv.f_frsize // 8
-            got = cache_status(mnt)[4]
+            got = cache_status(mnt)["disk_max"]
             if abs(got - want) > want // 50:
                 raise AssertionError("disk bound %d on a 1 GiB store "
                                      "filesystem, an eighth of its free "

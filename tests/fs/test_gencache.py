@@ -14,47 +14,20 @@ import json
 import os
 import random
 import re
-import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import Mount, curate, edit_boxes, eq, read, run_suite, write  # noqa
-from fslib import coco_store  # noqa
+from fslib import cache_status, coco_store, jpeg_size  # noqa
 
 W, H = 320, 240
 MIB = 1 << 20
 
 
-def jpeg_size(b):
-    """(width, height) from a JPEG's frame header."""
-    i = 2
-    while i + 9 < len(b):
-        if b[i] != 0xFF:
-            raise AssertionError("not a JPEG marker at %d" % i)
-        m = b[i + 1]
-        ln = struct.unpack(">H", b[i + 2:i + 4])[0]
-        if m in (0xC0, 0xC1, 0xC2):
-            h, w = struct.unpack(">HH", b[i + 5:i + 9])
-            return w, h
-        i += 2 + ln
-    raise AssertionError("no frame header")
 
 
-def cache_status(mnt):
-    """The content cache lines of status, as numbers."""
-    text = read(os.path.join(mnt, "status")).decode()
-    m = re.search(r"generated content cache: (\d+) files, (\d+) of (\d+) "
-                  r"bytes in memory, (\d+) of (\d+) bytes on disk", text)
-    n = re.search(r"generated content reads: (\d+) hits, (\d+) misses, "
-                  r"(\d+) evicted", text)
-    if not m or not n:
-        raise AssertionError("status has no cache lines:\n" + text)
-    return {"files": int(m.group(1)), "mem": int(m.group(2)),
-            "mem_max": int(m.group(3)), "disk": int(m.group(4)),
-            "disk_max": int(m.group(5)), "hits": int(n.group(1)),
-            "misses": int(n.group(2)), "evicted": int(n.group(3))}
 
 
 def cache_files_allocated(pid, store):

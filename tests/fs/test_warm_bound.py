@@ -10,15 +10,14 @@ the crops not prepared ahead (export.prewarm = false):
 - a labels write through the mount takes one photo out of the view
   (2,000 members): the view's images are then drawn ahead, and reading
   them all afterwards makes none."""
-import json
 import os
 import re
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, coco_store, edit_boxes, eq, read,  # noqa
-                   run_suite, write, write_coco_boxes)
+from fslib import (Mount, cache_status, coco_store, edit_boxes, eq,  # noqa
+                   read, run_suite, write, write_coco_boxes)
 
 N = 2001
 W, H = 32, 24
@@ -29,12 +28,9 @@ def boxes(i):
 
 
 def cache(mnt):
-    text = read(os.path.join(mnt, "status")).decode()
-    m = re.search(r"generated content cache: (\d+) files", text)
-    n = re.search(r"generated content reads: (\d+) hits, (\d+) misses", text)
-    if not m or not n:
-        raise AssertionError("status has no cache lines:\n" + text)
-    return int(m.group(1)), int(n.group(2))
+    """(files, misses) of the content cache."""
+    s = cache_status(mnt)
+    return s["files"], s["misses"]
 
 
 def settle(mnt, quiet=6):

@@ -13,12 +13,12 @@ drawings) fails it, while the drawing at nice 19 leaves the reader as
 fast as when idle (measured 0.6-0.8x; at nice 0, 1.1-2x)."""
 import json
 import os
-import re
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import Mount, coco_store, eq, read, run_suite, write  # noqa
+from fslib import (Mount, cache_status, coco_store, eq, read,  # noqa
+                   run_suite, write)
 
 N = 160          # photos: one drawn dupes image and 4 crops each
 W, H = 800, 600  # a few ms of CPU per drawing and per crop
@@ -44,12 +44,9 @@ def write_coco(path, names):
 
 
 def cache_counts(mnt):
-    text = read(os.path.join(mnt, "status")).decode()
-    m = re.search(r"generated content cache: (\d+) files", text)
-    n = re.search(r"generated content reads: (\d+) hits, (\d+) misses", text)
-    if not m or not n:
-        raise AssertionError("status has no cache lines:\n" + text)
-    return int(m.group(1)), int(n.group(2))
+    """(files, misses) of the content cache."""
+    s = cache_status(mnt)
+    return s["files"], s["misses"]
 
 
 def threads(pid):

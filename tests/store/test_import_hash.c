@@ -134,20 +134,6 @@ static size_t write_bmp(const char *path, int w, int h)
   return n;
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-  FILE *fp = fopen(path, "rb");
-  struct stat sb;
-  uint8_t *p;
-
-  CHECK(fp != NULL && fstat(fileno(fp), &sb) == 0);
-  *n = (size_t)sb.st_size;
-  p = malloc(*n ? *n : 1);
-  CHECK(p != NULL && fread(p, 1, *n, fp) == *n);
-  fclose(fp);
-  return p;
-}
-
 TEST(import_stores_library_hash)
 {
   /* file sizes: 54 + rows: well below, just below, just above and
@@ -187,7 +173,7 @@ TEST(import_stores_library_hash)
     char rel[32];
     snprintf(rel, sizeof(rel), "b%d.bmp", i);
     snprintf(path, sizeof(path), "%s/%s", src, rel);
-    data = slurp(path, &n);
+    data = tl_slurp(path, &n);
     import_hash128_lib(data, n, want);
     CHECK_INT_EQ(store_sample_by_path(t, rel, &smp), 0);
     CHECK(smp.flags & SAMPLE_HASHED);

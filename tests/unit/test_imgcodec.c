@@ -29,23 +29,6 @@ static char dir[64];
 
 static uint8_t ref[W * H * 3];
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-  FILE *f = fopen(path, "rb");
-  uint8_t *p;
-  long sz;
-
-  CHECK(f != NULL);
-  fseek(f, 0, SEEK_END);
-  sz = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  p = malloc((size_t)sz + 1);
-  CHECK(fread(p, 1, (size_t)sz, f) == (size_t)sz);
-  fclose(f);
-  *n = (size_t)sz;
-  return p;
-}
-
 static long mem_read(void *ud, uint64_t off, void *buf, size_t n)
 {
   const uint8_t **pp = ud;
@@ -135,7 +118,7 @@ TEST(corpus)
     CHECK_INT_EQ(sscanf(line, "%127s %15s %d %d %d %d", name, fmt, &w, &h,
                         &o, &comp), 6);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    data = slurp(path, &n);
+    data = tl_slurp(path, &n);
     pp[0] = data;
     pp[1] = (const uint8_t *)(uintptr_t)n;
     src = (struct img_src){ data, n < 16384 ? n : 16384, n, mem_read, pp };
@@ -349,7 +332,7 @@ TEST(reduced_is_block_mean)
 
       CHECK_INT_EQ(sscanf(line, "%127s", name), 1);
       snprintf(path, sizeof(path), "%s/%s", dir, name);
-      data = slurp(path, &n);
+      data = tl_slurp(path, &n);
       unlink(path);
       if (strncmp(name, "jpeg", 4) == 0 || strncmp(name, "webp", 4) == 0) {
         free(data);   /* these scale in their decoder */
@@ -435,7 +418,7 @@ TEST(tiff_damaged_strip)
 
     CHECK_INT_EQ(sscanf(line, "%127s", name), 1);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    data = slurp(path, &n);
+    data = tl_slurp(path, &n);
     unlink(path);
     CHECK_INT_EQ(img_decode(data, n, 16, 0, &im, NULL), 0);
     image_free(&im);

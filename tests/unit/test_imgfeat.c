@@ -105,25 +105,6 @@ TEST(atan2_polynomial)
   CHECK(fabs(imgfeat_atan2(1e-30f, 1e30f)) < 1e-7);
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-  FILE *f = fopen(path, "rb");
-  uint8_t *p;
-  long sz;
-
-  CHECK(f != NULL);
-  CHECK(fseek(f, 0, SEEK_END) == 0);
-  sz = ftell(f);
-  CHECK(sz > 0);
-  CHECK(fseek(f, 0, SEEK_SET) == 0);
-  p = malloc((size_t)sz);
-  CHECK(p != NULL);
-  CHECK(fread(p, 1, (size_t)sz, f) == (size_t)sz);
-  fclose(f);
-  *n = (size_t)sz;
-  return p;
-}
-
 TEST(corpus_files)
 {
   char dir[64], cmd[512], line[512];
@@ -145,7 +126,8 @@ TEST(corpus_files)
 
     CHECK_INT_EQ(sscanf(line, "%127s", name), 1);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    data = slurp(path, &n);
+    data = tl_slurp(path, &n);
+    CHECK(n > 0);
     /* As the import decodes it (reduced), and at full size. */
     CHECK_INT_EQ(img_decode(data, n, IMGFEAT_MIN_SHORT, IMG_DECODE_ORIENT,
                             &im, NULL), 0);

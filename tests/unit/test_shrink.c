@@ -238,23 +238,6 @@ static uint8_t *libtiff_rgb(const char *path, int w, int h)
   return rgb;
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-  FILE *f = fopen(path, "rb");
-  uint8_t *p;
-  long sz;
-
-  CHECK(f != NULL);
-  fseek(f, 0, SEEK_END);
-  sz = ftell(f);
-  rewind(f);
-  p = malloc((size_t)sz);
-  CHECK(p != NULL && fread(p, 1, (size_t)sz, f) == (size_t)sz);
-  fclose(f);
-  *n = (size_t)sz;
-  return p;
-}
-
 TEST(tiff_layouts_are_libtiff_block_mean)
 {
   static const struct layout layouts[] = {
@@ -294,7 +277,7 @@ TEST(tiff_layouts_are_libtiff_block_mean)
     write_tiff(path, &plain, w, h);
     full = libtiff_rgb(path, w, h);
     write_tiff(path, L, w, h);
-    data = slurp(path, &n);
+    data = tl_slurp(path, &n);
     for (size_t i = 0; i < sizeof(mins) / sizeof(*mins); i++) {
       int f = h / mins[i];
       struct image got;

@@ -140,25 +140,6 @@ static void grey_boxes(const char *what, const struct image *im)
   image_free(&g);
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-  FILE *f = fopen(path, "rb");
-  uint8_t *p;
-  long sz;
-
-  CHECK(f != NULL);
-  CHECK(fseek(f, 0, SEEK_END) == 0);
-  sz = ftell(f);
-  CHECK(sz > 0);
-  CHECK(fseek(f, 0, SEEK_SET) == 0);
-  p = malloc((size_t)sz);
-  CHECK(p != NULL);
-  CHECK(fread(p, 1, (size_t)sz, f) == (size_t)sz);
-  fclose(f);
-  *n = (size_t)sz;
-  return p;
-}
-
 TEST(thumb_equals_reference)
 {
   char dir[64], cmd[512], line[512];
@@ -180,7 +161,8 @@ TEST(thumb_equals_reference)
 
     CHECK_INT_EQ(sscanf(line, "%127s", name), 1);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    data = slurp(path, &n);
+    data = tl_slurp(path, &n);
+    CHECK(n > 0);
     for (int scale = 0; scale < 2; scale++) {
       CHECK_INT_EQ(img_decode(data, n, scale ? 0 : IMGFEAT_MIN_SHORT,
                               IMG_DECODE_ORIENT, &im, NULL), 0);
