@@ -647,6 +647,8 @@ static int warm_one(const char *name, const struct vent *e, uint64_t cookie,
   struct gen_content *g;
 
   (void)cookie;
+  if (warm_should_stop(c))
+    return 1;  /* unmount, or the store moved on */
   if (e->kind != VENT_FILE)
     return 0;
   snprintf(rel, sizeof(rel), "coco/annotations/%s", name);
@@ -702,8 +704,11 @@ static void x_warm(struct fs_ctx *c)
    * every epoch.  Each class folder in turn; most crops come with the
    * first folder, as the other crops of each decoded photo. */
   struct warm_items cls = { 0 };
-  x_list(c, t, "imagenet", 0, class_dir, &cls);
+  if (!warm_should_stop(c))
+    x_list(c, t, "imagenet", 0, class_dir, &cls);
   store_txn_abort(t);
+  /* warm_dir() fails once it stopped early (unmount, a newer version, a
+   * full cache): the other folders would stop at once too. */
   for (size_t i = 0; i < cls.n; i++) {
     char dir[300];
     snprintf(dir, sizeof(dir), "imagenet/%s", cls.name[i]);

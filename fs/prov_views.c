@@ -511,7 +511,7 @@ static int v_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
  * recompute only when the embeddings or their settings changed. */
 static void v_warm(struct fs_ctx *c)
 {
-  for (int k = 0; k < VIEW_KINDS; k++) {
+  for (int k = 0; k < VIEW_KINDS && !warm_should_stop(c); k++) {
     struct view_list *l;
     if (views_get(c->views, (enum view_kind)k, &l) == 0)
       view_list_put(l);
@@ -519,8 +519,9 @@ static void v_warm(struct fs_ctx *c)
   /* The drawn images of the views small enough to be browsed whole in an
    * image viewer. */
   for (size_t i = 0; i < ARRAY_SIZE(vdirs); i++)
-    if (vdirs[i].kind == VIEW_DUPES)
-      warm_dir(c, &prov_views, vdirs[i].name, VIEWS_WARM_MAX);
+    if (vdirs[i].kind == VIEW_DUPES &&
+        warm_dir(c, &prov_views, vdirs[i].name, VIEWS_WARM_MAX) < 0)
+      break;
 }
 
 const struct provider prov_views = {

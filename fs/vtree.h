@@ -224,10 +224,17 @@ void warm_free(struct warm *w);
  * (vtree_stop). */
 void warm_start(struct fs_ctx *c);
 void warm_stop_join(struct fs_ctx *c);
+/* From a ->warm hook: whether to give up now, because of unmount or
+ * because the store moved past the version being prepared.  Hooks ask it
+ * between pieces of work; the thread may not get a CPU for a long time on
+ * a busy machine (nice 19), and unmount waits for it. */
+bool warm_should_stop(struct fs_ctx *c);
 /* From a ->warm hook: generates the versioned files of directory `dir`
  * of provider p (a path below its top) that the content cache lacks, one
- * by one; nothing when it has more than max_files.  Stops early at
- * unmount, when the store changes, or when the cache is 3/4 full. */
+ * by one; nothing when it has more than max_files.  Stops early, checked
+ * before the first file and every few files: -ECANCELED at unmount or
+ * when the store moved past the version being prepared, -ENOSPC when the
+ * cache is 3/4 full (0 when it did all). */
 int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
              size_t max_files);
 

@@ -57,6 +57,7 @@ struct warm {
   pthread_t thread;   /* while on */
   bool on, stop;      /* under mu */
   uint64_t seen0;     /* under mu: the version at start */
+  uint64_t target;    /* under mu: the version warm_all() prepares */
 };
 
 int warm_new(struct warm **ret)
@@ -90,6 +91,24 @@ static bool warm_cancelled(struct warm *wm)
   r = wm->stop;
   pthread_mutex_unlock(&wm->mu);
   return r;
+}
+
+/* The version being prepared, or UINT64_MAX once unmount asked to stop. */
+static uint64_t warm_target(struct warm *wm)
+{
+  uint64_t v;
+
+  pthread_mutex_lock(&wm->mu);
+  v = wm->stop ? UINT64_MAX : wm->target;
+  pthread_mutex_unlock(&wm->mu);
+  return v;
+}
+
+bool warm_should_stop(struct fs_ctx *c)
+{
+  uint64_t want = warm_target(c->vs->warm);
+
+  return want == UINT64_MAX || provlib_store_version(c) != want;
 }
 
 struct warm_items {
@@ -142,16 +161,20 @@ int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
 {
   struct warm_items w = { .max = max_files };
   struct store_txn *t = NULL;
-  uint64_t ver = 0;
+  uint64_t want = warm_target(c->vs->warm);
   size_t made = 0;
   double t0 = time_mono();
   int r;
 
+  if (want == UINT64_MAX)
+    return -ECANCELED;
   r = store_txn_begin(c->store, false, &t);
   if (r < 0)
     return r;
-  store_version(t, &ver);
-  r = p->list(c, t, dir, 0, collect, &w);
+  /* Prepared for the version the quiet period settled on, or not at all:
+   * a hook's later directories must not go on at a newer one (the next
+   * quiet period starts over). */
+  r = provlib_version_key(t) == want ? p->list(c, t, dir, 0, collect, &w) : -ECANCELED;
   if (r == 0 && w.over)
     log_msg(LOG_LVL_INFO, "not preparing %s/%s: more than %zu files",
             p->name, dir, max_files);
@@ -162,12 +185,21 @@ int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
     if (i % WARM_BATCH == 0 && i) {
       store_txn_abort(t);
       t = NULL;
-      if (warm_cancelled(c->vs->warm) || !cache_has_room(c))
+      if (warm_cancelled(c->vs->warm)) {
+        r = -ECANCELED;
         break;
-      uint64_t now = 0;
+      }
+      if (!cache_has_room(c)) {
+        r = -ENOSPC;
+        break;
+      }
       r = store_txn_begin(c->store, false, &t);
-      if (r < 0 || store_version(t, &now) < 0 || now != ver)
-        break;  /* the store moved on: the next quiet period starts over */
+      if (r < 0)
+        break;
+      if (provlib_version_key(t) != want) {
+        r = -ECANCELED;  /* the store moved on */
+        break;
+      }
     }
     int nf = snprintf(full, sizeof(full), "%s/%s/%s", p->name, dir,
                       w.name[i]);
@@ -215,16 +247,22 @@ static void notify_tag_dirs(struct fs_ctx *c)
 
 /* Asks each provider with a ->warm hook to prepare its files, then gives
  * the memory a burst of requests freed back to the system. */
-static void warm_all(struct fs_ctx *c)
+static void warm_all(struct fs_ctx *c, uint64_t v)
 {
   const struct provider *const *pv = c->vs->providers;
+  struct warm *wm = c->vs->warm;
 
-  for (size_t i = 0; pv[i]; i++)
-    if (pv[i]->warm)
-      pv[i]->warm(c);
   /* glibc keeps freed memory in each thread's arena otherwise, and the
    * daemon stayed at 200 MB after a burst that peaked at 460 MB with
-   * nothing left in use. */
+   * nothing left in use.  Once before the work, since on a busy machine
+   * this nice-19 thread may take long to finish it, and once after. */
+  malloc_trim(0);
+  pthread_mutex_lock(&wm->mu);
+  wm->target = v;
+  pthread_mutex_unlock(&wm->mu);
+  for (size_t i = 0; pv[i] && !warm_should_stop(c); i++)
+    if (pv[i]->warm)
+      pv[i]->warm(c);
   malloc_trim(0);
 }
 
@@ -276,7 +314,7 @@ static void *warm_main(void *arg)
       seen = v;
       seen_at = time_mono();
     } else if (v != warmed && time_mono() - seen_at >= WARM_QUIET) {
-      warm_all(c);
+      warm_all(c, v);
       warmed = v;
     }
     pthread_mutex_lock(&wm->mu);
