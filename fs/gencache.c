@@ -513,7 +513,8 @@ static void shrink(struct gen_content *g)
   }
 }
 
-static int offer(void *ud, const char *ppath, const void *data, size_t n);
+static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
+                 size_t n);
 
 static int generate(struct fs_ctx *c, const struct provider *p,
                     struct store_txn *t, const char *ppath,
@@ -613,9 +614,12 @@ bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key)
   return r;
 }
 
-/* sink.offer: content of another path of the same provider and key,
- * made along the way; cached as ready unless already there. */
-static int offer(void *ud, const char *ppath, const void *data, size_t n)
+/* sink.offer: content of another path of the same provider made along
+ * the way, under its own content key (a provider's content key of a file
+ * with a version of its own is that version), or 0: the key of the
+ * content being generated.  Cached as ready unless already there. */
+static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
+                 size_t n)
 {
   struct spill *sp = ud;
   struct gen_cache *gc = sp->c->gc;
@@ -623,17 +627,19 @@ static int offer(void *ud, const char *ppath, const void *data, size_t n)
   char full[4200];
   int r;
 
+  if (!key)
+    key = sp->g->key;
   if (n > GEN_MEM_MAX)
     return 0;  /* only small content; the rest is generated when asked */
   if ((size_t)snprintf(full, sizeof(full), "%s/%s", sp->p->name, ppath) >=
       sizeof(full))
     return 0;
   pthread_mutex_lock(&gc->mu);
-  g = find_locked(gc, full, sp->g->key);
+  g = find_locked(gc, full, key);
   pthread_mutex_unlock(&gc->mu);
   if (g)
     return 0;
-  g = new_entry(gc, full, sp->g->key);
+  g = new_entry(gc, full, key);
   if (!g)
     return -ENOMEM;
   r = buf_append(&g->mem, data, n);
