@@ -80,7 +80,8 @@ static uint64_t mix_double(uint64_t h, double v)
  * box of the photo leaves this crop's version, and so its inode, kernel
  * pages and cached content in the mount, as they were.  That is the
  * source file (size, mtime, recorded pixel size, path: what tells a
- * changed file at import), the label field it is read from, the box's
+ * changed file at import; the dataset root is set once for a store),
+ * the label field it is read from, the box's
  * coordinates and class, and the encoder quality.  The box id and the
  * class folder are in the crop's name, so a name that comes to mean
  * another box (an id written again by hand) has other coordinates or
