@@ -21,7 +21,8 @@
  *   - disk: spilled small content and large content's own files, up to
  *     disk_max.  Beyond it, the least recently used entries leave the cache
  *     (a spilled entry's range is punched out of the spill file once no
- *     reader holds it).
+ *     reader holds it, then reused by a later spill, and cut off when it
+ *     ends the file: struct spill_file).
  * The defaults come from the machine (cache_defaults()); -o cache_size
  * sets the total.  Exports, views, evaluations and plots all share it.
  *
@@ -63,13 +64,32 @@
  * its path and the allocator's rounding. */
 #define GEN_ENTRY_COST 160u
 
+/* A free range of the spill file: [off, off + len), whole blocks. */
+struct spill_ext {
+  uint64_t off, len;
+};
+
 /* The shared file of spilled small content; each spilled entry holds a
- * reference, so the descriptor outlives the cache while readers need it. */
+ * reference, so the descriptor outlives the cache while readers need it.
+ * Its ranges are reused: a freed range (punched, so its blocks are given
+ * back) goes to `fr` and the next spill that fits takes it, and a free
+ * tail is cut off (ftruncate), so the file's apparent size follows what
+ * it holds instead of growing with every spill (it grew by a block per
+ * crop, 400 MB over a listing of 100,000 crops under a 1 MiB bound). */
 struct spill_file {
   int fd;
-  unsigned refs;         /* guarded by gen_cache.mu */
-  uint64_t end;          /* next free offset (holes are punched, not reused) */
+  unsigned refs;         /* guarded by gen_cache.mu, and so is the rest */
+  uint64_t end;          /* the file's size: everything past is free */
   uint64_t block;        /* the file's block size: entries start on one */
+  /* Free ranges below end, by offset, none adjacent to another or to
+   * end: at most one more than the spilled entries (16 bytes each, next
+   * to an entry's GEN_ENTRY_COST).  A spill walks them for the first that
+   * fits; entries leave in about the order they came, so ranges join up
+   * and the first fit is found early (a random order of 3 million spills
+   * and evictions over 100,000 live entries: 11,000 ranges, 0.65 us per
+   * operation, the file 6 % over what it held). */
+  struct spill_ext *fr;
+  size_t nfr, capfr;
 };
 
 /* The bytes an entry of `size` takes in the spill file: whole blocks. */
@@ -182,7 +202,102 @@ static void spill_put_locked(struct gen_cache *gc, struct spill_file *sf)
   assert(!sf || sf->refs > 0);
   if (sf && --sf->refs == 0) {
     close(sf->fd);
+    free(sf->fr);
     free(sf);
+  }
+}
+
+/* A range of `span` bytes (whole blocks) for a spilled entry: the first
+ * free range it fits in, else the end of the file, unless that would take
+ * the file past `limit`.  false then. */
+static bool spill_take_locked(struct gen_cache *gc, struct spill_file *sf,
+                              uint64_t span, uint64_t limit, uint64_t *off)
+{
+  VTREE_ASSERT_HELD(&gc->mu);
+  for (size_t i = 0; i < sf->nfr; i++) {
+    struct spill_ext *e = &sf->fr[i];
+    if (e->len < span)
+      continue;
+    *off = e->off;
+    e->off += span;
+    e->len -= span;
+    if (e->len == 0) {
+      memmove(e, e + 1, (sf->nfr - i - 1) * sizeof(*e));
+      sf->nfr--;
+    }
+    return true;
+  }
+  if (sf->end + span > limit)
+    return false;
+  *off = sf->end;
+  sf->end += span;
+  return true;
+}
+
+/* Gives a spilled entry's range back (already punched, or never
+ * written): joined to its free neighbours, and the file cut short when
+ * the range ends it. */
+static void spill_give_locked(struct gen_cache *gc, struct spill_file *sf,
+                              uint64_t off, uint64_t len)
+{
+  size_t lo = 0, hi = sf->nfr;
+
+  VTREE_ASSERT_HELD(&gc->mu);
+  if (!len)
+    return;
+  while (lo < hi) {               /* the first range after off */
+    size_t mid = lo + (hi - lo) / 2;
+    if (sf->fr[mid].off < off)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  struct spill_ext *pv = lo ? &sf->fr[lo - 1] : NULL;
+  struct spill_ext *nx = lo < sf->nfr ? &sf->fr[lo] : NULL;
+  /* A range given back twice, or one the file never had, would be taken
+   * by two entries. */
+  assert(off + len <= sf->end);
+  assert(!pv || pv->off + pv->len <= off);
+  assert(!nx || off + len <= nx->off);
+  if (pv && pv->off + pv->len == off) {
+    pv->len += len;
+    if (nx && pv->off + pv->len == nx->off) {
+      pv->len += nx->len;
+      memmove(nx, nx + 1, (sf->nfr - lo - 1) * sizeof(*nx));
+      sf->nfr--;
+    }
+  } else if (nx && off + len == nx->off) {
+    nx->off = off;
+    nx->len += len;
+  } else if (off + len == sf->end) {
+    sf->end = off;                /* the tail: cut below */
+  } else {
+    if (sf->nfr == sf->capfr) {
+      size_t nc = sf->capfr ? sf->capfr * 2 : 16;
+      struct spill_ext *p = realloc(sf->fr, nc * sizeof(*p));
+      if (p) {
+        sf->fr = p;
+        sf->capfr = nc;
+      }
+    }
+    if (sf->nfr == sf->capfr)
+      return;  /* no memory: not reused, though its blocks are freed */
+    memmove(sf->fr + lo + 1, sf->fr + lo, (sf->nfr - lo) * sizeof(*sf->fr));
+    sf->fr[lo].off = off;
+    sf->fr[lo].len = len;
+    sf->nfr++;
+  }
+  if (sf->nfr && sf->fr[sf->nfr - 1].off + sf->fr[sf->nfr - 1].len ==
+                     sf->end) {
+    sf->end = sf->fr[sf->nfr - 1].off;
+    sf->nfr--;
+  }
+  if (off + len >= sf->end) {
+    /* The free tail leaves the file (its blocks were punched already;
+     * this gives back the apparent size).  Nothing is read past end. */
+    if (ftruncate(sf->fd, (off_t)sf->end) != 0)
+      log_msg(LOG_LVL_WARN, "content cache: cannot shorten its spill "
+              "file: %s", strerror(errno));
   }
 }
 
@@ -191,11 +306,14 @@ static void content_free(struct gen_content *g)
   if (g->fd >= 0)
     close(g->fd);
   if (g->sf) {
-    /* Give the range back to the filesystem; the file's size stays. */
+    /* Give the range's blocks back to the filesystem, then the range to
+     * the file for reuse (no reader holds it: this was the last
+     * reference). */
     if (g->size)
       fallocate(g->sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                 (off_t)g->sf_off, (off_t)spill_span(g->sf, g->size));
     pthread_mutex_lock(&g->gc->mu);
+    spill_give_locked(g->gc, g->sf, g->sf_off, spill_span(g->sf, g->size));
     spill_put_locked(g->gc, g->sf);
     pthread_mutex_unlock(&g->gc->mu);
   }
@@ -409,12 +527,22 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
     sf->refs = 1;  /* the cache's */
     gc->sf = sf;
   }
-  if (g->size && write_all(sf->fd, g->mem.data, g->size, (off_t)sf->end) < 0)
+  /* The file's apparent size is held to twice the disk bound (with
+   * room for one entry): reuse keeps it near what the disk tier holds, and
+   * past that limit (ranges too fragmented for the entry) the entry
+   * leaves the cache instead. */
+  uint64_t span = spill_span(sf, g->size), off;
+  if (!spill_take_locked(gc, sf, span, 2 * gc->disk_max + GEN_MEM_MAX, &off))
     return false;
+  if (g->size && write_all(sf->fd, g->mem.data, g->size, (off_t)off) < 0) {
+    fallocate(sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+              (off_t)span);
+    spill_give_locked(gc, sf, off, span);
+    return false;
+  }
   g->sf = sf;
   sf->refs++;
-  g->sf_off = sf->end;
-  sf->end += spill_span(sf, g->size);
+  g->sf_off = off;
   gc->mem_used -= g->mem.cap;
   g->charge_mem -= g->mem.cap;
   buf_free(&g->mem);
@@ -513,7 +641,8 @@ static void shrink(struct gen_content *g)
   }
 }
 
-static int offer(void *ud, const char *ppath, const void *data, size_t n);
+static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
+                 size_t n);
 
 static int generate(struct fs_ctx *c, const struct provider *p,
                     struct store_txn *t, const char *ppath,
@@ -613,9 +742,12 @@ bool gen_cached(struct fs_ctx *c, const char *fullpath, uint64_t key)
   return r;
 }
 
-/* sink.offer: content of another path of the same provider and key,
- * made along the way; cached as ready unless already there. */
-static int offer(void *ud, const char *ppath, const void *data, size_t n)
+/* sink.offer: content of another path of the same provider made along
+ * the way, under its own content key (a provider's content key of a file
+ * with a version of its own is that version), or 0: the key of the
+ * content being generated.  Cached as ready unless already there. */
+static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
+                 size_t n)
 {
   struct spill *sp = ud;
   struct gen_cache *gc = sp->c->gc;
@@ -623,17 +755,19 @@ static int offer(void *ud, const char *ppath, const void *data, size_t n)
   char full[4200];
   int r;
 
+  if (!key)
+    key = sp->g->key;
   if (n > GEN_MEM_MAX)
     return 0;  /* only small content; the rest is generated when asked */
   if ((size_t)snprintf(full, sizeof(full), "%s/%s", sp->p->name, ppath) >=
       sizeof(full))
     return 0;
   pthread_mutex_lock(&gc->mu);
-  g = find_locked(gc, full, sp->g->key);
+  g = find_locked(gc, full, key);
   pthread_mutex_unlock(&gc->mu);
   if (g)
     return 0;
-  g = new_entry(gc, full, sp->g->key);
+  g = new_entry(gc, full, key);
   if (!g)
     return -ENOMEM;
   r = buf_append(&g->mem, data, n);

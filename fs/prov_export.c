@@ -598,8 +598,10 @@ static int sink_write(void *ud, const void *p, size_t n)
 }
 
 /* Another file of the same tree made along the way: into the content
- * cache under its provider path. */
-static int sink_offer(void *ud, const char *path, const void *p, size_t n)
+ * cache under its provider path and its own key (file_key(): its version,
+ * else the producer's key). */
+static int sink_offer(void *ud, const char *path, uint64_t version,
+                      const void *p, size_t n)
 {
   struct sink_adapter *a = ud;
   char full[4200];
@@ -607,7 +609,7 @@ static int sink_offer(void *ud, const char *path, const void *p, size_t n)
   if ((size_t)snprintf(full, sizeof(full), "%.*s%s", a->prefix_len,
                        a->prefix, path) >= sizeof(full))
     return 0;
-  return a->out->offer(a->out->ud, full, p, n);
+  return a->out->offer(a->out->ud, full, version, p, n);
 }
 
 static int x_generate(struct fs_ctx *c, struct store_txn *t, const char *path,

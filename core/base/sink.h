@@ -6,9 +6,11 @@
  * write stops the production and is returned by the producer.  offer is
  * optional (NULL: not wanted): the whole bytes of another file of the same
  * tree (`path` below the producer's top) made along the way at little cost,
- * such as the other crops of a photo decoded for one crop.  Its return
- * value is ignored: the receiver keeps the bytes or not (the mount's
- * content cache keeps them for when that path is asked for).
+ * such as the other crops of a photo decoded for one crop, with that
+ * file's own version (export.h export_ent.version; 0: it follows what the
+ * produced file follows).  Its return value is ignored: the receiver keeps
+ * the bytes or not (the mount's content cache keeps them, under that
+ * version, for when that path is asked for).
  *
  * Ownership: the sink and ud are the caller's; a producer borrows them for
  * the call and keeps no pointer to them or to the bytes afterwards.
@@ -17,11 +19,13 @@
 #define CURATE_SINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct sink {
   int (*write)(void *ud, const void *p, size_t n);
   void *ud;
-  int (*offer)(void *ud, const char *path, const void *p, size_t n);
+  int (*offer)(void *ud, const char *path, uint64_t version, const void *p,
+               size_t n);
 };
 
 #endif

@@ -70,8 +70,10 @@ struct export_ent {
   uint64_t sample_id;   /* != 0: the file is this sample's original bytes */
   uint64_t label_id;    /* ImageNet crops: the box's label id */
   /* != 0: a generated file whose bytes depend only on this value and its
-   * path (an ImageNet crop: its sample's labels, size and mtime), not on
-   * the rest of the store; 0: on the whole selection. */
+   * path, not on the rest of the store (an ImageNet crop: a hash of its
+   * source file's size, mtime, pixel size and path, the label field, its
+   * box's coordinates and class; another box of the photo changing leaves
+   * it); 0: on the whole selection. */
   uint64_t version;
 };
 

@@ -54,15 +54,55 @@ static int dir_class(struct exw *x, const char *dir, uint32_t *ret)
   return r == -ENOENT ? 0 : r;
 }
 
-/* export_ent.version of a crop of smp (never 0). */
-static uint64_t crop_version(const struct sample *smp)
+/* FNV-style mixing of one 64-bit word into h. */
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+  return (h ^ v) * 0x9E3779B97F4A7C15ULL;
+}
+
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+  for (; s && *s; s++)
+    h = mix(h, (uint8_t)*s);
+  return mix(h, 0x100);  /* the end, so "ab"+"c" differs from "a"+"bc" */
+}
+
+static uint64_t mix_double(uint64_t h, double v)
+{
+  uint64_t u;
+
+  memcpy(&u, &v, sizeof(u));
+  return mix(h, u);
+}
+
+/* export_ent.version of the crop of box d of smp (never 0): a hash of
+ * everything its bytes depend on and nothing else, so a change to another
+ * box of the photo leaves this crop's version, and so its inode, kernel
+ * pages and cached content in the mount, as they were.  That is the
+ * source file (size, mtime, recorded pixel size, path: what tells a
+ * changed file at import; the dataset root is set once for a store),
+ * the label field it is read from, the box's
+ * coordinates and class, and the encoder quality.  The box id and the
+ * class folder are in the crop's name, so a name that comes to mean
+ * another box (an id written again by hand) has other coordinates or
+ * another class, and so another version. */
+static uint64_t crop_version(const struct exw *x, const struct sample *smp,
+                             const struct detection *d)
 {
   uint64_t h = 1469598103934665603ULL;
-  const uint64_t v[4] = { smp->id, smp->labels_version, smp->size,
-                          (uint64_t)smp->mtime_ns };
 
-  for (int i = 0; i < 4; i++)
-    h = (h ^ v[i]) * 0x9E3779B97F4A7C15ULL;
+  h = mix(h, smp->id);
+  h = mix(h, smp->size);
+  h = mix(h, (uint64_t)smp->mtime_ns);
+  h = mix(h, ((uint64_t)smp->width << 32) | smp->height);
+  h = mix_str(h, smp->relpath);
+  h = mix_str(h, x->field);
+  h = mix(h, d->class_id);
+  h = mix_double(h, d->x);
+  h = mix_double(h, d->y);
+  h = mix_double(h, d->w);
+  h = mix_double(h, d->h);
+  h = mix(h, CROP_QUALITY);
   return h ? h : 1;
 }
 
@@ -103,7 +143,7 @@ static int scan_sample(struct exw *x, const struct sample *smp, int sub,
     if (n < 0 || (size_t)n >= sizeof(nm))
       continue;
     exw_ent(&e, nm, false, 0, d->id);
-    e.version = crop_version(smp);
+    e.version = crop_version(x, smp, d);
     r = sc->fn(&e, sc->ud);
   }
   labels_free(&l);
@@ -221,7 +261,7 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   if (r < 0)
     return r;
   r = exw_ent(e, strrchr(path, '/') + 1, false, 0, d->id);
-  e->version = crop_version(&smp);
+  e->version = crop_version(x, &smp, d);
   labels_free(&l);
   return r;
 }
@@ -341,7 +381,8 @@ static void offer_siblings(struct exw *x, const struct sample *smp,
     if (n < 0 || (size_t)n >= sizeof(path))
       continue;
     if (encode_crop(sp, d, &jpg, &jlen) == 0)
-      x->out->offer(x->out->ud, path, jpg, jlen);
+      x->out->offer(x->out->ud, path, crop_version(x, smp, d), jpg,
+                    jlen);
     free(jpg);
   }
 }

@@ -7,7 +7,7 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
   the next pass is served from them (no READ);
 - a label change to one photo leaves every other photo's crops and drawn
   image with the same inode, their pages resident and no READ (the
-  photo's own unchanged crops keep their bytes);
+  photo's own unchanged crops keep their bytes and inode);
 - the changed photo's crop and drawn image get a new inode at their next
   open, read from the daemon (READ) with the new content (the old
   inode, no longer reachable, leaves with its pages when the kernel
@@ -140,9 +140,9 @@ def body(ck, w):
                if os.path.basename(p) in ("%s_1.jpg" % stem0,
                                           "%s_4.jpg" % stem0, names[0])]
     eq(len(changed), 3, "files the change reaches")
-    # The photo's other crops keep their bytes; they share the photo's
-    # labels version (one decode makes them all), so they get a new inode
-    # too.  Every other photo's files keep theirs.
+    # The photo's other crops keep their bytes and their inode (a crop's
+    # version is its own box's: fs-crop-versions), and so does every other
+    # photo's file.
     same0 = [p for p in all_files if p not in changed and
              os.path.basename(p).startswith(stem0)]
     others = [p for p in all_files if not
@@ -200,6 +200,8 @@ def body(ck, w):
         def t_same_bytes():
             for p in same0:
                 eq(read(p), before0[p], p + ": unchanged box, its bytes")
+                eq(os.stat(p).st_ino, ino[p], p + ": unchanged box, its "
+                   "inode")
         ck.run("the photo's unchanged boxes keep their crops' bytes",
                t_same_bytes)
 
