@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -556,7 +555,9 @@ struct content {
 
 #define CONTENT_CHUNK 16
 #define CONTENT_WINDOW 64
-/* Files above this are mapped rather than read into a buffer. */
+/* Files above this are read into a buffer of their own, freed after
+ * them, not into the worker's buffer, which would keep the largest size
+ * for the rest of the import. */
 #define READ_MAX (64u << 20)
 /* A folder's file is read this much at a time, each piece hashed at once
  * while it sits in the second-level cache the read copied it into (a
@@ -564,7 +565,8 @@ struct content {
  * does not fetch the file from memory a second time. */
 #define READ_PIECE (256u << 10)
 
-/* Reads n bytes into p; with h, hashes them as they come. */
+/* Reads n bytes into p; with h, hashes them as they come.  A file that
+ * ends early (truncated while it is imported) is -ESTALE. */
 static int read_all(const struct import_source *src, struct import_file *f,
                     uint8_t *p, size_t n, struct import_hasher *h)
 {
@@ -589,45 +591,80 @@ static int read_all(const struct import_source *src, struct import_file *f,
   return 0;
 }
 
-/* The whole of an open file: mapped (a large file of a folder) or read
- * into the worker's buffer.  *map is set when mapped.  With hash, its
- * content hash is computed on the way. */
+/* The hash of a folder's file that is not decoded, through one piece of
+ * the worker's buffer: no copy of the whole file. */
+static int hash_pieces(const struct import_source *src, struct import_file *f,
+                       struct wbuf *b, uint8_t *hash)
+{
+  struct import_hasher h;
+  uint64_t off = 0;
+
+  if (b->cap < READ_PIECE) {
+    uint8_t *p = realloc(b->p, READ_PIECE);
+    if (!p)
+      return -ENOMEM;
+    b->p = p;
+    b->cap = READ_PIECE;
+  }
+  import_hasher_begin(&h);
+  while (off < f->size) {
+    size_t want = f->size - off < READ_PIECE ? (size_t)(f->size - off)
+                                             : READ_PIECE;
+    long k = src->pread(src, f, off, b->p, want);
+    if (k < 0)
+      return (int)k;
+    if (k == 0)
+      return -ESTALE;   /* shrank under us */
+    import_hasher_add(&h, b->p, (size_t)k);
+    off += (uint64_t)k;
+  }
+  import_hasher_end(&h, hash);
+  return 0;
+}
+
+/* The whole of an open file, read into the worker's buffer or, when
+ * large, a buffer of its own (*own, for the caller to free), and never
+ * mapped: a file truncated while it is read gives -ESTALE, where a
+ * mapping would kill the process with SIGBUS.  With hash, its content
+ * hash is computed on the way.  Without want_data (a hash alone) a large
+ * file of a folder is read a piece at a time and *data stays NULL (a
+ * bucket's object comes in one request). */
 static int content_data(const struct import_source *src,
-                        struct import_file *f, struct wbuf *b,
-                        const uint8_t **data, void **map, uint8_t *hash)
+                        struct import_file *f, struct wbuf *b, bool want_data,
+                        const uint8_t **data, uint8_t **own, uint8_t *hash)
 {
   struct import_hasher h;
   size_t size = (size_t)f->size;
+  uint8_t *p;
   int r;
 
   *data = NULL;
-  *map = NULL;
-  if (size > READ_MAX && f->fd >= 0) {
-    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
-    if (m == MAP_FAILED)
-      return -errno;
-    *data = *map = m;
-    if (hash)
-      import_hash128(m, size, hash);
-    return 0;
-  }
+  *own = NULL;
+  if (size > READ_MAX && !want_data && f->fd >= 0)
+    return hash ? hash_pieces(src, f, b, hash) : 0;
   if (size == 0) {
     if (hash)
       import_hash128("", 0, hash);
     return 0;
   }
-  if (b->cap < size) {
-    size_t nc = size + size / 4;
-    uint8_t *p = realloc(b->p, nc);
-    if (!p)
+  if (size > READ_MAX) {
+    if (!(p = *own = malloc(size)))
       return -ENOMEM;
-    b->p = p;
-    b->cap = nc;
+  } else {
+    if (b->cap < size) {
+      size_t nc = size + size / 4;
+      uint8_t *q = realloc(b->p, nc);
+      if (!q)
+        return -ENOMEM;
+      b->p = q;
+      b->cap = nc;
+    }
+    p = b->p;
   }
-  *data = b->p;
+  *data = p;
   if (hash)
     import_hasher_begin(&h);
-  r = read_all(src, f, b->p, size, hash ? &h : NULL);
+  r = read_all(src, f, p, size, hash ? &h : NULL);
   if (r == 0 && hash)
     import_hasher_end(&h, hash);
   return r;
@@ -638,7 +675,7 @@ static void content_file(struct content *c, int w, const struct cjob *j,
 {
   struct import_file f = { .fd = -1 };
   const uint8_t *data = NULL;
-  void *map = NULL;
+  uint8_t *own = NULL;
   size_t size;
 
   sl->r = sl->feat_r = 0;
@@ -650,7 +687,7 @@ static void content_file(struct content *c, int w, const struct cjob *j,
     return;
   }
   size = (size_t)f.size;
-  sl->r = content_data(c->src, &f, &c->buf[w], &data, &map,
+  sl->r = content_data(c->src, &f, &c->buf[w], j->feat, &data, &own,
                        j->hash ? sl->hash : NULL);
   c->src->close(c->src, &f);
   if (sl->r == 0 && j->feat) {
@@ -669,8 +706,7 @@ static void content_file(struct content *c, int w, const struct cjob *j,
                                    sl->thumb);
     image_free(&im);
   }
-  if (map)
-    munmap(map, size);
+  free(own);
 }
 
 static void content_work(void *ud, int w, size_t first, size_t count)
