@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -591,6 +592,20 @@ static int read_all(const struct import_source *src, struct import_file *f,
   return 0;
 }
 
+/* A buffer for a large file: anonymous memory in huge pages where the
+ * kernel gives them (a 4 KiB page fault per 4 KiB of a fresh buffer cost
+ * more than the read itself on the machines measured).  NULL on failure. */
+static uint8_t *big_alloc(size_t n)
+{
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+
+  if (p == MAP_FAILED)
+    return NULL;
+  (void)madvise(p, n, MADV_HUGEPAGE);
+  return p;
+}
+
 /* The hash of a folder's file that is not decoded, through one piece of
  * the worker's buffer: no copy of the whole file. */
 static int hash_pieces(const struct import_source *src, struct import_file *f,
@@ -623,7 +638,8 @@ static int hash_pieces(const struct import_source *src, struct import_file *f,
 }
 
 /* The whole of an open file, read into the worker's buffer or, when
- * large, a buffer of its own (*own, for the caller to free), and never
+ * large, a buffer of its own (*own, big_alloc(): for the caller to unmap),
+ * and never
  * mapped: a file truncated while it is read gives -ESTALE, where a
  * mapping would kill the process with SIGBUS.  With hash, its content
  * hash is computed on the way.  Without want_data (a hash alone) a large
@@ -648,7 +664,7 @@ static int content_data(const struct import_source *src,
     return 0;
   }
   if (size > READ_MAX) {
-    if (!(p = *own = malloc(size)))
+    if (!(p = *own = big_alloc(size)))
       return -ENOMEM;
   } else {
     if (b->cap < size) {
@@ -706,7 +722,8 @@ static void content_file(struct content *c, int w, const struct cjob *j,
                                    sl->thumb);
     image_free(&im);
   }
-  free(own);
+  if (own)
+    munmap(own, size);
 }
 
 static void content_work(void *ud, int w, size_t first, size_t count)
