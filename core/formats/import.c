@@ -200,6 +200,10 @@ struct scan_slot {
   int r;               /* < 0: the file could not be used */
   const char *reason;  /* static text for r, or NULL for strerror(-r) */
   bool known;          /* stored with this size and mtime (no header read) */
+  bool reread;         /* known, but a PNG whose header was read again
+                        * under newer orientation rules: reread_o */
+  bool reread_failed;  /* that read failed */
+  uint8_t reread_o;
   uint64_t size;
   int64_t mtime_ns;
   struct img_info info;
@@ -219,6 +223,8 @@ struct scan {
   size_t pending;        /* files in t */
   double t_begin;        /* when t began */
   const char *root;      /* recorded by the first batch (root_check) */
+  bool png_recheck;      /* the store's PNG orientation rules are older */
+  bool png_recheck_failed;   /* a PNG could not be read again */
   bool root_done;
   uint8_t *seen;         /* sample ids met in this walk */
   uint64_t maxid;
@@ -228,9 +234,19 @@ struct scan {
 #define SCAN_CHUNK 64
 #define SCAN_WINDOW 64
 
-/* rt may be NULL: then the header is always read. */
+/* The version of the rules by which PNG headers give an orientation,
+ * recorded in the store (setting PNG_RULES_KEY) by each complete scan: 1
+ * (or no record) for eXIf alone, 2 from raw EXIF profiles and XMP too.  A
+ * scan of a store recorded under an older version reads the headers of
+ * its unchanged PNGs again. */
+#define PNG_RULES 2
+#define PNG_RULES_KEY "import.png_orientation_rules"
+
+/* rt may be NULL: then the header is always read.  recheck: read the
+ * header of an unchanged PNG as well (reread). */
 static void scan_file(const struct import_source *src, const char *rel,
-                      struct store_txn *rt, struct scan_slot *sl)
+                      struct store_txn *rt, bool recheck,
+                      struct scan_slot *sl)
 {
   struct import_file f = { .fd = -1 };
   struct sample old;
@@ -241,9 +257,17 @@ static void scan_file(const struct import_source *src, const char *rel,
   sl->size = f.size;
   sl->mtime_ns = f.mtime_ns;
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
-      old.size == sl->size && old.mtime_ns == sl->mtime_ns)
+      old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
     sl->known = true;
-  else
+    if (recheck && old.format == IMG_PNG) {
+      const char *why;
+      /* A header that now fails keeps the sample as it was. */
+      sl->reread = read_header(src, &f, &sl->info, &why) == 0 &&
+                   sl->info.format == IMG_PNG;
+      sl->reread_failed = !sl->reread;
+      sl->reread_o = sl->info.orientation;
+    }
+  } else
     sl->r = read_header(src, &f, &sl->info, &sl->reason);
   /* After the reads: a bucket learns an object's version id from its
    * first read (net/s3src.c). */
@@ -262,7 +286,8 @@ static void scan_work(void *ud, int w, size_t first, size_t count)
   if (store_txn_begin(sc->s, false, &rt) < 0)
     rt = NULL;
   for (size_t i = first; i < first + count; i++)
-    scan_file(sc->src, sc->paths[i], rt, &sc->slots[i % sc->nslots]);
+    scan_file(sc->src, sc->paths[i], rt, sc->png_recheck,
+              &sc->slots[i % sc->nslots]);
   store_txn_abort(rt);
 }
 
@@ -304,20 +329,32 @@ static int scan_txn(struct scan *sc)
 }
 
 /* A known file with the same size and mtime: unchanged, or back after
- * being missing. */
-static int scan_keep(struct scan *sc, const struct sample *old,
-                     uint64_t *id)
+ * being missing.  A PNG whose header was read again under newer rules
+ * takes the orientation they give; its features, computed from the
+ * picture turned the old way, go (the content pass computes them anew). */
+static int scan_keep(struct scan *sc, const struct scan_slot *sl,
+                     const struct sample *old, uint64_t *id)
 {
+  struct sample smp = *old;
+  bool turn = sl->reread && sl->reread_o != old->orientation;
   int r = 0;
 
+  if (sl->reread_failed)
+    sc->png_recheck_failed = true;
+  if (turn) {
+    smp.orientation = sl->reread_o;
+    sc->st->reoriented++;
+    if ((r = featstore_forget(sc->t, old->id)) < 0)
+      return r;
+  }
   if (old->flags & SAMPLE_MISSING) {
-    struct sample smp = *old;
     smp.flags &= (uint8_t)~SAMPLE_MISSING;
-    r = store_sample_put(sc->t, &smp, NULL);
     sc->st->restored++;
   } else {
     sc->st->unchanged++;
   }
+  if (turn || (old->flags & SAMPLE_MISSING))
+    r = store_sample_put(sc->t, &smp, NULL);
   *id = old->id;
   return r;
 }
@@ -409,7 +446,7 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
   int r;
 
   if (sl->known)   /* changed since the worker looked: rare */
-    scan_file(sc->src, rel, NULL, sl);
+    scan_file(sc->src, rel, NULL, false, sl);
   if (sl->r == -ENOMEM)
     return -ENOMEM;
   if (sl->r < 0)
@@ -485,7 +522,7 @@ static int scan_one(struct scan *sc, size_t i)
   }
   exists = sl->r == 0 && store_sample_by_path(sc->t, rel, &old) == 0;
   if (exists && old.size == sl->size && old.mtime_ns == sl->mtime_ns)
-    r = scan_keep(sc, &old, &id);
+    r = scan_keep(sc, sl, &old, &id);
   else
     r = scan_put(sc, sl, rel, exists ? &old : NULL, &id);
   if (r != 0)
@@ -952,6 +989,43 @@ static int list_files(const struct import_source *src,
   return 0;
 }
 
+/* Whether the store's PNG headers were read under rules older than
+ * PNG_RULES. */
+static int png_rules_old(struct store *s, bool *old)
+{
+  struct store_txn *t;
+  char *v = NULL;
+  int r;
+
+  if ((r = store_txn_begin(s, false, &t)) < 0)
+    return r;
+  r = store_setting_get(t, PNG_RULES_KEY, &v);
+  store_txn_abort(t);
+  if (r < 0 && r != -ENOENT)
+    return r;
+  *old = !v || atoi(v) < PNG_RULES;
+  free(v);
+  return 0;
+}
+
+/* Records PNG_RULES after a scan that read every unchanged PNG again;
+ * after one where a read failed, the next scan reads them all again. */
+static int png_rules_record(struct store *s)
+{
+  struct store_txn *t;
+  char v[16];
+  int r;
+
+  snprintf(v, sizeof(v), "%d", PNG_RULES);
+  if ((r = store_txn_begin(s, true, &t)) < 0)
+    return r;
+  if ((r = store_setting_set(t, PNG_RULES_KEY, v)) < 0) {
+    store_txn_abort(t);
+    return r;
+  }
+  return store_txn_commit(t);
+}
+
 /* The scan pass over the listed files: headers read by workers, records
  * written in batches (scan_consume).  sc's slots and seen map are the
  * caller's to free. */
@@ -974,6 +1048,8 @@ static int scan_pass(struct scan *sc, struct store *s,
   sc->last = last;
   if (!sc->slots)
     return -ENOMEM;
+  if ((r = png_rules_old(s, &sc->png_recheck)) < 0)
+    return r;
   struct workpool wp = { .n = sc->n, .chunk = SCAN_CHUNK,
                          .window = SCAN_WINDOW,
                          .nthreads = nthreads(sc->o, sc->src),
@@ -987,6 +1063,8 @@ static int scan_pass(struct scan *sc, struct store *s,
   }
   if (r == 0 && !sc->root_done)   /* no file: no batch recorded the root */
     r = set_root(s, src->root, true);
+  if (r == 0 && sc->png_recheck && !sc->png_recheck_failed)
+    r = png_rules_record(s);
   return r;
 }
 
