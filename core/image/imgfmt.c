@@ -8,9 +8,9 @@
  * the tail checked for wholeness, 4 KiB of it for a PNG's chunks after its
  * image data; a TIFF directory past the first read and its values come in
  * one more read of 4 KiB).  EXIF orientation is read as Pillow reads it
- * (CVAT turns its frames with Pillow): see jpeghdr.h and png_exif().  All
- * offsets and lengths from the file are checked against its size before
- * use.  Each format is one entry of the table at the end (extension, name,
+ * (CVAT turns its frames with Pillow): see jpeghdr.h, png_exif() and
+ * pngmeta.h.  All offsets and lengths from the file are checked against
+ * its size before use.  Each format is one entry of the table at the end (extension, name,
  * signature test, header reader).
  */
 #include "imgfmt.h"
