@@ -304,8 +304,8 @@ static bool png_is_type(const uint8_t *t)
  * open).  0; 1 when the file ends inside the chunk (the end checks of
  * png_read() report it); -errno with *reason. */
 static int png_meta_read(const struct img_src *s, uint64_t off,
-                         const uint8_t *ch, uint32_t len, struct png_meta *m,
-                         const char **reason)
+                         const uint8_t *ch, uint32_t len, bool crc,
+                         struct png_meta *m, const char **reason)
 {
   bool exif = memcmp(ch + 4, "eXIf", 4) == 0;
   uint8_t *buf;
@@ -331,7 +331,8 @@ static int png_meta_read(const struct img_src *s, uint64_t off,
   }
   memcpy(buf, ch + 4, 4);
   r = src_read(s, off + 8, buf + 4, (size_t)len + 4);
-  if (r == 0 && crc32_png(0, buf, (size_t)len + 4) != be32(buf + 4 + len)) {
+  if (r == 0 && crc &&
+      crc32_png(0, buf, (size_t)len + 4) != be32(buf + 4 + len)) {
     free(buf);
     *reason = exif ? "corrupt PNG: bad CRC in the eXIf chunk"
                    : "corrupt PNG: bad CRC in a text chunk";
@@ -352,13 +353,17 @@ fail:
 }
 
 /* Walks the chunks before the image data: their eXIf and text chunks into
- * *m, *apng when the file is animated (acTL).  A chunk that cannot be read
- * ends the walk quietly: the tail check of png_read() names the problem. */
+ * *m, *apng when the file is animated (acTL).  In an animated PNG the walk
+ * goes on over the first frame's IDAT chunks to the next frame's fcTL:
+ * Pillow's load reads the chunks in between (and no further), without
+ * checking their CRCs.  A chunk that cannot be read ends the walk quietly:
+ * the tail check of png_read() names the problem. */
 static int png_exif(const struct img_src *s, struct png_meta *m, bool *apng,
                     const char **reason)
 {
   uint64_t off = 33;
-  int r;
+  bool data = false;   /* past the first IDAT (animated PNG only) */
+  int r, nidat = 0;
 
   for (int k = 0; k < 256; k++) {
     uint8_t ch[8];
@@ -367,9 +372,20 @@ static int png_exif(const struct img_src *s, struct png_meta *m, bool *apng,
     if ((r = src_read(s, off, ch, 8)) < 0)
       break;
     len = be32(ch);
-    if (len > 0x7fffffffu || memcmp(ch + 4, "IDAT", 4) == 0 ||
-        memcmp(ch + 4, "IEND", 4) == 0)
+    if (len > 0x7fffffffu || memcmp(ch + 4, "IEND", 4) == 0 ||
+        (data && (memcmp(ch + 4, "fcTL", 4) == 0 ||
+                  memcmp(ch + 4, "fdAT", 4) == 0)))
       break;
+    if (memcmp(ch + 4, "IDAT", 4) == 0) {
+      if (!*apng)
+        break;
+      data = true;
+      if (++nidat > 4096)
+        break;
+      k--;   /* image data chunks have their own bound */
+      off += 12 + (uint64_t)len;
+      continue;
+    }
     if (memcmp(ch + 4, "acTL", 4) == 0) {
       uint8_t nf[4];
       /* Pillow counts it animated from two frames on. */
@@ -378,7 +394,7 @@ static int png_exif(const struct img_src *s, struct png_meta *m, bool *apng,
     }
     if (memcmp(ch + 4, "eXIf", 4) == 0 || memcmp(ch + 4, "tEXt", 4) == 0 ||
         memcmp(ch + 4, "zTXt", 4) == 0 || memcmp(ch + 4, "iTXt", 4) == 0) {
-      if ((r = png_meta_read(s, off, ch, len, m, reason)) < 0)
+      if ((r = png_meta_read(s, off, ch, len, !data, m, reason)) < 0)
         return r;
       if (r > 0)
         break;   /* cut inside the chunk: the end checks report it */

@@ -325,7 +325,33 @@ def text_corpus():
             post=[text_chunk("tEXt", RAW, raw_profile(
                 block([short(3)]) + bytes(9000)))]),
     })
+    out.update(apng_corpus())
     return out
+
+
+def apng_corpus():
+    """file name -> bytes: two-frame animated PNGs (Pillow's own) with
+    metadata between the first frame's image data and the second frame,
+    which Pillow's load reads, and before IEND, which it does not."""
+    from PIL import Image
+    fr = [Image.new("RGB", (W, H), c) for c in ((200, 0, 0), (0, 200, 0))]
+    o = io.BytesIO()
+    fr[0].save(o, "PNG", save_all=True, append_images=fr[1:])
+    b, cs, i = o.getvalue(), [], 8
+    while i < len(b):
+        n = struct.unpack(">I", b[i:i + 4])[0]
+        cs.append(b[i:i + 12 + n])
+        i += 12 + n
+    k = max(j for j, c in enumerate(cs) if c[4:8] == b"IDAT") + 1
+
+    def at(where, ch):
+        return b[:8] + b"".join(cs[:where] + [ch] + cs[where:])
+    x6 = text_chunk("iTXt", XMP, xmp_packet(6))
+    e8 = png_chunk(b"eXIf", block([short(8)]))
+    return {"a_xmp6_between_frames.png": at(k, x6),
+            "a_xmp6_before_iend.png": at(len(cs) - 1, x6),
+            "a_exif8_between_frames.png": at(k, e8),
+            "a_exif8_before_iend.png": at(len(cs) - 1, e8)}
 
 
 def pillow_orientation(data):

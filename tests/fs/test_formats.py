@@ -963,6 +963,8 @@ def body(ck, w):
                         ("x_raw8_after_tEXt", 8), ("x_exifnone_xmp8", 8),
                         ("x_raw_bad_hex_xmp8", 1), ("x_exif6_raw8", 6),
                         ("x_xmp6_20k_after_dates", 6),
+                        ("a_xmp6_between_frames", 6),
+                        ("a_xmp6_before_iend", 1),
                         ("t_rational12_2", 6), ("j_bad_entry_before", 1)):
             eq(ours[f][2], want, f + " orientation")
     ck.run("EXIF orientation edge cases, PNG eXIf after the image data, PNG "

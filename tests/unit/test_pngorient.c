@@ -364,18 +364,44 @@ TEST(read_error_is_reported)
   CHECK_INT_EQ(orient(NULL), 6);
 }
 
+/* The next frame of an animation: its fcTL and one fdAT chunk. */
+static void next_frame(void)
+{
+  static const uint8_t fctl[26] = { 0, 0, 0, 1, 0, 0, 0, 40, 0, 0, 0, 30 };
+  static const uint8_t fdat[12] = { 0, 0, 0, 2, 1, 2, 3, 4 };
+
+  chunk("fcTL", fctl, sizeof(fctl), false);
+  chunk("fdAT", fdat, sizeof(fdat), false);
+}
+
 TEST(animated_png)
 {
   uint8_t actl[8] = { 0, 0, 0, 2, 0, 0, 0, 0 };
 
-  /* Pillow's load stops at an animation's second frame: a late eXIf is
-   * not read.  With a single frame it is. */
+  /* Pillow's load of an animation stops at the second frame's fcTL: an
+   * eXIf after it is not read; one between the first frame's image data
+   * and that fcTL is (its CRC unchecked, as after the image data).  With
+   * a single frame the whole file is read. */
+  start();
+  chunk("acTL", actl, 8, false);
+  idat(2, 1000);
+  next_frame();
+  exif(6, false, false);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 1);
+  start();
+  chunk("acTL", actl, 8, false);
+  idat(2, 1000);
+  exif(6, false, true);
+  next_frame();
+  iend();
+  CHECK_INT_EQ(orient(NULL), 6);
   start();
   chunk("acTL", actl, 8, false);
   idat(2, 1000);
   exif(6, false, false);
   iend();
-  CHECK_INT_EQ(orient(NULL), 1);
+  CHECK_INT_EQ(orient(NULL), 6);
   actl[3] = 1;
   start();
   chunk("acTL", actl, 8, false);
@@ -604,15 +630,25 @@ TEST(which_wins)
   idat(1, 300);
   iend();
   CHECK_INT_EQ(orient(NULL), 5);
-  /* An animated PNG: chunks after the image data are not read. */
+  /* An animated PNG: text after the second frame's fcTL is not read,
+   * text before it is. */
   {
     uint8_t actl[8] = { 0, 0, 0, 2, 0, 0, 0, 0 };
     start();
     chunk("acTL", actl, 8, false);
     idat(2, 1000);
+    next_frame();
     xmp(6, false, -1);
     iend();
     CHECK_INT_EQ(orient(NULL), 1);
+    start();
+    chunk("acTL", actl, 8, false);
+    idat(2, 1000);
+    raw("zTXt", 8, 0);
+    next_frame();
+    xmp(6, false, -1);
+    iend();
+    CHECK_INT_EQ(orient(NULL), 8);
   }
 }
 
