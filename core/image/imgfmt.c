@@ -201,24 +201,6 @@ static int jpeg_read(const struct img_src *s, struct img_info *in,
 
 /* ---- PNG ---- */
 
-/* The PNG (zlib) CRC-32, four bits per step from a 16-entry table: the
- * bit-by-bit loop was most of png_read()'s time in a header pass. */
-static uint32_t crc32_png(uint32_t crc, const uint8_t *p, size_t n)
-{
-  static const uint32_t t[16] = {
-    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-    0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-    0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C };
-
-  crc = ~crc;
-  while (n--) {
-    crc ^= *p++;
-    crc = (crc >> 4) ^ t[crc & 15];
-    crc = (crc >> 4) ^ t[crc & 15];
-  }
-  return ~crc;
-}
-
 /* The IHDR chunk (h: the file's first 33 bytes): size, bit depth, colour
  * type, interlacing, checked against the PNG rules. */
 static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
@@ -230,7 +212,7 @@ static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
     *reason = "corrupt PNG: no IHDR chunk first";
     return -EBADMSG;
   }
-  if (crc32_png(0, h + 12, 17) != be32(h + 29)) {
+  if (pngmeta_crc32(h + 12, 17) != be32(h + 29)) {
     *reason = "corrupt PNG: bad CRC in the IHDR chunk";
     return -EBADMSG;
   }
@@ -332,7 +314,7 @@ static int png_meta_read(const struct img_src *s, uint64_t off,
   memcpy(buf, ch + 4, 4);
   r = src_read(s, off + 8, buf + 4, (size_t)len + 4);
   if (r == 0 && crc &&
-      crc32_png(0, buf, (size_t)len + 4) != be32(buf + 4 + len)) {
+      pngmeta_crc32(buf, (size_t)len + 4) != be32(buf + 4 + len)) {
     free(buf);
     *reason = exif ? "corrupt PNG: bad CRC in the eXIf chunk"
                    : "corrupt PNG: bad CRC in a text chunk";

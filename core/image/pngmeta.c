@@ -343,6 +343,19 @@ int pngmeta_chunk(struct png_meta *m, const uint8_t type[4], const uint8_t *d,
   }
 }
 
+uint32_t pngmeta_crc32(const uint8_t *p, size_t n)
+{
+  uLong c = crc32(0L, Z_NULL, 0);
+
+  while (n > 0) {
+    uInt k = n > 0x40000000u ? 0x40000000u : (uInt)n;
+    c = crc32(c, p, k);
+    p += k;
+    n -= k;
+  }
+  return (uint32_t)c;
+}
+
 uint8_t pngmeta_orientation(const struct png_meta *m)
 {
   int k = m->state[PNGMETA_EXIF] != PNGMETA_UNSET ? PNGMETA_EXIF

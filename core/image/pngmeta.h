@@ -53,6 +53,10 @@ bool pngmeta_wanted(const uint8_t type[4], const uint8_t *p, size_t len);
 int pngmeta_chunk(struct png_meta *m, const uint8_t type[4], const uint8_t *d,
                   size_t n, const char **reason);
 
+/* The PNG (zlib) CRC-32 of p[0..n), by zlib's table-driven code (the
+ * header pass checks it over whole eXIf and text chunks). */
+uint32_t pngmeta_crc32(const uint8_t *p, size_t n);
+
 /* The orientation Pillow's ImageOps.exif_transpose turns the loaded
  * picture by: 1..8. */
 uint8_t pngmeta_orientation(const struct png_meta *m);
