@@ -51,6 +51,7 @@ WRAPPERS = {
     'turbojpeg.h': {'image/jpegcodec.c'},
     'jpeglib.h': {'image/jpegcodec.c'},
     'spng.h': {'image/codec_png.c'},
+    'zlib.h': {'image/pngmeta.c'},
     'webp/decode.h': {'image/codec_webp.c'},
     'tiffio.h': {'image/codec_tiff.c'},
     'gif_lib.h': {'image/codec_gif.c'},

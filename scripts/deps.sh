@@ -9,7 +9,7 @@ PKGS="meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblmdb-dev
 lmdb-utils libjansson-dev libturbojpeg0-dev libjpeg62-turbo-dev libcurl4-openssl-dev
 libxxhash-dev libopenblas-dev libjpeg-turbo-progs python3 python3-numpy
 libzip-dev python3-torchvision curl python3-pandas attr man-db
-libspng-dev libwebp-dev libtiff-dev libgif-dev libpng-dev python3-pil
+libspng-dev libwebp-dev libtiff-dev libgif-dev libpng-dev zlib1g-dev python3-pil
 libexpat1-dev libyaml-dev clang-14 libclang-rt-14-dev gcovr
 python3-botocore awscli libfreetype-dev fonts-dejavu-core openssl"
 missing=""

@@ -130,9 +130,11 @@ static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
                ", \"changed\": %" PRIu64 ", \"unchanged\": %" PRIu64
                ", \"skipped\": %" PRIu64 ", \"missing\": %" PRIu64
                ", \"restored\": %" PRIu64 ", \"hashed\": %" PRIu64
-               ", \"featured\": %" PRIu64 ", \"ignored\": %" PRIu64 "}",
+               ", \"featured\": %" PRIu64 ", \"ignored\": %" PRIu64
+               ", \"reoriented\": %" PRIu64 "}",
                st.files, st.added, st.updated, st.unchanged, st.skipped,
-               st.missing, st.restored, st.hashed, st.featured, st.ignored);
+               st.missing, st.restored, st.hashed, st.featured, st.ignored,
+               st.reoriented);
     return 0;
   }
   printf("imported %" PRIu64 " image files: %" PRIu64 " new, %" PRIu64
@@ -144,6 +146,10 @@ static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
   if (st.mismatched)
     printf("%" PRIu64 " files imported by their content, not their name\n",
            st.mismatched);
+  if (st.reoriented)
+    printf("%" PRIu64 " unchanged PNG files take a new EXIF orientation "
+           "(read by newer rules); their features are computed again\n",
+           st.reoriented);
   for (int k = 0; k < IMPORT_SKIP_NKINDS; k++)
     if (st.skip_kind[k])
       printf("skipped %" PRIu64 ": %s\n", st.skip_kind[k],

@@ -200,6 +200,10 @@ struct scan_slot {
   int r;               /* < 0: the file could not be used */
   const char *reason;  /* static text for r, or NULL for strerror(-r) */
   bool known;          /* stored with this size and mtime (no header read) */
+  bool reread;         /* known, but a PNG whose header was read again
+                        * under newer orientation rules: reread_o */
+  bool reread_failed;  /* that read failed */
+  uint8_t reread_o;
   uint64_t size;
   int64_t mtime_ns;
   struct img_info info;
@@ -219,6 +223,8 @@ struct scan {
   size_t pending;        /* files in t */
   double t_begin;        /* when t began */
   const char *root;      /* recorded by the first batch (root_check) */
+  bool png_recheck;      /* the store's PNG orientation rules are older */
+  bool png_recheck_failed;   /* a PNG could not be read again */
   bool root_done;
   uint8_t *seen;         /* sample ids met in this walk */
   uint64_t maxid;
@@ -228,9 +234,19 @@ struct scan {
 #define SCAN_CHUNK 64
 #define SCAN_WINDOW 64
 
-/* rt may be NULL: then the header is always read. */
+/* The version of the rules by which PNG headers give an orientation,
+ * recorded in the store (setting PNG_RULES_KEY) by each complete scan: 1
+ * (or no record) for eXIf alone, 2 from raw EXIF profiles and XMP too.  A
+ * scan of a store recorded under an older version reads the headers of
+ * its unchanged PNGs again. */
+#define PNG_RULES 2
+#define PNG_RULES_KEY "import.png_orientation_rules"
+
+/* rt may be NULL: then the header is always read.  recheck: read the
+ * header of an unchanged PNG as well (reread). */
 static void scan_file(const struct import_source *src, const char *rel,
-                      struct store_txn *rt, struct scan_slot *sl)
+                      struct store_txn *rt, bool recheck,
+                      struct scan_slot *sl)
 {
   struct import_file f = { .fd = -1 };
   struct sample old;
@@ -241,9 +257,17 @@ static void scan_file(const struct import_source *src, const char *rel,
   sl->size = f.size;
   sl->mtime_ns = f.mtime_ns;
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
-      old.size == sl->size && old.mtime_ns == sl->mtime_ns)
+      old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
     sl->known = true;
-  else
+    if (recheck && old.format == IMG_PNG) {
+      const char *why;
+      /* A header that now fails keeps the sample as it was. */
+      sl->reread = read_header(src, &f, &sl->info, &why) == 0 &&
+                   sl->info.format == IMG_PNG;
+      sl->reread_failed = !sl->reread;
+      sl->reread_o = sl->info.orientation;
+    }
+  } else
     sl->r = read_header(src, &f, &sl->info, &sl->reason);
   /* After the reads: a bucket learns an object's version id from its
    * first read (net/s3src.c). */
@@ -262,7 +286,8 @@ static void scan_work(void *ud, int w, size_t first, size_t count)
   if (store_txn_begin(sc->s, false, &rt) < 0)
     rt = NULL;
   for (size_t i = first; i < first + count; i++)
-    scan_file(sc->src, sc->paths[i], rt, &sc->slots[i % sc->nslots]);
+    scan_file(sc->src, sc->paths[i], rt, sc->png_recheck,
+              &sc->slots[i % sc->nslots]);
   store_txn_abort(rt);
 }
 
@@ -304,20 +329,32 @@ static int scan_txn(struct scan *sc)
 }
 
 /* A known file with the same size and mtime: unchanged, or back after
- * being missing. */
-static int scan_keep(struct scan *sc, const struct sample *old,
-                     uint64_t *id)
+ * being missing.  A PNG whose header was read again under newer rules
+ * takes the orientation they give; its features, computed from the
+ * picture turned the old way, go (the content pass computes them anew). */
+static int scan_keep(struct scan *sc, const struct scan_slot *sl,
+                     const struct sample *old, uint64_t *id)
 {
+  struct sample smp = *old;
+  bool turn = sl->reread && sl->reread_o != old->orientation;
   int r = 0;
 
+  if (sl->reread_failed)
+    sc->png_recheck_failed = true;
+  if (turn) {
+    smp.orientation = sl->reread_o;
+    sc->st->reoriented++;
+    if ((r = featstore_forget(sc->t, old->id)) < 0)
+      return r;
+  }
   if (old->flags & SAMPLE_MISSING) {
-    struct sample smp = *old;
     smp.flags &= (uint8_t)~SAMPLE_MISSING;
-    r = store_sample_put(sc->t, &smp, NULL);
     sc->st->restored++;
   } else {
     sc->st->unchanged++;
   }
+  if (turn || (old->flags & SAMPLE_MISSING))
+    r = store_sample_put(sc->t, &smp, NULL);
   *id = old->id;
   return r;
 }
@@ -409,7 +446,7 @@ static int scan_put(struct scan *sc, struct scan_slot *sl, const char *rel,
   int r;
 
   if (sl->known)   /* changed since the worker looked: rare */
-    scan_file(sc->src, rel, NULL, sl);
+    scan_file(sc->src, rel, NULL, false, sl);
   if (sl->r == -ENOMEM)
     return -ENOMEM;
   if (sl->r < 0)
@@ -485,7 +522,7 @@ static int scan_one(struct scan *sc, size_t i)
   }
   exists = sl->r == 0 && store_sample_by_path(sc->t, rel, &old) == 0;
   if (exists && old.size == sl->size && old.mtime_ns == sl->mtime_ns)
-    r = scan_keep(sc, &old, &id);
+    r = scan_keep(sc, sl, &old, &id);
   else
     r = scan_put(sc, sl, rel, exists ? &old : NULL, &id);
   if (r != 0)
@@ -556,7 +593,9 @@ struct content {
 
 #define CONTENT_CHUNK 16
 #define CONTENT_WINDOW 64
-/* Files above this are mapped rather than read into a buffer. */
+/* Files above this are read into a buffer of their own, freed after
+ * them, not into the worker's buffer, which would keep the largest size
+ * for the rest of the import. */
 #define READ_MAX (64u << 20)
 /* A folder's file is read this much at a time, each piece hashed at once
  * while it sits in the second-level cache the read copied it into (a
@@ -564,7 +603,8 @@ struct content {
  * does not fetch the file from memory a second time. */
 #define READ_PIECE (256u << 10)
 
-/* Reads n bytes into p; with h, hashes them as they come. */
+/* Reads n bytes into p; with h, hashes them as they come.  A file that
+ * ends early (truncated while it is imported) is -ESTALE. */
 static int read_all(const struct import_source *src, struct import_file *f,
                     uint8_t *p, size_t n, struct import_hasher *h)
 {
@@ -589,45 +629,95 @@ static int read_all(const struct import_source *src, struct import_file *f,
   return 0;
 }
 
-/* The whole of an open file: mapped (a large file of a folder) or read
- * into the worker's buffer.  *map is set when mapped.  With hash, its
- * content hash is computed on the way. */
+/* A buffer for a large file: anonymous memory in huge pages where the
+ * kernel gives them (a 4 KiB page fault per 4 KiB of a fresh buffer cost
+ * more than the read itself on the machines measured).  NULL on failure. */
+static uint8_t *big_alloc(size_t n)
+{
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+
+  if (p == MAP_FAILED)
+    return NULL;
+  (void)madvise(p, n, MADV_HUGEPAGE);
+  return p;
+}
+
+/* The hash of a folder's file that is not decoded, through one piece of
+ * the worker's buffer: no copy of the whole file. */
+static int hash_pieces(const struct import_source *src, struct import_file *f,
+                       struct wbuf *b, uint8_t *hash)
+{
+  struct import_hasher h;
+  uint64_t off = 0;
+
+  if (b->cap < READ_PIECE) {
+    uint8_t *p = realloc(b->p, READ_PIECE);
+    if (!p)
+      return -ENOMEM;
+    b->p = p;
+    b->cap = READ_PIECE;
+  }
+  import_hasher_begin(&h);
+  while (off < f->size) {
+    size_t want = f->size - off < READ_PIECE ? (size_t)(f->size - off)
+                                             : READ_PIECE;
+    long k = src->pread(src, f, off, b->p, want);
+    if (k < 0)
+      return (int)k;
+    if (k == 0)
+      return -ESTALE;   /* shrank under us */
+    import_hasher_add(&h, b->p, (size_t)k);
+    off += (uint64_t)k;
+  }
+  import_hasher_end(&h, hash);
+  return 0;
+}
+
+/* The whole of an open file, read into the worker's buffer or, when
+ * large, a buffer of its own (*own, big_alloc(): for the caller to unmap),
+ * and never
+ * mapped: a file truncated while it is read gives -ESTALE, where a
+ * mapping would kill the process with SIGBUS.  With hash, its content
+ * hash is computed on the way.  Without want_data (a hash alone) a large
+ * file of a folder is read a piece at a time and *data stays NULL (a
+ * bucket's object comes in one request). */
 static int content_data(const struct import_source *src,
-                        struct import_file *f, struct wbuf *b,
-                        const uint8_t **data, void **map, uint8_t *hash)
+                        struct import_file *f, struct wbuf *b, bool want_data,
+                        const uint8_t **data, uint8_t **own, uint8_t *hash)
 {
   struct import_hasher h;
   size_t size = (size_t)f->size;
+  uint8_t *p;
   int r;
 
   *data = NULL;
-  *map = NULL;
-  if (size > READ_MAX && f->fd >= 0) {
-    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
-    if (m == MAP_FAILED)
-      return -errno;
-    *data = *map = m;
-    if (hash)
-      import_hash128(m, size, hash);
-    return 0;
-  }
+  *own = NULL;
+  if (size > READ_MAX && !want_data && f->fd >= 0)
+    return hash ? hash_pieces(src, f, b, hash) : 0;
   if (size == 0) {
     if (hash)
       import_hash128("", 0, hash);
     return 0;
   }
-  if (b->cap < size) {
-    size_t nc = size + size / 4;
-    uint8_t *p = realloc(b->p, nc);
-    if (!p)
+  if (size > READ_MAX) {
+    if (!(p = *own = big_alloc(size)))
       return -ENOMEM;
-    b->p = p;
-    b->cap = nc;
+  } else {
+    if (b->cap < size) {
+      size_t nc = size + size / 4;
+      uint8_t *q = realloc(b->p, nc);
+      if (!q)
+        return -ENOMEM;
+      b->p = q;
+      b->cap = nc;
+    }
+    p = b->p;
   }
-  *data = b->p;
+  *data = p;
   if (hash)
     import_hasher_begin(&h);
-  r = read_all(src, f, b->p, size, hash ? &h : NULL);
+  r = read_all(src, f, p, size, hash ? &h : NULL);
   if (r == 0 && hash)
     import_hasher_end(&h, hash);
   return r;
@@ -638,7 +728,7 @@ static void content_file(struct content *c, int w, const struct cjob *j,
 {
   struct import_file f = { .fd = -1 };
   const uint8_t *data = NULL;
-  void *map = NULL;
+  uint8_t *own = NULL;
   size_t size;
 
   sl->r = sl->feat_r = 0;
@@ -650,7 +740,7 @@ static void content_file(struct content *c, int w, const struct cjob *j,
     return;
   }
   size = (size_t)f.size;
-  sl->r = content_data(c->src, &f, &c->buf[w], &data, &map,
+  sl->r = content_data(c->src, &f, &c->buf[w], j->feat, &data, &own,
                        j->hash ? sl->hash : NULL);
   c->src->close(c->src, &f);
   if (sl->r == 0 && j->feat) {
@@ -669,8 +759,8 @@ static void content_file(struct content *c, int w, const struct cjob *j,
                                    sl->thumb);
     image_free(&im);
   }
-  if (map)
-    munmap(map, size);
+  if (own)
+    munmap(own, size);
 }
 
 static void content_work(void *ud, int w, size_t first, size_t count)
@@ -899,6 +989,43 @@ static int list_files(const struct import_source *src,
   return 0;
 }
 
+/* Whether the store's PNG headers were read under rules older than
+ * PNG_RULES. */
+static int png_rules_old(struct store *s, bool *old)
+{
+  struct store_txn *t;
+  char *v = NULL;
+  int r;
+
+  if ((r = store_txn_begin(s, false, &t)) < 0)
+    return r;
+  r = store_setting_get(t, PNG_RULES_KEY, &v);
+  store_txn_abort(t);
+  if (r < 0 && r != -ENOENT)
+    return r;
+  *old = !v || atoi(v) < PNG_RULES;
+  free(v);
+  return 0;
+}
+
+/* Records PNG_RULES after a scan that read every unchanged PNG again;
+ * after one where a read failed, the next scan reads them all again. */
+static int png_rules_record(struct store *s)
+{
+  struct store_txn *t;
+  char v[16];
+  int r;
+
+  snprintf(v, sizeof(v), "%d", PNG_RULES);
+  if ((r = store_txn_begin(s, true, &t)) < 0)
+    return r;
+  if ((r = store_setting_set(t, PNG_RULES_KEY, v)) < 0) {
+    store_txn_abort(t);
+    return r;
+  }
+  return store_txn_commit(t);
+}
+
 /* The scan pass over the listed files: headers read by workers, records
  * written in batches (scan_consume).  sc's slots and seen map are the
  * caller's to free. */
@@ -921,6 +1048,8 @@ static int scan_pass(struct scan *sc, struct store *s,
   sc->last = last;
   if (!sc->slots)
     return -ENOMEM;
+  if ((r = png_rules_old(s, &sc->png_recheck)) < 0)
+    return r;
   struct workpool wp = { .n = sc->n, .chunk = SCAN_CHUNK,
                          .window = SCAN_WINDOW,
                          .nthreads = nthreads(sc->o, sc->src),
@@ -934,6 +1063,8 @@ static int scan_pass(struct scan *sc, struct store *s,
   }
   if (r == 0 && !sc->root_done)   /* no file: no batch recorded the root */
     r = set_root(s, src->root, true);
+  if (r == 0 && sc->png_recheck && !sc->png_recheck_failed)
+    r = png_rules_record(s);
   return r;
 }
 

@@ -69,6 +69,8 @@ struct import_stats {
   uint64_t restored;   /* missing samples whose file came back */
   uint64_t hashed;
   uint64_t featured;   /* samples whose features were computed */
+  uint64_t reoriented; /* unchanged PNGs whose orientation newer header
+                        * rules read differently (also in unchanged) */
   uint64_t ignored;    /* other files (not images) */
   uint64_t mismatched; /* imported files whose name says another format */
   uint64_t skip_kind[IMPORT_SKIP_NKINDS];   /* by kind, walk and headers */

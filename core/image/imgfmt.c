@@ -8,9 +8,9 @@
  * the tail checked for wholeness, 4 KiB of it for a PNG's chunks after its
  * image data; a TIFF directory past the first read and its values come in
  * one more read of 4 KiB).  EXIF orientation is read as Pillow reads it
- * (CVAT turns its frames with Pillow): see jpeghdr.h and png_exif().  All
- * offsets and lengths from the file are checked against its size before
- * use.  Each format is one entry of the table at the end (extension, name,
+ * (CVAT turns its frames with Pillow): see jpeghdr.h, png_exif() and
+ * pngmeta.h.  All offsets and lengths from the file are checked against
+ * its size before use.  Each format is one entry of the table at the end (extension, name,
  * signature test, header reader).
  */
 #include "imgfmt.h"
@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "jpeghdr.h"
+#include "pngmeta.h"
 
 #define BOMB_REASON "declares more than 268,435,456 pixels (decompression " \
                     "bomb guard, see IMG_MAX_PIXELS)"
@@ -200,24 +201,6 @@ static int jpeg_read(const struct img_src *s, struct img_info *in,
 
 /* ---- PNG ---- */
 
-/* The PNG (zlib) CRC-32, four bits per step from a 16-entry table: the
- * bit-by-bit loop was most of png_read()'s time in a header pass. */
-static uint32_t crc32_png(uint32_t crc, const uint8_t *p, size_t n)
-{
-  static const uint32_t t[16] = {
-    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-    0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-    0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C };
-
-  crc = ~crc;
-  while (n--) {
-    crc ^= *p++;
-    crc = (crc >> 4) ^ t[crc & 15];
-    crc = (crc >> 4) ^ t[crc & 15];
-  }
-  return ~crc;
-}
-
 /* The IHDR chunk (h: the file's first 33 bytes): size, bit depth, colour
  * type, interlacing, checked against the PNG rules. */
 static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
@@ -229,7 +212,7 @@ static int png_ihdr(const uint8_t *h, struct img_info *in, const char **reason)
     *reason = "corrupt PNG: no IHDR chunk first";
     return -EBADMSG;
   }
-  if (crc32_png(0, h + 12, 17) != be32(h + 29)) {
+  if (pngmeta_crc32(h + 12, 17) != be32(h + 29)) {
     *reason = "corrupt PNG: bad CRC in the IHDR chunk";
     return -EBADMSG;
   }
@@ -293,15 +276,76 @@ static bool png_is_type(const uint8_t *t)
   return true;
 }
 
-/* Walks the chunks before the image data: the orientation of the last
- * eXIf among them (CRC-checked) into in->orientation, *apng when the file
- * is animated (acTL).  A chunk that cannot be read ends the walk quietly:
+/* Largest text chunk read for its EXIF or XMP (an EXIF_MAX block in hex
+ * with its line breaks fits); a larger one is passed over. */
+#define PNG_TEXT_MAX (4u << 20)
+
+/* The chunk of type ch[4..8) and len bytes at off, an eXIf or a text chunk
+ * of a keyword pngmeta.h reads, whole and CRC-checked, into *m (Pillow
+ * checks CRCs before the image data: a bad one and the file does not
+ * open).  0; 1 when the file ends inside the chunk (the end checks of
+ * png_read() report it); -errno with *reason. */
+static int png_meta_read(const struct img_src *s, uint64_t off,
+                         const uint8_t *ch, uint32_t len, bool crc,
+                         struct png_meta *m, const char **reason)
+{
+  bool exif = memcmp(ch + 4, "eXIf", 4) == 0;
+  uint8_t *buf;
+  int r;
+
+  if (!exif) {
+    uint8_t peek[PNGMETA_KEY_PEEK];
+    size_t pn = len < sizeof(peek) ? len : sizeof(peek);
+
+    if (len > PNG_TEXT_MAX)
+      return 0;
+    if ((r = src_read(s, off + 8, peek, pn)) < 0)
+      goto fail;
+    if (!pngmeta_wanted(ch + 4, peek, len))
+      return 0;
+  } else if (len > EXIF_MAX) {
+    /* Counts as an eXIf without orientation. */
+    return pngmeta_chunk(m, ch + 4, NULL, 0, reason);
+  }
+  if (!(buf = malloc((size_t)len + 8))) {
+    *reason = "out of memory";
+    return -ENOMEM;
+  }
+  memcpy(buf, ch + 4, 4);
+  r = src_read(s, off + 8, buf + 4, (size_t)len + 4);
+  if (r == 0 && crc &&
+      pngmeta_crc32(buf, (size_t)len + 4) != be32(buf + 4 + len)) {
+    free(buf);
+    *reason = exif ? "corrupt PNG: bad CRC in the eXIf chunk"
+                   : "corrupt PNG: bad CRC in a text chunk";
+    return -EBADMSG;
+  }
+  if (r == 0)
+    r = pngmeta_chunk(m, buf, buf + 4, len, reason);
+  free(buf);
+  if (r == -EBADMSG || r == -ENOMEM)
+    return r;
+fail:
+  if (r < 0 && r != -ENODATA) {
+    /* A disk or network error, not an unturned picture. */
+    *reason = "read error";
+    return r;
+  }
+  return r < 0 ? 1 : 0;
+}
+
+/* Walks the chunks before the image data: their eXIf and text chunks into
+ * *m, *apng when the file is animated (acTL).  In an animated PNG the walk
+ * goes on over the first frame's IDAT chunks to the next frame's fcTL:
+ * Pillow's load reads the chunks in between (and no further), without
+ * checking their CRCs.  A chunk that cannot be read ends the walk quietly:
  * the tail check of png_read() names the problem. */
-static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
+static int png_exif(const struct img_src *s, struct png_meta *m, bool *apng,
                     const char **reason)
 {
   uint64_t off = 33;
-  int r;
+  bool data = false;   /* past the first IDAT (animated PNG only) */
+  int r, nidat = 0;
 
   for (int k = 0; k < 256; k++) {
     uint8_t ch[8];
@@ -310,43 +354,31 @@ static int png_exif(const struct img_src *s, struct img_info *in, bool *apng,
     if ((r = src_read(s, off, ch, 8)) < 0)
       break;
     len = be32(ch);
-    if (len > 0x7fffffffu || memcmp(ch + 4, "IDAT", 4) == 0 ||
-        memcmp(ch + 4, "IEND", 4) == 0)
+    if (len > 0x7fffffffu || memcmp(ch + 4, "IEND", 4) == 0 ||
+        (data && (memcmp(ch + 4, "fcTL", 4) == 0 ||
+                  memcmp(ch + 4, "fdAT", 4) == 0)))
       break;
+    if (memcmp(ch + 4, "IDAT", 4) == 0) {
+      if (!*apng)
+        break;
+      data = true;
+      if (++nidat > 4096)
+        break;
+      k--;   /* image data chunks have their own bound */
+      off += 12 + (uint64_t)len;
+      continue;
+    }
     if (memcmp(ch + 4, "acTL", 4) == 0) {
       uint8_t nf[4];
       /* Pillow counts it animated from two frames on. */
       if (src_read(s, off + 8, nf, 4) == 0 && be32(nf) > 1)
         *apng = true;
     }
-    if (memcmp(ch + 4, "eXIf", 4) == 0) {
-      uint8_t *buf;
-
-      in->orientation = 1;
-      if (len > EXIF_MAX) {
-        off += 12 + (uint64_t)len;
-        continue;
-      }
-      if (!(buf = malloc((size_t)len + 8))) {
-        *reason = "out of memory";
-        return -ENOMEM;
-      }
-      memcpy(buf, ch + 4, 4);
-      r = src_read(s, off + 8, buf + 4, (size_t)len + 4);
-      if (r == 0 && crc32_png(0, buf, (size_t)len + 4) != be32(buf + 4 + len)) {
-        free(buf);
-        *reason = "corrupt PNG: bad CRC in the eXIf chunk";
-        return -EBADMSG;
-      }
-      if (r == 0)
-        in->orientation = jpeg_tiff_orientation(buf + 4, len);
-      free(buf);
-      if (r < 0 && r != -ENODATA) {
-        /* A disk or network error, not an unturned picture. */
-        *reason = "read error";
+    if (memcmp(ch + 4, "eXIf", 4) == 0 || memcmp(ch + 4, "tEXt", 4) == 0 ||
+        memcmp(ch + 4, "zTXt", 4) == 0 || memcmp(ch + 4, "iTXt", 4) == 0) {
+      if ((r = png_meta_read(s, off, ch, len, !data, m, reason)) < 0)
         return r;
-      }
-      if (r < 0)
+      if (r > 0)
         break;   /* cut inside the chunk: the end checks report it */
     }
     off += 12 + (uint64_t)len;
@@ -401,69 +433,113 @@ static bool png_looks_like_metadata(const uint8_t *t, size_t e)
 }
 
 /* Walks back from the IEND chunk that ends t[0..n) (the file's last n
- * bytes) chunk by chunk to the image data.  The last eXIf after the image
- * data is the first met: returns its orientation (1..8), or 0 when there
- * is none (an IDAT or fdAT chunk met first) or when the walk leaves t[]
- * first; then *more says whether the bytes before t[] are worth a look:
- * chunks after the image data were met (a writer of metadata), or the
- * chunk reaching out of t[] does not end like compressed data.  Pillow
- * does not check CRCs after the image data, so neither does this. */
-static uint8_t png_late_exif(const uint8_t *t, size_t n, bool *more)
+ * bytes) chunk by chunk to the image data, and takes the eXIf and text
+ * chunks met into *late, in file order (each keyword's last chunk is met
+ * first, so what the walk finds is final for that keyword).  Returns
+ * whether the walk reached the image data (an IDAT or fdAT chunk); when it
+ * left t[] first, *more says whether the bytes before t[] are worth a
+ * look: chunks after the image data were met (a writer of metadata), or
+ * the chunk reaching out of t[] does not end like compressed data.
+ * Pillow does not check CRCs after the image data, so neither does this. */
+static int png_late_walk(const uint8_t *t, size_t n, struct png_meta *late,
+                         bool *reached, bool *more, const char **reason)
 {
-  size_t e = n - 12;   /* where IEND starts */
+  long at[64];
+  size_t e = n - 12, end[64];   /* IEND starts at n - 12 */
+  int nat = 0, r;
   bool chunks = false;
   long p;
 
-  *more = false;
+  *more = *reached = false;
   while ((p = png_chunk_ending_at(t, e)) >= 0) {
     const uint8_t *type = t + p + 4;
-    if (memcmp(type, "IDAT", 4) == 0 || memcmp(type, "fdAT", 4) == 0)
-      return 0;
-    if (memcmp(type, "eXIf", 4) == 0)
-      return jpeg_tiff_orientation(t + p + 8, e - 12 - (size_t)p);
+    size_t len = e - 12 - (size_t)p;
+
+    if (memcmp(type, "IDAT", 4) == 0 || memcmp(type, "fdAT", 4) == 0) {
+      *reached = true;
+      break;
+    }
+    if (nat < 64 && (memcmp(type, "eXIf", 4) == 0 ||
+                     pngmeta_wanted(type, t + p + 8, len))) {
+      at[nat] = p;
+      end[nat++] = e;
+    }
     chunks = true;
     e = (size_t)p;
   }
-  *more = chunks || (e >= 4 && png_looks_like_metadata(t, e - 4));
+  if (!*reached)
+    *more = chunks || (e >= 4 && png_looks_like_metadata(t, e - 4));
+  memset(late, 0, sizeof(*late));
+  for (int i = nat - 1; i >= 0; i--) {
+    size_t len = end[i] - 12 - (size_t)at[i];
+    if (memcmp(t + at[i] + 4, "eXIf", 4) == 0 && len > EXIF_MAX)
+      len = 0;   /* as before the image data */
+    if ((r = pngmeta_chunk(late, t + at[i] + 4, t + at[i] + 8, len,
+                           reason)) < 0)
+      return r;
+  }
   return 0;
 }
 
-/* The orientation of an eXIf after the image data, or 0 (see
- * png_late_exif()): in the tail t[0..tn) already read, else, when that
- * hints at it, in reads reaching 16 KiB, then PNG_LATE_MAX, further back
- * (most EXIF blocks are a few KiB).  The buffer is filled from its end,
- * so each read adds only the bytes before the last. */
+/* Whether the chunks after the image data found so far (*late) settle the
+ * orientation whatever lies before them: an eXIf with an Orientation or
+ * one Pillow fails on; or one without, and an XMP packet. */
+static bool png_late_settled(const struct png_meta *late)
+{
+  uint8_t x = late->state[PNGMETA_EXIF];
+
+  return x == PNGMETA_FAIL || x == PNGMETA_TAG ||
+         (x == PNGMETA_NOTAG && late->state[PNGMETA_XMP] != PNGMETA_UNSET);
+}
+
+/* The chunks after the image data, over *m (what came before it; each
+ * keyword's last chunk counts): found in the tail t[0..tn) already read,
+ * else, when that hints at more, in reads reaching 16 KiB, then
+ * PNG_LATE_MAX, further back (most EXIF blocks are a few KiB).  The buffer
+ * is filled from its end, so each read adds only the bytes before the
+ * last. */
 static int png_late(const struct img_src *s, const uint8_t *t, size_t tn,
-                    uint8_t *ret, const char **reason)
+                    struct png_meta *m, const char **reason)
 {
   const size_t cap = PNG_LATE_MAX + 12 + PNG_TAIL;
+  struct png_meta late;
   size_t have = tn;
-  uint8_t *big;
-  bool more;
-  int r = 0;
+  uint8_t *big = NULL;
+  bool more, reached;
+  int r;
 
-  *ret = png_late_exif(t, tn, &more);
-  if (*ret || !more || tn >= s->size)
-    return 0;
-  if (!(big = malloc(cap))) {
-    *reason = "out of memory";
-    return -ENOMEM;
-  }
-  memcpy(big + cap - tn, t, tn);
-  for (size_t back = 16384; more && have < s->size; back = cap - tn) {
-    size_t want = s->size - tn > back ? back + tn : (size_t)s->size;
-    if ((r = src_read(s, s->size - want, big + cap - want, want - have)) < 0)
-      break;
-    have = want;
-    *ret = png_late_exif(big + cap - have, have, &more);
-    if (*ret || back == cap - tn)
-      break;
-  }
-  free(big);
-  if (r < 0 && r != -ENODATA) {
-    *reason = "read error";
+  if ((r = png_late_walk(t, tn, &late, &reached, &more, reason)) < 0)
     return r;
+  if (!reached && more && tn < s->size && !png_late_settled(&late)) {
+    if (!(big = malloc(cap))) {
+      *reason = "out of memory";
+      return -ENOMEM;
+    }
+    memcpy(big + cap - tn, t, tn);
+    for (size_t back = 16384; have < s->size; back = cap - tn) {
+      size_t want = s->size - tn > back ? back + tn : (size_t)s->size;
+      if ((r = src_read(s, s->size - want, big + cap - want,
+                        want - have)) < 0)
+        break;
+      have = want;
+      if ((r = png_late_walk(big + cap - have, have, &late, &reached, &more,
+                             reason)) < 0 ||
+          reached || !more || png_late_settled(&late) || back == cap - tn)
+        break;
+    }
+    free(big);
+    if (r == -EBADMSG || r == -ENOMEM)
+      return r;
+    if (r < 0 && r != -ENODATA) {
+      *reason = "read error";
+      return r;
+    }
   }
+  for (int k = 0; k < PNGMETA_NKEYS; k++)
+    if (late.state[k] != PNGMETA_UNSET) {
+      m->state[k] = late.state[k];
+      m->o[k] = late.o[k];
+    }
   return 0;
 }
 
@@ -474,10 +550,11 @@ static int png_read(const struct img_src *s, struct img_info *in,
                                     0xAE, 0x42, 0x60, 0x82 };
   uint8_t h[33], tail[PNG_TAIL];
   size_t tn = s->size < PNG_TAIL ? (size_t)s->size : PNG_TAIL;
+  struct png_meta m;
   bool apng = false;
-  uint8_t late;
   int r;
 
+  memset(&m, 0, sizeof(m));
   if ((r = src_read(s, 0, h, sizeof(h))) < 0) {
     *reason = r == -ENODATA ? "truncated: file ends inside the PNG header"
                             : "read error";
@@ -485,21 +562,18 @@ static int png_read(const struct img_src *s, struct img_info *in,
   }
   if ((r = png_ihdr(h, in, reason)) < 0 ||
       (r = check_pixels(in, reason)) < 0 ||
-      (r = png_exif(s, in, &apng, reason)) < 0)
+      (r = png_exif(s, &m, &apng, reason)) < 0)
     return r;
   if ((r = src_read(s, s->size - tn, tail, tn)) < 0 || tn < 12 ||
       memcmp(tail + tn - 12, iend, 12) != 0) {
     *reason = "truncated: no IEND chunk at the end of the PNG";
     return r < 0 && r != -ENODATA ? r : -EBADMSG;
   }
-  /* An animated PNG: Pillow's load stops at the second frame, so an eXIf
-   * after the image data is not read there. */
-  if (!apng) {
-    if ((r = png_late(s, tail, tn, &late, reason)) < 0)
-      return r;
-    if (late)
-      in->orientation = late;
-  }
+  /* An animated PNG: Pillow's load stops at the second frame, so the
+   * chunks after the image data are not read there. */
+  if (!apng && (r = png_late(s, tail, tn, &m, reason)) < 0)
+    return r;
+  in->orientation = pngmeta_orientation(&m);
   return 0;
 }
 

@@ -2,8 +2,9 @@
  * BMP and GIF.  Recognises a file's format from its first bytes (never its
  * name), and reads its header without decoding pixels: dimensions, bit
  * depth, channels, the EXIF orientation where the format carries one
- * (JPEG APP1, PNG eXIf before or after the image data, WebP EXIF, the TIFF
- * Orientation tag; as Pillow, and so CVAT, reads it), and whether
+ * (JPEG APP1, PNG eXIf, raw EXIF profile or XMP before or after the image
+ * data (pngmeta.h), WebP EXIF, the TIFF Orientation tag; as Pillow, and so
+ * CVAT, reads it), and whether
  * the file looks whole.  JPEG headers go to jpeghdr.h; the other formats
  * are parsed here.
  *

@@ -98,18 +98,18 @@ bool jpeg_tiff_byte_order(const uint8_t *p, size_t n, bool *le)
   return true;
 }
 
-uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n)
+uint8_t jpeg_tiff_orientation_entry(const uint8_t *p, size_t n)
 {
   bool le;
   uint32_t ifd;
   uint16_t count;
-  uint8_t o = 1;
+  uint8_t o = 0;
 
   if (!jpeg_tiff_byte_order(p, n, &le))
-    return 1;
+    return 0;
   ifd = rd32(p + 4, le);
   if (ifd > n || n - ifd < 2)
-    return 1;
+    return 0;
   count = rd16(p + ifd, le);
   for (uint32_t i = 0; i < count; i++) {
     size_t e = ifd + 2 + (size_t)i * 12;
@@ -130,6 +130,13 @@ uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n)
       o = jpeg_exif_orientation_value(type, p + off, le);
   }
   return o;
+}
+
+uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n)
+{
+  uint8_t o = jpeg_tiff_orientation_entry(p, n);
+
+  return o ? o : 1;
 }
 
 /* EXIF: "Exif\0\0", then a TIFF header and IFD0; we want tag 0x0112. */

@@ -36,6 +36,9 @@ struct jpeg_info {
  * skipped; a later Orientation entry replaces an earlier one; an entry
  * whose values lie past the block ends the directory.  Bounds-checked, no
  * allocation; shared by the JPEG APP1 walk and imgfmt.c (PNG, WebP).
+ * jpeg_tiff_orientation_entry(): the same, but 0 when no Orientation
+ * entry is read at all (Pillow's "0x0112 not in exif", after which it
+ * looks at a PNG's XMP: pngmeta.c).
  *
  * jpeg_exif_type_size(): bytes per value of a TIFF type, 0 for a type
  * Pillow skips.  jpeg_exif_orientation_value(): the orientation (2..8, or
@@ -44,6 +47,7 @@ struct jpeg_info {
  * accepts, and its byte order.  imgfmt.c walks a TIFF file's own directory
  * with these. */
 uint8_t jpeg_tiff_orientation(const uint8_t *p, size_t n);
+uint8_t jpeg_tiff_orientation_entry(const uint8_t *p, size_t n);
 size_t jpeg_exif_type_size(unsigned type);
 uint8_t jpeg_exif_orientation_value(unsigned type, const uint8_t *v, bool le);
 bool jpeg_tiff_byte_order(const uint8_t *p, size_t n, bool *le);

@@ -266,6 +266,21 @@ int featstore_current(struct store_txn *t, uint64_t id, uint64_t size,
   return r < 0 ? r : 1;
 }
 
+int featstore_forget(struct store_txn *t, uint64_t id)
+{
+  static const char *const ns[] = { FEATSTORE_NS, FEATSTORE_NS_SUB,
+                                    FEATSTORE_NS_THUMB };
+  uint8_t key[8];
+
+  store_key_u64(key, id);
+  for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+    int r = store_rec_del(t, ns[i], key, sizeof(key));
+    if (r < 0 && r != -ENOENT)
+      return r;
+  }
+  return 0;
+}
+
 /* ---- matrix ---- */
 
 void featstore_matrix_free(struct feat_matrix *m)

@@ -67,6 +67,12 @@ int featstore_get(struct store_txn *t, uint64_t id, struct imgfeat *ret,
 int featstore_current(struct store_txn *t, uint64_t id, uint64_t size,
                       int64_t mtime_ns);
 
+/* Drops sample `id`'s features, sub-windows and thumbnail (computed from a
+ * picture that no longer stands: its orientation changed), so that the
+ * next content pass computes them again.  0 (also when there were none)
+ * or a negative errno. */
+int featstore_forget(struct store_txn *t, uint64_t id);
+
 /* An embedding matrix: row i (x + i * dim, dim floats) belongs to sample
  * ids[i]; rows in ascending id order.  x and ids are owned by the struct:
  * release with featstore_matrix_free(). */

@@ -8,7 +8,11 @@ entry that ends Pillow's reading of the directory; each such entry is
 written as the EXIF of a JPEG (APP1), of a PNG before and after its image
 data (eXIf), of a WebP (EXIF), and into a TIFF file's own directory.  Then
 PNG layouts: eXIf before and after the image data, several, one with a bad
-CRC after the image data, text after it.  Used by fs-formats."""
+CRC after the image data, text after it.  Then the other places Pillow
+takes a PNG's orientation from: ImageMagick's "Raw profile type exif"
+text chunk (hex) and XMP's tiff:Orientation, in tEXt, zTXt and iTXt
+chunks, before and after the image data, alone and together with eXIf,
+malformed.  Used by fs-formats."""
 import io
 import struct
 import warnings
@@ -193,7 +197,161 @@ def corpus():
         "pp_after8_20k_thumb.png": png(post=[ex(big8)]),
         "pp_before6_after8_20k.png": png(pre=[ex(big6)], post=[ex(big8)]),
     })
+    out.update(text_corpus())
     return out
+
+
+RAW = b"Raw profile type exif"
+XMP = b"XML:com.adobe.xmp"
+
+
+def raw_profile(payload, prefix=b"Exif\0\0"):
+    """A raw profile as ImageMagick writes it: a blank line, the profile's
+    name, its length, then the bytes in hex, 72 digits a line."""
+    h = (prefix + payload).hex()
+    return b"\nexif\n%8d\n" % len(prefix + payload) + \
+        b"\n".join(h[i:i + 72].encode() for i in range(0, len(h), 72)) + b"\n"
+
+
+def xmp_packet(o, element=False, pad=0):
+    """An XMP packet with tiff:Orientation o as an attribute or an element,
+    after pad bytes of other description."""
+    other = "<dc:description>%s</dc:description>" % ("x" * pad)
+    tag = "<tiff:Orientation>%s</tiff:Orientation>" % o if element else ""
+    attr = "" if element else ' tiff:Orientation="%s"' % o
+    return ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf='
+            '"http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+            ' xmlns:tiff="http://ns.adobe.com/tiff/1.0/"%s>%s%s'
+            '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+            % (attr, tag, other)).encode()
+
+
+def text_chunk(kind, key, value, method=0):
+    """A tEXt, zTXt or iTXt chunk ("iTXt" plain, "iTXz" compressed)."""
+    if kind == "tEXt":
+        return png_chunk(b"tEXt", key + b"\0" + value)
+    if kind == "zTXt":
+        return png_chunk(b"zTXt", key + b"\0" + bytes([method]) +
+                         zlib.compress(value))
+    z = kind == "iTXz"
+    return png_chunk(b"iTXt", key + b"\0" + (b"\1\0" if z else b"\0\0") +
+                     b"en\0\0" + (zlib.compress(value) if z else value))
+
+
+def text_corpus():
+    """file name -> bytes: PNG orientation from text chunks."""
+    six, eight = block([short(6)]), block([short(8)])
+    none = block([ent(0x0110, 2, 4, b"abc\0")])
+    out = {}
+
+    def ex(b):
+        return png_chunk(b"eXIf", b)
+    for kind in ("tEXt", "zTXt", "iTXt", "iTXz"):
+        out["x_raw6_%s.png" % kind] = png(pre=[text_chunk(kind, RAW,
+                                                          raw_profile(six))])
+        out["x_xmp5_%s.png" % kind] = png(pre=[text_chunk(
+            kind, XMP, xmp_packet(5, element=True))])
+        out["x_raw8_after_%s.png" % kind] = png(
+            post=[text_chunk(kind, RAW, raw_profile(eight))], parts=2)
+    date = png_chunk(b"tEXt", b"date:create\x002026-01-01T00:00:00+00:00")
+    out.update({
+        "x_raw6_noprefix.png": png(pre=[text_chunk(
+            "tEXt", RAW, raw_profile(six, prefix=b""))]),
+        "x_raw6_big_endian.png": png(pre=[text_chunk(
+            "zTXt", RAW, raw_profile(block([short(6, False)], le=False)))]),
+        "x_raw_bad_hex_xmp8.png": png(pre=[
+            text_chunk("tEXt", RAW, raw_profile(six)[:-3] + b"g\n"),
+            text_chunk("iTXt", XMP, xmp_packet(8))]),
+        "x_raw_odd_hex.png": png(pre=[text_chunk(
+            "tEXt", RAW, raw_profile(six)[:-2] + b"\n")]),
+        "x_raw_crlf.png": png(pre=[text_chunk(
+            "tEXt", RAW, raw_profile(six).replace(b"\n", b"\r\n"))]),
+        "x_raw_short_xmp8.png": png(pre=[
+            text_chunk("tEXt", RAW, b"\nexif\n"),
+            text_chunk("iTXt", XMP, xmp_packet(8))]),
+        "x_rawnone_xmp8.png": png(pre=[
+            text_chunk("zTXt", RAW, raw_profile(none)),
+            text_chunk("iTXt", XMP, xmp_packet(8))]),
+        "x_raw6_xmp8.png": png(pre=[
+            text_chunk("zTXt", RAW, raw_profile(six)),
+            text_chunk("iTXt", XMP, xmp_packet(8))]),
+        "x_exif6_raw8.png": png(pre=[ex(six), text_chunk(
+            "zTXt", RAW, raw_profile(eight))]),
+        "x_exifnone_raw8.png": png(pre=[ex(none), text_chunk(
+            "zTXt", RAW, raw_profile(eight))]),
+        "x_exifnone_xmp8.png": png(pre=[ex(none), text_chunk(
+            "iTXt", XMP, xmp_packet(8))]),
+        "x_exif_prefixed_xmp8.png": png(pre=[ex(b"Exif\0\0" + six),
+                                             text_chunk("iTXt", XMP,
+                                                        xmp_packet(8))]),
+        "x_exif6_xmp8.png": png(pre=[ex(six), text_chunk(
+            "iTXt", XMP, xmp_packet(8))]),
+        "x_exifnone_after_xmp7.png": png(pre=[text_chunk(
+            "iTXt", XMP, xmp_packet(7))], post=[ex(none)]),
+        "x_text_exif6.png": png(pre=[text_chunk("tEXt", b"exif", six)]),
+        "x_ztxt_exif6.png": png(pre=[text_chunk("zTXt", b"exif", six)]),
+        "x_text_exif_empty_raw6.png": png(pre=[
+            text_chunk("tEXt", b"exif", b""),
+            text_chunk("tEXt", RAW, raw_profile(six))]),
+        "x_xmp_attr6.png": png(pre=[text_chunk("iTXt", XMP, xmp_packet(6))]),
+        "x_xmp9.png": png(pre=[text_chunk("iTXt", XMP, xmp_packet(9))]),
+        "x_xmp0.png": png(pre=[text_chunk("iTXt", XMP, xmp_packet(0))]),
+        "x_xmp_quote.png": png(pre=[text_chunk(
+            "iTXt", XMP, b"<x tiff:Orientation='6'/>")]),
+        "x_xmp_first_no_digit.png": png(pre=[text_chunk(
+            "iTXt", XMP, b'tiff:Orientation="x" tiff:Orientation="6"')]),
+        "x_xmp_two_6_3.png": png(pre=[text_chunk("iTXt", XMP,
+                                                 xmp_packet(6))],
+                                 post=[text_chunk("iTXt", XMP,
+                                                  xmp_packet(3))]),
+        "x_xmp_bad_utf8.png": png(pre=[text_chunk(
+            "iTXt", XMP, xmp_packet(6) + b"\xff")]),
+        "x_xmp6_later_bad_utf8.png": png(
+            pre=[text_chunk("iTXt", XMP, xmp_packet(6))],
+            post=[text_chunk("iTXt", XMP, xmp_packet(3) + b"\xc0\x80")]),
+        "x_ztxt_bad_zlib_xmp8.png": png(pre=[
+            png_chunk(b"zTXt", RAW + b"\0\0" + b"not zlib"),
+            text_chunk("iTXt", XMP, xmp_packet(8))]),
+        "x_ztxt_cut_raw6.png": png(pre=[png_chunk(
+            b"zTXt", RAW + b"\0\0" +
+            zlib.compress(raw_profile(six) + b" " * 3000)[:-40])]),
+        # A large XMP packet after the image data, dates after it: past
+        # the 4 KiB tail the header pass reads anyway.
+        "x_xmp6_20k_after_dates.png": png(
+            post=[text_chunk("iTXt", XMP, xmp_packet(6, pad=20000)), date,
+                  date]),
+        "x_raw3_20k_after.png": png(
+            post=[text_chunk("tEXt", RAW, raw_profile(
+                block([short(3)]) + bytes(9000)))]),
+    })
+    out.update(apng_corpus())
+    return out
+
+
+def apng_corpus():
+    """file name -> bytes: two-frame animated PNGs (Pillow's own) with
+    metadata between the first frame's image data and the second frame,
+    which Pillow's load reads, and before IEND, which it does not."""
+    from PIL import Image
+    fr = [Image.new("RGB", (W, H), c) for c in ((200, 0, 0), (0, 200, 0))]
+    o = io.BytesIO()
+    fr[0].save(o, "PNG", save_all=True, append_images=fr[1:])
+    b, cs, i = o.getvalue(), [], 8
+    while i < len(b):
+        n = struct.unpack(">I", b[i:i + 4])[0]
+        cs.append(b[i:i + 12 + n])
+        i += 12 + n
+    k = max(j for j, c in enumerate(cs) if c[4:8] == b"IDAT") + 1
+
+    def at(where, ch):
+        return b[:8] + b"".join(cs[:where] + [ch] + cs[where:])
+    x6 = text_chunk("iTXt", XMP, xmp_packet(6))
+    e8 = png_chunk(b"eXIf", block([short(8)]))
+    return {"a_xmp6_between_frames.png": at(k, x6),
+            "a_xmp6_before_iend.png": at(len(cs) - 1, x6),
+            "a_exif8_between_frames.png": at(k, e8),
+            "a_exif8_before_iend.png": at(len(cs) - 1, e8)}
 
 
 def pillow_orientation(data):

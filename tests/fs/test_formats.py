@@ -913,7 +913,8 @@ def body(ck, w):
         # Awkward EXIF Orientation entries (every TIFF type, no value, two
         # values, values past the end, two entries, 0, 9, 65535) in JPEG,
         # PNG (eXIf before and after the image data), WebP and TIFF, and
-        # PNG eXIf layouts: what the import records must be what Pillow
+        # PNG eXIf layouts, and PNG orientation from raw EXIF profile and
+        # XMP text chunks: what the import records must be what Pillow
         # turns the picture by after loading it (CVAT's frame).
         d = w.sub("orient-edges")
         os.makedirs(d)
@@ -958,10 +959,17 @@ def body(ck, w):
                         ("pp_after6_20k_dates", 6),
                         ("pp_before6_after8_20k", 8),
                         ("w_exif_prefixed6", 6), ("j_short9", 1),
+                        ("x_raw6_zTXt", 6), ("x_xmp5_iTXt", 5),
+                        ("x_raw8_after_tEXt", 8), ("x_exifnone_xmp8", 8),
+                        ("x_raw_bad_hex_xmp8", 1), ("x_exif6_raw8", 6),
+                        ("x_xmp6_20k_after_dates", 6),
+                        ("a_xmp6_between_frames", 6),
+                        ("a_xmp6_before_iend", 1),
                         ("t_rational12_2", 6), ("j_bad_entry_before", 1)):
             eq(ours[f][2], want, f + " orientation")
-    ck.run("EXIF orientation edge cases and PNG eXIf after the image data: "
-           "as Pillow turns each picture", t_orientation_edges)
+    ck.run("EXIF orientation edge cases, PNG eXIf after the image data, PNG "
+           "raw profiles and XMP: as Pillow turns each picture",
+           t_orientation_edges)
 
 
 run_suite("curatefs-formats-", body)

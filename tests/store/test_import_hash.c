@@ -12,6 +12,11 @@
  *     what the pieces were read into; the thumbnail covers the content
  *     box imgfeat_content() finds, which the import takes from
  *     imgfeat_compute_box()).
+ *   - a file over 64 MiB (read in a buffer of its own, or piece by piece
+ *     when only hashed) truncated and restored again and again while it is
+ *     imported: the import never maps it (checked in /proc/self/maps,
+ *     where a mapping would also risk SIGBUS on a truncated page) and
+ *     never dies; once left alone its hash and features are the file's.
  * Every test gets a fresh store and folder under $TMPDIR.
  */
 #include "testlib.h"
@@ -23,11 +28,16 @@
 #include "import_hash.h"
 #include "store.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -215,4 +225,138 @@ TEST(import_stores_library_hash)
   tl_rm_rf(dir);
 }
 
-TEST_MAIN(T(hash_equals_library), T(import_stores_library_hash))
+/* A 24-bit BMP of w x h whose pixels are a hole (zeros): a large file
+ * that costs no disk.  Its size. */
+static size_t sparse_bmp(const char *path, int w, int h)
+{
+  uint8_t hd[54] = { 'B', 'M' };
+  size_t row = ((size_t)w * 3 + 3) & ~(size_t)3, n = 54 + row * h;
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+  CHECK(fd >= 0);
+  hd[2] = (uint8_t)n; hd[3] = (uint8_t)(n >> 8);
+  hd[4] = (uint8_t)(n >> 16); hd[5] = (uint8_t)(n >> 24);
+  hd[10] = 54; hd[14] = 40;
+  hd[18] = (uint8_t)w; hd[19] = (uint8_t)(w >> 8);
+  hd[22] = (uint8_t)h; hd[23] = (uint8_t)(h >> 8);
+  hd[26] = 1; hd[28] = 24;
+  CHECK_INT_EQ(write(fd, hd, 54), 54);
+  CHECK_INT_EQ(ftruncate(fd, (off_t)n), 0);
+  close(fd);
+  return n;
+}
+
+struct racer {
+  const char *path;
+  size_t size;
+  struct timespec mtime;
+  atomic_int stop;
+  int mapped;      /* the file was seen in /proc/self/maps */
+  long cuts;
+};
+
+static bool in_maps(const char *path)
+{
+  static char buf[1 << 16];
+  FILE *f = fopen("/proc/self/maps", "r");
+  bool hit = false;
+
+  if (!f)
+    return false;
+  while (!hit && fgets(buf, sizeof(buf), f))
+    hit = strstr(buf, path) != NULL;
+  fclose(f);
+  return hit;
+}
+
+/* Cuts the file to 1000 bytes for 300 us every 2 ms, then gives it back
+ * its size and modification time (so that the import's scan mostly sees
+ * it unchanged and goes on to read it), and looks for a mapping of it. */
+static void *race(void *ud)
+{
+  struct racer *r = ud;
+  int fd = open(r->path, O_WRONLY);
+
+  while (!atomic_load(&r->stop)) {
+    struct timespec ts[2] = { { 0, UTIME_OMIT }, r->mtime };
+    r->mapped |= in_maps(r->path);
+    if (ftruncate(fd, 1000) == 0)
+      r->cuts++;
+    usleep(300);
+    r->mapped |= in_maps(r->path);
+    if (ftruncate(fd, (off_t)r->size) != 0 || futimens(fd, ts) != 0)
+      break;
+    usleep(1700);
+  }
+  close(fd);
+  return NULL;
+}
+
+TEST(large_file_truncated_while_imported)
+{
+  struct store_opts so = { .nosync = true };
+  struct import_stats st;
+  struct store *s;
+  struct store_txn *t;
+  struct sample smp;
+  struct racer r = { 0 };
+  pthread_t th;
+  char dir[128], src[160], sdir[160], path[256];
+  uint8_t want[16], *data;
+  size_t n;
+  struct stat sb;
+
+  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-imptrunc"), 0);
+  snprintf(src, sizeof(src), "%s/src", dir);
+  CHECK_INT_EQ(mkdir(src, 0755), 0);
+  snprintf(path, sizeof(path), "%s/big.bmp", src);
+  /* 69 MB: past the 64 MiB above which files were once mapped. */
+  r.size = sparse_bmp(path, 4800, 4800);
+  CHECK(r.size > (64u << 20));
+  CHECK_INT_EQ(stat(path, &sb), 0);
+  r.path = path;
+  r.mtime = sb.st_mtim;
+  CHECK_INT_EQ(pthread_create(&th, NULL, race, &r), 0);
+  /* Hash only (piece by piece), then with features (a buffer of its
+   * own); each in a fresh store, so the file is read every time. */
+  for (int round = 0; round < 6; round++) {
+    struct import_opts o = { .threads = 1, .no_features = round < 4 };
+    snprintf(sdir, sizeof(sdir), "%s/store%d", dir, round);
+    CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+    CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+    CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+    fprintf(stderr, "round %d: %d added, %d hashed, %d featured, %d skipped\n",
+            round, (int)st.added, (int)st.hashed, (int)st.featured,
+            (int)st.skipped);
+    store_close(s);
+  }
+  atomic_store(&r.stop, 1);
+  pthread_join(th, NULL);
+  fprintf(stderr, "%ld cuts\n", r.cuts);
+  CHECK(r.cuts > 0);
+  CHECK_INT_EQ(r.mapped, 0);
+  /* Left alone, the file imports whole. */
+  {
+    struct import_opts o = { .threads = 1 };
+    snprintf(sdir, sizeof(sdir), "%s/store-final", dir);
+    CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+    CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+    CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+    CHECK_INT_EQ(st.hashed, 1);
+    CHECK_INT_EQ(st.featured, 1);
+    data = tl_slurp(path, &n);
+    CHECK_INT_EQ(n, r.size);
+    import_hash128_lib(data, n, want);
+    free(data);
+    CHECK_INT_EQ(store_txn_begin(s, false, &t), 0);
+    CHECK_INT_EQ(store_sample_by_path(t, "big.bmp", &smp), 0);
+    CHECK(memcmp(smp.hash, want, 16) == 0);
+    CHECK_INT_EQ(featstore_current(t, smp.id, smp.size, smp.mtime_ns), 1);
+    store_txn_abort(t);
+    store_close(s);
+  }
+  tl_rm_rf(dir);
+}
+
+TEST_MAIN(T(hash_equals_library), T(import_stores_library_hash),
+          T(large_file_truncated_while_imported))

@@ -12,8 +12,10 @@
 #include "imgfmt.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 struct pb {
   uint8_t b[1 << 20];
@@ -362,18 +364,44 @@ TEST(read_error_is_reported)
   CHECK_INT_EQ(orient(NULL), 6);
 }
 
+/* The next frame of an animation: its fcTL and one fdAT chunk. */
+static void next_frame(void)
+{
+  static const uint8_t fctl[26] = { 0, 0, 0, 1, 0, 0, 0, 40, 0, 0, 0, 30 };
+  static const uint8_t fdat[12] = { 0, 0, 0, 2, 1, 2, 3, 4 };
+
+  chunk("fcTL", fctl, sizeof(fctl), false);
+  chunk("fdAT", fdat, sizeof(fdat), false);
+}
+
 TEST(animated_png)
 {
   uint8_t actl[8] = { 0, 0, 0, 2, 0, 0, 0, 0 };
 
-  /* Pillow's load stops at an animation's second frame: a late eXIf is
-   * not read.  With a single frame it is. */
+  /* Pillow's load of an animation stops at the second frame's fcTL: an
+   * eXIf after it is not read; one between the first frame's image data
+   * and that fcTL is (its CRC unchecked, as after the image data).  With
+   * a single frame the whole file is read. */
+  start();
+  chunk("acTL", actl, 8, false);
+  idat(2, 1000);
+  next_frame();
+  exif(6, false, false);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 1);
+  start();
+  chunk("acTL", actl, 8, false);
+  idat(2, 1000);
+  exif(6, false, true);
+  next_frame();
+  iend();
+  CHECK_INT_EQ(orient(NULL), 6);
   start();
   chunk("acTL", actl, 8, false);
   idat(2, 1000);
   exif(6, false, false);
   iend();
-  CHECK_INT_EQ(orient(NULL), 1);
+  CHECK_INT_EQ(orient(NULL), 6);
   actl[3] = 1;
   start();
   chunk("acTL", actl, 8, false);
@@ -383,7 +411,342 @@ TEST(animated_png)
   CHECK_INT_EQ(orient(NULL), 6);
 }
 
+/* ---- text chunks ---- */
+
+static uint8_t T[1 << 19];   /* a text chunk's data being built */
+
+/* A TIFF block whose IFD0 holds Orientation o (SHORT, little-endian), or
+ * no entry at all for o == 0; its length. */
+static size_t tiff_block(uint8_t *t, unsigned o)
+{
+  static const uint8_t e[18] = { 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0 };
+
+  memcpy(t, "II*\0\x08\0\0\0", 8);
+  if (!o) {
+    memset(t + 8, 0, 6);
+    return 14;
+  }
+  memcpy(t + 8, e, 18);
+  t[18] = (uint8_t)o;
+  return 26;
+}
+
+/* keyword, NUL, then for zTXt the method byte and the zlib stream of v,
+ * for iTXt the flags (compressed when itxt_z), two empty tags and v. */
+static void text_chunk(const char *type, const char *key, const void *v,
+                       size_t n, int method, bool bad_crc)
+{
+  static uint8_t z[1 << 19];
+  size_t k = strlen(key) + 1, at;
+  uLongf zn = sizeof(z);
+
+  memcpy(T, key, k);
+  at = k;
+  if (strcmp(type, "tEXt") == 0) {
+    memcpy(T + at, v, n);
+    chunk("tEXt", T, at + n, bad_crc);
+    return;
+  }
+  if (strcmp(type, "zTXt") == 0)
+    T[at++] = (uint8_t)method;
+  else {
+    T[at++] = method >= 0;   /* iTXt: compressed, and how */
+    T[at++] = (uint8_t)(method >= 0 ? method : 0);
+    T[at++] = 0;
+    T[at++] = 0;
+  }
+  if (method >= 0) {
+    CHECK(compress(z, &zn, v, n) == Z_OK);
+    memcpy(T + at, z, zn);
+    at += zn;
+  } else {
+    memcpy(T + at, v, n);
+    at += n;
+  }
+  chunk(strcmp(type, "zTXt") == 0 ? "zTXt" : "iTXt", T, at, bad_crc);
+}
+
+/* ImageMagick's raw profile of EXIF with Orientation o: "\nexif\n", the
+ * length, then "Exif\0\0" and the block in hex, 72 digits a line; pad
+ * zero bytes after the block.  Its length. */
+static size_t raw_profile(char *out, unsigned o, size_t pad)
+{
+  static uint8_t b[1 << 17];
+  size_t n = 6, m, col = 0;
+
+  memcpy(b, "Exif\0\0", 6);
+  n += tiff_block(b + 6, o);
+  memset(b + n, 0, pad);
+  n += pad;
+  m = (size_t)sprintf(out, "\nexif\n%8zu\n", n);
+  for (size_t i = 0; i < n; i++) {
+    m += (size_t)sprintf(out + m, "%02x", b[i]);
+    if ((col += 2) == 72) {
+      out[m++] = '\n';
+      col = 0;
+    }
+  }
+  out[m++] = '\n';
+  return m;
+}
+
+#define RAW "Raw profile type exif"
+#define XMP "XML:com.adobe.xmp"
+
+static void raw(const char *type, unsigned o, int method)
+{
+  static char r[1 << 18];
+  size_t n = raw_profile(r, o, 0);
+
+  text_chunk(type, RAW, r, n, method, false);
+}
+
+/* An XMP packet with tiff:Orientation o as attribute or element. */
+static void xmp(unsigned o, bool element, int method)
+{
+  char x[400];
+  int n = element
+    ? snprintf(x, sizeof(x), "<x:xmpmeta><rdf:Description><tiff:Orientation>"
+               "%u</tiff:Orientation></rdf:Description></x:xmpmeta>", o)
+    : snprintf(x, sizeof(x), "<x:xmpmeta><rdf:Description tiff:Orientation="
+               "\"%u\"/></x:xmpmeta>", o);
+
+  text_chunk("iTXt", XMP, x, (size_t)n, method, false);
+}
+
+TEST(raw_profile_and_xmp)
+{
+  static const char *kinds[] = { "tEXt", "zTXt", "iTXt" };
+
+  /* The raw profile alone, in each kind of text chunk, compressed or
+   * not; before and after the image data. */
+  for (int k = 0; k < 3; k++) {
+    start();
+    raw(kinds[k], 6, k == 1 ? 0 : -1);
+    idat(1, 300);
+    iend();
+    CHECK_INT_EQ(orient(NULL), 6);
+    start();
+    idat(1, 300);
+    raw(kinds[k], 8, 0);
+    iend();
+    CHECK_INT_EQ(orient(NULL), 8);
+  }
+  /* XMP alone: attribute or element, plain or compressed. */
+  start();
+  xmp(8, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 8);
+  start();
+  xmp(5, true, 0);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 5);
+  /* 9 and 0 are read and turn nothing. */
+  start();
+  xmp(9, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 1);
+}
+
+TEST(which_wins)
+{
+  uint8_t b[32];
+  size_t n;
+
+  /* eXIf over the raw profile, even one without an Orientation. */
+  start();
+  exif(6, false, false);
+  raw("zTXt", 8, 0);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 6);
+  start();
+  exif(0, false, false);
+  raw("zTXt", 8, 0);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 1);
+  /* XMP only when the EXIF has no Orientation entry. */
+  start();
+  exif(0, false, false);
+  xmp(8, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 8);
+  start();
+  exif(6, false, false);
+  xmp(8, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 6);
+  start();
+  raw("tEXt", 3, -1);
+  xmp(8, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 3);
+  /* An EXIF reader that fails (a JPEG prefix in eXIf, bad hex) leaves the
+   * picture as stored: XMP is not looked at. */
+  start();
+  exif(6, true, false);
+  xmp(8, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 1);
+  start();
+  text_chunk("tEXt", RAW, "\nexif\n 4\n45786g", 15, -1, false);
+  xmp(8, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 1);
+  /* A raw profile with no hex lines reads as nothing: XMP counts. */
+  start();
+  text_chunk("tEXt", RAW, "\nexif\n", 6, -1, false);
+  xmp(7, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 7);
+  /* Each keyword's last chunk counts, after the image data too; an XMP
+   * before, an eXIf without Orientation after: the XMP. */
+  start();
+  xmp(6, false, -1);
+  idat(2, 300);
+  xmp(3, true, -1);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 3);
+  start();
+  xmp(7, false, -1);
+  idat(2, 300);
+  exif(0, false, false);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 7);
+  /* A tEXt chunk named "exif" holds EXIF bytes for Pillow too. */
+  start();
+  n = tiff_block(b, 5);
+  text_chunk("tEXt", "exif", b, n, -1, false);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 5);
+  /* An animated PNG: text after the second frame's fcTL is not read,
+   * text before it is. */
+  {
+    uint8_t actl[8] = { 0, 0, 0, 2, 0, 0, 0, 0 };
+    start();
+    chunk("acTL", actl, 8, false);
+    idat(2, 1000);
+    next_frame();
+    xmp(6, false, -1);
+    iend();
+    CHECK_INT_EQ(orient(NULL), 1);
+    start();
+    chunk("acTL", actl, 8, false);
+    idat(2, 1000);
+    raw("zTXt", 8, 0);
+    next_frame();
+    xmp(6, false, -1);
+    iend();
+    CHECK_INT_EQ(orient(NULL), 8);
+  }
+}
+
+/* Text after the image data: found by the same walk from the end as an
+ * eXIf, and when it does not fit in the 4 KiB tail, by the same reads
+ * further back.  Unlike an eXIf with an Orientation, a raw profile or an
+ * XMP packet does not end the walk: an eXIf before it would win, so the
+ * walk goes on to the image data (one read of 16 KiB more, as for any
+ * text after the image data). */
+TEST(large_text_after_image_data)
+{
+  static char x[24000], r[1 << 17];
+  int reads, n;
+  size_t rn;
+
+  start();
+  idat(60, 8192);
+  raw("tEXt", 6, -1);
+  text(40);
+  iend();
+  CHECK_INT_EQ(orient(&reads), 6);
+  CHECK_INT_EQ(reads, 2);
+  n = snprintf(x, sizeof(x), "<x:xmpmeta tiff:Orientation=\"8\">");
+  memset(x + n, ' ', 20000);
+  start();
+  idat(60, 8192);
+  text_chunk("iTXt", XMP, x, (size_t)n + 20000, -1, false);
+  text(40);
+  text(40);
+  iend();
+  CHECK_INT_EQ(orient(&reads), 8);
+  CHECK_INT_EQ(reads, 3);
+  /* A raw profile of 9 KB of EXIF (18 KB of hex) right before IEND. */
+  rn = raw_profile(r, 3, 9000);
+  start();
+  idat(60, 8192);
+  text_chunk("tEXt", RAW, r, rn, -1, false);
+  iend();
+  CHECK_INT_EQ(orient(&reads), 3);
+  CHECK_INT_EQ(reads, 3);
+}
+
+TEST(text_chunk_refusals)
+{
+  static char big[(1 << 20) + 100];
+  static char r[4096];
+  size_t rn = raw_profile(r, 6, 0);
+
+  /* A bad CRC before the image data: Pillow does not open the file. */
+  start();
+  text_chunk("tEXt", RAW, r, rn, -1, true);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), -EBADMSG);
+  /* A zTXt of an unknown compression method, before or after. */
+  start();
+  text_chunk("zTXt", XMP, r, rn, 1, false);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), -EBADMSG);
+  start();
+  idat(1, 300);
+  text_chunk("zTXt", RAW, r, rn, 1, false);
+  iend();
+  CHECK_INT_EQ(orient(NULL), -EBADMSG);
+  /* Compressed text over 1 MiB: Pillow refuses it (at 1 MiB it reads). */
+  memset(big, ' ', sizeof(big));
+  memcpy(big, "tiff:Orientation=\"6\"", 20);
+  start();
+  text_chunk("zTXt", XMP, big, sizeof(big), 0, false);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), -EBADMSG);
+  start();
+  text_chunk("zTXt", XMP, big, 1 << 20, 0, false);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 6);
+  /* Broken zlib data in a zTXt reads as empty text (XMP then counts); in
+   * an iTXt the chunk is passed over. */
+  start();
+  text_chunk("tEXt", RAW, r, rn, -1, false);
+  chunk("zTXt", RAW "\0\0garbage", sizeof(RAW) + 8, false);
+  xmp(8, false, -1);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 8);
+  start();
+  xmp(7, false, -1);
+  chunk("iTXt", XMP "\0\1\0\0\0garbage", sizeof(XMP) + 11, false);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 7);
+}
+
 TEST_MAIN(T(exif_after_image_data), T(large_exif_after_image_data),
           T(read_error_is_reported),
           T(last_exif_counts),
-          T(damaged_or_odd_exif), T(animated_png))
+          T(damaged_or_odd_exif), T(animated_png), T(raw_profile_and_xmp),
+          T(which_wins), T(large_text_after_image_data),
+          T(text_chunk_refusals))
