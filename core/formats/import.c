@@ -521,6 +521,7 @@ struct cjob {
   char *rel;
   uint64_t size;
   int64_t mtime_ns;
+  int format;     /* enum img_format, from the scan */
   bool hash, feat;
 };
 
@@ -564,9 +565,11 @@ struct content {
  * does not fetch the file from memory a second time. */
 #define READ_PIECE (256u << 10)
 
-/* Reads n bytes into p; with h, hashes them as they come. */
+/* Reads n bytes into p; with h, hashes them as they come; with st,
+ * hands them to the stream decode as well, in the same pass. */
 static int read_all(const struct import_source *src, struct import_file *f,
-                    uint8_t *p, size_t n, struct import_hasher *h)
+                    uint8_t *p, size_t n, struct import_hasher *h,
+                    struct img_stream *st)
 {
   size_t got = 0;
 
@@ -585,16 +588,20 @@ static int read_all(const struct import_source *src, struct import_file *f,
     if (h)
       import_hasher_add(h, p + got, (size_t)k);
     got += (size_t)k;
+    if (st)
+      img_stream_data(st, p, got);
   }
   return 0;
 }
 
 /* The whole of an open file: mapped (a large file of a folder) or read
  * into the worker's buffer.  *map is set when mapped.  With hash, its
- * content hash is computed on the way. */
+ * content hash is computed on the way; with st, the stream decode gets
+ * each piece too (read in pieces only when hashing). */
 static int content_data(const struct import_source *src,
                         struct import_file *f, struct wbuf *b,
-                        const uint8_t **data, void **map, uint8_t *hash)
+                        const uint8_t **data, void **map, uint8_t *hash,
+                        struct img_stream *st)
 {
   struct import_hasher h;
   size_t size = (size_t)f->size;
@@ -627,16 +634,38 @@ static int content_data(const struct import_source *src,
   *data = b->p;
   if (hash)
     import_hasher_begin(&h);
-  r = read_all(src, f, b->p, size, hash ? &h : NULL);
+  r = read_all(src, f, b->p, size, hash ? &h : NULL, st);
   if (r == 0 && hash)
     import_hasher_end(&h, hash);
   return r;
+}
+
+/* A stream decode for the file when it pays: the features are wanted,
+ * the format streams, and the file is read from a folder in hashed
+ * pieces into the buffer (a bucket's object comes in one request, and a
+ * mapped file is not read piece by piece).  NULL otherwise, or when this
+ * file's layout does not stream: it is then decoded whole. */
+static struct img_stream *content_stream(const struct content *c,
+                                         const struct cjob *j,
+                                         struct import_file *f)
+{
+  struct src_reader sr = { c->src, f };
+  struct img_stream *st = NULL;
+
+  if (!j->feat || !j->hash || f->fd < 0 || f->size == 0 ||
+      f->size > READ_MAX || !img_stream_format(j->format))
+    return NULL;
+  if (img_stream_open(f->size, src_read, &sr, IMGFEAT_MIN_SHORT,
+                      IMG_DECODE_ORIENT, &st) != 0)
+    return NULL;
+  return st;
 }
 
 static void content_file(struct content *c, int w, const struct cjob *j,
                          struct cslot *sl)
 {
   struct import_file f = { .fd = -1 };
+  struct img_stream *st;
   const uint8_t *data = NULL;
   void *map = NULL;
   size_t size;
@@ -650,16 +679,19 @@ static void content_file(struct content *c, int w, const struct cjob *j,
     return;
   }
   size = (size_t)f.size;
+  st = content_stream(c, j, &f);
   sl->r = content_data(c->src, &f, &c->buf[w], &data, &map,
-                       j->hash ? sl->hash : NULL);
+                       j->hash ? sl->hash : NULL, st);
   c->src->close(c->src, &f);
   if (sl->r == 0 && j->feat) {
     struct image im;
     int box[4];
     /* Features see the picture as a viewer shows it (orientation
      * applied); JPEG and WebP decode at a reduced scale. */
-    sl->feat_r = img_decode(data, size, IMGFEAT_MIN_SHORT, IMG_DECODE_ORIENT,
-                            &im, NULL);
+    sl->feat_r = st ? img_stream_end(st, data, size, &im)
+                    : img_decode(data, size, IMGFEAT_MIN_SHORT,
+                                 IMG_DECODE_ORIENT, &im, NULL);
+    st = NULL;
     if (sl->feat_r == 0)
       sl->feat_r = imgfeat_compute_box(&im, &sl->f, box);
     /* The verification thumbnail (imgverify.h) of the same decode: its
@@ -669,6 +701,7 @@ static void content_file(struct content *c, int w, const struct cjob *j,
                                    sl->thumb);
     image_free(&im);
   }
+  img_stream_free(st);   /* not ended: the read failed */
   if (map)
     munmap(map, size);
 }
@@ -759,7 +792,8 @@ static int content_pass(struct store *s, const struct import_source *src,
   if (r == 0)
     r = store_iter_new(t, &it);
   while (r == 0 && (r = store_iter_samples(it, next, &smp)) == 0) {
-    struct cjob j = { smp.id, NULL, smp.size, smp.mtime_ns, false, false };
+    struct cjob j = { smp.id, NULL, smp.size, smp.mtime_ns, smp.format,
+                      false, false };
     next = smp.id + 1;
     if (smp.flags & SAMPLE_MISSING)
       continue;
