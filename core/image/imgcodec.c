@@ -205,11 +205,22 @@ static int stream_keep(struct img_stream *s, uint64_t off, const void *buf,
   return 0;
 }
 
-/* The caller's callback, every byte it gives kept. */
+/* The caller's callback, every byte it gives kept.  Bytes already kept
+ * come from there: libtiff reads a directory in small pieces that the
+ * header read has already brought in. */
 static long stream_read(void *ud, uint64_t off, void *buf, size_t n)
 {
   struct img_stream *s = ud;
-  long k = s->read(s->ud, off, buf, n);
+  long k;
+
+  for (size_t i = 0; i < s->nrec; i++) {
+    const struct stream_rec *r = &s->rec[i];
+    if (off >= r->off && n <= r->n && off - r->off <= r->n - n) {
+      memcpy(buf, s->keep + r->at + (off - r->off), n);
+      return (long)n;
+    }
+  }
+  k = s->read(s->ud, off, buf, n);
 
   if (k > 0 && stream_keep(s, off, buf, (size_t)k) < 0) {
     s->over = true;
