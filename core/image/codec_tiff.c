@@ -41,6 +41,8 @@ static tmsize_t m_read(thandle_t h, void *buf, tmsize_t size)
     k = (uint64_t)size;
   if (!m->p) {   /* short reads are asked again; the callback's errors fail */
     uint64_t got = 0;
+    if (!m->read)   /* a stream past its open: no more reads */
+      return -1;
     while (got < k) {
       long r = m->read(m->ud, m->pos + got, (uint8_t *)buf + got,
                        (size_t)(k - got));
@@ -646,6 +648,7 @@ static int tiff_stream_open(const struct img_info *info, uint64_t size,
     tiff_stream_free(s);
     return -ENOMEM;
   }
+  s->m.read = NULL;   /* the callback is the caller's only until now */
   *ret = s;
   return 0;
 }
