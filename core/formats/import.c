@@ -624,10 +624,13 @@ static int content_data(const struct import_source *src,
     return 0;
   }
   if (b->cap < size) {
+    /* On huge pages (huge_alloc): its first fill costs a fault or two,
+     * not one per 4 KiB.  Nothing in it is kept from file to file. */
     size_t nc = size + size / 4;
-    uint8_t *p = realloc(b->p, nc);
+    uint8_t *p = huge_alloc(nc);
     if (!p)
       return -ENOMEM;
+    huge_free(b->p, b->cap);
     b->p = p;
     b->cap = nc;
   }
@@ -834,8 +837,10 @@ static int content_pass(struct store *s, const struct import_source *src,
                            .window = CONTENT_WINDOW, .nthreads = nthreads(o, src),
                            .work = content_work, .consume = content_consume,
                            .cancel = o->cancel, .ud = &c };
+    /* Slots on huge pages: each file writes a fresh one (4 KB of
+     * features and thumbnail), a page fault each on small pages. */
     c.nslots = CONTENT_CHUNK * CONTENT_WINDOW;
-    c.slots = calloc(c.nslots, sizeof(*c.slots));
+    c.slots = huge_alloc(c.nslots * sizeof(*c.slots));
     r = c.slots ? workpool_run(&wp) : -ENOMEM;
     if (c.t) {
       int k = r < 0 ? (store_txn_abort(c.t), r) : store_txn_commit(c.t);
@@ -847,9 +852,9 @@ static int content_pass(struct store *s, const struct import_source *src,
   for (size_t i = 0; i < c.n; i++)
     free(c.jobs[i].rel);
   for (size_t i = 0; i < ARRAY_SIZE(c.buf); i++)
-    free(c.buf[i].p);
+    huge_free(c.buf[i].p, c.buf[i].cap);
   free(c.jobs);
-  free(c.slots);
+  huge_free(c.slots, c.nslots * sizeof(*c.slots));
   return r;
 }
 
