@@ -956,7 +956,7 @@ static int scan_pass(struct scan *sc, struct store *s,
   sc->n = files->n;
   sc->root = src->root;
   sc->nslots = SCAN_CHUNK * SCAN_WINDOW;
-  sc->slots = calloc(sc->nslots, sizeof(*sc->slots));
+  sc->slots = huge_alloc(sc->nslots * sizeof(*sc->slots));   /* as c.slots */
   sc->last = last;
   if (!sc->slots)
     return -ENOMEM;
@@ -1001,7 +1001,7 @@ int import_source_run(struct store *s, const struct import_source *src,
     r = content_pass(s, src, o, st, &last);
   if (r == 0)
     progress(o, IMPORT_DONE, st->files, st->files, &last, true);
-  free(sc.slots);
+  huge_free(sc.slots, sc.nslots * sizeof(*sc.slots));
   free(sc.seen);
   import_pv_free(&files);
   return r;
