@@ -513,7 +513,8 @@ static int scan_consume(void *ud, size_t first, size_t count)
  * Collects the samples that lack a content hash or current features, then
  * workers read each file once, hash it (XXH3-128) and decode it at the
  * feature scale (imgcodec.h; jpegcodec keeps one TurboJPEG handle per
- * thread), and the
+ * thread; uncompressed TIFF strips are averaged down piece by piece as
+ * they are read and hashed, img_stream_open), and the
  * calling thread writes hashes and feature records in batches. */
 
 struct cjob {
