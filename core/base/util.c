@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -559,4 +560,41 @@ uint64_t hash_str_fnv1a(const char *s)
   for (; *s; s++)
     h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
+}
+
+/* The size of a transparent huge page on x86-64 and arm64 (4 KiB base
+ * pages); elsewhere the advice is only a larger alignment. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t huge_len(size_t n)
+{
+  return n > SIZE_MAX - HUGE_PAGE ? 0 : (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
+void *huge_alloc(size_t n)
+{
+  size_t len = huge_len(n ? n : 1), lead;
+  uint8_t *p;
+
+  if (len == 0 || len > SIZE_MAX - HUGE_PAGE)
+    return NULL;
+  /* One huge page more than needed, then the unaligned ends given back:
+   * the kernel backs only aligned 2 MiB ranges with huge pages. */
+  p = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return NULL;
+  lead = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
+  if (lead)
+    munmap(p, lead);
+  munmap(p + lead + len, HUGE_PAGE - lead);
+  p += lead;
+  (void)madvise(p, len, MADV_HUGEPAGE);   /* advice: may be refused */
+  return p;
+}
+
+void huge_free(void *p, size_t n)
+{
+  if (p)
+    munmap(p, huge_len(n ? n : 1));
 }

@@ -550,7 +550,8 @@ static int scan_consume(void *ud, size_t first, size_t count)
  * Collects the samples that lack a content hash or current features, then
  * workers read each file once, hash it (XXH3-128) and decode it at the
  * feature scale (imgcodec.h; jpegcodec keeps one TurboJPEG handle per
- * thread), and the
+ * thread; uncompressed TIFF strips are averaged down piece by piece as
+ * they are read and hashed, img_stream_open), and the
  * calling thread writes hashes and feature records in batches. */
 
 struct cjob {
@@ -558,6 +559,7 @@ struct cjob {
   char *rel;
   uint64_t size;
   int64_t mtime_ns;
+  int format;     /* enum img_format, from the scan */
   bool hash, feat;
 };
 
@@ -603,10 +605,12 @@ struct content {
  * does not fetch the file from memory a second time. */
 #define READ_PIECE (256u << 10)
 
-/* Reads n bytes into p; with h, hashes them as they come.  A file that
+/* Reads n bytes into p; with h, hashes them as they come; with st,
+ * hands them to the stream decode as well, in the same pass.  A file that
  * ends early (truncated while it is imported) is -ESTALE. */
 static int read_all(const struct import_source *src, struct import_file *f,
-                    uint8_t *p, size_t n, struct import_hasher *h)
+                    uint8_t *p, size_t n, struct import_hasher *h,
+                    struct img_stream *st)
 {
   size_t got = 0;
 
@@ -625,22 +629,27 @@ static int read_all(const struct import_source *src, struct import_file *f,
     if (h)
       import_hasher_add(h, p + got, (size_t)k);
     got += (size_t)k;
+    if (st)
+      img_stream_data(st, p, got);
   }
   return 0;
 }
 
-/* A buffer for a large file: anonymous memory in huge pages where the
- * kernel gives them (a 4 KiB page fault per 4 KiB of a fresh buffer cost
- * more than the read itself on the machines measured).  NULL on failure. */
-static uint8_t *big_alloc(size_t n)
+/* The worker's buffer with room for n bytes.  On huge pages (huge_alloc):
+ * its first fill costs a fault or two, not one per 4 KiB.  Nothing in it
+ * is kept from file to file. */
+static int wbuf_reserve(struct wbuf *b, size_t n)
 {
-  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-
-  if (p == MAP_FAILED)
-    return NULL;
-  (void)madvise(p, n, MADV_HUGEPAGE);
-  return p;
+  if (b->cap < n) {
+    size_t nc = n + n / 4;
+    uint8_t *p = huge_alloc(nc);
+    if (!p)
+      return -ENOMEM;
+    huge_free(b->p, b->cap);
+    b->p = p;
+    b->cap = nc;
+  }
+  return 0;
 }
 
 /* The hash of a folder's file that is not decoded, through one piece of
@@ -650,14 +659,10 @@ static int hash_pieces(const struct import_source *src, struct import_file *f,
 {
   struct import_hasher h;
   uint64_t off = 0;
+  int r;
 
-  if (b->cap < READ_PIECE) {
-    uint8_t *p = realloc(b->p, READ_PIECE);
-    if (!p)
-      return -ENOMEM;
-    b->p = p;
-    b->cap = READ_PIECE;
-  }
+  if ((r = wbuf_reserve(b, READ_PIECE)) < 0)
+    return r;
   import_hasher_begin(&h);
   while (off < f->size) {
     size_t want = f->size - off < READ_PIECE ? (size_t)(f->size - off)
@@ -675,16 +680,17 @@ static int hash_pieces(const struct import_source *src, struct import_file *f,
 }
 
 /* The whole of an open file, read into the worker's buffer or, when
- * large, a buffer of its own (*own, big_alloc(): for the caller to unmap),
- * and never
- * mapped: a file truncated while it is read gives -ESTALE, where a
- * mapping would kill the process with SIGBUS.  With hash, its content
- * hash is computed on the way.  Without want_data (a hash alone) a large
- * file of a folder is read a piece at a time and *data stays NULL (a
- * bucket's object comes in one request). */
+ * large, a buffer of its own (*own, huge_alloc(): for the caller to
+ * huge_free), and never mapped: a file truncated while it is read gives
+ * -ESTALE, where a mapping would kill the process with SIGBUS.  With
+ * hash, its content hash is computed on the way; with st, the stream
+ * decode gets each piece too (read in pieces only when hashing).  Without
+ * want_data (a hash alone) a large file of a folder is read a piece at a
+ * time and *data stays NULL (a bucket's object comes in one request). */
 static int content_data(const struct import_source *src,
                         struct import_file *f, struct wbuf *b, bool want_data,
-                        const uint8_t **data, uint8_t **own, uint8_t *hash)
+                        const uint8_t **data, uint8_t **own, uint8_t *hash,
+                        struct img_stream *st)
 {
   struct import_hasher h;
   size_t size = (size_t)f->size;
@@ -701,32 +707,48 @@ static int content_data(const struct import_source *src,
     return 0;
   }
   if (size > READ_MAX) {
-    if (!(p = *own = big_alloc(size)))
+    if (!(p = *own = huge_alloc(size)))
       return -ENOMEM;
   } else {
-    if (b->cap < size) {
-      size_t nc = size + size / 4;
-      uint8_t *q = realloc(b->p, nc);
-      if (!q)
-        return -ENOMEM;
-      b->p = q;
-      b->cap = nc;
-    }
+    if ((r = wbuf_reserve(b, size)) < 0)
+      return r;
     p = b->p;
   }
   *data = p;
   if (hash)
     import_hasher_begin(&h);
-  r = read_all(src, f, p, size, hash ? &h : NULL);
+  r = read_all(src, f, p, size, hash ? &h : NULL, st);
   if (r == 0 && hash)
     import_hasher_end(&h, hash);
   return r;
+}
+
+/* A stream decode for the file when it pays: the features are wanted,
+ * the format streams, and the file is read from a folder in hashed
+ * pieces into the buffer (a bucket's object comes in one request, and a
+ * large file has a buffer of its own).  NULL otherwise, or when this
+ * file's layout does not stream: it is then decoded whole. */
+static struct img_stream *content_stream(const struct content *c,
+                                         const struct cjob *j,
+                                         struct import_file *f)
+{
+  struct src_reader sr = { c->src, f };
+  struct img_stream *st = NULL;
+
+  if (!j->feat || !j->hash || f->fd < 0 || f->size == 0 ||
+      f->size > READ_MAX || !img_stream_format(j->format))
+    return NULL;
+  if (img_stream_open(f->size, src_read, &sr, IMGFEAT_MIN_SHORT,
+                      IMG_DECODE_ORIENT, &st) != 0)
+    return NULL;
+  return st;
 }
 
 static void content_file(struct content *c, int w, const struct cjob *j,
                          struct cslot *sl)
 {
   struct import_file f = { .fd = -1 };
+  struct img_stream *st;
   const uint8_t *data = NULL;
   uint8_t *own = NULL;
   size_t size;
@@ -740,16 +762,19 @@ static void content_file(struct content *c, int w, const struct cjob *j,
     return;
   }
   size = (size_t)f.size;
+  st = content_stream(c, j, &f);
   sl->r = content_data(c->src, &f, &c->buf[w], j->feat, &data, &own,
-                       j->hash ? sl->hash : NULL);
+                       j->hash ? sl->hash : NULL, st);
   c->src->close(c->src, &f);
   if (sl->r == 0 && j->feat) {
     struct image im;
     int box[4];
     /* Features see the picture as a viewer shows it (orientation
      * applied); JPEG and WebP decode at a reduced scale. */
-    sl->feat_r = img_decode(data, size, IMGFEAT_MIN_SHORT, IMG_DECODE_ORIENT,
-                            &im, NULL);
+    sl->feat_r = st ? img_stream_end(st, data, size, &im)
+                    : img_decode(data, size, IMGFEAT_MIN_SHORT,
+                                 IMG_DECODE_ORIENT, &im, NULL);
+    st = NULL;
     if (sl->feat_r == 0)
       sl->feat_r = imgfeat_compute_box(&im, &sl->f, box);
     /* The verification thumbnail (imgverify.h) of the same decode: its
@@ -759,8 +784,9 @@ static void content_file(struct content *c, int w, const struct cjob *j,
                                    sl->thumb);
     image_free(&im);
   }
+  img_stream_free(st);   /* not ended: the read failed */
   if (own)
-    munmap(own, size);
+    huge_free(own, size);
 }
 
 static void content_work(void *ud, int w, size_t first, size_t count)
@@ -849,7 +875,8 @@ static int content_pass(struct store *s, const struct import_source *src,
   if (r == 0)
     r = store_iter_new(t, &it);
   while (r == 0 && (r = store_iter_samples(it, next, &smp)) == 0) {
-    struct cjob j = { smp.id, NULL, smp.size, smp.mtime_ns, false, false };
+    struct cjob j = { smp.id, NULL, smp.size, smp.mtime_ns, smp.format,
+                      false, false };
     next = smp.id + 1;
     if (smp.flags & SAMPLE_MISSING)
       continue;
@@ -890,8 +917,10 @@ static int content_pass(struct store *s, const struct import_source *src,
                            .window = CONTENT_WINDOW, .nthreads = nthreads(o, src),
                            .work = content_work, .consume = content_consume,
                            .cancel = o->cancel, .ud = &c };
+    /* Slots on huge pages: each file writes a fresh one (4 KB of
+     * features and thumbnail), a page fault each on small pages. */
     c.nslots = CONTENT_CHUNK * CONTENT_WINDOW;
-    c.slots = calloc(c.nslots, sizeof(*c.slots));
+    c.slots = huge_alloc(c.nslots * sizeof(*c.slots));
     r = c.slots ? workpool_run(&wp) : -ENOMEM;
     if (c.t) {
       int k = r < 0 ? (store_txn_abort(c.t), r) : store_txn_commit(c.t);
@@ -903,9 +932,9 @@ static int content_pass(struct store *s, const struct import_source *src,
   for (size_t i = 0; i < c.n; i++)
     free(c.jobs[i].rel);
   for (size_t i = 0; i < ARRAY_SIZE(c.buf); i++)
-    free(c.buf[i].p);
+    huge_free(c.buf[i].p, c.buf[i].cap);
   free(c.jobs);
-  free(c.slots);
+  huge_free(c.slots, c.nslots * sizeof(*c.slots));
   return r;
 }
 
@@ -1044,7 +1073,7 @@ static int scan_pass(struct scan *sc, struct store *s,
   sc->n = files->n;
   sc->root = src->root;
   sc->nslots = SCAN_CHUNK * SCAN_WINDOW;
-  sc->slots = calloc(sc->nslots, sizeof(*sc->slots));
+  sc->slots = huge_alloc(sc->nslots * sizeof(*sc->slots));   /* as c.slots */
   sc->last = last;
   if (!sc->slots)
     return -ENOMEM;
@@ -1093,7 +1122,7 @@ int import_source_run(struct store *s, const struct import_source *src,
     r = content_pass(s, src, o, st, &last);
   if (r == 0)
     progress(o, IMPORT_DONE, st->files, st->files, &last, true);
-  free(sc.slots);
+  huge_free(sc.slots, sc.nslots * sizeof(*sc.slots));
   free(sc.seen);
   import_pv_free(&files);
   return r;

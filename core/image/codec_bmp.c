@@ -155,4 +155,6 @@ static int bmp_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return r;
 }
 
-const struct img_codec codec_bmp = { IMG_BMP, bmp_decode };
+const struct img_codec codec_bmp = {
+  .format = IMG_BMP, .decode = bmp_decode,
+};

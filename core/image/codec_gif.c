@@ -398,4 +398,6 @@ static int gif_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return codec_gif_decode_giflib(p, n, info, min_short, ret);
 }
 
-const struct img_codec codec_gif = { IMG_GIF, gif_decode };
+const struct img_codec codec_gif = {
+  .format = IMG_GIF, .decode = gif_decode,
+};

@@ -30,10 +30,27 @@
 
 #include <stddef.h>
 
+struct codec_stream;   /* a codec's stream decode under way */
+
 struct img_codec {
   enum img_format format;   /* the table slot it belongs in (asserted) */
   int (*decode)(const uint8_t *p, size_t n, const struct img_info *info,
                 int min_short, struct image *ret);
+  /* The stream decode behind img_stream_open() (imgcodec.h), NULL where
+   * the format has none.  open: 0 and *ret, 1 when this file does not
+   * stream, or -ENOMEM; read may be called only during open.  data: the
+   * first n bytes of the file are at p (p stays the same, n only grows).
+   * end: with the whole file; 0 and the picture decode() gives for these
+   * bytes, 1 when the stream could not finish it, or -ENOMEM; frees the
+   * stream.  free: abandons it. */
+  int (*stream_open)(const struct img_info *info, uint64_t size,
+                     long (*read)(void *ud, uint64_t off, void *buf,
+                                  size_t n),
+                     void *ud, int min_short, struct codec_stream **ret);
+  void (*stream_data)(struct codec_stream *s, const uint8_t *p, size_t n);
+  int (*stream_end)(struct codec_stream *s, const uint8_t *p, size_t n,
+                    struct image *ret);
+  void (*stream_free)(struct codec_stream *s);
 };
 
 extern const struct img_codec codec_jpeg;   /* jpegcodec.c */
@@ -53,6 +70,10 @@ int codec_gif_decode_giflib(const uint8_t *p, size_t n,
 /* How many GIF decodes fell back to codec_gif_decode_giflib (atomic; for
  * tests, which check that clean files took the fast path). */
 extern unsigned long codec_gif_fallbacks;
+
+/* How many stream decodes img_stream_end() finished with img_decode()
+ * (atomic; for tests, which check that streaming layouts stream). */
+extern unsigned long img_stream_fallbacks;
 
 /* ---- helpers shared by the codecs (codec_util.c) ---- */
 

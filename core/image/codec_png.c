@@ -106,4 +106,6 @@ static int png_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return r;
 }
 
-const struct img_codec codec_png = { IMG_PNG, png_decode };
+const struct img_codec codec_png = {
+  .format = IMG_PNG, .decode = png_decode,
+};

@@ -21,9 +21,13 @@
  * libtiff or here. */
 #define TIFF_MAX_ALLOC (IMG_MAX_PIXELS * 4)
 
+/* The file for libtiff: in memory (p), or, while a stream decode opens
+ * (p NULL), read through the caller's callback. */
 struct mem {
   const uint8_t *p;
   uint64_t n, pos;
+  long (*read)(void *ud, uint64_t off, void *buf, size_t n);
+  void *ud;
 };
 
 static tmsize_t m_read(thandle_t h, void *buf, tmsize_t size)
@@ -35,7 +39,20 @@ static tmsize_t m_read(thandle_t h, void *buf, tmsize_t size)
     return -1;
   if ((uint64_t)size < k)
     k = (uint64_t)size;
-  memcpy(buf, m->p + m->pos, (size_t)k);
+  if (!m->p) {   /* short reads are asked again; the callback's errors fail */
+    uint64_t got = 0;
+    if (!m->read)   /* a stream past its open: no more reads */
+      return -1;
+    while (got < k) {
+      long r = m->read(m->ud, m->pos + got, (uint8_t *)buf + got,
+                       (size_t)(k - got));
+      if (r <= 0)
+        return -1;
+      got += (uint64_t)r;
+    }
+  } else {
+    memcpy(buf, m->p + m->pos, (size_t)k);
+  }
   m->pos += k;
   return (tmsize_t)k;
 }
@@ -60,6 +77,8 @@ static toff_t m_size(thandle_t h) { return ((struct mem *)h)->n; }
 static int m_map(thandle_t h, void **base, toff_t *size)
 {
   struct mem *m = h;
+  if (!m->p)
+    return 0;
   *base = (void *)m->p;
   *size = m->n;
   return 1;
@@ -507,29 +526,45 @@ static int tiff_plain(TIFF *tif, const uint8_t *p, size_t n, uint32_t w,
   return r;
 }
 
-static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
-                       int min_short, struct image *ret)
+/* libtiff on m (which must outlive the handle); *tif NULL on failure. */
+static int tiff_open(struct mem *m, TIFF **tif)
 {
-  struct mem m = { p, n, 0 };
   TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-  TIFF *tif;
-  uint32_t w = 0, h = 0;
-  int r = 0;
 
+  *tif = NULL;
   if (!opts)
     return -ENOMEM;
   /* No single allocation beyond an RGBA raster of the largest image. */
   TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)TIFF_MAX_ALLOC);
   TIFFOpenOptionsSetErrorHandlerExtR(opts, quiet, NULL);
   TIFFOpenOptionsSetWarningHandlerExtR(opts, quiet, NULL);
-  tif = TIFFClientOpenExt("memory", "rm", &m, m_read, m_write, m_seek,
-                          m_close, m_size, m_map, m_unmap, opts);
+  *tif = TIFFClientOpenExt("memory", "rm", m, m_read, m_write, m_seek,
+                           m_close, m_size, m_map, m_unmap, opts);
   TIFFOpenOptionsFree(opts);
-  if (!tif)
-    return -EBADMSG;
-  if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) ||
-      !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) || w != info->width ||
-      h != info->height)
+  return *tif ? 0 : -EBADMSG;
+}
+
+/* Whether the open file has the size of its header. */
+static bool tiff_size_ok(TIFF *tif, const struct img_info *info)
+{
+  uint32_t w = 0, h = 0;
+
+  return TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) &&
+         TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) && w == info->width &&
+         h == info->height;
+}
+
+static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
+                       int min_short, struct image *ret)
+{
+  struct mem m = { p, n, 0, NULL, NULL };
+  TIFF *tif;
+  uint32_t w = info->width, h = info->height;
+  int r;
+
+  if ((r = tiff_open(&m, &tif)) < 0)
+    return r;
+  if (!tiff_size_ok(tif, info))
     r = -EBADMSG;
   /* libtiff cannot scale, but the bands are averaged down as they come
    * (min_short, imgcodec.h). */
@@ -542,4 +577,122 @@ static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return r;
 }
 
-const struct img_codec codec_tiff = { IMG_TIFF, tiff_decode };
+/* ---- the stream decode (codec_i.h) ----
+ *
+ * Only the layout whose rows can be averaged as the file's bytes arrive:
+ * tiff_plain's in-place case (uncompressed 8- or 16-bit RGB or gray,
+ * chunky, in strips, used as stored).  The directory is read through the
+ * callback when the stream opens; each call with more of the file feeds
+ * the strips now whole in it, with tiff_plain's own steps (tiff_run,
+ * tiff_feed), so the sums and pixels are the same.  A strip that is not
+ * there by the end (compressed, outside the file) leaves the stream
+ * unfinished and the caller decodes the whole file. */
+struct codec_stream {
+  struct mem m;
+  TIFF *tif;
+  struct tiff_direct d;
+  uint32_t y, ylim, rps;   /* next row to feed; rows that are fed */
+  struct image out;
+};
+
+static void tiff_stream_free(struct codec_stream *s)
+{
+  if (!s)
+    return;
+  codec_shrink_end(&s->d.sh[0]);
+  image_free(&s->out);
+  free(s->d.row8);
+  free(s->d.row16);
+  if (s->tif)
+    TIFFClose(s->tif);
+  free(s);
+}
+
+/* 0 and the open stream, 1 when this file's layout does not stream,
+ * -ENOMEM. */
+static int tiff_stream_open(const struct img_info *info, uint64_t size,
+                            long (*read)(void *, uint64_t, void *, size_t),
+                            void *ud, int min_short,
+                            struct codec_stream **ret)
+{
+  struct codec_stream *s = calloc(1, sizeof(*s));
+  uint32_t w = info->width, h = info->height, nstrips;
+  int f, r;
+
+  *ret = NULL;
+  if (!s)
+    return -ENOMEM;
+  s->m = (struct mem){ NULL, size, 0, read, ud };
+  s->d = (struct tiff_direct){ .w = w, .h = h };
+  if ((r = tiff_open(&s->m, &s->tif)) < 0 || !tiff_size_ok(s->tif, info) ||
+      TIFFIsTiled(s->tif) || !tiff_direct_ok(s->tif, &s->d) || !s->d.raw ||
+      s->d.sep || !TIFFGetFieldDefaulted(s->tif, TIFFTAG_ROWSPERSTRIP,
+                                         &s->rps) || s->rps == 0 ||
+      (nstrips = TIFFNumberOfStrips(s->tif)) == 0) {
+    tiff_stream_free(s);
+    return r == -ENOMEM ? r : 1;
+  }
+  s->d.tif = s->tif;
+  if (s->rps > h)
+    s->rps = h;
+  /* The strip tables now, while the callback may still be called. */
+  (void)TIFFGetStrileOffset(s->tif, nstrips - 1);
+  (void)TIFFGetStrileByteCount(s->tif, nstrips - 1);
+  f = codec_shrink_factor((int)w, (int)h, min_short);
+  s->ylim = h / (uint32_t)f * (uint32_t)f;
+  if ((s->d.bps == 16 &&
+       (!(s->d.row8 = malloc((size_t)w * s->d.spp * (size_t)f)) ||
+        !(s->d.row16 = malloc(s->d.rowb)))) ||
+      codec_shrink_begin(&s->d.sh[0], (int)w, (int)h, s->d.spp, f,
+                         &s->out) < 0) {
+    tiff_stream_free(s);
+    return -ENOMEM;
+  }
+  s->m.read = NULL;   /* the callback is the caller's only until now */
+  *ret = s;
+  return 0;
+}
+
+/* The rows of the strips that lie whole in p[0..n) from the next row on,
+ * in order (tiff_direct_strips' runs). */
+static void tiff_stream_data(struct codec_stream *s, const uint8_t *p,
+                             size_t n)
+{
+  s->d.p = p;
+  s->d.n = n;
+  while (s->y < s->ylim) {
+    const uint8_t *run;
+    uint32_t rows = tiff_run(&s->d, s->y, s->ylim, s->rps, &run);
+    if (rows == 0)
+      return;
+    tiff_feed(&s->d, 0, run, rows < s->ylim - s->y ? rows : s->ylim - s->y,
+              s->d.rowb);
+    s->y += rows;
+  }
+}
+
+/* 0 and the picture, 1 when rows are left (the caller decodes the whole
+ * file), or -ENOMEM; frees s either way. */
+static int tiff_stream_end(struct codec_stream *s, const uint8_t *p,
+                           size_t n, struct image *ret)
+{
+  int r = 1;
+
+  memset(ret, 0, sizeof(*ret));
+  tiff_stream_data(s, p, n);
+  if (s->y >= s->ylim) {
+    *ret = s->out;
+    s->out = (struct image){ 0 };
+    r = s->d.spp == 1 ? tiff_gray_to_rgb(ret) : 0;
+    if (r < 0)
+      image_free(ret);
+  }
+  tiff_stream_free(s);
+  return r;
+}
+
+const struct img_codec codec_tiff = {
+  .format = IMG_TIFF, .decode = tiff_decode, .stream_open = tiff_stream_open,
+  .stream_data = tiff_stream_data, .stream_end = tiff_stream_end,
+  .stream_free = tiff_stream_free,
+};

@@ -68,4 +68,6 @@ static int webp_decode(const uint8_t *p, size_t n,
   return r;
 }
 
-const struct img_codec codec_webp = { IMG_WEBP, webp_decode };
+const struct img_codec codec_webp = {
+  .format = IMG_WEBP, .decode = webp_decode,
+};

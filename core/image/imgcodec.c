@@ -92,6 +92,26 @@ int img_orient(struct image *im, int o)
   return 0;
 }
 
+/* After a codec's decode: the reduction of formats decoded at full size
+ * (a whole factor that keeps the short side >= min_short; JPEG and WebP
+ * scaled while decoding), then the orientation.  ret is freed on
+ * failure. */
+static int decode_tail(struct image *ret, const struct img_info *info,
+                       int min_short, unsigned flags)
+{
+  int r = 0;
+
+  if (min_short > 0) {
+    int f = codec_shrink_factor(ret->w, ret->h, min_short);
+    if (f >= 2 && (r = reduce(ret, f)) < 0)
+      image_free(ret);
+  }
+  if (r == 0 && (flags & IMG_DECODE_ORIENT) &&
+      (r = img_orient(ret, info->orientation)) < 0)
+    image_free(ret);
+  return r;
+}
+
 int img_decode(const void *data, size_t len, int min_short, unsigned flags,
                struct image *ret, int *ret_format)
 {
@@ -119,16 +139,197 @@ int img_decode(const void *data, size_t len, int min_short, unsigned flags,
   } else {
     r = -EBADMSG;
   }
-  if (r == 0 && min_short > 0) {
-    /* Formats decoded at full size: reduce by a whole factor that keeps
-     * the short side >= min_short (JPEG and WebP scaled while decoding). */
-    int f = codec_shrink_factor(ret->w, ret->h, min_short);
-    if (f >= 2 && (r = reduce(ret, f)) < 0)
-      image_free(ret);
+  return r == 0 ? decode_tail(ret, &info, min_short, flags) : r;
+}
+
+/* ---- stream decode ----
+ *
+ * Every byte read through the caller's callback while the stream opens
+ * (header, directories) is kept, and compared with the whole file at the
+ * end: the stream's result is then the decode of the very bytes the
+ * caller holds, whatever happened to the file in between. */
+
+/* Kept bytes of a stream: at most this many, else it does not stream. */
+#define STREAM_KEEP_MAX (1u << 20)
+/* The first read of a header; a TIFF directory past it is read by
+ * imgfmt.c through the callback. */
+#define STREAM_HEAD 4096
+
+unsigned long img_stream_fallbacks;
+
+struct stream_rec {
+  uint64_t off;
+  size_t n, at;   /* kept at keep[at..at + n) */
+};
+
+struct img_stream {
+  long (*read)(void *ud, uint64_t off, void *buf, size_t n);
+  void *ud;
+  uint64_t size;
+  int min_short;
+  unsigned flags;
+  bool over;                /* kept more than STREAM_KEEP_MAX */
+  struct img_info info;
+  const struct img_codec *c;
+  struct codec_stream *cs;
+  struct stream_rec *rec;
+  size_t nrec, caprec;
+  uint8_t *keep;
+  size_t nkeep, capkeep;
+};
+
+static int stream_keep(struct img_stream *s, uint64_t off, const void *buf,
+                       size_t n)
+{
+  if (s->nkeep + n > STREAM_KEEP_MAX)
+    return -EFBIG;
+  if (s->nrec == s->caprec) {
+    size_t nc = s->caprec ? s->caprec * 2 : 16;
+    struct stream_rec *p = realloc(s->rec, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    s->rec = p;
+    s->caprec = nc;
   }
-  if (r == 0 && (flags & IMG_DECODE_ORIENT) &&
-      (r = img_orient(ret, info.orientation)) < 0)
-    image_free(ret);
+  if (s->nkeep + n > s->capkeep) {
+    size_t nc = (s->nkeep + n) * 2;
+    uint8_t *p = realloc(s->keep, nc);
+    if (!p)
+      return -ENOMEM;
+    s->keep = p;
+    s->capkeep = nc;
+  }
+  memcpy(s->keep + s->nkeep, buf, n);
+  s->rec[s->nrec++] = (struct stream_rec){ off, n, s->nkeep };
+  s->nkeep += n;
+  return 0;
+}
+
+/* The caller's callback, every byte it gives kept.  Bytes already kept
+ * come from there: libtiff reads a directory in small pieces that the
+ * header read has already brought in. */
+static long stream_read(void *ud, uint64_t off, void *buf, size_t n)
+{
+  struct img_stream *s = ud;
+  long k;
+
+  for (size_t i = 0; i < s->nrec; i++) {
+    const struct stream_rec *r = &s->rec[i];
+    if (off >= r->off && n <= r->n && off - r->off <= r->n - n) {
+      memcpy(buf, s->keep + r->at + (off - r->off), n);
+      return (long)n;
+    }
+  }
+  k = s->read(s->ud, off, buf, n);
+
+  if (k > 0 && stream_keep(s, off, buf, (size_t)k) < 0) {
+    s->over = true;
+    return -ENOMEM;
+  }
+  return k;
+}
+
+/* Whether the kept bytes are those of data[0..len). */
+static bool stream_same(const struct img_stream *s, const uint8_t *data,
+                        size_t len)
+{
+  if (s->over || len != s->size)
+    return false;
+  for (size_t i = 0; i < s->nrec; i++) {
+    const struct stream_rec *r = &s->rec[i];
+    if (r->off > len || r->n > len - r->off ||
+        memcmp(data + r->off, s->keep + r->at, r->n) != 0)
+      return false;
+  }
+  return true;
+}
+
+bool img_stream_format(int format)
+{
+  return format >= 0 && format < IMG_NFORMATS && codecs[format] &&
+         codecs[format]->stream_open;
+}
+
+void img_stream_free(struct img_stream *s)
+{
+  if (!s)
+    return;
+  if (s->cs)
+    s->c->stream_free(s->cs);
+  free(s->rec);
+  free(s->keep);
+  free(s);
+}
+
+int img_stream_open(uint64_t size,
+                    long (*read)(void *ud, uint64_t off, void *buf, size_t n),
+                    void *ud, int min_short, unsigned flags,
+                    struct img_stream **ret)
+{
+  struct img_stream *s = calloc(1, sizeof(*s));
+  uint8_t head[STREAM_HEAD];
+  struct img_src src = { head, 0, size, stream_read, NULL };
+  const char *why;
+  long k = 0;
+  int r;
+
+  *ret = NULL;
+  if (!s)
+    return -ENOMEM;
+  *s = (struct img_stream){ .read = read, .ud = ud, .size = size,
+                            .min_short = min_short, .flags = flags };
+  src.ud = s;
+  /* The head, read until it is whole (a read may come short). */
+  while ((size_t)k < sizeof(head) && (uint64_t)k < size) {
+    long n = stream_read(s, (uint64_t)k, head + k,
+                         (size_t)(size - (uint64_t)k < sizeof(head) - (size_t)k
+                                  ? size - (uint64_t)k
+                                  : sizeof(head) - (size_t)k));
+    if (n <= 0)
+      break;
+    k += n;
+  }
+  src.head_len = (size_t)k;
+  r = (uint64_t)k == (size < sizeof(head) ? size : sizeof(head)) &&
+      img_sniff(head, src.head_len) >= 0 &&
+      img_stream_format(img_sniff(head, src.head_len)) &&
+      img_header_read(&src, &s->info, &why) == 0 && !s->over ? 0 : 1;
+  if (r == 0) {
+    s->c = codecs[s->info.format];
+    r = s->c->stream_open(&s->info, size, stream_read, s, min_short, &s->cs);
+  }
+  if (r == 0 && s->over)
+    r = 1;
+  if (r != 0) {
+    img_stream_free(s);
+    return r == -ENOMEM ? r : 1;
+  }
+  *ret = s;
+  return 0;
+}
+
+void img_stream_data(struct img_stream *s, const void *data, size_t n)
+{
+  s->c->stream_data(s->cs, data, n);
+}
+
+int img_stream_end(struct img_stream *s, const void *data, size_t len,
+                   struct image *ret)
+{
+  int r = 1;
+
+  memset(ret, 0, sizeof(*ret));
+  if (stream_same(s, data, len)) {
+    r = s->c->stream_end(s->cs, data, len, ret);
+    s->cs = NULL;
+    if (r == 0)
+      r = decode_tail(ret, &s->info, s->min_short, s->flags);
+  }
+  if (r == 1) {
+    __atomic_fetch_add(&img_stream_fallbacks, 1, __ATOMIC_RELAXED);
+    r = img_decode(data, len, s->min_short, s->flags, ret, NULL);
+  }
+  img_stream_free(s);
   return r;
 }
 

@@ -32,6 +32,7 @@
 #ifndef CURATE_IMGCODEC_H
 #define CURATE_IMGCODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,36 @@ int img_decode(const void *data, size_t len, int min_short, unsigned flags,
                struct image *ret, int *ret_format);
 int img_decode_file(const char *path, int min_short, unsigned flags,
                     struct image *ret, int *ret_format);
+
+/* Decoding while a file is read: the import reads each file in pieces
+ * and hashes every piece at once; a stream decode averages the pixels of
+ * each piece down in the same pass, while the piece is still in the cache,
+ * instead of going over the whole file again afterwards.  Only some
+ * layouts stream (img_stream_format(); today uncompressed TIFF strips);
+ * for any other file img_stream_open() says so and the caller decodes
+ * the whole file with img_decode().
+ *
+ * img_stream_open: size is the file's; read (the imgfmt.h callback) is
+ * called only inside open, for the header and the directories.  0 and
+ * *ret, 1 when this file does not stream, or -ENOMEM.
+ * img_stream_data: the first n bytes of the file are now at data; data
+ * is the same buffer on every call, n only grows.
+ * img_stream_end: with the whole file at data; frees s and returns
+ * exactly img_decode(data, len, min_short, flags, ret, NULL): when the
+ * bytes read through the callback differ from data's (the file changed
+ * between) or the stream could not finish, it calls img_decode().
+ * img_stream_free: abandons s (NULL allowed).
+ * A stream is used by one thread at a time. */
+struct img_stream;
+bool img_stream_format(int format);
+int img_stream_open(uint64_t size,
+                    long (*read)(void *ud, uint64_t off, void *buf, size_t n),
+                    void *ud, int min_short, unsigned flags,
+                    struct img_stream **ret);
+void img_stream_data(struct img_stream *s, const void *data, size_t n);
+int img_stream_end(struct img_stream *s, const void *data, size_t len,
+                   struct image *ret);
+void img_stream_free(struct img_stream *s);
 
 /* Applies EXIF orientation 2..8 to *im in place (1: nothing). */
 int img_orient(struct image *im, int orientation);

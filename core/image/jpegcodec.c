@@ -195,7 +195,9 @@ static int codec_jpeg_decode(const uint8_t *p, size_t n,
   return jpeg_decode(p, n, min_short, ret);
 }
 
-const struct img_codec codec_jpeg = { IMG_JPEG, codec_jpeg_decode };
+const struct img_codec codec_jpeg = {
+  .format = IMG_JPEG, .decode = codec_jpeg_decode,
+};
 
 int jpeg_decode_file(const char *path, int min_short, struct image *ret)
 {

@@ -2,7 +2,9 @@
  * (imgfmt.c, imgcodec.c and the codec_*.c behind it) on arbitrary bytes:
  * full size, reduced to a small short side, with and without the EXIF
  * orientation.  A decode must either fail with one of the documented
- * errnos or return a picture of sane size.  The pixel limit of the
+ * errnos or return a picture of sane size, and the stream decode
+ * (img_stream_open, for the layouts that stream) must give the same
+ * result and pixels as img_decode.  The pixel limit of the
  * library (IMG_MAX_PIXELS) is a compile-time bomb guard far above what a
  * fuzzer should spend its time allocating, so inputs whose header
  * declares more than FZ_MAX_PIXELS are only header-read.  Seeds: small
@@ -64,6 +66,39 @@ static void check_decode(const uint8_t *d, size_t n, int min_short,
   image_free(&im);
 }
 
+/* The stream decode (img_stream_open, the import's path for the layouts
+ * that stream) of the same bytes, fed in pieces of `piece` bytes, must
+ * give what img_decode gives: the same result and the same pixels. */
+static void check_stream(const uint8_t *d, size_t n, size_t piece,
+                         int min_short, unsigned flags)
+{
+  struct fz_mem m = { d, n };
+  struct img_stream *st;
+  struct image a, b;
+  uint8_t *buf;
+  int ra, rb;
+
+  if (img_stream_open(n, fz_read, &m, min_short, flags, &st) != 0)
+    return;
+  if (!(buf = malloc(n ? n : 1))) {
+    img_stream_free(st);
+    return;
+  }
+  for (size_t got = 0; got < n; got += piece) {
+    size_t k = n - got < piece ? n - got : piece;
+    memcpy(buf + got, d + got, k);
+    img_stream_data(st, buf, got + k);
+  }
+  rb = img_stream_end(st, buf, n, &b);
+  ra = img_decode(d, n, min_short, flags, &a, NULL);
+  if (ra != rb || (ra == 0 && (a.w != b.w || a.h != b.h ||
+                               memcmp(a.px, b.px, (size_t)a.w * a.h * 3))))
+    abort();
+  image_free(&a);
+  image_free(&b);
+  free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   struct fz_mem m = { data, size };
@@ -84,5 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   check_decode(data, size, 0, IMG_DECODE_ORIENT, &info);
   check_decode(data, size, 8, 0, &info);
   check_decode(data, size, 8, IMG_DECODE_ORIENT, &info);
+  check_stream(data, size, 1 + size % 997, 8, IMG_DECODE_ORIENT);
+  check_stream(data, size, size, 0, 0);
   return 0;
 }

@@ -20,6 +20,7 @@
 #include "testlib.h"
 #include "codec_i.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,4 +301,168 @@ TEST(tiff_layouts_are_libtiff_block_mean)
   tl_rm_rf(tmp);
 }
 
-TEST_MAIN(T(kernels_are_block_mean), T(tiff_layouts_are_libtiff_block_mean))
+/* A file in memory for the stream's callback; reads counts its calls. */
+struct mfile {
+  const uint8_t *p;
+  size_t n;
+  int reads;
+};
+
+static long mfile_read(void *ud, uint64_t off, void *buf, size_t n)
+{
+  struct mfile *m = ud;
+
+  m->reads++;
+  if (off >= m->n)
+    return 0;
+  if (n > m->n - off)
+    n = m->n - (size_t)off;
+  /* Short reads now and then, as a pread may give. */
+  if (n > 7 && m->reads % 3 == 0)
+    n = 7;
+  memcpy(buf, m->p + off, n);
+  return (long)n;
+}
+
+/* A stream decode of data[0..n) (the header and directories read from
+ * hdr, which is data unless a test changes the file under it), fed in
+ * pieces of `piece` bytes into one buffer as the import reads. */
+static int stream_decode(const uint8_t *hdr, const uint8_t *data, size_t n,
+                         size_t piece, int min_short, unsigned flags,
+                         struct image *ret)
+{
+  struct mfile m = { hdr, n, 0 };
+  struct img_stream *st;
+  uint8_t *buf = malloc(n);
+  int r;
+
+  CHECK(buf != NULL);
+  r = img_stream_open(n, mfile_read, &m, min_short, flags, &st);
+  if (r != 0) {
+    free(buf);
+    return r == 1 ? -EOPNOTSUPP : r;
+  }
+  for (size_t got = 0; got < n; got += piece) {
+    size_t k = n - got < piece ? n - got : piece;
+    memcpy(buf + got, data + got, k);
+    img_stream_data(st, buf, got + k);
+  }
+  r = img_stream_end(st, buf, n, ret);
+  free(buf);
+  return r;
+}
+
+/* The stream decode of every strip layout gives libtiff's block mean
+ * (the reference of the test above), at every scale and in pieces that
+ * do and do not line up with strips; the layouts it cannot use in place
+ * (planar, tiles) do not stream; a TIFF's pixels with the orientation
+ * applied are img_decode's. */
+TEST(tiff_stream_is_libtiff_block_mean)
+{
+  static const struct layout layouts[] = {
+    { "rgb8 1-row strips", 3, 8, 1, 0, 0, 0 },
+    { "rgb8 3-row strips", 3, 8, 3, 0, 0, 0 },
+    { "rgb8 strips reversed", 3, 8, 3, 0, 0, 1 },
+    { "rgb8 one strip", 3, 8, 1000, 0, 0, 0 },
+    { "gray8 strips reversed", 1, 8, 4, 0, 0, 1 },
+    { "rgb16 7-row strips", 3, 16, 7, 0, 0, 0 },
+    { "gray16 1-row strips", 1, 16, 1, 0, 0, 0 },
+    { "rgb8 planar", 3, 8, 6, 0, 1, 0 },
+    { "rgb8 tiles cut at the edge", 3, 8, 0, 1, 0, 0 },
+  };
+  static const int mins[] = { 1, 8, 33, 64 };
+  static const size_t pieces[] = { 1, 1000, 4096, 1 << 20 };
+  const int w = 203, h = 137;
+  char tmp[256], path[300];
+
+  CHECK_INT_EQ(tl_tmpdir(tmp, sizeof(tmp), "stream"), 0);
+  snprintf(path, sizeof(path), "%s/t.tif", tmp);
+  for (size_t k = 0; k < sizeof(layouts) / sizeof(*layouts); k++) {
+    const struct layout *L = &layouts[k];
+    struct layout plain = { "plain", L->spp, L->bps, 1, 0, 0, 0 };
+    bool streams = !L->planar && !L->tiled;
+    uint8_t *full, *data;
+    size_t n;
+
+    write_tiff(path, &plain, w, h);
+    full = libtiff_rgb(path, w, h);
+    write_tiff(path, L, w, h);
+    data = tl_slurp(path, &n);
+    for (size_t i = 0; i < sizeof(mins) / sizeof(*mins); i++)
+      for (size_t j = 0; j < sizeof(pieces) / sizeof(*pieces); j++) {
+        int f = h / mins[i];
+        unsigned long fb = img_stream_fallbacks;
+        struct image got;
+        uint8_t *want = malloc((size_t)(w / f) * (h / f) * 3 + 1);
+        int r;
+        if (pieces[j] == 1 && mins[i] != 33)
+          continue;   /* byte by byte: one scale is enough */
+        r = stream_decode(data, data, n, pieces[j], mins[i], 0, &got);
+        if (!streams) {
+          CHECK_INT_EQ(r, -EOPNOTSUPP);
+          free(want);
+          continue;
+        }
+        CHECK_INT_EQ(r, 0);
+        CHECK(img_stream_fallbacks == fb);   /* it did stream */
+        plain_mean(full, w, h, 3, f, false, want);
+        CHECK_INT_EQ(got.w, w / f);
+        CHECK_INT_EQ(got.h, h / f);
+        if (got.px && got.w == w / f && got.h == h / f &&
+            memcmp(got.px, want, (size_t)got.w * got.h * 3) != 0) {
+          fprintf(stderr, "%s, f %d, pieces of %zu: stream differs from "
+                  "libtiff\n", L->name, f, pieces[j]);
+          tl_failed = 1;
+        }
+        image_free(&got);
+        free(want);
+      }
+    free(full);
+    free(data);
+  }
+  tl_rm_rf(tmp);
+}
+
+/* A file whose directory changed between the stream's open and the
+ * read (another strip order, the same size): the result is still the
+ * decode of the bytes read, by img_decode; the same file read as it was
+ * opened streams. */
+TEST(tiff_stream_file_changed)
+{
+  static const struct layout a = { "a", 3, 8, 3, 0, 0, 0 };
+  static const struct layout b = { "b", 3, 8, 3, 0, 0, 1 };
+  const int w = 97, h = 71;
+  char tmp[256], path[300];
+  uint8_t *da, *db;
+  size_t na, nb;
+  struct image got, want;
+  unsigned long fb;
+
+  CHECK_INT_EQ(tl_tmpdir(tmp, sizeof(tmp), "stream"), 0);
+  snprintf(path, sizeof(path), "%s/t.tif", tmp);
+  write_tiff(path, &a, w, h);
+  da = tl_slurp(path, &na);
+  write_tiff(path, &b, w, h);
+  db = tl_slurp(path, &nb);
+  CHECK(na == nb && memcmp(da, db, na) != 0);
+  CHECK_INT_EQ(img_decode(db, nb, 16, 0, &want, NULL), 0);
+  fb = img_stream_fallbacks;
+  CHECK_INT_EQ(stream_decode(da, db, nb, 4096, 16, 0, &got), 0);
+  CHECK(img_stream_fallbacks == fb + 1);
+  CHECK(got.w == want.w && got.h == want.h &&
+        memcmp(got.px, want.px, (size_t)got.w * got.h * 3) == 0);
+  image_free(&got);
+  CHECK_INT_EQ(stream_decode(db, db, nb, 4096, 16, IMG_DECODE_ORIENT, &got),
+               0);
+  CHECK(img_stream_fallbacks == fb + 1);
+  CHECK(got.w == want.w && got.h == want.h &&
+        memcmp(got.px, want.px, (size_t)got.w * got.h * 3) == 0);
+  image_free(&got);
+  image_free(&want);
+  free(da);
+  free(db);
+  tl_rm_rf(tmp);
+}
+
+TEST_MAIN(T(kernels_are_block_mean), T(tiff_layouts_are_libtiff_block_mean),
+          T(tiff_stream_is_libtiff_block_mean), T(tiff_stream_file_changed))
