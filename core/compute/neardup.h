@@ -89,6 +89,9 @@
 #define NEARDUP_SUB_FACTOR 2
 /* Nearest vectors listed per sample before the radius search. */
 #define NEARDUP_K 64
+/* Verification: the nearest neighbours of each sample checked first, and
+ * the failing pairs after which a sample stops looking further. */
+#define NEARDUP_VERIFY_K 32
 
 /* Groups in CSR form: members of group g are ids[off[g] .. off[g+1]).
  * All arrays owned by the struct; free with neardup_groups_free(). */
@@ -105,6 +108,9 @@ struct neardup_groups {
   float *nn_dist;
   /* Samples whose neighbours were cut at NEARDUP_K (pair bound hit). */
   size_t capped;
+  /* Pairs of different samples within the threshold found, and how many
+   * of them were scored on their thumbnails (verification). */
+  size_t pairs, checked;
 };
 
 /* The vectors neardup_near_in() compares. */
