@@ -856,16 +856,24 @@ static double free_weight(const struct vstate *st, const size_t *lab,
 }
 
 /* Checks the pairs of row u with its ungrouped neighbours not yet known,
- * in order, until NEARDUP_VERIFY_K of those pairs are known to fail. */
+ * in order, until NEARDUP_VERIFY_K times (1 + the pairs that pass) of
+ * those pairs are known to fail.  The pairs that pass become members, so
+ * the checks of every call together stay within (2 NEARDUP_VERIFY_K + 1)
+ * per sample, while a sample with a passing pair for every
+ * NEARDUP_VERIFY_K failing ones takes all of them. */
 static void resolve(struct vstate *st, size_t u, const size_t *lab)
 {
   const struct knn_graph *gr = st->gr;
-  size_t fails = 0;
+  size_t fails = 0, passes = 0;
 
-  for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++)
-    if (lab[gr->idx[k]] == UNSET && verdict(st, k) == V_FAIL &&
-        ++fails >= NEARDUP_VERIFY_K)
+  for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++) {
+    if (lab[gr->idx[k]] != UNSET)
+      continue;
+    if (verdict(st, k) == V_PASS)
+      passes++;
+    else if (++fails >= NEARDUP_VERIFY_K * (1 + passes))
       break;
+  }
 }
 
 /* Step 1: centres and their members (labels = the centre's row). */
