@@ -923,12 +923,28 @@ static int pick_centres(struct vstate *st, size_t n, double thresh,
   return 0;
 }
 
+/* The first entry of row u's list (over the neighbours labelled in lab[]
+ * when lab is given) whose pair is known to pass; SIZE_MAX if none. */
+static size_t first_known_pass(const struct vstate *st, size_t u,
+                               const size_t *lab)
+{
+  const struct knn_graph *gr = st->gr;
+
+  for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++)
+    if ((!lab || lab[gr->idx[k]] != UNSET) && st->vd[k] == V_PASS)
+      return k;
+  return SIZE_MAX;
+}
+
 /* Step 2: a sample left over joins the group of its nearest neighbour
- * grouped in step 1 whose pair passes (ties: smallest id; the walk above,
- * so up to NEARDUP_VERIFY_K failing pairs).  It reads the labels of step
- * 1 only (step1[]), so the order does not matter, and a leftover never
- * joins two groups.  Step 3: the rest are alone. */
-static int attach_leftovers(struct vstate *st, size_t n, size_t *lab)
+ * grouped in step 1 whose pair passes (ties: smallest id): the walk
+ * above, and past it the nearest whose pair is already known to pass.
+ * It reads the labels of step 1 only (step1[]), and the pairs it scores
+ * are its own with grouped samples, which no other leftover scores, so
+ * the order does not matter, and a leftover never joins two groups.
+ * Step 3: the rest are alone (alone[u] = 1). */
+static int attach_leftovers(struct vstate *st, size_t n, size_t *lab,
+                            uint8_t *alone)
 {
   size_t *step1 = malloc(n * sizeof(*step1));
 
@@ -937,27 +953,43 @@ static int attach_leftovers(struct vstate *st, size_t n, size_t *lab)
   memcpy(step1, lab, n * sizeof(*step1));
   for (size_t i = 0; i < n; i++) {
     size_t k;
+    alone[i] = 0;
     if (step1[i] != UNSET)
       continue;
     k = walk(st, i, step1);
+    if (k == SIZE_MAX)
+      k = first_known_pass(st, i, step1);
     lab[i] = k != SIZE_MAX ? step1[st->gr->idx[k]] : i;
+    alone[i] = k == SIZE_MAX;
   }
   free(step1);
   return 0;
 }
 
-/* The nearest sample within the threshold whose pair passes: the walk
- * over row u's list; when it gives up, the nearest pair known to pass
- * further on; -1 when none is known. */
-static double nearest_passing(struct vstate *st, size_t u)
+/* nn[u]: the distance of the nearest sample within the threshold whose
+ * pair passes, -1 if none.  For a sample in a group: the walk over its
+ * list; when it gives up, the nearest pair known to pass once the groups
+ * were made (taken before any walk here, so that no walk depends on
+ * another).  A sample alone has no pair known to pass then (it would
+ * have been taken or joined a group) and scores none: -1. */
+static int nearest_passing(struct vstate *st, const uint8_t *alone,
+                           double *nn)
 {
   const struct knn_graph *gr = st->gr;
-  size_t k = walk(st, u, NULL);
+  size_t *known = malloc((gr->n ? gr->n : 1) * sizeof(*known));
 
-  for (k = k != SIZE_MAX ? k : gr->off[u]; k < gr->off[u + 1]; k++)
-    if (st->vd[k] == V_PASS)
-      return gr->dist[k];
-  return -1;
+  if (!known)
+    return -ENOMEM;
+  for (size_t u = 0; u < gr->n; u++)
+    known[u] = first_known_pass(st, u, NULL);
+  for (size_t u = 0; u < gr->n; u++) {
+    size_t k = alone[u] ? SIZE_MAX : walk(st, u, NULL);
+    if (k == SIZE_MAX)
+      k = known[u];
+    nn[u] = k != SIZE_MAX ? gr->dist[k] : -1;
+  }
+  free(known);
+  return 0;
 }
 
 static int check_input(const struct neardup_input *in, double thresh)
@@ -995,9 +1027,11 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
   struct pairs ps = { 0 };
   struct knn_graph gr = { 0 };
   size_t *capped = malloc(nu * sizeof(*capped)), nc = 0;
+  uint8_t *alone = malloc(nu);
+  double *pnn = malloc(nu * sizeof(*pnn));
   size_t max_pairs = 64 * in->n > ((size_t)1 << 22) ? 64 * in->n
                                                      : ((size_t)1 << 22);
-  int r = capped ? rows_build(in, src, nu, &rw) : -ENOMEM;
+  int r = capped && alone && pnn ? rows_build(in, src, nu, &rw) : -ENOMEM;
 
   if (r == 0)
     r = pairs_knn(&rw, thresh, opts, &ps, unn, capped, &nc);
@@ -1015,19 +1049,19 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
   if (r == 0)
     r = pick_centres(&st, nu, thresh, ulab);
   if (r == 0)
-    r = attach_leftovers(&st, nu, ulab);
+    r = attach_leftovers(&st, nu, ulab, alone);
+  if (r == 0)
+    r = nearest_passing(&st, alone, pnn);
   if (r == 0) {
     /* The nearest sample within the threshold whose pair passes (a pair
      * may have been found from the other side only, its sub-window
      * against my main vector); without one, the nearest beyond, NaN when
      * every candidate was within the threshold and none passed. */
-    for (size_t u = 0; u < nu; u++) {
-      double d = nearest_passing(&st, u);
-      if (d >= 0)
-        unn[u] = d;
+    for (size_t u = 0; u < nu; u++)
+      if (pnn[u] >= 0)
+        unn[u] = pnn[u];
       else if (isinf(unn[u]))
         unn[u] = NAN;
-    }
     *ret_pairs = gr.off[nu] / 2;
     *ret_checked = st.checked;
   }
@@ -1036,6 +1070,8 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
   free(ps.p);
   free(rw.z);
   free(capped);
+  free(alone);
+  free(pnn);
   return r;
 }
 

@@ -61,8 +61,9 @@
  *      passes (none: it is no centre, and not weighed again).  Repeat
  *      while any ungrouped sample has weight.
  *   2. A sample left ungrouped joins the group of its nearest neighbour
- *      grouped in step 1 whose pair passes, looking no further than
- *      NEARDUP_VERIFY_K failing pairs.
+ *      grouped in step 1 whose pair passes, scoring no more than
+ *      NEARDUP_VERIFY_K failing pairs (past them, the nearest already
+ *      known to pass).
  *   3. Every other sample is alone.
  * When every sample has at most NEARDUP_VERIFY_K neighbours, or when
  * every pair passes, every pair the rule reads is known when it is read,
@@ -82,12 +83,13 @@
  * and their scores, so with a fixed origin, samples added with no pair
  * within the threshold of an existing sample leave every existing group
  * exactly as it was (the quality test checks it).  The result does not
- * depend on the input order or on thread counts.  Every sample grouped
- * has a passing pair within the threshold, and its nn_dist is then <=
- * the threshold: nn_dist is the nearest passing pair within the
- * threshold (walked as in step 2 over every neighbour; when that gives
- * up, the nearest pair known to pass), else the nearest sample beyond
- * it, NaN when every candidate was within it and none is known to pass.
+ * depend on the input order or on thread counts.  A sample is in a
+ * group exactly when its nn_dist is <= the threshold: for a sample in a
+ * group, nn_dist is its nearest passing pair (walked as in step 2 over
+ * every neighbour; past the failing pairs it may score, the nearest
+ * known to pass once the groups are made); a sample alone has no pair
+ * known to pass and scores no more: its nn_dist is the nearest sample
+ * beyond the threshold, NaN when every candidate was within it.
  *
  * Output order is deterministic and independent of the input order and of
  * thread counts: members ascending by sample id, groups ascending by their

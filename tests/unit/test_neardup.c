@@ -627,6 +627,11 @@ TEST(near_verify_bounded)
   CHECK_INT_EQ(g.ngroups, 1);
   CHECK_INT_EQ(g.off[1], VB_N / 3);
   CHECK_INT_EQ(g.ngroups, h.ngroups);
+  for (size_t i = 0; i < VB_N; i++) {   /* in a group: nn within */
+    CHECK(kind[i] ? isnan(g.nn_dist[i]) : g.nn_dist[i] <= 0.09);
+    CHECK(memcmp(&g.nn_dist[i], &h.nn_dist[VB_N - 1 - i], sizeof(float)) ==
+          0);
+  }
   for (size_t k = 0; k < g.ngroups && g.ngroups == h.ngroups; k++) {
     CHECK_INT_EQ(g.off[k + 1], h.off[k + 1]);
     for (size_t j = g.off[k]; j < g.off[k + 1]; j++) {
