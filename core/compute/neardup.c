@@ -2,8 +2,10 @@
  * hashes; for embeddings, identical rows collapsed, main and sub-window
  * rows centred on the origin, pairs proposed by knn_exact_rows() (and
  * knn_radius_rows() where a list is full) and measured again in double,
- * then centre-based grouping; one routine turns (row -> label) labels
- * into ordered groups.  No store, no I/O.
+ * then centre-based grouping, which asks for the thumbnail check of a
+ * pair when it needs its verdict (scored once, kept per pair); one
+ * routine turns (row -> label) labels into ordered groups.  No store, no
+ * I/O.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include "neardup.h"
