@@ -2,8 +2,10 @@
  * hashes; for embeddings, identical rows collapsed, main and sub-window
  * rows centred on the origin, pairs proposed by knn_exact_rows() (and
  * knn_radius_rows() where a list is full) and measured again in double,
- * then centre-based grouping; one routine turns (row -> label) labels
- * into ordered groups.  No store, no I/O.
+ * then centre-based grouping, which asks for the thumbnail check of a
+ * pair when it needs its verdict (scored once, kept per pair); one
+ * routine turns (row -> label) labels into ordered groups.  No store, no
+ * I/O.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include "neardup.h"
@@ -12,6 +14,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,131 +163,6 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
   free(h);
   free(labels);
   return r;
-}
-
-/* The centre-based grouping of neardup.h, on the radius graph gr.
- * A max-heap of (free_weight, -id) picks the next centre; an entry whose
- * weight went down since it was pushed is pushed again with the current
- * weight (weights only go down), so each pop is either final or one of at
- * most (pairs) re-pushes. */
-struct hent {
-  double deg;       /* free_weight() when pushed */
-  uint64_t id;
-  size_t row;
-};
-
-static int hent_before(const struct hent *a, const struct hent *b)
-{
-  return a->deg != b->deg ? a->deg > b->deg : a->id < b->id;
-}
-
-static void heap_push(struct hent *h, size_t *n, struct hent e)
-{
-  size_t i = (*n)++;
-
-  while (i > 0 && hent_before(&e, &h[(i - 1) / 2])) {
-    h[i] = h[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  h[i] = e;
-}
-
-static struct hent heap_pop(struct hent *h, size_t *n)
-{
-  struct hent top = h[0], last = h[--(*n)];
-  size_t i = 0;
-
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= *n)
-      break;
-    if (c + 1 < *n && hent_before(&h[c + 1], &h[c]))
-      c++;
-    if (!hent_before(&h[c], &last))
-      break;
-    h[i] = h[c];
-    i = c;
-  }
-  if (*n)
-    h[i] = last;
-  return top;
-}
-
-#define UNSET SIZE_MAX
-
-/* A candidate centre's weight: the sum of (thresh - distance) over its
- * ungrouped neighbours, plus a tiny term per neighbour so that a pair at
- * exactly the threshold still counts.  A pair near the threshold weighs
- * almost nothing, so a small change of distances (another sample set's
- * mean) rarely changes which centre comes first. */
-static double free_weight(const struct knn_graph *gr, const size_t *lab,
-                          size_t i, double thresh)
-{
-  double d = 0;
-
-  for (size_t k = gr->off[i]; k < gr->off[i + 1]; k++)
-    if (lab[gr->idx[k]] == UNSET)
-      d += thresh - gr->dist[k] + 1e-9;
-  return d;
-}
-
-/* Step 1: centres and their members (labels = the centre's row). */
-static int pick_centres(const struct knn_graph *gr, const uint64_t *ids,
-                        size_t n, double thresh, size_t *lab)
-{
-  size_t cap = n + gr->off[n], hn = 0;
-  struct hent *h = malloc(cap * sizeof(*h));
-
-  if (!h)
-    return -ENOMEM;
-  for (size_t i = 0; i < n; i++)
-    lab[i] = UNSET;
-  for (size_t i = 0; i < n; i++) {
-    struct hent e = { free_weight(gr, lab, i, thresh), ids[i], i };
-    if (e.deg > 0)
-      heap_push(h, &hn, e);
-  }
-  while (hn) {
-    struct hent e = heap_pop(h, &hn);
-    double d;
-    if (lab[e.row] != UNSET)
-      continue;
-    d = free_weight(gr, lab, e.row, thresh);
-    if (d > 0 && d < e.deg) {   /* weaker now: back in line */
-      e.deg = d;
-      heap_push(h, &hn, e);
-      continue;
-    }
-    if (d <= 0)
-      continue;          /* every neighbour is taken: step 2 */
-    lab[e.row] = e.row;
-    for (size_t k = gr->off[e.row]; k < gr->off[e.row + 1]; k++)
-      if (lab[gr->idx[k]] == UNSET)
-        lab[gr->idx[k]] = e.row;
-  }
-  free(h);
-  return 0;
-}
-
-/* Step 2: a sample left over with a neighbour joins the group of its
- * nearest neighbour (ties: smallest id).  A leftover's neighbours all
- * belong to groups of step 1 (it would have been a centre otherwise), so
- * this reads labels step 2 never writes: the order does not matter, and a
- * leftover never joins two groups.  Step 3: the rest are alone. */
-static void attach_leftovers(const struct knn_graph *gr, const uint64_t *ids,
-                             size_t n, size_t *lab)
-{
-  for (size_t i = 0; i < n; i++) {
-    size_t best = UNSET;
-    if (lab[i] != UNSET)
-      continue;
-    for (size_t k = gr->off[i]; k < gr->off[i + 1]; k++)
-      if (best == UNSET || gr->dist[k] < gr->dist[best] ||
-          (gr->dist[k] == gr->dist[best] &&
-           ids[gr->idx[k]] < ids[gr->idx[best]]))
-        best = k;
-    lab[i] = best != UNSET ? lab[gr->idx[best]] : i;
-  }
 }
 
 /* Rows with identical vectors (a few thousand blank frames all have the
@@ -546,21 +424,26 @@ static int cmp_pair(const void *x, const void *y)
   return a->d < b->d ? -1 : a->d > b->d;
 }
 
-static int cmp_pair_dist(const void *x, const void *y)
+/* By row, then distance, then the other sample's id (not its row, which
+ * follows the input order): the order in which a sample's pairs are
+ * checked and walked below. */
+static int cmp_pair_dist(const void *x, const void *y, void *arg)
 {
   const struct pair *a = x, *b = y;
+  const uint64_t *uid = arg;
 
   if (a->a != b->a)
     return a->a < b->a ? -1 : 1;
   if (a->d != b->d)
     return a->d < b->d ? -1 : 1;
-  return a->b < b->b ? -1 : a->b > b->b;
+  return uid[a->b] < uid[b->b] ? -1 : uid[a->b] > uid[b->b];
 }
 
 /* The pairs (both directions, possibly repeated) as a graph of samples:
  * each pair once per side at its smallest distance, each list sorted by
- * distance then row. */
-static int pairs_graph(struct pairs *ps, size_t nu, struct knn_graph *g)
+ * distance then sample id. */
+static int pairs_graph(struct pairs *ps, size_t nu, const uint64_t *uid,
+                       struct knn_graph *g)
 {
   size_t m = 0;
 
@@ -580,7 +463,7 @@ static int pairs_graph(struct pairs *ps, size_t nu, struct knn_graph *g)
   for (size_t a = 0; a < nu; a++)
     g->off[a + 1] += g->off[a];
   if (m)
-    qsort(ps->p, m, sizeof(*ps->p), cmp_pair_dist);
+    qsort_r(ps->p, m, sizeof(*ps->p), cmp_pair_dist, (void *)uid);
   for (size_t i = 0; i < m; i++) {
     g->idx[i] = ps->p[i].b;
     g->dist[i] = ps->p[i].d;
@@ -588,29 +471,42 @@ static int pairs_graph(struct pairs *ps, size_t nu, struct knn_graph *g)
   return 0;
 }
 
-/* ---- verification (imgverify.h) ---- */
+/* ---- verification (imgverify.h) and grouping ---- */
 
-/* The pairs of the graph once each (a < b by row), their fate, and the
- * inputs the threads read.  Pairs are scored with the thumbnail of the
- * smaller sample id first, so the result does not depend on row order. */
-struct vpair {
-  uint32_t a, b;
-};
+/* What is known of a pair: each directed entry k of the graph has a
+ * verdict, the same as its reverse entry rev[k].  Pairs are checked when
+ * the grouping needs them (neardup.h): first each sample's
+ * NEARDUP_VERIFY_K nearest, on up to opts->nthreads threads, then a few
+ * more one at a time.  Each pair is scored at most once, with the
+ * thumbnail of the smaller sample id first, so its verdict depends on
+ * its two images only. */
+enum { V_UNKNOWN, V_PASS, V_FAIL, V_QUEUED };
 
-struct vjob {
-  const struct vpair *p;
-  uint8_t *keep;
-  size_t n;
-  atomic_size_t next;
-  const struct neardup_input *in;
+struct vstate {
+  const struct knn_graph *gr;
+  const struct neardup_input *in;   /* NULL: nothing to check */
   const size_t *src;
   const uint64_t *uid;
+  size_t *row;           /* row[k]: the sample whose list holds entry k */
+  size_t *rev;           /* rev[k]: the same pair from the other side */
+  uint8_t *vd;           /* verdict of entry k */
   /* The prepared thumbnails: prep[pidx[u]] for distinct row u
    * (NULL: every pair prepares its two, past VERIFY_PREP_MAX). */
   struct imgverify_prep *prep;
-  const size_t *pidx;
-  const size_t *prow;    /* the rows to prepare, nprep of them */
+  size_t *pidx;
+  size_t *prow;          /* the rows to prepare, nprep of them */
   size_t nprep;
+  size_t checked;        /* pairs scored */
+};
+
+/* The parallel part: prepare the thumbnails, or score the entries e[0 ..
+ * n) into keep[]. */
+struct vjob {
+  struct vstate *st;
+  const size_t *e;
+  uint8_t *keep;
+  size_t n;
+  atomic_size_t next;
 };
 
 #define VERIFY_CHUNK 32
@@ -618,56 +514,60 @@ struct vjob {
  * samples in pairs); a larger run prepares per pair instead. */
 #define VERIFY_PREP_MAX ((size_t)128 << 20)
 
+/* Whether the pair of distinct rows ua, ub scores at the verify level
+ * (both have a thumbnail). */
+static bool pair_passes(const struct vstate *st, size_t ua, size_t ub)
+{
+  const struct neardup_input *in = st->in;
+  double sc;
+
+  if (st->uid[ub] < st->uid[ua]) {
+    size_t t = ua;
+    ua = ub;
+    ub = t;
+  }
+  if (st->prep)
+    sc = imgverify_score_prep(&st->prep[st->pidx[ua]],
+                              &st->prep[st->pidx[ub]], in->verify);
+  else
+    sc = imgverify_score(in->thumbs + st->src[ua] * IMGVERIFY_BYTES,
+                         in->thumbs + st->src[ub] * IMGVERIFY_BYTES,
+                         in->verify);
+  return sc >= in->verify;
+}
+
+/* Both rows of entry k have a thumbnail (else the pair is kept
+ * unchecked). */
+static bool entry_has_thumbs(const struct vstate *st, size_t k)
+{
+  return st->in->thumb_ok[st->src[st->row[k]]] &&
+         st->in->thumb_ok[st->src[st->gr->idx[k]]];
+}
+
 static void *prepare_worker(void *arg)
 {
   struct vjob *j = arg;
+  const struct vstate *st = j->st;
   size_t s;
 
-  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < j->nprep)
-    for (size_t i = s; i < j->nprep && i < s + VERIFY_CHUNK; i++)
-      imgverify_prepare(j->in->thumbs + j->src[j->prow[i]] * IMGVERIFY_BYTES,
-                        &j->prep[i]);
+  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < st->nprep)
+    for (size_t i = s; i < st->nprep && i < s + VERIFY_CHUNK; i++)
+      imgverify_prepare(st->in->thumbs + st->src[st->prow[i]] *
+                                             IMGVERIFY_BYTES,
+                        &st->prep[i]);
   return NULL;
 }
 
 static void *verify_worker(void *arg)
 {
   struct vjob *j = arg;
+  const struct vstate *st = j->st;
   size_t s;
 
   while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < j->n)
-    for (size_t i = s; i < j->n && i < s + VERIFY_CHUNK; i++) {
-      size_t ua = j->p[i].a, ub = j->p[i].b;
-      size_t a = j->src[ua], b = j->src[ub];
-      double sc;
-      if (!j->in->thumb_ok[a] || !j->in->thumb_ok[b]) {
-        j->keep[i] = 1;
-        continue;
-      }
-      if (j->uid[ub] < j->uid[ua]) {
-        size_t t = ua;
-        ua = ub;
-        ub = t;
-      }
-      if (j->prep)
-        sc = imgverify_score_prep(&j->prep[j->pidx[ua]],
-                                  &j->prep[j->pidx[ub]], j->in->verify);
-      else
-        sc = imgverify_score(j->in->thumbs + j->src[ua] * IMGVERIFY_BYTES,
-                             j->in->thumbs + j->src[ub] * IMGVERIFY_BYTES,
-                             j->in->verify);
-      j->keep[i] = sc >= j->in->verify;
-    }
+    for (size_t i = s; i < j->n && i < s + VERIFY_CHUNK; i++)
+      j->keep[i] = pair_passes(st, st->row[j->e[i]], st->gr->idx[j->e[i]]);
   return NULL;
-}
-
-static int cmp_vpair(const void *x, const void *y)
-{
-  const struct vpair *a = x, *b = y;
-
-  if (a->a != b->a)
-    return a->a < b->a ? -1 : 1;
-  return a->b < b->b ? -1 : a->b > b->b;
 }
 
 /* Runs fn over the n items of j on nthreads threads (the caller is
@@ -689,95 +589,408 @@ static void verify_run(struct vjob *j, void *(*fn)(void *), size_t n,
     pthread_join(th[i], NULL);
 }
 
-/* The rows of gr in a pair with a thumbnail, each to be prepared once
- * (j->prow, j->pidx, j->prep); none when they would take more than
- * VERIFY_PREP_MAX (then each pair prepares its own).  0 or -ENOMEM. */
-static int verify_prepare(struct vjob *j, const struct knn_graph *gr)
+static void set_verdict(struct vstate *st, size_t k, uint8_t v)
 {
-  size_t *pidx, *prow, np = 0;
+  st->vd[k] = v;
+  st->vd[st->rev[k]] = v;
+}
+
+/* The verdict of entry k, scoring the pair now if it is not known. */
+static uint8_t verdict(struct vstate *st, size_t k)
+{
+  if (st->vd[k] == V_UNKNOWN) {
+    bool pass = true;
+    if (entry_has_thumbs(st, k)) {
+      pass = pair_passes(st, st->row[k], st->gr->idx[k]);
+      st->checked++;
+    }
+    set_verdict(st, k, pass ? V_PASS : V_FAIL);
+  }
+  return st->vd[k];
+}
+
+/* Entries keyed by their pair, to find each one's reverse. */
+struct ekey {
+  uint32_t lo, hi;
+  size_t k;
+};
+
+static int cmp_ekey(const void *x, const void *y)
+{
+  const struct ekey *a = x, *b = y;
+
+  if (a->lo != b->lo)
+    return a->lo < b->lo ? -1 : 1;
+  if (a->hi != b->hi)
+    return a->hi < b->hi ? -1 : 1;
+  return a->k < b->k ? -1 : a->k > b->k;
+}
+
+/* st->row and st->rev (the graph holds every pair from both sides, once
+ * each). */
+static int vstate_index(struct vstate *st)
+{
+  const struct knn_graph *gr = st->gr;
+  size_t m = gr->off[gr->n];
+  struct ekey *e = malloc((m ? m : 1) * sizeof(*e));
+
+  st->row = malloc((m ? m : 1) * sizeof(*st->row));
+  st->rev = malloc((m ? m : 1) * sizeof(*st->rev));
+  if (!e || !st->row || !st->rev) {
+    free(e);
+    return -ENOMEM;
+  }
+  for (size_t u = 0; u < gr->n; u++)
+    for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++) {
+      uint32_t v = gr->idx[k];
+      st->row[k] = u;
+      e[k] = (struct ekey){ u < v ? (uint32_t)u : v, u < v ? v : (uint32_t)u,
+                            k };
+    }
+  if (m)
+    qsort(e, m, sizeof(*e), cmp_ekey);
+  for (size_t i = 0; i < m;)
+    if (i + 1 < m && e[i].lo == e[i + 1].lo && e[i].hi == e[i + 1].hi) {
+      st->rev[e[i].k] = e[i + 1].k;
+      st->rev[e[i + 1].k] = e[i].k;
+      i += 2;
+    } else {              /* not expected: a pair seen from one side */
+      st->rev[e[i].k] = e[i].k;
+      i++;
+    }
+  free(e);
+  return 0;
+}
+
+/* The rows of the graph in a pair with a thumbnail, each to be prepared
+ * once (prow, pidx, prep); none when they would take more than
+ * VERIFY_PREP_MAX (then each pair prepares its own).  0 or -ENOMEM. */
+static int vstate_prepare(struct vstate *st)
+{
+  const struct knn_graph *gr = st->gr;
+  size_t np = 0;
 
   for (size_t u = 0; u < gr->n; u++)
-    np += gr->off[u + 1] > gr->off[u] && j->in->thumb_ok[j->src[u]];
+    np += gr->off[u + 1] > gr->off[u] && st->in->thumb_ok[st->src[u]];
   if (np == 0 || np > VERIFY_PREP_MAX / sizeof(struct imgverify_prep))
     return 0;
-  pidx = malloc(gr->n * sizeof(*pidx));
-  prow = malloc(np * sizeof(*prow));
-  j->prep = malloc(np * sizeof(*j->prep));
-  if (!pidx || !prow || !j->prep) {
-    free(pidx);
-    free(prow);
-    free(j->prep);
-    j->prep = NULL;
+  st->pidx = malloc(gr->n * sizeof(*st->pidx));
+  st->prow = malloc(np * sizeof(*st->prow));
+  st->prep = malloc(np * sizeof(*st->prep));
+  if (!st->pidx || !st->prow || !st->prep) {
+    free(st->prep);
+    st->prep = NULL;
     return -ENOMEM;
   }
   np = 0;
   for (size_t u = 0; u < gr->n; u++)
-    if (gr->off[u + 1] > gr->off[u] && j->in->thumb_ok[j->src[u]]) {
-      pidx[u] = np;
-      prow[np++] = u;
+    if (gr->off[u + 1] > gr->off[u] && st->in->thumb_ok[st->src[u]]) {
+      st->pidx[u] = np;
+      st->prow[np++] = u;
     } else {
-      pidx[u] = SIZE_MAX;
+      st->pidx[u] = SIZE_MAX;
     }
-  j->pidx = pidx;
-  j->prow = prow;
-  j->nprep = np;
+  st->nprep = np;
   return 0;
 }
 
-/* Drops from gr the pairs whose thumbnails do not match (both sides of
- * each), keeping each list's order. */
-static int verify_graph(struct knn_graph *gr, const struct neardup_input *in,
-                        const size_t *src, const uint64_t *uid,
-                        const struct knn_opts *opts)
+/* The first pass: the pairs among each sample's NEARDUP_VERIFY_K nearest,
+ * each once, scored on nthreads threads. */
+static int vstate_first(struct vstate *st, unsigned nthreads)
 {
-  struct vjob j = { .in = in, .src = src, .uid = uid };
-  struct vpair *p = malloc((gr->off[gr->n] / 2 + 1) * sizeof(*p));
-  size_t m = 0, w = 0;
-  unsigned nthreads = opts && opts->nthreads ? opts->nthreads : 2;
+  const struct knn_graph *gr = st->gr;
+  struct vjob j = { .st = st };
+  size_t *e, n = 0;
   int r;
 
-  if (!p)
+  e = malloc((gr->off[gr->n] ? gr->off[gr->n] : 1) * sizeof(*e));
+  if (!e)
     return -ENOMEM;
   for (size_t u = 0; u < gr->n; u++)
-    for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++)
-      if (u < gr->idx[k])
-        p[m++] = (struct vpair){ (uint32_t)u, gr->idx[k] };
-  qsort(p, m, sizeof(*p), cmp_vpair);
-  j.p = p;
-  j.n = m;
-  j.keep = malloc(m ? m : 1);
-  if (!j.keep) {
-    free(p);
-    return -ENOMEM;
+    for (size_t k = gr->off[u];
+         k < gr->off[u + 1] && k < gr->off[u] + NEARDUP_VERIFY_K; k++)
+      if (st->vd[k] == V_UNKNOWN) {
+        if (entry_has_thumbs(st, k)) {
+          set_verdict(st, k, V_QUEUED);
+          e[n++] = k;
+        } else {
+          set_verdict(st, k, V_PASS);
+        }
+      }
+  j.e = e;
+  j.n = n;
+  j.keep = malloc(n ? n : 1);
+  r = j.keep ? vstate_prepare(st) : -ENOMEM;
+  if (r == 0) {
+    if (st->nprep)
+      verify_run(&j, prepare_worker, st->nprep, nthreads);
+    verify_run(&j, verify_worker, n, nthreads);
+    for (size_t i = 0; i < n; i++)
+      set_verdict(st, e[i], j.keep[i] ? V_PASS : V_FAIL);
+    st->checked += n;
   }
-  r = verify_prepare(&j, gr);
-  if (r < 0) {
-    free(j.keep);
-    free(p);
-    return r;
-  }
-  if (j.nprep)
-    verify_run(&j, prepare_worker, j.nprep, nthreads);
-  verify_run(&j, verify_worker, j.n, nthreads);
-  for (size_t u = 0, k = 0; u < gr->n; u++) {
-    size_t end = gr->off[u + 1];
-    gr->off[u] = w;
-    for (; k < end; k++) {
-      struct vpair key = { (uint32_t)(u < gr->idx[k] ? u : gr->idx[k]),
-                           (uint32_t)(u < gr->idx[k] ? gr->idx[k] : u) };
-      struct vpair *f = bsearch(&key, p, m, sizeof(*p), cmp_vpair);
-      if (f && !j.keep[f - p])
-        continue;
-      gr->idx[w] = gr->idx[k];
-      gr->dist[w++] = gr->dist[k];
-    }
-  }
-  gr->off[gr->n] = w;
   free(j.keep);
-  free(p);
-  free(j.prep);
-  free((void *)j.pidx);
-  free((void *)j.prow);
+  free(e);
+  return r;
+}
+
+/* Sets up st for the graph: every verdict a pass when nothing is to be
+ * checked, else the first pass done. */
+static int vstate_init(struct vstate *st, const struct knn_graph *gr,
+                       const struct neardup_input *in, const size_t *src,
+                       const uint64_t *uid, const struct knn_opts *opts)
+{
+  size_t m = gr->off[gr->n];
+  bool check = in->thumbs && in->verify > 0;
+
+  memset(st, 0, sizeof(*st));
+  st->gr = gr;
+  st->in = check ? in : NULL;
+  st->src = src;
+  st->uid = uid;
+  st->vd = malloc(m ? m : 1);
+  if (!st->vd)
+    return -ENOMEM;
+  memset(st->vd, check ? V_UNKNOWN : V_PASS, m);
+  if (!check)
+    return 0;
+  if (vstate_index(st) < 0)
+    return -ENOMEM;
+  return vstate_first(st, opts && opts->nthreads ? opts->nthreads : 2);
+}
+
+static void vstate_free(struct vstate *st)
+{
+  free(st->row);
+  free(st->rev);
+  free(st->vd);
+  free(st->prep);
+  free(st->pidx);
+  free(st->prow);
+}
+
+#define UNSET SIZE_MAX
+
+/* Walks row u's list in order (distance, then id), over the neighbours
+ * labelled in lab[] when lab is given: the first entry whose pair passes,
+ * checking pairs not yet known, until NEARDUP_VERIFY_K of them are known
+ * to fail; SIZE_MAX if none. */
+static size_t walk(struct vstate *st, size_t u, const size_t *lab)
+{
+  const struct knn_graph *gr = st->gr;
+  size_t fails = 0;
+
+  for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++) {
+    if (lab && lab[gr->idx[k]] == UNSET)
+      continue;
+    if (verdict(st, k) == V_PASS)
+      return k;
+    if (++fails >= NEARDUP_VERIFY_K)
+      break;
+  }
+  return SIZE_MAX;
+}
+
+/* The centre-based grouping of neardup.h.
+ * A max-heap of (free_weight, -id) picks the next centre; an entry whose
+ * weight went down since it was pushed is pushed again with the current
+ * weight (weights only go down), so each pop is either final or one of at
+ * most (pairs) re-pushes. */
+struct hent {
+  double deg;       /* free_weight() when pushed */
+  uint64_t id;
+  size_t row;
+};
+
+static int hent_before(const struct hent *a, const struct hent *b)
+{
+  return a->deg != b->deg ? a->deg > b->deg : a->id < b->id;
+}
+
+static void heap_push(struct hent *h, size_t *n, struct hent e)
+{
+  size_t i = (*n)++;
+
+  while (i > 0 && hent_before(&e, &h[(i - 1) / 2])) {
+    h[i] = h[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  h[i] = e;
+}
+
+static struct hent heap_pop(struct hent *h, size_t *n)
+{
+  struct hent top = h[0], last = h[--(*n)];
+  size_t i = 0;
+
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= *n)
+      break;
+    if (c + 1 < *n && hent_before(&h[c + 1], &h[c]))
+      c++;
+    if (!hent_before(&h[c], &last))
+      break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n)
+    h[i] = last;
+  return top;
+}
+
+/* A candidate centre's weight: the sum of (thresh - distance) over its
+ * ungrouped neighbours whose pair is not known to fail, plus a tiny term
+ * per neighbour so that a pair at exactly the threshold still counts.  A
+ * pair near the threshold weighs almost nothing, so a small change of
+ * distances (another sample set's mean) rarely changes which centre comes
+ * first. */
+static double free_weight(const struct vstate *st, const size_t *lab,
+                          size_t i, double thresh)
+{
+  const struct knn_graph *gr = st->gr;
+  double d = 0;
+
+  for (size_t k = gr->off[i]; k < gr->off[i + 1]; k++)
+    if (lab[gr->idx[k]] == UNSET && st->vd[k] != V_FAIL)
+      d += thresh - gr->dist[k] + 1e-9;
+  return d;
+}
+
+/* Checks the pairs of row u with its ungrouped neighbours not yet known,
+ * in order, until NEARDUP_VERIFY_K times (1 + the pairs that pass) of
+ * those pairs are known to fail.  The pairs that pass become members, so
+ * the checks of every call together stay within (2 NEARDUP_VERIFY_K + 1)
+ * per sample, while a sample with a passing pair for every
+ * NEARDUP_VERIFY_K failing ones takes all of them. */
+static void resolve(struct vstate *st, size_t u, const size_t *lab)
+{
+  const struct knn_graph *gr = st->gr;
+  size_t fails = 0, passes = 0;
+
+  for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++) {
+    if (lab[gr->idx[k]] != UNSET)
+      continue;
+    if (verdict(st, k) == V_PASS)
+      passes++;
+    else if (++fails >= NEARDUP_VERIFY_K * (1 + passes))
+      break;
+  }
+}
+
+/* Step 1: centres and their members (labels = the centre's row). */
+static int pick_centres(struct vstate *st, size_t n, double thresh,
+                        size_t *lab)
+{
+  const struct knn_graph *gr = st->gr;
+  size_t cap = n + gr->off[n], hn = 0;
+  struct hent *h = malloc(cap * sizeof(*h));
+
+  if (!h)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    lab[i] = UNSET;
+  for (size_t i = 0; i < n; i++) {
+    struct hent e = { free_weight(st, lab, i, thresh), st->uid[i], i };
+    if (e.deg > 0)
+      heap_push(h, &hn, e);
+  }
+  while (hn) {
+    struct hent e = heap_pop(h, &hn);
+    double d;
+    bool any = false;
+    if (lab[e.row] != UNSET)
+      continue;
+    d = free_weight(st, lab, e.row, thresh);
+    if (d > 0 && d < e.deg) {   /* weaker now: back in line */
+      e.deg = d;
+      heap_push(h, &hn, e);
+      continue;
+    }
+    if (d <= 0)
+      continue;          /* every neighbour is taken: step 2 */
+    /* The first: its pairs beyond the first pass are checked now, and it
+     * takes those that pass (none: it is no centre). */
+    resolve(st, e.row, lab);
+    for (size_t k = gr->off[e.row]; k < gr->off[e.row + 1] && !any; k++)
+      any = lab[gr->idx[k]] == UNSET && st->vd[k] == V_PASS;
+    if (!any)
+      continue;
+    lab[e.row] = e.row;
+    for (size_t k = gr->off[e.row]; k < gr->off[e.row + 1]; k++)
+      if (lab[gr->idx[k]] == UNSET && st->vd[k] == V_PASS)
+        lab[gr->idx[k]] = e.row;
+  }
+  free(h);
+  return 0;
+}
+
+/* The first entry of row u's list (over the neighbours labelled in lab[]
+ * when lab is given) whose pair is known to pass; SIZE_MAX if none. */
+static size_t first_known_pass(const struct vstate *st, size_t u,
+                               const size_t *lab)
+{
+  const struct knn_graph *gr = st->gr;
+
+  for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++)
+    if ((!lab || lab[gr->idx[k]] != UNSET) && st->vd[k] == V_PASS)
+      return k;
+  return SIZE_MAX;
+}
+
+/* Step 2: a sample left over joins the group of its nearest neighbour
+ * grouped in step 1 whose pair passes (ties: smallest id): the walk
+ * above, and past it the nearest whose pair is already known to pass.
+ * It reads the labels of step 1 only (step1[]), and the pairs it scores
+ * are its own with grouped samples, which no other leftover scores, so
+ * the order does not matter, and a leftover never joins two groups.
+ * Step 3: the rest are alone (alone[u] = 1). */
+static int attach_leftovers(struct vstate *st, size_t n, size_t *lab,
+                            uint8_t *alone)
+{
+  size_t *step1 = malloc(n * sizeof(*step1));
+
+  if (!step1)
+    return -ENOMEM;
+  memcpy(step1, lab, n * sizeof(*step1));
+  for (size_t i = 0; i < n; i++) {
+    size_t k;
+    alone[i] = 0;
+    if (step1[i] != UNSET)
+      continue;
+    k = walk(st, i, step1);
+    if (k == SIZE_MAX)
+      k = first_known_pass(st, i, step1);
+    lab[i] = k != SIZE_MAX ? step1[st->gr->idx[k]] : i;
+    alone[i] = k == SIZE_MAX;
+  }
+  free(step1);
+  return 0;
+}
+
+/* nn[u]: the distance of the nearest sample within the threshold whose
+ * pair passes, -1 if none.  For a sample in a group: the walk over its
+ * list; when it gives up, the nearest pair known to pass once the groups
+ * were made (taken before any walk here, so that no walk depends on
+ * another).  A sample alone has no pair known to pass then (it would
+ * have been taken or joined a group) and scores none: -1. */
+static int nearest_passing(struct vstate *st, const uint8_t *alone,
+                           double *nn)
+{
+  const struct knn_graph *gr = st->gr;
+  size_t *known = malloc((gr->n ? gr->n : 1) * sizeof(*known));
+
+  if (!known)
+    return -ENOMEM;
+  for (size_t u = 0; u < gr->n; u++)
+    known[u] = first_known_pass(st, u, NULL);
+  for (size_t u = 0; u < gr->n; u++) {
+    size_t k = alone[u] ? SIZE_MAX : walk(st, u, NULL);
+    if (k == SIZE_MAX)
+      k = known[u];
+    nn[u] = k != SIZE_MAX ? gr->dist[k] : -1;
+  }
+  free(known);
   return 0;
 }
 
@@ -808,15 +1021,19 @@ static int check_input(const struct neardup_input *in, double thresh)
 static int near_distinct(const struct neardup_input *in, const size_t *src,
                          const uint64_t *uid, size_t nu, double thresh,
                          const struct knn_opts *opts, size_t *ulab,
-                         double *unn, size_t *ret_capped)
+                         double *unn, size_t *ret_capped,
+                         size_t *ret_pairs, size_t *ret_checked)
 {
+  struct vstate st = { 0 };
   struct rows rw = { 0 };
   struct pairs ps = { 0 };
   struct knn_graph gr = { 0 };
   size_t *capped = malloc(nu * sizeof(*capped)), nc = 0;
+  uint8_t *alone = malloc(nu);
+  double *pnn = malloc(nu * sizeof(*pnn));
   size_t max_pairs = 64 * in->n > ((size_t)1 << 22) ? 64 * in->n
                                                      : ((size_t)1 << 22);
-  int r = capped ? rows_build(in, src, nu, &rw) : -ENOMEM;
+  int r = capped && alone && pnn ? rows_build(in, src, nu, &rw) : -ENOMEM;
 
   if (r == 0)
     r = pairs_knn(&rw, thresh, opts, &ps, unn, capped, &nc);
@@ -828,28 +1045,35 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
     }
   }
   if (r == 0)
-    r = pairs_graph(&ps, nu, &gr);
-  if (r == 0 && in->thumbs && in->verify > 0)
-    r = verify_graph(&gr, in, src, uid, opts);
+    r = pairs_graph(&ps, nu, uid, &gr);
   if (r == 0)
-    r = pick_centres(&gr, uid, nu, thresh, ulab);
+    r = vstate_init(&st, &gr, in, src, uid, opts);
+  if (r == 0)
+    r = pick_centres(&st, nu, thresh, ulab);
+  if (r == 0)
+    r = attach_leftovers(&st, nu, ulab, alone);
+  if (r == 0)
+    r = nearest_passing(&st, alone, pnn);
   if (r == 0) {
-    attach_leftovers(&gr, uid, nu, ulab);
-    /* The nearest sample within the threshold is the first kept pair
-     * (lists are sorted by distance; a pair may have been found from the
-     * other side only, its sub-window against my main vector); without
-     * one, the nearest beyond, NaN when every candidate was within the
-     * threshold and failed verification. */
+    /* The nearest sample within the threshold whose pair passes (a pair
+     * may have been found from the other side only, its sub-window
+     * against my main vector); without one, the nearest beyond, NaN when
+     * every candidate was within the threshold and none passed. */
     for (size_t u = 0; u < nu; u++)
-      if (gr.off[u + 1] > gr.off[u])
-        unn[u] = gr.dist[gr.off[u]];
+      if (pnn[u] >= 0)
+        unn[u] = pnn[u];
       else if (isinf(unn[u]))
         unn[u] = NAN;
+    *ret_pairs = gr.off[nu] / 2;
+    *ret_checked = st.checked;
   }
+  vstate_free(&st);
   knn_graph_free(&gr);
   free(ps.p);
   free(rw.z);
   free(capped);
+  free(alone);
+  free(pnn);
   return r;
 }
 
@@ -892,7 +1116,7 @@ int neardup_near_in(const struct neardup_input *in, double thresh,
     goto out;
   if (nu >= 2) {
     r = near_distinct(in, src, uid, nu, thresh, opts, ulab, unn,
-                      &ret->capped);
+                      &ret->capped, &ret->pairs, &ret->checked);
     if (r < 0)
       goto out;
   } else {

@@ -32,39 +32,64 @@
  * several groups.  Memory: the rows (6 n d floats with sub-windows), n K
  * list entries, and the pairs.
  *
- * Verification: every pair found within the threshold is then checked
- * on the samples' thumbnails (imgverify.h: the detail correlation after
- * an affine alignment), when the caller gives them; a pair scoring below
+ * Verification: pairs found within the threshold are checked on the
+ * samples' thumbnails (imgverify.h: the detail correlation after an
+ * affine alignment), when the caller gives them; a pair scoring below
  * the verify level is no pair.  The global vectors keep edited copies
  * close, but different photographs of one layout (night landscapes,
  * screenshots of one program) come close too: the detail inside the
- * layout tells them apart.  Each pair is scored once, on up to
- * opts->nthreads threads (default 2), with the smaller sample id's
- * thumbnail first, so the outcome depends on the two images alone.  Each
- * sample's thumbnail is prepared once (imgverify_prepare(), 8 KB) for all
- * its pairs, for up to 128 MB of samples in pairs; beyond, per pair.
+ * layout tells them apart.  A pair is scored at most once, with the
+ * smaller sample id's thumbnail first, so its verdict depends on the two
+ * images alone.  Scoring every pair would cost n^2 / 2 scores on a set of
+ * n mutually close pictures that fail (frames of a static camera where
+ * something moves, near-blank screenshots), so pairs are scored when the
+ * grouping needs them, and each sample's neighbours are walked nearest
+ * first (ties: the smaller id):
+ *   0. Each sample's NEARDUP_VERIFY_K nearest pairs are scored first, on
+ *      up to opts->nthreads threads (default 2).
+ * Each sample's thumbnail is prepared once (imgverify_prepare(), 8 KB)
+ * for all its pairs, for up to 128 MB of samples in pairs; beyond, per
+ * pair.  Every other score is taken one at a time by the steps below.
  *
  * Groups are formed around centres, so that they do not chain:
- *   1. The next centre is the ungrouped sample with the largest sum of
- *      (threshold - distance) over its ungrouped neighbours (ties: the
- *      smaller id); it takes all of them.  Repeat while any ungrouped
- *      sample has an ungrouped neighbour.
- *   2. A sample left with neighbours (all taken by step 1) joins the group
- *      of its nearest one (ties: the smaller id).
+ *   1. The next centre is the ungrouped sample with the largest weight:
+ *      the sum of (threshold - distance) over its ungrouped neighbours
+ *      whose pair is not known to fail (ties: the smaller id).  Its pairs
+ *      with ungrouped neighbours not yet scored are scored now, nearest
+ *      first, until NEARDUP_VERIFY_K times (1 + those that pass) of them
+ *      are known to fail; it takes every ungrouped neighbour whose pair
+ *      passes (none: it is no centre, and not weighed again).  Repeat
+ *      while any ungrouped sample has weight.
+ *   2. A sample left ungrouped joins the group of its nearest neighbour
+ *      grouped in step 1 whose pair passes, scoring no more than
+ *      NEARDUP_VERIFY_K failing pairs (past them, the nearest already
+ *      known to pass).
  *   3. Every other sample is alone.
- * So every member is within the threshold of its centre or of a member
- * the centre took; one borderline pair adds at most one sample to a
- * group and never merges two groups.  Every decision on a sample depends
- * only on the pairs within the threshold of the connected part it lies
- * in, so with a fixed origin, samples added with no pair within the
- * threshold of an existing sample leave every existing group exactly as
- * it was (the quality test checks it).  The result does not depend on the
- * input order.  Every sample with a verified neighbour within the
- * threshold is in a group, and its nn_dist is then <= the threshold:
- * nn_dist is the
- * nearest verified pair within the threshold, else the nearest sample
- * beyond it, NaN when every candidate was within it and failed
- * verification.
+ * When every sample has at most NEARDUP_VERIFY_K neighbours, or when
+ * every pair passes, every pair the rule reads is known when it is read,
+ * and this is the rule on the graph of the pairs that pass, as when every
+ * pair was scored.  Scores, at most: NEARDUP_VERIFY_K a sample in step 0;
+ * in step 1 NEARDUP_VERIFY_K failing ones a sample, NEARDUP_VERIFY_K more
+ * and one for each pass (a pass makes a member: n in all); in step 2 and
+ * for nn_dist, NEARDUP_VERIFY_K + 1 a sample.  So linear in n whatever
+ * the pairs; on a set where every pair fails, step 0 alone (the pairs are
+ * shared: about 20 scores a sample).  A sample with one passing pair in
+ * NEARDUP_VERIFY_K failing ones keeps looking, so a passing part of a
+ * large failing set stays one group.
+ * So every member passes with its centre or (step 2) with a member the
+ * centre took; one borderline pair adds at most one sample to a group
+ * and never merges two groups.  Every decision on a sample depends only
+ * on the pairs within the threshold of the connected part it lies in
+ * and their scores, so with a fixed origin, samples added with no pair
+ * within the threshold of an existing sample leave every existing group
+ * exactly as it was (the quality test checks it).  The result does not
+ * depend on the input order or on thread counts.  A sample is in a
+ * group exactly when its nn_dist is <= the threshold: for a sample in a
+ * group, nn_dist is its nearest passing pair (walked as in step 2 over
+ * every neighbour; past the failing pairs it may score, the nearest
+ * known to pass once the groups are made); a sample alone has no pair
+ * known to pass and scores no more: its nn_dist is the nearest sample
+ * beyond the threshold, NaN when every candidate was within it.
  *
  * Output order is deterministic and independent of the input order and of
  * thread counts: members ascending by sample id, groups ascending by their
@@ -89,6 +114,10 @@
 #define NEARDUP_SUB_FACTOR 2
 /* Nearest vectors listed per sample before the radius search. */
 #define NEARDUP_K 64
+/* Verification: the nearest pairs of each sample scored first, and the
+ * failing pairs (per pass found, plus one) after which a sample stops
+ * scoring more (above). */
+#define NEARDUP_VERIFY_K 32
 
 /* Groups in CSR form: members of group g are ids[off[g] .. off[g+1]).
  * All arrays owned by the struct; free with neardup_groups_free(). */
@@ -105,6 +134,9 @@ struct neardup_groups {
   float *nn_dist;
   /* Samples whose neighbours were cut at NEARDUP_K (pair bound hit). */
   size_t capped;
+  /* Pairs of distinct vectors within the threshold found, and how many
+   * of them were scored on their thumbnails (verification). */
+  size_t pairs, checked;
 };
 
 /* The vectors neardup_near_in() compares. */

@@ -57,7 +57,8 @@ differs from its own q40 copy.
 
 Then the pair check on a large group that fails it (tests/bench/
 bench_verify.c: 3,000 pictures of one layout, 600 with --small): the
-check's CPU time inside the grouping, and the same pairs scored with the
+check's CPU time inside the grouping with the number of pairs it scored
+of those within the threshold, and the same kind of pairs scored with the
 thumbnails prepared per pair (as before) against once per picture.
 
 usage: bench_neardup.py BUILD_DIR [--small] [--photos DIR]

@@ -12,7 +12,10 @@
  * one program are.  Timed, in CPU time of this process, one thread:
  *   stage      neardup_near_in() with the check minus the same without
  *              it (the search and the grouping), i.e. the check itself as
- *              the views run it, with the prepared thumbnails;
+ *              the views run it, with the prepared thumbnails, and how
+ *              many of the pairs within the threshold it scored (each
+ *              picture's NEARDUP_VERIFY_K nearest and a few more: about
+ *              30 a picture, where it once scored every pair);
  *   per pair   the same kind of pairs scored the way the check worked
  *              before (imgverify_score(): both thumbnails prepared again
  *              for every pair): each picture against the next 64,
@@ -80,8 +83,10 @@ static void scene(uint8_t *px, size_t i)
 }
 
 /* neardup_near_in() at the default threshold, one thread; its CPU time,
- * and the number of groups into *ng. */
-static double group(struct neardup_input *in, double verify, size_t *ng)
+ * the number of groups into *ng, of pairs within the threshold into
+ * *pairs and of pairs checked into *checked. */
+static double group(struct neardup_input *in, double verify, size_t *ng,
+                    size_t *pairs, size_t *checked)
 {
   struct knn_opts o = { .nthreads = 1 };
   struct neardup_groups g;
@@ -94,6 +99,8 @@ static double group(struct neardup_input *in, double verify, size_t *ng)
   }
   t = cpu() - t;
   *ng = g.ngroups;
+  *pairs = g.pairs;
+  *checked = g.checked;
   neardup_groups_free(&g);
   return t;
 }
@@ -150,7 +157,7 @@ int main(int argc, char **argv)
                               .mean = imgfeat_origin, .thumbs = th,
                               .thumb_ok = ok };
   double t_off, t_on, t_pair, t_prep, t_ref;
-  size_t kept = 0, differ = 0;
+  size_t kept = 0, differ = 0, pairs, checked;
 
   if (n < NEXT + 2 || !px || !x || !sub || !th || !ok || !ids || !prep ||
       !sc) {
@@ -165,8 +172,8 @@ int main(int argc, char **argv)
     ok[i] = 1;
     ids[i] = i + 1;
   }
-  t_off = group(&in, 0, &ng_off);
-  t_on = group(&in, IMGVERIFY_ACCEPT_DEFAULT, &ng_on);
+  t_off = group(&in, 0, &ng_off, &pairs, &checked);
+  t_on = group(&in, IMGVERIFY_ACCEPT_DEFAULT, &ng_on, &pairs, &checked);
 
   t_pair = cpu();
   for (size_t i = 0; i < n; i++)
@@ -191,7 +198,9 @@ int main(int argc, char **argv)
   printf("%zu pictures of one layout, each with its own detail: groups "
          "without the check %zu, with it %zu\n", n, ng_off, ng_on);
   printf("check stage in the grouping: %.2f s CPU (grouping %.2f s without "
-         "it)\n", t_on - t_off, t_off);
+         "it); pairs checked %zu of the %zu within the threshold (%.1f a "
+         "picture)\n", t_on - t_off, t_off, checked, pairs,
+         (double)checked / (double)n);
   printf("%zu pairs (each against the next %d): prepared per pair %.2f s, "
          "once per picture %.2f s: %.2fx%s\n", n * NEXT, NEXT, t_pair,
          t_prep, t_pair / t_prep, kept ? " (VERDICTS DIFFER)" : "");

@@ -3,6 +3,7 @@
  * deterministic order whatever the input order, bad arguments). */
 #include "testlib.h"
 #include "imgfeat.h"
+#include "imgverify.h"
 #include "neardup.h"
 
 #include "../gen/paint.h"
@@ -521,8 +522,130 @@ TEST(near_sub_windows)
   CHECK_INT_EQ(neardup_near_in(&in, thr, NULL, &g), -EINVAL);
 }
 
+/* Verification on a large set of mutually close samples (every pair
+ * within the threshold, as frames of a static camera are): the pairs
+ * scored on thumbnails stay near NEARDUP_VERIFY_K a sample whether they
+ * fail or pass, where every pair within the threshold was scored before
+ * (N (N - 1) / 2 of them, 44,850: 4.5 to 4.7 times the bounds below).
+ * The groups are those of the rule when every pair is scored: none, one
+ * of every sample, one of the passing third.  Thumbnails: kind 0 passes with kind 0 (one
+ * noise picture, each copy with a little noise of its own); kind 1 is
+ * noise of its own per sample, failing against everything.  Vectors as
+ * in cluster(), with the kind unrelated to the vector. */
+enum { VB_N = 300, VB_D = 16 };
+/* The bounds, in pairs a sample: NEARDUP_VERIFY_K as chosen (a number
+ * here, so that raising the constant towards checking every pair fails
+ * the test). */
+enum { VB_BUDGET = 32 };
+
+static uint64_t vb_rng(uint64_t *s)
+{
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return *s >> 33;
+}
+
+/* Sample i of kind kind[i] into row r: vector, thumbnail, id. */
+static void vb_sample(float *x, uint8_t *th, uint64_t *ids, size_t r,
+                      size_t i, int kind)
+{
+  uint64_t sv = 99 + i * 7919, st = kind == 0 ? 5 : 1000 + i;
+  uint64_t sn = 77 + i;
+
+  for (size_t k = 0; k < VB_D; k++)
+    x[r * VB_D + k] = 1.0f + 0.02f * ((float)(vb_rng(&sv) % 1000) / 1000.0f -
+                                      0.5f);
+  for (size_t p = 0; p < IMGVERIFY_BYTES; p++) {
+    int v = (int)(vb_rng(&st) % 256);
+    if (kind == 0)
+      v += (int)(vb_rng(&sn) % 9) - 4;
+    th[r * IMGVERIFY_BYTES + p] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+  ids[r] = 1000 + i;
+}
+
+/* The groups of the n samples with kinds kind[], fed in the order
+ * order[] (a permutation of 0 .. n). */
+static void vb_run(size_t n, const int *kind, const size_t *order,
+                   struct neardup_groups *g)
+{
+  float *x = malloc(n * VB_D * sizeof(float)), zero[VB_D] = { 0 };
+  uint8_t *th = malloc(n * IMGVERIFY_BYTES), *ok = malloc(n);
+  uint64_t *ids = malloc(n * sizeof(*ids));
+  struct neardup_input in = { .x = x, .n = n, .d = VB_D, .ids = ids,
+                              .mean = zero, .thumbs = th, .thumb_ok = ok,
+                              .verify = IMGVERIFY_ACCEPT_DEFAULT };
+
+  for (size_t r = 0; r < n; r++) {
+    vb_sample(x, th, ids, r, order[r], kind[order[r]]);
+    ok[r] = 1;
+  }
+  CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, g), 0);
+  free(x);
+  free(th);
+  free(ok);
+  free(ids);
+}
+
+TEST(near_verify_bounded)
+{
+  int kind[VB_N];
+  size_t order[VB_N], rev[VB_N];
+  struct neardup_groups g, h;
+
+  for (size_t i = 0; i < VB_N; i++) {
+    order[i] = i;
+    rev[i] = VB_N - 1 - i;
+  }
+  /* All failing: no group, no passing neighbour. */
+  for (size_t i = 0; i < VB_N; i++)
+    kind[i] = 1;
+  vb_run(VB_N, kind, order, &g);
+  CHECK_INT_EQ(g.pairs, VB_N * (VB_N - 1) / 2);
+  CHECK(g.checked <= (size_t)VB_BUDGET * VB_N);
+  CHECK_INT_EQ(g.ngroups, 0);
+  for (size_t i = 0; i < VB_N; i++)
+    CHECK(isnan(g.nn_dist[i]));
+  neardup_groups_free(&g);
+  /* All passing: one group, every sample's nearest within the
+   * threshold. */
+  for (size_t i = 0; i < VB_N; i++)
+    kind[i] = 0;
+  vb_run(VB_N, kind, order, &g);
+  CHECK(g.checked <= (size_t)(VB_BUDGET + 1) * VB_N);
+  CHECK_INT_EQ(g.ngroups, 1);
+  CHECK_INT_EQ(g.off[1], VB_N);
+  for (size_t i = 0; i < VB_N; i++)
+    CHECK(g.nn_dist[i] >= 0 && g.nn_dist[i] <= 0.09);
+  neardup_groups_free(&g);
+  /* A third passing among failing ones: groups of kind 0 only, the same
+   * whatever the input order. */
+  for (size_t i = 0; i < VB_N; i++)
+    kind[i] = i % 3 != 0;
+  vb_run(VB_N, kind, order, &g);
+  vb_run(VB_N, kind, rev, &h);
+  CHECK(g.checked <= (size_t)2 * VB_BUDGET * VB_N);
+  CHECK_INT_EQ(g.ngroups, 1);
+  CHECK_INT_EQ(g.off[1], VB_N / 3);
+  CHECK_INT_EQ(g.ngroups, h.ngroups);
+  for (size_t i = 0; i < VB_N; i++) {   /* in a group: nn within */
+    CHECK(kind[i] ? isnan(g.nn_dist[i]) : g.nn_dist[i] <= 0.09);
+    CHECK(memcmp(&g.nn_dist[i], &h.nn_dist[VB_N - 1 - i], sizeof(float)) ==
+          0);
+  }
+  for (size_t k = 0; k < g.ngroups && g.ngroups == h.ngroups; k++) {
+    CHECK_INT_EQ(g.off[k + 1], h.off[k + 1]);
+    for (size_t j = g.off[k]; j < g.off[k + 1]; j++) {
+      CHECK_INT_EQ(g.ids[j], h.ids[j]);
+      CHECK_INT_EQ((g.ids[j] - 1000) % 3, 0);
+    }
+  }
+  neardup_groups_free(&g);
+  neardup_groups_free(&h);
+}
+
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
           T(features_border_sides_and_tolerance),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
           T(near_groups_bridge), T(near_groups_many_copies),
-          T(near_dense_cluster), T(near_sub_windows))
+          T(near_dense_cluster), T(near_sub_windows),
+          T(near_verify_bounded))
