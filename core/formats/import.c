@@ -243,7 +243,8 @@ struct scan {
 #define PNG_RULES_KEY "import.png_orientation_rules"
 
 /* rt may be NULL: then the header is always read.  recheck: read the
- * header of an unchanged PNG as well (reread). */
+ * header of an unchanged PNG as well (reread); always for an unchanged
+ * PNG that comes back after being missing. */
 static void scan_file(const struct import_source *src, const char *rel,
                       struct store_txn *rt, bool recheck,
                       struct scan_slot *sl)
@@ -259,7 +260,11 @@ static void scan_file(const struct import_source *src, const char *rel,
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
       old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
     sl->known = true;
-    if (recheck && old.format == IMG_PNG) {
+    /* A PNG missing when the newer rules were taken was not read then:
+     * it is read as it comes back (its orientation may be the older
+     * rules'; reading it again costs one header, once). */
+    if ((recheck || (old.flags & SAMPLE_MISSING)) &&
+        old.format == IMG_PNG) {
       const char *why;
       /* A header that now fails keeps the sample as it was. */
       sl->reread = read_header(src, &f, &sl->info, &why) == 0 &&

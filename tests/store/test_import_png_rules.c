@@ -175,4 +175,54 @@ TEST(older_rules_are_read_again_once)
   tl_rm_rf(dir);
 }
 
-TEST_MAIN(T(older_rules_are_read_again_once))
+/* A PNG missing (moved away) at the import that reads the older store's
+ * headers again comes back unchanged after the newer rules were recorded:
+ * it is read again too (once, as it comes back), not kept with the
+ * orientation the older rules gave it. */
+TEST(png_missing_during_reread_is_read_when_back)
+{
+  struct store_opts so = { .nosync = true };
+  struct import_opts o = { .threads = 2 };
+  struct import_stats st;
+  struct store *s;
+  char dir[128], src[160], sdir[160], path[256], away[256];
+
+  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-pngrules-back"), 0);
+  snprintf(src, sizeof(src), "%s/src", dir);
+  snprintf(sdir, sizeof(sdir), "%s/store", dir);
+  CHECK_INT_EQ(mkdir(src, 0755), 0);
+  CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+  snprintf(path, sizeof(path), "%s/xmp6.png", src);
+  snprintf(away, sizeof(away), "%s/away.png", dir);
+  write_png(path, 6);
+  snprintf(path, sizeof(path), "%s/plain.png", src);
+  write_png(path, 0);
+  snprintf(path, sizeof(path), "%s/xmp6.png", src);
+  CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  make_old(s);
+  CHECK_INT_EQ(orientation(s, "xmp6.png"), 1);
+
+  /* Away (rename keeps size and mtime) while the newer rules are taken. */
+  CHECK_INT_EQ(rename(path, away), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.missing, 1);
+  CHECK_INT_EQ(orientation(s, "xmp6.png"), 1);
+
+  /* Back, unchanged: restored with the newer rules' orientation. */
+  CHECK_INT_EQ(rename(away, path), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.restored, 1);
+  CHECK_INT_EQ(st.reoriented, 1);
+  CHECK_INT_EQ(orientation(s, "xmp6.png"), 6);
+
+  /* And not again. */
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.unchanged, 2);
+  CHECK_INT_EQ(st.reoriented, 0);
+  store_close(s);
+  tl_rm_rf(dir);
+}
+
+TEST_MAIN(T(older_rules_are_read_again_once),
+          T(png_missing_during_reread_is_read_when_back))
