@@ -231,10 +231,10 @@ void warm_stop_join(struct fs_ctx *c);
 bool warm_should_stop(struct fs_ctx *c);
 /* From a ->warm hook: generates the versioned files of directory `dir`
  * of provider p (a path below its top) that the content cache lacks, one
- * by one; nothing when it has more than max_files.  Stops early, checked
- * before the first file and every few files: -ECANCELED at unmount or
- * when the store moved past the version being prepared, -ENOSPC when the
- * cache is 3/4 full (0 when it did all). */
+ * by one; nothing when it has more than max_files.  Stops early:
+ * -ECANCELED at unmount (checked before every file) or when the store
+ * moved past the version being prepared (before the first file and every
+ * few files), -ENOSPC when the cache is 3/4 full (0 when it did all). */
 int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
              size_t max_files);
 

@@ -182,13 +182,16 @@ int warm_dir(struct fs_ctx *c, const struct provider *p, const char *dir,
     char full[4200], rel[4200];  /* rel: full below the provider's top */
     struct gen_content *g;
 
+    /* Unmount waits for this thread: it gives up before each file (a
+     * crop may be the decode of a large photo), not only between
+     * batches. */
+    if (i && warm_cancelled(c->vs->warm)) {
+      r = -ECANCELED;
+      break;
+    }
     if (i % WARM_BATCH == 0 && i) {
       store_txn_abort(t);
       t = NULL;
-      if (warm_cancelled(c->vs->warm)) {
-        r = -ECANCELED;
-        break;
-      }
       if (!cache_has_room(c)) {
         r = -ENOSPC;
         break;

@@ -202,7 +202,7 @@ struct scan_slot {
   bool known;          /* stored with this size and mtime (no header read) */
   bool reread;         /* known, but a PNG whose header was read again
                         * under newer orientation rules: reread_o */
-  bool reread_failed;  /* that read failed */
+  bool reread_failed;  /* that read failed (a refusal is no failure) */
   uint8_t reread_o;
   uint64_t size;
   int64_t mtime_ns;
@@ -242,8 +242,11 @@ struct scan {
 #define PNG_RULES 2
 #define PNG_RULES_KEY "import.png_orientation_rules"
 
+static bool read_failed(int r);
+
 /* rt may be NULL: then the header is always read.  recheck: read the
- * header of an unchanged PNG as well (reread). */
+ * header of an unchanged PNG as well (reread); always for an unchanged
+ * PNG that comes back after being missing. */
 static void scan_file(const struct import_source *src, const char *rel,
                       struct store_txn *rt, bool recheck,
                       struct scan_slot *sl)
@@ -259,12 +262,20 @@ static void scan_file(const struct import_source *src, const char *rel,
   if (rt && store_sample_by_path(rt, rel, &old) == 0 &&
       old.size == sl->size && old.mtime_ns == sl->mtime_ns) {
     sl->known = true;
-    if (recheck && old.format == IMG_PNG) {
+    /* A PNG missing when the newer rules were taken was not read then:
+     * it is read as it comes back (its orientation may be the older
+     * rules'; reading it again costs one header, once). */
+    if ((recheck || (old.flags & SAMPLE_MISSING)) &&
+        old.format == IMG_PNG) {
       const char *why;
-      /* A header that now fails keeps the sample as it was. */
-      sl->reread = read_header(src, &f, &sl->info, &why) == 0 &&
-                   sl->info.format == IMG_PNG;
-      sl->reread_failed = !sl->reread;
+      int rr = read_header(src, &f, &sl->info, &why);
+      /* A header that now fails keeps the sample as it was.  Only a read
+       * that failed leaves the rules unrecorded (the next import tries
+       * again): a file the newer rules refuse gives the same answer at
+       * every import, and would have every unchanged PNG read again at
+       * each. */
+      sl->reread = rr == 0 && sl->info.format == IMG_PNG;
+      sl->reread_failed = rr < 0 && (read_failed(rr) || rr == -ENOMEM);
       sl->reread_o = sl->info.orientation;
     }
   } else

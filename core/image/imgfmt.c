@@ -276,6 +276,11 @@ static bool png_is_type(const uint8_t *t)
   return true;
 }
 
+/* Chunks walked before the image data: Pillow reads any number, so an
+ * eXIf after hundreds of text chunks counts; the bound holds a hostile file
+ * to that many small reads (past the first bytes in hand). */
+#define PNG_CHUNKS_MAX 4096
+
 /* Largest text chunk read for its EXIF or XMP (an EXIF_MAX block in hex
  * with its line breaks fits); a larger one is passed over. */
 #define PNG_TEXT_MAX (4u << 20)
@@ -347,7 +352,7 @@ static int png_exif(const struct img_src *s, struct png_meta *m, bool *apng,
   bool data = false;   /* past the first IDAT (animated PNG only) */
   int r, nidat = 0;
 
-  for (int k = 0; k < 256; k++) {
+  for (int k = 0; k < PNG_CHUNKS_MAX; k++) {
     uint8_t ch[8];
     uint32_t len;
 
@@ -444,11 +449,14 @@ static bool png_looks_like_metadata(const uint8_t *t, size_t e)
 static int png_late_walk(const uint8_t *t, size_t n, struct png_meta *late,
                          bool *reached, bool *more, const char **reason)
 {
-  long at[64];
-  size_t e = n - 12, end[64];   /* IEND starts at n - 12 */
-  int nat = 0, r;
+  /* Where each chunk to read starts and ends, in the order met (the
+   * file's last first): on the stack for the usual few, else on the heap,
+   * room for every chunk t[] can hold (12 bytes each at least). */
+  struct span { size_t p, e; } few[64], *at = few;
+  size_t e = n - 12, nat = 0, cap = 64;   /* IEND starts at n - 12 */
   bool chunks = false;
   long p;
+  int r = 0;
 
   *more = *reached = false;
   while ((p = png_chunk_ending_at(t, e)) >= 0) {
@@ -459,10 +467,19 @@ static int png_late_walk(const uint8_t *t, size_t n, struct png_meta *late,
       *reached = true;
       break;
     }
-    if (nat < 64 && (memcmp(type, "eXIf", 4) == 0 ||
-                     pngmeta_wanted(type, t + p + 8, len))) {
-      at[nat] = p;
-      end[nat++] = e;
+    if (memcmp(type, "eXIf", 4) == 0 || pngmeta_wanted(type, t + p + 8, len)) {
+      if (nat == cap) {
+        if (at != few)
+          break;   /* cannot happen: cap counts every chunk t[] holds */
+        cap = n / 12 + 1;
+        if (!(at = malloc(cap * sizeof(*at)))) {
+          *reason = "out of memory";
+          return -ENOMEM;
+        }
+        memcpy(at, few, sizeof(few));
+      }
+      at[nat].p = (size_t)p;
+      at[nat++].e = e;
     }
     chunks = true;
     e = (size_t)p;
@@ -470,15 +487,15 @@ static int png_late_walk(const uint8_t *t, size_t n, struct png_meta *late,
   if (!*reached)
     *more = chunks || (e >= 4 && png_looks_like_metadata(t, e - 4));
   memset(late, 0, sizeof(*late));
-  for (int i = nat - 1; i >= 0; i--) {
-    size_t len = end[i] - 12 - (size_t)at[i];
-    if (memcmp(t + at[i] + 4, "eXIf", 4) == 0 && len > EXIF_MAX)
+  for (size_t i = nat; i-- > 0 && r == 0;) {
+    size_t len = at[i].e - 12 - at[i].p;
+    if (memcmp(t + at[i].p + 4, "eXIf", 4) == 0 && len > EXIF_MAX)
       len = 0;   /* as before the image data */
-    if ((r = pngmeta_chunk(late, t + at[i] + 4, t + at[i] + 8, len,
-                           reason)) < 0)
-      return r;
+    r = pngmeta_chunk(late, t + at[i].p + 4, t + at[i].p + 8, len, reason);
   }
-  return 0;
+  if (at != few)
+    free(at);
+  return r < 0 ? r : 0;
 }
 
 /* Whether the chunks after the image data found so far (*late) settle the

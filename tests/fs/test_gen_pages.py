@@ -7,7 +7,9 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
   the next pass is served from them (no READ);
 - a label change to one photo leaves every other photo's crops and drawn
   image with the same inode, their pages resident and no READ (the
-  photo's own unchanged crops keep their bytes and inode);
+  photo's own unchanged crops keep their bytes and inode); the pages are
+  locked (mlock) for that pass once seen resident, so that the kernel's
+  reclaim on a loaded machine cannot pass for an invalidation;
 - the changed photo's crop and drawn image get a new inode at their next
   open, read from the daemon (READ) with the new content (the old
   inode, no longer reachable, leaves with its pages when the kernel
@@ -28,6 +30,8 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
 - -o cache_size=2G sets the total (a quarter at most in memory), and a
   size under 1M, negative, past 2^64 or not a size is refused with exit
   status 2, one line, and no mount."""
+import ctypes
+import mmap
 import os
 import shutil
 import subprocess
@@ -36,7 +40,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (CURATEFS, FUSE_REQ, Mount, cache_status, coco_store,  # noqa
-                   edit_boxes, eq, jpeg_size, jpegs_under, log_settled, read, run_suite, warm_pass,
+                   edit_boxes, eq, fuse_requests, jpeg_size, jpegs_under, log_settled, read,
+                   run_suite, warm_pass,
                    write_coco_boxes)
 
 W, H = 320, 240
@@ -81,6 +86,48 @@ def expect_resident(paths, what):
     if missing:
         raise AssertionError("%s: pages not resident (resident, total): %r"
                              % (what, dict(list(missing.items())[:5])))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def unpin_pages(pins):
+    for a, n in pins:
+        _libc.munmap(a, n)
+
+
+def pin_pages(paths):
+    """Maps each file, checks that all its pages are resident (mincore)
+    and locks them (mlock): [(address, length)] for unpin_pages().  Raises
+    when a page is not resident: locking would read it."""
+    pins = []
+    try:
+        for p in paths:
+            fd = os.open(p, os.O_RDONLY)
+            n = os.fstat(fd).st_size
+            a = _libc.mmap(None, n, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+            os.close(fd)
+            if a is None or a == ctypes.c_void_p(-1).value:
+                raise OSError(ctypes.get_errno(), "mmap " + p)
+            pins.append((a, n))
+            vec = ctypes.create_string_buffer((n + PAGE - 1) // PAGE)
+            if _libc.mincore(a, n, vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore " + p)
+            if any(b & 1 == 0 for b in vec.raw):
+                raise AssertionError(p + ": pages not resident before the "
+                                     "pass")
+            if _libc.mlock(a, n) != 0:
+                raise OSError(ctypes.get_errno(), "mlock " + p)
+    except BaseException:
+        unpin_pages(pins)
+        raise
+    return pins
 
 
 def requests_by_node(m, since):
@@ -169,7 +216,19 @@ def body(ck, w):
             for p in others:
                 eq(os.stat(p).st_ino, ino[p], "inode of unchanged " + p)
             expect_resident(others, "unchanged files after the change")
-            c = warm_pass(m, others, warmups=0)
+            # Pinned from here on (each file's residency seen and its
+            # pages locked in one step): the kernel's reclaim, which a
+            # loaded machine may do at any time, cannot drop them, while
+            # an invalidation by the file system (new attributes, an open
+            # without keep_cache) still does, and shows as a READ.
+            since = log_settled(m)
+            pins = pin_pages(others)
+            try:
+                for p in others:
+                    read(p)
+                c = fuse_requests(m, since)
+            finally:
+                unpin_pages(pins)
             if c.get("READ"):
                 raise AssertionError("unchanged files sent %d READ: %r" %
                                      (c["READ"], dict(c)))

@@ -9,14 +9,21 @@ and then start each remaining folder.
 folder): once the log says the first folder was prepared, the mount is
 unmounted; at most the folder in progress may be reported after that
 (the old thread went on with up to 32 crops of every remaining folder),
-and the daemon exits cleanly."""
+and the daemon exits cleanly.
+
+Within one folder too: 100 photos whose one box each covers the whole
+picture, all of one class, so that every crop is a decode of its own;
+unmounted once the first crops are in the content cache, the folder's
+log line counts only the crops made until then and the one in progress
+(the old thread made 32, checking between batches of files only)."""
 import os
 import re
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import Mount, coco_store, run_suite, write_coco_boxes  # noqa
+from fslib import (Mount, cache_status, coco_store, eq, run_suite,  # noqa
+                   write_coco_boxes)
 
 N, W, H = 600, 640, 480
 CLASSES = ["c%02d" % k for k in range(40)]
@@ -55,6 +62,40 @@ def body(ck, w):
                                  "unmount: the test proves nothing")
     ck.run("unmount stops the warming thread at the next file",
            t_stops_at_unmount)
+
+    def t_stops_inside_a_folder():
+        bw, bh, n = 1280, 960, 100
+        ws = w.sub("one-folder")
+        os.makedirs(ws)
+
+        class Sub:
+            def sub(self, *p):
+                return os.path.join(ws, *p)
+
+        def coco1(path, names):
+            write_coco_boxes(path, names, bw, bh,
+                             lambda i: [("c00", [0, 0, bw, bh])],
+                             classes=["c00"])
+        _, _, store1 = coco_store(Sub(), n, bw, bh, coco1)
+        mnt1 = w.sub("mnt1")
+        m1 = Mount(store1, mnt1).start()
+        end = time.time() + 240
+        # The COCO files come first, then the crops: a few files in.
+        while cache_status(mnt1)["files"] < 4:
+            if time.time() > end:
+                raise AssertionError("the warming thread made no crop")
+            time.sleep(0.005)
+        at = cache_status(mnt1)["files"]
+        m1.umount()
+        made = [int(x) for x in re.findall(
+            r"prepared (\d+) files of export/imagenet/c00", m1.logtext())]
+        print("# %d files cached at unmount; crops made: %r" % (at, made))
+        eq(len(made), 1, "the folder's log lines")
+        if made[0] >= 32 or made[0] > at + 8:
+            raise AssertionError("%d crops were made, %d files were cached "
+                                 "when the unmount began" % (made[0], at))
+    ck.run("unmount stops the warming thread inside a folder, at the next "
+           "file", t_stops_inside_a_folder)
 
 
 run_suite("curatefs-warmstop-", body)

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <zlib.h>
 
 static void be32(uint8_t *p, uint32_t v)
@@ -175,4 +177,117 @@ TEST(older_rules_are_read_again_once)
   tl_rm_rf(dir);
 }
 
-TEST_MAIN(T(older_rules_are_read_again_once))
+/* A PNG missing (moved away) at the import that reads the older store's
+ * headers again comes back unchanged after the newer rules were recorded:
+ * it is read again too (once, as it comes back), not kept with the
+ * orientation the older rules gave it. */
+TEST(png_missing_during_reread_is_read_when_back)
+{
+  struct store_opts so = { .nosync = true };
+  struct import_opts o = { .threads = 2 };
+  struct import_stats st;
+  struct store *s;
+  char dir[128], src[160], sdir[160], path[256], away[256];
+
+  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-pngrules-back"), 0);
+  snprintf(src, sizeof(src), "%s/src", dir);
+  snprintf(sdir, sizeof(sdir), "%s/store", dir);
+  CHECK_INT_EQ(mkdir(src, 0755), 0);
+  CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+  snprintf(path, sizeof(path), "%s/xmp6.png", src);
+  snprintf(away, sizeof(away), "%s/away.png", dir);
+  write_png(path, 6);
+  snprintf(path, sizeof(path), "%s/plain.png", src);
+  write_png(path, 0);
+  snprintf(path, sizeof(path), "%s/xmp6.png", src);
+  CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  make_old(s);
+  CHECK_INT_EQ(orientation(s, "xmp6.png"), 1);
+
+  /* Away (rename keeps size and mtime) while the newer rules are taken. */
+  CHECK_INT_EQ(rename(path, away), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.missing, 1);
+  CHECK_INT_EQ(orientation(s, "xmp6.png"), 1);
+
+  /* Back, unchanged: restored with the newer rules' orientation. */
+  CHECK_INT_EQ(rename(away, path), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.restored, 1);
+  CHECK_INT_EQ(st.reoriented, 1);
+  CHECK_INT_EQ(orientation(s, "xmp6.png"), 6);
+
+  /* And not again. */
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.unchanged, 2);
+  CHECK_INT_EQ(st.reoriented, 0);
+  store_close(s);
+  tl_rm_rf(dir);
+}
+
+/* An unchanged PNG that the newer rules refuse (a text chunk with a bad
+ * CRC before the image data, which the older rules did not check) stays
+ * as it was, and does not keep the rules from being recorded: else every
+ * later import would read every unchanged PNG header again. */
+TEST(png_refused_by_newer_rules_does_not_block_the_record)
+{
+  struct store_opts so = { .nosync = true };
+  struct import_opts o = { .threads = 2 };
+  struct import_stats st;
+  struct store *s;
+  struct store_txn *t;
+  struct stat sb;
+  struct timespec ts[2];
+  char dir[128], src[160], sdir[160], path[256];
+  uint8_t b[70000];
+  size_t n, at;
+  FILE *fp;
+  char *v = NULL;
+
+  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-pngrules-refused"), 0);
+  snprintf(src, sizeof(src), "%s/src", dir);
+  snprintf(sdir, sizeof(sdir), "%s/store", dir);
+  CHECK_INT_EQ(mkdir(src, 0755), 0);
+  CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+  snprintf(path, sizeof(path), "%s/xmp6.png", src);
+  write_png(path, 6);
+  snprintf(path, sizeof(path), "%s/plain.png", src);
+  write_png(path, 0);
+  CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  make_old(s);
+
+  /* The iTXt chunk's CRC flipped in place, size and mtime kept: an older
+   * build never looked at it. */
+  snprintf(path, sizeof(path), "%s/xmp6.png", src);
+  CHECK_INT_EQ(stat(path, &sb), 0);
+  CHECK((fp = fopen(path, "rb")) != NULL);
+  n = fread(b, 1, sizeof(b), fp);
+  fclose(fp);
+  at = 33 + 8 + (size_t)(b[33] << 24 | b[34] << 16 | b[35] << 8 | b[36]);
+  CHECK(memcmp(b + 37, "iTXt", 4) == 0);
+  b[at] ^= 1;
+  CHECK((fp = fopen(path, "wb")) != NULL);
+  CHECK_INT_EQ(fwrite(b, 1, n, fp), n);
+  fclose(fp);
+  ts[0] = sb.st_atim;
+  ts[1] = sb.st_mtim;
+  CHECK_INT_EQ(utimensat(AT_FDCWD, path, ts, 0), 0);
+
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.unchanged, 2);
+  CHECK_INT_EQ(st.missing, 0);
+  CHECK_INT_EQ(orientation(s, "xmp6.png"), 1);   /* as it was */
+  CHECK_INT_EQ(store_txn_begin(s, false, &t), 0);
+  CHECK_INT_EQ(store_setting_get(t, "import.png_orientation_rules", &v), 0);
+  CHECK_STR_EQ(v, "2");
+  free(v);
+  store_txn_abort(t);
+  store_close(s);
+  tl_rm_rf(dir);
+}
+
+TEST_MAIN(T(older_rules_are_read_again_once),
+          T(png_missing_during_reread_is_read_when_back),
+          T(png_refused_by_newer_rules_does_not_block_the_record))

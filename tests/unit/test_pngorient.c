@@ -744,9 +744,33 @@ TEST(text_chunk_refusals)
   CHECK_INT_EQ(orient(NULL), 7);
 }
 
+/* Many chunks, as Pillow reads any number of them: 300 text chunks
+ * before the image data and then an eXIf; an eXIf after the image data
+ * followed by 70 XMP packets without an Orientation (each keyword's last
+ * chunk counts, and the eXIf's Orientation wins over XMP). */
+TEST(many_chunks)
+{
+  static const char x[] = "<x:xmpmeta/>";
+
+  start();
+  for (int i = 0; i < 300; i++)
+    text_chunk("tEXt", "Comment", "hello", 5, -1, false);
+  exif(6, false, false);
+  idat(1, 300);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 6);
+  start();
+  idat(1, 300);
+  exif(6, false, false);
+  for (int i = 0; i < 70; i++)
+    text_chunk("tEXt", "XML:com.adobe.xmp", x, sizeof(x) - 1, -1, false);
+  iend();
+  CHECK_INT_EQ(orient(NULL), 6);
+}
+
 TEST_MAIN(T(exif_after_image_data), T(large_exif_after_image_data),
           T(read_error_is_reported),
           T(last_exif_counts),
           T(damaged_or_odd_exif), T(animated_png), T(raw_profile_and_xmp),
           T(which_wins), T(large_text_after_image_data),
-          T(text_chunk_refusals))
+          T(text_chunk_refusals), T(many_chunks))
