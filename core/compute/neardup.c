@@ -169,8 +169,8 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
  * features of a flat picture) would make a clique of n^2 pairs and exceed
  * the pair bound whatever the threshold.  They are collapsed first: the
  * graph is built on one row per distinct vector, kept at the position of
- * its first copy with the smallest id of its copies, and every copy then
- * takes its row's label.  Without copies nothing changes. */
+ * its first copy with the smallest id of its copies and that copy's
+ * sub-windows and thumbnail, and every copy then takes its row's label.  Without copies nothing changes. */
 struct urow {
   const float *v;
   size_t row;
@@ -185,7 +185,7 @@ static int cmp_urow(const void *a, const void *b, void *dim)
 }
 
 /* rep[i] = the distinct row of row i (0..*nu), uid[u] its smallest id,
- * src[u] its first copy's row; copies[u] how many rows share it. */
+ * src[u] the row of that copy; copies[u] how many rows share it. */
 static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
                     size_t *rep, size_t *src, uint64_t *uid, size_t *copies,
                     size_t *nu)
@@ -214,11 +214,17 @@ static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
       copies[k] = 0;
       rep[i] = k++;
     }
+  /* The copy with the smallest id gives the row its sub-windows and
+   * thumbnail (src), not the first in row order: copies may differ there
+   * (one without a thumbnail), and the result must not follow the input
+   * order. */
   for (size_t i = 0; i < n; i++) {
     rep[i] = rep[first[i]];
     copies[rep[i]]++;
-    if (ids[i] < uid[rep[i]])
+    if (ids[i] < uid[rep[i]]) {
       uid[rep[i]] = ids[i];
+      src[rep[i]] = i;
+    }
   }
   *nu = k;
   free(u);

@@ -643,9 +643,46 @@ TEST(near_verify_bounded)
   neardup_groups_free(&h);
 }
 
+/* Copies (identical main vectors) are one row for the search, and that
+ * row's thumbnail and sub-windows are one copy's.  Which copy must not
+ * follow the input order: here the copy without a thumbnail (a record
+ * from before thumbnails) would keep a pair unchecked that the other
+ * copy's thumbnail fails, and the third sample would join the copies or
+ * not depending on which copy came first. */
+TEST(near_copies_order)
+{
+  float x[3 * VB_D], zero[VB_D] = { 0 };
+  uint8_t th[3 * IMGVERIFY_BYTES], ok[3];
+  uint64_t ids[3];
+  struct neardup_input in = { .x = x, .n = 3, .d = VB_D, .ids = ids,
+                              .mean = zero, .thumbs = th, .thumb_ok = ok,
+                              .verify = IMGVERIFY_ACCEPT_DEFAULT };
+  size_t want = 0;
+
+  for (int order = 0; order < 2; order++) {
+    struct neardup_groups g;
+    size_t a = order ? 1 : 0, b = order ? 0 : 1;   /* the copies' rows */
+    vb_sample(x, th, ids, a, 0, 0);          /* id 1000, a thumbnail */
+    ok[a] = 1;
+    memcpy(x + b * VB_D, x + a * VB_D, VB_D * sizeof(float));
+    memset(th + b * IMGVERIFY_BYTES, 0, IMGVERIFY_BYTES);
+    ids[b] = 1005;                           /* a copy without one */
+    ok[b] = 0;
+    vb_sample(x, th, ids, 2, 1, 1);          /* id 1001: fails the first */
+    ok[2] = 1;
+    CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, &g), 0);
+    CHECK_INT_EQ(g.ngroups, 1);
+    if (order == 0)
+      want = g.ngroups ? g.off[1] : 0;
+    else
+      CHECK_INT_EQ(g.ngroups ? g.off[1] : 0, want);
+    neardup_groups_free(&g);
+  }
+}
+
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
           T(features_border_sides_and_tolerance),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
           T(near_groups_bridge), T(near_groups_many_copies),
           T(near_dense_cluster), T(near_sub_windows),
-          T(near_verify_bounded))
+          T(near_verify_bounded), T(near_copies_order))
