@@ -1052,6 +1052,10 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
   }
   if (r == 0)
     r = pairs_graph(&ps, nu, uid, &gr);
+  /* The graph holds them now: the raw pairs (repeated, both sides) go
+   * before the verdicts and indexes are allocated. */
+  free(ps.p);
+  ps.p = NULL;
   if (r == 0)
     r = vstate_init(&st, &gr, in, src, uid, opts);
   if (r == 0)
