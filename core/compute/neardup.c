@@ -170,7 +170,8 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
  * the pair bound whatever the threshold.  They are collapsed first: the
  * graph is built on one row per distinct vector, kept at the position of
  * its first copy with the smallest id of its copies and that copy's
- * sub-windows and thumbnail, and every copy then takes its row's label.  Without copies nothing changes. */
+ * sub-windows and thumbnail, and every copy then takes its row's label.
+ * Without copies nothing changes. */
 struct urow {
   const float *v;
   size_t row;
