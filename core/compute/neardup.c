@@ -169,8 +169,9 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
  * features of a flat picture) would make a clique of n^2 pairs and exceed
  * the pair bound whatever the threshold.  They are collapsed first: the
  * graph is built on one row per distinct vector, kept at the position of
- * its first copy with the smallest id of its copies, and every copy then
- * takes its row's label.  Without copies nothing changes. */
+ * its first copy with the smallest id of its copies and that copy's
+ * sub-windows and thumbnail, and every copy then takes its row's label.
+ * Without copies nothing changes. */
 struct urow {
   const float *v;
   size_t row;
@@ -185,7 +186,7 @@ static int cmp_urow(const void *a, const void *b, void *dim)
 }
 
 /* rep[i] = the distinct row of row i (0..*nu), uid[u] its smallest id,
- * src[u] its first copy's row; copies[u] how many rows share it. */
+ * src[u] the row of that copy; copies[u] how many rows share it. */
 static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
                     size_t *rep, size_t *src, uint64_t *uid, size_t *copies,
                     size_t *nu)
@@ -214,11 +215,17 @@ static int collapse(const float *x, size_t n, size_t d, const uint64_t *ids,
       copies[k] = 0;
       rep[i] = k++;
     }
+  /* The copy with the smallest id gives the row its sub-windows and
+   * thumbnail (src), not the first in row order: copies may differ there
+   * (one without a thumbnail), and the result must not follow the input
+   * order. */
   for (size_t i = 0; i < n; i++) {
     rep[i] = rep[first[i]];
     copies[rep[i]]++;
-    if (ids[i] < uid[rep[i]])
+    if (ids[i] < uid[rep[i]]) {
       uid[rep[i]] = ids[i];
+      src[rep[i]] = i;
+    }
   }
   *nu = k;
   free(u);
@@ -1046,6 +1053,10 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
   }
   if (r == 0)
     r = pairs_graph(&ps, nu, uid, &gr);
+  /* The graph holds them now: the raw pairs (repeated, both sides) go
+   * before the verdicts and indexes are allocated. */
+  free(ps.p);
+  ps.p = NULL;
   if (r == 0)
     r = vstate_init(&st, &gr, in, src, uid, opts);
   if (r == 0)

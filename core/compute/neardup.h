@@ -170,10 +170,11 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
  * copies are made).  thresh: the distance above, in [0, 2];
  * NEARDUP_THRESH_DEFAULT is a good start.  opts: knn tuning (NULL =
  * defaults).  Rows with identical main vectors are one row for the pair
- * search (one neighbour when centres are weighed, the first copy's
- * sub-windows) and all land in that row's group, so thousands of copies
- * (blank frames) are no clique of n^2 pairs.  A dense cluster past the
- * pair bound is split, not refused (ret->capped, above).
+ * search (one neighbour when centres are weighed, with the sub-windows
+ * and thumbnail of the copy with the smallest id) and all land in that
+ * row's group, so thousands of copies (blank frames) are no clique of n^2
+ * pairs.  A dense cluster past the pair bound is split, not refused
+ * (ret->capped, above).
  * Returns 0 with *ret filled (owned: free it with neardup_groups_free()
  * even when it has no group, nn_dist is allocated for n >= 1), -EINVAL
  * (bad arguments, a NaN or infinite value, n * (1 + nsub) >= 2^32),

@@ -4,7 +4,9 @@
  * orientation.  A decode must either fail with one of the documented
  * errnos or return a picture of sane size, and the stream decode
  * (img_stream_open, for the layouts that stream) must give the same
- * result and pixels as img_decode.  The pixel limit of the
+ * result and pixels as img_decode: also when its callback reads come
+ * short, and when the file it opened had one byte other than the bytes
+ * it ends with (a file changed between the stream's open and the read).  The pixel limit of the
  * library (IMG_MAX_PIXELS) is a compile-time bomb guard far above what a
  * fuzzer should spend its time allocating, so inputs whose header
  * declares more than FZ_MAX_PIXELS are only header-read.  Seeds: small
@@ -21,6 +23,32 @@ struct fz_mem {
   const uint8_t *d;
   size_t n;
 };
+
+/* The stream's view of the file: d, but with the low bit of byte `flip`
+ * inverted (none when flip >= n), and every third read cut to 7 bytes
+ * when `cut`. */
+struct fz_view {
+  const uint8_t *d;
+  size_t n, flip;
+  bool cut;
+  unsigned reads;
+};
+
+static long fz_view_read(void *ud, uint64_t off, void *buf, size_t n)
+{
+  struct fz_view *v = ud;
+
+  if (off >= v->n)
+    return 0;
+  if (n > v->n - off)
+    n = (size_t)(v->n - off);
+  if (v->cut && n > 7 && ++v->reads % 3 == 0)
+    n = 7;
+  memcpy(buf, v->d + off, n);
+  if (v->flip >= off && v->flip - off < n)
+    ((uint8_t *)buf)[v->flip - off] ^= 0x01;
+  return (long)n;
+}
 
 static long fz_read(void *ud, uint64_t off, void *buf, size_t n)
 {
@@ -67,18 +95,19 @@ static void check_decode(const uint8_t *d, size_t n, int min_short,
 }
 
 /* The stream decode (img_stream_open, the import's path for the layouts
- * that stream) of the same bytes, fed in pieces of `piece` bytes, must
- * give what img_decode gives: the same result and the same pixels. */
+ * that stream) of the bytes d, fed in pieces of `piece` bytes, must give
+ * what img_decode gives on them: the same result and the same pixels,
+ * whatever the stream read while it opened (fz_view: flip, cut). */
 static void check_stream(const uint8_t *d, size_t n, size_t piece,
-                         int min_short, unsigned flags)
+                         int min_short, unsigned flags, size_t flip, bool cut)
 {
-  struct fz_mem m = { d, n };
+  struct fz_view m = { d, n, flip, cut, 0 };
   struct img_stream *st;
   struct image a, b;
   uint8_t *buf;
   int ra, rb;
 
-  if (img_stream_open(n, fz_read, &m, min_short, flags, &st) != 0)
+  if (img_stream_open(n, fz_view_read, &m, min_short, flags, &st) != 0)
     return;
   if (!(buf = malloc(n ? n : 1))) {
     img_stream_free(st);
@@ -119,7 +148,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   check_decode(data, size, 0, IMG_DECODE_ORIENT, &info);
   check_decode(data, size, 8, 0, &info);
   check_decode(data, size, 8, IMG_DECODE_ORIENT, &info);
-  check_stream(data, size, 1 + size % 997, 8, IMG_DECODE_ORIENT);
-  check_stream(data, size, size, 0, 0);
+  check_stream(data, size, 1 + size % 997, 8, IMG_DECODE_ORIENT, SIZE_MAX,
+               false);
+  check_stream(data, size, size, 0, 0, SIZE_MAX, true);
+  /* One bit changed under the stream, at a few places that follow from
+   * the size (in pixels, a header or a directory): the result is still
+   * img_decode's of the bytes the stream ends with. */
+  for (size_t k = 1; k <= 9; k += 2)
+    check_stream(data, size, 4096, 8, 0,
+                 k < 9 ? size / 8 * k + k : size - 1 - size % 64, k == 3);
   return 0;
 }

@@ -643,9 +643,149 @@ TEST(near_verify_bounded)
   neardup_groups_free(&h);
 }
 
+/* Copies (identical main vectors) are one row for the search, and that
+ * row's thumbnail and sub-windows are one copy's.  Which copy must not
+ * follow the input order: here the copy without a thumbnail (a record
+ * from before thumbnails) would keep a pair unchecked that the other
+ * copy's thumbnail fails, and the third sample would join the copies or
+ * not depending on which copy came first. */
+TEST(near_copies_order)
+{
+  float x[3 * VB_D], zero[VB_D] = { 0 };
+  uint8_t th[3 * IMGVERIFY_BYTES], ok[3];
+  uint64_t ids[3];
+  struct neardup_input in = { .x = x, .n = 3, .d = VB_D, .ids = ids,
+                              .mean = zero, .thumbs = th, .thumb_ok = ok,
+                              .verify = IMGVERIFY_ACCEPT_DEFAULT };
+  size_t want = 0;
+
+  for (int order = 0; order < 2; order++) {
+    struct neardup_groups g;
+    size_t a = order ? 1 : 0, b = order ? 0 : 1;   /* the copies' rows */
+    vb_sample(x, th, ids, a, 0, 0);          /* id 1000, a thumbnail */
+    ok[a] = 1;
+    memcpy(x + b * VB_D, x + a * VB_D, VB_D * sizeof(float));
+    memset(th + b * IMGVERIFY_BYTES, 0, IMGVERIFY_BYTES);
+    ids[b] = 1005;                           /* a copy without one */
+    ok[b] = 0;
+    vb_sample(x, th, ids, 2, 1, 1);          /* id 1001: fails the first */
+    ok[2] = 1;
+    CHECK_INT_EQ(neardup_near_in(&in, 0.09, NULL, &g), 0);
+    CHECK_INT_EQ(g.ngroups, 1);
+    if (order == 0)
+      want = g.ngroups ? g.off[1] : 0;
+    else
+      CHECK_INT_EQ(g.ngroups ? g.off[1] : 0, want);
+    neardup_groups_free(&g);
+  }
+}
+
+/* Random sets of mutually close samples in six clusters, each sample
+ * showing one of three pictures of its cluster (pairs of one picture
+ * pass, of two fail), a tenth of them copies of an earlier sample's
+ * vector with a thumbnail of their own, a few without a thumbnail: the
+ * groups and every nn_dist are the same, bit for bit, for a shuffled
+ * input on another thread count, and a sample is in a group exactly when
+ * its nn_dist is within the threshold. */
+enum { RZ_N = 500, RZ_D = 16 };
+
+struct rz_set {
+  float x[RZ_N * RZ_D];
+  uint8_t th[RZ_N * IMGVERIFY_BYTES], ok[RZ_N];
+  uint64_t ids[RZ_N];
+};
+
+static void rz_make(struct rz_set *z, uint64_t seed)
+{
+  uint64_t s = seed;
+
+  for (size_t i = 0; i < RZ_N; i++) {
+    uint64_t c = vb_rng(&s) % 6, pic = vb_rng(&s) % 3;
+    uint64_t sv = 1000 + c * 77, st = 5000 + c * 10 + pic, sn = vb_rng(&s);
+    for (size_t k = 0; k < RZ_D; k++)
+      z->x[i * RZ_D + k] = (float)(vb_rng(&sv) % 1000) / 500.0f - 1.0f +
+                           0.25f * ((float)(vb_rng(&s) % 1000) / 1000.0f -
+                                    0.5f);
+    if (i > 0 && vb_rng(&s) % 10 == 0)
+      memcpy(z->x + i * RZ_D, z->x + (vb_rng(&s) % i) * RZ_D,
+             RZ_D * sizeof(float));
+    for (size_t p = 0; p < IMGVERIFY_BYTES; p++) {
+      int v = (int)(vb_rng(&st) % 256) + (int)(vb_rng(&sn) % 9) - 4;
+      z->th[i * IMGVERIFY_BYTES + p] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    z->ok[i] = vb_rng(&s) % 100 != 0;
+    z->ids[i] = 10 + i * 3;
+  }
+}
+
+static void rz_run(const struct rz_set *z, unsigned nt, double thr,
+                   struct neardup_groups *g)
+{
+  float zero[RZ_D] = { 0 };
+  struct knn_opts o = { .nthreads = nt };
+  struct neardup_input in = { .x = z->x, .n = RZ_N, .d = RZ_D,
+                              .ids = z->ids, .mean = zero, .thumbs = z->th,
+                              .thumb_ok = z->ok,
+                              .verify = IMGVERIFY_ACCEPT_DEFAULT };
+
+  CHECK_INT_EQ(neardup_near_in(&in, thr, &o, g), 0);
+}
+
+/* lab[sample]: the first id of its group, 0 when alone. */
+static void rz_label(const struct neardup_groups *g, uint64_t *lab)
+{
+  memset(lab, 0, RZ_N * sizeof(*lab));
+  for (size_t k = 0; k < g->ngroups; k++)
+    for (size_t j = g->off[k]; j < g->off[k + 1]; j++)
+      lab[(g->ids[j] - 10) / 3] = g->ids[g->off[k]];
+}
+
+TEST(near_random_order)
+{
+  static const double thrs[] = { 0.02, 0.09 };
+  static struct rz_set a, b;
+  uint64_t la[RZ_N], lb[RZ_N];
+  size_t perm[RZ_N];
+
+  for (uint64_t seed = 1; seed <= 1; seed++)
+    for (size_t ti = 0; ti < 2; ti++) {
+      struct neardup_groups ga, gb;
+      uint64_t s = seed * 99;
+      rz_make(&a, seed);
+      for (size_t i = 0; i < RZ_N; i++)
+        perm[i] = i;
+      for (size_t i = RZ_N - 1; i > 0; i--) {
+        size_t j = vb_rng(&s) % (i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+      }
+      for (size_t r = 0; r < RZ_N; r++) {
+        size_t i = perm[r];
+        memcpy(b.x + r * RZ_D, a.x + i * RZ_D, RZ_D * sizeof(float));
+        memcpy(b.th + r * IMGVERIFY_BYTES, a.th + i * IMGVERIFY_BYTES,
+               IMGVERIFY_BYTES);
+        b.ok[r] = a.ok[i];
+        b.ids[r] = a.ids[i];
+      }
+      rz_run(&a, 1, thrs[ti], &ga);
+      rz_run(&b, 3, thrs[ti], &gb);
+      CHECK(ga.ngroups >= 6);   /* pictures of a cluster come apart */
+      rz_label(&ga, la);
+      rz_label(&gb, lb);
+      CHECK(memcmp(la, lb, sizeof(la)) == 0);
+      for (size_t r = 0; r < RZ_N; r++) {
+        size_t i = perm[r];
+        CHECK(memcmp(&ga.nn_dist[i], &gb.nn_dist[r], sizeof(float)) == 0);
+        CHECK((la[i] != 0) == (ga.nn_dist[i] <= thrs[ti]));
+      }
+      neardup_groups_free(&ga);
+      neardup_groups_free(&gb);
+    }
+}
+
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
           T(features_border_sides_and_tolerance),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
           T(near_groups_bridge), T(near_groups_many_copies),
           T(near_dense_cluster), T(near_sub_windows),
-          T(near_verify_bounded))
+          T(near_verify_bounded), T(near_copies_order), T(near_random_order))
