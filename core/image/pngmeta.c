@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "jpeghdr.h"
+#include "util.h"
 
 /* Pillow's limit on one decompressed text chunk (MAX_TEXT_CHUNK): over it
  * the file does not load. */
@@ -234,42 +235,6 @@ static int inflate_text(const uint8_t *z, size_t n, uint8_t **out,
   return 0;
 }
 
-/* Strict UTF-8, as Python decodes it: no overlong forms, no surrogates,
- * nothing past U+10FFFF. */
-static bool utf8_ok(const uint8_t *p, size_t n)
-{
-  for (size_t i = 0; i < n;) {
-    uint8_t c = p[i];
-    size_t k;
-    uint32_t u;
-
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF)
-      k = 1, u = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-      k = 2, u = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-      k = 3, u = c & 0x07;
-    else
-      return false;
-    if (n - i - 1 < k)
-      return false;
-    for (size_t j = 1; j <= k; j++) {
-      if ((p[i + j] & 0xC0) != 0x80)
-        return false;
-      u = u << 6 | (p[i + j] & 0x3F);
-    }
-    if ((k == 2 && (u < 0x800 || (u >= 0xD800 && u <= 0xDFFF))) ||
-        (k == 3 && (u < 0x10000 || u > 0x10FFFF)))
-      return false;
-    i += k + 1;
-  }
-  return true;
-}
-
 static int itxt(struct png_meta *m, int k, const uint8_t *r, size_t rn,
                 const char **reason)
 {
@@ -297,7 +262,9 @@ static int itxt(struct png_meta *m, int k, const uint8_t *r, size_t rn,
       return ret < 0 ? ret : 0;
     v = dec;
   }
-  if (utf8_ok(lang, ln) && utf8_ok(tk, tn) && utf8_ok(v, vn))
+  /* Strict UTF-8 (utf8_valid), as Python decodes it. */
+  if (utf8_valid((const char *)lang, ln) && utf8_valid((const char *)tk, tn) &&
+      utf8_valid((const char *)v, vn))
     ret = text_value(m, k, v, vn, false);
   free(dec);
   return ret;
