@@ -36,6 +36,15 @@
  * a slow one still shows its progress in the store every second. */
 #define BATCH_SECONDS 1.0
 #define BATCH_MAX 65536
+/* The content pass also commits every CONTENT_BATCH files.  Its records
+ * are large (features and thumbnail, about 5 KB of pages a file), and a
+ * commit writes its pages and waits for the disk on the calling thread
+ * alone.  Bounding what each commit writes lets every commit but the last
+ * run while the workers go on (they can run CONTENT_WINDOW chunks, 1,024
+ * files, ahead), and keeps the last one, which nothing overlaps, short:
+ * a 2,000-file import of 900 KB pictures spent 30 to 45 ms, a tenth of
+ * its time, writing and syncing 11 MB after the last file. */
+#define CONTENT_BATCH 512
 /* The largest first read of a header (import_source.head_bytes); a
  * format reader asks for whatever lies beyond it (img_src.read). */
 #define HEAD_BYTES 16384
@@ -856,7 +865,7 @@ static int content_consume(void *ud, size_t first, size_t count)
     }
     if (r < 0)
       return r;
-    if (++c->pending >= BATCH_MAX ||
+    if (++c->pending >= CONTENT_BATCH ||
         (c->pending % 16 == 0 && time_mono() - c->t_begin >= BATCH_SECONDS)) {
       r = store_txn_commit(c->t);
       c->t = NULL;
