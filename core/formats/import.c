@@ -855,6 +855,8 @@ static int content_consume(void *ud, size_t first, size_t count)
          * features: a note, not a skipped file. */
         import_note(c->o, j->rel, sl->feat_r == -EFBIG
                ? "no features: the image is larger than IMG_MAX_PIXELS"
+               : sl->feat_r == -ELIBACC
+               ? "no features: its decoder library cannot be loaded"
                : "no features: the image data cannot be decoded");
       } else {
         r = featstore_put(c->t, j->id, j->size, j->mtime_ns, &sl->f);

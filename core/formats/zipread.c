@@ -3,10 +3,50 @@
 #include "zipread.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zip.h>
+
+#include "dynlib.h"
+
+/* ---- libzip, loaded by the first archive opened (dynlib.h) ----
+ *
+ * libzip links libcrypto (for encrypted archives), whose load and
+ * relocation cost every program ~5 ms of start, while only reading CVAT's
+ * exports opens a zip.  Its functions are called through this table;
+ * zipr_open() loads it first, and without it fails with -ELIBACC.  The
+ * soname is that of libzip's ABI 4, the library scripts/deps.sh installs. */
+#define ZIP_SONAME "libzip.so.4"
+
+static struct {
+  typeof(zip_open) *open;
+  typeof(zip_get_num_entries) *get_num_entries;
+  typeof(zip_get_name) *get_name;
+  typeof(zip_discard) *discard;
+  typeof(zip_stat_index) *stat_index;
+  typeof(zip_fopen_index) *fopen_index;
+  typeof(zip_fread) *fread;
+  typeof(zip_fclose) *fclose;
+} lz;
+static const struct dynsym lz_syms[] = {
+  { "zip_open", (void **)&lz.open },
+  { "zip_get_num_entries", (void **)&lz.get_num_entries },
+  { "zip_get_name", (void **)&lz.get_name },
+  { "zip_discard", (void **)&lz.discard },
+  { "zip_stat_index", (void **)&lz.stat_index },
+  { "zip_fopen_index", (void **)&lz.fopen_index },
+  { "zip_fread", (void **)&lz.fread },
+  { "zip_fclose", (void **)&lz.fclose },
+};
+static pthread_once_t lz_once = PTHREAD_ONCE_INIT;
+static int lz_err;
+
+static void lz_load(void)
+{
+  lz_err = dynlib_load(ZIP_SONAME, lz_syms, ARRAY_SIZE(lz_syms));
+}
 
 struct zipr {
   zip_t *za;
@@ -38,24 +78,27 @@ int zipr_open(const char *path, struct zipr **ret)
   int zerr = 0;
   zip_int64_t n;
 
+  pthread_once(&lz_once, lz_load);
+  if (lz_err < 0)
+    return lz_err;
   z = calloc(1, sizeof(*z));
   if (!z)
     return -ENOMEM;
-  z->za = zip_open(path, ZIP_RDONLY, &zerr);
+  z->za = lz.open(path, ZIP_RDONLY, &zerr);
   if (!z->za) {
     free(z);
     if (zerr == ZIP_ER_OPEN || zerr == ZIP_ER_NOENT || zerr == ZIP_ER_READ)
       return access(path, R_OK) < 0 ? -errno : -EIO;
     return zerr == ZIP_ER_MEMORY ? -ENOMEM : -EBADMSG;
   }
-  n = zip_get_num_entries(z->za, 0);
+  n = lz.get_num_entries(z->za, 0);
   z->idx = calloc((size_t)(n > 0 ? n : 1), sizeof(*z->idx));
   if (!z->idx) {
     zipr_close(z);
     return -ENOMEM;
   }
   for (zip_int64_t i = 0; i < n; i++) {
-    const char *name = zip_get_name(z->za, (zip_uint64_t)i, 0);
+    const char *name = lz.get_name(z->za, (zip_uint64_t)i, 0);
     if (name && name_safe(name))
       z->idx[z->n++] = (zip_uint64_t)i;
   }
@@ -68,7 +111,7 @@ void zipr_close(struct zipr *z)
   if (!z)
     return;
   if (z->za)
-    zip_discard(z->za);
+    lz.discard(z->za);
   free(z->idx);
   free(z);
 }
@@ -80,7 +123,7 @@ size_t zipr_count(const struct zipr *z)
 
 const char *zipr_name(const struct zipr *z, size_t i)
 {
-  return i < z->n ? zip_get_name(z->za, z->idx[i], 0) : NULL;
+  return i < z->n ? lz.get_name(z->za, z->idx[i], 0) : NULL;
 }
 
 int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out)
@@ -94,15 +137,15 @@ int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out)
 
   if (i >= z->n)
     return -ENOENT;
-  if (zip_stat_index(z->za, z->idx[i], 0, &st) < 0)
+  if (lz.stat_index(z->za, z->idx[i], 0, &st) < 0)
     return -EBADMSG;
   if ((st.valid & ZIP_STAT_SIZE) && st.size > max)
     return -EFBIG;
-  f = zip_fopen_index(z->za, z->idx[i], 0);
+  f = lz.fopen_index(z->za, z->idx[i], 0);
   if (!f)
     return -EBADMSG;
   /* The declared size may lie: count what really comes out. */
-  while ((got = zip_fread(f, blk, sizeof(blk))) > 0) {
+  while ((got = lz.fread(f, blk, sizeof(blk))) > 0) {
     total += (size_t)got;
     if (total > max) {
       r = -EFBIG;
@@ -114,6 +157,6 @@ int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out)
   }
   if (got < 0 && r == 0)
     r = -EBADMSG;
-  zip_fclose(f);
+  lz.fclose(f);
   return r;
 }

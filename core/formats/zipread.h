@@ -5,7 +5,8 @@
  * components are hidden (never listed), so callers cannot be led outside
  * the archive's own tree.  Errors: -EBADMSG for a file that is not a
  * readable ZIP, -EFBIG for a member larger than the caller's limit, -ENOMEM,
- * -errno from opening the file.
+ * -errno from opening the file, -ELIBACC when libzip cannot be loaded (it
+ * is loaded by the first zipr_open()).
  */
 #ifndef CURATE_ZIPREAD_H
 #define CURATE_ZIPREAD_H

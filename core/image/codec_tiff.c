@@ -12,10 +12,85 @@
 #include "codec_i.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
+
+#include "dynlib.h"
+#include "util.h"
+
+/* ---- libtiff, loaded by the first TIFF decode (dynlib.h) ----
+ *
+ * libtiff and what it links (the LERC codec, the C++ runtime, JBIG, LZMA,
+ * Zstandard) cost every program ~4 ms of start, which a command that
+ * decodes no TIFF (most of them, and every header pass: imgfmt.c reads
+ * TIFF headers itself) would pay for nothing.  Its functions are called
+ * through this table; tiff_open() loads it first, and without it a decode
+ * fails with -ELIBACC.  The soname is that of libtiff's ABI 6, the
+ * library scripts/deps.sh installs. */
+#define TIFF_SONAME "libtiff.so.6"
+
+static struct {
+  typeof(TIFFClientOpenExt) *ClientOpenExt;
+  typeof(TIFFClose) *Close;
+  typeof(TIFFComputeStrip) *ComputeStrip;
+  typeof(TIFFComputeTile) *ComputeTile;
+  typeof(TIFFGetField) *GetField;
+  typeof(TIFFGetFieldDefaulted) *GetFieldDefaulted;
+  typeof(TIFFGetStrileByteCount) *GetStrileByteCount;
+  typeof(TIFFGetStrileOffset) *GetStrileOffset;
+  typeof(TIFFIsByteSwapped) *IsByteSwapped;
+  typeof(TIFFIsTiled) *IsTiled;
+  typeof(TIFFNumberOfStrips) *NumberOfStrips;
+  typeof(TIFFOpenOptionsAlloc) *OpenOptionsAlloc;
+  typeof(TIFFOpenOptionsFree) *OpenOptionsFree;
+  typeof(TIFFOpenOptionsSetErrorHandlerExtR) *OpenOptionsSetErrorHandlerExtR;
+  typeof(TIFFOpenOptionsSetMaxSingleMemAlloc) *OpenOptionsSetMaxSingleMemAlloc;
+  typeof(TIFFOpenOptionsSetWarningHandlerExtR) *OpenOptionsSetWarningHandlerExtR;
+  typeof(TIFFRGBAImageBegin) *RGBAImageBegin;
+  typeof(TIFFRGBAImageEnd) *RGBAImageEnd;
+  typeof(TIFFRGBAImageGet) *RGBAImageGet;
+  typeof(TIFFRGBAImageOK) *RGBAImageOK;
+  typeof(TIFFReadEncodedStrip) *ReadEncodedStrip;
+  typeof(TIFFReadEncodedTile) *ReadEncodedTile;
+  typeof(TIFFStripSize) *StripSize;
+  typeof(TIFFTileSize) *TileSize;
+} lt;
+static const struct dynsym lt_syms[] = {
+  { "TIFFClientOpenExt", (void **)&lt.ClientOpenExt },
+  { "TIFFClose", (void **)&lt.Close },
+  { "TIFFComputeStrip", (void **)&lt.ComputeStrip },
+  { "TIFFComputeTile", (void **)&lt.ComputeTile },
+  { "TIFFGetField", (void **)&lt.GetField },
+  { "TIFFGetFieldDefaulted", (void **)&lt.GetFieldDefaulted },
+  { "TIFFGetStrileByteCount", (void **)&lt.GetStrileByteCount },
+  { "TIFFGetStrileOffset", (void **)&lt.GetStrileOffset },
+  { "TIFFIsByteSwapped", (void **)&lt.IsByteSwapped },
+  { "TIFFIsTiled", (void **)&lt.IsTiled },
+  { "TIFFNumberOfStrips", (void **)&lt.NumberOfStrips },
+  { "TIFFOpenOptionsAlloc", (void **)&lt.OpenOptionsAlloc },
+  { "TIFFOpenOptionsFree", (void **)&lt.OpenOptionsFree },
+  { "TIFFOpenOptionsSetErrorHandlerExtR", (void **)&lt.OpenOptionsSetErrorHandlerExtR },
+  { "TIFFOpenOptionsSetMaxSingleMemAlloc", (void **)&lt.OpenOptionsSetMaxSingleMemAlloc },
+  { "TIFFOpenOptionsSetWarningHandlerExtR", (void **)&lt.OpenOptionsSetWarningHandlerExtR },
+  { "TIFFRGBAImageBegin", (void **)&lt.RGBAImageBegin },
+  { "TIFFRGBAImageEnd", (void **)&lt.RGBAImageEnd },
+  { "TIFFRGBAImageGet", (void **)&lt.RGBAImageGet },
+  { "TIFFRGBAImageOK", (void **)&lt.RGBAImageOK },
+  { "TIFFReadEncodedStrip", (void **)&lt.ReadEncodedStrip },
+  { "TIFFReadEncodedTile", (void **)&lt.ReadEncodedTile },
+  { "TIFFStripSize", (void **)&lt.StripSize },
+  { "TIFFTileSize", (void **)&lt.TileSize },
+};
+static pthread_once_t lt_once = PTHREAD_ONCE_INIT;
+static int lt_err;
+
+static void lt_load(void)
+{
+  lt_err = dynlib_load(TIFF_SONAME, lt_syms, ARRAY_SIZE(lt_syms));
+}
 
 /* No single allocation beyond an RGBA raster of the largest image, in
  * libtiff or here. */
@@ -146,22 +221,22 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
   bool premul;
   int r;
 
-  if (TIFFIsTiled(tif))
-    TIFFGetField(tif, TIFFTAG_TILELENGTH, &band);
+  if (lt.IsTiled(tif))
+    lt.GetField(tif, TIFFTAG_TILELENGTH, &band);
   else
-    TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &band);
+    lt.GetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &band);
   if (band == 0 || band > h)
     band = h;
-  TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orient);
+  lt.GetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orient);
   /* stoponerr: a strip or tile that fails to decode fails the image, as
    * on the direct path, not a picture partly left blank or stale. */
-  if (!TIFFRGBAImageOK(tif, emsg) || !TIFFRGBAImageBegin(&img, tif, 1, emsg))
+  if (!lt.RGBAImageOK(tif, emsg) || !lt.RGBAImageBegin(&img, tif, 1, emsg))
     return -EBADMSG;
   img.req_orientation = orient;
   premul = img.alpha != 0 && img.photometric != PHOTOMETRIC_MINISBLACK &&
            img.photometric != PHOTOMETRIC_MINISWHITE;
   if ((r = codec_shrink_begin(&sh, (int)w, (int)h, 3, f, ret)) < 0) {
-    TIFFRGBAImageEnd(&img);
+    lt.RGBAImageEnd(&img);
     return r;
   }
   if (!(raster = malloc((size_t)w * band * 4)) || !(rgb = malloc((size_t)w * 3)))
@@ -170,13 +245,13 @@ static int tiff_pixels(TIFF *tif, uint32_t w, uint32_t h, int f,
     uint32_t rows = h - y < band ? h - y : band;
     img.row_offset = (int)y;
     img.col_offset = 0;
-    if (!TIFFRGBAImageGet(&img, raster, w, rows))
+    if (!lt.RGBAImageGet(&img, raster, w, rows))
       r = -EBADMSG;
     else
       tiff_band(raster, w, rows, premul, rgb, &sh);
   }
   codec_shrink_end(&sh);
-  TIFFRGBAImageEnd(&img);
+  lt.RGBAImageEnd(&img);
   free(raster);
   free(rgb);
   if (r < 0)
@@ -223,13 +298,13 @@ static bool tiff_direct_ok(TIFF *tif, struct tiff_direct *d)
   uint16_t photo = 0, planar = 0, nextra = 0, *extra, comp = 0;
   uint16_t fill = FILLORDER_MSB2LSB, fmt = SAMPLEFORMAT_UINT;
 
-  if (!TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &d->bps) ||
-      !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &d->spp) ||
-      !TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo) ||
-      !TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar) ||
-      !TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) ||
-      !TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp) ||
-      !TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt) ||
+  if (!lt.GetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &d->bps) ||
+      !lt.GetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &d->spp) ||
+      !lt.GetField(tif, TIFFTAG_PHOTOMETRIC, &photo) ||
+      !lt.GetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar) ||
+      !lt.GetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) ||
+      !lt.GetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp) ||
+      !lt.GetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt) ||
       /* Signed or floating samples are not unsigned levels: they go to
        * libtiff's reader, which decides what they mean or refuses them. */
       fmt != SAMPLEFORMAT_UINT ||
@@ -241,9 +316,9 @@ static bool tiff_direct_ok(TIFF *tif, struct tiff_direct *d)
   d->sep = d->spp == 3 && planar == PLANARCONFIG_SEPARATE;
   /* FillOrder 2 (bits of each byte reversed) and the other byte order:
    * libtiff turns them as it reads, so such files take its reads. */
-  TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
+  lt.GetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
   d->raw = comp == COMPRESSION_NONE && fill == FILLORDER_MSB2LSB &&
-           (d->bps == 8 || !TIFFIsByteSwapped(tif));
+           (d->bps == 8 || !lt.IsByteSwapped(tif));
   d->px = (size_t)d->spp * (d->bps / 8);
   d->rowb = (size_t)d->w * d->px;
   return true;
@@ -259,8 +334,8 @@ static const uint8_t *tiff_raw(const struct tiff_direct *d, uint32_t s,
 
   if (!d->raw)
     return NULL;
-  off = TIFFGetStrileOffset(d->tif, s);
-  cnt = TIFFGetStrileByteCount(d->tif, s);
+  off = lt.GetStrileOffset(d->tif, s);
+  cnt = lt.GetStrileByteCount(d->tif, s);
   if (cnt < want || off > d->n || want > d->n - off)
     return NULL;
   return d->p + off;
@@ -277,8 +352,8 @@ static const uint8_t *tiff_chunk(struct tiff_direct *d, uint32_t s,
     return src;
   if (!d->buf && !(d->buf = malloc((size_t)size)))
     return NULL;
-  if (tiled ? TIFFReadEncodedTile(d->tif, s, d->buf, size) != size
-            : TIFFReadEncodedStrip(d->tif, s, d->buf, want) != want)
+  if (tiled ? lt.ReadEncodedTile(d->tif, s, d->buf, size) != size
+            : lt.ReadEncodedStrip(d->tif, s, d->buf, want) != want)
     return NULL;
   return d->buf;
 }
@@ -370,7 +445,7 @@ static uint32_t tiff_run(const struct tiff_direct *d, uint32_t y,
     return 0;
   while (y + n < ylim) {
     uint32_t rows = d->h - (y + n) < rps ? d->h - (y + n) : rps;
-    const uint8_t *p = tiff_raw(d, TIFFComputeStrip(d->tif, y + n, 0),
+    const uint8_t *p = tiff_raw(d, lt.ComputeStrip(d->tif, y + n, 0),
                                 rows * d->rowb);
     if (!p || (*src && p != *src + (size_t)n * d->rowb))
       break;
@@ -385,10 +460,10 @@ static uint32_t tiff_run(const struct tiff_direct *d, uint32_t y,
 static int tiff_direct_strips(struct tiff_direct *d, uint32_t ylim)
 {
   uint32_t rps = 0;
-  tmsize_t ssz = TIFFStripSize(d->tif);
+  tmsize_t ssz = lt.StripSize(d->tif);
   size_t rowp = d->sep ? d->rowb / 3 : d->rowb;   /* a row of one strip */
 
-  TIFFGetFieldDefaulted(d->tif, TIFFTAG_ROWSPERSTRIP, &rps);
+  lt.GetFieldDefaulted(d->tif, TIFFTAG_ROWSPERSTRIP, &rps);
   if (rps == 0)
     return -EBADMSG;
   if (rps > d->h)
@@ -404,7 +479,7 @@ static int tiff_direct_strips(struct tiff_direct *d, uint32_t ylim)
     }
     rows = d->h - y < rps ? d->h - y : rps;
     for (uint16_t pl = 0; pl < (d->sep ? 3 : 1); pl++) {
-      const uint8_t *src = tiff_chunk(d, TIFFComputeStrip(d->tif, y, pl),
+      const uint8_t *src = tiff_chunk(d, lt.ComputeStrip(d->tif, y, pl),
                                       ssz, (tmsize_t)(rowp * rows), false);
       if (!src)
         return d->buf ? -EBADMSG : -ENOMEM;
@@ -419,15 +494,15 @@ static int tiff_direct_strips(struct tiff_direct *d, uint32_t ylim)
 static int tiff_direct_tiles(struct tiff_direct *d, uint32_t ylim)
 {
   uint32_t tw = 0, th = 0;
-  tmsize_t tsz = TIFFTileSize(d->tif);
+  tmsize_t tsz = lt.TileSize(d->tif);
   size_t tpx = d->sep ? d->px / 3 : d->px;   /* a pixel of one tile */
 
   /* The tile's size comes from its tags, not from the image's: a 16 x 16
    * picture may declare tiles of 2^30 x 2^30.  No tile buffer beyond
    * what libtiff itself may allocate here (tiff_decode), the limit its
    * RGBA reader refuses such a file by. */
-  if (!TIFFGetField(d->tif, TIFFTAG_TILEWIDTH, &tw) ||
-      !TIFFGetField(d->tif, TIFFTAG_TILELENGTH, &th) || tw == 0 || th == 0 ||
+  if (!lt.GetField(d->tif, TIFFTAG_TILEWIDTH, &tw) ||
+      !lt.GetField(d->tif, TIFFTAG_TILELENGTH, &th) || tw == 0 || th == 0 ||
       tsz < (tmsize_t)((size_t)tw * th * tpx) ||
       (uint64_t)tsz > TIFF_MAX_ALLOC)
     return -EBADMSG;
@@ -438,7 +513,7 @@ static int tiff_direct_tiles(struct tiff_direct *d, uint32_t ylim)
     for (uint32_t x = 0; x < d->w; x += tw)
       for (uint16_t pl = 0; pl < (d->sep ? 3 : 1); pl++) {
         const uint8_t *src = tiff_chunk(
-            d, TIFFComputeTile(d->tif, x, y, 0, pl), tsz, tsz, true);
+            d, lt.ComputeTile(d->tif, x, y, 0, pl), tsz, tsz, true);
         if (!src)
           return d->buf ? -EBADMSG : -ENOMEM;
         tiff_put(d, src, tw * tpx, rows, x, d->w - x < tw ? d->w - x : tw,
@@ -502,12 +577,12 @@ static int tiff_plain(TIFF *tif, const uint8_t *p, size_t n, uint32_t w,
   }
   /* Separate planes in strips are averaged as three gray pictures (the
    * same sums, without putting pixels together at full size). */
-  d.planes = d.sep && !TIFFIsTiled(tif);
+  d.planes = d.sep && !lt.IsTiled(tif);
   for (int k = 0; r == 0 && k < (d.planes ? 3 : 1); k++)
     r = codec_shrink_begin(&d.sh[k], (int)w, (int)h, d.planes ? 1 : d.spp,
                            f, d.planes ? &d.plane[k] : ret);
   if (r == 0)
-    r = TIFFIsTiled(tif) ? tiff_direct_tiles(&d, ylim)
+    r = lt.IsTiled(tif) ? tiff_direct_tiles(&d, ylim)
                          : tiff_direct_strips(&d, ylim);
   for (int k = 0; k < 3; k++)
     codec_shrink_end(&d.sh[k]);
@@ -526,21 +601,25 @@ static int tiff_plain(TIFF *tif, const uint8_t *p, size_t n, uint32_t w,
   return r;
 }
 
-/* libtiff on m (which must outlive the handle); *tif NULL on failure. */
+/* libtiff on m (which must outlive the handle); *tif NULL on failure:
+ * -EBADMSG, -ENOMEM, or -ELIBACC without the library. */
 static int tiff_open(struct mem *m, TIFF **tif)
 {
-  TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+  TIFFOpenOptions *opts;
 
   *tif = NULL;
-  if (!opts)
+  pthread_once(&lt_once, lt_load);
+  if (lt_err < 0)
+    return lt_err;
+  if (!(opts = lt.OpenOptionsAlloc()))
     return -ENOMEM;
   /* No single allocation beyond an RGBA raster of the largest image. */
-  TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)TIFF_MAX_ALLOC);
-  TIFFOpenOptionsSetErrorHandlerExtR(opts, quiet, NULL);
-  TIFFOpenOptionsSetWarningHandlerExtR(opts, quiet, NULL);
-  *tif = TIFFClientOpenExt("memory", "rm", m, m_read, m_write, m_seek,
+  lt.OpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)TIFF_MAX_ALLOC);
+  lt.OpenOptionsSetErrorHandlerExtR(opts, quiet, NULL);
+  lt.OpenOptionsSetWarningHandlerExtR(opts, quiet, NULL);
+  *tif = lt.ClientOpenExt("memory", "rm", m, m_read, m_write, m_seek,
                            m_close, m_size, m_map, m_unmap, opts);
-  TIFFOpenOptionsFree(opts);
+  lt.OpenOptionsFree(opts);
   return *tif ? 0 : -EBADMSG;
 }
 
@@ -549,8 +628,8 @@ static bool tiff_size_ok(TIFF *tif, const struct img_info *info)
 {
   uint32_t w = 0, h = 0;
 
-  return TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) &&
-         TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) && w == info->width &&
+  return lt.GetField(tif, TIFFTAG_IMAGEWIDTH, &w) &&
+         lt.GetField(tif, TIFFTAG_IMAGELENGTH, &h) && w == info->width &&
          h == info->height;
 }
 
@@ -573,7 +652,7 @@ static int tiff_decode(const uint8_t *p, size_t n, const struct img_info *info,
     if ((r = tiff_plain(tif, p, n, w, h, f, ret)) == 1)
       r = tiff_pixels(tif, w, h, f, ret);
   }
-  TIFFClose(tif);
+  lt.Close(tif);
   return r;
 }
 
@@ -604,7 +683,7 @@ static void tiff_stream_free(struct codec_stream *s)
   free(s->d.row8);
   free(s->d.row16);
   if (s->tif)
-    TIFFClose(s->tif);
+    lt.Close(s->tif);
   free(s);
 }
 
@@ -625,10 +704,10 @@ static int tiff_stream_open(const struct img_info *info, uint64_t size,
   s->m = (struct mem){ NULL, size, 0, read, ud };
   s->d = (struct tiff_direct){ .w = w, .h = h };
   if ((r = tiff_open(&s->m, &s->tif)) < 0 || !tiff_size_ok(s->tif, info) ||
-      TIFFIsTiled(s->tif) || !tiff_direct_ok(s->tif, &s->d) || !s->d.raw ||
-      s->d.sep || !TIFFGetFieldDefaulted(s->tif, TIFFTAG_ROWSPERSTRIP,
+      lt.IsTiled(s->tif) || !tiff_direct_ok(s->tif, &s->d) || !s->d.raw ||
+      s->d.sep || !lt.GetFieldDefaulted(s->tif, TIFFTAG_ROWSPERSTRIP,
                                          &s->rps) || s->rps == 0 ||
-      (nstrips = TIFFNumberOfStrips(s->tif)) == 0) {
+      (nstrips = lt.NumberOfStrips(s->tif)) == 0) {
     tiff_stream_free(s);
     return r == -ENOMEM ? r : 1;
   }
@@ -636,8 +715,8 @@ static int tiff_stream_open(const struct img_info *info, uint64_t size,
   if (s->rps > h)
     s->rps = h;
   /* The strip tables now, while the callback may still be called. */
-  (void)TIFFGetStrileOffset(s->tif, nstrips - 1);
-  (void)TIFFGetStrileByteCount(s->tif, nstrips - 1);
+  (void)lt.GetStrileOffset(s->tif, nstrips - 1);
+  (void)lt.GetStrileByteCount(s->tif, nstrips - 1);
   f = codec_shrink_factor((int)w, (int)h, min_short);
   s->ylim = h / (uint32_t)f * (uint32_t)f;
   if ((s->d.bps == 16 &&

@@ -18,11 +18,39 @@
 #include <ft2build.h>
 #include FT_FREETYPE_H
 
+#include "dynlib.h"
 #include "util.h"
 
 #ifndef CURATEFS_FONT_FILE
 #define CURATEFS_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 #endif
+
+/* FreeType is loaded with the font (dynlib.h), not with the program: it
+ * and what it links (libpng, brotli, bzip2) cost every program ~3 ms of
+ * start, while only drawn pictures need text.  Its functions are called
+ * through this table; without the library text falls back to the bitmap
+ * font as without the font file.  The soname is that of FreeType's ABI 6,
+ * the library scripts/deps.sh installs. */
+#define FREETYPE_SONAME "libfreetype.so.6"
+
+static struct {
+  typeof(FT_Init_FreeType) *Init_FreeType;
+  typeof(FT_Done_FreeType) *Done_FreeType;
+  typeof(FT_New_Face) *New_Face;
+  typeof(FT_Get_Char_Index) *Get_Char_Index;
+  typeof(FT_Get_Kerning) *Get_Kerning;
+  typeof(FT_Load_Glyph) *Load_Glyph;
+  typeof(FT_Set_Pixel_Sizes) *Set_Pixel_Sizes;
+} ft;
+static const struct dynsym ft_syms[] = {
+  { "FT_Init_FreeType", (void **)&ft.Init_FreeType },
+  { "FT_Done_FreeType", (void **)&ft.Done_FreeType },
+  { "FT_New_Face", (void **)&ft.New_Face },
+  { "FT_Get_Char_Index", (void **)&ft.Get_Char_Index },
+  { "FT_Get_Kerning", (void **)&ft.Get_Kerning },
+  { "FT_Load_Glyph", (void **)&ft.Load_Glyph },
+  { "FT_Set_Pixel_Sizes", (void **)&ft.Set_Pixel_Sizes },
+};
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,20 +64,25 @@ static void load(void)
   const char *env = getenv("CURATEFS_FONT");
   if (env && *env)
     font_path = env;
-  if (FT_Init_FreeType(&lib) != 0) {
+  if ((load_err = dynlib_load(FREETYPE_SONAME, ft_syms,
+                              ARRAY_SIZE(ft_syms))) < 0) {
+    log_msg(LOG_LVL_ERROR, "font: text falls back to the bitmap font");
+    return;
+  }
+  if (ft.Init_FreeType(&lib) != 0) {
     load_err = -ENOMEM;
     log_msg(LOG_LVL_ERROR, "font: FreeType failed to start; text falls back "
             "to the bitmap font");
     return;
   }
-  FT_Error e = FT_New_Face(lib, font_path, 0, &face);
+  FT_Error e = ft.New_Face(lib, font_path, 0, &face);
   if (e != 0) {
     load_err = e == FT_Err_Cannot_Open_Resource ? -ENOENT : -EBADMSG;
     log_msg(LOG_LVL_ERROR, "font %s: %s (install fonts-dejavu-core, or name "
             "a TrueType file in CURATEFS_FONT); text falls back to the "
             "bitmap font", font_path,
             load_err == -ENOENT ? "cannot be opened" : "not a usable font");
-    FT_Done_FreeType(lib);
+    ft.Done_FreeType(lib);
     return;
   }
   load_err = 0;
@@ -97,7 +130,7 @@ static uint32_t next_cp(const unsigned char **s)
 /* Called with the lock held. */
 static int set_size(int px)
 {
-  return FT_Set_Pixel_Sizes(face, 0, (FT_UInt)clamp_px(px)) ? -EINVAL : 0;
+  return ft.Set_Pixel_Sizes(face, 0, (FT_UInt)clamp_px(px)) ? -EINVAL : 0;
 }
 
 int font_line_height(int px)
@@ -173,13 +206,13 @@ static int walk(struct image *im, int x, int y, const char *s, int px,
   const unsigned char *p = (const unsigned char *)s;
 
   while (*p) {
-    FT_UInt gi = FT_Get_Char_Index(face, next_cp(&p));
+    FT_UInt gi = ft.Get_Char_Index(face, next_cp(&p));
     if (kern && prev && gi) {
       FT_Vector d;
-      if (FT_Get_Kerning(face, prev, gi, FT_KERNING_DEFAULT, &d) == 0)
+      if (ft.Get_Kerning(face, prev, gi, FT_KERNING_DEFAULT, &d) == 0)
         pen += d.x;
     }
-    if (FT_Load_Glyph(face, gi, flags) != 0)
+    if (ft.Load_Glyph(face, gi, flags) != 0)
       continue;
     FT_GlyphSlot g = face->glyph;
     if (im && (pen >> 6) < im->w)

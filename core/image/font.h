@@ -29,9 +29,9 @@
 
 #include "jpegcodec.h"
 
-/* 0 when the outline font is loaded (loading it on first use), else the
- * negative errno of the failure.  *path (may be NULL) gets the file
- * tried. */
+/* 0 when the outline font is loaded (loading it, and FreeType, on first
+ * use), else the negative errno of the failure (-ELIBACC: FreeType cannot
+ * be loaded).  *path (may be NULL) gets the file tried. */
 int font_ready(const char **path);
 
 /* Height of one line (ascender + descender) at em size px; -errno when

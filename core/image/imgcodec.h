@@ -27,7 +27,8 @@
  *
  * Errors: -EBADMSG for data a decoder rejects (unknown format included),
  * -EFBIG above IMG_MAX_PIXELS, -ENOMEM, -EINVAL for bad arguments, -errno
- * from reading a file.
+ * from reading a file, -ELIBACC when the format's library, loaded by its
+ * first decode (libtiff), cannot be loaded.
  */
 #ifndef CURATE_IMGCODEC_H
 #define CURATE_IMGCODEC_H
