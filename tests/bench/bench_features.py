@@ -8,7 +8,8 @@ the same run on the same files (warm page cache, best of 3 wall times).
   headers-only import (--no-hash --no-features)  vs  benchtool hdr: stat +
   16 KiB header read of the same files, single-threaded C
 
-  and per other format (PNG, WebP, TIFF, BMP, GIF; 640x480 pictures from
+  and per other format (PNG, WebP, TIFF uncompressed and TIFF-LZW as
+  OpenCV writes it, BMP, GIF; 640x480 pictures from
   mkimg, M files each): import with features  vs  benchtool decodeany, the
   format's own library in a bare read+decode loop on 2 threads at the same
   scale (PNG, TIFF, GIF, BMP full size; WebP scaled in the decoder like
@@ -43,8 +44,11 @@ small = "--small" in sys.argv
 N = 1000 if small else 10000
 M = 200 if small else 2000
 # (row label, mkimg variant) of each non-JPEG format.
+# TIFF twice: uncompressed, and LZW with the horizontal predictor in 8 KiB
+# strips, as OpenCV's imwrite writes a TIFF by default.
 FORMATS = [("PNG", "png_rgb8"), ("WebP", "webp_lossy"),
-           ("TIFF", "tiff_strip8"), ("BMP", "bmp_24"), ("GIF", "gif_single")]
+           ("TIFF", "tiff_strip8"), ("TIFF-LZW", "tiff_lzw8"),
+           ("BMP", "bmp_24"), ("GIF", "gif_single")]
 BIN = {k: os.path.join(build, v) for k, v in {
     "curate": "tools/curate", "mkjpeg": "tests/mkjpeg",
     "mkimg": "tests/mkimg", "bench_imgfeat": "tests/bench_imgfeat",

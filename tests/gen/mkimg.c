@@ -311,6 +311,9 @@ static void tiff(const char *variant, int spp, int bps, int tiled,
   char path[4096];
   TIFF *t;
   bool planar = strstr(variant, "planar") != NULL;
+  /* As OpenCV's imwrite writes a TIFF by default: LZW with the horizontal
+   * predictor, in strips of about 8 KiB. */
+  bool opencv = strcmp(variant, "tiff_lzw8") == 0;
   size_t rowb = (size_t)W * spp * (bps / 8);
   uint8_t *img;
 
@@ -385,7 +388,10 @@ static void tiff(const char *variant, int spp, int bps, int tiled,
       }
     free(plane);
   } else {
-    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)16);
+    uint32_t rps = opencv ? (uint32_t)(8192 / rowb) : 16;
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, rps ? rps : 1);
+    if (opencv)
+      TIFFSetField(t, TIFFTAG_PREDICTOR, (uint16_t)PREDICTOR_HORIZONTAL);
     for (int y = 0; y < H; y++)
       if (TIFFWriteScanline(t, img + (size_t)y * rowb, (uint32_t)y, 0) < 0)
         exit(1);
@@ -554,6 +560,7 @@ int main(int argc, char **argv)
     tiff("tiff_tile8", 3, 8, 1, COMPRESSION_NONE, 1);
     tiff("tiff_tile16", 3, 16, 1, COMPRESSION_LZW, 1);
     tiff("tiff_gray8_lzw", 1, 8, 0, COMPRESSION_LZW, 1);
+    tiff("tiff_lzw8", 3, 8, 0, COMPRESSION_LZW, 1);
     tiff("tiff_orient6", 3, 8, 0, COMPRESSION_NONE, 6);
     tiff("tiff_rgba8", 4, 8, 0, COMPRESSION_LZW, 1);
     tiff("tiff_planar8", 3, 8, 0, COMPRESSION_NONE, 1);
