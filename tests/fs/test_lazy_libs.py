@@ -20,6 +20,7 @@ from about 4 to 13 ms of CPU).
     unchanged.
 The old programs, linked with these libraries, did not start at all
 without them."""
+import errno
 import os
 import re
 import subprocess
@@ -40,6 +41,18 @@ def started_with(binary):
     out = subprocess.run(["ldd", binary], check=True, capture_output=True,
                          text=True).stdout
     return [ln.split()[0] for ln in out.splitlines() if ln.strip()]
+
+
+def sanitizer_brings(binary):
+    """What the sanitizer runtimes binary starts with load themselves (ldd
+    of each): GCC's UBSan runtime links the C++ runtime, which is then
+    there with or without libtiff, and is not ours to keep out."""
+    out = subprocess.run(["ldd", binary], check=True, capture_output=True,
+                         text=True).stdout
+    runtimes = [ln.split()[2] for ln in out.splitlines()
+                if re.match(r"\s*lib(asan|ubsan|lsan|tsan)\.so\S* => /",
+                            ln)]
+    return set(n for r in runtimes for n in started_with(r))
 
 
 def lib_file(soname):
@@ -73,7 +86,8 @@ def counts(out):
 def body(ck, w):
     def not_at_start():
         for b in (CURATE, CURATEFS):
-            extra = [n for n in started_with(b) if LAZY.match(n)]
+            extra = [n for n in started_with(b)
+                     if LAZY.match(n) and n not in sanitizer_brings(b)]
             eq(extra, [], "%s loads at start" % os.path.basename(b))
     ck.run("curate and curatefs start without the lazily loaded libraries",
            not_at_start)
@@ -115,7 +129,8 @@ def body(ck, w):
         p = without("libzip.so.4", CURATE, "import-labels", "--store", store,
                     "--format", "cvat-zip", z)
         eq(p.returncode, 1, "exit status (stderr %r)" % p.stderr)
-        if "libzip.so.4" not in p.stderr or "shared library" not in p.stderr:
+        if "libzip.so.4" not in p.stderr or \
+                os.strerror(errno.ELIBACC) not in p.stderr:
             raise AssertionError("the reason is not given: %r" % p.stderr)
         eq(curate("info", "--store", store, "--json").stdout, before,
            "the store after the failed import")
