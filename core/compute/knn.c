@@ -57,10 +57,13 @@ static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 /* OpenBLAS is loaded by the first search (dlopen), not with the program:
  * its load costs ~3 ms of relocations and starts its server threads,
  * which every command and the daemon would pay for nothing when they
- * search no neighbours (a header-only import runs in ~100 ms).  The
- * library's own name is the soname the build links tests against
- * (OpenBLAS keeps it across its pthread, OpenMP and serial builds). */
-#define BLAS_SONAME "libopenblas.so.0"
+ * search no neighbours (a header-only import runs in ~100 ms).  BLAS_SONAME
+ * is the soname of the OpenBLAS this build links tests against (meson.build
+ * finds it; OpenBLAS keeps it across its pthread, OpenMP and serial
+ * builds). */
+#ifndef BLAS_SONAME
+#error "BLAS_SONAME comes from meson.build (the soname this build links against)"
+#endif
 
 static typeof(cblas_sgemm) *blas_sgemm;
 static int blas_err;   /* < 0: the library could not be loaded */

@@ -36,8 +36,11 @@
  * a slow one still shows its progress in the store every second. */
 #define BATCH_SECONDS 1.0
 #define BATCH_MAX 65536
-/* The content pass also commits every CONTENT_BATCH files.  Its records
- * are large (features and thumbnail, about 5 KB of pages a file), and a
+/* The content pass also commits every CONTENT_BATCH feature records (a
+ * hash alone adds a few bytes to a sample: those batches keep the time
+ * rule, or small files would cost a commit, two fsyncs, every few
+ * milliseconds).  Feature records are large (features and thumbnail,
+ * about 5 KB of pages a file), and a
  * commit writes its pages and waits for the disk on the calling thread
  * alone.  Bounding what each commit writes lets every commit but the last
  * run while the workers go on (they can run CONTENT_WINDOW chunks, 1,024
@@ -607,7 +610,8 @@ struct content {
   size_t nslots;
   struct wbuf buf[64];    /* one read buffer per worker */
   struct store_txn *t;
-  size_t pending;
+  size_t pending;         /* files in t */
+  size_t pending_feat;    /* feature records in t */
   double t_begin;
   enum import_phase phase;
   double *last;
@@ -863,15 +867,16 @@ static int content_consume(void *ud, size_t first, size_t count)
         if (r == 0)
           r = featstore_put_thumb(c->t, j->id, sl->thumb);
         c->st->featured++;
+        c->pending_feat++;
       }
     }
     if (r < 0)
       return r;
-    if (++c->pending >= CONTENT_BATCH ||
+    if (++c->pending >= BATCH_MAX || c->pending_feat >= CONTENT_BATCH ||
         (c->pending % 16 == 0 && time_mono() - c->t_begin >= BATCH_SECONDS)) {
       r = store_txn_commit(c->t);
       c->t = NULL;
-      c->pending = 0;
+      c->pending = c->pending_feat = 0;
       if (r < 0)
         return r;
     }

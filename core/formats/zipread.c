@@ -17,8 +17,11 @@
  * relocation cost every program ~5 ms of start, while only reading CVAT's
  * exports opens a zip.  Its functions are called through this table;
  * zipr_open() loads it first, and without it fails with -ELIBACC.  The
- * soname is that of libzip's ABI 4, the library scripts/deps.sh installs. */
-#define ZIP_SONAME "libzip.so.4"
+ * soname, ZIP_SONAME, is that of the libzip this build links against
+ * (meson.build finds it). */
+#ifndef ZIP_SONAME
+#error "ZIP_SONAME comes from meson.build (the soname this build links against)"
+#endif
 
 static struct {
   typeof(zip_open) *open;

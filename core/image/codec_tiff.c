@@ -28,9 +28,11 @@
  * decodes no TIFF (most of them, and every header pass: imgfmt.c reads
  * TIFF headers itself) would pay for nothing.  Its functions are called
  * through this table; tiff_open() loads it first, and without it a decode
- * fails with -ELIBACC.  The soname is that of libtiff's ABI 6, the
- * library scripts/deps.sh installs. */
-#define TIFF_SONAME "libtiff.so.6"
+ * fails with -ELIBACC.  TIFF_SONAME is the file name of the libtiff this
+ * build links against (meson.build finds it). */
+#ifndef TIFF_SONAME
+#error "TIFF_SONAME comes from meson.build (the soname this build links against)"
+#endif
 
 static struct {
   typeof(TIFFClientOpenExt) *ClientOpenExt;

@@ -29,9 +29,11 @@
  * and what it links (libpng, brotli, bzip2) cost every program ~3 ms of
  * start, while only drawn pictures need text.  Its functions are called
  * through this table; without the library text falls back to the bitmap
- * font as without the font file.  The soname is that of FreeType's ABI 6,
- * the library scripts/deps.sh installs. */
-#define FREETYPE_SONAME "libfreetype.so.6"
+ * font as without the font file.  FREETYPE_SONAME is the file name of
+ * the FreeType this build links against (meson.build finds it). */
+#ifndef FREETYPE_SONAME
+#error "FREETYPE_SONAME comes from meson.build (the soname this build links against)"
+#endif
 
 static struct {
   typeof(FT_Init_FreeType) *Init_FreeType;

@@ -34,9 +34,12 @@
  * against libcurl's own API.  Each forwarder is reached only through a
  * client, which exists only after the load succeeded (the pthread_once
  * of global_init orders the table's writes before every use).  Without
- * the library http_client_new() fails with -ELIBACC.  The soname is that
- * of libcurl's ABI 4 in the build scripts/deps.sh installs. */
-#define CURL_SONAME "libcurl.so.4"
+ * the library http_client_new() fails with -ELIBACC.  The soname,
+ * CURL_SONAME, is that of the libcurl this build links against
+ * (meson.build finds it). */
+#ifndef CURL_SONAME
+#error "CURL_SONAME comes from meson.build (the soname this build links against)"
+#endif
 
 static struct {
   typeof(curl_global_init) *global_init;

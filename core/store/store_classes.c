@@ -81,7 +81,7 @@ static int class_get(struct store_txn *t, uint32_t id, struct store_class *ret)
 
 int store_class_name(struct store_txn *t, uint32_t id, const char **ret_name)
 {
-  struct store_class c;
+  struct store_class c = { 0 };
   int r = class_get(t, id, &c);
 
   if (r == 0)
