@@ -60,9 +60,9 @@ def lib_file(soname):
     out = subprocess.run(["ldconfig", "-p"], check=True, capture_output=True,
                          text=True).stdout
     for ln in out.splitlines():
-        m = re.match(r"\s*(\S+) \(libc6,x86-64[^)]*\) => (\S+)", ln)
+        m = re.match(r"\s*(\S+) \(([^)]*)\) => (\S+)", ln)
         if m and m.group(1) == soname:
-            return os.path.realpath(m.group(2))
+            return os.path.realpath(m.group(3))
     raise AssertionError("%s is not in ldconfig's cache" % soname)
 
 
