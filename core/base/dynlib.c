@@ -32,3 +32,21 @@ int dynlib_load(const char *soname, const struct dynsym *syms, size_t n)
   }
   return 0;
 }
+
+int dynlib_get(struct dynlib *l)
+{
+  /* The acquire pairs with the release below: a thread that sees the
+   * library loaded also sees the table dynlib_load() filled. */
+  int s = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
+
+  if (s == 0) {
+    pthread_mutex_lock(&l->mu);
+    if ((s = l->state) == 0) {
+      int r = dynlib_load(l->soname, l->syms, l->n);
+      s = r < 0 ? r : 1;
+      __atomic_store_n(&l->state, s, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&l->mu);
+  }
+  return s > 0 ? 0 : s;
+}

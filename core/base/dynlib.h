@@ -10,13 +10,18 @@
  * typed with the header's own declarations (typeof), filled once by
  * dynlib_load().
  *
- * Thread safety: dynlib_load() is for a pthread_once routine of the
- * calling module (or another single-threaded start), which also orders the
- * table's writes before every later use.
+ * A module declares its table and a struct dynlib for it (DYNLIB_INIT)
+ * and calls dynlib_get() before its first call through the table.
+ *
+ * Thread safety: dynlib_get() may be called from any thread; the first
+ * call loads (under the struct's mutex) and every later one returns its
+ * result, with the table's writes ordered before it.  dynlib_load() itself
+ * is for a single-threaded start or a module's own once routine.
  */
 #ifndef CURATE_DYNLIB_H
 #define CURATE_DYNLIB_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 /* One function of the library: its name and where its address goes.
@@ -33,5 +38,21 @@ struct dynsym {
  * loader's reason is logged as an error naming the library, the slots are
  * all NULL and the library is not kept loaded. */
 int dynlib_load(const char *soname, const struct dynsym *syms, size_t n);
+
+/* One library of a module, loaded by the first dynlib_get(). */
+struct dynlib {
+  const char *soname;
+  const struct dynsym *syms;
+  size_t n;
+  pthread_mutex_t mu;
+  int state;   /* 0: not tried; 1: loaded; < 0: dynlib_load's error */
+};
+#define DYNLIB_INIT(soname, syms)                                          \
+  { (soname), (syms), sizeof(syms) / sizeof((syms)[0]),                    \
+    PTHREAD_MUTEX_INITIALIZER, 0 }
+
+/* 0 once l's library is loaded (loading it on the first call), or
+ * -ELIBACC, remembered, when it cannot be (logged once). */
+int dynlib_get(struct dynlib *l);
 
 #endif

@@ -3,7 +3,6 @@
 #include "zipread.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,13 +42,7 @@ static const struct dynsym lz_syms[] = {
   { "zip_fread", (void **)&lz.fread },
   { "zip_fclose", (void **)&lz.fclose },
 };
-static pthread_once_t lz_once = PTHREAD_ONCE_INIT;
-static int lz_err;
-
-static void lz_load(void)
-{
-  lz_err = dynlib_load(ZIP_SONAME, lz_syms, ARRAY_SIZE(lz_syms));
-}
+static struct dynlib lz_lib = DYNLIB_INIT(ZIP_SONAME, lz_syms);
 
 struct zipr {
   zip_t *za;
@@ -78,12 +71,11 @@ static bool name_safe(const char *n)
 int zipr_open(const char *path, struct zipr **ret)
 {
   struct zipr *z;
-  int zerr = 0;
+  int zerr = 0, r;
   zip_int64_t n;
 
-  pthread_once(&lz_once, lz_load);
-  if (lz_err < 0)
-    return lz_err;
+  if ((r = dynlib_get(&lz_lib)) < 0)
+    return r;
   z = calloc(1, sizeof(*z));
   if (!z)
     return -ENOMEM;

@@ -12,7 +12,6 @@
 #include "codec_i.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +85,7 @@ static const struct dynsym lt_syms[] = {
   { "TIFFStripSize", (void **)&lt.StripSize },
   { "TIFFTileSize", (void **)&lt.TileSize },
 };
-static pthread_once_t lt_once = PTHREAD_ONCE_INIT;
-static int lt_err;
-
-static void lt_load(void)
-{
-  lt_err = dynlib_load(TIFF_SONAME, lt_syms, ARRAY_SIZE(lt_syms));
-}
+static struct dynlib lt_lib = DYNLIB_INIT(TIFF_SONAME, lt_syms);
 
 /* No single allocation beyond an RGBA raster of the largest image, in
  * libtiff or here. */
@@ -608,11 +601,11 @@ static int tiff_plain(TIFF *tif, const uint8_t *p, size_t n, uint32_t w,
 static int tiff_open(struct mem *m, TIFF **tif)
 {
   TIFFOpenOptions *opts;
+  int r;
 
   *tif = NULL;
-  pthread_once(&lt_once, lt_load);
-  if (lt_err < 0)
-    return lt_err;
+  if ((r = dynlib_get(&lt_lib)) < 0)
+    return r;
   if (!(opts = lt.OpenOptionsAlloc()))
     return -ENOMEM;
   /* No single allocation beyond an RGBA raster of the largest image. */

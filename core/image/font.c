@@ -53,6 +53,7 @@ static const struct dynsym ft_syms[] = {
   { "FT_Load_Glyph", (void **)&ft.Load_Glyph },
   { "FT_Set_Pixel_Sizes", (void **)&ft.Set_Pixel_Sizes },
 };
+static struct dynlib ft_lib = DYNLIB_INIT(FREETYPE_SONAME, ft_syms);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -66,8 +67,7 @@ static void load(void)
   const char *env = getenv("CURATEFS_FONT");
   if (env && *env)
     font_path = env;
-  if ((load_err = dynlib_load(FREETYPE_SONAME, ft_syms,
-                              ARRAY_SIZE(ft_syms))) < 0) {
+  if ((load_err = dynlib_get(&ft_lib)) < 0) {
     log_msg(LOG_LVL_ERROR, "font: text falls back to the bitmap font");
     return;
   }
