@@ -101,19 +101,16 @@ static void make_old(struct store *s)
   CHECK_INT_EQ(store_txn_commit(t), 0);
 }
 
-TEST(older_rules_are_read_again_once)
+/* A fresh folder under a new temporary dir: src/ with xmp6.png
+ * (orientation 6 in XMP) and plain.png, and an open store in store/. */
+static struct store *setup(const char *tag, char dir[128], char src[160])
 {
   struct store_opts so = { .nosync = true };
-  struct import_opts o = { .threads = 2 };
-  struct import_stats st;
-  struct store *s;
-  struct store_txn *t;
-  struct sample smp;
-  struct imgfeat before, after;
-  char dir[128], src[160], sdir[160], path[256];
+  struct store *s = NULL;
+  char sdir[160], path[256];
 
-  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-pngrules"), 0);
-  snprintf(src, sizeof(src), "%s/src", dir);
+  CHECK_INT_EQ(tl_tmpdir(dir, 128, tag), 0);
+  snprintf(src, 160, "%s/src", dir);
   snprintf(sdir, sizeof(sdir), "%s/store", dir);
   CHECK_INT_EQ(mkdir(src, 0755), 0);
   CHECK_INT_EQ(mkdir(sdir, 0755), 0);
@@ -122,6 +119,20 @@ TEST(older_rules_are_read_again_once)
   snprintf(path, sizeof(path), "%s/plain.png", src);
   write_png(path, 0);
   CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+  return s;
+}
+
+TEST(older_rules_are_read_again_once)
+{
+  struct import_opts o = { .threads = 2 };
+  struct import_stats st;
+  struct store *s;
+  struct store_txn *t;
+  struct sample smp;
+  struct imgfeat before, after;
+  char dir[128], src[160];
+
+  s = setup("test-pngrules", dir, src);
   CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
   CHECK_INT_EQ(st.added, 2);
   CHECK_INT_EQ(orientation(s, "xmp6.png"), 6);
@@ -183,24 +194,14 @@ TEST(older_rules_are_read_again_once)
  * orientation the older rules gave it. */
 TEST(png_missing_during_reread_is_read_when_back)
 {
-  struct store_opts so = { .nosync = true };
   struct import_opts o = { .threads = 2 };
   struct import_stats st;
   struct store *s;
-  char dir[128], src[160], sdir[160], path[256], away[256];
+  char dir[128], src[160], path[256], away[256];
 
-  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-pngrules-back"), 0);
-  snprintf(src, sizeof(src), "%s/src", dir);
-  snprintf(sdir, sizeof(sdir), "%s/store", dir);
-  CHECK_INT_EQ(mkdir(src, 0755), 0);
-  CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+  s = setup("test-pngrules-back", dir, src);
   snprintf(path, sizeof(path), "%s/xmp6.png", src);
   snprintf(away, sizeof(away), "%s/away.png", dir);
-  write_png(path, 6);
-  snprintf(path, sizeof(path), "%s/plain.png", src);
-  write_png(path, 0);
-  snprintf(path, sizeof(path), "%s/xmp6.png", src);
-  CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
   CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
   make_old(s);
   CHECK_INT_EQ(orientation(s, "xmp6.png"), 1);
@@ -232,29 +233,19 @@ TEST(png_missing_during_reread_is_read_when_back)
  * later import would read every unchanged PNG header again. */
 TEST(png_refused_by_newer_rules_does_not_block_the_record)
 {
-  struct store_opts so = { .nosync = true };
   struct import_opts o = { .threads = 2 };
   struct import_stats st;
   struct store *s;
   struct store_txn *t;
   struct stat sb;
   struct timespec ts[2];
-  char dir[128], src[160], sdir[160], path[256];
+  char dir[128], src[160], path[256];
   uint8_t b[70000];
   size_t n, at;
   FILE *fp;
   char *v = NULL;
 
-  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-pngrules-refused"), 0);
-  snprintf(src, sizeof(src), "%s/src", dir);
-  snprintf(sdir, sizeof(sdir), "%s/store", dir);
-  CHECK_INT_EQ(mkdir(src, 0755), 0);
-  CHECK_INT_EQ(mkdir(sdir, 0755), 0);
-  snprintf(path, sizeof(path), "%s/xmp6.png", src);
-  write_png(path, 6);
-  snprintf(path, sizeof(path), "%s/plain.png", src);
-  write_png(path, 0);
-  CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+  s = setup("test-pngrules-refused", dir, src);
   CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
   make_old(s);
 
