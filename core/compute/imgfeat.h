@@ -96,8 +96,9 @@
  * before computing (version 1 saw JPEG pixels as stored).  3: borders
  * removed, the central 90 % described, high luma terms and colour
  * weighted down.  4: the sub-window vectors added (the main vector is
- * computed as in 3). */
-#define IMGFEAT_VERSION 4
+ * computed as in 3).  5: a border's tolerance 6 levels, not 10 (a flat
+ * edge of the picture itself stays; docs/ARCHITECTURE.md §10). */
+#define IMGFEAT_VERSION 5
 
 struct imgfeat {
   uint64_t phash;

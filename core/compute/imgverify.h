@@ -60,7 +60,7 @@
 #define IMGVERIFY_SIDE 32
 #define IMGVERIFY_BYTES (IMGVERIFY_SIDE * IMGVERIFY_SIDE)
 /* Bumped whenever the thumbnail of the same pixels changes. */
-#define IMGVERIFY_VERSION 1
+#define IMGVERIFY_VERSION 2
 /* Default of neardup.verify: pairs scoring below it are not near
  * duplicates (measured: docs/ARCHITECTURE.md §10). */
 #define IMGVERIFY_ACCEPT_DEFAULT 0.7

@@ -257,5 +257,47 @@ TEST(hist_kernels_extremes)
   }
 }
 
+/* The border rule at the features' decode size: a band of a solid colour
+ * (with the few levels of noise a JPEG leaves in it) is border, a flat
+ * but living region of the picture (a sky, a wall, paper: a few levels
+ * more) is not.  Where that region was taken as border, how much of it
+ * went depended on the edit (a brighter or a re-encoded copy trimmed
+ * another amount), so copies of one photograph got different windows
+ * (docs/ARCHITECTURE.md §10, "Borders"). */
+static void band(struct image *im, int y0, int y1, int base, int amp)
+{
+  for (int y = y0; y < y1; y++)
+    for (int x = 0; x < im->w; x++)
+      for (int k = 0; k < 3; k++)
+        im->px[((size_t)y * im->w + x) * 3 + k] =
+            (uint8_t)(base + k * 10 + (int)(rnd() % (2u * amp + 1)) - amp);
+}
+
+TEST(flat_picture_edge_is_no_border)
+{
+  struct image im;
+  int box[4];
+
+  rng = 77;
+  CHECK_INT_EQ(image_alloc(&im, 128, 96, 3), 0);
+  for (int amp = 0; amp <= 8; amp++) {
+    paint(im.px, im.w, im.h);
+    band(&im, 0, 30, 150, amp);   /* the picture's own flat top */
+    CHECK_INT_EQ(imgfeat_content(&im, box), 0);
+    if (amp <= 3)
+      CHECK_INT_EQ(box[1], 30);   /* solid: a border */
+    else if (amp >= 7)
+      CHECK_INT_EQ(box[1], 0);    /* living: the picture */
+    /* the same with 12 lines of solid padding above it: the padding
+     * goes, the sky stays when it stayed without the padding */
+    band(&im, 0, 12, 20, 2);
+    CHECK_INT_EQ(imgfeat_content(&im, box), 0);
+    if (amp >= 7)
+      CHECK_INT_EQ(box[1], 12);
+  }
+  image_free(&im);
+}
+
 TEST_MAIN(T(atan2_polynomial), T(corpus_files), T(borders_and_sizes),
+          T(flat_picture_edge_is_no_border),
           T(hist_kernels_extremes))
