@@ -56,9 +56,15 @@ struct box {
  * new outermost line: a padded copy of a photo whose own edge is a flat
  * sky or wall then loses its padding and that flat edge, as the original
  * loses the flat edge, so both describe the same window.  The tolerance
- * is tight for the same reason (a flat edge of the photo itself should
- * rarely count).  The few outliers allowed cover JPEG ringing and the
- * corners a small rotation brings in.  At most TRIM_MAX of the width or
+ * is tight so that a flat edge of the photo itself (a sky, a wall, paper,
+ * a plain background: a few levels of texture at this size) rarely
+ * counts: where it did, how much of it went depended on the edit (a
+ * brighter or re-encoded copy stopped at another line), and copies of one
+ * photograph described different windows.  6 levels still holds what
+ * JPEG leaves in a solid colour at this size, even at quality 40, on all
+ * but a few per cent of a border's lines (docs/ARCHITECTURE.md §10).
+ * The few outliers allowed cover JPEG ringing and the corners a small
+ * rotation brings in.  At most TRIM_MAX of the width or
  * height goes per side, so a uniform image keeps its centre. */
 #define TRIM_TOL 6
 #define TRIM_OUTLIERS 0.05
