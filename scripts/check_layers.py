@@ -60,6 +60,8 @@ WRAPPERS = {
     'yaml.h': {'formats/yamlnames.c'},
     'zip.h': {'formats/zipread.c'},
     'cblas.h': {'compute/knn.c'},
+    # Outside libraries loaded on first use go through dynlib.h.
+    'dlfcn.h': {'base/dynlib.c'},
     'xxhash.h': {'formats/import_hash.c', 'formats/import_hash_avx2.c'},
 }
 FUSE = re.compile(r'^fuse(3)?/|^fuse(_lowlevel|_common|_opt)?\.h$')

@@ -5,18 +5,24 @@
  * machines we measure on a page fault costs ~17 us, and libtiff (with the
  * LERC codec and the C++ runtime it pulls in), libzip (with libcrypto) and
  * FreeType (with libpng and brotli) took `curate`'s start from ~4 to ~13 ms
- * of CPU.  So the module that wraps such a library builds against its
- * header only and loads it on its first use: a table of function pointers,
- * typed with the header's own declarations (typeof), filled once by
- * dynlib_load().
+ * of CPU; libcurl (25 libraries) and OpenBLAS (its relocations and server
+ * threads) cost ~5 and ~3 ms more.  So the module that wraps such a
+ * library builds against its header only and loads it on its first use: a
+ * table of function pointers, typed with the header's own declarations
+ * (typeof), filled once by the first dynlib_get().  This file is the one
+ * user of dlopen.
  *
- * A module declares its table and a struct dynlib for it (DYNLIB_INIT)
- * and calls dynlib_get() before its first call through the table.
+ * A module declares its table and a static struct dynlib for it
+ * (DYNLIB_INIT, or DYNLIB_INIT_LOADED when the library needs a step of its
+ * own once loaded) and calls dynlib_get() before its first call through
+ * the table.  The struct, the table and the loaded library belong to the
+ * module and live as long as the process: nothing is ever unloaded.
  *
  * Thread safety: dynlib_get() may be called from any thread; the first
- * call loads (under the struct's mutex) and every later one returns its
- * result, with the table's writes ordered before it.  dynlib_load() itself
- * is for a single-threaded start or a module's own once routine.
+ * call loads and runs the loaded hook (both under the struct's mutex, so
+ * concurrent first calls wait for them) and every later one returns its
+ * result, with the table's writes and the hook's effects ordered before
+ * it.
  */
 #ifndef CURATE_DYNLIB_H
 #define CURATE_DYNLIB_H
@@ -32,27 +38,36 @@ struct dynsym {
   void **slot;
 };
 
-/* Loads the library by its soname (RTLD_NOW | RTLD_LOCAL, so nothing it
- * defines is seen by other libraries) and fills every slot.  0, or
- * -ELIBACC when the library or any of the functions is missing: the
- * loader's reason is logged as an error naming the library, the slots are
- * all NULL and the library is not kept loaded. */
-int dynlib_load(const char *soname, const struct dynsym *syms, size_t n);
-
 /* One library of a module, loaded by the first dynlib_get(). */
 struct dynlib {
   const char *soname;
   const struct dynsym *syms;
   size_t n;
+  /* Run once, under the mutex, after the library and every function of
+   * syms were found: 0, or a negative errno that dynlib_get() then returns
+   * for good (the library stays loaded: what the hook started, such as a
+   * library's global state, is not undone).  NULL: nothing to run. */
+  int (*loaded)(struct dynlib *l);
   pthread_mutex_t mu;
-  int state;   /* 0: not tried; 1: loaded; < 0: dynlib_load's error */
+  void *handle;   /* the library, once loaded */
+  int state;      /* 0: not tried; 1: loaded; < 0: the error returned */
 };
-#define DYNLIB_INIT(soname, syms)                                          \
-  { (soname), (syms), sizeof(syms) / sizeof((syms)[0]),                    \
-    PTHREAD_MUTEX_INITIALIZER, 0 }
+#define DYNLIB_INIT_LOADED(soname, syms, loaded)                           \
+  { (soname), (syms), sizeof(syms) / sizeof((syms)[0]), (loaded),          \
+    PTHREAD_MUTEX_INITIALIZER, NULL, 0 }
+#define DYNLIB_INIT(soname, syms) DYNLIB_INIT_LOADED(soname, syms, NULL)
 
-/* 0 once l's library is loaded (loading it on the first call), or
- * -ELIBACC, remembered, when it cannot be (logged once). */
+/* 0 once l's library is loaded (loading it, by its soname, on the first
+ * call, with RTLD_NOW | RTLD_LOCAL so nothing it defines is seen by other
+ * libraries, then running l->loaded), or a negative errno, remembered:
+ * -ELIBACC when the library or any function of the table is missing (the
+ * loader's reason logged once as an error naming the library; the table
+ * is left all NULL and the library is not kept), else the hook's error. */
 int dynlib_get(struct dynlib *l);
+
+/* A function the library may lack (one of a newer version, or of one of
+ * its builds only): its address, or NULL when the library has no such
+ * symbol.  Only from l->loaded or after dynlib_get(l) returned 0. */
+void *dynlib_sym(struct dynlib *l, const char *name);
 
 #endif

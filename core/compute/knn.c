@@ -23,7 +23,6 @@
 #include "knn.h"
 
 #include <cblas.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -33,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynlib.h"
 #include "util.h"
 
 #define DEF_THREADS 2
@@ -50,47 +50,46 @@
 typedef float v4sf __attribute__((vector_size(16)));
 typedef int32_t v4si __attribute__((vector_size(16)));
 
-/* ---- BLAS threading --------------------------------------------------- */
+/* ---- OpenBLAS, loaded by the first search (dynlib.h) ----------------- */
 
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-
-/* OpenBLAS is loaded by the first search (dlopen), not with the program:
- * its load costs ~3 ms of relocations and starts its server threads,
- * which every command and the daemon would pay for nothing when they
- * search no neighbours (a header-only import runs in ~100 ms).  BLAS_SONAME
- * is the soname of the OpenBLAS this build links tests against (meson.build
- * finds it; OpenBLAS keeps it across its pthread, OpenMP and serial
- * builds). */
+/* OpenBLAS is loaded by the first search, not with the program: its load
+ * costs ~3 ms of relocations and starts its server threads, which every
+ * command and the daemon would pay for nothing when they search no
+ * neighbours (a header-only import runs in ~100 ms).  Without it a search
+ * fails with -ELIBACC.  BLAS_SONAME is the soname of the OpenBLAS this
+ * build links tests against (meson.build finds it; OpenBLAS keeps it
+ * across its pthread, OpenMP and serial builds). */
 #ifndef BLAS_SONAME
 #error "BLAS_SONAME comes from meson.build (the soname this build links against)"
 #endif
 
-static typeof(cblas_sgemm) *blas_sgemm;
-static int blas_err;   /* < 0: the library could not be loaded */
+static struct {
+  typeof(cblas_sgemm) *sgemm;
+  typeof(openblas_set_num_threads) *set_num_threads;
+} ob;
+static const struct dynsym ob_syms[] = {
+  { "cblas_sgemm", (void **)&ob.sgemm },
+  { "openblas_set_num_threads", (void **)&ob.set_num_threads },
+};
 
-/* Loads OpenBLAS and makes it single-threaded.  Its pthread build starts
+/* Makes the loaded OpenBLAS single-threaded.  Its pthread build starts
  * server threads when it is loaded, and each spins on sched_yield for
  * about 2^28 cycles (~0.1 s) before it sleeps: a short process on two
  * cores loses a large part of one to them.  With one BLAS thread they are
  * never used, so they are stopped; blas_thread_shutdown_ exists in that
  * build only (a serial OpenBLAS has no threads to stop). */
-static void blas_load(void)
+static int ob_loaded(struct dynlib *l)
 {
-  void *h = dlopen(BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
-  void (*set_threads)(int);
-  int (*shutdown)(void);
+  int (*shutdown)(void) =
+      (int (*)(void))dynlib_sym(l, "blas_thread_shutdown_");
 
-  if (!h || !(blas_sgemm = (typeof(blas_sgemm))dlsym(h, "cblas_sgemm")) ||
-      !(set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads"))) {
-    log_msg(LOG_LVL_ERROR, "cannot load %s: %s", BLAS_SONAME, dlerror());
-    blas_sgemm = NULL;
-    blas_err = -ELIBACC;
-    return;
-  }
-  set_threads(1);
-  if ((shutdown = (int (*)(void))dlsym(h, "blas_thread_shutdown_")))
+  ob.set_num_threads(1);
+  if (shutdown)
     shutdown();
+  return 0;
 }
+static struct dynlib ob_lib = DYNLIB_INIT_LOADED(BLAS_SONAME, ob_syms,
+                                                 ob_loaded);
 
 /* ---- options and checks ----------------------------------------------- */
 
@@ -455,9 +454,9 @@ static int run_block(struct worker *w, size_t blk)
       bn = n - b0;
     if (atomic_load_explicit(&job->err, memory_order_relaxed))
       return 0;
-    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
-               (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
-               (int)d, 0.0f, w->tile, (int)bn);
+    ob.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
+             (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
+             (int)d, 0.0f, w->tile, (int)bn);
 
     for (size_t q = 0; q < qn; q++) {
       const float *s = w->tile + q * bn;
@@ -535,9 +534,8 @@ static int job_run(struct job *job)
   size_t tile = job->tl.qblock * job->tl.dblock;
   int r = 0;
 
-  pthread_once(&blas_once, blas_load);
-  if (blas_err < 0)
-    return blas_err;
+  if ((r = dynlib_get(&ob_lib)) < 0)
+    return r;
   memset(w, 0, sizeof(w));
   for (unsigned i = 0; i < nt; i++) {
     w[i].job = job;

@@ -18,9 +18,9 @@
  * thread plus (nthreads - 1) pthreads take whole blocks from a shared
  * counter, and each computes its block against every database block with
  * its own single-threaded sgemm.  OpenBLAS is loaded by the first search
- * (dlopen; a program that searches nothing never loads it, and a search
- * without it fails with -ELIBACC), which also does
- * openblas_set_num_threads(1) once for the process (pthread_once): two
+ * (core/base/dynlib.h; a program that searches nothing never loads it, and
+ * a search without it fails with -ELIBACC), which also does
+ * openblas_set_num_threads(1) once for the process (in the load's once): two
  * workers each driving a multi-threaded sgemm would oversubscribe the cores,
  * and letting OpenBLAS thread one sgemm makes its threads spin while the
  * selection runs (docs/ALGORITHMS.md §8).  knn.c is the only OpenBLAS user

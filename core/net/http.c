@@ -11,7 +11,6 @@
 
 #include <assert.h>
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -22,21 +21,24 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- libcurl, loaded by the first client ----
+#include "dynlib.h"
+
+/* ---- libcurl, loaded by the first client (dynlib.h) ----
  *
  * libcurl and what it links (TLS, SSH, LDAP, Kerberos: 25 libraries) cost
  * every program ~5 ms of loading and relocation at start-up, which a
  * command that makes no HTTP request (an import from a folder, an export)
  * would pay for nothing.  So the programs are not linked with it: the
- * first client loads it (dlopen, in curl_global_init below, run once from
- * global_init), and the libcurl functions this file calls are defined
- * here as forwarders to the loaded library, so the code below is written
- * against libcurl's own API.  Each forwarder is reached only through a
- * client, which exists only after the load succeeded (the pthread_once
- * of global_init orders the table's writes before every use).  Without
- * the library http_client_new() fails with -ELIBACC.  The soname,
- * CURL_SONAME, is that of the libcurl this build links against
- * (meson.build finds it). */
+ * first client loads it (dynlib_get(), which also runs curl_global_init
+ * once, in lc_loaded), and the libcurl functions this file calls are
+ * defined here as forwarders to the loaded library, so the code below is
+ * written against libcurl's own API.  Each forwarder is reached only
+ * through a client, which exists only after the load succeeded (and
+ * dynlib_get() orders the table's writes before every use).  Without the
+ * library http_client_new() fails with -ELIBACC (and the library is named
+ * in the log by dynlib.c, the one message that is not this module's).
+ * The soname, CURL_SONAME, is that of the libcurl this build links
+ * against (meson.build finds it). */
 #ifndef CURL_SONAME
 #error "CURL_SONAME comes from meson.build (the soname this build links against)"
 #endif
@@ -62,31 +64,37 @@ static struct {
   typeof(curl_mime_filename) *mime_filename;
   typeof(curl_mime_type) *mime_type;
 } lc;
-static bool curl_missing;   /* the load failed (global_init) */
+static const struct dynsym lc_syms[] = {
+  { "curl_global_init", (void **)&lc.global_init },
+  { "curl_easy_init", (void **)&lc.easy_init },
+  { "curl_easy_cleanup", (void **)&lc.easy_cleanup },
+  { "curl_easy_reset", (void **)&lc.easy_reset },
+  { "curl_easy_perform", (void **)&lc.easy_perform },
+  { "curl_easy_setopt", (void **)&lc.easy_setopt },
+  { "curl_easy_getinfo", (void **)&lc.easy_getinfo },
+  { "curl_easy_header", (void **)&lc.easy_header },
+  { "curl_easy_strerror", (void **)&lc.easy_strerror },
+  { "curl_slist_append", (void **)&lc.slist_append },
+  { "curl_slist_free_all", (void **)&lc.slist_free_all },
+  { "curl_mime_init", (void **)&lc.mime_init },
+  { "curl_mime_free", (void **)&lc.mime_free },
+  { "curl_mime_addpart", (void **)&lc.mime_addpart },
+  { "curl_mime_name", (void **)&lc.mime_name },
+  { "curl_mime_data", (void **)&lc.mime_data },
+  { "curl_mime_data_cb", (void **)&lc.mime_data_cb },
+  { "curl_mime_filename", (void **)&lc.mime_filename },
+  { "curl_mime_type", (void **)&lc.mime_type },
+};
 
-#define LC_LOAD(h, f) (lc.f = (typeof(lc.f))dlsym(h, "curl_" #f))
-
-/* Loads libcurl and every function the forwarders need, then initialises
- * it; CURLE_FAILED_INIT with curl_missing set when any is missing. */
-CURLcode curl_global_init(long flags)
+/* libcurl's global set-up, once, before the first handle: -ENOMEM,
+ * remembered, when it fails. */
+static int lc_loaded(struct dynlib *l)
 {
-  void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-
-  if (!h || !LC_LOAD(h, global_init) || !LC_LOAD(h, easy_init) ||
-      !LC_LOAD(h, easy_cleanup) || !LC_LOAD(h, easy_reset) ||
-      !LC_LOAD(h, easy_perform) || !LC_LOAD(h, easy_setopt) ||
-      !LC_LOAD(h, easy_getinfo) || !LC_LOAD(h, easy_header) ||
-      !LC_LOAD(h, easy_strerror) || !LC_LOAD(h, slist_append) ||
-      !LC_LOAD(h, slist_free_all) || !LC_LOAD(h, mime_init) ||
-      !LC_LOAD(h, mime_free) || !LC_LOAD(h, mime_addpart) ||
-      !LC_LOAD(h, mime_name) || !LC_LOAD(h, mime_data) ||
-      !LC_LOAD(h, mime_data_cb) || !LC_LOAD(h, mime_filename) ||
-      !LC_LOAD(h, mime_type)) {
-    curl_missing = true;
-    return CURLE_FAILED_INIT;
-  }
-  return lc.global_init(flags);
+  (void)l;
+  return lc.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -ENOMEM;
 }
+static struct dynlib lc_lib = DYNLIB_INIT_LOADED(CURL_SONAME, lc_syms,
+                                                 lc_loaded);
 
 CURL *curl_easy_init(void) { return lc.easy_init(); }
 void curl_easy_cleanup(CURL *h) { lc.easy_cleanup(h); }
@@ -190,14 +198,6 @@ struct http_client {
   char *sigv4_key;  /* secret access key (also in secrets) */
 };
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
-
-static void global_init(void)
-{
-  global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* The CA file's bytes, read from the one descriptor that was checked: a
  * regular file (open_regular never blocks on a FIFO), non-empty, at most
  * HTTP_CA_MAX; opened by o->open_file when given, so with the rights of
@@ -258,9 +258,8 @@ int http_client_new(const char *base_url, const struct http_opts *o,
   if (!base_url || (strncmp(base_url, "http://", 7) != 0 &&
                     strncmp(base_url, "https://", 8) != 0))
     return -EINVAL;
-  pthread_once(&global_once, global_init);
-  if (global_rc != CURLE_OK)
-    return curl_missing ? -ELIBACC : -ENOMEM;
+  if ((r = dynlib_get(&lc_lib)) < 0)
+    return r;
   c = calloc(1, sizeof(*c));
   if (!c)
     return -ENOMEM;

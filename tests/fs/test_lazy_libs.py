@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Outside libraries loaded on first use (core/base/dynlib.h): libtiff,
-libzip and FreeType, like libcurl and OpenBLAS before them, are loaded by
-the module that wraps them when it is first needed, not with the program,
-so a command that decodes no TIFF, opens no zip and draws no text does
-not pay for loading them (they and what they link took `curate`'s start
-from about 4 to 13 ms of CPU).
+libzip, FreeType, libcurl and OpenBLAS are loaded by the module that
+wraps them when it is first needed, not with the program, so a command
+that decodes no TIFF, opens no zip, draws no text, makes no HTTP request
+and searches no neighbours does not pay for loading them (libtiff, libzip
+and FreeType with what they link took `curate`'s start from about 4 to
+13 ms of CPU).
 
   - Neither `curate` nor `curatefs` has any of them, or the heavy
     libraries they bring (the C++ runtime, libcrypto), among the
@@ -18,6 +19,9 @@ from about 4 to 13 ms of CPU).
   - Without libzip, `curate import-labels --format cvat-zip` fails with
     exit status 1 and a message naming the library, and the store is
     unchanged.
+  - Without OpenBLAS, `curate table` (uniqueness and near-duplicates
+    search neighbours) and, without libcurl, `curate import s3://...`
+    fail the same way, naming the library, and change nothing.
 The old programs, linked with these libraries, did not start at all
 without them."""
 import errno
@@ -34,6 +38,8 @@ MKIMG = os.environ["MKIMG"]
 # The sonames the build opens them by (meson.build finds them).
 TIFF = os.environ["TIFF_SONAME"]
 ZIP = os.environ["ZIP_SONAME"]
+CURL = os.environ["CURL_SONAME"]
+BLAS = os.environ["BLAS_SONAME"]
 # Loaded on first use, and what only they bring in.
 LAZY = re.compile(r"^(libtiff|libzip|libfreetype|libcurl|libopenblas|"
                   r"libstdc\+\+|libcrypto|libLerc)\.so")
@@ -69,12 +75,20 @@ def lib_file(soname):
     raise AssertionError("%s is not in ldconfig's cache" % soname)
 
 
-def without(soname, *argv):
+def without(soname, *argv, env=None):
     """Runs argv where soname's file is an empty one."""
     return subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c",
          'mount --bind /dev/null "$0" && exec "$@"', lib_file(soname)] +
-        list(argv), capture_output=True, text=True)
+        list(argv), capture_output=True, text=True, env=env)
+
+
+def fails_naming(p, soname):
+    """p exited 1 with ELIBACC's text and soname in its messages."""
+    eq(p.returncode, 1, "exit status (stderr %r)" % p.stderr)
+    if soname not in p.stderr or \
+            os.strerror(errno.ELIBACC) not in p.stderr:
+        raise AssertionError("the reason is not given: %r" % p.stderr)
 
 
 def counts(out):
@@ -131,14 +145,39 @@ def body(ck, w):
         before = curate("info", "--store", store, "--json").stdout
         p = without(ZIP, CURATE, "import-labels", "--store", store,
                     "--format", "cvat-zip", z)
-        eq(p.returncode, 1, "exit status (stderr %r)" % p.stderr)
-        if ZIP not in p.stderr or \
-                os.strerror(errno.ELIBACC) not in p.stderr:
-            raise AssertionError("the reason is not given: %r" % p.stderr)
+        fails_naming(p, ZIP)
         eq(curate("info", "--store", store, "--json").stdout, before,
            "the store after the failed import")
     ck.run("without libzip a zip import fails with the reason and changes "
            "nothing", no_libzip)
+
+    def no_openblas():
+        before = curate("info", "--store", store, "--json").stdout
+        fails_naming(without(BLAS, CURATE, "table", "--store", store), BLAS)
+        eq(curate("info", "--store", store, "--json").stdout, before,
+           "the store after the failed table")
+        # Loaded again by the next program: the table has both samples.
+        eq(len(curate("table", "--store", store).stdout.splitlines()), 3,
+           "the table's lines with OpenBLAS")
+    ck.run("without OpenBLAS the neighbour search fails with the reason "
+           "and changes nothing", no_openblas)
+
+    def no_libcurl():
+        # Credentials and an endpoint of our own (nothing listens on port
+        # 9), so that nothing here depends on the machine's AWS settings.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID="AKIDLAZY", AWS_SECRET_ACCESS_KEY="x",
+                   AWS_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null",
+                   AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+                   AWS_ENDPOINT_URL="http://127.0.0.1:9")
+        before = curate("info", "--store", store, "--json").stdout
+        fails_naming(without(CURL, CURATE, "import", "--store", store,
+                             "s3://bucket/prefix", env=env), CURL)
+        eq(curate("info", "--store", store, "--json").stdout, before,
+           "the store after the failed import")
+    ck.run("without libcurl an S3 import fails with the reason and changes "
+           "nothing", no_libcurl)
 
 
 run_suite("curatefs-lazy-", body)
