@@ -69,7 +69,7 @@ struct box {
  * rarely count).  The few outliers allowed cover JPEG ringing and the
  * corners a small rotation brings in.  At most TRIM_MAX of the width or
  * height goes per side, so a uniform image keeps its centre. */
-#define TRIM_TOL 6
+#define TRIM_TOL 8
 #define TRIM_OUTLIERS 0.05
 #define TRIM_MAX 0.35
 #define TRIM_PASSES 4
