@@ -55,16 +55,18 @@ struct box {
  * trimmed in turn, up to TRIM_PASSES rounds, each round starting from a
  * new outermost line: a padded copy of a photo whose own edge is a flat
  * sky or wall then loses its padding and that flat edge, as the original
- * loses the flat edge, so both describe the same window.  The tolerance
- * is tight so that a flat edge of the photo itself (a sky, a wall, paper,
- * a plain background: a few levels of texture at this size) rarely
- * counts: where it did, how much of it went depended on the edit (a
- * brighter or re-encoded copy stopped at another line), and copies of one
- * photograph described different windows.  6 levels still holds what
- * JPEG leaves in a solid colour at this size, even at quality 40, on all
- * but a few per cent of a border's lines (docs/ARCHITECTURE.md §10).
- * The few outliers allowed cover JPEG ringing and the corners a small
- * rotation brings in.  At most TRIM_MAX of the width or
+ * loses the flat edge, so both describe the same window.  Any tolerance
+ * has a band of texture around it where the verdict depends on the copy
+ * (a brighter, blurred or re-encoded copy stops at another line, and the
+ * copies of one photograph describe different windows); the tolerance is
+ * chosen so that what is common falls clear of it (docs/ARCHITECTURE.md
+ * §10, "Borders"): what JPEG leaves in a solid colour at this size (a few
+ * levels on nearly every line, even at quality 40) and a sensor's noise
+ * on a flat background kept intact by a lossless copy (up to +-6.4 in the
+ * test pictures) are border; the texture of a sky, a wall or paper in
+ * most real photographs (10 levels and more at this size; 10 was the
+ * tolerance until feature version 5) is not.  The few outliers allowed
+ * cover JPEG ringing and the corners a small rotation brings in.  At most TRIM_MAX of the width or
  * height goes per side, so a uniform image keeps its centre. */
 #define TRIM_TOL 8
 #define TRIM_OUTLIERS 0.05

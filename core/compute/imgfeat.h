@@ -96,7 +96,7 @@
  * before computing (version 1 saw JPEG pixels as stored).  3: borders
  * removed, the central 90 % described, high luma terms and colour
  * weighted down.  4: the sub-window vectors added (the main vector is
- * computed as in 3).  5: a border's tolerance 6 levels, not 10 (a flat
+ * computed as in 3).  5: a border's tolerance 8 levels, not 10 (a flat
  * edge of the picture itself stays; docs/ARCHITECTURE.md §10). */
 #define IMGFEAT_VERSION 5
 
