@@ -484,8 +484,12 @@ int imgfeat_compute_box(const struct image *im, struct imgfeat *ret,
  * wrote them) and of the 6,000 images of tests/quality (300 generated
  * pictures and 19 copies of each).  Either mean alone leaves the other
  * kind of pictures with a common component that brings them all closer
- * (docs/ARCHITECTURE.md §10).  Recomputed only if the main vector
- * changes: neardup.threshold is measured from it. */
+ * (docs/ARCHITECTURE.md §10).  neardup.threshold is measured from it, so
+ * it changes only with a new measurement: computed from version 3
+ * features (version 4 kept the main vector); version 5's border rule
+ * changes the main vector of pictures with a faintly textured edge only,
+ * and its figures (the benchmark, the quality set) were measured from
+ * this origin. */
 const float imgfeat_origin[IMGFEAT_DIM] = {
   0.2938796f, -0.08536109f, 0.1605545f, -0.01798657f, 0.1005382f, -0.001433781f,
   0.03354645f, -0.00448198f, 0.02458028f, -0.003851577f, 0.07416329f, 0.1556951f,
