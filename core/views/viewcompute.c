@@ -117,8 +117,10 @@ static int load_embeddings(struct store_txn *t, struct feat_matrix *m)
 }
 
 /* Fingerprint of the embedding set: which samples have which feature
- * records.  A walk over the records' keys and sizes plus a few bytes of
- * each, much cheaper than the k-NN it guards. */
+ * records and verification thumbnails (the groups depend on both, and an
+ * import can write thumbnails beside unchanged feature records).  A walk
+ * over the records' keys and sizes plus a few bytes of each, much cheaper
+ * than the k-NN it guards. */
 struct fp_ctx {
   uint64_t h;
 };
@@ -132,8 +134,9 @@ static int fp_rec(const void *key, size_t klen, const void *val, size_t vlen,
   for (size_t i = 0; i < klen; i++)
     f->h = mix(f->h, k[i]);
   f->h = mix(f->h, vlen);
-  /* The record starts with its version, file size and mtime: a changed
-   * file changes them. */
+  /* A feature record starts with its version, file size and mtime: a
+   * changed file changes them.  A thumbnail's first 32 bytes hold its
+   * version and the start of its pixels. */
   for (size_t i = 0; i < vlen && i < 32; i++)
     f->h = mix(f->h, v[i]);
   return 0;
@@ -147,6 +150,8 @@ static uint64_t embedding_fp(struct store_txn *t)
   store_rec_each(t, FEATSTORE_NS_EXT, NULL, 0, false, fp_rec, &f);
   f.h = mix(f.h, 0xe47);
   store_rec_each(t, FEATSTORE_NS, NULL, 0, false, fp_rec, &f);
+  f.h = mix(f.h, 0x7b);
+  store_rec_each(t, FEATSTORE_NS_THUMB, NULL, 0, false, fp_rec, &f);
   /* Missing samples leave the matrix. */
   store_sample_count(t, &n);
   return mix(f.h, n);

@@ -566,5 +566,57 @@ TEST(neardup_dense_cluster)
   fx_done(&f);
 }
 
+/* views/near-duplicates follows the thumbnails as well as the features:
+ * two samples whose features are close but whose thumbnails differ are
+ * no group; when the next import writes matching thumbnails beside the
+ * same feature records (a store from before thumbnails, or a thumbnail
+ * version of its own), the cached view is computed again and the pair is
+ * a group.  The cache key once walked the feature records only. */
+TEST(neardup_view_follows_thumbnails)
+{
+  struct fx f;
+  struct store_txn *t;
+  struct views *v;
+  struct view_list *l = NULL;
+  static struct imgfeat a;
+  uint8_t th[2][IMGVERIFY_BYTES];
+  uint64_t ids[2], s = 11;
+
+  fx_init(&f);
+  add_samples(&f, 2, ids);
+  for (int j = 0; j < 2; j++)
+    for (int i = 0; i < IMGVERIFY_BYTES; i++) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      th[j][i] = (uint8_t)(s >> 56);   /* two unrelated textures */
+    }
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    memset(&a, 0, sizeof(a));
+    for (int k = 0; k < IMGFEAT_DIM; k++)
+      a.v[k] = (float)(k % 3) - 1.0f + 0.001f * (float)(i * (k % 5));
+    for (int k = 0; k < IMGFEAT_NSUB; k++)
+      memcpy(a.sub[k], a.v, sizeof(a.v));
+    CHECK_INT_EQ(featstore_put(t, ids[i], 1000 + (uint64_t)i, i, &a), 0);
+    CHECK_INT_EQ(featstore_put_thumb(t, ids[i], th[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(views_new(f.s, &v), 0);
+  CHECK_INT_EQ(views_get(v, VIEW_NEARDUP, &l), 0);
+  CHECK(l != NULL && l->n == 0);   /* the thumbnails disagree */
+  if (l)
+    view_list_put(l);
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  CHECK_INT_EQ(featstore_put_thumb(t, ids[1], th[0]), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  l = NULL;
+  CHECK_INT_EQ(views_get(v, VIEW_NEARDUP, &l), 0);
+  CHECK(l != NULL && l->n == 2);   /* now they agree */
+  if (l)
+    view_list_put(l);
+  views_free(v);
+  fx_done(&f);
+}
+
 TEST_MAIN(T(put_get_current), T(thumbs), T(matrix_computed), T(npy_import),
-          T(import_features), T(neardup_dense_cluster))
+          T(import_features), T(neardup_dense_cluster),
+          T(neardup_view_follows_thumbnails))
