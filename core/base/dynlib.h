@@ -30,13 +30,25 @@
 #include <pthread.h>
 #include <stddef.h>
 
-/* One function of the library: its name and where its address goes.
- * Declare the slot with the library's own prototype, e.g.
- *   typeof(TIFFClose) *Close;   ...   { "TIFFClose", (void **)&lt.Close } */
+/* One function of the library: its name and where its address goes. */
 struct dynsym {
   const char *name;
   void **slot;
 };
+
+/* A module's table from one list, each function named once: the static
+ * struct `table` of slots, each declared with the library's own prototype
+ * (typeof), and `table`_syms for DYNLIB_INIT.  FUNCS(X, t) expands
+ * X(t, function, slot) once per function, e.g.
+ *   #define LT_FUNCS(X, t) X(t, TIFFClose, Close) X(t, TIFFIsTiled, IsTiled)
+ *   DYNLIB_TABLE(lt, LT_FUNCS);   ...   lt.Close(tif); */
+#define DYNLIB_SLOT_(t, fn, slot) typeof(fn) *slot;
+#define DYNLIB_SYM_(t, fn, slot) { #fn, (void **)&t.slot },
+#define DYNLIB_TABLE(table, FUNCS)                                         \
+  static struct {                                                          \
+    FUNCS(DYNLIB_SLOT_, table)                                             \
+  } table;                                                                 \
+  static const struct dynsym table##_syms[] = { FUNCS(DYNLIB_SYM_, table) }
 
 /* One library of a module, loaded by the first dynlib_get(). */
 struct dynlib {

@@ -63,14 +63,11 @@ typedef int32_t v4si __attribute__((vector_size(16)));
 #error "BLAS_SONAME comes from meson.build (the soname this build links against)"
 #endif
 
-static struct {
-  typeof(cblas_sgemm) *sgemm;
-  typeof(openblas_set_num_threads) *set_num_threads;
-} ob;
-static const struct dynsym ob_syms[] = {
-  { "cblas_sgemm", (void **)&ob.sgemm },
-  { "openblas_set_num_threads", (void **)&ob.set_num_threads },
-};
+/* Each function called through ob: its name and its slot. */
+#define OB_FUNCS(X, t) \
+  X(t, cblas_sgemm, sgemm) \
+  X(t, openblas_set_num_threads, set_num_threads)
+DYNLIB_TABLE(ob, OB_FUNCS);
 
 /* Makes the loaded OpenBLAS single-threaded.  Its pthread build starts
  * server threads when it is loaded, and each spins on sched_yield for

@@ -22,26 +22,17 @@
 #error "ZIP_SONAME comes from meson.build (the soname this build links against)"
 #endif
 
-static struct {
-  typeof(zip_open) *open;
-  typeof(zip_get_num_entries) *get_num_entries;
-  typeof(zip_get_name) *get_name;
-  typeof(zip_discard) *discard;
-  typeof(zip_stat_index) *stat_index;
-  typeof(zip_fopen_index) *fopen_index;
-  typeof(zip_fread) *fread;
-  typeof(zip_fclose) *fclose;
-} lz;
-static const struct dynsym lz_syms[] = {
-  { "zip_open", (void **)&lz.open },
-  { "zip_get_num_entries", (void **)&lz.get_num_entries },
-  { "zip_get_name", (void **)&lz.get_name },
-  { "zip_discard", (void **)&lz.discard },
-  { "zip_stat_index", (void **)&lz.stat_index },
-  { "zip_fopen_index", (void **)&lz.fopen_index },
-  { "zip_fread", (void **)&lz.fread },
-  { "zip_fclose", (void **)&lz.fclose },
-};
+/* Each function called through lz: its name and its slot. */
+#define LZ_FUNCS(X, t) \
+  X(t, zip_open, open) \
+  X(t, zip_get_num_entries, get_num_entries) \
+  X(t, zip_get_name, get_name) \
+  X(t, zip_discard, discard) \
+  X(t, zip_stat_index, stat_index) \
+  X(t, zip_fopen_index, fopen_index) \
+  X(t, zip_fread, fread) \
+  X(t, zip_fclose, fclose)
+DYNLIB_TABLE(lz, LZ_FUNCS);
 static struct dynlib lz_lib = DYNLIB_INIT(ZIP_SONAME, lz_syms);
 
 struct zipr {

@@ -33,58 +33,33 @@
 #error "TIFF_SONAME comes from meson.build (the soname this build links against)"
 #endif
 
-static struct {
-  typeof(TIFFClientOpenExt) *ClientOpenExt;
-  typeof(TIFFClose) *Close;
-  typeof(TIFFComputeStrip) *ComputeStrip;
-  typeof(TIFFComputeTile) *ComputeTile;
-  typeof(TIFFGetField) *GetField;
-  typeof(TIFFGetFieldDefaulted) *GetFieldDefaulted;
-  typeof(TIFFGetStrileByteCount) *GetStrileByteCount;
-  typeof(TIFFGetStrileOffset) *GetStrileOffset;
-  typeof(TIFFIsByteSwapped) *IsByteSwapped;
-  typeof(TIFFIsTiled) *IsTiled;
-  typeof(TIFFNumberOfStrips) *NumberOfStrips;
-  typeof(TIFFOpenOptionsAlloc) *OpenOptionsAlloc;
-  typeof(TIFFOpenOptionsFree) *OpenOptionsFree;
-  typeof(TIFFOpenOptionsSetErrorHandlerExtR) *OpenOptionsSetErrorHandlerExtR;
-  typeof(TIFFOpenOptionsSetMaxSingleMemAlloc) *OpenOptionsSetMaxSingleMemAlloc;
-  typeof(TIFFOpenOptionsSetWarningHandlerExtR) *OpenOptionsSetWarningHandlerExtR;
-  typeof(TIFFRGBAImageBegin) *RGBAImageBegin;
-  typeof(TIFFRGBAImageEnd) *RGBAImageEnd;
-  typeof(TIFFRGBAImageGet) *RGBAImageGet;
-  typeof(TIFFRGBAImageOK) *RGBAImageOK;
-  typeof(TIFFReadEncodedStrip) *ReadEncodedStrip;
-  typeof(TIFFReadEncodedTile) *ReadEncodedTile;
-  typeof(TIFFStripSize) *StripSize;
-  typeof(TIFFTileSize) *TileSize;
-} lt;
-static const struct dynsym lt_syms[] = {
-  { "TIFFClientOpenExt", (void **)&lt.ClientOpenExt },
-  { "TIFFClose", (void **)&lt.Close },
-  { "TIFFComputeStrip", (void **)&lt.ComputeStrip },
-  { "TIFFComputeTile", (void **)&lt.ComputeTile },
-  { "TIFFGetField", (void **)&lt.GetField },
-  { "TIFFGetFieldDefaulted", (void **)&lt.GetFieldDefaulted },
-  { "TIFFGetStrileByteCount", (void **)&lt.GetStrileByteCount },
-  { "TIFFGetStrileOffset", (void **)&lt.GetStrileOffset },
-  { "TIFFIsByteSwapped", (void **)&lt.IsByteSwapped },
-  { "TIFFIsTiled", (void **)&lt.IsTiled },
-  { "TIFFNumberOfStrips", (void **)&lt.NumberOfStrips },
-  { "TIFFOpenOptionsAlloc", (void **)&lt.OpenOptionsAlloc },
-  { "TIFFOpenOptionsFree", (void **)&lt.OpenOptionsFree },
-  { "TIFFOpenOptionsSetErrorHandlerExtR", (void **)&lt.OpenOptionsSetErrorHandlerExtR },
-  { "TIFFOpenOptionsSetMaxSingleMemAlloc", (void **)&lt.OpenOptionsSetMaxSingleMemAlloc },
-  { "TIFFOpenOptionsSetWarningHandlerExtR", (void **)&lt.OpenOptionsSetWarningHandlerExtR },
-  { "TIFFRGBAImageBegin", (void **)&lt.RGBAImageBegin },
-  { "TIFFRGBAImageEnd", (void **)&lt.RGBAImageEnd },
-  { "TIFFRGBAImageGet", (void **)&lt.RGBAImageGet },
-  { "TIFFRGBAImageOK", (void **)&lt.RGBAImageOK },
-  { "TIFFReadEncodedStrip", (void **)&lt.ReadEncodedStrip },
-  { "TIFFReadEncodedTile", (void **)&lt.ReadEncodedTile },
-  { "TIFFStripSize", (void **)&lt.StripSize },
-  { "TIFFTileSize", (void **)&lt.TileSize },
-};
+/* Each function called through lt: its name and its slot. */
+#define LT_FUNCS(X, t) \
+  X(t, TIFFClientOpenExt, ClientOpenExt) \
+  X(t, TIFFClose, Close) \
+  X(t, TIFFComputeStrip, ComputeStrip) \
+  X(t, TIFFComputeTile, ComputeTile) \
+  X(t, TIFFGetField, GetField) \
+  X(t, TIFFGetFieldDefaulted, GetFieldDefaulted) \
+  X(t, TIFFGetStrileByteCount, GetStrileByteCount) \
+  X(t, TIFFGetStrileOffset, GetStrileOffset) \
+  X(t, TIFFIsByteSwapped, IsByteSwapped) \
+  X(t, TIFFIsTiled, IsTiled) \
+  X(t, TIFFNumberOfStrips, NumberOfStrips) \
+  X(t, TIFFOpenOptionsAlloc, OpenOptionsAlloc) \
+  X(t, TIFFOpenOptionsFree, OpenOptionsFree) \
+  X(t, TIFFOpenOptionsSetErrorHandlerExtR, OpenOptionsSetErrorHandlerExtR) \
+  X(t, TIFFOpenOptionsSetMaxSingleMemAlloc, OpenOptionsSetMaxSingleMemAlloc) \
+  X(t, TIFFOpenOptionsSetWarningHandlerExtR, OpenOptionsSetWarningHandlerExtR) \
+  X(t, TIFFRGBAImageBegin, RGBAImageBegin) \
+  X(t, TIFFRGBAImageEnd, RGBAImageEnd) \
+  X(t, TIFFRGBAImageGet, RGBAImageGet) \
+  X(t, TIFFRGBAImageOK, RGBAImageOK) \
+  X(t, TIFFReadEncodedStrip, ReadEncodedStrip) \
+  X(t, TIFFReadEncodedTile, ReadEncodedTile) \
+  X(t, TIFFStripSize, StripSize) \
+  X(t, TIFFTileSize, TileSize)
+DYNLIB_TABLE(lt, LT_FUNCS);
 static struct dynlib lt_lib = DYNLIB_INIT(TIFF_SONAME, lt_syms);
 
 /* No single allocation beyond an RGBA raster of the largest image, in

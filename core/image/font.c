@@ -35,24 +35,16 @@
 #error "FREETYPE_SONAME comes from meson.build (the soname this build links against)"
 #endif
 
-static struct {
-  typeof(FT_Init_FreeType) *Init_FreeType;
-  typeof(FT_Done_FreeType) *Done_FreeType;
-  typeof(FT_New_Face) *New_Face;
-  typeof(FT_Get_Char_Index) *Get_Char_Index;
-  typeof(FT_Get_Kerning) *Get_Kerning;
-  typeof(FT_Load_Glyph) *Load_Glyph;
-  typeof(FT_Set_Pixel_Sizes) *Set_Pixel_Sizes;
-} ft;
-static const struct dynsym ft_syms[] = {
-  { "FT_Init_FreeType", (void **)&ft.Init_FreeType },
-  { "FT_Done_FreeType", (void **)&ft.Done_FreeType },
-  { "FT_New_Face", (void **)&ft.New_Face },
-  { "FT_Get_Char_Index", (void **)&ft.Get_Char_Index },
-  { "FT_Get_Kerning", (void **)&ft.Get_Kerning },
-  { "FT_Load_Glyph", (void **)&ft.Load_Glyph },
-  { "FT_Set_Pixel_Sizes", (void **)&ft.Set_Pixel_Sizes },
-};
+/* Each function called through ft: its name and its slot. */
+#define FT_FUNCS(X, t) \
+  X(t, FT_Init_FreeType, Init_FreeType) \
+  X(t, FT_Done_FreeType, Done_FreeType) \
+  X(t, FT_New_Face, New_Face) \
+  X(t, FT_Get_Char_Index, Get_Char_Index) \
+  X(t, FT_Get_Kerning, Get_Kerning) \
+  X(t, FT_Load_Glyph, Load_Glyph) \
+  X(t, FT_Set_Pixel_Sizes, Set_Pixel_Sizes)
+DYNLIB_TABLE(ft, FT_FUNCS);
 static struct dynlib ft_lib = DYNLIB_INIT(FREETYPE_SONAME, ft_syms);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

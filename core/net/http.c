@@ -43,48 +43,28 @@
 #error "CURL_SONAME comes from meson.build (the soname this build links against)"
 #endif
 
-static struct {
-  typeof(curl_global_init) *global_init;
-  typeof(curl_easy_init) *easy_init;
-  typeof(curl_easy_cleanup) *easy_cleanup;
-  typeof(curl_easy_reset) *easy_reset;
-  typeof(curl_easy_perform) *easy_perform;
-  typeof(curl_easy_setopt) *easy_setopt;
-  typeof(curl_easy_getinfo) *easy_getinfo;
-  typeof(curl_easy_header) *easy_header;
-  typeof(curl_easy_strerror) *easy_strerror;
-  typeof(curl_slist_append) *slist_append;
-  typeof(curl_slist_free_all) *slist_free_all;
-  typeof(curl_mime_init) *mime_init;
-  typeof(curl_mime_free) *mime_free;
-  typeof(curl_mime_addpart) *mime_addpart;
-  typeof(curl_mime_name) *mime_name;
-  typeof(curl_mime_data) *mime_data;
-  typeof(curl_mime_data_cb) *mime_data_cb;
-  typeof(curl_mime_filename) *mime_filename;
-  typeof(curl_mime_type) *mime_type;
-} lc;
-static const struct dynsym lc_syms[] = {
-  { "curl_global_init", (void **)&lc.global_init },
-  { "curl_easy_init", (void **)&lc.easy_init },
-  { "curl_easy_cleanup", (void **)&lc.easy_cleanup },
-  { "curl_easy_reset", (void **)&lc.easy_reset },
-  { "curl_easy_perform", (void **)&lc.easy_perform },
-  { "curl_easy_setopt", (void **)&lc.easy_setopt },
-  { "curl_easy_getinfo", (void **)&lc.easy_getinfo },
-  { "curl_easy_header", (void **)&lc.easy_header },
-  { "curl_easy_strerror", (void **)&lc.easy_strerror },
-  { "curl_slist_append", (void **)&lc.slist_append },
-  { "curl_slist_free_all", (void **)&lc.slist_free_all },
-  { "curl_mime_init", (void **)&lc.mime_init },
-  { "curl_mime_free", (void **)&lc.mime_free },
-  { "curl_mime_addpart", (void **)&lc.mime_addpart },
-  { "curl_mime_name", (void **)&lc.mime_name },
-  { "curl_mime_data", (void **)&lc.mime_data },
-  { "curl_mime_data_cb", (void **)&lc.mime_data_cb },
-  { "curl_mime_filename", (void **)&lc.mime_filename },
-  { "curl_mime_type", (void **)&lc.mime_type },
-};
+/* Each function called through lc: its name and its slot. */
+#define LC_FUNCS(X, t) \
+  X(t, curl_global_init, global_init) \
+  X(t, curl_easy_init, easy_init) \
+  X(t, curl_easy_cleanup, easy_cleanup) \
+  X(t, curl_easy_reset, easy_reset) \
+  X(t, curl_easy_perform, easy_perform) \
+  X(t, curl_easy_setopt, easy_setopt) \
+  X(t, curl_easy_getinfo, easy_getinfo) \
+  X(t, curl_easy_header, easy_header) \
+  X(t, curl_easy_strerror, easy_strerror) \
+  X(t, curl_slist_append, slist_append) \
+  X(t, curl_slist_free_all, slist_free_all) \
+  X(t, curl_mime_init, mime_init) \
+  X(t, curl_mime_free, mime_free) \
+  X(t, curl_mime_addpart, mime_addpart) \
+  X(t, curl_mime_name, mime_name) \
+  X(t, curl_mime_data, mime_data) \
+  X(t, curl_mime_data_cb, mime_data_cb) \
+  X(t, curl_mime_filename, mime_filename) \
+  X(t, curl_mime_type, mime_type)
+DYNLIB_TABLE(lc, LC_FUNCS);
 
 /* libcurl's global set-up, once, before the first handle: -ENOMEM,
  * remembered, when it fails. */
