@@ -4,8 +4,8 @@
  * Ownership: struct evalsel is the generated tree's (vtree_state.evalsel),
  * created by vtree_init() and freed by vtree_free().  Locking: mu guards
  * the last evaluation found fresh; the refresh itself runs unlocked (two
- * concurrent refreshes of one stale evaluation both check, core/evalrun
- * re-runs it once).
+ * concurrent refreshes of one stale evaluation both check,
+ * core/views/evalrun.c re-runs it once).
  */
 #include <errno.h>
 #include <pthread.h>

@@ -3,9 +3,10 @@
  * eval/<name>/ shows any evaluation; views/mistakes, views/possible-missing
  * and views/possible-spurious show the most recent one.  Before either is
  * served, evalsel_refresh() re-runs the evaluation if the labels changed
- * since (core/evalrun's freshness check), so what is shown always follows
- * label edits.  A refresh is a write transaction of its own, so callers
- * must call it before they open the read transaction they serve from.
+ * since (the freshness check of core/views/evalrun.h), so what is shown
+ * always follows label edits.  A refresh is a write transaction of its own,
+ * so callers must call it before they open the read transaction they serve
+ * from.
  *
  * Its state (the last evaluation found fresh) is created with the
  * generated tree's (vtree_init()) and is thread-safe.

@@ -1,6 +1,7 @@
 /* prov_classes.c - the `classes` file at the root: the class schema.
  *
- * Reading lists every class with its id and box count (core/classes).
+ * Reading lists every class with its id and box count
+ * (core/store/classes.h).
  * Writing runs commands, one per line; the lines of one write(2) run in
  * one transaction (a document written in several writes runs write by
  * write, see provider.lines):

@@ -1,7 +1,7 @@
 /* prov_config.c - the `config` file at the root: reading shows every
- * setting with its value and a comment (core/config), writing "key = value"
- * lines changes them in one transaction, or fails with EINVAL and changes
- * nothing.  The reason goes to the log and `status`.
+ * setting with its value and a comment (core/store/config.h), writing
+ * "key = value" lines changes them in one transaction, or fails with
+ * EINVAL and changes nothing.  The reason goes to the log and `status`.
  *
  * State: none (no ->init); every call works in a transaction of its own
  * or the caller's. */

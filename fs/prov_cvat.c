@@ -11,9 +11,9 @@
  *   cvat/runs/<run>/jobs/<id>/assignee|stage|state   read and write
  *   cvat/runs/<run>/jobs/<id>/issues.txt             review issues
  *
- * The work is core/cvat_sync's; this file parses commands, builds the
- * CVAT settings (config file keys cvat.*, then the environment for what
- * the config leaves empty; secrets from memory only) and runs pushes on
+ * The work is done in core/cvat/ (cvat_sync.h); this file parses commands,
+ * builds the CVAT settings (config file keys cvat.*, then the environment for
+ * what the config leaves empty; secrets from memory only) and runs pushes on
  * one background worker, which also resumes unfinished runs at mount.
  * Reasons of failures go to cvat/status and the log, never a secret.
  *

@@ -11,9 +11,9 @@
  *                              (IoU 0.50, 0.75, mean 0.50:0.95) and the
  *                              classes' AP as ranked bars
  *
- * The numbers are core/evalrun's, kept in the store; an evaluation whose
- * labels changed is re-run before it is shown (evalsel.c).  Reasons of
- * failures go to the log and `status`.
+ * The numbers are those of core/views/evalrun.h, kept in the store; an
+ * evaluation whose labels changed is re-run before it is shown (evalsel.c).
+ * Reasons of failures go to the log and `status`.
  *
  * State: none (no ->init); which evaluation is fresh is evalsel.c's.
  */

@@ -1,18 +1,19 @@
 /* prov_plots.c - plots/: pictures of the whole dataset.
  *
  *   plots/embeddings.jpg         the neighbour map of every sample's
- *                                embedding (core/nemb on the k-NN graph of
- *                                views/unique), coloured by tag, class,
- *                                uniqueness or near-duplicate group
- *                                (config plots.color_by)
+ *                                embedding (core/compute/nemb.h on the
+ *                                k-NN graph of views/unique), coloured
+ *                                by tag, class, uniqueness or
+ *                                near-duplicate group (config
+ *                                plots.color_by)
  *   plots/embeddings-thumbs.jpg  the same map with small images at their
  *                                positions (one per cell of a grid)
  *   plots/embeddings.csv         the map's coordinates: name,x,y
  *   plots/views/<view>.jpg       contact sheet of a view's first N images
  *                                (plots.sheet_count, 0 = unique.count)
  *
- * Embeddings come from core/featstore (imported ones when present); the
- * pictures are regenerated when the store changes (tags, labels,
+ * Embeddings come from core/store/featstore.h (imported ones when present);
+ * the pictures are regenerated when the store changes (tags, labels,
  * embeddings, settings).
  *
  * State (slot PROV_SLOT_PLOTS): the last map computed, keyed by the key of

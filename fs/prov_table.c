@@ -1,6 +1,6 @@
 /* prov_table.c - `samples.csv` at the root: the per-sample table of
- * core/table (one row per present sample, RFC 4180 CSV), generated into
- * the content cache (gencache.c) like an export, so its size is exact at
+ * core/views/table.h (one row per present sample, RFC 4180 CSV), generated
+ * into the content cache (gencache.c) like an export, so its size is exact at
  * lookup, an open file keeps its version and the next open after a change
  * (tags, labels, embeddings, settings, an evaluation) sees the new one.
  *

@@ -8,7 +8,7 @@
  *                                             boxes drawn (dupes_render), a
  *                                             JPEG whatever the source format
  *   views/mistakes/<rank>-<name>.jpg          the latest evaluation's
- *   views/possible-missing/<rank>-<name>.jpg  ranked lists (core/evalrun),
+ *   views/possible-missing/<rank>-<name>.jpg  ranked lists (evalrun.h),
  *   views/possible-spurious/<rank>-<name>.jpg with ground truth and
  *                                             predictions drawn
  *

@@ -3,17 +3,17 @@
  * answers stat / list / generate / write for paths below it, in plain path
  * terms.  Providers never see FUSE: ops.c turns their answers into replies.
  *
- *   top-level name    provider file      data comes from
- *   config            prov_config.c      core/config (store settings)
- *   classes           prov_classes.c     core/classes (the class schema)
- *   views/            prov_views.c       core/views (similarity, neardup,
- *                                        iou), core/evalrun for the
- *                                        evaluation views, core/draw
- *   export/           prov_export.c      core/export
- *   cvat/             prov_cvat.c        core/cvat_sync (runs in the store)
- *   eval/             prov_eval.c        core/evalrun, core/predictions
- *   plots/            prov_plots.c       core/featstore, core/plot
- *   samples.csv       prov_table.c       core/table (views, evalrun)
+ *   top-level name  provider file    data comes from (core/)
+ *   config          prov_config.c    store/config.h (store settings)
+ *   classes         prov_classes.c   store/classes.h (the class schema)
+ *   views/          prov_views.c     views/views.h (similarity, neardup,
+ *                                    iou), views/evalrun.h for the
+ *                                    evaluation views, image/draw.h
+ *   export/         prov_export.c    formats/export.h
+ *   cvat/           prov_cvat.c      cvat/cvat_sync.h (runs in the store)
+ *   eval/           prov_eval.c      views/evalrun.h, formats/predictions.h
+ *   plots/          prov_plots.c     store/featstore.h, image/plot.h
+ *   samples.csv     prov_table.c     views/table.h (views, evalrun)
  *
  * Inodes of provider paths come from a table (vnode.c): a path gets an
  * inode when the kernel first looks it up and keeps it until the kernel

@@ -1,5 +1,5 @@
-/* cmd_classes.c - `curate classes`: list the class schema of a store, or
- * add, rename and remove classes - the same gestures (core/classes) as the
+/* cmd_classes.c - `curate classes`: list the class schema of a store, or add,
+ * rename and remove classes - the same gestures (core/store/classes.h) as the
  * mount's `classes` file, each run as one transaction.
  *
  *   curate classes --store S                      list: id, boxes, name

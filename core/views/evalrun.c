@@ -2,8 +2,8 @@
  * and reading it back.
  *
  * evalrun_run() loads the two fields of every present sample
- * (evalrun_load.c), runs core/evaluate's eval_run() and
- * eval_mistakenness(), and writes the records (evalrun_write.c), all in
+ * (evalrun_load.c), runs eval_run() and eval_mistakenness() of
+ * core/compute/evaluate.h, and writes the records (evalrun_write.c), all in
  * one write transaction.  The record layout and the helpers shared by
  * the evalrun*.c files are in evalrun_rec.h; the renderers of eval/<name>/
  * are evalrun_report.c, the drawn images evalrun_draw.c.
@@ -60,7 +60,8 @@ static int run_opts(struct store *s, const char *name, struct evalrun_opts *o,
   return 0;
 }
 
-/* core/evaluate over the loaded boxes: COCOeval and mistakenness. */
+/* core/compute/evaluate.h over the loaded boxes: COCOeval and
+ * mistakenness. */
 static int run_evaluate(struct store_txn *t, const struct evalrun_opts *o,
                         const struct evalrun_loaded *l,
                         struct eval_result *ev, struct eval_mistakes *mk,

@@ -3,9 +3,10 @@
  *
  * What it does: evalrun_run() reads both label fields of every present
  * sample (one image per sample, in sample-id order: COCOeval's image order
- * on our COCO export), runs core/evaluate (pycocotools' COCOeval rules:
- * tp/fp/fn at the run's IoU, AP/AR and the 12-number summary over IoU
- * linspace(.5, .95, 10)) and eval_mistakenness() (docs/ALGORITHMS.md §4), and
+ * on our COCO export), runs eval_run() of core/compute/evaluate.h
+ * (pycocotools' COCOeval rules: tp/fp/fn at the run's IoU, AP/AR and the
+ * 12-number summary over IoU linspace(.5, .95, 10)) and
+ * eval_mistakenness() (docs/ALGORITHMS.md §4), and
  * stores, in one transaction: the summary with the COCO numbers,
  * per-class metrics (AP, AP50, AP75) and PR curves, a per-sample record
  * (tp/fp/fn counts, mistakenness, per-box outcome and matched label ids),

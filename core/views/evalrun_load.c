@@ -1,6 +1,7 @@
 /* evalrun_load.c - the input of one evaluation run: both label fields of
- * every present sample in core/evaluate's CSR arrays, one image per
- * sample with boxes, in COCOeval's image order (see evalrun_rec.h). */
+ * every present sample in the CSR arrays of core/compute/evaluate.h, one
+ * image per sample with boxes, in COCOeval's image order (see
+ * evalrun_rec.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -8,7 +8,8 @@
  *                     (summaries, freshness, ranked lists, samples, boxes)
  *                     and the record helpers below
  *   evalrun_load.c    loading both label fields of every present sample
- *                     into core/evaluate's arrays, in COCOeval's order
+ *                     into the arrays of core/compute/evaluate.h, in
+ *                     COCOeval's order
  *   evalrun_write.c   writing the per-sample, ranked-list and summary
  *                     records of one run
  *   evalrun_report.c  report.txt, metrics.json and pr-curves.jpg
@@ -109,7 +110,8 @@ struct rank_rec {
   double tie; /* secondary key (higher first), not exposed */
 };
 
-/* Both fields of every present sample, as core/evaluate's CSR arrays. */
+/* Both fields of every present sample, as the CSR arrays of
+ * core/compute/evaluate.h. */
 struct evalrun_loaded {
   struct eval_gt *gts;
   struct eval_pred *preds;

@@ -1,7 +1,8 @@
 /* eval_cli.c - reads GT and predictions in the text format of
- * tests/eval/reference_eval.py, runs core/evaluate and prints the metrics
- * as JSON in the same schema as the Python reference, so the two can be
- * compared field by field (tests/eval/test_eval_vs_reference.py) and timed.
+ * tests/eval/reference_eval.py, runs core/compute/evaluate.h and prints the
+ * metrics as JSON in the same schema as the Python reference, so the two can
+ * be compared field by field (tests/eval/test_eval_vs_reference.py) and
+ * timed.
  *
  * Usage: eval-cli [--iou X] [--no-classwise] [--no-map] [--threads N]
  *                 [--curves] [--summary] [--mistakenness] [FILE]

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""test_eval_vs_reference.py - cross-checks core/evaluate (through the
-eval-cli program) against the independent Python reference in
+"""test_eval_vs_reference.py - cross-checks core/compute/evaluate.h
+(through the eval-cli program) against the independent Python reference in
 reference_eval.py (pycocotools' COCOeval rules) on randomly generated
 detection sets.
 

@@ -1,5 +1,5 @@
-/* test_evalrun.c - named evaluations (core/evalrun) and the predictions
- * import (core/predictions) on a real LMDB store.
+/* test_evalrun.c - named evaluations (core/views/evalrun.h) and the
+ * predictions import (core/formats/predictions.h) on a real LMDB store.
  *
  * The hand-built set (4 samples, classes cat and dog, 100 x 100 images):
  *   s1  GT cat [10,10,20,20]; pred dog same box, conf 0.9

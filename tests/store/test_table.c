@@ -1,9 +1,9 @@
-/* test_table.c - the per-sample table (core/table) on a real LMDB store,
- * without a mount: the exact CSV bytes (RFC 4180 quoting of commas, quotes
- * and line breaks, CRLF records, empty cells), the JSON Lines form of the
- * same rows, the box-count columns of every field, tags joined by '/',
- * exact-copy groups from content hashes, the cells of one row, and a
- * table that follows a tag and a label change.
+/* test_table.c - the per-sample table (core/views/table.h) on a real LMDB
+ * store, without a mount: the exact CSV bytes (RFC 4180 quoting of commas,
+ * quotes and line breaks, CRLF records, empty cells), the JSON Lines form of
+ * the same rows, the box-count columns of every field, tags joined by '/',
+ * exact-copy groups from content hashes, the cells of one row, and a table
+ * that follows a tag and a label change.
  *
  * Every test gets a fresh store under $TMPDIR.
  */

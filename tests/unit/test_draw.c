@@ -1,5 +1,5 @@
-/* test_draw.c - core/draw (raster primitives, font, draw_boxes_jpeg) and
- * core/font (FreeType text) and core/plot (charts, PCA).
+/* test_draw.c - core/image/draw.h (raster primitives, font, draw_boxes_jpeg)
+ * and core/image/font.h (FreeType text) and core/image/plot.h (charts, PCA).
  *
  * Pixel tests compare against masks computed here from the documented
  * conventions (a rectangle covers floor(x) .. ceil(x + w) - 1, borders grow

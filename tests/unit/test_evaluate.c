@@ -1,5 +1,5 @@
-/* test_evaluate.c - hand-built cases for core/evaluate, one or more per
- * rule of pycocotools' COCOeval.
+/* test_evaluate.c - hand-built cases for core/compute/evaluate.h, one or more
+ * per rule of pycocotools' COCOeval.
  *
  * Every number below is worked out by hand in a comment.  Per threshold,
  * the predictions of a class are ordered by confidence (ties: image order,

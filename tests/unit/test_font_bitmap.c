@@ -1,4 +1,4 @@
-/* test_font_bitmap.c - core/font with a bitmap font named by
+/* test_font_bitmap.c - core/image/font.h with a bitmap font named by
  * CURATEFS_FONT (a BDF file written here): FreeType renders its glyphs as
  * one bit a pixel (FT_PIXEL_MODE_MONO), rows of (width + 7) / 8 bytes,
  * not one coverage byte a pixel.  Text must still be drawn exactly where

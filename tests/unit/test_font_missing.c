@@ -1,4 +1,4 @@
-/* test_font_missing.c - core/font when the font file cannot be loaded
+/* test_font_missing.c - core/image/font.h when the font file cannot be loaded
  * (CURATEFS_FONT names a file that does not exist, or one that is not a
  * font): the reason is logged once, text falls back to the 5x7 bitmap
  * font, and pictures are still drawn.  Its own program: the font is

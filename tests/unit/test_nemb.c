@@ -1,4 +1,4 @@
-/* test_nemb.c - core/nemb: the neighbour-embedding map.
+/* test_nemb.c - core/compute/nemb.h: the neighbour-embedding map.
  *
  * A clustered synthetic set (tests/gen/vecgen.h: 1,000 rows of 32-d, 24
  * clusters) whose exact neighbour ranking is known from sim_knn() over
