@@ -14,7 +14,8 @@
  * class name in every labels/<n>.json that uses it, so the kernel's cached
  * attributes of the label files are dropped after it.
  *
- * State: none (no ->init); each command is one write transaction. */
+ * State: none (no ->init); the lines of one write(2) are one write
+ * transaction. */
 #include <errno.h>
 #include <string.h>
 
