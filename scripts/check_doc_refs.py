@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Every file, function and test the docs name exists.
 
-Reads README.md and docs/*.md and reports three kinds of stale reference:
+Reads README.md and docs/*.md and reports four kinds of stale reference:
 
   path      a repository path in backticks or a link target that names
             nothing in the tree: a word starting with a top-level entry
@@ -16,6 +16,9 @@ Reads README.md and docs/*.md and reports three kinds of stale reference:
             strings left out): a function of the project that is gone.
             One of an outside library that the code uses is named by the
             code; `x.name()` and `p->name()` are left alone;
+  name      a word in backticks written like a C name with an underscore
+            (`imp_cancel`, `store_nosync`) that no source, script, build
+            file or man page of the tree contains at all;
   test      a meson test a doc tells to run that is not declared: the
             names after `meson test` (in backticks or a code block), a name
             in backticks right after "test"/"tests" or right before "test",
@@ -46,8 +49,9 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(
 # Words the rules would take for stale references but are not, each with
 # the reason.  Keep it short: a real stale reference is fixed in the doc.
 IGNORE = {
-    # Files and functions of the Linux kernel's source tree, which
-    # docs/ARCHITECTURE.md cites for how the kernel's FUSE client behaves.
+    # Files, functions, fields and a system call of the Linux kernel, and a
+    # libfuse call the daemon does not make, which docs/ARCHITECTURE.md
+    # cites for how the kernel's FUSE client behaves.
     "fs/fuse/ioctl.c": "path",
     "do_filp_open()": "function",
     "fuse_dentry_revalidate()": "function",
@@ -55,9 +59,20 @@ IGNORE = {
     "fuse_file_ioctl()": "function",
     "fuse_invalidate_atime()": "function",
     "fuse_send_ioctl()": "function",
+    "atomic_inc": "name",
+    "fuse_dev_do_read": "name",
+    "fuse_request_end": "name",
+    "fuse_request_send": "name",
+    "no_flush": "name",
+    "sched_setattr": "name",
+    "fuse_lowlevel_notify_inval_entry": "name",
 }
 
 SRC_EXT = (".c", ".h", ".py", ".sh")
+SELF = "scripts/check_doc_refs.py"   # its plants name nothing
+# Files whose words count for the name rule (the docs themselves do not).
+TEXT_EXT = SRC_EXT + (".build", ".txt", ".bash", ".1")
+SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
 PLACEHOLDER = re.compile(r"<[^<>/]*>|(?<![A-Za-z])NAME(?![A-Za-z])|…|\.\.\.")
 FUNC = re.compile(r"(?<![\w.>:$])([A-Za-z_]\w*)\(\)")
 TEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -110,11 +125,16 @@ class Tree:
         self.core_dirs = {d.split("/")[1] for d in self.dirs
                           if d.startswith("core/") and d.count("/") == 1}
         self.idents = set()
+        self.words = set()
         self.sys_headers = set()
         for f in self.files:
+            if not f.endswith(TEXT_EXT) or f.startswith("tests/fuzz/corpus/") \
+                    or f == SELF:
+                continue
+            text = open(os.path.join(root, f), encoding="utf-8",
+                        errors="replace").read()
+            self.words.update(re.findall(r"[A-Za-z_]\w*", text))
             if f.endswith((".c", ".h", ".py")):
-                text = open(os.path.join(root, f), encoding="utf-8",
-                            errors="replace").read()
                 self.sys_headers.update(
                     re.findall(r"#\s*include\s*<([^>]+)>", text))
                 self.idents.update(re.findall(r"[A-Za-z_]\w*",
@@ -312,6 +332,8 @@ def check_doc(tree, rel, text=None):
             if fn not in tree.idents:
                 report(line, "function", fn + "()",
                        "named in no .c/.h/.py code of the tree")
+        if SNAKE.match(s) and s not in tree.words:
+            report(line, "name", s, "in no source, script or man page")
     for n, text in code:
         for word in text.split():
             if "/" in word and word.split("/")[0].strip("./") in tree.top \
@@ -360,6 +382,7 @@ PLANTS = [
     ("path", "nosuchhelper.py", "Its helpers are in `nosuchhelper.py`."),
     ("function", "no_such_function_anywhere()",
      "It calls `no_such_function_anywhere()` first."),
+    ("name", "no_such_flag_anywhere", "It stops on `no_such_flag_anywhere`."),
     ("test", "no-such-test", "Run `meson test -C build no-such-test`."),
     ("test", "no-such-test-2", "The test `no-such-test-2` covers it."),
     ("test", "no-such-test-3", "(the `no-such-test-3` test)"),
@@ -370,6 +393,7 @@ CLEAN = [
     "`tests/fuzz/fuzz_NAME.c`, `views/viewcompute.c`, `ops.c`, `lmdb.h`,",
     "[the guide](docs/USER-GUIDE.md#2-mounting), `samples/x.jpg`,",
     "`store_txn_commit()` calls `mdb_txn_commit()`; `x.close()`,",
+    "`imp_cancel`, `store_nosync`, `user_allow_other`, `neardup_group`,",
     "`meson test -C build --suite unit -v knn hnsw`, the `fs-basic` test,",
     "tests `iou`, `knn` and `hnsw`, test `fs-views`, `a.c` uses `b.c`.",
     "",
