@@ -78,9 +78,10 @@ FUNC = re.compile(r"(?<![\w.>:$])([A-Za-z_]\w*)\(\)")
 TEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Options of `meson test` followed by a value when written without `=`.
 MESON_TEST_VALUE_OPTS = {"-C", "--suite", "--no-suite", "--setup", "--wrap",
-                         "--wrapper", "--num-processes", "-j",
-                         "--timeout-multiplier", "-t", "--repeat",
-                         "--test-args", "--logbase", "--max-lines"}
+                         "--wrapper", "--num-processes", "-t",
+                         "--timeout-multiplier", "--repeat", "--maxfail",
+                         "--test-args", "--logbase", "--gdb-path",
+                         "--max-lines"}
 
 
 def tree_files(root):
