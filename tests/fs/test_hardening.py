@@ -70,6 +70,34 @@ def body(ck, w):
     ck.run("labels: writes elsewhere than the end and ftruncate to a "
            "non-zero size get EINVAL", t_write_offsets)
 
+    def t_shell_redirect():
+        # `sh -c 'echo DOC > x.json'` opens with O_TRUNC, duplicates the
+        # descriptor and closes the first copy before echo writes: that
+        # close must neither fail nor log a refusal.
+        lab = os.path.join(L, stems[5] + ".json")
+        doc = '{"fields": {"gt": [{"label": "cat", "bbox": [1, 2, 3, 4]}]}}'
+        before = status(mnt).count("write rejected")
+        subprocess.run(["sh", "-c", "echo '%s' > %s" % (doc, lab)],
+                       check=True)
+        eq(json.loads(read(lab))["fields"]["gt"][0]["bbox"], [1, 2, 3, 4],
+           "document written by the shell")
+        # The same steps, each close checked.
+        fd = os.open(lab, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.close(os.dup(fd))
+            os.write(fd, b'{"fields": {}}')
+        finally:
+            os.close(fd)
+        eq(json.loads(read(lab))["fields"], {}, "written after a dup closed")
+        # Truncated, nothing written: nothing stored, nothing refused.
+        write(lab, doc)
+        os.close(os.open(lab, os.O_WRONLY | os.O_TRUNC))
+        eq(len(json.loads(read(lab))["fields"]["gt"]), 1, "kept after an "
+           "open with O_TRUNC and no write")
+        eq(status(mnt).count("write rejected"), before, "refusals logged")
+    ck.run("labels: a close before any write (shell redirection) stores "
+           "and refuses nothing", t_shell_redirect)
+
     def t_too_big_to_read_back():
         lab = os.path.join(L, stems[1] + ".json")
         boxes = [{"label": "a", "bbox": [i % 60, i % 40, 1, 1]}
