@@ -14,8 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa
-                   read, run_suite, write)
+from fslib import (CURATEFS, Mount, curate, eq, expect_errno,  # noqa
+                   make_jpegs, read, run_suite, write)
 
 libc = ctypes.CDLL(None, use_errno=True)
 RENAME_NOREPLACE = 1
@@ -204,6 +204,28 @@ def body(ck, w):
         expect_errno(errno.ENOENT, os.stat, os.path.join(T, "b", x))
     ck.run("names stay reachable after moves between tags and refused "
            "no-replace renames", t_names_after_renames)
+
+    def t_mount_option_values():
+        # Values strtoull or a double would take silently: a negative or
+        # overflowing byte count (2^64 - 5, 2^64 - 1), a NaN or negative ttl.
+        mp = w.sub("mnt-opts")
+        os.makedirs(mp, exist_ok=True)
+        for opt, word in (("map_size=-5", "map_size"),
+                          ("map_size=99999999999999999999", "map_size"),
+                          ("cache_size=99999999999999999999", "cache_size"),
+                          ("ttl=-1", "ttl"), ("ttl=nan", "ttl"),
+                          ("ttl=inf", "ttl")):
+            p = subprocess.run([CURATEFS, "-o", opt, store, mp],
+                               capture_output=True, text=True, timeout=60)
+            if os.path.ismount(mp):
+                subprocess.run(["fusermount3", "-u", mp])
+                raise AssertionError("-o %s: mounted" % opt)
+            eq(p.returncode, 2, "-o %s: exit status (%s)" % (opt, p.stderr))
+            if not p.stderr.startswith("curatefs: %s must be" % word):
+                raise AssertionError("-o %s: %s" % (opt, p.stderr))
+    ck.run("mount options: a negative or overflowing byte count and a "
+           "negative or non-finite ttl are usage errors",
+           t_mount_option_values)
 
     def t_parse_error_quotes_nothing():
         secret = w.sub("secret.txt")
