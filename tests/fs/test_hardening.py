@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (CURATEFS, Mount, curate, eq, expect_errno,  # noqa
-                   make_jpegs, read, run_suite, write)
+                   jpeg_size, make_jpegs, read, run_suite, write)
 
 libc = ctypes.CDLL(None, use_errno=True)
 RENAME_NOREPLACE = 1
@@ -97,6 +97,28 @@ def body(ck, w):
         eq(status(mnt).count("write rejected"), before, "refusals logged")
     ck.run("labels: a close before any write (shell redirection) stores "
            "and refuses nothing", t_shell_redirect)
+
+    def t_huge_prediction_crop():
+        # A prediction may reach past the image by any finite amount; its
+        # ImageNet crop is the part inside, here the whole 64 x 48 image
+        # (its far edge, 1e308, was converted to a long: a 1x1 crop).
+        lab = os.path.join(L, stems[6] + ".json")
+        write(lab, json.dumps({"fields": {"preds": [
+            {"label": "huge", "bbox": [0, 0, 1e308, 1e308],
+             "confidence": 0.5},
+            {"label": "huge", "bbox": [-1e308, 10, 1.5e308, 1e300],
+             "confidence": 0.5}]}}))
+        ids = [b["id"] for b in json.loads(read(lab))["fields"]["preds"]]
+        write(os.path.join(mnt, "config"), "export.field = preds\n")
+        try:
+            d = os.path.join(mnt, "export", "imagenet", "huge")
+            eq([jpeg_size(read(os.path.join(d, "%s_%d.jpg" % (stems[6], i))))
+                for i in ids], [(64, 48), (64, 38)], "crop sizes")
+        finally:
+            write(os.path.join(mnt, "config"), "export.field =\n")
+            write(lab, '{"fields": {}}')
+    ck.run("ImageNet crop of a prediction reaching 1e308 past the image: "
+           "the image", t_huge_prediction_crop)
 
     def t_too_big_to_read_back():
         lab = os.path.join(L, stems[1] + ".json")
