@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,7 +382,10 @@ static int parse_cache_size(const char *s, uint64_t *ret)
 
   if (*s < '0' || *s > '9')
     return -EINVAL;   /* strtoull would take "-1" as 2^64 - 1 */
+  errno = 0;
   v = strtoull(s, &end, 10);
+  if (errno)
+    return -EINVAL;   /* saturated at 2^64 - 1 */
 
   if (*end == 'K' || *end == 'k')
     sh = 10;
@@ -405,8 +409,12 @@ static int apply_options(struct daemon *d)
   char *end;
 
   if (o->map_size) {
+    /* strtoull takes "-5" as 2^64 - 5 and saturates on overflow: both
+     * would reach LMDB as a map no machine can give. */
+    errno = 0;
     d->so.map_size = strtoull(o->map_size, &end, 10);
-    if (*end || d->so.map_size < (1 << 20)) {
+    if (*o->map_size < '0' || *o->map_size > '9' || errno || *end ||
+        d->so.map_size < (1 << 20)) {
       fprintf(stderr, "curatefs: map_size must be a byte count >= 1 MiB\n");
       return 2;
     }
@@ -424,6 +432,12 @@ static int apply_options(struct daemon *d)
     return 2;
   }
   d->so.nosync = o->nosync;
+  /* NaN or a negative time would reach the kernel's entry and attribute
+   * timeouts through an undefined conversion. */
+  if (!isfinite(o->ttl) || o->ttl < 0) {
+    fprintf(stderr, "curatefs: ttl must be a number of seconds >= 0\n");
+    return 2;
+  }
   d->c.ttl = o->ttl;
   d->c.readonly = o->readonly != 0;
   /* Off unless asked for on a mount that writes: each drop makes every

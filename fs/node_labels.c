@@ -12,6 +12,8 @@
  * empty file (O_TRUNC or ftruncate to 0): a write elsewhere would patch a
  * text the writer never saw whole.  A write that the schema rejects fails
  * with EINVAL, and the handle then refuses to commit: nothing changes.
+ * A close before the first write stores nothing and logs nothing (an
+ * empty text is no document: EINVAL).
  *
  * Locking: the rendering memo (struct label_memo, owned by the context)
  * has its own mutex; handles are used by one request at a time
@@ -33,7 +35,7 @@ struct label_fh {
   struct nh h;
   struct buf buf;     /* the rendering read, or the document written */
   bool writable;
-  bool dirty;         /* written since the last commit */
+  bool dirty;         /* written or truncated since the last commit */
   int bad;            /* a write was already rejected: -EINVAL */
 };
 
@@ -346,6 +348,14 @@ static int label_flush(struct fs_ctx *c, struct fuse_req *req, struct nh *nh)
   if (h->writable && h->bad) {
     r = h->bad;  /* already rejected and logged at write */
     h->dirty = false;
+  } else if (h->writable && h->dirty && h->buf.len == 0) {
+    /* Opened with O_TRUNC (or truncated) and nothing written yet: an
+     * empty text is no document (EINVAL), but it is not logged either.
+     * A shell's `>` closes a duplicate descriptor before the command
+     * writes, so logging it put a refusal in `status` beside every
+     * `echo ... >` that then succeeded.  The handle stays dirty: the
+     * close after the writes commits them. */
+    r = -EINVAL;
   } else if (h->writable && h->dirty) {
     h->dirty = false;
     r = commit_labels(c, h);

@@ -266,19 +266,27 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   return r;
 }
 
+/* v clamped to [lo, hi] before it becomes a long: a prediction's box may
+ * reach 1e308 (or past, as x + w), and converting a double beyond the
+ * range of long is undefined (x86 gave LONG_MIN: a 1x1 crop). */
+static long clamp_to_long(double v, long lo, long hi)
+{
+  if (!(v > (double)lo))
+    return lo;
+  if (v >= (double)hi)
+    return hi;
+  return (long)v;
+}
+
 /* The box's pixel extent rounded outwards, clipped to a w x h image and
  * at least 1x1: [*x0, *x1) x [*y0, *y1). */
 static void box_rect(const struct detection *d, long w, long h, long *x0,
                      long *y0, long *x1, long *y1)
 {
-  *x0 = (long)floor(d->x);
-  *y0 = (long)floor(d->y);
-  *x1 = (long)ceil(d->x + d->w);
-  *y1 = (long)ceil(d->y + d->h);
-  *x0 = MAX(0, MIN(*x0, w - 1));
-  *y0 = MAX(0, MIN(*y0, h - 1));
-  *x1 = MAX(*x0 + 1, MIN(*x1, w));
-  *y1 = MAX(*y0 + 1, MIN(*y1, h));
+  *x0 = clamp_to_long(floor(d->x), 0, w - 1);
+  *y0 = clamp_to_long(floor(d->y), 0, h - 1);
+  *x1 = clamp_to_long(ceil(d->x + d->w), *x0 + 1, w);
+  *y1 = clamp_to_long(ceil(d->y + d->h), *y0 + 1, h);
 }
 
 /* The decoded part of a source image: pixels of the image's region

@@ -22,6 +22,7 @@ void evalrun_loaded_free(struct evalrun_loaded *l)
   free(l->ps);
   free(l->sid);
   free(l->sver);
+  free(l->cls);
   memset(l, 0, sizeof(*l));
 }
 

@@ -122,6 +122,9 @@ struct evalrun_loaded {
   size_t n_images, cap_i, cap_s;
   uint64_t fp;                 /* fingerprint over all present samples */
   uint64_t n_present;
+  /* After run_evaluate() (evalrun.c): the boxes' labels are dense class
+   * indexes 1..k in class-id order, cls[i] the class id of index i. */
+  uint32_t *cls;
 };
 
 /* Key "<name>\0<suffix>" into out (EVALRUN_MAX_NAME + 2 + slen bytes);

@@ -157,8 +157,10 @@ static int summary_head(struct store_txn *t, const struct evalrun_opts *o,
   return 0;
 }
 
-/* The per-class entries and the PR curves after the head. */
-static int summary_classes(const struct eval_result *ev, struct buf *b)
+/* The per-class entries and the PR curves after the head; the result's
+ * class indexes are l's dense ones (l->cls gives the class id). */
+static int summary_classes(const struct evalrun_loaded *l,
+                           const struct eval_result *ev, struct buf *b)
 {
   int r = 0;
 
@@ -166,7 +168,7 @@ static int summary_classes(const struct eval_result *ev, struct buf *b)
     const struct eval_class_stats *cs = &ev->classes[c];
     if (!class_occurs(cs))
       continue;
-    struct cls_rec cr = { (uint32_t)c, 0, cs->tp, cs->fp, cs->fn,
+    struct cls_rec cr = { l->cls[c], 0, cs->tp, cs->fp, cs->fn,
                           cs->support, cs->num_gt, cs->precision, cs->recall,
                           cs->ap };
     r = buf_append(b, &cr, sizeof(cr));
@@ -219,7 +221,7 @@ static int write_summary(struct store_txn *t, const char *name,
   buf_init(&b, SIZE_MAX);
   r = buf_append(&b, &sr, sizeof(sr));
   if (r == 0)
-    r = summary_classes(ev, &b);
+    r = summary_classes(l, ev, &b);
   if (r == 0)
     r = summary_coco(ev, &b);
   if (r == 0)

@@ -14,8 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa
-                   read, run_suite, write)
+from fslib import (CURATEFS, Mount, curate, eq, expect_errno,  # noqa
+                   jpeg_size, make_jpegs, read, run_suite, write)
 
 libc = ctypes.CDLL(None, use_errno=True)
 RENAME_NOREPLACE = 1
@@ -69,6 +69,57 @@ def body(ck, w):
         eq(json.loads(before)["fields"], {}, "start")
     ck.run("labels: writes elsewhere than the end and ftruncate to a "
            "non-zero size get EINVAL", t_write_offsets)
+
+    def t_shell_redirect():
+        # `sh -c 'echo DOC > x.json'` opens with O_TRUNC, duplicates the
+        # descriptor and closes the first copy before echo writes: that
+        # close must not log a refusal (an empty text is still EINVAL).
+        lab = os.path.join(L, stems[5] + ".json")
+        doc = '{"fields": {"gt": [{"label": "cat", "bbox": [1, 2, 3, 4]}]}}'
+        before = status(mnt).count("write rejected")
+        subprocess.run(["sh", "-c", "echo '%s' > %s" % (doc, lab)],
+                       check=True)
+        eq(json.loads(read(lab))["fields"]["gt"][0]["bbox"], [1, 2, 3, 4],
+           "document written by the shell")
+        # The same steps, each close checked.
+        fd = os.open(lab, os.O_WRONLY | os.O_TRUNC)
+        try:
+            expect_errno(errno.EINVAL, os.close, os.dup(fd))
+            os.write(fd, b'{"fields": {}}')
+        finally:
+            os.close(fd)
+        eq(json.loads(read(lab))["fields"], {}, "written after a dup closed")
+        # Truncated, nothing written: EINVAL, nothing stored.
+        write(lab, doc)
+        expect_errno(errno.EINVAL, os.close,
+                     os.open(lab, os.O_WRONLY | os.O_TRUNC))
+        eq(len(json.loads(read(lab))["fields"]["gt"]), 1, "kept after an "
+           "open with O_TRUNC and no write")
+        eq(status(mnt).count("write rejected"), before, "refusals logged")
+    ck.run("labels: a close before any write (shell redirection) stores "
+           "nothing and logs no refusal", t_shell_redirect)
+
+    def t_huge_prediction_crop():
+        # A prediction may reach past the image by any finite amount; its
+        # ImageNet crop is the part inside, here the whole 64 x 48 image
+        # (its far edge, 1e308, was converted to a long: a 1x1 crop).
+        lab = os.path.join(L, stems[6] + ".json")
+        write(lab, json.dumps({"fields": {"preds": [
+            {"label": "huge", "bbox": [0, 0, 1e308, 1e308],
+             "confidence": 0.5},
+            {"label": "huge", "bbox": [-1e308, 10, 1.5e308, 1e300],
+             "confidence": 0.5}]}}))
+        ids = [b["id"] for b in json.loads(read(lab))["fields"]["preds"]]
+        write(os.path.join(mnt, "config"), "export.field = preds\n")
+        try:
+            d = os.path.join(mnt, "export", "imagenet", "huge")
+            eq([jpeg_size(read(os.path.join(d, "%s_%d.jpg" % (stems[6], i))))
+                for i in ids], [(64, 48), (64, 38)], "crop sizes")
+        finally:
+            write(os.path.join(mnt, "config"), "export.field =\n")
+            write(lab, '{"fields": {}}')
+    ck.run("ImageNet crop of a prediction reaching 1e308 past the image: "
+           "the image", t_huge_prediction_crop)
 
     def t_too_big_to_read_back():
         lab = os.path.join(L, stems[1] + ".json")
@@ -176,6 +227,28 @@ def body(ck, w):
         expect_errno(errno.ENOENT, os.stat, os.path.join(T, "b", x))
     ck.run("names stay reachable after moves between tags and refused "
            "no-replace renames", t_names_after_renames)
+
+    def t_mount_option_values():
+        # Values strtoull or a double would take silently: a negative or
+        # overflowing byte count (2^64 - 5, 2^64 - 1), a NaN or negative ttl.
+        mp = w.sub("mnt-opts")
+        os.makedirs(mp, exist_ok=True)
+        for opt, word in (("map_size=-5", "map_size"),
+                          ("map_size=99999999999999999999", "map_size"),
+                          ("cache_size=99999999999999999999", "cache_size"),
+                          ("ttl=-1", "ttl"), ("ttl=nan", "ttl"),
+                          ("ttl=inf", "ttl")):
+            p = subprocess.run([CURATEFS, "-o", opt, store, mp],
+                               capture_output=True, text=True, timeout=60)
+            if os.path.ismount(mp):
+                subprocess.run(["fusermount3", "-u", mp])
+                raise AssertionError("-o %s: mounted" % opt)
+            eq(p.returncode, 2, "-o %s: exit status (%s)" % (opt, p.stderr))
+            if not p.stderr.startswith("curatefs: %s must be" % word):
+                raise AssertionError("-o %s: %s" % (opt, p.stderr))
+    ck.run("mount options: a negative or overflowing byte count and a "
+           "negative or non-finite ttl are usage errors",
+           t_mount_option_values)
 
     def t_parse_error_quotes_nothing():
         secret = w.sub("secret.txt")

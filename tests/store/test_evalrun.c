@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -451,4 +452,82 @@ TEST(predictions_import)
   teardown();
 }
 
-TEST_MAIN(T(hand_built_evaluation), T(predictions_import))
+/* The text of evaluation `name`'s report from its class table on (the
+ * lines before name the run and the dataset version). */
+static char *report_classes(const char *name)
+{
+  struct store_txn *t;
+  struct buf out;
+  char *from, *copy = NULL;
+
+  buf_init(&out, 1 << 20);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(evalrun_report_txt(t, name, &out), 0);
+  store_txn_abort(t);
+  from = out.data ? strstr(out.data, "\nclass ") : NULL;
+  CHECK(from != NULL);
+  if (from)
+    copy = strdup(from);
+  buf_free(&out);
+  return copy;
+}
+
+static long max_rss_kib(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+/* Classes no box uses change no number and cost no memory: the run is
+ * given the classes its boxes use (about 100 KB of curves each), not all
+ * 3,000 of the store (300 MB); a used class past the unused ones keeps
+ * its name and counts. */
+TEST(unused_classes)
+{
+  char err[256], name[32];
+  struct evalrun_info a, b, c;
+  struct store_txn *t;
+  uint32_t id;
+
+  setup();
+  CHECK_INT_EQ(evalrun_run(st, "before", NULL, &a, err, sizeof(err)), 0);
+  char *rep_a = report_classes("before");
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < 3000; i++) {
+    snprintf(name, sizeof(name), "unused%d", i);
+    CHECK_INT_EQ(store_class_id(t, name, true, &id), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  long rss0 = max_rss_kib();
+  CHECK_INT_EQ(evalrun_run(st, "after", NULL, &b, err, sizeof(err)), 0);
+  long grown = max_rss_kib() - rss0;
+  if (grown > 64 * 1024) {
+    fprintf(stderr, "a run beside 3,000 unused classes: peak memory up "
+            "%ld KiB\n", grown);
+    CHECK(grown <= 64 * 1024);
+  }
+  CHECK(a.map == b.map);
+  CHECK(a.tp == b.tp && a.fp == b.fp && a.fn == b.fn);
+  char *rep_b = report_classes("after");
+  CHECK(rep_a && rep_b && strcmp(rep_a, rep_b) == 0);
+
+  /* s4 gets a class whose id lies past the unused ones. */
+  struct labels l;
+  labels_init(&l);
+  add_det(&l, "ground_truth", "late", 0, 0, 10, 10, NAN);
+  add_det(&l, "predictions", "late", 0, 0, 10, 10, 0.5);
+  put_labels(sid[4], &l);
+  CHECK(class_of("late") > 3000);
+  CHECK_INT_EQ(evalrun_run(st, "late", NULL, &c, err, sizeof(err)), 0);
+  CHECK_INT_EQ(c.tp, a.tp + 1);
+  char *rep_c = report_classes("late");
+  CHECK(rep_c && strstr(rep_c, "\ncat ") && strstr(rep_c, "\ndog ") &&
+        strstr(rep_c, "\nlate ") && !strstr(rep_c, "unused"));
+  free(rep_a);
+  free(rep_b);
+  free(rep_c);
+  teardown();
+}
+
+TEST_MAIN(T(hand_built_evaluation), T(predictions_import), T(unused_classes))
