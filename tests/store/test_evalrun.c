@@ -31,6 +31,7 @@
 #include "predictions.h"
 #include "store.h"
 #include "testlib.h"
+#include "util.h"
 
 static char dir[64];
 static struct store *st;
@@ -451,4 +452,64 @@ TEST(predictions_import)
   teardown();
 }
 
-TEST_MAIN(T(hand_built_evaluation), T(predictions_import))
+/* The column (in characters) where the second field of a report line
+ * ends; name_len is the byte length of the line's class name. */
+static size_t second_column_end(const char *line, size_t name_len)
+{
+  const char *p = line + name_len;
+  size_t col = 0;
+  for (const char *q = line; q < p; q++)
+    col += ((unsigned char)*q & 0xC0) != 0x80;
+  for (; *p == ' '; p++)
+    col++;
+  for (; *p && *p != ' ' && *p != '\n'; p++)
+    col++;
+  return col;
+}
+
+/* report.txt lists every class by its whole name, valid UTF-8: a class
+ * whose 24th byte falls inside a multi-byte character (the column the
+ * table pads to) and another with the same first 24 bytes both appear in
+ * full, and names line up by characters, not bytes. */
+TEST(report_class_names_utf8)
+{
+  /* "Stra\u00dfenbahnhaltestelle" is 23 bytes: the 24th is the first of
+   * the three of U+65E5. */
+  static const char *const long1 = "Stra\xc3\x9f" "enbahnhaltestelle\xe6\x97\xa5\xe6\x9c\xac";
+  static const char *const long2 = "Stra\xc3\x9f" "enbahnhaltestelle\xe6\x97\xa5\xe6\x9c\xac 2";
+  char err[256];
+  struct evalrun_info info;
+  setup();
+  struct labels l;
+  labels_init(&l);
+  add_det(&l, "ground_truth", long1, 0, 0, 10, 10, NAN);
+  add_det(&l, "ground_truth", long2, 20, 20, 10, 10, NAN);
+  add_det(&l, "ground_truth", "\xc3\x9c" "ber", 40, 40, 10, 10, NAN);
+  add_det(&l, "predictions", long1, 0, 0, 10, 10, 0.9);
+  put_labels(sid[4], &l);
+  CHECK_INT_EQ(evalrun_run(st, "e", NULL, &info, err, sizeof(err)), 0);
+  struct store_txn *t;
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  CHECK_INT_EQ(evalrun_report_txt(t, "e", &out), 0);
+  store_txn_abort(t);
+  CHECK(utf8_valid(out.data, out.len));
+  char want[128];
+  snprintf(want, sizeof(want), "\n%s %9.4f", long1, 1.0);
+  CHECK(strstr(out.data, want) != NULL);
+  snprintf(want, sizeof(want), "\n%s %9.4f", long2, 0.0);
+  CHECK(strstr(out.data, want) != NULL);
+  /* "\u00dcber" is 4 characters in 5 bytes: padded to 24 characters, its
+   * precision column ends where that of "cat" does. */
+  const char *cat = strstr(out.data, "\ncat ");
+  const char *uber = strstr(out.data, "\n\xc3\x9c" "ber ");
+  CHECK(cat && uber);
+  if (cat && uber)
+    CHECK_INT_EQ(second_column_end(uber + 1, 5), second_column_end(cat + 1, 3));
+  buf_free(&out);
+  teardown();
+}
+
+TEST_MAIN(T(hand_built_evaluation), T(predictions_import),
+          T(report_class_names_utf8))
