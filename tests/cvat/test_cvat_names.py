@@ -107,6 +107,26 @@ def body(ck, w):
         ck.run("each frame is its sample's; boxes come back onto it",
                t_frames_and_pull)
 
+        def t_long_class_reason():
+            # 66 characters of 3 bytes: a class the store takes (198
+            # bytes) but CVAT would not (over 64 characters).  The reason
+            # quotes it up to 80 bytes, cut between characters.
+            name = "\u65e5" * 66
+            curate("classes", "--store", store, "add", name)
+            e = {k: v for k, v in os.environ.items()
+                 if not k.startswith("CVAT_")}
+            p = subprocess.run([CURATE, "cvat", "push", "--store", store,
+                                "--config", conf, "--run", "r2"], env=e,
+                               capture_output=True, timeout=120)
+            eq(p.returncode, 1, "exit status")
+            err = p.stderr.decode("utf-8")
+            want = "class '%s' cannot be a CVAT label" % ("\u65e5" * 26)
+            if want not in err:
+                raise AssertionError("reason %r lacks %r" % (err, want))
+            curate("classes", "--store", store, "remove", name)
+        ck.run("a class CVAT refuses is named in valid UTF-8",
+               t_long_class_reason)
+
 
 def main():
     run_suite("curatefs-cvat-names-", body)
