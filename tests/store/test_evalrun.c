@@ -511,5 +511,68 @@ TEST(report_class_names_utf8)
   teardown();
 }
 
+/* A drawn caption quotes a class name up to 60 bytes, cut between
+ * characters: a name whose 60th byte falls inside a character is drawn
+ * as its first whole characters, exactly as the name of those characters
+ * alone, never with a replacement glyph for the cut one. */
+TEST(drawn_caption_cut_between_characters)
+{
+  char long1[128] = "a", long2[128] = "a", err[256];
+  struct evalrun_info info;
+  uint64_t id[2];
+
+  for (int i = 0; i < 21; i++)   /* 1 + 63 bytes: the cut splits U+65E5 */
+    strcat(long1, "\xe6\x97\xa5");
+  for (int i = 0; i < 19; i++)   /* 1 + 57 bytes: what a clean cut keeps */
+    strcat(long2, "\xe6\x97\xa5");
+  setup();
+  struct store_txn *t;
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    char name[32], rel[64];
+    snprintf(name, sizeof(name), "wide%d", i);
+    snprintf(rel, sizeof(rel), "val/wide%d.jpg", i);
+    struct sample s = { 0 };
+    s.width = 1000;
+    s.height = 100;
+    s.name = name;
+    s.relpath = rel;
+    CHECK_INT_EQ(store_sample_put(t, &s, &id[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  for (int i = 0; i < 2; i++) {
+    struct labels l;
+    labels_init(&l);
+    add_det(&l, "ground_truth", i ? long2 : long1, 10, 10, 50, 50, NAN);
+    add_det(&l, "predictions", "dog", 10, 10, 50, 50, 0.9);
+    put_labels(id[i], &l);
+  }
+  CHECK_INT_EQ(evalrun_run(st, "e", NULL, &info, err, sizeof(err)), 0);
+
+  struct image src, im[2];
+  CHECK_INT_EQ(image_alloc(&src, 1000, 100, 3), 0);
+  memset(src.px, 200, 1000 * 100 * 3);
+  uint8_t *orig = NULL, *jpg[2] = { NULL, NULL };
+  size_t olen = 0, jlen[2];
+  CHECK_INT_EQ(jpeg_encode(&src, 90, &orig, &olen), 0);
+  image_free(&src);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    CHECK_INT_EQ(evalrun_sample_jpeg(t, "e", id[i], EVALRUN_MISTAKES, orig,
+                                     olen, &jpg[i], &jlen[i]), 0);
+    CHECK_INT_EQ(jpeg_decode(jpg[i], jlen[i], 0, &im[i]), 0);
+  }
+  store_txn_abort(t);
+  CHECK(im[0].w == im[1].w && im[0].h == im[1].h);
+  CHECK(memcmp(im[0].px, im[1].px, (size_t)im[0].w * im[0].h * 3) == 0);
+  for (int i = 0; i < 2; i++) {
+    image_free(&im[i]);
+    free(jpg[i]);
+  }
+  free(orig);
+  teardown();
+}
+
 TEST_MAIN(T(hand_built_evaluation), T(predictions_import),
-          T(report_class_names_utf8))
+          T(report_class_names_utf8),
+          T(drawn_caption_cut_between_characters))
