@@ -457,8 +457,11 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
       const struct detection *d = &l.f[f].d[i];
       if (!flags[fi])
         continue;
-      snprintf(caps[nb], sizeof(caps[nb]), "%s %.2f", d->label ? d->label : "?",
-               iou[fi]);
+      const char *nm = d->label ? d->label : "?";
+      /* Up to 80 bytes of the name, cut between characters (a cut one
+       * would be drawn as a replacement glyph), and the IoU always. */
+      snprintf(caps[nb], sizeof(caps[nb]), "%.*s %.2f", (int)utf8_cut(nm, 80),
+               nm, iou[fi]);
       boxes[nb] = (struct draw_box){ d->x, d->y, d->w, d->h,
                                      draw_palette(d->class_id), caps[nb] };
       nb++;
