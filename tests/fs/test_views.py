@@ -211,7 +211,14 @@ def body(ck, w):
         edit_boxes(mnt, stems[4], lambda b: None)
         if read(p) != before:
             raise AssertionError("the drawn image differs after the rename")
-    ck.run("views/dupes captions cut long class names between characters",
+        # A rename alone (labels unchanged) draws the new name.
+        write(os.path.join(mnt, "classes"),
+              "rename %s -> b%s\n" % (short_name, short_name[1:]))
+        if read(p) == before:
+            raise AssertionError("views/dupes still shows the old class "
+                                 "name after a rename")
+    ck.run("views/dupes captions cut long class names between characters "
+           "and follow a class rename",
            t_caption_cut)
 
     m.umount()
