@@ -34,6 +34,15 @@
  * of other paths it made along the way (sink.offer: the other crops of
  * one decoded photo), which enters the cache as ready.
  *
+ * Each keyed entry has a birth time, the mtime its files report
+ * (born_locked): the time it was first made, and, for content of a newer
+ * store version than any made before, at least a whole second after every
+ * earlier birth.  So a file whose content changes gets an mtime newer in
+ * whole seconds, even when its size stays (a YOLO row moved by a pixel),
+ * and rsync's quick check, make and backup tools, which compare size and
+ * whole seconds, see the change; content that does not change keeps its
+ * time while the cache holds it.
+ *
  * Locking: one mutex (gen_cache.mu) for the list, the tiers' counters and
  * every reference count; the spill file's writes happen under it (small,
  * into the page cache).  Generation runs unlocked.  Functions named
@@ -116,6 +125,7 @@ struct gen_content {
   struct spill_file *sf;             /* spilled small content, or NULL */
   uint64_t sf_off;
   struct buf mem;
+  int64_t born_ns;                   /* birth time: the files' mtime */
 };
 
 struct gen_cache {
@@ -136,6 +146,9 @@ struct gen_cache {
                                         the disk back, so entries stay in
                                         memory or are evicted */
   const char *dir;
+  uint64_t born_ver;                 /* newest store version born at */
+  int64_t born_floor;                /* no birth of born_ver before it */
+  int64_t born_last;                 /* latest birth time handed out */
 };
 
 static uint64_t hash_of(const char *path, uint64_t key)
@@ -776,6 +789,7 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
     return r;
   }
   g->size = n;
+  g->born_ns = sp->g->born_ns;  /* made by the same generation */
   shrink(g);
   g->ready = true;
   pthread_mutex_lock(&gc->mu);
@@ -795,6 +809,28 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
   pthread_mutex_unlock(&gc->mu);
   free_list(freed);
   return 0;
+}
+
+/* The birth time of content generated now from transaction t (see the
+ * head comment).  The first content of a newer store version is born a
+ * whole second after the latest birth at the latest, which moves a
+ * birth into the future only when content was made within the second
+ * before a change, by at most a second per such change. */
+static int64_t born_locked(struct gen_cache *gc, struct store_txn *t)
+{
+  const int64_t sec = 1000000000LL;
+  int64_t now = time_now_ns();
+  uint64_t ver = 0;
+
+  if (t && store_version(t, &ver) == 0 && ver > gc->born_ver) {
+    gc->born_ver = ver;
+    gc->born_floor = gc->born_last ? (gc->born_last / sec + 1) * sec : 0;
+  }
+  if (ver == gc->born_ver && now < gc->born_floor)
+    now = gc->born_floor;
+  if (now > gc->born_last)
+    gc->born_last = now;
+  return now;
 }
 
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
@@ -833,6 +869,7 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
     pthread_mutex_unlock(&gc->mu);
     return -ENOMEM;
   }
+  g->born_ns = born_locked(gc, t);
   g->refs = 2;           /* the cache's and the caller's */
   if (!insert_locked(gc, g)) {
     pthread_mutex_unlock(&gc->mu);
@@ -891,6 +928,11 @@ void gen_put(struct gen_content *g)
 uint64_t gen_size(const struct gen_content *g)
 {
   return g->size;
+}
+
+int64_t gen_born_ns(const struct gen_content *g)
+{
+  return g->born_ns;
 }
 
 int gen_fd(const struct gen_content *g)

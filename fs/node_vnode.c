@@ -110,7 +110,8 @@ static int snapshot_content(struct fs_ctx *c, const struct vres *v,
 /* The content inode ino (path v, current entry e) stands for.  An inode
  * of a versioned generated file (vtree.h, "Versions") is of one version:
  * the one it holds (a cache file), the current one (then recorded on it,
- * with the mtime its attributes report), or an older one while the
+ * with the mtime its attributes report: mtime_ns, or when 0 the
+ * content's birth time, gen_born_ns()), or an older one while the
  * content cache has it; -ESTALE after that. */
 static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                          const struct vres *v, const struct vent *e,
@@ -133,7 +134,7 @@ static int inode_content(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
   }
   r = gen_get(c, v->p, t, v->path, v->rest, e->key, g);
   if (r == 0)
-    vnode_pin(c, ino, e->key, *g, mtime_ns);
+    vnode_pin(c, ino, e->key, *g, mtime_ns ? mtime_ns : gen_born_ns(*g));
   return r;
 }
 
@@ -174,7 +175,7 @@ static int pin_version(struct fs_ctx *c, struct store_txn *t,
   r = gen_get(c, pv, t, path, rest, e->key, &g);
   if (r < 0)
     return r;
-  vnode_pin(c, ino, e->key, g, e->mtime_ns ? e->mtime_ns : c->mount_ns);
+  vnode_pin(c, ino, e->key, g, e->mtime_ns ? e->mtime_ns : gen_born_ns(g));
   gen_put(g);
   return 0;
 }
@@ -340,9 +341,11 @@ static int vnode_stat(struct fs_ctx *c, struct store_txn *t,
   st->st_mode = S_IFREG | (e.kind == VENT_CTL ? 0644 : 0444);
   if (e.key == 0)
     *mt = time_now_ns();
-  r = inode_content(c, t, ino, &v, &e, *mt, &g);
+  r = inode_content(c, t, ino, &v, &e, e.mtime_ns, &g);
   if (r < 0)
     return r;
+  if (e.key != 0 && vnode_attrs(c, ino, &size, mt) < 0 && !e.mtime_ns)
+    *mt = gen_born_ns(g);
   st->st_size = (off_t)gen_size(g);
   gen_put(g);
   return 0;
@@ -649,8 +652,7 @@ static int open_entry(struct fs_ctx *c, struct store_txn *t,
       *ret = &h->h;
     return r;
   }
-  r = inode_content(c, t, ino, v, e, e->mtime_ns ? e->mtime_ns : c->mount_ns,
-                    &g);
+  r = inode_content(c, t, ino, v, e, e->mtime_ns, &g);
   return r < 0 ? r : open_version(c, n, ino, g, ret, o);
 }
 
@@ -777,8 +779,7 @@ static int vnode_read_ino(struct fs_ctx *c, struct store_txn *t,
   }
   if (e.kind == VENT_DIR)
     return -EISDIR;
-  return inode_content(c, t, ino, &v, &e,
-                       e.mtime_ns ? e.mtime_ns : c->mount_ns, &o->gen);
+  return inode_content(c, t, ino, &v, &e, e.mtime_ns, &o->gen);
 }
 
 /* ---- moves out of a provider directory ---- */

@@ -97,11 +97,23 @@ static int entry_name(const struct vdir *vd, const struct view_list *l,
   return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+/* What a drawing of sample s keys on: its labels, and the class names
+ * its captions show, which a class rename changes without touching the
+ * labels. */
+static uint64_t drawn_labels_key(struct store_txn *t, const struct sample *s)
+{
+  uint64_t renames = 0;
+
+  store_class_renames(t, &renames);
+  return (s->labels_version * 0x9E3779B97F4A7C15ULL ^ s->id) +
+         renames * 0xC2B2AE3D27D4EB4FULL;
+}
+
 /* Content key of a drawn dupes image: its labels and the settings. */
 static uint64_t dupes_key(struct store_txn *t, const struct sample *s)
 {
   char buf[256];
-  uint64_t h = s->labels_version * 0x9E3779B97F4A7C15ULL ^ s->id;
+  uint64_t h = drawn_labels_key(t, s);
 
   config_get_str(t, "dupes.iou", buf, 64);
   for (const char *p = buf; *p; p++)
@@ -204,7 +216,7 @@ static uint64_t eval_key(struct store_txn *t, const char *name,
                          const struct sample *s)
 {
   struct evalrun_info info;
-  uint64_t h = s->labels_version * 0x9E3779B97F4A7C15ULL ^ s->id;
+  uint64_t h = drawn_labels_key(t, s);
 
   if (evalrun_get(t, name, &info) == 0)
     h = h * 31 + (uint64_t)info.created_ns + info.store_version;
@@ -457,8 +469,11 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
       const struct detection *d = &l.f[f].d[i];
       if (!flags[fi])
         continue;
-      snprintf(caps[nb], sizeof(caps[nb]), "%s %.2f", d->label ? d->label : "?",
-               iou[fi]);
+      const char *nm = d->label ? d->label : "?";
+      /* Up to 80 bytes of the name, cut between characters (a cut one
+       * would be drawn as a replacement glyph), and the IoU always. */
+      snprintf(caps[nb], sizeof(caps[nb]), "%.*s %.2f", (int)utf8_cut(nm, 80),
+               nm, iou[fi]);
       boxes[nb] = (struct draw_box){ d->x, d->y, d->w, d->h,
                                      draw_palette(d->class_id), caps[nb] };
       nb++;

@@ -382,6 +382,10 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
 struct gen_content *gen_ref(struct gen_content *g);
 void gen_put(struct gen_content *g);
 uint64_t gen_size(const struct gen_content *g);
+/* When keyed content was made (gencache.c, "birth time"): the mtime of
+ * the files that show it; a change of content moves it on by at least a
+ * whole second.  Never before the mount. */
+int64_t gen_born_ns(const struct gen_content *g);
 /* The content's own cache file (large content, the one passthrough can
  * use), or -1. */
 int gen_fd(const struct gen_content *g);

@@ -152,12 +152,13 @@ static int check_classes(char *const *classes, size_t n, char *err,
 {
   for (size_t i = 0; i < n; i++) {
     if (!labels_class_name_valid(classes[i]))
-      return errf(err, errlen, -EINVAL, "bad class name '%.80s'",
-                  classes[i]);
+      return errf(err, errlen, -EINVAL, "bad class name '%.*s'",
+                  (int)utf8_cut(classes[i], 80), classes[i]);
     if (!label_name_fits(classes[i]))
-      return errf(err, errlen, -EINVAL, "class name '%.80s' is longer than "
+      return errf(err, errlen, -EINVAL, "class name '%.*s' is longer than "
                   "the %d characters CVAT allows for a label name",
-                  classes[i], CVAT_LABEL_NAME_MAX);
+                  (int)utf8_cut(classes[i], 80), classes[i],
+                  CVAT_LABEL_NAME_MAX);
   }
   return 0;
 }
@@ -190,10 +191,10 @@ static int begin_check(struct store *s, const uint64_t *ids, size_t n,
   if (r == 0) {
     int k = store_classes_each(t, check_label_name, &lc);
     if (k == 1)
-      r = errf(err, errlen, -EINVAL, "class '%.80s' cannot be a CVAT label "
+      r = errf(err, errlen, -EINVAL, "class '%.*s' cannot be a CVAT label "
                "(CVAT wants at most %d characters of UTF-8): rename it "
-               "first ('rename OLD -> NEW' into the classes file)", lc.bad,
-               CVAT_LABEL_NAME_MAX);
+               "first ('rename OLD -> NEW' into the classes file)",
+               (int)utf8_cut(lc.bad, 80), lc.bad, CVAT_LABEL_NAME_MAX);
     else if (k < 0)
       r = k;
   }

@@ -26,7 +26,13 @@
 
 /* Upload name of a sample: its display name, flattened to a base name
  * (CVAT keeps only base names) with the extension of its format (.jpg,
- * .png ...): the bytes uploaded are the original file's. */
+ * .png ...): the bytes uploaded are the original file's.  A '/' or '\\'
+ * would be taken as a path separator by CVAT, and a '"' reaches it as
+ * "%22" (libcurl escapes it in a multipart file name, and CVAT does not
+ * decode it), so the names CVAT lists would not be the ones sent in
+ * upload_file_order and the task would not be created: all three become
+ * '_'.  (Control bytes, which libcurl escapes too, are never in a
+ * sample's name.) */
 static char *upload_name(const char *name, int format)
 {
   size_t n = strlen(name);
@@ -36,7 +42,8 @@ static char *upload_name(const char *name, int format)
   if (!s)
     return NULL;
   for (size_t i = 0; i < n; i++)
-    s[i] = name[i] == '/' || name[i] == '\\' ? '_' : name[i];
+    s[i] = name[i] == '/' || name[i] == '\\' || name[i] == '"' ? '_'
+                                                             : name[i];
   memcpy(s + n, ext, strlen(ext) + 1);
   return s;
 }

@@ -104,7 +104,8 @@ static int det_label(struct det_parse *p, const char *key, json_t *v)
 {
   if (!json_is_string(v) || !labels_class_name_valid(json_string_value(v)))
     return errf(p->err, p->errlen, -EINVAL, "fields.%s[%zu].label: expected "
-                "a class name (1-200 characters)", p->field, p->idx);
+                "a class name (1-200 bytes of UTF-8, no control "
+                "characters)", p->field, p->idx);
   p->d->label = strdup(json_string_value(v));
   if (!p->d->label)
     return -ENOMEM;

@@ -47,8 +47,11 @@ static bool name_check(const char *name, bool lookup, char *err,
   if (labels_class_key_valid(name))
     errf(err, errlen, -EINVAL, "bad class name: not valid UTF-8");
   else
-    errf(err, errlen, -EINVAL, "bad class name '%.80s' (1-%d bytes of "
-         "UTF-8, no control characters)", name, LABELS_MAX_CLASS_NAME);
+    /* Quoted up to 80 bytes, cut between characters: the reason goes to
+     * a terminal, status and the log, all UTF-8. */
+    errf(err, errlen, -EINVAL, "bad class name '%.*s' (1-%d bytes of "
+         "UTF-8, no control characters)", (int)utf8_cut(name, 80), name,
+         LABELS_MAX_CLASS_NAME);
   return false;
 }
 

@@ -220,6 +220,11 @@ int store_class_put(struct store_txn *t, const char *name, uint32_t id,
 /* Renames a class; its id stays, so every box follows.  -ENOENT (no class
  * `from`), -EEXIST (`to` exists), -EINVAL (a bad name).  Same name: 0. */
 int store_class_rename(struct store_txn *t, const char *from, const char *to);
+/* How many renames the class schema has had (record "classes"/"renames",
+ * 0 when none): what a drawing that shows class names (views/dupes, the
+ * evaluation views) keys on besides its labels, since a rename changes
+ * the names of boxes whose labels stay as they were. */
+int store_class_renames(struct store_txn *t, uint64_t *ret);
 /* Sets the next class id back to `next` (undoing the creation of the
  * newest classes), if no class has an id >= next; else -EBUSY. */
 int store_class_reset_next(struct store_txn *t, uint32_t next);

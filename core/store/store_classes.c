@@ -228,6 +228,20 @@ int store_class_put(struct store_txn *t, const char *name, uint32_t id,
   return store_txn_fail(t, r);
 }
 
+/* The rename counter (store_class_renames): a host-order u64 record. */
+#define RENAMES_NS "classes"
+#define RENAMES_KEY "renames"
+
+static int count_rename(struct store_txn *t)
+{
+  uint64_t n = 0;
+  int r = store_class_renames(t, &n);
+
+  n++;
+  return r < 0 ? r : store_rec_put(t, RENAMES_NS, RENAMES_KEY,
+                                   sizeof(RENAMES_KEY) - 1, &n, sizeof(n));
+}
+
 int store_class_rename(struct store_txn *t, const char *from, const char *to)
 {
   struct store_class sc;
@@ -257,7 +271,26 @@ int store_class_rename(struct store_txn *t, const char *from, const char *to)
   r = store_tdel(t, DB_CLASSES, &k);
   if (r == 0)
     r = class_write(t, to, id, super);
+  if (r == 0)
+    r = count_rename(t);
   return store_txn_fail(t, r);
+}
+
+int store_class_renames(struct store_txn *t, uint64_t *ret)
+{
+  const void *v;
+  size_t n;
+  int r;
+
+  TXN_GUARD(t, false);
+  *ret = 0;
+  r = store_rec_get(t, RENAMES_NS, RENAMES_KEY, sizeof(RENAMES_KEY) - 1, &v,
+                    &n);
+  if (r == -ENOENT)
+    return 0;
+  if (r == 0 && n == sizeof(*ret))
+    memcpy(ret, v, sizeof(*ret));
+  return r;
 }
 
 int store_class_reset_next(struct store_txn *t, uint32_t next)

@@ -130,6 +130,29 @@ int store_sample_by_path(struct store_txn *t, const char *relpath,
   return r < 0 ? r : store_sample_get(t, id, ret);
 }
 
+/* A new sample's name when base is taken: "<base>~<id>", unique and
+ * stable; when another sample holds that already (its file was named so),
+ * the first free "<base>~<id>~<k>", k = 2, 3 ..., so that one such file
+ * never fails a whole import.  The same store state gives the same name.
+ * Indexes it for id; *ret (owned) is the name, also on failure. */
+static int put_suffixed_name(struct store_txn *t, const char *base,
+                             uint64_t id, char **ret)
+{
+  size_t n = strlen(base) + 48;
+  int r;
+
+  *ret = malloc(n);
+  if (!*ret)
+    return -ENOMEM;
+  snprintf(*ret, n, "%s~%llu", base, (unsigned long long)id);
+  r = store_put_index(t, DB_NAMES, *ret, id, MDB_NOOVERWRITE);
+  for (unsigned k = 2; r == -EEXIST && k < 100000; k++) {
+    snprintf(*ret, n, "%s~%llu~%u", base, (unsigned long long)id, k);
+    r = store_put_index(t, DB_NAMES, *ret, id, MDB_NOOVERWRITE);
+  }
+  return r;
+}
+
 int store_sample_put(struct store_txn *t, const struct sample *in,
                      uint64_t *ret_id)
 {
@@ -175,16 +198,8 @@ int store_sample_put(struct store_txn *t, const struct sample *in,
       goto out;
     r = store_put_index(t, DB_NAMES, in->name, s.id, MDB_NOOVERWRITE);
     if (r == -EEXIST) {
-      /* Taken: a numeric suffix keeps the name unique and stable. */
-      size_t n = strlen(in->name) + 24;
-      name = malloc(n);
-      if (!name) {
-        r = -ENOMEM;
-        goto out;
-      }
-      snprintf(name, n, "%s~%llu", in->name, (unsigned long long)s.id);
+      r = put_suffixed_name(t, in->name, s.id, &name);
       s.name = name;
-      r = store_put_index(t, DB_NAMES, name, s.id, MDB_NOOVERWRITE);
     }
     if (r < 0)
       goto out;

@@ -40,7 +40,10 @@ static int pick_gt(const struct label_field *g, size_t ng,
     if (!show)
       continue;
     char *c = d->caps + d->n * 80;
-    snprintf(c, 80, "GT: %.60s", det->label ? det->label : "?");
+    const char *nm = det->label ? det->label : "?";
+    /* Up to 60 bytes, cut between characters (a cut one would be drawn
+     * as a replacement glyph). */
+    snprintf(c, 80, "GT: %.*s", (int)utf8_cut(nm, 60), nm);
     d->boxes[d->n++] = (struct draw_box){ det->x, det->y, det->w, det->h,
                                           GT_COLOUR, c };
   }
@@ -66,7 +69,8 @@ static int pick_pred(const struct label_field *p, size_t np,
     if (!show)
       continue;
     char *c = d->caps + d->n * 80;
-    snprintf(c, 80, "%.60s %.2f", det->label ? det->label : "?",
+    const char *nm = det->label ? det->label : "?";
+    snprintf(c, 80, "%.*s %.2f", (int)utf8_cut(nm, 60), nm,
              det->confidence);
     d->boxes[d->n++] = (struct draw_box){ det->x, det->y, det->w, det->h,
                                           PRED_COLOUR, c };

@@ -94,6 +94,24 @@ static const char *const STAT_WHAT[EVAL_N_STATS] = {
   "IoU 0.50:0.95  area large   maxDets 100",
 };
 
+/* The first column of a class row: the whole class name, padded with
+ * spaces to NAME_COL characters.  Never cut: a cut at a byte count can end
+ * inside a multi-byte character (report.txt would not be UTF-8), and two
+ * long names that share their first bytes would read alike.  Padding
+ * counts characters (code points), so UTF-8 names line up as ASCII ones
+ * do; a longer name pushes only its own row to the right. */
+#define NAME_COL 24
+static int put_name_col(struct buf *out, const char *name)
+{
+  size_t chars = 0;
+  for (const char *p = name; *p; p++)
+    chars += ((unsigned char)*p & 0xC0) != 0x80;
+  int r = buf_puts(out, name);
+  for (; r == 0 && chars < NAME_COL; chars++)
+    r = buf_puts(out, " ");
+  return r;
+}
+
 int evalrun_report_txt(struct store_txn *t, const char *name, struct buf *out)
 {
   struct classes cl;
@@ -122,23 +140,24 @@ int evalrun_report_txt(struct store_txn *t, const char *name, struct buf *out)
     r = r ? r : buf_puts(out, "\n");
   }
   if (r == 0)
-    r = buf_printf(out, "%-24s %9s %7s %7s %7s %7s %8s %8s %8s %8s\n",
+    r = buf_printf(out, "%-*s %9s %7s %7s %7s %7s %8s %8s %8s %8s\n", NAME_COL,
                    "class", "precision", "recall", "AP", "AP50", "AP75",
                    "support", "tp", "fp", "fn");
   for (uint32_t k = 0; k < s->n_classes && r == 0; k++) {
     const struct cls_rec *c = &cl.c[k];
-    r = buf_printf(out, "%-24.24s %9.4f %7.4f %7s %7s %7s %8" PRId64
+    r = put_name_col(out, class_name(t, c->class_id));
+    r = r ? r : buf_printf(out, " %9.4f %7.4f %7s %7s %7s %8" PRId64
                    " %8" PRId64 " %8" PRId64 " %8" PRId64 "\n",
-                   class_name(t, c->class_id), c->precision, c->recall,
+                   c->precision, c->recall,
                    fmt_metric(a0, sizeof(a0), c->ap),
                    fmt_metric(a1, sizeof(a1), cl.ap5075[2 * k]),
                    fmt_metric(a2, sizeof(a2), cl.ap5075[2 * k + 1]),
                    c->support, c->tp, c->fp, c->fn);
   }
   if (r == 0)
-    r = buf_printf(out, "%-24s %9.4f %7.4f %7s %7s %7s %8" PRId64 " %8" PRId64
+    r = buf_printf(out, "%-*s %9.4f %7.4f %7s %7s %7s %8" PRId64 " %8" PRId64
                    " %8" PRId64 " %8" PRId64 "\n\n",
-                   "all (AP columns: COCO)", info.precision, info.recall,
+                   NAME_COL, "all (AP columns: COCO)", info.precision, info.recall,
                    fmt_metric(a0, sizeof(a0), s->map),
                    fmt_metric(a1, sizeof(a1), cl.co.stats[EVAL_AP50]),
                    fmt_metric(a2, sizeof(a2), cl.co.stats[EVAL_AP75]),

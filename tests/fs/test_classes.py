@@ -198,6 +198,10 @@ def body(ck, w):
         eq([got[-1][0]], owl, "id of owl kept by the rename")
         for args, word in ((["add", "eel"], "exists"),
                            (["add", "ok", "bad\x01"], "bad class name"),
+                           # quoted up to 80 bytes, cut between characters
+                           # (26 of 3 bytes), never inside one
+                           (["add", "\u65e5" * 70],
+                            "bad class name '%s' (" % ("\u65e5" * 26)),
                            (["rename", "nope", "x"], "no class"),
                            (["rename", "eel", "heron"], "exists"),
                            (["remove", "feline"], "used by 2 box"),

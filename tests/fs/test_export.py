@@ -139,6 +139,36 @@ def body(ck, w):
     ck.run("an open export stays coherent; the next open is new",
            t_coherent_under_change)
 
+    def t_mtime_follows_content():
+        # rsync, make and backup tools skip a file whose size and mtime (in
+        # whole seconds) did not change.  A YOLO row has fixed-width
+        # numbers and a VOC corner often keeps its digit count, so a moved
+        # box leaves those files at their size: their mtime must move on by
+        # a whole second, and stay put while nothing changes.
+        rels = ("yolo/labels/train/%s.txt" % stems[1],
+                "voc/Annotations/%s.xml" % stems[1])
+
+        def quick(rel):
+            p = os.path.join(X, rel)
+            os.listdir(os.path.dirname(p))  # as rsync: names looked up anew
+            st = os.stat(p)
+            return st.st_size, int(st.st_mtime), read(p)
+        before = [quick(r) for r in rels]
+        eq([quick(r) for r in rels], before, "unchanged: same size and time")
+        edit_boxes(mnt, stems[1], lambda b: b[0].update(
+            bbox=[b[0]["bbox"][0] + 1] + b[0]["bbox"][1:]))
+        for rel, (size, sec, data) in zip(rels, before):
+            size2, sec2, data2 = quick(rel)
+            if data2 == data:
+                raise AssertionError(rel + ": the box move is not shown")
+            eq(size2, size, rel + " keeps its size (the case to catch)")
+            if sec2 <= sec:
+                raise AssertionError("%s changed but its mtime did not move "
+                                     "on (%d, then %d)" % (rel, sec, sec2))
+            eq(quick(rel)[:2], (size2, sec2), rel + ": read again, same")
+    ck.run("a changed export file gets a newer mtime (rsync sees it)",
+           t_mtime_follows_content)
+
     def t_prewarm():
         import time
         edit_boxes(mnt, stems[2], lambda b: b.append(

@@ -192,6 +192,35 @@ def body(ck, w):
             raise AssertionError("views/dupes ignores the outside change")
     ck.run("changes made by curate next to the mount show", t_outside_changes)
 
+    def t_caption_cut():
+        # A caption quotes the class name up to 80 bytes, cut between
+        # characters, then the IoU: a 97-byte name of four-byte characters
+        # is drawn as its first 19 characters and the IoU, exactly as the
+        # class renamed (same id, same colour) to those 19 characters.
+        # (The labels are written again after the rename, unchanged, so
+        # that the image is drawn again.)
+        long_name = "a" + "\U0001F600" * 24
+        short_name = "a" + "\U0001F600" * 19
+        edit_boxes(mnt, stems[4], lambda b: b.extend(
+            [{"label": long_name, "bbox": [0, 20, 60, 60]},
+             {"label": long_name, "bbox": [0, 20, 60, 60]}]))
+        p = os.path.join(D, stems[4] + ".jpg")
+        before = read(p)
+        write(os.path.join(mnt, "classes"),
+              "rename %s -> %s\n" % (long_name, short_name))
+        edit_boxes(mnt, stems[4], lambda b: None)
+        if read(p) != before:
+            raise AssertionError("the drawn image differs after the rename")
+        # A rename alone (labels unchanged) draws the new name.
+        write(os.path.join(mnt, "classes"),
+              "rename %s -> b%s\n" % (short_name, short_name[1:]))
+        if read(p) == before:
+            raise AssertionError("views/dupes still shows the old class "
+                                 "name after a rename")
+    ck.run("views/dupes captions cut long class names between characters "
+           "and follow a class rename",
+           t_caption_cut)
+
     m.umount()
 
 

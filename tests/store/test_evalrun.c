@@ -32,6 +32,7 @@
 #include "predictions.h"
 #include "store.h"
 #include "testlib.h"
+#include "util.h"
 
 static char dir[64];
 static struct store *st;
@@ -530,4 +531,128 @@ TEST(unused_classes)
   teardown();
 }
 
-TEST_MAIN(T(hand_built_evaluation), T(predictions_import), T(unused_classes))
+
+/* The column (in characters) where the second field of a report line
+ * ends; name_len is the byte length of the line's class name. */
+static size_t second_column_end(const char *line, size_t name_len)
+{
+  const char *p = line + name_len;
+  size_t col = 0;
+  for (const char *q = line; q < p; q++)
+    col += ((unsigned char)*q & 0xC0) != 0x80;
+  for (; *p == ' '; p++)
+    col++;
+  for (; *p && *p != ' ' && *p != '\n'; p++)
+    col++;
+  return col;
+}
+
+/* report.txt lists every class by its whole name, valid UTF-8: a class
+ * whose 24th byte falls inside a multi-byte character (the column the
+ * table pads to) and another with the same first 24 bytes both appear in
+ * full, and names line up by characters, not bytes. */
+TEST(report_class_names_utf8)
+{
+  /* "Stra\u00dfenbahnhaltestelle" is 23 bytes: the 24th is the first of
+   * the three of U+65E5. */
+  static const char *const long1 = "Stra\xc3\x9f" "enbahnhaltestelle\xe6\x97\xa5\xe6\x9c\xac";
+  static const char *const long2 = "Stra\xc3\x9f" "enbahnhaltestelle\xe6\x97\xa5\xe6\x9c\xac 2";
+  char err[256];
+  struct evalrun_info info;
+  setup();
+  struct labels l;
+  labels_init(&l);
+  add_det(&l, "ground_truth", long1, 0, 0, 10, 10, NAN);
+  add_det(&l, "ground_truth", long2, 20, 20, 10, 10, NAN);
+  add_det(&l, "ground_truth", "\xc3\x9c" "ber", 40, 40, 10, 10, NAN);
+  add_det(&l, "predictions", long1, 0, 0, 10, 10, 0.9);
+  put_labels(sid[4], &l);
+  CHECK_INT_EQ(evalrun_run(st, "e", NULL, &info, err, sizeof(err)), 0);
+  struct store_txn *t;
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  CHECK_INT_EQ(evalrun_report_txt(t, "e", &out), 0);
+  store_txn_abort(t);
+  CHECK(utf8_valid(out.data, out.len));
+  char want[128];
+  snprintf(want, sizeof(want), "\n%s %9.4f", long1, 1.0);
+  CHECK(strstr(out.data, want) != NULL);
+  snprintf(want, sizeof(want), "\n%s %9.4f", long2, 0.0);
+  CHECK(strstr(out.data, want) != NULL);
+  /* "\u00dcber" is 4 characters in 5 bytes: padded to 24 characters, its
+   * precision column ends where that of "cat" does. */
+  const char *cat = strstr(out.data, "\ncat ");
+  const char *uber = strstr(out.data, "\n\xc3\x9c" "ber ");
+  CHECK(cat && uber);
+  if (cat && uber)
+    CHECK_INT_EQ(second_column_end(uber + 1, 5), second_column_end(cat + 1, 3));
+  buf_free(&out);
+  teardown();
+}
+
+/* A drawn caption quotes a class name up to 60 bytes, cut between
+ * characters: a name whose 60th byte falls inside a character is drawn
+ * as its first whole characters, exactly as the name of those characters
+ * alone, never with a replacement glyph for the cut one. */
+TEST(drawn_caption_cut_between_characters)
+{
+  char long1[128] = "a", long2[128] = "a", err[256];
+  struct evalrun_info info;
+  uint64_t id[2];
+
+  for (int i = 0; i < 21; i++)   /* 1 + 63 bytes: the cut splits U+65E5 */
+    strcat(long1, "\xe6\x97\xa5");
+  for (int i = 0; i < 19; i++)   /* 1 + 57 bytes: what a clean cut keeps */
+    strcat(long2, "\xe6\x97\xa5");
+  setup();
+  struct store_txn *t;
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    char name[32], rel[64];
+    snprintf(name, sizeof(name), "wide%d", i);
+    snprintf(rel, sizeof(rel), "val/wide%d.jpg", i);
+    struct sample s = { 0 };
+    s.width = 1000;
+    s.height = 100;
+    s.name = name;
+    s.relpath = rel;
+    CHECK_INT_EQ(store_sample_put(t, &s, &id[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  for (int i = 0; i < 2; i++) {
+    struct labels l;
+    labels_init(&l);
+    add_det(&l, "ground_truth", i ? long2 : long1, 10, 10, 50, 50, NAN);
+    add_det(&l, "predictions", "dog", 10, 10, 50, 50, 0.9);
+    put_labels(id[i], &l);
+  }
+  CHECK_INT_EQ(evalrun_run(st, "e", NULL, &info, err, sizeof(err)), 0);
+
+  struct image src, im[2];
+  CHECK_INT_EQ(image_alloc(&src, 1000, 100, 3), 0);
+  memset(src.px, 200, 1000 * 100 * 3);
+  uint8_t *orig = NULL, *jpg[2] = { NULL, NULL };
+  size_t olen = 0, jlen[2];
+  CHECK_INT_EQ(jpeg_encode(&src, 90, &orig, &olen), 0);
+  image_free(&src);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    CHECK_INT_EQ(evalrun_sample_jpeg(t, "e", id[i], EVALRUN_MISTAKES, orig,
+                                     olen, &jpg[i], &jlen[i]), 0);
+    CHECK_INT_EQ(jpeg_decode(jpg[i], jlen[i], 0, &im[i]), 0);
+  }
+  store_txn_abort(t);
+  CHECK(im[0].w == im[1].w && im[0].h == im[1].h);
+  CHECK(memcmp(im[0].px, im[1].px, (size_t)im[0].w * im[0].h * 3) == 0);
+  for (int i = 0; i < 2; i++) {
+    image_free(&im[i]);
+    free(jpg[i]);
+  }
+  free(orig);
+  teardown();
+}
+
+TEST_MAIN(T(hand_built_evaluation), T(predictions_import), T(unused_classes),
+          T(report_class_names_utf8),
+          T(drawn_caption_cut_between_characters))

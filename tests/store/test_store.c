@@ -439,6 +439,35 @@ TEST(sample_name_collision)
   fx_done(&f);
 }
 
+/* A taken name whose "~<id>" is taken too (a file named "dog~4.jpg"
+ * imported before the fourth sample, another "dog"): the new sample gets
+ * the first free "dog~4~<k>" from k = 2, and the import goes on instead of
+ * failing with EEXIST. */
+TEST(sample_name_suffix_taken)
+{
+  struct fx f;
+  struct store_txn *t;
+  struct sample got;
+
+  if (fx_init(&f, &fast) < 0)
+    return;
+  CHECK(add_sample(&f, "dog", "dog.jpg") == 1);
+  CHECK(add_sample(&f, "dog~4", "dog~4.jpg") == 2);
+  CHECK(add_sample(&f, "dog~4~2", "dog~4~2.jpg") == 3);
+  CHECK(add_sample(&f, "dog", "dog.png") == 4);
+  CHECK(add_sample(&f, "dog", "b/dog.jpg") == 5);
+  t = rbegin(&f);
+  CHECK_INT_EQ(store_sample_get(t, 4, &got), 0);
+  CHECK_STR_EQ(got.name, "dog~4~3");
+  CHECK_STR_EQ(got.relpath, "dog.png");
+  CHECK_INT_EQ(store_sample_by_name(t, "dog~4~3", &got), 0);
+  CHECK(got.id == 4);
+  CHECK_INT_EQ(store_sample_get(t, 5, &got), 0);
+  CHECK_STR_EQ(got.name, "dog~5");
+  store_txn_abort(t);
+  fx_done(&f);
+}
+
 TEST(sample_replace_keeps_name)
 {
   struct fx f;
@@ -1837,6 +1866,7 @@ TEST(close_asserts_no_open_txn)
 
 TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(sample_put_get),
           T(sample_put_refusals), T(sample_name_collision),
+          T(sample_name_suffix_taken),
           T(sample_replace_keeps_name), T(sample_iteration),
           T(tags_create_and_names), T(tags_membership),
           T(tags_rename_delete), T(classes_stable_ids),

@@ -672,6 +672,16 @@ TEST(from_json_class_names)
   snprintf(doc, sizeof(doc), DOC1("{\"label\": \"%s\", \"bbox\": [1,2,3,4]}"),
            longname);
   CHECK_INVALID(doc, ".label");
+  /* The bound is in bytes, and the reason says so: 70 characters of 3
+   * bytes each are refused, and "characters" would mislead. */
+  {
+    char cjk[260] = "";
+    for (int i = 0; i < 70; i++)
+      strcat(cjk, "\xe6\x97\xa5");
+    snprintf(doc, sizeof(doc),
+             DOC1("{\"label\": \"%s\", \"bbox\": [1,2,3,4]}"), cjk);
+    CHECK_INVALID(doc, "1-200 bytes of UTF-8");
+  }
   longname[200] = '\0';
   snprintf(doc, sizeof(doc), DOC1("{\"label\": \"%s\", \"bbox\": [1,2,3,4]}"),
            longname);
