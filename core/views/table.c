@@ -14,15 +14,20 @@
 #include "imgfmt.h"
 #include "views.h"
 
-/* The fixed columns before and after the per-field box counts. */
+/* The fixed columns before and after the per-field box counts; the head
+ * columns' indexes are named below, in the same order. */
+enum {
+  C_NAME, C_PATH, C_FORMAT, C_WIDTH, C_HEIGHT, C_ORIENT, C_BYTES, C_TAGS,
+  C_UNIQ, C_URANK, C_NDGROUP, C_NN,
+};
 static const struct {
   const char *name;
   enum table_type type;
 } head_cols[] = {
   { "name", TT_STR },          { "path", TT_STR },
   { "format", TT_STR },        { "width", TT_INT },
-  { "height", TT_INT },        { "bytes", TT_INT },
-  { "tags", TT_LIST },         { "uniqueness", TT_NUM },
+  { "height", TT_INT },        { "orientation", TT_INT },
+  { "bytes", TT_INT },         { "tags", TT_LIST },         { "uniqueness", TT_NUM },
   { "unique_rank", TT_INT },   { "neardup_group", TT_INT },
   { "nn_distance", TT_NUM },
 }, tail_cols[] = {
@@ -31,6 +36,7 @@ static const struct {
 };
 #define N_HEAD (sizeof(head_cols) / sizeof(head_cols[0]))
 #define N_TAIL (sizeof(tail_cols) / sizeof(tail_cols[0]))
+_Static_assert(N_HEAD == C_NN + 1, "head_cols and their indexes differ");
 
 struct table {
   struct view_list *uniq, *near;
@@ -273,25 +279,27 @@ static int row_reset(struct table_row *row, size_t nc)
   return 0;
 }
 
-/* name path format width height bytes tags */
+/* name path format width height orientation bytes tags */
 static int row_sample(struct store_txn *t, const struct sample *s,
                       struct table_row *row)
 {
   struct tags_ctx tc = { t, &row->text, true, 0 };
-  int r = cell_end(row, cell_str(row, 0, s->name));
+  int r = cell_end(row, cell_str(row, C_NAME, s->name));
 
-  r = r ? r : cell_end(row, cell_str(row, 1, s->relpath));
-  r = r ? r : cell_end(row, cell_str(row, 2, format_of(s)));
-  r = r ? r : cell_end(row, cell_u64(row, 3, s->width));
-  r = r ? r : cell_end(row, cell_u64(row, 4, s->height));
-  r = r ? r : cell_end(row, cell_u64(row, 5, s->size));
+  r = r ? r : cell_end(row, cell_str(row, C_PATH, s->relpath));
+  r = r ? r : cell_end(row, cell_str(row, C_FORMAT, format_of(s)));
+  r = r ? r : cell_end(row, cell_u64(row, C_WIDTH, s->width));
+  r = r ? r : cell_end(row, cell_u64(row, C_HEIGHT, s->height));
+  r = r ? r : cell_end(row, cell_u64(row, C_ORIENT,
+                                     s->orientation ? s->orientation : 1));
+  r = r ? r : cell_end(row, cell_u64(row, C_BYTES, s->size));
   if (r < 0)
     return r;
-  cell_begin(row, 6);
+  cell_begin(row, C_TAGS);
   r = store_sample_tags(t, s->id, add_tag, &tc);
   r = cell_end(row, r < 0 ? r : tc.err);
   if (r == 0 && tc.first)
-    row->off[6] = SIZE_MAX;  /* no tags: an empty cell */
+    row->off[C_TAGS] = SIZE_MAX;  /* no tags: an empty cell */
   return r;
 }
 
@@ -308,13 +316,13 @@ static int row_views(const struct table *tb, const struct sample *s,
   if (view_list_score(tb->uniq, s->id, &score, &nn) == 0) {
     if (view_list_score(tb->near, s->id, &nd_score, &nd_nn) == 0)
       nn = nd_nn;
-    r = cell_end(row, cell_num(row, 7, score));
-    r = r ? r : cell_end(row, cell_num(row, 10, nn));
+    r = cell_end(row, cell_num(row, C_UNIQ, score));
+    r = r ? r : cell_end(row, cell_num(row, C_NN, nn));
   }
   if (r == 0 && (pos = view_list_find(tb->uniq, s->id)) >= 0)
-    r = cell_end(row, cell_u64(row, 8, tb->uniq->items[pos].rank));
+    r = cell_end(row, cell_u64(row, C_URANK, tb->uniq->items[pos].rank));
   if (r == 0 && (pos = view_list_find(tb->near, s->id)) >= 0)
-    r = cell_end(row, cell_u64(row, 9, tb->near->items[pos].rank));
+    r = cell_end(row, cell_u64(row, C_NDGROUP, tb->near->items[pos].rank));
   return r;
 }
 

@@ -221,7 +221,7 @@ def body(ck, w):
             doc = json.loads(read(os.path.join(mnt, "labels",
                                                stem + ".json")))
             eq((doc["width"], doc["height"]), (cw, chh), stem + " size")
-        # samples.csv names each sample's format.
+        # samples.csv names each sample's format and orientation.
         import csv
         rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
             read(os.path.join(mnt, "samples.csv")).decode()))}
@@ -231,8 +231,11 @@ def body(ck, w):
             eq(rows[stem]["format"], want, stem + " format in samples.csv")
             eq((int(rows[stem]["width"]), int(rows[stem]["height"])),
                (cw, chh), stem + " size in samples.csv")
+            eq(int(rows[stem]["orientation"]), o,
+               stem + " orientation in samples.csv (Pillow's, above)")
         eq(rows["odd__mislabeled"]["format"], "png", "mislabeled format")
-    ck.run("each variant: the right size and format (labels/, samples.csv)",
+    ck.run("each variant: the right size, format and orientation (labels/, "
+           "samples.csv)",
            t_sizes_orientation)
 
     def t_tags():

@@ -25,7 +25,8 @@ VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
             ["-W", "320", "-H", "240", "-q", "40"])
 ODD = 'odd, "quoted" name'   # a name that needs CSV quoting
 LF_FILE = "line\nbreak.jpg"  # a path with a line break
-HEADER_FIXED = ["name", "path", "format", "width", "height", "bytes", "tags",
+HEADER_FIXED = ["name", "path", "format", "width", "height", "orientation",
+                "bytes", "tags",
                 "uniqueness", "unique_rank", "neardup_group", "nn_distance"]
 HEADER_TAIL = ["eval_tp", "eval_fp", "eval_fn", "mistakenness"]
 

@@ -49,6 +49,7 @@ static void fx_init(struct fx *f)
     smp.size = 1000 + (uint64_t)i;
     smp.width = 64 + (uint32_t)i;
     smp.height = 48;
+    smp.orientation = i == 2 ? 6 : 1;  /* "copy" is shown turned */
     smp.name = names[i];
     smp.relpath = paths[i];
     smp.flags = SAMPLE_HASHED | (i == 0 ? SAMPLE_PROGRESSIVE : 0);
@@ -110,7 +111,7 @@ static char *whole(struct fx *f, enum table_format fmt)
 }
 
 #define HEADER                                                          \
-  "name,path,format,width,height,bytes,tags,uniqueness,unique_rank,"   \
+  "name,path,format,width,height,orientation,bytes,tags,uniqueness,unique_rank,"   \
   "neardup_group,nn_distance,boxes_ground_truth,boxes_predictions,"    \
   "eval_tp,eval_fp,eval_fn,mistakenness\r\n"
 
@@ -125,10 +126,10 @@ TEST(csv_bytes)
    * near-duplicate group 1; no evaluation: empty eval cells. */
   CHECK_STR_EQ(csv,
     HEADER
-    "plain,plain.jpg,jpeg-progressive,64,48,1000,\"red/blue, green\",,,1,,"
+    "plain,plain.jpg,jpeg-progressive,64,48,1,1000,\"red/blue, green\",,,1,,"
     "2,0,,,,\r\n"
-    "\"a,\"\"b\"\"\",\"d/x\ny.jpg\",jpeg,65,48,1001,,,,,,0,0,,,,\r\n"
-    "copy,copy.jpg,jpeg,66,48,1002,,,,1,,0,1,,,,\r\n");
+    "\"a,\"\"b\"\"\",\"d/x\ny.jpg\",jpeg,65,48,1,1001,,,,,,0,0,,,,\r\n"
+    "copy,copy.jpg,jpeg,66,48,6,1002,,,,1,,0,1,,,,\r\n");
   free(csv);
   fx_done(&f);
 }
@@ -144,7 +145,7 @@ TEST(jsonl_same_rows)
     static const char first[] =
       "{\"name\":\"plain\",\"path\":\"plain.jpg\","
       "\"format\":\"jpeg-progressive\",\"width\":64,\"height\":48,"
-      "\"bytes\":1000,\"tags\":[\"red\",\"blue, green\"],"
+      "\"orientation\":1,\"bytes\":1000,\"tags\":[\"red\",\"blue, green\"],"
       "\"uniqueness\":null,\"unique_rank\":null,\"neardup_group\":1,"
       "\"nn_distance\":null,\"boxes_ground_truth\":2,"
       "\"boxes_predictions\":0,\"eval_tp\":null,\"eval_fp\":null,"
@@ -156,7 +157,7 @@ TEST(jsonl_same_rows)
     static const char want[] =
       "{\"name\":\"a,\\\"b\\\"\",\"path\":\"d/x\\ny.jpg\","
       "\"format\":\"jpeg\",\"width\":65,\"height\":48,"
-      "\"bytes\":1001,\"tags\":[],";
+      "\"orientation\":1,\"bytes\":1001,\"tags\":[],";
     CHECK(strncmp(second, want, strlen(want)) == 0);
   }
   /* One object per sample, each on one line. */
@@ -182,22 +183,24 @@ TEST(row_cells)
   table_row_init(&row);
   CHECK_INT_EQ(store_txn_begin(f.s, false, &t), 0);
   CHECK_INT_EQ(table_new(f.v, t, NULL, &tb), 0);
-  CHECK_INT_EQ(table_ncols(tb), 17);
-  CHECK_STR_EQ(table_col_name(tb, 11), "boxes_ground_truth");
-  CHECK_INT_EQ(table_col_type(tb, 6), TT_LIST);
+  CHECK_INT_EQ(table_ncols(tb), 18);
+  CHECK_STR_EQ(table_col_name(tb, 5), "orientation");
+  CHECK_STR_EQ(table_col_name(tb, 12), "boxes_ground_truth");
+  CHECK_INT_EQ(table_col_type(tb, 7), TT_LIST);
   CHECK_INT_EQ(store_sample_get(t, f.ids[2], &s), 0);
   CHECK_INT_EQ(table_row(tb, t, &s, &row), 0);
   CHECK_STR_EQ(row.cell[0], "copy");
-  CHECK(row.cell[6] == NULL);          /* no tags */
-  CHECK(row.cell[7] == NULL);          /* no embedding */
-  CHECK_STR_EQ(row.cell[9], "1");
-  CHECK_STR_EQ(row.cell[12], "1");     /* one prediction */
-  CHECK(row.cell[13] == NULL);         /* no evaluation */
+  CHECK_STR_EQ(row.cell[5], "6");      /* EXIF orientation */
+  CHECK(row.cell[7] == NULL);          /* no tags */
+  CHECK(row.cell[8] == NULL);          /* no embedding */
+  CHECK_STR_EQ(row.cell[10], "1");
+  CHECK_STR_EQ(row.cell[13], "1");     /* one prediction */
+  CHECK(row.cell[14] == NULL);         /* no evaluation */
   /* A named evaluation that does not exist leaves the cells empty. */
   table_free(tb);
   CHECK_INT_EQ(table_new(f.v, t, "nope", &tb), 0);
   CHECK_INT_EQ(table_row(tb, t, &s, &row), 0);
-  CHECK(row.cell[13] == NULL);
+  CHECK(row.cell[14] == NULL);
   table_free(tb);
   table_row_free(&row);
   store_txn_abort(t);
@@ -225,12 +228,12 @@ TEST(follows_changes)
   }
   CHECK_INT_EQ(store_txn_commit(t), 0);
   after = whole(&f, TABLE_CSV);
-  CHECK(strstr(after, "\r\ncopy,copy.jpg,jpeg,66,48,1002,red,,,1,,1,,,,\r\n") !=
+  CHECK(strstr(after, "\r\ncopy,copy.jpg,jpeg,66,48,6,1002,red,,,1,,1,,,,\r\n") !=
         NULL);
   /* Only "predictions" holds boxes now: one box column. */
   {
     static const char want[] =
-      "name,path,format,width,height,bytes,tags,uniqueness,unique_rank,"
+      "name,path,format,width,height,orientation,bytes,tags,uniqueness,unique_rank,"
       "neardup_group,nn_distance,boxes_predictions,eval_tp,";
     CHECK(strncmp(after, want, strlen(want)) == 0);
   }
