@@ -184,9 +184,11 @@ void fs_gen_free(struct fs_ctx *c);
 
 /* ---- render.c ---- */
 
-/* Text of README.txt and of status into out (reset first). */
+/* Text of README.txt and of status into out (reset first).  hash (if
+ * not NULL): of what status says but the caches' counters, which every
+ * read moves (the text's mtime follows it: node_fixed.c). */
 int render_readme(struct fs_ctx *c, struct buf *out);
-int render_status(struct fs_ctx *c, struct buf *out);
+int render_status(struct fs_ctx *c, struct buf *out, uint64_t *hash);
 
 struct nh;
 

@@ -41,7 +41,10 @@
  * whole seconds, even when its size stays (a YOLO row moved by a pixel),
  * and rsync's quick check, make and backup tools, which compare size and
  * whole seconds, see the change; content that does not change keeps its
- * time while the cache holds it.
+ * time while the cache holds it.  Volatile content (key 0, made again at
+ * each stat and open) is born when its path first gave the same bytes
+ * (gen_text_born, a small table of text hashes by path), so a status that
+ * did not change keeps its mtime too, for the mount's life.
  *
  * Locking: one mutex (gen_cache.mu) for the list, the tiers' counters and
  * every reference count; the spill file's writes happen under it (small,
@@ -72,6 +75,15 @@
 /* Bookkeeping of one entry counted against the memory tier: the struct,
  * its path and the allocator's rounding. */
 #define GEN_ENTRY_COST 160u
+
+/* Births of volatile texts (gen_text_born): one slot per path hash, a
+ * collision only makes the other path's text look new. */
+#define TEXT_BIRTHS 4096u
+
+struct text_birth {
+  uint64_t path_h, text_h;
+  int64_t born_ns;
+};
 
 /* A free range of the spill file: [off, off + len), whole blocks. */
 struct spill_ext {
@@ -149,6 +161,7 @@ struct gen_cache {
   uint64_t born_ver;                 /* newest store version born at */
   int64_t born_floor;                /* no birth of born_ver before it */
   int64_t born_last;                 /* latest birth time handed out */
+  struct text_birth births[TEXT_BIRTHS];  /* volatile texts, by path */
 };
 
 static uint64_t hash_of(const char *path, uint64_t key)
@@ -833,6 +846,58 @@ static int64_t born_locked(struct gen_cache *gc, struct store_txn *t)
   return now;
 }
 
+static int64_t text_born(struct gen_cache *gc, const char *path,
+                         uint64_t text_h)
+{
+  const int64_t sec = 1000000000LL;
+  uint64_t ph = hash_of(path, 0);
+  struct text_birth *b = &gc->births[ph % TEXT_BIRTHS];
+  int64_t now = time_now_ns();
+
+  pthread_mutex_lock(&gc->mu);
+  if (b->path_h == ph && b->text_h == text_h) {
+    now = b->born_ns;
+  } else {
+    /* A new text of the same path is born in a later whole second than
+     * the one it replaces, so a change keeping the size is seen. */
+    if (b->path_h == ph && now < (b->born_ns / sec + 1) * sec)
+      now = (b->born_ns / sec + 1) * sec;
+    b->path_h = ph;
+    b->text_h = text_h;
+    b->born_ns = now;
+  }
+  pthread_mutex_unlock(&gc->mu);
+  return now;
+}
+
+int64_t gen_text_born(struct fs_ctx *c, const char *path, uint64_t text_hash)
+{
+  return text_born(c->gc, path, text_hash);
+}
+
+/* The hash of volatile content g, in memory or in its own file. */
+static int content_hash(const struct gen_content *g, uint64_t *ret)
+{
+  uint64_t h = HASH_FNV1A_INIT;
+  char blk[65536];
+
+  if (g->fd < 0) {
+    *ret = hash_bytes_fnv1a(h, g->mem.data, g->mem.len) ^ g->size;
+    return 0;
+  }
+  for (uint64_t off = 0; off < g->size;) {
+    ssize_t n = pread(g->fd, blk, sizeof(blk), (off_t)off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? -errno : -EIO;
+    h = hash_bytes_fnv1a(h, blk, (size_t)n);
+    off += (uint64_t)n;
+  }
+  *ret = h ^ g->size;
+  return 0;
+}
+
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret)
@@ -843,15 +908,21 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
 
   *ret = NULL;
   if (key == 0) {
+    uint64_t th = 0;
+
     g = new_entry(gc, NULL, 0);
     if (!g)
       return -ENOMEM;
     g->refs = 1;
     r = generate(c, p, t, ppath, g, 0);
+    if (r == 0)
+      r = content_hash(g, &th);
     if (r < 0) {
       content_free(g);
       return r;
     }
+    /* Volatile content is born when its path first gave these bytes. */
+    g->born_ns = text_born(gc, fullpath, th);
     g->ready = true;
     *ret = g;
     return 0;

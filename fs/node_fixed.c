@@ -88,7 +88,8 @@ struct text_fh {
 
 static int render(struct fs_ctx *c, const struct node *n, struct buf *out)
 {
-  return n->id == CTL_README ? render_readme(c, out) : render_status(c, out);
+  return n->id == CTL_README ? render_readme(c, out)
+                             : render_status(c, out, NULL);
 }
 
 static int text_read(struct nh *nh, size_t size, off_t off,
@@ -117,16 +118,20 @@ static int ctl_stat(struct fs_ctx *c, struct store_txn *t,
                     const struct node *n, struct stat *st, int64_t *mt)
 {
   struct buf b;
+  uint64_t h = 0;
   int r;
 
   (void)t;
   buf_init(&b, 1 << 24);
-  r = render(c, n, &b);
+  r = n->id == CTL_STATUS ? render_status(c, &b, &h) : render(c, n, &b);
   st->st_mode = S_IFREG | 0444;
   st->st_nlink = 1;
   st->st_size = (off_t)b.len;
-  if (n->id == CTL_STATUS)
-    *mt = time_now_ns();
+  /* status changes on its own: its mtime is when it last said something
+   * else than its caches' counters (gencache.c, "birth time"), so two
+   * copies of an unchanged mount copy it once. */
+  if (n->id == CTL_STATUS && r == 0)
+    *mt = gen_text_born(c, "status", h);
   buf_free(&b);
   return r;
 }

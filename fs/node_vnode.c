@@ -339,12 +339,14 @@ static int vnode_stat(struct fs_ctx *c, struct store_txn *t,
     return r;
   }
   st->st_mode = S_IFREG | (e.kind == VENT_CTL ? 0644 : 0444);
-  if (e.key == 0)
-    *mt = time_now_ns();
   r = inode_content(c, t, ino, &v, &e, e.mtime_ns, &g);
   if (r < 0)
     return r;
-  if (e.key != 0 && vnode_attrs(c, ino, &size, mt) < 0 && !e.mtime_ns)
+  /* Volatile content: when the path last changed what it says, so two
+   * copies of an unchanged status copy nothing the second time. */
+  if (e.key == 0)
+    *mt = gen_born_ns(g);
+  else if (vnode_attrs(c, ino, &size, mt) < 0 && !e.mtime_ns)
     *mt = gen_born_ns(g);
   st->st_size = (off_t)gen_size(g);
   gen_put(g);

@@ -185,6 +185,18 @@ static int build_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
   return r;
 }
 
+/* Whether the settings name a server and credentials to log in with. */
+static bool can_login(struct fs_ctx *c)
+{
+  struct cvat_config cfg;
+  char err[ERRLEN];
+  bool r = build_config(c, &cfg, err, sizeof(err)) == 0 &&
+           cvat_config_can_login(&cfg);
+
+  cvat_config_free(&cfg);
+  return r;
+}
+
 /* Takes the next run to push (false: stopping), with st->mu held. */
 static bool take_run_locked(struct cvat_state *st, struct pushq **ret)
 {
@@ -726,6 +738,13 @@ static int c_list(struct fs_ctx *c, struct store_txn *t, const char *path,
     return 0;
   }
   if (p.f == CF_JOB) {
+    /* The job's files ask the server even for their size: without a
+     * server and credentials (a token is forgotten at unmount) none
+     * would stat, so none is listed (find, du, rsync and backup tools
+     * stat what they list).  Looked up by name, each still answers
+     * EINVAL with the reason in cvat/status. */
+    if (!can_login(c))
+      return 0;
     for (size_t i = from; i < ARRAY_SIZE(job_files); i++) {
       struct vent ctl0 = { .kind = i < 3 ? VENT_CTL : VENT_FILE };
       if (fn(job_files[i], &ctl0, i + 1, ud))
@@ -769,6 +788,10 @@ static int render_cvat_status(struct buf *b, struct fs_ctx *c)
     }
     cvat_names_free(names, n);
   }
+  if (!can_login(c))
+    buf_puts(b, "\nnot logged in: no CVAT server or credentials "
+             "(set cvat.token, or cvat.username and cvat.password); the "
+             "jobs' files are not listed until then\n");
   return 0;
 }
 

@@ -139,8 +139,9 @@ static void status_caches(struct fs_ctx *c, struct buf *out)
   }
 }
 
-int render_status(struct fs_ctx *c, struct buf *out)
+int render_status(struct fs_ctx *c, struct buf *out, uint64_t *hash)
 {
+  size_t caches_at, caches_end;
   struct store_txn *t;
   struct store_iter *it = NULL;
   struct status_ctx sc;
@@ -178,7 +179,9 @@ int render_status(struct fs_ctx *c, struct buf *out)
   store_counts_each(t, status_count, &sc);
   store_txn_abort(t);
 
+  caches_at = out->len;
   status_caches(c, out);
+  caches_end = out->len;
 
   buf_puts(out, "\nviews:\n");
   if (c->views)
@@ -193,5 +196,9 @@ int render_status(struct fs_ctx *c, struct buf *out)
     buf_printf(out, "  %s\n", c->errs[k]);
   }
   pthread_mutex_unlock(&c->mu);
+  if (hash)
+    *hash = hash_bytes_fnv1a(hash_bytes_fnv1a(HASH_FNV1A_INIT, out->data,
+                                              caches_at),
+                             out->data + caches_end, out->len - caches_end);
   return 0;
 }

@@ -106,6 +106,9 @@ int cvat_config_from_env(struct cvat_config *c, char *err, size_t errlen);
  * setting is unchanged); the reason (never the value of a secret) in err. */
 int cvat_config_set(struct cvat_config *c, const char *key,
                     const char *value, char *err, size_t errlen);
+/* Whether c names a server and credentials to log in with (a token, or
+ * a user name and password): what a connection needs before it asks. */
+bool cvat_config_can_login(const struct cvat_config *c);
 /* Renders the settings as `key = value` lines; password and token show as
  * "(set)" or "(unset)", never their value. */
 int cvat_config_render(const struct cvat_config *c, struct buf *out);

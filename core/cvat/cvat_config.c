@@ -251,6 +251,11 @@ int cvat_config_from_env(struct cvat_config *c, char *err, size_t errlen)
   return 0;
 }
 
+bool cvat_config_can_login(const struct cvat_config *c)
+{
+  return c->url && (c->token || (c->username && c->password));
+}
+
 int cvat_config_render(const struct cvat_config *c, struct buf *out)
 {
   int r = 0;
