@@ -92,6 +92,31 @@ int img_orient(struct image *im, int o)
   return 0;
 }
 
+void img_orient_point(int o, double w, double h, bool to_view, double *x,
+                      double *y)
+{
+  double a = *x, b = *y;
+
+  switch (o) {
+  case 2: a = w - a; break;                          /* mirrored */
+  case 3: a = w - a; b = h - b; break;               /* turned 180 */
+  case 4: b = h - b; break;                          /* flipped */
+  case 5: a = *y; b = *x; break;                     /* transposed */
+  case 6:                                            /* turned 90 cw */
+    if (to_view) { a = h - *y; b = *x; } else { a = *y; b = h - *x; }
+    break;
+  case 7:                                            /* transversed */
+    if (to_view) { a = h - *y; b = w - *x; } else { a = w - *y; b = h - *x; }
+    break;
+  case 8:                                            /* turned 90 ccw */
+    if (to_view) { a = *y; b = w - *x; } else { a = w - *y; b = *x; }
+    break;
+  default: break;
+  }
+  *x = a;
+  *y = b;
+}
+
 /* After a codec's decode: the reduction of formats decoded at full size
  * (a whole factor that keeps the short side >= min_short; JPEG and WebP
  * scaled while decoding), then the orientation.  ret is freed on
