@@ -97,16 +97,18 @@ static int entry_name(const struct vdir *vd, const struct view_list *l,
   return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-/* What a drawing of sample s keys on: its labels, and the class names
- * its captions show, which a class rename changes without touching the
- * labels. */
+/* What a drawing of sample s keys on: its labels, the class names its
+ * captions show, which a class rename changes without touching the
+ * labels, and the orientation it is turned by, which an import under
+ * newer PNG rules may change alone. */
 static uint64_t drawn_labels_key(struct store_txn *t, const struct sample *s)
 {
   uint64_t renames = 0;
 
   store_class_renames(t, &renames);
   return (s->labels_version * 0x9E3779B97F4A7C15ULL ^ s->id) +
-         renames * 0xC2B2AE3D27D4EB4FULL;
+         renames * 0xC2B2AE3D27D4EB4FULL +
+         (uint64_t)s->orientation * 0x165667B19E3779F9ULL;
 }
 
 /* Content key of a drawn dupes image: its labels and the settings. */
@@ -485,7 +487,8 @@ static int dupes_render(struct fs_ctx *c, struct store_txn *t,
   if (fd >= 0)
     close(fd);
   if (r == 0)
-    r = draw_boxes_jpeg(src, srclen, boxes, nb, 90, &jpg, &jlen);
+    r = draw_boxes_jpeg(src, srclen, s->orientation, boxes, nb, 90, &jpg,
+                        &jlen);
   if (r == 0)
     r = out->write(out->ud, jpg, jlen);
   else

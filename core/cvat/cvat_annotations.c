@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imgcodec.h"
+
 /* ---------------------------------------------------------------- shapes */
 
 void cvat_shapes_free(struct cvat_shape *s, size_t n)
@@ -19,33 +21,6 @@ void cvat_shapes_free(struct cvat_shape *s, size_t n)
   free(s);
 }
 
-/* One point of the stored frame to the shown one (to_view) or back.  The
- * shown frame of orientations 5..8 is h wide and w high. */
-static void point_orient(int o, double w, double h, bool to_view, double *x,
-                         double *y)
-{
-  double a = *x, b = *y;
-
-  switch (o) {
-  case 2: a = w - a; break;                          /* mirrored */
-  case 3: a = w - a; b = h - b; break;               /* turned 180 */
-  case 4: b = h - b; break;                          /* flipped */
-  case 5: a = *y; b = *x; break;                     /* transposed */
-  case 6:                                            /* turned 90 cw */
-    if (to_view) { a = h - *y; b = *x; } else { a = *y; b = h - *x; }
-    break;
-  case 7:                                            /* transversed */
-    if (to_view) { a = h - *y; b = w - *x; } else { a = w - *y; b = h - *x; }
-    break;
-  case 8:                                            /* turned 90 ccw */
-    if (to_view) { a = *y; b = w - *x; } else { a = w - *y; b = *x; }
-    break;
-  default: break;
-  }
-  *x = a;
-  *y = b;
-}
-
 void cvat_box_orient(int orientation, double w, double h, bool to_view,
                      double b[4])
 {
@@ -53,8 +28,8 @@ void cvat_box_orient(int orientation, double w, double h, bool to_view,
 
   if (orientation < 2 || orientation > 8)
     return;
-  point_orient(orientation, w, h, to_view, &x1, &y1);
-  point_orient(orientation, w, h, to_view, &x2, &y2);
+  img_orient_point(orientation, w, h, to_view, &x1, &y1);
+  img_orient_point(orientation, w, h, to_view, &x2, &y2);
   b[0] = x1 < x2 ? x1 : x2;
   b[1] = y1 < y2 ? y1 : y2;
   b[2] = x1 < x2 ? x2 : x1;

@@ -434,40 +434,29 @@ static struct rgb text_colour(struct rgb bg)
 
 /*---- JPEG -----------------------------------------------------------------*/
 
-int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
-                    size_t n, int quality, uint8_t **ret_data,
-                    size_t *ret_len)
+/* Draws the boxes (outlines first, then all captions, so no caption is
+ * covered by another box's outline).  0 or -ENOMEM. */
+static int draw_on(struct image *im, const struct draw_box *boxes, size_t n)
 {
-  struct image im = { 0 };
-  int r;
-
-  if (!jpeg || !len || (n && !boxes) || !ret_data || !ret_len ||
-      quality < 0 || quality > 100)
-    return -EINVAL;
-  r = img_decode(jpeg, len, 0, 0, &im, NULL);   /* any format, stored frame */
-  if (r < 0)
-    return r;
-  struct draw_scale sc = draw_scale_for(im.w, im.h);
+  struct draw_scale sc = draw_scale_for(im->w, im->h);
   for (size_t i = 0; i < n; i++)
-    draw_rect(&im, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, sc.line,
+    draw_rect(im, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, sc.line,
               boxes[i].colour);
   /* Captions of boxes that nearly coincide (the duplicate pairs this
    * draws) would land on each other: a caption that meets one already
    * placed moves below its box, then further down, until it is free. */
   int (*placed)[4] = calloc(n ? n : 1, sizeof(*placed));
   size_t np = 0;
-  if (!placed) {
-    image_free(&im);
+  if (!placed)
     return -ENOMEM;
-  }
   for (size_t i = 0; i < n; i++) {
     const struct draw_box *b = &boxes[i];
     int bx, by, bw, bh, tries = 0;
     bool clash;
     if (!b->caption || !*b->caption || !isfinite(b->x) || !isfinite(b->y))
       continue;
-    label_rect(&im, clamp_coord(floor(b->x), im.w, 0),
-               clamp_coord(floor(b->y), im.h, 0), b->caption, sc.text, &bx,
+    label_rect(im, clamp_coord(floor(b->x), im->w, 0),
+               clamp_coord(floor(b->y), im->h, 0), b->caption, sc.text, &bx,
                &by, &bw, &bh);
     do {
       clash = false;
@@ -475,14 +464,14 @@ int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
         clash = bx < placed[k][0] + placed[k][2] && placed[k][0] < bx + bw &&
                 by < placed[k][1] + placed[k][3] && placed[k][1] < by + bh;
       if (clash) {
-        int below = isfinite(b->h) ? clamp_coord(floor(b->y + b->h), im.h, 0)
+        int below = isfinite(b->h) ? clamp_coord(floor(b->y + b->h), im->h, 0)
                                    : by + bh;
         by = tries == 0 && below > by ? below : by + bh;
-        if (by > im.h - bh)
-          by = (by + bh) % (im.h > bh ? im.h - bh : 1);
+        if (by > im->h - bh)
+          by = (by + bh) % (im->h > bh ? im->h - bh : 1);
       }
     } while (clash && ++tries < 64);
-    label_at(&im, bx, by, bw, bh, b->caption, sc.text,
+    label_at(im, bx, by, bw, bh, b->caption, sc.text,
              text_colour(b->colour), b->colour);
     placed[np][0] = bx;
     placed[np][1] = by;
@@ -491,7 +480,58 @@ int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
     np++;
   }
   free(placed);
-  r = jpeg_encode(&im, quality ? quality : 90, ret_data, ret_len);
+  return 0;
+}
+
+/* The boxes moved from the stored frame of a w x h picture to the frame
+ * orientation o turns it to; NULL when out of memory. */
+static struct draw_box *turn_boxes(const struct draw_box *boxes, size_t n,
+                                   int o, int w, int h)
+{
+  struct draw_box *t = malloc((n ? n : 1) * sizeof(*t));
+
+  for (size_t i = 0; t && i < n; i++) {
+    double x1 = boxes[i].x, y1 = boxes[i].y;
+    double x2 = x1 + boxes[i].w, y2 = y1 + boxes[i].h;
+    img_orient_point(o, w, h, true, &x1, &y1);
+    img_orient_point(o, w, h, true, &x2, &y2);
+    t[i] = boxes[i];
+    t[i].x = fmin(x1, x2);
+    t[i].y = fmin(y1, y2);
+    t[i].w = fabs(x2 - x1);
+    t[i].h = fabs(y2 - y1);
+  }
+  return t;
+}
+
+int draw_boxes_jpeg(const void *jpeg, size_t len, int orientation,
+                    const struct draw_box *boxes, size_t n, int quality,
+                    uint8_t **ret_data, size_t *ret_len)
+{
+  struct image im = { 0 };
+  struct draw_box *turned = NULL;
+  int r;
+
+  if (!jpeg || !len || (n && !boxes) || !ret_data || !ret_len ||
+      quality < 0 || quality > 100)
+    return -EINVAL;
+  r = img_decode(jpeg, len, 0, 0, &im, NULL);   /* any format, stored frame */
+  if (r == 0 && orientation >= 2 && orientation <= 8) {
+    /* Turned before drawing, so captions read upright (docs/USER-GUIDE.md
+     * "EXIF orientation"). */
+    turned = turn_boxes(boxes, n, orientation, im.w, im.h);
+    r = turned ? img_orient(&im, orientation) : -ENOMEM;
+    boxes = turned;
+  }
+  if (r < 0) {
+    image_free(&im);
+    free(turned);
+    return r;
+  }
+  r = draw_on(&im, boxes, n);
+  free(turned);
+  if (r == 0)
+    r = jpeg_encode(&im, quality ? quality : 90, ret_data, ret_len);
   image_free(&im);
   return r;
 }

@@ -102,21 +102,25 @@ struct rgb draw_palette(uint32_t class_id);
 
 /* A box for draw_boxes_jpeg(). */
 struct draw_box {
-  double x, y, w, h;   /* pixels, labels.h convention */
+  double x, y, w, h;   /* pixels of the stored frame, labels.h convention */
   struct rgb colour;
   const char *caption; /* NULL or "" = no caption; borrowed */
 };
 
 /* Decodes `jpeg` (an image of any format of imgcodec.h; the result is
- * always a JPEG) at full size, draws the boxes (outlines first, then all
- * captions, so no caption is covered by another box's outline), and
- * re-encodes at `quality` (1..100; 0 = 90).  The result has the original's
- * pixel size; EXIF and other markers are not carried over, so viewers show
- * the stored pixel frame, the frame the boxes are in.  *ret_data is
- * malloc'd and owned by the caller.  Errors: -EINVAL (bad arguments),
- * -EBADMSG (not a decodable JPEG), -ENOMEM. */
-int draw_boxes_jpeg(const void *jpeg, size_t len, const struct draw_box *boxes,
-                    size_t n, int quality, uint8_t **ret_data,
-                    size_t *ret_len);
+ * always a JPEG) at full size, turns it by `orientation` (the sample's
+ * EXIF orientation, 1..8; anything else is taken as 1) as a viewer would,
+ * draws the boxes, given in the stored frame and turned with the pixels
+ * (outlines first, then all captions, so no caption is covered by another
+ * box's outline), and re-encodes at `quality` (1..100; 0 = 90).  The
+ * result is the picture as a viewer shows the original, upright with
+ * upright captions; it carries no EXIF (nothing left to turn), so its
+ * pixel size is the original's with width and height swapped for
+ * orientations 5..8.  *ret_data is malloc'd and owned by the caller.
+ * Errors: -EINVAL (bad arguments), -EBADMSG (not a decodable image),
+ * -ENOMEM. */
+int draw_boxes_jpeg(const void *jpeg, size_t len, int orientation,
+                    const struct draw_box *boxes, size_t n, int quality,
+                    uint8_t **ret_data, size_t *ret_len);
 
 #endif

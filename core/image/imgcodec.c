@@ -61,6 +61,29 @@ static int reduce(struct image *im, int f)
   return 0;
 }
 
+/* Where a viewer shows stored pixel (x, y) of a w x h picture (EXIF
+ * 2..8). */
+static inline void shown_at(int o, int w, int h, int x, int y, int *dx,
+                            int *dy)
+{
+  switch (o) {
+  case 2: *dx = w - 1 - x; *dy = y; break;
+  case 3: *dx = w - 1 - x; *dy = h - 1 - y; break;
+  case 4: *dx = x; *dy = h - 1 - y; break;
+  case 5: *dx = y; *dy = x; break;
+  case 6: *dx = h - 1 - y; *dy = x; break;
+  case 7: *dx = h - 1 - y; *dy = w - 1 - x; break;
+  default: *dx = y; *dy = w - 1 - x; break;   /* 8 */
+  }
+}
+
+/* Pixels are moved in tiles of ORIENT_TILE x ORIENT_TILE: a turn by 90
+ * degrees writes the destination a column at a time, and walking whole
+ * rows of a 4000-pixel-wide picture missed the cache at every pixel (the
+ * turn of a 12 Mpx photo took 210 ms of CPU, more than decoding, drawing
+ * and encoding it; 32 keeps a tile's rows of both images in L1). */
+#define ORIENT_TILE 32
+
 int img_orient(struct image *im, int o)
 {
   struct image t;
@@ -71,25 +94,62 @@ int img_orient(struct image *im, int o)
     return 0;
   if ((r = image_alloc(&t, swap ? h : w, swap ? w : h, ch)) < 0)
     return r;
-  /* For each stored pixel (x, y), where a viewer shows it (EXIF 2..8). */
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++) {
-      int dx, dy;
-      switch (o) {
-      case 2: dx = w - 1 - x; dy = y; break;
-      case 3: dx = w - 1 - x; dy = h - 1 - y; break;
-      case 4: dx = x; dy = h - 1 - y; break;
-      case 5: dx = y; dy = x; break;
-      case 6: dx = h - 1 - y; dy = x; break;
-      case 7: dx = h - 1 - y; dy = w - 1 - x; break;
-      default: dx = y; dy = w - 1 - x; break;   /* 8 */
+  /* Along a stored row the destination moves by a fixed step. */
+  ptrdiff_t step = 0;
+  if (w > 1) {
+    int ax, ay, bx, by;
+    shown_at(o, w, h, 0, 0, &ax, &ay);
+    shown_at(o, w, h, 1, 0, &bx, &by);
+    step = ((ptrdiff_t)(by - ay) * t.w + (bx - ax)) * ch;
+  }
+  for (int y0 = 0; y0 < h; y0 += ORIENT_TILE)
+    for (int x0 = 0; x0 < w; x0 += ORIENT_TILE) {
+      int y1 = y0 + ORIENT_TILE < h ? y0 + ORIENT_TILE : h;
+      int n = x0 + ORIENT_TILE < w ? ORIENT_TILE : w - x0;
+      for (int y = y0; y < y1; y++) {
+        int dx, dy;
+        shown_at(o, w, h, x0, y, &dx, &dy);
+        uint8_t *d = t.px + ((size_t)dy * t.w + dx) * ch;
+        const uint8_t *p = im->px + ((size_t)y * w + x0) * ch;
+        if (ch == 3)
+          for (int i = 0; i < n; i++, d += step, p += 3) {
+            d[0] = p[0];
+            d[1] = p[1];
+            d[2] = p[2];
+          }
+        else
+          for (int i = 0; i < n; i++, d += step)
+            *d = p[i];
       }
-      memcpy(t.px + ((size_t)dy * t.w + dx) * ch,
-             im->px + ((size_t)y * w + x) * ch, (size_t)ch);
     }
   image_free(im);
   *im = t;
   return 0;
+}
+
+void img_orient_point(int o, double w, double h, bool to_view, double *x,
+                      double *y)
+{
+  double a = *x, b = *y;
+
+  switch (o) {
+  case 2: a = w - a; break;                          /* mirrored */
+  case 3: a = w - a; b = h - b; break;               /* turned 180 */
+  case 4: b = h - b; break;                          /* flipped */
+  case 5: a = *y; b = *x; break;                     /* transposed */
+  case 6:                                            /* turned 90 cw */
+    if (to_view) { a = h - *y; b = *x; } else { a = *y; b = h - *x; }
+    break;
+  case 7:                                            /* transversed */
+    if (to_view) { a = h - *y; b = w - *x; } else { a = w - *y; b = h - *x; }
+    break;
+  case 8:                                            /* turned 90 ccw */
+    if (to_view) { a = *y; b = w - *x; } else { a = w - *y; b = *x; }
+    break;
+  default: break;
+  }
+  *x = a;
+  *y = b;
 }
 
 /* After a codec's decode: the reduction of formats decoded at full size

@@ -88,6 +88,13 @@ void img_stream_free(struct img_stream *s);
 
 /* Applies EXIF orientation 2..8 to *im in place (1: nothing). */
 int img_orient(struct image *im, int orientation);
+/* Moves the point (*x, *y) of a w x h picture (its stored size;
+ * continuous coordinates, as labels.h's boxes) from the stored frame to
+ * the frame img_orient() turns it to (to_view), or back (false).  The
+ * turned frame of orientations 5..8 is h wide and w high.  Orientation 1
+ * or out of range leaves the point as it is, bit for bit. */
+void img_orient_point(int orientation, double w, double h, bool to_view,
+                      double *x, double *y);
 
 /* The file's bytes as a JPEG: a JPEG is copied unchanged, anything else is
  * decoded at full size (stored frame) and encoded at the given quality.

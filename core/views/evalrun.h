@@ -206,8 +206,10 @@ int evalrun_box(struct store_txn *t, const char *name, uint64_t sample_id,
  *   EVALRUN_MISSING: the possible-missing predictions, with all GT;
  *   EVALRUN_SPURIOUS: the possible-spurious GT, with all predictions of
  *     confidence >= EVALRUN_DRAW_MIN_CONF.
- * Same size as the original.  -ESTALE if the sample's labels changed since
- * the run. */
+ * Turned by the sample's recorded EXIF orientation, as a viewer shows
+ * the original (draw_boxes_jpeg()): the original's size, width and height
+ * swapped for orientations 5..8.  -ESTALE if the sample's labels changed
+ * since the run. */
 int evalrun_sample_jpeg(struct store_txn *t, const char *name,
                         uint64_t sample_id, enum evalrun_list view,
                         const void *jpeg, size_t len, uint8_t **ret_data,

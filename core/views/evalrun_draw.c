@@ -82,8 +82,9 @@ static int pick_pred(const struct label_field *p, size_t np,
  * current ones, which must be those the record describes. */
 static int draw_view(const struct sum_rec *sum, const struct samp_rec *sr,
                      const uint8_t *rec, struct labels *lab,
-                     enum evalrun_list view, const void *jpeg, size_t len,
-                     uint8_t **ret_data, size_t *ret_len)
+                     enum evalrun_list view, int orientation,
+                     const void *jpeg, size_t len, uint8_t **ret_data,
+                     size_t *ret_len)
 {
   const struct label_field *g = labels_field(lab, sum->gt_field, false);
   const struct label_field *p = labels_field(lab, sum->pred_field, false);
@@ -102,7 +103,8 @@ static int draw_view(const struct sum_rec *sum, const struct samp_rec *sr,
   if (r == 0)
     r = pick_pred(p, np, view, &q, &d);
   if (r == 0)
-    r = draw_boxes_jpeg(jpeg, len, d.boxes, d.n, 90, ret_data, ret_len);
+    r = draw_boxes_jpeg(jpeg, len, orientation, d.boxes, d.n, 90, ret_data,
+                        ret_len);
   free(d.boxes);
   free(d.caps);
   return r;
@@ -130,7 +132,8 @@ int evalrun_sample_jpeg(struct store_txn *t, const char *name,
     return r;
   r = evalrun_rec_sample(t, name, sample_id, &sr, &v);
   if (r == -ENOENT)
-    return draw_boxes_jpeg(jpeg, len, NULL, 0, 90, ret_data, ret_len);
+    return draw_boxes_jpeg(jpeg, len, smp.orientation, NULL, 0, 90,
+                           ret_data, ret_len);
   if (r < 0)
     return r;
   if (sr.labels_version != smp.labels_version)
@@ -140,7 +143,8 @@ int evalrun_sample_jpeg(struct store_txn *t, const char *name,
   r = store_labels_get(t, sample_id, &lab);
   if (r < 0)
     return r;
-  r = draw_view(&sum, &sr, v, &lab, view, jpeg, len, ret_data, ret_len);
+  r = draw_view(&sum, &sr, v, &lab, view, smp.orientation, jpeg, len,
+                ret_data, ret_len);
   labels_free(&lab);
   return r;
 }

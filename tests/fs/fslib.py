@@ -161,6 +161,70 @@ def write_coco_boxes(path, names, width, height, boxes,
               open(path, "w"))
 
 
+def oriented_jpeg(path, width, height, orientation):
+    """A real JPEG of width x height pixels as stored, carrying EXIF
+    Orientation `orientation`, with a picture that looks different under
+    every turn and flip (a smooth gradient, red along x, green along y),
+    so that drawn boxes are all that differs between two upright copies."""
+    import io
+    import numpy as np
+    from PIL import Image
+    x = np.linspace(60, 160, width)[None, :].repeat(height, 0)
+    y = np.linspace(60, 160, height)[:, None].repeat(width, 1)
+    px = np.dstack([x, y, np.full((height, width), 110.0)])
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(px.astype(np.uint8)).save(buf, "JPEG", quality=95,
+                                              exif=ex.tobytes())
+    with open(path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def check_drawn_upright(drawn, original, orientation, boxes):
+    """A drawn view (bytes) against the original file (bytes), both as
+    Pillow's ImageOps.exif_transpose shows them (what viewers and CVAT
+    do): the same size, and the outlines of `boxes` ([x, y, w, h] in the
+    stored frame), turned by Pillow with the picture, covered by drawn
+    pixels, while away from them (40 px, room for the captions) the two
+    pictures agree."""
+    import io
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageOps
+    d = ImageOps.exif_transpose(Image.open(io.BytesIO(drawn)))
+    o = ImageOps.exif_transpose(Image.open(io.BytesIO(original)))
+    eq(d.size, o.size, "upright size of the drawn file")
+    # The outlines in the stored frame (the pixel columns floor(x) ..
+    # ceil(x + w) - 1), turned by Pillow through a PNG that carries the
+    # same orientation.
+    stored = Image.open(io.BytesIO(original)).size
+    mask = Image.new("L", stored, 0)
+    for x, y, w, h in boxes:
+        ImageDraw.Draw(mask).rectangle([x, y, x + w - 1, y + h - 1],
+                                       outline=255)
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    buf = io.BytesIO()
+    mask.save(buf, "PNG", exif=ex.tobytes())
+    mask = np.asarray(ImageOps.exif_transpose(Image.open(buf))) > 0
+    # Re-encoding a smooth picture moves a channel by 6 at most; a drawn
+    # line of one pixel, its colour halved by 4:2:0 subsampling, by 33 at
+    # least (a blue line on the blue end of the gradient).
+    diff = np.abs(np.asarray(d.convert("RGB"), dtype=np.int16) -
+                  np.asarray(o.convert("RGB"), dtype=np.int16)).max(2) > 24
+    covered = diff[mask].mean()
+    if covered < 0.9:
+        raise AssertionError("only %.0f %% of the turned box outlines "
+                             "are drawn" % (100 * covered))
+    ys, xs = np.nonzero(mask)
+    near = np.zeros_like(mask)
+    near[max(ys.min() - 40, 0):ys.max() + 41,
+         max(xs.min() - 40, 0):xs.max() + 41] = True
+    away = int(diff[~near].sum())
+    if away > 20:
+        raise AssertionError("%d pixels differ away from the boxes" % away)
+
+
 def make_12bit(src, dst):
     """A copy of a baseline JPEG whose frame header says 12-bit (SOF1)."""
     b = bytearray(open(src, "rb").read())

@@ -4,7 +4,8 @@
 evaluation started by writing eval/run, eval/<name>/report.txt,
 metrics.json and pr-curves.jpg against hand-computed values, the views
 mistakes / possible-missing / possible-spurious with their drawn images,
-and all of them following a label edit."""
+and all of them following a label edit; the drawn image of a photo with an
+EXIF orientation, upright with its boxes."""
 import errno
 import json
 import os
@@ -16,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (Mount, curate, eq, expect_errno,  # noqa
                    make_jpegs)
 from fslib import edit_boxes, read, run_suite, write  # noqa: E402
+from fslib import check_drawn_upright, oriented_jpeg  # noqa: E402
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 W, H = 320, 240
@@ -217,6 +219,44 @@ def body(ck, w):
            "fail and change nothing", t_import_through_mount)
 
     m.umount()
+
+    def t_oriented():
+        # A photo stored turned (EXIF orientation 8) with a missed cat and
+        # a confident prediction far from it: views/possible-missing and
+        # views/possible-spurious draw both on the upright picture, where a
+        # viewer shows them on the original.
+        odata = w.sub("odata")
+        os.makedirs(odata)
+        oriented_jpeg(os.path.join(odata, "o8.jpg"), W, H, 8)
+        g, pr = [40, 30, 100, 80], [200, 150, 80, 60]
+        ogt = {"images": [{"id": 1, "file_name": "o8.jpg", "width": W,
+                           "height": H}],
+               "categories": [{"id": 1, "name": "cat"}],
+               "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+                                "bbox": g, "area": g[2] * g[3],
+                                "iscrowd": 0}]}
+        opred = [{"image_id": 1, "category_id": 1, "bbox": pr,
+                  "score": 0.99}]
+        ogtf, opf = w.sub("ogt.json"), w.sub("opreds.json")
+        json.dump(ogt, open(ogtf, "w"))
+        json.dump(opred, open(opf, "w"))
+        ostore = w.sub("ostore")
+        curate("import", "--store", ostore, "--coco", ogtf, "--predictions",
+               opf, odata)
+        om = Mount(ostore, w.sub("omnt")).start()
+        write(os.path.join(om.mnt, "eval", "run"), "o\n")
+        for v in ("possible-missing", "possible-spurious"):
+            vd = os.path.join(om.mnt, "views", v)
+            eq(os.listdir(vd), ["0001-o8.jpg"], v)
+            p = os.path.join(vd, "0001-o8.jpg")
+            size = os.stat(p).st_size
+            blob = read(p)
+            eq(len(blob), size, "%s: size at lookup equals bytes read" % v)
+            check_drawn_upright(blob, read(os.path.join(odata, "o8.jpg")),
+                                8, [g, pr])
+        om.umount()
+    ck.run("the drawn evaluation views show a photo with EXIF orientation "
+           "8 upright, its boxes turned with it", t_oriented)
 
 
 def main():

@@ -4,7 +4,8 @@ TIFF, BMP and GIF (tests/gen/mkimg, written by each format's reference
 library) imported with the right size, channels and orientation (checked
 against Pillow, an independent reader), read back byte for byte through
 samples/ with each format's own extension, tagged with mv, drawn in
-views/dupes and the evaluation views (stored frame, moved into a tag),
+views/dupes and the evaluation views (upright, as a viewer shows the
+original, boxes turned with the picture; moved into a tag),
 grouped across formats in views/near-duplicates, exported to
 COCO, YOLO (own bytes and extension), VOC (JPEG, converted at quality 100)
 and ImageNet (crops) and reloaded by torchvision, pushed to the test CVAT
@@ -318,22 +319,36 @@ def body(ck, w):
     # cat on the dog (a mistake) and a confident dog elsewhere (possibly
     # missing).  The samples of t_dupes have ground truth and no
     # predictions (possibly spurious).  Orientation-carrying files of
-    # every format among them: boxes are in the stored frame, so the
-    # drawing is too.
+    # every format among them: boxes are in the stored frame, and the
+    # drawing is turned upright with them, as a viewer shows the original.
     EVAL = ("png_rgba16", "png_gray16", "tiff_orient6", "webp_lossless_alpha",
             "gif_interlaced", "bmp_8_palette", "png_orient6", "webp_orient8",
             "jpeg_orient6")
     GT_BOX, PRED_BOX = [20, 30, 40, 50], [100, 60, 40, 40]
     CAT_BOX = [26, 30, 40, 50]   # IoU 0.74 with GT_BOX, edges apart
 
+    # How Pillow's ImageOps.exif_transpose turns each orientation for
+    # viewing, and back.
+    UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM",
+               5: "TRANSPOSE", 6: "ROTATE_270", 7: "TRANSVERSE",
+               8: "ROTATE_90"}
+    BACK = {**UPRIGHT, 6: "ROTATE_90", 8: "ROTATE_270"}
+
     def drawn_frame(stem, b):
-        """Checks a drawn file: a JPEG of the stored size, the source's
-        pixels away from the boxes, the ground truth's green edge and the
-        prediction's magenta edge where the label says (stored frame)."""
+        """Checks a drawn file: a JPEG of the original's upright size
+        (width and height swapped for orientations 5..8) and no EXIF; turned
+        back to the stored frame, the source's pixels away from the boxes,
+        the ground truth's green edge and the prediction's magenta edge
+        where the label says."""
         from PIL import Image
         im = pil_open(b)
+        o = next(v[3] for f, v in man.items()
+                 if os.path.splitext(f)[0] == stem)
         eq(im.format, "JPEG", stem + " drawn as JPEG")
-        eq(im.size, (W, H), stem + " drawn size (stored frame)")
+        eq(im.size, (H, W) if o >= 5 else (W, H), stem + " drawn upright")
+        eq(im.getexif().get(0x0112), None, stem + " drawn with no EXIF")
+        if o in BACK:
+            im = im.transpose(getattr(Image.Transpose, BACK[o]))
         src = pil_open(read(src_of[stem + EXT[man_fmt(stem)]]))
         if src.size != (W, H):   # Pillow turned the TIFF (6): turn it back
             src = src.transpose(Image.Transpose.ROTATE_90)
@@ -367,15 +382,22 @@ def body(ck, w):
                 v = d[1] - (d[0] + d[2]) / 2
                 best = v if abs(v) > abs(best) else best
             return best
-        g = shift(GT_BOX[0], GT_BOX[1] + 15, GT_BOX[1] + GT_BOX[3] - 5)
+        # The left or the right edge: drawn upright, a caption placed
+        # below its box may cover one of them (a turned file's left edge
+        # is a bottom edge in the upright picture).
+        g = max(shift(x, GT_BOX[1] + 15, GT_BOX[1] + GT_BOX[3] - 5)
+                for x in (GT_BOX[0], GT_BOX[0] + GT_BOX[2] - 1))
         if g < 25:
             raise AssertionError("%s: no green ground-truth edge at x=%d "
-                                 "(%.1f)" % (stem, GT_BOX[0], g))
-        m = shift(PRED_BOX[0], PRED_BOX[1] + 15,
-                  PRED_BOX[1] + PRED_BOX[3] - 5)
+                                 "or %d (%.1f)" % (stem, GT_BOX[0], GT_BOX[0]
+                                                   + GT_BOX[2] - 1, g))
+        m = min(shift(x, PRED_BOX[1] + 15, PRED_BOX[1] + PRED_BOX[3] - 5)
+                for x in (PRED_BOX[0], PRED_BOX[0] + PRED_BOX[2] - 1))
         if m > -25:
             raise AssertionError("%s: no magenta prediction edge at x=%d "
-                                 "(%.1f)" % (stem, PRED_BOX[0], m))
+                                 "or %d (%.1f)" % (stem, PRED_BOX[0],
+                                                   PRED_BOX[0] + PRED_BOX[2]
+                                                   - 1, m))
 
     def man_fmt(stem):
         return next(v[0] for f, v in man.items()
@@ -451,7 +473,7 @@ def body(ck, w):
         if "bmp_32_topdown.bmp" in os.listdir(T) or \
                 "png_rgb8.png" in os.listdir(T):
             raise AssertionError("a refused mv tagged")
-    ck.run("evaluation views draw on any format in the stored frame; mv "
+    ck.run("evaluation views draw on any format, upright; mv "
            "of drawn files (dupes, evaluation views) tags their samples",
            t_eval_views)
 

@@ -3,7 +3,8 @@
 that change nothing), views/dupes after import, after label edits, after
 config changes and after tag moves, the drawn dupes image against the
 original (same size, differences only around the boxes), max IoU in the
-labels JSON, and tagging from a view with mv."""
+labels JSON, tagging from a view with mv, and the drawn image of photos
+with an EXIF orientation turned upright with their boxes."""
 import errno
 import json
 import os
@@ -16,6 +17,7 @@ from fslib import (VIEWS, Mount, coco_store, curate, eq,  # noqa
                    expect_errno, make_jpegs)
 from fslib import (edit_boxes, read, run_suite, write,  # noqa: E402
                    write_coco_boxes)
+from fslib import check_drawn_upright, oriented_jpeg  # noqa: E402
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 W, H = 320, 240
@@ -222,6 +224,41 @@ def body(ck, w):
            t_caption_cut)
 
     m.umount()
+
+    def t_oriented():
+        # Photos stored sideways (6) and upside down (3), as cameras store
+        # them: the drawn file shows them as a viewer shows the original,
+        # boxes and all, and stays taggable.
+        odata = w.sub("odata")
+        os.makedirs(odata)
+        orient = {"o3.jpg": 3, "o6.jpg": 6}
+        names = sorted(orient)
+        boxes = {0: [("dog", [180, 120, 90, 70]), ("dog", [182, 121, 90, 70])],
+                 1: [("cat", [40, 30, 100, 80]), ("cat", [42, 30, 100, 80])]}
+        for n in names:
+            oriented_jpeg(os.path.join(odata, n), W, H, orient[n])
+        coco = w.sub("ococo.json")
+        write_coco_boxes(coco, names, W, H, lambda i: boxes[i])
+        ostore = w.sub("ostore")
+        curate("import", "--store", ostore, "--coco", coco, odata)
+        om = Mount(ostore, w.sub("omnt")).start()
+        od = os.path.join(om.mnt, "views", "dupes")
+        eq(sorted(os.listdir(od)), names, "both photos in views/dupes")
+        for i, n in enumerate(names):
+            p = os.path.join(od, n)
+            size = os.stat(p).st_size
+            blob = read(p)
+            eq(len(blob), size, "%s: size at lookup equals bytes read" % n)
+            check_drawn_upright(blob, read(os.path.join(odata, n)),
+                                orient[n], [b for _, b in boxes[i]])
+        os.mkdir(os.path.join(om.mnt, "tags", "turned"))
+        os.rename(os.path.join(od, "o6.jpg"),
+                  os.path.join(om.mnt, "tags", "turned", "o6.jpg"))
+        eq(os.listdir(os.path.join(om.mnt, "tags", "turned")), ["o6.jpg"],
+           "tagged from views/dupes")
+        om.umount()
+    ck.run("views/dupes shows a photo with EXIF orientation 6 or 3 upright, "
+           "its boxes turned with it", t_oriented)
 
 
 def main():

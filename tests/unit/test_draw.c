@@ -235,7 +235,7 @@ TEST(boxes_jpeg)
     { 100, 80, 60, 40, RED, "cat 0.87" },
     { 300, 200, 100, 100, { 0, 200, 0 }, "GT: dog" }, /* past the edge */
   };
-  CHECK_INT_EQ(draw_boxes_jpeg(orig, olen, b, 2, 90, &out, &len), 0);
+  CHECK_INT_EQ(draw_boxes_jpeg(orig, olen, 1, b, 2, 90, &out, &len), 0);
   struct image a, d;
   CHECK_INT_EQ(jpeg_decode(orig, olen, 0, &a), 0);
   CHECK_INT_EQ(jpeg_decode(out, len, 0, &d), 0);
@@ -272,8 +272,29 @@ TEST(boxes_jpeg)
   image_free(&a);
   image_free(&d);
   free(out);
-  CHECK_INT_EQ(draw_boxes_jpeg("not a jpeg", 10, b, 1, 90, &out, &len),
+  CHECK_INT_EQ(draw_boxes_jpeg("not a jpeg", 10, 1, b, 1, 90, &out, &len),
                -EBADMSG);
+  /* Orientation 6 (turned 90 degrees clockwise for viewing): the picture
+   * comes out upright, 240 x 320, and the first box (100, 80, 60, 40)
+   * with it at (240 - 120, 100, 40, 60), its caption above it, upright. */
+  CHECK_INT_EQ(draw_boxes_jpeg(orig, olen, 6, b, 1, 90, &out, &len), 0);
+  CHECK_INT_EQ(jpeg_decode(out, len, 0, &d), 0);
+  CHECK_INT_EQ(d.w, 240);
+  CHECK_INT_EQ(d.h, 320);
+  red_edge = white = 0;
+  for (int x = 122; x < 158; x++) {
+    const uint8_t *q = d.px + ((size_t)100 * 240 + x) * 3;
+    red_edge += q[0] > 140 && q[1] < 110;
+  }
+  for (int y = 90; y < 100; y++)
+    for (int x = 120; x < 170; x++) {
+      const uint8_t *q = d.px + ((size_t)y * 240 + x) * 3;
+      white += q[0] > 200 && q[1] > 170 && q[2] > 170;
+    }
+  CHECK(red_edge > 30);
+  CHECK(white > 10);
+  image_free(&d);
+  free(out);
   free(orig);
 }
 
