@@ -200,6 +200,7 @@ struct uniq_work {
   bool *keep;            /* [n] kept by find_unique */
   size_t *order, cnt;    /* the kept samples, best first */
   struct knn_graph g;
+  const int *stop;       /* viewcompute_progress.stop */
 };
 
 static void uniq_work_free(struct uniq_work *w)
@@ -237,7 +238,8 @@ static int uniq_score(struct uniq_work *w)
       w->scores[i] = 1.0;
     return 0;
   }
-  r = sim_knn(w->m.x, w->n, w->m.dim, w->k, w->idx, w->dist, NULL);
+  struct sim_opts so = { .stop = w->stop };
+  r = sim_knn(w->m.x, w->n, w->m.dim, w->k, w->idx, w->dist, &so);
   return r == 0 ? uniq_scores(w->dist, w->n, w->k, w->scores) : r;
 }
 
@@ -341,7 +343,7 @@ int viewcompute_unique(struct store_txn *t,
                        const struct viewcompute_progress *p,
                        struct view_list *out)
 {
-  struct uniq_work w = { 0 };
+  struct uniq_work w = { .stop = p->stop };
   int64_t want = config_get_int(t, "unique.count");
   int r = load_embeddings(t, &w.m);
 
@@ -425,6 +427,7 @@ struct nd_work {
   uint64_t *nn_ids;           /* the samples with embeddings, by id ... */
   size_t n_nn;                /* ... (near.nn_dist is theirs) */
   uint32_t *gno, ng;          /* group number per root (0: none), count */
+  const int *stop;            /* viewcompute_progress.stop */
 };
 
 static void nd_work_free(struct nd_work *w)
@@ -511,7 +514,8 @@ static int nd_near(struct store_txn *t, const struct feat_matrix *m,
     free(sub);
     return r;
   }
-  r = neardup_near_in(&in, config_get_float(t, "neardup.threshold"), NULL,
+  struct knn_opts ko = { .stop = w->stop };
+  r = neardup_near_in(&in, config_get_float(t, "neardup.threshold"), &ko,
                       &w->near);
   free(sub);
   free(thumbs);
@@ -646,7 +650,7 @@ int viewcompute_neardup(struct store_txn *t,
                         const struct viewcompute_progress *p,
                         struct view_list *out)
 {
-  struct nd_work w = { 0 };
+  struct nd_work w = { .stop = p->stop };
   uint64_t total = 0;
   int r;
 
@@ -674,7 +678,7 @@ static uint32_t nd_group_of(struct nd_work *w, uint64_t id)
 
 static int uniq_tier(struct uniq_work *w, struct store_txn *t)
 {
-  struct nd_work nd = { 0 };
+  struct nd_work nd = { .stop = w->stop };
   struct view_list scratch = { 0 };
   bool *seen = NULL, *rep = calloc(w->cnt, sizeof(*rep));
   size_t *tiered = malloc(w->cnt * sizeof(*tiered)), nt = 0;

@@ -28,6 +28,9 @@ enum view_kind { VIEW_UNIQUE, VIEW_NEARDUP, VIEW_DUPES, VIEW_KINDS };
 struct viewcompute_progress {
   pthread_mutex_t *mu;   /* guards done and total; not held by callers */
   uint64_t *done, *total;
+  /* NULL, or a flag read atomically during the k-NN (knn_opts.stop): once
+   * nonzero the computation returns -ECANCELED within one tile. */
+  const int *stop;
 };
 
 int viewcompute_unique(struct store_txn *t,

@@ -28,6 +28,7 @@ struct views {
   pthread_t owner;
   int held;
   struct view_slot slot[VIEW_KINDS];
+  int stop;                /* views_stop(): atomic, read by computations */
 };
 
 /* Every view of views/: the computed ones (enum view_kind order), then
@@ -212,7 +213,8 @@ static int compute(struct views *v, struct store_txn *t, enum view_kind kind,
                    uint64_t fp, struct view_list **ret)
 {
   struct view_slot *sl = &v->slot[kind];
-  struct viewcompute_progress p = { &v->mu, &sl->done, &sl->total };
+  struct viewcompute_progress p = { &v->mu, &sl->done, &sl->total,
+                                    &v->stop };
   struct view_list *l = view_list_new();
   int r = l ? 0 : -ENOMEM;
 
@@ -251,7 +253,9 @@ int views_get_txn(struct views *v, struct store_txn *t, enum view_kind kind,
   if (slot_take_or_claim(v, sl, fp, ret))
     return 0;
   t0 = time_mono();
-  r = compute(v, t, kind, fp, &l);
+  l = NULL;
+  r = __atomic_load_n(&v->stop, __ATOMIC_RELAXED) ? -ECANCELED
+                                                  : compute(v, t, kind, fp, &l);
   slot_publish(v, sl, fp, l, time_mono() - t0, ret);
   return r;
 }
@@ -267,6 +271,11 @@ int views_get(struct views *v, enum view_kind kind, struct view_list **ret)
   r = views_get_txn(v, t, kind, ret);
   store_txn_abort(t);
   return r;
+}
+
+void views_stop(struct views *v)
+{
+  __atomic_store_n(&v->stop, 1, __ATOMIC_RELAXED);
 }
 
 void views_progress(struct views *v, struct buf *out)
