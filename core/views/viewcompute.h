@@ -33,9 +33,11 @@ struct viewcompute_progress {
   const int *stop;
 };
 
+/* near: the near-duplicate view's list (indexed, as the view cache keeps
+ * it), whose groups make the tiers; NULL computes them here. */
 int viewcompute_unique(struct store_txn *t,
                        const struct viewcompute_progress *p,
-                       struct view_list *out);
+                       const struct view_list *near, struct view_list *out);
 int viewcompute_neardup(struct store_txn *t,
                         const struct viewcompute_progress *p,
                         struct view_list *out);

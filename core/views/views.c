@@ -215,15 +215,22 @@ static int compute(struct views *v, struct store_txn *t, enum view_kind kind,
   struct view_slot *sl = &v->slot[kind];
   struct viewcompute_progress p = { &v->mu, &sl->done, &sl->total,
                                     &v->stop };
-  struct view_list *l = view_list_new();
+  struct view_list *l = view_list_new(), *near = NULL;
   int r = l ? 0 : -ENOMEM;
 
+  /* views/unique ranks the near-duplicate groups' second members last:
+   * it takes them from that view (computed now if it is not current), so
+   * the groups' k-NN runs once for both.  No cycle: the near-duplicate
+   * view needs no other. */
+  if (r == 0 && kind == VIEW_UNIQUE)
+    r = views_get_txn(v, t, VIEW_NEARDUP, &near);
   if (r == 0) {
     l->key = fp ? fp : 1;
     r = kind == VIEW_DUPES    ? viewcompute_dupes(t, &p, l)
-        : kind == VIEW_UNIQUE ? viewcompute_unique(t, &p, l)
+        : kind == VIEW_UNIQUE ? viewcompute_unique(t, &p, near, l)
                               : viewcompute_neardup(t, &p, l);
   }
+  view_list_put(near);
   if (r == 0)
     r = view_list_index(l);
   if (r < 0) {
