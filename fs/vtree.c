@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "evalsel.h"
+#include "views.h"
 #include "vtree.h"
 
 const struct provider *const vtree_providers[] = {
@@ -103,6 +104,11 @@ void vtree_start(struct fs_ctx *c)
 
 void vtree_stop(struct fs_ctx *c)
 {
+  /* The warming thread may be inside an exact k-NN of the views, minutes
+   * of work on a large dataset: stopping the views first makes the join
+   * below wait one tile, not the whole run. */
+  if (c->views)
+    views_stop(c->views);
   warm_stop_join(c);
   for (size_t i = 0; vtree_providers[i]; i++)
     if (vtree_providers[i]->stop)

@@ -93,6 +93,7 @@ static struct dynlib ob_lib = DYNLIB_INIT_LOADED(BLAS_SONAME, ob_syms,
 struct tiling {
   unsigned nthreads;
   size_t qblock, dblock;
+  const int *stop;    /* knn_opts.stop, borrowed */
 };
 
 static int tiling_get(const struct knn_opts *o, size_t n, struct tiling *t)
@@ -104,6 +105,7 @@ static int tiling_get(const struct knn_opts *o, size_t n, struct tiling *t)
   if (nt > MAX_THREADS || qb > MAX_TILE || db > MAX_TILE ||
       qb * db > MAX_TILE)
     return -EINVAL;
+  t->stop = NULL;
   if (n == 0) {
     t->nthreads = 1;
     t->qblock = t->dblock = 1;
@@ -119,6 +121,7 @@ static int tiling_get(const struct knn_opts *o, size_t n, struct tiling *t)
   t->nthreads = nt ? nt : 1;
   t->qblock = qb;
   t->dblock = db;
+  t->stop = o ? o->stop : NULL;
   return 0;
 }
 
@@ -451,6 +454,8 @@ static int run_block(struct worker *w, size_t blk)
       bn = n - b0;
     if (atomic_load_explicit(&job->err, memory_order_relaxed))
       return 0;
+    if (job->tl.stop && __atomic_load_n(job->tl.stop, __ATOMIC_RELAXED))
+      return -ECANCELED;
     ob.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn,
              (int)d, 1.0f, qx, (int)d, job->x + b0 * d,
              (int)d, 0.0f, w->tile, (int)bn);

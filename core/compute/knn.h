@@ -54,6 +54,12 @@ struct knn_opts {
   size_t qblock;     /* query rows per tile: default 512 */
   size_t dblock;     /* database rows per tile: default 2048; tiles are
                         limited to 2^24 floats (64 MB) */
+  /* When set, read (atomically, by every worker) before each tile: once it
+   * is nonzero the call gives up and returns -ECANCELED, its outputs
+   * partly written.  An exact run over 100,000 rows is minutes of work;
+   * this is how its owner (a daemon being unmounted) gets it back within
+   * one tile.  Borrowed: it must outlive the call. */
+  const int *stop;
 };
 
 /* Centre the columns of x (n rows × d, row-major) and scale every row to
@@ -72,7 +78,8 @@ int knn_center_normalize(float *x, size_t n, size_t d);
  * When n - 1 < k the tail of each row holds KNN_NONE / INFINITY.
  * Returns 0, -EINVAL (NULL arrays, k == 0 or > KNN_MAX_K, d == 0 or
  * > INT_MAX, n >= KNN_NONE, bad opts), -ENOMEM, -ELIBACC (OpenBLAS cannot
- * be loaded); on failure the outputs may be partly written. */
+ * be loaded), -ECANCELED (opts->stop); on failure the outputs may be
+ * partly written. */
 int knn_exact(const float *x, size_t n, size_t d, size_t k,
               const struct knn_opts *opts, uint32_t *ret_idx,
               float *ret_dist);
@@ -84,7 +91,7 @@ int knn_exact(const float *x, size_t n, size_t d, size_t k,
  * bit (query tiles are gathered copies, so sgemm may round differently).
  * Used to measure an approximate index's recall on a sample.
  * Returns 0, -EINVAL (as knn_exact(), rows NULL or out of range), -ENOMEM,
- * -ELIBACC.
+ * -ELIBACC, -ECANCELED.
  */
 int knn_exact_rows(const float *x, size_t n, size_t d, const size_t *rows,
                    size_t nrows, size_t k, const struct knn_opts *opts,
@@ -110,7 +117,7 @@ struct knn_graph {
  * On success *ret_graph is filled (owned by the caller); on failure it is
  * left empty (safe to knn_graph_free()).
  * Returns 0, -EINVAL (as knn_exact(), or t NaN), -E2BIG (more than
- * max_pairs entries), -ENOMEM, -ELIBACC. */
+ * max_pairs entries), -ENOMEM, -ELIBACC, -ECANCELED (opts->stop). */
 int knn_radius(const float *x, size_t n, size_t d, double t,
                size_t max_pairs, const struct knn_opts *opts,
                struct knn_graph *ret_graph);

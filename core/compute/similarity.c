@@ -49,7 +49,7 @@ static int knn_normalised(const float *x, size_t n, size_t dim, size_t k,
   unsigned nt = o ? o->nthreads : 0;
 
   if (sim_choose(n, o) == SIM_EXACT) {
-    struct knn_opts ko = { .nthreads = nt };
+    struct knn_opts ko = { .nthreads = nt, .stop = o ? o->stop : NULL };
 
     return knn_exact(x, n, dim, k, &ko, ret_idx, ret_dist);
   } else {

@@ -55,6 +55,7 @@ struct sim_opts {
   unsigned hnsw_ef_construction; /* 100 */
   unsigned hnsw_ef_search;      /* 96 */
   uint64_t seed;                /* HNSW level draws */
+  const int *stop;              /* exact path: knn_opts.stop (knn.h) */
 };
 
 /* The backend sim_knn() uses for n rows with these options. */

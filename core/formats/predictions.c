@@ -492,8 +492,16 @@ static json_t *load_json(struct ctx *c, const char *path, int *r)
                        : (fail(c, "%s: %s", path, strerror(-fd)), fd);
     return NULL;
   }
-  j = json_loadfd(fd, 0, &jerr);
-  close(fd);
+  /* Through stdio: json_loadfd() reads one byte per read(2). */
+  FILE *f = fdopen(fd, "r");
+  if (!f) {
+    *r = -errno;
+    close(fd);
+    fail(c, "%s: %s", path, strerror(-*r));
+    return NULL;
+  }
+  j = json_loadf(f, 0, &jerr);
+  fclose(f);
   if (!j)
     *r = fail(c, "%s: line %d: %s", path, jerr.line,
               json_err_text(jerr.text, jt, sizeof(jt)));

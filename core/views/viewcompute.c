@@ -200,6 +200,8 @@ struct uniq_work {
   bool *keep;            /* [n] kept by find_unique */
   size_t *order, cnt;    /* the kept samples, best first */
   struct knn_graph g;
+  const int *stop;       /* viewcompute_progress.stop */
+  const struct view_list *near; /* the near-duplicate view, or NULL */
 };
 
 static void uniq_work_free(struct uniq_work *w)
@@ -237,7 +239,8 @@ static int uniq_score(struct uniq_work *w)
       w->scores[i] = 1.0;
     return 0;
   }
-  r = sim_knn(w->m.x, w->n, w->m.dim, w->k, w->idx, w->dist, NULL);
+  struct sim_opts so = { .stop = w->stop };
+  r = sim_knn(w->m.x, w->n, w->m.dim, w->k, w->idx, w->dist, &so);
   return r == 0 ? uniq_scores(w->dist, w->n, w->k, w->scores) : r;
 }
 
@@ -339,9 +342,9 @@ static int uniq_emit(const struct uniq_work *w, int64_t want,
 
 int viewcompute_unique(struct store_txn *t,
                        const struct viewcompute_progress *p,
-                       struct view_list *out)
+                       const struct view_list *near, struct view_list *out)
 {
-  struct uniq_work w = { 0 };
+  struct uniq_work w = { .stop = p->stop, .near = near };
   int64_t want = config_get_int(t, "unique.count");
   int r = load_embeddings(t, &w.m);
 
@@ -425,6 +428,7 @@ struct nd_work {
   uint64_t *nn_ids;           /* the samples with embeddings, by id ... */
   size_t n_nn;                /* ... (near.nn_dist is theirs) */
   uint32_t *gno, ng;          /* group number per root (0: none), count */
+  const int *stop;            /* viewcompute_progress.stop */
 };
 
 static void nd_work_free(struct nd_work *w)
@@ -511,7 +515,8 @@ static int nd_near(struct store_txn *t, const struct feat_matrix *m,
     free(sub);
     return r;
   }
-  r = neardup_near_in(&in, config_get_float(t, "neardup.threshold"), NULL,
+  struct knn_opts ko = { .stop = w->stop };
+  r = neardup_near_in(&in, config_get_float(t, "neardup.threshold"), &ko,
                       &w->near);
   free(sub);
   free(thumbs);
@@ -646,7 +651,7 @@ int viewcompute_neardup(struct store_txn *t,
                         const struct viewcompute_progress *p,
                         struct view_list *out)
 {
-  struct nd_work w = { 0 };
+  struct nd_work w = { .stop = p->stop };
   uint64_t total = 0;
   int r;
 
@@ -672,18 +677,41 @@ static uint32_t nd_group_of(struct nd_work *w, uint64_t id)
   return w->gno[uf_root(&w->u, (uint32_t)i)];
 }
 
+/* The group of sample id for the tiers: its rank in the near-duplicate
+ * view's list when the caller gave it (the same numbers nd_group_of()
+ * gives, as nd_emit() wrote them), else from nd. */
+static uint32_t tier_group(const struct uniq_work *w, struct nd_work *nd,
+                           uint64_t id)
+{
+  ptrdiff_t pos;
+
+  if (!w->near)
+    return nd_group_of(nd, id);
+  pos = view_list_find(w->near, id);
+  return pos < 0 ? 0 : w->near->items[pos].rank;
+}
+
 static int uniq_tier(struct uniq_work *w, struct store_txn *t)
 {
-  struct nd_work nd = { 0 };
+  struct nd_work nd = { .stop = w->stop };
   struct view_list scratch = { 0 };
   bool *seen = NULL, *rep = calloc(w->cnt, sizeof(*rep));
   size_t *tiered = malloc(w->cnt * sizeof(*tiered)), nt = 0;
-  int r = rep && tiered ? nd_compute(t, &nd, &scratch) : -ENOMEM;
+  int r = rep && tiered ? 0 : -ENOMEM;
 
+  /* The groups come from the near-duplicate view when given: computing
+   * them again here doubled the work (its own exact k-NN), 300 s of the
+   * 600 s views/unique took over 100,000 photos. */
+  if (w->near && w->near->n && !w->near->by_sample)
+    w->near = NULL;   /* not indexed: cannot be searched */
+  if (r == 0 && w->near)
+    nd.ng = w->near->n ? w->near->items[w->near->n - 1].rank : 0;
+  else if (r == 0)
+    r = nd_compute(t, &nd, &scratch);
   if (r == 0 && !(seen = calloc((size_t)nd.ng + 1, sizeof(*seen))))
     r = -ENOMEM;
   for (size_t i = 0; r == 0 && i < w->cnt; i++) {
-    uint32_t g = nd_group_of(&nd, w->m.ids[w->order[i]]);
+    uint32_t g = tier_group(w, &nd, w->m.ids[w->order[i]]);
     rep[i] = g == 0 || !seen[g];
     if (g)
       seen[g] = true;

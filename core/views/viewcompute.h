@@ -28,11 +28,16 @@ enum view_kind { VIEW_UNIQUE, VIEW_NEARDUP, VIEW_DUPES, VIEW_KINDS };
 struct viewcompute_progress {
   pthread_mutex_t *mu;   /* guards done and total; not held by callers */
   uint64_t *done, *total;
+  /* NULL, or a flag read atomically during the k-NN (knn_opts.stop): once
+   * nonzero the computation returns -ECANCELED within one tile. */
+  const int *stop;
 };
 
+/* near: the near-duplicate view's list (indexed, as the view cache keeps
+ * it), whose groups make the tiers; NULL computes them here. */
 int viewcompute_unique(struct store_txn *t,
                        const struct viewcompute_progress *p,
-                       struct view_list *out);
+                       const struct view_list *near, struct view_list *out);
 int viewcompute_neardup(struct store_txn *t,
                         const struct viewcompute_progress *p,
                         struct view_list *out);

@@ -28,6 +28,7 @@ struct views {
   pthread_t owner;
   int held;
   struct view_slot slot[VIEW_KINDS];
+  int stop;                /* views_stop(): atomic, read by computations */
 };
 
 /* Every view of views/: the computed ones (enum view_kind order), then
@@ -212,16 +213,24 @@ static int compute(struct views *v, struct store_txn *t, enum view_kind kind,
                    uint64_t fp, struct view_list **ret)
 {
   struct view_slot *sl = &v->slot[kind];
-  struct viewcompute_progress p = { &v->mu, &sl->done, &sl->total };
-  struct view_list *l = view_list_new();
+  struct viewcompute_progress p = { &v->mu, &sl->done, &sl->total,
+                                    &v->stop };
+  struct view_list *l = view_list_new(), *near = NULL;
   int r = l ? 0 : -ENOMEM;
 
+  /* views/unique ranks the near-duplicate groups' second members last:
+   * it takes them from that view (computed now if it is not current), so
+   * the groups' k-NN runs once for both.  No cycle: the near-duplicate
+   * view needs no other. */
+  if (r == 0 && kind == VIEW_UNIQUE)
+    r = views_get_txn(v, t, VIEW_NEARDUP, &near);
   if (r == 0) {
     l->key = fp ? fp : 1;
     r = kind == VIEW_DUPES    ? viewcompute_dupes(t, &p, l)
-        : kind == VIEW_UNIQUE ? viewcompute_unique(t, &p, l)
+        : kind == VIEW_UNIQUE ? viewcompute_unique(t, &p, near, l)
                               : viewcompute_neardup(t, &p, l);
   }
+  view_list_put(near);
   if (r == 0)
     r = view_list_index(l);
   if (r < 0) {
@@ -251,7 +260,9 @@ int views_get_txn(struct views *v, struct store_txn *t, enum view_kind kind,
   if (slot_take_or_claim(v, sl, fp, ret))
     return 0;
   t0 = time_mono();
-  r = compute(v, t, kind, fp, &l);
+  l = NULL;
+  r = __atomic_load_n(&v->stop, __ATOMIC_RELAXED) ? -ECANCELED
+                                                  : compute(v, t, kind, fp, &l);
   slot_publish(v, sl, fp, l, time_mono() - t0, ret);
   return r;
 }
@@ -267,6 +278,11 @@ int views_get(struct views *v, enum view_kind kind, struct view_list **ret)
   r = views_get_txn(v, t, kind, ret);
   store_txn_abort(t);
   return r;
+}
+
+void views_stop(struct views *v)
+{
+  __atomic_store_n(&v->stop, 1, __ATOMIC_RELAXED);
 }
 
 void views_progress(struct views *v, struct buf *out)

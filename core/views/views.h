@@ -68,6 +68,13 @@ int views_get_txn(struct views *v, struct store_txn *t, enum view_kind kind,
 /* The same in a read transaction of its own. */
 int views_get(struct views *v, enum view_kind kind, struct view_list **ret);
 
+/* Makes every computation running now or later give up: the exact k-NN
+ * under it returns -ECANCELED within one tile, and so does views_get().
+ * For shutdown: an exact k-NN over 100,000 samples runs for minutes, and
+ * unmount waits for the thread computing ahead (fs/warm.c).  Cannot be
+ * undone. */
+void views_stop(struct views *v);
+
 /* One line of progress per view for `status`. */
 void views_progress(struct views *v, struct buf *out);
 

@@ -15,15 +15,24 @@ Within one folder too: 100 photos whose one box each covers the whole
 picture, all of one class, so that every crop is a decode of its own;
 unmounted once the first crops are in the content cache, the folder's
 log line counts only the crops made until then and the one in progress
-(the old thread made 32, checking between batches of files only)."""
+(the old thread made 32, checking between batches of files only).
+
+And inside a view: 16,000 samples with imported 1,024-float embeddings,
+whose views/unique the thread computes ahead by an exact k-NN (tens of
+seconds here); unmounted once `status` shows it computing, the daemon
+must exit within a few seconds (it waited for the whole k-NN, as it did
+for 15 minutes and more over 100,000 photos)."""
 import os
 import re
+import subprocess
 import sys
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, cache_status, coco_store, eq, run_suite,  # noqa
-                   write_coco_boxes)
+from fslib import (CURATE, Mount, cache_status, coco_store, eq,  # noqa
+                   make_jpegs, run_suite, write_coco_boxes)
 
 N, W, H = 600, 640, 480
 CLASSES = ["c%02d" % k for k in range(40)]
@@ -96,6 +105,42 @@ def body(ck, w):
                                  "when the unmount began" % (made[0], at))
     ck.run("unmount stops the warming thread inside a folder, at the next "
            "file", t_stops_inside_a_folder)
+
+    def t_stops_inside_a_view():
+        n, d = 16000, 1024
+        ws = w.sub("view")
+        os.makedirs(ws)
+        data, store = os.path.join(ws, "data"), os.path.join(ws, "store")
+        make_jpegs(data, n, extra=["-W", "8", "-H", "8"])
+        subprocess.run([CURATE, "import", "--store", store, "--no-hash",
+                        "--no-features", data], check=True,
+                       stdout=subprocess.DEVNULL)
+        x = np.random.default_rng(3).standard_normal((n, d)).astype(
+            np.float32)
+        np.save(os.path.join(ws, "e.npy"), x)
+        with open(os.path.join(ws, "e.txt"), "w") as f:
+            f.write("".join("img_%06d\n" % i for i in range(n)))
+        subprocess.run([CURATE, "embeddings", "--store", store, "--npy",
+                        os.path.join(ws, "e.npy"), "--names",
+                        os.path.join(ws, "e.txt")], check=True,
+                       stdout=subprocess.DEVNULL)
+        mnt2 = w.sub("mnt2")
+        m2 = Mount(store, mnt2).start()
+        end = time.time() + 120
+        busy = re.compile(r"^\s*unique\s+computing", re.M)
+        while not busy.search(open(os.path.join(mnt2, "status")).read()):
+            if time.time() > end:
+                raise AssertionError("views/unique was not computed ahead")
+            time.sleep(0.05)
+        time.sleep(0.5)  # well inside the k-NN
+        t0 = time.monotonic()
+        m2.umount()
+        took = time.monotonic() - t0
+        print("# unmount during the views/unique k-NN took %.2f s" % took)
+        if took > 5:
+            raise AssertionError("unmount waited %.1f s for the view" % took)
+    ck.run("unmount stops a view computation inside its k-NN",
+           t_stops_inside_a_view)
 
 
 run_suite("curatefs-warmstop-", body)

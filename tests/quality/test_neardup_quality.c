@@ -684,7 +684,7 @@ static void layout_score(struct store *s, size_t *false_pairs, size_t *kept)
   struct view_list *vl = view_list_new();
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
   uint64_t done = 0, total = 0;
-  struct viewcompute_progress pr = { &mu, &done, &total };
+  struct viewcompute_progress pr = { &mu, &done, &total, NULL };
   int scene[LAY_N * LAY_SCENES * (LAY_NEDIT + 1)];
   uint32_t group[LAY_N * LAY_SCENES * (LAY_NEDIT + 1)];
   bool orig[LAY_N * LAY_SCENES * (LAY_NEDIT + 1)];

@@ -13,6 +13,7 @@
 #include "import.h"
 #include "jpegcodec.h"
 #include "util.h"
+#include "viewcompute.h"
 #include "views.h"
 
 #include "gen/paint.h"
@@ -21,7 +22,9 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -617,6 +620,70 @@ TEST(neardup_view_follows_thumbnails)
   fx_done(&f);
 }
 
+/* views/unique takes its tiers from views/near-duplicates instead of
+ * computing the groups (and their exact k-NN) a second time: after
+ * listing views/unique alone, the near-duplicate view is computed
+ * (status shows it), and the unique list is the one computed with groups
+ * of its own (viewcompute_unique() without the view), item for item. */
+TEST(unique_takes_groups_from_neardup)
+{
+  enum { N = 240 };
+  struct fx f;
+  struct store_txn *t;
+  struct views *v;
+  struct view_list *u = NULL, *nd = NULL, *ref = view_list_new();
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  uint64_t done = 0, total = 0;
+  struct viewcompute_progress pr = { &mu, &done, &total, NULL };
+  struct buf st;
+  static uint64_t ids[N];
+  static struct imgfeat a;
+  uint64_t s = 5;
+  const char *line;
+
+  fx_init(&f);
+  add_samples(&f, N, ids);
+  CHECK_INT_EQ(store_txn_begin(f.s, true, &t), 0);
+  for (int i = 0; i < N; i++) {
+    if (i % 8 != 1) {   /* every 8th sample repeats the one before */
+      memset(&a, 0, sizeof(a));
+      for (int k = 0; k < IMGFEAT_DIM; k++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        a.v[k] = (float)((s >> 40) % 2000) / 1000.0f - 1.0f;
+      }
+      for (int k = 0; k < IMGFEAT_NSUB; k++)
+        memcpy(a.sub[k], a.v, sizeof(a.v));
+    }
+    CHECK_INT_EQ(featstore_put(t, ids[i], 1000 + (uint64_t)i, i, &a), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(views_new(f.s, &v), 0);
+  CHECK_INT_EQ(views_get(v, VIEW_UNIQUE, &u), 0);
+  buf_init(&st, 1 << 16);
+  views_progress(v, &st);
+  line = st.data ? strstr(st.data, "near-duplicates") : NULL;
+  /* its own line says computed, not "not computed yet" */
+  CHECK(line != NULL && strstr(line, "samples (computed in") != NULL &&
+        strstr(line, "samples (computed in") < strchr(line, '\n'));
+  buf_free(&st);
+  CHECK_INT_EQ(views_get(v, VIEW_NEARDUP, &nd), 0);
+  CHECK(nd != NULL && nd->n >= 2 * (N / 8));   /* the pairs are groups */
+  CHECK_INT_EQ(store_txn_begin(f.s, false, &t), 0);
+  CHECK_INT_EQ(viewcompute_unique(t, &pr, NULL, ref), 0);
+  store_txn_abort(t);
+  CHECK(u != NULL && ref != NULL && u->n == ref->n && u->n > 0);
+  for (size_t i = 0; u && ref && i < u->n && i < ref->n; i++) {
+    CHECK_INT_EQ(u->items[i].sample_id, ref->items[i].sample_id);
+    CHECK_INT_EQ(u->items[i].rank, ref->items[i].rank);
+  }
+  view_list_put(u);
+  view_list_put(nd);
+  view_list_put(ref);
+  views_free(v);
+  fx_done(&f);
+}
+
 TEST_MAIN(T(put_get_current), T(thumbs), T(matrix_computed), T(npy_import),
           T(import_features), T(neardup_dense_cluster),
-          T(neardup_view_follows_thumbnails))
+          T(neardup_view_follows_thumbnails),
+          T(unique_takes_groups_from_neardup))

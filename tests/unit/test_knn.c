@@ -289,10 +289,10 @@ TEST(random_vs_bruteforce)
   struct bf b;
   size_t exact_rows = 0;
   const struct knn_opts cfg[] = {
-    { 0, 0, 0 },          /* defaults: one query block, one tile */
-    { 1, 64, 128 },       /* many tiles, one thread */
-    { 2, 37, 53 },        /* odd tiles, chunk tails, two threads */
-    { 3, 100, 1000 },
+    { 0, 0, 0, NULL },    /* defaults: one query block, one tile */
+    { 1, 64, 128, NULL }, /* many tiles, one thread */
+    { 2, 37, 53, NULL },  /* odd tiles, chunk tails, two threads */
+    { 3, 100, 1000, NULL },
   };
 
   bf_init(&b, x, RN, RD);
@@ -305,7 +305,7 @@ TEST(random_vs_bruteforce)
   }
   /* The thread count never changes anything, bit for bit. */
   {
-    struct knn_opts one = { 1, 37, 53 }, two = { 2, 37, 53 };
+    struct knn_opts one = { 1, 37, 53, NULL }, two = { 2, 37, 53, NULL };
 
     CHECK_INT_EQ(knn_exact(x, RN, RD, RK, &one, idx, dist), 0);
     CHECK_INT_EQ(knn_exact(x, RN, RD, RK, &two, idx2, dist2), 0);
@@ -408,7 +408,8 @@ TEST(radius_vs_bruteforce)
   float *x = random_rows(N, D);
   struct bf b;
   struct knn_graph g;
-  const struct knn_opts cfg[] = { { 0, 0, 0 }, { 2, 37, 53 }, { 1, 600, 7 } };
+  const struct knn_opts cfg[] = { { 0, 0, 0, NULL }, { 2, 37, 53, NULL },
+                                  { 1, 600, 7, NULL } };
 
   bf_init(&b, x, N, D);
   CHECK_INT_EQ(knn_center_normalize(x, N, D), 0);
@@ -547,7 +548,42 @@ TEST(exact_rows_subset)
   free(x);
 }
 
+/* knn_opts.stop: a raised flag ends every entry point with -ECANCELED
+ * before its first tile (a daemon being unmounted must not wait for a
+ * minutes-long exact run); a lowered one changes nothing. */
+TEST(stop_flag)
+{
+  enum { N = 900, D = 16, K = 4 };
+  static const size_t rows[3] = { 0, 450, 899 };
+  int up = 1, down = 0;
+  struct knn_opts stop = { .qblock = 64, .dblock = 128, .stop = &up };
+  struct knn_opts go = { .qblock = 64, .dblock = 128, .stop = &down };
+  struct knn_opts plain = { .qblock = 64, .dblock = 128 };
+  float *x = random_rows(N, D);
+  uint32_t *ai = malloc(N * K * sizeof(*ai)), *bi = malloc(N * K * sizeof(*bi));
+  float *ad = malloc(N * K * sizeof(*ad)), *bd = malloc(N * K * sizeof(*bd));
+  struct knn_graph g;
+
+  CHECK_INT_EQ(knn_center_normalize(x, N, D), 0);
+  CHECK_INT_EQ(knn_exact(x, N, D, K, &stop, ai, ad), -ECANCELED);
+  CHECK_INT_EQ(knn_exact_rows(x, N, D, rows, 3, K, &stop, ai, ad),
+               -ECANCELED);
+  CHECK_INT_EQ(knn_radius(x, N, D, 0.5, 0, &stop, &g), -ECANCELED);
+  CHECK(g.n == 0 && !g.off && !g.idx && !g.dist);
+  CHECK_INT_EQ(knn_radius_rows(x, N, D, rows, 3, 0.5, 0, &stop, &g),
+               -ECANCELED);
+  CHECK_INT_EQ(knn_exact(x, N, D, K, &plain, ai, ad), 0);
+  CHECK_INT_EQ(knn_exact(x, N, D, K, &go, bi, bd), 0);
+  CHECK(memcmp(ai, bi, N * K * sizeof(*ai)) == 0);
+  CHECK(memcmp(ad, bd, N * K * sizeof(*ad)) == 0);
+  free(ai);
+  free(bi);
+  free(ad);
+  free(bd);
+  free(x);
+}
+
 TEST_MAIN(T(hand_normalize), T(hand_knn), T(hand_zero_row_and_padding),
           T(bad_args), T(random_vs_bruteforce), T(duplicates_in_random),
           T(radius_vs_bruteforce), T(graph_from_lists),
-          T(greedy_on_radius_graph), T(exact_rows_subset))
+          T(greedy_on_radius_graph), T(exact_rows_subset), T(stop_flag))
