@@ -40,8 +40,9 @@ import glob
 import json
 import os
 import re
-import subprocess
 import sys
+
+from check_style import tracked  # the same file list as the style check
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(
     os.path.abspath(__file__)), ".."))
@@ -84,37 +85,13 @@ MESON_TEST_VALUE_OPTS = {"-C", "--suite", "--no-suite", "--setup", "--wrap",
                          "--max-lines"}
 
 
-def tree_files(root):
-    """Files of the work tree git does not ignore (tracked or not yet
-    added), or every file outside build*/ and hidden folders when root is
-    not a git work tree."""
-    try:
-        r = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached",
-                            "--others", "--exclude-standard"],
-                           capture_output=True, text=True, check=True)
-        files = [f for f in sorted(set(r.stdout.split("\0"))) if f
-                 and not f.split("/")[0].startswith(("build", "."))
-                 and os.path.isfile(os.path.join(root, f))]
-        if files:
-            return files
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    out = []
-    for d, subdirs, names in os.walk(root):
-        subdirs[:] = [s for s in subdirs
-                      if not s.startswith((".", "build", "demo"))]
-        for name in names:
-            out.append(os.path.relpath(os.path.join(d, name), root))
-    return sorted(out)
-
-
 class Tree:
     """What exists: files, folders, identifiers named in code, outside
     headers, declared tests."""
 
     def __init__(self, root, build):
         self.root = root
-        self.files = tree_files(root)
+        self.files = tracked(root)
         self.fileset = set(self.files)
         self.dirs = set()
         for f in self.files:

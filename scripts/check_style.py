@@ -328,7 +328,7 @@ def tracked(root):
     """The files of the work tree that git does not ignore (tracked or
     not yet added), or every file outside build*/ and hidden folders when
     root is not a git work tree (a tarball, the self-test's scratch
-    tree)."""
+    tree); the demo's folder is left out there too."""
     try:
         r = subprocess.run(['git', '-C', root, 'ls-files', '-z', '--cached',
                             '--others', '--exclude-standard'],
@@ -343,7 +343,8 @@ def tracked(root):
         pass
     out = []
     for d, subdirs, names in os.walk(root):
-        subdirs[:] = [s for s in subdirs if not s.startswith(('.', 'build'))]
+        subdirs[:] = [s for s in subdirs
+                      if not s.startswith(('.', 'build', 'demo'))]
         for name in names:
             out.append(os.path.relpath(os.path.join(d, name), root))
     return sorted(out)
