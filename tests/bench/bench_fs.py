@@ -9,11 +9,14 @@ in the same run on the same files.
   samples.csv of 100,000 samples: first read (generated)  vs  Python's
     csv.writer writing the same rows from memory; later reads  vs  cat of
     a copy on tmpfs
+  COCO labels of 100,000 samples (two boxes each): curate import --coco
+    vs  the same import without --coco plus Python's json.load of the file
 
 usage: bench_fs.py BUILD_DIR [--small]   (--small: 10x fewer files)
 """
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -140,6 +143,35 @@ def main():
         subprocess.run([BIN["curate"], "import", "--no-hash", "--no-features",
                         "--store", st, many], check=True, stdout=subprocess.DEVNULL)
         shutil.copytree(os.path.join(many, "p000"), os.path.join(tmpfs, "d"))
+        # --- COCO labels for every sample: the store's side (read, match,
+        # one transaction) against what any reader pays (the walk the
+        # import makes anyway, and Python's parse of the file)
+        coco = os.path.join(work, "many.json")
+        with open(coco, "w") as f:
+            json.dump({
+                "images": [{"id": i + 1, "file_name": "p%03d/im%07d.jpg" % (
+                    i // N_LS, i), "width": 32, "height": 32}
+                    for i in range(N_LS)],
+                "annotations": [{"id": 2 * i + k + 1, "image_id": i + 1,
+                                 "category_id": 1 + (i + k) % 80,
+                                 "bbox": [k * 8, 4, 12.5, 20], "area": 250,
+                                 "iscrowd": 0}
+                                for i in range(N_LS) for k in range(2)],
+                "categories": [{"id": c, "name": "c%02d" % c}
+                               for c in range(1, 81)]}, f)
+        walk = timed([BIN["curate"], "import", "--no-hash", "--no-features",
+                      "--store", st, many], reps=3)
+        t0 = time.perf_counter()
+        with open(coco) as f:
+            json.load(f)
+        parse = time.perf_counter() - t0
+        lab = timed([BIN["curate"], "import", "--no-hash", "--no-features",
+                     "--store", st, "--coco", coco, many], reps=1)
+        rows.append(("COCO import vs walk + Python json.load",
+                     (walk + parse) / lab, "info", "%d images, %d boxes, "
+                     "%.0f MB: %.2f s vs %.2f + %.2f s" % (
+                         N_LS, 2 * N_LS, os.path.getsize(coco) / 1e6, lab,
+                         walk, parse)))
         mnt = os.path.join(work, "mnt_many")
         m = Mount(st, mnt).start()
         try:
