@@ -97,10 +97,12 @@ static int entry_name(const struct vdir *vd, const struct view_list *l,
   return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-/* What a drawing of sample s keys on: its labels, the class names its
- * captions show, which a class rename changes without touching the
- * labels, and the orientation it is turned by, which an import under
- * newer PNG rules may change alone. */
+/* What a drawing of sample s keys on: its photo (the source file's time
+ * and size, which an import of a replaced file changes without touching
+ * the labels), its labels, the class names its captions show, which a
+ * class rename changes without touching the labels, and the orientation
+ * it is turned by, which an import under newer PNG rules may change
+ * alone. */
 static uint64_t drawn_labels_key(struct store_txn *t, const struct sample *s)
 {
   uint64_t renames = 0;
@@ -108,7 +110,8 @@ static uint64_t drawn_labels_key(struct store_txn *t, const struct sample *s)
   store_class_renames(t, &renames);
   return (s->labels_version * 0x9E3779B97F4A7C15ULL ^ s->id) +
          renames * 0xC2B2AE3D27D4EB4FULL +
-         (uint64_t)s->orientation * 0x165667B19E3779F9ULL;
+         (uint64_t)s->orientation * 0x165667B19E3779F9ULL +
+         ((uint64_t)s->mtime_ns ^ s->size) * 0x27D4EB2F165667C5ULL;
 }
 
 /* Content key of a drawn dupes image: its labels and the settings. */

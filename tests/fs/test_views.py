@@ -194,6 +194,23 @@ def body(ck, w):
             raise AssertionError("views/dupes ignores the outside change")
     ck.run("changes made by curate next to the mount show", t_outside_changes)
 
+    def t_photo_replaced():
+        # A photo replaced by another of the same size and imported again
+        # keeps its labels: its drawing must show the new photo.
+        import shutil
+        p = os.path.join(D, stems[5] + ".jpg")
+        before = read(p)
+        alt = w.sub("alt")
+        make_jpegs(alt, 1, seed=77, extra=["-W", str(W), "-H", str(H)])
+        src = os.path.join(data, names[5])
+        shutil.copyfile(os.path.join(alt, sorted(os.listdir(alt))[0]), src)
+        st = os.stat(src)
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+        curate("import", "--store", store, data)
+        if read(p) == before:
+            raise AssertionError("views/dupes draws the replaced photo")
+    ck.run("a replaced photo is drawn anew in views/dupes", t_photo_replaced)
+
     def t_caption_cut():
         # A caption quotes the class name up to 80 bytes, cut between
         # characters, then the IoU: a 97-byte name of four-byte characters
