@@ -33,6 +33,16 @@ Which files show one photograph, in two steps:
     declared same-picture pairs of one shape the rule finds too (the
     sizes and re-encodes: it is a check of the rule; frames, stereo
     pairs and tone curves change content, and the rule keeps them apart).
+  screen sessions (SESSIONS): captures of one screen a few minutes
+    apart count as one picture, as consecutive video frames do.  Only
+    where the pictures themselves date them: the three desktop captures
+    of Tux Paint's French tutorial show one document at one page behind
+    the program's window, and the clock of their menu bar reads 20:33,
+    20:35 and 20:36; they differ in strokes on the canvas, one button
+    panel and the status line.  The tutorial's full-window captures show
+    no clock and stay pictures of their own.
+    Both earlier counts are printed too: each file as its package
+    declares it ("raw"), and after the pixel rule alone ("pixel").
 
 Edited copies (Pillow), each saved at quality 90:
   q40 (re-encode at 40), half (50 % resize), blur (Gaussian, radius 2),
@@ -104,6 +114,10 @@ SKIP = ("Visualization", "/.readme/", "/draw_", "/annotation",
         "/wallpapers/PastelHills/", "/wallpapers/SafeLanding/",
         "/wallpapers/Shell/", "/Fossa_by_", "/Painting-Colors_by_",
         "/maldives/maldives.", "/kstars/geomap.")
+# Screen sessions: each a name and the ends of its captures' paths.
+SESSIONS = [("tuxpaint:fr-desktop-session",
+             tuple("/fr_fr.utf-8/html/images/captures/%s" % c for c in
+                   ("forme-rotation", "forme_choix_taille", "ligne")))]
 EDITS = ["q40", "half", "blur", "bright", "flip", "crop5", "crop10",
          "padK10", "padW15", "padM5", "padM12", "rot1", "rot2e", "rot3",
          "text", "gam0.8", "gam1.2", "gray", "warm"]
@@ -447,6 +461,22 @@ def same_picture(meta, data):
     return {sc: find(sc) for sc in parent}, merges, (declared, agree)
 
 
+def sessions(photo):
+    """The pixel rule's map with each screen session's captures made one
+    picture (the session's first capture, in sorted order, stands for
+    it)."""
+    out = dict(photo)
+    for _, ends in SESSIONS:
+        members = sorted({photo[sc] for sc in photo
+                          if any(sc.endswith(e) for e in ends)})
+        if len(members) < 2:
+            continue
+        for sc, p in photo.items():
+            if p in members:
+                out[sc] = members[0]
+    return out
+
+
 def differ(data, a, b):
     """Share of pixels more than APART grey levels apart between two files
     (the larger brought to the smaller's size)."""
@@ -511,9 +541,15 @@ def main():
                   "apart, own q40 copies %.4f / %.4f" % (
                       a, meta[a + "__orig.jpg"][0], b,
                       meta[b + "__orig.jpg"][0], d, qa, qb))
-        neg_raw, neg = pairs_of(meta, raw), pairs_of(meta, photo)
+        pixel = photo
+        photo = sessions(pixel)
+        neg_raw, neg_px = pairs_of(meta, raw), pairs_of(meta, pixel)
+        neg = pairs_of(meta, photo)
+        print("screen sessions: %d captures made one picture with another"
+              % (len(set(pixel.values())) - len(set(photo.values()))))
         print("pairs of different photographs: %d as declared, %d after "
-              "the pixel rule" % (neg_raw, neg))
+              "the pixel rule, %d after the screen sessions too" % (
+                  neg_raw, neg_px, neg))
         sys.stdout.flush()
         tools = [("curatefs", curatefs_groups(
             os.path.join(build, "tools/curate"), data, work))]
@@ -525,8 +561,8 @@ def main():
         else:
             print("findimagedupes not installed (apt-get install "
                   "findimagedupes): curatefs alone")
-        res = [(name, score(g, meta, photo), score(g, meta)[1], dt)
-               for name, (g, dt) in tools]
+        res = [(name, score(g, meta, photo), score(g, meta)[1], dt,
+                score(g, meta, pixel)[1]) for name, (g, dt) in tools]
         print("%-12s" % "edit" + "".join("%16s" % r[0] for r in res))
         for e in EDITS:
             print("%-12s" % e + "".join("%16.3f" % r[1][0][e] for r in res))
@@ -537,13 +573,17 @@ def main():
         print("%-12s" % "false raw" + "".join("%16d" % r[2] for r in res))
         print("%-12s" % "rate raw" + "".join(
             "%16.2e" % (r[2] / neg_raw) for r in res))
+        print("%-12s" % "false pixel" + "".join("%16d" % r[4] for r in res))
+        print("%-12s" % "rate pixel" + "".join(
+            "%16.2e" % (r[4] / neg_px) for r in res))
         print("%-12s" % "false pairs" + "".join(
             "%16d" % r[1][1] for r in res))
         print("%-12s" % "rate" + "".join(
             "%16.2e" % (r[1][1] / neg) for r in res))
         print("%-12s" % "wall s" + "".join("%16.1f" % r[3] for r in res))
         print("(recall and 'false pairs' count the pixel rule's merged "
-              "sources as one photograph; 'raw' counts them as declared)")
+              "sources and each screen session as one photograph; 'pixel' "
+              "the pixel rule's alone; 'raw' each file as declared)")
         false_by_photo(tools[0][1][0], meta, data, photo, tools[0][0])
         print("pair check on a large group that fails it:")
         sys.stdout.flush()
