@@ -4,7 +4,8 @@
 views/unique lists one member of every group before any second member and
 keeps one per group when unique.count = K; views/near-duplicates shows
 exactly the groups; both are unchanged by tag moves and label edits, and
-follow embeddings imported from a .npy file at once."""
+follow embeddings imported from a .npy file at once, also when a second
+file of the same shape replaces them."""
 import os
 import re
 import subprocess
@@ -123,6 +124,15 @@ def body(ck, w):
         got = sorted(os.listdir(ND))
         eq(sorted(re.sub(r"^\d+-", "", n)[:-4] for n in got),
            sorted(names[:2]), "groups follow the imported embeddings")
+        # Other values of the same shape: only the vectors differ, so the
+        # views must notice the values, not only which records exist.
+        x = rng.normal(size=(len(names), 32)).astype(np.float32)
+        x[3] = x[2]
+        np.save(npy, x)
+        curate("embeddings", "--store", store, "--npy", npy, "--names", nm)
+        got = sorted(os.listdir(ND))
+        eq(sorted(re.sub(r"^\d+-", "", n)[:-4] for n in got),
+           sorted(names[2:4]), "groups follow embeddings imported again")
         curate("embeddings", "--store", store, "--clear")
         eq(len(os.listdir(ND)), K * len(VARIANTS), "back to computed")
     ck.run("views follow embeddings imported from .npy",
