@@ -24,6 +24,13 @@
 
 enum view_kind { VIEW_UNIQUE, VIEW_NEARDUP, VIEW_DUPES, VIEW_KINDS };
 
+/* The lists kept between processes (viewsave.h) are taken only from the
+ * same inputs and this same number: raise it with any change here or in
+ * what these functions call (neardup.h, uniqueness.h, similarity.h,
+ * imgverify.h's check) that can give another list from the same
+ * inputs. */
+#define VIEWCOMPUTE_VERSION 1
+
 /* Where a computation reports how far it got (for `status`). */
 struct viewcompute_progress {
   pthread_mutex_t *mu;   /* guards done and total; not held by callers */

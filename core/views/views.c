@@ -1,6 +1,7 @@
 /* views.c - the view cache (see views.h): one slot per computed view,
  * holding its last list and the fingerprint of the inputs it was computed
- * from.  The computing is viewcompute.c's. */
+ * from.  The computing is viewcompute.c's; the lists kept in the store's
+ * folder between processes are viewsave.c's. */
 #include "views.h"
 
 #include <assert.h>
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "viewsave.h"
+
 struct view_slot {
   struct view_list *cur;   /* last result (the slot's reference), or NULL */
   uint64_t fp;             /* the inputs it was computed from */
@@ -18,6 +21,8 @@ struct view_slot {
   bool busy;               /* a computation is running */
   uint64_t done, total;    /* its progress */
   double seconds;          /* how long the last computation took */
+  bool loaded;             /* the list was read from the store's folder */
+  int save_err;            /* why it could not be kept there, or 0 */
 };
 
 struct views {
@@ -188,8 +193,8 @@ static int slot_take_or_claim(struct views *v, struct view_slot *sl,
 /* Ends the computation the caller claimed: on success l (the caller's
  * reference, passed on in *ret) becomes the slot's list; waiters wake. */
 static void slot_publish(struct views *v, struct view_slot *sl, uint64_t fp,
-                         struct view_list *l, double seconds,
-                         struct view_list **ret)
+                         struct view_list *l, double seconds, bool loaded,
+                         int save_err, struct view_list **ret)
 {
   struct view_list *old = NULL;
 
@@ -197,6 +202,8 @@ static void slot_publish(struct views *v, struct view_slot *sl, uint64_t fp,
   assert(sl->busy);
   sl->busy = false;
   sl->seconds = seconds;
+  sl->loaded = loaded;
+  sl->save_err = save_err;
   if (l) {
     old = sl->cur;
     sl->cur = l;
@@ -241,14 +248,34 @@ static int compute(struct views *v, struct store_txn *t, enum view_kind kind,
   return r;
 }
 
+/* The list kept in the store's folder for these inputs (indexed), or
+ * -errno: then the caller computes.  The dupes view is not kept: it is
+ * computed from the labels in about the time the file would take to
+ * read, and its inputs change at every label edit. */
+static int load(struct views *v, enum view_kind kind, uint64_t fp,
+                struct view_list **ret, double *ret_seconds)
+{
+  int r;
+
+  if (kind == VIEW_DUPES)
+    return -ENOENT;
+  r = viewsave_get(store_dir(v->s), kind, fp, ret, ret_seconds);
+  if (r == 0 && (r = view_list_index(*ret)) < 0) {
+    view_list_free(*ret);
+    *ret = NULL;
+  }
+  return r;
+}
+
 int views_get_txn(struct views *v, struct store_txn *t, enum view_kind kind,
                   struct view_list **ret)
 {
   struct view_slot *sl;
   struct view_list *l;
   uint64_t fp;
-  double t0;
-  int r;
+  double t0, secs = 0;
+  bool loaded = false;
+  int r, save_err = 0;
 
   *ret = NULL;
   if ((unsigned)kind >= VIEW_KINDS)
@@ -261,9 +288,18 @@ int views_get_txn(struct views *v, struct store_txn *t, enum view_kind kind,
     return 0;
   t0 = time_mono();
   l = NULL;
-  r = __atomic_load_n(&v->stop, __ATOMIC_RELAXED) ? -ECANCELED
-                                                  : compute(v, t, kind, fp, &l);
-  slot_publish(v, sl, fp, l, time_mono() - t0, ret);
+  if (__atomic_load_n(&v->stop, __ATOMIC_RELAXED)) {
+    r = -ECANCELED;
+  } else if (load(v, kind, fp, &l, &secs) == 0) {
+    loaded = true;
+    r = 0;
+  } else {
+    r = compute(v, t, kind, fp, &l);
+    secs = time_mono() - t0;
+    if (r == 0 && kind != VIEW_DUPES)
+      save_err = viewsave_put(store_dir(v->s), kind, fp, l, secs);
+  }
+  slot_publish(v, sl, fp, l, secs, loaded, save_err, ret);
   return r;
 }
 
@@ -294,8 +330,11 @@ void views_progress(struct views *v, struct buf *out)
       buf_printf(out, "  %-16s computing %" PRIu64 "/%" PRIu64 "\n",
                  all_views[i], sl->done, sl->total);
     else if (sl->cur)
-      buf_printf(out, "  %-16s %zu samples (computed in %.2f s)%s%s\n",
+      buf_printf(out, "  %-16s %zu samples (computed in %.2f s%s%s%s)%s%s\n",
                  all_views[i], sl->cur->n, sl->seconds,
+                 sl->loaded ? "; read from the store folder" : "",
+                 sl->save_err ? "; not kept in the store folder: " : "",
+                 sl->save_err ? strerror(-sl->save_err) : "",
                  sl->cur->note[0] ? ": " : "", sl->cur->note);
     else
       buf_printf(out, "  %-16s not computed yet (computed when listed)\n",

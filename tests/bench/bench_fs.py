@@ -11,6 +11,8 @@ in the same run on the same files.
     a copy on tmpfs
   COCO labels of 100,000 samples (two boxes each): curate import --coco
     vs  the same import without --coco plus Python's json.load of the file
+  curate table of 100,000 samples, 50,000 of them with embeddings: the
+    views' lists read from the store's folder  vs  computed (info)
 
 usage: bench_fs.py BUILD_DIR [--small]   (--small: 10x fewer files)
 """
@@ -36,6 +38,7 @@ from benchlib import print_rows  # noqa: E402
 small = "--small" in sys.argv
 N_LS = 10000 if small else 100000
 N_READ = 1000 if small else 10000
+N_VIEWS = 10000 if small else 50000
 BIN = {k: os.path.join(build, v) for k, v in {
     "curate": "tools/curate", "curatefs": "fs/curatefs",
     "mkjpeg": "tests/mkjpeg", "benchtool": "tests/benchtool"}.items()}
@@ -65,6 +68,39 @@ def rss_kb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def views_kept(st, work):
+    """curate table with the lists of views/unique and near-duplicates
+    kept in the store's folder by the run before, against the run that
+    computes them (embeddings of 128 random floats for N_VIEWS samples,
+    imported with curate embeddings)."""
+    import numpy as np
+    rows = subprocess.run([BIN["curate"], "table", "--store", st, "--format",
+                           "jsonl"], check=True, capture_output=True,
+                          text=True).stdout.splitlines()
+    names = [json.loads(r)["name"] for r in rows[:N_VIEWS]]
+    x = np.random.default_rng(5).normal(size=(len(names), 128))
+    npy, nm = os.path.join(work, "emb.npy"), os.path.join(work, "emb.txt")
+    np.save(npy, x.astype(np.float32))
+    with open(nm, "w") as f:
+        f.write("\n".join(names) + "\n")
+    subprocess.run([BIN["curate"], "embeddings", "--store", st, "--npy", npy,
+                    "--names", nm], check=True, stdout=subprocess.DEVNULL)
+    table = [BIN["curate"], "table", "--store", st]
+    computed = []
+    for _ in range(2):
+        for v in ("unique", "near-duplicates"):
+            f = os.path.join(st, "views.%s.cache" % v)
+            if os.path.exists(f):
+                os.unlink(f)
+        computed.append(timed(table, reps=1))
+    kept = timed(table)
+    subprocess.run([BIN["curate"], "embeddings", "--store", st, "--clear"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return ("curate table: views kept vs computed", min(computed) / kept,
+            "info", "%d rows, %d embeddings: %.2f s vs %.2f s" % (
+                len(rows), len(names), kept, min(computed)))
 
 
 def main():
@@ -172,6 +208,7 @@ def main():
                      "%.0f MB: %.2f s vs %.2f + %.2f s" % (
                          N_LS, 2 * N_LS, os.path.getsize(coco) / 1e6, lab,
                          walk, parse)))
+        rows.append(views_kept(st, work))
         mnt = os.path.join(work, "mnt_many")
         m = Mount(st, mnt).start()
         try:

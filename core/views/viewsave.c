@@ -1,0 +1,356 @@
+/* viewsave.c - computed view lists kept as files in the store's folder
+ * (see viewsave.h).  The file, in the host's byte order (a byte-order mark
+ * refuses a file from another kind of machine):
+ *
+ *   0   16 bytes  magic "curatefs-views\0\0"
+ *   16  u32 file version (1)     20  u32 byte-order mark 0x01020304
+ *   24  u32 view kind            28  u32 VIEWCOMPUTE_VERSION
+ *   32  u64 fingerprint of the inputs
+ *   40  u64 n items   48 u64 n_scored   56 u64 nbr_k
+ *   64  f64 seconds the computation took
+ *   72  200 bytes note (NUL-terminated)
+ *   272 32 bytes the build's version (NUL-padded)
+ *   304 items: n x (u64 sample id, u32 rank, u32 0)
+ *       scored ids: n_scored x u64, scores: n_scored x f64,
+ *       nearest distances: n_scored x f32, padded to 8 bytes,
+ *       neighbours: n_scored x nbr_k x u32, padded to 8 bytes
+ *   end u64 checksum of every byte before it
+ */
+#define _GNU_SOURCE   /* O_NOFOLLOW */
+#include "viewsave.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "similarity.h"
+
+#define MAGIC "curatefs-views\0"
+#define FILE_VERSION 1u
+#define BOM 0x01020304u
+#define HEAD 304u
+/* Larger files are refused unread: 2^28 bytes hold far more samples than
+ * one store's map admits in practice (about 3 million with neighbours). */
+#define FILE_MAX ((size_t)1 << 28)
+
+static const char *const names[VIEW_KINDS] = {
+  "unique", "near-duplicates", "dupes",
+};
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+  h ^= x + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdULL;
+}
+
+/* Eight bytes at a time: a list of 100,000 samples is a few megabytes. */
+static uint64_t checksum(const uint8_t *p, size_t n)
+{
+  uint64_t h = 0xc5a1f00dULL ^ n;
+  size_t i = 0;
+
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h = mix(h, w);
+  }
+  for (; i < n; i++)
+    h = mix(h, p[i]);
+  return h;
+}
+
+static size_t pad8(size_t n)
+{
+  return (n + 7) & ~(size_t)7;
+}
+
+/* Bytes of the body for these counts, or 0 when they overflow or pass
+ * FILE_MAX. */
+static size_t body_size(uint64_t n, uint64_t ns, uint64_t k)
+{
+  uint64_t lim = FILE_MAX;
+
+  if (n > lim / 16 || ns > lim / 24 || (ns && k > lim / 4 / ns))
+    return 0;
+  uint64_t s = HEAD + n * 16 + ns * 16 + pad8(ns * 4) + pad8(ns * k * 4) + 8;
+  return s > lim ? 0 : (size_t)s;
+}
+
+static int path_of(char *out, size_t cap, const char *dir,
+                   enum view_kind kind, const char *suffix)
+{
+  int k = snprintf(out, cap, "%s/views.%s.cache%s", dir, names[kind],
+                   suffix);
+  return k < 0 || (size_t)k >= cap ? -ENAMETOOLONG : 0;
+}
+
+static void build_id(char out[32])
+{
+  memset(out, 0, 32);
+  snprintf(out, 32, "%s", CURATEFS_VERSION);
+}
+
+/* ---- reading ---- */
+
+static int read_whole(const char *path, uint8_t **ret, size_t *ret_n)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  uint8_t *p;
+  size_t got = 0;
+
+  *ret = NULL;
+  if (fd < 0)
+    return errno == ELOOP ? -EBADMSG : -errno;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < HEAD + 8 ||
+      (uint64_t)st.st_size > FILE_MAX) {
+    close(fd);
+    return -EBADMSG;
+  }
+  if (!(p = malloc((size_t)st.st_size))) {
+    close(fd);
+    return -ENOMEM;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t k = read(fd, p + got, (size_t)st.st_size - got);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      int e = k < 0 ? -errno : -EBADMSG;
+      close(fd);
+      free(p);
+      return e;
+    }
+    got += (size_t)k;
+  }
+  close(fd);
+  *ret = p;
+  *ret_n = got;
+  return 0;
+}
+
+/* The header of the file in b (n bytes) against the expected view, inputs
+ * and code, and the whole file against its checksum: its counts in *ni,
+ * *ns, *nk.  -ENOENT (other inputs or code) or -EBADMSG. */
+static int check_head(const uint8_t *b, size_t n, enum view_kind kind,
+                      uint64_t fp, uint64_t *ni, uint64_t *ns, uint64_t *nk)
+{
+  uint32_t ver, bom, k, cver;
+  uint64_t f, sum;
+  char build[32];
+
+  if (n < HEAD + 8 || n > FILE_MAX || memcmp(b, MAGIC, 16) != 0)
+    return -EBADMSG;
+  memcpy(&ver, b + 16, 4);
+  memcpy(&bom, b + 20, 4);
+  memcpy(&k, b + 24, 4);
+  memcpy(&cver, b + 28, 4);
+  memcpy(&f, b + 32, 8);
+  memcpy(ni, b + 40, 8);
+  memcpy(ns, b + 48, 8);
+  memcpy(nk, b + 56, 8);
+  build_id(build);
+  if (bom != BOM || ver != FILE_VERSION)
+    return -EBADMSG;
+  if (k != (uint32_t)kind || cver != VIEWCOMPUTE_VERSION || f != fp ||
+      memcmp(build, b + 272, 32) != 0)
+    return -ENOENT;
+  if (body_size(*ni, *ns, *nk) != n || *ni > UINT32_MAX ||
+      *ns > UINT32_MAX || !memchr(b + 72, '\0', 200))
+    return -EBADMSG;
+  memcpy(&sum, b + n - 8, 8);
+  return sum == checksum(b, n - 8) ? 0 : -EBADMSG;
+}
+
+/* A new list with room for ni items and ns scored samples with nk
+ * neighbours each, or NULL. */
+static struct view_list *list_alloc(uint64_t ni, uint64_t ns, uint64_t nk)
+{
+  struct view_list *l = view_list_new();
+
+  if (!l)
+    return NULL;
+  l->n = ni;
+  l->n_scored = ns;
+  l->nbr_k = ns ? nk : 0;
+  l->items = malloc(ni ? ni * sizeof(*l->items) : 1);
+  if (ns) {
+    l->scored_ids = malloc(ns * sizeof(*l->scored_ids));
+    l->score = malloc(ns * sizeof(*l->score));
+    l->nn_dist = malloc(ns * sizeof(*l->nn_dist));
+    if (nk)
+      l->nbr = malloc(ns * nk * sizeof(*l->nbr));
+  }
+  if (!l->items || (ns && (!l->scored_ids || !l->score || !l->nn_dist ||
+                           (nk && !l->nbr)))) {
+    view_list_free(l);
+    return NULL;
+  }
+  return l;
+}
+
+int viewsave_parse(const uint8_t *b, size_t n, enum view_kind kind,
+                   uint64_t fp, struct view_list **ret, double *ret_seconds)
+{
+  uint64_t ni, ns, nk;
+  struct view_list *l;
+  const uint8_t *p;
+  int r;
+
+  *ret = NULL;
+  *ret_seconds = 0;
+  if ((unsigned)kind >= VIEW_KINDS)
+    return -EINVAL;
+  if ((r = check_head(b, n, kind, fp, &ni, &ns, &nk)) < 0)
+    return r;
+  if (!(l = list_alloc(ni, ns, nk)))
+    return -ENOMEM;
+  nk = l->nbr_k;
+  l->key = fp ? fp : 1;
+  memcpy(l->note, b + 72, sizeof(l->note));
+  p = b + HEAD;
+  for (size_t i = 0; i < ni; i++, p += 16) {
+    memcpy(&l->items[i].sample_id, p, 8);
+    memcpy(&l->items[i].rank, p + 8, 4);
+    if (l->items[i].sample_id == 0)
+      goto bad;
+  }
+  if (ns) {
+    memcpy(l->scored_ids, p, ns * 8);
+    p += ns * 8;
+    memcpy(l->score, p, ns * 8);
+    p += ns * 8;
+    memcpy(l->nn_dist, p, ns * 4);
+    p += pad8(ns * 4);
+    if (nk)
+      memcpy(l->nbr, p, ns * nk * 4);
+  }
+  /* What readers rely on: scored ids ascending (view_list_score searches
+   * them), neighbours rows of the scored set or SIM_NONE. */
+  for (size_t i = 1; i < ns; i++)
+    if (l->scored_ids[i] <= l->scored_ids[i - 1])
+      goto bad;
+  for (size_t i = 0; i < ns * nk; i++)
+    if (l->nbr[i] != SIM_NONE && l->nbr[i] >= ns)
+      goto bad;
+  memcpy(ret_seconds, b + 64, 8);
+  *ret = l;
+  return 0;
+bad:
+  view_list_free(l);
+  return -EBADMSG;
+}
+
+int viewsave_get(const char *dir, enum view_kind kind, uint64_t fp,
+                 struct view_list **ret, double *ret_seconds)
+{
+  char path[PATH_MAX];
+  uint8_t *b;
+  size_t n = 0;
+  int r;
+
+  *ret = NULL;
+  *ret_seconds = 0;
+  if ((unsigned)kind >= VIEW_KINDS)
+    return -EINVAL;
+  if ((r = path_of(path, sizeof(path), dir, kind, "")) < 0)
+    return r;
+  if ((r = read_whole(path, &b, &n)) < 0)
+    return r;
+  r = viewsave_parse(b, n, kind, fp, ret, ret_seconds);
+  free(b);
+  return r;
+}
+
+/* ---- writing ---- */
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0)
+      return -errno;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
+                 const struct view_list *l, double seconds)
+{
+  char path[PATH_MAX], tmp[PATH_MAX], sfx[64];
+  uint64_t ns = l->n_scored, nk = l->n_scored ? l->nbr_k : 0;
+  size_t n = body_size(l->n, ns, nk);
+  uint32_t u;
+  uint8_t *b, *p;
+  int fd, r;
+
+  if ((unsigned)kind >= VIEW_KINDS)
+    return -EINVAL;
+  if (n == 0)
+    return -EFBIG;
+  snprintf(sfx, sizeof(sfx), ".tmp-%ld", (long)getpid());
+  if ((r = path_of(path, sizeof(path), dir, kind, "")) < 0 ||
+      (r = path_of(tmp, sizeof(tmp), dir, kind, sfx)) < 0)
+    return r;
+  if (!(b = calloc(1, n)))
+    return -ENOMEM;
+  memcpy(b, MAGIC, 16);
+  u = FILE_VERSION;
+  memcpy(b + 16, &u, 4);
+  u = BOM;
+  memcpy(b + 20, &u, 4);
+  u = (uint32_t)kind;
+  memcpy(b + 24, &u, 4);
+  u = VIEWCOMPUTE_VERSION;
+  memcpy(b + 28, &u, 4);
+  memcpy(b + 32, &fp, 8);
+  memcpy(b + 40, &(uint64_t){ l->n }, 8);
+  memcpy(b + 48, &ns, 8);
+  memcpy(b + 56, &nk, 8);
+  memcpy(b + 64, &seconds, 8);
+  snprintf((char *)b + 72, 200, "%s", l->note);
+  build_id((char *)b + 272);
+  p = b + HEAD;
+  for (size_t i = 0; i < l->n; i++, p += 16) {
+    memcpy(p, &l->items[i].sample_id, 8);
+    memcpy(p + 8, &l->items[i].rank, 4);
+  }
+  if (ns) {
+    memcpy(p, l->scored_ids, ns * 8);
+    p += ns * 8;
+    memcpy(p, l->score, ns * 8);
+    p += ns * 8;
+    memcpy(p, l->nn_dist, ns * 4);
+    p += pad8(ns * 4);
+    if (nk)
+      memcpy(p, l->nbr, ns * nk * 4);
+  }
+  uint64_t sum = checksum(b, n - 8);
+  memcpy(b + n - 8, &sum, 8);
+  /* A crash leaves at most this process's temporary file, which the next
+   * write of the same process id replaces. */
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+            0600);
+  if (fd < 0) {
+    free(b);
+    return -errno;
+  }
+  r = write_all(fd, b, n);
+  free(b);
+  if (close(fd) < 0 && r == 0)
+    r = -errno;
+  if (r == 0 && rename(tmp, path) < 0)
+    r = -errno;
+  if (r < 0)
+    unlink(tmp);
+  return r;
+}

@@ -1,0 +1,53 @@
+/* viewsave.h - computed view lists kept in the store's folder between
+ * processes, so that a new mount or `curate table` reads the lists of
+ * views/unique and views/near-duplicates instead of computing them again:
+ * at 100,000 samples that k-NN takes minutes, while the file reads in
+ * milliseconds.
+ *
+ * One file per view, `views.<name>.cache` beside the LMDB files, holding
+ * the list, the fingerprint of the inputs it was computed from
+ * (viewcompute_inputs_fp), VIEWCOMPUTE_VERSION and the build's version.
+ * A list is taken only when all three match and the file checks whole
+ * (size, checksum, every count and index in range); anything else is as
+ * if there were no file and the caller computes.  The file is derived
+ * data: deleting it costs one computation, never data.
+ *
+ * Writes replace the file by rename, so readers in other processes see
+ * the old file or the new one, never a mix.  A folder that cannot be
+ * written (a read-only snapshot, another user's store) only means no file
+ * is kept: the error is returned for the caller to show, not acted on.
+ *
+ * No locking: the functions touch no shared state.  The list passed to
+ * viewsave_put() is only read.
+ */
+#ifndef CURATE_VIEWSAVE_H
+#define CURATE_VIEWSAVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "viewcompute.h"
+#include "viewlist.h"
+
+/* The list of `kind` kept in folder dir, if it was computed from inputs
+ * with fingerprint fp by a build that computes as this one: a new list
+ * (one reference, not indexed: call view_list_index()) in *ret and the
+ * seconds its computation took in *ret_seconds.  -ENOENT when there is
+ * no such file or it was computed from other inputs or by other code,
+ * -EBADMSG when it does not check, -ENOMEM, or another -errno of reading
+ * it.  In every failure *ret is NULL. */
+int viewsave_get(const char *dir, enum view_kind kind, uint64_t fp,
+                 struct view_list **ret, double *ret_seconds);
+
+/* The parsing of viewsave_get(), on a file's bytes b of length n (for the
+ * fuzzing harness): the same results. */
+int viewsave_parse(const uint8_t *b, size_t n, enum view_kind kind,
+                   uint64_t fp, struct view_list **ret, double *ret_seconds);
+
+/* Keeps list l of `kind`, computed from inputs fp in `seconds`, as the
+ * file of that view in dir (replacing the previous one).  0, or -errno
+ * (EROFS, EACCES, ENOSPC...; no file is left half written). */
+int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
+                 const struct view_list *l, double seconds);
+
+#endif

@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""fs suite, view lists kept in the store's folder: `curate table` computes
+views/unique and views/near-duplicates once and leaves one file per view
+beside the LMDB files (0600); a mount started afterwards reads them
+(`status` says so) and lists exactly what a fresh computation lists; a
+changed setting computes again and rewrites the file; a file with a
+flipped byte, a truncated one, garbage, a symbolic link and a folder in
+its place are all taken for no file: the views are computed and equal, a
+damaged file is replaced by a good one, and a folder in the way shows in
+`status` as the reason nothing was kept."""
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fslib import MKJPEG, Mount, curate, eq, read, run_suite, write  # noqa
+
+K = 5
+VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
+            ["-W", "320", "-H", "240", "-q", "40"],
+            ["-W", "160", "-H", "120", "-q", "85"])
+VIEWS = ("unique", "near-duplicates")
+
+
+def view_lines(mnt):
+    st = read(os.path.join(mnt, "status")).decode()
+    return {v: re.search(r"^  %s +(.*)$" % re.escape(v), st, re.M).group(1)
+            for v in VIEWS}
+
+
+def body(ck, w):
+    data = w.sub("data")
+    os.makedirs(data)
+    for g in range(K):
+        for v, args in enumerate(VARIANTS):
+            subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
+                           + args + [os.path.join(data, "g%d_v%d" % (g, v))],
+                           check=True, stdout=subprocess.DEVNULL)
+    store = w.sub("store")
+    curate("import", "--store", store, data)
+    files = {v: os.path.join(store, "views.%s.cache" % v) for v in VIEWS}
+    mnt = w.sub("mnt")
+
+    def listing():
+        return {v: sorted(os.listdir(os.path.join(mnt, "views", v)))
+                for v in VIEWS}
+
+    # The reference: computed by a mount with no file to read.
+    m = Mount(store, mnt).start()
+    ref = listing()
+    m.umount()
+    eq(len(ref["near-duplicates"]), K * len(VARIANTS), "all grouped")
+    table = curate("table", "--store", store).stdout
+
+    def t_table_keeps():
+        for f in files.values():
+            os.unlink(f)   # left by the reference's mount: make them anew
+        again = curate("table", "--store", store).stdout
+        eq(again, table, "the same table")
+        for v, f in files.items():
+            st = os.stat(f)
+            eq(oct(st.st_mode & 0o777), "0o600", v + " file mode")
+            if st.st_size < 304:
+                raise AssertionError("%s: %d bytes" % (v, st.st_size))
+    ck.run("curate table leaves one file per view in the store folder",
+           t_table_keeps)
+
+    def t_mount_reads():
+        mtimes = {v: os.stat(f).st_mtime_ns for v, f in files.items()}
+        m = Mount(store, mnt).start()
+        try:
+            eq(listing(), ref, "lists read from the files")
+            for v, line in view_lines(mnt).items():
+                if "read from the store folder" not in line:
+                    raise AssertionError("%s: %s" % (v, line))
+            eq(curate("table", "--store", store).stdout, table,
+               "table beside the mount")
+        finally:
+            m.umount()
+        eq({v: os.stat(f).st_mtime_ns for v, f in files.items()}, mtimes,
+           "files not rewritten when read")
+    ck.run("a new mount reads the lists and says so in status",
+           t_mount_reads)
+
+    def t_setting_recomputes():
+        before = {v: read(f) for v, f in files.items()}
+        m = Mount(store, mnt).start()
+        try:
+            write(os.path.join(mnt, "config"), "neardup.threshold = 0.0\n")
+            got = listing()
+            lines = view_lines(mnt)
+        finally:
+            m.umount()
+        # At threshold 0 only exact copies group: none here.
+        eq(got["near-duplicates"], [], "no group at threshold 0")
+        for v in VIEWS:
+            if "read from the store folder" in lines[v]:
+                raise AssertionError("%s: %s" % (v, lines[v]))
+            if read(files[v]) == before[v]:
+                raise AssertionError(v + ": file not rewritten")
+        m = Mount(store, mnt).start()
+        try:
+            write(os.path.join(mnt, "config"),
+                  "neardup.threshold = 0.09\n")
+            eq(listing(), ref, "back to the default threshold")
+        finally:
+            m.umount()
+    ck.run("a changed setting computes the lists again and keeps them",
+           t_setting_recomputes)
+
+    def damaged(name, spoil):
+        def t():
+            for f in files.values():
+                spoil(f)
+            m = Mount(store, mnt).start()
+            try:
+                eq(listing(), ref, "lists computed again")
+                lines = view_lines(mnt)
+            finally:
+                m.umount()
+            for v in VIEWS:
+                if "read from the store folder" in lines[v]:
+                    raise AssertionError("%s: %s" % (v, lines[v]))
+            m = Mount(store, mnt).start()
+            try:
+                eq(listing(), ref, "lists read again")
+                for v, line in view_lines(mnt).items():
+                    if "read from the store folder" not in line:
+                        raise AssertionError("%s, replaced: %s" % (v, line))
+            finally:
+                m.umount()
+            for v, f in files.items():
+                if os.path.islink(f):
+                    raise AssertionError(v + ": still a link")
+        ck.run("a file %s is taken for none and replaced" % name, t)
+
+    def flip(f):
+        b = bytearray(read(f))
+        b[len(b) // 2] ^= 0x40
+        write_bytes(f, b)
+
+    def truncate(f):
+        write_bytes(f, read(f)[:-9])
+
+    def garbage(f):
+        write_bytes(f, b"curatefs-views\0\0" + os.urandom(4000))
+
+    def link(f):
+        os.unlink(f)
+        os.symlink("/etc/passwd", f)
+
+    def write_bytes(f, b):
+        with open(f, "wb") as fh:
+            fh.write(b)
+
+    damaged("with a flipped byte", flip)
+    damaged("cut short", truncate)
+    damaged("of garbage", garbage)
+    damaged("that is a symbolic link", link)
+
+    def t_folder_in_the_way():
+        f = files["near-duplicates"]
+        os.unlink(f)
+        os.mkdir(f)
+        try:
+            m = Mount(store, mnt).start()
+            try:
+                eq(listing(), ref, "lists computed")
+                line = view_lines(mnt)["near-duplicates"]
+            finally:
+                m.umount()
+            if "not kept in the store folder: Is a directory" not in line:
+                raise AssertionError(line)
+        finally:
+            os.rmdir(f)
+    ck.run("a folder in the file's place: computed, status says why "
+           "nothing was kept", t_folder_in_the_way)
+
+
+def main():
+    run_suite("curatefs-viewsave-", body)
+
+
+if __name__ == "__main__":
+    main()
