@@ -49,7 +49,7 @@ static uint64_t mix(uint64_t h, uint64_t x)
 }
 
 /* Eight bytes at a time: a list of 100,000 samples is a few megabytes. */
-static uint64_t checksum(const uint8_t *p, size_t n)
+uint64_t viewsave_checksum(const uint8_t *p, size_t n)
 {
   uint64_t h = 0xc5a1f00dULL ^ n;
   size_t i = 0;
@@ -164,7 +164,7 @@ static int check_head(const uint8_t *b, size_t n, enum view_kind kind,
       *ns > UINT32_MAX || !memchr(b + 72, '\0', 200))
     return -EBADMSG;
   memcpy(&sum, b + n - 8, 8);
-  return sum == checksum(b, n - 8) ? 0 : -EBADMSG;
+  return sum == viewsave_checksum(b, n - 8) ? 0 : -EBADMSG;
 }
 
 /* A new list with room for ni items and ns scored samples with nk
@@ -334,7 +334,7 @@ int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
     if (nk)
       memcpy(p, l->nbr, ns * nk * 4);
   }
-  uint64_t sum = checksum(b, n - 8);
+  uint64_t sum = viewsave_checksum(b, n - 8);
   memcpy(b + n - 8, &sum, 8);
   /* A crash leaves at most this process's temporary file, which the next
    * write of the same process id replaces. */

@@ -44,6 +44,11 @@ int viewsave_get(const char *dir, enum view_kind kind, uint64_t fp,
 int viewsave_parse(const uint8_t *b, size_t n, enum view_kind kind,
                    uint64_t fp, struct view_list **ret, double *ret_seconds);
 
+/* The checksum a file of n bytes ends with, over its first n - 8 bytes
+ * (for the fuzzing harness, which makes it right so that its inputs reach
+ * the body). */
+uint64_t viewsave_checksum(const uint8_t *b, size_t n);
+
 /* Keeps list l of `kind`, computed from inputs fp in `seconds`, as the
  * file of that view in dir (replacing the previous one).  0, or -errno
  * (EROFS, EACCES, ENOSPC...; no file is left half written). */
