@@ -27,7 +27,8 @@ static void table_usage(FILE *f)
     "mount.  csv (default): RFC 4180 with a header line; jsonl: one JSON\n"
     "object per line (--json is the same as --format jsonl).  The latest\n"
     "evaluation is re-run first if labels changed since it ran, unless\n"
-    "--read-only (then it is shown as it was stored).\n"
+    "--read-only (then it is shown as it was stored, and the views' lists\n"
+    "are not kept in the store's folder).\n"
     "Exit status: 0 done, 1 failed, 2 usage error.\n",
     prog);
 }
@@ -85,6 +86,8 @@ int cmd_table(int argc, char **argv)
   if (tool_open_store(store_dir, false, ro, &s) < 0)
     return 1;
   r = views_new(s, &v);
+  if (r == 0 && ro)
+    views_keep(v, false);  /* it promised not to write */
   if (r == 0 && evallatest_find(s, ev, sizeof(ev)) == 0 && !ro &&
       evalrun_refresh(s, ev, err, sizeof(err)) < 0) {
     fprintf(stderr, "%s table: re-running evaluation '%s' failed: %s\n",

@@ -34,6 +34,7 @@ struct views {
   int held;
   struct view_slot slot[VIEW_KINDS];
   int stop;                /* views_stop(): atomic, read by computations */
+  bool nokeep;             /* views_keep(false): set before any use */
 };
 
 /* Every view of views/: the computed ones (enum view_kind order), then
@@ -128,6 +129,11 @@ void views_free(struct views *v)
   pthread_mutex_destroy(&v->mu);
   pthread_cond_destroy(&v->cv);
   free(v);
+}
+
+void views_keep(struct views *v, bool on)
+{
+  v->nokeep = !on;
 }
 
 struct store *views_store(const struct views *v)
@@ -296,7 +302,7 @@ int views_get_txn(struct views *v, struct store_txn *t, enum view_kind kind,
   } else {
     r = compute(v, t, kind, fp, &l);
     secs = time_mono() - t0;
-    if (r == 0 && kind != VIEW_DUPES)
+    if (r == 0 && kind != VIEW_DUPES && !v->nokeep)
       save_err = viewsave_put(store_dir(v->s), kind, fp, l, secs);
   }
   slot_publish(v, sl, fp, l, secs, loaded, save_err, ret);

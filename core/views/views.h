@@ -57,6 +57,11 @@ const char *const *views_all_names(size_t *ret_n);
 
 int views_new(struct store *s, struct views **ret);
 void views_free(struct views *v);
+/* Whether lists computed from now on are written to the store's folder
+ * for later processes (viewsave.h); on by default.  Off for a reader that
+ * promised not to write (`curate table --read-only`): lists kept there
+ * are still read.  Call before the first views_get*(). */
+void views_keep(struct views *v, bool on);
 /* The store the cache computes from (borrowed). */
 struct store *views_store(const struct views *v);
 

@@ -66,6 +66,24 @@ def body(ck, w):
     ck.run("curate table leaves one file per view in the store folder",
            t_table_keeps)
 
+    def t_read_only_keeps_nothing():
+        saved = {v: read(f) for v, f in files.items()}
+        for f in files.values():
+            os.unlink(f)
+        try:
+            eq(curate("table", "--store", store, "--read-only").stdout, table,
+               "the same table")
+            for v, f in files.items():
+                if os.path.exists(f):
+                    raise AssertionError(v + ": written by --read-only")
+        finally:
+            for v, f in files.items():
+                with open(f, "wb") as fh:
+                    fh.write(saved[v])
+                os.chmod(f, 0o600)
+    ck.run("curate table --read-only writes nothing there",
+           t_read_only_keeps_nothing)
+
     def t_mount_reads():
         mtimes = {v: os.stat(f).st_mtime_ns for v, f in files.items()}
         m = Mount(store, mnt).start()
