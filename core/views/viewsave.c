@@ -99,7 +99,9 @@ static void build_id(char out[32])
 
 static int read_whole(const char *path, uint8_t **ret, size_t *ret_n)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  /* O_NONBLOCK: a FIFO in the file's place must not hang the open (it
+   * then fails the regular-file test). */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   struct stat st;
   uint8_t *p;
   size_t got = 0;
@@ -337,9 +339,13 @@ int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
   uint64_t sum = viewsave_checksum(b, n - 8);
   memcpy(b + n - 8, &sum, 8);
   /* A crash leaves at most this process's temporary file, which the next
-   * write of the same process id replaces. */
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-            0600);
+   * write of the same process id removes first: O_EXCL then creates a
+   * file of our own, never opening a FIFO or link left in its place. */
+  if (unlink(tmp) < 0 && errno != ENOENT) {
+    free(b);
+    return -errno;
+  }
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     free(b);
     return -errno;

@@ -4,8 +4,8 @@ views/unique and views/near-duplicates once and leaves one file per view
 beside the LMDB files (0600); a mount started afterwards reads them
 (`status` says so) and lists exactly what a fresh computation lists; a
 changed setting computes again and rewrites the file; a file with a
-flipped byte, a truncated one, garbage, a symbolic link and a folder in
-its place are all taken for no file: the views are computed and equal, a
+flipped byte, a truncated one, garbage, a symbolic link, a FIFO (no
+hang) and a folder in its place are all taken for no file: the views are computed and equal, a
 damaged file is replaced by a good one, and a folder in the way shows in
 `status` as the reason nothing was kept."""
 import os
@@ -172,7 +172,12 @@ def body(ck, w):
         with open(f, "wb") as fh:
             fh.write(b)
 
+    def fifo(f):
+        os.unlink(f)
+        os.mkfifo(f, 0o600)
+
     damaged("with a flipped byte", flip)
+    damaged("that is a FIFO", fifo)
     damaged("cut short", truncate)
     damaged("of garbage", garbage)
     damaged("that is a symbolic link", link)
