@@ -2,6 +2,7 @@
  * for parsing; matching and box checks are done here, writes go through
  * store_labels_put in one transaction. */
 #include "coco.h"
+#include "jsonfile.h"
 #include "util.h"
 
 #include "imgfmt.h"
@@ -907,37 +908,15 @@ int coco_import_opts(struct store *s, const char *json_path,
                      void (*report)(const char *, const char *, void *),
                      void *ud, struct coco_stats *st)
 {
-  json_error_t jerr;
-  char jt[160];
   json_t *root;
   struct store_txn *t = NULL;
   char msg[512];
   int r;
 
   memset(st, 0, sizeof(*st));
-  /* Only a regular file: a FIFO or device named here would block. */
-  int fd = open_regular(json_path);
-  if (fd < 0) {
-    rep(report, ud, json_path, fd == -EINVAL ? "not a regular file"
-                                             : strerror(-fd));
-    return fd;
-  }
-  /* Through stdio: jansson's json_loadfd() reads one byte per read(2),
-   * which made a 32 MB COCO file cost 32 million system calls. */
-  FILE *f = fdopen(fd, "r");
-  if (!f) {
-    r = -errno;
-    close(fd);
-    rep(report, ud, json_path, strerror(-r));
-    return r;
-  }
-  root = json_loadf(f, 0, &jerr);
-  fclose(f);
-  if (!root) {
-    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line,
-             json_err_text(jerr.text, jt, sizeof(jt)));
+  if (!(root = jsonfile_load(json_path, &r, msg, sizeof(msg)))) {
     rep(report, ud, json_path, msg);
-    return -EINVAL;
+    return r;
   }
   r = store_txn_begin(s, true, &t);
   if (r == 0)

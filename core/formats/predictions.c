@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "predictions.h"
+#include "jsonfile.h"
 #include "yamlnames.h"
 
 #include <ctype.h>
@@ -482,29 +483,14 @@ static int store_name_copy(struct ctx *c, uint32_t id, const char *name,
  * line, never the content. */
 static json_t *load_json(struct ctx *c, const char *path, int *r)
 {
-  json_error_t jerr;
-  char jt[160];
-  json_t *j;
-  int fd = open_regular(path);
+  char why[200];
+  int e;
+  json_t *j = jsonfile_load(path, &e, why, sizeof(why));
 
-  if (fd < 0) {
-    *r = fd == -EINVAL ? fail(c, "%s: not a regular file", path)
-                       : (fail(c, "%s: %s", path, strerror(-fd)), fd);
-    return NULL;
+  if (!j) {
+    fail(c, "%s: %s", path, why);
+    *r = e;
   }
-  /* Through stdio: json_loadfd() reads one byte per read(2). */
-  FILE *f = fdopen(fd, "r");
-  if (!f) {
-    *r = -errno;
-    close(fd);
-    fail(c, "%s: %s", path, strerror(-*r));
-    return NULL;
-  }
-  j = json_loadf(f, 0, &jerr);
-  fclose(f);
-  if (!j)
-    *r = fail(c, "%s: line %d: %s", path, jerr.line,
-              json_err_text(jerr.text, jt, sizeof(jt)));
   return j;
 }
 
