@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #define HDR 32
@@ -767,6 +768,16 @@ static int import_put_row(struct store_txn *t, struct npy_import *im,
   return rec_put(t, FEATSTORE_NS_EXT, id, 0, 0, 0, 0, im->v, im->n.cols);
 }
 
+/* A new stamp of the external set (FEATSTORE_NS_EXT_STAMP). */
+static int put_ext_stamp(struct store_txn *t)
+{
+  uint64_t v;
+
+  if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+    return errno ? -errno : -EIO;
+  return store_rec_put(t, FEATSTORE_NS_EXT_STAMP, "set", 3, &v, sizeof(v));
+}
+
 int featstore_import_npy(struct store *s, const char *npy_path,
                          const char *names_path,
                          void (*report)(const char *reason, void *ud),
@@ -793,6 +804,8 @@ int featstore_import_npy(struct store *s, const char *npy_path,
     if (r == 0)
       r = import_put_row(t, &im, i);
   }
+  if (r == 0)
+    r = put_ext_stamp(t);
   if (r < 0)
     store_txn_abort(t);
   else
@@ -822,6 +835,8 @@ int featstore_clear_external(struct store *s, size_t *ret_n)
   if (r < 0)
     return r;
   r = store_rec_each(t, FEATSTORE_NS_EXT, "", 0, true, count_fn, &n);
+  if (r == 0)
+    r = store_rec_each(t, FEATSTORE_NS_EXT_STAMP, "", 0, true, NULL, NULL);
   if (r < 0) {
     store_txn_abort(t);
     return r;

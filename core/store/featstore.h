@@ -45,6 +45,11 @@
 #define FEATSTORE_NS_EXT "feat.ext"
 #define FEATSTORE_NS_SUB "feat.sub"
 #define FEATSTORE_NS_THUMB "feat.thumb"
+/* One record, key "set": 8 random bytes drawn anew by every .npy import
+ * and removed with the set (featstore_import_npy, _clear_external), so
+ * that what watches the set (the views' fingerprint) can tell two sets of
+ * one shape apart without reading every vector. */
+#define FEATSTORE_NS_EXT_STAMP "feat.ext.stamp"
 #define FEATSTORE_REC_VERSION 1
 /* Largest external embedding accepted. */
 #define FEATSTORE_MAX_DIM 8192

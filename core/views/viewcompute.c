@@ -163,23 +163,68 @@ static int fp_rec_whole(const void *key, size_t klen, const void *val,
   return 0;
 }
 
-static uint64_t embedding_fp(struct store_txn *t)
+/* What of each sample the lists depend on besides its features: whether
+ * it is missing (missing samples leave the matrix), its content hash
+ * (equal hashes group) and the size and mtime its features must match to
+ * count.  Not its labels, tags or name: an annotator's edits must not
+ * make the views compute again. */
+static int samples_fp(struct store_txn *t, struct fp_ctx *f)
+{
+  struct store_iter *it;
+  struct sample s;
+  uint64_t from = 1;
+  int r = store_iter_new(t, &it);
+
+  if (r < 0)
+    return r;
+  while ((r = store_iter_samples(it, from, &s)) == 0) {
+    from = s.id + 1;
+    f->h = mix(f->h, s.id);
+    f->h = mix(f->h, s.flags & (SAMPLE_MISSING | SAMPLE_HASHED));
+    f->h = mix(f->h, s.size);
+    f->h = mix(f->h, (uint64_t)s.mtime_ns);
+    if (s.flags & SAMPLE_HASHED) {
+      uint64_t w[2];
+      memcpy(w, s.hash, 16);
+      f->h = mix(mix(f->h, w[0]), w[1]);
+    }
+  }
+  store_iter_free(it);
+  return r == -ENOENT ? 0 : r;
+}
+
+int viewcompute_embedding_fp(struct store_txn *t, uint64_t *ret)
 {
   struct fp_ctx f = { 0x5eed };
-  uint64_t n = 0;
+  const void *stamp;
+  size_t sl;
+  int r;
 
-  store_rec_each(t, FEATSTORE_NS_EXT, NULL, 0, false, fp_rec_whole, &f);
+  /* Which records count, and how they are read, is this build's. */
+  f.h = mix(mix(mix(f.h, IMGFEAT_VERSION), IMGFEAT_DIM), IMGVERIFY_VERSION);
+  /* External embeddings: the stamp of their import names the set, with
+   * keys and sizes; a store from before stamps pays for every byte. */
+  if (store_rec_get(t, FEATSTORE_NS_EXT_STAMP, "set", 3, &stamp, &sl) == 0) {
+    fp_rec("set", 3, stamp, sl, &f);
+    r = store_rec_each(t, FEATSTORE_NS_EXT, NULL, 0, false, fp_rec, &f);
+  } else {
+    r = store_rec_each(t, FEATSTORE_NS_EXT, NULL, 0, false, fp_rec_whole,
+                       &f);
+  }
   f.h = mix(f.h, 0xe47);
-  store_rec_each(t, FEATSTORE_NS, NULL, 0, false, fp_rec, &f);
+  if (r == 0)
+    r = store_rec_each(t, FEATSTORE_NS, NULL, 0, false, fp_rec, &f);
   f.h = mix(f.h, 0x7b);
-  store_rec_each(t, FEATSTORE_NS_THUMB, NULL, 0, false, fp_rec, &f);
-  /* Missing samples leave the matrix. */
-  store_sample_count(t, &n);
-  return mix(f.h, n);
+  if (r == 0)
+    r = store_rec_each(t, FEATSTORE_NS_THUMB, NULL, 0, false, fp_rec, &f);
+  if (r == 0)
+    r = samples_fp(t, &f);
+  *ret = f.h;
+  return r;
 }
 
 int viewcompute_inputs_fp(struct store_txn *t, enum view_kind k,
-                          uint64_t *ret)
+                          uint64_t emb, uint64_t *ret)
 {
   uint64_t h = 0x1234567ULL + (uint64_t)k;
   char sv[64];
@@ -191,7 +236,7 @@ int viewcompute_inputs_fp(struct store_txn *t, enum view_kind k,
     return r;
   }
   /* Embedding views: the embedding set plus their settings. */
-  *ret = mix(h, embedding_fp(t));
+  *ret = mix(h, emb);
   if (k == VIEW_UNIQUE) {   /* its tiers are the near-duplicate groups */
     config_get_str(t, "unique.count", sv, sizeof(sv));
     *ret = mix_str(*ret, sv);

@@ -52,10 +52,19 @@ int viewcompute_dupes(struct store_txn *t,
                       const struct viewcompute_progress *p,
                       struct view_list *out);
 
+/* Fingerprint of what both embedding views are computed from, as t sees
+ * it: the feature and thumbnail records (keys, sizes, heads; imported
+ * embeddings by the stamp of their import), and each sample's missing
+ * flag, content hash, size and mtime; not labels, tags or names.  A walk
+ * over every sample and record (O(samples)): the caller keeps it per
+ * store version.  0 or -errno. */
+int viewcompute_embedding_fp(struct store_txn *t, uint64_t *ret);
+
 /* Fingerprint of a view's inputs as t sees them: the list must be
- * recomputed when it changes.  The embedding views walk the feature
- * records (O(samples)); the dupes view uses the store version. */
+ * recomputed when it changes.  The embedding views mix emb (from
+ * viewcompute_embedding_fp()) with their settings; the dupes view uses
+ * the store version (emb unused). */
 int viewcompute_inputs_fp(struct store_txn *t, enum view_kind k,
-                          uint64_t *ret);
+                          uint64_t emb, uint64_t *ret);
 
 #endif

@@ -6,11 +6,15 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "ident.h"
 #include "viewsave.h"
 
 struct view_slot {
@@ -35,6 +39,15 @@ struct views {
   struct view_slot slot[VIEW_KINDS];
   int stop;                /* views_stop(): atomic, read by computations */
   bool nokeep;             /* views_keep(false): set before any use */
+  /* The store's folder, opened once at views_new() (a link put in its
+   * place later leads nowhere else), or -errno; and its owner, whose
+   * rights the kept lists are read and written with (a daemon or `curate`
+   * run by root must make nothing there as root), or owner_err < 0. */
+  int dirfd;
+  int owner_err;
+  struct ident store_owner;
+  uint64_t emb_version;    /* store version + 1 emb_fp was taken at ... */
+  uint64_t emb_fp;         /* ... (viewcompute_embedding_fp; under mu) */
 };
 
 /* Every view of views/: the computed ones (enum view_kind order), then
@@ -105,6 +118,27 @@ const char *const *views_all_names(size_t *ret_n)
 
 /* ---- life cycle ---- */
 
+/* The store's folder and its owner, for the kept lists.  The owner is the
+ * folder's as opened: looked up by path, then checked against the open
+ * folder, so a swap in between gives an error, not another owner. */
+static void open_folder(struct views *v)
+{
+  struct stat st;
+  int r;
+
+  v->dirfd = open(store_dir(v->s), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (v->dirfd < 0) {
+    v->dirfd = v->owner_err = -errno;
+    return;
+  }
+  r = ident_of_owner(store_dir(v->s), &v->store_owner);
+  if (r == 0 && fstat(v->dirfd, &st) < 0)
+    r = -errno;
+  if (r == 0 && st.st_uid != v->store_owner.uid)
+    r = -EPERM;
+  v->owner_err = r;
+}
+
 int views_new(struct store *s, struct views **ret)
 {
   struct views *v = calloc(1, sizeof(*v));
@@ -112,6 +146,7 @@ int views_new(struct store *s, struct views **ret)
   if (!v)
     return -ENOMEM;
   v->s = s;
+  open_folder(v);
   pthread_mutex_init(&v->mu, NULL);
   pthread_cond_init(&v->cv, NULL);
   *ret = v;
@@ -126,6 +161,8 @@ void views_free(struct views *v)
     assert(!v->slot[i].busy && "views_free() during a computation");
     view_list_put(v->slot[i].cur);
   }
+  if (v->dirfd >= 0)
+    close(v->dirfd);
   pthread_mutex_destroy(&v->mu);
   pthread_cond_destroy(&v->cv);
   free(v);
@@ -143,6 +180,29 @@ struct store *views_store(const struct views *v)
 
 /* ---- getting a list ---- */
 
+/* The embedding views' shared fingerprint at store version ver, walked
+ * once per version for both views. */
+static int emb_fp(struct views *v, struct store_txn *t, uint64_t ver,
+                  uint64_t *ret)
+{
+  bool known;
+  int r;
+
+  lock(v);
+  known = v->emb_version == ver + 1;
+  *ret = v->emb_fp;
+  unlock(v);
+  if (known)
+    return 0;
+  if ((r = viewcompute_embedding_fp(t, ret)) < 0)
+    return r;
+  lock(v);
+  v->emb_version = ver + 1;
+  v->emb_fp = *ret;
+  unlock(v);
+  return 0;
+}
+
 /* The fingerprint of a view's inputs as t sees them.  The inputs can only
  * change with the store version: fingerprint them once per version, not
  * once per lookup. */
@@ -150,7 +210,7 @@ static int slot_fp(struct views *v, struct store_txn *t, enum view_kind kind,
                    uint64_t *ret)
 {
   struct view_slot *sl = &v->slot[kind];
-  uint64_t ver = 0;
+  uint64_t ver = 0, emb = 0;
   bool known;
   int r = store_version(t, &ver);
 
@@ -162,7 +222,9 @@ static int slot_fp(struct views *v, struct store_txn *t, enum view_kind kind,
   unlock(v);
   if (known)
     return 0;
-  r = viewcompute_inputs_fp(t, kind, ret);
+  if (kind != VIEW_DUPES && (r = emb_fp(v, t, ver, &emb)) < 0)
+    return r;
+  r = viewcompute_inputs_fp(t, kind, emb, ret);
   if (r == 0) {
     lock(v);
     sl->fp_version = ver + 1;
@@ -254,6 +316,14 @@ static int compute(struct views *v, struct store_txn *t, enum view_kind kind,
   return r;
 }
 
+/* Takes on the store folder owner's rights on this thread (a no-op when
+ * the process is not root): 0 with *sv to restore, or -errno. */
+static int become_owner(struct views *v, struct ident_saved *sv)
+{
+  return v->owner_err < 0 ? v->owner_err
+                          : ident_become_id(&v->store_owner, sv);
+}
+
 /* The list kept in the store's folder for these inputs (indexed), or
  * -errno: then the caller computes.  The dupes view is not kept: it is
  * computed from the labels in about the time the file would take to
@@ -261,15 +331,33 @@ static int compute(struct views *v, struct store_txn *t, enum view_kind kind,
 static int load(struct views *v, enum view_kind kind, uint64_t fp,
                 struct view_list **ret, double *ret_seconds)
 {
+  struct ident_saved sv;
   int r;
 
   if (kind == VIEW_DUPES)
     return -ENOENT;
-  r = viewsave_get(store_dir(v->s), kind, fp, ret, ret_seconds);
+  if ((r = become_owner(v, &sv)) < 0)
+    return r;
+  r = viewsave_get(v->dirfd, kind, fp, ret, ret_seconds);
+  ident_restore(&sv);
   if (r == 0 && (r = view_list_index(*ret)) < 0) {
     view_list_free(*ret);
     *ret = NULL;
   }
+  return r;
+}
+
+/* Writes l to the store's folder as its owner: 0 or -errno. */
+static int keep(struct views *v, enum view_kind kind, uint64_t fp,
+                const struct view_list *l, double seconds)
+{
+  struct ident_saved sv;
+  int r = become_owner(v, &sv);
+
+  if (r < 0)
+    return r;
+  r = viewsave_put(v->dirfd, kind, fp, l, seconds);
+  ident_restore(&sv);
   return r;
 }
 
@@ -303,7 +391,7 @@ int views_get_txn(struct views *v, struct store_txn *t, enum view_kind kind,
     r = compute(v, t, kind, fp, &l);
     secs = time_mono() - t0;
     if (r == 0 && kind != VIEW_DUPES && !v->nokeep)
-      save_err = viewsave_put(store_dir(v->s), kind, fp, l, secs);
+      save_err = keep(v, kind, fp, l, secs);
   }
   slot_publish(v, sl, fp, l, secs, loaded, save_err, ret);
   return r;

@@ -9,7 +9,7 @@
  *   40  u64 n items   48 u64 n_scored   56 u64 nbr_k
  *   64  f64 seconds the computation took
  *   72  200 bytes note (NUL-terminated)
- *   272 32 bytes the build's version (NUL-padded)
+ *   272 32 bytes the build's version and its sources' id (NUL-padded)
  *   304 items: n x (u64 sample id, u32 rank, u32 0)
  *       scored ids: n_scored x u64, scores: n_scored x f64,
  *       nearest distances: n_scored x f32, padded to 8 bytes,
@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "similarity.h"
+#include "viewcompute_id.h"
 
 #define MAGIC "curatefs-views\0"
 #define FILE_VERSION 1u
@@ -81,30 +82,75 @@ static size_t body_size(uint64_t n, uint64_t ns, uint64_t k)
   return s > lim ? 0 : (size_t)s;
 }
 
-static int path_of(char *out, size_t cap, const char *dir,
-                   enum view_kind kind, const char *suffix)
+static int path_of(char *out, size_t cap, enum view_kind kind,
+                   const char *suffix)
 {
-  int k = snprintf(out, cap, "%s/views.%s.cache%s", dir, names[kind],
-                   suffix);
+  int k = snprintf(out, cap, "views.%s.cache%s", names[kind], suffix);
   return k < 0 || (size_t)k >= cap ? -ENAMETOOLONG : 0;
 }
 
-static void build_id(char out[32])
+/* The build's version and the id of the sources that compute the lists
+ * (scripts/source_id.py, generated at build time): a list kept by a build
+ * of other sources is computed again. */
+void viewsave_build_id(char out[32])
 {
   memset(out, 0, 32);
-  snprintf(out, 32, "%s", CURATEFS_VERSION);
+  snprintf(out, 32, "%.14s-%s", CURATEFS_VERSION, VIEWCOMPUTE_SOURCE_ID);
 }
 
 /* ---- reading ---- */
 
-static int read_whole(const char *path, uint8_t **ret, size_t *ret_n)
+/* Whether the header at b (HEAD bytes) is a file of this format for this
+ * view, inputs and code: 0, -ENOENT (other inputs or code) or -EBADMSG. */
+static int head_ours(const uint8_t *b, enum view_kind kind, uint64_t fp)
+{
+  uint32_t ver, bom, k, cver;
+  uint64_t f;
+  char build[32];
+
+  if (memcmp(b, MAGIC, 16) != 0)
+    return -EBADMSG;
+  memcpy(&ver, b + 16, 4);
+  memcpy(&bom, b + 20, 4);
+  memcpy(&k, b + 24, 4);
+  memcpy(&cver, b + 28, 4);
+  memcpy(&f, b + 32, 8);
+  if (bom != BOM || ver != FILE_VERSION)
+    return -EBADMSG;
+  viewsave_build_id(build);
+  if (k != (uint32_t)kind || cver != VIEWCOMPUTE_VERSION || f != fp ||
+      memcmp(build, b + 272, 32) != 0)
+    return -ENOENT;
+  return 0;
+}
+
+static int read_full(int fd, uint8_t *p, size_t n, off_t off)
+{
+  size_t got = 0;
+
+  while (got < n) {
+    ssize_t k = pread(fd, p + got, n - got, off + (off_t)got);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return k < 0 ? -errno : -EBADMSG;
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+/* The file at path, read whole when its header is ours (head_ours()):
+ * after a change of inputs only its header is read. */
+static int read_file(int dirfd, const char *name, enum view_kind kind,
+                     uint64_t fp, uint8_t **ret, size_t *ret_n)
 {
   /* O_NONBLOCK: a FIFO in the file's place must not hang the open (it
    * then fails the regular-file test). */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int fd = openat(dirfd, name,
+                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   struct stat st;
   uint8_t *p;
-  size_t got = 0;
+  int r;
 
   *ret = NULL;
   if (fd < 0)
@@ -118,50 +164,37 @@ static int read_whole(const char *path, uint8_t **ret, size_t *ret_n)
     close(fd);
     return -ENOMEM;
   }
-  while (got < (size_t)st.st_size) {
-    ssize_t k = read(fd, p + got, (size_t)st.st_size - got);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0) {
-      int e = k < 0 ? -errno : -EBADMSG;
-      close(fd);
-      free(p);
-      return e;
-    }
-    got += (size_t)k;
-  }
+  r = read_full(fd, p, HEAD, 0);
+  if (r == 0)
+    r = head_ours(p, kind, fp);
+  if (r == 0)
+    r = read_full(fd, p + HEAD, (size_t)st.st_size - HEAD, HEAD);
   close(fd);
+  if (r < 0) {
+    free(p);
+    return r;
+  }
   *ret = p;
-  *ret_n = got;
+  *ret_n = (size_t)st.st_size;
   return 0;
 }
 
-/* The header of the file in b (n bytes) against the expected view, inputs
- * and code, and the whole file against its checksum: its counts in *ni,
- * *ns, *nk.  -ENOENT (other inputs or code) or -EBADMSG. */
+/* The whole file in b (n bytes): its header (head_ours()), counts and
+ * checksum; its counts in *ni, *ns, *nk.  -ENOENT (other inputs or code)
+ * or -EBADMSG. */
 static int check_head(const uint8_t *b, size_t n, enum view_kind kind,
                       uint64_t fp, uint64_t *ni, uint64_t *ns, uint64_t *nk)
 {
-  uint32_t ver, bom, k, cver;
-  uint64_t f, sum;
-  char build[32];
+  uint64_t sum;
+  int r;
 
-  if (n < HEAD + 8 || n > FILE_MAX || memcmp(b, MAGIC, 16) != 0)
+  if (n < HEAD + 8 || n > FILE_MAX)
     return -EBADMSG;
-  memcpy(&ver, b + 16, 4);
-  memcpy(&bom, b + 20, 4);
-  memcpy(&k, b + 24, 4);
-  memcpy(&cver, b + 28, 4);
-  memcpy(&f, b + 32, 8);
+  if ((r = head_ours(b, kind, fp)) < 0)
+    return r;
   memcpy(ni, b + 40, 8);
   memcpy(ns, b + 48, 8);
   memcpy(nk, b + 56, 8);
-  build_id(build);
-  if (bom != BOM || ver != FILE_VERSION)
-    return -EBADMSG;
-  if (k != (uint32_t)kind || cver != VIEWCOMPUTE_VERSION || f != fp ||
-      memcmp(build, b + 272, 32) != 0)
-    return -ENOENT;
   if (body_size(*ni, *ns, *nk) != n || *ni > UINT32_MAX ||
       *ns > UINT32_MAX || !memchr(b + 72, '\0', 200))
     return -EBADMSG;
@@ -248,10 +281,10 @@ bad:
   return -EBADMSG;
 }
 
-int viewsave_get(const char *dir, enum view_kind kind, uint64_t fp,
+int viewsave_get(int dirfd, enum view_kind kind, uint64_t fp,
                  struct view_list **ret, double *ret_seconds)
 {
-  char path[PATH_MAX];
+  char path[64];
   uint8_t *b;
   size_t n = 0;
   int r;
@@ -260,9 +293,11 @@ int viewsave_get(const char *dir, enum view_kind kind, uint64_t fp,
   *ret_seconds = 0;
   if ((unsigned)kind >= VIEW_KINDS)
     return -EINVAL;
-  if ((r = path_of(path, sizeof(path), dir, kind, "")) < 0)
+  if (dirfd < 0)
+    return dirfd;
+  if ((r = path_of(path, sizeof(path), kind, "")) < 0)
     return r;
-  if ((r = read_whole(path, &b, &n)) < 0)
+  if ((r = read_file(dirfd, path, kind, fp, &b, &n)) < 0)
     return r;
   r = viewsave_parse(b, n, kind, fp, ret, ret_seconds);
   free(b);
@@ -285,10 +320,10 @@ static int write_all(int fd, const uint8_t *p, size_t n)
   return 0;
 }
 
-int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
+int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
                  const struct view_list *l, double seconds)
 {
-  char path[PATH_MAX], tmp[PATH_MAX], sfx[64];
+  char path[64], tmp[96], sfx[32];
   uint64_t ns = l->n_scored, nk = l->n_scored ? l->nbr_k : 0;
   size_t n = body_size(l->n, ns, nk);
   uint32_t u;
@@ -300,8 +335,10 @@ int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
   if (n == 0)
     return -EFBIG;
   snprintf(sfx, sizeof(sfx), ".tmp-%ld", (long)getpid());
-  if ((r = path_of(path, sizeof(path), dir, kind, "")) < 0 ||
-      (r = path_of(tmp, sizeof(tmp), dir, kind, sfx)) < 0)
+  if (dirfd < 0)
+    return dirfd;
+  if ((r = path_of(path, sizeof(path), kind, "")) < 0 ||
+      (r = path_of(tmp, sizeof(tmp), kind, sfx)) < 0)
     return r;
   if (!(b = calloc(1, n)))
     return -ENOMEM;
@@ -320,7 +357,7 @@ int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
   memcpy(b + 56, &nk, 8);
   memcpy(b + 64, &seconds, 8);
   snprintf((char *)b + 72, 200, "%s", l->note);
-  build_id((char *)b + 272);
+  viewsave_build_id((char *)b + 272);
   p = b + HEAD;
   for (size_t i = 0; i < l->n; i++, p += 16) {
     memcpy(p, &l->items[i].sample_id, 8);
@@ -341,11 +378,11 @@ int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
   /* A crash leaves at most this process's temporary file, which the next
    * write of the same process id removes first: O_EXCL then creates a
    * file of our own, never opening a FIFO or link left in its place. */
-  if (unlink(tmp) < 0 && errno != ENOENT) {
+  if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT) {
     free(b);
     return -errno;
   }
-  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     free(b);
     return -errno;
@@ -354,9 +391,9 @@ int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
   free(b);
   if (close(fd) < 0 && r == 0)
     r = -errno;
-  if (r == 0 && rename(tmp, path) < 0)
+  if (r == 0 && renameat(dirfd, tmp, dirfd, path) < 0)
     r = -errno;
   if (r < 0)
-    unlink(tmp);
+    unlinkat(dirfd, tmp, 0);
   return r;
 }

@@ -6,11 +6,16 @@
  *
  * One file per view, `views.<name>.cache` beside the LMDB files, holding
  * the list, the fingerprint of the inputs it was computed from
- * (viewcompute_inputs_fp), VIEWCOMPUTE_VERSION and the build's version.
+ * (viewcompute_inputs_fp), VIEWCOMPUTE_VERSION, the build's version and
+ * the id of the sources that compute the lists (a hash of them made at
+ * build time: core/meson.build, scripts/source_id.py).
  * A list is taken only when all three match and the file checks whole
  * (size, checksum, every count and index in range); anything else is as
  * if there were no file and the caller computes.  The file is derived
  * data: deleting it costs one computation, never data.
+ *
+ * The folder is named by a descriptor the caller opened once, so a link
+ * put in the store's place later leads nowhere else.
  *
  * Writes replace the file by rename, so readers in other processes see
  * the old file or the new one, never a mix.  A folder that cannot be
@@ -29,14 +34,14 @@
 #include "viewcompute.h"
 #include "viewlist.h"
 
-/* The list of `kind` kept in folder dir, if it was computed from inputs
+/* The list of `kind` kept in the folder open as dirfd, if it was computed from inputs
  * with fingerprint fp by a build that computes as this one: a new list
  * (one reference, not indexed: call view_list_index()) in *ret and the
  * seconds its computation took in *ret_seconds.  -ENOENT when there is
  * no such file or it was computed from other inputs or by other code,
  * -EBADMSG when it does not check, -ENOMEM, or another -errno of reading
  * it.  In every failure *ret is NULL. */
-int viewsave_get(const char *dir, enum view_kind kind, uint64_t fp,
+int viewsave_get(int dirfd, enum view_kind kind, uint64_t fp,
                  struct view_list **ret, double *ret_seconds);
 
 /* The parsing of viewsave_get(), on a file's bytes b of length n (for the
@@ -44,15 +49,20 @@ int viewsave_get(const char *dir, enum view_kind kind, uint64_t fp,
 int viewsave_parse(const uint8_t *b, size_t n, enum view_kind kind,
                    uint64_t fp, struct view_list **ret, double *ret_seconds);
 
+/* The 32 bytes that name this build in a file's header (its version and
+ * the id of its sources; for the fuzzing harness, whose seeds come from
+ * another build). */
+void viewsave_build_id(char out[32]);
+
 /* The checksum a file of n bytes ends with, over its first n - 8 bytes
  * (for the fuzzing harness, which makes it right so that its inputs reach
  * the body). */
 uint64_t viewsave_checksum(const uint8_t *b, size_t n);
 
 /* Keeps list l of `kind`, computed from inputs fp in `seconds`, as the
- * file of that view in dir (replacing the previous one).  0, or -errno
+ * file of that view in the folder open as dirfd (replacing the previous one).  0, or -errno
  * (EROFS, EACCES, ENOSPC...; no file is left half written). */
-int viewsave_put(const char *dir, enum view_kind kind, uint64_t fp,
+int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
                  const struct view_list *l, double seconds);
 
 #endif

@@ -7,14 +7,20 @@ changed setting computes again and rewrites the file; a file with a
 flipped byte, a truncated one, garbage, a symbolic link, a FIFO (no
 hang) and a folder in its place are all taken for no file: the views are computed and equal, a
 damaged file is replaced by a good one, and a folder in the way shows in
-`status` as the reason nothing was kept."""
+`status` as the reason nothing was kept.  Store changes that leave the
+feature records alone but change the lists (samples gone missing at a
+re-import, content hashes computed by a later import, a file replaced
+and imported without features): the kept lists are not served."""
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import MKJPEG, Mount, curate, eq, read, run_suite, write  # noqa
+from fslib import (MKJPEG, Mount, curate, eq, read, real_users,  # noqa
+                   run_suite, write)
 
 K = 5
 VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
@@ -199,6 +205,141 @@ def body(ck, w):
             os.rmdir(f)
     ck.run("a folder in the file's place: computed, status says why "
            "nothing was kept", t_folder_in_the_way)
+    def t_root_writes_as_owner():
+        # A store of a real user, its folder that user's alone: curate run
+        # by root keeps the lists as that user, and root's own folder,
+        # reached through a link the owner put in the store's place, gets
+        # nothing.
+        with real_users("cfsvsown") as (u,):
+            for root, dirs, fs in os.walk(store):
+                for n in dirs + fs:
+                    os.lchown(os.path.join(root, n), u.pw_uid, u.pw_gid)
+            os.chown(store, u.pw_uid, u.pw_gid)
+            os.chmod(store, 0o700)
+            os.chmod(os.path.dirname(store), 0o711)   # the owner reaches it
+            for f in files.values():
+                if os.path.exists(f):
+                    os.unlink(f)
+            try:
+                eq(curate("table", "--store", store).stdout, table,
+                   "the table")
+                for v, f in files.items():
+                    st = os.stat(f)
+                    eq((st.st_uid, st.st_gid), (u.pw_uid, u.pw_gid),
+                       v + " file owner")
+                # The owner swaps the store's path for a link to a folder
+                # of root's while a root daemon serves it: the next lists
+                # still go to the store's own folder, as the owner.
+                mine = w.sub("rootonly")
+                os.mkdir(mine, 0o700)
+                real = store + ".real"
+                m = Mount(store, mnt).start()
+                try:
+                    os.rename(store, real)
+                    os.symlink(mine, store)
+                    write(os.path.join(mnt, "config"),
+                          "neardup.threshold = 0.05\n")
+                    listing()
+                    line = view_lines(mnt)["near-duplicates"]
+                    kept = {v: os.stat(os.path.join(real, os.path.basename(
+                        f))) for v, f in files.items()}
+                finally:
+                    m.umount()
+                    if os.path.islink(store):
+                        os.unlink(store)
+                    if os.path.exists(real):
+                        os.rename(real, store)
+                eq(os.listdir(mine), [], "nothing made in root's folder")
+                if "not kept" in line:
+                    raise AssertionError(line)
+                for v, st in kept.items():
+                    eq(st.st_uid, u.pw_uid, v + " kept by the owner")
+                m = Mount(store, mnt).start()
+                try:
+                    write(os.path.join(mnt, "config"),
+                          "neardup.threshold = 0.09\n")
+                    eq(listing(), ref, "back to the default threshold")
+                finally:
+                    m.umount()
+            finally:
+                for root, dirs, fs in os.walk(store):
+                    for n in dirs + fs:
+                        os.lchown(os.path.join(root, n), 0, 0)
+                os.chown(store, 0, 0)
+    ck.run("root keeps the lists as the store's owner", t_root_writes_as_owner)
+
+    store_changes(ck, w)
+
+
+def store_changes(ck, w):
+    """Store changes that leave the feature records alone but change the
+    lists: each time, `curate table` with the files kept by the run before
+    must equal a computation from scratch."""
+    data, store = w.sub("data2"), w.sub("store2")
+    os.makedirs(data)
+    for g in range(3):
+        for v, args in enumerate(VARIANTS):
+            subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
+                           + args + [os.path.join(data, "g%d_v%d" % (g, v))],
+                           check=True, stdout=subprocess.DEVNULL)
+
+    def fresh():
+        for v in VIEWS:
+            f = os.path.join(store, "views.%s.cache" % v)
+            if os.path.exists(f):
+                os.unlink(f)
+        return curate("table", "--store", store).stdout
+
+    def same_as_fresh(what):
+        kept = curate("table", "--store", store).stdout
+        eq(kept, fresh(), what)
+
+    def t_missing():
+        curate("import", "--store", store, data)
+        curate("table", "--store", store)    # keeps the lists
+        for f in os.listdir(data):
+            if f.startswith(("g0_v0", "g0_v1")):
+                shutil.rmtree(os.path.join(data, f))
+        p = curate("import", "--store", store, data)
+        if "2 missing" not in p.stdout:
+            raise AssertionError(p.stdout)
+        same_as_fresh("after two samples went missing")
+    ck.run("samples gone missing at a re-import: lists computed again",
+           t_missing)
+
+    def t_hashes_later():
+        d, st = w.sub("data3"), w.sub("store3")
+        os.makedirs(d)
+        subprocess.run([MKJPEG, "-n", "2", "-s", "77", os.path.join(d, "a")],
+                       check=True, stdout=subprocess.DEVNULL)
+        src = os.path.join(d, "a", sorted(os.listdir(os.path.join(d, "a")))[0])
+        shutil.copyfile(src, os.path.join(d, "copy.jpg"))
+        curate("import", "--no-hash", "--no-features", "--store", st, d)
+        curate("table", "--store", st)
+        curate("import", "--no-features", "--store", st, d)
+        kept = curate("table", "--store", st, "--format", "jsonl").stdout
+        groups = [json.loads(r)["neardup_group"] for r in kept.splitlines()]
+        eq(len([g for g in groups if g is not None]), 2,
+           "the exact copy and its original grouped once hashed")
+    ck.run("content hashes computed later: the exact copies group",
+           t_hashes_later)
+
+    def t_replaced():
+        victim = os.path.join(data, "g1_v0")
+        f = os.path.join(victim, os.listdir(victim)[0])
+        subprocess.run([MKJPEG, "-n", "1", "-s", "4242", "-W", "320", "-H",
+                        "240", w.sub("other")], check=True,
+                       stdout=subprocess.DEVNULL)
+        o = w.sub("other")
+        shutil.copyfile(os.path.join(o, os.listdir(o)[0]), f)
+        os.utime(f, (1e9, 1e9))
+        curate("table", "--store", store)
+        p = curate("import", "--no-features", "--store", store, data)
+        if "1 changed" not in p.stdout:
+            raise AssertionError(p.stdout)
+        same_as_fresh("after a file was replaced")
+    ck.run("a file replaced and imported without features: lists computed "
+           "again", t_replaced)
 
 
 def main():

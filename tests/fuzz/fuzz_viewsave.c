@@ -7,8 +7,10 @@
 #include "viewsave.h"
 
 /* Inputs whose byte 271 (the note's last, NUL in real files) is odd get
- * their last 8 bytes made the checksum of the rest, which random mutation
- * never hits; the others are parsed as they are. */
+ * this build's name and VIEWCOMPUTE_VERSION in their header (the seeds
+ * come from another build) and their last 8 bytes made the checksum of
+ * the rest, which random mutation never hits; the others are parsed as
+ * they are. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   struct view_list *l;
@@ -25,7 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(&fp, b + 32, 8);
     kind = (enum view_kind)(b[24] % VIEW_KINDS);
   }
-  if (size >= 280 && (b[271] & 1)) {
+  if (size >= 312 && (b[271] & 1)) {
+    uint32_t cv = VIEWCOMPUTE_VERSION;
+    char id[32];
+    viewsave_build_id(id);
+    memcpy(b + 272, id, 32);
+    memcpy(b + 28, &cv, 4);
     uint64_t sum = viewsave_checksum(b, size - 8);
     memcpy(b + size - 8, &sum, 8);
   }
