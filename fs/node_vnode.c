@@ -667,7 +667,7 @@ static int open_entry(struct fs_ctx *c, struct store_txn *t,
 static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                          uint64_t key, uint32_t pid)
 {
-  /* Taken by the thread's next open of the path, current or not. */
+  /* Taken by the thread's next open of a version, current or not. */
   bool grace = vnode_take_retry_grace(c, ino, pid);
   uint64_t ver = 0;
   struct vres v;
@@ -685,8 +685,9 @@ static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
   r = v.p->stat(c, t, v.rest, &e);
   if (r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key))) {
     /* The kernel's second walk after a refusal opens the version its
-     * lookup found, as an open that raced the change would: the kernel
-     * retries only once (vtree.h, vnode_refused). */
+     * lookup found, as an open that raced the change would, however long
+     * after that lookup its OPEN came: the kernel retries only once
+     * (vtree.h, vnode_refused). */
     if (grace)
       return 0;
     vnode_refused(c, ino, pid);

@@ -5,17 +5,33 @@ open of a kept drawn view whose version is no longer current is refused
 with ESTALE and the kernel looks the path up again, then opens what that
 lookup found.  The lookup of a large drawn view draws it (its size), which
 can take longer than a second; an annotator writing labels meanwhile must
-not make the retried open fail: an open() never returns ESTALE."""
+not make the retried open fail: an open() never returns ESTALE,
+however late the retried OPEN reaches the daemon after its lookup (a
+library preloaded into the daemon, tests/fs/retryshim.c, holds it there
+while labels change: on a loaded machine it came more than a second
+after the lookup, and the open failed)."""
 import json
 import os
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "fault"))
 from fslib import Mount, coco_store, read, run_suite, write  # noqa: E402
+from faultlib import Pause  # noqa: E402
+
+RETRYSHIM = os.environ.get("RETRYSHIM", "build/tests/libretryshim.so")
 
 W, H = 12000, 9000   # one drawing of it takes about a second
+
+
+def move_box(lab, x):
+    """A label write: the second box of the labels file lab moves to x."""
+    doc = json.loads(read(lab))
+    doc["fields"]["ground_truth"][1]["bbox"] = [x, 10, 2000, 2000]
+    write(lab, json.dumps(doc))
 
 
 def write_coco(path, names):
@@ -47,10 +63,7 @@ def body(ck, w):
         def annotator():
             while not stop.is_set():
                 writes[0] += 1
-                doc = json.loads(read(lab))
-                doc["fields"]["ground_truth"][1]["bbox"] = [
-                    12 + writes[0] % 5, 10, 2000, 2000]
-                write(lab, json.dumps(doc))
+                move_box(lab, 12 + writes[0] % 5)
                 stop.wait(0.3)
         th = threading.Thread(target=annotator)
         th.start()
@@ -78,6 +91,57 @@ def body(ck, w):
            "for a second, beside an annotator writing labels, never fail",
            t_slow_retry)
     m.umount()
+
+    def t_late_retry():
+        pause = Pause(w.sub("retry-pause"))
+        env = dict(os.environ, LD_PRELOAD=RETRYSHIM,
+                   RETRYSHIM_PAUSE_DIR=pause.dir)
+        asan = env.get("ASAN_OPTIONS", "")
+        env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + \
+            "verify_asan_link_order=0"
+        m2 = Mount(store, mnt, env=env).start()
+        try:
+            read(drawn)        # this version's name is kept by the kernel
+            move_box(lab, 14)  # ... and now superseded
+            got = {}
+
+            def opener():
+                got["tid"] = threading.get_native_id()
+                try:
+                    with open(drawn, "rb") as f:
+                        got["data"] = f.read()
+                except OSError as e:
+                    got["err"] = e
+            th = threading.Thread(target=opener)
+            th.start()
+            try:
+                # The OPEN of the kept name was refused, the kernel looked
+                # the path up again, and its second OPEN is held here.
+                tid = pause.wait(lambda: th.is_alive() and
+                                 m2.proc.poll() is None)
+                move_box(lab, 16)  # what that lookup found is superseded
+                time.sleep(1.5)    # longer than the old grace of 1 s
+            finally:
+                pause.resume()
+                th.join(timeout=300)
+            if tid != got["tid"]:
+                raise AssertionError("held an OPEN of thread %d, not of "
+                                     "the opener %d" % (tid, got["tid"]))
+            if "err" in got:
+                raise AssertionError("open of %s, retried 1.5 s after its "
+                                     "lookup: %s" % (drawn, got["err"]))
+            if got["data"][:2] != b"\xff\xd8":
+                raise AssertionError("the retried open read no JPEG")
+            # The next open shows the latest labels, not the held version.
+            if read(drawn) == got["data"]:
+                raise AssertionError("an open after the label write still "
+                                     "got the version of before it")
+        finally:
+            m2.umount()
+            pause.remove()
+    ck.run("a normal mount: the kernel's retry of a refused open, reaching "
+           "the daemon 1.5 s after its lookup while labels change, opens "
+           "the version its lookup found", t_late_retry)
 
 
 if __name__ == "__main__":
