@@ -102,7 +102,8 @@ def body(ck, w):
         m2 = Mount(store, mnt, env=env).start()
         try:
             read(drawn)        # this version's name is kept by the kernel
-            move_box(lab, 14)  # ... and now superseded
+            # ... and now superseded (a place the annotator never wrote)
+            move_box(lab, 20)
             got = {}
 
             def opener():
@@ -114,15 +115,17 @@ def body(ck, w):
                     got["err"] = e
             th = threading.Thread(target=opener)
             th.start()
+            tid = None
             try:
                 # The OPEN of the kept name was refused, the kernel looked
                 # the path up again, and its second OPEN is held here.
                 tid = pause.wait(lambda: th.is_alive() and
                                  m2.proc.poll() is None)
-                move_box(lab, 16)  # what that lookup found is superseded
+                move_box(lab, 22)  # what that lookup found is superseded
                 time.sleep(1.5)    # longer than the old grace of 1 s
             finally:
-                pause.resume()
+                if tid is not None:  # (resume() waits for the held read)
+                    pause.resume()
                 th.join(timeout=300)
             if tid != got["tid"]:
                 raise AssertionError("held an OPEN of thread %d, not of "
