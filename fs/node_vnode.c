@@ -667,7 +667,7 @@ static int open_entry(struct fs_ctx *c, struct store_txn *t,
 static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
                          uint64_t key, uint32_t pid)
 {
-  /* Taken by the thread's next open of a version, current or not. */
+  /* Taken by the thread's next open of the path, current or not. */
   bool grace = vnode_take_retry_grace(c, ino, pid);
   uint64_t ver = 0;
   struct vres v;

@@ -46,11 +46,11 @@ struct vnode {
   char path[];
 };
 
-/* Retries of opens refused as superseded, one per thread (a thread is in
- * one open() at a time): the thread's id, its path's hash, the inode its
- * latest lookup of the path gave since the refusal (0: none yet), and an
- * age for eviction (seq: 0 = a free slot).  No clock: the kernel's retry
- * may reach us any time later on a loaded machine (vtree.h). */
+/* Retries of opens refused as superseded, one per thread and path: the
+ * thread's id, the path's hash, the inode the thread's latest lookup of
+ * the path gave since the refusal (0: none yet), and an age for eviction
+ * (seq; 0: a free slot).  No clock: the kernel's retry may reach us any
+ * time later on a loaded machine (vtree.h). */
 #define VNODE_RETRIES 256
 
 struct vnode_retry {
@@ -272,14 +272,16 @@ bool vnode_verified_now(struct fs_ctx *c, uint64_t ino, uint64_t commit)
   return ok;
 }
 
-/* The retry slot of thread pid, or NULL. */
-static struct vnode_retry *retry_of(struct vnode_table *t, uint32_t pid)
+/* The note of thread pid's retry of the path whose hash is h, or NULL. */
+static struct vnode_retry *retry_of(struct vnode_table *t, uint32_t pid,
+                                    uint64_t h)
 {
   VTREE_ASSERT_HELD(&t->mu);
   if (t->nretry == 0)
     return NULL;  /* the usual case: no open was refused */
   for (unsigned i = 0; i < VNODE_RETRIES; i++)
-    if (t->retry[i].seq && t->retry[i].pid == pid)
+    if (t->retry[i].seq && t->retry[i].pid == pid &&
+        t->retry[i].path_hash == h)
       return &t->retry[i];
   return NULL;
 }
@@ -296,25 +298,26 @@ void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid)
   struct vnode_table *t = c->vt;
   struct vnode_retry *r;
   struct vnode *v;
+  uint64_t h;
 
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
-  r = retry_of(t, pid);
-  if (v && !r) {
-    /* A free slot, else the oldest: a retry still in progress is lost
-     * only after VNODE_RETRIES later refusals of other threads. */
-    struct vnode_retry *old = &t->retry[0];
-    for (unsigned i = 0; i < VNODE_RETRIES && old->seq; i++)
-      if (!t->retry[i].seq || t->retry[i].seq < old->seq)
-        old = &t->retry[i];
-    if (old->seq)
-      retry_free(t, old);
-    r = old;
-    t->nretry++;
-  }
   if (v) {
+    h = hash_str_fnv1a(v->path);
+    r = retry_of(t, pid, h);
+    if (!r) {
+      /* A free slot, else the oldest: a retry still in progress is lost
+       * only after VNODE_RETRIES later refusals. */
+      r = &t->retry[0];
+      for (unsigned i = 0; i < VNODE_RETRIES && r->seq; i++)
+        if (!t->retry[i].seq || t->retry[i].seq < r->seq)
+          r = &t->retry[i];
+      if (r->seq)
+        retry_free(t, r);
+      t->nretry++;
+    }
     r->pid = pid;
-    r->path_hash = hash_str_fnv1a(v->path);
+    r->path_hash = h;
     r->ino = 0;  /* armed by the retry's lookup */
     r->seq = ++t->retry_seq;
   }
@@ -329,13 +332,10 @@ bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid)
   bool g = false;
 
   pthread_mutex_lock(&t->mu);
-  r = retry_of(t, pid);
-  if (r) {
-    v = find_ino(t, ino);
-    g = v && r->ino == ino && r->path_hash == hash_str_fnv1a(v->path);
-    /* Taken by the thread's next open of a version, this path's or
-     * another's: either way its retry is over. */
-    retry_free(t, r);
+  v = find_ino(t, ino);
+  if (v && t->nretry && (r = retry_of(t, pid, hash_str_fnv1a(v->path)))) {
+    g = r->ino == ino;  /* the inode its latest lookup gave */
+    retry_free(t, r);   /* one open takes it */
   }
   pthread_mutex_unlock(&t->mu);
   return g;
@@ -348,8 +348,8 @@ void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid)
   struct vnode *v;
 
   pthread_mutex_lock(&t->mu);
-  r = retry_of(t, pid);
-  if (r && (v = find_ino(t, ino)) && r->path_hash == hash_str_fnv1a(v->path))
+  v = find_ino(t, ino);
+  if (v && t->nretry && (r = retry_of(t, pid, hash_str_fnv1a(v->path))))
     r->ino = ino;  /* the retry's OPEN will be of this inode */
   pthread_mutex_unlock(&t->mu);
 }

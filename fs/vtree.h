@@ -307,7 +307,7 @@ void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
  * lookup gave.  vnode_refused() notes that thread pid's open of ino's path
  * was refused; the thread's lookups of the path after it
  * (vnode_retry_looked_up(), called at the end of each) record the inode
- * they gave; the thread's next OPEN of a version takes the note
+ * they gave; the thread's next OPEN of the path takes the note
  * (vnode_take_retry_grace), true if it opens the inode the latest such
  * lookup gave: it then opens that version even if changes landed since,
  * as the open() call began before they ended.  No time limit: on a loaded
@@ -315,10 +315,10 @@ void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
  * view, a starved CPU), and an annotator's writes meanwhile must not make
  * it fail.  Every other open is checked against the store as it is (an
  * open soon after some lookup is not enough: a label write between the
- * two would leave the next open the old crop).  One note per thread, at
- * most VNODE_RETRIES (the oldest goes first): a note whose retry never
- * opened (a thread killed between lookup and open) stays until the
- * thread's next open of a version or VNODE_RETRIES later refusals. */
+ * two would leave the next open the old crop).  One note per thread and
+ * path, at most VNODE_RETRIES (the oldest goes first): a note whose retry
+ * never opened (a thread killed between lookup and open) stays until the
+ * thread's next open of the path or VNODE_RETRIES later refusals. */
 void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid);
 bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid);
 void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid);
