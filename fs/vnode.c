@@ -48,15 +48,18 @@ struct vnode {
 
 /* Retries of opens refused as superseded, one per thread and path: the
  * thread's id, the path's hash, the inode the thread's latest lookup of
- * the path gave since the refusal (0: none yet), and an age for eviction
- * (seq; 0: a free slot).  No clock: the kernel's retry may reach us any
- * time later on a loaded machine (vtree.h). */
+ * the path gave since the refusal (0: none yet) with a reference to its
+ * content when the inode holds none (small content, which the cache may
+ * drop before the OPEN comes), and an age for eviction (seq; 0: a free
+ * slot).  No clock: the kernel's retry may reach us any time later on a
+ * loaded machine (vtree.h). */
 #define VNODE_RETRIES 256
 
 struct vnode_retry {
   uint64_t path_hash;
   uint64_t ino;
   uint64_t seq;
+  struct gen_content *g;
   uint32_t pid;
 };
 
@@ -289,6 +292,7 @@ static struct vnode_retry *retry_of(struct vnode_table *t, uint32_t pid,
 static void retry_free(struct vnode_table *t, struct vnode_retry *r)
 {
   VTREE_ASSERT_HELD(&t->mu);
+  gen_put(r->g);
   memset(r, 0, sizeof(*r));
   t->nretry--;
 }
@@ -316,6 +320,8 @@ void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid)
         retry_free(t, r);
       t->nretry++;
     }
+    gen_put(r->g);
+    r->g = NULL;
     r->pid = pid;
     r->path_hash = h;
     r->ino = 0;  /* armed by the retry's lookup */
@@ -324,17 +330,24 @@ void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid)
   pthread_mutex_unlock(&t->mu);
 }
 
-bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid)
+bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid,
+                            struct gen_content **held)
 {
   struct vnode_table *t = c->vt;
   struct vnode_retry *r;
   struct vnode *v;
   bool g = false;
 
+  if (held)
+    *held = NULL;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v && t->nretry && (r = retry_of(t, pid, hash_str_fnv1a(v->path)))) {
     g = r->ino == ino;  /* the inode its latest lookup gave */
+    if (g && held) {
+      *held = r->g;
+      r->g = NULL;
+    }
     retry_free(t, r);   /* one open takes it */
   }
   pthread_mutex_unlock(&t->mu);
@@ -349,8 +362,15 @@ void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
-  if (v && t->nretry && (r = retry_of(t, pid, hash_str_fnv1a(v->path))))
+  if (v && t->nretry && (r = retry_of(t, pid, hash_str_fnv1a(v->path)))) {
     r->ino = ino;  /* the retry's OPEN will be of this inode */
+    gen_put(r->g);
+    r->g = NULL;
+    /* Its content, found now that the lookup made it, kept for the OPEN
+     * (a cache file the inode holds already). */
+    if (v->key && !v->pin && gen_find(c, v->path, v->key, &r->g) < 0)
+      r->g = NULL;
+  }
   pthread_mutex_unlock(&t->mu);
 }
 
@@ -571,6 +591,8 @@ void vnode_free_all(struct fs_ctx *c)
       gen_put(v->pin);
       free(v);
     }
+  for (unsigned i = 0; i < VNODE_RETRIES; i++)
+    gen_put(t->retry[i].g);
   free(t->by_ino);
   free(t->by_path);
   pthread_mutex_destroy(&t->mu);

@@ -318,9 +318,15 @@ void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
  * two would leave the next open the old crop).  One note per thread and
  * path, at most VNODE_RETRIES (the oldest goes first): a note whose retry
  * never opened (a thread killed between lookup and open) stays until the
- * thread's next open of the path or VNODE_RETRIES later refusals. */
+ * thread's next open of the path or VNODE_RETRIES later refusals.  The
+ * note keeps the looked-up version's content when the inode holds none
+ * (small content: the cache may drop it before the OPEN comes), and
+ * vnode_take_retry_grace() hands it to the open in *held (a reference, or
+ * NULL; held may be NULL): at most VNODE_RETRIES versions are kept this
+ * way. */
 void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid);
-bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid);
+bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid,
+                            struct gen_content **held);
 void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid);
 bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino);
 /* A nonzero inode number for a plain readdir entry (which counts no
