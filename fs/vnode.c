@@ -357,21 +357,39 @@ bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid,
 void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 {
   struct vnode_table *t = c->vt;
+  struct gen_content *g = NULL;
   struct vnode_retry *r;
   struct vnode *v;
+  char path[4096];
+  uint64_t key = 0, h = 0;
 
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
-  if (v && t->nretry && (r = retry_of(t, pid, hash_str_fnv1a(v->path)))) {
+  if (v && t->nretry && (r = retry_of(t, pid, h = hash_str_fnv1a(v->path)))) {
     r->ino = ino;  /* the retry's OPEN will be of this inode */
     gen_put(r->g);
     r->g = NULL;
-    /* Its content, found now that the lookup made it, kept for the OPEN
-     * (a cache file the inode holds already). */
-    if (v->key && !v->pin && gen_find(c, v->path, v->key, &r->g) < 0)
-      r->g = NULL;
+    /* Its content is kept for the OPEN, unless a cache file the inode
+     * holds has it already. */
+    size_t l = strlen(v->path);
+    if (v->key && !v->pin && l < sizeof(path)) {
+      key = v->key;
+      memcpy(path, v->path, l + 1);
+    }
   }
   pthread_mutex_unlock(&t->mu);
+  /* Found unlocked: gen_find() waits for content being generated (the
+   * lookup has just made it, but the cache may have dropped it since). */
+  if (!key || gen_find(c, path, key, &g) < 0)
+    return;
+  pthread_mutex_lock(&t->mu);
+  r = t->nretry ? retry_of(t, pid, h) : NULL;
+  if (r && r->ino == ino && !r->g) {
+    r->g = g;
+    g = NULL;
+  }
+  pthread_mutex_unlock(&t->mu);
+  gen_put(g);
 }
 
 void vnode_set_dir(struct fs_ctx *c, uint64_t ino)
