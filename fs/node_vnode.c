@@ -665,10 +665,11 @@ static int open_entry(struct fs_ctx *c, struct store_txn *t,
  * every name up (LOOKUP_REVAL), and open the new version's inode.  A
  * file found current at this store version costs no provider call. */
 static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
-                         uint64_t key, uint32_t pid)
+                         uint64_t key, uint32_t pid, struct gen_content **held)
 {
-  /* Taken by the thread's next open of the path, current or not. */
-  bool grace = vnode_take_retry_grace(c, ino, pid);
+  /* Taken by the thread's next open of the path, current or not; *held:
+   * the version's content kept for it, if any (the caller's). */
+  bool grace = vnode_take_retry_grace(c, ino, pid, held);
   uint64_t ver = 0;
   struct vres v;
   struct vent e;
@@ -685,8 +686,9 @@ static int still_current(struct fs_ctx *c, struct store_txn *t, uint64_t ino,
   r = v.p->stat(c, t, v.rest, &e);
   if (r == -ENOENT || (r == 0 && (e.kind != VENT_FILE || e.key != key))) {
     /* The kernel's second walk after a refusal opens the version its
-     * lookup found, as an open that raced the change would: the kernel
-     * retries only once (vtree.h, vnode_refused). */
+     * lookup found, as an open that raced the change would, however long
+     * after that lookup its OPEN came: the kernel retries only once
+     * (vtree.h, vnode_refused). */
     if (grace)
       return 0;
     vnode_refused(c, ino, pid);
@@ -702,14 +704,23 @@ static int vnode_node_open(struct fs_ctx *c, struct store_txn *t,
                            struct nh **ret, struct open_out *o)
 {
   uint64_t key = vnode_key(c, ino);
-  struct gen_content *g;
+  struct gen_content *g, *held = NULL;
   struct vres v;
   struct vent e;
   int r = 0;
 
-  if (key && !c->readonly && (r = still_current(c, t, ino, key, o->pid)) < 0)
+  if (key && !c->readonly &&
+      (r = still_current(c, t, ino, key, o->pid, &held)) < 0) {
+    gen_put(held);
     return r;
+  }
   g = vnode_pinned(c, ino);
+  /* A retry's version kept since its lookup, which the cache may have
+   * dropped since. */
+  if (g)
+    gen_put(held);
+  else
+    g = held;
 
   /* A version of a generated file, whatever the store says now, or the
    * content of the inode's version still in the cache. */
@@ -749,7 +760,7 @@ int vnode_open_quick(struct fs_ctx *c, const struct node *n, uint64_t ino,
   }
   /* Current: the grace of a retry is not needed, but taken, as
    * still_current() takes it (one open takes it). */
-  vnode_take_retry_grace(c, ino, pid);
+  vnode_take_retry_grace(c, ino, pid, NULL);
   o->pid = pid;
   r = open_version(c, n, ino, g, ret, o);
   return r < 0 ? r : 1;

@@ -12,6 +12,8 @@
  * Each record also says how the kernel reads its open handles: through
  * the page cache, or by passthrough from the content's cache file (the
  * backing id registered at its first open, closed at its last release).
+ * The table also notes the opens it refused as superseded, until the
+ * kernel's retry of each opens (vtree.h, vnode_refused).
  *
  * Ownership: the table (c->vt) is created by state_init() before the
  * session and freed by state_free() after it (dropping the content
@@ -22,8 +24,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <time.h>
 
 #include "node.h"
 #include "passthrough.h"
@@ -46,33 +46,36 @@ struct vnode {
   char path[];
 };
 
-/* Opens refused as superseded, until the same thread's next OPEN of the
- * same path: path hash, thread id and the refusal's monotonic time. */
-#define VNODE_REFUSED 16
-#define VNODE_REFUSED_NS 1000000000LL
+/* Retries of opens refused as superseded, one per thread and path: the
+ * thread's id, the path's hash, the inode the thread's latest lookup of
+ * the path gave since the refusal (0: none yet) with a reference to its
+ * content when the inode holds none (small content, which the cache may
+ * drop before the OPEN comes), and an age for eviction (seq; 0: a free
+ * slot).  No clock: the kernel's retry may reach us any time later on a
+ * loaded machine (vtree.h). */
+#define VNODE_RETRIES 256
+
+struct vnode_retry {
+  uint64_t path_hash;
+  uint64_t ino;
+  uint64_t seq;
+  struct gen_content *g;
+  uint32_t pid;
+};
 
 struct vnode_table {
   pthread_mutex_t mu;
   struct vnode **by_ino, **by_path;
   size_t cap, n;
   uint64_t next;
-  uint64_t refused[VNODE_REFUSED];
-  int64_t refused_ns[VNODE_REFUSED];
-  uint32_t refused_pid[VNODE_REFUSED];
-  unsigned refused_next;
+  struct vnode_retry retry[VNODE_RETRIES];
+  unsigned nretry;       /* slots in use */
+  uint64_t retry_seq;    /* the latest refusal's seq */
   /* The store version last read by an open's check, and the commit its
    * transaction saw (+1; 0: none yet): while no commit came after it,
    * the version is known without a transaction (vnode_verified_now). */
   uint64_t seen_commit, seen_ver;
 };
-
-static int64_t mono_ns(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static size_t ino_slot(const struct vnode_table *t, uint64_t ino)
 {
@@ -272,47 +275,80 @@ bool vnode_verified_now(struct fs_ctx *c, uint64_t ino, uint64_t commit)
   return ok;
 }
 
-/* Whether ring slot i notes a refused open of path hash h by thread pid. */
-static bool refused_by(const struct vnode_table *t, unsigned i, uint64_t h,
-                       uint32_t pid)
+/* The note of thread pid's retry of the path whose hash is h, or NULL. */
+static struct vnode_retry *retry_of(struct vnode_table *t, uint32_t pid,
+                                    uint64_t h)
 {
-  return t->refused_ns[i] && t->refused[i] == h && t->refused_pid[i] == pid;
+  VTREE_ASSERT_HELD(&t->mu);
+  if (t->nretry == 0)
+    return NULL;  /* the usual case: no open was refused */
+  for (unsigned i = 0; i < VNODE_RETRIES; i++)
+    if (t->retry[i].seq && t->retry[i].pid == pid &&
+        t->retry[i].path_hash == h)
+      return &t->retry[i];
+  return NULL;
+}
+
+static void retry_free(struct vnode_table *t, struct vnode_retry *r)
+{
+  VTREE_ASSERT_HELD(&t->mu);
+  gen_put(r->g);
+  memset(r, 0, sizeof(*r));
+  t->nretry--;
 }
 
 void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 {
   struct vnode_table *t = c->vt;
+  struct vnode_retry *r;
   struct vnode *v;
+  uint64_t h;
 
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
   if (v) {
-    unsigned i = t->refused_next++ % VNODE_REFUSED;
-
-    t->refused[i] = hash_str_fnv1a(v->path);
-    t->refused_pid[i] = pid;
-    t->refused_ns[i] = mono_ns();
+    h = hash_str_fnv1a(v->path);
+    r = retry_of(t, pid, h);
+    if (!r) {
+      /* A free slot, else the oldest: a retry still in progress is lost
+       * only after VNODE_RETRIES later refusals. */
+      r = &t->retry[0];
+      for (unsigned i = 0; i < VNODE_RETRIES && r->seq; i++)
+        if (!t->retry[i].seq || t->retry[i].seq < r->seq)
+          r = &t->retry[i];
+      if (r->seq)
+        retry_free(t, r);
+      t->nretry++;
+    }
+    gen_put(r->g);
+    r->g = NULL;
+    r->pid = pid;
+    r->path_hash = h;
+    r->ino = 0;  /* armed by the retry's lookup */
+    r->seq = ++t->retry_seq;
   }
   pthread_mutex_unlock(&t->mu);
 }
 
-bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid)
+bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid,
+                            struct gen_content **held)
 {
   struct vnode_table *t = c->vt;
+  struct vnode_retry *r;
   struct vnode *v;
-  int64_t now = mono_ns();
   bool g = false;
 
+  if (held)
+    *held = NULL;
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
-  if (v) {
-    uint64_t h = hash_str_fnv1a(v->path);
-
-    for (unsigned i = 0; i < VNODE_REFUSED; i++)
-      if (refused_by(t, i, h, pid)) {
-        g = g || now - t->refused_ns[i] < VNODE_REFUSED_NS;
-        t->refused_ns[i] = 0;  /* one open takes it */
-      }
+  if (v && t->nretry && (r = retry_of(t, pid, hash_str_fnv1a(v->path)))) {
+    g = r->ino == ino;  /* the inode its latest lookup gave */
+    if (g && held) {
+      *held = r->g;
+      r->g = NULL;
+    }
+    retry_free(t, r);   /* one open takes it */
   }
   pthread_mutex_unlock(&t->mu);
   return g;
@@ -321,18 +357,39 @@ bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid)
 {
   struct vnode_table *t = c->vt;
+  struct gen_content *g = NULL;
+  struct vnode_retry *r;
   struct vnode *v;
-  uint64_t h;
+  char path[4096];
+  uint64_t key = 0, h = 0;
 
   pthread_mutex_lock(&t->mu);
   v = find_ino(t, ino);
-  if (v) {
-    h = hash_str_fnv1a(v->path);
-    for (unsigned i = 0; i < VNODE_REFUSED; i++)
-      if (refused_by(t, i, h, pid))
-        t->refused_ns[i] = mono_ns();
+  if (v && t->nretry && (r = retry_of(t, pid, h = hash_str_fnv1a(v->path)))) {
+    r->ino = ino;  /* the retry's OPEN will be of this inode */
+    gen_put(r->g);
+    r->g = NULL;
+    /* Its content is kept for the OPEN, unless a cache file the inode
+     * holds has it already. */
+    size_t l = strlen(v->path);
+    if (v->key && !v->pin && l < sizeof(path)) {
+      key = v->key;
+      memcpy(path, v->path, l + 1);
+    }
   }
   pthread_mutex_unlock(&t->mu);
+  /* Found unlocked: gen_find() waits for content being generated (the
+   * lookup has just made it, but the cache may have dropped it since). */
+  if (!key || gen_find(c, path, key, &g) < 0)
+    return;
+  pthread_mutex_lock(&t->mu);
+  r = t->nretry ? retry_of(t, pid, h) : NULL;
+  if (r && r->ino == ino && !r->g) {
+    r->g = g;
+    g = NULL;
+  }
+  pthread_mutex_unlock(&t->mu);
+  gen_put(g);
 }
 
 void vnode_set_dir(struct fs_ctx *c, uint64_t ino)
@@ -552,6 +609,8 @@ void vnode_free_all(struct fs_ctx *c)
       gen_put(v->pin);
       free(v);
     }
+  for (unsigned i = 0; i < VNODE_RETRIES; i++)
+    gen_put(t->retry[i].g);
   free(t->by_ino);
   free(t->by_path);
   pthread_mutex_destroy(&t->mu);

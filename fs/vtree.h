@@ -305,19 +305,28 @@ void vnode_set_dir(struct fs_ctx *c, uint64_t ino);
 /* The kernel retries an open refused with ESTALE once, in the same
  * thread: it looks the path up again (LOOKUP_REVAL) and opens what that
  * lookup gave.  vnode_refused() notes that thread pid's open of ino's path
- * was refused; that thread's next OPEN of the same path, within a second
- * of the refusal or of its lookup of the path since,
- * takes the note (vnode_take_retry_grace: true) and opens the version its
- * lookup found even if a change landed in between, since the open() call
- * began before the change ended.  Every other open is checked against the
- * store as it is (an open soon after some lookup is not enough: a label
- * write between the two would leave the next open the old crop). */
+ * was refused; the thread's lookups of the path after it
+ * (vnode_retry_looked_up(), called at the end of each) record the inode
+ * they gave; the thread's next OPEN of the path takes the note
+ * (vnode_take_retry_grace), true if it opens the inode the latest such
+ * lookup gave: it then opens that version even if changes landed since,
+ * as the open() call began before they ended.  No time limit: on a loaded
+ * machine the OPEN may come seconds after the lookup (drawing a large
+ * view, a starved CPU), and an annotator's writes meanwhile must not make
+ * it fail.  Every other open is checked against the store as it is (an
+ * open soon after some lookup is not enough: a label write between the
+ * two would leave the next open the old crop).  One note per thread and
+ * path, at most VNODE_RETRIES (the oldest goes first): a note whose retry
+ * never opened (a thread killed between lookup and open) stays until the
+ * thread's next open of the path or VNODE_RETRIES later refusals.  The
+ * note keeps the looked-up version's content when the inode holds none
+ * (small content: the cache may drop it before the OPEN comes), and
+ * vnode_take_retry_grace() hands it to the open in *held (a reference, or
+ * NULL; held may be NULL): at most VNODE_RETRIES versions are kept this
+ * way. */
 void vnode_refused(struct fs_ctx *c, uint64_t ino, uint32_t pid);
-bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid);
-/* The retry's lookup of ino's path by thread pid just ended: the second
- * counts from here, not from the refusal (the lookup of a large drawn view
- * draws it, which may take longer than that, and an annotator's next
- * write may land meanwhile). */
+bool vnode_take_retry_grace(struct fs_ctx *c, uint64_t ino, uint32_t pid,
+                            struct gen_content **held);
 void vnode_retry_looked_up(struct fs_ctx *c, uint64_t ino, uint32_t pid);
 bool vnode_is_dir(const struct fs_ctx *c, uint64_t ino);
 /* A nonzero inode number for a plain readdir entry (which counts no
