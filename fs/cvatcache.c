@@ -66,7 +66,7 @@ void cvatcache_free(struct cvatcache *cc)
 bool cvatcache_unreachable(int r)
 {
   return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH ||
-         r == -ETIMEDOUT || r == -ECONNRESET || r == -EIO;
+         r == -ETIMEDOUT || r == -ECONNRESET || r == -EIO || r == -EAGAIN;
 }
 
 bool cvatcache_answered(struct cvatcache *cc)

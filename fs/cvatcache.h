@@ -46,7 +46,8 @@ int cvatcache_new(struct cvatcache **ret);
 void cvatcache_free(struct cvatcache *cc);
 
 /* Whether error r of a request means the server did not answer: refused,
- * no route or name, timed out, reset, or 5xx after the retries (-EIO). */
+ * no route or name, timed out, reset, a 5xx (-EIO) or a 429 (-EAGAIN:
+ * busy, which a stat should not wait out). */
 bool cvatcache_unreachable(int r);
 
 /* The server answered: the down state ends.  True if it was down (the

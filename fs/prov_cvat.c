@@ -54,7 +54,8 @@
  * retries): a stat is waited on by ls, rsync and shells, so a server that
  * is down or stalled costs at most a few seconds of one stat, after which
  * cvatcache.h stops asking for a while.  No retry: curl already reopens a
- * kept connection the server closed, and a 429 or 5xx is reported. */
+ * kept connection the server closed, and a 429 or 5xx shows what the file
+ * showed last (cvatcache_unreachable). */
 #define JOB_CONNECT_TIMEOUT_S 5
 #define JOB_TIMEOUT_S 15
 #define JOB_RETRIES 0

@@ -12,7 +12,8 @@ why, and the daemon's log names ECONNREFUSED.  A second rsync copies
 nothing: the kept bytes keep their time.  Then cvat.url names a server
 that accepts connections and never answers: the copy still ends within
 the bound of one request's timeout (curatefs before this waited up to
-ten minutes for each file), and status says ETIMEDOUT.
+ten minutes for each file), and status says ETIMEDOUT.  Last, a server
+that answers 429 to every request: the same, with EAGAIN.
 
 Loopback HTTP to cvat_server.py (in this process)."""
 import errno
@@ -152,6 +153,26 @@ def run_checks(ck, w, srv):
                "one request's timeout; status says ETIMEDOUT", t_stalled)
     finally:
         mute.close()
+
+    def t_busy():
+        busy = cvat_server.CvatTestServer(password=PASSWORD).start()
+        try:
+            busy.add_fault("throttle", times=-1)
+            write(os.path.join(mnt, "config"), "cvat.url = %s\n" % busy.url)
+            bounded("ls -lR of the mount (server answering 429)",
+                    ["ls", "-lR", mnt], BOUND_REFUSED_S)
+            eq(unstattable(mnt), [], "listed paths that do not stat")
+            eq(read(os.path.join(jobs_dir, jobs[0], "stage")),
+               b"annotation\n", "stage of the job read before")
+            st = read(os.path.join(C, "status")).decode()
+            if "EAGAIN" not in st:
+                raise AssertionError("cvat/status does not say EAGAIN:\n"
+                                     + st)
+        finally:
+            busy.stop()
+    ck.run("a server answering 429 to everything: ls -lR exits 0 at once, "
+           "the job read before shows its files; status says EAGAIN",
+           t_busy)
     m.umount()
 
 
