@@ -17,12 +17,19 @@
  * one background worker, which also resumes unfinished runs at mount.
  * Reasons of failures go to cvat/status and the log, never a secret.
  *
+ * A job's files ask the server at every stat and read, with short
+ * timeouts and a session of their own (job_config); while the server does
+ * not answer they give the bytes they gave last, and a job's folder lists
+ * only the files that have bytes to give (cvatcache.h), so a copy of the
+ * mount neither fails nor waits on a server that is down.
+ *
  * State (PROV_SLOT_CVAT, struct cvat_state): the recent results, the push
  * queue and its worker thread, created at startup and freed after
  * ->stop joined the worker.  Locking: st->mu guards every field; the
  * worker holds it only to take a run from the queue and to mark it done,
  * never while it talks to the server.
  */
+#define _GNU_SOURCE   /* strerrorname_np */
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -37,11 +44,21 @@
 #include "classes.h"
 #include "config.h"
 #include "cvat_sync.h"
+#include "cvatcache.h"
 #include "views.h"
 #include "vtree.h"
 
 #define ERRLEN 512
 #define LOG_LINES 16
+/* Limits of a job file's requests, below the push's (10 s, 600 s, 6
+ * retries): a stat is waited on by ls, rsync and shells, so a server that
+ * is down or stalled costs at most a few seconds of one stat, after which
+ * cvatcache.h stops asking for a while.  No retry: curl already reopens a
+ * kept connection the server closed, and a 429 or 5xx shows what the file
+ * showed last (cvatcache_unreachable). */
+#define JOB_CONNECT_TIMEOUT_S 5
+#define JOB_TIMEOUT_S 15
+#define JOB_RETRIES 0
 
 /* ---- state: recent results and the push worker ---- */
 
@@ -63,6 +80,11 @@ struct cvat_state {
    * unmount): created by c_start, freed by c_stop once the worker is
    * joined; set before any operation and stopped after the last. */
   struct cvat_session *session;
+  /* The job files' own session (their requests have other timeouts, and
+   * a session keeps one client per settings), set up and freed with
+   * `session`; and what they show while the server is down (own lock). */
+  struct cvat_session *jobs_session;
+  struct cvatcache *cache;
 };
 
 static int c_init(struct fs_ctx *c, void **state)
@@ -72,6 +94,10 @@ static int c_init(struct fs_ctx *c, void **state)
   (void)c;
   if (!st)
     return -ENOMEM;
+  if (cvatcache_new(&st->cache) < 0) {
+    free(st);
+    return -ENOMEM;
+  }
   pthread_mutex_init(&st->mu, NULL);
   pthread_cond_init(&st->cv, NULL);
   *state = st;
@@ -84,6 +110,7 @@ static void c_destroy(struct fs_ctx *c, void *state)
 
   (void)c;
   assert(!st->worker_on && !st->qhead);  /* ->stop came first */
+  cvatcache_free(st->cache);
   pthread_cond_destroy(&st->cv);
   pthread_mutex_destroy(&st->mu);
   free(st);
@@ -197,6 +224,23 @@ static bool can_login(struct fs_ctx *c)
   return r;
 }
 
+/* The settings of a job file's requests: the mount's, with the job
+ * files' session and limits. */
+static int job_config(struct fs_ctx *c, struct cvat_config *cfg, char *err,
+                      size_t errlen)
+{
+  int r = build_config(c, cfg, err, errlen);
+
+  cfg->session = c_state(c)->jobs_session;
+  if (cfg->connect_timeout_s > JOB_CONNECT_TIMEOUT_S)
+    cfg->connect_timeout_s = JOB_CONNECT_TIMEOUT_S;
+  if (cfg->timeout_s > JOB_TIMEOUT_S)
+    cfg->timeout_s = JOB_TIMEOUT_S;
+  if (cfg->retries > JOB_RETRIES)
+    cfg->retries = JOB_RETRIES;
+  return r;
+}
+
 /* Takes the next run to push (false: stopping), with st->mu held. */
 static bool take_run_locked(struct cvat_state *st, struct pushq **ret)
 {
@@ -297,6 +341,8 @@ static void c_start(struct fs_ctx *c)
   /* Log in once, not for every file read. */
   if (cvat_session_new(&st->session) < 0)
     st->session = NULL;  /* every connect logs in: slower, still correct */
+  if (cvat_session_new(&st->jobs_session) < 0)
+    st->jobs_session = NULL;
   if (c->readonly)
     return;  /* a read-only mount leaves unfinished pushes to others */
   /* Runs whose upload was interrupted (unmount, crash) continue. */
@@ -319,6 +365,9 @@ static void c_stop(struct fs_ctx *c)
 {
   struct cvat_state *st = c_state(c);
 
+  /* Job files are read by requests, which have ended by now. */
+  cvat_session_free(st->jobs_session);
+  st->jobs_session = NULL;
   pthread_mutex_lock(&st->mu);
   if (!st->worker_on) {
     pthread_mutex_unlock(&st->mu);
@@ -645,6 +694,59 @@ static bool run_has_job(const struct cvat_run *r, int64_t job)
   return false;
 }
 
+/* A job file's request ended with r: the server's state follows, and a
+ * change of it is said once (the log, and `status` for a failure). */
+static void job_server_state(struct fs_ctx *c, const char *url, int r,
+                             const char *err)
+{
+  struct cvatcache *cc = c_state(c)->cache;
+
+  if (r == 0) {
+    if (cvatcache_answered(cc))
+      log_msg(LOG_LVL_INFO, "cvat: the server answers again");
+  } else if (cvatcache_unreachable(r) &&
+             cvatcache_failed(cc, url, r, err)) {
+    fs_error(c, "cvat: server unreachable (%s): %s; the jobs' files show "
+             "what they showed last", strerrorname_np(-r) ?
+             strerrorname_np(-r) : "?", err);
+  }
+}
+
+/* The bytes of job file p (path: its name under cvat/) into b: from the
+ * server, or while it does not answer, those the path gave last
+ * (cvatcache.h).  Other failures of the server's are reported in
+ * cvat/status unless quiet (a listing that leaves the file out). */
+static int job_file(struct fs_ctx *c, const struct cpath *p, const char *path,
+                    struct buf *b, bool quiet)
+{
+  struct cvatcache *cc = c_state(c)->cache;
+  struct cvat_config cfg;
+  char err[ERRLEN] = "";
+  int r = job_config(c, &cfg, err, sizeof(err));
+
+  if (r == 0)
+    r = cvatcache_skip(cc, cfg.url);
+  if (r == 0) {
+    r = p->f == CF_ISSUES
+        ? cvat_job_issues(c->store, &cfg, p->run, p->job, b, err, sizeof(err))
+        : cvat_job_attr_get(c->store, &cfg, p->run, p->job, p->attr, b, err,
+                            sizeof(err));
+    job_server_state(c, cfg.url, r, err);
+  }
+  cvat_config_free(&cfg);
+  if (r == 0)
+    return cvatcache_put(cc, path, b->data ? b->data : "", b->len);
+  if (cvatcache_unreachable(r)) {
+    buf_reset(b);
+    return cvatcache_get(cc, path, b) == 0 ? 0 : r;
+  }
+  cvatcache_drop(cc, path);
+  if (!quiet)
+    result(c, false, "runs/%s/jobs/%" PRId64 "/%s: %s", p->run, p->job,
+           p->attr, err);
+  return r;
+}
+
 static int c_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
                   struct vent *ret)
 {
@@ -684,6 +786,45 @@ static int c_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
   ret->kind = p.f == CF_RUN || p.f == CF_JOBS || p.f == CF_JOB ? VENT_DIR
               : p.f == CF_JOBATTR ? VENT_CTL : VENT_FILE;
   return 0;
+}
+
+/* The job's files ask the server even for their size: a file that would
+ * not stat now is not listed (find, du, rsync and backup tools stat what
+ * they list).  Without a server and credentials (a token is forgotten at
+ * unmount) that is every file; looked up by name, each still answers
+ * EINVAL with the reason in cvat/status.  Otherwise each is read
+ * (job_file): while the server is down, those it showed before are
+ * listed, and they stat from what they showed. */
+static int list_job(struct fs_ctx *c, const char *path, const struct cpath *p,
+                    uint64_t from, vent_fn fn, void *ud)
+{
+  struct buf b;
+  int r = 0;
+
+  if (!can_login(c))
+    return 0;
+  buf_init(&b, 64u << 20);
+  for (size_t i = from; i < ARRAY_SIZE(job_files); i++) {
+    struct vent e = { .kind = i < 3 ? VENT_CTL : VENT_FILE };
+    struct cpath fp = *p;
+    char fpath[300];
+
+    snprintf(fpath, sizeof(fpath), "%s/%s", path, job_files[i]);
+    fp.f = i < 3 ? CF_JOBATTR : CF_ISSUES;
+    snprintf(fp.attr, sizeof(fp.attr), "%s", job_files[i]);
+    buf_reset(&b);
+    r = job_file(c, &fp, fpath, &b, true);
+    if (r == -ENOMEM)
+      break;
+    if (r < 0) {
+      r = 0;
+      continue;
+    }
+    if (fn(job_files[i], &e, i + 1, ud))
+      break;
+  }
+  buf_free(&b);
+  return r;
 }
 
 static int c_list(struct fs_ctx *c, struct store_txn *t, const char *path,
@@ -737,21 +878,8 @@ static int c_list(struct fs_ctx *c, struct store_txn *t, const char *path,
     cvat_run_free(&run);
     return 0;
   }
-  if (p.f == CF_JOB) {
-    /* The job's files ask the server even for their size: without a
-     * server and credentials (a token is forgotten at unmount) none
-     * would stat, so none is listed (find, du, rsync and backup tools
-     * stat what they list).  Looked up by name, each still answers
-     * EINVAL with the reason in cvat/status. */
-    if (!can_login(c))
-      return 0;
-    for (size_t i = from; i < ARRAY_SIZE(job_files); i++) {
-      struct vent ctl0 = { .kind = i < 3 ? VENT_CTL : VENT_FILE };
-      if (fn(job_files[i], &ctl0, i + 1, ud))
-        break;
-    }
-    return 0;
-  }
+  if (p.f == CF_JOB)
+    return list_job(c, path, &p, from, fn, ud);
   return -ENOTDIR;
 }
 
@@ -792,6 +920,8 @@ static int render_cvat_status(struct buf *b, struct fs_ctx *c)
     buf_puts(b, "\nnot logged in: no CVAT server or credentials "
              "(set cvat.token, or cvat.username and cvat.password); the "
              "jobs' files are not listed until then\n");
+  else
+    cvatcache_status(st->cache, b);
   return 0;
 }
 
@@ -842,17 +972,7 @@ static int c_generate(struct fs_ctx *c, struct store_txn *t, const char *path,
     break;
   case CF_JOBATTR:
   case CF_ISSUES:
-    r = build_config(c, &cfg, err, sizeof(err));
-    if (r == 0)
-      r = p.f == CF_ISSUES
-              ? cvat_job_issues(c->store, &cfg, p.run, p.job, &b, err,
-                                sizeof(err))
-              : cvat_job_attr_get(c->store, &cfg, p.run, p.job, p.attr, &b,
-                                  err, sizeof(err));
-    cvat_config_free(&cfg);
-    if (r < 0)
-      result(c, false, "runs/%s/jobs/%" PRId64 "/%s: %s", p.run, p.job,
-             p.attr, err);
+    r = job_file(c, &p, path, &b, false);
     break;
   default:
     r = -EISDIR;
@@ -887,11 +1007,14 @@ static int c_write(struct fs_ctx *c, const char *path, const char *data,
              p.run, p.job, p.attr);
       return -EINVAL;
     }
-    r = build_config(c, &cfg, err, sizeof(err));
+    r = job_config(c, &cfg, err, sizeof(err));
     if (r == 0)
       r = cvat_job_attr_set(c->store, &cfg, p.run, p.job, p.attr, val, err,
                             sizeof(err));
+    job_server_state(c, cfg.url, r, err);
     cvat_config_free(&cfg);
+    /* What the file shows now is the server's to say. */
+    cvatcache_drop(c_state(c)->cache, path);
     result(c, r == 0, "runs/%s/jobs/%" PRId64 "/%s = %s%s%s", p.run, p.job,
            p.attr, val, r ? ": " : "", r ? err : "");
     return r;

@@ -369,6 +369,7 @@ struct lent {
   char *name;
   bool dir;
   uint64_t sample_id;
+  uint64_t shows;      /* export_ent.shows */
   uint64_t version;    /* export_ent.version */
 };
 
@@ -414,6 +415,7 @@ static int collect(const struct export_ent *e, void *ud)
     return -ENOMEM;
   l->e[l->n].dir = e->dir;
   l->e[l->n].sample_id = e->sample_id;
+  l->e[l->n].shows = e->shows;
   l->e[l->n].version = e->version;
   l->n++;
   return 0;
@@ -481,6 +483,7 @@ static int x_stat(struct fs_ctx *c, struct store_txn *t, const char *path,
       ret->sample_id = e.sample_id;
     } else {
       ret->kind = VENT_FILE;
+      ret->sample_id = e.shows;  /* its attributes, a mv into a tag */
       ret->key = file_key(&s, e.version);
     }
   }
@@ -574,7 +577,7 @@ static int x_list(struct fs_ctx *c, struct store_txn *t, const char *path,
       struct vent e = { 0 };
       e.kind = l->e[i].dir ? VENT_DIR
                : l->e[i].sample_id ? VENT_SAMPLE : VENT_FILE;
-      e.sample_id = l->e[i].sample_id;
+      e.sample_id = l->e[i].sample_id ? l->e[i].sample_id : l->e[i].shows;
       e.key = l->e[i].dir || l->e[i].sample_id ? s.key
               : file_key(&s, l->e[i].version);
       if (fn(l->e[i].name, &e, i + 1, ud))

@@ -74,6 +74,12 @@ struct hnsw_params {
   unsigned nthreads;        /* workers including the caller: default 2,
                                max 64 */
   uint64_t seed;            /* level draws; 0 is a valid seed */
+  /* When set, read (atomically) before each batch of at most 128 rows:
+   * once nonzero the build gives up with -ECANCELED, as knn_opts.stop
+   * makes an exact k-NN do (knn.h).  A build over a million rows is
+   * minutes of work; its owner (a daemon being unmounted) gets it back
+   * within one batch.  Borrowed: it must outlive the call. */
+  const int *stop;
 };
 
 struct hnsw; /* opaque */
@@ -81,7 +87,8 @@ struct hnsw; /* opaque */
 /* Build an index over n rows of d floats (row-major, normalised, borrowed:
  * see above).  *ret_index is owned by the caller (hnsw_free()).
  * Returns 0, -EINVAL (x NULL with n > 0, d == 0, n >= HNSW_NONE, bad
- * params, ret_index NULL), -ENOMEM; *ret_index is NULL on failure. */
+ * params, ret_index NULL), -ENOMEM, -ECANCELED (params->stop);
+ * *ret_index is NULL on failure. */
 int hnsw_build(const float *x, size_t n, size_t d,
                const struct hnsw_params *params, struct hnsw **ret_index);
 
@@ -111,10 +118,13 @@ int hnsw_search(const struct hnsw *h, const float *q, size_t k, size_t ef,
  * min(k, n - 1) other rows (a graph region cut off from the entry point;
  * rare) is answered by a scan of all rows instead, so every row is full.
  * ef as for hnsw_search(); nthreads 0 = 2.  Results do not depend on
- * nthreads.
- * Returns 0, -EINVAL, -ENOMEM; outputs may be partly written on failure. */
+ * nthreads.  stop (NULL or borrowed) is read atomically before each
+ * chunk of 32 rows, as hnsw_params.stop in a build.
+ * Returns 0, -EINVAL, -ENOMEM, -ECANCELED (stop); outputs may be partly
+ * written on failure. */
 int hnsw_knn_all(const struct hnsw *h, size_t k, size_t ef,
-                 unsigned nthreads, uint32_t *ret_idx, float *ret_dist);
+                 unsigned nthreads, const int *stop, uint32_t *ret_idx,
+                 float *ret_dist);
 
 /* Serialise the graph (not the rows) into out (appended; out's own limit
  * applies).  Layout (host byte order; a cache, to be loaded on the same

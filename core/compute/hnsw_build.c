@@ -416,6 +416,11 @@ int hnsw_build(const float *x, size_t n, size_t d,
   /* Batches double from 1 up to BATCH_MAX, never more than the rows
    * already in the graph. */
   for (size_t done = 0, bn; r == 0 && done < h->ngroups; done += bn) {
+    if (params && params->stop &&
+        __atomic_load_n(params->stop, __ATOMIC_RELAXED)) {
+      r = -ECANCELED;
+      break;
+    }
     bn = done == 0 ? 1 : done;
     if (bn > BATCH_MAX)
       bn = BATCH_MAX;

@@ -137,6 +137,7 @@ struct qjob {
   uint32_t *oi;
   float *od;
   struct scratch *sc;
+  const int *stop;     /* hnsw_knn_all()'s, borrowed */
   atomic_size_t next;
   atomic_int err;
 };
@@ -151,6 +152,12 @@ static void phase_query(void *ctx, unsigned w)
 
     if (c0 >= h->n || atomic_load(&j->err))
       return;
+    if (j->stop && __atomic_load_n(j->stop, __ATOMIC_RELAXED)) {
+      int zero = 0;
+
+      atomic_compare_exchange_strong(&j->err, &zero, -ECANCELED);
+      return;
+    }
     for (size_t i = c0; i < c0 + QCHUNK && i < h->n; i++) {
       int r = query_one(h, &j->sc[w], row_of(h, (uint32_t)i), (uint32_t)i,
                         j->k, j->ef, j->oi + i * j->k, j->od + i * j->k,
@@ -167,7 +174,8 @@ static void phase_query(void *ctx, unsigned w)
 }
 
 int hnsw_knn_all(const struct hnsw *h, size_t k, size_t ef,
-                 unsigned nthreads, uint32_t *ret_idx, float *ret_dist)
+                 unsigned nthreads, const int *stop, uint32_t *ret_idx,
+                 float *ret_dist)
 {
   struct qjob j;
   unsigned nt = nthreads ? nthreads : DEF_THREADS;
@@ -192,6 +200,7 @@ int hnsw_knn_all(const struct hnsw *h, size_t k, size_t ef,
   j.ef = ef;
   j.oi = ret_idx;
   j.od = ret_dist;
+  j.stop = stop;
   atomic_init(&j.next, 0);
   atomic_init(&j.err, 0);
   j.sc = calloc(nt, sizeof(*j.sc));

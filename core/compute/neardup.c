@@ -504,7 +504,15 @@ struct vstate {
   size_t *prow;          /* the rows to prepare, nprep of them */
   size_t nprep;
   size_t checked;        /* pairs scored */
+  const int *stop;       /* knn_opts.stop, borrowed: read between pairs */
 };
+
+/* Whether the owner asked the grouping to give up (knn_opts.stop): the
+ * thumbnail checks of a large run take as long as its k-NN. */
+static bool stopped(const struct vstate *st)
+{
+  return st->stop && __atomic_load_n(st->stop, __ATOMIC_RELAXED);
+}
 
 /* The parallel part: prepare the thumbnails, or score the entries e[0 ..
  * n) into keep[]. */
@@ -557,7 +565,8 @@ static void *prepare_worker(void *arg)
   const struct vstate *st = j->st;
   size_t s;
 
-  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < st->nprep)
+  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < st->nprep &&
+         !stopped(st))
     for (size_t i = s; i < st->nprep && i < s + VERIFY_CHUNK; i++)
       imgverify_prepare(st->in->thumbs + st->src[st->prow[i]] *
                                              IMGVERIFY_BYTES,
@@ -571,7 +580,8 @@ static void *verify_worker(void *arg)
   const struct vstate *st = j->st;
   size_t s;
 
-  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < j->n)
+  while ((s = atomic_fetch_add(&j->next, VERIFY_CHUNK)) < j->n &&
+         !stopped(st))
     for (size_t i = s; i < j->n && i < s + VERIFY_CHUNK; i++)
       j->keep[i] = pair_passes(st, st->row[j->e[i]], st->gr->idx[j->e[i]]);
   return NULL;
@@ -731,7 +741,11 @@ static int vstate_first(struct vstate *st, unsigned nthreads)
   if (r == 0) {
     if (st->nprep)
       verify_run(&j, prepare_worker, st->nprep, nthreads);
-    verify_run(&j, verify_worker, n, nthreads);
+    if (!stopped(st))
+      verify_run(&j, verify_worker, n, nthreads);
+    r = stopped(st) ? -ECANCELED : 0;   /* keep[] is partly written */
+  }
+  if (r == 0) {
     for (size_t i = 0; i < n; i++)
       set_verdict(st, e[i], j.keep[i] ? V_PASS : V_FAIL);
     st->checked += n;
@@ -751,6 +765,7 @@ static int vstate_init(struct vstate *st, const struct knn_graph *gr,
   bool check = in->thumbs && in->verify > 0;
 
   memset(st, 0, sizeof(*st));
+  st->stop = opts ? opts->stop : NULL;
   st->gr = gr;
   st->in = check ? in : NULL;
   st->src = src;
@@ -763,6 +778,8 @@ static int vstate_init(struct vstate *st, const struct knn_graph *gr,
     return 0;
   if (vstate_index(st) < 0)
     return -ENOMEM;
+  if (stopped(st))
+    return -ECANCELED;
   return vstate_first(st, opts && opts->nthreads ? opts->nthreads : 2);
 }
 
@@ -902,7 +919,7 @@ static int pick_centres(struct vstate *st, size_t n, double thresh,
     if (e.deg > 0)
       heap_push(h, &hn, e);
   }
-  while (hn) {
+  while (hn && !stopped(st)) {
     struct hent e = heap_pop(h, &hn);
     double d;
     bool any = false;
@@ -929,7 +946,7 @@ static int pick_centres(struct vstate *st, size_t n, double thresh,
         lab[gr->idx[k]] = e.row;
   }
   free(h);
-  return 0;
+  return stopped(st) ? -ECANCELED : 0;
 }
 
 /* The first entry of row u's list (over the neighbours labelled in lab[]
@@ -960,7 +977,7 @@ static int attach_leftovers(struct vstate *st, size_t n, size_t *lab,
   if (!step1)
     return -ENOMEM;
   memcpy(step1, lab, n * sizeof(*step1));
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && !stopped(st); i++) {
     size_t k;
     alone[i] = 0;
     if (step1[i] != UNSET)
@@ -972,7 +989,7 @@ static int attach_leftovers(struct vstate *st, size_t n, size_t *lab,
     alone[i] = k == SIZE_MAX;
   }
   free(step1);
-  return 0;
+  return stopped(st) ? -ECANCELED : 0;
 }
 
 /* nn[u]: the distance of the nearest sample within the threshold whose
@@ -991,14 +1008,14 @@ static int nearest_passing(struct vstate *st, const uint8_t *alone,
     return -ENOMEM;
   for (size_t u = 0; u < gr->n; u++)
     known[u] = first_known_pass(st, u, NULL);
-  for (size_t u = 0; u < gr->n; u++) {
+  for (size_t u = 0; u < gr->n && !stopped(st); u++) {
     size_t k = alone[u] ? SIZE_MAX : walk(st, u, NULL);
     if (k == SIZE_MAX)
       k = known[u];
     nn[u] = k != SIZE_MAX ? gr->dist[k] : -1;
   }
   free(known);
-  return 0;
+  return stopped(st) ? -ECANCELED : 0;
 }
 
 static int check_input(const struct neardup_input *in, double thresh)
@@ -1021,6 +1038,14 @@ static int check_input(const struct neardup_input *in, double thresh)
     if (!isfinite(in->mean[i]))
       return -EINVAL;
   return 0;
+}
+
+/* 0, or -ECANCELED once opts->stop is raised: between the steps below,
+ * whose sorts of millions of pairs take seconds each. */
+static int step_ok(const struct knn_opts *opts)
+{
+  return opts && opts->stop && __atomic_load_n(opts->stop, __ATOMIC_RELAXED)
+             ? -ECANCELED : 0;
 }
 
 /* Search, pairs and grouping on the distinct rows: ulab[u] the label of
@@ -1052,11 +1077,15 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
     }
   }
   if (r == 0)
+    r = step_ok(opts);
+  if (r == 0)
     r = pairs_graph(&ps, nu, uid, &gr);
   /* The graph holds them now: the raw pairs (repeated, both sides) go
    * before the verdicts and indexes are allocated. */
   free(ps.p);
   ps.p = NULL;
+  if (r == 0)
+    r = step_ok(opts);
   if (r == 0)
     r = vstate_init(&st, &gr, in, src, uid, opts);
   if (r == 0)

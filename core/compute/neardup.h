@@ -178,7 +178,9 @@ int neardup_exact(const uint64_t *ids, const uint8_t (*hash)[16], size_t n,
  * Returns 0 with *ret filled (owned: free it with neardup_groups_free()
  * even when it has no group, nn_dist is allocated for n >= 1), -EINVAL
  * (bad arguments, a NaN or infinite value, n * (1 + nsub) >= 2^32),
- * -ENOMEM; on failure *ret is empty. */
+ * -ENOMEM, -ECANCELED (opts->stop, read by the k-NN and between the
+ * thumbnail checks and grouping steps of each sample); on failure *ret
+ * is empty. */
 int neardup_near_in(const struct neardup_input *in, double thresh,
                     const struct knn_opts *opts, struct neardup_groups *ret);
 

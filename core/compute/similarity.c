@@ -58,14 +58,15 @@ static int knn_normalised(const float *x, size_t n, size_t dim, size_t k,
       .ef_construction = o ? o->hnsw_ef_construction : 0,
       .nthreads = nt,
       .seed = o ? o->seed : 0,
+      .stop = o ? o->stop : NULL,
     };
     struct hnsw *h;
     int r = hnsw_build(x, n, dim, &hp, &h);
 
     if (r < 0)
       return r;
-    r = hnsw_knn_all(h, k, o ? o->hnsw_ef_search : 0, nt, ret_idx,
-                     ret_dist);
+    r = hnsw_knn_all(h, k, o ? o->hnsw_ef_search : 0, nt,
+                     o ? o->stop : NULL, ret_idx, ret_dist);
     hnsw_free(h);
     return r;
   }

@@ -55,7 +55,9 @@ struct sim_opts {
   unsigned hnsw_ef_construction; /* 100 */
   unsigned hnsw_ef_search;      /* 96 */
   uint64_t seed;                /* HNSW level draws */
-  const int *stop;              /* exact path: knn_opts.stop (knn.h) */
+  const int *stop;              /* knn_opts.stop (knn.h) on the exact
+                                   path, hnsw_params.stop and
+                                   hnsw_knn_all()'s on the other */
 };
 
 /* The backend sim_knn() uses for n rows with these options. */
@@ -70,7 +72,8 @@ enum sim_method sim_choose(size_t n, const struct sim_opts *opts);
  * knn_center_normalize() + knn_exact() with the default tiling.
  * Returns 0, -EINVAL (X NULL with n > 0, dim == 0, k == 0 or > 1024,
  * n >= 2^32 - 1, NULL outputs, a NaN or infinite entry in X, bad opts),
- * -ENOMEM; the outputs may be partly written on failure. */
+ * -ENOMEM, -ECANCELED (opts->stop); the outputs may be partly written on
+ * failure. */
 int sim_knn(const float *X, size_t n, size_t dim, size_t k,
             uint32_t *ret_idx, float *ret_dist,
             const struct sim_opts *opts);

@@ -68,6 +68,9 @@ struct export_ent {
   char name[256];       /* last path component */
   bool dir;
   uint64_t sample_id;   /* != 0: the file is this sample's original bytes */
+  uint64_t shows;       /* != 0: a generated image of this sample (a VOC
+                           JPEG converted from another format), which
+                           stands for it as its original bytes would */
   uint64_t label_id;    /* ImageNet crops: the box's label id */
   /* != 0: a generated file whose bytes depend only on this value and its
    * path, not on the rest of the store (an ImageNet crop: a hash of its

@@ -190,9 +190,12 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
   /* A JPEG is served from its source; any other format is generated:
-   * converted to JPEG (voc_gen). */
-  return exw_ent(e, rest, false,
-                 head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
+   * converted to JPEG (voc_gen), still an image of the sample. */
+  r = exw_ent(e, rest, false,
+              head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
+  if (r == 0 && head[0] == 'J' && smp.format != IMG_JPEG)
+    e->shows = smp.id;
+  return r;
 }
 
 /* ud: the subset being listed, or -1 (trainval of train + val), or -2

@@ -348,6 +348,8 @@ static int list_one(struct exw *x, const struct sample *smp, int sub,
    * sample's (VOC's .jpg for a PNG: generated, converted). */
   if (c->image && (!c->ext || smp->format == IMG_JPEG))
     e.sample_id = smp->id;
+  else if (c->image)
+    e.shows = smp->id;
   return c->fn(&e, c->ud);
 }
 

@@ -233,7 +233,7 @@ static int hnsw_part(size_t n)
     return 1;
   }
   tq = t_start();
-  r = hnsw_knn_all(h, k, ef, 2, ai, ad);
+  r = hnsw_knn_all(h, k, ef, 2, NULL, ai, ad);
   tq = t_end(tq);
   if (r < 0) {
     fprintf(stderr, "bench_knn: hnsw_knn_all: %s\n", strerror(-r));

@@ -1,5 +1,6 @@
 """cvatlib - what the cvat suite's mount tests share: the daemon's CVAT
-environment, waiting for a run's phase, reading labels and cvat/status
+environment, waiting for a run's phase, walking and copying a mount
+(every listed path stats; rsync -a), reading labels and cvat/status
 back, the admin's requests to the test server's public API, and the
 one-box COCO file the errno and TLS tests import.
 
@@ -34,6 +35,32 @@ def wait_phase(mnt, run, want="ready", timeout=300):
             raise AssertionError("push failed: " + info)
         time.sleep(0.05)
     raise AssertionError("run %s not %s: %s" % (run, want, info))
+
+
+def unstattable(top):
+    """Every path under top that its directory lists but lstat refuses."""
+    bad = []
+
+    def onerror(e):
+        bad.append("%s: %s" % (e.filename, e.strerror))
+    for d, dirs, files in os.walk(top, onerror=onerror):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            try:
+                os.lstat(p)
+            except OSError as e:
+                bad.append("%s: %s" % (p, e.strerror))
+    return bad
+
+
+def rsync(src, dst):
+    """rsync -a --itemize-changes src/ dst/: (exit code, the files it
+    copied, its output)."""
+    p = subprocess.run(["rsync", "-a", "--itemize-changes", src + "/",
+                        dst + "/"], capture_output=True, text=True)
+    files = [x for x in p.stdout.splitlines()
+             if len(x) > 1 and x[1] == "f"]
+    return p.returncode, files, p.stdout + p.stderr
 
 
 def labels_all(mnt):

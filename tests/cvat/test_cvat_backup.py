@@ -17,7 +17,6 @@ logged in.
 Loopback HTTP to cvat_server.py (in this process)."""
 import errno
 import os
-import subprocess
 import sys
 import time
 
@@ -25,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from cvatlib import wait_phase  # noqa: E402
+from cvatlib import rsync, unstattable, wait_phase  # noqa: E402
 from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa: E402
                    read, run_suite, write)
 
@@ -37,32 +36,6 @@ def no_cvat_env():
     """Our environment without any CVAT_* variable: the daemon knows the
     server and the token only from `config`."""
     return {k: v for k, v in os.environ.items() if not k.startswith("CVAT_")}
-
-
-def unstattable(top):
-    """Every path under top that its directory lists but lstat refuses."""
-    bad = []
-
-    def onerror(e):
-        bad.append("%s: %s" % (e.filename, e.strerror))
-    for d, dirs, files in os.walk(top, onerror=onerror):
-        for n in dirs + files:
-            p = os.path.join(d, n)
-            try:
-                os.lstat(p)
-            except OSError as e:
-                bad.append("%s: %s" % (p, e.strerror))
-    return bad
-
-
-def rsync(src, dst):
-    """rsync -a --itemize-changes src/ dst/: (exit code, the files it
-    copied, its output)."""
-    p = subprocess.run(["rsync", "-a", "--itemize-changes", src + "/",
-                        dst + "/"], capture_output=True, text=True)
-    files = [x for x in p.stdout.splitlines()
-             if len(x) > 1 and x[1] == "f"]
-    return p.returncode, files, p.stdout + p.stderr
 
 
 def twice(ck, what, src, dst):

@@ -454,8 +454,7 @@ def body(ck, w):
         for name in want:
             eq(sha(read(os.path.join(T, name))), sha(read(src_of[name])),
                "tags/drawn/" + name)
-        # Any other name is refused, and a converted VOC file shows no
-        # original bytes to tag.
+        # Any other name is refused.
         import errno
         try:
             os.rename(os.path.join(V, "dupes", "bmp_32_topdown.jpg"),
@@ -463,19 +462,18 @@ def body(ck, w):
             raise AssertionError("rename to another name succeeded")
         except OSError as e:
             eq(e.errno, errno.EINVAL, "another name")
-        try:
-            os.rename(os.path.join(mnt, "export", "voc", "JPEGImages",
-                                   "png_rgb8.jpg"),
-                      os.path.join(T, "png_rgb8.jpg"))
-            raise AssertionError("mv of a converted VOC file succeeded")
-        except OSError as e:
-            eq(e.errno, errno.EPERM, "converted VOC file")
-        if "bmp_32_topdown.bmp" in os.listdir(T) or \
-                "png_rgb8.png" in os.listdir(T):
+        if "bmp_32_topdown.bmp" in os.listdir(T):
             raise AssertionError("a refused mv tagged")
+        # A VOC image converted from a PNG stands for its sample as an
+        # exported JPEG does: mv tags the sample.
+        os.rename(os.path.join(mnt, "export", "voc", "JPEGImages",
+                               "png_rgb8.jpg"),
+                  os.path.join(T, "png_rgb8.jpg"))
+        if "png_rgb8.png" not in os.listdir(T):
+            raise AssertionError("mv of a converted VOC file did not tag")
     ck.run("evaluation views draw on any format, upright; mv "
-           "of drawn files (dupes, evaluation views) tags their samples",
-           t_eval_views)
+           "of drawn files (dupes, evaluation views) and of converted VOC "
+           "images tags their samples", t_eval_views)
 
     def t_exports():
         # Every sample gets a box; one is in `val`, the others in `train`.
@@ -587,6 +585,37 @@ def body(ck, w):
                "crop size of " + c)
     ck.run("exports: COCO/YOLO own bytes, VOC JPEG (torchvision), "
            "ImageNet crops, exact sizes", t_exports)
+
+    def attrs(p):
+        return {a: os.getxattr(p, a).decode() for a in os.listxattr(p)}
+
+    def t_export_xattrs():
+        # Every image file of export/ has its sample's user.curatefs.*
+        # attributes, those of samples/: an original JPEG, a converted
+        # VOC image (from any other format), a COCO or YOLO copy.
+        X = os.path.join(mnt, "export")
+        for name in sorted(src_of):
+            stem = os.path.splitext(name)[0]
+            want = attrs(os.path.join(S, name))
+            eq(want.get("user.curatefs.name"), stem, "samples/" + name)
+            sub = "val" if name == VAL else "train"
+            for p in (os.path.join(X, "voc", "JPEGImages", stem + ".jpg"),
+                      os.path.join(X, "coco", "images", sub, name),
+                      os.path.join(X, "yolo", "images", sub, name)):
+                eq(attrs(p), want, "attributes of " + p)
+        p = os.path.join(X, "voc", "JPEGImages", "png_rgb8.jpg")
+        out = subprocess.run(["getfattr", "-d", "--absolute-names", p],
+                             capture_output=True, text=True,
+                             check=True).stdout
+        if 'user.curatefs.format="png"' not in out:
+            raise AssertionError("getfattr -d of a converted VOC image:\n"
+                                 + out)
+        # ImageNet crops show a box, not a sample: none.
+        inet = os.path.join(X, "imagenet", "dog")
+        eq(attrs(os.path.join(inet, sorted(os.listdir(inet))[0])), {},
+           "attributes of a crop")
+    ck.run("export images, converted VOC ones too, carry their sample's "
+           "user.curatefs.* attributes", t_export_xattrs)
 
     def turned_box(box, o, inverse=False):
         """A box [x1, y1, x2, y2] of a stored W x H frame in the frame

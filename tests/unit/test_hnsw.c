@@ -1,7 +1,7 @@
 /* test_hnsw.c - the HNSW index against exact search (knn.h): recall on a
  * clustered set, determinism across runs and thread counts, tiny sets
  * (k > n - 1), exact duplicates, queries from outside the index,
- * save/load and bad arguments.
+ * save/load, the stop flag and bad arguments.
  */
 #include "testlib.h"
 #include "hnsw.h"
@@ -89,7 +89,7 @@ TEST(recall_clustered)
   if (!x || !ai || !ad)
     goto out;
   CHECK_INT_EQ(hnsw_build(x, n, d, NULL, &h), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, ai, ad), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, NULL, ai, ad), 0);
   sample_rows(rows, NQ, n);
   CHECK_INT_EQ(knn_exact_rows(x, n, d, rows, NQ, K, NULL, ei, ed), 0);
   rc = recall(ai, ei, rows, NQ, K);
@@ -149,8 +149,8 @@ TEST(deterministic)
   CHECK_INT_EQ(hnsw_save(h3, &b3), 0);
   CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
   CHECK(b1.len != b3.len || memcmp(b1.data, b3.data, b1.len) != 0);
-  CHECK_INT_EQ(hnsw_knn_all(h1, K, 32, 1, i1, d1), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h2, K, 32, 2, i2, d2), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h1, K, 32, 1, NULL, i1, d1), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h2, K, 32, 2, NULL, i2, d2), 0);
   CHECK(memcmp(i1, i2, n * K * 4) == 0);
   CHECK(memcmp(d1, d2, n * K * 4) == 0);
 out:
@@ -183,7 +183,7 @@ TEST(k_above_n)
     x[e] = (float)vecgen_gauss(&r);
   CHECK_INT_EQ(knn_center_normalize(x, N, D), 0);
   CHECK_INT_EQ(hnsw_build(x, N, D, NULL, &h), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h, KK, 0, 0, ai, ad), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h, KK, 0, 0, NULL, ai, ad), 0);
   CHECK_INT_EQ(knn_exact(x, N, D, KK, NULL, ei, ed), 0);
   for (size_t i = 0; i < N; i++)
     for (size_t a = 0; a < KK; a++) {
@@ -197,12 +197,12 @@ TEST(k_above_n)
 
   /* One row: no neighbours at all. */
   CHECK_INT_EQ(hnsw_build(x, 1, D, NULL, &h), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h, 3, 0, 0, ai, ad), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h, 3, 0, 0, NULL, ai, ad), 0);
   CHECK(ai[0] == HNSW_NONE && ai[2] == HNSW_NONE && isinf(ad[1]));
   hnsw_free(h);
   /* No rows: nothing to do, nothing written. */
   CHECK_INT_EQ(hnsw_build(NULL, 0, D, NULL, &h), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h, 3, 0, 0, NULL, NULL), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h, 3, 0, 0, NULL, NULL, NULL), 0);
   CHECK_INT_EQ(hnsw_search(h, x, 2, 0, ai, ad, NULL), 0);
   CHECK(ai[0] == HNSW_NONE && isinf(ad[1]));
   hnsw_free(h);
@@ -228,7 +228,7 @@ TEST(duplicates)
     memcpy(x + i * d, x + 17 * d, d * sizeof(*x));
   CHECK_INT_EQ(knn_center_normalize(x, n, d), 0);
   CHECK_INT_EQ(hnsw_build(x, n, d, NULL, &h), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, ai, ad), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, NULL, ai, ad), 0);
   for (size_t i = 0; i < half; i++) {
     if (i == 17)
       continue; /* has 61 copies; checked below */
@@ -312,8 +312,8 @@ TEST(save_load)
   CHECK_INT_EQ(hnsw_build(x, n, d, NULL, &h), 0);
   CHECK_INT_EQ(hnsw_save(h, &b), 0);
   CHECK_INT_EQ(hnsw_load(x, n, d, b.data, b.len, &g), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, i1, d1), 0);
-  CHECK_INT_EQ(hnsw_knn_all(g, K, 0, 0, i2, d2), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, NULL, i1, d1), 0);
+  CHECK_INT_EQ(hnsw_knn_all(g, K, 0, 0, NULL, i2, d2), 0);
   CHECK(memcmp(i1, i2, n * K * 4) == 0 && memcmp(d1, d2, n * K * 4) == 0);
   hnsw_free(g);
   g = NULL;
@@ -359,12 +359,12 @@ TEST(bad_args)
   CHECK_INT_EQ(hnsw_build(x, 4, 2, &bad_m, &h), -EINVAL);
   CHECK_INT_EQ(hnsw_build(x, 4, 2, &big_m, &h), -EINVAL);
   CHECK_INT_EQ(hnsw_build(x, 4, 2, NULL, &h), 0);
-  CHECK_INT_EQ(hnsw_knn_all(h, 0, 0, 0, ai, ad), -EINVAL);
-  CHECK_INT_EQ(hnsw_knn_all(h, 1, HNSW_MAX_EF + 1, 0, ai, ad), -EINVAL);
-  CHECK_INT_EQ(hnsw_knn_all(h, 1, 0, 0, NULL, ad), -EINVAL);
+  CHECK_INT_EQ(hnsw_knn_all(h, 0, 0, 0, NULL, ai, ad), -EINVAL);
+  CHECK_INT_EQ(hnsw_knn_all(h, 1, HNSW_MAX_EF + 1, 0, NULL, ai, ad), -EINVAL);
+  CHECK_INT_EQ(hnsw_knn_all(h, 1, 0, 0, NULL, NULL, ad), -EINVAL);
   CHECK_INT_EQ(hnsw_search(h, NULL, 1, 0, ai, ad, NULL), -EINVAL);
   CHECK_INT_EQ(hnsw_search(h, x, 0, 0, ai, ad, NULL), -EINVAL);
-  CHECK_INT_EQ(hnsw_knn_all(h, 1, 0, 0, ai, ad), 0);
+  CHECK_INT_EQ(hnsw_knn_all(h, 1, 0, 0, NULL, ai, ad), 0);
   /* opposite unit vectors: 0's nearest other rows are 1 and 3 (d = 1) */
   CHECK(ai[0] == 1 || ai[0] == 3);
   CHECK_NEAR(ad[0], 1, 1e-6);
@@ -372,5 +372,37 @@ TEST(bad_args)
   hnsw_free(NULL);
 }
 
+/* A raised stop flag: the build gives up before its first batch, the
+ * queries before their first chunk (test_similarity.c stops both halfway
+ * through a large set). */
+TEST(stop_flag)
+{
+  size_t n = 2000, d = 16;
+  float *x = clustered(n, d, 4);
+  uint32_t *ai = malloc(n * K * sizeof(*ai));
+  float *ad = malloc(n * K * sizeof(*ad));
+  int stop = 1;
+  struct hnsw_params p = { .stop = &stop };
+  struct hnsw *h = (struct hnsw *)&stop;
+
+  CHECK(x && ai && ad);
+  if (!x || !ai || !ad)
+    goto out;
+  CHECK_INT_EQ(hnsw_build(x, n, d, &p, &h), -ECANCELED);
+  CHECK(h == NULL);
+  stop = 0;
+  CHECK_INT_EQ(hnsw_build(x, n, d, &p, &h), 0);
+  stop = 1;
+  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, &stop, ai, ad), -ECANCELED);
+  stop = 0;
+  CHECK_INT_EQ(hnsw_knn_all(h, K, 0, 0, &stop, ai, ad), 0);
+  hnsw_free(h);
+out:
+  free(x);
+  free(ai);
+  free(ad);
+}
+
 TEST_MAIN(T(recall_clustered), T(deterministic), T(k_above_n),
-          T(duplicates), T(search_outside_query), T(save_load), T(bad_args))
+          T(duplicates), T(search_outside_query), T(save_load), T(stop_flag),
+          T(bad_args))

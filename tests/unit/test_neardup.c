@@ -1,6 +1,7 @@
 /* test_neardup.c - image features (unit norm, flip invariance, different
  * pictures far apart) and duplicate grouping (exact hashes, near groups,
- * deterministic order whatever the input order, bad arguments). */
+ * deterministic order whatever the input order, bad arguments, the stop
+ * flag during the checks). */
 #include "testlib.h"
 #include "imgfeat.h"
 #include "imgverify.h"
@@ -10,7 +11,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 static void picture(struct image *im, uint64_t seed)
 {
@@ -784,9 +787,86 @@ TEST(near_random_order)
     }
 }
 
+static double now_s(void)
+{
+  struct timespec t;
+
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+struct raiser {
+  int *flag;
+  double after_s;
+};
+
+/* Sets *flag after after_s seconds, as an unmount does. */
+static void *raise_later(void *arg)
+{
+  struct raiser *r = arg;
+  struct timespec ts = { (time_t)r->after_s,
+                         (long)((r->after_s - (double)(time_t)r->after_s) *
+                                1e9) };
+
+  nanosleep(&ts, NULL);
+  __atomic_store_n(r->flag, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/* The grouping and its thumbnail checks give up when the stop flag of
+ * knn_opts is raised, as the k-NN does: 1,500 samples of 3-d vectors
+ * spread in a cube, each with about 70 others within the threshold, and
+ * thumbnails that fail every check.  The k-NN takes milliseconds, the
+ * checks and the grouping about 5 s (which an unmount waited for); the
+ * flag raised at 1 s returns -ECANCELED within a second of it. */
+enum { ST_N = 1500, ST_D = 3 };
+#define STOP_AT_S 1.0
+
+TEST(near_stops)
+{
+  float *x = malloc(ST_N * ST_D * sizeof(float)), zero[ST_D] = { 0 };
+  uint8_t *th = malloc((size_t)ST_N * IMGVERIFY_BYTES), *ok = malloc(ST_N);
+  uint64_t *ids = malloc(ST_N * sizeof(*ids)), s = 1;
+  int stop = 0;
+  struct knn_opts ko = { .stop = &stop };
+  struct raiser rs = { &stop, STOP_AT_S };
+  struct neardup_input in = { .x = x, .n = ST_N, .d = ST_D, .ids = ids,
+                              .mean = zero, .thumbs = th, .thumb_ok = ok,
+                              .verify = IMGVERIFY_ACCEPT_DEFAULT };
+  struct neardup_groups g;
+  pthread_t tid;
+  double t0, took;
+
+  CHECK(x && th && ok && ids);
+  if (!x || !th || !ok || !ids)
+    goto out;
+  for (size_t i = 0; i < ST_N; i++) {
+    for (size_t k = 0; k < ST_D; k++)
+      x[i * ST_D + k] = (float)(vb_rng(&s) % 20001) / 10000.0f - 1.0f;
+    for (size_t p = 0; p < IMGVERIFY_BYTES; p++)
+      th[i * IMGVERIFY_BYTES + p] = (uint8_t)(vb_rng(&s) % 256);
+    ok[i] = 1;
+    ids[i] = 1000 + i;
+  }
+  CHECK_INT_EQ(pthread_create(&tid, NULL, raise_later, &rs), 0);
+  t0 = now_s();
+  CHECK_INT_EQ(neardup_near_in(&in, 0.09, &ko, &g), -ECANCELED);
+  took = now_s() - t0;
+  pthread_join(tid, NULL);
+  printf("# grouping of %d samples, stopped at %.1f s: returned after "
+         "%.2f s\n", ST_N, STOP_AT_S, took);
+  CHECK(took < STOP_AT_S + 1.0);
+out:
+  free(x);
+  free(th);
+  free(ok);
+  free(ids);
+}
+
 TEST_MAIN(T(features_basic), T(features_bad_and_tiny), T(features_borders),
           T(features_border_sides_and_tolerance),
           T(exact_groups), T(near_groups_order), T(near_groups_no_chain),
           T(near_groups_bridge), T(near_groups_many_copies),
           T(near_dense_cluster), T(near_sub_windows),
-          T(near_verify_bounded), T(near_copies_order), T(near_random_order))
+          T(near_verify_bounded), T(near_copies_order), T(near_random_order),
+          T(near_stops))

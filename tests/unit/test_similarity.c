@@ -1,7 +1,8 @@
 /* test_similarity.c - the facade: backend choice by size, identity with
  * knn_exact() on the exact path, uniqueness from one call (against
  * uniq_scores() over knn_exact() distances), forced HNSW against exact,
- * the n <= 3 rule, k > n - 1, and bad input.
+ * the stop flag on the HNSW path, the n <= 3 rule, k > n - 1, and bad
+ * input.
  */
 #include "testlib.h"
 #include "knn.h"
@@ -10,6 +11,8 @@
 #include "gen/vecgen.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SMALL 1
@@ -210,6 +213,68 @@ TEST(bad_input)
   CHECK_INT_EQ(sim_uniqueness(x, 3, 2, s, NULL), -EINVAL);
 }
 
+static double now_s(void)
+{
+  struct timespec t;
+
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+struct raiser {
+  int *flag;
+  double after_s;
+};
+
+/* Sets *flag after after_s seconds, as an unmount does. */
+static void *raise_later(void *arg)
+{
+  struct raiser *r = arg;
+  struct timespec ts = { (time_t)r->after_s,
+                         (long)((r->after_s - (double)(time_t)r->after_s) *
+                                1e9) };
+
+  nanosleep(&ts, NULL);
+  __atomic_store_n(r->flag, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/* The HNSW path gives up when its owner raises the stop flag, as the
+ * exact path does: a flag raised before the call, and one raised 0.2 s
+ * into a build of 100,000 rows (tens of seconds of work, which the
+ * daemon's unmount waited for) returns -ECANCELED within a second. */
+TEST(hnsw_path_stops)
+{
+  size_t n = SMALL ? 30000 : 100000, d = 32, k = 10;
+  float *x = clustered(n, d, 5);
+  uint32_t *idx = malloc(n * k * sizeof(*idx));
+  float *dist = malloc(n * k * sizeof(*dist));
+  int stop = 1;
+  struct sim_opts o = { .method = SIM_HNSW, .seed = 2, .stop = &stop };
+  struct raiser rs = { &stop, 0.2 };
+  pthread_t th;
+  double t0, took;
+
+  CHECK(x && idx && dist);
+  if (!x || !idx || !dist)
+    goto out;
+  CHECK_INT_EQ(sim_knn(x, n, d, k, idx, dist, &o), -ECANCELED);
+  stop = 0;
+  CHECK_INT_EQ(pthread_create(&th, NULL, raise_later, &rs), 0);
+  t0 = now_s();
+  CHECK_INT_EQ(sim_knn(x, n, d, k, idx, dist, &o), -ECANCELED);
+  took = now_s() - t0;
+  pthread_join(th, NULL);
+  printf("# HNSW over %zu rows, stopped at 0.2 s: returned after %.2f s\n",
+         n, took);
+  CHECK(took < 1.2);
+out:
+  free(x);
+  free(idx);
+  free(dist);
+}
+
 TEST_MAIN(T(choice_by_size), T(exact_path_identical),
-          T(uniqueness_one_call), T(hnsw_path_close_to_exact), T(few_rows),
+          T(uniqueness_one_call), T(hnsw_path_close_to_exact),
+          T(hnsw_path_stops), T(few_rows),
           T(bad_input))
