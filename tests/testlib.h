@@ -16,7 +16,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Monotonic time in seconds. */
+static inline double tl_now_s(void)
+{
+  struct timespec t;
+
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* A stop flag raised after a delay on a thread of its own, as an unmount
+ * raises it: pthread_create(&th, NULL, tl_raise_later, &raiser). */
+struct tl_raiser {
+  int *flag;
+  double after_s;
+};
+
+static inline void *tl_raise_later(void *arg)
+{
+  struct tl_raiser *r = arg;
+  struct timespec ts = { (time_t)r->after_s,
+                         (long)((r->after_s - (double)(time_t)r->after_s) *
+                                1e9) };
+
+  nanosleep(&ts, NULL);
+  __atomic_store_n(r->flag, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
 
 /* A fresh directory $TMPDIR/curatefs-<name>-XXXXXX (TMPDIR defaults to
  * /tmp) into buf.  Returns 0 or -errno. */

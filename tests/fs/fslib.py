@@ -120,6 +120,24 @@ def eq(a, b, what=""):
         raise AssertionError("%s: %r != %r" % (what, a, b))
 
 
+# Three JPEG files of one generated scene that the near-duplicate views
+# group: the original, its quality-40 re-encode and its half-size copy.
+NEAR_COPY_VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
+                      ["-W", "320", "-H", "240", "-q", "40"],
+                      ["-W", "160", "-H", "120", "-q", "85"])
+
+
+def near_copy_groups(dest, k):
+    """k scenes, each as the NEAR_COPY_VARIANTS, in dest/g<scene>_v<n>/
+    (one file each)."""
+    os.makedirs(dest, exist_ok=True)
+    for g in range(k):
+        for v, args in enumerate(NEAR_COPY_VARIANTS):
+            subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
+                           + args + [os.path.join(dest, "g%d_v%d" % (g, v))],
+                           check=True, stdout=subprocess.DEVNULL)
+
+
 def make_jpegs(dest, n, subdirs=0, seed=1, extra=()):
     args = [MKJPEG, "-n", str(n), "-s", str(seed)] + list(extra)
     if subdirs:

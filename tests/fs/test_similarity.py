@@ -12,15 +12,13 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (MKJPEG, Mount, curate, edit_boxes, eq, read,  # noqa
-                   run_suite, write)
+from fslib import (NEAR_COPY_VARIANTS, Mount, curate,  # noqa
+                   edit_boxes, eq, near_copy_groups, read, run_suite, write)
 
 JPEGCMP = os.environ.get("JPEGCMP", "build/tests/jpegcmp")
 
 K = 6
-VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
-            ["-W", "320", "-H", "240", "-q", "40"],
-            ["-W", "160", "-H", "120", "-q", "85"])
+VARIANTS = NEAR_COPY_VARIANTS
 
 
 def group_of(name):
@@ -29,12 +27,7 @@ def group_of(name):
 
 def body(ck, w):
     data = w.sub("data")
-    os.makedirs(data)
-    for g in range(K):
-        for v, args in enumerate(VARIANTS):
-            subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
-                           + args + [os.path.join(data, "g%d_v%d" % (g, v))],
-                           check=True, stdout=subprocess.DEVNULL)
+    near_copy_groups(data, K)
     store = w.sub("store")
     p = curate("import", "--store", store, data)
     if "%d with new features" % (K * len(VARIANTS)) not in p.stdout:

@@ -19,13 +19,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (MKJPEG, Mount, curate, eq, read, real_users,  # noqa
-                   run_suite, write)
+from fslib import (MKJPEG, NEAR_COPY_VARIANTS, Mount, curate, eq,  # noqa
+                   near_copy_groups, read, real_users, run_suite, write)
 
 K = 5
-VARIANTS = (["-W", "320", "-H", "240", "-q", "92"],
-            ["-W", "320", "-H", "240", "-q", "40"],
-            ["-W", "160", "-H", "120", "-q", "85"])
+VARIANTS = NEAR_COPY_VARIANTS
 VIEWS = ("unique", "near-duplicates")
 
 
@@ -37,12 +35,7 @@ def view_lines(mnt):
 
 def body(ck, w):
     data = w.sub("data")
-    os.makedirs(data)
-    for g in range(K):
-        for v, args in enumerate(VARIANTS):
-            subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
-                           + args + [os.path.join(data, "g%d_v%d" % (g, v))],
-                           check=True, stdout=subprocess.DEVNULL)
+    near_copy_groups(data, K)
     store = w.sub("store")
     curate("import", "--store", store, data)
     files = {v: os.path.join(store, "views.%s.cache" % v) for v in VIEWS}
@@ -107,6 +100,14 @@ def body(ck, w):
     ck.run("a new mount reads the lists and says so in status",
            t_mount_reads)
 
+    def back_to_default():
+        m = Mount(store, mnt).start()
+        try:
+            write(os.path.join(mnt, "config"), "neardup.threshold = 0.09\n")
+            eq(listing(), ref, "back to the default threshold")
+        finally:
+            m.umount()
+
     def t_setting_recomputes():
         before = {v: read(f) for v, f in files.items()}
         m = Mount(store, mnt).start()
@@ -123,13 +124,7 @@ def body(ck, w):
                 raise AssertionError("%s: %s" % (v, lines[v]))
             if read(files[v]) == before[v]:
                 raise AssertionError(v + ": file not rewritten")
-        m = Mount(store, mnt).start()
-        try:
-            write(os.path.join(mnt, "config"),
-                  "neardup.threshold = 0.09\n")
-            eq(listing(), ref, "back to the default threshold")
-        finally:
-            m.umount()
+        back_to_default()
     ck.run("a changed setting computes the lists again and keeps them",
            t_setting_recomputes)
 
@@ -254,13 +249,7 @@ def body(ck, w):
                     raise AssertionError(line)
                 for v, st in kept.items():
                     eq(st.st_uid, u.pw_uid, v + " kept by the owner")
-                m = Mount(store, mnt).start()
-                try:
-                    write(os.path.join(mnt, "config"),
-                          "neardup.threshold = 0.09\n")
-                    eq(listing(), ref, "back to the default threshold")
-                finally:
-                    m.umount()
+                back_to_default()
             finally:
                 for root, dirs, fs in os.walk(store):
                     for n in dirs + fs:
@@ -276,12 +265,7 @@ def store_changes(ck, w):
     lists: each time, `curate table` with the files kept by the run before
     must equal a computation from scratch."""
     data, store = w.sub("data2"), w.sub("store2")
-    os.makedirs(data)
-    for g in range(3):
-        for v, args in enumerate(VARIANTS):
-            subprocess.run([MKJPEG, "-n", "1", "-s", str(1000 + 7 * g)]
-                           + args + [os.path.join(data, "g%d_v%d" % (g, v))],
-                           check=True, stdout=subprocess.DEVNULL)
+    near_copy_groups(data, 3)
 
     def fresh():
         for v in VIEWS:

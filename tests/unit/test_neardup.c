@@ -787,32 +787,6 @@ TEST(near_random_order)
     }
 }
 
-static double now_s(void)
-{
-  struct timespec t;
-
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-struct raiser {
-  int *flag;
-  double after_s;
-};
-
-/* Sets *flag after after_s seconds, as an unmount does. */
-static void *raise_later(void *arg)
-{
-  struct raiser *r = arg;
-  struct timespec ts = { (time_t)r->after_s,
-                         (long)((r->after_s - (double)(time_t)r->after_s) *
-                                1e9) };
-
-  nanosleep(&ts, NULL);
-  __atomic_store_n(r->flag, 1, __ATOMIC_RELAXED);
-  return NULL;
-}
-
 /* The grouping and its thumbnail checks give up when the stop flag of
  * knn_opts is raised, as the k-NN does: 1,500 samples of 3-d vectors
  * spread in a cube, each with about 70 others within the threshold, and
@@ -829,7 +803,7 @@ TEST(near_stops)
   uint64_t *ids = malloc(ST_N * sizeof(*ids)), s = 1;
   int stop = 0;
   struct knn_opts ko = { .stop = &stop };
-  struct raiser rs = { &stop, STOP_AT_S };
+  struct tl_raiser rs = { &stop, STOP_AT_S };
   struct neardup_input in = { .x = x, .n = ST_N, .d = ST_D, .ids = ids,
                               .mean = zero, .thumbs = th, .thumb_ok = ok,
                               .verify = IMGVERIFY_ACCEPT_DEFAULT };
@@ -848,10 +822,10 @@ TEST(near_stops)
     ok[i] = 1;
     ids[i] = 1000 + i;
   }
-  CHECK_INT_EQ(pthread_create(&tid, NULL, raise_later, &rs), 0);
-  t0 = now_s();
+  CHECK_INT_EQ(pthread_create(&tid, NULL, tl_raise_later, &rs), 0);
+  t0 = tl_now_s();
   CHECK_INT_EQ(neardup_near_in(&in, 0.09, &ko, &g), -ECANCELED);
-  took = now_s() - t0;
+  took = tl_now_s() - t0;
   pthread_join(tid, NULL);
   printf("# grouping of %d samples, stopped at %.1f s: returned after "
          "%.2f s\n", ST_N, STOP_AT_S, took);

@@ -213,32 +213,6 @@ TEST(bad_input)
   CHECK_INT_EQ(sim_uniqueness(x, 3, 2, s, NULL), -EINVAL);
 }
 
-static double now_s(void)
-{
-  struct timespec t;
-
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-struct raiser {
-  int *flag;
-  double after_s;
-};
-
-/* Sets *flag after after_s seconds, as an unmount does. */
-static void *raise_later(void *arg)
-{
-  struct raiser *r = arg;
-  struct timespec ts = { (time_t)r->after_s,
-                         (long)((r->after_s - (double)(time_t)r->after_s) *
-                                1e9) };
-
-  nanosleep(&ts, NULL);
-  __atomic_store_n(r->flag, 1, __ATOMIC_RELAXED);
-  return NULL;
-}
-
 /* The HNSW path gives up when its owner raises the stop flag, as the
  * exact path does: a flag raised before the call, and one raised 0.2 s
  * into a build of 100,000 rows (tens of seconds of work, which the
@@ -251,7 +225,7 @@ TEST(hnsw_path_stops)
   float *dist = malloc(n * k * sizeof(*dist));
   int stop = 1;
   struct sim_opts o = { .method = SIM_HNSW, .seed = 2, .stop = &stop };
-  struct raiser rs = { &stop, 0.2 };
+  struct tl_raiser rs = { &stop, 0.2 };
   pthread_t th;
   double t0, took;
 
@@ -260,10 +234,10 @@ TEST(hnsw_path_stops)
     goto out;
   CHECK_INT_EQ(sim_knn(x, n, d, k, idx, dist, &o), -ECANCELED);
   stop = 0;
-  CHECK_INT_EQ(pthread_create(&th, NULL, raise_later, &rs), 0);
-  t0 = now_s();
+  CHECK_INT_EQ(pthread_create(&th, NULL, tl_raise_later, &rs), 0);
+  t0 = tl_now_s();
   CHECK_INT_EQ(sim_knn(x, n, d, k, idx, dist, &o), -ECANCELED);
-  took = now_s() - t0;
+  took = tl_now_s() - t0;
   pthread_join(th, NULL);
   printf("# HNSW over %zu rows, stopped at 0.2 s: returned after %.2f s\n",
          n, took);
