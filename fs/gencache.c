@@ -34,17 +34,22 @@
  * of other paths it made along the way (sink.offer: the other crops of
  * one decoded photo), which enters the cache as ready.
  *
- * Each keyed entry has a birth time, the mtime its files report
- * (born_locked): the time it was first made, and, for content of a newer
- * store version than any made before, at least a whole second after every
- * earlier birth.  So a file whose content changes gets an mtime newer in
- * whole seconds, even when its size stays (a YOLO row moved by a pixel),
- * and rsync's quick check, make and backup tools, which compare size and
- * whole seconds, see the change; content that does not change keeps its
- * time while the cache holds it.  Volatile content (key 0, made again at
- * each stat and open) is born when its path first gave the same bytes
- * (gen_text_born, a small table of text hashes by path), so a status that
- * did not change keeps its mtime too, for the mount's life.
+ * Each entry has a birth time, the mtime its files report (born_locked),
+ * kept per path in a table of births and taken when the content is first
+ * shown (gen_born_ns), so that content a generation offered along the way
+ * and nobody looked at moves nothing: content a path gave before (the
+ * same key, or for volatile content, made again at each stat and open,
+ * the same bytes) keeps the time it was first shown; new content of a
+ * path is born then, and at least in the whole second after the birth of
+ * the content it replaces.  So a file whose content changes gets an
+ * mtime newer in whole seconds, even when its size stays (a YOLO row
+ * moved by a pixel), and rsync's quick check, make and backup tools,
+ * which compare size and whole seconds, see the change, while content
+ * that does not change keeps its time for the mount's life.  A birth is
+ * ahead of the clock only for a path whose content changed and was made
+ * again within the second of its last birth, by a second per such
+ * change; other paths never are.  Two paths sharing a slot only make
+ * each other's next content look new (born now, without the floor).
  *
  * Locking: one mutex (gen_cache.mu) for the list, the tiers' counters and
  * every reference count; the spill file's writes happen under it (small,
@@ -76,12 +81,14 @@
  * its path and the allocator's rounding. */
 #define GEN_ENTRY_COST 160u
 
-/* Births of volatile texts (gen_text_born): one slot per path hash, a
- * collision only makes the other path's text look new. */
-#define TEXT_BIRTHS 4096u
+/* Births by path (born_locked): one slot per path hash; 65,536 slots
+ * (1.5 MB, touched only where paths fall) keep collisions rare for the
+ * files of an export of tens of thousands of samples. */
+#define BIRTHS 65536u
 
-struct text_birth {
-  uint64_t path_h, text_h;
+struct birth {
+  uint64_t path_h;
+  uint64_t what;        /* the content's key, or its bytes' hash */
   int64_t born_ns;
 };
 
@@ -158,10 +165,7 @@ struct gen_cache {
                                         the disk back, so entries stay in
                                         memory or are evicted */
   const char *dir;
-  uint64_t born_ver;                 /* newest store version born at */
-  int64_t born_floor;                /* no birth of born_ver before it */
-  int64_t born_last;                 /* latest birth time handed out */
-  struct text_birth births[TEXT_BIRTHS];  /* volatile texts, by path */
+  struct birth births[BIRTHS];       /* by path hash (born_locked) */
 };
 
 static uint64_t hash_of(const char *path, uint64_t key)
@@ -802,7 +806,6 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
     return r;
   }
   g->size = n;
-  g->born_ns = sp->g->born_ns;  /* made by the same generation */
   shrink(g);
   g->ready = true;
   pthread_mutex_lock(&gc->mu);
@@ -824,50 +827,38 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
   return 0;
 }
 
-/* The birth time of content generated now from transaction t (see the
- * head comment).  The first content of a newer store version is born a
- * whole second after the latest birth at the latest, which moves a
- * birth into the future only when content was made within the second
- * before a change, by at most a second per such change. */
-static int64_t born_locked(struct gen_cache *gc, struct store_txn *t)
+/* The birth time of content `what` (its key, or its bytes' hash) of
+ * path, made now (see the head comment). */
+static int64_t born_locked(struct gen_cache *gc, const char *path,
+                           uint64_t what)
 {
   const int64_t sec = 1000000000LL;
+  uint64_t ph = hash_of(path, 0);
+  struct birth *b = &gc->births[ph % BIRTHS];
   int64_t now = time_now_ns();
-  uint64_t ver = 0;
 
-  if (t && store_version(t, &ver) == 0 && ver > gc->born_ver) {
-    gc->born_ver = ver;
-    gc->born_floor = gc->born_last ? (gc->born_last / sec + 1) * sec : 0;
-  }
-  if (ver == gc->born_ver && now < gc->born_floor)
-    now = gc->born_floor;
-  if (now > gc->born_last)
-    gc->born_last = now;
+  VTREE_ASSERT_HELD(&gc->mu);
+  if (b->path_h == ph && b->what == what && b->born_ns)
+    return b->born_ns;
+  /* New content of the same path is born in a later whole second than
+   * the content it replaces, so a change keeping the size is seen. */
+  if (b->path_h == ph && b->born_ns && now < (b->born_ns / sec + 1) * sec)
+    now = (b->born_ns / sec + 1) * sec;
+  b->path_h = ph;
+  b->what = what;
+  b->born_ns = now;
   return now;
 }
 
 static int64_t text_born(struct gen_cache *gc, const char *path,
                          uint64_t text_h)
 {
-  const int64_t sec = 1000000000LL;
-  uint64_t ph = hash_of(path, 0);
-  struct text_birth *b = &gc->births[ph % TEXT_BIRTHS];
-  int64_t now = time_now_ns();
+  int64_t born;
 
   pthread_mutex_lock(&gc->mu);
-  if (b->path_h == ph && b->text_h == text_h) {
-    now = b->born_ns;
-  } else {
-    /* A new text of the same path is born in a later whole second than
-     * the one it replaces, so a change keeping the size is seen. */
-    if (b->path_h == ph && now < (b->born_ns / sec + 1) * sec)
-      now = (b->born_ns / sec + 1) * sec;
-    b->path_h = ph;
-    b->text_h = text_h;
-    b->born_ns = now;
-  }
+  born = born_locked(gc, path, text_h);
   pthread_mutex_unlock(&gc->mu);
-  return now;
+  return born;
 }
 
 int64_t gen_text_born(struct fs_ctx *c, const char *path, uint64_t text_hash)
@@ -875,18 +866,22 @@ int64_t gen_text_born(struct fs_ctx *c, const char *path, uint64_t text_hash)
   return text_born(c->gc, path, text_hash);
 }
 
-/* The hash of volatile content g, in memory or in its own file. */
+/* The hash of content g's bytes, in memory, in its own file or in the
+ * spill file (the caller's reference keeps them where they are). */
 static int content_hash(const struct gen_content *g, uint64_t *ret)
 {
-  uint64_t h = HASH_FNV1A_INIT;
+  uint64_t h = HASH_FNV1A_INIT, base = 0;
+  int fd = gen_file(g, &base);
   char blk[65536];
 
-  if (g->fd < 0) {
+  if (fd < 0) {
     *ret = hash_bytes_fnv1a(h, g->mem.data, g->mem.len) ^ g->size;
     return 0;
   }
   for (uint64_t off = 0; off < g->size;) {
-    ssize_t n = pread(g->fd, blk, sizeof(blk), (off_t)off);
+    size_t want = g->size - off < sizeof(blk) ? (size_t)(g->size - off)
+                                              : sizeof(blk);
+    ssize_t n = pread(fd, blk, want, (off_t)(base + off));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -940,7 +935,6 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
     pthread_mutex_unlock(&gc->mu);
     return -ENOMEM;
   }
-  g->born_ns = born_locked(gc, t);
   g->refs = 2;           /* the cache's and the caller's */
   if (!insert_locked(gc, g)) {
     pthread_mutex_unlock(&gc->mu);
@@ -1001,9 +995,28 @@ uint64_t gen_size(const struct gen_content *g)
   return g->size;
 }
 
-int64_t gen_born_ns(const struct gen_content *g)
+int64_t gen_born_ns(struct gen_content *g)
 {
-  return g->born_ns;
+  uint64_t h;
+  int64_t born;
+
+  /* Keyed content is born when first shown, by what it says: content
+   * offered along the way and never looked at moves nothing, and a new
+   * key over the same bytes (every file keyed by the store's version,
+   * after an edit of one sample) keeps its path's time. */
+  pthread_mutex_lock(&g->gc->mu);
+  born = g->born_ns;
+  pthread_mutex_unlock(&g->gc->mu);
+  if (born || !g->path)
+    return born;
+  if (content_hash(g, &h) < 0)
+    h = g->key;  /* unreadable now: by key, a needless copy at worst */
+  pthread_mutex_lock(&g->gc->mu);
+  if (!g->born_ns)
+    g->born_ns = born_locked(g->gc, g->path, h);
+  born = g->born_ns;
+  pthread_mutex_unlock(&g->gc->mu);
+  return born;
 }
 
 int gen_fd(const struct gen_content *g)
