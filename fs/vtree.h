@@ -56,7 +56,7 @@ struct vent {
   uint64_t key;         /* VENT_FILE/CTL: same path + same key = same
                            bytes; 0 = volatile, regenerated at every open
                            and read with direct I/O */
-  int64_t mtime_ns;     /* 0 = mount time */
+  int64_t mtime_ns;     /* 0 = the content's birth (gen_born_ns) */
   uint64_t size;        /* filled in by the layer for generated files */
   bool recheck;         /* the name may lead elsewhere without a store
                            change (an evaluation view: its refresh check
