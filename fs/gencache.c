@@ -37,19 +37,20 @@
  * Each entry has a birth time, the mtime its files report (born_locked),
  * kept per path in a table of births and taken when the content is first
  * shown (gen_born_ns), so that content a generation offered along the way
- * and nobody looked at moves nothing: content a path gave before (the
- * same key, or for volatile content, made again at each stat and open,
- * the same bytes) keeps the time it was first shown; new content of a
+ * and nobody looked at moves nothing: content with the bytes its path
+ * showed last (whatever its key; volatile content, made again at each
+ * stat and open, too) keeps the time it was first shown; new content of a
  * path is born then, and at least in the whole second after the birth of
  * the content it replaces.  So a file whose content changes gets an
  * mtime newer in whole seconds, even when its size stays (a YOLO row
  * moved by a pixel), and rsync's quick check, make and backup tools,
  * which compare size and whole seconds, see the change, while content
  * that does not change keeps its time for the mount's life.  A birth is
- * ahead of the clock only for a path whose content changed and was made
- * again within the second of its last birth, by a second per such
- * change; other paths never are.  Two paths sharing a slot only make
- * each other's next content look new (born now, without the floor).
+ * ahead of the clock only where content changed and was shown again
+ * within the second of the latest birth of its set (4 paths of 16,384
+ * sets by path hash), by a second per such birth; the floor is the set's
+ * (see born_locked).  A path that lost its way in a full set only makes
+ * its next content look new (a needless copy).
  *
  * Locking: one mutex (gen_cache.mu) for the list, the tiers' counters and
  * every reference count; the spill file's writes happen under it (small,
@@ -81,10 +82,11 @@
  * its path and the allocator's rounding. */
 #define GEN_ENTRY_COST 160u
 
-/* Births by path (born_locked): one slot per path hash; 65,536 slots
- * (1.5 MB, touched only where paths fall) keep collisions rare for the
- * files of an export of tens of thousands of samples. */
-#define BIRTHS 65536u
+/* Births by path (born_locked): 16,384 sets of 4 paths by path hash
+ * (1.5 MB, touched only where paths fall), each set's oldest birth giving
+ * way to a new path. */
+#define BIRTH_SETS 16384u
+#define BIRTH_WAYS 4u
 
 struct birth {
   uint64_t path_h;
@@ -165,7 +167,7 @@ struct gen_cache {
                                         the disk back, so entries stay in
                                         memory or are evicted */
   const char *dir;
-  struct birth births[BIRTHS];       /* by path hash (born_locked) */
+  struct birth births[BIRTH_SETS][BIRTH_WAYS];  /* born_locked */
 };
 
 static uint64_t hash_of(const char *path, uint64_t key)
@@ -827,26 +829,42 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
   return 0;
 }
 
-/* The birth time of content `what` (its key, or its bytes' hash) of
- * path, made now (see the head comment). */
+/* The birth time of content `what` (its bytes' hash) of path, shown now
+ * (see the head comment).  A new birth comes in the whole second after
+ * the latest birth of its set, not only of its path: births of a set
+ * never go back, so a path's new birth is later in whole seconds than
+ * any earlier one of that path, also one its set has since let go (a
+ * floor by path alone lost it there, and rsync could miss a change). */
 static int64_t born_locked(struct gen_cache *gc, const char *path,
                            uint64_t what)
 {
   const int64_t sec = 1000000000LL;
   uint64_t ph = hash_of(path, 0);
-  struct birth *b = &gc->births[ph % BIRTHS];
-  int64_t now = time_now_ns();
+  struct birth *set = gc->births[ph % BIRTH_SETS], *e = NULL;
+  int64_t now = time_now_ns(), latest = 0;
 
   VTREE_ASSERT_HELD(&gc->mu);
-  if (b->path_h == ph && b->what == what && b->born_ns)
-    return b->born_ns;
-  /* New content of the same path is born in a later whole second than
-   * the content it replaces, so a change keeping the size is seen. */
-  if (b->path_h == ph && b->born_ns && now < (b->born_ns / sec + 1) * sec)
-    now = (b->born_ns / sec + 1) * sec;
-  b->path_h = ph;
-  b->what = what;
-  b->born_ns = now;
+  for (unsigned w = 0; w < BIRTH_WAYS; w++) {
+    struct birth *b = &set[w];
+    if (b->born_ns && b->path_h == ph) {
+      if (b->what == what)
+        return b->born_ns;
+      e = b;
+    }
+    if (b->born_ns > latest)
+      latest = b->born_ns;
+  }
+  if (!e) {  /* a path new to its set takes the oldest (or a free) way */
+    e = &set[0];
+    for (unsigned w = 1; w < BIRTH_WAYS; w++)
+      if (set[w].born_ns < e->born_ns)
+        e = &set[w];
+  }
+  if (latest && now < (latest / sec + 1) * sec)
+    now = (latest / sec + 1) * sec;
+  e->path_h = ph;
+  e->what = what;
+  e->born_ns = now;
   return now;
 }
 

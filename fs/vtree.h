@@ -56,7 +56,8 @@ struct vent {
   uint64_t key;         /* VENT_FILE/CTL: same path + same key = same
                            bytes; 0 = volatile, regenerated at every open
                            and read with direct I/O */
-  int64_t mtime_ns;     /* 0 = the content's birth (gen_born_ns) */
+  int64_t mtime_ns;     /* 0: a file's is its content's birth
+                           (gen_born_ns), a directory's the mount time */
   uint64_t size;        /* filled in by the layer for generated files */
   bool recheck;         /* the name may lead elsewhere without a store
                            change (an evaluation view: its refresh check
@@ -383,10 +384,10 @@ struct gen_content *gen_ref(struct gen_content *g);
 void gen_put(struct gen_content *g);
 uint64_t gen_size(const struct gen_content *g);
 /* When content was first shown (gencache.c, "birth time"): the mtime of
- * the files that show it.  Per path: the same key (volatile content, key
- * 0: the same bytes, gen_text_born) keeps its birth; new content is born
- * at least a whole second after the content it replaces.  Never before
- * the mount.  Takes gen_cache.mu. */
+ * the files that show it.  Per path: the bytes it showed last keep their
+ * birth (volatile content: gen_text_born); new bytes are born at least a
+ * whole second after the content they replace.  Never before the mount.
+ * Takes gen_cache.mu; hashes the bytes once per cached version. */
 int64_t gen_born_ns(struct gen_content *g);
 /* The birth time of a volatile text of path whose hash is text_hash:
  * when the path first gave that hash since it last gave another, a later
