@@ -75,6 +75,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "import_hash.h"
 #include "vtree.h"
 
 #define GEN_MEM_MAX (1u << 20)
@@ -885,18 +886,21 @@ int64_t gen_text_born(struct fs_ctx *c, const char *path, uint64_t text_hash)
 }
 
 /* The hash of content g's bytes, in memory, in its own file or in the
- * spill file (the caller's reference keeps them where they are). */
+ * spill file (the caller's reference keeps them where they are): the
+ * import's XXH3 (many GB/s), since every first show of new content pays
+ * it (a listing beside an annotator shows thousands). */
 static int content_hash(const struct gen_content *g, uint64_t *ret)
 {
-  uint64_t h = HASH_FNV1A_INIT, base = 0;
+  struct import_hasher hs;
+  uint64_t base = 0, h;
   int fd = gen_file(g, &base);
+  uint8_t out[16];
   char blk[65536];
 
-  if (fd < 0) {
-    *ret = hash_bytes_fnv1a(h, g->mem.data, g->mem.len) ^ g->size;
-    return 0;
-  }
-  for (uint64_t off = 0; off < g->size;) {
+  import_hasher_begin(&hs);
+  if (fd < 0)
+    import_hasher_add(&hs, g->mem.data, g->mem.len);
+  for (uint64_t off = 0; fd >= 0 && off < g->size;) {
     size_t want = g->size - off < sizeof(blk) ? (size_t)(g->size - off)
                                               : sizeof(blk);
     ssize_t n = pread(fd, blk, want, (off_t)(base + off));
@@ -904,9 +908,11 @@ static int content_hash(const struct gen_content *g, uint64_t *ret)
       continue;
     if (n <= 0)
       return n < 0 ? -errno : -EIO;
-    h = hash_bytes_fnv1a(h, blk, (size_t)n);
+    import_hasher_add(&hs, blk, (size_t)n);
     off += (uint64_t)n;
   }
+  import_hasher_end(&hs, out);
+  memcpy(&h, out, sizeof(h));
   *ret = h ^ g->size;
   return 0;
 }
