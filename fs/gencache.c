@@ -147,6 +147,8 @@ struct gen_content {
   struct spill_file *sf;             /* spilled small content, or NULL */
   uint64_t sf_off;
   struct buf mem;
+  uint64_t bytes_h;                  /* its bytes' hash, taken while they
+                                        were made (bytes_hash_end) */
   int64_t born_ns;                   /* birth time: the files' mtime */
 };
 
@@ -360,7 +362,23 @@ struct spill {
   struct fs_ctx *c;
   const struct provider *p;
   const char *dir;
+  struct import_hasher hs;  /* g's bytes so far, as the sink takes them */
 };
+
+/* The hash a birth compares (born_locked): the import's XXH3 of the
+ * bytes, fed while they are made, and their length.  Taken as the
+ * provider writes each piece (sink_write) or offers a whole file, while
+ * the bytes are still in the processor's cache: no second pass over
+ * content, which may by then be in a file on disk. */
+static uint64_t bytes_hash_end(struct import_hasher *hs, uint64_t size)
+{
+  uint8_t out[16];
+  uint64_t h;
+
+  import_hasher_end(hs, out);
+  memcpy(&h, out, sizeof(h));
+  return h ^ size;
+}
 
 static int write_all(int fd, const void *p, size_t n, off_t off)
 {
@@ -385,6 +403,7 @@ static int sink_write(void *ud, const void *p, size_t n)
   struct gen_content *g = sp->g;
   int r;
 
+  import_hasher_add(&sp->hs, p, n);  /* a failure drops the content */
   if (g->fd < 0 && g->mem.len + n <= GEN_MEM_MAX) {
     r = buf_append(&g->mem, p, n);
     if (r == 0)
@@ -681,10 +700,13 @@ static int generate(struct fs_ctx *c, const struct provider *p,
                     struct store_txn *t, const char *ppath,
                     struct gen_content *g, uint64_t key)
 {
-  struct spill sp = { g, c, p, store_dir(c->store) };
+  struct spill sp = { g, c, p, store_dir(c->store), { { 0 }, false } };
   struct sink sink = { sink_write, &sp, key ? offer : NULL };
-  int r = p->generate ? p->generate(c, t, ppath, &sink) : -EIO;
+  int r;
 
+  import_hasher_begin(&sp.hs);
+  r = p->generate ? p->generate(c, t, ppath, &sink) : -EIO;
+  g->bytes_h = bytes_hash_end(&sp.hs, g->size);
   shrink(g);
   return r < 0 ? r : 0;
 }
@@ -785,6 +807,7 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
   struct spill *sp = ud;
   struct gen_cache *gc = sp->c->gc;
   struct gen_content *g, *freed = NULL;
+  struct import_hasher hs;
   char full[4200];
   int r;
 
@@ -809,6 +832,9 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
     return r;
   }
   g->size = n;
+  import_hasher_begin(&hs);
+  import_hasher_add(&hs, data, n);
+  g->bytes_h = bytes_hash_end(&hs, n);
   shrink(g);
   g->ready = true;
   pthread_mutex_lock(&gc->mu);
@@ -885,38 +911,6 @@ int64_t gen_text_born(struct fs_ctx *c, const char *path, uint64_t text_hash)
   return text_born(c->gc, path, text_hash);
 }
 
-/* The hash of content g's bytes, in memory, in its own file or in the
- * spill file (the caller's reference keeps them where they are): the
- * import's XXH3 (many GB/s), since every first show of new content pays
- * it (a listing beside an annotator shows thousands). */
-static int content_hash(const struct gen_content *g, uint64_t *ret)
-{
-  struct import_hasher hs;
-  uint64_t base = 0, h;
-  int fd = gen_file(g, &base);
-  uint8_t out[16];
-  char blk[65536];
-
-  import_hasher_begin(&hs);
-  if (fd < 0)
-    import_hasher_add(&hs, g->mem.data, g->mem.len);
-  for (uint64_t off = 0; fd >= 0 && off < g->size;) {
-    size_t want = g->size - off < sizeof(blk) ? (size_t)(g->size - off)
-                                              : sizeof(blk);
-    ssize_t n = pread(fd, blk, want, (off_t)(base + off));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return n < 0 ? -errno : -EIO;
-    import_hasher_add(&hs, blk, (size_t)n);
-    off += (uint64_t)n;
-  }
-  import_hasher_end(&hs, out);
-  memcpy(&h, out, sizeof(h));
-  *ret = h ^ g->size;
-  return 0;
-}
-
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
             const char *fullpath, const char *ppath, uint64_t key,
             struct gen_content **ret)
@@ -927,21 +921,17 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
 
   *ret = NULL;
   if (key == 0) {
-    uint64_t th = 0;
-
     g = new_entry(gc, NULL, 0);
     if (!g)
       return -ENOMEM;
     g->refs = 1;
     r = generate(c, p, t, ppath, g, 0);
-    if (r == 0)
-      r = content_hash(g, &th);
     if (r < 0) {
       content_free(g);
       return r;
     }
     /* Volatile content is born when its path first gave these bytes. */
-    g->born_ns = text_born(gc, fullpath, th);
+    g->born_ns = text_born(gc, fullpath, g->bytes_h);
     g->ready = true;
     *ret = g;
     return 0;
@@ -1021,23 +1011,16 @@ uint64_t gen_size(const struct gen_content *g)
 
 int64_t gen_born_ns(struct gen_content *g)
 {
-  uint64_t h;
   int64_t born;
 
   /* Keyed content is born when first shown, by what it says: content
    * offered along the way and never looked at moves nothing, and a new
    * key over the same bytes (every file keyed by the store's version,
-   * after an edit of one sample) keeps its path's time. */
+   * after an edit of one sample) keeps its path's time.  The bytes were
+   * hashed as they were made: a table lookup under the lock. */
   pthread_mutex_lock(&g->gc->mu);
-  born = g->born_ns;
-  pthread_mutex_unlock(&g->gc->mu);
-  if (born || !g->path)
-    return born;
-  if (content_hash(g, &h) < 0)
-    h = g->key;  /* unreadable now: by key, a needless copy at worst */
-  pthread_mutex_lock(&g->gc->mu);
-  if (!g->born_ns)
-    g->born_ns = born_locked(g->gc, g->path, h);
+  if (!g->born_ns && g->path)
+    g->born_ns = born_locked(g->gc, g->path, g->bytes_h);
   born = g->born_ns;
   pthread_mutex_unlock(&g->gc->mu);
   return born;

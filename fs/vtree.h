@@ -387,7 +387,8 @@ uint64_t gen_size(const struct gen_content *g);
  * the files that show it.  Per path: the bytes it showed last keep their
  * birth (volatile content: gen_text_born); new bytes are born at least a
  * whole second after the content they replace.  Never before the mount.
- * Takes gen_cache.mu; hashes the bytes once per cached version. */
+ * Takes gen_cache.mu briefly: the bytes' hash was taken while they were
+ * generated or offered, so showing content never reads it again. */
 int64_t gen_born_ns(struct gen_content *g);
 /* The birth time of a volatile text of path whose hash is text_hash:
  * when the path first gave that hash since it last gave another, a later
