@@ -34,17 +34,23 @@
  * of other paths it made along the way (sink.offer: the other crops of
  * one decoded photo), which enters the cache as ready.
  *
- * Each keyed entry has a birth time, the mtime its files report
- * (born_locked): the time it was first made, and, for content of a newer
- * store version than any made before, at least a whole second after every
- * earlier birth.  So a file whose content changes gets an mtime newer in
- * whole seconds, even when its size stays (a YOLO row moved by a pixel),
- * and rsync's quick check, make and backup tools, which compare size and
- * whole seconds, see the change; content that does not change keeps its
- * time while the cache holds it.  Volatile content (key 0, made again at
- * each stat and open) is born when its path first gave the same bytes
- * (gen_text_born, a small table of text hashes by path), so a status that
- * did not change keeps its mtime too, for the mount's life.
+ * Each entry has a birth time, the mtime its files report (born_locked),
+ * kept per path in a table of births and taken when the content is first
+ * shown (gen_born_ns), so that content a generation offered along the way
+ * and nobody looked at moves nothing: content with the bytes its path
+ * showed last (whatever its key; volatile content, made again at each
+ * stat and open, too) keeps the time it was first shown; new content of a
+ * path is born then, and at least in the whole second after the birth of
+ * the content it replaces.  So a file whose content changes gets an
+ * mtime newer in whole seconds, even when its size stays (a YOLO row
+ * moved by a pixel), and rsync's quick check, make and backup tools,
+ * which compare size and whole seconds, see the change, while content
+ * that does not change keeps its time for the mount's life.  A birth is
+ * ahead of the clock only where content changed and was shown again
+ * within the second of the latest birth of its set (4 paths of 16,384
+ * sets by path hash), by a second per such birth; the floor is the set's
+ * (see born_locked).  A path that lost its way in a full set only makes
+ * its next content look new (a needless copy).
  *
  * Locking: one mutex (gen_cache.mu) for the list, the tiers' counters and
  * every reference count; the spill file's writes happen under it (small,
@@ -69,6 +75,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "import_hash.h"
 #include "vtree.h"
 
 #define GEN_MEM_MAX (1u << 20)
@@ -76,12 +83,15 @@
  * its path and the allocator's rounding. */
 #define GEN_ENTRY_COST 160u
 
-/* Births of volatile texts (gen_text_born): one slot per path hash, a
- * collision only makes the other path's text look new. */
-#define TEXT_BIRTHS 4096u
+/* Births by path (born_locked): 16,384 sets of 4 paths by path hash
+ * (1.5 MB, touched only where paths fall), each set's oldest birth giving
+ * way to a new path. */
+#define BIRTH_SETS 16384u
+#define BIRTH_WAYS 4u
 
-struct text_birth {
-  uint64_t path_h, text_h;
+struct birth {
+  uint64_t path_h;
+  uint64_t what;        /* the content's key, or its bytes' hash */
   int64_t born_ns;
 };
 
@@ -137,6 +147,8 @@ struct gen_content {
   struct spill_file *sf;             /* spilled small content, or NULL */
   uint64_t sf_off;
   struct buf mem;
+  uint64_t bytes_h;                  /* its bytes' hash, taken while they
+                                        were made (bytes_hash_end) */
   int64_t born_ns;                   /* birth time: the files' mtime */
 };
 
@@ -158,10 +170,7 @@ struct gen_cache {
                                         the disk back, so entries stay in
                                         memory or are evicted */
   const char *dir;
-  uint64_t born_ver;                 /* newest store version born at */
-  int64_t born_floor;                /* no birth of born_ver before it */
-  int64_t born_last;                 /* latest birth time handed out */
-  struct text_birth births[TEXT_BIRTHS];  /* volatile texts, by path */
+  struct birth births[BIRTH_SETS][BIRTH_WAYS];  /* born_locked */
 };
 
 static uint64_t hash_of(const char *path, uint64_t key)
@@ -353,7 +362,23 @@ struct spill {
   struct fs_ctx *c;
   const struct provider *p;
   const char *dir;
+  struct import_hasher hs;  /* g's bytes so far, as the sink takes them */
 };
+
+/* The hash a birth compares (born_locked): the import's XXH3 of the
+ * bytes, fed while they are made, and their length.  Taken as the
+ * provider writes each piece (sink_write) or offers a whole file, while
+ * the bytes are still in the processor's cache: no second pass over
+ * content, which may by then be in a file on disk. */
+static uint64_t bytes_hash_end(struct import_hasher *hs, uint64_t size)
+{
+  uint8_t out[16];
+  uint64_t h;
+
+  import_hasher_end(hs, out);
+  memcpy(&h, out, sizeof(h));
+  return h ^ size;
+}
 
 static int write_all(int fd, const void *p, size_t n, off_t off)
 {
@@ -378,6 +403,7 @@ static int sink_write(void *ud, const void *p, size_t n)
   struct gen_content *g = sp->g;
   int r;
 
+  import_hasher_add(&sp->hs, p, n);  /* a failure drops the content */
   if (g->fd < 0 && g->mem.len + n <= GEN_MEM_MAX) {
     r = buf_append(&g->mem, p, n);
     if (r == 0)
@@ -674,10 +700,13 @@ static int generate(struct fs_ctx *c, const struct provider *p,
                     struct store_txn *t, const char *ppath,
                     struct gen_content *g, uint64_t key)
 {
-  struct spill sp = { g, c, p, store_dir(c->store) };
+  struct spill sp = { g, c, p, store_dir(c->store), { { 0 }, false } };
   struct sink sink = { sink_write, &sp, key ? offer : NULL };
-  int r = p->generate ? p->generate(c, t, ppath, &sink) : -EIO;
+  int r;
 
+  import_hasher_begin(&sp.hs);
+  r = p->generate ? p->generate(c, t, ppath, &sink) : -EIO;
+  g->bytes_h = bytes_hash_end(&sp.hs, g->size);
   shrink(g);
   return r < 0 ? r : 0;
 }
@@ -778,6 +807,7 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
   struct spill *sp = ud;
   struct gen_cache *gc = sp->c->gc;
   struct gen_content *g, *freed = NULL;
+  struct import_hasher hs;
   char full[4200];
   int r;
 
@@ -802,7 +832,9 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
     return r;
   }
   g->size = n;
-  g->born_ns = sp->g->born_ns;  /* made by the same generation */
+  import_hasher_begin(&hs);
+  import_hasher_add(&hs, data, n);
+  g->bytes_h = bytes_hash_end(&hs, n);
   shrink(g);
   g->ready = true;
   pthread_mutex_lock(&gc->mu);
@@ -824,78 +856,59 @@ static int offer(void *ud, const char *ppath, uint64_t key, const void *data,
   return 0;
 }
 
-/* The birth time of content generated now from transaction t (see the
- * head comment).  The first content of a newer store version is born a
- * whole second after the latest birth at the latest, which moves a
- * birth into the future only when content was made within the second
- * before a change, by at most a second per such change. */
-static int64_t born_locked(struct gen_cache *gc, struct store_txn *t)
+/* The birth time of content `what` (its bytes' hash) of path, shown now
+ * (see the head comment).  A new birth comes in the whole second after
+ * the latest birth of its set, not only of its path: births of a set
+ * never go back, so a path's new birth is later in whole seconds than
+ * any earlier one of that path, also one its set has since let go (a
+ * floor by path alone lost it there, and rsync could miss a change). */
+static int64_t born_locked(struct gen_cache *gc, const char *path,
+                           uint64_t what)
 {
   const int64_t sec = 1000000000LL;
-  int64_t now = time_now_ns();
-  uint64_t ver = 0;
+  uint64_t ph = hash_of(path, 0);
+  struct birth *set = gc->births[ph % BIRTH_SETS], *e = NULL;
+  int64_t now = time_now_ns(), latest = 0;
 
-  if (t && store_version(t, &ver) == 0 && ver > gc->born_ver) {
-    gc->born_ver = ver;
-    gc->born_floor = gc->born_last ? (gc->born_last / sec + 1) * sec : 0;
+  VTREE_ASSERT_HELD(&gc->mu);
+  for (unsigned w = 0; w < BIRTH_WAYS; w++) {
+    struct birth *b = &set[w];
+    if (b->born_ns && b->path_h == ph) {
+      if (b->what == what)
+        return b->born_ns;
+      e = b;
+    }
+    if (b->born_ns > latest)
+      latest = b->born_ns;
   }
-  if (ver == gc->born_ver && now < gc->born_floor)
-    now = gc->born_floor;
-  if (now > gc->born_last)
-    gc->born_last = now;
+  if (!e) {  /* a path new to its set takes the oldest (or a free) way */
+    e = &set[0];
+    for (unsigned w = 1; w < BIRTH_WAYS; w++)
+      if (set[w].born_ns < e->born_ns)
+        e = &set[w];
+  }
+  if (latest && now < (latest / sec + 1) * sec)
+    now = (latest / sec + 1) * sec;
+  e->path_h = ph;
+  e->what = what;
+  e->born_ns = now;
   return now;
 }
 
 static int64_t text_born(struct gen_cache *gc, const char *path,
                          uint64_t text_h)
 {
-  const int64_t sec = 1000000000LL;
-  uint64_t ph = hash_of(path, 0);
-  struct text_birth *b = &gc->births[ph % TEXT_BIRTHS];
-  int64_t now = time_now_ns();
+  int64_t born;
 
   pthread_mutex_lock(&gc->mu);
-  if (b->path_h == ph && b->text_h == text_h) {
-    now = b->born_ns;
-  } else {
-    /* A new text of the same path is born in a later whole second than
-     * the one it replaces, so a change keeping the size is seen. */
-    if (b->path_h == ph && now < (b->born_ns / sec + 1) * sec)
-      now = (b->born_ns / sec + 1) * sec;
-    b->path_h = ph;
-    b->text_h = text_h;
-    b->born_ns = now;
-  }
+  born = born_locked(gc, path, text_h);
   pthread_mutex_unlock(&gc->mu);
-  return now;
+  return born;
 }
 
 int64_t gen_text_born(struct fs_ctx *c, const char *path, uint64_t text_hash)
 {
   return text_born(c->gc, path, text_hash);
-}
-
-/* The hash of volatile content g, in memory or in its own file. */
-static int content_hash(const struct gen_content *g, uint64_t *ret)
-{
-  uint64_t h = HASH_FNV1A_INIT;
-  char blk[65536];
-
-  if (g->fd < 0) {
-    *ret = hash_bytes_fnv1a(h, g->mem.data, g->mem.len) ^ g->size;
-    return 0;
-  }
-  for (uint64_t off = 0; off < g->size;) {
-    ssize_t n = pread(g->fd, blk, sizeof(blk), (off_t)off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return n < 0 ? -errno : -EIO;
-    h = hash_bytes_fnv1a(h, blk, (size_t)n);
-    off += (uint64_t)n;
-  }
-  *ret = h ^ g->size;
-  return 0;
 }
 
 int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
@@ -908,21 +921,17 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
 
   *ret = NULL;
   if (key == 0) {
-    uint64_t th = 0;
-
     g = new_entry(gc, NULL, 0);
     if (!g)
       return -ENOMEM;
     g->refs = 1;
     r = generate(c, p, t, ppath, g, 0);
-    if (r == 0)
-      r = content_hash(g, &th);
     if (r < 0) {
       content_free(g);
       return r;
     }
     /* Volatile content is born when its path first gave these bytes. */
-    g->born_ns = text_born(gc, fullpath, th);
+    g->born_ns = text_born(gc, fullpath, g->bytes_h);
     g->ready = true;
     *ret = g;
     return 0;
@@ -940,7 +949,6 @@ int gen_get(struct fs_ctx *c, const struct provider *p, struct store_txn *t,
     pthread_mutex_unlock(&gc->mu);
     return -ENOMEM;
   }
-  g->born_ns = born_locked(gc, t);
   g->refs = 2;           /* the cache's and the caller's */
   if (!insert_locked(gc, g)) {
     pthread_mutex_unlock(&gc->mu);
@@ -1001,9 +1009,21 @@ uint64_t gen_size(const struct gen_content *g)
   return g->size;
 }
 
-int64_t gen_born_ns(const struct gen_content *g)
+int64_t gen_born_ns(struct gen_content *g)
 {
-  return g->born_ns;
+  int64_t born;
+
+  /* Keyed content is born when first shown, by what it says: content
+   * offered along the way and never looked at moves nothing, and a new
+   * key over the same bytes (every file keyed by the store's version,
+   * after an edit of one sample) keeps its path's time.  The bytes were
+   * hashed as they were made: a table lookup under the lock. */
+  pthread_mutex_lock(&g->gc->mu);
+  if (!g->born_ns && g->path)
+    g->born_ns = born_locked(g->gc, g->path, g->bytes_h);
+  born = g->born_ns;
+  pthread_mutex_unlock(&g->gc->mu);
+  return born;
 }
 
 int gen_fd(const struct gen_content *g)

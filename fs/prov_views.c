@@ -137,14 +137,15 @@ static void fill_file(const struct vdir *vd, struct store_txn *t,
 {
   memset(e, 0, sizeof(*e));
   e->sample_id = s->id;
-  e->mtime_ns = s->mtime_ns;
   if (vd->kind == VIEW_DUPES) {
+    /* A drawn image: its time is its bytes' birth (mtime 0), since a
+     * class rename or a dupes setting changes them without touching the
+     * sample or its labels. */
     e->kind = VENT_FILE;
     e->key = dupes_key(t, s);
-    if (s->labels_mtime_ns > e->mtime_ns)
-      e->mtime_ns = s->labels_mtime_ns;
   } else {
     e->kind = VENT_SAMPLE;
+    e->mtime_ns = s->mtime_ns;
   }
 }
 
@@ -284,9 +285,7 @@ static int eval_stat(struct fs_ctx *c, const struct vdir *vd,
     ret->recheck = true;  /* looked up within a second of a refresh check:
                              the list may still move */
     ret->sample_id = s.id;
-    ret->key = eval_key(t, ev, &s);
-    ret->mtime_ns = s.labels_mtime_ns > s.mtime_ns ? s.labels_mtime_ns
-                                                   : s.mtime_ns;
+    ret->key = eval_key(t, ev, &s);  /* time: the bytes' birth */
   }
   store_txn_abort(t);
   return r;
@@ -324,7 +323,6 @@ static int eval_list(struct fs_ctx *c, const struct vdir *vd, uint64_t from,
         continue;
       e.sample_id = s.id;
       e.key = eval_key(t, ev, &s);
-      e.mtime_ns = s.mtime_ns;
       stop = fn(name, &e, from, ud) != 0;
     }
     if (stop)

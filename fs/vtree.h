@@ -56,7 +56,8 @@ struct vent {
   uint64_t key;         /* VENT_FILE/CTL: same path + same key = same
                            bytes; 0 = volatile, regenerated at every open
                            and read with direct I/O */
-  int64_t mtime_ns;     /* 0 = mount time */
+  int64_t mtime_ns;     /* 0: a file's is its content's birth
+                           (gen_born_ns), a directory's the mount time */
   uint64_t size;        /* filled in by the layer for generated files */
   bool recheck;         /* the name may lead elsewhere without a store
                            change (an evaluation view: its refresh check
@@ -391,15 +392,17 @@ int gen_find(struct fs_ctx *c, const char *fullpath, uint64_t key,
 struct gen_content *gen_ref(struct gen_content *g);
 void gen_put(struct gen_content *g);
 uint64_t gen_size(const struct gen_content *g);
-/* When keyed content was made (gencache.c, "birth time"): the mtime of
- * the files that show it; a change of content moves it on by at least a
- * whole second.  Never before the mount.  Volatile content (key 0): when
- * its path first gave these bytes (gen_text_born). */
-int64_t gen_born_ns(const struct gen_content *g);
+/* When content was first shown (gencache.c, "birth time"): the mtime of
+ * the files that show it.  Per path: the bytes it showed last keep their
+ * birth (volatile content: gen_text_born); new bytes are born at least a
+ * whole second after the content they replace.  Never before the mount.
+ * Takes gen_cache.mu briefly: the bytes' hash was taken while they were
+ * generated or offered, so showing content never reads it again. */
+int64_t gen_born_ns(struct gen_content *g);
 /* The birth time of a volatile text of path whose hash is text_hash:
  * when the path first gave that hash since it last gave another, a later
  * whole second than the birth it replaces.  Kept for the mount's life in
- * a bounded table; takes gen_cache.mu. */
+ * the bounded table of births by path; takes gen_cache.mu. */
 int64_t gen_text_born(struct fs_ctx *c, const char *path,
                       uint64_t text_hash);
 /* The content's own cache file (large content, the one passthrough can

@@ -7,6 +7,7 @@ version; the next open shows the new one), and directories of more files
 than one readdir request carries."""
 import json
 import os
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -168,6 +169,35 @@ def body(ck, w):
             eq(quick(rel)[:2], (size2, sec2), rel + ": read again, same")
     ck.run("a changed export file gets a newer mtime (rsync sees it)",
            t_mtime_follows_content)
+
+    def t_mtime_not_ahead():
+        # Only a file whose content changes more than once a second may get
+        # times ahead of the clock; a file made after a burst of edits of
+        # other samples is born now (a floor shared by every path put it a
+        # second ahead per edit: 39 s after 40 edits).
+        rel = "yolo/labels/train/%s.txt" % stems[1]
+        p = os.path.join(X, rel)
+        other = os.path.join(X, "yolo/labels/train/%s.txt" % stems[2])
+        os.listdir(os.path.dirname(other))
+        was = os.stat(other).st_mtime_ns
+        for k in range(12):
+            edit_boxes(mnt, stems[1], lambda b: b[0].update(
+                bbox=[b[0]["bbox"][0] + 1] + b[0]["bbox"][1:]))
+            os.listdir(os.path.dirname(p))
+            os.stat(p)
+        os.listdir(os.path.dirname(other))
+        eq(os.stat(other).st_mtime_ns, was,
+           "a label file whose bytes stayed keeps its mtime")
+        ahead = os.stat(other).st_mtime - time.time()
+        if ahead > 1:
+            raise AssertionError("a file no edit touched is %.1f s ahead of "
+                                 "the clock after 12 edits of another" % ahead)
+        ahead = os.stat(p).st_mtime - time.time()
+        if ahead > 13:
+            raise AssertionError("the edited file is %.1f s ahead" % ahead)
+    ck.run("a burst of edits moves no other file's mtime, nor puts it ahead "
+           "of the clock",
+           t_mtime_not_ahead)
 
     def t_prewarm():
         import time
