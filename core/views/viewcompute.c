@@ -67,16 +67,96 @@ static int sample_has_dupes(struct store_txn *t, uint64_t id)
   return any;
 }
 
+void dupes_memo_free(struct dupes_memo *m)
+{
+  free(m->id);
+  free(m->ver);
+  free(m->flag);
+  memset(m, 0, sizeof(*m));
+}
+
+static uint64_t dupes_settings_fp(struct store_txn *t)
+{
+  static const char *const keys[] = { "dupes.iou", "dupes.classes",
+                                      "dupes.field" };
+  uint64_t h = 0xd0b5;
+  char sv[300];
+
+  for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+    config_get_str(t, keys[i], sv, sizeof(sv));
+    h = mix(mix_str(h, sv), i);
+  }
+  return h;
+}
+
+/* The verdicts of this run, built beside the memo of the last one. */
+struct dupes_run {
+  struct dupes_memo *old;
+  size_t at;                /* next entry of old to compare */
+  struct dupes_memo now;
+  size_t cap;
+};
+
+static int run_add(struct dupes_run *d, uint64_t id, uint64_t ver, int flag)
+{
+  if (d->now.n == d->cap) {
+    size_t nc = d->cap ? d->cap * 2 : 1024;
+    uint64_t *ni = realloc(d->now.id, nc * sizeof(*ni));
+    if (ni)
+      d->now.id = ni;
+    uint64_t *nv = ni ? realloc(d->now.ver, nc * sizeof(*nv)) : NULL;
+    if (nv)
+      d->now.ver = nv;
+    uint8_t *nf = nv ? realloc(d->now.flag, nc) : NULL;
+    if (!nf)
+      return -ENOMEM;
+    d->now.flag = nf;
+    d->cap = nc;
+  }
+  d->now.id[d->now.n] = id;
+  d->now.ver[d->now.n] = ver;
+  d->now.flag[d->now.n] = (uint8_t)flag;
+  d->now.n++;
+  return 0;
+}
+
+/* Sample s's verdict: the last run's when its labels are the same. */
+static int dupes_verdict(struct store_txn *t, struct dupes_run *d,
+                         const struct sample *s)
+{
+  const struct dupes_memo *o = d->old;
+  int r;
+
+  while (o && d->at < o->n && o->id[d->at] < s->id)
+    d->at++;
+  if (o && d->at < o->n && o->id[d->at] == s->id &&
+      o->ver[d->at] == s->labels_version)
+    r = o->flag[d->at];
+  else if ((r = sample_has_dupes(t, s->id)) < 0)
+    return r;
+  if (d->old && run_add(d, s->id, s->labels_version, r) < 0)
+    return -ENOMEM;
+  return r;
+}
+
 int viewcompute_dupes(struct store_txn *t,
                       const struct viewcompute_progress *p,
-                      struct view_list *out)
+                      struct dupes_memo *memo, struct view_list *out)
 {
   struct store_iter *it;
   struct sample s;
-  uint64_t from = 1, total = 0;
+  uint64_t from = 1, total = 0, settings = dupes_settings_fp(t);
+  struct dupes_run d = { 0 };
   size_t cap = 0;
   int r;
 
+  /* The last run's verdicts hold only under the same settings. */
+  if (memo && memo->settings == settings) {
+    d.old = memo;
+  } else if (memo) {
+    dupes_memo_free(memo);
+    d.old = memo;   /* empty: every sample is judged, and remembered */
+  }
   store_sample_count(t, &total);
   progress_set(p, p->total, total);
   r = store_iter_new(t, &it);
@@ -86,7 +166,7 @@ int viewcompute_dupes(struct store_txn *t,
     from = s.id + 1;
     if (s.flags & SAMPLE_MISSING)
       continue;
-    r = sample_has_dupes(t, s.id);
+    r = dupes_verdict(t, &d, &s);
     if (r < 0)
       break;
     if (r > 0 && (r = view_list_add(out, &cap, s.id, 0)) < 0)
@@ -97,6 +177,16 @@ int viewcompute_dupes(struct store_txn *t,
   store_iter_free(it);
   if (r == -ENOENT)
     r = 0;
+  if (memo) {
+    /* A run that failed leaves the old memo as it was. */
+    if (r == 0) {
+      dupes_memo_free(memo);
+      *memo = d.now;
+      memo->settings = settings;
+    } else {
+      dupes_memo_free(&d.now);
+    }
+  }
   if (r == 0 && out->n == 0)
     snprintf(out->note, sizeof(out->note),
              "no sample has two boxes with IoU above dupes.iou");

@@ -48,9 +48,25 @@ int viewcompute_unique(struct store_txn *t,
 int viewcompute_neardup(struct store_txn *t,
                         const struct viewcompute_progress *p,
                         struct view_list *out);
+/* What viewcompute_dupes() keeps between its runs: each sample's verdict
+ * with the labels_version it was drawn from, in sample-id order, and the
+ * dupes.* settings they hold under.  A run reads the labels only of the
+ * samples whose labels_version moved, so a label edit next to thousands
+ * of samples costs one sample's work, not a walk over every label.
+ * Zero-initialise; owned by the caller (the view cache), used by one
+ * computation at a time; free with dupes_memo_free(). */
+struct dupes_memo {
+  uint64_t settings;       /* fingerprint of the dupes.* settings */
+  size_t n;
+  uint64_t *id, *ver;
+  uint8_t *flag;
+};
+void dupes_memo_free(struct dupes_memo *m);
+
+/* memo may be NULL (every sample's labels are read). */
 int viewcompute_dupes(struct store_txn *t,
                       const struct viewcompute_progress *p,
-                      struct view_list *out);
+                      struct dupes_memo *memo, struct view_list *out);
 
 /* Fingerprint of what both embedding views are computed from, as t sees
  * it: the feature and thumbnail records (keys, sizes, heads; imported

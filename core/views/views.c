@@ -46,6 +46,9 @@ struct views {
   int dirfd;
   int owner_err;
   struct ident store_owner;
+  /* The dupes view's verdicts per sample, kept between its computations
+   * (viewcompute.h); used only by the one computing it (slot busy). */
+  struct dupes_memo dupes_memo;
   uint64_t emb_version;    /* store version + 1 emb_fp was taken at ... */
   uint64_t emb_fp;         /* ... (viewcompute_embedding_fp; under mu) */
 };
@@ -163,6 +166,7 @@ void views_free(struct views *v)
   }
   if (v->dirfd >= 0)
     close(v->dirfd);
+  dupes_memo_free(&v->dupes_memo);
   pthread_mutex_destroy(&v->mu);
   pthread_cond_destroy(&v->cv);
   free(v);
@@ -301,7 +305,7 @@ static int compute(struct views *v, struct store_txn *t, enum view_kind kind,
     r = views_get_txn(v, t, VIEW_NEARDUP, &near);
   if (r == 0) {
     l->key = fp ? fp : 1;
-    r = kind == VIEW_DUPES    ? viewcompute_dupes(t, &p, l)
+    r = kind == VIEW_DUPES    ? viewcompute_dupes(t, &p, &v->dupes_memo, l)
         : kind == VIEW_UNIQUE ? viewcompute_unique(t, &p, near, l)
                               : viewcompute_neardup(t, &p, l);
   }
