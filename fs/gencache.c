@@ -380,23 +380,6 @@ static uint64_t bytes_hash_end(struct import_hasher *hs, uint64_t size)
   return h ^ size;
 }
 
-static int write_all(int fd, const void *p, size_t n, off_t off)
-{
-  const char *s = p;
-  while (n) {
-    ssize_t w = off < 0 ? write(fd, s, n) : pwrite(fd, s, n, off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    s += w;
-    n -= (size_t)w;
-    if (off >= 0)
-      off += w;
-  }
-  return 0;
-}
-
 static int sink_write(void *ud, const void *p, size_t n)
 {
   struct spill *sp = ud;
@@ -415,12 +398,12 @@ static int sink_write(void *ud, const void *p, size_t n)
     g->fd = open(sp->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (g->fd < 0)
       return -errno;
-    r = write_all(g->fd, g->mem.data, g->mem.len, -1);
+    r = fd_write_all(g->fd, g->mem.data, g->mem.len, -1);
     buf_free(&g->mem);
     if (r < 0)
       return r;
   }
-  r = write_all(g->fd, p, n, -1);
+  r = fd_write_all(g->fd, p, n, -1);
   if (r == 0)
     g->size += n;
   return r;
@@ -586,7 +569,7 @@ static bool spill_locked(struct gen_cache *gc, struct gen_content *g)
   uint64_t span = spill_span(sf, g->size), off;
   if (!spill_take_locked(gc, sf, span, 2 * gc->disk_max + GEN_MEM_MAX, &off))
     return false;
-  if (g->size && write_all(sf->fd, g->mem.data, g->size, (off_t)off) < 0) {
+  if (g->size && fd_write_all(sf->fd, g->mem.data, g->size, (off_t)off) < 0) {
     fallocate(sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
               (off_t)span);
     spill_give_locked(gc, sf, off, span);

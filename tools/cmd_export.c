@@ -50,26 +50,9 @@ static void usage_export(FILE *f)
     "Exit status: 0 done, 1 failed, 2 usage error.\n", prog);
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-  const char *c = p;
-
-  while (n) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static int sink_fd(void *ud, const void *p, size_t n)
 {
-  return write_all(*(int *)ud, p, n);
+  return fd_write_all(*(int *)ud, p, n, -1);
 }
 
 static int copy_file(const char *src, int dst, uint64_t *bytes)
@@ -87,7 +70,7 @@ static int copy_file(const char *src, int dst, uint64_t *bytes)
       r = -errno;
       break;
     }
-    r = write_all(dst, blk, (size_t)n);
+    r = fd_write_all(dst, blk, (size_t)n, -1);
     if (r < 0)
       break;
     *bytes += (uint64_t)n;

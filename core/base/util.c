@@ -484,6 +484,41 @@ int dataset_open(const char *root, const char *relpath)
   return -e;
 }
 
+int fd_write_all(int fd, const void *p, size_t n, off_t off)
+{
+  const char *s = p;
+
+  while (n) {
+    ssize_t w = off < 0 ? write(fd, s, n) : pwrite(fd, s, n, off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    s += w;
+    n -= (size_t)w;
+    if (off >= 0)
+      off += w;
+  }
+  return 0;
+}
+
+int fd_pread_all(int fd, void *p, size_t n, off_t off)
+{
+  char *d = p;
+
+  while (n) {
+    ssize_t k = pread(fd, d, n, off);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return k < 0 ? -errno : -EBADMSG;
+    d += k;
+    n -= (size_t)k;
+    off += k;
+  }
+  return 0;
+}
+
 int file_read_all(const char *path, uint8_t **ret, size_t *ret_len)
 {
   struct stat st;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -103,6 +104,14 @@ int dataset_open(const char *root, const char *relpath);
 int fd_regular(int fd);
 int open_regular(const char *path);
 FILE *fopen_regular(const char *path);
+
+/* All n bytes of p to fd, at offset off (pwrite), or at its current
+ * position when off < 0 (write), retrying short writes and EINTR.  0 or
+ * -errno. */
+int fd_write_all(int fd, const void *p, size_t n, off_t off);
+/* Exactly n bytes of fd from offset off into p (pread), retrying short
+ * reads and EINTR.  0, -errno, or -EBADMSG when the file ends first. */
+int fd_pread_all(int fd, void *p, size_t n, off_t off);
 
 /* Join a directory and a relative path into a new string (owned). */
 char *path_join(const char *dir, const char *rel);

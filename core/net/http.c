@@ -455,21 +455,6 @@ struct sink {
   int werr;        /* a failed write's negative errno */
 };
 
-static int write_all(int fd, const char *p, size_t n, uint64_t off)
-{
-  while (n) {
-    ssize_t w = pwrite(fd, p, n, (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    p += w;
-    n -= (size_t)w;
-    off += (uint64_t)w;
-  }
-  return 0;
-}
-
 static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
 {
   struct sink *s = ud;
@@ -485,7 +470,7 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
       s->over = true;
       return 0;
     }
-    if ((s->werr = write_all(s->fd, p, n, s->off)) < 0)
+    if ((s->werr = fd_write_all(s->fd, p, n, (off_t)s->off)) < 0)
       return 0;
     s->off += n;
     return n;

@@ -69,9 +69,7 @@ static int sample_has_dupes(struct store_txn *t, uint64_t id)
 
 void dupes_memo_free(struct dupes_memo *m)
 {
-  free(m->id);
-  free(m->ver);
-  free(m->flag);
+  free(m->v);
   memset(m, 0, sizeof(*m));
 }
 
@@ -101,22 +99,13 @@ static int run_add(struct dupes_run *d, uint64_t id, uint64_t ver, int flag)
 {
   if (d->now.n == d->cap) {
     size_t nc = d->cap ? d->cap * 2 : 1024;
-    uint64_t *ni = realloc(d->now.id, nc * sizeof(*ni));
-    if (ni)
-      d->now.id = ni;
-    uint64_t *nv = ni ? realloc(d->now.ver, nc * sizeof(*nv)) : NULL;
-    if (nv)
-      d->now.ver = nv;
-    uint8_t *nf = nv ? realloc(d->now.flag, nc) : NULL;
-    if (!nf)
+    struct dupes_verdict *nv = realloc(d->now.v, nc * sizeof(*nv));
+    if (!nv)
       return -ENOMEM;
-    d->now.flag = nf;
+    d->now.v = nv;
     d->cap = nc;
   }
-  d->now.id[d->now.n] = id;
-  d->now.ver[d->now.n] = ver;
-  d->now.flag[d->now.n] = (uint8_t)flag;
-  d->now.n++;
+  d->now.v[d->now.n++] = (struct dupes_verdict){ id, ver, flag != 0 };
   return 0;
 }
 
@@ -127,11 +116,11 @@ static int dupes_verdict(struct store_txn *t, struct dupes_run *d,
   const struct dupes_memo *o = d->old;
   int r;
 
-  while (o && d->at < o->n && o->id[d->at] < s->id)
+  while (o && d->at < o->n && o->v[d->at].id < s->id)
     d->at++;
-  if (o && d->at < o->n && o->id[d->at] == s->id &&
-      o->ver[d->at] == s->labels_version)
-    r = o->flag[d->at];
+  if (o && d->at < o->n && o->v[d->at].id == s->id &&
+      o->v[d->at].labels_version == s->labels_version)
+    r = o->v[d->at].dupes;
   else if ((r = sample_has_dupes(t, s->id)) < 0)
     return r;
   if (d->old && run_add(d, s->id, s->labels_version, r) < 0)

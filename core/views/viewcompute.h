@@ -17,6 +17,7 @@
 #define CURATE_VIEWCOMPUTE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -55,11 +56,14 @@ int viewcompute_neardup(struct store_txn *t,
  * of samples costs one sample's work, not a walk over every label.
  * Zero-initialise; owned by the caller (the view cache), used by one
  * computation at a time; free with dupes_memo_free(). */
+struct dupes_verdict {
+  uint64_t id, labels_version;
+  bool dupes;
+};
 struct dupes_memo {
   uint64_t settings;       /* fingerprint of the dupes.* settings */
   size_t n;
-  uint64_t *id, *ver;
-  uint8_t *flag;
+  struct dupes_verdict *v; /* in sample-id order */
 };
 void dupes_memo_free(struct dupes_memo *m);
 

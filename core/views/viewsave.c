@@ -28,7 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "import_hash.h"
 #include "similarity.h"
+#include "util.h"
 #include "viewcompute_id.h"
 
 #define MAGIC "curatefs-views\0"
@@ -43,26 +45,18 @@ static const char *const names[VIEW_KINDS] = {
   "unique", "near-duplicates", "dupes",
 };
 
-static uint64_t mix(uint64_t h, uint64_t x)
-{
-  h ^= x + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
-  return h * 0xff51afd7ed558ccdULL;
-}
-
-/* Eight bytes at a time: a list of 100,000 samples is a few megabytes. */
+/* The store's content hash (XXH3, import_hash.h), its first 8 bytes. */
 uint64_t viewsave_checksum(const uint8_t *p, size_t n)
 {
-  uint64_t h = 0xc5a1f00dULL ^ n;
-  size_t i = 0;
+  struct import_hasher h;
+  uint8_t out[16];
+  uint64_t v;
 
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    h = mix(h, w);
-  }
-  for (; i < n; i++)
-    h = mix(h, p[i]);
-  return h;
+  import_hasher_begin(&h);
+  import_hasher_add(&h, p, n);
+  import_hasher_end(&h, out);
+  memcpy(&v, out, 8);
+  return v;
 }
 
 static size_t pad8(size_t n)
@@ -124,21 +118,6 @@ static int head_ours(const uint8_t *b, enum view_kind kind, uint64_t fp)
   return 0;
 }
 
-static int read_full(int fd, uint8_t *p, size_t n, off_t off)
-{
-  size_t got = 0;
-
-  while (got < n) {
-    ssize_t k = pread(fd, p + got, n - got, off + (off_t)got);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      return k < 0 ? -errno : -EBADMSG;
-    got += (size_t)k;
-  }
-  return 0;
-}
-
 /* The file at path, read whole when its header is ours (head_ours()):
  * after a change of inputs only its header is read. */
 static int read_file(int dirfd, const char *name, enum view_kind kind,
@@ -164,11 +143,11 @@ static int read_file(int dirfd, const char *name, enum view_kind kind,
     close(fd);
     return -ENOMEM;
   }
-  r = read_full(fd, p, HEAD, 0);
+  r = fd_pread_all(fd, p, HEAD, 0);
   if (r == 0)
     r = head_ours(p, kind, fp);
   if (r == 0)
-    r = read_full(fd, p + HEAD, (size_t)st.st_size - HEAD, HEAD);
+    r = fd_pread_all(fd, p + HEAD, (size_t)st.st_size - HEAD, HEAD);
   close(fd);
   if (r < 0) {
     free(p);
@@ -306,20 +285,6 @@ int viewsave_get(int dirfd, enum view_kind kind, uint64_t fp,
 
 /* ---- writing ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k < 0)
-      return -errno;
-    p += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
 int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
                  const struct view_list *l, double seconds)
 {
@@ -387,7 +352,7 @@ int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
     free(b);
     return -errno;
   }
-  r = write_all(fd, b, n);
+  r = fd_write_all(fd, b, n, -1);
   free(b);
   if (close(fd) < 0 && r == 0)
     r = -errno;
