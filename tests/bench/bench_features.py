@@ -17,6 +17,11 @@ the same run on the same files (warm page cache, best of 3 wall times).
   8-bit RGB); headers-only import  vs  stat + 16 KiB header read (N hard
   links to the pictures)
 
+  An info row per format times the same import with --no-features (scan,
+  read, hash, store writes) against the same decode loop: for a format
+  whose decode is a copy (uncompressed TIFF), it shows what the import
+  costs beside the feature work, which is the same for every format.
+
   Each "import with features" row also gives, in its detail, the same
   ratio in CPU time (user + system of the processes, best of 3), which a
   shared machine's load disturbs less than the wall clock.  Per format,
@@ -106,6 +111,12 @@ def format_rows(work, label, variant):
     dec = timed([BIN["benchtool"], "decodeany", data, "2"], cpu=cpu)
     imp = timed([BIN["curate"], "import", "--store", store, data],
                 fresh=store, cpu=cpu)
+    # The same import without features: scan, read, hash and store writes
+    # only.  Where the decode is a copy (uncompressed TIFF, BMP), this is
+    # the part of the import the decode loop can be compared with; the
+    # feature work (the info row below) is the same for every format.
+    nof = timed([BIN["curate"], "import", "--no-features", "--store", store,
+                 data], fresh=store)
     shutil.rmtree(data, ignore_errors=True)
     # Headers: N files as the JPEG row, hard links to the seeds (a header
     # pass of 2,000 files is too short to time against process start).
@@ -122,6 +133,8 @@ def format_rows(work, label, variant):
              dec / imp, ">= 0.85",
              "%d x %.0f KB: %.0f vs %.0f img/s; CPU %.2f" % (
                  M, avg / 1024, M / imp, M / dec, cpu[0] / cpu[1])),
+            ("%s: import --no-features vs decode loop (2 thr)" % label,
+             dec / nof, "(info)", "%.0f img/s" % (M / nof)),
             feat_row(label, seed),
             ("%s: import (headers only) vs stat+header read" % label,
              hdr / hon, ">= 0.8", "%d files: %.0f vs %.0f files/s" % (
