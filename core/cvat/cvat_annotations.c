@@ -21,21 +21,6 @@ void cvat_shapes_free(struct cvat_shape *s, size_t n)
   free(s);
 }
 
-void cvat_box_orient(int orientation, double w, double h, bool to_view,
-                     double b[4])
-{
-  double x1 = b[0], y1 = b[1], x2 = b[2], y2 = b[3];
-
-  if (orientation < 2 || orientation > 8)
-    return;
-  img_orient_point(orientation, w, h, to_view, &x1, &y1);
-  img_orient_point(orientation, w, h, to_view, &x2, &y2);
-  b[0] = x1 < x2 ? x1 : x2;
-  b[1] = y1 < y2 ? y1 : y2;
-  b[2] = x1 < x2 ? x2 : x1;
-  b[3] = y1 < y2 ? y2 : y1;
-}
-
 /* Bounding rectangle of the corners (x, y) rotated by deg degrees
  * clockwise about (cx, cy) (image coordinates, y down). */
 static void rotated_bounds(const double *x, const double *y, size_t n,

@@ -375,15 +375,6 @@ struct cvat_shape {
 
 void cvat_shapes_free(struct cvat_shape *s, size_t n);
 
-/* Maps the box b (x1, y1, x2, y2) of a w x h image (its stored size)
- * between the stored pixel frame, in which labels are kept, and the frame
- * CVAT shows: CVAT turns every image by its EXIF orientation (1..8, any
- * format) and reports the turned size.  to_view: stored -> shown; false:
- * shown -> stored.  The corners come back in order (x1 <= x2, y1 <= y2).
- * Orientation 1 (or out of range) leaves b as it is, bit for bit. */
-void cvat_box_orient(int orientation, double w, double h, bool to_view,
-                     double b[4]);
-
 /* Replaces the task's annotations with these rectangles (PUT: repeating
  * it is harmless).  label_id values go into each label's `label_id`
  * attribute.  The server's copies, with their ids, come back in *ret

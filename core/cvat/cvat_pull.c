@@ -8,6 +8,8 @@
  */
 #include "cvat_sync_i.h"
 
+#include "imgcodec.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -277,7 +279,7 @@ static void view_to_box(const struct merge *m, const struct msample *ms,
 {
   double b[4] = { s->x1, s->y1, s->x2, s->y2 };
 
-  cvat_box_orient(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
+  img_orient_box(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
                   ms->smp.height, false, b);
   clip_box(d, b[0], b[1], b[2], b[3], ms->smp.width, ms->smp.height,
            clipped);
@@ -297,7 +299,7 @@ static bool shape_is_box(const struct merge *m, const struct msample *ms,
   struct detection c = *d;
   uint64_t clipped = 0;
 
-  cvat_box_orient(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
+  img_orient_box(m->view_frame ? ms->smp.orientation : 1, ms->smp.width,
                   ms->smp.height, true, b);
   if (s->x1 == b[0] && s->y1 == b[1] && s->x2 == b[2] && s->y2 == b[3])
     return true;

@@ -45,6 +45,7 @@
 #include "cvat_sync_i.h"
 
 #include "classes.h"
+#include "imgcodec.h"
 #include "objsource.h"
 #include "s3.h"
 
@@ -382,7 +383,7 @@ static void shape_box_set(struct cvat_shape *s, const struct detection *d,
 {
   double b[4] = { d->x, d->y, d->x + d->w, d->y + d->h };
 
-  cvat_box_orient(view_frame ? sm->orientation : 1, sm->width, sm->height,
+  img_orient_box(view_frame ? sm->orientation : 1, sm->width, sm->height,
                   true, b);
   s->x1 = b[0];
   s->y1 = b[1];

@@ -5,13 +5,21 @@
  *   labels/<subset>/<name>.txt            one row per box
  *
  * Rows are "<class> <cx> <cy> <w> <h>" with the centre and size relative to
- * the image, 6 decimals.  The class index is the position of the class
- * among the store's classes in id order: dense (0..n-1, as YOLO trainers
- * require) and equal to class id - 1 while ids have no gaps.  A dataset
- * imported from COCO keeps COCO's category ids (1..90 with gaps), and this
- * order then gives exactly the usual 80-class YOLO indices.  data.yaml
- * lists every class under its index.  Every image has a label file (empty when it has no box), so
- * the listing needs no label reads.  Confidence and attributes are not
+ * the image, 6 decimals, in the frame a viewer shows: a sample with EXIF
+ * orientation 2..8 has its boxes turned as the picture is turned, and
+ * relative to the turned size (width and height swapped for 5..8).  The
+ * trainers that read YOLO trees load images turned (OpenCV's imread, which
+ * Ultralytics uses, and Pillow with exif_transpose), and so do CVAT and
+ * datumaro; the image bytes keep their EXIF.  Labels themselves stay in
+ * the stored frame (docs/USER-GUIDE.md, "EXIF orientation").
+ *
+ * The class index is the position of the class among the store's classes
+ * in id order: dense (0..n-1, as YOLO trainers require) and equal to class
+ * id - 1 while ids have no gaps.  A dataset imported from COCO keeps
+ * COCO's category ids (1..90 with gaps), and this order then gives exactly
+ * the usual 80-class YOLO indices.  data.yaml lists every class under its
+ * index.  Every image has a label file (empty when it has no box), so the
+ * listing needs no label reads.  Confidence and attributes are not
  * written: Ultralytics rejects rows with more than 5 columns as a
  * detection label.
  *
@@ -19,6 +27,7 @@
  * Ultralytics requires `train` and `val`: when one of them is absent and a
  * `default` subset exists, it points at images/default. */
 #include "export_writer.h"
+#include "imgcodec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -172,17 +181,33 @@ static int gen_file(struct exw *x, const char *path)
   if (r == 0 && f && f->n)
     r = store_classes_each(x->t, add_id, &ids);   /* in id order */
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
-    struct detection c, *d = &c;
+    struct detection c;
     double W = smp.width ? smp.width : 1, H = smp.height ? smp.height : 1;
+    double b[4];
     /* Relative coordinates lie in [0, 1] (EXPORT.md, "What readers
      * require", item 8): a box reaching past the image is clipped to it,
      * one with nothing inside it is left out. */
     if (!labels_box_clip(&f->d[i], smp.width, smp.height, &c))
       continue;
+    if (smp.orientation >= 2 && smp.orientation <= 8) {
+      b[0] = c.x;
+      b[1] = c.y;
+      b[2] = c.x + c.w;
+      b[3] = c.y + c.h;
+      img_orient_box(smp.orientation, W, H, true, b);
+      c.x = b[0];
+      c.y = b[1];
+      c.w = b[2] - b[0];
+      c.h = b[3] - b[1];
+      if (smp.orientation >= 5) {
+        double t = W;
+        W = H;
+        H = t;
+      }
+    }
     r = exw_printf(x, "%u %.6f %.6f %.6f %.6f\n",
-                   yolo_index(&ids, d->class_id),
-                   (d->x + d->w / 2) / W, (d->y + d->h / 2) / H, d->w / W,
-                   d->h / H);
+                   yolo_index(&ids, c.class_id), (c.x + c.w / 2) / W,
+                   (c.y + c.h / 2) / H, c.w / W, c.h / H);
   }
   free(ids.v);
   labels_free(&l);

@@ -4,11 +4,14 @@
  * inline map "index: name"), else obj.names (darknet, CVAT "YOLO 1.1"),
  * one name per line.  Label files: every *.txt under a `labels/` folder
  * (Ultralytics) or an `obj_<subset>_data/` folder (darknet).  Each row is
- * "class cx cy w h" relative to the image, optionally a 6th value, the
- * confidence; empty lines are skipped.  Values may overshoot [0, 1] by
+ * "class cx cy w h" relative to the image as a viewer shows it (turned by
+ * its EXIF orientation, as export_yolo.c writes them and as trainers and
+ * CVAT read them), optionally a 6th value, the confidence; empty lines
+ * are skipped.  Values may overshoot [0, 1] by
  * rounding (1e-6), and boxes are clipped to the image.  The whole import
  * fails on the first malformed row, with file and line in the reason.
  * data.yaml is read by core/formats/yamlnames.c (libyaml). */
+#include "imgcodec.h"
 #include "limp.h"
 #include "yamlnames.h"
 
@@ -148,7 +151,7 @@ static int one_file(struct limp *L, struct limp_src *src, size_t i,
        line = strtok_r(NULL, "\n", &save)) {
     char *tok[8], *s2 = NULL, *t;
     int nt = 0;
-    double v[5];
+    double v[5], box[4];
     long c;
     char *e;
     struct detection d = { 0 };
@@ -182,10 +185,12 @@ static int one_file(struct limp *L, struct limp_src *src, size_t i,
     if (nt == 5)
       d.confidence = NAN;
     d.class_id = cls[c];
-    d.w = v[3] * smp.width;
-    d.h = v[4] * smp.height;
-    d.x = v[1] * smp.width - d.w / 2;
-    d.y = v[2] * smp.height - d.h / 2;
+    img_box_from_view_rel(smp.orientation, smp.width, smp.height, v + 1,
+                          box);
+    d.x = box[0];
+    d.y = box[1];
+    d.w = box[2];
+    d.h = box[3];
     limp_clip(&d, smp.width, smp.height);
     r = labels_field_add(&f, &d);
     if (r < 0)

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "predictions.h"
+#include "imgcodec.h"
 #include "jsonfile.h"
 #include "yamlnames.h"
 
@@ -32,6 +33,7 @@
 struct sref {
   uint64_t id;
   uint32_t w, h;
+  uint8_t orientation; /* EXIF 1..8: YOLO rows are in the turned frame */
   char *rel; /* owned copy of the source path */
 };
 
@@ -176,7 +178,7 @@ static int index_build(struct store_txn *t, struct index *ix)
       cap = nc;
     }
     ix->refs[ix->n] = (struct sref){ s.id, s.width, s.height,
-                                     strdup(s.relpath) };
+                                     s.orientation, strdup(s.relpath) };
     if (!ix->refs[ix->n].rel) {
       r = -ENOMEM;
       break;
@@ -826,9 +828,17 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
   k = (size_t)v[0];
   r = class_of(c, k, &cid);
   if (r == 0) {
-    double W = c->ix.refs[ref].w, H = c->ix.refs[ref].h;
-    r = add_item(c, ref, cid, c->cls_name[k], (v[1] - v[3] / 2) * W,
-                 (v[2] - v[4] / 2) * H, v[3] * W, v[4] * H, v[5]);
+    const struct sref *s = &c->ix.refs[ref];
+    double W = s->w, H = s->h, b[4];
+
+    if (s->orientation >= 2 && s->orientation <= 8) {
+      img_box_from_view_rel(s->orientation, W, H, v + 1, b);
+      r = add_item(c, ref, cid, c->cls_name[k], b[0], b[1], b[2], b[3],
+                   v[5]);
+    } else {   /* as always computed: the same bits as before */
+      r = add_item(c, ref, cid, c->cls_name[k], (v[1] - v[3] / 2) * W,
+                   (v[2] - v[4] / 2) * H, v[3] * W, v[4] * H, v[5]);
+    }
   }
   return r;
 }

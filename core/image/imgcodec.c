@@ -152,6 +152,44 @@ void img_orient_point(int o, double w, double h, bool to_view, double *x,
   *y = b;
 }
 
+void img_orient_box(int o, double w, double h, bool to_view, double b[4])
+{
+  double x1 = b[0], y1 = b[1], x2 = b[2], y2 = b[3];
+
+  if (o < 2 || o > 8)
+    return;   /* bit for bit, not through the min/max below */
+  img_orient_point(o, w, h, to_view, &x1, &y1);
+  img_orient_point(o, w, h, to_view, &x2, &y2);
+  b[0] = x1 < x2 ? x1 : x2;
+  b[1] = y1 < y2 ? y1 : y2;
+  b[2] = x1 < x2 ? x2 : x1;
+  b[3] = y1 < y2 ? y2 : y1;
+}
+
+void img_box_from_view_rel(int o, double w, double h, const double rel[4],
+                           double out[4])
+{
+  bool turn = o >= 2 && o <= 8;
+  double vw = turn && o >= 5 ? h : w, vh = turn && o >= 5 ? w : h;
+  double b[4];
+
+  out[2] = rel[2] * vw;
+  out[3] = rel[3] * vh;
+  out[0] = rel[0] * vw - out[2] / 2;
+  out[1] = rel[1] * vh - out[3] / 2;
+  if (!turn)
+    return;
+  b[0] = out[0];
+  b[1] = out[1];
+  b[2] = out[0] + out[2];
+  b[3] = out[1] + out[3];
+  img_orient_box(o, w, h, false, b);
+  out[0] = b[0];
+  out[1] = b[1];
+  out[2] = b[2] - b[0];
+  out[3] = b[3] - b[1];
+}
+
 /* After a codec's decode: the reduction of formats decoded at full size
  * (a whole factor that keeps the short side >= min_short; JPEG and WebP
  * scaled while decoding), then the orientation.  ret is freed on

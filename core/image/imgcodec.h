@@ -95,6 +95,19 @@ int img_orient(struct image *im, int orientation);
  * or out of range leaves the point as it is, bit for bit. */
 void img_orient_point(int orientation, double w, double h, bool to_view,
                       double *x, double *y);
+/* The box b = {x1, y1, x2, y2} (x1 <= x2, y1 <= y2) of that picture moved
+ * the same way, corner by corner, and put back in order.  Orientation 1
+ * or out of range leaves it as it is, bit for bit.  Used wherever boxes
+ * cross into a frame a viewer turns: CVAT's frames, YOLO files. */
+void img_orient_box(int orientation, double w, double h, bool to_view,
+                    double b[4]);
+/* A box given relative to the picture as a viewer shows it (rel: centre
+ * x, centre y, width, height, as fractions of the turned size, YOLO's
+ * convention) -> out: x, y, width, height in pixels of the stored w x h
+ * frame.  Orientation 1 or out of range: out = (cx - bw / 2) * w ... as
+ * computed without any turn. */
+void img_box_from_view_rel(int orientation, double w, double h,
+                           const double rel[4], double out[4]);
 
 /* The file's bytes as a JPEG: a JPEG is copied unchanged, anything else is
  * decoded at full size (stored frame) and encoded at the given quality.

@@ -722,6 +722,87 @@ def body(ck, w):
     ck.run("cvat push uploads the original bytes of every format; boxes "
            "follow the frames CVAT shows turned by EXIF orientation", t_cvat)
 
+    def yolo_rows(path, vw, vh):
+        """The boxes [x1, y1, x2, y2] of a YOLO label file, in pixels of a
+        vw x vh picture, sorted."""
+        out = []
+        for ln in read(path).decode().splitlines():
+            _c, cx, cy, bw, bh = (float(v) for v in ln.split())
+            out.append([(cx - bw / 2) * vw, (cy - bh / 2) * vh,
+                        (cx + bw / 2) * vw, (cy + bh / 2) * vh])
+        return sorted(out)
+
+    def near(a, b, what, tol=1e-3):
+        if len(a) != len(b) or any(abs(x - y) > tol for p, q in zip(a, b)
+                                   for x, y in zip(p, q)):
+            raise AssertionError("%s: %r != %r" % (what, a, b))
+
+    def t_yolo_view_frame():
+        # Trainers read a YOLO tree's images turned by their EXIF
+        # orientation (OpenCV's imread, which Ultralytics uses; Pillow
+        # with exif_transpose; CVAT; datumaro), so its rows are relative
+        # to the picture as a viewer shows it.  The reference is Pillow:
+        # the size it shows the exported file at, and the stored box
+        # painted on a mask and turned by exif_transpose.
+        from PIL import ImageOps
+        X = os.path.join(mnt, "export", "yolo")
+        turned = 0
+        for name in sorted(src_of):
+            base = os.path.basename(src_of[name])
+            if base not in man:
+                continue
+            fmt, cw, chh, o, _c = man[base]
+            stem, sub = os.path.splitext(name)[0], \
+                "val" if name == VAL else "train"
+            im = pil_open(read(os.path.join(X, "images", sub, name)))
+            # Pillow 9.4 turns a TIFF while loading it (and would turn it
+            # again in exif_transpose, a bug fixed in Pillow 10.1).
+            vw, vh = im.size if fmt == "tiff" else \
+                ImageOps.exif_transpose(im).size
+            eq((vw, vh), (chh, cw) if o >= 5 else (cw, chh),
+               "size a viewer shows of " + name)
+            doc = json.loads(read(os.path.join(mnt, "labels",
+                                               stem + ".json")))
+            want = []
+            for d in doc["fields"]["ground_truth"]:
+                x, y, bw, bh = d["bbox"]
+                if any(v != int(v) for v in d["bbox"]):
+                    raise AssertionError("integer boxes expected: %r" % d)
+                want.append(turned_box([x, y, x + bw, y + bh], o)
+                            if o != 1 else [x, y, x + bw, y + bh])
+            near(yolo_rows(os.path.join(X, "labels", sub, stem + ".txt"),
+                           vw, vh), sorted(want),
+                 "YOLO rows of %s (orientation %d)" % (name, o))
+            turned += o != 1
+        eq(turned >= 4, True, "oriented files checked (%d)" % turned)
+        # Read back: import-labels of the tree, and the same rows with a
+        # confidence as YOLO predictions, give the stored boxes again.
+        tree = os.path.join(w.sub("yolo-back"), "yolo")
+        shutil.copytree(X, tree)
+        preds = w.sub("yolo-preds")
+        os.makedirs(preds, exist_ok=True)
+        for sub in os.listdir(os.path.join(tree, "labels")):
+            for f in os.listdir(os.path.join(tree, "labels", sub)):
+                rows = read(os.path.join(tree, "labels", sub, f)).decode()
+                with open(os.path.join(preds, f), "w") as out:
+                    out.write("".join(ln + " 0.9\n"
+                                      for ln in rows.splitlines()))
+        curate("import-labels", "--store", store, "--format", "yolo",
+               "--field", "yolo_back", tree)
+        curate("predictions", "--store", store, "--format", "yolo",
+               "--names", os.path.join(tree, "data.yaml"), preds)
+        for name in sorted(src_of):
+            if os.path.basename(src_of[name]) not in man:
+                continue
+            doc = json.loads(read(os.path.join(
+                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+            gt = sorted([d["bbox"] for d in doc["fields"]["ground_truth"]])
+            for field in ("yolo_back", "predictions"):
+                near(sorted([d["bbox"] for d in doc["fields"][field]]), gt,
+                     "%s of %s back in the stored frame" % (field, name))
+    ck.run("YOLO rows are in the frame a viewer shows (EXIF orientation), "
+           "and read back to the stored frame", t_yolo_view_frame)
+
     m.umount()
 
     def t_broken():

@@ -1,5 +1,5 @@
 /* test_cvat_orient.c - boxes between the stored frame and the frame CVAT
- * shows (cvat_box_orient()), for all eight EXIF orientations.
+ * shows (img_orient_box()), for all eight EXIF orientations.
  *
  * The reference is the image layer's own turn of pixels (img_orient(), the
  * viewer frame the features use): a box painted into a small image, the
@@ -56,7 +56,7 @@ TEST(every_orientation_as_the_viewer_frame)
       reference(o, boxes[k], want);
       for (int i = 0; i < 4; i++)
         b[i] = boxes[k][i];
-      cvat_box_orient(o, W, H, true, b);
+      img_orient_box(o, W, H, true, b);
       for (int i = 0; i < 4; i++)
         if (b[i] != want[i]) {
           fprintf(stderr, "orientation %d box %zu coordinate %d: %g != "
@@ -64,7 +64,7 @@ TEST(every_orientation_as_the_viewer_frame)
           tl_failed = 1;
         }
       /* and back, bit for bit */
-      cvat_box_orient(o, W, H, false, b);
+      img_orient_box(o, W, H, false, b);
       for (int i = 0; i < 4; i++)
         CHECK(b[i] == boxes[k][i]);
     }
@@ -80,17 +80,17 @@ TEST(fractions_and_identity)
     if (o >= 2 && o <= 8)
       continue;
     memcpy(c, b, sizeof(c));
-    cvat_box_orient(o, W, H, true, c);
+    img_orient_box(o, W, H, true, c);
     CHECK(memcmp(b, c, sizeof(c)) == 0);
   }
   /* 6, turned clockwise: x' = H - y, y' = x. */
   memcpy(c, b, sizeof(c));
-  cvat_box_orient(6, W, H, true, c);
+  img_orient_box(6, W, H, true, c);
   CHECK_NEAR(c[0], H - 6.125, 0);
   CHECK_NEAR(c[1], 1.25, 0);
   CHECK_NEAR(c[2], H - 2.5, 0);
   CHECK_NEAR(c[3], 7.75, 0);
-  cvat_box_orient(6, W, H, false, c);
+  img_orient_box(6, W, H, false, c);
   CHECK(memcmp(b, c, sizeof(c)) == 0);
 }
 
