@@ -13,6 +13,23 @@
  * module does not do: talk to the server, or decide which errors to show
  * (prov_cvat.c logs a change of the server's state once).
  *
+ * Whose bytes: every kept entry is keyed by the path and by the identity
+ * of the server and login that gave it (cvatcache_server_id(): the
+ * normalised URL, the organisation, the user name and the token, hashed,
+ * so no secret is copied).  After `cvat.url` (or the login) names another
+ * server, a path shows only what that server gave, never what the one
+ * before gave: while the new one is down its files are not listed and
+ * fail with its error; named back, the first server's kept bytes show
+ * again.  Keyed rather than dropped when the settings change, because a
+ * request started under the old settings may end after the change: its
+ * bytes land under the old identity, where they belong, with no hook on
+ * settings writes.  The down state is the server's alone
+ * (cvatcache_url_id(), the login plays no part in reachability): one
+ * server at a time is remembered as down, and a failure or an answer of
+ * another server neither starts nor ends its period.  The identities are
+ * 64-bit FNV-1a hashes: not cryptographic, so two settings could collide
+ * only if chosen to, and the one who chooses them is the mount's user.
+ *
  * Bounded: at most CVATCACHE_MAX_ENTRIES paths and CVATCACHE_MAX_BYTES
  * bytes of content, the oldest path dropped first; a path whose bytes
  * alone exceed CVATCACHE_MAX_ONE is not kept.  Memory is in memory only:
@@ -27,6 +44,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -50,33 +68,47 @@ void cvatcache_free(struct cvatcache *cc);
  * busy, which a stat should not wait out). */
 bool cvatcache_unreachable(int r);
 
-/* The server answered: the down state ends.  True if it was down (the
- * caller says so once). */
-bool cvatcache_answered(struct cvatcache *cc);
-/* An attempt to reach the server at url found it unreachable with error
- * r (negative) and reason (one line, no secret): a down period starts
- * now.  True if that server was not down before (the caller says so
- * once). */
-bool cvatcache_failed(struct cvatcache *cc, const char *url, int r,
+/* The identity of the server at url (NULL: none) for the down state:
+ * scheme and host compared without case, slashes at the end ignored. */
+uint64_t cvatcache_url_id(const char *url);
+/* The identity of the server and login whose bytes are kept: the
+ * url's, with the organisation, user name and token (each may be NULL).
+ * The password is left out: the same user's bytes stay theirs after a
+ * password change. */
+uint64_t cvatcache_server_id(const char *url, const char *org,
+                             const char *username, const char *token);
+
+/* The server url (cvatcache_url_id()) answered: its down state ends.
+ * True if it was down (the caller says so once). */
+bool cvatcache_answered(struct cvatcache *cc, uint64_t url);
+/* An attempt to reach the server url found it unreachable with error r
+ * (negative) and reason (one line, no secret): a down period starts now.
+ * True if that server was not down before (the caller says so once). */
+bool cvatcache_failed(struct cvatcache *cc, uint64_t url, int r,
                       const char *reason);
-/* While a down period of the server at url lasts, its error (negative, as
+/* While a down period of the server url lasts, its error (negative, as
  * returned by the failed attempt); 0 when reads may ask it (also when the
- * settings now name another server). */
-int cvatcache_skip(struct cvatcache *cc, const char *url);
+ * down server was another one). */
+int cvatcache_skip(struct cvatcache *cc, uint64_t url);
 
-/* Keeps data as the bytes path gave last (a copy).  0 or -ENOMEM; a
- * path too large to keep is dropped instead (0). */
-int cvatcache_put(struct cvatcache *cc, const char *path, const void *data,
-                  size_t len);
-/* Forgets path (the server said it is gone, or a write changed it). */
-void cvatcache_drop(struct cvatcache *cc, const char *path);
-/* Appends the bytes path gave last to out: 0, -ENOENT if none are kept,
- * or buf's error. */
-int cvatcache_get(struct cvatcache *cc, const char *path, struct buf *out);
+/* Keeps data as the bytes path gave last from server
+ * (cvatcache_server_id()), a copy.  0 or -ENOMEM; a path too large to
+ * keep is dropped instead (0). */
+int cvatcache_put(struct cvatcache *cc, uint64_t server, const char *path,
+                  const void *data, size_t len);
+/* Forgets what server gave for path (it said the path is gone, or a
+ * write changed it). */
+void cvatcache_drop(struct cvatcache *cc, uint64_t server, const char *path);
+/* Appends the bytes server gave last for path to out: 0, -ENOENT if none
+ * are kept (also when only another server's are), or buf's error. */
+int cvatcache_get(struct cvatcache *cc, uint64_t server, const char *path,
+                  struct buf *out);
 
-/* While the server is believed unreachable, a paragraph for cvat/status
- * saying since when, why (the errno's name and the reason) and what the
- * job files show meanwhile; nothing otherwise. */
-int cvatcache_status(struct cvatcache *cc, struct buf *out);
+/* While the server url is believed unreachable, a paragraph for
+ * cvat/status saying since when, why (the errno's name and the reason)
+ * and what the job files show meanwhile (how many of server's are kept);
+ * nothing otherwise, also when the down server is another one. */
+int cvatcache_status(struct cvatcache *cc, uint64_t url, uint64_t server,
+                     struct buf *out);
 
 #endif

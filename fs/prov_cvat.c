@@ -702,20 +702,27 @@ static void job_server_state(struct fs_ctx *c, const char *url, int r,
   struct cvatcache *cc = c_state(c)->cache;
 
   if (r == 0) {
-    if (cvatcache_answered(cc))
+    if (cvatcache_answered(cc, cvatcache_url_id(url)))
       log_msg(LOG_LVL_INFO, "cvat: the server answers again");
   } else if (cvatcache_unreachable(r) &&
-             cvatcache_failed(cc, url, r, err)) {
+             cvatcache_failed(cc, cvatcache_url_id(url), r, err)) {
     fs_error(c, "cvat: server unreachable (%s): %s; the jobs' files show "
              "what they showed last", strerrorname_np(-r) ?
              strerrorname_np(-r) : "?", err);
   }
 }
 
+/* Whose bytes a job file shows under settings cfg (cvatcache.h). */
+static uint64_t server_id(const struct cvat_config *cfg)
+{
+  return cvatcache_server_id(cfg->url, cfg->org, cfg->username, cfg->token);
+}
+
 /* The bytes of job file p (path: its name under cvat/) into b: from the
- * server, or while it does not answer, those the path gave last
- * (cvatcache.h).  Other failures of the server's are reported in
- * cvat/status unless quiet (a listing that leaves the file out). */
+ * server, or while it does not answer, those the path gave last from
+ * that same server and login (cvatcache.h).  Other failures of the
+ * server's are reported in cvat/status unless quiet (a listing that
+ * leaves the file out). */
 static int job_file(struct fs_ctx *c, const struct cpath *p, const char *path,
                     struct buf *b, bool quiet)
 {
@@ -723,9 +730,12 @@ static int job_file(struct fs_ctx *c, const struct cpath *p, const char *path,
   struct cvat_config cfg;
   char err[ERRLEN] = "";
   int r = job_config(c, &cfg, err, sizeof(err));
+  /* Taken with the settings the request uses: bytes of a request that
+   * ends after a change of cvat.url are kept as the old server's. */
+  uint64_t server = server_id(&cfg);
 
   if (r == 0)
-    r = cvatcache_skip(cc, cfg.url);
+    r = cvatcache_skip(cc, cvatcache_url_id(cfg.url));
   if (r == 0) {
     r = p->f == CF_ISSUES
         ? cvat_job_issues(c->store, &cfg, p->run, p->job, b, err, sizeof(err))
@@ -735,12 +745,12 @@ static int job_file(struct fs_ctx *c, const struct cpath *p, const char *path,
   }
   cvat_config_free(&cfg);
   if (r == 0)
-    return cvatcache_put(cc, path, b->data ? b->data : "", b->len);
+    return cvatcache_put(cc, server, path, b->data ? b->data : "", b->len);
   if (cvatcache_unreachable(r)) {
     buf_reset(b);
-    return cvatcache_get(cc, path, b) == 0 ? 0 : r;
+    return cvatcache_get(cc, server, path, b) == 0 ? 0 : r;
   }
-  cvatcache_drop(cc, path);
+  cvatcache_drop(cc, server, path);
   if (!quiet)
     result(c, false, "runs/%s/jobs/%" PRId64 "/%s: %s", p->run, p->job,
            p->attr, err);
@@ -886,7 +896,8 @@ static int c_list(struct fs_ctx *c, struct store_txn *t, const char *path,
 static int render_cvat_status(struct buf *b, struct fs_ctx *c)
 {
   struct cvat_state *st = c_state(c);
-  char **names = NULL;
+  struct cvat_config cfg;
+  char **names = NULL, err[ERRLEN];
   size_t n = 0;
 
   buf_puts(b, "recent commands (newest last):\n");
@@ -916,12 +927,15 @@ static int render_cvat_status(struct buf *b, struct fs_ctx *c)
     }
     cvat_names_free(names, n);
   }
-  if (!can_login(c))
+  if (build_config(c, &cfg, err, sizeof(err)) < 0 ||
+      !cvat_config_can_login(&cfg))
     buf_puts(b, "\nnot logged in: no CVAT server or credentials "
              "(set cvat.token, or cvat.username and cvat.password); the "
              "jobs' files are not listed until then\n");
-  else
-    cvatcache_status(st->cache, b);
+  else   /* only the server the settings name now, and its bytes */
+    cvatcache_status(st->cache, cvatcache_url_id(cfg.url), server_id(&cfg),
+                     b);
+  cvat_config_free(&cfg);
   return 0;
 }
 
@@ -1012,9 +1026,9 @@ static int c_write(struct fs_ctx *c, const char *path, const char *data,
       r = cvat_job_attr_set(c->store, &cfg, p.run, p.job, p.attr, val, err,
                             sizeof(err));
     job_server_state(c, cfg.url, r, err);
-    cvat_config_free(&cfg);
     /* What the file shows now is the server's to say. */
-    cvatcache_drop(c_state(c)->cache, path);
+    cvatcache_drop(c_state(c)->cache, server_id(&cfg), path);
+    cvat_config_free(&cfg);
     result(c, r == 0, "runs/%s/jobs/%" PRId64 "/%s = %s%s%s", p.run, p.job,
            p.attr, val, r ? ": " : "", r ? err : "");
     return r;

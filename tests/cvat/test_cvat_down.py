@@ -12,8 +12,11 @@ why, and the daemon's log names ECONNREFUSED.  A second rsync copies
 nothing: the kept bytes keep their time.  Then cvat.url names a server
 that accepts connections and never answers: the copy still ends within
 the bound of one request's timeout (curatefs before this waited up to
-ten minutes for each file), and status says ETIMEDOUT.  Last, a server
-that answers 429 to every request: the same, with EAGAIN.
+ten minutes for each file), status says ETIMEDOUT, and the job read
+before lists no file (its bytes were the first server's).  Last, the
+first server's state served at a new URL, the job's files read from it,
+then 429 to every request: the same, with EAGAIN, and the job shows what
+that URL gave.
 
 Loopback HTTP to cvat_server.py (in this process)."""
 import errno
@@ -143,8 +146,10 @@ def run_checks(ck, w, srv):
         bounded("rsync -a of the mount (server stalled)",
                 ["rsync", "-a", mnt + "/", w.sub("copy2") + "/"],
                 BOUND_STALLED_S)
-        eq(sorted(os.listdir(os.path.join(jobs_dir, jobs[0]))), JOB_FILES,
-           "files of the job read before")
+        # What the job showed came from the first server: this one gave
+        # nothing (test_cvat_switch.py).
+        eq(os.listdir(os.path.join(jobs_dir, jobs[0])), [],
+           "files of the job read from another server")
         st = read(os.path.join(C, "status")).decode()
         if "ETIMEDOUT" not in st:
             raise AssertionError("cvat/status does not say ETIMEDOUT:\n" + st)
@@ -155,10 +160,15 @@ def run_checks(ck, w, srv):
         mute.close()
 
     def t_busy():
-        busy = cvat_server.CvatTestServer(password=PASSWORD).start()
+        # The first server's state at a new URL: the job's files are read
+        # from it, then it answers 429 to everything.
+        srv.port = 0
+        busy = srv.start()
         try:
-            busy.add_fault("throttle", times=-1)
             write(os.path.join(mnt, "config"), "cvat.url = %s\n" % busy.url)
+            eq(read(os.path.join(jobs_dir, jobs[0], "stage")),
+               b"annotation\n", "stage of the job from the new URL")
+            busy.add_fault("throttle", times=-1)
             bounded("ls -lR of the mount (server answering 429)",
                     ["ls", "-lR", mnt], BOUND_REFUSED_S)
             eq(unstattable(mnt), [], "listed paths that do not stat")
