@@ -100,6 +100,56 @@ def body(ck, w):
     ck.run("a new mount reads the lists and says so in status",
            t_mount_reads)
 
+    def folder_state():
+        """Every name in the store's folder with its type, size and mtime;
+        but two files every mount writes, read-only or not: LMDB's
+        lock.mdb (the reader slots, written by every reader: its size
+        only) and the daemon's log curatefs.log (appended: its type
+        only)."""
+        out = {}
+        for n in os.listdir(store):
+            st = os.lstat(os.path.join(store, n))
+            out[n] = ((st.st_mode,) if n == "curatefs.log" else
+                      (st.st_mode, st.st_size) if n == "lock.mdb" else
+                      (st.st_mode, st.st_size, st.st_mtime_ns))
+        return out
+
+    def read_only_pass():
+        """A read-only mount that lists both views; their status lines."""
+        m = Mount(store, mnt, opts=["-o", "readonly"]).start()
+        try:
+            eq(listing(), ref, "lists on the read-only mount")
+            return view_lines(mnt)
+        finally:
+            m.umount()
+
+    def t_read_only_mount_reads():
+        before = folder_state()
+        for v, line in read_only_pass().items():
+            if "read from the store folder" not in line:
+                raise AssertionError("%s: %s" % (v, line))
+        eq(folder_state(), before, "the store folder")
+    ck.run("a read-only mount reads the kept lists and changes nothing in "
+           "the store folder", t_read_only_mount_reads)
+
+    def t_read_only_mount_keeps_nothing():
+        saved = {v: read(f) for v, f in files.items()}
+        for f in files.values():
+            os.unlink(f)
+        try:
+            before = folder_state()
+            for v, line in read_only_pass().items():
+                if "read from the store folder" in line:
+                    raise AssertionError("%s: %s" % (v, line))
+            eq(folder_state(), before, "the store folder")
+        finally:
+            for v, f in files.items():
+                with open(f, "wb") as fh:
+                    fh.write(saved[v])
+                os.chmod(f, 0o600)
+    ck.run("a read-only mount computes the lists and writes nothing in the "
+           "store folder", t_read_only_mount_keeps_nothing)
+
     def back_to_default():
         m = Mount(store, mnt).start()
         try:
