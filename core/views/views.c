@@ -430,6 +430,11 @@ void views_stop(struct views *v)
   __atomic_store_n(&v->stop, 1, __ATOMIC_RELAXED);
 }
 
+const int *views_stop_flag(const struct views *v)
+{
+  return &v->stop;
+}
+
 void views_progress(struct views *v, struct buf *out)
 {
   lock(v);
