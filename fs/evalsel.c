@@ -60,6 +60,8 @@ int evalsel_refresh(struct fs_ctx *c, const char *name, double max_age_s)
   bool known;
   int r;
 
+  if (c->readonly)
+    return 0;
   pthread_mutex_lock(&e->mu);
   known = e->fresh_version == v && strcmp(e->fresh_name, name) == 0;
   pthread_mutex_unlock(&e->mu);

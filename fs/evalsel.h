@@ -28,7 +28,9 @@ void evalsel_free(struct evalsel *e);
 int evalsel_latest(struct fs_ctx *c, char *out, size_t outlen);
 /* Re-runs `name` if stale (errors are logged and returned).  max_age_s 0:
  * always check; otherwise a check begun less than that long ago stands
- * (lookups of listed names: evalrun_refresh_recent()). */
+ * (lookups of listed names: evalrun_refresh_recent()).  On a read-only
+ * mount, nothing: a re-run is a write to the store, and such a mount
+ * shows the run as it was last stored (as `curate table --read-only`). */
 int evalsel_refresh(struct fs_ctx *c, const char *name, double max_age_s);
 
 #endif

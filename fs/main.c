@@ -770,8 +770,13 @@ static int start_serving(struct daemon *d)
   c->se = d->se;
   if (objsource_is_bucket(c->root) && open_bucket(d) < 0)
     return -1;
-  if (views_new(c->store, &c->views) < 0 || label_memo_new(c) < 0 ||
-      notify_start(c) < 0)
+  if (views_new(c->store, &c->views) < 0)
+    return -1;
+  /* A read-only mount changes nothing in the store's folder: it reads
+   * the lists a writer kept there, and keeps what it computes in memory. */
+  if (c->readonly)
+    views_keep(c->views, false);
+  if (label_memo_new(c) < 0 || notify_start(c) < 0)
     return -1;
   vtree_start(c);
   if (d->folder_mode) {

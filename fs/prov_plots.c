@@ -93,8 +93,8 @@ static void p_destroy(struct fs_ctx *c, void *state)
 }
 
 /* Lays the map out from the store into the state (mu held). */
-static int map_compute(struct store_txn *t, struct plots_state *s,
-                       const struct view_list *u)
+static int map_compute(struct fs_ctx *c, struct store_txn *t,
+                       struct plots_state *s, const struct view_list *u)
 {
   struct feat_matrix m;
   int r = featstore_load_matrix(t, &m);
@@ -110,7 +110,7 @@ static int map_compute(struct store_txn *t, struct plots_state *s,
   bool same = u->nbr && u->n_scored == m.n &&
               memcmp(u->scored_ids, m.ids, m.n * sizeof(*m.ids)) == 0;
   r = nemb_map(m.x, m.n, m.dim, same ? u->nbr : NULL, same ? u->nbr_k : 0,
-               xy, NULL);
+               xy, &(struct nemb_opts){ .stop = views_stop_flag(c->views) });
   if (r < 0) {
     free(xy);
     featstore_matrix_free(&m);
@@ -139,7 +139,7 @@ static int map_get(struct fs_ctx *c, struct store_txn *t, struct map *out)
     return r;
   pthread_mutex_lock(&s->mu);
   if (!s->valid || s->key != out->uniq->key)
-    r = map_compute(t, s, out->uniq);
+    r = map_compute(c, t, s, out->uniq);
   if (r == 0) {
     out->n = s->n;
     out->ids = malloc((s->n ? s->n : 1) * sizeof(*out->ids));

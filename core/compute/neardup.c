@@ -446,16 +446,31 @@ static int cmp_pair_dist(const void *x, const void *y, void *arg)
   return uid[a->b] < uid[b->b] ? -1 : uid[a->b] > uid[b->b];
 }
 
+/* 0, or -ECANCELED once opts->stop is raised: between the steps of the
+ * grouping and between its sorts.  A sort of millions of pairs takes a
+ * second or more and is not itself interrupted: qsort() has no way out
+ * but to finish, and a sort of our own made to stop (chunks sorted, then
+ * merged with checks) would need a second array of pairs as large as the
+ * first, at the moment the pairs are at their peak. */
+static int step_ok(const struct knn_opts *opts)
+{
+  return opts && opts->stop && __atomic_load_n(opts->stop, __ATOMIC_RELAXED)
+             ? -ECANCELED : 0;
+}
+
 /* The pairs (both directions, possibly repeated) as a graph of samples:
  * each pair once per side at its smallest distance, each list sorted by
- * distance then sample id. */
+ * distance then sample id.  -ECANCELED between its two sorts (opts). */
 static int pairs_graph(struct pairs *ps, size_t nu, const uint64_t *uid,
-                       struct knn_graph *g)
+                       const struct knn_opts *opts, struct knn_graph *g)
 {
   size_t m = 0;
+  int r;
 
   if (ps->n)
     qsort(ps->p, ps->n, sizeof(*ps->p), cmp_pair);
+  if ((r = step_ok(opts)) < 0)
+    return r;
   for (size_t i = 0; i < ps->n; i++)
     if (m == 0 || ps->p[i].a != ps->p[m - 1].a || ps->p[i].b != ps->p[m - 1].b)
       ps->p[m++] = ps->p[i];
@@ -1040,14 +1055,6 @@ static int check_input(const struct neardup_input *in, double thresh)
   return 0;
 }
 
-/* 0, or -ECANCELED once opts->stop is raised: between the steps below,
- * whose sorts of millions of pairs take seconds each. */
-static int step_ok(const struct knn_opts *opts)
-{
-  return opts && opts->stop && __atomic_load_n(opts->stop, __ATOMIC_RELAXED)
-             ? -ECANCELED : 0;
-}
-
 /* Search, pairs and grouping on the distinct rows: ulab[u] the label of
  * distinct row u, unn[u] its nearest other sample's distance. */
 static int near_distinct(const struct neardup_input *in, const size_t *src,
@@ -1079,7 +1086,7 @@ static int near_distinct(const struct neardup_input *in, const size_t *src,
   if (r == 0)
     r = step_ok(opts);
   if (r == 0)
-    r = pairs_graph(&ps, nu, uid, &gr);
+    r = pairs_graph(&ps, nu, uid, opts, &gr);
   /* The graph holds them now: the raw pairs (repeated, both sides) go
    * before the verdicts and indexes are allocated. */
   free(ps.p);

@@ -36,12 +36,17 @@ struct nemb_opts {
   unsigned epochs;    /* 500 up to 10,000 points, 200 up to 50,000, 120 */
   unsigned negatives; /* random pushes per edge: 3 */
   uint64_t seed;      /* 0 = a fixed constant */
+  /* NULL, or a flag read atomically every few thousand points (borrowed):
+   * once nonzero the layout gives up with -ECANCELED, y then half moved
+   * (how an unmount ends a layout of seconds; as knn_opts.stop). */
+  const int *stop;
 };
 
 /* Lays out n points in 2-D: y[2i], y[2i + 1] hold the start on entry and
  * the map on return.  nbr: n rows of `k` neighbour indices (row-major;
  * entries >= n, e.g. UINT32_MAX, and self-edges are skipped).
- * Returns 0, -EINVAL (NULL arrays with n > 0, k > 1024), -ENOMEM. */
+ * Returns 0, -EINVAL (NULL arrays with n > 0, k > 1024), -ENOMEM,
+ * -ECANCELED (opts->stop). */
 int nemb_layout(const uint32_t *nbr, size_t n, size_t k, float *y,
                 const struct nemb_opts *opts);
 

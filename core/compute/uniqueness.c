@@ -63,6 +63,18 @@ int uniq_nbr_graph(void *ud, size_t i, double t, const uint32_t **ret_idx,
   return 0;
 }
 
+int uniq_nbr_graph_stop(void *ud, size_t i, double t,
+                        const uint32_t **ret_idx, const float **ret_dist,
+                        size_t *ret_n)
+{
+  struct uniq_graph_stop *gs = ud;
+
+  if (gs->stop && gs->calls++ % UNIQ_STOP_EVERY == 0 &&
+      __atomic_load_n(gs->stop, __ATOMIC_RELAXED))
+    return -ECANCELED;
+  return uniq_nbr_graph((void *)gs->g, i, t, ret_idx, ret_dist, ret_n);
+}
+
 int uniq_greedy(size_t n, uniq_nbr_fn nbr, void *ud, double t,
                 bool *ret_keep, size_t *ret_kept)
 {

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct knn_graph;
+
 /* Number of neighbours in the score and their weights, nearest first. */
 #define UNIQ_K 3
 #define UNIQ_W1 0.6
@@ -74,6 +76,22 @@ typedef int (*uniq_nbr_fn)(void *ud, size_t i, double t,
  * i's whole list, does not modify the graph, -EINVAL if i is out of range. */
 int uniq_nbr_graph(void *ud, size_t i, double t, const uint32_t **ret_idx,
                    const float **ret_dist, size_t *ret_n);
+
+/* uniq_nbr_graph() that gives up: ud is a struct uniq_graph_stop, whose
+ * graph's lists it returns until *stop (NULL: never; read atomically
+ * every UNIQ_STOP_EVERY calls) is nonzero, then -ECANCELED, which
+ * uniq_greedy() and uniq_find_unique() pass on.  How an unmount ends the
+ * bisection of views/unique, up to UNIQ_BISECT_MAX_ITER greedy passes
+ * over every sample (seconds at a few hundred thousand samples). */
+#define UNIQ_STOP_EVERY 1024u
+struct uniq_graph_stop {
+  const struct knn_graph *g;   /* borrowed */
+  const int *stop;             /* borrowed, or NULL */
+  unsigned calls;              /* 0 at the start */
+};
+int uniq_nbr_graph_stop(void *ud, size_t i, double t,
+                        const uint32_t **ret_idx, const float **ret_dist,
+                        size_t *ret_n);
 
 /* Greedy removal at threshold t, in index order: all samples start kept;
  * for i = 0..n-1, if i is still kept, every neighbour j > i with distance

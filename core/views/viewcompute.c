@@ -394,6 +394,7 @@ static int uniq_score(struct uniq_work *w)
  * 1): all are kept, and the ranked order (representatives first) cuts. */
 static int uniq_keep(struct uniq_work *w, int64_t want)
 {
+  struct uniq_graph_stop gs = { &w->g, w->stop, 0 };
   size_t kept;
   double thresh;
   int r;
@@ -405,7 +406,7 @@ static int uniq_keep(struct uniq_work *w, int64_t want)
   }
   r = knn_graph_from_lists(w->idx, w->dist, w->n, w->k, &w->g);
   if (r == 0)
-    r = uniq_find_unique(w->n, uniq_nbr_graph, &w->g, want, NAN, w->keep,
+    r = uniq_find_unique(w->n, uniq_nbr_graph_stop, &gs, want, NAN, w->keep,
                          &kept, &thresh);
   return r;
 }

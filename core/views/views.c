@@ -46,6 +46,10 @@ struct views {
   int dirfd;
   int owner_err;
   struct ident store_owner;
+  /* Whether the temporary files dead writers left in the folder were
+   * removed (viewsave_sweep(), before this process's first write; a
+   * process that only reads removes nothing).  Under mu. */
+  bool swept;
   /* The dupes view's verdicts per sample, kept between its computations
    * (viewcompute.h); used only by the one computing it (slot busy). */
   struct dupes_memo dupes_memo;
@@ -357,9 +361,16 @@ static int keep(struct views *v, enum view_kind kind, uint64_t fp,
 {
   struct ident_saved sv;
   int r = become_owner(v, &sv);
+  bool sweep;
 
   if (r < 0)
     return r;
+  lock(v);
+  sweep = !v->swept;
+  v->swept = true;
+  unlock(v);
+  if (sweep)
+    viewsave_sweep(v->dirfd, v->store_owner.uid);
   r = viewsave_put(v->dirfd, kind, fp, l, seconds);
   ident_restore(&sv);
   return r;
@@ -417,6 +428,11 @@ int views_get(struct views *v, enum view_kind kind, struct view_list **ret)
 void views_stop(struct views *v)
 {
   __atomic_store_n(&v->stop, 1, __ATOMIC_RELAXED);
+}
+
+const int *views_stop_flag(const struct views *v)
+{
+  return &v->stop;
 }
 
 void views_progress(struct views *v, struct buf *out)

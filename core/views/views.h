@@ -80,6 +80,11 @@ int views_get(struct views *v, enum view_kind kind, struct view_list **ret);
  * undone. */
 void views_stop(struct views *v);
 
+/* The flag views_stop() raises (read it atomically; valid until
+ * views_free()), for computations beside the views that must give up with
+ * them: the map of plots/ (nemb_opts.stop). */
+const int *views_stop_flag(const struct views *v);
+
 /* One line of progress per view for `status`. */
 void views_progress(struct views *v, struct buf *out);
 

@@ -19,9 +19,11 @@
 #define _GNU_SOURCE   /* O_NOFOLLOW */
 #include "viewsave.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +287,69 @@ int viewsave_get(int dirfd, enum view_kind kind, uint64_t fp,
 
 /* ---- writing ---- */
 
+/* Writes the n bytes at b into a new file named tmp and renames it over
+ * path: the way of filesystems that refuse O_TMPFILE.  A crash leaves the
+ * temporary file, which viewsave_sweep() removes later.  Any file left at
+ * tmp is removed first: O_EXCL then creates a file of our own, never
+ * opening a FIFO or link left in its place. */
+static int write_named(int dirfd, const char *path, const char *tmp,
+                       const uint8_t *b, size_t n)
+{
+  int fd, r;
+
+  if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+    return -errno;
+  fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -errno;
+  r = fd_write_all(fd, b, n, -1);
+  if (close(fd) < 0 && r == 0)
+    r = -errno;
+  if (r == 0 && renameat(dirfd, tmp, dirfd, path) < 0)
+    r = -errno;
+  if (r < 0)
+    unlinkat(dirfd, tmp, 0);
+  return r;
+}
+
+/* Replaces the file path of dirfd by the n bytes at b.  The bytes go to a
+ * file with no name (O_TMPFILE), so a crash while they are written leaves
+ * nothing; once whole, the file is given the name tmp and renamed over
+ * path (Linux can link a nameless file but not over an existing name): a
+ * crash between those two calls is the only one that leaves a name
+ * behind.  Filesystems without O_TMPFILE (EOPNOTSUPP, or EISDIR from a
+ * kernel that does not know the flag) and a system without /proc (which
+ * names the open file for linkat) take write_named(). */
+static int write_replace(int dirfd, const char *path, const char *tmp,
+                         const uint8_t *b, size_t n)
+{
+  char self[64];
+  int fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  int r;
+
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR))
+    return write_named(dirfd, path, tmp, b, n);
+  if (fd < 0)
+    return -errno;
+  r = fd_write_all(fd, b, n, -1);
+  if (r == 0 && unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+    r = -errno;
+  snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+  if (r == 0 && linkat(AT_FDCWD, self, dirfd, tmp, AT_SYMLINK_FOLLOW) < 0) {
+    r = -errno;
+    if (r == -ENOENT && access("/proc/self/fd", X_OK) < 0) {
+      close(fd);
+      return write_named(dirfd, path, tmp, b, n);
+    }
+  }
+  close(fd);
+  if (r == 0 && renameat(dirfd, tmp, dirfd, path) < 0) {
+    r = -errno;
+    unlinkat(dirfd, tmp, 0);
+  }
+  return r;
+}
+
 int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
                  const struct view_list *l, double seconds)
 {
@@ -293,7 +358,7 @@ int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
   size_t n = body_size(l->n, ns, nk);
   uint32_t u;
   uint8_t *b, *p;
-  int fd, r;
+  int r;
 
   if ((unsigned)kind >= VIEW_KINDS)
     return -EINVAL;
@@ -340,25 +405,68 @@ int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
   }
   uint64_t sum = viewsave_checksum(b, n - 8);
   memcpy(b + n - 8, &sum, 8);
-  /* A crash leaves at most this process's temporary file, which the next
-   * write of the same process id removes first: O_EXCL then creates a
-   * file of our own, never opening a FIFO or link left in its place. */
-  if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT) {
-    free(b);
-    return -errno;
-  }
-  fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    free(b);
-    return -errno;
-  }
-  r = fd_write_all(fd, b, n, -1);
+  r = write_replace(dirfd, path, tmp, b, n);
   free(b);
-  if (close(fd) < 0 && r == 0)
-    r = -errno;
-  if (r == 0 && renameat(dirfd, tmp, dirfd, path) < 0)
-    r = -errno;
-  if (r < 0)
-    unlinkat(dirfd, tmp, 0);
   return r;
+}
+
+/* ---- stale temporary files ---- */
+
+/* The process id in a name `views.<view>.cache.tmp-<pid>` of a view this
+ * build knows, or 0 when the name is anything else. */
+static pid_t tmp_pid(const char *name)
+{
+  char pre[64];
+  const char *d;
+  long pid = 0;
+
+  for (int k = 0; k < VIEW_KINDS; k++) {
+    if (path_of(pre, sizeof(pre), (enum view_kind)k, ".tmp-") < 0 ||
+        strncmp(name, pre, strlen(pre)) != 0)
+      continue;
+    d = name + strlen(pre);
+    if (*d < '1' || *d > '9')
+      return 0;
+    for (; *d >= '0' && *d <= '9'; d++)
+      if ((pid = pid * 10 + (*d - '0')) > INT_MAX)
+        return 0;
+    return *d ? 0 : (pid_t)pid;
+  }
+  return 0;
+}
+
+int viewsave_sweep(int dirfd, uid_t owner)
+{
+  struct dirent *de;
+  struct stat st;
+  DIR *d;
+  int fd, removed = 0;
+  pid_t pid, self = getpid();
+
+  if (dirfd < 0)
+    return dirfd;
+  fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  if (!(d = fdopendir(fd))) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  while ((de = readdir(d))) {
+    if (!(pid = tmp_pid(de->d_name)) || pid == self)
+      continue;
+    /* A live process may be between its link and its rename; EPERM is
+     * a live process of another user.  Only ESRCH says the writer is
+     * gone. */
+    if (kill(pid, 0) == 0 || errno != ESRCH)
+      continue;
+    if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISREG(st.st_mode) || st.st_uid != owner)
+      continue;
+    if (unlinkat(dirfd, de->d_name, 0) == 0)
+      removed++;
+  }
+  closedir(d);
+  return removed;
 }

@@ -18,7 +18,10 @@
  * put in the store's place later leads nowhere else.
  *
  * Writes replace the file by rename, so readers in other processes see
- * the old file or the new one, never a mix.  A folder that cannot be
+ * the old file or the new one, never a mix; the bytes are written into a
+ * file with no name first (O_TMPFILE), so a writer killed meanwhile
+ * leaves nothing behind (viewsave_sweep() for the rare cases that leave
+ * a temporary name).  A folder that cannot be
  * written (a read-only snapshot, another user's store) only means no file
  * is kept: the error is returned for the caller to show, not acted on.
  *
@@ -30,6 +33,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "viewcompute.h"
 #include "viewlist.h"
@@ -64,5 +68,18 @@ uint64_t viewsave_checksum(const uint8_t *b, size_t n);
  * (EROFS, EACCES, ENOSPC...; no file is left half written). */
 int viewsave_put(int dirfd, enum view_kind kind, uint64_t fp,
                  const struct view_list *l, double seconds);
+
+/* Removes the temporary files `views.<view>.cache.tmp-<pid>` a writer
+ * left in the folder open as dirfd when it died between writing and
+ * renaming (viewsave_put() leaves none unless the filesystem refuses
+ * O_TMPFILE, or the crash falls between its link and its rename), or
+ * that older builds left: only names of exactly that form, of views this
+ * build knows, naming a process that no longer exists (kill(pid, 0) says
+ * ESRCH; not this process), and only regular files owned by `owner` (the
+ * identity the lists are written with).  A process of another pid
+ * namespace sharing the folder looks gone: its rename then fails and it
+ * keeps nothing that time, nothing worse.  Run with the writer's rights.
+ * The number of files removed, or -errno of opening the folder. */
+int viewsave_sweep(int dirfd, uid_t owner);
 
 #endif

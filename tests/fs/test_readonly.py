@@ -135,6 +135,53 @@ def body(ck, w):
     ck.run("held versions stay whole after a change made elsewhere",
            t_versions_held)
     m.umount()
+    eval_beside(ck, w, data, names, coco)
+
+
+def eval_beside(ck, w, data, names, coco):
+    """An evaluation whose labels changed beside a read-only mount: the
+    mount shows the stored run and writes nothing to the store (a normal
+    mount re-runs it, a write of data.mdb)."""
+    preds = [{"image_id": a["image_id"], "category_id": 1,
+              "bbox": a["bbox"], "score": 0.9}
+             for a in coco["annotations"][:1]]
+    pf, gt = w.sub("preds.json"), w.sub("gt-eval.json")
+    json.dump(preds, open(pf, "w"))
+    json.dump(coco, open(gt, "w"))
+    store = w.sub("store-eval")
+    curate("import", "--store", store, "--coco", gt, "--predictions", pf,
+           data)
+    curate("eval", "--store", store, "--name", "e1")
+    mnt = w.sub("mnt-eval")
+    paths = ["eval/e1/metrics.json", "samples.csv"]
+    m = Mount(store, mnt).start()
+    try:
+        want = {p: read(os.path.join(mnt, p)) for p in paths}
+    finally:
+        m.umount()
+    # A label change made beside: the stored run is now stale.
+    coco = dict(coco, annotations=coco["annotations"] + [
+        {"id": 99, "image_id": 2, "category_id": 1, "iscrowd": 0,
+         "bbox": [30, 30, 40, 40]}])
+    json.dump(coco, open(gt, "w"))
+    curate("import-labels", "--store", store, "--format", "coco", gt)
+
+    def t_no_rerun():
+        db = os.path.join(store, "data.mdb")
+        before = os.stat(db)
+        m = Mount(store, mnt, opts=["-o", "readonly"]).start()
+        try:
+            got = {p: read(os.path.join(mnt, p)) for p in paths}
+            os.listdir(os.path.join(mnt, "views", "mistakes"))
+        finally:
+            m.umount()
+        after = os.stat(db)
+        eq((after.st_size, after.st_mtime_ns),
+           (before.st_size, before.st_mtime_ns), "data.mdb")
+        eq(got["eval/e1/metrics.json"], want["eval/e1/metrics.json"],
+           "the stored run's metrics")
+    ck.run("an evaluation gone stale beside a read-only mount is shown as "
+           "stored, not re-run into the store", t_no_rerun)
 
 
 def main():

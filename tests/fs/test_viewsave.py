@@ -15,16 +15,18 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (MKJPEG, NEAR_COPY_VARIANTS, Mount, curate, eq,  # noqa
+from fslib import (CURATE, MKJPEG, NEAR_COPY_VARIANTS, Mount, curate, eq,  # noqa
                    near_copy_groups, read, real_users, run_suite, write)
 
 K = 5
 VARIANTS = NEAR_COPY_VARIANTS
 VIEWS = ("unique", "near-duplicates")
+KILLSHIM = os.environ.get("KILLSHIM", "build/tests/libkillshim.so")
 
 
 def view_lines(mnt):
@@ -83,6 +85,80 @@ def body(ck, w):
     ck.run("curate table --read-only writes nothing there",
            t_read_only_keeps_nothing)
 
+    def tmp_names():
+        return sorted(n for n in os.listdir(store) if ".cache.tmp-" in n)
+
+    def run_curate(env_extra):
+        env = dict(os.environ, LD_PRELOAD=KILLSHIM, **env_extra)
+        p = subprocess.Popen([CURATE, "table", "--store", store], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        out, err = p.communicate()
+        return p, out, err
+
+    def t_killed_mid_write():
+        # Killed in the write of the first list: the bytes were going to a
+        # file with no name, so nothing is left (the old writer left
+        # views.near-duplicates.cache.tmp-<pid> for good).
+        saved = {v: read(f) for v, f in files.items()}
+        for f in files.values():
+            os.unlink(f)
+        before = sorted(os.listdir(store))
+        p, _, _ = run_curate({"KILLSHIM_VIEWS": "1"})
+        eq(p.returncode, -signal.SIGKILL, "killed in the write")
+        eq(sorted(os.listdir(store)), before, "the store folder")
+        eq(curate("table", "--store", store).stdout, table, "then the table")
+        for v, f in files.items():
+            eq(os.stat(f).st_size, len(saved[v]), v + " kept afterwards")
+    ck.run("a process killed while it writes a list leaves no file",
+           t_killed_mid_write)
+
+    def t_stale_tmp_removed():
+        # Where O_TMPFILE is refused the list is written under a temporary
+        # name: killed there, the name stays, until the next writer.
+        for f in files.values():
+            os.unlink(f)
+        p, _, _ = run_curate({"KILLSHIM_VIEWS": "1",
+                              "KILLSHIM_NOTMPFILE": "1"})
+        eq(p.returncode, -signal.SIGKILL, "killed in the write")
+        eq(tmp_names(), ["views.near-duplicates.cache.tmp-%d" % p.pid],
+           "left by the fallback")
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        dead = "views.unique.cache.tmp-%d" % gone.pid
+        write(os.path.join(store, dead), "left by an older build")
+        # Kept: a live process's (it may be about to rename it), names
+        # not of the form, and anything but a regular file.
+        kept = ["views.unique.cache.tmp-%d" % os.getpid(),
+                "views.unique.cache.tmp-%dx" % gone.pid,
+                "views.other.cache.tmp-%d" % gone.pid,
+                "views.near-duplicates.cache.tmp-0%d" % gone.pid]
+        for n in kept:
+            write(os.path.join(store, n), "not ours to remove")
+        link = "views.near-duplicates.cache.tmp-%d" % gone.pid
+        os.symlink("/etc/passwd", os.path.join(store, link))
+        kept = sorted(kept + [link])
+        try:
+            eq(curate("table", "--store", store).stdout, table, "the table")
+            eq(tmp_names(), kept, "the temporary names")
+            for v, f in files.items():
+                if os.stat(f).st_size < 304:
+                    raise AssertionError(v + ": not written")
+            # The fallback, not killed: the lists are written whole and
+            # leave no temporary name.
+            for f in files.values():
+                os.unlink(f)
+            p, out, err = run_curate({"KILLSHIM_NOTMPFILE": "1"})
+            eq((p.returncode, err), (0, ""), "curate table, no O_TMPFILE")
+            eq(out, table, "the table")
+            eq(tmp_names(), kept, "the temporary names")
+            eq(curate("table", "--store", store).stdout, table, "read back")
+        finally:
+            for n in kept:
+                os.unlink(os.path.join(store, n))
+    ck.run("temporary files of dead writers are removed by the next writer, "
+           "and only those", t_stale_tmp_removed)
+
     def t_mount_reads():
         mtimes = {v: os.stat(f).st_mtime_ns for v, f in files.items()}
         m = Mount(store, mnt).start()
@@ -99,6 +175,56 @@ def body(ck, w):
            "files not rewritten when read")
     ck.run("a new mount reads the lists and says so in status",
            t_mount_reads)
+
+    def folder_state():
+        """Every name in the store's folder with its type, size and mtime;
+        but two files every mount writes, read-only or not: LMDB's
+        lock.mdb (the reader slots, written by every reader: its size
+        only) and the daemon's log curatefs.log (appended: its type
+        only)."""
+        out = {}
+        for n in os.listdir(store):
+            st = os.lstat(os.path.join(store, n))
+            out[n] = ((st.st_mode,) if n == "curatefs.log" else
+                      (st.st_mode, st.st_size) if n == "lock.mdb" else
+                      (st.st_mode, st.st_size, st.st_mtime_ns))
+        return out
+
+    def read_only_pass():
+        """A read-only mount that lists both views; their status lines."""
+        m = Mount(store, mnt, opts=["-o", "readonly"]).start()
+        try:
+            eq(listing(), ref, "lists on the read-only mount")
+            return view_lines(mnt)
+        finally:
+            m.umount()
+
+    def t_read_only_mount_reads():
+        before = folder_state()
+        for v, line in read_only_pass().items():
+            if "read from the store folder" not in line:
+                raise AssertionError("%s: %s" % (v, line))
+        eq(folder_state(), before, "the store folder")
+    ck.run("a read-only mount reads the kept lists and changes nothing in "
+           "the store folder", t_read_only_mount_reads)
+
+    def t_read_only_mount_keeps_nothing():
+        saved = {v: read(f) for v, f in files.items()}
+        for f in files.values():
+            os.unlink(f)
+        try:
+            before = folder_state()
+            for v, line in read_only_pass().items():
+                if "read from the store folder" in line:
+                    raise AssertionError("%s: %s" % (v, line))
+            eq(folder_state(), before, "the store folder")
+        finally:
+            for v, f in files.items():
+                with open(f, "wb") as fh:
+                    fh.write(saved[v])
+                os.chmod(f, 0o600)
+    ck.run("a read-only mount computes the lists and writes nothing in the "
+           "store folder", t_read_only_mount_keeps_nothing)
 
     def back_to_default():
         m = Mount(store, mnt).start()

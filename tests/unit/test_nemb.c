@@ -6,7 +6,10 @@
  * keep neighbourhoods (trustworthiness >= 0.9), do better than the PCA
  * projection it starts from, and be the same on every run.
  */
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,5 +107,49 @@ TEST(bad_input)
   CHECK_INT_EQ(nemb_map(x3, 3, 2, NULL, 0, o3, NULL), 0);
 }
 
+/* The layout gives up once the stop flag is raised (an unmount while
+ * plots/ computes its map).  ST_N points in a random start with random
+ * neighbour lists (a cache miss at nearly every edge), ST_EPOCHS epochs:
+ * several seconds of the plain build without the check.  Raised at
+ * STOP_AT_S, the layout returns -ECANCELED within a few thousand points
+ * of it. */
+enum { ST_N = 100000, ST_EPOCHS = 60 };
+#define STOP_AT_S 0.3
+
+TEST(layout_stops)
+{
+  float *y = malloc(ST_N * 2 * sizeof(*y));
+  uint32_t *nb = malloc((size_t)ST_N * NEMB_K * sizeof(*nb));
+  uint64_t s = 7;
+  int stop = 0;
+  struct nemb_opts o = { .epochs = ST_EPOCHS, .stop = &stop };
+  struct tl_raiser rs = { &stop, STOP_AT_S };
+  pthread_t tid;
+  double t0, took;
+
+  CHECK(y && nb);
+  if (!y || !nb)
+    goto out;
+  for (size_t i = 0; i < (size_t)ST_N * NEMB_K; i++) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    nb[i] = (uint32_t)((s >> 33) % ST_N);
+  }
+  for (size_t i = 0; i < ST_N * 2; i++) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    y[i] = (float)((s >> 40) % 20001) / 1000.0f - 10.0f;
+  }
+  CHECK_INT_EQ(pthread_create(&tid, NULL, tl_raise_later, &rs), 0);
+  t0 = tl_now_s();
+  CHECK_INT_EQ(nemb_layout(nb, ST_N, NEMB_K, y, &o), -ECANCELED);
+  took = tl_now_s() - t0;
+  pthread_join(tid, NULL);
+  printf("# layout of %d points, stopped at %.1f s: returned after %.2f s\n",
+         ST_N, STOP_AT_S, took);
+  CHECK(took < STOP_AT_S + 0.5);
+out:
+  free(y);
+  free(nb);
+}
+
 TEST_MAIN(T(map_keeps_neighbourhoods), T(map_is_deterministic),
-          T(trustworthiness_bounds), T(bad_input))
+          T(trustworthiness_bounds), T(bad_input), T(layout_stops))

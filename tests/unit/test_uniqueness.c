@@ -11,7 +11,11 @@
 #include "uniqueness.h"
 
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* ---- scores ------------------------------------------------------------- */
 
@@ -395,9 +399,63 @@ TEST(rank)
   CHECK_INT_EQ(uniq_rank(NULL, NULL, 5, o, &m), -EINVAL);
 }
 
+/* ---- stopping ------------------------------------------------------------ */
+
+/* uniq_find_unique() over uniq_nbr_graph_stop() gives up once the flag is
+ * raised.  A graph where every list holds only the sample itself: every
+ * greedy pass keeps all ST_N, the target of half is never reached and
+ * the threshold doubles for all UNIQ_BISECT_MAX_ITER passes: about 4 s
+ * of CPU in the plain build without the check.  Raised at
+ * STOP_AT_S, it returns -ECANCELED within a pass of it. */
+enum { ST_N = 4000000 };
+#define STOP_AT_S 0.3
+
+TEST(find_unique_stops)
+{
+  struct knn_graph g = { .n = ST_N };
+  bool *keep = malloc(ST_N * sizeof(*keep));
+  int stop = 0;
+  struct uniq_graph_stop gs = { &g, &stop, 0 };
+  struct tl_raiser rs = { &stop, STOP_AT_S };
+  pthread_t tid;
+  size_t kept = 0;
+  double thresh = 0, t0, took;
+
+  g.off = malloc((ST_N + 1) * sizeof(*g.off));
+  g.idx = malloc(ST_N * sizeof(*g.idx));
+  g.dist = malloc(ST_N * sizeof(*g.dist));
+  CHECK(keep && g.off && g.idx && g.dist);
+  if (!keep || !g.off || !g.idx || !g.dist)
+    goto out;
+  for (size_t i = 0; i < ST_N; i++) {
+    g.off[i] = i;
+    g.idx[i] = (uint32_t)i;
+    g.dist[i] = 0;
+  }
+  g.off[ST_N] = ST_N;
+  /* Without a flag the same graph runs to the end. */
+  gs.stop = NULL;
+  CHECK_INT_EQ(uniq_find_unique(1000, uniq_nbr_graph_stop, &gs, 500, NAN,
+                                keep, &kept, &thresh), 0);
+  CHECK_INT_EQ(kept, 1000);
+  gs.stop = &stop;
+  CHECK_INT_EQ(pthread_create(&tid, NULL, tl_raise_later, &rs), 0);
+  t0 = tl_now_s();
+  CHECK_INT_EQ(uniq_find_unique(ST_N, uniq_nbr_graph_stop, &gs, ST_N / 2,
+                                NAN, keep, &kept, &thresh), -ECANCELED);
+  took = tl_now_s() - t0;
+  pthread_join(tid, NULL);
+  printf("# find_unique of %d samples, stopped at %.1f s: returned after "
+         "%.2f s\n", ST_N, STOP_AT_S, took);
+  CHECK(took < STOP_AT_S + 0.5);
+out:
+  free(keep);
+  knn_graph_free(&g);
+}
+
 TEST_MAIN(T(scores_known), T(scores_small_n), T(scores_ties_and_zero_max),
           T(scores_invalid), T(greedy_line), T(greedy_graph_adapter),
           T(greedy_asymmetric_lists), T(greedy_errors), T(find_unique_line),
           T(find_unique_extremes), T(find_unique_plateau_below),
           T(find_unique_plateau_above), T(find_unique_iteration_cap),
-          T(keep_count), T(rank))
+          T(keep_count), T(rank), T(find_unique_stops))
