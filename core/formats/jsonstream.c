@@ -27,6 +27,7 @@ struct jstream {
   int fd;                  /* -1: bytes in memory */
   unsigned char *buf;      /* file: the window (owned); memory: borrowed */
   size_t cap;              /* file: bytes allocated for buf */
+  size_t chunk;            /* file: bytes a read asks for */
   size_t pos, end;         /* next byte; bytes held */
   uint64_t base;           /* offset in the document of buf[0] */
   size_t keep;             /* first byte to keep on refill, or NONE */
@@ -82,8 +83,8 @@ static int refill(struct jstream *s)
     if (s->keep != NONE)
       s->keep -= from;
   }
-  if (s->cap - n < CHUNK) {
-    size_t nc = s->cap * 2 > n + CHUNK ? s->cap * 2 : n + CHUNK;
+  if (s->cap - n < s->chunk) {
+    size_t nc = s->cap * 2 > n + s->chunk ? s->cap * 2 : n + s->chunk;
     unsigned char *p = realloc(s->buf, nc);
     if (!p) {
       s->err = -ENOMEM;
@@ -94,7 +95,7 @@ static int refill(struct jstream *s)
     s->cap = nc;
   }
   do
-    k = read(s->fd, s->buf + n, CHUNK);
+    k = read(s->fd, s->buf + n, s->chunk);
   while (k < 0 && errno == EINTR);
   if (k < 0) {
     s->err = -errno;
@@ -312,8 +313,10 @@ static int skip_number(struct jstream *s)
   long ex = 0;
   int nint = 0, c, r = 0;
 
+  /* The text stays in the window for check_range: from here, or from
+   * the element being cut out (whose start a refill may move). */
   if (saved == NONE)
-    s->keep = s->pos;   /* the text stays in the window for check_range */
+    s->keep = s->pos;
   if (peek(s) == '-')
     s->pos++;
   c = peek(s);
@@ -357,7 +360,8 @@ static int skip_number(struct jstream *s)
   /* Only long numbers can leave the range of long long or double. */
   if (r == 0 && (real ? nint + ex > 300 : nint >= 19))
     r = check_range(s, start, real);
-  s->keep = saved;
+  if (saved == NONE)
+    s->keep = NONE;
   return r;
 }
 
@@ -650,6 +654,7 @@ struct jstream *jstream_open(const char *path, int *ret_err, char *why,
   }
   s->fd = fd;
   s->keep = NONE;
+  s->chunk = CHUNK;
   return s;
 }
 
@@ -664,6 +669,11 @@ struct jstream *jstream_mem(const char *data, size_t len)
   s->end = len;
   s->keep = NONE;
   return s;
+}
+
+void jstream_set_read_size(struct jstream *s, size_t n)
+{
+  s->chunk = n < 1 ? 1 : n > CHUNK ? CHUNK : n;
 }
 
 void jstream_close(struct jstream *s)

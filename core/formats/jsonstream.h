@@ -52,6 +52,9 @@ struct jstream *jstream_open(const char *path, int *ret_err, char *why,
 /* Walks data[0..len) (borrowed until jstream_close); NULL on -ENOMEM. */
 struct jstream *jstream_mem(const char *data, size_t len);
 void jstream_close(struct jstream *js);
+/* Reads of n bytes (1 .. 1 MiB, the default) from a file: for tests and
+ * fuzzing, so that reads end inside tokens and elements. */
+void jstream_set_read_size(struct jstream *js, size_t n);
 
 enum jstream_mode {
   JSTREAM_EACH,   /* each element of the array value goes to the callback */
