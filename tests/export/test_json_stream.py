@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
 from xlib import CURATE, CLASSES, check  # noqa: E402
 
-N_ANN = 16000      # annotations (and predictions) in the large files
-POLY = 160         # numbers per segmentation polygon
+N_ANN = 8000       # annotations (and predictions) in the large files
+POLY = 340         # numbers per segmentation polygon
 KNOWN = {"id", "image_id", "category_id", "bbox", "iscrowd", "area",
          "segmentation", "score"}
 
@@ -225,18 +225,36 @@ def main():
     # the field keeps a sample's predictions in file order
     check(same_boxes(got, want), "the %d predictions stored are the file's"
           % len(preds))
-    pred_before = ds.dump("predictions")
+    # Malformed files: one line naming the line, nothing changed (in a
+    # store of their own, with few boxes: quicker to compare).
+    few = anns[:50]
+    text = write_lines(ds.path("few.json"), ds.coco["images"], few,
+                       ds.coco["categories"])
+    lines = text.split("\n")
+    st3 = ds.path("store3")
+    xlib.curate("import", "--store", st3, "--coco", ds.path("few.json"),
+                ds.photos)
+    with open(ds.path("few-preds.json"), "w") as f:
+        json.dump(preds[:50], f)
+    xlib.curate("predictions", "--store", st3, "--format", "coco",
+                "--coco-gt", gt, ds.path("few-preds.json"))
 
-    # Malformed files: one line naming the line, nothing changed.
+    def dump3(field):
+        out = xlib.run(xlib.HELPER, "dump", st3, field).stdout.decode()
+        return [json.loads(x) for x in out.splitlines()]
+    gt_before, pred_before = dump3("ground_truth"), dump3("predictions")
+    check(len(gt_before) == 50 and len(pred_before) == 50,
+          "the store of the malformed cases has 50 boxes and 50 predictions")
+
     def refused(name, text, line, what, kind="coco"):
         path = ds.path(name)
         with open(path, "wb") as f:
             f.write(text if isinstance(text, bytes) else text.encode())
         if kind == "coco":
-            rc, err, _, _ = timed("import", "--store", ds.store, "--coco",
+            rc, err, _, _ = timed("import", "--store", st3, "--coco",
                                   path, ds.photos)
         else:
-            rc, err, _, _ = timed("predictions", "--store", ds.store,
+            rc, err, _, _ = timed("predictions", "--store", st3,
                                   "--format", "coco", "--coco-gt", gt, path)
         lines = [x for x in err.splitlines() if x.strip()]
         tag = ("" if line is None else "line %d: " % line if line
@@ -245,14 +263,10 @@ def main():
         ok = rc != 0 and any(re.search(pat, x) for x in lines)
         check(ok, "%s: refused with \"%s%s\" (exit %d: %s)"
               % (name, tag, what, rc, " | ".join(lines)[:300]))
-        check(ds.dump() == gt_before and
-              ds.dump("predictions") == pred_before,
+        check(dump3("ground_truth") == gt_before and
+              dump3("predictions") == pred_before,
               "%s: the store is unchanged" % name)
 
-    few = anns[:50]
-    text = write_lines(ds.path("few.json"), ds.coco["images"], few,
-                       ds.coco["categories"])
-    lines = text.split("\n")
     # annotation i is on line 3 + i (1-based)
     cut = "\n".join(lines[:30]) + "\n" + lines[30][:40]
     refused("truncated.json", cut, 0, "premature end of input")
