@@ -549,7 +549,7 @@ int jstream_scan(struct jstream *s, const char *const *keys,
                  jstream_fn fn, void *ud, struct jstream_root *ret,
                  char *why, size_t whylen)
 {
-  int c, r;
+  int c, r = 0;
 
   memset(ret, 0, sizeof(*ret));
   why[0] = '\0';
