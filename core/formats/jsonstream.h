@@ -24,6 +24,9 @@
  * A key asked for appearing twice at the top of the document is an error
  * ("duplicate key"): jansson would keep the last silently, dropping the
  * first list unseen.  Other keys may repeat, as jansson allows.
+ * Stricter than jansson in one more point: jansson skips a NUL byte that
+ * directly follows a number or true/false/null (it takes the byte back
+ * as the end of its one-character buffer); the scan refuses it.
  *
  * An element takes at most JSTREAM_ELEM_MAX bytes (larger: -EFBIG with
  * "line N: ..."); the window the scanner keeps holds one element plus one
