@@ -39,7 +39,7 @@ LAYERS = ['base', 'image', 'compute', 'store', 'formats', 'net', 'cvat',
 WRAPPERS = {
     'lmdb.h': {'store/store_i.h'},
     'jansson.h': {'formats/labels_json.c', 'formats/coco.c',
-                  'formats/jsonfile.h', 'formats/jsonfile.c',
+                  'formats/jsonstream.h', 'formats/jsonstream.c',
                   'formats/predictions.c', 'cvat/cvat_json.h',
                   'cvat/cvat_json.c', 'cvat/cvat_client_i.h',
                   'cvat/cvat_client.c', 'cvat/cvat_tasks.c',

@@ -1,8 +1,13 @@
-/* coco.c - COCO detection JSON -> store labels (see coco.h).  Uses jansson
- * for parsing; matching and box checks are done here, writes go through
- * store_labels_put in one transaction. */
+/* coco.c - COCO detection JSON -> store labels (see coco.h).  The
+ * document is read by jsonstream.c in two passes: the first checks all of
+ * it and keeps the images (id and file_name only) and the categories, the
+ * second hands over the annotations one at a time, since a file may list
+ * them before the categories they need (COCO's own files do).  Memory is
+ * then what the import keeps (images, categories, the new labels), not
+ * the parsed document.  Matching and box checks are done here, writes go
+ * through store_labels_put in one transaction. */
 #include "coco.h"
-#include "jsonfile.h"
+#include "jsonstream.h"
 #include "util.h"
 
 #include "imgfmt.h"
@@ -18,7 +23,7 @@
 struct img {
   json_int_t coco_id;
   uint64_t sample_id;   /* 0 = not on disk (kept for evaluation) */
-  const char *file_name;   /* borrowed from the document */
+  const char *file_name;   /* borrowed from struct imp's docimgs */
   uint32_t w, h;           /* the sample's size (matched images) */
   struct labels l;
 };
@@ -191,9 +196,24 @@ static int coco_class(struct store_txn *t, const char *name, json_int_t cid,
   return store_class_id(t, name, true, ret);
 }
 
+/* An element of "images" as the first pass keeps it: all the steps use. */
+struct docimg {
+  json_int_t id;
+  bool id_ok;          /* "id" is an integer */
+  char *file_name;     /* owned; NULL when not a string */
+};
+
+/* The top-level keys read (jsonstream.h), in this order. */
+enum { K_IMAGES, K_ANNS, K_CATS, K_N };
+static const char *const doc_keys[K_N] = { "images", "annotations",
+                                           "categories" };
+static const enum jstream_mode doc_modes[K_N] = { JSTREAM_EACH,
+                                                   JSTREAM_MARK,
+                                                   JSTREAM_EACH };
+
 /* ---- the import, as a table of steps ----
  *
- * One parsed document goes through the steps of `steps` below in order,
+ * One scanned document goes through the steps of `steps` below in order,
  * inside the caller's write transaction; the first step that fails stops
  * the import (the caller aborts, so nothing of it lands).  Each step reads
  * what the earlier ones left in struct imp, and reports (rep) what it
@@ -202,7 +222,11 @@ static int coco_class(struct store_txn *t, const char *name, json_int_t cid,
 struct imp {
   /* input */
   struct store_txn *t;
-  json_t *images, *anns, *cats;
+  struct jstream *js;               /* the document, scanned */
+  struct jstream_root root;         /* where its keys are (doc_keys) */
+  struct docimg *docimgs;           /* its "images" */
+  size_t ndocimg, capdocimg;
+  json_t *cats;                     /* its "categories" (owned) */
   const char *what;                 /* the document's name in reports */
   const char *field;
   const struct coco_opts *opts;     /* may be NULL */
@@ -220,7 +244,7 @@ struct imp {
   size_t nbase;
   bool have_bases;
   /* COCO category id (0..maxcat) -> store class id (0: none) and name
-   * (borrowed from the document) */
+   * (borrowed from cats) */
   json_int_t maxcat;
   uint32_t *catmap;
   char **catname;
@@ -229,10 +253,11 @@ struct imp {
 /* The three lists a detection file has; room for the images. */
 static int step_shape(struct imp *m)
 {
-  size_t n = json_array_size(m->images) + 1;
+  size_t n = m->ndocimg + 1;
+  char anns = m->root.at[K_ANNS].type;
 
-  if (!json_is_array(m->images) || !json_is_array(m->cats) ||
-      (m->anns && !json_is_array(m->anns))) {
+  if (m->root.type != '{' || m->root.at[K_IMAGES].type != '[' ||
+      m->root.at[K_CATS].type != '[' || (anns && anns != '[')) {
     rep(m->report, m->ud, m->what, "not a COCO detection file: \"images\" "
         "and \"categories\" lists are required");
     return -EINVAL;
@@ -246,14 +271,11 @@ static int step_shape(struct imp *m)
  * annotations would land on whichever image came first. */
 static int step_image_ids(struct imp *m)
 {
-  json_t *o;
   size_t i;
 
-  json_array_foreach(m->images, i, o) {
-    json_t *id = json_object_get(o, "id");
-    if (json_is_integer(id))
-      m->allids[m->nall++] = json_integer_value(id);
-  }
+  for (i = 0; i < m->ndocimg; i++)
+    if (m->docimgs[i].id_ok)
+      m->allids[m->nall++] = m->docimgs[i].id;
   qsort(m->allids, m->nall, sizeof(*m->allids), cmp_jint);
   for (i = 1; i < m->nall; i++)
     if (m->allids[i] == m->allids[i - 1]) {
@@ -304,18 +326,14 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
  * image of the ground-truth file. */
 static int step_images(struct imp *m)
 {
-  json_t *o;
-  size_t i;
-
-  json_array_foreach(m->images, i, o) {
-    json_t *id = json_object_get(o, "id");
-    const char *fn = json_string_value(json_object_get(o, "file_name"));
+  for (size_t i = 0; i < m->ndocimg; i++) {
+    const char *fn = m->docimgs[i].file_name;
     struct img *im = &m->imgs[m->nimg];
     struct sample smp;
     int r;
 
     m->st->images++;
-    if (!json_is_integer(id) || !fn) {
+    if (!m->docimgs[i].id_ok || !fn) {
       rep(m->report, m->ud, "images[]", "an image needs an integer \"id\" "
           "and a \"file_name\"");
       m->st->refused++;
@@ -334,7 +352,7 @@ static int step_images(struct imp *m)
       m->st->unmatched++;
       continue;
     }
-    im->coco_id = json_integer_value(id);
+    im->coco_id = m->docimgs[i].id;
     im->file_name = fn;
     im->sample_id = r == IMG_MATCHED ? smp.id : 0;
     labels_init(&im->l);
@@ -535,31 +553,42 @@ static void ann_fields(struct imp *m, json_t *o, struct detection *d)
   json_decref(attrs);
 }
 
-/* Each annotation onto its image's new field.  A file without
- * "annotations" clears the field (the size of NULL is 0). */
+/* One annotation onto its image's new field (a jstream_fn). */
+static int annotation(void *ud, int k, size_t i, json_t *o)
+{
+  struct imp *m = ud;
+  struct detection d;
+  struct img *im = ann_image(m, o);
+  int r;
+
+  (void)k;
+  (void)i;
+  if (!im || !ann_box(m, o, im, &d))
+    return 0;
+  ann_fields(m, o, &d);
+  r = labels_field_add(labels_field(&im->l, m->field, false), &d);
+  free(d.attributes);
+  if (im->sample_id)
+    m->st->boxes++;
+  else
+    m->st->missing_boxes++;
+  return r < 0 ? r : 0;
+}
+
+/* Each annotation, in the second pass over the document.  A file
+ * without "annotations" clears the field. */
 static int step_annotations(struct imp *m)
 {
-  json_t *o;
-  size_t i;
-  int r = 0;
+  char why[200];
+  int r;
 
-  json_array_foreach(m->anns, i, o) {
-    struct detection d;
-    struct img *im = ann_image(m, o);
-
-    if (!im || !ann_box(m, o, im, &d))
-      continue;
-    ann_fields(m, o, &d);
-    r = labels_field_add(labels_field(&im->l, m->field, false), &d);
-    free(d.attributes);
-    if (im->sample_id)
-      m->st->boxes++;
-    else
-      m->st->missing_boxes++;
-    if (r < 0)
-      return r;
-  }
-  return 0;
+  if (!m->root.at[K_ANNS].type)
+    return 0;
+  r = jstream_each(m->js, &m->root.at[K_ANNS], K_ANNS, annotation, m, why,
+                   sizeof(why));
+  if (r < 0 && why[0])
+    rep(m->report, m->ud, m->what, why);
+  return r;
 }
 
 static int step_report_orphans(struct imp *m)
@@ -773,6 +802,10 @@ static const struct {
 
 static void imp_free(struct imp *m)
 {
+  for (size_t i = 0; i < m->ndocimg; i++)
+    free(m->docimgs[i].file_name);
+  free(m->docimgs);
+  json_decref(m->cats);
   for (size_t i = 0; i < m->nimg; i++)
     labels_free(&m->imgs[i].l);
   free(m->imgs);
@@ -784,26 +817,61 @@ static void imp_free(struct imp *m)
   free(m->catname);
 }
 
-/* Imports one parsed COCO document inside transaction t (nothing is
- * committed here).  Stats are added to *st. */
-static int import_json(struct store_txn *t, json_t *root,
-                       const char *json_path, const char *field,
-                       const struct coco_opts *opts,
-                       void (*report)(const char *, const char *, void *),
-                       void *ud, struct coco_stats *st)
+/* First pass (a jstream_fn): an image's id and file_name, a category
+ * as it is. */
+static int doc_element(void *ud, int k, size_t i, json_t *o)
 {
-  struct imp m = {
-    .t = t, .what = json_path, .field = field, .opts = opts,
-    .report = report, .ud = ud, .st = st,
-    .images = json_object_get(root, "images"),
-    .anns = json_object_get(root, "annotations"),
-    .cats = json_object_get(root, "categories"),
-  };
+  struct imp *m = ud;
+  struct docimg *d;
+
+  (void)i;
+  if (k == K_CATS)
+    return json_array_append(m->cats, o) ? -ENOMEM : 0;
+  if (m->ndocimg == m->capdocimg) {
+    size_t nc = m->capdocimg ? m->capdocimg * 2 : 1024;
+    struct docimg *p = realloc(m->docimgs, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    m->docimgs = p;
+    m->capdocimg = nc;
+  }
+  d = &m->docimgs[m->ndocimg];
+  json_t *id = json_object_get(o, "id");
+  const char *fn = json_string_value(json_object_get(o, "file_name"));
+  d->id_ok = json_is_integer(id);
+  d->id = json_integer_value(id);
+  d->file_name = fn ? strdup(fn) : NULL;
+  if (fn && !d->file_name)
+    return -ENOMEM;
+  m->ndocimg++;
+  return 0;
+}
+
+/* The first pass over m->js: the whole document checked, its images and
+ * categories kept.  A document jansson would refuse is reported (as
+ * "line N: TEXT") and fails with -EINVAL. */
+static int scan_doc(struct imp *m)
+{
+  char why[200];
+  int r;
+
+  if (!(m->cats = json_array()))
+    return -ENOMEM;
+  r = jstream_scan(m->js, doc_keys, doc_modes, K_N, false, doc_element, m,
+                   &m->root, why, sizeof(why));
+  if (r < 0 && why[0])
+    rep(m->report, m->ud, m->what, why);
+  return r;
+}
+
+/* The steps over a scanned document (scan_doc), inside m->t (nothing is
+ * committed here).  Stats are added to *m->st. */
+static int import_steps(struct imp *m)
+{
   int r = 0;
 
   for (size_t i = 0; r == 0 && i < ARRAY_SIZE(steps); i++)
-    r = steps[i].run(&m);
-  imp_free(&m);
+    r = steps[i].run(m);
   return r;
 }
 
@@ -886,20 +954,38 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     void (*report)(const char *, const char *, void *),
                     void *ud, struct coco_stats *st)
 {
-  json_error_t jerr;
-  char jt[160];
-  json_t *root = json_loadb(json, len, 0, &jerr);
-  char msg[512];
+  struct imp m = {
+    .t = t, .what = what, .field = field, .report = report, .ud = ud,
+    .st = st, .js = jstream_mem(json, len),
+  };
+  int r = m.js ? scan_doc(&m) : -ENOMEM;
+
+  if (r == 0)
+    r = import_steps(&m);
+  imp_free(&m);
+  jstream_close(m.js);
+  return r;
+}
+
+int coco_import_file_txn(struct store_txn *t, const char *path,
+                         const char *what, const char *field,
+                         void (*report)(const char *, const char *, void *),
+                         void *ud, struct coco_stats *st)
+{
+  struct imp m = {
+    .t = t, .what = what, .field = field, .report = report, .ud = ud,
+    .st = st,
+  };
+  char msg[200];
   int r;
 
-  if (!root) {
-    snprintf(msg, sizeof(msg), "line %d: %s", jerr.line,
-             json_err_text(jerr.text, jt, sizeof(jt)));
-    rep(report, ud, what, msg);
-    return -EINVAL;
-  }
-  r = import_json(t, root, what, field, NULL, report, ud, st);
-  json_decref(root);
+  if (!(m.js = jstream_open(path, &r, msg, sizeof(msg))))
+    return r;   /* not reported: the caller says it (coco.h) */
+  r = scan_doc(&m);
+  if (r == 0)
+    r = import_steps(&m);
+  imp_free(&m);
+  jstream_close(m.js);
   return r;
 }
 
@@ -908,24 +994,31 @@ int coco_import_opts(struct store *s, const char *json_path,
                      void (*report)(const char *, const char *, void *),
                      void *ud, struct coco_stats *st)
 {
-  json_t *root;
-  struct store_txn *t = NULL;
-  char msg[512];
+  struct imp m = {
+    .what = json_path, .field = field, .opts = opts, .report = report,
+    .ud = ud, .st = st,
+  };
+  char msg[200];
   int r;
 
   memset(st, 0, sizeof(*st));
-  if (!(root = jsonfile_load(json_path, &r, msg, sizeof(msg)))) {
+  if (!(m.js = jstream_open(json_path, &r, msg, sizeof(msg)))) {
     rep(report, ud, json_path, msg);
     return r;
   }
-  r = store_txn_begin(s, true, &t);
+  /* The first pass before the write transaction, as a parse did: a
+   * broken file never holds the store's writer. */
+  r = scan_doc(&m);
   if (r == 0)
-    r = import_json(t, root, json_path, field, opts, report, ud, st);
+    r = store_txn_begin(s, true, &m.t);
+  if (r == 0)
+    r = import_steps(&m);
   if (r == 0) {
-    r = store_txn_commit(t);
-    t = NULL;
+    r = store_txn_commit(m.t);
+    m.t = NULL;
   }
-  store_txn_abort(t);
-  json_decref(root);
+  store_txn_abort(m.t);
+  imp_free(&m);
+  jstream_close(m.js);
   return r;
 }

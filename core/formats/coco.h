@@ -11,7 +11,11 @@
  * refused.  Boxes become detections of the field (default ground_truth),
  * replacing that field of every matched sample; `iscrowd`, `score` (as
  * confidence) and any extra annotation keys (as attributes) are kept.
- * The whole file lands in one transaction, or nothing does.
+ * The whole file lands in one transaction, or nothing does.  The file is
+ * read twice in pieces, never parsed whole (core/formats/jsonstream.h):
+ * memory is what the import keeps.  "images", "annotations" or
+ * "categories" twice at the top of the file is an error (a parser would
+ * keep the last silently).
  *
  * Strictness: an image id used by two images, a category id used by two
  * categories, or two images that match one sample fail the whole import
@@ -93,5 +97,13 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                                    void *ud),
                     void *ud, struct coco_stats *ret);
 
+/* The same for the file at path, read in pieces.  Only a regular file
+ * is opened: one that cannot be, or is not regular (-EINVAL), fails with
+ * that errno, not reported (the caller names the file). */
+int coco_import_file_txn(struct store_txn *t, const char *path,
+                         const char *what, const char *field,
+                         void (*report)(const char *what, const char *reason,
+                                        void *ud),
+                         void *ud, struct coco_stats *ret);
 
 #endif

@@ -27,7 +27,8 @@ static void coco_rep(const char *what, const char *reason, void *ud)
 }
 
 /* Imports one COCO document (named `name` in reports) in L's transaction
- * and adds its counts to L's. */
+ * and adds its counts to L's: data[0..len), or the file `name` when data
+ * is NULL (read in pieces, never whole). */
 static int coco_doc(struct limp *L, const char *data, size_t len,
                     const char *name)
 {
@@ -35,10 +36,15 @@ static int coco_doc(struct limp *L, const char *data, size_t len,
   int r;
 
   coco_last[0] = '\0';
-  r = coco_import_txn(L->t, data, len, name, L->field, coco_rep, L, &cs);
+  r = data ? coco_import_txn(L->t, data, len, name, L->field, coco_rep, L,
+                             &cs)
+           : coco_import_file_txn(L->t, name, name, L->field, coco_rep, L,
+                                  &cs);
   if (r == -EINVAL && !L->err[0])
     limp_fail(L, "%s: %s", name,
               coco_last[0] ? coco_last : "not a valid COCO detection file");
+  else if (r < 0 && !L->err[0])
+    limp_fail(L, "%s: %s", name, coco_last[0] ? coco_last : strerror(-r));
   L->st->files += cs.images;
   L->st->matched += cs.matched;
   L->st->unmatched += cs.unmatched;
@@ -94,25 +100,7 @@ static int coco_file(struct limp *L, const char *path)
     limp_src_free(&src);
     return r;
   }
-  struct buf b;
-  int r;
-  buf_init(&b, LIMP_JSON_MAX);
-  FILE *f = fopen_regular(path);
-  if (!f)
-    return limp_fail(L, "%s: %s", path, strerror(errno)), -errno;
-  char blk[65536];
-  size_t n;
-  r = 0;
-  while (r == 0 && (n = fread(blk, 1, sizeof(blk), f)) > 0)
-    r = buf_append(&b, blk, n);
-  fclose(f);
-  if (r < 0) {
-    buf_free(&b);
-    return limp_fail(L, "%s: %s", path, strerror(-r)), r;
-  }
-  r = coco_doc(L, b.data ? b.data : "", b.len, path);
-  buf_free(&b);
-  return r;
+  return coco_doc(L, NULL, 0, path);
 }
 
 /* What a CVAT zip holds: COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1. */

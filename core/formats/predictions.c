@@ -5,14 +5,17 @@
  * samples (id, size, source path) is read; then the input is parsed into a
  * flat list of (sample, detection) with every check done before anything
  * is written; only then is the field replaced sample by sample.  Any error
- * aborts the transaction, so a bad input changes nothing.  jansson parses
- * the JSON (coco.c is the other jansson user); data.yaml "names" is read
- * by core/formats/yamlnames.c (libyaml).
+ * aborts the transaction, so a bad input changes nothing.  A JSON file
+ * is read in two passes by jsonstream.c (the first checks it all and
+ * keeps the "images" and "categories" tables, the second hands over the
+ * predictions one at a time), never parsed whole: memory is the list of
+ * predictions kept.  data.yaml "names" is read by core/formats/yamlnames.c
+ * (libyaml).
  */
 #define _GNU_SOURCE
 #include "predictions.h"
 #include "imgcodec.h"
-#include "jsonfile.h"
+#include "jsonstream.h"
 #include "yamlnames.h"
 
 #include <ctype.h>
@@ -401,37 +404,93 @@ static int cmp_idmap(const void *a, const void *b)
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The "images" and "categories" of a COCO object, as the first pass
+ * keeps them: per image its id and file_name only. */
+struct tables {
+  json_int_t *ids;
+  bool *id_ok;
+  char **fns;          /* owned; NULL when not a string */
+  size_t n, cap;
+  json_t *cats;        /* the elements of "categories" (owned) */
+};
+
+static void tables_free(struct tables *tb)
+{
+  for (size_t i = 0; i < tb->n; i++)
+    free(tb->fns[i]);
+  free(tb->ids);
+  free(tb->id_ok);
+  free(tb->fns);
+  json_decref(tb->cats);
+}
+
+enum { K_IMAGES, K_ANNS, K_CATS, K_N };
+static const char *const doc_keys[K_N] = { "images", "annotations",
+                                           "categories" };
+
+/* First pass (a jstream_fn): an element of "images" or "categories". */
+static int table_element(void *ud, int k, size_t i, json_t *o)
+{
+  struct tables *tb = ud;
+  const char *fn;
+
+  (void)i;
+  if (k == K_CATS)
+    return json_array_append(tb->cats, o) ? -ENOMEM : 0;
+  if (tb->n == tb->cap) {
+    size_t nc = tb->cap ? tb->cap * 2 : 1024;
+    json_int_t *a = realloc(tb->ids, nc * sizeof(*a));
+    if (a)
+      tb->ids = a;
+    bool *b = realloc(tb->id_ok, nc * sizeof(*b));
+    if (b)
+      tb->id_ok = b;
+    char **c = realloc(tb->fns, nc * sizeof(*c));
+    if (c)
+      tb->fns = c;
+    if (!a || !b || !c)
+      return -ENOMEM;
+    tb->cap = nc;
+  }
+  fn = json_string_value(json_object_get(o, "file_name"));
+  tb->id_ok[tb->n] = json_is_integer(json_object_get(o, "id"));
+  tb->ids[tb->n] = json_integer_value(json_object_get(o, "id"));
+  tb->fns[tb->n] = fn ? strdup(fn) : NULL;
+  if (fn && !tb->fns[tb->n])
+    return -ENOMEM;
+  tb->n++;
+  return 0;
+}
+
 /* Reads "images" (id -> sample) and "categories" (id -> name) of a COCO
  * object into the context; `what` names the file in messages. */
-static int coco_tables(struct ctx *c, json_t *root, const char *what,
-                       struct idmap **ret_map, size_t *ret_n)
+static int coco_tables(struct ctx *c, const struct tables *tb,
+                       const char *what, struct idmap **ret_map,
+                       size_t *ret_n)
 {
-  json_t *images = json_object_get(root, "images");
-  json_t *cats = json_object_get(root, "categories");
+  json_t *cats = tb->cats;
   json_t *o;
   size_t i;
   int r;
 
-  if (json_is_array(images) && json_array_size(images)) {
-    struct idmap *m = calloc(json_array_size(images), sizeof(*m));
+  if (tb->n) {
+    struct idmap *m = calloc(tb->n, sizeof(*m));
     if (!m)
       return -ENOMEM;
-    json_array_foreach(images, i, o) {
-      json_t *id = json_object_get(o, "id");
-      const char *fn = json_string_value(json_object_get(o, "file_name"));
-      if (!json_is_integer(id) || !fn) {
+    for (i = 0; i < tb->n; i++) {
+      if (!tb->id_ok[i] || !tb->fns[i]) {
         free(m);
         return fail(c, "%s: images[%zu] needs an integer \"id\" and a "
                     "\"file_name\"", what, i);
       }
-      m[i] = (struct idmap){ json_integer_value(id),
-                             match_file_name(&c->ix, fn) };
+      m[i] = (struct idmap){ tb->ids[i], match_file_name(&c->ix,
+                                                         tb->fns[i]) };
     }
-    qsort(m, json_array_size(images), sizeof(*m), cmp_idmap);
+    qsort(m, tb->n, sizeof(*m), cmp_idmap);
     *ret_map = m;
-    *ret_n = json_array_size(images);
+    *ret_n = tb->n;
   }
-  if (json_is_array(cats) && json_array_size(cats)) {
+  if (json_array_size(cats)) {
     json_int_t max = -1;
     json_array_foreach(cats, i, o) {
       json_t *id = json_object_get(o, "id");
@@ -479,21 +538,35 @@ static int store_name_copy(struct ctx *c, uint32_t id, const char *name,
   return 0;
 }
 
-/* Loads a JSON file the requester named.  Only a regular file is opened
- * (a FIFO or device would block the daemon); a file that cannot be opened
- * keeps its errno (EACCES, ENOENT), and a parse error names the file and
- * line, never the content. */
-static json_t *load_json(struct ctx *c, const char *path, int *r)
+/* The first pass over the JSON file the requester named: opened (only
+ * a regular file: a FIFO or device would block the daemon; a file that
+ * cannot be opened keeps its errno, EACCES, ENOENT), checked whole (a
+ * parse error names the file and line, never the content), its tables
+ * kept when `tables`.  The stream (owned) or NULL with *r set. */
+static struct jstream *scan_json(struct ctx *c, const char *path,
+                                 bool tables, struct tables *tb,
+                                 struct jstream_root *root, int *r)
 {
+  static const enum jstream_mode each[K_N] = { JSTREAM_EACH, JSTREAM_MARK,
+                                               JSTREAM_EACH };
+  static const enum jstream_mode mark[K_N] = { JSTREAM_MARK, JSTREAM_MARK,
+                                               JSTREAM_MARK };
   char why[200];
   int e;
-  json_t *j = jsonfile_load(path, &e, why, sizeof(why));
+  struct jstream *js = jstream_open(path, &e, why, sizeof(why));
 
-  if (!j) {
+  if (js && !tb->cats && !(tb->cats = json_array()))
+    e = -ENOMEM, snprintf(why, sizeof(why), "%s", strerror(ENOMEM));
+  else if (js)
+    e = jstream_scan(js, doc_keys, tables ? each : mark, K_N, false,
+                     table_element, tb, root, why, sizeof(why));
+  if (e < 0) {
     fail(c, "%s: %s", path, why);
+    jstream_close(js);
     *r = e;
+    return NULL;
   }
-  return j;
+  return js;
 }
 
 /* The box and score of prediction i (o), checked. */
@@ -601,43 +674,67 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
   return add_item(c, ref, class_id, name, b[0], b[1], b[2], b[3], score);
 }
 
+/* Second pass: prediction i (a jstream_fn). */
+struct pass2 {
+  struct ctx *c;
+  const char *path;
+  const struct idmap *map;
+  size_t nmap;
+};
+
+static int pred_elem(void *ud, int k, size_t i, json_t *o)
+{
+  struct pass2 *p = ud;
+
+  (void)k;
+  return pred_one(p->c, o, p->path, i, p->map, p->nmap);
+}
+
 static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 {
-  json_t *root = NULL, *gt = NULL, *list, *o;
+  struct jstream *js = NULL, *gt = NULL;
+  struct jstream_root root, gtroot;
+  struct tables tb = { 0 }, gtb = { 0 };
+  const struct jstream_at *list;
   struct idmap *map = NULL;
-  size_t nmap = 0, i;
+  size_t nmap = 0;
+  char why[200];
   int r = 0;
 
-  root = load_json(c, path, &r);
-  if (!root)
+  js = scan_json(c, path, !gt_path, &tb, &root, &r);
+  if (!js)
     goto out;
-  list = json_is_array(root) ? root : json_object_get(root, "annotations");
-  if (!json_is_array(list)) {
+  list = root.type == '[' ? &root.at[0] : &root.at[K_ANNS];
+  if (list->type != '[') {
     r = fail(c, "%s: not COCO results (a list of predictions, or an object "
              "with \"annotations\")", path);
     goto out;
   }
   if (gt_path) {
-    gt = load_json(c, gt_path, &r);
+    gt = scan_json(c, gt_path, true, &gtb, &gtroot, &r);
     if (!gt)
       goto out;
-    if (!json_is_object(gt)) {
+    if (gtroot.type != '{') {
       r = fail(c, "%s: not a COCO file (an object with \"images\")", gt_path);
       goto out;
     }
-    r = coco_tables(c, gt, gt_path, &map, &nmap);
-  } else if (json_is_object(root)) {
-    r = coco_tables(c, root, path, &map, &nmap);
+    r = coco_tables(c, &gtb, gt_path, &map, &nmap);
+  } else if (root.type == '{') {
+    r = coco_tables(c, &tb, path, &map, &nmap);
   }
-  json_array_foreach(list, i, o) {
-    if (r < 0)
-      break;
-    r = pred_one(c, o, path, i, map, nmap);
+  if (r == 0) {
+    struct pass2 p = { c, path, map, nmap };
+    r = jstream_each(js, list, root.type == '[' ? -1 : K_ANNS, pred_elem, &p,
+                     why, sizeof(why));
+    if (r < 0 && why[0])
+      fail(c, "%s: %s", path, why);
   }
 out:
   free(map);
-  json_decref(gt);
-  json_decref(root);
+  tables_free(&tb);
+  tables_free(&gtb);
+  jstream_close(gt);
+  jstream_close(js);
   return r;
 }
 

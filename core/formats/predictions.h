@@ -49,7 +49,8 @@
 #include "store.h"
 
 #define PRED_DEFAULT_FIELD "predictions"
-/* Largest predictions input read (JSON file, names file, one txt file). */
+/* Largest predictions input read whole (names file, one txt file; a JSON
+ * file is read in pieces, core/formats/jsonstream.h). */
 #define PRED_MAX_FILE (1ull << 31)
 
 enum pred_format {

@@ -1,0 +1,88 @@
+/* fuzz_jsonstream.c - the streaming scanner of core/formats/jsonstream.c
+ * against jansson's parser on the same bytes.  The first byte picks how
+ * many bytes each read(2) returns (1..64, so that reads end inside
+ * tokens and elements); the rest is the document.  The scan must accept
+ * exactly what json_loadb accepts (a key asked for given twice, and a
+ * NUL byte jansson lets through, aside: the scanner refuses both on
+ * purpose), and hand over each element of
+ * "images" and "categories" (or of an array root), then in a second
+ * pass each of "annotations", equal to the parsed tree's.  Any
+ * difference aborts. */
+#include "fuzzlib.h"
+
+#include "jsonstream.h"
+
+struct seen {
+  bool parsed;       /* jansson accepted the document */
+  json_t *want[3];   /* the parsed tree's arrays, by key index; [0] root */
+  size_t n[3];
+};
+
+static int check(void *ud, int k, size_t i, json_t *e)
+{
+  struct seen *s = ud;
+  int slot = k < 0 ? 0 : k;
+  json_t *w = json_array_get(s->want[slot], i);
+
+  if (!s->parsed)   /* the scan must fail later */
+    return 0;
+  if (!w || !json_equal(w, e) || i != s->n[slot])
+    abort();
+  s->n[slot]++;
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  static const char *const keys[] = { "images", "annotations",
+                                      "categories" };
+  static const enum jstream_mode modes[] = { JSTREAM_EACH, JSTREAM_MARK,
+                                             JSTREAM_EACH };
+  struct jstream_root root;
+  struct seen s = { 0 };
+  char why[200];
+  json_t *doc;
+  struct jstream *js;
+  int r, e;
+
+  if (size < 1)
+    return 0;
+  doc = json_loadb((const char *)data + 1, size - 1, 0, NULL);
+  js = jstream_open(fz_file("doc.json", data + 1, size - 1), &e, why,
+                    sizeof(why));
+  if (!js)
+    abort();
+  jstream_set_read_size(js, 1 + data[0] % 64);
+  s.parsed = doc != NULL;
+  if (json_is_array(doc)) {
+    s.want[0] = doc;
+  } else {
+    for (int k = 0; k < 3; k++)
+      if (k != 1)
+        s.want[k] = json_object_get(doc, keys[k]);
+  }
+  r = jstream_scan(js, keys, modes, 3, 1, check, &s, &root, why,
+                   sizeof(why));
+  if (r == -EINVAL && strstr(why, "duplicate key")) {
+    /* refused on purpose: jansson keeps the last */
+  } else if (r < 0 && doc && memchr(data + 1, '\0', size - 1)) {
+    /* refused on purpose: jansson drops a NUL byte that follows a
+     * number or a literal (jsonstream.h) */
+  } else if ((r == 0) != (doc != NULL)) {
+    abort();
+  } else if (r == 0) {
+    for (int k = 0; k < 3; k++)
+      if (json_is_array(s.want[k]) && s.n[k] != json_array_size(s.want[k]))
+        abort();
+    s.want[1] = json_object_get(doc, "annotations");
+    if (root.type == '{' && root.at[1].type == '[') {
+      if (!json_is_array(s.want[1]) ||
+          jstream_each(js, &root.at[1], 1, check, &s, why, sizeof(why)) ||
+          s.n[1] != json_array_size(s.want[1]))
+        abort();
+    }
+  }
+  jstream_close(js);
+  json_decref(doc);
+  return 0;
+}
