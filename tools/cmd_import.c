@@ -174,10 +174,11 @@ static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
                ", \"not_on_disk_boxes\": %" PRIu64 ", \"ambiguous\": %"
                PRIu64 ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
                ", \"categories\": %" PRIu64 ", \"outside\": %" PRIu64
-               ", \"invalid\": %" PRIu64 ", \"orphans\": %" PRIu64 "}",
+               ", \"invalid\": %" PRIu64 ", \"orphans\": %" PRIu64
+               ", \"turned\": %" PRIu64 "}",
                a->field, cs.images, cs.matched, cs.missing, cs.missing_boxes,
                cs.unmatched - cs.missing, cs.refused, cs.boxes, cs.categories,
-               cs.outside, cs.bad_boxes, cs.orphans);
+               cs.outside, cs.bad_boxes, cs.orphans, cs.turned);
   else
     printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
            " not on disk with %" PRIu64 " boxes kept for evaluation, %"

@@ -10,6 +10,7 @@
 #include "jsonstream.h"
 #include "util.h"
 
+#include "imgcodec.h"
 #include "imgfmt.h"
 
 #include <errno.h>
@@ -25,6 +26,8 @@ struct img {
   uint64_t sample_id;   /* 0 = not on disk (kept for evaluation) */
   const char *file_name;   /* borrowed from struct imp's docimgs */
   uint32_t w, h;           /* the sample's size (matched images) */
+  uint8_t turn;            /* EXIF orientation the boxes are turned by
+                            * (the file gives the turned size), else 0 */
   struct labels l;
 };
 
@@ -201,6 +204,7 @@ struct docimg {
   json_int_t id;
   bool id_ok;          /* "id" is an integer */
   char *file_name;     /* owned; NULL when not a string */
+  json_int_t w, h;     /* "width", "height"; 0 when not integers */
 };
 
 /* The top-level keys read (jsonstream.h), in this order. */
@@ -320,6 +324,24 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
   return smp->flags & SAMPLE_MISSING ? IMG_NOT_ON_DISK : IMG_MATCHED;
 }
 
+/* The orientation the boxes of an image are turned by, or 0 for the
+ * stored frame.  Labels are kept in the stored frame, and so are the
+ * COCO files this tool writes; but a COCO file written by a tool that
+ * shows pictures turned by their EXIF orientation (CVAT, most annotation
+ * tools, a browser) gives the turned size and boxes in that frame.  The
+ * size tells, where it can: the file's width and height are the sample's
+ * swapped (orientations 5..8 turn a picture by 90 degrees) on a picture
+ * that is not square.  Orientations 2..4 keep the size and cannot be told
+ * apart from the stored frame: those boxes are taken as stored. */
+static uint8_t turned_frame(const struct docimg *d, const struct sample *smp)
+{
+  if (smp->orientation < 5 || smp->orientation > 8 ||
+      smp->width == smp->height)
+    return 0;
+  return d->w == (json_int_t)smp->height && d->h == (json_int_t)smp->width
+             ? smp->orientation : 0;
+}
+
 /* Each image of the document onto its sample.  An image whose file is
  * not on disk stays in the list with sample_id 0: its ground truth is
  * kept for evaluation (COCO_NS_MISSING), as pycocotools evaluates every
@@ -362,6 +384,8 @@ static int step_images(struct imp *m)
     if (r == IMG_MATCHED) {
       im->w = smp.width;
       im->h = smp.height;
+      im->turn = turned_frame(&m->docimgs[i], &smp);
+      m->st->turned += im->turn != 0;
       m->st->matched++;
     } else {
       m->st->unmatched++;
@@ -515,6 +539,12 @@ static bool ann_box(struct imp *m, json_t *o, const struct img *im,
     m->st->bad_boxes++;
     return false;
   }
+  if (im->turn) {   /* turned_frame(): back to the stored frame */
+    b[2] = b[0] + b[2];
+    b[3] = b[1] + b[3];
+    img_orient_box(im->turn, im->w, im->h, false, b);
+    d->x = b[0], d->y = b[1], d->w = b[2] - b[0], d->h = b[3] - b[1];
+  }
   if (im->sample_id && !labels_box_inside(d, im->w, im->h))
     m->st->outside++;
   return true;
@@ -589,6 +619,21 @@ static int step_annotations(struct imp *m)
   if (r < 0 && why[0])
     rep(m->report, m->ud, m->what, why);
   return r;
+}
+
+/* Says how many images were read in the turned frame (turned_frame()):
+ * a file from an annotation tool that shows pictures upright. */
+static int step_report_turned(struct imp *m)
+{
+  if (m->st->turned) {
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%llu images give width and height turned "
+             "by their EXIF orientation: their boxes were read in that frame "
+             "and turned back to the stored one",
+             (unsigned long long)m->st->turned);
+    rep(m->report, m->ud, m->what, msg);
+  }
+  return 0;
 }
 
 static int step_report_orphans(struct imp *m)
@@ -795,6 +840,7 @@ static const struct {
   { "categories", step_categories },
   { "annotations", step_annotations },
   { "report orphans", step_report_orphans },
+  { "report turned", step_report_turned },
   { "report missing", step_report_missing },
   { "forget renumbered", step_forget_renumbered },
   { "store", step_store },
@@ -840,6 +886,8 @@ static int doc_element(void *ud, int k, size_t i, json_t *o)
   const char *fn = json_string_value(json_object_get(o, "file_name"));
   d->id_ok = json_is_integer(id);
   d->id = json_integer_value(id);
+  d->w = json_integer_value(json_object_get(o, "width"));
+  d->h = json_integer_value(json_object_get(o, "height"));
   d->file_name = fn ? strdup(fn) : NULL;
   if (fn && !d->file_name)
     return -ENOMEM;

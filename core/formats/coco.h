@@ -71,6 +71,10 @@ struct coco_stats {
   uint64_t boxes, bad_boxes, categories;
   uint64_t outside;   /* boxes reaching past their image, kept as given */
   uint64_t orphans;   /* annotations whose image_id no image has */
+  uint64_t turned;    /* matched images whose width and height are the
+                       * sample's turned by its EXIF orientation (5..8):
+                       * their boxes are read in that frame and turned back
+                       * to the stored one */
 };
 
 struct coco_opts {

@@ -803,6 +803,60 @@ def body(ck, w):
     ck.run("YOLO rows are in the frame a viewer shows (EXIF orientation), "
            "and read back to the stored frame", t_yolo_view_frame)
 
+    def t_coco_turned_frame():
+        # A COCO file from a tool that shows pictures turned by their EXIF
+        # orientation (CVAT, a browser) gives the turned size and boxes in
+        # that frame; a file in the stored frame gives the stored size.
+        # The import tells them apart by the size, where it can (5..8).
+        oriented = {}
+        for name in sorted(src_of):
+            base = os.path.basename(src_of[name])
+            if base in man and man[base][3] != 1:
+                oriented[name] = man[base]
+        eq(len(oriented) >= 4, True, "oriented files (%d)" % len(oriented))
+        stored = [10, 20, 40, 30]   # x1, y1, x2, y2 in the stored frame
+
+        def doc(turned):
+            images, anns = [], []
+            for i, (name, (_f, cw, chh, o, _c)) in enumerate(
+                    sorted(oriented.items())):
+                b = turned_box(stored, o) if turned else stored
+                size = (chh, cw) if turned and o >= 5 else (cw, chh)
+                images.append({"id": i + 1, "file_name": name,
+                               "width": size[0], "height": size[1]})
+                anns.append({"id": i + 1, "image_id": i + 1,
+                             "category_id": 1, "iscrowd": 0,
+                             "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                             "area": 1.0, "segmentation": []})
+            return {"images": images, "annotations": anns,
+                    "categories": [{"id": 1, "name": "dog"}]}
+        d = w.sub("coco-frames")
+        os.makedirs(d, exist_ok=True)
+        for field, turned in (("coco_turned", True), ("coco_stored", False)):
+            path = os.path.join(d, field + ".json")
+            with open(path, "w") as f:
+                json.dump(doc(turned), f)
+            p = curate("import-labels", "--store", store, "--format", "coco",
+                       "--field", field, path)
+            n = sum(1 for v in oriented.values() if v[3] >= 5)
+            said = "%d images give width and height turned" % n
+            eq(said in p.stdout + p.stderr, turned,
+               "report of the turned frame (%s): %r" % (field, p.stderr))
+        for name, (_f, cw, chh, o, _c) in sorted(oriented.items()):
+            lab = json.loads(read(os.path.join(
+                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+            b = lab["fields"]["coco_stored"][0]["bbox"]
+            eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], stored,
+               "%s: a stored-frame file read as given" % name)
+            b = lab["fields"]["coco_turned"][0]["bbox"]
+            # 2..4 keep the size: such a file cannot be told from a
+            # stored-frame one, and is read as given.
+            want = stored if o >= 5 else turned_box(stored, o)
+            eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], want,
+               "%s (orientation %d): turned-frame file" % (name, o))
+    ck.run("COCO import: a file giving the turned size (EXIF 5..8) is read "
+           "in the turned frame", t_coco_turned_frame)
+
     m.umount()
 
     def t_broken():
