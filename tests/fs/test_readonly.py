@@ -194,6 +194,11 @@ def eval_beside(ck, w, data, names, coco):
                         raise AssertionError("views/%s/%s: no JPEG" % (v, n))
                 expect_errno(errno.ENOENT, os.stat,
                              os.path.join(d, stale[0]))
+            # The other readers of an evaluation view: its export and its
+            # contact sheet (they re-ran the run into the store).
+            read(os.path.join(mnt, "export", "views", "mistakes", "coco",
+                              "annotations", "instances_default.json"))
+            read(os.path.join(mnt, "plots", "views", "mistakes.jpg"))
         finally:
             m.umount()
         after = os.stat(db)
