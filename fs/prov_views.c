@@ -240,10 +240,25 @@ static int eval_name(uint32_t rank, size_t total, const struct sample *s,
   return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+/* Whether the run ev shows sample s.  A read-only mount does not re-run
+ * a stale evaluation (evalsel.h), and the record of a sample whose labels
+ * changed since the run no longer describes its boxes: it cannot be
+ * drawn (evalrun_sample_jpeg() gives -ESTALE), so there it is left out,
+ * as a missing sample is.  A normal mount re-ran the run before listing
+ * it. */
+static bool eval_shown(const struct fs_ctx *c, struct store_txn *t,
+                       const char *ev, const struct sample *s)
+{
+  struct evalrun_sample es;
+
+  return !c->readonly || (evalrun_sample(t, ev, s->id, &es) == 0 &&
+                          es.labels_version == s->labels_version);
+}
+
 /* Resolves "<rank>-<name>.jpg" of an eval view. */
-static int eval_resolve(struct store_txn *t, const char *ev,
-                        const struct vdir *vd, const char *file,
-                        struct sample *s)
+static int eval_resolve(const struct fs_ctx *c, struct store_txn *t,
+                        const char *ev, const struct vdir *vd,
+                        const char *file, struct sample *s)
 {
   struct evalrun_entry e;
   size_t n, total;
@@ -260,7 +275,7 @@ static int eval_resolve(struct store_txn *t, const char *ev,
   if (r < 0 || n != 1)
     return r < 0 ? r : -ENOENT;
   r = store_sample_get(t, e.sample_id, s);
-  if (r < 0 || (s->flags & SAMPLE_MISSING))
+  if (r < 0 || (s->flags & SAMPLE_MISSING) || !eval_shown(c, t, ev, s))
     return -ENOENT;
   if (eval_name((uint32_t)rank, total, s, want, sizeof(want)) < 0 ||
       strcmp(want, file) != 0)
@@ -279,7 +294,7 @@ static int eval_stat(struct fs_ctx *c, const struct vdir *vd,
 
   if (r < 0)
     return r == -ENOENT ? -ENOENT : r;
-  r = eval_resolve(t, ev, vd, file, &s);
+  r = eval_resolve(c, t, ev, vd, file, &s);
   if (r == 0) {
     ret->kind = VENT_FILE;
     ret->recheck = true;  /* looked up within a second of a refresh check:
@@ -318,7 +333,7 @@ static int eval_list(struct fs_ctx *c, const struct vdir *vd, uint64_t from,
       char name[NAME_MAX + 1];
       from++;
       if (store_sample_get(t, chunk[i].sample_id, &s) < 0 ||
-          (s.flags & SAMPLE_MISSING) ||
+          (s.flags & SAMPLE_MISSING) || !eval_shown(c, t, ev, &s) ||
           eval_name((uint32_t)from, total, &s, name, sizeof(name)) < 0)
         continue;
       e.sample_id = s.id;
@@ -345,7 +360,7 @@ static int eval_generate(struct fs_ctx *c, const struct vdir *vd,
 
   if (r < 0)
     return r;
-  r = eval_resolve(t, ev, vd, file, &s);
+  r = eval_resolve(c, t, ev, vd, file, &s);
   if (r == 0)
     r = open_sample_source(c, &s, &fd);
   if (r == 0)

@@ -99,8 +99,14 @@ int provlib_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
 int provlib_selection_prepare(struct fs_ctx *c, const char *spec)
 {
   char err[300];
-  int r = selection_prepare(c->store, spec, err, sizeof(err));
+  int r;
 
+  /* A read-only mount writes nothing to the store: the evaluation views'
+   * exports and contact sheets show the stored run, as the views do
+   * (evalsel_refresh()). */
+  if (c->readonly)
+    return 0;
+  r = selection_prepare(c->store, spec, err, sizeof(err));
   if (r < 0 && r != -ENOENT)
     fs_error(c, "%s: %s", spec, err[0] ? err : strerror(-r));
   return r;

@@ -209,8 +209,9 @@ int provlib_render(struct store_txn *t, size_t cap,
 int provlib_selection(struct fs_ctx *c, struct store_txn *t, const char *spec,
                       uint64_t **ret, size_t *ret_n);
 /* The step before: re-runs the latest evaluation for an evaluation view
- * if its labels changed (a write transaction).  Call it before beginning
- * the read transaction provlib_selection() is given. */
+ * if its labels changed (a write transaction; nothing on a read-only
+ * mount, which shows the stored run).  Call it before beginning the read
+ * transaction provlib_selection() is given. */
 int provlib_selection_prepare(struct fs_ctx *c, const char *spec);
 /* Reads up to `size` bytes of fd into a new buffer. */
 int provlib_read_whole(int fd, uint64_t size, uint8_t **ret,

@@ -7,10 +7,11 @@
  * Rows are "<class> <cx> <cy> <w> <h>" with the centre and size relative to
  * the image, 6 decimals, in the frame a viewer shows: a sample with EXIF
  * orientation 2..8 has its boxes turned as the picture is turned, and
- * relative to the turned size (width and height swapped for 5..8).  The
- * trainers that read YOLO trees load images turned (OpenCV's imread, which
- * Ultralytics uses, and Pillow with exif_transpose), and so do CVAT and
- * datumaro; the image bytes keep their EXIF.  Labels themselves stay in
+ * relative to the turned size (width and height swapped for 5..8).  Most
+ * readers of YOLO trees load images turned (OpenCV's decoder for JPEG and
+ * PNG, which Ultralytics uses, and Pillow with exif_transpose, as CVAT
+ * and datumaro do; not OpenCV for WebP, nor recent Ultralytics for TIFF:
+ * docs/EXPORT.md); the image bytes keep their EXIF.  Labels themselves stay in
  * the stored frame (docs/USER-GUIDE.md, "EXIF orientation").
  *
  * The class index is the position of the class among the store's classes

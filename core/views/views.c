@@ -369,8 +369,11 @@ static int keep(struct views *v, enum view_kind kind, uint64_t fp,
   sweep = !v->swept;
   v->swept = true;
   unlock(v);
+  /* The files this process makes are the owner's only when it switched
+   * to the owner (root); a writer that is not root makes its own, and
+   * removes only its own. */
   if (sweep)
-    viewsave_sweep(v->dirfd, v->store_owner.uid);
+    viewsave_sweep(v->dirfd, sv.switched ? v->store_owner.uid : geteuid());
   r = viewsave_put(v->dirfd, kind, fp, l, seconds);
   ident_restore(&sv);
   return r;

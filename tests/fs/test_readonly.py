@@ -154,15 +154,24 @@ def eval_beside(ck, w, data, names, coco):
     curate("eval", "--store", store, "--name", "e1")
     mnt = w.sub("mnt-eval")
     paths = ["eval/e1/metrics.json", "samples.csv"]
+    views = ("mistakes", "possible-missing", "possible-spurious")
     m = Mount(store, mnt).start()
     try:
         want = {p: read(os.path.join(mnt, p)) for p in paths}
+        listed = {v: sorted(os.listdir(os.path.join(mnt, "views", v)))
+                  for v in views}
     finally:
         m.umount()
-    # A label change made beside: the stored run is now stale.
+    # The first photo, a mistake of the run (its second box unmatched).
+    stale = [n for n in listed["mistakes"] if n.endswith("-" + names[0])]
+    eq(len(stale), 1, "the first photo among the mistakes")
+    # A label change made beside: the stored run is now stale, and so is
+    # its record of the first photo (another box there) and the second.
     coco = dict(coco, annotations=coco["annotations"] + [
         {"id": 99, "image_id": 2, "category_id": 1, "iscrowd": 0,
-         "bbox": [30, 30, 40, 40]}])
+         "bbox": [30, 30, 40, 40]},
+        {"id": 98, "image_id": 1, "category_id": 1, "iscrowd": 0,
+         "bbox": [200, 150, 40, 40]}])
     json.dump(coco, open(gt, "w"))
     curate("import-labels", "--store", store, "--format", "coco", gt)
 
@@ -172,7 +181,24 @@ def eval_beside(ck, w, data, names, coco):
         m = Mount(store, mnt, opts=["-o", "readonly"]).start()
         try:
             got = {p: read(os.path.join(mnt, p)) for p in paths}
-            os.listdir(os.path.join(mnt, "views", "mistakes"))
+            # The run's lists, but for the photo whose labels changed
+            # since: its record no longer describes its boxes, so it
+            # cannot be drawn (it was listed and failed ESTALE); every
+            # file listed reads.
+            for v in views:
+                d = os.path.join(mnt, "views", v)
+                eq(sorted(os.listdir(d)),
+                   [n for n in listed[v] if n not in stale], "views/" + v)
+                for n in os.listdir(d):
+                    if not read(os.path.join(d, n)).startswith(b"\xff\xd8"):
+                        raise AssertionError("views/%s/%s: no JPEG" % (v, n))
+                expect_errno(errno.ENOENT, os.stat,
+                             os.path.join(d, stale[0]))
+            # The other readers of an evaluation view: its export and its
+            # contact sheet (they re-ran the run into the store).
+            read(os.path.join(mnt, "export", "views", "mistakes", "coco",
+                              "annotations", "instances_default.json"))
+            read(os.path.join(mnt, "plots", "views", "mistakes.jpg"))
         finally:
             m.umount()
         after = os.stat(db)
