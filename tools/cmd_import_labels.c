@@ -83,12 +83,14 @@ int cmd_import_labels(int argc, char **argv)
   if (json)
     printf("{\"format\": \"%s\", \"field\": \"%s\", \"files\": %" PRIu64
            ", \"samples\": %" PRIu64 ", \"boxes\": %" PRIu64
-           ", \"unmatched_files\": %" PRIu64 "}\n", fmt, field, st.files,
-           st.matched, st.boxes, st.unmatched);
+           ", \"unmatched_files\": %" PRIu64 ", \"turned\": %" PRIu64
+           "}\n", fmt, field, st.files, st.matched, st.boxes, st.unmatched,
+           st.turned);
   else
     printf("imported %s labels into %s: %" PRIu64 " files, %" PRIu64
            " samples, %" PRIu64 " boxes, %" PRIu64 " files without a "
-           "sample\n", fmt, field, st.files, st.matched, st.boxes,
-           st.unmatched);
+           "sample; %" PRIu64 " samples read in the frame turned by EXIF "
+           "orientation\n", fmt, field, st.files, st.matched, st.boxes,
+           st.unmatched, st.turned);
   return 0;
 }

@@ -335,11 +335,8 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
  * apart from the stored frame: those boxes are taken as stored. */
 static uint8_t turned_frame(const struct docimg *d, const struct sample *smp)
 {
-  if (smp->orientation < 5 || smp->orientation > 8 ||
-      smp->width == smp->height)
-    return 0;
-  return d->w == (json_int_t)smp->height && d->h == (json_int_t)smp->width
-             ? smp->orientation : 0;
+  return img_size_is_turned(smp->orientation, smp->width, smp->height,
+                            d->w, d->h) ? smp->orientation : 0;
 }
 
 /* Each image of the document onto its sample.  An image whose file is

@@ -14,8 +14,11 @@
  * 0 (the export writes 0 when absent, so nothing is lost); every other
  * child with text, and CVAT's <attributes><attribute><name/><value/>,
  * becomes an attribute (numbers and true/false typed, empty = null).
- * The XML's own stem names the image; <filename> is the fallback. */
+ * The XML's own stem names the image; <filename> is the fallback.  A file
+ * whose <size> is its sample's turned by EXIF orientation 5..8 has its
+ * boxes read in that turned frame (voc_turn()). */
 #define _GNU_SOURCE   /* qsort_r */
+#include "imgcodec.h"
 #include "limp.h"
 #include "xmltree.h"
 
@@ -164,10 +167,28 @@ static int voc_match(struct limp *L, const char *fn,
   return r;
 }
 
-/* <object> number k (o) of file fn into f, its box clipped to smp. */
+/* The orientation the boxes of this file are turned by (its <size> is
+ * smp's turned by EXIF orientation 5..8: written by a tool that shows
+ * pictures upright, as CVAT's "PASCAL VOC 1.1"), else 0: stored frame. */
+static int voc_turn(const struct xmltree_node *root, const struct sample *smp)
+{
+  const struct xmltree_node *sz = xmltree_child(root, "size");
+  const char *ws = xmltree_text(xmltree_child(sz, "width"));
+  const char *hs = xmltree_text(xmltree_child(sz, "height"));
+  char *e1, *e2;
+  long long w = strtoll(ws, &e1, 10), h = strtoll(hs, &e2, 10);
+
+  if (!sz || !*ws || *e1 || !*hs || *e2)
+    return 0;
+  return img_size_is_turned(smp->orientation, smp->width, smp->height, w, h)
+             ? smp->orientation : 0;
+}
+
+/* <object> number k (o) of file fn into f, its box clipped to smp, turned
+ * back from the frame `turn` (voc_turn()) first. */
 static int voc_object(struct limp *L, const char *fn, size_t k,
                       const struct xmltree_node *o, const struct sample *smp,
-                      struct label_field *f)
+                      int turn, struct label_field *f)
 {
   const char *name = xmltree_text(xmltree_child(o, "name"));
   const struct xmltree_node *bb = xmltree_child(o, "bndbox");
@@ -185,6 +206,11 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
     return limp_fail(L, "%s: object '%s': xmax < xmin or ymax < ymin", fn,
                      name);
   d.x = x0, d.y = y0, d.w = x1 - x0, d.h = y1 - y0;
+  if (turn) {
+    double b[4] = { x0, y0, x1, y1 };
+    img_orient_box(turn, smp->width, smp->height, false, b);
+    d.x = b[0], d.y = b[1], d.w = b[2] - b[0], d.h = b[3] - b[1];
+  }
   limp_clip(&d, smp->width, smp->height);
   d.confidence = NAN;
   if (xmltree_child(o, "confidence")) {
@@ -210,7 +236,7 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
   struct label_field f = { 0 };
   struct sample smp;
   const char *fn = src->names[i];
-  int r = voc_parse(L, src, i, b, &root);
+  int turn = 0, r = voc_parse(L, src, i, b, &root);
 
   if (r == 0) {
     L->st->files++;
@@ -222,9 +248,11 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
       return 0;
     }
   }
+  if (r == 0 && (turn = voc_turn(&root, &smp)))
+    L->st->turned++;
   for (size_t k = 0; r == 0 && k < root.n; k++)
     if (strcmp(root.kids[k].name, "object") == 0)
-      r = voc_object(L, fn, k, &root.kids[k], &smp, &f);
+      r = voc_object(L, fn, k, &root.kids[k], &smp, turn, &f);
   xmltree_free(&root);
   if (r == 0)
     r = limp_put(L, smp.id, &f);

@@ -49,6 +49,7 @@ static int coco_doc(struct limp *L, const char *data, size_t len,
   L->st->matched += cs.matched;
   L->st->unmatched += cs.unmatched;
   L->st->boxes += cs.boxes;
+  L->st->turned += cs.turned;
   return r;
 }
 

@@ -31,6 +31,9 @@ struct limport_stats {
   uint64_t matched;     /* samples whose field was replaced */
   uint64_t unmatched;   /* label files with no sample */
   uint64_t boxes;
+  uint64_t turned;      /* samples whose boxes were read in the frame
+                         * turned by EXIF orientation, because the file
+                         * gives the turned size (COCO, VOC) */
 };
 
 /* "coco", "yolo", "voc", "cvat-zip". */

@@ -166,6 +166,13 @@ void img_orient_box(int o, double w, double h, bool to_view, double b[4])
   b[3] = y1 < y2 ? y2 : y1;
 }
 
+bool img_size_is_turned(int o, uint32_t w, uint32_t h, long long given_w,
+                        long long given_h)
+{
+  return o >= 5 && o <= 8 && w != h && given_w == (long long)h &&
+         given_h == (long long)w;
+}
+
 void img_box_from_view_rel(int o, double w, double h, const double rel[4],
                            double out[4])
 {

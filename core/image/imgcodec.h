@@ -108,6 +108,13 @@ void img_orient_box(int orientation, double w, double h, bool to_view,
  * computed without any turn. */
 void img_box_from_view_rel(int orientation, double w, double h,
                            const double rel[4], double out[4]);
+/* Whether a size given beside boxes (a COCO image's width and height, a
+ * VOC <size>) says those boxes are in the turned frame of a w x h stored
+ * picture of this orientation: it is 5..8 (a turn by 90 degrees), the
+ * picture is not square, and the size given is the stored one swapped.
+ * Orientations 2..4 keep the size: nothing tells the frames apart. */
+bool img_size_is_turned(int orientation, uint32_t w, uint32_t h,
+                        long long given_w, long long given_h);
 
 /* The file's bytes as a JPEG: a JPEG is copied unchanged, anything else is
  * decoded at full size (stored frame) and encoded at the given quality.

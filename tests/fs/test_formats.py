@@ -854,8 +854,38 @@ def body(ck, w):
             want = stored if o >= 5 else turned_box(stored, o)
             eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], want,
                "%s (orientation %d): turned-frame file" % (name, o))
-    ck.run("COCO import: a file giving the turned size (EXIF 5..8) is read "
-           "in the turned frame", t_coco_turned_frame)
+        # The same rule for VOC (<size>), as CVAT's "PASCAL VOC 1.1" gives
+        # the turned size and boxes.
+        for field, turned in (("voc_turned", True), ("voc_stored", False)):
+            ann = os.path.join(d, field, "Annotations")
+            os.makedirs(ann)
+            for name, (_f, cw, chh, o, _c) in sorted(oriented.items()):
+                b = turned_box(stored, o) if turned else stored
+                size = (chh, cw) if turned and o >= 5 else (cw, chh)
+                with open(os.path.join(ann, os.path.splitext(name)[0] +
+                                       ".xml"), "w") as f:
+                    f.write("<annotation><filename>%s</filename><size>"
+                            "<width>%d</width><height>%d</height><depth>3"
+                            "</depth></size><object><name>dog</name><bndbox>"
+                            "<xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax>"
+                            "<ymax>%d</ymax></bndbox></object></annotation>"
+                            % (name, size[0], size[1], *b))
+            p = curate("import-labels", "--store", store, "--format", "voc",
+                       "--field", field, "--json",
+                       os.path.join(d, field))
+            eq(json.loads(p.stdout)["turned"], n if turned else 0,
+               "VOC files read in the turned frame (%s)" % field)
+        for name, (_f, cw, chh, o, _c) in sorted(oriented.items()):
+            lab = json.loads(read(os.path.join(
+                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+            for field, want in (("voc_stored", stored), (
+                    "voc_turned",
+                    stored if o >= 5 else turned_box(stored, o))):
+                b = lab["fields"][field][0]["bbox"]
+                eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], want,
+                   "%s (orientation %d): %s" % (name, o, field))
+    ck.run("COCO and VOC imports: a file giving the turned size (EXIF 5..8) "
+           "is read in the turned frame", t_coco_turned_frame)
 
     m.umount()
 
