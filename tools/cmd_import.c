@@ -184,10 +184,11 @@ static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
            " not on disk with %" PRIu64 " boxes kept for evaluation, %"
            PRIu64 " ambiguous, %" PRIu64 " refused), %" PRIu64 " boxes in %"
            PRIu64 " categories (%" PRIu64 " reaching past the image, kept; %"
-           PRIu64 " invalid, %" PRIu64 " for image ids no image has)\n",
+           PRIu64 " invalid, %" PRIu64 " for image ids no image has); %"
+           PRIu64 " images read in the frame turned by EXIF orientation\n",
            a->field, cs.images, cs.matched, cs.missing, cs.missing_boxes,
            cs.unmatched - cs.missing, cs.refused, cs.boxes, cs.categories,
-           cs.outside, cs.bad_boxes, cs.orphans);
+           cs.outside, cs.bad_boxes, cs.orphans, cs.turned);
   return 0;
 }
 

@@ -618,21 +618,6 @@ static int step_annotations(struct imp *m)
   return r;
 }
 
-/* Says how many images were read in the turned frame (turned_frame()):
- * a file from an annotation tool that shows pictures upright. */
-static int step_report_turned(struct imp *m)
-{
-  if (m->st->turned) {
-    char msg[200];
-    snprintf(msg, sizeof(msg), "%llu images give width and height turned "
-             "by their EXIF orientation: their boxes were read in that frame "
-             "and turned back to the stored one",
-             (unsigned long long)m->st->turned);
-    rep(m->report, m->ud, m->what, msg);
-  }
-  return 0;
-}
-
 static int step_report_orphans(struct imp *m)
 {
   if (m->st->orphans) {
@@ -837,7 +822,6 @@ static const struct {
   { "categories", step_categories },
   { "annotations", step_annotations },
   { "report orphans", step_report_orphans },
-  { "report turned", step_report_turned },
   { "report missing", step_report_missing },
   { "forget renumbered", step_forget_renumbered },
   { "store", step_store },
