@@ -145,7 +145,7 @@ TEST(layout_stops)
   pthread_join(tid, NULL);
   printf("# layout of %d points, stopped at %.1f s: returned after %.2f s\n",
          ST_N, STOP_AT_S, took);
-  CHECK(took < STOP_AT_S + 0.5);
+  CHECK(took < STOP_AT_S + 1.5);   /* the old code: about 4 s of CPU */
 out:
   free(y);
   free(nb);

@@ -447,7 +447,7 @@ TEST(find_unique_stops)
   pthread_join(tid, NULL);
   printf("# find_unique of %d samples, stopped at %.1f s: returned after "
          "%.2f s\n", ST_N, STOP_AT_S, took);
-  CHECK(took < STOP_AT_S + 0.5);
+  CHECK(took < STOP_AT_S + 1.5);   /* the old code: about 4 s of CPU */
 out:
   free(keep);
   knn_graph_free(&g);
