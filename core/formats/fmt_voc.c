@@ -14,8 +14,12 @@
  * 0 (the export writes 0 when absent, so nothing is lost); every other
  * child with text, and CVAT's <attributes><attribute><name/><value/>,
  * becomes an attribute (numbers and true/false typed, empty = null).
- * The XML's own stem names the image; <filename> is the fallback. */
+ * The XML's own stem names the image; <filename> is the fallback.
+ * Boxes are in the stored frame, except in a CVAT zip (L->view_frame),
+ * whose boxes are in the frame CVAT shows: turned back by the sample's
+ * EXIF orientation before the clip. */
 #define _GNU_SOURCE   /* qsort_r */
+#include "imgcodec.h"
 #include "limp.h"
 #include "xmltree.h"
 
@@ -184,6 +188,14 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
   if (x1 < x0 || y1 < y0)
     return limp_fail(L, "%s: object '%s': xmax < xmin or ymax < ymin", fn,
                      name);
+  if (L->view_frame) {
+    /* Corners of the turned picture back to the stored frame; the
+     * turned frame of orientations 5..8 is h wide and w high, so the
+     * clip below comes after the turn. */
+    double b[4] = { x0, y0, x1, y1 };
+    img_orient_box(smp->orientation, smp->width, smp->height, false, b);
+    x0 = b[0], y0 = b[1], x1 = b[2], y1 = b[3];
+  }
   d.x = x0, d.y = y0, d.w = x1 - x0, d.h = y1 - y0;
   limp_clip(&d, smp->width, smp->height);
   d.confidence = NAN;

@@ -115,7 +115,11 @@ static int coco_file(struct limp *L, const char *path)
   return r;
 }
 
-/* What a CVAT zip holds: COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1. */
+/* What a CVAT zip holds: COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  CVAT
+ * shows each frame turned by its EXIF orientation, so its boxes are in
+ * that frame: YOLO rows are read so anyway (fmt_yolo.c), VOC boxes are
+ * turned back (L->view_frame).  COCO boxes are kept as they are (coco.c
+ * has no such turn yet). */
 static int cvat_zip(struct limp *L, struct limp_src *src)
 {
   bool coco = false, yolo = false, voc = false;
@@ -130,8 +134,10 @@ static int cvat_zip(struct limp *L, struct limp_src *src)
     return coco_from_src(L, src);
   if (yolo)
     return fmt_yolo_import(L, src);
-  if (voc)
+  if (voc) {
+    L->view_frame = true;
     return fmt_voc_import(L, src);
+  }
   return limp_fail(L, "not a CVAT \"COCO 1.0\", \"YOLO 1.1\" or \"PASCAL "
                    "VOC 1.1\" export: no annotations/*.json, obj.names, "
                    "data.yaml or Annotations/");
