@@ -14,13 +14,15 @@
  * 0 (the export writes 0 when absent, so nothing is lost); every other
  * child with text, and CVAT's <attributes><attribute><name/><value/>,
  * becomes an attribute (numbers and true/false typed, empty = null).
- * The XML's own stem names the image; <filename> is the fallback.
+ * The XML's own stem names the image; <filename> is the fallback; each
+ * is tried decoded as the VOC export encodes names, then as it is.
  * Boxes are in the stored frame, except in a CVAT zip (L->view_frame),
  * whose boxes are in the frame CVAT shows: turned back by the sample's
  * EXIF orientation before the clip. */
 #define _GNU_SOURCE   /* qsort_r */
 #include "imgcodec.h"
 #include "limp.h"
+#include "vocname.h"
 #include "xmltree.h"
 
 #include <errno.h>
@@ -150,6 +152,23 @@ static int voc_parse(struct limp *L, struct limp_src *src, size_t i,
   return 0;
 }
 
+/* The sample of VOC id `stem`: first as the sample name the VOC export
+ * encoded into it (vocname.h: " x" is written "%20x", and a sample named
+ * "%20x" is written "%2520x", so the decoded name comes first), else as
+ * it is (trees of other tools). */
+static int match_id(struct limp *L, const char *stem, struct sample *smp)
+{
+  char name[256];
+  int r = -ENOENT;
+
+  if (!*stem)
+    return -ENOENT;
+  if (voc_id_decode(stem, name, sizeof(name)) == 0 &&
+      strcmp(name, stem) != 0)
+    r = limp_match(L, name, smp);
+  return r == -ENOENT ? limp_match(L, stem, smp) : r;
+}
+
 /* The sample of annotation file fn: by the file's stem, else by its
  * <filename>.  -ENOENT when none. */
 static int voc_match(struct limp *L, const char *fn,
@@ -159,11 +178,11 @@ static int voc_match(struct limp *L, const char *fn,
   int r;
 
   limp_stem(fn, stem, sizeof(stem));
-  r = limp_match(L, stem, smp);
+  r = match_id(L, stem, smp);
   if (r == -ENOENT) {
     limp_stem(xmltree_text(xmltree_child(root, "filename")), stem,
               sizeof(stem));
-    r = *stem ? limp_match(L, stem, smp) : -ENOENT;
+    r = match_id(L, stem, smp);
   }
   return r;
 }
