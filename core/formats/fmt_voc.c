@@ -1,7 +1,8 @@
 /* fmt_voc.c - Pascal VOC annotations into a field (see labelimport.h).
  *
  * Reads every *.xml under an `Annotations/` folder; labelmap.txt, when
- * present, creates its classes first in file order.  The XML is read by
+ * present, creates its classes first in file order (but "background",
+ * the segmentation background datumaro lists in every labelmap).  The XML is read by
  * core/formats/xmltree.c (expat, with entity declarations and external entities
  * refused); attributes are not used.
  *
@@ -286,6 +287,11 @@ static int labelmap(struct limp *L, struct limp_src *src, long li,
       continue;
     if (!labels_class_name_valid(line))
       return limp_fail(L, "labelmap.txt: invalid class name");
+    /* VOC's segmentation background, which datumaro (CVAT's "PASCAL VOC
+     * 1.1") lists first in every labelmap: no box class.  An <object>
+     * named so still makes the class. */
+    if (strcmp(line, "background") == 0)
+      continue;
     r = store_class_id(L->t, line, true, &id);
   }
   return r;
