@@ -18,8 +18,10 @@
  * The XML's own stem names the image; <filename> is the fallback; each
  * is tried decoded as the VOC export encodes names, then as it is.
  * Boxes are in the stored frame, except in a CVAT zip (L->view_frame),
- * whose boxes are in the frame CVAT shows: turned back by the sample's
- * EXIF orientation before the clip. */
+ * whose boxes are in the frame CVAT shows, and in a file whose <size> is
+ * the turned size of a sample with orientation 5..8 (voc_view_frame):
+ * those are turned back by the sample's EXIF orientation before the
+ * clip. */
 #define _GNU_SOURCE   /* qsort_r */
 #include "imgcodec.h"
 #include "limp.h"
@@ -188,10 +190,36 @@ static int voc_match(struct limp *L, const char *fn,
   return r;
 }
 
-/* <object> number k (o) of file fn into f, its box clipped to smp. */
+/* True when the boxes of annotation `root` are in the frame a viewer
+ * shows (smp turned by its EXIF orientation), false for the stored
+ * frame.  A <size> that is only one frame's size says which: for
+ * orientations 5..8 of a picture that is not square the turned frame is
+ * h wide and w high (datumaro writes the size of the picture it loaded
+ * turned, our export the stored one).  Otherwise the source decides:
+ * a CVAT zip is in CVAT's turned frame, a folder in the stored frame. */
+static bool voc_view_frame(const struct limp *L,
+                           const struct xmltree_node *root,
+                           const struct sample *smp)
+{
+  const struct xmltree_node *sz = xmltree_child(root, "size");
+  double w, h;
+
+  if (smp->orientation >= 5 && smp->orientation <= 8 &&
+      smp->width != smp->height && sz && box_num(sz, "width", &w) == 0 &&
+      box_num(sz, "height", &h) == 0) {
+    if (w == smp->height && h == smp->width)
+      return true;
+    if (w == smp->width && h == smp->height)
+      return false;
+  }
+  return L->view_frame;
+}
+
+/* <object> number k (o) of file fn into f, its box clipped to smp; view:
+ * the box is in the turned frame (voc_view_frame). */
 static int voc_object(struct limp *L, const char *fn, size_t k,
                       const struct xmltree_node *o, const struct sample *smp,
-                      struct label_field *f)
+                      bool view, struct label_field *f)
 {
   const char *name = xmltree_text(xmltree_child(o, "name"));
   const struct xmltree_node *bb = xmltree_child(o, "bndbox");
@@ -208,7 +236,7 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
   if (x1 < x0 || y1 < y0)
     return limp_fail(L, "%s: object '%s': xmax < xmin or ymax < ymin", fn,
                      name);
-  if (L->view_frame) {
+  if (view) {
     /* Corners of the turned picture back to the stored frame; the
      * turned frame of orientations 5..8 is h wide and w high, so the
      * clip below comes after the turn. */
@@ -254,9 +282,10 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
       return 0;
     }
   }
+  bool view = r == 0 && voc_view_frame(L, &root, &smp);
   for (size_t k = 0; r == 0 && k < root.n; k++)
     if (strcmp(root.kids[k].name, "object") == 0)
-      r = voc_object(L, fn, k, &root.kids[k], &smp, &f);
+      r = voc_object(L, fn, k, &root.kids[k], &smp, view, &f);
   xmltree_free(&root);
   if (r == 0)
     r = limp_put(L, smp.id, &f);
