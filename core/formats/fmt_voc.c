@@ -11,7 +11,8 @@
  * pixels: x = xmin,
  * w = xmax - xmin, clipped to the image; degenerate boxes are kept,
  * inverted ones fail the import.  <confidence> and <iscrowd> map to the
- * detection's own fields; <truncated>/<difficult> become attributes unless
+ * detection's own fields, and so does a boolean `is_crowd` attribute
+ * (datumaro's crowd flag); <truncated>/<difficult> become attributes unless
  * 0 (the export writes 0 when absent, so nothing is lost); every other
  * child with text, and CVAT's <attributes><attribute><name/><value/>,
  * becomes an attribute (numbers and true/false typed, empty = null).
@@ -67,8 +68,34 @@ static int put_json_value(struct buf *b, const char *v)
   return buf_json_str(b, v, strlen(v));
 }
 
-/* Attributes of an <object> as sorted compact JSON (NULL when none). */
-static int object_attrs(const struct xmltree_node *o, char **ret)
+/* An `is_crowd` attribute's value as a crowd flag (1 or 0), or -1 when it
+ * is no boolean.  datumaro (CVAT's "PASCAL VOC 1.1") writes a crowd
+ * region's flag so, as Python prints a bool. */
+static int crowd_value(const char *v)
+{
+  if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "True"))
+    return 1;
+  if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "False"))
+    return 0;
+  return -1;
+}
+
+/* Adds attribute k = v to kv, unless it is a boolean `is_crowd`, which
+ * goes to *crowd instead (the detection's own flag). */
+static void add_attr(struct kv *kv, size_t *n, const char *k, const char *v,
+                     int *crowd)
+{
+  int c = strcmp(k, "is_crowd") == 0 ? crowd_value(v) : -1;
+
+  if (c >= 0)
+    *crowd = c > *crowd ? c : *crowd;
+  else
+    kv[(*n)++] = (struct kv){ k, v };
+}
+
+/* Attributes of an <object> as sorted compact JSON (NULL when none);
+ * *crowd: 1 or 0 from a boolean `is_crowd` attribute, else -1. */
+static int object_attrs(const struct xmltree_node *o, char **ret, int *crowd)
 {
   struct kv kv[64];
   size_t n = 0;
@@ -76,6 +103,7 @@ static int object_attrs(const struct xmltree_node *o, char **ret)
   int r = 0;
 
   *ret = NULL;
+  *crowd = -1;
   for (size_t i = 0; i < o->n && n < ARRAY_SIZE(kv); i++) {
     const struct xmltree_node *c = &o->kids[i];
     const char *t = xmltree_text(c);
@@ -87,7 +115,7 @@ static int object_attrs(const struct xmltree_node *o, char **ret)
     if ((strcmp(c->name, "truncated") == 0 ||
          strcmp(c->name, "difficult") == 0) && strcmp(t, "0") == 0)
       continue;
-    kv[n++] = (struct kv){ c->name, t };
+    add_attr(kv, &n, c->name, t, crowd);
     continue;
   cvat:
     if (strcmp(c->name, "attributes") == 0)
@@ -95,8 +123,8 @@ static int object_attrs(const struct xmltree_node *o, char **ret)
         const struct xmltree_node *a = &c->kids[j];
         const struct xmltree_node *an = xmltree_child(a, "name");
         if (strcmp(a->name, "attribute") == 0 && an && *xmltree_text(an))
-          kv[n++] = (struct kv){ xmltree_text(an),
-                                 xmltree_text(xmltree_child(a, "value")) };
+          add_attr(kv, &n, xmltree_text(an),
+                   xmltree_text(xmltree_child(a, "value")), crowd);
       }
   }
   if (!n)
@@ -225,7 +253,7 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
   const struct xmltree_node *bb = xmltree_child(o, "bndbox");
   struct detection d = { 0 };
   double x0, y0, x1, y1;
-  int r;
+  int r, crowd;
 
   if (!labels_class_name_valid(name))
     return limp_fail(L, "%s: object %zu has no valid <name>", fn, k);
@@ -257,7 +285,8 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
   }
   d.iscrowd = strcmp(xmltree_text(xmltree_child(o, "iscrowd")), "1") == 0;
   r = store_class_id(L->t, name, true, &d.class_id);
-  r = r ? r : object_attrs(o, &d.attributes);
+  r = r ? r : object_attrs(o, &d.attributes, &crowd);
+  d.iscrowd |= crowd == 1;
   r = r ? r : labels_field_add(f, &d);
   free(d.attributes);
   return r;
