@@ -32,11 +32,16 @@ static size_t ws_len(const unsigned char *p, size_t n)
   return 0;
 }
 
-/* Bytes of one UTF-8 sequence at p (1 for a byte that starts none). */
+/* Bytes of one UTF-8 sequence at p (n bytes left): its lead byte and
+ * the continuation bytes that follow, so that a cut sequence never
+ * swallows the byte after it (a space that ends the name). */
 static size_t cp_len(const unsigned char *p, size_t n)
 {
-  size_t k = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc0 ? 2 : 1;
-  return k <= n ? k : 1;
+  size_t k = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc0 ? 2 : 1, i = 1;
+
+  while (i < k && i < n && (p[i] & 0xc0) == 0x80)
+    i++;
+  return i;
 }
 
 static bool hex2(const char *p)
