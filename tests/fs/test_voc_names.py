@@ -128,6 +128,24 @@ def body(ck, w):
            t_back)
     m.umount()
 
+    def t_cut_utf8():
+        # A file name with a cut UTF-8 sequence before a trailing space
+        # (bytes, as Linux allows): the space is still encoded, not taken
+        # for the rest of the sequence.
+        d2 = w.sub("data-bytes")
+        os.makedirs(d2)
+        shutil.copy(os.path.join(src, gen[0]),
+                    os.path.join(os.fsencode(d2), b"cut\xe2\x80 .jpg"))
+        st2 = w.sub("store-bytes")
+        curate("import", "--store", st2, "--no-features", d2)
+        o2 = w.sub("voc-bytes")
+        curate("export", "--store", st2, "--format", "voc", o2)
+        with open(os.path.join(o2, "ImageSets", "Main", "default.txt"),
+                  "rb") as f:
+            lines = f.read().split(b"\n")[:-1]
+        eq(lines, [b"cut\xe2\x80%20"], "image-set line of the cut name")
+    ck.run("a space after a cut UTF-8 sequence is encoded too", t_cut_utf8)
+
 
 if __name__ == "__main__":
     run_suite("curatefs-vocnames-", body)
