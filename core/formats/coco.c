@@ -331,12 +331,22 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
  * tools, a browser) gives the turned size and boxes in that frame.  The
  * size tells, where it can: the file's width and height are the sample's
  * swapped (orientations 5..8 turn a picture by 90 degrees) on a picture
- * that is not square.  Orientations 2..4 keep the size and cannot be told
- * apart from the stored frame: those boxes are taken as stored. */
-static uint8_t turned_frame(const struct docimg *d, const struct sample *smp)
+ * that is not square, or they are the stored ones.  Otherwise (2..4 keep
+ * the size; a square picture; no size) the source decides: a CVAT zip
+ * (opts->view_frame) is in CVAT's turned frame, a file in the stored. */
+static uint8_t turned_frame(const struct imp *m, const struct docimg *d,
+                            const struct sample *smp)
 {
-  return img_size_is_turned(smp->orientation, smp->width, smp->height,
-                            d->w, d->h) ? smp->orientation : 0;
+  int o = smp->orientation;
+  bool told = o >= 5 && o <= 8 && smp->width != smp->height &&
+              d->w == (json_int_t)smp->width &&
+              d->h == (json_int_t)smp->height;
+
+  if (o < 2 || o > 8)
+    return 0;
+  if (img_size_is_turned(o, smp->width, smp->height, d->w, d->h))
+    return (uint8_t)o;
+  return m->opts && m->opts->view_frame && !told ? (uint8_t)o : 0;
 }
 
 /* Each image of the document onto its sample.  An image whose file is
@@ -381,7 +391,7 @@ static int step_images(struct imp *m)
     if (r == IMG_MATCHED) {
       im->w = smp.width;
       im->h = smp.height;
-      im->turn = turned_frame(&m->docimgs[i], &smp);
+      im->turn = turned_frame(m, &m->docimgs[i], &smp);
       m->st->turned += im->turn != 0;
       m->st->matched++;
     } else {
@@ -980,12 +990,13 @@ int coco_missing_fp(struct store_txn *t, uint64_t *ret)
 
 int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     const char *what, const char *field,
+                    const struct coco_opts *opts,
                     void (*report)(const char *, const char *, void *),
                     void *ud, struct coco_stats *st)
 {
   struct imp m = {
-    .t = t, .what = what, .field = field, .report = report, .ud = ud,
-    .st = st, .js = jstream_mem(json, len),
+    .t = t, .what = what, .field = field, .opts = opts, .report = report,
+    .ud = ud, .st = st, .js = jstream_mem(json, len),
   };
   int r = m.js ? scan_doc(&m) : -ENOMEM;
 

@@ -80,6 +80,9 @@ struct coco_stats {
 struct coco_opts {
   bool clear_ok;      /* an empty "categories" list may empty the field of
                        * the matched images (curate import --clear-labels) */
+  bool view_frame;    /* boxes are in the frame a viewer shows (turned by
+                       * EXIF orientation) unless an image's size says it
+                       * is the stored one: a CVAT zip's COCO 1.0 */
 };
 
 /* Imports the file json_path into `field` (NULL opts = the defaults
@@ -91,12 +94,12 @@ int coco_import_opts(struct store *s, const char *json_path,
                                     void *ud),
                      void *ud, struct coco_stats *ret);
 
-/* The same for a document in memory, with the default options, inside the
- * caller's write transaction t (nothing is committed; on failure the
- * caller aborts).  `what` names the document in reports.  Stats are added
- * to *ret. */
+/* The same for a document in memory, inside the caller's write
+ * transaction t (nothing is committed; on failure the caller aborts).
+ * `what` names the document in reports.  Stats are added to *ret. */
 int coco_import_txn(struct store_txn *t, const char *json, size_t len,
                     const char *what, const char *field,
+                    const struct coco_opts *opts,
                     void (*report)(const char *what, const char *reason,
                                    void *ud),
                     void *ud, struct coco_stats *ret);

@@ -1,12 +1,16 @@
 /* export_voc.c - the Pascal VOC tree (CVAT "PASCAL VOC 1.1" layout):
- *   Annotations/<name>.xml                one per selected sample
- *   JPEGImages/<name>.jpg                 (the sample's bytes for a JPEG;
+ *   Annotations/<id>.xml                  one per selected sample
+ *   JPEGImages/<id>.jpg                   (the sample's bytes for a JPEG;
  *                                         any other format converted at
  *                                         quality 100, VOC_JPEG_QUALITY)
- *   ImageSets/Main/<subset>.txt           sample names, one per line;
+ *   ImageSets/Main/<subset>.txt           sample ids, one per line;
  *                                         trainval.txt = train + val,
  *                                         or default when neither exists
  *   labelmap.txt                          every class ("name:::")
+ *
+ * <id> is the sample name, but for the bytes a reader's line stripping
+ * would lose (vocname.h: whitespace at either end, a leading '#'),
+ * which are percent-encoded.
  *
  * Boxes are integer corners, truncated (docs/EXPORT.md, "What readers
  * require" 7):
@@ -30,6 +34,8 @@
 #include <unistd.h>
 
 #include "imgcodec.h"
+#include "names.h"
+#include "vocname.h"
 
 /* Quality of JPEGImages/ files converted from other formats: the highest,
  * so the conversion loses as little as a JPEG can. */
@@ -84,6 +90,50 @@ static int set_subset(const char *file)
   if (strcmp(file, "trainval.txt") == 0)
     return SUB_N;
   return exw_subset_parse(file, n - 4);
+}
+
+/* The selected sample of VOC file "<id><ext>": the id decoded to a name,
+ * and only the id that name encodes to (an id is one file, never two). */
+static int voc_sample_file(struct exw *x, const char *file, const char *ext,
+                           struct sample *smp, int *sub)
+{
+  char name[sizeof(((struct export_ent *)0)->name)];
+  char id[sizeof(name)];
+  int r = voc_id_decode(file, name, sizeof(name));
+
+  r = r ? -ENOENT : exw_sample_file(x, name, ext, smp, sub);
+  if (r == 0 && (voc_id_encode(smp->name, id, sizeof(id)) < 0 ||
+                 name_strip_ext(file, ext, name, sizeof(name)) < 0 ||
+                 strcmp(id, name) != 0))
+    r = -ENOENT;
+  return r;
+}
+
+struct voc_list {
+  const char *ext;
+  int (*fn)(const struct export_ent *, void *);
+  void *ud;
+};
+
+/* One entry of Annotations/ or JPEGImages/ (image: the JPEG's own bytes
+ * for a JPEG sample, a converted image of the sample otherwise). */
+static int list_one(struct exw *x, const struct sample *smp, int sub,
+                    void *ud)
+{
+  struct voc_list *c = ud;
+  struct export_ent e;
+  char id[sizeof(e.name)];
+
+  (void)x;
+  (void)sub;
+  if (voc_id_encode(smp->name, id, sizeof(id)) < 0 ||
+      exw_ent2(&e, id, c->ext) < 0)
+    return 0;   /* cannot happen: names are at most ~220 bytes */
+  if (c->ext[1] == 'j' && smp->format == IMG_JPEG)
+    e.sample_id = smp->id;
+  else if (c->ext[1] == 'j')
+    e.shows = smp->id;
+  return c->fn(&e, c->ud);
 }
 
 /* Which subsets trainval.txt lists: train and val when either has a
@@ -148,9 +198,9 @@ static int list_dir(struct exw *x, const char *dir,
   if (!*dir)
     return exw_list_fixed(top, ARRAY_SIZE(top), fn, ud);
   if (strcmp(dir, "Annotations") == 0)
-    return exw_list_samples(x, -1, ".xml", false, fn, ud);
+    return exw_each(x, -1, list_one, &(struct voc_list){ ".xml", fn, ud });
   if (strcmp(dir, "JPEGImages") == 0)
-    return exw_list_samples(x, -1, ".jpg", true, fn, ud);
+    return exw_each(x, -1, list_one, &(struct voc_list){ ".jpg", fn, ud });
   if (strcmp(dir, "ImageSets") == 0)
     return exw_list_fixed(main_dir, 1, fn, ud);
   if (strcmp(dir, "ImageSets/Main") == 0)
@@ -182,9 +232,9 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
       strchr(rest, '/'))
     return -ENOENT;
   if (strcmp(head, "Annotations") == 0)
-    r = exw_sample_file(x, rest, ".xml", &smp, &sub);
+    r = voc_sample_file(x, rest, ".xml", &smp, &sub);
   else if (strcmp(head, "JPEGImages") == 0)
-    r = exw_sample_file(x, rest, ".jpg", &smp, &sub);
+    r = voc_sample_file(x, rest, ".jpg", &smp, &sub);
   else
     return -ENOENT;
   if (r < 0)
@@ -204,13 +254,16 @@ static int put_name(struct exw *x, const struct sample *smp, int sub,
                     void *ud)
 {
   int set = *(int *)ud;
+  char id[sizeof(((struct export_ent *)0)->name)];
   int r;
 
   if (set == -1 && sub != SUB_TRAIN && sub != SUB_VAL)
     return 0;
   if (set == -2 && sub != SUB_DEFAULT)
     return 0;
-  r = exw_puts(x, smp->name);
+  if (voc_id_encode(smp->name, id, sizeof(id)) < 0)
+    return 0;   /* as list_one: never listed */
+  r = exw_puts(x, id);
   return r ? r : exw_put(x, "\n", 1);
 }
 
@@ -332,15 +385,17 @@ static int gen_xml(struct exw *x, const char *file)
   struct sample smp;
   struct labels l;
   const struct label_field *f;
-  int sub, r = exw_sample_file(x, file, ".xml", &smp, &sub);
+  char id[sizeof(((struct export_ent *)0)->name)];
+  int sub, r = voc_sample_file(x, file, ".xml", &smp, &sub);
 
   if (r < 0)
     return r;
+  name_strip_ext(file, ".xml", id, sizeof(id));
   f = exw_labels(x, smp.id, &l);
   r = store_txn_error(x->t);
   r = r ? r : exw_puts(x, "<annotation>\n  <folder>JPEGImages</folder>\n"
                        "  <filename>");
-  r = r ? r : exw_xml_str(x, smp.name);
+  r = r ? r : exw_xml_str(x, id);
   r = r ? r : exw_printf(x, ".jpg</filename>\n  <source>\n"
                          "    <database>curatefs</database>\n  </source>\n"
                          "  <size>\n    <width>%u</width>\n"
@@ -371,7 +426,7 @@ static int gen_jpeg(struct exw *x, const char *file)
   char *root = NULL, *src = NULL;
   uint8_t *data = NULL, *jpg = NULL;
   size_t len = 0, jlen = 0;
-  int sub, r = exw_sample_file(x, file, ".jpg", &smp, &sub);
+  int sub, r = voc_sample_file(x, file, ".jpg", &smp, &sub);
 
   if (r == 0 && smp.format == IMG_JPEG)
     r = -ENOENT;   /* served from the source, never generated */

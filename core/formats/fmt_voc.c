@@ -1,7 +1,8 @@
 /* fmt_voc.c - Pascal VOC annotations into a field (see labelimport.h).
  *
  * Reads every *.xml under an `Annotations/` folder; labelmap.txt, when
- * present, creates its classes first in file order.  The XML is read by
+ * present, creates its classes first in file order (but "background",
+ * the segmentation background datumaro lists in every labelmap).  The XML is read by
  * core/formats/xmltree.c (expat, with entity declarations and external entities
  * refused); attributes are not used.
  *
@@ -10,16 +11,22 @@
  * pixels: x = xmin,
  * w = xmax - xmin, clipped to the image; degenerate boxes are kept,
  * inverted ones fail the import.  <confidence> and <iscrowd> map to the
- * detection's own fields; <truncated>/<difficult> become attributes unless
+ * detection's own fields, and so does a boolean `is_crowd` attribute
+ * (datumaro's crowd flag); <truncated>/<difficult> become attributes unless
  * 0 (the export writes 0 when absent, so nothing is lost); every other
  * child with text, and CVAT's <attributes><attribute><name/><value/>,
  * becomes an attribute (numbers and true/false typed, empty = null).
- * The XML's own stem names the image; <filename> is the fallback.  A file
- * whose <size> is its sample's turned by EXIF orientation 5..8 has its
- * boxes read in that turned frame (voc_turn()). */
+ * The XML's own stem names the image; <filename> is the fallback; each
+ * is tried decoded as the VOC export encodes names, then as it is.
+ * Boxes are in the stored frame, except in a CVAT zip (L->view_frame),
+ * whose boxes are in the frame CVAT shows, and in a file whose <size> is
+ * the turned size of a sample with orientation 5..8 (voc_view_frame):
+ * those are turned back by the sample's EXIF orientation before the
+ * clip. */
 #define _GNU_SOURCE   /* qsort_r */
 #include "imgcodec.h"
 #include "limp.h"
+#include "vocname.h"
 #include "xmltree.h"
 
 #include <errno.h>
@@ -61,8 +68,34 @@ static int put_json_value(struct buf *b, const char *v)
   return buf_json_str(b, v, strlen(v));
 }
 
-/* Attributes of an <object> as sorted compact JSON (NULL when none). */
-static int object_attrs(const struct xmltree_node *o, char **ret)
+/* An `is_crowd` attribute's value as a crowd flag (1 or 0), or -1 when it
+ * is no boolean.  datumaro (CVAT's "PASCAL VOC 1.1") writes a crowd
+ * region's flag so, as Python prints a bool. */
+static int crowd_value(const char *v)
+{
+  if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "True"))
+    return 1;
+  if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "False"))
+    return 0;
+  return -1;
+}
+
+/* Adds attribute k = v to kv, unless it is a boolean `is_crowd`, which
+ * goes to *crowd instead (the detection's own flag). */
+static void add_attr(struct kv *kv, size_t *n, const char *k, const char *v,
+                     int *crowd)
+{
+  int c = strcmp(k, "is_crowd") == 0 ? crowd_value(v) : -1;
+
+  if (c >= 0)
+    *crowd = c > *crowd ? c : *crowd;
+  else
+    kv[(*n)++] = (struct kv){ k, v };
+}
+
+/* Attributes of an <object> as sorted compact JSON (NULL when none);
+ * *crowd: 1 or 0 from a boolean `is_crowd` attribute, else -1. */
+static int object_attrs(const struct xmltree_node *o, char **ret, int *crowd)
 {
   struct kv kv[64];
   size_t n = 0;
@@ -70,6 +103,7 @@ static int object_attrs(const struct xmltree_node *o, char **ret)
   int r = 0;
 
   *ret = NULL;
+  *crowd = -1;
   for (size_t i = 0; i < o->n && n < ARRAY_SIZE(kv); i++) {
     const struct xmltree_node *c = &o->kids[i];
     const char *t = xmltree_text(c);
@@ -81,7 +115,7 @@ static int object_attrs(const struct xmltree_node *o, char **ret)
     if ((strcmp(c->name, "truncated") == 0 ||
          strcmp(c->name, "difficult") == 0) && strcmp(t, "0") == 0)
       continue;
-    kv[n++] = (struct kv){ c->name, t };
+    add_attr(kv, &n, c->name, t, crowd);
     continue;
   cvat:
     if (strcmp(c->name, "attributes") == 0)
@@ -89,8 +123,8 @@ static int object_attrs(const struct xmltree_node *o, char **ret)
         const struct xmltree_node *a = &c->kids[j];
         const struct xmltree_node *an = xmltree_child(a, "name");
         if (strcmp(a->name, "attribute") == 0 && an && *xmltree_text(an))
-          kv[n++] = (struct kv){ xmltree_text(an),
-                                 xmltree_text(xmltree_child(a, "value")) };
+          add_attr(kv, &n, xmltree_text(an),
+                   xmltree_text(xmltree_child(a, "value")), crowd);
       }
   }
   if (!n)
@@ -149,6 +183,23 @@ static int voc_parse(struct limp *L, struct limp_src *src, size_t i,
   return 0;
 }
 
+/* The sample of VOC id `stem`: first as the sample name the VOC export
+ * encoded into it (vocname.h: " x" is written "%20x", and a sample named
+ * "%20x" is written "%2520x", so the decoded name comes first), else as
+ * it is (trees of other tools). */
+static int match_id(struct limp *L, const char *stem, struct sample *smp)
+{
+  char name[256];
+  int r = -ENOENT;
+
+  if (!*stem)
+    return -ENOENT;
+  if (voc_id_decode(stem, name, sizeof(name)) == 0 &&
+      strcmp(name, stem) != 0)
+    r = limp_match(L, name, smp);
+  return r == -ENOENT ? limp_match(L, stem, smp) : r;
+}
+
 /* The sample of annotation file fn: by the file's stem, else by its
  * <filename>.  -ENOENT when none. */
 static int voc_match(struct limp *L, const char *fn,
@@ -158,43 +209,52 @@ static int voc_match(struct limp *L, const char *fn,
   int r;
 
   limp_stem(fn, stem, sizeof(stem));
-  r = limp_match(L, stem, smp);
+  r = match_id(L, stem, smp);
   if (r == -ENOENT) {
     limp_stem(xmltree_text(xmltree_child(root, "filename")), stem,
               sizeof(stem));
-    r = *stem ? limp_match(L, stem, smp) : -ENOENT;
+    r = match_id(L, stem, smp);
   }
   return r;
 }
 
-/* The orientation the boxes of this file are turned by (its <size> is
- * smp's turned by EXIF orientation 5..8: written by a tool that shows
- * pictures upright, as CVAT's "PASCAL VOC 1.1"), else 0: stored frame. */
-static int voc_turn(const struct xmltree_node *root, const struct sample *smp)
+/* True when the boxes of annotation `root` are in the frame a viewer
+ * shows (smp turned by its EXIF orientation), false for the stored
+ * frame.  A <size> that is only one frame's size says which: for
+ * orientations 5..8 of a picture that is not square the turned frame is
+ * h wide and w high (datumaro writes the size of the picture it loaded
+ * turned, our export the stored one).  Otherwise the source decides:
+ * a CVAT zip is in CVAT's turned frame, a folder in the stored frame. */
+static bool voc_view_frame(const struct limp *L,
+                           const struct xmltree_node *root,
+                           const struct sample *smp)
 {
   const struct xmltree_node *sz = xmltree_child(root, "size");
-  const char *ws = xmltree_text(xmltree_child(sz, "width"));
-  const char *hs = xmltree_text(xmltree_child(sz, "height"));
-  char *e1, *e2;
-  long long w = strtoll(ws, &e1, 10), h = strtoll(hs, &e2, 10);
+  double w, h;
 
-  if (!sz || !*ws || *e1 || !*hs || *e2)
-    return 0;
-  return img_size_is_turned(smp->orientation, smp->width, smp->height, w, h)
-             ? smp->orientation : 0;
+  if (smp->orientation >= 5 && smp->orientation <= 8 &&
+      smp->width != smp->height && sz && box_num(sz, "width", &w) == 0 &&
+      box_num(sz, "height", &h) == 0) {
+    /* img_size_is_turned()'s rule, on the numbers as read */
+    if (w == smp->height && h == smp->width)
+      return true;
+    if (w == smp->width && h == smp->height)
+      return false;
+  }
+  return L->view_frame;
 }
 
-/* <object> number k (o) of file fn into f, its box clipped to smp, turned
- * back from the frame `turn` (voc_turn()) first. */
+/* <object> number k (o) of file fn into f, its box clipped to smp; view:
+ * the box is in the turned frame (voc_view_frame). */
 static int voc_object(struct limp *L, const char *fn, size_t k,
                       const struct xmltree_node *o, const struct sample *smp,
-                      int turn, struct label_field *f)
+                      bool view, struct label_field *f)
 {
   const char *name = xmltree_text(xmltree_child(o, "name"));
   const struct xmltree_node *bb = xmltree_child(o, "bndbox");
   struct detection d = { 0 };
   double x0, y0, x1, y1;
-  int r;
+  int r, crowd;
 
   if (!labels_class_name_valid(name))
     return limp_fail(L, "%s: object %zu has no valid <name>", fn, k);
@@ -205,12 +265,15 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
   if (x1 < x0 || y1 < y0)
     return limp_fail(L, "%s: object '%s': xmax < xmin or ymax < ymin", fn,
                      name);
-  d.x = x0, d.y = y0, d.w = x1 - x0, d.h = y1 - y0;
-  if (turn) {
+  if (view) {
+    /* Corners of the turned picture back to the stored frame; the
+     * turned frame of orientations 5..8 is h wide and w high, so the
+     * clip below comes after the turn. */
     double b[4] = { x0, y0, x1, y1 };
-    img_orient_box(turn, smp->width, smp->height, false, b);
-    d.x = b[0], d.y = b[1], d.w = b[2] - b[0], d.h = b[3] - b[1];
+    img_orient_box(smp->orientation, smp->width, smp->height, false, b);
+    x0 = b[0], y0 = b[1], x1 = b[2], y1 = b[3];
   }
+  d.x = x0, d.y = y0, d.w = x1 - x0, d.h = y1 - y0;
   limp_clip(&d, smp->width, smp->height);
   d.confidence = NAN;
   if (xmltree_child(o, "confidence")) {
@@ -223,7 +286,8 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
   }
   d.iscrowd = strcmp(xmltree_text(xmltree_child(o, "iscrowd")), "1") == 0;
   r = store_class_id(L->t, name, true, &d.class_id);
-  r = r ? r : object_attrs(o, &d.attributes);
+  r = r ? r : object_attrs(o, &d.attributes, &crowd);
+  d.iscrowd |= crowd == 1;
   r = r ? r : labels_field_add(f, &d);
   free(d.attributes);
   return r;
@@ -236,7 +300,7 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
   struct label_field f = { 0 };
   struct sample smp;
   const char *fn = src->names[i];
-  int turn = 0, r = voc_parse(L, src, i, b, &root);
+  int r = voc_parse(L, src, i, b, &root);
 
   if (r == 0) {
     L->st->files++;
@@ -248,11 +312,12 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
       return 0;
     }
   }
-  if (r == 0 && (turn = voc_turn(&root, &smp)))
+  bool view = r == 0 && voc_view_frame(L, &root, &smp);
+  if (view && smp.orientation >= 2 && smp.orientation <= 8)
     L->st->turned++;
   for (size_t k = 0; r == 0 && k < root.n; k++)
     if (strcmp(root.kids[k].name, "object") == 0)
-      r = voc_object(L, fn, k, &root.kids[k], &smp, turn, &f);
+      r = voc_object(L, fn, k, &root.kids[k], &smp, view, &f);
   xmltree_free(&root);
   if (r == 0)
     r = limp_put(L, smp.id, &f);
@@ -283,6 +348,11 @@ static int labelmap(struct limp *L, struct limp_src *src, long li,
       continue;
     if (!labels_class_name_valid(line))
       return limp_fail(L, "labelmap.txt: invalid class name");
+    /* VOC's segmentation background, which datumaro (CVAT's "PASCAL VOC
+     * 1.1") lists first in every labelmap: no box class.  An <object>
+     * named so still makes the class. */
+    if (strcmp(line, "background") == 0)
+      continue;
     r = store_class_id(L->t, line, true, &id);
   }
   return r;

@@ -33,11 +33,12 @@ static int coco_doc(struct limp *L, const char *data, size_t len,
                     const char *name)
 {
   struct coco_stats cs = { 0 };
+  struct coco_opts o = { .view_frame = L->view_frame };
   int r;
 
   coco_last[0] = '\0';
-  r = data ? coco_import_txn(L->t, data, len, name, L->field, coco_rep, L,
-                             &cs)
+  r = data ? coco_import_txn(L->t, data, len, name, L->field, &o, coco_rep,
+                             L, &cs)
            : coco_import_file_txn(L->t, name, name, L->field, coco_rep, L,
                                   &cs);
   if (r == -EINVAL && !L->err[0])
@@ -104,7 +105,11 @@ static int coco_file(struct limp *L, const char *path)
   return coco_doc(L, NULL, 0, path);
 }
 
-/* What a CVAT zip holds: COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1. */
+/* What a CVAT zip holds: COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  CVAT
+ * shows each frame turned by its EXIF orientation, so its boxes are in
+ * that frame: YOLO rows are read so anyway (fmt_yolo.c), COCO and VOC
+ * boxes are turned back (L->view_frame), unless a file gives an image's
+ * stored size where that differs from the turned one. */
 static int cvat_zip(struct limp *L, struct limp_src *src)
 {
   bool coco = false, yolo = false, voc = false;
@@ -115,6 +120,7 @@ static int cvat_zip(struct limp *L, struct limp_src *src)
     yolo |= strcmp(n, "obj.names") == 0 || strcmp(n, "data.yaml") == 0;
     voc |= strncmp(n, "Annotations/", 12) == 0;
   }
+  L->view_frame = true;
   if (coco)
     return coco_from_src(L, src);
   if (yolo)

@@ -45,6 +45,10 @@ struct limp {
   struct stem_ent *stems;   /* lazily built: file stem -> sample id */
   size_t nstems;
   bool have_stems;
+  /* VOC boxes are in the frame a viewer shows (the image turned by its
+   * EXIF orientation), as in CVAT's zips: CVAT annotates the turned
+   * frame.  A VOC folder (our own export) keeps the stored frame. */
+  bool view_frame;
 };
 
 /* Lists the regular files below folder dir (not hidden ones), or the

@@ -43,7 +43,8 @@ def _zip(path, files):
     return path
 
 
-def coco10(path, items, labels):
+def coco10(path, items, labels, file_names=None):
+    """file_names: item id -> the frame's file name (default id + .jpg)."""
     cat = {n: i + 1 for i, n in enumerate(labels)}
     d = {"licenses": [{"name": "", "id": 0, "url": ""}],
          "info": {"contributor": "", "date_created": "", "description": "",
@@ -54,7 +55,8 @@ def coco10(path, items, labels):
     aid = 0
     for k, (iid, w, h, boxes) in enumerate(items):
         d["images"].append({"id": k + 1, "width": w, "height": h,
-                            "file_name": iid + ".jpg", "license": 0,
+                            "file_name": (file_names or {}).get(
+                                iid, iid + ".jpg"), "license": 0,
                             "flickr_url": "", "coco_url": "",
                             "date_captured": 0})
         for lab, x, y, bw, bh in boxes:

@@ -141,6 +141,32 @@ def main():
              voc_with("<annotation>%s</annotation>" %
                       obj("cat", "<confidence>0.5</confidence>")),
              [("cat", vbox)])
+    # A crowd region as datumaro writes it in a VOC tree (CVAT's "PASCAL
+    # VOC 1.1"): a boolean is_crowd attribute, Python-spelt, in CVAT's
+    # <attributes> list or as an element.  It is the box's crowd flag
+    # (which evaluation ignores), not an attribute; another value stays
+    # an attribute.
+    def crowd_case(label, extra, want_crowd, want_attrs):
+        path = voc_with("<annotation>%s</annotation>" % obj("cat", extra))
+        p = curate("import-labels", "--store", ds.store, "--format", "voc",
+                   "--field", "edge", path, ok=False)
+        got = [(b["iscrowd"], b["attributes"]) for b in ds.dump("edge")
+               if b["sample"] == one]
+        check(p.returncode == 0 and got == [(want_crowd, want_attrs)],
+              "%s: exit %d, %r" % (label, p.returncode, got))
+
+    def cvat_attr(k, v):
+        return ("<attributes><attribute><name>%s</name><value>%s</value>"
+                "</attribute></attributes>" % (k, v))
+    crowd_case("is_crowd True in <attributes> is a crowd region",
+               "<occluded>0</occluded>" + cvat_attr("is_crowd", "True"), 1,
+               {"occluded": 0})
+    crowd_case("is_crowd False in <attributes> is no crowd region",
+               cvat_attr("is_crowd", "False"), 0, None)
+    crowd_case("an <is_crowd>1</is_crowd> element is a crowd region",
+               "<is_crowd>1</is_crowd>", 1, None)
+    crowd_case("an is_crowd that is no boolean stays an attribute",
+               cvat_attr("is_crowd", "maybe"), 0, {"is_crowd": "maybe"})
     accepted("a multi-byte character reference", "voc",
              voc_with("<annotation>%s</annotation>" % obj("&#x1F600;")),
              [("\U0001F600", vbox)])

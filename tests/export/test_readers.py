@@ -157,6 +157,14 @@ def main():
         curate("import-labels", "--store", plain.store, "--format",
                "cvat-zip", "--field", field, z)
         same(plain.dump(field), tol, "CVAT %s zip in CVAT's layout" % fmt)
+        # CVAT's VOC labelmap lists VOC's segmentation "background"
+        # first; it is no box class and must not join the schema (it
+        # would take a YOLO index and a COCO category in every export).
+        names = [ln.split(None, 2)[2] for ln in curate(
+            "classes", "--store", plain.store).stdout.decode().splitlines()
+            if not ln.startswith("#")]
+        check(sorted(names) == sorted(xlib.CLASSES.values()),
+              "classes after the CVAT %s zip: %s" % (fmt, names))
     xlib.finish()
 
 

@@ -892,6 +892,73 @@ def body(ck, w):
                    "%s (orientation %d): %s" % (name, o, field))
     ck.run("COCO and VOC imports: a file giving the turned size (EXIF 5..8) "
            "is read in the turned frame", t_coco_turned_frame)
+    def t_cvat_zip_view_frame():
+        # CVAT shows each frame turned by its EXIF orientation and writes
+        # its dataset exports in that frame: a frame's size as displayed,
+        # boxes where the annotator drew them on the turned picture.  Zips
+        # laid out as CVAT writes "PASCAL VOC 1.1" and "YOLO 1.1", built
+        # from the ground truth turned by Pillow (turned_box), import back
+        # to the stored boxes for every format's oriented files.
+        import cvat_layouts
+        items, labels, turned = [], set(), 0
+        for name in sorted(src_of):
+            base = os.path.basename(src_of[name])
+            if base not in man:
+                continue
+            _f, cw, chh, o, _c = man[base]
+            stem = os.path.splitext(name)[0]
+            doc = json.loads(read(os.path.join(mnt, "labels",
+                                               stem + ".json")))
+            boxes = []
+            for d in doc["fields"]["ground_truth"]:
+                x, y, bw, bh = d["bbox"]
+                b = turned_box([x, y, x + bw, y + bh], o) if o != 1 \
+                    else [x, y, x + bw, y + bh]
+                boxes.append((d["label"], b[0], b[1], b[2] - b[0],
+                              b[3] - b[1]))
+                labels.add(d["label"])
+            turned += o != 1 and bool(boxes)
+            items.append((stem, chh if o >= 5 else cw,
+                          cw if o >= 5 else chh, boxes))
+        eq(turned >= 4, True, "oriented files with boxes (%d)" % turned)
+        zdir = w.sub("cvat-zips")
+        os.makedirs(zdir, exist_ok=True)
+        for field, build, tol in (("cvat_voc", cvat_layouts.voc11, 1e-9),
+                                  ("cvat_yolo", cvat_layouts.yolo11, 1e-3),
+                                  ("cvat_coco", cvat_layouts.coco10, 1e-9)):
+            z = build(os.path.join(zdir, field + ".zip"), items,
+                      sorted(labels), *(
+                          [{os.path.splitext(n)[0]: n for n in src_of}]
+                          if field == "cvat_coco" else []))
+            curate("import-labels", "--store", store, "--format",
+                   "cvat-zip", "--field", field, z)
+        # The same VOC files as a folder (as datumaro writes a VOC tree of
+        # pictures it loaded turned): a <size> that is the turned size of
+        # an orientation 5..8 picture says the boxes are turned.  Our own
+        # VOC export (stored size, stored frame) reads back unturned.
+        vdir = os.path.join(zdir, "voc-folder")
+        shutil.unpack_archive(os.path.join(zdir, "cvat_voc.zip"), vdir)
+        curate("import-labels", "--store", store, "--format", "voc",
+               "--field", "voc_turned", vdir)
+        own = os.path.join(zdir, "voc-own")
+        shutil.copytree(os.path.join(mnt, "export", "voc"), own)
+        curate("import-labels", "--store", store, "--format", "voc",
+               "--field", "voc_own", own)
+        for name in sorted(src_of):
+            if os.path.basename(src_of[name]) not in man:
+                continue
+            doc = json.loads(read(os.path.join(
+                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+            gt = sorted([d["bbox"] for d in doc["fields"]["ground_truth"]])
+            for field, tol in (("cvat_voc", 1e-9), ("cvat_yolo", 1e-3),
+                               ("cvat_coco", 1e-9), ("voc_turned", 1e-9),
+                               ("voc_own", 0)):
+                near(sorted([d["bbox"] for d in doc["fields"][field]]), gt,
+                     "%s of %s in the stored frame" % (field, name), tol)
+    ck.run("CVAT zips (PASCAL VOC 1.1, YOLO 1.1, COCO 1.0) in the frame "
+           "CVAT shows, "
+           "and VOC folders of turned sizes, import to the stored frame",
+           t_cvat_zip_view_frame)
 
     m.umount()
 

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (store_txn_begin(fz_store(), true, &t) < 0)
     abort();
   coco_import_txn(t, (const char *)data, size, "fuzz.json", "ground_truth",
-                  NULL, NULL, &st);
+                  NULL, NULL, NULL, &st);
   store_txn_abort(t);
   return 0;
 }

@@ -1,0 +1,30 @@
+/* vocname.h - the ids of a Pascal VOC tree (vocname.c): the name an
+ * exported sample goes by in Annotations/<id>.xml, JPEGImages/<id>.jpg
+ * and the ImageSets/Main/<set>.txt lists, and back.
+ *
+ * VOC readers read an image set line by line and strip each line
+ * (torchvision's VOCDetection, then open JPEGImages/<stripped>.jpg;
+ * datumaro also skips a line starting with '#' as a comment), so a
+ * sample name with whitespace at either end, or starting with '#', does
+ * not survive as a line.  Such bytes are percent-encoded: the whitespace
+ * at either end of the name (every code point Python's str.strip()
+ * removes), a leading '#', and, so that the encoding can be undone
+ * without doubt, a '%' followed by two hex digits.  Every other name,
+ * '%' signs included, is its own id.
+ *
+ * No state; any thread. */
+#ifndef CURATE_VOCNAME_H
+#define CURATE_VOCNAME_H
+
+#include <stddef.h>
+
+/* The id of sample name `name` into out (NUL-terminated).  -ENAMETOOLONG
+ * when it does not fit in outlen bytes. */
+int voc_id_encode(const char *name, char *out, size_t outlen);
+/* The sample name of an id: each "%XX" (two hex digits) as its byte,
+ * every other byte as it is.  Ids that voc_id_encode() did not write may
+ * decode to the name of another id; callers compare the name's id with
+ * the one they were given.  -ENAMETOOLONG when it does not fit. */
+int voc_id_decode(const char *id, char *out, size_t outlen);
+
+#endif
