@@ -667,6 +667,20 @@ static size_t missing_key(uint8_t *k, const char *field, json_int_t id)
   return n + 8;
 }
 
+/* Key of a sample's record in COCO_NS_IMAGE: be64(sample id) "<field>"
+ * (no terminator: the bare 8 bytes are an earlier build's field-less
+ * record); its length, or 0 for a field name too long to be one. */
+static size_t image_key(uint8_t *k, uint64_t sample_id, const char *field)
+{
+  size_t n = strlen(field);
+
+  if (n > LABELS_MAX_FIELD_NAME)
+    return 0;
+  store_key_u64(k, sample_id);
+  memcpy(k + 8, field, n);
+  return 8 + n;
+}
+
 /* The ground truth of an image not on disk: its record in
  * COCO_NS_MISSING (u16 name length, file_name, the encoded field). */
 static int store_missing(struct imp *m, struct img *im)
@@ -688,8 +702,12 @@ static int store_missing(struct imp *m, struct img *im)
 }
 
 /* Replaces only `field` of each matched sample (its other fields stay as
- * they are) and records the sample's COCO image id (COCO_NS_IMAGE).  An
- * image now on disk drops its COCO_NS_MISSING record. */
+ * they are) and records the sample's COCO image id for that field
+ * (COCO_NS_IMAGE): an import into another field must not renumber the
+ * ground truth that evaluation orders by and the export writes.  An
+ * earlier build's field-less record stays: it still gives the ids of the
+ * fields without a record of their own.  An image now on disk drops its
+ * COCO_NS_MISSING record. */
 static int store_image(struct imp *m, struct img *im)
 {
   struct labels cur;
@@ -711,9 +729,11 @@ static int store_image(struct imp *m, struct img *im)
   labels_free(&cur);
   if (r < 0)
     return r;
-  store_key_u64(k, im->sample_id);
+  size_t kl = image_key(k, im->sample_id, m->field);
+  if (!kl)
+    return -EINVAL;
   store_key_u64(v, (uint64_t)(int64_t)im->coco_id);
-  r = store_rec_put(m->t, COCO_NS_IMAGE, k, 8, v, 8);
+  r = store_rec_put(m->t, COCO_NS_IMAGE, k, kl, v, 8);
   if (r < 0)
     return r;
   r = store_rec_del(m->t, COCO_NS_MISSING, k,
@@ -914,21 +934,87 @@ static int import_steps(struct imp *m)
   return r;
 }
 
-int coco_image_id(struct store_txn *t, uint64_t sample_id, int64_t *ret)
+int coco_image_id(struct store_txn *t, uint64_t sample_id,
+                  const char *field, int64_t *ret)
 {
-  uint8_t k[8];
+  uint8_t k[LABELS_MAX_FIELD_NAME + 8];
+  size_t kl = image_key(k, sample_id, field), n;
   const void *v;
-  size_t n;
   int r;
 
-  store_key_u64(k, sample_id);
-  r = store_rec_get(t, COCO_NS_IMAGE, k, 8, &v, &n);
+  if (!kl)
+    return -EINVAL;
+  r = store_rec_get(t, COCO_NS_IMAGE, k, kl, &v, &n);
+  if (r == -ENOENT && kl > 8)   /* an earlier build's field-less record */
+    r = store_rec_get(t, COCO_NS_IMAGE, k, 8, &v, &n);
   if (r < 0)
     return r;
   if (n != 8)
     return -EIO;
   *ret = (int64_t)store_key_rd_u64(v);
   return 0;
+}
+
+/* One sample's records come together in key order: the field-less one
+ * (8 bytes, a prefix of the others) first, then one per field.  The
+ * walk holds the sample's id until the next sample's record (or the end)
+ * shows no record of `field` can follow. */
+struct image_walk {
+  const char *field;
+  size_t flen;
+  int (*fn)(uint64_t, int64_t, void *);
+  void *ud;
+  uint64_t sid;
+  int64_t id;
+  bool held;     /* sid / id are waiting to be given to fn */
+};
+
+static int image_walk_flush(struct image_walk *w)
+{
+  bool held = w->held;
+
+  w->held = false;
+  return held ? w->fn(w->sid, w->id, w->ud) : 0;
+}
+
+static int image_walk_rec(const void *key, size_t klen, const void *val,
+                          size_t vlen, void *ud)
+{
+  struct image_walk *w = ud;
+  uint64_t sid;
+  int r;
+
+  if (klen < 8 || vlen != 8)
+    return -EIO;
+  if (klen > 8 && (klen - 8 != w->flen ||
+                   memcmp((const uint8_t *)key + 8, w->field, w->flen)))
+    return 0;   /* another field's */
+  sid = store_key_rd_u64(key);
+  if (!w->held || w->sid != sid) {
+    r = image_walk_flush(w);
+    if (r)
+      return r;
+  }
+  /* The field's own record comes after the field-less one: it wins. */
+  w->sid = sid;
+  w->id = (int64_t)store_key_rd_u64(val);
+  w->held = true;
+  return 0;
+}
+
+int coco_image_id_each(struct store_txn *t, const char *field,
+                       int (*fn)(uint64_t sample_id, int64_t coco_id,
+                                 void *ud),
+                       void *ud)
+{
+  struct image_walk w = { .field = field, .flen = strlen(field),
+                          .fn = fn, .ud = ud };
+  int r;
+
+  if (w.flen > LABELS_MAX_FIELD_NAME)
+    return -EINVAL;
+  r = store_rec_each(t, COCO_NS_IMAGE, "", 0, false, image_walk_rec, &w);
+  return r ? r : image_walk_flush(&w);
 }
 
 struct missing_walk {

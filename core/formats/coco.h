@@ -33,14 +33,30 @@
 
 #include "store.h"
 
-/* Records namespace (owned here) keeping, per sample, the COCO image id of
- * the last COCO import that matched the sample: key be64 sample id, value
- * be64 of the id as int64.  COCOeval walks images in image-id order, which
- * breaks confidence ties across images, so evaluation orders by it. */
+/* Records namespace (owned here) keeping, per sample and label field, the
+ * COCO image id of the last COCO import into that field that matched the
+ * sample: key be64 sample id + field name (no terminator), value be64 of
+ * the id as int64.  COCOeval walks images in image-id order, which breaks
+ * confidence ties across images, so evaluation orders by the ids of its
+ * ground-truth field, and the COCO export writes those of its field.
+ * Stores written by earlier builds hold one record per sample under the
+ * bare be64 sample id (the last COCO import into any field); it is read
+ * for every field that has no record of its own, and never written now. */
 #define COCO_NS_IMAGE "coco.img"
 
-/* The sample's COCO image id into *ret; -ENOENT when it has none. */
-int coco_image_id(struct store_txn *t, uint64_t sample_id, int64_t *ret);
+/* The COCO image id of the sample in `field` into *ret: the field's own
+ * record, else the sample's field-less record of an earlier build;
+ * -ENOENT when it has neither, -EIO for a bad record. */
+int coco_image_id(struct store_txn *t, uint64_t sample_id,
+                  const char *field, int64_t *ret);
+
+/* Calls fn, in sample-id order, once for each sample with a COCO image id
+ * in `field` (the same choice as coco_image_id).  Stops at and returns
+ * fn's first non-zero value; -EIO for a bad record. */
+int coco_image_id_each(struct store_txn *t, const char *field,
+                       int (*fn)(uint64_t sample_id, int64_t coco_id,
+                                 void *ud),
+                       void *ud);
 
 /* Records namespace (owned here) keeping the ground truth of the images of
  * an imported COCO file whose file is not on disk: key "<field>\0" + be64

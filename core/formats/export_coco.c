@@ -8,7 +8,8 @@
  * boxes there are.  Key order and value forms follow docs/EXPORT.md
  * ("What readers require"):
  * categories = every store class with its stable id (>= 1); image id =
- * the COCO image id the sample was imported with (coco.h COCO_NS_IMAGE),
+ * the COCO image id the sample was imported with into the exported field
+ * (coco.h COCO_NS_IMAGE),
  * else one above the largest of those (export_ids below); annotation id =
  * label id (64-bit); segmentation [] (the
  * store holds boxes only, and datumaro refuses annotations without the
@@ -145,13 +146,10 @@ static int cmp_pair_sid(const void *a, const void *b)
  * used to make the export drop every imported id. */
 #define ID_MAX (INT64_MAX / 2)
 
-static int add_pair(const void *key, size_t klen, const void *val,
-                    size_t vlen, void *ud)
+static int add_pair(uint64_t sid, int64_t coco, void *ud)
 {
   struct export_ids *ids = ud;
 
-  if (klen != 8 || vlen != 8)
-    return -EIO;
   if (ids->n == ids->cap) {
     size_t nc = ids->cap ? ids->cap * 2 : 256;
     struct id_pair *p = realloc(ids->v, nc * sizeof(*p));
@@ -160,23 +158,26 @@ static int add_pair(const void *key, size_t klen, const void *val,
     ids->v = p;
     ids->cap = nc;
   }
-  ids->v[ids->n].sid = store_key_rd_u64(key);
-  ids->v[ids->n].coco = (int64_t)store_key_rd_u64(val);
+  ids->v[ids->n].sid = sid;
+  ids->v[ids->n].coco = coco;
   if (ids->v[ids->n].coco > ids->base && ids->v[ids->n].coco <= ID_MAX)
     ids->base = ids->v[ids->n].coco;
   ids->n++;
   return 0;
 }
 
-/* Reads the recorded ids; drops the unusable ones (< 1, > ID_MAX, or
- * taken by a lower sample id).  The pairs end up sorted by sample id. */
-static int export_ids_load(struct store_txn *t, struct export_ids *ids)
+/* Reads the ids recorded for `field` (a COCO import into another field
+ * has its own and leaves these alone); drops the unusable ones (< 1,
+ * > ID_MAX, or taken by a lower sample id).  The pairs end up sorted by
+ * sample id. */
+static int export_ids_load(struct store_txn *t, const char *field,
+                           struct export_ids *ids)
 {
   size_t k = 0;
   int r;
 
   memset(ids, 0, sizeof(*ids));
-  r = store_rec_each(t, COCO_NS_IMAGE, "", 0, false, add_pair, ids);
+  r = coco_image_id_each(t, field, add_pair, ids);
   if (r < 0)
     return r;
   if (!ids->n)
@@ -366,7 +367,7 @@ static int gen_file(struct exw *x, const char *path)
   int r;
 
   r = store_version(x->t, &ver);
-  r = r ? r : export_ids_load(x->t, &ids);
+  r = r ? r : export_ids_load(x->t, x->field, &ids);
   r = r ? r : exw_printf(x, "{\"info\":{\"description\":\"curatefs export\","
                          "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
                          "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",

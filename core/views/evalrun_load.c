@@ -180,9 +180,10 @@ static int load_missing(struct store_txn *t, const char *gtf,
 }
 
 /* COCOeval walks the images in image-id order, and that order breaks
- * confidence ties across images.  Samples matched by a COCO import carry
- * their COCO image id (coco.h); they go first in id order, the others
- * after them in sample-id order. */
+ * confidence ties across images.  Samples matched by a COCO import into
+ * the ground-truth field carry their COCO image id for it (coco.h; an
+ * import into another field has its own ids and changes nothing here);
+ * they go first in id order, the others after them in sample-id order. */
 struct img_key {
   int64_t coco_id;
   uint64_t sid;
@@ -200,7 +201,8 @@ static int cmp_img_key(const void *a, const void *b)
   return x->sid < y->sid ? -1 : x->sid > y->sid;
 }
 
-static int order_by_coco_id(struct store_txn *t, struct evalrun_loaded *l)
+static int order_by_coco_id(struct store_txn *t, const char *gtf,
+                            struct evalrun_loaded *l)
 {
   size_t n = l->n_images;
   struct img_key *k = calloc(n ? n : 1, sizeof(*k));
@@ -213,7 +215,7 @@ static int order_by_coco_id(struct store_txn *t, struct evalrun_loaded *l)
   for (size_t im = 0; im < n; im++) {
     k[im].sid = l->sid[im];
     k[im].im = im;
-    r = coco_image_id(t, l->sid[im], &k[im].coco_id);
+    r = coco_image_id(t, l->sid[im], gtf, &k[im].coco_id);
     if (r < 0 && r != -ENOENT)
       goto out;
     k[im].has = r == 0;
@@ -273,5 +275,5 @@ int evalrun_load(struct store_txn *t, const char *gtf, const char *pf,
   int r = load_fields(t, gtf, pf, l, err, errlen);
 
   r = r ? r : load_missing(t, gtf, l);
-  return r ? r : order_by_coco_id(t, l);
+  return r ? r : order_by_coco_id(t, gtf, l);
 }
