@@ -156,8 +156,9 @@ def main():
 
     # Image ids, worked out by hand.  Samples 1..5 were imported with ids
     # 100..104.  A new image (sample 6) gets 104 + 6 = 110.  Then a second
-    # COCO file gives sample 1 the id 101, which sample 2 also has: the
-    # lower sample id (1) keeps it, sample 2 gets 104 + 2 = 106.
+    # COCO file imported into the same field (the exported one: ids are
+    # kept per field) gives sample 1 the id 101, which sample 2 also has:
+    # the lower sample id (1) keeps it, sample 2 gets 104 + 2 = 106.
     shutil.copy(os.path.join(data, names[0]), os.path.join(data, "zz.jpg"))
     curate("import", "--store", a, "--no-features", data)
     ids = image_ids(export_json(a, os.path.join(tmp, "x4")))
@@ -169,8 +170,7 @@ def main():
     json.dump({"images": [{"id": 101, "file_name": names[0], "width": W,
                            "height": H}],
                "annotations": [], "categories": CATS}, open(other, "w"))
-    curate("import", "--store", a, "--no-features", "--field", "other",
-           "--coco", other, data)
+    curate("import", "--store", a, "--no-features", "--coco", other, data)
     ids = image_ids(export_json(a, os.path.join(tmp, "x5")))
     want = {n: 100 + i for i, n in enumerate(names)}
     want.update({names[0]: 101, names[1]: 106, "zz.jpg": 110})
@@ -183,8 +183,7 @@ def main():
     json.dump({"images": [{"id": 2 ** 62, "file_name": "zz.jpg",
                            "width": W, "height": H}],
                "annotations": [], "categories": CATS}, open(huge, "w"))
-    curate("import", "--store", a, "--no-features", "--field", "huge",
-           "--coco", huge, data)
+    curate("import", "--store", a, "--no-features", "--coco", huge, data)
     ids = image_ids(export_json(a, os.path.join(tmp, "x6")))
     check(ids == want, "an id past 2^62 is not used, the others stay: %s"
           % ids)
