@@ -368,6 +368,13 @@ static int gen_file(struct exw *x, const char *path)
 
   r = store_version(x->t, &ver);
   r = r ? r : export_ids_load(x->t, x->field, &ids);
+  /* A field no COCO import wrote (predictions, a CVAT pull) takes the
+   * ground truth's ids, so that its file lines up with the ground truth's
+   * for pycocotools. */
+  if (r == 0 && !ids.n && strcmp(x->field, "ground_truth") != 0) {
+    free(ids.v);
+    r = export_ids_load(x->t, "ground_truth", &ids);
+  }
   r = r ? r : exw_printf(x, "{\"info\":{\"description\":\"curatefs export\","
                          "\"version\":\"%" PRIu64 "\",\"contributor\":\"\","
                          "\"url\":\"\"},\n\"licenses\":[],\n\"categories\":[",

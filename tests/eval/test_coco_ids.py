@@ -203,6 +203,16 @@ def main():
         got = export_ids(curate, st, out, "other")
         check(got == ids["other"], "export ids of other %r, want %r"
               % (got, ids["other"]))
+        # A field no COCO import wrote (predictions) exports with the
+        # ground truth's ids, so its file lines up with the ground truth's
+        # (other.json's ids are not the sample ids).
+        st2 = os.path.join(tmp, "st2")
+        run([curate, "import", "--store", st2, "--coco", other, img])
+        run([curate, "predictions", "--store", st2, "--format", "coco",
+             "--coco-gt", other, os.path.join(tmp, "preds.json")])
+        got = export_ids(curate, st2, out, "predictions")
+        check(got == ids["other"], "export ids of predictions %r, want the "
+              "ground truth's %r" % (got, ids["other"]))
 
         # 2. An earlier build's field-less records (other.json's ids, as
         # that build left them after importing other.json last).
