@@ -190,7 +190,8 @@ static int voc_parse(struct limp *L, struct limp_src *src, size_t i,
  * percent-encodes more than the export does).  An id the export would
  * not write for its decoded name comes after the name as it is: "%41" is
  * no id of "A" (that is "A"), so a file "%41.xml" names a sample "%41"
- * before "A". */
+ * before "A".  An id of the long form names the sample of its store id
+ * (a VOC export of this store read back). */
 static int match_id(struct limp *L, const char *stem, struct sample *smp)
 {
   char name[256], id[256];
@@ -199,6 +200,14 @@ static int match_id(struct limp *L, const char *stem, struct sample *smp)
 
   if (!*stem)
     return -ENOENT;
+  /* The long form (vocname.h): the sample of that store id, when the
+   * export gives it this id. */
+  if (voc_id_sample(stem) &&
+      store_sample_get(L->t, voc_id_sample(stem), smp) == 0 &&
+      !(smp->flags & SAMPLE_MISSING) &&
+      voc_sample_id(smp->name, smp->id, id, sizeof(id)) == 0 &&
+      strcmp(id, stem) == 0)
+    return 0;
   decoded = voc_id_decode(stem, name, sizeof(name)) == 0 &&
             strcmp(name, stem) != 0;
   canonical = decoded && voc_id_encode(name, id, sizeof(id)) == 0 &&

@@ -26,7 +26,11 @@ from fslib import read, run_suite  # noqa
 W, H = 160, 120
 NAMES = [" lead.jpg", "trail .jpg", "both  .jpg", "#hash.jpg", "a #b.jpg",
          "nbsp\u00a0.jpg", "\u3000ideo.jpg", "sub/ inner.jpg",
-         "100%.jpg", "%20lead.jpg", "%zz.jpg", "plain.jpg", "%70lain.jpg"]
+         "100%.jpg", "%20lead.jpg", "%zz.jpg", "plain.jpg", "%70lain.jpg",
+         # 200-byte names (the longest a sample gets) whose encoding does
+         # not fit in a file name: ids of the long form, the second cut
+         # before a two-byte character
+         "%20" * 66 + "ab.jpg", "%20" * 30 + "x" + "\u00e9" * 54 + "y.jpg"]
 
 
 def box_of(i):
