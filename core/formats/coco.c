@@ -1032,8 +1032,10 @@ int coco_import_file_txn(struct store_txn *t, const char *path,
   char msg[200];
   int r;
 
-  if (!(m.js = jstream_open(path, &r, msg, sizeof(msg))))
-    return r;   /* not reported: the caller says it (coco.h) */
+  if (!(m.js = jstream_open(path, &r, msg, sizeof(msg)))) {
+    rep(report, ud, what, msg);   /* "not a regular file", ENOENT's text */
+    return r;
+  }
   r = scan_doc(&m);
   if (r == 0)
     r = import_steps(&m);
