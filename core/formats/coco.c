@@ -204,7 +204,8 @@ struct docimg {
   json_int_t id;
   bool id_ok;          /* "id" is an integer */
   char *file_name;     /* owned; NULL when not a string */
-  json_int_t w, h;     /* "width", "height"; 0 when not integers */
+  json_int_t w, h;     /* "width", "height"; 0 when not integers
+                        * (doc_side) */
 };
 
 /* The top-level keys read (jsonstream.h), in this order. */
@@ -874,6 +875,18 @@ static void imp_free(struct imp *m)
   free(m->catname);
 }
 
+/* An image's "width" or "height" as an integer, or 0 when it is none:
+ * an integer, or a real with no fraction (640.0, as tools that keep
+ * sizes in floats write it), in the range of a picture's side. */
+static json_int_t doc_side(const json_t *v)
+{
+  double d = json_real_value(v);
+
+  if (json_is_integer(v))
+    return json_integer_value(v);
+  return d >= 1 && d <= UINT32_MAX && d == floor(d) ? (json_int_t)d : 0;
+}
+
 /* First pass (a jstream_fn): an image's id and file_name, a category
  * as it is. */
 static int doc_element(void *ud, int k, size_t i, json_t *o)
@@ -897,8 +910,8 @@ static int doc_element(void *ud, int k, size_t i, json_t *o)
   const char *fn = json_string_value(json_object_get(o, "file_name"));
   d->id_ok = json_is_integer(id);
   d->id = json_integer_value(id);
-  d->w = json_integer_value(json_object_get(o, "width"));
-  d->h = json_integer_value(json_object_get(o, "height"));
+  d->w = doc_side(json_object_get(o, "width"));
+  d->h = doc_side(json_object_get(o, "height"));
   d->file_name = fn ? strdup(fn) : NULL;
   if (fn && !d->file_name)
     return -ENOMEM;
@@ -1105,8 +1118,10 @@ int coco_import_file_txn(struct store_txn *t, const char *path,
   char msg[200];
   int r;
 
-  if (!(m.js = jstream_open(path, &r, msg, sizeof(msg))))
-    return r;   /* not reported: the caller says it (coco.h) */
+  if (!(m.js = jstream_open(path, &r, msg, sizeof(msg)))) {
+    rep(report, ud, what, msg);   /* "not a regular file", ENOENT's text */
+    return r;
+  }
   r = scan_doc(&m);
   if (r == 0)
     r = import_steps(&m);

@@ -122,7 +122,7 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
 
 /* The same for the file at path, read in pieces.  Only a regular file
  * is opened: one that cannot be, or is not regular (-EINVAL), fails with
- * that errno, not reported (the caller names the file). */
+ * that errno, reported as "not a regular file" or the errno's text. */
 int coco_import_file_txn(struct store_txn *t, const char *path,
                          const char *what, const char *field,
                          void (*report)(const char *what, const char *reason,

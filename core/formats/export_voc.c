@@ -10,7 +10,8 @@
  *
  * <id> is the sample name, but for the bytes a reader's line stripping
  * would lose (vocname.h: whitespace at either end, a leading '#'),
- * which are percent-encoded.
+ * which are percent-encoded; an id that would not fit in a file name
+ * ends with the sample's store id instead (vocname.h, voc_sample_id).
  *
  * Boxes are integer corners, truncated (docs/EXPORT.md, "What readers
  * require" 7):
@@ -92,19 +93,31 @@ static int set_subset(const char *file)
   return exw_subset_parse(file, n - 4);
 }
 
-/* The selected sample of VOC file "<id><ext>": the id decoded to a name,
- * and only the id that name encodes to (an id is one file, never two). */
+/* The selected sample of VOC file "<id><ext>": the id decoded to a name
+ * (or, in the long form, the sample of its store id, vocname.h), and
+ * only the id that sample is given (an id is one file, never two). */
 static int voc_sample_file(struct exw *x, const char *file, const char *ext,
                            struct sample *smp, int *sub)
 {
   char name[sizeof(((struct export_ent *)0)->name)];
-  char id[sizeof(name)];
-  int r = voc_id_decode(file, name, sizeof(name));
+  char id[sizeof(name)], stem[sizeof(name)];
+  uint64_t sid;
+  int r;
 
-  r = r ? -ENOENT : exw_sample_file(x, name, ext, smp, sub);
-  if (r == 0 && (voc_id_encode(smp->name, id, sizeof(id)) < 0 ||
-                 name_strip_ext(file, ext, name, sizeof(name)) < 0 ||
-                 strcmp(id, name) != 0))
+  if (name_strip_ext(file, ext, stem, sizeof(stem)) < 0)
+    return -ENOENT;
+  if ((sid = voc_id_sample(stem))) {
+    if ((r = store_sample_get(x->t, sid, smp)) < 0)
+      return r;
+    if ((size_t)snprintf(name, sizeof(name), "%s%s", smp->name, ext) >=
+        sizeof(name))
+      return -ENOENT;
+  } else if (voc_id_decode(file, name, sizeof(name)) < 0) {
+    return -ENOENT;
+  }
+  r = exw_sample_file(x, name, ext, smp, sub);
+  if (r == 0 && (voc_sample_id(smp->name, smp->id, id, sizeof(id)) < 0 ||
+                 strcmp(id, stem) != 0))
     r = -ENOENT;
   return r;
 }
@@ -126,9 +139,9 @@ static int list_one(struct exw *x, const struct sample *smp, int sub,
 
   (void)x;
   (void)sub;
-  if (voc_id_encode(smp->name, id, sizeof(id)) < 0 ||
+  if (voc_sample_id(smp->name, smp->id, id, sizeof(id)) < 0 ||
       exw_ent2(&e, id, c->ext) < 0)
-    return 0;   /* cannot happen: names are at most ~220 bytes */
+    return 0;   /* cannot happen: an id fits in VOC_ID_MAX bytes */
   if (c->ext[1] == 'j' && smp->format == IMG_JPEG)
     e.sample_id = smp->id;
   else if (c->ext[1] == 'j')
@@ -261,7 +274,7 @@ static int put_name(struct exw *x, const struct sample *smp, int sub,
     return 0;
   if (set == -2 && sub != SUB_DEFAULT)
     return 0;
-  if (voc_id_encode(smp->name, id, sizeof(id)) < 0)
+  if (voc_sample_id(smp->name, smp->id, id, sizeof(id)) < 0)
     return 0;   /* as list_one: never listed */
   r = exw_puts(x, id);
   return r ? r : exw_put(x, "\n", 1);

@@ -186,18 +186,39 @@ static int voc_parse(struct limp *L, struct limp_src *src, size_t i,
 /* The sample of VOC id `stem`: first as the sample name the VOC export
  * encoded into it (vocname.h: " x" is written "%20x", and a sample named
  * "%20x" is written "%2520x", so the decoded name comes first), else as
- * it is (trees of other tools). */
+ * it is (trees of other tools), else decoded all the same (a tool that
+ * percent-encodes more than the export does).  An id the export would
+ * not write for its decoded name comes after the name as it is: "%41" is
+ * no id of "A" (that is "A"), so a file "%41.xml" names a sample "%41"
+ * before "A".  An id of the long form names the sample of its store id
+ * (a VOC export of this store read back). */
 static int match_id(struct limp *L, const char *stem, struct sample *smp)
 {
-  char name[256];
+  char name[256], id[256];
+  bool decoded, canonical;
   int r = -ENOENT;
 
   if (!*stem)
     return -ENOENT;
-  if (voc_id_decode(stem, name, sizeof(name)) == 0 &&
-      strcmp(name, stem) != 0)
+  /* The long form (vocname.h): the sample of that store id, when the
+   * export gives it this id. */
+  if (voc_id_sample(stem) &&
+      store_sample_get(L->t, voc_id_sample(stem), smp) == 0 &&
+      !(smp->flags & SAMPLE_MISSING) &&
+      voc_sample_id(smp->name, smp->id, id, sizeof(id)) == 0 &&
+      strcmp(id, stem) == 0)
+    return 0;
+  decoded = voc_id_decode(stem, name, sizeof(name)) == 0 &&
+            strcmp(name, stem) != 0;
+  canonical = decoded && voc_id_encode(name, id, sizeof(id)) == 0 &&
+              strcmp(id, stem) == 0;
+  if (canonical)
     r = limp_match(L, name, smp);
-  return r == -ENOENT ? limp_match(L, stem, smp) : r;
+  if (r == -ENOENT)
+    r = limp_match(L, stem, smp);
+  if (r == -ENOENT && decoded && !canonical)
+    r = limp_match(L, name, smp);
+  return r;
 }
 
 /* The sample of annotation file fn: by the file's stem, else by its

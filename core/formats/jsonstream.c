@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -35,6 +36,8 @@ struct jstream {
   int err;                 /* first error, a negative errno, or 0 */
   char *why;
   size_t whylen;
+  off_t size;              /* file: size and modification time at open, */
+  struct timespec mtime;   /* to tell a file changed between passes */
 };
 
 static int bad(struct jstream *s, int e, int line, const char *fmt, ...)
@@ -544,6 +547,26 @@ static int top_key(struct jstream *s, const char *const *keys, int nkeys,
   return 0;
 }
 
+/* -EIO, said in why, when the file is no longer the one opened (another
+ * size or modification time): the passes would read two documents. */
+static int unchanged(struct jstream *s)
+{
+  struct stat st;
+
+  if (s->fd < 0)
+    return 0;
+  if (fstat(s->fd, &st) < 0) {
+    s->err = -errno;
+    snprintf(s->why, s->whylen, "%s", strerror(errno));
+    return s->err;
+  }
+  if (st.st_size == s->size && st.st_mtim.tv_sec == s->mtime.tv_sec &&
+      st.st_mtim.tv_nsec == s->mtime.tv_nsec)
+    return 0;
+  snprintf(s->why, s->whylen, "the file changed while it was read");
+  return s->err = -EIO;
+}
+
 int jstream_scan(struct jstream *s, const char *const *keys,
                  const enum jstream_mode *modes, int nkeys, int root_each,
                  jstream_fn fn, void *ud, struct jstream_root *ret,
@@ -608,7 +631,9 @@ int jstream_scan(struct jstream *s, const char *const *keys,
   if (r)
     return r;
   c = ws(s);
-  return c == END ? 0 : unexpected(s, c, "end of file expected");
+  if (c != END)
+    return unexpected(s, c, "end of file expected");
+  return unchanged(s);
 }
 
 int jstream_each(struct jstream *s, const struct jstream_at *at, int k,
@@ -619,7 +644,7 @@ int jstream_each(struct jstream *s, const struct jstream_at *at, int k,
   why[0] = '\0';
   s->why = why;
   s->whylen = whylen;
-  if ((r = seek(s, at->offset, at->line)) < 0)
+  if ((r = seek(s, at->offset, at->line)) < 0 || (r = unchanged(s)) < 0)
     return r;
   if (at->type != '[' || peek(s) != '[') {
     if (s->err)
@@ -628,13 +653,15 @@ int jstream_each(struct jstream *s, const struct jstream_at *at, int k,
     return -EIO;
   }
   /* The root array is 1 deep, a top-level key's 2. */
-  return elements(s, k, true, k < 0 ? 1 : 2, fn, ud);
+  r = elements(s, k, true, k < 0 ? 1 : 2, fn, ud);
+  return r ? r : unchanged(s);
 }
 
 struct jstream *jstream_open(const char *path, int *ret_err, char *why,
                              size_t whylen)
 {
   struct jstream *s = calloc(1, sizeof(*s));
+  struct stat st;
   int fd;
 
   why[0] = '\0';
@@ -652,7 +679,16 @@ struct jstream *jstream_open(const char *path, int *ret_err, char *why,
                                               : strerror(-fd));
     return NULL;
   }
+  if (fstat(fd, &st) < 0) {
+    *ret_err = -errno;
+    snprintf(why, whylen, "%s", strerror(errno));
+    close(fd);
+    free(s);
+    return NULL;
+  }
   s->fd = fd;
+  s->size = st.st_size;
+  s->mtime = st.st_mtim;
   s->keep = NONE;
   s->chunk = CHUNK;
   return s;

@@ -91,7 +91,9 @@ struct jstream_root {
  * element goes to fn with k = -1 when root_each, else it is only
  * located.  Returns 0, fn's non-zero value, or a negative errno with why
  * set (-EINVAL "line N: TEXT" for a document jansson would refuse,
- * -EFBIG for an element too large, the errno's text for a read error). */
+ * -EFBIG for an element too large, the errno's text for a read error,
+ * -EIO when the file's size or modification time is no longer what it
+ * was at jstream_open: it changed while it was read). */
 int jstream_scan(struct jstream *js, const char *const *keys,
                  const enum jstream_mode *modes, int nkeys, int root_each,
                  jstream_fn fn, void *ud, struct jstream_root *ret,
@@ -99,8 +101,9 @@ int jstream_scan(struct jstream *js, const char *const *keys,
 
 /* Walks the elements of the array at `at` (found by jstream_scan on the
  * same stream), as jstream_scan does for a JSTREAM_EACH key, with k as
- * given (-1 for an array root).  Same returns; -EIO when the bytes there are no longer an array
- * (the file changed between the two passes). */
+ * given (-1 for an array root).  Same returns; -EIO also when the bytes
+ * there are no longer an array (the file changed between the two passes,
+ * in a way its size and modification time did not show). */
 int jstream_each(struct jstream *js, const struct jstream_at *at, int k,
                  jstream_fn fn, void *ud, char *why, size_t whylen);
 

@@ -3,8 +3,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Bytes of the whitespace code point at p (n bytes left), or 0: the code
@@ -106,4 +108,54 @@ int voc_id_decode(const char *id, char *out, size_t outlen)
     return -ENAMETOOLONG;
   out[o] = '\0';
   return 0;
+}
+
+/* "%7E" and 16 hex digits: the tail of an id's long form. */
+#define LONG_TAIL 19
+
+int voc_sample_id(const char *name, uint64_t sample_id, char *out,
+                  size_t outlen)
+{
+  char full[3 * 256 + 1];
+  size_t n;
+  int r = voc_id_encode(name, full, sizeof(full));
+
+  if (r == 0 && strlen(full) <= VOC_ID_MAX) {
+    if (strlen(full) >= outlen)
+      return -ENAMETOOLONG;
+    memcpy(out, full, strlen(full) + 1);
+    return 0;
+  }
+  if (r < 0)
+    return r;   /* a name of 256 bytes or more: none is */
+  /* The start, cut before a character: not inside "%XX" nor inside a
+   * UTF-8 sequence (a reader decodes the image-set file as UTF-8). */
+  n = VOC_ID_MAX - LONG_TAIL;
+  if (n > strlen(full))
+    n = strlen(full);
+  while (n > 0 && (((unsigned char)full[n] & 0xc0) == 0x80 ||
+                   (n >= 1 && full[n - 1] == '%' && hex2(full + n)) ||
+                   (n >= 2 && full[n - 2] == '%' && hex2(full + n - 1))))
+    n--;
+  if (n + LONG_TAIL >= outlen)
+    return -ENAMETOOLONG;
+  memcpy(out, full, n);
+  snprintf(out + n, outlen - n, "%%7E%016" PRIx64, sample_id);
+  return 0;
+}
+
+uint64_t voc_id_sample(const char *id)
+{
+  size_t n = strlen(id);
+  const char *t = id + n - (n >= LONG_TAIL ? LONG_TAIL : 0);
+  char *end;
+  uint64_t v;
+
+  if (n < LONG_TAIL || strncmp(t, "%7E", 3) != 0)
+    return 0;
+  for (int i = 3; i < LONG_TAIL; i++)
+    if (!isxdigit((unsigned char)t[i]) || isupper((unsigned char)t[i]))
+      return 0;
+  v = strtoull(t + 3, &end, 16);
+  return *end ? 0 : v;
 }

@@ -17,6 +17,10 @@
 #define CURATE_VOCNAME_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of an id at most: a file name (NAME_MAX, 255) less ".xml". */
+#define VOC_ID_MAX 251
 
 /* The id of sample name `name` into out (NUL-terminated).  -ENAMETOOLONG
  * when it does not fit in outlen bytes. */
@@ -26,5 +30,17 @@ int voc_id_encode(const char *name, char *out, size_t outlen);
  * decode to the name of another id; callers compare the name's id with
  * the one they were given.  -ENAMETOOLONG when it does not fit. */
 int voc_id_decode(const char *id, char *out, size_t outlen);
+
+/* The id of a sample (its name, its store id) into out: voc_id_encode()'s,
+ * unless that is longer than VOC_ID_MAX (a 200-byte name with many '%XX'
+ * or spaces at an end: each encoded byte takes three), then its start,
+ * cut before a character or an encoded byte, "%7E" and the sample id in
+ * 16 hex digits.  "%7E" is in no encoded name ('~' is never encoded, and
+ * a '%' before "7E" is), so the long form names one sample of one store
+ * without doubt.  -ENAMETOOLONG when outlen is too small for either. */
+int voc_sample_id(const char *name, uint64_t sample_id, char *out,
+                  size_t outlen);
+/* The sample id an id of the long form names, or 0 for any other id. */
+uint64_t voc_id_sample(const char *id);
 
 #endif

@@ -122,6 +122,12 @@ def main():
               {"images": img, "categories": [], "annotations": ann},
               "\"categories\" is empty")
 
+    # A FIFO named as the COCO file: never opened (it would block), and
+    # said so.
+    fifo = ds.path("c-fifo.json")
+    os.mkfifo(fifo)
+    cases.append(("coco-fifo", "coco", fifo, "not a regular file"))
+
     for label, fmt, path, what in cases:
         p = curate("import-labels", "--store", ds.store, "--format", fmt,
                    path, ok=False)

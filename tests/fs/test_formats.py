@@ -816,12 +816,14 @@ def body(ck, w):
         eq(len(oriented) >= 4, True, "oriented files (%d)" % len(oriented))
         stored = [10, 20, 40, 30]   # x1, y1, x2, y2 in the stored frame
 
-        def doc(turned):
+        def doc(turned, real=False):
             images, anns = [], []
             for i, (name, (_f, cw, chh, o, _c)) in enumerate(
                     sorted(oriented.items())):
                 b = turned_box(stored, o) if turned else stored
                 size = (chh, cw) if turned and o >= 5 else (cw, chh)
+                if real:   # as tools keeping sizes in floats write them
+                    size = (float(size[0]), float(size[1]))
                 images.append({"id": i + 1, "file_name": name,
                                "width": size[0], "height": size[1]})
                 anns.append({"id": i + 1, "image_id": i + 1,
@@ -832,10 +834,11 @@ def body(ck, w):
                     "categories": [{"id": 1, "name": "dog"}]}
         d = w.sub("coco-frames")
         os.makedirs(d, exist_ok=True)
-        for field, turned in (("coco_turned", True), ("coco_stored", False)):
+        for field, turned in (("coco_turned", True), ("coco_stored", False),
+                              ("coco_turned_real", True)):
             path = os.path.join(d, field + ".json")
             with open(path, "w") as f:
-                json.dump(doc(turned), f)
+                json.dump(doc(turned, field.endswith("_real")), f)
             p = curate("import-labels", "--store", store, "--format", "coco",
                        "--field", field, path)
             n = sum(1 for v in oriented.values() if v[3] >= 5)
@@ -854,12 +857,14 @@ def body(ck, w):
             b = lab["fields"]["coco_stored"][0]["bbox"]
             eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], stored,
                "%s: a stored-frame file read as given" % name)
-            b = lab["fields"]["coco_turned"][0]["bbox"]
             # 2..4 keep the size: such a file cannot be told from a
             # stored-frame one, and is read as given.
             want = stored if o >= 5 else turned_box(stored, o)
-            eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], want,
-               "%s (orientation %d): turned-frame file" % (name, o))
+            for field in ("coco_turned", "coco_turned_real"):
+                b = lab["fields"][field][0]["bbox"]
+                eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], want,
+                   "%s (orientation %d): turned-frame file (%s)"
+                   % (name, o, field))
         # The same rule for VOC (<size>), as CVAT's "PASCAL VOC 1.1" gives
         # the turned size and boxes.
         for field, turned in (("voc_turned", True), ("voc_stored", False)):

@@ -26,7 +26,11 @@ from fslib import read, run_suite  # noqa
 W, H = 160, 120
 NAMES = [" lead.jpg", "trail .jpg", "both  .jpg", "#hash.jpg", "a #b.jpg",
          "nbsp\u00a0.jpg", "\u3000ideo.jpg", "sub/ inner.jpg",
-         "100%.jpg", "%20lead.jpg", "%zz.jpg", "plain.jpg"]
+         "100%.jpg", "%20lead.jpg", "%zz.jpg", "plain.jpg", "%70lain.jpg",
+         # 200-byte names (the longest a sample gets) whose encoding does
+         # not fit in a file name: ids of the long form, the second cut
+         # before a two-byte character
+         "%20" * 66 + "ab.jpg", "%20" * 30 + "x" + "\u00e9" * 54 + "y.jpg"]
 
 
 def box_of(i):
@@ -126,6 +130,35 @@ def body(ck, w):
                "box of %r read back" % n)
     ck.run("the VOC label import reads the tree back to the same boxes",
            t_back)
+
+    def t_foreign_ids():
+        # A tree of another tool names files as they are.  "%70lain" is
+        # no id the export writes for "plain" (that is "plain"), so it is
+        # the sample "%70lain", not "plain"; "100%25" names no sample as
+        # it is and is read decoded, "100%".
+        fd = w.sub("voc-foreign")
+        os.makedirs(os.path.join(fd, "Annotations"))
+        boxes = {"%70lain": [1, 2, 11, 12], "100%25": [3, 4, 13, 14]}
+        for stem, b in boxes.items():
+            with open(os.path.join(fd, "Annotations", stem + ".xml"),
+                      "w") as f:
+                f.write("<annotation><filename>%s.jpg</filename><object>"
+                        "<name>thing</name><bndbox><xmin>%d</xmin><ymin>%d"
+                        "</ymin><xmax>%d</xmax><ymax>%d</ymax></bndbox>"
+                        "</object></annotation>" % (stem, *b))
+        curate("import-labels", "--store", store, "--format", "voc",
+               "--field", "foreign", fd)
+        got = {}
+        for n in NAMES:
+            name = os.path.splitext(n)[0].replace("/", "__")
+            doc = json.loads(read(os.path.join(mnt, "labels",
+                                               name + ".json")))
+            if doc["fields"].get("foreign"):
+                got[name] = [d["bbox"] for d in doc["fields"]["foreign"]]
+        eq(got, {"%70lain": [[1, 2, 10, 10]], "100%": [[3, 4, 10, 10]]},
+           "samples of the foreign ids")
+    ck.run("a foreign VOC id that is no export's encoding names the sample "
+           "spelled so first", t_foreign_ids)
     m.umount()
 
     def t_cut_utf8():
