@@ -137,7 +137,10 @@ def body(ck, w):
         m2.umount()
         took = time.monotonic() - t0
         print("# unmount during the views/unique k-NN took %.2f s" % took)
-        if took > 5:
+        # 0.1 s plain, 1.7 s under ASan (its exit checks walk the daemon's
+        # memory), 5.7 s under ASan on a loaded machine; the whole k-NN
+        # took more than 30 s.
+        if took > 15:
             raise AssertionError("unmount waited %.1f s for the view" % took)
     ck.run("unmount stops a view computation inside its k-NN",
            t_stops_inside_a_view)
