@@ -24,7 +24,7 @@
 struct img {
   json_int_t coco_id;
   uint64_t sample_id;   /* 0 = not on disk (kept for evaluation) */
-  const char *file_name;   /* borrowed from struct imp's docimgs */
+  const char *file_name;   /* borrowed from struct imp's tables */
   uint32_t w, h;           /* the sample's size (matched images) */
   uint8_t turn;            /* EXIF orientation the boxes are turned by
                             * (the file gives the turned size), else 0 */
@@ -199,15 +199,6 @@ static int coco_class(struct store_txn *t, const char *name, json_int_t cid,
   return store_class_id(t, name, true, ret);
 }
 
-/* An element of "images" as the first pass keeps it: all the steps use. */
-struct docimg {
-  json_int_t id;
-  bool id_ok;          /* "id" is an integer */
-  char *file_name;     /* owned; NULL when not a string */
-  json_int_t w, h;     /* "width", "height"; 0 when not integers
-                        * (doc_side) */
-};
-
 /* The top-level keys read (jsonstream.h), in this order. */
 enum { K_IMAGES, K_ANNS, K_CATS, K_N };
 static const char *const doc_keys[K_N] = { "images", "annotations",
@@ -229,9 +220,7 @@ struct imp {
   struct store_txn *t;
   struct jstream *js;               /* the document, scanned */
   struct jstream_root root;         /* where its keys are (doc_keys) */
-  struct docimg *docimgs;           /* its "images" */
-  size_t ndocimg, capdocimg;
-  json_t *cats;                     /* its "categories" (owned) */
+  struct coco_tables tb;            /* its "images" and "categories" */
   const char *what;                 /* the document's name in reports */
   const char *field;
   const struct coco_opts *opts;     /* may be NULL */
@@ -258,7 +247,7 @@ struct imp {
 /* The three lists a detection file has; room for the images. */
 static int step_shape(struct imp *m)
 {
-  size_t n = m->ndocimg + 1;
+  size_t n = m->tb.n + 1;
   char anns = m->root.at[K_ANNS].type;
 
   if (m->root.type != '{' || m->root.at[K_IMAGES].type != '[' ||
@@ -278,9 +267,9 @@ static int step_image_ids(struct imp *m)
 {
   size_t i;
 
-  for (i = 0; i < m->ndocimg; i++)
-    if (m->docimgs[i].id_ok)
-      m->allids[m->nall++] = m->docimgs[i].id;
+  for (i = 0; i < m->tb.n; i++)
+    if (m->tb.img[i].id_ok)
+      m->allids[m->nall++] = m->tb.img[i].id;
   qsort(m->allids, m->nall, sizeof(*m->allids), cmp_jint);
   for (i = 1; i < m->nall; i++)
     if (m->allids[i] == m->allids[i - 1]) {
@@ -335,7 +324,8 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
  * that is not square, or they are the stored ones.  Otherwise (2..4 keep
  * the size; a square picture; no size) the source decides: a CVAT zip
  * (opts->view_frame) is in CVAT's turned frame, a file in the stored. */
-static uint8_t turned_frame(const struct imp *m, const struct docimg *d,
+static uint8_t turned_frame(const struct imp *m,
+                            const struct coco_image_ent *d,
                             const struct sample *smp)
 {
   int o = smp->orientation;
@@ -356,14 +346,14 @@ static uint8_t turned_frame(const struct imp *m, const struct docimg *d,
  * image of the ground-truth file. */
 static int step_images(struct imp *m)
 {
-  for (size_t i = 0; i < m->ndocimg; i++) {
-    const char *fn = m->docimgs[i].file_name;
+  for (size_t i = 0; i < m->tb.n; i++) {
+    const char *fn = m->tb.img[i].file_name;
     struct img *im = &m->imgs[m->nimg];
     struct sample smp;
     int r;
 
     m->st->images++;
-    if (!m->docimgs[i].id_ok || !fn) {
+    if (!m->tb.img[i].id_ok || !fn) {
       rep(m->report, m->ud, "images[]", "an image needs an integer \"id\" "
           "and a \"file_name\"");
       m->st->refused++;
@@ -382,7 +372,7 @@ static int step_images(struct imp *m)
       m->st->unmatched++;
       continue;
     }
-    im->coco_id = m->docimgs[i].id;
+    im->coco_id = m->tb.img[i].id;
     im->file_name = fn;
     im->sample_id = r == IMG_MATCHED ? smp.id : 0;
     labels_init(&im->l);
@@ -392,7 +382,7 @@ static int step_images(struct imp *m)
     if (r == IMG_MATCHED) {
       im->w = smp.width;
       im->h = smp.height;
-      im->turn = turned_frame(m, &m->docimgs[i], &smp);
+      im->turn = turned_frame(m, &m->tb.img[i], &smp);
       m->st->turned += im->turn != 0;
       m->st->matched++;
     } else {
@@ -426,7 +416,7 @@ static int step_one_sample_each(struct imp *m)
  * field of every matched image.  Only on request (coco_opts). */
 static int step_categories_present(struct imp *m)
 {
-  if (json_array_size(m->cats) == 0 && m->nimg &&
+  if (json_array_size(m->tb.cats) == 0 && m->nimg &&
       !(m->opts && m->opts->clear_ok)) {
     rep(m->report, m->ud, m->what, "\"categories\" is empty: importing it "
         "would remove every box of the field from the matched images; "
@@ -443,7 +433,7 @@ static int step_categories(struct imp *m)
   size_t i;
   int r = 0;
 
-  json_array_foreach(m->cats, i, o) {
+  json_array_foreach(m->tb.cats, i, o) {
     json_t *id = json_object_get(o, "id");
     if (json_is_integer(id) && json_integer_value(id) > m->maxcat)
       m->maxcat = json_integer_value(id);
@@ -456,7 +446,7 @@ static int step_categories(struct imp *m)
   m->catname = calloc((size_t)m->maxcat + 1, sizeof(char *));
   if (!m->catmap || !m->catname)
     return -ENOMEM;
-  json_array_foreach(m->cats, i, o) {
+  json_array_foreach(m->tb.cats, i, o) {
     json_t *id = json_object_get(o, "id");
     const char *name = json_string_value(json_object_get(o, "name"));
     json_int_t cid;
@@ -860,10 +850,7 @@ static const struct {
 
 static void imp_free(struct imp *m)
 {
-  for (size_t i = 0; i < m->ndocimg; i++)
-    free(m->docimgs[i].file_name);
-  free(m->docimgs);
-  json_decref(m->cats);
+  coco_tables_free(&m->tb);
   for (size_t i = 0; i < m->nimg; i++)
     labels_free(&m->imgs[i].l);
   free(m->imgs);
@@ -878,36 +865,35 @@ static void imp_free(struct imp *m)
 /* An image's "width" or "height" as an integer, or 0 when it is none:
  * an integer, or a real with no fraction (640.0, as tools that keep
  * sizes in floats write it), in the range of a picture's side. */
-static json_int_t doc_side(const json_t *v)
+static int64_t doc_side(const json_t *v)
 {
   double d = json_real_value(v);
 
   if (json_is_integer(v))
     return json_integer_value(v);
-  return d >= 1 && d <= UINT32_MAX && d == floor(d) ? (json_int_t)d : 0;
+  return d >= 1 && d <= UINT32_MAX && d == floor(d) ? (int64_t)d : 0;
 }
 
-/* First pass (a jstream_fn): an image's id and file_name, a category
- * as it is. */
-static int doc_element(void *ud, int k, size_t i, json_t *o)
+int coco_tables_add(struct coco_tables *tb, bool is_cat, json_t *o)
 {
-  struct imp *m = ud;
-  struct docimg *d;
-
-  (void)i;
-  if (k == K_CATS)
-    return json_array_append(m->cats, o) ? -ENOMEM : 0;
-  if (m->ndocimg == m->capdocimg) {
-    size_t nc = m->capdocimg ? m->capdocimg * 2 : 1024;
-    struct docimg *p = realloc(m->docimgs, nc * sizeof(*p));
-    if (!p)
-      return -ENOMEM;
-    m->docimgs = p;
-    m->capdocimg = nc;
-  }
-  d = &m->docimgs[m->ndocimg];
+  struct coco_image_ent *d;
   json_t *id = json_object_get(o, "id");
   const char *fn = json_string_value(json_object_get(o, "file_name"));
+
+  if (is_cat) {
+    if (!tb->cats && !(tb->cats = json_array()))
+      return -ENOMEM;
+    return json_array_append(tb->cats, o) ? -ENOMEM : 0;
+  }
+  if (tb->n == tb->cap) {
+    size_t nc = tb->cap ? tb->cap * 2 : 1024;
+    struct coco_image_ent *p = realloc(tb->img, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    tb->img = p;
+    tb->cap = nc;
+  }
+  d = &tb->img[tb->n];
   d->id_ok = json_is_integer(id);
   d->id = json_integer_value(id);
   d->w = doc_side(json_object_get(o, "width"));
@@ -915,8 +901,25 @@ static int doc_element(void *ud, int k, size_t i, json_t *o)
   d->file_name = fn ? strdup(fn) : NULL;
   if (fn && !d->file_name)
     return -ENOMEM;
-  m->ndocimg++;
+  tb->n++;
   return 0;
+}
+
+void coco_tables_free(struct coco_tables *tb)
+{
+  for (size_t i = 0; i < tb->n; i++)
+    free(tb->img[i].file_name);
+  free(tb->img);
+  json_decref(tb->cats);
+  memset(tb, 0, sizeof(*tb));
+}
+
+/* First pass (a jstream_fn): an image's id, file_name and size, a
+ * category as it is. */
+static int doc_element(void *ud, int k, size_t i, json_t *o)
+{
+  (void)i;
+  return coco_tables_add(&((struct imp *)ud)->tb, k == K_CATS, o);
 }
 
 /* The first pass over m->js: the whole document checked, its images and
@@ -927,8 +930,6 @@ static int scan_doc(struct imp *m)
   char why[200];
   int r;
 
-  if (!(m->cats = json_array()))
-    return -ENOMEM;
   r = jstream_scan(m->js, doc_keys, doc_modes, K_N, false, doc_element, m,
                    &m->root, why, sizeof(why));
   if (r < 0 && why[0])

@@ -33,6 +33,29 @@
 
 #include "store.h"
 
+/* The "images" and "categories" of a COCO document as a first streaming
+ * pass over it keeps them (jsonstream.h): what the label import and the
+ * predictions import (its ground-truth file) both need before the
+ * annotations.  Owned by the caller: coco_tables_free(). */
+struct coco_image_ent {
+  int64_t id;
+  bool id_ok;          /* "id" is an integer */
+  char *file_name;     /* owned; NULL when not a string */
+  int64_t w, h;        /* "width", "height": integers, or reals with no
+                        * fraction in 1..UINT32_MAX; else 0 */
+};
+struct coco_tables {
+  struct coco_image_ent *img;
+  size_t n, cap;
+  struct json_t *cats;   /* the "categories" elements; NULL until the
+                          * first one (a new reference) */
+};
+
+/* Keeps one element of "images" (is_cat false) or "categories".  0 or
+ * -ENOMEM. */
+int coco_tables_add(struct coco_tables *tb, bool is_cat, struct json_t *o);
+void coco_tables_free(struct coco_tables *tb);
+
 /* Records namespace (owned here) keeping, per sample and label field, the
  * COCO image id of the last COCO import into that field that matched the
  * sample: key be64 sample id + field name (no terminator), value be64 of

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "predictions.h"
+#include "coco.h"
 #include "imgcodec.h"
 #include "jsonstream.h"
 #include "yamlnames.h"
@@ -406,24 +407,6 @@ static int cmp_idmap(const void *a, const void *b)
 
 /* The "images" and "categories" of a COCO object, as the first pass
  * keeps them: per image its id and file_name only. */
-struct tables {
-  json_int_t *ids;
-  bool *id_ok;
-  char **fns;          /* owned; NULL when not a string */
-  size_t n, cap;
-  json_t *cats;        /* the elements of "categories" (owned) */
-};
-
-static void tables_free(struct tables *tb)
-{
-  for (size_t i = 0; i < tb->n; i++)
-    free(tb->fns[i]);
-  free(tb->ids);
-  free(tb->id_ok);
-  free(tb->fns);
-  json_decref(tb->cats);
-}
-
 enum { K_IMAGES, K_ANNS, K_CATS, K_N };
 static const char *const doc_keys[K_N] = { "images", "annotations",
                                            "categories" };
@@ -431,40 +414,13 @@ static const char *const doc_keys[K_N] = { "images", "annotations",
 /* First pass (a jstream_fn): an element of "images" or "categories". */
 static int table_element(void *ud, int k, size_t i, json_t *o)
 {
-  struct tables *tb = ud;
-  const char *fn;
-
   (void)i;
-  if (k == K_CATS)
-    return json_array_append(tb->cats, o) ? -ENOMEM : 0;
-  if (tb->n == tb->cap) {
-    size_t nc = tb->cap ? tb->cap * 2 : 1024;
-    json_int_t *a = realloc(tb->ids, nc * sizeof(*a));
-    if (a)
-      tb->ids = a;
-    bool *b = realloc(tb->id_ok, nc * sizeof(*b));
-    if (b)
-      tb->id_ok = b;
-    char **c = realloc(tb->fns, nc * sizeof(*c));
-    if (c)
-      tb->fns = c;
-    if (!a || !b || !c)
-      return -ENOMEM;
-    tb->cap = nc;
-  }
-  fn = json_string_value(json_object_get(o, "file_name"));
-  tb->id_ok[tb->n] = json_is_integer(json_object_get(o, "id"));
-  tb->ids[tb->n] = json_integer_value(json_object_get(o, "id"));
-  tb->fns[tb->n] = fn ? strdup(fn) : NULL;
-  if (fn && !tb->fns[tb->n])
-    return -ENOMEM;
-  tb->n++;
-  return 0;
+  return coco_tables_add(ud, k == K_CATS, o);
 }
 
 /* Reads "images" (id -> sample) and "categories" (id -> name) of a COCO
  * object into the context; `what` names the file in messages. */
-static int coco_tables(struct ctx *c, const struct tables *tb,
+static int read_tables(struct ctx *c, const struct coco_tables *tb,
                        const char *what, struct idmap **ret_map,
                        size_t *ret_n)
 {
@@ -478,13 +434,13 @@ static int coco_tables(struct ctx *c, const struct tables *tb,
     if (!m)
       return -ENOMEM;
     for (i = 0; i < tb->n; i++) {
-      if (!tb->id_ok[i] || !tb->fns[i]) {
+      if (!tb->img[i].id_ok || !tb->img[i].file_name) {
         free(m);
         return fail(c, "%s: images[%zu] needs an integer \"id\" and a "
                     "\"file_name\"", what, i);
       }
-      m[i] = (struct idmap){ tb->ids[i], match_file_name(&c->ix,
-                                                         tb->fns[i]) };
+      m[i] = (struct idmap){ tb->img[i].id,
+                             match_file_name(&c->ix, tb->img[i].file_name) };
     }
     qsort(m, tb->n, sizeof(*m), cmp_idmap);
     *ret_map = m;
@@ -544,7 +500,7 @@ static int store_name_copy(struct ctx *c, uint32_t id, const char *name,
  * parse error names the file and line, never the content), its tables
  * kept when `tables`.  The stream (owned) or NULL with *r set. */
 static struct jstream *scan_json(struct ctx *c, const char *path,
-                                 bool tables, struct tables *tb,
+                                 bool tables, struct coco_tables *tb,
                                  struct jstream_root *root, int *r)
 {
   static const enum jstream_mode each[K_N] = { JSTREAM_EACH, JSTREAM_MARK,
@@ -555,9 +511,7 @@ static struct jstream *scan_json(struct ctx *c, const char *path,
   int e;
   struct jstream *js = jstream_open(path, &e, why, sizeof(why));
 
-  if (js && !tb->cats && !(tb->cats = json_array()))
-    e = -ENOMEM, snprintf(why, sizeof(why), "%s", strerror(ENOMEM));
-  else if (js)
+  if (js)
     e = jstream_scan(js, doc_keys, tables ? each : mark, K_N, false,
                      table_element, tb, root, why, sizeof(why));
   if (e < 0) {
@@ -694,7 +648,7 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
 {
   struct jstream *js = NULL, *gt = NULL;
   struct jstream_root root, gtroot;
-  struct tables tb = { 0 }, gtb = { 0 };
+  struct coco_tables tb = { 0 }, gtb = { 0 };
   const struct jstream_at *list;
   struct idmap *map = NULL;
   size_t nmap = 0;
@@ -718,9 +672,9 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
       r = fail(c, "%s: not a COCO file (an object with \"images\")", gt_path);
       goto out;
     }
-    r = coco_tables(c, &gtb, gt_path, &map, &nmap);
+    r = read_tables(c, &gtb, gt_path, &map, &nmap);
   } else if (root.type == '{') {
-    r = coco_tables(c, &tb, path, &map, &nmap);
+    r = read_tables(c, &tb, path, &map, &nmap);
   }
   if (r == 0) {
     struct pass2 p = { c, path, map, nmap };
@@ -731,8 +685,8 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
   }
 out:
   free(map);
-  tables_free(&tb);
-  tables_free(&gtb);
+  coco_tables_free(&tb);
+  coco_tables_free(&gtb);
   jstream_close(gt);
   jstream_close(js);
   return r;

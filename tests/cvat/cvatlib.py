@@ -1,18 +1,32 @@
 """cvatlib - what the cvat suite's mount tests share: the daemon's CVAT
 environment, waiting for a run's phase, walking and copying a mount
 (every listed path stats; rsync -a), reading labels and cvat/status
-back, the admin's requests to the test server's public API, and the
-one-box COCO file the errno and TLS tests import.
+back, the admin's requests to the test server's public API, the
+one-box COCO file the errno and TLS tests import, the files of a job's
+folder and a loopback URL nothing listens on.
 
 Used next to fslib (tests/fs), which the caller has put on sys.path."""
 import base64
 import http.client
 import json
 import os
+import socket
 import subprocess
 import time
 
 from fslib import read
+
+# The files of cvat/runs/<run>/jobs/<id>/, sorted.
+JOB_FILES = ["assignee", "issues.txt", "stage", "state"]
+
+
+def refusing_url():
+    """A loopback URL nothing listens on (connections refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return "http://127.0.0.1:%d" % port
 
 
 def cvat_env(srv, password, **extra):

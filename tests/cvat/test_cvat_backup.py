@@ -24,12 +24,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from cvatlib import rsync, unstattable, wait_phase  # noqa: E402
+from cvatlib import (JOB_FILES, rsync, unstattable,  # noqa: E402
+                     wait_phase)
 from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa: E402
                    read, run_suite, write)
 
 TOKEN = "tok%dSecr3t" % os.getpid()
-JOB_FILES = ["assignee", "issues.txt", "stage", "state"]
 
 
 def no_cvat_env():

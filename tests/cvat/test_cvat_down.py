@@ -30,12 +30,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from cvatlib import cvat_env, rsync, unstattable, wait_phase  # noqa: E402
+from cvatlib import (JOB_FILES, cvat_env, rsync, unstattable,  # noqa: E402
+                     wait_phase)
 from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa: E402
                    read, run_suite, write)
 
 PASSWORD = "down-Secr3t-%d" % os.getpid()
-JOB_FILES = ["assignee", "issues.txt", "stage", "state"]
 # A copy with the server refusing connections asks it once per 15 s at
 # most and fails at once: seconds.  A stalled server costs one request's
 # timeout (15 s) per period: the bound leaves room for two.

@@ -10,26 +10,18 @@ EPROTO (TLS to a server that does not speak it).  Each failing write
 changes no labels and leaves its reason in cvat/status."""
 import errno
 import os
-import socket
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from cvatlib import cvat_env, labels_all, wait_phase, write_coco  # noqa
+from cvatlib import (cvat_env, labels_all, refusing_url,  # noqa
+                     wait_phase, write_coco)
 from fslib import (Mount, coco_store, eq, expect_errno, read,  # noqa
                    run_suite, write)
 
 PASSWORD = "errno-Secr3t-%d" % os.getpid()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def body(ck, w):
@@ -127,7 +119,7 @@ def checks(ck, w, srv):
         finally:
             write(cfg, "cvat.url = %s\n" % srv.url)
     ck.run("nothing listening: ECONNREFUSED", with_url,
-           "http://127.0.0.1:%d" % free_port(), errno.ECONNREFUSED, "n1")
+           refusing_url(), errno.ECONNREFUSED, "n1")
     ck.run("a host name that does not resolve: EHOSTUNREACH", with_url,
            "http://no-such-host.invalid:8080", errno.EHOSTUNREACH, "n2")
     ck.run("TLS to a server without it: EPROTO", with_url,

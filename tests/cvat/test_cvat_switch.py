@@ -18,28 +18,18 @@ too, within A's down period, with the same status.  Last, with that server stopp
 Loopback HTTP to cvat_server.py (in this process)."""
 import errno
 import os
-import socket
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from cvatlib import cvat_env, wait_phase  # noqa: E402
+from cvatlib import (JOB_FILES, cvat_env, refusing_url,  # noqa: E402
+                     wait_phase)
 from fslib import (Mount, curate, eq, expect_errno, make_jpegs,  # noqa: E402
                    read, run_suite, write)
 
 PASSWORD = "switch-Secr3t-%d" % os.getpid()
-JOB_FILES = ["assignee", "issues.txt", "stage", "state"]
-
-
-def refusing_url():
-    """A loopback URL nothing listens on (connections refused)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return "http://127.0.0.1:%d" % port
 
 
 def body(ck, w):

@@ -63,35 +63,39 @@ static int refused(int flags)
   return 1;
 }
 
+/* The shared body of both names: refuse, or call the next library's
+ * `sym` (looked up once into *real). */
+static int open_next(void **real, const char *sym, int dirfd,
+                     const char *path, int flags, mode_t mode)
+{
+  if (refused(flags))
+    return -1;
+  if (!*real)
+    *real = dlsym(RTLD_NEXT, sym);
+  return ((int (*)(int, const char *, int, ...))*real)(dirfd, path, flags,
+                                                       mode);
+}
+
 int openat(int dirfd, const char *path, int flags, ...)
 {
-  static int (*real)(int, const char *, int, ...);
+  static void *real;
   va_list ap;
   mode_t mode;
 
   va_start(ap, flags);
   mode = mode_of(flags, ap);
   va_end(ap);
-  if (refused(flags))
-    return -1;
-  if (!real)
-    real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
-  return real(dirfd, path, flags, mode);
+  return open_next(&real, "openat", dirfd, path, flags, mode);
 }
 
 int openat64(int dirfd, const char *path, int flags, ...)
 {
-  static int (*real)(int, const char *, int, ...);
+  static void *real;
   va_list ap;
   mode_t mode;
 
   va_start(ap, flags);
   mode = mode_of(flags, ap);
   va_end(ap);
-  if (refused(flags))
-    return -1;
-  if (!real)
-    real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT,
-                                                        "openat64");
-  return real(dirfd, path, flags, mode);
+  return open_next(&real, "openat64", dirfd, path, flags, mode);
 }

@@ -167,6 +167,18 @@ def body(ck, w):
     src_of["other__img_000000.jpg"] = os.path.join(data, "other",
                                                    "img_000000.jpg")
 
+    def labels_of(name):
+        """labels/<stem>.json of the sample file `name` (or stem), parsed."""
+        return json.loads(read(os.path.join(
+            mnt, "labels", os.path.splitext(name)[0] + ".json")))
+
+    def corpus_samples():
+        """(sample file name, manifest entry) of each mkimg file, by name."""
+        for name in sorted(src_of):
+            base = os.path.basename(src_of[name])
+            if base in man:
+                yield name, man[base]
+
     def t_corpus_vs_pillow():
         # The corpus is what it claims to be, by an independent reader.
         for f, (fmt, cw, chh, o, _c) in sorted(man.items()):
@@ -219,8 +231,7 @@ def body(ck, w):
         # the import read: the manifest and Pillow agree on it above).
         for f, (fmt, cw, chh, o, c) in sorted(man.items()):
             stem = os.path.splitext(f)[0]
-            doc = json.loads(read(os.path.join(mnt, "labels",
-                                               stem + ".json")))
+            doc = labels_of(stem)
             eq((doc["width"], doc["height"]), (cw, chh), stem + " size")
         # samples.csv names each sample's format and orientation.
         import csv
@@ -663,9 +674,7 @@ def body(ck, w):
             pts = [sh["points"][0] + 10, sh["points"][1],
                    sh["points"][2] + 10, sh["points"][3]]
             srv.edit_annotation("shapes", sh["id"], points=pts)
-        before = {n: json.loads(read(os.path.join(
-            mnt, "labels", os.path.splitext(n)[0] + ".json")))
-            for n in src_of}
+        before = {n: labels_of(n) for n in src_of}
         p = subprocess.run([CURATE, "cvat", "pull", "--store", store, "all"],
                            capture_output=True, text=True, env=env,
                            timeout=300)
@@ -675,8 +684,7 @@ def body(ck, w):
                 not in p.stdout:
             raise AssertionError("pull: %s %s" % (p.stdout, p.stderr))
         for n in src_of:
-            doc = json.loads(read(os.path.join(
-                mnt, "labels", os.path.splitext(n)[0] + ".json")))
+            doc = labels_of(n)
             if n not in oriented:
                 eq(doc["fields"], before[n]["fields"], "untouched " + n)
                 continue
@@ -747,11 +755,7 @@ def body(ck, w):
         from PIL import ImageOps
         X = os.path.join(mnt, "export", "yolo")
         turned = 0
-        for name in sorted(src_of):
-            base = os.path.basename(src_of[name])
-            if base not in man:
-                continue
-            fmt, cw, chh, o, _c = man[base]
+        for name, (fmt, cw, chh, o, _c) in corpus_samples():
             stem, sub = os.path.splitext(name)[0], \
                 "val" if name == VAL else "train"
             im = pil_open(read(os.path.join(X, "images", sub, name)))
@@ -761,8 +765,7 @@ def body(ck, w):
                 ImageOps.exif_transpose(im).size
             eq((vw, vh), (chh, cw) if o >= 5 else (cw, chh),
                "size a viewer shows of " + name)
-            doc = json.loads(read(os.path.join(mnt, "labels",
-                                               stem + ".json")))
+            doc = labels_of(stem)
             want = []
             for d in doc["fields"]["ground_truth"]:
                 x, y, bw, bh = d["bbox"]
@@ -791,11 +794,8 @@ def body(ck, w):
                "--field", "yolo_back", tree)
         curate("predictions", "--store", store, "--format", "yolo",
                "--names", os.path.join(tree, "data.yaml"), preds)
-        for name in sorted(src_of):
-            if os.path.basename(src_of[name]) not in man:
-                continue
-            doc = json.loads(read(os.path.join(
-                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+        for name, _m in corpus_samples():
+            doc = labels_of(name)
             gt = sorted([d["bbox"] for d in doc["fields"]["ground_truth"]])
             for field in ("yolo_back", "predictions"):
                 near(sorted([d["bbox"] for d in doc["fields"][field]]), gt,
@@ -808,11 +808,7 @@ def body(ck, w):
         # orientation (CVAT, a browser) gives the turned size and boxes in
         # that frame; a file in the stored frame gives the stored size.
         # The import tells them apart by the size, where it can (5..8).
-        oriented = {}
-        for name in sorted(src_of):
-            base = os.path.basename(src_of[name])
-            if base in man and man[base][3] != 1:
-                oriented[name] = man[base]
+        oriented = {n: m for n, m in corpus_samples() if m[3] != 1}
         eq(len(oriented) >= 4, True, "oriented files (%d)" % len(oriented))
         stored = [10, 20, 40, 30]   # x1, y1, x2, y2 in the stored frame
 
@@ -852,8 +848,7 @@ def body(ck, w):
         eq("%d images read in the frame turned" % n in p.stdout, True,
            "import --coco: %r" % p.stdout)
         for name, (_f, cw, chh, o, _c) in sorted(oriented.items()):
-            lab = json.loads(read(os.path.join(
-                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+            lab = labels_of(name)
             b = lab["fields"]["coco_stored"][0]["bbox"]
             eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], stored,
                "%s: a stored-frame file read as given" % name)
@@ -887,8 +882,7 @@ def body(ck, w):
             eq(json.loads(p.stdout)["turned"], n if turned else 0,
                "VOC files read in the turned frame (%s)" % field)
         for name, (_f, cw, chh, o, _c) in sorted(oriented.items()):
-            lab = json.loads(read(os.path.join(
-                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+            lab = labels_of(name)
             for field, want in (("voc_stored", stored), (
                     "voc_turned",
                     stored if o >= 5 else turned_box(stored, o))):
@@ -906,14 +900,9 @@ def body(ck, w):
         # to the stored boxes for every format's oriented files.
         import cvat_layouts
         items, labels, turned = [], set(), 0
-        for name in sorted(src_of):
-            base = os.path.basename(src_of[name])
-            if base not in man:
-                continue
-            _f, cw, chh, o, _c = man[base]
+        for name, (_f, cw, chh, o, _c) in corpus_samples():
             stem = os.path.splitext(name)[0]
-            doc = json.loads(read(os.path.join(mnt, "labels",
-                                               stem + ".json")))
+            doc = labels_of(stem)
             boxes = []
             for d in doc["fields"]["ground_truth"]:
                 x, y, bw, bh = d["bbox"]
@@ -949,11 +938,8 @@ def body(ck, w):
         shutil.copytree(os.path.join(mnt, "export", "voc"), own)
         curate("import-labels", "--store", store, "--format", "voc",
                "--field", "voc_own", own)
-        for name in sorted(src_of):
-            if os.path.basename(src_of[name]) not in man:
-                continue
-            doc = json.loads(read(os.path.join(
-                mnt, "labels", os.path.splitext(name)[0] + ".json")))
+        for name, _m in corpus_samples():
+            doc = labels_of(name)
             gt = sorted([d["bbox"] for d in doc["fields"]["ground_truth"]])
             for field, tol in (("cvat_voc", 1e-9), ("cvat_yolo", 1e-3),
                                ("cvat_coco", 1e-9), ("voc_turned", 1e-9),
