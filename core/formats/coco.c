@@ -328,16 +328,10 @@ static uint8_t turned_frame(const struct imp *m,
                             const struct coco_image_ent *d,
                             const struct sample *smp)
 {
-  int o = smp->orientation;
-  bool told = o >= 5 && o <= 8 && smp->width != smp->height &&
-              d->w == (json_int_t)smp->width &&
-              d->h == (json_int_t)smp->height;
-
-  if (o < 2 || o > 8)
-    return 0;
-  if (img_size_is_turned(o, smp->width, smp->height, d->w, d->h))
-    return (uint8_t)o;
-  return m->opts && m->opts->view_frame && !told ? (uint8_t)o : 0;
+  return img_boxes_turned(smp->orientation, smp->width, smp->height,
+                          (double)d->w, (double)d->h,
+                          m->opts && m->opts->view_frame)
+             ? smp->orientation : 0;
 }
 
 /* Each image of the document onto its sample.  An image whose file is

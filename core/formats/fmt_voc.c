@@ -251,18 +251,12 @@ static bool voc_view_frame(const struct limp *L,
                            const struct sample *smp)
 {
   const struct xmltree_node *sz = xmltree_child(root, "size");
-  double w, h;
+  double w = 0, h = 0;
 
-  if (smp->orientation >= 5 && smp->orientation <= 8 &&
-      smp->width != smp->height && sz && box_num(sz, "width", &w) == 0 &&
-      box_num(sz, "height", &h) == 0) {
-    /* img_size_is_turned()'s rule, on the numbers as read */
-    if (w == smp->height && h == smp->width)
-      return true;
-    if (w == smp->width && h == smp->height)
-      return false;
-  }
-  return L->view_frame;
+  if (!sz || box_num(sz, "width", &w) < 0 || box_num(sz, "height", &h) < 0)
+    w = h = 0;   /* no size: the source decides */
+  return img_boxes_turned(smp->orientation, smp->width, smp->height, w, h,
+                          L->view_frame);
 }
 
 /* <object> number k (o) of file fn into f, its box clipped to smp; view:
@@ -334,7 +328,7 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
     }
   }
   bool view = r == 0 && voc_view_frame(L, &root, &smp);
-  if (view && smp.orientation >= 2 && smp.orientation <= 8)
+  if (view)
     L->st->turned++;
   for (size_t k = 0; r == 0 && k < root.n; k++)
     if (strcmp(root.kids[k].name, "object") == 0)

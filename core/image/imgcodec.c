@@ -166,11 +166,18 @@ void img_orient_box(int o, double w, double h, bool to_view, double b[4])
   b[3] = y1 < y2 ? y2 : y1;
 }
 
-bool img_size_is_turned(int o, uint32_t w, uint32_t h, long long given_w,
-                        long long given_h)
+bool img_boxes_turned(int o, uint32_t w, uint32_t h, double given_w,
+                      double given_h, bool source_turned)
 {
-  return o >= 5 && o <= 8 && w != h && given_w == (long long)h &&
-         given_h == (long long)w;
+  if (o < 2 || o > 8)
+    return false;
+  if (o >= 5 && w != h) {
+    if (given_w == h && given_h == w)
+      return true;
+    if (given_w == w && given_h == h)
+      return false;
+  }
+  return source_turned;
 }
 
 void img_box_from_view_rel(int o, double w, double h, const double rel[4],

@@ -108,13 +108,16 @@ void img_orient_box(int orientation, double w, double h, bool to_view,
  * computed without any turn. */
 void img_box_from_view_rel(int orientation, double w, double h,
                            const double rel[4], double out[4]);
-/* Whether a size given beside boxes (a COCO image's width and height, a
- * VOC <size>) says those boxes are in the turned frame of a w x h stored
- * picture of this orientation: it is 5..8 (a turn by 90 degrees), the
- * picture is not square, and the size given is the stored one swapped.
- * Orientations 2..4 keep the size: nothing tells the frames apart. */
-bool img_size_is_turned(int orientation, uint32_t w, uint32_t h,
-                        long long given_w, long long given_h);
+/* Whether boxes given beside a size (a COCO image's width and height, a
+ * VOC <size>; 0 when absent) are in the frame of a w x h stored picture
+ * turned by this orientation.  The size decides where it can: for 5..8
+ * (a turn by 90 degrees) on a picture that is not square, the stored size
+ * swapped means turned, the stored size means stored.  Otherwise (2..4
+ * keep the size; a square picture; no size) the source decides:
+ * source_turned (a CVAT zip: CVAT draws on turned pictures).  Orientation
+ * 1 or out of range: false. */
+bool img_boxes_turned(int orientation, uint32_t w, uint32_t h,
+                      double given_w, double given_h, bool source_turned);
 
 /* The file's bytes as a JPEG: a JPEG is copied unchanged, anything else is
  * decoded at full size (stored frame) and encoded at the given quality.
