@@ -158,8 +158,13 @@ def body(ck, w):
            "reader reads", measure)
 
     def t_one_nice_thread():
+        # One clock tick (10 ms) of another thread is left aside: under
+        # ASan a request answered just before the first sample can still
+        # be charged its last tick after it; drawing a picture takes
+        # several.
         working = during["threads"]
-        if len(working) != 1 or list(working.values())[0][0] != 19:
+        drawing = [v for v in working.values() if v[1] >= 2]
+        if len(drawing) != 1 or drawing[0][0] != 19:
             raise AssertionError("threads gaining CPU while nobody reads "
                                  "(tid: (nice, ticks)): %r" % working)
     ck.run("the background drawing runs on one thread at nice 19",
