@@ -346,6 +346,7 @@ static int xsel_init(struct fs_ctx *c, struct store_txn *t,
   config_get_str(t, "export.train", s->sub[0], sizeof(s->sub[0]));
   config_get_str(t, "export.val", s->sub[1], sizeof(s->sub[1]));
   config_get_str(t, "export.test", s->sub[2], sizeof(s->sub[2]));
+  s->spec.frame = export_frame_config(t);
   s->spec.field = s->field;
   for (int i = 0; i < 3; i++)
     s->spec.subset_tags[i] = s->sub[i];

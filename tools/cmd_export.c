@@ -41,12 +41,16 @@ static void usage_export(FILE *f)
 {
   fprintf(f,
     "usage: %s export --store STORE --format coco|yolo|voc|imagenet\n"
-    "                 [--tag TAG | --view VIEW] [--field NAME] [--json] OUT\n"
+    "                 [--tag TAG | --view VIEW] [--field NAME]\n"
+    "                 [--frame auto|stored|viewer] [--json] OUT\n"
     "Writes the export tree of the whole dataset (or of the samples tagged\n"
     "TAG, or listed by views/VIEW) to the new folder OUT, identical to the\n"
-    "mounted export/ (export/tags/TAG/, export/views/VIEW/).  The field and\n"
-    "the subset tags come from the store's config (export.*).  --json prints\n"
-    "the counts as a JSON object.\n"
+    "mounted export/ (export/tags/TAG/, export/views/VIEW/).  The field,\n"
+    "the frame and the subset tags come from the store's config (export.*)\n"
+    "unless given.  --frame: sizes, boxes and crops of photos with an EXIF\n"
+    "orientation as stored, as a viewer shows them (turned), or auto (COCO\n"
+    "and VOC stored, YOLO and ImageNet turned).  --json prints the counts\n"
+    "as a JSON object.\n"
     "Exit status: 0 done, 1 failed, 2 usage error.\n", prog);
 }
 
@@ -216,6 +220,7 @@ struct export_args {
   struct export_spec spec;
   char field[80], sub[3][210];
   bool json;
+  bool frame_set;           /* --frame given: the config's is not read */
 };
 
 /* Parses argv into *a.  Returns -1 to go on, else the exit status. */
@@ -228,12 +233,13 @@ static int parse_args(int argc, char **argv, struct export_args *a)
     { "view", required_argument, NULL, 'v' },
     { "field", required_argument, NULL, 'f' },
     { "json", no_argument, NULL, 'j' },
+    { "frame", required_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   int c;
 
-  while ((c = getopt_long(argc, argv, "s:F:t:v:f:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:t:v:f:r:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': a->store_path = optarg; break;
     case 'F': a->fmt = optarg; break;
@@ -241,6 +247,14 @@ static int parse_args(int argc, char **argv, struct export_args *a)
     case 'v': a->view = optarg; break;
     case 'f': a->spec.field = optarg; break;
     case 'j': a->json = true; break;
+    case 'r':
+      if (export_frame_parse(optarg, &a->spec.frame) < 0) {
+        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
+                prog, optarg);
+        return 2;
+      }
+      a->frame_set = true;
+      break;
     case 'h': usage_export(stdout); return 0;
     default: usage_export(stderr); return 2;
     }
@@ -294,6 +308,8 @@ static int read_settings(struct store *s, struct export_args *a,
     config_get_str(w->t, "export.train", a->sub[0], sizeof(a->sub[0]));
     config_get_str(w->t, "export.val", a->sub[1], sizeof(a->sub[1]));
     config_get_str(w->t, "export.test", a->sub[2], sizeof(a->sub[2]));
+    if (!a->frame_set)
+      a->spec.frame = export_frame_config(w->t);
     if (!a->spec.field)
       a->spec.field = a->field;
     for (int i = 0; i < 3; i++)

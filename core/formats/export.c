@@ -6,8 +6,9 @@
  * generate functions.  This file parses the format name, sets up the
  * shared writer context and hands the call to the format's entry; it
  * knows no layout.  The dependency is one way: this file -> the format
- * files -> export_writer.c. */
+ * files -> export_writer.c.  It also reads the export.frame setting. */
 #include "export_writer.h"
+#include "config.h"
 
 #include <errno.h>
 #include <string.h>
@@ -28,6 +29,29 @@ int export_format_parse(const char *s, enum export_format *ret)
       return 0;
     }
   return -EINVAL;
+}
+
+int export_frame_parse(const char *s, enum export_frame *ret)
+{
+  static const char *const names[] = { "auto", "stored", "viewer" };
+
+  for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+    if (strcmp(s, names[i]) == 0) {
+      *ret = (enum export_frame)i;
+      return 0;
+    }
+  return -EINVAL;
+}
+
+enum export_frame export_frame_config(struct store_txn *t)
+{
+  enum export_frame f = EXPORT_FRAME_AUTO;
+  char v[16];
+
+  config_get_str(t, "export.frame", v, sizeof(v));
+  if (export_frame_parse(v, &f) < 0)
+    f = EXPORT_FRAME_AUTO;   /* config.c admits no other value */
+  return f;
 }
 
 /* The table entry of s->fmt, or NULL for a value outside the enum. */

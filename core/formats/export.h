@@ -52,6 +52,22 @@
 
 enum export_format { EXPORT_COCO, EXPORT_YOLO, EXPORT_VOC, EXPORT_IMAGENET };
 
+/* The frame an export gives sizes, boxes and crops in, for samples with an
+ * EXIF orientation of 2..8 (docs/EXPORT.md, "Orientation"):
+ *   STORED  the pixels as stored in the file, before any turn (what
+ *           Pillow without exif_transpose gives: torchvision's
+ *           CocoDetection and VOCDetection);
+ *   VIEWER  the picture turned as a viewer shows it (OpenCV's imread,
+ *           Pillow's exif_transpose: Ultralytics, detectron2, mmdetection,
+ *           CVAT and datumaro);
+ *   AUTO    each format's usual reader: COCO and VOC stored, YOLO and
+ *           ImageNet crops viewer.
+ * Images whose bytes are the sample's own keep their EXIF tag, so a reader
+ * turns them or not by its own rule; generated images (VOC's converted
+ * JPEGs, ImageNet crops) carry no tag and are drawn in the frame itself. */
+enum export_frame { EXPORT_FRAME_AUTO, EXPORT_FRAME_STORED,
+                    EXPORT_FRAME_VIEWER };
+
 struct export_spec {
   enum export_format fmt;
   /* The selection, sorted ascending (borrowed), or ids == NULL for all
@@ -62,6 +78,7 @@ struct export_spec {
   /* Tag names of the train, val and test subsets; NULL entries = the
    * defaults "train", "val", "test". */
   const char *subset_tags[3];
+  enum export_frame frame;        /* 0 = EXPORT_FRAME_AUTO */
 };
 
 struct export_ent {
@@ -82,6 +99,14 @@ struct export_ent {
 
 /* Parses "coco", "yolo", "voc", "imagenet".  -EINVAL otherwise. */
 int export_format_parse(const char *s, enum export_format *ret);
+
+/* Parses "auto", "stored", "viewer" (the export.frame setting).  -EINVAL
+ * otherwise. */
+int export_frame_parse(const char *s, enum export_frame *ret);
+
+/* The store's export.frame setting (config.h), which the mount's export/
+ * and `curate export` both use; EXPORT_FRAME_AUTO when unset. */
+enum export_frame export_frame_config(struct store_txn *t);
 
 /* Calls fn for each entry of directory `dir` ("" = the top), in a stable
  * order.  Stops when fn returns non-zero and returns that value; else 0.

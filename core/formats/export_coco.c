@@ -14,7 +14,9 @@
  * label id (64-bit); segmentation [] (the
  * store holds boxes only, and datumaro refuses annotations without the
  * key); bbox = [x, y, w, h] in float pixels written as the shortest text
- * that reads back exactly; area = the imported COCO area when it differs
+ * that reads back exactly; width, height and bbox in the stored frame,
+ * or, with export.frame viewer, turned by the sample's EXIF orientation
+ * as a viewer shows the picture (exw_turn); area = the imported COCO area when it differs
  * from w * h, else w * h rounded to 1e-6 px^2; iscrowd 0/1; score when the box has a
  * confidence; then the box's attributes as top-level keys (keys that would
  * clash with the ones above are left out).  "annotations" is always
@@ -213,6 +215,7 @@ static int put_image(struct exw *x, const struct sample *smp, int sub,
 {
   struct img_ctx *c = ud;
   int r = exw_room(x, 64);
+  uint32_t w, h;
 
   (void)sub;
   if (r < 0)
@@ -231,9 +234,10 @@ static int put_image(struct exw *x, const struct sample *smp, int sub,
     r = exw_puts(x, img_ext_of(smp->format));
     r = r ? r : exw_put(x, "\",\"width\":", 10);
   }
-  r = r ? r : exw_u64(x, smp->width);
+  exw_turned_size(exw_turn(x, smp, false), smp, &w, &h);
+  r = r ? r : exw_u64(x, w);
   r = r ? r : exw_put(x, ",\"height\":", 10);
-  r = r ? r : exw_u64(x, smp->height);
+  r = r ? r : exw_u64(x, h);
   r = r ? r : exw_put(x, "}", 1);
   return r;
 }
@@ -285,9 +289,13 @@ static int put_anns(struct exw *x, const struct sample *smp, int sub,
   const struct label_field *f = exw_labels(x, smp->id, &l);
   int r = store_txn_error(x->t);
 
+  int turn = exw_turn(x, smp, false);
+
   (void)sub;
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
-    const struct detection *d = &f->d[i];
+    struct detection tb = f->d[i];
+    const struct detection *d = &tb;
+    exw_turn_box(turn, smp, &tb);
     r = exw_room(x, 128);
     if (r < 0)
       break;

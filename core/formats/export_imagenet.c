@@ -2,6 +2,10 @@
  * per class) for a detection field: one crop per box,
  *   <class>/<name>_<labelid>.jpg
  * cut from the source image and JPEG-encoded (quality 90) when generated.
+ * A crop has no EXIF, so it is drawn in the export's frame: by default
+ * (export.frame auto or viewer) turned as a viewer shows the photo, so a
+ * portrait phone photo gives upright crops; export.frame stored keeps the
+ * stored pixels.
  *
  * The label model has no image-level (box-less) labels, so every entry is
  * a crop; a classifier trains on the detections.  The crop is the box's
@@ -82,7 +86,8 @@ static uint64_t mix_double(uint64_t h, double v)
  * source file (size, mtime, recorded pixel size, path: what tells a
  * changed file at import; the dataset root is set once for a store),
  * the label field it is read from, the box's
- * coordinates and class, and the encoder quality.  The box id and the
+ * coordinates and class, the encoder quality and the turn of the export's
+ * frame (export.frame, exw_turn).  The box id and the
  * class folder are in the crop's name, so a name that comes to mean
  * another box (an id written again by hand) has other coordinates or
  * another class, and so another version. */
@@ -103,6 +108,7 @@ static uint64_t crop_version(const struct exw *x, const struct sample *smp,
   h = mix_double(h, d->w);
   h = mix_double(h, d->h);
   h = mix(h, CROP_QUALITY);
+  h = mix(h, (uint64_t)exw_turn(x, smp, true));
   return h ? h : 1;
 }
 
@@ -354,12 +360,15 @@ static int cut(const struct src_px *sp, const struct detection *d,
   return 0;
 }
 
+/* The crop of box d, turned by `turn` (exw_turn: 1 = as stored), as a
+ * JPEG without EXIF. */
 static int encode_crop(const struct src_px *sp, const struct detection *d,
-                       uint8_t **jpg, size_t *jlen)
+                       int turn, uint8_t **jpg, size_t *jlen)
 {
   struct image crop = { 0 };
   int r = cut(sp, d, &crop);
 
+  r = r ? r : img_orient(&crop, turn);
   r = r ? r : jpeg_encode(&crop, CROP_QUALITY, jpg, jlen);
   image_free(&crop);
   return r;
@@ -388,7 +397,7 @@ static void offer_siblings(struct exw *x, const struct sample *smp,
                  d->id);
     if (n < 0 || (size_t)n >= sizeof(path))
       continue;
-    if (encode_crop(sp, d, &jpg, &jlen) == 0)
+    if (encode_crop(sp, d, exw_turn(x, smp, true), &jpg, &jlen) == 0)
       x->out->offer(x->out->ud, path, crop_version(x, smp, d), jpg,
                     jlen);
     free(jpg);
@@ -439,7 +448,7 @@ static int gen_file(struct exw *x, const char *path)
   r = r ? r : decode_source_region(src, w, h, x0, y0, x1, y1, &sp);
   if (fd >= 0)
     close(fd);
-  r = r ? r : encode_crop(&sp, d, &jpg, &jlen);
+  r = r ? r : encode_crop(&sp, d, exw_turn(x, &smp, true), &jpg, &jlen);
   r = r ? r : exw_put(x, (const char *)jpg, jlen);
   if (r == 0 && siblings)
     offer_siblings(x, &smp, f, d, &sp);

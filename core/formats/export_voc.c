@@ -399,11 +399,14 @@ static int gen_xml(struct exw *x, const char *file)
   struct labels l;
   const struct label_field *f;
   char id[sizeof(((struct export_ent *)0)->name)];
-  int sub, r = voc_sample_file(x, file, ".xml", &smp, &sub);
+  uint32_t tw, th;
+  int turn, sub, r = voc_sample_file(x, file, ".xml", &smp, &sub);
 
   if (r < 0)
     return r;
   name_strip_ext(file, ".xml", id, sizeof(id));
+  turn = exw_turn(x, &smp, false);
+  exw_turned_size(turn, &smp, &tw, &th);
   f = exw_labels(x, smp.id, &l);
   r = store_txn_error(x->t);
   r = r ? r : exw_puts(x, "<annotation>\n  <folder>JPEGImages</folder>\n"
@@ -414,7 +417,7 @@ static int gen_xml(struct exw *x, const char *file)
                          "  <size>\n    <width>%u</width>\n"
                          "    <height>%u</height>\n    <depth>%u</depth>\n"
                          "  </size>\n  <segmented>0</segmented>\n",
-                         smp.width, smp.height,
+                         tw, th,
                          smp.components == 1 && smp.format == IMG_JPEG ? 1u
                                                                      : 3u);
   /* VOC corners are pixels of the image (EXPORT.md, "What readers
@@ -422,17 +425,21 @@ static int gen_xml(struct exw *x, const char *file)
    * nothing inside it is left out. */
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
     struct detection c;
-    if (labels_box_clip(&f->d[i], smp.width, smp.height, &c))
+    if (labels_box_clip(&f->d[i], smp.width, smp.height, &c)) {
+      exw_turn_box(turn, &smp, &c);
       r = put_object(x, &c);
+    }
   }
   r = r ? r : exw_puts(x, "</annotation>\n");
   labels_free(&l);
   return r;
 }
 
-/* JPEGImages/<name>.jpg of a sample in another format: its pixels (stored
- * frame, alpha over white) as a JPEG of the highest quality, because VOC
- * readers such as torchvision's hard-code JPEGImages/<id>.jpg. */
+/* JPEGImages/<name>.jpg of a sample in another format: its pixels (alpha
+ * over white) as a JPEG of the highest quality, because VOC readers such
+ * as torchvision's hard-code JPEGImages/<id>.jpg.  The JPEG has no EXIF,
+ * so its pixels are drawn in the export's frame, the frame of its XML:
+ * every reader then sees them as the boxes are. */
 static int gen_jpeg(struct exw *x, const char *file)
 {
   struct sample smp;
@@ -447,7 +454,8 @@ static int gen_jpeg(struct exw *x, const char *file)
   if (r == 0 && !(src = path_join(root, smp.relpath)))
     r = -ENOMEM;
   r = r ? r : read_file(src, &data, &len);
-  r = r ? r : img_to_jpeg(data, len, VOC_JPEG_QUALITY, &jpg, &jlen);
+  r = r ? r : img_to_jpeg(data, len, exw_turn(x, &smp, false),
+                          VOC_JPEG_QUALITY, &jpg, &jlen);
   r = r ? r : exw_put(x, (const char *)jpg, jlen);
   free(jpg);
   free(data);

@@ -11,6 +11,7 @@
  * bytes. */
 #include "export_writer.h"
 
+#include "imgcodec.h"
 #include "imgfmt.h"
 #include "names.h"
 
@@ -36,7 +37,8 @@ int exw_init(struct exw *x, struct store_txn *t,
   x->field = s->field ? s->field : "ground_truth";
   /* Writers stay far below this: the buffer is flushed at EXW_FLUSH. */
   buf_init(&x->b, 64u << 20);
-  if ((unsigned)s->fmt > EXPORT_IMAGENET || (s->n_ids && !s->ids) ||
+  if ((unsigned)s->fmt > EXPORT_IMAGENET ||
+      (unsigned)s->frame > EXPORT_FRAME_VIEWER || (s->n_ids && !s->ids) ||
       !labels_field_name_valid(x->field))
     return -EINVAL;
   for (int i = 0; i < 3; i++) {
@@ -46,6 +48,38 @@ int exw_init(struct exw *x, struct store_txn *t,
       return r;   /* -ENOENT: no such tag, an empty subset */
   }
   return 0;
+}
+
+int exw_turn(const struct exw *x, const struct sample *smp, bool viewer_auto)
+{
+  bool viewer = x->s->frame == EXPORT_FRAME_VIEWER ||
+                (x->s->frame == EXPORT_FRAME_AUTO && viewer_auto);
+
+  return viewer && smp->orientation >= 2 && smp->orientation <= 8
+             ? smp->orientation
+             : 1;
+}
+
+void exw_turned_size(int turn, const struct sample *smp, uint32_t *w,
+                     uint32_t *h)
+{
+  bool swap = turn >= 5 && turn <= 8;
+
+  *w = swap ? smp->height : smp->width;
+  *h = swap ? smp->width : smp->height;
+}
+
+void exw_turn_box(int turn, const struct sample *smp, struct detection *d)
+{
+  double b[4] = { d->x, d->y, d->x + d->w, d->y + d->h };
+
+  if (turn < 2 || turn > 8)
+    return;   /* bit for bit: no round trip through the corners */
+  img_orient_box(turn, smp->width, smp->height, true, b);
+  d->x = b[0];
+  d->y = b[1];
+  d->w = b[2] - b[0];
+  d->h = b[3] - b[1];
 }
 
 /* Loads the members of the subset tags for a walk over many samples. */

@@ -66,6 +66,20 @@ int exw_sample_file(struct exw *x, const char *file, const char *ext,
  * be labels_free()d by the caller. */
 const struct label_field *exw_labels(struct exw *x, uint64_t id,
                                      struct labels *l);
+/* ---- frame (export.h, enum export_frame) ---- */
+
+/* The EXIF orientation by which this export turns smp's size, boxes and
+ * generated pixels: smp's own (2..8) when the export's frame is the
+ * viewer's (the spec's frame, or under EXPORT_FRAME_AUTO the format's own:
+ * viewer_auto), else 1 (as stored). */
+int exw_turn(const struct exw *x, const struct sample *smp, bool viewer_auto);
+/* smp's size in the frame of `turn` (width and height swapped for 5..8). */
+void exw_turned_size(int turn, const struct sample *smp, uint32_t *w,
+                     uint32_t *h);
+/* d's box (x, y, w, h in smp's stored frame) moved into the frame of
+ * `turn`, corner by corner (img_orient_box); 1 leaves it bit for bit. */
+void exw_turn_box(int turn, const struct sample *smp, struct detection *d);
+
 /* Name of the subset "train" etc. -> SUB_*, or -1. */
 int exw_subset_parse(const char *name, size_t n);
 

@@ -5,9 +5,11 @@
  *   labels/<subset>/<name>.txt            one row per box
  *
  * Rows are "<class> <cx> <cy> <w> <h>" with the centre and size relative to
- * the image, 6 decimals, in the frame a viewer shows: a sample with EXIF
- * orientation 2..8 has its boxes turned as the picture is turned, and
- * relative to the turned size (width and height swapped for 5..8).  Most
+ * the image, 6 decimals, by default (export.frame auto or viewer) in the
+ * frame a viewer shows: a sample with EXIF orientation 2..8 has its boxes
+ * turned as the picture is turned, and relative to the turned size (width
+ * and height swapped for 5..8); export.frame stored keeps them as
+ * stored, for readers that do not turn (exw_turn).  Most
  * readers of YOLO trees load images turned (OpenCV's decoder for JPEG and
  * PNG, which Ultralytics uses, and Pillow with exif_transpose, as CVAT
  * and datumaro do; not OpenCV for WebP, nor recent Ultralytics for TIFF:
@@ -170,7 +172,8 @@ static int gen_file(struct exw *x, const char *path)
   struct sample smp;
   struct labels l;
   const struct label_field *f;
-  int sub, r;
+  uint32_t tw, th;
+  int sub, r, turn;
 
   if (strcmp(path, "data.yaml") == 0)
     return gen_yaml(x);
@@ -181,31 +184,17 @@ static int gen_file(struct exw *x, const char *path)
   r = store_txn_error(x->t);
   if (r == 0 && f && f->n)
     r = store_classes_each(x->t, add_id, &ids);   /* in id order */
+  turn = exw_turn(x, &smp, true);
+  exw_turned_size(turn, &smp, &tw, &th);
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
     struct detection c;
-    double W = smp.width ? smp.width : 1, H = smp.height ? smp.height : 1;
-    double b[4];
+    double W = tw ? tw : 1, H = th ? th : 1;
     /* Relative coordinates lie in [0, 1] (EXPORT.md, "What readers
      * require", item 8): a box reaching past the image is clipped to it,
      * one with nothing inside it is left out. */
     if (!labels_box_clip(&f->d[i], smp.width, smp.height, &c))
       continue;
-    if (smp.orientation >= 2 && smp.orientation <= 8) {
-      b[0] = c.x;
-      b[1] = c.y;
-      b[2] = c.x + c.w;
-      b[3] = c.y + c.h;
-      img_orient_box(smp.orientation, W, H, true, b);
-      c.x = b[0];
-      c.y = b[1];
-      c.w = b[2] - b[0];
-      c.h = b[3] - b[1];
-      if (smp.orientation >= 5) {
-        double t = W;
-        W = H;
-        H = t;
-      }
-    }
+    exw_turn_box(turn, &smp, &c);
     r = exw_printf(x, "%u %.6f %.6f %.6f %.6f\n",
                    yolo_index(&ids, c.class_id), (c.x + c.w / 2) / W,
                    (c.y + c.h / 2) / H, c.w / W, c.h / H);

@@ -461,8 +461,8 @@ int img_decode_file(const char *path, int min_short, unsigned flags,
   return r;
 }
 
-int img_to_jpeg(const void *data, size_t len, int quality, uint8_t **ret,
-                size_t *ret_len)
+int img_to_jpeg(const void *data, size_t len, int orientation, int quality,
+                uint8_t **ret, size_t *ret_len)
 {
   struct image im;
   int fmt, r;
@@ -477,8 +477,8 @@ int img_to_jpeg(const void *data, size_t len, int quality, uint8_t **ret,
     return 0;
   }
   r = img_decode(data, len, 0, 0, &im, &fmt);
-  if (r == 0)
-    r = jpeg_encode(&im, quality, ret, ret_len);
+  r = r ? r : img_orient(&im, orientation);
+  r = r ? r : jpeg_encode(&im, quality, ret, ret_len);
   image_free(&im);
   return r;
 }

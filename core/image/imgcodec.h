@@ -119,10 +119,12 @@ void img_box_from_view_rel(int orientation, double w, double h,
 bool img_boxes_turned(int orientation, uint32_t w, uint32_t h,
                       double given_w, double given_h, bool source_turned);
 
-/* The file's bytes as a JPEG: a JPEG is copied unchanged, anything else is
- * decoded at full size (stored frame) and encoded at the given quality.
- * *ret is malloc'd, owned by the caller. */
-int img_to_jpeg(const void *data, size_t len, int quality, uint8_t **ret,
-                size_t *ret_len);
+/* The file's bytes as a JPEG: a JPEG is copied unchanged (orientation is
+ * not looked at: its EXIF stays), anything else is decoded at full size,
+ * turned by EXIF orientation `orientation` (1: as stored; img_orient) and
+ * encoded at the given quality, with no EXIF.  *ret is malloc'd, owned by
+ * the caller. */
+int img_to_jpeg(const void *data, size_t len, int orientation, int quality,
+                uint8_t **ret, size_t *ret_len);
 
 #endif

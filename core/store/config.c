@@ -98,6 +98,10 @@ static const struct config_key keys[] = {
     "tag that makes the val subset of exports", check_tag, 0 },
   { "export.test", CFG_STRING, "test", 0, 0, NULL,
     "tag that makes the test subset of exports", check_tag, 0 },
+  { "export.frame", CFG_ENUM, "auto", 0, 0, "auto|stored|viewer",
+    "frame of sizes, boxes and crops for EXIF-turned photos: auto (COCO, "
+    "VOC stored; YOLO, ImageNet as a viewer shows them), stored, viewer",
+    NULL, 0 },
   { "export.prewarm", CFG_BOOL, "true", 0, 0, NULL,
     "generate the COCO JSON of export/coco/ ahead, after each change",
     NULL, 0 },

@@ -16,6 +16,7 @@ each reported with its reason and nothing else changes.  Then the import
 hardening: a symbolic-link loop ends, FIFOs, sockets, device files,
 dangling links and unreadable files (for a second, unprivileged user) are
 counted and named by kind, and unmount stops a plain-folder import."""
+import errno
 import hashlib
 import io
 import json
@@ -591,9 +592,13 @@ def body(ck, w):
                 continue   # these have cat boxes (t_dupes)
             if stem not in stems:
                 raise AssertionError("no crop of " + name)
+        turn = {os.path.splitext(n)[0]: m[3] for n, m in corpus_samples()}
         for c in crops:
-            eq(pil_open(read(os.path.join(inet, c))).size, (40, 50),
-               "crop size of " + c)
+            # Crops are drawn as a viewer shows the photo (export.frame
+            # auto): turned by 90 degrees for EXIF orientations 5..8.
+            eq(pil_open(read(os.path.join(inet, c))).size,
+               (50, 40) if turn.get(c.rsplit("_", 1)[0], 1) >= 5
+               else (40, 50), "crop size of " + c)
     ck.run("exports: COCO/YOLO own bytes, VOC JPEG (torchvision), "
            "ImageNet crops, exact sizes", t_exports)
 
@@ -802,6 +807,155 @@ def body(ck, w):
                      "%s of %s back in the stored frame" % (field, name))
     ck.run("YOLO rows are in the frame a viewer shows (EXIF orientation), "
            "and read back to the stored frame", t_yolo_view_frame)
+
+    def t_export_frame():
+        # export.frame: sizes, boxes and generated pixels of photos with an
+        # EXIF orientation as a viewer shows them (viewer), as stored
+        # (stored), or each format's usual reader (auto).  The reference
+        # is Pillow's exif_transpose (what CVAT, detectron2 and mmdetection
+        # load), and the stored box painted on a mask and turned by it.
+        from PIL import ImageOps
+        X = os.path.join(mnt, "export")
+        cfg = os.path.join(mnt, "config")
+        oriented = {n: m for n, m in corpus_samples()
+                    if m[3] != 1 and n != VAL}
+        eq(len(oriented) >= 4, True, "oriented files (%d)" % len(oriented))
+
+        def gt(name):
+            return [[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in
+                    (d["bbox"] for d in
+                     labels_of(name)["fields"]["ground_truth"])]
+
+        def shown(name, fmt, b):
+            # Pillow 9.4 turns a TIFF while it loads it (and again in
+            # exif_transpose, a bug fixed in 10.1).
+            im = pil_open(b)
+            return im if fmt == "tiff" else ImageOps.exif_transpose(im)
+
+        def coco_of():
+            doc = json.loads(read(os.path.join(
+                X, "coco", "annotations", "instances_train.json")))
+            ims = {i["id"]: i for i in doc["images"]}
+            boxes = {}
+            for a in doc["annotations"]:
+                x, y, bw, bh = a["bbox"]
+                boxes.setdefault(ims[a["image_id"]]["file_name"], []) \
+                    .append([x, y, x + bw, y + bh])
+            return {i["file_name"]: i for i in doc["images"]}, boxes
+
+        try:
+            write(cfg, "export.frame = viewer\n")
+            images, boxes = coco_of()
+            for name, (fmt, cw, chh, o, _c) in sorted(oriented.items()):
+                size = (chh, cw) if o >= 5 else (cw, chh)
+                im = images[name]
+                eq((im["width"], im["height"]), size, "COCO size " + name)
+                near(sorted(boxes[name]),
+                     sorted(turned_box(b, o) for b in gt(name)),
+                     "COCO boxes of %s, viewer frame" % name, 1e-9)
+                stem = os.path.splitext(name)[0]
+                xml = read(os.path.join(X, "voc", "Annotations",
+                                        stem + ".xml")).decode()
+                eq("<width>%d</width>\n    <height>%d</height>" % size
+                   in xml, True, "VOC size of " + name)
+                for b in gt(name):
+                    t = [int(v) for v in turned_box(b, o)]
+                    eq(("<xmin>%d</xmin>\n      <ymin>%d</ymin>\n      "
+                        "<xmax>%d</xmax>\n      <ymax>%d</ymax>" % tuple(t))
+                       in xml, True, "VOC box of %s: %r" % (name, t))
+                jpg = read(os.path.join(X, "voc", "JPEGImages",
+                                        stem + ".jpg"))
+                if fmt == "jpeg":
+                    eq(sha(jpg), sha(read(src_of[name])),
+                       "VOC keeps the JPEG bytes of " + name)
+                else:
+                    # Converted: no EXIF, pixels drawn turned.
+                    jim = pil_open(jpg)
+                    eq(jim.getexif().get(0x0112, 1), 1, "no EXIF " + name)
+                    ref = shown(name, fmt, read(src_of[name]))
+                    d = mad(jim, ref.convert("RGB"))
+                    if d > 3.0:
+                        raise AssertionError("%s: turned JPEG differs by "
+                                             "%.2f" % (name, d))
+            # ImageNet crops: by default (auto) and with viewer, the box of
+            # the picture a viewer shows; with stored, the stored pixels.
+            checked = set()
+            for frame in ("viewer", "auto", "stored"):
+                write(cfg, "export.frame = %s\n" % frame)
+                crops = os.listdir(os.path.join(X, "imagenet", "dog"))
+                for name, (fmt, cw, chh, o, _c) in sorted(oriented.items()):
+                    stem = os.path.splitext(name)[0]
+                    mine = [c for c in crops if c.rsplit("_", 1)[0] == stem]
+                    if len(mine) != 1 or len(gt(name)) != 1:
+                        continue   # the crops of t_exports: one dog box
+                    b = gt(name)[0]
+                    checked.add(name)
+                    src = read(src_of[name])
+                    if frame == "stored":
+                        # Pillow gives no stored pixels of an oriented
+                        # TIFF: its size is checked, not its pixels.
+                        ref = None if fmt == "tiff" else pil_open(src)
+                        box = b
+                    else:
+                        ref = shown(name, fmt, src)
+                        box = turned_box(b, o)
+                    crop = pil_open(read(os.path.join(X, "imagenet", "dog",
+                                                      mine[0])))
+                    eq(crop.size, (box[2] - box[0], box[3] - box[1]),
+                       "%s crop size of %s" % (frame, name))
+                    if ref is not None:
+                        d = mad(crop, ref.convert("RGB").crop(box))
+                        if d > 4.0:
+                            raise AssertionError("%s crop of %s differs by "
+                                                 "%.2f" % (frame, name, d))
+            eq(len(checked) >= 3, True, "oriented crops checked: %r"
+               % sorted(checked))
+            # stored: COCO as before; YOLO rows relative to the stored size.
+            images, boxes = coco_of()
+            for name, (fmt, cw, chh, o, _c) in sorted(oriented.items()):
+                eq((images[name]["width"], images[name]["height"]),
+                   (cw, chh), "COCO stored size " + name)
+                near(sorted(boxes[name]), sorted(gt(name)),
+                     "COCO stored boxes of " + name, 1e-9)
+                stem = os.path.splitext(name)[0]
+                near(yolo_rows(os.path.join(X, "yolo", "labels", "train",
+                                            stem + ".txt"), cw, chh),
+                     sorted(gt(name)), "YOLO stored rows of " + name)
+            # curate export reads the setting, or --frame over it; both
+            # give the mount's bytes.
+            write(cfg, "export.frame = viewer\n")
+            mounted = read(os.path.join(X, "coco", "annotations",
+                                        "instances_train.json"))
+            xd = w.sub("xframe")
+            os.makedirs(xd, exist_ok=True)
+            for args, frame in (([], "viewer"), (["--frame", "stored"],
+                                                 "stored")):
+                out = os.path.join(xd, frame)
+                curate("export", "--store", store, "--format", "coco",
+                       *args, out)
+                got = read(os.path.join(out, "annotations",
+                                        "instances_train.json"))
+                if frame == "viewer":
+                    eq(sha(got), sha(mounted), "curate export = mount")
+                else:
+                    eq(got != mounted, True, "--frame stored differs")
+            p = subprocess.run([CURATE, "export", "--store", store,
+                                "--format", "coco", "--frame", "sideways",
+                                os.path.join(xd, "bad")],
+                               capture_output=True, text=True)
+            eq((p.returncode, "unknown frame 'sideways'" in p.stderr,
+                os.path.exists(os.path.join(xd, "bad"))),
+               (2, True, False), "--frame sideways: %r" % p.stderr)
+            try:
+                write(cfg, "export.frame = sideways\n")
+                raise AssertionError("export.frame = sideways accepted")
+            except OSError as e:
+                eq(e.errno, errno.EINVAL, "export.frame = sideways")
+        finally:
+            write(cfg, "export.frame = auto\n")
+    ck.run("export.frame: COCO, VOC (its converted JPEGs too), ImageNet "
+           "crops and YOLO in the viewer's or the stored frame",
+           t_export_frame)
 
     def t_coco_turned_frame():
         # A COCO file from a tool that shows pictures turned by their EXIF
