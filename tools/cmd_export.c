@@ -248,7 +248,7 @@ static int parse_args(int argc, char **argv, struct export_args *a)
     case 'f': a->spec.field = optarg; break;
     case 'j': a->json = true; break;
     case 'r':
-      if (export_frame_parse(optarg, &a->spec.frame) < 0) {
+      if (img_frame_parse(optarg, &a->spec.frame) < 0) {
         fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
                 prog, optarg);
         return 2;

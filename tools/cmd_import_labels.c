@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "curate.h"
+#include "imgcodec.h"
 #include "labelimport.h"
 #include "store.h"
 
@@ -16,12 +17,17 @@ static void usage_il(FILE *f)
 {
   fprintf(f,
     "usage: %s import-labels --store STORE --format coco|yolo|voc|cvat-zip\n"
-    "                        [--field NAME] [--json] PATH\n"
+    "                        [--field NAME] [--frame auto|stored|viewer]\n"
+    "                        [--json] PATH\n"
     "Replaces the label field NAME (default ground_truth) of every sample\n"
     "named in PATH: a COCO JSON file (or a folder with annotations/), a\n"
     "YOLO folder (data.yaml or obj.names), a Pascal VOC folder, or a zip\n"
-    "exported by CVAT as COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  --json\n"
-    "prints the counts as a JSON object.\n"
+    "exported by CVAT as COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  --frame:\n"
+    "boxes of photos with an EXIF orientation are given as stored, or as a\n"
+    "viewer shows them (turned); auto: COCO and VOC files as stored, YOLO\n"
+    "rows and CVAT zips turned.  A COCO or VOC size that is the turned one\n"
+    "(orientations 5-8) says turned whatever the option.  --json prints\n"
+    "the counts as a JSON object.\n"
     "Exit status: 0 done, 1 failed (nothing changed), 2 usage error.\n",
     prog);
 }
@@ -39,6 +45,7 @@ int cmd_import_labels(int argc, char **argv)
     { "format", required_argument, NULL, 'F' },
     { "field", required_argument, NULL, 'f' },
     { "json", no_argument, NULL, 'j' },
+    { "frame", required_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -47,15 +54,23 @@ int cmd_import_labels(int argc, char **argv)
   struct limport_stats st;
   struct store *s;
   char err[512];
+  enum img_frame frame = IMG_FRAME_AUTO;
   bool json = false;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:F:f:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:f:r:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
     case 'F': fmt = optarg; break;
     case 'f': field = optarg; break;
     case 'j': json = true; break;
+    case 'r':
+      if (img_frame_parse(optarg, &frame) < 0) {
+        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
+                prog, optarg);
+        return 2;
+      }
+      break;
     case 'h': usage_il(stdout); return 0;
     default: usage_il(stderr); return 2;
     }
@@ -72,7 +87,7 @@ int cmd_import_labels(int argc, char **argv)
   r = tool_open_store(store_path, false, false, &s);
   if (r < 0)
     return 1;
-  r = limport_run(s, lf, argv[optind], field, on_skip, NULL, err,
+  r = limport_run(s, lf, argv[optind], field, frame, on_skip, NULL, err,
                   sizeof(err), &st);
   store_close(s);
   if (r < 0) {

@@ -1103,12 +1103,13 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
 
 int coco_import_file_txn(struct store_txn *t, const char *path,
                          const char *what, const char *field,
+                         const struct coco_opts *opts,
                          void (*report)(const char *, const char *, void *),
                          void *ud, struct coco_stats *st)
 {
   struct imp m = {
-    .t = t, .what = what, .field = field, .report = report, .ud = ud,
-    .st = st,
+    .t = t, .what = what, .field = field, .opts = opts, .report = report,
+    .ud = ud, .st = st,
   };
   char msg[200];
   int r;

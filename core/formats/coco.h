@@ -148,6 +148,7 @@ int coco_import_txn(struct store_txn *t, const char *json, size_t len,
  * that errno, reported as "not a regular file" or the errno's text. */
 int coco_import_file_txn(struct store_txn *t, const char *path,
                          const char *what, const char *field,
+                         const struct coco_opts *opts,
                          void (*report)(const char *what, const char *reason,
                                         void *ud),
                          void *ud, struct coco_stats *ret);

@@ -31,26 +31,14 @@ int export_format_parse(const char *s, enum export_format *ret)
   return -EINVAL;
 }
 
-int export_frame_parse(const char *s, enum export_frame *ret)
+enum img_frame export_frame_config(struct store_txn *t)
 {
-  static const char *const names[] = { "auto", "stored", "viewer" };
-
-  for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-    if (strcmp(s, names[i]) == 0) {
-      *ret = (enum export_frame)i;
-      return 0;
-    }
-  return -EINVAL;
-}
-
-enum export_frame export_frame_config(struct store_txn *t)
-{
-  enum export_frame f = EXPORT_FRAME_AUTO;
+  enum img_frame f = IMG_FRAME_AUTO;
   char v[16];
 
   config_get_str(t, "export.frame", v, sizeof(v));
-  if (export_frame_parse(v, &f) < 0)
-    f = EXPORT_FRAME_AUTO;   /* config.c admits no other value */
+  if (img_frame_parse(v, &f) < 0)
+    f = IMG_FRAME_AUTO;   /* config.c admits no other value */
   return f;
 }
 

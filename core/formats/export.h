@@ -47,26 +47,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imgcodec.h"   /* enum img_frame */
 #include "sink.h"
 #include "store.h"
 
 enum export_format { EXPORT_COCO, EXPORT_YOLO, EXPORT_VOC, EXPORT_IMAGENET };
 
-/* The frame an export gives sizes, boxes and crops in, for samples with an
- * EXIF orientation of 2..8 (docs/EXPORT.md, "Orientation"):
- *   STORED  the pixels as stored in the file, before any turn (what
- *           Pillow without exif_transpose gives: torchvision's
- *           CocoDetection and VOCDetection);
- *   VIEWER  the picture turned as a viewer shows it (OpenCV's imread,
- *           Pillow's exif_transpose: Ultralytics, detectron2, mmdetection,
- *           CVAT and datumaro);
- *   AUTO    each format's usual reader: COCO and VOC stored, YOLO and
- *           ImageNet crops viewer.
- * Images whose bytes are the sample's own keep their EXIF tag, so a reader
- * turns them or not by its own rule; generated images (VOC's converted
- * JPEGs, ImageNet crops) carry no tag and are drawn in the frame itself. */
-enum export_frame { EXPORT_FRAME_AUTO, EXPORT_FRAME_STORED,
-                    EXPORT_FRAME_VIEWER };
 
 struct export_spec {
   enum export_format fmt;
@@ -78,7 +64,21 @@ struct export_spec {
   /* Tag names of the train, val and test subsets; NULL entries = the
    * defaults "train", "val", "test". */
   const char *subset_tags[3];
-  enum export_frame frame;        /* 0 = EXPORT_FRAME_AUTO */
+  /* The frame of sizes, boxes and generated pixels of photos with an
+   * EXIF orientation 2..8 (imgcodec.h; docs/EXPORT.md, "The export's
+   * frame"):
+   *   STORED  as stored (what Pillow without exif_transpose gives:
+   *           torchvision's CocoDetection and VOCDetection);
+   *   VIEWER  turned as a viewer shows the picture (OpenCV's imread,
+   *           Pillow's exif_transpose: Ultralytics, detectron2,
+   *           mmdetection, CVAT and datumaro);
+   *   AUTO    each format's usual reader: COCO and VOC stored, YOLO and
+   *           ImageNet crops viewer.
+   * Images whose bytes are the sample's own keep their EXIF tag, so a
+   * reader turns them or not by its own rule; generated images (VOC's
+   * converted JPEGs, ImageNet crops) carry no tag and are drawn in the
+   * frame itself.  0 = IMG_FRAME_AUTO. */
+  enum img_frame frame;
 };
 
 struct export_ent {
@@ -100,13 +100,9 @@ struct export_ent {
 /* Parses "coco", "yolo", "voc", "imagenet".  -EINVAL otherwise. */
 int export_format_parse(const char *s, enum export_format *ret);
 
-/* Parses "auto", "stored", "viewer" (the export.frame setting).  -EINVAL
- * otherwise. */
-int export_frame_parse(const char *s, enum export_frame *ret);
-
 /* The store's export.frame setting (config.h), which the mount's export/
- * and `curate export` both use; EXPORT_FRAME_AUTO when unset. */
-enum export_frame export_frame_config(struct store_txn *t);
+ * and `curate export` both use; IMG_FRAME_AUTO when unset. */
+enum img_frame export_frame_config(struct store_txn *t);
 
 /* Calls fn for each entry of directory `dir` ("" = the top), in a stable
  * order.  Stops when fn returns non-zero and returns that value; else 0.

@@ -38,7 +38,7 @@ int exw_init(struct exw *x, struct store_txn *t,
   /* Writers stay far below this: the buffer is flushed at EXW_FLUSH. */
   buf_init(&x->b, 64u << 20);
   if ((unsigned)s->fmt > EXPORT_IMAGENET ||
-      (unsigned)s->frame > EXPORT_FRAME_VIEWER || (s->n_ids && !s->ids) ||
+      (unsigned)s->frame > IMG_FRAME_VIEWER || (s->n_ids && !s->ids) ||
       !labels_field_name_valid(x->field))
     return -EINVAL;
   for (int i = 0; i < 3; i++) {
@@ -52,8 +52,8 @@ int exw_init(struct exw *x, struct store_txn *t,
 
 int exw_turn(const struct exw *x, const struct sample *smp, bool viewer_auto)
 {
-  bool viewer = x->s->frame == EXPORT_FRAME_VIEWER ||
-                (x->s->frame == EXPORT_FRAME_AUTO && viewer_auto);
+  bool viewer = x->s->frame == IMG_FRAME_VIEWER ||
+                (x->s->frame == IMG_FRAME_AUTO && viewer_auto);
 
   return viewer && smp->orientation >= 2 && smp->orientation <= 8
              ? smp->orientation

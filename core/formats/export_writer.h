@@ -66,11 +66,11 @@ int exw_sample_file(struct exw *x, const char *file, const char *ext,
  * be labels_free()d by the caller. */
 const struct label_field *exw_labels(struct exw *x, uint64_t id,
                                      struct labels *l);
-/* ---- frame (export.h, enum export_frame) ---- */
+/* ---- frame (export_spec.frame) ---- */
 
 /* The EXIF orientation by which this export turns smp's size, boxes and
  * generated pixels: smp's own (2..8) when the export's frame is the
- * viewer's (the spec's frame, or under EXPORT_FRAME_AUTO the format's own:
+ * viewer's (the spec's frame, or under IMG_FRAME_AUTO the format's own:
  * viewer_auto), else 1 (as stored). */
 int exw_turn(const struct exw *x, const struct sample *smp, bool viewer_auto);
 /* smp's size in the frame of `turn` (width and height swapped for 5..8). */

@@ -269,7 +269,7 @@ static int voc_object(struct limp *L, const char *fn, size_t k,
   const struct xmltree_node *bb = xmltree_child(o, "bndbox");
   struct detection d = { 0 };
   double x0, y0, x1, y1;
-  int r, crowd;
+  int r, crowd = 0;
 
   if (!labels_class_name_valid(name))
     return limp_fail(L, "%s: object %zu has no valid <name>", fn, k);

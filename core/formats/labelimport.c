@@ -39,8 +39,8 @@ static int coco_doc(struct limp *L, const char *data, size_t len,
   coco_last[0] = '\0';
   r = data ? coco_import_txn(L->t, data, len, name, L->field, &o, coco_rep,
                              L, &cs)
-           : coco_import_file_txn(L->t, name, name, L->field, coco_rep, L,
-                                  &cs);
+           : coco_import_file_txn(L->t, name, name, L->field, &o, coco_rep,
+                                  L, &cs);
   if (r == -EINVAL && !L->err[0])
     limp_fail(L, "%s: %s", name,
               coco_last[0] ? coco_last : "not a valid COCO detection file");
@@ -120,7 +120,7 @@ static int cvat_zip(struct limp *L, struct limp_src *src)
     yolo |= strcmp(n, "obj.names") == 0 || strcmp(n, "data.yaml") == 0;
     voc |= strncmp(n, "Annotations/", 12) == 0;
   }
-  L->view_frame = true;
+  L->view_frame = L->frame != IMG_FRAME_STORED;
   if (coco)
     return coco_from_src(L, src);
   if (yolo)
@@ -180,14 +180,15 @@ static int run_format(struct limp *L, const struct limp_format *f,
 }
 
 int limport_run(struct store *s, enum limport_format fmt, const char *path,
-                const char *field,
+                const char *field, enum img_frame frame,
                 void (*report)(const char *, const char *, void *),
                 void *ud, char *err, size_t errlen,
                 struct limport_stats *ret)
 {
   struct limp L = { .field = field ? field : "ground_truth",
                     .report = report, .ud = ud, .err = err,
-                    .errlen = errlen, .st = ret };
+                    .errlen = errlen, .st = ret, .frame = frame,
+                    .view_frame = frame == IMG_FRAME_VIEWER };
   struct limp_src src = { 0 };
   int r;
 
@@ -197,6 +198,8 @@ int limport_run(struct store *s, enum limport_format fmt, const char *path,
     return limp_fail(&L, "invalid field name '%s'", L.field);
   if ((unsigned)fmt >= ARRAY_SIZE(formats))
     return limp_fail(&L, "unknown label format");
+  if ((unsigned)frame > IMG_FRAME_VIEWER)
+    return limp_fail(&L, "unknown frame");
   r = store_txn_begin(s, true, &L.t);
   if (r < 0) {
     snprintf(err, errlen, "cannot write the store: %s", strerror(-r));

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imgcodec.h"   /* enum img_frame */
 #include "store.h"
 
 enum limport_format { LIMPORT_COCO, LIMPORT_YOLO, LIMPORT_VOC,
@@ -45,7 +46,7 @@ int limport_format_parse(const char *s, enum limport_format *ret);
  * counts in *ret, or -errno with a reason in err (-EINVAL bad input,
  * -EBADMSG not a zip, store errors). */
 int limport_run(struct store *s, enum limport_format fmt, const char *path,
-                const char *field,
+                const char *field, enum img_frame frame,
                 void (*report)(const char *what, const char *reason,
                                void *ud),
                 void *ud, char *err, size_t errlen,

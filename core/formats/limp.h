@@ -45,9 +45,14 @@ struct limp {
   struct stem_ent *stems;   /* lazily built: file stem -> sample id */
   size_t nstems;
   bool have_stems;
-  /* VOC boxes are in the frame a viewer shows (the image turned by its
-   * EXIF orientation), as in CVAT's zips: CVAT annotates the turned
-   * frame.  A VOC folder (our own export) keeps the stored frame. */
+  /* The frame the caller says boxes are in (import-labels --frame):
+   * AUTO = each format's own (COCO and VOC stored, YOLO and CVAT zips
+   * turned). */
+  enum img_frame frame;
+  /* COCO and VOC boxes are in the frame a viewer shows (the image turned
+   * by its EXIF orientation), where no size tells: with --frame viewer,
+   * and in CVAT's zips (CVAT annotates the turned frame) unless --frame
+   * stored. */
   bool view_frame;
 };
 

@@ -84,6 +84,18 @@ static inline void shown_at(int o, int w, int h, int x, int y, int *dx,
  * and encoding it; 32 keeps a tile's rows of both images in L1). */
 #define ORIENT_TILE 32
 
+int img_frame_parse(const char *s, enum img_frame *ret)
+{
+  static const char *const names[] = { "auto", "stored", "viewer" };
+
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (strcmp(s, names[i]) == 0) {
+      *ret = (enum img_frame)i;
+      return 0;
+    }
+  return -EINVAL;
+}
+
 int img_orient(struct image *im, int o)
 {
   struct image t;

@@ -86,6 +86,16 @@ int img_stream_end(struct img_stream *s, const void *data, size_t len,
                    struct image *ret);
 void img_stream_free(struct img_stream *s);
 
+/* The frame boxes and sizes of a picture with an EXIF orientation 2..8 are
+ * given in, where a file or an export may use either:
+ *   STORED  the pixels as stored, before any turn;
+ *   VIEWER  the picture turned by its orientation, as a viewer shows it;
+ *   AUTO    the caller's default for the format (docs/EXPORT.md). */
+enum img_frame { IMG_FRAME_AUTO, IMG_FRAME_STORED, IMG_FRAME_VIEWER };
+
+/* Parses "auto", "stored", "viewer".  -EINVAL otherwise. */
+int img_frame_parse(const char *s, enum img_frame *ret);
+
 /* Applies EXIF orientation 2..8 to *im in place (1: nothing). */
 int img_orient(struct image *im, int orientation);
 /* Moves the point (*x, *y) of a w x h picture (its stored size;
