@@ -453,6 +453,107 @@ TEST(predictions_import)
   teardown();
 }
 
+/* The one box of `field` on sample id into b (x, y, w, h). */
+static void one_box(uint64_t id, const char *field, double b[4])
+{
+  struct store_txn *t;
+  struct labels l;
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(store_labels_get(t, id, &l), 0);
+  store_txn_abort(t);
+  struct label_field *f = labels_field(&l, field, false);
+  CHECK(f && f->n == 1);
+  if (f && f->n == 1)
+    b[0] = f->d[0].x, b[1] = f->d[0].y, b[2] = f->d[0].w, b[3] = f->d[0].h;
+  labels_free(&l);
+}
+
+static void check_box(uint64_t id, const char *field, double x, double y,
+                      double w, double h)
+{
+  double b[4] = { -1, -1, -1, -1 };
+  one_box(id, field, b);
+  CHECK_NEAR(b[0], x, 1e-9);
+  CHECK_NEAR(b[1], y, 1e-9);
+  CHECK_NEAR(b[2], w, 1e-9);
+  CHECK_NEAR(b[3], h, 1e-9);
+}
+
+/* COCO predictions of a picture stored 100 x 50 with EXIF orientation 6
+ * (shown turned a quarter clockwise, 50 x 100) follow the COCO label
+ * import's frame rule: an image of the table of images whose size is the
+ * turned one has its boxes turned back, the stored size or no size keeps
+ * them as given.  The view box x 10..20, y 30..70 is, by hand, the
+ * stored box x 30..70 (view y), y 30..40 (50 - view x). */
+TEST(predictions_turned_frame)
+{
+  char err[256], path[256], gt[256];
+  struct pred_stats ps;
+  uint64_t tid[2];
+  struct store_txn *t;
+  setup();
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    char name[32], rel[64];
+    snprintf(name, sizeof(name), "%012d", 11 + i);
+    snprintf(rel, sizeof(rel), "val/%012d.jpg", 11 + i);
+    struct sample s = { 0 };
+    s.width = 100;
+    s.height = 50;
+    s.orientation = 6;
+    s.name = name;
+    s.relpath = rel;
+    CHECK_INT_EQ(store_sample_put(t, &s, &tid[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+
+  const char *dets = "{\"image_id\": 11, \"category_id\": 1, \"bbox\": "
+                     "[10, 30, 10, 40], \"score\": 0.5},"
+                     " {\"image_id\": 12, \"category_id\": 1, \"bbox\": "
+                     "[10, 30, 10, 40], \"score\": 0.5}";
+  const char *images = "\"images\": [{\"id\": 11, \"file_name\": "
+                       "\"val/000000000011.jpg\", \"width\": 50, "
+                       "\"height\": 100}, {\"id\": 12, \"file_name\": "
+                       "\"val/000000000012.jpg\", \"width\": 100, "
+                       "\"height\": 50}], \"categories\": [{\"id\": 1, "
+                       "\"name\": \"cat\"}]";
+  char doc[1024];
+  struct pred_opts o = { .format = PRED_FORMAT_COCO };
+
+  /* A bare results list alone gives no size: both as given. */
+  snprintf(path, sizeof(path), "%s/res.json", dir);
+  snprintf(doc, sizeof(doc), "[%s]", dets);
+  put_file(path, doc);
+  o.field = "bare";
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(ps.turned, 0);
+  check_box(tid[0], "bare", 10, 30, 10, 40);
+  check_box(tid[1], "bare", 10, 30, 10, 40);
+
+  /* The same list with a ground truth whose image 11 has the turned
+   * size, image 12 the stored one. */
+  snprintf(gt, sizeof(gt), "%s/gt.json", dir);
+  snprintf(doc, sizeof(doc), "{%s}", images);
+  put_file(gt, doc);
+  o.field = "withgt";
+  o.coco_gt = gt;
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(ps.turned, 1);
+  check_box(tid[0], "withgt", 30, 30, 40, 10);
+  check_box(tid[1], "withgt", 10, 30, 10, 40);
+
+  /* A results object with images of its own: the same. */
+  snprintf(doc, sizeof(doc), "{%s, \"annotations\": [%s]}", images, dets);
+  put_file(path, doc);
+  o.field = "own";
+  o.coco_gt = NULL;
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(ps.turned, 1);
+  check_box(tid[0], "own", 30, 30, 40, 10);
+  check_box(tid[1], "own", 10, 30, 10, 40);
+  teardown();
+}
+
 /* The text of evaluation `name`'s report from its class table on (the
  * lines before name the run and the dataset version). */
 static char *report_classes(const char *name)
@@ -653,6 +754,7 @@ TEST(drawn_caption_cut_between_characters)
   teardown();
 }
 
-TEST_MAIN(T(hand_built_evaluation), T(predictions_import), T(unused_classes),
+TEST_MAIN(T(hand_built_evaluation), T(predictions_import),
+          T(predictions_turned_frame), T(unused_classes),
           T(report_class_names_utf8),
           T(drawn_caption_cut_between_characters))
