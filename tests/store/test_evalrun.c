@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coco.h"
 #include "evalrun.h"
 #include "plot.h"
 #include "evaluate.h"
@@ -554,6 +555,81 @@ TEST(predictions_turned_frame)
   teardown();
 }
 
+/* A COCO ground truth of the hand-built set, images 1..3 given the ids
+ * ids[0..2]. */
+static void put_coco_gt(const char *path, const int ids[3])
+{
+  char doc[1024];
+  snprintf(doc, sizeof(doc),
+           "{\"images\": [{\"id\": %d, \"file_name\": \"val/000000000001.jpg\"},"
+           " {\"id\": %d, \"file_name\": \"val/000000000002.jpg\"},"
+           " {\"id\": %d, \"file_name\": \"val/000000000003.jpg\"}],"
+           " \"annotations\": ["
+           "{\"id\": 1, \"image_id\": %d, \"category_id\": 1, \"bbox\": [10, 10, 20, 20]},"
+           " {\"id\": 2, \"image_id\": %d, \"category_id\": 1, \"bbox\": [0, 0, 10, 10]},"
+           " {\"id\": 3, \"image_id\": %d, \"category_id\": 2, \"bbox\": [80, 80, 10, 10]},"
+           " {\"id\": 4, \"image_id\": %d, \"category_id\": 1, \"bbox\": [0, 0, 10, 10]}],"
+           " \"categories\": [{\"id\": 1, \"name\": \"cat\"}, {\"id\": 2, \"name\": \"dog\"}]}",
+           ids[0], ids[1], ids[2], ids[0], ids[1], ids[1], ids[2]);
+  put_file(path, doc);
+}
+
+static int fresh(const char *name)
+{
+  struct store_txn *t;
+  int r;
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  r = evalrun_fresh(t, name);
+  store_txn_abort(t);
+  return r;
+}
+
+/* Evaluation orders images by the ground truth's COCO image ids (score
+ * ties), so a COCO import into the ground truth that changes only the ids
+ * (the boxes come back the same: no label is written, no label version
+ * moves) makes a stored evaluation stale; the same ids again do not. */
+TEST(coco_ids_make_evaluation_stale)
+{
+  char err[256], path[256];
+  const int ids[3] = { 1, 2, 3 }, swapped[3] = { 3, 2, 1 };
+  struct coco_stats cs;
+  uint64_t v0, v1;
+  struct store_txn *t;
+  struct sample s1;
+  setup();
+  snprintf(path, sizeof(path), "%s/gt.json", dir);
+  put_coco_gt(path, ids);
+  memset(&cs, 0, sizeof(cs));
+  CHECK_INT_EQ(coco_import_opts(st, path, "ground_truth", NULL, NULL, NULL,
+                                &cs), 0);
+  CHECK_INT_EQ(cs.matched, 3);
+  CHECK_INT_EQ(evalrun_run(st, "e", NULL, NULL, err, sizeof(err)), 0);
+  CHECK_INT_EQ(fresh("e"), 1);
+
+  /* The same file again: a new store version, the same fingerprint. */
+  CHECK_INT_EQ(coco_import_opts(st, path, "ground_truth", NULL, NULL, NULL,
+                                &cs), 0);
+  CHECK_INT_EQ(fresh("e"), 1);
+
+  /* Only the ids of the ground truth change. */
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(store_sample_get(t, sid[1], &s1), 0);
+  v0 = s1.labels_version;
+  store_txn_abort(t);
+  put_coco_gt(path, swapped);
+  CHECK_INT_EQ(coco_import_opts(st, path, "ground_truth", NULL, NULL, NULL,
+                                &cs), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(store_sample_get(t, sid[1], &s1), 0);
+  v1 = s1.labels_version;
+  store_txn_abort(t);
+  CHECK(v0 == v1);   /* the labels were not written */
+  CHECK_INT_EQ(fresh("e"), 0);
+  CHECK_INT_EQ(evalrun_refresh(st, "e", err, sizeof(err)), 1);
+  CHECK_INT_EQ(fresh("e"), 1);
+  teardown();
+}
+
 /* The text of evaluation `name`'s report from its class table on (the
  * lines before name the run and the dataset version). */
 static char *report_classes(const char *name)
@@ -755,6 +831,7 @@ TEST(drawn_caption_cut_between_characters)
 }
 
 TEST_MAIN(T(hand_built_evaluation), T(predictions_import),
-          T(predictions_turned_frame), T(unused_classes),
+          T(predictions_turned_frame), T(coco_ids_make_evaluation_stale),
+          T(unused_classes),
           T(report_class_names_utf8),
           T(drawn_caption_cut_between_characters))
