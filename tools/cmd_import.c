@@ -215,13 +215,14 @@ static int step_preds(struct store *s, struct import_args *a, struct buf *jb)
     buf_printf(jb, ", \"predictions\": {\"boxes\": %" PRIu64
                ", \"samples\": %" PRIu64 ", \"entries\": %" PRIu64
                ", \"unknown_images\": %" PRIu64 ", \"outside\": %" PRIu64
-               "}", ps.boxes, ps.samples, ps.entries, ps.skipped,
-               ps.outside);
+               ", \"turned\": %" PRIu64 "}", ps.boxes, ps.samples,
+               ps.entries, ps.skipped, ps.outside, ps.turned);
   else
     printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%"
            PRIu64 " entries, %" PRIu64 " for unknown images, %" PRIu64
-           " past the image, kept)\n", ps.boxes, ps.samples, ps.entries,
-           ps.skipped, ps.outside);
+           " past the image, kept; %" PRIu64 " images read in the frame "
+           "turned by EXIF orientation)\n", ps.boxes, ps.samples,
+           ps.entries, ps.skipped, ps.outside, ps.turned);
   return 0;
 }
 

@@ -88,15 +88,17 @@ int cmd_predictions(int argc, char **argv)
   if (json) {
     printf("{\"field\": \"%s\", \"entries\": %" PRIu64 ", \"boxes\": %" PRIu64
            ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
-           ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64 "}\n",
+           ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64
+           ", \"turned\": %" PRIu64 "}\n",
            po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-           st.samples, st.outside, st.skipped, st.cleared);
+           st.samples, st.outside, st.skipped, st.cleared, st.turned);
     return 0;
   }
   printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
          " samples (%" PRIu64 " reaching past the image, kept), %" PRIu64
-         " for images not in the store; %" PRIu64 " samples cleared\n",
+         " for images not in the store; %" PRIu64 " samples cleared; %"
+         PRIu64 " images read in the frame turned by EXIF orientation\n",
          po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-         st.samples, st.outside, st.skipped, st.cleared);
+         st.samples, st.outside, st.skipped, st.cleared, st.turned);
   return 0;
 }

@@ -56,7 +56,8 @@ struct coco_tables {
 int coco_tables_add(struct coco_tables *tb, bool is_cat, struct json_t *o);
 void coco_tables_free(struct coco_tables *tb);
 
-/* Records namespace (owned here) keeping, per sample and label field, the
+/* Records namespace (owned here; its name is store.h's, which deletes a
+ * sample's records with the sample) keeping, per sample and label field, the
  * COCO image id of the last COCO import into that field that matched the
  * sample: key be64 sample id + field name (no terminator), value be64 of
  * the id as int64.  COCOeval walks images in image-id order, which breaks
@@ -65,7 +66,7 @@ void coco_tables_free(struct coco_tables *tb);
  * Stores written by earlier builds hold one record per sample under the
  * bare be64 sample id (the last COCO import into any field); it is read
  * for every field that has no record of its own, and never written now. */
-#define COCO_NS_IMAGE "coco.img"
+#define COCO_NS_IMAGE STORE_NS_COCO_IMAGE
 
 /* The COCO image id of the sample in `field` into *ret: the field's own
  * record, else the sample's field-less record of an earlier build;

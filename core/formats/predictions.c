@@ -396,7 +396,9 @@ static int apply(struct ctx *c)
 
 struct idmap {
   json_int_t id;
-  size_t ref; /* SIZE_MAX: file not in the store */
+  size_t ref;   /* SIZE_MAX: file not in the store */
+  uint8_t turn; /* EXIF orientation the image's boxes are turned by (its
+                 * table gives the sample's turned size), else 0 */
 };
 
 static int cmp_idmap(const void *a, const void *b)
@@ -405,8 +407,23 @@ static int cmp_idmap(const void *a, const void *b)
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The orientation the predictions of an image are turned by, or 0 for
+ * the stored frame: the rule of the COCO label import (coco.c,
+ * img_boxes_turned()), applied where the table of images gives a size.
+ * Predictions are written against the ground truth's images, so an image
+ * whose width and height are its sample's turned by orientation 5..8 (a
+ * non-square picture) has its boxes in that turned frame, as a tool that
+ * shows pictures turned writes them.  No size, or a size that cannot
+ * tell (2..4, square): the stored frame, as this tool's exports write. */
+static uint8_t turned_frame(const struct sref *s,
+                            const struct coco_image_ent *d)
+{
+  return img_boxes_turned(s->orientation, s->w, s->h, (double)d->w,
+                          (double)d->h, false) ? s->orientation : 0;
+}
+
 /* The "images" and "categories" of a COCO object, as the first pass
- * keeps them: per image its id and file_name only. */
+ * keeps them: per image its id, file_name and size. */
 enum { K_IMAGES, K_ANNS, K_CATS, K_N };
 static const char *const doc_keys[K_N] = { "images", "annotations",
                                            "categories" };
@@ -440,7 +457,11 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
                     "\"file_name\"", what, i);
       }
       m[i] = (struct idmap){ tb->img[i].id,
-                             match_file_name(&c->ix, tb->img[i].file_name) };
+                             match_file_name(&c->ix, tb->img[i].file_name),
+                             0 };
+      if (m[i].ref != SIZE_MAX)
+        m[i].turn = turned_frame(&c->ix.refs[m[i].ref], &tb->img[i]);
+      c->st.turned += m[i].turn != 0;
     }
     qsort(m, tb->n, sizeof(*m), cmp_idmap);
     *ret_map = m;
@@ -584,9 +605,10 @@ static int pred_class(struct ctx *c, json_int_t cat, const char *path,
 
 /* The sample (index ref) of prediction o: by file_name, through the
  * ground truth's image ids, or by the image id as a number; SIZE_MAX
- * when none. */
+ * when none.  *turn: the orientation its box is turned by (only an
+ * image of the table has a size to tell), else 0. */
 static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
-                       size_t nmap)
+                       size_t nmap, uint8_t *turn)
 {
   json_t *iid = json_object_get(o, "image_id");
   const char *fn = json_string_value(json_object_get(o, "file_name"));
@@ -594,8 +616,9 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   if (fn)
     return match_file_name(&c->ix, fn);
   if (map) {
-    struct idmap q = { json_integer_value(iid), 0 };
+    struct idmap q = { json_integer_value(iid), 0, 0 };
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
+    *turn = hit ? hit->turn : 0;
     return hit ? hit->ref : SIZE_MAX;
   }
   if (json_integer_value(iid) >= 0)
@@ -610,6 +633,7 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
   uint32_t class_id = 0;
   const char *name = NULL;
   double b[4], score = NAN;
+  uint8_t turn = 0;
   size_t ref;
   int r;
 
@@ -620,10 +644,18 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
                  path, i, &class_id, &name);
   if (r < 0)
     return r;
-  ref = pred_ref(c, o, map, nmap);
+  ref = pred_ref(c, o, map, nmap, &turn);
   if (ref == SIZE_MAX) {
     c->st.skipped++;
     return 0;
+  }
+  if (turn) {   /* turned_frame(): back to the stored frame */
+    const struct sref *s = &c->ix.refs[ref];
+    b[2] += b[0];
+    b[3] += b[1];
+    img_orient_box(turn, s->w, s->h, false, b);
+    b[2] -= b[0];
+    b[3] -= b[1];
   }
   return add_item(c, ref, class_id, name, b[0], b[1], b[2], b[3], score);
 }

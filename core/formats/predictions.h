@@ -18,6 +18,14 @@
  *   Category names come from the "categories" of `coco_gt` (or of the
  *   file); without any, category_id must be a class id of the store (the
  *   ids the store gives classes, as in its exports).
+ *   Frame: boxes are in the stored frame (as the exports write them),
+ *   except for an entry found through the table of images (2.) whose
+ *   image gives a "width" and "height" that are its sample's turned by
+ *   EXIF orientation 5..8 on a picture that is not square: those boxes
+ *   are in the turned frame a viewer shows and are turned back, the rule
+ *   of the COCO label import (coco.h; img_boxes_turned() in imgcodec.h).
+ *   A bare results list has no table and so no sizes: its boxes are
+ *   taken in the stored frame unless `coco_gt` gives the sizes.
  * - YOLO txt: a folder (searched recursively) of <stem>.txt files, one line
  *   per box: "class cx cy w h confidence", coordinates relative to the
  *   image size, class an index into `names`: a names file (one class name
@@ -73,6 +81,10 @@ struct pred_stats {
   uint64_t samples;  /* samples that got at least one prediction */
   uint64_t cleared;  /* samples whose old predictions were removed */
   uint64_t files;    /* YOLO: txt files read */
+  uint64_t turned;   /* COCO: images of the table of images whose width
+                      * and height are their sample's turned by EXIF
+                      * orientation 5..8: their boxes were read in that
+                      * frame and turned back to the stored one */
 };
 
 /* Imports `path` (COCO: the results JSON; YOLO: the folder) into the field.

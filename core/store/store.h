@@ -138,7 +138,8 @@ int store_sample_by_path(struct store_txn *t, const char *relpath,
  * stay as they were (names are stable).  s's strings are copied. */
 int store_sample_put(struct store_txn *t, const struct sample *s,
                      uint64_t *ret_id);
-/* Deletes a sample with its labels and tag memberships. */
+/* Deletes a sample with its labels, tag memberships and its records in
+ * the per-sample namespaces (STORE_NS_COCO_IMAGE, below). */
 int store_sample_delete(struct store_txn *t, uint64_t id);
 /* Number of samples (including missing ones). */
 int store_sample_count(struct store_txn *t, uint64_t *ret);
@@ -294,6 +295,16 @@ int store_rec_each(struct store_txn *t, const char *ns, const void *prefix,
                    int (*fn)(const void *key, size_t klen, const void *val,
                              size_t vlen, void *ud),
                    void *ud);
+/* Namespaces of records that belong to one sample: every key begins with
+ * the be64 sample id (store_key_u64), whatever follows is the owner's.
+ * store_sample_delete() deletes a sample's records in them with it.  The
+ * owner keeps the meaning of the rest of the key and of the value; the
+ * store keeps only the name and the prefix rule, since deleting must not
+ * depend on a module above the store being linked or initialised.
+ *   STORE_NS_COCO_IMAGE: the sample's COCO image id per label field
+ *     (core/formats/coco.h, COCO_NS_IMAGE). */
+#define STORE_NS_COCO_IMAGE "coco.img"
+
 /* Big-endian 8-byte keys. */
 void store_key_u64(uint8_t out[8], uint64_t v);
 uint64_t store_key_rd_u64(const void *p);

@@ -274,7 +274,8 @@ int evalrun_fresh(struct store_txn *t, const char *name)
   store_iter_free(it);
   if (r != -ENOENT && r != 0)
     return r;
-  r = evalrun_rec_missing_fp(t, &fp);
+  sr.gt_field[LABELS_MAX_FIELD_NAME] = 0;
+  r = evalrun_rec_coco_fp(t, sr.gt_field, &fp);
   if (r < 0)
     return r;
   return fp == sr.labels_fp;

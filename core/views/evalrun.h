@@ -76,7 +76,8 @@ struct evalrun_info {
   char pred_field[LABELS_MAX_FIELD_NAME + 1];
   double iou;
   uint64_t store_version;  /* dataset version right after the run */
-  uint64_t labels_fp;      /* fingerprint of the samples' label versions */
+  uint64_t labels_fp;      /* fingerprint of the samples' label versions
+                            * and the ground truth's COCO image ids */
   int64_t created_ns;
   double seconds;          /* wall time of the run */
   uint64_t n_samples;      /* present samples evaluated */
@@ -123,7 +124,9 @@ int evalrun_each(struct store_txn *t,
                  int (*fn)(const char *name, void *ud), void *ud);
 /* 1 if the labels of the evaluated samples are unchanged since the run
  * (equal dataset version, or else equal label fingerprint: an O(samples)
- * walk), 0 if stale.  A summary of an earlier record version (computed
+ * walk over the samples' label versions, the ground truth of COCO images
+ * not on disk and the ground-truth field's COCO image ids, which break
+ * score ties), 0 if stale.  A summary of an earlier record version (computed
  * with earlier rules) is always stale. */
 int evalrun_fresh(struct store_txn *t, const char *name);
 

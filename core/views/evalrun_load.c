@@ -170,13 +170,14 @@ static int add_missing(int64_t coco_id, const char *file_name,
 }
 
 /* The ground truth of images not on disk, after the samples; their
- * records join the fingerprint (evalrun_rec_missing_fp). */
+ * records and the ground truth's COCO image ids join the fingerprint
+ * (evalrun_rec_coco_fp). */
 static int load_missing(struct store_txn *t, const char *gtf,
                         struct evalrun_loaded *l)
 {
   int r = coco_missing_each(t, gtf, add_missing, l);
 
-  return r ? r : evalrun_rec_missing_fp(t, &l->fp);
+  return r ? r : evalrun_rec_coco_fp(t, gtf, &l->fp);
 }
 
 /* COCOeval walks the images in image-id order, and that order breaks

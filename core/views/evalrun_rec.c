@@ -39,14 +39,27 @@ uint64_t evalrun_rec_fp_step(uint64_t h, uint64_t id, uint64_t ver)
   return mix(h ^ mix(id * 0x100000001b3ull + ver));
 }
 
-int evalrun_rec_missing_fp(struct store_txn *t, uint64_t *fp)
+static int id_step(uint64_t sample_id, int64_t coco_id, void *ud)
+{
+  uint64_t *fp = ud;
+
+  *fp = evalrun_rec_fp_step(*fp, sample_id, (uint64_t)coco_id);
+  return 0;
+}
+
+/* The ids are read as evaluation reads them (coco_image_id_each: the
+ * field's own record, else an earlier build's field-less one), so what
+ * changes the order changes the fingerprint.  A store without any adds
+ * no step: its evaluations keep the fingerprint they were stored with. */
+int evalrun_rec_coco_fp(struct store_txn *t, const char *gt_field,
+                        uint64_t *fp)
 {
   uint64_t h = 0;
   int r = coco_missing_fp(t, &h);
 
   if (r == 0)
     *fp = evalrun_rec_fp_step(*fp, 0, h);
-  return r;
+  return r ? r : coco_image_id_each(t, gt_field, id_step, fp);
 }
 
 /* Key "<name>\0<suffix>". */

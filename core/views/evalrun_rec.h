@@ -134,9 +134,13 @@ size_t evalrun_rec_key(uint8_t *out, const char *name, const void *suffix,
 /* The fingerprint of the samples' label versions, one sample at a time
  * in id order, from 0. */
 uint64_t evalrun_rec_fp_step(uint64_t h, uint64_t id, uint64_t ver);
-/* Steps *fp over the ground truth kept for COCO images not on disk
- * (coco.h COCO_NS_MISSING), after the samples. */
-int evalrun_rec_missing_fp(struct store_txn *t, uint64_t *fp);
+/* Steps *fp, after the samples, over the ground truth kept for COCO
+ * images not on disk (coco.h COCO_NS_MISSING) and over the COCO image ids
+ * of gt_field's samples (coco_image_id_each): evaluation breaks score ties
+ * by those ids, and an import that changes only ids writes no labels (the
+ * samples' label versions stay). */
+int evalrun_rec_coco_fp(struct store_txn *t, const char *gt_field,
+                        uint64_t *fp);
 /* Reads and checks the summary record; *ret_val (may be NULL) points to
  * the whole record.  -ENOENT for none, -EIO for a malformed one. */
 int evalrun_rec_sum(struct store_txn *t, const char *name, struct sum_rec *sr,

@@ -1001,6 +1001,21 @@ def body(ck, w):
                    "coco_turned_i", data)
         eq("%d images read in the frame turned" % n in p.stdout, True,
            "import --coco: %r" % p.stdout)
+        # COCO predictions follow the same rule through the ground
+        # truth's images: a bare results list of the turned-frame boxes,
+        # with coco_turned.json as --coco-gt, reads back like it.
+        gt_turned = os.path.join(d, "coco_turned.json")
+        with open(gt_turned) as f:
+            anns = json.load(f)["annotations"]
+        preds = os.path.join(d, "preds_turned.json")
+        with open(preds, "w") as f:
+            json.dump([{"image_id": a["image_id"], "category_id": 1,
+                        "bbox": a["bbox"], "score": 0.9} for a in anns], f)
+        p = curate("predictions", "--store", store, "--format", "coco",
+                   "--field", "pred_turned", "--coco-gt", gt_turned,
+                   "--json", preds)
+        eq(json.loads(p.stdout)["turned"], n,
+           "COCO predictions read in the turned frame: %r" % p.stdout)
         for name, (_f, cw, chh, o, _c) in sorted(oriented.items()):
             lab = labels_of(name)
             b = lab["fields"]["coco_stored"][0]["bbox"]
@@ -1009,7 +1024,7 @@ def body(ck, w):
             # 2..4 keep the size: such a file cannot be told from a
             # stored-frame one, and is read as given.
             want = stored if o >= 5 else turned_box(stored, o)
-            for field in ("coco_turned", "coco_turned_real"):
+            for field in ("coco_turned", "coco_turned_real", "pred_turned"):
                 b = lab["fields"][field][0]["bbox"]
                 eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], want,
                    "%s (orientation %d): turned-frame file (%s)"
@@ -1043,8 +1058,9 @@ def body(ck, w):
                 b = lab["fields"][field][0]["bbox"]
                 eq([b[0], b[1], b[0] + b[2], b[1] + b[3]], want,
                    "%s (orientation %d): %s" % (name, o, field))
-    ck.run("COCO and VOC imports: a file giving the turned size (EXIF 5..8) "
-           "is read in the turned frame", t_coco_turned_frame)
+    ck.run("COCO and VOC imports and COCO predictions: a file giving the "
+           "turned size (EXIF 5..8) is read in the turned frame",
+           t_coco_turned_frame)
     def t_cvat_zip_view_frame():
         # CVAT shows each frame turned by its EXIF orientation and writes
         # its dataset exports in that frame: a frame's size as displayed,

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coco.h"
 #include "evalrun.h"
 #include "plot.h"
 #include "evaluate.h"
@@ -453,6 +454,182 @@ TEST(predictions_import)
   teardown();
 }
 
+/* The one box of `field` on sample id into b (x, y, w, h). */
+static void one_box(uint64_t id, const char *field, double b[4])
+{
+  struct store_txn *t;
+  struct labels l;
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(store_labels_get(t, id, &l), 0);
+  store_txn_abort(t);
+  struct label_field *f = labels_field(&l, field, false);
+  CHECK(f && f->n == 1);
+  if (f && f->n == 1)
+    b[0] = f->d[0].x, b[1] = f->d[0].y, b[2] = f->d[0].w, b[3] = f->d[0].h;
+  labels_free(&l);
+}
+
+static void check_box(uint64_t id, const char *field, double x, double y,
+                      double w, double h)
+{
+  double b[4] = { -1, -1, -1, -1 };
+  one_box(id, field, b);
+  CHECK_NEAR(b[0], x, 1e-9);
+  CHECK_NEAR(b[1], y, 1e-9);
+  CHECK_NEAR(b[2], w, 1e-9);
+  CHECK_NEAR(b[3], h, 1e-9);
+}
+
+/* COCO predictions of a picture stored 100 x 50 with EXIF orientation 6
+ * (shown turned a quarter clockwise, 50 x 100) follow the COCO label
+ * import's frame rule: an image of the table of images whose size is the
+ * turned one has its boxes turned back, the stored size or no size keeps
+ * them as given.  The view box x 10..20, y 30..70 is, by hand, the
+ * stored box x 30..70 (view y), y 30..40 (50 - view x). */
+TEST(predictions_turned_frame)
+{
+  char err[256], path[256], gt[256];
+  struct pred_stats ps;
+  uint64_t tid[2];
+  struct store_txn *t;
+  setup();
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    char name[32], rel[64];
+    snprintf(name, sizeof(name), "%012d", 11 + i);
+    snprintf(rel, sizeof(rel), "val/%012d.jpg", 11 + i);
+    struct sample s = { 0 };
+    s.width = 100;
+    s.height = 50;
+    s.orientation = 6;
+    s.name = name;
+    s.relpath = rel;
+    CHECK_INT_EQ(store_sample_put(t, &s, &tid[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+
+  const char *dets = "{\"image_id\": 11, \"category_id\": 1, \"bbox\": "
+                     "[10, 30, 10, 40], \"score\": 0.5},"
+                     " {\"image_id\": 12, \"category_id\": 1, \"bbox\": "
+                     "[10, 30, 10, 40], \"score\": 0.5}";
+  const char *images = "\"images\": [{\"id\": 11, \"file_name\": "
+                       "\"val/000000000011.jpg\", \"width\": 50, "
+                       "\"height\": 100}, {\"id\": 12, \"file_name\": "
+                       "\"val/000000000012.jpg\", \"width\": 100, "
+                       "\"height\": 50}], \"categories\": [{\"id\": 1, "
+                       "\"name\": \"cat\"}]";
+  char doc[1024];
+  struct pred_opts o = { .format = PRED_FORMAT_COCO };
+
+  /* A bare results list alone gives no size: both as given. */
+  snprintf(path, sizeof(path), "%s/res.json", dir);
+  snprintf(doc, sizeof(doc), "[%s]", dets);
+  put_file(path, doc);
+  o.field = "bare";
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(ps.turned, 0);
+  check_box(tid[0], "bare", 10, 30, 10, 40);
+  check_box(tid[1], "bare", 10, 30, 10, 40);
+
+  /* The same list with a ground truth whose image 11 has the turned
+   * size, image 12 the stored one. */
+  snprintf(gt, sizeof(gt), "%s/gt.json", dir);
+  snprintf(doc, sizeof(doc), "{%s}", images);
+  put_file(gt, doc);
+  o.field = "withgt";
+  o.coco_gt = gt;
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(ps.turned, 1);
+  check_box(tid[0], "withgt", 30, 30, 40, 10);
+  check_box(tid[1], "withgt", 10, 30, 10, 40);
+
+  /* A results object with images of its own: the same. */
+  snprintf(doc, sizeof(doc), "{%s, \"annotations\": [%s]}", images, dets);
+  put_file(path, doc);
+  o.field = "own";
+  o.coco_gt = NULL;
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
+  CHECK_INT_EQ(ps.turned, 1);
+  check_box(tid[0], "own", 30, 30, 40, 10);
+  check_box(tid[1], "own", 10, 30, 10, 40);
+  teardown();
+}
+
+/* A COCO ground truth of the hand-built set, images 1..3 given the ids
+ * ids[0..2]. */
+static void put_coco_gt(const char *path, const int ids[3])
+{
+  char doc[1024];
+  snprintf(doc, sizeof(doc),
+           "{\"images\": [{\"id\": %d, \"file_name\": \"val/000000000001.jpg\"},"
+           " {\"id\": %d, \"file_name\": \"val/000000000002.jpg\"},"
+           " {\"id\": %d, \"file_name\": \"val/000000000003.jpg\"}],"
+           " \"annotations\": ["
+           "{\"id\": 1, \"image_id\": %d, \"category_id\": 1, \"bbox\": [10, 10, 20, 20]},"
+           " {\"id\": 2, \"image_id\": %d, \"category_id\": 1, \"bbox\": [0, 0, 10, 10]},"
+           " {\"id\": 3, \"image_id\": %d, \"category_id\": 2, \"bbox\": [80, 80, 10, 10]},"
+           " {\"id\": 4, \"image_id\": %d, \"category_id\": 1, \"bbox\": [0, 0, 10, 10]}],"
+           " \"categories\": [{\"id\": 1, \"name\": \"cat\"}, {\"id\": 2, \"name\": \"dog\"}]}",
+           ids[0], ids[1], ids[2], ids[0], ids[1], ids[1], ids[2]);
+  put_file(path, doc);
+}
+
+static int fresh(const char *name)
+{
+  struct store_txn *t;
+  int r;
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  r = evalrun_fresh(t, name);
+  store_txn_abort(t);
+  return r;
+}
+
+/* Evaluation orders images by the ground truth's COCO image ids (score
+ * ties), so a COCO import into the ground truth that changes only the ids
+ * (the boxes come back the same: no label is written, no label version
+ * moves) makes a stored evaluation stale; the same ids again do not. */
+TEST(coco_ids_make_evaluation_stale)
+{
+  char err[256], path[256];
+  const int ids[3] = { 1, 2, 3 }, swapped[3] = { 3, 2, 1 };
+  struct coco_stats cs;
+  uint64_t v0, v1;
+  struct store_txn *t;
+  struct sample s1;
+  setup();
+  snprintf(path, sizeof(path), "%s/gt.json", dir);
+  put_coco_gt(path, ids);
+  memset(&cs, 0, sizeof(cs));
+  CHECK_INT_EQ(coco_import_opts(st, path, "ground_truth", NULL, NULL, NULL,
+                                &cs), 0);
+  CHECK_INT_EQ(cs.matched, 3);
+  CHECK_INT_EQ(evalrun_run(st, "e", NULL, NULL, err, sizeof(err)), 0);
+  CHECK_INT_EQ(fresh("e"), 1);
+
+  /* The same file again: a new store version, the same fingerprint. */
+  CHECK_INT_EQ(coco_import_opts(st, path, "ground_truth", NULL, NULL, NULL,
+                                &cs), 0);
+  CHECK_INT_EQ(fresh("e"), 1);
+
+  /* Only the ids of the ground truth change. */
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(store_sample_get(t, sid[1], &s1), 0);
+  v0 = s1.labels_version;
+  store_txn_abort(t);
+  put_coco_gt(path, swapped);
+  CHECK_INT_EQ(coco_import_opts(st, path, "ground_truth", NULL, NULL, NULL,
+                                &cs), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  CHECK_INT_EQ(store_sample_get(t, sid[1], &s1), 0);
+  v1 = s1.labels_version;
+  store_txn_abort(t);
+  CHECK(v0 == v1);   /* the labels were not written */
+  CHECK_INT_EQ(fresh("e"), 0);
+  CHECK_INT_EQ(evalrun_refresh(st, "e", err, sizeof(err)), 1);
+  CHECK_INT_EQ(fresh("e"), 1);
+  teardown();
+}
+
 /* The text of evaluation `name`'s report from its class table on (the
  * lines before name the run and the dataset version). */
 static char *report_classes(const char *name)
@@ -653,6 +830,8 @@ TEST(drawn_caption_cut_between_characters)
   teardown();
 }
 
-TEST_MAIN(T(hand_built_evaluation), T(predictions_import), T(unused_classes),
+TEST_MAIN(T(hand_built_evaluation), T(predictions_import),
+          T(predictions_turned_frame), T(coco_ids_make_evaluation_stale),
+          T(unused_classes),
           T(report_class_names_utf8),
           T(drawn_caption_cut_between_characters))

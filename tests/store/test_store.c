@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "coco.h"
 #include "store.h"
 #include "testlib.h"
 
@@ -1793,6 +1794,87 @@ TEST(delete_with_stray_membership)
   fx_done(&f);
 }
 
+/* Counts the records of a walk (any key length). */
+static int count_recs(const void *key, size_t klen, const void *val,
+                     size_t vlen, void *ud)
+{
+  (void)key, (void)klen, (void)val, (void)vlen;
+  ++*(size_t *)ud;
+  return 0;
+}
+
+/* Deleting a sample deletes its COCO image ids (coco.h, COCO_NS_IMAGE)
+ * in the same transaction: the records of two label fields written by
+ * real COCO imports, and the field-less record an earlier build wrote
+ * (put here by hand, as that build laid it out), while another sample's
+ * records stay. */
+TEST(delete_takes_coco_image_ids)
+{
+  struct fx f;
+  struct store_txn *t;
+  struct coco_stats cs;
+  char path[128];
+  uint8_t key[8], v[8];
+  int64_t id;
+  size_t n;
+
+  if (fx_init(&f, &fast) < 0)
+    return;
+  uint64_t a = add_sample(&f, "a", "a.jpg");
+  uint64_t b = add_sample(&f, "b", "b.jpg");
+  snprintf(path, sizeof(path), "%s/gt.json", f.dir);
+  FILE *fp = fopen(path, "w");
+  CHECK(fp != NULL);
+  if (!fp) {
+    fx_done(&f);
+    return;
+  }
+  fputs("{\"images\": [{\"id\": 21, \"file_name\": \"a.jpg\"},"
+        " {\"id\": 22, \"file_name\": \"b.jpg\"}],"
+        " \"annotations\": [{\"id\": 1, \"image_id\": 21, \"category_id\": 1,"
+        " \"bbox\": [1, 2, 3, 4]}],"
+        " \"categories\": [{\"id\": 1, \"name\": \"cat\"}]}", fp);
+  fclose(fp);
+  memset(&cs, 0, sizeof(cs));
+  CHECK_INT_EQ(coco_import_opts(f.s, path, "ground_truth", NULL, NULL, NULL,
+                                &cs), 0);
+  CHECK_INT_EQ(cs.matched, 2);
+  memset(&cs, 0, sizeof(cs));
+  CHECK_INT_EQ(coco_import_opts(f.s, path, "other", NULL, NULL, NULL, &cs),
+               0);
+  t = wbegin(&f);
+  store_key_u64(key, a);
+  store_key_u64(v, 5);
+  CHECK_INT_EQ(store_rec_put(t, COCO_NS_IMAGE, key, 8, v, 8), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  t = rbegin(&f);
+  n = 0;
+  CHECK_INT_EQ(store_rec_each(t, COCO_NS_IMAGE, key, 8, false, count_recs,
+                              &n), 0);
+  CHECK_INT_EQ(n, 3);
+  CHECK_INT_EQ(coco_image_id(t, a, "third", &id), 0);   /* field-less */
+  CHECK_INT_EQ(id, 5);
+  store_txn_abort(t);
+
+  t = wbegin(&f);
+  CHECK_INT_EQ(store_sample_delete(t, a), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  t = rbegin(&f);
+  n = 0;
+  CHECK_INT_EQ(store_rec_each(t, COCO_NS_IMAGE, key, 8, false, count_recs,
+                              &n), 0);
+  CHECK_INT_EQ(n, 0);
+  CHECK_INT_EQ(coco_image_id(t, a, "ground_truth", &id), -ENOENT);
+  CHECK_INT_EQ(coco_image_id(t, a, "other", &id), -ENOENT);
+  CHECK_INT_EQ(coco_image_id(t, a, "third", &id), -ENOENT);
+  CHECK_INT_EQ(coco_image_id(t, b, "ground_truth", &id), 0);
+  CHECK_INT_EQ(id, 22);
+  CHECK_INT_EQ(coco_image_id(t, b, "other", &id), 0);
+  CHECK_INT_EQ(id, 22);
+  store_txn_abort(t);
+  fx_done(&f);
+}
+
 /* The record decoders on hand-made bytes (store_record_check). */
 TEST(record_decoders)
 {
@@ -1875,5 +1957,6 @@ TEST_MAIN(T(records_and_version), T(open_create_and_schema), T(open_errors), T(s
           T(sticky_error_discards_everything), T(not_found_is_not_sticky),
           T(abort_discards), T(map_full_keeps_committed_data),
           T(readonly_refuses_writes), T(reopen_keeps_data), T(settings),
-          T(damaged_sample_id), T(delete_with_stray_membership), T(record_decoders),
+          T(damaged_sample_id), T(delete_with_stray_membership),
+          T(delete_takes_coco_image_ids), T(record_decoders),
           T(close_asserts_no_open_txn))
