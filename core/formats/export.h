@@ -71,7 +71,7 @@ struct export_spec {
    *           torchvision's CocoDetection and VOCDetection);
    *   VIEWER  turned as a viewer shows the picture (OpenCV's imread,
    *           Pillow's exif_transpose: Ultralytics, detectron2,
-   *           mmdetection, CVAT and datumaro);
+   *           mmdetection; CVAT's turned frames);
    *   AUTO    each format's usual reader: COCO and VOC stored, YOLO and
    *           ImageNet crops viewer.
    * Images whose bytes are the sample's own keep their EXIF tag, so a
