@@ -2,7 +2,8 @@
  *
  *   eval/run                   echo 'NAME [gt=F] [pred=F] [iou=X]' > eval/run
  *   eval/import-predictions    echo 'PATH [format=coco|yolo] [names=F]
- *                                     [coco_gt=F] [field=F]' > ...
+ *                                     [coco_gt=F] [field=F]
+ *                                     [frame=auto|stored|viewer]' > ...
  *   eval/<name>/report.txt     COCO summary (pycocotools' 12 numbers),
  *                              per-class precision, recall, AP, AP50,
  *                              AP75, support
@@ -147,7 +148,8 @@ static int run_cmd(struct fs_ctx *c, const char *data, size_t len)
 
 static int import_cmd(struct fs_ctx *c, const char *data, size_t len)
 {
-  static const char *const keys[] = { "format", "names", "coco_gt", "field" };
+  static const char *const keys[] = { "format", "names", "coco_gt", "field",
+                                      "frame" };
   struct pred_opts o = { 0 };
   struct pred_stats st;
   struct args a;
@@ -158,7 +160,8 @@ static int import_cmd(struct fs_ctx *c, const char *data, size_t len)
 
   if (r < 0) {
     fs_error(c, "eval/import-predictions: expected \"PATH [format=coco|yolo]"
-             " [names=FILE] [coco_gt=FILE] [field=NAME]\"");
+             " [names=FILE] [coco_gt=FILE] [field=NAME]"
+             " [frame=auto|stored|viewer]\"");
     return -EINVAL;
   }
   if (!only_keys(&a, keys, ARRAY_SIZE(keys), bad, sizeof(bad))) {
@@ -184,6 +187,11 @@ static int import_cmd(struct fs_ctx *c, const char *data, size_t len)
   o.field = arg(&a, "field");
   o.names = arg(&a, "names");
   o.coco_gt = arg(&a, "coco_gt");
+  if (arg(&a, "frame") && img_frame_parse(arg(&a, "frame"), &o.frame) < 0) {
+    fs_error(c, "eval/import-predictions: frame must be auto, stored or "
+             "viewer");
+    return -EINVAL;
+  }
   r = pred_import(c->store, a.word, &o, &st, err, sizeof(err));
   if (r < 0) {
     fs_error(c, "eval/import-predictions: %s", err);
@@ -317,7 +325,8 @@ static int e_generate(struct fs_ctx *c, struct store_txn *t0, const char *path,
         "results)\n"
         "  echo '/data/labels format=yolo names=/data/data.yaml' > "
         "eval/import-predictions\n"
-        "Options: format=coco|yolo names=FILE coco_gt=FILE field=NAME\n";
+        "Options: format=coco|yolo names=FILE coco_gt=FILE field=NAME\n"
+        "         frame=auto|stored|viewer (boxes of EXIF-turned photos)\n";
     return out->write(out->ud, help, sizeof(help) - 1);
   }
   if (!slash)

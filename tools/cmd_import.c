@@ -65,6 +65,7 @@ struct import_args {
   const char *store_dir, *dir, *coco, *field, *preds, *names;
   struct import_opts io;
   struct coco_opts co;
+  enum img_frame frame;   /* --frame, for --coco and --predictions */
   bool json;
 };
 
@@ -81,12 +82,13 @@ static int parse_args(int argc, char **argv, struct import_args *a)
     { "no-features", no_argument, NULL, 'F' },
     { "clear-labels", no_argument, NULL, 'C' },
     { "json", no_argument, NULL, 'j' },
+    { "frame", required_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   int c;
 
-  while ((c = getopt_long(argc, argv, "s:c:f:HFCp:n:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:f:HFCp:n:r:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': a->store_dir = optarg; break;
     case 'p': a->preds = optarg; break;
@@ -97,6 +99,14 @@ static int parse_args(int argc, char **argv, struct import_args *a)
     case 'F': a->io.no_features = true; break;
     case 'C': a->co.clear_ok = true; break;
     case 'j': a->json = true; break;
+    case 'r':
+      if (img_frame_parse(optarg, &a->frame) < 0) {
+        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
+                prog, optarg);
+        return 2;
+      }
+      a->co.view_frame = a->frame == IMG_FRAME_VIEWER;
+      break;
     case 'h': tool_usage(stdout); return 0;
     default: tool_usage(stderr); return 2;
     }
@@ -197,7 +207,8 @@ static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
  * given. */
 static int step_preds(struct store *s, struct import_args *a, struct buf *jb)
 {
-  struct pred_opts po = { .coco_gt = a->coco, .names = a->names };
+  struct pred_opts po = { .coco_gt = a->coco, .names = a->names,
+                          .frame = a->frame };
   struct pred_stats ps;
   struct stat sb;
   char err[400] = "";

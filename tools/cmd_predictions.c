@@ -16,7 +16,8 @@ static void usage(FILE *f)
 {
   fprintf(f,
     "usage: %s predictions --store STORE --format coco|yolo [--field NAME]\n"
-    "                          [--coco-gt FILE] [--names FILE] [--json] PATH\n"
+    "                          [--coco-gt FILE] [--names FILE]\n"
+    "                          [--frame auto|stored|viewer] [--json] PATH\n"
     "\n"
     "Replaces label field NAME (default predictions) of every sample with the\n"
     "predictions in PATH; samples without predictions get an empty field.\n"
@@ -26,6 +27,10 @@ static void usage(FILE *f)
     "yolo  PATH is a folder of <name>.txt files with lines\n"
     "      \"class cx cy w h confidence\"; --names is required (a names file\n"
     "      or data.yaml).\n"
+    "--frame: boxes of photos with an EXIF orientation are given as stored\n"
+    "or as a viewer shows them (turned); auto: YOLO rows turned, COCO boxes\n"
+    "stored unless an image's size in --coco-gt is the turned one (a size\n"
+    "that tells decides whatever the option).\n"
     "--json prints the counts as a JSON object.\n"
     "Exit status: 0 done, 1 failed (nothing changed), 2 usage error.\n",
     prog);
@@ -40,6 +45,7 @@ int cmd_predictions(int argc, char **argv)
     { "coco-gt", required_argument, NULL, 'g' },
     { "names", required_argument, NULL, 'n' },
     { "json", no_argument, NULL, 'j' },
+    { "frame", required_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -52,7 +58,7 @@ int cmd_predictions(int argc, char **argv)
   int c, r;
 
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:F:f:g:n:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:f:g:n:r:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_dir = optarg; break;
     case 'F': format = optarg; break;
@@ -60,6 +66,13 @@ int cmd_predictions(int argc, char **argv)
     case 'g': po.coco_gt = optarg; break;
     case 'n': po.names = optarg; break;
     case 'j': json = true; break;
+    case 'r':
+      if (img_frame_parse(optarg, &po.frame) < 0) {
+        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
+                prog, optarg);
+        return 2;
+      }
+      break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

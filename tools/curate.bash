@@ -46,18 +46,24 @@ _curate()
         --list)
             COMPREPLY=($(compgen -W "mistakes missing spurious" -- "$cur"))
             return 0 ;;
+        --frame)
+            COMPREPLY=($(compgen -W "auto stored viewer" -- "$cur"))
+            return 0 ;;
     esac
 
     local opts
     case $cmd in
-        import) opts="--store --coco --field --no-hash --no-features
-                      --predictions --names --json --help" ;;
+        import) opts="--store --coco --clear-labels --field --no-hash
+                      --no-features --predictions --names --frame --json
+                      --help" ;;
         info) opts="--store --json --help" ;;
         table) opts="--store --format --json --read-only --help" ;;
-        export) opts="--store --format --tag --view --field --json --help" ;;
-        import-labels) opts="--store --format --field --json --help" ;;
-        predictions) opts="--store --format --field --coco-gt --names --json
-                           --help" ;;
+        export) opts="--store --format --tag --view --field --frame --json
+                      --help" ;;
+        import-labels) opts="--store --format --field --frame --json
+                             --help" ;;
+        predictions) opts="--store --format --field --coco-gt --names --frame
+                           --json --help" ;;
         eval) opts="--store --name --gt --pred --iou --json --plot --list
                     --help" ;;
         embeddings) opts="--store --npy --names --export --clear --json

@@ -64,6 +64,7 @@ struct ctx {
   struct store_txn *t;
   struct index ix;
   const char *field;
+  enum img_frame frame;   /* pred_opts.frame */
   char *err;
   size_t errlen;
   struct pred_stats st;
@@ -415,11 +416,23 @@ static int cmp_idmap(const void *a, const void *b)
  * non-square picture) has its boxes in that turned frame, as a tool that
  * shows pictures turned writes them.  No size, or a size that cannot
  * tell (2..4, square): the stored frame, as this tool's exports write. */
-static uint8_t turned_frame(const struct sref *s,
+static uint8_t turned_frame(const struct ctx *c, const struct sref *s,
                             const struct coco_image_ent *d)
 {
   return img_boxes_turned(s->orientation, s->w, s->h, (double)d->w,
-                          (double)d->h, false) ? s->orientation : 0;
+                          (double)d->h, c->frame == IMG_FRAME_VIEWER)
+             ? s->orientation
+             : 0;
+}
+
+/* The same for a prediction matched without the table of images (by
+ * file_name or by the image id as a number): no size to tell, so only
+ * the caller's frame decides. */
+static uint8_t untold_frame(const struct ctx *c, size_t ref)
+{
+  uint8_t o = ref == SIZE_MAX ? 1 : c->ix.refs[ref].orientation;
+
+  return c->frame == IMG_FRAME_VIEWER && o >= 2 && o <= 8 ? o : 0;
 }
 
 /* The "images" and "categories" of a COCO object, as the first pass
@@ -460,7 +473,7 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
                              match_file_name(&c->ix, tb->img[i].file_name),
                              0 };
       if (m[i].ref != SIZE_MAX)
-        m[i].turn = turned_frame(&c->ix.refs[m[i].ref], &tb->img[i]);
+        m[i].turn = turned_frame(c, &c->ix.refs[m[i].ref], &tb->img[i]);
       c->st.turned += m[i].turn != 0;
     }
     qsort(m, tb->n, sizeof(*m), cmp_idmap);
@@ -605,25 +618,29 @@ static int pred_class(struct ctx *c, json_int_t cat, const char *path,
 
 /* The sample (index ref) of prediction o: by file_name, through the
  * ground truth's image ids, or by the image id as a number; SIZE_MAX
- * when none.  *turn: the orientation its box is turned by (only an
- * image of the table has a size to tell), else 0. */
+ * when none.  *turn: the orientation its box is turned by (an image of
+ * the table by its size, turned_frame(); any other by the caller's frame
+ * alone, untold_frame()), else 0. */
 static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
                        size_t nmap, uint8_t *turn)
 {
   json_t *iid = json_object_get(o, "image_id");
   const char *fn = json_string_value(json_object_get(o, "file_name"));
 
-  if (fn)
-    return match_file_name(&c->ix, fn);
-  if (map) {
+  size_t ref = SIZE_MAX;
+
+  if (fn) {
+    ref = match_file_name(&c->ix, fn);
+  } else if (map) {
     struct idmap q = { json_integer_value(iid), 0, 0 };
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
     *turn = hit ? hit->turn : 0;
     return hit ? hit->ref : SIZE_MAX;
+  } else if (json_integer_value(iid) >= 0) {
+    ref = match_number(&c->ix, (uint64_t)json_integer_value(iid));
   }
-  if (json_integer_value(iid) >= 0)
-    return match_number(&c->ix, (uint64_t)json_integer_value(iid));
-  return SIZE_MAX;
+  *turn = untold_frame(c, ref);
+  return ref;
 }
 
 /* Prediction i (o) of file path. */
@@ -914,7 +931,8 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
     const struct sref *s = &c->ix.refs[ref];
     double W = s->w, H = s->h, b[4];
 
-    if (s->orientation >= 2 && s->orientation <= 8) {
+    if (s->orientation >= 2 && s->orientation <= 8 &&
+        c->frame != IMG_FRAME_STORED) {
       img_box_from_view_rel(s->orientation, W, H, v + 1, b);
       r = add_item(c, ref, cid, c->cls_name[k], b[0], b[1], b[2], b[3],
                    v[5]);
@@ -1076,6 +1094,9 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
     return fail(&c, "invalid field name \"%.64s\"", c.field);
   if (o->format != PRED_FORMAT_COCO && o->format != PRED_FORMAT_YOLO)
     return fail(&c, "unknown predictions format");
+  if ((unsigned)o->frame > IMG_FRAME_VIEWER)
+    return fail(&c, "unknown frame");
+  c.frame = o->frame;
 
   r = store_txn_begin(s, true, &c.t);
   if (r < 0) {

@@ -54,6 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imgcodec.h"   /* enum img_frame */
 #include "store.h"
 
 #define PRED_DEFAULT_FIELD "predictions"
@@ -71,6 +72,13 @@ struct pred_opts {
   const char *field;   /* NULL = PRED_DEFAULT_FIELD */
   const char *coco_gt; /* COCO: ground-truth JSON for ids and names; NULL */
   const char *names;   /* YOLO: names file or data.yaml; required */
+  /* Frame of the boxes of photos with an EXIF orientation 2..8
+   * (imgcodec.h): AUTO = YOLO rows turned (as a viewer shows the
+   * picture), COCO boxes stored unless the table of images gives the
+   * turned size; VIEWER = COCO boxes turned too where no size tells;
+   * STORED = YOLO rows as stored.  A COCO size still decides where it
+   * can. */
+  enum img_frame frame;
 };
 
 struct pred_stats {

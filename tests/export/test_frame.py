@@ -157,6 +157,40 @@ def main():
           "default frame: only sizes that cannot tell are misread (%r)"
           % wrong)
 
+    # Predictions: a COCO results list against the viewer export as
+    # --coco-gt, and YOLO rows of the stored export with a confidence.
+    doc = json.load(open(os.path.join(tmp, "coco-viewer", "annotations",
+                                      "instances_default.json")))
+    res = os.path.join(tmp, "results.json")
+    json.dump([{"image_id": a["image_id"], "category_id": a["category_id"],
+                "bbox": a["bbox"], "score": 0.9} for a in doc["annotations"]],
+              open(res, "w"))
+    gtv = os.path.join(tmp, "coco-viewer", "annotations",
+                       "instances_default.json")
+    for frame, want in (("viewer", []), ("auto", ["o2.jpg", "o3.jpg",
+                                                  "o4.jpg", "square6.jpg"])):
+        curate("predictions", "--store", store, "--format", "coco",
+               "--coco-gt", gtv, "--frame", frame, "--field", "p_" + frame,
+               res)
+        back = field_boxes(store, "p_" + frame, tmp)
+        wrong = sorted(n for n in pics if not near(back.get(n), BOX, 1e-9))
+        check(wrong == want, "COCO predictions of the viewer export, --frame "
+              "%s: misread %r" % (frame, wrong))
+    ydir = os.path.join(tmp, "rt-yolo-stored")
+    preds = os.path.join(tmp, "ypreds")
+    os.makedirs(preds)
+    for f in os.listdir(os.path.join(ydir, "labels", "default")):
+        rows = open(os.path.join(ydir, "labels", "default", f)).read()
+        open(os.path.join(preds, f), "w").write(
+            "".join(r + " 0.9\n" for r in rows.splitlines()))
+    curate("predictions", "--store", store, "--format", "yolo", "--names",
+           os.path.join(ydir, "data.yaml"), "--frame", "stored", "--field",
+           "py_stored", preds)
+    back = field_boxes(store, "py_stored", tmp)
+    bad = sorted(n for n in pics if not near(back.get(n), BOX, 1e-3))
+    check(not bad, "YOLO predictions of the stored export, --frame stored "
+          "(wrong: %r)" % bad)
+
     # A bad --frame: usage error, nothing written.
     before = field_boxes(store, "ground_truth", tmp)
     p = curate("import-labels", "--store", store, "--format", "coco",
@@ -164,6 +198,10 @@ def main():
     check(p.returncode == 2 and b"unknown frame 'upright'" in p.stderr,
           "import-labels --frame upright: exit 2 (%d %r)"
           % (p.returncode, p.stderr))
+    p = curate("predictions", "--store", store, "--format", "coco",
+               "--frame", "upright", res, ok=False)
+    check(p.returncode == 2 and b"unknown frame 'upright'" in p.stderr,
+          "predictions --frame upright: exit 2")
     p = curate("export", "--store", store, "--format", "coco", "--frame",
                "upright", os.path.join(tmp, "bad"), ok=False)
     check(p.returncode == 2 and not os.path.exists(os.path.join(tmp, "bad")),

@@ -799,12 +799,31 @@ def body(ck, w):
                "--field", "yolo_back", tree)
         curate("predictions", "--store", store, "--format", "yolo",
                "--names", os.path.join(tree, "data.yaml"), preds)
-        for name, _m in corpus_samples():
+        # Through the mount: frame=stored takes the (turned) rows as
+        # stored, so only the unturned samples come back; a bad frame is
+        # refused and changes nothing.
+        ip = os.path.join(mnt, "eval", "import-predictions")
+        write(ip, "%s format=yolo names=%s field=pm_stored frame=stored"
+              % (preds, os.path.join(tree, "data.yaml")))
+        try:
+            write(ip, "%s format=yolo names=%s field=pm_bad frame=sideways"
+                  % (preds, os.path.join(tree, "data.yaml")))
+            raise AssertionError("frame=sideways accepted")
+        except OSError as e:
+            eq(e.errno, errno.EINVAL, "import-predictions frame=sideways")
+        for name, m in corpus_samples():
             doc = labels_of(name)
             gt = sorted([d["bbox"] for d in doc["fields"]["ground_truth"]])
             for field in ("yolo_back", "predictions"):
                 near(sorted([d["bbox"] for d in doc["fields"][field]]), gt,
                      "%s of %s back in the stored frame" % (field, name))
+            got = sorted([d["bbox"] for d in doc["fields"]["pm_stored"]])
+            same = len(got) == len(gt) and all(
+                abs(x - y) <= 1e-3 for p, q in zip(got, gt)
+                for x, y in zip(p, q))
+            eq(same, m[3] == 1, "frame=stored rows of %s (orientation %d) "
+               "read as stored" % (name, m[3]))
+            eq("pm_bad" in doc["fields"], False, "no pm_bad field")
     ck.run("YOLO rows are in the frame a viewer shows (EXIF orientation), "
            "and read back to the stored frame", t_yolo_view_frame)
 
