@@ -157,6 +157,16 @@ def main():
           "default frame: only sizes that cannot tell are misread (%r)"
           % wrong)
 
+    # The folder import's --coco takes the option too.
+    curate("import", "--store", store, "--no-features", "--coco",
+           os.path.join(tmp, "coco-viewer", "annotations",
+                        "instances_default.json"),
+           "--field", "imp_viewer", "--frame", "viewer", data)
+    back = field_boxes(store, "imp_viewer", tmp)
+    bad = sorted(n for n in pics if not near(back.get(n), BOX, 1e-9))
+    check(not bad, "import --coco --frame viewer: stored boxes (wrong: %r)"
+          % bad)
+
     # Predictions: a COCO results list against the viewer export as
     # --coco-gt, and YOLO rows of the stored export with a confidence.
     doc = json.load(open(os.path.join(tmp, "coco-viewer", "annotations",
