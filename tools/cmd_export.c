@@ -248,11 +248,8 @@ static int parse_args(int argc, char **argv, struct export_args *a)
     case 'f': a->spec.field = optarg; break;
     case 'j': a->json = true; break;
     case 'r':
-      if (img_frame_parse(optarg, &a->spec.frame) < 0) {
-        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
-                prog, optarg);
+      if (!tool_frame_arg(optarg, &a->spec.frame))
         return 2;
-      }
       a->frame_set = true;
       break;
     case 'h': usage_export(stdout); return 0;

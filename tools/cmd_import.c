@@ -100,11 +100,8 @@ static int parse_args(int argc, char **argv, struct import_args *a)
     case 'C': a->co.clear_ok = true; break;
     case 'j': a->json = true; break;
     case 'r':
-      if (img_frame_parse(optarg, &a->frame) < 0) {
-        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
-                prog, optarg);
+      if (!tool_frame_arg(optarg, &a->frame))
         return 2;
-      }
       a->co.view_frame = a->frame == IMG_FRAME_VIEWER;
       break;
     case 'h': tool_usage(stdout); return 0;

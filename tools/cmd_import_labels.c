@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "curate.h"
-#include "imgcodec.h"
 #include "labelimport.h"
 #include "store.h"
 
@@ -65,11 +64,8 @@ int cmd_import_labels(int argc, char **argv)
     case 'f': field = optarg; break;
     case 'j': json = true; break;
     case 'r':
-      if (img_frame_parse(optarg, &frame) < 0) {
-        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
-                prog, optarg);
+      if (!tool_frame_arg(optarg, &frame))
         return 2;
-      }
       break;
     case 'h': usage_il(stdout); return 0;
     default: usage_il(stderr); return 2;

@@ -67,11 +67,8 @@ int cmd_predictions(int argc, char **argv)
     case 'n': po.names = optarg; break;
     case 'j': json = true; break;
     case 'r':
-      if (img_frame_parse(optarg, &po.frame) < 0) {
-        fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n",
-                prog, optarg);
+      if (!tool_frame_arg(optarg, &po.frame))
         return 2;
-      }
       break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;

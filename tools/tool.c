@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "imgcodec.h"
 #include "store.h"
 #include "tool.h"
 
@@ -90,4 +91,12 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
             strerror(-r));
   return r;
+}
+
+bool tool_frame_arg(const char *s, enum img_frame *ret)
+{
+  if (img_frame_parse(s, ret) == 0)
+    return true;
+  fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n", prog, s);
+  return false;
 }

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "imgcodec.h"   /* enum img_frame */
+
 /* The program name in messages ("curate"). */
 extern const char *prog;
 
@@ -16,6 +18,10 @@ struct store;
 
 /* The top-level usage text, to f (stdout for --help, else stderr). */
 void tool_usage(FILE *f);
+
+/* --frame VALUE (auto, stored, viewer) into *ret: true, or false after
+ * printing the one-line usage error (exit status 2). */
+bool tool_frame_arg(const char *s, enum img_frame *ret);
 
 /* Opens STORE (creating the folder with create), printing the one-line
  * error itself; returns 0 or -errno. */
