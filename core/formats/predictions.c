@@ -16,6 +16,7 @@
 #include "predictions.h"
 #include "coco.h"
 #include "imgcodec.h"
+#include "imgfmt.h"
 #include "jsonstream.h"
 #include "yamlnames.h"
 
@@ -235,22 +236,89 @@ static int index_build(struct store_txn *t, struct index *ix)
   return 0;
 }
 
-/* Sample for a file_name: exact relative path, else unique basename.
- * Returns SIZE_MAX when none matches. */
-static size_t match_file_name(const struct index *ix, const char *fn)
+/* The index entry of sample id (refs are in id order); SIZE_MAX when the
+ * sample is not indexed (missing). */
+static size_t ref_of_id(const struct index *ix, uint64_t id)
 {
+  size_t lo = 0, hi = ix->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ix->refs[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < ix->n && ix->refs[lo].id == id ? lo : SIZE_MAX;
+}
+
+/* Exports (export.h) name a sample's image "<sample name><ext>" and its
+ * YOLO rows "<sample name>.txt" (a sample in a folder is "dir__file"):
+ * the sample named by the last component of p[0..len) without its
+ * extension, which must be the sample's own when ext_checked (an image
+ * file name: as the COCO label import matches, coco.c); SIZE_MAX when
+ * none. */
+static size_t match_export_name(struct ctx *c, const char *p, size_t len,
+                                bool ext_checked)
+{
+  const char *b = p, *e = p + len, *dot = NULL;
+  struct sample smp;
+  char name[256];
+
+  for (const char *q = p; q < e; q++)
+    if (*q == '/')
+      b = q + 1;
+  if (ext_checked) {
+    for (const char *q = b; q < e; q++)
+      if (*q == '.')
+        dot = q;
+    if (!dot || dot == b)
+      return SIZE_MAX;
+    e = dot;
+  }
+  if (e == b || (size_t)(e - b) >= sizeof(name))
+    return SIZE_MAX;
+  memcpy(name, b, (size_t)(e - b));
+  name[e - b] = '\0';
+  if (store_sample_by_name(c->t, name, &smp) < 0)
+    return SIZE_MAX;
+  if (ext_checked) {
+    const char *want = img_ext_of(smp.format);
+    size_t n = (size_t)(p + len - dot);
+    if (n != strlen(want) || memcmp(dot, want, n) != 0)
+      return SIZE_MAX;
+  }
+  return ref_of_id(&c->ix, smp.id);
+}
+
+/* Sample for a file_name: exact relative path, else the name an export
+ * gives the sample's image, else unique basename.  Returns SIZE_MAX when
+ * none matches. */
+static size_t match_file_name(struct ctx *c, const char *fn)
+{
+  const struct index *ix = &c->ix;
   size_t r = find_key(ix->by_rel, ix->n, fn, strlen(fn));
   if (r < SIZE_MAX - 1)
+    return r;
+  r = match_export_name(c, fn, strlen(fn), true);
+  if (r != SIZE_MAX)
     return r;
   const char *b = base_of(fn);
   r = find_key(ix->by_base, ix->n, b, strlen(b));
   return r < SIZE_MAX - 1 ? r : SIZE_MAX;
 }
 
-static size_t match_stem(const struct index *ix, const char *rel, size_t len)
+/* Sample for a txt file's path without ".txt": the source path without
+ * extension, else an export's name of the sample, else a unique file
+ * name stem. */
+static size_t match_stem(struct ctx *c, const char *rel, size_t len)
 {
+  const struct index *ix = &c->ix;
   size_t r = find_key(ix->by_relstem, ix->n, rel, len);
   if (r < SIZE_MAX - 1)
+    return r;
+  r = match_export_name(c, rel, len, false);
+  if (r != SIZE_MAX)
     return r;
   const char *b = rel, *e = rel + len;
   for (const char *p = rel; p < e; p++)
@@ -457,7 +525,7 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
                     "\"file_name\"", what, i);
       }
       m[i] = (struct idmap){ tb->img[i].id,
-                             match_file_name(&c->ix, tb->img[i].file_name),
+                             match_file_name(c, tb->img[i].file_name),
                              0 };
       if (m[i].ref != SIZE_MAX)
         m[i].turn = turned_frame(&c->ix.refs[m[i].ref], &tb->img[i]);
@@ -614,7 +682,7 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   const char *fn = json_string_value(json_object_get(o, "file_name"));
 
   if (fn)
-    return match_file_name(&c->ix, fn);
+    return match_file_name(c, fn);
   if (map) {
     struct idmap q = { json_integer_value(iid), 0, 0 };
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
@@ -929,7 +997,7 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
 static int yolo_file(struct ctx *c, const char *path, const char *rel)
 {
   size_t rl = strlen(rel) - 4; /* without ".txt" */
-  size_t ref = match_stem(&c->ix, rel, rl);
+  size_t ref = match_stem(c, rel, rl);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;
