@@ -68,10 +68,12 @@ struct export_spec {
    * EXIF orientation 2..8 (imgcodec.h; docs/EXPORT.md, "The export's
    * frame"):
    *   STORED  as stored (what Pillow without exif_transpose gives:
-   *           torchvision's CocoDetection and VOCDetection);
+   *           torchvision's CocoDetection and VOCDetection; datumaro's
+   *           COCO and VOC importers, which decode with OpenCV's
+   *           IMREAD_UNCHANGED);
    *   VIEWER  turned as a viewer shows the picture (OpenCV's imread,
    *           Pillow's exif_transpose: Ultralytics, detectron2,
-   *           mmdetection; CVAT's turned frames);
+   *           mmdetection, CVAT's frames, datumaro's YOLO importer);
    *   AUTO    each format's usual reader: COCO and VOC stored, YOLO and
    *           ImageNet crops viewer.
    * Images whose bytes are the sample's own keep their EXIF tag, so a

@@ -72,14 +72,19 @@ void exw_turned_size(int turn, const struct sample *smp, uint32_t *w,
 void exw_turn_box(int turn, const struct sample *smp, struct detection *d)
 {
   double b[4] = { d->x, d->y, d->x + d->w, d->y + d->h };
+  bool swap = turn >= 5;
+  double w = fabs(swap ? d->h : d->w), h = fabs(swap ? d->w : d->h);
 
   if (turn < 2 || turn > 8)
     return;   /* bit for bit: no round trip through the corners */
   img_orient_box(turn, smp->width, smp->height, true, b);
   d->x = b[0];
   d->y = b[1];
-  d->w = b[2] - b[0];
-  d->h = b[3] - b[1];
+  /* A turn moves the box and does not resize it: its size is the stored
+   * one (swapped for 5..8) exactly, where the difference of two turned
+   * corners carries their rounding (30.30000000000001 for 30.3). */
+  d->w = w;
+  d->h = h;
 }
 
 /* Loads the members of the subset tags for a walk over many samples. */

@@ -77,7 +77,8 @@ int exw_turn(const struct exw *x, const struct sample *smp, bool viewer_auto);
 void exw_turned_size(int turn, const struct sample *smp, uint32_t *w,
                      uint32_t *h);
 /* d's box (x, y, w, h in smp's stored frame) moved into the frame of
- * `turn`, corner by corner (img_orient_box); 1 leaves it bit for bit. */
+ * `turn`, corner by corner (img_orient_box), its size kept exactly (w
+ * and h swapped for 5..8); 1 leaves it bit for bit. */
 void exw_turn_box(int turn, const struct sample *smp, struct detection *d);
 
 /* Name of the subset "train" etc. -> SUB_*, or -1. */

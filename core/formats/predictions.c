@@ -14,8 +14,10 @@
  */
 #define _GNU_SOURCE
 #include "predictions.h"
+#include "pred_index.h"
 #include "coco.h"
 #include "imgcodec.h"
+#include "imgfmt.h"
 #include "jsonstream.h"
 #include "yamlnames.h"
 
@@ -31,38 +33,11 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-
-/*---- Sample index ---------------------------------------------------------*/
-
-struct sref {
-  uint64_t id;
-  uint32_t w, h;
-  uint8_t orientation; /* EXIF 1..8: YOLO rows are in the turned frame */
-  char *rel; /* owned copy of the source path */
-};
-
-struct kent {
-  const char *key; /* points into an sref's rel or into keybuf */
-  size_t len;
-  size_t ref;      /* index into refs; SIZE_MAX = ambiguous */
-};
-
-struct nument {
-  uint64_t num;
-  size_t ref;
-};
-
-struct index {
-  struct sref *refs;
-  size_t n;
-  struct kent *by_rel, *by_base, *by_relstem, *by_basestem;
-  struct nument *by_num;
-  size_t n_num;
-};
+/*---- Import state --------------------------------------------------------*/
 
 struct ctx {
   struct store_txn *t;
-  struct index ix;
+  struct pred_index ix;
   const char *field;
   enum img_frame frame;   /* pred_opts.frame */
   char *err;
@@ -98,175 +73,6 @@ static int fail(struct ctx *c, const char *fmt, ...)
     va_end(ap);
   }
   return -EINVAL;
-}
-
-static const char *base_of(const char *p)
-{
-  const char *b = strrchr(p, '/');
-  return b ? b + 1 : p;
-}
-
-/* Length of p without its extension (after the last '.' of the last
- * component). */
-static size_t stem_len(const char *p)
-{
-  const char *b = base_of(p), *dot = strrchr(b, '.');
-  return dot && dot != b ? (size_t)(dot - p) : strlen(p);
-}
-
-static int cmp_kent(const void *a, const void *b)
-{
-  const struct kent *x = a, *y = b;
-  size_t n = x->len < y->len ? x->len : y->len;
-  int r = memcmp(x->key, y->key, n);
-  if (r)
-    return r;
-  return x->len < y->len ? -1 : x->len > y->len;
-}
-
-static int cmp_num(const void *a, const void *b)
-{
-  const struct nument *x = a, *y = b;
-  return x->num < y->num ? -1 : x->num > y->num;
-}
-
-/* Sorts and marks duplicate keys ambiguous. */
-static void finish_keys(struct kent *k, size_t n)
-{
-  qsort(k, n, sizeof(*k), cmp_kent);
-  for (size_t i = 0; i + 1 < n; i++)
-    if (cmp_kent(&k[i], &k[i + 1]) == 0)
-      k[i].ref = k[i + 1].ref = SIZE_MAX;
-}
-
-static size_t find_key(const struct kent *k, size_t n, const char *key,
-                       size_t len)
-{
-  struct kent q = { key, len, 0 };
-  const struct kent *hit = bsearch(&q, k, n, sizeof(*k), cmp_kent);
-  return hit ? hit->ref : SIZE_MAX - 1; /* SIZE_MAX - 1: not found */
-}
-
-static void index_free(struct index *ix)
-{
-  for (size_t i = 0; i < ix->n; i++)
-    free(ix->refs[i].rel);
-  free(ix->refs);
-  free(ix->by_rel);
-  free(ix->by_base);
-  free(ix->by_relstem);
-  free(ix->by_basestem);
-  free(ix->by_num);
-  memset(ix, 0, sizeof(*ix));
-}
-
-static int index_build(struct store_txn *t, struct index *ix)
-{
-  struct store_iter *it = NULL;
-  struct sample s;
-  size_t cap = 0;
-  uint64_t next = 1;
-  int r = store_iter_new(t, &it);
-
-  while (r == 0 && (r = store_iter_samples(it, next, &s)) == 0) {
-    next = s.id + 1;
-    if (s.flags & SAMPLE_MISSING)
-      continue; /* predictions for a vanished file are skipped */
-    if (ix->n == cap) {
-      size_t nc = cap ? cap * 2 : 1024;
-      struct sref *p = realloc(ix->refs, nc * sizeof(*p));
-      if (!p) {
-        r = -ENOMEM;
-        break;
-      }
-      ix->refs = p;
-      cap = nc;
-    }
-    ix->refs[ix->n] = (struct sref){ s.id, s.width, s.height,
-                                     s.orientation, strdup(s.relpath) };
-    if (!ix->refs[ix->n].rel) {
-      r = -ENOMEM;
-      break;
-    }
-    ix->n++;
-  }
-  store_iter_free(it);
-  if (r != -ENOENT && r != 0)
-    return r;
-
-  size_t n = ix->n ? ix->n : 1;
-  ix->by_rel = malloc(n * sizeof(struct kent));
-  ix->by_base = malloc(n * sizeof(struct kent));
-  ix->by_relstem = malloc(n * sizeof(struct kent));
-  ix->by_basestem = malloc(n * sizeof(struct kent));
-  ix->by_num = malloc(n * sizeof(struct nument));
-  if (!ix->by_rel || !ix->by_base || !ix->by_relstem || !ix->by_basestem ||
-      !ix->by_num)
-    return -ENOMEM;
-  for (size_t i = 0; i < ix->n; i++) {
-    const char *rel = ix->refs[i].rel, *b = base_of(rel);
-    size_t sl = stem_len(rel);
-    ix->by_rel[i] = (struct kent){ rel, strlen(rel), i };
-    ix->by_base[i] = (struct kent){ b, strlen(b), i };
-    ix->by_relstem[i] = (struct kent){ rel, sl, i };
-    ix->by_basestem[i] = (struct kent){ b, sl - (size_t)(b - rel), i };
-    size_t bl = sl - (size_t)(b - rel);
-    if (bl > 0 && bl <= 19) {
-      uint64_t v = 0;
-      bool digits = true;
-      for (size_t k = 0; k < bl; k++) {
-        if (!isdigit((unsigned char)b[k])) {
-          digits = false;
-          break;
-        }
-        v = v * 10 + (uint64_t)(b[k] - '0');
-      }
-      if (digits)
-        ix->by_num[ix->n_num++] = (struct nument){ v, i };
-    }
-  }
-  finish_keys(ix->by_rel, ix->n);
-  finish_keys(ix->by_base, ix->n);
-  finish_keys(ix->by_relstem, ix->n);
-  finish_keys(ix->by_basestem, ix->n);
-  qsort(ix->by_num, ix->n_num, sizeof(*ix->by_num), cmp_num);
-  for (size_t i = 0; i + 1 < ix->n_num; i++)
-    if (ix->by_num[i].num == ix->by_num[i + 1].num)
-      ix->by_num[i].ref = ix->by_num[i + 1].ref = SIZE_MAX;
-  return 0;
-}
-
-/* Sample for a file_name: exact relative path, else unique basename.
- * Returns SIZE_MAX when none matches. */
-static size_t match_file_name(const struct index *ix, const char *fn)
-{
-  size_t r = find_key(ix->by_rel, ix->n, fn, strlen(fn));
-  if (r < SIZE_MAX - 1)
-    return r;
-  const char *b = base_of(fn);
-  r = find_key(ix->by_base, ix->n, b, strlen(b));
-  return r < SIZE_MAX - 1 ? r : SIZE_MAX;
-}
-
-static size_t match_stem(const struct index *ix, const char *rel, size_t len)
-{
-  size_t r = find_key(ix->by_relstem, ix->n, rel, len);
-  if (r < SIZE_MAX - 1)
-    return r;
-  const char *b = rel, *e = rel + len;
-  for (const char *p = rel; p < e; p++)
-    if (*p == '/')
-      b = p + 1;
-  r = find_key(ix->by_basestem, ix->n, b, (size_t)(e - b));
-  return r < SIZE_MAX - 1 ? r : SIZE_MAX;
-}
-
-static size_t match_number(const struct index *ix, uint64_t num)
-{
-  struct nument q = { num, 0 };
-  const struct nument *hit =
-      bsearch(&q, ix->by_num, ix->n_num, sizeof(q), cmp_num);
-  return hit ? hit->ref : SIZE_MAX;
 }
 
 /*---- Collected predictions ------------------------------------------------*/
@@ -318,7 +124,7 @@ static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
                     const char *name, double x, double y, double w, double h,
                     double score)
 {
-  const struct sref *s = &c->ix.refs[ref];
+  const struct pred_sample *s = &c->ix.refs[ref];
   if (c->n_items == c->cap_items) {
     size_t nc = c->cap_items ? c->cap_items * 2 : 4096;
     struct item *p = realloc(c->items, nc * sizeof(*p));
@@ -416,7 +222,7 @@ static int cmp_idmap(const void *a, const void *b)
  * non-square picture) has its boxes in that turned frame, as a tool that
  * shows pictures turned writes them.  No size, or a size that cannot
  * tell (2..4, square): the stored frame, as this tool's exports write. */
-static uint8_t turned_frame(const struct ctx *c, const struct sref *s,
+static uint8_t turned_frame(const struct ctx *c, const struct pred_sample *s,
                             const struct coco_image_ent *d)
 {
   return img_boxes_turned(s->orientation, s->w, s->h, (double)d->w,
@@ -470,7 +276,7 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
                     "\"file_name\"", what, i);
       }
       m[i] = (struct idmap){ tb->img[i].id,
-                             match_file_name(&c->ix, tb->img[i].file_name),
+                             pred_match_file_name(&c->ix, c->t, tb->img[i].file_name),
                              0 };
       if (m[i].ref != SIZE_MAX)
         m[i].turn = turned_frame(c, &c->ix.refs[m[i].ref], &tb->img[i]);
@@ -630,14 +436,14 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   size_t ref = SIZE_MAX;
 
   if (fn) {
-    ref = match_file_name(&c->ix, fn);
+    ref = pred_match_file_name(&c->ix, c->t, fn);
   } else if (map) {
     struct idmap q = { json_integer_value(iid), 0, 0 };
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
     *turn = hit ? hit->turn : 0;
     return hit ? hit->ref : SIZE_MAX;
   } else if (json_integer_value(iid) >= 0) {
-    ref = match_number(&c->ix, (uint64_t)json_integer_value(iid));
+    ref = pred_match_number(&c->ix, (uint64_t)json_integer_value(iid));
   }
   *turn = untold_frame(c, ref);
   return ref;
@@ -667,7 +473,7 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
     return 0;
   }
   if (turn) {   /* turned_frame(): back to the stored frame */
-    const struct sref *s = &c->ix.refs[ref];
+    const struct pred_sample *s = &c->ix.refs[ref];
     b[2] += b[0];
     b[3] += b[1];
     img_orient_box(turn, s->w, s->h, false, b);
@@ -928,7 +734,7 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
   k = (size_t)v[0];
   r = class_of(c, k, &cid);
   if (r == 0) {
-    const struct sref *s = &c->ix.refs[ref];
+    const struct pred_sample *s = &c->ix.refs[ref];
     double W = s->w, H = s->h, b[4];
 
     if (s->orientation >= 2 && s->orientation <= 8 &&
@@ -947,7 +753,7 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
 static int yolo_file(struct ctx *c, const char *path, const char *rel)
 {
   size_t rl = strlen(rel) - 4; /* without ".txt" */
-  size_t ref = match_stem(&c->ix, rel, rl);
+  size_t ref = pred_match_stem(&c->ix, c->t, rel, rl);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;
@@ -1103,7 +909,7 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
     fail(&c, "cannot write the store: %s", strerror(-r));
     return r;
   }
-  r = index_build(c.t, &c.ix);
+  r = pred_index_build(c.t, &c.ix);
   if (r == 0)
     r = o->format == PRED_FORMAT_COCO ? import_coco(&c, path, o->coco_gt)
                                       : import_yolo(&c, path, o->names);
@@ -1121,7 +927,7 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   store_txn_abort(c.t);
   if (r == 0 && ret)
     *ret = c.st;
-  index_free(&c.ix);
+  pred_index_free(&c.ix);
   free(c.items);
   for (size_t i = 0; i < c.n_cls; i++)
     free(c.cls_name[i]);

@@ -6,7 +6,9 @@
  *   object with "annotations" (and optionally "images", "categories") is
  *   accepted too.  An entry's image is found, in this order:
  *     1. by its own "file_name" (not standard, but some tools write it):
- *        the path relative to the dataset root, else its last component
+ *        the path relative to the dataset root, else the name an export
+ *        gives the sample's image ("<sample name><ext>", export.h: a
+ *        sample in a folder is "dir__file.jpg"), else its last component
  *        when that is unique among the samples;
  *     2. by "image_id" through an id -> file_name table: the "images" of
  *        the COCO ground-truth file given as `coco_gt`, or else the
@@ -32,8 +34,9 @@
  *   per line) or a data.yaml whose "names" is a list ("[a, b]" or "- a"
  *   lines) or a map ("0: a" lines).  A file matches the sample whose source
  *   path without extension equals the file's path (relative to the folder)
- *   without ".txt", else the sample whose file name stem is the same when
- *   that is unique.
+ *   without ".txt", else the sample named as the file's name without
+ *   ".txt" (the export's name: a model run over an export's images), else
+ *   the sample whose file name stem is the same when that is unique.
  *
  * Semantics: the import is one prediction run for the whole dataset: the
  * field is replaced on every sample, and samples without predictions in the

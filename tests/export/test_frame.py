@@ -201,6 +201,29 @@ def main():
     check(not bad, "YOLO predictions of the stored export, --frame stored "
           "(wrong: %r)" % bad)
 
+    # A turn moves a box without resizing it: a fractional box keeps its
+    # exact size in the viewer frame (swapped for 5..8), not the
+    # difference of two turned corners (30.30000000000001 for 30.3).
+    frac = [10.1, 20.2, 30.3, 40.4]
+    fj = os.path.join(tmp, "frac.json")
+    doc = json.load(open(gt))
+    for a in doc["annotations"]:
+        a["bbox"] = frac
+        a["area"] = frac[2] * frac[3]
+    json.dump(doc, open(fj, "w"))
+    curate("import-labels", "--store", store, "--format", "coco",
+           "--field", "frac", fj)
+    out = os.path.join(tmp, "coco-frac")
+    curate("export", "--store", store, "--format", "coco", "--frame",
+           "viewer", "--field", "frac", out)
+    doc = json.load(open(os.path.join(out, "annotations",
+                                      "instances_default.json")))
+    names = {i["id"]: i["file_name"] for i in doc["images"]}
+    bad = [(names[a["image_id"]], a["bbox"]) for a in doc["annotations"]
+           if a["bbox"][2:] != (frac[3:1:-1] if pics[names[a["image_id"]]][0]
+                                >= 5 else frac[2:])]
+    check(not bad, "viewer frame keeps the exact box size: %r" % bad[:3])
+
     # A bad --frame: usage error, nothing written.
     before = field_boxes(store, "ground_truth", tmp)
     p = curate("import-labels", "--store", store, "--format", "coco",

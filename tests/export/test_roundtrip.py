@@ -109,6 +109,46 @@ def main():
             all(abs(p - q) <= tol for p, q in zip(a["box"], b["box"], strict=True))
     check(ok, "YOLO -> store: same boxes within 6-decimal precision")
 
+    # ---- predictions of a model run over the export's own images ----
+    # The samples sit in folders, so their export names ("d0__img.jpg")
+    # are neither a source path nor a basename: COCO results by image id
+    # with the export's JSON as --coco-gt, and YOLO txt files named like
+    # the export's images, must still land on their samples.
+    tj = os.path.join(ds.path("coco"), "annotations", "instances_train.json")
+    d = json.load(open(tj))
+    res = ds.path("results.json")
+    with open(res, "w") as f:
+        json.dump([{"image_id": a["image_id"], "category_id":
+                    a["category_id"], "bbox": a["bbox"], "score": 0.5}
+                   for a in d["annotations"]], f)
+    p = curate("predictions", "--store", ds.store, "--format", "coco",
+               "--field", "pc", "--coco-gt", tj, "--json", res, ok=False)
+    st = json.loads(p.stdout or b"{}")
+    train = {r["sample"] for r in gt if ds.subset[r["sample"]] == "train"}
+    got = sorted((r["sample"], r["label"], r["box"]) for r in ds.dump("pc"))
+    want = sorted((r["sample"], r["label"], r["box"]) for r in gt
+                  if r["sample"] in train)
+    check(p.returncode == 0 and st.get("unknown_images") == 0 and
+          got == want, "COCO predictions through the export's images: "
+          "every one on its sample (%r)" % (p.stderr or st))
+    preds = ds.path("yolo-preds")
+    os.makedirs(preds)
+    rows = 0
+    for f in os.listdir(os.path.join(out, "labels", "train")):
+        lines = open(os.path.join(out, "labels", "train", f)).read().split(
+            "\n")
+        rows += sum(1 for ln in lines if ln)
+        xlib.write(os.path.join(preds, f), "".join(
+            ln + " 0.5\n" for ln in lines if ln))
+    p = curate("predictions", "--store", ds.store, "--format", "yolo",
+               "--field", "py", "--names", os.path.join(out, "data.yaml"),
+               "--json", preds, ok=False)
+    st = json.loads(p.stdout or b"{}")
+    check(p.returncode == 0 and st.get("unknown_images") == 0 and
+          st.get("boxes") == rows == len(want),
+          "YOLO predictions named like the export's images: every row on "
+          "its sample (%r)" % (p.stderr or st))
+
     # ---- VOC ----
     out = ds.export("voc", ds.path("voc"))
     bad = byte_identical(ds, "voc", out)
