@@ -3,8 +3,9 @@
 subsets from tags, image bytes equal to the sources, byte-identical to
 `curate export`, tag and view scopes, coherence under change (a reader
 holding instances_<subset>.json open while labels change reads one whole
-version; the next open shows the new one), and directories of more files
-than one readdir request carries."""
+version; the next open shows the new one), stat right after a label write
+(a kept name: the old version by default, the new one with -o epoch), and
+directories of more files than one readdir request carries."""
 import json
 import os
 import time
@@ -12,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import VIEWS, Mount, coco_store, curate, eq, make_jpegs  # noqa
-from fslib import edit_boxes, read, run_suite, write_coco_boxes  # noqa
+from fslib import edit_boxes, read, run_suite, write, write_coco_boxes  # noqa
 
 W, H = 320, 240
 N = 12
@@ -220,6 +221,74 @@ def body(ck, w):
         eq(len(doc), os.stat(p).st_size, "size")
         json.loads(doc)
     ck.run("after a change the COCO JSON is prepared ahead", t_prewarm)
+
+    # A sample of no tag: its boxes are in instances_default.json, which
+    # grows by one annotation with each box added.
+    J = os.path.join(X, "coco", "annotations", "instances_default.json")
+    untagged = stems[N - 1]
+
+    def add_box(k):
+        edit_boxes(mnt, untagged, lambda b: b.append(
+            {"label": "cat", "bbox": [1 + k, 2, 30, 40]}))
+
+    def t_default_stat_kept():
+        # The user guide's "How a kept name follows a change": a normal
+        # mount keeps the names of versioned files and no request reaches
+        # the daemon for the stat of a kept name, so it shows the version
+        # the name led to until the next open (or a listing of the folder).
+        for k in range(3):
+            old = read(J)
+            ino = os.stat(J).st_ino
+            add_box(k)
+            st = os.stat(J)
+            eq((st.st_ino, st.st_size), (ino, len(old)),
+               "stat right after the write (round %d)" % k)
+            new = read(J)
+            if len(new) <= len(old):
+                raise AssertionError("the next open shows no new box")
+            st = os.stat(J)
+            if st.st_ino == ino:
+                raise AssertionError("stat after the open: the old inode")
+            eq(st.st_size, len(new), "stat after the open")
+    ck.run("by default, stat of a kept export name right after a label "
+           "write shows the old version until the next open",
+           t_default_stat_kept)
+
+    m.umount()
+
+    m = Mount(store, mnt, ["-o", "epoch"]).start()
+
+    def t_epoch_stat_exact():
+        # With the name epoch, the FLUSH of the label document moves it
+        # before close() returns: the stat right after sees the new size.
+        # A move sent later would hide from a stat whose name was looked
+        # up before it: the notify thread's tick (200 ms after the queue
+        # was last busy) and the WRITE of a document (which moves the
+        # epoch for a change not yet noticed) both come later than the
+        # read of J only if the last change is not yet noticed, so each
+        # round waits for that first, with the document ready.
+        lab = os.path.join(mnt, "labels", untagged + ".json")
+        stale = []
+        for k in range(4):
+            doc = json.loads(read(lab))
+            doc["fields"]["ground_truth"].append(
+                {"label": "cat", "bbox": [11 + k, 2, 30, 40]})
+            text = json.dumps(doc)
+            time.sleep(0.4)
+            old = read(J)
+            write(lab, text)
+            size = os.stat(J).st_size
+            new = read(J)
+            if len(new) <= len(old):
+                raise AssertionError("the next open shows no new box")
+            if size != len(new):
+                stale.append((k, size, len(new)))
+        if stale:
+            raise AssertionError("-o epoch: stat right after close() of a "
+                                 "label write showed the old size "
+                                 "(round, stat, read): %s" % stale)
+    ck.run("-o epoch: stat right after a label write has the new size",
+           t_epoch_stat_exact)
 
     m.umount()
 
