@@ -2,7 +2,7 @@
 # The test command: installs what is missing, builds with -Werror, runs every
 # suite, then again under AddressSanitizer + UBSan (built, with the fuzzing
 # harnesses, at the lowest CPU priority while the first run's tests run),
-# runs every fuzzing harness for FUZZ_SECONDS (default 20) each, and ends
+# runs every fuzzing harness for FUZZ_SECONDS (default 15) each, and ends
 # with one line "N passed, N failed, N skipped". The exit status is non-zero
 # when anything failed, when `meson test` failed, when a registered test did
 # not run or no log was written, and (with CI=true) when any test skipped;
@@ -60,7 +60,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suites build-asan $asan_opts
 # Fuzzing: each harness for a bounded time over its committed corpus
 # (scripts/fuzz.sh); each counts as one test.
-fuzz_out=$(sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1)
+fuzz_out=$(sh scripts/fuzz.sh "${FUZZ_SECONDS:-15}" 2>&1)
 echo "$fuzz_out" | grep -v '^\[' | grep -v '^ninja: '
 p=$(echo "$fuzz_out" | grep -c '^fuzz [a-z_]*: ok' || true)
 f=$(echo "$fuzz_out" | grep -c -E '^fuzz [a-z_]*: FAILED|^fuzz (setup|build) failed' || true)
