@@ -71,25 +71,37 @@ static void put_labels(uint64_t id, struct labels *l)
   labels_free(l);
 }
 
+/* Puts n samples, "val/<name>.jpg" with <name> the prefix and the number
+ * first + i zero-padded to `digits`, of w x h pixels and EXIF orientation
+ * o, in one transaction; their ids into id[0..n). */
+static void put_samples(const char *prefix, int digits, int first, int n,
+                        uint32_t w, uint32_t h, uint8_t o, uint64_t *id)
+{
+  struct store_txn *t;
+
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < n; i++) {
+    char name[32], rel[64];
+    snprintf(name, sizeof(name), "%s%0*d", prefix, digits, first + i);
+    snprintf(rel, sizeof(rel), "val/%s.jpg", name);
+    struct sample s = { 0 };
+    s.width = w;
+    s.height = h;
+    s.orientation = o;
+    s.name = name;
+    s.relpath = rel;
+    CHECK_INT_EQ(store_sample_put(t, &s, &id[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+}
+
 static void setup(void)
 {
   if (tl_tmpdir(dir, sizeof(dir), "test-evalrun") < 0)
     abort();
   struct store_opts o = { .nosync = true };
   CHECK_INT_EQ(store_open(dir, &o, &st), 0);
-  struct store_txn *t;
-  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
-  for (int i = 1; i <= 4; i++) {
-    char name[32], rel[64];
-    snprintf(name, sizeof(name), "%012d", i);
-    snprintf(rel, sizeof(rel), "val/%012d.jpg", i);
-    struct sample s = { 0 };
-    s.width = s.height = 100;
-    s.name = name;
-    s.relpath = rel;
-    CHECK_INT_EQ(store_sample_put(t, &s, &sid[i]), 0);
-  }
-  CHECK_INT_EQ(store_txn_commit(t), 0);
+  put_samples("", 12, 1, 4, 100, 100, 0, &sid[1]);
 
   struct labels l;
   labels_init(&l);
@@ -491,22 +503,8 @@ TEST(predictions_turned_frame)
   char err[256], path[256], gt[256];
   struct pred_stats ps;
   uint64_t tid[2];
-  struct store_txn *t;
   setup();
-  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
-  for (int i = 0; i < 2; i++) {
-    char name[32], rel[64];
-    snprintf(name, sizeof(name), "%012d", 11 + i);
-    snprintf(rel, sizeof(rel), "val/%012d.jpg", 11 + i);
-    struct sample s = { 0 };
-    s.width = 100;
-    s.height = 50;
-    s.orientation = 6;
-    s.name = name;
-    s.relpath = rel;
-    CHECK_INT_EQ(store_sample_put(t, &s, &tid[i]), 0);
-  }
-  CHECK_INT_EQ(store_txn_commit(t), 0);
+  put_samples("", 12, 11, 2, 100, 50, 6, tid);
 
   const char *dets = "{\"image_id\": 11, \"category_id\": 1, \"bbox\": "
                      "[10, 30, 10, 40], \"score\": 0.5},"
@@ -784,19 +782,7 @@ TEST(drawn_caption_cut_between_characters)
     strcat(long2, "\xe6\x97\xa5");
   setup();
   struct store_txn *t;
-  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
-  for (int i = 0; i < 2; i++) {
-    char name[32], rel[64];
-    snprintf(name, sizeof(name), "wide%d", i);
-    snprintf(rel, sizeof(rel), "val/wide%d.jpg", i);
-    struct sample s = { 0 };
-    s.width = 1000;
-    s.height = 100;
-    s.name = name;
-    s.relpath = rel;
-    CHECK_INT_EQ(store_sample_put(t, &s, &id[i]), 0);
-  }
-  CHECK_INT_EQ(store_txn_commit(t), 0);
+  put_samples("wide", 0, 0, 2, 1000, 100, 0, id);
   for (int i = 0; i < 2; i++) {
     struct labels l;
     labels_init(&l);

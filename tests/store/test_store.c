@@ -1803,6 +1803,16 @@ static int count_recs(const void *key, size_t klen, const void *val,
   return 0;
 }
 
+/* The number of COCO image id records under an 8-byte sample key. */
+static size_t coco_recs(struct store_txn *t, const uint8_t key[8])
+{
+  size_t n = 0;
+
+  CHECK_INT_EQ(store_rec_each(t, COCO_NS_IMAGE, key, 8, false, count_recs,
+                              &n), 0);
+  return n;
+}
+
 /* Deleting a sample deletes its COCO image ids (coco.h, COCO_NS_IMAGE)
  * in the same transaction: the records of two label fields written by
  * real COCO imports, and the field-less record an earlier build wrote
@@ -1816,7 +1826,6 @@ TEST(delete_takes_coco_image_ids)
   char path[128];
   uint8_t key[8], v[8];
   int64_t id;
-  size_t n;
 
   if (fx_init(&f, &fast) < 0)
     return;
@@ -1848,10 +1857,7 @@ TEST(delete_takes_coco_image_ids)
   CHECK_INT_EQ(store_rec_put(t, COCO_NS_IMAGE, key, 8, v, 8), 0);
   CHECK_INT_EQ(store_txn_commit(t), 0);
   t = rbegin(&f);
-  n = 0;
-  CHECK_INT_EQ(store_rec_each(t, COCO_NS_IMAGE, key, 8, false, count_recs,
-                              &n), 0);
-  CHECK_INT_EQ(n, 3);
+  CHECK_INT_EQ(coco_recs(t, key), 3);
   CHECK_INT_EQ(coco_image_id(t, a, "third", &id), 0);   /* field-less */
   CHECK_INT_EQ(id, 5);
   store_txn_abort(t);
@@ -1860,10 +1866,7 @@ TEST(delete_takes_coco_image_ids)
   CHECK_INT_EQ(store_sample_delete(t, a), 0);
   CHECK_INT_EQ(store_txn_commit(t), 0);
   t = rbegin(&f);
-  n = 0;
-  CHECK_INT_EQ(store_rec_each(t, COCO_NS_IMAGE, key, 8, false, count_recs,
-                              &n), 0);
-  CHECK_INT_EQ(n, 0);
+  CHECK_INT_EQ(coco_recs(t, key), 0);
   CHECK_INT_EQ(coco_image_id(t, a, "ground_truth", &id), -ENOENT);
   CHECK_INT_EQ(coco_image_id(t, a, "other", &id), -ENOENT);
   CHECK_INT_EQ(coco_image_id(t, a, "third", &id), -ENOENT);
