@@ -234,7 +234,7 @@ static int put_image(struct exw *x, const struct sample *smp, int sub,
     r = exw_puts(x, img_ext_of(smp->format));
     r = r ? r : exw_put(x, "\",\"width\":", 10);
   }
-  exw_turned_size(exw_turn(x, smp, false), smp, &w, &h);
+  exw_turned_size(exw_turn(x, smp), smp, &w, &h);
   r = r ? r : exw_u64(x, w);
   r = r ? r : exw_put(x, ",\"height\":", 10);
   r = r ? r : exw_u64(x, h);
@@ -287,9 +287,7 @@ static int put_anns(struct exw *x, const struct sample *smp, int sub,
   struct ann_ctx *c = ud;
   struct labels l;
   const struct label_field *f = exw_labels(x, smp->id, &l);
-  int r = store_txn_error(x->t);
-
-  int turn = exw_turn(x, smp, false);
+  int r = store_txn_error(x->t), turn = exw_turn(x, smp);
 
   (void)sub;
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {

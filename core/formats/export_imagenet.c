@@ -108,7 +108,7 @@ static uint64_t crop_version(const struct exw *x, const struct sample *smp,
   h = mix_double(h, d->w);
   h = mix_double(h, d->h);
   h = mix(h, CROP_QUALITY);
-  h = mix(h, (uint64_t)exw_turn(x, smp, true));
+  h = mix(h, (uint64_t)exw_turn(x, smp));
   return h ? h : 1;
 }
 
@@ -397,7 +397,7 @@ static void offer_siblings(struct exw *x, const struct sample *smp,
                  d->id);
     if (n < 0 || (size_t)n >= sizeof(path))
       continue;
-    if (encode_crop(sp, d, exw_turn(x, smp, true), &jpg, &jlen) == 0)
+    if (encode_crop(sp, d, exw_turn(x, smp), &jpg, &jlen) == 0)
       x->out->offer(x->out->ud, path, crop_version(x, smp, d), jpg,
                     jlen);
     free(jpg);
@@ -448,7 +448,7 @@ static int gen_file(struct exw *x, const char *path)
   r = r ? r : decode_source_region(src, w, h, x0, y0, x1, y1, &sp);
   if (fd >= 0)
     close(fd);
-  r = r ? r : encode_crop(&sp, d, exw_turn(x, &smp, true), &jpg, &jlen);
+  r = r ? r : encode_crop(&sp, d, exw_turn(x, &smp), &jpg, &jlen);
   r = r ? r : exw_put(x, (const char *)jpg, jlen);
   if (r == 0 && siblings)
     offer_siblings(x, &smp, f, d, &sp);

@@ -405,7 +405,7 @@ static int gen_xml(struct exw *x, const char *file)
   if (r < 0)
     return r;
   name_strip_ext(file, ".xml", id, sizeof(id));
-  turn = exw_turn(x, &smp, false);
+  turn = exw_turn(x, &smp);
   exw_turned_size(turn, &smp, &tw, &th);
   f = exw_labels(x, smp.id, &l);
   r = store_txn_error(x->t);
@@ -454,7 +454,7 @@ static int gen_jpeg(struct exw *x, const char *file)
   if (r == 0 && !(src = path_join(root, smp.relpath)))
     r = -ENOMEM;
   r = r ? r : read_file(src, &data, &len);
-  r = r ? r : img_to_jpeg(data, len, exw_turn(x, &smp, false),
+  r = r ? r : img_to_jpeg(data, len, exw_turn(x, &smp),
                           VOC_JPEG_QUALITY, &jpg, &jlen);
   r = r ? r : exw_put(x, (const char *)jpg, jlen);
   free(jpg);

@@ -50,14 +50,12 @@ int exw_init(struct exw *x, struct store_txn *t,
   return 0;
 }
 
-int exw_turn(const struct exw *x, const struct sample *smp, bool viewer_auto)
+int exw_turn(const struct exw *x, const struct sample *smp)
 {
-  bool viewer = x->s->frame == IMG_FRAME_VIEWER ||
-                (x->s->frame == IMG_FRAME_AUTO && viewer_auto);
+  /* AUTO: each format's usual reader (export.h) */
+  bool viewer_auto = x->s->fmt == EXPORT_YOLO || x->s->fmt == EXPORT_IMAGENET;
 
-  return viewer && smp->orientation >= 2 && smp->orientation <= 8
-             ? smp->orientation
-             : 1;
+  return img_frame_turn(x->s->frame, viewer_auto, smp->orientation);
 }
 
 void exw_turned_size(int turn, const struct sample *smp, uint32_t *w,

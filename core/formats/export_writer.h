@@ -71,8 +71,8 @@ const struct label_field *exw_labels(struct exw *x, uint64_t id,
 /* The EXIF orientation by which this export turns smp's size, boxes and
  * generated pixels: smp's own (2..8) when the export's frame is the
  * viewer's (the spec's frame, or under IMG_FRAME_AUTO the format's own:
- * viewer_auto), else 1 (as stored). */
-int exw_turn(const struct exw *x, const struct sample *smp, bool viewer_auto);
+ * YOLO and ImageNet), else 1 (as stored); img_frame_turn(). */
+int exw_turn(const struct exw *x, const struct sample *smp);
 /* smp's size in the frame of `turn` (width and height swapped for 5..8). */
 void exw_turned_size(int turn, const struct sample *smp, uint32_t *w,
                      uint32_t *h);

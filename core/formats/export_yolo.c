@@ -184,7 +184,7 @@ static int gen_file(struct exw *x, const char *path)
   r = store_txn_error(x->t);
   if (r == 0 && f && f->n)
     r = store_classes_each(x->t, add_id, &ids);   /* in id order */
-  turn = exw_turn(x, &smp, true);
+  turn = exw_turn(x, &smp);
   exw_turned_size(turn, &smp, &tw, &th);
   for (size_t i = 0; f && r == 0 && i < f->n; i++) {
     struct detection c;

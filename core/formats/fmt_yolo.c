@@ -185,7 +185,7 @@ static int one_file(struct limp *L, struct limp_src *src, size_t i,
     if (nt == 5)
       d.confidence = NAN;
     d.class_id = cls[c];
-    img_box_from_view_rel(L->frame == IMG_FRAME_STORED ? 1 : smp.orientation,
+    img_box_from_view_rel(img_frame_turn(L->frame, true, smp.orientation),
                           smp.width, smp.height, v + 1, box);
     d.x = box[0];
     d.y = box[1];

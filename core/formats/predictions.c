@@ -236,9 +236,10 @@ static uint8_t turned_frame(const struct ctx *c, const struct pred_sample *s,
  * the caller's frame decides. */
 static uint8_t untold_frame(const struct ctx *c, size_t ref)
 {
-  uint8_t o = ref == SIZE_MAX ? 1 : c->ix.refs[ref].orientation;
+  int o = img_frame_turn(c->frame, false,
+                         ref == SIZE_MAX ? 1 : c->ix.refs[ref].orientation);
 
-  return c->frame == IMG_FRAME_VIEWER && o >= 2 && o <= 8 ? o : 0;
+  return o == 1 ? 0 : (uint8_t)o;
 }
 
 /* The "images" and "categories" of a COCO object, as the first pass
@@ -736,10 +737,10 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
   if (r == 0) {
     const struct pred_sample *s = &c->ix.refs[ref];
     double W = s->w, H = s->h, b[4];
+    int turn = img_frame_turn(c->frame, true, s->orientation);
 
-    if (s->orientation >= 2 && s->orientation <= 8 &&
-        c->frame != IMG_FRAME_STORED) {
-      img_box_from_view_rel(s->orientation, W, H, v + 1, b);
+    if (turn != 1) {
+      img_box_from_view_rel(turn, W, H, v + 1, b);
       r = add_item(c, ref, cid, c->cls_name[k], b[0], b[1], b[2], b[3],
                    v[5]);
     } else {   /* as always computed: the same bits as before */

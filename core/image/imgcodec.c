@@ -96,6 +96,14 @@ int img_frame_parse(const char *s, enum img_frame *ret)
   return -EINVAL;
 }
 
+int img_frame_turn(enum img_frame frame, bool viewer_auto, int orientation)
+{
+  bool viewer = frame == IMG_FRAME_VIEWER ||
+                (frame == IMG_FRAME_AUTO && viewer_auto);
+
+  return viewer && orientation >= 2 && orientation <= 8 ? orientation : 1;
+}
+
 int img_orient(struct image *im, int o)
 {
   struct image t;

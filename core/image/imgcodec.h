@@ -96,6 +96,12 @@ enum img_frame { IMG_FRAME_AUTO, IMG_FRAME_STORED, IMG_FRAME_VIEWER };
 /* Parses "auto", "stored", "viewer".  -EINVAL otherwise. */
 int img_frame_parse(const char *s, enum img_frame *ret);
 
+/* The EXIF orientation boxes in `frame` are turned by, for a picture of
+ * this orientation: the orientation (2..8) when the frame is the
+ * viewer's (VIEWER, or AUTO where the caller's default is the viewer's:
+ * viewer_auto), else 1 (as stored; also for 1 or out of range). */
+int img_frame_turn(enum img_frame frame, bool viewer_auto, int orientation);
+
 /* Applies EXIF orientation 2..8 to *im in place (1: nothing). */
 int img_orient(struct image *im, int orientation);
 /* Moves the point (*x, *y) of a w x h picture (its stored size;
