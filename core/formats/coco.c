@@ -8,6 +8,7 @@
  * through store_labels_put in one transaction. */
 #include "coco.h"
 #include "jsonstream.h"
+#include "sample_match.h"
 #include "util.h"
 
 #include "imgcodec.h"
@@ -67,88 +68,6 @@ static bool path_escapes(const char *p)
       s++;
   }
   return false;
-}
-
-/* Basename -> sample id, for file_name values without their folders.
- * Built lazily; ambiguous basenames map to 0. */
-struct base_ent {
-  char *base;
-  uint64_t id;
-};
-
-static int cmp_base(const void *a, const void *b)
-{
-  return strcmp(((const struct base_ent *)a)->base,
-                ((const struct base_ent *)b)->base);
-}
-
-static int build_base_index(struct store_txn *t, struct base_ent **ret,
-                            size_t *ret_n)
-{
-  struct store_iter *it;
-  struct base_ent *v = NULL;
-  size_t n = 0, cap = 0;
-  uint64_t next = 1;
-  struct sample s;
-  int r = store_iter_new(t, &it);
-
-  while (r == 0 && (r = store_iter_samples(it, next, &s)) == 0) {
-    const char *b = strrchr(s.relpath, '/');
-    next = s.id + 1;
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : 1024;
-      struct base_ent *p = realloc(v, nc * sizeof(*p));
-      if (!p) {
-        r = -ENOMEM;
-        break;
-      }
-      v = p;
-      cap = nc;
-    }
-    v[n].base = strdup(b ? b + 1 : s.relpath);
-    v[n].id = s.id;
-    if (!v[n].base) {
-      r = -ENOMEM;
-      break;
-    }
-    n++;
-  }
-  store_iter_free(it);
-  if (r == -ENOENT)
-    r = 0;
-  qsort(v, n, sizeof(*v), cmp_base);
-  for (size_t i = 0; i + 1 < n; i++)
-    if (strcmp(v[i].base, v[i + 1].base) == 0)
-      v[i].id = v[i + 1].id = 0;
-  *ret = v;
-  *ret_n = n;
-  return r;
-}
-
-/* Exports (core/formats/export.h) name images "<sample name><ext>" (.jpg, .png
- * ... by the sample's format): match that too, so an exported COCO file
- * comes back onto its own samples. */
-static int by_export_name(struct store_txn *t, const char *fn,
-                          struct sample *smp)
-{
-  const char *b = strrchr(fn, '/'), *dot;
-  char name[256];
-  size_t n;
-  int r;
-
-  b = b ? b + 1 : fn;
-  dot = strrchr(b, '.');
-  if (!dot || dot == b || img_format_of_name(b) < 0)
-    return -ENOENT;
-  n = (size_t)(dot - b);
-  if (n >= sizeof(name))
-    return -ENOENT;
-  memcpy(name, b, n);
-  name[n] = '\0';
-  r = store_sample_by_name(t, name, smp);
-  if (r == 0 && strcmp(dot, img_ext_of(smp->format)) != 0)
-    r = -ENOENT;
-  return r;
 }
 
 static void rep(void (*report)(const char *, const char *, void *), void *ud,
@@ -233,10 +152,8 @@ struct imp {
   /* every integer image id of the document, sorted */
   json_int_t *allids;
   size_t nall;
-  /* basename index of the samples, built at the first need */
-  struct base_ent *bases;
-  size_t nbase;
-  bool have_bases;
+  /* which sample a file_name names (sample_match.h) */
+  struct smatch sm;
   /* COCO category id (0..maxcat) -> store class id (0: none) and name
    * (borrowed from cats) */
   json_int_t maxcat;
@@ -285,33 +202,27 @@ static int step_image_ids(struct imp *m)
 /* What became of an image's file_name. */
 enum img_match { IMG_AMBIGUOUS, IMG_NOT_ON_DISK, IMG_MATCHED };
 
-/* The sample of file_name fn: by path, by export name, then by a
- * basename unique among the samples.  An image whose file is missing
- * (no sample, or a sample marked missing) is IMG_NOT_ON_DISK; one whose
- * basename several samples share is IMG_AMBIGUOUS (reported).  Returns
- * an enum img_match or -errno. */
+/* The sample of file_name fn, by the rules of sample_match.h.  An image
+ * whose file is missing (no sample, or a sample marked missing) is
+ * IMG_NOT_ON_DISK; one that several samples could be is IMG_AMBIGUOUS
+ * (reported).  Returns an enum img_match or -errno. */
 static int match_image(struct imp *m, const char *fn, struct sample *smp)
 {
-  if (store_sample_by_path(m->t, fn, smp) < 0 &&
-      by_export_name(m->t, fn, smp) < 0) {
-    const char *b = strrchr(fn, '/');
-    struct base_ent key = { (char *)(b ? b + 1 : fn), 0 }, *hit;
-    if (!m->have_bases) {
-      int r = build_base_index(m->t, &m->bases, &m->nbase);
-      if (r < 0)
-        return r;
-      m->have_bases = true;
-    }
-    hit = bsearch(&key, m->bases, m->nbase, sizeof(*m->bases), cmp_base);
-    if (hit && !hit->id) {
-      rep(m->report, m->ud, fn, "file name matches several samples; "
-          "skipped");
-      return IMG_AMBIGUOUS;
-    }
-    if (!hit || store_sample_get(m->t, hit->id, smp) < 0)
-      return IMG_NOT_ON_DISK;
+  uint64_t id = 0;
+  int r = smatch_image(&m->sm, fn, &id);
+
+  if (r == -ENOTUNIQ) {
+    rep(m->report, m->ud, fn, "file name matches several samples; "
+        "skipped");
+    return IMG_AMBIGUOUS;
   }
-  return smp->flags & SAMPLE_MISSING ? IMG_NOT_ON_DISK : IMG_MATCHED;
+  if (r == -ENOENT)
+    return IMG_NOT_ON_DISK;
+  if (r < 0)
+    return r;
+  return store_sample_get(m->t, id, smp) < 0
+             ? IMG_NOT_ON_DISK
+             : IMG_MATCHED;
 }
 
 /* The orientation the boxes of an image are turned by, or 0 for the
@@ -849,9 +760,7 @@ static void imp_free(struct imp *m)
     labels_free(&m->imgs[i].l);
   free(m->imgs);
   free(m->allids);
-  for (size_t i = 0; i < m->nbase; i++)
-    free(m->bases[i].base);
-  free(m->bases);
+  smatch_free(&m->sm);
   free(m->catmap);
   free(m->catname);
 }
@@ -937,6 +846,7 @@ static int import_steps(struct imp *m)
 {
   int r = 0;
 
+  smatch_init(&m->sm, m->t);   /* the transaction is open from here on */
   for (size_t i = 0; r == 0 && i < ARRAY_SIZE(steps); i++)
     r = steps[i].run(m);
   return r;

@@ -222,7 +222,7 @@ static int match_id(struct limp *L, const char *stem, struct sample *smp)
 }
 
 /* The sample of annotation file fn: by the file's stem, else by its
- * <filename>.  -ENOENT when none. */
+ * <filename>.  -ENOENT when none, -ENOTUNIQ when several could be. */
 static int voc_match(struct limp *L, const char *fn,
                      const struct xmltree_node *root, struct sample *smp)
 {
@@ -231,10 +231,12 @@ static int voc_match(struct limp *L, const char *fn,
 
   limp_stem(fn, stem, sizeof(stem));
   r = match_id(L, stem, smp);
-  if (r == -ENOENT) {
+  if (r == -ENOENT || r == -ENOTUNIQ) {
+    int r2;
     limp_stem(xmltree_text(xmltree_child(root, "filename")), stem,
               sizeof(stem));
-    r = match_id(L, stem, smp);
+    r2 = match_id(L, stem, smp);
+    r = r2 == -ENOENT ? r : r2;   /* an ambiguous stem stays so */
   }
   return r;
 }
@@ -320,8 +322,10 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
   if (r == 0) {
     L->st->files++;
     r = voc_match(L, fn, &root, &smp);
-    if (r == -ENOENT) {
-      limp_report(L, fn, "no sample with this name");
+    if (r == -ENOENT || r == -ENOTUNIQ) {
+      limp_report(L, fn, r == -ENOTUNIQ
+                  ? "several samples have this name; skipped"
+                  : "no sample with this name");
       L->st->unmatched++;
       xmltree_free(&root);
       return 0;

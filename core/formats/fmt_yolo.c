@@ -122,23 +122,38 @@ static int num(const char *tok, double lo, double hi, double *ret)
   return 0;
 }
 
+/* The sample of label file fn, by its whole path without ".txt":
+ * labels/train/1.txt is images/train/1.jpg's where images/val/ has a 1.jpg
+ * too (sample_match.h, the tail rule).  1 when found; 0 when none or
+ * several (reported and counted); else -errno. */
+static int match_file(struct limp *L, const char *fn, struct sample *smp)
+{
+  char stem[4096];
+  int r = limp_path_stem(fn, stem, sizeof(stem));
+
+  if (r == 0)
+    r = limp_match(L, stem, smp);
+  if (r == -ENOENT || r == -ENOTUNIQ || r == -ENAMETOOLONG) {
+    limp_report(L, fn, r == -ENOTUNIQ
+                ? "several samples have this name; skipped"
+                : "no sample with this name");
+    L->st->unmatched++;
+    return 0;
+  }
+  return r < 0 ? r : 1;
+}
+
 static int one_file(struct limp *L, struct limp_src *src, size_t i,
                     const uint32_t *cls, size_t ncls, struct buf *b)
 {
   const double eps = 1e-6;
   struct label_field f = { 0 };
   struct sample smp;
-  char stem[256], *line, *save = NULL;
+  char *line, *save = NULL;
   int r, lineno = 0;
 
-  limp_stem(src->names[i], stem, sizeof(stem));
-  r = limp_match(L, stem, &smp);
-  if (r == -ENOENT) {
-    limp_report(L, src->names[i], "no sample with this name");
-    L->st->unmatched++;
-    return 0;
-  }
-  if (r < 0)
+  r = match_file(L, src->names[i], &smp);
+  if (r <= 0)
     return r;
   buf_reset(b);
   r = limp_src_read(src, i, LIMP_FILE_MAX, b);

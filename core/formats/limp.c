@@ -209,17 +209,6 @@ long limp_src_find(const struct limp_src *s, const char *name)
 
 /* ---- matching and writing ---- */
 
-struct stem_ent {
-  char *stem;
-  uint64_t id;
-};
-
-static int cmp_stem(const void *a, const void *b)
-{
-  return strcmp(((const struct stem_ent *)a)->stem,
-                ((const struct stem_ent *)b)->stem);
-}
-
 int limp_fail(struct limp *L, const char *fmt, ...)
 {
   va_list ap;
@@ -236,6 +225,21 @@ void limp_report(struct limp *L, const char *what, const char *reason)
     L->report(what, reason, L->ud);
 }
 
+int limp_path_stem(const char *path, char *out, size_t outlen)
+{
+  const char *b = strrchr(path, '/'), *dot;
+  size_t n;
+
+  b = b ? b + 1 : path;
+  dot = strrchr(b, '.');
+  n = dot && dot != b ? (size_t)(dot - path) : strlen(path);
+  if (n >= outlen)
+    return -ENAMETOOLONG;
+  memcpy(out, path, n);
+  out[n] = '\0';
+  return 0;
+}
+
 void limp_stem(const char *path, char *out, size_t outlen)
 {
   const char *b = strrchr(path, '/'), *dot;
@@ -249,65 +253,17 @@ void limp_stem(const char *path, char *out, size_t outlen)
   out[n] = '\0';
 }
 
-static int build_stems(struct limp *L)
-{
-  struct store_iter *it;
-  struct sample smp;
-  uint64_t next = 1;
-  size_t cap = 0;
-  int r = store_iter_new(L->t, &it);
-
-  while (r == 0 && (r = store_iter_samples(it, next, &smp)) == 0) {
-    char stem[256];
-    next = smp.id + 1;
-    if (L->nstems == cap) {
-      size_t nc = cap ? cap * 2 : 1024;
-      struct stem_ent *p = realloc(L->stems, nc * sizeof(*p));
-      if (!p) {
-        r = -ENOMEM;
-        break;
-      }
-      L->stems = p;
-      cap = nc;
-    }
-    limp_stem(smp.relpath, stem, sizeof(stem));
-    L->stems[L->nstems].stem = strdup(stem);
-    L->stems[L->nstems].id = smp.id;
-    if (!L->stems[L->nstems].stem) {
-      r = -ENOMEM;
-      break;
-    }
-    L->nstems++;
-  }
-  store_iter_free(it);
-  if (r == -ENOENT)
-    r = 0;
-  qsort(L->stems, L->nstems, sizeof(*L->stems), cmp_stem);
-  /* Ambiguous stems match nothing. */
-  for (size_t i = 0; i + 1 < L->nstems; i++)
-    if (strcmp(L->stems[i].stem, L->stems[i + 1].stem) == 0)
-      L->stems[i].id = L->stems[i + 1].id = 0;
-  L->have_stems = true;
-  return r;
-}
-
 int limp_match(struct limp *L, const char *stem, struct sample *ret)
 {
-  struct stem_ent key = { (char *)stem, 0 }, *hit;
-  int r = store_sample_by_name(L->t, stem, ret);
+  uint64_t id = 0;
+  int r;
 
-  if (r == 0 || r != -ENOENT)
-    goto out;
-  if (!L->have_stems && (r = build_stems(L)) < 0)
-    return r;
-  hit = bsearch(&key, L->stems, L->nstems, sizeof(*L->stems), cmp_stem);
-  if (!hit || !hit->id)
-    return -ENOENT;
-  r = store_sample_get(L->t, hit->id, ret);
-out:
-  if (r == 0 && (ret->flags & SAMPLE_MISSING))
-    return -ENOENT;
-  return r;
+  if (!L->have_match) {
+    smatch_init(&L->match, L->t);
+    L->have_match = true;
+  }
+  r = smatch_stem(&L->match, stem, strlen(stem), &id);
+  return r < 0 ? r : store_sample_get(L->t, id, ret);
 }
 
 int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
@@ -346,10 +302,7 @@ void limp_clip(struct detection *d, uint32_t w, uint32_t h)
 
 void limp_done(struct limp *L)
 {
-  for (size_t i = 0; i < L->nstems; i++)
-    free(L->stems[i].stem);
-  free(L->stems);
-  L->stems = NULL;
-  L->nstems = 0;
-  L->have_stems = false;
+  if (L->have_match)
+    smatch_free(&L->match);
+  L->have_match = false;
 }

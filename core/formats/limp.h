@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "labelimport.h"
+#include "sample_match.h"
 #include "util.h"
 
 /* Largest label file read (txt, xml, yaml); COCO JSON may be larger. */
@@ -32,8 +33,6 @@ struct limp_src {
   struct zipr *z;
 };
 
-struct stem_ent;
-
 struct limp {
   struct store_txn *t;
   const char *field;
@@ -42,9 +41,8 @@ struct limp {
   char *err;
   size_t errlen;
   struct limport_stats *st;
-  struct stem_ent *stems;   /* lazily built: file stem -> sample id */
-  size_t nstems;
-  bool have_stems;
+  struct smatch match;      /* which sample a file names, from the first */
+  bool have_match;          /* limp_match() on */
   /* The frame the caller says boxes are in (import-labels --frame):
    * AUTO = each format's own (COCO and VOC stored, YOLO and CVAT zips
    * turned). */
@@ -71,13 +69,19 @@ long limp_src_find(const struct limp_src *s, const char *name);
 int limp_fail(struct limp *L, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void limp_report(struct limp *L, const char *what, const char *reason);
-/* Finds the sample of an image or label file stem; -ENOENT if none. */
+/* The sample a label file names: stem is its path (or a name in it)
+ * without the extension, matched by the rules of sample_match.h.  0,
+ * -ENOENT (none, or its file is missing), -ENOTUNIQ (several could be) or
+ * another -errno. */
 int limp_match(struct limp *L, const char *stem, struct sample *ret);
 /* Replaces the field of a sample with the detections of f (taken: f is
  * left empty).  Classes must be resolved (class_id set). */
 int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f);
 /* Clips a pixel box to the image. */
 void limp_clip(struct detection *d, uint32_t w, uint32_t h);
+/* A path without the extension of its last component, into out: 0 or
+ * -ENAMETOOLONG. */
+int limp_path_stem(const char *path, char *out, size_t outlen);
 /* Stem of a path: last component without its extension, into out. */
 void limp_stem(const char *path, char *out, size_t outlen);
 

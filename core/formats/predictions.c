@@ -14,7 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "predictions.h"
-#include "pred_index.h"
+#include "sample_match.h"
 #include "coco.h"
 #include "imgcodec.h"
 #include "imgfmt.h"
@@ -37,7 +37,7 @@
 
 struct ctx {
   struct store_txn *t;
-  struct pred_index ix;
+  struct smatch ix;
   const char *field;
   enum img_frame frame;   /* pred_opts.frame */
   char *err;
@@ -73,6 +73,22 @@ static int fail(struct ctx *c, const char *fmt, ...)
     va_end(ap);
   }
   return -EINVAL;
+}
+
+/* The index into ix.refs of what a sample_match lookup found (r its
+ * result, id its sample), or SIZE_MAX (no sample, an ambiguous name, a
+ * missing file: the prediction is skipped). */
+static size_t ref_of(const struct ctx *c, int r, uint64_t id)
+{
+  return r < 0 ? SIZE_MAX : smatch_ref(&c->ix, id);
+}
+
+static size_t ref_of_image(struct ctx *c, const char *fn)
+{
+  uint64_t id = 0;
+  int r = smatch_image(&c->ix, fn, &id);
+
+  return ref_of(c, r, id);
 }
 
 /*---- Collected predictions ------------------------------------------------*/
@@ -124,7 +140,7 @@ static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
                     const char *name, double x, double y, double w, double h,
                     double score)
 {
-  const struct pred_sample *s = &c->ix.refs[ref];
+  const struct smatch_sample *s = &c->ix.refs[ref];
   if (c->n_items == c->cap_items) {
     size_t nc = c->cap_items ? c->cap_items * 2 : 4096;
     struct item *p = realloc(c->items, nc * sizeof(*p));
@@ -168,6 +184,8 @@ static int apply(struct ctx *c)
     while (k < c->n_items && c->items[k].ref == i)
       k++;
     struct labels cur;
+    if (c->ix.refs[i].missing)
+      continue;   /* never matched: its file is gone */
     r = store_labels_get(c->t, c->ix.refs[i].id, &cur);
     if (r < 0)
       break;
@@ -222,7 +240,7 @@ static int cmp_idmap(const void *a, const void *b)
  * non-square picture) has its boxes in that turned frame, as a tool that
  * shows pictures turned writes them.  No size, or a size that cannot
  * tell (2..4, square): the stored frame, as this tool's exports write. */
-static uint8_t turned_frame(const struct ctx *c, const struct pred_sample *s,
+static uint8_t turned_frame(const struct ctx *c, const struct smatch_sample *s,
                             const struct coco_image_ent *d)
 {
   return img_boxes_turned(s->orientation, s->w, s->h, (double)d->w,
@@ -277,7 +295,7 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
                     "\"file_name\"", what, i);
       }
       m[i] = (struct idmap){ tb->img[i].id,
-                             pred_match_file_name(&c->ix, c->t, tb->img[i].file_name),
+                             ref_of_image(c, tb->img[i].file_name),
                              0 };
       if (m[i].ref != SIZE_MAX)
         m[i].turn = turned_frame(c, &c->ix.refs[m[i].ref], &tb->img[i]);
@@ -437,14 +455,16 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   size_t ref = SIZE_MAX;
 
   if (fn) {
-    ref = pred_match_file_name(&c->ix, c->t, fn);
+    ref = ref_of_image(c, fn);
   } else if (map) {
     struct idmap q = { json_integer_value(iid), 0, 0 };
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
     *turn = hit ? hit->turn : 0;
     return hit ? hit->ref : SIZE_MAX;
   } else if (json_integer_value(iid) >= 0) {
-    ref = pred_match_number(&c->ix, (uint64_t)json_integer_value(iid));
+    uint64_t id = 0;
+    int r = smatch_number(&c->ix, (uint64_t)json_integer_value(iid), &id);
+    ref = ref_of(c, r, id);
   }
   *turn = untold_frame(c, ref);
   return ref;
@@ -474,7 +494,7 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
     return 0;
   }
   if (turn) {   /* turned_frame(): back to the stored frame */
-    const struct pred_sample *s = &c->ix.refs[ref];
+    const struct smatch_sample *s = &c->ix.refs[ref];
     b[2] += b[0];
     b[3] += b[1];
     img_orient_box(turn, s->w, s->h, false, b);
@@ -735,7 +755,7 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
   k = (size_t)v[0];
   r = class_of(c, k, &cid);
   if (r == 0) {
-    const struct pred_sample *s = &c->ix.refs[ref];
+    const struct smatch_sample *s = &c->ix.refs[ref];
     double W = s->w, H = s->h, b[4];
     int turn = img_frame_turn(c->frame, true, s->orientation);
 
@@ -754,7 +774,9 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
 static int yolo_file(struct ctx *c, const char *path, const char *rel)
 {
   size_t rl = strlen(rel) - 4; /* without ".txt" */
-  size_t ref = pred_match_stem(&c->ix, c->t, rel, rl);
+  uint64_t id = 0;
+  int found = smatch_stem(&c->ix, rel, rl, &id);
+  size_t ref = ref_of(c, found, id);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;
@@ -910,7 +932,8 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
     fail(&c, "cannot write the store: %s", strerror(-r));
     return r;
   }
-  r = pred_index_build(c.t, &c.ix);
+  smatch_init(&c.ix, c.t);
+  r = smatch_build(&c.ix);
   if (r == 0)
     r = o->format == PRED_FORMAT_COCO ? import_coco(&c, path, o->coco_gt)
                                       : import_yolo(&c, path, o->names);
@@ -928,7 +951,7 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   store_txn_abort(c.t);
   if (r == 0 && ret)
     *ret = c.st;
-  pred_index_free(&c.ix);
+  smatch_free(&c.ix);
   free(c.items);
   for (size_t i = 0; i < c.n_cls; i++)
     free(c.cls_name[i]);

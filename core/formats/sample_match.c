@@ -1,0 +1,370 @@
+/* sample_match.c - which sample a name refers to (sample_match.h): an
+ * index of every sample's source path, built once per import from the
+ * store, then looked up per name by binary search over sorted keys.  The
+ * tail rule searches the paths reversed, where "ends with these
+ * components" becomes "starts with them", a range of one sorted table. */
+#include "sample_match.h"
+#include "imgfmt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct smatch_key {
+  const char *key;  /* points into a sample's rel or rrel */
+  size_t len;
+  size_t ref;       /* index into refs; AMBIG when several share the key */
+};
+
+struct smatch_num {
+  uint64_t num;
+  size_t ref;
+};
+
+enum { K_REL, K_BASE, K_RELSTEM, K_BASESTEM, K_RREL, K_RSTEM, K_N };
+
+/* What a rule found, where it is not an index into refs. */
+#define AMBIG SIZE_MAX        /* several samples */
+#define NONE (SIZE_MAX - 1)   /* none: the next rule decides */
+
+static const char *base_of(const char *p, size_t len)
+{
+  const char *b = p;
+
+  for (size_t i = 0; i < len; i++)
+    if (p[i] == '/')
+      b = p + i + 1;
+  return b;
+}
+
+/* Length of the extension of p (from its last component's last '.',
+ * which is not its first character), 0 when none. */
+static size_t ext_len(const char *p)
+{
+  size_t len = strlen(p);
+  const char *b = base_of(p, len), *dot = strrchr(b, '.');
+
+  return dot && dot != b ? (size_t)(p + len - dot) : 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+  const struct smatch_key *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int r = memcmp(x->key, y->key, n);
+
+  if (r)
+    return r;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+  const struct smatch_num *x = a, *y = b;
+
+  return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* Sorts and marks keys that several samples share. */
+static void finish_keys(struct smatch_key *k, size_t n)
+{
+  qsort(k, n, sizeof(*k), cmp_key);
+  for (size_t i = 0; i + 1 < n; i++)
+    if (cmp_key(&k[i], &k[i + 1]) == 0)
+      k[i].ref = k[i + 1].ref = AMBIG;
+}
+
+static size_t find_key(const struct smatch *m, int tab, const char *key,
+                       size_t len)
+{
+  struct smatch_key q = { key, len, 0 };
+  const struct smatch_key *hit =
+      bsearch(&q, m->keys[tab], m->n, sizeof(q), cmp_key);
+
+  return hit ? hit->ref : NONE;
+}
+
+/* The first key of table tab not below key[0..len). */
+static size_t lower_bound(const struct smatch *m, int tab, const char *key,
+                          size_t len)
+{
+  struct smatch_key q = { key, len, 0 };
+  size_t lo = 0, hi = m->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (cmp_key(&m->keys[tab][mid], &q) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+void smatch_init(struct smatch *m, struct store_txn *t)
+{
+  memset(m, 0, sizeof(*m));
+  m->t = t;
+}
+
+void smatch_free(struct smatch *m)
+{
+  for (size_t i = 0; i < m->n; i++) {
+    free(m->refs[i].rel);
+    free(m->refs[i].rrel);
+  }
+  free(m->refs);
+  for (int k = 0; k < K_N; k++)
+    free(m->keys[k]);
+  free(m->by_num);
+  smatch_init(m, m->t);
+}
+
+static int read_samples(struct smatch *m)
+{
+  struct store_iter *it = NULL;
+  struct sample s;
+  size_t cap = 0;
+  uint64_t next = 1;
+  int r = store_iter_new(m->t, &it);
+
+  while (r == 0 && (r = store_iter_samples(it, next, &s)) == 0) {
+    size_t len = strlen(s.relpath);
+    char *rev;
+    next = s.id + 1;
+    if (m->n == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      struct smatch_sample *p = realloc(m->refs, nc * sizeof(*p));
+      if (!p) {
+        r = -ENOMEM;
+        break;
+      }
+      m->refs = p;
+      cap = nc;
+    }
+    rev = malloc(len + 1);
+    m->refs[m->n] = (struct smatch_sample){
+      s.id, s.width, s.height, s.orientation,
+      (s.flags & SAMPLE_MISSING) != 0, strdup(s.relpath), rev };
+    m->n++;
+    if (!rev || !m->refs[m->n - 1].rel) {
+      r = -ENOMEM;
+      break;
+    }
+    for (size_t i = 0; i < len; i++)
+      rev[i] = s.relpath[len - 1 - i];
+    rev[len] = '\0';
+  }
+  store_iter_free(it);
+  return r == -ENOENT ? 0 : r;
+}
+
+/* The number a file name stem is, if it is one (1 to 19 digits). */
+static bool stem_number(const char *b, size_t len, uint64_t *ret)
+{
+  uint64_t v = 0;
+
+  if (len == 0 || len > 19)
+    return false;
+  for (size_t k = 0; k < len; k++) {
+    if (!isdigit((unsigned char)b[k]))
+      return false;
+    v = v * 10 + (uint64_t)(b[k] - '0');
+  }
+  *ret = v;
+  return true;
+}
+
+int smatch_build(struct smatch *m)
+{
+  size_t n;
+  int r;
+
+  if (m->built)
+    return 0;
+  if ((r = read_samples(m)) < 0)
+    return r;
+  n = m->n ? m->n : 1;
+  for (int k = 0; k < K_N; k++)
+    if (!(m->keys[k] = malloc(n * sizeof(struct smatch_key))))
+      return -ENOMEM;
+  if (!(m->by_num = malloc(n * sizeof(struct smatch_num))))
+    return -ENOMEM;
+  for (size_t i = 0; i < m->n; i++) {
+    const char *rel = m->refs[i].rel, *rrel = m->refs[i].rrel;
+    size_t len = strlen(rel), el = ext_len(rel);
+    const char *b = base_of(rel, len);
+    size_t bl = len - (size_t)(b - rel);
+    uint64_t v;
+    m->keys[K_REL][i] = (struct smatch_key){ rel, len, i };
+    m->keys[K_BASE][i] = (struct smatch_key){ b, bl, i };
+    m->keys[K_RELSTEM][i] = (struct smatch_key){ rel, len - el, i };
+    m->keys[K_BASESTEM][i] = (struct smatch_key){ b, bl - el, i };
+    m->keys[K_RREL][i] = (struct smatch_key){ rrel, len, i };
+    m->keys[K_RSTEM][i] = (struct smatch_key){ rrel + el, len - el, i };
+    if (stem_number(b, bl - el, &v))
+      m->by_num[m->n_num++] = (struct smatch_num){ v, i };
+  }
+  for (int k = 0; k < K_N; k++)
+    finish_keys(m->keys[k], m->n);
+  qsort(m->by_num, m->n_num, sizeof(*m->by_num), cmp_num);
+  for (size_t i = 0; i + 1 < m->n_num; i++)
+    if (m->by_num[i].num == m->by_num[i + 1].num)
+      m->by_num[i].ref = m->by_num[i + 1].ref = AMBIG;
+  m->built = true;
+  return 0;
+}
+
+/* Rule 2: the longest tail of p[0..len) (p itself included) of two or
+ * more components that ends exactly one source path (table fwd for a whole path, rev for the
+ * reversed paths).  A path ends with the tail when it is the tail, or
+ * when its reverse starts with the tail's reverse and a '/'. */
+static size_t by_tail(const struct smatch *m, int fwd, int rev,
+                      const char *p, size_t len)
+{
+  char r[4096];
+
+  if (len >= sizeof(r))
+    return NONE;
+  for (size_t i = 0; i < len; i++) {   /* i = 0: p itself ends others */
+    const char *s = p + i;
+    size_t sl = len - i, hit, lo, hi, count;
+    if ((i > 0 && p[i - 1] != '/') || *s == '/')
+      continue;
+    if (!memchr(s, '/', sl))
+      break;   /* one component left: rules 3 and 4 */
+    hit = find_key(m, fwd, s, sl);
+    count = hit == NONE ? 0 : hit == AMBIG ? 2 : 1;
+    for (size_t k = 0; k < sl; k++)
+      r[k] = s[sl - 1 - k];
+    r[sl] = '/';
+    lo = lower_bound(m, rev, r, sl + 1);
+    r[sl] = '/' + 1;   /* the first key past every "<tail>/..." */
+    hi = lower_bound(m, rev, r, sl + 1);
+    count += hi - lo;
+    if (count > 1)
+      return AMBIG;
+    if (count == 1)
+      return hit != NONE ? hit : m->keys[rev][lo].ref;
+  }
+  return NONE;
+}
+
+/* The index of sample id (refs are in id order). */
+static size_t ref_of_id(const struct smatch *m, uint64_t id)
+{
+  size_t lo = 0, hi = m->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (m->refs[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < m->n && m->refs[lo].id == id ? lo : NONE;
+}
+
+/* Rule 3: exports (export.h) name a sample's image "<sample name><ext>"
+ * and its YOLO rows "<sample name>.txt": the sample named by the last
+ * component of p[0..len) without its extension, which must be the
+ * sample's own when ext_checked (an image file name). */
+static size_t by_export_name(const struct smatch *m, const char *p,
+                             size_t len, bool ext_checked)
+{
+  const char *b = base_of(p, len), *e = p + len, *dot = NULL;
+  struct sample smp;
+  char name[256];
+
+  if (ext_checked) {
+    for (const char *q = b; q < e; q++)
+      if (*q == '.')
+        dot = q;
+    if (!dot || dot == b)
+      return NONE;
+    e = dot;
+  }
+  if (e == b || (size_t)(e - b) >= sizeof(name))
+    return NONE;
+  memcpy(name, b, (size_t)(e - b));
+  name[e - b] = '\0';
+  if (store_sample_by_name(m->t, name, &smp) < 0)
+    return NONE;
+  if (ext_checked) {
+    const char *want = img_ext_of(smp.format);
+    size_t n = (size_t)(p + len - dot);
+    if (n != strlen(want) || memcmp(dot, want, n) != 0)
+      return NONE;
+  }
+  return ref_of_id(m, smp.id);
+}
+
+/* What the deciding rule found, as the lookups return it. */
+static int decide(const struct smatch *m, size_t ref, uint64_t *id)
+{
+  if (ref == AMBIG)
+    return -ENOTUNIQ;
+  if (ref == NONE || m->refs[ref].missing)
+    return -ENOENT;
+  *id = m->refs[ref].id;
+  return 0;
+}
+
+/* Rules 1 to 4 over the tables of whole names (image) or stems. */
+static int lookup(struct smatch *m, const char *p, size_t len, bool image,
+                  uint64_t *id)
+{
+  const char *b = base_of(p, len);
+  struct sample smp;
+  size_t ref;
+  int r;
+
+  /* Rule 1 for a whole path is the store's own index: a COCO file whose
+   * names are all source paths never builds this one. */
+  if (image && !m->built && store_sample_by_path(m->t, p, &smp) == 0) {
+    *id = smp.id;
+    return smp.flags & SAMPLE_MISSING ? -ENOENT : 0;
+  }
+  if ((r = smatch_build(m)) < 0)
+    return r;
+  ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
+  if (ref == NONE)
+    ref = by_tail(m, image ? K_REL : K_RELSTEM, image ? K_RREL : K_RSTEM,
+                  p, len);
+  if (ref == NONE)
+    ref = by_export_name(m, p, len, image);
+  if (ref == NONE)
+    ref = find_key(m, image ? K_BASE : K_BASESTEM, b,
+                   len - (size_t)(b - p));
+  return decide(m, ref, id);
+}
+
+int smatch_image(struct smatch *m, const char *fn, uint64_t *id)
+{
+  return lookup(m, fn, strlen(fn), true, id);
+}
+
+int smatch_stem(struct smatch *m, const char *p, size_t len, uint64_t *id)
+{
+  return lookup(m, p, len, false, id);
+}
+
+int smatch_number(struct smatch *m, uint64_t num, uint64_t *id)
+{
+  struct smatch_num q = { num, 0 };
+  const struct smatch_num *hit;
+  int r = smatch_build(m);
+
+  if (r < 0)
+    return r;
+  hit = bsearch(&q, m->by_num, m->n_num, sizeof(q), cmp_num);
+  return decide(m, hit ? hit->ref : NONE, id);
+}
+
+size_t smatch_ref(const struct smatch *m, uint64_t id)
+{
+  size_t ref = m->built ? ref_of_id(m, id) : NONE;
+
+  return ref == NONE ? SIZE_MAX : ref;
+}

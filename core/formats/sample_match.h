@@ -1,0 +1,81 @@
+/* sample_match.h - which sample a name in a label or predictions file
+ * refers to.  One set of rules for every reader: the COCO label import
+ * (coco.c), the YOLO and VOC label imports (limp.c) and the predictions
+ * import (predictions.c), so a file that matches one way in one matches
+ * the same way in the others.
+ *
+ * The rules (docs/USER-GUIDE.md, "Which sample a file names"), tried in
+ * order; the first that finds anything decides:
+ *   1. the exact source path (below the dataset folder);
+ *   2. the longest tail of the path, of two components or more, that ends
+ *      the source path of exactly one sample: "labels/train/1" finds
+ *      "images/train/1.jpg" beside "images/val/1.jpg", as Ultralytics
+ *      pairs its images/ and labels/ trees; "train/1.jpg" in a COCO file
+ *      written from another root finds the same sample;
+ *   3. the name an export gives the sample ("dir__photo.jpg" for
+ *      "dir/photo.jpg"; export.h), from the last component;
+ *   4. the last component alone, when exactly one sample has it.
+ * Image names (smatch_image) compare whole file names, extension
+ * included; stems (smatch_stem: a label file's path without ".txt" or
+ * ".xml") compare source paths without their extension.  A rule that
+ * finds several samples decides too: the name is ambiguous and matches
+ * none (-ENOTUNIQ), rather than falling through to a looser rule that
+ * would pick one of them.  A rule that finds a sample whose file is
+ * missing decides as well (-ENOENT): a file that vanished is not
+ * replaced by another one that shares its name.
+ *
+ * Ownership: smatch_init() borrows the transaction, which must stay open
+ * until smatch_free(); the index (copies of every sample's source path,
+ * sorted keys) is built at the first lookup and owned until
+ * smatch_free().  Not shared between threads. */
+#ifndef CURATE_SAMPLE_MATCH_H
+#define CURATE_SAMPLE_MATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct smatch_sample {
+  uint64_t id;
+  uint32_t w, h;
+  uint8_t orientation; /* EXIF 1..8 */
+  bool missing;        /* SAMPLE_MISSING: never a match */
+  char *rel;           /* owned copy of the source path */
+  char *rrel;          /* owned: rel reversed, for the tail rule */
+};
+
+struct smatch_key;     /* a sorted key of one lookup table */
+struct smatch_num;     /* a number in a file name stem */
+
+struct smatch {
+  struct store_txn *t;
+  struct smatch_sample *refs;  /* every sample, in id order */
+  size_t n;
+  /* by_rel, by_base, by_relstem, by_basestem, by_rrel, by_rstem */
+  struct smatch_key *keys[6];
+  struct smatch_num *by_num;
+  size_t n_num;
+  bool built;
+};
+
+void smatch_init(struct smatch *m, struct store_txn *t);
+void smatch_free(struct smatch *m);
+/* Builds the index now (lookups build it when first needed): 0, -ENOMEM
+ * or a store error. */
+int smatch_build(struct smatch *m);
+
+/* The sample that fn (a file name or a path with its extension) names,
+ * into *id: 0, -ENOENT (none, or its file is missing), -ENOTUNIQ
+ * (ambiguous), -ENOMEM or a store error. */
+int smatch_image(struct smatch *m, const char *fn, uint64_t *id);
+/* The same for the first len bytes of p, a path without its extension. */
+int smatch_stem(struct smatch *m, const char *p, size_t len, uint64_t *id);
+/* The sample whose file name stem is the number num (COCO's image ids
+ * of files named "000000000139.jpg"); the same returns. */
+int smatch_number(struct smatch *m, uint64_t num, uint64_t *id);
+/* The index into m->refs of sample id, once built; SIZE_MAX if none. */
+size_t smatch_ref(const struct smatch *m, uint64_t id);
+
+#endif

@@ -1,0 +1,146 @@
+"""One file name in several folders, as in an Ultralytics tree whose
+splits number their pictures alike (images/train/1.jpg, images/val/1.jpg):
+every import of boxes finds each file's own sample by the rules of
+core/formats/sample_match.h, through the real `curate` tool.
+
+- `import-labels --format yolo` pairs labels/train/1.txt with
+  images/train/1.jpg and labels/val/1.txt with images/val/1.jpg;
+  labels/test/1.txt (no such split) is reported as ambiguous and changes
+  nothing; each sample gets exactly its own file's boxes.
+- `predictions --format yolo` over a copy of labels/ (a folder of its
+  own, so its paths are train/1.txt) does the same.
+- A COCO file written from another root (file_name "train/1.jpg") imports
+  onto the same samples with `import --coco`, and as predictions.
+- A file that vanished does not hand its boxes on to another file of its
+  name: after images/val/1.jpg is removed and the folder imported again,
+  labels/val/1.txt matches nothing and images/train/1.jpg keeps its own.
+"""
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xlib  # noqa: E402
+from xlib import W, H, MKJPEG, check, curate, run, write  # noqa: E402
+
+
+def boxes(ds_store, field):
+    """sample name -> sorted rounded boxes of field."""
+    out = {}
+    p = run(xlib.HELPER, "dump", ds_store, field).stdout.decode()
+    for line in p.splitlines():
+        b = json.loads(line)
+        out.setdefault(b["sample"], []).append(
+            [round(v, 2) for v in b["box"]])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def main():
+    import tempfile
+    tmp = tempfile.TemporaryDirectory(prefix="curate-split-")
+    d = tmp.name
+    tree = os.path.join(d, "tree")
+    store = os.path.join(d, "store")
+    run(MKJPEG, "-n", 3, "-W", W, "-H", H, "-s", 11, os.path.join(d, "src"))
+    srcs = sorted(os.listdir(os.path.join(d, "src")))
+    for rel, src in (("images/train/1.jpg", srcs[0]),
+                     ("images/val/1.jpg", srcs[1]),
+                     ("images/val/2.jpg", srcs[2])):
+        os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
+        shutil.copyfile(os.path.join(d, "src", src), os.path.join(tree, rel))
+    write(os.path.join(tree, "data.yaml"), "names: [ant, bee]\n")
+    # one box each, centred at a different x per file: which sample got
+    # which file's box shows in the x
+    rows = {"train/1": 0.25, "val/1": 0.5, "val/2": 0.75, "test/1": 0.125}
+    for stem, cx in rows.items():
+        write(os.path.join(tree, "labels", stem + ".txt"),
+              "0 %g 0.5 0.1 0.2\n" % cx)
+
+    def want_box(cx):
+        return [round(v, 2) for v in (W * (cx - 0.05), H * 0.4,
+                                      W * 0.1, H * 0.2)]
+
+    curate("import", "--store", store, tree)
+    p = curate("import-labels", "--store", store, "--format", "yolo", tree,
+               ok=False)
+    err = p.stderr.decode()
+    got = boxes(store, "ground_truth")
+    check(p.returncode == 0, "import-labels yolo: exit %d %s" % (
+        p.returncode, err))
+    check(got == {"images__train__1": [want_box(0.25)],
+                  "images__val__1": [want_box(0.5)],
+                  "images__val__2": [want_box(0.75)]},
+          "import-labels yolo: each split's 1.txt on its own 1.jpg: %r" % got)
+    check("labels/test/1.txt" in err and "several samples" in err,
+          "the label of no split is reported as ambiguous: %r" % err)
+
+    # predictions: the labels folder on its own, with confidences
+    preds = os.path.join(d, "preds")
+    for stem, cx in rows.items():
+        write(os.path.join(preds, stem + ".txt"),
+              "1 %g 0.5 0.1 0.2 0.9\n" % cx)
+    p = curate("predictions", "--store", store, "--format", "yolo",
+               "--names", os.path.join(tree, "data.yaml"), preds, ok=False)
+    got = boxes(store, "predictions")
+    check(p.returncode == 0 and
+          got == {"images__train__1": [want_box(0.25)],
+                  "images__val__1": [want_box(0.5)],
+                  "images__val__2": [want_box(0.75)]},
+          "predictions yolo: train/1.txt and val/1.txt apart: %r %s" % (
+              got, p.stderr.decode()))
+
+    # COCO from another root: file_name "train/1.jpg"
+    coco = {"images": [{"id": 1, "file_name": "train/1.jpg", "width": W,
+                        "height": H},
+                       {"id": 2, "file_name": "val/1.jpg", "width": W,
+                        "height": H}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+                             "bbox": [1, 2, 30, 40], "area": 1200,
+                             "iscrowd": 0},
+                            {"id": 2, "image_id": 2, "category_id": 1,
+                             "bbox": [5, 6, 30, 40], "area": 1200,
+                             "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "ant"}]}
+    cj = os.path.join(d, "gt.json")
+    with open(cj, "w") as f:
+        json.dump(coco, f)
+    curate("import", "--store", store, "--coco", cj, "--field", "coco",
+           tree)
+    got = boxes(store, "coco")
+    check(got == {"images__train__1": [[1, 2, 30, 40]],
+                  "images__val__1": [[5, 6, 30, 40]]},
+          "import --coco: file_names of another root: %r" % got)
+    res = [{"image_id": 1, "category_id": 1, "bbox": [1, 2, 30, 40],
+            "score": 0.5, "file_name": "train/1.jpg"},
+           {"image_id": 2, "category_id": 1, "bbox": [5, 6, 30, 40],
+            "score": 0.5, "file_name": "val/1.jpg"}]
+    rj = os.path.join(d, "res.json")
+    with open(rj, "w") as f:
+        json.dump(res, f)
+    p = curate("predictions", "--store", store, "--format", "coco",
+               "--coco-gt", cj, "--field", "cocopred", rj, ok=False)
+    got = boxes(store, "cocopred")
+    check(p.returncode == 0 and
+          got == {"images__train__1": [[1, 2, 30, 40]],
+                  "images__val__1": [[5, 6, 30, 40]]},
+          "predictions coco: file_names of another root: %r %s" % (
+              got, p.stderr.decode()))
+
+    # a vanished file keeps its name to itself
+    os.remove(os.path.join(tree, "images", "val", "1.jpg"))
+    curate("import", "--store", store, tree)
+    write(os.path.join(tree, "labels", "val", "1.txt"), "1 0.9 0.5 0.1 0.2\n")
+    p = curate("import-labels", "--store", store, "--format", "yolo", tree,
+               ok=False)
+    got = boxes(store, "ground_truth")
+    check(p.returncode == 0 and
+          got.get("images__train__1") == [want_box(0.25)] and
+          "labels/val/1.txt" in p.stderr.decode(),
+          "a vanished 1.jpg's labels land nowhere: %r %s" % (
+              got, p.stderr.decode()))
+    xlib.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+/* test_sample_match.c - which sample a name refers to
+ * (core/formats/sample_match.h), on a real store.
+ *
+ * The store holds the awkward cases of real trees: the same file name in
+ * two splits (images/train/1.jpg, images/val/1.jpg), a file that vanished
+ * beside another of its name (a/x.jpg missing, b/x.jpg there), two
+ * pictures with one stem in one folder (p/y.jpg, p/y.png), a PNG deep in
+ * folders, numbered COCO-style files, and a path of which every tail ends
+ * another path (q/r/s.jpg beside r/s.jpg).  Each rule of the header is
+ * checked where it decides, and where it must not: an ambiguous or
+ * missing match never falls through to a looser rule.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "imgfmt.h"
+#include "names.h"
+#include "sample_match.h"
+#include "store.h"
+#include "testlib.h"
+
+static char dir[64];
+static struct store *st;
+
+static const struct {
+  const char *rel;
+  int format;
+  bool missing;
+} files[] = {
+  { "images/train/1.jpg", IMG_JPEG, false },   /* 0 */
+  { "images/val/1.jpg", IMG_JPEG, false },     /* 1 */
+  { "a/x.jpg", IMG_JPEG, true },               /* 2 */
+  { "b/x.jpg", IMG_JPEG, false },              /* 3 */
+  { "p/y.jpg", IMG_JPEG, false },              /* 4 */
+  { "p/y.png", IMG_PNG, false },               /* 5 */
+  { "c/d/e.png", IMG_PNG, false },             /* 6 */
+  { "coco/000000000139.jpg", IMG_JPEG, false },/* 7 */
+  { "q/r/s.jpg", IMG_JPEG, false },            /* 8 */
+  { "r/s.jpg", IMG_JPEG, false },              /* 9 */
+};
+#define NF (sizeof(files) / sizeof(files[0]))
+static uint64_t ids[NF];
+
+static void setup(void)
+{
+  struct store_opts o = { .nosync = true };
+  struct store_txn *t;
+
+  if (tl_tmpdir(dir, sizeof(dir), "test-sample-match") < 0)
+    abort();
+  CHECK_INT_EQ(store_open(dir, &o, &st), 0);
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (size_t i = 0; i < NF; i++) {
+    char name[256];
+    struct sample s = { 0 };
+    CHECK(name_from_relpath(files[i].rel, name, sizeof(name)) > 0);
+    s.width = 64;
+    s.height = 48;
+    s.orientation = 1;
+    s.format = (uint8_t)files[i].format;
+    s.flags = files[i].missing ? SAMPLE_MISSING : 0;
+    s.name = name;
+    s.relpath = files[i].rel;
+    CHECK_INT_EQ(store_sample_put(t, &s, &ids[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+}
+
+static void teardown(void)
+{
+  store_close(st);
+  st = NULL;
+  tl_rm_rf(dir);
+}
+
+/* The store id a lookup found, or its negative result. */
+static int64_t id_of(int r, uint64_t id)
+{
+  return r < 0 ? r : (int64_t)id;
+}
+
+static int64_t image(struct smatch *m, const char *fn)
+{
+  uint64_t id = 0;
+  int r = smatch_image(m, fn, &id);
+
+  return id_of(r, id);
+}
+
+static int64_t stem(struct smatch *m, const char *p)
+{
+  uint64_t id = 0;
+  int r = smatch_stem(m, p, strlen(p), &id);
+
+  return id_of(r, id);
+}
+
+static int64_t number(struct smatch *m, uint64_t num)
+{
+  uint64_t id = 0;
+  int r = smatch_number(m, num, &id);
+
+  return id_of(r, id);
+}
+
+#define IS(got, i) CHECK_INT_EQ((got), (int64_t)ids[i])
+
+TEST(rules_in_order)
+{
+  struct store_txn *t;
+  struct smatch m;
+
+  setup();
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+  /* 1. the source path, and its stem */
+  IS(image(&m, "images/val/1.jpg"), 1);
+  IS(stem(&m, "images/train/1"), 0);
+  IS(image(&m, "r/s.jpg"), 9);      /* exact, though q/r/s.jpg ends so */
+  /* 2. the longest tail that ends one path: Ultralytics' labels/ tree,
+   * another root, a tail equal to a whole path */
+  IS(stem(&m, "labels/train/1"), 0);
+  IS(stem(&m, "labels/val/1"), 1);
+  IS(image(&m, "data/train/1.jpg"), 0);
+  IS(image(&m, "train/1.jpg"), 0);  /* a shorter path that ends one */
+  IS(stem(&m, "val/1"), 1);
+  IS(image(&m, "z/d/e.png"), 6);
+  IS(image(&m, "x/q/r/s.jpg"), 8);  /* the longer tail decides */
+  CHECK_INT_EQ(image(&m, "x/r/s.jpg"), -ENOTUNIQ);   /* r/s.jpg ends both */
+  CHECK_INT_EQ(image(&m, "z/d/e.jpg"), -ENOENT);  /* another extension */
+  /* a tail must end on a component: "ain/1" is not "train/1" */
+  CHECK_INT_EQ(stem(&m, "ain/1"), -ENOTUNIQ);     /* rule 4: two 1s */
+  /* 3. the name an export gives, its extension checked for images */
+  IS(image(&m, "c__d__e.png"), 6);
+  CHECK_INT_EQ(image(&m, "c__d__e.jpg"), -ENOENT);
+  IS(stem(&m, "labels/images__val__1"), 1);
+  IS(image(&m, "export/images__train__1.jpg"), 0);
+  /* 4. the file name alone, when one sample has it */
+  IS(image(&m, "e.png"), 6);
+  IS(stem(&m, "labels/e"), 6);
+  CHECK_INT_EQ(image(&m, "1.jpg"), -ENOTUNIQ);
+  CHECK_INT_EQ(stem(&m, "labels/test/1"), -ENOTUNIQ);
+  CHECK_INT_EQ(image(&m, "nothing.jpg"), -ENOENT);
+  /* a stem two pictures share is ambiguous at the first rule */
+  CHECK_INT_EQ(stem(&m, "p/y"), -ENOTUNIQ);
+  IS(image(&m, "p/y.png"), 5);
+  /* numbers */
+  IS(number(&m, 139), 7);
+  CHECK_INT_EQ(number(&m, 2), -ENOENT);
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
+
+TEST(missing_files_stop_the_rules)
+{
+  struct store_txn *t;
+  struct smatch m;
+
+  setup();
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+  /* a/x.jpg vanished: no rule hands its names on to b/x.jpg, and x.jpg
+   * stays the name of two samples */
+  CHECK_INT_EQ(image(&m, "a/x.jpg"), -ENOENT);
+  CHECK_INT_EQ(stem(&m, "a/x"), -ENOENT);
+  CHECK_INT_EQ(image(&m, "data/a/x.jpg"), -ENOENT);
+  CHECK_INT_EQ(image(&m, "a__x.jpg"), -ENOENT);
+  IS(image(&m, "b/x.jpg"), 3);
+  IS(image(&m, "data/b/x.jpg"), 3);
+  CHECK_INT_EQ(image(&m, "x.jpg"), -ENOTUNIQ);
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
+
+TEST(empty_store)
+{
+  struct store_opts o = { .nosync = true };
+  struct store_txn *t;
+  struct smatch m;
+
+  if (tl_tmpdir(dir, sizeof(dir), "test-sample-match") < 0)
+    abort();
+  CHECK_INT_EQ(store_open(dir, &o, &st), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+  CHECK_INT_EQ(image(&m, "a/b.jpg"), -ENOENT);
+  CHECK_INT_EQ(stem(&m, "a/b"), -ENOENT);
+  CHECK_INT_EQ(number(&m, 1), -ENOENT);
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
+
+TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
+          T(empty_store))
