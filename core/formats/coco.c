@@ -208,8 +208,8 @@ enum img_match { IMG_AMBIGUOUS, IMG_NOT_ON_DISK, IMG_MATCHED };
  * (reported).  Returns an enum img_match or -errno. */
 static int match_image(struct imp *m, const char *fn, struct sample *smp)
 {
-  uint64_t id = 0;
-  int r = smatch_image(&m->sm, fn, &id);
+  struct smatch_hit hit;
+  int r = smatch_image(&m->sm, fn, &hit);
 
   if (r == -ENOTUNIQ) {
     rep(m->report, m->ud, fn, "file name matches several samples; "
@@ -220,7 +220,7 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
     return IMG_NOT_ON_DISK;
   if (r < 0)
     return r;
-  return store_sample_get(m->t, id, smp) < 0
+  return store_sample_get(m->t, hit.id, smp) < 0
              ? IMG_NOT_ON_DISK
              : IMG_MATCHED;
 }

@@ -225,14 +225,24 @@ void limp_report(struct limp *L, const char *what, const char *reason)
     L->report(what, reason, L->ud);
 }
 
-int limp_path_stem(const char *path, char *out, size_t outlen)
+/* Where path's extension starts (the last '.' of its last component,
+ * not that component's first character), or its end; *base: where that
+ * component starts. */
+static const char *ext_start(const char *path, const char **base)
 {
   const char *b = strrchr(path, '/'), *dot;
-  size_t n;
 
   b = b ? b + 1 : path;
   dot = strrchr(b, '.');
-  n = dot && dot != b ? (size_t)(dot - path) : strlen(path);
+  *base = b;
+  return dot && dot != b ? dot : b + strlen(b);
+}
+
+int limp_path_stem(const char *path, char *out, size_t outlen)
+{
+  const char *b, *e = ext_start(path, &b);
+  size_t n = (size_t)(e - path);
+
   if (n >= outlen)
     return -ENAMETOOLONG;
   memcpy(out, path, n);
@@ -242,28 +252,24 @@ int limp_path_stem(const char *path, char *out, size_t outlen)
 
 void limp_stem(const char *path, char *out, size_t outlen)
 {
-  const char *b = strrchr(path, '/'), *dot;
-  size_t n;
+  const char *b, *e = ext_start(path, &b);
+  size_t n = MIN((size_t)(e - b), outlen - 1);
 
-  b = b ? b + 1 : path;
-  dot = strrchr(b, '.');
-  n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-  n = MIN(n, outlen - 1);
   memcpy(out, b, n);
   out[n] = '\0';
 }
 
 int limp_match(struct limp *L, const char *stem, struct sample *ret)
 {
-  uint64_t id = 0;
+  struct smatch_hit hit;
   int r;
 
   if (!L->have_match) {
     smatch_init(&L->match, L->t);
     L->have_match = true;
   }
-  r = smatch_stem(&L->match, stem, strlen(stem), &id);
-  return r < 0 ? r : store_sample_get(L->t, id, ret);
+  r = smatch_stem(&L->match, stem, strlen(stem), &hit);
+  return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
 }
 
 int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)

@@ -76,19 +76,20 @@ static int fail(struct ctx *c, const char *fmt, ...)
 }
 
 /* The index into ix.refs of what a sample_match lookup found (r its
- * result, id its sample), or SIZE_MAX (no sample, an ambiguous name, a
- * missing file: the prediction is skipped). */
-static size_t ref_of(const struct ctx *c, int r, uint64_t id)
+ * result), or SIZE_MAX (no sample, an ambiguous name, a missing file: the
+ * prediction is skipped).  The index is built before any lookup, so a
+ * hit always has its ref. */
+static size_t ref_of(int r, const struct smatch_hit *hit)
 {
-  return r < 0 ? SIZE_MAX : smatch_ref(&c->ix, id);
+  return r < 0 ? SIZE_MAX : hit->ref;
 }
 
 static size_t ref_of_image(struct ctx *c, const char *fn)
 {
-  uint64_t id = 0;
-  int r = smatch_image(&c->ix, fn, &id);
+  struct smatch_hit hit;
+  int r = smatch_image(&c->ix, fn, &hit);
 
-  return ref_of(c, r, id);
+  return ref_of(r, &hit);
 }
 
 /*---- Collected predictions ------------------------------------------------*/
@@ -462,9 +463,9 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
     *turn = hit ? hit->turn : 0;
     return hit ? hit->ref : SIZE_MAX;
   } else if (json_integer_value(iid) >= 0) {
-    uint64_t id = 0;
-    int r = smatch_number(&c->ix, (uint64_t)json_integer_value(iid), &id);
-    ref = ref_of(c, r, id);
+    struct smatch_hit hit;
+    int r = smatch_number(&c->ix, (uint64_t)json_integer_value(iid), &hit);
+    ref = ref_of(r, &hit);
   }
   *turn = untold_frame(c, ref);
   return ref;
@@ -774,9 +775,9 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
 static int yolo_file(struct ctx *c, const char *path, const char *rel)
 {
   size_t rl = strlen(rel) - 4; /* without ".txt" */
-  uint64_t id = 0;
-  int found = smatch_stem(&c->ix, rel, rl, &id);
-  size_t ref = ref_of(c, found, id);
+  struct smatch_hit hit;
+  int found = smatch_stem(&c->ix, rel, rl, &hit);
+  size_t ref = ref_of(found, &hit);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;

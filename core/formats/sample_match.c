@@ -130,8 +130,6 @@ static int read_samples(struct smatch *m)
   int r = store_iter_new(m->t, &it);
 
   while (r == 0 && (r = store_iter_samples(it, next, &s)) == 0) {
-    size_t len = strlen(s.relpath);
-    char *rev;
     next = s.id + 1;
     if (m->n == cap) {
       size_t nc = cap ? cap * 2 : 1024;
@@ -143,18 +141,13 @@ static int read_samples(struct smatch *m)
       m->refs = p;
       cap = nc;
     }
-    rev = malloc(len + 1);
     m->refs[m->n] = (struct smatch_sample){
       s.id, s.width, s.height, s.orientation,
-      (s.flags & SAMPLE_MISSING) != 0, strdup(s.relpath), rev };
-    m->n++;
-    if (!rev || !m->refs[m->n - 1].rel) {
+      (s.flags & SAMPLE_MISSING) != 0, strdup(s.relpath), NULL };
+    if (!m->refs[m->n++].rel) {
       r = -ENOMEM;
       break;
     }
-    for (size_t i = 0; i < len; i++)
-      rev[i] = s.relpath[len - 1 - i];
-    rev[len] = '\0';
   }
   store_iter_free(it);
   return r == -ENOENT ? 0 : r;
@@ -176,23 +169,21 @@ static bool stem_number(const char *b, size_t len, uint64_t *ret)
   return true;
 }
 
-int smatch_build(struct smatch *m)
+static int build(struct smatch *m)
 {
   size_t n;
   int r;
 
-  if (m->built)
-    return 0;
   if ((r = read_samples(m)) < 0)
     return r;
   n = m->n ? m->n : 1;
-  for (int k = 0; k < K_N; k++)
+  for (int k = 0; k < K_RREL; k++)
     if (!(m->keys[k] = malloc(n * sizeof(struct smatch_key))))
       return -ENOMEM;
   if (!(m->by_num = malloc(n * sizeof(struct smatch_num))))
     return -ENOMEM;
   for (size_t i = 0; i < m->n; i++) {
-    const char *rel = m->refs[i].rel, *rrel = m->refs[i].rrel;
+    const char *rel = m->refs[i].rel;
     size_t len = strlen(rel), el = ext_len(rel);
     const char *b = base_of(rel, len);
     size_t bl = len - (size_t)(b - rel);
@@ -201,18 +192,57 @@ int smatch_build(struct smatch *m)
     m->keys[K_BASE][i] = (struct smatch_key){ b, bl, i };
     m->keys[K_RELSTEM][i] = (struct smatch_key){ rel, len - el, i };
     m->keys[K_BASESTEM][i] = (struct smatch_key){ b, bl - el, i };
-    m->keys[K_RREL][i] = (struct smatch_key){ rrel, len, i };
-    m->keys[K_RSTEM][i] = (struct smatch_key){ rrel + el, len - el, i };
     if (stem_number(b, bl - el, &v))
       m->by_num[m->n_num++] = (struct smatch_num){ v, i };
   }
-  for (int k = 0; k < K_N; k++)
+  for (int k = 0; k < K_RREL; k++)
     finish_keys(m->keys[k], m->n);
   qsort(m->by_num, m->n_num, sizeof(*m->by_num), cmp_num);
   for (size_t i = 0; i + 1 < m->n_num; i++)
     if (m->by_num[i].num == m->by_num[i + 1].num)
       m->by_num[i].ref = m->by_num[i + 1].ref = AMBIG;
+  return 0;
+}
+
+int smatch_build(struct smatch *m)
+{
+  int r;
+
+  if (m->built)
+    return 0;
+  if ((r = build(m)) < 0) {
+    smatch_free(m);   /* a later call starts again */
+    return r;
+  }
   m->built = true;
+  return 0;
+}
+
+/* The reversed paths of rule 2, built when a name first gets there (a
+ * file whose names are all source paths never needs them). */
+static int build_tails(struct smatch *m)
+{
+  size_t n = m->n ? m->n : 1;
+
+  for (int k = K_RREL; k < K_N; k++)
+    if (!(m->keys[k] = malloc(n * sizeof(struct smatch_key))))
+      return -ENOMEM;
+  for (size_t i = 0; i < m->n; i++) {
+    const char *rel = m->refs[i].rel;
+    size_t len = strlen(rel), el = ext_len(rel);
+    char *rev = malloc(len + 1);
+    if (!rev)
+      return -ENOMEM;
+    for (size_t k = 0; k < len; k++)
+      rev[k] = rel[len - 1 - k];
+    rev[len] = '\0';
+    m->refs[i].rrel = rev;
+    m->keys[K_RREL][i] = (struct smatch_key){ rev, len, i };
+    m->keys[K_RSTEM][i] = (struct smatch_key){ rev + el, len - el, i };
+  }
+  for (int k = K_RREL; k < K_N; k++)
+    finish_keys(m->keys[k], m->n);
+  m->tails_built = true;
   return 0;
 }
 
@@ -225,7 +255,7 @@ static size_t by_tail(const struct smatch *m, int fwd, int rev,
 {
   char r[4096];
 
-  if (len >= sizeof(r))
+  if (len >= sizeof(r) || !memchr(p, '/', len))
     return NONE;
   for (size_t i = 0; i < len; i++) {   /* i = 0: p itself ends others */
     const char *s = p + i;
@@ -301,21 +331,21 @@ static size_t by_export_name(const struct smatch *m, const char *p,
 }
 
 /* What the deciding rule found, as the lookups return it. */
-static int decide(const struct smatch *m, size_t ref, uint64_t *id)
+static int decide(const struct smatch *m, size_t ref, struct smatch_hit *hit)
 {
   if (ref == AMBIG)
     return -ENOTUNIQ;
   if (ref == NONE || m->refs[ref].missing)
     return -ENOENT;
-  *id = m->refs[ref].id;
+  *hit = (struct smatch_hit){ m->refs[ref].id, ref };
   return 0;
 }
 
 /* Rules 1 to 4 over the tables of whole names (image) or stems. */
 static int lookup(struct smatch *m, const char *p, size_t len, bool image,
-                  uint64_t *id)
+                  struct smatch_hit *hit)
 {
-  const char *b = base_of(p, len);
+  const char *b;
   struct sample smp;
   size_t ref;
   int r;
@@ -323,48 +353,49 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
   /* Rule 1 for a whole path is the store's own index: a COCO file whose
    * names are all source paths never builds this one. */
   if (image && !m->built && store_sample_by_path(m->t, p, &smp) == 0) {
-    *id = smp.id;
+    *hit = (struct smatch_hit){ smp.id, SIZE_MAX };
     return smp.flags & SAMPLE_MISSING ? -ENOENT : 0;
   }
   if ((r = smatch_build(m)) < 0)
     return r;
   ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
-  if (ref == NONE)
+  if (ref == NONE && memchr(p, '/', len)) {
+    if (!m->tails_built && (r = build_tails(m)) < 0) {
+      smatch_free(m);   /* a later lookup starts again */
+      return r;
+    }
     ref = by_tail(m, image ? K_REL : K_RELSTEM, image ? K_RREL : K_RSTEM,
                   p, len);
+  }
   if (ref == NONE)
     ref = by_export_name(m, p, len, image);
-  if (ref == NONE)
+  if (ref == NONE) {
+    b = base_of(p, len);
     ref = find_key(m, image ? K_BASE : K_BASESTEM, b,
                    len - (size_t)(b - p));
-  return decide(m, ref, id);
+  }
+  return decide(m, ref, hit);
 }
 
-int smatch_image(struct smatch *m, const char *fn, uint64_t *id)
+int smatch_image(struct smatch *m, const char *fn, struct smatch_hit *hit)
 {
-  return lookup(m, fn, strlen(fn), true, id);
+  return lookup(m, fn, strlen(fn), true, hit);
 }
 
-int smatch_stem(struct smatch *m, const char *p, size_t len, uint64_t *id)
+int smatch_stem(struct smatch *m, const char *p, size_t len,
+                struct smatch_hit *hit)
 {
-  return lookup(m, p, len, false, id);
+  return lookup(m, p, len, false, hit);
 }
 
-int smatch_number(struct smatch *m, uint64_t num, uint64_t *id)
+int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit)
 {
   struct smatch_num q = { num, 0 };
-  const struct smatch_num *hit;
+  const struct smatch_num *n;
   int r = smatch_build(m);
 
   if (r < 0)
     return r;
-  hit = bsearch(&q, m->by_num, m->n_num, sizeof(q), cmp_num);
-  return decide(m, hit ? hit->ref : NONE, id);
-}
-
-size_t smatch_ref(const struct smatch *m, uint64_t id)
-{
-  size_t ref = m->built ? ref_of_id(m, id) : NONE;
-
-  return ref == NONE ? SIZE_MAX : ref;
+  n = bsearch(&q, m->by_num, m->n_num, sizeof(q), cmp_num);
+  return decide(m, n ? n->ref : NONE, hit);
 }

@@ -43,7 +43,7 @@ struct smatch_sample {
   uint8_t orientation; /* EXIF 1..8 */
   bool missing;        /* SAMPLE_MISSING: never a match */
   char *rel;           /* owned copy of the source path */
-  char *rrel;          /* owned: rel reversed, for the tail rule */
+  char *rrel;          /* owned: rel reversed, for rule 2 (or NULL) */
 };
 
 struct smatch_key;     /* a sorted key of one lookup table */
@@ -58,6 +58,7 @@ struct smatch {
   struct smatch_num *by_num;
   size_t n_num;
   bool built;
+  bool tails_built;   /* rrel and the two reversed tables */
 };
 
 void smatch_init(struct smatch *m, struct store_txn *t);
@@ -66,16 +67,22 @@ void smatch_free(struct smatch *m);
  * or a store error. */
 int smatch_build(struct smatch *m);
 
+/* What a lookup found: the sample, and its index into m->refs where the
+ * index is built (SIZE_MAX where rule 1 answered from the store alone). */
+struct smatch_hit {
+  uint64_t id;
+  size_t ref;
+};
+
 /* The sample that fn (a file name or a path with its extension) names,
- * into *id: 0, -ENOENT (none, or its file is missing), -ENOTUNIQ
+ * into *hit: 0, -ENOENT (none, or its file is missing), -ENOTUNIQ
  * (ambiguous), -ENOMEM or a store error. */
-int smatch_image(struct smatch *m, const char *fn, uint64_t *id);
+int smatch_image(struct smatch *m, const char *fn, struct smatch_hit *hit);
 /* The same for the first len bytes of p, a path without its extension. */
-int smatch_stem(struct smatch *m, const char *p, size_t len, uint64_t *id);
+int smatch_stem(struct smatch *m, const char *p, size_t len,
+                struct smatch_hit *hit);
 /* The sample whose file name stem is the number num (COCO's image ids
  * of files named "000000000139.jpg"); the same returns. */
-int smatch_number(struct smatch *m, uint64_t num, uint64_t *id);
-/* The index into m->refs of sample id, once built; SIZE_MAX if none. */
-size_t smatch_ref(const struct smatch *m, uint64_t id);
+int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit);
 
 #endif

@@ -74,33 +74,33 @@ static void teardown(void)
 }
 
 /* The store id a lookup found, or its negative result. */
-static int64_t id_of(int r, uint64_t id)
+static int64_t id_of(int r, const struct smatch_hit *hit)
 {
-  return r < 0 ? r : (int64_t)id;
+  return r < 0 ? r : (int64_t)hit->id;
 }
 
 static int64_t image(struct smatch *m, const char *fn)
 {
-  uint64_t id = 0;
-  int r = smatch_image(m, fn, &id);
+  struct smatch_hit hit;
+  int r = smatch_image(m, fn, &hit);
 
-  return id_of(r, id);
+  return id_of(r, &hit);
 }
 
 static int64_t stem(struct smatch *m, const char *p)
 {
-  uint64_t id = 0;
-  int r = smatch_stem(m, p, strlen(p), &id);
+  struct smatch_hit hit;
+  int r = smatch_stem(m, p, strlen(p), &hit);
 
-  return id_of(r, id);
+  return id_of(r, &hit);
 }
 
 static int64_t number(struct smatch *m, uint64_t num)
 {
-  uint64_t id = 0;
-  int r = smatch_number(m, num, &id);
+  struct smatch_hit hit;
+  int r = smatch_number(m, num, &hit);
 
-  return id_of(r, id);
+  return id_of(r, &hit);
 }
 
 #define IS(got, i) CHECK_INT_EQ((got), (int64_t)ids[i])
