@@ -331,6 +331,8 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
       return 0;
     }
   }
+  if (r == 0)
+    r = limp_claim(L, &smp, fn);
   bool view = r == 0 && voc_view_frame(L, &root, &smp);
   if (view)
     L->st->turned++;

@@ -259,17 +259,41 @@ void limp_stem(const char *path, char *out, size_t outlen)
   out[n] = '\0';
 }
 
-int limp_match(struct limp *L, const char *stem, struct sample *ret)
+/* The sample index, opened at the first need. */
+static struct smatch *sample_index(struct limp *L)
 {
-  struct smatch_hit hit;
-  int r;
-
   if (!L->have_match) {
     smatch_init(&L->match, L->t);
     L->have_match = true;
   }
-  r = smatch_stem(&L->match, stem, strlen(stem), &hit);
+  return &L->match;
+}
+
+int limp_match(struct limp *L, const char *stem, struct sample *ret)
+{
+  struct smatch_hit hit;
+  int r = smatch_stem(sample_index(L), stem, strlen(stem), &hit);
+
   return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
+}
+
+int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
+{
+  size_t ref;
+  int r = smatch_build(sample_index(L));
+
+  if (r < 0)
+    return r;
+  if ((ref = smatch_index_of(&L->match, smp->id)) == SIZE_MAX)
+    return 0;   /* not in the index: nothing else can name it */
+  if (!L->claimed &&
+      !(L->claimed = calloc(L->match.n, sizeof(*L->claimed))))
+    return -ENOMEM;
+  if (L->claimed[ref])
+    return limp_fail(L, "%s and %s are both labels of sample %s",
+                     L->claimed[ref], fn, smp->name);
+  L->claimed[ref] = fn;
+  return 0;
 }
 
 int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
@@ -311,4 +335,6 @@ void limp_done(struct limp *L)
   if (L->have_match)
     smatch_free(&L->match);
   L->have_match = false;
+  free(L->claimed);
+  L->claimed = NULL;
 }

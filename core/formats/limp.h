@@ -8,7 +8,8 @@
  *
  * Ownership: a struct limp_src owns its names and its open zip until
  * limp_src_free(); a struct limp lives for one limport_run() call, owns
- * its stem index (limp_done() frees it) and borrows everything else.  One
+ * its sample index and the record of which file labelled which sample
+ * (limp_done() frees both) and borrows everything else.  One
  * thread per import. */
 #ifndef CURATE_LIMP_H
 #define CURATE_LIMP_H
@@ -43,6 +44,7 @@ struct limp {
   struct limport_stats *st;
   struct smatch match;      /* which sample a file names, from the first */
   bool have_match;          /* limp_match() on */
+  const char **claimed;     /* per match.refs: the file that labelled it */
   /* The frame the caller says boxes are in (import-labels --frame):
    * AUTO = each format's own (COCO and VOC stored, YOLO and CVAT zips
    * turned). */
@@ -74,6 +76,11 @@ void limp_report(struct limp *L, const char *what, const char *reason);
  * -ENOENT (none, or its file is missing), -ENOTUNIQ (several could be) or
  * another -errno. */
 int limp_match(struct limp *L, const char *stem, struct sample *ret);
+/* Records that file fn labels sample smp (just matched by limp_match):
+ * 0, or -EINVAL with L->err naming both files when another file already
+ * did (the second would silently replace the first one's boxes), or
+ * -ENOMEM.  fn must live as long as L. */
+int limp_claim(struct limp *L, const struct sample *smp, const char *fn);
 /* Replaces the field of a sample with the detections of f (taken: f is
  * left empty).  Classes must be resolved (class_id set). */
 int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f);
@@ -85,7 +92,7 @@ int limp_path_stem(const char *path, char *out, size_t outlen);
 /* Stem of a path: last component without its extension, into out. */
 void limp_stem(const char *path, char *out, size_t outlen);
 
-/* Frees the stem index. */
+/* Frees the sample index and the record of claims. */
 void limp_done(struct limp *L);
 
 /* The tree formats (fmt_yolo.c, fmt_voc.c): all labels of src into L's

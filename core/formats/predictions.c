@@ -38,6 +38,7 @@
 struct ctx {
   struct store_txn *t;
   struct smatch ix;
+  int lookup_r;   /* the first lookup that failed (ref_of) */
   const char *field;
   enum img_frame frame;   /* pred_opts.frame */
   char *err;
@@ -76,12 +77,19 @@ static int fail(struct ctx *c, const char *fmt, ...)
 }
 
 /* The index into ix.refs of what a sample_match lookup found (r its
- * result), or SIZE_MAX (no sample, an ambiguous name, a missing file: the
- * prediction is skipped).  The index is built before any lookup, so a
- * hit always has its ref. */
-static size_t ref_of(int r, const struct smatch_hit *hit)
+ * result), or SIZE_MAX: no sample, an ambiguous name or a missing file
+ * (the prediction is skipped), or a failure (out of memory), which is
+ * kept in c->lookup_r and fails the import.  The index is built before
+ * any lookup, so a hit always has its ref. */
+static size_t ref_of(struct ctx *c, int r, const struct smatch_hit *hit)
 {
-  return r < 0 ? SIZE_MAX : hit->ref;
+  if (r == -ENOENT || r == -ENOTUNIQ)
+    return SIZE_MAX;
+  if (r < 0) {
+    c->lookup_r = c->lookup_r ? c->lookup_r : r;
+    return SIZE_MAX;
+  }
+  return hit->ref;
 }
 
 static size_t ref_of_image(struct ctx *c, const char *fn)
@@ -89,7 +97,7 @@ static size_t ref_of_image(struct ctx *c, const char *fn)
   struct smatch_hit hit;
   int r = smatch_image(&c->ix, fn, &hit);
 
-  return ref_of(r, &hit);
+  return ref_of(c, r, &hit);
 }
 
 /*---- Collected predictions ------------------------------------------------*/
@@ -465,7 +473,7 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   } else if (json_integer_value(iid) >= 0) {
     struct smatch_hit hit;
     int r = smatch_number(&c->ix, (uint64_t)json_integer_value(iid), &hit);
-    ref = ref_of(r, &hit);
+    ref = ref_of(c, r, &hit);
   }
   *turn = untold_frame(c, ref);
   return ref;
@@ -777,7 +785,7 @@ static int yolo_file(struct ctx *c, const char *path, const char *rel)
   size_t rl = strlen(rel) - 4; /* without ".txt" */
   struct smatch_hit hit;
   int found = smatch_stem(&c->ix, rel, rl, &hit);
-  size_t ref = ref_of(found, &hit);
+  size_t ref = ref_of(c, found, &hit);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;
@@ -938,6 +946,11 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   if (r == 0)
     r = o->format == PRED_FORMAT_COCO ? import_coco(&c, path, o->coco_gt)
                                       : import_yolo(&c, path, o->names);
+  if (r == 0 && c.lookup_r) {
+    fail(&c, "cannot match the predictions to samples: %s",
+         strerror(-c.lookup_r));
+    r = c.lookup_r;
+  }
   if (r == 0 && c.st.entries && !c.st.boxes)
     r = fail(&c, "none of the %llu predictions matched a sample of the "
              "store", (unsigned long long)c.st.entries);

@@ -218,12 +218,9 @@ int smatch_build(struct smatch *m)
   return 0;
 }
 
-/* The reversed paths of rule 2, built when a name first gets there (a
- * file whose names are all source paths never needs them). */
-static int build_tails(struct smatch *m)
+/* build_tails() without its clean-up. */
+static int build_tails_in(struct smatch *m, size_t n)
 {
-  size_t n = m->n ? m->n : 1;
-
   for (int k = K_RREL; k < K_N; k++)
     if (!(m->keys[k] = malloc(n * sizeof(struct smatch_key))))
       return -ENOMEM;
@@ -242,8 +239,34 @@ static int build_tails(struct smatch *m)
   }
   for (int k = K_RREL; k < K_N; k++)
     finish_keys(m->keys[k], m->n);
-  m->tails_built = true;
   return 0;
+}
+
+static void free_tails(struct smatch *m)
+{
+  for (size_t i = 0; i < m->n; i++) {
+    free(m->refs[i].rrel);
+    m->refs[i].rrel = NULL;
+  }
+  for (int k = K_RREL; k < K_N; k++) {
+    free(m->keys[k]);
+    m->keys[k] = NULL;
+  }
+}
+
+/* The reversed paths of rule 2, built when a name first gets there (a
+ * file whose names are all source paths never needs them).  On failure
+ * the rest of the index stays as it was. */
+static int build_tails(struct smatch *m)
+{
+  size_t n = m->n ? m->n : 1;
+  int r = build_tails_in(m, n);
+
+  if (r < 0)
+    free_tails(m);
+  else
+    m->tails_built = true;
+  return r;
 }
 
 /* Rule 2: the longest tail of p[0..len) (p itself included) of two or
@@ -253,10 +276,12 @@ static int build_tails(struct smatch *m)
 static size_t by_tail(const struct smatch *m, int fwd, int rev,
                       const char *p, size_t len)
 {
-  char r[4096];
+  char r[4096];   /* p reversed: each tail's reverse is a prefix of it */
 
   if (len >= sizeof(r) || !memchr(p, '/', len))
     return NONE;
+  for (size_t k = 0; k < len; k++)
+    r[k] = p[len - 1 - k];
   for (size_t i = 0; i < len; i++) {   /* i = 0: p itself ends others */
     const char *s = p + i;
     size_t sl = len - i, hit, lo, hi, count;
@@ -266,12 +291,12 @@ static size_t by_tail(const struct smatch *m, int fwd, int rev,
       break;   /* one component left: rules 3 and 4 */
     hit = find_key(m, fwd, s, sl);
     count = hit == NONE ? 0 : hit == AMBIG ? 2 : 1;
-    for (size_t k = 0; k < sl; k++)
-      r[k] = s[sl - 1 - k];
+    /* r[sl] is the '/' before the tail (or past p's reverse, i = 0) */
     r[sl] = '/';
     lo = lower_bound(m, rev, r, sl + 1);
     r[sl] = '/' + 1;   /* the first key past every "<tail>/..." */
     hi = lower_bound(m, rev, r, sl + 1);
+    r[sl] = '/';
     count += hi - lo;
     if (count > 1)
       return AMBIG;
@@ -294,6 +319,13 @@ static size_t ref_of_id(const struct smatch *m, uint64_t id)
       hi = mid;
   }
   return lo < m->n && m->refs[lo].id == id ? lo : NONE;
+}
+
+size_t smatch_index_of(const struct smatch *m, uint64_t id)
+{
+  size_t ref = m->built ? ref_of_id(m, id) : NONE;
+
+  return ref == NONE ? SIZE_MAX : ref;
 }
 
 /* Rule 3: exports (export.h) name a sample's image "<sample name><ext>"
@@ -360,12 +392,17 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
     return r;
   ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
   if (ref == NONE && memchr(p, '/', len)) {
-    if (!m->tails_built && (r = build_tails(m)) < 0) {
-      smatch_free(m);   /* a later lookup starts again */
+    size_t ex;
+    if (!m->tails_built && (r = build_tails(m)) < 0)
       return r;
-    }
     ref = by_tail(m, image ? K_REL : K_RELSTEM, image ? K_RREL : K_RSTEM,
                   p, len);
+    /* Where the tail and an export name point at two samples (a sample
+     * "1" exported as labels/train/1.txt beside a sample train/1.jpg),
+     * nothing tells which the file meant. */
+    if (ref != NONE && ref != AMBIG &&
+        (ex = by_export_name(m, p, len, image)) != NONE && ex != ref)
+      ref = AMBIG;
   }
   if (ref == NONE)
     ref = by_export_name(m, p, len, image);

@@ -20,7 +20,8 @@
  * ".xml") compare source paths without their extension.  A rule that
  * finds several samples decides too: the name is ambiguous and matches
  * none (-ENOTUNIQ), rather than falling through to a looser rule that
- * would pick one of them.  A rule that finds a sample whose file is
+ * would pick one of them; so is a name whose tail (rule 2) and export
+ * name (rule 3) find two different samples.  A rule that finds a sample whose file is
  * missing decides as well (-ENOENT): a file that vanished is not
  * replaced by another one that shares its name.
  *
@@ -84,5 +85,8 @@ int smatch_stem(struct smatch *m, const char *p, size_t len,
 /* The sample whose file name stem is the number num (COCO's image ids
  * of files named "000000000139.jpg"); the same returns. */
 int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit);
+/* The index into m->refs of sample id once the index is built, else (or
+ * for an id it does not hold) SIZE_MAX. */
+size_t smatch_index_of(const struct smatch *m, uint64_t id);
 
 #endif

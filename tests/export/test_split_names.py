@@ -14,6 +14,10 @@ core/formats/sample_match.h, through the real `curate` tool.
 - A file that vanished does not hand its boxes on to another file of its
   name: after images/val/1.jpg is removed and the folder imported again,
   labels/val/1.txt matches nothing and images/train/1.jpg keeps its own.
+- An export's labels/train/1.txt, written from a root sample "1" beside
+  a sample train/1.jpg, is ambiguous and lands on neither.
+- Two label files that name one sample fail the import, naming both, and
+  change nothing.
 """
 import json
 import os
@@ -139,6 +143,65 @@ def main():
           "labels/val/1.txt" in p.stderr.decode(),
           "a vanished 1.jpg's labels land nowhere: %r %s" % (
               got, p.stderr.decode()))
+
+    # An export's own rows: a sample "1" at the root and one at
+    # train/1.jpg, both tagged train, export as labels/train/1.txt and
+    # labels/train/train__1.txt.  The first could be either sample by the
+    # rules (the tail finds train/1.jpg, the export name 1.jpg): it is
+    # reported as ambiguous and lands on neither, never on the wrong one.
+    t2 = os.path.join(d, "tree2")
+    s2 = os.path.join(d, "store2")
+    os.makedirs(os.path.join(t2, "train"))
+    shutil.copyfile(os.path.join(d, "src", srcs[0]), os.path.join(t2, "1.jpg"))
+    shutil.copyfile(os.path.join(d, "src", srcs[1]),
+                    os.path.join(t2, "train", "1.jpg"))
+    coco2 = {"images": [{"id": 1, "file_name": "1.jpg", "width": W,
+                         "height": H},
+                        {"id": 2, "file_name": "train/1.jpg", "width": W,
+                         "height": H}],
+             "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+                              "bbox": [10, 20, 40, 40], "area": 1600,
+                              "iscrowd": 0},
+                             {"id": 2, "image_id": 2, "category_id": 1,
+                              "bbox": [100, 120, 40, 40], "area": 1600,
+                              "iscrowd": 0}],
+             "categories": [{"id": 1, "name": "ant"}]}
+    cj2 = os.path.join(d, "gt2.json")
+    with open(cj2, "w") as f:
+        json.dump(coco2, f)
+    curate("import", "--store", s2, "--coco", cj2, t2)
+    run(xlib.HELPER, "tag", s2, "train", "1", "train__1")
+    out = os.path.join(d, "yolo2")
+    curate("export", "--store", s2, "--format", "yolo", out)
+    p = curate("import-labels", "--store", s2, "--format", "yolo",
+               "--field", "rt", out, ok=False)
+    got = boxes(s2, "rt")
+    err = p.stderr.decode()
+    check(p.returncode == 0 and got == {"train__1": [[100, 120, 40, 40]]}
+          and "labels/train/1.txt" in err and "several samples" in err,
+          "export round trip: the ambiguous file lands nowhere: %r %s" % (
+              got, err))
+
+    # Two label files that name one sample: the import fails, naming
+    # both, and changes nothing (the second would replace the first).
+    t3 = os.path.join(d, "tree3")
+    s3 = os.path.join(d, "store3")
+    os.makedirs(os.path.join(t3, "images"))
+    shutil.copyfile(os.path.join(d, "src", srcs[0]),
+                    os.path.join(t3, "images", "x.jpg"))
+    write(os.path.join(t3, "data.yaml"), "names: [ant]\n")
+    write(os.path.join(t3, "labels", "train", "x.txt"), "0 0.5 0.5 0.1 0.1\n")
+    write(os.path.join(t3, "labels", "val", "x.txt"), "0 0.2 0.2 0.1 0.1\n")
+    curate("import", "--store", s3, t3)
+    p = curate("import-labels", "--store", s3, "--format", "yolo", t3,
+               ok=False)
+    err = p.stderr.decode().strip().splitlines()
+    last = err[-1] if err else ""
+    check(p.returncode == 1 and "labels/train/x.txt and labels/val/x.txt "
+          "are both labels of sample images__x" in last and
+          "nothing changed" in last and boxes(s3, "ground_truth") == {},
+          "two files on one sample: refused, nothing changed: %d %r" % (
+              p.returncode, last))
     xlib.finish()
 
 

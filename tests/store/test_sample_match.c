@@ -174,6 +174,44 @@ TEST(missing_files_stop_the_rules)
   teardown();
 }
 
+/* A sample "1" at the root and one at train/1.jpg: an export writes the
+ * first's YOLO rows as labels/train/1.txt, where the tail finds the
+ * second.  Nothing tells which was meant, so neither is taken. */
+TEST(tail_and_export_name_disagree)
+{
+  static const char *const rels[] = { "1.jpg", "train/1.jpg" };
+  struct store_opts o = { .nosync = true };
+  struct store_txn *t;
+  struct smatch m;
+  uint64_t id[2];
+
+  if (tl_tmpdir(dir, sizeof(dir), "test-sample-match") < 0)
+    abort();
+  CHECK_INT_EQ(store_open(dir, &o, &st), 0);
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < 2; i++) {
+    char name[64];
+    struct sample s = { 0 };
+    CHECK(name_from_relpath(rels[i], name, sizeof(name)) > 0);
+    s.width = s.height = 8;
+    s.orientation = 1;
+    s.name = name;
+    s.relpath = rels[i];
+    CHECK_INT_EQ(store_sample_put(t, &s, &id[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+  CHECK_INT_EQ(stem(&m, "labels/train/1"), -ENOTUNIQ);
+  CHECK_INT_EQ(image(&m, "data/train/1.jpg"), -ENOTUNIQ);
+  CHECK_INT_EQ(stem(&m, "labels/train/train__1"), (int64_t)id[1]);
+  CHECK_INT_EQ(stem(&m, "labels/1"), (int64_t)id[0]);
+  CHECK_INT_EQ(image(&m, "train/1.jpg"), (int64_t)id[1]);   /* rule 1 */
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
+
 TEST(empty_store)
 {
   struct store_opts o = { .nosync = true };
@@ -194,4 +232,4 @@ TEST(empty_store)
 }
 
 TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
-          T(empty_store))
+          T(tail_and_export_name_disagree), T(empty_store))
