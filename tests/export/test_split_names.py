@@ -40,6 +40,22 @@ def boxes(ds_store, field):
     return {k: sorted(v) for k, v in out.items()}
 
 
+def coco_file(path, entries):
+    """Writes a COCO file of one box per (file_name, bbox) of entries, all
+    of class "ant", and returns its path."""
+    coco = {"images": [], "annotations": [],
+            "categories": [{"id": 1, "name": "ant"}]}
+    for i, (fn, box) in enumerate(entries, 1):
+        coco["images"].append({"id": i, "file_name": fn, "width": W,
+                               "height": H})
+        coco["annotations"].append({"id": i, "image_id": i,
+                                    "category_id": 1, "bbox": box,
+                                    "area": box[2] * box[3], "iscrowd": 0})
+    with open(path, "w") as f:
+        json.dump(coco, f)
+    return path
+
+
 def main():
     import tempfile
     tmp = tempfile.TemporaryDirectory(prefix="curate-split-")
@@ -95,20 +111,9 @@ def main():
               got, p.stderr.decode()))
 
     # COCO from another root: file_name "train/1.jpg"
-    coco = {"images": [{"id": 1, "file_name": "train/1.jpg", "width": W,
-                        "height": H},
-                       {"id": 2, "file_name": "val/1.jpg", "width": W,
-                        "height": H}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
-                             "bbox": [1, 2, 30, 40], "area": 1200,
-                             "iscrowd": 0},
-                            {"id": 2, "image_id": 2, "category_id": 1,
-                             "bbox": [5, 6, 30, 40], "area": 1200,
-                             "iscrowd": 0}],
-            "categories": [{"id": 1, "name": "ant"}]}
-    cj = os.path.join(d, "gt.json")
-    with open(cj, "w") as f:
-        json.dump(coco, f)
+    cj = coco_file(os.path.join(d, "gt.json"),
+                   [("train/1.jpg", [1, 2, 30, 40]),
+                    ("val/1.jpg", [5, 6, 30, 40])])
     curate("import", "--store", store, "--coco", cj, "--field", "coco",
            tree)
     got = boxes(store, "coco")
@@ -155,20 +160,9 @@ def main():
     shutil.copyfile(os.path.join(d, "src", srcs[0]), os.path.join(t2, "1.jpg"))
     shutil.copyfile(os.path.join(d, "src", srcs[1]),
                     os.path.join(t2, "train", "1.jpg"))
-    coco2 = {"images": [{"id": 1, "file_name": "1.jpg", "width": W,
-                         "height": H},
-                        {"id": 2, "file_name": "train/1.jpg", "width": W,
-                         "height": H}],
-             "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
-                              "bbox": [10, 20, 40, 40], "area": 1600,
-                              "iscrowd": 0},
-                             {"id": 2, "image_id": 2, "category_id": 1,
-                              "bbox": [100, 120, 40, 40], "area": 1600,
-                              "iscrowd": 0}],
-             "categories": [{"id": 1, "name": "ant"}]}
-    cj2 = os.path.join(d, "gt2.json")
-    with open(cj2, "w") as f:
-        json.dump(coco2, f)
+    cj2 = coco_file(os.path.join(d, "gt2.json"),
+                    [("1.jpg", [10, 20, 40, 40]),
+                     ("train/1.jpg", [100, 120, 40, 40])])
     curate("import", "--store", s2, "--coco", cj2, t2)
     run(xlib.HELPER, "tag", s2, "train", "1", "train__1")
     out = os.path.join(d, "yolo2")
