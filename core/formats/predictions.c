@@ -39,6 +39,8 @@ struct ctx {
   struct store_txn *t;
   struct smatch ix;
   int lookup_r;   /* the first lookup that failed (ref_of) */
+  char *last_fn;  /* ref_of_image's last name (owned) and its match */
+  size_t last_len, last_ref;
   const char *field;
   enum img_frame frame;   /* pred_opts.frame */
   char *err;
@@ -92,12 +94,23 @@ static size_t ref_of(struct ctx *c, int r, const struct smatch_hit *hit)
   return hit->ref;
 }
 
+/* Results files list an image's predictions together: the last name
+ * and what it matched are kept, so each image is looked up once. */
 static size_t ref_of_image(struct ctx *c, const char *fn)
 {
   struct smatch_hit hit;
-  int r = smatch_image(&c->ix, fn, &hit);
+  size_t len = strlen(fn);
+  int r;
 
-  return ref_of(c, r, &hit);
+  if (c->last_fn && len == c->last_len && memcmp(fn, c->last_fn, len) == 0)
+    return c->last_ref;
+  r = smatch_image(&c->ix, fn, &hit);
+  free(c->last_fn);
+  c->last_fn = malloc(len + 1);   /* NULL: no cache, nothing else */
+  if (c->last_fn)
+    memcpy(c->last_fn, fn, len + 1);
+  c->last_len = len;
+  return c->last_ref = ref_of(c, r, &hit);
 }
 
 /*---- Collected predictions ------------------------------------------------*/
@@ -966,6 +979,7 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   if (r == 0 && ret)
     *ret = c.st;
   smatch_free(&c.ix);
+  free(c.last_fn);
   free(c.items);
   for (size_t i = 0; i < c.n_cls; i++)
     free(c.cls_name[i]);
