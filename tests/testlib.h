@@ -83,9 +83,10 @@ static inline void tl_rm_rf(const char *dir)
   rmdir(dir);
 }
 
-static int tl_failed;      /* current test failed */
-static int tl_total_failed;
-static int tl_count;
+/* Unused where a program takes only the helpers (a benchmark). */
+static int tl_failed __attribute__((unused));   /* current test failed */
+static int tl_total_failed __attribute__((unused));
+static int tl_count __attribute__((unused));
 
 /* A whole file, malloc'd (owned by the caller; one spare byte, so a
  * 0-byte file is not NULL) with its size in *n.  A file that cannot be

@@ -22,13 +22,13 @@
  */
 #include "knn.h"
 #include "neardup.h"
+#include "testlib.h"   /* tl_now_s, tl_raise_later */
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum { D = 16, CLUSTER = 65, K = 64 };
 
@@ -51,32 +51,6 @@ static float *gen(size_t n)
   return x;
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Raises *flag after `after` seconds (a thread of its own). */
-struct raiser {
-  int *flag;
-  double after;
-};
-
-static void *raise_later(void *arg)
-{
-  struct raiser *r = arg;
-  struct timespec ts = { (time_t)r->after,
-                         (long)((r->after - (double)(time_t)r->after) *
-                                1e9) };
-
-  nanosleep(&ts, NULL);
-  __atomic_store_n(r->flag, 1, __ATOMIC_RELAXED);
-  return NULL;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
@@ -91,17 +65,17 @@ static int group(const struct neardup_input *in, double after,
 {
   int stop = 0;
   struct knn_opts ko = { .nthreads = 2, .stop = &stop };
-  struct raiser rs = { &stop, after };
+  struct tl_raiser rs = { &stop, after };
   struct neardup_groups g;
   pthread_t tid;
   double t0;
   int r;
 
-  if (after >= 0 && pthread_create(&tid, NULL, raise_later, &rs) != 0)
+  if (after >= 0 && pthread_create(&tid, NULL, tl_raise_later, &rs) != 0)
     return -EAGAIN;
-  t0 = now_s();
+  t0 = tl_now_s();
   r = neardup_near_in(in, 0.09, &ko, &g);
-  *took = now_s() - t0;
+  *took = tl_now_s() - t0;
   if (after >= 0)
     pthread_join(tid, NULL);
   if (r == 0)
@@ -132,9 +106,9 @@ int main(int argc, char **argv)
   }
   for (size_t i = 0; i < n; i++)
     ids[i] = i + 1;
-  tk = now_s();
+  tk = tl_now_s();
   r = knn_exact(x, n, D, K, &ko, idx, dist);
-  tk = now_s() - tk;
+  tk = tl_now_s() - tk;
   if (r == 0)
     r = group(&in, -1, &tg);
   if (r < 0) {
