@@ -4,10 +4,14 @@
  *
  *   bench_group [--small]
  *
- * Data: 100,000 rows of 16 floats (--small: 30,000), in clusters of 65
- * near-identical rows, so that every row has 64 others within the
- * threshold: 6.4 million directed pairs to collect, sort and group, the
- * densest case the grouping meets (a folder of bursts, or of frames).
+ * Data: 100,000 rows of 16 floats (--small: 30,000), in clusters of 64
+ * near-identical rows whose centres lie far apart (0.3 or more in the
+ * grouping's distance, against its threshold of 0.09), so that every row
+ * has its 63 cluster mates within the threshold and no other: 6.3 million
+ * directed pairs to collect, sort and group, all from the first search
+ * (no row's list of NEARDUP_K is full, so none is capped), the densest
+ * case that path meets (a folder of bursts, or of frames).  The run
+ * fails if the grouping reports a capped row or another number of pairs.
  * No thumbnails: the grouping's own work, not the pixel check.
  *
  * 1. neardup_near_in() at the default threshold against its baseline,
@@ -25,29 +29,61 @@
 #include "testlib.h"   /* tl_now_s, tl_raise_later */
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { D = 16, CLUSTER = 65, K = 64 };
+enum { D = 16, CLUSTER = 64, K = 64 };
 
+/* 1 - cos of two vectors of D floats. */
+static double cos_dist(const float *a, const float *b)
+{
+  double ab = 0, aa = 0, bb = 0;
+
+  for (int k = 0; k < D; k++) {
+    ab += (double)a[k] * b[k];
+    aa += (double)a[k] * a[k];
+    bb += (double)b[k] * b[k];
+  }
+  return 1 - ab / sqrt(aa * bb);
+}
+
+/* n rows in clusters of CLUSTER around centres drawn until each lies at
+ * 0.3 or more from every earlier one (uniform in [-1, 1]^D, whose mean,
+ * the origin the grouping centres on, is near 0). */
 static float *gen(size_t n)
 {
-  float *x = malloc(n * D * sizeof(*x)), c[D];
+  size_t nc = (n + CLUSTER - 1) / CLUSTER;
+  float *x = malloc(n * D * sizeof(*x)), *c = malloc(nc * D * sizeof(*c));
   uint32_t s = 1;
 
-  if (!x)
+  if (!x || !c) {
+    free(x);
+    free(c);
     return NULL;
-  for (size_t i = 0; i < n; i++) {
-    for (size_t k = 0; k < D; k++) {
-      s = s * 1103515245u + 12345u;
-      if (i % CLUSTER == 0)
-        c[k] = (float)((s >> 8) % 20001) / 10000.0f - 1.0f;
-      s = s * 1103515245u + 12345u;
-      x[i * D + k] = c[k] + (float)((s >> 8) % 1001) * 1e-6f;
-    }
   }
+  for (size_t j = 0; j < nc; j++) {
+    bool far;
+    do {
+      far = true;
+      for (int k = 0; k < D; k++) {
+        s = s * 1103515245u + 12345u;
+        c[j * D + k] = (float)((s >> 8) % 20001) / 10000.0f - 1.0f;
+      }
+      for (size_t i = 0; i < j && far; i++)
+        far = cos_dist(c + j * D, c + i * D) >= 0.3;
+    } while (!far);
+  }
+  for (size_t i = 0; i < n; i++)
+    for (int k = 0; k < D; k++) {
+      s = s * 1103515245u + 12345u;
+      x[i * D + k] = c[i / CLUSTER * D + k] +
+                     (float)((s >> 8) % 1001) * 1e-6f;
+    }
+  free(c);
   return x;
 }
 
@@ -59,9 +95,11 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* One grouping with the stop flag raised after `after` s (< 0: never):
- * its wall time into *took; 0, -ECANCELED or another error. */
+ * its wall time into *took and, when it ran to its end, the pairs it
+ * found and the rows it capped into ret[0] and ret[1]; 0, -ECANCELED or
+ * another error. */
 static int group(const struct neardup_input *in, double after,
-                 double *took)
+                 double *took, size_t ret[2])
 {
   int stop = 0;
   struct knn_opts ko = { .nthreads = 2, .stop = &stop };
@@ -78,8 +116,11 @@ static int group(const struct neardup_input *in, double after,
   *took = tl_now_s() - t0;
   if (after >= 0)
     pthread_join(tid, NULL);
-  if (r == 0)
+  if (r == 0) {
+    ret[0] = g.pairs;
+    ret[1] = g.capped;
     neardup_groups_free(&g);
+  }
   return r;
 }
 
@@ -92,6 +133,7 @@ int main(int argc, char **argv)
   uint32_t *idx = malloc(n * K * sizeof(*idx));
   struct knn_opts ko = { .nthreads = 2 };
   struct neardup_input in = { .x = x, .n = n, .d = D, .ids = ids };
+  size_t got[2] = { 0, 0 }, rest = n % CLUSTER, want;
   double tk, tg, wait[9];
   int r;
 
@@ -110,26 +152,36 @@ int main(int argc, char **argv)
   r = knn_exact(x, n, D, K, &ko, idx, dist);
   tk = tl_now_s() - tk;
   if (r == 0)
-    r = group(&in, -1, &tg);
+    r = group(&in, -1, &tg, got);
   if (r < 0) {
     fprintf(stderr, "bench_group: %s\n", strerror(-r));
     return 1;
   }
-  printf("group  n=%zu d=%d clusters of %d (%zu pairs): grouping %.2f s, "
-         "exact %d-NN %.2f s\n", n, D, CLUSTER, n / CLUSTER * CLUSTER *
-         (CLUSTER - 1), tg, K, tk);
+  /* each pair of cluster mates, once */
+  want = n / CLUSTER * (CLUSTER * (CLUSTER - 1) / 2) + rest * (rest - 1) / 2;
+  printf("group  n=%zu d=%d clusters of %d: %zu pairs (%zu capped rows), "
+         "grouping %.2f s, exact %d-NN %.2f s\n", n, D, CLUSTER, got[0],
+         got[1], tg, K, tk);
+  if (got[0] != want || got[1] != 0) {
+    fprintf(stderr, "bench_group: the data is not what it should be: %zu "
+            "pairs (want %zu), %zu capped rows (want 0)\n", got[0], want,
+            got[1]);
+    return 1;
+  }
   printf("group  RATIO grouping / exact k-NN = %.2f (info)\n", tg / tk);
   for (int i = 0; i < 9; i++) {
     double after = tg * (i + 1) / 10, took;
-    r = group(&in, after, &took);
+    r = group(&in, after, &took, got);
     if (r != -ECANCELED && r != 0) {
       fprintf(stderr, "bench_group: %s\n", strerror(-r));
       return 1;
     }
-    wait[i] = r == 0 ? 0 : took - after;
+    /* a run that went on past the flag waited too, stopped or not */
+    wait[i] = took > after ? took - after : 0;
     printf("group  stop at %.2f s (%d %%): returned after %.2f s, wait "
            "%.3f s%s\n", after, (i + 1) * 10, took, wait[i],
-           r == 0 ? " (had finished)" : "");
+           took <= after ? " (had finished)" : r == 0 ? " (ran to its end)"
+                                                    : "");
   }
   qsort(wait, 9, sizeof(*wait), cmp_double);
   printf("group  WAIT after a stop: at most %.3f s, median %.3f s "
