@@ -384,54 +384,76 @@ static uint8_t verdict(struct vstate *st, size_t k)
 
 /* Entries keyed by their pair, to find each one's reverse. */
 struct ekey {
-  uint32_t lo, hi;
+  uint32_t hi;
   size_t k;
 };
 
+/* Within one lo: by hi, then entry. */
 static int cmp_ekey(const void *x, const void *y)
 {
   const struct ekey *a = x, *b = y;
 
-  if (a->lo != b->lo)
-    return a->lo < b->lo ? -1 : 1;
   if (a->hi != b->hi)
     return a->hi < b->hi ? -1 : 1;
   return a->k < b->k ? -1 : a->k > b->k;
 }
 
 /* st->row and st->rev (the graph holds every pair from both sides, once
- * each). */
+ * each): each entry keyed by its pair (lo, hi), the keys placed by lo
+ * straight from the graph (a counting pass), then each lo's few sorted
+ * on their own, so that a stop is seen every PAIRS_STOP_EVERY entries
+ * rather than after one sort of millions.  0, -ENOMEM or -ECANCELED. */
 static int vstate_index(struct vstate *st)
 {
   const struct knn_graph *gr = st->gr;
-  size_t m = gr->off[gr->n];
+  size_t m = gr->off[gr->n], since = 0;
   struct ekey *e = malloc((m ? m : 1) * sizeof(*e));
+  size_t *pos = calloc(gr->n + 1, sizeof(*pos));
 
   st->row = malloc((m ? m : 1) * sizeof(*st->row));
   st->rev = malloc((m ? m : 1) * sizeof(*st->rev));
-  if (!e || !st->row || !st->rev) {
+  if (!e || !pos || !st->row || !st->rev) {
     free(e);
+    free(pos);
     return -ENOMEM;
   }
+  for (size_t u = 0; u < gr->n; u++)
+    for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++)
+      pos[(u < gr->idx[k] ? u : gr->idx[k]) + 1]++;
+  for (size_t u = 0; u < gr->n; u++)
+    pos[u + 1] += pos[u];
   for (size_t u = 0; u < gr->n; u++)
     for (size_t k = gr->off[u]; k < gr->off[u + 1]; k++) {
       uint32_t v = gr->idx[k];
       st->row[k] = u;
-      e[k] = (struct ekey){ u < v ? (uint32_t)u : v, u < v ? v : (uint32_t)u,
-                            k };
+      e[pos[u < v ? u : v]++] = (struct ekey){ u < v ? v : (uint32_t)u, k };
     }
-  if (m)
-    qsort(e, m, sizeof(*e), cmp_ekey);
-  for (size_t i = 0; i < m;)
-    if (i + 1 < m && e[i].lo == e[i + 1].lo && e[i].hi == e[i + 1].hi) {
-      st->rev[e[i].k] = e[i + 1].k;
-      st->rev[e[i + 1].k] = e[i].k;
-      i += 2;
-    } else {              /* not expected: a pair seen from one side */
-      st->rev[e[i].k] = e[i].k;
-      i++;
+  /* pos[lo] is now where lo's keys end, the start of lo + 1's */
+  for (size_t lo = 0, i = 0; lo < gr->n; lo++) {
+    size_t end = pos[lo];
+    since += end - i;
+    if (end - i > 1)
+      qsort(e + i, end - i, sizeof(*e), cmp_ekey);
+    while (i < end)
+      if (i + 1 < end && e[i].hi == e[i + 1].hi) {
+        st->rev[e[i].k] = e[i + 1].k;
+        st->rev[e[i + 1].k] = e[i].k;
+        i += 2;
+      } else {              /* not expected: a pair seen from one side */
+        st->rev[e[i].k] = e[i].k;
+        i++;
+      }
+    if (since >= PAIRS_STOP_EVERY) {
+      since = 0;
+      if (stopped(st)) {
+        free(e);
+        free(pos);
+        return -ECANCELED;
+      }
     }
+  }
   free(e);
+  free(pos);
   return 0;
 }
 
@@ -519,6 +541,7 @@ static int vstate_init(struct vstate *st, const struct knn_graph *gr,
 {
   size_t m = gr->off[gr->n];
   bool check = in->thumbs && in->verify > 0;
+  int r;
 
   memset(st, 0, sizeof(*st));
   st->stop = opts ? opts->stop : NULL;
@@ -532,8 +555,8 @@ static int vstate_init(struct vstate *st, const struct knn_graph *gr,
   memset(st->vd, check ? V_UNKNOWN : V_PASS, m);
   if (!check)
     return 0;
-  if (vstate_index(st) < 0)
-    return -ENOMEM;
+  if ((r = vstate_index(st)) < 0)
+    return r;
   if (stopped(st))
     return -ECANCELED;
   return vstate_first(st, opts && opts->nthreads ? opts->nthreads : 2);

@@ -34,6 +34,10 @@ struct pairs {
   size_t n, cap;
 };
 
+/* How many pairs (or graph entries) the long passes over them handle
+ * between two looks at the stop flag. */
+#define PAIRS_STOP_EVERY (1u << 16)
+
 /* 0, or -ECANCELED once opts->stop is raised: between the steps of the
  * grouping, and within the sort of the pairs every PAIRS_STOP_EVERY
  * pairs. */

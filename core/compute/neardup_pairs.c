@@ -146,6 +146,10 @@ int pairs_knn(const struct rows *rw, double thresh,
     q[a] = a;
   r = knn_exact_rows(rw->z, rw->nr, rw->d, q, rw->nu, k, opts, idx, dist);
   for (size_t a = 0; r == 0 && a < rw->nu; a++) {
+    /* every row's candidates measured again in double: a stop is seen
+     * every 1,024 rows (about 64,000 candidates) */
+    if (a % 1024 == 1023 && (r = step_ok(opts)) < 0)
+      break;
     nn[a] = INFINITY;
     r = take_row(rw, a, idx + a * k, k, thresh, ps, &nn[a]);
     if (k == NEARDUP_K && dist[a * k + k - 1] <= thresh + SEARCH_MARGIN)
@@ -202,8 +206,6 @@ static int cmp_pair_dist(const void *x, const void *y, void *arg)
   return uid[a->b] < uid[b->b] ? -1 : uid[a->b] > uid[b->b];
 }
 
-
-#define PAIRS_STOP_EVERY (1u << 16)
 
 /* Puts the pairs in order of their first row, in place: each pair is
  * swapped straight into its row's range (an American flag sort), one
