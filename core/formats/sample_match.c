@@ -391,21 +391,22 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
   if ((r = smatch_build(m)) < 0)
     return r;
   ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
-  if (ref == NONE && memchr(p, '/', len)) {
-    size_t ex;
-    if (!m->tails_built && (r = build_tails(m)) < 0)
-      return r;
-    ref = by_tail(m, image ? K_REL : K_RELSTEM, image ? K_RREL : K_RSTEM,
-                  p, len);
+  if (ref == NONE) {
+    size_t ex = by_export_name(m, p, len, image);   /* rule 3's answer */
+    if (memchr(p, '/', len)) {
+      if (!m->tails_built && (r = build_tails(m)) < 0)
+        return r;
+      ref = by_tail(m, image ? K_REL : K_RELSTEM,
+                    image ? K_RREL : K_RSTEM, p, len);
+    }
     /* Where the tail and an export name point at two samples (a sample
      * "1" exported as labels/train/1.txt beside a sample train/1.jpg),
      * nothing tells which the file meant. */
-    if (ref != NONE && ref != AMBIG &&
-        (ex = by_export_name(m, p, len, image)) != NONE && ex != ref)
+    if (ref != NONE && ref != AMBIG && ex != NONE && ex != ref)
       ref = AMBIG;
+    if (ref == NONE)
+      ref = ex;
   }
-  if (ref == NONE)
-    ref = by_export_name(m, p, len, image);
   if (ref == NONE) {
     b = base_of(p, len);
     ref = find_key(m, image ? K_BASE : K_BASESTEM, b,
