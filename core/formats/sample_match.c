@@ -118,6 +118,7 @@ void smatch_free(struct smatch *m)
   for (int k = 0; k < K_N; k++)
     free(m->keys[k]);
   free(m->by_num);
+  free(m->root);
   smatch_init(m, m->t);
 }
 
@@ -362,6 +363,86 @@ static size_t by_export_name(const struct smatch *m, const char *p,
   return ref_of_id(m, smp.id);
 }
 
+/* The dataset's root as the store records it (import.c), read once:
+ * NULL in *ret when the store has none. */
+static int dataset_root(struct smatch *m, const char **ret)
+{
+  if (!m->root_read) {
+    int r = store_setting_get(m->t, "root", &m->root);
+    if (r < 0 && r != -ENOENT)
+      return r;
+    m->root_read = true;
+  }
+  *ret = m->root;
+  return 0;
+}
+
+/* p[0..len) in the form of a source path, into out (cap bytes): '\\' as
+ * '/' (a file written on Windows), no empty or "." components, ".." taking
+ * back the component before it.  A path under the dataset's root
+ * (FiftyOne's abs_paths) loses the root and stays a source path
+ * (*rooted); any other absolute path (another machine's, a drive
+ * letter's) and a path that climbs above its start ("../images/1.jpg",
+ * relative to some other folder) keep only their components, which can
+ * only be a tail of a source path.  Returns the length, or -ENAMETOOLONG
+ * or a store error. */
+static int normal_form(struct smatch *m, const char *p, size_t len,
+                       char *out, size_t cap, bool *rooted)
+{
+  const char *root;
+  size_t o = 0, i = 0, rl;
+  bool abs = len > 0 && (p[0] == '/' || p[0] == '\\');
+  int r;
+
+  if (len >= 2 && isalpha((unsigned char)p[0]) && p[1] == ':' &&
+      (len == 2 || p[2] == '/' || p[2] == '\\')) {
+    abs = true;   /* "C:\\data\\1.jpg" */
+    i = 2;
+  }
+  *rooted = !abs;
+  while (i < len) {
+    size_t s = i;
+    while (i < len && p[i] != '/' && p[i] != '\\')
+      i++;
+    size_t n = i - s;
+    i++;
+    if (n == 0 || (n == 1 && p[s] == '.'))
+      continue;
+    if (n == 2 && p[s] == '.' && p[s + 1] == '.') {
+      if (o == 0)
+        *rooted = false;   /* above where the path starts */
+      while (o > 0 && out[--o] != '/')
+        ;
+      continue;
+    }
+    if (o + (o > 0) + n >= cap)
+      return -ENAMETOOLONG;
+    if (o > 0)
+      out[o++] = '/';
+    memcpy(out + o, p + s, n);
+    o += n;
+  }
+  out[o] = '\0';
+  if (!abs || p[0] != '/')
+    return (int)o;
+  if ((r = dataset_root(m, &root)) < 0)
+    return r;
+  /* root is an absolute real path: out is compared with it past its
+   * first '/' ("/" itself holds every path) */
+  if (root && root[0] == '/') {
+    rl = strlen(root + 1);
+    if (rl == 0) {
+      *rooted = true;
+    } else if (o > rl && memcmp(out, root + 1, rl) == 0 &&
+               out[rl] == '/') {
+      memmove(out, out + rl + 1, o - rl);
+      o -= rl + 1;
+      *rooted = true;
+    }
+  }
+  return (int)o;
+}
+
 /* What the deciding rule found, as the lookups return it. */
 static int decide(const struct smatch *m, size_t ref, struct smatch_hit *hit)
 {
@@ -380,6 +461,7 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
   const char *b;
   struct sample smp;
   size_t ref;
+  char norm[4096];
   int r;
 
   /* Rule 1 for a whole path is the store's own index: a COCO file whose
@@ -392,6 +474,20 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
     return r;
   ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
   if (ref == NONE) {
+    /* Not a source path as written: the rules go on with its normal form
+     * (rule 1 again, where that is still a path below the root). */
+    bool rooted;
+    int n = normal_form(m, p, len, norm, sizeof(norm), &rooted);
+    if (n < 0)
+      return n == -ENAMETOOLONG ? -ENOENT : n;
+    if ((size_t)n != len || memcmp(norm, p, len) != 0) {
+      p = norm;
+      len = (size_t)n;
+      if (rooted)
+        ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
+    }
+  }
+  if (ref == NONE && len > 0) {
     size_t ex = by_export_name(m, p, len, image);   /* rule 3's answer */
     if (memchr(p, '/', len)) {
       if (!m->tails_built && (r = build_tails(m)) < 0)
@@ -407,7 +503,7 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
     if (ref == NONE)
       ref = ex;
   }
-  if (ref == NONE) {
+  if (ref == NONE && len > 0) {
     b = base_of(p, len);
     ref = find_key(m, image ? K_BASE : K_BASESTEM, b,
                    len - (size_t)(b - p));

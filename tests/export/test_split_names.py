@@ -11,6 +11,9 @@ core/formats/sample_match.h, through the real `curate` tool.
   own, so its paths are train/1.txt) does the same.
 - A COCO file written from another root (file_name "train/1.jpg") imports
   onto the same samples with `import --coco`, and as predictions.
+- Names as other tools write them land on their samples: absolute paths
+  under the dataset (FiftyOne's abs_paths), backslashes, "./", and
+  another machine's absolute paths and drive letters (by their tails).
 - A file that vanished does not hand its boxes on to another file of its
   name: after images/val/1.jpg is removed and the folder imported again,
   labels/val/1.txt matches nothing and images/train/1.jpg keeps its own.
@@ -135,6 +138,39 @@ def main():
                   "images__val__1": [[5, 6, 30, 40]]},
           "predictions coco: file_names of another root: %r %s" % (
               got, p.stderr.decode()))
+
+    # Names as other tools write them: FiftyOne's abs_paths (the dataset's
+    # own absolute paths), a Windows script's backslashes, "./", and
+    # predictions made on another machine (an absolute path elsewhere,
+    # matched by its tail).  Each lands on its own sample.
+    root = os.path.realpath(tree)
+    cj3 = coco_file(os.path.join(d, "abs.json"),
+                    [(root + "/images/train/1.jpg", [1, 2, 30, 40]),
+                     ("images\\val\\1.jpg", [5, 6, 30, 40]),
+                     ("./images/val/2.jpg", [9, 9, 30, 40])])
+    p = curate("import", "--store", store, "--coco", cj3, "--field", "fo",
+               tree, ok=False)
+    got = boxes(store, "fo")
+    check(p.returncode == 0 and
+          got == {"images__train__1": [[1, 2, 30, 40]],
+                  "images__val__1": [[5, 6, 30, 40]],
+                  "images__val__2": [[9, 9, 30, 40]]},
+          "import --coco: absolute, backslash and ./ names: %r %s" % (
+              got, p.stderr.decode()))
+    res = [{"image_id": 1, "category_id": 1, "bbox": [3, 3, 20, 20],
+            "score": 0.5, "file_name": "/home/u/ds/images/val/1.jpg"},
+           {"image_id": 2, "category_id": 1, "bbox": [4, 4, 20, 20],
+            "score": 0.5, "file_name": "C:\\ds\\images\\train\\1.jpg"}]
+    with open(rj, "w") as f:
+        json.dump(res, f)
+    p = curate("predictions", "--store", store, "--format", "coco",
+               "--field", "elsewhere", rj, ok=False)
+    got = boxes(store, "elsewhere")
+    check(p.returncode == 0 and
+          got == {"images__val__1": [[3, 3, 20, 20]],
+                  "images__train__1": [[4, 4, 20, 20]]},
+          "predictions coco: another machine's paths by their tails: "
+          "%r %s" % (got, p.stderr.decode()))
 
     # a vanished file keeps its name to itself
     os.remove(os.path.join(tree, "images", "val", "1.jpg"))

@@ -37,6 +37,7 @@ static const struct {
   { "coco/000000000139.jpg", IMG_JPEG, false },/* 7 */
   { "q/r/s.jpg", IMG_JPEG, false },            /* 8 */
   { "r/s.jpg", IMG_JPEG, false },              /* 9 */
+  { "w\\v.jpg", IMG_JPEG, false },             /* 10: a '\\' in a name */
 };
 #define NF (sizeof(files) / sizeof(files[0]))
 static uint64_t ids[NF];
@@ -212,6 +213,53 @@ TEST(tail_and_export_name_disagree)
   teardown();
 }
 
+/* Names as other tools write them: FiftyOne's absolute paths, Windows'
+ * backslashes and drive letters, "./" and "..".  The dataset's root is
+ * /data/ds. */
+TEST(names_as_other_tools_write_them)
+{
+  struct store_txn *t;
+  struct smatch m;
+
+  setup();
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  CHECK_INT_EQ(store_setting_set(t, "root", "/data/ds"), 0);
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+  /* spellings of a source path: still rule 1 */
+  IS(image(&m, "./images/val/1.jpg"), 1);
+  IS(image(&m, "images//val/./1.jpg"), 1);
+  IS(image(&m, "images\\val\\1.jpg"), 1);
+  IS(image(&m, "images/val/../train/1.jpg"), 0);
+  IS(image(&m, "./r/s.jpg"), 9);      /* exact, not ambiguous as a tail */
+  IS(stem(&m, ".\\images\\train\\1"), 0);
+  IS(image(&m, "w\\v.jpg"), 10);      /* a name with '\\' as it is */
+  /* under the root: the path below it */
+  IS(image(&m, "/data/ds/images/train/1.jpg"), 0);
+  IS(image(&m, "/data//ds/./r/s.jpg"), 9);
+  CHECK_INT_EQ(image(&m, "/data/ds/a/x.jpg"), -ENOENT);   /* missing */
+  /* elsewhere: only a tail, which r/s.jpg is of two paths; a root that
+   * is a prefix of a name but not of its components is elsewhere too */
+  CHECK_INT_EQ(image(&m, "/other/r/s.jpg"), -ENOTUNIQ);
+  CHECK_INT_EQ(image(&m, "/data/dsr/s.jpg"), -ENOTUNIQ);
+  IS(image(&m, "/other/q/r/s.jpg"), 8);
+  IS(image(&m, "/mnt/x/images/val/1.jpg"), 1);
+  IS(image(&m, "C:\\Users\\me\\images\\train\\1.jpg"), 0);
+  IS(image(&m, "D:/c/d/e.png"), 6);
+  CHECK_INT_EQ(image(&m, "../r/s.jpg"), -ENOTUNIQ);
+  IS(image(&m, "../images/val/1.jpg"), 1);
+  IS(stem(&m, "../labels/val/1"), 1);
+  /* nothing left of the name */
+  CHECK_INT_EQ(image(&m, "/"), -ENOENT);
+  CHECK_INT_EQ(image(&m, ".."), -ENOENT);
+  CHECK_INT_EQ(image(&m, "./"), -ENOENT);
+  CHECK_INT_EQ(image(&m, ""), -ENOENT);
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
+
 TEST(empty_store)
 {
   struct store_opts o = { .nosync = true };
@@ -232,4 +280,5 @@ TEST(empty_store)
 }
 
 TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
-          T(tail_and_export_name_disagree), T(empty_store))
+          T(tail_and_export_name_disagree),
+          T(names_as_other_tools_write_them), T(empty_store))
