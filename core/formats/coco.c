@@ -242,7 +242,7 @@ static int step_images(struct imp *m)
     m->st->images++;
     if (!m->tb.img[i].id_ok || !fn) {
       rep(m->report, m->ud, "images[]", "an image needs an integer \"id\" "
-          "and a \"file_name\"");
+          "and a \"file_name\" (or \"coco_url\")");
       m->st->refused++;
       continue;
     }
@@ -753,11 +753,62 @@ static int64_t doc_side(const json_t *v)
   return d >= 1 && d <= UINT32_MAX && d == floor(d) ? (int64_t)d : 0;
 }
 
+static int hexval(char c)
+{
+  return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The name of an image given by its "coco_url" alone, as LVIS lists its
+ * images ("http://images.cocodataset.org/train2017/000000391895.jpg",
+ * no "file_name"): the URL's path, "train2017/000000391895.jpg", where
+ * COCO's download puts the file and what LVIS readers (detectron2,
+ * mmdetection) take as its name; a file:// URL's path stays absolute.
+ * %XX escapes are decoded.  Into *ret (owned, or NULL when the URL has no
+ * path): 0 or -ENOMEM. */
+static int url_name(const char *url, char **ret)
+{
+  const char *p = strstr(url, "://");
+  size_t n, o = 0;
+  char *out;
+
+  *ret = NULL;
+  if (!p || !(p = strchr(p + 3, '/')))
+    return 0;
+  if (!(strncmp(url, "file://", 7) == 0 && p == url + 7))
+    p++;   /* a server's path is the dataset's, from its top */
+  n = strcspn(p, "?#");
+  if (!(out = malloc(n + 1)))
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    int hi = p[i] == '%' && i + 2 < n ? hexval(p[i + 1]) : -1;
+    int lo = hi >= 0 ? hexval(p[i + 2]) : -1;
+    if (lo >= 0 && (hi | lo) != 0) {
+      out[o++] = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      out[o++] = p[i];
+    }
+  }
+  out[o] = '\0';
+  if (o == 0 || strcmp(out, "/") == 0) {
+    free(out);
+    return 0;
+  }
+  *ret = out;
+  return 0;
+}
+
 int coco_tables_add(struct coco_tables *tb, bool is_cat, json_t *o)
 {
   struct coco_image_ent *d;
   json_t *id = json_object_get(o, "id");
   const char *fn = json_string_value(json_object_get(o, "file_name"));
+  const char *url = json_string_value(json_object_get(o, "coco_url"));
+
+  if (fn && !*fn)
+    fn = NULL;   /* "" names nothing: the URL may */
 
   if (is_cat) {
     if (!tb->cats && !(tb->cats = json_array()))
@@ -779,6 +830,8 @@ int coco_tables_add(struct coco_tables *tb, bool is_cat, json_t *o)
   d->h = doc_side(json_object_get(o, "height"));
   d->file_name = fn ? strdup(fn) : NULL;
   if (fn && !d->file_name)
+    return -ENOMEM;
+  if (!fn && url && url_name(url, &d->file_name) < 0)
     return -ENOMEM;
   tb->n++;
   return 0;

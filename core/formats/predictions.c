@@ -314,7 +314,7 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
       if (!tb->img[i].id_ok || !tb->img[i].file_name) {
         free(m);
         return fail(c, "%s: images[%zu] needs an integer \"id\" and a "
-                    "\"file_name\"", what, i);
+                    "\"file_name\" (or \"coco_url\")", what, i);
       }
       m[i] = (struct idmap){ tb->img[i].id,
                              ref_of_image(c, tb->img[i].file_name),

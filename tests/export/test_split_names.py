@@ -14,6 +14,8 @@ core/formats/sample_match.h, through the real `curate` tool.
 - Names as other tools write them land on their samples: absolute paths
   under the dataset (FiftyOne's abs_paths), backslashes, "./", and
   another machine's absolute paths and drive letters (by their tails).
+- LVIS's images, named by "coco_url" alone, land on the samples at the
+  URL's path (or a tail of it), for labels and as --coco-gt.
 - A file that vanished does not hand its boxes on to another file of its
   name: after images/val/1.jpg is removed and the folder imported again,
   labels/val/1.txt matches nothing and images/train/1.jpg keeps its own.
@@ -171,6 +173,56 @@ def main():
                   "images__train__1": [[4, 4, 20, 20]]},
           "predictions coco: another machine's paths by their tails: "
           "%r %s" % (got, p.stderr.decode()))
+
+    # LVIS lists its images by "coco_url" alone (no "file_name"), its
+    # annotations without "iscrowd", its categories with synsets: the
+    # URL's path names the image ("images/val/2.jpg"), a longer one
+    # through its tail, a file:// URL through the dataset's root; a
+    # results file matched by image id through it as --coco-gt.
+    lvis = {"images": [
+        {"id": 7, "width": W, "height": H, "license": 1,
+         "coco_url": "http://images.cocodataset.org/images/val/2.jpg",
+         "flickr_url": "http://farm1.staticflickr.com/1/2_z.jpg",
+         "neg_category_ids": [], "not_exhaustive_category_ids": [1]},
+        {"id": 8, "width": W, "height": H,
+         "coco_url": "https://example.org/mirror/images/train/1.jpg?v=2"},
+        {"id": 9, "width": W, "height": H,
+         "coco_url": "file://" + root + "/images/val/%31.jpg"}],
+        "annotations": [
+        {"id": 1, "image_id": 7, "category_id": 3, "bbox": [2, 3, 20, 10],
+         "area": 200, "segmentation": [[2, 3, 22, 3, 22, 13, 2, 13]]},
+        {"id": 2, "image_id": 8, "category_id": 3, "bbox": [4, 5, 20, 10],
+         "area": 200, "segmentation": [[4, 5, 24, 5, 24, 15, 4, 15]]},
+        {"id": 3, "image_id": 9, "category_id": 3, "bbox": [6, 7, 20, 10],
+         "area": 200, "segmentation": [[6, 7, 26, 7, 26, 17, 6, 17]]}],
+        "categories": [{"id": 3, "name": "aerosol_can", "synset":
+                        "aerosol.n.02", "synonyms": ["aerosol_can"],
+                        "def": "a dispenser", "frequency": "c",
+                        "image_count": 3, "instance_count": 3}]}
+    lj = os.path.join(d, "lvis.json")
+    with open(lj, "w") as f:
+        json.dump(lvis, f)
+    p = curate("import", "--store", store, "--coco", lj, "--field", "lvis",
+               tree, ok=False)
+    got = boxes(store, "lvis")
+    check(p.returncode == 0 and
+          got == {"images__val__2": [[2, 3, 20, 10]],
+                  "images__train__1": [[4, 5, 20, 10]],
+                  "images__val__1": [[6, 7, 20, 10]]},
+          "import --coco: LVIS images named by coco_url: %r %s" % (
+              got, p.stderr.decode()))
+    res = [{"image_id": i, "category_id": 3, "bbox": [1, 1, 9, 9],
+            "score": 0.5} for i in (7, 8)]
+    with open(rj, "w") as f:
+        json.dump(res, f)
+    p = curate("predictions", "--store", store, "--format", "coco",
+               "--coco-gt", lj, "--field", "lvispred", rj, ok=False)
+    got = boxes(store, "lvispred")
+    check(p.returncode == 0 and
+          got == {"images__val__2": [[1, 1, 9, 9]],
+                  "images__train__1": [[1, 1, 9, 9]]},
+          "predictions coco: image ids through LVIS's coco_url: %r %s" % (
+              got, p.stderr.decode()))
 
     # a vanished file keeps its name to itself
     os.remove(os.path.join(tree, "images", "val", "1.jpg"))
