@@ -122,17 +122,19 @@ static int num(const char *tok, double lo, double hi, double *ret)
   return 0;
 }
 
-/* The sample of label file fn, by its whole path without ".txt":
- * labels/train/1.txt is images/train/1.jpg's where images/val/ has a 1.jpg
- * too (sample_match.h, the tail rule).  1 when found; 0 when none or
- * several (reported and counted); else -errno. */
+/* The sample of label file fn, by its whole path without ".txt": the
+ * image Ultralytics pairs with it (train/labels/1.txt is
+ * train/images/1.jpg's), else the rules of sample_match.h
+ * (labels/train/1.txt is images/train/1.jpg's where images/val/ has a
+ * 1.jpg too, by the tail rule).  1 when found; 0 when none or several
+ * (reported and counted); else -errno. */
 static int match_file(struct limp *L, const char *fn, struct sample *smp)
 {
   char stem[4096];
   int r = limp_path_stem(fn, stem, sizeof(stem));
 
   if (r == 0)
-    r = limp_match(L, stem, smp);
+    r = limp_match_label(L, stem, smp);
   if (r == -ENOENT || r == -ENOTUNIQ || r == -ENAMETOOLONG) {
     limp_report(L, fn, r == -ENOTUNIQ
                 ? "several samples have this name; skipped"

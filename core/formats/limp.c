@@ -277,6 +277,14 @@ int limp_match(struct limp *L, const char *stem, struct sample *ret)
   return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
 }
 
+int limp_match_label(struct limp *L, const char *stem, struct sample *ret)
+{
+  struct smatch_hit hit;
+  int r = smatch_label_stem(sample_index(L), stem, strlen(stem), &hit);
+
+  return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
+}
+
 int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
 {
   size_t ref;

@@ -76,6 +76,9 @@ void limp_report(struct limp *L, const char *what, const char *reason);
  * -ENOENT (none, or its file is missing), -ENOTUNIQ (several could be) or
  * another -errno. */
 int limp_match(struct limp *L, const char *stem, struct sample *ret);
+/* The same for a YOLO label file's path without ".txt": first the image
+ * Ultralytics pairs with it (smatch_label_stem). */
+int limp_match_label(struct limp *L, const char *stem, struct sample *ret);
 /* Records that file fn labels sample smp (just matched by limp_match):
  * 0, or -EINVAL with L->err naming both files when another file already
  * did (the second would silently replace the first one's boxes), or

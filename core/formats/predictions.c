@@ -797,7 +797,7 @@ static int yolo_file(struct ctx *c, const char *path, const char *rel)
 {
   size_t rl = strlen(rel) - 4; /* without ".txt" */
   struct smatch_hit hit;
-  int found = smatch_stem(&c->ix, rel, rl, &hit);
+  int found = smatch_label_stem(&c->ix, rel, rl, &hit);
   size_t ref = ref_of(c, found, &hit);
   size_t len, lineno = 0;
   char *text, *line, *end;

@@ -522,6 +522,41 @@ int smatch_stem(struct smatch *m, const char *p, size_t len,
   return lookup(m, p, len, false, hit);
 }
 
+/* Whether p[i..i+n) is the component "labels" or "images" (what). */
+static bool component_is(const char *p, size_t len, size_t i,
+                         const char *what)
+{
+  return (i == 0 || p[i - 1] == '/') && i + 6 < len && p[i + 6] == '/' &&
+         memcmp(p + i, what, 6) == 0;
+}
+
+int smatch_label_stem(struct smatch *m, const char *p, size_t len,
+                      struct smatch_hit *hit)
+{
+  char q[4096];
+  size_t k = SIZE_MAX, ref;
+  int r;
+
+  /* the last "labels" folder; Ultralytics swaps the image's last
+   * "images" one, so an "images" folder below it rules the pairing out */
+  for (size_t i = 0; i + 6 < len; i++) {
+    if (component_is(p, len, i, "labels"))
+      k = i;
+    else if (k != SIZE_MAX && component_is(p, len, i, "images"))
+      k = SIZE_MAX - 1;
+  }
+  if (k < SIZE_MAX - 1 && len < sizeof(q)) {
+    if ((r = smatch_build(m)) < 0)
+      return r;
+    memcpy(q, p, len);
+    memcpy(q + k, "images", 6);
+    ref = find_key(m, K_RELSTEM, q, len);
+    if (ref != NONE)
+      return decide(m, ref, hit);
+  }
+  return lookup(m, p, len, false, hit);
+}
+
 int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit)
 {
   struct smatch_num q = { num, 0 };

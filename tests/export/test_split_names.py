@@ -21,6 +21,9 @@ core/formats/sample_match.h, through the real `curate` tool.
   labels/val/1.txt matches nothing and images/train/1.jpg keeps its own.
 - An export's labels/train/1.txt, written from a root sample "1" beside
   a sample train/1.jpg, is ambiguous and lands on neither.
+- In the Roboflow layout (train/images/1.jpg, train/labels/1.txt,
+  valid/images/1.jpg, valid/labels/1.txt) each label file lands on the
+  image Ultralytics pairs it with, for labels and predictions.
 - Two label files that name one sample fail the import, naming both, and
   change nothing.
 """
@@ -263,6 +266,41 @@ def main():
           and "labels/train/1.txt" in err and "several samples" in err,
           "export round trip: the ambiguous file lands nowhere: %r %s" % (
               got, err))
+
+    # The Roboflow layout: each split holds images/ and labels/, numbered
+    # alike (train/images/1.jpg, valid/images/1.jpg).  Each label file is
+    # paired with its image as Ultralytics pairs them (the image's last
+    # images/ folder as labels/), for labels and predictions.
+    t4 = os.path.join(d, "tree4")
+    s4 = os.path.join(d, "store4")
+    for split, src in (("train", srcs[0]), ("valid", srcs[1])):
+        os.makedirs(os.path.join(t4, split, "images"))
+        shutil.copyfile(os.path.join(d, "src", src),
+                        os.path.join(t4, split, "images", "1.jpg"))
+    write(os.path.join(t4, "data.yaml"), "names: [ant]\n")
+    write(os.path.join(t4, "train", "labels", "1.txt"), "0 0.25 0.5 0.1 0.2\n")
+    write(os.path.join(t4, "valid", "labels", "1.txt"), "0 0.5 0.5 0.1 0.2\n")
+    curate("import", "--store", s4, t4)
+    p = curate("import-labels", "--store", s4, "--format", "yolo", t4,
+               ok=False)
+    got = boxes(s4, "ground_truth")
+    check(p.returncode == 0 and
+          got == {"train__images__1": [want_box(0.25)],
+                  "valid__images__1": [want_box(0.5)]},
+          "import-labels yolo, Roboflow layout: each split's own: %r %s" % (
+              got, p.stderr.decode()))
+    p4 = os.path.join(d, "preds4")
+    for split, cx in (("train", 0.25), ("valid", 0.5)):
+        write(os.path.join(p4, split, "labels", "1.txt"),
+              "0 %g 0.5 0.1 0.2 0.9\n" % cx)
+    p = curate("predictions", "--store", s4, "--format", "yolo", "--names",
+               os.path.join(t4, "data.yaml"), p4, ok=False)
+    got = boxes(s4, "predictions")
+    check(p.returncode == 0 and
+          got == {"train__images__1": [want_box(0.25)],
+                  "valid__images__1": [want_box(0.5)]},
+          "predictions yolo, Roboflow layout: each split's own: %r %s" % (
+              got, p.stderr.decode()))
 
     # Two label files that name one sample: the import fails, naming
     # both, and changes nothing (the second would replace the first).

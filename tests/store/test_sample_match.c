@@ -260,6 +260,64 @@ TEST(names_as_other_tools_write_them)
   teardown();
 }
 
+/* The image Ultralytics pairs with a label file (its last images/ folder
+ * as labels/): the Roboflow layout, where splits hold images/ and labels/
+ * and number their pictures alike. */
+TEST(label_files_paired_as_ultralytics_does)
+{
+  static const char *const rels[] = {
+    "train/images/5.jpg", "valid/images/5.jpg", "gone/images/6.jpg",
+    "other/6.jpg", "p/images/7.jpg", "p/images/7.png", "images/train/8.jpg",
+    "images/val/8.jpg", "x/images/images/9.jpg",
+  };
+  enum { N = sizeof(rels) / sizeof(rels[0]) };
+  struct store_opts o = { .nosync = true };
+  struct store_txn *t;
+  struct smatch m;
+  struct smatch_hit hit;
+  uint64_t id[N];
+
+  if (tl_tmpdir(dir, sizeof(dir), "test-sample-match") < 0)
+    abort();
+  CHECK_INT_EQ(store_open(dir, &o, &st), 0);
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
+  for (int i = 0; i < N; i++) {
+    char name[64];
+    struct sample s = { 0 };
+    CHECK(name_from_relpath(rels[i], name, sizeof(name)) > 0);
+    s.width = s.height = 8;
+    s.orientation = 1;
+    s.format = strstr(rels[i], ".png") ? IMG_PNG : IMG_JPEG;
+    s.flags = i == 2 ? SAMPLE_MISSING : 0;
+    s.name = name;
+    s.relpath = rels[i];
+    CHECK_INT_EQ(store_sample_put(t, &s, &id[i]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+#define LABEL(p) id_of(smatch_label_stem(&m, (p), strlen(p), &hit), &hit)
+  CHECK_INT_EQ(LABEL("train/labels/5"), (int64_t)id[0]);
+  CHECK_INT_EQ(LABEL("valid/labels/5"), (int64_t)id[1]);
+  CHECK_INT_EQ(stem(&m, "train/labels/5"), -ENOTUNIQ);   /* the rules */
+  /* the paired image decides: missing, or two pictures of the stem */
+  CHECK_INT_EQ(LABEL("gone/labels/6"), -ENOENT);
+  CHECK_INT_EQ(LABEL("p/labels/7"), -ENOTUNIQ);
+  /* no image where the pairing points: the rules */
+  CHECK_INT_EQ(LABEL("labels/train/8"), (int64_t)id[6]);
+  CHECK_INT_EQ(LABEL("labels/val/8"), (int64_t)id[7]);
+  CHECK_INT_EQ(LABEL("test/labels/5"), -ENOTUNIQ);
+  CHECK_INT_EQ(LABEL("labels/6"), -ENOTUNIQ);   /* a missing 6 counts */
+  /* the last labels/ folder is the one swapped */
+  CHECK_INT_EQ(LABEL("x/images/labels/9"), (int64_t)id[8]);
+  /* "labels" as the file's own name is no folder */
+  CHECK_INT_EQ(LABEL("labels"), -ENOENT);
+#undef LABEL
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
+
 TEST(empty_store)
 {
   struct store_opts o = { .nosync = true };
@@ -281,4 +339,5 @@ TEST(empty_store)
 
 TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
           T(tail_and_export_name_disagree),
-          T(names_as_other_tools_write_them), T(empty_store))
+          T(names_as_other_tools_write_them),
+          T(label_files_paired_as_ultralytics_does), T(empty_store))
