@@ -145,6 +145,8 @@ static int read_samples(struct smatch *m)
     m->refs[m->n] = (struct smatch_sample){
       s.id, s.width, s.height, s.orientation,
       (s.flags & SAMPLE_MISSING) != 0, strdup(s.relpath), NULL };
+    if (strchr(s.relpath, '\\'))
+      m->backslash_names = true;
     if (!m->refs[m->n++].rel) {
       r = -ENOMEM;
       break;
@@ -363,46 +365,19 @@ static size_t by_export_name(const struct smatch *m, const char *p,
   return ref_of_id(m, smp.id);
 }
 
-/* The dataset's root as the store records it (import.c), read once:
- * NULL in *ret when the store has none. */
-static int dataset_root(struct smatch *m, const char **ret)
+/* The components of p[0..len) joined by '/' into out (cap bytes): no
+ * empty or "." components, ".." taking back the one before it (*climbed
+ * when there is none); '\\' separates too where bs.  The length, or
+ * -ENAMETOOLONG. */
+static int components(const char *p, size_t len, bool bs, char *out,
+                      size_t cap, bool *climbed)
 {
-  if (!m->root_read) {
-    int r = store_setting_get(m->t, "root", &m->root);
-    if (r < 0 && r != -ENOENT)
-      return r;
-    m->root_read = true;
-  }
-  *ret = m->root;
-  return 0;
-}
+  size_t o = 0, i = 0;
 
-/* p[0..len) in the form of a source path, into out (cap bytes): '\\' as
- * '/' (a file written on Windows), no empty or "." components, ".." taking
- * back the component before it.  A path under the dataset's root
- * (FiftyOne's abs_paths) loses the root and stays a source path
- * (*rooted); any other absolute path (another machine's, a drive
- * letter's) and a path that climbs above its start ("../images/1.jpg",
- * relative to some other folder) keep only their components, which can
- * only be a tail of a source path.  Returns the length, or -ENAMETOOLONG
- * or a store error. */
-static int normal_form(struct smatch *m, const char *p, size_t len,
-                       char *out, size_t cap, bool *rooted)
-{
-  const char *root;
-  size_t o = 0, i = 0, rl;
-  bool abs = len > 0 && (p[0] == '/' || p[0] == '\\');
-  int r;
-
-  if (len >= 2 && isalpha((unsigned char)p[0]) && p[1] == ':' &&
-      (len == 2 || p[2] == '/' || p[2] == '\\')) {
-    abs = true;   /* "C:\\data\\1.jpg" */
-    i = 2;
-  }
-  *rooted = !abs;
+  *climbed = false;
   while (i < len) {
     size_t s = i;
-    while (i < len && p[i] != '/' && p[i] != '\\')
+    while (i < len && p[i] != '/' && !(bs && p[i] == '\\'))
       i++;
     size_t n = i - s;
     i++;
@@ -410,7 +385,7 @@ static int normal_form(struct smatch *m, const char *p, size_t len,
       continue;
     if (n == 2 && p[s] == '.' && p[s + 1] == '.') {
       if (o == 0)
-        *rooted = false;   /* above where the path starts */
+        *climbed = true;
       while (o > 0 && out[--o] != '/')
         ;
       continue;
@@ -423,24 +398,83 @@ static int normal_form(struct smatch *m, const char *p, size_t len,
     o += n;
   }
   out[o] = '\0';
+  return (int)o;
+}
+
+/* The dataset's root as the store records it (import.c), read once and
+ * put in the form normal_form() gives names (without its leading '/'):
+ * NULL in *ret when the store has none, or a root that is not an
+ * absolute path (a bucket's). */
+static int dataset_root(struct smatch *m, const char **ret)
+{
+  if (!m->root_read) {
+    char *raw = NULL, buf[4096];
+    bool up;
+    int r = store_setting_get(m->t, "root", &raw);
+    if (r < 0 && r != -ENOENT)
+      return r;
+    if (r == 0 && raw[0] == '/' &&
+        components(raw, strlen(raw), !m->backslash_names, buf, sizeof(buf),
+                   &up) >= 0 && !(m->root = strdup(buf))) {
+      free(raw);
+      return -ENOMEM;
+    }
+    free(raw);
+    m->root_read = true;
+  }
+  *ret = m->root;
+  return 0;
+}
+
+/* How a name in its normal form relates to the source paths. */
+enum nf_kind {
+  NF_REL,    /* a relative path: rules 1 to 4 */
+  NF_ROOT,   /* an absolute path under the dataset's root: rule 1 only */
+  NF_TAIL,   /* any other: only a tail (rules 2 to 4) */
+};
+
+/* p[0..len) in the form of a source path, into out (cap bytes), and its
+ * kind (*kind): '\\' as '/' (a file written on Windows) unless a stored
+ * path holds a '\\' (then it is part of a name, as on Linux), components
+ * as components() leaves them.  A path under the dataset's root
+ * (FiftyOne's abs_paths) loses the root and names exactly one file; any
+ * other absolute path (another machine's, a drive letter's) and a path
+ * that climbs above its start ("../images/1.jpg", relative to some other
+ * folder) can only be a tail of a source path.  Returns the length, or
+ * -ENAMETOOLONG or a store error. */
+static int normal_form(struct smatch *m, const char *p, size_t len,
+                       char *out, size_t cap, enum nf_kind *kind)
+{
+  bool bs = !m->backslash_names, up;
+  bool abs = len > 0 && (p[0] == '/' || (bs && p[0] == '\\'));
+  size_t skip = 0, rl;
+  const char *root;
+  int o, r;
+
+  if (bs && len >= 2 && isalpha((unsigned char)p[0]) && p[1] == ':' &&
+      (len == 2 || p[2] == '/' || p[2] == '\\')) {
+    abs = true;   /* "C:\\data\\1.jpg" */
+    skip = 2;
+  }
+  if ((o = components(p + skip, len - skip, bs, out, cap, &up)) < 0)
+    return o;
+  *kind = abs || up ? NF_TAIL : NF_REL;
   if (!abs || p[0] != '/')
-    return (int)o;
+    return o;
   if ((r = dataset_root(m, &root)) < 0)
     return r;
-  /* root is an absolute real path: out is compared with it past its
-   * first '/' ("/" itself holds every path) */
-  if (root && root[0] == '/') {
-    rl = strlen(root + 1);
-    if (rl == 0) {
-      *rooted = true;
-    } else if (o > rl && memcmp(out, root + 1, rl) == 0 &&
-               out[rl] == '/') {
-      memmove(out, out + rl + 1, o - rl);
-      o -= rl + 1;
-      *rooted = true;
-    }
+  if (!root)
+    return o;
+  rl = strlen(root);
+  if (rl == 0) {   /* the root is "/" */
+    *kind = NF_ROOT;
+  } else if ((size_t)o > rl && memcmp(out, root, rl) == 0 &&
+             out[rl] == '/') {
+    memmove(out, out + rl + 1, (size_t)o - rl);
+    o -= (int)rl + 1;
+    *kind = NF_ROOT;
   }
-  return (int)o;
+  return o;
 }
 
 /* What the deciding rule found, as the lookups return it. */
@@ -475,16 +509,19 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
   ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
   if (ref == NONE) {
     /* Not a source path as written: the rules go on with its normal form
-     * (rule 1 again, where that is still a path below the root). */
-    bool rooted;
-    int n = normal_form(m, p, len, norm, sizeof(norm), &rooted);
-    if (n < 0)
-      return n == -ENAMETOOLONG ? -ENOENT : n;
-    if ((size_t)n != len || memcmp(norm, p, len) != 0) {
+     * (rule 1 again, where that is still a path below the root; a name
+     * too long for it goes on as written). */
+    enum nf_kind kind;
+    int n = normal_form(m, p, len, norm, sizeof(norm), &kind);
+    if (n < 0 && n != -ENAMETOOLONG)
+      return n;
+    if (n >= 0 && ((size_t)n != len || memcmp(norm, p, len) != 0)) {
       p = norm;
       len = (size_t)n;
-      if (rooted)
+      if (kind != NF_TAIL)
         ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
+      if (kind == NF_ROOT)   /* names one file: that sample or none */
+        return decide(m, ref, hit);
     }
   }
   if (ref == NONE && len > 0) {

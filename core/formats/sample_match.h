@@ -16,12 +16,13 @@
  *      "dir/photo.jpg"; export.h), from the last component;
  *   4. the last component alone, when exactly one sample has it.
  * A name that is not a source path as written goes through the rules in
- * its normal form: backslashes as '/', no "." or empty components, ".."
- * resolved; an absolute path under the dataset's root (the store's "root"
- * setting) made relative to it.  Any other absolute path, and one that
- * climbs above its start ("../images/1.jpg"), is only a tail: rule 1
- * does not apply to it, and at rule 2 it ends a source path like any
- * tail, itself included.
+ * its normal form: backslashes as '/' (unless a stored path holds one:
+ * then they are part of names), no "." or empty components, ".."
+ * resolved.  An absolute path under the dataset's root (the store's
+ * "root" setting) is the path below it, and rule 1 alone decides: it
+ * names one file.  Any other absolute path, and one that climbs above its
+ * start ("../images/1.jpg"), is only a tail: rule 1 does not apply to it,
+ * and at rule 2 it ends a source path like any tail, itself included.
  * Image names (smatch_image) compare whole file names, extension
  * included; stems (smatch_stem: a label file's path without ".txt" or
  * ".xml") compare source paths without their extension.  A rule that
@@ -69,6 +70,7 @@ struct smatch {
   bool tails_built;   /* rrel and the two reversed tables */
   char *root;         /* the dataset's root (owned), once root_read */
   bool root_read;
+  bool backslash_names;   /* a stored path holds a '\\' */
 };
 
 void smatch_init(struct smatch *m, struct store_txn *t);
