@@ -15,16 +15,19 @@
 static void usage_il(FILE *f)
 {
   fprintf(f,
-    "usage: %s import-labels --store STORE --format coco|yolo|voc|cvat-zip\n"
+    "usage: %s import-labels --store STORE\n"
+    "                        --format coco|yolo|voc|cvat|cvat-zip\n"
     "                        [--field NAME] [--frame auto|stored|viewer]\n"
     "                        [--json] PATH\n"
     "Replaces the label field NAME (default ground_truth) of every sample\n"
     "named in PATH: a COCO JSON file (or a folder with annotations/), a\n"
-    "YOLO folder (data.yaml or obj.names), a Pascal VOC folder, or a zip\n"
-    "exported by CVAT as COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  --frame:\n"
+    "YOLO folder (data.yaml or obj.names), a Pascal VOC folder, CVAT's XML\n"
+    "(\"CVAT for images 1.1\": an annotations.xml, or a folder of .xml\n"
+    "files), or a zip exported by CVAT as COCO 1.0, YOLO 1.1, PASCAL VOC\n"
+    "1.1 or CVAT for images 1.1.  --frame:\n"
     "boxes of photos with an EXIF orientation are given as stored, or as a\n"
     "viewer shows them (turned); auto: COCO and VOC files as stored, YOLO\n"
-    "rows and CVAT zips turned.  A COCO or VOC size that is the turned one\n"
+    "rows, CVAT's XML and CVAT zips turned.  A COCO or VOC size that is the turned one\n"
     "(orientations 5-8) says turned whatever the option.  --json prints\n"
     "the counts as a JSON object.\n"
     "Exit status: 0 done, 1 failed (nothing changed), 2 usage error.\n",
@@ -77,7 +80,7 @@ int cmd_import_labels(int argc, char **argv)
   }
   if (limport_format_parse(fmt, &lf) < 0) {
     fprintf(stderr, "%s: unknown label format '%s' (coco, yolo, voc, "
-            "cvat-zip)\n", prog, fmt);
+            "cvat, cvat-zip)\n", prog, fmt);
     return 2;
   }
   r = tool_open_store(store_path, false, false, &s);

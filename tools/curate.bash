@@ -34,7 +34,7 @@ _curate()
                 export) COMPREPLY=($(compgen -W "coco yolo voc imagenet" \
                                      -- "$cur")) ;;
                 import-labels) COMPREPLY=($(compgen -W \
-                                    "coco yolo voc cvat-zip" -- "$cur")) ;;
+                                    "coco yolo voc cvat cvat-zip" -- "$cur")) ;;
                 predictions) COMPREPLY=($(compgen -W "coco yolo" \
                                           -- "$cur")) ;;
             esac

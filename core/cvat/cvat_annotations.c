@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "imgcodec.h"
+#include "shapebox.h"
 
 /* ---------------------------------------------------------------- shapes */
 
@@ -21,85 +22,25 @@ void cvat_shapes_free(struct cvat_shape *s, size_t n)
   free(s);
 }
 
-/* Bounding rectangle of the corners (x, y) rotated by deg degrees
- * clockwise about (cx, cy) (image coordinates, y down). */
-static void rotated_bounds(const double *x, const double *y, size_t n,
-                           double cx, double cy, double deg, double out[4])
-{
-  double a = deg * M_PI / 180.0, c = cos(a), s = sin(a);
-
-  for (size_t i = 0; i < n; i++) {
-    double rx = cx + c * (x[i] - cx) - s * (y[i] - cy);
-    double ry = cy + s * (x[i] - cx) + c * (y[i] - cy);
-    if (i == 0 || rx < out[0]) out[0] = rx;
-    if (i == 0 || ry < out[1]) out[1] = ry;
-    if (i == 0 || rx > out[2]) out[2] = rx;
-    if (i == 0 || ry > out[3]) out[3] = ry;
-  }
-}
-
-/* The box of a shape where one is well defined: a rectangle (its bounding
- * rectangle when rotated), and the bounding rectangle of a polygon (all its
- * points), an ellipse (points: centre, then the point at the right end of
- * the x radius and the top of the y radius) or a mask (points: the
- * run-length code, then left, top, right, bottom, inclusive pixel
- * indices).  Returns false for the other types. */
-static bool shape_box(const char *type, json_t *pts, double rot,
-                      double out[4])
+/* The box of a shape of the API (shapebox.h), whose points must all be
+ * numbers.  Returns false for the other types. */
+static bool shape_box_json(const char *type, json_t *pts, double rot,
+                           double out[4])
 {
   size_t n = json_array_size(pts);
-  double p[8];
+  double stack[64], *p = n <= 64 ? stack : malloc(n * sizeof(*p));
+  bool ok = p != NULL;
 
-  for (size_t i = 0; i < n; i++)
-    if (!json_is_number(json_array_get(pts, i)))
-      return false;
-  for (size_t i = 0; i < n && i < 8; i++)
-    p[i] = json_number_value(json_array_get(pts, i));
-  if (strcmp(type, "rectangle") == 0 && n == 4) {
-    double xs[4] = { p[0], p[2], p[2], p[0] }, ys[4] = { p[1], p[1], p[3],
-                                                           p[3] };
-    if (rot == 0.0) {
-      memcpy(out, p, 4 * sizeof(double));
-      return true;
-    }
-    rotated_bounds(xs, ys, 4, (p[0] + p[2]) / 2, (p[1] + p[3]) / 2, rot,
-                   out);
-    return true;
+  for (size_t i = 0; ok && i < n; i++) {
+    json_t *v = json_array_get(pts, i);
+    ok = json_is_number(v);
+    if (ok)
+      p[i] = json_number_value(v);
   }
-  if (strcmp(type, "polygon") == 0 && n >= 6 && n % 2 == 0) {
-    for (size_t i = 0; i < n; i += 2) {
-      double x = json_number_value(json_array_get(pts, i));
-      double y = json_number_value(json_array_get(pts, i + 1));
-      if (i == 0 || x < out[0]) out[0] = x;
-      if (i == 0 || y < out[1]) out[1] = y;
-      if (i == 0 || x > out[2]) out[2] = x;
-      if (i == 0 || y > out[3]) out[3] = y;
-    }
-    return true;
-  }
-  if (strcmp(type, "ellipse") == 0 && n == 4) {
-    double rx = fabs(p[2] - p[0]), ry = fabs(p[1] - p[3]);
-    double a = rot * M_PI / 180.0, c = cos(a), s = sin(a);
-    double hx = sqrt(rx * rx * c * c + ry * ry * s * s);
-    double hy = sqrt(rx * rx * s * s + ry * ry * c * c);
-    out[0] = p[0] - hx;
-    out[1] = p[1] - hy;
-    out[2] = p[0] + hx;
-    out[3] = p[1] + hy;
-    return true;
-  }
-  if (strcmp(type, "mask") == 0 && n >= 5) {
-    for (size_t i = 0; i < 4; i++)
-      p[i] = json_number_value(json_array_get(pts, n - 4 + i));
-    if (p[2] < p[0] || p[3] < p[1])
-      return false;
-    out[0] = p[0];
-    out[1] = p[1];
-    out[2] = p[2] + 1;
-    out[3] = p[3] + 1;
-    return true;
-  }
-  return false;
+  ok = ok && shape_box(shape_type_of(type), p, n, rot, out);
+  if (p != stack)
+    free(p);
+  return ok;
 }
 
 /* Appends the objects of one array of the annotations (kind "shapes",
@@ -128,7 +69,7 @@ static int objects_from_json(struct cvat_client *c, json_t *arr,
       snprintf(s->type, sizeof(s->type), "track");
     } else {
       snprintf(s->type, sizeof(s->type), "%s", cvat_jtext(o, "type"));
-      if (shape_box(s->type, pts,
+      if (shape_box_json(s->type, pts,
                     json_number_value(json_object_get(o, "rotation")),
                     box)) {
         s->rect = true;

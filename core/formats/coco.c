@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct img {
@@ -240,7 +241,7 @@ static int step_images(struct imp *m)
     int r;
 
     m->st->images++;
-    if (!m->tb.img[i].id_ok || !fn) {
+    if (!m->tb.img[i].id_ok || !fn || !*fn) {
       rep(m->report, m->ud, "images[]", "an image needs an integer \"id\" "
           "and a \"file_name\" (or \"coco_url\")");
       m->st->refused++;
@@ -769,14 +770,20 @@ static int hexval(char c)
  * path): 0 or -ENOMEM. */
 static int url_name(const char *url, char **ret)
 {
-  const char *p = strstr(url, "://");
+  const char *p = strstr(url, "://"), *host;
   size_t n, o = 0;
   char *out;
 
   *ret = NULL;
-  if (!p || !(p = strchr(p + 3, '/')))
+  if (!p)
     return 0;
-  if (!(strncmp(url, "file://", 7) == 0 && p == url + 7))
+  host = p + 3;
+  p = host + strcspn(host, "/?#");   /* the host ends there */
+  if (*p != '/')
+    return 0;
+  if (!(strncasecmp(url, "file://", 7) == 0 &&
+        (p == host || (p - host == 9 && strncasecmp(host, "localhost", 9)
+                                            == 0))))
     p++;   /* a server's path is the dataset's, from its top */
   n = strcspn(p, "?#");
   if (!(out = malloc(n + 1)))
@@ -807,7 +814,7 @@ int coco_tables_add(struct coco_tables *tb, bool is_cat, json_t *o)
   const char *fn = json_string_value(json_object_get(o, "file_name"));
   const char *url = json_string_value(json_object_get(o, "coco_url"));
 
-  if (fn && !*fn)
+  if (fn && !*fn && url)
     fn = NULL;   /* "" names nothing: the URL may */
 
   if (is_cat) {

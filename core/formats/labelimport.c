@@ -112,13 +112,15 @@ static int coco_file(struct limp *L, const char *path)
  * stored size where that differs from the turned one. */
 static int cvat_zip(struct limp *L, struct limp_src *src)
 {
-  bool coco = false, yolo = false, voc = false;
+  bool coco = false, yolo = false, voc = false, xml = false;
 
   for (size_t i = 0; i < src->n; i++) {
     const char *n = src->names[i];
+    size_t len = strlen(n);
     coco |= is_coco_json(n);
     yolo |= strcmp(n, "obj.names") == 0 || strcmp(n, "data.yaml") == 0;
     voc |= strncmp(n, "Annotations/", 12) == 0;
+    xml |= !strchr(n, '/') && len > 4 && strcmp(n + len - 4, ".xml") == 0;
   }
   L->view_frame = L->frame != IMG_FRAME_STORED;
   if (coco)
@@ -127,9 +129,33 @@ static int cvat_zip(struct limp *L, struct limp_src *src)
     return fmt_yolo_import(L, src);
   if (voc)
     return fmt_voc_import(L, src);
-  return limp_fail(L, "not a CVAT \"COCO 1.0\", \"YOLO 1.1\" or \"PASCAL "
-                   "VOC 1.1\" export: no annotations/*.json, obj.names, "
-                   "data.yaml or Annotations/");
+  if (xml)
+    return fmt_cvatxml_import(L, src);
+  return limp_fail(L, "not a CVAT \"COCO 1.0\", \"YOLO 1.1\", \"PASCAL "
+                   "VOC 1.1\" or \"CVAT for images 1.1\" export: no "
+                   "annotations/*.json, obj.names, data.yaml, Annotations/ "
+                   "or annotations.xml");
+}
+
+/* CVAT's XML: an annotations.xml file, or a folder of them (datumaro's
+ * <subset>.xml). */
+static int cvat_xml(struct limp *L, const char *path)
+{
+  struct stat st;
+  struct limp_src src;
+  int r;
+
+  L->view_frame = L->frame != IMG_FRAME_STORED;
+  if (stat(path, &st) < 0)
+    return limp_fail(L, "%s: %s", path, strerror(errno)), -errno;
+  if (!S_ISDIR(st.st_mode))
+    return fmt_cvatxml_file(L, path);
+  if ((r = limp_src_open_dir(&src, path)) < 0)
+    limp_fail(L, "%s: %s", path, strerror(-r));
+  else
+    r = fmt_cvatxml_import(L, &src);
+  limp_src_free(&src);
+  return r;
 }
 
 /* One input format.  `src` says how the path is opened before `run`: not
@@ -149,6 +175,7 @@ static const struct limp_format formats[] = {
   [LIMPORT_YOLO] = { "yolo", SRC_DIR, NULL, fmt_yolo_import },
   [LIMPORT_VOC] = { "voc", SRC_DIR, NULL, fmt_voc_import },
   [LIMPORT_CVAT_ZIP] = { "cvat-zip", SRC_ZIP, NULL, cvat_zip },
+  [LIMPORT_CVAT_XML] = { "cvat", SRC_PATH, cvat_xml, NULL },
 };
 
 int limport_format_parse(const char *s, enum limport_format *ret)
@@ -169,6 +196,9 @@ static int run_format(struct limp *L, const struct limp_format *f,
 
   if (f->src == SRC_PATH)
     return f->run_path(L, path);
+  /* where the files lie, for the pairing of YOLO labels with images */
+  if (!(L->base = realpath(path, NULL)) && errno == ENOMEM)
+    return -ENOMEM;
   r = f->src == SRC_ZIP ? limp_src_open_zip(src, path)
                         : limp_src_open_dir(src, path);
   if (r < 0) {

@@ -25,7 +25,7 @@
 #include "store.h"
 
 enum limport_format { LIMPORT_COCO, LIMPORT_YOLO, LIMPORT_VOC,
-                      LIMPORT_CVAT_ZIP };
+                      LIMPORT_CVAT_ZIP, LIMPORT_CVAT_XML };
 
 struct limport_stats {
   uint64_t files;       /* label files (or COCO images) read */
@@ -37,11 +37,12 @@ struct limport_stats {
                          * gives the turned size (COCO, VOC) */
 };
 
-/* "coco", "yolo", "voc", "cvat-zip". */
+/* "coco", "yolo", "voc", "cvat-zip", "cvat" (CVAT's XML). */
 int limport_format_parse(const char *s, enum limport_format *ret);
 
 /* Imports `path` (a COCO JSON file or a folder holding annotations/<x>.json files;
- * a YOLO or VOC folder; a CVAT zip) into `field` (NULL = ground_truth).
+ * a YOLO or VOC folder; a CVAT zip; CVAT's annotations.xml or a folder of
+ * such files) into `field` (NULL = ground_truth).
  * report (may be NULL) gets one line per skipped file.  Returns 0 and the
  * counts in *ret, or -errno with a reason in err (-EINVAL bad input,
  * -EBADMSG not a zip, store errors). */

@@ -280,7 +280,8 @@ int limp_match(struct limp *L, const char *stem, struct sample *ret)
 int limp_match_label(struct limp *L, const char *stem, struct sample *ret)
 {
   struct smatch_hit hit;
-  int r = smatch_label_stem(sample_index(L), stem, strlen(stem), &hit);
+  int r = smatch_label_stem(sample_index(L), L->base ? L->base : "", stem,
+                            strlen(stem), &hit);
 
   return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
 }
@@ -345,4 +346,33 @@ void limp_done(struct limp *L)
   L->have_match = false;
   free(L->claimed);
   L->claimed = NULL;
+  free(L->base);
+  L->base = NULL;
+  for (size_t i = 0; i < L->nkept; i++)
+    free(L->kept[i]);
+  free(L->kept);
+  L->kept = NULL;
+  L->nkept = L->capkept = 0;
+}
+
+int limp_keep(struct limp *L, char *s)
+{
+  if (L->nkept == L->capkept) {
+    size_t nc = L->capkept ? L->capkept * 2 : 64;
+    char **p = realloc(L->kept, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    L->kept = p;
+    L->capkept = nc;
+  }
+  L->kept[L->nkept++] = s;
+  return 0;
+}
+
+int limp_match_image(struct limp *L, const char *fn, struct sample *ret)
+{
+  struct smatch_hit hit;
+  int r = smatch_image(sample_index(L), fn, &hit);
+
+  return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
 }

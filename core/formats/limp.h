@@ -54,6 +54,11 @@ struct limp {
    * and in CVAT's zips (CVAT annotates the turned frame) unless --frame
    * stored. */
   bool view_frame;
+  char *base;               /* the real path of the folder or zip read
+                             * (owned; "" when unknown): where its label
+                             * files lie, for smatch_label_stem */
+  char **kept;              /* strings kept until limp_done (limp_keep) */
+  size_t nkept, capkept;
 };
 
 /* Lists the regular files below folder dir (not hidden ones), or the
@@ -76,6 +81,13 @@ void limp_report(struct limp *L, const char *what, const char *reason);
  * -ENOENT (none, or its file is missing), -ENOTUNIQ (several could be) or
  * another -errno. */
 int limp_match(struct limp *L, const char *stem, struct sample *ret);
+/* The sample an image name names (a path with its extension), by the
+ * same rules; the same returns. */
+int limp_match_image(struct limp *L, const char *fn, struct sample *ret);
+/* Keeps s (malloc'd) until limp_done(), which frees it: a name a format
+ * made itself and handed to limp_claim.  0, or -ENOMEM (the caller still
+ * owns s). */
+int limp_keep(struct limp *L, char *s);
 /* The same for a YOLO label file's path without ".txt": first the image
  * Ultralytics pairs with it (smatch_label_stem). */
 int limp_match_label(struct limp *L, const char *stem, struct sample *ret);
@@ -102,5 +114,9 @@ void limp_done(struct limp *L);
  * field, within L's transaction.  0 or -errno with L->err set. */
 int fmt_yolo_import(struct limp *L, struct limp_src *src);
 int fmt_voc_import(struct limp *L, struct limp_src *src);
+/* CVAT's "CVAT for images 1.1" XML: every .xml file at the top of src,
+ * or the file at path. */
+int fmt_cvatxml_import(struct limp *L, struct limp_src *src);
+int fmt_cvatxml_file(struct limp *L, const char *path);
 
 #endif

@@ -41,6 +41,8 @@ struct ctx {
   int lookup_r;   /* the first lookup that failed (ref_of) */
   char *last_fn;  /* ref_of_image's last name (owned) and its match */
   size_t last_len, last_ref;
+  const char *yolo_base;   /* the YOLO folder's real path, while walked */
+  char **claimed;   /* per ix.refs: the YOLO file that named it (owned) */
   const char *field;
   enum img_frame frame;   /* pred_opts.frame */
   char *err;
@@ -793,16 +795,31 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
   return r;
 }
 
+/* Records that YOLO file rel names sample ref: -EINVAL (reason in err)
+ * when another file did (its rows would silently join the first's), as
+ * the label import refuses (limp_claim). */
+static int claim(struct ctx *c, size_t ref, const char *rel)
+{
+  if (!c->claimed && !(c->claimed = calloc(c->ix.n, sizeof(char *))))
+    return -ENOMEM;
+  if (c->claimed[ref])
+    return fail(c, "%s and %s are both predictions of %s", c->claimed[ref],
+                rel, c->ix.refs[ref].rel);
+  return (c->claimed[ref] = strdup(rel)) ? 0 : -ENOMEM;
+}
+
 static int yolo_file(struct ctx *c, const char *path, const char *rel)
 {
   size_t rl = strlen(rel) - 4; /* without ".txt" */
   struct smatch_hit hit;
-  int found = smatch_label_stem(&c->ix, rel, rl, &hit);
+  int found = smatch_label_stem(&c->ix, c->yolo_base, rel, rl, &hit);
   size_t ref = ref_of(c, found, &hit);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;
 
+  if (ref != SIZE_MAX && ref < c->ix.n && (r = claim(c, ref, rel)) < 0)
+    return r;
   c->st.files++;
   r = read_text(c, path, &text, &len);
   if (r < 0)
@@ -918,7 +935,9 @@ static int import_yolo(struct ctx *c, const char *dir, const char *names)
     fail(c, "%s: %s", dir, strerror(-r));
   } else {
     /* Walk the canonical root so the skip path compares equal. */
+    c->yolo_base = root;
     r = yolo_walk(c, root, "", skip, 0);
+    c->yolo_base = NULL;
   }
   free(skip);
   free(root);
@@ -978,6 +997,9 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   store_txn_abort(c.t);
   if (r == 0 && ret)
     *ret = c.st;
+  for (size_t i = 0; c.claimed && i < c.ix.n; i++)
+    free(c.claimed[i]);
+  free(c.claimed);
   smatch_free(&c.ix);
   free(c.last_fn);
   free(c.items);

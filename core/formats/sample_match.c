@@ -401,25 +401,20 @@ static int components(const char *p, size_t len, bool bs, char *out,
   return (int)o;
 }
 
-/* The dataset's root as the store records it (import.c), read once and
- * put in the form normal_form() gives names (without its leading '/'):
+/* The dataset's root as the store records it (import.c), read once:
  * NULL in *ret when the store has none, or a root that is not an
  * absolute path (a bucket's). */
 static int dataset_root(struct smatch *m, const char **ret)
 {
   if (!m->root_read) {
-    char *raw = NULL, buf[4096];
-    bool up;
+    char *raw = NULL;
     int r = store_setting_get(m->t, "root", &raw);
     if (r < 0 && r != -ENOENT)
       return r;
-    if (r == 0 && raw[0] == '/' &&
-        components(raw, strlen(raw), !m->backslash_names, buf, sizeof(buf),
-                   &up) >= 0 && !(m->root = strdup(buf))) {
+    if (r == 0 && raw[0] == '/')
+      m->root = raw;
+    else
       free(raw);
-      return -ENOMEM;
-    }
-    free(raw);
     m->root_read = true;
   }
   *ret = m->root;
@@ -434,22 +429,21 @@ enum nf_kind {
 };
 
 /* p[0..len) in the form of a source path, into out (cap bytes), and its
- * kind (*kind): '\\' as '/' (a file written on Windows) unless a stored
- * path holds a '\\' (then it is part of a name, as on Linux), components
- * as components() leaves them.  A path under the dataset's root
- * (FiftyOne's abs_paths) loses the root and names exactly one file; any
- * other absolute path (another machine's, a drive letter's) and a path
- * that climbs above its start ("../images/1.jpg", relative to some other
- * folder) can only be a tail of a source path.  Returns the length, or
- * -ENAMETOOLONG or a store error. */
-static int normal_form(struct smatch *m, const char *p, size_t len,
+ * kind (*kind): components() with '\\' separating where bs (a file
+ * written on Windows).  A path under the dataset's root (FiftyOne's
+ * abs_paths; the root in the same form) loses the root and names exactly
+ * one file; any other absolute path (another machine's, a drive
+ * letter's) and a path that climbs above its start ("../images/1.jpg",
+ * relative to some other folder) can only be a tail of a source path.
+ * Returns the length, or -ENAMETOOLONG or a store error. */
+static int normal_form(struct smatch *m, const char *p, size_t len, bool bs,
                        char *out, size_t cap, enum nf_kind *kind)
 {
-  bool bs = !m->backslash_names, up;
-  bool abs = len > 0 && (p[0] == '/' || (bs && p[0] == '\\'));
-  size_t skip = 0, rl;
+  bool abs = len > 0 && (p[0] == '/' || (bs && p[0] == '\\')), up;
+  size_t skip = 0;
   const char *root;
-  int o, r;
+  char rf[4096];
+  int o, rl, r;
 
   if (bs && len >= 2 && isalpha((unsigned char)p[0]) && p[1] == ':' &&
       (len == 2 || p[2] == '/' || p[2] == '\\')) {
@@ -463,15 +457,14 @@ static int normal_form(struct smatch *m, const char *p, size_t len,
     return o;
   if ((r = dataset_root(m, &root)) < 0)
     return r;
-  if (!root)
+  if (!root ||
+      (rl = components(root, strlen(root), bs, rf, sizeof(rf), &up)) < 0)
     return o;
-  rl = strlen(root);
   if (rl == 0) {   /* the root is "/" */
     *kind = NF_ROOT;
-  } else if ((size_t)o > rl && memcmp(out, root, rl) == 0 &&
-             out[rl] == '/') {
-    memmove(out, out + rl + 1, (size_t)o - rl);
-    o -= (int)rl + 1;
+  } else if (o > rl && memcmp(out, rf, (size_t)rl) == 0 && out[rl] == '/') {
+    memmove(out, out + rl + 1, (size_t)(o - rl));
+    o -= rl + 1;
     *kind = NF_ROOT;
   }
   return o;
@@ -488,14 +481,76 @@ static int decide(const struct smatch *m, size_t ref, struct smatch_hit *hit)
   return 0;
 }
 
-/* Rules 1 to 4 over the tables of whole names (image) or stems. */
+/* Rules 2 to 4 for p[0..len) (in a form rule 1 did not find). */
+static int loose_rules(struct smatch *m, const char *p, size_t len,
+                       bool image, size_t *ref)
+{
+  const char *b;
+  int r;
+
+  *ref = NONE;
+  if (len == 0)
+    return 0;
+  size_t ex = by_export_name(m, p, len, image);   /* rule 3's answer */
+  if (memchr(p, '/', len)) {
+    if (!m->tails_built && (r = build_tails(m)) < 0)
+      return r;
+    *ref = by_tail(m, image ? K_REL : K_RELSTEM, image ? K_RREL : K_RSTEM,
+                   p, len);
+  }
+  /* Where the tail and an export name point at two samples (a sample "1"
+   * exported as labels/train/1.txt beside a sample train/1.jpg), nothing
+   * tells which the file meant. */
+  if (*ref != NONE && *ref != AMBIG && ex != NONE && ex != *ref)
+    *ref = AMBIG;
+  if (*ref == NONE)
+    *ref = ex;
+  if (*ref == NONE) {
+    b = base_of(p, len);
+    *ref = find_key(m, image ? K_BASE : K_BASESTEM, b,
+                    len - (size_t)(b - p));
+  }
+  return 0;
+}
+
+/* The rules for p[0..len) in its normal form with bs (normal_form()):
+ * rule 1 again where the form is still a source path (under the root,
+ * that alone decides: *final), then rules 2 to 4.  A name too long for
+ * the form goes on as written. */
+static int rules_in_form(struct smatch *m, const char *p, size_t len,
+                         bool image, bool bs, size_t *ref, bool *final)
+{
+  char norm[4096];
+  enum nf_kind kind = NF_TAIL;
+  int n = normal_form(m, p, len, bs, norm, sizeof(norm), &kind);
+
+  *ref = NONE;
+  *final = false;
+  if (n < 0 && n != -ENAMETOOLONG)
+    return n;
+  if (n >= 0) {
+    p = norm;
+    len = (size_t)n;
+    if (kind != NF_TAIL)
+      *ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
+    if (kind == NF_ROOT) {   /* names one file: that sample or none */
+      *final = true;
+      return 0;
+    }
+  }
+  return *ref == NONE ? loose_rules(m, p, len, image, ref) : 0;
+}
+
+/* Rules 1 to 4 over the tables of whole names (image) or stems.  A
+ * backslash separates folders (a file written on Windows), except that
+ * in a store where some path holds one, a name with one is first tried
+ * with it as part of the name (a Linux file name may hold it). */
 static int lookup(struct smatch *m, const char *p, size_t len, bool image,
                   struct smatch_hit *hit)
 {
-  const char *b;
   struct sample smp;
   size_t ref;
-  char norm[4096];
+  bool final;
   int r;
 
   /* Rule 1 for a whole path is the store's own index: a COCO file whose
@@ -507,44 +562,14 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
   if ((r = smatch_build(m)) < 0)
     return r;
   ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
-  if (ref == NONE) {
-    /* Not a source path as written: the rules go on with its normal form
-     * (rule 1 again, where that is still a path below the root; a name
-     * too long for it goes on as written). */
-    enum nf_kind kind;
-    int n = normal_form(m, p, len, norm, sizeof(norm), &kind);
-    if (n < 0 && n != -ENAMETOOLONG)
-      return n;
-    if (n >= 0 && ((size_t)n != len || memcmp(norm, p, len) != 0)) {
-      p = norm;
-      len = (size_t)n;
-      if (kind != NF_TAIL)
-        ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
-      if (kind == NF_ROOT)   /* names one file: that sample or none */
-        return decide(m, ref, hit);
-    }
+  if (ref == NONE && m->backslash_names && memchr(p, '\\', len)) {
+    /* found nothing with '\\' in a name: then it separates */
+    if ((r = rules_in_form(m, p, len, image, false, &ref, &final)) < 0)
+      return r;
   }
-  if (ref == NONE && len > 0) {
-    size_t ex = by_export_name(m, p, len, image);   /* rule 3's answer */
-    if (memchr(p, '/', len)) {
-      if (!m->tails_built && (r = build_tails(m)) < 0)
-        return r;
-      ref = by_tail(m, image ? K_REL : K_RELSTEM,
-                    image ? K_RREL : K_RSTEM, p, len);
-    }
-    /* Where the tail and an export name point at two samples (a sample
-     * "1" exported as labels/train/1.txt beside a sample train/1.jpg),
-     * nothing tells which the file meant. */
-    if (ref != NONE && ref != AMBIG && ex != NONE && ex != ref)
-      ref = AMBIG;
-    if (ref == NONE)
-      ref = ex;
-  }
-  if (ref == NONE && len > 0) {
-    b = base_of(p, len);
-    ref = find_key(m, image ? K_BASE : K_BASESTEM, b,
-                   len - (size_t)(b - p));
-  }
+  if (ref == NONE &&
+      (r = rules_in_form(m, p, len, image, true, &ref, &final)) < 0)
+    return r;
   return decide(m, ref, hit);
 }
 
@@ -567,28 +592,73 @@ static bool component_is(const char *p, size_t len, size_t i,
          memcmp(p + i, what, 6) == 0;
 }
 
-int smatch_label_stem(struct smatch *m, const char *p, size_t len,
-                      struct smatch_hit *hit)
+/* Whether some source path lies below folder dir[0..n) (with its '/'). */
+static bool folder_has_samples(const struct smatch *m, const char *dir,
+                               size_t n)
 {
-  char q[4096];
-  size_t k = SIZE_MAX, ref;
+  size_t i = lower_bound(m, K_REL, dir, n);
+
+  return i < m->n && m->keys[K_REL][i].len > n &&
+         memcmp(m->keys[K_REL][i].key, dir, n) == 0;
+}
+
+/* The source path without extension of the image Ultralytics pairs with
+ * label file p[0..len) of folder base (absolute; NULL: the dataset's
+ * root), into q (cap bytes): the whole path's last "labels" folder as
+ * "images", below the root.  Its length, or -1 where the label has no
+ * such folder, or an "images" one below it (Ultralytics swaps the
+ * image's last), or the image would lie outside the dataset. */
+static int ultralytics_image(struct smatch *m, const char *base,
+                             const char *p, size_t len, char *q, size_t cap)
+{
+  char full[4096];
+  size_t n = 0, k = SIZE_MAX;
+  enum nf_kind kind;
   int r;
 
-  /* the last "labels" folder; Ultralytics swaps the image's last
-   * "images" one, so an "images" folder below it rules the pairing out */
-  for (size_t i = 0; i + 6 < len; i++) {
-    if (component_is(p, len, i, "labels"))
+  if (base && (n = strlen(base)) + 1 + len < sizeof(full)) {
+    memcpy(full, base, n);
+    full[n++] = '/';
+  } else if (base) {
+    return -1;
+  }
+  if (n + len >= sizeof(full))
+    return -1;
+  memcpy(full + n, p, len);
+  n += len;
+  for (size_t i = 0; i + 6 < n; i++) {
+    if (component_is(full, n, i, "labels"))
       k = i;
-    else if (k != SIZE_MAX && component_is(p, len, i, "images"))
+    else if (k != SIZE_MAX && component_is(full, n, i, "images"))
       k = SIZE_MAX - 1;
   }
-  if (k < SIZE_MAX - 1 && len < sizeof(q)) {
-    if ((r = smatch_build(m)) < 0)
-      return r;
-    memcpy(q, p, len);
-    memcpy(q + k, "images", 6);
-    ref = find_key(m, K_RELSTEM, q, len);
-    if (ref != NONE)
+  if (k >= SIZE_MAX - 1)
+    return -1;
+  memcpy(full + k, "images", 6);
+  r = normal_form(m, full, n, false, q, cap, &kind);
+  return r < 0 || kind == NF_TAIL || (base && kind != NF_ROOT) ? -1 : r;
+}
+
+int smatch_label_stem(struct smatch *m, const char *base, const char *p,
+                      size_t len, struct smatch_hit *hit)
+{
+  char q[4096];
+  int r = smatch_build(m), n;
+
+  if (r < 0)
+    return r;
+  n = ultralytics_image(m, base, p, len, q, sizeof(q));
+  if (n > 0) {
+    size_t ref = find_key(m, K_RELSTEM, q, (size_t)n);
+    const char *slash = NULL;
+    for (const char *e = q; e < q + n; e++)
+      if (*e == '/')
+        slash = e;
+    /* the image there decides; so does its absence from a folder that
+     * holds pictures (Ultralytics' layout: no other folder's picture is
+     * this label's) */
+    if (ref != NONE ||
+        (slash && folder_has_samples(m, q, (size_t)(slash - q) + 1)))
       return decide(m, ref, hit);
   }
   return lookup(m, p, len, false, hit);

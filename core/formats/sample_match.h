@@ -93,15 +93,18 @@ int smatch_image(struct smatch *m, const char *fn, struct smatch_hit *hit);
 /* The same for the first len bytes of p, a path without its extension. */
 int smatch_stem(struct smatch *m, const char *p, size_t len,
                 struct smatch_hit *hit);
-/* The same for a YOLO label file's path without ".txt": first the image
- * Ultralytics pairs with it (img2label_paths: the image's last "images"
- * folder is the label's "labels" one), by its exact source path without
- * extension, train/labels/1 -> train/images/1.jpg beside
- * valid/images/1.jpg; that sample decides, missing or ambiguous (two
- * pictures of that stem) as well.  Where no sample is there, the rules
- * above. */
-int smatch_label_stem(struct smatch *m, const char *p, size_t len,
-                      struct smatch_hit *hit);
+/* The same for a YOLO label file's path p[0..len) without ".txt",
+ * relative to folder base (its absolute real path; NULL: the dataset's
+ * root): first the image Ultralytics pairs with it (img2label_paths: the
+ * image's last "images" folder is the label's last "labels" one, on
+ * whole paths), by its exact source path without extension:
+ * train/labels/1 -> train/images/1.jpg beside valid/images/1.jpg.  That
+ * sample decides, missing or ambiguous (two pictures of that stem) as
+ * well; so does its absence from a folder that holds pictures (no other
+ * folder's picture is that label's).  Otherwise (no such folder, or one
+ * outside the dataset) the rules above, on p. */
+int smatch_label_stem(struct smatch *m, const char *base, const char *p,
+                      size_t len, struct smatch_hit *hit);
 /* The sample whose file name stem is the number num (COCO's image ids
  * of files named "000000000139.jpg"); the same returns. */
 int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit);

@@ -16,6 +16,12 @@
 
 struct xt {
   XML_Parser p;
+  /* streaming (xmltree_stream): the callbacks, and the text of the
+   * element at depth `collect` (-1: none) */
+  const struct xmltree_sax *sax;
+  void *ud;
+  struct buf text;
+  int collect;
   struct xmltree_node *root;
   struct xmltree_node *stack[XMLTREE_MAX_DEPTH + 1];
   int depth;            /* elements open */
@@ -112,44 +118,135 @@ static int on_external_ref(XML_Parser p, const XML_Char *context,
   return XML_STATUS_ERROR;
 }
 
-int xmltree_parse(const char *s, size_t n, struct xmltree_node *root, char *err,
-                  size_t errlen)
+/* Streaming handlers: the callbacks see every element; only the text
+ * of the element they asked for is kept. */
+static void s_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
-  struct xt x = { .root = root };
+  struct xt *x = ud;
+  int r;
+
+  if (x->why)
+    return;
+  if (x->depth > XMLTREE_MAX_DEPTH - 1) {
+    stop(x, "nesting too deep", -EINVAL);
+    return;
+  }
+  x->started = true;
+  r = x->sax->start(x->ud, x->depth, name, atts);
+  if (r < 0) {
+    stop(x, "", r);
+    return;
+  }
+  if (r > 0) {
+    x->collect = x->depth;
+    buf_reset(&x->text);
+  }
+  x->depth++;
+}
+
+static void s_end(void *ud, const XML_Char *name)
+{
+  struct xt *x = ud;
+  const char *t = "";
+  int r;
+
+  if (x->why || x->depth == 0)
+    return;
+  x->depth--;
+  if (x->collect == x->depth) {
+    x->collect = -1;
+    if (buf_append(&x->text, "", 1) < 0) {
+      stop(x, "text too long or out of memory", -ENOMEM);
+      return;
+    }
+    char *e = x->text.data + x->text.len - 1;
+    for (t = x->text.data; *t == ' ' || *t == '\n' || *t == '\r' ||
+                           *t == '\t'; t++)
+      ;
+    while (e > t && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' ||
+                     e[-1] == '\t'))
+      *--e = '\0';
+  }
+  if ((r = x->sax->end(x->ud, x->depth, name, t)) < 0)
+    stop(x, "", r);
+}
+
+static void s_text(void *ud, const XML_Char *s, int len)
+{
+  struct xt *x = ud;
+
+  if (!x->why && x->collect == x->depth - 1 &&
+      buf_append(&x->text, s, (size_t)len) < 0)
+    stop(x, "text too long or out of memory", -ENOMEM);
+}
+
+/* Parses s[0..n) with x's handlers, the entity refusals set; the reason
+ * of a failure into err.  x->p is freed. */
+static int run_parser(struct xt *x, const char *s, size_t n, char *err,
+                      size_t errlen)
+{
   enum XML_Status st;
   int r = 0;
 
-  memset(root, 0, sizeof(*root));
   err[0] = '\0';
   if (n > (size_t)INT32_MAX) {
     snprintf(err, errlen, "document too large");
+    XML_ParserFree(x->p);
     return -EINVAL;
   }
-  x.p = XML_ParserCreate(NULL);
-  if (!x.p)
-    return -ENOMEM;
-  XML_SetUserData(x.p, &x);
-  XML_SetElementHandler(x.p, on_start, on_end);
-  XML_SetCharacterDataHandler(x.p, on_text);
-  XML_SetEntityDeclHandler(x.p, on_entity_decl);
-  XML_SetExternalEntityRefHandler(x.p, on_external_ref);
-  XML_SetParamEntityParsing(x.p, XML_PARAM_ENTITY_PARSING_NEVER);
-  st = XML_Parse(x.p, s, (int)n, XML_TRUE);
-  if (x.why) {
+  XML_SetUserData(x->p, x);
+  XML_SetEntityDeclHandler(x->p, on_entity_decl);
+  XML_SetExternalEntityRefHandler(x->p, on_external_ref);
+  XML_SetParamEntityParsing(x->p, XML_PARAM_ENTITY_PARSING_NEVER);
+  st = XML_Parse(x->p, s, (int)n, XML_TRUE);
+  if (x->why && !*x->why) {
+    r = x->err;   /* a callback's own stop: its reason is its own */
+  } else if (x->why) {
     snprintf(err, errlen, "line %lu: %s",
-             (unsigned long)XML_GetCurrentLineNumber(x.p), x.why);
-    r = x.err;
+             (unsigned long)XML_GetCurrentLineNumber(x->p), x->why);
+    r = x->err;
   } else if (st != XML_STATUS_OK) {
     snprintf(err, errlen, "line %lu: %s",
-             (unsigned long)XML_GetCurrentLineNumber(x.p),
-             XML_ErrorString(XML_GetErrorCode(x.p)));
+             (unsigned long)XML_GetCurrentLineNumber(x->p),
+             XML_ErrorString(XML_GetErrorCode(x->p)));
     r = -EINVAL;
-  } else if (!x.started) {
+  } else if (!x->started) {
     snprintf(err, errlen, "no root element");
     r = -EINVAL;
   }
-  XML_ParserFree(x.p);
+  XML_ParserFree(x->p);
   return r;
+}
+
+int xmltree_stream(const char *s, size_t n, const struct xmltree_sax *cb,
+                   void *ud, char *err, size_t errlen)
+{
+  struct xt x = { .sax = cb, .ud = ud, .collect = -1 };
+  int r;
+
+  buf_init(&x.text, 64u << 20);
+  x.p = XML_ParserCreate(NULL);
+  if (!x.p)
+    return -ENOMEM;
+  XML_SetElementHandler(x.p, s_start, s_end);
+  XML_SetCharacterDataHandler(x.p, s_text);
+  r = run_parser(&x, s, n, err, errlen);
+  buf_free(&x.text);
+  return r;
+}
+
+int xmltree_parse(const char *s, size_t n, struct xmltree_node *root, char *err,
+                  size_t errlen)
+{
+  struct xt x = { .root = root, .collect = -1 };
+
+  memset(root, 0, sizeof(*root));
+  x.p = XML_ParserCreate(NULL);
+  if (!x.p)
+    return -ENOMEM;
+  XML_SetElementHandler(x.p, on_start, on_end);
+  XML_SetCharacterDataHandler(x.p, on_text);
+  return run_parser(&x, s, n, err, errlen);
 }
 
 void xmltree_free(struct xmltree_node *x)

@@ -1,10 +1,12 @@
-/* xmltree.h - a small XML document as a tree of elements and their text,
- * read with expat (this is the only module that includes expat.h).
+/* xmltree.h - an XML document as a tree of elements and their text, or
+ * element by element (xmltree_stream), read with expat (this is the only
+ * module that includes expat.h).
  *
- * Made for annotation files from anywhere (Pascal VOC): attributes are
- * dropped, comments and processing instructions skipped, CDATA kept as
- * text.  Refused with a reason: malformed XML (expat's message and line),
- * any entity declaration in a DTD (so no entity expansion: the "billion
+ * Made for annotation files from anywhere (Pascal VOC, CVAT): a tree
+ * drops attributes (the streaming reader hands them over), comments and
+ * processing instructions are skipped, CDATA is kept as text.  Refused
+ * with a reason: malformed XML (expat's message and line), any entity
+ * declaration in a DTD (so no entity expansion: the "billion
  * laughs" document is refused before it expands anything), external
  * entities, and nesting deeper than XMLTREE_MAX_DEPTH.  The five
  * predefined entities and character references are decoded as usual.
@@ -38,6 +40,26 @@ void xmltree_free(struct xmltree_node *x);
 /* The first child named `name`, or NULL (x may be NULL). */
 const struct xmltree_node *xmltree_child(const struct xmltree_node *x,
                                          const char *name);
+/* A document read element by element, never held as a tree: for
+ * documents too large for one (CVAT's annotations.xml of a whole task).
+ * start gets each element's depth (the root's is 0), name and attributes
+ * (name, value, ..., NULL, as expat gives them; valid during the call),
+ * and returns < 0 to stop the parse with that error, 1 to have the
+ * element's own text collected (for leaves: a parent's text is not
+ * collected while a child's is), 0 not.  end gets the element's text
+ * with surrounding white space trimmed ("" when not collected) and
+ * returns 0 or an error that stops the parse. */
+struct xmltree_sax {
+  int (*start)(void *ud, int depth, const char *name, const char **atts);
+  int (*end)(void *ud, int depth, const char *name, const char *text);
+};
+
+/* Reads s[0..n) through cb with the refusals of xmltree_parse().
+ * Returns 0; a callback's error (err left empty: the callback keeps its
+ * own reason); -EINVAL with a one-line reason in err; or -ENOMEM. */
+int xmltree_stream(const char *s, size_t n, const struct xmltree_sax *cb,
+                   void *ud, char *err, size_t errlen);
+
 /* Text content with surrounding white space trimmed ("" for NULL or none).
  * Trims in place, hence the non-const node. */
 const char *xmltree_text(const struct xmltree_node *x);

@@ -14,25 +14,15 @@ square one), which is why the option exists."""
 import json
 import os
 import shutil
-import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
-from xlib import check, curate, run  # noqa: E402
+from xlib import check, curate, run, with_orientation  # noqa: E402
 
 W, H = 160, 120
 BOX = [20, 10, 70, 40]     # x1, y1, x2, y2 in the stored frame
-
-
-def with_orientation(jpeg, o):
-    """The JPEG with an EXIF APP1 segment giving orientation o."""
-    ifd = struct.pack("<HHHII", 1, 0x0112, 3, 1, o) + struct.pack("<I", 0)
-    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd
-    body = b"Exif\x00\x00" + tiff
-    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + \
-        body + jpeg[2:]
 
 
 def pillow_turned(box, o, w, h):

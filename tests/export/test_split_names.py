@@ -23,9 +23,10 @@ core/formats/sample_match.h, through the real `curate` tool.
   a sample train/1.jpg, is ambiguous and lands on neither.
 - In the Roboflow layout (train/images/1.jpg, train/labels/1.txt,
   valid/images/1.jpg, valid/labels/1.txt) each label file lands on the
-  image Ultralytics pairs it with, for labels and predictions.
+  image Ultralytics pairs it with, also when a sub-folder is read; a
+  model's labels/1.txt outside the dataset pairs with none.
 - Two label files that name one sample fail the import, naming both, and
-  change nothing.
+  change nothing; so do two YOLO prediction files.
 """
 import json
 import os
@@ -289,17 +290,30 @@ def main():
                   "valid__images__1": [want_box(0.5)]},
           "import-labels yolo, Roboflow layout: each split's own: %r %s" % (
               got, p.stderr.decode()))
+    # The pairing is on whole paths, as Ultralytics pairs them: the
+    # labels/1.txt of a model's run outside the dataset (what `predict`
+    # writes) pairs with no picture of it, and 1 is two pictures.
     p4 = os.path.join(d, "preds4")
-    for split, cx in (("train", 0.25), ("valid", 0.5)):
-        write(os.path.join(p4, split, "labels", "1.txt"),
-              "0 %g 0.5 0.1 0.2 0.9\n" % cx)
+    write(os.path.join(p4, "labels", "1.txt"), "0 0.25 0.5 0.1 0.2 0.9\n")
+    os.makedirs(os.path.join(t4, "images"))
+    shutil.copyfile(os.path.join(d, "src", srcs[2]),
+                    os.path.join(t4, "images", "2.jpg"))
+    curate("import", "--store", s4, t4)
     p = curate("predictions", "--store", s4, "--format", "yolo", "--names",
                os.path.join(t4, "data.yaml"), p4, ok=False)
-    got = boxes(s4, "predictions")
-    check(p.returncode == 0 and
-          got == {"train__images__1": [want_box(0.25)],
-                  "valid__images__1": [want_box(0.5)]},
-          "predictions yolo, Roboflow layout: each split's own: %r %s" % (
+    check(p.returncode == 1 and "none of the 1 predictions matched" in
+          p.stderr.decode() and boxes(s4, "predictions") == {},
+          "predictions yolo from outside: no pairing with the dataset's "
+          "images/: %d %s" % (p.returncode, p.stderr.decode()))
+    # A label folder given below the dataset pairs within it: labels of
+    # train/ read from t4/train alone land on train/images/1.jpg.
+    shutil.copyfile(os.path.join(t4, "data.yaml"),
+                    os.path.join(t4, "train", "data.yaml"))
+    p = curate("import-labels", "--store", s4, "--format", "yolo",
+               "--field", "sub", os.path.join(t4, "train"), ok=False)
+    got = boxes(s4, "sub")
+    check(p.returncode == 0 and got == {"train__images__1": [want_box(0.25)]},
+          "import-labels yolo of a sub-folder pairs within it: %r %s" % (
               got, p.stderr.decode()))
 
     # Two label files that name one sample: the import fails, naming
@@ -322,6 +336,18 @@ def main():
           "nothing changed" in last and boxes(s3, "ground_truth") == {},
           "two files on one sample: refused, nothing changed: %d %r" % (
               p.returncode, last))
+    # The same for YOLO predictions: two files naming one picture fail
+    # the import, naming both, where their rows would join.
+    p5 = os.path.join(d, "preds5")
+    write(os.path.join(p5, "a", "x.txt"), "0 0.5 0.5 0.1 0.1 0.9\n")
+    write(os.path.join(p5, "b", "x.txt"), "0 0.2 0.2 0.1 0.1 0.8\n")
+    p = curate("predictions", "--store", s3, "--format", "yolo", "--names",
+               os.path.join(t3, "data.yaml"), p5, ok=False)
+    err = p.stderr.decode()
+    check(p.returncode == 1 and "a/x.txt and b/x.txt are both predictions "
+          "of images/x.jpg" in err and boxes(s3, "predictions") == {},
+          "two prediction files on one picture: refused: %d %r" % (
+              p.returncode, err))
     xlib.finish()
 
 

@@ -48,6 +48,16 @@ def curate(*args, ok=True):
     return run(CURATE, *args, ok=ok)
 
 
+def with_orientation(jpeg, o):
+    """The JPEG with an EXIF APP1 segment giving orientation o."""
+    import struct
+    ifd = struct.pack("<HHHII", 1, 0x0112, 3, 1, o) + struct.pack("<I", 0)
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd
+    body = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + \
+        body + jpeg[2:]
+
+
 def write(path, text):
     """Writes text to path, making its folder first."""
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -239,17 +239,48 @@ static void store_of(const char *const *rels, size_t n, const char *root,
   CHECK_INT_EQ(store_txn_commit(t), 0);
 }
 
-/* Samples whose names hold a backslash (a Linux file may): backslashes
- * are then part of names, never separators, so an export name or a tail
- * with one still finds its own sample and not another "v.jpg". */
-TEST(backslashes_in_stored_names)
+/* The pairing is on whole paths: a label folder given below the root,
+ * or outside it (an export's), pairs as Ultralytics would there. */
+TEST(label_pairing_on_whole_paths)
 {
-  static const char *const rels[] = { "d/w\\v.jpg", "k/v.jpg", "w\\v.jpg" };
+  static const char *const rels[] = { "images/1.jpg", "extra/images/1.jpg",
+                                      "1.jpg", "images/train/1.jpg" };
   struct store_txn *t;
   struct smatch m;
-  uint64_t id[3];
+  struct smatch_hit hit;
+  uint64_t id[4];
 
-  store_of(rels, 3, "/data/ds", id);
+  store_of(rels, 4, "/data/ds", id);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+#define AT(b, p) \
+  id_of(smatch_label_stem(&m, (b), (p), strlen(p), &hit), &hit)
+  CHECK_INT_EQ(AT("/data/ds/extra", "labels/1"), (int64_t)id[1]);
+  CHECK_INT_EQ(AT("/data/ds", "extra/labels/1"), (int64_t)id[1]);
+  CHECK_INT_EQ(AT("/data/ds/labels", "train/1"), (int64_t)id[3]);
+  /* an export's labels/train/1.txt of sample 1, read from outside: no
+   * pairing, and the rules find it ambiguous (tail and export name) */
+  CHECK_INT_EQ(AT("/tmp/export", "labels/train/1"), -ENOTUNIQ);
+  CHECK_INT_EQ(AT("", "labels/train/1"), -ENOTUNIQ);   /* unknown base */
+#undef AT
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
+
+/* Samples whose names hold a backslash (a Linux file may): a name with
+ * one is first read with it as part of the name, so an export name or a
+ * tail with one finds its own sample and not another "v.jpg"; where that
+ * finds nothing, the backslash separates as in a Windows path. */
+TEST(backslashes_in_stored_names)
+{
+  static const char *const rels[] = { "d/w\\v.jpg", "k/v.jpg", "w\\v.jpg",
+                                      "images/1.jpg" };
+  struct store_txn *t;
+  struct smatch m;
+  uint64_t id[4];
+
+  store_of(rels, 4, "/data/ds", id);
   CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
   smatch_init(&m, t);
   CHECK_INT_EQ(image(&m, "w\\v.jpg"), (int64_t)id[2]);
@@ -258,7 +289,11 @@ TEST(backslashes_in_stored_names)
   CHECK_INT_EQ(image(&m, "other/w\\v.jpg"), (int64_t)id[2]);
   CHECK_INT_EQ(image(&m, "./w\\v.jpg"), (int64_t)id[2]);
   CHECK_INT_EQ(image(&m, "/data/ds/w\\v.jpg"), (int64_t)id[2]);
-  CHECK_INT_EQ(image(&m, "d\\w\\v.jpg"), -ENOENT);
+  /* where no name holds it as written, a backslash still separates:
+   * a Windows path of another picture, and d/w/v.jpg's file name */
+  CHECK_INT_EQ(image(&m, "images\\1.jpg"), (int64_t)id[3]);
+  CHECK_INT_EQ(image(&m, "C:\\ds\\images\\1.jpg"), (int64_t)id[3]);
+  CHECK_INT_EQ(image(&m, "d\\w\\v.jpg"), (int64_t)id[1]);
   smatch_free(&m);
   store_txn_abort(t);
   teardown();
@@ -365,7 +400,7 @@ TEST(label_files_paired_as_ultralytics_does)
   static const char *const rels[] = {
     "train/images/5.jpg", "valid/images/5.jpg", "gone/images/6.jpg",
     "other/6.jpg", "p/images/7.jpg", "p/images/7.png", "images/train/8.jpg",
-    "images/val/8.jpg", "x/images/images/9.jpg",
+    "images/val/8.jpg", "x/images/images/9.jpg", "valid/images/10.jpg",
   };
   enum { N = sizeof(rels) / sizeof(rels[0]) };
   struct store_opts o = { .nosync = true };
@@ -393,7 +428,8 @@ TEST(label_files_paired_as_ultralytics_does)
   CHECK_INT_EQ(store_txn_commit(t), 0);
   CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
   smatch_init(&m, t);
-#define LABEL(p) id_of(smatch_label_stem(&m, (p), strlen(p), &hit), &hit)
+#define LABEL(p) \
+  id_of(smatch_label_stem(&m, NULL, (p), strlen(p), &hit), &hit)
   CHECK_INT_EQ(LABEL("train/labels/5"), (int64_t)id[0]);
   CHECK_INT_EQ(LABEL("valid/labels/5"), (int64_t)id[1]);
   CHECK_INT_EQ(stem(&m, "train/labels/5"), -ENOTUNIQ);   /* the rules */
@@ -404,7 +440,13 @@ TEST(label_files_paired_as_ultralytics_does)
   CHECK_INT_EQ(LABEL("labels/train/8"), (int64_t)id[6]);
   CHECK_INT_EQ(LABEL("labels/val/8"), (int64_t)id[7]);
   CHECK_INT_EQ(LABEL("test/labels/5"), -ENOTUNIQ);
-  CHECK_INT_EQ(LABEL("labels/6"), -ENOTUNIQ);   /* a missing 6 counts */
+  /* a picture absent from a folder of pictures (not imported: a format
+   * this tool does not read) is not another folder's picture */
+  CHECK_INT_EQ(LABEL("train/labels/10"), -ENOENT);
+  CHECK_INT_EQ(stem(&m, "train/labels/10"), (int64_t)id[9]);   /* rule 4 */
+  CHECK_INT_EQ(LABEL("labels/train/10"), -ENOENT);
+  /* images/ holds pictures (in folders): its 6 is absent */
+  CHECK_INT_EQ(LABEL("labels/6"), -ENOENT);
   /* the last labels/ folder is the one swapped */
   CHECK_INT_EQ(LABEL("x/images/labels/9"), (int64_t)id[8]);
   /* "labels" as the file's own name is no folder */
@@ -438,5 +480,6 @@ TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
           T(tail_and_export_name_disagree),
           T(names_as_other_tools_write_them),
           T(label_files_paired_as_ultralytics_does),
+          T(label_pairing_on_whole_paths),
           T(backslashes_in_stored_names), T(names_under_the_root),
           T(long_names), T(empty_store))
