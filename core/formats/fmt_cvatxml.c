@@ -27,10 +27,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Largest annotations.xml read; the whole document is in memory while it
  * is read (its boxes are not). */
 #define CVATXML_MAX (1024u << 20)
+
+/* The subsets an import names (its images' subset=, datumaro's file
+ * names): a picture in a folder named after one of them belongs to it. */
+struct subsets {
+  char *v[64];
+  size_t n;
+};
+
+static int known_add(struct subsets *k, const char *s)
+{
+  if (!s || !*s)
+    return 0;
+  for (size_t i = 0; i < k->n; i++)
+    if (strcmp(k->v[i], s) == 0)
+      return 0;
+  if (k->n == sizeof(k->v) / sizeof(k->v[0]))
+    return 0;   /* more than any project has: the rest are not used */
+  return (k->v[k->n] = strdup(s)) ? (k->n++, 0) : -ENOMEM;
+}
+
+static void known_free(struct subsets *k)
+{
+  for (size_t i = 0; i < k->n; i++)
+    free(k->v[i]);
+  k->n = 0;
+}
 
 struct cx {
   struct limp *L;
@@ -46,9 +73,12 @@ struct cx {
   bool in_shape;
   struct detection d;
   struct buf attrs;         /* the shape's attributes: JSON members */
-  char attr[256];           /* the name of the <attribute> being read */
-  bool rotated;             /* the shape has a rotation= of its own */
+  char el[16];              /* the shape's element name */
+  struct buf attr;          /* the name of the <attribute> being read */
+  struct buf keys;          /* the shape's attribute names so far, each
+                             * with its NUL */
   char subset[256];         /* the document's subset, from its name */
+  struct subsets *known;    /* every subset of the import */
   uint64_t other, unlabelled;
 };
 
@@ -137,6 +167,54 @@ static int shape_points(enum shape_type t, const char **atts, double p[5],
   }
 }
 
+/* Whether sample path rel lies in the folder of a known subset other
+ * than subset. */
+static bool other_subsets(const struct cx *c, const char *rel,
+                          const char *subset)
+{
+  for (size_t i = 0; i < c->known->n; i++)
+    if (strcmp(c->known->v[i], subset) != 0 &&
+        smatch_path_in_folder(rel, c->known->v[i]))
+      return true;
+  return false;
+}
+
+/* The sample of an <image> named name in subset (NULL or "": none) into
+ * c->smp.  With a subset, "<subset>/<name>" first, taken when it lies in
+ * a folder named after the subset (a project's subsets numbering their
+ * pictures alike, each subset in its folder); then the name, unless it
+ * finds a picture in the folder of another subset of the import; then
+ * what "<subset>/<name>" found.  0, -ENOENT, -ENOTUNIQ or -errno. */
+static int match_image(struct cx *c, const char *name, const char *subset)
+{
+  struct sample first;
+  char p[4096];
+  int r1 = -ENOENT, r;
+
+  if (subset && *subset &&
+      snprintf(p, sizeof(p), "%s/%s", subset, name) < (int)sizeof(p)) {
+    r1 = limp_match_image(c->L, p, &first);
+    if (r1 == 0 && smatch_path_in_folder(first.relpath, subset)) {
+      c->smp = first;
+      return 0;
+    }
+    if (r1 < 0 && r1 != -ENOENT && r1 != -ENOTUNIQ)
+      return r1;
+    if (r1 == 0 && other_subsets(c, first.relpath, subset))
+      r1 = -ENOENT;   /* found by a looser rule in another subset */
+  }
+  r = limp_match_image(c->L, name, &c->smp);
+  if (r == 0 && subset && *subset &&
+      other_subsets(c, c->smp.relpath, subset))
+    r = -ENOENT;   /* another subset's picture of that name */
+  if ((r == -ENOENT || r == -ENOTUNIQ) && r1 != -ENOENT) {
+    if (r1 == 0)
+      c->smp = first;
+    r = r1;   /* an ambiguous name stays so */
+  }
+  return r;
+}
+
 /* Where the <image> atts leads: its sample, matched (cx->skip when none,
  * reported), claimed, and the frame of its boxes. */
 static int image_start(struct cx *c, const char **atts)
@@ -153,34 +231,44 @@ static int image_start(struct cx *c, const char **atts)
   c->nshape = 0;
   if (!name || !*name)
     return limp_fail(L, "%s: an <image> has no name", c->doc);
-  /* limp_claim keeps the name until the import ends */
-  char *copy = strdup(name);
+  /* the name as reasons give it, which limp_claim keeps until the import
+   * ends */
+  size_t dl = strlen(c->doc), nl = strlen(name);
+  char *copy = malloc(dl + nl + 3);
   if (!copy || limp_keep(L, copy) < 0) {
     free(copy);
     return -ENOMEM;
   }
+  snprintf(copy, dl + nl + 3, "%s: %s", c->doc, name);
   c->name = copy;
   L->st->files++;
-  r = limp_match_image(L, name, &c->smp);
-  if ((r == -ENOENT || r == -ENOTUNIQ) && subset && *subset) {
-    char p[4096];
-    int r2 = snprintf(p, sizeof(p), "%s/%s", subset, name) <
-                     (int)sizeof(p)
-                 ? limp_match_image(L, p, &c->smp) : -ENOENT;
-    r = r2 == -ENOENT ? r : r2;   /* an ambiguous name stays so */
-  }
+  r = match_image(c, name, subset);
   if (r == -ENOENT || r == -ENOTUNIQ) {
-    limp_report(L, name, r == -ENOTUNIQ
+    limp_report(L, c->name, r == -ENOTUNIQ
                 ? "several samples have this name; skipped"
                 : "no sample with this name");
     L->st->unmatched++;
     c->skip = true;
     return 0;
   }
-  if (r < 0 || (r = limp_claim(L, &c->smp, c->name)) < 0)
+  if (r < 0)
     return r;
   if (att_num(atts, "width", &w) || att_num(atts, "height", &h))
     w = h = 0;   /* no size: the source decides */
+  /* CVAT gives the picture's size (turned by EXIF orientation): another
+   * size is another picture of that name */
+  if (w > 0 && !((w == c->smp.width && h == c->smp.height) ||
+                 (w == c->smp.height && h == c->smp.width))) {
+    char why[96];
+    snprintf(why, sizeof(why), "its size %.0fx%.0f is not the sample's "
+             "%ux%u; skipped", w, h, c->smp.width, c->smp.height);
+    limp_report(L, c->name, why);
+    L->st->unmatched++;
+    c->skip = true;
+    return 0;
+  }
+  if ((r = limp_claim(L, &c->smp, c->name)) < 0)
+    return r;
   c->view = img_boxes_turned(c->smp.orientation, c->smp.width,
                              c->smp.height, w, h, L->view_frame);
   if (c->view)
@@ -200,6 +288,7 @@ static int shape_start(struct cx *c, const char *el, const char **atts)
   int r;
 
   c->nshape++;
+  snprintf(c->el, sizeof(c->el), "%s", el);
   if (t == SHAPE_OTHER) {
     c->other++;
     return 0;
@@ -209,11 +298,11 @@ static int shape_start(struct cx *c, const char *el, const char **atts)
     return 0;
   }
   if (!labels_class_name_valid(label))
-    return limp_fail(L, "%s: image '%s': <%s> %zu: invalid label", c->doc,
-                     c->name, el, c->nshape);
+    return limp_fail(L, "%s: <%s> %zu: invalid label", c->name, el,
+                     c->nshape);
   if (att(atts, "rotation") && att_num(atts, "rotation", &rot))
-    return limp_fail(L, "%s: image '%s': <%s> %zu: bad rotation", c->doc,
-                     c->name, el, c->nshape);
+    return limp_fail(L, "%s: <%s> %zu: bad rotation", c->name, el,
+                     c->nshape);
   r = shape_points(t, atts, pts, &p, &n);
   if (r == -ENOMEM)
     return r;
@@ -222,8 +311,8 @@ static int shape_start(struct cx *c, const char *el, const char **atts)
   if (p != pts)
     free(p);
   if (!ok)
-    return limp_fail(L, "%s: image '%s': <%s> %zu: its coordinates make "
-                     "no box", c->doc, c->name, el, c->nshape);
+    return limp_fail(L, "%s: <%s> %zu: its coordinates make no box",
+                     c->name, el, c->nshape);
   if (c->view)
     img_orient_box(c->smp.orientation, c->smp.width, c->smp.height, false,
                    box);
@@ -235,12 +324,14 @@ static int shape_start(struct cx *c, const char *el, const char **atts)
   if ((r = store_class_id(L->t, label, true, &c->d.class_id)) < 0)
     return r;
   buf_reset(&c->attrs);
+  buf_reset(&c->keys);
   r = buf_printf(&c->attrs, "\"occluded\":%s",
                  occ && strcmp(occ, "1") == 0 ? "true" : "false");
-  c->rotated = att(atts, "rotation") != NULL;
+  r = r ? r : buf_append(&c->keys, "occluded", 9);
   if (r == 0 && rot != 0) {
     r = buf_puts(&c->attrs, ",\"rotation\":");
     r = r ? r : buf_json_double(&c->attrs, rot);
+    r = r ? r : buf_append(&c->keys, "rotation", 9);
   }
   c->in_shape = r == 0;
   return r;
@@ -285,7 +376,10 @@ static int on_start(void *ud, int depth, const char *el, const char **atts)
     return shape_start(c, el, atts);
   if (depth == 3 && c->in_shape && strcmp(el, "attribute") == 0) {
     const char *n = att(atts, "name");
-    snprintf(c->attr, sizeof(c->attr), "%s", n ? n : "");
+    buf_reset(&c->attr);
+    if (buf_append(&c->attr, n ? n : "", n ? strlen(n) + 1 : 1) < 0)
+      return limp_fail(c->L, "%s: an attribute name too long",
+                       c->name);
     return 1;   /* its value is its text */
   }
   return 0;
@@ -297,10 +391,16 @@ static int on_end(void *ud, int depth, const char *el, const char *text)
   int r = 0;
 
   if (depth == 3 && c->in_shape && strcmp(el, "attribute") == 0 &&
-      c->attr[0] && strcmp(c->attr, "occluded") != 0 &&
-      !(c->rotated && strcmp(c->attr, "rotation") == 0)) {
-    r = buf_puts(&c->attrs, ",");
-    r = r ? r : buf_json_str(&c->attrs, c->attr, strlen(c->attr));
+      c->attr.data[0]) {
+    const char *k = c->attr.data;
+    size_t kl = strlen(k);
+    for (size_t i = 0; i < c->keys.len; i += strlen(c->keys.data + i) + 1)
+      if (strcmp(c->keys.data + i, k) == 0)
+        return limp_fail(c->L, "%s: <%s> %zu: attribute '%s' given twice",
+                         c->name, c->el, c->nshape, k);
+    r = buf_append(&c->keys, k, kl + 1);
+    r = r ? r : buf_puts(&c->attrs, ",");
+    r = r ? r : buf_json_str(&c->attrs, k, kl);
     r = r ? r : buf_puts(&c->attrs, ":");
     /* a checkbox's value is a boolean; any other stays the text it is
      * ("0003" of a text attribute is no number) */
@@ -319,28 +419,62 @@ static int on_end(void *ud, int depth, const char *el, const char *text)
   return r;
 }
 
-/* One document, d[0..n) named doc. */
-static int one_doc(struct limp *L, const char *doc, const char *d, size_t n)
+/* The subset a file of a folder or zip is named after: datumaro's "cvat"
+ * format writes one <subset>.xml per subset, whose images do not name it
+ * (CVAT's own export is one annotations.xml).  "" for none. */
+static void doc_subset(const char *doc, char *out, size_t cap)
 {
-  static const struct xmltree_sax sax = { on_start, on_end };
-  struct cx c = { .L = L, .doc = doc };
-  char why[200];
-  int r;
-
   const char *b = strrchr(doc, '/');
   size_t bl;
 
-  /* datumaro's "cvat" format writes one <subset>.xml per subset, whose
-   * images do not name it; CVAT's own export is one annotations.xml */
   b = b ? b + 1 : doc;
-  bl = strlen(b) - 4;   /* without ".xml" */
-  if (bl < sizeof(c.subset) && strncmp(b, "annotations.", 12) != 0 &&
+  bl = strlen(b) > 4 ? strlen(b) - 4 : 0;   /* without ".xml" */
+  out[0] = '\0';
+  if (bl && bl < cap && strncmp(b, "annotations.", 12) != 0 &&
       strncmp(b, "default.", 8) != 0)
-    snprintf(c.subset, sizeof(c.subset), "%.*s", (int)bl, b);
+    snprintf(out, cap, "%.*s", (int)bl, b);
+}
+
+/* First pass: the subset= of every <image>, into the known subsets. */
+static int pre_start(void *ud, int depth, const char *el, const char **atts)
+{
+  if (depth == 1 && strcmp(el, "image") == 0)
+    return known_add(ud, att(atts, "subset"));
+  return 0;
+}
+
+static int pre_end(void *ud, int depth, const char *el, const char *text)
+{
+  (void)ud, (void)depth, (void)el, (void)text;
+  return 0;
+}
+
+/* One document, d[0..n) named doc; by_name: a file of a folder or zip,
+ * whose name may be its subset (doc_subset). */
+static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
+                   bool by_name, struct subsets *known)
+{
+  static const struct xmltree_sax pre = { pre_start, pre_end };
+  static const struct xmltree_sax sax = { on_start, on_end };
+  struct cx c = { .L = L, .doc = doc, .known = known };
+  char why[200] = "";
+  int r;
+
+  if (by_name)
+    doc_subset(doc, c.subset, sizeof(c.subset));
   buf_init(&c.attrs, LIMP_FILE_MAX);
-  r = xmltree_stream(d, n, &sax, &c, why, sizeof(why));
+  buf_init(&c.attr, LIMP_FILE_MAX);
+  buf_init(&c.keys, LIMP_FILE_MAX);
+  /* the subsets first (a picture in another subset's folder is not this
+   * image's), then the boxes; the first pass's errors are the second's */
+  r = xmltree_stream(d, n, &pre, known, why, sizeof(why));
+  if (r != -ENOMEM)
+    r = xmltree_stream(d, n, &sax, &c, why, sizeof(why));
   if (r < 0 && why[0])
     limp_fail(L, "%s: %s", doc, why);
+  else if (r < 0 && !L->err[0])   /* a callback's error without a reason */
+    limp_fail(L, "%s: %s", c.in_image && c.name ? c.name : doc,
+              strerror(-r));
   if (r == 0 && (c.other || c.unlabelled)) {
     char msg[160];
     snprintf(msg, sizeof(msg), "%llu shapes without a box (points, "
@@ -352,6 +486,8 @@ static int one_doc(struct limp *L, const char *doc, const char *d, size_t n)
   labels_field_clear(&c.f);
   free(c.d.attributes);
   buf_free(&c.attrs);
+  buf_free(&c.attr);
+  buf_free(&c.keys);
   return r;
 }
 
@@ -364,10 +500,17 @@ static bool is_xml(const char *name)
 
 int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
 {
+  struct subsets known = { .n = 0 };
+  char sub[256];
   struct buf b;
   size_t found = 0;
   int r = 0;
 
+  for (size_t i = 0; r == 0 && i < src->n; i++)
+    if (is_xml(src->names[i])) {
+      doc_subset(src->names[i], sub, sizeof(sub));
+      r = known_add(&known, sub);
+    }
   buf_init(&b, CVATXML_MAX);
   for (size_t i = 0; r == 0 && i < src->n; i++) {
     if (!is_xml(src->names[i]))
@@ -378,9 +521,11 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
     if (r < 0)
       limp_fail(L, "%s: %s", src->names[i], strerror(-r));
     else
-      r = one_doc(L, src->names[i], b.data ? b.data : "", b.len);
+      r = one_doc(L, src->names[i], b.data ? b.data : "", b.len, true,
+                  &known);
   }
   buf_free(&b);
+  known_free(&known);
   if (r == 0 && !found)
     r = limp_fail(L, "no annotations.xml (no .xml file at the top)");
   return r;
@@ -388,16 +533,26 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
 
 int fmt_cvatxml_file(struct limp *L, const char *path)
 {
+  struct subsets known = { .n = 0 };
+  struct stat st;
   uint8_t *d = NULL;
   size_t n = 0;
-  int r = file_read_all(path, &d, &n);
+  int r;
 
+  /* the size first: a file past the limit is not read at all */
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+      (uint64_t)st.st_size > CVATXML_MAX)
+    return limp_fail(L, "%s: larger than %u MiB", path, CVATXML_MAX >> 20);
+  r = file_read_all(path, &d, &n);
+  if (r == -EBADMSG)
+    return limp_fail(L, "%s: empty file", path);
   if (r < 0)
     return limp_fail(L, "%s: %s", path, strerror(-r));
   if (n > CVATXML_MAX)
     r = limp_fail(L, "%s: larger than %u MiB", path, CVATXML_MAX >> 20);
   else
-    r = one_doc(L, path, (const char *)d, n);
+    r = one_doc(L, path, (const char *)d, n, false, &known);
+  known_free(&known);
   free(d);
   return r;
 }

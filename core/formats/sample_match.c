@@ -664,6 +664,16 @@ int smatch_label_stem(struct smatch *m, const char *base, const char *p,
   return lookup(m, p, len, false, hit);
 }
 
+bool smatch_path_in_folder(const char *rel, const char *dir)
+{
+  size_t n = strlen(dir);
+
+  for (const char *p = rel; n && (p = strstr(p, dir)); p++)
+    if ((p == rel || p[-1] == '/') && p[n] == '/')
+      return true;
+  return false;
+}
+
 int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit)
 {
   struct smatch_num q = { num, 0 };

@@ -105,6 +105,9 @@ int smatch_stem(struct smatch *m, const char *p, size_t len,
  * outside the dataset) the rules above, on p. */
 int smatch_label_stem(struct smatch *m, const char *base, const char *p,
                       size_t len, struct smatch_hit *hit);
+/* Whether source path rel lies in a folder named dir (any of its
+ * folders, not its file name). */
+bool smatch_path_in_folder(const char *rel, const char *dir);
 /* The sample whose file name stem is the number num (COCO's image ids
  * of files named "000000000139.jpg"); the same returns. */
 int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit);

@@ -159,13 +159,7 @@ static void s_end(void *ud, const XML_Char *name)
       stop(x, "text too long or out of memory", -ENOMEM);
       return;
     }
-    char *e = x->text.data + x->text.len - 1;
-    for (t = x->text.data; *t == ' ' || *t == '\n' || *t == '\r' ||
-                           *t == '\t'; t++)
-      ;
-    while (e > t && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' ||
-                     e[-1] == '\t'))
-      *--e = '\0';
+    t = x->text.data;
   }
   if ((r = x->sax->end(x->ud, x->depth, name, t)) < 0)
     stop(x, "", r);

@@ -46,9 +46,9 @@ const struct xmltree_node *xmltree_child(const struct xmltree_node *x,
  * (name, value, ..., NULL, as expat gives them; valid during the call),
  * and returns < 0 to stop the parse with that error, 1 to have the
  * element's own text collected (for leaves: a parent's text is not
- * collected while a child's is), 0 not.  end gets the element's text
- * with surrounding white space trimmed ("" when not collected) and
- * returns 0 or an error that stops the parse. */
+ * collected while a child's is), 0 not.  end gets the element's text as
+ * it is, white space included ("" when not collected), and returns 0 or
+ * an error that stops the parse. */
 struct xmltree_sax {
   int (*start)(void *ud, int depth, const char *name, const char **atts);
   int (*end)(void *ud, int depth, const char *name, const char *text);

@@ -15,10 +15,14 @@ and the ellipse's bounds by their own formulas, the mask's pixels, the
 polygon's vertices; a photo with EXIF orientation 6, whose boxes CVAT
 gives in the turned frame, against Pillow's exif_transpose of a painted
 box.  Attributes (occluded, rotation, checkbox values as booleans, text
-kept as text, escapes decoded) are checked too.  Bad documents (not
+kept as text, escapes decoded, a long UTF-8 name intact, white space in a
+value kept) are checked too.  A subset's picture that is not in the
+store does not take another subset's picture of its name (by the
+folder of the other subset, or by its size).  Bad documents (not
 <annotations>, a <track> of "CVAT for video", malformed XML, an entity
-declaration, a box without coordinates, two <image>s of one picture) fail
-with the reason and change nothing; an image of no sample is reported
+declaration, a box without coordinates, two <image>s of one picture, an
+attribute given twice, an empty file, a file past 1 GiB) fail with the
+reason and change nothing; an image of no sample is reported
 and the others imported.
 """
 import json
@@ -161,7 +165,8 @@ def main():
     srcs = sorted(os.listdir(os.path.join(d, "src")))
     for rel, src in (("street/0001.jpg", srcs[0]),
                      ("Train/1.jpg", srcs[1]),
-                     ("Validation/1.jpg", srcs[2])):
+                     ("Validation/1.jpg", srcs[2]),
+                     ("Train/only.jpg", srcs[2])):
         os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
         shutil.copyfile(os.path.join(d, "src", src), os.path.join(tree, rel))
     # a photo stored 320 x 240 with orientation 6: CVAT shows it 240 x 320
@@ -252,6 +257,53 @@ def main():
             "datumaro's <subset>.xml files (%s): %r %s" % (
                 fmt, got, p.stderr.decode()))
 
+    # A subset's picture that is not there does not take another
+    # subset's picture of its name: by its folder (the project names both
+    # subsets), or by its size where the file names one subset only.
+    def img(name, subset, w, h, box):
+        return ('<image id="0" name="%s" subset="%s" width="%d" height="%d">'
+                '<box label="car" occluded="0" xtl="%d" ytl="%d" xbr="%d" '
+                'ybr="%d"/></image>' % ((name, subset, w, h) + box))
+    proj = os.path.join(d, "proj.xml")
+    write(proj, "<annotations>%s%s</annotations>" % (
+        img("only.jpg", "Train", 320, 240, (1, 1, 5, 5)),
+        img("only.jpg", "Validation", 320, 240, (2, 2, 6, 6))))
+    p = curate("import-labels", "--store", store, "--format", "cvat",
+               "--field", "proj", proj, ok=False)
+    got = boxes(store, "proj")
+    err = p.stderr.decode()
+    check(p.returncode == 0 and
+          got == {"Train__only": [([1, 1, 5, 5], {"occluded": False})]} and
+          "only.jpg: no sample" in err,
+          "Validation's only.jpg is not Train's: %r %s" % (got, err))
+    one = os.path.join(d, "one.xml")
+    write(one, "<annotations>%s</annotations>" %
+          img("only.jpg", "Validation", 400, 300, (2, 2, 6, 6)))
+    p = curate("import-labels", "--store", store, "--format", "cvat",
+               "--field", "one", one, ok=False)
+    err = p.stderr.decode()
+    check(p.returncode == 1 and boxes(store, "one") == {} and
+          "its size 400x300 is not the sample's 320x240" in err,
+          "another size is another picture: %d %s" % (p.returncode, err))
+
+    # Attribute names and values as they are: a long UTF-8 name intact,
+    # white space kept.
+    long_name = "a" * 254 + "\u00e9"
+    attrs = os.path.join(d, "attrs.xml")
+    with open(attrs, "w", encoding="utf-8") as f:
+        f.write('<annotations><image name="street/0001.jpg" width="320" '
+                'height="240"><box label="car" occluded="0" xtl="1" '
+                'ytl="1" xbr="9" ybr="9"><attribute name="%s">x</attribute>'
+                '<attribute name="pad"> a </attribute></box></image>'
+                '</annotations>' % long_name)
+    p = curate("import-labels", "--store", store, "--format", "cvat",
+               "--field", "attrs", attrs, ok=False)
+    got = boxes(store, "attrs")
+    check(p.returncode == 0 and got.get("street__0001", [([], {})])[0][1] ==
+          {"occluded": False, long_name: "x", "pad": " a "},
+          "a long UTF-8 attribute name intact, a value's spaces kept: %r %s"
+          % (got, p.stderr.decode()))
+
     # Bad documents: a reason, exit 1, nothing changed.
     before = boxes(store, "ground_truth")
     bad = {
@@ -271,6 +323,12 @@ def main():
         "twice.xml": ('<annotations><image name="street/0001.jpg"/>'
                       '<image name="./street/0001.jpg"/></annotations>',
                       "both labels of sample street__0001"),
+        "dupattr.xml": ('<annotations><image name="street/0001.jpg">'
+                        '<box label="car" xtl="1" ytl="1" xbr="2" ybr="2">'
+                        '<attribute name="x">1</attribute><attribute '
+                        'name="x">2</attribute></box></image></annotations>',
+                        "attribute 'x' given twice"),
+        "empty.xml": ("", "empty file"),
     }
     for name, (text, reason) in bad.items():
         path = os.path.join(d, "bad", name)
@@ -282,6 +340,15 @@ def main():
               boxes(store, "ground_truth") == before,
               "%s: refused (%s), nothing changed: %d %r" % (
                   name, reason, p.returncode, err))
+    # A file past the limit is refused before it is read (a sparse file:
+    # nothing is written to the disk).
+    big = os.path.join(d, "big.xml")
+    with open(big, "wb") as f:
+        f.truncate((1 << 30) + 1)
+    p = curate("import-labels", "--store", store, "--format", "cvat", big,
+               ok=False)
+    check(p.returncode == 1 and "larger than 1024 MiB" in p.stderr.decode(),
+          "a file past 1 GiB: refused: %s" % p.stderr.decode())
     xlib.finish()
 
 
