@@ -491,7 +491,7 @@ static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
   return r;
 }
 
-static bool is_xml(const char *name)
+bool fmt_cvatxml_is_doc(const char *name)
 {
   size_t n = strlen(name);
 
@@ -507,13 +507,13 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
   int r = 0;
 
   for (size_t i = 0; r == 0 && i < src->n; i++)
-    if (is_xml(src->names[i])) {
+    if (fmt_cvatxml_is_doc(src->names[i])) {
       doc_subset(src->names[i], sub, sizeof(sub));
       r = known_add(&known, sub);
     }
   buf_init(&b, CVATXML_MAX);
   for (size_t i = 0; r == 0 && i < src->n; i++) {
-    if (!is_xml(src->names[i]))
+    if (!fmt_cvatxml_is_doc(src->names[i]))
       continue;
     found++;
     buf_reset(&b);

@@ -85,24 +85,39 @@ static int coco_from_src(struct limp *L, struct limp_src *src)
   return r;
 }
 
-static int coco_file(struct limp *L, const char *path)
+/* A path that is one document (file() reads it) or a folder of them
+ * (folder() reads the folder's files). */
+static int file_or_folder(struct limp *L, const char *path,
+                          int (*file)(struct limp *, const char *),
+                          int (*folder)(struct limp *, struct limp_src *))
 {
+  struct limp_src src;
   struct stat st;
+  int r;
 
-  if (stat(path, &st) < 0)
-    return limp_fail(L, "%s: %s", path, strerror(errno)), -errno;
-  if (S_ISDIR(st.st_mode)) {
-    struct limp_src src;
-    int r = limp_src_open_dir(&src, path);
-    if (r < 0) {
-      limp_fail(L, "%s: %s", path, strerror(-r));
-    } else {
-      r = coco_from_src(L, &src);
-    }
-    limp_src_free(&src);
+  if (stat(path, &st) < 0) {
+    r = -errno;
+    limp_fail(L, "%s: %s", path, strerror(-r));
     return r;
   }
+  if (!S_ISDIR(st.st_mode))
+    return file(L, path);
+  if ((r = limp_src_open_dir(&src, path)) < 0)
+    limp_fail(L, "%s: %s", path, strerror(-r));
+  else
+    r = folder(L, &src);
+  limp_src_free(&src);
+  return r;
+}
+
+static int coco_path(struct limp *L, const char *path)
+{
   return coco_doc(L, NULL, 0, path);
+}
+
+static int coco_file(struct limp *L, const char *path)
+{
+  return file_or_folder(L, path, coco_path, coco_from_src);
 }
 
 /* What a CVAT zip holds: COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  CVAT
@@ -116,11 +131,10 @@ static int cvat_zip(struct limp *L, struct limp_src *src)
 
   for (size_t i = 0; i < src->n; i++) {
     const char *n = src->names[i];
-    size_t len = strlen(n);
     coco |= is_coco_json(n);
     yolo |= strcmp(n, "obj.names") == 0 || strcmp(n, "data.yaml") == 0;
     voc |= strncmp(n, "Annotations/", 12) == 0;
-    xml |= !strchr(n, '/') && len > 4 && strcmp(n + len - 4, ".xml") == 0;
+    xml |= fmt_cvatxml_is_doc(n);
   }
   L->view_frame = L->frame != IMG_FRAME_STORED;
   if (coco)
@@ -138,24 +152,11 @@ static int cvat_zip(struct limp *L, struct limp_src *src)
 }
 
 /* CVAT's XML: an annotations.xml file, or a folder of them (datumaro's
- * <subset>.xml). */
+ * <subset>.xml); boxes in CVAT's turned frame, as in its zips. */
 static int cvat_xml(struct limp *L, const char *path)
 {
-  struct stat st;
-  struct limp_src src;
-  int r;
-
   L->view_frame = L->frame != IMG_FRAME_STORED;
-  if (stat(path, &st) < 0)
-    return limp_fail(L, "%s: %s", path, strerror(errno)), -errno;
-  if (!S_ISDIR(st.st_mode))
-    return fmt_cvatxml_file(L, path);
-  if ((r = limp_src_open_dir(&src, path)) < 0)
-    limp_fail(L, "%s: %s", path, strerror(-r));
-  else
-    r = fmt_cvatxml_import(L, &src);
-  limp_src_free(&src);
-  return r;
+  return file_or_folder(L, path, fmt_cvatxml_file, fmt_cvatxml_import);
 }
 
 /* One input format.  `src` says how the path is opened before `run`: not

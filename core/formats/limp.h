@@ -118,5 +118,8 @@ int fmt_voc_import(struct limp *L, struct limp_src *src);
  * or the file at path. */
 int fmt_cvatxml_import(struct limp *L, struct limp_src *src);
 int fmt_cvatxml_file(struct limp *L, const char *path);
+/* Whether a file of a folder or zip is one of those documents: a .xml
+ * file at its top. */
+bool fmt_cvatxml_is_doc(const char *name);
 
 #endif

@@ -118,7 +118,8 @@ void smatch_free(struct smatch *m)
   for (int k = 0; k < K_N; k++)
     free(m->keys[k]);
   free(m->by_num);
-  free(m->root);
+  free(m->root[0]);
+  free(m->root[1]);
   smatch_init(m, m->t);
 }
 
@@ -401,23 +402,28 @@ static int components(const char *p, size_t len, bool bs, char *out,
   return (int)o;
 }
 
-/* The dataset's root as the store records it (import.c), read once:
+/* The dataset's root as the store records it (import.c), in the form
+ * components() gives names with bs, read and put in both forms once:
  * NULL in *ret when the store has none, or a root that is not an
- * absolute path (a bucket's). */
-static int dataset_root(struct smatch *m, const char **ret)
+ * absolute path (a bucket's), or one too long. */
+static int dataset_root(struct smatch *m, bool bs, const char **ret)
 {
   if (!m->root_read) {
-    char *raw = NULL;
+    char *raw = NULL, f[4096];
+    bool up;
     int r = store_setting_get(m->t, "root", &raw);
     if (r < 0 && r != -ENOENT)
       return r;
-    if (r == 0 && raw[0] == '/')
-      m->root = raw;
-    else
-      free(raw);
+    for (int k = 0; r == 0 && raw[0] == '/' && k < 2; k++)
+      if (components(raw, strlen(raw), k, f, sizeof(f), &up) >= 0 &&
+          !(m->root[k] = strdup(f)))
+        r = -ENOMEM;
+    free(raw);
+    if (r == -ENOMEM)
+      return r;
     m->root_read = true;
   }
-  *ret = m->root;
+  *ret = m->root[bs];
   return 0;
 }
 
@@ -442,7 +448,6 @@ static int normal_form(struct smatch *m, const char *p, size_t len, bool bs,
   bool abs = len > 0 && (p[0] == '/' || (bs && p[0] == '\\')), up;
   size_t skip = 0;
   const char *root;
-  char rf[4096];
   int o, rl, r;
 
   if (bs && len >= 2 && isalpha((unsigned char)p[0]) && p[1] == ':' &&
@@ -455,14 +460,15 @@ static int normal_form(struct smatch *m, const char *p, size_t len, bool bs,
   *kind = abs || up ? NF_TAIL : NF_REL;
   if (!abs || p[0] != '/')
     return o;
-  if ((r = dataset_root(m, &root)) < 0)
+  if ((r = dataset_root(m, bs, &root)) < 0)
     return r;
-  if (!root ||
-      (rl = components(root, strlen(root), bs, rf, sizeof(rf), &up)) < 0)
+  if (!root)
     return o;
+  rl = (int)strlen(root);
   if (rl == 0) {   /* the root is "/" */
     *kind = NF_ROOT;
-  } else if (o > rl && memcmp(out, rf, (size_t)rl) == 0 && out[rl] == '/') {
+  } else if (o > rl && memcmp(out, root, (size_t)rl) == 0 &&
+             out[rl] == '/') {
     memmove(out, out + rl + 1, (size_t)(o - rl));
     o -= rl + 1;
     *kind = NF_ROOT;
@@ -612,30 +618,26 @@ static int ultralytics_image(struct smatch *m, const char *base,
                              const char *p, size_t len, char *q, size_t cap)
 {
   char full[4096];
-  size_t n = 0, k = SIZE_MAX;
+  size_t k = SIZE_MAX;
   enum nf_kind kind;
-  int r;
+  int n, r;
 
-  if (base && (n = strlen(base)) + 1 + len < sizeof(full)) {
-    memcpy(full, base, n);
-    full[n++] = '/';
-  } else if (base) {
+  if (len >= sizeof(full))
     return -1;
-  }
-  if (n + len >= sizeof(full))
+  n = snprintf(full, sizeof(full), "%s%s%.*s", base ? base : "",
+               base ? "/" : "", (int)len, p);
+  if (n < 0 || (size_t)n >= sizeof(full))
     return -1;
-  memcpy(full + n, p, len);
-  n += len;
-  for (size_t i = 0; i + 6 < n; i++) {
-    if (component_is(full, n, i, "labels"))
+  for (size_t i = 0; i + 6 < (size_t)n; i++) {
+    if (component_is(full, (size_t)n, i, "labels"))
       k = i;
-    else if (k != SIZE_MAX && component_is(full, n, i, "images"))
+    else if (k != SIZE_MAX && component_is(full, (size_t)n, i, "images"))
       k = SIZE_MAX - 1;
   }
   if (k >= SIZE_MAX - 1)
     return -1;
   memcpy(full + k, "images", 6);
-  r = normal_form(m, full, n, false, q, cap, &kind);
+  r = normal_form(m, full, (size_t)n, false, q, cap, &kind);
   return r < 0 || kind == NF_TAIL || (base && kind != NF_ROOT) ? -1 : r;
 }
 
@@ -650,15 +652,11 @@ int smatch_label_stem(struct smatch *m, const char *base, const char *p,
   n = ultralytics_image(m, base, p, len, q, sizeof(q));
   if (n > 0) {
     size_t ref = find_key(m, K_RELSTEM, q, (size_t)n);
-    const char *slash = NULL;
-    for (const char *e = q; e < q + n; e++)
-      if (*e == '/')
-        slash = e;
+    size_t dir = (size_t)(base_of(q, (size_t)n) - q);   /* with its '/' */
     /* the image there decides; so does its absence from a folder that
      * holds pictures (Ultralytics' layout: no other folder's picture is
      * this label's) */
-    if (ref != NONE ||
-        (slash && folder_has_samples(m, q, (size_t)(slash - q) + 1)))
+    if (ref != NONE || (dir && folder_has_samples(m, q, dir)))
       return decide(m, ref, hit);
   }
   return lookup(m, p, len, false, hit);

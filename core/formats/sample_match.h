@@ -68,7 +68,9 @@ struct smatch {
   size_t n_num;
   bool built;
   bool tails_built;   /* rrel and the two reversed tables */
-  char *root;         /* the dataset's root (owned), once root_read */
+  char *root[2];      /* the dataset's root (owned) in the form of names
+                         * without and with '\\' separating, once
+                         * root_read */
   bool root_read;
   bool backslash_names;   /* a stored path holds a '\\' */
 };

@@ -41,9 +41,7 @@ from xlib import MKJPEG, check, curate, run, with_orientation, write  # noqa: E4
 def boxes(store, field):
     """sample name -> sorted [(x1, y1, x2, y2) rounded, attributes]."""
     out = {}
-    p = run(xlib.HELPER, "dump", store, field).stdout.decode()
-    for line in p.splitlines():
-        b = json.loads(line)
+    for b in xlib.dump(store, field):
         x, y, w, h = b["box"]
         out.setdefault(b["sample"], []).append(
             ([round(v, 2) for v in (x, y, x + w, y + h)],

@@ -41,9 +41,7 @@ from xlib import W, H, MKJPEG, check, curate, run, write  # noqa: E402
 def boxes(ds_store, field):
     """sample name -> sorted rounded boxes of field."""
     out = {}
-    p = run(xlib.HELPER, "dump", ds_store, field).stdout.decode()
-    for line in p.splitlines():
-        b = json.loads(line)
+    for b in xlib.dump(ds_store, field):
         out.setdefault(b["sample"], []).append(
             [round(v, 2) for v in b["box"]])
     return {k: sorted(v) for k, v in out.items()}
@@ -63,6 +61,16 @@ def coco_file(path, entries):
     with open(path, "w") as f:
         json.dump(coco, f)
     return path
+
+
+def coco_preds(store, field, res, path, *opts):
+    """Writes the COCO results res to path and imports them into field:
+    the process and the field's boxes."""
+    with open(path, "w") as f:
+        json.dump(res, f)
+    p = curate("predictions", "--store", store, "--format", "coco", *opts,
+               "--field", field, path, ok=False)
+    return p, boxes(store, field)
 
 
 def main():
@@ -134,11 +142,7 @@ def main():
            {"image_id": 2, "category_id": 1, "bbox": [5, 6, 30, 40],
             "score": 0.5, "file_name": "val/1.jpg"}]
     rj = os.path.join(d, "res.json")
-    with open(rj, "w") as f:
-        json.dump(res, f)
-    p = curate("predictions", "--store", store, "--format", "coco",
-               "--coco-gt", cj, "--field", "cocopred", rj, ok=False)
-    got = boxes(store, "cocopred")
+    p, got = coco_preds(store, "cocopred", res, rj, "--coco-gt", cj)
     check(p.returncode == 0 and
           got == {"images__train__1": [[1, 2, 30, 40]],
                   "images__val__1": [[5, 6, 30, 40]]},
@@ -164,14 +168,10 @@ def main():
           "import --coco: absolute, backslash and ./ names: %r %s" % (
               got, p.stderr.decode()))
     res = [{"image_id": 1, "category_id": 1, "bbox": [3, 3, 20, 20],
-            "score": 0.5, "file_name": "/home/u/ds/images/val/1.jpg"},
+            "score": 0.5, "file_name": "/srv/elsewhere/ds/images/val/1.jpg"},
            {"image_id": 2, "category_id": 1, "bbox": [4, 4, 20, 20],
             "score": 0.5, "file_name": "C:\\ds\\images\\train\\1.jpg"}]
-    with open(rj, "w") as f:
-        json.dump(res, f)
-    p = curate("predictions", "--store", store, "--format", "coco",
-               "--field", "elsewhere", rj, ok=False)
-    got = boxes(store, "elsewhere")
+    p, got = coco_preds(store, "elsewhere", res, rj)
     check(p.returncode == 0 and
           got == {"images__val__1": [[3, 3, 20, 20]],
                   "images__train__1": [[4, 4, 20, 20]]},
@@ -217,11 +217,7 @@ def main():
               got, p.stderr.decode()))
     res = [{"image_id": i, "category_id": 3, "bbox": [1, 1, 9, 9],
             "score": 0.5} for i in (7, 8)]
-    with open(rj, "w") as f:
-        json.dump(res, f)
-    p = curate("predictions", "--store", store, "--format", "coco",
-               "--coco-gt", lj, "--field", "lvispred", rj, ok=False)
-    got = boxes(store, "lvispred")
+    p, got = coco_preds(store, "lvispred", res, rj, "--coco-gt", lj)
     check(p.returncode == 0 and
           got == {"images__val__2": [[1, 1, 9, 9]],
                   "images__train__1": [[1, 1, 9, 9]]},

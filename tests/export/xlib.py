@@ -48,6 +48,13 @@ def curate(*args, ok=True):
     return run(CURATE, *args, ok=ok)
 
 
+def dump(store, field):
+    """Every box of field in store, as export_helper dumps them (one dict
+    each: sample, box [x, y, w, h], attributes, ...)."""
+    out = run(HELPER, "dump", store, field).stdout.decode()
+    return [json.loads(line) for line in out.splitlines()]
+
+
 def with_orientation(jpeg, o):
     """The JPEG with an EXIF APP1 segment giving orientation o."""
     import struct
