@@ -58,57 +58,28 @@ static int dir_class(struct exw *x, const char *dir, uint32_t *ret)
   return r == -ENOENT ? 0 : r;
 }
 
-/* FNV-style mixing of one 64-bit word into h. */
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-  return (h ^ v) * 0x9E3779B97F4A7C15ULL;
-}
-
-static uint64_t mix_str(uint64_t h, const char *s)
-{
-  for (; s && *s; s++)
-    h = mix(h, (uint8_t)*s);
-  return mix(h, 0x100);  /* the end, so "ab"+"c" differs from "a"+"bc" */
-}
-
-static uint64_t mix_double(uint64_t h, double v)
-{
-  uint64_t u;
-
-  memcpy(&u, &v, sizeof(u));
-  return mix(h, u);
-}
-
 /* export_ent.version of the crop of box d of smp (never 0): a hash of
  * everything its bytes depend on and nothing else, so a change to another
  * box of the photo leaves this crop's version, and so its inode, kernel
  * pages and cached content in the mount, as they were.  That is the
- * source file (size, mtime, recorded pixel size, path: what tells a
- * changed file at import; the dataset root is set once for a store),
- * the label field it is read from, the box's
- * coordinates and class, the encoder quality and the turn of the export's
- * frame (export.frame, exw_turn).  The box id and the
+ * source file and the export's frame (exw_source_hash), the label field
+ * it is read from, the box's coordinates and class and the encoder
+ * quality.  The box id and the
  * class folder are in the crop's name, so a name that comes to mean
  * another box (an id written again by hand) has other coordinates or
  * another class, and so another version. */
 static uint64_t crop_version(const struct exw *x, const struct sample *smp,
                              const struct detection *d)
 {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = exw_source_hash(x, smp);
 
-  h = mix(h, smp->id);
-  h = mix(h, smp->size);
-  h = mix(h, (uint64_t)smp->mtime_ns);
-  h = mix(h, ((uint64_t)smp->width << 32) | smp->height);
-  h = mix_str(h, smp->relpath);
-  h = mix_str(h, x->field);
-  h = mix(h, d->class_id);
-  h = mix_double(h, d->x);
-  h = mix_double(h, d->y);
-  h = mix_double(h, d->w);
-  h = mix_double(h, d->h);
-  h = mix(h, CROP_QUALITY);
-  h = mix(h, (uint64_t)exw_turn(x, smp));
+  h = exw_mix_str(h, x->field);
+  h = exw_mix(h, d->class_id);
+  h = exw_mix_double(h, d->x);
+  h = exw_mix_double(h, d->y);
+  h = exw_mix_double(h, d->w);
+  h = exw_mix_double(h, d->h);
+  h = exw_mix(h, CROP_QUALITY);
   return h ? h : 1;
 }
 

@@ -2,7 +2,7 @@
  *   Annotations/<id>.xml                  one per selected sample
  *   JPEGImages/<id>.jpg                   (the sample's bytes for a JPEG;
  *                                         any other format converted at
- *                                         quality 100, VOC_JPEG_QUALITY)
+ *                                         quality 100, exw_gen_image)
  *   ImageSets/Main/<subset>.txt           sample ids, one per line;
  *                                         trainval.txt = train + val,
  *                                         or default when neither exists
@@ -37,49 +37,6 @@
 #include "imgcodec.h"
 #include "names.h"
 #include "vocname.h"
-
-/* Quality of JPEGImages/ files converted from other formats: the highest,
- * so the conversion loses as little as a JPEG can. */
-#define VOC_JPEG_QUALITY 100
-
-/* The whole file into a malloc'd buffer. */
-static int read_file(const char *path, uint8_t **ret, size_t *ret_len)
-{
-  struct stat st;
-  size_t got = 0;
-  uint8_t *p;
-  int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-
-  if (fd < 0)
-    return -errno;
-  if (fstat(fd, &st) < 0) {
-    r = -errno;
-    close(fd);
-    return r;
-  }
-  if (!(p = malloc(st.st_size ? (size_t)st.st_size : 1))) {
-    close(fd);
-    return -ENOMEM;
-  }
-  while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      r = n < 0 ? -errno : -ESTALE;
-      break;
-    }
-    got += (size_t)n;
-  }
-  close(fd);
-  if (r < 0) {
-    free(p);
-    return r;
-  }
-  *ret = p;
-  *ret_len = got;
-  return 0;
-}
 
 /* "<subset>.txt" or "trainval.txt" -> SUB_* or SUB_N for trainval; -1. */
 static int set_subset(const char *file)
@@ -137,15 +94,12 @@ static int list_one(struct exw *x, const struct sample *smp, int sub,
   struct export_ent e;
   char id[sizeof(e.name)];
 
-  (void)x;
   (void)sub;
   if (voc_sample_id(smp->name, smp->id, id, sizeof(id)) < 0 ||
       exw_ent2(&e, id, c->ext) < 0)
     return 0;   /* cannot happen: an id fits in VOC_ID_MAX bytes */
-  if (c->ext[1] == 'j' && smp->format == IMG_JPEG)
-    e.sample_id = smp->id;
-  else if (c->ext[1] == 'j')
-    e.shows = smp->id;
+  if (c->ext[1] == 'j')
+    exw_image_mark(x, smp, &e);
   return c->fn(&e, c->ud);
 }
 
@@ -253,11 +207,10 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   if (r < 0)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
   /* A JPEG is served from its source; any other format is generated:
-   * converted to JPEG (voc_gen), still an image of the sample. */
-  r = exw_ent(e, rest, false,
-              head[0] == 'J' && smp.format == IMG_JPEG ? smp.id : 0, 0);
-  if (r == 0 && head[0] == 'J' && smp.format != IMG_JPEG)
-    e->shows = smp.id;
+   * converted to JPEG (exw_gen_image), still an image of the sample. */
+  r = exw_ent(e, rest, false, 0, 0);
+  if (r == 0 && head[0] == 'J')
+    exw_image_mark(x, &smp, e);
   return r;
 }
 
@@ -436,32 +389,16 @@ static int gen_xml(struct exw *x, const char *file)
 }
 
 /* JPEGImages/<name>.jpg of a sample in another format: its pixels (alpha
- * over white) as a JPEG of the highest quality, because VOC readers such
- * as torchvision's hard-code JPEGImages/<id>.jpg.  The JPEG has no EXIF,
- * so its pixels are drawn in the export's frame, the frame of its XML:
- * every reader then sees them as the boxes are. */
+ * over white) as a JPEG (exw_gen_image), because VOC readers such as
+ * torchvision's hard-code JPEGImages/<id>.jpg.  The JPEG has no EXIF, so
+ * its pixels are drawn in the export's frame, the frame of its XML: every
+ * reader then sees them as the boxes are. */
 static int gen_jpeg(struct exw *x, const char *file)
 {
   struct sample smp;
-  char *root = NULL, *src = NULL;
-  uint8_t *data = NULL, *jpg = NULL;
-  size_t len = 0, jlen = 0;
   int sub, r = voc_sample_file(x, file, ".jpg", &smp, &sub);
 
-  if (r == 0 && smp.format == IMG_JPEG)
-    r = -ENOENT;   /* served from the source, never generated */
-  r = r ? r : store_setting_get(x->t, "root", &root);
-  if (r == 0 && !(src = path_join(root, smp.relpath)))
-    r = -ENOMEM;
-  r = r ? r : read_file(src, &data, &len);
-  r = r ? r : img_to_jpeg(data, len, exw_turn(x, &smp),
-                          VOC_JPEG_QUALITY, &jpg, &jlen);
-  r = r ? r : exw_put(x, (const char *)jpg, jlen);
-  free(jpg);
-  free(data);
-  free(src);
-  free(root);
-  return r;
+  return r ? r : exw_gen_image(x, &smp);
 }
 
 static int gen_file(struct exw *x, const char *path)

@@ -285,7 +285,7 @@ int exw_sample_file(struct exw *x, const char *file, const char *ext,
   r = store_sample_by_name(x->t, name, smp);
   if (r < 0)
     return r;
-  if (!ext && strcmp(dot, img_ext_of(smp->format)) != 0)
+  if (!ext && strcmp(dot, img_ext_of(exw_image_format(x, smp->format))) != 0)
     return -ENOENT;
   if ((smp->flags & SAMPLE_MISSING) ||
       (x->s->ids && !has_id(x->s->ids, x->s->n_ids, smp->id)))
@@ -300,6 +300,93 @@ const struct label_field *exw_labels(struct exw *x, uint64_t id,
   if (store_labels_get(x->t, id, l) < 0)
     return NULL;
   return labels_field(l, x->field, false);
+}
+
+/* ---- image files ---- */
+
+enum img_format exw_image_format(const struct exw *x, enum img_format f)
+{
+  if (x->s->fmt == EXPORT_VOC)
+    return IMG_JPEG;
+  if (x->s->fmt == EXPORT_YOLO && f == IMG_GIF)
+    return IMG_PNG;
+  return f;
+}
+
+/* JPEG quality of converted pictures: the highest, so the conversion
+ * loses as little as a JPEG can. */
+#define EXW_JPEG_QUALITY 100
+
+void exw_image_mark(const struct exw *x, const struct sample *smp,
+                    struct export_ent *e)
+{
+  enum img_format to = exw_image_format(x, smp->format);
+
+  if (to == smp->format) {
+    e->sample_id = smp->id;
+    return;
+  }
+  e->shows = smp->id;
+  e->version = exw_mix(exw_mix(exw_source_hash(x, smp), (uint64_t)to),
+                       EXW_JPEG_QUALITY);
+  if (!e->version)
+    e->version = 1;   /* 0 means "depends on the whole selection" */
+}
+
+int exw_gen_image(struct exw *x, const struct sample *smp)
+{
+  enum img_format to = exw_image_format(x, smp->format);
+  char *root = NULL, *src = NULL;
+  uint8_t *data = NULL, *out = NULL;
+  size_t len = 0, olen = 0;
+  int r = to == smp->format ? -ENOENT : 0;
+
+  r = r ? r : store_setting_get(x->t, "root", &root);
+  if (r == 0 && !(src = path_join(root, smp->relpath)))
+    r = -ENOMEM;
+  r = r ? r : file_read_all(src, &data, &len);
+  r = r ? r : img_convert(data, len, exw_turn(x, smp), to, EXW_JPEG_QUALITY,
+                          &out, &olen);
+  r = r ? r : exw_put(x, (const char *)out, olen);
+  free(out);
+  free(data);
+  free(src);
+  free(root);
+  return r;
+}
+
+/* ---- versions ---- */
+
+uint64_t exw_mix(uint64_t h, uint64_t v)
+{
+  return (h ^ v) * 0x9E3779B97F4A7C15ULL;
+}
+
+uint64_t exw_mix_str(uint64_t h, const char *s)
+{
+  for (; s && *s; s++)
+    h = exw_mix(h, (uint8_t)*s);
+  return exw_mix(h, 0x100);  /* the end: "ab"+"c" differs from "a"+"bc" */
+}
+
+uint64_t exw_mix_double(uint64_t h, double v)
+{
+  uint64_t u;
+
+  memcpy(&u, &v, sizeof(u));
+  return exw_mix(h, u);
+}
+
+uint64_t exw_source_hash(const struct exw *x, const struct sample *smp)
+{
+  uint64_t h = 1469598103934665603ULL;
+
+  h = exw_mix(h, smp->id);
+  h = exw_mix(h, smp->size);
+  h = exw_mix(h, (uint64_t)smp->mtime_ns);
+  h = exw_mix(h, ((uint64_t)smp->width << 32) | smp->height);
+  h = exw_mix_str(h, smp->relpath);
+  return exw_mix(h, (uint64_t)exw_turn(x, smp));
 }
 
 /* ---- entries and paths ---- */
@@ -375,18 +462,15 @@ static int list_one(struct exw *x, const struct sample *smp, int sub,
 {
   struct list_ctx *c = ud;
   struct export_ent e;
-  int r = exw_ent2(&e, smp->name, c->ext ? c->ext : img_ext_of(smp->format));
+  int r = exw_ent2(&e, smp->name,
+                   c->ext ? c->ext
+                          : img_ext_of(exw_image_format(x, smp->format)));
 
-  (void)x;
   (void)sub;
   if (r < 0)
     return 0;   /* cannot happen: names are at most ~220 bytes */
-  /* Original bytes, unless the listing wants another format than the
-   * sample's (VOC's .jpg for a PNG: generated, converted). */
-  if (c->image && (!c->ext || smp->format == IMG_JPEG))
-    e.sample_id = smp->id;
-  else if (c->image)
-    e.shows = smp->id;
+  if (c->image)
+    exw_image_mark(x, smp, &e);
   return c->fn(&e, c->ud);
 }
 

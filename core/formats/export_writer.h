@@ -58,7 +58,8 @@ int exw_subsets(struct exw *x, bool present[SUB_N]);
 /* 1 if subset `sub` has a selected sample, 0 if not (also for sub < 0). */
 int exw_has_subset(struct exw *x, int sub);
 /* Looks up a selected sample by file name "<name><ext>" (ext NULL: the
- * sample's own image extension, imgfmt.h); fills *smp and *sub.  -ENOENT
+ * extension of the sample's image in this tree, exw_image_format()); fills
+ * *smp and *sub.  -ENOENT
  * when absent, missing or not selected. */
 int exw_sample_file(struct exw *x, const char *file, const char *ext,
                     struct sample *smp, int *sub);
@@ -80,6 +81,43 @@ void exw_turned_size(int turn, const struct sample *smp, uint32_t *w,
  * `turn`, corner by corner (img_orient_box), its size kept exactly (w
  * and h swapped for 5..8); 1 leaves it bit for bit. */
 void exw_turn_box(int turn, const struct sample *smp, struct detection *d);
+
+/* ---- image files ---- */
+
+/* The format in which this export's tree holds a picture of format f: f
+ * itself (the sample's own bytes, served from its source), or the one it
+ * is converted to because the tree's readers take no other.  VOC's
+ * JPEGImages/ holds JPEG only (torchvision's VOCDetection hard-codes
+ * ".jpg"); Ultralytics reads no GIF (it lists GIF among its video
+ * formats and skips such a file in images/), so YOLO's images/ gets a
+ * PNG of a GIF; COCO and every other case keep f. */
+enum img_format exw_image_format(const struct exw *x, enum img_format f);
+/* Marks e, the image file of smp in this tree (named already), as smp's
+ * own bytes (sample_id) or, where exw_image_format() converts, as a
+ * generated picture of smp (shows) whose version is a hash of what its
+ * bytes come from (exw_source_hash, the target format, the encoder's
+ * quality), so a label edit leaves it in the mount's content cache. */
+void exw_image_mark(const struct exw *x, const struct sample *smp,
+                    struct export_ent *e);
+/* Writes the converted picture of smp: its source decoded at full size,
+ * turned into the export's frame (exw_turn: the picture has no EXIF) and
+ * encoded as exw_image_format() says (a JPEG at quality 100, the least a
+ * JPEG loses; a PNG losslessly).  -ENOENT where the tree serves smp's own
+ * bytes; errors of the read and the decode. */
+int exw_gen_image(struct exw *x, const struct sample *smp);
+
+/* ---- versions of generated files (export_ent.version) ---- */
+
+/* One 64-bit word, a string (with its end) or a double mixed into hash h
+ * (FNV-style, not cryptographic: a cache key, not a signature). */
+uint64_t exw_mix(uint64_t h, uint64_t v);
+uint64_t exw_mix_str(uint64_t h, const char *s);
+uint64_t exw_mix_double(uint64_t h, double v);
+/* The start of the version of every picture generated from smp's file:
+ * the source file as the import recorded it (size, mtime, pixel size,
+ * path: what tells a changed file; the dataset root is set once for a
+ * store) and the turn of the export's frame (exw_turn). */
+uint64_t exw_source_hash(const struct exw *x, const struct sample *smp);
 
 /* Name of the subset "train" etc. -> SUB_*, or -1. */
 int exw_subset_parse(const char *name, size_t n);

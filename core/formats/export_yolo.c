@@ -1,7 +1,8 @@
 /* export_yolo.c - the Ultralytics YOLO detection tree:
  *   data.yaml
  *   images/<subset>/<name>.<ext>          (the sample's bytes, its own
- *                                         extension: .jpg .png ...)
+ *                                         extension: .jpg .png ...; a
+ *                                         GIF as a PNG, exw_gen_image)
  *   labels/<subset>/<name>.txt            one row per box
  *
  * Rows are "<class> <cx> <cy> <w> <h>" with the centre and size relative to
@@ -94,7 +95,10 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
     return r == -ENOENT || r == -EINVAL ? -ENOENT : r;
   if (strcmp(exw_subset_names[sub], sname) != 0)
     return -ENOENT;
-  return exw_ent(e, file, false, img ? smp.id : 0, 0);
+  r = exw_ent(e, file, false, 0, 0);
+  if (r == 0 && img)
+    exw_image_mark(x, &smp, e);
+  return r;
 }
 
 static int gen_yaml(struct exw *x)
@@ -177,6 +181,10 @@ static int gen_file(struct exw *x, const char *path)
 
   if (strcmp(path, "data.yaml") == 0)
     return gen_yaml(x);
+  if (strncmp(path, "images/", 7) == 0) {   /* a GIF's PNG */
+    r = exw_sample_file(x, strrchr(path, '/') + 1, NULL, &smp, &sub);
+    return r ? r : exw_gen_image(x, &smp);
+  }
   r = exw_sample_file(x, strrchr(path, '/') + 1, ".txt", &smp, &sub);
   if (r < 0)
     return r;

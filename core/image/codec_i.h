@@ -60,6 +60,11 @@ extern const struct img_codec codec_tiff;   /* codec_tiff.c */
 extern const struct img_codec codec_gif;    /* codec_gif.c */
 extern const struct img_codec codec_bmp;    /* codec_bmp.c */
 
+/* im (8-bit gray or RGB) as a PNG of the same pixels, no other chunk:
+ * *ret is malloc'd, owned by the caller.  -EINVAL for another channel
+ * count, -ENOMEM. */
+int codec_png_encode(const struct image *im, uint8_t **ret, size_t *ret_len);
+
 /* The GIF decoder with giflib expanding the LZW codes as well (codec_gif
  * expands clean streams itself and falls back to this for the others);
  * test_gif compares the two on every variant.  Same contract as

@@ -481,15 +481,18 @@ int img_decode_file(const char *path, int min_short, unsigned flags,
   return r;
 }
 
-int img_to_jpeg(const void *data, size_t len, int orientation, int quality,
-                uint8_t **ret, size_t *ret_len)
+int img_convert(const void *data, size_t len, int orientation,
+                enum img_format to, int quality, uint8_t **ret,
+                size_t *ret_len)
 {
   struct image im;
   int fmt, r;
 
   *ret = NULL;
   *ret_len = 0;
-  if (len >= 3 && img_sniff(data, len) == IMG_JPEG) {
+  if (to != IMG_JPEG && to != IMG_PNG)
+    return -EINVAL;
+  if (len >= 3 && img_sniff(data, len) == (int)to) {
     if (!(*ret = malloc(len)))
       return -ENOMEM;
     memcpy(*ret, data, len);
@@ -498,7 +501,9 @@ int img_to_jpeg(const void *data, size_t len, int orientation, int quality,
   }
   r = img_decode(data, len, 0, 0, &im, &fmt);
   r = r ? r : img_orient(&im, orientation);
-  r = r ? r : jpeg_encode(&im, quality, ret, ret_len);
+  if (r == 0)
+    r = to == IMG_JPEG ? jpeg_encode(&im, quality, ret, ret_len)
+                       : codec_png_encode(&im, ret, ret_len);
   image_free(&im);
   return r;
 }

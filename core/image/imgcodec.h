@@ -135,12 +135,16 @@ void img_box_from_view_rel(int orientation, double w, double h,
 bool img_boxes_turned(int orientation, uint32_t w, uint32_t h,
                       double given_w, double given_h, bool source_turned);
 
-/* The file's bytes as a JPEG: a JPEG is copied unchanged (orientation is
- * not looked at: its EXIF stays), anything else is decoded at full size,
- * turned by EXIF orientation `orientation` (1: as stored; img_orient) and
- * encoded at the given quality, with no EXIF.  *ret is malloc'd, owned by
- * the caller. */
-int img_to_jpeg(const void *data, size_t len, int orientation, int quality,
-                uint8_t **ret, size_t *ret_len);
+/* The file's bytes as a picture of format `to` (IMG_JPEG or IMG_PNG), for
+ * an export whose readers take no other: a file already of that format is
+ * copied unchanged (orientation is not looked at: its EXIF stays),
+ * anything else is decoded at full size, turned by EXIF orientation
+ * `orientation` (1: as stored; img_orient) and encoded with no EXIF: a
+ * JPEG at the given quality, a PNG losslessly (quality unused).  *ret is
+ * malloc'd, owned by the caller.  -EINVAL for another target format; the
+ * decoder's errors as img_decode(). */
+int img_convert(const void *data, size_t len, int orientation,
+                enum img_format to, int quality, uint8_t **ret,
+                size_t *ret_len);
 
 #endif

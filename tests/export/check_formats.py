@@ -17,6 +17,10 @@ INT64_MAX = 2 ** 63 - 1
 # Image file extensions both formats' readers accept (Ultralytics'
 # IMG_FORMATS, pycocotools does not care): the exports use one per format.
 IMAGE_EXTS = {".jpg", ".png", ".webp", ".tif", ".bmp", ".gif"}
+# What Ultralytics takes for a picture in images/ (IMG_FORMATS of its
+# data/utils.py, of the formats this tool reads): GIF is one of its video
+# formats, and a .gif there is not trained on.
+YOLO_EXTS = IMAGE_EXTS - {".gif"}
 
 
 def _is_int(v):
@@ -187,7 +191,7 @@ def check_yolo(root):
         labs = sorted(os.listdir(lab_dir)) if os.path.isdir(lab_dir) else []
         if [os.path.splitext(i)[0] for i in imgs] != \
                 [os.path.splitext(x)[0] for x in labs] or \
-                any(os.path.splitext(i)[1] not in IMAGE_EXTS for i in imgs):
+                any(os.path.splitext(i)[1] not in YOLO_EXTS for i in imgs):
             p.append("labels/%s does not mirror images/%s" % (sub, sub))
         for x in labs:
             if not x.endswith(".txt"):

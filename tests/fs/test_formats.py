@@ -78,6 +78,26 @@ def mad(a, b):
     return sum(abs(x - y) for x, y in zip(pa, pb)) / len(pa)
 
 
+def flat(im):
+    """A Pillow image as the conversions draw it: alpha over white, 16-bit
+    gray scaled to 8 bits (Pillow's own conversion clips it at 255)."""
+    from PIL import Image
+    if im.mode in ("RGBA", "LA", "PA") or \
+            (im.mode == "P" and "transparency" in im.info):
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im.convert("RGBA"))
+    if im.mode == "I;16" or im.mode == "I":
+        im = im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    return im
+
+
+def yolo_name(name):
+    """The name of a picture in the YOLO export: its own, but a GIF's PNG
+    (Ultralytics lists GIF among its video formats)."""
+    stem, ext = os.path.splitext(name)
+    return stem + (".png" if ext == ".gif" else ext)
+
+
 def png_chunk(t, d):
     return struct.pack(">I", len(d)) + t + d + \
         struct.pack(">I", zlib.crc32(t + d))
@@ -509,14 +529,29 @@ def body(ck, w):
                 for f in fn:
                     p = os.path.join(dp, f)
                     eq(os.stat(p).st_size, len(read(p)), "size of " + p)
-        # COCO and YOLO: own bytes and extension.
+        # COCO and YOLO: own bytes and extension; but YOLO's GIFs, which
+        # Ultralytics takes for videos: a PNG of the first frame, exactly.
         train = sorted(n for n in src_of if n != VAL)
         for fmt, sub in (("coco", "images/train"), ("yolo", "images/train")):
             d = os.path.join(X, fmt, sub)
-            eq(sorted(os.listdir(d)), train, fmt + " images")
+            eq(sorted(os.listdir(d)), sorted(yolo_name(n) if fmt == "yolo"
+                                             else n for n in train),
+               fmt + " images")
             for name in train:
-                eq(sha(read(os.path.join(d, name))), sha(read(src_of[name])),
-                   fmt + " bytes of " + name)
+                b = read(os.path.join(d, yolo_name(name) if fmt == "yolo"
+                                      else name))
+                if fmt == "coco" or not name.endswith(".gif"):
+                    eq(sha(b), sha(read(src_of[name])),
+                       fmt + " bytes of " + name)
+                    continue
+                pim = pil_open(b)
+                eq(pim.format, "PNG", "YOLO image of " + name)
+                d_ = mad(pim, flat(pil_open(read(src_of[name]))))
+                if d_ != 0:
+                    raise AssertionError("YOLO PNG of %s differs by %.3f" %
+                                         (name, d_))
+        if not any(n.endswith(".gif") for n in train):
+            raise AssertionError("no GIF in the YOLO export's corpus")
         out = w.sub("xcopy")
         shutil.copytree(os.path.join(X, "coco"), os.path.join(out, "coco"))
         shutil.copytree(os.path.join(X, "yolo"), os.path.join(out, "yolo"))
@@ -554,17 +589,8 @@ def body(ck, w):
             if name.endswith(".jpg"):
                 eq(sha(b), sha(read(src)), "VOC keeps JPEG bytes " + name)
                 continue
-            jim, sim = pil_open(b), pil_open(read(src))
+            jim, sim = pil_open(b), flat(pil_open(read(src)))
             eq(jim.format, "JPEG", name + " converted")
-            if sim.mode in ("RGBA", "LA", "PA") or \
-                    (sim.mode == "P" and "transparency" in sim.info):
-                from PIL import Image
-                bg = Image.new("RGBA", sim.size, (255, 255, 255, 255))
-                sim = Image.alpha_composite(bg, sim.convert("RGBA"))
-            if sim.mode == "I;16" or sim.mode == "I":
-                # Pillow's 16-bit gray clips to 255 when made RGB: scale it
-                sim = sim.convert("I").point(lambda v: v * (1 / 256)) \
-                    .convert("L")
             if sim.size != jim.size:   # Pillow turned an oriented TIFF
                 eq(sim.size, jim.size[::-1], name + " turned size")
                 continue
@@ -617,7 +643,8 @@ def body(ck, w):
             sub = "val" if name == VAL else "train"
             for p in (os.path.join(X, "voc", "JPEGImages", stem + ".jpg"),
                       os.path.join(X, "coco", "images", sub, name),
-                      os.path.join(X, "yolo", "images", sub, name)):
+                      os.path.join(X, "yolo", "images", sub,
+                                   yolo_name(name))):
                 eq(attrs(p), want, "attributes of " + p)
         p = os.path.join(X, "voc", "JPEGImages", "png_rgb8.jpg")
         out = subprocess.run(["getfattr", "-d", "--absolute-names", p],
@@ -632,6 +659,32 @@ def body(ck, w):
            "attributes of a crop")
     ck.run("export images, converted VOC ones too, carry their sample's "
            "user.curatefs.* attributes", t_export_xattrs)
+
+    def t_converted_versions():
+        # A converted picture (a VOC JPEG, a YOLO PNG) depends on its
+        # source file alone: a label edit of its sample leaves its inode,
+        # so the kernel's pages and the cached conversion, while the
+        # label file beside it shows the edit.
+        X = os.path.join(mnt, "export")
+        name = "gif_single.gif"
+        sub = "val" if name == VAL else "train"
+        conv = [os.path.join(X, "voc", "JPEGImages", "gif_single.jpg"),
+                os.path.join(X, "yolo", "images", sub, "gif_single.png")]
+        txt = os.path.join(X, "yolo", "labels", sub, "gif_single.txt")
+        before = {p: (os.stat(p).st_ino, read(p)) for p in conv}
+        rows = read(txt)
+        lab = os.path.join(mnt, "labels", "gif_single.json")
+        doc = json.loads(read(lab))
+        doc["fields"]["ground_truth"].append({"label": "dog",
+                                              "bbox": [1, 2, 3, 4]})
+        write(lab, json.dumps(doc))
+        if read(txt).count(b"\n") != rows.count(b"\n") + 1:
+            raise AssertionError("the YOLO label file missed the edit")
+        for p in conv:
+            eq((os.stat(p).st_ino, read(p)), before[p],
+               p + ": inode and bytes after a label edit")
+    ck.run("converted export pictures (VOC JPEG, YOLO PNG) keep their "
+           "inode and bytes across a label edit", t_converted_versions)
 
     def turned_box(box, o, inverse=False):
         """A box [x1, y1, x2, y2] of a stored W x H frame in the frame
@@ -763,7 +816,8 @@ def body(ck, w):
         for name, (fmt, cw, chh, o, _c) in corpus_samples():
             stem, sub = os.path.splitext(name)[0], \
                 "val" if name == VAL else "train"
-            im = pil_open(read(os.path.join(X, "images", sub, name)))
+            im = pil_open(read(os.path.join(X, "images", sub,
+                                            yolo_name(name))))
             # Pillow 9.4 turns a TIFF while loading it (and would turn it
             # again in exif_transpose, a bug fixed in Pillow 10.1).
             vw, vh = im.size if fmt == "tiff" else \
