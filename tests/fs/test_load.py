@@ -143,9 +143,18 @@ def body(ck, w):
 
     def t_memory_returns():
         # The warm thread trims once the store has been quiet for 1 s.
+        # What a burst leaves legitimately is bounded, not zero: the FUSE
+        # workers it started (each with its request buffer of over 1 MiB),
+        # the sets of the births table it touched, the evaluation of the
+        # new version.  Measured on the plain build, 2,000 samples: 3.2 to
+        # 8.7 MiB over idle (the last failed an 8 MiB allowance in one CI
+        # run).  16 MiB keeps that spread and fails a daemon that keeps
+        # about 6 KB or more per label write (2,000 to 3,000 writes).  At
+        # this size the burst peaks near the idle level, so the trim itself
+        # is not what this decides (without it: +4.6 and +5.6 MiB).
         # Under AddressSanitizer freed memory is held in its quarantine
         # (256 MiB by default) on purpose: allow for it there.
-        allowance = 8192
+        allowance = 16384
         if "libasan" in open("/proc/%d/maps" % pid).read():
             allowance += 256 * 1024
         deadline = time.monotonic() + 30
