@@ -10,7 +10,8 @@
  * their own).  Its <box>, <polygon>, <ellipse> and <mask> children become
  * boxes (shapebox.h: the same box CVAT's pull takes of each), with
  * occluded, rotation and every <attribute name=> child kept as the box's
- * attributes ("true" and "false" as booleans, the rest as text);
+ * attributes ("true" and "false" as booleans, the values of attributes
+ * <meta> declares numbers as numbers, the rest as text);
  * points, polylines, skeletons, cuboids and tags have no box and are
  * counted and reported once.  The boxes are in the frame CVAT
  * shows, each picture turned by its EXIF orientation, unless the image's
@@ -59,6 +60,29 @@ static void known_free(struct subsets *k)
   k->n = 0;
 }
 
+/* The attributes the document's <meta> declares as numbers
+ * (<input_type>number</input_type>), as "label\0attribute\0" pairs: their
+ * values become JSON numbers.  Every other type keeps its text: a select
+ * or radio value is one of a list of strings ("007" stays "007"), and a
+ * checkbox's "true" and "false" are booleans whatever the meta says. */
+struct numattrs {
+  struct buf pairs;
+};
+
+/* The first pass's state: the subsets, and in <meta> the label and the
+ * attribute being read (their <name> and <input_type> children). */
+struct pre {
+  struct subsets *known;
+  struct numattrs *num;
+  int meta_depth;           /* depth of <meta>, or -1 outside it */
+  char stack[12][16];       /* element names from the root, cut */
+  struct buf label;         /* the label's name */
+  struct buf attr;          /* its attribute's name (NUL-terminated) */
+  bool attr_number;         /* that attribute's input_type is number */
+  struct buf pending;       /* number attributes of the label read before
+                             * its name: names with their NULs */
+};
+
 struct cx {
   struct limp *L;
   const char *doc;          /* the document's name, for reasons */
@@ -77,8 +101,10 @@ struct cx {
   struct buf attr;          /* the name of the <attribute> being read */
   struct buf keys;          /* the shape's attribute names so far, each
                              * with its NUL */
+  char label[256];          /* the shape's label */
   char subset[256];         /* the document's subset, from its name */
   struct subsets *known;    /* every subset of the import */
+  const struct numattrs *num;   /* the document's number attributes */
   uint64_t other, unlabelled;
 };
 
@@ -300,6 +326,7 @@ static int shape_start(struct cx *c, const char *el, const char **atts)
   if (!labels_class_name_valid(label))
     return limp_fail(L, "%s: <%s> %zu: invalid label", c->name, el,
                      c->nshape);
+  snprintf(c->label, sizeof(c->label), "%s", label);
   if (att(atts, "rotation") && att_num(atts, "rotation", &rot))
     return limp_fail(L, "%s: <%s> %zu: bad rotation", c->name, el,
                      c->nshape);
@@ -358,6 +385,42 @@ static int shape_end(struct cx *c)
   return r;
 }
 
+/* Whether attribute attr of label is declared a number. */
+static bool numattrs_has(const struct numattrs *m, const char *label,
+                         const char *attr)
+{
+  const char *p = m->pairs.data, *end;
+
+  if (!p)
+    return false;   /* no number attribute (and no buffer) */
+  for (end = p + m->pairs.len; p < end;) {
+    const char *a = p + strlen(p) + 1;
+    if (strcmp(p, label) == 0 && strcmp(a, attr) == 0)
+      return true;
+    p = a + strlen(a) + 1;
+  }
+  return false;
+}
+
+/* A number attribute's text as CVAT writes it ("3", "-2.5", surrounding
+ * white space allowed): *v, or false for anything else (kept as text). */
+static bool number_text(const char *s, double *v)
+{
+  char *e;
+
+  while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+    s++;
+  if (!*s || !(*s == '-' || *s == '+' || *s == '.' ||
+               (*s >= '0' && *s <= '9')))
+    return false;   /* no "inf", "nan", hex is caught below */
+  *v = strtod(s, &e);
+  if (e == s || !isfinite(*v) || strpbrk(s, "xXpP"))
+    return false;
+  while (*e == ' ' || *e == '\t' || *e == '\n' || *e == '\r')
+    e++;
+  return !*e;
+}
+
 static int on_start(void *ud, int depth, const char *el, const char **atts)
 {
   struct cx *c = ud;
@@ -402,10 +465,14 @@ static int on_end(void *ud, int depth, const char *el, const char *text)
     r = r ? r : buf_puts(&c->attrs, ",");
     r = r ? r : buf_json_str(&c->attrs, k, kl);
     r = r ? r : buf_puts(&c->attrs, ":");
-    /* a checkbox's value is a boolean; any other stays the text it is
-     * ("0003" of a text attribute is no number) */
+    /* a checkbox's value is a boolean, a number attribute's a number
+     * (struct numattrs); any other stays the text it is ("0003" of a
+     * text attribute is no number) */
+    double v;
     if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0)
       r = r ? r : buf_puts(&c->attrs, text);
+    else if (numattrs_has(c->num, c->label, k) && number_text(text, &v))
+      r = r ? r : buf_json_double(&c->attrs, v);
     else
       r = r ? r : buf_json_str(&c->attrs, text, strlen(text));
   } else if (depth == 2 && c->in_shape) {
@@ -435,18 +502,85 @@ static void doc_subset(const char *doc, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)bl, b);
 }
 
-/* First pass: the subset= of every <image>, into the known subsets. */
+/* Is the element at depth d (d >= 1) named el, its parent parent? */
+static bool pre_at(const struct pre *p, int d, const char *el,
+                   const char *parent)
+{
+  return d >= 1 && d < (int)(sizeof(p->stack) / sizeof(p->stack[0])) &&
+         strcmp(p->stack[d], el) == 0 && strcmp(p->stack[d - 1], parent) == 0;
+}
+
+/* A number attribute of the label being read: its pair, or pending until
+ * the label's name is known. */
+static int pre_number(struct pre *p)
+{
+  if (!p->label.len)
+    return buf_append(&p->pending, p->attr.data, strlen(p->attr.data) + 1);
+  int r = buf_append(&p->num->pairs, p->label.data, p->label.len + 1);
+  return r ? r : buf_append(&p->num->pairs, p->attr.data,
+                            strlen(p->attr.data) + 1);
+}
+
+/* First pass: the subset= of every <image>, into the known subsets; in
+ * <meta> (a task's, a job's or a project's, and so at any depth below
+ * it), each <label>'s <attribute>s whose <input_type> is number. */
 static int pre_start(void *ud, int depth, const char *el, const char **atts)
 {
+  struct pre *p = ud;
+
+  if (depth < (int)(sizeof(p->stack) / sizeof(p->stack[0])))
+    snprintf(p->stack[depth], sizeof(p->stack[0]), "%s", el);
   if (depth == 1 && strcmp(el, "image") == 0)
-    return known_add(ud, att(atts, "subset"));
+    return known_add(p->known, att(atts, "subset"));
+  if (depth == 1 && strcmp(el, "meta") == 0)
+    p->meta_depth = depth;
+  if (p->meta_depth < 0 || depth <= p->meta_depth)
+    return 0;
+  if (pre_at(p, depth, "label", "labels")) {
+    buf_reset(&p->label);
+    buf_reset(&p->pending);
+  } else if (pre_at(p, depth, "attribute", "attributes")) {
+    buf_reset(&p->attr);
+    p->attr_number = false;
+  } else if (pre_at(p, depth, "name", "label") ||
+             pre_at(p, depth, "name", "attribute") ||
+             pre_at(p, depth, "input_type", "attribute")) {
+    return 1;   /* its text */
+  }
   return 0;
 }
 
 static int pre_end(void *ud, int depth, const char *el, const char *text)
 {
-  (void)ud, (void)depth, (void)el, (void)text;
-  return 0;
+  struct pre *p = ud;
+  int r = 0;
+
+  if (p->meta_depth < 0 || depth <= p->meta_depth) {
+    if (depth == p->meta_depth && strcmp(el, "meta") == 0)
+      p->meta_depth = -1;
+    return 0;
+  }
+  if (pre_at(p, depth, "name", "label") && !p->label.len) {
+    r = buf_append(&p->label, text, strlen(text));
+    /* the label's number attributes read before its name */
+    for (size_t i = 0; r == 0 && i < p->pending.len;
+         i += strlen(p->pending.data + i) + 1) {
+      r = buf_append(&p->num->pairs, p->label.data, p->label.len);
+      r = r ? r : buf_append(&p->num->pairs, "", 1);
+      r = r ? r : buf_append(&p->num->pairs, p->pending.data + i,
+                             strlen(p->pending.data + i) + 1);
+    }
+    buf_reset(&p->pending);
+  } else if (pre_at(p, depth, "name", "attribute")) {
+    buf_reset(&p->attr);
+    r = buf_append(&p->attr, text, strlen(text) + 1);
+  } else if (pre_at(p, depth, "input_type", "attribute")) {
+    p->attr_number = strcmp(text, "number") == 0;
+  } else if (pre_at(p, depth, "attribute", "attributes") && p->attr_number &&
+             p->attr.len) {
+    r = pre_number(p);
+  }
+  return r;
 }
 
 /* One document, d[0..n) named doc; by_name: a file of a folder or zip,
@@ -456,18 +590,25 @@ static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
 {
   static const struct xmltree_sax pre = { pre_start, pre_end };
   static const struct xmltree_sax sax = { on_start, on_end };
-  struct cx c = { .L = L, .doc = doc, .known = known };
+  struct numattrs num;
+  struct pre pp = { .known = known, .num = &num, .meta_depth = -1 };
+  struct cx c = { .L = L, .doc = doc, .known = known, .num = &num };
   char why[200] = "";
   int r;
 
   if (by_name)
     doc_subset(doc, c.subset, sizeof(c.subset));
+  buf_init(&num.pairs, LIMP_FILE_MAX);
+  buf_init(&pp.label, LIMP_FILE_MAX);
+  buf_init(&pp.attr, LIMP_FILE_MAX);
+  buf_init(&pp.pending, LIMP_FILE_MAX);
   buf_init(&c.attrs, LIMP_FILE_MAX);
   buf_init(&c.attr, LIMP_FILE_MAX);
   buf_init(&c.keys, LIMP_FILE_MAX);
-  /* the subsets first (a picture in another subset's folder is not this
-   * image's), then the boxes; the first pass's errors are the second's */
-  r = xmltree_stream(d, n, &pre, known, why, sizeof(why));
+  /* the subsets and the number attributes first (a picture in another
+   * subset's folder is not this image's; <meta> may come anywhere), then
+   * the boxes; the first pass's errors are the second's */
+  r = xmltree_stream(d, n, &pre, &pp, why, sizeof(why));
   if (r != -ENOMEM)
     r = xmltree_stream(d, n, &sax, &c, why, sizeof(why));
   if (r < 0 && why[0])
@@ -485,6 +626,10 @@ static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
   }
   labels_field_clear(&c.f);
   free(c.d.attributes);
+  buf_free(&num.pairs);
+  buf_free(&pp.label);
+  buf_free(&pp.attr);
+  buf_free(&pp.pending);
   buf_free(&c.attrs);
   buf_free(&c.attr);
   buf_free(&c.keys);

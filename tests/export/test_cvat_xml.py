@@ -85,8 +85,19 @@ META = """  <version>1.1</version>
       <name>p</name>
       <labels>
         <label><name>car</name><attributes><attribute><name>parked</name>
-        <input_type>checkbox</input_type></attribute></attributes></label>
-        <label><name>traffic light</name></label>
+        <input_type>checkbox</input_type></attribute><attribute>
+        <name>plate</name><input_type>text</input_type></attribute>
+        <attribute><name>speed</name><mutable>True</mutable>
+        <input_type>number</input_type><default_value>0</default_value>
+        <values>0
+200
+1</values></attribute><attribute><name>count</name>
+        <input_type>number</input_type></attribute></attributes></label>
+        <label><attributes><attribute><name>count</name>
+        <input_type>select</input_type><values>07
+08</values></attribute>
+        <attribute><name>lamps</name><input_type>number</input_type>
+        </attribute></attributes><name>traffic light</name></label>
       </labels>
     </project>
     <dumped>2026-12-01 10:00:00+00:00</dumped>
@@ -103,10 +114,15 @@ def server_doc(turned_w, turned_h):
       <attribute name="parked">true</attribute>
       <attribute name="plate">0003</attribute>
       <attribute name="note">a &amp; "b" &lt;c&gt;</attribute>
+      <attribute name="speed">42.50</attribute>
+      <attribute name="count">07</attribute>
     </box>
     <box label="car" source="manual" occluded="0" xtl="150.00" ytl="100.00" xbr="210.00" ybr="140.00" rotation="30.00" z_order="0">
+      <attribute name="speed">n/a</attribute>
     </box>
     <ellipse label="traffic light" source="manual" occluded="0" cx="60.00" cy="150.00" rx="20.00" ry="10.00" rotation="45.00" z_order="0">
+      <attribute name="count">07</attribute>
+      <attribute name="lamps">3</attribute>
     </ellipse>
     <polygon label="traffic light" source="auto" occluded="0" points="200.00,10.00;250.50,30.00;230.00,60.25" z_order="0">
     </polygon>
@@ -196,13 +212,16 @@ def main():
         p.returncode, err))
     st = got.get("street__0001", [])
     want = [
+        # <meta>'s number attributes as numbers (per label: the traffic
+        # light's count is a select, its "07" stays), a value that is no
+        # number as its text, every other type as text
         ([10.5, 20.25, 110.0, 70.75],
          {"occluded": True, "parked": True, "plate": "0003",
-          "note": 'a & "b" <c>'}),
+          "note": 'a & "b" <c>', "speed": 42.5, "count": 7}),
         (rotated_bounds(150, 100, 210, 140, 30),
-         {"occluded": False, "rotation": 30}),
+         {"occluded": False, "rotation": 30, "speed": "n/a"}),
         (ellipse_bounds(60, 150, 20, 10, 45),
-         {"occluded": False, "rotation": 45}),
+         {"occluded": False, "rotation": 45, "count": "07", "lamps": 3}),
         ([200.0, 10.0, 250.5, 60.25], {"occluded": False}),
         ([5, 6, 12, 14], {"occluded": False}),   # mask: 7 x 8 pixels
     ]
