@@ -2,12 +2,16 @@
  * index of every sample's source path, built once per import from the
  * store, then looked up per name by binary search over sorted keys.  The
  * tail rule searches the paths reversed, where "ends with these
- * components" becomes "starts with them", a range of one sorted table. */
+ * components" becomes "starts with them", a range of one sorted table.
+ * Rule 5 runs the same searches over a second set of tables, sorted by
+ * the keys with ASCII letters folded to lower case: the keys themselves
+ * are not copied, only compared so. */
 #include "sample_match.h"
 #include "imgfmt.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +26,11 @@ struct smatch_num {
   size_t ref;
 };
 
-enum { K_REL, K_BASE, K_RELSTEM, K_BASESTEM, K_RREL, K_RSTEM, K_N };
+/* The tables of rules 1 to 4; those of rule 5 are the same ones at
+ * k + K_N, sorted ignoring letter case, and the sample names. */
+enum { K_REL, K_BASE, K_RELSTEM, K_BASESTEM, K_RREL, K_RSTEM, K_N,
+       K_NAME = 2 * K_N };
+_Static_assert(K_NAME + 1 == SMATCH_TABLES, "sample_match.h's tables");
 
 /* What a rule found, where it is not an index into refs. */
 #define AMBIG SIZE_MAX        /* several samples */
@@ -59,6 +67,35 @@ static int cmp_key(const void *a, const void *b)
   return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* An ASCII letter in lower case; any other byte as it is (no locale: a
+ * name's bytes are not read in any). */
+static unsigned char fold(unsigned char c)
+{
+  return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* cmp_key() ignoring letter case, for rule 5.  The prefix ranges of rule
+ * 2 stay ranges: '/' and the byte after it are no letters. */
+static int cmp_key_fold(const void *a, const void *b)
+{
+  const struct smatch_key *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = fold((unsigned char)x->key[i]),
+                  d = fold((unsigned char)y->key[i]);
+    if (c != d)
+      return c < d ? -1 : 1;
+  }
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* How table tab is sorted. */
+static int (*cmp_of(int tab))(const void *, const void *)
+{
+  return tab >= K_N ? cmp_key_fold : cmp_key;
+}
+
 static int cmp_num(const void *a, const void *b)
 {
   const struct smatch_num *x = a, *y = b;
@@ -66,12 +103,15 @@ static int cmp_num(const void *a, const void *b)
   return x->num < y->num ? -1 : x->num > y->num;
 }
 
-/* Sorts and marks keys that several samples share. */
-static void finish_keys(struct smatch_key *k, size_t n)
+/* Sorts table tab and marks keys that several samples share. */
+static void finish_keys(struct smatch *m, int tab)
 {
-  qsort(k, n, sizeof(*k), cmp_key);
-  for (size_t i = 0; i + 1 < n; i++)
-    if (cmp_key(&k[i], &k[i + 1]) == 0)
+  struct smatch_key *k = m->keys[tab];
+  int (*cmp)(const void *, const void *) = cmp_of(tab);
+
+  qsort(k, m->n, sizeof(*k), cmp);
+  for (size_t i = 0; i + 1 < m->n; i++)
+    if (cmp(&k[i], &k[i + 1]) == 0)
       k[i].ref = k[i + 1].ref = AMBIG;
 }
 
@@ -80,7 +120,7 @@ static size_t find_key(const struct smatch *m, int tab, const char *key,
 {
   struct smatch_key q = { key, len, 0 };
   const struct smatch_key *hit =
-      bsearch(&q, m->keys[tab], m->n, sizeof(q), cmp_key);
+      bsearch(&q, m->keys[tab], m->n, sizeof(q), cmp_of(tab));
 
   return hit ? hit->ref : NONE;
 }
@@ -90,11 +130,12 @@ static size_t lower_bound(const struct smatch *m, int tab, const char *key,
                           size_t len)
 {
   struct smatch_key q = { key, len, 0 };
+  int (*cmp)(const void *, const void *) = cmp_of(tab);
   size_t lo = 0, hi = m->n;
 
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (cmp_key(&m->keys[tab][mid], &q) < 0)
+    if (cmp(&m->keys[tab][mid], &q) < 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -113,9 +154,10 @@ void smatch_free(struct smatch *m)
   for (size_t i = 0; i < m->n; i++) {
     free(m->refs[i].rel);
     free(m->refs[i].rrel);
+    free(m->refs[i].name);
   }
   free(m->refs);
-  for (int k = 0; k < K_N; k++)
+  for (int k = 0; k < SMATCH_TABLES; k++)
     free(m->keys[k]);
   free(m->by_num);
   free(m->root[0]);
@@ -144,8 +186,8 @@ static int read_samples(struct smatch *m)
       cap = nc;
     }
     m->refs[m->n] = (struct smatch_sample){
-      s.id, s.width, s.height, s.orientation,
-      (s.flags & SAMPLE_MISSING) != 0, strdup(s.relpath), NULL };
+      s.id, s.width, s.height, s.orientation, (uint8_t)s.format,
+      (s.flags & SAMPLE_MISSING) != 0, strdup(s.relpath), NULL, NULL };
     if (strchr(s.relpath, '\\'))
       m->backslash_names = true;
     if (!m->refs[m->n++].rel) {
@@ -173,34 +215,55 @@ static bool stem_number(const char *b, size_t len, uint64_t *ret)
   return true;
 }
 
-static int build(struct smatch *m)
+/* The keys of sample i in each table of rules 1 to 4 (the reversed ones
+ * once its rrel is there). */
+static void rel_keys(const struct smatch *m, size_t i,
+                     struct smatch_key out[K_N])
 {
-  size_t n;
-  int r;
+  const char *rel = m->refs[i].rel, *rev = m->refs[i].rrel;
+  size_t len = strlen(rel), el = ext_len(rel);
+  const char *b = base_of(rel, len);
+  size_t bl = len - (size_t)(b - rel);
 
-  if ((r = read_samples(m)) < 0)
-    return r;
-  n = m->n ? m->n : 1;
-  for (int k = 0; k < K_RREL; k++)
+  out[K_REL] = (struct smatch_key){ rel, len, i };
+  out[K_BASE] = (struct smatch_key){ b, bl, i };
+  out[K_RELSTEM] = (struct smatch_key){ rel, len - el, i };
+  out[K_BASESTEM] = (struct smatch_key){ b, bl - el, i };
+  out[K_RREL] = (struct smatch_key){ rev, rev ? len : 0, i };
+  out[K_RSTEM] = (struct smatch_key){ rev ? rev + el : NULL,
+                                      rev ? len - el : 0, i };
+}
+
+/* Allocates tables from..to-1 for m->n keys (one at least). */
+static int alloc_tables(struct smatch *m, int from, int to)
+{
+  size_t n = m->n ? m->n : 1;
+
+  for (int k = from; k < to; k++)
     if (!(m->keys[k] = malloc(n * sizeof(struct smatch_key))))
       return -ENOMEM;
-  if (!(m->by_num = malloc(n * sizeof(struct smatch_num))))
+  return 0;
+}
+
+static int build(struct smatch *m)
+{
+  int r;
+
+  if ((r = read_samples(m)) < 0 || (r = alloc_tables(m, 0, K_RREL)) < 0)
+    return r;
+  if (!(m->by_num = malloc((m->n ? m->n : 1) * sizeof(struct smatch_num))))
     return -ENOMEM;
   for (size_t i = 0; i < m->n; i++) {
-    const char *rel = m->refs[i].rel;
-    size_t len = strlen(rel), el = ext_len(rel);
-    const char *b = base_of(rel, len);
-    size_t bl = len - (size_t)(b - rel);
+    struct smatch_key k[K_N];
     uint64_t v;
-    m->keys[K_REL][i] = (struct smatch_key){ rel, len, i };
-    m->keys[K_BASE][i] = (struct smatch_key){ b, bl, i };
-    m->keys[K_RELSTEM][i] = (struct smatch_key){ rel, len - el, i };
-    m->keys[K_BASESTEM][i] = (struct smatch_key){ b, bl - el, i };
-    if (stem_number(b, bl - el, &v))
+    rel_keys(m, i, k);
+    for (int t = 0; t < K_RREL; t++)
+      m->keys[t][i] = k[t];
+    if (stem_number(k[K_BASESTEM].key, k[K_BASESTEM].len, &v))
       m->by_num[m->n_num++] = (struct smatch_num){ v, i };
   }
   for (int k = 0; k < K_RREL; k++)
-    finish_keys(m->keys[k], m->n);
+    finish_keys(m, k);
   qsort(m->by_num, m->n_num, sizeof(*m->by_num), cmp_num);
   for (size_t i = 0; i + 1 < m->n_num; i++)
     if (m->by_num[i].num == m->by_num[i + 1].num)
@@ -223,36 +286,33 @@ int smatch_build(struct smatch *m)
 }
 
 /* build_tails() without its clean-up. */
-static int build_tails_in(struct smatch *m, size_t n)
+static int build_tails_in(struct smatch *m)
 {
-  for (int k = K_RREL; k < K_N; k++)
-    if (!(m->keys[k] = malloc(n * sizeof(struct smatch_key))))
-      return -ENOMEM;
-  for (size_t i = 0; i < m->n; i++) {
+  int r = alloc_tables(m, K_RREL, K_N);
+
+  for (size_t i = 0; r == 0 && i < m->n; i++) {
     const char *rel = m->refs[i].rel;
-    size_t len = strlen(rel), el = ext_len(rel);
+    size_t len = strlen(rel);
     char *rev = malloc(len + 1);
+    struct smatch_key k[K_N];
     if (!rev)
       return -ENOMEM;
-    for (size_t k = 0; k < len; k++)
-      rev[k] = rel[len - 1 - k];
+    for (size_t j = 0; j < len; j++)
+      rev[j] = rel[len - 1 - j];
     rev[len] = '\0';
     m->refs[i].rrel = rev;
-    m->keys[K_RREL][i] = (struct smatch_key){ rev, len, i };
-    m->keys[K_RSTEM][i] = (struct smatch_key){ rev + el, len - el, i };
+    rel_keys(m, i, k);
+    m->keys[K_RREL][i] = k[K_RREL];
+    m->keys[K_RSTEM][i] = k[K_RSTEM];
   }
-  for (int k = K_RREL; k < K_N; k++)
-    finish_keys(m->keys[k], m->n);
-  return 0;
+  for (int k = K_RREL; r == 0 && k < K_N; k++)
+    finish_keys(m, k);
+  return r;
 }
 
-static void free_tails(struct smatch *m)
+static void free_tables(struct smatch *m, int from, int to)
 {
-  for (size_t i = 0; i < m->n; i++) {
-    free(m->refs[i].rrel);
-    m->refs[i].rrel = NULL;
-  }
-  for (int k = K_RREL; k < K_N; k++) {
+  for (int k = from; k < to; k++) {
     free(m->keys[k]);
     m->keys[k] = NULL;
   }
@@ -263,13 +323,62 @@ static void free_tails(struct smatch *m)
  * the rest of the index stays as it was. */
 static int build_tails(struct smatch *m)
 {
-  size_t n = m->n ? m->n : 1;
-  int r = build_tails_in(m, n);
+  int r = build_tails_in(m);
 
-  if (r < 0)
-    free_tails(m);
-  else
+  if (r < 0) {
+    for (size_t i = 0; i < m->n; i++) {
+      free(m->refs[i].rrel);
+      m->refs[i].rrel = NULL;
+    }
+    free_tables(m, K_RREL, K_N);
+  } else {
     m->tails_built = true;
+  }
+  return r;
+}
+
+/* build_fold() without its clean-up. */
+static int build_fold_in(struct smatch *m)
+{
+  int r;
+
+  if ((!m->tails_built && (r = build_tails(m)) < 0) ||
+      (r = alloc_tables(m, K_N, SMATCH_TABLES)) < 0)
+    return r;
+  for (size_t i = 0; i < m->n; i++) {
+    struct smatch_key k[K_N];
+    struct sample s;
+    if ((r = store_sample_get(m->t, m->refs[i].id, &s)) < 0)
+      return r;
+    if (!(m->refs[i].name = strdup(s.name)))
+      return -ENOMEM;
+    rel_keys(m, i, k);
+    for (int t = 0; t < K_N; t++)
+      m->keys[K_N + t][i] = k[t];
+    m->keys[K_NAME][i] =
+        (struct smatch_key){ m->refs[i].name, strlen(m->refs[i].name), i };
+  }
+  for (int k = K_N; k < SMATCH_TABLES; k++)
+    finish_keys(m, k);
+  return 0;
+}
+
+/* The tables of rule 5, built when a name first gets there: a file
+ * whose names all match by rules 1 to 4 never pays for them.  On failure
+ * the rest of the index stays as it was. */
+static int build_fold(struct smatch *m)
+{
+  int r = build_fold_in(m);
+
+  if (r < 0) {
+    for (size_t i = 0; i < m->n; i++) {
+      free(m->refs[i].name);
+      m->refs[i].name = NULL;
+    }
+    free_tables(m, K_N, SMATCH_TABLES);
+  } else {
+    m->fold_built = true;
+  }
   return r;
 }
 
@@ -332,18 +441,56 @@ size_t smatch_index_of(const struct smatch *m, uint64_t id)
   return ref == NONE ? SIZE_MAX : ref;
 }
 
-/* Rule 3: exports (export.h) name a sample's image "<sample name><ext>"
- * and its YOLO rows "<sample name>.txt": the sample named by the last
- * component of p[0..len) without its extension, which must be the
- * sample's own when ext_checked (an image file name). */
-static size_t by_export_name(const struct smatch *m, const char *p,
-                             size_t len, bool ext_checked)
+/* One pass over rules 1 to 4: on whole names (image) or stems, as
+ * written or ignoring letter case (fold: rule 5). */
+struct pass {
+  bool image, fold;
+};
+
+/* The table of a pass: img_tab for whole names, stem_tab for stems. */
+static int tab_of(const struct pass *ps, int img_tab, int stem_tab)
 {
-  const char *b = base_of(p, len), *e = p + len, *dot = NULL;
+  return (ps->image ? img_tab : stem_tab) + (ps->fold ? K_N : 0);
+}
+
+/* Whether a[0..n) is b[0..n), letter case aside where nocase. */
+static bool same_bytes(const char *a, const char *b, size_t n, bool nocase)
+{
+  for (size_t i = 0; nocase && i < n; i++)
+    if (fold((unsigned char)a[i]) != fold((unsigned char)b[i]))
+      return false;
+  return nocase || memcmp(a, b, n) == 0;
+}
+
+/* The sample named b[0..n), as written (the store's index) or ignoring
+ * letter case (rule 5's table, where two names may be one). */
+static size_t by_name(const struct smatch *m, const char *b, size_t n,
+                      bool nocase)
+{
   struct sample smp;
   char name[256];
 
-  if (ext_checked) {
+  if (n >= sizeof(name))
+    return NONE;   /* longer than any name */
+  if (nocase)
+    return find_key(m, K_NAME, b, n);
+  memcpy(name, b, n);
+  name[n] = '\0';
+  return store_sample_by_name(m->t, name, &smp) < 0 ? NONE
+                                                     : ref_of_id(m, smp.id);
+}
+
+/* Rule 3: exports (export.h) name a sample's image "<sample name><ext>"
+ * and its YOLO rows "<sample name>.txt": the sample named by the last
+ * component of p[0..len) without its extension, which must be the
+ * sample's own for an image file name (ps->image). */
+static size_t by_export_name(const struct smatch *m, const struct pass *ps,
+                             const char *p, size_t len)
+{
+  const char *b = base_of(p, len), *e = p + len, *dot = NULL;
+  size_t ref;
+
+  if (ps->image) {
     for (const char *q = b; q < e; q++)
       if (*q == '.')
         dot = q;
@@ -351,19 +498,16 @@ static size_t by_export_name(const struct smatch *m, const char *p,
       return NONE;
     e = dot;
   }
-  if (e == b || (size_t)(e - b) >= sizeof(name))
+  if (e == b)
     return NONE;
-  memcpy(name, b, (size_t)(e - b));
-  name[e - b] = '\0';
-  if (store_sample_by_name(m->t, name, &smp) < 0)
-    return NONE;
-  if (ext_checked) {
-    const char *want = img_ext_of(smp.format);
+  ref = by_name(m, b, (size_t)(e - b), ps->fold);
+  if (ps->image && ref != NONE && ref != AMBIG) {
+    const char *want = img_ext_of(m->refs[ref].format);
     size_t n = (size_t)(p + len - dot);
-    if (n != strlen(want) || memcmp(dot, want, n) != 0)
+    if (n != strlen(want) || !same_bytes(dot, want, n, ps->fold))
       return NONE;
   }
-  return ref_of_id(m, smp.id);
+  return ref;
 }
 
 /* The components of p[0..len) joined by '/' into out (cap bytes): no
@@ -476,20 +620,22 @@ static int normal_form(struct smatch *m, const char *p, size_t len, bool bs,
   return o;
 }
 
-/* What the deciding rule found, as the lookups return it. */
-static int decide(const struct smatch *m, size_t ref, struct smatch_hit *hit)
+/* What the deciding rule found, as the lookups return it (folded: by
+ * rule 5). */
+static int decide(const struct smatch *m, size_t ref, bool folded,
+                  struct smatch_hit *hit)
 {
   if (ref == AMBIG)
     return -ENOTUNIQ;
   if (ref == NONE || m->refs[ref].missing)
     return -ENOENT;
-  *hit = (struct smatch_hit){ m->refs[ref].id, ref };
+  *hit = (struct smatch_hit){ m->refs[ref].id, ref, folded };
   return 0;
 }
 
 /* Rules 2 to 4 for p[0..len) (in a form rule 1 did not find). */
-static int loose_rules(struct smatch *m, const char *p, size_t len,
-                       bool image, size_t *ref)
+static int loose_rules(struct smatch *m, const struct pass *ps,
+                       const char *p, size_t len, size_t *ref)
 {
   const char *b;
   int r;
@@ -497,12 +643,12 @@ static int loose_rules(struct smatch *m, const char *p, size_t len,
   *ref = NONE;
   if (len == 0)
     return 0;
-  size_t ex = by_export_name(m, p, len, image);   /* rule 3's answer */
+  size_t ex = by_export_name(m, ps, p, len);   /* rule 3's answer */
   if (memchr(p, '/', len)) {
     if (!m->tails_built && (r = build_tails(m)) < 0)
       return r;
-    *ref = by_tail(m, image ? K_REL : K_RELSTEM, image ? K_RREL : K_RSTEM,
-                   p, len);
+    *ref = by_tail(m, tab_of(ps, K_REL, K_RELSTEM),
+                   tab_of(ps, K_RREL, K_RSTEM), p, len);
   }
   /* Where the tail and an export name point at two samples (a sample "1"
    * exported as labels/train/1.txt beside a sample train/1.jpg), nothing
@@ -513,7 +659,7 @@ static int loose_rules(struct smatch *m, const char *p, size_t len,
     *ref = ex;
   if (*ref == NONE) {
     b = base_of(p, len);
-    *ref = find_key(m, image ? K_BASE : K_BASESTEM, b,
+    *ref = find_key(m, tab_of(ps, K_BASE, K_BASESTEM), b,
                     len - (size_t)(b - p));
   }
   return 0;
@@ -523,8 +669,9 @@ static int loose_rules(struct smatch *m, const char *p, size_t len,
  * rule 1 again where the form is still a source path (under the root,
  * that alone decides: *final), then rules 2 to 4.  A name too long for
  * the form goes on as written. */
-static int rules_in_form(struct smatch *m, const char *p, size_t len,
-                         bool image, bool bs, size_t *ref, bool *final)
+static int rules_in_form(struct smatch *m, const struct pass *ps,
+                         const char *p, size_t len, bool bs, size_t *ref,
+                         bool *final)
 {
   char norm[4096];
   enum nf_kind kind = NF_TAIL;
@@ -538,45 +685,63 @@ static int rules_in_form(struct smatch *m, const char *p, size_t len,
     p = norm;
     len = (size_t)n;
     if (kind != NF_TAIL)
-      *ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
+      *ref = find_key(m, tab_of(ps, K_REL, K_RELSTEM), p, len);
     if (kind == NF_ROOT) {   /* names one file: that sample or none */
       *final = true;
       return 0;
     }
   }
-  return *ref == NONE ? loose_rules(m, p, len, image, ref) : 0;
+  return *ref == NONE ? loose_rules(m, ps, p, len, ref) : 0;
 }
 
-/* Rules 1 to 4 over the tables of whole names (image) or stems.  A
- * backslash separates folders (a file written on Windows), except that
- * in a store where some path holds one, a name with one is first tried
- * with it as part of the name (a Linux file name may hold it). */
+/* Rules 1 to 4 in one pass (ps) for p[0..len), into *ref.  A backslash
+ * separates folders (a file written on Windows), except that in a store
+ * where some path holds one, a name with one is first tried with it as
+ * part of the name (a Linux file name may hold it). */
+static int rules(struct smatch *m, const struct pass *ps, const char *p,
+                 size_t len, size_t *ref)
+{
+  bool final;
+  int r;
+
+  *ref = find_key(m, tab_of(ps, K_REL, K_RELSTEM), p, len);
+  if (*ref == NONE && m->backslash_names && memchr(p, '\\', len)) {
+    /* found nothing with '\\' in a name: then it separates */
+    if ((r = rules_in_form(m, ps, p, len, false, ref, &final)) < 0)
+      return r;
+  }
+  if (*ref == NONE &&
+      (r = rules_in_form(m, ps, p, len, true, ref, &final)) < 0)
+    return r;
+  return 0;
+}
+
+/* Rules 1 to 4 over the tables of whole names (image) or stems; where
+ * they find nothing at all, rule 5: the same ignoring letter case. */
 static int lookup(struct smatch *m, const char *p, size_t len, bool image,
                   struct smatch_hit *hit)
 {
+  struct pass ps = { image, false };
   struct sample smp;
   size_t ref;
-  bool final;
   int r;
 
   /* Rule 1 for a whole path is the store's own index: a COCO file whose
    * names are all source paths never builds this one. */
   if (image && !m->built && store_sample_by_path(m->t, p, &smp) == 0) {
-    *hit = (struct smatch_hit){ smp.id, SIZE_MAX };
+    *hit = (struct smatch_hit){ smp.id, SIZE_MAX, false };
     return smp.flags & SAMPLE_MISSING ? -ENOENT : 0;
   }
-  if ((r = smatch_build(m)) < 0)
+  if ((r = smatch_build(m)) < 0 || (r = rules(m, &ps, p, len, &ref)) < 0)
     return r;
-  ref = find_key(m, image ? K_REL : K_RELSTEM, p, len);
-  if (ref == NONE && m->backslash_names && memchr(p, '\\', len)) {
-    /* found nothing with '\\' in a name: then it separates */
-    if ((r = rules_in_form(m, p, len, image, false, &ref, &final)) < 0)
+  if (ref == NONE) {
+    if (!m->fold_built && (r = build_fold(m)) < 0)
+      return r;
+    ps.fold = true;
+    if ((r = rules(m, &ps, p, len, &ref)) < 0)
       return r;
   }
-  if (ref == NONE &&
-      (r = rules_in_form(m, p, len, image, true, &ref, &final)) < 0)
-    return r;
-  return decide(m, ref, hit);
+  return decide(m, ref, ps.fold, hit);
 }
 
 int smatch_image(struct smatch *m, const char *fn, struct smatch_hit *hit)
@@ -657,7 +822,7 @@ int smatch_label_stem(struct smatch *m, const char *base, const char *p,
      * holds pictures (Ultralytics' layout: no other folder's picture is
      * this label's) */
     if (ref != NONE || (dir && folder_has_samples(m, q, dir)))
-      return decide(m, ref, hit);
+      return decide(m, ref, false, hit);
   }
   return lookup(m, p, len, false, hit);
 }
@@ -681,5 +846,31 @@ int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit)
   if (r < 0)
     return r;
   n = bsearch(&q, m->by_num, m->n_num, sizeof(q), cmp_num);
-  return decide(m, n ? n->ref : NONE, hit);
+  return decide(m, n ? n->ref : NONE, false, hit);
+}
+
+void smatch_folds_add(struct smatch_folds *f, const char *name,
+                      const char *rel)
+{
+  if (f->n++ == 0)
+    snprintf(f->eg, sizeof(f->eg), "%s -> %s", name, rel);
+}
+
+void smatch_folds_merge(struct smatch_folds *a, const struct smatch_folds *b)
+{
+  if (!a->n)
+    memcpy(a->eg, b->eg, sizeof(a->eg));
+  a->n += b->n;
+}
+
+bool smatch_folds_line(const struct smatch_folds *f, char *buf, size_t cap)
+{
+  if (cap)
+    buf[0] = '\0';
+  if (!f->n)
+    return false;
+  snprintf(buf, cap, "%llu %s matched a file only ignoring letter case "
+           "(e.g. %s)", (unsigned long long)f->n,
+           f->n == 1 ? "name" : "names", f->eg);
+  return true;
 }

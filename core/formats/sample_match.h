@@ -32,11 +32,24 @@
  * name (rule 3) find two different samples.  A rule that finds a sample whose file is
  * missing decides as well (-ENOENT): a file that vanished is not
  * replaced by another one that shares its name.
+ *   5. Only where rules 1 to 4 found nothing at all: rules 1 to 4 again,
+ *      in the same order and with the same normal form, comparing names
+ *      without regard to ASCII letter case (no locale, no other
+ *      letters): "IMG_1.jpg" finds "IMG_1.JPG", "Images/Train/a.jpg"
+ *      finds "images/train/a.jpg", as a file written on Windows or macOS
+ *      (whose file systems ignore case) or typed by hand names them.
+ *      Each rule still needs exactly one sample: two stored paths equal
+ *      but for case ("a.jpg" and "A.jpg" on Linux) make the name
+ *      ambiguous (-ENOTUNIQ), and a missing file matches nothing
+ *      (-ENOENT).  The hit says so (smatch_hit.folded), for the
+ *      importers to tell the user.
  *
  * Ownership: smatch_init() borrows the transaction, which must stay open
  * until smatch_free(); the index (copies of every sample's source path,
  * sorted keys) is built at the first lookup and owned until
- * smatch_free().  Not shared between threads. */
+ * smatch_free(); the tables of rule 5 (sorted keys into those copies,
+ * and copies of the sample names) only once a name first gets there.
+ * Not shared between threads. */
 #ifndef CURATE_SAMPLE_MATCH_H
 #define CURATE_SAMPLE_MATCH_H
 
@@ -50,10 +63,17 @@ struct smatch_sample {
   uint64_t id;
   uint32_t w, h;
   uint8_t orientation; /* EXIF 1..8 */
+  uint8_t format;      /* enum img_format: rule 3 within rule 5 */
   bool missing;        /* SAMPLE_MISSING: never a match */
   char *rel;           /* owned copy of the source path */
   char *rrel;          /* owned: rel reversed, for rule 2 (or NULL) */
+  char *name;          /* owned copy of the sample's name, for rule 5
+                        * (or NULL) */
 };
+
+/* The sorted tables: by_rel, by_base, by_relstem, by_basestem, by_rrel,
+ * by_rstem; the same six ignoring letter case, and by_name (rule 5). */
+#define SMATCH_TABLES 13
 
 struct smatch_key;     /* a sorted key of one lookup table */
 struct smatch_num;     /* a number in a file name stem */
@@ -62,12 +82,12 @@ struct smatch {
   struct store_txn *t;
   struct smatch_sample *refs;  /* every sample, in id order */
   size_t n;
-  /* by_rel, by_base, by_relstem, by_basestem, by_rrel, by_rstem */
-  struct smatch_key *keys[6];
+  struct smatch_key *keys[SMATCH_TABLES];
   struct smatch_num *by_num;
   size_t n_num;
   bool built;
   bool tails_built;   /* rrel and the two reversed tables */
+  bool fold_built;    /* name and the tables of rule 5 */
   char *root[2];      /* the dataset's root (owned) in the form of names
                          * without and with '\\' separating, once
                          * root_read */
@@ -86,6 +106,7 @@ int smatch_build(struct smatch *m);
 struct smatch_hit {
   uint64_t id;
   size_t ref;
+  bool folded;   /* found by rule 5: the name differs in letter case */
 };
 
 /* The sample that fn (a file name or a path with its extension) names,
@@ -103,8 +124,10 @@ int smatch_stem(struct smatch *m, const char *p, size_t len,
  * train/labels/1 -> train/images/1.jpg beside valid/images/1.jpg.  That
  * sample decides, missing or ambiguous (two pictures of that stem) as
  * well; so does its absence from a folder that holds pictures (no other
- * folder's picture is that label's).  Otherwise (no such folder, or one
- * outside the dataset) the rules above, on p. */
+ * folder's picture is that label's).  The pairing compares letter case
+ * as Ultralytics does on Linux: no rule 5 there.  Otherwise (no such
+ * folder, or one outside the dataset) the rules above, on p, rule 5
+ * included. */
 int smatch_label_stem(struct smatch *m, const char *base, const char *p,
                       size_t len, struct smatch_hit *hit);
 /* Whether source path rel lies in a folder named dir (any of its
@@ -116,5 +139,23 @@ int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit);
 /* The index into m->refs of sample id once the index is built, else (or
  * for an id it does not hold) SIZE_MAX. */
 size_t smatch_index_of(const struct smatch *m, uint64_t id);
+
+/* The names an import matched by rule 5 only, for its summary: how many,
+ * and the first as an example. */
+struct smatch_folds {
+  uint64_t n;
+  char eg[320];   /* "<name as the file gives it> -> <source path>", cut
+                   * to fit */
+};
+/* Counts one such name, matched to the sample at source path rel. */
+void smatch_folds_add(struct smatch_folds *f, const char *name,
+                      const char *rel);
+/* Adds the names counted in b to a (one import of several files). */
+void smatch_folds_merge(struct smatch_folds *a,
+                        const struct smatch_folds *b);
+/* The line an import shows for them, "2 names matched a file only
+ * ignoring letter case (e.g. IMG_1.jpg -> IMG_1.JPG)", into buf (cap
+ * bytes): true, or false (buf empty) where there were none. */
+bool smatch_folds_line(const struct smatch_folds *f, char *buf, size_t cap);
 
 #endif

@@ -409,6 +409,136 @@ TEST(label_files_paired_as_ultralytics_does)
   teardown();
 }
 
+/* The hit of a lookup that found a sample, with whether rule 5 did. */
+static int64_t image_folded(struct smatch *m, const char *fn, bool *folded)
+{
+  struct smatch_hit hit = { 0, 0, false };
+  int r = smatch_image(m, fn, &hit);
+
+  *folded = r == 0 && hit.folded;
+  return id_of(r, &hit);
+}
+
+/* Rule 5: names that differ from the source paths only in letter case
+ * (a camera's IMG_1.JPG named IMG_1.jpg in a file written on Windows),
+ * each rule again ignoring case, only where rules 1 to 4 found nothing
+ * at all. */
+TEST(letter_case)
+{
+  static const char *const rels[] = {
+    "images/IMG_0001.JPG",   /* 0 */
+    "Photos/Train/a.jpg",    /* 1 */
+    "c/Dup.jpg",             /* 2: two paths equal but for case */
+    "c/dup.jpg",             /* 3 */
+    "x/b.jpg",               /* 4 */
+    "X/B.jpg",               /* 5 */
+    "gone/z.jpg",            /* 6: missing */
+    "GONE/Z.jpg",            /* 7: present, equal to 6 but for case */
+    "m/Lost.jpg",            /* 8: missing, alone of its name */
+    "sets/train/Cat.jpg",    /* 9 */
+    "sets/val/Cat.jpg",      /* 10 */
+    "deep/Q/R/S.png",        /* 11 */
+    "R/S.png",               /* 12 */
+  };
+  enum { N = sizeof(rels) / sizeof(rels[0]) };
+  struct store_txn *t;
+  struct smatch m;
+  struct smatch_hit hit;
+  uint64_t id[N];
+  bool f;
+  char line[400];
+  struct smatch_folds folds = { 0 }, more = { 0 };
+
+  store_of(rels, N, "/data/ds", 6, id);
+  CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);   /* 8 vanished too */
+  {
+    struct sample s;
+    CHECK_INT_EQ(store_sample_get(t, id[8], &s), 0);
+    s.flags |= SAMPLE_MISSING;
+    CHECK_INT_EQ(store_sample_put(t, &s, &id[8]), 0);
+  }
+  CHECK_INT_EQ(store_txn_commit(t), 0);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+#define HAS(got, i, folded_want)                  \
+  do {                                            \
+    CHECK_INT_EQ((got), (int64_t)id[i]);          \
+    CHECK_INT_EQ(f, (folded_want));               \
+  } while (0)
+  /* names found as written are not folded, and build no fold tables */
+  HAS(image_folded(&m, "images/IMG_0001.JPG", &f), 0, false);
+  HAS(image_folded(&m, "data/sets/val/Cat.jpg", &f), 10, false);
+  CHECK(!m.fold_built);
+  /* rule 1: a path that differs in case */
+  HAS(image_folded(&m, "images/IMG_0001.jpg", &f), 0, true);
+  CHECK(m.fold_built);
+  HAS(image_folded(&m, "photos/train/A.JPG", &f), 1, true);
+  HAS(image_folded(&m, "PHOTOS\\train\\A.jpg", &f), 1, true);
+  /* under the root, rule 1 alone, ignoring case */
+  HAS(image_folded(&m, "/data/ds/IMAGES/img_0001.jpg", &f), 0, true);
+  CHECK_INT_EQ(image(&m, "/data/ds/other/img_0001.jpg"), -ENOENT);
+  /* rule 2: the longest tail, ignoring case; an ambiguous tail stays so */
+  HAS(image_folded(&m, "export/IMAGES/img_0001.jpg", &f), 0, true);
+  HAS(image_folded(&m, "z/Q/r/s.PNG", &f), 11, true);
+  CHECK_INT_EQ(image(&m, "z/r/S.PNG"), -ENOTUNIQ);
+  CHECK_INT_EQ(stem(&m, "labels/TRAIN/cat"), (int64_t)id[9]);
+  CHECK_INT_EQ(stem(&m, "LABELS/VAL/CAT"), (int64_t)id[10]);
+  /* an ambiguity as written decides: Cat is two file names (rule 4) */
+  CHECK_INT_EQ(stem(&m, "labels/Train/Cat"), -ENOTUNIQ);
+  /* rule 3: the export name, its extension ignoring case too */
+  HAS(image_folded(&m, "out/IMAGES__img_0001.jpg", &f), 0, true);
+  CHECK_INT_EQ(image(&m, "out/images__img_0001.png"), -ENOENT);
+  CHECK_INT_EQ(stem(&m, "labels/photos__train__A"), (int64_t)id[1]);
+  /* rule 4: the file name alone */
+  HAS(image_folded(&m, "img_0001.jpg", &f), 0, true);
+  CHECK_INT_EQ(stem(&m, "Img_0001"), (int64_t)id[0]);
+  /* two stored paths equal but for case: ambiguous, never a pick; each
+   * as written is its own */
+  CHECK_INT_EQ(image(&m, "c/DUP.jpg"), -ENOTUNIQ);
+  CHECK_INT_EQ(image(&m, "DUP.JPG"), -ENOTUNIQ);
+  CHECK_INT_EQ(stem(&m, "C/DUP"), -ENOTUNIQ);
+  HAS(image_folded(&m, "c/Dup.jpg", &f), 2, false);
+  HAS(image_folded(&m, "c/dup.jpg", &f), 3, false);
+  /* an exact rule, even a looser one, comes before rule 5: B.jpg is one
+   * file name as written (rule 4), x/b.jpg only ignoring case (rule 1) */
+  HAS(image_folded(&m, "x/B.jpg", &f), 5, false);
+  CHECK_INT_EQ(image(&m, "y/X/b.JPG"), -ENOTUNIQ);
+  /* a missing file: found as written, it decides (not GONE/Z.jpg); found
+   * only ignoring case, it matches nothing either */
+  CHECK_INT_EQ(image(&m, "gone/z.jpg"), -ENOENT);
+  CHECK_INT_EQ(stem(&m, "gone/z"), -ENOENT);
+  HAS(image_folded(&m, "GONE/Z.jpg", &f), 7, false);
+  CHECK_INT_EQ(image(&m, "M/lost.JPG"), -ENOENT);
+  CHECK_INT_EQ(image(&m, "LOST.jpg"), -ENOENT);
+  CHECK_INT_EQ(image(&m, "nothing/here.jpg"), -ENOENT);
+  /* a label file outside the dataset: the rules, ignoring case; one
+   * inside it pairs as Ultralytics does, exactly: images/ holds
+   * pictures, and img_0001 is none of them */
+  CHECK_INT_EQ(id_of(smatch_label_stem(&m, "/tmp/run", "labels/img_0001",
+                                       15, &hit), &hit), (int64_t)id[0]);
+  CHECK(hit.folded);
+  CHECK_INT_EQ(id_of(smatch_label_stem(&m, "/data/ds", "labels/img_0001",
+                                       15, &hit), &hit), -ENOENT);
+#undef HAS
+  smatch_free(&m);
+  CHECK(!m.fold_built && !m.keys[SMATCH_TABLES - 1]);
+  /* what the importers show */
+  CHECK(!smatch_folds_line(&folds, line, sizeof(line)));
+  CHECK_STR_EQ(line, "");
+  smatch_folds_add(&folds, "IMG_1.jpg", "d/IMG_1.JPG");
+  CHECK(smatch_folds_line(&folds, line, sizeof(line)));
+  CHECK_STR_EQ(line, "1 name matched a file only ignoring letter case "
+               "(e.g. IMG_1.jpg -> d/IMG_1.JPG)");
+  smatch_folds_add(&more, "A.jpg", "a.jpg");
+  smatch_folds_add(&more, "B.jpg", "b.jpg");
+  smatch_folds_merge(&folds, &more);
+  CHECK(smatch_folds_line(&folds, line, sizeof(line)));
+  CHECK_STR_EQ(line, "3 names matched a file only ignoring letter case "
+               "(e.g. IMG_1.jpg -> d/IMG_1.JPG)");
+  store_txn_abort(t);
+  teardown();
+}
+
 TEST(empty_store)
 {
   struct store_opts o = { .nosync = true };
@@ -434,4 +564,4 @@ TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
           T(label_files_paired_as_ultralytics_does),
           T(label_pairing_on_whole_paths),
           T(backslashes_in_stored_names), T(names_under_the_root),
-          T(long_names), T(empty_store))
+          T(long_names), T(letter_case), T(empty_store))
