@@ -154,7 +154,7 @@ static int import_cmd(struct fs_ctx *c, const char *data, size_t len)
   struct pred_stats st;
   struct args a;
   struct stat sb;
-  char err[400] = "", bad[32];
+  char err[400] = "", bad[32], line[512];
   const char *fmt;
   int r = parse_args(data, len, &a);
 
@@ -199,6 +199,8 @@ static int import_cmd(struct fs_ctx *c, const char *data, size_t len)
   }
   log_msg(LOG_LVL_INFO, "predictions: %" PRIu64 " boxes on %" PRIu64
           " samples from %s", st.boxes, st.samples, a.word);
+  if (smatch_folds_line(&st.folded, line, sizeof(line)))
+    log_msg(LOG_LVL_INFO, "predictions from %s: %s", a.word, line);
   notify_labels(c, NULL, 0);
   return 0;
 }

@@ -168,6 +168,7 @@ static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
 static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
 {
   struct coco_stats cs;
+  char line[512];
   int r = coco_import_opts(s, a->coco, a->field, &a->co, on_coco, NULL, &cs);
 
   if (r < 0) {
@@ -175,6 +176,9 @@ static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
             prog, a->coco, strerror(-r));
     return r;
   }
+  /* reported as the file's other findings are */
+  if (smatch_folds_line(&cs.folded, line, sizeof(line)))
+    on_coco(a->coco, line, NULL);
   if (a->json)
     buf_printf(jb, ", \"coco\": {\"field\": \"%s\", \"images\": %" PRIu64
                ", \"matched\": %" PRIu64 ", \"not_on_disk\": %" PRIu64
@@ -182,10 +186,11 @@ static int step_coco(struct store *s, struct import_args *a, struct buf *jb)
                PRIu64 ", \"refused\": %" PRIu64 ", \"boxes\": %" PRIu64
                ", \"categories\": %" PRIu64 ", \"outside\": %" PRIu64
                ", \"invalid\": %" PRIu64 ", \"orphans\": %" PRIu64
-               ", \"turned\": %" PRIu64 "}",
+               ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64 "}",
                a->field, cs.images, cs.matched, cs.missing, cs.missing_boxes,
                cs.unmatched - cs.missing, cs.refused, cs.boxes, cs.categories,
-               cs.outside, cs.bad_boxes, cs.orphans, cs.turned);
+               cs.outside, cs.bad_boxes, cs.orphans, cs.turned,
+               cs.folded.n);
   else
     printf("COCO %s: %" PRIu64 " images (%" PRIu64 " matched, %" PRIu64
            " not on disk with %" PRIu64 " boxes kept for evaluation, %"
@@ -223,14 +228,17 @@ static int step_preds(struct store *s, struct import_args *a, struct buf *jb)
     buf_printf(jb, ", \"predictions\": {\"boxes\": %" PRIu64
                ", \"samples\": %" PRIu64 ", \"entries\": %" PRIu64
                ", \"unknown_images\": %" PRIu64 ", \"outside\": %" PRIu64
-               ", \"turned\": %" PRIu64 "}", ps.boxes, ps.samples,
-               ps.entries, ps.skipped, ps.outside, ps.turned);
-  else
+               ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64 "}",
+               ps.boxes, ps.samples, ps.entries, ps.skipped, ps.outside,
+               ps.turned, ps.folded.n);
+  else {
     printf("predictions: %" PRIu64 " boxes on %" PRIu64 " samples (%"
            PRIu64 " entries, %" PRIu64 " for unknown images, %" PRIu64
            " past the image, kept; %" PRIu64 " images read in the frame "
            "turned by EXIF orientation)\n", ps.boxes, ps.samples,
            ps.entries, ps.skipped, ps.outside, ps.turned);
+    tool_print_folds(&ps.folded);
+  }
   return 0;
 }
 

@@ -98,13 +98,15 @@ int cmd_import_labels(int argc, char **argv)
     printf("{\"format\": \"%s\", \"field\": \"%s\", \"files\": %" PRIu64
            ", \"samples\": %" PRIu64 ", \"boxes\": %" PRIu64
            ", \"unmatched_files\": %" PRIu64 ", \"turned\": %" PRIu64
-           "}\n", fmt, field, st.files, st.matched, st.boxes, st.unmatched,
-           st.turned);
-  else
+           ", \"folded\": %" PRIu64 "}\n", fmt, field, st.files, st.matched,
+           st.boxes, st.unmatched, st.turned, st.folded.n);
+  else {
     printf("imported %s labels into %s: %" PRIu64 " files, %" PRIu64
            " samples, %" PRIu64 " boxes, %" PRIu64 " files without a "
            "sample; %" PRIu64 " samples read in the frame turned by EXIF "
            "orientation\n", fmt, field, st.files, st.matched, st.boxes,
            st.unmatched, st.turned);
+    tool_print_folds(&st.folded);
+  }
   return 0;
 }

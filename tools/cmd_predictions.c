@@ -99,9 +99,10 @@ int cmd_predictions(int argc, char **argv)
     printf("{\"field\": \"%s\", \"entries\": %" PRIu64 ", \"boxes\": %" PRIu64
            ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
            ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64
-           ", \"turned\": %" PRIu64 "}\n",
+           ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64 "}\n",
            po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-           st.samples, st.outside, st.skipped, st.cleared, st.turned);
+           st.samples, st.outside, st.skipped, st.cleared, st.turned,
+           st.folded.n);
     return 0;
   }
   printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
@@ -110,5 +111,6 @@ int cmd_predictions(int argc, char **argv)
          PRIu64 " images read in the frame turned by EXIF orientation\n",
          po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
          st.samples, st.outside, st.skipped, st.cleared, st.turned);
+  tool_print_folds(&st.folded);
   return 0;
 }

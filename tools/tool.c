@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "imgcodec.h"
+#include "sample_match.h"
 #include "store.h"
 #include "tool.h"
 
@@ -99,4 +100,12 @@ bool tool_frame_arg(const char *s, enum img_frame *ret)
     return true;
   fprintf(stderr, "%s: unknown frame '%s' (auto, stored, viewer)\n", prog, s);
   return false;
+}
+
+void tool_print_folds(const struct smatch_folds *f)
+{
+  char line[512];
+
+  if (smatch_folds_line(f, line, sizeof(line)))
+    printf("%s\n", line);
 }

@@ -15,6 +15,7 @@
 extern const char *prog;
 
 struct store;
+struct smatch_folds;
 
 /* The top-level usage text, to f (stdout for --help, else stderr). */
 void tool_usage(FILE *f);
@@ -26,5 +27,9 @@ bool tool_frame_arg(const char *s, enum img_frame *ret);
 /* Opens STORE (creating the folder with create), printing the one-line
  * error itself; returns 0 or -errno. */
 int tool_open_store(const char *dir, bool create, bool ro, struct store **s);
+
+/* After an import's summary, on stdout: the line of the names it matched
+ * only ignoring letter case (sample_match.h), where there were any. */
+void tool_print_folds(const struct smatch_folds *f);
 
 #endif

@@ -188,7 +188,8 @@ enum img_match { IMG_AMBIGUOUS, IMG_NOT_ON_DISK, IMG_MATCHED };
 /* The sample of file_name fn, by the rules of sample_match.h.  An image
  * whose file is missing (no sample, or a sample marked missing) is
  * IMG_NOT_ON_DISK; one that several samples could be is IMG_AMBIGUOUS
- * (reported).  Returns an enum img_match or -errno. */
+ * (reported); one matched only ignoring letter case is counted for the
+ * summary.  Returns an enum img_match or -errno. */
 static int match_image(struct imp *m, const char *fn, struct sample *smp)
 {
   struct smatch_hit hit;
@@ -203,9 +204,11 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
     return IMG_NOT_ON_DISK;
   if (r < 0)
     return r;
-  return store_sample_get(m->t, hit.id, smp) < 0
-             ? IMG_NOT_ON_DISK
-             : IMG_MATCHED;
+  if (store_sample_get(m->t, hit.id, smp) < 0)
+    return IMG_NOT_ON_DISK;
+  if (hit.folded)
+    smatch_folds_add(&m->st->folded, fn, smp->relpath);
+  return IMG_MATCHED;
 }
 
 /* The orientation the boxes of an image are turned by, or 0 for the

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sample_match.h"   /* struct smatch_folds */
 #include "store.h"
 
 /* The "images" and "categories" of a COCO document as a first streaming
@@ -115,6 +116,9 @@ struct coco_stats {
                        * sample's turned by its EXIF orientation (5..8):
                        * their boxes are read in that frame and turned back
                        * to the stored one */
+  struct smatch_folds folded;   /* matched images whose file_name is
+                                 * their file's only ignoring letter case
+                                 * (sample_match.h, rule 5) */
 };
 
 struct coco_opts {

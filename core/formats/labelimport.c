@@ -51,6 +51,7 @@ static int coco_doc(struct limp *L, const char *data, size_t len,
   L->st->unmatched += cs.unmatched;
   L->st->boxes += cs.boxes;
   L->st->turned += cs.turned;
+  smatch_folds_merge(&L->st->folded, &cs.folded);
   return r;
 }
 

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "imgcodec.h"   /* enum img_frame */
+#include "sample_match.h"   /* struct smatch_folds */
 #include "store.h"
 
 enum limport_format { LIMPORT_COCO, LIMPORT_YOLO, LIMPORT_VOC,
@@ -35,6 +36,9 @@ struct limport_stats {
   uint64_t turned;      /* samples whose boxes were read in the frame
                          * turned by EXIF orientation, because the file
                          * gives the turned size (COCO, VOC) */
+  struct smatch_folds folded;   /* files (COCO: images) that name their
+                                 * sample only ignoring letter case
+                                 * (sample_match.h, rule 5) */
 };
 
 /* "coco", "yolo", "voc", "cvat-zip", "cvat" (CVAT's XML). */

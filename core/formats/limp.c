@@ -269,12 +269,23 @@ static struct smatch *sample_index(struct limp *L)
   return &L->match;
 }
 
+/* The sample of a lookup's hit (r its result) into *ret, and whether
+ * it was found only ignoring letter case, for limp_claim. */
+static int matched(struct limp *L, int r, const struct smatch_hit *hit,
+                   struct sample *ret)
+{
+  if (r < 0)
+    return r;
+  L->folded_id = hit->folded ? hit->id : 0;
+  return store_sample_get(L->t, hit->id, ret);
+}
+
 int limp_match(struct limp *L, const char *stem, struct sample *ret)
 {
   struct smatch_hit hit;
   int r = smatch_stem(sample_index(L), stem, strlen(stem), &hit);
 
-  return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
+  return matched(L, r, &hit, ret);
 }
 
 int limp_match_label(struct limp *L, const char *stem, struct sample *ret)
@@ -283,7 +294,7 @@ int limp_match_label(struct limp *L, const char *stem, struct sample *ret)
   int r = smatch_label_stem(sample_index(L), L->base ? L->base : "", stem,
                             strlen(stem), &hit);
 
-  return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
+  return matched(L, r, &hit, ret);
 }
 
 int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
@@ -302,6 +313,8 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
     return limp_fail(L, "%s and %s are both labels of sample %s",
                      L->claimed[ref], fn, smp->name);
   L->claimed[ref] = fn;
+  if (L->folded_id == smp->id)
+    smatch_folds_add(&L->st->folded, fn, smp->relpath);
   return 0;
 }
 
@@ -374,5 +387,5 @@ int limp_match_image(struct limp *L, const char *fn, struct sample *ret)
   struct smatch_hit hit;
   int r = smatch_image(sample_index(L), fn, &hit);
 
-  return r < 0 ? r : store_sample_get(L->t, hit.id, ret);
+  return matched(L, r, &hit, ret);
 }

@@ -45,6 +45,9 @@ struct limp {
   struct smatch match;      /* which sample a file names, from the first */
   bool have_match;          /* limp_match() on */
   const char **claimed;     /* per match.refs: the file that labelled it */
+  uint64_t folded_id;       /* the sample the last match found, where it
+                             * found it only ignoring letter case (else
+                             * 0): limp_claim counts it */
   /* The frame the caller says boxes are in (import-labels --frame):
    * AUTO = each format's own (COCO and VOC stored, YOLO and CVAT zips
    * turned). */
@@ -94,7 +97,8 @@ int limp_match_label(struct limp *L, const char *stem, struct sample *ret);
 /* Records that file fn labels sample smp (just matched by limp_match):
  * 0, or -EINVAL with L->err naming both files when another file already
  * did (the second would silently replace the first one's boxes), or
- * -ENOMEM.  fn must live as long as L. */
+ * -ENOMEM.  fn must live as long as L.  Where that match ignored letter
+ * case, counts fn in L->st->folded. */
 int limp_claim(struct limp *L, const struct sample *smp, const char *fn);
 /* Replaces the field of a sample with the detections of f (taken: f is
  * left empty).  Classes must be resolved (class_id set). */

@@ -43,6 +43,7 @@ struct ctx {
   size_t last_len, last_ref;
   const char *yolo_base;   /* the YOLO folder's real path, while walked */
   char **claimed;   /* per ix.refs: the YOLO file that named it (owned) */
+  bool *folded;     /* per ix.refs: counted in st.folded (NULL: none) */
   const char *field;
   enum img_frame frame;   /* pred_opts.frame */
   char *err;
@@ -80,15 +81,31 @@ static int fail(struct ctx *c, const char *fmt, ...)
   return -EINVAL;
 }
 
-/* The index into ix.refs of what a sample_match lookup found (r its
- * result), or SIZE_MAX: no sample, an ambiguous name or a missing file
- * (the prediction is skipped), or a failure (out of memory), which is
- * kept in c->lookup_r and fails the import.  The index is built before
- * any lookup, so a hit always has its ref. */
-static size_t ref_of(struct ctx *c, int r, const struct smatch_hit *hit)
+/* Counts sample ref, found by name only ignoring letter case, once. */
+static int count_folded(struct ctx *c, size_t ref, const char *name)
+{
+  if (!c->folded && !(c->folded = calloc(c->ix.n, sizeof(bool))))
+    return -ENOMEM;
+  if (!c->folded[ref]) {
+    c->folded[ref] = true;
+    smatch_folds_add(&c->st.folded, name, c->ix.refs[ref].rel);
+  }
+  return 0;
+}
+
+/* The index into ix.refs of what a sample_match lookup of name found (r
+ * its result), or SIZE_MAX: no sample, an ambiguous name or a missing
+ * file (the prediction is skipped), or a failure (out of memory), which
+ * is kept in c->lookup_r and fails the import.  The index is built before
+ * any lookup, so a hit always has its ref.  A sample found only ignoring
+ * letter case is counted once, however many entries name it. */
+static size_t ref_of(struct ctx *c, int r, const struct smatch_hit *hit,
+                     const char *name)
 {
   if (r == -ENOENT || r == -ENOTUNIQ)
     return SIZE_MAX;
+  if (r == 0 && hit->folded)
+    r = count_folded(c, hit->ref, name);
   if (r < 0) {
     c->lookup_r = c->lookup_r ? c->lookup_r : r;
     return SIZE_MAX;
@@ -112,7 +129,7 @@ static size_t ref_of_image(struct ctx *c, const char *fn)
   if (c->last_fn)
     memcpy(c->last_fn, fn, len + 1);
   c->last_len = len;
-  return c->last_ref = ref_of(c, r, &hit);
+  return c->last_ref = ref_of(c, r, &hit, fn);
 }
 
 /*---- Collected predictions ------------------------------------------------*/
@@ -488,7 +505,7 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   } else if (json_integer_value(iid) >= 0) {
     struct smatch_hit hit;
     int r = smatch_number(&c->ix, (uint64_t)json_integer_value(iid), &hit);
-    ref = ref_of(c, r, &hit);
+    ref = ref_of(c, r, &hit, NULL);   /* numbers have no case */
   }
   *turn = untold_frame(c, ref);
   return ref;
@@ -813,7 +830,7 @@ static int yolo_file(struct ctx *c, const char *path, const char *rel)
   size_t rl = strlen(rel) - 4; /* without ".txt" */
   struct smatch_hit hit;
   int found = smatch_label_stem(&c->ix, c->yolo_base, rel, rl, &hit);
-  size_t ref = ref_of(c, found, &hit);
+  size_t ref = ref_of(c, found, &hit, rel);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;
@@ -1000,6 +1017,7 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   for (size_t i = 0; c.claimed && i < c.ix.n; i++)
     free(c.claimed[i]);
   free(c.claimed);
+  free(c.folded);
   smatch_free(&c.ix);
   free(c.last_fn);
   free(c.items);

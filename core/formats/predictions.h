@@ -58,6 +58,7 @@
 #include <stdint.h>
 
 #include "imgcodec.h"   /* enum img_frame */
+#include "sample_match.h"   /* struct smatch_folds */
 #include "store.h"
 
 #define PRED_DEFAULT_FIELD "predictions"
@@ -96,6 +97,9 @@ struct pred_stats {
                       * and height are their sample's turned by EXIF
                       * orientation 5..8: their boxes were read in that
                       * frame and turned back to the stored one */
+  struct smatch_folds folded;   /* samples found only by names that
+                                 * differ in letter case (sample_match.h,
+                                 * rule 5) */
 };
 
 /* Imports `path` (COCO: the results JSON; YOLO: the folder) into the field.
