@@ -27,6 +27,13 @@ core/formats/sample_match.h, through the real `curate` tool.
   model's labels/1.txt outside the dataset pairs with none.
 - Two label files that name one sample fail the import, naming both, and
   change nothing; so do two YOLO prediction files.
+- Names that differ from the files only in letter case (a camera's
+  IMG_0001.JPG named IMG_0001.jpg by a file written on Windows) land on
+  their samples, and the import says so in one line; two files equal but
+  for case (a.jpg and A.jpg) make a name ambiguous; a name that matches
+  as written never goes by case.  YOLO label files from outside the
+  dataset find their pictures ignoring case; inside it, the Ultralytics
+  pairing stays exact.
 """
 import json
 import os
@@ -344,7 +351,106 @@ def main():
           "of images/x.jpg" in err and boxes(s3, "predictions") == {},
           "two prediction files on one picture: refused: %d %r" % (
               p.returncode, err))
+    letter_case(d, srcs)
     xlib.finish()
+
+
+def letter_case(d, srcs):
+    """Names that differ from the files on disk only in letter case."""
+    tree = os.path.join(d, "tree5")
+    store = os.path.join(d, "store5")
+    for rel, src in (("images/IMG_0001.JPG", srcs[0]),
+                     ("images/IMG_0002.JPG", srcs[1]),
+                     ("Train/b.jpg", srcs[2]),
+                     ("c/a.jpg", srcs[0]), ("c/A.jpg", srcs[1]),
+                     ("k/x.jpg", srcs[2]), ("K/X.jpg", srcs[0])):
+        os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
+        shutil.copyfile(os.path.join(d, "src", src), os.path.join(tree, rel))
+    curate("import", "--store", store, tree)
+    cj = coco_file(os.path.join(d, "case.json"),
+                   [("images/IMG_0001.jpg", [1, 2, 30, 40]),
+                    ("IMAGES/img_0002.jpg", [5, 6, 30, 40]),
+                    ("train/B.JPG", [7, 8, 30, 40]),
+                    ("c/a.JPG", [9, 9, 30, 40]),
+                    ("k/x.jpg", [3, 3, 30, 40])])
+    p = curate("import", "--store", store, "--coco", cj, "--field", "gt",
+               tree, ok=False)
+    err = p.stderr.decode()
+    got = boxes(store, "gt")
+    check(p.returncode == 0 and
+          got == {"images__IMG_0001": [[1, 2, 30, 40]],
+                  "images__IMG_0002": [[5, 6, 30, 40]],
+                  "Train__b": [[7, 8, 30, 40]],
+                  "k__x": [[3, 3, 30, 40]]},
+          "import --coco: names that differ in letter case land on their "
+          "files; c/a.JPG is two files, k/x.jpg its own: %r %s" % (got, err))
+    check("coco: %s: 3 names matched a file only ignoring letter case "
+          "(e.g. images/IMG_0001.jpg -> images/IMG_0001.JPG)" % cj in err,
+          "import --coco says which names matched only ignoring case: %r"
+          % err)
+    check("c/a.JPG: file name matches several samples; skipped" in err,
+          "two files equal but for case: the name is ambiguous: %r" % err)
+    p = curate("import-labels", "--store", store, "--format", "coco",
+               "--field", "il", cj, ok=False)
+    out = p.stdout.decode()
+    check(p.returncode == 0 and boxes(store, "il") == got and
+          "3 names matched a file only ignoring letter case (e.g. "
+          "images/IMG_0001.jpg -> images/IMG_0001.JPG)" in out,
+          "import-labels coco: the same, and the line: %s %s" % (
+              out, p.stderr.decode()))
+
+    # predictions: one sample named twice by a name of another case is
+    # one name matched so
+    res = [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 9, 9],
+            "score": 0.5, "file_name": "images/img_0001.jpg"},
+           {"image_id": 1, "category_id": 1, "bbox": [2, 2, 9, 9],
+            "score": 0.5, "file_name": "images/img_0001.jpg"},
+           {"image_id": 2, "category_id": 1, "bbox": [3, 3, 9, 9],
+            "score": 0.5, "file_name": "images/IMG_0002.JPG"}]
+    p, got = coco_preds(store, "cp", res, os.path.join(d, "case-res.json"))
+    out = p.stdout.decode()
+    check(p.returncode == 0 and
+          got == {"images__IMG_0001": [[1, 1, 9, 9], [2, 2, 9, 9]],
+                  "images__IMG_0002": [[3, 3, 9, 9]]} and
+          "1 name matched a file only ignoring letter case (e.g. "
+          "images/img_0001.jpg -> images/IMG_0001.JPG)" in out,
+          "predictions coco: a name of another case: %r %s %s" % (
+              got, out, p.stderr.decode()))
+
+    # YOLO labels from outside the dataset (an annotation tool's export,
+    # its stems in lower case) find their pictures ignoring case
+    yolo = os.path.join(d, "yolo5")
+    write(os.path.join(yolo, "data.yaml"), "names: [ant]\n")
+    write(os.path.join(yolo, "labels", "img_0001.txt"), "0 0.25 0.5 0.1 0.2\n")
+    write(os.path.join(yolo, "labels", "Img_0002.txt"), "0 0.5 0.5 0.1 0.2\n")
+    p = curate("import-labels", "--store", store, "--format", "yolo",
+               "--field", "y", yolo, ok=False)
+    out = p.stdout.decode()
+    got = boxes(store, "y")
+    want = {"images__IMG_0001": [[W * 0.2, H * 0.4, W * 0.1, H * 0.2]],
+            "images__IMG_0002": [[W * 0.45, H * 0.4, W * 0.1, H * 0.2]]}
+    want = {k: [[round(x, 2) for x in b] for b in v] for k, v in want.items()}
+    check(p.returncode == 0 and got == want and
+          "2 names matched a file only ignoring letter case (e.g. "
+          "labels/Img_0002.txt -> images/IMG_0002.JPG)" in out,
+          "import-labels yolo from outside: stems of another case: %r %s %s"
+          % (got, out, p.stderr.decode()))
+    # inside the dataset a label file pairs as Ultralytics pairs it on
+    # Linux, exactly: labels/img_0001.txt is no label of images/IMG_0001.JPG
+    shutil.copyfile(os.path.join(yolo, "data.yaml"),
+                    os.path.join(tree, "data.yaml"))
+    write(os.path.join(tree, "labels", "img_0001.txt"), "0 0.25 0.5 0.1 0.2\n")
+    write(os.path.join(tree, "labels", "IMG_0002.txt"), "0 0.5 0.5 0.1 0.2\n")
+    p = curate("import-labels", "--store", store, "--format", "yolo",
+               "--field", "yin", tree, ok=False)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    got = boxes(store, "yin")
+    check(p.returncode == 0 and
+          got == {"images__IMG_0002": want["images__IMG_0002"]} and
+          "skipped labels/img_0001.txt: no sample with this name" in err and
+          "letter case" not in out,
+          "import-labels yolo inside the dataset: the pairing stays exact: "
+          "%r %s %s" % (got, out, err))
 
 
 if __name__ == "__main__":
