@@ -2,7 +2,9 @@
  *
  * Images are matched to samples by `file_name`: first as a path relative to
  * the dataset root, then as "<sample name>.jpg" (the names exports use),
- * then by its last component when that is unique among the samples.  An
+ * then by its last component when that is unique among the samples, and
+ * where none of these finds anything the same ignoring letter case
+ * (sample_match.h, rule 5; counted in coco_stats.folded).  An
  * image whose file is not on disk keeps its ground truth for evaluation
  * (COCO_NS_MISSING below); one whose last component several samples share
  * is skipped (reported).  Box coordinates are kept as the file gives them,

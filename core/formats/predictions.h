@@ -9,7 +9,9 @@
  *        the path relative to the dataset root, else the name an export
  *        gives the sample's image ("<sample name><ext>", export.h: a
  *        sample in a folder is "dir__file.jpg"), else its last component
- *        when that is unique among the samples;
+ *        when that is unique among the samples, else the same ignoring
+ *        letter case (sample_match.h: every rule is there, rule 5 the
+ *        last; counted in pred_stats.folded);
  *     2. by "image_id" through an id -> file_name table: the "images" of
  *        the COCO ground-truth file given as `coco_gt`, or else the
  *        "images" of the results file itself; then as in 1;
@@ -36,7 +38,8 @@
  *   path without extension equals the file's path (relative to the folder)
  *   without ".txt", else the sample named as the file's name without
  *   ".txt" (the export's name: a model run over an export's images), else
- *   the sample whose file name stem is the same when that is unique.
+ *   the sample whose file name stem is the same when that is unique,
+ *   else the same ignoring letter case.
  *
  * Semantics: the import is one prediction run for the whole dataset: the
  * field is replaced on every sample, and samples without predictions in the
