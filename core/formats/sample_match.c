@@ -310,31 +310,43 @@ static int build_tails_in(struct smatch *m)
   return r;
 }
 
-static void free_tables(struct smatch *m, int from, int to)
+/* After a failed build: frees tables from..to-1, the reversed ones
+ * (K_RREL) or rule 5's, and the copies only they point into (each
+ * sample's rrel, or its name). */
+static void undo_tables(struct smatch *m, int from, int to)
 {
+  for (size_t i = 0; i < m->n; i++) {
+    char **s = from == K_RREL ? &m->refs[i].rrel : &m->refs[i].name;
+    free(*s);
+    *s = NULL;
+  }
   for (int k = from; k < to; k++) {
     free(m->keys[k]);
     m->keys[k] = NULL;
   }
 }
 
-/* The reversed paths of rule 2, built when a name first gets there (a
- * file whose names are all source paths never needs them).  On failure
+/* Tables from..to-1, filled by fill, unless *built already: on failure
  * the rest of the index stays as it was. */
+static int build_late(struct smatch *m, int from, int to,
+                      int (*fill)(struct smatch *m), bool *built)
+{
+  int r;
+
+  if (*built)
+    return 0;
+  if ((r = fill(m)) < 0)
+    undo_tables(m, from, to);
+  else
+    *built = true;
+  return r;
+}
+
+/* The reversed paths of rule 2, built when a name first gets there (a
+ * file whose names are all source paths never needs them). */
 static int build_tails(struct smatch *m)
 {
-  int r = build_tails_in(m);
-
-  if (r < 0) {
-    for (size_t i = 0; i < m->n; i++) {
-      free(m->refs[i].rrel);
-      m->refs[i].rrel = NULL;
-    }
-    free_tables(m, K_RREL, K_N);
-  } else {
-    m->tails_built = true;
-  }
-  return r;
+  return build_late(m, K_RREL, K_N, build_tails_in, &m->tails_built);
 }
 
 /* build_fold() without its clean-up. */
@@ -342,7 +354,7 @@ static int build_fold_in(struct smatch *m)
 {
   int r;
 
-  if ((!m->tails_built && (r = build_tails(m)) < 0) ||
+  if ((r = build_tails(m)) < 0 ||
       (r = alloc_tables(m, K_N, SMATCH_TABLES)) < 0)
     return r;
   for (size_t i = 0; i < m->n; i++) {
@@ -364,22 +376,10 @@ static int build_fold_in(struct smatch *m)
 }
 
 /* The tables of rule 5, built when a name first gets there: a file
- * whose names all match by rules 1 to 4 never pays for them.  On failure
- * the rest of the index stays as it was. */
+ * whose names all match by rules 1 to 4 never pays for them. */
 static int build_fold(struct smatch *m)
 {
-  int r = build_fold_in(m);
-
-  if (r < 0) {
-    for (size_t i = 0; i < m->n; i++) {
-      free(m->refs[i].name);
-      m->refs[i].name = NULL;
-    }
-    free_tables(m, K_N, SMATCH_TABLES);
-  } else {
-    m->fold_built = true;
-  }
-  return r;
+  return build_late(m, K_N, SMATCH_TABLES, build_fold_in, &m->fold_built);
 }
 
 /* Rule 2: the longest tail of p[0..len) (p itself included) of two or
@@ -645,7 +645,7 @@ static int loose_rules(struct smatch *m, const struct pass *ps,
     return 0;
   size_t ex = by_export_name(m, ps, p, len);   /* rule 3's answer */
   if (memchr(p, '/', len)) {
-    if (!m->tails_built && (r = build_tails(m)) < 0)
+    if ((r = build_tails(m)) < 0)
       return r;
     *ref = by_tail(m, tab_of(ps, K_REL, K_RELSTEM),
                    tab_of(ps, K_RREL, K_RSTEM), p, len);
@@ -735,7 +735,7 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
   if ((r = smatch_build(m)) < 0 || (r = rules(m, &ps, p, len, &ref)) < 0)
     return r;
   if (ref == NONE) {
-    if (!m->fold_built && (r = build_fold(m)) < 0)
+    if ((r = build_fold(m)) < 0)
       return r;
     ps.fold = true;
     if ((r = rules(m, &ps, p, len, &ref)) < 0)
