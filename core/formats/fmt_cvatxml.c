@@ -2,8 +2,10 @@
  * annotations.xml of a task's or project's export), into a field (see
  * labelimport.h).
  *
- * The document is read element by element (xmltree_stream), never held
- * as a tree: a project's file lists every box of every task.  Each
+ * The document is read element by element (xmltree_stream_fd from its
+ * file, 256 KiB at a time; xmltree_stream for a zip's member, inflated
+ * whole), never held as a tree: a project's file lists every box of every
+ * task.  Each
  * <image name= width= height= [subset=]> is one picture, matched by its
  * name (sample_match.h); where that finds none or several and the image
  * has a subset, by "<subset>/<name>" (a project's subsets in folders of
@@ -24,14 +26,16 @@
 #include "xmltree.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-/* Largest annotations.xml read; the whole document is in memory while it
- * is read (its boxes are not). */
+/* Largest annotations.xml read from a zip, where the member is inflated
+ * into memory whole; a file is streamed from disk, of any size. */
 #define CVATXML_MAX (1024u << 20)
 
 /* The subsets an import names (its images' subset=, datumaro's file
@@ -583,10 +587,20 @@ static int pre_end(void *ud, int depth, const char *el, const char *text)
   return r;
 }
 
-/* One document, d[0..n) named doc; by_name: a file of a folder or zip,
- * whose name may be its subset (doc_subset). */
+/* The document read through sax: file fd when fd >= 0, else d[0..n). */
+static int doc_pass(const char *d, size_t n, int fd,
+                    const struct xmltree_sax *sax, void *ud, char *why,
+                    size_t cap)
+{
+  return fd >= 0 ? xmltree_stream_fd(fd, sax, ud, why, cap)
+                 : xmltree_stream(d, n, sax, ud, why, cap);
+}
+
+/* One document named doc: file fd (fd >= 0), or d[0..n) (a zip's member);
+ * by_name: a file of a folder or zip, whose name may be its subset
+ * (doc_subset). */
 static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
-                   bool by_name, struct subsets *known)
+                   int fd, bool by_name, struct subsets *known)
 {
   static const struct xmltree_sax pre = { pre_start, pre_end };
   static const struct xmltree_sax sax = { on_start, on_end };
@@ -608,21 +622,27 @@ static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
   /* the subsets and the number attributes first (a picture in another
    * subset's folder is not this image's; <meta> may come anywhere), then
    * the boxes; the first pass's errors are the second's */
-  r = xmltree_stream(d, n, &pre, &pp, why, sizeof(why));
+  r = doc_pass(d, n, fd, &pre, &pp, why, sizeof(why));
   if (r != -ENOMEM)
-    r = xmltree_stream(d, n, &sax, &c, why, sizeof(why));
+    r = doc_pass(d, n, fd, &sax, &c, why, sizeof(why));
   if (r < 0 && why[0])
     limp_fail(L, "%s: %s", doc, why);
   else if (r < 0 && !L->err[0])   /* a callback's error without a reason */
     limp_fail(L, "%s: %s", c.in_image && c.name ? c.name : doc,
               strerror(-r));
-  if (r == 0 && (c.other || c.unlabelled)) {
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%llu shapes without a box (points, "
-             "polylines, skeletons, cuboids, tags) and %llu without a "
-             "label", (unsigned long long)c.other,
-             (unsigned long long)c.unlabelled);
-    limp_report(L, doc, msg);
+  /* one line per kind and file, as "skipped <what>: <why>" reads */
+  if (r == 0 && c.other) {
+    char what[4200];
+    snprintf(what, sizeof(what), "%llu shapes without a box in %s",
+             (unsigned long long)c.other, doc);
+    limp_report(L, what, "points, polylines, skeletons, cuboids and tags "
+                "are not boxes");
+  }
+  if (r == 0 && c.unlabelled) {
+    char what[4200];
+    snprintf(what, sizeof(what), "%llu shapes without a label in %s",
+             (unsigned long long)c.unlabelled, doc);
+    limp_report(L, what, "a box needs its class");
   }
   labels_field_clear(&c.f);
   free(c.d.attributes);
@@ -643,6 +663,28 @@ bool fmt_cvatxml_is_doc(const char *name)
   return n > 4 && !strchr(name, '/') && strcmp(name + n - 4, ".xml") == 0;
 }
 
+/* The document at path, read from its file: refused when it is no
+ * regular file or empty. */
+static int file_doc(struct limp *L, const char *path, bool by_name,
+                    struct subsets *known)
+{
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+  if (fd < 0)
+    return limp_fail(L, "%s: %s", path, strerror(errno));
+  if (fstat(fd, &st) < 0)
+    r = limp_fail(L, "%s: %s", path, strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    r = limp_fail(L, "%s: not a regular file", path);
+  else if (st.st_size == 0)
+    r = limp_fail(L, "%s: empty file", path);
+  else
+    r = one_doc(L, path, NULL, 0, fd, by_name, known);
+  close(fd);
+  return r;
+}
+
 int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
 {
   struct subsets known = { .n = 0 };
@@ -661,12 +703,18 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
     if (!fmt_cvatxml_is_doc(src->names[i]))
       continue;
     found++;
+    if (!src->z) {   /* a folder's file: streamed from its file */
+      char *path = path_join(src->dir, src->names[i]);
+      r = path ? file_doc(L, path, true, &known) : -ENOMEM;
+      free(path);
+      continue;
+    }
     buf_reset(&b);
     r = limp_src_read(src, i, CVATXML_MAX, &b);
     if (r < 0)
       limp_fail(L, "%s: %s", src->names[i], strerror(-r));
     else
-      r = one_doc(L, src->names[i], b.data ? b.data : "", b.len, true,
+      r = one_doc(L, src->names[i], b.data ? b.data : "", b.len, -1, true,
                   &known);
   }
   buf_free(&b);
@@ -679,25 +727,8 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
 int fmt_cvatxml_file(struct limp *L, const char *path)
 {
   struct subsets known = { .n = 0 };
-  struct stat st;
-  uint8_t *d = NULL;
-  size_t n = 0;
-  int r;
+  int r = file_doc(L, path, false, &known);
 
-  /* the size first: a file past the limit is not read at all */
-  if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-      (uint64_t)st.st_size > CVATXML_MAX)
-    return limp_fail(L, "%s: larger than %u MiB", path, CVATXML_MAX >> 20);
-  r = file_read_all(path, &d, &n);
-  if (r == -EBADMSG)
-    return limp_fail(L, "%s: empty file", path);
-  if (r < 0)
-    return limp_fail(L, "%s: %s", path, strerror(-r));
-  if (n > CVATXML_MAX)
-    r = limp_fail(L, "%s: larger than %u MiB", path, CVATXML_MAX >> 20);
-  else
-    r = one_doc(L, path, (const char *)d, n, false, &known);
   known_free(&known);
-  free(d);
   return r;
 }

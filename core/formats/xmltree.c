@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct xt {
   XML_Parser p;
@@ -174,31 +175,32 @@ static void s_text(void *ud, const XML_Char *s, int len)
     stop(x, "text too long or out of memory", -ENOMEM);
 }
 
-/* Parses s[0..n) with x's handlers, the entity refusals set; the reason
- * of a failure into err.  x->p is freed. */
-static int run_parser(struct xt *x, const char *s, size_t n, char *err,
-                      size_t errlen)
+/* The entity refusals on x's parser, x its user data. */
+static void parser_setup(struct xt *x)
 {
-  enum XML_Status st;
-  int r = 0;
-
-  err[0] = '\0';
-  if (n > (size_t)INT32_MAX) {
-    snprintf(err, errlen, "document too large");
-    XML_ParserFree(x->p);
-    return -EINVAL;
-  }
   XML_SetUserData(x->p, x);
   XML_SetEntityDeclHandler(x->p, on_entity_decl);
   XML_SetExternalEntityRefHandler(x->p, on_external_ref);
   XML_SetParamEntityParsing(x->p, XML_PARAM_ENTITY_PARSING_NEVER);
-  st = XML_Parse(x->p, s, (int)n, XML_TRUE);
+}
+
+/* What a parse that ended with status st (rerr: a read error, 0 if none)
+ * returns; the reason of a failure into err.  x->p is freed. */
+static int parser_result(struct xt *x, enum XML_Status st, int rerr,
+                         char *err, size_t errlen)
+{
+  int r = 0;
+
   if (x->why && !*x->why) {
     r = x->err;   /* a callback's own stop: its reason is its own */
   } else if (x->why) {
     snprintf(err, errlen, "line %lu: %s",
              (unsigned long)XML_GetCurrentLineNumber(x->p), x->why);
     r = x->err;
+  } else if (rerr) {
+    snprintf(err, errlen, "line %lu: read: %s",
+             (unsigned long)XML_GetCurrentLineNumber(x->p), strerror(-rerr));
+    r = rerr;
   } else if (st != XML_STATUS_OK) {
     snprintf(err, errlen, "line %lu: %s",
              (unsigned long)XML_GetCurrentLineNumber(x->p),
@@ -212,19 +214,91 @@ static int run_parser(struct xt *x, const char *s, size_t n, char *err,
   return r;
 }
 
+/* Parses s[0..n) with x's handlers, the entity refusals set; the reason
+ * of a failure into err.  x->p is freed. */
+static int run_parser(struct xt *x, const char *s, size_t n, char *err,
+                      size_t errlen)
+{
+  err[0] = '\0';
+  if (n > (size_t)INT32_MAX) {
+    snprintf(err, errlen, "document too large");
+    XML_ParserFree(x->p);
+    return -EINVAL;
+  }
+  parser_setup(x);
+  return parser_result(x, XML_Parse(x->p, s, (int)n, XML_TRUE), 0, err,
+                       errlen);
+}
+
+/* A streaming parser on x (handlers set): 0 or -ENOMEM. */
+static int stream_begin(struct xt *x, const struct xmltree_sax *cb, void *ud)
+{
+  memset(x, 0, sizeof(*x));
+  x->sax = cb;
+  x->ud = ud;
+  x->collect = -1;
+  buf_init(&x->text, 64u << 20);
+  x->p = XML_ParserCreate(NULL);
+  if (!x->p)
+    return -ENOMEM;
+  XML_SetElementHandler(x->p, s_start, s_end);
+  XML_SetCharacterDataHandler(x->p, s_text);
+  return 0;
+}
+
 int xmltree_stream(const char *s, size_t n, const struct xmltree_sax *cb,
                    void *ud, char *err, size_t errlen)
 {
-  struct xt x = { .sax = cb, .ud = ud, .collect = -1 };
-  int r;
+  struct xt x;
+  int r = stream_begin(&x, cb, ud);
 
-  buf_init(&x.text, 64u << 20);
-  x.p = XML_ParserCreate(NULL);
-  if (!x.p)
-    return -ENOMEM;
-  XML_SetElementHandler(x.p, s_start, s_end);
-  XML_SetCharacterDataHandler(x.p, s_text);
-  r = run_parser(&x, s, n, err, errlen);
+  if (r == 0)
+    r = run_parser(&x, s, n, err, errlen);
+  buf_free(&x.text);
+  return r;
+}
+
+/* Bytes handed to expat at a time by xmltree_stream_fd: large enough that
+ * the calls cost nothing beside the parse, small beside any document. */
+#define XMLTREE_CHUNK (256u << 10)
+
+int xmltree_stream_fd(int fd, const struct xmltree_sax *cb, void *ud,
+                      char *err, size_t errlen)
+{
+  enum XML_Status st = XML_STATUS_OK;
+  struct xt x;
+  off_t off = 0;
+  int r = stream_begin(&x, cb, ud), rerr = 0;
+
+  err[0] = '\0';
+  if (r < 0) {
+    buf_free(&x.text);
+    return r;
+  }
+  parser_setup(&x);
+  for (;;) {
+    void *b = XML_GetBuffer(x.p, (int)XMLTREE_CHUNK);
+    ssize_t n;
+    if (!b) {
+      r = -ENOMEM;
+      break;
+    }
+    do
+      n = pread(fd, b, XMLTREE_CHUNK, off);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      rerr = -errno;
+      break;
+    }
+    off += n;
+    st = XML_ParseBuffer(x.p, (int)n, n == 0);
+    if (st != XML_STATUS_OK || x.why || n == 0)
+      break;
+  }
+  if (r == 0)
+    r = parser_result(&x, st, rerr, err, errlen);
+  else
+    XML_ParserFree(x.p);
   buf_free(&x.text);
   return r;
 }

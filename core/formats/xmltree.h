@@ -59,6 +59,13 @@ struct xmltree_sax {
  * own reason); -EINVAL with a one-line reason in err; or -ENOMEM. */
 int xmltree_stream(const char *s, size_t n, const struct xmltree_sax *cb,
                    void *ud, char *err, size_t errlen);
+/* The same for the document in file fd, from its start (pread: the
+ * descriptor's offset is left, so a second pass may read it again), a
+ * chunk of 256 KiB at a time: the document is never in memory whole, and
+ * any size is read.  A read error gives its -errno with "line N: read:
+ * ..." in err. */
+int xmltree_stream_fd(int fd, const struct xmltree_sax *cb, void *ud,
+                      char *err, size_t errlen);
 
 /* Text content with surrounding white space trimmed ("" for NULL or none).
  * Trims in place, hence the non-const node. */

@@ -21,9 +21,10 @@ store does not take another subset's picture of its name (by the
 folder of the other subset, or by its size).  Bad documents (not
 <annotations>, a <track> of "CVAT for video", malformed XML, an entity
 declaration, a box without coordinates, two <image>s of one picture, an
-attribute given twice, an empty file, a file past 1 GiB) fail with the
-reason and change nothing; an image of no sample is reported
-and the others imported.
+attribute given twice, an empty file) fail with the reason and change
+nothing; an image of no sample is reported and the others imported.  A
+file is streamed: a 31 MB document imports in about the memory of a
+small one.
 """
 import json
 import math
@@ -357,15 +358,35 @@ def main():
               boxes(store, "ground_truth") == before,
               "%s: refused (%s), nothing changed: %d %r" % (
                   name, reason, p.returncode, err))
-    # A file past the limit is refused before it is read (a sparse file:
-    # nothing is written to the disk).
+    # A file is streamed, 256 KiB at a time: a document of 31 MB (one
+    # picture's 300,000 points shapes, each counted, none kept) imports in
+    # about the memory of a small one (read whole, it took 31 MB more).
+    small = os.path.join(d, "small.xml")
     big = os.path.join(d, "big.xml")
-    with open(big, "wb") as f:
-        f.truncate((1 << 30) + 1)
-    p = curate("import-labels", "--store", store, "--format", "cvat", big,
-               ok=False)
-    check(p.returncode == 1 and "larger than 1024 MiB" in p.stderr.decode(),
-          "a file past 1 GiB: refused: %s" % p.stderr.decode())
+    head = ('<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n%s'
+            '  <image id="0" name="Train/only.jpg" width="320" height="240">'
+            '\n' % META)
+    pts = ('    <points label="car" source="manual" occluded="0" '
+           'points="1.00,2.00;3.00,4.00" z_order="0">\n    </points>\n')
+    tail = '  </image>\n</annotations>\n'
+    write(small, head + pts + tail)
+    with open(big, "w") as f:
+        f.write(head)
+        for _ in range(3000):
+            f.write(pts * 100)
+        f.write(tail)
+    size = os.path.getsize(big)
+    rc, err, rss_small, _ = xlib.curate_peak(
+        "import-labels", "--store", store, "--format", "cvat",
+        "--field", "pts", small)
+    rc2, err2, rss_big, _ = xlib.curate_peak(
+        "import-labels", "--store", store, "--format", "cvat",
+        "--field", "pts", big)
+    check(rc == 0 and rc2 == 0 and "300000 shapes without a box" in err2 and
+          rss_big < rss_small + size // 4,
+          "a %d MB file streamed: peak %.1f MB against %.1f MB for a small "
+          "one: %d %d %s" % (size >> 20, rss_big / 2**20,
+                             rss_small / 2**20, rc, rc2, err2.strip()))
     xlib.finish()
 
 

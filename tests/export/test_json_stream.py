@@ -18,12 +18,11 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
-from xlib import CURATE, CLASSES, check  # noqa: E402
+from xlib import CLASSES, check  # noqa: E402
 
 N_ANN = 8000       # annotations (and predictions) in the large files
 POLY = 340         # numbers per segmentation polygon
@@ -31,36 +30,7 @@ KNOWN = {"id", "image_id", "category_id", "bbox", "iscrowd", "area",
          "segmentation", "score"}
 
 
-def child_env():
-    env = dict(os.environ)
-    asan = env.get("ASAN_OPTIONS", "")
-    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + \
-        "quarantine_size_mb=8"
-    return env
-
-
-# A process's peak RSS counts the memory it had before exec(2), so curate
-# is started from a small Python process, not from this one (which holds
-# the documents): that one forks, execs curate and prints its rusage.
-SPAWN = """import os, sys
-pid = os.fork()
-if pid == 0:
-    fd = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(fd, 1)
-    os.execv(sys.argv[1], sys.argv[1:])
-_, status, ru = os.wait4(pid, 0)
-print(ru.ru_maxrss, ru.ru_utime + ru.ru_stime)
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def timed(*args):
-    """Runs curate: (exit code, stderr, peak RSS in bytes, CPU seconds)."""
-    p = subprocess.run([sys.executable, "-c", SPAWN, CURATE] +
-                       [str(a) for a in args], capture_output=True,
-                       env=child_env())
-    rss, cpu = p.stdout.split()
-    return (p.returncode, p.stderr.decode(), int(rss) * 1024, float(cpu))
+timed = xlib.curate_peak   # (exit code, stderr, peak RSS, CPU seconds)
 
 
 def write_lines(path, head, anns, tail):
