@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <expat.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct xt {
@@ -267,8 +269,16 @@ int xmltree_stream_fd(int fd, const struct xmltree_sax *cb, void *ud,
 {
   enum XML_Status st = XML_STATUS_OK;
   struct xt x;
+  struct stat sb;
   off_t off = 0;
+  size_t chunk = XMLTREE_CHUNK;
   int r = stream_begin(&x, cb, ud), rerr = 0;
+
+  /* a small file's size and the end in one read, not a whole chunk's
+   * buffer (a folder of small documents) */
+  if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+      (uint64_t)sb.st_size < XMLTREE_CHUNK)
+    chunk = (size_t)sb.st_size + 1;
 
   err[0] = '\0';
   if (r < 0) {
@@ -277,14 +287,14 @@ int xmltree_stream_fd(int fd, const struct xmltree_sax *cb, void *ud,
   }
   parser_setup(&x);
   for (;;) {
-    void *b = XML_GetBuffer(x.p, (int)XMLTREE_CHUNK);
+    void *b = XML_GetBuffer(x.p, (int)chunk);
     ssize_t n;
     if (!b) {
       r = -ENOMEM;
       break;
     }
     do
-      n = pread(fd, b, XMLTREE_CHUNK, off);
+      n = pread(fd, b, chunk, off);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
       rerr = -errno;
