@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "export.h"
+#include "srcfile.h"
 #include "views.h"
 #include "vtree.h"
 
@@ -335,12 +336,21 @@ static void xsel_free(struct xsel *s)
   s->sel = NULL;
 }
 
+/* export_spec.open_source: the daemon's one way to a source file (the
+ * dataset folder only, the owner's read right, a bucket's cache). */
+static int open_source(void *ud, const struct sample *smp, int *fd)
+{
+  return open_sample_source(ud, smp, fd);
+}
+
 static int xsel_init(struct fs_ctx *c, struct store_txn *t,
                      const struct xpath *x, struct xsel *s)
 {
   memset(s, 0, sizeof(*s));
   s->rl = &x_state(c)->selections;
   s->spec.fmt = x->fmt;
+  s->spec.open_source = open_source;
+  s->spec.source_ud = c;
   s->key = provlib_version_key(t);
   config_get_str(t, "export.field", s->field, sizeof(s->field));
   config_get_str(t, "export.train", s->sub[0], sizeof(s->sub[0]));

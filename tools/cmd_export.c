@@ -59,14 +59,18 @@ static int sink_fd(void *ud, const void *p, size_t n)
   return fd_write_all(*(int *)ud, p, n, -1);
 }
 
-static int copy_file(const char *src, int dst, uint64_t *bytes)
+/* Copies the source file rel below root (dataset_open: nothing outside
+ * the dataset folder, nothing but a regular file, as the mount serves
+ * it) to dst. */
+static int copy_file(const char *root, const char *rel, int dst,
+                     uint64_t *bytes)
 {
   static char blk[1 << 18];
-  int fd = open(src, O_RDONLY | O_CLOEXEC), r = 0;
+  int fd = dataset_open(root, rel), r = 0;
   ssize_t n;
 
   if (fd < 0)
-    return -errno;
+    return fd;
   while ((n = read(fd, blk, sizeof(blk))) != 0) {
     if (n < 0) {
       if (errno == EINTR)
@@ -132,16 +136,18 @@ static int on_ent(const struct export_ent *e, void *ud)
   }
   if (e->sample_id) {
     struct sample smp;
-    char *src = NULL;
-    r = store_sample_get(w->t, e->sample_id, &smp);
-    if (r == 0 && !(src = path_join(w->root, smp.relpath)))
-      r = -ENOMEM;
-    r = r ? r : copy_file(src, fd, &w->bytes);
-    if (r < 0)
-      fail_msg(w, "cannot copy '%s': %s",
-               src ? src : rel, strerror(-r));
-    free(src);
-    w->images++;
+    int g = store_sample_get(w->t, e->sample_id, &smp);
+    r = g ? g : copy_file(w->root, smp.relpath, fd, &w->bytes);
+    if (g < 0)
+      fail_msg(w, "cannot copy '%s': %s", rel, strerror(-g));
+    else if (r == -EXDEV)
+      fail_msg(w, "cannot copy '%s': its source %s leads out of the "
+               "dataset folder (a symbolic link?)", rel, smp.relpath);
+    else if (r < 0)
+      fail_msg(w, "cannot copy '%s' from %s: %s", rel, smp.relpath,
+               strerror(-r));
+    else
+      w->images++;
   } else {
     struct sink sink = { sink_fd, &fd, NULL };
     int64_t n = export_generate(w->t, w->spec, rel, &sink);
@@ -150,14 +156,15 @@ static int on_ent(const struct export_ent *e, void *ud)
       fail_msg(w, "cannot generate '%s': %s", rel,
                strerror(-r));
     else
-      w->bytes += (uint64_t)n;
-    w->files++;
+      w->bytes += (uint64_t)n, w->files++;
   }
   if (close(fd) < 0 && r == 0) {
     r = -errno;
     fail_msg(w, "cannot write '%s': %s", dst,
              strerror(errno));
   }
+  if (r < 0)
+    unlink(dst);   /* no partial file left to pass for a whole one */
   return r;
 }
 

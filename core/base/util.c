@@ -519,50 +519,50 @@ int fd_pread_all(int fd, void *p, size_t n, off_t off)
   return 0;
 }
 
-int file_read_all(const char *path, uint8_t **ret, size_t *ret_len)
+int fd_read_all(int fd, uint8_t **ret, size_t *ret_len)
 {
   struct stat st;
   uint8_t *data;
   size_t got = 0;
-  int fd, r;
 
   *ret = NULL;
   *ret_len = 0;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (fstat(fd, &st) < 0)
     return -errno;
-  if (fstat(fd, &st) < 0) {
-    r = -errno;
-    close(fd);
-    return r;
-  }
-  if (st.st_size <= 0) {
-    close(fd);
+  if (st.st_size <= 0)
     return -EBADMSG;
-  }
   data = malloc((size_t)st.st_size);
-  if (!data) {
-    close(fd);
+  if (!data)
     return -ENOMEM;
-  }
   while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+    ssize_t n = pread(fd, data + got, (size_t)st.st_size - got, (off_t)got);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      r = -errno;
+      int r = -errno;
       free(data);
-      close(fd);
       return r;
     }
     if (n == 0)
       break;                          /* the file shrank: what is there */
     got += (size_t)n;
   }
-  close(fd);
   *ret = data;
   *ret_len = got;
   return 0;
+}
+
+int file_read_all(const char *path, uint8_t **ret, size_t *ret_len)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+  *ret = NULL;
+  *ret_len = 0;
+  if (fd < 0)
+    return -errno;
+  r = fd_read_all(fd, ret, ret_len);
+  close(fd);
+  return r;
 }
 
 void secret_wipe(void *p, size_t n)

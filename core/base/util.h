@@ -119,6 +119,9 @@ char *path_join(const char *dir, const char *rel);
  * the caller; *ret_len its length).  An empty file is -EBADMSG (no image
  * or document is empty); -errno from open, fstat or read, -ENOMEM. */
 int file_read_all(const char *path, uint8_t **ret, size_t *ret_len);
+/* The same for an open file, read from its start (pread: its offset is
+ * left as it was). */
+int fd_read_all(int fd, uint8_t **ret, size_t *ret_len);
 
 /* Zeroed memory for large buffers that a task fills once and then reuses
  * (the import's read buffers and result rings), asked to be backed by

@@ -81,21 +81,32 @@ struct export_spec {
    * converted JPEGs, ImageNet crops) carry no tag and are drawn in the
    * frame itself.  0 = IMG_FRAME_AUTO. */
   enum img_frame frame;
+  /* Opens the source file of a sample whose pixels a generated file is
+   * made of (a converted picture, an ImageNet crop): 0 and *fd (a
+   * descriptor the caller closes), or -errno.  NULL: the file below the
+   * store's root through dataset_open() (util.h: nothing outside the
+   * dataset folder, nothing but a regular file), as `curate export` of a
+   * folder store reads it.  The mount gives its own (fs/srcfile.c: the
+   * store owner's read right too, a bucket's object cache). */
+  int (*open_source)(void *ud, const struct sample *smp, int *fd);
+  void *source_ud;
 };
 
 struct export_ent {
   char name[256];       /* last path component */
   bool dir;
   uint64_t sample_id;   /* != 0: the file is this sample's original bytes */
-  uint64_t shows;       /* != 0: a generated image of this sample (a VOC
-                           JPEG converted from another format), which
-                           stands for it as its original bytes would */
+  uint64_t shows;       /* != 0: a generated image of this sample (VOC's
+                           JPEG, YOLO's PNG of a GIF: exw_image_format),
+                           which stands for it as its original bytes
+                           would */
   uint64_t label_id;    /* ImageNet crops: the box's label id */
   /* != 0: a generated file whose bytes depend only on this value and its
    * path, not on the rest of the store (an ImageNet crop: a hash of its
    * source file's size, mtime, pixel size and path, the label field, its
    * box's coordinates and class; another box of the photo changing leaves
-   * it); 0: on the whole selection. */
+   * it; a converted picture: of its source file alone); 0: on the whole
+   * selection. */
   uint64_t version;
 };
 

@@ -407,11 +407,9 @@ static int gen_file(struct exw *x, const char *path)
     y1 = MAX(y1, e);
   }
   int fd = -1;
-  r = store_setting_get(x->t, "root", &root);
-  /* Only files beneath the dataset folder (util.h dataset_open); decoded
-   * through the descriptor opened there. */
-  if (r == 0 && (fd = r = dataset_open(root, smp.relpath)) >= 0)
-    r = 0;
+  /* Decoded through the descriptor exw_open_source() opened (beneath the
+   * dataset folder, or the mount's own opener). */
+  r = exw_open_source(x, &smp, &fd);
   if (r == 0 && !(src = malloc(32)))
     r = -ENOMEM;
   if (r == 0)

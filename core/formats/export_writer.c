@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const exw_subset_names[SUB_N] = { "train", "val", "test",
                                                "default" };
@@ -199,6 +200,7 @@ int exw_each(struct exw *x, int sub, exw_sample_fn fn, void *ud)
   }
   struct store_iter *it;
   uint64_t next = 1;
+  int fr = 0;
   r = store_iter_new(x->t, &it);
   if (r < 0)
     return r;
@@ -208,11 +210,13 @@ int exw_each(struct exw *x, int sub, exw_sample_fn fn, void *ud)
     if (smp.flags & SAMPLE_MISSING)
       continue;
     sb = subset_of(x, smp.id);
-    if ((sub < 0 || sb == sub) && (r = fn(x, &smp, sb, ud)) != 0)
+    if ((sub < 0 || sb == sub) && (fr = fn(x, &smp, sb, ud)) != 0)
       break;
   }
   store_iter_free(it);
-  return r == -ENOENT ? 0 : r;
+  /* fn's error as it is: an -ENOENT of fn (a source file gone) is no end
+   * of the walk, which `curate export` took for a complete tree */
+  return fr ? fr : r == -ENOENT ? 0 : r;
 }
 
 struct present_ctx {
@@ -333,25 +337,39 @@ void exw_image_mark(const struct exw *x, const struct sample *smp,
     e->version = 1;   /* 0 means "depends on the whole selection" */
 }
 
+int exw_open_source(struct exw *x, const struct sample *smp, int *fd)
+{
+  char *root = NULL;
+  int r;
+
+  *fd = -1;
+  if (x->s->open_source)
+    return x->s->open_source(x->s->source_ud, smp, fd);
+  r = store_setting_get(x->t, "root", &root);
+  if (r == 0 && (r = dataset_open(root, smp->relpath)) >= 0) {
+    *fd = r;
+    r = 0;
+  }
+  free(root);
+  return r;
+}
+
 int exw_gen_image(struct exw *x, const struct sample *smp)
 {
   enum img_format to = exw_image_format(x, smp->format);
-  char *root = NULL, *src = NULL;
   uint8_t *data = NULL, *out = NULL;
   size_t len = 0, olen = 0;
-  int r = to == smp->format ? -ENOENT : 0;
+  int fd = -1, r = to == smp->format ? -ENOENT : 0;
 
-  r = r ? r : store_setting_get(x->t, "root", &root);
-  if (r == 0 && !(src = path_join(root, smp->relpath)))
-    r = -ENOMEM;
-  r = r ? r : file_read_all(src, &data, &len);
+  r = r ? r : exw_open_source(x, smp, &fd);
+  r = r ? r : fd_read_all(fd, &data, &len);
+  if (fd >= 0)
+    close(fd);
   r = r ? r : img_convert(data, len, exw_turn(x, smp), to, EXW_JPEG_QUALITY,
                           &out, &olen);
   r = r ? r : exw_put(x, (const char *)out, olen);
   free(out);
   free(data);
-  free(src);
-  free(root);
   return r;
 }
 

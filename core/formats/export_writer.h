@@ -99,6 +99,10 @@ enum img_format exw_image_format(const struct exw *x, enum img_format f);
  * quality), so a label edit leaves it in the mount's content cache. */
 void exw_image_mark(const struct exw *x, const struct sample *smp,
                     struct export_ent *e);
+/* Opens smp's source file for its pixels (export_spec.open_source, or
+ * dataset_open() below the store's root): 0 and *fd, which the caller
+ * closes, or -errno (*fd = -1). */
+int exw_open_source(struct exw *x, const struct sample *smp, int *fd);
 /* Writes the converted picture of smp: its source decoded at full size,
  * turned into the export's frame (exw_turn: the picture has no EXIF) and
  * encoded as exw_image_format() says (a JPEG at quality 100, the least a
@@ -185,9 +189,9 @@ int exw_ent(struct export_ent *e, const char *name, bool dir,
             uint64_t sample_id, uint64_t label_id);
 int exw_ent2(struct export_ent *e, const char *name, const char *ext);
 /* Lists the selected samples of subset `sub` (-1: all) as "<name><ext>"
- * (ext NULL: each sample's own image extension); image = true sets
- * sample_id (the file is the sample's bytes) when ext is NULL or the
- * sample is a JPEG: a JPEG listing of another format is generated. */
+ * (ext NULL: the extension of each sample's image in this tree,
+ * exw_image_format()); image = true marks each entry as the sample's
+ * bytes or a converted picture of it (exw_image_mark). */
 int exw_list_samples(struct exw *x, int sub, const char *ext, bool image,
                      int (*fn)(const struct export_ent *, void *), void *ud);
 /* Lists "<prefix><subset><suffix>" for each non-empty subset. */

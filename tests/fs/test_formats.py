@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -34,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "cvat"))
 sys.path.insert(0, os.path.join(HERE, "..", "export"))
-from fslib import (CURATE, CURATEFS, Mount, curate, eq,  # noqa: E402
+from fslib import (CURATE, CURATEFS, Mount, curate, eq, expect_errno,  # noqa: E402,E501
                    make_jpegs, read, run_suite, write)
 import check_formats  # noqa: E402
 import orient_cases  # noqa: E402
@@ -685,6 +686,73 @@ def body(ck, w):
                p + ": inode and bytes after a label edit")
     ck.run("converted export pictures (VOC JPEG, YOLO PNG) keep their "
            "inode and bytes across a label edit", t_converted_versions)
+
+    def t_converted_sources():
+        # A converted picture is made from its source as samples/ serves
+        # it: a source replaced by a link out of the dataset folder is
+        # refused (EACCES; the conversion read it before), a FIFO fails at
+        # once (it hung a daemon thread); `curate export` of a tree whose
+        # source vanished fails naming it, leaving no partial file (it
+        # exited 0 with the tree cut short).
+        d = w.sub("conv-src")
+        ds, secret = os.path.join(d, "ds"), os.path.join(d, "secret")
+        os.makedirs(ds)
+        os.makedirs(secret)
+        gif = os.path.join(data, "gif_single.gif")
+        for n in ("x.gif", "f.gif", "g.gif"):
+            shutil.copy(gif, os.path.join(ds, n))
+        shutil.copy(os.path.join(data, "png_rgb8.png"),
+                    os.path.join(ds, "y.png"))
+        shutil.copy(gif, os.path.join(secret, "s.gif"))
+        st2 = os.path.join(d, "store")
+        curate("import", "--store", st2, ds)
+        os.remove(os.path.join(ds, "x.gif"))
+        os.symlink(os.path.join(secret, "s.gif"), os.path.join(ds, "x.gif"))
+        os.remove(os.path.join(ds, "f.gif"))
+        os.mkfifo(os.path.join(ds, "f.gif"))
+        m2 = Mount(st2, os.path.join(d, "mnt")).start()
+        try:
+            X = os.path.join(m2.mnt, "export")
+            for p in (os.path.join(X, "yolo", "images", "default", "x.png"),
+                      os.path.join(X, "voc", "JPEGImages", "x.jpg")):
+                expect_errno(errno.EACCES, read, p)
+            for p in (os.path.join(X, "yolo", "images", "default", "f.png"),
+                      os.path.join(X, "voc", "JPEGImages", "f.jpg")):
+                # in a child: a hung FUSE request cannot be killed
+                c = subprocess.Popen(["cat", p], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                t0 = time.monotonic()
+                while c.poll() is None and time.monotonic() - t0 < 10:
+                    time.sleep(0.05)
+                if c.returncode is None:
+                    raise AssertionError(p + ": hangs on a FIFO source")
+                if c.returncode == 0:
+                    raise AssertionError(p + ": read from a FIFO source")
+            eq(pil_open(read(os.path.join(X, "yolo", "images", "default",
+                                          "g.png"))).format, "PNG",
+               "an intact GIF's PNG beside them")
+        finally:
+            m2.umount()
+        os.remove(os.path.join(ds, "x.gif"))
+        os.remove(os.path.join(ds, "f.gif"))
+        os.remove(os.path.join(ds, "y.png"))
+        for fmt in ("coco", "voc", "yolo"):
+            out = os.path.join(d, "out-" + fmt)
+            p = curate("export", "--store", st2, "--format", fmt, out,
+                       check=False)
+            eq(p.returncode, 1, fmt + " export with sources gone")
+            if not re.search(r"\b[xfy]\.(gif|png|jpg)\b", p.stderr):
+                raise AssertionError("%s export: the reason names no "
+                                     "source: %s" % (fmt, p.stderr))
+            for dp, _dn, fn in os.walk(out):
+                for f in fn:
+                    if os.path.getsize(os.path.join(dp, f)) == 0 and \
+                            f.endswith((".png", ".jpg", ".gif")):
+                        raise AssertionError("%s export left an empty %s"
+                                             % (fmt, f))
+    ck.run("converted pictures read their sources as samples/ does (a link "
+           "out of the folder refused, a FIFO at once); curate export fails "
+           "on a missing source, no partial file", t_converted_sources)
 
     def turned_box(box, o, inverse=False):
         """A box [x1, y1, x2, y2] of a stored W x H frame in the frame

@@ -215,6 +215,50 @@ def main():
             mm.umount()
             mounts.remove(mm)
 
+        # Pictures made from bucket objects: YOLO's PNG of a GIF, VOC's
+        # JPEG of a PNG, an ImageNet crop (each through the object cache,
+        # as samples/ reads them; they failed with ENOENT before).
+        from PIL import Image
+        import io
+        src3 = os.path.join(tmp, 'src3')
+        os.makedirs(src3)
+        gif = Image.new('P', (40, 30))
+        gif.putpalette([(i * 7) % 256 for i in range(768)])
+        gif.putdata([(x * 5 + y) % 256 for y in range(30) for x in range(40)])
+        gif.save(os.path.join(src3, 'g.gif'))
+        Image.new('RGB', (36, 24), (200, 30, 90)).save(
+            os.path.join(src3, 'p.png'))
+        aws(srv, home, 's3', 'sync', '--only-show-errors', src3,
+            's3://media/fmt/')
+        store3 = os.path.join(tmp, 'store3')
+        curate(env, 'import', '--store', store3, 's3://media/fmt')
+        m3 = Mount(store3, os.path.join(tmp, 'm3')).start()
+        mounts.append(m3)
+        with open(os.path.join(m3.mnt, 'labels', 'p.json'), 'w') as f:
+            f.write(json.dumps({'fields': {'ground_truth': [
+                {'label': 'dog', 'bbox': [2, 3, 20, 10]}]}}))
+        X = os.path.join(m3.mnt, 'export')
+        try:
+            png = Image.open(io.BytesIO(read(os.path.join(
+                X, 'yolo', 'images', 'default', 'g.png'))))
+            jpg = Image.open(io.BytesIO(read(os.path.join(
+                X, 'voc', 'JPEGImages', 'p.jpg'))))
+            crops = os.listdir(os.path.join(X, 'imagenet', 'dog'))
+            crop = Image.open(io.BytesIO(read(os.path.join(
+                X, 'imagenet', 'dog', crops[0]))))
+            made = (png.format, png.convert('RGB').tobytes(), jpg.format,
+                    jpg.size, crop.format, crop.size)
+        except OSError as e:
+            made = e
+        want = ('PNG', gif.convert('RGB').tobytes(), 'JPEG', (36, 24),
+                'JPEG', (20, 10))
+        check(made == want, 'bucket samples: YOLO\'s PNG of a GIF (the '
+              'same pixels), VOC\'s JPEG of a PNG and an ImageNet crop are '
+              'made from the cached objects: %r' % (
+                  made if isinstance(made, OSError) else made[::2],))
+        m3.umount()
+        mounts.remove(m3)
+
         # An object rewritten in the bucket after the import.
         victim = names[3]
         aws(srv, home, 's3', 'cp', '--only-show-errors',
