@@ -480,6 +480,33 @@ static size_t by_name(const struct smatch *m, const char *b, size_t n,
                                                      : ref_of_id(m, smp.id);
 }
 
+/* Rule 3 within rule 5, where names equal but for case ("a" of a.jpg,
+ * "A" of A.png) share b[0..n): the one whose image extension is
+ * ext[0..el) ignoring case, as the extension tells them apart; AMBIG
+ * where it does not. */
+static size_t by_name_ext(const struct smatch *m, const char *b, size_t n,
+                          const char *ext, size_t el)
+{
+  struct smatch_key q = { b, n, 0 };
+  size_t ref = NONE;
+
+  for (size_t i = lower_bound(m, K_NAME, b, n);
+       i < m->n && cmp_key_fold(&m->keys[K_NAME][i], &q) == 0; i++) {
+    /* the table marks shared keys AMBIG: the key (a copy of a name,
+     * which the store holds once) finds its own sample */
+    struct sample smp;
+    const char *want;
+    size_t k;
+    if (store_sample_by_name(m->t, m->keys[K_NAME][i].key, &smp) < 0 ||
+        (k = ref_of_id(m, smp.id)) == NONE)
+      return AMBIG;
+    want = img_ext_of(m->refs[k].format);
+    if (strlen(want) == el && same_bytes(ext, want, el, true))
+      ref = ref == NONE ? k : AMBIG;
+  }
+  return ref;
+}
+
 /* Rule 3: exports (export.h) name a sample's image "<sample name><ext>"
  * and its YOLO rows "<sample name>.txt": the sample named by the last
  * component of p[0..len) without its extension, which must be the
@@ -501,6 +528,8 @@ static size_t by_export_name(const struct smatch *m, const struct pass *ps,
   if (e == b)
     return NONE;
   ref = by_name(m, b, (size_t)(e - b), ps->fold);
+  if (ps->image && ps->fold && ref == AMBIG)
+    return by_name_ext(m, b, (size_t)(e - b), dot, (size_t)(p + len - dot));
   if (ps->image && ref != NONE && ref != AMBIG) {
     const char *want = img_ext_of(m->refs[ref].format);
     size_t n = (size_t)(p + len - dot);
@@ -734,7 +763,7 @@ static int lookup(struct smatch *m, const char *p, size_t len, bool image,
   }
   if ((r = smatch_build(m)) < 0 || (r = rules(m, &ps, p, len, &ref)) < 0)
     return r;
-  if (ref == NONE) {
+  if (ref == NONE && !m->no_fold) {
     if ((r = build_fold(m)) < 0)
       return r;
     ps.fold = true;
@@ -847,6 +876,20 @@ int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit)
     return r;
   n = bsearch(&q, m->by_num, m->n_num, sizeof(q), cmp_num);
   return decide(m, n ? n->ref : NONE, false, hit);
+}
+
+enum smatch_pick smatch_pick(bool first_folded, bool second_folded)
+{
+  if (first_folded == second_folded)
+    return SMATCH_BOTH;
+  return first_folded ? SMATCH_SECOND : SMATCH_FIRST;
+}
+
+void smatch_fold_lost(char *buf, size_t cap, const char *rel,
+                      const char *exact)
+{
+  snprintf(buf, cap, "matches %s only ignoring letter case, which %s names "
+           "exactly; no sample", rel, exact);
 }
 
 void smatch_folds_add(struct smatch_folds *f, const char *name,

@@ -93,6 +93,12 @@ struct smatch {
                          * root_read */
   bool root_read;
   bool backslash_names;   /* a stored path holds a '\\' */
+  /* Set by the caller: lookups stop after rules 1 to 4 (no rule 5).  A
+   * reader that tries several names for one thing (VOC's file stem, then
+   * its <filename>) tries them all so first, then all again with rule 5:
+   * a later name found as written beats an earlier one found only
+   * ignoring letter case. */
+  bool no_fold;
 };
 
 void smatch_init(struct smatch *m, struct store_txn *t);
@@ -139,6 +145,20 @@ int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit);
 /* The index into m->refs of sample id once the index is built, else (or
  * for an id it does not hold) SIZE_MAX. */
 size_t smatch_index_of(const struct smatch *m, uint64_t id);
+
+/* Two names of one input on one sample, where the first (first_folded:
+ * by rule 5) is met before the second: which keeps it.  A name found as
+ * written beats one found only ignoring letter case, in either order
+ * (the folded one then matches no sample: smatch_fold_lost() says why);
+ * two of a kind are what they were before rule 5 (SMATCH_BOTH: the
+ * importer's "same sample" failure or merge). */
+enum smatch_pick { SMATCH_BOTH, SMATCH_FIRST, SMATCH_SECOND };
+enum smatch_pick smatch_pick(bool first_folded, bool second_folded);
+/* The reason an import gives for a folded name that lost its sample (at
+ * source path rel) to exact, a name of the same input found as written,
+ * into buf (cap bytes). */
+void smatch_fold_lost(char *buf, size_t cap, const char *rel,
+                      const char *exact);
 
 /* The names an import matched by rule 5 only, for its summary: how many,
  * and the first as an example. */

@@ -539,6 +539,60 @@ TEST(letter_case)
   teardown();
 }
 
+/* Rule 5's edges: where names equal but for case share a sample name
+ * (rule 3), the extension tells their pictures apart; a lookup asked not
+ * to fold stops at rule 4; and between two names of one input on one
+ * sample, the one found as written keeps it. */
+TEST(letter_case_choices)
+{
+  static const char *const rels[] = {
+    "a.jpg",       /* 0: sample "a" */
+    "A.png",       /* 1: sample "A" */
+    "d.jpg",       /* 2: sample "d" */
+    "D.jpg",       /* 3: sample "D", the same extension */
+    "IMG_1.jpg",   /* 4 */
+  };
+  enum { N = sizeof(rels) / sizeof(rels[0]) };
+  struct store_txn *t;
+  struct smatch m;
+  uint64_t id[N];
+  bool f;
+  char why[200];
+
+  store_of(rels, N, NULL, -1, id);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+  /* rule 3 ignoring case: "A" is two names, its extension one picture */
+  CHECK_INT_EQ(image_folded(&m, "q/A.JPG", &f), (int64_t)id[0]);
+  CHECK(f);
+  CHECK_INT_EQ(image_folded(&m, "q/a.PNG", &f), (int64_t)id[1]);
+  CHECK(f);
+  CHECK_INT_EQ(image(&m, "q/A.gif"), -ENOENT);
+  CHECK_INT_EQ(image(&m, "q/d.JPG"), -ENOTUNIQ);   /* both JPEGs */
+  /* no_fold: rules 1 to 4 alone, no fold tables built */
+  smatch_free(&m);
+  m.no_fold = true;
+  CHECK_INT_EQ(image(&m, "img_1.JPG"), -ENOENT);
+  CHECK_INT_EQ(stem(&m, "img_1"), -ENOENT);
+  CHECK_INT_EQ(image(&m, "IMG_1.jpg"), (int64_t)id[4]);
+  CHECK(!m.fold_built);
+  m.no_fold = false;
+  CHECK_INT_EQ(image_folded(&m, "img_1.JPG", &f), (int64_t)id[4]);
+  CHECK(f);
+  smatch_free(&m);
+  /* an exact name keeps its sample from a folded one, in either order;
+   * two of a kind are left to the importer */
+  CHECK_INT_EQ(smatch_pick(false, true), SMATCH_FIRST);
+  CHECK_INT_EQ(smatch_pick(true, false), SMATCH_SECOND);
+  CHECK_INT_EQ(smatch_pick(false, false), SMATCH_BOTH);
+  CHECK_INT_EQ(smatch_pick(true, true), SMATCH_BOTH);
+  smatch_fold_lost(why, sizeof(why), "IMG_1.jpg", "a.json: IMG_1.jpg");
+  CHECK_STR_EQ(why, "matches IMG_1.jpg only ignoring letter case, which "
+               "a.json: IMG_1.jpg names exactly; no sample");
+  store_txn_abort(t);
+  teardown();
+}
+
 TEST(empty_store)
 {
   struct store_opts o = { .nosync = true };
@@ -564,4 +618,5 @@ TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
           T(label_files_paired_as_ultralytics_does),
           T(label_pairing_on_whole_paths),
           T(backslashes_in_stored_names), T(names_under_the_root),
-          T(long_names), T(letter_case), T(empty_store))
+          T(long_names), T(letter_case), T(letter_case_choices),
+          T(empty_store))
