@@ -30,6 +30,11 @@ struct img {
   uint32_t w, h;           /* the sample's size (matched images) */
   uint8_t turn;            /* EXIF orientation the boxes are turned by
                             * (the file gives the turned size), else 0 */
+  bool folded;             /* matched only ignoring letter case */
+  const char *lost_to;     /* folded, and this file_name (borrowed) of
+                            * another image names its sample exactly:
+                            * not on disk, with that reason */
+  uint64_t lost_id;        /* that sample */
   struct labels l;
 };
 
@@ -188,9 +193,11 @@ enum img_match { IMG_AMBIGUOUS, IMG_NOT_ON_DISK, IMG_MATCHED };
 /* The sample of file_name fn, by the rules of sample_match.h.  An image
  * whose file is missing (no sample, or a sample marked missing) is
  * IMG_NOT_ON_DISK; one that several samples could be is IMG_AMBIGUOUS
- * (reported); one matched only ignoring letter case is counted for the
- * summary.  Returns an enum img_match or -errno. */
-static int match_image(struct imp *m, const char *fn, struct sample *smp)
+ * (reported); *folded: matched only ignoring letter case (counted for
+ * the summary once step_one_sample_each knows it keeps its sample).
+ * Returns an enum img_match or -errno. */
+static int match_image(struct imp *m, const char *fn, struct sample *smp,
+                       bool *folded)
 {
   struct smatch_hit hit;
   int r = smatch_image(&m->sm, fn, &hit);
@@ -206,8 +213,7 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp)
     return r;
   if (store_sample_get(m->t, hit.id, smp) < 0)
     return IMG_NOT_ON_DISK;
-  if (hit.folded)
-    smatch_folds_add(&m->st->folded, fn, smp->relpath);
+  *folded = hit.folded;
   return IMG_MATCHED;
 }
 
@@ -241,6 +247,7 @@ static int step_images(struct imp *m)
     const char *fn = m->tb.img[i].file_name;
     struct img *im = &m->imgs[m->nimg];
     struct sample smp;
+    bool folded = false;
     int r;
 
     m->st->images++;
@@ -250,7 +257,7 @@ static int step_images(struct imp *m)
       m->st->refused++;
       continue;
     }
-    r = match_image(m, fn, &smp);
+    r = match_image(m, fn, &smp, &folded);
     if (r < 0)
       return r;
     if (r == IMG_AMBIGUOUS) {
@@ -260,6 +267,8 @@ static int step_images(struct imp *m)
     im->coco_id = m->tb.img[i].id;
     im->file_name = fn;
     im->sample_id = r == IMG_MATCHED ? smp.id : 0;
+    im->folded = folded;
+    im->lost_to = NULL;
     labels_init(&im->l);
     m->nimg++;   /* counted before the check: step_free frees its labels */
     if (!labels_field(&im->l, m->field, true))
@@ -278,22 +287,67 @@ static int step_images(struct imp *m)
   return 0;
 }
 
+/* An image matched only ignoring letter case whose sample another image
+ * (file_name exact) names exactly (sample_match.h: smatch_pick): not on
+ * disk, as before rule 5; step_report_missing gives the reason. */
+static void lose_sample(struct imp *m, struct img *im, const char *exact)
+{
+  im->lost_to = exact;
+  im->lost_id = im->sample_id;
+  im->sample_id = 0;
+  m->st->turned -= im->turn != 0;
+  im->turn = 0;
+  m->st->matched--;
+  m->st->unmatched++;
+  m->st->missing++;
+}
+
 /* Two images on one sample: the second would silently replace the first
- * one's boxes.  Leaves the images sorted by COCO id. */
+ * one's boxes.  An image that names it exactly keeps it from those that
+ * name it only ignoring letter case (lose_sample), in either order; two
+ * of a kind fail.  Then the folded names that kept their sample are
+ * counted for the summary, in COCO id order.  Leaves the images sorted
+ * by COCO id. */
 static int step_one_sample_each(struct imp *m)
 {
   qsort(m->imgs, m->nimg, sizeof(*m->imgs), cmp_img_sample);
-  for (size_t i = 1; i < m->nimg; i++)
-    if (m->imgs[i].sample_id &&
-        m->imgs[i].sample_id == m->imgs[i - 1].sample_id) {
+  for (size_t i = 0, j; i < m->nimg; i = j) {
+    const struct img *exact = NULL, *two[2] = { NULL, NULL };
+    size_t kept = 0;
+    for (j = i; j < m->nimg && m->imgs[j].sample_id == m->imgs[i].sample_id;
+         j++)
+      if (!m->imgs[j].folded && !exact)
+        exact = &m->imgs[j];
+    if (!m->imgs[i].sample_id)
+      continue;
+    for (size_t k = i; k < j; k++) {
+      if (exact && smatch_pick(exact->folded, m->imgs[k].folded) ==
+                       SMATCH_FIRST) {
+        lose_sample(m, &m->imgs[k], exact->file_name);
+        continue;
+      }
+      if (kept < 2)
+        two[kept] = &m->imgs[k];
+      kept++;
+    }
+    if (kept > 1) {
       char msg[160];
+      json_int_t a = two[0]->coco_id, b = two[1]->coco_id;
       snprintf(msg, sizeof(msg), "images %" JSON_INTEGER_FORMAT " and %"
-               JSON_INTEGER_FORMAT " are the same sample",
-               m->imgs[i - 1].coco_id, m->imgs[i].coco_id);
+               JSON_INTEGER_FORMAT " are the same sample", a < b ? a : b,
+               a < b ? b : a);
       rep(m->report, m->ud, m->what, msg);
       return -EINVAL;
     }
+  }
   qsort(m->imgs, m->nimg, sizeof(*m->imgs), cmp_img);
+  for (size_t i = 0; i < m->nimg; i++) {
+    struct sample smp;
+    if (!m->imgs[i].sample_id || !m->imgs[i].folded)
+      continue;
+    if (store_sample_get(m->t, m->imgs[i].sample_id, &smp) == 0)
+      smatch_folds_add(&m->st->folded, m->imgs[i].file_name, smp.relpath);
+  }
   return 0;
 }
 
@@ -521,12 +575,15 @@ static int step_report_missing(struct imp *m)
 {
   for (size_t i = 0; i < m->nimg; i++) {
     struct img *im = &m->imgs[i];
-    char msg[200];
+    struct sample smp;
+    char why[400] = "in the JSON but not on disk", msg[560];
     if (im->sample_id)
       continue;
-    snprintf(msg, sizeof(msg), "in the JSON but not on disk (image id %"
-             JSON_INTEGER_FORMAT "): its %zu boxes are kept for evaluation, "
-             "where they count as misses", im->coco_id,
+    if (im->lost_to && store_sample_get(m->t, im->lost_id, &smp) == 0)
+      smatch_fold_lost(why, sizeof(why), smp.relpath, im->lost_to);
+    snprintf(msg, sizeof(msg), "%s (image id %" JSON_INTEGER_FORMAT "): "
+             "its %zu boxes are kept for evaluation, where they count as "
+             "misses", why, im->coco_id,
              labels_field(&im->l, m->field, false)->n);
     rep(m->report, m->ud, im->file_name, msg);
   }
