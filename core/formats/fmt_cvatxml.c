@@ -215,7 +215,7 @@ static bool other_subsets(const struct cx *c, const char *rel,
  * pictures alike, each subset in its folder); then the name, unless it
  * finds a picture in the folder of another subset of the import; then
  * what "<subset>/<name>" found.  0, -ENOENT, -ENOTUNIQ or -errno. */
-static int match_image(struct cx *c, const char *name, const char *subset)
+static int match_chain(struct cx *c, const char *name, const char *subset)
 {
   struct sample first;
   char p[4096];
@@ -243,6 +243,19 @@ static int match_image(struct cx *c, const char *name, const char *subset)
     r = r1;   /* an ambiguous name stays so */
   }
   return r;
+}
+
+/* match_chain, first as the names are written, then (finding nothing)
+ * ignoring letter case: a name found as written beats a
+ * "<subset>/<name>" found only by case. */
+static int match_image(struct cx *c, const char *name, const char *subset)
+{
+  int r;
+
+  limp_fold(c->L, false);
+  r = match_chain(c, name, subset);
+  limp_fold(c->L, true);
+  return r == -ENOENT ? match_chain(c, name, subset) : r;
 }
 
 /* Where the <image> atts leads: its sample, matched (cx->skip when none,
@@ -297,8 +310,10 @@ static int image_start(struct cx *c, const char **atts)
     c->skip = true;
     return 0;
   }
-  if ((r = limp_claim(L, &c->smp, c->name)) < 0)
-    return r;
+  if ((r = limp_claim(L, &c->smp, c->name)) != 0) {
+    c->skip = r == 1;   /* another <image> names the sample exactly */
+    return r < 0 ? r : 0;
+  }
   c->view = img_boxes_turned(c->smp.orientation, c->smp.width,
                              c->smp.height, w, h, L->view_frame);
   if (c->view)

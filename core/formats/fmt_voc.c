@@ -223,7 +223,7 @@ static int match_id(struct limp *L, const char *stem, struct sample *smp)
 
 /* The sample of annotation file fn: by the file's stem, else by its
  * <filename>.  -ENOENT when none, -ENOTUNIQ when several could be. */
-static int voc_match(struct limp *L, const char *fn,
+static int voc_chain(struct limp *L, const char *fn,
                      const struct xmltree_node *root, struct sample *smp)
 {
   char stem[256];
@@ -239,6 +239,20 @@ static int voc_match(struct limp *L, const char *fn,
     r = r2 == -ENOENT ? r : r2;   /* an ambiguous stem stays so */
   }
   return r;
+}
+
+/* voc_chain, first as the names are written, then (finding nothing)
+ * ignoring letter case: a <filename> found as written beats a stem found
+ * only by case (IMG_1.xml of photo.jpg beside a sample img_1). */
+static int voc_match(struct limp *L, const char *fn,
+                     const struct xmltree_node *root, struct sample *smp)
+{
+  int r;
+
+  limp_fold(L, false);
+  r = voc_chain(L, fn, root, smp);
+  limp_fold(L, true);
+  return r == -ENOENT ? voc_chain(L, fn, root, smp) : r;
 }
 
 /* True when the boxes of annotation `root` are in the frame a viewer
@@ -331,8 +345,10 @@ static int one_xml(struct limp *L, struct limp_src *src, size_t i,
       return 0;
     }
   }
-  if (r == 0)
-    r = limp_claim(L, &smp, fn);
+  if (r == 0 && (r = limp_claim(L, &smp, fn)) == 1) {
+    xmltree_free(&root);   /* another file names the sample exactly */
+    return 0;
+  }
   bool view = r == 0 && voc_view_frame(L, &root, &smp);
   if (view)
     L->st->turned++;

@@ -157,8 +157,8 @@ static int one_file(struct limp *L, struct limp_src *src, size_t i,
   r = match_file(L, src->names[i], &smp);
   if (r <= 0)
     return r;
-  if ((r = limp_claim(L, &smp, src->names[i])) < 0)
-    return r;
+  if ((r = limp_claim(L, &smp, src->names[i])) != 0)
+    return r < 0 ? r : 0;   /* 1: another file names it exactly */
   buf_reset(b);
   r = limp_src_read(src, i, LIMP_FILE_MAX, b);
   if (r < 0)

@@ -238,6 +238,8 @@ int limport_run(struct store *s, enum limport_format fmt, const char *path,
     return r;
   }
   r = run_format(&L, &formats[fmt], path, &src);
+  if (r == 0)
+    r = limp_flush(&L);
   if (r == 0 && ret->matched == 0)
     r = limp_fail(&L, "%s: no image of the input matched a sample of the "
                   "store", path);

@@ -274,10 +274,16 @@ static struct smatch *sample_index(struct limp *L)
 static int matched(struct limp *L, int r, const struct smatch_hit *hit,
                    struct sample *ret)
 {
+  L->folded_id = 0;   /* a failed lookup leaves none behind */
   if (r < 0)
     return r;
   L->folded_id = hit->folded ? hit->id : 0;
   return store_sample_get(L->t, hit->id, ret);
+}
+
+void limp_fold(struct limp *L, bool on)
+{
+  sample_index(L)->no_fold = !on;
 }
 
 int limp_match(struct limp *L, const char *stem, struct sample *ret)
@@ -297,8 +303,21 @@ int limp_match_label(struct limp *L, const char *stem, struct sample *ret)
   return matched(L, r, &hit, ret);
 }
 
+/* Drops the boxes held for sample ref (limp_put). */
+static void drop_held(struct limp *L, size_t ref)
+{
+  if (L->held && L->held[ref]) {
+    labels_field_clear(L->held[ref]);
+    free(L->held[ref]->name);
+    free(L->held[ref]);
+    L->held[ref] = NULL;
+  }
+}
+
 int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
 {
+  bool folded = L->folded_id == smp->id;
+  char why[600];
   size_t ref;
   int r = smatch_build(sample_index(L));
 
@@ -306,19 +325,36 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
     return r;
   if ((ref = smatch_index_of(&L->match, smp->id)) == SIZE_MAX)
     return 0;   /* not in the index: nothing else can name it */
-  if (!L->claimed &&
-      !(L->claimed = calloc(L->match.n, sizeof(*L->claimed))))
+  if ((!L->claimed &&
+       !(L->claimed = calloc(L->match.n, sizeof(*L->claimed)))) ||
+      (!L->claim_folded &&
+       !(L->claim_folded = calloc(L->match.n, sizeof(bool)))))
     return -ENOMEM;
-  if (L->claimed[ref])
-    return limp_fail(L, "%s and %s are both labels of sample %s",
-                     L->claimed[ref], fn, smp->name);
+  if (L->claimed[ref]) {
+    switch (smatch_pick(L->claim_folded[ref], folded)) {
+    case SMATCH_BOTH:
+      return limp_fail(L, "%s and %s are both labels of sample %s",
+                       L->claimed[ref], fn, smp->name);
+    case SMATCH_FIRST:   /* fn goes by case; the sample is the other's */
+      smatch_fold_lost(why, sizeof(why), smp->relpath, L->claimed[ref]);
+      limp_report(L, fn, why);
+      L->st->unmatched++;
+      return 1;
+    case SMATCH_SECOND:   /* the earlier file went by case: it loses */
+      smatch_fold_lost(why, sizeof(why), smp->relpath, fn);
+      limp_report(L, L->claimed[ref], why);
+      L->st->unmatched++;
+      drop_held(L, ref);
+      break;
+    }
+  }
   L->claimed[ref] = fn;
-  if (L->folded_id == smp->id)
-    smatch_folds_add(&L->st->folded, fn, smp->relpath);
+  L->claim_folded[ref] = folded;
   return 0;
 }
 
-int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
+/* Writes f (taken) as the field of sample_id, and counts it. */
+static int put(struct limp *L, uint64_t sample_id, struct label_field *f)
 {
   struct labels cur;
   struct label_field *dst;
@@ -342,6 +378,46 @@ int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
   return r;
 }
 
+int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f)
+{
+  size_t ref = L->have_match ? smatch_index_of(&L->match, sample_id)
+                             : SIZE_MAX;
+
+  if (ref == SIZE_MAX || !L->claim_folded || !L->claim_folded[ref])
+    return put(L, sample_id, f);
+  /* a folded claim: held, as a later file may name the sample exactly */
+  if (!L->held && !(L->held = calloc(L->match.n, sizeof(*L->held))))
+    return -ENOMEM;
+  if (!L->held_order &&
+      !(L->held_order = calloc(L->match.n, sizeof(*L->held_order))))
+    return -ENOMEM;
+  if (L->held[ref])
+    drop_held(L, ref);   /* put twice: the last boxes, as put() does */
+  else
+    L->held_order[L->nheld++] = ref;
+  if (!(L->held[ref] = malloc(sizeof(*f))))
+    return -ENOMEM;
+  *L->held[ref] = *f;   /* taken, as put() takes it */
+  memset(f, 0, sizeof(*f));
+  return 0;
+}
+
+int limp_flush(struct limp *L)
+{
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < L->nheld; i++) {
+    size_t ref = L->held_order[i];
+    if (!L->held[ref])
+      continue;   /* lost to a name found as written */
+    smatch_folds_add(&L->st->folded, L->claimed[ref], L->match.refs[ref].rel);
+    r = put(L, L->match.refs[ref].id, L->held[ref]);
+    drop_held(L, ref);
+  }
+  L->nheld = 0;
+  return r;
+}
+
 void limp_clip(struct detection *d, uint32_t w, uint32_t h)
 {
   double x2 = fmin(d->x + d->w, w), y2 = fmin(d->y + d->h, h);
@@ -354,11 +430,20 @@ void limp_clip(struct detection *d, uint32_t w, uint32_t h)
 
 void limp_done(struct limp *L)
 {
+  for (size_t i = 0; L->held && i < L->match.n; i++)
+    drop_held(L, i);   /* before smatch_free, which forgets n */
   if (L->have_match)
     smatch_free(&L->match);
   L->have_match = false;
+  free(L->held);
+  L->held = NULL;
+  free(L->held_order);
+  L->held_order = NULL;
+  L->nheld = 0;
   free(L->claimed);
   L->claimed = NULL;
+  free(L->claim_folded);
+  L->claim_folded = NULL;
   free(L->base);
   L->base = NULL;
   for (size_t i = 0; i < L->nkept; i++)

@@ -45,6 +45,15 @@ struct limp {
   struct smatch match;      /* which sample a file names, from the first */
   bool have_match;          /* limp_match() on */
   const char **claimed;     /* per match.refs: the file that labelled it */
+  bool *claim_folded;       /* per match.refs: that file named it only
+                             * ignoring letter case */
+  /* Per match.refs, the boxes of a folded claim (owned), held back from
+   * the store until limp_flush: a file of the same import that names
+   * the sample exactly takes it from them (smatch_pick), and then they
+   * must never have been written.  held_order: those samples in the
+   * order they were claimed, for the summary's example. */
+  struct label_field **held;
+  size_t *held_order, nheld;
   uint64_t folded_id;       /* the sample the last match found, where it
                              * found it only ignoring letter case (else
                              * 0): limp_claim counts it */
@@ -87,6 +96,10 @@ int limp_match(struct limp *L, const char *stem, struct sample *ret);
 /* The sample an image name names (a path with its extension), by the
  * same rules; the same returns. */
 int limp_match_image(struct limp *L, const char *fn, struct sample *ret);
+/* Whether the lookups above may go by rule 5 (sample_match.h:
+ * smatch.no_fold; on by default): a format that tries several names for
+ * one file tries them all without it first. */
+void limp_fold(struct limp *L, bool on);
 /* Keeps s (malloc'd) until limp_done(), which frees it: a name a format
  * made itself and handed to limp_claim.  0, or -ENOMEM (the caller still
  * owns s). */
@@ -95,14 +108,21 @@ int limp_keep(struct limp *L, char *s);
  * Ultralytics pairs with it (smatch_label_stem). */
 int limp_match_label(struct limp *L, const char *stem, struct sample *ret);
 /* Records that file fn labels sample smp (just matched by limp_match):
- * 0, or -EINVAL with L->err naming both files when another file already
- * did (the second would silently replace the first one's boxes), or
- * -ENOMEM.  fn must live as long as L.  Where that match ignored letter
- * case, counts fn in L->st->folded. */
+ * 0; 1 where fn matched it only ignoring letter case and another file
+ * names it exactly (smatch_pick): fn then labels nothing (reported and
+ * counted unmatched; the caller skips it); -EINVAL with L->err naming
+ * both files when another file of the same kind already did (the second
+ * would silently replace the first one's boxes); or -ENOMEM.  A file
+ * named exactly takes the sample from an earlier folded one, whose boxes
+ * limp_put held back.  fn must live as long as L. */
 int limp_claim(struct limp *L, const struct sample *smp, const char *fn);
 /* Replaces the field of a sample with the detections of f (taken: f is
- * left empty).  Classes must be resolved (class_id set). */
+ * left empty).  Classes must be resolved (class_id set).  The boxes of a
+ * folded claim are held until limp_flush. */
 int limp_put(struct limp *L, uint64_t sample_id, struct label_field *f);
+/* Writes the boxes held for folded claims that kept their samples, and
+ * counts their files in L->st->folded: once every file was read. */
+int limp_flush(struct limp *L);
 /* Clips a pixel box to the image. */
 void limp_clip(struct detection *d, uint32_t w, uint32_t h);
 /* A path without the extension of its last component, into out: 0 or
@@ -111,7 +131,7 @@ int limp_path_stem(const char *path, char *out, size_t outlen);
 /* Stem of a path: last component without its extension, into out. */
 void limp_stem(const char *path, char *out, size_t outlen);
 
-/* Frees the sample index and the record of claims. */
+/* Frees the sample index, the record of claims and the boxes held. */
 void limp_done(struct limp *L);
 
 /* The tree formats (fmt_yolo.c, fmt_voc.c): all labels of src into L's
