@@ -41,9 +41,18 @@ struct ctx {
   int lookup_r;   /* the first lookup that failed (ref_of) */
   char *last_fn;  /* ref_of_image's last name (owned) and its match */
   size_t last_len, last_ref;
+  bool last_folded;
   const char *yolo_base;   /* the YOLO folder's real path, while walked */
   char **claimed;   /* per ix.refs: the YOLO file that named it (owned) */
-  bool *folded;     /* per ix.refs: counted in st.folded (NULL: none) */
+  bool *claim_folded;   /* per ix.refs: that file named it only ignoring
+                         * letter case */
+  /* Per ix.refs (NULL until a name matched): whether a name of the input
+   * names the sample as written, and the first that names it only
+   * ignoring letter case (owned).  A sample named both ways is the exact
+   * name's: drop_lost() drops the folded names' predictions once the
+   * whole input was read (sample_match.h: smatch_pick). */
+  bool *exact;
+  char **fold_name;
   const char *field;
   enum img_frame frame;   /* pred_opts.frame */
   char *err;
@@ -63,6 +72,7 @@ struct ctx {
 
 struct item {
   size_t ref;   /* index into ix.refs */
+  bool folded;  /* its name matched only ignoring letter case */
   size_t order; /* input order, to keep it within a sample */
   struct detection d;
 };
@@ -81,15 +91,17 @@ static int fail(struct ctx *c, const char *fmt, ...)
   return -EINVAL;
 }
 
-/* Counts sample ref, found by name only ignoring letter case, once. */
-static int count_folded(struct ctx *c, size_t ref, const char *name)
+/* Records that a name (NULL for a number) matched sample ref, folded:
+ * only ignoring letter case. */
+static int note_name(struct ctx *c, size_t ref, bool folded, const char *name)
 {
-  if (!c->folded && !(c->folded = calloc(c->ix.n, sizeof(bool))))
+  if ((!c->exact && !(c->exact = calloc(c->ix.n, sizeof(bool)))) ||
+      (!c->fold_name && !(c->fold_name = calloc(c->ix.n, sizeof(char *)))))
     return -ENOMEM;
-  if (!c->folded[ref]) {
-    c->folded[ref] = true;
-    smatch_folds_add(&c->st.folded, name, c->ix.refs[ref].rel);
-  }
+  if (!folded)
+    c->exact[ref] = true;
+  else if (!c->fold_name[ref] && !(c->fold_name[ref] = strdup(name)))
+    return -ENOMEM;
   return 0;
 }
 
@@ -97,39 +109,46 @@ static int count_folded(struct ctx *c, size_t ref, const char *name)
  * its result), or SIZE_MAX: no sample, an ambiguous name or a missing
  * file (the prediction is skipped), or a failure (out of memory), which
  * is kept in c->lookup_r and fails the import.  The index is built before
- * any lookup, so a hit always has its ref.  A sample found only ignoring
- * letter case is counted once, however many entries name it. */
+ * any lookup, so a hit always has its ref.  *folded: found only ignoring
+ * letter case (counted once per sample by drop_lost, where no other name
+ * names that sample exactly). */
 static size_t ref_of(struct ctx *c, int r, const struct smatch_hit *hit,
-                     const char *name)
+                     const char *name, bool *folded)
 {
+  *folded = false;
   if (r == -ENOENT || r == -ENOTUNIQ)
     return SIZE_MAX;
-  if (r == 0 && hit->folded)
-    r = count_folded(c, hit->ref, name);
+  if (r == 0)
+    r = note_name(c, hit->ref, hit->folded, name);
   if (r < 0) {
     c->lookup_r = c->lookup_r ? c->lookup_r : r;
     return SIZE_MAX;
   }
+  *folded = hit->folded;
   return hit->ref;
 }
 
 /* Results files list an image's predictions together: the last name
  * and what it matched are kept, so each image is looked up once. */
-static size_t ref_of_image(struct ctx *c, const char *fn)
+static size_t ref_of_image(struct ctx *c, const char *fn, bool *folded)
 {
   struct smatch_hit hit;
   size_t len = strlen(fn);
   int r;
 
-  if (c->last_fn && len == c->last_len && memcmp(fn, c->last_fn, len) == 0)
+  if (c->last_fn && len == c->last_len && memcmp(fn, c->last_fn, len) == 0) {
+    *folded = c->last_folded;
     return c->last_ref;
+  }
   r = smatch_image(&c->ix, fn, &hit);
   free(c->last_fn);
   c->last_fn = malloc(len + 1);   /* NULL: no cache, nothing else */
   if (c->last_fn)
     memcpy(c->last_fn, fn, len + 1);
   c->last_len = len;
-  return c->last_ref = ref_of(c, r, &hit, fn);
+  c->last_ref = ref_of(c, r, &hit, fn, folded);
+  c->last_folded = *folded;
+  return c->last_ref;
 }
 
 /*---- Collected predictions ------------------------------------------------*/
@@ -177,7 +196,8 @@ static int set_class_name(struct ctx *c, size_t k, const char *name,
 /* Adds a prediction in pixels for sample ref.  A box reaching past the
  * image is kept as given (and counted): detectors produce such boxes, and
  * COCO evaluation scores them unclipped.  Only drawing clips. */
-static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
+static int add_item(struct ctx *c, size_t ref, bool folded,
+                    uint32_t class_id,
                     const char *name, double x, double y, double w, double h,
                     double score)
 {
@@ -197,10 +217,35 @@ static int add_item(struct ctx *c, size_t ref, uint32_t class_id,
   d.confidence = score;
   if (!labels_box_inside(&d, s->w, s->h))
     c->st.outside++;
-  c->items[c->n_items] = (struct item){ ref, c->n_items, d };
+  c->items[c->n_items] = (struct item){ ref, folded, c->n_items, d };
   c->n_items++;
   c->st.boxes++;
   return 0;
+}
+
+/* The predictions of names that matched a sample only ignoring letter
+ * case where another name of the input names it as written: dropped,
+ * counted as skipped (no sample), as before rule 5; and the folded names
+ * that kept their samples counted for the summary. */
+static void drop_lost(struct ctx *c)
+{
+  size_t k = 0;
+
+  for (size_t i = 0; i < c->n_items; i++) {
+    struct item *it = &c->items[i];
+    if (it->folded && c->exact[it->ref]) {
+      const struct smatch_sample *s = &c->ix.refs[it->ref];
+      c->st.boxes--;
+      c->st.skipped++;
+      c->st.outside -= !labels_box_inside(&it->d, s->w, s->h);
+      continue;   /* its label is borrowed: nothing to free */
+    }
+    c->items[k++] = *it;
+  }
+  c->n_items = k;
+  for (size_t i = 0; c->fold_name && i < c->ix.n; i++)
+    if (c->fold_name[i] && !c->exact[i])
+      smatch_folds_add(&c->st.folded, c->fold_name[i], c->ix.refs[i].rel);
 }
 
 static int cmp_item(const void *a, const void *b)
@@ -263,6 +308,7 @@ static int apply(struct ctx *c)
 struct idmap {
   json_int_t id;
   size_t ref;   /* SIZE_MAX: file not in the store */
+  bool folded;  /* its file_name matched only ignoring letter case */
   uint8_t turn; /* EXIF orientation the image's boxes are turned by (its
                  * table gives the sample's turned size), else 0 */
 };
@@ -335,9 +381,9 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
         return fail(c, "%s: images[%zu] needs an integer \"id\" and a "
                     "\"file_name\" (or \"coco_url\")", what, i);
       }
-      m[i] = (struct idmap){ tb->img[i].id,
-                             ref_of_image(c, tb->img[i].file_name),
-                             0 };
+      bool folded;
+      size_t ref = ref_of_image(c, tb->img[i].file_name, &folded);
+      m[i] = (struct idmap){ tb->img[i].id, ref, folded, 0 };
       if (m[i].ref != SIZE_MAX)
         m[i].turn = turned_frame(c, &c->ix.refs[m[i].ref], &tb->img[i]);
       c->st.turned += m[i].turn != 0;
@@ -486,26 +532,29 @@ static int pred_class(struct ctx *c, json_int_t cat, const char *path,
  * ground truth's image ids, or by the image id as a number; SIZE_MAX
  * when none.  *turn: the orientation its box is turned by (an image of
  * the table by its size, turned_frame(); any other by the caller's frame
- * alone, untold_frame()), else 0. */
+ * alone, untold_frame()), else 0.  *folded: its name matched only
+ * ignoring letter case. */
 static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
-                       size_t nmap, uint8_t *turn)
+                       size_t nmap, uint8_t *turn, bool *folded)
 {
   json_t *iid = json_object_get(o, "image_id");
   const char *fn = json_string_value(json_object_get(o, "file_name"));
 
   size_t ref = SIZE_MAX;
 
+  *folded = false;
   if (fn) {
-    ref = ref_of_image(c, fn);
+    ref = ref_of_image(c, fn, folded);
   } else if (map) {
-    struct idmap q = { json_integer_value(iid), 0, 0 };
+    struct idmap q = { json_integer_value(iid), 0, false, 0 };
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
     *turn = hit ? hit->turn : 0;
+    *folded = hit && hit->folded;
     return hit ? hit->ref : SIZE_MAX;
   } else if (json_integer_value(iid) >= 0) {
     struct smatch_hit hit;
     int r = smatch_number(&c->ix, (uint64_t)json_integer_value(iid), &hit);
-    ref = ref_of(c, r, &hit, NULL);   /* numbers have no case */
+    ref = ref_of(c, r, &hit, NULL, folded);   /* numbers have no case */
   }
   *turn = untold_frame(c, ref);
   return ref;
@@ -519,6 +568,7 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
   const char *name = NULL;
   double b[4], score = NAN;
   uint8_t turn = 0;
+  bool folded;
   size_t ref;
   int r;
 
@@ -529,7 +579,7 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
                  path, i, &class_id, &name);
   if (r < 0)
     return r;
-  ref = pred_ref(c, o, map, nmap, &turn);
+  ref = pred_ref(c, o, map, nmap, &turn, &folded);
   if (ref == SIZE_MAX) {
     c->st.skipped++;
     return 0;
@@ -542,7 +592,8 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
     b[2] -= b[0];
     b[3] -= b[1];
   }
-  return add_item(c, ref, class_id, name, b[0], b[1], b[2], b[3], score);
+  return add_item(c, ref, folded, class_id, name, b[0], b[1], b[2], b[3],
+                  score);
 }
 
 /* Second pass: prediction i (a jstream_fn). */
@@ -766,9 +817,10 @@ static int yolo_numbers(struct ctx *c, char *line, const char *path,
 }
 
 /* One row "class cx cy w h confidence" (nv values in v) for sample ref
- * (SIZE_MAX: no sample, counted as skipped). */
-static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
-                    const char *path, size_t lineno)
+ * (SIZE_MAX: no sample, counted as skipped), named only ignoring letter
+ * case where folded. */
+static int yolo_row(struct ctx *c, size_t ref, bool folded, const double *v,
+                    int nv, const char *path, size_t lineno)
 {
   uint32_t cid;
   size_t k;
@@ -802,26 +854,38 @@ static int yolo_row(struct ctx *c, size_t ref, const double *v, int nv,
 
     if (turn != 1) {
       img_box_from_view_rel(turn, W, H, v + 1, b);
-      r = add_item(c, ref, cid, c->cls_name[k], b[0], b[1], b[2], b[3],
+      r = add_item(c, ref, folded, cid, c->cls_name[k], b[0], b[1], b[2],
+                   b[3],
                    v[5]);
     } else {   /* as always computed: the same bits as before */
-      r = add_item(c, ref, cid, c->cls_name[k], (v[1] - v[3] / 2) * W,
+      r = add_item(c, ref, folded, cid, c->cls_name[k],
+                   (v[1] - v[3] / 2) * W,
                    (v[2] - v[4] / 2) * H, v[3] * W, v[4] * H, v[5]);
     }
   }
   return r;
 }
 
-/* Records that YOLO file rel names sample ref: -EINVAL (reason in err)
- * when another file did (its rows would silently join the first's), as
- * the label import refuses (limp_claim). */
-static int claim(struct ctx *c, size_t ref, const char *rel)
+/* Records that YOLO file rel names sample ref (folded: only ignoring
+ * letter case): -EINVAL (reason in err) when another file of the same
+ * kind did (its rows would silently join the first's), as the label
+ * import refuses (limp_claim).  One named exactly and one by case are
+ * no conflict: drop_lost drops the folded one's rows. */
+static int claim(struct ctx *c, size_t ref, const char *rel, bool folded)
 {
-  if (!c->claimed && !(c->claimed = calloc(c->ix.n, sizeof(char *))))
+  if ((!c->claimed && !(c->claimed = calloc(c->ix.n, sizeof(char *)))) ||
+      (!c->claim_folded &&
+       !(c->claim_folded = calloc(c->ix.n, sizeof(bool)))))
     return -ENOMEM;
-  if (c->claimed[ref])
-    return fail(c, "%s and %s are both predictions of %s", c->claimed[ref],
-                rel, c->ix.refs[ref].rel);
+  if (c->claimed[ref]) {
+    if (smatch_pick(c->claim_folded[ref], folded) == SMATCH_BOTH)
+      return fail(c, "%s and %s are both predictions of %s",
+                  c->claimed[ref], rel, c->ix.refs[ref].rel);
+    if (folded)
+      return 0;   /* the exact one stays the claim */
+    free(c->claimed[ref]);
+  }
+  c->claim_folded[ref] = folded;
   return (c->claimed[ref] = strdup(rel)) ? 0 : -ENOMEM;
 }
 
@@ -830,12 +894,14 @@ static int yolo_file(struct ctx *c, const char *path, const char *rel)
   size_t rl = strlen(rel) - 4; /* without ".txt" */
   struct smatch_hit hit;
   int found = smatch_label_stem(&c->ix, c->yolo_base, rel, rl, &hit);
-  size_t ref = ref_of(c, found, &hit, rel);
+  bool folded;
+  size_t ref = ref_of(c, found, &hit, rel, &folded);
   size_t len, lineno = 0;
   char *text, *line, *end;
   int r;
 
-  if (ref != SIZE_MAX && ref < c->ix.n && (r = claim(c, ref, rel)) < 0)
+  if (ref != SIZE_MAX && ref < c->ix.n &&
+      (r = claim(c, ref, rel, folded)) < 0)
     return r;
   c->st.files++;
   r = read_text(c, path, &text, &len);
@@ -852,7 +918,7 @@ static int yolo_file(struct ctx *c, const char *path, const char *rel)
     lineno++;
     r = yolo_numbers(c, line, path, lineno, v, &nv);
     if (r == 0 && nv != 0)
-      r = yolo_row(c, ref, v, nv, path, lineno);
+      r = yolo_row(c, ref, folded, v, nv, path, lineno);
     line = nl ? nl + 1 : end;
   }
   free(text);
@@ -995,6 +1061,8 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   if (r == 0)
     r = o->format == PRED_FORMAT_COCO ? import_coco(&c, path, o->coco_gt)
                                       : import_yolo(&c, path, o->names);
+  if (r == 0 && c.exact)
+    drop_lost(&c);
   if (r == 0 && c.lookup_r) {
     fail(&c, "cannot match the predictions to samples: %s",
          strerror(-c.lookup_r));
@@ -1017,7 +1085,11 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   for (size_t i = 0; c.claimed && i < c.ix.n; i++)
     free(c.claimed[i]);
   free(c.claimed);
-  free(c.folded);
+  free(c.claim_folded);
+  for (size_t i = 0; c.fold_name && i < c.ix.n; i++)
+    free(c.fold_name[i]);
+  free(c.fold_name);
+  free(c.exact);
   smatch_free(&c.ix);
   free(c.last_fn);
   free(c.items);
