@@ -4,7 +4,9 @@
  * the dataset root, then as "<sample name>.jpg" (the names exports use),
  * then by its last component when that is unique among the samples, and
  * where none of these finds anything the same ignoring letter case
- * (sample_match.h, rule 5; counted in coco_stats.folded).  An
+ * (sample_match.h, rule 5; counted in coco_stats.folded).  An image
+ * matched so whose sample another image of the file names exactly is not
+ * on disk (reported with that reason), in either order.  An
  * image whose file is not on disk keeps its ground truth for evaluation
  * (COCO_NS_MISSING below); one whose last component several samples share
  * is skipped (reported).  Box coordinates are kept as the file gives them,

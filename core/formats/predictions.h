@@ -46,7 +46,10 @@
  * input get an empty field.  Scores must lie in [0, 1].  Boxes overshooting
  * the image are kept as given (counted; COCO evaluation scores them so).
  * Predictions for images that are
- * not in the store, or whose files are missing, are skipped (counted).
+ * not in the store, or whose files are missing, are skipped (counted);
+ * so are those of a name found only ignoring letter case whose sample
+ * another name of the input (a file_name, an image of the table, a YOLO
+ * file) names as written (sample_match.h: smatch_pick).
  *
  * Errors: any malformed entry, unknown class, or an input in which no
  * prediction matches a sample refuses the whole import: -EINVAL with a

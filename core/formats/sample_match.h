@@ -35,14 +35,21 @@
  *   5. Only where rules 1 to 4 found nothing at all: rules 1 to 4 again,
  *      in the same order and with the same normal form, comparing names
  *      without regard to ASCII letter case (no locale, no other
- *      letters): "IMG_1.jpg" finds "IMG_1.JPG", "Images/Train/a.jpg"
- *      finds "images/train/a.jpg", as a file written on Windows or macOS
+ *      letters): "IMG_1.jpg" finds "IMG_1.JPG", "photos/img_1.jpg"
+ *      finds "Photos/IMG_1.JPG", as a file written on Windows or macOS
  *      (whose file systems ignore case) or typed by hand names them.
  *      Each rule still needs exactly one sample: two stored paths equal
  *      but for case ("a.jpg" and "A.jpg" on Linux) make the name
- *      ambiguous (-ENOTUNIQ), and a missing file matches nothing
- *      (-ENOENT).  The hit says so (smatch_hit.folded), for the
- *      importers to tell the user.
+ *      ambiguous (-ENOTUNIQ), except where rule 3's extension tells
+ *      them apart (samples "a" of a.jpg and "A" of A.png: "q/A.JPG" is
+ *      a.jpg); a missing file matches nothing (-ENOENT).  The hit says
+ *      so (smatch_hit.folded), for the importers to tell the user.
+ *      Folders that differ only in case do not help where the file name
+ *      is shared: "Images/Train/a.jpg" is found as written by rule 4
+ *      where one sample is named a.jpg, and is ambiguous by rule 4
+ *      beside images/train/a.jpg and images/val/a.jpg; it never gets
+ *      here.  Between two names of one input on one sample, one found
+ *      as written and one here, the first keeps it (smatch_pick).
  *
  * Ownership: smatch_init() borrows the transaction, which must stay open
  * until smatch_free(); the index (copies of every sample's source path,

@@ -34,6 +34,14 @@ core/formats/sample_match.h, through the real `curate` tool.
   as written never goes by case.  YOLO label files from outside the
   dataset find their pictures ignoring case; inside it, the Ultralytics
   pairing stays exact.
+- A name found as written keeps its sample from a name of the same input
+  found only ignoring letter case, in either order: IMG_1.jpg and
+  img_1.jpg of one picture IMG_1.jpg in a COCO file, YOLO and VOC label
+  files, CVAT <image>s and predictions (by file_name, through --coco-gt,
+  YOLO files): the exact one's boxes land, the other is reported as
+  matching no sample; never a failure, never a merge.  Two names by case
+  alone still fail as one sample.  VOC tries its file's stem and its
+  <filename> as written before either ignoring case.
 """
 import json
 import os
@@ -352,6 +360,7 @@ def main():
           "two prediction files on one picture: refused: %d %r" % (
               p.returncode, err))
     letter_case(d, srcs)
+    exact_beats_folded(d, srcs)
     xlib.finish()
 
 
@@ -451,6 +460,165 @@ def letter_case(d, srcs):
           "letter case" not in out,
           "import-labels yolo inside the dataset: the pairing stays exact: "
           "%r %s %s" % (got, out, err))
+
+
+def voc_xml(filename, box):
+    """A Pascal VOC annotation of one "ant" box [x0, y0, x1, y1]."""
+    return ("<annotation><filename>%s</filename><size><width>%d</width>"
+            "<height>%d</height><depth>3</depth></size><object><name>ant"
+            "</name><bndbox><xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax>"
+            "<ymax>%d</ymax></bndbox></object></annotation>\n"
+            % ((filename, W, H) + tuple(box)))
+
+
+def exact_beats_folded(d, srcs):
+    """Two names of one input on one picture, one as written and one only
+    ignoring letter case: the exact one keeps it, in either order."""
+    tree = os.path.join(d, "tree7")
+    store = os.path.join(d, "store7")
+    os.makedirs(tree)
+    for rel, src in (("IMG_1.jpg", srcs[0]), ("img_2.jpg", srcs[1]),
+                     ("photo.jpg", srcs[2])):
+        shutil.copyfile(os.path.join(d, "src", src), os.path.join(tree, rel))
+    curate("import", "--store", store, tree)
+    lost1 = "matches IMG_1.jpg only ignoring letter case, which %s names " \
+            "exactly"
+    lost2 = "matches img_2.jpg only ignoring letter case, which %s names " \
+            "exactly"
+
+    # COCO: exact first, folded first; two folded ones stay one failure
+    for order, entries in (
+            ("exact first", [("IMG_1.jpg", [1, 1, 10, 10]),
+                             ("img_1.jpg", [2, 2, 10, 10])]),
+            ("folded first", [("img_1.jpg", [2, 2, 10, 10]),
+                              ("IMG_1.jpg", [1, 1, 10, 10])])):
+        cj = coco_file(os.path.join(d, "fold7.json"), entries)
+        field = "c" + order.split()[0]
+        p = curate("import", "--store", store, "--coco", cj, "--field",
+                   field, tree, ok=False)
+        err = p.stderr.decode()
+        got = boxes(store, field)
+        check(p.returncode == 0 and got == {"IMG_1": [[1, 1, 10, 10]]} and
+              "img_1.jpg: " + lost1 % "IMG_1.jpg" in err and
+              "its 1 boxes are kept for evaluation" in err,
+              "import --coco, %s: the exact name keeps the picture, the "
+              "other matches none: %d %r %s" % (order, p.returncode, got,
+                                                err))
+    cj = coco_file(os.path.join(d, "fold7.json"),
+                   [("img_1.jpg", [2, 2, 10, 10]),
+                    ("Img_1.jpg", [3, 3, 10, 10])])
+    p = curate("import", "--store", store, "--coco", cj, "--field", "c2",
+               tree, ok=False)
+    check(p.returncode == 1 and b"images 1 and 2 are the same sample" in
+          p.stderr and boxes(store, "c2") == {},
+          "import --coco: two names by case alone are one sample: %d %s" % (
+              p.returncode, p.stderr.decode()))
+
+    def want(cx):
+        return [round(v, 2) for v in (W * (cx - 0.05), H * 0.4, W * 0.1,
+                                      H * 0.2)]
+
+    def import_labels(fmt, field, path):
+        """import-labels of path into field: the process, its stderr and
+        the field's boxes."""
+        p = curate("import-labels", "--store", store, "--format", fmt,
+                   "--field", field, path, ok=False)
+        return p, p.stderr.decode(), boxes(store, field)
+
+    # YOLO label files from outside the dataset: IMG_1.txt (exact) sorts
+    # before img_1.txt, IMG_2.txt (by case) before img_2.txt (exact)
+    yolo = os.path.join(d, "yolo7")
+    write(os.path.join(yolo, "data.yaml"), "names: [ant]\n")
+    rows = {"IMG_1": 0.25, "img_1": 0.5, "IMG_2": 0.125, "img_2": 0.75}
+    for stem, cx in rows.items():
+        write(os.path.join(yolo, "labels", stem + ".txt"),
+              "0 %g 0.5 0.1 0.2\n" % cx)
+    p, err, got = import_labels("yolo", "y", yolo)
+    out = p.stdout.decode()
+    check(p.returncode == 0 and
+          got == {"IMG_1": [want(0.25)], "img_2": [want(0.75)]} and
+          "labels/img_1.txt: " + lost1 % "labels/IMG_1.txt" in err and
+          "labels/IMG_2.txt: " + lost2 % "labels/img_2.txt" in err and
+          "letter case (e.g." not in out,
+          "import-labels yolo: the exact file keeps the picture, in either "
+          "order: %d %r %s %s" % (p.returncode, got, out, err))
+
+    # predictions from such files: no failure, no merge
+    preds = os.path.join(d, "preds7")
+    for stem, cx in rows.items():
+        write(os.path.join(preds, stem + ".txt"),
+              "0 %g 0.5 0.1 0.2 0.9\n" % cx)
+    p = curate("predictions", "--store", store, "--format", "yolo",
+               "--names", os.path.join(yolo, "data.yaml"), "--field", "yp",
+               preds, ok=False)
+    got = boxes(store, "yp")
+    check(p.returncode == 0 and
+          got == {"IMG_1": [want(0.25)], "img_2": [want(0.75)]},
+          "predictions yolo: the exact file's rows alone: %d %r %s" % (
+              p.returncode, got, p.stderr.decode()))
+
+    # VOC: the same by the files' stems; and a <filename> found as
+    # written beats a stem found only by case (IMG_2.xml of photo.jpg)
+    voc = os.path.join(d, "voc7")
+    for stem, box in (("IMG_1", [1, 1, 11, 11]), ("img_1", [2, 2, 12, 12]),
+                      ("IMG_2", [3, 3, 13, 13]), ("img_2", [4, 4, 14, 14])):
+        write(os.path.join(voc, "Annotations", stem + ".xml"),
+              voc_xml(stem + ".jpg", box))
+    p, err, got = import_labels("voc", "v", voc)
+    check(p.returncode == 0 and
+          got == {"IMG_1": [[1, 1, 10, 10]], "img_2": [[4, 4, 10, 10]]} and
+          "Annotations/img_1.xml: " + lost1 % "Annotations/IMG_1.xml" in err
+          and "Annotations/IMG_2.xml: " + lost2 % "Annotations/img_2.xml"
+          in err,
+          "import-labels voc: the exact file keeps the picture, in either "
+          "order: %d %r %s" % (p.returncode, got, err))
+    voc = os.path.join(d, "voc8")
+    write(os.path.join(voc, "Annotations", "IMG_2.xml"),
+          voc_xml("photo.jpg", [5, 5, 15, 15]))
+    p, err, got = import_labels("voc", "v2", voc)
+    check(p.returncode == 0 and got == {"photo": [[5, 5, 10, 10]]},
+          "import-labels voc: <filename> as written before the stem by "
+          "case: %d %r %s" % (p.returncode, got, err))
+
+    # CVAT XML: two <image>s, each pair in both orders
+    images = "".join(
+        '<image id="%d" name="%s" width="%d" height="%d"><box label="ant" '
+        'xtl="%d" ytl="%d" xbr="%d" ybr="%d" occluded="0" z_order="0" />'
+        '</image>\n' % (i, n, W, H, x, x, x + 5, x + 5)
+        for i, (n, x) in enumerate((("IMG_1.jpg", 1), ("img_1.jpg", 2),
+                                    ("IMG_2.jpg", 3), ("img_2.jpg", 4))))
+    cx = os.path.join(d, "cvat7.xml")
+    write(cx, '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n'
+          '<version>1.1</version>\n%s</annotations>\n' % images)
+    p, err, got = import_labels("cvat", "cv", cx)
+    check(p.returncode == 0 and
+          got == {"IMG_1": [[1, 1, 5, 5]], "img_2": [[4, 4, 5, 5]]} and
+          lost1 % ("%s: IMG_1.jpg" % cx) in err,
+          "import-labels cvat: the exact <image> keeps the picture, in "
+          "either order: %d %r %s" % (p.returncode, got, err))
+
+    # COCO predictions by file_name, and through --coco-gt
+    res = [{"image_id": 1, "category_id": 1, "bbox": [2, 2, 9, 9],
+            "score": 0.5, "file_name": "img_1.jpg"},
+           {"image_id": 2, "category_id": 1, "bbox": [1, 1, 9, 9],
+            "score": 0.5, "file_name": "IMG_1.jpg"},
+           {"image_id": 3, "category_id": 1, "bbox": [4, 4, 9, 9],
+            "score": 0.5, "file_name": "img_2.jpg"},
+           {"image_id": 4, "category_id": 1, "bbox": [3, 3, 9, 9],
+            "score": 0.5, "file_name": "IMG_2.jpg"}]
+    gt = coco_file(os.path.join(d, "gt7.json"),
+                   [("img_1.jpg", [0, 0, 1, 1]), ("IMG_1.jpg", [0, 0, 1, 1]),
+                    ("img_2.jpg", [0, 0, 1, 1]), ("IMG_2.jpg", [0, 0, 1, 1])])
+    for how, rows, opts in (("by file_name", res, ()),
+                            ("through --coco-gt",
+                             [{k: v for k, v in r.items() if k != "file_name"}
+                              for r in res], ("--coco-gt", gt))):
+        p, got = coco_preds(store, "cp", rows,
+                            os.path.join(d, "fold7-res.json"), *opts)
+        check(p.returncode == 0 and
+              got == {"IMG_1": [[1, 1, 9, 9]], "img_2": [[4, 4, 9, 9]]},
+              "predictions coco %s: the exact name's rows alone, no merge: "
+              "%d %r %s" % (how, p.returncode, got, p.stderr.decode()))
 
 
 if __name__ == "__main__":
