@@ -60,7 +60,9 @@ extern const struct img_codec codec_tiff;   /* codec_tiff.c */
 extern const struct img_codec codec_gif;    /* codec_gif.c */
 extern const struct img_codec codec_bmp;    /* codec_bmp.c */
 
-/* im (8-bit gray or RGB) as a PNG of the same pixels, no other chunk:
+/* im (8-bit gray or RGB) as a PNG of exactly the same pixels, in the
+ * smallest of its forms that holds them (grey where R = G = B everywhere,
+ * indexed with at most 256 colours, else RGB), no chunk but its palette:
  * *ret is malloc'd, owned by the caller.  -EINVAL for another channel
  * count, -ENOMEM. */
 int codec_png_encode(const struct image *im, uint8_t **ret, size_t *ret_len);

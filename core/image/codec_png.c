@@ -8,8 +8,10 @@
 #include "codec_i.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <spng.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A non-interlaced PNG row by row (libspng's progressive decode), each
  * row averaged down as it comes (codec_shrink), so the full-size picture
@@ -107,35 +109,127 @@ static int png_decode(const uint8_t *p, size_t n, const struct img_info *info,
   return r;
 }
 
+/* Colours of an RGB picture, for an indexed PNG: an open-addressing table
+ * of 1,024 slots (at most 256 in use, so a probe ends soon). */
+struct palette {
+  uint32_t key[1024];   /* colour + 1; 0 = empty */
+  uint8_t idx[1024];
+  struct spng_plte plte;
+};
+
+/* The palette index of colour c, added if new: -1 past 256 colours. */
+static int palette_index(struct palette *p, uint32_t c)
+{
+  uint32_t h = (c * 2654435761u) >> 22;
+
+  for (;; h = (h + 1) & 1023) {
+    if (p->key[h] == c + 1)
+      return p->idx[h];
+    if (p->key[h] == 0)
+      break;
+  }
+  if (p->plte.n_entries == 256)
+    return -1;
+  p->key[h] = c + 1;
+  p->idx[h] = (uint8_t)p->plte.n_entries;
+  p->plte.entries[p->plte.n_entries] = (struct spng_plte_entry){
+    .red = (uint8_t)(c >> 16), .green = (uint8_t)(c >> 8),
+    .blue = (uint8_t)c, .alpha = 255 };
+  return (int)p->plte.n_entries++;
+}
+
+/* The smallest exact form of an RGB picture, into *out (w * h bytes, or
+ * NULL for RGB as it is): grey when every pixel has R = G = B, indexed
+ * when it has at most 256 colours (a GIF's frame always has), and the
+ * palette into *pal.  -ENOMEM. */
+static int reduce_rgb(const struct image *im, struct palette *pal,
+                      uint8_t **out, uint8_t *color_type)
+{
+  size_t n = (size_t)im->w * im->h;
+  const uint8_t *px = im->px;
+  bool grey = true, indexed = true;
+  uint8_t *o = malloc(n ? n : 1);
+
+  *out = NULL;
+  *color_type = SPNG_COLOR_TYPE_TRUECOLOR;
+  if (!o)
+    return -ENOMEM;
+  memset(pal, 0, sizeof(*pal));
+  for (size_t i = 0; i < n && (grey || indexed); i++, px += 3) {
+    grey = grey && px[0] == px[1] && px[1] == px[2];
+    if (indexed) {
+      int k = palette_index(pal, (uint32_t)px[0] << 16 |
+                                 (uint32_t)px[1] << 8 | px[2]);
+      indexed = k >= 0;
+      o[i] = (uint8_t)k;
+    }
+  }
+  if (grey) {
+    for (size_t i = 0; i < n; i++)
+      o[i] = im->px[3 * i];
+    *color_type = SPNG_COLOR_TYPE_GRAYSCALE;
+  } else if (indexed) {
+    *color_type = SPNG_COLOR_TYPE_INDEXED;
+  } else {
+    free(o);
+    o = NULL;
+  }
+  *out = o;
+  return 0;
+}
+
 int codec_png_encode(const struct image *im, uint8_t **ret, size_t *ret_len)
 {
-  spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+  spng_ctx *ctx;
   struct spng_ihdr ih = { 0 };
-  int e = 0;
+  struct palette *pal = NULL;
+  uint8_t *small = NULL;
+  const uint8_t *img = im->px;
+  size_t len;
+  int e = 0, r = 0;
   size_t n = 0;
   void *png;
 
   *ret = NULL;
   *ret_len = 0;
-  if (!ctx)
-    return -ENOMEM;
-  if (im->channels != 1 && im->channels != 3) {
-    spng_ctx_free(ctx);
+  if (im->channels != 1 && im->channels != 3)
     return -EINVAL;
+  ih.color_type = im->channels == 1 ? SPNG_COLOR_TYPE_GRAYSCALE
+                                    : SPNG_COLOR_TYPE_TRUECOLOR;
+  /* The same pixels in fewer bytes where they allow it: a GIF's frame
+   * as RGB was twice to three times the size, and as slow to write. */
+  if (im->channels == 3) {
+    if (!(pal = malloc(sizeof(*pal))))
+      return -ENOMEM;
+    r = reduce_rgb(im, pal, &small, &ih.color_type);
+    if (r < 0) {
+      free(pal);
+      return r;
+    }
+    if (small)
+      img = small;
+  }
+  len = (size_t)im->w * im->h *
+        (ih.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : 1);
+  if (!(ctx = spng_ctx_new(SPNG_CTX_ENCODER))) {
+    free(small);
+    free(pal);
+    return -ENOMEM;
   }
   ih.width = (uint32_t)im->w;
   ih.height = (uint32_t)im->h;
   ih.bit_depth = 8;
-  ih.color_type = im->channels == 1 ? SPNG_COLOR_TYPE_GRAYSCALE
-                                    : SPNG_COLOR_TYPE_TRUECOLOR;
   /* An internal buffer: libspng grows it and hands it over below. */
   e = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
   e = e ? e : spng_set_ihdr(ctx, &ih);
-  e = e ? e : spng_encode_image(ctx, im->px,
-                                (size_t)im->w * im->h * im->channels,
-                                SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
+  if (e == 0 && ih.color_type == SPNG_COLOR_TYPE_INDEXED)
+    e = spng_set_plte(ctx, &pal->plte);
+  e = e ? e : spng_encode_image(ctx, img, len, SPNG_FMT_PNG,
+                                SPNG_ENCODE_FINALIZE);
   png = e ? NULL : spng_get_png_buffer(ctx, &n, &e);
   spng_ctx_free(ctx);
+  free(small);
+  free(pal);
   if (!png)
     return e == SPNG_EMEM || e == 0 ? -ENOMEM : -EINVAL;
   *ret = png;   /* malloc'd by libspng's default allocator */

@@ -547,6 +547,11 @@ def body(ck, w):
                     continue
                 pim = pil_open(b)
                 eq(pim.format, "PNG", "YOLO image of " + name)
+                # a GIF's frame has at most 256 colours: an indexed PNG
+                # (or grey), not RGB at twice to three times the size
+                if pim.mode not in ("P", "L"):
+                    raise AssertionError("YOLO PNG of %s is %s" % (
+                        name, pim.mode))
                 d_ = mad(pim, flat(pil_open(read(src_of[name]))))
                 if d_ != 0:
                     raise AssertionError("YOLO PNG of %s differs by %.3f" %
