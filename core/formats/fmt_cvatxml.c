@@ -26,7 +26,6 @@
 #include "xmltree.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -684,14 +683,14 @@ static int file_doc(struct limp *L, const char *path, bool by_name,
                     struct subsets *known)
 {
   struct stat st;
-  int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+  int fd = open_regular(path), r;   /* a FIFO refused, never waited on */
 
+  if (fd == -EINVAL)
+    return limp_fail(L, "%s: not a regular file", path);
   if (fd < 0)
-    return limp_fail(L, "%s: %s", path, strerror(errno));
+    return limp_fail(L, "%s: %s", path, strerror(-fd));
   if (fstat(fd, &st) < 0)
     r = limp_fail(L, "%s: %s", path, strerror(errno));
-  else if (!S_ISREG(st.st_mode))
-    r = limp_fail(L, "%s: not a regular file", path);
   else if (st.st_size == 0)
     r = limp_fail(L, "%s: empty file", path);
   else
