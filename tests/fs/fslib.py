@@ -7,8 +7,10 @@ environment that meson sets (CURATEFS, CURATE, MKJPEG).
 """
 import collections
 import contextlib
+import ctypes
 import errno
 import json
+import mmap
 import os
 import pwd
 import re
@@ -23,6 +25,7 @@ import traceback
 CURATEFS = os.environ.get("CURATEFS", "build/fs/curatefs")
 CURATE = os.environ.get("CURATE", "build/tools/curate")
 MKJPEG = os.environ.get("MKJPEG", "build/tests/mkjpeg")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # The start of a probe script (python3 -c) run as another user: t(name, fn)
@@ -340,17 +343,77 @@ def fuse_requests(m, since):
 _live = []
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def unpin_pages(pins):
+    for a, n in pins:
+        _libc.munmap(a, n)
+
+
+def pin_pages(paths, resident=True):
+    """Maps each file and locks its pages (mlock): [(address, length)] for
+    unpin_pages().  While locked, the kernel's reclaim (which a loaded
+    machine may do at any time) cannot drop them, but an invalidation by
+    the file system (an open without keep_cache, new attributes) still
+    does, so a pass that sends READ then means the file system dropped
+    them.  With resident, raises unless every page is resident already
+    (locking would read it in); without, locking reads in what is
+    missing."""
+    pins = []
+    try:
+        for p in paths:
+            fd = os.open(p, os.O_RDONLY)
+            n = os.fstat(fd).st_size
+            if n == 0:
+                os.close(fd)
+                continue
+            a = _libc.mmap(None, n, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+            err = ctypes.get_errno()
+            os.close(fd)
+            if a is None or a == ctypes.c_void_p(-1).value:
+                if err == errno.ENODEV and not resident:
+                    continue  # a direct_io file: no pages to keep
+                raise OSError(err, "mmap " + p)
+            pins.append((a, n))
+            if resident:
+                vec = ctypes.create_string_buffer((n + PAGE - 1) // PAGE)
+                if _libc.mincore(a, n, vec) != 0:
+                    raise OSError(ctypes.get_errno(), "mincore " + p)
+                if any(b & 1 == 0 for b in vec.raw):
+                    raise AssertionError(p + ": pages not resident before "
+                                         "the pass")
+            if _libc.mlock(a, n) != 0:
+                raise OSError(ctypes.get_errno(), "mlock " + p)
+    except BaseException:
+        unpin_pages(pins)
+        raise
+    return pins
+
+
 def warm_pass(m, paths, visit=read, warmups=1):
     """The opcode counts of the requests one warm pass of visit(p) over
     paths sends to m's daemon (mounted with -d): `warmups` passes fill the
-    caches first, then the log settles and one more pass is counted."""
+    caches first, the files' pages are locked (pin_pages: reclaim on a
+    loaded machine cannot pass for a dropped cache), then the log settles
+    and one more pass is counted."""
     for _ in range(warmups):
         for p in paths:
             visit(p)
-    since = log_settled(m)
-    for p in paths:
-        visit(p)
-    return fuse_requests(m, since)
+    pins = pin_pages(paths, resident=False)
+    try:
+        since = log_settled(m)
+        for p in paths:
+            visit(p)
+        return fuse_requests(m, since)
+    finally:
+        unpin_pages(pins)
 
 
 def expect_no_requests(c, ops, what):

@@ -30,8 +30,6 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
 - -o cache_size=2G sets the total (a quarter at most in memory), and a
   size under 1M, negative, past 2^64 or not a size is refused with exit
   status 2, one line, and no mount."""
-import ctypes
-import mmap
 import os
 import shutil
 import subprocess
@@ -40,8 +38,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (CURATEFS, FUSE_REQ, Mount, cache_status, coco_store,  # noqa
-                   edit_boxes, eq, fuse_requests, jpeg_size, jpegs_under, log_settled, read,
-                   run_suite, warm_pass,
+                   edit_boxes, eq, fuse_requests, jpeg_size, jpegs_under, log_settled,
+                   pin_pages, read, unpin_pages,
+                   run_suite,
                    write_coco_boxes)
 
 W, H = 320, 240
@@ -88,48 +87,6 @@ def expect_resident(paths, what):
                              % (what, dict(list(missing.items())[:5])))
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-
-
-def unpin_pages(pins):
-    for a, n in pins:
-        _libc.munmap(a, n)
-
-
-def pin_pages(paths):
-    """Maps each file, checks that all its pages are resident (mincore)
-    and locks them (mlock): [(address, length)] for unpin_pages().  Raises
-    when a page is not resident: locking would read it."""
-    pins = []
-    try:
-        for p in paths:
-            fd = os.open(p, os.O_RDONLY)
-            n = os.fstat(fd).st_size
-            a = _libc.mmap(None, n, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-            os.close(fd)
-            if a is None or a == ctypes.c_void_p(-1).value:
-                raise OSError(ctypes.get_errno(), "mmap " + p)
-            pins.append((a, n))
-            vec = ctypes.create_string_buffer((n + PAGE - 1) // PAGE)
-            if _libc.mincore(a, n, vec) != 0:
-                raise OSError(ctypes.get_errno(), "mincore " + p)
-            if any(b & 1 == 0 for b in vec.raw):
-                raise AssertionError(p + ": pages not resident before the "
-                                     "pass")
-            if _libc.mlock(a, n) != 0:
-                raise OSError(ctypes.get_errno(), "mlock " + p)
-    except BaseException:
-        unpin_pages(pins)
-        raise
-    return pins
-
-
 def requests_by_node(m, since):
     """[(opcode, nodeid)] the daemon logged after offset since."""
     return [(op, int(n)) for op, n in FUSE_REQ.findall(m.logtext()[since:])]
@@ -173,7 +130,19 @@ def body(ck, w):
         for p in all_files:
             read(p)
         expect_resident(all_files, "after one read and close")
-        c = warm_pass(m, all_files, warmups=0)
+        # Pinned for the counted pass, as in the next check: a loaded
+        # machine's reclaim cannot then pass for a dropped cache (CI once
+        # saw one READ here under ASan with the suites running in
+        # parallel), while an invalidation by the file system still
+        # shows as a READ.
+        since = log_settled(m)
+        pins = pin_pages(all_files)
+        try:
+            for p in all_files:
+                read(p)
+            c = fuse_requests(m, since)
+        finally:
+            unpin_pages(pins)
         if c.get("READ"):
             raise AssertionError("a pass after close sent %d READ: %r" %
                                  (c["READ"], dict(c)))
