@@ -4,7 +4,8 @@
  * stored relative path beneath the dataset root and refuses a path that
  * leaves it, and are served only if the store's owner may read them: the
  * daemon (root, for another user's store) may be able to read what the
- * owner may not.  A
+ * owner may not, and only while they are the files the import recorded
+ * (import_file_current(): the size and time, or else the bytes).  A
  * bucket's files come from the local object cache (core/net/objsource.h),
  * as a plain descriptor too, at the version (ETag) the import recorded.
  */
@@ -101,6 +102,21 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
     close(*ret_fd);
     *ret_fd = -1;
     return -EACCES;
+  }
+  r = import_file_current(*ret_fd, s);
+  if (r < 0) {
+    /* Its bytes under the recorded size, dimensions and boxes would be a
+     * cut or padded file, or boxes on another picture. */
+    if (r == -ESTALE)
+      fs_error(c, "%s%s: source %s changed since the import (another "
+               "size or other bytes): import again", s->name,
+               img_ext_of(s->format), s->relpath);
+    else
+      fs_error(c, "%s%s: cannot check source %s: %s", s->name,
+               img_ext_of(s->format), s->relpath, strerror(-r));
+    close(*ret_fd);
+    *ret_fd = -1;
+    return r;
   }
   return 0;
 }

@@ -11,8 +11,11 @@
 #include "fs.h"
 
 /* Opens s's source file read-only into *ret_fd (-1 on error), refusing
- * one that leads out of the dataset folder (-EACCES).  Failures are
- * reported through fs_error(). */
+ * one that leads out of the dataset folder or that the store's owner may
+ * not read (-EACCES), and one that changed since the import (-ESTALE: a
+ * folder's file of another size, or another modification time and other
+ * bytes; a bucket's object of another ETag).  Failures are reported
+ * through fs_error(). */
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
 
 #endif

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "curate.h"
 #include "export.h"
+#include "import.h"
 #include "store.h"
 #include "util.h"
 #include "selection.h"
@@ -59,14 +60,14 @@ static int sink_fd(void *ud, const void *p, size_t n)
   return fd_write_all(*(int *)ud, p, n, -1);
 }
 
-/* Copies the source file rel below root (dataset_open: nothing outside
- * the dataset folder, nothing but a regular file, as the mount serves
- * it) to dst. */
-static int copy_file(const char *root, const char *rel, int dst,
+/* Copies the source file of smp below root to dst, as the mount serves
+ * it (import_open_current: nothing outside the dataset folder, nothing
+ * but a regular file, nothing changed since the import). */
+static int copy_file(const char *root, const struct sample *smp, int dst,
                      uint64_t *bytes)
 {
   static char blk[1 << 18];
-  int fd = dataset_open(root, rel), r = 0;
+  int fd = import_open_current(root, smp), r = 0;
   ssize_t n;
 
   if (fd < 0)
@@ -137,12 +138,16 @@ static int on_ent(const struct export_ent *e, void *ud)
   if (e->sample_id) {
     struct sample smp;
     int g = store_sample_get(w->t, e->sample_id, &smp);
-    r = g ? g : copy_file(w->root, smp.relpath, fd, &w->bytes);
+    r = g ? g : copy_file(w->root, &smp, fd, &w->bytes);
     if (g < 0)
       fail_msg(w, "cannot copy '%s': %s", rel, strerror(-g));
     else if (r == -EXDEV)
       fail_msg(w, "cannot copy '%s': its source %s leads out of the "
                "dataset folder (a symbolic link?)", rel, smp.relpath);
+    else if (r == -ESTALE)
+      fail_msg(w, "cannot copy '%s': its source %s changed since the "
+               "import (another size or other bytes); import again", rel,
+               smp.relpath);
     else if (r < 0)
       fail_msg(w, "cannot copy '%s' from %s: %s", rel, smp.relpath,
                strerror(-r));

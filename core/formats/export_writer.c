@@ -13,6 +13,7 @@
 
 #include "imgcodec.h"
 #include "imgfmt.h"
+#include "import.h"
 #include "names.h"
 
 #include <errno.h>
@@ -346,7 +347,7 @@ int exw_open_source(struct exw *x, const struct sample *smp, int *fd)
   if (x->s->open_source)
     return x->s->open_source(x->s->source_ud, smp, fd);
   r = store_setting_get(x->t, "root", &root);
-  if (r == 0 && (r = dataset_open(root, smp->relpath)) >= 0) {
+  if (r == 0 && (r = import_open_current(root, smp)) >= 0) {
     *fd = r;
     r = 0;
   }

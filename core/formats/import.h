@@ -102,6 +102,21 @@ struct import_opts {
 /* The content hash of the store (XXH3-128, struct sample's hash) of the
  * n bytes at p, in its canonical (big-endian) form. */
 void import_hash128(const void *p, size_t n, uint8_t out[16]);
+/* Whether the open file fd is still the file the import recorded for s:
+ * 0 when its size and modification time are the recorded ones, or when
+ * only the time moved (a touch, a copy that kept the bytes) and its bytes
+ * still have the recorded content hash (read once, here); -ESTALE when it
+ * changed (another size, other bytes, or another time without a recorded
+ * hash to tell), or -errno of fstat/pread.  A reader given the new bytes
+ * under the recorded size, dimensions and boxes would get a cut or padded
+ * file, or boxes on another picture; a re-import records the new file.
+ * For a folder's files (a bucket's are held to their ETag instead). */
+int import_file_current(int fd, const struct sample *s);
+/* s's file in the folder root, opened by dataset_open() (util.h: nothing
+ * outside root, a regular file) and checked by import_file_current(): a
+ * descriptor the caller owns, or -errno (-EXDEV: it leads out of root;
+ * -ESTALE: it changed since the import). */
+int import_open_current(const char *root, const struct sample *s);
 /* The record namespace (store_rec_*) of a sample's source version, keyed
  * by store_key_u64(sample id); absent for a folder's files. */
 #define IMPORT_REC_VERSION "srcver"

@@ -10,6 +10,9 @@ from the requests it logs with -d:
   daemon: the source is opened at the first read that reaches it, with
   the same refusals as before (a deleted source: ENOENT, and status
   says why), and a later open after the source is back reads it;
+- a source changed since the import (other bytes of the same size, or
+  grown) reads ESTALE with the reason in status, and `curate export`
+  fails naming it; one only touched (same bytes, another time) is served;
 - a warm pass over the ImageNet crops (generated files) on a default
   mount (no -o epoch) sends per file one OPEN and no LOOKUP (the kernel
   keeps their names; the OPEN of a superseded version fails with ESTALE
@@ -26,7 +29,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fslib import (Mount, coco_store, crop_of, edit_boxes, eq,  # noqa
+from fslib import (Mount, coco_store, crop_of, curate, edit_boxes, eq,  # noqa
                    expect_errno, expect_no_requests, jpegs_under, read,
                    run_suite, warm_pass)
 
@@ -109,6 +112,50 @@ def body(ck, w):
         eq(read(os.path.join(S, names[3])), read(victim), "source back")
     ck.run("a deleted source: ENOENT at the read, with the reason in "
            "status; served again once back", t_deleted_source_refused_at_read)
+
+    def t_changed_source_refused():
+        # A source changed since the import is not served under the
+        # recorded size and boxes: ESTALE at the read, the reason in
+        # status, and `curate export` fails naming it; a touch that kept
+        # the bytes is still served (the hash read again).
+        victim = os.path.join(data, names[4])
+        p = os.path.join(S, names[4])
+        orig = read(victim)
+        st = os.stat(victim)
+
+        def read_dropped():
+            with open(p, "rb") as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                return f.read()
+        try:
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+            eq(read_dropped(), orig, "bytes after a touch")
+            changed = bytearray(orig)
+            changed[len(orig) // 2] ^= 0x55
+            with open(victim, "r+b") as f:
+                f.write(changed)
+            expect_errno(errno.ESTALE, read_dropped)
+            status = read(os.path.join(mnt, "status")).decode()
+            if "changed since the import" not in status:
+                raise AssertionError("status gives no reason:\n" + status)
+            out = w.sub("export-changed")
+            r = curate("export", "--store", store, "--format", "coco", out,
+                       check=False)
+            if r.returncode == 0 or "changed since the import" not in \
+                    r.stderr or names[4] not in r.stderr:
+                raise AssertionError("curate export of a changed source: "
+                                     "%d %s" % (r.returncode, r.stderr))
+            with open(victim, "ab") as f:
+                f.write(b"\0")
+            expect_errno(errno.ESTALE, read_dropped)
+        finally:
+            with open(victim, "wb") as f:
+                f.write(orig)
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+        eq(read_dropped(), orig, "source back")
+    ck.run("a source changed since the import: ESTALE at the read and from "
+           "curate export, with the reason; a touch keeping the bytes is "
+           "served", t_changed_source_refused)
 
     crops_dir = os.path.join(mnt, "export", "imagenet")
 

@@ -17,6 +17,12 @@
  *     imported: the import never maps it (checked in /proc/self/maps,
  *     where a mapping would also risk SIGBUS on a truncated page) and
  *     never dies; once left alone its hash and features are the file's.
+ *   - import_open_current() on an imported file: served as imported, and
+ *     after a touch that kept its bytes (the hash read again, across the
+ *     256 KiB pieces); refused with -ESTALE once a byte at its end
+ *     differs (same size, another time), once it grew or was cut, and
+ *     after a touch when no hash was recorded; a link out of the folder
+ *     is -EXDEV.
  * Every test gets a fresh store and folder under $TMPDIR.
  */
 #include "testlib.h"
@@ -358,5 +364,90 @@ TEST(large_file_truncated_while_imported)
   tl_rm_rf(dir);
 }
 
+/* Sets the modification time of path to t seconds (and t ns). */
+static void set_mtime(const char *path, time_t t)
+{
+  struct timespec ts[2] = { { t, t % 1000 }, { t, t % 1000 } };
+
+  CHECK_INT_EQ(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* import_open_current(): 0 for a descriptor, else its errno. */
+static int current(const char *root, const struct sample *smp)
+{
+  int fd = import_open_current(root, smp);
+
+  if (fd >= 0)
+    close(fd);
+  return fd >= 0 ? 0 : fd;
+}
+
+TEST(file_current_as_imported)
+{
+  struct store_opts so = { .nosync = true };
+  struct import_opts o = { .threads = 1 };
+  struct import_stats st;
+  struct store *s;
+  struct store_txn *t;
+  struct sample smp, nohash;
+  char dir[128], src[160], sdir[160], path[256], out[256];
+  uint8_t last, flip;
+  size_t n;
+  int fd;
+
+  CHECK_INT_EQ(tl_tmpdir(dir, sizeof(dir), "test-current"), 0);
+  snprintf(src, sizeof(src), "%s/src", dir);
+  snprintf(sdir, sizeof(sdir), "%s/store", dir);
+  CHECK_INT_EQ(mkdir(src, 0755), 0);
+  CHECK_INT_EQ(mkdir(sdir, 0755), 0);
+  snprintf(path, sizeof(path), "%s/p.bmp", src);
+  n = write_bmp(path, 640, 480);   /* 900 KiB: four pieces to hash */
+  set_mtime(path, 1000000000);
+  CHECK_INT_EQ(store_open(sdir, &so, &s), 0);
+  CHECK_INT_EQ(import_dir(s, src, &o, &st), 0);
+  CHECK_INT_EQ(st.added, 1);
+  CHECK_INT_EQ(store_txn_begin(s, false, &t), 0);
+  CHECK_INT_EQ(store_sample_by_path(t, "p.bmp", &smp), 0);
+  smp.relpath = "p.bmp";   /* its string lives in the transaction */
+  store_txn_abort(t);
+  store_close(s);
+  CHECK(smp.flags & SAMPLE_HASHED);
+  CHECK_INT_EQ((long)smp.size, (long)n);
+  nohash = smp;
+  nohash.flags &= (uint8_t)~SAMPLE_HASHED;
+
+  CHECK_INT_EQ(current(src, &smp), 0);
+  /* A touch: the bytes are read again and are the recorded ones. */
+  set_mtime(path, 1000000777);
+  CHECK_INT_EQ(current(src, &smp), 0);
+  /* ... which without a recorded hash cannot be told from a change. */
+  CHECK_INT_EQ(current(src, &nohash), -ESTALE);
+  /* The last byte rewritten in place (the last of the hash's pieces). */
+  fd = open(path, O_RDWR);
+  CHECK(fd >= 0);
+  CHECK_INT_EQ((long)pread(fd, &last, 1, (off_t)n - 1), 1);
+  flip = last ^ 0x5a;
+  CHECK_INT_EQ((long)pwrite(fd, &flip, 1, (off_t)n - 1), 1);
+  set_mtime(path, 1000000888);
+  CHECK_INT_EQ(current(src, &smp), -ESTALE);
+  /* Back to its bytes: served again (another time, the same hash). */
+  CHECK_INT_EQ((long)pwrite(fd, &last, 1, (off_t)n - 1), 1);
+  CHECK_INT_EQ(current(src, &smp), 0);
+  /* Grown, then cut. */
+  CHECK_INT_EQ((long)pwrite(fd, &last, 1, (off_t)n), 1);
+  CHECK_INT_EQ(current(src, &smp), -ESTALE);
+  CHECK_INT_EQ(ftruncate(fd, (off_t)n - 1), 0);
+  CHECK_INT_EQ(current(src, &smp), -ESTALE);
+  close(fd);
+  /* A link that leads out of the folder. */
+  snprintf(out, sizeof(out), "%s/elsewhere.bmp", dir);
+  write_bmp(out, 640, 480);
+  CHECK_INT_EQ(unlink(path), 0);
+  CHECK_INT_EQ(symlink(out, path), 0);
+  CHECK_INT_EQ(current(src, &smp), -EXDEV);
+  tl_rm_rf(dir);
+}
+
 TEST_MAIN(T(hash_equals_library), T(import_stores_library_hash),
-          T(large_file_truncated_while_imported))
+          T(large_file_truncated_while_imported),
+          T(file_current_as_imported))
