@@ -55,6 +55,7 @@ void cvat_files_free(struct push_files *f)
       close(f->fds[i]);
   free(f->fds);
   free(f->st);
+  free(f->rec);
   cvat_names_free(f->names, f->n);
   cvat_names_free(f->rel, f->n);
   cvat_names_free(f->disp, f->n);
@@ -116,16 +117,20 @@ static int file_add_bucket(struct store_txn *t, struct push_files *fs,
 }
 
 /* Opens a folder sample's file in the dataset folder (nothing outside
- * it, util.h): a descriptor, or an errno with the reason in err. */
-static int folder_open(const char *root, const char *rel, const char *name,
-                       char *err, size_t errlen)
+ * it, util.h), still the file the import recorded in rec (import.h: CVAT
+ * would get another picture than the one whose size and boxes the store
+ * holds): a descriptor, or an errno with the reason in err. */
+static int folder_open(const char *root, const struct sample *rec,
+                       const char *name, char *err, size_t errlen)
 {
-  int fd = dataset_open(root, rel);
+  int fd = import_open_current(root, rec);
 
   if (fd < 0)
     return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: %s",
                 name, fd == -EXDEV ? "its file leads out of the dataset "
-                "folder (a symbolic link?)" : strerror(-fd));
+                "folder (a symbolic link?)" : fd == -ESTALE ? "its file "
+                "changed since the import (another size or other bytes); "
+                "import again" : strerror(-fd));
   return fd;
 }
 
@@ -151,7 +156,7 @@ int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
     if (fs->fds[i] >= 0)
       continue;
     if (src->mode == SRC_FOLDER) {
-      r = folder_open(src->root, fs->rel[i], fs->disp[i], err, errlen);
+      r = folder_open(src->root, &fs->rec[i], fs->disp[i], err, errlen);
       if (r < 0)
         return r;
       fs->fds[i] = r;
@@ -189,12 +194,15 @@ static int file_add(struct push_files *fs, const struct sample *sm,
   if (sm->flags & SAMPLE_MISSING)
     return errf(err, errlen, -ENOENT, "sample %s: its file is missing",
                 sm->name);
-  fd = folder_open(root, sm->relpath, sm->name, err, errlen);
+  fd = folder_open(root, sm, sm->name, err, errlen);
   if (fd < 0)
     return fd;
   close(fd);
+  fs->rec[i] = *sm;
+  fs->rec[i].name = NULL;   /* the transaction's; rel and disp are kept */
   fs->names[i] = upload_name(sm->name, sm->format);
   fs->rel[i] = strdup(sm->relpath);
+  fs->rec[i].relpath = fs->rel[i];
   fs->disp[i] = strdup(sm->name);
   fs->n++;
   if (!fs->names[i] || !fs->rel[i] || !fs->disp[i])
@@ -219,8 +227,9 @@ int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
   fs->etag = calloc(n + 1, sizeof(char *));
   fs->fds = malloc((n + 1) * sizeof(int));
   fs->st = calloc(n + 1, sizeof(*fs->st));
+  fs->rec = calloc(n + 1, sizeof(*fs->rec));
   if (!fs->f || !fs->names || !fs->disp || !fs->rel || !fs->etag ||
-      !fs->fds || !fs->st)
+      !fs->fds || !fs->st || !fs->rec)
     return -ENOMEM;
   for (size_t i = 0; i <= n; i++)
     fs->fds[i] = -1;

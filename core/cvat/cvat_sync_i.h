@@ -83,6 +83,9 @@ struct push_files {
   char **rel, **disp, **etag;
   int *fds;
   struct stat *st;
+  /* A folder sample's record as the import made it (size, time, hash;
+   * relpath is rel[i], name unset): its file must still be that one. */
+  struct sample *rec;
   size_t n;
 };
 

@@ -23,12 +23,18 @@ hook that acts on the folder while a push is under way:
     the same failure, CVAT never gets a mix of the two versions;
   * a sample cut once its batch arrived, the batch refused with 413:
     the batch is not sent again with the shorter file, the push fails
-    the same way.
+    the same way;
+  * a sample with one byte changed since the import (not imported
+    again): the push fails with "its file changed since the import" in
+    the run's info and cvat/status before CVAT gets a task or a file;
+    its bytes back (another mtime), the next push is ready.
 
 The first two fail when the upload reopens the path (libcurl's file
-parts); the last three when the file's size is taken again at each send,
+parts); the next three when the file's size is taken again at each send,
 a short read ends the upload with libcurl's error, or a file is not
-checked again once read."""
+checked again once read; the sixth when the push does not hold the
+file to the import's record."""
+import errno
 import json
 import os
 import sys
@@ -38,7 +44,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
 import cvat_server  # noqa: E402
-from fslib import (Mount, coco_store, eq, make_jpegs, read,  # noqa: E402
+from fslib import (Mount, coco_store, curate, eq, make_jpegs,  # noqa: E402
+                   read,
                    run_suite, write)
 
 PASSWORD = "ufd-Secr3t-%d" % os.getpid()
@@ -235,9 +242,21 @@ def checks(ck, w, srv):
                for t in tasks):
             raise AssertionError("a task got frames")
 
-    def t_shrunk_while_sent():
+    def grow():
+        """The sample grown to 40 MiB and imported so: the push sends
+        the file the import recorded (one changed since is refused before
+        any upload: t_changed_since_import)."""
         with open(victim, "ab") as f:
             f.write(b"\0" * (40 << 20))
+        curate("import", "--store", store, data)
+
+    def restore():
+        with open(victim, "wb") as f:
+            f.write(orig)
+        curate("import", "--store", store, data)
+
+    def t_shrunk_while_sent():
+        grow()
         srv.on_body = lambda: os.truncate(victim, 1 << 20)
         srv.got = []
         before = srv.snapshot()["tasks"]
@@ -246,16 +265,14 @@ def checks(ck, w, srv):
             info = wait_end(mnt, "k1")
         finally:
             srv.on_body = None
-            with open(victim, "wb") as f:
-                f.write(orig)
+            restore()
         failed_changed("k1", e, info, before)
     ck.run("a sample cut while its batch is on the wire: ESTALE with "
            "'source changed during upload' in the run, cvat/status and the "
            "log; CVAT gets nothing", t_shrunk_while_sent)
 
     def t_rewritten_while_sent():
-        with open(victim, "ab") as f:
-            f.write(b"\0" * (40 << 20))
+        grow()
 
         def rewrite():
             # Its last MiB in place: same size, other bytes, a new mtime.
@@ -270,8 +287,7 @@ def checks(ck, w, srv):
             info = wait_end(mnt, "k3")
         finally:
             srv.on_body = None
-            with open(victim, "wb") as f:
-                f.write(orig)
+            restore()
         failed_changed("k3", e, info, before)
     ck.run("a sample rewritten in place (same size) while its batch is on "
            "the wire: the same failure, no mix of two versions reaches "
@@ -302,6 +318,46 @@ def checks(ck, w, srv):
     ck.run("a sample cut before its batch is sent again after a 413: not "
            "sent shorter, the push fails with the reason",
            t_shrunk_before_resend)
+
+    def t_changed_since_import():
+        # One byte of the sample changed after the import (same size, a
+        # new mtime) and not imported again: CVAT would annotate another
+        # picture than the one whose size and boxes the store holds.
+        changed = bytearray(orig)
+        changed[len(orig) // 2] ^= 0x55
+        srv.got = []
+        before = srv.snapshot()["tasks"]
+        try:
+            with open(victim, "wb") as f:
+                f.write(changed)
+            e = push(mnt, "samples k4")
+            info = wait_end(mnt, "k4")
+            st = read(os.path.join(mnt, "cvat", "status")).decode()
+        finally:
+            with open(victim, "wb") as f:
+                f.write(orig)
+        why = "sample %s: its file changed since the import" % names[0][:-4]
+        if e not in (0, errno.ESTALE) or "phase: failed" not in info:
+            raise AssertionError("push not failed (write errno %s): %s"
+                                 % (e, info))
+        for where, text in (("info", info), ("cvat/status", st)):
+            if why not in text:
+                raise AssertionError("no '%s' in %s:\n%s" % (why, where,
+                                                              text))
+        if srv.got or [t for t in srv.snapshot()["tasks"] if t not in
+                       before]:
+            raise AssertionError("CVAT got files or a task")
+        # Its bytes back (another mtime, the recorded hash): pushed.
+        e = push(mnt, "samples k5")
+        info = wait_end(mnt, "k5")
+        if "phase: ready" not in info:
+            raise AssertionError("push after the bytes came back (errno "
+                                 "%s): %s" % (e, info))
+        if orig not in [b for _, b in srv.got]:
+            raise AssertionError("CVAT lacks the sample's bytes")
+    ck.run("a sample changed since the import: the push fails with the "
+           "reason before any task or upload; its bytes back, it is "
+           "pushed", t_changed_since_import)
 
 
 if __name__ == "__main__":
