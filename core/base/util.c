@@ -633,3 +633,37 @@ void huge_free(void *p, size_t n)
   if (p)
     munmap(p, huge_len(n ? n : 1));
 }
+
+/* One place of tmpfile_anon(). */
+static int tmpfile_in(const char *dir)
+{
+  char path[PATH_MAX];
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+  if (fd >= 0)
+    return fd;
+  if (errno != EOPNOTSUPP && errno != EISDIR)
+    return -errno;
+  if ((size_t)snprintf(path, sizeof(path), "%s/curate-XXXXXX", dir) >=
+      sizeof(path))
+    return -ENAMETOOLONG;
+  fd = mkostemp(path, O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  unlink(path);
+  return fd;
+}
+
+int tmpfile_anon(void)
+{
+  const char *env = getenv("TMPDIR");
+  int fd = -ENOENT;
+
+  if (env && env[0] == '/')
+    fd = tmpfile_in(env);
+  if (fd < 0)
+    fd = tmpfile_in("/var/tmp");
+  if (fd < 0)
+    fd = tmpfile_in("/tmp");
+  return fd;
+}

@@ -122,6 +122,13 @@ int file_read_all(const char *path, uint8_t **ret, size_t *ret_len);
 /* The same for an open file, read from its start (pread: its offset is
  * left as it was). */
 int fd_read_all(int fd, uint8_t **ret, size_t *ret_len);
+/* A new empty file with no name, open for reading and writing (mode
+ * 0600), for data too large to hold in memory: in $TMPDIR when it names
+ * an absolute folder, else /var/tmp (on disk where /tmp is a tmpfs in
+ * memory), else /tmp.  Made with O_TMPFILE, or where a filesystem refuses
+ * it, made and unlinked at once (mkstemp).  Closing it frees its space.
+ * The descriptor, or -errno of the last place tried. */
+int tmpfile_anon(void);
 
 /* Zeroed memory for large buffers that a task fills once and then reuses
  * (the import's read buffers and result rings), asked to be backed by

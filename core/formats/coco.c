@@ -1113,6 +1113,15 @@ int coco_import_file_txn(struct store_txn *t, const char *path,
                          void (*report)(const char *, const char *, void *),
                          void *ud, struct coco_stats *st)
 {
+  return coco_import_fd_txn(t, open_regular(path), what, field, opts,
+                            report, ud, st);
+}
+
+int coco_import_fd_txn(struct store_txn *t, int fd, const char *what,
+                       const char *field, const struct coco_opts *opts,
+                       void (*report)(const char *, const char *, void *),
+                       void *ud, struct coco_stats *st)
+{
   struct imp m = {
     .t = t, .what = what, .field = field, .opts = opts, .report = report,
     .ud = ud, .st = st,
@@ -1120,7 +1129,7 @@ int coco_import_file_txn(struct store_txn *t, const char *path,
   char msg[200];
   int r;
 
-  if (!(m.js = jstream_open(path, &r, msg, sizeof(msg)))) {
+  if (!(m.js = jstream_fdopen(fd, &r, msg, sizeof(msg)))) {
     rep(report, ud, what, msg);   /* "not a regular file", ENOENT's text */
     return r;
   }

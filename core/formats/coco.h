@@ -161,5 +161,12 @@ int coco_import_file_txn(struct store_txn *t, const char *path,
                          void (*report)(const char *what, const char *reason,
                                         void *ud),
                          void *ud, struct coco_stats *ret);
+/* The same for the open file fd, read from its start; fd is closed here.
+ * fd < 0 is the errno of its open, reported as above. */
+int coco_import_fd_txn(struct store_txn *t, int fd, const char *what,
+                       const char *field, const struct coco_opts *opts,
+                       void (*report)(const char *what, const char *reason,
+                                      void *ud),
+                       void *ud, struct coco_stats *ret);
 
 #endif

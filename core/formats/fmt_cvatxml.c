@@ -3,9 +3,9 @@
  * labelimport.h).
  *
  * The document is read element by element (xmltree_stream_fd from its
- * file, 256 KiB at a time; xmltree_stream for a zip's member, inflated
- * whole), never held as a tree: a project's file lists every box of every
- * task.  Each
+ * file, 256 KiB at a time; a zip's member first inflated to a file with
+ * no name, limp_src_open), never held as a tree or whole: a project's
+ * file lists every box of every task.  Each
  * <image name= width= height= [subset=]> is one picture, matched by its
  * name (sample_match.h); where that finds none or several and the image
  * has a subset, by "<subset>/<name>" (a project's subsets in folders of
@@ -32,10 +32,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Largest annotations.xml read from a zip, where the member is inflated
- * into memory whole; a file is streamed from disk, of any size. */
-#define CVATXML_MAX (1024u << 20)
 
 /* The subsets an import names (its images' subset=, datumaro's file
  * names): a picture in a folder named after one of them belongs to it. */
@@ -601,20 +597,10 @@ static int pre_end(void *ud, int depth, const char *el, const char *text)
   return r;
 }
 
-/* The document read through sax: file fd when fd >= 0, else d[0..n). */
-static int doc_pass(const char *d, size_t n, int fd,
-                    const struct xmltree_sax *sax, void *ud, char *why,
-                    size_t cap)
-{
-  return fd >= 0 ? xmltree_stream_fd(fd, sax, ud, why, cap)
-                 : xmltree_stream(d, n, sax, ud, why, cap);
-}
-
-/* One document named doc: file fd (fd >= 0), or d[0..n) (a zip's member);
- * by_name: a file of a folder or zip, whose name may be its subset
- * (doc_subset). */
-static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
-                   int fd, bool by_name, struct subsets *known)
+/* One document named doc, read from file fd in pieces; by_name: a file
+ * of a folder or zip, whose name may be its subset (doc_subset). */
+static int one_doc(struct limp *L, const char *doc, int fd, bool by_name,
+                   struct subsets *known)
 {
   static const struct xmltree_sax pre = { pre_start, pre_end };
   static const struct xmltree_sax sax = { on_start, on_end };
@@ -636,9 +622,9 @@ static int one_doc(struct limp *L, const char *doc, const char *d, size_t n,
   /* the subsets and the number attributes first (a picture in another
    * subset's folder is not this image's; <meta> may come anywhere), then
    * the boxes; the first pass's errors are the second's */
-  r = doc_pass(d, n, fd, &pre, &pp, why, sizeof(why));
+  r = xmltree_stream_fd(fd, &pre, &pp, why, sizeof(why));
   if (r != -ENOMEM)
-    r = doc_pass(d, n, fd, &sax, &c, why, sizeof(why));
+    r = xmltree_stream_fd(fd, &sax, &c, why, sizeof(why));
   if (r < 0 && why[0])
     limp_fail(L, "%s: %s", doc, why);
   else if (r < 0 && !L->err[0])   /* a callback's error without a reason */
@@ -677,24 +663,24 @@ bool fmt_cvatxml_is_doc(const char *name)
   return n > 4 && !strchr(name, '/') && strcmp(name + n - 4, ".xml") == 0;
 }
 
-/* The document at path, read from its file: refused when it is no
- * regular file or empty. */
-static int file_doc(struct limp *L, const char *path, bool by_name,
-                    struct subsets *known)
+/* A document's open file fd (closed here), named doc: refused when it
+ * is empty; an errno of its open (fd < 0) refused with its reason. */
+static int fd_doc(struct limp *L, const char *doc, int fd, bool by_name,
+                  struct subsets *known)
 {
   struct stat st;
-  int fd = open_regular(path), r;   /* a FIFO refused, never waited on */
+  int r;
 
   if (fd == -EINVAL)
-    return limp_fail(L, "%s: not a regular file", path);
+    return limp_fail(L, "%s: not a regular file", doc);
   if (fd < 0)
-    return limp_fail(L, "%s: %s", path, strerror(-fd));
+    return limp_fail(L, "%s: %s", doc, strerror(-fd));
   if (fstat(fd, &st) < 0)
-    r = limp_fail(L, "%s: %s", path, strerror(errno));
+    r = limp_fail(L, "%s: %s", doc, strerror(errno));
   else if (st.st_size == 0)
-    r = limp_fail(L, "%s: empty file", path);
+    r = limp_fail(L, "%s: empty file", doc);
   else
-    r = one_doc(L, path, NULL, 0, fd, by_name, known);
+    r = one_doc(L, doc, fd, by_name, known);
   close(fd);
   return r;
 }
@@ -703,7 +689,6 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
 {
   struct subsets known = { .n = 0 };
   char sub[256];
-  struct buf b;
   size_t found = 0;
   int r = 0;
 
@@ -712,26 +697,24 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
       doc_subset(src->names[i], sub, sizeof(sub));
       r = known_add(&known, sub);
     }
-  buf_init(&b, CVATXML_MAX);
+  /* Each read from a file in pieces: a folder's own, or a zip's member
+   * inflated to a file with no name (limp_src_open). */
   for (size_t i = 0; r == 0 && i < src->n; i++) {
+    int fd;
     if (!fmt_cvatxml_is_doc(src->names[i]))
       continue;
     found++;
-    if (!src->z) {   /* a folder's file: streamed from its file */
-      char *path = path_join(src->dir, src->names[i]);
-      r = path ? file_doc(L, path, true, &known) : -ENOMEM;
-      free(path);
-      continue;
+    /* reasons name a folder's file by its path, a zip's by its member */
+    char *doc = src->z ? NULL : path_join(src->dir, src->names[i]);
+    if (!src->z && !doc) {
+      r = -ENOMEM;
+      break;
     }
-    buf_reset(&b);
-    r = limp_src_read(src, i, CVATXML_MAX, &b);
-    if (r < 0)
-      limp_fail(L, "%s: %s", src->names[i], strerror(-r));
-    else
-      r = one_doc(L, src->names[i], b.data ? b.data : "", b.len, -1, true,
-                  &known);
+    r = limp_src_open(src, i, &fd);
+    r = r < 0 ? limp_src_open_fail(L, src, i, r)
+              : fd_doc(L, doc ? doc : src->names[i], fd, true, &known);
+    free(doc);
   }
-  buf_free(&b);
   known_free(&known);
   if (r == 0 && !found)
     r = limp_fail(L, "no annotations.xml (no .xml file at the top)");
@@ -741,7 +724,8 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
 int fmt_cvatxml_file(struct limp *L, const char *path)
 {
   struct subsets known = { .n = 0 };
-  int r = file_doc(L, path, false, &known);
+  /* a FIFO refused, never waited on */
+  int r = fd_doc(L, path, open_regular(path), false, &known);
 
   known_free(&known);
   return r;

@@ -657,31 +657,24 @@ int jstream_each(struct jstream *s, const struct jstream_at *at, int k,
   return r ? r : unchanged(s);
 }
 
-struct jstream *jstream_open(const char *path, int *ret_err, char *why,
-                             size_t whylen)
+struct jstream *jstream_fdopen(int fd, int *ret_err, char *why,
+                               size_t whylen)
 {
-  struct jstream *s = calloc(1, sizeof(*s));
+  struct jstream *s;
   struct stat st;
-  int fd;
 
   why[0] = '\0';
   *ret_err = 0;
-  if (!s) {
-    *ret_err = -ENOMEM;
-    snprintf(why, whylen, "%s", strerror(ENOMEM));
-    return NULL;
-  }
-  fd = open_regular(path);
   if (fd < 0) {
-    free(s);
     *ret_err = fd;
     snprintf(why, whylen, "%s", fd == -EINVAL ? "not a regular file"
                                               : strerror(-fd));
     return NULL;
   }
-  if (fstat(fd, &st) < 0) {
-    *ret_err = -errno;
-    snprintf(why, whylen, "%s", strerror(errno));
+  s = calloc(1, sizeof(*s));
+  if (!s || fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+    *ret_err = s ? -errno : -ENOMEM;
+    snprintf(why, whylen, "%s", strerror(-*ret_err));
     close(fd);
     free(s);
     return NULL;
@@ -692,6 +685,12 @@ struct jstream *jstream_open(const char *path, int *ret_err, char *why,
   s->keep = NONE;
   s->chunk = CHUNK;
   return s;
+}
+
+struct jstream *jstream_open(const char *path, int *ret_err, char *why,
+                             size_t whylen)
+{
+  return jstream_fdopen(open_regular(path), ret_err, why, whylen);
 }
 
 struct jstream *jstream_mem(const char *data, size_t len)

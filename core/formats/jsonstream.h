@@ -52,6 +52,11 @@ struct jstream;
  * regular file" (-EINVAL) or the errno's text.  Owned: jstream_close. */
 struct jstream *jstream_open(const char *path, int *ret_err, char *why,
                              size_t whylen);
+/* The same for an open regular file, read from its start; fd is the
+ * stream's (closed by jstream_close, or here on failure).  fd < 0 is an
+ * open's error, reported as jstream_open() reports it. */
+struct jstream *jstream_fdopen(int fd, int *ret_err, char *why,
+                               size_t whylen);
 /* Walks data[0..len) (borrowed until jstream_close); NULL on -ENOMEM. */
 struct jstream *jstream_mem(const char *data, size_t len);
 void jstream_close(struct jstream *js);

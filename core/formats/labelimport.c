@@ -1,6 +1,8 @@
 /* labelimport.c - label import's entry point (labelimport.h): the table
  * of input formats and the one write transaction around an import.  COCO
- * goes to coco.c (coco_import_txn), YOLO to fmt_yolo.c, VOC to fmt_voc.c;
+ * goes to coco.c (coco_import_fd_txn, read in pieces from a file, a zip's
+ * member inflated to one first), YOLO to fmt_yolo.c, VOC to fmt_voc.c,
+ * CVAT's XML to fmt_cvatxml.c;
  * the shared input tree, matching and field replacement are limp.c's.  It
  * never reads image pixels. */
 #include "limp.h"
@@ -27,20 +29,16 @@ static void coco_rep(const char *what, const char *reason, void *ud)
 }
 
 /* Imports one COCO document (named `name` in reports) in L's transaction
- * and adds its counts to L's: data[0..len), or the file `name` when data
- * is NULL (read in pieces, never whole). */
-static int coco_doc(struct limp *L, const char *data, size_t len,
-                    const char *name)
+ * and adds its counts to L's: the open file fd, read in pieces, never
+ * whole (closed here; fd < 0: the errno of its open). */
+static int coco_doc(struct limp *L, int fd, const char *name)
 {
   struct coco_stats cs = { 0 };
   struct coco_opts o = { .view_frame = L->view_frame };
   int r;
 
   coco_last[0] = '\0';
-  r = data ? coco_import_txn(L->t, data, len, name, L->field, &o, coco_rep,
-                             L, &cs)
-           : coco_import_file_txn(L->t, name, name, L->field, &o, coco_rep,
-                                  L, &cs);
+  r = coco_import_fd_txn(L->t, fd, name, L->field, &o, coco_rep, L, &cs);
   if (r == -EINVAL && !L->err[0])
     limp_fail(L, "%s: %s", name,
               coco_last[0] ? coco_last : "not a valid COCO detection file");
@@ -62,25 +60,21 @@ static bool is_coco_json(const char *name)
          n > 17 && strcmp(name + n - 5, ".json") == 0;
 }
 
+/* Each annotations/<x>.json read from a file in pieces: a folder's own,
+ * or a zip's member inflated to a file with no name (limp_src_open). */
 static int coco_from_src(struct limp *L, struct limp_src *src)
 {
-  struct buf b;
   int r = 0, found = 0;
 
-  buf_init(&b, LIMP_JSON_MAX);
   for (size_t i = 0; r == 0 && i < src->n; i++) {
+    int fd;
     if (!is_coco_json(src->names[i]))
       continue;
     found++;
-    buf_reset(&b);
-    r = limp_src_read(src, i, LIMP_JSON_MAX, &b);
-    if (r < 0) {
-      limp_fail(L, "%s: %s", src->names[i], strerror(-r));
-      break;
-    }
-    r = coco_doc(L, b.data, b.len, src->names[i]);
+    r = limp_src_open(src, i, &fd);
+    r = r < 0 ? limp_src_open_fail(L, src, i, r)
+              : coco_doc(L, fd, src->names[i]);
   }
-  buf_free(&b);
   if (r == 0 && !found)
     r = limp_fail(L, "no annotations/*.json file");
   return r;
@@ -113,7 +107,7 @@ static int file_or_folder(struct limp *L, const char *path,
 
 static int coco_path(struct limp *L, const char *path)
 {
-  return coco_doc(L, NULL, 0, path);
+  return coco_doc(L, open_regular(path), path);
 }
 
 static int coco_file(struct limp *L, const char *path)

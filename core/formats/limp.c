@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "zipread.h"
 
@@ -188,6 +189,51 @@ int limp_src_read(struct limp_src *s, size_t i, size_t max, struct buf *out)
     r = -EIO;
   fclose(f);
   return r;
+}
+
+int limp_src_open(struct limp_src *s, size_t i, int *ret_fd)
+{
+  char *p;
+  int fd, r;
+
+  *ret_fd = -1;
+  if (!s->z) {
+    p = path_join(s->dir, s->names[i]);
+    if (!p)
+      return -ENOMEM;
+    fd = open_regular(p);
+    free(p);
+    if (fd < 0)
+      return fd;
+    *ret_fd = fd;
+    return 0;
+  }
+  fd = tmpfile_anon();
+  if (fd < 0)
+    return fd;
+  r = zipr_extract(s->z, s->zidx[i], LIMP_ZIP_DOC_MAX, fd);
+  if (r < 0) {
+    close(fd);
+    return r;
+  }
+  *ret_fd = fd;
+  return 0;
+}
+
+int limp_src_open_fail(struct limp *L, const struct limp_src *s, size_t i,
+                       int r)
+{
+  const char *name = s->names[i];
+
+  if (r == -EINVAL && !s->z)
+    return limp_fail(L, "%s: not a regular file", name);
+  if (r == -EFBIG)
+    return limp_fail(L, "%s: inflates past %llu GiB", name,
+                     (unsigned long long)(LIMP_ZIP_DOC_MAX >> 30));
+  if (s->z && (r == -ENOSPC || r == -EDQUOT))
+    return limp_fail(L, "%s: no room to inflate it in the temporary folder "
+                     "($TMPDIR, else /var/tmp): %s", name, strerror(-r));
+  return limp_fail(L, "%s: %s", name, strerror(-r));
 }
 
 long limp_src_find(const struct limp_src *s, const char *name)

@@ -20,9 +20,12 @@
 #include "sample_match.h"
 #include "util.h"
 
-/* Largest label file read (txt, xml, yaml); COCO JSON may be larger. */
+/* Largest label file read whole (YOLO's txt and yaml, VOC's xml); COCO
+ * JSON and CVAT's XML are read in pieces (limp_src_open). */
 #define LIMP_FILE_MAX (64u << 20)
-#define LIMP_JSON_MAX (2048u << 20)
+/* Largest zip member inflated to disk by limp_src_open(): past any real
+ * export, short of a zip bomb filling the disk. */
+#define LIMP_ZIP_DOC_MAX (16ull << 30)
 
 struct zipr;
 
@@ -81,6 +84,19 @@ int limp_src_open_zip(struct limp_src *s, const char *path);
 void limp_src_free(struct limp_src *s);
 /* Reads file i of the source into out (appended). */
 int limp_src_read(struct limp_src *s, size_t i, size_t max, struct buf *out);
+/* File i of the source as a descriptor the caller owns, for documents
+ * read in pieces (CVAT's XML, COCO JSON): a folder's file opened as it is
+ * (a regular file only), or a zip's member inflated into a file with no
+ * name (tmpfile_anon, util.h) that closing frees, so that memory stays
+ * that of the pieces whatever the member's size.  -EFBIG when the member
+ * inflates past LIMP_ZIP_DOC_MAX, -ENOSPC when the disk fills, -EBADMSG
+ * for a broken member. */
+int limp_src_open(struct limp_src *s, size_t i, int *ret_fd);
+/* limp_fail() for file i of s whose limp_src_open() gave r: its reason
+ * ("not a regular file", a member inflating past the bound, no room in
+ * the temporary folder ...). */
+int limp_src_open_fail(struct limp *L, const struct limp_src *s, size_t i,
+                       int r);
 /* Index of `name` in the source, or -1. */
 long limp_src_find(const struct limp_src *s, const char *name);
 

@@ -1,5 +1,5 @@
-/* zipread.c - ZIP members through libzip (see zipread.h).  Reading only;
- * no extraction to disk, no writing. */
+/* zipread.c - ZIP members through libzip (see zipread.h).  Reading only:
+ * a member goes into the caller's memory or the caller's descriptor. */
 #include "zipread.h"
 
 #include <errno.h>
@@ -112,13 +112,18 @@ const char *zipr_name(const struct zipr *z, size_t i)
   return i < z->n ? lz.get_name(z->za, z->idx[i], 0) : NULL;
 }
 
-int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out)
+/* Member i's uncompressed bytes, 64 KiB at a time, to put(ud, p, n);
+ * -EFBIG past max bytes (the declared size may lie: what comes out is
+ * counted). */
+static int each_piece(struct zipr *z, size_t i, uint64_t max,
+                      int (*put)(void *ud, const char *p, size_t n),
+                      void *ud)
 {
   zip_stat_t st;
   zip_file_t *f;
   char blk[65536];
   zip_int64_t got;
-  size_t total = 0;
+  uint64_t total = 0;
   int r = 0;
 
   if (i >= z->n)
@@ -130,14 +135,13 @@ int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out)
   f = lz.fopen_index(z->za, z->idx[i], 0);
   if (!f)
     return -EBADMSG;
-  /* The declared size may lie: count what really comes out. */
   while ((got = lz.fread(f, blk, sizeof(blk))) > 0) {
-    total += (size_t)got;
+    total += (uint64_t)got;
     if (total > max) {
       r = -EFBIG;
       break;
     }
-    r = buf_append(out, blk, (size_t)got);
+    r = put(ud, blk, (size_t)got);
     if (r < 0)
       break;
   }
@@ -145,4 +149,24 @@ int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out)
     r = -EBADMSG;
   lz.fclose(f);
   return r;
+}
+
+static int put_fd(void *ud, const char *p, size_t n)
+{
+  return fd_write_all(*(int *)ud, p, n, -1);
+}
+
+int zipr_extract(struct zipr *z, size_t i, uint64_t max, int fd)
+{
+  return each_piece(z, i, max, put_fd, &fd);
+}
+
+static int put_buf(void *ud, const char *p, size_t n)
+{
+  return buf_append(ud, p, n);
+}
+
+int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out)
+{
+  return each_piece(z, i, max, put_buf, out);
 }

@@ -12,6 +12,7 @@
 #define CURATE_ZIPREAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -27,5 +28,9 @@ const char *zipr_name(const struct zipr *z, size_t i);
 /* Appends the uncompressed bytes of member i to out; -EFBIG when they
  * exceed max bytes. */
 int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out);
+/* Writes the uncompressed bytes of member i to fd at its offset; -EFBIG
+ * when they exceed max bytes (what was written stays), or the write's
+ * -errno (-ENOSPC ...). */
+int zipr_extract(struct zipr *z, size_t i, uint64_t max, int fd);
 
 #endif

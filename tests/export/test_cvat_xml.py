@@ -24,7 +24,9 @@ declaration, a box without coordinates, two <image>s of one picture, an
 attribute given twice, an empty file) fail with the reason and change
 nothing; an image of no sample is reported and the others imported.  A
 file is streamed: a 31 MB document imports in about the memory of a
-small one.
+small one, also as a zip's annotations.xml (inflated to a file with no
+name in $TMPDIR, left empty); with $TMPDIR full the zip is refused in
+one line, nothing changed.
 """
 import json
 import math
@@ -387,6 +389,45 @@ def main():
           "a %d MB file streamed: peak %.1f MB against %.1f MB for a small "
           "one: %d %d %s" % (size >> 20, rss_big / 2**20,
                              rss_small / 2**20, rc, rc2, err2.strip()))
+    # The same document as a zip's annotations.xml: inflated to a file
+    # with no name in $TMPDIR, then streamed (it was inflated into memory
+    # whole); with $TMPDIR on a 1 MiB tmpfs, the import fails with the
+    # reason and changes nothing.
+    bigzip = os.path.join(d, "big.zip")
+    with zipfile.ZipFile(bigzip, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(big, "annotations.xml")
+    tmpd = os.path.join(d, "tmpdir")
+    os.mkdir(tmpd)
+    env_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = tmpd
+    try:
+        rc3, err3, rss_zip, _ = xlib.curate_peak(
+            "import-labels", "--store", store, "--format", "cvat-zip",
+            "--field", "pts", bigzip)
+        check(rc3 == 0 and "300000 shapes without a box" in err3 and
+              rss_zip < rss_small + size // 4 and os.listdir(tmpd) == [],
+              "a %d MB annotations.xml in a zip: peak %.1f MB, TMPDIR left "
+              "empty: %d %s %r" % (size >> 20, rss_zip / 2**20, rc3,
+                                   err3.strip(), os.listdir(tmpd)))
+        run("mount", "-t", "tmpfs", "-o", "size=1m", "none", tmpd)
+        try:
+            before = boxes(store, "ground_truth")
+            p = curate("import-labels", "--store", store, "--format",
+                       "cvat-zip", bigzip, ok=False)
+            err4 = p.stderr.decode()
+            check(p.returncode == 1 and "no room to inflate it in the temporary folder" in err4 and "No space left on device" in err4
+                  and len(err4.strip().splitlines()) == 1 and
+                  boxes(store, "ground_truth") == before and
+                  os.listdir(tmpd) == [],
+                  "TMPDIR full: refused in one line (%s), nothing changed, "
+                  "nothing left" % err4.strip())
+        finally:
+            run("umount", tmpd)
+    finally:
+        if env_tmp is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = env_tmp
     xlib.finish()
 
 

@@ -9,7 +9,10 @@ for a predictions file.  What lands in the store is compared with the
 file as Python's json module reads it.  Malformed files (cut short,
 trailing bytes, a bad token or a number out of range late in the file, a
 key twice, a root of the wrong type) fail with one line naming the line
-and change nothing.
+and change nothing.  The same file in CVAT's "COCO 1.0" zip and in a
+folder's annotations/ imports through import-labels within the same
+bound (a zip's member is inflated to a file with no name in $TMPDIR,
+which is left empty).
 
 Under AddressSanitizer the child keeps at most 8 MB of freed memory in
 quarantine (its default, 256 MB, would be counted as peak memory of a
@@ -19,6 +22,7 @@ import os
 import random
 import re
 import sys
+import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
@@ -157,6 +161,44 @@ def main():
           "import-labels stores the same boxes")
     check(rss_lab - rss_small < size // 2, "import-labels: %.1f MB peak"
           % (rss_lab / 2**20))
+
+    # The same file as CVAT's "COCO 1.0" zip and as a folder of
+    # annotations/: the zip's member is inflated to a file with no name in
+    # $TMPDIR and read in pieces from there (it was inflated into memory
+    # whole), which closing frees.
+    zpath = ds.path("coco10.zip")
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(big, "annotations/instances_default.json")
+    fold = ds.path("coco-folder")
+    os.makedirs(os.path.join(fold, "annotations"))
+    os.link(big, os.path.join(fold, "annotations", "instances_default.json"))
+    tmp = ds.path("tmpdir")
+    os.mkdir(tmp)
+    old_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = tmp
+    try:
+        for fmt, src in (("cvat-zip", zpath), ("coco", fold)):
+            fresh = ds.path("store-" + fmt)
+            xlib.curate("import", "--store", fresh, ds.photos)
+            rc, err, rss_z, _ = timed("import-labels", "--store", fresh,
+                                      "--format", fmt, src)
+            check(rc == 0, "import-labels --format %s (%s)"
+                  % (fmt, err.strip()[:200]))
+            out = xlib.run(xlib.HELPER, "dump", fresh,
+                           "ground_truth").stdout
+            got = [json.loads(x) for x in out.decode().splitlines()]
+            check(same_boxes(got_boxes(got), expect_gt(ds, doc)),
+                  "import-labels --format %s stores the same boxes" % fmt)
+            check(rss_z - rss_small < size // 2, "import-labels --format "
+                  "%s of the %.0f MB file: %.1f MB peak against %.1f MB"
+                  % (fmt, size / 2**20, rss_z / 2**20, rss_small / 2**20))
+        check(os.listdir(tmp) == [], "nothing left in TMPDIR: %r"
+              % os.listdir(tmp))
+    finally:
+        if old_tmp is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = old_tmp
 
     # Predictions: a list with polygons against the same list without.
     preds = [{"image_id": a["image_id"], "category_id": a["category_id"],
