@@ -99,10 +99,11 @@ int cmd_predictions(int argc, char **argv)
     printf("{\"field\": \"%s\", \"entries\": %" PRIu64 ", \"boxes\": %" PRIu64
            ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
            ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64
-           ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64 "}\n",
+           ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64
+           ", \"case_lost\": %" PRIu64 "}\n",
            po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
            st.samples, st.outside, st.skipped, st.cleared, st.turned,
-           st.folded.n);
+           st.folded.n, st.case_lost.n);
     return 0;
   }
   printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
@@ -112,5 +113,10 @@ int cmd_predictions(int argc, char **argv)
          po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
          st.samples, st.outside, st.skipped, st.cleared, st.turned);
   tool_print_folds(&st.folded);
+  if (st.case_lost.n)
+    printf("%" PRIu64 " of those for images not in the store were named "
+           "only ignoring letter case, for a sample another name in the "
+           "file names as written (e.g. %s): left out\n", st.case_lost.n,
+           st.case_lost.eg);
   return 0;
 }

@@ -237,6 +237,8 @@ static void drop_lost(struct ctx *c)
       const struct smatch_sample *s = &c->ix.refs[it->ref];
       c->st.boxes--;
       c->st.skipped++;
+      smatch_folds_add(&c->st.case_lost, c->fold_name && c->fold_name[it->ref]
+                       ? c->fold_name[it->ref] : "?", s->rel);
       c->st.outside -= !labels_box_inside(&it->d, s->w, s->h);
       continue;   /* its label is borrowed: nothing to free */
     }

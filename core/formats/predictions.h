@@ -106,6 +106,12 @@ struct pred_stats {
   struct smatch_folds folded;   /* samples found only by names that
                                  * differ in letter case (sample_match.h,
                                  * rule 5) */
+  struct smatch_folds case_lost;  /* predictions dropped (counted in
+                                   * skipped too) because their image's
+                                   * name matched a sample only ignoring
+                                   * letter case while another name of
+                                   * the input names it as written; eg:
+                                   * the first such name -> the sample */
 };
 
 /* Imports `path` (COCO: the results JSON; YOLO: the folder) into the field.
