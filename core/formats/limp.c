@@ -379,8 +379,18 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
   if (L->claimed[ref]) {
     switch (smatch_pick(L->claim_folded[ref], folded)) {
     case SMATCH_BOTH:
-      return limp_fail(L, "%s and %s are both labels of sample %s",
-                       L->claimed[ref], fn, smp->name);
+      if (!folded)
+        return limp_fail(L, "%s and %s are both labels of sample %s",
+                         L->claimed[ref], fn, smp->name);
+      /* Two by case: a later file may still name it exactly, and take
+       * it from both; else limp_flush fails.  The first stays the
+       * claim, the boxes held are the last file's (never written). */
+      if (!L->fold_rival &&
+          !(L->fold_rival = calloc(L->match.n, sizeof(*L->fold_rival))))
+        return -ENOMEM;
+      if (!L->fold_rival[ref])
+        L->fold_rival[ref] = fn;
+      return 0;
     case SMATCH_FIRST:   /* fn goes by case; the sample is the other's */
       smatch_fold_lost(why, sizeof(why), smp->relpath, L->claimed[ref]);
       limp_report(L, fn, why);
@@ -390,6 +400,11 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
       smatch_fold_lost(why, sizeof(why), smp->relpath, fn);
       limp_report(L, L->claimed[ref], why);
       L->st->unmatched++;
+      if (L->fold_rival && L->fold_rival[ref]) {   /* and so does its rival */
+        limp_report(L, L->fold_rival[ref], why);
+        L->st->unmatched++;
+        L->fold_rival[ref] = NULL;
+      }
       drop_held(L, ref);
       break;
     }
@@ -456,6 +471,13 @@ int limp_flush(struct limp *L)
     size_t ref = L->held_order[i];
     if (!L->held[ref])
       continue;   /* lost to a name found as written */
+    if (L->fold_rival && L->fold_rival[ref]) {   /* no such name came */
+      const struct smatch_sample *sm = &L->match.refs[ref];
+      r = limp_fail(L, "%s and %s are both labels of sample %s",
+                    L->claimed[ref], L->fold_rival[ref],
+                    sm->name ? sm->name : sm->rel);
+      break;
+    }
     smatch_folds_add(&L->st->folded, L->claimed[ref], L->match.refs[ref].rel);
     r = put(L, L->match.refs[ref].id, L->held[ref]);
     drop_held(L, ref);
@@ -490,6 +512,8 @@ void limp_done(struct limp *L)
   L->claimed = NULL;
   free(L->claim_folded);
   L->claim_folded = NULL;
+  free(L->fold_rival);
+  L->fold_rival = NULL;
   free(L->base);
   L->base = NULL;
   for (size_t i = 0; i < L->nkept; i++)

@@ -50,6 +50,11 @@ struct limp {
   const char **claimed;     /* per match.refs: the file that labelled it */
   bool *claim_folded;       /* per match.refs: that file named it only
                              * ignoring letter case */
+  const char **fold_rival;  /* per match.refs: a second file that named
+                             * it only ignoring letter case, while the
+                             * first did too: two labels of one sample,
+                             * unless a later file names it exactly
+                             * (then both lose); decided at limp_flush */
   /* Per match.refs, the boxes of a folded claim (owned), held back from
    * the store until limp_flush: a file of the same import that names
    * the sample exactly takes it from them (smatch_pick), and then they
