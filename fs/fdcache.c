@@ -7,6 +7,12 @@
  * samples.  Entries are reference-counted: a descriptor being spliced to
  * the kernel is never closed under the reply; a slot in use by another
  * sample makes the caller use a descriptor of its own for that read.
+ * A kept descriptor serves only while it is the file that was checked
+ * (open_sample_source(): still the file the import recorded): each hit
+ * compares the file's size and times with those taken at that check, and
+ * the record with the one checked against, so a file changed in place
+ * or a re-import makes the next read open and check the file again
+ * (fstat per read; the content hash only then, once).
  *
  * Ownership: the cache (c->fdc) is created by state_init() and freed by
  * state_free().  Locking: f->mu guards every slot (sample, fd, refs); the
@@ -16,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vtree.h"
@@ -26,7 +33,30 @@ struct fd_slot {
   uint64_t sample;   /* 0 = empty */
   int fd;
   unsigned refs;
+  uint64_t size;     /* the record checked against (size, time) */
+  int64_t mtime_ns;
+  struct stat st;    /* fd's, taken after its check */
 };
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+  return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether the slot's descriptor is still the file checked for s's record:
+ * the same record (no import since) and, per fstat, the same size and
+ * modification and change times as at the check. */
+static bool slot_current(const struct fd_slot *sl, const struct sample *s)
+{
+  struct stat st;
+
+  if (sl->size != s->size || sl->mtime_ns != s->mtime_ns ||
+      fstat(sl->fd, &st) < 0)
+    return false;
+  return st.st_size == sl->st.st_size &&
+         same_time(&st.st_mtim, &sl->st.st_mtim) &&
+         same_time(&st.st_ctim, &sl->st.st_ctim);
+}
 
 struct fdcache {
   pthread_mutex_t mu;
@@ -48,6 +78,7 @@ int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret)
 {
   struct fdcache *f = c->fdc;
   struct fd_slot *sl;
+  struct stat st;
   int fd, r;
 
   ret->slot = NULL;
@@ -55,16 +86,28 @@ int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret)
   sl = &f->slot[(s->id * 0x9E3779B97F4A7C15ULL) >> 55 & (FDCACHE_SLOTS - 1)];
   pthread_mutex_lock(&f->mu);
   if (sl->sample == s->id) {
-    sl->refs++;
-    ret->slot = sl;
-    ret->fd = sl->fd;
-    pthread_mutex_unlock(&f->mu);
-    return 0;
+    if (slot_current(sl, s)) {
+      sl->refs++;
+      ret->slot = sl;
+      ret->fd = sl->fd;
+      pthread_mutex_unlock(&f->mu);
+      return 0;
+    }
+    /* Changed since its check, or another record: opened and checked
+     * again below; dropped now unless a read still splices from it. */
+    if (sl->refs == 0) {
+      close(sl->fd);
+      sl->sample = 0;
+    }
   }
   pthread_mutex_unlock(&f->mu);
   r = open_sample_source(c, s, &fd);
   if (r < 0)
     return r;
+  if (fstat(fd, &st) < 0) {
+    ret->fd = fd;   /* not cached: closed at put */
+    return 0;
+  }
   pthread_mutex_lock(&f->mu);
   if (sl->refs == 0 && sl->sample != s->id) {
     /* Take the slot: the previous sample's descriptor is idle. */
@@ -73,6 +116,9 @@ int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret)
     sl->sample = s->id;
     sl->fd = fd;
     sl->refs = 1;
+    sl->size = s->size;
+    sl->mtime_ns = s->mtime_ns;
+    sl->st = st;
     ret->slot = sl;
   }
   pthread_mutex_unlock(&f->mu);

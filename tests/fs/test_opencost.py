@@ -13,6 +13,8 @@ from the requests it logs with -d:
 - a source changed since the import (other bytes of the same size, or
   grown) reads ESTALE with the reason in status, and `curate export`
   fails naming it; one only touched (same bytes, another time) is served;
+  on a -o readonly mount too once the file was read there (the daemon
+  keeps its descriptor across opens);
 - a warm pass over the ImageNet crops (generated files) on a default
   mount (no -o epoch) sends per file one OPEN and no LOOKUP (the kernel
   keeps their names; the OPEN of a superseded version fails with ESTALE
@@ -156,6 +158,41 @@ def body(ck, w):
     ck.run("a source changed since the import: ESTALE at the read and from "
            "curate export, with the reason; a touch keeping the bytes is "
            "served", t_changed_source_refused)
+
+    def t_changed_source_refused_readonly():
+        # -o readonly: reads come without a handle and the daemon keeps
+        # the source's descriptor across opens (fdcache.c); a file
+        # changed in place after a first read is refused all the same,
+        # and served again once its bytes are back.
+        victim = os.path.join(data, names[5])
+        orig = read(victim)
+        st = os.stat(victim)
+        ro = w.sub("mnt-ro")
+        rm = Mount(store, ro, ["-o", "readonly"]).start()
+        p = os.path.join(ro, "samples", names[5])
+
+        def read_dropped():
+            with open(p, "rb") as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                return f.read()
+        try:
+            eq(read_dropped(), orig, "bytes before the change")
+            changed = bytearray(orig)
+            changed[len(orig) // 2] ^= 0x55
+            with open(victim, "r+b") as f:
+                f.write(changed)
+            expect_errno(errno.ESTALE, read_dropped)
+            with open(victim, "r+b") as f:
+                f.write(orig)
+            eq(read_dropped(), orig, "bytes back (another time, same hash)")
+        finally:
+            with open(victim, "wb") as f:
+                f.write(orig)
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+            rm.umount()
+    ck.run("-o readonly: a source changed in place after a first read is "
+           "refused at the next read that reaches the daemon",
+           t_changed_source_refused_readonly)
 
     crops_dir = os.path.join(mnt, "export", "imagenet")
 
