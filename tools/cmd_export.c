@@ -102,6 +102,15 @@ static void fail_msg(struct walk *w, const char *fmt, ...)
   va_end(ap);
 }
 
+/* The relative path of the sample a generated picture shows (for a
+ * message; "?" when it cannot be read). */
+static const char *shown_relpath(struct walk *w, uint64_t id)
+{
+  struct sample smp;
+
+  return store_sample_get(w->t, id, &smp) == 0 ? smp.relpath : "?";
+}
+
 struct ent_ctx {
   struct walk *w;
   const char *dir;
@@ -157,7 +166,12 @@ static int on_ent(const struct export_ent *e, void *ud)
     struct sink sink = { sink_fd, &fd, NULL };
     int64_t n = export_generate(w->t, w->spec, rel, &sink);
     r = n < 0 ? (int)n : 0;
-    if (r < 0)
+    if (r == -ESTALE)
+      fail_msg(w, "cannot generate '%s': %s%s changed since the import "
+               "(another size or other bytes); import again", rel,
+               e->shows ? "its source " : "its source photo",
+               e->shows ? shown_relpath(w, e->shows) : "");
+    else if (r < 0)
       fail_msg(w, "cannot generate '%s': %s", rel,
                strerror(-r));
     else

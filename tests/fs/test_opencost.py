@@ -147,6 +147,15 @@ def body(ck, w):
                     r.stderr or names[4] not in r.stderr:
                 raise AssertionError("curate export of a changed source: "
                                      "%d %s" % (r.returncode, r.stderr))
+            # A picture made from it (an ImageNet crop): the reason too,
+            # not a bare "Stale file handle".
+            r = curate("export", "--store", store, "--format", "imagenet",
+                       w.sub("export-changed-crops"), check=False)
+            if r.returncode == 0 or "changed since the import" not in \
+                    r.stderr or names[4][:-4] not in r.stderr:
+                raise AssertionError("curate export of a changed source's "
+                                     "crops: %d %s" % (r.returncode,
+                                                       r.stderr))
             with open(victim, "ab") as f:
                 f.write(b"\0")
             expect_errno(errno.ESTALE, read_dropped)
