@@ -3,9 +3,10 @@
  * object keys for a CVAT cloud storage, or, with cvat.cloud_storage=off,
  * as their bytes from the object cache at the version the import
  * recorded.  Uploaded files are opened one upload batch at a time and
- * sent from those descriptors: a folder's with dataset_open(), whose
- * check (inside the folder, no link leading out) is thus about the very
- * file sent, never a name reopened later.  Private to core/cvat/
+ * sent from those descriptors: a folder's with import_open_current(),
+ * whose checks (inside the folder, no link leading out, still the file
+ * the import recorded) are thus about the very file sent, never a name
+ * reopened later.  Private to core/cvat/
  * (cvat_sync_i.h); used by cvat_push.c.
  */
 #define _GNU_SOURCE   /* asprintf, qsort_r */

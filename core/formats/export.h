@@ -84,9 +84,10 @@ struct export_spec {
   /* Opens the source file of a sample whose pixels a generated file is
    * made of (a converted picture, an ImageNet crop): 0 and *fd (a
    * descriptor the caller closes), or -errno.  NULL: the file below the
-   * store's root through dataset_open() (util.h: nothing outside the
-   * dataset folder, nothing but a regular file), as `curate export` of a
-   * folder store reads it.  The mount gives its own (fs/srcfile.c: the
+   * store's root through import_open_current() (import.h: nothing
+   * outside the dataset folder, nothing but a regular file, nothing
+   * changed since the import), as `curate export` of a folder store
+   * reads it.  The mount gives its own (fs/srcfile.c: the
    * store owner's read right too, a bucket's object cache). */
   int (*open_source)(void *ud, const struct sample *smp, int *fd);
   void *source_ud;

@@ -100,8 +100,9 @@ enum img_format exw_image_format(const struct exw *x, enum img_format f);
 void exw_image_mark(const struct exw *x, const struct sample *smp,
                     struct export_ent *e);
 /* Opens smp's source file for its pixels (export_spec.open_source, or
- * dataset_open() below the store's root): 0 and *fd, which the caller
- * closes, or -errno (*fd = -1). */
+ * import_open_current() below the store's root): 0 and *fd, which the
+ * caller closes, or -errno (*fd = -1; -ESTALE: changed since the
+ * import). */
 int exw_open_source(struct exw *x, const struct sample *smp, int *fd);
 /* Writes the converted picture of smp: its source decoded at full size,
  * turned into the export's frame (exw_turn: the picture has no EXIF) and
