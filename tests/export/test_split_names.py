@@ -542,6 +542,28 @@ def exact_beats_folded(d, srcs):
           "letter case (e.g." not in out,
           "import-labels yolo: the exact file keeps the picture, in either "
           "order: %d %r %s %s" % (p.returncode, got, out, err))
+    # Two files by case before the exact one (IMG_2.txt, Img_2.txt, then
+    # img_2.txt): both lose to it (the second once failed the import as a
+    # second label of the picture); without the exact one they still fail.
+    yolo3 = os.path.join(d, "yolo7b")
+    write(os.path.join(yolo3, "data.yaml"), "names: [ant]\n")
+    for stem, cx in (("IMG_2", 0.125), ("Img_2", 0.375), ("img_2", 0.75)):
+        write(os.path.join(yolo3, "labels", stem + ".txt"),
+              "0 %g 0.5 0.1 0.2\n" % cx)
+    p, err, got = import_labels("yolo", "y3", yolo3)
+    check(p.returncode == 0 and got == {"img_2": [want(0.75)]} and
+          "labels/IMG_2.txt: " + lost2 % "labels/img_2.txt" in err and
+          "labels/Img_2.txt: " + lost2 % "labels/img_2.txt" in err,
+          "import-labels yolo: two files by case, then the exact one: it "
+          "keeps the picture, both reported: %d %r %s" % (p.returncode, got,
+                                                          err))
+    os.unlink(os.path.join(yolo3, "labels", "img_2.txt"))
+    p, err, got = import_labels("yolo", "y4", yolo3)
+    check(p.returncode == 1 and got == {} and
+          "labels/IMG_2.txt and labels/Img_2.txt are both labels of sample "
+          "img_2" in err,
+          "import-labels yolo: two files by case alone fail, nothing "
+          "stored: %d %r %s" % (p.returncode, got, err))
 
     # predictions from such files: no failure, no merge
     preds = os.path.join(d, "preds7")
