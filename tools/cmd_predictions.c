@@ -36,6 +36,34 @@ static void usage(FILE *f)
     prog);
 }
 
+/* The import's summary: one JSON object, or the lines people read. */
+static void print_summary(const char *field, const struct pred_stats *st,
+                          bool json)
+{
+  if (json) {
+    printf("{\"field\": \"%s\", \"entries\": %" PRIu64 ", \"boxes\": %" PRIu64
+           ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
+           ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64
+           ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64
+           ", \"case_lost\": %" PRIu64 "}\n", field, st->entries, st->boxes,
+           st->samples, st->outside, st->skipped, st->cleared, st->turned,
+           st->folded.n, st->case_lost.n);
+    return;
+  }
+  printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
+         " samples (%" PRIu64 " reaching past the image, kept), %" PRIu64
+         " for images not in the store; %" PRIu64 " samples cleared; %"
+         PRIu64 " images read in the frame turned by EXIF orientation\n",
+         field, st->entries, st->boxes, st->samples, st->outside,
+         st->skipped, st->cleared, st->turned);
+  tool_print_folds(&st->folded);
+  if (st->case_lost.n)
+    printf("%" PRIu64 " of those for images not in the store were named "
+           "only ignoring letter case, for a sample another name in the "
+           "file names as written (e.g. %s): left out\n", st->case_lost.n,
+           st->case_lost.eg);
+}
+
 int cmd_predictions(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -95,28 +123,6 @@ int cmd_predictions(int argc, char **argv)
     fprintf(stderr, "%s: predictions not imported: %s\n", prog, err);
     return 1;
   }
-  if (json) {
-    printf("{\"field\": \"%s\", \"entries\": %" PRIu64 ", \"boxes\": %" PRIu64
-           ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
-           ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64
-           ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64
-           ", \"case_lost\": %" PRIu64 "}\n",
-           po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-           st.samples, st.outside, st.skipped, st.cleared, st.turned,
-           st.folded.n, st.case_lost.n);
-    return 0;
-  }
-  printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
-         " samples (%" PRIu64 " reaching past the image, kept), %" PRIu64
-         " for images not in the store; %" PRIu64 " samples cleared; %"
-         PRIu64 " images read in the frame turned by EXIF orientation\n",
-         po.field ? po.field : PRED_DEFAULT_FIELD, st.entries, st.boxes,
-         st.samples, st.outside, st.skipped, st.cleared, st.turned);
-  tool_print_folds(&st.folded);
-  if (st.case_lost.n)
-    printf("%" PRIu64 " of those for images not in the store were named "
-           "only ignoring letter case, for a sample another name in the "
-           "file names as written (e.g. %s): left out\n", st.case_lost.n,
-           st.case_lost.eg);
+  print_summary(po.field ? po.field : PRED_DEFAULT_FIELD, &st, json);
   return 0;
 }
