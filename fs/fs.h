@@ -65,6 +65,7 @@ struct fs_ctx {
   struct gen_cache *gc;        /* gencache.c */
   struct views *views;         /* core/views/views.c: lists behind views/ */
   struct fdcache *fdc;         /* fdcache.c (read-only mounts) */
+  struct srcmemo *srcmemo;     /* srcfile.c: touched sources checked */
   struct label_memo *lmemo;    /* node_labels.c: the latest labels file
                                   rendering (label_memo_new() in main) */
   struct vtree_state *vs;      /* vtree.c: providers' state, warm thread */

@@ -10,7 +10,9 @@
  * as a plain descriptor too, at the version (ETag) the import recorded.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -70,6 +72,98 @@ static bool owner_may_read(const struct fs_ctx *c, int fd)
   return (st.st_mode & S_IROTH) != 0;
 }
 
+/* ---- sources touched since the import, their bytes checked ---- */
+
+/* One file whose modification time moved since the import while its
+ * bytes stayed the recorded ones (import_file_current() hashed it):
+ * while its inode, size and times are still these, it is that file, and
+ * is not read again (a write moves the change time, which no program can
+ * set).  Direct-mapped by sample id: a collision costs a hash, never a
+ * wrong answer. */
+#define SRCMEMO_SLOTS 4096
+
+struct srcmemo_slot {
+  uint64_t sample;          /* 0 = empty */
+  uint64_t rec_size;        /* the record checked against */
+  int64_t rec_mtime_ns;
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime, ctime;
+};
+
+struct srcmemo {
+  pthread_mutex_t mu;       /* guards s[] */
+  struct srcmemo_slot s[SRCMEMO_SLOTS];
+};
+
+int srcmemo_new(struct fs_ctx *c)
+{
+  c->srcmemo = calloc(1, sizeof(*c->srcmemo));
+  if (!c->srcmemo)
+    return -ENOMEM;
+  pthread_mutex_init(&c->srcmemo->mu, NULL);
+  return 0;
+}
+
+void srcmemo_free(struct fs_ctx *c)
+{
+  if (!c->srcmemo)
+    return;
+  pthread_mutex_destroy(&c->srcmemo->mu);
+  free(c->srcmemo);
+  c->srcmemo = NULL;
+}
+
+static bool same_ts(struct timespec a, struct timespec b)
+{
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static bool slot_is(const struct srcmemo_slot *m, const struct sample *s,
+                    const struct stat *st)
+{
+  return m->sample == s->id && m->rec_size == s->size &&
+         m->rec_mtime_ns == s->mtime_ns && m->dev == st->st_dev &&
+         m->ino == st->st_ino && m->size == st->st_size &&
+         same_ts(m->mtime, st->st_mtim) && same_ts(m->ctime, st->st_ctim);
+}
+
+/* import_file_current() of fd for s, but a touched file whose bytes were
+ * checked already is not read again while it stays as it was then. */
+static int source_current(struct fs_ctx *c, int fd, const struct sample *s)
+{
+  struct srcmemo *mm = c->srcmemo;
+  struct srcmemo_slot *m;
+  struct stat st;
+  bool known;
+  int r;
+
+  if (fstat(fd, &st) < 0)
+    return -errno;
+  if ((uint64_t)st.st_size == s->size &&
+      (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
+          s->mtime_ns)
+    return 0;   /* as imported: the usual case, no lock */
+  if (!mm)
+    return import_file_current(fd, s);
+  m = &mm->s[s->id % SRCMEMO_SLOTS];
+  pthread_mutex_lock(&mm->mu);
+  known = slot_is(m, s, &st);
+  pthread_mutex_unlock(&mm->mu);
+  if (known)
+    return 0;
+  r = import_file_current(fd, s);
+  if (r == 0) {
+    pthread_mutex_lock(&mm->mu);
+    *m = (struct srcmemo_slot){ s->id, s->size, s->mtime_ns, st.st_dev,
+                                st.st_ino, st.st_size, st.st_mtim,
+                                st.st_ctim };
+    pthread_mutex_unlock(&mm->mu);
+  }
+  return r;
+}
+
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
 {
   int r;
@@ -103,7 +197,7 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
     *ret_fd = -1;
     return -EACCES;
   }
-  r = import_file_current(*ret_fd, s);
+  r = source_current(c, *ret_fd, s);
   if (r < 0) {
     /* Its bytes under the recorded size, dimensions and boxes would be a
      * cut or padded file, or boxes on another picture. */

@@ -18,4 +18,11 @@
  * through fs_error(). */
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
 
+/* The memo of sources touched since the import whose bytes were found
+ * unchanged (c->srcmemo), so that such a file is read whole once, not at
+ * every open: made by state_init(), freed by state_free().  Its lock is
+ * its own, held only to look up or fill one slot. */
+int srcmemo_new(struct fs_ctx *c);
+void srcmemo_free(struct fs_ctx *c);
+
 #endif

@@ -28,6 +28,8 @@ int state_init(struct fs_ctx *c)
   if (r == 0)
     r = fdcache_new(c);
   if (r == 0)
+    r = srcmemo_new(c);
+  if (r == 0)
     r = vtree_init(c);
   if (r < 0)
     state_free(c);
@@ -41,6 +43,7 @@ void state_free(struct fs_ctx *c)
   c->snaps = NULL;
   vtree_free(c);
   fdcache_free(c);
+  srcmemo_free(c);
   vnode_free_all(c);
   gen_cache_free(c);
   pt_free(c);
