@@ -105,8 +105,8 @@ void import_hash128(const void *p, size_t n, uint8_t out[16]);
 /* Whether the open file fd is still the file the import recorded for s:
  * 0 when its size and modification time are the recorded ones, or when
  * only the time moved (a touch, a copy that kept the bytes) and its bytes
- * still have the recorded content hash (read whole, here, at each call:
- * nothing remembers it until a re-import); -ESTALE when it changed
+ * still have the recorded content hash (read whole, here, at each call;
+ * the mount remembers files it found so, fs/srcfile.c); -ESTALE when it changed
  * (another size, other bytes, or another time without a recorded hash
  * to tell), or -errno of fstat/pread.  A reader given the new bytes
  * under the recorded size, dimensions and boxes would get a cut or padded
