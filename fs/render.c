@@ -129,6 +129,16 @@ static void status_caches(struct fs_ctx *c, struct buf *out)
                gs.hits, gs.misses, gs.evicted, gs.spilled);
   }
 
+  if (!c->objsrc) {
+    uint64_t hashed, refused;
+    srcmemo_stats(c, &hashed, &refused);
+    if (hashed || refused)
+      buf_printf(out, "sources changed since the import: %" PRIu64 " opens "
+                 "refused, %" PRIu64 " files touched and read whole to "
+                 "check their bytes (import again to record them)\n",
+                 refused, hashed);
+  }
+
   if (c->objsrc) {
     struct objcache_stats os;
     objsource_stats(c->objsrc, &os);

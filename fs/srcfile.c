@@ -93,9 +93,22 @@ struct srcmemo_slot {
 };
 
 struct srcmemo {
-  pthread_mutex_t mu;       /* guards s[] */
+  pthread_mutex_t mu;       /* guards s[] and the counts */
   struct srcmemo_slot s[SRCMEMO_SLOTS];
+  uint64_t hashed;          /* touched files read whole to check them */
+  uint64_t refused;         /* sources refused as changed */
 };
+
+void srcmemo_stats(struct fs_ctx *c, uint64_t *hashed, uint64_t *refused)
+{
+  *hashed = *refused = 0;
+  if (!c->srcmemo)
+    return;
+  pthread_mutex_lock(&c->srcmemo->mu);
+  *hashed = c->srcmemo->hashed;
+  *refused = c->srcmemo->refused;
+  pthread_mutex_unlock(&c->srcmemo->mu);
+}
 
 int srcmemo_new(struct fs_ctx *c)
 {
@@ -147,6 +160,12 @@ static int source_current(struct fs_ctx *c, int fd, const struct sample *s)
     return 0;   /* as imported: the usual case, no lock */
   if (!mm)
     return import_file_current(fd, s);
+  if ((uint64_t)st.st_size != s->size) {   /* changed: no need to read it */
+    pthread_mutex_lock(&mm->mu);
+    mm->refused++;
+    pthread_mutex_unlock(&mm->mu);
+    return -ESTALE;
+  }
   m = &mm->s[s->id % SRCMEMO_SLOTS];
   pthread_mutex_lock(&mm->mu);
   known = slot_is(m, s, &st);
@@ -154,13 +173,14 @@ static int source_current(struct fs_ctx *c, int fd, const struct sample *s)
   if (known)
     return 0;
   r = import_file_current(fd, s);
-  if (r == 0) {
-    pthread_mutex_lock(&mm->mu);
+  pthread_mutex_lock(&mm->mu);
+  if (r == 0)
     *m = (struct srcmemo_slot){ s->id, s->size, s->mtime_ns, st.st_dev,
                                 st.st_ino, st.st_size, st.st_mtim,
                                 st.st_ctim };
-    pthread_mutex_unlock(&mm->mu);
-  }
+  mm->hashed += (uint64_t)st.st_size == s->size && (r == 0 || r == -ESTALE);
+  mm->refused += r == -ESTALE;
+  pthread_mutex_unlock(&mm->mu);
   return r;
 }
 

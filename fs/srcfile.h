@@ -24,5 +24,8 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
  * its own, held only to look up or fill one slot. */
 int srcmemo_new(struct fs_ctx *c);
 void srcmemo_free(struct fs_ctx *c);
+/* For status: how many times a touched file was read whole to check it,
+ * and how many source opens were refused as changed since the import. */
+void srcmemo_stats(struct fs_ctx *c, uint64_t *hashed, uint64_t *refused);
 
 #endif

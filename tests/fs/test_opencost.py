@@ -27,6 +27,7 @@ from the requests it logs with -d:
 import errno
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -157,6 +158,13 @@ def body(ck, w):
             status = read(os.path.join(mnt, "status")).decode()
             if "changed since the import" not in status:
                 raise AssertionError("status gives no reason:\n" + status)
+            # ... and counts: the touch read whole once, this refusal
+            got = re.search(r"sources changed since the import: (\d+) opens "
+                            r"refused, (\d+) files touched and read whole",
+                            status)
+            if not got or int(got.group(1)) < 1 or int(got.group(2)) < 1:
+                raise AssertionError("status counts no changed source:\n"
+                                     + status)
             out = w.sub("export-changed")
             r = curate("export", "--store", store, "--format", "coco", out,
                        check=False)
