@@ -388,8 +388,20 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
       if (!L->fold_rival &&
           !(L->fold_rival = calloc(L->match.n, sizeof(*L->fold_rival))))
         return -ENOMEM;
-      if (!L->fold_rival[ref])
+      if (!L->fold_rival[ref]) {
         L->fold_rival[ref] = fn;
+        return 0;
+      }
+      /* a third (or later): it loses with them to an exact name */
+      if (L->nmore_rivals == L->cap_more_rivals) {
+        size_t nc = L->cap_more_rivals ? 2 * L->cap_more_rivals : 8;
+        struct limp_rival *p = realloc(L->more_rivals, nc * sizeof(*p));
+        if (!p)
+          return -ENOMEM;
+        L->more_rivals = p;
+        L->cap_more_rivals = nc;
+      }
+      L->more_rivals[L->nmore_rivals++] = (struct limp_rival){ ref, fn };
       return 0;
     case SMATCH_FIRST:   /* fn goes by case; the sample is the other's */
       smatch_fold_lost(why, sizeof(why), smp->relpath, L->claimed[ref]);
@@ -404,6 +416,12 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
         limp_report(L, L->fold_rival[ref], why);
         L->st->unmatched++;
         L->fold_rival[ref] = NULL;
+        for (size_t k = 0; k < L->nmore_rivals; k++)
+          if (L->more_rivals[k].ref == ref) {
+            limp_report(L, L->more_rivals[k].fn, why);
+            L->st->unmatched++;
+            L->more_rivals[k].ref = SIZE_MAX;
+          }
       }
       drop_held(L, ref);
       break;
@@ -514,6 +532,9 @@ void limp_done(struct limp *L)
   L->claim_folded = NULL;
   free(L->fold_rival);
   L->fold_rival = NULL;
+  free(L->more_rivals);
+  L->more_rivals = NULL;
+  L->nmore_rivals = L->cap_more_rivals = 0;
   free(L->base);
   L->base = NULL;
   for (size_t i = 0; i < L->nkept; i++)

@@ -55,6 +55,10 @@ struct limp {
                              * first did too: two labels of one sample,
                              * unless a later file names it exactly
                              * (then both lose); decided at limp_flush */
+  /* The third and later such files of a sample (rare): each loses, and
+   * is reported, with the first two; ref SIZE_MAX once reported. */
+  struct limp_rival { size_t ref; const char *fn; } *more_rivals;
+  size_t nmore_rivals, cap_more_rivals;
   /* Per match.refs, the boxes of a folded claim (owned), held back from
    * the store until limp_flush: a file of the same import that names
    * the sample exactly takes it from them (smatch_pick), and then they

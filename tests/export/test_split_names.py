@@ -557,6 +557,19 @@ def exact_beats_folded(d, srcs):
           "import-labels yolo: two files by case, then the exact one: it "
           "keeps the picture, both reported: %d %r %s" % (p.returncode, got,
                                                           err))
+    # A third file by case (iMG_2.txt) loses with them and is reported
+    # too (it was dropped unreported, missing from the summary's count).
+    write(os.path.join(yolo3, "labels", "iMG_2.txt"), "0 0.625 0.5 0.1 0.2\n")
+    p, err, got = import_labels("yolo", "y3b", yolo3)
+    out = p.stdout.decode()
+    check(p.returncode == 0 and got == {"img_2": [want(0.75)]} and
+          all("labels/%s.txt: " % stem + lost2 % "labels/img_2.txt" in err
+              for stem in ("IMG_2", "Img_2", "iMG_2")) and
+          "4 files, 1 samples, 1 boxes, 3 files without a sample" in out,
+          "import-labels yolo: three files by case, then the exact one: "
+          "all three reported and counted: %d %r %s %s" % (
+              p.returncode, got, out, err))
+    os.unlink(os.path.join(yolo3, "labels", "iMG_2.txt"))
     os.unlink(os.path.join(yolo3, "labels", "img_2.txt"))
     p, err, got = import_labels("yolo", "y4", yolo3)
     check(p.returncode == 1 and got == {} and
