@@ -230,6 +230,9 @@ int limp_src_open_fail(struct limp *L, const struct limp_src *s, size_t i,
   if (r == -EFBIG)
     return limp_fail(L, "%s: inflates past %llu GiB", name,
                      (unsigned long long)(LIMP_ZIP_DOC_MAX >> 30));
+  if (s->z && r == -EBADMSG)
+    return limp_fail(L, "%s: a broken zip member (bad data, checksum, or "
+                     "more bytes than the zip declares)", name);
   if (s->z && (r == -ENOSPC || r == -EDQUOT))
     return limp_fail(L, "%s: no room to inflate it in the temporary folder "
                      "($TMPDIR, else /var/tmp): %s", name, strerror(-r));

@@ -114,7 +114,8 @@ const char *zipr_name(const struct zipr *z, size_t i)
 
 /* Member i's uncompressed bytes, 64 KiB at a time, to put(ud, p, n);
  * -EFBIG past max bytes (the declared size may lie: what comes out is
- * counted). */
+ * counted), -EBADMSG past the declared size (libzip does not check it:
+ * a member declaring 1 KB would otherwise fill max bytes of disk). */
 static int each_piece(struct zipr *z, size_t i, uint64_t max,
                       int (*put)(void *ud, const char *p, size_t n),
                       void *ud)
@@ -139,6 +140,10 @@ static int each_piece(struct zipr *z, size_t i, uint64_t max,
     total += (uint64_t)got;
     if (total > max) {
       r = -EFBIG;
+      break;
+    }
+    if ((st.valid & ZIP_STAT_SIZE) && total > st.size) {
+      r = -EBADMSG;
       break;
     }
     r = put(ud, blk, (size_t)got);

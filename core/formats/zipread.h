@@ -26,11 +26,12 @@ size_t zipr_count(const struct zipr *z);
 /* Name of member i (borrowed until zipr_close). */
 const char *zipr_name(const struct zipr *z, size_t i);
 /* Appends the uncompressed bytes of member i to out; -EFBIG when they
- * exceed max bytes. */
+ * exceed max bytes, -EBADMSG when they exceed the member's declared size
+ * (stopped there, never inflated further) or are broken. */
 int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out);
 /* Writes the uncompressed bytes of member i to fd at its offset; -EFBIG
- * when they exceed max bytes (what was written stays), or the write's
- * -errno (-ENOSPC ...). */
+ * when they exceed max bytes, -EBADMSG past its declared size (what was
+ * written stays), or the write's -errno (-ENOSPC ...). */
 int zipr_extract(struct zipr *z, size_t i, uint64_t max, int fd);
 
 #endif

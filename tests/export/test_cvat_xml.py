@@ -31,6 +31,7 @@ one line, nothing changed.
 import json
 import math
 import os
+import struct
 import shutil
 import sys
 import tempfile
@@ -428,6 +429,29 @@ def main():
             del os.environ["TMPDIR"]
         else:
             os.environ["TMPDIR"] = env_tmp
+    # A member that inflates past the size its zip declares (1,000 bytes
+    # declared, 4 MiB inside): refused as broken at the first piece past
+    # that size, nothing changed (libzip does not check it: the whole
+    # member was inflated to disk, up to 16 GiB, and imported).
+    liar = os.path.join(d, "liar.zip")
+    with zipfile.ZipFile(liar, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("annotations.xml", "<annotations>" + " " * (4 << 20) +
+                   "</annotations>")
+    raw = bytearray(open(liar, "rb").read())
+    struct.pack_into("<I", raw, 22, 1000)   # the local header's size
+    cdir = raw.find(b"PK\x01\x02")
+    struct.pack_into("<I", raw, cdir + 24, 1000)   # the central one's
+    with open(liar, "wb") as f:
+        f.write(raw)
+    before = boxes(store, "ground_truth")
+    p = curate("import-labels", "--store", store, "--format", "cvat-zip",
+               liar, ok=False)
+    err5 = p.stderr.decode()
+    check(p.returncode == 1 and "annotations.xml: a broken zip member" in err5
+          and len(err5.strip().splitlines()) == 1 and
+          boxes(store, "ground_truth") == before,
+          "a member larger than its declared size: refused as broken, "
+          "nothing changed: %d %s" % (p.returncode, err5.strip()))
     xlib.finish()
 
 
