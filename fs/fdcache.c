@@ -35,7 +35,7 @@ struct fd_slot {
   unsigned refs;
   uint64_t size;     /* the record checked against (size, time) */
   int64_t mtime_ns;
-  struct stat st;    /* fd's, taken after its check */
+  struct stat st;    /* fd's, taken before its check */
 };
 
 static bool same_time(const struct timespec *a, const struct timespec *b)
@@ -101,13 +101,11 @@ int fdcache_get(struct fs_ctx *c, const struct sample *s, struct fd_ref *ret)
     }
   }
   pthread_mutex_unlock(&f->mu);
-  r = open_sample_source(c, s, &fd);
+  /* st is taken before the check: one taken after it would record a
+   * file changed between the two as the file checked, and serve it */
+  r = open_sample_source_st(c, s, &fd, &st);
   if (r < 0)
     return r;
-  if (fstat(fd, &st) < 0) {
-    ret->fd = fd;   /* not cached: closed at put */
-    return 0;
-  }
   pthread_mutex_lock(&f->mu);
   if (sl->refs == 0 && sl->sample != s->id) {
     /* Take the slot: the previous sample's descriptor is idle. */

@@ -143,8 +143,11 @@ static bool slot_is(const struct srcmemo_slot *m, const struct sample *s,
 }
 
 /* import_file_current() of fd for s, but a touched file whose bytes were
- * checked already is not read again while it stays as it was then. */
-static int source_current(struct fs_ctx *c, int fd, const struct sample *s)
+ * checked already is not read again while it stays as it was then.  *ret:
+ * fd's fstat taken before the check, so that a change made during or
+ * after it shows as another state. */
+static int source_current(struct fs_ctx *c, int fd, const struct sample *s,
+                          struct stat *ret)
 {
   struct srcmemo *mm = c->srcmemo;
   struct srcmemo_slot *m;
@@ -154,6 +157,7 @@ static int source_current(struct fs_ctx *c, int fd, const struct sample *s)
 
   if (fstat(fd, &st) < 0)
     return -errno;
+  *ret = st;
   if ((uint64_t)st.st_size == s->size &&
       (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
           s->mtime_ns)
@@ -186,10 +190,26 @@ static int source_current(struct fs_ctx *c, int fd, const struct sample *s)
 
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
 {
+  struct stat st;
+
+  return open_sample_source_st(c, s, ret_fd, &st);
+}
+
+int open_sample_source_st(struct fs_ctx *c, const struct sample *s,
+                          int *ret_fd, struct stat *ret_st)
+{
   int r;
 
-  if (c->objsrc)
-    return open_bucket_source(c, s, ret_fd);
+  if (c->objsrc) {
+    /* the object cache's file of the recorded version: never changed */
+    r = open_bucket_source(c, s, ret_fd);
+    if (r == 0 && fstat(*ret_fd, ret_st) < 0) {
+      r = -errno;
+      close(*ret_fd);
+      *ret_fd = -1;
+    }
+    return r;
+  }
   r = dataset_open(c->root, s->relpath);
 
   *ret_fd = r < 0 ? -1 : r;
@@ -217,7 +237,7 @@ int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd)
     *ret_fd = -1;
     return -EACCES;
   }
-  r = source_current(c, *ret_fd, s);
+  r = source_current(c, *ret_fd, s, ret_st);
   if (r < 0) {
     /* Its bytes under the recorded size, dimensions and boxes would be a
      * cut or padded file, or boxes on another picture. */

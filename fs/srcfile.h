@@ -8,6 +8,8 @@
 #ifndef CURATE_SRCFILE_H
 #define CURATE_SRCFILE_H
 
+#include <sys/stat.h>
+
 #include "fs.h"
 
 /* Opens s's source file read-only into *ret_fd (-1 on error), refusing
@@ -17,6 +19,11 @@
  * bytes; a bucket's object of another ETag).  Failures are reported
  * through fs_error(). */
 int open_sample_source(struct fs_ctx *c, const struct sample *s, int *ret_fd);
+/* The same, and *ret_st: the file's fstat taken before its check (a
+ * folder's file), so that a later fstat that equals it shows the file
+ * checked, never one changed during or right after the check. */
+int open_sample_source_st(struct fs_ctx *c, const struct sample *s,
+                          int *ret_fd, struct stat *ret_st);
 
 /* The memo of sources touched since the import whose bytes were found
  * unchanged (c->srcmemo), so that such a file is read whole once, not at

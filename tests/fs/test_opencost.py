@@ -228,6 +228,63 @@ def body(ck, w):
            "refused at the next read that reaches the daemon",
            t_changed_source_refused_readonly)
 
+    def t_changed_during_check_readonly():
+        # -o readonly again, the file changed while the daemon checks it:
+        # a touched file, the daemon stopped (faultshim) right after the
+        # pread of its hash, then a byte changed.  The first read gets
+        # that descriptor; the next one must check the file again
+        # (ESTALE).  The descriptor kept was recorded with an fstat taken
+        # after the check, so the changed file was served from then on.
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+            __file__)), "..", "fault"))
+        import faultlib
+        import threading
+        victim = os.path.join(data, names[6])
+        orig = read(victim)
+        st = os.stat(victim)
+        ro = w.sub("mnt-ro-race")
+        pause = faultlib.Pause(w.sub("race-pause") + "/p")
+        arm = w.sub("race-arm")
+        env = faultlib.fault_env(op="pread", path=victim, when="after",
+                                 pause_dir=pause.dir, arm=arm)
+        rm = Mount(store, ro, ["-o", "readonly"], env=env).start()
+        p = os.path.join(ro, "samples", names[6])
+
+        def read_dropped():
+            with open(p, "rb") as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                return f.read()
+        got = {}
+
+        def first():
+            try:
+                got["r"] = read_dropped()
+            except OSError as e:
+                got["r"] = e
+        try:
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+            open(arm, "w").close()
+            t = threading.Thread(target=first)
+            t.start()
+            pause.wait(lambda: rm.proc.poll() is None, timeout=60)
+            changed = bytearray(orig)
+            changed[len(orig) // 2] ^= 0x55
+            with open(victim, "r+b") as f:
+                f.write(changed)
+            pause.resume()
+            t.join(60)
+            if not isinstance(got.get("r"), bytes):
+                raise AssertionError("first read: %r" % got.get("r"))
+            expect_errno(errno.ESTALE, read_dropped)
+        finally:
+            with open(victim, "wb") as f:
+                f.write(orig)
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+            rm.umount()
+            pause.remove()
+    ck.run("-o readonly: a source changed while the daemon checks it is "
+           "refused at the next read", t_changed_during_check_readonly)
+
     crops_dir = os.path.join(mnt, "export", "imagenet")
 
     def crops():
