@@ -711,8 +711,10 @@ int fmt_cvatxml_import(struct limp *L, struct limp_src *src)
       break;
     }
     r = limp_src_open(src, i, &fd);
-    r = r < 0 ? limp_src_open_fail(L, src, i, r)
-              : fd_doc(L, doc ? doc : src->names[i], fd, true, &known);
+    if (r < 0 && src->z)
+      r = limp_src_open_fail(L, src, i, r);
+    else   /* a folder's file that would not open: by its path (fd < 0) */
+      r = fd_doc(L, doc ? doc : src->names[i], r < 0 ? r : fd, true, &known);
     free(doc);
   }
   known_free(&known);

@@ -176,6 +176,21 @@ def body(ck, w):
     ck.run("every store write fails during import-labels: ENOSPC, labels "
            "unchanged", t_label_import_enospc)
 
+    def t_cvat_folder_open_eio():
+        # a folder's annotations.xml that will not open: named by its path,
+        # as before it was opened through limp_src_open (its name alone)
+        cv = fresh("cvat")
+        os.makedirs(cv)
+        with open(os.path.join(cv, "annotations.xml"), "w") as f:
+            f.write("<annotations></annotations>\n")
+        rc, _, err = tool(["import-labels", "--store", store, "--format",
+                           "cvat", "--field", "cv", cv],
+                          fault_env(op="open", path="annotations.xml"))
+        one_line_error(rc, err, os.path.join(cv, "annotations.xml") + ": " +
+                       os.strerror(errno.EIO))
+    ck.run("a CVAT folder's annotations.xml that fails to open: EIO, named "
+           "by its path", t_cvat_folder_open_eio)
+
     def t_coco_enomem():
         before = coco_export(store, fresh("exp"))
         big = json.loads(json.dumps(coco))
