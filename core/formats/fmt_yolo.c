@@ -101,14 +101,19 @@ static bool is_label_file(const char *name)
 
   if (n < 5 || strcmp(name + n - 4, ".txt") != 0 || !slash)
     return false;
-  /* .../labels/... anywhere above, or a parent named obj_*_data */
+  /* .../labels/... anywhere above, or a folder named obj_*_data anywhere
+   * above: CVAT's "YOLO 1.1" keeps the pictures' own folders below it
+   * (obj_train_data/Photos/1.txt for Photos/1.jpg) */
   if (strncmp(name, "labels/", 7) == 0 || strstr(name, "/labels/"))
     return true;
-  const char *par = slash;
-  while (par > name && par[-1] != '/')
-    par--;
-  return strncmp(par, "obj_", 4) == 0 && slash - par > 9 &&
-         strncmp(slash - 5, "_data", 5) == 0;
+  for (const char *c = name; c < slash;) {
+    const char *e = strchr(c, '/');   /* never NULL before the last slash */
+    if (strncmp(c, "obj_", 4) == 0 && e - c > 9 &&
+        strncmp(e - 5, "_data", 5) == 0)
+      return true;
+    c = e + 1;
+  }
+  return false;
 }
 
 static int num(const char *tok, double lo, double hi, double *ret)

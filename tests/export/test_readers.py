@@ -165,6 +165,19 @@ def main():
             if not ln.startswith("#")]
         check(sorted(names) == sorted(xlib.CLASSES.values()),
               "classes after the CVAT %s zip: %s" % (fmt, names))
+    # CVAT's "YOLO 1.1" of a task whose frames keep their folders (made
+    # from a shared or zipped folder tree): obj_train_data/<folder>/<n>.txt
+    # (such files were never read: only a file directly in obj_*_data was
+    # a label file).
+    by_rel = {r[:-4].replace("/", "__"): r[:-4] for r in plain.rels}
+    sub = [(by_rel[n],) + it[1:] for n, it in zip(plain.names, items)]
+    check(all("/" in it[0] for it in sub), "frames in folders: %s"
+          % [it[0] for it in sub][:3])
+    z = cvat_layouts.yolo11(plain.path("zyolosub.zip"), sub, labels)
+    curate("import-labels", "--store", plain.store, "--format", "cvat-zip",
+           "--field", "zyolosub", z)
+    same(plain.dump("zyolosub"), 1e-3, "CVAT YOLO 1.1 zip, frames in "
+         "folders")
     xlib.finish()
 
 
