@@ -6,8 +6,10 @@
  * files are copies of the source files.
  *
  * OUT must not exist or be an empty directory; its parent must exist.  On
- * failure the partly written folder is left for inspection and the exit
- * status is 1. */
+ * failure what was written is removed (and OUT, when the export made
+ * it), so that no partial tree passes for an export and the command can
+ * simply run again; the reason names the file, and the exit status is 1. */
+#define _XOPEN_SOURCE 700   /* nftw */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <stdarg.h>
 
 #include "config.h"
@@ -166,11 +169,14 @@ static int on_ent(const struct export_ent *e, void *ud)
     struct sink sink = { sink_fd, &fd, NULL };
     int64_t n = export_generate(w->t, w->spec, rel, &sink);
     r = n < 0 ? (int)n : 0;
-    if (r == -ESTALE)
-      fail_msg(w, "cannot generate '%s': %s%s changed since the import "
-               "(another size or other bytes); import again", rel,
-               e->shows ? "its source " : "its source photo",
-               e->shows ? shown_relpath(w, e->shows) : "");
+    if (r == -ESTALE && (e->shows || e->crop_of))
+      fail_msg(w, "cannot generate '%s': its source %s changed since the "
+               "import (another size or other bytes); import again", rel,
+               shown_relpath(w, e->shows ? e->shows : e->crop_of));
+    else if (r == -ESTALE)
+      fail_msg(w, "cannot generate '%s': its source photo changed since "
+               "the import (another size or other bytes); import again",
+               rel);
     else if (r < 0)
       fail_msg(w, "cannot generate '%s': %s", rel,
                strerror(-r));
@@ -198,15 +204,18 @@ static int walk_dir(struct walk *w, const char *dir)
   return r;
 }
 
-/* OUT: created, or an existing empty directory. */
-static int make_out(const char *out)
+/* OUT: created (*made), or an existing empty directory. */
+static int make_out(const char *out, bool *made)
 {
   DIR *d;
   struct dirent *de;
   int n = 0;
 
-  if (mkdir(out, 0755) == 0)
+  *made = false;
+  if (mkdir(out, 0755) == 0) {
+    *made = true;
     return 0;
+  }
   if (errno != EEXIST)
     return -errno;
   d = opendir(out);
@@ -345,10 +354,31 @@ static int read_settings(struct store *s, struct export_args *a,
   return r;
 }
 
+static int rm_one(const char *path, const struct stat *sb, int type,
+                  struct FTW *ftw)
+{
+  (void)sb;
+  if (ftw->level == 0)
+    return 0;   /* OUT itself: the caller's */
+  return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
+}
+
+/* After a failed export: what it wrote into OUT, which was empty or new,
+ * removed (and OUT too when the export made it), so that no partial tree
+ * passes for an export and the same command can run again.  Whether that
+ * worked. */
+static bool remove_partial(const char *out, bool made)
+{
+  if (nftw(out, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    return false;
+  return !made || rmdir(out) == 0;
+}
+
 /* Writes the tree into the new folder a->out. */
 static int write_tree(struct export_args *a, struct walk *w)
 {
-  int r = make_out(a->out);
+  bool made;
+  int r = make_out(a->out, &made);
 
   if (r < 0) {
     fprintf(stderr, "%s: cannot export to '%s': %s\n", prog, a->out,
@@ -360,7 +390,9 @@ static int write_tree(struct export_args *a, struct walk *w)
   w->out = a->out;
   r = walk_dir(w, "");
   if (r < 0) {
-    fprintf(stderr, "%s: export failed: %s\n", prog, w->err);
+    fprintf(stderr, "%s: export failed: %s%s\n", prog, w->err,
+            remove_partial(a->out, made) ? "" :
+            " (some of the partial export is left in the folder)");
     return r;
   }
   if (a->json)

@@ -102,6 +102,8 @@ struct export_ent {
                            which stands for it as its original bytes
                            would */
   uint64_t label_id;    /* ImageNet crops: the box's label id */
+  uint64_t crop_of;     /* ImageNet crops: the sample cut from (for
+                           reasons; a crop stands for no sample) */
   /* != 0: a generated file whose bytes depend only on this value and its
    * path, not on the rest of the store (an ImageNet crop: a hash of its
    * source file's size, mtime, pixel size and path, the label field, its

@@ -121,6 +121,7 @@ static int scan_sample(struct exw *x, const struct sample *smp, int sub,
       continue;
     exw_ent(&e, nm, false, 0, d->id);
     e.version = crop_version(x, smp, d);
+    e.crop_of = smp->id;
     r = sc->fn(&e, sc->ud);
   }
   labels_free(&l);
@@ -239,6 +240,7 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
     return r;
   r = exw_ent(e, strrchr(path, '/') + 1, false, 0, d->id);
   e->version = crop_version(x, &smp, d);
+  e->crop_of = smp.id;
   labels_free(&l);
   return r;
 }

@@ -172,12 +172,22 @@ def body(ck, w):
                     r.stderr or names[4] not in r.stderr:
                 raise AssertionError("curate export of a changed source: "
                                      "%d %s" % (r.returncode, r.stderr))
-            # A picture made from it (an ImageNet crop): the reason too,
-            # not a bare "Stale file handle".
+            # No partial tree left to pass for an export (the folder was
+            # made by the export: gone; one given empty: left empty).
+            if os.path.exists(out):
+                raise AssertionError("a failed export left %s: %r" % (
+                    out, os.listdir(out)))
+            # A picture made from it (an ImageNet crop): the reason and
+            # the source file too, not a bare "Stale file handle".
+            crops_out = w.sub("export-changed-crops")
+            os.mkdir(crops_out)
             r = curate("export", "--store", store, "--format", "imagenet",
-                       w.sub("export-changed-crops"), check=False)
-            if r.returncode == 0 or "changed since the import" not in \
-                    r.stderr or names[4][:-4] not in r.stderr:
+                       crops_out, check=False)
+            if os.listdir(crops_out):
+                raise AssertionError("a failed export left %r" %
+                                     os.listdir(crops_out))
+            if r.returncode == 0 or "its source %s changed since the " \
+                    "import" % names[4] not in r.stderr:
                 raise AssertionError("curate export of a changed source's "
                                      "crops: %d %s" % (r.returncode,
                                                        r.stderr))
