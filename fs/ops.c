@@ -207,13 +207,23 @@ static bool add_entry_plus(struct dirfill *f, const char *name,
   struct fuse_entry_param e;
 
   if (n) {
-    if (entry_for(f->d.c, f->d.t, n, &e) < 0) {
-      if (n->kind == NODE_VNODE)
-        vnode_forget(f->d.c, node_ino_of(n), 1);
+    int r = entry_for(f->d.c, f->d.t, n, &e);
+    if (r < 0 && n->kind == NODE_VNODE)
+      vnode_forget(f->d.c, node_ino_of(n), 1);
+    if (r == -ENOENT)
       return false;  /* vanished meanwhile: skip it */
-    }
-    if (f->versioned)
+    if (r < 0) {
+      /* There, but its attributes cannot be had now (a generated file
+       * whose source changed since the import: ESTALE): listed without
+       * them, as a plain readdir lists it (node id 0: the kernel makes no
+       * entry, and a lookup gets the error), never left out, which would
+       * make an ls, or a training set, silently shorter. */
+      memset(&e, 0, sizeof(e));
+      e.attr.st_ino = node_ino_of(n);
+      e.attr.st_mode = f->vmode ? f->vmode : S_IFREG;
+    } else if (f->versioned) {
       e.entry_timeout = 0;
+    }
   } else {
     memset(&e, 0, sizeof(e));
     e.attr.st_mode = S_IFDIR;

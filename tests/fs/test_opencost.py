@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (Mount, coco_store, crop_of, curate, edit_boxes, eq,  # noqa
@@ -165,6 +166,20 @@ def body(ck, w):
             if not got or int(got.group(1)) < 1 or int(got.group(2)) < 1:
                 raise AssertionError("status counts no changed source:\n"
                                      + status)
+            # A crop it has not made yet (a new box): listed (a listing
+            # with attributes once left it out, so that a training set
+            # read from the folder was silently shorter), and refused.
+            stem = names[4][:-4]
+            edit_boxes(mnt, stem, lambda b: b.append(
+                {"label": "cat", "bbox": [5, 5, 30, 30]}))
+            cats = os.path.join(mnt, "export", "imagenet", "cat")
+            time.sleep(1.5)   # the warm thread tried to make it meanwhile
+            listed = [f for f in os.listdir(cats) if f.startswith(stem)]
+            eq(len(listed), 2, "the photo's crops listed: %r" %
+               os.listdir(cats))
+            for f in listed:
+                expect_errno(errno.ESTALE, read, os.path.join(cats, f))
+            edit_boxes(mnt, stem, lambda b: b.pop())
             out = w.sub("export-changed")
             r = curate("export", "--store", store, "--format", "coco", out,
                        check=False)
