@@ -133,10 +133,10 @@ static void status_caches(struct fs_ctx *c, struct buf *out)
     uint64_t hashed, refused;
     srcmemo_stats(c, &hashed, &refused);
     if (hashed || refused)
-      buf_printf(out, "sources changed since the import: %" PRIu64 " opens "
-                 "refused, %" PRIu64 " files touched and read whole to "
-                 "check their bytes (import again to record them)\n",
-                 refused, hashed);
+      buf_printf(out, "sources changed since the import (counts since the "
+                 "mount started): %" PRIu64 " reads refused, %" PRIu64
+                 " checks of touched files by their bytes; import again to "
+                 "record them\n", refused, hashed);
   }
 
   if (c->objsrc) {

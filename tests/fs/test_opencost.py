@@ -162,9 +162,10 @@ def body(ck, w):
             if "changed since the import" not in status:
                 raise AssertionError("status gives no reason:\n" + status)
             # ... and counts: the touch read whole once, this refusal
-            got = re.search(r"sources changed since the import: (\d+) opens "
-                            r"refused, (\d+) files touched and read whole",
-                            status)
+            got = re.search(r"sources changed since the import \(counts "
+                            r"since the mount started\): (\d+) reads "
+                            r"refused, (\d+) checks of touched files by "
+                            r"their bytes", status)
             if not got or int(got.group(1)) < 1 or int(got.group(2)) < 1:
                 raise AssertionError("status counts no changed source:\n"
                                      + status)
