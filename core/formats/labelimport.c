@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "coco.h"
 
@@ -184,12 +185,28 @@ int limport_format_parse(const char *s, enum limport_format *ret)
   return -EINVAL;
 }
 
+/* Whether path is a regular file that starts as a zip archive does. */
+static bool is_zip(const char *path)
+{
+  unsigned char m[4];
+  int fd = open_regular(path);
+  bool z = fd >= 0 && fd_pread_all(fd, m, sizeof(m), 0) == 0 &&
+           memcmp(m, "PK\3\4", 4) == 0;
+
+  if (fd >= 0)
+    close(fd);
+  return z;
+}
+
 /* Runs format f on path inside L's transaction. */
 static int run_format(struct limp *L, const struct limp_format *f,
                       const char *path, struct limp_src *src)
 {
   int r;
 
+  if (f->src == SRC_PATH && is_zip(path))   /* CVAT's export, as it comes */
+    return limp_fail(L, "%s is a zip archive: import it with --format "
+                     "cvat-zip", path);
   if (f->src == SRC_PATH)
     return f->run_path(L, path);
   /* where the files lie, for the pairing of YOLO labels with images */

@@ -361,6 +361,20 @@ def main():
               boxes(store, "ground_truth") == before,
               "%s: refused (%s), nothing changed: %d %r" % (
                   name, reason, p.returncode, err))
+    # CVAT's export zip given as its XML or as COCO, as it comes from
+    # CVAT: the format to use, not expat's or the JSON reader's error.
+    zpath = os.path.join(d, "bad", "task_export.zip")
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("annotations.xml", "<annotations/>")
+    for fmt in ("cvat", "coco"):
+        p = curate("import-labels", "--store", store, "--format", fmt, zpath,
+                   ok=False)
+        err = p.stderr.decode()
+        check(p.returncode == 1 and "is a zip archive: import it with "
+              "--format cvat-zip" in err and
+              boxes(store, "ground_truth") == before,
+              "a zip as --format %s: the format to use, nothing changed: "
+              "%d %r" % (fmt, p.returncode, err))
     # A file is streamed, 256 KiB at a time: a document of 31 MB (one
     # picture's 300,000 points shapes, each counted, none kept) imports in
     # about the memory of a small one (read whole, it took 31 MB more).
