@@ -351,6 +351,21 @@ static int step_one_sample_each(struct imp *m)
   return 0;
 }
 
+/* The caller's claim on each sample an image will label
+ * (coco_opts.claim): another document of the same import may have
+ * labelled it already. */
+static int step_claims(struct imp *m)
+{
+  int r = 0;
+
+  if (!m->opts || !m->opts->claim)
+    return 0;
+  for (size_t i = 0; r == 0 && i < m->nimg; i++)
+    if (m->imgs[i].sample_id)
+      r = m->opts->claim(m->opts->claim_ud, m->imgs[i].sample_id, m->what);
+  return r;
+}
+
 /* An empty category list leaves no box to import: it would empty the
  * field of every matched image.  Only on request (coco_opts). */
 static int step_categories_present(struct imp *m)
@@ -781,6 +796,7 @@ static const struct {
   { "image ids", step_image_ids },
   { "images", step_images },
   { "one sample each", step_one_sample_each },
+  { "claims", step_claims },
   { "categories present", step_categories_present },
   { "categories", step_categories },
   { "annotations", step_annotations },

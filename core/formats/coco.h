@@ -131,6 +131,12 @@ struct coco_opts {
   bool view_frame;    /* boxes are in the frame a viewer shows (turned by
                        * EXIF orientation) unless an image's size says it
                        * is the stored one: a CVAT zip's COCO 1.0 */
+  /* When set, called with each sample an image of the document will
+   * label, before anything is written (an import of several documents
+   * refuses a sample two of them label); a negative errno fails the
+   * import with it. */
+  int (*claim)(void *ud, uint64_t sample_id, const char *what);
+  void *claim_ud;
 };
 
 /* Imports the file json_path into `field` (NULL opts = the defaults

@@ -29,13 +29,29 @@ static void coco_rep(const char *what, const char *reason, void *ud)
   limp_report(L, what, reason);
 }
 
+/* coco_opts.claim: the document `what` labels sample id; two documents of
+ * one import labelling one sample fail it (the second would silently
+ * replace the first one's boxes), as two YOLO, VOC or CVAT files do.
+ * Each document already keeps one image per sample itself. */
+static int coco_claim(void *ud, uint64_t id, const char *what)
+{
+  struct limp *L = ud;
+  struct sample smp;
+  int r = store_sample_get(L->t, id, &smp);
+
+  L->folded_id = 0;   /* the document decided between its own names */
+  r = r < 0 ? r : limp_claim(L, &smp, what);
+  return r > 0 ? 0 : r;
+}
+
 /* Imports one COCO document (named `name` in reports) in L's transaction
  * and adds its counts to L's: the open file fd, read in pieces, never
  * whole (closed here; fd < 0: the errno of its open). */
 static int coco_doc(struct limp *L, int fd, const char *name)
 {
   struct coco_stats cs = { 0 };
-  struct coco_opts o = { .view_frame = L->view_frame };
+  struct coco_opts o = { .view_frame = L->view_frame, .claim = coco_claim,
+                         .claim_ud = L };
   int r;
 
   coco_last[0] = '\0';

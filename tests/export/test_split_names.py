@@ -504,6 +504,23 @@ def exact_beats_folded(d, srcs):
               "import --coco, %s: the exact name keeps the picture, the "
               "other matches none: %d %r %s" % (order, p.returncode, got,
                                                 err))
+    # Two documents of one import (a folder's annotations/*.json, as CVAT
+    # writes one per subset) labelling one picture: refused, as two label
+    # files of the other formats are (the second silently replaced the
+    # first one's boxes).
+    two = os.path.join(d, "coco-two")
+    os.makedirs(os.path.join(two, "annotations"))
+    coco_file(os.path.join(two, "annotations", "instances_default.json"),
+              [("photo.jpg", [1, 1, 10, 10])])
+    coco_file(os.path.join(two, "annotations", "instances_train.json"),
+              [("photo.jpg", [2, 2, 10, 10])])
+    p = curate("import-labels", "--store", store, "--format", "coco",
+               "--field", "c3", two, ok=False)
+    check(p.returncode == 1 and b"annotations/instances_default.json and "
+          b"annotations/instances_train.json are both labels of sample "
+          b"photo" in p.stderr and boxes(store, "c3") == {},
+          "import-labels coco: two documents on one picture fail, nothing "
+          "stored: %d %s" % (p.returncode, p.stderr.decode()))
     cj = coco_file(os.path.join(d, "fold7.json"),
                    [("img_1.jpg", [2, 2, 10, 10]),
                     ("Img_1.jpg", [3, 3, 10, 10])])
