@@ -319,6 +319,11 @@ static int label_write(struct fs_ctx *c, struct fuse_req *req, struct nh *nh,
     return -EBADF;
   if (off < 0 || (uint64_t)off + size > LABELS_MAX_JSON)
     return -EFBIG;
+  /* After a refused document, the same error again, already logged: a
+   * writer that tries its write once more (Python's buffered file does,
+   * at close, at the same offset) must not add a second, wrong reason. */
+  if (h->bad)
+    return h->bad;
   if ((size_t)off != h->buf.len) {
     fs_error(c, "labels: write at offset %lld refused: documents "
              "are written from the start, each write at the end of the "

@@ -99,6 +99,30 @@ def body(ck, w):
     ck.run("labels: a close before any write (shell redirection) stores "
            "nothing and logs no refusal", t_shell_redirect)
 
+    def t_python_retry():
+        # Python's buffered file, refused at write (a bad field name),
+        # writes the same bytes again at close: one refusal, one reason
+        # in status (the second write once logged a wrong "write at
+        # offset 0 refused").
+        lab = os.path.join(L, stems[6] + ".json")
+        before = read(lab)
+        st0 = status(mnt)
+        try:
+            with open(lab, "w") as f:
+                f.write('{"fields": {"g t": []}}')
+            raise AssertionError("the bad document was accepted")
+        except OSError as e:
+            eq(e.errno, errno.EINVAL, "errno of the bad document")
+        st1 = status(mnt)
+        eq(st1.count("write rejected") - st0.count("write rejected"), 1,
+           "reasons logged")
+        if st1.count("refused: documents are written from the start") != \
+                st0.count("refused: documents are written from the start"):
+            raise AssertionError("a second, wrong reason:\n" + st1)
+        eq(read(lab), before, "labels unchanged")
+    ck.run("labels: a refused document written again by the writer gets "
+           "the same error, no second reason", t_python_retry)
+
     def t_huge_prediction_crop():
         # A prediction may reach past the image by any finite amount; its
         # ImageNet crop is the part inside, here the whole 64 x 48 image
