@@ -190,7 +190,8 @@ static int step_image_ids(struct imp *m)
 /* What became of an image's file_name. */
 enum img_match { IMG_AMBIGUOUS, IMG_NOT_ON_DISK, IMG_MATCHED };
 
-/* The sample of file_name fn, by the rules of sample_match.h.  An image
+/* The sample of file_name fn, by the rules of sample_match.h
+ * (in the document's subset first: smatch_image_in_subset).  An image
  * whose file is missing (no sample, or a sample marked missing) is
  * IMG_NOT_ON_DISK; one that several samples could be is IMG_AMBIGUOUS
  * (reported); *folded: matched only ignoring letter case (counted for
@@ -200,7 +201,11 @@ static int match_image(struct imp *m, const char *fn, struct sample *smp,
                        bool *folded)
 {
   struct smatch_hit hit;
-  int r = smatch_image(&m->sm, fn, &hit);
+  int r = m->opts && m->opts->subset && *m->opts->subset
+              ? smatch_image_in_subset(&m->sm, fn, m->opts->subset,
+                                       m->opts->subsets, m->opts->nsubsets,
+                                       &hit)
+              : smatch_image(&m->sm, fn, &hit);
 
   if (r == -ENOTUNIQ) {
     rep(m->report, m->ud, fn, "file name matches several samples; "

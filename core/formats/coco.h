@@ -137,6 +137,14 @@ struct coco_opts {
    * import with it. */
   int (*claim)(void *ud, uint64_t sample_id, const char *what);
   void *claim_ud;
+  /* The document's subset (CVAT's annotations/instances_<subset>.json;
+   * NULL: none) and every subset of the import: a file_name is first
+   * looked for as "<subset>/<file_name>" in a folder named after the
+   * subset, and a picture in another subset's folder is never taken for
+   * it (a project's subsets number their pictures alike). */
+  const char *subset;
+  const char *const *subsets;
+  size_t nsubsets;
 };
 
 /* Imports the file json_path into `field` (NULL opts = the defaults

@@ -47,12 +47,19 @@ static int coco_claim(void *ud, uint64_t id, const char *what)
 /* Imports one COCO document (named `name` in reports) in L's transaction
  * and adds its counts to L's: the open file fd, read in pieces, never
  * whole (closed here; fd < 0: the errno of its open). */
-static int coco_doc(struct limp *L, int fd, const char *name)
+static int coco_doc(struct limp *L, int fd, const char *name,
+                    const struct coco_opts *subsets)
 {
   struct coco_stats cs = { 0 };
   struct coco_opts o = { .view_frame = L->view_frame, .claim = coco_claim,
                          .claim_ud = L };
   int r;
+
+  if (subsets) {
+    o.subset = subsets->subset;
+    o.subsets = subsets->subsets;
+    o.nsubsets = subsets->nsubsets;
+  }
 
   coco_last[0] = '\0';
   r = coco_import_fd_txn(L->t, fd, name, L->field, &o, coco_rep, L, &cs);
@@ -77,20 +84,57 @@ static bool is_coco_json(const char *name)
          n > 17 && strcmp(name + n - 5, ".json") == 0;
 }
 
+/* The subset a COCO document is named after, as CVAT (datumaro) writes
+ * them: annotations/instances_<subset>.json (person_keypoints_ too) into
+ * out; "" for "default", CVAT's subset of a task without subsets, and
+ * for any other name. */
+static void coco_doc_subset(const char *name, char *out, size_t cap)
+{
+  static const char *const tasks[] = { "instances_", "person_keypoints_" };
+  const char *b = name + 12;   /* after "annotations/" (is_coco_json) */
+  size_t bl = strlen(b) - 5;   /* without ".json" */
+
+  out[0] = '\0';
+  for (size_t i = 0; i < ARRAY_SIZE(tasks); i++) {
+    size_t tl = strlen(tasks[i]);
+    if (bl > tl && strncmp(b, tasks[i], tl) == 0 && bl - tl < cap &&
+        !(bl - tl == 7 && strncmp(b + tl, "default", 7) == 0)) {
+      memcpy(out, b + tl, bl - tl);
+      out[bl - tl] = '\0';
+      return;
+    }
+  }
+}
+
 /* Each annotations/<x>.json read from a file in pieces: a folder's own,
- * or a zip's member inflated to a file with no name (limp_src_open). */
+ * or a zip's member inflated to a file with no name (limp_src_open), in
+ * its subset (coco_opts.subset): a CVAT project's subsets, each in a
+ * folder of its own, number their pictures alike. */
 static int coco_from_src(struct limp *L, struct limp_src *src)
 {
+  char names[64][256], sub[256];
+  const char *known[64];
+  struct coco_opts so = { .subsets = known };
   int r = 0, found = 0;
 
+  for (size_t i = 0; i < src->n && so.nsubsets < ARRAY_SIZE(known); i++)
+    if (is_coco_json(src->names[i])) {
+      coco_doc_subset(src->names[i], names[so.nsubsets], sizeof(names[0]));
+      if (names[so.nsubsets][0]) {
+        known[so.nsubsets] = names[so.nsubsets];
+        so.nsubsets++;
+      }
+    }
   for (size_t i = 0; r == 0 && i < src->n; i++) {
     int fd;
     if (!is_coco_json(src->names[i]))
       continue;
     found++;
+    coco_doc_subset(src->names[i], sub, sizeof(sub));
+    so.subset = sub;
     r = limp_src_open(src, i, &fd);
     r = r < 0 ? limp_src_open_fail(L, src, i, r)
-              : coco_doc(L, fd, src->names[i]);
+              : coco_doc(L, fd, src->names[i], &so);
   }
   if (r == 0 && !found)
     r = limp_fail(L, "no annotations/*.json file");
@@ -124,7 +168,7 @@ static int file_or_folder(struct limp *L, const char *path,
 
 static int coco_path(struct limp *L, const char *path)
 {
-  return coco_doc(L, open_regular(path), path);
+  return coco_doc(L, open_regular(path), path, NULL);
 }
 
 static int coco_file(struct limp *L, const char *path)

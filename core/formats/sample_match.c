@@ -917,3 +917,58 @@ bool smatch_folds_line(const struct smatch_folds *f, char *buf, size_t cap)
            f->n == 1 ? "name" : "names", f->eg);
   return true;
 }
+
+/* Whether source path rel lies in the folder of one of subsets[0..n)
+ * other than subset. */
+static bool in_other_subset(const char *rel, const char *subset,
+                            const char *const *subsets, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(subsets[i], subset) != 0 &&
+        smatch_path_in_folder(rel, subsets[i]))
+      return true;
+  return false;
+}
+
+/* The source path of a hit: its ref's, or (rule 1 through the store's
+ * own index, before the tables exist) the store's record's, valid while
+ * the transaction is; "" when unreadable. */
+static const char *hit_rel(const struct smatch *m,
+                           const struct smatch_hit *hit)
+{
+  struct sample s;
+
+  if (hit->ref != SIZE_MAX)
+    return m->refs[hit->ref].rel;
+  return store_sample_get(m->t, hit->id, &s) == 0 ? s.relpath : "";
+}
+
+int smatch_image_in_subset(struct smatch *m, const char *fn,
+                           const char *subset, const char *const *subsets,
+                           size_t n, struct smatch_hit *hit)
+{
+  struct smatch_hit first;
+  char p[4096];
+  int r1 = -ENOENT, r;
+
+  if ((size_t)snprintf(p, sizeof(p), "%s/%s", subset, fn) < sizeof(p)) {
+    r1 = smatch_image(m, p, &first);
+    if (r1 < 0 && r1 != -ENOENT && r1 != -ENOTUNIQ)
+      return r1;
+    if (r1 == 0 && smatch_path_in_folder(hit_rel(m, &first), subset)) {
+      *hit = first;
+      return 0;
+    }
+    if (r1 == 0 && in_other_subset(hit_rel(m, &first), subset, subsets, n))
+      r1 = -ENOENT;   /* found by a looser rule in another subset */
+  }
+  r = smatch_image(m, fn, hit);
+  if (r == 0 && in_other_subset(hit_rel(m, hit), subset, subsets, n))
+    r = -ENOENT;   /* another subset's picture of that name */
+  if ((r == -ENOENT || r == -ENOTUNIQ) && r1 != -ENOENT) {
+    if (r1 == 0)
+      *hit = first;
+    r = r1;   /* an ambiguous name stays so */
+  }
+  return r;
+}

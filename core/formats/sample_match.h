@@ -146,6 +146,16 @@ int smatch_label_stem(struct smatch *m, const char *base, const char *p,
 /* Whether source path rel lies in a folder named dir (any of its
  * folders, not its file name). */
 bool smatch_path_in_folder(const char *rel, const char *dir);
+/* smatch_image() of fn named in a subset of an import whose subsets
+ * (subsets[0..n), subset among them) each keep their pictures in a
+ * folder named after them, numbering them alike (a CVAT project's
+ * "COCO 1.0": annotations/instances_<subset>.json): "<subset>/<fn>"
+ * first, taken when it lies in the subset's folder; then fn, unless it
+ * finds a picture in another subset's folder; then what "<subset>/<fn>"
+ * found.  The same returns as smatch_image(). */
+int smatch_image_in_subset(struct smatch *m, const char *fn,
+                           const char *subset, const char *const *subsets,
+                           size_t n, struct smatch_hit *hit);
 /* The sample whose file name stem is the number num (COCO's image ids
  * of files named "000000000139.jpg"); the same returns. */
 int smatch_number(struct smatch *m, uint64_t num, struct smatch_hit *hit);

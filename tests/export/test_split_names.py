@@ -361,6 +361,7 @@ def main():
               p.returncode, err))
     letter_case(d, srcs)
     exact_beats_folded(d, srcs)
+    coco_subsets(d, srcs)
     xlib.finish()
 
 
@@ -469,6 +470,35 @@ def voc_xml(filename, box):
             "</name><bndbox><xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax>"
             "<ymax>%d</ymax></bndbox></object></annotation>\n"
             % ((filename, W, H) + tuple(box)))
+
+
+def coco_subsets(d, srcs):
+    """CVAT's "COCO 1.0" of a project: one annotations/instances_<subset>
+    .json per subset, whose file_names (1.jpg) the subsets share, each
+    subset's pictures in a folder of its own."""
+    tree = os.path.join(d, "tree8")
+    store = os.path.join(d, "store8")
+    for rel, src in (("train/1.jpg", srcs[0]), ("val/1.jpg", srcs[1]),
+                     ("train/2.jpg", srcs[2])):
+        os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
+        shutil.copyfile(os.path.join(d, "src", src), os.path.join(tree, rel))
+    curate("import", "--store", store, tree)
+    ann = os.path.join(d, "coco8", "annotations")
+    os.makedirs(ann)
+    coco_file(os.path.join(ann, "instances_train.json"),
+              [("1.jpg", [1, 1, 10, 10]), ("2.jpg", [3, 3, 10, 10])])
+    # val's 2.jpg is not in the store: never train's 2.jpg
+    coco_file(os.path.join(ann, "instances_val.json"),
+              [("1.jpg", [2, 2, 10, 10]), ("2.jpg", [4, 4, 10, 10])])
+    p = curate("import-labels", "--store", store, "--format", "coco",
+               os.path.dirname(ann), ok=False)
+    got = boxes(store, "ground_truth")
+    check(p.returncode == 0 and got == {"train__1": [[1, 1, 10, 10]],
+                                        "val__1": [[2, 2, 10, 10]],
+                                        "train__2": [[3, 3, 10, 10]]},
+          "import-labels coco: each document in its subset's folder (the "
+          "shared names matched several samples before): %d %r %s" % (
+              p.returncode, got, p.stderr.decode()))
 
 
 def exact_beats_folded(d, srcs):
