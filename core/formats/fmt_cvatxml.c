@@ -192,52 +192,17 @@ static int shape_points(enum shape_type t, const char **atts, double p[5],
   }
 }
 
-/* Whether sample path rel lies in the folder of a known subset other
- * than subset. */
-static bool other_subsets(const struct cx *c, const char *rel,
-                          const char *subset)
-{
-  for (size_t i = 0; i < c->known->n; i++)
-    if (strcmp(c->known->v[i], subset) != 0 &&
-        smatch_path_in_folder(rel, c->known->v[i]))
-      return true;
-  return false;
-}
-
 /* The sample of an <image> named name in subset (NULL or "": none) into
- * c->smp.  With a subset, "<subset>/<name>" first, taken when it lies in
- * a folder named after the subset (a project's subsets numbering their
- * pictures alike, each subset in its folder); then the name, unless it
- * finds a picture in the folder of another subset of the import; then
- * what "<subset>/<name>" found.  0, -ENOENT, -ENOTUNIQ or -errno. */
+ * c->smp, with the subsets of the import (smatch_image_in_subset: a
+ * project's subsets number their pictures alike, each subset in its
+ * folder).  0, -ENOENT, -ENOTUNIQ or -errno. */
 static int match_chain(struct cx *c, const char *name, const char *subset)
 {
-  struct sample first;
-  char p[4096];
-  int r1 = -ENOENT, r;
-
-  if (subset && *subset &&
-      snprintf(p, sizeof(p), "%s/%s", subset, name) < (int)sizeof(p)) {
-    r1 = limp_match_image(c->L, p, &first);
-    if (r1 == 0 && smatch_path_in_folder(first.relpath, subset)) {
-      c->smp = first;
-      return 0;
-    }
-    if (r1 < 0 && r1 != -ENOENT && r1 != -ENOTUNIQ)
-      return r1;
-    if (r1 == 0 && other_subsets(c, first.relpath, subset))
-      r1 = -ENOENT;   /* found by a looser rule in another subset */
-  }
-  r = limp_match_image(c->L, name, &c->smp);
-  if (r == 0 && subset && *subset &&
-      other_subsets(c, c->smp.relpath, subset))
-    r = -ENOENT;   /* another subset's picture of that name */
-  if ((r == -ENOENT || r == -ENOTUNIQ) && r1 != -ENOENT) {
-    if (r1 == 0)
-      c->smp = first;
-    r = r1;   /* an ambiguous name stays so */
-  }
-  return r;
+  if (!subset || !*subset)
+    return limp_match_image(c->L, name, &c->smp);
+  return limp_match_image_in_subset(c->L, name, subset,
+                                    (const char *const *)c->known->v,
+                                    c->known->n, &c->smp);
 }
 
 /* match_chain, first as the names are written, then (finding nothing)

@@ -568,3 +568,15 @@ int limp_match_image(struct limp *L, const char *fn, struct sample *ret)
 
   return matched(L, r, &hit, ret);
 }
+
+int limp_match_image_in_subset(struct limp *L, const char *fn,
+                               const char *subset,
+                               const char *const *subsets, size_t n,
+                               struct sample *ret)
+{
+  struct smatch_hit hit;
+  int r = smatch_image_in_subset(sample_index(L), fn, subset, subsets, n,
+                                 &hit);
+
+  return matched(L, r, &hit, ret);
+}

@@ -121,6 +121,13 @@ int limp_match(struct limp *L, const char *stem, struct sample *ret);
 /* The sample an image name names (a path with its extension), by the
  * same rules; the same returns. */
 int limp_match_image(struct limp *L, const char *fn, struct sample *ret);
+/* The same for an image named in subset of an import whose subsets
+ * (subsets[0..n)) keep their pictures in folders of their own
+ * (smatch_image_in_subset). */
+int limp_match_image_in_subset(struct limp *L, const char *fn,
+                               const char *subset,
+                               const char *const *subsets, size_t n,
+                               struct sample *ret);
 /* Whether the lookups above may go by rule 5 (sample_match.h:
  * smatch.no_fold; on by default): a format that tries several names for
  * one file tries them all without it first. */

@@ -149,7 +149,8 @@ bool smatch_path_in_folder(const char *rel, const char *dir);
 /* smatch_image() of fn named in a subset of an import whose subsets
  * (subsets[0..n), subset among them) each keep their pictures in a
  * folder named after them, numbering them alike (a CVAT project's
- * "COCO 1.0": annotations/instances_<subset>.json): "<subset>/<fn>"
+ * "COCO 1.0", annotations/instances_<subset>.json, and its XML's
+ * <image subset=>): "<subset>/<fn>"
  * first, taken when it lies in the subset's folder; then fn, unless it
  * finds a picture in another subset's folder; then what "<subset>/<fn>"
  * found.  The same returns as smatch_image(). */
