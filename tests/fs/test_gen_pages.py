@@ -4,7 +4,8 @@ drawn views/dupes images), looked at directly with util-linux `fincore`
 (mmap + mincore) and the daemon's -d log:
 
 - after a read and close, every page of each file is still resident, and
-  the next pass is served from them (no READ);
+  the next pass is served from them (no READ; warm_pass locks the pages
+  for the pass);
 - a label change to one photo leaves every other photo's crops and drawn
   image with the same inode, their pages resident and no READ (the
   photo's own unchanged crops keep their bytes and inode); the pages are
@@ -38,10 +39,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fslib import (CURATEFS, FUSE_REQ, Mount, cache_status, coco_store,  # noqa
-                   edit_boxes, eq, fuse_requests, jpeg_size, jpegs_under, log_settled,
-                   pin_pages, read, unpin_pages,
-                   run_suite,
-                   write_coco_boxes)
+                   edit_boxes, eq, jpeg_size, jpegs_under, log_settled, read,
+                   run_suite, warm_pass, write_coco_boxes)
 
 W, H = 320, 240
 N = 12
@@ -130,19 +129,12 @@ def body(ck, w):
         for p in all_files:
             read(p)
         expect_resident(all_files, "after one read and close")
-        # Pinned for the counted pass, as in the next check: a loaded
+        # warm_pass locks the pages for the counted pass: a loaded
         # machine's reclaim cannot then pass for a dropped cache (CI once
         # saw one READ here under ASan with the suites running in
         # parallel), while an invalidation by the file system still
-        # shows as a READ.
-        since = log_settled(m)
-        pins = pin_pages(all_files)
-        try:
-            for p in all_files:
-                read(p)
-            c = fuse_requests(m, since)
-        finally:
-            unpin_pages(pins)
+        # shows as a READ, and so does a page dropped since the check.
+        c = warm_pass(m, all_files, warmups=0)
         if c.get("READ"):
             raise AssertionError("a pass after close sent %d READ: %r" %
                                  (c["READ"], dict(c)))
@@ -185,19 +177,12 @@ def body(ck, w):
             for p in others:
                 eq(os.stat(p).st_ino, ino[p], "inode of unchanged " + p)
             expect_resident(others, "unchanged files after the change")
-            # Pinned from here on (each file's residency seen and its
-            # pages locked in one step): the kernel's reclaim, which a
-            # loaded machine may do at any time, cannot drop them, while
-            # an invalidation by the file system (new attributes, an open
-            # without keep_cache) still does, and shows as a READ.
-            since = log_settled(m)
-            pins = pin_pages(others)
-            try:
-                for p in others:
-                    read(p)
-                c = fuse_requests(m, since)
-            finally:
-                unpin_pages(pins)
+            # Locked from here on (warm_pass): the kernel's reclaim,
+            # which a loaded machine may do at any time, cannot drop
+            # them, while an invalidation by the file system (new
+            # attributes, an open without keep_cache) still does, and
+            # shows as a READ.
+            c = warm_pass(m, others, warmups=0)
             if c.get("READ"):
                 raise AssertionError("unchanged files sent %d READ: %r" %
                                      (c["READ"], dict(c)))
