@@ -38,14 +38,9 @@ struct fd_slot {
   struct stat st;    /* fd's, taken before its check */
 };
 
-static bool same_time(const struct timespec *a, const struct timespec *b)
-{
-  return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
 /* Whether the slot's descriptor is still the file checked for s's record:
- * the same record (no import since) and, per fstat, the same size and
- * modification and change times as at the check. */
+ * the same record (no import since) and, per fstat, the file in the
+ * same state as at the check (stat_same_state). */
 static bool slot_current(const struct fd_slot *sl, const struct sample *s)
 {
   struct stat st;
@@ -53,9 +48,7 @@ static bool slot_current(const struct fd_slot *sl, const struct sample *s)
   if (sl->size != s->size || sl->mtime_ns != s->mtime_ns ||
       fstat(sl->fd, &st) < 0)
     return false;
-  return st.st_size == sl->st.st_size &&
-         same_time(&st.st_mtim, &sl->st.st_mtim) &&
-         same_time(&st.st_ctim, &sl->st.st_ctim);
+  return stat_same_state(&st, &sl->st);
 }
 
 struct fdcache {

@@ -86,10 +86,7 @@ struct srcmemo_slot {
   uint64_t sample;          /* 0 = empty */
   uint64_t rec_size;        /* the record checked against */
   int64_t rec_mtime_ns;
-  dev_t dev;
-  ino_t ino;
-  off_t size;
-  struct timespec mtime, ctime;
+  struct stat st;           /* the file's, at the check */
 };
 
 struct srcmemo {
@@ -128,18 +125,11 @@ void srcmemo_free(struct fs_ctx *c)
   c->srcmemo = NULL;
 }
 
-static bool same_ts(struct timespec a, struct timespec b)
-{
-  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
 static bool slot_is(const struct srcmemo_slot *m, const struct sample *s,
                     const struct stat *st)
 {
   return m->sample == s->id && m->rec_size == s->size &&
-         m->rec_mtime_ns == s->mtime_ns && m->dev == st->st_dev &&
-         m->ino == st->st_ino && m->size == st->st_size &&
-         same_ts(m->mtime, st->st_mtim) && same_ts(m->ctime, st->st_ctim);
+         m->rec_mtime_ns == s->mtime_ns && stat_same_state(&m->st, st);
 }
 
 /* import_file_current() of fd for s, but a touched file whose bytes were
@@ -159,8 +149,7 @@ static int source_current(struct fs_ctx *c, int fd, const struct sample *s,
     return -errno;
   *ret = st;
   if ((uint64_t)st.st_size == s->size &&
-      (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
-          s->mtime_ns)
+      timespec_ns(st.st_mtim) == s->mtime_ns)
     return 0;   /* as imported: the usual case, no lock */
   if (!mm)
     return import_file_current(fd, s);
@@ -179,10 +168,8 @@ static int source_current(struct fs_ctx *c, int fd, const struct sample *s,
   r = import_file_current(fd, s);
   pthread_mutex_lock(&mm->mu);
   if (r == 0)
-    *m = (struct srcmemo_slot){ s->id, s->size, s->mtime_ns, st.st_dev,
-                                st.st_ino, st.st_size, st.st_mtim,
-                                st.st_ctim };
-  mm->hashed += (uint64_t)st.st_size == s->size && (r == 0 || r == -ESTALE);
+    *m = (struct srcmemo_slot){ s->id, s->size, s->mtime_ns, st };
+  mm->hashed += r == 0 || r == -ESTALE;   /* read whole, either way */
   mm->refused += r == -ESTALE;
   pthread_mutex_unlock(&mm->mu);
   return r;

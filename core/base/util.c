@@ -142,12 +142,25 @@ char *buf_steal(struct buf *b, size_t *ret_len)
   return p;
 }
 
+int64_t timespec_ns(struct timespec ts)
+{
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 int64_t time_now_ns(void)
 {
   struct timespec ts;
 
   clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  return timespec_ns(ts);
+}
+
+bool stat_same_state(const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+         a->st_size == b->st_size &&
+         timespec_ns(a->st_mtim) == timespec_ns(b->st_mtim) &&
+         timespec_ns(a->st_ctim) == timespec_ns(b->st_ctim);
 }
 
 double time_mono(void)

@@ -17,7 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -75,6 +77,12 @@ int cmp_u64(const void *a, const void *b);
 
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t time_now_ns(void);
+/* A time (st_mtim ...) in nanoseconds since the epoch. */
+int64_t timespec_ns(struct timespec ts);
+/* Whether two fstat()s show one file in one state: the same device,
+ * inode, size, and modification and change times (a write moves the
+ * change time, which no program can set back). */
+bool stat_same_state(const struct stat *a, const struct stat *b);
 
 /* 64-bit FNV-1a of a NUL-terminated string: table slots and short stable
  * names (not for security). */

@@ -118,8 +118,7 @@ int import_file_current(int fd, const struct sample *s)
     return -errno;
   if ((uint64_t)st.st_size != s->size)
     return -ESTALE;
-  if ((int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
-      s->mtime_ns)
+  if (timespec_ns(st.st_mtim) == s->mtime_ns)
     return 0;
   if (!(s->flags & SAMPLE_HASHED))
     return -ESTALE;

@@ -385,26 +385,19 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
       if (!folded)
         return limp_fail(L, "%s and %s are both labels of sample %s",
                          L->claimed[ref], fn, smp->name);
-      /* Two by case: a later file may still name it exactly, and take
-       * it from both; else limp_flush fails.  The first stays the
-       * claim, the boxes held are the last file's (never written). */
-      if (!L->fold_rival &&
-          !(L->fold_rival = calloc(L->match.n, sizeof(*L->fold_rival))))
-        return -ENOMEM;
-      if (!L->fold_rival[ref]) {
-        L->fold_rival[ref] = fn;
-        return 0;
-      }
-      /* a third (or later): it loses with them to an exact name */
-      if (L->nmore_rivals == L->cap_more_rivals) {
-        size_t nc = L->cap_more_rivals ? 2 * L->cap_more_rivals : 8;
-        struct limp_rival *p = realloc(L->more_rivals, nc * sizeof(*p));
+      /* Two (or more) by case: a later file may still name it exactly,
+       * and take it from them all; else limp_flush fails.  The first
+       * stays the claim, the boxes held are the last file's (never
+       * written). */
+      if (L->nrivals == L->cap_rivals) {
+        size_t nc = L->cap_rivals ? 2 * L->cap_rivals : 8;
+        struct limp_rival *p = realloc(L->rivals, nc * sizeof(*p));
         if (!p)
           return -ENOMEM;
-        L->more_rivals = p;
-        L->cap_more_rivals = nc;
+        L->rivals = p;
+        L->cap_rivals = nc;
       }
-      L->more_rivals[L->nmore_rivals++] = (struct limp_rival){ ref, fn };
+      L->rivals[L->nrivals++] = (struct limp_rival){ ref, fn };
       return 0;
     case SMATCH_FIRST:   /* fn goes by case; the sample is the other's */
       smatch_fold_lost(why, sizeof(why), smp->relpath, L->claimed[ref]);
@@ -415,17 +408,12 @@ int limp_claim(struct limp *L, const struct sample *smp, const char *fn)
       smatch_fold_lost(why, sizeof(why), smp->relpath, fn);
       limp_report(L, L->claimed[ref], why);
       L->st->unmatched++;
-      if (L->fold_rival && L->fold_rival[ref]) {   /* and so does its rival */
-        limp_report(L, L->fold_rival[ref], why);
-        L->st->unmatched++;
-        L->fold_rival[ref] = NULL;
-        for (size_t k = 0; k < L->nmore_rivals; k++)
-          if (L->more_rivals[k].ref == ref) {
-            limp_report(L, L->more_rivals[k].fn, why);
-            L->st->unmatched++;
-            L->more_rivals[k].ref = SIZE_MAX;
-          }
-      }
+      for (size_t k = 0; k < L->nrivals; k++)   /* and so do its rivals */
+        if (L->rivals[k].ref == ref) {
+          limp_report(L, L->rivals[k].fn, why);
+          L->st->unmatched++;
+          L->rivals[k].ref = SIZE_MAX;
+        }
       drop_held(L, ref);
       break;
     }
@@ -492,13 +480,15 @@ int limp_flush(struct limp *L)
     size_t ref = L->held_order[i];
     if (!L->held[ref])
       continue;   /* lost to a name found as written */
-    if (L->fold_rival && L->fold_rival[ref]) {   /* no such name came */
-      const struct smatch_sample *sm = &L->match.refs[ref];
-      r = limp_fail(L, "%s and %s are both labels of sample %s",
-                    L->claimed[ref], L->fold_rival[ref],
-                    sm->name ? sm->name : sm->rel);
+    for (size_t k = 0; r == 0 && k < L->nrivals; k++)
+      if (L->rivals[k].ref == ref) {   /* no name found as written came */
+        const struct smatch_sample *sm = &L->match.refs[ref];
+        r = limp_fail(L, "%s and %s are both labels of sample %s",
+                      L->claimed[ref], L->rivals[k].fn,
+                      sm->name ? sm->name : sm->rel);
+      }
+    if (r < 0)
       break;
-    }
     smatch_folds_add(&L->st->folded, L->claimed[ref], L->match.refs[ref].rel);
     r = put(L, L->match.refs[ref].id, L->held[ref]);
     drop_held(L, ref);
@@ -533,11 +523,9 @@ void limp_done(struct limp *L)
   L->claimed = NULL;
   free(L->claim_folded);
   L->claim_folded = NULL;
-  free(L->fold_rival);
-  L->fold_rival = NULL;
-  free(L->more_rivals);
-  L->more_rivals = NULL;
-  L->nmore_rivals = L->cap_more_rivals = 0;
+  free(L->rivals);
+  L->rivals = NULL;
+  L->nrivals = L->cap_rivals = 0;
   free(L->base);
   L->base = NULL;
   for (size_t i = 0; i < L->nkept; i++)

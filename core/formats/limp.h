@@ -50,15 +50,12 @@ struct limp {
   const char **claimed;     /* per match.refs: the file that labelled it */
   bool *claim_folded;       /* per match.refs: that file named it only
                              * ignoring letter case */
-  const char **fold_rival;  /* per match.refs: a second file that named
-                             * it only ignoring letter case, while the
-                             * first did too: two labels of one sample,
-                             * unless a later file names it exactly
-                             * (then both lose); decided at limp_flush */
-  /* The third and later such files of a sample (rare): each loses, and
-   * is reported, with the first two; ref SIZE_MAX once reported. */
-  struct limp_rival { size_t ref; const char *fn; } *more_rivals;
-  size_t nmore_rivals, cap_more_rivals;
+  /* Files that named a sample only ignoring letter case after another
+   * file did so too (rare): two labels of one sample, unless a later file
+   * names it exactly, which takes it from them all (each reported);
+   * decided at limp_flush.  ref SIZE_MAX once reported. */
+  struct limp_rival { size_t ref; const char *fn; } *rivals;
+  size_t nrivals, cap_rivals;
   /* Per match.refs, the boxes of a folded claim (owned), held back from
    * the store until limp_flush: a file of the same import that names
    * the sample exactly takes it from them (smatch_pick), and then they
