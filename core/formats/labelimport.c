@@ -46,20 +46,18 @@ static int coco_claim(void *ud, uint64_t id, const char *what)
 
 /* Imports one COCO document (named `name` in reports) in L's transaction
  * and adds its counts to L's: the open file fd, read in pieces, never
- * whole (closed here; fd < 0: the errno of its open). */
+ * whole (closed here; fd < 0: the errno of its open), in the subsets
+ * given (NULL: none). */
 static int coco_doc(struct limp *L, int fd, const char *name,
                     const struct coco_opts *subsets)
 {
   struct coco_stats cs = { 0 };
-  struct coco_opts o = { .view_frame = L->view_frame, .claim = coco_claim,
-                         .claim_ud = L };
+  struct coco_opts o = subsets ? *subsets : (struct coco_opts){ 0 };
   int r;
 
-  if (subsets) {
-    o.subset = subsets->subset;
-    o.subsets = subsets->subsets;
-    o.nsubsets = subsets->nsubsets;
-  }
+  o.view_frame = L->view_frame;
+  o.claim = coco_claim;
+  o.claim_ud = L;
 
   coco_last[0] = '\0';
   r = coco_import_fd_txn(L->t, fd, name, L->field, &o, coco_rep, L, &cs);
