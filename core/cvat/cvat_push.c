@@ -710,8 +710,13 @@ static int step_task(struct push *p)
         return step_cfail(p, r, "task");
     }
     r = cvat_task_find(p->c, tn, pid, &p->tid);
-    if (r == -ENOENT)
+    if (r == -ENOENT) {
+      /* A changed sample fails the push before CVAT gets a task. */
+      int c = cvat_files_check(&p->fs, &p->src, p->msg, sizeof(p->msg));
+      if (c < 0)
+        return c;
       r = cvat_task_create(p->c, tn, pid, p->cfg->segment_size, &p->tid);
+    }
     if (r < 0 && (r == -EINVAL || r == -EACCES || r == -EPERM ||
                   r == -ENOENT || tries == 2))
       return step_cfail(p, r, "task");
@@ -760,6 +765,8 @@ static int step_upload(struct push *p)
     if (p->src.mode == SRC_CLOUD &&
         (r = cvat_files_check_versions(&p->fs, &p->src, p->msg,
                                        sizeof(p->msg))) < 0)
+      return r;
+    if ((r = cvat_files_check(&p->fs, &p->src, p->msg, sizeof(p->msg))) < 0)
       return r;
     r = p->src.mode == SRC_CLOUD
         ? cvat_task_data_cloud(p->c, p->tid, p->csid,

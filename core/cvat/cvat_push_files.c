@@ -118,14 +118,28 @@ static int file_add_bucket(struct store_txn *t, struct push_files *fs,
 }
 
 /* Opens a folder sample's file in the dataset folder (nothing outside
- * it, util.h), still the file the import recorded in rec (import.h: CVAT
+ * it, util.h) and holds it to the import's record rec (import.h: CVAT
  * would get another picture than the one whose size and boxes the store
- * holds): a descriptor, or an errno with the reason in err. */
+ * holds), unless it is in the state *known, that of a check earlier in
+ * this push (a write since would have moved its ctime), so that a touched
+ * file is not read whole a second time: a descriptor with the state its
+ * verdict is about in *st, or an errno with the reason in err. */
 static int folder_open(const char *root, const struct sample *rec,
-                       const char *name, char *err, size_t errlen)
+                       const char *name, const struct stat *known,
+                       struct stat *st, char *err, size_t errlen)
 {
-  int fd = import_open_current(root, rec);
+  int fd = dataset_open(root, rec->relpath), r;
 
+  if (fd >= 0) {
+    if (known && fstat(fd, st) == 0 && stat_same_state(known, st))
+      r = 0;
+    else
+      r = import_file_current_st(fd, rec, st);
+    if (r < 0) {
+      close(fd);
+      fd = r;
+    }
+  }
   if (fd < 0)
     return errf(err, errlen, fd == -EXDEV ? -EACCES : fd, "sample %s: %s",
                 name, fd == -EXDEV ? "its file leads out of the dataset "
@@ -133,6 +147,22 @@ static int folder_open(const char *root, const struct sample *rec,
                 "changed since the import (another size or other bytes); "
                 "import again" : strerror(-fd));
   return fd;
+}
+
+int cvat_files_check(struct push_files *fs, const struct push_src *src,
+                     char *err, size_t errlen)
+{
+  if (src->mode != SRC_FOLDER || fs->checked)
+    return 0;
+  for (size_t i = 0; i < fs->n; i++) {
+    int fd = folder_open(src->root, &fs->rec[i], fs->disp[i], NULL,
+                         &fs->st[i], err, errlen);
+    if (fd < 0)
+      return fd;
+    close(fd);
+  }
+  fs->checked = true;
+  return 0;
 }
 
 /* The descriptors of the samples of one upload batch [from, to): a
@@ -157,7 +187,11 @@ int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
     if (fs->fds[i] >= 0)
       continue;
     if (src->mode == SRC_FOLDER) {
-      r = folder_open(src->root, &fs->rec[i], fs->disp[i], err, errlen);
+      /* st[i] then holds the state checked, which the upload holds the
+       * file to (a later fstat could take in a change never checked). */
+      r = folder_open(src->root, &fs->rec[i], fs->disp[i],
+                      fs->checked ? &fs->st[i] : NULL, &fs->st[i], err,
+                      errlen);
       if (r < 0)
         return r;
       fs->fds[i] = r;
@@ -171,7 +205,7 @@ int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
     }
     fs->f[i].fd = fs->fds[i];
     /* The file as opened: what goes up must still be that (http.h). */
-    if (fstat(fs->fds[i], &fs->st[i]) < 0)
+    if (src->mode != SRC_FOLDER && fstat(fs->fds[i], &fs->st[i]) < 0)
       return errf(err, errlen, -errno, "%s: %s", fs->names[i],
                   strerror(errno));
     fs->f[i].opened = &fs->st[i];
@@ -182,23 +216,19 @@ int cvat_files_open_batch(struct push_files *fs, const struct push_src *src,
   return 0;
 }
 
-/* One sample's file: in the dataset folder (nothing outside it is
- * uploaded, util.h), not missing.  Checked here so that a push fails
- * before it creates a task; opened again, and checked again, for its
- * batch (cvat_files_open_batch), and sent from that descriptor. */
+/* One folder sample: its names and the import's record of its file.  The
+ * file is checked by cvat_files_check() before a task is made or an
+ * upload starts, and again as its batch opens (cvat_files_open_batch);
+ * never when a resumed push has nothing to upload: CVAT then holds the
+ * bytes the import recorded, whatever the folder holds now. */
 static int file_add(struct push_files *fs, const struct sample *sm,
-                    const char *root, char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
   size_t i = fs->n;
-  int fd;
 
   if (sm->flags & SAMPLE_MISSING)
     return errf(err, errlen, -ENOENT, "sample %s: its file is missing",
                 sm->name);
-  fd = folder_open(root, sm, sm->name, err, errlen);
-  if (fd < 0)
-    return fd;
-  close(fd);
   fs->rec[i] = *sm;
   fs->rec[i].name = NULL;   /* the transaction's; rel and disp are kept */
   fs->names[i] = upload_name(sm->name, sm->format);
@@ -240,7 +270,7 @@ int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
     if (r < 0)
       return errf(err, errlen, r, "sample %" PRIu64 ": %s", run->samples[i],
                   strerror(-r));
-    r = src->mode == SRC_FOLDER ? file_add(fs, &sm, src->root, err, errlen)
+    r = src->mode == SRC_FOLDER ? file_add(fs, &sm, err, errlen)
         : file_add_bucket(t, fs, &sm, src, err, errlen);
   }
   return r;

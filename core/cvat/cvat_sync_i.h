@@ -87,6 +87,9 @@ struct push_files {
    * relpath is rel[i], name unset): its file must still be that one. */
   struct sample *rec;
   size_t n;
+  /* Every folder sample's file was checked (cvat_files_check), each
+   * one's state then in st. */
+  bool checked;
 };
 
 /* Where the samples of a push are and how CVAT gets them. */
@@ -105,11 +108,18 @@ struct push_src {
 };
 
 void cvat_files_free(struct push_files *f);
-/* The files of a run's samples, in run order, as src says; an error with
- * its reason in err (a missing sample, a file outside the folder, a
- * bucket sample without a recorded version). */
+/* The files of a run's samples, in run order, as src says (their files
+ * are not opened: cvat_files_check); an error with its reason in err (a
+ * missing sample, a bucket sample without a recorded version). */
 int cvat_files_build(struct store_txn *t, const struct cvat_run *run,
                      const struct push_src *src, struct push_files *fs,
+                     char *err, size_t errlen);
+/* A folder's files: each still the one the import recorded, each one's
+ * state then kept in fs->st, so that opening its batch need not read a
+ * touched file again.  Once per push, before CVAT gets a task or a file;
+ * nothing for a bucket's samples (cvat_files_check_versions).  0, or an
+ * errno with the first such sample and why in err. */
+int cvat_files_check(struct push_files *fs, const struct push_src *src,
                      char *err, size_t errlen);
 /* Bucket samples for a cloud storage: every object is still the version
  * the import recorded (one listing of the prefix), since CVAT reads what

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "store.h"
 
@@ -113,6 +114,12 @@ void import_hash128(const void *p, size_t n, uint8_t out[16]);
  * file, or boxes on another picture; a re-import records the new file.
  * For a folder's files (a bucket's are held to their ETag instead). */
 int import_file_current(int fd, const struct sample *s);
+/* The same, with the file's state the verdict is about in *st (its fstat,
+ * taken before any hash): a caller that meets the same state again (util.h
+ * stat_same_state: a write always moves the ctime) may take the file as
+ * checked without reading it again.  *st is set whenever the fstat
+ * succeeded. */
+int import_file_current_st(int fd, const struct sample *s, struct stat *st);
 /* s's file in the folder root, opened by dataset_open() (util.h: nothing
  * outside root, a regular file) and checked by import_file_current(): a
  * descriptor the caller owns, or -errno (-EXDEV: it leads out of root;

@@ -110,15 +110,21 @@ static int hash_fd(int fd, uint64_t n, uint8_t out[16])
 
 int import_file_current(int fd, const struct sample *s)
 {
-  uint8_t now[16];
   struct stat st;
+
+  return import_file_current_st(fd, s, &st);
+}
+
+int import_file_current_st(int fd, const struct sample *s, struct stat *st)
+{
+  uint8_t now[16];
   int r;
 
-  if (fstat(fd, &st) < 0)
+  if (fstat(fd, st) < 0)
     return -errno;
-  if ((uint64_t)st.st_size != s->size)
+  if ((uint64_t)st->st_size != s->size)
     return -ESTALE;
-  if (timespec_ns(st.st_mtim) == s->mtime_ns)
+  if (timespec_ns(st->st_mtim) == s->mtime_ns)
     return 0;
   if (!(s->flags & SAMPLE_HASHED))
     return -ESTALE;

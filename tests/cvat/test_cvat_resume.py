@@ -5,7 +5,10 @@ server-side delay on the request of one step, killed (SIGKILL) once the
 run's stored phase is that step's, and the same push is started again.
 The resumed push ends "ready" with one task (never a second), every image
 once, the frames in sample order, every box once with its label_id, the
-jobs assigned, and a pull that changes nothing.  The phases are the
+jobs assigned, and a pull that changes nothing.  Killed once its images
+went up (processing, boxes), it resumes so even with a sample changed
+since: CVAT has the bytes the import recorded, and the file is neither
+checked nor sent again.  The phases are the
 stored values every build writes (enum cvat_phase), so a run recorded by
 an older build resumes the same way."""
 import json
@@ -118,6 +121,34 @@ def main():
                 check_pushed(w, run, tasks_before)
             ck.run("push killed in phase %s resumes to ready, one task, "
                    "every box once" % phase, killed_and_resumed)
+
+        # A sample changed after the upload: CVAT holds the bytes the
+        # import recorded, so a push resumed past the upload neither
+        # checks nor sends the file again.
+        for i, (phase, method, path) in enumerate(POINTS[3:]):
+            run = "c%d" % i
+
+            def changed_then_resumed(run=run, phase=phase, method=method,
+                                     path=path):
+                tasks_before = list(w.srv.snapshot()["tasks"])
+                kill_in(w, run, phase, method, path)
+                victim = os.path.join(w.imgs, sorted(os.listdir(w.imgs))[0])
+                with open(victim, "rb") as f:
+                    orig = f.read()
+                changed = bytearray(orig)
+                changed[len(orig) // 2] ^= 0x55
+                try:
+                    with open(victim, "wb") as f:
+                        f.write(changed)
+                    p = w.cvat("push", "--run", run, "--wait")
+                finally:
+                    with open(victim, "wb") as f:
+                        f.write(orig)
+                eq(p.stdout.strip(), run, "run name of the resumed push")
+                check_pushed(w, run, tasks_before)
+            ck.run("push killed in phase %s, a sample changed since: it "
+                   "resumes to ready without checking the uploaded file"
+                   % phase, changed_then_resumed)
     finally:
         if w:
             w.close()

@@ -28,12 +28,17 @@ hook that acts on the folder while a push is under way:
     again): the push fails with "its file changed since the import" in
     the run's info and cvat/status before CVAT gets a task or a file;
     its bytes back (another mtime), the next push is ready.
+  * a touched sample (same bytes, a new mtime) is read whole twice by
+    its push (the daemon's rchar): the hash check before the task, then
+    the upload; opening its batch trusts the check while the file's
+    state (ctime included) is unchanged.
 
 The first two fail when the upload reopens the path (libcurl's file
 parts); the next three when the file's size is taken again at each send,
 a short read ends the upload with libcurl's error, or a file is not
 checked again once read; the sixth when the push does not hold the
-file to the import's record."""
+file to the import's record; the seventh when the batch hashes the file
+again."""
 import errno
 import json
 import os
@@ -141,7 +146,7 @@ def checks(ck, w, srv):
     mnt = w.sub("mnt")
     env = dict(os.environ, CVAT_URL=srv.url, CVAT_USERNAME="admin",
                CVAT_PASSWORD=PASSWORD, CVAT_RETRIES="1", CVAT_TIMEOUT="30")
-    Mount(store, mnt, env=env).start()
+    m = Mount(store, mnt, env=env).start()
 
     def t_link_swapped():
         victim = os.path.join(data, names[1])
@@ -358,6 +363,44 @@ def checks(ck, w, srv):
     ck.run("a sample changed since the import: the push fails with the "
            "reason before any task or upload; its bytes back, it is "
            "pushed", t_changed_since_import)
+
+    def t_touched_read_once():
+        # A touched sample (same bytes, a later mtime) is read whole to
+        # compare its hash before the task is made, and once more to go
+        # up; its batch trusts the first check while the file stays as it
+        # was then.  8 MiB so that the daemon's other reads (replies,
+        # the log) are lost in it.
+        def rchar():
+            with open("/proc/%d/io" % m.proc.pid) as f:
+                return int(f.read().split("rchar:")[1].split()[0])
+        with open(victim, "ab") as f:
+            f.write(b"\0" * (8 << 20))
+        curate("import", "--store", store, data)
+        size = os.path.getsize(victim)
+        try:
+            st = os.stat(victim)
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+            srv.got = []
+            r0 = rchar()
+            e = push(mnt, "samples t1")
+            info = wait_end(mnt, "t1")
+            r1 = rchar()
+        finally:
+            restore()
+        if "phase: ready" not in info:
+            raise AssertionError("push not ready (write errno %s): %s"
+                                 % (e, info))
+        if not any(len(b) == size for _, b in srv.got):
+            raise AssertionError("CVAT lacks the touched sample")
+        print("# the push read %d bytes; the touched sample has %d"
+              % (r1 - r0, size))
+        if not 2 * size <= r1 - r0 < 2.5 * size:
+            raise AssertionError("the push read %d bytes for a touched "
+                                 "sample of %d (expected a check and an "
+                                 "upload: twice)" % (r1 - r0, size))
+    ck.run("a touched sample (same bytes, new mtime) is read twice by its "
+           "push, once for the check and once to go up, not checked again "
+           "as its batch opens", t_touched_read_once)
 
 
 if __name__ == "__main__":
