@@ -38,8 +38,30 @@ static struct dynlib lz_lib = DYNLIB_INIT(ZIP_SONAME, lz_syms);
 struct zipr {
   zip_t *za;
   zip_uint64_t *idx;   /* visible members -> libzip index */
+  char **names;        /* visible members' names, '\' made '/' (owned) */
   size_t n;
 };
+
+/* A backslash in a member name is a folder separator, always.  The ZIP
+ * format allows only '/' (APPNOTE 4.4.17), but some Windows tools
+ * (.NET Framework's ZipFile before 4.6.1, Windows PowerShell's
+ * Compress-Archive) store "annotations\instances_default.json".  The
+ * header's "version made by" cannot single them out: correct zips made
+ * on Windows say MS-DOS or NTFS too, and a zip rewritten on Linux (by
+ * Python, which keeps a '\' as given) says Unix.  These zips are CVAT's
+ * exports, whose names are paths CVAT writes (annotations/, obj_*_data/,
+ * Annotations/ ...) and never hold a '\' of their own (a frame whose own
+ * file name held one would be looked for as a folder and a name).  Done
+ * before name_safe(), so "..\x" is as hidden as "../x". */
+static char *name_of(const char *stored)
+{
+  char *n = strdup(stored);
+
+  for (char *p = n; p && *p; p++)
+    if (*p == '\\')
+      *p = '/';
+  return n;
+}
 
 static bool name_safe(const char *n)
 {
@@ -79,14 +101,24 @@ int zipr_open(const char *path, struct zipr **ret)
   }
   n = lz.get_num_entries(z->za, 0);
   z->idx = calloc((size_t)(n > 0 ? n : 1), sizeof(*z->idx));
-  if (!z->idx) {
+  z->names = calloc((size_t)(n > 0 ? n : 1), sizeof(*z->names));
+  if (!z->idx || !z->names) {
     zipr_close(z);
     return -ENOMEM;
   }
   for (zip_int64_t i = 0; i < n; i++) {
-    const char *name = lz.get_name(z->za, (zip_uint64_t)i, 0);
-    if (name && name_safe(name))
-      z->idx[z->n++] = (zip_uint64_t)i;
+    const char *stored = lz.get_name(z->za, (zip_uint64_t)i, 0);
+    char *name = stored ? name_of(stored) : NULL;
+    if (stored && !name) {
+      zipr_close(z);
+      return -ENOMEM;
+    }
+    if (name && name_safe(name)) {
+      z->idx[z->n] = (zip_uint64_t)i;
+      z->names[z->n++] = name;
+    } else {
+      free(name);
+    }
   }
   *ret = z;
   return 0;
@@ -98,6 +130,9 @@ void zipr_close(struct zipr *z)
     return;
   if (z->za)
     lz.discard(z->za);
+  for (size_t i = 0; z->names && i < z->n; i++)
+    free(z->names[i]);
+  free(z->names);
   free(z->idx);
   free(z);
 }
@@ -109,7 +144,7 @@ size_t zipr_count(const struct zipr *z)
 
 const char *zipr_name(const struct zipr *z, size_t i)
 {
-  return i < z->n ? lz.get_name(z->za, z->idx[i], 0) : NULL;
+  return i < z->n ? z->names[i] : NULL;
 }
 
 /* Member i's uncompressed bytes, 64 KiB at a time, to put(ud, p, n);

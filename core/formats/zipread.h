@@ -1,7 +1,8 @@
 /* zipread.h - read-only access to the members of a ZIP archive (CVAT's
  * export zips).  The only module that uses libzip.
  *
- * Member names are as stored; names that are absolute or contain ".."
+ * Member names are as stored, with each '\' read as '/' (zips written on
+ * Windows; see zipread.c); names that are absolute or contain ".."
  * components are hidden (never listed), so callers cannot be led outside
  * the archive's own tree.  Errors: -EBADMSG for a file that is not a
  * readable ZIP, -EFBIG for a member larger than the caller's limit, -ENOMEM,

@@ -163,3 +163,18 @@ def voc11(path, items, labels):
                   "".join("%s:%d,%d,%d::\n" % (n, 40 * i % 256, 90, 200)
                           for i, n in enumerate(labels))))
     return _zip(path, files)
+
+
+def rezip(src, dst, method=zipfile.ZIP_DEFLATED, rename=None, extra=()):
+    """src's members written again into dst with compression method, each
+    name through rename(name) (Python keeps a backslash as given on
+    Linux), then the (name, data) pairs of extra."""
+    with zipfile.ZipFile(src) as zin, \
+            zipfile.ZipFile(dst, "w", method) as zout:
+        for info in zin.infolist():
+            zout.writestr(rename(info.filename) if rename else info.filename,
+                          zin.read(info))
+        for name, data in extra:
+            zout.writestr(name, data)
+    return dst
+

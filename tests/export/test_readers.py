@@ -7,6 +7,7 @@ truth, not from our exports) import to the same labels."""
 import json
 import os
 import sys
+import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
@@ -178,6 +179,23 @@ def main():
            "--field", "zyolosub", z)
     same(plain.dump("zyolosub"), 1e-3, "CVAT YOLO 1.1 zip, frames in "
          "folders")
+    # The same zips with names in Windows' backslashes, as some Windows
+    # tools store them ("annotations\\instances_default.json",
+    # "obj_train_data\\<folder>\\<n>.txt"; Python keeps them as given).
+    z_coco = plain.path("zcoco10.zip")
+    for field, src in (("zbscoco", z_coco),
+                       ("zbsyolo", plain.path("zyolosub.zip"))):
+        z = cvat_layouts.rezip(src, plain.path(field + ".zip"),
+                               rename=lambda n: n.replace("/", "\\"))
+        with zipfile.ZipFile(z) as zf:
+            names = zf.namelist()
+        check(all("/" not in n for n in names) and
+              any("\\" in n for n in names),
+              "%s: names as written: %s" % (field, names[:3]))
+        curate("import-labels", "--store", plain.store, "--format",
+               "cvat-zip", "--field", field, z)
+        same(plain.dump(field), 1e-3 if "yolo" in field else 0,
+             "CVAT zip %s" % field)
     xlib.finish()
 
 
