@@ -172,7 +172,7 @@ static int voc_parse(struct limp *L, struct limp_src *src, size_t i,
   buf_reset(b);
   r = limp_src_read(src, i, LIMP_FILE_MAX, b);
   if (r < 0)
-    return limp_fail(L, "%s: %s", fn, strerror(-r));
+    return limp_src_read_fail(L, src, i, LIMP_FILE_MAX, r);
   r = xmltree_parse(b->data ? b->data : "", b->len, root, why,
                     sizeof(why));
   if (r < 0)
@@ -369,7 +369,7 @@ static int labelmap(struct limp *L, struct limp_src *src, long li,
   int r = limp_src_read(src, (size_t)li, LIMP_FILE_MAX, b);
 
   if (r < 0)
-    return limp_fail(L, "labelmap.txt: %s", strerror(-r));
+    return limp_src_read_fail(L, src, (size_t)li, LIMP_FILE_MAX, r);
   for (line = strtok_r(b->data ? b->data : (char[]){ 0 }, "\n", &save);
        line && r == 0; line = strtok_r(NULL, "\n", &save)) {
     char *c = strchr(line, ':');

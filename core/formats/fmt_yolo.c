@@ -167,7 +167,7 @@ static int one_file(struct limp *L, struct limp_src *src, size_t i,
   buf_reset(b);
   r = limp_src_read(src, i, LIMP_FILE_MAX, b);
   if (r < 0)
-    return limp_fail(L, "%s: %s", src->names[i], strerror(-r));
+    return limp_src_read_fail(L, src, i, LIMP_FILE_MAX, r);
   if (b->len && memchr(b->data, '\0', b->len))
     return limp_fail(L, "%s: binary data", src->names[i]);
   L->st->files++;
@@ -242,7 +242,8 @@ int fmt_yolo_import(struct limp *L, struct limp_src *src)
   }
   r = limp_src_read(src, (size_t)(yi >= 0 ? yi : ni), LIMP_FILE_MAX, &b);
   if (r < 0) {
-    limp_fail(L, "%s: %s", yi >= 0 ? "data.yaml" : "obj.names", strerror(-r));
+    limp_src_read_fail(L, src, (size_t)(yi >= 0 ? yi : ni), LIMP_FILE_MAX,
+                       r);
     goto out;
   }
   r = yi >= 0 ? yaml_names(L, b.data ? b.data : "", b.len, &c)

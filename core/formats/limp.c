@@ -233,10 +233,25 @@ int limp_src_open_fail(struct limp *L, const struct limp_src *s, size_t i,
   if (s->z && r == -EBADMSG)
     return limp_fail(L, "%s: a broken zip member (bad data, checksum, or "
                      "more bytes than the zip declares)", name);
+  if (s->z && r == -ENOTSUP) {
+    char m[40];
+    zipr_method_name(s->z, s->zidx[i], m, sizeof(m));
+    return limp_fail(L, "%s: compressed with %s, which this build cannot "
+                     "read: re-zip the files with deflate, the method "
+                     "CVAT itself writes", name, m);
+  }
   if (s->z && (r == -ENOSPC || r == -EDQUOT))
     return limp_fail(L, "%s: no room to inflate it in the temporary folder "
                      "($TMPDIR, else /var/tmp): %s", name, strerror(-r));
   return limp_fail(L, "%s: %s", name, strerror(-r));
+}
+
+int limp_src_read_fail(struct limp *L, const struct limp_src *s, size_t i,
+                       size_t max, int r)
+{
+  if (r == -EFBIG)
+    return limp_fail(L, "%s: larger than %zu MiB", s->names[i], max >> 20);
+  return limp_src_open_fail(L, s, i, r);
 }
 
 long limp_src_find(const struct limp_src *s, const char *name)

@@ -88,7 +88,8 @@ struct limp {
 int limp_src_open_dir(struct limp_src *s, const char *dir);
 int limp_src_open_zip(struct limp_src *s, const char *path);
 void limp_src_free(struct limp_src *s);
-/* Reads file i of the source into out (appended). */
+/* Reads file i of the source into out (appended): -EFBIG past max
+ * bytes, else the errors of limp_src_open(). */
 int limp_src_read(struct limp_src *s, size_t i, size_t max, struct buf *out);
 /* File i of the source as a descriptor the caller owns, for documents
  * read in pieces (CVAT's XML, COCO JSON): a folder's file opened as it is
@@ -96,13 +97,17 @@ int limp_src_read(struct limp_src *s, size_t i, size_t max, struct buf *out);
  * name (tmpfile_anon, util.h) that closing frees, so that memory stays
  * that of the pieces whatever the member's size.  -EFBIG when the member
  * inflates past LIMP_ZIP_DOC_MAX, -ENOSPC when the disk fills, -EBADMSG
- * for a broken member. */
+ * for a broken member, -ENOTSUP for one compressed with a method this
+ * build cannot inflate (zipread.h). */
 int limp_src_open(struct limp_src *s, size_t i, int *ret_fd);
 /* limp_fail() for file i of s whose limp_src_open() gave r: its reason
  * ("not a regular file", a member inflating past the bound, no room in
  * the temporary folder ...). */
 int limp_src_open_fail(struct limp *L, const struct limp_src *s, size_t i,
                        int r);
+/* The same for a limp_src_read() of at most max bytes that gave r. */
+int limp_src_read_fail(struct limp *L, const struct limp_src *s, size_t i,
+                       size_t max, int r);
 /* Index of `name` in the source, or -1. */
 long limp_src_find(const struct limp_src *s, const char *name);
 

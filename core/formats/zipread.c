@@ -3,6 +3,7 @@
 #include "zipread.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,7 +32,9 @@
   X(t, zip_stat_index, stat_index) \
   X(t, zip_fopen_index, fopen_index) \
   X(t, zip_fread, fread) \
-  X(t, zip_fclose, fclose)
+  X(t, zip_fclose, fclose) \
+  X(t, zip_get_error, get_error) \
+  X(t, zip_error_code_zip, error_code_zip)
 DYNLIB_TABLE(lz, LZ_FUNCS);
 static struct dynlib lz_lib = DYNLIB_INIT(ZIP_SONAME, lz_syms);
 
@@ -147,6 +150,42 @@ const char *zipr_name(const struct zipr *z, size_t i)
   return i < z->n ? z->names[i] : NULL;
 }
 
+/* The names of the methods a libzip may lack: which one it has depends
+ * on the libraries it was built with (Debian 12's libzip 1.7.3 has
+ * bzip2, not LZMA, XZ or zstd); the numbers are APPNOTE 4.4.5's. */
+static const struct { uint16_t id; const char *name; } methods[] = {
+  { 1, "Shrink" }, { 6, "Implode" }, { 9, "Deflate64" }, { 12, "bzip2" },
+  { 14, "LZMA" }, { 93, "zstd" }, { 95, "XZ" }, { 98, "PPMd" },
+};
+
+void zipr_method_name(struct zipr *z, size_t i, char *buf, size_t cap)
+{
+  zip_stat_t st;
+
+  snprintf(buf, cap, "an unknown method");
+  if (i >= z->n || lz.stat_index(z->za, z->idx[i], 0, &st) < 0 ||
+      !(st.valid & ZIP_STAT_COMP_METHOD))
+    return;
+  for (size_t k = 0; k < ARRAY_SIZE(methods); k++)
+    if (methods[k].id == st.comp_method) {
+      snprintf(buf, cap, "%s", methods[k].name);
+      return;
+    }
+  snprintf(buf, cap, "method %u", (unsigned)st.comp_method);
+}
+
+/* Why libzip could not open a member for reading: -ENOTSUP for a
+ * compression method it cannot inflate (ZIP_ER_COMPNOTSUPP: one its build
+ * left out, or a number no one assigned), else the member is broken. */
+static int open_error(struct zipr *z)
+{
+  switch (lz.error_code_zip(lz.get_error(z->za))) {
+  case ZIP_ER_COMPNOTSUPP: return -ENOTSUP;
+  case ZIP_ER_MEMORY: return -ENOMEM;
+  default: return -EBADMSG;
+  }
+}
+
 /* Member i's uncompressed bytes, 64 KiB at a time, to put(ud, p, n);
  * -EFBIG past max bytes (the declared size may lie: what comes out is
  * counted), -EBADMSG past the declared size (libzip does not check it:
@@ -170,7 +209,7 @@ static int each_piece(struct zipr *z, size_t i, uint64_t max,
     return -EFBIG;
   f = lz.fopen_index(z->za, z->idx[i], 0);
   if (!f)
-    return -EBADMSG;
+    return open_error(z);
   while ((got = lz.fread(f, blk, sizeof(blk))) > 0) {
     total += (uint64_t)got;
     if (total > max) {

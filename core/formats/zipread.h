@@ -5,7 +5,9 @@
  * Windows; see zipread.c); names that are absolute or contain ".."
  * components are hidden (never listed), so callers cannot be led outside
  * the archive's own tree.  Errors: -EBADMSG for a file that is not a
- * readable ZIP, -EFBIG for a member larger than the caller's limit, -ENOMEM,
+ * readable ZIP, -ENOTSUP for a member compressed with a method this
+ * build's libzip cannot inflate (zipr_method_name says which), -EFBIG for
+ * a member larger than the caller's limit, -ENOMEM,
  * -errno from opening the file, -ELIBACC when libzip cannot be loaded (it
  * is loaded by the first zipr_open()).
  */
@@ -26,13 +28,18 @@ void zipr_close(struct zipr *z);   /* NULL is fine */
 size_t zipr_count(const struct zipr *z);
 /* Name of member i (borrowed until zipr_close). */
 const char *zipr_name(const struct zipr *z, size_t i);
+/* The compression method of member i, for a reason: "LZMA", "bzip2",
+ * "zstd" ... where it has a name, else "method <n>", into buf. */
+void zipr_method_name(struct zipr *z, size_t i, char *buf, size_t cap);
 /* Appends the uncompressed bytes of member i to out; -EFBIG when they
  * exceed max bytes, -EBADMSG when they exceed the member's declared size
- * (stopped there, never inflated further) or are broken. */
+ * (stopped there, never inflated further) or are broken, -ENOTSUP when
+ * its compression method cannot be read. */
 int zipr_read(struct zipr *z, size_t i, size_t max, struct buf *out);
 /* Writes the uncompressed bytes of member i to fd at its offset; -EFBIG
  * when they exceed max bytes, -EBADMSG past its declared size (what was
- * written stays), or the write's -errno (-ENOSPC ...). */
+ * written stays), -ENOTSUP as zipr_read, or the write's -errno (-ENOSPC
+ * ...). */
 int zipr_extract(struct zipr *z, size_t i, uint64_t max, int fd);
 
 #endif

@@ -33,6 +33,7 @@ annotations only gets them.
 items: [(id, width, height, [(label, x, y, w, h), ...])]; labels: the
 task's labels in CVAT's order."""
 import json
+import struct
 import zipfile
 
 
@@ -178,3 +179,25 @@ def rezip(src, dst, method=zipfile.ZIP_DEFLATED, rename=None, extra=()):
             zout.writestr(name, data)
     return dst
 
+
+def set_method(path, name, method):
+    """The compression method of member `name` (stored) set to `method`
+    in its local header and its central directory entry, as a zip made
+    by a tool with a method this reader lacks would say."""
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        with zipfile.ZipFile(path) as z:
+            local = z.getinfo(name).header_offset
+        assert data[local:local + 4] == b"PK\3\4"
+        struct.pack_into("<H", data, local + 8, method)
+        eocd = data.rfind(b"PK\5\6")
+        count, _, cd = struct.unpack_from("<HII", data, eocd + 10)
+        for _ in range(count):
+            assert data[cd:cd + 4] == b"PK\1\2"
+            nlen, xlen, clen = struct.unpack_from("<HHH", data, cd + 28)
+            if data[cd + 46:cd + 46 + nlen] == name.encode():
+                struct.pack_into("<H", data, cd + 10, method)
+            cd += 46 + nlen + xlen + clen
+        f.seek(0)
+        f.write(data)
+    return path

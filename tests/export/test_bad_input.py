@@ -1,5 +1,6 @@
 """Bad label input: each case fails with exit 1 and one line on stderr
-naming the reason, and leaves the store's labels as they were."""
+naming the reason (each of the strings a case gives), and leaves the
+store's labels as they were."""
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import zipfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlib  # noqa: E402
 from xlib import check, curate, write  # noqa: E402
+import cvat_layouts  # noqa: E402
 
 
 def main():
@@ -89,6 +91,36 @@ def main():
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("annotations/instances_default.json", "{\"images\": [")
     cases.append(("coco-bad-json", "cvat-zip", z, "instances_default.json"))
+
+    # CVAT zips that would import (one "car" box a sample, unlike the
+    # ground truth) but for how they are written.  A member compressed
+    # with a method this build's libzip lacks (Debian 12's has bzip2, not
+    # LZMA; 85 is no method at all) is named so, with the way out, not
+    # called broken; in a COCO document (inflated to a file) as in a YOLO
+    # label file (read whole).
+    items = [(n, xlib.W, xlib.H, [("car", 1, 1, 5, 5)]) for n in ds.names]
+    labels = sorted(xlib.CLASSES.values())
+    coco = cvat_layouts.coco10(ds.path("c10.zip"), items, labels)
+    yolo11 = cvat_layouts.yolo11(ds.path("y11.zip"), items, labels)
+    doc = "annotations/instances_default.json"
+    for label, src, method, member, what in (
+            ("zip-lzma-coco", coco, zipfile.ZIP_LZMA, None,
+             doc + ": compressed with LZMA, which this build cannot read"),
+            ("zip-lzma-yolo", yolo11, zipfile.ZIP_LZMA, None,
+             "obj.names: compressed with LZMA, which this build cannot "
+             "read"),
+            ("zip-method-85", coco, zipfile.ZIP_STORED, doc,
+             doc + ": compressed with method 85, which this build cannot "
+             "read"),
+            ("zip-method-85-yolo", yolo11, zipfile.ZIP_STORED,
+             "obj_train_data/%s.txt" % ds.names[0],
+             "obj_train_data/%s.txt: compressed with method 85" %
+             ds.names[0])):
+        z = cvat_layouts.rezip(src, ds.path(label + ".zip"), method)
+        if member:
+            cvat_layouts.set_method(z, member, 85)
+        cases.append((label, "cvat-zip", z,
+                      (what, "re-zip the files with deflate")))
     j = ds.path("nomatch.json")
     write(j, '{"images":[{"id":1,"file_name":"nope.jpg","width":1,'
           '"height":1}],"categories":[],"annotations":[]}')
@@ -133,7 +165,8 @@ def main():
                    path, ok=False)
         err = p.stderr.decode().strip().splitlines()
         last = err[-1] if err else ""
-        check(p.returncode == 1 and what in last and
+        whats = what if isinstance(what, tuple) else (what,)
+        check(p.returncode == 1 and all(w in last for w in whats) and
               "nothing changed" in last,
               "%s: exit %d, %r" % (label, p.returncode, last))
         check(ds.dump() == before, "%s: labels unchanged" % label)

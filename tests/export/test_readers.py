@@ -179,6 +179,13 @@ def main():
            "--field", "zyolosub", z)
     same(plain.dump("zyolosub"), 1e-3, "CVAT YOLO 1.1 zip, frames in "
          "folders")
+    # CVAT's COCO 1.0 zip written again with bzip2, a method Debian's
+    # libzip reads (LZMA, which it lacks, is refused in test_bad_input.py).
+    z = cvat_layouts.rezip(plain.path("zcoco10.zip"),
+                           plain.path("zbzip2.zip"), zipfile.ZIP_BZIP2)
+    curate("import-labels", "--store", plain.store, "--format", "cvat-zip",
+           "--field", "zbzip2", z)
+    same(plain.dump("zbzip2"), 0, "CVAT COCO 1.0 zip in bzip2")
     # The same zips with names in Windows' backslashes, as some Windows
     # tools store them ("annotations\\instances_default.json",
     # "obj_train_data\\<folder>\\<n>.txt"; Python keeps them as given).
