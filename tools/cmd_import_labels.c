@@ -18,7 +18,7 @@ static void usage_il(FILE *f)
     "usage: %s import-labels --store STORE\n"
     "                        --format coco|yolo|voc|cvat|cvat-zip\n"
     "                        [--field NAME] [--frame auto|stored|viewer]\n"
-    "                        [--json] PATH\n"
+    "                        [--zip-format coco|yolo|voc|cvat] [--json] PATH\n"
     "Replaces the label field NAME (default ground_truth) of every sample\n"
     "named in PATH: a COCO JSON file (or a folder with annotations/), a\n"
     "YOLO folder (data.yaml or obj.names), a Pascal VOC folder, CVAT's XML\n"
@@ -28,8 +28,9 @@ static void usage_il(FILE *f)
     "boxes of photos with an EXIF orientation are given as stored, or as a\n"
     "viewer shows them (turned); auto: COCO and VOC files as stored, YOLO\n"
     "rows, CVAT's XML and CVAT zips turned.  A COCO or VOC size that is the turned one\n"
-    "(orientations 5-8) says turned whatever the option.  --json prints\n"
-    "the counts as a JSON object.\n"
+    "(orientations 5-8) says turned whatever the option.  --zip-format:\n"
+    "which labels to read from a zip holding more than one format (refused\n"
+    "without it).  --json prints the counts as a JSON object.\n"
     "Exit status: 0 done, 1 failed (nothing changed), 2 usage error.\n",
     prog);
 }
@@ -40,6 +41,20 @@ static void on_skip(const char *what, const char *reason, void *ud)
   fprintf(stderr, "skipped %s: %s\n", what, reason);
 }
 
+/* --zip-format: the label set of a CVAT zip to read, named as the format
+ * of that set alone (coco, yolo, voc, cvat); with --format cvat-zip only. */
+static bool zip_format_arg(const char *arg, enum limport_format lf,
+                           enum limport_format *ret)
+{
+  if (lf != LIMPORT_CVAT_ZIP || limport_format_parse(arg, ret) < 0 ||
+      *ret == LIMPORT_CVAT_ZIP) {
+    fprintf(stderr, "%s: --zip-format %s: give coco, yolo, voc or cvat, "
+            "with --format cvat-zip\n", prog, arg);
+    return false;
+  }
+  return true;
+}
+
 int cmd_import_labels(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -48,11 +63,13 @@ int cmd_import_labels(int argc, char **argv)
     { "field", required_argument, NULL, 'f' },
     { "json", no_argument, NULL, 'j' },
     { "frame", required_argument, NULL, 'r' },
+    { "zip-format", required_argument, NULL, 'z' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   const char *store_path = NULL, *fmt = NULL, *field = "ground_truth";
-  enum limport_format lf;
+  const char *zfmt = NULL;
+  enum limport_format lf, zpart = LIMPORT_CVAT_ZIP;
   struct limport_stats st;
   struct store *s;
   char err[512];
@@ -60,12 +77,13 @@ int cmd_import_labels(int argc, char **argv)
   bool json = false;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "s:F:f:r:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:F:f:r:z:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
     case 'F': fmt = optarg; break;
     case 'f': field = optarg; break;
     case 'j': json = true; break;
+    case 'z': zfmt = optarg; break;
     case 'r':
       if (!tool_frame_arg(optarg, &frame))
         return 2;
@@ -83,11 +101,13 @@ int cmd_import_labels(int argc, char **argv)
             "cvat, cvat-zip)\n", prog, fmt);
     return 2;
   }
+  if (zfmt && !zip_format_arg(zfmt, lf, &zpart))
+    return 2;
   r = tool_open_store(store_path, false, false, &s);
   if (r < 0)
     return 1;
-  r = limport_run(s, lf, argv[optind], field, frame, on_skip, NULL, err,
-                  sizeof(err), &st);
+  r = limport_run(s, lf, argv[optind], field, frame, zpart, on_skip, NULL,
+                  err, sizeof(err), &st);
   store_close(s);
   if (r < 0) {
     fprintf(stderr, "%s: import-labels failed, nothing changed: %s\n", prog,

@@ -49,6 +49,9 @@ _curate()
         --frame)
             COMPREPLY=($(compgen -W "auto stored viewer" -- "$cur"))
             return 0 ;;
+        --zip-format)
+            COMPREPLY=($(compgen -W "coco yolo voc cvat" -- "$cur"))
+            return 0 ;;
     esac
 
     local opts
@@ -60,8 +63,8 @@ _curate()
         table) opts="--store --format --json --read-only --help" ;;
         export) opts="--store --format --tag --view --field --frame --json
                       --help" ;;
-        import-labels) opts="--store --format --field --frame --json
-                             --help" ;;
+        import-labels) opts="--store --format --field --frame --zip-format
+                             --json --help" ;;
         predictions) opts="--store --format --field --coco-gt --names --frame
                            --json --help" ;;
         eval) opts="--store --name --gt --pred --iou --json --plot --list

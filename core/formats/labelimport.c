@@ -174,31 +174,83 @@ static int coco_file(struct limp *L, const char *path)
   return file_or_folder(L, path, coco_path, coco_from_src);
 }
 
-/* What a CVAT zip holds: COCO 1.0, YOLO 1.1 or PASCAL VOC 1.1.  CVAT
- * shows each frame turned by its EXIF orientation, so its boxes are in
- * that frame: YOLO rows are read so anyway (fmt_yolo.c), COCO and VOC
- * boxes are turned back (L->view_frame), unless a file gives an image's
- * stored size where that differs from the turned one. */
+/* The label sets a CVAT zip may hold, one per export format. */
+struct zip_set {
+  enum limport_format fmt;   /* the set alone */
+  const char *opt;           /* its --zip-format, the format's name */
+  const char *what;          /* for reasons */
+  bool (*is_member)(const char *name);   /* a file that only it has */
+  int (*run)(struct limp *L, struct limp_src *src);
+};
+
+static bool is_yolo_list(const char *n)
+{
+  return strcmp(n, "obj.names") == 0 || strcmp(n, "data.yaml") == 0;
+}
+
+static bool is_voc_doc(const char *n)
+{
+  return strncmp(n, "Annotations/", 12) == 0;
+}
+
+/* In the order a zip's one set was looked for before two were refused. */
+static const struct zip_set zip_sets[] = {
+  { LIMPORT_COCO, "coco", "COCO", is_coco_json, coco_from_src },
+  { LIMPORT_YOLO, "yolo", "YOLO", is_yolo_list, fmt_yolo_import },
+  { LIMPORT_VOC, "voc", "Pascal VOC", is_voc_doc, fmt_voc_import },
+  { LIMPORT_CVAT_XML, "cvat", "CVAT's XML", fmt_cvatxml_is_doc,
+    fmt_cvatxml_import },
+};
+
+/* What a CVAT zip holds: COCO 1.0, YOLO 1.1, PASCAL VOC 1.1 or CVAT for
+ * images 1.1.  CVAT shows each frame turned by its EXIF orientation, so
+ * its boxes are in that frame: YOLO rows are read so anyway (fmt_yolo.c),
+ * COCO and VOC boxes are turned back (L->view_frame), unless a file gives
+ * an image's stored size where that differs from the turned one.
+ *
+ * CVAT writes one set per zip.  A zip holding two (someone's merge of
+ * two exports, an annotations.xml added to a COCO zip) is refused
+ * unless --zip-format picks one: reading the first found would drop the
+ * other in silence, and nothing says which of the two is the newer. */
 static int cvat_zip(struct limp *L, struct limp_src *src)
 {
-  bool coco = false, yolo = false, voc = false, xml = false;
+  const char *first[ARRAY_SIZE(zip_sets)] = { 0 };   /* a member of each */
+  char held[300] = "", opts[100] = "";
+  size_t nheld = 0, seen = 0, pick = SIZE_MAX;
 
-  for (size_t i = 0; i < src->n; i++) {
-    const char *n = src->names[i];
-    coco |= is_coco_json(n);
-    yolo |= strcmp(n, "obj.names") == 0 || strcmp(n, "data.yaml") == 0;
-    voc |= strncmp(n, "Annotations/", 12) == 0;
-    xml |= fmt_cvatxml_is_doc(n);
+  for (size_t i = 0; i < src->n; i++)
+    for (size_t k = 0; k < ARRAY_SIZE(zip_sets); k++)
+      if (!first[k] && zip_sets[k].is_member(src->names[i]))
+        first[k] = src->names[i];
+  for (size_t k = 0; k < ARRAY_SIZE(zip_sets); k++) {
+    nheld += first[k] != NULL;
+    if (zip_sets[k].fmt == L->zip_part)
+      pick = k;
+  }
+  for (size_t k = 0; k < ARRAY_SIZE(zip_sets); k++) {
+    bool last;
+    if (!first[k])
+      continue;
+    last = ++seen == nheld;
+    snprintf(held + strlen(held), sizeof(held) - strlen(held), "%s%s (%s)",
+             seen == 1 ? "" : last ? " and " : ", ", zip_sets[k].what,
+             first[k]);
+    snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), "%s%s",
+             seen == 1 ? "" : last ? " or " : ", ", zip_sets[k].opt);
   }
   L->view_frame = L->frame != IMG_FRAME_STORED;
-  if (coco)
-    return coco_from_src(L, src);
-  if (yolo)
-    return fmt_yolo_import(L, src);
-  if (voc)
-    return fmt_voc_import(L, src);
-  if (xml)
-    return fmt_cvatxml_import(L, src);
+  if (pick != SIZE_MAX && !first[pick])
+    return limp_fail(L, "--zip-format %s: the zip holds no %s labels%s%s",
+                     zip_sets[pick].opt, zip_sets[pick].what,
+                     nheld ? ", only " : "", held);
+  if (pick == SIZE_MAX && nheld > 1)
+    return limp_fail(L, "the zip holds labels in %zu formats, %s: say which "
+                     "to read with --zip-format %s", nheld, held, opts);
+  for (size_t k = 0; pick == SIZE_MAX && k < ARRAY_SIZE(zip_sets); k++)
+    if (first[k])
+      pick = k;
+  if (pick != SIZE_MAX)
+    return zip_sets[pick].run(L, src);
   return limp_fail(L, "not a CVAT \"COCO 1.0\", \"YOLO 1.1\", \"PASCAL "
                    "VOC 1.1\" or \"CVAT for images 1.1\" export: no "
                    "annotations/*.json, obj.names, data.yaml, Annotations/ "
@@ -282,11 +334,13 @@ static int run_format(struct limp *L, const struct limp_format *f,
 
 int limport_run(struct store *s, enum limport_format fmt, const char *path,
                 const char *field, enum img_frame frame,
+                enum limport_format zip_part,
                 void (*report)(const char *, const char *, void *),
                 void *ud, char *err, size_t errlen,
                 struct limport_stats *ret)
 {
   struct limp L = { .field = field ? field : "ground_truth",
+                    .zip_part = zip_part,
                     .report = report, .ud = ud, .err = err,
                     .errlen = errlen, .st = ret, .frame = frame,
                     .view_frame = frame == IMG_FRAME_VIEWER };
@@ -301,6 +355,10 @@ int limport_run(struct store *s, enum limport_format fmt, const char *path,
     return limp_fail(&L, "unknown label format");
   if ((unsigned)frame > IMG_FRAME_VIEWER)
     return limp_fail(&L, "unknown frame");
+  if (zip_part != LIMPORT_CVAT_ZIP &&
+      (fmt != LIMPORT_CVAT_ZIP || (unsigned)zip_part >= ARRAY_SIZE(formats)))
+    return limp_fail(&L, "--zip-format is for --format cvat-zip only, "
+                     "and names coco, yolo, voc or cvat");
   r = store_txn_begin(s, true, &L.t);
   if (r < 0) {
     snprintf(err, errlen, "cannot write the store: %s", strerror(-r));

@@ -47,11 +47,16 @@ int limport_format_parse(const char *s, enum limport_format *ret);
 /* Imports `path` (a COCO JSON file or a folder holding annotations/<x>.json files;
  * a YOLO or VOC folder; a CVAT zip; CVAT's annotations.xml or a folder of
  * such files) into `field` (NULL = ground_truth).
+ * zip_part: for a CVAT zip, the label set in it to read, as the format
+ * of that set alone (LIMPORT_COCO, _YOLO, _VOC or _CVAT_XML); a zip
+ * holding more than one set is refused without it.  LIMPORT_CVAT_ZIP:
+ * the one set the zip holds (and the value for every other format).
  * report (may be NULL) gets one line per skipped file.  Returns 0 and the
  * counts in *ret, or -errno with a reason in err (-EINVAL bad input,
  * -EBADMSG not a zip, store errors). */
 int limport_run(struct store *s, enum limport_format fmt, const char *path,
                 const char *field, enum img_frame frame,
+                enum limport_format zip_part,
                 void (*report)(const char *what, const char *reason,
                                void *ud),
                 void *ud, char *err, size_t errlen,

@@ -78,6 +78,9 @@ struct limp {
   char *base;               /* the real path of the folder or zip read
                              * (owned; "" when unknown): where its label
                              * files lie, for smatch_label_stem */
+  /* Which of the label sets a CVAT zip holds to read (import-labels
+   * --zip-format): LIMPORT_CVAT_ZIP for the only one there is. */
+  enum limport_format zip_part;
   char **kept;              /* strings kept until limp_done (limp_keep) */
   size_t nkept, capkept;
 };

@@ -121,6 +121,26 @@ def main():
             cvat_layouts.set_method(z, member, 85)
         cases.append((label, "cvat-zip", z,
                       (what, "re-zip the files with deflate")))
+    # Two label sets in one zip: refused, both named, the way to choose
+    # said (the first found was read, the other dropped in silence).
+    xml = ("<annotations><version>1.1</version><image id=\"0\" name=\"%s"
+           ".jpg\" width=\"%d\" height=\"%d\"><box label=\"car\" "
+           "xtl=\"1\" ytl=\"1\" xbr=\"9\" ybr=\"9\"/></image>"
+           "</annotations>" % (ds.names[0], xlib.W, xlib.H))
+    z = cvat_layouts.rezip(coco, ds.path("coco+xml.zip"),
+                           extra=[("annotations.xml", xml)])
+    cases.append(("zip-coco-and-xml", "cvat-zip", z,
+                  "the zip holds labels in 2 formats, COCO (" + doc +
+                  ") and CVAT's XML (annotations.xml): say which to read "
+                  "with --zip-format coco or cvat"))
+    with zipfile.ZipFile(yolo11) as y:
+        extra = [(n, y.read(n)) for n in y.namelist()]
+    z = cvat_layouts.rezip(coco, ds.path("coco+yolo+xml.zip"),
+                           extra=extra + [("annotations.xml", xml)])
+    cases.append(("zip-coco-yolo-xml", "cvat-zip", z,
+                  "in 3 formats, COCO (" + doc + "), YOLO (obj.names) and "
+                  "CVAT's XML (annotations.xml): say which to read with "
+                  "--zip-format coco, yolo or cvat"))
     j = ds.path("nomatch.json")
     write(j, '{"images":[{"id":1,"file_name":"nope.jpg","width":1,'
           '"height":1}],"categories":[],"annotations":[]}')
@@ -170,6 +190,22 @@ def main():
               "nothing changed" in last,
               "%s: exit %d, %r" % (label, p.returncode, last))
         check(ds.dump() == before, "%s: labels unchanged" % label)
+    # --zip-format names a set the zip does not hold: said, with those it
+    # does; and it is for cvat-zip only (a usage error elsewhere).
+    p = curate("import-labels", "--store", ds.store, "--format", "cvat-zip",
+               "--zip-format", "voc", ds.path("coco+xml.zip"), ok=False)
+    err = p.stderr.decode().strip()
+    check(p.returncode == 1 and "--zip-format voc: the zip holds no Pascal "
+          "VOC labels, only COCO (" + doc + ") and CVAT's XML "
+          "(annotations.xml)" in err and "nothing changed" in err and
+          len(err.splitlines()) == 1, "--zip-format voc: %d %r" % (
+              p.returncode, err))
+    p = curate("import-labels", "--store", ds.store, "--format", "coco",
+               "--zip-format", "coco", ds.path("coco+xml.zip"), ok=False)
+    check(p.returncode == 2 and b"with --format cvat-zip" in p.stderr,
+          "--zip-format with --format coco: %d %r" % (p.returncode,
+                                                     p.stderr))
+    check(ds.dump() == before, "--zip-format refusals: labels unchanged")
     # The same empty list through `curate import --coco` is refused too,
     # and clears the field only with --clear-labels.
     j = ds.path("c-coco-empty-categories.json")

@@ -203,6 +203,23 @@ def main():
                "cvat-zip", "--field", field, z)
         same(plain.dump(field), 1e-3 if "yolo" in field else 0,
              "CVAT zip %s" % field)
+    # A zip holding two label sets is read with --zip-format naming one
+    # (test_bad_input.py: refused without it): each gives its own boxes.
+    xml = ('<annotations><version>1.1</version><image id="0" name="%s" '
+           'width="%d" height="%d"><box label="car" xtl="1" ytl="2" '
+           'xbr="9" ybr="12" occluded="0"/></image></annotations>' % (
+               plain.rels[0], xlib.W, xlib.H))
+    z = cvat_layouts.rezip(z_coco, plain.path("zboth.zip"),
+                           extra=[("annotations.xml", xml)])
+    curate("import-labels", "--store", plain.store, "--format", "cvat-zip",
+           "--zip-format", "coco", "--field", "zpickcoco", z)
+    same(plain.dump("zpickcoco"), 0, "--zip-format coco of COCO and XML")
+    curate("import-labels", "--store", plain.store, "--format", "cvat-zip",
+           "--zip-format", "cvat", "--field", "zpickxml", z)
+    got = [(r["sample"], r["label"], r["box"])
+           for r in plain.dump("zpickxml")]
+    check(got == [(plain.names[0], "car", [1, 2, 8, 10])],
+          "--zip-format cvat of COCO and XML: the XML's box %s" % got)
     xlib.finish()
 
 

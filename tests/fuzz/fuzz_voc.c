@@ -12,10 +12,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   char err[256];
 
   fz_file("voc/Annotations/img_000000.xml", data, size);
-  limport_run(fz_store(), LIMPORT_VOC, fz_path("voc"), NULL, IMG_FRAME_AUTO, NULL,
-              NULL, err, sizeof(err), &st);
+  limport_run(fz_store(), LIMPORT_VOC, fz_path("voc"), NULL, IMG_FRAME_AUTO,
+              LIMPORT_CVAT_ZIP, NULL, NULL, err, sizeof(err), &st);
   fz_file("cvat/annotations.xml", data, size);
   limport_run(fz_store(), LIMPORT_CVAT_XML, fz_path("cvat/annotations.xml"),
-              NULL, IMG_FRAME_AUTO, NULL, NULL, err, sizeof(err), &st);
+              NULL, IMG_FRAME_AUTO, LIMPORT_CVAT_ZIP, NULL, NULL, err,
+              sizeof(err), &st);
   return 0;
 }

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_file("yolo/data.yaml", (const uint8_t *)yaml, sizeof(yaml) - 1);
     fz_file("yolo/labels/img_000000.txt", data, size);
   }
-  limport_run(fz_store(), LIMPORT_YOLO, fz_path("yolo"), NULL, IMG_FRAME_AUTO, NULL,
-              NULL, err, sizeof(err), &st);
+  limport_run(fz_store(), LIMPORT_YOLO, fz_path("yolo"), NULL, IMG_FRAME_AUTO,
+              LIMPORT_CVAT_ZIP, NULL, NULL, err, sizeof(err), &st);
   return 0;
 }
