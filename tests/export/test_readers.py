@@ -3,7 +3,9 @@ export with the right boxes and classes; the strict checkers accept the
 COCO and YOLO exports of an untagged dataset (one `default` subset); zips
 laid out as CVAT writes COCO 1.0, YOLO 1.1 (darknet), Ultralytics YOLO
 Detection 1.0 and PASCAL VOC 1.1 (cvat_layouts.py, built from the ground
-truth, not from our exports) import to the same labels."""
+truth, not from our exports) import to the same labels, also written again
+in bzip2 or with backslashes in member names; --zip-format picks one label
+set of a zip holding two."""
 import json
 import os
 import sys
