@@ -70,6 +70,30 @@ def rss_kb(pid):
     return 0
 
 
+def rss_parts(pid, store):
+    """What the daemon's RSS is made of, from /proc/PID/smaps: the store's
+    map (clean pages of data.mdb, which the page cache holds whether the
+    daemon maps them or not: the warm thread's pass over the store, and the
+    kernel's fault-around, which maps a faulting page's cached neighbours
+    of other tables too), anonymous memory, and the other files (the
+    binary and its libraries)."""
+    mdb = os.path.realpath(os.path.join(store, "data.mdb"))
+    kb = {"map": 0, "anon": 0, "other": 0}
+    path = ""
+    for line in open("/proc/%d/smaps" % pid):
+        f = line.split()
+        if "-" in f[0] and not f[0].endswith(":"):
+            path = f[5] if len(f) > 5 else ""
+        elif f[0] == "Rss:":
+            rss = int(f[1])
+        elif f[0] == "Anonymous:":
+            anon = int(f[1])
+            kb["anon"] += anon
+            kb["map" if path == mdb else "other"] += rss - anon
+    return "store map %.1f, anonymous %.1f, other files %.1f MB" % (
+        kb["map"] / 1024.0, kb["anon"] / 1024.0, kb["other"] / 1024.0)
+
+
 def views_kept(st, work):
     """curate table with the lists of views/unique and near-duplicates
     kept in the store's folder by the run before, against the run that
@@ -221,7 +245,8 @@ def main():
                          "<= 1.5", "%d entries: %.3f s vs %.3f s (first "
                          "listing %.3f s)" % (N_LS, fus, tmp, cold)))
             rows.append(("daemon RSS after ls -l (MB)",
-                         rss_kb(m.proc.pid) / 1024.0, "<= 64", ""))
+                         rss_kb(m.proc.pid) / 1024.0, "<= 64",
+                         rss_parts(m.proc.pid, st)))
             # --- samples.csv: generated at the first read, cached after
             csvp = os.path.join(mnt, "samples.csv")
             gen = timed(["cat", csvp], reps=1)
