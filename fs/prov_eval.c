@@ -201,6 +201,10 @@ static int import_cmd(struct fs_ctx *c, const char *data, size_t len)
           " samples from %s", st.boxes, st.samples, a.word);
   if (smatch_folds_line(&st.folded, line, sizeof(line)))
     log_msg(LOG_LVL_INFO, "predictions from %s: %s", a.word, line);
+  if (st.ambiguous)   /* a name to fix, not only a count */
+    fs_error(c, "eval/import-predictions %s: %" PRIu64 " predictions left "
+             "out: named by a name that several samples could be (e.g. %s)",
+             a.word, st.ambiguous, st.ambiguous_eg);
   notify_labels(c, NULL, 0);
   return 0;
 }

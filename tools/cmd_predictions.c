@@ -45,9 +45,10 @@ static void print_summary(const char *field, const struct pred_stats *st,
            ", \"samples\": %" PRIu64 ", \"outside\": %" PRIu64
            ", \"unknown_images\": %" PRIu64 ", \"cleared\": %" PRIu64
            ", \"turned\": %" PRIu64 ", \"folded\": %" PRIu64
-           ", \"case_lost\": %" PRIu64 "}\n", field, st->entries, st->boxes,
-           st->samples, st->outside, st->skipped, st->cleared, st->turned,
-           st->folded.n, st->case_lost.n);
+           ", \"case_lost\": %" PRIu64 ", \"ambiguous\": %" PRIu64 "}\n",
+           field, st->entries, st->boxes, st->samples, st->outside,
+           st->skipped, st->cleared, st->turned, st->folded.n,
+           st->case_lost.n, st->ambiguous);
     return;
   }
   printf("%s: %" PRIu64 " predictions read, %" PRIu64 " stored on %" PRIu64
@@ -62,6 +63,10 @@ static void print_summary(const char *field, const struct pred_stats *st,
            "only ignoring letter case, for a sample another name in the "
            "file names as written (e.g. %s): left out\n", st->case_lost.n,
            st->case_lost.eg);
+  if (st->ambiguous)
+    printf("%" PRIu64 " of those for images not in the store were named by "
+           "a name that several samples could be (e.g. %s): left out\n",
+           st->ambiguous, st->ambiguous_eg);
 }
 
 int cmd_predictions(int argc, char **argv)

@@ -41,7 +41,10 @@ struct ctx {
   int lookup_r;   /* the first lookup that failed (ref_of) */
   char *last_fn;  /* ref_of_image's last name (owned) and its match */
   size_t last_len, last_ref;
-  bool last_folded;
+  bool last_folded, last_ambig;
+  bool ambig;     /* the last name looked up is ambiguous: its predictions
+                   * count in st.ambiguous (named, not only counted as
+                   * not in the store) */
   const char *yolo_base;   /* the YOLO folder's real path, while walked */
   char **claimed;   /* per ix.refs: the YOLO file that named it (owned) */
   bool *claim_folded;   /* per ix.refs: that file named it only ignoring
@@ -116,6 +119,10 @@ static size_t ref_of(struct ctx *c, int r, const struct smatch_hit *hit,
                      const char *name, bool *folded)
 {
   *folded = false;
+  c->ambig = r == -ENOTUNIQ;
+  if (c->ambig && !c->st.ambiguous_eg[0])
+    snprintf(c->st.ambiguous_eg, sizeof(c->st.ambiguous_eg), "%s",
+             name ? name : "an image id");
   if (r == -ENOENT || r == -ENOTUNIQ)
     return SIZE_MAX;
   if (r == 0)
@@ -138,6 +145,7 @@ static size_t ref_of_image(struct ctx *c, const char *fn, bool *folded)
 
   if (c->last_fn && len == c->last_len && memcmp(fn, c->last_fn, len) == 0) {
     *folded = c->last_folded;
+    c->ambig = c->last_ambig;
     return c->last_ref;
   }
   r = smatch_image(&c->ix, fn, &hit);
@@ -148,6 +156,7 @@ static size_t ref_of_image(struct ctx *c, const char *fn, bool *folded)
   c->last_len = len;
   c->last_ref = ref_of(c, r, &hit, fn, folded);
   c->last_folded = *folded;
+  c->last_ambig = c->ambig;
   return c->last_ref;
 }
 
@@ -545,6 +554,7 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   size_t ref = SIZE_MAX;
 
   *folded = false;
+  c->ambig = false;
   if (fn) {
     ref = ref_of_image(c, fn, folded);
   } else if (map) {
@@ -584,6 +594,7 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
   ref = pred_ref(c, o, map, nmap, &turn, &folded);
   if (ref == SIZE_MAX) {
     c->st.skipped++;
+    c->st.ambiguous += c->ambig;
     return 0;
   }
   if (turn) {   /* turned_frame(): back to the stored frame */
@@ -845,6 +856,7 @@ static int yolo_row(struct ctx *c, size_t ref, bool folded, const double *v,
     return fail(c, "%s:%zu: confidence must be in [0, 1]", path, lineno);
   if (ref == SIZE_MAX) {
     c->st.skipped++;
+    c->st.ambiguous += c->ambig;
     return 0;
   }
   k = (size_t)v[0];

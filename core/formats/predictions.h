@@ -106,6 +106,10 @@ struct pred_stats {
   struct smatch_folds folded;   /* samples found only by names that
                                  * differ in letter case (sample_match.h,
                                  * rule 5) */
+  uint64_t ambiguous;   /* predictions (counted in skipped too) whose
+                         * image's name several samples could be
+                         * (sample_match.h: -ENOTUNIQ) */
+  char ambiguous_eg[256];   /* the first such name, as the input gives it */
   struct smatch_folds case_lost;  /* predictions dropped (counted in
                                    * skipped too) because their image's
                                    * name matched a sample only ignoring

@@ -385,9 +385,10 @@ static int build_fold(struct smatch *m)
 /* Rule 2: the longest tail of p[0..len) (p itself included) of two or
  * more components that ends exactly one source path (table fwd for a whole path, rev for the
  * reversed paths).  A path ends with the tail when it is the tail, or
- * when its reverse starts with the tail's reverse and a '/'. */
+ * when its reverse starts with the tail's reverse and a '/'.  *at: where
+ * the tail that decided starts in p (AMBIG: the one several end). */
 static size_t by_tail(const struct smatch *m, int fwd, int rev,
-                      const char *p, size_t len)
+                      const char *p, size_t len, size_t *at)
 {
   char r[4096];   /* p reversed: each tail's reverse is a prefix of it */
 
@@ -411,6 +412,7 @@ static size_t by_tail(const struct smatch *m, int fwd, int rev,
     hi = lower_bound(m, rev, r, sl + 1);
     r[sl] = '/';
     count += hi - lo;
+    *at = i;
     if (count > 1)
       return AMBIG;
     if (count == 1)
@@ -537,6 +539,29 @@ static size_t by_export_name(const struct smatch *m, const struct pass *ps,
       return NONE;
   }
   return ref;
+}
+
+/* Where rule 1 or 2 found several samples for p[0..len) (rule 1: the
+ * key is p itself, whole; rule 2: the tail p[at..len)), the one among
+ * them that rule 3 names, else AMBIG.  A stem loses the extension that
+ * tells x.jpg from x.png, but the export wrote their rows as x.txt
+ * (sample x) and x~2.txt (sample x~2): its name is one sample's, and a
+ * looser rule must not make it ambiguous (docs/USER-GUIDE.md, "Which
+ * sample a file names"). */
+static size_t export_among(const struct smatch *m, const struct pass *ps,
+                           const char *p, size_t len, size_t at, bool whole)
+{
+  size_t ex = by_export_name(m, ps, p, len), tl = len - at, kl;
+  const char *k;
+
+  if (ex == NONE || ex == AMBIG)
+    return AMBIG;
+  k = m->refs[ex].rel;
+  kl = strlen(k) - (ps->image ? 0 : ext_len(k));
+  if (kl < tl || (whole && kl != tl) || (kl > tl && k[kl - tl - 1] != '/') ||
+      !same_bytes(k + kl - tl, p + at, tl, ps->fold))
+    return AMBIG;   /* not one of those the rule found */
+  return ex;
 }
 
 /* The components of p[0..len) joined by '/' into out (cap bytes): no
@@ -672,12 +697,14 @@ static int loose_rules(struct smatch *m, const struct pass *ps,
   *ref = NONE;
   if (len == 0)
     return 0;
-  size_t ex = by_export_name(m, ps, p, len);   /* rule 3's answer */
+  size_t ex = by_export_name(m, ps, p, len), at = 0;   /* rule 3's answer */
   if (memchr(p, '/', len)) {
     if ((r = build_tails(m)) < 0)
       return r;
     *ref = by_tail(m, tab_of(ps, K_REL, K_RELSTEM),
-                   tab_of(ps, K_RREL, K_RSTEM), p, len);
+                   tab_of(ps, K_RREL, K_RSTEM), p, len, &at);
+    if (*ref == AMBIG && ex != NONE)
+      *ref = export_among(m, ps, p, len, at, false);
   }
   /* Where the tail and an export name point at two samples (a sample "1"
    * exported as labels/train/1.txt beside a sample train/1.jpg), nothing
@@ -715,6 +742,8 @@ static int rules_in_form(struct smatch *m, const struct pass *ps,
     len = (size_t)n;
     if (kind != NF_TAIL)
       *ref = find_key(m, tab_of(ps, K_REL, K_RELSTEM), p, len);
+    if (kind == NF_REL && *ref == AMBIG)
+      *ref = export_among(m, ps, p, len, 0, true);
     if (kind == NF_ROOT) {   /* names one file: that sample or none */
       *final = true;
       return 0;
@@ -734,6 +763,8 @@ static int rules(struct smatch *m, const struct pass *ps, const char *p,
   int r;
 
   *ref = find_key(m, tab_of(ps, K_REL, K_RELSTEM), p, len);
+  if (*ref == AMBIG)
+    *ref = export_among(m, ps, p, len, 0, true);
   if (*ref == NONE && m->backslash_names && memchr(p, '\\', len)) {
     /* found nothing with '\\' in a name: then it separates */
     if ((r = rules_in_form(m, ps, p, len, false, ref, &final)) < 0)

@@ -29,9 +29,13 @@
  * finds several samples decides too: the name is ambiguous and matches
  * none (-ENOTUNIQ), rather than falling through to a looser rule that
  * would pick one of them; so is a name whose tail (rule 2) and export
- * name (rule 3) find two different samples.  A rule that finds a sample whose file is
- * missing decides as well (-ENOENT): a file that vanished is not
- * replaced by another one that shares its name.
+ * name (rule 3) find two different samples.  Except where rule 1 or 2
+ * finds several samples and rule 3 finds one of them: that one, as an
+ * export named it so (x.jpg and x.png, samples x and x~2, share the
+ * stem x, but the exports write their rows as x.txt and x~2.txt).  A
+ * rule that finds a sample whose file is missing decides as well
+ * (-ENOENT): a file that vanished is not replaced by another one that
+ * shares its name.
  *   5. Only where rules 1 to 4 found nothing at all: rules 1 to 4 again,
  *      in the same order and with the same normal form, comparing names
  *      without regard to ASCII letter case (no locale, no other

@@ -19,6 +19,13 @@ core/formats/sample_match.h, through the real `curate` tool.
 - A file that vanished does not hand its boxes on to another file of its
   name: after images/val/1.jpg is removed and the folder imported again,
   labels/val/1.txt matches nothing and images/train/1.jpg keeps its own.
+- Pictures whose names differ only by extension (x.jpg and x.png,
+  samples x and x~N) come back from the project's own exports: the VOC
+  export's Annotations/x.xml and the YOLO export's rows used as
+  predictions land on x.jpg, x~N's on x.png (the export's name decides
+  where the stem fits both).  A predictions file whose stem truly fits
+  two pictures (sub/y.txt of sub/y.jpg and sub/y.png) is named in a line
+  after the summary, not only counted as not in the store.
 - An export's labels/train/1.txt, written from a root sample "1" beside
   a sample train/1.jpg, is ambiguous and lands on neither.
 - In the Roboflow layout (train/images/1.jpg, train/labels/1.txt,
@@ -362,6 +369,7 @@ def main():
     letter_case(d, srcs)
     exact_beats_folded(d, srcs)
     coco_subsets(d, srcs)
+    stem_collision(d, srcs)
     xlib.finish()
 
 
@@ -709,6 +717,55 @@ def exact_beats_folded(d, srcs):
               "the others reported: %d %r %s" % (
                   how, p.returncode, got,
                   p.stdout.decode() + p.stderr.decode()))
+
+
+def stem_collision(d, srcs):
+    """x.jpg and x.png (samples x and x~N) through the VOC and YOLO
+    exports and back; sub/y.txt of sub/y.jpg and sub/y.png reported."""
+    from PIL import Image
+    tree = os.path.join(d, "tree9")
+    store = os.path.join(d, "store9")
+    os.makedirs(os.path.join(tree, "sub"))
+    shutil.copyfile(os.path.join(d, "src", srcs[0]),
+                    os.path.join(tree, "x.jpg"))
+    shutil.copyfile(os.path.join(d, "src", srcs[1]),
+                    os.path.join(tree, "sub", "y.jpg"))
+    for rel in ("x.png", "sub/y.png"):
+        Image.new("RGB", (W, H), (0, 90, 0)).save(os.path.join(tree, rel))
+    gt = coco_file(os.path.join(d, "gt9.json"),
+                   [("x.jpg", [10, 10, 40, 30]), ("x.png", [100, 50, 60, 40])])
+    curate("import", "--store", store, "--coco", gt, tree)
+    want = boxes(store, "ground_truth")
+    check(len(want) == 2, "x.jpg and x.png: two samples with boxes: %r"
+          % want)
+    out = os.path.join(d, "out9")
+    curate("export", "--store", store, "--format", "voc", out + "-voc")
+    p = curate("import-labels", "--store", store, "--format", "voc",
+               "--field", "rt", out + "-voc", ok=False)
+    got = boxes(store, "rt")
+    check(p.returncode == 0 and got == want,
+          "VOC export of x.jpg and x.png read back onto both: %r %s" % (
+              got, p.stderr.decode()))
+    curate("export", "--store", store, "--format", "yolo", out + "-yolo")
+    preds = os.path.join(d, "preds9")
+    lab = os.path.join(out + "-yolo", "labels", "default")
+    for fn in os.listdir(lab):
+        with open(os.path.join(lab, fn)) as f:
+            rows = f.read().split("\n")
+        write(os.path.join(preds, fn),
+              "".join(r + " 0.9\n" for r in rows if r))
+    write(os.path.join(preds, "sub", "y.txt"), "0 0.5 0.5 0.1 0.1 0.9\n")
+    p = curate("predictions", "--store", store, "--format", "yolo",
+               "--names", os.path.join(out + "-yolo", "data.yaml"), preds,
+               ok=False)
+    got = boxes(store, "predictions")
+    outp = p.stdout.decode()
+    check(p.returncode == 0 and got == want,
+          "YOLO export rows as predictions land on x.jpg and x.png: %r %s"
+          % (got, outp + p.stderr.decode()))
+    check("1 of those for images not in the store were named by a name "
+          "that several samples could be (e.g. sub/y.txt): left out" in outp,
+          "an ambiguous predictions file is named: %r" % outp)
 
 
 if __name__ == "__main__":

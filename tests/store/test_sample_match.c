@@ -11,6 +11,7 @@
  * missing match never falls through to a looser rule.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "imgfmt.h"
@@ -207,6 +208,37 @@ TEST(tail_and_export_name_disagree)
   teardown();
 }
 
+/* x.jpg and x.png at the root are samples "x" and "x~<id>": their stem
+ * "x" is both pictures' (rule 1), but an export wrote sample x's rows as
+ * x.txt and x.png's as x~<id>.txt, so the export name decides among
+ * them; ignoring case as well.  Where it names none of them (p/y.jpg
+ * and p/y.png are samples p__y and p__y~<id>) the stem stays ambiguous,
+ * and a missing picture of that name is not replaced by the other. */
+TEST(export_name_among_a_stems_pictures)
+{
+  static const char *const rels[] = { "x.jpg", "x.png", "p/y.jpg",
+                                      "p/y.png", "q/z.jpg", "q/z.png" };
+  struct store_txn *t;
+  struct smatch m;
+  uint64_t id[6];
+  char name[64];
+
+  store_of(rels, 6, NULL, 4, id);
+  CHECK_INT_EQ(store_txn_begin(st, false, &t), 0);
+  smatch_init(&m, t);
+  CHECK_INT_EQ(stem(&m, "x"), (int64_t)id[0]);
+  CHECK_INT_EQ(stem(&m, "./x"), (int64_t)id[0]);   /* its normal form */
+  snprintf(name, sizeof(name), "x~%llu", (unsigned long long)id[1]);
+  CHECK_INT_EQ(stem(&m, name), (int64_t)id[1]);
+  CHECK_INT_EQ(stem(&m, "X"), (int64_t)id[0]);     /* rule 5 */
+  CHECK_INT_EQ(image(&m, "x.png"), (int64_t)id[1]);
+  CHECK_INT_EQ(stem(&m, "p/y"), -ENOTUNIQ);
+  CHECK_INT_EQ(stem(&m, "y"), -ENOTUNIQ);
+  CHECK_INT_EQ(stem(&m, "q__z"), -ENOENT);         /* q/z.jpg is missing */
+  smatch_free(&m);
+  store_txn_abort(t);
+  teardown();
+}
 
 /* The pairing is on whole paths: a label folder given below the root,
  * or outside it (an export's), pairs as Ultralytics would there. */
@@ -614,6 +646,7 @@ TEST(empty_store)
 
 TEST_MAIN(T(rules_in_order), T(missing_files_stop_the_rules),
           T(tail_and_export_name_disagree),
+          T(export_name_among_a_stems_pictures),
           T(names_as_other_tools_write_them),
           T(label_files_paired_as_ultralytics_does),
           T(label_pairing_on_whole_paths),
