@@ -28,8 +28,11 @@
  * detection label.
  *
  * data.yaml names each non-empty subset (`train: images/train`, ...).
- * Ultralytics requires `train` and `val`: when one of them is absent and a
- * `default` subset exists, it points at images/default. */
+ * Ultralytics requires `train` and `val` (check_det_dataset raises "'val:'
+ * key missing"): when one of them is absent it points at images/default
+ * if that exists, else at the other one's images (every sample tagged
+ * train, a project's usual first state), else at images/test, and a
+ * comment line above it says so (docs/EXPORT.md, YOLO). */
 #include "export_writer.h"
 #include "imgcodec.h"
 
@@ -101,6 +104,20 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
   return r;
 }
 
+/* The subset whose images data.yaml names for an absent train or val
+ * (sub): default's (the untagged samples), else the other one's, else
+ * test's; NULL for an empty export. */
+static const char *stand_in(const bool present[SUB_N], int sub)
+{
+  int other = sub == SUB_TRAIN ? SUB_VAL : SUB_TRAIN;
+
+  if (present[SUB_DEFAULT])
+    return "default";
+  if (present[other])
+    return exw_subset_names[other];
+  return present[SUB_TEST] ? exw_subset_names[SUB_TEST] : NULL;
+}
+
 static int gen_yaml(struct exw *x)
 {
   bool present[SUB_N];
@@ -117,11 +134,15 @@ static int gen_yaml(struct exw *x)
     const char *target = NULL;
     if (present[i])
       target = exw_subset_names[i];
-    else if ((i == SUB_TRAIN || i == SUB_VAL) && present[SUB_DEFAULT])
-      target = "default";
+    else if (i == SUB_TRAIN || i == SUB_VAL)
+      target = stand_in(present, i);
     if (i == SUB_DEFAULT && (!present[SUB_TRAIN] || !present[SUB_VAL]))
       target = NULL;   /* already named as train or val */
-    if (target)
+    if (target && !present[i] && strcmp(target, "default") != 0)
+      r = exw_printf(x, "# No sample is in subset %s (tag %s): its key "
+                     "names the %s images, as Ultralytics requires it.\n",
+                     exw_subset_names[i], exw_subset_names[i], target);
+    if (r == 0 && target)
       r = exw_printf(x, "%s: images/%s\n", exw_subset_names[i], target);
   }
   r = r ? r : exw_puts(x, "names:\n");

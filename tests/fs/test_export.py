@@ -122,6 +122,29 @@ def body(ck, w):
            sorted(VIEWS), "export/views")
     ck.run("tags/<t>/ and views/<v>/ scopes", t_scopes)
 
+    def t_yaml_val_without_val_subset():
+        # export/tags/train/ holds only train samples, as a project whose
+        # every sample is tagged train: Ultralytics' check_det_dataset
+        # (ultralytics/data/utils.py) raises "'val:' key missing" unless
+        # both keys are there, and a val path must exist.
+        import yaml
+        root = os.path.join(X, "tags", "train", "yolo")
+        text = read(os.path.join(root, "data.yaml")).decode()
+        data = yaml.safe_load(text)
+        for k in ("train", "val"):
+            if not data.get(k):
+                raise AssertionError("data.yaml has no %r:\n%s" % (k, text))
+            if not os.path.isdir(os.path.join(root, data[k])):
+                raise AssertionError("%s: %r is no folder" % (k, data[k]))
+        eq(data["val"], "images/train", "val names the train images")
+        if "# No sample is in subset val" not in text:
+            raise AssertionError("no comment says so:\n" + text)
+        eq(sorted(k for k in data if k not in ("path", "names")),
+           ["train", "val"], "no other subset key")
+    ck.run("data.yaml of train samples alone still has val: (the train "
+           "images, said in a comment), as Ultralytics requires",
+           t_yaml_val_without_val_subset)
+
     def t_coherent_under_change():
         p = os.path.join(X, "coco", "annotations", "instances_train.json")
         before = read(p)
