@@ -403,6 +403,17 @@ static int write_tree(struct export_args *a, struct walk *w)
     printf("exported %s to %s: %" PRIu64 " images, %" PRIu64
            " generated files, %" PRIu64 " bytes\n", a->fmt, a->out,
            w->images, w->files, w->bytes);
+  if (a->spec.fmt == EXPORT_VOC && !a->json) {
+    /* only there where labelmap.txt could not hold a class's name
+     * (export_voc.c): another tool reading labelmap.txt alone misses it */
+    char p[4096];
+    if ((size_t)snprintf(p, sizeof(p), "%s/dataset_meta.json", a->out) <
+            sizeof(p) && access(p, F_OK) == 0)
+      printf("voc: labelmap.txt cannot hold some class names (a ':', a "
+             "leading '#', a blank at either end): they are listed in "
+             "dataset_meta.json, which datumaro and CVAT read instead, and "
+             "named in comment lines of labelmap.txt\n");
+  }
   return 0;
 }
 

@@ -6,7 +6,22 @@
  *   ImageSets/Main/<subset>.txt           sample ids, one per line;
  *                                         trainval.txt = train + val,
  *                                         or default when neither exists
- *   labelmap.txt                          every class ("name:::")
+ *   labelmap.txt                          every class ("name:::") that
+ *                                         the file can hold
+ *   dataset_meta.json                     only when it cannot hold one:
+ *                                         every class, for datumaro
+ *
+ * labelmap.txt has no escape: its readers (datumaro's
+ * VocLabelMap.parse_from_file, which CVAT's VOC import uses, and
+ * fmt_voc.c) split a line at every ':', strip it of blanks and skip it
+ * when it then starts with '#'.  A class whose name holds a ':', starts
+ * with '#' or has a blank at either end would be read as another class
+ * (or none, or refused: datumaro wants exactly four fields), so it is
+ * left out, and a comment line names it.  Then dataset_meta.json lists
+ * every class ({"labels": [...]}, in id order): datumaro reads that file
+ * instead of labelmap.txt where it exists (datumaro/util/meta_file_util.py),
+ * so its <object>s of such a class are declared.  The XML keeps every
+ * name as it is (docs/EXPORT.md, "What readers require" 5).
  *
  * <id> is the sample name, but for the bytes a reader's line stripping
  * would lose (vocname.h: whitespace at either end, a leading '#'),
@@ -149,6 +164,52 @@ static int list_sets(struct exw *x,
   return r;
 }
 
+/* Whether class name can be a line of labelmap.txt (the file's comment
+ * above). */
+static bool listable(const char *name)
+{
+  size_t n = strlen(name);
+
+  return n && !strchr(name, ':') && name[0] != '#' && name[0] != ' ' &&
+         name[n - 1] != ' ';
+}
+
+/* Calls fn(name, ud) for each class in id order. */
+static int each_class(struct exw *x, int (*fn)(struct exw *, const char *,
+                                               void *), void *ud)
+{
+  uint32_t ncls = 0;
+  int r = store_class_count(x->t, &ncls);
+
+  for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
+    const char *name;
+    r = store_class_name(x->t, c, &name);
+    if (r == -ENOENT) {
+      r = 0;   /* a removed class */
+      continue;
+    }
+    r = r ? r : fn(x, name, ud);
+  }
+  return r;
+}
+
+static int count_unlisted(struct exw *x, const char *name, void *ud)
+{
+  (void)x;
+  *(uint32_t *)ud += !listable(name);
+  return 0;
+}
+
+/* Whether some class cannot be in labelmap.txt: then dataset_meta.json
+ * exists.  1, 0 or a store error. */
+static int needs_meta(struct exw *x)
+{
+  uint32_t n = 0;
+  int r = each_class(x, count_unlisted, &n);
+
+  return r < 0 ? r : n > 0;
+}
+
 static int list_dir(struct exw *x, const char *dir,
                     int (*fn)(const struct export_ent *, void *), void *ud)
 {
@@ -161,9 +222,15 @@ static int list_dir(struct exw *x, const char *dir,
   static const struct export_ent main_dir[] = {
     { .name = "Main", .dir = true },
   };
+  static const struct export_ent meta = { .name = "dataset_meta.json" };
+  int r;
 
-  if (!*dir)
-    return exw_list_fixed(top, ARRAY_SIZE(top), fn, ud);
+  if (!*dir) {
+    r = exw_list_fixed(top, ARRAY_SIZE(top), fn, ud);
+    if (r == 0 && (r = needs_meta(x)) == 1)
+      r = fn(&meta, ud);
+    return r;
+  }
   if (strcmp(dir, "Annotations") == 0)
     return exw_each(x, -1, list_one, &(struct voc_list){ ".xml", fn, ud });
   if (strcmp(dir, "JPEGImages") == 0)
@@ -189,6 +256,10 @@ static int stat_path(struct exw *x, const char *path, struct export_ent *e)
       return exw_ent(e, strrchr(path, '/') ? "Main" : path, true, 0, 0);
   if (strcmp(path, "labelmap.txt") == 0)
     return exw_ent(e, path, false, 0, 0);
+  if (strcmp(path, "dataset_meta.json") == 0) {
+    r = needs_meta(x);
+    return r < 0 ? r : r ? exw_ent(e, path, false, 0, 0) : -ENOENT;
+  }
   if (strncmp(path, "ImageSets/Main/", 15) == 0) {
     rest = path + 15;
     if (strchr(rest, '/') || set_present(x, set_subset(rest)) != 1)
@@ -401,23 +472,47 @@ static int gen_jpeg(struct exw *x, const char *file)
   return r ? r : exw_gen_image(x, &smp);
 }
 
+/* A line of labelmap.txt for a class that it can hold; a comment line
+ * (a JSON string: the name may hold anything but a control character)
+ * for one that it cannot. */
+static int put_labelmap_line(struct exw *x, const char *name, void *ud)
+{
+  int r;
+
+  (void)ud;
+  if (listable(name)) {
+    r = exw_puts(x, name);
+    return r ? r : exw_puts(x, ":::\n");
+  }
+  r = exw_puts(x, "# not listed, as this file cannot hold its name "
+               "(dataset_meta.json lists it): ");
+  r = r ? r : exw_json_str(x, name);
+  return r ? r : exw_puts(x, "\n");
+}
+
+static int put_meta_label(struct exw *x, const char *name, void *ud)
+{
+  bool *first = ud;
+  int r = exw_puts(x, *first ? "\n    " : ",\n    ");
+
+  *first = false;
+  return r ? r : exw_json_str(x, name);
+}
+
 static int gen_file(struct exw *x, const char *path)
 {
   if (strcmp(path, "labelmap.txt") == 0) {
-    uint32_t ncls = 0;
-    int r = store_class_count(x->t, &ncls);
-    r = r ? r : exw_puts(x, "# label:color_rgb:parts:actions\n");
-    for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
-      const char *name;
-      r = store_class_name(x->t, c, &name);
-      if (r == -ENOENT) {
-        r = 0;   /* a removed class */
-        continue;
-      }
-      r = r ? r : exw_puts(x, name);
-      r = r ? r : exw_puts(x, ":::\n");
-    }
-    return r;
+    int r = exw_puts(x, "# label:color_rgb:parts:actions\n");
+    return r ? r : each_class(x, put_labelmap_line, NULL);
+  }
+  if (strcmp(path, "dataset_meta.json") == 0) {
+    bool first = true;
+    int r = needs_meta(x);
+    if (r <= 0)
+      return r < 0 ? r : -ENOENT;
+    r = exw_puts(x, "{\n  \"labels\": [");
+    r = r ? r : each_class(x, put_meta_label, &first);
+    return r ? r : exw_puts(x, "\n  ]\n}\n");
   }
   if (strncmp(path, "ImageSets/Main/", 15) == 0) {
     int set = set_subset(path + 15);
