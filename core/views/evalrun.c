@@ -255,9 +255,11 @@ int evalrun_fresh(struct store_txn *t, const char *name)
 
   if (r < 0)
     return r;
-  /* A version-1 summary was computed with the earlier matching rules
-   * (crowds counted, k/100 thresholds, clipped predictions): its numbers
-   * are not COCOeval's, so it is stale whatever the labels did. */
+  /* A summary of an earlier version was computed with earlier rules
+   * (version 1: crowds counted, k/100 thresholds, clipped predictions;
+   * version 2: predictions on samples outside the ground truth's COCO
+   * file counted as false positives): its numbers are not COCOeval's, so
+   * it is stale whatever the labels did. */
   if (sr.version != SUM_VERSION)
     return 0;
   r = store_version(t, &ver);

@@ -2,8 +2,9 @@
  * ground-truth field, kept in the store, and what the mount shows of them.
  *
  * What it does: evalrun_run() reads both label fields of every present
- * sample (one image per sample, in sample-id order: COCOeval's image order
- * on our COCO export), runs eval_run() of core/compute/evaluate.h
+ * sample of the ground truth (one image per sample, in sample-id order:
+ * COCOeval's image order on our COCO export), runs eval_run() of
+ * core/compute/evaluate.h
  * (pycocotools' COCOeval rules: tp/fp/fn at the run's IoU, AP/AR and the
  * 12-number summary over IoU linspace(.5, .95, 10)) and
  * eval_mistakenness() (docs/ALGORITHMS.md §4), and
@@ -14,6 +15,13 @@
  * evaluation into report.txt, metrics.json, pr-curves.jpg, ranked lists
  * for views/mistakes, views/possible-missing and views/possible-spurious,
  * and a sample's JPEG with the boxes of interest drawn.
+ *
+ * The ground truth's samples: when the ground-truth field came from a
+ * COCO file (a sample holds a COCO image id in it, or an image of the
+ * file is not on disk), the samples that file listed and those with boxes
+ * in the field; else every present sample.  Predictions on the others
+ * are left out, as pycocotools refuses results on image ids its ground
+ * truth lacks, and counted in the summary (report.txt, metrics.json).
  *
  * What it does not do: it never re-runs by itself.  A stored evaluation
  * describes the labels at the time it ran; evalrun_fresh() says whether

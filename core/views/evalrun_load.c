@@ -1,7 +1,9 @@
 /* evalrun_load.c - the input of one evaluation run: both label fields of
- * every present sample in the CSR arrays of core/compute/evaluate.h, one
+ * every evaluated sample in the CSR arrays of core/compute/evaluate.h, one
  * image per sample with boxes, in COCOeval's image order (see
- * evalrun_rec.h). */
+ * evalrun_rec.h).  The evaluated samples are those of the ground truth's
+ * COCO file when it came from one (in_gt_set() below), else every present
+ * sample. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -102,33 +104,97 @@ static int add_image(struct evalrun_loaded *l, const struct sample *s,
   return 0;
 }
 
-/* One present sample: into the fingerprint, and an image when it has a
- * box in either field. */
+/* Whether sample s is one of the ground truth's images.  pycocotools
+ * evaluates the image ids of its ground-truth JSON and refuses results on
+ * any other id (loadRes), so when the ground-truth field came from a COCO
+ * file (l->gt_listed), a sample that file did not list is left out with
+ * its predictions: a model run over the whole folder against a val-split
+ * file would otherwise have its predictions on the other pictures counted
+ * as false positives.  A sample with boxes in the field stays in: its
+ * ground truth was given another way (a label write, another format).
+ * Without a COCO file there is no list: every sample is evaluated. */
+static int in_gt_set(struct store_txn *t, const struct sample *s,
+                     const char *gtf, const struct label_field *g,
+                     const struct evalrun_loaded *l)
+{
+  int64_t id;
+  int r;
+
+  if (!l->gt_listed || (g && g->n))
+    return 1;
+  r = coco_image_id(t, s->id, gtf, &id);
+  return r == -ENOENT ? 0 : r < 0 ? r : 1;
+}
+
+/* One present sample: into the fingerprint, and an image when it is one
+ * of the ground truth's and has a box in either field. */
 static int load_sample(struct store_txn *t, const struct sample *s,
                        const char *gtf, const char *pf,
                        struct evalrun_loaded *l, char *err, size_t errlen)
 {
   struct labels lab;
-  const struct label_field *g, *p;
+  const struct label_field *g = NULL, *p = NULL;
   int r;
 
-  l->n_present++;
   l->fp = evalrun_rec_fp_step(l->fp, s->id, s->labels_version);
-  if (!s->labels_version)
-    return 0; /* never labelled */
-  r = store_labels_get(t, s->id, &lab);
-  if (r < 0)
-    return r;
-  g = labels_field(&lab, gtf, false);
-  p = labels_field(&lab, pf, false);
-  if ((g ? g->n : 0) + (p ? p->n : 0) > 0)
-    r = add_image(l, s, g, p, pf, err, errlen);
-  labels_free(&lab);
+  memset(&lab, 0, sizeof(lab));
+  if (s->labels_version) {   /* else never labelled */
+    r = store_labels_get(t, s->id, &lab);
+    if (r < 0)
+      return r;
+    g = labels_field(&lab, gtf, false);
+    p = labels_field(&lab, pf, false);
+  }
+  r = in_gt_set(t, s, gtf, g, l);
+  if (r == 0) {
+    l->out_preds += p ? p->n : 0;
+    l->out_images += p && p->n;
+  } else if (r > 0) {
+    l->n_present++;
+    r = (g ? g->n : 0) + (p ? p->n : 0) > 0
+            ? add_image(l, s, g, p, pf, err, errlen)
+            : 0;
+  }
+  if (s->labels_version)
+    labels_free(&lab);
   return r;
 }
 
-/* Reads both fields of every present sample.  Samples with neither field
- * are counted in the fingerprint but get no image slot. */
+static int stop_at_first_id(uint64_t sample_id, int64_t coco_id, void *ud)
+{
+  (void)sample_id;
+  (void)coco_id;
+  (void)ud;
+  return 1;
+}
+
+static int stop_at_first_missing(int64_t coco_id, const char *file_name,
+                                 const struct label_field *f, void *ud)
+{
+  (void)coco_id;
+  (void)file_name;
+  (void)f;
+  (void)ud;
+  return 1;
+}
+
+/* Whether field gtf holds the ground truth of a COCO file: a sample
+ * with a COCO image id in it, or an image of the file not on disk. */
+static int gt_listed(struct store_txn *t, const char *gtf, bool *ret)
+{
+  int r = coco_image_id_each(t, gtf, stop_at_first_id, NULL);
+
+  if (r == 0)
+    r = coco_missing_each(t, gtf, stop_at_first_missing, NULL);
+  if (r < 0)
+    return r;
+  *ret = r == 1;
+  return 0;
+}
+
+/* Reads both fields of every present sample of the ground truth's set.
+ * Samples with neither field, and those outside the set, are counted in
+ * the fingerprint but get no image slot. */
 static int load_fields(struct store_txn *t, const char *gtf, const char *pf,
                        struct evalrun_loaded *l, char *err, size_t errlen)
 {
@@ -138,6 +204,12 @@ static int load_fields(struct store_txn *t, const char *gtf, const char *pf,
   int r = store_iter_new(t, &it);
 
   memset(l, 0, sizeof(*l));
+  if (r == 0)
+    r = gt_listed(t, gtf, &l->gt_listed);
+  if (r < 0) {
+    store_iter_free(it);
+    return r;
+  }
   l->gs = malloc(sizeof(size_t));
   l->ps = malloc(sizeof(size_t));
   if (!l->gs || !l->ps) {
@@ -260,6 +332,9 @@ static int order_by_coco_id(struct store_txn *t, const char *gtf,
   o.cap_i = n + 1;
   o.fp = l->fp;
   o.n_present = l->n_present;
+  o.gt_listed = l->gt_listed;
+  o.out_preds = l->out_preds;
+  o.out_images = l->out_images;
   evalrun_loaded_free(l);
   *l = o;
   memset(&o, 0, sizeof(o));

@@ -144,7 +144,9 @@ int evalrun_rec_sum(struct store_txn *t, const char *name, struct sum_rec *sr,
                    (size_t)sr->n_classes * 2 * sizeof(double);
   if (sr->n_thr < 0 || sr->n_thr > EVAL_MAX_THRESHS ||
       !((sr->version == REC_VERSION && n == need) ||
-        (sr->version == SUM_VERSION && n == need + trailer)))
+        (sr->version == SUM_VERSION_COCO && n == need + trailer) ||
+        (sr->version == SUM_VERSION &&
+         n == need + trailer + sizeof(struct out_rec))))
     return -EIO;
   if (ret_val)
     *ret_val = v;

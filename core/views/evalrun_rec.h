@@ -21,7 +21,8 @@
  *                                   struct cls_rec, then the PR curves as
  *                                   float [n_thr][n_classes][101], then
  *                                   (version 2) struct coco_rec and
- *                                   n_classes x double[2] (AP50, AP75)
+ *                                   n_classes x double[2] (AP50, AP75),
+ *                                   then (version 3) struct out_rec
  *   "eval.s" <name> NUL be64(id)    struct samp_rec, then n_gt x
  *                                   struct gbox_rec, then n_pred x
  *                                   struct pbox_rec (label order of the
@@ -48,9 +49,14 @@
 #define NS_SAMPLE "eval.s"
 #define NS_RANK "eval.r"
 /* Summary records: version 1 has no COCO trailer (read as "not
- * available"); version 2 adds it.  Sample and rank records stay 1. */
+ * available"); version 2 adds it; version 3 adds struct out_rec after it
+ * (version 2 counted predictions on samples outside the ground truth's
+ * COCO file as false positives: stale, evalrun_fresh).  Sample and rank
+ * records stay 1. */
 #define REC_VERSION 1
-#define SUM_VERSION 2
+#define SUM_VERSION 3
+/* The first summary version with the COCO trailer. */
+#define SUM_VERSION_COCO 2
 
 struct sum_rec {
   uint32_t version;
@@ -73,6 +79,12 @@ struct sum_rec {
 /* COCOeval's 12-number summary (enum eval_stat order), -1 = undefined. */
 struct coco_rec {
   double stats[EVAL_N_STATS];
+};
+
+/* Version 3: the predictions left out because their samples are not
+ * images of the ground truth's COCO file, and those samples. */
+struct out_rec {
+  uint64_t preds, images;
 };
 
 struct cls_rec {
@@ -121,7 +133,12 @@ struct evalrun_loaded {
   uint64_t *sid, *sver;        /* [n_images] sample id, labels version */
   size_t n_images, cap_i, cap_s;
   uint64_t fp;                 /* fingerprint over all present samples */
-  uint64_t n_present;
+  uint64_t n_present;          /* present samples evaluated */
+  /* The ground-truth field came from a COCO file: only its images are
+   * evaluated (evalrun_load.c, in_gt_set); the predictions of the other
+   * samples are left out and counted here. */
+  bool gt_listed;
+  uint64_t out_preds, out_images;
   /* After run_evaluate() (evalrun.c): the boxes' labels are dense class
    * indexes 1..k in class-id order, cls[i] the class id of index i. */
   uint32_t *cls;

@@ -19,6 +19,9 @@ struct classes {
   const uint8_t *curves; /* borrowed floats, unaligned */
   /* COCO summary; all -1 for a version-1 record (run before it existed). */
   struct coco_rec co;
+  /* Predictions left out (not on the ground truth's images); zero before
+   * version 3. */
+  struct out_rec out;
   double *ap5075;      /* [sr.n_classes][2]: AP50, AP75 (-1 = undefined) */
 };
 
@@ -42,11 +45,15 @@ static int get_classes(struct store_txn *t, const char *name,
     free(cl->c);
     return -ENOMEM;
   }
-  if (cl->sr.version == SUM_VERSION) {
+  memset(&cl->out, 0, sizeof(cl->out));
+  if (cl->sr.version >= SUM_VERSION_COCO) {
     const uint8_t *tr = cl->curves + (size_t)cl->sr.n_thr * nc *
                                          EVAL_RECALL_POINTS * sizeof(float);
     memcpy(&cl->co, tr, sizeof(cl->co));
     memcpy(cl->ap5075, tr + sizeof(cl->co), nc * 2 * sizeof(double));
+    if (cl->sr.version >= SUM_VERSION)
+      memcpy(&cl->out, tr + sizeof(cl->co) + nc * 2 * sizeof(double),
+             sizeof(cl->out));
   } else {
     for (int k = 0; k < EVAL_N_STATS; k++)
       cl->co.stats[k] = -1;
@@ -131,7 +138,11 @@ int evalrun_report_txt(struct store_txn *t, const char *name, struct buf *out)
                  " predicted boxes; dataset version %" PRIu64 "\n\n",
                  name, s->pred_field, s->gt_field, s->iou, s->n_samples,
                  s->n_gt, s->n_pred, s->store_version);
-  if (r == 0 && s->version == SUM_VERSION) {
+  if (r == 0 && cl.out.preds)
+    r = buf_printf(out, "%" PRIu64 " predictions on %" PRIu64 " images the "
+                   "ground truth does not list: left out\n\n",
+                   cl.out.preds, cl.out.images);
+  if (r == 0 && s->version >= SUM_VERSION_COCO) {
     r = buf_puts(out, "COCO summary:\n");
     for (int k = 0; k < EVAL_N_STATS && r == 0; k++)
       r = buf_printf(out, "  %-6s %7s   %s\n", eval_stat_names[k],
@@ -219,6 +230,10 @@ static int json_head(const char *name, const struct classes *cl,
   for (int k = 0; k < EVAL_N_STATS && r == 0; k++)
     r = json_num(out, eval_stat_names[k],
                  cl->co.stats[k] > -1 ? cl->co.stats[k] : NAN, true);
+  if (r == 0)
+    r = buf_printf(out, ",\"left_out_preds\":%" PRIu64
+                   ",\"left_out_images\":%" PRIu64,
+                   cl->out.preds, cl->out.images);
   if (r == 0)
     r = buf_printf(out, ",\"possible_mistakes\":%" PRIu64
                    ",\"possible_missing\":%" PRIu64

@@ -224,6 +224,10 @@ static int write_summary(struct store_txn *t, const char *name,
     r = summary_classes(l, ev, &b);
   if (r == 0)
     r = summary_coco(ev, &b);
+  if (r == 0) {
+    struct out_rec out = { l->out_preds, l->out_images };
+    r = buf_append(&b, &out, sizeof(out));
+  }
   if (r == 0)
     r = store_rec_put(t, NS_SUM, name, strlen(name), b.data, b.len);
   buf_free(&b);

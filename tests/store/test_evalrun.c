@@ -297,16 +297,18 @@ TEST(hand_built_evaluation)
   CHECK_INT_EQ(evalrun_delete(st, "e2"), -ENOENT);
 
   /* A summary written before the COCO numbers existed (version 1: no
-   * trailer of 12 doubles + 2 per class) still reads; its summary is
-   * null.  Made from e's record: u32 version, u32 n_classes first. */
+   * trailer of 12 doubles + 2 per class, nor the version-3 count of
+   * predictions left out, 2 u64) still reads; its summary is null.  Made
+   * from e's record: u32 version, u32 n_classes first. */
   CHECK_INT_EQ(store_txn_begin(st, true, &t), 0);
   const void *v;
   size_t vn;
   CHECK_INT_EQ(store_rec_get(t, "eval", "e", 1, &v, &vn), 0);
   uint32_t hdr[2];
   memcpy(hdr, v, sizeof(hdr));
-  CHECK_INT_EQ(hdr[0], 2);
-  size_t trailer = 12 * sizeof(double) + (size_t)hdr[1] * 2 * sizeof(double);
+  CHECK_INT_EQ(hdr[0], 3);
+  size_t trailer = 12 * sizeof(double) + (size_t)hdr[1] * 2 * sizeof(double) +
+                   2 * sizeof(uint64_t);
   uint8_t *old = malloc(vn);
   if (old && vn > trailer) {
     memcpy(old, v, vn - trailer);

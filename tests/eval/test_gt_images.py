@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""test_gt_images.py - predictions against a COCO ground truth that lists
+only some of the pictures, as pycocotools sees them, through `curate`.
+
+Four 100x100 pictures img_000000..img_000003.jpg; gt.json lists the first
+two only, with image ids 11 and 12 (not the numbers in the file names),
+one "cat" box each, and one image not on disk (id 13, one "cat" box).
+
+1. Images outside the ground truth: predictions (by file_name) on all
+   four pictures, exact boxes on the two listed ones at scores 0.9 and
+   0.6 and confident ones (0.95, 0.97) on the two others.  pycocotools
+   refuses results on image ids outside its ground-truth JSON (loadRes),
+   so its numbers are those of the results filtered to ids 11, 12: by
+   hand, 2 true positives over 3 boxes at every IoU threshold, precision
+   1 up to recall 2/3: AP = AP50 = AP75 = 67/101, AR100 = 2/3, fp 0.
+   The two others' 2 predictions on 2 images are left out and counted
+   (metrics.json left_out_preds / left_out_images, a report.txt line).
+   Counted as false positives, AP would be lower.
+Usage: test_gt_images.py  (env: CURATE, MKJPEG)
+Exit 0 = pass, 1 = mismatch.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+failures = []
+W = H = 100
+BOX = [10, 10, 50, 50]
+
+
+def check(cond, what):
+    print(("ok - " if cond else "not ok - ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, ok=True):
+    p = subprocess.run(list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True)
+    if ok and p.returncode != 0:
+        raise SystemExit("%s failed: %s" % (" ".join(args), p.stderr))
+    return p
+
+
+def evaluate(curate, store, name):
+    return json.loads(run(curate, "eval", "--store", store, "--name", name,
+                          "--json").stdout)
+
+
+def near(a, b):
+    return a is not None and abs(a - b) <= 1e-12
+
+
+def check_numbers(m, what):
+    ap = 67 / 101
+    for key, want in (("AP", ap), ("AP50", ap), ("AP75", ap),
+                      ("AR100", 2 / 3)):
+        check(near(m.get(key), want),
+              "%s: %s = %r (want %r)" % (what, key, m.get(key), want))
+    check((m["tp"], m["fp"], m["fn"]) == (2, 0, 1),
+          "%s: tp/fp/fn %r" % (what, (m["tp"], m["fp"], m["fn"])))
+    check((m.get("left_out_preds"), m.get("left_out_images")) == (2, 2),
+          "%s: 2 predictions on 2 images left out: %r" %
+          (what, (m.get("left_out_preds"), m.get("left_out_images"))))
+
+
+def main():
+    curate, mkjpeg = os.environ["CURATE"], os.environ["MKJPEG"]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data")
+        run(mkjpeg, "-n", "4", "-W", str(W), "-H", str(H), data)
+        names = sorted(os.listdir(data))
+        gt = {"images": [{"id": 11, "file_name": names[0], "width": W,
+                          "height": H},
+                         {"id": 12, "file_name": names[1], "width": W,
+                          "height": H},
+                         {"id": 13, "file_name": "gone.jpg", "width": W,
+                          "height": H}],
+              "categories": [{"id": 1, "name": "cat"}],
+              "annotations": [{"id": k, "image_id": 10 + k,
+                               "category_id": 1, "bbox": BOX,
+                               "area": 2500, "iscrowd": 0}
+                              for k in (1, 2, 3)]}
+        gt_path = os.path.join(tmp, "gt.json")
+        json.dump(gt, open(gt_path, "w"))
+        store = os.path.join(tmp, "store")
+        run(curate, "import", "--store", store, "--coco", gt_path, data)
+
+        # 1. by file_name, on the listed and the other pictures
+        scores = (0.9, 0.6, 0.95, 0.97)
+        by_name = [{"file_name": n, "category_id": 1, "bbox": BOX,
+                    "score": s} for n, s in zip(names, scores)]
+        p1 = os.path.join(tmp, "by_name.json")
+        json.dump(by_name, open(p1, "w"))
+        run(curate, "predictions", "--store", store, "--format", "coco", p1)
+        check_numbers(evaluate(curate, store, "a"), "by file_name")
+        rep = run(curate, "eval", "--store", store, "--name", "a").stdout
+        check("2 predictions on 2 images the ground truth does not list: "
+              "left out" in rep, "report.txt says what was left out")
+
+    if failures:
+        print("FAILED: %d" % len(failures))
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
