@@ -16,6 +16,7 @@
 #include "predictions.h"
 #include "sample_match.h"
 #include "coco.h"
+#include "config.h"
 #include "imgcodec.h"
 #include "imgfmt.h"
 #include "jsonstream.h"
@@ -71,6 +72,15 @@ struct ctx {
   /* without a category table: copies of store class names by class id */
   char **sname;
   size_t n_sname;
+  /* The ground-truth field whose recorded COCO image ids a results list
+   * without a table of images is looked up in (setting eval.gt_field),
+   * and whether it had any. */
+  char gt_field[LABELS_MAX_FIELD_NAME + 1];
+  bool recorded;
+  /* A prediction was looked up by its image_id without a table of
+   * images from the input: the error of an input matching nothing says
+   * what to give. */
+  bool by_id;
 };
 
 struct item {
@@ -371,6 +381,68 @@ static int table_element(void *ud, int k, size_t i, json_t *o)
   return coco_tables_add(ud, k == K_CATS, o);
 }
 
+/* The recorded ids (coco_image_id_each), collected. */
+struct rec_ids {
+  struct ctx *c;
+  struct idmap *m;
+  size_t n, cap;
+};
+
+static int add_recorded(uint64_t sample_id, int64_t coco_id, void *ud)
+{
+  struct rec_ids *ri = ud;
+  size_t ref = smatch_index_of(&ri->c->ix, sample_id);
+
+  if (ref != SIZE_MAX && ri->c->ix.refs[ref].missing)
+    ref = SIZE_MAX;   /* its file is gone: skipped, as a name would be */
+
+  if (ri->n == ri->cap) {
+    size_t nc = ri->cap ? ri->cap * 2 : 256;
+    struct idmap *p = realloc(ri->m, nc * sizeof(*p));
+    if (!p)
+      return -ENOMEM;
+    ri->m = p;
+    ri->cap = nc;
+  }
+  ri->m[ri->n++] = (struct idmap){ coco_id, ref, false,
+                                   untold_frame(ri->c, ref) };
+  return 0;
+}
+
+/* A results list without a table of images (no coco_gt, no "images"):
+ * its image ids are those of the ground truth's COCO file, which the
+ * label import recorded per sample (coco.h COCO_NS_IMAGE) for the
+ * evaluation's ground-truth field.  So the standard loop (import the
+ * ground truth with --coco, then the bare list detectron2, mmdet or
+ * pycocotools write) needs no coco_gt.  An id two samples hold (two
+ * files imported into the field numbering alike) matches neither.  None
+ * recorded: *ret_map stays NULL and ids are file name numbers. */
+static int recorded_ids(struct ctx *c, struct idmap **ret_map, size_t *ret_n)
+{
+  struct rec_ids ri = { c, NULL, 0, 0 };
+  size_t k = 0;
+  int r;
+
+  config_get_str(c->t, "eval.gt_field", c->gt_field, sizeof(c->gt_field));
+  r = coco_image_id_each(c->t, c->gt_field, add_recorded, &ri);
+  if (r < 0 || ri.n == 0) {
+    free(ri.m);
+    return r;
+  }
+  qsort(ri.m, ri.n, sizeof(*ri.m), cmp_idmap);
+  for (size_t i = 0; i < ri.n; i++) {
+    if (k && ri.m[k - 1].id == ri.m[i].id) {
+      ri.m[k - 1].ref = SIZE_MAX;
+      continue;
+    }
+    ri.m[k++] = ri.m[i];
+  }
+  c->recorded = true;
+  *ret_map = ri.m;
+  *ret_n = k;
+  return 0;
+}
+
 /* Reads "images" (id -> sample) and "categories" (id -> name) of a COCO
  * object into the context; `what` names the file in messages. */
 static int read_tables(struct ctx *c, const struct coco_tables *tb,
@@ -540,21 +612,22 @@ static int pred_class(struct ctx *c, json_int_t cat, const char *path,
 }
 
 /* The sample (index ref) of prediction o: by file_name, through the
- * ground truth's image ids, or by the image id as a number; SIZE_MAX
- * when none.  *turn: the orientation its box is turned by (an image of
- * the table by its size, turned_frame(); any other by the caller's frame
- * alone, untold_frame()), else 0.  *folded: its name matched only
- * ignoring letter case. */
+ * ground truth's image ids (the input's table, else the recorded ids of
+ * recorded_ids()), or by the image id as a number; SIZE_MAX when none.
+ * *turn: the orientation its box is turned by (an image of the table by
+ * its size, turned_frame(); any other by the caller's frame alone,
+ * untold_frame()), else 0.  *folded: its name matched only ignoring
+ * letter case. */
 static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
                        size_t nmap, uint8_t *turn, bool *folded)
 {
   json_t *iid = json_object_get(o, "image_id");
   const char *fn = json_string_value(json_object_get(o, "file_name"));
-
   size_t ref = SIZE_MAX;
 
   *folded = false;
   c->ambig = false;
+  c->by_id |= !fn && (!map || c->recorded);
   if (fn) {
     ref = ref_of_image(c, fn, folded);
   } else if (map) {
@@ -562,8 +635,13 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
     *turn = hit ? hit->turn : 0;
     *folded = hit && hit->folded;
-    return hit ? hit->ref : SIZE_MAX;
-  } else if (json_integer_value(iid) >= 0) {
+    /* An id the recorded ones lack may still be a file name number, as
+     * before ids were recorded; a table the input gave is the whole
+     * truth. */
+    if (hit || !c->recorded)
+      return hit ? hit->ref : SIZE_MAX;
+  }
+  if (!fn && json_integer_value(iid) >= 0) {
     struct smatch_hit hit;
     int r = smatch_number(&c->ix, (uint64_t)json_integer_value(iid), &hit);
     ref = ref_of(c, r, &hit, NULL, folded);   /* numbers have no case */
@@ -657,6 +735,8 @@ static int import_coco(struct ctx *c, const char *path, const char *gt_path)
   } else if (root.type == '{') {
     r = read_tables(c, &tb, path, &map, &nmap);
   }
+  if (r == 0 && !map)
+    r = recorded_ids(c, &map, &nmap);
   if (r == 0) {
     struct pass2 p = { c, path, map, nmap };
     r = jstream_each(js, list, root.type == '[' ? -1 : K_ANNS, pred_elem, &p,
@@ -1084,7 +1164,11 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   }
   if (r == 0 && c.st.entries && !c.st.boxes)
     r = fail(&c, "none of the %llu predictions matched a sample of the "
-             "store", (unsigned long long)c.st.entries);
+             "store%s", (unsigned long long)c.st.entries, c.by_id
+             ? "; their image_id values are not COCO image ids the ground "
+               "truth was imported with, nor numbers in file names: give "
+               "the ground truth's COCO file as coco_gt= (--coco-gt) for "
+               "the id -> file mapping" : "");
   if (r == 0)
     r = apply(&c);
   if (r == 0) {

@@ -15,6 +15,12 @@
  *     2. by "image_id" through an id -> file_name table: the "images" of
  *        the COCO ground-truth file given as `coco_gt`, or else the
  *        "images" of the results file itself; then as in 1;
+ *     2b. without such a table, by "image_id" among the COCO image ids
+ *        recorded for the evaluation's ground-truth field (setting
+ *        eval.gt_field; coco.h COCO_NS_IMAGE): the ids of the ground
+ *        truth's own import, so a bare results list needs no `coco_gt`.
+ *        An id two samples hold matches neither; an id not recorded goes
+ *        on to 3;
  *     3. without such a table, by the sample whose file name stem (last
  *        path component without extension) is that number, as in COCO's
  *        own files ("000000000139.jpg" is image 139); a number shared by
@@ -53,9 +59,10 @@
  *
  * Errors: any malformed entry, unknown class, or an input in which no
  * prediction matches a sample refuses the whole import: -EINVAL with a
- * one-line reason in err, and the store is unchanged.  Other failures:
- * -ENOENT / -errno reading files, -ENOMEM, store errors.  Everything lands
- * in one transaction.
+ * one-line reason in err (for ids looked up without a table, naming
+ * coco_gt as the way to give them), and the store is unchanged.  Other
+ * failures: -ENOENT / -errno reading files, -ENOMEM, store errors.
+ * Everything lands in one transaction.
  */
 #ifndef CURATE_PREDICTIONS_H
 #define CURATE_PREDICTIONS_H

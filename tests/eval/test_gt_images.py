@@ -16,6 +16,12 @@ one "cat" box each, and one image not on disk (id 13, one "cat" box).
    The two others' 2 predictions on 2 images are left out and counted
    (metrics.json left_out_preds / left_out_images, a report.txt line).
    Counted as false positives, AP would be lower.
+2. A standard results list (bare, keyed by image_id, as detectron2, mmdet
+   and pycocotools write it) without --coco-gt: the ids are those
+   gt.json was imported with, so id 11 is img_000000.jpg, not the file
+   named with 11 or with nothing; the same numbers.  A list whose ids the
+   ground truth never had is refused, naming coco_gt= as the way to give
+   the ids.
 Usage: test_gt_images.py  (env: CURATE, MKJPEG)
 Exit 0 = pass, 1 = mismatch.
 """
@@ -100,6 +106,31 @@ def main():
         rep = run(curate, "eval", "--store", store, "--name", "a").stdout
         check("2 predictions on 2 images the ground truth does not list: "
               "left out" in rep, "report.txt says what was left out")
+
+        # 2. a bare results list keyed by gt.json's image ids, no --coco-gt
+        bare = [{"image_id": i, "category_id": 1, "bbox": BOX, "score": s}
+                for i, s in ((11, 0.9), (12, 0.6))]
+        p2 = os.path.join(tmp, "bare.json")
+        json.dump(bare, open(p2, "w"))
+        p = run(curate, "predictions", "--store", store, "--format", "coco",
+                "--field", "bare", p2, ok=False)
+        check(p.returncode == 0, "a bare results list without --coco-gt "
+              "imports: " + p.stderr.strip())
+        m = json.loads(run(curate, "eval", "--store", store, "--name", "b",
+                           "--pred", "bare", "--json").stdout)
+        ap = 67 / 101
+        check(near(m["AP"], ap) and (m["tp"], m["fp"]) == (2, 0),
+              "its ids are gt.json's: AP %r tp/fp %r" %
+              (m["AP"], (m["tp"], m["fp"])))
+        unknown = [{"image_id": 99, "category_id": 1, "bbox": BOX,
+                    "score": 0.5}]
+        p3 = os.path.join(tmp, "unknown.json")
+        json.dump(unknown, open(p3, "w"))
+        p = run(curate, "predictions", "--store", store, "--format", "coco",
+                "--field", "bare", p3, ok=False)
+        check(p.returncode != 0 and "coco_gt=" in p.stderr,
+              "ids the ground truth never had: refused, naming coco_gt=: " +
+              p.stderr.strip())
 
     if failures:
         print("FAILED: %d" % len(failures))

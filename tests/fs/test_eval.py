@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """fs suite, evaluation through the mount: predictions imported by
-`curate import --predictions` and by writing eval/import-predictions, an
+`curate import --predictions` and by writing eval/import-predictions (a
+bare results list too, by the image ids of the ground truth's import), an
 evaluation started by writing eval/run, eval/<name>/report.txt,
 metrics.json and pr-curves.jpg against hand-computed values, the views
 mistakes / possible-missing / possible-spurious with their drawn images,
@@ -197,6 +198,17 @@ def body(ck, w):
                                            stems[0] + ".json")))
         eq([d["bbox"] for d in doc["fields"]["preds2"]],
            [[10, 10, 100, 100]], "imported field")
+        # The README's loop: a bare results list (keyed by image_id, as
+        # detectron2, mmdet and pycocotools write it) without coco_gt=
+        # goes by the ids gt.json was imported with: image 1 is
+        # img_000000.jpg, not the file numbered 1.
+        write(os.path.join(E, "import-predictions"), "%s field=preds3\n" % pf)
+        for k, want in ((0, [[10, 10, 100, 100]]),
+                        (1, [[200, 150, 60, 60]]), (3, [])):
+            doc = json.loads(read(os.path.join(mnt, "labels",
+                                               stems[k] + ".json")))
+            eq([d["bbox"] for d in doc["fields"].get("preds3", [])], want,
+               "bare results list without coco_gt=, %s" % stems[k])
         write(os.path.join(E, "run"), "e2 pred=preds2 iou=0.5\n")
         mj = json.loads(read(os.path.join(E, "e2", "metrics.json")))
         eq(mj["pred_field"], "preds2", "field used")
