@@ -10,10 +10,12 @@
  * keeps the "images" and "categories" tables, the second hands over the
  * predictions one at a time), never parsed whole: memory is the list of
  * predictions kept.  data.yaml "names" is read by core/formats/yamlnames.c
- * (libyaml).
+ * (libyaml); the input's class names are looked up among the store's
+ * classes, never created, by core/formats/predclasses.c.
  */
 #define _GNU_SOURCE
 #include "predictions.h"
+#include "predclasses.h"
 #include "sample_match.h"
 #include "coco.h"
 #include "config.h"
@@ -66,9 +68,7 @@ struct ctx {
   struct item *items;
   size_t n_items, cap_items;
   /* class names by input class index (COCO category id or YOLO index) */
-  char **cls_name;
-  uint32_t *cls_id; /* store class id, 0 = unknown */
-  size_t n_cls;
+  struct predcls cls;
   /* without a category table: copies of store class names by class id */
   char **sname;
   size_t n_sname;
@@ -172,44 +172,23 @@ static size_t ref_of_image(struct ctx *c, const char *fn, bool *folded)
 
 /*---- Collected predictions ------------------------------------------------*/
 
-/* Class index (COCO category id or YOLO index) -> store class id, created
- * on first use. */
+/* Class index (COCO category id or YOLO index) -> store class id; 0
+ * for a name the store lacks (predclasses.h: its predictions are
+ * dropped, and the import refused at the end). */
 static int class_of(struct ctx *c, size_t k, uint32_t *ret)
 {
-  if (k >= c->n_cls || !c->cls_name[k])
-    return -ENOENT;
-  if (!c->cls_id[k]) {
-    int r = store_class_id(c->t, c->cls_name[k], true, &c->cls_id[k]);
-    if (r < 0)
-      return r;
-  }
-  *ret = c->cls_id[k];
-  return 0;
-}
-
-static int set_classes(struct ctx *c, size_t n)
-{
-  c->cls_name = calloc(n ? n : 1, sizeof(char *));
-  c->cls_id = calloc(n ? n : 1, sizeof(uint32_t));
-  c->n_cls = n;
-  return c->cls_name && c->cls_id ? 0 : -ENOMEM;
+  return predcls_lookup(&c->cls, c->t, k, ret);
 }
 
 static int set_class_name(struct ctx *c, size_t k, const char *name,
                           size_t len)
 {
-  char *p = strndup(name, len);
-  if (!p)
-    return -ENOMEM;
-  if (!labels_class_name_valid(p)) {
-    int r = fail(c, "class name %zu is not valid (1..200 bytes, no "
-                 "control characters)", k + 1);
-    free(p);
-    return r;
-  }
-  free(c->cls_name[k]);
-  c->cls_name[k] = p;
-  return 0;
+  int r = predcls_set(&c->cls, k, name, len);
+
+  if (r == -EINVAL)
+    return fail(c, "class name %zu is not valid (1..200 bytes, no "
+                "control characters)", k + 1);
+  return r;
 }
 
 /* Adds a prediction in pixels for sample ref.  A box reaching past the
@@ -231,7 +210,7 @@ static int add_item(struct ctx *c, size_t ref, bool folded,
   }
   struct detection d = { 0 };
   d.class_id = class_id;
-  d.label = (char *)name; /* borrowed from cls_name; copied at the end */
+  d.label = (char *)name; /* borrowed from cls; copied at the end */
   d.x = x, d.y = y, d.w = w, d.h = h;
   d.confidence = score;
   if (!labels_box_inside(&d, s->w, s->h))
@@ -487,7 +466,7 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
       if (json_integer_value(id) > max)
         max = json_integer_value(id);
     }
-    r = set_classes(c, (size_t)max + 1);
+    r = predcls_grow(&c->cls, (size_t)max + 1);
     if (r < 0)
       return r;
     json_array_foreach(cats, i, o) {
@@ -590,14 +569,14 @@ static int pred_class(struct ctx *c, json_int_t cat, const char *path,
 {
   int r;
 
-  if (c->n_cls) {
+  if (c->cls.n) {
     r = cat < 0 ? -ENOENT : class_of(c, (size_t)cat, class_id);
     if (r == -ENOENT)
       return fail(c, "%s: prediction %zu: category_id %lld is not among the "
                   "categories", path, i, (long long)cat);
     if (r < 0)
       return r;
-    *name = c->cls_name[cat];
+    *name = c->cls.name[cat];
     return 0;
   }
   /* No category table: ids are the store's class ids. */
@@ -675,6 +654,8 @@ static int pred_one(struct ctx *c, json_t *o, const char *path, size_t i,
     c->st.ambiguous += c->ambig;
     return 0;
   }
+  if (!class_id)
+    return 0;   /* a class the store lacks: refused at the end */
   if (turn) {   /* turned_frame(): back to the stored frame */
     const struct smatch_sample *s = &c->ix.refs[ref];
     b[2] += b[0];
@@ -807,33 +788,18 @@ static int add_name(struct ctx *c, size_t k, const char *s, size_t n,
 {
   if (k >= 100000)
     return fail(c, "%s: more than 100000 class names", path);
-  if (k >= c->n_cls) {
-    size_t nn = k + 1;
-    char **pn = realloc(c->cls_name, nn * sizeof(char *));
-    if (!pn)
-      return -ENOMEM;
-    c->cls_name = pn;
-    uint32_t *pi = realloc(c->cls_id, nn * sizeof(uint32_t));
-    if (!pi)
-      return -ENOMEM;
-    c->cls_id = pi;
-    for (size_t j = c->n_cls; j < nn; j++) {
-      c->cls_name[j] = NULL;
-      c->cls_id[j] = 0;
-    }
-    c->n_cls = nn;
-  }
-  return set_class_name(c, k, s, n);
+  int r = predcls_grow(&c->cls, k + 1);
+  return r ? r : set_class_name(c, k, s, n);
 }
 
 /* After the names of `path` were read: every index up to the largest has
  * a name, and there is at least one. */
 static int names_complete(struct ctx *c, const char *path)
 {
-  for (size_t j = 0; j < c->n_cls; j++)
-    if (!c->cls_name[j])
+  for (size_t j = 0; j < c->cls.n; j++)
+    if (!c->cls.name[j])
       return fail(c, "%s: class %zu has no name", path, j);
-  if (c->n_cls == 0)
+  if (c->cls.n == 0)
     return fail(c, "%s: no class names", path);
   return 0;
 }
@@ -927,9 +893,9 @@ static int yolo_row(struct ctx *c, size_t ref, bool folded, const double *v,
   for (int j = 1; j < 6; j++)
     if (!isfinite(v[j]))
       return fail(c, "%s:%zu: non-finite value", path, lineno);
-  if (v[0] != floor(v[0]) || v[0] < 0 || v[0] >= (double)c->n_cls)
+  if (v[0] != floor(v[0]) || v[0] < 0 || v[0] >= (double)c->cls.n)
     return fail(c, "%s:%zu: class %g is not an index into the %zu class "
-                "names", path, lineno, v[0], c->n_cls);
+                "names", path, lineno, v[0], c->cls.n);
   if (v[3] < 0 || v[4] < 0)
     return fail(c, "%s:%zu: negative box size", path, lineno);
   if (!(v[5] >= 0 && v[5] <= 1))
@@ -941,18 +907,18 @@ static int yolo_row(struct ctx *c, size_t ref, bool folded, const double *v,
   }
   k = (size_t)v[0];
   r = class_of(c, k, &cid);
-  if (r == 0) {
+  if (r == 0 && cid) {   /* 0: a class the store lacks, refused at the end */
     const struct smatch_sample *s = &c->ix.refs[ref];
     double W = s->w, H = s->h, b[4];
     int turn = img_frame_turn(c->frame, true, s->orientation);
 
     if (turn != 1) {
       img_box_from_view_rel(turn, W, H, v + 1, b);
-      r = add_item(c, ref, folded, cid, c->cls_name[k], b[0], b[1], b[2],
+      r = add_item(c, ref, folded, cid, c->cls.name[k], b[0], b[1], b[2],
                    b[3],
                    v[5]);
     } else {   /* as always computed: the same bits as before */
-      r = add_item(c, ref, folded, cid, c->cls_name[k],
+      r = add_item(c, ref, folded, cid, c->cls.name[k],
                    (v[1] - v[3] / 2) * W,
                    (v[2] - v[4] / 2) * H, v[3] * W, v[4] * H, v[5]);
     }
@@ -1155,6 +1121,8 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   if (r == 0)
     r = o->format == PRED_FORMAT_COCO ? import_coco(&c, path, o->coco_gt)
                                       : import_yolo(&c, path, o->names);
+  if (r == 0 && c.cls.n_unknown)
+    r = predcls_refusal(&c.cls, c.t, c.err, c.errlen);
   if (r == 0 && c.exact)
     drop_lost(&c);
   if (r == 0 && c.lookup_r) {
@@ -1191,10 +1159,7 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   smatch_free(&c.ix);
   free(c.last_fn);
   free(c.items);
-  for (size_t i = 0; i < c.n_cls; i++)
-    free(c.cls_name[i]);
-  free(c.cls_name);
-  free(c.cls_id);
+  predcls_free(&c.cls);
   for (size_t i = 0; i < c.n_sname; i++)
     free(c.sname[i]);
   free(c.sname);

@@ -57,12 +57,16 @@
  * another name of the input (a file_name, an image of the table, a YOLO
  * file) names as written (sample_match.h: smatch_pick).
  *
+ * Classes: predictions never create one.  A name the store has no class
+ * of is an unknown class (the reason names each, and says when one
+ * differs from a class of the store only by letter case).
+ *
  * Errors: any malformed entry, unknown class, or an input in which no
  * prediction matches a sample refuses the whole import: -EINVAL with a
  * one-line reason in err (for ids looked up without a table, naming
- * coco_gt as the way to give them), and the store is unchanged.  Other
- * failures: -ENOENT / -errno reading files, -ENOMEM, store errors.
- * Everything lands in one transaction.
+ * coco_gt as the way to give them), and the store is unchanged.  Other failures:
+ * -ENOENT / -errno reading files, -ENOMEM, store errors.  Everything lands
+ * in one transaction.
  */
 #ifndef CURATE_PREDICTIONS_H
 #define CURATE_PREDICTIONS_H

@@ -22,6 +22,11 @@ one "cat" box each, and one image not on disk (id 13, one "cat" box).
    named with 11 or with nothing; the same numbers.  A list whose ids the
    ground truth never had is refused, naming coco_gt= as the way to give
    the ids.
+3. Predictions whose category name differs from the ground truth's by
+   letter case ("Cat" for "cat") are refused with one line that names
+   the class and says only letter case differs; the store is unchanged
+   (no class "Cat", the predictions field as it was).
+
 Usage: test_gt_images.py  (env: CURATE, MKJPEG)
 Exit 0 = pass, 1 = mismatch.
 """
@@ -132,6 +137,25 @@ def main():
               "ids the ground truth never had: refused, naming coco_gt=: " +
               p.stderr.strip())
 
+        # 3. "Cat" for "cat": refused, store unchanged
+        classes0 = run(curate, "classes", "--store", store).stdout
+        cased = {"images": [{"id": 11, "file_name": names[0]}],
+                 "categories": [{"id": 7, "name": "Cat"}],
+                 "annotations": [{"image_id": 11, "category_id": 7,
+                                  "bbox": BOX, "score": 0.9}]}
+        p4 = os.path.join(tmp, "cased.json")
+        json.dump(cased, open(p4, "w"))
+        p = run(curate, "predictions", "--store", store, "--format", "coco",
+                p4, ok=False)
+        err = p.stderr.strip()
+        check(p.returncode != 0 and '"Cat"' in err and '"cat"' in err and
+              "letter case" in err and "\n" not in err,
+              "a class differing by letter case is refused in one line: " +
+              err)
+        check(run(curate, "classes", "--store", store).stdout == classes0,
+              "no class created")
+        check_numbers(evaluate(curate, store, "c"),
+                      "predictions unchanged after the refusal")
     if failures:
         print("FAILED: %d" % len(failures))
         return 1

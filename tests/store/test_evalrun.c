@@ -137,6 +137,17 @@ static uint32_t class_of(const char *name)
   return id;
 }
 
+/* Adds class `name` (as `echo 'add NAME' > classes`); its id. */
+static uint32_t class_of_new(const char *name)
+{
+  struct store_txn *t;
+  uint32_t id = 0;
+  if (store_txn_begin(st, true, &t) == 0 &&
+      store_class_id(t, name, true, &id) == 0 && store_txn_commit(t) == 0)
+    return id;
+  return 0;
+}
+
 static void check_list(struct store_txn *t, enum evalrun_list which,
                        const uint64_t *ids, const double *scores, size_t n)
 {
@@ -413,7 +424,10 @@ TEST(predictions_import)
     CHECK_INT_EQ(field_size(sid[4], "predictions"), 1);
   }
 
-  /* With a GT file: ids and category names come from it. */
+  /* With a GT file: ids and category names come from it.  A name the
+   * store has no class for refuses the import, saying which (no class is
+   * created: its predictions would all be false positives); once the
+   * class exists, the same input lands. */
   snprintf(path2, sizeof(path2), "%s/gt.json", dir);
   put_file(path2, "{\"images\": [{\"id\": 7, \"file_name\": \"val/000000000002.jpg\"}],"
                   " \"categories\": [{\"id\": 3, \"name\": \"bird\"}]}");
@@ -421,9 +435,13 @@ TEST(predictions_import)
                  " \"score\": 0.5}]");
   o.coco_gt = path2;
   o.field = "p2";
+  CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), -EINVAL);
+  CHECK(strstr(err, "\"bird\"") && !strchr(err, '\n'));
+  CHECK(class_of("bird") == 0);
+  CHECK_INT_EQ(field_size(sid[2], "p2"), 0);
+  CHECK(class_of_new("bird") != 0);
   CHECK_INT_EQ(pred_import(st, path, &o, &ps, err, sizeof(err)), 0);
   CHECK_INT_EQ(field_size(sid[2], "p2"), 1);
-  CHECK(class_of("bird") != 0);
 
   /* YOLO: names from data.yaml in its three forms. */
   char ydir[96], cmd[300];
