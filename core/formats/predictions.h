@@ -64,9 +64,9 @@
  * Errors: any malformed entry, unknown class, or an input in which no
  * prediction matches a sample refuses the whole import: -EINVAL with a
  * one-line reason in err (for ids looked up without a table, naming
- * coco_gt as the way to give them), and the store is unchanged.  Other failures:
- * -ENOENT / -errno reading files, -ENOMEM, store errors.  Everything lands
- * in one transaction.
+ * coco_gt as the way to give them), and the store is unchanged.  Other
+ * failures: -ENOENT / -errno reading files, -ENOMEM, store errors.
+ * Everything lands in one transaction.
  */
 #ifndef CURATE_PREDICTIONS_H
 #define CURATE_PREDICTIONS_H
