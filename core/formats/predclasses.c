@@ -12,6 +12,12 @@
 
 #include "labels.h"
 
+void predcls_init(struct predcls *pc)
+{
+  memset(pc, 0, sizeof(*pc));
+  pc->fresh = -1;
+}
+
 int predcls_grow(struct predcls *pc, size_t n)
 {
   if (n <= pc->n)
@@ -53,8 +59,15 @@ int predcls_lookup(struct predcls *pc, struct store_txn *t, size_t k,
 {
   if (k >= pc->n || !pc->name[k])
     return -ENOENT;
+  if (pc->fresh < 0) {
+    uint32_t n;
+    int r = store_class_count(t, &n);
+    if (r < 0)
+      return r;
+    pc->fresh = n == 0;
+  }
   if (!pc->id[k]) {
-    int r = store_class_id(t, pc->name[k], false, &pc->id[k]);
+    int r = store_class_id(t, pc->name[k], pc->fresh == 1, &pc->id[k]);
     if (r == -ENOENT) {
       pc->id[k] = PREDCLS_UNKNOWN;
       pc->n_unknown++;
@@ -117,5 +130,5 @@ void predcls_free(struct predcls *pc)
     free(pc->name[i]);
   free(pc->name);
   free(pc->id);
-  memset(pc, 0, sizeof(*pc));
+  predcls_init(pc);
 }

@@ -1096,6 +1096,7 @@ int pred_import(struct store *s, const char *path, const struct pred_opts *o,
   int r;
 
   memset(&c, 0, sizeof(c));
+  predcls_init(&c.cls);
   c.err = err;
   c.errlen = errlen;
   if (errlen)

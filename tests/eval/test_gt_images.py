@@ -26,6 +26,9 @@ one "cat" box each, and one image not on disk (id 13, one "cat" box).
    letter case ("Cat" for "cat") are refused with one line that names
    the class and says only letter case differs; the store is unchanged
    (no class "Cat", the predictions field as it was).
+4. A store without classes (a folder imported alone) takes the class
+   names of its first predictions: "cat" and "dog" become its classes
+   and each box is stored under its own.
 
 Usage: test_gt_images.py  (env: CURATE, MKJPEG)
 Exit 0 = pass, 1 = mismatch.
@@ -156,6 +159,32 @@ def main():
               "no class created")
         check_numbers(evaluate(curate, store, "c"),
                       "predictions unchanged after the refusal")
+
+        # 4. a store without classes takes the predictions' names
+        bare_store = os.path.join(tmp, "bare_store")
+        run(curate, "import", "--store", bare_store, data)
+        def class_rows():
+            return {ln.split()[2]: int(ln.split()[1]) for ln in
+                    run(curate, "classes", "--store", bare_store)
+                    .stdout.splitlines() if not ln.startswith("#")}
+        check(class_rows() == {}, "a folder imported alone has no class")
+        first = {"images": [{"id": 1, "file_name": names[0]},
+                            {"id": 2, "file_name": names[1]}],
+                 "categories": [{"id": 3, "name": "dog"},
+                                {"id": 5, "name": "cat"}],
+                 "annotations": [{"image_id": 1, "category_id": 5,
+                                  "bbox": BOX, "score": 0.9},
+                                 {"image_id": 2, "category_id": 3,
+                                  "bbox": BOX, "score": 0.8}]}
+        p5 = os.path.join(tmp, "first.json")
+        json.dump(first, open(p5, "w"))
+        p = run(curate, "predictions", "--store", bare_store, "--format",
+                "coco", p5, ok=False)
+        check(p.returncode == 0, "predictions into a store without classes "
+              "import: " + p.stderr.strip())
+        check(class_rows() == {"cat": 1, "dog": 1},
+              "their names became the classes, a box each: %r"
+              % class_rows())
     if failures:
         print("FAILED: %d" % len(failures))
         return 1
