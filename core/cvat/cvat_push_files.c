@@ -129,15 +129,19 @@ static int folder_open(const char *root, const struct sample *rec,
                        struct stat *st, char *err, size_t errlen)
 {
   int fd = dataset_open(root, rec->relpath), r;
+  struct stat now;
 
+  /* now, not *st: a caller may pass one struct as both known and st. */
   if (fd >= 0) {
-    if (known && fstat(fd, st) == 0 && stat_same_state(known, st))
+    if (known && fstat(fd, &now) == 0 && stat_same_state(known, &now))
       r = 0;
     else
-      r = import_file_current_st(fd, rec, st);
+      r = import_file_current_st(fd, rec, &now);
     if (r < 0) {
       close(fd);
       fd = r;
+    } else {
+      *st = now;
     }
   }
   if (fd < 0)

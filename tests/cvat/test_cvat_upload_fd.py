@@ -28,6 +28,9 @@ hook that acts on the folder while a push is under way:
     again): the push fails with "its file changed since the import" in
     the run's info and cvat/status before CVAT gets a task or a file;
     its bytes back (another mtime), the next push is ready.
+  * a sample replaced between that check and the open of its batch (by
+    another picture, or by a hard link to a root-only file outside the
+    folder): the push fails with the same reason, CVAT gets none of it;
   * a touched sample (same bytes, a new mtime) is read whole twice by
     its push (the daemon's rchar): the hash check before the task, then
     the upload; opening its batch trusts the check while the file's
@@ -37,7 +40,8 @@ The first two fail when the upload reopens the path (libcurl's file
 parts); the next three when the file's size is taken again at each send,
 a short read ends the upload with libcurl's error, or a file is not
 checked again once read; the sixth when the push does not hold the
-file to the import's record; the seventh when the batch hashes the file
+file to the import's record; the seventh when the batch trusts a file
+that changed after the check; the eighth when the batch hashes the file
 again."""
 import errno
 import json
@@ -114,6 +118,11 @@ def wait_end(mnt, run, timeout=300):
             return info
         time.sleep(0.05)
     raise AssertionError("run %s did not end: %s" % (run, info))
+
+
+def wbytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def push(mnt, line):
@@ -363,6 +372,44 @@ def checks(ck, w, srv):
     ck.run("a sample changed since the import: the push fails with the "
            "reason before any task or upload; its bytes back, it is "
            "pushed", t_changed_since_import)
+
+    def t_changed_after_check():
+        # Files are checked before the task is made; a batch opens its
+        # files later (minutes later for the last batches of a large
+        # push).  A sample replaced in between, by another picture or by
+        # a hard link to a root-only file (a link no path check can see),
+        # is checked again as its batch opens: CVAT gets none of it.
+        victim2 = os.path.join(data, names[3])
+        keep = read(victim2)
+        for what, swap in (
+                ("another picture", lambda: (
+                    wbytes(victim2 + ".new", read(other_jpg)),
+                    os.rename(victim2 + ".new", victim2))),
+                ("a hard link to a root-only file", lambda: (
+                    os.unlink(victim2), os.link(secret, victim2)))):
+            srv.on_start = swap
+            srv.got = []
+            try:
+                e = push(mnt, "samples a%d" % len(what))
+                info = wait_end(mnt, "a%d" % len(what))
+            finally:
+                srv.on_start = None
+                os.unlink(victim2)
+                wbytes(victim2, keep)
+            why = ("sample %s: its file changed since the import"
+                   % names[3][:-4])
+            if "phase: failed" not in info or why not in info:
+                raise AssertionError("%s after the check: push not failed "
+                                     "with the reason (write errno %s): %s"
+                                     % (what, e, info))
+            got = [b for _, b in srv.got]
+            if read(other_jpg) in got or any(SECRET in b for b in got):
+                raise AssertionError("%s after the check reached CVAT"
+                                     % what)
+        curate("import", "--store", store, data)   # the restored mtime
+    ck.run("a sample replaced between the check and its batch (another "
+           "picture, a hard link to a root-only file): the push fails with "
+           "the reason, CVAT gets none of its bytes", t_changed_after_check)
 
     def t_touched_read_once():
         # A touched sample (same bytes, a later mtime) is read whole to
