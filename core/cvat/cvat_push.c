@@ -612,8 +612,11 @@ static int src_open(struct push *p)
 }
 
 /* load: what the push needs from the store, read once, and a connection;
- * clears the last error. */
-static int step_load(struct push *p)
+ * clears the last error.  A push from the start (fresh) checks its files
+ * here, before any request to CVAT; a resumed one checks them only if it
+ * still has to make a task or upload (step_task, step_upload): CVAT holds
+ * the bytes of a finished upload. */
+static int step_load(struct push *p, bool fresh)
 {
   struct store_txn *t;
   char *root = NULL;
@@ -642,6 +645,8 @@ static int step_load(struct push *p)
                          sizeof(p->msg));
   store_txn_abort(t);
   free(root);
+  if (r == 0 && fresh)
+    r = cvat_files_check(&p->fs, &p->src, p->msg, sizeof(p->msg));
   if (r == 0)
     r = cvat_connect(p->cfg, &p->c, p->msg, sizeof(p->msg));
   return r;
@@ -1020,7 +1025,7 @@ static int push_steps_run(struct push *p, char *err, size_t errlen)
   size_t start = push_resume_step(p->run.phase);
   struct cvat_upd u = { .phase = (int)push_steps[start].phase, .done = 0,
                         .total = -1, .error = "" };
-  int r = step_load(p);
+  int r = step_load(p, start == 0);
 
   if (r < 0)
     return push_fail(p, r, err, errlen);

@@ -26,7 +26,7 @@ hook that acts on the folder while a push is under way:
     the same way;
   * a sample with one byte changed since the import (not imported
     again): the push fails with "its file changed since the import" in
-    the run's info and cvat/status before CVAT gets a task or a file;
+    the run's info and cvat/status before any request to CVAT;
     its bytes back (another mtime), the next push is ready.
   * a sample replaced between that check and the open of its batch (by
     another picture, or by a hard link to a root-only file outside the
@@ -341,6 +341,7 @@ def checks(ck, w, srv):
         changed[len(orig) // 2] ^= 0x55
         srv.got = []
         before = srv.snapshot()["tasks"]
+        seq = max([x["seq"] for x in srv.get_log()] or [0])
         try:
             with open(victim, "wb") as f:
                 f.write(changed)
@@ -361,6 +362,11 @@ def checks(ck, w, srv):
         if srv.got or [t for t in srv.snapshot()["tasks"] if t not in
                        before]:
             raise AssertionError("CVAT got files or a task")
+        asked = ["%s %s" % (x["method"], x["path"])
+                 for x in srv.get_log(since=seq)]
+        if asked:
+            raise AssertionError("the push asked CVAT before it found the "
+                                 "changed file: %s" % asked)
         # Its bytes back (another mtime, the recorded hash): pushed.
         e = push(mnt, "samples k5")
         info = wait_end(mnt, "k5")
