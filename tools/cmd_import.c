@@ -2,10 +2,17 @@
  * (core/formats/import.h), then optionally imports a COCO detection JSON
  * (coco.h) and model predictions (predictions.h), in that order; each step
  * is its own transaction(s) and a failed step leaves the labels unchanged.
+ * Before the folder step commits anything, the inputs the later steps read
+ * are checked (the folder is one, the COCO file parses, the predictions and
+ * names can be opened), and a store this run created is removed again when
+ * the run fails: exit 1 then means the store is as it was (USER-GUIDE §17).
  *
  * Output: one summary line per step, or with --json one object
  * {"import": ..., "coco": ..., "predictions": ...} holding the steps that
  * ran.  Progress goes to stderr when it is a terminal. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -242,6 +249,78 @@ static int step_preds(struct store *s, struct import_args *a, struct buf *jb)
   return 0;
 }
 
+/* A path the import will read is there and readable: a folder (dir
+ * true) or a file.  0, or -errno after printing the one-line error. */
+static int check_input(const char *what, const char *path, bool dir)
+{
+  struct stat sb;
+  int fd;
+
+  if (stat(path, &sb) < 0)
+    goto fail;
+  if (dir && !S_ISDIR(sb.st_mode)) {
+    errno = ENOTDIR;
+    goto fail;
+  }
+  if (!dir && S_ISDIR(sb.st_mode)) {
+    errno = EISDIR;
+    goto fail;
+  }
+  if ((fd = open(path, O_RDONLY | (dir ? O_DIRECTORY : 0))) < 0)
+    goto fail;
+  close(fd);
+  return 0;
+fail:
+  fprintf(stderr, "%s: cannot read %s '%s': %s; nothing imported\n", prog,
+          what, path, strerror(errno));
+  return -errno;
+}
+
+/* Everything the steps read, before the first one writes: a typo in
+ * any of them must not leave a half-done import (or a new empty store)
+ * behind an exit status of 1. */
+static int check_inputs(const struct import_args *a)
+{
+  struct coco_stats cs;
+  struct stat sb;
+  int r;
+
+  if (strncmp(a->dir, "s3://", 5) != 0 &&
+      (r = check_input("folder", a->dir, true)) < 0)
+    return r;
+  if (a->coco && (r = check_input("COCO file", a->coco, false)) < 0)
+    return r;
+  if (a->coco &&
+      (r = coco_import_opts(NULL, a->coco, a->field, NULL, on_coco, NULL,
+                            &cs)) < 0) {
+    fprintf(stderr, "%s: COCO import of '%s' failed: %s; nothing imported\n",
+            prog, a->coco, strerror(-r));
+    return r;
+  }
+  if (a->preds) {
+    bool dir = stat(a->preds, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if ((r = check_input("predictions", a->preds, dir)) < 0)
+      return r;
+  }
+  if (a->names && (r = check_input("names file", a->names, false)) < 0)
+    return r;
+  return 0;
+}
+
+/* Undoes the creation of a store folder this run made, when the run
+ * failed: what LMDB put there and the folder (rmdir leaves it when
+ * anything else appeared in it). */
+static void remove_new_store(const char *dir)
+{
+  char p[4096];
+
+  snprintf(p, sizeof(p), "%s/data.mdb", dir);
+  unlink(p);
+  snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+  unlink(p);
+  rmdir(dir);
+}
+
 int cmd_import(int argc, char **argv)
 {
   struct import_args a = {
@@ -250,12 +329,20 @@ int cmd_import(int argc, char **argv)
   };
   struct store *s;
   struct buf jb;
+  struct stat sb;
+  bool made;
   int r = parse_args(argc, argv, &a);
 
   if (r >= 0)
     return r;
-  if (tool_open_store(a.store_dir, true, false, &s) < 0)
+  if (check_inputs(&a) < 0)
     return 1;
+  made = stat(a.store_dir, &sb) < 0 && errno == ENOENT;
+  if (tool_open_store(a.store_dir, true, false, &s) < 0) {
+    if (made)
+      remove_new_store(a.store_dir);
+    return 1;
+  }
   tty = isatty(2);
   buf_init(&jb, 1 << 16);
   r = step_scan(s, &a, &jb);
@@ -269,5 +356,7 @@ int cmd_import(int argc, char **argv)
   }
   buf_free(&jb);
   store_close(s);
+  if (r < 0 && made)
+    remove_new_store(a.store_dir);
   return r < 0 ? 1 : 0;
 }

@@ -67,6 +67,13 @@ void tool_usage(FILE *f)
     prog);
 }
 
+static bool is_folder(const char *dir)
+{
+  struct stat sb;
+
+  return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
 {
   struct store_opts o = { .readonly = ro };
@@ -85,7 +92,10 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
     return -errno;
   }
   r = store_open(dir, &o, s);
-  if (r < 0 && store_open_error())
+  if (r == -ENOENT && !create && is_folder(dir))
+    fprintf(stderr, "%s: cannot open store '%s': not a curatefs store "
+            "(no data.mdb in it)\n", prog, dir);
+  else if (r < 0 && store_open_error())
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
             store_open_error());
   else if (r < 0)

@@ -796,7 +796,7 @@ static int step_store(struct imp *m)
 static const struct {
   const char *name;     /* for readers and debuggers */
   int (*run)(struct imp *m);
-} steps[] = {
+} steps[] = {   /* the first two read the document alone (import_steps) */
   { "shape", step_shape },
   { "image ids", step_image_ids },
   { "images", step_images },
@@ -964,7 +964,8 @@ static int import_steps(struct imp *m)
   int r = 0;
 
   smatch_init(&m->sm, m->t);   /* the transaction is open from here on */
-  for (size_t i = 0; r == 0 && i < ARRAY_SIZE(steps); i++)
+  /* Without one (a check, coco_import_opts), the steps that need none. */
+  for (size_t i = 0; r == 0 && i < (m->t ? ARRAY_SIZE(steps) : 2); i++)
     r = steps[i].run(m);
   return r;
 }
@@ -1182,11 +1183,11 @@ int coco_import_opts(struct store *s, const char *json_path,
   /* The first pass before the write transaction, as a parse did: a
    * broken file never holds the store's writer. */
   r = scan_doc(&m);
-  if (r == 0)
+  if (r == 0 && s)
     r = store_txn_begin(s, true, &m.t);
   if (r == 0)
     r = import_steps(&m);
-  if (r == 0) {
+  if (r == 0 && s) {
     r = store_txn_commit(m.t);
     m.t = NULL;
   }

@@ -149,7 +149,11 @@ struct coco_opts {
 
 /* Imports the file json_path into `field` (NULL opts = the defaults
  * above) in one write transaction.  `report` gets one line per problem
- * (image not on disk, refused path, bad box); may be NULL. */
+ * (image not on disk, refused path, bad box); may be NULL.  With s NULL,
+ * only checks what needs no store (the file opens and parses, has the
+ * lists of a detection file, no image id twice) and writes nothing:
+ * `curate import` does so before its folder step commits anything, so
+ * that a label file it cannot use leaves the store as it was. */
 int coco_import_opts(struct store *s, const char *json_path,
                      const char *field, const struct coco_opts *opts,
                      void (*report)(const char *what, const char *reason,

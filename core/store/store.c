@@ -198,6 +198,10 @@ static int open_schema(struct store *s, MDB_txn *txn, bool readonly)
   if (schema > STORE_SCHEMA_VERSION || schema == 0) {
     if (schema == 0)
       store_open_detail("%s/data.mdb is damaged: schema version 0", s->dir);
+    else   /* EPROTO's own text ("Protocol error") says nothing here */
+      store_open_detail("it was written by a newer curatefs (store schema "
+                        "%llu); this build reads schemas 1 to %d",
+                        (unsigned long long)schema, STORE_SCHEMA_VERSION);
     return schema ? -EPROTO : -EIO;
   }
   /* Migration 1 -> 2 (in this startup transaction, so it lands whole):
