@@ -869,6 +869,26 @@ static void block_stop_signals(struct daemon *d)
   pthread_sigmask(SIG_BLOCK, &d->stop_sigs, NULL);
 }
 
+/* The kernel mounts over a regular file as well, and then hides it behind
+ * a tree whose reads fail with EIO until it is unmounted: refuse anything
+ * but a folder before the store is even opened.  0 or -1 (printed). */
+static int check_mountpoint(const struct daemon *d)
+{
+  struct stat st;
+
+  if (stat(d->cl.mountpoint, &st) < 0) {
+    fprintf(stderr, "curatefs: mount point '%s': %s\n", d->cl.mountpoint,
+            strerror(errno));
+    return -1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "curatefs: mount point '%s' is not a directory\n",
+            d->cl.mountpoint);
+    return -1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   struct daemon d;
@@ -888,7 +908,8 @@ int main(int argc, char **argv)
   if ((ret = split_args(&d, argc, argv)) >= 0 ||
       (ret = apply_options(&d)) >= 0) {
     /* usage, --help, --version or a bad option: ret says which */
-  } else if (find_store(&d) < 0 || check_store(&d) < 0) {
+  } else if (check_mountpoint(&d) < 0 || find_store(&d) < 0 ||
+             check_store(&d) < 0) {
     ret = 1;
   } else {
     open_log(&d);

@@ -3,7 +3,8 @@
 when they could not be read back; tag names and settings checked by one
 rule each; names reachable after moves between tags and refused renames;
 a full disk and a full LMDB map reported as ENOSPC with what to do; the
-store's files private; parse errors that never quote the file read."""
+store's files private; parse errors that never quote the file read; a
+mount point that is not a folder refused."""
 import ctypes
 import errno
 import json
@@ -273,6 +274,30 @@ def body(ck, w):
     ck.run("mount options: a negative or overflowing byte count and a "
            "negative or non-finite ttl are usage errors",
            t_mount_option_values)
+
+    def t_mount_on_file():
+        # The kernel mounts over a regular file too, and hides it behind a
+        # tree that fails every read with EIO until it is unmounted.
+        f = w.sub("notes.txt")
+        if os.path.isdir(f):
+            os.rmdir(f)
+        with open(f, "w") as fh:
+            fh.write("important\n")
+        p = subprocess.run([CURATEFS, store, f], capture_output=True,
+                           text=True, timeout=60)
+        # os.path.ismount stats the file, which fails (EIO) once mounted
+        with open("/proc/self/mounts") as mf:
+            mounted = any(l.split()[1] == f for l in mf)
+        if mounted:
+            subprocess.run(["fusermount3", "-u", f])
+            raise AssertionError("mounted over a regular file (exit %d)" %
+                                 p.returncode)
+        eq(p.returncode, 1, "exit status (%s)" % p.stderr)
+        if p.stderr != "curatefs: mount point '%s' is not a directory\n" % f:
+            raise AssertionError("message: %r" % p.stderr)
+        eq(read(f), b"important\n", "the file is untouched")
+    ck.run("a regular file as mount point: refused in one line, exit 1",
+           t_mount_on_file)
 
     def t_parse_error_quotes_nothing():
         secret = w.sub("secret.txt")
