@@ -461,13 +461,49 @@ static int whole_line(const char *data, size_t len, char *out, size_t outlen)
   return 0;
 }
 
+/* The next word of a push line at *p into out: 1, 0 at the end, -EINVAL
+ * for an unterminated quote or a word longer than outlen.  Words are
+ * separated by spaces or tabs; a double-quoted part is taken whole (a tag
+ * name may hold spaces), with \" and \\ for a quote and a backslash in
+ * it.  A backslash outside quotes is an ordinary character, as it was
+ * before quoting existed. */
+static int next_word(const char **p, char *out, size_t outlen)
+{
+  const char *s = *p + strspn(*p, " \t");
+  size_t n = 0;
+  bool q = false;
+
+  if (!*s)
+    return 0;
+  for (; *s && (q || (*s != ' ' && *s != '\t')); s++) {
+    char ch = *s;
+    if (ch == '"') {
+      q = !q;
+      continue;
+    }
+    if (q && ch == '\\' && (s[1] == '"' || s[1] == '\\'))
+      ch = *++s;
+    if (n + 1 >= outlen)
+      return -EINVAL;
+    out[n++] = ch;
+  }
+  if (q)
+    return -EINVAL;
+  out[n] = '\0';
+  *p = s;
+  return 1;
+}
+
 /* A push line: "<source> [run] [classes=a,b,c]", words in any order after
- * the source.  Class names may not contain spaces or commas here. */
+ * the source, each one possibly quoted (next_word).  Class names may not
+ * contain commas here. */
 static int parse_push(const char *data, size_t len, char *src, size_t slen,
                       char *run, size_t rlen, char *cls, size_t clen)
 {
-  char line[1400], *save = NULL, *w;
+  char line[1400], w[1400];
+  const char *p = line;
   size_t e = len;
+  int r;
 
   src[0] = run[0] = cls[0] = '\0';
   while (e > 0 && (data[e - 1] == '\n' || data[e - 1] == '\r'))
@@ -476,9 +512,9 @@ static int parse_push(const char *data, size_t len, char *src, size_t slen,
     return -EINVAL;
   memcpy(line, data, e);
   line[e] = '\0';
-  for (w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+  while ((r = next_word(&p, w, sizeof(w))) > 0) {
     if (!src[0]) {
-      if (strlen(w) >= slen)
+      if (strlen(w) >= slen || !w[0])
         return -EINVAL;
       snprintf(src, slen, "%s", w);
     } else if (strncmp(w, "classes=", 8) == 0 && !cls[0]) {
@@ -493,7 +529,62 @@ static int parse_push(const char *data, size_t len, char *src, size_t slen,
       return -EINVAL;
     }
   }
-  return src[0] ? 0 : -EINVAL;
+  return r == 0 && src[0] ? 0 : -EINVAL;
+}
+
+/* For a refused push line whose first word is tags/X: the longest tag
+ * made of it and the words after it (joined by one space)
+ * that exists, into out: true when there is one, i.e. the name has a
+ * space and was not quoted. */
+static bool longer_source(struct fs_ctx *c, const char *data, size_t len,
+                          char *out, size_t outlen)
+{
+  char line[1400], *w[16], *save = NULL, cand[1400];
+  size_t nw = 0, e = len;
+  bool found = false;
+  struct store_txn *t;
+
+  while (e > 0 && (data[e - 1] == '\n' || data[e - 1] == '\r'))
+    e--;
+  if (e >= sizeof(line) || memchr(data, '"', e))
+    return false;
+  memcpy(line, data, e);
+  line[e] = '\0';
+  for (char *x = strtok_r(line, " \t", &save); x && nw < ARRAY_SIZE(w);
+       x = strtok_r(NULL, " \t", &save))
+    w[nw++] = x;
+  if (nw < 2 || strncmp(w[0], "tags/", 5) != 0)
+    return false;
+  if (store_txn_begin(c->store, false, &t) < 0)
+    return false;
+  snprintf(cand, sizeof(cand), "%s", w[0]);
+  for (size_t k = 1; k < nw; k++) {
+    uint64_t *ids = NULL;
+    size_t n = 0, l = strlen(cand);
+    snprintf(cand + l, sizeof(cand) - l, " %s", w[k]);
+    if (provlib_selection(c, t, cand, &ids, &n) == 0) {
+      snprintf(out, outlen, "%s", cand);
+      found = true;
+    }
+    free(ids);
+  }
+  store_txn_abort(t);
+  return found;
+}
+
+/* The reason of a refused source: a hint to quote it when the words after
+ * it name a source, else `fallback`. */
+static void refuse_source(struct fs_ctx *c, const char *data, size_t len,
+                          const char *src, const char *fallback)
+{
+  char longer[1400];
+
+  if (longer_source(c, data, len, longer, sizeof(longer)))
+    result(c, false, "push %s: no such source; \"%s\" exists: a name with "
+           "spaces is written in double quotes: \"%s\" [run]", src, longer,
+           longer);
+  else
+    result(c, false, "push%s", fallback);
 }
 
 static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
@@ -509,8 +600,9 @@ static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
                      sizeof(cls));
 
   if (r < 0) {
-    result(c, false, "push: expected \"<samples|tags/T|views/V> [run] "
-           "[classes=a,b,c]\"");
+    refuse_source(c, data, len, src, ": expected \"<samples|tags/T|views/V> "
+                  "[run] [classes=a,b,c]\" (a name with spaces in double "
+                  "quotes)");
     return -EINVAL;
   }
   if (run[0] && !cvat_run_name_valid(run)) {
@@ -531,10 +623,15 @@ static int push_cmd(struct fs_ctx *c, const char *data, size_t len)
     r = provlib_selection(c, t, src, &ids, &n);
     store_txn_abort(t);
   }
+  if (r == -ENOENT) {
+    char why[700];
+    snprintf(why, sizeof(why), " %s: no such source (samples, tags/<tag>, "
+             "views/<view>)", src);
+    refuse_source(c, data, len, src, why);
+  } else if (r < 0) {
+    result(c, false, "push %s: %s", src, strerror(-r));
+  }
   if (r < 0) {
-    result(c, false, "push %s: %s", src,
-           r == -ENOENT ? "no such source (samples, tags/<tag>, views/<view>)"
-                        : strerror(-r));
     classes_list_free(classes, n_classes);
     return r == -ENOENT ? -ENOENT : r;
   }

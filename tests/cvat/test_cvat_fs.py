@@ -375,6 +375,33 @@ def run_checks(ck, tmp, srv):
     ck.run("daemon killed during pull: labels wholly old or wholly new",
            t_daemon_killed_during_pull)
 
+    def t_push_quoted():
+        # A tag name may hold spaces (mkdir allows it); the control line
+        # takes it in double quotes, with \" and \\ inside.
+        T = os.path.join(mnt, "tags", "my picks")
+        os.mkdir(T)
+        os.rename(os.path.join(mnt, "samples", stems[0] + ".jpg"),
+                  os.path.join(T, stems[0] + ".jpg"))
+        ntask = len(srv.snapshot()["tasks"])
+        expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
+                     "tags/my picks q1\n")
+        status = read(os.path.join(C, "status")).decode()
+        if "double quotes" not in status or '"tags/my picks"' not in status:
+            raise AssertionError("no hint to quote in cvat/status: " +
+                                 status)
+        expect_errno(errno.ENOENT, write, os.path.join(C, "push"),
+                     "tags/my picks\n")
+        expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
+                     '"tags/my picks q1\n')
+        write(os.path.join(C, "push"), '"tags/my picks" q1\n')
+        wait_phase(mnt, "q1", timeout=60)
+        tasks = srv.snapshot()["tasks"]
+        eq(len(tasks), ntask + 1, "one task for the quoted tag")
+        eq([i["name"][:-4] for i in srv.task_images(max(tasks))],
+           [stems[0]], "its frames")
+    ck.run("a tag with a space is pushed in double quotes; unquoted, the "
+           "reason says to quote it", t_push_quoted)
+
     def t_no_secret():
         for d, dirs, files in os.walk(mnt):
             rel = os.path.relpath(d, mnt)
