@@ -131,8 +131,10 @@ static int run_cmd(struct fs_ctx *c, const char *data, size_t len)
   if (arg(&a, "iou")) {
     char *end;
     o.iou = strtod(arg(&a, "iou"), &end);
-    if (*end || !(o.iou > 0 && o.iou < 1)) {
-      fs_error(c, "eval/run: iou must be a number in (0, 1)");
+    /* 1 is meaningful: COCOeval caps thresholds at 1 - 1e-10, so it
+     * matches a box equal to the ground truth (evaluate.h). */
+    if (*end || !(o.iou > 0 && o.iou <= 1)) {
+      fs_error(c, "eval/run: iou must be a number in (0, 1]");
       return -EINVAL;
     }
   }

@@ -219,6 +219,17 @@ def body(ck, w):
                      "bad/name\n")
         expect_errno(errno.EINVAL, write, os.path.join(E, "run"),
                      "e3 colour=blue\n")
+        # (0, 1], as `curate eval --iou` and COCOeval (whose thresholds
+        # are capped at 1 - 1e-10): iou=1 matches boxes equal to the GT.
+        for bad_iou in ("0", "1.5", "-0.2", "nan", ""):
+            expect_errno(errno.EINVAL, write, os.path.join(E, "run"),
+                         "e3 iou=%s\n" % bad_iou)
+        if "iou must be a number in (0, 1]" not in read(
+                os.path.join(mnt, "status")).decode():
+            raise AssertionError("eval/run iou range not said as (0, 1]")
+        write(os.path.join(E, "run"), "e4 pred=preds2 iou=1\n")
+        mj = json.loads(read(os.path.join(E, "e4", "metrics.json")))
+        eq(mj["iou"], 1, "iou=1 runs, as with curate eval --iou 1")
         bad = w.sub("bad.json")
         write(bad, '[{"image_id": 1, "category_id": 1, "bbox": [1,2]}]')
         before = read(os.path.join(mnt, "labels", stems[0] + ".json"))
