@@ -41,12 +41,15 @@ struct walk {
   uint64_t files, images, bytes;
 };
 
+#define EXPORT_USAGE \
+  " export --store STORE --format coco|yolo|voc|imagenet\n" \
+  "                 [--tag TAG | --view VIEW] [--field NAME]\n" \
+  "                 [--frame auto|stored|viewer] [--json] OUT\n"
+
 static void usage_export(FILE *f)
 {
   fprintf(f,
-    "usage: %s export --store STORE --format coco|yolo|voc|imagenet\n"
-    "                 [--tag TAG | --view VIEW] [--field NAME]\n"
-    "                 [--frame auto|stored|viewer] [--json] OUT\n"
+    "usage: %s" EXPORT_USAGE
     "Writes the export tree of the whole dataset (or of the samples tagged\n"
     "TAG, or listed by views/VIEW) to the new folder OUT, identical to the\n"
     "mounted export/ (export/tags/TAG/, export/views/VIEW/).  The field,\n"
@@ -272,6 +275,8 @@ static int parse_args(int argc, char **argv, struct export_args *a)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
+  const char *why;
+  char buf[300];
   int c;
 
   while ((c = getopt_long(argc, argv, "s:F:t:v:f:r:jh", opts, NULL)) != -1) {
@@ -288,13 +293,17 @@ static int parse_args(int argc, char **argv, struct export_args *a)
       a->frame_set = true;
       break;
     case 'h': usage_export(stdout); return 0;
-    default: usage_export(stderr); return 2;
+    default: fprintf(stderr, "usage: %s" EXPORT_USAGE, prog); return 2;
     }
   }
-  if (!a->store_path || !a->fmt || optind != argc - 1 || (a->tag && a->view)) {
-    usage_export(stderr);
-    return 2;
-  }
+  why = tool_args_problem(a->store_path != NULL, argc, argv, 1, "OUT", buf,
+                          sizeof(buf));
+  if (!why && !a->fmt)
+    why = "--format is required";
+  if (!why && a->tag && a->view)
+    why = "--tag and --view exclude each other (export one or the other)";
+  if (why)
+    return tool_usage_error("export", EXPORT_USAGE, "%s", why);
   a->out = argv[optind];
   if (export_format_parse(a->fmt, &a->spec.fmt) < 0) {
     fprintf(stderr, "%s: unknown export format '%s' (coco, yolo, voc, "

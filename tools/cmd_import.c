@@ -76,6 +76,12 @@ struct import_args {
   bool json;
 };
 
+#define IMPORT_USAGE \
+  " import --store STORE [--coco FILE [--clear-labels]]\n" \
+  "                 [--field NAME] [--no-hash] [--no-features]\n" \
+  "                 [--predictions FILE|DIR [--names FILE]]\n" \
+  "                 [--frame auto|stored|viewer] DIR|s3://BUCKET[/PREFIX]\n"
+
 /* Parses argv into *a.  Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct import_args *a)
 {
@@ -93,6 +99,8 @@ static int parse_args(int argc, char **argv, struct import_args *a)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
+  const char *why;
+  char buf[300];
   int c;
 
   while ((c = getopt_long(argc, argv, "s:c:f:HFCp:n:r:jh", opts, NULL)) != -1) {
@@ -112,13 +120,13 @@ static int parse_args(int argc, char **argv, struct import_args *a)
       a->co.view_frame = a->frame == IMG_FRAME_VIEWER;
       break;
     case 'h': tool_usage(stdout); return 0;
-    default: tool_usage(stderr); return 2;
+    default: fprintf(stderr, "usage: %s" IMPORT_USAGE, prog); return 2;
     }
   }
-  if (!a->store_dir || optind != argc - 1) {
-    tool_usage(stderr);
-    return 2;
-  }
+  why = tool_args_problem(a->store_dir != NULL, argc, argv, 1, "DIR", buf,
+                          sizeof(buf));
+  if (why)
+    return tool_usage_error("import", IMPORT_USAGE, "%s", why);
   a->dir = argv[optind];
   if (!labels_field_name_valid(a->field)) {
     fprintf(stderr, "%s: invalid field name '%s'\n", prog, a->field);

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "curate.h"
 #include "labelimport.h"
@@ -53,6 +54,48 @@ static bool zip_format_arg(const char *arg, enum limport_format lf,
     return false;
   }
   return true;
+}
+
+/* After a failure: which --format the content of path looks like, when
+ * it is not lf's ("" otherwise).  Only the first bytes of a file, or two
+ * names in a folder, are looked at: a wrong --format otherwise fails with
+ * the reason of the reader it picked (ENOTDIR, an XML parse error). */
+static const char *format_hint(const char *path, enum limport_format lf)
+{
+  unsigned char b[64];
+  struct stat sb;
+  char p[4096];
+  size_t n = 0, i = 0;
+  FILE *f;
+
+  if (stat(path, &sb) < 0)
+    return "";
+  if (S_ISDIR(sb.st_mode)) {
+    snprintf(p, sizeof(p), "%s/Annotations", path);
+    if (lf != LIMPORT_VOC && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+      return " (looks like Pascal VOC: --format voc)";
+    snprintf(p, sizeof(p), "%s/data.yaml", path);
+    if (lf != LIMPORT_YOLO && stat(p, &sb) == 0)
+      return " (looks like YOLO: --format yolo)";
+    return "";
+  }
+  if ((f = fopen(path, "rb"))) {
+    n = fread(b, 1, sizeof(b), f);
+    fclose(f);
+  }
+  if (n >= 4 && memcmp(b, "PK\3\4", 4) == 0)
+    return lf == LIMPORT_CVAT_ZIP ? "" : " (looks like a zip: --format "
+                                         "cvat-zip)";
+  if (n >= 3 && memcmp(b, "\xef\xbb\xbf", 3) == 0)
+    i = 3;   /* a UTF-8 byte order mark */
+  while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' ||
+                   b[i] == '\n'))
+    i++;
+  if (i < n && b[i] == '{' && lf != LIMPORT_COCO)
+    return " (looks like COCO JSON: --format coco)";
+  if (i < n && b[i] == '<' && lf != LIMPORT_CVAT_XML && lf != LIMPORT_VOC)
+    return " (looks like XML: --format cvat for CVAT's annotations.xml)";
+  return "";
 }
 
 int cmd_import_labels(int argc, char **argv)
@@ -110,8 +153,8 @@ int cmd_import_labels(int argc, char **argv)
                   err, sizeof(err), &st);
   store_close(s);
   if (r < 0) {
-    fprintf(stderr, "%s: import-labels failed, nothing changed: %s\n", prog,
-            err);
+    fprintf(stderr, "%s: import-labels failed, nothing changed: %s%s\n",
+            prog, err, format_hint(argv[optind], lf));
     return 1;
   }
   if (json)

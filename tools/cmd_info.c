@@ -9,6 +9,8 @@
 #include "store.h"
 #include "util.h"
 
+#define INFO_USAGE " info --store STORE [--json]\n"
+
 struct info_ctx {
   struct store_txn *t;
   bool json;
@@ -59,7 +61,8 @@ int cmd_info(int argc, char **argv)
   struct store_iter *it;
   struct info_ctx ic = { NULL, false, true };
   uint64_t n = 0, next = 1, tid;
-  const char *tname;
+  const char *tname, *why;
+  char buf[300];
   int c, r;
 
   while ((c = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
@@ -67,13 +70,12 @@ int cmd_info(int argc, char **argv)
     case 's': store_dir = optarg; break;
     case 'j': ic.json = true; break;
     case 'h': tool_usage(stdout); return 0;
-    default: tool_usage(stderr); return 2;
+    default: fprintf(stderr, "usage: %s" INFO_USAGE, prog); return 2;
     }
   }
-  if (!store_dir || optind != argc) {
-    tool_usage(stderr);
-    return 2;
-  }
+  why = tool_args_problem(store_dir != NULL, argc, argv, 0, NULL, buf, sizeof(buf));
+  if (why)
+    return tool_usage_error("info", INFO_USAGE, "%s", why);
   if (tool_open_store(store_dir, false, true, &s) < 0)
     return 1;
   r = store_txn_begin(s, false, &t);

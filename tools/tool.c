@@ -3,9 +3,11 @@
  * with a one-line error.  It sits below the subcommand files (cmd_*.c) and
  * curate.c, and calls none of them. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "imgcodec.h"
@@ -102,6 +104,35 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
             strerror(-r));
   return r;
+}
+
+int tool_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+{
+  va_list ap;
+
+  fprintf(stderr, "%s %s: ", prog, cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fprintf(stderr, "usage: %s%s", prog, usage);
+  return 2;
+}
+
+const char *tool_args_problem(bool store, int argc, char **argv, int want,
+                              const char *operand, char *buf, size_t len)
+{
+  int got = argc - optind;
+
+  if (!store)
+    return "--store STORE is required";
+  if (got == want)
+    return NULL;
+  if (got < want)
+    snprintf(buf, len, "%s is missing", operand);
+  else
+    snprintf(buf, len, "unexpected argument '%s'", argv[optind + want]);
+  return buf;
 }
 
 bool tool_frame_arg(const char *s, enum img_frame *ret)

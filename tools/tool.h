@@ -7,6 +7,7 @@
 #define CURATE_TOOL_COMMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "imgcodec.h"   /* enum img_frame */
@@ -19,6 +20,19 @@ struct smatch_folds;
 
 /* The top-level usage text, to f (stdout for --help, else stderr). */
 void tool_usage(FILE *f);
+
+/* A usage error of a command: "PROG CMD: REASON" on one line, then that
+ * command's short usage ("usage: PROG" and `usage`, which goes on from the
+ * program name), both to stderr.  Returns 2, the exit status of a usage error. */
+int tool_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The reason for a command line whose options were read (getopt's optind)
+ * but whose required option or operands are wrong: "--store STORE is
+ * required" when !store, else the count of operands against want (0 or
+ * 1, named `operand`), into buf.  NULL when the line is right. */
+const char *tool_args_problem(bool store, int argc, char **argv, int want,
+                              const char *operand, char *buf, size_t len);
 
 /* --frame VALUE (auto, stored, viewer) into *ret: true, or false after
  * printing the one-line usage error (exit status 2). */
