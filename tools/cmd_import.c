@@ -6,6 +6,9 @@
  * are checked (the folder is one, the COCO file parses, the predictions and
  * names can be opened), and a store this run created is removed again when
  * the run fails: exit 1 then means the store is as it was (USER-GUIDE §17).
+ * The one exception is the folder step's own: batches it committed before
+ * failing (a full disk, a full map) stay, new store or not, so that the
+ * next run goes on from there, as after a killed import.
  *
  * Output: one summary line per step, or with --json one object
  * {"import": ..., "coco": ..., "predictions": ...} holding the steps that
@@ -74,6 +77,7 @@ struct import_args {
   struct coco_opts co;
   enum img_frame frame;   /* --frame, for --coco and --predictions */
   bool json;
+  bool kept;   /* the folder step failed after committing batches */
 };
 
 #define IMPORT_USAGE \
@@ -135,6 +139,20 @@ static int parse_args(int argc, char **argv, struct import_args *a)
   return -1;
 }
 
+/* Whether the store holds a sample now: what a failed folder step
+ * committed (its stats count files a failed commit lost as well). */
+static bool has_samples(struct store *s)
+{
+  struct store_txn *t;
+  uint64_t n = 0;
+
+  if (store_txn_begin(s, false, &t) < 0)
+    return true;   /* keep what cannot be checked */
+  store_sample_count(t, &n);
+  store_txn_abort(t);
+  return n > 0;
+}
+
 /* Step 1: the folder.  Its summary goes to stdout, or into jb. */
 static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
 {
@@ -145,6 +163,7 @@ static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
   if (r < 0) {
     fprintf(stderr, "%s: import of '%s' failed: %s\n", prog, a->dir,
             err[0] ? err : strerror(-r));
+    a->kept = has_samples(s);
     return r;
   }
   if (a->json) {
@@ -364,7 +383,7 @@ int cmd_import(int argc, char **argv)
   }
   buf_free(&jb);
   store_close(s);
-  if (r < 0 && made)
+  if (r < 0 && made && !a.kept)
     remove_new_store(a.store_dir);
   return r < 0 ? 1 : 0;
 }
