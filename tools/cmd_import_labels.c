@@ -79,6 +79,8 @@ static const char *format_hint(const char *path, enum limport_format lf)
       return " (looks like YOLO: --format yolo)";
     return "";
   }
+  if (!S_ISREG(sb.st_mode))
+    return "";   /* a FIFO would block the open */
   if ((f = fopen(path, "rb"))) {
     n = fread(b, 1, sizeof(b), f);
     fclose(f);
