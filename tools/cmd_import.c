@@ -13,7 +13,6 @@
  * Output: one summary line per step, or with --json one object
  * {"import": ..., "coco": ..., "predictions": ...} holding the steps that
  * ran.  Progress goes to stderr when it is a terminal. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -277,30 +276,29 @@ static int step_preds(struct store *s, struct import_args *a, struct buf *jb)
 }
 
 /* A path the import will read is there and readable: a folder (dir
- * true) or a file.  0, or -errno after printing the one-line error. */
+ * true) or a regular file.  0, or -errno after printing the one-line
+ * error. */
 static int check_input(const char *what, const char *path, bool dir)
 {
   struct stat sb;
-  int fd;
+  const char *why = NULL;
+  int fd, e = 0;
 
   if (stat(path, &sb) < 0)
-    goto fail;
-  if (dir && !S_ISDIR(sb.st_mode)) {
-    errno = ENOTDIR;
-    goto fail;
-  }
-  if (!dir && S_ISDIR(sb.st_mode)) {
-    errno = EISDIR;
-    goto fail;
-  }
-  if ((fd = open(path, O_RDONLY | (dir ? O_DIRECTORY : 0))) < 0)
-    goto fail;
-  close(fd);
-  return 0;
-fail:
+    e = errno;
+  else if (dir && !S_ISDIR(sb.st_mode))
+    e = ENOTDIR;
+  else if (!dir && !S_ISREG(sb.st_mode))
+    why = "not a regular file";   /* a FIFO would block the step */
+  else if ((fd = open(path, O_RDONLY | (dir ? O_DIRECTORY : 0))) < 0)
+    e = errno;
+  else
+    close(fd);
+  if (!e && !why)
+    return 0;
   fprintf(stderr, "%s: cannot read %s '%s': %s; nothing imported\n", prog,
-          what, path, strerror(errno));
-  return -errno;
+          what, path, why ? why : strerror(e));
+  return e ? -e : -EINVAL;
 }
 
 /* Everything the steps read, before the first one writes: a typo in
@@ -328,6 +326,12 @@ static int check_inputs(const struct import_args *a)
     bool dir = stat(a->preds, &sb) == 0 && S_ISDIR(sb.st_mode);
     if ((r = check_input("predictions", a->preds, dir)) < 0)
       return r;
+    if (dir && !a->names) {   /* what pred_import would refuse */
+      fprintf(stderr, "%s: predictions '%s': YOLO predictions need the "
+              "class names (--names FILE, a names file or data.yaml); "
+              "nothing imported\n", prog, a->preds);
+      return -EINVAL;
+    }
   }
   if (a->names && (r = check_input("names file", a->names, false)) < 0)
     return r;

@@ -62,6 +62,15 @@ def main():
                                     "--names", ds.path("nope.yaml"),
                                     ds.photos],
             "cannot read names file", before)
+    refused(ds, "YOLO predictions without --names",
+            ["--predictions", ds.path("yolo-preds"), ds.photos],
+            "need the class names", before)
+    fifo = ds.path("fifo.json")
+    os.mkfifo(fifo)
+    refused(ds, "--coco a FIFO", ["--coco", fifo, ds.photos],
+            "not a regular file", before)
+    refused(ds, "--predictions a FIFO", ["--predictions", fifo, ds.photos],
+            "not a regular file", before)
     refused(ds, "folder typo", [ds.path("phtoos")], "cannot read folder",
             before)
     refused(ds, "folder is a file", [first], "Not a directory", before)
