@@ -69,11 +69,18 @@ void tool_usage(FILE *f)
     prog);
 }
 
-static bool is_folder(const char *dir)
+/* A folder without data.mdb: LMDB would make a new store of it when
+ * opened for writing, and a misspelt --store that names some other folder
+ * would become one. */
+static bool not_a_store(const char *dir)
 {
   struct stat sb;
+  char p[4096];
 
-  return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+  if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+    return false;
+  snprintf(p, sizeof(p), "%s/data.mdb", dir);
+  return stat(p, &sb) < 0 && errno == ENOENT;
 }
 
 int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
@@ -93,11 +100,13 @@ int tool_open_store(const char *dir, bool create, bool ro, struct store **s)
             strerror(errno));
     return -errno;
   }
-  r = store_open(dir, &o, s);
-  if (r == -ENOENT && !create && is_folder(dir))
+  if (!create && not_a_store(dir)) {
     fprintf(stderr, "%s: cannot open store '%s': not a curatefs store "
             "(no data.mdb in it)\n", prog, dir);
-  else if (r < 0 && store_open_error())
+    return -ENOENT;
+  }
+  r = store_open(dir, &o, s);
+  if (r < 0 && store_open_error())
     fprintf(stderr, "%s: cannot open store '%s': %s\n", prog, dir,
             store_open_error());
   else if (r < 0)

@@ -101,6 +101,14 @@ def main():
           os.listdir(notastore) == [],
           "not a store: exit %d, %r, %r" % (p.returncode, p.stderr,
                                             os.listdir(notastore)))
+    # Nor does a command that writes (LMDB would make a store of it).
+    for args in (["classes", "--store", notastore, "add", "x"],
+                 ["table", "--store", notastore]):
+        p = curate(*args, ok=False)
+        check(p.returncode == 1 and b"not a curatefs store" in p.stderr and
+              os.listdir(notastore) == [],
+              "%s on a folder that is not a store: exit %d, %r, %r" % (
+                  args[0], p.returncode, p.stderr, os.listdir(notastore)))
     # A store of a newer schema names the versions this build reads.
     if shutil.which("mdb_dump") and shutil.which("mdb_load"):
         d = run("mdb_dump", "-a", ds.store).stdout.decode()
