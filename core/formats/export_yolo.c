@@ -138,10 +138,12 @@ static int gen_yaml(struct exw *x)
       target = stand_in(present, i);
     if (i == SUB_DEFAULT && (!present[SUB_TRAIN] || !present[SUB_VAL]))
       target = NULL;   /* already named as train or val */
+    /* The subset's tag is the configured one (export.train, .val). */
     if (target && !present[i] && strcmp(target, "default") != 0)
       r = exw_printf(x, "# No sample is in subset %s (tag %s): its key "
                      "names the %s images, as Ultralytics requires it.\n",
-                     exw_subset_names[i], exw_subset_names[i], target);
+                     exw_subset_names[i], x->s->subset_tags[i]
+                     ? x->s->subset_tags[i] : exw_subset_names[i], target);
     if (r == 0 && target)
       r = exw_printf(x, "%s: images/%s\n", exw_subset_names[i], target);
   }

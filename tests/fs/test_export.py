@@ -141,6 +141,20 @@ def body(ck, w):
             raise AssertionError("no comment says so:\n" + text)
         eq(sorted(k for k in data if k not in ("path", "names")),
            ["train", "val"], "no other subset key")
+        if "(tag val)" not in text:
+            raise AssertionError("the comment does not name tag val:\n"
+                                 + text)
+        # With the val subset's tag configured, the comment names that tag
+        # (the one to give samples), not the subset's folder name.
+        cfg = os.path.join(mnt, "config")
+        write(cfg, "export.val = validation\n")
+        try:
+            text = read(os.path.join(root, "data.yaml")).decode()
+        finally:
+            write(cfg, "export.val = val\n")
+        if "(tag validation)" not in text:
+            raise AssertionError("with export.val = validation the comment "
+                                 "does not name that tag:\n" + text)
     ck.run("data.yaml of train samples alone still has val: (the train "
            "images, said in a comment), as Ultralytics requires",
            t_yaml_val_without_val_subset)
