@@ -15,7 +15,9 @@
  * VocLabelMap.parse_from_file, which CVAT's VOC import uses, and
  * fmt_voc.c) split a line at every ':', strip it of blanks and skip it
  * when it then starts with '#'.  A class whose name holds a ':', starts
- * with '#' or has a blank at either end would be read as another class
+ * with '#' or has a blank at either end (any code point Python's
+ * str.strip() removes: U+00A0, U+3000 ..., voc_has_end_space()) would
+ * be read as another class
  * (or none, or refused: datumaro wants exactly four fields), so it is
  * left out, and a comment line names it.  Then dataset_meta.json lists
  * every class ({"labels": [...]}, in id order): datumaro reads that file
@@ -170,8 +172,8 @@ static bool listable(const char *name)
 {
   size_t n = strlen(name);
 
-  return n && !strchr(name, ':') && name[0] != '#' && name[0] != ' ' &&
-         name[n - 1] != ' ';
+  return n && !strchr(name, ':') && name[0] != '#' &&
+         !voc_has_end_space(name);
 }
 
 /* Calls fn(name, ud) for each class in id order. */

@@ -46,6 +46,22 @@ static size_t cp_len(const unsigned char *p, size_t n)
   return i;
 }
 
+bool voc_has_end_space(const char *text)
+{
+  const unsigned char *s = (const unsigned char *)text;
+  size_t n = strlen(text), last = 0, w;
+
+  if (n == 0)
+    return false;
+  if (ws_len(s, n))
+    return true;
+  for (size_t i = 0; i < n; i += w ? w : cp_len(s + i, n - i)) {
+    w = ws_len(s + i, n - i);
+    last = w ? 1 : 0;
+  }
+  return last;
+}
+
 static bool hex2(const char *p)
 {
   return isxdigit((unsigned char)p[0]) && isxdigit((unsigned char)p[1]);

@@ -16,12 +16,17 @@
 #ifndef CURATE_VOCNAME_H
 #define CURATE_VOCNAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Bytes of an id at most: a file name (NAME_MAX, 255) less ".xml". */
 #define VOC_ID_MAX 251
 
+/* Whether text starts or ends with a code point Python's str.strip()
+ * removes (ASCII blanks, U+00A0, U+3000 ...): such text does not survive
+ * as a stripped line. */
+bool voc_has_end_space(const char *text);
 /* The id of sample name `name` into out (NUL-terminated).  -ENAMETOOLONG
  * when it does not fit in outlen bytes. */
 int voc_id_encode(const char *name, char *out, size_t outlen);

@@ -257,7 +257,8 @@ def voc_labelmap_names():
     photos, store = os.path.join(d, "photos"), os.path.join(d, "store")
     run(xlib.MKJPEG, "-n", 1, "-W", xlib.W, "-H", xlib.H, "-s", 3, photos)
     fn = os.listdir(photos)[0]
-    names = ["plain", "traffic sign:stop", "#1 pick", " padded "]
+    names = ["plain", "traffic sign:stop", "#1 pick", " padded ",
+             "\u3000dog", "cat\u00a0"]
     coco = {"images": [{"id": 1, "file_name": fn, "width": xlib.W,
                         "height": xlib.H}],
             "categories": [{"id": i + 1, "name": n}
@@ -274,7 +275,8 @@ def voc_labelmap_names():
     with open(os.path.join(out, "labelmap.txt")) as f:
         lines = f.read().splitlines()
     check([ln for ln in lines if not ln.startswith("#")] == ["plain:::"] and
-          all(any(json.dumps(n) in ln for ln in lines) for n in names[1:]),
+          all(any(json.dumps(n, ensure_ascii=False) in ln for ln in lines)
+              for n in names[1:]),
           "labelmap.txt lists the names it can hold and names the others "
           "in comments: %r" % lines)
     try:
@@ -295,7 +297,7 @@ def voc_labelmap_names():
                   for r in xlib.dump(store, "ground_truth")
                   if r["label"] != " padded ")
     cls = curate("classes", "--store", store).stdout.decode()
-    check(p.returncode == 0 and rt == want and len(rt) == 3 and
+    check(p.returncode == 0 and rt == want and len(rt) == len(names) - 1 and
           "  traffic sign\n" not in cls and "  #1\n" not in cls,
           "our VOC import reads them back, no bogus class: %r %r %s" % (
               rt, want, cls + p.stderr.decode()))
