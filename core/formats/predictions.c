@@ -311,6 +311,8 @@ struct idmap {
   bool folded;  /* its file_name matched only ignoring letter case */
   uint8_t turn; /* EXIF orientation the image's boxes are turned by (its
                  * table gives the sample's turned size), else 0 */
+  bool ambig;   /* its file_name could be several samples: its
+                 * predictions count in st.ambiguous */
 };
 
 static int cmp_idmap(const void *a, const void *b)
@@ -384,7 +386,7 @@ static int add_recorded(uint64_t sample_id, int64_t coco_id, void *ud)
     ri->cap = nc;
   }
   ri->m[ri->n++] = (struct idmap){ coco_id, ref, false,
-                                   untold_frame(ri->c, ref) };
+                                   untold_frame(ri->c, ref), false };
   return 0;
 }
 
@@ -445,7 +447,7 @@ static int read_tables(struct ctx *c, const struct coco_tables *tb,
       }
       bool folded;
       size_t ref = ref_of_image(c, tb->img[i].file_name, &folded);
-      m[i] = (struct idmap){ tb->img[i].id, ref, folded, 0 };
+      m[i] = (struct idmap){ tb->img[i].id, ref, folded, 0, c->ambig };
       if (m[i].ref != SIZE_MAX)
         m[i].turn = turned_frame(c, &c->ix.refs[m[i].ref], &tb->img[i]);
       c->st.turned += m[i].turn != 0;
@@ -610,10 +612,11 @@ static size_t pred_ref(struct ctx *c, json_t *o, const struct idmap *map,
   if (fn) {
     ref = ref_of_image(c, fn, folded);
   } else if (map) {
-    struct idmap q = { json_integer_value(iid), 0, false, 0 };
+    struct idmap q = { json_integer_value(iid), 0, false, 0, false };
     const struct idmap *hit = bsearch(&q, map, nmap, sizeof(q), cmp_idmap);
     *turn = hit ? hit->turn : 0;
     *folded = hit && hit->folded;
+    c->ambig = hit && hit->ambig;
     /* An id the recorded ones lack may still be a file name number, as
      * before ids were recorded; a table the input gave is the whole
      * truth. */

@@ -766,6 +766,35 @@ def stem_collision(d, srcs):
     check("1 of those for images not in the store were named by a name "
           "that several samples could be (e.g. sub/y.txt): left out" in outp,
           "an ambiguous predictions file is named: %r" % outp)
+    # A name that could be several samples in a results file's table of
+    # images (as with --coco-gt), t/1.jpg of a/t/1.jpg and b/t/1.jpg: its
+    # predictions are counted and the name given, as for a file_name.
+    t10 = os.path.join(d, "tree10")
+    s10 = os.path.join(d, "store10")
+    for k, sub in enumerate(("a", "b")):
+        os.makedirs(os.path.join(t10, sub, "t"))
+        shutil.copyfile(os.path.join(d, "src", srcs[k]),
+                        os.path.join(t10, sub, "t", "1.jpg"))
+    shutil.copyfile(os.path.join(d, "src", srcs[2]),
+                    os.path.join(t10, "solo.jpg"))
+    curate("import", "--store", s10, "--coco",
+           coco_file(os.path.join(d, "gt10.json"),
+                     [("solo.jpg", [10, 10, 40, 30])]), t10)
+    res = os.path.join(d, "preds10.json")
+    with open(res, "w") as f:
+        json.dump({"images": [{"id": 5, "file_name": "t/1.jpg"},
+                              {"id": 6, "file_name": "solo.jpg"}],
+                   "categories": [{"id": 1, "name": "ant"}],
+                   "annotations": [{"image_id": k, "category_id": 1,
+                                    "bbox": [1, 1, 5, 5], "score": 0.5}
+                                   for k in (5, 6)]}, f)
+    p = curate("predictions", "--store", s10, "--format", "coco", res,
+               ok=False)
+    outp = p.stdout.decode()
+    check("1 of those for images not in the store were named by a name "
+          "that several samples could be (e.g. t/1.jpg): left out" in outp,
+          "an ambiguous name of a results file's images table is named: %r"
+          % (outp + p.stderr.decode()))
 
 
 if __name__ == "__main__":
