@@ -1053,6 +1053,71 @@ int coco_image_id_each(struct store_txn *t, const char *field,
   return r ? r : image_walk_flush(&w);
 }
 
+/* The keys of one field's records, gathered before any is deleted (no
+ * deletion under the walk's cursor). */
+struct field_keys {
+  const char *field;
+  size_t flen;
+  bool image;          /* COCO_NS_IMAGE keys (else COCO_NS_MISSING) */
+  uint8_t (*k)[LABELS_MAX_FIELD_NAME + 9];
+  size_t *kl, n, cap;
+};
+
+static int field_key_one(const void *key, size_t klen, const void *val,
+                         size_t vlen, void *ud)
+{
+  struct field_keys *f = ud;
+
+  (void)val;
+  (void)vlen;
+  if (klen > LABELS_MAX_FIELD_NAME + 9 ||
+      (f->image && (klen != 8 + f->flen ||
+                    memcmp((const uint8_t *)key + 8, f->field, f->flen))))
+    return 0;   /* another field's, or an earlier build's field-less one */
+  if (f->n == f->cap) {
+    size_t nc = f->cap ? 2 * f->cap : 64;
+    void *k = realloc(f->k, nc * sizeof(*f->k));
+    if (!k)
+      return -ENOMEM;
+    f->k = k;
+    size_t *kl = realloc(f->kl, nc * sizeof(*f->kl));
+    if (!kl)
+      return -ENOMEM;
+    f->kl = kl;
+    f->cap = nc;
+  }
+  memcpy(f->k[f->n], key, klen);
+  f->kl[f->n++] = klen;
+  return 0;
+}
+
+static int forget_keys(struct store_txn *t, const char *ns, const char *field,
+                       bool image)
+{
+  struct field_keys f = { .field = field, .flen = strlen(field),
+                          .image = image };
+  uint8_t pre[LABELS_MAX_FIELD_NAME + 1];
+  int r;
+
+  if (f.flen > LABELS_MAX_FIELD_NAME)
+    return -EINVAL;
+  memcpy(pre, field, f.flen + 1);   /* COCO_NS_MISSING: "<field>\0" */
+  r = store_rec_each(t, ns, image ? "" : (const char *)pre,
+                     image ? 0 : f.flen + 1, false, field_key_one, &f);
+  for (size_t i = 0; r == 0 && i < f.n; i++)
+    r = store_rec_del(t, ns, f.k[i], f.kl[i]);
+  free(f.k);
+  free(f.kl);
+  return r;
+}
+
+int coco_field_forget(struct store_txn *t, const char *field)
+{
+  int r = forget_keys(t, COCO_NS_IMAGE, field, true);
+
+  return r ? r : forget_keys(t, COCO_NS_MISSING, field, false);
+}
+
 struct missing_walk {
   const char *field;
   int (*fn)(int64_t, const char *, const struct label_field *, void *);

@@ -104,6 +104,12 @@ int coco_missing_each(struct store_txn *t, const char *field,
                       int (*fn)(int64_t coco_id, const char *file_name,
                                 const struct label_field *f, void *ud),
                       void *ud);
+/* Ends field's COCO listing: deletes its records in COCO_NS_IMAGE (its
+ * own, not an earlier build's field-less ones) and COCO_NS_MISSING, in t.
+ * For an import of another format into the field: its ground truth is no
+ * longer a COCO file's, so no image list decides what evaluation covers
+ * and no kept box of an image not on disk counts as a miss. */
+int coco_field_forget(struct store_txn *t, const char *field);
 /* A hash of every COCO_NS_MISSING record (all fields): it changes when
  * any of them does, which makes a stored evaluation stale. */
 int coco_missing_fp(struct store_txn *t, uint64_t *ret);

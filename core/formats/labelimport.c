@@ -60,6 +60,7 @@ static int coco_doc(struct limp *L, int fd, const char *name,
   o.claim_ud = L;
 
   coco_last[0] = '\0';
+  L->coco_read = true;
   r = coco_import_fd_txn(L->t, fd, name, L->field, &o, coco_rep, L, &cs);
   if (r == -EINVAL && !L->err[0])
     limp_fail(L, "%s: %s", name,
@@ -370,6 +371,12 @@ int limport_run(struct store *s, enum limport_format fmt, const char *path,
   if (r == 0 && ret->matched == 0)
     r = limp_fail(&L, "%s: no image of the input matched a sample of the "
                   "store", path);
+  /* Boxes of another format: the field is no longer a COCO file's, whose
+   * image list and images not on disk evaluation would still follow
+   * (coco.h).  A file of that format names its negatives too (an empty
+   * YOLO file), which no record keeps: every sample is evaluated. */
+  if (r == 0 && !L.coco_read && (r = coco_field_forget(L.t, L.field)) < 0)
+    snprintf(err, errlen, "cannot update the store: %s", strerror(-r));
   if (r == 0) {
     r = store_txn_commit(L.t);
     if (r < 0)

@@ -81,6 +81,8 @@ struct limp {
   /* Which of the label sets a CVAT zip holds to read (import-labels
    * --zip-format): LIMPORT_CVAT_ZIP for the only one there is. */
   enum limport_format zip_part;
+  bool coco_read;           /* a COCO document was read (else the import
+                             * ends the field's COCO listing) */
   char **kept;              /* strings kept until limp_done (limp_keep) */
   size_t nkept, capkept;
 };
