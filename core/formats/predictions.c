@@ -369,14 +369,8 @@ struct rec_ids {
   size_t n, cap;
 };
 
-static int add_recorded(uint64_t sample_id, int64_t coco_id, void *ud)
+static int rec_ids_push(struct rec_ids *ri, struct idmap e)
 {
-  struct rec_ids *ri = ud;
-  size_t ref = smatch_index_of(&ri->c->ix, sample_id);
-
-  if (ref != SIZE_MAX && ri->c->ix.refs[ref].missing)
-    ref = SIZE_MAX;   /* its file is gone: skipped, as a name would be */
-
   if (ri->n == ri->cap) {
     size_t nc = ri->cap ? ri->cap * 2 : 256;
     struct idmap *p = realloc(ri->m, nc * sizeof(*p));
@@ -385,9 +379,30 @@ static int add_recorded(uint64_t sample_id, int64_t coco_id, void *ud)
     ri->m = p;
     ri->cap = nc;
   }
-  ri->m[ri->n++] = (struct idmap){ coco_id, ref, false,
-                                   untold_frame(ri->c, ref), false };
+  ri->m[ri->n++] = e;
   return 0;
+}
+
+static int add_recorded(uint64_t sample_id, int64_t coco_id, void *ud)
+{
+  struct rec_ids *ri = ud;
+  size_t ref = smatch_index_of(&ri->c->ix, sample_id);
+
+  if (ref != SIZE_MAX && ri->c->ix.refs[ref].missing)
+    ref = SIZE_MAX;   /* its file is gone: skipped, as a name would be */
+  return rec_ids_push(ri, (struct idmap){ coco_id, ref, false,
+                                          untold_frame(ri->c, ref), false });
+}
+
+static int add_missing(int64_t coco_id, const char *file_name,
+                       const struct label_field *f, void *ud)
+{
+  struct rec_ids *ri = ud;
+
+  (void)file_name;
+  (void)f;
+  return rec_ids_push(ri, (struct idmap){ coco_id, SIZE_MAX, false, 0,
+                                          false });
 }
 
 /* A results list without a table of images (no coco_gt, no "images"):
@@ -406,6 +421,11 @@ static int recorded_ids(struct ctx *c, struct idmap **ret_map, size_t *ret_n)
 
   config_get_str(c->t, "eval.gt_field", c->gt_field, sizeof(c->gt_field));
   r = coco_image_id_each(c->t, c->gt_field, add_recorded, &ri);
+  /* The file's images not on disk are its ids too: their predictions are
+   * skipped as for a missing file, never given to the sample a number in
+   * a file name would find. */
+  if (r == 0)
+    r = coco_missing_each(c->t, c->gt_field, add_missing, &ri);
   if (r < 0 || ri.n == 0) {
     free(ri.m);
     return r;
@@ -413,7 +433,11 @@ static int recorded_ids(struct ctx *c, struct idmap **ret_map, size_t *ret_n)
   qsort(ri.m, ri.n, sizeof(*ri.m), cmp_idmap);
   for (size_t i = 0; i < ri.n; i++) {
     if (k && ri.m[k - 1].id == ri.m[i].id) {
-      ri.m[k - 1].ref = SIZE_MAX;
+      ri.m[k - 1].ref = SIZE_MAX;   /* several samples: ambiguous */
+      ri.m[k - 1].ambig = true;
+      if (!c->st.ambiguous_eg[0])
+        snprintf(c->st.ambiguous_eg, sizeof(c->st.ambiguous_eg),
+                 "image id %lld", (long long)ri.m[i].id);
       continue;
     }
     ri.m[k++] = ri.m[i];

@@ -30,6 +30,8 @@ one "cat" box each, and one image not on disk (id 13, one "cat" box).
    (an empty label file for each picture without a box): the field is
    no longer the COCO file's, every picture is evaluated (AP 0.5 by
    hand, 2 false positives, nothing left out, gone.jpg not a miss).
+6. A bare list's image id of a ground-truth image not on disk (id 5,
+   gone.jpg) is skipped, never stored on the sample 5.jpg.
 4. A store without classes (a folder imported alone) takes the class
    names of its first predictions: "cat" and "dog" become its classes
    and each box is stored under its own.
@@ -182,6 +184,35 @@ def main():
               "a YOLO ground truth lists every picture: AP %r, tp/fp/fn %r, "
               "left out %r" % (m.get("AP"), (m["tp"], m["fp"], m["fn"]),
                                m.get("left_out_preds")))
+
+        # 6. a bare list's id of an image not on disk (gone.jpg, id 5)
+        # is that image's, never the sample whose file name holds 5
+        t6 = os.path.join(tmp, "t6")
+        os.makedirs(t6)
+        for src, dst in ((names[0], "a.jpg"), (names[1], "b.jpg"),
+                         (names[2], "5.jpg")):
+            with open(os.path.join(data, src), "rb") as f, \
+                    open(os.path.join(t6, dst), "wb") as g:
+                g.write(f.read())
+        gt6 = {"images": [{"id": i, "file_name": n, "width": W, "height": H}
+                          for i, n in ((1, "a.jpg"), (2, "b.jpg"),
+                                       (5, "gone.jpg"))],
+               "categories": [{"id": 1, "name": "cat"}],
+               "annotations": [{"id": k, "image_id": k, "category_id": 1,
+                                "bbox": BOX, "area": 2500, "iscrowd": 0}
+                               for k in (1, 5)]}
+        json.dump(gt6, open(os.path.join(tmp, "gt6.json"), "w"))
+        s6 = os.path.join(tmp, "s6")
+        run(curate, "import", "--store", s6, "--coco",
+            os.path.join(tmp, "gt6.json"), t6)
+        bare6 = [{"image_id": i, "category_id": 1, "bbox": BOX, "score": sc}
+                 for i, sc in ((1, 0.9), (5, 0.8))]
+        json.dump(bare6, open(os.path.join(tmp, "bare6.json"), "w"))
+        out = run(curate, "predictions", "--store", s6, "--format", "coco",
+                  os.path.join(tmp, "bare6.json")).stdout
+        check("1 stored on 1 samples" in out and
+              "1 for images not in the store" in out,
+              "the id of an image not on disk lands on no sample: " + out)
 
         # 4. a store without classes takes the predictions' names
         bare_store = os.path.join(tmp, "bare_store")
