@@ -5,10 +5,14 @@
  * Before the folder step commits anything, the inputs the later steps read
  * are checked (the folder is one, the COCO file parses, the predictions and
  * names can be opened), and a store this run created is removed again when
- * the run fails: exit 1 then means the store is as it was (USER-GUIDE §17).
- * The one exception is the folder step's own: batches it committed before
- * failing (a full disk, a full map) stay, new store or not, so that the
- * next run goes on from there, as after a killed import.
+ * the run fails, so that a run refused for its input leaves no trace.  A
+ * later step that fails for what only the filled store shows (a COCO file
+ * matching nothing, two of its images one sample) leaves an existing
+ * store with the folder step's new samples and unchanged labels
+ * (USER-GUIDE §17).  Batches the folder step committed before failing (a
+ * full disk, a full map) stay, new store or not, so that the next run
+ * goes on from there, as after a killed import; so do samples another run
+ * put into the store this one created.
  *
  * Output: one summary line per step, or with --json one object
  * {"import": ..., "coco": ..., "predictions": ...} holding the steps that
@@ -77,6 +81,7 @@ struct import_args {
   enum img_frame frame;   /* --frame, for --coco and --predictions */
   bool json;
   bool kept;   /* the folder step failed after committing batches */
+  uint64_t added;   /* samples the folder step added */
 };
 
 #define IMPORT_USAGE \
@@ -138,18 +143,19 @@ static int parse_args(int argc, char **argv, struct import_args *a)
   return -1;
 }
 
-/* Whether the store holds a sample now: what a failed folder step
- * committed (its stats count files a failed commit lost as well). */
-static bool has_samples(struct store *s)
+/* Whether the store holds more than n samples: with n 0, what a failed
+ * folder step committed (its stats count files a failed commit lost as
+ * well); with the samples this run added, what another run did. */
+static bool has_samples(struct store *s, uint64_t n)
 {
   struct store_txn *t;
-  uint64_t n = 0;
+  uint64_t now = 0;
 
   if (store_txn_begin(s, false, &t) < 0)
     return true;   /* keep what cannot be checked */
-  store_sample_count(t, &n);
+  store_sample_count(t, &now);
   store_txn_abort(t);
-  return n > 0;
+  return now > n;
 }
 
 /* Step 1: the folder.  Its summary goes to stdout, or into jb. */
@@ -162,9 +168,10 @@ static int step_scan(struct store *s, struct import_args *a, struct buf *jb)
   if (r < 0) {
     fprintf(stderr, "%s: import of '%s' failed: %s\n", prog, a->dir,
             err[0] ? err : strerror(-r));
-    a->kept = has_samples(s);
+    a->kept = has_samples(s, 0);
     return r;
   }
+  a->added = st.added;
   if (a->json) {
     buf_printf(jb, "{\"import\": {\"files\": %" PRIu64 ", \"new\": %" PRIu64
                ", \"changed\": %" PRIu64 ", \"unchanged\": %" PRIu64
@@ -338,17 +345,19 @@ static int check_inputs(const struct import_args *a)
   return 0;
 }
 
-/* Undoes the creation of a store folder this run made, when the run
- * failed: what LMDB put there and the folder (rmdir leaves it when
- * anything else appeared in it). */
-static void remove_new_store(const char *dir)
+/* Undoes the creation of a store folder this run made (its mkdir, so
+ * never a folder another run made at the same moment), when the run
+ * failed and the store holds no sample (another run may have filled the
+ * store this one made): what LMDB put there, through the descriptor of
+ * the folder made (a folder swapped for a link since is not followed),
+ * and the folder (rmdir leaves it when anything else appeared in it). */
+static void remove_new_store(int dfd, const char *dir)
 {
-  char p[4096];
-
-  snprintf(p, sizeof(p), "%s/data.mdb", dir);
-  unlink(p);
-  snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-  unlink(p);
+  if (dfd < 0)
+    return;
+  unlinkat(dfd, "data.mdb", 0);
+  unlinkat(dfd, "lock.mdb", 0);
+  close(dfd);
   rmdir(dir);
 }
 
@@ -360,18 +369,23 @@ int cmd_import(int argc, char **argv)
   };
   struct store *s;
   struct buf jb;
-  struct stat sb;
-  bool made;
+  int made = -1;   /* the folder this run made, or -1 */
   int r = parse_args(argc, argv, &a);
 
   if (r >= 0)
     return r;
   if (check_inputs(&a) < 0)
     return 1;
-  made = stat(a.store_dir, &sb) < 0 && errno == ENOENT;
+  if (mkdir(a.store_dir, 0700) == 0)
+    made = open(a.store_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                O_CLOEXEC);
   if (tool_open_store(a.store_dir, true, false, &s) < 0) {
-    if (made)
-      remove_new_store(a.store_dir);
+    /* What LMDB may have put there is left: another run may be filling
+     * the folder this one made; an empty folder goes. */
+    if (made >= 0) {
+      close(made);
+      rmdir(a.store_dir);
+    }
     return 1;
   }
   tty = isatty(2);
@@ -386,8 +400,14 @@ int cmd_import(int argc, char **argv)
     fwrite(jb.data, 1, jb.len, stdout);
   }
   buf_free(&jb);
+  if (r < 0 && made >= 0 && (a.kept || has_samples(s, a.added))) {
+    close(made);   /* batches this run or another one committed stay */
+    made = -1;
+  }
   store_close(s);
-  if (r < 0 && made && !a.kept)
-    remove_new_store(a.store_dir);
+  if (r < 0)
+    remove_new_store(made, a.store_dir);
+  else if (made >= 0)
+    close(made);
   return r < 0 ? 1 : 0;
 }
