@@ -54,17 +54,25 @@ int predcls_set(struct predcls *pc, size_t k, const char *name, size_t len)
   return 0;
 }
 
+static int any_class(const struct store_class *sc, void *ud)
+{
+  (void)sc;
+  (void)ud;
+  return 1;
+}
+
 int predcls_lookup(struct predcls *pc, struct store_txn *t, size_t k,
                    uint32_t *ret)
 {
   if (k >= pc->n || !pc->name[k])
     return -ENOENT;
   if (pc->fresh < 0) {
-    uint32_t n;
-    int r = store_class_count(t, &n);
+    /* Any class (store_class_count() is the largest id handed out,
+     * which stays when every class was removed). */
+    int r = store_classes_each(t, any_class, NULL);
     if (r < 0)
       return r;
-    pc->fresh = n == 0;
+    pc->fresh = r == 0;
   }
   if (!pc->id[k]) {
     int r = store_class_id(t, pc->name[k], pc->fresh == 1, &pc->id[k]);

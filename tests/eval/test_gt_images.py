@@ -239,6 +239,16 @@ def main():
         check(class_rows() == {"cat": 1, "dog": 1},
               "their names became the classes, a box each: %r"
               % class_rows())
+        # the same once a class was added and removed (the largest id
+        # handed out stays, no class does)
+        s7 = os.path.join(tmp, "s7")
+        run(curate, "import", "--store", s7, data)
+        run(curate, "classes", "--store", s7, "add", "tmp")
+        run(curate, "classes", "--store", s7, "remove", "tmp")
+        p = run(curate, "predictions", "--store", s7, "--format", "coco",
+                p5, ok=False)
+        check(p.returncode == 0, "predictions into a store whose every "
+              "class was removed import: " + p.stderr.strip())
     if failures:
         print("FAILED: %d" % len(failures))
         return 1
