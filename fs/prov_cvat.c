@@ -513,8 +513,10 @@ static int parse_push(const char *data, size_t len, char *src, size_t slen,
   memcpy(line, data, e);
   line[e] = '\0';
   while ((r = next_word(&p, w, sizeof(w))) > 0) {
+    if (!w[0])
+      return -EINVAL;   /* "": no source, run or class list is empty */
     if (!src[0]) {
-      if (strlen(w) >= slen || !w[0])
+      if (strlen(w) >= slen)
         return -EINVAL;
       snprintf(src, slen, "%s", w);
     } else if (strncmp(w, "classes=", 8) == 0 && !cls[0]) {

@@ -393,6 +393,13 @@ def run_checks(ck, tmp, srv):
                      "tags/my picks\n")
         expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
                      '"tags/my picks q1\n')
+        # An empty quoted word is no run name (it was taken as none, and
+        # the next word as the run).
+        expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
+                     '"tags/my picks" "" q1\n')
+        expect_errno(errno.EINVAL, write, os.path.join(C, "push"),
+                     '""\n')
+        eq(len(srv.snapshot()["tasks"]), ntask, "no task from refused lines")
         write(os.path.join(C, "push"), '"tags/my picks" q1\n')
         wait_phase(mnt, "q1", timeout=60)
         tasks = srv.snapshot()["tasks"]
