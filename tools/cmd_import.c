@@ -380,12 +380,7 @@ int cmd_import(int argc, char **argv)
     made = open(a.store_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
                 O_CLOEXEC);
   if (tool_open_store(a.store_dir, true, false, &s) < 0) {
-    /* What LMDB may have put there is left: another run may be filling
-     * the folder this one made; an empty folder goes. */
-    if (made >= 0) {
-      close(made);
-      rmdir(a.store_dir);
-    }
+    remove_new_store(made, a.store_dir);
     return 1;
   }
   tty = isatty(2);

@@ -1025,7 +1025,10 @@ static int push_steps_run(struct push *p, char *err, size_t errlen)
   size_t start = push_resume_step(p->run.phase);
   struct cvat_upd u = { .phase = (int)push_steps[start].phase, .done = 0,
                         .total = -1, .error = "" };
-  int r = step_load(p, start == 0);
+  /* A failed run resumes from the start too (push_resume_step), but its
+   * recorded task may hold the images already: it checks the files only
+   * before it makes a task or uploads (step_task, step_upload). */
+  int r = step_load(p, start == 0 && !p->run.task_id);
 
   if (r < 0)
     return push_fail(p, r, err, errlen);

@@ -988,7 +988,7 @@ int coco_image_id(struct store_txn *t, uint64_t sample_id,
   if (n != 8)
     return -EIO;
   *ret = (int64_t)store_key_rd_u64(v);
-  return 0;
+  return *ret == COCO_ID_NONE ? -ENOENT : 0;
 }
 
 /* One sample's records come together in key order: the field-less one
@@ -1031,10 +1031,11 @@ static int image_walk_rec(const void *key, size_t klen, const void *val,
     if (r)
       return r;
   }
-  /* The field's own record comes after the field-less one: it wins. */
+  /* The field's own record comes after the field-less one: it wins, and
+   * COCO_ID_NONE says the sample has no id in the field. */
   w->sid = sid;
   w->id = (int64_t)store_key_rd_u64(val);
-  w->held = true;
+  w->held = w->id != COCO_ID_NONE;
   return 0;
 }
 
@@ -1059,6 +1060,7 @@ struct field_keys {
   const char *field;
   size_t flen;
   bool image;          /* COCO_NS_IMAGE keys (else COCO_NS_MISSING) */
+  bool legacy;         /* with image: the field-less keys instead */
   uint8_t (*k)[LABELS_MAX_FIELD_NAME + 9];
   size_t *kl, n, cap;
 };
@@ -1071,9 +1073,11 @@ static int field_key_one(const void *key, size_t klen, const void *val,
   (void)val;
   (void)vlen;
   if (klen > LABELS_MAX_FIELD_NAME + 9 ||
-      (f->image && (klen != 8 + f->flen ||
-                    memcmp((const uint8_t *)key + 8, f->field, f->flen))))
-    return 0;   /* another field's, or an earlier build's field-less one */
+      (f->image && f->legacy && klen != 8) ||
+      (f->image && !f->legacy &&
+       (klen != 8 + f->flen ||
+        memcmp((const uint8_t *)key + 8, f->field, f->flen))))
+    return 0;   /* another field's, or (not) an earlier build's */
   if (f->n == f->cap) {
     size_t nc = f->cap ? 2 * f->cap : 64;
     void *k = realloc(f->k, nc * sizeof(*f->k));
@@ -1091,11 +1095,14 @@ static int field_key_one(const void *key, size_t klen, const void *val,
   return 0;
 }
 
+/* Deletes field's records of ns; with legacy (COCO_NS_IMAGE), puts
+ * COCO_ID_NONE under field for each sample with an earlier build's
+ * field-less record instead, which coco_image_id would fall back to. */
 static int forget_keys(struct store_txn *t, const char *ns, const char *field,
-                       bool image)
+                       bool image, bool legacy)
 {
   struct field_keys f = { .field = field, .flen = strlen(field),
-                          .image = image };
+                          .image = image, .legacy = legacy };
   uint8_t pre[LABELS_MAX_FIELD_NAME + 1];
   int r;
 
@@ -1104,8 +1111,17 @@ static int forget_keys(struct store_txn *t, const char *ns, const char *field,
   memcpy(pre, field, f.flen + 1);   /* COCO_NS_MISSING: "<field>\0" */
   r = store_rec_each(t, ns, image ? "" : (const char *)pre,
                      image ? 0 : f.flen + 1, false, field_key_one, &f);
-  for (size_t i = 0; r == 0 && i < f.n; i++)
-    r = store_rec_del(t, ns, f.k[i], f.kl[i]);
+  for (size_t i = 0; r == 0 && i < f.n; i++) {
+    uint8_t k[LABELS_MAX_FIELD_NAME + 9], v[8];
+    if (!legacy) {
+      r = store_rec_del(t, ns, f.k[i], f.kl[i]);
+      continue;
+    }
+    memcpy(k, f.k[i], 8);
+    memcpy(k + 8, field, f.flen);
+    store_key_u64(v, (uint64_t)COCO_ID_NONE);
+    r = store_rec_put(t, ns, k, 8 + f.flen, v, 8);
+  }
   free(f.k);
   free(f.kl);
   return r;
@@ -1113,9 +1129,10 @@ static int forget_keys(struct store_txn *t, const char *ns, const char *field,
 
 int coco_field_forget(struct store_txn *t, const char *field)
 {
-  int r = forget_keys(t, COCO_NS_IMAGE, field, true);
+  int r = forget_keys(t, COCO_NS_IMAGE, field, true, false);
 
-  return r ? r : forget_keys(t, COCO_NS_MISSING, field, false);
+  r = r ? r : forget_keys(t, COCO_NS_IMAGE, field, true, true);
+  return r ? r : forget_keys(t, COCO_NS_MISSING, field, false, false);
 }
 
 struct missing_walk {

@@ -72,6 +72,9 @@ void coco_tables_free(struct coco_tables *tb);
  * bare be64 sample id (the last COCO import into any field); it is read
  * for every field that has no record of its own, and never written now. */
 #define COCO_NS_IMAGE STORE_NS_COCO_IMAGE
+/* The value of a field's record that says "no id in this field" where an
+ * earlier build's field-less record would give one (coco_field_forget). */
+#define COCO_ID_NONE INT64_MIN
 
 /* The COCO image id of the sample in `field` into *ret: the field's own
  * record, else the sample's field-less record of an earlier build;
@@ -105,7 +108,9 @@ int coco_missing_each(struct store_txn *t, const char *field,
                                 const struct label_field *f, void *ud),
                       void *ud);
 /* Ends field's COCO listing: deletes its records in COCO_NS_IMAGE (its
- * own, not an earlier build's field-less ones) and COCO_NS_MISSING, in t.
+ * own, not an earlier build's field-less ones) and COCO_NS_MISSING, in t;
+ * where an earlier build's field-less record would stand in, a record of
+ * the field holding COCO_ID_NONE.
  * For an import of another format into the field: its ground truth is no
  * longer a COCO file's, so no image list decides what evaluation covers
  * and no kept box of an image not on disk counts as a miss. */

@@ -8,7 +8,8 @@ once, the frames in sample order, every box once with its label_id, the
 jobs assigned, and a pull that changes nothing.  Killed once its images
 went up (processing, boxes), it resumes so even with a sample changed
 since: CVAT has the bytes the import recorded, and the file is neither
-checked nor sent again.  The phases are the
+checked nor sent again; so does a push that failed in its boxes step
+(CVAT refused the PUT) and is pushed again.  The phases are the
 stored values every build writes (enum cvat_phase), so a run recorded by
 an older build resumes the same way."""
 import json
@@ -149,6 +150,42 @@ def main():
             ck.run("push killed in phase %s, a sample changed since: it "
                    "resumes to ready without checking the uploaded file"
                    % phase, changed_then_resumed)
+
+        # A push that failed in its boxes step (CVAT refused the PUT) is
+        # continued by the next push of the run, from the start of its
+        # steps but with its recorded task: the images are up, so a sample
+        # changed since is not looked at either.
+        def failed_then_pushed():
+            tasks_before = list(w.srv.snapshot()["tasks"])
+            fid = w.srv.add_fault("error", method="PUT",
+                                  path=r"/annotations", status=400,
+                                  times=1)
+            try:
+                p = subprocess.run([CURATE, "cvat", "push", "--store",
+                                    w.store, "--config", w.conf, "--run",
+                                    "f1", "--wait"],
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+            finally:
+                w.srv.remove_fault(fid)
+            eq((p.returncode != 0, phase_of(w, "f1")), (True, "failed"),
+               "the push failed in its boxes step")
+            victim = os.path.join(w.imgs, sorted(os.listdir(w.imgs))[0])
+            with open(victim, "rb") as f:
+                orig = f.read()
+            changed = bytearray(orig)
+            changed[len(orig) // 2] ^= 0x55
+            try:
+                with open(victim, "wb") as f:
+                    f.write(changed)
+                p = w.cvat("push", "--run", "f1", "--wait")
+            finally:
+                with open(victim, "wb") as f:
+                    f.write(orig)
+            eq(p.stdout.strip(), "f1", "run name of the push again")
+            check_pushed(w, "f1", tasks_before)
+        ck.run("push failed in its boxes step, a sample changed since: "
+               "pushed again, it ends ready on its task", failed_then_pushed)
     finally:
         if w:
             w.close()

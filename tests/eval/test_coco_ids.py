@@ -235,6 +235,20 @@ def main():
         got = export_ids(curate, old, out, "third")
         check(got == ids["third"], "export ids of third %r, want %r"
               % (got, ids["third"]))
+        # A YOLO import into ground_truth ends its COCO listing, also
+        # where the ids came from field-less records: the export numbers
+        # its images itself (in sample order), third keeps its ids.
+        yolo = os.path.join(tmp, "yolo")
+        run([curate, "export", "--store", old, "--format", "yolo", yolo])
+        run([curate, "import-labels", "--store", old, "--format", "yolo",
+             yolo])
+        got = export_ids(curate, old, out)
+        check(got == {"a": 1, "b": 2}, "old store export ids %r after a "
+              "YOLO import into ground_truth, want the export's own"
+              % got)
+        got = export_ids(curate, old, out, "third")
+        check(got == ids["third"], "export ids of third %r after it, want "
+              "%r" % (got, ids["third"]))
         print("AP in gt.json's order %.6f, in other.json's %.6f"
               % (r_gt["map"], r_other["map"]))
     if failures:
