@@ -79,6 +79,23 @@ def kill_in(w, run, phase, method, path):
     eq(phase_of(w, run), phase, "stored phase after the kill")
 
 
+def push_changed(w, run):
+    """Pushes run again with one byte of the first image changed since the
+    import (restored after)."""
+    victim = os.path.join(w.imgs, sorted(os.listdir(w.imgs))[0])
+    with open(victim, "rb") as f:
+        orig = f.read()
+    changed = bytearray(orig)
+    changed[len(orig) // 2] ^= 0x55
+    try:
+        with open(victim, "wb") as f:
+            f.write(changed)
+        return w.cvat("push", "--run", run, "--wait")
+    finally:
+        with open(victim, "wb") as f:
+            f.write(orig)
+
+
 def check_pushed(w, run, tasks_before):
     snap = w.srv.snapshot()
     new = [t for t in snap["tasks"] if t not in tasks_before]
@@ -133,18 +150,7 @@ def main():
                                      path=path):
                 tasks_before = list(w.srv.snapshot()["tasks"])
                 kill_in(w, run, phase, method, path)
-                victim = os.path.join(w.imgs, sorted(os.listdir(w.imgs))[0])
-                with open(victim, "rb") as f:
-                    orig = f.read()
-                changed = bytearray(orig)
-                changed[len(orig) // 2] ^= 0x55
-                try:
-                    with open(victim, "wb") as f:
-                        f.write(changed)
-                    p = w.cvat("push", "--run", run, "--wait")
-                finally:
-                    with open(victim, "wb") as f:
-                        f.write(orig)
+                p = push_changed(w, run)
                 eq(p.stdout.strip(), run, "run name of the resumed push")
                 check_pushed(w, run, tasks_before)
             ck.run("push killed in phase %s, a sample changed since: it "
@@ -170,18 +176,7 @@ def main():
                 w.srv.remove_fault(fid)
             eq((p.returncode != 0, phase_of(w, "f1")), (True, "failed"),
                "the push failed in its boxes step")
-            victim = os.path.join(w.imgs, sorted(os.listdir(w.imgs))[0])
-            with open(victim, "rb") as f:
-                orig = f.read()
-            changed = bytearray(orig)
-            changed[len(orig) // 2] ^= 0x55
-            try:
-                with open(victim, "wb") as f:
-                    f.write(changed)
-                p = w.cvat("push", "--run", "f1", "--wait")
-            finally:
-                with open(victim, "wb") as f:
-                    f.write(orig)
+            p = push_changed(w, "f1")
             eq(p.stdout.strip(), "f1", "run name of the push again")
             check_pushed(w, "f1", tasks_before)
         ck.run("push failed in its boxes step, a sample changed since: "
