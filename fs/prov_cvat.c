@@ -502,16 +502,12 @@ static int parse_push(const char *data, size_t len, char *src, size_t slen,
 {
   char line[1400], w[1400];
   const char *p = line;
-  size_t e = len;
   int r;
 
   src[0] = run[0] = cls[0] = '\0';
-  while (e > 0 && (data[e - 1] == '\n' || data[e - 1] == '\r'))
-    e--;
-  if (e >= sizeof(line) || memchr(data, '\n', e) || memchr(data, '\0', e))
+  if (memchr(data, '\0', len) ||
+      whole_line(data, len, line, sizeof(line)) < 0)
     return -EINVAL;
-  memcpy(line, data, e);
-  line[e] = '\0';
   while ((r = next_word(&p, w, sizeof(w))) > 0) {
     if (!w[0])
       return -EINVAL;   /* "": no source, run or class list is empty */
@@ -542,16 +538,12 @@ static bool longer_source(struct fs_ctx *c, const char *data, size_t len,
                           char *out, size_t outlen)
 {
   char line[1400], *w[16], *save = NULL, cand[1400];
-  size_t nw = 0, e = len;
+  size_t nw = 0;
   bool found = false;
   struct store_txn *t;
 
-  while (e > 0 && (data[e - 1] == '\n' || data[e - 1] == '\r'))
-    e--;
-  if (e >= sizeof(line) || memchr(data, '"', e))
+  if (whole_line(data, len, line, sizeof(line)) < 0 || strchr(line, '"'))
     return false;
-  memcpy(line, data, e);
-  line[e] = '\0';
   for (char *x = strtok_r(line, " \t", &save); x && nw < ARRAY_SIZE(w);
        x = strtok_r(NULL, " \t", &save))
     w[nw++] = x;

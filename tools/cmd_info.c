@@ -73,7 +73,8 @@ int cmd_info(int argc, char **argv)
     default: fprintf(stderr, "usage: %s" INFO_USAGE, prog); return 2;
     }
   }
-  why = tool_args_problem(store_dir != NULL, argc, argv, 0, NULL, buf, sizeof(buf));
+  why = tool_args_problem(store_dir != NULL, argc, argv, 0, NULL, buf,
+                          sizeof(buf));
   if (why)
     return tool_usage_error("info", INFO_USAGE, "%s", why);
   if (tool_open_store(store_dir, false, true, &s) < 0)

@@ -176,29 +176,16 @@ static bool listable(const char *name)
          !voc_has_end_space(name);
 }
 
-/* Calls fn(name, ud) for each class in id order. */
-static int each_class(struct exw *x, int (*fn)(struct exw *, const char *,
-                                               void *), void *ud)
-{
-  uint32_t ncls = 0;
-  int r = store_class_count(x->t, &ncls);
+/* What the class walks below (store_classes_each) carry. */
+struct voc_cls {
+  struct exw *x;
+  uint32_t unlisted;   /* count_unlisted */
+  bool first;          /* put_meta_label: no comma before it */
+};
 
-  for (uint32_t c = 1; r == 0 && c <= ncls; c++) {
-    const char *name;
-    r = store_class_name(x->t, c, &name);
-    if (r == -ENOENT) {
-      r = 0;   /* a removed class */
-      continue;
-    }
-    r = r ? r : fn(x, name, ud);
-  }
-  return r;
-}
-
-static int count_unlisted(struct exw *x, const char *name, void *ud)
+static int count_unlisted(const struct store_class *sc, void *ud)
 {
-  (void)x;
-  *(uint32_t *)ud += !listable(name);
+  ((struct voc_cls *)ud)->unlisted += !listable(sc->name);
   return 0;
 }
 
@@ -206,10 +193,10 @@ static int count_unlisted(struct exw *x, const char *name, void *ud)
  * exists.  1, 0 or a store error. */
 static int needs_meta(struct exw *x)
 {
-  uint32_t n = 0;
-  int r = each_class(x, count_unlisted, &n);
+  struct voc_cls v = { x, 0, false };
+  int r = store_classes_each(x->t, count_unlisted, &v);
 
-  return r < 0 ? r : n > 0;
+  return r < 0 ? r : v.unlisted > 0;
 }
 
 static int list_dir(struct exw *x, const char *dir,
@@ -477,43 +464,44 @@ static int gen_jpeg(struct exw *x, const char *file)
 /* A line of labelmap.txt for a class that it can hold; a comment line
  * (a JSON string: the name may hold anything but a control character)
  * for one that it cannot. */
-static int put_labelmap_line(struct exw *x, const char *name, void *ud)
+static int put_labelmap_line(const struct store_class *sc, void *ud)
 {
+  struct exw *x = ((struct voc_cls *)ud)->x;
   int r;
 
-  (void)ud;
-  if (listable(name)) {
-    r = exw_puts(x, name);
+  if (listable(sc->name)) {
+    r = exw_puts(x, sc->name);
     return r ? r : exw_puts(x, ":::\n");
   }
   r = exw_puts(x, "# not listed, as this file cannot hold its name "
                "(dataset_meta.json lists it): ");
-  r = r ? r : exw_json_str(x, name);
+  r = r ? r : exw_json_str(x, sc->name);
   return r ? r : exw_puts(x, "\n");
 }
 
-static int put_meta_label(struct exw *x, const char *name, void *ud)
+static int put_meta_label(const struct store_class *sc, void *ud)
 {
-  bool *first = ud;
-  int r = exw_puts(x, *first ? "\n    " : ",\n    ");
+  struct voc_cls *v = ud;
+  int r = exw_puts(v->x, v->first ? "\n    " : ",\n    ");
 
-  *first = false;
-  return r ? r : exw_json_str(x, name);
+  v->first = false;
+  return r ? r : exw_json_str(v->x, sc->name);
 }
 
 static int gen_file(struct exw *x, const char *path)
 {
   if (strcmp(path, "labelmap.txt") == 0) {
+    struct voc_cls v = { x, 0, false };
     int r = exw_puts(x, "# label:color_rgb:parts:actions\n");
-    return r ? r : each_class(x, put_labelmap_line, NULL);
+    return r ? r : store_classes_each(x->t, put_labelmap_line, &v);
   }
   if (strcmp(path, "dataset_meta.json") == 0) {
-    bool first = true;
+    struct voc_cls v = { x, 0, true };
     int r = needs_meta(x);
     if (r <= 0)
       return r < 0 ? r : -ENOENT;
     r = exw_puts(x, "{\n  \"labels\": [");
-    r = r ? r : each_class(x, put_meta_label, &first);
+    r = r ? r : store_classes_each(x->t, put_meta_label, &v);
     return r ? r : exw_puts(x, "\n  ]\n}\n");
   }
   if (strncmp(path, "ImageSets/Main/", 15) == 0) {

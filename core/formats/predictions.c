@@ -11,7 +11,9 @@
  * predictions one at a time), never parsed whole: memory is the list of
  * predictions kept.  data.yaml "names" is read by core/formats/yamlnames.c
  * (libyaml); the input's class names are looked up among the store's
- * classes, never created, by core/formats/predclasses.c.
+ * classes (made only in a store without any) by core/formats/predclasses.c:
+ * a class index's store class id is 0 for a name the store lacks, whose
+ * predictions are dropped and the import refused at the end.
  */
 #define _GNU_SOURCE
 #include "predictions.h"
@@ -171,14 +173,6 @@ static size_t ref_of_image(struct ctx *c, const char *fn, bool *folded)
 }
 
 /*---- Collected predictions ------------------------------------------------*/
-
-/* Class index (COCO category id or YOLO index) -> store class id; 0
- * for a name the store lacks (predclasses.h: its predictions are
- * dropped, and the import refused at the end). */
-static int class_of(struct ctx *c, size_t k, uint32_t *ret)
-{
-  return predcls_lookup(&c->cls, c->t, k, ret);
-}
 
 static int set_class_name(struct ctx *c, size_t k, const char *name,
                           size_t len)
@@ -596,7 +590,8 @@ static int pred_class(struct ctx *c, json_int_t cat, const char *path,
   int r;
 
   if (c->cls.n) {
-    r = cat < 0 ? -ENOENT : class_of(c, (size_t)cat, class_id);
+    r = cat < 0 ? -ENOENT
+               : predcls_lookup(&c->cls, c->t, (size_t)cat, class_id);
     if (r == -ENOENT)
       return fail(c, "%s: prediction %zu: category_id %lld is not among the "
                   "categories", path, i, (long long)cat);
@@ -933,7 +928,7 @@ static int yolo_row(struct ctx *c, size_t ref, bool folded, const double *v,
     return 0;
   }
   k = (size_t)v[0];
-  r = class_of(c, k, &cid);
+  r = predcls_lookup(&c->cls, c->t, k, &cid);
   if (r == 0 && cid) {   /* 0: a class the store lacks, refused at the end */
     const struct smatch_sample *s = &c->ix.refs[ref];
     double W = s->w, H = s->h, b[4];
